@@ -1,0 +1,148 @@
+// Command ferry warm-migrates running VMs from an on-premises vSphere into a
+// VMware Cloud Director tenant over a stretched L2 network.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes (DESIGN.md): 0 ok, 1 failed, 2 usage, 130 aborted.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitAborted = 130
+)
+
+// usageError marks bad command-line input (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// errNotBuilt is returned by commands whose implementation has not landed yet.
+var errNotBuilt = errors.New("not built yet")
+
+func notBuilt(what string) error {
+	return fmt.Errorf("%s is %w in this version of ferry", what, errNotBuilt)
+}
+
+type globalFlags struct {
+	config   string
+	insecure bool
+	logFile  string
+}
+
+func newRootCmd(g *globalFlags) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ferry",
+		Short: "Warm-migrate running vSphere VMs into a VMware Cloud Director tenant over a stretched L2 network",
+		Long: `ferry is a terminal wizard that takes you from "nothing set up" to "running VM
+warm-migrated into a Cloud Director tenant": tenant rights, the trunk network and
+L2VPN server, the on-prem L2 appliance, the DC extension, replication with a
+short RPO, connectivity checks and a measured cutover.
+
+Endpoints come from --config and from the environment (GOVC_URL, GOVC_USERNAME,
+GOVC_PASSWORD, GOVC_TLS_CA_CERTS for the on-prem vCenter; VCD_URL, VCD_USER,
+VCD_PASSWORD, VCD_ORG for Cloud Director; FERRY_* for the rest).
+
+Try it without any VMware installation: ferry lab`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return notBuilt("the wizard (ferry with no command)")
+		},
+	}
+	root.PersistentFlags().StringVar(&g.config, "config", "", "endpoints config file (YAML), e.g. the one `ferry lab serve` writes")
+	root.PersistentFlags().BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification (NOT recommended)")
+	root.PersistentFlags().StringVar(&g.logFile, "log-file", "", "write logs to this file (default: ferry.log in the state directory)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+
+	root.AddCommand(newLabCmd(g), newPlanCmd(g), newRunCmd(g), newStatusCmd(g), newReceiverCmd(g), newBenchCmd(g))
+	return root
+}
+
+func newPlanCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "plan --plan FILE",
+		Short: "Print what the itinerary's steps would change; change nothing",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return notBuilt("ferry plan")
+		},
+	}
+}
+
+func newRunCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "run --plan FILE [--json] [--confirm-cutover NAME]",
+		Short: "Run the itinerary headless; progress as lines (or JSON lines)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return notBuilt("ferry run")
+		},
+	}
+}
+
+func newStatusCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Replication jobs and their health",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return notBuilt("ferry status")
+		},
+	}
+}
+
+func newReceiverCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "receiver --listen ADDR --dir DIR",
+		Short: "Provider-side replication receiver",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return notBuilt("ferry receiver")
+		},
+	}
+}
+
+func newBenchCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "bench",
+		Short: "Benchmarks (replicate)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return notBuilt("ferry bench")
+		},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var g globalFlags
+	root := newRootCmd(&g)
+	err := root.ExecuteContext(ctx)
+	os.Exit(exitCode(ctx, err))
+}
+
+func exitCode(ctx context.Context, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(os.Stderr, "ferry:", err)
+	var ue usageError
+	switch {
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		return exitAborted
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, "Run 'ferry --help' for usage.")
+		return exitUsage
+	default:
+		return exitFailed
+	}
+}
