@@ -71,56 +71,6 @@ Try it without any VMware installation: ferry lab`,
 	return root
 }
 
-func newPlanCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "plan --plan FILE",
-		Short: "Print what the itinerary's steps would change; change nothing",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return notBuilt("ferry plan")
-		},
-	}
-}
-
-func newRunCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "run --plan FILE [--json] [--confirm-cutover NAME]",
-		Short: "Run the itinerary headless; progress as lines (or JSON lines)",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return notBuilt("ferry run")
-		},
-	}
-}
-
-func newStatusCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "Replication jobs and their health",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return notBuilt("ferry status")
-		},
-	}
-}
-
-func newReceiverCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "receiver --listen ADDR --dir DIR",
-		Short: "Provider-side replication receiver",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return notBuilt("ferry receiver")
-		},
-	}
-}
-
-func newBenchCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "bench",
-		Short: "Benchmarks (replicate)",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return notBuilt("ferry bench")
-		},
-	}
-}
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
