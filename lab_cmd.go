@@ -1,14 +1,69 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+	"io"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/spf13/cobra"
+)
 
 func newLabCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Start the embedded lab and open the wizard against it",
+		Long: `Start the embedded lab (two vCenters, Cloud Director, the on-prem L2VPN edge,
+all simulated in-process on loopback with TLS from a lab CA) and open the wizard
+against it. Nothing outside this process is touched.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return notBuilt("ferry lab")
+			return notBuilt("the wizard of `ferry lab` (use `ferry lab serve` for the lab alone)")
 		},
 	}
+	cmd.AddCommand(newLabServeCmd(g))
 	return cmd
+}
+
+func newLabServeCmd(g *globalFlags) *cobra.Command {
+	var opts lab.Options
+	var diskMiB int64
+	cmd := &cobra.Command{
+		Use:   "serve [--dir DIR]",
+		Short: "Start the lab only; print export lines for every endpoint; run until interrupted",
+		Long: `Start the embedded lab and print, on standard output, one "export NAME=value"
+line per endpoint variable (GOVC_* for the on-prem vCenter, FERRY_PROVIDER_* for the
+provider vCenter, VCD_* and FERRY_TENANT_* for Cloud Director, FERRY_EDGE_* for the
+on-prem edge, FERRY_CA_FILE for the lab CA), write a config file that
+"ferry --config FILE" accepts, print "lab ready", and run until interrupted
+(Ctrl-C / SIGTERM). Without --dir the lab's files live in a temporary directory
+that is removed on exit; with --dir they are kept.
+
+  eval "$(ferry lab serve | sed '/^lab ready/q')"   # in one shell, or copy the lines`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if diskMiB < 16 {
+				return usagef("--disk-mib %d: must be at least 16", diskMiB)
+			}
+			opts.DiskSize = diskMiB << 20
+			ctx := cmd.Context()
+			l, err := lab.Start(ctx, opts)
+			if err != nil {
+				return fmt.Errorf("start lab: %w", err)
+			}
+			defer l.Close()
+			printLab(cmd.OutOrStdout(), l)
+			<-ctx.Done()
+			fmt.Fprintln(cmd.ErrOrStderr(), "lab stopping")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, datastores) in DIR instead of a temporary directory")
+	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
+	return cmd
+}
+
+func printLab(w io.Writer, l *lab.Lab) {
+	fmt.Fprint(w, l.Config().Exports())
+	fmt.Fprintf(w, "# config file: %s (ferry --config)\n", l.ConfigFile)
+	fmt.Fprintf(w, "# the same export lines: . %s\n", l.EnvFile)
+	fmt.Fprintln(w, "lab ready")
 }

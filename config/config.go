@@ -103,6 +103,24 @@ func (c *Config) Env() []EnvVar {
 	return out
 }
 
+// Exports renders Env as shell `export NAME=value` lines.
+func (c *Config) Exports() string {
+	var b strings.Builder
+	for _, e := range c.Env() {
+		fmt.Fprintf(&b, "export %s=%s\n", e.Name, shellQuote(e.Value))
+	}
+	return b.String()
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // ApplyEnv overrides fields from environment variables found by lookup.
 func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 	set := func(dst *string, name string) {

@@ -1,0 +1,159 @@
+// Package lab is ferry's embedded lab: everything a warm migration talks to,
+// simulated in-process on loopback with TLS from a lab certificate authority
+// and per-instance credentials. The on-prem and provider vCenters are
+// govmomi's vcsim; Cloud Director is lab/vcdsim; the on-prem L2VPN client edge
+// is lab/edgesim. ferry reaches all of them through the same clients it uses
+// against real endpoints.
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/ferry-migrate/ferry/config"
+)
+
+// DefaultDiskSize is the size of each lab VM's disk: small enough for CI
+// (the flat files are sparse; about 1/32 of it holds data).
+const DefaultDiskSize = 256 << 20
+
+// Options configure a lab.
+type Options struct {
+	// Dir holds the lab's files (CA, config, datastores). Empty: a temporary
+	// directory that Close removes. A given Dir is kept.
+	Dir string
+	// DiskSize of each source VM's disk in bytes (whole MiB). 0: DefaultDiskSize.
+	DiskSize int64
+}
+
+// Lab is a running lab.
+type Lab struct {
+	Dir        string
+	CA         *CA
+	CAFile     string
+	ConfigFile string
+	EnvFile    string // the export lines, for `. lab.env`
+	OnPrem     *VCenter
+	Provider   *VCenter
+
+	keepDir   bool
+	closeOnce sync.Once
+}
+
+// Source VMs of the walkthrough, on the 172.16.10.0/24 web network.
+var sourceVMs = []VMSpec{
+	{Name: "WebApp1", IP: "172.16.10.11", Network: "company-network", PowerOn: true, Seed: 1},
+	{Name: "WebApp2", IP: "172.16.10.12", Network: "company-network", PowerOn: true, Seed: 2},
+	{Name: "WebApp3", IP: "172.16.10.13", Network: "company-network", PowerOn: true, Seed: 3},
+}
+
+// OnPremSpec is the on-prem vCenter of the walkthrough.
+func OnPremSpec(diskSize int64) VCenterSpec {
+	vms := make([]VMSpec, len(sourceVMs))
+	for i, vm := range sourceVMs {
+		vm.DiskSize = diskSize
+		vms[i] = vm
+	}
+	return VCenterSpec{
+		Name:       "onprem",
+		Datacenter: "OnPrem-DC",
+		Cluster:    "OnPrem-Cluster",
+		Hosts:      []string{"esx-01.onprem.lab", "esx-02.onprem.lab"},
+		Datastore:  "onprem-ds",
+		DVS:        "onprem-vds",
+		Portgroups: []string{"company-network", "uplink-network"},
+		VMs:        vms,
+	}
+}
+
+// ProviderSpec is the provider vCenter that backs the tenant's org VDC.
+func ProviderSpec() VCenterSpec {
+	return VCenterSpec{
+		Name:       "provider",
+		Datacenter: "Provider-DC",
+		Cluster:    "Provider-Cluster",
+		Hosts:      []string{"esx-01.provider.lab", "esx-02.provider.lab"},
+		Datastore:  "provider-ds",
+		DVS:        "provider-vds",
+		Portgroups: []string{"vcd-company-network"},
+		Pool:       "Company-VDC",
+	}
+}
+
+// Start starts the lab. On error everything started so far is stopped.
+func Start(ctx context.Context, opts Options) (l *Lab, err error) {
+	if opts.DiskSize == 0 {
+		opts.DiskSize = DefaultDiskSize
+	}
+	if opts.DiskSize < 16<<20 || opts.DiskSize%(1<<20) != 0 {
+		return nil, fmt.Errorf("lab disk size %d: must be a whole number of MiB, at least 16 MiB", opts.DiskSize)
+	}
+	l = &Lab{Dir: opts.Dir, keepDir: opts.Dir != ""}
+	if l.Dir == "" {
+		if l.Dir, err = os.MkdirTemp("", "ferry-lab-"); err != nil {
+			return nil, fmt.Errorf("lab directory: %w", err)
+		}
+	} else if err := os.MkdirAll(l.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab directory: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+
+	if l.CA, err = NewCA("ferry lab CA"); err != nil {
+		return l, err
+	}
+	l.CAFile = filepath.Join(l.Dir, "ca.pem")
+	if err := l.CA.WriteFile(l.CAFile); err != nil {
+		return l, fmt.Errorf("lab CA file: %w", err)
+	}
+	if l.OnPrem, err = startVCenter(ctx, OnPremSpec(opts.DiskSize), l.Dir, l.CA); err != nil {
+		return l, err
+	}
+	if l.Provider, err = startVCenter(ctx, ProviderSpec(), l.Dir, l.CA); err != nil {
+		return l, err
+	}
+	l.ConfigFile = filepath.Join(l.Dir, "ferry-lab.yaml")
+	if err := l.Config().Save(l.ConfigFile); err != nil {
+		return l, fmt.Errorf("lab config: %w", err)
+	}
+	l.EnvFile = filepath.Join(l.Dir, "lab.env")
+	if err := os.WriteFile(l.EnvFile, []byte(l.Config().Exports()), 0o600); err != nil {
+		return l, fmt.Errorf("lab env file: %w", err)
+	}
+	return l, nil
+}
+
+// Config describes the lab's endpoints as ferry's config.
+func (l *Lab) Config() *config.Config {
+	c := &config.Config{Lab: true}
+	if l.OnPrem != nil {
+		c.OnPrem = config.Endpoint{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile}
+	}
+	if l.Provider != nil {
+		c.Provider = config.Endpoint{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile}
+	}
+	return c
+}
+
+// Close stops every endpoint and removes the lab directory unless it was given.
+func (l *Lab) Close() error {
+	var errs []error
+	l.closeOnce.Do(func() {
+		for _, vc := range []*VCenter{l.Provider, l.OnPrem} {
+			if vc != nil {
+				vc.Close()
+			}
+		}
+		if !l.keepDir && l.Dir != "" {
+			errs = append(errs, os.RemoveAll(l.Dir))
+		}
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,86 @@
+package lab_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+func startLab(t *testing.T, opts lab.Options) *lab.Lab {
+	t.Helper()
+	l, err := lab.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func connect(t *testing.T, url, user, pass, ca string) *vsphere.Client {
+	t.Helper()
+	c, err := vsphere.Connect(context.Background(), vsphere.Config{URL: url, Username: user, Password: pass, CAFile: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func TestOnPremInventory(t *testing.T) {
+	l := startLab(t, lab.Options{DiskSize: 32 << 20})
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	vms, err := c.VMs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"WebApp1": "172.16.10.11", "WebApp2": "172.16.10.12", "WebApp3": "172.16.10.13"}
+	if len(vms) != len(want) {
+		t.Fatalf("got %d VMs, want %d: %+v", len(vms), len(want), vms)
+	}
+	for _, vm := range vms {
+		if want[vm.Name] != vm.GuestIP {
+			t.Errorf("%s: guest IP %q, want %q", vm.Name, vm.GuestIP, want[vm.Name])
+		}
+		if !vm.PoweredOn() {
+			t.Errorf("%s: %s, want poweredOn", vm.Name, vm.PowerState)
+		}
+		if len(vm.Disks) != 1 || vm.Disks[0].Capacity != 32<<20 {
+			t.Fatalf("%s: disks %+v, want one of 32 MiB", vm.Name, vm.Disks)
+		}
+		if !strings.HasPrefix(vm.Disks[0].File, "[onprem-ds] "+vm.Name+"/") {
+			t.Errorf("%s: disk file %q", vm.Name, vm.Disks[0].File)
+		}
+		if len(vm.Networks) != 1 || vm.Networks[0] != "company-network" {
+			t.Errorf("%s: networks %v, want [company-network]", vm.Name, vm.Networks)
+		}
+		st, err := os.Stat(l.OnPrem.FlatFile(vm.Name))
+		if err != nil || st.Size() != 32<<20 {
+			t.Errorf("%s: flat file %v %v", vm.Name, st, err)
+		}
+	}
+}
+
+func TestConnectErrors(t *testing.T) {
+	l := startLab(t, lab.Options{DiskSize: 16 << 20})
+	ctx := context.Background()
+	_, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: "wrong", CAFile: l.CAFile})
+	if !errors.Is(err, vsphere.ErrLogin) {
+		t.Errorf("wrong password: %v", err)
+	}
+	t.Log(err)
+	_, err = vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password})
+	if !errors.Is(err, vsphere.ErrUntrusted) {
+		t.Errorf("no CA: %v", err)
+	}
+	t.Log(err)
+	_, err = vsphere.Connect(ctx, vsphere.Config{URL: "https://127.0.0.1:1/sdk", Username: "u", Password: "p", CAFile: l.CAFile})
+	if !errors.Is(err, vsphere.ErrUnreachable) {
+		t.Errorf("unreachable: %v", err)
+	}
+	t.Log(err)
+}

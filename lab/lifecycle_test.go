@@ -1,0 +1,94 @@
+package lab_test
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/lab"
+)
+
+func TestProviderSide(t *testing.T) {
+	l := startLab(t, lab.Options{DiskSize: 16 << 20})
+	if l.OnPrem.InstanceUUID == l.Provider.InstanceUUID {
+		t.Fatalf("both vCenters report InstanceUuid %s", l.OnPrem.InstanceUUID)
+	}
+	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	if c.InstanceUUID() != l.Provider.InstanceUUID {
+		t.Errorf("provider InstanceUuid %s, want %s", c.InstanceUUID(), l.Provider.InstanceUUID)
+	}
+	if _, err := c.Finder().Datacenter(context.Background(), "Provider-DC"); err != nil {
+		t.Error(err)
+	}
+	if _, err := c.Finder().ResourcePool(context.Background(), "/Provider-DC/host/Provider-Cluster/Resources/Company-VDC"); err != nil {
+		t.Error(err)
+	}
+	if _, err := c.Finder().Datacenter(context.Background(), "OnPrem-DC"); err == nil {
+		t.Error("provider vCenter has the on-prem datacenter")
+	}
+	if l.OnPrem.Password == l.Provider.Password {
+		t.Error("both vCenters share a password")
+	}
+}
+
+// TestStartStopLeaksNothing starts and stops labs and checks that no
+// goroutine and no file outlives them.
+func TestStartStopLeaksNothing(t *testing.T) {
+	run := func() string {
+		l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := l.Dir
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	run() // warm up package-level goroutines (http keep-alives, vcsim globals)
+	before := runtime.NumGoroutine()
+	dir := run()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("lab directory %s still exists after Close: %v", dir, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func TestKeepDir(t *testing.T) {
+	dir := t.TempDir()
+	l, err := lab.Start(context.Background(), lab.Options{Dir: dir, DiskSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := l.ConfigFile
+	l.Close()
+	st, err := os.Stat(cfg)
+	if err != nil {
+		t.Fatalf("config file gone with --dir: %v", err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("config file mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	_, err := lab.Start(context.Background(), lab.Options{DiskSize: 1000})
+	if err == nil || !strings.Contains(err.Error(), "MiB") {
+		t.Errorf("odd disk size: %v", err)
+	}
+	spec := lab.OnPremSpec(16 << 20)
+	spec.VMs[0].Network = "nowhere"
+	if err := spec.Validate(); err == nil || !strings.Contains(err.Error(), "nowhere") {
+		t.Errorf("unknown port group: %v", err)
+	}
+}

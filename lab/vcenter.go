@@ -1,0 +1,343 @@
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/google/uuid"
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// VMSpec describes one lab VM.
+type VMSpec struct {
+	Name     string
+	IP       string // guest IP reported by VMware Tools
+	Network  string // port group name
+	DiskSize int64  // bytes
+	PowerOn  bool
+	// Seed makes the disk content reproducible and distinct per VM.
+	Seed int64
+}
+
+// VCenterSpec describes one simulated vCenter.
+type VCenterSpec struct {
+	Name       string // "onprem" or "provider": used for the datastore directory and messages
+	Datacenter string
+	Cluster    string
+	Hosts      []string
+	Datastore  string
+	DVS        string
+	Portgroups []string
+	Pool       string // extra resource pool under the cluster (e.g. the org VDC's), optional
+	VMs        []VMSpec
+}
+
+// VCenter is one running simulated vCenter.
+type VCenter struct {
+	Spec         VCenterSpec
+	Model        *simulator.Model
+	Server       *simulator.Server
+	URL          string // https://127.0.0.1:port/sdk (no credentials)
+	Username     string
+	Password     string
+	DatastoreDir string // the directory backing the datastore
+	InstanceUUID string
+}
+
+// Validate checks a spec before any vcsim call: a panic inside a vcsim task
+// kills the whole process, so nothing wrong may reach it.
+func (s VCenterSpec) Validate() error {
+	switch {
+	case s.Name == "" || s.Datacenter == "" || s.Cluster == "" || s.Datastore == "" || s.DVS == "":
+		return fmt.Errorf("lab vCenter %q: name, datacenter, cluster, datastore and DVS are required", s.Name)
+	case len(s.Hosts) == 0:
+		return fmt.Errorf("lab vCenter %q: at least one host is required", s.Name)
+	}
+	pgs := map[string]bool{}
+	for _, pg := range s.Portgroups {
+		pgs[pg] = true
+	}
+	names := map[string]bool{}
+	for _, vm := range s.VMs {
+		switch {
+		case vm.Name == "":
+			return fmt.Errorf("lab vCenter %q: a VM has no name", s.Name)
+		case names[vm.Name]:
+			return fmt.Errorf("lab vCenter %q: VM name %q used twice", s.Name, vm.Name)
+		case !pgs[vm.Network]:
+			return fmt.Errorf("lab vCenter %q: VM %q is on port group %q, which is not one of %v", s.Name, vm.Name, vm.Network, s.Portgroups)
+		case vm.DiskSize < 1<<20 || vm.DiskSize%(1<<20) != 0:
+			return fmt.Errorf("lab vCenter %q: VM %q disk size %d must be a whole number of MiB, at least 1 MiB", s.Name, vm.Name, vm.DiskSize)
+		}
+		names[vm.Name] = true
+	}
+	return nil
+}
+
+// startVCenter starts a vcsim on loopback with TLS from ca, then builds the
+// inventory of spec through the vSphere API, as an admin would.
+func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc *VCenter, err error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	dsDir := filepath.Join(dir, spec.Name+"-"+spec.Datastore)
+	if err := os.MkdirAll(dsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab vCenter %s: datastore directory: %w", spec.Name, err)
+	}
+	tlsCfg, err := ca.ServerTLS("vcenter-" + spec.Name)
+	if err != nil {
+		return nil, err
+	}
+
+	m := simulator.VPX()
+	m.Datacenter = 0 // build the inventory through the API, with realistic names
+	m.Host = 0
+	m.ClusterHost = 0
+	m.Cluster = 0
+	m.Machine = 0
+	m.Portgroup = 0
+	m.Datastore = 0
+	m.ServiceContent.About.InstanceUuid = uuid.NewString()
+	if err := m.Create(); err != nil {
+		return nil, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
+	}
+	user, pass := "administrator@vsphere.local", randomSecret()
+	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(user, pass)}
+	m.Service.TLS = tlsCfg
+	srv := m.Service.NewServer()
+	vc = &VCenter{
+		Spec:         spec,
+		Model:        m,
+		Server:       srv,
+		URL:          (&url.URL{Scheme: "https", Host: srv.URL.Host, Path: "/sdk"}).String(),
+		Username:     user,
+		Password:     pass,
+		DatastoreDir: dsDir,
+		InstanceUUID: m.ServiceContent.About.InstanceUuid,
+	}
+	defer func() {
+		if err != nil {
+			vc.Close()
+		}
+	}()
+
+	u := *srv.URL
+	c, err := govmomi.NewClient(ctx, &u, true)
+	if err != nil {
+		return vc, fmt.Errorf("lab vCenter %s: login: %w", spec.Name, err)
+	}
+	defer c.Logout(context.WithoutCancel(ctx))
+	if err := build(ctx, c, spec, dsDir); err != nil {
+		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
+	}
+	return vc, nil
+}
+
+// Close stops the vCenter.
+func (vc *VCenter) Close() {
+	if vc.Server != nil {
+		vc.Server.Close()
+	}
+	if vc.Model != nil {
+		vc.Model.Remove()
+	}
+}
+
+// FlatFile returns the path of a VM's first disk's flat file on the lab's datastore directory.
+func (vc *VCenter) FlatFile(vm string) string {
+	return filepath.Join(vc.DatastoreDir, vm, vm+"-flat.vmdk")
+}
+
+func build(ctx context.Context, c *govmomi.Client, spec VCenterSpec, dsDir string) error {
+	dc, err := object.NewRootFolder(c.Client).CreateDatacenter(ctx, spec.Datacenter)
+	if err != nil {
+		return fmt.Errorf("create datacenter: %w", err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		return err
+	}
+	cluster, err := folders.HostFolder.CreateCluster(ctx, spec.Cluster, types.ClusterConfigSpecEx{})
+	if err != nil {
+		return fmt.Errorf("create cluster: %w", err)
+	}
+	var hosts []*object.HostSystem
+	for _, name := range spec.Hosts {
+		task, err := cluster.AddHost(ctx, types.HostConnectSpec{HostName: name, UserName: "root", Password: "lab", Force: true}, true, nil, nil)
+		if err != nil {
+			return fmt.Errorf("add host %s: %w", name, err)
+		}
+		info, err := task.WaitForResult(ctx)
+		if err != nil {
+			return fmt.Errorf("add host %s: %w", name, err)
+		}
+		hosts = append(hosts, object.NewHostSystem(c.Client, info.Result.(types.ManagedObjectReference)))
+	}
+
+	// Mount the datastore on every host; vcsim answers an empty moref for
+	// the second mount of the same datastore, so keep the first.
+	var ds *object.Datastore
+	for _, h := range hosts {
+		dss, err := h.ConfigManager().DatastoreSystem(ctx)
+		if err != nil {
+			return err
+		}
+		ref, err := dss.CreateLocalDatastore(ctx, spec.Datastore, dsDir)
+		if err != nil {
+			return fmt.Errorf("create datastore %s on %s: %w", spec.Datastore, h.Name(), err)
+		}
+		if ds == nil {
+			ds = object.NewDatastore(c.Client, ref.Reference())
+		}
+	}
+
+	dvsSpec := types.DVSCreateSpec{ConfigSpec: &types.VMwareDVSConfigSpec{DVSConfigSpec: types.DVSConfigSpec{Name: spec.DVS}}}
+	task, err := folders.NetworkFolder.CreateDVS(ctx, dvsSpec)
+	if err != nil {
+		return fmt.Errorf("create DVS %s: %w", spec.DVS, err)
+	}
+	info, err := task.WaitForResult(ctx)
+	if err != nil {
+		return fmt.Errorf("create DVS %s: %w", spec.DVS, err)
+	}
+	dvs := object.NewDistributedVirtualSwitch(c.Client, info.Result.(types.ManagedObjectReference))
+	members := &types.DVSConfigSpec{}
+	for _, h := range hosts {
+		members.Host = append(members.Host, types.DistributedVirtualSwitchHostMemberConfigSpec{
+			Operation: string(types.ConfigSpecOperationAdd), Host: h.Reference()})
+	}
+	if task, err = dvs.Reconfigure(ctx, members); err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("add hosts to DVS %s: %w", spec.DVS, err)
+	}
+	var pgSpecs []types.DVPortgroupConfigSpec
+	for _, pg := range spec.Portgroups {
+		pgSpecs = append(pgSpecs, types.DVPortgroupConfigSpec{Name: pg, Type: string(types.DistributedVirtualPortgroupPortgroupTypeEarlyBinding), NumPorts: 128})
+	}
+	if len(pgSpecs) > 0 {
+		task, err = dvs.AddPortgroup(ctx, pgSpecs)
+		if err != nil {
+			return fmt.Errorf("add port groups: %w", err)
+		}
+		if err := task.Wait(ctx); err != nil {
+			return fmt.Errorf("add port groups: %w", err)
+		}
+	}
+
+	pool, err := cluster.ResourcePool(ctx)
+	if err != nil {
+		return err
+	}
+	if spec.Pool != "" {
+		if _, err := pool.Create(ctx, spec.Pool, types.DefaultResourceConfigSpec()); err != nil {
+			return fmt.Errorf("create resource pool %s: %w", spec.Pool, err)
+		}
+	}
+
+	finder := findIn(c, dc)
+	for i, vm := range spec.VMs {
+		pg, err := finder.Network(ctx, vm.Network)
+		if err != nil {
+			return fmt.Errorf("VM %s: port group %s: %w", vm.Name, vm.Network, err)
+		}
+		if err := createVM(ctx, c, folders.VmFolder, pool, hosts[i%len(hosts)], ds, spec.Datastore, pg, vm, dsDir); err != nil {
+			return fmt.Errorf("VM %s: %w", vm.Name, err)
+		}
+	}
+	return nil
+}
+
+func createVM(ctx context.Context, c *govmomi.Client, folder *object.Folder, pool *object.ResourcePool, host *object.HostSystem,
+	ds *object.Datastore, dsName string, pg object.NetworkReference, spec VMSpec, dsDir string) error {
+	var devices object.VirtualDeviceList
+	scsi, err := devices.CreateSCSIController("pvscsi")
+	if err != nil {
+		return err
+	}
+	devices = append(devices, scsi)
+	ctrl, err := devices.FindDiskController("scsi")
+	if err != nil {
+		return err
+	}
+	disk := devices.CreateDisk(ctrl, ds.Reference(), fmt.Sprintf("[%s] %s/%s.vmdk", dsName, spec.Name, spec.Name))
+	disk.CapacityInKB = spec.DiskSize / 1024
+	disk.CapacityInBytes = spec.DiskSize
+	disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ThinProvisioned = types.NewBool(true)
+	devices = append(devices, disk)
+	backing, err := pg.EthernetCardBackingInfo(ctx)
+	if err != nil {
+		return err
+	}
+	nic, err := devices.CreateEthernetCard("vmxnet3", backing)
+	if err != nil {
+		return err
+	}
+	devices = append(devices, nic)
+	changes, err := devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+	if err != nil {
+		return err
+	}
+	for _, ch := range changes {
+		if d, ok := ch.GetVirtualDeviceConfigSpec().Device.(*types.VirtualDisk); ok && d != nil {
+			ch.GetVirtualDeviceConfigSpec().FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+		}
+	}
+	cfg := types.VirtualMachineConfigSpec{
+		Name:         spec.Name,
+		GuestId:      string(types.VirtualMachineGuestOsIdentifierUbuntu64Guest),
+		NumCPUs:      1,
+		MemoryMB:     1024,
+		Files:        &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s] %s", dsName, spec.Name)},
+		DeviceChange: changes,
+		ExtraConfig: []types.BaseOptionValue{
+			&types.OptionValue{Key: "SET.guest.ipAddress", Value: spec.IP},
+			&types.OptionValue{Key: "SET.guest.hostName", Value: spec.Name},
+			&types.OptionValue{Key: "SET.guest.toolsRunningStatus", Value: string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)},
+		},
+	}
+	task, err := folder.CreateVM(ctx, cfg, pool, host)
+	if err != nil {
+		return err
+	}
+	info, err := task.WaitForResult(ctx)
+	if err != nil {
+		return err
+	}
+	vm := object.NewVirtualMachine(c.Client, info.Result.(types.ManagedObjectReference))
+	if err := fillDisk(filepath.Join(dsDir, spec.Name, spec.Name+"-flat.vmdk"), spec.DiskSize, spec.Seed); err != nil {
+		return fmt.Errorf("disk content: %w", err)
+	}
+	if spec.PowerOn {
+		task, err := vm.PowerOn(ctx)
+		if err != nil {
+			return err
+		}
+		if err := task.Wait(ctx); err != nil {
+			return fmt.Errorf("power on: %w", err)
+		}
+	}
+	return nil
+}
+
+func randomSecret() string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+func findIn(c *govmomi.Client, dc *object.Datacenter) *find.Finder {
+	return find.NewFinder(c.Client, true).SetDatacenter(dc)
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var ferryBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ferry-bin-")
+	if err != nil {
+		panic(err)
+	}
+	ferryBin = filepath.Join(dir, "ferry")
+	if out, err := exec.Command("go", "build", "-o", ferryBin, ".").CombinedOutput(); err != nil {
+		panic("build ferry: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func exitCodeOf(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+func TestUsageErrorExit2(t *testing.T) {
+	out, err := exec.Command(ferryBin, "--no-such-flag").CombinedOutput()
+	if code := exitCodeOf(err); code != exitUsage {
+		t.Fatalf("exit %d, want %d: %s", code, exitUsage, out)
+	}
+	if !strings.Contains(string(out), "no-such-flag") {
+		t.Errorf("message does not name the flag: %s", out)
+	}
+}
+
+// TestLabServe runs `ferry lab serve` as a user would: it prints export
+// lines and "lab ready", runs until SIGTERM, then removes its directory.
+func TestLabServe(t *testing.T) {
+	cmd := exec.Command(ferryBin, "lab", "serve", "--disk-mib", "16")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	env := map[string]string{}
+	sc := bufio.NewScanner(stdout)
+	ready := false
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "lab ready" {
+			ready = true
+			break
+		}
+		if name, value, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok && strings.HasPrefix(line, "export ") {
+			env[name] = strings.Trim(value, "'")
+		}
+	}
+	if !ready {
+		t.Fatalf("no 'lab ready' line; got %v", env)
+	}
+	t.Logf("lab ready after %v", time.Since(start))
+	for _, name := range []string{"GOVC_URL", "GOVC_USERNAME", "GOVC_PASSWORD", "GOVC_TLS_CA_CERTS",
+		"FERRY_PROVIDER_URL", "FERRY_PROVIDER_USERNAME", "FERRY_PROVIDER_PASSWORD", "FERRY_CA_FILE"} {
+		if env[name] == "" {
+			t.Errorf("%s not exported", name)
+		}
+	}
+	dir := filepath.Dir(env["FERRY_CA_FILE"])
+	if _, err := os.Stat(filepath.Join(dir, "ferry-lab.yaml")); err != nil {
+		t.Errorf("config file: %v", err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("lab serve after SIGTERM: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("lab directory %s left behind: %v", dir, err)
+	}
+}

@@ -1,0 +1,147 @@
+// Package vsphere is ferry's vCenter client: connection, inventory, port
+// groups, OVF deployment, snapshots and disks, power and guest operations.
+// It talks to any vCenter through govmomi and knows nothing of ferry's lab.
+package vsphere
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Config says how to reach one vCenter.
+type Config struct {
+	URL      string // https://host[:port][/sdk]
+	Username string
+	Password string
+	CAFile   string         // PEM file of trusted CAs (GOVC_TLS_CA_CERTS)
+	RootCAs  *x509.CertPool // alternative to CAFile
+	Insecure bool           // skip certificate verification
+}
+
+// Client is a logged-in vCenter session.
+type Client struct {
+	*govmomi.Client
+	// Endpoint is the URL without credentials, for messages.
+	Endpoint string
+}
+
+// Sentinel errors for callers that branch on the cause.
+var (
+	ErrLogin       = errors.New("wrong username or password")
+	ErrUntrusted   = errors.New("certificate not trusted")
+	ErrUnreachable = errors.New("unreachable")
+)
+
+// Connect logs in to the vCenter described by cfg. Errors name the endpoint
+// and the cause (bad password, unreachable, certificate not trusted).
+func Connect(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("vCenter URL is empty (set GOVC_URL or the config file's url)")
+	}
+	u, err := soap.ParseURL(cfg.URL)
+	if err != nil || u == nil || u.Host == "" {
+		return nil, fmt.Errorf("vCenter URL %q is not valid: want https://host[:port]/sdk", cfg.URL)
+	}
+	endpoint := redact(u)
+	if cfg.Username != "" {
+		u.User = url.UserPassword(cfg.Username, cfg.Password)
+	}
+	if u.User == nil || u.User.Username() == "" {
+		return nil, fmt.Errorf("vCenter %s: no username given (set GOVC_USERNAME)", endpoint)
+	}
+	if p, _ := u.User.Password(); p == "" {
+		return nil, fmt.Errorf("vCenter %s: no password given (set GOVC_PASSWORD)", endpoint)
+	}
+
+	sc := soap.NewClient(u, cfg.Insecure)
+	if !cfg.Insecure {
+		switch {
+		case cfg.RootCAs != nil:
+			sc.DefaultTransport().TLSClientConfig.RootCAs = cfg.RootCAs
+		case cfg.CAFile != "":
+			if _, err := os.Stat(cfg.CAFile); err != nil {
+				return nil, fmt.Errorf("vCenter %s: CA file: %w", endpoint, err)
+			}
+			if err := sc.SetRootCAs(cfg.CAFile); err != nil {
+				return nil, fmt.Errorf("vCenter %s: CA file %s: %w", endpoint, cfg.CAFile, err)
+			}
+		}
+	}
+	vc, err := vim25.NewClient(ctx, sc)
+	if err != nil {
+		return nil, explain(endpoint, err)
+	}
+	c := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
+	if err := c.Login(ctx, u.User); err != nil {
+		return nil, explain(endpoint, err)
+	}
+	return &Client{Client: c, Endpoint: endpoint}, nil
+}
+
+// Close logs out.
+func (c *Client) Close(ctx context.Context) error {
+	return c.Logout(ctx)
+}
+
+// Finder returns a finder over the whole inventory.
+func (c *Client) Finder() *find.Finder {
+	return find.NewFinder(c.Client.Client, true)
+}
+
+// InstanceUUID is the vCenter's unique instance id.
+func (c *Client) InstanceUUID() string {
+	return c.ServiceContent.About.InstanceUuid
+}
+
+func redact(u *url.URL) string {
+	v := *u
+	v.User = nil
+	return v.String()
+}
+
+// explain turns transport and login errors into messages that say what is
+// wrong and what would fix it.
+func explain(endpoint string, err error) error {
+	var unknownCA x509.UnknownAuthorityError
+	var certInvalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &verify), errors.As(err, &certInvalid):
+		return fmt.Errorf("vCenter %s: %w: its certificate is not signed by a CA ferry trusts (pass the CA with GOVC_TLS_CA_CERTS / --config ca_file, or --insecure): %v", endpoint, ErrUntrusted, err)
+	case errors.As(err, &hostname):
+		return fmt.Errorf("vCenter %s: %w: certificate is for another host: %v", endpoint, ErrUntrusted, err)
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr):
+		return fmt.Errorf("vCenter %s is %w: %v", endpoint, ErrUnreachable, err)
+	case isLoginFault(err):
+		return fmt.Errorf("vCenter %s: %w", endpoint, ErrLogin)
+	}
+	return fmt.Errorf("vCenter %s: %w", endpoint, err)
+}
+
+func isLoginFault(err error) bool {
+	if soap.IsSoapFault(err) {
+		switch soap.ToSoapFault(err).VimFault().(type) {
+		case types.InvalidLogin, *types.InvalidLogin:
+			return true
+		}
+	}
+	return strings.Contains(err.Error(), "InvalidLogin") || strings.Contains(err.Error(), "incorrect user name or password")
+}

@@ -1,0 +1,198 @@
+package vsphere
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Disk is one virtual disk of a VM.
+type Disk struct {
+	Key       int32  // device key (QueryChangedDiskAreas needs it)
+	Label     string // "Hard disk 1"
+	File      string // "[datastore] vm/vm.vmdk"
+	Capacity  int64  // bytes
+	ChangeID  string // CBT change id of the current backing, if any
+	Datastore string // datastore name
+}
+
+// VM is what ferry needs to know about a virtual machine.
+type VM struct {
+	Name        string
+	Ref         types.ManagedObjectReference
+	PowerState  types.VirtualMachinePowerState
+	GuestIP     string
+	ToolsStatus string // guestToolsRunning, guestToolsNotRunning, ...
+	Disks       []Disk
+	CBT         bool // changeTrackingEnabled
+	Snapshots   int  // number of snapshots in the tree
+	MACs        []string
+	Networks    []string // port group / network names
+	UUID        string   // BIOS uuid
+	Template    bool
+}
+
+// PoweredOn reports whether the VM runs.
+func (v VM) PoweredOn() bool { return v.PowerState == types.VirtualMachinePowerStatePoweredOn }
+
+// DiskBytes is the total capacity of the VM's disks.
+func (v VM) DiskBytes() int64 {
+	var n int64
+	for _, d := range v.Disks {
+		n += d.Capacity
+	}
+	return n
+}
+
+var vmProps = []string{
+	"name", "runtime.powerState", "guest.ipAddress", "guest.toolsRunningStatus",
+	"config.hardware.device", "config.changeTrackingEnabled", "config.uuid", "config.template",
+	"snapshot", "network",
+}
+
+// VMs lists every virtual machine in the inventory, sorted by name.
+func (c *Client) VMs(ctx context.Context) ([]VM, error) {
+	m := view.NewManager(c.Client.Client)
+	v, err := m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
+	if err != nil {
+		return nil, fmt.Errorf("vCenter %s: list VMs: %w", c.Endpoint, err)
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	var mvms []mo.VirtualMachine
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, vmProps, &mvms); err != nil {
+		return nil, fmt.Errorf("vCenter %s: list VMs: %w", c.Endpoint, err)
+	}
+	netNames, err := c.networkNames(ctx, mvms)
+	if err != nil {
+		return nil, err
+	}
+	vms := make([]VM, 0, len(mvms))
+	for i := range mvms {
+		vms = append(vms, toVM(&mvms[i], netNames))
+	}
+	sort.Slice(vms, func(i, j int) bool { return vms[i].Name < vms[j].Name })
+	return vms, nil
+}
+
+// VMByName returns the VM with this name, or an error listing what exists.
+func (c *Client) VMByName(ctx context.Context, name string) (VM, error) {
+	vms, err := c.VMs(ctx)
+	if err != nil {
+		return VM{}, err
+	}
+	var names []string
+	for _, v := range vms {
+		if v.Name == name {
+			return v, nil
+		}
+		names = append(names, v.Name)
+	}
+	return VM{}, fmt.Errorf("VM %q not found on vCenter %s (VMs there: %s)", name, c.Endpoint, list(names))
+}
+
+func (c *Client) networkNames(ctx context.Context, vms []mo.VirtualMachine) (map[types.ManagedObjectReference]string, error) {
+	seen := map[types.ManagedObjectReference]bool{}
+	var refs []types.ManagedObjectReference
+	for _, vm := range vms {
+		for _, n := range vm.Network {
+			if !seen[n] {
+				seen[n] = true
+				refs = append(refs, n)
+			}
+		}
+	}
+	out := map[types.ManagedObjectReference]string{}
+	if len(refs) == 0 {
+		return out, nil
+	}
+	var nets []mo.Network
+	if err := c.PropertyCollector().Retrieve(ctx, refs, []string{"name"}, &nets); err != nil {
+		return nil, fmt.Errorf("vCenter %s: network names: %w", c.Endpoint, err)
+	}
+	for _, n := range nets {
+		out[n.Self] = n.Name
+	}
+	return out, nil
+}
+
+func toVM(m *mo.VirtualMachine, netNames map[types.ManagedObjectReference]string) VM {
+	vm := VM{Name: m.Name, Ref: m.Self, PowerState: m.Runtime.PowerState}
+	if m.Guest != nil {
+		vm.GuestIP = m.Guest.IpAddress
+		vm.ToolsStatus = m.Guest.ToolsRunningStatus
+	}
+	if m.Config != nil {
+		vm.UUID = m.Config.Uuid
+		vm.Template = m.Config.Template
+		if m.Config.ChangeTrackingEnabled != nil {
+			vm.CBT = *m.Config.ChangeTrackingEnabled
+		}
+		for _, dev := range m.Config.Hardware.Device {
+			switch d := dev.(type) {
+			case *types.VirtualDisk:
+				vm.Disks = append(vm.Disks, toDisk(d))
+			case types.BaseVirtualEthernetCard:
+				if mac := d.GetVirtualEthernetCard().MacAddress; mac != "" {
+					vm.MACs = append(vm.MACs, mac)
+				}
+			}
+		}
+	}
+	if m.Snapshot != nil {
+		vm.Snapshots = countSnapshots(m.Snapshot.RootSnapshotList)
+	}
+	for _, n := range m.Network {
+		if name := netNames[n]; name != "" {
+			vm.Networks = append(vm.Networks, name)
+		}
+	}
+	return vm
+}
+
+func toDisk(d *types.VirtualDisk) Disk {
+	disk := Disk{Key: d.Key, Capacity: d.CapacityInBytes}
+	if disk.Capacity == 0 {
+		disk.Capacity = d.CapacityInKB * 1024
+	}
+	if info := d.GetVirtualDevice().DeviceInfo; info != nil {
+		disk.Label = info.GetDescription().Label
+	}
+	switch b := d.Backing.(type) {
+	case *types.VirtualDiskFlatVer2BackingInfo:
+		disk.File = b.FileName
+		disk.ChangeID = b.ChangeId
+	case types.BaseVirtualDeviceFileBackingInfo:
+		disk.File = b.GetVirtualDeviceFileBackingInfo().FileName
+	}
+	var p DatastorePath
+	if p.FromString(disk.File) {
+		disk.Datastore = p.Datastore
+	}
+	return disk
+}
+
+func countSnapshots(tree []types.VirtualMachineSnapshotTree) int {
+	n := 0
+	for _, s := range tree {
+		n += 1 + countSnapshots(s.ChildSnapshotList)
+	}
+	return n
+}
+
+func list(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	s := ""
+	for i, n := range names {
+		if i > 0 {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}

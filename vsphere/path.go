@@ -1,0 +1,6 @@
+package vsphere
+
+import "github.com/vmware/govmomi/object"
+
+// DatastorePath is "[datastore] path/to/file".
+type DatastorePath = object.DatastorePath
