@@ -1,0 +1,304 @@
+// Package edgesim simulates the REST API of an on-prem NSX-T autonomous
+// (standalone) edge in L2VPN client mode: the part of the NSX Autonomous Edge
+// API (Manager API v1 style) that ferry's nsx client uses.
+//
+//	POST   /api/v1/vpn/l2vpn/sessions?action=create_with_peer_code
+//	GET    /api/v1/vpn/l2vpn/sessions
+//	GET    /api/v1/vpn/l2vpn/sessions/{id}
+//	PUT    /api/v1/vpn/l2vpn/sessions/{id}             enable / disable, rename
+//	DELETE /api/v1/vpn/l2vpn/sessions/{id}             refused while ports are attached
+//	GET    /api/v1/vpn/l2vpn/sessions/{id}/status
+//	GET    /api/v1/vpn/l2vpn/sessions/{id}/statistics
+//	POST   /api/v1/ports                               logical port (an on-prem network)
+//	GET    /api/v1/ports[?l2_extension_id=ID][&port_type=extended|none|routed]
+//	GET    /api/v1/ports/{id}
+//	PUT    /api/v1/ports/{id}
+//	DELETE /api/v1/ports/{id}
+//
+// As on the real autonomous edge, an on-prem network is stretched by giving
+// its logical port an L2Extension {l2vpn_session_id, tunnel_id}; here the
+// port's display_name is the on-prem network (port group) it carries.
+//
+// Every change to a session or a port is mirrored into a *stretch.Fabric,
+// and session status comes from the fabric, so the edge and the simulated
+// Cloud Director always agree on whether the stretch is UP.
+//
+// Requests need HTTP Basic auth with the configured credentials (401
+// otherwise). Errors have the NSX shape {httpStatus, error_code,
+// module_name, error_message}.
+package edgesim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-migrate/ferry/lab/stretch"
+)
+
+// Config configures a simulated edge.
+type Config struct {
+	Username string
+	Password string
+	// Fabric receives the client side of every session. Nil gives the edge
+	// a private fabric (no server tunnel will ever match: sessions stay DOWN).
+	Fabric *stretch.Fabric
+	// Addr to listen on; default 127.0.0.1:0.
+	Addr string
+	// Logger for requests and TLS handshake errors; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for timestamps and traffic counters; nil is time.Now.
+	Now func() time.Time
+}
+
+// Server is one simulated autonomous edge.
+type Server struct {
+	cfg    Config
+	fabric *stretch.Fabric
+	log    *slog.Logger
+	mux    *http.ServeMux
+
+	mu       sync.Mutex
+	seq      int64 // creation order, so lists are stable
+	sessions map[string]*session
+	ports    map[string]*port
+	faults   []*faultRule
+
+	srv *http.Server
+	url string
+}
+
+// New validates cfg and returns a server that is not listening yet (see
+// Start), but whose Handler already works.
+func New(cfg Config) (*Server, error) {
+	if cfg.Username == "" || cfg.Password == "" {
+		return nil, errors.New("edgesim: username and password are required")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg:      cfg,
+		fabric:   cfg.Fabric,
+		log:      cfg.Logger,
+		sessions: map[string]*session{},
+		ports:    map[string]*port{},
+	}
+	if s.fabric == nil {
+		s.fabric = stretch.New()
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("POST /api/v1/vpn/l2vpn/sessions", s.createSession)
+	m.HandleFunc("GET /api/v1/vpn/l2vpn/sessions", s.listSessions)
+	m.HandleFunc("GET /api/v1/vpn/l2vpn/sessions/{id}", s.getSession)
+	m.HandleFunc("PUT /api/v1/vpn/l2vpn/sessions/{id}", s.updateSession)
+	m.HandleFunc("DELETE /api/v1/vpn/l2vpn/sessions/{id}", s.deleteSession)
+	m.HandleFunc("GET /api/v1/vpn/l2vpn/sessions/{id}/status", s.sessionStatus)
+	m.HandleFunc("GET /api/v1/vpn/l2vpn/sessions/{id}/statistics", s.sessionStatistics)
+	m.HandleFunc("POST /api/v1/ports", s.createPort)
+	m.HandleFunc("GET /api/v1/ports", s.listPorts)
+	m.HandleFunc("GET /api/v1/ports/{id}", s.getPort)
+	m.HandleFunc("PUT /api/v1/ports/{id}", s.updatePort)
+	m.HandleFunc("DELETE /api/v1/ports/{id}", s.deletePort)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("the requested URI %s %s could not be found", r.Method, r.URL.Path))
+	})
+	s.mux = m
+}
+
+// Handler serves the edge API (auth and fault injection included), for
+// callers that run their own listener.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.log.Debug("edge request", "method", r.Method, "path", r.URL.Path)
+		if s.applyFault(w, r) {
+			return
+		}
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="NSX Autonomous Edge"`)
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, "The credentials were incorrect or the account specified has been locked.")
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	u, p, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	uok := subtle.ConstantTimeCompare([]byte(u), []byte(s.cfg.Username)) == 1
+	pok := subtle.ConstantTimeCompare([]byte(p), []byte(s.cfg.Password)) == 1
+	return uok && pok
+}
+
+// Start listens on Config.Addr (127.0.0.1:0 by default) and serves HTTPS with
+// tlsCfg, which must hold the server certificate.
+func (s *Server) Start(tlsCfg *tls.Config) error {
+	if tlsCfg == nil || (len(tlsCfg.Certificates) == 0 && tlsCfg.GetCertificate == nil) {
+		return errors.New("edgesim: a TLS config with a server certificate is required (the edge API is HTTPS only)")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return errors.New("edgesim: already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("edgesim: listen on %s: %w", s.cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		TLSConfig:         tlsCfg.Clone(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Clients that reject our certificate produce handshake errors;
+		// they belong in the lab log, not on the terminal.
+		ErrorLog: log.New(slogWriter{s.log}, "", 0),
+	}
+	s.srv = srv
+	s.url = "https://" + ln.Addr().String()
+	go func() {
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("edge server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URL is the edge's base URL (https://127.0.0.1:port), empty before Start.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
+}
+
+// Fabric is the stretch fabric the edge reports into.
+func (s *Server) Fabric() *stretch.Fabric { return s.fabric }
+
+// Close stops the listener and removes the edge's sessions from the fabric,
+// as if the appliance were powered off.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	srv := s.srv
+	for id := range s.sessions {
+		s.fabric.DeleteClient(id)
+	}
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Close()
+}
+
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Debug(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// NSX error codes used by the simulator (values as NSX Manager uses them
+// where known; the client only relies on the HTTP status).
+const (
+	codeBadRequest   = 500012
+	codeNotFound     = 600
+	codeUnauthorized = 403
+	codeConflict     = 500030
+	codeRevision     = 604
+	codeInjected     = 99
+)
+
+type apiError struct {
+	HTTPStatus   string `json:"httpStatus"`
+	ErrorCode    int    `json:"error_code"`
+	ModuleName   string `json:"module_name"`
+	ErrorMessage string `json:"error_message"`
+}
+
+func writeError(w http.ResponseWriter, status, code int, msg string) {
+	writeJSON(w, status, apiError{
+		HTTPStatus:   strings.ReplaceAll(strings.ToUpper(http.StatusText(status)), " ", "_"),
+		ErrorCode:    code,
+		ModuleName:   "L2VPN",
+		ErrorMessage: msg,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// decodeBody reads a JSON request body; it answers 400 itself and returns
+// false when the body is not valid JSON for v.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "cannot read request body: "+err.Error())
+		return false
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "request body is empty")
+		return false
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "request body is not valid JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// listResult is the NSX list envelope.
+type listResult[T any] struct {
+	Results     []T `json:"results"`
+	ResultCount int `json:"result_count"`
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func (s *Server) nowMillis() int64 { return s.cfg.Now().UnixMilli() }
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
