@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -83,4 +86,41 @@ func TestConnectErrors(t *testing.T) {
 		t.Errorf("unreachable: %v", err)
 	}
 	t.Log(err)
+}
+
+func TestInventoryShowsCBTAndSnapshots(t *testing.T) {
+	l := startLab(t, lab.Options{DiskSize: 16 << 20})
+	ctx := context.Background()
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	vm, err := c.VMByName(ctx, "WebApp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm.CBT || vm.Snapshots != 0 {
+		t.Fatalf("fresh VM: CBT=%v snapshots=%d", vm.CBT, vm.Snapshots)
+	}
+	obj := object.NewVirtualMachine(c.Client.Client, vm.Ref)
+	task, err := obj.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if task, err = obj.CreateSnapshot(ctx, "before", "", false, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vm, err = c.VMByName(ctx, "WebApp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vm.CBT || vm.Snapshots != 1 {
+		t.Errorf("after enabling CBT and a snapshot: CBT=%v snapshots=%d", vm.CBT, vm.Snapshots)
+	}
+	if _, err := c.VMByName(ctx, "WebApp9"); err == nil || !strings.Contains(err.Error(), "WebApp1, WebApp2, WebApp3") {
+		t.Errorf("unknown VM: %v", err)
+	}
 }
