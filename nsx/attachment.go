@@ -1,0 +1,152 @@
+package nsx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Attachment is an on-prem network stretched over an L2VPN session: on the
+// autonomous edge, a logical port (named after the network) with an L2
+// extension {l2vpn_session_id, tunnel_id}.
+type Attachment struct {
+	ID          string // logical port id
+	Network     string // the on-prem network / port group
+	SessionID   string
+	SessionName string
+	TunnelID    int // must equal the server's stretched network tunnel id
+	VLAN        int
+	AdminState  string // UP | DOWN
+	Revision    int64
+}
+
+type logicalPort struct {
+	ID           string       `json:"id,omitempty"`
+	ResourceType string       `json:"resource_type,omitempty"`
+	DisplayName  string       `json:"display_name"`
+	Description  string       `json:"description,omitempty"`
+	VLAN         int          `json:"vlan"`
+	AdminState   string       `json:"admin_state,omitempty"`
+	L2Extension  *l2Extension `json:"l2_extension,omitempty"`
+	Revision     int64        `json:"_revision"`
+}
+
+type l2Extension struct {
+	SessionID   string `json:"l2vpn_session_id"`
+	SessionName string `json:"l2vpn_session_name,omitempty"`
+	TunnelID    int    `json:"tunnel_id"`
+}
+
+func (p logicalPort) attachment() Attachment {
+	a := Attachment{ID: p.ID, Network: p.DisplayName, VLAN: p.VLAN, AdminState: p.AdminState, Revision: p.Revision}
+	if p.L2Extension != nil {
+		a.SessionID, a.SessionName, a.TunnelID = p.L2Extension.SessionID, p.L2Extension.SessionName, p.L2Extension.TunnelID
+	}
+	return a
+}
+
+const portsPath = "/ports"
+
+// Attachments lists the networks stretched over session sessionID.
+func (c *Client) Attachments(ctx context.Context, sessionID string) ([]Attachment, error) {
+	ports, err := list[logicalPort](ctx, c, portsPath, url.Values{"l2_extension_id": {sessionID}})
+	if err != nil {
+		return nil, fmt.Errorf("list networks of L2VPN session %s: %w", sessionID, err)
+	}
+	var out []Attachment
+	for _, p := range ports {
+		// Filter here too, in case an edge ignores the query parameter.
+		if p.L2Extension != nil && p.L2Extension.SessionID == sessionID {
+			out = append(out, p.attachment())
+		}
+	}
+	return out, nil
+}
+
+// AttachmentByTunnelID finds the network a session carries on tunnelID; the
+// error wraps ErrNotFound when there is none.
+func (c *Client) AttachmentByTunnelID(ctx context.Context, sessionID string, tunnelID int) (Attachment, error) {
+	atts, err := c.Attachments(ctx, sessionID)
+	if err != nil {
+		return Attachment{}, err
+	}
+	for _, a := range atts {
+		if a.TunnelID == tunnelID {
+			return a, nil
+		}
+	}
+	return Attachment{}, fmt.Errorf("tunnel id %d of L2VPN session %s on edge %s: %w", tunnelID, sessionID, c.base, ErrNotFound)
+}
+
+// AttachNetwork stretches the on-prem network over the session with
+// tunnelID. It is idempotent: when the network is already attached that way
+// it returns the existing attachment. When the tunnel id or the network is
+// already used differently, the error wraps ErrConflict and nothing changes.
+func (c *Client) AttachNetwork(ctx context.Context, sessionID, network string, tunnelID int) (Attachment, error) {
+	network = strings.TrimSpace(network)
+	if network == "" {
+		return Attachment{}, errors.New("network name is empty")
+	}
+	if tunnelID < 1 || tunnelID > 4093 {
+		return Attachment{}, fmt.Errorf("tunnel id %d is out of range 1-4093 (use the tunnel id of the network stretched by the Cloud Director L2VPN tunnel)", tunnelID)
+	}
+	ports, err := list[logicalPort](ctx, c, portsPath, nil)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("attach network %q: %w", network, err)
+	}
+	var existing *logicalPort
+	for i, p := range ports {
+		ext := p.L2Extension
+		switch {
+		case p.DisplayName == network:
+			existing = &ports[i]
+		case ext != nil && ext.SessionID == sessionID && ext.TunnelID == tunnelID:
+			return Attachment{}, fmt.Errorf("attach network %q: tunnel id %d of the session already carries network %q: %w",
+				network, tunnelID, p.DisplayName, ErrConflict)
+		}
+	}
+	ext := &l2Extension{SessionID: sessionID, TunnelID: tunnelID}
+	if existing == nil {
+		var out logicalPort
+		in := logicalPort{ResourceType: "LogicalPort", DisplayName: network, AdminState: "UP", L2Extension: ext}
+		if err := c.do(ctx, http.MethodPost, portsPath, in, &out); err != nil {
+			return Attachment{}, fmt.Errorf("attach network %q with tunnel id %d: %w", network, tunnelID, err)
+		}
+		return out.attachment(), nil
+	}
+	if cur := existing.L2Extension; cur != nil {
+		if cur.SessionID == sessionID && cur.TunnelID == tunnelID {
+			return existing.attachment(), nil
+		}
+		return Attachment{}, fmt.Errorf("attach network %q: it is already stretched over L2VPN session %s with tunnel id %d; detach it first: %w",
+			network, sessionOrName(cur), cur.TunnelID, ErrConflict)
+	}
+	// The network has a port that is not stretched yet: extend it.
+	in := *existing
+	in.L2Extension = ext
+	var out logicalPort
+	if err := c.do(ctx, http.MethodPut, portsPath+"/"+url.PathEscape(existing.ID), in, &out); err != nil {
+		return Attachment{}, fmt.Errorf("attach network %q with tunnel id %d: %w", network, tunnelID, err)
+	}
+	return out.attachment(), nil
+}
+
+func sessionOrName(e *l2Extension) string {
+	if e.SessionName != "" {
+		return fmt.Sprintf("%q", e.SessionName)
+	}
+	return e.SessionID
+}
+
+// DetachNetwork removes an attachment (its logical port). One that does not
+// exist is not an error.
+func (c *Client) DetachNetwork(ctx context.Context, attachmentID string) error {
+	err := c.do(ctx, http.MethodDelete, portsPath+"/"+url.PathEscape(attachmentID), nil, nil)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("detach network (port %s): %w", attachmentID, err)
+	}
+	return nil
+}

@@ -1,0 +1,213 @@
+// Package nsx is ferry's client for the on-prem end of the L2 stretch: the
+// REST API of an NSX-T autonomous (standalone) edge running the L2VPN
+// client. It creates the client session from the Cloud Director tunnel's
+// peer code, stretches an on-prem network over it (a logical port with an
+// L2 extension whose tunnel id matches the server's), and reports whether
+// the session is UP.
+//
+// Lookups are by name and tunnel id, so the Ensure* calls can run again
+// after an interruption without creating duplicates.
+package nsx
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config says how to reach an edge.
+type Config struct {
+	// URL of the edge, https://host[:port]; a trailing /api/v1 is accepted.
+	URL      string
+	Username string
+	Password string
+	// CAFile is a PEM file of CA certificates to trust (added to RootCAs,
+	// or to the system roots when RootCAs is nil).
+	CAFile  string
+	RootCAs *x509.CertPool
+	// Insecure skips certificate verification.
+	Insecure bool
+	// Timeout of one request; default 30s.
+	Timeout time.Duration
+}
+
+// Client talks to one edge. It is safe for concurrent use.
+type Client struct {
+	base string // https://host:port, no trailing slash
+	user string
+	pass string
+	hc   *http.Client
+}
+
+const apiPrefix = "/api/v1"
+
+// Dial checks cfg, connects to the edge and verifies the credentials by
+// listing its L2VPN sessions. Errors name the endpoint and what to fix.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	base, err := baseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Username == "" {
+		return nil, fmt.Errorf("edge %s: username is empty", base)
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs, InsecureSkipVerify: cfg.Insecure}
+	if cfg.CAFile != "" {
+		pool, err := loadCAFile(cfg.CAFile, cfg.RootCAs)
+		if err != nil {
+			return nil, fmt.Errorf("edge %s: %w", base, err)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	c := &Client{
+		base: base,
+		user: cfg.Username,
+		pass: cfg.Password,
+		hc:   &http.Client{Transport: tr, Timeout: timeout},
+	}
+	if _, err := c.ListSessions(ctx); err != nil {
+		tr.CloseIdleConnections()
+		return nil, err
+	}
+	return c, nil
+}
+
+// URL is the edge's base URL.
+func (c *Client) URL() string { return c.base }
+
+// Close releases idle connections.
+func (c *Client) Close() {
+	c.hc.CloseIdleConnections()
+}
+
+func baseURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", errors.New("edge URL is empty (want https://host[:port])")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("edge URL %q: %w", raw, err)
+	}
+	if u.Scheme != "https" || u.Host == "" {
+		return "", fmt.Errorf("edge URL %q must look like https://host[:port]", raw)
+	}
+	p := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), apiPrefix)
+	return "https://" + u.Host + strings.TrimSuffix(p, "/"), nil
+}
+
+func loadCAFile(path string, base *x509.CertPool) (*x509.CertPool, error) {
+	pemData, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	var pool *x509.CertPool
+	switch {
+	case base != nil:
+		pool = base.Clone()
+	default:
+		if pool, err = x509.SystemCertPool(); err != nil {
+			pool = x509.NewCertPool()
+		}
+	}
+	if !pool.AppendCertsFromPEM(pemData) {
+		return nil, fmt.Errorf("CA file %s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+// do sends one request to path (below /api/v1) and decodes the JSON answer
+// into out when out is non-nil.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+apiPrefix+path, body)
+	if err != nil {
+		return fmt.Errorf("edge %s: %w", c.base, err)
+	}
+	req.SetBasicAuth(c.user, c.pass)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("edge %s: %s %s: read response: %w", c.base, method, apiPrefix+path, err)
+	}
+	if resp.StatusCode >= 300 {
+		return newAPIError(c.base, method, apiPrefix+path, resp.StatusCode, data)
+	}
+	if out == nil {
+		return nil
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return fmt.Errorf("edge %s: %s %s: empty response", c.base, method, apiPrefix+path)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("edge %s: %s %s: decode response: %w", c.base, method, apiPrefix+path, err)
+	}
+	return nil
+}
+
+// listResult is the NSX list envelope.
+type listResult[T any] struct {
+	Results     []T    `json:"results"`
+	ResultCount int    `json:"result_count"`
+	Cursor      string `json:"cursor"`
+	PageCursor  string `json:"page_cursor"` // the autonomous edge's name for it
+}
+
+// list fetches every page of a list (NSX pages with an opaque cursor).
+func list[T any](ctx context.Context, c *Client, path string, query url.Values) ([]T, error) {
+	var all []T
+	if query == nil {
+		query = url.Values{}
+	}
+	for range 1000 {
+		p := path
+		if len(query) > 0 {
+			p += "?" + query.Encode()
+		}
+		var page listResult[T]
+		if err := c.do(ctx, http.MethodGet, p, nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Results...)
+		cursor := page.Cursor
+		if cursor == "" {
+			cursor = page.PageCursor
+		}
+		if cursor == "" || len(page.Results) == 0 {
+			return all, nil
+		}
+		query.Set("cursor", cursor)
+	}
+	return nil, fmt.Errorf("edge %s: GET %s: too many pages", c.base, apiPrefix+path)
+}
