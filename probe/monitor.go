@@ -1,0 +1,242 @@
+package probe
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+)
+
+// Target is one probe with a name for people ("WebApp1 -> WebApp2").
+type Target struct {
+	Name   string
+	Prober Prober
+}
+
+// Sample is one probe result.
+type Sample struct {
+	At      time.Time     `json:"at"`
+	OK      bool          `json:"ok"`
+	Latency time.Duration `json:"latency_ns,omitempty"`
+	Err     string        `json:"error,omitempty"`
+}
+
+// Outage is a run of failed probes: from the first failure after a success
+// (or the start) to the first success after it. End is zero while it lasts.
+type Outage struct {
+	Target string    `json:"target"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end,omitempty"`
+	// LastOK is the last success before the outage: the outage began
+	// somewhere between LastOK and Start.
+	LastOK time.Time `json:"last_ok,omitempty"`
+}
+
+// Length is the outage's length (so far, if it still lasts, measured at now).
+func (o Outage) Length(now time.Time) time.Duration {
+	end := o.End
+	if end.IsZero() {
+		end = now
+	}
+	return end.Sub(o.Start)
+}
+
+// MarshalJSON adds the length in seconds.
+func (o Outage) MarshalJSON() ([]byte, error) {
+	type plain Outage
+	var secs float64
+	if !o.End.IsZero() {
+		secs = o.End.Sub(o.Start).Seconds()
+	}
+	return json.Marshal(struct {
+		plain
+		Seconds float64 `json:"seconds,omitempty"`
+	}{plain(o), secs})
+}
+
+// Stats summarise one target.
+type Stats struct {
+	Target  string
+	Sent    int
+	Lost    int
+	Last    Sample
+	Outages []Outage
+}
+
+// Loss is the fraction of probes lost.
+func (s Stats) Loss() float64 {
+	if s.Sent == 0 {
+		return 0
+	}
+	return float64(s.Lost) / float64(s.Sent)
+}
+
+// Event is sent after every sample.
+type Event struct {
+	Target string
+	Sample Sample
+	// Outage is set when this sample started or ended an outage.
+	Outage *Outage
+}
+
+// Monitor probes its targets every Interval.
+type Monitor struct {
+	Interval time.Duration // default 1s
+	History  int           // samples kept per target; default 3600
+
+	mu      sync.Mutex
+	targets []Target
+	state   map[string]*targetState
+	subs    []chan Event
+}
+
+type targetState struct {
+	samples []Sample
+	stats   Stats
+	lastOK  time.Time
+	down    *Outage
+}
+
+// NewMonitor returns a monitor over targets.
+func NewMonitor(interval time.Duration, targets ...Target) *Monitor {
+	m := &Monitor{Interval: interval, targets: targets, state: map[string]*targetState{}}
+	for _, t := range targets {
+		m.state[t.Name] = &targetState{stats: Stats{Target: t.Name}}
+	}
+	return m
+}
+
+// Subscribe returns a channel of events; slow readers miss events, never block probes.
+func (m *Monitor) Subscribe(buf int) <-chan Event {
+	ch := make(chan Event, buf)
+	m.mu.Lock()
+	m.subs = append(m.subs, ch)
+	m.mu.Unlock()
+	return ch
+}
+
+// Run probes every target every Interval until ctx ends. Targets are probed
+// concurrently so a hanging one does not delay the others.
+func (m *Monitor) Run(ctx context.Context) {
+	interval := m.Interval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	defer func() {
+		m.mu.Lock()
+		for _, ch := range m.subs {
+			close(ch)
+		}
+		m.subs = nil
+		m.mu.Unlock()
+	}()
+	for {
+		m.Round(ctx, interval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Round probes every target once, each bounded by timeout.
+func (m *Monitor) Round(ctx context.Context, timeout time.Duration) {
+	var wg sync.WaitGroup
+	for _, t := range m.targets {
+		wg.Add(1)
+		go func(t Target) {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			at := time.Now()
+			rtt, err := t.Prober.Probe(pctx)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			s := Sample{At: at, OK: err == nil, Latency: rtt}
+			if err != nil {
+				s.Err = err.Error()
+			}
+			m.record(t.Name, s)
+		}(t)
+	}
+	wg.Wait()
+}
+
+func (m *Monitor) record(name string, s Sample) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.state[name]
+	limit := m.History
+	if limit <= 0 {
+		limit = 3600
+	}
+	st.samples = append(st.samples, s)
+	if len(st.samples) > limit {
+		st.samples = st.samples[len(st.samples)-limit:]
+	}
+	st.stats.Sent++
+	st.stats.Last = s
+	ev := Event{Target: name, Sample: s}
+	switch {
+	case !s.OK:
+		st.stats.Lost++
+		if st.down == nil {
+			st.down = &Outage{Target: name, Start: s.At, LastOK: st.lastOK}
+			st.stats.Outages = append(st.stats.Outages, *st.down)
+			o := *st.down
+			ev.Outage = &o
+		}
+	default:
+		st.lastOK = s.At
+		if st.down != nil {
+			st.down.End = s.At
+			st.stats.Outages[len(st.stats.Outages)-1] = *st.down
+			o := *st.down
+			ev.Outage = &o
+			st.down = nil
+		}
+	}
+	for _, ch := range m.subs {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+}
+
+// Stats returns a copy of every target's statistics, in target order.
+func (m *Monitor) Stats() []Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Stats, 0, len(m.targets))
+	for _, t := range m.targets {
+		s := m.state[t.Name].stats
+		s.Outages = append([]Outage(nil), s.Outages...)
+		out = append(out, s)
+	}
+	return out
+}
+
+// Samples returns a copy of a target's history.
+func (m *Monitor) Samples(target string) []Sample {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, ok := m.state[target]
+	if !ok {
+		return nil
+	}
+	return append([]Sample(nil), st.samples...)
+}
+
+// Outages returns every outage of every target, in target order.
+func (m *Monitor) Outages() []Outage {
+	var out []Outage
+	for _, s := range m.Stats() {
+		out = append(out, s.Outages...)
+	}
+	return out
+}

@@ -1,0 +1,207 @@
+// Package vcd is ferry's Cloud Director client: login, tenant rights, org VDC
+// networks, the L2 VPN server tunnel on an NSX-T edge gateway, VM import and
+// power. It wraps go-vcloud-director and knows nothing of ferry's lab.
+package vcd
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+)
+
+// Config says how to reach Cloud Director and as whom.
+type Config struct {
+	URL      string // https://host/api
+	User     string
+	Password string
+	Org      string // "System" for the provider administrator
+	CAFile   string
+	RootCAs  *x509.CertPool
+	Insecure bool
+}
+
+// Client is a logged-in Cloud Director session.
+type Client struct {
+	*govcd.VCDClient
+	Endpoint string
+	Org      string
+	User     string
+}
+
+// Sentinel errors for callers that branch on the cause.
+var (
+	ErrLogin       = errors.New("wrong username or password")
+	ErrUntrusted   = errors.New("certificate not trusted")
+	ErrUnreachable = errors.New("unreachable")
+	ErrNotFound    = errors.New("not found")
+)
+
+// Connect logs in. Errors name the endpoint and the cause.
+func Connect(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("Cloud Director URL is empty (set VCD_URL)")
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("Cloud Director URL %q is not valid: want https://host/api", cfg.URL)
+	}
+	if !strings.HasSuffix(u.Path, "/api") {
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/api"
+	}
+	endpoint := u.String()
+	switch {
+	case cfg.User == "":
+		return nil, fmt.Errorf("Cloud Director %s: no user given (set VCD_USER)", endpoint)
+	case cfg.Password == "":
+		return nil, fmt.Errorf("Cloud Director %s: no password given for %s (set VCD_PASSWORD)", endpoint, cfg.User)
+	case cfg.Org == "":
+		return nil, fmt.Errorf("Cloud Director %s: no organization given for %s (set VCD_ORG; System for the provider)", endpoint, cfg.User)
+	}
+
+	c := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(120))
+	tr := c.Client.Http.Transport.(*http.Transport)
+	tr.TLSHandshakeTimeout = 15 * time.Second
+	if !cfg.Insecure {
+		pool := cfg.RootCAs
+		if pool == nil && cfg.CAFile != "" {
+			pem, err := os.ReadFile(cfg.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("Cloud Director %s: CA file: %w", endpoint, err)
+			}
+			pool = x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("Cloud Director %s: CA file %s holds no PEM certificate", endpoint, cfg.CAFile)
+			}
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	// go-vcloud-director has no context; bound the login by ctx's deadline.
+	done := make(chan error, 1)
+	go func() { done <- c.Authenticate(cfg.User, cfg.Password, cfg.Org) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("Cloud Director %s: login: %w", endpoint, ctx.Err())
+	}
+	if err != nil {
+		return nil, explain(endpoint, cfg.User+"@"+cfg.Org, err)
+	}
+	return &Client{VCDClient: c, Endpoint: endpoint, Org: cfg.Org, User: cfg.User}, nil
+}
+
+// Close ends the session.
+func (c *Client) Close() error { return c.Disconnect() }
+
+// IsSysAdmin reports whether the session is the provider's.
+func (c *Client) IsSysAdmin() bool { return c.Client.IsSysAdmin }
+
+func explain(endpoint, who string, err error) error {
+	var unknownCA x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	var hostname x509.HostnameError
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &verify), errors.As(err, &hostname),
+		strings.Contains(msg, "x509:"), strings.Contains(msg, "certificate signed by unknown authority"):
+		return fmt.Errorf("Cloud Director %s: %w: pass its CA (FERRY_CA_FILE / ca_file) or --insecure: %v", endpoint, ErrUntrusted, err)
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr),
+		strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
+		return fmt.Errorf("Cloud Director %s is %w: %v", endpoint, ErrUnreachable, err)
+	case strings.Contains(msg, "401"), strings.Contains(strings.ToLower(msg), "unauthorized"):
+		return fmt.Errorf("Cloud Director %s: %w for %s", endpoint, ErrLogin, who)
+	}
+	return fmt.Errorf("Cloud Director %s: login as %s: %w", endpoint, who, err)
+}
+
+// notFound wraps go-vcloud-director's not-found errors with what exists.
+func notFound(kind, name string, have []string) error {
+	h := "none"
+	if len(have) > 0 {
+		h = strings.Join(have, ", ")
+	}
+	return fmt.Errorf("%s %q %w (available: %s)", kind, name, ErrNotFound, h)
+}
+
+// Org returns the organization by name; the error lists the orgs this login sees.
+func (c *Client) OrgByName(name string) (*govcd.Org, error) {
+	org, err := c.GetOrgByName(name)
+	if err == nil {
+		return org, nil
+	}
+	if !govcd.ContainsNotFound(err) {
+		return nil, fmt.Errorf("org %q: %w", name, err)
+	}
+	refs, lerr := c.GetOrgList()
+	var names []string
+	if lerr == nil {
+		for _, r := range refs.Org {
+			names = append(names, r.Name)
+		}
+	}
+	return nil, notFound("organization", name, names)
+}
+
+// AdminOrgByName returns the admin view of an organization.
+func (c *Client) AdminOrgByName(name string) (*govcd.AdminOrg, error) {
+	if _, err := c.OrgByName(name); err != nil {
+		return nil, err
+	}
+	org, err := c.GetAdminOrgByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("org %q: %w", name, err)
+	}
+	return org, nil
+}
+
+// VDCByName returns the org VDC; the error lists the org's VDCs.
+func (c *Client) VDCByName(orgName, vdcName string) (*govcd.Vdc, error) {
+	org, err := c.OrgByName(orgName)
+	if err != nil {
+		return nil, err
+	}
+	vdc, err := org.GetVDCByName(vdcName, false)
+	if err == nil {
+		return vdc, nil
+	}
+	if !govcd.ContainsNotFound(err) {
+		return nil, fmt.Errorf("VDC %q in org %q: %w", vdcName, orgName, err)
+	}
+	var names []string
+	for _, l := range org.Org.Link {
+		if l.Type == "application/vnd.vmware.vcloud.vdc+xml" {
+			names = append(names, l.Name)
+		}
+	}
+	return nil, notFound("VDC in org "+orgName, vdcName, names)
+}
+
+// EdgeGatewayByName returns the NSX-T edge gateway of a VDC; the error lists them.
+func (c *Client) EdgeGatewayByName(vdc *govcd.Vdc, name string) (*govcd.NsxtEdgeGateway, error) {
+	egw, err := vdc.GetNsxtEdgeGatewayByName(name)
+	if err == nil {
+		return egw, nil
+	}
+	if !govcd.ContainsNotFound(err) {
+		return nil, fmt.Errorf("edge gateway %q: %w", name, err)
+	}
+	var names []string
+	if all, lerr := vdc.GetAllNsxtEdgeGateways(nil); lerr == nil {
+		for _, g := range all {
+			names = append(names, g.EdgeGateway.Name)
+		}
+	}
+	return nil, notFound("edge gateway in VDC "+vdc.Vdc.Name, name, names)
+}

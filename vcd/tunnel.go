@@ -1,0 +1,246 @@
+package vcd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+	"github.com/vmware/go-vcloud-director/v2/types/v56"
+)
+
+// TunnelSpec is the L2 VPN server session on the tenant's edge gateway.
+type TunnelSpec struct {
+	Name             string
+	LocalEndpointIP  string // empty: chosen from the edge's allocated uplink addresses
+	RemoteEndpointIP string // the on-prem client's public address
+	PreSharedKey     string // empty: generated
+	Networks         []*govcd.OpenApiOrgVdcNetwork
+	Enabled          bool
+}
+
+// GeneratePSK returns a random pre-shared key.
+func GeneratePSK() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ChooseLocalEndpointIP picks the tunnel's local endpoint: the first address
+// allocated to the edge gateway on its uplinks that nothing else uses, else
+// the uplink's primary address.
+func ChooseLocalEndpointIP(egw *govcd.NsxtEdgeGateway) (string, error) {
+	used := map[string]bool{}
+	uses, err := egw.GetUsedIpAddresses(nil)
+	if err != nil {
+		return "", fmt.Errorf("used addresses of edge %s: %w", egw.EdgeGateway.Name, err)
+	}
+	for _, u := range uses {
+		used[u.IPAddress] = true
+	}
+	var primary string
+	for _, up := range egw.EdgeGateway.EdgeGatewayUplinks {
+		for _, sn := range up.Subnets.Values {
+			if primary == "" && sn.PrimaryIP != "" {
+				primary = sn.PrimaryIP
+			}
+			if sn.IPRanges == nil {
+				continue
+			}
+			for _, r := range sn.IPRanges.Values {
+				start, err1 := netip.ParseAddr(r.StartAddress)
+				end, err2 := netip.ParseAddr(r.EndAddress)
+				if err1 != nil || err2 != nil {
+					continue
+				}
+				for a := start; a.Compare(end) <= 0; a = a.Next() {
+					if !used[a.String()] && a.String() != sn.PrimaryIP {
+						return a.String(), nil
+					}
+				}
+			}
+		}
+	}
+	if primary != "" {
+		return primary, nil
+	}
+	return "", fmt.Errorf("edge %s has no allocated uplink address for the L2 VPN endpoint; allocate one to the edge gateway", egw.EdgeGateway.Name)
+}
+
+// FindTunnel returns the tunnel of this name on egw, or nil.
+func FindTunnel(egw *govcd.NsxtEdgeGateway, name string) (*govcd.NsxtL2VpnTunnel, error) {
+	t, err := egw.GetL2VpnTunnelByName(name)
+	if err != nil {
+		if govcd.ContainsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("look up L2 VPN tunnel %q: %w", name, err)
+	}
+	return t, nil
+}
+
+// StretchedNetworks lists the networks a tunnel stretches, with tunnel ids
+// assigned in order from 1 when the server has not assigned them.
+func StretchedNetworks(nets []*govcd.OpenApiOrgVdcNetwork) []types.EdgeL2VpnStretchedNetwork {
+	var out []types.EdgeL2VpnStretchedNetwork
+	for i, n := range nets {
+		out = append(out, types.EdgeL2VpnStretchedNetwork{
+			NetworkRef: types.OpenApiReference{ID: n.OpenApiOrgVdcNetwork.ID, Name: n.OpenApiOrgVdcNetwork.Name},
+			TunnelID:   i + 1,
+		})
+	}
+	return out
+}
+
+// TunnelDrift lists how an existing tunnel differs from spec (empty: none).
+func TunnelDrift(t *govcd.NsxtL2VpnTunnel, spec TunnelSpec) []string {
+	var d []string
+	have := map[string]bool{}
+	for _, s := range t.NsxtL2VpnTunnel.StretchedNetworks {
+		have[s.NetworkRef.ID] = true
+	}
+	for _, n := range spec.Networks {
+		if !have[n.OpenApiOrgVdcNetwork.ID] {
+			d = append(d, fmt.Sprintf("network %s is not stretched", n.OpenApiOrgVdcNetwork.Name))
+		}
+	}
+	if !t.NsxtL2VpnTunnel.Enabled && spec.Enabled {
+		d = append(d, "tunnel is disabled")
+	}
+	if t.NsxtL2VpnTunnel.SessionMode != "SERVER" {
+		d = append(d, "session mode is "+t.NsxtL2VpnTunnel.SessionMode+", not SERVER")
+	}
+	return d
+}
+
+// CreateServerTunnel creates the L2 VPN server session and returns it with
+// its peer code.
+func CreateServerTunnel(egw *govcd.NsxtEdgeGateway, spec TunnelSpec) (*govcd.NsxtL2VpnTunnel, error) {
+	if spec.PreSharedKey == "" {
+		spec.PreSharedKey = GeneratePSK()
+	}
+	if spec.LocalEndpointIP == "" {
+		ip, err := ChooseLocalEndpointIP(egw)
+		if err != nil {
+			return nil, err
+		}
+		spec.LocalEndpointIP = ip
+	}
+	if spec.RemoteEndpointIP == "" {
+		return nil, fmt.Errorf("L2 VPN tunnel %q: the remote (on-prem client) endpoint IP is required", spec.Name)
+	}
+	t, err := egw.CreateL2VpnTunnel(&types.NsxtL2VpnTunnel{
+		Name:                    spec.Name,
+		Description:             "L2 VPN server for ferry warm migration",
+		SessionMode:             "SERVER",
+		Enabled:                 true,
+		LocalEndpointIp:         spec.LocalEndpointIP,
+		RemoteEndpointIp:        spec.RemoteEndpointIP,
+		ConnectorInitiationMode: "INITIATOR",
+		PreSharedKey:            spec.PreSharedKey,
+		StretchedNetworks:       StretchedNetworks(spec.Networks),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create L2 VPN tunnel %q on edge %s: %w", spec.Name, egw.EdgeGateway.Name, err)
+	}
+	return t, nil
+}
+
+// UpdateServerTunnel stretches spec's networks and enables the tunnel.
+func UpdateServerTunnel(t *govcd.NsxtL2VpnTunnel, spec TunnelSpec) (*govcd.NsxtL2VpnTunnel, error) {
+	cfg := *t.NsxtL2VpnTunnel
+	have := map[string]bool{}
+	next := 1
+	for _, s := range cfg.StretchedNetworks {
+		have[s.NetworkRef.ID] = true
+		if s.TunnelID >= next {
+			next = s.TunnelID + 1
+		}
+	}
+	for _, n := range spec.Networks {
+		if !have[n.OpenApiOrgVdcNetwork.ID] {
+			cfg.StretchedNetworks = append(cfg.StretchedNetworks, types.EdgeL2VpnStretchedNetwork{
+				NetworkRef: types.OpenApiReference{ID: n.OpenApiOrgVdcNetwork.ID, Name: n.OpenApiOrgVdcNetwork.Name},
+				TunnelID:   next,
+			})
+			next++
+		}
+	}
+	cfg.Enabled = true
+	out, err := t.Update(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("update L2 VPN tunnel %q: %w", cfg.Name, err)
+	}
+	return out, nil
+}
+
+// TunnelStatus is the runtime status of an L2 VPN tunnel.
+type TunnelStatus struct {
+	Up     bool
+	Status string // UP, DOWN, ...
+	Reason string
+}
+
+// Status reads a tunnel's runtime status. go-vcloud-director v2.26.1's
+// tunnel.Status() is broken (its endpoint is missing from the version
+// table), so this calls the endpoint directly.
+func (c *Client) TunnelStatus(egwID, tunnelID string) (TunnelStatus, error) {
+	path := fmt.Sprintf(types.OpenApiPathVersion1_0_0+types.OpenApiEndpointEdgeGatewayL2VpnTunnelStatus, egwID, tunnelID)
+	u, err := c.Client.OpenApiBuildEndpoint(path)
+	if err != nil {
+		return TunnelStatus{}, err
+	}
+	var st types.EdgeL2VpnTunnelStatus
+	if err := c.Client.OpenApiGetItem("37.0", u, nil, &st, nil); err != nil {
+		return TunnelStatus{}, fmt.Errorf("status of L2 VPN tunnel %s: %w", tunnelID, err)
+	}
+	return TunnelStatus{Up: strings.EqualFold(st.RuntimeStatus, "UP"), Status: st.RuntimeStatus, Reason: st.FailureReason}, nil
+}
+
+// WaitTunnelUp polls the tunnel status until UP, ctx ends, or timeout; the
+// error carries the last failure reason.
+func (c *Client) WaitTunnelUp(ctx context.Context, egwID, tunnelID string, every time.Duration, onPoll func(TunnelStatus)) (TunnelStatus, error) {
+	var last TunnelStatus
+	for {
+		st, err := c.TunnelStatus(egwID, tunnelID)
+		if err != nil {
+			return st, err
+		}
+		last = st
+		if onPoll != nil {
+			onPoll(st)
+		}
+		if st.Up {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			reason := last.Reason
+			if reason == "" {
+				reason = "no reason given"
+			}
+			return last, fmt.Errorf("L2 VPN tunnel %s still %s: %s (%w)", tunnelID, last.Status, reason, ctx.Err())
+		case <-time.After(every):
+		}
+	}
+}
+
+// PeerCode returns the server tunnel's peer code (read back from vCD).
+func PeerCode(t *govcd.NsxtL2VpnTunnel) string { return t.NsxtL2VpnTunnel.PeerCode }
+
+// TunnelIDs lists the tunnel ids the server stretches, sorted.
+func TunnelIDs(t *govcd.NsxtL2VpnTunnel) []int {
+	var ids []int
+	for _, s := range t.NsxtL2VpnTunnel.StretchedNetworks {
+		ids = append(ids, s.TunnelID)
+	}
+	sort.Ints(ids)
+	return ids
+}
