@@ -1,0 +1,60 @@
+package steps
+
+import "time"
+
+// EventKind says what an Event reports.
+type EventKind string
+
+// The events a step run produces, in the order a front end sees them:
+// started, plan items, progress / changes / warnings, then done, failed or
+// skipped.
+const (
+	EventStarted  EventKind = "started"
+	EventPlanItem EventKind = "plan"
+	EventProgress EventKind = "progress"
+	EventChange   EventKind = "change"
+	EventWarning  EventKind = "warning"
+	EventDone     EventKind = "done"
+	EventFailed   EventKind = "failed"
+	EventSkipped  EventKind = "skipped"
+)
+
+// Event is one progress report. The TUI turns events into messages (a
+// channel plus a re-arming "wait for next event" command); the headless
+// runner prints them as lines or JSON lines.
+type Event struct {
+	Time  time.Time `json:"time"`
+	Step  string    `json:"step"`  // step ID; filled in by the runner
+	Index int       `json:"index"` // 1-based position in the itinerary; filled in by the runner
+	Kind  EventKind `json:"kind"`
+	// Message is the human line ("uploading disk-0.vmdk", "no changes").
+	Message string `json:"message,omitempty"`
+	// Fraction is the progress of the step in 0..1 for EventProgress, or -1
+	// when unknown.
+	Fraction float64 `json:"fraction,omitempty"`
+	// Item is the plan item or the change made (EventPlanItem, EventChange).
+	Item *Item `json:"item,omitempty"`
+	// Error is set for EventFailed.
+	Error string `json:"error,omitempty"`
+}
+
+// Emit receives events. It must not block for long: a front end that is slow
+// to draw should buffer.
+type Emit func(Event)
+
+// Progress is a progress message; fraction in 0..1, or -1 when unknown.
+func Progress(msg string, fraction float64) Event {
+	return Event{Kind: EventProgress, Message: msg, Fraction: fraction}
+}
+
+// Changed reports a change a step has just made. The runner records
+// it.Resource in the state file before the step goes on, so a crash right
+// after a create does not forget what was created.
+func Changed(it Item) Event {
+	return Event{Kind: EventChange, Message: it.String(), Item: &it}
+}
+
+// Warning is something the operator should read but that does not stop the step.
+func Warning(msg string) Event {
+	return Event{Kind: EventWarning, Message: msg}
+}

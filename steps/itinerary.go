@@ -1,0 +1,176 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Stage is one entry of the itinerary: a step and when it applies.
+type Stage struct {
+	Step Step
+	// Skip returns why the step does not apply to this plan ("" = it does).
+	Skip func(pf *PlanFile) string
+	// Confirm marks a dangerous step that needs a typed confirmation
+	// (cutover: --confirm-cutover=NAME, or the TUI's confirmation prompt).
+	Confirm bool
+}
+
+// skipReason combines the plan's skip list and the stage's predicate.
+func (st Stage) skipReason(pf *PlanFile) string {
+	for _, id := range pf.Skip {
+		if id == st.Step.ID() {
+			return "skipped by the plan (skip: " + id + ")"
+		}
+	}
+	if st.Skip != nil {
+		return st.Skip(pf)
+	}
+	return ""
+}
+
+// Itinerary is the ordered list of steps: data, not control flow (forklift).
+type Itinerary []Stage
+
+// Find returns the stage with this step ID and its 0-based index.
+func (it Itinerary) Find(id string) (int, Stage, bool) {
+	for i, st := range it {
+		if st.Step.ID() == id {
+			return i, st, true
+		}
+	}
+	return -1, Stage{}, false
+}
+
+// IDs lists the step IDs in order.
+func (it Itinerary) IDs() []string {
+	ids := make([]string, len(it))
+	for i, st := range it {
+		ids[i] = st.Step.ID()
+	}
+	return ids
+}
+
+// NewItinerary returns the eight steps of DESIGN.md. Steps not built yet are
+// placeholders whose Plan and Apply fail with ErrNotBuilt; a plan that does
+// not need them lists them under skip.
+func NewItinerary() Itinerary {
+	return Itinerary{
+		{Step: notBuilt("rights", "Rights", rightsFields())},
+		{Step: notBuilt("trunk-network", "Trunk network and L2VPN server", trunkFields())},
+		{Step: &Appliance{}},
+		{Step: notBuilt("dc-extension", "DC extension", nil)},
+		{Step: notBuilt("vm-selection", "VM selection", vmFields()), Skip: noVMs},
+		{Step: notBuilt("replication", "Replication", nil), Skip: noVMs},
+		{Step: notBuilt("checks", "Checks", nil), Skip: noVMs},
+		{Step: notBuilt("cutover", "Cutover", nil), Skip: noVMs, Confirm: true},
+	}
+}
+
+func noVMs(pf *PlanFile) string {
+	if len(pf.VMs) == 0 {
+		return "no VMs in the plan (infrastructure only)"
+	}
+	return ""
+}
+
+// placeholder is a step of the itinerary that is not implemented yet. It
+// declares its fields (so plan files are validated already) and fails
+// honestly when planned or applied.
+type placeholder struct {
+	id, title string
+	fields    []Field
+}
+
+func notBuilt(id, title string, fields []Field) Step {
+	return &placeholder{id: id, title: title, fields: fields}
+}
+
+func (p *placeholder) ID() string      { return p.id }
+func (p *placeholder) Title() string   { return p.title }
+func (p *placeholder) Fields() []Field { return p.fields }
+func (p *placeholder) err() error {
+	return fmt.Errorf("step %q (%s) is %w; list it under skip: in the plan to run the other steps", p.id, p.title, ErrNotBuilt)
+}
+func (p *placeholder) Plan(context.Context, *Env) (Plan, error) { return Plan{Step: p.id}, p.err() }
+func (p *placeholder) Apply(context.Context, *Env, Emit) (Result, error) {
+	return Result{}, p.err()
+}
+func (p *placeholder) Verify(context.Context, *Env) error { return p.err() }
+
+// str builds a Field over a string in the plan file.
+func str(key, title, desc string, required bool, ptr func(*PlanFile) *string, validate func(string, *PlanFile) error, def func(*PlanFile) string) Field {
+	return Field{
+		Key: key, Title: title, Description: desc, Required: required, Default: def, Validate: validate,
+		Get: func(pf *PlanFile) string { return *ptr(pf) },
+		Set: func(pf *PlanFile, v string) { *ptr(pf) = v },
+	}
+}
+
+func orgField() Field {
+	return str("org", "Organization", "the tenant organization in Cloud Director", true,
+		func(pf *PlanFile) *string { return &pf.Org }, ValidName, nil)
+}
+
+func networkNameField() Field {
+	return str("network.name", "Network", "the org VDC network to stretch, e.g. company-network", true,
+		func(pf *PlanFile) *string { return &pf.Network.Name }, ValidName, nil)
+}
+
+func rightsFields() []Field { return []Field{orgField()} }
+
+func trunkFields() []Field {
+	return []Field{
+		orgField(),
+		str("vdc", "Org VDC", "the organization VDC that gets the network", true,
+			func(pf *PlanFile) *string { return &pf.VDC }, ValidName, nil),
+		str("edge_gateway", "Edge gateway", "the tenant edge gateway that runs the L2VPN server", true,
+			func(pf *PlanFile) *string { return &pf.EdgeGateway }, ValidName, nil),
+		networkNameField(),
+		str("network.gateway_cidr", "Gateway CIDR", "the network's gateway and prefix, e.g. 172.16.10.1/24", true,
+			func(pf *PlanFile) *string { return &pf.Network.GatewayCIDR }, ValidGatewayCIDR, nil),
+		str("tunnel.name", "Tunnel name", "the L2VPN server session's name", false,
+			func(pf *PlanFile) *string { return &pf.Tunnel.Name }, ValidName, fixed("ferry-l2vpn")),
+		str("tunnel.local_endpoint_ip", "Local endpoint IP", "the edge gateway IP the L2VPN server listens on (default: the edge's primary IP)", false,
+			func(pf *PlanFile) *string { return &pf.Tunnel.LocalEndpointIP }, ValidIPv4, nil),
+		str("tunnel.remote_endpoint_ip", "Remote endpoint IP", "the address the on-prem client connects from (default: appliance.ip; set it behind NAT)", false,
+			func(pf *PlanFile) *string { return &pf.Tunnel.RemoteEndpointIP }, ValidIPv4,
+			func(pf *PlanFile) string { return pf.Appliance.IP }),
+	}
+}
+
+func vmFields() []Field {
+	return []Field{
+		str("rpo", "RPO", "how old the replica may get, between 1m and 24h (each VM may override it)", false,
+			func(pf *PlanFile) *string { return &pf.RPO }, ValidRPO, fixed(DefaultRPO)),
+	}
+}
+
+// CheckConfirmation checks a cutover confirmation against the plan: it must
+// name the plan's VMs, comma-separated (one VM: just its name).
+func CheckConfirmation(pf *PlanFile, typed string) error {
+	if typed == "" {
+		return nil
+	}
+	var want []string
+	for _, vm := range pf.VMs {
+		want = append(want, vm.Name)
+	}
+	if len(want) == 0 {
+		return fmt.Errorf("--confirm-cutover=%q: the plan has no VMs to cut over", typed)
+	}
+	got := map[string]bool{}
+	for _, n := range strings.Split(typed, ",") {
+		got[strings.TrimSpace(n)] = true
+	}
+	for _, n := range want {
+		if !got[n] {
+			return fmt.Errorf("--confirm-cutover=%q does not name every VM of the plan: type %q", typed, strings.Join(want, ","))
+		}
+		delete(got, n)
+	}
+	for n := range got {
+		return fmt.Errorf("--confirm-cutover=%q names %q, which is not in the plan: type %q", typed, n, strings.Join(want, ","))
+	}
+	return nil
+}

@@ -1,0 +1,325 @@
+package steps
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// PlanFile holds the operator's answers (`ferry run --plan plan.yaml`, or
+// what the wizard has collected). Secrets are never part of it: passwords
+// and pre-shared keys come from the environment or a prompt (Env.Secret).
+//
+//	org: Company
+//	vdc: Company-VDC
+//	edge_gateway: company-edge
+//	network: {name: company-network, gateway_cidr: 172.16.10.1/24}
+//	tunnel: {name: ferry-l2vpn, local_endpoint_ip: 203.0.113.10}
+//	appliance:
+//	  stretched_portgroup: company-network
+//	  ip: 172.16.10.250
+//	  prefix: 24
+//	  gateway: 172.16.10.1
+//	  egress_gateway: 172.16.10.1
+//	vms:
+//	  - {name: WebApp2, power_on: true}
+//	rpo: 5m
+//	skip: [rights]
+type PlanFile struct {
+	// Cloud Director side (steps 1, 2, 4).
+	Org         string      `yaml:"org,omitempty"`
+	VDC         string      `yaml:"vdc,omitempty"`
+	EdgeGateway string      `yaml:"edge_gateway,omitempty"`
+	Network     NetworkPlan `yaml:"network,omitempty"`
+	Tunnel      TunnelPlan  `yaml:"tunnel,omitempty"`
+	// On-prem L2 appliance (step 3).
+	Appliance AppliancePlan `yaml:"appliance,omitempty"`
+	// Migration (steps 5 to 8).
+	VMs []VMPlan `yaml:"vms,omitempty"`
+	RPO string   `yaml:"rpo,omitempty"` // default for every VM
+	// Skip lists step IDs the operator does not want run (e.g. rights,
+	// when a provider administrator has already published them).
+	Skip []string `yaml:"skip,omitempty"`
+
+	path string
+}
+
+// NetworkPlan is the routed org VDC network that gets stretched.
+type NetworkPlan struct {
+	Name        string `yaml:"name,omitempty"`
+	GatewayCIDR string `yaml:"gateway_cidr,omitempty"`
+}
+
+// TunnelPlan is the L2VPN server session on the edge gateway. Its
+// pre-shared key comes from FERRY_L2VPN_PSK or the prompt.
+type TunnelPlan struct {
+	Name string `yaml:"name,omitempty"`
+	// LocalEndpointIP is the edge gateway IP the server session listens on.
+	LocalEndpointIP string `yaml:"local_endpoint_ip,omitempty"`
+	// RemoteEndpointIP is the address the on-prem client connects from
+	// (default: appliance.ip; set it when the appliance is behind NAT).
+	RemoteEndpointIP string `yaml:"remote_endpoint_ip,omitempty"`
+}
+
+// AppliancePlan is the on-prem side of the stretch: the sink (trunk) port
+// group and the standalone L2VPN client appliance.
+type AppliancePlan struct {
+	Name string `yaml:"name,omitempty"`
+	// OVF is the appliance to deploy (.ovf or .ova path or URL); empty means
+	// ferry's built-in minimal appliance. `ferry run --appliance-ovf` overrides.
+	OVF        string `yaml:"ovf,omitempty"`
+	Datacenter string `yaml:"datacenter,omitempty"`
+	// StretchedPortgroup is the on-prem port group whose L2 segment is
+	// stretched ("company-network").
+	StretchedPortgroup string `yaml:"stretched_portgroup,omitempty"`
+	// DVS holds the sink port group; default: the DVS of StretchedPortgroup.
+	DVS           string `yaml:"dvs,omitempty"`
+	SinkPortgroup string `yaml:"sink_portgroup,omitempty"`
+	// UplinkPortgroup carries the appliance's own address (default:
+	// the stretched port group, as in the Extender walkthrough).
+	UplinkPortgroup string `yaml:"uplink_portgroup,omitempty"`
+	IP              string `yaml:"ip,omitempty"`
+	Prefix          string `yaml:"prefix,omitempty"`
+	Gateway         string `yaml:"gateway,omitempty"`
+	// EgressGateway is the local egress optimization gateway: traffic to it
+	// is routed on-prem instead of over the tunnel.
+	EgressGateway string `yaml:"egress_gateway,omitempty"`
+	Datastore     string `yaml:"datastore,omitempty"`
+}
+
+// VMPlan is one VM to migrate.
+type VMPlan struct {
+	Name           string `yaml:"name"`
+	TargetVApp     string `yaml:"target_vapp,omitempty"`    // default: the VM's name
+	TargetNetwork  string `yaml:"target_network,omitempty"` // default: network.name
+	StorageProfile string `yaml:"storage_profile,omitempty"`
+	RPO            string `yaml:"rpo,omitempty"` // default: the plan's rpo
+	PowerOn        *bool  `yaml:"power_on,omitempty"`
+}
+
+// DefaultRPO is used when neither the VM nor the plan sets one.
+const DefaultRPO = "15m"
+
+// Path is the file the plan was loaded from ("" for a plan built in the TUI).
+func (pf *PlanFile) Path() string { return pf.path }
+
+// secretKey matches keys that look like they hold a secret.
+var secretKey = regexp.MustCompile(`(?i)(pass(word|wd|phrase)?$|secret|psk|pre_?shared|token|api_?key|private_?key|credential)`)
+
+// ErrSecretInPlan is returned for a plan file that holds a secret.
+var ErrSecretInPlan = errors.New("secrets are never read from the plan file")
+
+// LoadPlanFile reads a plan file. It rejects keys that look like secrets and
+// keys ferry does not know (a typo would otherwise be silently ignored). It
+// does not validate the answers: see Validate.
+func LoadPlanFile(path string) (*PlanFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan file: %w", err)
+	}
+	pf, err := ParsePlanFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("plan file %s: %w", path, err)
+	}
+	pf.path = path
+	return pf, nil
+}
+
+// ParsePlanFile parses plan YAML (see LoadPlanFile).
+func ParsePlanFile(b []byte) (*PlanFile, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	if err := rejectSecrets(&root, ""); err != nil {
+		return nil, err
+	}
+	pf := &PlanFile{}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(pf); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return pf, nil
+}
+
+func rejectSecrets(n *yaml.Node, prefix string) error {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := prefix
+			if n.Kind == yaml.SequenceNode {
+				p = fmt.Sprintf("%s[%d]", prefix, i)
+			}
+			if err := rejectSecrets(c, p); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			key := k.Value
+			if prefix != "" {
+				key = prefix + "." + k.Value
+			}
+			if secretKey.MatchString(k.Value) {
+				return fmt.Errorf("line %d: key %q looks like a secret: %w; remove it and %s", k.Line, key, ErrSecretInPlan, secretHint(k.Value))
+			}
+			if err := rejectSecrets(n.Content[i+1], key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func secretHint(key string) string {
+	k := strings.ToLower(key)
+	if strings.Contains(k, "psk") || strings.Contains(k, "shared") {
+		return "set " + EnvL2VPNPSK + " in the environment (or answer the prompt)"
+	}
+	return "set it in the environment (GOVC_PASSWORD, VCD_PASSWORD, FERRY_TENANT_PASSWORD, ...) or answer the prompt"
+}
+
+// ApplyDefaults fills empty answers that have a default, for the fields of
+// every step in it.
+func (pf *PlanFile) ApplyDefaults(it Itinerary) {
+	for _, st := range it {
+		for _, f := range st.Step.Fields() {
+			if f.Get(pf) == "" && f.Default != nil {
+				if d := f.Default(pf); d != "" {
+					f.Set(pf, d)
+				}
+			}
+		}
+	}
+	for i := range pf.VMs {
+		vm := &pf.VMs[i]
+		if vm.TargetVApp == "" {
+			vm.TargetVApp = vm.Name
+		}
+		if vm.TargetNetwork == "" {
+			vm.TargetNetwork = pf.Network.Name
+		}
+		if vm.RPO == "" {
+			vm.RPO = pf.RPO
+		}
+		if vm.RPO == "" {
+			vm.RPO = DefaultRPO
+		}
+	}
+}
+
+// Validate checks the answers of every step of it that will run (skipped
+// steps are not checked). It returns all problems at once, each naming the
+// field and what would be valid.
+func (pf *PlanFile) Validate(it Itinerary) error {
+	var errs []error
+	known := map[string]bool{}
+	var ids []string
+	for _, st := range it {
+		known[st.Step.ID()] = true
+		ids = append(ids, st.Step.ID())
+	}
+	for i, id := range pf.Skip {
+		if !known[id] {
+			errs = append(errs, &FieldError{fmt.Sprintf("skip[%d]", i), fmt.Errorf("%q is not a step (steps: %s)", id, strings.Join(ids, ", "))})
+		}
+	}
+	seen := map[string]bool{}
+	for _, st := range it {
+		if reason := st.skipReason(pf); reason != "" {
+			continue
+		}
+		for _, f := range st.Step.Fields() {
+			if seen[f.Key] {
+				continue // shared by several steps (e.g. network.name)
+			}
+			seen[f.Key] = true
+			if err := f.Check(pf); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if pf.RPO != "" {
+		if err := ValidRPO(pf.RPO, pf); err != nil {
+			errs = append(errs, &FieldError{"rpo", err})
+		}
+	}
+	names := map[string]bool{}
+	for i, vm := range pf.VMs {
+		key := fmt.Sprintf("vms[%d]", i)
+		if vm.Name == "" {
+			errs = append(errs, &FieldError{key + ".name", errors.New("is required (the on-prem VM to migrate)")})
+			continue
+		}
+		if names[vm.Name] {
+			errs = append(errs, &FieldError{key + ".name", fmt.Errorf("%q is listed twice", vm.Name)})
+		}
+		names[vm.Name] = true
+		check := func(sub, v string, f func(string, *PlanFile) error) {
+			if v == "" {
+				return
+			}
+			if err := f(v, pf); err != nil {
+				errs = append(errs, &FieldError{key + "." + sub, err})
+			}
+		}
+		check("name", vm.Name, ValidName)
+		check("target_vapp", vm.TargetVApp, ValidName)
+		check("target_network", vm.TargetNetwork, ValidName)
+		check("rpo", vm.RPO, ValidRPO)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &ValidationError{Path: pf.path, Errs: errs}
+}
+
+// ValidationError lists every bad answer in a plan.
+type ValidationError struct {
+	Path string
+	Errs []error
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	if e.Path != "" {
+		fmt.Fprintf(&b, "plan file %s: ", e.Path)
+	} else {
+		b.WriteString("plan: ")
+	}
+	if len(e.Errs) == 1 {
+		b.WriteString(e.Errs[0].Error())
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%d problems:", len(e.Errs))
+	for _, err := range e.Errs {
+		b.WriteString("\n  ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (e *ValidationError) Unwrap() []error { return e.Errs }
+
+// Save writes the plan file (the wizard saves what it collected, so the same
+// answers can be replayed headless). Plans hold no secrets; 0600 anyway
+// because they describe infrastructure.
+func (pf *PlanFile) Save(path string) error {
+	b, err := yaml.Marshal(pf)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, b, 0o600); err != nil {
+		return err
+	}
+	pf.path = path
+	return nil
+}

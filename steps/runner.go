@@ -1,0 +1,262 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Runner runs an itinerary without a terminal, resuming from the state: steps
+// already done are not run again, a step left running or failed by an
+// earlier process runs again (Apply is idempotent).
+type Runner struct {
+	Itinerary Itinerary
+	Env       *Env
+	Emit      Emit
+	// Confirmed is true when the operator has confirmed the dangerous steps
+	// (the cutover) for this plan; see CheckConfirmation.
+	Confirmed bool
+}
+
+// Outcome summarizes a run.
+type Outcome struct {
+	Done, Skipped int
+	// StoppedBefore is the step the run stopped in front of for want of a
+	// confirmation ("" when it ran to the end).
+	StoppedBefore string
+}
+
+// ErrConflict is returned when a step finds objects that differ from the
+// plan in a way it will not change on its own.
+var ErrConflict = errors.New("conflict with what exists")
+
+// Run runs every step that is not done, in order, and stops at the first
+// failure: later steps build on earlier ones. A cancelled ctx stops it with
+// an error wrapping context.Canceled (exit 130).
+func (r *Runner) Run(ctx context.Context) (Outcome, error) {
+	var out Outcome
+	pf, state := r.Env.Plan, r.Env.State
+	for i, st := range r.Itinerary {
+		id := st.Step.ID()
+		emit := r.bind(i, id)
+		prev := state.Get(id)
+		if prev.Status == StatusDone {
+			msg := "already done"
+			if prev.Finished != nil {
+				msg += " at " + prev.Finished.Format(time.RFC3339)
+			}
+			emit(Event{Kind: EventSkipped, Message: msg})
+			out.Done++
+			continue
+		}
+		if reason := st.skipReason(pf); reason != "" {
+			if err := state.Skip(id, reason); err != nil {
+				return out, err
+			}
+			emit(Event{Kind: EventSkipped, Message: reason})
+			out.Skipped++
+			continue
+		}
+		if st.Confirm && !r.Confirmed {
+			emit(Warning(fmt.Sprintf("stopped before %s: it needs a typed confirmation (ferry run --confirm-cutover=%s)", st.Step.Title(), vmNames(pf))))
+			out.StoppedBefore = id
+			return out, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		if err := r.runStep(ctx, i, st, emit); err != nil {
+			return out, fmt.Errorf("step %d (%s): %w", i+1, st.Step.Title(), err)
+		}
+		out.Done++
+	}
+	return out, nil
+}
+
+func vmNames(pf *PlanFile) string {
+	var n []string
+	for _, vm := range pf.VMs {
+		n = append(n, vm.Name)
+	}
+	return strings.Join(n, ",")
+}
+
+func (r *Runner) runStep(ctx context.Context, i int, st Stage, emit Emit) (err error) {
+	id, state := st.Step.ID(), r.Env.State
+	if err := state.Begin(id); err != nil {
+		return err
+	}
+	emit(Event{Kind: EventStarted, Message: st.Step.Title()})
+	defer func() {
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		if serr := state.Fail(id, err); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		emit(Event{Kind: EventFailed, Error: err.Error()})
+	}()
+
+	plan, err := st.Step.Plan(ctx, r.Env)
+	if err != nil {
+		return err
+	}
+	for _, it := range plan.Items {
+		emit(Event{Kind: EventPlanItem, Message: it.String(), Item: &it})
+	}
+	if c := plan.Conflicts(); len(c) > 0 {
+		var lines []string
+		for _, it := range c {
+			lines = append(lines, it.String())
+		}
+		return fmt.Errorf("%w, nothing changed: %s", ErrConflict, strings.Join(lines, "; "))
+	}
+
+	// Persist every change as it is reported, so a crash in the middle of
+	// the step still leaves a record of what was created.
+	var saveErr error
+	record := func(ev Event) {
+		if ev.Kind == EventChange && ev.Item != nil && ev.Item.Resource != nil {
+			if err := state.Record(id, *ev.Item.Resource); err != nil && saveErr == nil {
+				saveErr = err
+			}
+		}
+		emit(ev)
+	}
+	res, err := st.Step.Apply(ctx, r.Env, record)
+	if err != nil {
+		return err
+	}
+	if saveErr != nil {
+		return saveErr
+	}
+	if err := st.Step.Verify(ctx, r.Env); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if err := state.Finish(id, res); err != nil {
+		return err
+	}
+	emit(Event{Kind: EventDone, Message: res.Summary()})
+	return nil
+}
+
+// bind fills in the step, index and time of events.
+func (r *Runner) bind(i int, id string) Emit {
+	return func(ev Event) {
+		ev.Step, ev.Index = id, i+1
+		if ev.Time.IsZero() {
+			ev.Time = time.Now().UTC()
+		}
+		if r.Emit != nil {
+			r.Emit(ev)
+		}
+	}
+}
+
+// StagePlan is one step's answer to `ferry plan`.
+type StagePlan struct {
+	Index   int    // 1-based
+	Step    Step   //
+	Status  Status // from the state file
+	Skipped string // why it does not run; empty when it does
+	Plan    Plan
+	Err     error
+}
+
+// PlanAll asks every step that would run what it would change. It changes
+// nothing (not even the state file). The error reports the steps whose plan
+// failed; the others are still in the list.
+func (r *Runner) PlanAll(ctx context.Context) ([]StagePlan, error) {
+	var out []StagePlan
+	var errs []error
+	for i, st := range r.Itinerary {
+		sp := StagePlan{Index: i + 1, Step: st.Step, Status: r.Env.State.Status(st.Step.ID()), Skipped: st.skipReason(r.Env.Plan)}
+		if sp.Skipped == "" {
+			sp.Plan, sp.Err = st.Step.Plan(ctx, r.Env)
+			if sp.Err != nil {
+				errs = append(errs, fmt.Errorf("step %d (%s): %w", i+1, st.Step.Title(), sp.Err))
+			}
+		}
+		out = append(out, sp)
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// WritePlans prints plans for people.
+func WritePlans(w io.Writer, plans []StagePlan) {
+	n := len(plans)
+	for _, sp := range plans {
+		fmt.Fprintf(w, "[%d/%d] %s", sp.Index, n, sp.Step.Title())
+		if sp.Status != StatusPending {
+			fmt.Fprintf(w, " (state: %s)", sp.Status)
+		}
+		fmt.Fprintln(w)
+		switch {
+		case sp.Skipped != "":
+			fmt.Fprintf(w, "    skip: %s\n", sp.Skipped)
+		case sp.Err != nil:
+			fmt.Fprintf(w, "    error: %v\n", sp.Err)
+		default:
+			for _, line := range strings.Split(strings.TrimSuffix(sp.Plan.String(), "\n"), "\n") {
+				fmt.Fprintf(w, "    %s\n", line)
+			}
+		}
+	}
+}
+
+// TextPrinter prints events as lines: "[3/8] appliance: + create port group ...".
+func TextPrinter(w io.Writer, total int) Emit {
+	var mu sync.Mutex
+	return func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		var msg string
+		switch ev.Kind {
+		case EventStarted:
+			msg = "started: " + ev.Message
+		case EventProgress:
+			if ev.Fraction >= 0 {
+				msg = fmt.Sprintf("%3.0f%% %s", ev.Fraction*100, ev.Message)
+			} else {
+				msg = ev.Message
+			}
+		case EventPlanItem:
+			msg = "plan " + ev.Message
+		case EventChange:
+			msg = "changed: " + ev.Message
+		case EventWarning:
+			msg = "warning: " + ev.Message
+		case EventDone:
+			msg = "done: " + ev.Message
+		case EventSkipped:
+			msg = "skipped: " + ev.Message
+		case EventFailed:
+			msg = "FAILED: " + ev.Error
+		default:
+			msg = ev.Message
+		}
+		fmt.Fprintf(w, "[%d/%d] %s: %s\n", ev.Index, total, ev.Step, msg)
+	}
+}
+
+// JSONPrinter prints events as JSON lines.
+func JSONPrinter(w io.Writer) Emit {
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	return func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = enc.Encode(ev)
+	}
+}

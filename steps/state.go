@@ -1,0 +1,246 @@
+package steps
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Status of one step in the state file.
+type Status string
+
+const (
+	StatusPending Status = "pending"
+	StatusRunning Status = "running" // found on load: the process died mid-step; the step runs again
+	StatusDone    Status = "done"
+	StatusFailed  Status = "failed"
+	StatusSkipped Status = "skipped"
+)
+
+// StepState is the persisted record of one step.
+type StepState struct {
+	Status   Status     `json:"status"`
+	Started  *time.Time `json:"started,omitempty"`
+	Finished *time.Time `json:"finished,omitempty"`
+	Summary  string     `json:"summary,omitempty"` // "no changes", "2 changes", skip reason
+	Error    string     `json:"error,omitempty"`
+	// Resources are the objects the step created or owns (names, morefs, URNs).
+	Resources []Resource `json:"resources,omitempty"`
+	// Outputs are non-secret values later steps need (a network id, a
+	// tunnel id). Secrets such as the peer code are read again from the API.
+	Outputs map[string]string `json:"outputs,omitempty"`
+}
+
+// stateVersion is bumped when the file format changes incompatibly.
+const stateVersion = 1
+
+// State is the persisted progress of one migration: which steps are done and
+// what they created, so a dropped session resumes instead of starting over.
+// It is written (mode 0600, temp file + rename) after every change.
+type State struct {
+	Version int                   `json:"version"`
+	Plan    string                `json:"plan,omitempty"` // the plan file it belongs to
+	Updated time.Time             `json:"updated"`
+	Steps   map[string]*StepState `json:"steps"`
+
+	mu   sync.Mutex
+	path string
+	now  func() time.Time
+}
+
+// ErrCorruptState is wrapped by the error LoadState returns for a file it
+// cannot read as a state file.
+var ErrCorruptState = errors.New("state file is corrupt")
+
+// LoadState reads the state file at path; a missing file is a fresh state
+// (nothing is written until the first change). A corrupt file is an error
+// that names the file and how to recover; LoadState never modifies it.
+func LoadState(path string) (*State, error) {
+	s := &State{Version: stateVersion, Steps: map[string]*StepState{}, path: path, now: time.Now}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	corrupt := func(why string) error {
+		return fmt.Errorf("%w: %s: %s; ferry changed nothing. To start over, move it aside (mv %s %s.bad) and run again: steps find what already exists, so nothing is created twice", ErrCorruptState, path, why, path, path)
+	}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, corrupt(err.Error())
+	}
+	if s.Version != stateVersion {
+		return nil, corrupt(fmt.Sprintf("version %d, this ferry reads version %d", s.Version, stateVersion))
+	}
+	if s.Steps == nil {
+		s.Steps = map[string]*StepState{}
+	}
+	for id, st := range s.Steps {
+		if st == nil {
+			return nil, corrupt(fmt.Sprintf("step %q has no record", id))
+		}
+		switch st.Status {
+		case StatusPending, StatusRunning, StatusDone, StatusFailed, StatusSkipped:
+		default:
+			return nil, corrupt(fmt.Sprintf("step %q has unknown status %q", id, st.Status))
+		}
+	}
+	s.path = path
+	return s, nil
+}
+
+// Path is the file the state is saved to ("" keeps it in memory only).
+func (s *State) Path() string { return s.path }
+
+// Get returns a copy of a step's record (pending when the step never ran).
+func (s *State) Get(id string) StepState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.Steps[id]
+	if !ok {
+		return StepState{Status: StatusPending}
+	}
+	c := *st
+	c.Resources = append([]Resource(nil), st.Resources...)
+	return c
+}
+
+// Status is the step's status.
+func (s *State) Status(id string) Status { return s.Get(id).Status }
+
+// update changes one step's record and saves.
+func (s *State) update(id string, f func(st *StepState, now time.Time)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.Steps[id]
+	if !ok {
+		st = &StepState{Status: StatusPending}
+		s.Steps[id] = st
+	}
+	now := s.now().UTC()
+	f(st, now)
+	s.Updated = now
+	return s.saveLocked()
+}
+
+// Begin marks a step running.
+func (s *State) Begin(id string) error {
+	return s.update(id, func(st *StepState, now time.Time) {
+		st.Status, st.Started, st.Finished, st.Error, st.Summary = StatusRunning, &now, nil, "", ""
+	})
+}
+
+// Record adds (or updates, by kind and name) a resource the step created.
+func (s *State) Record(id string, r Resource) error {
+	return s.update(id, func(st *StepState, _ time.Time) { st.Resources = addResource(st.Resources, r) })
+}
+
+// SetOutput stores a non-secret value for later steps.
+func (s *State) SetOutput(id, key, value string) error {
+	return s.update(id, func(st *StepState, _ time.Time) {
+		if st.Outputs == nil {
+			st.Outputs = map[string]string{}
+		}
+		st.Outputs[key] = value
+	})
+}
+
+// Finish marks a step done with its result.
+func (s *State) Finish(id string, r Result) error {
+	return s.update(id, func(st *StepState, now time.Time) {
+		st.Status, st.Finished, st.Summary, st.Error = StatusDone, &now, r.Summary(), ""
+		for _, res := range r.Resources {
+			st.Resources = addResource(st.Resources, res)
+		}
+	})
+}
+
+// Fail marks a step failed.
+func (s *State) Fail(id string, err error) error {
+	return s.update(id, func(st *StepState, now time.Time) {
+		st.Status, st.Finished, st.Error = StatusFailed, &now, err.Error()
+	})
+}
+
+// Skip marks a step skipped with the reason.
+func (s *State) Skip(id, reason string) error {
+	return s.update(id, func(st *StepState, now time.Time) {
+		st.Status, st.Finished, st.Summary, st.Error = StatusSkipped, &now, reason, ""
+	})
+}
+
+func addResource(rs []Resource, r Resource) []Resource {
+	for i := range rs {
+		if rs[i].Kind == r.Kind && rs[i].Name == r.Name {
+			rs[i] = r
+			return rs
+		}
+	}
+	return append(rs, r)
+}
+
+// Save writes the state file now.
+func (s *State) Save() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saveLocked()
+}
+
+func (s *State) saveLocked() error {
+	if s.path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(s.path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("save state file: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file next to path and renames
+// it over path, so a crash leaves either the old or the new file, never half
+// of one.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // make the rename durable where the platform allows
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,434 @@
+package vsphere
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/nfc"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/ovf"
+	"github.com/vmware/govmomi/ovf/importer"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/progress"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+	"github.com/vmware/govmomi/vmdk"
+)
+
+// OVFDeploy describes one OVF / OVA import (the govc import.ovf path).
+type OVFDeploy struct {
+	// Source is a .ovf or .ova file, or an http(s) URL of one.
+	Source     string
+	Name       string
+	Datacenter *object.Datacenter
+	// Datastore is a datastore name; empty picks the datastore with the
+	// most free space on the host that carries the first mapped network.
+	Datastore string
+	// Networks maps the OVF's network names to port group names.
+	Networks map[string]string
+	// Properties are OVF property values by key ("ferry.ip").
+	Properties map[string]string
+	PowerOn    bool
+	// Progress receives progress messages; fraction in 0..1 or -1.
+	Progress func(msg string, fraction float64)
+}
+
+func (d *OVFDeploy) progress(msg string, f float64) {
+	if d.Progress != nil {
+		d.Progress(msg, f)
+	}
+}
+
+func (c *Client) ovfArchive(source string) importer.Archive {
+	o := importer.Opener{Client: c.Client.Client}
+	if strings.HasSuffix(strings.ToLower(source), ".ova") {
+		return &importer.TapeArchive{Path: source, Opener: o}
+	}
+	return &importer.FileArchive{Path: source, Opener: o}
+}
+
+func ovfDescriptorName(source string) string {
+	if strings.HasSuffix(strings.ToLower(source), ".ova") {
+		return "*.ovf"
+	}
+	return source
+}
+
+// ReadOVF reads and parses the descriptor of an OVF or OVA.
+func (c *Client) ReadOVF(source string) (*ovf.Envelope, error) {
+	b, err := importer.ReadOvf(ovfDescriptorName(source), c.ovfArchive(source))
+	if err != nil {
+		return nil, fmt.Errorf("read OVF %s: %w", source, err)
+	}
+	e, err := importer.ReadEnvelope(b)
+	if err != nil {
+		return nil, fmt.Errorf("OVF %s: %w", source, err)
+	}
+	if e.VirtualSystem == nil {
+		return nil, fmt.Errorf("OVF %s has no VirtualSystem (a vApp of several VMs is not supported)", source)
+	}
+	return e, nil
+}
+
+// OVFNetworks lists the network names an OVF declares.
+func OVFNetworks(e *ovf.Envelope) []string {
+	var out []string
+	if e.Network != nil {
+		for _, n := range e.Network.Networks {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+// OVFProperties lists the property keys an OVF declares ("class.id.instance" form as vSphere expects).
+func OVFProperties(e *ovf.Envelope) []string {
+	var out []string
+	if e.VirtualSystem == nil {
+		return nil
+	}
+	for _, p := range e.VirtualSystem.Product {
+		for _, prop := range p.Property {
+			out = append(out, p.Key(prop))
+		}
+	}
+	return out
+}
+
+// Placement is where a VM goes.
+type Placement struct {
+	Host         *object.HostSystem
+	ResourcePool *object.ResourcePool
+	Datastore    *object.Datastore
+	Folder       *object.Folder
+}
+
+// PlaceOnNetwork picks a host connected to the port group (so the VM's NIC
+// can attach), its cluster's root resource pool, and the named datastore of
+// that host, or the one with the most free space.
+func (c *Client) PlaceOnNetwork(ctx context.Context, dc *object.Datacenter, pg types.ManagedObjectReference, datastore string) (*Placement, error) {
+	pc := property.DefaultCollector(c.Client.Client)
+	var net mo.Network
+	if err := pc.RetrieveOne(ctx, pg, []string{"name", "host"}, &net); err != nil {
+		return nil, fmt.Errorf("read network %s: %w", pg.Value, err)
+	}
+	if len(net.Host) == 0 {
+		return nil, fmt.Errorf("port group %q is not available on any host", net.Name)
+	}
+	var hosts []mo.HostSystem
+	if err := pc.Retrieve(ctx, net.Host, []string{"name", "parent", "datastore", "runtime.connectionState"}, &hosts); err != nil {
+		return nil, fmt.Errorf("read hosts of %q: %w", net.Name, err)
+	}
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
+	var dsNames []string
+	for _, h := range hosts {
+		if h.Runtime.ConnectionState != types.HostSystemConnectionStateConnected || h.Parent == nil {
+			continue
+		}
+		var dss []mo.Datastore
+		if len(h.Datastore) > 0 {
+			if err := pc.Retrieve(ctx, h.Datastore, []string{"name", "summary"}, &dss); err != nil {
+				return nil, fmt.Errorf("read datastores of host %s: %w", h.Name, err)
+			}
+		}
+		var best *mo.Datastore
+		for i := range dss {
+			ds := &dss[i]
+			dsNames = append(dsNames, ds.Name)
+			if !ds.Summary.Accessible {
+				continue
+			}
+			if datastore != "" {
+				if ds.Name == datastore {
+					best = ds
+				}
+				continue
+			}
+			if best == nil || ds.Summary.FreeSpace > best.Summary.FreeSpace {
+				best = ds
+			}
+		}
+		if best == nil {
+			continue
+		}
+		var cr mo.ComputeResource
+		if err := pc.RetrieveOne(ctx, *h.Parent, []string{"resourcePool"}, &cr); err != nil || cr.ResourcePool == nil {
+			continue
+		}
+		folders, err := dc.Folders(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &Placement{
+			Host:         object.NewHostSystem(c.Client.Client, h.Self),
+			ResourcePool: object.NewResourcePool(c.Client.Client, *cr.ResourcePool),
+			Datastore:    object.NewDatastore(c.Client.Client, best.Self),
+			Folder:       folders.VmFolder,
+		}, nil
+	}
+	if datastore != "" {
+		return nil, fmt.Errorf("datastore %q %w on the hosts of port group %q (datastores there: %s)", datastore, ErrNotFound, net.Name, list(dedupe(dsNames)))
+	}
+	return nil, fmt.Errorf("no connected host with an accessible datastore carries port group %q", net.Name)
+}
+
+func dedupe(s []string) []string {
+	sort.Strings(s)
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// DeployOVF imports the OVF (CreateImportSpec, ImportVApp, NFC upload of
+// every disk) and powers the VM on if asked. Networks and datastore are
+// resolved before anything is created.
+func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (types.ManagedObjectReference, error) {
+	var none types.ManagedObjectReference
+	if d.Datacenter == nil {
+		return none, errors.New("deploy OVF: no datacenter")
+	}
+	if _, err := c.ReadOVF(d.Source); err != nil {
+		return none, err
+	}
+	var netMap []importer.Network
+	var first *types.ManagedObjectReference
+	var names []string
+	for n := range d.Networks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		pg, err := c.Portgroup(ctx, d.Datacenter, d.Networks[n])
+		if err != nil {
+			return none, err
+		}
+		if first == nil {
+			first = &pg.Ref
+		}
+		netMap = append(netMap, importer.Network{Name: n, Network: pg.Ref.String()})
+	}
+	if first == nil {
+		return none, errors.New("deploy OVF: no network mapping")
+	}
+	pl, err := c.PlaceOnNetwork(ctx, d.Datacenter, *first, d.Datastore)
+	if err != nil {
+		return none, err
+	}
+
+	var props []importer.Property
+	var keys []string
+	for k := range d.Properties {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		props = append(props, importer.Property{KeyValue: importer.KeyValue{Key: k, Value: d.Properties[k]}})
+	}
+	name := d.Name
+	opts := importer.Options{
+		Name:               &name,
+		NetworkMapping:     netMap,
+		PropertyMapping:    props,
+		DiskProvisioning:   string(types.OvfCreateImportSpecParamsDiskProvisioningTypeThin),
+		IPAllocationPolicy: string(types.VAppIPAssignmentInfoIpAllocationPolicyFixedPolicy),
+		IPProtocol:         string(types.VAppIPAssignmentInfoProtocolsIPv4),
+	}
+	imp := &importer.Importer{
+		Name:         name,
+		Client:       c.Client.Client,
+		Finder:       find.NewFinder(c.Client.Client, false).SetDatacenter(d.Datacenter),
+		Datacenter:   d.Datacenter,
+		Datastore:    pl.Datastore,
+		ResourcePool: pl.ResourcePool,
+		Host:         pl.Host,
+		Folder:       pl.Folder,
+		Archive:      c.ovfArchive(d.Source),
+		Log: func(msg string) (int, error) {
+			d.progress(strings.TrimSpace(msg), -1)
+			return len(msg), nil
+		},
+	}
+	d.progress("creating import spec for "+name, 0.05)
+	info, lease, err := imp.ImportVApp(ctx, ovfDescriptorName(d.Source), opts)
+	if err != nil {
+		return none, fmt.Errorf("import OVF %s as %q: %w", d.Source, name, err)
+	}
+	updater := lease.StartUpdater(ctx, info)
+	for i, item := range info.Items {
+		if err := c.upload(ctx, &d, imp.Archive, lease, item, i, len(info.Items)); err != nil {
+			updater.Done()
+			_ = lease.Abort(context.WithoutCancel(ctx), &types.LocalizedMethodFault{Fault: &types.FileFault{File: item.Path}})
+			return none, fmt.Errorf("import OVF %s as %q: upload %s: %w", d.Source, name, item.Path, err)
+		}
+	}
+	updater.Done()
+	if err := lease.Complete(ctx); err != nil {
+		return none, fmt.Errorf("import OVF %s as %q: complete: %w", d.Source, name, err)
+	}
+	ref := info.Entity
+	if d.PowerOn {
+		d.progress("powering on "+name, 0.95)
+		if err := c.powerOn(ctx, ref); err != nil {
+			return ref, err
+		}
+	}
+	return ref, nil
+}
+
+// upload sends one file of the OVF over the NFC lease, reporting progress
+// as a fraction of the whole deploy (uploads span 0.1 to 0.9).
+func (c *Client) upload(ctx context.Context, d *OVFDeploy, a importer.Archive, lease *nfc.Lease, item nfc.FileItem, i, n int) error {
+	f, size, err := a.Open(item.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sink := make(chan progress.Report)
+	done := make(chan struct{})
+	base, span := 0.1+0.8*float64(i)/float64(n), 0.8/float64(n)
+	go func() {
+		defer close(done)
+		for r := range sink {
+			d.progress(fmt.Sprintf("uploading %s (%.0f%%)", path.Base(item.Path), r.Percentage()), base+span*float64(r.Percentage())/100)
+		}
+	}()
+	err = lease.Upload(ctx, item, f, soap.Upload{ContentLength: size, Progress: sinker(sink)})
+	close(sink)
+	<-done
+	return err
+}
+
+type sinker chan progress.Report
+
+func (s sinker) Sink() chan<- progress.Report { return s }
+
+func (c *Client) powerOn(ctx context.Context, ref types.ManagedObjectReference) error {
+	vm := object.NewVirtualMachine(c.Client.Client, ref)
+	task, err := vm.PowerOn(ctx)
+	if err != nil {
+		return fmt.Errorf("power on %s: %w", ref.Value, err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		return fmt.Errorf("power on %s: %w", ref.Value, err)
+	}
+	return nil
+}
+
+// DeployedVM is a VM deployed from an OVF, as ferry checks it.
+type DeployedVM struct {
+	Name       string
+	Ref        types.ManagedObjectReference
+	PowerState types.VirtualMachinePowerState
+	Networks   []string          // port group names of its NICs' networks
+	Properties map[string]string // OVF (vApp) property values by id
+}
+
+// PoweredOn reports whether the VM runs.
+func (v *DeployedVM) PoweredOn() bool {
+	return v.PowerState == types.VirtualMachinePowerStatePoweredOn
+}
+
+// FindDeployedVM finds a VM of dc by name; (nil, nil) when there is none.
+func (c *Client) FindDeployedVM(ctx context.Context, dc *object.Datacenter, name string) (*DeployedVM, error) {
+	m := view.NewManager(c.Client.Client)
+	v, err := m.CreateContainerView(ctx, dc.Reference(), []string{"VirtualMachine"}, true)
+	if err != nil {
+		return nil, fmt.Errorf("vCenter %s: list VMs: %w", c.Endpoint, err)
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	var all []mo.VirtualMachine
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name"}, &all); err != nil {
+		return nil, fmt.Errorf("vCenter %s: find VM %q: %w", c.Endpoint, name, err)
+	}
+	var refs []types.ManagedObjectReference
+	for _, vm := range all {
+		if vm.Name == name {
+			refs = append(refs, vm.Self)
+		}
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	if len(refs) > 1 {
+		return nil, fmt.Errorf("%d VMs are named %q in datacenter %s; rename all but one", len(refs), name, dc.Name())
+	}
+	var vms []mo.VirtualMachine
+	pc := property.DefaultCollector(c.Client.Client)
+	if err := pc.Retrieve(ctx, refs, []string{"name", "runtime.powerState", "network", "config.vAppConfig"}, &vms); err != nil {
+		return nil, fmt.Errorf("vCenter %s: read VM %q: %w", c.Endpoint, name, err)
+	}
+	vm := &vms[0]
+	nets, err := c.networkNames(ctx, vms)
+	if err != nil {
+		return nil, err
+	}
+	out := &DeployedVM{Name: vm.Name, Ref: vm.Self, PowerState: vm.Runtime.PowerState, Properties: map[string]string{}}
+	for _, n := range vm.Network {
+		out.Networks = append(out.Networks, nets[n])
+	}
+	sort.Strings(out.Networks)
+	if vm.Config != nil && vm.Config.VAppConfig != nil {
+		if vc, ok := vm.Config.VAppConfig.(*types.VmConfigInfo); ok {
+			for _, p := range vc.Property {
+				val := p.Value
+				if val == "" {
+					val = p.DefaultValue
+				}
+				out.Properties[propertyKey(p)] = val
+			}
+		}
+	}
+	return out, nil
+}
+
+// propertyKey is the OVF environment key of a vApp property:
+// [class.]id[.instance], as OVFDeploy.Properties and the OVF spec spell it.
+func propertyKey(p types.VAppPropertyInfo) string {
+	k := p.Id
+	if p.ClassId != "" {
+		k = p.ClassId + "." + k
+	}
+	if p.InstanceId != "" {
+		k += "." + p.InstanceId
+	}
+	return k
+}
+
+// PowerOn powers a VM on.
+func (c *Client) PowerOn(ctx context.Context, ref types.ManagedObjectReference) error {
+	return c.powerOn(ctx, ref)
+}
+
+// WriteBlankDisk writes a valid, empty stream-optimized VMDK of capacity
+// bytes to path: a few KiB whatever the capacity, so ferry ships its
+// minimal appliance without a disk image in the repository.
+func WriteBlankDisk(path string, capacity int64) error {
+	w, err := vmdk.NewStreamOptimizedWriter(path, capacity)
+	if err != nil {
+		return err
+	}
+	if err := w.Write(io.LimitReader(zeros{}, capacity)); err != nil {
+		_ = w.Abort()
+		return err
+	}
+	return w.Close()
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
