@@ -78,7 +78,7 @@ func (c *Client) AttachmentByTunnelID(ctx context.Context, sessionID string, tun
 			return a, nil
 		}
 	}
-	return Attachment{}, fmt.Errorf("tunnel id %d of L2VPN session %s on edge %s: %w", tunnelID, sessionID, c.base, ErrNotFound)
+	return Attachment{}, tag(ErrNotFound, "no network on tunnel id %d of L2VPN session %s on edge %s", tunnelID, sessionID, c.base)
 }
 
 // AttachNetwork stretches the on-prem network over the session with
@@ -104,8 +104,8 @@ func (c *Client) AttachNetwork(ctx context.Context, sessionID, network string, t
 		case p.DisplayName == network:
 			existing = &ports[i]
 		case ext != nil && ext.SessionID == sessionID && ext.TunnelID == tunnelID:
-			return Attachment{}, fmt.Errorf("attach network %q: tunnel id %d of the session already carries network %q: %w",
-				network, tunnelID, p.DisplayName, ErrConflict)
+			return Attachment{}, tag(ErrConflict, "attach network %q: tunnel id %d of the session already carries network %q",
+				network, tunnelID, p.DisplayName)
 		}
 	}
 	ext := &l2Extension{SessionID: sessionID, TunnelID: tunnelID}
@@ -121,8 +121,8 @@ func (c *Client) AttachNetwork(ctx context.Context, sessionID, network string, t
 		if cur.SessionID == sessionID && cur.TunnelID == tunnelID {
 			return existing.attachment(), nil
 		}
-		return Attachment{}, fmt.Errorf("attach network %q: it is already stretched over L2VPN session %s with tunnel id %d; detach it first: %w",
-			network, sessionOrName(cur), cur.TunnelID, ErrConflict)
+		return Attachment{}, tag(ErrConflict, "attach network %q: it is already stretched over L2VPN session %s with tunnel id %d; detach it first",
+			network, sessionOrName(cur), cur.TunnelID)
 	}
 	// The network has a port that is not stretched yet: extend it.
 	in := *existing

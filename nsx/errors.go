@@ -92,13 +92,13 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 		if unknownCA.Cert != nil {
 			issuer = fmt.Sprintf(" (issued by %q)", unknownCA.Cert.Issuer.String())
 		}
-		return fmt.Errorf("certificate of %s is not trusted%s: pass the CA file that signed it, or --insecure to skip verification: %w",
-			c.base, issuer, ErrUntrusted)
+		return tag(ErrUntrusted, "certificate of %s is not trusted%s: pass the CA file that signed it, or --insecure to skip verification",
+			c.base, issuer)
 	case errors.As(err, &hostErr):
-		return fmt.Errorf("certificate of %s is not valid for this address (%v): use the name the certificate was issued for: %w",
-			c.base, hostErr, ErrUntrusted)
+		return tag(ErrUntrusted, "certificate of %s is not valid for this address (%v): use the name the certificate was issued for",
+			c.base, hostErr)
 	case errors.As(err, &invalid):
-		return fmt.Errorf("certificate of %s is not valid (%v): %w", c.base, invalid, ErrUntrusted)
+		return tag(ErrUntrusted, "certificate of %s is not valid: %v", c.base, invalid)
 	case ctx.Err() != nil:
 		return fmt.Errorf("edge %s: %w", c.base, ctx.Err())
 	}
@@ -108,6 +108,20 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 		cause = ue.Err
 	}
 	return &unreachableError{endpoint: c.base, cause: cause}
+}
+
+// tagged is an error that also matches a sentinel, without repeating the
+// sentinel's text in the message.
+type tagged struct {
+	err error
+	tag error
+}
+
+func (e *tagged) Error() string   { return e.err.Error() }
+func (e *tagged) Unwrap() []error { return []error{e.err, e.tag} }
+
+func tag(sentinel error, format string, a ...any) error {
+	return &tagged{err: fmt.Errorf(format, a...), tag: sentinel}
 }
 
 type unreachableError struct {

@@ -56,7 +56,7 @@ func (c *Client) SessionByName(ctx context.Context, name string) (Session, error
 			return s, nil
 		}
 	}
-	return Session{}, fmt.Errorf("L2VPN session %q on edge %s: %w", name, c.base, ErrNotFound)
+	return Session{}, tag(ErrNotFound, "no L2VPN session %q on edge %s", name, c.base)
 }
 
 // CreateSessionFromPeerCode creates an enabled client session from the
@@ -100,8 +100,8 @@ func (c *Client) EnsureSession(ctx context.Context, name, peerCode, peerAddr, lo
 	}
 	for _, t := range s.TransportTunnels {
 		if t.PeerCode != "" && !SamePeerCode(t.PeerCode, peerCode) {
-			return Session{}, false, fmt.Errorf("L2VPN session %q on edge %s was created from a different peer code: delete it or choose another session name: %w",
-				name, c.base, ErrConflict)
+			return Session{}, false, tag(ErrConflict, "L2VPN session %q on edge %s was created from a different peer code: delete it or choose another session name",
+				name, c.base)
 		}
 	}
 	return s, false, nil

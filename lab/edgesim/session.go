@@ -105,10 +105,10 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeBadRequest, "invalid peer code: "+err.Error())
 		return
 	}
-	for field, v := range map[string]string{"peer_address": tt.PeerAddress, "local_address": tt.LocalAddress} {
-		if _, err := netip.ParseAddr(v); err != nil {
+	for _, f := range [][2]string{{"peer_address", tt.PeerAddress}, {"local_address", tt.LocalAddress}} {
+		if _, err := netip.ParseAddr(f[1]); err != nil {
 			writeError(w, http.StatusBadRequest, codeBadRequest,
-				fmt.Sprintf("transport_tunnels[0].%s %q is not an IP address", field, v))
+				fmt.Sprintf("transport_tunnels[0].%s %q is not an IP address", f[0], f[1]))
 			return
 		}
 	}
