@@ -1,0 +1,46 @@
+package replication
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+)
+
+func TestInitialAndIncremental(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	const size = 24 << 20
+	randomDisk(t, src, size, 1, Extent{0, 3 << 20}, Extent{10 << 20, 5<<20 + 12345}, Extent{size - 70000, 70000})
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	fs := NewFileSource(src)
+	job := newJob(t, "vm1", fs, rcv.addr)
+	ctx := context.Background()
+	res, err := job.RunPass(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kind != PassInitial {
+		t.Fatalf("kind %s", res.Kind)
+	}
+	replica := ReplicaPath(rcv.dir, "vm1", 0)
+	sameFiles(t, src, replica)
+
+	changed := []Extent{{1 << 20, 64 << 10}, {17 << 20, 1 << 20}, {20 << 20, 128 << 10}}
+	scribble(t, src, 2, changed...)
+	res, err = job.RunPass(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kind != PassIncremental {
+		t.Fatalf("kind %s", res.Kind)
+	}
+	sameFiles(t, src, replica)
+	want := totalLength(changed)
+	if res.Counters.Sent > want*11/10 {
+		t.Fatalf("incremental pass sent %d wire bytes for %d changed bytes (> 1.1x)", res.Counters.Sent, want)
+	}
+	t.Logf("incremental: changed %d, sent %d (%.3fx)", want, res.Counters.Sent, float64(res.Counters.Sent)/float64(want))
+	if err := job.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

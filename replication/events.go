@@ -1,0 +1,61 @@
+package replication
+
+import "time"
+
+// EventKind classifies events.
+type EventKind string
+
+const (
+	EventPhase      EventKind = "phase"       // a pass entered a phase
+	EventProgress   EventKind = "progress"    // byte counters moved (throttled)
+	EventPassDone   EventKind = "pass-done"   // a pass committed
+	EventRPOWarning EventKind = "rpo-warning" // pass longer than RPO/2, or RPO missed
+	EventError      EventKind = "error"       // a pass failed (Err)
+	EventPaused     EventKind = "paused"      // job paused (by request or after an error: Err)
+	EventResumed    EventKind = "resumed"
+	EventVerified   EventKind = "verified" // final verify: replica equals source
+)
+
+// Phase of a pass.
+type Phase string
+
+const (
+	PhaseSnapshot Phase = "snapshot"
+	PhasePlan     Phase = "plan"
+	PhaseCompare  Phase = "compare"
+	PhaseTransfer Phase = "transfer"
+	PhaseCommit   Phase = "commit"
+	PhaseRelease  Phase = "release"
+	PhaseVerify   Phase = "verify"
+	PhaseIdle     Phase = "idle"
+)
+
+// Counters of one pass, in bytes.
+type Counters struct {
+	Planned     int64 // disk bytes this pass has to cover (changed extents, or whole disk for full-compare)
+	Read        int64 // bytes read from the source
+	Sent        int64 // wire bytes written (headers + payloads, after compression)
+	Payload     int64 // uncompressed bytes carried by data frames
+	ZeroSkipped int64 // zero bytes sent as zero-run frames instead of data
+	Matched     int64 // full-compare: bytes already equal at the receiver, not sent
+	Acked       int64 // planned bytes the receiver acknowledged as durable (data + zero + matched)
+}
+
+// Event is what the engine and the scheduler report to the TUI or the
+// headless printer.
+type Event struct {
+	Time  time.Time
+	VM    string
+	Kind  EventKind
+	Phase Phase
+	Pass  PassKind
+	Disk  string
+	Counters
+	Compression    float64       // Payload / data wire bytes (1 = incompressible)
+	Rate           float64       // wire bytes per second over the pass so far
+	ETA            time.Duration // remaining planned bytes at the current rate
+	LastPassAge    time.Duration // time since the snapshot of the last complete pass
+	ProjectedFinal time.Duration // estimated duration of a final pass now
+	Err            error
+	Msg            string
+}

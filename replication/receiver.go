@@ -1,0 +1,464 @@
+package replication
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/vmware/govmomi/vmdk"
+	"github.com/zeebo/blake3"
+	"github.com/zeebo/xxh3"
+	"golang.org/x/sys/unix"
+)
+
+// Receiver is the provider-side end of replication: it writes extents in
+// place into replica disk files under Dir, fsyncs, acknowledges, keeps a
+// block-hash map and answers hash and verify queries.
+//
+// Replica layout (so a VM can later be created over the files, e.g. with
+// CreateVM naming "[datastore] <vm>/<vm>.vmdk" when Dir is a datastore
+// directory):
+//
+//	Dir/<vm>/<vm>.vmdk          descriptor of disk 0 (monolithicFlat style)
+//	Dir/<vm>/<vm>-flat.vmdk     data of disk 0 (raw, sparse, full capacity)
+//	Dir/<vm>/<vm>_N.vmdk        descriptor of disk N (N >= 1, in the sender's disk order)
+//	Dir/<vm>/<vm>_N-flat.vmdk   data of disk N
+//	Dir/.ferry-receiver.db      receiver state (bbolt): per disk committed changeId, pass in flight, watermark
+type Receiver struct {
+	dir   string
+	tls   *tls.Config
+	log   *slog.Logger
+	state *StateStore
+
+	mu    sync.Mutex
+	disks map[string]*replica // by state key "vm/diskKey"
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+
+	// writeErr, when set (tests), is consulted before each write to simulate
+	// a failing or full disk.
+	writeErr func(path string, off int64, n int) error
+}
+
+type replica struct {
+	key  string
+	path string
+	f    *os.File
+	size int64
+
+	mu     sync.Mutex
+	hashes []uint64 // per HashBlock; valid[i] says whether hashes[i] is current
+	valid  []bool
+}
+
+// ReplicaPath returns the flat file of disk index i (sender's order) of vm under dir.
+func ReplicaPath(dir, vm string, i int) string {
+	name := vm
+	if i > 0 {
+		name = fmt.Sprintf("%s_%d", vm, i)
+	}
+	return filepath.Join(dir, vm, name+"-flat.vmdk")
+}
+
+// NewReceiver opens (or creates) the receiver state in dir. config must
+// require client certificates (mutual TLS); TLS 1.3 is enforced.
+func NewReceiver(dir string, config *tls.Config, log *slog.Logger) (*Receiver, error) {
+	if config == nil || (config.ClientAuth != tls.RequireAndVerifyClientCert && config.ClientAuth != tls.RequireAnyClientCert) {
+		return nil, errors.New("receiver TLS config must require client certificates (mutual TLS)")
+	}
+	if config.ClientAuth == tls.RequireAnyClientCert && config.VerifyPeerCertificate == nil {
+		return nil, errors.New("receiver TLS config accepts any client certificate without pinning")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	st, err := OpenState(filepath.Join(dir, ".ferry-receiver.db"))
+	if err != nil {
+		return nil, err
+	}
+	c := config.Clone()
+	c.MinVersion = tls.VersionTLS13
+	return &Receiver{dir: dir, tls: c, log: log, state: st, disks: map[string]*replica{}, conns: map[net.Conn]struct{}{}}, nil
+}
+
+// Serve accepts TLS connections on ln until ctx ends or ln is closed.
+func (r *Receiver) Serve(ctx context.Context, ln net.Listener) error {
+	tln := tls.NewListener(ln, r.tls)
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		c, err := tln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		r.mu.Lock()
+		r.conns[c] = struct{}{}
+		r.mu.Unlock()
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.handle(c)
+			r.mu.Lock()
+			delete(r.conns, c)
+			r.mu.Unlock()
+		}()
+	}
+}
+
+// Close drops all connections and closes replica files and the state.
+func (r *Receiver) Close() error {
+	r.mu.Lock()
+	for c := range r.conns {
+		c.Close()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range r.disks {
+		d.f.Close()
+	}
+	r.disks = map[string]*replica{}
+	return r.state.Close()
+}
+
+func validName(s string) bool {
+	return s != "" && len(s) <= 80 && !strings.ContainsAny(s, "/\\\x00") && s != "." && s != ".."
+}
+
+func (r *Receiver) openReplica(vm string, i int, d Disk) (*replica, error) {
+	key := diskStateKey(vm, d.Key)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rep := r.disks[key]; rep != nil {
+		if rep.size != d.Capacity {
+			return nil, fmt.Errorf("disk %s: size changed from %d to %d while open", key, rep.size, d.Capacity)
+		}
+		return rep, nil
+	}
+	path := ReplicaPath(r.dir, vm, i)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.Size() != d.Capacity {
+		err = f.Truncate(d.Capacity)
+	}
+	if err == nil {
+		err = writeDescriptor(strings.TrimSuffix(path, "-flat.vmdk")+".vmdk", filepath.Base(path), d.Capacity)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("replica %s: %w", path, err)
+	}
+	n := int((d.Capacity + HashBlock - 1) / HashBlock)
+	rep := &replica{key: key, path: path, f: f, size: d.Capacity, hashes: make([]uint64, n), valid: make([]bool, n)}
+	r.disks[key] = rep
+	return rep, nil
+}
+
+func writeDescriptor(path, flat string, size int64) error {
+	desc := vmdk.NewDescriptor(vmdk.Extent{Size: size / 512, Info: flat})
+	desc.Type = "monolithicFlat"
+	desc.DDB["adapterType"] = "lsilogic"
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := desc.Write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (d *replica) invalidate(off, n int64) {
+	d.mu.Lock()
+	for b := off / HashBlock; b*HashBlock < off+n && int(b) < len(d.valid); b++ {
+		d.valid[b] = false
+	}
+	d.mu.Unlock()
+}
+
+func (r *Receiver) write(d *replica, p []byte, off int64) error {
+	if off < 0 || off+int64(len(p)) > d.size {
+		return fmt.Errorf("write %d bytes at %d beyond disk size %d", len(p), off, d.size)
+	}
+	if r.writeErr != nil {
+		if err := r.writeErr(d.path, off, len(p)); err != nil {
+			return err
+		}
+	}
+	d.invalidate(off, int64(len(p)))
+	_, err := d.f.WriteAt(p, off)
+	return err
+}
+
+var zeroBuf = make([]byte, FrameMax)
+
+func (r *Receiver) zero(d *replica, off, n int64) error {
+	if off < 0 || off+n > d.size {
+		return fmt.Errorf("zero %d bytes at %d beyond disk size %d", n, off, d.size)
+	}
+	if r.writeErr != nil {
+		if err := r.writeErr(d.path, off, int(n)); err != nil {
+			return err
+		}
+	}
+	d.invalidate(off, n)
+	// Punching a hole keeps the replica sparse; fall back to writing zeros.
+	if err := unix.Fallocate(int(d.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n); err == nil {
+		return nil
+	}
+	for n > 0 {
+		k := min(n, int64(len(zeroBuf)))
+		if _, err := d.f.WriteAt(zeroBuf[:k], off); err != nil {
+			return err
+		}
+		off += k
+		n -= k
+	}
+	return nil
+}
+
+// blockHashes returns the xxh3 hashes of count HashBlock blocks from block first.
+func (d *replica) blockHashes(first, count int) ([]uint64, error) {
+	if first < 0 || count < 0 || first+count > len(d.hashes) {
+		return nil, fmt.Errorf("hash query blocks %d+%d out of range (%d blocks)", first, count, len(d.hashes))
+	}
+	out := make([]uint64, count)
+	buf := make([]byte, HashBlock)
+	for i := range count {
+		b := first + i
+		d.mu.Lock()
+		ok, h := d.valid[b], d.hashes[b]
+		d.mu.Unlock()
+		if !ok {
+			off := int64(b) * HashBlock
+			n := min(HashBlock, d.size-off)
+			if _, err := d.f.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+				return nil, err
+			}
+			h = xxh3.Hash(buf[:n])
+			// A concurrent write may have invalidated the block while we read:
+			// cache only if still untouched (rechecked under the lock).
+			d.mu.Lock()
+			if !d.valid[b] {
+				d.hashes[b], d.valid[b] = h, true
+			}
+			d.mu.Unlock()
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+func (d *replica) digest() (string, error) {
+	h := blake3.New()
+	if _, err := io.Copy(h, io.NewSectionReader(d.f, 0, d.size)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func errorCode(err error) string {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return "no_space"
+	}
+	return "io"
+}
+
+// handle serves one connection: hello, then frames until EOF.
+func (r *Receiver) handle(c net.Conn) {
+	defer c.Close()
+	fc := newFrameConn(c)
+	fail := func(code string, err error) {
+		r.log.Warn("replication connection failed", "remote", c.RemoteAddr().String(), "code", code, "err", err)
+		_ = fc.writeJSON(fError, 0, errorMsg{Code: code, Msg: err.Error()})
+	}
+	var h header
+	buf, err := fc.readFrame(&h, nil)
+	if err != nil {
+		return
+	}
+	var hello helloMsg
+	if h.Type != fHello || json.Unmarshal(buf, &hello) != nil || hello.Version != protoVersion {
+		fail("protocol", errors.New("expected hello (protocol version 1)"))
+		return
+	}
+	if !validName(hello.VM) || len(hello.Disks) == 0 || len(hello.Disks) > 256 {
+		fail("protocol", fmt.Errorf("bad VM name %q or disk count %d", hello.VM, len(hello.Disks)))
+		return
+	}
+	disks := make([]*replica, len(hello.Disks))
+	for i, d := range hello.Disks {
+		if !validName(d.Key) || d.Capacity <= 0 {
+			fail("protocol", fmt.Errorf("bad disk %q size %d", d.Key, d.Capacity))
+			return
+		}
+		if disks[i], err = r.openReplica(hello.VM, i, d); err != nil {
+			fail(errorCode(err), err)
+			return
+		}
+	}
+	if err := fc.writeJSON(fReply, 0, replyMsg{}); err != nil {
+		return
+	}
+	var (
+		unsynced []uint32
+		touched  = map[*replica]bool{}
+		dec      = make([]byte, FrameMax)
+	)
+	sync := func() error {
+		for d := range touched {
+			if err := d.f.Sync(); err != nil {
+				return err
+			}
+			delete(touched, d)
+		}
+		err := fc.writeJSON(fAck, 0, ackMsg{Seqs: unsynced})
+		unsynced = unsynced[:0]
+		return err
+	}
+	for {
+		buf, err = fc.readFrame(&h, buf)
+		if err != nil {
+			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
+				r.log.Debug("replication connection closed", "err", err)
+			}
+			return
+		}
+		if int(h.Disk) >= len(disks) {
+			fail("protocol", fmt.Errorf("frame for disk %d of %d", h.Disk, len(disks)))
+			return
+		}
+		d := disks[h.Disk]
+		switch h.Type {
+		case fData, fZero:
+			if h.Type == fData {
+				raw, derr := decodeData(&h, buf, dec)
+				if derr != nil {
+					fail("bad_hash", derr)
+					return
+				}
+				err = r.write(d, raw, h.Offset)
+			} else {
+				err = r.zero(d, h.Offset, int64(h.Length))
+			}
+			if err != nil {
+				fail(errorCode(err), fmt.Errorf("write %s at %d: %w", d.path, h.Offset, err))
+				return
+			}
+			touched[d] = true
+			unsynced = append(unsynced, h.Seq)
+			if h.Flags&flagSync != 0 {
+				if err := sync(); err != nil {
+					fail(errorCode(err), err)
+					return
+				}
+			}
+		case fSync:
+			if err := sync(); err != nil {
+				fail(errorCode(err), err)
+				return
+			}
+		case fMark:
+			r.mu.Lock()
+			st, err := r.state.Disk(d.key)
+			if err == nil && st.Pass != "" && h.Offset > st.Watermark {
+				st.Watermark = h.Offset
+				err = r.state.PutDisk(d.key, st)
+			}
+			r.mu.Unlock()
+			if err != nil {
+				fail("io", err)
+				return
+			}
+		default:
+			var m diskMsg
+			if err := json.Unmarshal(buf, &m); err != nil {
+				fail("protocol", err)
+				return
+			}
+			reply, err := r.control(h.Type, d, m)
+			if err != nil {
+				fail(errorCode(err), err)
+				return
+			}
+			if err := fc.writeJSON(fReply, h.Disk, reply); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (r *Receiver) control(t frameType, d *replica, m diskMsg) (replyMsg, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, err := r.state.Disk(d.key)
+	if err != nil {
+		return replyMsg{}, err
+	}
+	switch t {
+	case fState:
+		return replyMsg{Committed: st.Committed, Pass: st.Pass, Target: st.Target, Watermark: st.Watermark}, nil
+	case fBegin:
+		if st.Pass != m.Pass || st.Target != m.Target || st.Base != m.Base {
+			st.Pass, st.Base, st.Target, st.Kind, st.Watermark = m.Pass, m.Base, m.Target, m.Kind, 0
+		}
+		st.Size = d.size
+		if err := r.state.PutDisk(d.key, st); err != nil {
+			return replyMsg{}, err
+		}
+		return replyMsg{Committed: st.Committed, Pass: st.Pass, Target: st.Target, Watermark: st.Watermark}, nil
+	case fEnd:
+		if st.Pass != m.Pass || st.Target != m.Target {
+			return replyMsg{}, fmt.Errorf("commit of pass %q on %s, but pass in flight is %q", m.Pass, d.key, st.Pass)
+		}
+		if err := d.f.Sync(); err != nil {
+			return replyMsg{}, err
+		}
+		st = DiskState{Committed: m.Target, Size: d.size}
+		if err := r.state.PutDisk(d.key, st); err != nil {
+			return replyMsg{}, err
+		}
+		r.log.Info("pass committed", "disk", d.key, "changeId", m.Target)
+		return replyMsg{Committed: st.Committed}, nil
+	case fHashes:
+		r.mu.Unlock()
+		hs, err := d.blockHashes(int(m.Offset/HashBlock), m.Count)
+		r.mu.Lock()
+		return replyMsg{Hashes: hs}, err
+	case fVerify:
+		r.mu.Unlock()
+		err := d.f.Sync()
+		var sum string
+		if err == nil {
+			sum, err = d.digest()
+		}
+		r.mu.Lock()
+		return replyMsg{Size: d.size, Digest: sum}, err
+	}
+	return replyMsg{}, fmt.Errorf("unexpected frame type %d", t)
+}

@@ -1,0 +1,816 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/zeebo/blake3"
+	"github.com/zeebo/xxh3"
+	"golang.org/x/time/rate"
+)
+
+// Job replicates one VM's disks to a receiver. A Job is not safe for
+// concurrent passes; the Scheduler runs one pass per job at a time.
+type Job struct {
+	VM      string                                                            // replica directory name at the receiver
+	Source  Source                                                            // VSphereSource, FileSource
+	Addr    string                                                            // receiver host:port
+	TLS     *tls.Config                                                       // client config with a client certificate (mutual TLS 1.3)
+	State   *StateStore                                                       // sender-side state (may be shared by jobs)
+	Conns   int                                                               // connections per pass (default 4)
+	Window  int64                                                             // unacknowledged bytes in flight per VM (default 64 MiB)
+	Limiter *rate.Limiter                                                     // shared bandwidth cap in wire bytes; nil = none
+	Events  func(Event)                                                       // optional
+	Retries int                                                               // reconnects within a pass before giving up (default 3)
+	Dial    func(ctx context.Context, network, addr string) (net.Conn, error) // optional, default net.Dialer
+}
+
+// PassResult summarizes a committed pass.
+type PassResult struct {
+	Kind     PassKind
+	Counters Counters
+	Start    time.Time // snapshot time
+	Duration time.Duration
+	Attempts int
+}
+
+// ErrVerifyMismatch means the replica differs from the source after a final pass.
+var ErrVerifyMismatch = errors.New("replica differs from source")
+
+func (j *Job) conns() int {
+	if j.Conns <= 0 {
+		return 4
+	}
+	return j.Conns
+}
+
+func (j *Job) window() int64 {
+	if j.Window <= 0 {
+		return 64 << 20
+	}
+	return j.Window
+}
+
+func (j *Job) emit(e Event) {
+	if j.Events == nil {
+		return
+	}
+	e.Time = time.Now()
+	e.VM = j.VM
+	j.Events(e)
+}
+
+// retryable says whether a failed attempt may be retried by reconnecting.
+func retryable(err error) bool {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		return re.Code == "bad_hash"
+	}
+	return !errors.Is(err, ErrCBTReset) && !errors.Is(err, ErrVerifyMismatch)
+}
+
+// RunPass runs one pass (final: the cutover pass on the powered-off VM) and
+// commits it on both sides. A pass interrupted by ctx can be resumed by the
+// next RunPass: its snapshot is kept and acknowledged data is not re-sent.
+func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
+	disks, err := j.Source.Disks(ctx)
+	if err != nil {
+		return PassResult{}, fmt.Errorf("%s: list disks: %w", j.VM, err)
+	}
+	states := make([]DiskState, len(disks))
+	resume := ""
+	for i, d := range disks {
+		if states[i], err = j.State.Disk(diskStateKey(j.VM, d.Key)); err != nil {
+			return PassResult{}, err
+		}
+		if states[i].Pass != "" && !final {
+			resume = states[i].Pass
+		}
+	}
+	j.emit(Event{Kind: EventPhase, Phase: PhaseSnapshot})
+	start := time.Now()
+	snap, err := j.Source.Open(ctx, resume, final)
+	if errors.Is(err, ErrSnapshotGone) {
+		snap, err = j.Source.Open(ctx, "", final)
+	}
+	if err != nil {
+		return PassResult{}, fmt.Errorf("%s: open pass: %w", j.VM, err)
+	}
+	res := PassResult{Kind: PassIncremental, Start: start}
+	var p *pass
+	for attempt := 0; ; attempt++ {
+		res.Attempts = attempt + 1
+		p = &pass{job: j, snap: snap, disks: disks, states: states, final: final, start: time.Now()}
+		err = p.run(ctx)
+		res.Counters = addCounters(res.Counters, p.counters())
+		if err == nil || ctx.Err() != nil || !retryable(err) || attempt >= j.retries() {
+			break
+		}
+		j.emit(Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("attempt %d failed, reconnecting", attempt+1)})
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		}
+		for i, d := range disks {
+			states[i], _ = j.State.Disk(diskStateKey(j.VM, d.Key))
+		}
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			// Do not leave a snapshot growing on the source VM after a failure;
+			// the next pass starts over from the same base changeId.
+			_ = snap.Release(context.WithoutCancel(ctx))
+		}
+		j.emit(Event{Kind: EventError, Err: err})
+		return res, fmt.Errorf("%s: pass: %w", j.VM, err)
+	}
+	res.Kind = p.kind
+	j.emit(Event{Kind: EventPhase, Phase: PhaseRelease})
+	if err := snap.Release(ctx); err != nil {
+		return res, fmt.Errorf("%s: release snapshot: %w", j.VM, err)
+	}
+	res.Duration = time.Since(start)
+	vs, _ := j.State.VM(j.VM)
+	if !vs.LastPass.IsZero() {
+		vs.LastInterval = start.Sub(vs.LastPass)
+	}
+	vs.LastPass, vs.LastDuration = start, res.Duration
+	if res.Kind == PassIncremental {
+		vs.LastPlanned = res.Counters.Planned
+	}
+	if err := j.State.PutVM(j.VM, vs); err != nil {
+		return res, err
+	}
+	j.emit(Event{Kind: EventPassDone, Pass: res.Kind, Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
+	return res, nil
+}
+
+func (j *Job) retries() int {
+	if j.Retries <= 0 {
+		return 3
+	}
+	return j.Retries
+}
+
+func addCounters(a, b Counters) Counters {
+	return Counters{Planned: max(a.Planned, b.Planned), Read: a.Read + b.Read, Sent: a.Sent + b.Sent, Payload: a.Payload + b.Payload,
+		ZeroSkipped: a.ZeroSkipped + b.ZeroSkipped, Matched: a.Matched + b.Matched, Acked: a.Acked + b.Acked}
+}
+
+// pass is one attempt of a pass over all disks of a job.
+type pass struct {
+	job    *Job
+	snap   Snapshot
+	disks  []Disk
+	states []DiskState
+	final  bool
+	start  time.Time
+	kind   PassKind
+
+	conns []*senderConn
+	seq   atomic.Uint32
+
+	planned, read, sent, payload, dataWire, zero, matched, ackedBytes atomic.Int64
+
+	markc    chan struct{}
+	mu       sync.Mutex // guards cur and the progress throttle
+	cur      *diskSend
+	lastProg time.Time
+}
+
+func (p *pass) counters() Counters {
+	return Counters{Planned: p.planned.Load(), Read: p.read.Load(), Sent: p.sent.Load(), Payload: p.payload.Load(),
+		ZeroSkipped: p.zero.Load(), Matched: p.matched.Load(), Acked: p.ackedBytes.Load()}
+}
+
+func (p *pass) compression() float64 {
+	if w := p.dataWire.Load(); w > 0 {
+		return float64(p.payload.Load()) / float64(w)
+	}
+	return 1
+}
+
+func (p *pass) rate() float64 {
+	if s := time.Since(p.start).Seconds(); s > 0 {
+		return float64(p.sent.Load()) / s
+	}
+	return 0
+}
+
+func (p *pass) progress(force bool) {
+	p.mu.Lock()
+	if !force && time.Since(p.lastProg) < 250*time.Millisecond {
+		p.mu.Unlock()
+		return
+	}
+	p.lastProg = time.Now()
+	p.mu.Unlock()
+	c := p.counters()
+	e := Event{Kind: EventProgress, Phase: PhaseTransfer, Pass: p.kind, Counters: c, Compression: p.compression(), Rate: p.rate()}
+	if s := time.Since(p.start).Seconds(); s > 0 && c.Acked > 0 {
+		e.ETA = time.Duration(float64(c.Planned-c.Acked) / (float64(c.Acked) / s) * float64(time.Second))
+	}
+	p.job.emit(e)
+}
+
+func (p *pass) run(ctx context.Context) (err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer func() {
+		if cerr := context.Cause(ctx); err != nil && cerr != nil && !errors.Is(cerr, context.Canceled) {
+			err = cerr // the connection's own error explains the failure better
+		}
+		for _, c := range p.conns {
+			c.c.Close()
+		}
+	}()
+	if err := p.dial(ctx, cancel); err != nil {
+		return err
+	}
+	p.markc = make(chan struct{}, 1)
+	go p.marks(ctx)
+	for i := range p.disks {
+		if err := p.runDisk(ctx, i); err != nil {
+			if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+				return c
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc) error {
+	j := p.job
+	dial := j.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}).DialContext
+	}
+	cfg := j.TLS.Clone()
+	cfg.MinVersion = tls.VersionTLS13
+	per := max(j.window()/int64(j.conns()), 2*FrameMax)
+	for i := 0; i < j.conns(); i++ {
+		raw, err := dial(ctx, "tcp", j.Addr)
+		if err != nil {
+			return fmt.Errorf("connect to receiver %s: %w", j.Addr, err)
+		}
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return fmt.Errorf("TLS handshake with receiver %s: %w", j.Addr, err)
+		}
+		sc := &senderConn{p: p, c: tc, fc: newFrameConn(tc), max: per, replies: make(chan replyMsg, 1)}
+		sc.cond = sync.NewCond(&sc.mu)
+		p.conns = append(p.conns, sc)
+		if err := sc.fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, VM: j.VM, Disks: p.disks}); err != nil {
+			return err
+		}
+		go sc.readLoop(cancel)
+		if _, err := sc.await(ctx); err != nil {
+			return fmt.Errorf("receiver hello: %w", err)
+		}
+	}
+	// Unblock writers waiting for window space when the pass ends.
+	context.AfterFunc(ctx, func() {
+		for _, c := range p.conns {
+			c.fail(context.Cause(ctx))
+		}
+	})
+	return nil
+}
+
+// senderConn is one TLS connection: frames out, acks and replies in.
+type senderConn struct {
+	p   *pass
+	c   net.Conn
+	fc  *frameConn
+	wmu sync.Mutex // serializes writes
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	inflight int64 // unacknowledged wire bytes
+	max      int64
+	err      error
+
+	replies chan replyMsg
+}
+
+func (c *senderConn) fail(err error) {
+	if err == nil {
+		err = errors.New("connection closed")
+	}
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+	c.cond.Broadcast()
+	c.c.Close()
+}
+
+func (c *senderConn) readLoop(cancel context.CancelCauseFunc) {
+	var h header
+	var buf []byte
+	for {
+		var err error
+		buf, err = c.fc.readFrame(&h, buf)
+		if err != nil {
+			err = fmt.Errorf("receiver connection: %w", err)
+			c.fail(err)
+			cancel(err)
+			close(c.replies)
+			return
+		}
+		switch h.Type {
+		case fAck:
+			var m ackMsg
+			if err := json.Unmarshal(buf, &m); err == nil {
+				c.p.acked(c, m.Seqs)
+			}
+		case fReply:
+			var m replyMsg
+			if err := json.Unmarshal(buf, &m); err == nil {
+				c.replies <- m
+			}
+		case fError:
+			var m errorMsg
+			_ = json.Unmarshal(buf, &m)
+			err := &RemoteError{Code: m.Code, Msg: m.Msg}
+			c.fail(err)
+			cancel(err)
+			close(c.replies)
+			return
+		}
+	}
+}
+
+func (c *senderConn) await(ctx context.Context) (replyMsg, error) {
+	select {
+	case m, ok := <-c.replies:
+		if !ok {
+			c.mu.Lock()
+			err := c.err
+			c.mu.Unlock()
+			return m, err
+		}
+		return m, nil
+	case <-ctx.Done():
+		return replyMsg{}, context.Cause(ctx)
+	}
+}
+
+func (c *senderConn) control(ctx context.Context, t frameType, disk int, m diskMsg) (replyMsg, error) {
+	m.Disk = uint16(disk)
+	b, _ := json.Marshal(m)
+	if err := c.write(ctx, &header{Type: t, Disk: uint16(disk)}, b, true); err != nil {
+		return replyMsg{}, err
+	}
+	return c.await(ctx)
+}
+
+func (c *senderConn) write(ctx context.Context, h *header, payload []byte, flush bool) error {
+	n := headerSize + len(payload)
+	if l := c.p.job.Limiter; l != nil {
+		for rem := n; rem > 0; {
+			k := min(rem, l.Burst())
+			if err := l.WaitN(ctx, k); err != nil {
+				return err
+			}
+			rem -= k
+		}
+	}
+	c.wmu.Lock()
+	err := c.fc.writeFrame(h, payload, flush)
+	c.wmu.Unlock()
+	if err == nil {
+		c.p.sent.Add(int64(n))
+	}
+	return err
+}
+
+// reserve waits for window space for n wire bytes and reports whether the
+// frame should ask for an fsync and acknowledgement.
+func (c *senderConn) reserve(n int64) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.err == nil && c.inflight > 0 && c.inflight+n > c.max {
+		c.cond.Wait()
+	}
+	if c.err != nil {
+		return false, c.err
+	}
+	before := c.inflight
+	c.inflight += n
+	return before < c.max/2 && c.inflight >= c.max/2, nil
+}
+
+func (c *senderConn) release(n int64) {
+	c.mu.Lock()
+	c.inflight -= n
+	c.mu.Unlock()
+	c.cond.Broadcast()
+}
+
+// drain waits until everything sent on c is acknowledged.
+func (c *senderConn) drain(ctx context.Context) error {
+	if err := c.write(ctx, &header{Type: fSync}, nil, true); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.err == nil && c.inflight > 0 {
+		c.cond.Wait()
+	}
+	return c.err
+}
+
+// diskSend tracks one disk's units while they are in flight.
+type diskSend struct {
+	disk      int
+	key       string
+	state     DiskState
+	units     []readUnit
+	left      []int // frames not yet acknowledged per unit (-1: not yet read)
+	next      int   // first unit not known durable
+	watermark int64
+	frames    map[uint32]frameRef
+}
+
+type frameRef struct {
+	unit int
+	wire int64
+	raw  int64
+}
+
+func (p *pass) acked(c *senderConn, seqs []uint32) {
+	p.mu.Lock()
+	d := p.cur
+	if d == nil {
+		p.mu.Unlock()
+		return
+	}
+	var wire int64
+	for _, s := range seqs {
+		f, ok := d.frames[s]
+		if !ok {
+			continue
+		}
+		delete(d.frames, s)
+		wire += f.wire
+		p.ackedBytes.Add(f.raw)
+		d.left[f.unit]--
+	}
+	advanced := false
+	for d.next < len(d.units) && d.left[d.next] == 0 {
+		d.watermark = d.units[d.next].End()
+		d.next++
+		advanced = true
+	}
+	if advanced {
+		// Durable at the receiver: remember it here (synchronously, before
+		// the window is released, so a drained pass has persisted all of
+		// it) and tell the receiver (asynchronously).
+		d.state.Watermark = d.watermark
+		_ = p.job.State.PutDisk(d.key, d.state)
+		select {
+		case p.markc <- struct{}{}:
+		default:
+		}
+	}
+	p.mu.Unlock()
+	c.release(wire)
+	p.progress(false)
+}
+
+// marks sends the sender's durable watermark to the receiver, which keeps
+// it as its own record of the pass in flight.
+func (p *pass) marks(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.markc:
+		}
+		p.mu.Lock()
+		d := p.cur
+		h := header{Type: fMark, Disk: uint16(d.disk), Offset: d.watermark}
+		p.mu.Unlock()
+		if err := p.conns[0].write(ctx, &h, nil, true); err != nil {
+			return
+		}
+	}
+}
+
+func (p *pass) runDisk(ctx context.Context, i int) error {
+	j := p.job
+	disk := p.disks[i]
+	key := diskStateKey(j.VM, disk.Key)
+	ss := p.states[i]
+	c0 := p.conns[0]
+	target := p.snap.ChangeID(disk.Key)
+	rs, err := c0.control(ctx, fState, i, diskMsg{})
+	if err != nil {
+		return fmt.Errorf("disk %s: receiver state: %w", disk.Key, err)
+	}
+	if ss.Pass == p.snap.ID() && ss.Target == target && rs.Committed == target && rs.Pass == "" {
+		// The receiver committed this pass before we could record it.
+		p.kind = ss.Kind
+		return j.State.PutDisk(key, DiskState{Committed: target, Size: disk.Capacity})
+	}
+	j.emit(Event{Kind: EventPhase, Phase: PhasePlan, Disk: disk.Key})
+	base, kind := ss.Committed, PassIncremental
+	var ext []Extent
+	switch {
+	case base == "" && rs.Committed == "":
+		kind, base = PassInitial, AllChanged
+	case base == "" || base != rs.Committed:
+		// The replica is not at our base (state lost on one side): compare.
+		kind = PassFullCompare
+	}
+	if kind != PassFullCompare {
+		ext, err = p.snap.Extents(ctx, disk.Key, base)
+		if errors.Is(err, ErrCBTReset) {
+			j.emit(Event{Kind: EventError, Disk: disk.Key, Err: err, Msg: "changed block tracking unusable: full-compare pass"})
+			kind, err = PassFullCompare, nil
+		}
+		if err != nil {
+			return fmt.Errorf("disk %s: changed areas: %w", disk.Key, err)
+		}
+	}
+	if kind == PassFullCompare {
+		base = ""
+	}
+	if p.final && kind == PassIncremental {
+		kind = PassFinal
+	}
+	p.kind = kind
+	resumable := ss.Pass == p.snap.ID() && ss.Target == target && ss.Base == base &&
+		rs.Pass == p.snap.ID() && rs.Target == target
+	bg, err := c0.control(ctx, fBegin, i, diskMsg{Pass: p.snap.ID(), Base: base, Target: target, Kind: kind})
+	if err != nil {
+		return fmt.Errorf("disk %s: begin pass: %w", disk.Key, err)
+	}
+	wm := bg.Watermark
+	if resumable {
+		wm = max(wm, ss.Watermark)
+	}
+	st := DiskState{Committed: ss.Committed, Pass: p.snap.ID(), Base: base, Target: target, Kind: kind, Watermark: wm, Size: disk.Capacity}
+	if err := j.State.PutDisk(key, st); err != nil {
+		return err
+	}
+	var units []readUnit
+	if kind == PassFullCompare {
+		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key})
+		if units, err = p.compareUnits(ctx, c0, i, disk.Capacity, wm); err != nil {
+			return err
+		}
+	} else {
+		units = planReads(trimBelow(ext, wm))
+	}
+	for _, u := range units {
+		p.planned.Add(totalLength(u.parts))
+	}
+	d := &diskSend{disk: i, key: key, state: st, units: units, left: make([]int, len(units)), watermark: wm, frames: map[uint32]frameRef{}}
+	for k := range d.left {
+		d.left[k] = -1
+	}
+	p.mu.Lock()
+	p.cur = d
+	p.mu.Unlock()
+	j.emit(Event{Kind: EventPhase, Phase: PhaseTransfer, Disk: disk.Key, Pass: kind})
+	if err := p.sendUnits(ctx, d); err != nil {
+		return fmt.Errorf("disk %s: %w", disk.Key, err)
+	}
+	for _, c := range p.conns {
+		if err := c.drain(ctx); err != nil {
+			return fmt.Errorf("disk %s: %w", disk.Key, err)
+		}
+	}
+	p.progress(true)
+	j.emit(Event{Kind: EventPhase, Phase: PhaseCommit, Disk: disk.Key})
+	if _, err := c0.control(ctx, fEnd, i, diskMsg{Pass: p.snap.ID(), Target: target}); err != nil {
+		return fmt.Errorf("disk %s: commit: %w", disk.Key, err)
+	}
+	return j.State.PutDisk(key, DiskState{Committed: target, Size: disk.Capacity})
+}
+
+// compareUnits asks the receiver for its block hashes from watermark on and
+// plans one compare unit per HashBlock block.
+func (p *pass) compareUnits(ctx context.Context, c *senderConn, disk int, capacity, wm int64) ([]readUnit, error) {
+	var units []readUnit
+	first := wm / HashBlock
+	nblocks := (capacity + HashBlock - 1) / HashBlock
+	for b := first; b < nblocks; {
+		n := min(nblocks-b, 4096)
+		r, err := c.control(ctx, fHashes, disk, diskMsg{Offset: b * HashBlock, Count: int(n)})
+		if err != nil {
+			return nil, fmt.Errorf("block hashes: %w", err)
+		}
+		if len(r.Hashes) != int(n) {
+			return nil, fmt.Errorf("block hashes: got %d, want %d", len(r.Hashes), n)
+		}
+		for k, h := range r.Hashes {
+			off := (b + int64(k)) * HashBlock
+			e := Extent{off, min(HashBlock, capacity-off)}
+			units = append(units, readUnit{Extent: e, parts: []Extent{e}, compare: true, hash: h})
+		}
+		b += n
+	}
+	return units, nil
+}
+
+// sendUnits reads units with one reader per connection and sends their frames.
+func (p *pass) sendUnits(ctx context.Context, d *diskSend) error {
+	next := make(chan int)
+	errc := make(chan error, len(p.conns))
+	for _, c := range p.conns {
+		go func() {
+			buf := make([]byte, FrameMax)
+			enc := make([]byte, s2.MaxEncodedLen(FrameMax))
+			for k := range next {
+				if err := p.sendUnit(ctx, c, d, k, buf, enc); err != nil {
+					errc <- err
+					for range next {
+					}
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	var err error
+feed:
+	for k := range d.units {
+		select {
+		case next <- k:
+		case err = <-errc:
+			break feed
+		case <-ctx.Done():
+			err = context.Cause(ctx)
+			break feed
+		}
+	}
+	close(next)
+	n := len(p.conns)
+	if err != nil {
+		n--
+	}
+	for ; n > 0; n-- {
+		if e := <-errc; e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+func isZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	return len(bytes.TrimLeft(b, "\x00")) == 0
+}
+
+type frameSpec struct {
+	off, n int64
+	zero   bool
+}
+
+// splitZero splits a part into zero and non-zero runs at ZeroGrain
+// boundaries (absolute disk offsets).
+func splitZero(part Extent, data []byte) []frameSpec {
+	var out []frameSpec
+	off := part.Offset
+	for off < part.End() {
+		end := min((off/ZeroGrain+1)*ZeroGrain, part.End())
+		z := isZero(data[off-part.Offset : end-part.Offset])
+		if n := len(out); n > 0 && out[n-1].zero == z {
+			out[n-1].n += end - off
+		} else {
+			out = append(out, frameSpec{off, end - off, z})
+		}
+		off = end
+	}
+	return out
+}
+
+func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, buf, enc []byte) error {
+	u := d.units[k]
+	data := buf[:u.Length]
+	if err := p.snap.ReadAt(ctx, p.disks[d.disk].Key, data, u.Offset); err != nil {
+		return fmt.Errorf("read source at %d+%d: %w", u.Offset, u.Length, err)
+	}
+	p.read.Add(u.Length)
+	var frames []frameSpec
+	if u.compare && xxh3.Hash(data) == u.hash {
+		p.matched.Add(u.Length)
+		p.ackedBytes.Add(u.Length)
+	} else {
+		for _, part := range u.parts {
+			frames = append(frames, splitZero(part, data[part.Offset-u.Offset:part.End()-u.Offset])...)
+		}
+	}
+	// Register the frames before sending so acks always find them.
+	seqs := make([]uint32, len(frames))
+	p.mu.Lock()
+	d.left[k] = len(frames)
+	for i := range frames {
+		seqs[i] = p.seq.Add(1)
+	}
+	p.mu.Unlock()
+	if len(frames) == 0 {
+		p.acked0(c)
+		return nil
+	}
+	for i, f := range frames {
+		h := header{Type: fZero, Seq: seqs[i], Disk: uint16(d.disk), Offset: f.off, Length: uint32(f.n)}
+		var payload []byte
+		if !f.zero {
+			raw := data[f.off-u.Offset : f.off-u.Offset+f.n]
+			h.Type, h.Hash = fData, xxh3.Hash(raw)
+			payload, h.Flags = encodeData(enc, raw)
+		}
+		wire := int64(headerSize + len(payload))
+		p.mu.Lock()
+		d.frames[seqs[i]] = frameRef{unit: k, wire: wire, raw: f.n}
+		p.mu.Unlock()
+		syncNow, err := c.reserve(wire)
+		if err != nil {
+			return err
+		}
+		if syncNow {
+			h.Flags |= flagSync
+		}
+		if err := c.write(ctx, &h, payload, syncNow); err != nil {
+			return err
+		}
+		if f.zero {
+			p.zero.Add(f.n)
+		} else {
+			p.payload.Add(f.n)
+			p.dataWire.Add(wire)
+		}
+	}
+	return nil
+}
+
+// acked0 advances the watermark over units that needed no frames.
+func (p *pass) acked0(c *senderConn) { p.acked(c, nil) }
+
+// Verify compares a whole-disk BLAKE3 digest of every source disk (read
+// through a final, snapshot-less view) with the receiver's replica.
+func (j *Job) Verify(ctx context.Context) error {
+	j.emit(Event{Kind: EventPhase, Phase: PhaseVerify})
+	snap, err := j.Source.Open(ctx, "", true)
+	if err != nil {
+		return fmt.Errorf("%s: verify: %w", j.VM, err)
+	}
+	defer snap.Release(ctx)
+	disks, err := j.Source.Disks(ctx)
+	if err != nil {
+		return err
+	}
+	p := &pass{job: j, snap: snap, disks: disks, start: time.Now()}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	saved := j.Conns
+	j.Conns = 1
+	err = p.dial(ctx, cancel)
+	j.Conns = saved
+	if err != nil {
+		return err
+	}
+	defer p.conns[0].c.Close()
+	buf := make([]byte, FrameMax)
+	for i, d := range disks {
+		r, err := p.conns[0].control(ctx, fVerify, i, diskMsg{})
+		if err != nil {
+			return fmt.Errorf("%s: verify disk %s: %w", j.VM, d.Key, err)
+		}
+		h := blake3.New()
+		for off := int64(0); off < d.Capacity; off += FrameMax {
+			n := min(FrameMax, d.Capacity-off)
+			if err := snap.ReadAt(ctx, d.Key, buf[:n], off); err != nil {
+				return fmt.Errorf("%s: verify disk %s: read at %d: %w", j.VM, d.Key, off, err)
+			}
+			h.Write(buf[:n])
+		}
+		if sum := hex.EncodeToString(h.Sum(nil)); r.Size != d.Capacity || r.Digest != sum {
+			return fmt.Errorf("%s: disk %s: source %s, replica %s (%d bytes): %w", j.VM, d.Key, sum, r.Digest, r.Size, ErrVerifyMismatch)
+		}
+	}
+	j.emit(Event{Kind: EventVerified, Msg: "every disk's replica equals the source (BLAKE3 of whole disks)"})
+	return nil
+}

@@ -1,0 +1,153 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"sort"
+)
+
+// Sizes of the wire and of the read plan (replication.md "Wire and speed").
+const (
+	FrameMax   = 1 << 20   // largest data frame payload
+	MergeGap   = 256 << 10 // extents closer than this are read with one range request
+	ZeroGrain  = 64 << 10  // zero runs are detected at this granularity
+	HashBlock  = 1 << 20   // block size of the receiver's hash map (full-compare, verify)
+	AllChanged = "*"       // changeId meaning "all allocated areas" (first pass)
+)
+
+// Sentinel errors for control flow.
+var (
+	// ErrCBTReset means the source cannot answer changes since the given
+	// changeId (CBT reset, fault, or changeId older than tracking); the engine
+	// falls back to a full-compare pass.
+	ErrCBTReset = errors.New("changed block tracking cannot answer from this changeId")
+	// ErrSnapshotGone means a resumed pass's snapshot no longer exists.
+	ErrSnapshotGone = errors.New("pass snapshot no longer exists")
+)
+
+// Extent is a byte range of a disk.
+type Extent struct {
+	Offset int64
+	Length int64
+}
+
+// End returns the first offset after the extent.
+func (e Extent) End() int64 { return e.Offset + e.Length }
+
+// Disk describes one disk of a source VM.
+type Disk struct {
+	Key      string // stable key (vSphere device key), used in state and on the wire
+	Capacity int64  // bytes
+}
+
+// Source is the vSphere-independent view the engine has of one VM.
+// VSphereSource reads a VM through the vSphere API; FileSource reads local
+// files (tests, benchmarks).
+type Source interface {
+	Disks(ctx context.Context) ([]Disk, error)
+	// Open starts a pass: a new point in time (a snapshot), or the snapshot
+	// identified by resume if it still exists (ErrSnapshotGone otherwise).
+	// final opens the powered-off VM itself (no snapshot) for the cutover pass.
+	Open(ctx context.Context, resume string, final bool) (Snapshot, error)
+}
+
+// Snapshot is one point in time of a source VM.
+type Snapshot interface {
+	ID() string                     // persisted to resume a pass
+	ChangeID(diskKey string) string // changeId of this point in time
+	// Extents returns the changed areas since base (AllChanged for all allocated
+	// areas), sorted. ErrCBTReset (wrapped) if base cannot be answered.
+	Extents(ctx context.Context, diskKey, base string) ([]Extent, error)
+	// ReadAt reads len(p) bytes at off of the disk at this point in time.
+	ReadAt(ctx context.Context, diskKey string, p []byte, off int64) error
+	// Release deletes the snapshot (no-op for a final pass).
+	Release(ctx context.Context) error
+}
+
+// normalize sorts extents, merges overlapping or touching ones and clips
+// them to capacity.
+func normalize(ext []Extent, capacity int64) []Extent {
+	sort.Slice(ext, func(i, j int) bool { return ext[i].Offset < ext[j].Offset })
+	out := ext[:0:0]
+	for _, e := range ext {
+		if e.Offset < 0 {
+			e.Length += e.Offset
+			e.Offset = 0
+		}
+		if e.End() > capacity {
+			e.Length = capacity - e.Offset
+		}
+		if e.Length <= 0 {
+			continue
+		}
+		if n := len(out); n > 0 && e.Offset <= out[n-1].End() {
+			if e.End() > out[n-1].End() {
+				out[n-1].Length = e.End() - out[n-1].Offset
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// readUnit is one range read of the source: up to FrameMax bytes holding
+// one or more changed extents (merged across gaps <= MergeGap). Only the
+// extents are sent; the gaps are read, never sent.
+type readUnit struct {
+	Extent
+	parts   []Extent // changed parts inside the unit
+	compare bool     // full-compare: send only if the hash differs
+	hash    uint64   // receiver's hash of the unit (compare only)
+}
+
+// planReads turns sorted, normalized extents into read units.
+func planReads(ext []Extent) []readUnit {
+	var units []readUnit
+	for _, e := range ext {
+		for e.Length > 0 {
+			if n := len(units); n > 0 {
+				u := &units[n-1]
+				gap := e.Offset - u.End()
+				if gap <= MergeGap && u.Length+gap < FrameMax {
+					take := min(e.Length, FrameMax-(u.Length+gap))
+					u.parts = append(u.parts, Extent{e.Offset, take})
+					u.Length += gap + take
+					e.Offset += take
+					e.Length -= take
+					continue
+				}
+			}
+			take := min(e.Length, FrameMax)
+			units = append(units, readUnit{Extent: Extent{e.Offset, take}, parts: []Extent{{e.Offset, take}}})
+			e.Offset += take
+			e.Length -= take
+		}
+	}
+	return units
+}
+
+// trimBelow drops the parts of extents below watermark (already durable at
+// the receiver in this pass).
+func trimBelow(ext []Extent, watermark int64) []Extent {
+	out := ext[:0:0]
+	for _, e := range ext {
+		if e.End() <= watermark {
+			continue
+		}
+		if e.Offset < watermark {
+			e.Length = e.End() - watermark
+			e.Offset = watermark
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func totalLength(ext []Extent) int64 {
+	var n int64
+	for _, e := range ext {
+		n += e.Length
+	}
+	return n
+}

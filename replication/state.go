@@ -1,0 +1,125 @@
+package replication
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// PassKind says how a pass finds what to send.
+type PassKind string
+
+const (
+	PassInitial     PassKind = "initial"      // first copy: all allocated areas
+	PassIncremental PassKind = "incremental"  // CBT changes since the last committed changeId
+	PassFullCompare PassKind = "full-compare" // no usable CBT: hash every block, send mismatches
+	PassFinal       PassKind = "final"        // VM powered off, no snapshot
+)
+
+// DiskState is what each side persists per disk (sender and receiver keep
+// the same record).
+type DiskState struct {
+	Committed string    `json:",omitempty"` // changeId of the last committed pass
+	Pass      string    `json:",omitempty"` // pass in flight (snapshot id)
+	Base      string    `json:",omitempty"`
+	Target    string    `json:",omitempty"` // changeId the pass in flight reaches
+	Kind      PassKind  `json:",omitempty"`
+	Watermark int64     `json:",omitempty"` // all planned data below this offset is durable at the receiver
+	Size      int64     `json:",omitempty"`
+	Updated   time.Time `json:",omitempty"`
+}
+
+// VMState is the sender's per-VM record.
+type VMState struct {
+	LastPass     time.Time     `json:",omitempty"` // snapshot time of the last complete pass
+	LastDuration time.Duration `json:",omitempty"`
+	LastPlanned  int64         `json:",omitempty"` // bytes planned by the last incremental pass
+	LastInterval time.Duration `json:",omitempty"` // time between the last two complete passes' snapshots
+	Paused       bool          `json:",omitempty"`
+	PausedReason string        `json:",omitempty"`
+}
+
+// StateStore is a small bbolt database of DiskState (and VMState) records,
+// file mode 0600.
+type StateStore struct {
+	db *bolt.DB
+}
+
+var (
+	bucketDisks = []byte("disks")
+	bucketVMs   = []byte("vms")
+)
+
+// OpenState opens or creates the state database at path.
+func OpenState(path string) (*StateStore, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true})
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketDisks, bucketVMs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &StateStore{db: db}, nil
+}
+
+// Close closes the database.
+func (s *StateStore) Close() error { return s.db.Close() }
+
+func (s *StateStore) get(bucket []byte, key string, v any) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket).Get([]byte(key))
+		if b == nil {
+			return nil
+		}
+		return json.Unmarshal(b, v)
+	})
+}
+
+func (s *StateStore) put(bucket []byte, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), b) })
+}
+
+// Disk returns the record of a disk ("vm/diskKey"); zero value if none.
+func (s *StateStore) Disk(key string) (DiskState, error) {
+	var d DiskState
+	err := s.get(bucketDisks, key, &d)
+	return d, err
+}
+
+// PutDisk stores the record of a disk.
+func (s *StateStore) PutDisk(key string, d DiskState) error {
+	d.Updated = time.Now().UTC()
+	return s.put(bucketDisks, key, d)
+}
+
+// VM returns the record of a VM.
+func (s *StateStore) VM(name string) (VMState, error) {
+	var v VMState
+	err := s.get(bucketVMs, name, &v)
+	return v, err
+}
+
+// PutVM stores the record of a VM.
+func (s *StateStore) PutVM(name string, v VMState) error { return s.put(bucketVMs, name, v) }
+
+func diskStateKey(vm, disk string) string { return vm + "/" + disk }
