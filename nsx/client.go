@@ -83,6 +83,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if _, err := c.ListSessions(ctx); err != nil {
 		tr.CloseIdleConnections()
+		// NSX answers bad credentials with 403 as well as 401.
+		var ae *APIError
+		if errors.As(err, &ae) && ae.StatusCode == http.StatusForbidden {
+			return nil, tag(ErrAuth, "wrong username or password for edge %s, or the account is locked or lacks rights: %s", base, ae.Message)
+		}
 		return nil, err
 	}
 	return c, nil

@@ -2,6 +2,7 @@ package nsx_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -323,5 +324,64 @@ func TestWaitUpAndFaults(t *testing.T) {
 
 	if _, err := c.WaitUp(ctx, "no-such-session", time.Millisecond, nil); !errors.Is(err, nsx.ErrNotFound) {
 		t.Fatalf("WaitUp of a missing session: %v", err)
+	}
+}
+
+func TestDialCertificateForAnotherHost(t *testing.T) {
+	serverTLS, pool, _ := edgetest.NewTLS(t, "edge.example")
+	srv, err := edgesim.New(edgesim.Config{Username: "u", Password: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(serverTLS); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	_, err = nsx.Dial(context.Background(), nsx.Config{URL: srv.URL(), Username: "u", Password: "p", RootCAs: pool})
+	if !errors.Is(err, nsx.ErrUntrusted) || !strings.Contains(err.Error(), "certificate of "+srv.URL()+" is not valid for this address") {
+		t.Fatalf("certificate for another host: %v", err)
+	}
+}
+
+func TestDialForbidden(t *testing.T) {
+	e := edgetest.Start(t)
+	e.Inject(edgesim.Fault{Method: http.MethodGet, Path: "/api/v1/vpn/l2vpn/sessions", Status: http.StatusForbidden, Message: "account locked"})
+	_, err := nsx.Dial(context.Background(), nsx.Config{URL: e.URL(), Username: edgetest.Username, Password: edgetest.Password, RootCAs: e.Pool})
+	if !errors.Is(err, nsx.ErrAuth) || !strings.Contains(err.Error(), "wrong username or password for edge "+e.URL()) ||
+		!strings.Contains(err.Error(), "account locked") {
+		t.Fatalf("403 on dial: %v", err)
+	}
+}
+
+func TestAttachNetworkExtendsAnExistingPort(t *testing.T) {
+	e := edgetest.Start(t)
+	c := dial(t, e)
+	ctx := context.Background()
+
+	// The network is connected to the edge but not stretched yet.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.Pool}}}
+	req, _ := http.NewRequest(http.MethodPost, e.URL()+"/api/v1/ports", strings.NewReader(`{"display_name":"company-network","vlan":10}`))
+	req.SetBasicAuth(edgetest.Username, edgetest.Password)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	hc.CloseIdleConnections()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create port: %s", resp.Status)
+	}
+	portID := e.Ports()[0].ID
+
+	s, _, err := c.EnsureSession(ctx, "to-cloud", peerCode, peerAddr, localAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.AttachNetwork(ctx, s.ID, "company-network", 100)
+	if err != nil || a.ID != portID || a.VLAN != 10 || a.TunnelID != 100 {
+		t.Fatalf("AttachNetwork over an existing port: %+v %v", a, err)
+	}
+	if len(e.Ports()) != 1 {
+		t.Fatalf("ports: %+v", e.Ports())
 	}
 }

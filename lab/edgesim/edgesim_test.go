@@ -371,3 +371,36 @@ func TestFaultInjection(t *testing.T) {
 	e.ClearFaults()
 	c.mustDo(http.StatusCreated, http.MethodPost, "/api/v1/ports", map[string]any{"display_name": "n"}, nil)
 }
+
+func TestAdminDownPortAndClose(t *testing.T) {
+	e := edgetest.Start(t)
+	c := newClient(t, e)
+	s := c.createSession("to-cloud")
+	p := c.attach(s.ID, "company-network", 100)
+	e.Fabric.PutServer(stretch.ServerTunnel{ID: "t1", PeerCode: peerCode, Enabled: true, TunnelIDs: []int{100}})
+	if st := c.status(s.ID); st.Status != "UP" {
+		t.Fatalf("UP expected: %+v", st)
+	}
+	c.mustDo(http.StatusOK, http.MethodPut, "/api/v1/ports/"+p.ID, map[string]any{
+		"admin_state":  "DOWN",
+		"l2_extension": map[string]any{"l2vpn_session_id": s.ID, "tunnel_id": 100},
+	}, nil)
+	if st := c.status(s.ID); st.Status != "DOWN" || !strings.Contains(reason(st), "tunnel id mismatch") {
+		t.Fatalf("port administratively down: %+v", st)
+	}
+	c.mustDo(http.StatusOK, http.MethodPut, "/api/v1/ports/"+p.ID, map[string]any{
+		"admin_state":  "UP",
+		"l2_extension": map[string]any{"l2vpn_session_id": s.ID, "tunnel_id": 100},
+	}, nil)
+	if !e.Fabric.ServerStatus("t1").Up {
+		t.Fatal("port back UP, stretch still DOWN")
+	}
+
+	// Powering the edge off takes its side of the stretch away.
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Fabric.ServerStatus("t1"); st.Up || !strings.Contains(st.Reason, "no L2VPN client session") {
+		t.Fatalf("after Close: %+v", st)
+	}
+}

@@ -59,11 +59,14 @@ func Start(t testing.TB) *Edge {
 	return &Edge{Server: srv, Fabric: fabric, Pool: pool, CAFile: caFile}
 }
 
-// NewTLS makes a self-signed CA and a server certificate it signs for
-// 127.0.0.1 and localhost. It returns the server config, a pool trusting the
-// CA, and the CA certificate as PEM.
-func NewTLS(t testing.TB) (*tls.Config, *x509.CertPool, []byte) {
+// NewTLS makes a self-signed CA and a server certificate it signs for hosts
+// (127.0.0.1 and localhost when none are given). It returns the server
+// config, a pool trusting the CA, and the CA certificate as PEM.
+func NewTLS(t testing.TB, hosts ...string) (*tls.Config, *x509.CertPool, []byte) {
 	t.Helper()
+	if len(hosts) == 0 {
+		hosts = []string{"127.0.0.1", "localhost"}
+	}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -97,8 +100,13 @@ func NewTLS(t testing.TB) (*tls.Config, *x509.CertPool, []byte) {
 		NotAfter:     now.Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			leafTmpl.IPAddresses = append(leafTmpl.IPAddresses, ip)
+		} else {
+			leafTmpl.DNSNames = append(leafTmpl.DNSNames, h)
+		}
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
