@@ -5,8 +5,8 @@
 // L2 extension whose tunnel id matches the server's), and reports whether
 // the session is UP.
 //
-// Lookups are by name and tunnel id, so the Ensure* calls can run again
-// after an interruption without creating duplicates.
+// Lookups are by name and tunnel id, so EnsureSession and AttachNetwork can
+// run again after an interruption without creating duplicates.
 package nsx
 
 import (
