@@ -63,6 +63,11 @@ that is removed on exit; with --dir they are kept.
 
 func printLab(w io.Writer, l *lab.Lab) {
 	fmt.Fprint(w, l.Config().Exports())
+	fmt.Fprintln(w, "# address plan: each VM answers TCP probes on its own loopback address while reachable")
+	for _, t := range l.Reach.Plan() {
+		fmt.Fprintf(w, "#   %-8s guest %-13s probe %s\n", t.Name, t.GuestIP, t.Addr)
+	}
+	fmt.Fprintf(w, "# guest operations login: %s / %s\n", lab.GuestUser, lab.GuestPassword)
 	fmt.Fprintf(w, "# config file: %s (ferry --config)\n", l.ConfigFile)
 	fmt.Fprintf(w, "# the same export lines: . %s\n", l.EnvFile)
 	fmt.Fprintln(w, "lab ready")

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/lab/stretch"
 )
 
 // DefaultDiskSize is the size of each lab VM's disk: small enough for CI
@@ -39,6 +40,10 @@ type Lab struct {
 	EnvFile    string // the export lines, for `. lab.env`
 	OnPrem     *VCenter
 	Provider   *VCenter
+	// Fabric is the L2 VPN between the vCD edge gateway and the on-prem edge.
+	Fabric *stretch.Fabric
+	// Reach answers TCP probes for reachable VMs (see Reach).
+	Reach *Reach
 
 	keepDir   bool
 	closeOnce sync.Once
@@ -119,6 +124,14 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if l.Provider, err = startVCenter(ctx, ProviderSpec(), l.Dir, l.CA); err != nil {
 		return l, err
 	}
+	l.Fabric = stretch.New()
+	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric); err != nil {
+		return l, err
+	}
+	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
+		installGuestPing(vc.Model, l.Reach.Reachable)
+	}
+
 	l.ConfigFile = filepath.Join(l.Dir, "ferry-lab.yaml")
 	if err := l.Config().Save(l.ConfigFile); err != nil {
 		return l, fmt.Errorf("lab config: %w", err)
@@ -146,6 +159,9 @@ func (l *Lab) Config() *config.Config {
 func (l *Lab) Close() error {
 	var errs []error
 	l.closeOnce.Do(func() {
+		if l.Reach != nil {
+			l.Reach.Close()
+		}
 		for _, vc := range []*VCenter{l.Provider, l.OnPrem} {
 			if vc != nil {
 				vc.Close()

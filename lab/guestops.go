@@ -1,0 +1,128 @@
+package lab
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Lab guest credentials for VMware Tools guest operations.
+const (
+	GuestUser     = "ferry"
+	GuestPassword = "lab-guest"
+)
+
+// guestPing replaces vcsim's GuestProcessManager (which needs Docker and
+// panics without it). It runs one program, ping: the exit code is 0 when
+// the target address is reachable in the lab's network model, 1 otherwise.
+type guestPing struct {
+	mo.GuestProcessManager
+	reach func(ip string) bool
+
+	mu    sync.Mutex
+	next  int64
+	procs map[int64]types.GuestProcessInfo
+}
+
+func installGuestPing(m *simulator.Model, reach func(ip string) bool) {
+	ref := types.ManagedObjectReference{Type: "GuestProcessManager", Value: "guestOperationsProcessManager"}
+	if gom, ok := m.Map().Get(*m.ServiceContent.GuestOperationsManager).(*simulator.GuestOperationsManager); ok && gom.ProcessManager != nil {
+		ref = *gom.ProcessManager
+	}
+	g := &guestPing{reach: reach, next: 1000, procs: map[int64]types.GuestProcessInfo{}}
+	g.Self = ref
+	m.Map().Put(g)
+}
+
+func (g *guestPing) StartProgramInGuest(ctx *simulator.Context, req *types.StartProgramInGuest) soap.HasFault {
+	body := new(methods.StartProgramInGuestBody)
+	defer func() {
+		if r := recover(); r != nil {
+			body.Fault_ = simulator.Fault(fmt.Sprint(r), &types.SystemError{Reason: fmt.Sprint(r)})
+		}
+	}()
+	if fault := checkGuest(ctx, req.Vm, req.Auth); fault != nil {
+		body.Fault_ = simulator.Fault("", fault)
+		return body
+	}
+	spec, ok := req.Spec.(*types.GuestProgramSpec)
+	if !ok || spec == nil {
+		body.Fault_ = simulator.Fault("", &types.InvalidArgument{InvalidProperty: "spec"})
+		return body
+	}
+	if !strings.HasSuffix(spec.ProgramPath, "ping") {
+		body.Fault_ = simulator.Fault("", &types.FileNotFound{FileFault: types.FileFault{File: spec.ProgramPath}})
+		return body
+	}
+	args := strings.Fields(spec.Arguments)
+	exit := int32(2) // ping: usage error
+	if len(args) > 0 {
+		exit = 1
+		if g.reach(args[len(args)-1]) {
+			exit = 0
+		}
+	}
+	now := time.Now()
+	g.mu.Lock()
+	g.next++
+	pid := g.next
+	g.procs[pid] = types.GuestProcessInfo{
+		Name: spec.ProgramPath, Pid: pid, Owner: GuestUser, CmdLine: spec.ProgramPath + " " + spec.Arguments,
+		StartTime: now, EndTime: &now, ExitCode: exit,
+	}
+	g.mu.Unlock()
+	body.Res = &types.StartProgramInGuestResponse{Returnval: pid}
+	return body
+}
+
+func (g *guestPing) ListProcessesInGuest(ctx *simulator.Context, req *types.ListProcessesInGuest) soap.HasFault {
+	body := &methods.ListProcessesInGuestBody{Res: new(types.ListProcessesInGuestResponse)}
+	if fault := checkGuest(ctx, req.Vm, req.Auth); fault != nil {
+		body.Fault_ = simulator.Fault("", fault)
+		body.Res = nil
+		return body
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, pid := range req.Pids {
+		if p, ok := g.procs[pid]; ok {
+			body.Res.Returnval = append(body.Res.Returnval, p)
+		}
+	}
+	return body
+}
+
+func (g *guestPing) TerminateProcessInGuest(ctx *simulator.Context, req *types.TerminateProcessInGuest) soap.HasFault {
+	body := new(methods.TerminateProcessInGuestBody)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.procs[req.Pid]; !ok {
+		body.Fault_ = simulator.Fault("", &types.GuestProcessNotFound{Pid: req.Pid})
+		return body
+	}
+	body.Res = new(types.TerminateProcessInGuestResponse)
+	return body
+}
+
+// checkGuest refuses like vSphere does: VM off or tools not running, or a wrong login.
+func checkGuest(ctx *simulator.Context, ref types.ManagedObjectReference, auth types.BaseGuestAuthentication) types.BaseMethodFault {
+	vm, ok := ctx.Map.Get(ref).(*simulator.VirtualMachine)
+	if !ok {
+		return &types.ManagedObjectNotFound{Obj: ref}
+	}
+	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+		return &types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: vm.Runtime.PowerState}
+	}
+	a, ok := auth.(*types.NamePasswordAuthentication)
+	if !ok || a.Username != GuestUser || a.Password != GuestPassword {
+		return &types.InvalidGuestLogin{}
+	}
+	return nil
+}
