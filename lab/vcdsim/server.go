@@ -1,0 +1,255 @@
+// Package vcdsim simulates the subset of the VMware Cloud Director API that
+// ferry needs, in the style of govmomi's vcsim: an in-memory model (one file
+// per entity), served over HTTPS with absolute hrefs built from the request
+// Host, asynchronous tasks, and fault injection. The unmodified
+// go-vcloud-director client talks to it.
+//
+//	srv, _ := vcdsim.New(vcdsim.Config{})
+//	_ = srv.Start(tlsConfig)
+//	defer srv.Close()
+//	u, _ := url.Parse(srv.URL()) // https://127.0.0.1:port/api
+//	c := govcd.NewVCDClient(*u, false, ...)
+//	_ = c.Authenticate("administrator", "VMware1!", "System")
+package vcdsim
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-migrate/ferry/lab/stretch"
+)
+
+// ProviderVC is the provider vCenter that backs the org VDC. Imports read VMs
+// from it over the vSphere API, and power operations are forwarded to it.
+type ProviderVC struct {
+	URL      string // https://host:port/sdk
+	Username string
+	Password string
+	RootCAs  *x509.CertPool // nil: system roots
+	Name     string         // display name in vCD; default "provider-vc"
+}
+
+// Config describes the simulated Cloud Director. Zero fields get lab defaults.
+type Config struct {
+	Addr string // listen address; default 127.0.0.1:0
+
+	SystemUser     string // default "administrator"
+	SystemPassword string // default "VMware1!"
+
+	TenantOrg      string // default "Company"
+	TenantUser     string // an Organization Administrator of TenantOrg; default "companyadmin"
+	TenantPassword string // default "VMware1!"
+
+	VDC         string // org VDC of TenantOrg; default "Company-VDC"
+	EdgeGateway string // NSX-T edge gateway in VDC; default "company-edge"
+	// UplinkCIDR is the subnet of the edge gateway's external uplink
+	// (default 203.0.113.0/24). The gateway is its first address.
+	UplinkCIDR string
+	// UplinkIPs are the addresses allocated to the edge gateway on the
+	// uplink; the first is the primary IP. Default: .10 to .14 of UplinkCIDR.
+	UplinkIPs []string
+
+	// Fabric receives the L2 VPN server tunnels and reports their status.
+	// Default: a new, empty fabric.
+	Fabric *stretch.Fabric
+
+	// ProviderVC is needed for import and for power operations on imported VMs.
+	ProviderVC *ProviderVC
+
+	// TaskPolls is how many times a task answers "running" before it
+	// succeeds. go-vcloud-director waits 3 s between polls inside calls such
+	// as CreateL2VpnTunnel, so the default is 0: tasks complete on their
+	// first poll. SetTaskPolls changes it at run time.
+	TaskPolls int
+}
+
+func (c *Config) defaults() {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&c.Addr, "127.0.0.1:0")
+	def(&c.SystemUser, "administrator")
+	def(&c.SystemPassword, "VMware1!")
+	def(&c.TenantOrg, "Company")
+	def(&c.TenantUser, "companyadmin")
+	def(&c.TenantPassword, "VMware1!")
+	def(&c.VDC, "Company-VDC")
+	def(&c.EdgeGateway, "company-edge")
+	def(&c.UplinkCIDR, "203.0.113.0/24")
+	if c.Fabric == nil {
+		c.Fabric = stretch.New()
+	}
+	if c.ProviderVC != nil && c.ProviderVC.Name == "" {
+		c.ProviderVC.Name = "provider-vc"
+	}
+}
+
+// Server is a running (or ready to run) simulator.
+type Server struct {
+	// Faults holds the fault injection rules; see Fault.
+	Faults *Faults
+	// Fabric is the stretch model shared with the edge simulator.
+	Fabric *stretch.Fabric
+
+	cfg  Config
+	mux  *http.ServeMux
+	http *http.Server
+	ln   net.Listener
+	url  string
+
+	ss sessions
+
+	mu sync.Mutex
+	m  *model
+}
+
+// New builds the model. It does not listen yet: see Start.
+func New(cfg Config) (*Server, error) {
+	cfg.defaults()
+	m, err := newModel(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Faults: &Faults{}, Fabric: cfg.Fabric, cfg: cfg, m: m, mux: http.NewServeMux()}
+	s.ss.byToken = map[string]*session{}
+	s.routes()
+	return s, nil
+}
+
+// Start listens on cfg.Addr and serves HTTPS with tlsCfg (which must hold a
+// certificate valid for that address).
+func (s *Server) Start(tlsCfg *tls.Config) error {
+	if tlsCfg == nil {
+		return errors.New("vcdsim: a TLS configuration is required (Cloud Director is HTTPS only)")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("vcdsim: listen %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.url = "https://" + ln.Addr().String() + "/api"
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		TLSConfig:         tlsCfg.Clone(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          nil,
+	}
+	go func() { _ = s.http.ServeTLS(ln, "", "") }()
+	return nil
+}
+
+// URL is the API endpoint for govcd.NewVCDClient, ending in /api.
+func (s *Server) URL() string { return s.url }
+
+// Close stops the listener and any open connections.
+func (s *Server) Close() error {
+	if s.http == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		err = s.http.Close()
+	}
+	s.mu.Lock()
+	s.m.closeVC()
+	s.mu.Unlock()
+	return err
+}
+
+// SetTaskPolls sets how many polls new tasks stay "running" before success.
+func (s *Server) SetTaskPolls(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.TaskPolls = n
+}
+
+// Handler is the whole API (faults, authentication and routes), for use
+// with a caller-managed listener.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/lab/") {
+			s.mux.ServeHTTP(w, r)
+			return
+		}
+		if s.Faults.intercept(w, r) {
+			return
+		}
+		if !s.checkVersion(w, r) {
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// reqCtx is one request being served: handlers run with the model lock
+// held (including calls to the provider vCenter, which never calls back).
+type reqCtx struct {
+	s    *Server
+	r    *http.Request
+	w    http.ResponseWriter
+	sess *session
+	m    *model
+}
+
+type handlerFunc func(c *reqCtx)
+
+// handle registers a route; unless it is public, it requires a session
+// (and for provider routes a System administrator's).
+func (s *Server) handle(pattern string, h handlerFunc, opts ...routeOpt) {
+	var o routeOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		c := &reqCtx{s: s, r: r, w: w}
+		if !o.public {
+			sess := s.sessionFor(r)
+			if sess == nil {
+				c.fail(http.StatusUnauthorized, "UNAUTHORIZED", "Not authenticated: missing or expired access token")
+				return
+			}
+			if o.provider && !sess.provider {
+				c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "This operation is denied: provider only")
+				return
+			}
+			c.sess = sess
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		c.m = s.m
+		h(c)
+	})
+}
+
+type routeOptions struct{ public, provider bool }
+type routeOpt func(*routeOptions)
+
+func public(o *routeOptions)   { o.public = true }
+func provider(o *routeOptions) { o.provider = true }
+
+// abs turns a model path into an absolute https URL for this request.
+func (c *reqCtx) abs(path string) string {
+	if path == "" || strings.HasPrefix(path, "https://") {
+		return path
+	}
+	return "https://" + c.r.Host + path
+}
+
+func (c *reqCtx) isOpenAPI() bool { return strings.HasPrefix(c.r.URL.Path, "/cloudapi/") }
+
+// fail writes a vCD error in the format of the API family of the request.
+func (c *reqCtx) fail(status int, code, format string, args ...any) {
+	writeError(c.w, c.isOpenAPI(), status, code, fmt.Sprintf(format, args...))
+}

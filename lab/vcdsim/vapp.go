@@ -1,0 +1,327 @@
+package vcdsim
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/types/v56"
+)
+
+// vApp and VM status codes of the vCD API.
+const (
+	statusUnresolved = 0 // being created (import in progress)
+	statusPoweredOn  = 4
+	statusPoweredOff = 8
+)
+
+type vapp struct {
+	id, name, description string
+	org                   *org
+	vms                   []*vm
+	created               time.Time
+	importing             bool
+}
+
+// vm is a VM managed by vCD, backed by a provider vCenter VM (moref).
+type vm struct {
+	id, name  string
+	vapp      *vapp
+	moref     string
+	uuid      string
+	poweredOn bool
+	deployed  bool
+	importing bool
+	cpus      int
+	memMB     int
+	guestOS   string
+	ip        string
+	disks     []vmDisk
+	nics      []vmNIC
+}
+
+func newVM(b *backingVM, a *vapp) *vm {
+	return &vm{
+		id: newUUID(), name: b.name, vapp: a, moref: b.moref, uuid: b.uuid,
+		poweredOn: b.poweredOn, deployed: b.poweredOn, importing: true,
+		cpus: b.cpus, memMB: b.memMB, guestOS: b.guestOS, ip: b.ip, disks: b.disks, nics: b.nics,
+	}
+}
+
+func (a *vapp) href() string { return "/api/vApp/vapp-" + a.id }
+func (a *vapp) urn() string  { return urn("vapp", a.id) }
+func (a *vapp) ref() types.Reference {
+	return types.Reference{HREF: a.href(), ID: a.urn(), Name: a.name, Type: mimeVApp}
+}
+
+// status of a vApp: never 0 once created (a 0 blocks the client's PowerOn).
+func (a *vapp) status() int {
+	if a.importing {
+		return statusUnresolved
+	}
+	for _, v := range a.vms {
+		if v.poweredOn {
+			return statusPoweredOn
+		}
+	}
+	return statusPoweredOff
+}
+
+func (v *vm) href() string { return "/api/vApp/vm-" + v.id }
+func (v *vm) urn() string  { return urn("vm", v.id) }
+func (v *vm) ref() types.Reference {
+	return types.Reference{HREF: v.href(), ID: v.urn(), Name: v.name, Type: mimeVM}
+}
+
+func (v *vm) status() int {
+	switch {
+	case v.importing:
+		return statusUnresolved
+	case v.poweredOn:
+		return statusPoweredOn
+	default:
+		return statusPoweredOff
+	}
+}
+
+func (m *model) vappByID(id string) *vapp {
+	for _, a := range m.vapps {
+		if a.id == id {
+			return a
+		}
+	}
+	return nil
+}
+
+func (m *model) vmByMoref(moref string) *vm {
+	for _, a := range m.vapps {
+		for _, v := range a.vms {
+			if v.moref == moref {
+				return v
+			}
+		}
+	}
+	return nil
+}
+
+func (c *reqCtx) powerLinks(self string, on bool) types.LinkList {
+	var l types.LinkList
+	ops := []string{"powerOn", "deploy"}
+	if on {
+		ops = []string{"powerOff", "shutdown", "reboot", "reset", "undeploy"}
+	}
+	for _, op := range ops {
+		p := self + "/power/action/" + op
+		if op == "deploy" || op == "undeploy" {
+			p = self + "/action/" + op
+		}
+		l = append(l, &types.Link{Rel: op, HREF: c.abs(p)})
+	}
+	return l
+}
+
+func (c *reqCtx) vappXML(a *vapp) *types.VApp {
+	st := a.status()
+	x := &types.VApp{
+		HREF: c.abs(a.href()), Type: mimeVApp, ID: a.urn(), Name: a.name, Status: st,
+		Deployed: st == statusPoweredOn, Description: a.description,
+		DateCreated: a.created.UTC().Format(time.RFC3339),
+		Link: append(types.LinkList{
+			{Rel: "up", Type: mimeVdc, HREF: c.abs(c.m.vdc.href())},
+			{Rel: "remove", HREF: c.abs(a.href())},
+		}, c.powerLinks(a.href(), st == statusPoweredOn)...),
+		Children: &types.VAppChildren{},
+	}
+	for _, v := range a.vms {
+		x.Children.VM = append(x.Children.VM, c.vmXML(v))
+	}
+	return x
+}
+
+func (c *reqCtx) vmXML(v *vm) *types.Vm {
+	cpus, mem := v.cpus, int64(v.memMB)
+	x := &types.Vm{
+		HREF: c.abs(v.href()), Type: mimeVM, ID: v.urn(), Name: v.name, Status: v.status(), Deployed: v.deployed,
+		Description: fmt.Sprintf("imported from the provider vCenter (%s)", v.moref),
+		VAppParent:  &types.Reference{HREF: c.abs(v.vapp.href()), Name: v.vapp.name, Type: mimeVApp},
+		Link:        append(types.LinkList{{Rel: "up", Type: mimeVApp, HREF: c.abs(v.vapp.href())}}, c.powerLinks(v.href(), v.poweredOn)...),
+		NetworkConnectionSection: &types.NetworkConnectionSection{
+			Info: "Specifies the available VM network connections", HREF: c.abs(v.href() + "/networkConnectionSection/"),
+		},
+		VmSpecSection: &types.VmSpecSection{
+			Info: "Virtual Machine specification", OsType: v.guestOS, NumCpus: &cpus,
+			MemoryResourceMb: &types.MemoryResourceMb{Configured: mem},
+			DiskSection:      &types.DiskSection{},
+		},
+		StorageProfile: &types.Reference{Name: "*", HREF: c.abs("/api/vdcStorageProfile/" + nameUUID("sp", c.m.vdc.id))},
+	}
+	for i, n := range v.nics {
+		nc := &types.NetworkConnection{
+			Network: n.Network, NetworkConnectionIndex: i, IsConnected: true, MACAddress: n.MAC,
+			IPAddressAllocationMode: "MANUAL", NetworkAdapterType: "VMXNET3",
+		}
+		if i == 0 {
+			nc.IPAddress = v.ip
+		}
+		x.NetworkConnectionSection.NetworkConnection = append(x.NetworkConnectionSection.NetworkConnection, nc)
+	}
+	for i, d := range v.disks {
+		size := d.CapacityKB * 1024
+		x.VmSpecSection.DiskSection.DiskSettings = append(x.VmSpecSection.DiskSection.DiskSettings, &types.DiskSettings{
+			DiskId: fmt.Sprint(2000 + i), SizeMb: d.CapacityKB / 1024, UnitNumber: i, BusNumber: 0,
+			AdapterType: "5", VirtualQuantity: &size, VirtualQuantityUnit: "byte",
+		})
+	}
+	return x
+}
+
+// entityFromPath resolves /api/vApp/{id} to a vApp or a VM.
+func (c *reqCtx) entityFromPath() (*vapp, *vm) {
+	id := c.r.PathValue("id")
+	for _, a := range c.m.vapps {
+		if !c.canSeeOrg(a.org) {
+			continue
+		}
+		if id == "vapp-"+a.id {
+			return a, nil
+		}
+		for _, v := range a.vms {
+			if id == "vm-"+v.id {
+				return a, v
+			}
+		}
+	}
+	c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vapp:%s\".", id)
+	return nil, nil
+}
+
+func handleVApp(c *reqCtx) {
+	a, v := c.entityFromPath()
+	switch {
+	case v != nil:
+		c.xml(http.StatusOK, mimeVM, "Vm", c.vmXML(v))
+	case a != nil:
+		c.xml(http.StatusOK, mimeVApp, "VApp", c.vappXML(a))
+	}
+}
+
+// handlePower runs power/action/{op} and action/deploy|undeploy on a vApp
+// (all its VMs) or a VM, forwarding to the provider vCenter. A vCenter
+// failure makes the task fail, as in vCD.
+func handlePower(c *reqCtx) {
+	a, v := c.entityFromPath()
+	if a == nil {
+		return
+	}
+	op := c.r.PathValue("op")
+	var on bool
+	switch op {
+	case "powerOn", "deploy", "reboot", "reset":
+		on = true
+	case "powerOff", "shutdown", "undeploy", "suspend":
+	default:
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "unsupported power operation %q", op)
+		return
+	}
+	vms, owner := a.vms, a.ref()
+	if v != nil {
+		vms, owner = []*vm{v}, v.ref()
+	}
+	for _, x := range vms {
+		if x.importing {
+			c.fail(http.StatusBadRequest, "BUSY_ENTITY", "VM %s is busy: it is being imported", x.name)
+			return
+		}
+	}
+	var err error
+	for _, x := range vms {
+		if c.m.vc != nil && x.moref != "" {
+			if err = c.m.vc.power(x.moref, on); err != nil {
+				break
+			}
+		}
+		x.poweredOn = on
+		x.deployed = on || (op != "undeploy" && x.deployed)
+	}
+	t := c.m.newTask(c, "vappPower"+strings.ToUpper(op[:1])+op[1:], fmt.Sprintf("%s %s", op, owner.Name), owner,
+		func() error { return err })
+	c.taskResponse(t)
+}
+
+// handleDeleteVApp removes a powered-off vApp from vCD. The backing VMs
+// stay in the provider vCenter (unlike vCD, which deletes them), so that a
+// lab can import them again.
+func handleDeleteVApp(c *reqCtx) {
+	a, v := c.entityFromPath()
+	if a == nil {
+		return
+	}
+	if v != nil {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "deleting a single VM is not supported by this simulator")
+		return
+	}
+	if a.status() == statusPoweredOn {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "vApp %s is powered on: undeploy it first", a.name)
+		return
+	}
+	for i, x := range c.m.vapps {
+		if x == a {
+			c.m.vapps = append(c.m.vapps[:i], c.m.vapps[i+1:]...)
+		}
+	}
+	t := c.m.newTask(c, "vdcDeleteVapp", "Deleting vApp "+a.name, a.ref(), nil)
+	c.taskResponse(t)
+}
+
+func (c *reqCtx) vappRecords() []queryRecord {
+	var out []queryRecord
+	for _, a := range c.m.vapps {
+		if !c.canSeeOrg(a.org) {
+			continue
+		}
+		rec := &types.QueryResultVAppRecordType{
+			HREF: c.abs(a.href()), Name: a.name, Status: statusName(a.status()), VdcHREF: c.abs(c.m.vdc.href()),
+			VdcName: c.m.vdc.name, NumberOfVMs: len(a.vms), Deployed: a.status() == statusPoweredOn, Enabled: true,
+			CreationDate: a.created.UTC().Format(time.RFC3339),
+		}
+		out = append(out, queryRecord{rec: rec, fields: map[string]string{"name": a.name, "vdc": rec.VdcHREF, "vdcName": rec.VdcName, "status": rec.Status}})
+	}
+	return out
+}
+
+func (c *reqCtx) vmRecords() []queryRecord {
+	var out []queryRecord
+	for _, a := range c.m.vapps {
+		if !c.canSeeOrg(a.org) {
+			continue
+		}
+		for _, v := range a.vms {
+			rec := &types.QueryResultVMRecordType{
+				HREF: c.abs(v.href()), ID: v.urn(), Moref: v.moref, Name: v.name, Type: mimeVM,
+				ContainerName: a.name, ContainerID: c.abs(a.href()), VdcHREF: c.abs(c.m.vdc.href()), VdcName: c.m.vdc.name,
+				Status: statusName(v.status()), Deployed: v.deployed, GuestOS: v.guestOS, Cpus: v.cpus, MemoryMB: v.memMB,
+				IpAddress: v.ip,
+			}
+			if len(v.nics) > 0 {
+				rec.NetworkName = v.nics[0].Network
+			}
+			out = append(out, queryRecord{rec: rec, fields: map[string]string{
+				"name": v.name, "containerName": a.name, "container": rec.ContainerID, "vdc": rec.VdcHREF,
+				"isVAppTemplate": "false", "status": rec.Status, "moref": v.moref,
+			}})
+		}
+	}
+	return out
+}
+
+func statusName(st int) string {
+	switch st {
+	case statusPoweredOn:
+		return "POWERED_ON"
+	case statusPoweredOff:
+		return "POWERED_OFF"
+	default:
+		return "UNRESOLVED"
+	}
+}

@@ -1,0 +1,411 @@
+package vcdsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/types/v56"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	vimsession "github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	vim "github.com/vmware/govmomi/vim25/types"
+)
+
+// vcenter is the provider vCenter registered in vCD (a "vimServer").
+type vcenter struct {
+	cfg *ProviderVC
+	id  string // uuid of urn:vcloud:vimserver:<uuid>
+	c   *vim25.Client
+}
+
+func newVCenter(cfg *ProviderVC) *vcenter {
+	return &vcenter{cfg: cfg, id: nameUUID("vimserver", cfg.URL)}
+}
+
+// client logs in on first use (and again after a failure).
+func (v *vcenter) client(ctx context.Context) (*vim25.Client, error) {
+	if v.c != nil {
+		return v.c, nil
+	}
+	u, err := soap.ParseURL(v.cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("provider vCenter URL %q: %w", v.cfg.URL, err)
+	}
+	sc := soap.NewClient(u, false)
+	if v.cfg.RootCAs != nil {
+		sc.DefaultTransport().TLSClientConfig.RootCAs = v.cfg.RootCAs
+	}
+	c, err := vim25.NewClient(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to provider vCenter %s: %w", u.Host, err)
+	}
+	if err := vimsession.NewManager(c).Login(ctx, url.UserPassword(v.cfg.Username, v.cfg.Password)); err != nil {
+		return nil, fmt.Errorf("log in to provider vCenter %s as %s: %w", u.Host, v.cfg.Username, err)
+	}
+	v.c = c
+	return c, nil
+}
+
+// call runs f against the provider vCenter; a failure drops the session so
+// that the next call logs in again.
+func (v *vcenter) call(f func(ctx context.Context, c *vim25.Client) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := v.client(ctx)
+	if err != nil {
+		return err
+	}
+	if err := f(ctx, c); err != nil {
+		if !isVimFault(err) {
+			v.c = nil
+		}
+		return err
+	}
+	return nil
+}
+
+func isVimFault(err error) bool {
+	var f soap.HasFault
+	return errors.As(err, &f) || soap.IsSoapFault(err) || soap.IsVimFault(err)
+}
+
+// closeVC logs out of the provider vCenter.
+func (m *model) closeVC() {
+	if m.vc == nil || m.vc.c == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = vimsession.NewManager(m.vc.c).Logout(ctx)
+	m.vc.c = nil
+}
+
+// backingVM is what an import reads from the provider vCenter.
+type backingVM struct {
+	moref, name, uuid, guestOS, ip string
+	poweredOn                      bool
+	cpus, memMB                    int
+	disks                          []vmDisk
+	nics                           []vmNIC
+}
+
+type vmDisk struct {
+	Path       string // datastore path, e.g. "[datastore1] WebApp1/WebApp1.vmdk"
+	CapacityKB int64
+}
+
+type vmNIC struct {
+	MAC     string
+	Network string
+}
+
+func (v *vcenter) readVM(moref string) (*backingVM, error) {
+	var out *backingVM
+	err := v.call(func(ctx context.Context, c *vim25.Client) error {
+		var o mo.VirtualMachine
+		ref := vim.ManagedObjectReference{Type: "VirtualMachine", Value: moref}
+		err := property.DefaultCollector(c).RetrieveOne(ctx, ref,
+			[]string{"name", "config", "runtime.powerState", "guest.ipAddress"}, &o)
+		if err != nil {
+			return fmt.Errorf("read VM %s from the provider vCenter: %w", moref, err)
+		}
+		if o.Config == nil {
+			return fmt.Errorf("VM %s has no configuration", moref)
+		}
+		if o.Config.Template {
+			return fmt.Errorf("%s (%s) is a template, not a VM", o.Name, moref)
+		}
+		b := &backingVM{
+			moref: moref, name: o.Name, uuid: o.Config.InstanceUuid, guestOS: o.Config.GuestId,
+			poweredOn: o.Runtime.PowerState == vim.VirtualMachinePowerStatePoweredOn,
+			cpus:      int(o.Config.Hardware.NumCPU), memMB: int(o.Config.Hardware.MemoryMB),
+		}
+		if o.Guest != nil {
+			b.ip = o.Guest.IpAddress
+		}
+		for _, d := range o.Config.Hardware.Device {
+			switch dev := d.(type) {
+			case *vim.VirtualDisk:
+				disk := vmDisk{CapacityKB: dev.CapacityInKB}
+				if fb, ok := dev.Backing.(vim.BaseVirtualDeviceFileBackingInfo); ok {
+					disk.Path = fb.GetVirtualDeviceFileBackingInfo().FileName
+				}
+				b.disks = append(b.disks, disk)
+			case vim.BaseVirtualEthernetCard:
+				card := dev.GetVirtualEthernetCard()
+				nic := vmNIC{MAC: card.MacAddress}
+				if card.DeviceInfo != nil {
+					nic.Network = card.DeviceInfo.GetDescription().Summary
+				}
+				b.nics = append(b.nics, nic)
+			}
+		}
+		out = b
+		return nil
+	})
+	return out, err
+}
+
+// power switches a provider VM on or off; it is a no-op when the VM is
+// already in that state.
+func (v *vcenter) power(moref string, on bool) error {
+	return v.call(func(ctx context.Context, c *vim25.Client) error {
+		vm := object.NewVirtualMachine(c, vim.ManagedObjectReference{Type: "VirtualMachine", Value: moref})
+		st, err := vm.PowerState(ctx)
+		if err != nil {
+			return fmt.Errorf("power state of %s: %w", moref, err)
+		}
+		if (st == vim.VirtualMachinePowerStatePoweredOn) == on {
+			return nil
+		}
+		var task *object.Task
+		if on {
+			task, err = vm.PowerOn(ctx)
+		} else {
+			task, err = vm.PowerOff(ctx)
+		}
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("power %s %s in the provider vCenter: %w", map[bool]string{true: "on", false: "off"}[on], moref, err)
+		}
+		return nil
+	})
+}
+
+// listVMs lists the provider vCenter's VMs (not templates).
+func (v *vcenter) listVMs() ([]mo.VirtualMachine, error) {
+	var out []mo.VirtualMachine
+	err := v.call(func(ctx context.Context, c *vim25.Client) error {
+		cv, err := view.NewManager(c).CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = cv.Destroy(ctx) }()
+		var vms []mo.VirtualMachine
+		if err := cv.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "config.template", "runtime.powerState"}, &vms); err != nil {
+			return fmt.Errorf("list VMs of the provider vCenter: %w", err)
+		}
+		for _, vm := range vms {
+			if vm.Config != nil && vm.Config.Template {
+				continue
+			}
+			out = append(out, vm)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (c *reqCtx) vcFromPath() *vcenter {
+	if c.m.vc == nil || c.r.PathValue("vc") != c.m.vc.id {
+		c.fail(http.StatusNotFound, "RESOURCE_NOT_FOUND", "vCenter server %s is not registered", c.r.PathValue("vc"))
+		return nil
+	}
+	return c.m.vc
+}
+
+func (c *reqCtx) vcView(v *vcenter) *types.VSphereVirtualCenter {
+	return &types.VSphereVirtualCenter{
+		VcId: urn("vimserver", v.id), Name: v.cfg.Name, Description: "provider vCenter", Username: v.cfg.Username,
+		Url: v.cfg.URL, IsEnabled: true, IsConnected: true, Mode: "CLOUD_DIRECTOR", ListenerState: "CONNECTED",
+		ClusterHealthStatus: "GREEN", VcVersion: "8.0.2", BuildNumber: "22617221", Uuid: v.id,
+		TenantVisibleName: v.cfg.Name, RootFolder: "group-d1",
+	}
+}
+
+func handleVirtualCenters(c *reqCtx) {
+	var items []any
+	if c.m.vc != nil {
+		items = append(items, c.vcView(c.m.vc))
+	}
+	c.writePage(items, jsonField)
+}
+
+func handleVirtualCenter(c *reqCtx) {
+	if c.m.vc == nil || bareID(c.r.PathValue("id")) != c.m.vc.id {
+		c.notFound("virtualCenter", c.r.PathValue("id"))
+		return
+	}
+	c.json(http.StatusOK, c.vcView(c.m.vc))
+}
+
+type vimServerRef struct {
+	HREF string `xml:"href,attr"`
+	Name string `xml:"name,attr,omitempty"`
+	Type string `xml:"type,attr,omitempty"`
+}
+
+type vmObjectRef struct {
+	Name          string       `xml:"name,attr"`
+	VimServerRef  vimServerRef `xml:"VimServerRef"`
+	MoRef         string       `xml:"MoRef"`
+	VimObjectType string       `xml:"VimObjectType"`
+}
+
+type vmObjectRefsList struct {
+	Page        int           `xml:"page,attr"`
+	PageSize    int           `xml:"pageSize,attr"`
+	NumberOfPages int         `xml:"numberOfPages,attr"`
+	VmObjectRef []vmObjectRef `xml:"VmObjectRef"`
+}
+
+// handleVmsList lists the provider VMs that vCD does not manage yet.
+func handleVmsList(c *reqCtx) {
+	v := c.vcFromPath()
+	if v == nil {
+		return
+	}
+	vms, err := v.listVMs()
+	if err != nil {
+		c.fail(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "%v", err)
+		return
+	}
+	l := vmObjectRefsList{Page: 1, NumberOfPages: 1}
+	for _, vm := range vms {
+		if c.m.vmByMoref(vm.Self.Value) != nil {
+			continue
+		}
+		l.VmObjectRef = append(l.VmObjectRef, vmObjectRef{
+			Name: vm.Name, MoRef: vm.Self.Value, VimObjectType: "VIRTUAL_MACHINE",
+			VimServerRef: vimServerRef{HREF: c.abs("/api/admin/extension/vimServer/" + v.id), Name: v.cfg.Name, Type: "application/vnd.vmware.admin.vmwvirtualcenter+xml"},
+		})
+	}
+	l.PageSize = max(len(l.VmObjectRef), 1)
+	c.xml(http.StatusOK, "application/vnd.vmware.admin.vmsObjectRefsList+xml", "VmObjectRefsList", &l)
+}
+
+type hrefRef struct {
+	HREF string `xml:"href,attr"`
+}
+
+// importParams covers ImportVmAsVAppParams and ImportVmIntoExistingVAppParams.
+type importParams struct {
+	Name       string   `xml:"name,attr"`
+	SourceMove bool     `xml:"sourceMove,attr"`
+	VMMoRef    string   `xml:"VmMoRef"`
+	Vdc        *hrefRef `xml:"Vdc"`
+	VApp       *hrefRef `xml:"VApp"`
+	Description string  `xml:"Description"`
+}
+
+// ImportRecord describes one import from the provider vCenter, for tests
+// and demos to check what vCD did with the source VM.
+type ImportRecord struct {
+	VApp       string   // vApp name
+	VM         string   // VM name in vCD
+	MoRef      string   // provider vCenter moref
+	SourceMove bool     // the VM was moved in place (no copy)
+	DiskCopied bool     // vCD made a full copy of the disks (sourceMove=false)
+	Disks      []string // datastore paths of the VM's disks
+	At         time.Time
+}
+
+// Imports lists the imports done so far.
+func (s *Server) Imports() []ImportRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ImportRecord(nil), s.m.imports...)
+}
+
+func (c *reqCtx) readImport(v *vcenter) (*importParams, *backingVM, bool) {
+	var in importParams
+	if !c.readXML(&in) {
+		return nil, nil, false
+	}
+	if in.VMMoRef == "" {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VmMoRef: required")
+		return nil, nil, false
+	}
+	if c.m.vmByMoref(in.VMMoRef) != nil {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VM %s is already managed by Cloud Director", in.VMMoRef)
+		return nil, nil, false
+	}
+	b, err := v.readVM(in.VMMoRef)
+	if err != nil {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "%v", err)
+		return nil, nil, false
+	}
+	if in.Name == "" {
+		in.Name = b.name
+	}
+	return &in, b, true
+}
+
+func (m *model) recordImport(a *vapp, v *vm, in *importParams) {
+	rec := ImportRecord{VApp: a.name, VM: v.name, MoRef: v.moref, SourceMove: in.SourceMove, DiskCopied: !in.SourceMove, At: time.Now()}
+	for _, d := range v.disks {
+		rec.Disks = append(rec.Disks, d.Path)
+	}
+	m.imports = append(m.imports, rec)
+}
+
+// handleImportAsVApp creates a vApp around a provider VM. The answer is the
+// vApp (status 0, "being created") with its task; the vApp reaches its
+// final status when the task completes.
+func handleImportAsVApp(c *reqCtx) {
+	v := c.vcFromPath()
+	if v == nil {
+		return
+	}
+	in, b, ok := c.readImport(v)
+	if !ok {
+		return
+	}
+	if in.Vdc == nil || normHref(in.Vdc.HREF) != c.m.vdc.href() {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "Vdc: %v is not an org VDC", in.Vdc)
+		return
+	}
+	for _, a := range c.m.vapps {
+		if a.name == in.Name {
+			c.fail(http.StatusBadRequest, "DUPLICATE_NAME", "A vApp named %q already exists in %s", in.Name, c.m.vdc.name)
+			return
+		}
+	}
+	a := &vapp{id: newUUID(), name: in.Name, description: in.Description, org: c.m.vdc.org, created: time.Now(), importing: true}
+	v2 := newVM(b, a)
+	a.vms = append(a.vms, v2)
+	c.m.vapps = append(c.m.vapps, a)
+	c.m.recordImport(a, v2, in)
+	t := c.m.newTask(c, "vdcImportVmAsVApp", fmt.Sprintf("Importing VM %s (%s) as vApp %s", b.name, b.moref, a.name), a.ref(),
+		func() error { a.importing = false; v2.importing = false; return nil })
+	c.w.Header().Set("Location", c.abs(a.href()))
+	x := c.vappXML(a)
+	x.Tasks = c.tasksInProgress(t)
+	c.xml(http.StatusCreated, mimeVApp, "VApp", x)
+}
+
+func handleImportIntoVApp(c *reqCtx) {
+	v := c.vcFromPath()
+	if v == nil {
+		return
+	}
+	in, b, ok := c.readImport(v)
+	if !ok {
+		return
+	}
+	var a *vapp
+	if in.VApp != nil {
+		a = c.m.vappByID(strings.TrimPrefix(normHref(in.VApp.HREF), "/api/vApp/vapp-"))
+	}
+	if a == nil {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VApp: %v is not an existing vApp", in.VApp)
+		return
+	}
+	v2 := newVM(b, a)
+	a.vms = append(a.vms, v2)
+	c.m.recordImport(a, v2, in)
+	t := c.m.newTask(c, "vappImportVm", fmt.Sprintf("Importing VM %s (%s) into vApp %s", b.name, b.moref, a.name), a.ref(),
+		func() error { v2.importing = false; return nil })
+	c.taskResponse(t)
+}
