@@ -396,6 +396,7 @@ func (w *applianceWorld) deploy(ctx context.Context, emit Emit) (ref types.Manag
 		Datacenter: w.dc,
 		Datastore:  w.a.Datastore,
 		Networks:   map[string]string{ovfNetUplink: w.a.UplinkPortgroup, ovfNetTrunk: w.a.SinkPortgroup},
+		PlaceBy:    ovfNetUplink,
 		Properties: w.props,
 		PowerOn:    true,
 		Progress:   func(msg string, f float64) { emit(Progress(msg, f)) },

@@ -61,7 +61,7 @@ var ErrCorruptState = errors.New("state file is corrupt")
 // (nothing is written until the first change). A corrupt file is an error
 // that names the file and how to recover; LoadState never modifies it.
 func LoadState(path string) (*State, error) {
-	s := &State{Version: stateVersion, Steps: map[string]*StepState{}, path: path, now: time.Now}
+	s := NewState(path)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -93,6 +93,12 @@ func LoadState(path string) (*State, error) {
 	}
 	s.path = path
 	return s, nil
+}
+
+// NewState returns an empty state saved to path on the first change ("":
+// in memory only).
+func NewState(path string) *State {
+	return &State{Version: stateVersion, Steps: map[string]*StepState{}, path: path, now: time.Now}
 }
 
 // Path is the file the state is saved to ("" keeps it in memory only).

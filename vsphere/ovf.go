@@ -34,6 +34,9 @@ type OVFDeploy struct {
 	Datastore string
 	// Networks maps the OVF's network names to port group names.
 	Networks map[string]string
+	// PlaceBy names the OVF network whose port group decides the host (and
+	// so the resource pool and datastore); default: the first by name.
+	PlaceBy string
 	// Properties are OVF property values by key ("ferry.ip").
 	Properties map[string]string
 	PowerOn    bool
@@ -214,7 +217,7 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (types.ManagedObjec
 		if err != nil {
 			return none, err
 		}
-		if first == nil {
+		if first == nil || n == d.PlaceBy {
 			first = &pg.Ref
 		}
 		netMap = append(netMap, importer.Network{Name: n, Network: pg.Ref.String()})
@@ -295,24 +298,30 @@ func (c *Client) upload(ctx context.Context, d *OVFDeploy, a importer.Archive, l
 		return err
 	}
 	defer f.Close()
-	sink := make(chan progress.Report)
-	done := make(chan struct{})
 	base, span := 0.1+0.8*float64(i)/float64(n), 0.8/float64(n)
-	go func() {
-		defer close(done)
-		for r := range sink {
-			d.progress(fmt.Sprintf("uploading %s (%.0f%%)", path.Base(item.Path), r.Percentage()), base+span*float64(r.Percentage())/100)
+	// The progress reader closes the channel it gets from Sink when the
+	// upload ends (not when the context is cancelled).
+	var done chan struct{}
+	sink := progress.SinkFunc(func() chan<- progress.Report {
+		ch := make(chan progress.Report)
+		done = make(chan struct{})
+		go func() {
+			defer close(done)
+			for r := range ch {
+				d.progress(fmt.Sprintf("uploading %s (%.0f%%)", path.Base(item.Path), r.Percentage()), base+span*float64(r.Percentage())/100)
+			}
+		}()
+		return ch
+	})
+	err = lease.Upload(ctx, item, f, soap.Upload{ContentLength: size, Progress: sink})
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
 		}
-	}()
-	err = lease.Upload(ctx, item, f, soap.Upload{ContentLength: size, Progress: sinker(sink)})
-	close(sink)
-	<-done
+	}
 	return err
 }
-
-type sinker chan progress.Report
-
-func (s sinker) Sink() chan<- progress.Report { return s }
 
 func (c *Client) powerOn(ctx context.Context, ref types.ManagedObjectReference) error {
 	vm := object.NewVirtualMachine(c.Client.Client, ref)

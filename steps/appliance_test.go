@@ -1,0 +1,371 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/config"
+)
+
+// onprem is a vcsim vCenter with a DVS "onprem-vds" carrying the port group
+// "company-network" on every host (built here with govmomi: package lab is
+// not a dependency of steps, not even in tests).
+type onprem struct {
+	cfg *config.Config
+	c   *govmomi.Client
+	dc  *object.Datacenter
+}
+
+func newOnPrem(t *testing.T) *onprem {
+	t.Helper()
+	ctx := context.Background()
+	m := simulator.VPX()
+	m.Machine = 1
+	if err := m.Create(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Remove)
+	s := m.Service.NewServer()
+	t.Cleanup(s.Close)
+	c, err := govmomi.NewClient(ctx, s.URL, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := find.NewFinder(c.Client, true)
+	dc, err := f.DefaultDatacenter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := view.NewManager(c.Client).CreateContainerView(ctx, dc.Reference(), []string{"HostSystem"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := v.Find(ctx, []string{"HostSystem"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := types.DVSCreateSpec{ConfigSpec: &types.VMwareDVSConfigSpec{DVSConfigSpec: types.DVSConfigSpec{Name: "onprem-vds"}}}
+	task, err := folders.NetworkFolder.CreateDVS(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dvs := object.NewDistributedVirtualSwitch(c.Client, info.Result.(types.ManagedObjectReference))
+	members := &types.DVSConfigSpec{}
+	for _, h := range hosts {
+		members.Host = append(members.Host, types.DistributedVirtualSwitchHostMemberConfigSpec{Operation: string(types.ConfigSpecOperationAdd), Host: h})
+	}
+	if task, err = dvs.Reconfigure(ctx, members); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	task, err = dvs.AddPortgroup(ctx, []types.DVPortgroupConfigSpec{{Name: "company-network", Type: "earlyBinding", NumPorts: 16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u := *s.URL
+	u.User = nil
+	return &onprem{
+		cfg: &config.Config{OnPrem: config.Endpoint{URL: u.String(), Username: "user", Password: "pass"}},
+		c:   c,
+		dc:  dc,
+	}
+}
+
+// portgroup reads a port group's config straight from vCenter.
+func (o *onprem) portgroup(t *testing.T, name string) *mo.DistributedVirtualPortgroup {
+	t.Helper()
+	ctx := context.Background()
+	net, err := find.NewFinder(o.c.Client, true).SetDatacenter(o.dc).Network(ctx, name)
+	if errors.As(err, new(*find.NotFoundError)) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pg mo.DistributedVirtualPortgroup
+	if err := o.c.PropertyCollector().RetrieveOne(ctx, net.Reference(), []string{"name", "config"}, &pg); err != nil {
+		t.Fatal(err)
+	}
+	return &pg
+}
+
+func (o *onprem) vm(t *testing.T, name string) *mo.VirtualMachine {
+	t.Helper()
+	ctx := context.Background()
+	vm, err := find.NewFinder(o.c.Client, true).SetDatacenter(o.dc).VirtualMachine(ctx, name)
+	if errors.As(err, new(*find.NotFoundError)) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m mo.VirtualMachine
+	if err := o.c.PropertyCollector().RetrieveOne(ctx, vm.Reference(), []string{"name", "runtime.powerState", "network", "config.vAppConfig"}, &m); err != nil {
+		t.Fatal(err)
+	}
+	return &m
+}
+
+func appliancePlan() *PlanFile {
+	return &PlanFile{
+		Network: NetworkPlan{Name: "company-network", GatewayCIDR: "172.16.10.1/24"},
+		Appliance: AppliancePlan{
+			IP: "172.16.10.250", Prefix: "24", Gateway: "172.16.10.1", EgressGateway: "172.16.10.1",
+		},
+	}
+}
+
+func newApplianceEnv(t *testing.T, o *onprem, pf *PlanFile) *Env {
+	env := NewEnv(o.cfg, pf, NewState(""))
+	t.Cleanup(func() { env.Close(context.Background()) })
+	return env
+}
+
+func collect(evs *[]Event) Emit { return func(e Event) { *evs = append(*evs, e) } }
+
+func TestApplianceApplyCreatesSinkAndApplianceThenNoChanges(t *testing.T) {
+	o := newOnPrem(t)
+	ctx := context.Background()
+	env := newApplianceEnv(t, o, appliancePlan())
+	step := &Appliance{}
+
+	var evs []Event
+	res, err := step.Apply(ctx, env, collect(&evs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Summary(); got != "2 changes" {
+		t.Errorf("first apply: %s, want 2 changes: %+v", got, res.Changes)
+	}
+
+	// Read back through govmomi, not through ferry's own code.
+	pg := o.portgroup(t, "ferry-sink")
+	if pg == nil {
+		t.Fatal("sink port group ferry-sink was not created")
+	}
+	ps := pg.Config.DefaultPortConfig.(*types.VMwareDVSPortSetting)
+	if sp := ps.SecurityPolicy; sp == nil || !*sp.AllowPromiscuous.Value || !*sp.ForgedTransmits.Value {
+		t.Errorf("sink security policy not Accept: %+v", sp)
+	}
+	if _, ok := ps.Vlan.(*types.VmwareDistributedVirtualSwitchTrunkVlanSpec); !ok {
+		t.Errorf("sink VLAN is %T, want a trunk", ps.Vlan)
+	}
+	vm := o.vm(t, "ferry-l2vpn-client")
+	if vm == nil {
+		t.Fatal("appliance VM was not created")
+	}
+	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+		t.Errorf("appliance is %s, want poweredOn", vm.Runtime.PowerState)
+	}
+	props := map[string]string{}
+	for _, p := range vm.Config.VAppConfig.(*types.VmConfigInfo).Property {
+		props[p.ClassId+"."+p.Id] = p.Value
+	}
+	for k, want := range map[string]string{propIP: "172.16.10.250", propPrefix: "24", propGateway: "172.16.10.1", propEgress: "172.16.10.1"} {
+		if props[k] != want {
+			t.Errorf("OVF property %s = %q, want %q", k, props[k], want)
+		}
+	}
+	if len(vm.Network) != 2 {
+		t.Errorf("appliance has %d networks, want uplink and trunk", len(vm.Network))
+	}
+	var sawProgress, sawChange bool
+	for _, e := range evs {
+		sawProgress = sawProgress || e.Kind == EventProgress
+		sawChange = sawChange || e.Kind == EventChange && e.Item.Resource != nil && e.Item.Resource.ID != ""
+	}
+	if !sawProgress || !sawChange {
+		t.Errorf("events lack progress (%v) or changes with resource ids (%v)", sawProgress, sawChange)
+	}
+	if err := step.Verify(ctx, env); err != nil {
+		t.Errorf("verify after apply: %v", err)
+	}
+
+	// Second apply: finds both, changes nothing.
+	res, err = step.Apply(ctx, env, collect(new([]Event)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary() != "no changes" {
+		t.Errorf("second apply: %s, want no changes: %+v", res.Summary(), res.Changes)
+	}
+	plan, err := step.Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Changes() != 0 {
+		t.Errorf("plan after apply has changes:\n%s", plan)
+	}
+}
+
+func TestAppliancePlanChangesNothing(t *testing.T) {
+	o := newOnPrem(t)
+	ctx := context.Background()
+	env := newApplianceEnv(t, o, appliancePlan())
+	plan, err := (&Appliance{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := plan.String()
+	for _, want := range []string{`+ create port group "ferry-sink"`, "onprem-vds", `+ create VM "ferry-l2vpn-client"`, "172.16.10.250/24"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("plan lacks %q:\n%s", want, s)
+		}
+	}
+	if plan.Changes() != 2 {
+		t.Errorf("plan has %d changes, want 2:\n%s", plan.Changes(), s)
+	}
+	if o.portgroup(t, "ferry-sink") != nil || o.vm(t, "ferry-l2vpn-client") != nil {
+		t.Error("plan created something")
+	}
+}
+
+func TestApplianceUnknownPortgroup(t *testing.T) {
+	o := newOnPrem(t)
+	ctx := context.Background()
+	pf := appliancePlan()
+	pf.Appliance.StretchedPortgroup = "no-such-network"
+	env := newApplianceEnv(t, o, pf)
+	_, err := (&Appliance{}).Apply(ctx, env, collect(new([]Event)))
+	if err == nil {
+		t.Fatal("apply with an unknown port group succeeded")
+	}
+	for _, want := range []string{"appliance.stretched_portgroup", `"no-such-network"`, "company-network"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if o.portgroup(t, "ferry-sink") != nil || o.vm(t, "ferry-l2vpn-client") != nil {
+		t.Error("a failed apply created something")
+	}
+
+	pf = appliancePlan()
+	pf.Appliance.DVS = "no-such-switch"
+	_, err = (&Appliance{}).Apply(ctx, newApplianceEnv(t, o, pf), collect(new([]Event)))
+	if err == nil || !strings.Contains(err.Error(), "onprem-vds") {
+		t.Errorf("unknown DVS: error %v does not list onprem-vds", err)
+	}
+	if o.portgroup(t, "ferry-sink") != nil {
+		t.Error("a failed apply created the port group")
+	}
+}
+
+func TestApplianceBadAddressChangesNothing(t *testing.T) {
+	o := newOnPrem(t)
+	pf := appliancePlan()
+	pf.Appliance.IP = "172.16.10.300"
+	pf.Appliance.Prefix = "33"
+	_, err := (&Appliance{}).Apply(context.Background(), newApplianceEnv(t, o, pf), collect(new([]Event)))
+	if err == nil {
+		t.Fatal("apply with a bad IP succeeded")
+	}
+	for _, want := range []string{"appliance.ip", "172.16.10.300", "appliance.prefix", "1 to 30"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if o.portgroup(t, "ferry-sink") != nil || o.vm(t, "ferry-l2vpn-client") != nil {
+		t.Error("a failed apply created something")
+	}
+}
+
+func TestApplianceReappliesDriftedSinkPolicy(t *testing.T) {
+	o := newOnPrem(t)
+	ctx := context.Background()
+	env := newApplianceEnv(t, o, appliancePlan())
+	step := &Appliance{}
+	if _, err := step.Apply(ctx, env, collect(new([]Event))); err != nil {
+		t.Fatal(err)
+	}
+
+	// Someone resets the port group with a partial spec: vCenter replaces
+	// the whole config, the security policy is gone.
+	pg := o.portgroup(t, "ferry-sink")
+	task, err := object.NewDistributedVirtualPortgroup(o.c.Client, pg.Self).Reconfigure(ctx, types.DVPortgroupConfigSpec{
+		Name: "ferry-sink", ConfigVersion: pg.Config.ConfigVersion, Type: pg.Config.Type, NumPorts: pg.Config.NumPorts,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := step.Verify(ctx, env); err == nil || !strings.Contains(err.Error(), "promiscuous") {
+		t.Errorf("verify of a drifted port group: %v, want an error about promiscuous mode", err)
+	}
+	plan, err := step.Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Changes() != 1 || plan.Items[1].Action != ActionUpdate {
+		t.Errorf("plan of a drifted port group:\n%s", plan)
+	}
+
+	var evs []Event
+	res, err := step.Apply(ctx, env, collect(&evs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changes) != 1 || res.Changes[0].Action != ActionUpdate {
+		t.Errorf("apply after drift: %+v", res.Changes)
+	}
+	var warned bool
+	for _, e := range evs {
+		warned = warned || e.Kind == EventWarning && strings.Contains(e.Message, "drifted")
+	}
+	if !warned {
+		t.Error("no drift warning")
+	}
+	ps := o.portgroup(t, "ferry-sink").Config.DefaultPortConfig.(*types.VMwareDVSPortSetting)
+	if sp := ps.SecurityPolicy; sp == nil || !*sp.AllowPromiscuous.Value || !*sp.ForgedTransmits.Value {
+		t.Errorf("after re-apply the security policy is %+v", sp)
+	}
+	if err := step.Verify(ctx, env); err != nil {
+		t.Errorf("verify after re-apply: %v", err)
+	}
+}
+
+func TestApplianceConflictingAddress(t *testing.T) {
+	o := newOnPrem(t)
+	ctx := context.Background()
+	if _, err := (&Appliance{}).Apply(ctx, newApplianceEnv(t, o, appliancePlan()), collect(new([]Event))); err != nil {
+		t.Fatal(err)
+	}
+	pf := appliancePlan()
+	pf.Appliance.IP = "172.16.10.251"
+	env := newApplianceEnv(t, o, pf)
+	plan, err := (&Appliance{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Conflicts()) != 1 || !strings.Contains(plan.String(), `ferry.ip is "172.16.10.250"`) {
+		t.Errorf("plan with another IP:\n%s", plan)
+	}
+	_, err = (&Appliance{}).Apply(ctx, env, collect(new([]Event)))
+	if !errors.Is(err, ErrConflict) {
+		t.Errorf("apply with another IP: %v, want ErrConflict", err)
+	}
+}
