@@ -159,6 +159,10 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 			}
 		}
 	}
+	// The tenant logs in to the same Cloud Director.
+	if c.Tenant.URL == "" {
+		c.Tenant.URL = c.VCD.URL
+	}
 	// GOVC_URL may carry the credentials (user:pass@host), as govc allows.
 	if u, err := url.Parse(c.OnPrem.URL); err == nil && u.User != nil {
 		if c.OnPrem.Username == "" {

@@ -15,7 +15,9 @@ import (
 	"sync"
 
 	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/lab/edgesim"
 	"github.com/ferry-migrate/ferry/lab/stretch"
+	"github.com/ferry-migrate/ferry/lab/vcdsim"
 )
 
 // DefaultDiskSize is the size of each lab VM's disk: small enough for CI
@@ -44,6 +46,12 @@ type Lab struct {
 	Fabric *stretch.Fabric
 	// Reach answers TCP probes for reachable VMs (see Reach).
 	Reach *Reach
+	// VCD is the Cloud Director simulator; Edge the on-prem L2VPN client edge.
+	VCD  *vcdsim.Server
+	Edge *edgesim.Server
+
+	vcdCfg  vcdsim.Config
+	edgeCfg edgesim.Config
 
 	keepDir   bool
 	closeOnce sync.Once
@@ -132,6 +140,13 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		installGuestPing(vc.Model, l.Reach.Reachable)
 	}
 
+	if err := l.startVCD(); err != nil {
+		return l, err
+	}
+	if err := l.startEdge(); err != nil {
+		return l, err
+	}
+
 	l.ConfigFile = filepath.Join(l.Dir, "ferry-lab.yaml")
 	if err := l.Config().Save(l.ConfigFile); err != nil {
 		return l, fmt.Errorf("lab config: %w", err)
@@ -152,13 +167,74 @@ func (l *Lab) Config() *config.Config {
 	if l.Provider != nil {
 		c.Provider = config.Endpoint{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile}
 	}
+	if l.VCD != nil {
+		c.VCD = config.Endpoint{URL: l.VCD.URL(), Username: l.vcdCfg.SystemUser, Password: l.vcdCfg.SystemPassword, Org: "System", CAFile: l.CAFile}
+		c.Tenant = config.Endpoint{URL: l.VCD.URL(), Username: l.vcdCfg.TenantUser, Password: l.vcdCfg.TenantPassword, Org: l.vcdCfg.TenantOrg, CAFile: l.CAFile}
+	}
+	if l.Edge != nil {
+		c.Edge = config.Endpoint{URL: l.Edge.URL(), Username: l.edgeCfg.Username, Password: l.edgeCfg.Password, CAFile: l.CAFile}
+	}
 	return c
+}
+
+func (l *Lab) startVCD() error {
+	l.vcdCfg = vcdsim.Config{
+		SystemUser:     "administrator",
+		SystemPassword: randomSecret(),
+		TenantOrg:      "Company",
+		TenantUser:     "companyadmin",
+		TenantPassword: randomSecret(),
+		Fabric:         l.Fabric,
+		ProviderVC: &vcdsim.ProviderVC{
+			URL:      l.Provider.URL,
+			Username: l.Provider.Username,
+			Password: l.Provider.Password,
+			RootCAs:  l.CA.Pool,
+			Name:     "provider-vc",
+		},
+	}
+	srv, err := vcdsim.New(l.vcdCfg)
+	if err != nil {
+		return fmt.Errorf("lab Cloud Director: %w", err)
+	}
+	tlsCfg, err := l.CA.ServerTLS("vcd")
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(tlsCfg); err != nil {
+		return fmt.Errorf("lab Cloud Director: %w", err)
+	}
+	l.VCD = srv
+	return nil
+}
+
+func (l *Lab) startEdge() error {
+	l.edgeCfg = edgesim.Config{Username: "admin", Password: randomSecret(), Fabric: l.Fabric}
+	srv, err := edgesim.New(l.edgeCfg)
+	if err != nil {
+		return fmt.Errorf("lab edge: %w", err)
+	}
+	tlsCfg, err := l.CA.ServerTLS("edge")
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(tlsCfg); err != nil {
+		return fmt.Errorf("lab edge: %w", err)
+	}
+	l.Edge = srv
+	return nil
 }
 
 // Close stops every endpoint and removes the lab directory unless it was given.
 func (l *Lab) Close() error {
 	var errs []error
 	l.closeOnce.Do(func() {
+		if l.Edge != nil {
+			errs = append(errs, l.Edge.Close())
+		}
+		if l.VCD != nil {
+			errs = append(errs, l.VCD.Close())
+		}
 		if l.Reach != nil {
 			l.Reach.Close()
 		}

@@ -1,0 +1,197 @@
+package vcd_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+
+	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/stretch"
+	"github.com/ferry-migrate/ferry/vcd"
+)
+
+func startLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func login(t *testing.T, e config.Endpoint) *vcd.Client {
+	t.Helper()
+	c, err := vcd.Connect(context.Background(), vcd.Config{URL: e.URL, User: e.Username, Password: e.Password, Org: e.Org, CAFile: e.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestConnectErrors(t *testing.T) {
+	l := startLab(t)
+	cfg := l.Config()
+	ctx := context.Background()
+	_, err := vcd.Connect(ctx, vcd.Config{URL: cfg.VCD.URL, User: cfg.VCD.Username, Password: "wrong", Org: "System", CAFile: cfg.VCD.CAFile})
+	if !errors.Is(err, vcd.ErrLogin) {
+		t.Errorf("wrong password: %v", err)
+	}
+	_, err = vcd.Connect(ctx, vcd.Config{URL: cfg.VCD.URL, User: cfg.VCD.Username, Password: cfg.VCD.Password, Org: "System"})
+	if !errors.Is(err, vcd.ErrUntrusted) {
+		t.Errorf("no CA: %v", err)
+	}
+	_, err = vcd.Connect(ctx, vcd.Config{URL: "https://127.0.0.1:1/api", User: "u", Password: "p", Org: "System", CAFile: cfg.VCD.CAFile})
+	if !errors.Is(err, vcd.ErrUnreachable) {
+		t.Errorf("unreachable: %v", err)
+	}
+	_, err = vcd.Connect(ctx, vcd.Config{URL: cfg.VCD.URL, User: cfg.VCD.Username, Org: "System"})
+	if err == nil || !strings.Contains(err.Error(), "VCD_PASSWORD") {
+		t.Errorf("missing password: %v", err)
+	}
+}
+
+func TestRightsPlanApplyIdempotent(t *testing.T) {
+	l := startLab(t)
+	sys := login(t, l.Config().VCD)
+	spec := vcd.RightsSpec{Org: "Company"}
+	p, err := sys.PlanRights(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Empty() {
+		t.Fatal("fresh lab: rights plan is empty")
+	}
+	if len(p.Warnings()) == 0 || !strings.Contains(strings.Join(p.Warnings(), "\n"), "Hybrid Cloud Operations: View from-the-cloud tunnel") {
+		t.Errorf("warnings %v: want the dropped Hybrid Cloud right", p.Warnings())
+	}
+	t.Logf("plan (%s mode, %s role):\n%s", p.Mode, p.RoleKind, strings.Join(p.Changes(), "\n"))
+	// Planning changed nothing.
+	p2, err := sys.PlanRights(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p2.Changes()) != len(p.Changes()) {
+		t.Errorf("plan changed something: %d then %d changes", len(p.Changes()), len(p2.Changes()))
+	}
+	if err := sys.ApplyRights(p); err != nil {
+		t.Fatal(err)
+	}
+	p3, err := sys.PlanRights(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p3.Empty() {
+		t.Errorf("after apply, plan still has changes: %v", p3.Changes())
+	}
+	// The tenant can now see the L2 VPN right through its role.
+	if _, err := sys.Client.GetRightByName("Organization vDC Gateway: Configure L2 VPN"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRightsLegacyMode(t *testing.T) {
+	l := startLab(t)
+	sys := login(t, l.Config().VCD)
+	spec := vcd.RightsSpec{Org: "Company", Mode: vcd.RightsLegacyMode}
+	p, err := sys.PlanRights(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.LegacyAdd) == 0 {
+		t.Fatal("legacy plan adds nothing on a fresh lab")
+	}
+	if err := sys.ApplyRights(p); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = sys.PlanRights(spec); err != nil || !p.Empty() {
+		t.Errorf("after legacy apply: %v %v", p.Changes(), err)
+	}
+}
+
+func TestRightsNeedsProvider(t *testing.T) {
+	l := startLab(t)
+	tenant := login(t, l.Config().Tenant)
+	if _, err := tenant.PlanRights(vcd.RightsSpec{Org: "Company"}); err == nil || !strings.Contains(err.Error(), "System") {
+		t.Errorf("tenant planning rights: %v", err)
+	}
+	sys := login(t, l.Config().VCD)
+	if _, err := sys.PlanRights(vcd.RightsSpec{Org: "Nope"}); !errors.Is(err, vcd.ErrNotFound) || !strings.Contains(err.Error(), "Company") {
+		t.Errorf("unknown org: %v", err)
+	}
+}
+
+func TestNetworkAndTunnel(t *testing.T) {
+	l := startLab(t)
+	tenant := login(t, l.Config().Tenant)
+	if _, err := tenant.VDCByName("Company", "Nope-VDC"); !errors.Is(err, vcd.ErrNotFound) || !strings.Contains(err.Error(), "Company-VDC") {
+		t.Errorf("unknown VDC: %v", err)
+	}
+	vdc, err := tenant.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tenant.EdgeGatewayByName(vdc, "nope"); !errors.Is(err, vcd.ErrNotFound) || !strings.Contains(err.Error(), "company-edge") {
+		t.Errorf("unknown edge: %v", err)
+	}
+	egw, err := tenant.EdgeGatewayByName(vdc, "company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := vcd.NetworkSpec{Name: "company-network", GatewayCIDR: "172.16.10.1/24"}
+	if n, err := vcd.FindNetwork(vdc, egw, spec); err != nil || n != nil {
+		t.Fatalf("fresh lab: %v %v", n, err)
+	}
+	net, err := vcd.CreateRoutedNetwork(vdc, egw, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := vcd.FindNetwork(vdc, egw, spec); err != nil || n == nil {
+		t.Fatalf("after create: %v %v", n, err)
+	}
+	if _, err := vcd.FindNetwork(vdc, egw, vcd.NetworkSpec{Name: "company-network", GatewayCIDR: "10.9.9.1/24"}); !errors.Is(err, vcd.ErrConflict) {
+		t.Errorf("same name, other subnet: %v", err)
+	}
+
+	ip, err := vcd.ChooseLocalEndpointIP(egw)
+	if err != nil || ip == "" {
+		t.Fatalf("local endpoint: %q %v", ip, err)
+	}
+	tun, err := vcd.CreateServerTunnel(egw, vcd.TunnelSpec{Name: "ferry-l2vpn", RemoteEndpointIP: "198.51.100.7", Networks: []*govcd.OpenApiOrgVdcNetwork{net}, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vcd.PeerCode(tun) == "" || len(vcd.TunnelIDs(tun)) != 1 {
+		t.Fatalf("tunnel %+v", tun.NsxtL2VpnTunnel)
+	}
+	st, err := tenant.TunnelStatus(egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID)
+	if err != nil || st.Up || st.Reason == "" {
+		t.Fatalf("status before the client: %+v %v", st, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := tenant.WaitTunnelUp(ctx, egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID, 50*time.Millisecond, nil); err == nil || !strings.Contains(err.Error(), st.Reason) {
+		t.Errorf("wait without a client: %v", err)
+	}
+	l.Fabric.PutClient(stretch.ClientSession{ID: "c", PeerCode: vcd.PeerCode(tun), Enabled: true, TunnelIDs: vcd.TunnelIDs(tun)})
+	if st, err := tenant.WaitTunnelUp(context.Background(), egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID, 50*time.Millisecond, nil); err != nil || !st.Up {
+		t.Errorf("with a matching client: %+v %v", st, err)
+	}
+}
+
+func TestParseGatewayCIDR(t *testing.T) {
+	for _, bad := range []string{"172.16.10.0/24", "172.16.10.255/24", "nonsense", "172.16.10.1", "172.16.10.1/31", "fe80::1/64"} {
+		if _, _, err := vcd.ParseGatewayCIDR(bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	if gw, bits, err := vcd.ParseGatewayCIDR("172.16.10.1/24"); err != nil || gw.String() != "172.16.10.1" || bits != 24 {
+		t.Errorf("good CIDR: %v %d %v", gw, bits, err)
+	}
+}
