@@ -254,10 +254,10 @@ type vmObjectRef struct {
 }
 
 type vmObjectRefsList struct {
-	Page        int           `xml:"page,attr"`
-	PageSize    int           `xml:"pageSize,attr"`
-	NumberOfPages int         `xml:"numberOfPages,attr"`
-	VmObjectRef []vmObjectRef `xml:"VmObjectRef"`
+	Page          int           `xml:"page,attr"`
+	PageSize      int           `xml:"pageSize,attr"`
+	NumberOfPages int           `xml:"numberOfPages,attr"`
+	VmObjectRef   []vmObjectRef `xml:"VmObjectRef"`
 }
 
 // handleVmsList lists the provider VMs that vCD does not manage yet.
@@ -291,12 +291,12 @@ type hrefRef struct {
 
 // importParams covers ImportVmAsVAppParams and ImportVmIntoExistingVAppParams.
 type importParams struct {
-	Name       string   `xml:"name,attr"`
-	SourceMove bool     `xml:"sourceMove,attr"`
-	VMMoRef    string   `xml:"VmMoRef"`
-	Vdc        *hrefRef `xml:"Vdc"`
-	VApp       *hrefRef `xml:"VApp"`
-	Description string  `xml:"Description"`
+	Name        string   `xml:"name,attr"`
+	SourceMove  bool     `xml:"sourceMove,attr"`
+	VMMoRef     string   `xml:"VmMoRef"`
+	Vdc         *hrefRef `xml:"Vdc"`
+	VApp        *hrefRef `xml:"VApp"`
+	Description string   `xml:"Description"`
 }
 
 // ImportRecord describes one import from the provider vCenter, for tests

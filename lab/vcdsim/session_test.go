@@ -1,0 +1,58 @@
+package vcdsim
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLoginAndLookups(t *testing.T) {
+	env := start(t, Config{})
+
+	if err := env.client(t).Authenticate("administrator", "wrong", "System"); err == nil {
+		t.Fatal("provider login with a bad password succeeded")
+	}
+	if err := env.client(t).Authenticate("companyadmin", "VMware1!", "Other"); err == nil {
+		t.Fatal("tenant login to an unknown org succeeded")
+	}
+
+	for _, login := range []string{"provider", "tenant"} {
+		t.Run(login, func(t *testing.T) {
+			c := env.provider(t)
+			if login == "tenant" {
+				c = env.tenant(t)
+			}
+			org := must(c.GetOrgByName("Company"))(t)
+			if org.Org.Name != "Company" || !strings.HasPrefix(org.Org.HREF, "https://127.0.0.1:") {
+				t.Fatalf("org = %q %q", org.Org.Name, org.Org.HREF)
+			}
+			vdc := must(org.GetVDCByName("Company-VDC", false))(t)
+			if vdc.Vdc.ID == "" || !strings.HasPrefix(vdc.Vdc.ID, "urn:vcloud:vdc:") {
+				t.Fatalf("vdc id %q", vdc.Vdc.ID)
+			}
+			if _, err := org.GetVDCByName("nope", false); err == nil {
+				t.Fatal("unknown VDC found")
+			}
+			egw := must(vdc.GetNsxtEdgeGatewayByName("company-edge"))(t)
+			if egw.EdgeGateway.GatewayBacking.GatewayType != "NSXT_BACKED" {
+				t.Fatalf("edge backing %+v", egw.EdgeGateway.GatewayBacking)
+			}
+			used := must(egw.GetUsedIpAddresses(nil))(t)
+			if len(used) == 0 || used[0].IPAddress != "203.0.113.10" {
+				t.Fatalf("used IPs %+v", used)
+			}
+			adminOrg := must(c.GetAdminOrgByName("Company"))(t)
+			if adminOrg.AdminOrg.ID != org.Org.ID {
+				t.Fatalf("admin org id %q != %q", adminOrg.AdminOrg.ID, org.Org.ID)
+			}
+		})
+	}
+
+	c := env.provider(t)
+	v, err := c.Client.GetVcdShortVersion()
+	if err != nil || v != "10.5.1" {
+		t.Fatalf("vcd version %q, %v", v, err)
+	}
+	if !c.Client.APIVCDMaxVersionIs(">= 38.1") {
+		t.Fatal("max API version is below 38.1")
+	}
+}
