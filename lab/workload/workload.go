@@ -1,0 +1,217 @@
+// Package workload is the lab's guest workload: it writes random data into
+// the -flat.vmdk files of running vcsim VMs, so that replication passes have
+// changes to find. Writes happen only while a VM is powered on.
+//
+//	w := workload.Start(ctx, model, workload.Options{Rate: 1 << 20})
+//	defer w.Stop()
+//	...
+//	for _, c := range w.TakeChanges("WebApp1") { ... } // what was written since the last call
+package workload
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Options configure a workload.
+type Options struct {
+	VMs       []string      // VM names; empty = every VM of the model
+	Rate      int64         // bytes per second per VM (default 1 MiB/s)
+	WriteSize int64         // bytes per write, writes aligned to it (default 64 KiB)
+	Tick      time.Duration // how often writes are issued (default 50ms)
+	Seed      uint64        // random seed (default 1)
+}
+
+// Change is one write into a disk's flat file.
+type Change struct {
+	File   string // local path of the -flat.vmdk
+	Offset int64
+	Length int64
+}
+
+// Workload is a running workload.
+type Workload struct {
+	m      *simulator.Model
+	o      Options
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	changes map[string][]Change // by VM name
+	written map[string]int64
+	err     error
+}
+
+// Start starts writing until ctx ends or Stop is called.
+func Start(ctx context.Context, m *simulator.Model, o Options) *Workload {
+	if o.Rate <= 0 {
+		o.Rate = 1 << 20
+	}
+	if o.WriteSize <= 0 {
+		o.WriteSize = 64 << 10
+	}
+	if o.Tick <= 0 {
+		o.Tick = 50 * time.Millisecond
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	w := &Workload{m: m, o: o, cancel: cancel, done: make(chan struct{}), changes: map[string][]Change{}, written: map[string]int64{}}
+	go w.run(ctx)
+	return w
+}
+
+// Stop stops the workload and waits for the last write to finish.
+func (w *Workload) Stop() {
+	w.cancel()
+	<-w.done
+}
+
+// Err returns the first write error, if any.
+func (w *Workload) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Written returns the bytes written so far into the VM's disks.
+func (w *Workload) Written(vm string) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.written[vm]
+}
+
+// TakeChanges returns the writes into the VM's disks since the last call.
+func (w *Workload) TakeChanges(vm string) []Change {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.changes[vm]
+	delete(w.changes, vm)
+	return c
+}
+
+// each calls f for every selected VM, holding the VM's lock: a write done
+// in f cannot interleave with a power operation, so once PowerOff returns no
+// write lands in the VM's disks.
+func (w *Workload) each(f func(vm *simulator.VirtualMachine)) {
+	want := map[string]bool{}
+	for _, n := range w.o.VMs {
+		want[n] = true
+	}
+	lockCtx := &simulator.Context{}
+	reg := w.m.Map()
+	for _, o := range reg.All("VirtualMachine") {
+		vm, ok := o.(*simulator.VirtualMachine)
+		if !ok {
+			continue
+		}
+		reg.WithLock(lockCtx, vm, func() {
+			if (len(want) == 0 || want[vm.Name]) && vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
+				f(vm)
+			}
+		})
+	}
+}
+
+type disk struct {
+	file     string
+	capacity int64
+}
+
+func (w *Workload) disks(vm *simulator.VirtualMachine) []disk {
+	var out []disk
+	for _, d := range vm.Config.Hardware.Device {
+		vd, ok := d.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		b, ok := vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		if !ok {
+			continue
+		}
+		capacity := vd.CapacityInBytes
+		if capacity == 0 {
+			capacity = vd.CapacityInKB * 1024
+		}
+		if f := w.flatPath(b.FileName); f != "" {
+			out = append(out, disk{file: f, capacity: capacity})
+		}
+	}
+	return out
+}
+
+func (w *Workload) flatPath(fileName string) string {
+	var p object.DatastorePath
+	if !p.FromString(fileName) {
+		return ""
+	}
+	for _, o := range w.m.Map().All("Datastore") {
+		if ds, ok := o.(*simulator.Datastore); ok && ds.Name == p.Datastore {
+			return path.Join(ds.Info.GetDatastoreInfo().Url, simulator.VirtualDiskBackingFileName(p.Path))
+		}
+	}
+	return ""
+}
+
+func (w *Workload) run(ctx context.Context) {
+	defer close(w.done)
+	rng := rand.New(rand.NewPCG(w.o.Seed, 7))
+	buf := make([]byte, w.o.WriteSize)
+	credit := map[string]float64{}
+	last := time.Now()
+	t := time.NewTicker(w.o.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			dt := now.Sub(last).Seconds()
+			last = now
+			w.each(func(vm *simulator.VirtualMachine) {
+				for _, d := range w.disks(vm) {
+					credit[d.file] += float64(w.o.Rate) * dt
+					for credit[d.file] >= float64(w.o.WriteSize) && d.capacity >= w.o.WriteSize {
+						credit[d.file] -= float64(w.o.WriteSize)
+						off := rng.Int64N(d.capacity/w.o.WriteSize) * w.o.WriteSize
+						for i := range buf {
+							buf[i] = byte(rng.Uint32())
+						}
+						w.mu.Lock()
+						err := writeAt(d.file, buf, off)
+						if err != nil && w.err == nil {
+							w.err = fmt.Errorf("workload %s: %w", vm.Name, err)
+						}
+						if err == nil {
+							w.changes[vm.Name] = append(w.changes[vm.Name], Change{File: d.file, Offset: off, Length: int64(len(buf))})
+							w.written[vm.Name] += int64(len(buf))
+						}
+						w.mu.Unlock()
+					}
+				}
+			})
+		}
+	}
+}
+
+func writeAt(file string, p []byte, off int64) error {
+	f, err := os.OpenFile(file, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(p, off); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

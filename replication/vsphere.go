@@ -1,0 +1,345 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// SnapshotPrefix names the snapshots ferry creates (and may delete).
+const SnapshotPrefix = "ferry-pass-"
+
+// VSphereSource reads a VM's disks through the vSphere API without VDDK:
+// snapshot, QueryChangedDiskAreas, and datastore HTTP (/folder) range reads
+// of the snapshot's base -flat.vmdk with the session cookie. Only flat
+// (FlatVer2) disks on datastores that serve /folder are supported (not vSAN
+// or vVols).
+type VSphereSource struct {
+	Client *vim25.Client
+	VM     types.ManagedObjectReference
+}
+
+// NewVSphereSource returns a source for vm.
+func NewVSphereSource(c *vim25.Client, vm types.ManagedObjectReference) *VSphereSource {
+	return &VSphereSource{Client: c, VM: vm}
+}
+
+type vsDisk struct {
+	Disk
+	fileName string // "[ds] dir/name.vmdk"
+	changeID string
+}
+
+func flatDisks(devices []types.BaseVirtualDevice) []vsDisk {
+	var out []vsDisk
+	for _, d := range devices {
+		vd, ok := d.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		b, ok := vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		if !ok {
+			continue
+		}
+		capacity := vd.CapacityInBytes
+		if capacity == 0 {
+			capacity = vd.CapacityInKB * 1024
+		}
+		out = append(out, vsDisk{Disk: Disk{Key: strconv.Itoa(int(vd.Key)), Capacity: capacity}, fileName: b.FileName, changeID: b.ChangeId})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func (s *VSphereSource) vm(ctx context.Context, props ...string) (mo.VirtualMachine, error) {
+	var vm mo.VirtualMachine
+	err := property.DefaultCollector(s.Client).RetrieveOne(ctx, s.VM, props, &vm)
+	return vm, err
+}
+
+// Disks implements Source.
+func (s *VSphereSource) Disks(ctx context.Context) ([]Disk, error) {
+	vm, err := s.vm(ctx, "config.hardware.device")
+	if err != nil {
+		return nil, err
+	}
+	var out []Disk
+	for _, d := range flatDisks(vm.Config.Hardware.Device) {
+		out = append(out, d.Disk)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("VM has no flat virtual disks")
+	}
+	return out, nil
+}
+
+func snapshotTree(tree []types.VirtualMachineSnapshotTree, f func(types.VirtualMachineSnapshotTree)) {
+	for _, t := range tree {
+		f(t)
+		snapshotTree(t.ChildSnapshotList, f)
+	}
+}
+
+func (s *VSphereSource) waitTask(ctx context.Context, ref types.ManagedObjectReference) (types.AnyType, error) {
+	info, err := object.NewTask(s.Client, ref).WaitForResult(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return info.Result, nil
+}
+
+func (s *VSphereSource) removeSnapshot(ctx context.Context, ref types.ManagedObjectReference) error {
+	res, err := methods.RemoveSnapshot_Task(ctx, s.Client, &types.RemoveSnapshot_Task{This: ref, RemoveChildren: false, Consolidate: types.NewBool(true)})
+	if err != nil {
+		return err
+	}
+	_, err = s.waitTask(ctx, res.Returnval)
+	return err
+}
+
+// Open implements Source.
+func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
+	vm, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "config.hardware.device")
+	if err != nil {
+		return nil, err
+	}
+	var snaps []types.VirtualMachineSnapshotTree
+	if vm.Snapshot != nil {
+		snapshotTree(vm.Snapshot.RootSnapshotList, func(t types.VirtualMachineSnapshotTree) { snaps = append(snaps, t) })
+	}
+	vs := &vsSnapshot{s: s, vmName: vm.Name}
+	devices := vm.Config.Hardware.Device
+	switch {
+	case final:
+		if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
+			return nil, fmt.Errorf("final pass needs VM %s powered off (it is %s)", vm.Name, vm.Runtime.PowerState)
+		}
+		if len(snaps) > 0 {
+			return nil, fmt.Errorf("final pass needs VM %s without snapshots (it has %d): the base disk is not current", vm.Name, len(snaps))
+		}
+		vs.id = "final-" + time.Now().UTC().Format("20060102T150405.000")
+	case resume != "":
+		for _, t := range snaps {
+			if t.Snapshot.Value == resume {
+				ref := t.Snapshot
+				vs.snap = &ref
+			}
+		}
+		if vs.snap == nil {
+			return nil, ErrSnapshotGone
+		}
+	default:
+		// A snapshot of ours left by a crash after a commit: delete it first.
+		for _, t := range snaps {
+			if strings.HasPrefix(t.Name, SnapshotPrefix) {
+				if err := s.removeSnapshot(ctx, t.Snapshot); err != nil {
+					return nil, fmt.Errorf("remove stale snapshot %s: %w", t.Name, err)
+				}
+			}
+		}
+		name := SnapshotPrefix + time.Now().UTC().Format("20060102T150405")
+		res, err := methods.CreateSnapshot_Task(ctx, s.Client, &types.CreateSnapshot_Task{This: s.VM, Name: name,
+			Description: "ferry replication pass (deleted after the pass)", Memory: false, Quiesce: false})
+		if err != nil {
+			return nil, fmt.Errorf("create snapshot: %w", err)
+		}
+		r, err := s.waitTask(ctx, res.Returnval)
+		if err != nil {
+			return nil, fmt.Errorf("create snapshot: %w", err)
+		}
+		ref, ok := r.(types.ManagedObjectReference)
+		if !ok {
+			return nil, fmt.Errorf("create snapshot: unexpected result %T", r)
+		}
+		vs.snap = &ref
+	}
+	if vs.snap != nil {
+		vs.id = vs.snap.Value
+		var sm mo.VirtualMachineSnapshot
+		if err := property.DefaultCollector(s.Client).RetrieveOne(ctx, *vs.snap, []string{"config.hardware.device"}, &sm); err != nil {
+			return nil, fmt.Errorf("snapshot disks: %w", err)
+		}
+		// The snapshot's own disk backings: its base disks and their changeIds.
+		devices = sm.Config.Hardware.Device
+	}
+	vs.disks = map[string]vsDisk{}
+	for _, d := range flatDisks(devices) {
+		vs.disks[d.Key] = d
+	}
+	if vs.dcPath, err = s.datacenterPath(ctx); err != nil {
+		return nil, err
+	}
+	return vs, nil
+}
+
+// datacenterPath is the inventory path of the VM's datacenter (dcPath).
+func (s *VSphereSource) datacenterPath(ctx context.Context) (string, error) {
+	pc := property.DefaultCollector(s.Client)
+	var names []string
+	ref := s.VM
+	inDC := false
+	for {
+		var e mo.ManagedEntity
+		if err := pc.RetrieveOne(ctx, ref, []string{"name", "parent"}, &e); err != nil {
+			return "", fmt.Errorf("datacenter of VM: %w", err)
+		}
+		if ref.Type == "Datacenter" {
+			inDC = true
+		}
+		if e.Parent == nil {
+			break // root folder: not part of the path
+		}
+		if inDC {
+			names = append([]string{e.Name}, names...)
+		}
+		ref = *e.Parent
+	}
+	if !inDC {
+		return "", errors.New("VM is not in a datacenter")
+	}
+	return strings.Join(names, "/"), nil
+}
+
+type vsSnapshot struct {
+	s      *VSphereSource
+	vmName string
+	id     string
+	snap   *types.ManagedObjectReference // nil: final pass on the powered-off VM
+	disks  map[string]vsDisk
+	dcPath string
+}
+
+func (v *vsSnapshot) ID() string { return v.id }
+
+func (v *vsSnapshot) ChangeID(key string) string { return v.disks[key].changeID }
+
+// cbtFault says whether a QueryChangedDiskAreas failure means CBT cannot
+// answer (reset, noEpoch, cannotGetChanges, noTrack, bad changeId).
+func cbtFault(err error) bool {
+	if !soap.IsSoapFault(err) {
+		return false
+	}
+	switch soap.ToSoapFault(err).VimFault().(type) {
+	case types.InvalidArgument, *types.InvalidArgument, types.FileFault, *types.FileFault,
+		types.NotSupported, *types.NotSupported, types.FileNotFound, *types.FileNotFound:
+		return true
+	}
+	return false
+}
+
+// Extents implements Snapshot: QueryChangedDiskAreas from offset 0, advancing
+// to StartOffset+Length of each answer until the whole disk is covered (an
+// answer holds a bounded number of extents and may hold none).
+func (v *vsSnapshot) Extents(ctx context.Context, key, base string) ([]Extent, error) {
+	d, ok := v.disks[key]
+	if !ok {
+		return nil, fmt.Errorf("no disk %s", key)
+	}
+	if base == "" {
+		return nil, fmt.Errorf("disk %s: no base changeId: %w", key, ErrCBTReset)
+	}
+	if v.ChangeID(key) == "" {
+		return nil, fmt.Errorf("disk %s has no changeId (CBT not active): %w", key, ErrCBTReset)
+	}
+	devKey, _ := strconv.Atoi(key)
+	var out []Extent
+	for off := int64(0); off < d.Capacity; {
+		res, err := methods.QueryChangedDiskAreas(ctx, v.s.Client, &types.QueryChangedDiskAreas{
+			This: v.s.VM, Snapshot: v.snap, DeviceKey: int32(devKey), StartOffset: off, ChangeId: base})
+		if err != nil {
+			if cbtFault(err) {
+				return nil, fmt.Errorf("disk %s: QueryChangedDiskAreas(%q) at %d: %v: %w", key, base, off, err, ErrCBTReset)
+			}
+			return nil, fmt.Errorf("disk %s: QueryChangedDiskAreas at %d: %w", key, off, err)
+		}
+		info := res.Returnval
+		for _, a := range info.ChangedArea {
+			out = append(out, Extent{a.Start, a.Length})
+		}
+		next := info.StartOffset + info.Length
+		if next <= off {
+			return nil, fmt.Errorf("disk %s: QueryChangedDiskAreas at %d made no progress", key, off)
+		}
+		off = next
+	}
+	return normalize(out, d.Capacity), nil
+}
+
+// folderURL is the datastore HTTP URL of the disk's -flat.vmdk.
+func (v *vsSnapshot) folderURL(d vsDisk) (*url.URL, error) {
+	var p object.DatastorePath
+	if !p.FromString(d.fileName) {
+		return nil, fmt.Errorf("disk %s: bad backing file name %q", d.Key, d.fileName)
+	}
+	u := *v.s.Client.URL()
+	u.User = nil
+	u.Path = path.Join("/folder", strings.Replace(p.Path, ".vmdk", "-flat.vmdk", 1))
+	u.RawQuery = url.Values{"dcPath": {v.dcPath}, "dsName": {p.Datastore}}.Encode()
+	return &u, nil
+}
+
+// ReadAt implements Snapshot with one Range GET; the 206's Content-Range
+// must match the request exactly.
+func (v *vsSnapshot) ReadAt(ctx context.Context, key string, p []byte, off int64) error {
+	d, ok := v.disks[key]
+	if !ok {
+		return fmt.Errorf("no disk %s", key)
+	}
+	if off < 0 || off+int64(len(p)) > d.Capacity {
+		return fmt.Errorf("read %d bytes at %d beyond disk %s (%d bytes)", len(p), off, key, d.Capacity)
+	}
+	u, err := v.folderURL(d)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	last := off + int64(len(p)) - 1
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, last))
+	return v.s.Client.Client.Do(ctx, req, func(res *http.Response) error {
+		if res.StatusCode != http.StatusPartialContent {
+			return fmt.Errorf("GET %s range %d-%d: %s (want 206 Partial Content)", u.Path, off, last, res.Status)
+		}
+		var a, b, total int64
+		cr := res.Header.Get("Content-Range")
+		if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &a, &b, &total); err != nil || a != off || b != last {
+			return fmt.Errorf("GET %s range %d-%d: Content-Range %q does not match", u.Path, off, last, cr)
+		}
+		if _, err := io.ReadFull(res.Body, p); err != nil {
+			return fmt.Errorf("GET %s range %d-%d: %w", u.Path, off, last, err)
+		}
+		return nil
+	})
+}
+
+// Release implements Snapshot: deletes the pass snapshot.
+func (v *vsSnapshot) Release(ctx context.Context) error {
+	if v.snap == nil {
+		return nil
+	}
+	err := v.s.removeSnapshot(ctx, *v.snap)
+	if err != nil && soap.IsSoapFault(err) {
+		if _, ok := soap.ToSoapFault(err).VimFault().(types.ManagedObjectNotFound); ok {
+			return nil
+		}
+	}
+	return err
+}

@@ -1,0 +1,219 @@
+package replication_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/lab/cbt"
+	"github.com/ferry-migrate/ferry/lab/workload"
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+type vcsimLab struct {
+	model   *simulator.Model
+	tracker *cbt.Tracker
+	client  *vim25.Client
+	vm      *object.VirtualMachine
+	flat    string // source VM's flat file
+}
+
+const labDisk = 32 << 20
+
+// newVcsimLab starts a VPX model with CBT and gives DC0_H0_VM0's first disk
+// labDisk bytes of content.
+func newVcsimLab(t *testing.T) *vcsimLab {
+	t.Helper()
+	m := simulator.VPX()
+	m.Host, m.Machine = 1, 1
+	if err := m.Create(); err != nil {
+		t.Fatal(err)
+	}
+	tr := cbt.Install(m)
+	s := m.Service.NewServer()
+	t.Cleanup(func() { s.Close(); m.Remove() })
+	ctx := context.Background()
+	c, err := govmomi.NewClient(ctx, s.URL, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &vcsimLab{model: m, tracker: tr, client: c.Client}
+	for _, o := range m.Map().All("VirtualMachine") {
+		vm := o.(*simulator.VirtualMachine)
+		if vm.Name != "DC0_H0_VM0" {
+			continue
+		}
+		l.vm = object.NewVirtualMachine(c.Client, vm.Self)
+		for _, d := range vm.Config.Hardware.Device {
+			if vd, ok := d.(*types.VirtualDisk); ok {
+				vd.CapacityInBytes, vd.CapacityInKB = labDisk, labDisk/1024
+				b := vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+				var p object.DatastorePath
+				p.FromString(b.FileName)
+				ds := m.Map().Any("Datastore").(*simulator.Datastore)
+				l.flat = path.Join(ds.Info.GetDatastoreInfo().Url, simulator.VirtualDiskBackingFileName(p.Path))
+				break
+			}
+		}
+	}
+	if l.vm == nil || l.flat == "" {
+		t.Fatal("no VM disk in the model")
+	}
+	// Content: random data in some regions, zeros elsewhere.
+	f, err := os.OpenFile(l.flat, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(labDisk); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	buf := make([]byte, 3<<20)
+	for _, off := range []int64{0, 9 << 20, 20<<20 + 4096} {
+		for i := range buf {
+			buf[i] = byte(rng.Uint32())
+		}
+		if _, err := f.WriteAt(buf, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l
+}
+
+func pairTLS(t *testing.T) (server, client *tls.Config) {
+	sc, err := replication.SelfSignedCert("receiver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := replication.SelfSignedCert("sender")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return replication.PinnedServerTLS(sc, replication.Fingerprint(cc.Certificate[0])),
+		replication.PinnedClientTLS(cc, replication.Fingerprint(sc.Certificate[0]))
+}
+
+func fileSum(t *testing.T, p string) [32]byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// TestVSphereEndToEnd: preflight, CBT enable, initial sync and incremental
+// passes while the workload writes, a CBT reset, then the final pass with
+// the VM off: the replica equals the source, block for block.
+func TestVSphereEndToEnd(t *testing.T) {
+	l := newVcsimLab(t)
+	ctx := context.Background()
+
+	rep, err := replication.Preflight(ctx, l.client, l.vm.Reference())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Err() == nil || rep.CBTEnabled {
+		t.Fatalf("preflight should flag CBT off: %+v", rep)
+	}
+	if err := replication.EnableCBT(ctx, l.client, l.vm.Reference()); err != nil {
+		t.Fatal(err)
+	}
+	if rep, _ = replication.Preflight(ctx, l.client, l.vm.Reference()); rep.Err() != nil {
+		t.Fatal(rep.Err())
+	}
+
+	serverTLS, clientTLS := pairTLS(t)
+	dir := t.TempDir()
+	r, err := replication.NewReceiver(filepath.Join(dir, "provider-ds"), serverTLS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	go r.Serve(rctx, ln)
+	t.Cleanup(func() { stop(); r.Close() })
+
+	st, err := replication.OpenState(filepath.Join(dir, "sender", "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var kinds []replication.PassKind
+	job := &replication.Job{VM: "WebApp1", Source: replication.NewVSphereSource(l.client, l.vm.Reference()),
+		Addr: ln.Addr().String(), TLS: clientTLS, State: st, Conns: 2, Window: 8 << 20,
+		Events: func(e replication.Event) {
+			if e.Kind == replication.EventPassDone {
+				kinds = append(kinds, e.Pass)
+				t.Logf("%s pass: planned %d read %d sent %d zero %d matched %d", e.Pass, e.Planned, e.Read, e.Sent, e.ZeroSkipped, e.Matched)
+			}
+		}}
+
+	w := workload.Start(ctx, l.model, workload.Options{VMs: []string{"DC0_H0_VM0"}, Rate: 4 << 20, Tick: 10 * time.Millisecond})
+	defer w.Stop()
+	for i := range 3 {
+		if i == 2 {
+			if err := l.tracker.Reset("DC0_H0_VM0"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := w.Written("DC0_H0_VM0")
+		if _, err := job.RunPass(ctx, false); err != nil {
+			t.Fatalf("pass %d: %v", i, err)
+		}
+		// Let the guest write something before the next pass.
+		for w.Written("DC0_H0_VM0") < before+(1<<20) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if err := w.Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Cutover: power off (no write lands after PowerOff returns), final pass, verify.
+	task, err := l.vm.PowerOff(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.RunPass(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []replication.PassKind{replication.PassInitial, replication.PassIncremental, replication.PassFullCompare, replication.PassFinal}
+	if len(kinds) != len(want) {
+		t.Fatalf("passes %v, want %v", kinds, want)
+	}
+	for i := range want {
+		if kinds[i] != want[i] {
+			t.Fatalf("passes %v, want %v", kinds, want)
+		}
+	}
+	replica := replication.ReplicaPath(filepath.Join(dir, "provider-ds"), "WebApp1", 0)
+	if a, b := fileSum(t, l.flat), fileSum(t, replica); !bytes.Equal(a[:], b[:]) {
+		t.Fatal("replica differs from source after the final pass")
+	}
+	// No snapshot of ours is left behind.
+	if rep, _ = replication.Preflight(ctx, l.client, l.vm.Reference()); len(rep.Snapshots) != 0 {
+		t.Fatalf("snapshots left: %v", rep.Snapshots)
+	}
+}
