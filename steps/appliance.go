@@ -57,19 +57,23 @@ func (*Appliance) Fields() []Field {
 	}
 	ip := func(pf *PlanFile) string { return pf.Appliance.IP }
 	prefix := func(pf *PlanFile) string { return pf.Appliance.Prefix }
+	stretched := func(pf *PlanFile) string {
+		if v := pf.Appliance.StretchedPortgroup; v != "" {
+			return v
+		}
+		return pf.Network.Name
+	}
 	return []Field{
 		str("appliance.datacenter", "Datacenter", "the on-prem datacenter (default: the only one)", false,
 			ap(func(a *AppliancePlan) *string { return &a.Datacenter }), ValidName, nil),
 		str("appliance.stretched_portgroup", "Stretched port group", "the on-prem port group whose L2 segment is stretched (default: network.name)", true,
-			ap(func(a *AppliancePlan) *string { return &a.StretchedPortgroup }), ValidName,
-			func(pf *PlanFile) string { return pf.Network.Name }),
+			ap(func(a *AppliancePlan) *string { return &a.StretchedPortgroup }), ValidName, stretched),
 		str("appliance.dvs", "Distributed switch", "the DVS that gets the sink port group (default: the stretched port group's)", false,
 			ap(func(a *AppliancePlan) *string { return &a.DVS }), ValidName, nil),
 		str("appliance.sink_portgroup", "Sink port group", "the trunk port group for the appliance, created with promiscuous mode and forged transmits Accept", true,
 			ap(func(a *AppliancePlan) *string { return &a.SinkPortgroup }), ValidName, fixed("ferry-sink")),
 		str("appliance.uplink_portgroup", "Uplink port group", "the distributed port group of the appliance's own address (default: the stretched port group)", true,
-			ap(func(a *AppliancePlan) *string { return &a.UplinkPortgroup }), ValidName,
-			func(pf *PlanFile) string { return pf.Appliance.StretchedPortgroup }),
+			ap(func(a *AppliancePlan) *string { return &a.UplinkPortgroup }), ValidName, stretched),
 		str("appliance.name", "Appliance VM name", "the L2VPN client appliance VM", true,
 			ap(func(a *AppliancePlan) *string { return &a.Name }), ValidName, fixed("ferry-l2vpn-client")),
 		str("appliance.ip", "Appliance IP", "the appliance's uplink address, e.g. 172.16.10.250", true,
@@ -119,13 +123,13 @@ func (s *Appliance) inputs(pf *PlanFile) (AppliancePlan, error) {
 	c := *pf
 	var errs []error
 	for _, f := range s.Fields() {
-		if f.Get(&c) == "" && f.Default != nil {
-			f.Set(&c, f.Default(&c))
+		if err := f.Check(&c); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for _, f := range s.Fields() {
-		if err := f.Check(&c); err != nil {
-			errs = append(errs, err)
+		if f.Get(&c) == "" && f.Default != nil {
+			f.Set(&c, f.Default(&c))
 		}
 	}
 	if c.Appliance.UplinkPortgroup == c.Appliance.SinkPortgroup {

@@ -43,8 +43,10 @@ func (e *FieldError) Unwrap() error { return e.Err }
 func (f Field) Check(pf *PlanFile) error {
 	v := f.Get(pf)
 	if strings.TrimSpace(v) == "" {
-		if f.Required {
-			return &FieldError{f.Key, fmt.Errorf("is required (%s)", f.Description)}
+		// A default is not validated: when it derives from another answer,
+		// that answer reports its own problem.
+		if f.Required && (f.Default == nil || f.Default(pf) == "") {
+			return &FieldError{f.Key, fmt.Errorf("is required: %s", f.Description)}
 		}
 		return nil
 	}

@@ -20,7 +20,7 @@ type Stage struct {
 func (st Stage) skipReason(pf *PlanFile) string {
 	for _, id := range pf.Skip {
 		if id == st.Step.ID() {
-			return "skipped by the plan (skip: " + id + ")"
+			return "the plan says skip: " + id
 		}
 	}
 	if st.Skip != nil {

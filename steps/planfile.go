@@ -112,6 +112,8 @@ func (pf *PlanFile) Path() string { return pf.path }
 // secretKey matches keys that look like they hold a secret.
 var secretKey = regexp.MustCompile(`(?i)(pass(word|wd|phrase)?$|secret|psk|pre_?shared|token|api_?key|private_?key|credential)`)
 
+var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
 // ErrSecretInPlan is returned for a plan file that holds a secret.
 var ErrSecretInPlan = errors.New("secrets are never read from the plan file")
 
@@ -144,7 +146,9 @@ func ParsePlanFile(b []byte) (*PlanFile, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(pf); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+		return nil, errors.New(unknownField.ReplaceAllString(msg, `unknown key "$1"`))
 	}
 	return pf, nil
 }
@@ -188,7 +192,8 @@ func secretHint(key string) string {
 }
 
 // ApplyDefaults fills empty answers that have a default, for the fields of
-// every step in it.
+// every step in it. Call it after Validate: a default derived from a bad
+// answer would repeat its error.
 func (pf *PlanFile) ApplyDefaults(it Itinerary) {
 	for _, st := range it {
 		for _, f := range st.Step.Fields() {
@@ -256,7 +261,7 @@ func (pf *PlanFile) Validate(it Itinerary) error {
 	for i, vm := range pf.VMs {
 		key := fmt.Sprintf("vms[%d]", i)
 		if vm.Name == "" {
-			errs = append(errs, &FieldError{key + ".name", errors.New("is required (the on-prem VM to migrate)")})
+			errs = append(errs, &FieldError{key + ".name", errors.New("is required: the on-prem VM to migrate")})
 			continue
 		}
 		if names[vm.Name] {

@@ -307,7 +307,12 @@ func (c *Client) upload(ctx context.Context, d *OVFDeploy, a importer.Archive, l
 		done = make(chan struct{})
 		go func() {
 			defer close(done)
+			last := float32(-1)
 			for r := range ch {
+				if r.Percentage() == last {
+					continue // the reader repeats reports on a timer
+				}
+				last = r.Percentage()
 				d.progress(fmt.Sprintf("uploading %s (%.0f%%)", path.Base(item.Path), r.Percentage()), base+span*float64(r.Percentage())/100)
 			}
 		}()

@@ -1,0 +1,188 @@
+package steps
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const goodPlan = `
+org: Company
+vdc: Company-VDC
+edge_gateway: company-edge
+network:
+  name: company-network
+  gateway_cidr: 172.16.10.1/24
+tunnel:
+  local_endpoint_ip: 203.0.113.10
+appliance:
+  ip: 172.16.10.250
+  prefix: 24
+  gateway: 172.16.10.1
+  egress_gateway: 172.16.10.1
+vms:
+  - name: WebApp2
+    power_on: true
+rpo: 5m
+`
+
+func parseValid(t *testing.T, y string) (*PlanFile, error) {
+	t.Helper()
+	pf, err := ParsePlanFile([]byte(y))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	it := NewItinerary()
+	err = pf.Validate(it)
+	pf.ApplyDefaults(it)
+	return pf, err
+}
+
+func TestPlanFileGood(t *testing.T) {
+	pf, err := parseValid(t, goodPlan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pf.Appliance.SinkPortgroup != "ferry-sink" || pf.Appliance.StretchedPortgroup != "company-network" || pf.Appliance.UplinkPortgroup != "company-network" {
+		t.Errorf("defaults not applied: %+v", pf.Appliance)
+	}
+	if vm := pf.VMs[0]; vm.RPO != "5m" || vm.TargetVApp != "WebApp2" || vm.TargetNetwork != "company-network" || !*vm.PowerOn {
+		t.Errorf("VM defaults: %+v", vm)
+	}
+	if pf.Tunnel.RemoteEndpointIP != "172.16.10.250" {
+		t.Errorf("tunnel.remote_endpoint_ip default = %q", pf.Tunnel.RemoteEndpointIP)
+	}
+}
+
+func TestPlanFileLoadFromDisk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plan.yaml")
+	if err := os.WriteFile(path, []byte(goodPlan), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pf, err := LoadPlanFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pf.Path() != path || pf.Org != "Company" {
+		t.Errorf("loaded %+v", pf)
+	}
+	if _, err := LoadPlanFile(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+		t.Error("missing plan file loaded")
+	}
+}
+
+func TestPlanFileValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to string
+		want           []string // substrings of the error
+	}{
+		{"network address as gateway", "gateway_cidr: 172.16.10.1/24", "gateway_cidr: 172.16.10.0/24",
+			[]string{"network.gateway_cidr", "network address", "172.16.10.1/24"}},
+		{"gateway without prefix", "gateway_cidr: 172.16.10.1/24", "gateway_cidr: 172.16.10.1",
+			[]string{"network.gateway_cidr", "CIDR", "e.g. 172.16.10.1/24"}},
+		{"broadcast gateway", "gateway_cidr: 172.16.10.1/24", "gateway_cidr: 172.16.10.255/24",
+			[]string{"network.gateway_cidr", "broadcast"}},
+		{"bad IP", "ip: 172.16.10.250", "ip: 172.16.10.256",
+			[]string{"appliance.ip", `"172.16.10.256" is not an IPv4 address`}},
+		{"hostname as IP", "ip: 172.16.10.250", "ip: edge.example.com",
+			[]string{"appliance.ip", "edge.example.com"}},
+		{"prefix too long", "prefix: 24", "prefix: 31",
+			[]string{"appliance.prefix", `"31"`, "1 to 30"}},
+		{"prefix not a number", "prefix: 24", "prefix: /24",
+			[]string{"appliance.prefix", "1 to 30"}},
+		{"gateway outside subnet", "  gateway: 172.16.10.1\n", "  gateway: 10.0.0.1\n",
+			[]string{"appliance.gateway", "10.0.0.1", "172.16.10.0/24"}},
+		{"missing IP", "  ip: 172.16.10.250\n", "",
+			[]string{"appliance.ip", "is required"}},
+		{"missing org", "org: Company\n", "",
+			[]string{"org: is required"}},
+		{"RPO too short", "rpo: 5m", "rpo: 30s",
+			[]string{"rpo", `"30s" is out of range`, "between 1m and 24h"}},
+		{"RPO too long", "rpo: 5m", "rpo: 25h",
+			[]string{"rpo", "between 1m and 24h"}},
+		{"RPO not a duration", "rpo: 5m", "rpo: soon",
+			[]string{"rpo", "not a duration"}},
+		{"VM RPO out of range", "    power_on: true", "    rpo: 48h",
+			[]string{"vms[0].rpo", "between 1m and 24h"}},
+		{"VM without name", "  - name: WebApp2", "  - target_vapp: x",
+			[]string{"vms[0].name", "is required"}},
+		{"unknown step in skip", "rpo: 5m", "rpo: 5m\nskip: [rights, coffee]",
+			[]string{"skip[1]", `"coffee" is not a step`, "trunk-network"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			y := strings.Replace(goodPlan, tc.from, tc.to, 1)
+			if y == goodPlan {
+				t.Fatalf("test case did not change the plan (%q not found)", tc.from)
+			}
+			_, err := parseValid(t, y)
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Validate: %v, want a ValidationError", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestPlanFileAllProblemsAtOnce(t *testing.T) {
+	y := strings.NewReplacer("ip: 172.16.10.250", "ip: x", "prefix: 24", "prefix: 99", "rpo: 5m", "rpo: 1s").Replace(goodPlan)
+	_, err := parseValid(t, y)
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Errs) < 3 {
+		t.Fatalf("want at least 3 problems, got %v", err)
+	}
+}
+
+func TestPlanFileSkippedStepsAreNotValidated(t *testing.T) {
+	y := strings.Replace(goodPlan, "  ip: 172.16.10.250\n", "", 1) + "skip: [appliance, trunk-network]\n"
+	if _, err := parseValid(t, y); err != nil {
+		t.Errorf("fields of a skipped step were validated: %v", err)
+	}
+}
+
+func TestPlanFileRejectsSecrets(t *testing.T) {
+	for _, tc := range []struct{ add, key, hint string }{
+		{"tunnel:\n  psk: hunter2\n", "tunnel.psk", EnvL2VPNPSK},
+		{"password: hunter2\n", "password", "environment"},
+		{"appliance:\n  root_password: x\n", "appliance.root_password", "environment"},
+		{"vms:\n  - name: a\n    api_key: x\n", "vms[0].api_key", "environment"},
+		{"tunnel:\n  pre_shared_key: x\n", "tunnel.pre_shared_key", EnvL2VPNPSK},
+	} {
+		_, err := ParsePlanFile([]byte(tc.add))
+		if !errors.Is(err, ErrSecretInPlan) {
+			t.Errorf("%q: %v, want ErrSecretInPlan", tc.add, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), tc.hint) {
+			t.Errorf("error %q should name %q and point to %q", err, tc.key, tc.hint)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error %q echoes the secret", err)
+		}
+	}
+}
+
+func TestPlanFileRejectsUnknownKeys(t *testing.T) {
+	_, err := ParsePlanFile([]byte("appliance:\n  ipaddress: 1.2.3.4\n"))
+	if err == nil || !strings.Contains(err.Error(), `line 2: unknown key "ipaddress"`) {
+		t.Errorf("unknown key: %v", err)
+	}
+}
+
+func TestCheckConfirmation(t *testing.T) {
+	pf := &PlanFile{VMs: []VMPlan{{Name: "WebApp2"}, {Name: "WebApp3"}}}
+	if err := CheckConfirmation(pf, "WebApp3, WebApp2"); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []string{"WebApp2", "WebApp2,WebApp3,WebApp1"} {
+		if err := CheckConfirmation(pf, bad); err == nil || !strings.Contains(err.Error(), `"WebApp2,WebApp3"`) {
+			t.Errorf("CheckConfirmation(%q) = %v", bad, err)
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package steps
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestStateSavedAtomically0600(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ferry.state.json")
+	s, err := LoadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("loading a missing state file created it")
+	}
+	if err := s.Begin("appliance"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("state file mode %v, want 0600", fi.Mode().Perm())
+	}
+	ino := fi.Sys().(*syscall.Stat_t).Ino
+
+	if err := s.Record("appliance", Resource{Kind: "port group", Name: "ferry-sink", ID: "dvportgroup-1"}); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ = os.Stat(path)
+	if fi.Sys().(*syscall.Stat_t).Ino == ino {
+		t.Error("state file was rewritten in place, not replaced by a rename")
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("state file mode %v after update, want 0600", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("temporary files left behind: %v", entries)
+	}
+
+	if err := s.Finish("appliance", Result{Changes: []Item{{Action: ActionCreate}}}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := back.Get("appliance")
+	if st.Status != StatusDone || st.Summary != "1 change" || st.Started == nil || st.Finished == nil {
+		t.Errorf("reloaded step state: %+v", st)
+	}
+	if len(st.Resources) != 1 || st.Resources[0].ID != "dvportgroup-1" {
+		t.Errorf("reloaded resources: %+v", st.Resources)
+	}
+	if back.Status("rights") != StatusPending {
+		t.Errorf("unknown step status %q, want pending", back.Status("rights"))
+	}
+}
+
+func TestStateCorruptFile(t *testing.T) {
+	for name, content := range map[string]string{
+		"garbage":        "{not json",
+		"truncated":      `{"version":1,"steps":{"rights":{"status":"do`,
+		"unknown status": `{"version":1,"steps":{"rights":{"status":"maybe"}}}`,
+		"newer version":  `{"version":99,"steps":{}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ferry.state.json")
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadState(path)
+			if !errors.Is(err, ErrCorruptState) {
+				t.Fatalf("LoadState: %v, want ErrCorruptState", err)
+			}
+			for _, want := range []string{path, "mv " + path, "changed nothing"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+			b, _ := os.ReadFile(path)
+			if !bytes.Equal(b, []byte(content)) {
+				t.Error("LoadState modified the corrupt file")
+			}
+		})
+	}
+}
