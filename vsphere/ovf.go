@@ -420,11 +420,6 @@ func propertyKey(p types.VAppPropertyInfo) string {
 	return k
 }
 
-// PowerOn powers a VM on.
-func (c *Client) PowerOn(ctx context.Context, ref types.ManagedObjectReference) error {
-	return c.powerOn(ctx, ref)
-}
-
 // WriteBlankDisk writes a valid, empty stream-optimized VMDK of capacity
 // bytes to path: a few KiB whatever the capacity, so ferry ships its
 // minimal appliance without a disk image in the repository.
