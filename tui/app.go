@@ -1,0 +1,488 @@
+// Package tui is ferry's wizard: a bubbletea program whose root model owns
+// the itinerary (steps.Itinerary) and shows one screen per step, with a
+// header, an itinerary sidebar and a help bar generated from the keymap.
+//
+// The package holds no infrastructure logic. It renders the persisted
+// steps.State, the plan, the step events, and a DashboardState fed by
+// replication and probe updates; it sends the operator's intent (answers,
+// apply, pause, cutover) to the steps and the adapters in Deps.
+package tui
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// Deps is everything the wizard works with. Infrastructure comes in only
+// through these values, so tests pass fakes and the lead wires adapters.
+type Deps struct {
+	Config    *config.Config
+	Env       *steps.Env // the answers (Env.Plan), the state (Env.State), the clients
+	Itinerary steps.Itinerary
+	// Inventory lists the on-prem VMs for the VM selection screen.
+	// Default: Env.OnPrem(ctx).VMs(ctx).
+	Inventory func(ctx context.Context) ([]vsphere.VM, error)
+	// Choices lists the values a field may take, by field key
+	// ("org", "vdc", "edge_gateway", "appliance.stretched_portgroup"); a nil
+	// list means free text. Default: port groups from the on-prem vCenter.
+	Choices func(ctx context.Context, key string) ([]string, error)
+	Feeds   Feeds
+	// SavePlan writes the answers after each screen's inputs are accepted,
+	// so a resumed session (and `ferry run --plan`) has them. May be nil.
+	SavePlan func(*steps.PlanFile) error
+	Now      func() time.Time
+}
+
+// Feeds are the live streams and controls of replication and probes.
+// Each channel is read by a re-arming command; nil channels are not read.
+type Feeds struct {
+	Replication <-chan ReplicationUpdate
+	Probes      <-chan ProbeUpdate
+	// Pause and Resume ask the replication engine to stop or restart one
+	// VM's passes. Nil: the keys are shown disabled, saying why.
+	Pause  func(ctx context.Context, vm string) error
+	Resume func(ctx context.Context, vm string) error
+}
+
+// wiring is what the screens share with the root.
+type wiring struct {
+	ctx       context.Context
+	cfg       *config.Config
+	env       *steps.Env
+	it        steps.Itinerary
+	inventory func(context.Context) ([]vsphere.VM, error)
+	choices   func(context.Context, string) ([]string, error)
+	feeds     Feeds
+	savePlan  func(*steps.PlanFile) error
+	dash      *DashboardState
+	now       func() time.Time
+	spinFrame string
+}
+
+func (w *wiring) spin() string { return w.spinFrame }
+
+// planSkip is the plan's own skip list (what the sidebar shows before a
+// step is reached); skipReason adds the stage's predicate, evaluated when
+// the step is reached because earlier screens fill in the answers it
+// looks at (the VMs).
+func (w *wiring) planSkip(i int) string {
+	id := w.it[i].Step.ID()
+	if slices.Contains(w.env.Plan.Skip, id) {
+		return "skipped by the plan (skip: " + id + ")"
+	}
+	return ""
+}
+
+func (w *wiring) skipReason(i int) string {
+	if r := w.planSkip(i); r != "" {
+		return r
+	}
+	if st := w.it[i]; st.Skip != nil {
+		return st.Skip(w.env.Plan)
+	}
+	return ""
+}
+
+// save persists the answers; a failure is shown, not fatal.
+func (w *wiring) save() tea.Cmd {
+	if w.savePlan == nil {
+		return nil
+	}
+	if err := w.savePlan(w.env.Plan); err != nil {
+		return flash("could not save the answers: " + err.Error())
+	}
+	return nil
+}
+
+// screen is one step's page. Screens are pointers owned by the root; they
+// change pages only by returning gotoStepMsg.
+type screen interface {
+	init() tea.Cmd
+	update(msg tea.Msg) tea.Cmd
+	view(width, height int) string
+	keys() keyMap
+	// busy says why quitting is refused now ("" = quitting is allowed).
+	busy() string
+	// capturing reports a focused text input: printable keys go to it.
+	capturing() bool
+	// running reports work in flight (the spinner animates only then).
+	running() bool
+}
+
+// Model is the root model.
+type Model struct {
+	w        *wiring
+	screens  []screen
+	inited   []bool
+	cur      int
+	width    int
+	height   int
+	showHelp bool
+	flash    string
+	help     help.Model
+	spinner  spinner.Model
+	ticking  bool
+	asks     chan secretAskMsg
+	prompt   *secretPrompt
+}
+
+// New builds the root model. It starts at the first step that is not done
+// (resume), with the replication dashboard fed as soon as Init runs.
+func New(ctx context.Context, d Deps) *Model {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Config == nil {
+		d.Config = d.Env.Config
+	}
+	if d.Config == nil {
+		d.Config = &config.Config{}
+	}
+	w := &wiring{ctx: ctx, cfg: d.Config, env: d.Env, it: d.Itinerary, inventory: d.Inventory, choices: d.Choices,
+		feeds: d.Feeds, savePlan: d.SavePlan, dash: &DashboardState{}, now: d.Now}
+	if w.inventory == nil {
+		w.inventory = envInventory(d.Env)
+	}
+	if w.choices == nil {
+		w.choices = envChoices(d.Env)
+	}
+	m := &Model{w: w, width: 80, height: 24, help: help.New(),
+		spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)), asks: make(chan secretAskMsg)}
+	m.help.ShortSeparator = "  "
+	w.spinFrame = m.spinner.View()
+	d.Env.Secret = promptSecret(ctx, d.Env.Secret, m.asks)
+	for i := range d.Itinerary {
+		m.screens = append(m.screens, newScreen(w, i))
+	}
+	m.inited = make([]bool, len(m.screens))
+	m.cur = resumeAt(w)
+	return m
+}
+
+func newScreen(w *wiring, i int) screen {
+	st := w.it[i]
+	switch st.Step.ID() {
+	case "vm-selection":
+		return newVMScreen(w, i)
+	case "replication":
+		return newReplicationScreen(w, i)
+	case "checks":
+		return newChecksScreen(w, i)
+	}
+	if st.Confirm {
+		return newCutoverScreen(w, i)
+	}
+	return newStepScreen(w, i)
+}
+
+// resumeAt is the first step neither done nor skipped.
+func resumeAt(w *wiring) int {
+	for i, st := range w.it {
+		switch w.env.State.Status(st.Step.ID()) {
+		case steps.StatusDone, steps.StatusSkipped:
+			continue
+		}
+		if w.planSkip(i) != "" {
+			continue
+		}
+		return i
+	}
+	return max(0, len(w.it)-1)
+}
+
+// Init starts the streams and the current screen.
+func (m *Model) Init() tea.Cmd {
+	f := m.w.feeds
+	return tea.Batch(
+		waitForEvent(f.Replication, asReplication),
+		waitForEvent(f.Probes, asProbe),
+		waitForEvent(m.asks, asSecret),
+		m.enter(m.cur),
+	)
+}
+
+// enter shows screen i, initializing it the first time.
+func (m *Model) enter(i int) tea.Cmd {
+	if i < 0 || i >= len(m.screens) {
+		return nil
+	}
+	m.cur = i
+	if m.inited[i] {
+		return nil
+	}
+	m.inited[i] = true
+	return m.screens[i].init()
+}
+
+// Update routes messages: the window size once here, keys to the global
+// bindings then the current screen, step messages to their screen, streams
+// into the dashboard.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.handle(msg)
+	return m, tea.Batch(cmd, m.animate())
+}
+
+func (m *Model) handle(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		return nil
+	case tea.KeyMsg:
+		return m.key(msg)
+	case spinner.TickMsg:
+		if !m.animating() {
+			m.ticking = false // let the tick die: nothing to animate
+			return nil
+		}
+		var cmd tea.Cmd
+		m.spinner, cmd = m.spinner.Update(msg)
+		m.w.spinFrame = m.spinner.View()
+		return cmd
+	case replicationMsg:
+		m.w.dash.Replicate(ReplicationUpdate(msg))
+		return waitForEvent(m.w.feeds.Replication, asReplication)
+	case probeMsg:
+		m.w.dash.Probe(ProbeUpdate(msg))
+		return waitForEvent(m.w.feeds.Probes, asProbe)
+	case secretAskMsg:
+		m.prompt = newSecretPrompt(msg)
+		return nil
+	case gotoStepMsg:
+		return m.enter(msg.Index)
+	case flashMsg:
+		m.flash = msg.Text
+		return nil
+	case routed:
+		if i := msg.step(); i >= 0 && i < len(m.screens) {
+			return m.screens[i].update(msg)
+		}
+		return nil
+	}
+	return m.screens[m.cur].update(msg)
+}
+
+// animating reports whether anything moves on screen: a step at work or a
+// replication pass moving data. When nothing does, no tick is re-armed, so
+// an idle wizard costs no CPU.
+func (m *Model) animating() bool {
+	if m.w.dash.Replicating() {
+		return true
+	}
+	for _, s := range m.screens {
+		if s.running() {
+			return true
+		}
+	}
+	return false
+}
+
+// animate starts the spinner tick when something starts moving.
+func (m *Model) animate() tea.Cmd {
+	if m.ticking || !m.animating() {
+		return nil
+	}
+	m.ticking = true
+	return m.spinner.Tick
+}
+
+func (m *Model) keys() keyMap {
+	s := m.screens[m.cur]
+	why := s.busy()
+	km := append(keyMap{}, s.keys()...)
+	return append(km, keyHelp, keyQuit.when(why == "", why))
+}
+
+func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
+	m.flash = ""
+	if m.prompt != nil {
+		done, cmd := m.prompt.update(msg)
+		if done {
+			m.prompt = nil
+			return tea.Batch(cmd, waitForEvent(m.asks, asSecret))
+		}
+		return cmd
+	}
+	s := m.screens[m.cur]
+	capturing := s.capturing()
+	if keyQuit.Matches(msg) && (!capturing || msg.Type == tea.KeyCtrlC) {
+		if why := s.busy(); why != "" {
+			m.flash = "Quitting is refused: " + why
+			return nil
+		}
+		return tea.Quit
+	}
+	if keyHelp.Matches(msg) && !capturing {
+		m.showHelp = !m.showHelp
+		return nil
+	}
+	if m.showHelp && keyBack.Matches(msg) {
+		m.showHelp = false
+		return nil
+	}
+	if k, ok := s.keys().pressedDisabled(msg); ok && !capturing {
+		m.flash = k.Help().Key + " " + k.Help().Desc + ": " + k.Why
+		return nil
+	}
+	return s.update(msg)
+}
+
+// Layout sizes.
+const (
+	minSidebar  = 60 // below this width the sidebar is hidden
+	sidebarNarr = 24
+	sidebarWide = 30
+)
+
+func (m *Model) sidebarWidth() int {
+	switch {
+	case m.width < minSidebar:
+		return 0
+	case m.width >= 120:
+		return sidebarWide
+	}
+	return sidebarNarr
+}
+
+// View draws header, sidebar, main panel, notice and help bar, clipped to
+// the window.
+func (m *Model) View() string {
+	w, h := m.width, m.height
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	m.help.Width = w
+	helpLine := m.help.ShortHelpView(m.keys().ShortHelp())
+	bodyH := max(0, h-3)
+	sw := m.sidebarWidth()
+	mainW := w
+	if sw > 0 {
+		mainW = w - sw - 3
+	}
+	var main string
+	switch {
+	case m.prompt != nil:
+		main = m.prompt.view(mainW, bodyH)
+	case m.showHelp:
+		hm := m.help
+		hm.Width = mainW
+		main = box(append([]string{sTitle.Render("Keys"), ""}, lines(hm.FullHelpView(m.keys().FullHelp()))...), mainW, bodyH)
+	default:
+		main = m.screens[m.cur].view(mainW, bodyH)
+	}
+	out := make([]string, 0, h)
+	out = append(out, m.header(w))
+	ml := lines(main)
+	side := m.sidebar(sw, bodyH)
+	for i := 0; i < bodyH; i++ {
+		l := ""
+		if i < len(ml) {
+			l = ml[i]
+		}
+		if sw > 0 {
+			l = fit(side[i], sw) + " " + sDim.Render("│") + " " + l
+		}
+		out = append(out, l)
+	}
+	notice := ""
+	if m.flash != "" {
+		notice = sWarn.Render(m.flash)
+	}
+	out = append(out, notice, helpLine)
+	return box(out, w, h)
+}
+
+func (m *Model) header(width int) string {
+	c := m.w.cfg
+	parts := []string{sTitle.Render("ferry")}
+	if c.Lab {
+		parts = append(parts, sBadge.Render(" LAB "))
+	}
+	if h := host(c.OnPrem.URL); h != "" {
+		parts = append(parts, "vCenter "+h)
+	}
+	if h := host(c.VCD.URL); h != "" {
+		parts = append(parts, "VCD "+h)
+	}
+	org := m.w.env.Plan.Org
+	if org == "" {
+		org = c.Tenant.Org
+	}
+	if org != "" {
+		ov := "org " + org
+		if v := m.w.env.Plan.VDC; v != "" {
+			ov += " / " + v
+		}
+		parts = append(parts, ov)
+	}
+	if len(parts) == 1 || (len(parts) == 2 && c.Lab) {
+		parts = append(parts, sDim.Render("no endpoints configured"))
+	}
+	return trunc(strings.Join(parts, " · "), width)
+}
+
+func host(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	return u.Host
+}
+
+// stepGlyph is the sidebar mark of step i.
+func (m *Model) stepGlyph(i int) string {
+	id := m.w.it[i].Step.ID()
+	st := m.w.env.State.Status(id)
+	if m.screens[i].running() {
+		st = steps.StatusRunning
+	}
+	switch {
+	case st == steps.StatusFailed:
+		return sErr.Render("✗")
+	case i == m.cur:
+		return sTitle.Render("▶")
+	case st == steps.StatusDone:
+		return sOK.Render("✓")
+	case st == steps.StatusSkipped || m.w.planSkip(i) != "":
+		return sDim.Render("↷")
+	}
+	return sDim.Render("·")
+}
+
+func (m *Model) sidebar(width, height int) []string {
+	if width == 0 {
+		return nil
+	}
+	out := []string{sBold.Render("Itinerary")}
+	for i, st := range m.w.it {
+		l := m.stepGlyph(i) + " " + trunc(strconv.Itoa(i+1)+" "+st.Step.Title(), width-2)
+		if i == m.cur {
+			l = sBold.Render(l)
+		}
+		out = append(out, l)
+	}
+	if d := m.w.dash; len(d.VMs) > 0 {
+		out = append(out, "", sBold.Render("Replication"))
+		for _, r := range d.VMs {
+			if len(out) >= height-1 {
+				out = append(out, sDim.Render("…"))
+				break
+			}
+			out = append(out, trunc(healthGlyph(r.Health)+" "+r.VM+" "+sDim.Render(r.Phase), width))
+		}
+	}
+	return append(out, make([]string, max(0, height-len(out)))...)
+}

@@ -1,0 +1,207 @@
+package tui
+
+import (
+	"sort"
+	"time"
+)
+
+// RPOHealth is how the age of a VM's replica compares with its RPO.
+type RPOHealth int
+
+const (
+	RPOUnknown  RPOHealth = iota // no complete pass yet
+	RPOOK                        // replica younger than the RPO
+	RPOWarning                   // a pass runs longer than RPO/2, or the replica nears the RPO
+	RPOViolated                  // replica older than the RPO
+)
+
+func (h RPOHealth) String() string {
+	switch h {
+	case RPOOK:
+		return "ok"
+	case RPOWarning:
+		return "warning"
+	case RPOViolated:
+		return "violated"
+	}
+	return "—"
+}
+
+// ReplicationUpdate is one report of the replication engine about one VM.
+// The lead's adapter turns replication events into these and sends them on
+// Feeds.Replication; the dashboard keeps the latest per VM.
+type ReplicationUpdate struct {
+	VM    string
+	Phase string // "initial sync", "incremental", "idle", "paused", "final pass", "failed"
+	Pass  int    // number of the pass in flight or last completed
+	// Bytes of the pass in flight.
+	Planned, Read, Sent, Acked int64
+	Rate                       float64       // bytes per second sent
+	ETA                        time.Duration // of the pass in flight; 0 = unknown
+	LastPass                   time.Time     // snapshot time of the last complete pass
+	NextPass                   time.Time
+	RPO                        time.Duration
+	Health                     RPOHealth
+	// ProjectedDowntime is what a cutover now would cost: the final pass
+	// with the VM off, estimated from the last incremental pass.
+	ProjectedDowntime time.Duration
+	Paused            bool
+	Err               string // last error, shown until a pass succeeds
+}
+
+// ProbeUpdate is one probe result between two endpoints across the stretch.
+type ProbeUpdate struct {
+	From, To string // "WebApp1", "WebApp2"
+	Kind     string // "icmp", "tcp/80"
+	Time     time.Time
+	Up       bool
+	Latency  time.Duration
+	Loss     float64 // 0..1 over the probe's recent window
+}
+
+// historyLen is how many samples a sparkline keeps.
+const historyLen = 32
+
+// VMRow is one VM of the dashboard: the latest update and the throughput history.
+type VMRow struct {
+	ReplicationUpdate
+	Rates []float64 // last historyLen rates, oldest first
+}
+
+// Fraction is the progress of the pass in flight, by acknowledged bytes.
+func (r VMRow) Fraction() float64 {
+	if r.Planned <= 0 {
+		return 0
+	}
+	return min(1, float64(r.Acked)/float64(r.Planned))
+}
+
+// Active reports whether a pass is moving data.
+func (r VMRow) Active() bool {
+	return !r.Paused && r.Err == "" && r.Planned > 0 && r.Acked < r.Planned
+}
+
+// ProbeRow is one probed pair with its outage record.
+type ProbeRow struct {
+	ProbeUpdate
+	Outages    int           // up -> down transitions seen
+	DownSince  time.Time     // zero when up
+	LastOutage time.Duration // length of the last finished outage
+	Latencies  []float64     // last historyLen latencies in ms, oldest first
+}
+
+func (p ProbeRow) key() string { return p.From + "→" + p.To + " " + p.Kind }
+
+// DashboardState is the view-model of the replication dashboard and the
+// probe panel. It is fed by messages only (replication and probe updates),
+// so the engine and the probes are wired by adapters and tests feed it fake
+// data.
+type DashboardState struct {
+	VMs    []VMRow
+	Probes []ProbeRow
+	// Outages lists finished outages with when they started, for the
+	// cutover's downtime report.
+	Outages []Outage
+}
+
+// Outage is one period a probed pair did not answer.
+type Outage struct {
+	Pair       string
+	Start, End time.Time
+}
+
+// Replicate records an update.
+func (d *DashboardState) Replicate(u ReplicationUpdate) {
+	for i := range d.VMs {
+		if d.VMs[i].VM == u.VM {
+			d.VMs[i].ReplicationUpdate = u
+			d.VMs[i].Rates = push(d.VMs[i].Rates, u.Rate)
+			return
+		}
+	}
+	d.VMs = append(d.VMs, VMRow{ReplicationUpdate: u, Rates: []float64{u.Rate}})
+	sort.SliceStable(d.VMs, func(i, j int) bool { return d.VMs[i].VM < d.VMs[j].VM })
+}
+
+// Probe records a probe result and tracks outages.
+func (d *DashboardState) Probe(u ProbeUpdate) {
+	row := ProbeRow{ProbeUpdate: u}
+	i := -1
+	for j := range d.Probes {
+		if d.Probes[j].key() == row.key() {
+			i = j
+			break
+		}
+	}
+	if i < 0 {
+		// A new pair counts as up until it answers otherwise, so a
+		// first failed probe opens an outage.
+		row.Up = true
+		d.Probes = append(d.Probes, row)
+		i = len(d.Probes) - 1
+	}
+	p := &d.Probes[i]
+	wasUp := p.Up || p.DownSince.IsZero()
+	switch {
+	case !u.Up && wasUp:
+		p.Outages++
+		p.DownSince = u.Time
+	case u.Up && !p.DownSince.IsZero():
+		p.LastOutage = u.Time.Sub(p.DownSince)
+		d.Outages = append(d.Outages, Outage{Pair: p.key(), Start: p.DownSince, End: u.Time})
+		p.DownSince = time.Time{}
+	}
+	p.ProbeUpdate = u
+	ms := 0.0
+	if u.Up {
+		ms = float64(u.Latency) / float64(time.Millisecond)
+	}
+	p.Latencies = push(p.Latencies, ms)
+}
+
+// Replicating reports whether any VM has a pass moving data.
+func (d *DashboardState) Replicating() bool {
+	for _, r := range d.VMs {
+		if r.Active() {
+			return true
+		}
+	}
+	return false
+}
+
+// Row returns the row of a VM.
+func (d *DashboardState) Row(vm string) (VMRow, bool) {
+	for _, r := range d.VMs {
+		if r.VM == vm {
+			return r, true
+		}
+	}
+	return VMRow{}, false
+}
+
+// DowntimeSince is the longest outage seen by any probe that started at or
+// after t, counting a running outage up to now. It is the measured downtime
+// of a cutover that started at t.
+func (d *DashboardState) DowntimeSince(t, now time.Time) (time.Duration, bool) {
+	var worst time.Duration
+	seen := false
+	for _, o := range d.Outages {
+		if !o.Start.Before(t) {
+			worst, seen = max(worst, o.End.Sub(o.Start)), true
+		}
+	}
+	for _, p := range d.Probes {
+		if !p.DownSince.IsZero() && !p.DownSince.Before(t) {
+			worst, seen = max(worst, now.Sub(p.DownSince)), true
+		}
+	}
+	return worst, seen
+}
+
+func push(h []float64, v float64) []float64 {
+	h = append(h, v)
+	if len(h) > historyLen {
+		h = h[len(h)-historyLen:]
+	}
+	return h
+}

@@ -1,0 +1,151 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+func healthGlyph(h RPOHealth) string {
+	switch h {
+	case RPOOK:
+		return sOK.Render("●")
+	case RPOWarning:
+		return sWarn.Render("▲")
+	case RPOViolated:
+		return sErr.Render("✗")
+	}
+	return sDim.Render("○")
+}
+
+// vmRowLines draws one VM of the dashboard in two lines:
+//
+//	▸ WebApp2   incremental #12  ██████░░░░  62%  ETA 12s   ● RPO ok
+//	  4.1 MiB/s ▂▃▅▇█  last pass 48s ago · next in 12s · cutover ~9s
+func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) (string, string) {
+	phase := r.Phase
+	if r.Paused {
+		phase = "paused"
+	}
+	if r.Pass > 0 {
+		phase += " #" + itoa(r.Pass)
+	}
+	nameW := min(14, max(6, width/5))
+	phaseW := min(16, max(8, width/5))
+	right := healthGlyph(r.Health) + " RPO " + r.Health.String()
+	progress := ""
+	if r.Planned > 0 {
+		eta := "ETA —"
+		if r.ETA > 0 {
+			eta = "ETA " + dur(r.ETA)
+		}
+		progress = fmt.Sprintf(" %3.0f%% %s", r.Fraction()*100, eta)
+	}
+	barW := max(4, width-2-nameW-1-phaseW-1-len(progress)-12)
+	barW = min(barW, 30)
+	mark := "  "
+	if cursor {
+		mark = sTitle.Render("▸ ")
+	}
+	var b strings.Builder
+	b.Grow(width * 2)
+	b.WriteString(mark)
+	b.WriteString(fit(r.VM, nameW))
+	b.WriteByte(' ')
+	b.WriteString(fit(phase, phaseW))
+	b.WriteByte(' ')
+	if r.Planned > 0 {
+		b.WriteString(bar(r.Fraction(), barW))
+		b.WriteString(progress)
+	} else {
+		b.WriteString(fit("", barW+len(progress)))
+	}
+	b.WriteString("  ")
+	b.WriteString(right)
+	l1 := b.String()
+
+	b.Reset()
+	b.WriteString("  ")
+	b.WriteString(fit(rate(r.Rate), 11))
+	b.WriteString(sparkline(r.Rates, min(16, max(4, width/6))))
+	b.WriteString("  last pass ")
+	b.WriteString(ago(now, r.LastPass))
+	b.WriteString(" · next ")
+	if r.Paused {
+		b.WriteString("paused")
+	} else {
+		b.WriteString(until(now, r.NextPass))
+	}
+	if r.ProjectedDowntime > 0 {
+		b.WriteString(" · cutover ~")
+		b.WriteString(dur(r.ProjectedDowntime))
+	}
+	l2 := b.String()
+	if r.Err != "" {
+		l2 = sErr.Render("  ✗ " + r.Err)
+	}
+	return trunc(l1, width), trunc(l2, width)
+}
+
+// dashboardLines draws the VM rows scrolled to keep the cursor visible,
+// and a detail line for the VM under the cursor. Only visible rows are
+// drawn, so a frame costs the same with 10 or 1,000 VMs.
+func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int) []string {
+	if len(d.VMs) == 0 {
+		return []string{sDim.Render("No replication reported yet.")}
+	}
+	var totalRate float64
+	active, warn := 0, 0
+	for i := range d.VMs {
+		r := &d.VMs[i]
+		totalRate += r.Rate
+		if r.Active() {
+			active++
+		}
+		if r.Health == RPOWarning || r.Health == RPOViolated {
+			warn++
+		}
+	}
+	out := []string{trunc(fmt.Sprintf("%d VM(s) · %d copying · %s total · %d RPO warning(s)", len(d.VMs), active, rate(totalRate), warn), width)}
+	room := max(1, (height-3)/2)
+	start := 0
+	if cursor >= room {
+		start = cursor - room + 1
+	}
+	for i := start; i < len(d.VMs) && i < start+room; i++ {
+		a, b := vmRowLines(&d.VMs[i], now, i == cursor, width)
+		out = append(out, a, b)
+	}
+	if cursor < len(d.VMs) {
+		r := d.VMs[cursor]
+		out = append(out, sDim.Render(trunc(fmt.Sprintf("%s pass: planned %s · read %s · sent %s · acked %s · RPO %s",
+			r.VM, bytesIEC(r.Planned), bytesIEC(r.Read), bytesIEC(r.Sent), bytesIEC(r.Acked), dur(r.RPO)), width)))
+	}
+	return out
+}
+
+// probeLines draws the probe panel: per pair, status, latency, loss and
+// outages.
+func probeLines(d *DashboardState, now time.Time, width, height int) []string {
+	out := []string{sBold.Render("Probes")}
+	if len(d.Probes) == 0 {
+		return append(out, sDim.Render(trunc("no probe results yet", width)))
+	}
+	for _, p := range d.Probes {
+		if len(out)+2 > height {
+			out = append(out, sDim.Render(trunc(fmt.Sprintf("… %d more", len(d.Probes)-(len(out)-1)/2), width)))
+			break
+		}
+		glyph, state := sOK.Render("●"), dur(p.Latency)
+		if !p.Up {
+			glyph, state = sErr.Render("✗"), sErr.Render("down "+dur(now.Sub(p.DownSince)))
+		}
+		out = append(out, trunc(fmt.Sprintf("%s %s→%s %s %s", glyph, p.From, p.To, p.Kind, state), width))
+		l2 := fmt.Sprintf("  loss %.0f%% · %d outage(s)", p.Loss*100, p.Outages)
+		if p.LastOutage > 0 {
+			l2 += " · last " + dur(p.LastOutage)
+		}
+		out = append(out, sDim.Render(trunc(l2, width-4))+" "+sparkline(p.Latencies, min(8, max(0, width-ansiWidth(l2)-2))))
+	}
+	return out
+}

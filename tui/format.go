@@ -1,0 +1,170 @@
+package tui
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+)
+
+// bytesIEC formats a byte count: 512 B, 1.5 GiB.
+func bytesIEC(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// rate formats bytes per second.
+func rate(bps float64) string {
+	if bps <= 0 {
+		return "—"
+	}
+	return bytesIEC(int64(bps)) + "/s"
+}
+
+// dur formats a duration for people: 45s, 3m05s, 2h10m.
+func dur(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Round(time.Second).Seconds()))
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// ago formats the time since t ("—" for zero).
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return dur(now.Sub(t)) + " ago"
+}
+
+// until formats the time to t ("—" for zero, "now" when past).
+func until(now, t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	if !t.After(now) {
+		return "now"
+	}
+	return "in " + dur(t.Sub(now))
+}
+
+var sparks = []rune("▁▂▃▄▅▆▇█")
+
+// sparkline draws the last width values scaled to their maximum.
+func sparkline(vs []float64, width int) string {
+	if width <= 0 {
+		return ""
+	}
+	if len(vs) > width {
+		vs = vs[len(vs)-width:]
+	}
+	top := 0.0
+	for _, v := range vs {
+		top = math.Max(top, v)
+	}
+	var b strings.Builder
+	b.Grow(width * 3)
+	for i := len(vs); i < width; i++ {
+		b.WriteByte(' ')
+	}
+	for _, v := range vs {
+		i := 0
+		if top > 0 {
+			i = int(v / top * float64(len(sparks)-1))
+		}
+		b.WriteRune(sparks[i])
+	}
+	return b.String()
+}
+
+// bar draws a progress bar of width cells. The dashboard draws one per VM
+// per frame, so it is plain runes rather than a styled component.
+func bar(frac float64, width int) string {
+	if width <= 0 {
+		return ""
+	}
+	frac = math.Max(0, math.Min(1, frac))
+	n := int(math.Round(frac * float64(width)))
+	return strings.Repeat("█", n) + strings.Repeat("░", width-n)
+}
+
+// fit truncates s to width cells (with an ellipsis) and pads it to width.
+func fit(s string, width int) string {
+	if width <= 0 {
+		return ""
+	}
+	w := ansi.StringWidth(s)
+	if w > width {
+		return ansi.Truncate(s, width, "…")
+	}
+	return s + strings.Repeat(" ", width-w)
+}
+
+// trunc truncates s to width cells without padding.
+func trunc(s string, width int) string {
+	if width <= 0 {
+		return ""
+	}
+	if ansi.StringWidth(s) > width {
+		return ansi.Truncate(s, width, "…")
+	}
+	return s
+}
+
+// wrap wraps plain text to width cells.
+func wrap(s string, width int) []string {
+	if width <= 0 {
+		return nil
+	}
+	return strings.Split(ansi.Wrap(s, width, " "), "\n")
+}
+
+// box clips or pads lines to exactly width x height. It is the last step of
+// every view, so nothing a screen draws can overflow the terminal.
+func box(lines []string, width, height int) string {
+	if height <= 0 || width <= 0 {
+		return ""
+	}
+	out := make([]string, height)
+	for i := range out {
+		if i < len(lines) {
+			out[i] = fit(lines[i], width)
+		} else {
+			out[i] = strings.Repeat(" ", width)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// lines splits a rendered block into lines.
+func lines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func ansiWidth(s string) int { return ansi.StringWidth(s) }

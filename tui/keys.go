@@ -1,0 +1,97 @@
+package tui
+
+import (
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+// Key is a key binding as data (k9s, lazygit): the keys, the help text, and,
+// when the action is not available right now, why. The help bar is generated
+// from these values; a disabled key still shows, with its reason, and
+// pressing it tells the operator why nothing happened.
+type Key struct {
+	key.Binding
+	// Why is the reason the key does nothing right now ("" = enabled).
+	Why string
+}
+
+func newKey(help, desc string, keys ...string) Key {
+	return Key{Binding: key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))}
+}
+
+// when returns k disabled with reason why unless ok.
+func (k Key) when(ok bool, why string) Key {
+	if !ok {
+		k.Why = why
+	}
+	return k
+}
+
+// Matches reports whether msg presses k, enabled or not.
+func (k Key) Matches(msg tea.KeyMsg) bool { return key.Matches(msg, k.Binding) }
+
+// display is the binding as the help bar shows it.
+func (k Key) display() key.Binding {
+	b := k.Binding
+	if k.Why != "" {
+		h := b.Help()
+		b.SetHelp("✗"+h.Key, h.Desc+": "+k.Why)
+	}
+	return b
+}
+
+// The bindings every screen shares. Screens declare their own in their Keys
+// method with the same constructor, so all of them appear in the help bar.
+var (
+	keyQuit   = newKey("q", "quit", "q", "ctrl+c")
+	keyHelp   = newKey("?", "help", "?")
+	keyNext   = newKey("enter", "continue", "enter")
+	keyBack   = newKey("esc", "back", "esc")
+	keyUp     = newKey("↑/k", "up", "up", "k")
+	keyDown   = newKey("↓/j", "down", "down", "j")
+	keyField  = newKey("tab", "next field", "tab")
+	keyPrev   = newKey("shift+tab", "previous field", "shift+tab")
+	keyRetry  = newKey("r", "retry", "r")
+	keyFilter = newKey("/", "filter", "/")
+	keySelect = newKey("space", "select", " ", "space")
+	keyPause  = newKey("p", "pause", "p")
+	keyResume = newKey("u", "resume", "u")
+	keyPick   = newKey("↑/↓", "pick", "up", "down")
+)
+
+// keyMap adapts a list of Keys to bubbles/help.
+type keyMap []Key
+
+func (km keyMap) ShortHelp() []key.Binding {
+	out := make([]key.Binding, 0, len(km))
+	for _, k := range km {
+		out = append(out, k.display())
+	}
+	return out
+}
+
+// FullHelp puts the screen's keys in one column and the global ones in another.
+func (km keyMap) FullHelp() [][]key.Binding {
+	var screen, global []key.Binding
+	for _, k := range km {
+		if k.Binding.Help().Key == keyQuit.Help().Key || k.Binding.Help().Key == keyHelp.Help().Key {
+			global = append(global, k.display())
+			continue
+		}
+		screen = append(screen, k.display())
+	}
+	return [][]key.Binding{screen, global}
+}
+
+// pressedDisabled returns the first disabled key in km that msg presses.
+func (km keyMap) pressedDisabled(msg tea.KeyMsg) (Key, bool) {
+	for _, k := range km {
+		if k.Why != "" && k.Matches(msg) {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+var _ help.KeyMap = keyMap(nil)

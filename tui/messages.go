@@ -1,0 +1,103 @@
+package tui
+
+import (
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// Messages that move between pages. Screens never switch pages themselves:
+// they return a command producing one of these and the root acts on it.
+type (
+	// gotoStepMsg shows the screen of step Index (0-based).
+	gotoStepMsg struct{ Index int }
+	// flashMsg shows a one-line notice above the help bar until the next key.
+	flashMsg struct{ Text string }
+)
+
+// routed is a message for the screen of one step; the root delivers it to
+// that screen whichever screen is showing.
+type routed interface{ step() int }
+
+// Step work: plan, apply (as a stream of events), choices and inventory.
+type (
+	planDoneMsg struct {
+		Step int
+		Plan steps.Plan
+		Err  error
+	}
+	stepEventMsg struct {
+		Step  int
+		Event steps.Event
+	}
+	applyDoneMsg struct {
+		Step    int
+		Outcome steps.Outcome
+		Err     error
+	}
+	choicesMsg struct {
+		Step    int
+		Key     string
+		Choices []string
+		Err     error
+	}
+	vmsLoadedMsg struct {
+		Step int
+		VMs  []vsphere.VM
+		Err  error
+	}
+	// actionDoneMsg reports a one-shot request (pause, resume).
+	actionDoneMsg struct {
+		Step int
+		What string
+		Err  error
+	}
+)
+
+func (m planDoneMsg) step() int   { return m.Step }
+func (m stepEventMsg) step() int  { return m.Step }
+func (m applyDoneMsg) step() int  { return m.Step }
+func (m choicesMsg) step() int    { return m.Step }
+func (m vmsLoadedMsg) step() int  { return m.Step }
+func (m actionDoneMsg) step() int { return m.Step }
+
+// Streams from the adapters.
+type (
+	replicationMsg ReplicationUpdate
+	probeMsg       ProbeUpdate
+	// secretAskMsg asks the operator for a secret a step needs; the answer
+	// (or an error when the prompt is dismissed) goes back on Reply.
+	secretAskMsg struct {
+		Name, What string
+		Reply      chan<- secretReply
+	}
+)
+
+type secretReply struct {
+	Value string
+	Err   error
+}
+
+// waitForEvent returns the next message from ch, or nil once ch is closed.
+// The handler of each message re-arms it (bubbletea examples/realtime), so
+// a stream costs one blocked goroutine, never a polling loop.
+func waitForEvent[T any](ch <-chan T, wrap func(T) tea.Msg) tea.Cmd {
+	if ch == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		v, ok := <-ch
+		if !ok {
+			return nil
+		}
+		return wrap(v)
+	}
+}
+
+func asMsg(m tea.Msg) tea.Msg                     { return m }
+func asReplication(u ReplicationUpdate) tea.Msg { return replicationMsg(u) }
+func asProbe(u ProbeUpdate) tea.Msg             { return probeMsg(u) }
+func asSecret(a secretAskMsg) tea.Msg           { return a }
+
+func gotoStep(i int) tea.Cmd { return func() tea.Msg { return gotoStepMsg{Index: i} } }
+func flash(s string) tea.Cmd  { return func() tea.Msg { return flashMsg{Text: s} } }

@@ -1,0 +1,57 @@
+package tui
+
+import tea "github.com/charmbracelet/bubbletea"
+
+// checksScreen is step 7: the probe panel across the stretch, and the
+// checks step's plan and apply.
+type checksScreen struct {
+	w   *wiring
+	idx int
+	run stepRun
+}
+
+func newChecksScreen(w *wiring, idx int) *checksScreen {
+	return &checksScreen{w: w, idx: idx, run: newStepRun(w, idx)}
+}
+
+func (s *checksScreen) init() tea.Cmd   { return nil }
+func (s *checksScreen) running() bool   { return s.run.running() }
+func (s *checksScreen) busy() string    { return "" }
+func (s *checksScreen) capturing() bool { return false }
+
+func (s *checksScreen) keys() keyMap {
+	if s.run.phase == phaseInput {
+		k := keyNext
+		k.SetHelp("enter", "plan checks")
+		return keyMap{k}
+	}
+	return s.run.keys()
+}
+
+func (s *checksScreen) update(msg tea.Msg) tea.Cmd {
+	if msg, ok := msg.(tea.KeyMsg); ok {
+		switch {
+		case s.run.phase == phaseInput:
+			if keyNext.Matches(msg) {
+				return s.run.begin()
+			}
+			return nil
+		case keyBack.Matches(msg) && !s.run.running():
+			s.run.phase = phaseInput
+			return nil
+		}
+		return s.run.key(msg)
+	}
+	return s.run.update(msg)
+}
+
+func (s *checksScreen) view(width, height int) string {
+	out := stepHeading(s.w, s.idx, width)
+	if s.run.phase == phaseInput {
+		out = append(out, "Press enter to plan the probes between the VMs.", "")
+	} else {
+		out = append(out, s.run.view(width, min(8, height/3))...)
+		out = append(out, "")
+	}
+	return box(append(out, probeLines(s.w.dash, s.w.now(), width, height-len(out))...), width, height)
+}

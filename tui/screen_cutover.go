@@ -1,0 +1,260 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/cursor"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// cutoverScreen is step 8, the dangerous one (k9s style): a confirmation
+// with the summary, the target, the power-on toggle and the VM names typed
+// out; then a live timeline of the phases with the probe panel; then the
+// downtime report. Quitting is refused while it runs.
+type cutoverScreen struct {
+	w       *wiring
+	idx     int
+	run     stepRun
+	typed   textinput.Model
+	powerOn bool
+	problem string // why the confirmation was refused
+}
+
+func newCutoverScreen(w *wiring, idx int) *cutoverScreen {
+	in := textinput.New()
+	in.Prompt = "> "
+	in.Cursor.SetMode(cursor.CursorStatic)
+	s := &cutoverScreen{w: w, idx: idx, run: newStepRun(w, idx), typed: in, powerOn: true}
+	for _, vm := range w.env.Plan.VMs {
+		if vm.PowerOn != nil && !*vm.PowerOn {
+			s.powerOn = false
+		}
+	}
+	return s
+}
+
+func (s *cutoverScreen) init() tea.Cmd {
+	if s.run.phase == phaseInput {
+		return s.typed.Focus()
+	}
+	return nil
+}
+
+func (s *cutoverScreen) running() bool   { return s.run.running() }
+func (s *cutoverScreen) capturing() bool { return s.run.phase == phaseInput }
+
+func (s *cutoverScreen) busy() string {
+	if s.run.phase == phaseApplying {
+		return "the cutover is running; stopping now could leave the VM between source and target. Wait for the downtime report (failures roll back on their own)."
+	}
+	return ""
+}
+
+// want is what the operator must type: the VM names, comma-separated.
+func (s *cutoverScreen) want() string {
+	var n []string
+	for _, vm := range s.w.env.Plan.VMs {
+		n = append(n, vm.Name)
+	}
+	return strings.Join(n, ",")
+}
+
+func (s *cutoverScreen) keys() keyMap {
+	switch s.run.phase {
+	case phaseInput:
+		start := keyNext
+		start.SetHelp("enter", "start cutover")
+		start = start.when(s.want() != "", "no VMs selected (step 5)")
+		toggle := newKey("ctrl+o", "toggle power on", "ctrl+o")
+		return keyMap{start, toggle}
+	case phaseFailed:
+		retry := keyRetry
+		retry.SetHelp("r", "confirm again")
+		return keyMap{retry}
+	case phaseDone:
+		return nil
+	}
+	return s.run.keys()
+}
+
+func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
+	km, ok := msg.(tea.KeyMsg)
+	if !ok {
+		return s.run.update(msg)
+	}
+	switch s.run.phase {
+	case phaseInput:
+		switch {
+		case km.Type == tea.KeyCtrlO:
+			s.powerOn = !s.powerOn
+			return nil
+		case km.Type == tea.KeyEnter:
+			return s.confirm()
+		}
+		var cmd tea.Cmd
+		s.typed, cmd = s.typed.Update(km)
+		s.problem = ""
+		return cmd
+	case phaseFailed:
+		if keyRetry.Matches(km) {
+			s.run.phase = phaseInput
+			s.typed.SetValue("")
+			return s.typed.Focus()
+		}
+	}
+	return nil
+}
+
+// confirm checks the typed names with the same rule as
+// `ferry run --confirm-cutover` and starts the cutover.
+func (s *cutoverScreen) confirm() tea.Cmd {
+	want, typed := s.want(), strings.TrimSpace(s.typed.Value())
+	pf := s.w.env.Plan
+	switch {
+	case want == "":
+		s.problem = "No VMs to cut over: select them in step 5."
+		return nil
+	case typed == "":
+		s.problem = fmt.Sprintf("Type %s to confirm.", want)
+		return nil
+	}
+	if err := steps.CheckConfirmation(pf, typed); err != nil {
+		s.problem = fmt.Sprintf("%q does not match: type %s exactly.", typed, want)
+		return nil
+	}
+	for i := range pf.VMs {
+		on := s.powerOn
+		pf.VMs[i].PowerOn = &on
+	}
+	s.typed.Blur()
+	s.run.confirmed = true
+	return tea.Batch(s.w.save(), s.run.startApply())
+}
+
+func (s *cutoverScreen) view(width, height int) string {
+	out := stepHeading(s.w, s.idx, width)
+	switch s.run.phase {
+	case phaseInput:
+		out = append(out, s.confirmLines(width)...)
+	case phaseApplying:
+		out = append(out, sDanger.Render("Cutover running")+sDim.Render(" · elapsed "+dur(s.w.now().Sub(s.run.started))), "")
+		tl := s.timeline(width)
+		out = append(out, tl...)
+		out = append(out, "")
+		out = append(out, probeLines(s.w.dash, s.w.now(), width, height-len(out))...)
+	default:
+		out = append(out, s.report(width)...)
+	}
+	return box(out, width, height)
+}
+
+func (s *cutoverScreen) confirmLines(width int) []string {
+	pf := s.w.env.Plan
+	out := []string{sDanger.Render(trunc("⚠ This shuts down the source VMs and starts them in Cloud Director.", width)), ""}
+	for _, vm := range pf.VMs {
+		line := fmt.Sprintf("%s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork))
+		if r, ok := s.w.dash.Row(vm.Name); ok {
+			line += fmt.Sprintf(" · last pass %s · downtime ~%s", ago(s.w.now(), r.LastPass), dur(r.ProjectedDowntime))
+		}
+		out = append(out, trunc("  "+line, width))
+	}
+	if len(pf.VMs) == 0 {
+		out = append(out, sWarn.Render("  no VMs selected: go back to step 5"))
+	}
+	box := "[ ]"
+	if s.powerOn {
+		box = "[x]"
+	}
+	out = append(out, "", box+" power on after cutover "+sDim.Render("(ctrl+o)"), "")
+	out = append(out, trunc("Type "+sBold.Render(orDash(s.want()))+" to confirm:", width))
+	s.typed.Width = max(10, width-4)
+	out = append(out, s.typed.View())
+	if s.problem != "" {
+		out = append(out, sErr.Render(trunc("✗ "+s.problem, width)))
+	}
+	return out
+}
+
+// phaseSpan is one phase of the cutover timeline, from its first event to
+// the next phase's.
+type phaseSpan struct {
+	name       string
+	start, end time.Time
+}
+
+// phases groups the step's events by message into the timeline.
+func (s *cutoverScreen) phases() []phaseSpan {
+	var out []phaseSpan
+	for _, ev := range s.run.events {
+		switch ev.Kind {
+		case steps.EventProgress, steps.EventChange:
+		default:
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].name == ev.Message {
+			continue
+		}
+		if n := len(out); n > 0 {
+			out[n-1].end = ev.Time
+		}
+		out = append(out, phaseSpan{name: ev.Message, start: ev.Time})
+	}
+	return out
+}
+
+func (s *cutoverScreen) timeline(width int) []string {
+	now, t0 := s.w.now(), s.run.started
+	ps := s.phases()
+	if len(ps) == 0 {
+		return []string{s.w.spin() + " starting"}
+	}
+	var out []string
+	for i, p := range ps {
+		glyph, end := sOK.Render("✓"), p.end
+		if i == len(ps)-1 && s.run.phase == phaseApplying {
+			glyph, end = s.w.spin(), now
+		}
+		out = append(out, trunc(fmt.Sprintf("%s %6s  %-7s %s", glyph, "+"+dur(p.start.Sub(t0)), dur(end.Sub(p.start)), p.name), width))
+	}
+	return out
+}
+
+// report is the downtime report, or the failure with what to do next.
+func (s *cutoverScreen) report(width int) []string {
+	var out []string
+	total := s.run.finished.Sub(s.run.started)
+	if s.run.phase == phaseFailed {
+		out = append(out, sErr.Render("✗ cutover failed"))
+		out = append(out, wrap(errText(s.run.err), width)...)
+		out = append(out, "", trunc("Any failure before the target powers on rolls back: the source runs again and replication goes on.", width))
+		out = append(out, wrap(s.run.hint(), width)...)
+		out = append(out, "")
+	} else {
+		out = append(out, sOK.Render("✓ cutover complete")+": "+s.run.summary)
+	}
+	if s.run.started.IsZero() {
+		return out
+	}
+	out = append(out, "", sBold.Render("Downtime report"))
+	out = append(out, fmt.Sprintf("  total time            %s", dur(total)))
+	if d, ok := s.w.dash.DowntimeSince(s.run.started, s.run.finished); ok {
+		out = append(out, fmt.Sprintf("  measured by probes    %s", dur(d)))
+	} else {
+		out = append(out, "  measured by probes    "+sDim.Render("no outage seen (no probes, or none lost)"))
+	}
+	var proj time.Duration
+	for _, vm := range s.w.env.Plan.VMs {
+		if r, ok := s.w.dash.Row(vm.Name); ok {
+			proj = max(proj, r.ProjectedDowntime)
+		}
+	}
+	if proj > 0 {
+		out = append(out, fmt.Sprintf("  projected before      ~%s", dur(proj)))
+	}
+	out = append(out, "", sBold.Render("Phases"))
+	return append(out, s.timeline(width)...)
+}

@@ -1,0 +1,148 @@
+package tui
+
+import (
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+// replicationScreen is step 6: start replication (the step's plan and
+// apply), then the dashboard: per VM phase, progress, throughput, ETA, last
+// pass, RPO health, next pass and projected cutover downtime, with pause
+// and resume, and the probe panel beside it.
+type replicationScreen struct {
+	w      *wiring
+	idx    int
+	run    stepRun
+	cursor int
+}
+
+func newReplicationScreen(w *wiring, idx int) *replicationScreen {
+	return &replicationScreen{w: w, idx: idx, run: newStepRun(w, idx)}
+}
+
+func (s *replicationScreen) init() tea.Cmd  { return nil }
+func (s *replicationScreen) running() bool  { return s.run.running() }
+func (s *replicationScreen) busy() string   { return "" }
+func (s *replicationScreen) capturing() bool { return false }
+
+// cursorVM is the VM row under the cursor.
+func (s *replicationScreen) cursorVM() (VMRow, bool) {
+	vms := s.w.dash.VMs
+	if s.cursor < len(vms) {
+		return vms[s.cursor], true
+	}
+	return VMRow{}, false
+}
+
+func (s *replicationScreen) keys() keyMap {
+	var km keyMap
+	if s.run.phase == phaseInput {
+		k := keyNext
+		k.SetHelp("enter", "plan replication")
+		km = keyMap{k}
+	} else {
+		km = s.run.keys()
+	}
+	row, ok := s.cursorVM()
+	pause, resume := keyPause, keyResume
+	switch {
+	case !ok:
+		pause = pause.when(false, "no VM replicating")
+		resume = resume.when(false, "no VM replicating")
+	default:
+		pause = pause.when(s.w.feeds.Pause != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is already paused")
+		resume = resume.when(s.w.feeds.Resume != nil, "the replication engine is not connected").when(row.Paused, row.VM+" is not paused")
+	}
+	return append(keyMap{keyUp, keyDown, pause, resume}, km...)
+}
+
+func (s *replicationScreen) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case actionDoneMsg:
+		if msg.Err != nil {
+			return flash(msg.What + " failed: " + msg.Err.Error())
+		}
+		return flash(msg.What + ": done")
+	case tea.KeyMsg:
+		switch {
+		case keyUp.Matches(msg):
+			s.cursor = max(0, s.cursor-1)
+			return nil
+		case keyDown.Matches(msg):
+			s.cursor = min(max(0, len(s.w.dash.VMs)-1), s.cursor+1)
+			return nil
+		case keyPause.Matches(msg), keyResume.Matches(msg):
+			return s.control(keyPause.Matches(msg))
+		}
+		if s.run.phase == phaseInput {
+			if keyNext.Matches(msg) {
+				return s.run.begin()
+			}
+			return nil
+		}
+		if keyBack.Matches(msg) && !s.run.running() {
+			s.run.phase = phaseInput
+			return nil
+		}
+		return s.run.key(msg)
+	}
+	return s.run.update(msg)
+}
+
+// control asks the engine to pause or resume the VM under the cursor. The
+// dashboard changes when the engine reports it, not before.
+func (s *replicationScreen) control(pause bool) tea.Cmd {
+	row, ok := s.cursorVM()
+	if !ok {
+		return nil
+	}
+	f, what := s.w.feeds.Resume, "resume "+row.VM
+	if pause {
+		f, what = s.w.feeds.Pause, "pause "+row.VM
+	}
+	if f == nil {
+		return nil
+	}
+	ctx, idx, vm := s.w.ctx, s.idx, row.VM
+	return func() tea.Msg { return actionDoneMsg{Step: idx, What: what, Err: f(ctx, vm)} }
+}
+
+func (s *replicationScreen) view(width, height int) string {
+	out := stepHeading(s.w, s.idx, width)
+	switch s.run.phase {
+	case phaseInput:
+		out = append(out, "Press enter to plan the replication of the selected VMs.", "")
+	case phaseDone:
+		out = append(out, sOK.Render("✓ replication started")+sDim.Render(" · "+s.run.summary), "")
+	default:
+		out = append(out, s.run.view(width, min(8, height/3))...)
+		out = append(out, "")
+	}
+	return box(append(out, dashboardPanel(s.w, s.cursor, width, height-len(out))...), width, height)
+}
+
+// dashboardPanel puts the probe panel beside the dashboard when there is
+// room, below it otherwise.
+func dashboardPanel(w *wiring, cursor, width, height int) []string {
+	now := w.now()
+	if width >= 84 {
+		pw := min(36, width/3)
+		dw := width - pw - 3
+		left := dashboardLines(w.dash, now, cursor, dw, height)
+		right := probeLines(w.dash, now, pw, height)
+		out := make([]string, 0, height)
+		for i := 0; i < height && (i < len(left) || i < len(right)); i++ {
+			l, r := "", ""
+			if i < len(left) {
+				l = left[i]
+			}
+			if i < len(right) {
+				r = right[i]
+			}
+			out = append(out, fit(l, dw)+" "+sDim.Render("│")+" "+r)
+		}
+		return out
+	}
+	ph := min(1+2*max(1, len(w.dash.Probes)), max(3, height/3))
+	out := dashboardLines(w.dash, now, cursor, width, height-ph-1)
+	return append(append(out, ""), probeLines(w.dash, now, width, ph)...)
+}

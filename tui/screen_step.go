@@ -1,0 +1,116 @@
+package tui
+
+import (
+	"fmt"
+
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+// about says in one line what each step does (DESIGN.md), for the top of
+// its screen.
+var about = map[string]string{
+	"rights":        "Give the tenant org and its Organization Administrator role the edge gateway and L2 VPN rights.",
+	"trunk-network": "Create the routed org VDC network and the L2VPN server session that stretches it; read its peer code.",
+	"appliance":     "On-prem: a sink port group (promiscuous, forged transmits) and the standalone L2VPN client appliance.",
+	"dc-extension":  "Configure the client session from the server's peer code and wait until both ends report UP.",
+	"vm-selection":  "Pick the running VMs to warm-migrate, their target and the RPO.",
+	"replication":   "Initial full sync, then incremental passes every RPO until the cutover.",
+	"checks":        "Probe reachability between the VMs across the stretch, before, during and after the cutover.",
+	"cutover":       "Final pass, shut down the source, last pass, import into the vApp, power on, probes green.",
+}
+
+// stepScreen is the screen of a step made of fields (rights, trunk network,
+// L2 appliance, DC extension, and any step without a screen of its own):
+// the form, then the plan, the apply and the result.
+type stepScreen struct {
+	w    *wiring
+	idx  int
+	form *form
+	run  stepRun
+}
+
+func newStepScreen(w *wiring, idx int) *stepScreen {
+	return &stepScreen{w: w, idx: idx, form: newForm(w, idx, w.it[idx].Step.Fields()), run: newStepRun(w, idx)}
+}
+
+func (s *stepScreen) init() tea.Cmd {
+	if s.run.phase == phaseInput {
+		return s.form.loadChoices()
+	}
+	return nil
+}
+
+func (s *stepScreen) running() bool {
+	if s.run.running() {
+		return true
+	}
+	for _, ff := range s.form.fields {
+		if ff.loading {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *stepScreen) busy() string    { return "" }
+func (s *stepScreen) capturing() bool { return s.run.phase == phaseInput && len(s.form.fields) > 0 }
+
+func (s *stepScreen) keys() keyMap {
+	if s.run.phase == phaseInput {
+		if len(s.form.fields) == 0 {
+			k := keyNext
+			k.SetHelp("enter", "plan")
+			return keyMap{k}
+		}
+		return s.form.keys()
+	}
+	return s.run.keys()
+}
+
+func (s *stepScreen) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case choicesMsg:
+		s.form.setChoices(msg)
+		return nil
+	case tea.KeyMsg:
+		if s.run.phase == phaseInput {
+			cmd, done := s.form.update(msg)
+			if done {
+				return tea.Batch(cmd, s.w.save(), s.run.begin())
+			}
+			return cmd
+		}
+		if keyBack.Matches(msg) && !s.run.running() {
+			s.run.phase = phaseInput
+			return nil
+		}
+		return s.run.key(msg)
+	}
+	return s.run.update(msg)
+}
+
+func (s *stepScreen) view(width, height int) string {
+	out := stepHeading(s.w, s.idx, width)
+	if s.run.phase == phaseInput {
+		if len(s.form.fields) == 0 {
+			out = append(out, "This step needs no answers. Press enter to see what it would change.")
+		} else {
+			out = append(out, s.form.view(width, height-len(out))...)
+		}
+	} else {
+		out = append(out, s.run.view(width, height-len(out))...)
+	}
+	return box(out, width, height)
+}
+
+// stepHeading is the title block of a step screen.
+func stepHeading(w *wiring, idx, width int) []string {
+	st := w.it[idx].Step
+	out := []string{sTitle.Render(trunc(fmt.Sprintf("Step %d of %d · %s", idx+1, len(w.it), st.Title()), width))}
+	if a := about[st.ID()]; a != "" {
+		for _, l := range wrap(a, width) {
+			out = append(out, sDim.Render(l))
+		}
+	}
+	return append(out, "")
+}

@@ -1,0 +1,452 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/cursor"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// DefaultRPO is the wizard's RPO for a new job: the shortest the design
+// allows (Extender's best was 5 minutes).
+const DefaultRPO = "1m"
+
+// vmOptions are the job's answers besides the VMs.
+type vmOptions struct {
+	Job, RPO, VDC, Network, Storage, PowerOn string
+}
+
+// vmScreen is step 5: the on-prem VMs in a table with a filter and
+// multi-select (powered-off VMs are listed but refused, with the reason),
+// then the job's options, then the step's plan and apply.
+type vmScreen struct {
+	w   *wiring
+	idx int
+
+	vms      []vsphere.VM
+	loading  bool
+	loadErr  error
+	selected map[string]bool
+	cursor   int // index into shown()
+	filter   textinput.Model
+	filterOn bool
+	onForm   bool // focus on the options instead of the table
+	notice   string
+
+	opts vmOptions
+	form *form
+	run  stepRun
+}
+
+func newVMScreen(w *wiring, idx int) *vmScreen {
+	pf := w.env.Plan
+	s := &vmScreen{w: w, idx: idx, selected: map[string]bool{}, run: newStepRun(w, idx)}
+	s.opts = vmOptions{RPO: pf.RPO, VDC: pf.VDC, Network: pf.Network.Name, PowerOn: "true"}
+	for _, vm := range pf.VMs {
+		s.selected[vm.Name] = true
+		if vm.TargetNetwork != "" {
+			s.opts.Network = vm.TargetNetwork
+		}
+		s.opts.Storage = vm.StorageProfile
+		if vm.PowerOn != nil {
+			s.opts.PowerOn = fmt.Sprint(*vm.PowerOn)
+		}
+	}
+	s.filter = textinput.New()
+	s.filter.Prompt = "/"
+	s.filter.Placeholder = "name or IP"
+	s.filter.Cursor.SetMode(cursor.CursorStatic)
+	s.form = newForm(w, idx, s.fields())
+	s.form.setFocus(0)
+	return s
+}
+
+// fields are the job's options as steps.Fields over s.opts, validated by
+// the steps validators.
+func (s *vmScreen) fields() []steps.Field {
+	o := &s.opts
+	f := func(key, title, desc string, req bool, p *string, v func(string, *steps.PlanFile) error, def func(*steps.PlanFile) string) steps.Field {
+		return steps.Field{Key: key, Title: title, Description: desc, Required: req, Validate: v, Default: def,
+			Get: func(*steps.PlanFile) string { return *p }, Set: func(_ *steps.PlanFile, v string) { *p = v }}
+	}
+	return []steps.Field{
+		f("job", "Job name", "a name for this migration job", false, &o.Job, steps.ValidName, func(*steps.PlanFile) string {
+			for _, vm := range s.vms {
+				if s.selected[vm.Name] {
+					return vm.Name + "-Migration"
+				}
+			}
+			return ""
+		}),
+		f("rpo", "RPO", "how old the replica may get: 1m to 24h (Extender's best was 5m)", false, &o.RPO, steps.ValidRPO,
+			func(*steps.PlanFile) string { return DefaultRPO }),
+		f("vdc", "Target VDC", "the org VDC that receives the VMs", true, &o.VDC, steps.ValidName, nil),
+		f("target_network", "Target network", "the stretched org VDC network the VMs attach to", true, &o.Network, steps.ValidName,
+			func(pf *steps.PlanFile) string { return pf.Network.Name }),
+		f("storage_profile", "Storage policy", "the VDC storage policy for the disks (empty: the VDC default)", false, &o.Storage, steps.ValidName, nil),
+		f("power_on", "Power on", "power the VMs on after the cutover: true or false", false, &o.PowerOn, steps.ValidBool,
+			func(*steps.PlanFile) string { return "true" }),
+	}
+}
+
+func (s *vmScreen) init() tea.Cmd {
+	s.loading = true
+	ctx, inv, idx := s.w.ctx, s.w.inventory, s.idx
+	return tea.Batch(func() tea.Msg {
+		vms, err := inv(ctx)
+		return vmsLoadedMsg{Step: idx, VMs: vms, Err: err}
+	}, s.form.loadChoices())
+}
+
+func (s *vmScreen) running() bool {
+	return s.loading || s.run.running()
+}
+func (s *vmScreen) busy() string { return "" }
+func (s *vmScreen) capturing() bool {
+	return s.run.phase == phaseInput && (s.filterOn || s.onForm)
+}
+
+// shown are the VMs matching the filter.
+func (s *vmScreen) shown() []vsphere.VM {
+	q := strings.ToLower(strings.TrimSpace(s.filter.Value()))
+	if q == "" {
+		return s.vms
+	}
+	var out []vsphere.VM
+	for _, vm := range s.vms {
+		if strings.Contains(strings.ToLower(vm.Name), q) || strings.Contains(vm.GuestIP, q) {
+			out = append(out, vm)
+		}
+	}
+	return out
+}
+
+// refusal says why a VM cannot be warm-migrated ("" = it can).
+func refusal(vm vsphere.VM) string {
+	switch {
+	case vm.Template:
+		return vm.Name + " is a template: only running VMs can be warm-migrated"
+	case !vm.PoweredOn():
+		return fmt.Sprintf("%s is %s: warm migration replicates a running VM; power it on in vCenter first (or migrate it cold)", vm.Name, powerWord(vm))
+	}
+	return ""
+}
+
+func powerWord(vm vsphere.VM) string {
+	switch vm.PowerState {
+	case "poweredOn":
+		return "on"
+	case "suspended":
+		return "suspended"
+	}
+	return "powered off"
+}
+
+func (s *vmScreen) selectedNames() []string {
+	var out []string
+	for _, vm := range s.vms {
+		if s.selected[vm.Name] {
+			out = append(out, vm.Name)
+		}
+	}
+	return out
+}
+
+func (s *vmScreen) keys() keyMap {
+	if s.run.phase != phaseInput {
+		return s.run.keys()
+	}
+	if s.filterOn {
+		done := keyNext
+		done.SetHelp("enter", "keep filter")
+		clear := keyBack
+		clear.SetHelp("esc", "clear filter")
+		return keyMap{done, clear}
+	}
+	if s.onForm {
+		tbl := keyBack
+		tbl.SetHelp("esc", "VM table")
+		return append(s.form.keys(), tbl)
+	}
+	sel := keySelect
+	vms := s.shown()
+	if s.cursor < len(vms) {
+		if r := refusal(vms[s.cursor]); r != "" {
+			sel = sel.when(false, "powered off")
+		}
+	} else {
+		sel = sel.when(false, "no VM under the cursor")
+	}
+	opts := keyField
+	opts.SetHelp("tab", "options")
+	next := keyNext
+	next.SetHelp("enter", "options")
+	next = next.when(len(s.selectedNames()) > 0, "select a VM first")
+	return keyMap{keyUp, keyDown, sel, keyFilter, opts, next}
+}
+
+func (s *vmScreen) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case vmsLoadedMsg:
+		s.loading, s.vms, s.loadErr = false, msg.VMs, msg.Err
+		// Drop selections of VMs that are gone or cannot be migrated.
+		for name := range s.selected {
+			ok := false
+			for _, vm := range s.vms {
+				ok = ok || (vm.Name == name && refusal(vm) == "")
+			}
+			if !ok {
+				delete(s.selected, name)
+			}
+		}
+		return nil
+	case choicesMsg:
+		s.form.setChoices(msg)
+		return nil
+	case tea.KeyMsg:
+		if s.run.phase != phaseInput {
+			if keyBack.Matches(msg) && !s.run.running() {
+				s.run.phase = phaseInput
+				return nil
+			}
+			return s.run.key(msg)
+		}
+		return s.key(msg)
+	}
+	return s.run.update(msg)
+}
+
+func (s *vmScreen) key(msg tea.KeyMsg) tea.Cmd {
+	s.notice = ""
+	switch {
+	case s.filterOn:
+		switch msg.Type {
+		case tea.KeyEnter:
+			s.filterOn = false
+			s.filter.Blur()
+		case tea.KeyEsc:
+			s.filterOn = false
+			s.filter.Blur()
+			s.filter.SetValue("")
+		default:
+			var cmd tea.Cmd
+			s.filter, cmd = s.filter.Update(msg)
+			s.cursor = 0
+			return cmd
+		}
+		return nil
+	case s.onForm:
+		if msg.Type == tea.KeyEsc {
+			s.onForm = false
+			return nil
+		}
+		cmd, done := s.form.update(msg)
+		if !done {
+			return cmd
+		}
+		return tea.Batch(cmd, s.submit())
+	}
+	vms := s.shown()
+	switch {
+	case keyUp.Matches(msg):
+		s.cursor = max(0, s.cursor-1)
+	case keyDown.Matches(msg):
+		s.cursor = min(max(0, len(vms)-1), s.cursor+1)
+	case keyFilter.Matches(msg):
+		s.filterOn = true
+		return s.filter.Focus()
+	case keySelect.Matches(msg):
+		if s.cursor >= len(vms) {
+			return nil
+		}
+		vm := vms[s.cursor]
+		if r := refusal(vm); r != "" {
+			s.notice = r
+			return nil
+		}
+		s.selected[vm.Name] = !s.selected[vm.Name]
+		if !s.selected[vm.Name] {
+			delete(s.selected, vm.Name)
+		}
+	case keyField.Matches(msg), keyNext.Matches(msg):
+		if keyNext.Matches(msg) && len(s.selectedNames()) == 0 {
+			s.notice = "Select at least one powered-on VM with space first."
+			return nil
+		}
+		s.onForm = true
+	}
+	return nil
+}
+
+// submit writes the selection and options into the plan and starts the step.
+func (s *vmScreen) submit() tea.Cmd {
+	names := s.selectedNames()
+	if len(names) == 0 {
+		s.onForm = false
+		s.notice = "Select at least one powered-on VM with space first."
+		return nil
+	}
+	pf := s.w.env.Plan
+	on := s.opts.PowerOn != "false" && s.opts.PowerOn != "0" && !strings.EqualFold(s.opts.PowerOn, "f")
+	pf.VDC, pf.RPO = s.opts.VDC, s.opts.RPO
+	pf.VMs = pf.VMs[:0]
+	for _, n := range names {
+		p := on
+		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: s.opts.Network, StorageProfile: s.opts.Storage, PowerOn: &p})
+	}
+	s.onForm = false
+	return tea.Batch(s.w.save(), s.run.begin())
+}
+
+// column of the VM table; columns are dropped from the right of the
+// priority order when the panel is narrow.
+type column struct {
+	title string
+	width int
+	cell  func(vm vsphere.VM) string
+}
+
+var vmColumns = []column{
+	{"Power", 5, func(vm vsphere.VM) string {
+		if vm.PoweredOn() {
+			return "on"
+		}
+		return "off"
+	}},
+	{"IP", 15, func(vm vsphere.VM) string { return orDash(vm.GuestIP) }},
+	{"Size", 9, func(vm vsphere.VM) string { return bytesIEC(vm.DiskBytes()) }},
+	{"Disks", 5, func(vm vsphere.VM) string { return itoa(len(vm.Disks)) }},
+	{"CBT", 3, func(vm vsphere.VM) string {
+		if vm.CBT {
+			return "on"
+		}
+		return "off"
+	}},
+	{"Snaps", 5, func(vm vsphere.VM) string { return itoa(vm.Snapshots) }},
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func (s *vmScreen) table(width, rows int) []string {
+	const nameMin, fixed = 10, 6 // cursor + checkbox
+	cols := vmColumns
+	for len(cols) > 0 {
+		w := fixed + nameMin
+		for _, c := range cols {
+			w += c.width + 1
+		}
+		if w <= width {
+			break
+		}
+		cols = cols[:len(cols)-1]
+	}
+	nameW := width - fixed
+	for _, c := range cols {
+		nameW -= c.width + 1
+	}
+	nameW = min(nameW, 24)
+	row := func(cur, box, name string, vm *vsphere.VM) string {
+		var b strings.Builder
+		b.WriteString(cur + box + " " + fit(name, nameW))
+		for _, c := range cols {
+			b.WriteByte(' ')
+			if vm == nil {
+				b.WriteString(fit(c.title, c.width))
+			} else {
+				b.WriteString(fit(c.cell(*vm), c.width))
+			}
+		}
+		return b.String()
+	}
+	out := []string{sBold.Render(row("  ", "   ", "VM", nil))}
+	vms := s.shown()
+	if len(vms) == 0 {
+		return append(out, sDim.Render("  no VM matches the filter"))
+	}
+	start := 0
+	if rows > 0 && s.cursor >= rows {
+		start = s.cursor - rows + 1
+	}
+	for i := start; i < len(vms) && i < start+max(1, rows); i++ {
+		vm := vms[i]
+		cur, mark := "  ", "[ ]"
+		if s.selected[vm.Name] {
+			mark = "[x]"
+		}
+		if refusal(vm) != "" {
+			mark = " - "
+		}
+		l := row(cur, mark, vm.Name, &vm)
+		switch {
+		case i == s.cursor && !s.onForm:
+			l = sCursor.Render("▸ " + l[2:])
+		case refusal(vm) != "":
+			l = sDim.Render(l)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func (s *vmScreen) view(width, height int) string {
+	out := stepHeading(s.w, s.idx, width)
+	if s.run.phase != phaseInput {
+		names := s.selectedNames()
+		out = append(out, trunc(fmt.Sprintf("%d VM(s): %s → %s / %s, RPO %s", len(names), strings.Join(names, ", "), s.opts.VDC, s.opts.Network, s.opts.RPO), width), "")
+		out = append(out, s.run.view(width, height-len(out))...)
+		return box(out, width, height)
+	}
+	switch {
+	case s.loading:
+		return box(append(out, s.w.spin()+" listing the on-prem VMs…"), width, height)
+	case s.loadErr != nil:
+		out = append(out, sErr.Render("✗ could not list the on-prem VMs"))
+		out = append(out, wrap(s.loadErr.Error(), width)...)
+		return box(append(out, "", "Check the vCenter endpoint (GOVC_URL, credentials), then come back to this step."), width, height)
+	}
+	sel := s.selectedNames()
+	status := fmt.Sprintf("%d of %d selected", len(sel), len(s.vms))
+	if s.filterOn || s.filter.Value() != "" {
+		status = s.filter.View() + "  " + sDim.Render(status)
+	}
+	var formLines []string
+	if s.onForm {
+		formLines = append([]string{sBold.Render("Options")}, s.form.view(width, max(3, height-len(out)-7))...)
+	} else {
+		o := s.opts
+		formLines = []string{sDim.Render(trunc(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · power on %s  (tab: options)",
+			orDash(s.form.fields[0].f.Value(nil)), orDash(rpoOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.PowerOn), width))}
+	}
+	notice := ""
+	if s.notice != "" {
+		notice = sWarn.Render(trunc(s.notice, width))
+	} else if s.cursor < len(s.shown()) {
+		if r := refusal(s.shown()[s.cursor]); r != "" {
+			notice = sDim.Render(trunc(r, width))
+		}
+	}
+	rows := height - len(out) - len(formLines) - 4
+	if s.onForm {
+		rows = min(rows, 3)
+	}
+	out = append(out, s.table(width, rows)...)
+	out = append(out, status, notice)
+	out = append(out, formLines...)
+	return box(out, width, height)
+}
+
+func rpoOrDefault(v string) string {
+	if v == "" {
+		return DefaultRPO
+	}
+	return v
+}

@@ -1,0 +1,325 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/progress"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// runPhase is where a step is between its inputs and its result.
+type runPhase int
+
+const (
+	phaseInput    runPhase = iota // answering the step's inputs
+	phasePlanning                 // Plan in flight
+	phasePlanned                  // plan shown, waiting for the go-ahead
+	phaseApplying                 // Apply in flight, events streaming
+	phaseDone
+	phaseFailed
+	phaseSkipped
+)
+
+// stepRun is the part every step screen shares: plan, apply with live
+// progress, and the result or the failure with what to do next. It runs the
+// step through steps.Runner (one stage), so the state file is written the
+// same way as headless.
+type stepRun struct {
+	w     *wiring
+	idx   int
+	stage steps.Stage
+
+	phase    runPhase
+	plan     steps.Plan
+	err      error
+	events   []steps.Event
+	fraction float64 // -1: unknown
+	message  string
+	summary  string
+	started  time.Time
+	finished time.Time
+	// confirmed is set by the cutover screen once the operator typed the
+	// confirmation; it lets the runner pass the stage's Confirm gate.
+	confirmed bool
+	cancel    context.CancelFunc
+	stream    <-chan tea.Msg
+	bar       progress.Model
+}
+
+func newStepRun(w *wiring, idx int) stepRun {
+	r := stepRun{w: w, idx: idx, stage: w.it[idx], fraction: -1,
+		bar: progress.New(progress.WithoutPercentage(), progress.WithSolidFill("12"), progress.WithFillCharacters('█', '░'))}
+	st := w.env.State.Get(r.id())
+	switch {
+	case st.Status == steps.StatusDone:
+		r.phase, r.summary = phaseDone, st.Summary
+		if st.Finished != nil {
+			r.finished = *st.Finished
+		}
+	case st.Status == steps.StatusFailed:
+		r.phase, r.err = phaseFailed, errors.New(st.Error)
+	case w.skipReason(idx) != "":
+		r.phase, r.summary = phaseSkipped, w.skipReason(idx)
+	}
+	return r
+}
+
+func (r *stepRun) id() string { return r.stage.Step.ID() }
+
+func (r *stepRun) running() bool { return r.phase == phasePlanning || r.phase == phaseApplying }
+
+// startPlan asks the step what it would change, off the Update loop.
+func (r *stepRun) startPlan() tea.Cmd {
+	r.phase, r.err, r.plan = phasePlanning, nil, steps.Plan{}
+	ctx, step, env, idx := r.w.ctx, r.stage.Step, r.w.env, r.idx
+	return func() tea.Msg {
+		p, err := step.Plan(ctx, env)
+		return planDoneMsg{Step: idx, Plan: p, Err: err}
+	}
+}
+
+// startApply runs the step; its events come back one message at a time
+// through a channel and a re-arming waitForEvent.
+func (r *stepRun) startApply() tea.Cmd {
+	ctx, cancel := context.WithCancel(r.w.ctx)
+	r.cancel = cancel
+	r.phase, r.err, r.events, r.fraction, r.message = phaseApplying, nil, nil, -1, "starting"
+	r.started, r.finished = r.w.now(), time.Time{}
+	ch := make(chan tea.Msg, 256)
+	r.stream = ch
+	send := func(m tea.Msg) {
+		select {
+		case ch <- m:
+		case <-ctx.Done():
+		}
+	}
+	idx := r.idx
+	runner := &steps.Runner{Itinerary: steps.Itinerary{r.stage}, Env: r.w.env, Confirmed: r.confirmed,
+		Emit: func(ev steps.Event) { send(stepEventMsg{Step: idx, Event: ev}) }}
+	run := func() tea.Msg {
+		out, err := runner.Run(ctx)
+		// The done message goes through the channel too, after the last
+		// event, so the screen sees them in order.
+		ch <- applyDoneMsg{Step: idx, Outcome: out, Err: err}
+		close(ch)
+		return nil
+	}
+	return tea.Batch(run, waitForEvent(ch, asMsg))
+}
+
+// update handles the step's own messages; for an event it returns the
+// re-armed wait for the next one.
+func (r *stepRun) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case planDoneMsg:
+		if r.phase != phasePlanning {
+			return nil
+		}
+		r.plan, r.err = msg.Plan, msg.Err
+		r.phase = phasePlanned
+		if msg.Err != nil {
+			r.phase = phaseFailed
+		}
+	case stepEventMsg:
+		ev := msg.Event
+		if ev.Time.IsZero() {
+			ev.Time = r.w.now()
+		}
+		r.events = append(r.events, ev)
+		switch ev.Kind {
+		case steps.EventProgress:
+			r.message, r.fraction = ev.Message, ev.Fraction
+		case steps.EventChange, steps.EventStarted, steps.EventWarning:
+			r.message = ev.Message
+		}
+		return waitForEvent(r.stream, asMsg)
+	case applyDoneMsg:
+		if r.cancel != nil {
+			r.cancel()
+			r.cancel = nil
+		}
+		r.finished = r.w.now()
+		st := r.w.env.State.Get(r.id())
+		switch {
+		case msg.Err != nil:
+			r.phase, r.err = phaseFailed, msg.Err
+		case msg.Outcome.StoppedBefore != "":
+			r.phase, r.err = phaseFailed, fmt.Errorf("stopped before %s: it needs a typed confirmation", r.stage.Step.Title())
+		case st.Status == steps.StatusSkipped:
+			r.phase, r.summary = phaseSkipped, st.Summary
+		default:
+			r.phase, r.summary = phaseDone, st.Summary
+		}
+	}
+	return nil
+}
+
+// hint says what to do after a failure.
+func (r *stepRun) hint() string {
+	var fe *steps.FieldError
+	var ve *steps.ValidationError
+	switch {
+	case r.err == nil:
+		return ""
+	case errors.Is(r.err, steps.ErrNotBuilt):
+		return "This step is not built in this version of ferry. Press s to skip it (it is added to the plan's skip list), as `ferry run` would with skip: [" + r.id() + "]."
+	case errors.Is(r.err, steps.ErrConflict):
+		return "ferry does not change objects that differ from the plan. Fix them in vCenter / Cloud Director or change the answers (esc), then press r to plan again."
+	case errors.Is(r.err, context.Canceled):
+		return "The step was interrupted. Press r to run it again: apply is idempotent, nothing is created twice."
+	case errors.As(r.err, &fe), errors.As(r.err, &ve):
+		return "Press esc to correct the answer, then enter."
+	}
+	return "Fix the cause named above, then press r to retry (apply is idempotent: nothing is created twice), or esc to change the answers."
+}
+
+// planLines renders the plan: one line per item, marked by action.
+func planLines(p steps.Plan, width int) []string {
+	var out []string
+	for _, it := range p.Items {
+		s := it.String()
+		switch it.Action {
+		case steps.ActionCreate, steps.ActionUpdate, steps.ActionPower:
+			s = sOK.Render(trunc(s, width))
+		case steps.ActionConflict:
+			s = sErr.Render(trunc(s, width))
+		default:
+			s = sDim.Render(trunc(s, width))
+		}
+		out = append(out, s)
+	}
+	switch n := p.Changes(); {
+	case len(p.Conflicts()) > 0:
+		out = append(out, "", sErr.Render(trunc(fmt.Sprintf("%d conflict(s): apply is refused until they are resolved", len(p.Conflicts())), width)))
+	case n == 0:
+		out = append(out, "", "no changes: everything already exists")
+	default:
+		out = append(out, "", fmt.Sprintf("%d change(s) will be made", n))
+	}
+	return out
+}
+
+// view renders the phase: plan, progress, result or failure.
+func (r *stepRun) view(width, height int) []string {
+	var out []string
+	switch r.phase {
+	case phasePlanning:
+		out = append(out, r.w.spin()+" reading what exists to plan "+r.stage.Step.Title()+"…")
+	case phasePlanned:
+		out = append(out, sBold.Render("Plan")+sDim.Render(" — nothing has changed yet"))
+		out = append(out, planLines(r.plan, width)...)
+	case phaseApplying:
+		out = append(out, r.w.spin()+" "+trunc(r.message, width-2))
+		if r.fraction >= 0 {
+			r.bar.Width = max(10, min(width-6, 60))
+			out = append(out, r.bar.ViewAs(r.fraction)+fmt.Sprintf(" %3.0f%%", r.fraction*100))
+		}
+		out = append(out, "", sDim.Render("elapsed "+dur(r.w.now().Sub(r.started))))
+		out = append(out, r.logLines(width, height-len(out))...)
+	case phaseDone:
+		out = append(out, sOK.Render("✓ done")+": "+r.summary)
+		if !r.finished.IsZero() && !r.started.IsZero() {
+			out = append(out, sDim.Render("took "+dur(r.finished.Sub(r.started))))
+		}
+		for _, res := range r.w.env.State.Get(r.id()).Resources {
+			out = append(out, trunc("  "+res.Kind+" "+res.Name+" "+sDim.Render(res.ID), width))
+		}
+		out = append(out, r.logLines(width, height-len(out)-1)...)
+	case phaseSkipped:
+		out = append(out, "↷ skipped: "+r.summary)
+	case phaseFailed:
+		out = append(out, sErr.Render("✗ failed"))
+		for _, l := range wrap(errText(r.err), width) {
+			out = append(out, sErr.Render(l))
+		}
+		out = append(out, "")
+		out = append(out, wrap(r.hint(), width)...)
+	}
+	return out
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+// logLines are the last changes and warnings of the apply.
+func (r *stepRun) logLines(width, room int) []string {
+	var out []string
+	for _, ev := range r.events {
+		switch ev.Kind {
+		case steps.EventChange:
+			out = append(out, sOK.Render(trunc(ev.Message, width)))
+		case steps.EventWarning:
+			out = append(out, sWarn.Render(trunc("! "+ev.Message, width)))
+		}
+	}
+	if room <= 0 {
+		return nil
+	}
+	if len(out) > room {
+		out = out[len(out)-room:]
+	}
+	return out
+}
+
+var keySkip = newKey("s", "skip step", "s")
+
+// keys are the bindings of the phases after the inputs.
+func (r *stepRun) keys() keyMap {
+	back := keyBack
+	back.SetHelp("esc", "edit answers")
+	next := keyNext
+	switch r.phase {
+	case phasePlanned:
+		next.SetHelp("enter", "apply")
+		return keyMap{next.when(len(r.plan.Conflicts()) == 0, "the plan has conflicts"), back}
+	case phaseDone, phaseSkipped:
+		next.SetHelp("enter", "next step")
+		return keyMap{next.when(r.idx < len(r.w.it)-1, "this is the last step"), back}
+	case phaseFailed:
+		return keyMap{keyRetry, back, keySkip.when(errors.Is(r.err, steps.ErrNotBuilt), "only a step not built yet is skipped here; otherwise list it under skip: in the plan")}
+	}
+	return nil
+}
+
+// key handles the keys of the phases after the inputs. Esc is left to the
+// screen (it knows where its inputs are).
+func (r *stepRun) key(msg tea.KeyMsg) tea.Cmd {
+	switch r.phase {
+	case phasePlanned:
+		if keyNext.Matches(msg) && len(r.plan.Conflicts()) == 0 {
+			return r.startApply()
+		}
+	case phaseDone, phaseSkipped:
+		if keyNext.Matches(msg) && r.idx < len(r.w.it)-1 {
+			return gotoStep(r.idx + 1)
+		}
+	case phaseFailed:
+		switch {
+		case keyRetry.Matches(msg):
+			return r.startPlan()
+		case keySkip.Matches(msg) && errors.Is(r.err, steps.ErrNotBuilt):
+			pf := r.w.env.Plan
+			pf.Skip = append(pf.Skip, r.id())
+			return tea.Batch(r.w.save(), r.startApply())
+		}
+	}
+	return nil
+}
+
+// begin starts the step once its inputs are accepted: plan first, or
+// straight to the runner when the stage does not apply (it records why).
+func (r *stepRun) begin() tea.Cmd {
+	if r.w.skipReason(r.idx) != "" {
+		return r.startApply()
+	}
+	return r.startPlan()
+}
