@@ -55,4 +55,10 @@ func TestLoginAndLookups(t *testing.T) {
 	if !c.Client.APIVCDMaxVersionIs(">= 38.1") {
 		t.Fatal("max API version is below 38.1")
 	}
+	if err := c.Disconnect(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetOrgByName("Company"); err == nil {
+		t.Fatal("the session still works after Disconnect")
+	}
 }

@@ -1,0 +1,209 @@
+package vcdsim
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+	"github.com/vmware/go-vcloud-director/v2/types/v56"
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	vim "github.com/vmware/govmomi/vim25/types"
+)
+
+// providerVC starts a vcsim VPX with its own self-signed TLS certificate
+// and credentials, and returns its configuration for vcdsim plus a client.
+func providerVC(t *testing.T) (*ProviderVC, *govmomi.Client) {
+	t.Helper()
+	m := simulator.VPX()
+	if err := m.Create(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Remove)
+	m.Service.TLS = new(tls.Config)
+	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword("provider-admin", "s3cret!")}
+	s := m.Service.NewServer()
+	t.Cleanup(s.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(s.Certificate())
+	u := &url.URL{Scheme: "https", Host: s.URL.Host, Path: "/sdk"}
+	cfg := &ProviderVC{URL: u.String(), Username: "provider-admin", Password: "s3cret!", RootCAs: pool}
+
+	cu := *u
+	cu.User = url.UserPassword(cfg.Username, cfg.Password)
+	c, err := govmomi.NewClient(context.Background(), &cu, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, c
+}
+
+type importVmAsVAppParams struct {
+	XMLName     struct{} `xml:"vmext:ImportVmAsVAppParams"`
+	XmlnsVmext  string   `xml:"xmlns:vmext,attr"`
+	Xmlns       string   `xml:"xmlns,attr"`
+	Name        string   `xml:"name,attr"`
+	SourceMove  bool     `xml:"sourceMove,attr"`
+	Description string   `xml:"Description,omitempty"`
+	VMMoRef     string   `xml:"vmext:VmMoRef"`
+	Vdc         *hrefRef `xml:"vmext:Vdc"`
+}
+
+type importVmIntoExistingVAppParams struct {
+	XMLName    struct{} `xml:"vmext:ImportVmIntoExistingVAppParams"`
+	XmlnsVmext string   `xml:"xmlns:vmext,attr"`
+	Xmlns      string   `xml:"xmlns,attr"`
+	SourceMove bool     `xml:"sourceMove,attr"`
+	VMMoRef    string   `xml:"vmext:VmMoRef"`
+	VApp       *hrefRef `xml:"vmext:VApp"`
+}
+
+func TestImportFromProviderVCenter(t *testing.T) {
+	vcCfg, vc := providerVC(t)
+	env := start(t, Config{ProviderVC: vcCfg})
+	c := env.provider(t)
+	ctx := context.Background()
+
+	// The provider vCenter as vCD knows it.
+	u := must(c.Client.OpenApiBuildEndpoint(types.OpenApiPathVersion1_0_0 + types.OpenApiEndpointVirtualCenters))(t)
+	var vcs []*types.VSphereVirtualCenter
+	if err := c.Client.OpenApiGetAllItems("37.0", u, nil, &vcs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(vcs) != 1 || !strings.HasPrefix(vcs[0].VcId, "urn:vcloud:vimserver:") {
+		t.Fatalf("virtual centers %+v", vcs)
+	}
+	ext := strings.TrimSuffix(env.srv.URL(), "/api") + "/api/admin/extension/vimServer/" + bareID(vcs[0].VcId)
+
+	var list vmObjectRefsList
+	if _, err := c.Client.ExecuteRequest(ext+"/vmsList", http.MethodGet, "", "vms list: %s", nil, &list); err != nil {
+		t.Fatal(err)
+	}
+	morefs := map[string]string{}
+	for _, r := range list.VmObjectRef {
+		morefs[r.Name] = r.MoRef
+	}
+	moref := morefs["DC0_H0_VM0"]
+	if moref == "" {
+		t.Fatalf("DC0_H0_VM0 not in vmsList %+v", list.VmObjectRef)
+	}
+
+	org := must(c.GetOrgByName("Company"))(t)
+	vdc := must(org.GetVDCByName("Company-VDC", false))(t)
+	params := &importVmAsVAppParams{
+		XmlnsVmext: xmlnsExt, Xmlns: types.XMLNamespaceVCloud, Name: "WebApp2", SourceMove: true,
+		VMMoRef: moref, Vdc: &hrefRef{HREF: vdc.Vdc.HREF},
+	}
+	var created types.VApp
+	resp, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
+		"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", params, &created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Location") == "" || created.Status != 0 ||
+		created.Tasks == nil || len(created.Tasks.Task) != 1 {
+		t.Fatalf("import answer %d %+v", resp.StatusCode, created)
+	}
+	task := govcd.NewTask(&c.Client)
+	task.Task = created.Tasks.Task[0]
+	if err := task.WaitInspectTaskCompletion(nil, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+
+	vapp := must(vdc.GetVAppByName("WebApp2", true))(t)
+	if vapp.VApp.Status != 4 || len(vapp.VApp.Children.VM) != 1 {
+		t.Fatalf("imported vApp status %d, children %+v", vapp.VApp.Status, vapp.VApp.Children)
+	}
+	vmx := vapp.VApp.Children.VM[0]
+	src := object.NewVirtualMachine(vc.Client, vim.ManagedObjectReference{Type: "VirtualMachine", Value: moref})
+	devs := must(src.Device(ctx))(t)
+	nics := devs.SelectByType((*vim.VirtualEthernetCard)(nil))
+	if vmx.Name != "DC0_H0_VM0" || len(vmx.NetworkConnectionSection.NetworkConnection) != len(nics) ||
+		vmx.NetworkConnectionSection.NetworkConnection[0].MACAddress != nics[0].(vim.BaseVirtualEthernetCard).GetVirtualEthernetCard().MacAddress {
+		t.Fatalf("imported VM %+v / NICs %+v", vmx, vmx.NetworkConnectionSection)
+	}
+	if len(vmx.VmSpecSection.DiskSection.DiskSettings) != len(devs.SelectByType((*vim.VirtualDisk)(nil))) {
+		t.Fatal("disk count differs from the provider VM")
+	}
+	imports := env.srv.Imports()
+	if len(imports) != 1 || !imports[0].SourceMove || imports[0].DiskCopied || imports[0].MoRef != moref || len(imports[0].Disks) == 0 {
+		t.Fatalf("import records %+v", imports)
+	}
+
+	// Power goes through to the provider vCenter.
+	powerState := func() vim.VirtualMachinePowerState { return must(src.PowerState(ctx))(t) }
+	wait := func(tk govcd.Task, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tk.WaitInspectTaskCompletion(nil, 50*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait(vapp.PowerOff())
+	if powerState() != vim.VirtualMachinePowerStatePoweredOff {
+		t.Fatal("provider VM still on after vApp power off")
+	}
+	vm := must(c.Client.GetVMByHref(vmx.HREF))(t)
+	if vm.VM.Status != 8 {
+		t.Fatalf("VM status %d after power off", vm.VM.Status)
+	}
+	wait(vm.PowerOn())
+	if powerState() != vim.VirtualMachinePowerStatePoweredOn {
+		t.Fatal("provider VM off after VM power on")
+	}
+	wait(vapp.PowerOff())
+	wait(vapp.PowerOn())
+	if err := vapp.Refresh(); err != nil || vapp.VApp.Status != 4 {
+		t.Fatalf("vApp after power on: %v %d", err, vapp.VApp.Status)
+	}
+
+	// Query service sees the VM with its moref.
+	vms := must(vdc.QueryVmList(types.VmQueryFilterOnlyDeployed))(t)
+	if len(vms) != 1 || vms[0].Moref != moref {
+		t.Fatalf("VM query %+v", vms)
+	}
+
+	// A second VM into the existing vApp; an imported VM cannot be imported again.
+	into := &importVmIntoExistingVAppParams{XmlnsVmext: xmlnsExt, Xmlns: types.XMLNamespaceVCloud, SourceMove: true,
+		VMMoRef: morefs["DC0_H0_VM1"], VApp: &hrefRef{HREF: vapp.VApp.HREF}}
+	t2 := govcd.NewTask(&c.Client)
+	if _, err := c.Client.ExecuteRequest(ext+"/importVmIntoExistingVApp", http.MethodPost,
+		"application/vnd.vmware.admin.importVmIntoExistingVAppParams+xml", "import into: %s", into, t2.Task); err != nil {
+		t.Fatal(err)
+	}
+	if err := t2.WaitInspectTaskCompletion(nil, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := vapp.Refresh(); err != nil || len(vapp.VApp.Children.VM) != 2 {
+		t.Fatalf("vApp children after second import: %v", err)
+	}
+	params.Name = "again"
+	if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
+		"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", params, &created); err == nil {
+		t.Fatal("importing a managed VM again succeeded")
+	}
+	list = vmObjectRefsList{}
+	if _, err := c.Client.ExecuteRequest(ext+"/vmsList", http.MethodGet, "", "vms list: %s", nil, &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range list.VmObjectRef {
+		if r.MoRef == moref {
+			t.Fatal("imported VM still listed as importable")
+		}
+	}
+
+	// The tenant cannot reach the vimServer extension.
+	tc := env.tenant(t)
+	if _, err := tc.Client.ExecuteRequest(ext+"/vmsList", http.MethodGet, "", "vms list: %s", nil, &list); err == nil {
+		t.Fatal("tenant listed provider VMs")
+	}
+}
