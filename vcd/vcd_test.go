@@ -3,6 +3,7 @@ package vcd_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/vcd"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 func startLab(t *testing.T) *lab.Lab {
@@ -193,5 +195,65 @@ func TestParseGatewayCIDR(t *testing.T) {
 	}
 	if gw, bits, err := vcd.ParseGatewayCIDR("172.16.10.1/24"); err != nil || gw.String() != "172.16.10.1" || bits != 24 {
 		t.Errorf("good CIDR: %v %d %v", gw, bits, err)
+	}
+}
+
+func TestImportPowerOnRemove(t *testing.T) {
+	l := startLab(t)
+	ctx := context.Background()
+	sys := login(t, l.Config().VCD)
+	pv, err := vsphere.Connect(ctx, vsphere.Config{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pv.Close(ctx)
+	ref, err := pv.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(l.Provider.URL)
+	vc, err := sys.VirtualCenterFor(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdc, err := sys.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vapp, err := sys.ImportVMAsVApp(vc, ref.Value, vdc, "WebApp2-vapp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.PowerOnVM(vapp, "WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := pv.PowerState(ctx, ref); st != "poweredOn" {
+		t.Errorf("provider VM after vCD power on: %s", st)
+	}
+	// The tenant sees the VM running in its VDC.
+	tenant := login(t, l.Config().Tenant)
+	tvdc, err := tenant.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tapp, err := tvdc.GetVAppByName("WebApp2-vapp", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := tapp.GetVMByName("WebApp2", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := vm.GetStatus(); st != "POWERED_ON" {
+		t.Errorf("tenant sees WebApp2 %s", st)
+	}
+	if _, err := sys.ImportVMAsVApp(vc, ref.Value, vdc, "again"); err == nil {
+		t.Error("importing a VM twice succeeded")
+	}
+	if err := sys.RemoveVApp(vapp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tvdc.GetVAppByName("WebApp2-vapp", true); err == nil {
+		t.Error("vApp still there after RemoveVApp")
 	}
 }

@@ -1,0 +1,183 @@
+package vcd
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+	"github.com/vmware/go-vcloud-director/v2/types/v56"
+)
+
+// taskPoll is how often ferry polls Cloud Director tasks during a cutover:
+// go-vcloud-director's default of 3 s would add seconds to the downtime.
+const taskPoll = 100 * time.Millisecond
+
+// VirtualCenter is a vCenter registered in Cloud Director.
+type VirtualCenter struct {
+	ID   string // urn:vcloud:vimserver:<uuid>
+	UUID string // the <uuid> of ID, used by the admin extension API
+	Name string
+	URL  string
+}
+
+// VirtualCenters lists the vCenters registered in Cloud Director (provider only).
+func (c *Client) VirtualCenters() ([]VirtualCenter, error) {
+	u, err := c.Client.OpenApiBuildEndpoint(types.OpenApiPathVersion1_0_0 + types.OpenApiEndpointVirtualCenters)
+	if err != nil {
+		return nil, err
+	}
+	var vcs []*types.VSphereVirtualCenter
+	if err := c.Client.OpenApiGetAllItems("37.0", u, nil, &vcs, nil); err != nil {
+		return nil, fmt.Errorf("list virtual centers: %w", err)
+	}
+	out := make([]VirtualCenter, 0, len(vcs))
+	for _, v := range vcs {
+		out = append(out, VirtualCenter{ID: v.VcId, UUID: v.VcId[strings.LastIndex(v.VcId, ":")+1:], Name: v.Name, URL: v.Url})
+	}
+	return out, nil
+}
+
+// VirtualCenterFor finds the registered vCenter whose URL has host (the
+// provider vCenter ferry writes replicas to); with one vCenter, that one.
+func (c *Client) VirtualCenterFor(host string) (VirtualCenter, error) {
+	vcs, err := c.VirtualCenters()
+	if err != nil {
+		return VirtualCenter{}, err
+	}
+	var names []string
+	for _, v := range vcs {
+		if u, err := url.Parse(v.URL); err == nil && (u.Host == host || u.Hostname() == host) {
+			return v, nil
+		}
+		names = append(names, v.Name+" ("+v.URL+")")
+	}
+	if len(vcs) == 1 {
+		return vcs[0], nil
+	}
+	return VirtualCenter{}, notFound("virtual center for", host, names)
+}
+
+type importHref struct {
+	HREF string `xml:"href,attr"`
+}
+
+type importAsVAppParams struct {
+	XMLName     xml.Name    `xml:"vmext:ImportVmAsVAppParams"`
+	Xmlns       string      `xml:"xmlns,attr"`
+	XmlnsVmext  string      `xml:"xmlns:vmext,attr"`
+	Name        string      `xml:"name,attr"`
+	SourceMove  bool        `xml:"sourceMove,attr"`
+	Description string      `xml:"Description,omitempty"`
+	VMMoRef     string      `xml:"vmext:VmMoRef"`
+	Vdc         importHref  `xml:"vmext:Vdc"`
+	VApp        *importHref `xml:"vmext:VApp,omitempty"`
+}
+
+// ImportVMAsVApp imports a provider-vCenter VM into a new vApp of vdc,
+// without copying its disks (sourceMove: the VM stays where it is), and
+// waits for the task.
+func (c *Client) ImportVMAsVApp(vc VirtualCenter, vmMoRef string, vdc *govcd.Vdc, vappName string) (*govcd.VApp, error) {
+	body := importAsVAppParams{
+		Xmlns: types.XMLNamespaceVCloud, XmlnsVmext: types.XMLNamespaceExtension,
+		Name: vappName, SourceMove: true, VMMoRef: vmMoRef, Vdc: importHref{HREF: vdc.Vdc.HREF},
+		Description: "imported by ferry (warm migration)",
+	}
+	var vapp types.VApp
+	if err := c.postXML(vc, "importVmAsVApp", "application/vnd.vmware.admin.importVmAsVAppParams+xml", body, &vapp); err != nil {
+		return nil, fmt.Errorf("import VM %s as vApp %q: %w", vmMoRef, vappName, err)
+	}
+	if vapp.Tasks != nil {
+		for _, t := range vapp.Tasks.Task {
+			if err := c.waitTask(t); err != nil {
+				return nil, fmt.Errorf("import VM %s as vApp %q: %w", vmMoRef, vappName, err)
+			}
+		}
+	}
+	a, err := vdc.GetVAppByHref(vapp.HREF)
+	if err != nil {
+		return nil, fmt.Errorf("read imported vApp %q: %w", vappName, err)
+	}
+	return a, nil
+}
+
+// ImportVMIntoVApp imports a provider-vCenter VM into an existing vApp.
+func (c *Client) ImportVMIntoVApp(vc VirtualCenter, vmMoRef string, vapp *govcd.VApp) error {
+	body := importAsVAppParams{
+		Xmlns: types.XMLNamespaceVCloud, XmlnsVmext: types.XMLNamespaceExtension,
+		Name: vapp.VApp.Name, SourceMove: true, VMMoRef: vmMoRef, VApp: &importHref{HREF: vapp.VApp.HREF},
+	}
+	body.XMLName = xml.Name{Local: "vmext:ImportVmIntoExistingVAppParams"}
+	var task types.Task
+	if err := c.postXML(vc, "importVmIntoExistingVApp", "application/vnd.vmware.admin.importVmIntoExistingVAppParams+xml", body, &task); err != nil {
+		return fmt.Errorf("import VM %s into vApp %q: %w", vmMoRef, vapp.VApp.Name, err)
+	}
+	if err := c.waitTask(&task); err != nil {
+		return fmt.Errorf("import VM %s into vApp %q: %w", vmMoRef, vapp.VApp.Name, err)
+	}
+	return vapp.Refresh()
+}
+
+func (c *Client) postXML(vc VirtualCenter, action, contentType string, body, out any) error {
+	b, err := xml.Marshal(body)
+	if err != nil {
+		return err
+	}
+	u, err := url.Parse(fmt.Sprintf("%s/admin/extension/vimServer/%s/%s", c.Client.VCDHREF.String(), vc.UUID, action))
+	if err != nil {
+		return err
+	}
+	req := c.Client.NewRequest(nil, http.MethodPost, *u, bytes.NewReader(b))
+	req.Header.Set("Content-Type", contentType)
+	resp, err := checkResp(c.Client.Http.Do(req))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return xml.NewDecoder(resp.Body).Decode(out)
+}
+
+func (c *Client) waitTask(t *types.Task) error {
+	task := govcd.NewTask(&c.Client)
+	task.Task = t
+	return task.WaitInspectTaskCompletion(nil, taskPoll)
+}
+
+func (c *Client) wait(task govcd.Task, err error) error {
+	if err != nil {
+		return err
+	}
+	return task.WaitInspectTaskCompletion(nil, taskPoll)
+}
+
+// PowerOnVM powers on the named VM of a vApp.
+func (c *Client) PowerOnVM(vapp *govcd.VApp, vmName string) error {
+	vm, err := vapp.GetVMByName(vmName, true)
+	if err != nil {
+		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
+	}
+	if err := c.wait(vm.PowerOn()); err != nil {
+		return fmt.Errorf("power on VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
+	}
+	return nil
+}
+
+// RemoveVApp powers off (if needed) and deletes a vApp: cutover rollback.
+func (c *Client) RemoveVApp(vapp *govcd.VApp) error {
+	if err := vapp.Refresh(); err != nil {
+		return fmt.Errorf("vApp %q: %w", vapp.VApp.Name, err)
+	}
+	if types.VAppStatuses[vapp.VApp.Status] == "POWERED_ON" {
+		if err := c.wait(vapp.Undeploy()); err != nil {
+			return fmt.Errorf("undeploy vApp %q: %w", vapp.VApp.Name, err)
+		}
+	}
+	if err := c.wait(vapp.Delete()); err != nil {
+		return fmt.Errorf("delete vApp %q: %w", vapp.VApp.Name, err)
+	}
+	return nil
+}
