@@ -1,13 +1,118 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// planFlags are the flags `ferry plan` and `ferry run` share.
+type planFlags struct {
+	plan         string
+	state        string
+	applianceOVF string
+}
+
+const stateHelp = `State: ferry records each step's progress and what it created in a state file
+(JSON, mode 0600, rewritten atomically after every change), so a second run
+resumes where the first one stopped. By default it lives next to the plan file:
+plan.yaml -> plan.state.json. Use --state to put it elsewhere. If it is ever
+corrupt, ferry says so and changes nothing: move it aside and run again (steps
+find what already exists and do not create it twice).
+
+Secrets never go in the plan file (ferry rejects one that has a password-like
+key): vCenter and Cloud Director passwords come from GOVC_PASSWORD,
+VCD_PASSWORD, FERRY_TENANT_PASSWORD (or the config file the lab writes), the
+L2VPN pre-shared key from FERRY_L2VPN_PSK.`
+
+func (f *planFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.plan, "plan", "", "plan file (YAML) with the operator's answers (required)")
+	cmd.Flags().StringVar(&f.state, "state", "", "state file (default: next to the plan file, PLAN.state.json)")
+	cmd.Flags().StringVar(&f.applianceOVF, "appliance-ovf", "", "L2VPN client appliance .ovf/.ova (overrides the plan's appliance.ovf; default: ferry's built-in minimal appliance)")
+}
+
+// statePath is --state, or the plan file's name with .state.json.
+func (f *planFlags) statePath() string {
+	if f.state != "" {
+		return f.state
+	}
+	base := strings.TrimSuffix(f.plan, filepath.Ext(f.plan))
+	return base + ".state.json"
+}
+
+// session loads the config, the plan (validated: bad answers are usage
+// errors) and the state, and returns the env the steps run in.
+func (f *planFlags) session(g *globalFlags) (*steps.Env, steps.Itinerary, error) {
+	if f.plan == "" {
+		return nil, nil, usagef("--plan FILE is required (the operator's answers, YAML)")
+	}
+	pf, err := steps.LoadPlanFile(f.plan)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	if f.applianceOVF != "" {
+		pf.Appliance.OVF = f.applianceOVF
+	}
+	it := steps.NewItinerary()
+	if err := pf.Validate(it); err != nil {
+		return nil, nil, usageError{err}
+	}
+	pf.ApplyDefaults(it)
+
+	cfg, err := config.Load(g.config)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	if g.insecure {
+		fmt.Fprintln(os.Stderr, "ferry: WARNING: --insecure: TLS certificates are NOT verified; anyone on the path can read your passwords")
+		for _, e := range []*config.Endpoint{&cfg.OnPrem, &cfg.Provider, &cfg.VCD, &cfg.Tenant, &cfg.Edge, &cfg.Receiver} {
+			e.Insecure = true
+		}
+	}
+	st, err := steps.LoadState(f.statePath())
+	if err != nil {
+		return nil, nil, err
+	}
+	if abs, err := filepath.Abs(f.plan); err == nil {
+		switch {
+		case st.Plan == "":
+			st.Plan = abs
+		case st.Plan != abs:
+			return nil, nil, usagef("state file %s belongs to plan %s, not %s: pass --state for a new one", st.Path(), st.Plan, abs)
+		}
+	}
+	return steps.NewEnv(cfg, pf, st), it, nil
+}
 
 func newPlanCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "plan --plan FILE",
+	var f planFlags
+	cmd := &cobra.Command{
+		Use:   "plan --plan FILE [--state FILE]",
 		Short: "Print what the itinerary's steps would change; change nothing",
+		Long: `Print, step by step, what ferry run would create or change (+ create,
+~ update, = exists, ! conflict). Nothing is changed, not even the state file.
+Steps the plan skips, or that do not apply, say why.
+
+` + stateHelp,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return notBuilt("ferry plan")
+			env, it, err := f.session(g)
+			if err != nil {
+				return err
+			}
+			defer env.Close(cmd.Context())
+			r := &steps.Runner{Itinerary: it, Env: env}
+			plans, err := r.PlanAll(cmd.Context())
+			steps.WritePlans(cmd.OutOrStdout(), plans)
+			return err
 		},
 	}
+	f.register(cmd)
+	return cmd
 }

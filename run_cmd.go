@@ -1,13 +1,71 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
 
 func newRunCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "run --plan FILE [--json] [--confirm-cutover NAME]",
+	var (
+		f       planFlags
+		asJSON  bool
+		confirm string
+	)
+	cmd := &cobra.Command{
+		Use:   "run --plan FILE [--json] [--confirm-cutover NAME] [--state FILE]",
 		Short: "Run the itinerary headless; progress as lines (or JSON lines)",
+		Long: `Run the itinerary's steps in order without a terminal, resuming from the
+state file: steps already done are not run again, a step that failed or was
+interrupted runs again (every step is idempotent). The run stops at the first
+failure.
+
+The cutover is never run without --confirm-cutover=NAME naming the plan's VMs
+(comma-separated); without it the run stops in front of it and says so.
+
+Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
+JSON object per line with --json (fields: time, step, index, kind, message,
+fraction, item, error; kind is one of started, plan, progress, change,
+warning, done, failed, skipped).
+
+Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
+2 bad usage or plan file, 130 interrupted.
+
+` + stateHelp,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return notBuilt("ferry run")
+			env, it, err := f.session(g)
+			if err != nil {
+				return err
+			}
+			defer env.Close(cmd.Context())
+			if err := steps.CheckConfirmation(env.Plan, confirm); err != nil {
+				return usageError{err}
+			}
+			out := cmd.OutOrStdout()
+			emit := steps.TextPrinter(out, len(it))
+			if asJSON {
+				emit = steps.JSONPrinter(out)
+			}
+			r := &steps.Runner{Itinerary: it, Env: env, Emit: emit, Confirmed: confirm != ""}
+			res, err := r.Run(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("%w (state: %s)", err, env.State.Path())
+			}
+			if !asJSON {
+				msg := fmt.Sprintf("ferry: %d done, %d skipped", res.Done, res.Skipped)
+				if res.StoppedBefore != "" {
+					msg += "; stopped before " + res.StoppedBefore + " (not confirmed)"
+				}
+				fmt.Fprintf(out, "%s; state: %s\n", msg, env.State.Path())
+			}
+			return nil
 		},
 	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON lines")
+	cmd.Flags().StringVar(&confirm, "confirm-cutover", "", "confirm the cutover by typing the plan's VM names (comma-separated)")
+	return cmd
 }

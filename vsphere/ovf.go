@@ -354,6 +354,11 @@ func (v *DeployedVM) PoweredOn() bool {
 	return v.PowerState == types.VirtualMachinePowerStatePoweredOn
 }
 
+// PowerOnDeployed powers on a deployed VM that was found powered off.
+func (c *Client) PowerOnDeployed(ctx context.Context, vm *DeployedVM) error {
+	return c.powerOn(ctx, vm.Ref)
+}
+
 // FindDeployedVM finds a VM of dc by name; (nil, nil) when there is none.
 func (c *Client) FindDeployedVM(ctx context.Context, dc *object.Datacenter, name string) (*DeployedVM, error) {
 	m := view.NewManager(c.Client.Client)
