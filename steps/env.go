@@ -29,6 +29,7 @@ type Env struct {
 	Secret func(name, what string) (string, error)
 
 	onprem lazy[*vsphere.Client]
+	cloud  cloudClients
 }
 
 // NewEnv returns an Env whose clients connect from cfg when first used.
@@ -39,6 +40,7 @@ func NewEnv(cfg *config.Config, pf *PlanFile, st *State) *Env {
 		return vsphere.Connect(ctx, vsphere.Config{URL: ep.URL, Username: ep.Username, Password: ep.Password, CAFile: ep.CAFile, Insecure: ep.Insecure})
 	}
 	e.onprem.close = func(ctx context.Context, c *vsphere.Client) { _ = c.Close(ctx) }
+	e.initCloud(cfg)
 	return e
 }
 
@@ -60,6 +62,7 @@ func (e *Env) OnPrem(ctx context.Context) (*vsphere.Client, error) {
 // Close logs out of every client that was connected.
 func (e *Env) Close(ctx context.Context) {
 	e.onprem.release(ctx)
+	e.closeCloud(ctx)
 }
 
 // lazy is a client connected on first use. A failed connect is not cached,
