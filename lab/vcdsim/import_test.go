@@ -201,8 +201,10 @@ func TestImportFromProviderVCenter(t *testing.T) {
 		}
 	}
 
-	// The tenant cannot reach the vimServer extension.
+	// The tenant sees the vApp but cannot reach the vimServer extension.
 	tc := env.tenant(t)
+	tvdc := must(must(tc.GetOrgByName("Company"))(t).GetVDCByName("Company-VDC", false))(t)
+	must(tvdc.GetVAppByName("WebApp2", true))(t)
 	if _, err := tc.Client.ExecuteRequest(ext+"/vmsList", http.MethodGet, "", "vms list: %s", nil, &list); err == nil {
 		t.Fatal("tenant listed provider VMs")
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 )
@@ -93,6 +94,13 @@ func (c *reqCtx) contextOrg() *org {
 	if h := c.r.Header.Get("X-VMWARE-VCLOUD-TENANT-CONTEXT"); h != "" {
 		if o := c.m.orgByID(h); o != nil {
 			return o
+		}
+	}
+	if h := c.r.Header.Get("X-VMWARE-VCLOUD-AUTH-CONTEXT"); h != "" {
+		for _, o := range c.m.orgs {
+			if strings.EqualFold(o.name, h) {
+				return o
+			}
 		}
 	}
 	return c.m.system

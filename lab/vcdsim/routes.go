@@ -23,8 +23,8 @@ func (s *Server) routes() {
 	s.handle("DELETE "+oa+"sessions/{id}", handleLogout)
 
 	// XML API: orgs, VDC, tasks, query, vApps
-	s.handle("GET /api/admin", handleAdmin, provider)
-	s.handle("GET /api/admin/{$}", handleAdmin, provider)
+	s.handle("GET /api/admin", handleAdmin)
+	s.handle("GET /api/admin/{$}", handleAdmin)
 	s.handle("GET /api/org", handleOrgList)
 	s.handle("GET /api/org/{$}", handleOrgList)
 	s.handle("GET /api/org/{id}", handleOrg)

@@ -18,6 +18,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -142,7 +144,7 @@ func (s *Server) Start(tlsCfg *tls.Config) error {
 		Handler:           s.Handler(),
 		TLSConfig:         tlsCfg.Clone(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
+		ErrorLog:          log.New(io.Discard, "", 0), // clients hanging up mid-handshake are not news
 	}
 	go func() { _ = s.http.ServeTLS(ln, "", "") }()
 	return nil

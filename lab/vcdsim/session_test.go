@@ -1,8 +1,12 @@
 package vcdsim
 
 import (
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
 )
 
 func TestLoginAndLookups(t *testing.T) {
@@ -55,6 +59,16 @@ func TestLoginAndLookups(t *testing.T) {
 	if !c.Client.APIVCDMaxVersionIs(">= 38.1") {
 		t.Fatal("max API version is below 38.1")
 	}
+	// A client pinned to the highest advertised version works too.
+	u, _ := url.Parse(env.srv.URL())
+	c381 := govcd.NewVCDClient(*u, false, govcd.WithAPIVersion("38.1"))
+	c381.Client.Http.Transport.(*http.Transport).TLSClientConfig.RootCAs = env.pool
+	if err := c381.Authenticate("companyadmin", "VMware1!", "Company"); err != nil {
+		t.Fatal(err)
+	}
+	vdc381 := must(must(c381.GetOrgByName("Company"))(t).GetVDCByName("Company-VDC", false))(t)
+	must(vdc381.GetNsxtEdgeGatewayByName("company-edge"))(t)
+
 	if err := c.Disconnect(); err != nil {
 		t.Fatal(err)
 	}
