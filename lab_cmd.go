@@ -25,7 +25,7 @@ against it. Nothing outside this process is touched.`,
 
 func newLabServeCmd(g *globalFlags) *cobra.Command {
 	var opts lab.Options
-	var diskMiB int64
+	var diskMiB, workloadKiB int64
 	cmd := &cobra.Command{
 		Use:   "serve [--dir DIR]",
 		Short: "Start the lab only; print export lines for every endpoint; run until interrupted",
@@ -44,6 +44,10 @@ that is removed on exit; with --dir they are kept.
 				return usagef("--disk-mib %d: must be at least 16", diskMiB)
 			}
 			opts.DiskSize = diskMiB << 20
+			opts.WorkloadRate = workloadKiB << 10
+			if workloadKiB == 0 {
+				opts.WorkloadRate = -1
+			}
 			ctx := cmd.Context()
 			l, err := lab.Start(ctx, opts)
 			if err != nil {
@@ -58,6 +62,7 @@ that is removed on exit; with --dir they are kept.
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, datastores) in DIR instead of a temporary directory")
 	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
+	cmd.Flags().Int64Var(&workloadKiB, "workload-kib", lab.DefaultWorkloadRate>>10, "KiB per second the guest workload writes into each running source VM (0: none)")
 	return cmd
 }
 

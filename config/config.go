@@ -27,6 +27,9 @@ type Endpoint struct {
 	Org      string `yaml:"org,omitempty"`
 	CAFile   string `yaml:"ca_file,omitempty"`
 	Insecure bool   `yaml:"insecure,omitempty"`
+	// CertFile / KeyFile: a client certificate (the replication sender's).
+	CertFile string `yaml:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file,omitempty"`
 }
 
 // Config is the set of endpoints.
@@ -92,6 +95,8 @@ func (c *Config) Env() []EnvVar {
 		{"FERRY_EDGE_USERNAME", c.Edge.Username},
 		{"FERRY_EDGE_PASSWORD", c.Edge.Password},
 		{"FERRY_RECEIVER_ADDR", c.Receiver.URL},
+		{"FERRY_RECEIVER_CERT", c.Receiver.CertFile},
+		{"FERRY_RECEIVER_KEY", c.Receiver.KeyFile},
 		{"FERRY_CA_FILE", c.OnPrem.CAFile},
 	}
 	out := v[:0]
@@ -147,6 +152,8 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 	set(&c.Edge.Username, "FERRY_EDGE_USERNAME")
 	set(&c.Edge.Password, "FERRY_EDGE_PASSWORD")
 	set(&c.Receiver.URL, "FERRY_RECEIVER_ADDR")
+	set(&c.Receiver.CertFile, "FERRY_RECEIVER_CERT")
+	set(&c.Receiver.KeyFile, "FERRY_RECEIVER_KEY")
 	if v, ok := lookup("GOVC_INSECURE"); ok {
 		if b, err := strconv.ParseBool(v); err == nil {
 			c.OnPrem.Insecure = b

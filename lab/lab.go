@@ -15,9 +15,12 @@ import (
 	"sync"
 
 	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/ferry-migrate/ferry/lab/edgesim"
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
+	"github.com/ferry-migrate/ferry/lab/workload"
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // DefaultDiskSize is the size of each lab VM's disk: small enough for CI
@@ -31,7 +34,13 @@ type Options struct {
 	Dir string
 	// DiskSize of each source VM's disk in bytes (whole MiB). 0: DefaultDiskSize.
 	DiskSize int64
+	// WorkloadRate is how many bytes per second the guest workload writes
+	// into each running source VM's disk. 0: DefaultWorkloadRate; <0: none.
+	WorkloadRate int64
 }
+
+// DefaultWorkloadRate keeps incremental passes busy without filling CI disks.
+const DefaultWorkloadRate = 256 << 10
 
 // Lab is a running lab.
 type Lab struct {
@@ -50,8 +59,20 @@ type Lab struct {
 	VCD  *vcdsim.Server
 	Edge *edgesim.Server
 
-	vcdCfg  vcdsim.Config
-	edgeCfg edgesim.Config
+	// CBT serves changed block tracking on the on-prem vCenter; Workload
+	// writes into the running source VMs' disks.
+	CBT      *cbt.Tracker
+	Workload *workload.Workload
+	// Receiver is ferry's replication receiver on the provider side.
+	Receiver     *replication.Receiver
+	ReceiverAddr string
+	// SenderCert / SenderKey: a client certificate the receiver trusts.
+	SenderCert, SenderKey string
+
+	stopReceiver context.CancelFunc
+	receiverDone chan struct{}
+	vcdCfg       vcdsim.Config
+	edgeCfg      edgesim.Config
 
 	keepDir   bool
 	closeOnce sync.Once
@@ -140,6 +161,13 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		installGuestPing(vc.Model, l.Reach.Reachable)
 	}
 
+	rate := opts.WorkloadRate
+	if rate == 0 {
+		rate = DefaultWorkloadRate
+	}
+	if err := l.startReplication(ctx, rate); err != nil {
+		return l, err
+	}
 	if err := l.startVCD(); err != nil {
 		return l, err
 	}
@@ -170,6 +198,9 @@ func (l *Lab) Config() *config.Config {
 	if l.VCD != nil {
 		c.VCD = config.Endpoint{URL: l.VCD.URL(), Username: l.vcdCfg.SystemUser, Password: l.vcdCfg.SystemPassword, Org: "System", CAFile: l.CAFile}
 		c.Tenant = config.Endpoint{URL: l.VCD.URL(), Username: l.vcdCfg.TenantUser, Password: l.vcdCfg.TenantPassword, Org: l.vcdCfg.TenantOrg, CAFile: l.CAFile}
+	}
+	if l.ReceiverAddr != "" {
+		c.Receiver = config.Endpoint{URL: l.ReceiverAddr, CAFile: l.CAFile, CertFile: l.SenderCert, KeyFile: l.SenderKey}
 	}
 	if l.Edge != nil {
 		c.Edge = config.Endpoint{URL: l.Edge.URL(), Username: l.edgeCfg.Username, Password: l.edgeCfg.Password, CAFile: l.CAFile}
@@ -235,6 +266,7 @@ func (l *Lab) Close() error {
 		if l.VCD != nil {
 			errs = append(errs, l.VCD.Close())
 		}
+		errs = append(errs, l.stopReplication())
 		if l.Reach != nil {
 			l.Reach.Close()
 		}

@@ -1,0 +1,67 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+
+	"github.com/ferry-migrate/ferry/lab/cbt"
+	"github.com/ferry-migrate/ferry/lab/workload"
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// startReplication gives the on-prem vCenter changed block tracking and a
+// guest workload, and runs ferry's replication receiver on the provider
+// side, writing replicas into the provider datastore's directory. The
+// receiver and its senders authenticate each other with certificates from
+// the lab CA (mutual TLS).
+func (l *Lab) startReplication(ctx context.Context, rate int64) error {
+	l.CBT = cbt.Install(l.OnPrem.Model)
+	if rate > 0 {
+		l.Workload = workload.Start(context.WithoutCancel(ctx), l.OnPrem.Model, workload.Options{Rate: rate})
+	}
+
+	serverCert, err := l.CA.Issue("ferry-receiver", "127.0.0.1", "localhost")
+	if err != nil {
+		return err
+	}
+	l.SenderCert = filepath.Join(l.Dir, "sender.pem")
+	l.SenderKey = filepath.Join(l.Dir, "sender-key.pem")
+	if err := l.CA.IssueFiles(l.SenderCert, l.SenderKey, "ferry-sender", "ferry-sender"); err != nil {
+		return fmt.Errorf("lab sender certificate: %w", err)
+	}
+	rcv, err := replication.NewReceiver(l.Provider.DatastoreDir, replication.CATLS(serverCert, l.CA.Pool, true, ""), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return fmt.Errorf("lab replication receiver: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		rcv.Close()
+		return fmt.Errorf("lab replication receiver: %w", err)
+	}
+	l.Receiver, l.ReceiverAddr = rcv, ln.Addr().String()
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.stopReceiver = cancel
+	l.receiverDone = make(chan struct{})
+	go func() {
+		defer close(l.receiverDone)
+		_ = rcv.Serve(rctx, ln)
+	}()
+	return nil
+}
+
+func (l *Lab) stopReplication() error {
+	if l.Workload != nil {
+		l.Workload.Stop()
+	}
+	if l.stopReceiver != nil {
+		l.stopReceiver()
+		<-l.receiverDone
+	}
+	if l.Receiver != nil {
+		return l.Receiver.Close()
+	}
+	return nil
+}
