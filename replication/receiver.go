@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/vmware/govmomi/vmdk"
@@ -48,7 +49,7 @@ type Receiver struct {
 
 	// writeErr, when set (tests), is consulted before each write to simulate
 	// a failing or full disk.
-	writeErr func(path string, off int64, n int) error
+	writeErr atomic.Pointer[func(path string, off int64, n int) error]
 }
 
 type replica struct {
@@ -205,8 +206,8 @@ func (r *Receiver) write(d *replica, p []byte, off int64) error {
 	if off < 0 || off+int64(len(p)) > d.size {
 		return fmt.Errorf("write %d bytes at %d beyond disk size %d", len(p), off, d.size)
 	}
-	if r.writeErr != nil {
-		if err := r.writeErr(d.path, off, len(p)); err != nil {
+	if f := r.writeErr.Load(); f != nil {
+		if err := (*f)(d.path, off, len(p)); err != nil {
 			return err
 		}
 	}
@@ -221,8 +222,8 @@ func (r *Receiver) zero(d *replica, off, n int64) error {
 	if off < 0 || off+n > d.size {
 		return fmt.Errorf("zero %d bytes at %d beyond disk size %d", n, off, d.size)
 	}
-	if r.writeErr != nil {
-		if err := r.writeErr(d.path, off, int(n)); err != nil {
+	if f := r.writeErr.Load(); f != nil {
+		if err := (*f)(d.path, off, int(n)); err != nil {
 			return err
 		}
 	}

@@ -269,7 +269,7 @@ func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc) error {
 			raw.Close()
 			return fmt.Errorf("TLS handshake with receiver %s: %w", j.Addr, err)
 		}
-		sc := &senderConn{p: p, c: tc, fc: newFrameConn(tc), max: per, replies: make(chan replyMsg, 1)}
+		sc := &senderConn{p: p, c: tc, fc: newFrameConn(tc), max: per, replies: make(chan replyMsg, 1), readDone: make(chan struct{})}
 		sc.cond = sync.NewCond(&sc.mu)
 		p.conns = append(p.conns, sc)
 		if err := sc.fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, VM: j.VM, Disks: p.disks}); err != nil {
@@ -302,7 +302,8 @@ type senderConn struct {
 	max      int64
 	err      error
 
-	replies chan replyMsg
+	replies  chan replyMsg
+	readDone chan struct{} // closed when readLoop returns
 }
 
 func (c *senderConn) fail(err error) {
@@ -319,6 +320,7 @@ func (c *senderConn) fail(err error) {
 }
 
 func (c *senderConn) readLoop(cancel context.CancelCauseFunc) {
+	defer close(c.readDone)
 	var h header
 	var buf []byte
 	for {
@@ -394,6 +396,18 @@ func (c *senderConn) write(ctx context.Context, h *header, payload []byte, flush
 	c.wmu.Unlock()
 	if err == nil {
 		c.p.sent.Add(int64(n))
+		return nil
+	}
+	// The receiver may have explained why it closed the connection (disk
+	// full...): give the reader a moment to deliver that before failing.
+	select {
+	case <-c.readDone:
+	case <-time.After(2 * time.Second):
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
 	}
 	return err
 }
