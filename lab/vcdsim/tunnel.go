@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +26,11 @@ type tunnel struct {
 
 // PeerCode is the decoded content of an L2 VPN server's peer code, which
 // the client side (the on-prem edge) is configured from. The wire form is
-// base64("0,<crc32 of json>,<json>"), like NSX-T's.
+// base64("0,<crc32 of json>,<json>"), like NSX-T's. It carries the IPsec
+// transport (local endpoint IP, PSK, IKE tunnel ids localId/peerId), not the
+// stretched networks: like NSX, the code stays the same when networks are
+// added to or removed from the session, so a configured client keeps
+// working; the segments' tunnel ids are read from stretchedNetworks.
 type PeerCode struct {
 	SiteName          string       `json:"siteName"`
 	SrcTapIP          string       `json:"srcTapIp"`
@@ -37,12 +42,11 @@ type PeerCode struct {
 	PSK               string       `json:"psk"`
 	LocalEndpointIP   string       `json:"localEndpointIp"`
 	RemoteEndpointIP  string       `json:"remoteEndpointIp"`
-	Tunnels           []peerTunnel `json:"tunnels"`
-	// TunnelIDs are the stretched networks' tunnel ids.
-	TunnelIDs []int `json:"tunnelIds"`
+	Tunnels           []PeerTunnel `json:"tunnels"`
 }
 
-type peerTunnel struct {
+// PeerTunnel is the IKE identity of one transport tunnel of a peer code.
+type PeerTunnel struct {
 	LocalID    string `json:"localId"`
 	PeerID     string `json:"peerId"`
 	LocalVtiIP string `json:"localVtiIp"`
@@ -65,7 +69,7 @@ func ParsePeerCode(code string) (PeerCode, error) {
 	if len(parts) != 3 || parts[0] != "0" {
 		return p, errors.New("peer code: want \"0,<checksum>,{json}\"")
 	}
-	if fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(parts[2]))) != parts[1] {
+	if sum, err := strconv.ParseUint(parts[1], 16, 32); err != nil || uint32(sum) != crc32.ChecksumIEEE([]byte(parts[2])) {
 		return p, errors.New("peer code: checksum mismatch (truncated or edited?)")
 	}
 	if err := json.Unmarshal([]byte(parts[2]), &p); err != nil {
@@ -88,8 +92,7 @@ func (t *tunnel) peerCode() string {
 		IkeOption: "IKEv2", EncapsProto: "gre/ipsec", DHGroups: []string{"GROUP14"},
 		EncryptAndDigests: []string{"AES_GCM_128"}, PSK: t.PreSharedKey,
 		LocalEndpointIP: t.LocalEndpointIp, RemoteEndpointIP: t.RemoteEndpointIp,
-		Tunnels:   []peerTunnel{{LocalID: t.LocalEndpointIp, PeerID: t.RemoteEndpointIp, LocalVtiIP: "169.254.64.1/31"}},
-		TunnelIDs: t.tunnelIDs(),
+		Tunnels: []PeerTunnel{{LocalID: t.LocalEndpointIp, PeerID: t.RemoteEndpointIp, LocalVtiIP: "169.254.64.1/31"}},
 	}.Encode()
 }
 
@@ -255,10 +258,12 @@ func handleUpdateTunnel(c *reqCtx) {
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "version %d is stale: the tunnel is at version %d", in.Version.Version, t.Version.Version)
 		return
 	}
-	id, version := t.ID, t.Version.Version
+	old := t.NsxtL2VpnTunnel
 	t.NsxtL2VpnTunnel = in
-	t.ID, t.Version.Version = id, version+1
-	if t.SessionMode == "SERVER" {
+	t.ID, t.Version.Version, t.PeerCode = old.ID, old.Version.Version+1, old.PeerCode
+	// A new code only when the IPsec transport changes (see PeerCode).
+	if t.SessionMode == "SERVER" && (in.Name != old.Name || in.PreSharedKey != old.PreSharedKey ||
+		in.LocalEndpointIp != old.LocalEndpointIp || in.RemoteEndpointIp != old.RemoteEndpointIp) {
 		t.PeerCode = t.peerCode()
 	}
 	c.s.publish(t)

@@ -109,7 +109,7 @@ func TestTunnelCreateReadPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pc.LocalEndpointIP != "203.0.113.11" || pc.PSK != "VMware1!VMware1!" || len(pc.TunnelIDs) != 1 || pc.TunnelIDs[0] != 4001 {
+	if pc.LocalEndpointIP != "203.0.113.11" || pc.PSK != "VMware1!VMware1!" || len(pc.Tunnels) != 1 || pc.Tunnels[0].PeerID != "198.51.100.7" {
 		t.Fatalf("peer code %+v", pc)
 	}
 
@@ -182,6 +182,22 @@ func TestStretchStatus(t *testing.T) {
 	if stats.SegmentPath == "" {
 		t.Fatalf("metrics %+v", stats)
 	}
+
+	// Editing the session keeps its peer code (the client stays UP) unless
+	// the IPsec transport changes.
+	cur := must(tr.egw.GetL2VpnTunnelById(tun.ID))(t)
+	spec := tr.tunnelSpec("l2vpn-server", 4001)
+	spec.Description = "stretch of company-network"
+	cur = must(cur.Update(spec))(t)
+	if cur.NsxtL2VpnTunnel.PeerCode != tun.PeerCode || tunnelStatus(t, c, egwID, tun.ID).RuntimeStatus != "UP" {
+		t.Fatal("a description change broke the stretch")
+	}
+	spec.PreSharedKey = "another key"
+	cur = must(cur.Update(spec))(t)
+	if cur.NsxtL2VpnTunnel.PeerCode == tun.PeerCode || tunnelStatus(t, c, egwID, tun.ID).RuntimeStatus != "DOWN" {
+		t.Fatal("a new PSK kept the old peer code or the stretch UP")
+	}
+	fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: cur.NsxtL2VpnTunnel.PeerCode, Enabled: true, TunnelIDs: []int{4001}})
 
 	fabric.SetDown("IKE negotiation failed")
 	if st := tunnelStatus(t, c, egwID, tun.ID); st.RuntimeStatus != "DOWN" || st.FailureReason != "IKE negotiation failed" {
