@@ -163,3 +163,34 @@ type orgRightsPayload struct {
 	Xmlns          string             `xml:"xmlns,attr"`
 	RightReference []*types.Reference `xml:"RightReference"`
 }
+
+// TestEnforceRights: with EnforceRights the tenant cannot touch L2 VPN
+// tunnels until the rights step has granted them to its role.
+func TestEnforceRights(t *testing.T) {
+	env := start(t, Config{EnforceRights: true})
+	tc := env.tenant(t)
+	tr := newTrunk(t, tc)
+	if _, err := tr.egw.CreateL2VpnTunnel(tr.tunnelSpec("early", 1)); err == nil || !strings.Contains(err.Error(), "Configure L2 VPN") {
+		t.Fatalf("tunnel before the rights step: %v", err)
+	}
+
+	c := env.provider(t)
+	var refs []types.OpenApiReference
+	for _, name := range []string{l2vpnRight, "Organization vDC Gateway: View L2 VPN"} {
+		r := must(c.Client.GetRightByName(name))(t)
+		refs = append(refs, types.OpenApiReference{Name: r.Name, ID: r.ID})
+	}
+	rb := must(c.Client.GetRightsBundleByName("Default Rights Bundle"))(t)
+	if err := rb.AddRights(refs); err != nil {
+		t.Fatal(err)
+	}
+	// In the bundle but not in the role: still refused.
+	if _, err := tr.egw.CreateL2VpnTunnel(tr.tunnelSpec("early", 1)); err == nil {
+		t.Fatal("tunnel allowed with the right in the bundle only")
+	}
+	gr := must(c.Client.GetGlobalRoleByName("Organization Administrator"))(t)
+	if err := gr.AddRights(refs); err != nil {
+		t.Fatal(err)
+	}
+	must(tr.egw.CreateL2VpnTunnel(tr.tunnelSpec("late", 1)))(t)
+}

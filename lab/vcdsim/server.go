@@ -66,6 +66,13 @@ type Config struct {
 	// ProviderVC is needed for import and for power operations on imported VMs.
 	ProviderVC *ProviderVC
 
+	// EnforceRights makes tenant users need the L2 VPN rights for tunnel
+	// operations ("Organization vDC Gateway: View L2 VPN" to read,
+	// "... Configure L2 VPN" to change), through their role (the tenant copy
+	// of the global role "Organization Administrator", limited to the rights
+	// of the bundles published to the org). Off by default.
+	EnforceRights bool
+
 	// TaskPolls is how many times a task answers "running" before it
 	// succeeds. go-vcloud-director waits 3 s between polls inside calls such
 	// as CreateL2VpnTunnel, so the default is 0: tasks complete on their

@@ -121,6 +121,9 @@ func (t *tunnel) view() *types.NsxtL2VpnTunnel {
 }
 
 func handleTunnels(c *reqCtx) {
+	if !c.allowed("Organization vDC Gateway: View L2 VPN") {
+		return
+	}
 	e := c.edgeFromPath()
 	if e == nil {
 		return
@@ -133,6 +136,9 @@ func handleTunnels(c *reqCtx) {
 }
 
 func handleTunnel(c *reqCtx) {
+	if !c.allowed("Organization vDC Gateway: View L2 VPN") {
+		return
+	}
 	if e := c.edgeFromPath(); e != nil {
 		if t := c.tunnelFromPath(e); t != nil {
 			c.json(http.StatusOK, t.view())
@@ -215,6 +221,9 @@ func (c *reqCtx) validateTunnel(e *edge, in *types.NsxtL2VpnTunnel, self *tunnel
 // handleCreateTunnel answers 202; the task's Details hold the tunnel id,
 // which is where the client looks for it.
 func handleCreateTunnel(c *reqCtx) {
+	if !c.allowed("Organization vDC Gateway: Configure L2 VPN") {
+		return
+	}
 	e := c.edgeFromPath()
 	if e == nil {
 		return
@@ -238,6 +247,9 @@ func handleCreateTunnel(c *reqCtx) {
 }
 
 func handleUpdateTunnel(c *reqCtx) {
+	if !c.allowed("Organization vDC Gateway: Configure L2 VPN") {
+		return
+	}
 	e := c.edgeFromPath()
 	if e == nil {
 		return
@@ -274,6 +286,9 @@ func handleUpdateTunnel(c *reqCtx) {
 }
 
 func handleDeleteTunnel(c *reqCtx) {
+	if !c.allowed("Organization vDC Gateway: Configure L2 VPN") {
+		return
+	}
 	e := c.edgeFromPath()
 	if e == nil {
 		return
@@ -301,6 +316,9 @@ func (c *reqCtx) tunnelStatus(t *tunnel) types.EdgeL2VpnTunnelStatus {
 }
 
 func handleTunnelStatus(c *reqCtx) {
+	if !c.allowed("Organization vDC Gateway: View L2 VPN") {
+		return
+	}
 	if e := c.edgeFromPath(); e != nil {
 		if t := c.tunnelFromPath(e); t != nil {
 			c.json(http.StatusOK, c.tunnelStatus(t))
@@ -311,6 +329,9 @@ func handleTunnelStatus(c *reqCtx) {
 // handleTunnelMetrics reports traffic only while the stretch is UP; the
 // counters grow with time so that successive reads differ.
 func handleTunnelMetrics(c *reqCtx) {
+	if !c.allowed("Organization vDC Gateway: View L2 VPN") {
+		return
+	}
 	e := c.edgeFromPath()
 	if e == nil {
 		return
