@@ -1,0 +1,200 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestValidateRPO(t *testing.T) {
+	for _, d := range []time.Duration{0, 30 * time.Second, 25 * time.Hour} {
+		err := ValidateRPO(d)
+		if err == nil || !strings.Contains(err.Error(), "valid range is 1m0s to 24h0m0s") {
+			t.Errorf("ValidateRPO(%s) = %v", d, err)
+		}
+	}
+	for _, d := range []time.Duration{time.Minute, 15 * time.Minute, 24 * time.Hour} {
+		if err := ValidateRPO(d); err != nil {
+			t.Errorf("ValidateRPO(%s) = %v", d, err)
+		}
+	}
+}
+
+func TestRPOHealth(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	rpo := 10 * time.Minute
+	if m := rpoHealth(now, now.Add(-time.Minute), now.Add(-6*time.Minute), true, rpo); !strings.Contains(m, "RPO/2") {
+		t.Errorf("long pass: %q", m)
+	}
+	if m := rpoHealth(now, now.Add(-11*time.Minute), time.Time{}, false, rpo); !strings.Contains(m, "RPO missed") {
+		t.Errorf("missed: %q", m)
+	}
+	if m := rpoHealth(now, now.Add(-time.Minute), now.Add(-time.Minute), true, rpo); m != "" {
+		t.Errorf("healthy: %q", m)
+	}
+}
+
+// events collects scheduler events and lets a test wait for one.
+type events struct {
+	mu  sync.Mutex
+	all []Event
+	ch  chan struct{}
+}
+
+func newEvents() *events { return &events{ch: make(chan struct{}, 1)} }
+
+func (e *events) add(ev Event) {
+	e.mu.Lock()
+	e.all = append(e.all, ev)
+	e.mu.Unlock()
+	select {
+	case e.ch <- struct{}{}:
+	default:
+	}
+}
+
+// wait blocks until n events match f.
+func (e *events) wait(t *testing.T, n int, f func(Event) bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		e.mu.Lock()
+		c := 0
+		for _, ev := range e.all {
+			if f(ev) {
+				c++
+			}
+		}
+		e.mu.Unlock()
+		if c >= n {
+			return
+		}
+		select {
+		case <-e.ch:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %d events", n)
+		}
+	}
+}
+
+func TestSchedulerPassesPauseFinal(t *testing.T) {
+	dir := t.TempDir()
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	ev := newEvents()
+	s := NewScheduler(1, ev.add)
+	var active, peak atomic.Int32
+	srcs := map[string]string{}
+	for _, vm := range []string{"a", "b"} {
+		src := filepath.Join(dir, vm+".img")
+		randomDisk(t, src, 6<<20, 5, Extent{0, 2 << 20}, Extent{4 << 20, 1 << 20})
+		srcs[vm] = src
+		hs := &hookSource{Source: NewFileSource(src)}
+		hs.hook = func(int64) {
+			if n := active.Load(); n > peak.Load() {
+				peak.Store(n)
+			}
+		}
+		job := newJob(t, vm, &countingSource{Source: hs, active: &active}, rcv.addr)
+		if err := s.Add(job, 30*time.Second); err == nil {
+			t.Fatal("RPO of 30s accepted")
+		}
+		if err := s.Add(job, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	passDone := func(vm string) func(Event) bool {
+		return func(e Event) bool { return e.Kind == EventPassDone && e.VM == vm }
+	}
+	ev.wait(t, 1, passDone("a"))
+	ev.wait(t, 1, passDone("b"))
+	if peak.Load() > 1 {
+		t.Fatalf("%d passes ran at once with MaxConcurrent 1", peak.Load())
+	}
+	for _, vm := range []string{"a", "b"} {
+		sameFiles(t, srcs[vm], ReplicaPath(rcv.dir, vm, 0))
+	}
+
+	// Pause / resume: resume runs a pass at once.
+	if err := s.Pause("a"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status(); !st[0].Paused || st[0].VM != "a" {
+		t.Fatalf("status %+v", st)
+	}
+	scribble(t, srcs["a"], 3, Extent{1 << 20, 128 << 10})
+	if err := s.Resume("a"); err != nil {
+		t.Fatal(err)
+	}
+	ev.wait(t, 2, passDone("a"))
+	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventPassDone && e.VM == "a" && e.LastPassAge >= 0 && e.Pass == PassIncremental })
+
+	// Cutover of "a": final pass + verify.
+	scribble(t, srcs["a"], 4, Extent{5 << 20, 64 << 10})
+	res, err := s.FinalPass(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kind != PassFinal {
+		t.Fatalf("kind %s", res.Kind)
+	}
+	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventVerified && e.VM == "a" })
+	sameFiles(t, srcs["a"], ReplicaPath(rcv.dir, "a", 0))
+}
+
+// countingSource tracks passes in progress (snapshots open).
+type countingSource struct {
+	Source
+	active *atomic.Int32
+}
+
+func (c *countingSource) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
+	s, err := c.Source.Open(ctx, resume, final)
+	if err == nil {
+		c.active.Add(1)
+		return &countingSnap{Snapshot: s, active: c.active}, nil
+	}
+	return nil, err
+}
+
+type countingSnap struct {
+	Snapshot
+	active *atomic.Int32
+}
+
+func (c *countingSnap) Release(ctx context.Context) error {
+	c.active.Add(-1)
+	return c.Snapshot.Release(ctx)
+}
+
+// TestSchedulerPausesOnDiskFull: a failing pass pauses its job with the error.
+func TestSchedulerPausesOnDiskFull(t *testing.T) {
+	src, fs, rcv := setup(t, 4<<20)
+	_ = src
+	full := func(string, int64, int) error { return &pathError{syscall.ENOSPC} }
+	rcv.r.writeErr.Store(&full)
+	ev := newEvents()
+	s := NewScheduler(1, ev.add)
+	if err := s.Add(newJob(t, "vm", fs, rcv.addr), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventPaused && errors.Is(e.Err, ErrNoSpace) })
+	st := s.Status()[0]
+	if !st.Paused || !strings.Contains(st.Reason, "space") {
+		t.Fatalf("status %+v", st)
+	}
+	if _, err := s.FinalPass(context.Background(), "vm"); !errors.Is(err, ErrPaused) {
+		t.Fatalf("final pass on a paused job: %v", err)
+	}
+}
