@@ -135,7 +135,9 @@ func TestSchedulerPassesPauseFinal(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev.wait(t, 2, passDone("a"))
-	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventPassDone && e.VM == "a" && e.LastPassAge >= 0 && e.Pass == PassIncremental })
+	ev.wait(t, 1, func(e Event) bool {
+		return e.Kind == EventPassDone && e.VM == "a" && e.LastPassAge >= 0 && e.Pass == PassIncremental
+	})
 
 	// Cutover of "a": final pass + verify.
 	scribble(t, srcs["a"], 4, Extent{5 << 20, 64 << 10})
