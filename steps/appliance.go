@@ -72,7 +72,7 @@ func (*Appliance) Fields() []Field {
 			ap(func(a *AppliancePlan) *string { return &a.DVS }), ValidName, nil),
 		str("appliance.sink_portgroup", "Sink port group", "the trunk port group for the appliance, created with promiscuous mode and forged transmits Accept", true,
 			ap(func(a *AppliancePlan) *string { return &a.SinkPortgroup }), ValidName, fixed("ferry-sink")),
-		str("appliance.uplink_portgroup", "Uplink port group", "the distributed port group of the appliance's own address (default: the stretched port group)", true,
+		str("appliance.uplink_portgroup", "Uplink port group", "the port group (distributed or standard) of the appliance's own address (default: the stretched port group)", true,
 			ap(func(a *AppliancePlan) *string { return &a.UplinkPortgroup }), ValidName, stretched),
 		str("appliance.name", "Appliance VM name", "the L2VPN client appliance VM", true,
 			ap(func(a *AppliancePlan) *string { return &a.Name }), ValidName, fixed("ferry-l2vpn-client")),
@@ -112,7 +112,7 @@ type applianceWorld struct {
 	a         AppliancePlan // with defaults applied
 	stretched *vsphere.Portgroup
 	dvs       *object.DistributedVirtualSwitch
-	uplink    *vsphere.Portgroup
+	uplink    types.ManagedObjectReference // distributed or standard port group
 	sink      *vsphere.Portgroup  // nil: not there yet
 	vm        *vsphere.DeployedVM // nil: not there yet
 	props     map[string]string   // OVF properties to set
@@ -165,7 +165,7 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 	if w.dvs, err = c.DVS(ctx, w.dc, w.a.DVS); err != nil {
 		return nil, fmt.Errorf("appliance.dvs: %w", err)
 	}
-	if w.uplink, err = c.Portgroup(ctx, w.dc, a.UplinkPortgroup); err != nil {
+	if w.uplink, err = c.Network(ctx, w.dc, a.UplinkPortgroup); err != nil {
 		return nil, fmt.Errorf("appliance.uplink_portgroup: %w", err)
 	}
 	w.sink, err = c.Portgroup(ctx, w.dc, a.SinkPortgroup)

@@ -3,6 +3,8 @@ package steps
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -367,5 +369,74 @@ func TestApplianceConflictingAddress(t *testing.T) {
 	_, err = (&Appliance{}).Apply(ctx, env, collect(new([]Event)))
 	if !errors.Is(err, ErrConflict) {
 		t.Errorf("apply with another IP: %v, want ErrConflict", err)
+	}
+}
+
+func TestApplianceUplinkOnStandardPortgroupAndPowerOn(t *testing.T) {
+	o := newOnPrem(t)
+	ctx := context.Background()
+	pf := appliancePlan()
+	pf.Appliance.UplinkPortgroup = "VM Network"
+	env := newApplianceEnv(t, o, pf)
+	step := &Appliance{}
+	if _, err := step.Apply(ctx, env, collect(new([]Event))); err != nil {
+		t.Fatal(err)
+	}
+	vm := o.vm(t, "ferry-l2vpn-client")
+	if vm == nil || len(vm.Network) != 2 {
+		t.Fatalf("appliance on VM Network: %+v", vm)
+	}
+
+	// Someone powers the appliance off: the plan says so, apply powers it on.
+	task, err := object.NewVirtualMachine(o.c.Client, vm.Self).PowerOff(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := step.Verify(ctx, env); err == nil || !strings.Contains(err.Error(), "poweredOff") {
+		t.Errorf("verify of a powered-off appliance: %v", err)
+	}
+	res, err := step.Apply(ctx, env, collect(new([]Event)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changes) != 1 || res.Changes[0].Action != ActionPower {
+		t.Errorf("apply on a powered-off appliance: %+v", res.Changes)
+	}
+	if o.vm(t, "ferry-l2vpn-client").Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+		t.Error("appliance still off")
+	}
+
+	pf = appliancePlan()
+	pf.Appliance.Name = "other"
+	pf.Appliance.UplinkPortgroup = "no-such-uplink"
+	_, err = step.Apply(ctx, newApplianceEnv(t, o, pf), collect(new([]Event)))
+	if err == nil || !strings.Contains(err.Error(), "appliance.uplink_portgroup") || !strings.Contains(err.Error(), "VM Network") {
+		t.Errorf("unknown uplink: %v", err)
+	}
+	if o.vm(t, "other") != nil {
+		t.Error("a failed apply created a VM")
+	}
+}
+
+func TestApplianceCustomOVFMustDeclareNetworks(t *testing.T) {
+	o := newOnPrem(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "edge.ovf")
+	bad := strings.ReplaceAll(string(builtinOVF), `"Trunk"`, `"Internal"`)
+	bad = strings.ReplaceAll(bad, ">Trunk<", ">Internal<")
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pf := appliancePlan()
+	pf.Appliance.OVF = path
+	_, err := (&Appliance{}).Apply(context.Background(), newApplianceEnv(t, o, pf), collect(new([]Event)))
+	if err == nil || !strings.Contains(err.Error(), `no network "Trunk"`) || !strings.Contains(err.Error(), "Internal") {
+		t.Errorf("OVF without a Trunk network: %v", err)
+	}
+	if o.portgroup(t, "ferry-sink") != nil {
+		t.Error("a failed apply created the port group")
 	}
 }

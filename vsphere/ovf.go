@@ -32,7 +32,8 @@ type OVFDeploy struct {
 	// Datastore is a datastore name; empty picks the datastore with the
 	// most free space on the host that carries the first mapped network.
 	Datastore string
-	// Networks maps the OVF's network names to port group names.
+	// Networks maps the OVF's network names to network names (distributed
+	// or standard port groups).
 	Networks map[string]string
 	// PlaceBy names the OVF network whose port group decides the host (and
 	// so the resource pool and datastore); default: the first by name.
@@ -124,6 +125,15 @@ func (c *Client) PlaceOnNetwork(ctx context.Context, dc *object.Datacenter, pg t
 		return nil, fmt.Errorf("read network %s: %w", pg.Value, err)
 	}
 	if len(net.Host) == 0 {
+		// Some inventories (vcsim's standard networks) only record the
+		// link on the host side.
+		hosts, err := c.hostsWithNetwork(ctx, dc, pg)
+		if err != nil {
+			return nil, err
+		}
+		net.Host = hosts
+	}
+	if len(net.Host) == 0 {
 		return nil, fmt.Errorf("port group %q is not available on any host", net.Name)
 	}
 	var hosts []mo.HostSystem
@@ -183,6 +193,28 @@ func (c *Client) PlaceOnNetwork(ctx context.Context, dc *object.Datacenter, pg t
 	return nil, fmt.Errorf("no connected host with an accessible datastore carries port group %q", net.Name)
 }
 
+func (c *Client) hostsWithNetwork(ctx context.Context, dc *object.Datacenter, net types.ManagedObjectReference) ([]types.ManagedObjectReference, error) {
+	v, err := view.NewManager(c.Client.Client).CreateContainerView(ctx, dc.Reference(), []string{"HostSystem"}, true)
+	if err != nil {
+		return nil, fmt.Errorf("vCenter %s: list hosts: %w", c.Endpoint, err)
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	var hosts []mo.HostSystem
+	if err := v.Retrieve(ctx, []string{"HostSystem"}, []string{"network"}, &hosts); err != nil {
+		return nil, fmt.Errorf("vCenter %s: list hosts: %w", c.Endpoint, err)
+	}
+	var out []types.ManagedObjectReference
+	for _, h := range hosts {
+		for _, n := range h.Network {
+			if n == net {
+				out = append(out, h.Self)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
 func dedupe(s []string) []string {
 	sort.Strings(s)
 	out := s[:0]
@@ -213,14 +245,14 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (types.ManagedObjec
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		pg, err := c.Portgroup(ctx, d.Datacenter, d.Networks[n])
+		ref, err := c.Network(ctx, d.Datacenter, d.Networks[n])
 		if err != nil {
 			return none, err
 		}
 		if first == nil || n == d.PlaceBy {
-			first = &pg.Ref
+			first = &ref
 		}
-		netMap = append(netMap, importer.Network{Name: n, Network: pg.Ref.String()})
+		netMap = append(netMap, importer.Network{Name: n, Network: ref.String()})
 	}
 	if first == nil {
 		return none, errors.New("deploy OVF: no network mapping")

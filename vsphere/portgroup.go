@@ -191,6 +191,38 @@ func (c *Client) Portgroup(ctx context.Context, dc *object.Datacenter, name stri
 	return nil, fmt.Errorf("distributed port group %q %w in datacenter %s (port groups: %s)", name, ErrNotFound, dc.Name(), list(names))
 }
 
+// Network finds any network of dc by name: a distributed port group, a
+// standard port group ("VM Network") or an opaque network. The error lists
+// the networks that exist.
+func (c *Client) Network(ctx context.Context, dc *object.Datacenter, name string) (types.ManagedObjectReference, error) {
+	m := view.NewManager(c.Client.Client)
+	v, err := m.CreateContainerView(ctx, dc.Reference(), []string{"Network"}, true)
+	if err != nil {
+		return types.ManagedObjectReference{}, fmt.Errorf("vCenter %s: list networks: %w", c.Endpoint, err)
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	var nets []mo.Network
+	if err := v.Retrieve(ctx, []string{"Network"}, []string{"name"}, &nets); err != nil {
+		return types.ManagedObjectReference{}, fmt.Errorf("vCenter %s: list networks: %w", c.Endpoint, err)
+	}
+	var names []string
+	var found []types.ManagedObjectReference
+	for _, n := range nets {
+		if n.Name == name {
+			found = append(found, n.Self)
+		}
+		names = append(names, n.Name)
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		sort.Strings(names)
+		return types.ManagedObjectReference{}, fmt.Errorf("network %q %w in datacenter %s (networks: %s)", name, ErrNotFound, dc.Name(), list(names))
+	}
+	return types.ManagedObjectReference{}, fmt.Errorf("%d networks are named %q in datacenter %s; rename all but one", len(found), name, dc.Name())
+}
+
 // DVS finds a distributed switch of dc by name; the error lists the switches.
 func (c *Client) DVS(ctx context.Context, dc *object.Datacenter, name string) (*object.DistributedVirtualSwitch, error) {
 	m := view.NewManager(c.Client.Client)
