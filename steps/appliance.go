@@ -113,9 +113,9 @@ type applianceWorld struct {
 	stretched *vsphere.Portgroup
 	dvs       *object.DistributedVirtualSwitch
 	uplink    types.ManagedObjectReference // distributed or standard port group
-	sink      *vsphere.Portgroup  // nil: not there yet
-	vm        *vsphere.DeployedVM // nil: not there yet
-	props     map[string]string   // OVF properties to set
+	sink      *vsphere.Portgroup           // nil: not there yet
+	vm        *vsphere.DeployedVM          // nil: not there yet
+	props     map[string]string            // OVF properties to set
 	warnings  []string
 }
 
