@@ -129,6 +129,9 @@ func TestImportFromProviderVCenter(t *testing.T) {
 		vmx.NetworkConnectionSection.NetworkConnection[0].MACAddress != nics[0].(vim.BaseVirtualEthernetCard).GetVirtualEthernetCard().MacAddress {
 		t.Fatalf("imported VM %+v / NICs %+v", vmx, vmx.NetworkConnectionSection)
 	}
+	if vmx.NetworkConnectionSection.NetworkConnection[0].Network == "" {
+		t.Fatal("imported NIC has no network")
+	}
 	if len(vmx.VmSpecSection.DiskSection.DiskSettings) != len(devs.SelectByType((*vim.VirtualDisk)(nil))) {
 		t.Fatal("disk count differs from the provider VM")
 	}
@@ -164,6 +167,23 @@ func TestImportFromProviderVCenter(t *testing.T) {
 	wait(vapp.PowerOn())
 	if err := vapp.Refresh(); err != nil || vapp.VApp.Status != 4 {
 		t.Fatalf("vApp after power on: %v %d", err, vapp.VApp.Status)
+	}
+
+	// Reconnect the NIC to an org VDC network (unknown networks are refused).
+	newTrunk(t, c)
+	ncs := must(vm.GetNetworkConnectionSection())(t)
+	ncs.NetworkConnection[0].Network = "nope"
+	if err := vm.UpdateNetworkConnectionSection(ncs); err == nil {
+		t.Fatal("NIC connected to an unknown network")
+	}
+	ncs.NetworkConnection[0].Network = "company-network"
+	ncs.NetworkConnection[0].IPAddress = "172.16.10.12"
+	if err := vm.UpdateNetworkConnectionSection(ncs); err != nil {
+		t.Fatal(err)
+	}
+	ncs = must(vm.GetNetworkConnectionSection())(t)
+	if ncs.NetworkConnection[0].Network != "company-network" || ncs.NetworkConnection[0].MACAddress == "" {
+		t.Fatalf("NIC after update %+v", ncs.NetworkConnection[0])
 	}
 
 	// Query service sees the VM with its moref.

@@ -39,6 +39,10 @@ func (s *Server) routes() {
 	s.handle("GET /api/query", handleQuery)
 	s.handle("GET /api/vApp/{id}", handleVApp)
 	s.handle("DELETE /api/vApp/{id}", handleDeleteVApp)
+	s.handle("GET /api/vApp/{id}/networkConnectionSection", handleGetNCS)
+	s.handle("GET /api/vApp/{id}/networkConnectionSection/{$}", handleGetNCS)
+	s.handle("PUT /api/vApp/{id}/networkConnectionSection", handlePutNCS)
+	s.handle("PUT /api/vApp/{id}/networkConnectionSection/{$}", handlePutNCS)
 	s.handle("POST /api/vApp/{id}/power/action/{op}", handlePower)
 	s.handle("POST /api/vApp/{id}/action/{op}", handlePower)
 

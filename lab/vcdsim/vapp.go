@@ -36,7 +36,6 @@ type vm struct {
 	cpus      int
 	memMB     int
 	guestOS   string
-	ip        string
 	disks     []vmDisk
 	nics      []vmNIC
 }
@@ -45,7 +44,7 @@ func newVM(b *backingVM, a *vapp) *vm {
 	return &vm{
 		id: newUUID(), name: b.name, vapp: a, moref: b.moref, uuid: b.uuid,
 		poweredOn: b.poweredOn, deployed: b.poweredOn, importing: true,
-		cpus: b.cpus, memMB: b.memMB, guestOS: b.guestOS, ip: b.ip, disks: b.disks, nics: b.nics,
+		cpus: b.cpus, memMB: b.memMB, guestOS: b.guestOS, disks: b.disks, nics: b.nics,
 	}
 }
 
@@ -143,28 +142,16 @@ func (c *reqCtx) vmXML(v *vm) *types.Vm {
 	cpus, mem := v.cpus, int64(v.memMB)
 	x := &types.Vm{
 		HREF: c.abs(v.href()), Type: mimeVM, ID: v.urn(), Name: v.name, Status: v.status(), Deployed: v.deployed,
-		Description: fmt.Sprintf("imported from the provider vCenter (%s)", v.moref),
-		VAppParent:  &types.Reference{HREF: c.abs(v.vapp.href()), Name: v.vapp.name, Type: mimeVApp},
-		Link:        append(types.LinkList{{Rel: "up", Type: mimeVApp, HREF: c.abs(v.vapp.href())}}, c.powerLinks(v.href(), v.poweredOn)...),
-		NetworkConnectionSection: &types.NetworkConnectionSection{
-			Info: "Specifies the available VM network connections", HREF: c.abs(v.href() + "/networkConnectionSection/"),
-		},
+		Description:              fmt.Sprintf("imported from the provider vCenter (%s)", v.moref),
+		VAppParent:               &types.Reference{HREF: c.abs(v.vapp.href()), Name: v.vapp.name, Type: mimeVApp},
+		Link:                     append(types.LinkList{{Rel: "up", Type: mimeVApp, HREF: c.abs(v.vapp.href())}}, c.powerLinks(v.href(), v.poweredOn)...),
+		NetworkConnectionSection: c.ncsXML(v),
 		VmSpecSection: &types.VmSpecSection{
 			Info: "Virtual Machine specification", OsType: v.guestOS, NumCpus: &cpus,
 			MemoryResourceMb: &types.MemoryResourceMb{Configured: mem},
 			DiskSection:      &types.DiskSection{},
 		},
 		StorageProfile: &types.Reference{Name: "*", HREF: c.abs("/api/vdcStorageProfile/" + nameUUID("sp", c.m.vdc.id))},
-	}
-	for i, n := range v.nics {
-		nc := &types.NetworkConnection{
-			Network: n.Network, NetworkConnectionIndex: i, IsConnected: true, MACAddress: n.MAC,
-			IPAddressAllocationMode: "MANUAL", NetworkAdapterType: "VMXNET3",
-		}
-		if i == 0 {
-			nc.IPAddress = v.ip
-		}
-		x.NetworkConnectionSection.NetworkConnection = append(x.NetworkConnectionSection.NetworkConnection, nc)
 	}
 	for i, d := range v.disks {
 		size := d.CapacityKB * 1024
@@ -174,6 +161,66 @@ func (c *reqCtx) vmXML(v *vm) *types.Vm {
 		})
 	}
 	return x
+}
+
+func (c *reqCtx) ncsXML(v *vm) *types.NetworkConnectionSection {
+	x := &types.NetworkConnectionSection{
+		Info: "Specifies the available VM network connections", HREF: c.abs(v.href() + "/networkConnectionSection/"),
+		Type: types.MimeNetworkConnectionSection,
+		Link: &types.Link{Rel: "edit", Type: types.MimeNetworkConnectionSection, HREF: c.abs(v.href() + "/networkConnectionSection/")},
+	}
+	for i, n := range v.nics {
+		x.NetworkConnection = append(x.NetworkConnection, &types.NetworkConnection{
+			Network: n.Network, NetworkConnectionIndex: i, IsConnected: n.Connected, MACAddress: n.MAC,
+			IPAddress: n.IP, IPAddressAllocationMode: n.Mode, NetworkAdapterType: "VMXNET3",
+		})
+	}
+	return x
+}
+
+func handleGetNCS(c *reqCtx) {
+	if _, v := c.entityFromPath(); v != nil {
+		c.xml(http.StatusOK, types.MimeNetworkConnectionSection, "NetworkConnectionSection", c.ncsXML(v))
+	}
+}
+
+// handlePutNCS reconnects a VM's NICs: each must name an org VDC network of
+// the VDC, or "none". NICs are matched by index; MACs stay unless given.
+func handlePutNCS(c *reqCtx) {
+	_, v := c.entityFromPath()
+	if v == nil {
+		return
+	}
+	var in types.NetworkConnectionSection
+	if !c.readXML(&in) {
+		return
+	}
+	nics := append([]vmNIC(nil), v.nics...)
+	for _, nc := range in.NetworkConnection {
+		if nc.NetworkConnectionIndex < 0 || nc.NetworkConnectionIndex >= len(nics) {
+			c.fail(http.StatusBadRequest, "BAD_REQUEST", "NetworkConnectionIndex %d: the VM has %d NICs", nc.NetworkConnectionIndex, len(nics))
+			return
+		}
+		known := nc.Network == "none"
+		for _, n := range c.m.networks {
+			known = known || n.Name == nc.Network
+		}
+		if !known {
+			c.fail(http.StatusBadRequest, "BAD_REQUEST", "network %q is not an org VDC network of %s", nc.Network, c.m.vdc.name)
+			return
+		}
+		n := &nics[nc.NetworkConnectionIndex]
+		n.Network, n.Connected, n.IP = nc.Network, nc.IsConnected, nc.IPAddress
+		if nc.IPAddressAllocationMode != "" {
+			n.Mode = nc.IPAddressAllocationMode
+		}
+		if nc.MACAddress != "" {
+			n.MAC = nc.MACAddress
+		}
+	}
+	v.nics = nics
+	t := c.m.newTask(c, "vappUpdateVm", "Updating network connections of "+v.name, v.ref(), nil)
+	c.taskResponse(t)
 }
 
 // entityFromPath resolves /api/vApp/{id} to a vApp or a VM.
@@ -301,10 +348,9 @@ func (c *reqCtx) vmRecords() []queryRecord {
 				HREF: c.abs(v.href()), ID: v.urn(), Moref: v.moref, Name: v.name, Type: mimeVM,
 				ContainerName: a.name, ContainerID: c.abs(a.href()), VdcHREF: c.abs(c.m.vdc.href()), VdcName: c.m.vdc.name,
 				Status: statusName(v.status()), Deployed: v.deployed, GuestOS: v.guestOS, Cpus: v.cpus, MemoryMB: v.memMB,
-				IpAddress: v.ip,
 			}
 			if len(v.nics) > 0 {
-				rec.NetworkName = v.nics[0].Network
+				rec.NetworkName, rec.IpAddress = v.nics[0].Network, v.nics[0].IP
 			}
 			out = append(out, queryRecord{rec: rec, fields: map[string]string{
 				"name": v.name, "containerName": a.name, "container": rec.ContainerID, "vdc": rec.VdcHREF,

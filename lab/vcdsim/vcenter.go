@@ -104,8 +104,11 @@ type vmDisk struct {
 }
 
 type vmNIC struct {
-	MAC     string
-	Network string
+	MAC       string
+	Network   string // provider port group at import; vCD network name once connected
+	IP        string
+	Mode      string // IpAddressAllocationMode
+	Connected bool
 }
 
 func (v *vcenter) readVM(moref string) (*backingVM, error) {
@@ -142,17 +145,35 @@ func (v *vcenter) readVM(moref string) (*backingVM, error) {
 				b.disks = append(b.disks, disk)
 			case vim.BaseVirtualEthernetCard:
 				card := dev.GetVirtualEthernetCard()
-				nic := vmNIC{MAC: card.MacAddress}
-				if card.DeviceInfo != nil {
-					nic.Network = card.DeviceInfo.GetDescription().Summary
-				}
-				b.nics = append(b.nics, nic)
+				b.nics = append(b.nics, vmNIC{MAC: card.MacAddress, Network: networkName(ctx, c, card), Mode: "MANUAL", Connected: true})
 			}
+		}
+		if len(b.nics) > 0 {
+			b.nics[0].IP = b.ip
 		}
 		out = b
 		return nil
 	})
 	return out, err
+}
+
+// networkName is the port group a NIC is connected to.
+func networkName(ctx context.Context, c *vim25.Client, card *vim.VirtualEthernetCard) string {
+	switch b := card.Backing.(type) {
+	case *vim.VirtualEthernetCardNetworkBackingInfo:
+		return b.DeviceName
+	case *vim.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+		var pg mo.DistributedVirtualPortgroup
+		ref := vim.ManagedObjectReference{Type: "DistributedVirtualPortgroup", Value: b.Port.PortgroupKey}
+		if err := property.DefaultCollector(c).RetrieveOne(ctx, ref, []string{"name"}, &pg); err == nil {
+			return pg.Name
+		}
+		return b.Port.PortgroupKey
+	}
+	if card.DeviceInfo != nil {
+		return card.DeviceInfo.GetDescription().Summary
+	}
+	return ""
 }
 
 // power switches a provider VM on or off; it is a no-op when the VM is
