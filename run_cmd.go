@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +33,9 @@ JSON object per line with --json (fields: time, step, index, kind, message,
 fraction, item, error; kind is one of started, plan, progress, change,
 warning, done, failed, skipped).
 
+A structured log of every event goes to --log-file (default: ferry.log next
+to the state file).
+
 Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 2 bad usage or plan file, 130 interrupted.
 
@@ -41,6 +47,12 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 				return err
 			}
 			defer env.Close(cmd.Context())
+			logf, err := openLog(g, env.State.Path())
+			if err != nil {
+				return err
+			}
+			defer logf.Close()
+			env.Log = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			if err := steps.CheckConfirmation(env.Plan, confirm); err != nil {
 				return usageError{err}
 			}
@@ -68,4 +80,18 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON lines")
 	cmd.Flags().StringVar(&confirm, "confirm-cutover", "", "confirm the cutover by typing the plan's VM names (comma-separated)")
 	return cmd
+}
+
+// openLog opens --log-file, or ferry.log next to the state file (0600:
+// it names the infrastructure; it never holds secrets).
+func openLog(g *globalFlags, statePath string) (*os.File, error) {
+	path := g.logFile
+	if path == "" {
+		path = filepath.Join(filepath.Dir(statePath), "ferry.log")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open log file: %w", err)
+	}
+	return f, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -155,10 +156,40 @@ func (r *Runner) bind(i int, id string) Emit {
 		if ev.Time.IsZero() {
 			ev.Time = time.Now().UTC()
 		}
+		r.log(ev)
 		if r.Emit != nil {
 			r.Emit(ev)
 		}
 	}
+}
+
+// log writes the event to the Env's structured log (progress at debug
+// level, failures at error level).
+func (r *Runner) log(ev Event) {
+	if r.Env.Log == nil {
+		return
+	}
+	level := slog.LevelInfo
+	switch ev.Kind {
+	case EventProgress, EventPlanItem:
+		level = slog.LevelDebug
+	case EventWarning:
+		level = slog.LevelWarn
+	case EventFailed:
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{slog.String("step", ev.Step), slog.String("kind", string(ev.Kind))}
+	if ev.Kind == EventProgress && ev.Fraction >= 0 {
+		attrs = append(attrs, slog.Float64("fraction", ev.Fraction))
+	}
+	if ev.Item != nil && ev.Item.Resource != nil {
+		attrs = append(attrs, slog.String("resource", ev.Item.Resource.ID))
+	}
+	msg := ev.Message
+	if ev.Error != "" {
+		msg = ev.Error
+	}
+	r.Env.Log.LogAttrs(context.Background(), level, msg, attrs...)
 }
 
 // StagePlan is one step's answer to `ferry plan`.
