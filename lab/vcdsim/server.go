@@ -1,15 +1,3 @@
-// Package vcdsim simulates the subset of the VMware Cloud Director API that
-// ferry needs, in the style of govmomi's vcsim: an in-memory model (one file
-// per entity), served over HTTPS with absolute hrefs built from the request
-// Host, asynchronous tasks, and fault injection. The unmodified
-// go-vcloud-director client talks to it.
-//
-//	srv, _ := vcdsim.New(vcdsim.Config{})
-//	_ = srv.Start(tlsConfig)
-//	defer srv.Close()
-//	u, _ := url.Parse(srv.URL()) // https://127.0.0.1:port/api
-//	c := govcd.NewVCDClient(*u, false, ...)
-//	_ = c.Authenticate("administrator", "VMware1!", "System")
 package vcdsim
 
 import (
