@@ -29,13 +29,14 @@ type model struct {
 	edges    []*edge
 	networks []*network
 	tasks    map[string]*task
+	running  map[string]*task // tasks not finished yet
 	vapps    []*vapp
 	vc       *vcenter
 	imports  []ImportRecord
 }
 
 func newModel(cfg *Config) (*model, error) {
-	m := &model{cfg: cfg, tasks: map[string]*task{}, rightByID: map[string]*types.Right{}}
+	m := &model{cfg: cfg, tasks: map[string]*task{}, running: map[string]*task{}, rightByID: map[string]*types.Right{}}
 	m.system = &org{id: nameUUID("org", "System"), name: "System", fullName: "System Organization", extraRights: map[string]bool{}}
 	m.tenant = &org{id: nameUUID("org", cfg.TenantOrg), name: cfg.TenantOrg, fullName: cfg.TenantOrg + " Inc.", extraRights: map[string]bool{}}
 	m.orgs = []*org{m.system, m.tenant}

@@ -1,5 +1,10 @@
 package vcdsim
 
+import (
+	"net/http"
+	"strings"
+)
+
 // routes registers the API. OpenAPI collections are routed with and
 // without the trailing slash (the client uses "rights/" for lists).
 func (s *Server) routes() {
@@ -111,6 +116,13 @@ func (s *Server) routes() {
 	item("DELETE", "edgeGateways/{edge}/l2vpn/tunnels/{id}", handleDeleteTunnel)
 	item("GET", "edgeGateways/{edge}/l2vpn/tunnels/{id}/status", handleTunnelStatus)
 	item("GET", "edgeGateways/{edge}/l2vpn/tunnels/{id}/metrics", handleTunnelMetrics)
+
+	// anything else: a vCD-style error naming the call, so that a client
+	// using an endpoint the simulator lacks says so clearly
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, strings.HasPrefix(r.URL.Path, "/cloudapi/"), http.StatusNotFound, "RESOURCE_NOT_FOUND",
+			"vcdsim does not implement "+r.Method+" "+r.URL.Path)
+	})
 
 	// lab-only fault injection
 	s.mux.HandleFunc("/lab/faults", s.handleLabFaults)

@@ -226,6 +226,7 @@ func (s *Server) handle(pattern string, h handlerFunc, opts ...routeOpt) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		c.m = s.m
+		s.m.settle()
 		h(c)
 	})
 }

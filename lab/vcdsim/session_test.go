@@ -69,6 +69,13 @@ func TestLoginAndLookups(t *testing.T) {
 	vdc381 := must(must(c381.GetOrgByName("Company"))(t).GetVDCByName("Company-VDC", false))(t)
 	must(vdc381.GetNsxtEdgeGatewayByName("company-edge"))(t)
 
+	// An endpoint the simulator lacks answers a vCD error naming it.
+	var x struct{}
+	if _, err := c.Client.ExecuteRequest(strings.TrimSuffix(env.srv.URL(), "/api")+"/api/admin/extension/providerVdcReferences", http.MethodGet,
+		"", "unimplemented: %s", nil, &x); err == nil || !strings.Contains(err.Error(), "does not implement") {
+		t.Fatalf("unimplemented endpoint: %v", err)
+	}
+
 	if err := c.Disconnect(); err != nil {
 		t.Fatal(err)
 	}

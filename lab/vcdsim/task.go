@@ -10,7 +10,9 @@ import (
 // task is an asynchronous operation. The work itself is done when the task
 // is created (so that errors surface early); finish commits what clients
 // should only see once the task has succeeded (for example the status of an
-// imported vApp). A task answers "running" for polls GETs, then completes.
+// imported vApp). A task answers "running" for polls GETs, then completes;
+// a task with no polls left also completes at the next request of any kind
+// (see settle), so clients that never poll still see the result.
 type task struct {
 	id        string
 	name      string // operationName, e.g. "vappDeploy"
@@ -41,7 +43,9 @@ func (m *model) newTask(c *reqCtx, name, operation string, owner types.Reference
 	if c.sess != nil {
 		t.org, t.user = c.sess.org, c.sess.user
 	}
+	m.pruneTasks()
 	m.tasks[t.id] = t
+	m.running[t.id] = t
 	return t
 }
 
@@ -61,6 +65,18 @@ func (t *task) poll() {
 		}
 	}
 	t.end = time.Now()
+}
+
+// settle completes the running tasks that have no polls left.
+func (m *model) settle() {
+	for id, t := range m.running {
+		if t.polls <= 0 {
+			t.poll()
+		}
+		if t.status != "running" {
+			delete(m.running, id)
+		}
+	}
 }
 
 func (c *reqCtx) taskXML(t *task) *types.Task {
@@ -123,6 +139,7 @@ func handleCancelTask(c *reqCtx) {
 	}
 	if t.status == "running" {
 		t.status, t.end = "aborted", time.Now()
+		delete(c.m.running, t.id)
 	}
 	c.w.WriteHeader(http.StatusNoContent)
 }
@@ -138,4 +155,14 @@ func (c *reqCtx) accepted(t *task) {
 func (c *reqCtx) taskResponse(t *task) {
 	c.w.Header().Set("Location", c.abs("/api/task/"+t.id))
 	c.xml(http.StatusAccepted, mimeTask, "Task", c.taskXML(t))
+}
+
+// pruneTasks forgets tasks that finished more than a day ago, like vCD
+// (their expiryTime), so a long-running lab does not grow without bound.
+func (m *model) pruneTasks() {
+	for id, t := range m.tasks {
+		if t.status != "running" && !t.end.IsZero() && time.Since(t.end) > 24*time.Hour {
+			delete(m.tasks, id)
+		}
+	}
 }
