@@ -86,8 +86,12 @@ func (c *Config) defaults() {
 	if c.Fabric == nil {
 		c.Fabric = stretch.New()
 	}
-	if c.ProviderVC != nil && c.ProviderVC.Name == "" {
-		c.ProviderVC.Name = "provider-vc"
+	if c.ProviderVC != nil {
+		pv := *c.ProviderVC // the caller's struct stays as it was
+		if pv.Name == "" {
+			pv.Name = "provider-vc"
+		}
+		c.ProviderVC = &pv
 	}
 }
 
@@ -113,6 +117,9 @@ type Server struct {
 // New builds the model. It does not listen yet: see Start.
 func New(cfg Config) (*Server, error) {
 	cfg.defaults()
+	if strings.EqualFold(cfg.TenantOrg, "System") {
+		return nil, errors.New(`vcdsim: the tenant org cannot be named "System" (the provider's org)`)
+	}
 	m, err := newModel(&cfg)
 	if err != nil {
 		return nil, err

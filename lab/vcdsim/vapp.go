@@ -3,6 +3,7 @@ package vcdsim
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -332,7 +333,7 @@ func (c *reqCtx) vappRecords() []queryRecord {
 			VdcName: c.m.vdc.name, NumberOfVMs: len(a.vms), Deployed: a.status() == statusPoweredOn, Enabled: true,
 			CreationDate: a.created.UTC().Format(time.RFC3339),
 		}
-		out = append(out, queryRecord{rec: rec, fields: map[string]string{"name": a.name, "vdc": rec.VdcHREF, "vdcName": rec.VdcName, "status": rec.Status}})
+		out = append(out, queryRecord{rec: rec, fields: map[string]string{"name": a.name, "vdc": rec.VdcHREF, "vdcName": rec.VdcName, "status": rec.Status, "isDeployed": strconv.FormatBool(rec.Deployed)}})
 	}
 	return out
 }
@@ -354,7 +355,7 @@ func (c *reqCtx) vmRecords() []queryRecord {
 			}
 			out = append(out, queryRecord{rec: rec, fields: map[string]string{
 				"name": v.name, "containerName": a.name, "container": rec.ContainerID, "vdc": rec.VdcHREF,
-				"isVAppTemplate": "false", "status": rec.Status, "moref": v.moref,
+				"isVAppTemplate": "false", "status": rec.Status, "moref": v.moref, "isDeployed": strconv.FormatBool(v.deployed),
 			}})
 		}
 	}
