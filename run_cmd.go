@@ -47,6 +47,11 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 				return err
 			}
 			defer env.Close(cmd.Context())
+			release, err := env.State.Lock()
+			if err != nil {
+				return err
+			}
+			defer release()
 			logf, err := openLog(g, env.State.Path())
 			if err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -52,6 +53,10 @@ type State struct {
 	path string
 	now  func() time.Time
 }
+
+// ErrStateLocked is wrapped by the error Lock returns when another process
+// holds the state.
+var ErrStateLocked = errors.New("state file is locked")
 
 // ErrCorruptState is wrapped by the error LoadState returns for a file it
 // cannot read as a state file.
@@ -114,6 +119,7 @@ func (s *State) Get(id string) StepState {
 	}
 	c := *st
 	c.Resources = append([]Resource(nil), st.Resources...)
+	c.Outputs = maps.Clone(st.Outputs)
 	return c
 }
 

@@ -94,3 +94,23 @@ func TestStateCorruptFile(t *testing.T) {
 		})
 	}
 }
+
+func TestStateLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ferry.state.json")
+	a, _ := LoadState(path)
+	b, _ := LoadState(path)
+	release, err := a.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Lock(); !errors.Is(err, ErrStateLocked) || !strings.Contains(err.Error(), "ferry process") {
+		t.Errorf("second lock: %v, want ErrStateLocked naming the holder", err)
+	}
+	release()
+	release2, err := b.Lock()
+	if err != nil {
+		t.Errorf("lock after release: %v", err)
+	} else {
+		release2()
+	}
+}

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package steps
+
+// Lock is a no-op where flock(2) does not exist; ferry's supported
+// platforms are unix.
+func (s *State) Lock() (release func(), err error) { return func() {}, nil }

@@ -1,0 +1,42 @@
+//go:build unix
+
+package steps
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Lock takes an exclusive advisory lock on the state (a .lock file next to
+// it) so that two ferry processes never run the same itinerary at once: an
+// SSH session that dropped may have left the first one running. The lock
+// goes away with the process; release frees it earlier.
+func (s *State) Lock() (release func(), err error) {
+	if s.path == "" {
+		return func() {}, nil
+	}
+	path := s.path + ".lock"
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock state file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			who := "another ferry process"
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				who = fmt.Sprintf("ferry process %d", pid)
+			}
+			return nil, fmt.Errorf("%w: state file %s is in use by %s; wait for it to finish or stop it", ErrStateLocked, s.path, who)
+		}
+		return nil, fmt.Errorf("lock state file: %w", err)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() { f.Close() }, nil
+}
