@@ -322,7 +322,8 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		}
 		return tea.Quit
 	}
-	if keyHelp.Matches(msg) && !capturing {
+	// f1 opens the help even while typing; ? is a character then.
+	if keyHelp.Matches(msg) && (!capturing || msg.Type == tea.KeyF1) {
 		m.showHelp = !m.showHelp
 		return nil
 	}
@@ -341,14 +342,14 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 const (
 	minSidebar  = 60 // below this width the sidebar is hidden
 	sidebarNarr = 24
-	sidebarWide = 30
+	sidebarWide = 28
 )
 
 func (m *Model) sidebarWidth() int {
 	switch {
 	case m.width < minSidebar:
 		return 0
-	case m.width >= 120:
+	case m.width >= 140:
 		return sidebarWide
 	}
 	return sidebarNarr
@@ -449,15 +450,17 @@ func (m *Model) stepGlyph(i int) string {
 	if m.screens[i].running() {
 		st = steps.StatusRunning
 	}
+	// A finished step keeps its mark when it is the current one; its row
+	// is highlighted instead.
 	switch {
 	case st == steps.StatusFailed:
 		return sErr.Render("✗")
-	case i == m.cur:
-		return sTitle.Render("▶")
 	case st == steps.StatusDone:
 		return sOK.Render("✓")
 	case st == steps.StatusSkipped || m.w.planSkip(i) != "":
 		return sDim.Render("↷")
+	case i == m.cur:
+		return sTitle.Render("▶")
 	}
 	return sDim.Render("·")
 }
@@ -470,7 +473,7 @@ func (m *Model) sidebar(width, height int) []string {
 	for i, st := range m.w.it {
 		l := m.stepGlyph(i) + " " + trunc(strconv.Itoa(i+1)+" "+st.Step.Title(), width-2)
 		if i == m.cur {
-			l = sBold.Render(l)
+			l = sCursor.Render(l)
 		}
 		out = append(out, l)
 	}

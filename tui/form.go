@@ -42,8 +42,13 @@ func newForm(w *wiring, idx int, fields []steps.Field) *form {
 		in.Prompt = ""
 		in.Cursor.SetMode(cursor.CursorStatic) // a blinking cursor would tick forever
 		in.SetValue(f.Get(w.env.Plan))
-		if f.Default != nil {
+		switch {
+		case f.Default != nil && f.Default(w.env.Plan) != "":
 			in.Placeholder = f.Default(w.env.Plan)
+		case f.Required:
+			in.Placeholder = "required"
+		default:
+			in.Placeholder = "optional"
 		}
 		fm.fields = append(fm.fields, formField{f: f, input: in})
 	}

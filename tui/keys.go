@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"strings"
+
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -31,21 +33,31 @@ func (k Key) when(ok bool, why string) Key {
 // Matches reports whether msg presses k, enabled or not.
 func (k Key) Matches(msg tea.KeyMsg) bool { return key.Matches(msg, k.Binding) }
 
-// display is the binding as the help bar shows it.
+// display is the binding as the help bar shows it: a disabled key with the
+// first clause of its reason (pressing it shows the whole reason).
 func (k Key) display() key.Binding {
 	b := k.Binding
 	if k.Why != "" {
 		h := b.Help()
-		b.SetHelp("✗"+h.Key, h.Desc+": "+k.Why)
+		b.SetHelp("✗"+h.Key, h.Desc+": "+firstClause(k.Why))
 	}
 	return b
+}
+
+func firstClause(s string) string {
+	for _, sep := range []string{"; ", ": ", ". "} {
+		if i := strings.Index(s, sep); i > 0 {
+			s = s[:i]
+		}
+	}
+	return s
 }
 
 // The bindings every screen shares. Screens declare their own in their Keys
 // method with the same constructor, so all of them appear in the help bar.
 var (
 	keyQuit   = newKey("q", "quit", "q", "ctrl+c")
-	keyHelp   = newKey("?", "help", "?")
+	keyHelp   = newKey("?", "help", "?", "f1")
 	keyNext   = newKey("enter", "continue", "enter")
 	keyBack   = newKey("esc", "back", "esc")
 	keyUp     = newKey("↑/k", "up", "up", "k")

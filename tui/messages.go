@@ -94,10 +94,10 @@ func waitForEvent[T any](ch <-chan T, wrap func(T) tea.Msg) tea.Cmd {
 	}
 }
 
-func asMsg(m tea.Msg) tea.Msg                     { return m }
+func asMsg(m tea.Msg) tea.Msg                   { return m }
 func asReplication(u ReplicationUpdate) tea.Msg { return replicationMsg(u) }
 func asProbe(u ProbeUpdate) tea.Msg             { return probeMsg(u) }
 func asSecret(a secretAskMsg) tea.Msg           { return a }
 
 func gotoStep(i int) tea.Cmd { return func() tea.Msg { return gotoStepMsg{Index: i} } }
-func flash(s string) tea.Cmd  { return func() tea.Msg { return flashMsg{Text: s} } }
+func flash(s string) tea.Cmd { return func() tea.Msg { return flashMsg{Text: s} } }

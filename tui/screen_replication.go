@@ -19,9 +19,9 @@ func newReplicationScreen(w *wiring, idx int) *replicationScreen {
 	return &replicationScreen{w: w, idx: idx, run: newStepRun(w, idx)}
 }
 
-func (s *replicationScreen) init() tea.Cmd  { return nil }
-func (s *replicationScreen) running() bool  { return s.run.running() }
-func (s *replicationScreen) busy() string   { return "" }
+func (s *replicationScreen) init() tea.Cmd   { return nil }
+func (s *replicationScreen) running() bool   { return s.run.running() }
+func (s *replicationScreen) busy() string    { return "" }
 func (s *replicationScreen) capturing() bool { return false }
 
 // cursorVM is the VM row under the cursor.
@@ -124,7 +124,7 @@ func (s *replicationScreen) view(width, height int) string {
 // room, below it otherwise.
 func dashboardPanel(w *wiring, cursor, width, height int) []string {
 	now := w.now()
-	if width >= 84 {
+	if width >= 100 {
 		pw := min(36, width/3)
 		dw := width - pw - 3
 		left := dashboardLines(w.dash, now, cursor, dw, height)

@@ -176,7 +176,7 @@ func (s *vmScreen) keys() keyMap {
 	vms := s.shown()
 	if s.cursor < len(vms) {
 		if r := refusal(vms[s.cursor]); r != "" {
-			sel = sel.when(false, "powered off")
+			sel = sel.when(false, r)
 		}
 	} else {
 		sel = sel.when(false, "no VM under the cursor")
@@ -263,20 +263,14 @@ func (s *vmScreen) key(msg tea.KeyMsg) tea.Cmd {
 		if s.cursor >= len(vms) {
 			return nil
 		}
+		// A VM that cannot be migrated never gets here: its select key is
+		// disabled, and the root says why.
 		vm := vms[s.cursor]
-		if r := refusal(vm); r != "" {
-			s.notice = r
-			return nil
-		}
 		s.selected[vm.Name] = !s.selected[vm.Name]
 		if !s.selected[vm.Name] {
 			delete(s.selected, vm.Name)
 		}
 	case keyField.Matches(msg), keyNext.Matches(msg):
-		if keyNext.Matches(msg) && len(s.selectedNames()) == 0 {
-			s.notice = "Select at least one powered-on VM with space first."
-			return nil
-		}
 		s.onForm = true
 	}
 	return nil

@@ -1,0 +1,310 @@
+package tui
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vsphere"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// t0 is the fixed clock of every test: relative times in golden files do
+// not drift.
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// fakeStep is a scripted step: a plan, events, a result or an error.
+type fakeStep struct {
+	id, title string
+	fields    []steps.Field
+	plan      steps.Plan
+	planErr   error
+	events    []steps.Event
+	result    steps.Result
+	err       error
+	// block, when set, holds Apply after its events until closed (or ctx
+	// ends): a step that is still running.
+	block chan struct{}
+}
+
+func (f *fakeStep) ID() string            { return f.id }
+func (f *fakeStep) Title() string         { return f.title }
+func (f *fakeStep) Fields() []steps.Field { return f.fields }
+func (f *fakeStep) Plan(context.Context, *steps.Env) (steps.Plan, error) {
+	p := f.plan
+	p.Step = f.id
+	return p, f.planErr
+}
+func (f *fakeStep) Apply(ctx context.Context, _ *steps.Env, emit steps.Emit) (steps.Result, error) {
+	for _, ev := range f.events {
+		emit(ev)
+	}
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return steps.Result{}, ctx.Err()
+		}
+	}
+	return f.result, f.err
+}
+func (f *fakeStep) Verify(context.Context, *steps.Env) error { return nil }
+
+func field(key, title, desc string, req bool, p func(*steps.PlanFile) *string, v func(string, *steps.PlanFile) error, def string) steps.Field {
+	f := steps.Field{Key: key, Title: title, Description: desc, Required: req, Validate: v,
+		Get: func(pf *steps.PlanFile) string { return *p(pf) }, Set: func(pf *steps.PlanFile, s string) { *p(pf) = s }}
+	if def != "" {
+		f.Default = func(*steps.PlanFile) string { return def }
+	}
+	return f
+}
+
+func noVMs(pf *steps.PlanFile) string {
+	if len(pf.VMs) == 0 {
+		return "no VMs in the plan"
+	}
+	return ""
+}
+
+// fakeItinerary is the eight steps of DESIGN.md as scripted fakes, with
+// fields validated by the steps validators.
+func fakeItinerary() (steps.Itinerary, map[string]*fakeStep) {
+	org := field("org", "Organization", "the tenant organization in Cloud Director", true, func(pf *steps.PlanFile) *string { return &pf.Org }, steps.ValidName, "")
+	created := func(kind, name string) steps.Item {
+		return steps.Item{Action: steps.ActionCreate, Kind: kind, Name: name, Resource: &steps.Resource{Kind: kind, Name: name, ID: "urn:" + name}}
+	}
+	fs := []*fakeStep{
+		{id: "rights", title: "Rights", fields: []steps.Field{org},
+			plan:   steps.Plan{Items: []steps.Item{{Action: steps.ActionUpdate, Kind: "rights bundle", Name: "ferry-l2vpn", Detail: "publish to Company"}}},
+			result: steps.Result{Changes: []steps.Item{{Action: steps.ActionUpdate, Kind: "rights bundle", Name: "ferry-l2vpn"}}}},
+		{id: "trunk-network", title: "Trunk network and L2VPN server", fields: []steps.Field{
+			org,
+			field("vdc", "Org VDC", "the organization VDC that gets the network", true, func(pf *steps.PlanFile) *string { return &pf.VDC }, steps.ValidName, ""),
+			field("edge_gateway", "Edge gateway", "the tenant edge gateway that runs the L2VPN server", true, func(pf *steps.PlanFile) *string { return &pf.EdgeGateway }, steps.ValidName, ""),
+			field("network.name", "Network", "the org VDC network to stretch", true, func(pf *steps.PlanFile) *string { return &pf.Network.Name }, steps.ValidName, ""),
+			field("network.gateway_cidr", "Gateway CIDR", "the network's gateway and prefix, e.g. 172.16.10.1/24", true, func(pf *steps.PlanFile) *string { return &pf.Network.GatewayCIDR }, steps.ValidGatewayCIDR, ""),
+			field("tunnel.name", "Tunnel name", "the L2VPN server session's name", false, func(pf *steps.PlanFile) *string { return &pf.Tunnel.Name }, steps.ValidName, "ferry-l2vpn"),
+		},
+			plan: steps.Plan{Items: []steps.Item{
+				{Action: steps.ActionExists, Kind: "edge gateway", Name: "company-edge"},
+				created("org VDC network", "company-network"),
+				created("L2VPN tunnel", "ferry-l2vpn"),
+			}},
+			events: []steps.Event{steps.Progress("creating network", 0.3), steps.Changed(created("org VDC network", "company-network")), steps.Progress("creating tunnel", 0.8), steps.Changed(created("L2VPN tunnel", "ferry-l2vpn"))},
+			result: steps.Result{Changes: []steps.Item{created("org VDC network", "company-network"), created("L2VPN tunnel", "ferry-l2vpn")}}},
+		{id: "appliance", title: "L2 appliance", fields: []steps.Field{
+			field("appliance.stretched_portgroup", "Port group", "the on-prem port group to stretch", true, func(pf *steps.PlanFile) *string { return &pf.Appliance.StretchedPortgroup }, steps.ValidName, ""),
+			field("appliance.ip", "Appliance IP", "the appliance's address on the stretched network", true, func(pf *steps.PlanFile) *string { return &pf.Appliance.IP }, steps.ValidIPv4, ""),
+			field("appliance.prefix", "Prefix length", "e.g. 24", false, func(pf *steps.PlanFile) *string { return &pf.Appliance.Prefix }, steps.ValidPrefix, "24"),
+		},
+			plan: steps.Plan{Items: []steps.Item{created("port group", "ferry-sink"), {Action: steps.ActionConflict, Kind: "VM", Name: "ferry-l2-client", Detail: "exists with IP 172.16.10.9"}}}},
+		{id: "dc-extension", title: "DC extension", err: steps.ErrNotBuilt, planErr: nil},
+		{id: "vm-selection", title: "VM selection", result: steps.Result{}},
+		{id: "replication", title: "Replication", result: steps.Result{Changes: []steps.Item{{Action: steps.ActionCreate, Kind: "replication job", Name: "WebApp2"}}}},
+		{id: "checks", title: "Checks"},
+		{id: "cutover", title: "Cutover", events: []steps.Event{
+			{Kind: steps.EventProgress, Message: "final pass while running", Fraction: -1, Time: t0},
+			{Kind: steps.EventProgress, Message: "shut down source", Fraction: -1, Time: t0.Add(12 * time.Second)},
+			{Kind: steps.EventProgress, Message: "last pass, VM off", Fraction: -1, Time: t0.Add(20 * time.Second)},
+			{Kind: steps.EventProgress, Message: "import into vApp", Fraction: -1, Time: t0.Add(26 * time.Second)},
+			{Kind: steps.EventProgress, Message: "power on", Fraction: -1, Time: t0.Add(31 * time.Second)},
+		}, result: steps.Result{Changes: []steps.Item{{Action: steps.ActionCreate, Kind: "VM", Name: "WebApp2"}}}},
+	}
+	byID := map[string]*fakeStep{}
+	var it steps.Itinerary
+	for _, f := range fs {
+		byID[f.id] = f
+		st := steps.Stage{Step: f}
+		switch f.id {
+		case "replication", "checks":
+			st.Skip = noVMs
+		case "cutover":
+			st.Skip, st.Confirm = noVMs, true
+		}
+		it = append(it, st)
+	}
+	return it, byID
+}
+
+func vm(name, power, ip string, gib int64, disks int, cbt bool, snaps int) vsphere.VM {
+	v := vsphere.VM{Name: name, PowerState: types.VirtualMachinePowerState(power), GuestIP: ip, CBT: cbt, Snapshots: snaps}
+	for i := 0; i < disks; i++ {
+		v.Disks = append(v.Disks, vsphere.Disk{Label: "Hard disk", Capacity: gib << 30 / int64(disks)})
+	}
+	return v
+}
+
+var fakeVMs = []vsphere.VM{
+	vm("WebApp1", "poweredOn", "172.16.10.11", 20, 1, true, 0),
+	vm("WebApp2", "poweredOn", "172.16.10.12", 20, 1, true, 0),
+	vm("WebApp3", "poweredOn", "172.16.10.13", 40, 2, false, 1),
+	vm("db01", "poweredOn", "172.16.10.21", 200, 3, true, 2),
+	vm("legacy-ftp", "poweredOff", "", 16, 1, false, 0),
+}
+
+func fakeChoices(_ context.Context, key string) ([]string, error) {
+	switch key {
+	case "org":
+		return []string{"Company", "Company-Dev"}, nil
+	case "vdc":
+		return []string{"Company-VDC"}, nil
+	case "edge_gateway":
+		return []string{"company-edge"}, nil
+	case "appliance.stretched_portgroup", "target_network":
+		return []string{"company-network", "VM Network"}, nil
+	}
+	return nil, nil
+}
+
+type harness struct {
+	m     *Model
+	clock time.Time // what Deps.Now returns
+	it    steps.Itinerary
+	steps map[string]*fakeStep
+	env   *steps.Env
+}
+
+type setup struct {
+	pf     *steps.PlanFile
+	done   []string // step IDs recorded done in the state before start
+	feeds  bool     // wire pause and resume (updates are sent as messages)
+	lab    bool
+	mutate func(map[string]*fakeStep)
+}
+
+func newHarness(t testing.TB, s setup) *harness {
+	t.Helper()
+	it, byID := fakeItinerary()
+	if s.mutate != nil {
+		s.mutate(byID)
+	}
+	state, err := steps.LoadState(filepath.Join(t.TempDir(), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range s.done {
+		if err := state.Finish(id, steps.Result{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pf := s.pf
+	if pf == nil {
+		pf = &steps.PlanFile{}
+	}
+	cfg := &config.Config{Lab: s.lab,
+		OnPrem: config.Endpoint{URL: "https://127.0.0.1:8989/sdk"},
+		VCD:    config.Endpoint{URL: "https://127.0.0.1:8443/api"},
+		Tenant: config.Endpoint{Org: "Company"}}
+	env := steps.NewEnv(cfg, pf, state)
+	h := &harness{it: it, steps: byID, env: env, clock: t0}
+	d := Deps{Config: cfg, Env: env, Itinerary: it, Now: func() time.Time { return h.clock },
+		Inventory: func(context.Context) ([]vsphere.VM, error) { return fakeVMs, nil },
+		Choices:   fakeChoices}
+	if s.feeds {
+		d.Feeds = Feeds{
+			Pause:  func(context.Context, string) error { return nil },
+			Resume: func(context.Context, string) error { return nil }}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h.m = New(ctx, d)
+	// The synchronous driver cannot wait on the secret channel; secret
+	// prompts are tested by delivering secretAskMsg.
+	h.m.asks = nil
+	// One frame, so spinner frames cannot make golden files flaky.
+	h.m.spinner.Spinner = spinner.Spinner{Frames: []string{"*"}, FPS: time.Second}
+	h.m.w.spinFrame = "*"
+	return h
+}
+
+// settle runs cmd and every command that follows, feeding their messages
+// to the model, synchronously, until nothing is left. Spinner ticks are
+// dropped (they would re-arm a timer) and the feeds' channels are nil
+// (tests deliver updates as messages), so it terminates; it is the
+// deterministic stand-in for the bubbletea loop.
+func (h *harness) settle(cmd tea.Cmd) {
+	queue := []tea.Cmd{cmd}
+	for n := 0; len(queue) > 0; n++ {
+		if n > 10000 {
+			panic("settle: no quiescence")
+		}
+		c := queue[0]
+		queue = queue[1:]
+		if c == nil {
+			continue
+		}
+		msg := c()
+		switch msg := msg.(type) {
+		case nil, spinner.TickMsg:
+			continue
+		case tea.BatchMsg:
+			queue = append(queue, msg...)
+			continue
+		}
+		_, next := h.m.Update(msg)
+		queue = append(queue, next)
+	}
+}
+
+// deliver gives msg to the model and drops what it asks to run next (a
+// re-armed wait on a stream the test feeds by hand).
+func (h *harness) deliver(msgs ...tea.Msg) {
+	for _, msg := range msgs {
+		h.m.Update(msg)
+	}
+}
+
+// send delivers msg and settles what follows.
+func (h *harness) send(msg tea.Msg) {
+	_, cmd := h.m.Update(msg)
+	h.settle(cmd)
+}
+
+func (h *harness) start(w, hgt int) {
+	h.settle(h.m.Init())
+	h.send(tea.WindowSizeMsg{Width: w, Height: hgt})
+}
+
+func (h *harness) keys(ks ...tea.KeyMsg) {
+	for _, k := range ks {
+		h.send(k)
+	}
+}
+
+func press(s string) tea.KeyMsg {
+	switch s {
+	case "enter":
+		return tea.KeyMsg{Type: tea.KeyEnter}
+	case "esc":
+		return tea.KeyMsg{Type: tea.KeyEsc}
+	case "tab":
+		return tea.KeyMsg{Type: tea.KeyTab}
+	case "shift+tab":
+		return tea.KeyMsg{Type: tea.KeyShiftTab}
+	case "up":
+		return tea.KeyMsg{Type: tea.KeyUp}
+	case "down":
+		return tea.KeyMsg{Type: tea.KeyDown}
+	case "space":
+		return tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}}
+	case "ctrl+c":
+		return tea.KeyMsg{Type: tea.KeyCtrlC}
+	case "ctrl+o":
+		return tea.KeyMsg{Type: tea.KeyCtrlO}
+	case "backspace":
+		return tea.KeyMsg{Type: tea.KeyBackspace}
+	}
+	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)}
+}
+
+// typeText types s one rune at a time.
+func (h *harness) typeText(s string) {
+	for _, r := range s {
+		h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+	}
+}

@@ -1,0 +1,480 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+func (h *harness) view() string { return ansi.Strip(h.m.View()) }
+
+func (h *harness) mustSee(t *testing.T, want ...string) {
+	t.Helper()
+	v := h.view()
+	for _, w := range want {
+		if !strings.Contains(v, w) {
+			t.Fatalf("view lacks %q:\n%s", w, v)
+		}
+	}
+}
+
+func (h *harness) mustNotSee(t *testing.T, unwanted ...string) {
+	t.Helper()
+	v := h.view()
+	for _, w := range unwanted {
+		if strings.Contains(v, w) {
+			t.Fatalf("view shows %q:\n%s", w, v)
+		}
+	}
+}
+
+func (h *harness) screenID() string { return h.it[h.m.cur].Step.ID() }
+
+func withVMs(names ...string) *steps.PlanFile {
+	pf := &steps.PlanFile{Org: "Company", VDC: "Company-VDC", Network: steps.NetworkPlan{Name: "company-network"}, RPO: "1m"}
+	on := true
+	for _, n := range names {
+		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: "company-network", PowerOn: &on})
+	}
+	return pf
+}
+
+var infraDone = []string{"rights", "trunk-network", "appliance", "dc-extension"}
+
+func TestResumeStartsAtFirstStepNotDone(t *testing.T) {
+	h := newHarness(t, setup{done: []string{"rights", "trunk-network"}})
+	h.start(80, 24)
+	if got := h.screenID(); got != "appliance" {
+		t.Fatalf("started at %q, want appliance", got)
+	}
+	h.mustSee(t, "✓ 1 Rights", "✓ 2 Trunk network", "▶ 3 L2 appliance", "· 4 DC extension", "Step 3 of 8")
+}
+
+func TestResumeShowsReplicationStatus(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+	h.start(120, 40)
+	if got := h.screenID(); got != "checks" {
+		t.Fatalf("started at %q, want checks", got)
+	}
+	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 4, Health: RPOOK, LastPass: t0.Add(-40 * time.Second)})
+	h.mustSee(t, "Replication", "● WebApp2 idle")
+}
+
+func TestFieldValidationInlineAndRefusesToAdvance(t *testing.T) {
+	h := newHarness(t, setup{})
+	h.start(80, 24)
+	h.typeText("Comp/any")
+	h.mustSee(t, `"Comp/any" contains a slash`)
+	h.send(press("enter"))
+	if h.screenID() != "rights" || h.m.screens[0].(*stepScreen).run.phase != phaseInput {
+		t.Fatal("the form advanced with an invalid field")
+	}
+	for range len("/any") {
+		h.send(press("backspace"))
+	}
+	h.typeText("any")
+	h.mustNotSee(t, "contains a slash")
+	h.send(press("enter"))
+	h.mustSee(t, "Plan — nothing has changed yet", `~ update rights bundle "ferry-l2vpn"`)
+	if h.env.Plan.Org != "Company" {
+		t.Fatalf("org = %q, want Company", h.env.Plan.Org)
+	}
+}
+
+func TestStepPlanApplyResultAndNext(t *testing.T) {
+	h := newHarness(t, setup{done: []string{"rights"}})
+	h.start(120, 40)
+	// Organization: pick from the list loaded by the Choices adapter.
+	h.mustSee(t, "› Company", "Company-Dev")
+	h.send(press("enter"))
+	for _, v := range []string{"Company-VDC", "company-edge", "company-network", "172.16.10.1/24"} {
+		h.typeText(v)
+		h.send(press("enter"))
+	}
+	h.send(press("enter")) // tunnel name: default
+	if h.env.Plan.Tunnel.Name != "ferry-l2vpn" {
+		t.Fatalf("default not applied: tunnel name %q", h.env.Plan.Tunnel.Name)
+	}
+	h.mustSee(t, `= exists edge gateway "company-edge"`, `+ create org VDC network "company-network"`, "2 change(s) will be made")
+	h.send(press("enter"))
+	h.mustSee(t, "✓ done: 2 changes", "org VDC network company-network", "✓ 2 Trunk network")
+	if st := h.env.State.Status("trunk-network"); st != steps.StatusDone {
+		t.Fatalf("state %s, want done", st)
+	}
+	h.send(press("enter"))
+	if h.screenID() != "appliance" {
+		t.Fatalf("enter after done went to %q", h.screenID())
+	}
+}
+
+func TestConflictDisablesApplyAndSaysWhy(t *testing.T) {
+	h := newHarness(t, setup{done: []string{"rights", "trunk-network"}})
+	h.start(120, 40)
+	h.send(press("enter"))
+	h.typeText("172.16.10.250")
+	h.send(press("enter"))
+	h.send(press("enter"))
+	h.mustSee(t, `! conflict VM "ferry-l2-client"`, "apply is refused", "✗enter apply: the plan has conflicts")
+	h.send(press("enter"))
+	h.mustSee(t, "enter apply: the plan has conflicts")
+	if st := h.env.State.Status("appliance"); st != steps.StatusPending {
+		t.Fatalf("state %s after a refused apply", st)
+	}
+}
+
+func TestFailureShowsReasonAndSkipForNotBuilt(t *testing.T) {
+	h := newHarness(t, setup{done: []string{"rights", "trunk-network", "appliance"}})
+	h.start(120, 40)
+	h.send(press("enter")) // no fields: plan
+	h.send(press("enter")) // apply
+	h.mustSee(t, "✗ failed", "not built yet", "Press s to skip it", "✗ 4 DC extension")
+	h.send(press("s"))
+	if !slices.Contains(h.env.Plan.Skip, "dc-extension") {
+		t.Fatalf("skip list %v", h.env.Plan.Skip)
+	}
+	if st := h.env.State.Status("dc-extension"); st != steps.StatusSkipped {
+		t.Fatalf("state %s, want skipped", st)
+	}
+	h.mustSee(t, "↷ skipped")
+}
+
+func toVMScreen(t *testing.T, w, hgt int) *harness {
+	h := newHarness(t, setup{pf: &steps.PlanFile{VDC: "Company-VDC", Network: steps.NetworkPlan{Name: "company-network"}}, done: infraDone})
+	h.start(w, hgt)
+	if h.screenID() != "vm-selection" {
+		t.Fatalf("at %q", h.screenID())
+	}
+	return h
+}
+
+func TestVMFilter(t *testing.T) {
+	h := toVMScreen(t, 120, 40)
+	h.mustSee(t, "WebApp1", "db01", "legacy-ftp", "0 of 5 selected")
+	h.send(press("/"))
+	h.typeText("web")
+	h.mustSee(t, "WebApp1", "WebApp3", "/web")
+	h.mustNotSee(t, "db01", "legacy-ftp")
+	h.send(press("enter")) // keep the filter, back to the table
+	h.send(press("space"))
+	h.mustSee(t, "[x] WebApp1", "1 of 5 selected")
+	h.send(press("/"))
+	h.send(press("esc"))
+	h.mustSee(t, "db01", "legacy-ftp")
+}
+
+func TestVMMultiSelectRefusesPoweredOff(t *testing.T) {
+	h := toVMScreen(t, 120, 40)
+	h.send(press("space"))
+	h.send(press("down"))
+	h.send(press("space"))
+	for range 3 {
+		h.send(press("down"))
+	}
+	h.send(press("space")) // legacy-ftp, powered off
+	vs := h.m.screens[h.m.cur].(*vmScreen)
+	if got := vs.selectedNames(); !slices.Equal(got, []string{"WebApp1", "WebApp2"}) {
+		t.Fatalf("selected %v", got)
+	}
+	h.mustSee(t, "legacy-ftp is powered off: warm migration replicates a running VM", "2 of 5 selected")
+}
+
+func TestRPOValidation(t *testing.T) {
+	h := toVMScreen(t, 120, 40)
+	h.send(press("space"))
+	h.send(press("tab")) // options: job name
+	h.send(press("tab")) // RPO
+	h.mustSee(t, "Extender's best was 5m")
+	for _, bad := range []string{"30s", "25h", "soon"} {
+		h.typeText(bad)
+		if bad == "soon" {
+			h.mustSee(t, `"soon" is not a duration`)
+		} else {
+			h.mustSee(t, "the RPO must be between 1m and 24h")
+		}
+		for range bad {
+			h.send(press("backspace"))
+		}
+	}
+	h.typeText("25h")
+	for range 4 {
+		h.send(press("tab"))
+	}
+	h.send(press("enter")) // submit from the last field: refused, focus back on RPO
+	if len(h.env.Plan.VMs) != 0 {
+		t.Fatal("an invalid RPO reached the plan")
+	}
+	vs := h.m.screens[h.m.cur].(*vmScreen)
+	if vs.form.focus != 1 {
+		t.Fatalf("focus on field %d, want the RPO", vs.form.focus)
+	}
+	for range 3 {
+		h.send(press("backspace"))
+	}
+	for range 4 {
+		h.send(press("tab"))
+	}
+	h.send(press("enter")) // the empty RPO takes the default
+	pf := h.env.Plan
+	if pf.RPO != DefaultRPO || len(pf.VMs) != 1 || pf.VMs[0].Name != "WebApp1" || pf.VMs[0].PowerOn == nil || !*pf.VMs[0].PowerOn {
+		t.Fatalf("plan after submit: rpo %q vms %+v", pf.RPO, pf.VMs)
+	}
+}
+
+func toCutover(t *testing.T, mutate func(map[string]*fakeStep)) *harness {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks"), mutate: mutate})
+	h.start(120, 40)
+	if h.screenID() != "cutover" {
+		t.Fatalf("at %q", h.screenID())
+	}
+	return h
+}
+
+func TestCutoverNeedsTypedName(t *testing.T) {
+	h := toCutover(t, nil)
+	h.mustSee(t, "Type WebApp2 to confirm:", "[x] power on after cutover")
+	h.send(press("enter"))
+	h.mustSee(t, "Type WebApp2 to confirm.")
+	h.typeText("WebApp")
+	h.send(press("enter"))
+	h.mustSee(t, `"WebApp" does not match: type WebApp2 exactly.`)
+	if st := h.env.State.Status("cutover"); st != steps.StatusPending {
+		t.Fatalf("cutover ran without confirmation: %s", st)
+	}
+	h.send(press("ctrl+o"))
+	h.mustSee(t, "[ ] power on after cutover")
+	h.typeText("2")
+	h.send(press("enter"))
+	h.mustSee(t, "✓ cutover complete", "Downtime report", "final pass while running", "power on")
+	if st := h.env.State.Status("cutover"); st != steps.StatusDone {
+		t.Fatalf("state %s", st)
+	}
+	if on := h.env.Plan.VMs[0].PowerOn; on == nil || *on {
+		t.Fatal("power-on toggle not written to the plan")
+	}
+}
+
+func TestQuitRefusedDuringCutover(t *testing.T) {
+	release := make(chan struct{})
+	h := toCutover(t, func(m map[string]*fakeStep) { m["cutover"].block = release })
+	h.typeText("WebApp2")
+	_, run := h.m.Update(press("enter"))
+	// Run the cutover for real in the background, as the program would.
+	msgs := make(chan tea.Msg, 64)
+	go collect(run, msgs)
+	for _, k := range []string{"q", "ctrl+c"} {
+		_, cmd := h.m.Update(press(k))
+		if isQuit(cmd) {
+			t.Fatalf("%s quit during the cutover", k)
+		}
+		h.mustSee(t, "Quitting is refused: the cutover is running")
+	}
+	h.mustSee(t, "✗q quit: the cutover is running")
+	close(release)
+	for msg := range msgs {
+		h.send(msg)
+	}
+	h.mustSee(t, "✓ cutover complete")
+	_, cmd := h.m.Update(press("q"))
+	if !isQuit(cmd) {
+		t.Fatal("q does not quit after the cutover")
+	}
+}
+
+// collect runs cmd and the commands it batches, concurrently as bubbletea
+// does, and sends their messages to out; it closes out when all are done.
+// Spinner ticks are dropped.
+func collect(cmd tea.Cmd, out chan<- tea.Msg) {
+	var wg sync.WaitGroup
+	var run func(tea.Cmd)
+	run = func(c tea.Cmd) {
+		defer wg.Done()
+		if c == nil {
+			return
+		}
+		switch msg := c().(type) {
+		case tea.BatchMsg:
+			for _, sub := range msg {
+				wg.Add(1)
+				go run(sub)
+			}
+		case nil, spinner.TickMsg:
+		default:
+			out <- msg
+		}
+	}
+	wg.Add(1)
+	go run(cmd)
+	wg.Wait()
+	close(out)
+}
+
+func isQuit(cmd tea.Cmd) bool {
+	if cmd == nil {
+		return false
+	}
+	switch msg := cmd().(type) {
+	case tea.QuitMsg:
+		return true
+	case tea.BatchMsg:
+		return slices.ContainsFunc(msg, isQuit)
+	}
+	return false
+}
+
+func TestHelpToggle(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection")})
+	h.start(80, 24)
+	h.mustNotSee(t, "Keys")
+	h.send(press("?"))
+	h.mustSee(t, "Keys", "pause", "quit")
+	h.send(press("?"))
+	h.mustNotSee(t, "Keys")
+	// On a form, ? is typed; f1 opens the help.
+	h2 := newHarness(t, setup{})
+	h2.start(80, 24)
+	h2.send(press("?"))
+	h2.mustNotSee(t, "Keys")
+	h2.send(tea.KeyMsg{Type: tea.KeyF1})
+	h2.mustSee(t, "Keys", "next field")
+	h2.send(press("esc"))
+	h2.mustNotSee(t, "Keys")
+}
+
+func TestDashboardPauseResume(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2", "WebApp3"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h.start(120, 40)
+	h.send(replicationMsg{VM: "WebApp2", Phase: "incremental", Pass: 3, Planned: 100 << 20, Acked: 40 << 20, Rate: 8 << 20, ETA: 8 * time.Second, Health: RPOOK, RPO: time.Minute})
+	h.send(replicationMsg{VM: "WebApp3", Phase: "idle", Pass: 2, Paused: true, Health: RPOWarning})
+	h.mustSee(t, "WebApp2", "incremental #3", " 40% ETA 8s", "RPO ok", "8.0 MiB/s", "▲ RPO warning")
+	h.send(press("u"))
+	h.mustSee(t, "u resume: WebApp2 is not paused")
+	h.send(press("p"))
+	h.mustSee(t, "pause WebApp2: done")
+	h.send(press("down"))
+	h.send(press("p"))
+	h.mustSee(t, "p pause: WebApp3 is already paused")
+}
+
+func TestPauseDisabledWithoutEngine(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection")})
+	h.start(120, 40)
+	h.send(replicationMsg{VM: "WebApp2", Phase: "idle"})
+	h.send(press("p"))
+	h.mustSee(t, "the replication engine is not connected")
+}
+
+func TestProbeOutagesAndDowntime(t *testing.T) {
+	var d DashboardState
+	d.Probe(ProbeUpdate{From: "WebApp1", To: "WebApp2", Kind: "tcp/80", Time: t0, Up: true, Latency: 2 * time.Millisecond})
+	d.Probe(ProbeUpdate{From: "WebApp1", To: "WebApp2", Kind: "tcp/80", Time: t0.Add(10 * time.Second), Up: false, Loss: 1})
+	if got, _ := d.DowntimeSince(t0, t0.Add(14*time.Second)); got != 4*time.Second {
+		t.Fatalf("running outage %v, want 4s", got)
+	}
+	d.Probe(ProbeUpdate{From: "WebApp1", To: "WebApp2", Kind: "tcp/80", Time: t0.Add(19 * time.Second), Up: true, Latency: 3 * time.Millisecond})
+	p := d.Probes[0]
+	if p.Outages != 1 || p.LastOutage != 9*time.Second || !p.DownSince.IsZero() {
+		t.Fatalf("probe row %+v", p)
+	}
+	if got, ok := d.DowntimeSince(t0, t0.Add(time.Minute)); !ok || got != 9*time.Second {
+		t.Fatalf("downtime %v %v, want 9s", got, ok)
+	}
+	if _, ok := d.DowntimeSince(t0.Add(11*time.Second), t0.Add(time.Minute)); ok {
+		t.Fatal("an outage that started before the cutover was counted")
+	}
+}
+
+func TestSecretPrompt(t *testing.T) {
+	h := newHarness(t, setup{})
+	h.start(80, 24)
+	reply := make(chan secretReply, 1)
+	h.send(secretAskMsg{Name: steps.EnvL2VPNPSK, What: "the L2VPN pre-shared key", Reply: reply})
+	h.mustSee(t, "A secret is needed", "FERRY_L2VPN_PSK is not set")
+	h.typeText("s3cret")
+	h.mustNotSee(t, "s3cret")
+	h.send(press("enter"))
+	if r := <-reply; r.Value != "s3cret" || r.Err != nil {
+		t.Fatalf("reply %+v", r)
+	}
+	h.mustNotSee(t, "A secret is needed")
+}
+
+// TestResizeNoOverflow draws every screen at 80x24 and at a few other
+// sizes: no line is wider than the terminal and the frame has exactly its
+// height.
+func TestResizeNoOverflow(t *testing.T) {
+	for _, sc := range scenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			h := sc.build(t)
+			for _, sz := range [][2]int{{80, 24}, {120, 40}, {100, 30}, {200, 60}, {60, 20}} {
+				h.send(tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})
+				ls := strings.Split(h.m.View(), "\n")
+				if len(ls) != sz[1] {
+					t.Errorf("%dx%d: %d lines", sz[0], sz[1], len(ls))
+				}
+				for i, l := range ls {
+					if w := ansi.StringWidth(l); w > sz[0] {
+						t.Errorf("%dx%d: line %d is %d wide: %q", sz[0], sz[1], i, w, ansi.Strip(l))
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestNoTickWhenIdle: an idle wizard arms no timer. A spinner tick that
+// arrives when nothing runs is dropped instead of re-armed; a running step
+// starts the tick, and the tick stops once it is done.
+func TestNoTickWhenIdle(t *testing.T) {
+	h := newHarness(t, setup{done: []string{"rights", "trunk-network", "appliance"}})
+	h.start(80, 24)
+	if h.m.animating() {
+		t.Fatal("idle wizard animates")
+	}
+	if _, cmd := h.m.Update(spinner.TickMsg{}); cmd != nil {
+		t.Fatal("a tick was re-armed while idle")
+	}
+	_, cmd := h.m.Update(press("enter")) // plan the DC extension: work starts
+	if !h.m.ticking || cmd == nil {
+		t.Fatal("no tick armed while a plan runs")
+	}
+	h.settle(cmd)
+	if h.m.animating() {
+		t.Fatal("still animating after the plan came back")
+	}
+	if _, cmd := h.m.Update(spinner.TickMsg{}); cmd != nil || h.m.ticking {
+		t.Fatal("tick re-armed after the work finished")
+	}
+	// Replication moving data animates; an idle replica does not.
+	h.send(replicationMsg{VM: "WebApp2", Phase: "incremental", Planned: 10, Acked: 5})
+	if !h.m.animating() {
+		t.Fatal("not animating while a pass copies")
+	}
+	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Planned: 10, Acked: 10})
+	if h.m.animating() {
+		t.Fatal("animating with every replica idle")
+	}
+}
+
+func TestRunRefusesWithoutTerminal(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "stdin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = old }()
+	err = Run(context.Background(), Options{LogFile: t.TempDir() + "/ferry.log"})
+	if !errors.Is(err, ErrNoTerminal) || !strings.Contains(err.Error(), "ferry run --plan") {
+		t.Fatalf("Run without a terminal: %v", err)
+	}
+}

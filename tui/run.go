@@ -1,0 +1,139 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/term"
+	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/steps"
+	"github.com/muesli/termenv"
+)
+
+// Options are what `ferry` and `ferry lab` pass to Run.
+type Options struct {
+	Config *config.Config // endpoints; Config.Lab shows the LAB badge
+	// StatePath is the steps.State file: the wizard resumes from it.
+	StatePath string
+	// PlanPath holds the answers. It is read when it exists and written
+	// after each screen's inputs are accepted, so `ferry run --plan PlanPath`
+	// replays them headless. Empty: answers live in memory only.
+	PlanPath string
+	// Plan is the starting answers when PlanPath does not exist yet (the
+	// lab's defaults); nil: an empty plan.
+	Plan *steps.PlanFile
+	// Itinerary defaults to steps.NewItinerary().
+	Itinerary steps.Itinerary
+	// LogFile receives every log line (log/slog and the standard logger,
+	// which vcsim uses) while the wizard runs. Required: nothing may write
+	// to the screen behind bubbletea's back.
+	LogFile string
+	// Adapters are the optional feeds and listers (Inventory, Choices,
+	// Feeds, SavePlan, Now); Run fills in Config, Env and Itinerary.
+	Adapters Deps
+}
+
+// ErrNoTerminal is returned by Run without a terminal.
+var ErrNoTerminal = errors.New("the wizard needs a terminal")
+
+// Run opens the wizard and returns when the operator quits (nil) or ctx is
+// cancelled. It refuses to start without a terminal on stdin and stdout.
+func Run(ctx context.Context, opts Options) error {
+	if !term.IsTerminal(os.Stdin.Fd()) || !term.IsTerminal(os.Stdout.Fd()) {
+		return fmt.Errorf("%w on standard input and output; to run the same steps without one, use `ferry run --plan plan.yaml` (add --json for JSON lines)", ErrNoTerminal)
+	}
+	if opts.LogFile == "" {
+		return errors.New("tui: Options.LogFile is required: logs must not reach the screen")
+	}
+	logger, restore, err := RedirectLogs(opts.LogFile)
+	if err != nil {
+		return err
+	}
+	defer restore()
+	if os.Getenv("NO_COLOR") != "" {
+		lipgloss.SetColorProfile(termenv.Ascii)
+	}
+
+	pf, err := loadPlan(opts)
+	if err != nil {
+		return err
+	}
+	state, err := steps.LoadState(opts.StatePath)
+	if err != nil {
+		return err
+	}
+	it := opts.Itinerary
+	if it == nil {
+		it = steps.NewItinerary()
+	}
+	env := steps.NewEnv(opts.Config, pf, state)
+	env.Log = logger
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer env.Close(context.WithoutCancel(ctx))
+
+	d := opts.Adapters
+	d.Config, d.Env, d.Itinerary = opts.Config, env, it
+	if d.SavePlan == nil && opts.PlanPath != "" {
+		path := opts.PlanPath
+		d.SavePlan = func(pf *steps.PlanFile) error { return pf.Save(path) }
+	}
+	logger.Info("wizard start", "state", opts.StatePath, "plan", opts.PlanPath, "lab", opts.Config != nil && opts.Config.Lab)
+	p := tea.NewProgram(New(ctx, d), tea.WithAltScreen(), tea.WithContext(ctx))
+	_, err = p.Run()
+	logger.Info("wizard end", "err", err)
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func loadPlan(opts Options) (*steps.PlanFile, error) {
+	if opts.PlanPath != "" {
+		pf, err := steps.LoadPlanFile(opts.PlanPath)
+		if err == nil {
+			return pf, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	if opts.Plan != nil {
+		return opts.Plan, nil
+	}
+	return &steps.PlanFile{}, nil
+}
+
+// RedirectLogs sends log/slog's default logger and the standard logger to
+// path (created 0600, appended) and returns the logger and a function that
+// restores both. Call it before starting anything that logs (the lab's
+// vcsim logs through the standard logger) when the wizard will follow.
+func RedirectLogs(path string) (*slog.Logger, func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("log file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log file: %w", err)
+	}
+	prevSlog, prevOut, prevFlags := slog.Default(), log.Writer(), log.Flags()
+	logger := slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	slog.SetDefault(logger)
+	// Straight to the file as well, in case something resets the bridge
+	// slog.SetDefault installs: vcsim logs through the standard logger.
+	log.SetOutput(f)
+	return logger, func() {
+		slog.SetDefault(prevSlog)
+		log.SetOutput(prevOut)
+		log.SetFlags(prevFlags)
+		f.Close()
+	}, nil
+}
