@@ -69,7 +69,9 @@ func applyFilter(items []any, filter string, field filterFunc) []any {
 		if !ok {
 			continue
 		}
-		if uv, err := url.QueryUnescape(v); err == nil {
+		// the query was decoded once already; some clients encode the
+		// value a second time (PathUnescape keeps a literal '+')
+		if uv, err := url.PathUnescape(v); err == nil {
 			v = uv
 		}
 		terms = append(terms, term{strings.TrimSpace(k), v})
