@@ -268,9 +268,12 @@ func TestRunnerStopsBeforeCutoverUnlessConfirmed(t *testing.T) {
 
 func TestRunnerReportsStepsNotBuilt(t *testing.T) {
 	pf := &PlanFile{}
-	r, evs := newTestRunner(t, NewItinerary(), pf, "")
+	world := map[string]bool{}
+	it, _ := fakeItinerary(world, "appliance")
+	it = append(Itinerary{{Step: notBuilt("rights", "Rights", nil)}}, it...)
+	r, evs := newTestRunner(t, it, pf, "")
 	_, err := r.Run(context.Background())
-	if !errors.Is(err, ErrNotBuilt) || !strings.Contains(err.Error(), "rights") {
+	if !errors.Is(err, ErrNotBuilt) || !strings.Contains(err.Error(), "rights") || world["appliance"] {
 		t.Fatalf("run with placeholder steps: %v", err)
 	}
 	if r.Env.State.Status("rights") != StatusFailed {
