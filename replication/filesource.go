@@ -62,11 +62,11 @@ func (s *FileSource) hashFile(path string) ([]uint64, error) {
 	}
 	defer f.Close()
 	var hs []uint64
-	buf := make([]byte, s.TrackBlock)
+	buf := make([]byte, max(s.TrackBlock, 1<<20)/s.TrackBlock*s.TrackBlock)
 	for {
 		n, err := io.ReadFull(f, buf)
-		if n > 0 {
-			hs = append(hs, xxh3.Hash(buf[:n]))
+		for off := 0; off < n; off += int(s.TrackBlock) {
+			hs = append(hs, xxh3.Hash(buf[off:min(off+int(s.TrackBlock), n)]))
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return hs, nil

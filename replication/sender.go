@@ -234,7 +234,7 @@ func (p *pass) run(ctx context.Context) (err error) {
 			c.c.Close()
 		}
 	}()
-	if err := p.dial(ctx, cancel); err != nil {
+	if err := p.dial(ctx, cancel, p.job.conns()); err != nil {
 		return err
 	}
 	p.markc = make(chan struct{}, 1)
@@ -250,7 +250,7 @@ func (p *pass) run(ctx context.Context) (err error) {
 	return nil
 }
 
-func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc) error {
+func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc, n int) error {
 	j := p.job
 	dial := j.Dial
 	if dial == nil {
@@ -259,7 +259,7 @@ func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc) error {
 	cfg := j.TLS.Clone()
 	cfg.MinVersion = tls.VersionTLS13
 	per := max(j.window()/int64(j.conns()), 2*FrameMax)
-	for i := 0; i < j.conns(); i++ {
+	for range n {
 		raw, err := dial(ctx, "tcp", j.Addr)
 		if err != nil {
 			return fmt.Errorf("connect to receiver %s: %w", j.Addr, err)
@@ -799,11 +799,7 @@ func (j *Job) Verify(ctx context.Context) error {
 	p := &pass{job: j, snap: snap, disks: disks, start: time.Now()}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	saved := j.Conns
-	j.Conns = 1
-	err = p.dial(ctx, cancel)
-	j.Conns = saved
-	if err != nil {
+	if err := p.dial(ctx, cancel, 1); err != nil {
 		return err
 	}
 	defer p.conns[0].c.Close()

@@ -130,8 +130,24 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 		if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
 			return nil, fmt.Errorf("final pass needs VM %s powered off (it is %s)", vm.Name, vm.Runtime.PowerState)
 		}
+		// A pass snapshot left by an interrupted precopy is ours to delete;
+		// any other snapshot means the base disk is not current.
+		for _, t := range snaps {
+			if !strings.HasPrefix(t.Name, SnapshotPrefix) {
+				return nil, fmt.Errorf("final pass needs VM %s without snapshots (it has %q): the base disk is not current", vm.Name, t.Name)
+			}
+		}
+		for _, t := range snaps {
+			if err := s.removeSnapshot(ctx, t.Snapshot); err != nil {
+				return nil, fmt.Errorf("remove stale snapshot %s: %w", t.Name, err)
+			}
+		}
 		if len(snaps) > 0 {
-			return nil, fmt.Errorf("final pass needs VM %s without snapshots (it has %d): the base disk is not current", vm.Name, len(snaps))
+			// Backings point at the base disks again after consolidation.
+			if vm, err = s.vm(ctx, "config.hardware.device"); err != nil {
+				return nil, err
+			}
+			devices = vm.Config.Hardware.Device
 		}
 		vs.id = "final-" + time.Now().UTC().Format("20060102T150405.000")
 	case resume != "":
