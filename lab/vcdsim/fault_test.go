@@ -95,9 +95,23 @@ func TestLabFaultEndpointAndPaging(t *testing.T) {
 		!strings.Contains(link, "page=2") || !strings.Contains(link, "filter=name") {
 		t.Fatalf("page: total %d, %d values, Link %q", pg.ResultTotal, len(pg.Values), link)
 	}
-	all := must(c.Client.GetAllRights(map[string][]string{"filter": {"name==vApp*"}, "pageSize": {"10"}}))(t)
-	if len(all) != pg.ResultTotal {
-		t.Fatalf("client paged %d of %d", len(all), pg.ResultTotal)
+	all := must(c.Client.GetAllRights(map[string][]string{"filter": {"name==vApp*"}, "pageSize": {"10"}, "sortDesc": {"name"}}))(t)
+	if len(all) != pg.ResultTotal || all[0].Name < all[len(all)-1].Name {
+		t.Fatalf("client paged %d of %d, first %q last %q", len(all), pg.ResultTotal, all[0].Name, all[len(all)-1].Name)
+	}
+
+	// Rules can be listed and removed over the lab endpoint too.
+	if _, err := env.srv.Faults.Add(Fault{Path: "/never", Status: 500}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ = http.NewRequest(http.MethodDelete, base+"/lab/faults", nil)
+	resp, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || len(env.srv.Faults.List()) != 0 {
+		t.Fatalf("DELETE /lab/faults: %d, %d rules left", resp.StatusCode, len(env.srv.Faults.List()))
 	}
 }
 

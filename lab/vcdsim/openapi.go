@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -30,6 +31,19 @@ type filterFunc func(item any, field string) (value string, ok bool)
 func (c *reqCtx) writePage(items []any, field filterFunc) {
 	q := c.r.URL.Query()
 	items = applyFilter(items, q.Get("filter"), field)
+	if key, desc := q.Get("sortAsc"), false; key != "" || q.Get("sortDesc") != "" {
+		if key == "" {
+			key, desc = q.Get("sortDesc"), true
+		}
+		sort.SliceStable(items, func(i, j int) bool {
+			a, _ := jsonField(items[i], key)
+			b, _ := jsonField(items[j], key)
+			if desc {
+				return a > b
+			}
+			return a < b
+		})
+	}
 	size := maxPageSize
 	if v, err := strconv.Atoi(q.Get("pageSize")); err == nil && v > 0 {
 		size = min(v, maxPageSize)
