@@ -56,10 +56,10 @@ func (it Itinerary) IDs() []string {
 // not need them lists them under skip.
 func NewItinerary() Itinerary {
 	return Itinerary{
-		{Step: notBuilt("rights", "Rights", rightsFields())},
-		{Step: notBuilt("trunk-network", "Trunk network and L2VPN server", trunkFields())},
+		{Step: &Rights{}},
+		{Step: &Trunk{}},
 		{Step: &Appliance{}},
-		{Step: notBuilt("dc-extension", "DC extension", nil)},
+		{Step: &Extension{}},
 		{Step: notBuilt("vm-selection", "VM selection", vmFields()), Skip: noVMs},
 		{Step: notBuilt("replication", "Replication", nil), Skip: noVMs},
 		{Step: notBuilt("checks", "Checks", nil), Skip: noVMs},
@@ -116,8 +116,6 @@ func networkNameField() Field {
 	return str("network.name", "Network", "the org VDC network to stretch, e.g. company-network", true,
 		func(pf *PlanFile) *string { return &pf.Network.Name }, ValidName, nil)
 }
-
-func rightsFields() []Field { return []Field{orgField()} }
 
 func trunkFields() []Field {
 	return []Field{

@@ -27,19 +27,22 @@ import (
 //	  prefix: 24
 //	  gateway: 172.16.10.1
 //	  egress_gateway: 172.16.10.1
+//	extension: {timeout: 2m}
 //	vms:
 //	  - {name: WebApp2, power_on: true}
 //	rpo: 5m
 //	skip: [rights]
 type PlanFile struct {
 	// Cloud Director side (steps 1, 2, 4).
+	Rights      RightsPlan  `yaml:"rights,omitempty"`
 	Org         string      `yaml:"org,omitempty"`
 	VDC         string      `yaml:"vdc,omitempty"`
 	EdgeGateway string      `yaml:"edge_gateway,omitempty"`
 	Network     NetworkPlan `yaml:"network,omitempty"`
 	Tunnel      TunnelPlan  `yaml:"tunnel,omitempty"`
-	// On-prem L2 appliance (step 3).
+	// On-prem L2 appliance (step 3) and the DC extension (step 4).
 	Appliance AppliancePlan `yaml:"appliance,omitempty"`
+	Extension ExtensionPlan `yaml:"extension,omitempty"`
 	// Migration (steps 5 to 8).
 	VMs []VMPlan `yaml:"vms,omitempty"`
 	RPO string   `yaml:"rpo,omitempty"` // default for every VM

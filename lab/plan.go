@@ -1,0 +1,65 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// labPlan is the operator's answers for the lab, in the format of
+// steps.LoadPlanFile: the walkthrough's tenant (org Company, VDC
+// Company-VDC, edge gateway company-edge, as lab/vcdsim seeds them), its web
+// network 172.16.10.0/24 stretched from the on-prem port group of the same
+// name, the L2VPN client appliance on the on-prem uplink network, and
+// WebApp2 warm-migrated with a 1 minute RPO. Package lab does not import
+// steps (the dependency goes the other way), so this is text; the lab's
+// tests load it with steps so that the two stay in step.
+const labPlan = `# ferry plan for the embedded lab, every answer filled in:
+#   ferry run --config %s --plan %s
+# No secrets here: the lab's config file holds its throw-away logins, and the
+# L2VPN pre-shared key comes from FERRY_L2VPN_PSK or is generated.
+org: Company
+vdc: Company-VDC
+edge_gateway: company-edge
+network:
+  name: company-network
+  gateway_cidr: 172.16.10.1/24
+tunnel:
+  name: ferry-l2vpn
+appliance:
+  name: ferry-l2vpn-client
+  datacenter: %s
+  stretched_portgroup: company-network
+  dvs: %s
+  sink_portgroup: ferry-sink
+  uplink_portgroup: uplink-network
+  ip: 192.168.50.10
+  prefix: "24"
+  gateway: 192.168.50.1
+  datastore: %s
+extension:
+  timeout: 2m
+vms:
+  - name: WebApp2
+    power_on: true
+rpo: 1m
+`
+
+// PlanPath is where WritePlan puts the lab's plan file.
+func (l *Lab) PlanPath() string { return filepath.Join(l.Dir, "plan.yaml") }
+
+// WritePlan writes the lab's plan file to PlanPath (mode 0600) and returns
+// the path.
+func (l *Lab) WritePlan() (string, error) {
+	cfg := l.ConfigFile
+	if cfg == "" {
+		cfg = filepath.Join(l.Dir, "ferry-lab.yaml")
+	}
+	on := OnPremSpec(DefaultDiskSize)
+	path := l.PlanPath()
+	body := fmt.Sprintf(labPlan, cfg, path, on.Datacenter, on.DVS, on.Datastore)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		return "", fmt.Errorf("lab plan: %w", err)
+	}
+	return path, nil
+}

@@ -1,0 +1,373 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+
+	"github.com/ferry-migrate/ferry/nsx"
+	"github.com/ferry-migrate/ferry/vcd"
+)
+
+// Step 4: the DC extension. The on-prem L2VPN client edge gets a session
+// built from the Cloud Director tunnel's peer code (read back from Cloud
+// Director as the tenant: it carries the pre-shared key, so ferry never
+// stores it), the on-prem network is attached with the tunnel id the server
+// gave the cloud network, and the step waits until both ends say UP.
+
+// ExtensionPlan is the DC extension (plan file key extension:).
+type ExtensionPlan struct {
+	// SessionName is the client session on the edge (default: tunnel.name).
+	SessionName string `yaml:"session_name,omitempty"`
+	// Timeout bounds the wait for both ends to report UP (default 2m).
+	Timeout string `yaml:"timeout,omitempty"`
+}
+
+// DefaultExtensionTimeout is how long step 4 waits for the stretch.
+const DefaultExtensionTimeout = "2m"
+
+// ErrNotUp is wrapped by the error of a stretch that did not come UP in time.
+var ErrNotUp = errors.New("the L2 stretch did not come UP")
+
+// Extension is step 4.
+type Extension struct{}
+
+func (*Extension) ID() string    { return "dc-extension" }
+func (*Extension) Title() string { return "DC extension" }
+
+func (*Extension) Fields() []Field {
+	tunnelName := pick(trunkFields(), "tunnel.name")[0]
+	shared := append(pick(trunkFields(), "org", "vdc", "edge_gateway", "network.name", "tunnel.name"),
+		pick((&Appliance{}).Fields(), "appliance.stretched_portgroup", "appliance.ip")...)
+	return append(shared,
+		str("extension.session_name", "Edge session", "the L2VPN client session on the on-prem edge (default: tunnel.name)", false,
+			func(pf *PlanFile) *string { return &pf.Extension.SessionName }, ValidName, tunnelName.Value),
+		str("extension.timeout", "UP timeout", "how long to wait for both ends of the stretch to report UP, e.g. 2m", false,
+			func(pf *PlanFile) *string { return &pf.Extension.Timeout }, validTimeout, fixed(DefaultExtensionTimeout)),
+	)
+}
+
+func validTimeout(v string, _ *PlanFile) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second || d > time.Hour {
+		return fmt.Errorf("%q is not a duration between 1s and 1h (e.g. 2m)", v)
+	}
+	return nil
+}
+
+// extWorld is what step 4 found (read only).
+type extWorld struct {
+	pf      *PlanFile // with defaults
+	timeout time.Duration
+	site    *tenantSite
+	// tun is the server tunnel; nil when step 2 has yet to create it.
+	tun *govcd.NsxtL2VpnTunnel
+	// tunnelID is the id the server gave network.name; 0 until it exists.
+	tunnelID int
+	edge     *nsx.Client
+	sess     *nsx.Session    // nil: not there yet
+	att      *nsx.Attachment // nil: not there yet
+	conflict string          // why ferry will not go on ("": none)
+}
+
+// trunkPending reports whether step 2 is still to run in this itinerary,
+// so a missing tunnel is expected rather than an error.
+func trunkPending(env *Env) bool {
+	return env.State.Status("trunk-network") != StatusDone && !slices.Contains(env.Plan.Skip, "trunk-network")
+}
+
+func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
+	pf, err := answers(env.Plan, s.Fields())
+	if err != nil {
+		return nil, err
+	}
+	w := &extWorld{pf: pf}
+	w.timeout, _ = time.ParseDuration(pf.Extension.Timeout)
+	if w.site, err = lookSite(ctx, env, pf); err != nil {
+		return nil, err
+	}
+	egw := w.site.egw.EdgeGateway.Name
+	if w.tun, err = vcd.FindTunnel(w.site.egw, pf.Tunnel.Name); err != nil {
+		return nil, fmt.Errorf("tunnel.name: %w", err)
+	}
+	switch {
+	case w.tun == nil && !trunkPending(env):
+		return nil, fmt.Errorf("tunnel.name: no L2 VPN tunnel %q on edge gateway %s; step 2 (trunk-network) creates it: run it again", pf.Tunnel.Name, egw)
+	case w.tun != nil:
+		var names []string
+		for _, sn := range w.tun.NsxtL2VpnTunnel.StretchedNetworks {
+			names = append(names, sn.NetworkRef.Name)
+			if sn.NetworkRef.Name == pf.Network.Name {
+				w.tunnelID = sn.TunnelID
+			}
+		}
+		if w.tunnelID == 0 && !trunkPending(env) {
+			return nil, fmt.Errorf("network.name: L2 VPN tunnel %q on edge gateway %s does not stretch network %q (it stretches: %v); step 2 (trunk-network) adds it: run it again",
+				pf.Tunnel.Name, egw, pf.Network.Name, names)
+		}
+	}
+	if w.edge, err = env.Edge(ctx); err != nil {
+		return nil, err
+	}
+	sess, err := w.edge.SessionByName(ctx, pf.Extension.SessionName)
+	switch {
+	case errors.Is(err, nsx.ErrNotFound):
+		return w, nil
+	case err != nil:
+		return nil, err
+	}
+	w.sess = &sess
+	if w.tun != nil {
+		for _, t := range sess.TransportTunnels {
+			if t.PeerCode != "" && !nsx.SamePeerCode(t.PeerCode, vcd.PeerCode(w.tun)) {
+				w.conflict = fmt.Sprintf("session %q on edge %s was created from another peer code than tunnel %q's; delete the session on the edge or set extension.session_name",
+					sess.Name, w.edge.URL(), pf.Tunnel.Name)
+				return w, nil
+			}
+		}
+	}
+	if w.tunnelID == 0 {
+		return w, nil
+	}
+	att, err := w.edge.AttachmentByTunnelID(ctx, sess.ID, w.tunnelID)
+	switch {
+	case errors.Is(err, nsx.ErrNotFound):
+	case err != nil:
+		return nil, err
+	case att.Network != pf.Appliance.StretchedPortgroup:
+		w.conflict = fmt.Sprintf("tunnel id %d of session %q already carries on-prem network %q, the plan stretches %q (appliance.stretched_portgroup)",
+			w.tunnelID, sess.Name, att.Network, pf.Appliance.StretchedPortgroup)
+	default:
+		w.att = &att
+	}
+	return w, nil
+}
+
+// peerAddr is the server's address the client connects to.
+func (w *extWorld) peerAddr() string {
+	if w.tun == nil {
+		return "the tunnel's local endpoint"
+	}
+	return w.tun.NsxtL2VpnTunnel.LocalEndpointIp
+}
+
+func (w *extWorld) tunnelIDText() string {
+	if w.tunnelID == 0 {
+		return "the tunnel id of " + w.pf.Network.Name
+	}
+	return "tunnel id " + strconv.Itoa(w.tunnelID)
+}
+
+func (w *extWorld) plan(ctx context.Context) Plan {
+	pf := w.pf
+	p := Plan{Step: "dc-extension"}
+	name := pf.Extension.SessionName
+	if w.conflict != "" {
+		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "L2VPN session", Name: name, Detail: w.conflict})
+		return p
+	}
+	switch {
+	case w.sess == nil:
+		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "L2VPN session", Name: name,
+			Detail: fmt.Sprintf("on edge %s from the peer code of Cloud Director tunnel %q: peer %s, local address %s",
+				w.edge.URL(), pf.Tunnel.Name, w.peerAddr(), pf.Appliance.IP)})
+	case !w.sess.Enabled:
+		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "L2VPN session", Name: name, Detail: "is disabled: enable it",
+			Resource: &Resource{Kind: "L2VPN session", Name: name, ID: w.sess.ID}})
+	default:
+		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "L2VPN session", Name: name, Detail: "on edge " + w.edge.URL(),
+			Resource: &Resource{Kind: "L2VPN session", Name: name, ID: w.sess.ID}})
+	}
+	pg := pf.Appliance.StretchedPortgroup
+	if w.att == nil {
+		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "stretched network", Name: pg,
+			Detail: fmt.Sprintf("over session %s with %s (Cloud Director network %s)", name, w.tunnelIDText(), pf.Network.Name)})
+	} else {
+		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "stretched network", Name: pg,
+			Detail:   fmt.Sprintf("over session %s with %s", name, w.tunnelIDText()),
+			Resource: &Resource{Kind: "stretched network", Name: pg, ID: w.att.ID}})
+	}
+	// The wait is not a change: it says what the run will check.
+	status := fmt.Sprintf("the run waits up to %s for both ends to report UP", w.timeout)
+	if w.sess != nil && w.tun != nil {
+		edgeSt, vcdSt := w.status(ctx)
+		status = fmt.Sprintf("edge session %s, Cloud Director tunnel %s", edgeSt, vcdSt)
+		if !bothUp(edgeSt, vcdSt) {
+			status += "; " + fmt.Sprintf("the run waits up to %s for UP", w.timeout)
+		}
+	}
+	p.Items = append(p.Items, Item{Action: ActionExists, Kind: "L2 stretch", Name: pf.Network.Name, Detail: status})
+	return p
+}
+
+// status reads both ends once, as text ("UP", "DOWN: reason").
+func (w *extWorld) status(ctx context.Context) (edgeSt, vcdSt string) {
+	if st, err := w.edge.SessionStatus(ctx, w.sess.ID); err != nil {
+		edgeSt = "unknown (" + err.Error() + ")"
+	} else {
+		edgeSt = st.String()
+	}
+	t := w.tun.NsxtL2VpnTunnel
+	if st, err := w.site.c.TunnelStatus(w.site.egw.EdgeGateway.ID, t.ID); err != nil {
+		vcdSt = "unknown (" + err.Error() + ")"
+	} else {
+		vcdSt = tunnelStatusText(st)
+	}
+	return edgeSt, vcdSt
+}
+
+func bothUp(edgeSt, vcdSt string) bool { return edgeSt == "UP" && vcdSt == "UP" }
+
+func tunnelStatusText(st vcd.TunnelStatus) string {
+	switch {
+	case st.Up:
+		return "UP"
+	case st.Reason != "":
+		return st.Status + ": " + st.Reason
+	default:
+		return st.Status + " (Cloud Director gives no reason)"
+	}
+}
+
+// Plan says what Apply would do; it changes nothing.
+func (s *Extension) Plan(ctx context.Context, env *Env) (Plan, error) {
+	w, err := s.look(ctx, env)
+	if err != nil {
+		return Plan{Step: s.ID()}, err
+	}
+	return w.plan(ctx), nil
+}
+
+// Apply creates (or enables) the client session, attaches the on-prem
+// network and waits until the edge and Cloud Director both report UP.
+func (s *Extension) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
+	w, err := s.look(ctx, env)
+	if err != nil {
+		return Result{}, err
+	}
+	if w.conflict != "" {
+		return Result{}, fmt.Errorf("%w, nothing changed: %s", ErrConflict, w.conflict)
+	}
+	pf := w.pf
+	if w.tun == nil || w.tunnelID == 0 {
+		return Result{}, fmt.Errorf("L2 VPN tunnel %q on edge gateway %s does not stretch network %q yet: run step 2 (trunk-network)", pf.Tunnel.Name, pf.EdgeGateway, pf.Network.Name)
+	}
+	peerCode := vcd.PeerCode(w.tun)
+	if peerCode == "" {
+		return Result{}, fmt.Errorf("Cloud Director gives no peer code for L2 VPN tunnel %q: is the tenant allowed to view L2 VPN (step 1, rights)?", pf.Tunnel.Name)
+	}
+	var res Result
+	change := func(it Item) {
+		res.Changes = append(res.Changes, it)
+		emit(Changed(it))
+	}
+	name := pf.Extension.SessionName
+
+	emit(Progress("configuring L2VPN client session "+name+" on "+w.edge.URL(), 0.1))
+	sess, created, err := w.edge.EnsureSession(ctx, name, peerCode, w.peerAddr(), pf.Appliance.IP)
+	if err != nil {
+		return res, err
+	}
+	sessRes := &Resource{Kind: "L2VPN session", Name: name, ID: sess.ID}
+	if created {
+		change(Item{Action: ActionCreate, Kind: "L2VPN session", Name: name,
+			Detail: fmt.Sprintf("from the peer code of tunnel %q: peer %s, local address %s", pf.Tunnel.Name, w.peerAddr(), pf.Appliance.IP), Resource: sessRes})
+	}
+	if !sess.Enabled {
+		if sess, err = w.edge.SetSessionEnabled(ctx, sess.ID, true); err != nil {
+			return res, err
+		}
+		change(Item{Action: ActionUpdate, Kind: "L2VPN session", Name: name, Detail: "enabled (was disabled)", Resource: sessRes})
+	}
+	res.Resources = append(res.Resources, *sessRes)
+
+	pg := pf.Appliance.StretchedPortgroup
+	att, err := w.edge.AttachNetwork(ctx, sess.ID, pg, w.tunnelID)
+	if err != nil {
+		return res, err
+	}
+	attRes := &Resource{Kind: "stretched network", Name: pg, ID: att.ID}
+	if w.att == nil {
+		change(Item{Action: ActionCreate, Kind: "stretched network", Name: pg,
+			Detail: fmt.Sprintf("over session %s with tunnel id %d (Cloud Director network %s)", name, w.tunnelID, pf.Network.Name), Resource: attRes})
+	}
+	res.Resources = append(res.Resources, *attRes)
+	for k, v := range map[string]string{"session_id": sess.ID, "attachment_id": att.ID, "tunnel_id": strconv.Itoa(w.tunnelID)} {
+		if err := env.State.SetOutput(s.ID(), k, v); err != nil {
+			return res, err
+		}
+	}
+
+	w.sess = &sess
+	if err := w.waitUp(ctx, emit); err != nil {
+		return res, err
+	}
+	emit(Progress("L2 stretch UP: edge session "+name+" and Cloud Director tunnel "+pf.Tunnel.Name, 1))
+	return res, nil
+}
+
+// waitUp waits for the edge session, then the Cloud Director tunnel, to
+// report UP within the plan's timeout, with a progress event whenever what
+// either end says changes. The error gives the last word of both ends.
+func (w *extWorld) waitUp(ctx context.Context, emit Emit) error {
+	// Poll often enough that a short timeout still sees a few answers.
+	every := min(max(w.timeout/20, 100*time.Millisecond), 2*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	emit(Progress(fmt.Sprintf("waiting up to %s for both ends to report UP", w.timeout), -1))
+	last := ""
+	say := func(msg string) {
+		if msg != last {
+			emit(Progress(msg, -1))
+			last = msg
+		}
+	}
+	name, tunnel := w.pf.Extension.SessionName, w.pf.Tunnel.Name
+	_, err := w.edge.WaitUp(wctx, w.sess.ID, every, func(st nsx.Status) { say("edge session " + name + ": " + st.String()) })
+	if err == nil {
+		_, err = w.site.c.WaitTunnelUp(wctx, w.site.egw.EdgeGateway.ID, w.tun.NsxtL2VpnTunnel.ID, every,
+			func(st vcd.TunnelStatus) { say("Cloud Director tunnel " + tunnel + ": " + tunnelStatusText(st)) })
+	}
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("waiting for the L2 stretch: %w", ctx.Err())
+	}
+	if wctx.Err() == nil {
+		return err // neither end can be asked (credentials, session gone)
+	}
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer rcancel()
+	edgeSt, vcdSt := w.status(rctx)
+	return fmt.Errorf("%w within %s (extension.timeout): edge session %q: %s; Cloud Director tunnel %q: %s",
+		ErrNotUp, w.timeout, name, edgeSt, tunnel, vcdSt)
+}
+
+// Verify reads both ends back: the session, the attachment and UP.
+func (s *Extension) Verify(ctx context.Context, env *Env) error {
+	w, err := s.look(ctx, env)
+	if err != nil {
+		return err
+	}
+	name := w.pf.Extension.SessionName
+	switch {
+	case w.conflict != "":
+		return errors.New(w.conflict)
+	case w.sess == nil:
+		return fmt.Errorf("L2VPN session %q does not exist on edge %s", name, w.edge.URL())
+	case w.att == nil:
+		return fmt.Errorf("network %q is not stretched over L2VPN session %q with tunnel id %d", w.pf.Appliance.StretchedPortgroup, name, w.tunnelID)
+	case w.tun == nil:
+		return fmt.Errorf("L2 VPN tunnel %q does not exist", w.pf.Tunnel.Name)
+	}
+	if edgeSt, vcdSt := w.status(ctx); !bothUp(edgeSt, vcdSt) {
+		return fmt.Errorf("%w: edge session %q: %s; Cloud Director tunnel %q: %s", ErrNotUp, name, edgeSt, w.pf.Tunnel.Name, vcdSt)
+	}
+	return nil
+}

@@ -1,0 +1,306 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+
+	"github.com/ferry-migrate/ferry/vcd"
+)
+
+// Step 2: the cloud half of the stretch, as the tenant's org administrator
+// (what step 1 granted is what makes this work on a real Cloud Director): a
+// routed org VDC network on the tenant's NSX-T edge gateway, and the L2 VPN
+// server session on that gateway stretching it. The session's pre-shared
+// key comes from FERRY_L2VPN_PSK or is generated; it is never written
+// anywhere by ferry (step 4 reads the peer code, which carries it, back
+// from Cloud Director).
+
+// Trunk is step 2.
+type Trunk struct{}
+
+func (*Trunk) ID() string      { return "trunk-network" }
+func (*Trunk) Title() string   { return "Trunk network and L2VPN server" }
+func (*Trunk) Fields() []Field { return trunkFields() }
+
+// Keys of the step 2 outputs recorded in the state.
+const (
+	OutEdgeGatewayID   = "edge_gateway_id"
+	OutNetworkID       = "network_id"
+	OutTunnelID        = "tunnel_id"
+	OutLocalEndpointIP = "local_endpoint_ip"
+	// OutPSK says where the pre-shared key came from ("generated" or the
+	// environment variable), never the key.
+	OutPSK = "pre_shared_key"
+)
+
+// tenantSite is the tenant's VDC and edge gateway of the plan.
+type tenantSite struct {
+	c   *vcd.Client
+	vdc *govcd.Vdc
+	egw *govcd.NsxtEdgeGateway
+}
+
+// lookSite logs in as the tenant and finds the plan's org, VDC and edge
+// gateway; the errors name the plan key and list what exists.
+func lookSite(ctx context.Context, env *Env, pf *PlanFile) (*tenantSite, error) {
+	c, err := env.Tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.OrgByName(pf.Org); err != nil {
+		return nil, fmt.Errorf("org: %w", err)
+	}
+	vdc, err := c.VDCByName(pf.Org, pf.VDC)
+	if err != nil {
+		return nil, fmt.Errorf("vdc: %w", err)
+	}
+	egw, err := c.EdgeGatewayByName(vdc, pf.EdgeGateway)
+	if err != nil {
+		return nil, fmt.Errorf("edge_gateway: %w", err)
+	}
+	return &tenantSite{c: c, vdc: vdc, egw: egw}, nil
+}
+
+// trunkWorld is what step 2 found (read only).
+type trunkWorld struct {
+	pf   *PlanFile // with defaults
+	site *tenantSite
+	net  *govcd.OpenApiOrgVdcNetwork // nil: not there yet
+	tun  *govcd.NsxtL2VpnTunnel      // nil: not there yet
+	// netConflict and tunConflict say why ferry will not touch the
+	// network or the tunnel of the plan's name ("": no conflict).
+	netConflict, tunConflict string
+	drift                    []string // how tun differs from the plan
+}
+
+func (s *Trunk) look(ctx context.Context, env *Env) (*trunkWorld, error) {
+	pf, err := answers(env.Plan, s.Fields())
+	if err != nil {
+		return nil, err
+	}
+	if pf.Tunnel.RemoteEndpointIP == "" {
+		return nil, &ValidationError{Path: env.Plan.path, Errs: []error{&FieldError{"tunnel.remote_endpoint_ip",
+			errors.New("is required: the address the on-prem L2VPN client connects from (or set appliance.ip)")}}}
+	}
+	w := &trunkWorld{pf: pf}
+	if w.site, err = lookSite(ctx, env, pf); err != nil {
+		return nil, err
+	}
+	w.net, err = vcd.FindNetwork(w.site.vdc, w.site.egw, w.netSpec())
+	if errors.Is(err, vcd.ErrConflict) {
+		w.netConflict, err = err.Error(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("network.name: %w", err)
+	}
+	if w.tun, err = vcd.FindTunnel(w.site.egw, pf.Tunnel.Name); err != nil {
+		return nil, fmt.Errorf("tunnel.name: %w", err)
+	}
+	if w.tun != nil {
+		w.checkTunnel()
+	}
+	return w, nil
+}
+
+func (w *trunkWorld) netSpec() vcd.NetworkSpec {
+	return vcd.NetworkSpec{Name: w.pf.Network.Name, GatewayCIDR: w.pf.Network.GatewayCIDR, Description: "stretched to on-prem by ferry"}
+}
+
+// tunnelSpec is the server session the plan asks for (Networks: the network
+// when it exists).
+func (w *trunkWorld) tunnelSpec() vcd.TunnelSpec {
+	spec := vcd.TunnelSpec{Name: w.pf.Tunnel.Name, LocalEndpointIP: w.pf.Tunnel.LocalEndpointIP,
+		RemoteEndpointIP: w.pf.Tunnel.RemoteEndpointIP, Enabled: true}
+	if w.net != nil {
+		spec.Networks = []*govcd.OpenApiOrgVdcNetwork{w.net}
+	}
+	return spec
+}
+
+// checkTunnel compares the existing tunnel with the plan: endpoints and
+// mode are conflicts (changing them would cut a running stretch), a
+// network not stretched or a disabled tunnel is drift that Apply mends.
+func (w *trunkWorld) checkTunnel() {
+	t := w.tun.NsxtL2VpnTunnel
+	conflict := func(format string, a ...any) {
+		w.tunConflict = fmt.Sprintf(format, a...) + "; delete the tunnel in Cloud Director or fix the plan"
+	}
+	switch {
+	case t.SessionMode != "SERVER":
+		conflict("it is a %s session, ferry needs a SERVER session", t.SessionMode)
+		return
+	case t.RemoteEndpointIp != w.pf.Tunnel.RemoteEndpointIP:
+		conflict("its remote endpoint is %s, the plan says %s (tunnel.remote_endpoint_ip)", t.RemoteEndpointIp, w.pf.Tunnel.RemoteEndpointIP)
+		return
+	case w.pf.Tunnel.LocalEndpointIP != "" && t.LocalEndpointIp != w.pf.Tunnel.LocalEndpointIP:
+		conflict("its local endpoint is %s, the plan says %s (tunnel.local_endpoint_ip)", t.LocalEndpointIp, w.pf.Tunnel.LocalEndpointIP)
+		return
+	}
+	if w.net != nil {
+		w.drift = vcd.TunnelDrift(w.tun, w.tunnelSpec())
+		return
+	}
+	w.drift = append(w.drift, fmt.Sprintf("network %s is not stretched", w.pf.Network.Name))
+	if !t.Enabled {
+		w.drift = append(w.drift, "tunnel is disabled")
+	}
+}
+
+func (w *trunkWorld) netDetail() string {
+	return fmt.Sprintf("NAT_ROUTED %s on edge gateway %s in %s", w.pf.Network.GatewayCIDR, w.pf.EdgeGateway, w.pf.VDC)
+}
+
+func pskSource() string {
+	if os.Getenv(EnvL2VPNPSK) != "" {
+		return "from " + EnvL2VPNPSK
+	}
+	return "generated"
+}
+
+func (w *trunkWorld) tunnelDetail(local string) string {
+	if local == "" {
+		local = "a free address of the edge gateway's uplink"
+	}
+	return fmt.Sprintf("SERVER on %s, local endpoint %s, remote endpoint %s, stretches %s, pre-shared key %s (never stored)",
+		w.pf.EdgeGateway, local, w.pf.Tunnel.RemoteEndpointIP, w.pf.Network.Name, pskSource())
+}
+
+func (w *trunkWorld) plan() Plan {
+	egw := w.site.egw.EdgeGateway
+	p := Plan{Step: "trunk-network"}
+	p.Items = append(p.Items, Item{Action: ActionExists, Kind: "edge gateway", Name: egw.Name, Detail: "in VDC " + w.pf.VDC,
+		Resource: &Resource{Kind: "edge gateway", Name: egw.Name, ID: egw.ID}})
+	switch {
+	case w.netConflict != "":
+		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "org VDC network", Name: w.pf.Network.Name, Detail: w.netConflict})
+	case w.net == nil:
+		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "org VDC network", Name: w.pf.Network.Name, Detail: w.netDetail()})
+	default:
+		n := w.net.OpenApiOrgVdcNetwork
+		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "org VDC network", Name: n.Name, Detail: w.netDetail(),
+			Resource: &Resource{Kind: "org VDC network", Name: n.Name, ID: n.ID}})
+	}
+	switch {
+	case w.tunConflict != "":
+		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "L2VPN tunnel", Name: w.pf.Tunnel.Name, Detail: w.tunConflict})
+	case w.tun == nil:
+		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "L2VPN tunnel", Name: w.pf.Tunnel.Name, Detail: w.tunnelDetail(w.pf.Tunnel.LocalEndpointIP)})
+	case len(w.drift) > 0:
+		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "L2VPN tunnel", Name: w.pf.Tunnel.Name,
+			Detail:   strings.Join(w.drift, ", ") + ": stretch " + w.pf.Network.Name + " and enable",
+			Resource: &Resource{Kind: "L2VPN tunnel", Name: w.pf.Tunnel.Name, ID: w.tun.NsxtL2VpnTunnel.ID}})
+	default:
+		t := w.tun.NsxtL2VpnTunnel
+		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "L2VPN tunnel", Name: t.Name,
+			Detail:   fmt.Sprintf("SERVER on %s, local endpoint %s, remote endpoint %s, stretches %s", w.pf.EdgeGateway, t.LocalEndpointIp, t.RemoteEndpointIp, w.pf.Network.Name),
+			Resource: &Resource{Kind: "L2VPN tunnel", Name: t.Name, ID: t.ID}})
+	}
+	return p
+}
+
+// Plan says what Apply would create; it changes nothing.
+func (s *Trunk) Plan(ctx context.Context, env *Env) (Plan, error) {
+	w, err := s.look(ctx, env)
+	if err != nil {
+		return Plan{Step: s.ID()}, err
+	}
+	return w.plan(), nil
+}
+
+// Apply creates the network and the server tunnel, or stretches the
+// network over an existing tunnel. All inputs are resolved first.
+func (s *Trunk) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
+	w, err := s.look(ctx, env)
+	if err != nil {
+		return Result{}, err
+	}
+	if c := w.plan().Conflicts(); len(c) > 0 {
+		return Result{}, fmt.Errorf("%w, nothing changed: %s", ErrConflict, c[0])
+	}
+	var res Result
+	change := func(it Item) {
+		res.Changes = append(res.Changes, it)
+		emit(Changed(it))
+	}
+	egw := w.site.egw.EdgeGateway
+	res.Resources = append(res.Resources, Resource{Kind: "edge gateway", Name: egw.Name, ID: egw.ID})
+
+	if w.net == nil {
+		emit(Progress("creating network "+w.pf.Network.Name, 0.1))
+		if w.net, err = vcd.CreateRoutedNetwork(w.site.vdc, w.site.egw, w.netSpec()); err != nil {
+			return res, err
+		}
+		n := w.net.OpenApiOrgVdcNetwork
+		change(Item{Action: ActionCreate, Kind: "org VDC network", Name: n.Name, Detail: w.netDetail(),
+			Resource: &Resource{Kind: "org VDC network", Name: n.Name, ID: n.ID}})
+	}
+	net := w.net.OpenApiOrgVdcNetwork
+	res.Resources = append(res.Resources, Resource{Kind: "org VDC network", Name: net.Name, ID: net.ID})
+
+	spec := w.tunnelSpec()
+	switch {
+	case w.tun == nil:
+		if spec.LocalEndpointIP == "" {
+			if spec.LocalEndpointIP, err = vcd.ChooseLocalEndpointIP(w.site.egw); err != nil {
+				return res, err
+			}
+		}
+		src := pskSource()
+		spec.PreSharedKey = os.Getenv(EnvL2VPNPSK)
+		if spec.PreSharedKey == "" {
+			spec.PreSharedKey = vcd.GeneratePSK()
+		}
+		emit(Progress("creating L2VPN server tunnel "+spec.Name, 0.5))
+		if w.tun, err = vcd.CreateServerTunnel(w.site.egw, spec); err != nil {
+			return res, err
+		}
+		if err := env.State.SetOutput(s.ID(), OutPSK, src); err != nil {
+			return res, err
+		}
+		change(Item{Action: ActionCreate, Kind: "L2VPN tunnel", Name: spec.Name, Detail: w.tunnelDetail(spec.LocalEndpointIP),
+			Resource: &Resource{Kind: "L2VPN tunnel", Name: spec.Name, ID: w.tun.NsxtL2VpnTunnel.ID}})
+	case len(w.drift) > 0:
+		emit(Progress("updating L2VPN server tunnel "+spec.Name+": "+strings.Join(w.drift, ", "), 0.5))
+		if w.tun, err = vcd.UpdateServerTunnel(w.tun, spec); err != nil {
+			return res, err
+		}
+		change(Item{Action: ActionUpdate, Kind: "L2VPN tunnel", Name: spec.Name, Detail: "was: " + strings.Join(w.drift, ", "),
+			Resource: &Resource{Kind: "L2VPN tunnel", Name: spec.Name, ID: w.tun.NsxtL2VpnTunnel.ID}})
+	}
+	t := w.tun.NsxtL2VpnTunnel
+	res.Resources = append(res.Resources, Resource{Kind: "L2VPN tunnel", Name: t.Name, ID: t.ID})
+	for k, v := range map[string]string{OutEdgeGatewayID: egw.ID, OutNetworkID: net.ID, OutTunnelID: t.ID, OutLocalEndpointIP: t.LocalEndpointIp} {
+		if err := env.State.SetOutput(s.ID(), k, v); err != nil {
+			return res, err
+		}
+	}
+	emit(Progress(fmt.Sprintf("L2VPN server %s listening on %s for %s", t.Name, t.LocalEndpointIp, t.RemoteEndpointIp), 1))
+	return res, nil
+}
+
+// Verify reads the network and the tunnel back.
+func (s *Trunk) Verify(ctx context.Context, env *Env) error {
+	w, err := s.look(ctx, env)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range w.plan().Conflicts() {
+		errs = append(errs, errors.New(c.String()))
+	}
+	if w.net == nil {
+		errs = append(errs, fmt.Errorf("network %q does not exist", w.pf.Network.Name))
+	}
+	if w.tun == nil {
+		errs = append(errs, fmt.Errorf("L2VPN tunnel %q does not exist on edge gateway %s", w.pf.Tunnel.Name, w.pf.EdgeGateway))
+	}
+	for _, d := range w.drift {
+		errs = append(errs, fmt.Errorf("L2VPN tunnel %q: %s", w.pf.Tunnel.Name, d))
+	}
+	return errors.Join(errs...)
+}
