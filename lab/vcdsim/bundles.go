@@ -182,9 +182,10 @@ func containerPublish(get func(*reqCtx) *container, op string) handlerFunc {
 			ct.tenants = map[string]bool{}
 		}
 		for _, o := range orgs {
-			ct.tenants[o.id] = op != "remove"
 			if op == "remove" {
 				delete(ct.tenants, o.id)
+			} else {
+				ct.tenants[o.id] = true
 			}
 		}
 		c.writePage(c.m.tenantRefs(ct), nil)

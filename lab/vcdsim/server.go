@@ -105,7 +105,6 @@ type Server struct {
 	cfg  Config
 	mux  *http.ServeMux
 	http *http.Server
-	ln   net.Listener
 	url  string
 
 	ss sessions
@@ -140,7 +139,6 @@ func (s *Server) Start(tlsCfg *tls.Config) error {
 	if err != nil {
 		return fmt.Errorf("vcdsim: listen %s: %w", s.cfg.Addr, err)
 	}
-	s.ln = ln
 	s.url = "https://" + ln.Addr().String() + "/api"
 	s.http = &http.Server{
 		Handler:           s.Handler(),
