@@ -206,6 +206,18 @@ func TestImportFromProviderVCenter(t *testing.T) {
 	if err := vapp.Refresh(); err != nil || len(vapp.VApp.Children.VM) != 2 {
 		t.Fatalf("vApp children after second import: %v", err)
 	}
+	// Without sourceMove vCD copies the disks: recorded, so that callers can
+	// check they never pay for that copy during a cutover.
+	copied := *params
+	copied.Name, copied.SourceMove, copied.VMMoRef = "copied", false, morefs["DC0_C0_RP0_VM0"]
+	if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
+		"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", &copied, &types.VApp{}); err != nil {
+		t.Fatal(err)
+	}
+	if imp := env.srv.Imports(); len(imp) != 3 || !imp[2].DiskCopied || imp[1].DiskCopied {
+		t.Fatalf("import records %+v", imp)
+	}
+
 	params.Name = "again"
 	if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
 		"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", params, &created); err == nil {
