@@ -49,6 +49,7 @@ type Workload struct {
 	changes map[string][]Change // by VM name
 	written map[string]int64
 	err     error
+	ticks   int // rounds done (tests wait on it)
 }
 
 // Start starts writing until ctx ends or Stop is called.
@@ -200,6 +201,9 @@ func (w *Workload) run(ctx context.Context) {
 					}
 				}
 			})
+			w.mu.Lock()
+			w.ticks++
+			w.mu.Unlock()
 		}
 	}
 }

@@ -1,0 +1,210 @@
+package cbt_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab/cbt"
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+const diskSize = 40 << 20 // more than cbt.Window: clients must loop
+
+type fixture struct {
+	m       *simulator.Model
+	tr      *cbt.Tracker
+	c       *vim25.Client
+	vm      *object.VirtualMachine
+	key     int32
+	flat    string
+	dsPath  string // path of the flat file inside the datastore
+	dsName  string
+	baseURL *url.URL
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	m := simulator.VPX()
+	m.Host, m.Machine = 1, 1
+	if err := m.Create(); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{m: m, tr: cbt.Install(m)}
+	s := m.Service.NewServer()
+	t.Cleanup(func() { s.Close(); m.Remove() })
+	c, err := govmomi.NewClient(context.Background(), s.URL, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.c, f.baseURL = c.Client, s.URL
+	vm := m.Map().Any("VirtualMachine").(*simulator.VirtualMachine)
+	f.vm = object.NewVirtualMachine(c.Client, vm.Self)
+	for _, d := range vm.Config.Hardware.Device {
+		if vd, ok := d.(*types.VirtualDisk); ok {
+			vd.CapacityInBytes, vd.CapacityInKB = diskSize, diskSize/1024
+			f.key = vd.Key
+			var p object.DatastorePath
+			p.FromString(vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo).FileName)
+			ds := m.Map().Any("Datastore").(*simulator.Datastore)
+			f.dsName = ds.Name
+			f.dsPath = simulator.VirtualDiskBackingFileName(p.Path)
+			f.flat = path.Join(ds.Info.GetDatastoreInfo().Url, f.dsPath)
+			break
+		}
+	}
+	if err := os.Truncate(f.flat, diskSize); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// put writes data at off through the ranged PUT handler.
+func (f *fixture) put(t *testing.T, off int64, data []byte) {
+	t.Helper()
+	u := *f.baseURL
+	u.User = nil
+	u.Path = "/folder/" + f.dsPath
+	u.RawQuery = url.Values{"dsName": {f.dsName}, "dcPath": {"DC0"}}.Encode()
+	req, _ := http.NewRequest(http.MethodPut, u.String(), bytes.NewReader(data))
+	req.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", off, off+int64(len(data))-1, diskSize))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("PUT: %s", res.Status)
+	}
+}
+
+func (f *fixture) snapshot(t *testing.T) (types.ManagedObjectReference, string) {
+	t.Helper()
+	ctx := context.Background()
+	task, err := f.vm.CreateSnapshot(ctx, "s", "", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := task.WaitForResult(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := info.Result.(types.ManagedObjectReference)
+	var snap mo.VirtualMachineSnapshot
+	if err := objectProps(ctx, f.c, ref, &snap); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range snap.Config.Hardware.Device {
+		if vd, ok := d.(*types.VirtualDisk); ok && vd.Key == f.key {
+			return ref, vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ChangeId
+		}
+	}
+	t.Fatal("snapshot has no disk")
+	return ref, ""
+}
+
+func objectProps(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, dst any) error {
+	return object.NewCommon(c, ref).Properties(ctx, ref, []string{"config"}, dst)
+}
+
+// changed loops QueryChangedDiskAreas over the whole disk like a client must.
+func (f *fixture) changed(t *testing.T, snap *types.ManagedObjectReference, changeID string) ([]types.DiskChangeExtent, int, error) {
+	t.Helper()
+	var out []types.DiskChangeExtent
+	calls := 0
+	for off := int64(0); off < diskSize; {
+		res, err := methods.QueryChangedDiskAreas(context.Background(), f.c, &types.QueryChangedDiskAreas{
+			This: f.vm.Reference(), Snapshot: snap, DeviceKey: f.key, StartOffset: off, ChangeId: changeID})
+		if err != nil {
+			return nil, calls, err
+		}
+		calls++
+		if res.Returnval.Length > cbt.Window {
+			t.Fatalf("answer covers %d bytes, more than the window", res.Returnval.Length)
+		}
+		out = append(out, res.Returnval.ChangedArea...)
+		off = res.Returnval.StartOffset + res.Returnval.Length
+	}
+	return out, calls, nil
+}
+
+func TestChangedBlockTracking(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	// Without CBT enabled: a fault, no changeId on snapshots.
+	if _, _, err := f.changed(t, nil, "*"); err == nil {
+		t.Fatal("QueryChangedDiskAreas answered without CBT enabled")
+	}
+	task, err := f.vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
+	if err != nil || task.Wait(ctx) != nil {
+		t.Fatal("enable CBT", err)
+	}
+	data := bytes.Repeat([]byte{0xab}, 100<<10)
+	f.put(t, 1<<20, data)
+	f.put(t, 30<<20, data[:10])
+	if fi, _ := os.Stat(f.flat); fi.Size() != diskSize {
+		t.Fatalf("ranged PUT changed the file size to %d", fi.Size())
+	}
+	s1, id1 := f.snapshot(t)
+	if !strings.HasPrefix(id1, "52 ") {
+		t.Fatalf("changeId %q", id1)
+	}
+	all, calls, err := f.changed(t, &s1, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 3 {
+		t.Fatalf("%d calls to cover %d bytes, want 3", calls, diskSize)
+	}
+	want := []types.DiskChangeExtent{{Start: 1 << 20, Length: 128 << 10}, {Start: 30 << 20, Length: 64 << 10}}
+	if fmt.Sprint(all) != fmt.Sprint(want) {
+		t.Fatalf("allocated areas %v, want %v", all, want)
+	}
+	// The VM's properties still read fine after an extended call.
+	var vm mo.VirtualMachine
+	if err := f.vm.Properties(ctx, f.vm.Reference(), []string{"name", "config.changeTrackingEnabled"}, &vm); err != nil || vm.Name == "" {
+		t.Fatalf("VM properties after QueryChangedDiskAreas: %v", err)
+	}
+
+	f.put(t, 20<<20+5, []byte("x"))
+	s2, id2 := f.snapshot(t)
+	if id2 == id1 {
+		t.Fatal("changeId did not move")
+	}
+	got, _, err := f.changed(t, &s2, id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []types.DiskChangeExtent{{Start: 20 << 20, Length: 64 << 10}}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("changes %v, want %v", got, want)
+	}
+	// No snapshot: changes up to the live file (the powered-off final pass).
+	f.put(t, 39<<20, []byte("y"))
+	if got, _, err = f.changed(t, nil, id1); err != nil || len(got) != 2 {
+		t.Fatalf("live changes %v %v", got, err)
+	}
+
+	if err := f.tr.Reset(vm.Name); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = f.changed(t, nil, id2)
+	if !soap.IsSoapFault(err) {
+		t.Fatalf("after reset: %v, want a fault", err)
+	}
+	if _, ok := soap.ToSoapFault(err).VimFault().(types.InvalidArgument); !ok {
+		t.Fatalf("after reset: %T", soap.ToSoapFault(err).VimFault())
+	}
+}
