@@ -341,7 +341,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 // Layout sizes.
 const (
 	minSidebar  = 60 // below this width the sidebar is hidden
-	sidebarNarr = 24
+	sidebarNarr = 22
 	sidebarWide = 28
 )
 

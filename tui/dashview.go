@@ -18,11 +18,12 @@ func healthGlyph(h RPOHealth) string {
 	return sDim.Render("○")
 }
 
-// vmRowLines draws one VM of the dashboard in two lines:
+// vmRowLines draws one VM of the dashboard: two lines when the panel is
+// wide, three when it is narrow.
 //
-//	▸ WebApp2   incremental #12  ██████░░░░  62%  ETA 12s   ● RPO ok
+//	▸ WebApp2   incremental #12  ██████░░░░  62% ETA 12s  ● RPO ok
 //	  4.1 MiB/s ▂▃▅▇█  last pass 48s ago · next in 12s · cutover ~9s
-func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) (string, string) {
+func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 	phase := r.Phase
 	if r.Paused {
 		phase = "paused"
@@ -30,9 +31,11 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) (string, string
 	if r.Pass > 0 {
 		phase += " #" + itoa(r.Pass)
 	}
-	nameW := min(14, max(6, width/5))
-	phaseW := min(16, max(8, width/5))
-	right := healthGlyph(r.Health) + " RPO " + r.Health.String()
+	mark := "  "
+	if cursor {
+		mark = sTitle.Render("▸ ")
+	}
+	health := healthGlyph(r.Health) + " RPO " + r.Health.String()
 	progress := ""
 	if r.Planned > 0 {
 		eta := "ETA —"
@@ -41,34 +44,43 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) (string, string
 		}
 		progress = fmt.Sprintf(" %3.0f%% %s", r.Fraction()*100, eta)
 	}
-	barW := max(4, width-2-nameW-1-phaseW-1-len(progress)-12)
-	barW = min(barW, 30)
-	mark := "  "
-	if cursor {
-		mark = sTitle.Render("▸ ")
-	}
 	var b strings.Builder
-	b.Grow(width * 2)
+	b.Grow(width * 3)
+	progressCell := func(barW int) {
+		if r.Planned > 0 {
+			b.WriteString(bar(r.Fraction(), barW))
+			b.WriteString(fit(progress, 14))
+		} else {
+			b.WriteString(fit("", barW+14))
+		}
+	}
+	wide := width >= 80
+	nameW, phaseW := 12, 16
+	if wide {
+		nameW = min(16, max(8, width/6))
+	}
 	b.WriteString(mark)
 	b.WriteString(fit(r.VM, nameW))
 	b.WriteByte(' ')
 	b.WriteString(fit(phase, phaseW))
 	b.WriteByte(' ')
-	if r.Planned > 0 {
-		b.WriteString(bar(r.Fraction(), barW))
-		b.WriteString(progress)
-	} else {
-		b.WriteString(fit("", barW+len(progress)))
+	if wide {
+		progressCell(min(30, max(6, width-2-nameW-1-phaseW-1-14-16)))
+		b.WriteString(" ")
 	}
-	b.WriteString("  ")
-	b.WriteString(right)
-	l1 := b.String()
-
+	b.WriteString(health)
+	out := []string{trunc(b.String(), width)}
+	if !wide {
+		b.Reset()
+		b.WriteString("  ")
+		progressCell(max(6, width-2-14))
+		out = append(out, trunc(b.String(), width))
+	}
 	b.Reset()
 	b.WriteString("  ")
 	b.WriteString(fit(rate(r.Rate), 11))
 	b.WriteString(sparkline(r.Rates, min(16, max(4, width/6))))
-	b.WriteString("  last pass ")
+	b.WriteString("  last ")
 	b.WriteString(ago(now, r.LastPass))
 	b.WriteString(" · next ")
 	if r.Paused {
@@ -80,11 +92,11 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) (string, string
 		b.WriteString(" · cutover ~")
 		b.WriteString(dur(r.ProjectedDowntime))
 	}
-	l2 := b.String()
+	last := b.String()
 	if r.Err != "" {
-		l2 = sErr.Render("  ✗ " + r.Err)
+		last = sErr.Render("  ✗ " + r.Err)
 	}
-	return trunc(l1, width), trunc(l2, width)
+	return append(out, trunc(last, width))
 }
 
 // dashboardLines draws the VM rows scrolled to keep the cursor visible,
@@ -107,14 +119,17 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 		}
 	}
 	out := []string{trunc(fmt.Sprintf("%d VM(s) · %d copying · %s total · %d RPO warning(s)", len(d.VMs), active, rate(totalRate), warn), width)}
-	room := max(1, (height-3)/2)
+	per := 2
+	if width < 80 {
+		per = 3
+	}
+	room := max(1, (height-2)/per)
 	start := 0
 	if cursor >= room {
 		start = cursor - room + 1
 	}
 	for i := start; i < len(d.VMs) && i < start+room; i++ {
-		a, b := vmRowLines(&d.VMs[i], now, i == cursor, width)
-		out = append(out, a, b)
+		out = append(out, vmRowLines(&d.VMs[i], now, i == cursor, width)...)
 	}
 	if cursor < len(d.VMs) {
 		r := d.VMs[cursor]

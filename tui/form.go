@@ -228,6 +228,13 @@ func (fm *form) view(width, height int) []string {
 			mark = sTitle.Render("▸ ")
 		}
 		ff.input.Width = inputW - 1
+		// Defaults may derive from other answers (the job name from the
+		// first selected VM): refresh the placeholder.
+		if ff.f.Default != nil {
+			if d := ff.f.Default(fm.w.env.Plan); d != "" {
+				ff.input.Placeholder = d
+			}
+		}
 		label := fit(ff.f.Title, labelW)
 		if ff.f.Required {
 			label = sBold.Render(label)

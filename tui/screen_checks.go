@@ -48,7 +48,7 @@ func (s *checksScreen) update(msg tea.Msg) tea.Cmd {
 func (s *checksScreen) view(width, height int) string {
 	out := stepHeading(s.w, s.idx, width)
 	if s.run.phase == phaseInput {
-		out = append(out, "Press enter to plan the probes between the VMs.", "")
+		out = append(append(out, wrap("Press enter to plan the probes between the VMs.", width)...), "")
 	} else {
 		out = append(out, s.run.view(width, min(8, height/3))...)
 		out = append(out, "")

@@ -110,7 +110,7 @@ func (s *replicationScreen) view(width, height int) string {
 	out := stepHeading(s.w, s.idx, width)
 	switch s.run.phase {
 	case phaseInput:
-		out = append(out, "Press enter to plan the replication of the selected VMs.", "")
+		out = append(append(out, wrap("Press enter to plan the replication of the selected VMs.", width)...), "")
 	case phaseDone:
 		out = append(out, sOK.Render("✓ replication started")+sDim.Render(" · "+s.run.summary), "")
 	default:
