@@ -14,6 +14,7 @@ import (
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/object"
+	vimsession "github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
 	vim "github.com/vmware/govmomi/vim25/types"
 )
@@ -150,6 +151,13 @@ func TestImportFromProviderVCenter(t *testing.T) {
 		if err := tk.WaitInspectTaskCompletion(nil, 50*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// vcdsim renews its vSphere session when the provider vCenter drops it.
+	env.srv.mu.Lock()
+	err = vimsession.NewManager(env.srv.m.vc.c).Logout(ctx)
+	env.srv.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
 	}
 	wait(vapp.PowerOff())
 	if powerState() != vim.VirtualMachinePowerStatePoweredOff {

@@ -2,7 +2,6 @@ package vcdsim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	vimsession "github.com/vmware/govmomi/session"
@@ -55,27 +55,29 @@ func (v *vcenter) client(ctx context.Context) (*vim25.Client, error) {
 	return c, nil
 }
 
-// call runs f against the provider vCenter; a failure drops the session so
-// that the next call logs in again.
+// call runs f against the provider vCenter. A transport failure drops the
+// session so that the next call logs in again; an expired session is
+// renewed and f retried once.
 func (v *vcenter) call(f func(ctx context.Context, c *vim25.Client) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := v.client(ctx)
-	if err != nil {
-		return err
-	}
-	if err := f(ctx, c); err != nil {
-		if !isVimFault(err) {
+	for attempt := 0; ; attempt++ {
+		c, err := v.client(ctx)
+		if err != nil {
+			return err
+		}
+		err = f(ctx, c)
+		switch {
+		case err == nil:
+			return nil
+		case fault.Is(err, &vim.NotAuthenticated{}) && attempt == 0:
+			v.c = nil
+			continue
+		case !soap.IsSoapFault(err) && !soap.IsVimFault(err) && !fault.Is(err, &vim.ManagedObjectNotFound{}):
 			v.c = nil
 		}
 		return err
 	}
-	return nil
-}
-
-func isVimFault(err error) bool {
-	var f soap.HasFault
-	return errors.As(err, &f) || soap.IsSoapFault(err) || soap.IsVimFault(err)
 }
 
 // closeVC logs out of the provider vCenter.
