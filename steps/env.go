@@ -28,8 +28,10 @@ type Env struct {
 	// prompt here. The default reads the environment.
 	Secret func(name, what string) (string, error)
 
-	onprem lazy[*vsphere.Client]
-	cloud  cloudClients
+	onprem   lazy[*vsphere.Client]
+	provider lazy[*vsphere.Client]
+	cloud    cloudClients
+	mig      migration
 }
 
 // NewEnv returns an Env whose clients connect from cfg when first used.
@@ -40,6 +42,11 @@ func NewEnv(cfg *config.Config, pf *PlanFile, st *State) *Env {
 		return vsphere.Connect(ctx, vsphere.Config{URL: ep.URL, Username: ep.Username, Password: ep.Password, CAFile: ep.CAFile, Insecure: ep.Insecure})
 	}
 	e.onprem.close = func(ctx context.Context, c *vsphere.Client) { _ = c.Close(ctx) }
+	e.provider.dial = func(ctx context.Context) (*vsphere.Client, error) {
+		ep := cfg.Provider
+		return vsphere.Connect(ctx, vsphere.Config{URL: ep.URL, Username: ep.Username, Password: ep.Password, CAFile: ep.CAFile, Insecure: ep.Insecure})
+	}
+	e.provider.close = e.onprem.close
 	e.initCloud(cfg)
 	return e
 }
@@ -62,7 +69,9 @@ func (e *Env) OnPrem(ctx context.Context) (*vsphere.Client, error) {
 // Close logs out of every client that was connected.
 func (e *Env) Close(ctx context.Context) {
 	e.onprem.release(ctx)
+	e.provider.release(ctx)
 	e.closeCloud(ctx)
+	e.closeMigration()
 }
 
 // lazy is a client connected on first use. A failed connect is not cached,

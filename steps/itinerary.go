@@ -60,10 +60,10 @@ func NewItinerary() Itinerary {
 		{Step: &Trunk{}},
 		{Step: &Appliance{}},
 		{Step: &Extension{}},
-		{Step: notBuilt("vm-selection", "VM selection", vmFields()), Skip: noVMs},
-		{Step: notBuilt("replication", "Replication", nil), Skip: noVMs},
-		{Step: notBuilt("checks", "Checks", nil), Skip: noVMs},
-		{Step: notBuilt("cutover", "Cutover", nil), Skip: noVMs, Confirm: true},
+		{Step: &VMSelection{}, Skip: noVMs},
+		{Step: &Replicate{}, Skip: noVMs},
+		{Step: &Checks{}, Skip: noVMs},
+		{Step: &Cutover{}, Skip: noVMs, Confirm: true},
 	}
 }
 

@@ -49,6 +49,8 @@ type PlanFile struct {
 	// Skip lists step IDs the operator does not want run (e.g. rights,
 	// when a provider administrator has already published them).
 	Skip []string `yaml:"skip,omitempty"`
+	// Provider placement, probes and cutover settings (steps 5 to 8).
+	MigrationPlan `yaml:",inline"`
 
 	path string
 }

@@ -1,0 +1,86 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ferry-migrate/ferry/probe"
+)
+
+// Checks is step 7: connectivity probes between the VMs across the stretch
+// (TCP, ICMP, or ping from inside a guest, as WebApp1 pinging WebApp2 in the
+// walkthrough). Every probe must answer before a cutover: a probe that is
+// already red would make the downtime measurement meaningless.
+type Checks struct {
+	// Rounds of probes to run (default 3).
+	Rounds int
+}
+
+// ID implements Step.
+func (*Checks) ID() string { return "checks" }
+
+// Title implements Step.
+func (*Checks) Title() string { return "Checks" }
+
+// Fields implements Step.
+func (*Checks) Fields() []Field { return nil }
+
+// Plan implements Step.
+func (s *Checks) Plan(ctx context.Context, env *Env) (Plan, error) {
+	p := Plan{Step: s.ID()}
+	targets, err := env.probeTargets(ctx)
+	if err != nil {
+		return p, err
+	}
+	for _, t := range targets {
+		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "probe", Name: t.Name, Detail: t.Prober.String()})
+	}
+	return p, nil
+}
+
+// Apply implements Step.
+func (s *Checks) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
+	targets, err := env.probeTargets(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(targets) == 0 {
+		emit(Warning("no probes in the plan (probes:): the cutover's downtime will not be measured"))
+		return Result{}, nil
+	}
+	rounds := s.Rounds
+	if rounds <= 0 {
+		rounds = 3
+	}
+	m := probe.NewMonitor(time.Second, targets...)
+	for i := 0; i < rounds; i++ {
+		m.Round(ctx, 2*time.Second)
+		emit(Progress(fmt.Sprintf("probe round %d of %d", i+1, rounds), float64(i+1)/float64(rounds)))
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	var bad []string
+	for _, st := range m.Stats() {
+		line := fmt.Sprintf("%s: %d/%d answered", st.Target, st.Sent-st.Lost, st.Sent)
+		if st.Last.OK {
+			line += fmt.Sprintf(", %s", st.Last.Latency.Round(10*time.Microsecond))
+		}
+		emit(Progress(line, -1))
+		if !st.Last.OK {
+			bad = append(bad, fmt.Sprintf("%s (%s)", st.Target, st.Last.Err))
+		}
+	}
+	if len(bad) > 0 {
+		return Result{}, fmt.Errorf("probes not answering: %s; check the VM, the stretch (step 4) and the probe addresses", strings.Join(bad, "; "))
+	}
+	return Result{}, nil
+}
+
+// Verify implements Step.
+func (s *Checks) Verify(ctx context.Context, env *Env) error {
+	_, err := s.Apply(ctx, env, func(Event) {})
+	return err
+}

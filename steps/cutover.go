@@ -1,0 +1,476 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/probe"
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vcd"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// Cutover is step 8, per VM: a last pass while the VM runs, guest shutdown
+// (hard power-off after a timeout if the plan allows), the final pass with
+// the VM off, a hash check of replica against source, a VM created at the
+// provider over the replica disks (same MAC on the stretched network),
+// imported into a vApp of the org VDC without copying disks, powered on,
+// probes green. Any failure before the target runs rolls back: the target
+// is removed (the replica disks are kept) and the source is powered on
+// again, so replication can go on. A downtime report (Markdown and JSON)
+// is written beside the state file.
+type Cutover struct{}
+
+// ID implements Step.
+func (*Cutover) ID() string { return "cutover" }
+
+// Title implements Step.
+func (*Cutover) Title() string { return "Cutover" }
+
+// Fields implements Step.
+func (*Cutover) Fields() []Field { return nil }
+
+const (
+	cutoverDone       = "done"
+	cutoverRunning    = "running"
+	cutoverRolledBack = "rolled back"
+)
+
+func cutoverKey(vm string) string { return "cutover." + vm }
+
+// Plan implements Step.
+func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
+	p := Plan{Step: s.ID()}
+	prev := env.State.Get(s.ID())
+	for _, vm := range env.Plan.VMs {
+		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
+			p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: vm.Name, Detail: "already cut over to vApp " + vm.TargetVApp})
+			continue
+		}
+		on := "powered on"
+		if vm.PowerOn != nil && !*vm.PowerOn {
+			on = "left powered off"
+		}
+		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: vm.Name,
+			Detail: fmt.Sprintf("cut over into vApp %s of %s on network %s, %s", vm.TargetVApp, env.Plan.VDC, vm.TargetNetwork, on)})
+	}
+	return p, nil
+}
+
+// Apply implements Step.
+func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
+	var res Result
+	shutdownTimeout, err := durationOr(env.Plan.Cutover.ShutdownTimeout, 2*time.Minute)
+	if err != nil {
+		return res, fmt.Errorf("cutover.shutdown_timeout: %w", err)
+	}
+	interval, err := durationOr(env.Plan.Cutover.ProbeInterval, 250*time.Millisecond)
+	if err != nil {
+		return res, fmt.Errorf("cutover.probe_interval: %w", err)
+	}
+	greenTimeout, err := durationOr(env.Plan.Cutover.GreenTimeout, 3*time.Minute)
+	if err != nil {
+		return res, fmt.Errorf("cutover.green_timeout: %w", err)
+	}
+	hard := env.Plan.Cutover.HardPowerOff == nil || *env.Plan.Cutover.HardPowerOff
+
+	targets, err := env.probeTargets(ctx)
+	if err != nil {
+		return res, err
+	}
+	mon := probe.NewMonitor(interval, targets...)
+	mctx, stopProbes := context.WithCancel(ctx)
+	probesDone := make(chan struct{})
+	go func() { defer close(probesDone); mon.Run(mctx) }()
+	defer func() { stopProbes(); <-probesDone }()
+
+	report := &CutoverReport{Started: time.Now()}
+	var failed []error
+	prev := env.State.Get(s.ID())
+	for _, vm := range env.Plan.VMs {
+		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
+			emit(Progress(vm.Name+": already cut over", -1))
+			continue
+		}
+		c := &vmCutover{env: env, emit: emit, plan: vm, mon: mon, interval: interval,
+			shutdownTimeout: shutdownTimeout, hard: hard, greenTimeout: greenTimeout,
+			rep: VMReport{VM: vm.Name, TargetVApp: vm.TargetVApp}}
+		err := c.run(ctx, prev.Outputs[cutoverKey(vm.Name)] == cutoverRunning)
+		c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
+		c.rep.finish(err)
+		report.VMs = append(report.VMs, c.rep)
+		if err != nil {
+			failed = append(failed, err)
+			continue
+		}
+		r := Resource{Kind: "vApp", Name: vm.TargetVApp, ID: c.vappHref}
+		it := Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: fmt.Sprintf("running in vApp %s; measured downtime %s", vm.TargetVApp, c.rep.downtimeText()), Resource: &r}
+		emit(Changed(it))
+		res.Changes = append(res.Changes, it)
+		res.Resources = append(res.Resources, r)
+	}
+	report.Finished = time.Now()
+	if len(report.VMs) > 0 {
+		dir := "."
+		if env.State.Path() != "" {
+			dir = filepath.Dir(env.State.Path())
+		}
+		md, js, err := report.Save(dir)
+		if err != nil {
+			emit(Warning("could not save the downtime report: " + err.Error()))
+		} else {
+			emit(Progress(fmt.Sprintf("downtime report: %s (JSON: %s)", md, js), -1))
+			if err := env.State.SetOutput(s.ID(), "report", md); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, errors.Join(failed...)
+}
+
+// Verify implements Step.
+func (s *Cutover) Verify(ctx context.Context, env *Env) error {
+	st := env.State.Get(s.ID())
+	for _, vm := range env.Plan.VMs {
+		if st.Outputs[cutoverKey(vm.Name)] != cutoverDone {
+			return fmt.Errorf("VM %s is not cut over", vm.Name)
+		}
+	}
+	return nil
+}
+
+// vmCutover is one VM's cutover.
+type vmCutover struct {
+	env             *Env
+	emit            Emit
+	plan            VMPlan
+	mon             *probe.Monitor
+	interval        time.Duration
+	shutdownTimeout time.Duration
+	hard            bool
+	greenTimeout    time.Duration
+	rep             VMReport
+
+	onprem, provider *vsphere.Client
+	sys              *vcd.Client
+	src              vsphere.VM
+	job              *replication.Job
+	target           *types.ManagedObjectReference
+	vapp             *govcd.VApp
+	vappHref         string
+	createdVApp      bool
+}
+
+func (c *vmCutover) phase(name string, f func() (string, error)) error {
+	p := PhaseRecord{Name: name, Start: time.Now()}
+	c.emit(Progress(fmt.Sprintf("%s: %s", c.plan.Name, name), -1))
+	detail, err := f()
+	p.End, p.Detail = time.Now(), detail
+	if err != nil {
+		p.Error = err.Error()
+	}
+	c.rep.Phases = append(c.rep.Phases, p)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", c.plan.Name, name, err)
+	}
+	msg := fmt.Sprintf("%s: %s done in %s", c.plan.Name, name, p.End.Sub(p.Start).Round(time.Millisecond))
+	if detail != "" {
+		msg += " (" + detail + ")"
+	}
+	c.emit(Progress(msg, -1))
+	return nil
+}
+
+func (c *vmCutover) setState(v string) error {
+	return c.env.State.SetOutput("cutover", cutoverKey(c.plan.Name), v)
+}
+
+func (c *vmCutover) run(ctx context.Context, interrupted bool) (err error) {
+	c.rep.Started = time.Now()
+	if err := c.connect(ctx); err != nil {
+		return err
+	}
+	if interrupted {
+		c.emit(Warning(c.plan.Name + ": a previous cutover was interrupted; removing what it left at the provider before retrying"))
+		if err := c.cleanupLeftovers(ctx); err != nil {
+			return err
+		}
+	}
+	if !c.src.PoweredOn() {
+		return fmt.Errorf("%s: the source VM is %s: a warm cutover starts from a running VM", c.plan.Name, c.src.PowerState)
+	}
+	store, err := c.env.replicationStore()
+	if err != nil {
+		return err
+	}
+	if ok, err := synced(store, c.plan.Name); err != nil || !ok {
+		if err == nil {
+			err = fmt.Errorf("%s has no completed initial sync: run the replication step first", c.plan.Name)
+		}
+		return err
+	}
+	if err := c.setState(cutoverRunning); err != nil {
+		return err
+	}
+
+	powered := false
+	defer func() {
+		if err == nil || powered {
+			return
+		}
+		c.rep.RolledBack = true
+		if rbErr := c.rollback(context.WithoutCancel(ctx)); rbErr != nil {
+			c.rep.RollbackError = rbErr.Error()
+			err = fmt.Errorf("%w; ROLLBACK FAILED: %v", err, rbErr)
+			return
+		}
+		_ = c.setState(cutoverRolledBack)
+		err = fmt.Errorf("%w (rolled back: %s is running on-prem again, replication can continue)", err, c.plan.Name)
+	}()
+
+	if err := c.phase("pre-cutover pass", func() (string, error) {
+		r, err := c.job.RunPass(ctx, false)
+		c.rep.PreCutoverPass = &r.Counters
+		if err == nil {
+			err = recordPass(store, c.plan.Name, r)
+		}
+		return fmt.Sprintf("%s changed, %s sent", mib(r.Counters.Planned), mib(r.Counters.Sent)), err
+	}); err != nil {
+		return err
+	}
+	c.rep.SourceOff = time.Now()
+	if err := c.phase("shutdown", func() (string, error) {
+		forced, err := c.onprem.Shutdown(ctx, c.src.Ref, c.shutdownTimeout, c.hard)
+		if forced {
+			return "guest did not stop in time: powered off hard", err
+		}
+		return "guest shut down", err
+	}); err != nil {
+		return err
+	}
+	if err := c.phase("final pass", func() (string, error) {
+		r, err := c.job.RunPass(ctx, true)
+		c.rep.FinalPass = &r.Counters
+		return fmt.Sprintf("%s changed, %s sent", mib(r.Counters.Planned), mib(r.Counters.Sent)), err
+	}); err != nil {
+		return err
+	}
+	if err := c.phase("verify", func() (string, error) {
+		return "replica equals source (BLAKE3 of every disk)", c.job.Verify(ctx)
+	}); err != nil {
+		return err
+	}
+	if err := c.phase("create VM at provider", func() (string, error) { return c.createTarget(ctx) }); err != nil {
+		return err
+	}
+	if err := c.phase("import into vCD", func() (string, error) { return c.importTarget() }); err != nil {
+		return err
+	}
+	if c.plan.PowerOn != nil && !*c.plan.PowerOn {
+		c.rep.Note = "left powered off as planned: the downtime lasts until it is powered on"
+		return c.setState(cutoverDone)
+	}
+	if err := c.phase("power on", func() (string, error) {
+		return "", c.sys.PowerOnVM(c.vapp, c.plan.Name)
+	}); err != nil {
+		return err
+	}
+	powered = true
+	c.rep.TargetOn = time.Now()
+	if err := c.setState(cutoverDone); err != nil {
+		return err
+	}
+	// Past this point the target runs: no rollback, but the report says
+	// whether the probes came back.
+	return c.phase("probes green", func() (string, error) { return c.waitGreen(ctx) })
+}
+
+func (c *vmCutover) connect(ctx context.Context) error {
+	var err error
+	if c.onprem, err = c.env.OnPrem(ctx); err != nil {
+		return err
+	}
+	if c.provider, err = c.env.ProviderVC(ctx); err != nil {
+		return err
+	}
+	if c.sys, err = c.env.VCD(ctx); err != nil {
+		return err
+	}
+	c.job, c.src, err = c.env.job(ctx, c.plan.Name, progressEmitter(c.emit, c.plan.Name))
+	return err
+}
+
+func (c *vmCutover) createTarget(ctx context.Context) (string, error) {
+	pp := c.env.Plan.Provider
+	disks := make([]vsphere.DiskFile, len(c.src.Disks))
+	for i, d := range c.src.Disks {
+		name := c.plan.Name
+		if i > 0 {
+			name = fmt.Sprintf("%s_%d", c.plan.Name, i)
+		}
+		disks[i] = vsphere.DiskFile{Path: fmt.Sprintf("[%s] %s/%s.vmdk", pp.Datastore, c.plan.Name, name), Capacity: d.Capacity}
+	}
+	mac := ""
+	if len(c.src.MACs) > 0 {
+		mac = c.src.MACs[0]
+	}
+	ref, err := c.provider.CreateVMOverDisks(ctx, vsphere.VMOverDisks{
+		Name: c.plan.Name, Datacenter: pp.Datacenter, Pool: pp.ResourcePool, Datastore: pp.Datastore,
+		Network: pp.Network, MAC: mac, Disks: disks,
+	})
+	if err != nil {
+		return "", err
+	}
+	c.target = &ref
+	return fmt.Sprintf("%s over %d replica disk(s), MAC %s", ref.Value, len(disks), mac), nil
+}
+
+func (c *vmCutover) importTarget() (string, error) {
+	u, err := url.Parse(c.env.Config.Provider.URL)
+	if err != nil {
+		return "", fmt.Errorf("provider vCenter URL: %w", err)
+	}
+	vc, err := c.sys.VirtualCenterFor(u.Host)
+	if err != nil {
+		return "", err
+	}
+	vdc, err := c.sys.VDCByName(c.env.Plan.Org, c.env.Plan.VDC)
+	if err != nil {
+		return "", err
+	}
+	if existing, err := vdc.GetVAppByName(c.plan.TargetVApp, true); err == nil {
+		if err := c.sys.ImportVMIntoVApp(vc, c.target.Value, existing); err != nil {
+			return "", err
+		}
+		c.vapp, c.vappHref = existing, existing.VApp.HREF
+		return "into existing vApp " + c.plan.TargetVApp, nil
+	}
+	vapp, err := c.sys.ImportVMAsVApp(vc, c.target.Value, vdc, c.plan.TargetVApp)
+	if err != nil {
+		return "", err
+	}
+	c.vapp, c.vappHref, c.createdVApp = vapp, vapp.VApp.HREF, true
+	return "as new vApp " + c.plan.TargetVApp + " (disks not copied)", nil
+}
+
+// probeNames are the probes that watch this VM (all probes when none is tagged).
+func (c *vmCutover) probeNames() []string {
+	var tagged, all []string
+	for i, p := range c.env.Plan.Probes {
+		name := p.Name
+		if name == "" {
+			name = fmt.Sprintf("probe %d", i+1)
+		}
+		all = append(all, name)
+		if p.VM == c.plan.Name {
+			tagged = append(tagged, name)
+		}
+	}
+	if len(tagged) > 0 {
+		return tagged
+	}
+	return all
+}
+
+func (c *vmCutover) waitGreen(ctx context.Context) (string, error) {
+	names := c.probeNames()
+	if len(names) == 0 {
+		return "no probes in the plan", nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	deadline := time.Now().Add(c.greenTimeout)
+	for {
+		green := 0
+		var red []string
+		for _, st := range c.mon.Stats() {
+			if !want[st.Target] {
+				continue
+			}
+			if st.Last.OK && st.Last.At.After(c.rep.TargetOn) {
+				green++
+			} else {
+				red = append(red, st.Target)
+			}
+		}
+		if green == len(want) {
+			return fmt.Sprintf("%d probe(s) answering", green), nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("probes still not answering after %s: %v; the VM runs in vCD: check its network", c.greenTimeout, red)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(c.interval):
+		}
+	}
+}
+
+// rollback removes what the cutover made at the provider and in vCD and
+// powers the source on again. The replica disks stay.
+func (c *vmCutover) rollback(ctx context.Context) error {
+	var errs []error
+	if c.vapp != nil && c.createdVApp {
+		if err := c.sys.RemoveVApp(c.vapp); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.target != nil {
+		if err := c.provider.DestroyKeepDisks(ctx, *c.target); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.onprem.EnsurePoweredOn(ctx, c.src.Ref); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// cleanupLeftovers removes a target VM and vApp left by an interrupted cutover.
+func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
+	if ref, ok, err := c.provider.FindVM(ctx, c.plan.Name); err != nil {
+		return err
+	} else if ok {
+		c.target = &ref
+	}
+	if vdc, err := c.sys.VDCByName(c.env.Plan.Org, c.env.Plan.VDC); err == nil {
+		if vapp, err := vdc.GetVAppByName(c.plan.TargetVApp, true); err == nil {
+			c.vapp, c.createdVApp = vapp, true
+		}
+	}
+	err := c.rollback(ctx)
+	c.vapp, c.target, c.createdVApp = nil, nil, false
+	if err != nil {
+		return fmt.Errorf("%s: clean up an interrupted cutover: %w", c.plan.Name, err)
+	}
+	src, err := c.onprem.VMByName(ctx, c.plan.Name)
+	if err != nil {
+		return err
+	}
+	c.src = src
+	return nil
+}
+
+func probeOutages(m *probe.Monitor, names []string, since time.Time) []probe.Outage {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []probe.Outage
+	for _, o := range m.Outages() {
+		if want[o.Target] && !o.Start.Before(since) {
+			out = append(out, o)
+		}
+	}
+	return out
+}

@@ -1,0 +1,282 @@
+package steps
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/probe"
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// MigrationPlan holds the plan file's answers for steps 5 to 8 beyond the
+// VM list: where the provider vCenter keeps the migrated VMs, which probes
+// watch connectivity, and how the cutover behaves.
+type MigrationPlan struct {
+	Provider ProviderPlan `yaml:"provider,omitempty"`
+	Probes   []ProbePlan  `yaml:"probes,omitempty"`
+	Cutover  CutoverPlan  `yaml:"cutover,omitempty"`
+}
+
+// ProviderPlan is the placement of migrated VMs in the provider vCenter
+// that backs the org VDC.
+type ProviderPlan struct {
+	Datacenter   string `yaml:"datacenter,omitempty"`
+	ResourcePool string `yaml:"resource_pool,omitempty"`
+	Datastore    string `yaml:"datastore,omitempty"` // where the replicas are written
+	// Network is the provider port group that backs the stretched org VDC network.
+	Network string `yaml:"network,omitempty"`
+}
+
+// ProbePlan is one connectivity probe. Exactly one of TCP, ICMP, or From+To.
+type ProbePlan struct {
+	Name string `yaml:"name"`
+	// VM is the migrated VM this probe watches (its outage is that VM's downtime).
+	VM   string `yaml:"vm,omitempty"`
+	TCP  string `yaml:"tcp,omitempty"`  // host:port
+	ICMP string `yaml:"icmp,omitempty"` // host
+	// From / To: ping from inside the guest From (VMware Tools) to address To.
+	// The guest login comes from FERRY_GUEST_USER / FERRY_GUEST_PASSWORD.
+	From string `yaml:"from,omitempty"`
+	To   string `yaml:"to,omitempty"`
+}
+
+// CutoverPlan tunes the cutover.
+type CutoverPlan struct {
+	ShutdownTimeout string `yaml:"shutdown_timeout,omitempty"` // default 2m
+	HardPowerOff    *bool  `yaml:"hard_power_off,omitempty"`   // after the timeout; default true
+	ProbeInterval   string `yaml:"probe_interval,omitempty"`   // default 250ms
+	GreenTimeout    string `yaml:"green_timeout,omitempty"`    // probes must answer within; default 3m
+}
+
+// Guest login environment variables for guest-operation probes.
+const (
+	EnvGuestUser     = "FERRY_GUEST_USER"
+	EnvGuestPassword = "FERRY_GUEST_PASSWORD"
+)
+
+func durationOr(s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("duration %q is not valid: want e.g. 30s, 2m", s)
+	}
+	return d, nil
+}
+
+// migration is what steps 5 to 8 share within one process: the sender's
+// replication state store, opened once (bbolt locks it).
+type migration struct {
+	mu    sync.Mutex
+	store *replication.StateStore
+}
+
+// replicationStore opens the sender-side replication state beside the
+// state file (or in a temporary directory for an in-memory state).
+func (e *Env) replicationStore() (*replication.StateStore, error) {
+	e.mig.mu.Lock()
+	defer e.mig.mu.Unlock()
+	if e.mig.store != nil {
+		return e.mig.store, nil
+	}
+	path := ""
+	if e.State != nil && e.State.Path() != "" {
+		path = e.State.Path() + ".replication.db"
+	} else {
+		dir, err := os.MkdirTemp("", "ferry-replication-")
+		if err != nil {
+			return nil, err
+		}
+		path = filepath.Join(dir, "replication.db")
+	}
+	st, err := replication.OpenState(path)
+	if err != nil {
+		return nil, fmt.Errorf("replication state %s: %w", path, err)
+	}
+	e.mig.store = st
+	return st, nil
+}
+
+func (e *Env) closeMigration() {
+	e.mig.mu.Lock()
+	defer e.mig.mu.Unlock()
+	if e.mig.store != nil {
+		_ = e.mig.store.Close()
+		e.mig.store = nil
+	}
+}
+
+// ProviderVC is the provider vCenter backing the org VDC, connected on first use.
+func (e *Env) ProviderVC(ctx context.Context) (*vsphere.Client, error) {
+	if e.Config == nil || e.Config.Provider.URL == "" {
+		return nil, errors.New("no provider vCenter configured (FERRY_PROVIDER_URL or provider: in the config)")
+	}
+	return e.provider.get(ctx)
+}
+
+// receiverTLS is the sender's mutual-TLS configuration for the receiver.
+func receiverTLS(ep config.Endpoint) (*tls.Config, error) {
+	if ep.URL == "" {
+		return nil, errors.New("no replication receiver configured (set FERRY_RECEIVER_ADDR, or receiver.url in the config; start one with `ferry receiver`)")
+	}
+	if ep.CertFile == "" || ep.KeyFile == "" {
+		return nil, fmt.Errorf("replication receiver %s: a client certificate is needed for mutual TLS (FERRY_RECEIVER_CERT, FERRY_RECEIVER_KEY)", ep.URL)
+	}
+	cert, err := tls.LoadX509KeyPair(ep.CertFile, ep.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("replication client certificate: %w", err)
+	}
+	host, _, err := net.SplitHostPort(ep.URL)
+	if err != nil {
+		return nil, fmt.Errorf("replication receiver address %q: want host:port", ep.URL)
+	}
+	if ep.CAFile == "" {
+		return nil, fmt.Errorf("replication receiver %s: its CA is needed (ca_file / FERRY_CA_FILE)", ep.URL)
+	}
+	pem, err := os.ReadFile(ep.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("replication receiver CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("replication receiver CA file %s holds no certificate", ep.CAFile)
+	}
+	return replication.CATLS(cert, pool, false, host), nil
+}
+
+// job builds the replication job of one source VM.
+func (e *Env) job(ctx context.Context, vmName string, events func(replication.Event)) (*replication.Job, vsphere.VM, error) {
+	onprem, err := e.OnPrem(ctx)
+	if err != nil {
+		return nil, vsphere.VM{}, err
+	}
+	vm, err := onprem.VMByName(ctx, vmName)
+	if err != nil {
+		return nil, vsphere.VM{}, err
+	}
+	tlsCfg, err := receiverTLS(e.Config.Receiver)
+	if err != nil {
+		return nil, vm, err
+	}
+	store, err := e.replicationStore()
+	if err != nil {
+		return nil, vm, err
+	}
+	return &replication.Job{
+		VM:     vmName,
+		Source: replication.NewVSphereSource(onprem.Client.Client, vm.Ref),
+		Addr:   e.Config.Receiver.URL,
+		TLS:    tlsCfg,
+		State:  store,
+		Events: events,
+	}, vm, nil
+}
+
+// progressEmitter turns replication events into step progress events, at
+// most a few per second.
+func progressEmitter(emit Emit, vm string) func(replication.Event) {
+	var mu sync.Mutex
+	var last time.Time
+	return func(ev replication.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev.Kind {
+		case replication.EventProgress:
+			if time.Since(last) < 250*time.Millisecond {
+				return
+			}
+			last = time.Now()
+			frac := -1.0
+			if ev.Planned > 0 {
+				frac = float64(ev.Acked) / float64(ev.Planned)
+			}
+			emit(Progress(fmt.Sprintf("%s: %s of %s acknowledged, %s/s, ETA %s", vm,
+				mib(ev.Acked), mib(ev.Planned), mib(int64(ev.Rate)), ev.ETA.Round(time.Second)), frac))
+		case replication.EventPhase:
+			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Phase), -1))
+		case replication.EventRPOWarning, replication.EventError:
+			msg := ev.Msg
+			if ev.Err != nil {
+				msg = strings.TrimSpace(msg + " " + ev.Err.Error())
+			}
+			emit(Warning(fmt.Sprintf("%s: %s", vm, msg)))
+		}
+	}
+}
+
+func mib(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// probeTargets builds the probes of the plan.
+func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
+	var out []probe.Target
+	var icmpPrivileged *bool
+	for i, p := range e.Plan.Probes {
+		name := p.Name
+		if name == "" {
+			name = fmt.Sprintf("probe %d", i+1)
+		}
+		switch {
+		case p.TCP != "":
+			if _, _, err := net.SplitHostPort(p.TCP); err != nil {
+				return nil, fmt.Errorf("probe %q: tcp %q: want host:port", name, p.TCP)
+			}
+			out = append(out, probe.Target{Name: name, Prober: probe.TCP{Addr: p.TCP}})
+		case p.ICMP != "":
+			if icmpPrivileged == nil {
+				priv, err := probe.CheckICMP()
+				if err != nil {
+					return nil, fmt.Errorf("probe %q: %w", name, err)
+				}
+				icmpPrivileged = &priv
+			}
+			out = append(out, probe.Target{Name: name, Prober: probe.ICMP{Host: p.ICMP, Privileged: *icmpPrivileged}})
+		case p.From != "" && p.To != "":
+			user, err := e.Secret(EnvGuestUser, "the guest OS login for guest-operation probes")
+			if err != nil {
+				return nil, fmt.Errorf("probe %q: %w", name, err)
+			}
+			pass, err := e.Secret(EnvGuestPassword, "the guest OS password for guest-operation probes")
+			if err != nil {
+				return nil, fmt.Errorf("probe %q: %w", name, err)
+			}
+			onprem, err := e.OnPrem(ctx)
+			if err != nil {
+				return nil, err
+			}
+			from, err := onprem.VMByName(ctx, p.From)
+			if err != nil {
+				return nil, fmt.Errorf("probe %q: %w", name, err)
+			}
+			to, auth := p.To, vsphere.GuestAuth{Username: user, Password: pass}
+			out = append(out, probe.Target{Name: name, Prober: probe.Func{
+				Name: fmt.Sprintf("guest ping %s -> %s", p.From, p.To),
+				F:    func(ctx context.Context) error { return onprem.GuestPing(ctx, from.Ref, auth, to) },
+			}})
+		default:
+			return nil, fmt.Errorf("probe %q: give tcp: host:port, icmp: host, or from: VM and to: address", name)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,312 @@
+package steps
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vmware/govmomi/simulator"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/stretch"
+	"github.com/ferry-migrate/ferry/lab/vcdsim"
+	"github.com/ferry-migrate/ferry/vcd"
+)
+
+// migrationLab is a lab with the L2 stretch UP (steps 1-4 are tested on
+// their own) and a plan for steps 5-8 that migrates vm.
+func migrationLab(t *testing.T, vm string) (*lab.Lab, *Env) {
+	t.Helper()
+	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20, WorkloadRate: 512 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	l.Fabric.PutServer(stretch.ServerTunnel{ID: "t", PeerCode: "pc", Enabled: true, TunnelIDs: []int{1}})
+	l.Fabric.PutClient(stretch.ClientSession{ID: "s", PeerCode: "pc", Enabled: true, TunnelIDs: []int{1}})
+
+	var target string
+	for _, r := range l.Reach.Plan() {
+		if r.Name == vm {
+			target = r.Addr
+		}
+	}
+	pf := &PlanFile{
+		Org: "Company", VDC: "Company-VDC", EdgeGateway: "company-edge",
+		Network: NetworkPlan{Name: "company-network", GatewayCIDR: "172.16.10.1/24"},
+		VMs:     []VMPlan{{Name: vm}},
+		RPO:     "1m",
+		Skip:    []string{"rights", "trunk-network", "appliance", "dc-extension"},
+		MigrationPlan: MigrationPlan{
+			Provider: ProviderPlan{Datacenter: "Provider-DC", ResourcePool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"},
+			Probes: []ProbePlan{
+				{Name: "tcp " + vm, VM: vm, TCP: target},
+				{Name: "WebApp1 -> " + vm, From: "WebApp1", To: "172.16.10.12"},
+			},
+			Cutover: CutoverPlan{ShutdownTimeout: "10s", ProbeInterval: "100ms", GreenTimeout: "20s"},
+		},
+	}
+	pf.ApplyDefaults(NewItinerary())
+	t.Setenv(EnvGuestUser, lab.GuestUser)
+	t.Setenv(EnvGuestPassword, lab.GuestPassword)
+	st := NewState(filepath.Join(t.TempDir(), "state.json"))
+	env := NewEnv(l.Config(), pf, st)
+	t.Cleanup(func() { env.Close(context.Background()) })
+
+	// The stretched network exists in the VDC (step 2's work).
+	sys, err := env.VCD(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdc, err := sys.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	egw, err := sys.EdgeGatewayByName(vdc, "company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vcd.CreateRoutedNetwork(vdc, egw, vcd.NetworkSpec{Name: "company-network", GatewayCIDR: "172.16.10.1/24"}); err != nil {
+		t.Fatal(err)
+	}
+	return l, env
+}
+
+func fileHash(t *testing.T, path string) [32]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// TestMigrateWebApp2 runs steps 5-8 headless against the lab: WebApp2 ends
+// up running in a vApp of Company-VDC, the source is off, the replica equals
+// the source, the probes saw one short outage, and the report says so.
+func TestMigrateWebApp2(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	var lines []string
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
+
+	// Without confirmation the run stops before the cutover.
+	out, err := r.Run(ctx)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	if out.StoppedBefore != "cutover" {
+		t.Fatalf("stopped before %q, want cutover\n%s", out.StoppedBefore, strings.Join(lines, "\n"))
+	}
+
+	r.Confirmed = true
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("cutover: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	t.Log(strings.Join(lines, "\n"))
+
+	onprem, _ := env.OnPrem(ctx)
+	src, err := onprem.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.PoweredOn() {
+		t.Error("source WebApp2 still powered on after cutover")
+	}
+	if fileHash(t, l.OnPrem.FlatFile("WebApp2")) != fileHash(t, filepath.Join(l.Provider.DatastoreDir, "WebApp2", "WebApp2-flat.vmdk")) {
+		t.Error("replica differs from source")
+	}
+
+	// go-vcloud-director (as the tenant) sees WebApp2 running in Company-VDC.
+	ten := l.Config().Tenant
+	tc, err := vcd.Connect(ctx, vcd.Config{URL: ten.URL, User: ten.Username, Password: ten.Password, Org: ten.Org, CAFile: ten.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	vdc, err := tc.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vapp, err := vdc.GetVAppByName("WebApp2", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := vapp.GetVMByName("WebApp2", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := vm.GetStatus(); st != "POWERED_ON" {
+		t.Errorf("WebApp2 in vCD is %s", st)
+	}
+
+	// The report: one outage on the VM's probe, measured, under 5 seconds.
+	reportPath := env.State.Get("cutover").Outputs["report"]
+	md, err := os.ReadFile(reportPath)
+	if err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	js, err := os.ReadFile(strings.TrimSuffix(reportPath, ".md") + ".json")
+	if err != nil || !strings.Contains(string(js), `"outcome": "migrated"`) {
+		t.Errorf("JSON report: %v\n%s", err, js)
+	}
+	t.Logf("report:\n%s", md)
+	var outages int
+	for _, line := range strings.Split(string(md), "\n") {
+		if strings.HasPrefix(line, "- tcp WebApp2:") {
+			outages++
+		}
+	}
+	if outages != 1 {
+		t.Errorf("%d outages of the WebApp2 probe in the report, want 1", outages)
+	}
+	if !strings.Contains(string(md), "| WebApp2 | migrated |") {
+		t.Errorf("report does not say migrated")
+	}
+	if err := (&Cutover{}).Verify(ctx, env); err != nil {
+		t.Error(err)
+	}
+
+	// A second run changes nothing.
+	lines = nil
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "already done") {
+		t.Errorf("second run:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// TestCutoverFaultsRollBack injects a fault at each cutover phase: every
+// time the source ends up running again, nothing is left at the provider or
+// in vCD, the report says what happened, and replication goes on.
+func TestCutoverFaultsRollBack(t *testing.T) {
+	cases := []struct {
+		name   string
+		inject func(l *lab.Lab, env *Env)
+		want   string
+	}{
+		{"shutdown refused", func(l *lab.Lab, env *Env) {
+			no := false
+			env.Plan.Cutover.HardPowerOff = &no
+			l.OnPrem.Model.Service.AddFaultRule(&simulator.FaultInjectionRule{
+				MethodName: "ShutdownGuest", ObjectType: "*", ObjectName: "WebApp2", Probability: 1,
+				FaultType: simulator.FaultTypeInvalidState, Message: "guest refuses to shut down", Enabled: true})
+		}, "shutdown"},
+		{"final pass fails", func(l *lab.Lab, env *Env) {
+			l.OnPrem.Model.Service.AddFaultRule(&simulator.FaultInjectionRule{
+				MethodName: "QueryChangedDiskAreas", ObjectType: "*", ObjectName: "WebApp2", Probability: 1,
+				InclusionPropertyFilter: simulator.FaultFilterAll("runtime.powerState == poweredOff"),
+				FaultType:               simulator.FaultTypeGeneric, Message: "disk read error", Enabled: true})
+		}, "final pass"},
+		{"import fails", func(l *lab.Lab, env *Env) {
+			l.VCD.Faults.Add(vcdsim.Fault{Method: "POST", Path: "importVmAsVApp", Status: 500, Message: "import refused by the lab"})
+		}, "import into vCD"},
+		{"power-on fails", func(l *lab.Lab, env *Env) {
+			l.VCD.Faults.Add(vcdsim.Fault{Method: "POST", Path: "/power/action/powerOn", Status: 500, Message: "no capacity in the lab"})
+		}, "power on"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l, env := migrationLab(t, "WebApp2")
+			ctx := context.Background()
+			r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+			if _, err := r.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			tc.inject(l, env)
+			r.Confirmed = true
+			_, err := r.Run(ctx)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "rolled back") {
+				t.Fatalf("cutover error %v: want a rolled-back failure in %q", err, tc.want)
+			}
+			onprem, _ := env.OnPrem(ctx)
+			src, _ := onprem.VMByName(ctx, "WebApp2")
+			if !src.PoweredOn() {
+				t.Error("source WebApp2 is not running after the rollback")
+			}
+			provider, _ := env.ProviderVC(ctx)
+			if _, ok, _ := provider.FindVM(ctx, "WebApp2"); ok {
+				t.Error("target VM left at the provider")
+			}
+			sys, _ := env.VCD(ctx)
+			vdc, _ := sys.VDCByName("Company", "Company-VDC")
+			if _, err := vdc.GetVAppByName("WebApp2", true); err == nil {
+				t.Error("vApp left in vCD")
+			}
+			md, err := os.ReadFile(env.State.Get("cutover").Outputs["report"])
+			if err != nil || !strings.Contains(string(md), "| WebApp2 | rolled back |") {
+				t.Errorf("report: %v\n%s", err, md)
+			}
+			// Replication continues: an incremental pass works.
+			l.OnPrem.Model.Service.ClearFaultRules()
+			job, _, err := env.job(ctx, "WebApp2", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := job.RunPass(ctx, false); err != nil {
+				t.Errorf("pass after rollback: %v", err)
+			}
+		})
+	}
+}
+
+// TestMigrationBadInput: each bad answer is refused with a clear message
+// before anything changes.
+func TestMigrationBadInput(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	onprem, _ := env.OnPrem(ctx)
+	web3, _ := onprem.VMByName(ctx, "WebApp3")
+	if err := onprem.PowerOff(ctx, web3.Ref); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		edit func(pf *PlanFile)
+		want string
+	}{
+		{"VM not found", func(pf *PlanFile) { pf.VMs[0].Name = "WebApp9" }, `VM "WebApp9" not found`},
+		{"VM powered off", func(pf *PlanFile) { pf.VMs[0].Name = "WebApp3" }, "needs a running VM"},
+		{"target network missing", func(pf *PlanFile) { pf.VMs[0].TargetNetwork = "nowhere" }, `target network "nowhere" not found`},
+		{"RPO out of range", func(pf *PlanFile) { pf.VMs[0].RPO = "30s" }, "between 1m and 24h"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := env.Plan.VMs[0]
+			defer func() { env.Plan.VMs[0] = orig }()
+			tc.edit(env.Plan)
+			_, err := (&VMSelection{}).Plan(ctx, env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// Nothing changed: CBT still off on WebApp2.
+	web2, _ := onprem.VMByName(ctx, "WebApp2")
+	if web2.CBT {
+		t.Error("planning enabled CBT")
+	}
+	// Cutover without a completed initial sync is refused, the source untouched.
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}, Confirmed: true}
+	env.Plan.Skip = append(env.Plan.Skip, "replication")
+	_, err := r.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no completed initial sync") {
+		t.Fatalf("cutover without sync: %v", err)
+	}
+	if web2, _ = onprem.VMByName(ctx, "WebApp2"); !web2.PoweredOn() {
+		t.Error("source powered off by a refused cutover")
+	}
+	_ = l
+}

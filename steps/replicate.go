@@ -1,0 +1,142 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// Replicate is step 6: the initial full sync of every selected VM's disks to
+// the provider-side receiver (later runs: an incremental pass that brings the
+// replica within the RPO). The replica keeps following the source until the
+// cutover: the wizard runs passes every RPO; headless runs pass again at
+// cutover.
+type Replicate struct{}
+
+// ID implements Step.
+func (*Replicate) ID() string { return "replication" }
+
+// Title implements Step.
+func (*Replicate) Title() string { return "Replication" }
+
+// Fields implements Step.
+func (*Replicate) Fields() []Field { return nil }
+
+// synced reports whether the VM's replica has a committed pass.
+func synced(store *replication.StateStore, vm string) (bool, error) {
+	st, err := store.VM(vm)
+	if err != nil {
+		return false, err
+	}
+	return !st.LastPass.IsZero(), nil
+}
+
+// recordPass keeps the VM's record as the scheduler does after a pass, so
+// a later scheduler (the wizard) knows when the next pass is due.
+func recordPass(store *replication.StateStore, vm string, r replication.PassResult) error {
+	vs, err := store.VM(vm)
+	if err != nil {
+		return err
+	}
+	if !vs.LastPass.IsZero() {
+		vs.LastInterval = r.Start.Sub(vs.LastPass)
+	}
+	vs.LastPass, vs.LastDuration = r.Start, r.Duration
+	if r.Kind == replication.PassIncremental {
+		vs.LastPlanned = r.Counters.Planned
+	}
+	return store.PutVM(vm, vs)
+}
+
+// Plan implements Step.
+func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
+	p := Plan{Step: s.ID()}
+	if _, err := receiverTLS(env.Config.Receiver); err != nil {
+		return p, err
+	}
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		return p, err
+	}
+	store, err := env.replicationStore()
+	if err != nil {
+		return p, err
+	}
+	for _, vmp := range env.Plan.VMs {
+		vm, err := onprem.VMByName(ctx, vmp.Name)
+		if err != nil {
+			return p, err
+		}
+		done, err := synced(store, vm.Name)
+		if err != nil {
+			return p, err
+		}
+		if done {
+			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: "incremental pass (changed blocks only) to " + env.Config.Receiver.URL})
+		} else {
+			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf("initial sync of %s to %s", mib(vm.DiskBytes()), env.Config.Receiver.URL)})
+		}
+	}
+	return p, nil
+}
+
+// Apply implements Step.
+func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
+	var res Result
+	results := make([]replication.PassResult, len(env.Plan.VMs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2) // bounded concurrency across VMs
+	for i, vmp := range env.Plan.VMs {
+		g.Go(func() error {
+			job, _, err := env.job(gctx, vmp.Name, progressEmitter(emit, vmp.Name))
+			if err != nil {
+				return err
+			}
+			r, err := job.RunPass(gctx, false)
+			if err != nil {
+				return fmt.Errorf("replicate %s: %w", vmp.Name, err)
+			}
+			results[i] = r
+			return recordPass(job.State, vmp.Name, r)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, err
+	}
+	for i, vmp := range env.Plan.VMs {
+		r := results[i]
+		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name,
+			Detail: fmt.Sprintf("%s pass: %s planned, %s on the wire, %s zeros skipped, in %s",
+				r.Kind, mib(r.Counters.Planned), mib(r.Counters.Sent), mib(r.Counters.ZeroSkipped), r.Duration.Round(time.Millisecond)),
+			Resource: &Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}}
+		emit(Changed(it))
+		res.Changes = append(res.Changes, it)
+		res.Resources = append(res.Resources, *it.Resource)
+		if err := env.State.SetOutput(s.ID(), "last_pass."+vmp.Name, r.Start.UTC().Format(time.RFC3339)); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// Verify implements Step.
+func (s *Replicate) Verify(ctx context.Context, env *Env) error {
+	store, err := env.replicationStore()
+	if err != nil {
+		return err
+	}
+	for _, vmp := range env.Plan.VMs {
+		done, err := synced(store, vmp.Name)
+		if err != nil {
+			return err
+		}
+		if !done {
+			return fmt.Errorf("VM %s has no complete replica yet", vmp.Name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package steps
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ferry-migrate/ferry/probe"
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// CutoverReport is the downtime report of one cutover run.
+type CutoverReport struct {
+	Started  time.Time  `json:"started"`
+	Finished time.Time  `json:"finished"`
+	VMs      []VMReport `json:"vms"`
+}
+
+// PhaseRecord is one phase of a VM's cutover.
+type PhaseRecord struct {
+	Name   string    `json:"name"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Detail string    `json:"detail,omitempty"`
+	Error  string    `json:"error,omitempty"`
+}
+
+// Seconds is the phase's length.
+func (p PhaseRecord) Seconds() float64 { return p.End.Sub(p.Start).Seconds() }
+
+// VMReport is one VM's part of the report.
+type VMReport struct {
+	VM         string        `json:"vm"`
+	TargetVApp string        `json:"target_vapp"`
+	Outcome    string        `json:"outcome"` // migrated, rolled back, failed
+	Error      string        `json:"error,omitempty"`
+	Note       string        `json:"note,omitempty"`
+	Started    time.Time     `json:"started"`
+	Finished   time.Time     `json:"finished"`
+	Phases     []PhaseRecord `json:"phases"`
+	// SourceOff is when the shutdown began; TargetOn when the target was powered on.
+	SourceOff time.Time `json:"source_off,omitempty"`
+	TargetOn  time.Time `json:"target_on,omitempty"`
+	// ServiceWindowSeconds is TargetOn - SourceOff: the downtime as ferry's phases see it.
+	ServiceWindowSeconds float64 `json:"service_window_seconds,omitempty"`
+	// MeasuredDowntimeSeconds is the longest probe outage during the cutover.
+	MeasuredDowntimeSeconds float64               `json:"measured_downtime_seconds,omitempty"`
+	Outages                 []probe.Outage        `json:"outages,omitempty"`
+	PreCutoverPass          *replication.Counters `json:"pre_cutover_pass,omitempty"`
+	FinalPass               *replication.Counters `json:"final_pass,omitempty"`
+	RolledBack              bool                  `json:"rolled_back,omitempty"`
+	RollbackError           string                `json:"rollback_error,omitempty"`
+}
+
+func (r *VMReport) finish(err error) {
+	r.Finished = time.Now()
+	if !r.SourceOff.IsZero() && !r.TargetOn.IsZero() {
+		r.ServiceWindowSeconds = r.TargetOn.Sub(r.SourceOff).Seconds()
+	}
+	for _, o := range r.Outages {
+		if !o.End.IsZero() && o.End.Sub(o.Start).Seconds() > r.MeasuredDowntimeSeconds {
+			r.MeasuredDowntimeSeconds = o.End.Sub(o.Start).Seconds()
+		}
+	}
+	switch {
+	case err == nil:
+		r.Outcome = "migrated"
+	case r.RolledBack && r.RollbackError == "":
+		r.Outcome, r.Error = "rolled back", err.Error()
+	default:
+		r.Outcome, r.Error = "failed", err.Error()
+	}
+}
+
+func (r *VMReport) downtimeText() string {
+	if r.MeasuredDowntimeSeconds > 0 {
+		return fmt.Sprintf("%.1fs (probes)", r.MeasuredDowntimeSeconds)
+	}
+	if r.ServiceWindowSeconds > 0 {
+		return fmt.Sprintf("%.1fs (shutdown to power-on; no probe outage seen)", r.ServiceWindowSeconds)
+	}
+	return "not measured"
+}
+
+// Save writes the report as Markdown and JSON into dir and returns both paths.
+func (r *CutoverReport) Save(dir string) (md, js string, err error) {
+	base := filepath.Join(dir, "cutover-"+r.Started.UTC().Format("20060102-150405"))
+	md, js = base+".md", base+".json"
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(js, append(b, '\n'), 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(md, []byte(r.Markdown()), 0o600); err != nil {
+		return "", "", err
+	}
+	return md, js, nil
+}
+
+// Markdown renders the report for people.
+func (r *CutoverReport) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Cutover report\n\nStarted %s, finished %s (%s).\n\n",
+		r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Millisecond))
+	b.WriteString("| VM | outcome | measured downtime | shutdown to power-on | final pass |\n|---|---|---|---|---|\n")
+	for _, v := range r.VMs {
+		final := "-"
+		if v.FinalPass != nil {
+			final = fmt.Sprintf("%s changed, %s sent", mib(v.FinalPass.Planned), mib(v.FinalPass.Sent))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", v.VM, v.Outcome, secs(v.MeasuredDowntimeSeconds), secs(v.ServiceWindowSeconds), final)
+	}
+	for _, v := range r.VMs {
+		fmt.Fprintf(&b, "\n## %s -> vApp %s: %s\n\n", v.VM, v.TargetVApp, v.Outcome)
+		if v.Error != "" {
+			fmt.Fprintf(&b, "Error: %s\n\n", v.Error)
+		}
+		if v.RollbackError != "" {
+			fmt.Fprintf(&b, "ROLLBACK FAILED: %s\n\n", v.RollbackError)
+		}
+		if v.Note != "" {
+			fmt.Fprintf(&b, "%s\n\n", v.Note)
+		}
+		b.WriteString("| phase | start | seconds | detail |\n|---|---|---|---|\n")
+		for _, p := range v.Phases {
+			detail := p.Detail
+			if p.Error != "" {
+				detail = "FAILED: " + p.Error
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.3f | %s |\n", p.Name, p.Start.Format("15:04:05.000"), p.Seconds(), detail)
+		}
+		if len(v.Outages) > 0 {
+			b.WriteString("\nProbe outages:\n\n")
+			for _, o := range v.Outages {
+				end, length := "still down", "-"
+				if !o.End.IsZero() {
+					end, length = o.End.Format("15:04:05.000"), fmt.Sprintf("%.3fs", o.End.Sub(o.Start).Seconds())
+				}
+				fmt.Fprintf(&b, "- %s: %s to %s (%s)\n", o.Target, o.Start.Format("15:04:05.000"), end, length)
+			}
+		}
+	}
+	return b.String()
+}
+
+func secs(s float64) string {
+	if s == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", s)
+}

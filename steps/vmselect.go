@@ -1,0 +1,193 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// VMSelection is step 5: the VMs to warm-migrate exist, run, and have
+// changed block tracking on every disk (enabled here if not); their RPO is
+// valid; the receiver is configured; the target network exists.
+type VMSelection struct{}
+
+// ID implements Step.
+func (*VMSelection) ID() string { return "vm-selection" }
+
+// Title implements Step.
+func (*VMSelection) Title() string { return "VM selection" }
+
+// Fields implements Step.
+func (*VMSelection) Fields() []Field { return vmFields() }
+
+type vmCheck struct {
+	plan   VMPlan
+	vm     vsphere.VM
+	report replication.PreflightReport
+}
+
+// check reads every selected VM; it fails on what ferry cannot fix.
+func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
+	pf := env.Plan
+	if len(pf.VMs) == 0 {
+		return nil, errors.New("no VMs selected (vms: in the plan)")
+	}
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := onprem.VMs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]vsphere.VM{}
+	var running []string
+	for _, v := range all {
+		byName[v.Name] = v
+		if v.PoweredOn() {
+			running = append(running, v.Name)
+		}
+	}
+	if _, err := receiverTLS(env.Config.Receiver); err != nil {
+		return nil, err
+	}
+	networks, err := targetNetworks(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	var out []vmCheck
+	seen := map[string]bool{}
+	for _, p := range pf.VMs {
+		if seen[p.Name] {
+			return nil, fmt.Errorf("VM %q is listed twice in the plan", p.Name)
+		}
+		seen[p.Name] = true
+		if err := ValidRPO(p.RPO, pf); err != nil {
+			return nil, fmt.Errorf("VM %s: RPO %w", p.Name, err)
+		}
+		// The stretched network may still be ahead, created by step 2.
+		willExist := p.TargetNetwork == pf.Network.Name && !skipped(pf, "trunk-network")
+		if !networks[p.TargetNetwork] && !willExist {
+			return nil, fmt.Errorf("VM %s: target network %q not found in VDC %s (networks: %s)", p.Name, p.TargetNetwork, pf.VDC, strings.Join(sortedKeys(networks), ", "))
+		}
+		vm, ok := byName[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("VM %q not found on vCenter %s (running VMs: %s)", p.Name, onprem.Endpoint, strings.Join(running, ", "))
+		}
+		if !vm.PoweredOn() {
+			return nil, fmt.Errorf("VM %q is %s: a warm migration needs a running VM; power it on or choose another (running: %s)", p.Name, vm.PowerState, strings.Join(running, ", "))
+		}
+		rep, err := replication.Preflight(ctx, onprem.Client.Client, vm.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("VM %s: preflight: %w", p.Name, err)
+		}
+		out = append(out, vmCheck{plan: p, vm: vm, report: rep})
+	}
+	return out, nil
+}
+
+// Plan implements Step.
+func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
+	p := Plan{Step: s.ID()}
+	checks, err := s.check(ctx, env)
+	if err != nil {
+		return p, err
+	}
+	for _, c := range checks {
+		detail := fmt.Sprintf("%s, %d disk(s), %s, RPO %s", c.vm.GuestIP, len(c.vm.Disks), mib(c.vm.DiskBytes()), c.plan.RPO)
+		if c.vm.CBT {
+			p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: c.vm.Name, Detail: detail + ", changed block tracking on"})
+		} else {
+			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: c.vm.Name, Detail: detail + ": enable changed block tracking"})
+		}
+	}
+	return p, nil
+}
+
+// Apply implements Step.
+func (s *VMSelection) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
+	var res Result
+	checks, err := s.check(ctx, env)
+	if err != nil {
+		return res, err
+	}
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, c := range checks {
+		if c.vm.Snapshots > 0 {
+			emit(Warning(fmt.Sprintf("VM %s has %d snapshot(s): replication reads through them, but consolidate them before the cutover if you can", c.vm.Name, c.vm.Snapshots)))
+		}
+		r := Resource{Kind: "VM", Name: c.vm.Name, ID: c.vm.Ref.Value}
+		if !c.vm.CBT {
+			emit(Progress("enabling changed block tracking on "+c.vm.Name, -1))
+			if err := replication.EnableCBT(ctx, onprem.Client.Client, c.vm.Ref); err != nil {
+				return res, fmt.Errorf("enable changed block tracking on %s: %w", c.vm.Name, err)
+			}
+			it := Item{Action: ActionUpdate, Kind: "VM", Name: c.vm.Name, Detail: "changed block tracking enabled", Resource: &r}
+			emit(Changed(it))
+			res.Changes = append(res.Changes, it)
+		}
+		res.Resources = append(res.Resources, r)
+	}
+	return res, nil
+}
+
+// Verify implements Step.
+func (s *VMSelection) Verify(ctx context.Context, env *Env) error {
+	checks, err := s.check(ctx, env)
+	if err != nil {
+		return err
+	}
+	for _, c := range checks {
+		if !c.vm.CBT {
+			return fmt.Errorf("VM %s: changed block tracking is off", c.vm.Name)
+		}
+	}
+	return nil
+}
+
+// targetNetworks lists the org VDC networks of the plan's VDC.
+func targetNetworks(ctx context.Context, env *Env) (map[string]bool, error) {
+	c, err := env.VCD(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vdc, err := c.VDCByName(env.Plan.Org, env.Plan.VDC)
+	if err != nil {
+		return nil, err
+	}
+	nets, err := vdc.GetAllOpenApiOrgVdcNetworks(nil)
+	if err != nil {
+		return nil, fmt.Errorf("networks of VDC %s: %w", env.Plan.VDC, err)
+	}
+	out := map[string]bool{}
+	for _, n := range nets {
+		out[n.OpenApiOrgVdcNetwork.Name] = true
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func skipped(pf *PlanFile, id string) bool {
+	for _, s := range pf.Skip {
+		if s == id {
+			return true
+		}
+	}
+	return false
+}
