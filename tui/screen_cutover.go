@@ -154,13 +154,16 @@ func (s *cutoverScreen) view(width, height int) string {
 
 func (s *cutoverScreen) confirmLines(width int) []string {
 	pf := s.w.env.Plan
-	out := []string{sDanger.Render(trunc("⚠ This shuts down the source VMs and starts them in Cloud Director.", width)), ""}
+	var out []string
+	for _, l := range wrap("⚠ This shuts down the source VMs and starts them in Cloud Director.", width) {
+		out = append(out, sDanger.Render(l))
+	}
+	out = append(out, "")
 	for _, vm := range pf.VMs {
-		line := fmt.Sprintf("%s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork))
+		out = append(out, trunc(fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork)), width))
 		if r, ok := s.w.dash.Row(vm.Name); ok {
-			line += fmt.Sprintf(" · last pass %s · downtime ~%s", ago(s.w.now(), r.LastPass), dur(r.ProjectedDowntime))
+			out = append(out, sDim.Render(trunc(fmt.Sprintf("    last pass %s · RPO %s · projected downtime ~%s", ago(s.w.now(), r.LastPass), r.Health, dur(r.ProjectedDowntime)), width)))
 		}
-		out = append(out, trunc("  "+line, width))
 	}
 	if len(pf.VMs) == 0 {
 		out = append(out, sWarn.Render("  no VMs selected: go back to step 5"))
@@ -215,8 +218,14 @@ func (s *cutoverScreen) timeline(width int) []string {
 	var out []string
 	for i, p := range ps {
 		glyph, end := sOK.Render("✓"), p.end
-		if i == len(ps)-1 && s.run.phase == phaseApplying {
-			glyph, end = s.w.spin(), now
+		if i == len(ps)-1 {
+			end = s.run.finished
+			switch s.run.phase {
+			case phaseApplying:
+				glyph, end = s.w.spin(), now
+			case phaseFailed:
+				glyph = sErr.Render("✗")
+			}
 		}
 		out = append(out, trunc(fmt.Sprintf("%s %6s  %-7s %s", glyph, "+"+dur(p.start.Sub(t0)), dur(end.Sub(p.start)), p.name), width))
 	}

@@ -147,7 +147,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 		st := r.w.env.State.Get(r.id())
 		switch {
 		case msg.Err != nil:
-			r.phase, r.err = phaseFailed, msg.Err
+			r.phase, r.err = phaseFailed, r.unnumbered(msg.Err)
 		case msg.Outcome.StoppedBefore != "":
 			r.phase, r.err = phaseFailed, fmt.Errorf("stopped before %s: it needs a typed confirmation", r.stage.Step.Title())
 		case st.Status == steps.StatusSkipped:
@@ -157,6 +157,17 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// unnumbered drops the runner's "step 1 (Title): " prefix: the runner
+// numbers the one-stage itinerary it was given, which is not the step's
+// place in the wizard's.
+func (r *stepRun) unnumbered(err error) error {
+	prefix := fmt.Sprintf("step 1 (%s): ", r.stage.Step.Title())
+	if inner := errors.Unwrap(err); inner != nil && strings.HasPrefix(err.Error(), prefix) {
+		return inner
+	}
+	return err
 }
 
 // hint says what to do after a failure.
