@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +225,19 @@ func TestImportFromProviderVCenter(t *testing.T) {
 	}
 	if imp := env.srv.Imports(); len(imp) != 3 || !imp[2].DiskCopied || imp[1].DiskCopied {
 		t.Fatalf("import records %+v", imp)
+	}
+
+	// Query pages are consistent: total, pageSize, page.
+	seen := map[string]bool{}
+	for pg := 1; pg <= 3; pg++ {
+		res := must(c.Client.QueryWithNotEncodedParams(nil, map[string]string{"type": "adminVM", "pageSize": "1", "page": strconv.Itoa(pg)}))(t)
+		if res.Results.Total != 3 || res.Results.PageSize != 1 || res.Results.Page != pg || len(res.Results.AdminVMRecord) != 1 {
+			t.Fatalf("query page %d: %+v", pg, res.Results)
+		}
+		seen[res.Results.AdminVMRecord[0].Name] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("pages returned %v", seen)
 	}
 
 	params.Name = "again"

@@ -114,9 +114,10 @@ func handleQuery(c *reqCtx) {
 		}
 	}
 	size, _ := strconv.Atoi(params["pageSize"])
-	if size <= 0 || size > 128 {
+	if size <= 0 {
 		size = 25
 	}
+	size = min(size, maxPageSize)
 	pg, _ := strconv.Atoi(params["page"])
 	if pg <= 0 {
 		pg = 1
