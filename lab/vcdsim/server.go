@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -60,6 +61,10 @@ type Config struct {
 	// of the global role "Organization Administrator", limited to the rights
 	// of the bundles published to the org). Off by default.
 	EnforceRights bool
+
+	// Log, when set, receives one debug record per request (method, path,
+	// status, duration), like vcsim's trace.
+	Log *slog.Logger
 
 	// TaskPolls is how many times a task answers "running" before it
 	// succeeds. go-vcloud-director waits 3 s between polls inside calls such
@@ -181,6 +186,14 @@ func (s *Server) SetTaskPolls(n int) {
 // with a caller-managed listener.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Log != nil {
+			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			start := time.Now()
+			defer func() {
+				s.cfg.Log.Debug("vcdsim", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+			}()
+			w = rec
+		}
 		if strings.HasPrefix(r.URL.Path, "/lab/") {
 			s.mux.ServeHTTP(w, r)
 			return
@@ -193,6 +206,16 @@ func (s *Server) Handler() http.Handler {
 		}
 		s.mux.ServeHTTP(w, r)
 	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
 }
 
 // reqCtx is one request being served: handlers run with the model lock

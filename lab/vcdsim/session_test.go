@@ -1,6 +1,9 @@
 package vcdsim
 
 import (
+	"bytes"
+	"sync"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,7 +13,13 @@ import (
 )
 
 func TestLoginAndLookups(t *testing.T) {
-	env := start(t, Config{})
+	trace := &syncBuffer{}
+	env := start(t, Config{Log: slog.New(slog.NewTextHandler(trace, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	defer func() {
+		if !strings.Contains(trace.String(), "path=/api/versions status=200") {
+			t.Errorf("no request trace:\n%s", trace.String())
+		}
+	}()
 
 	if err := env.client(t).Authenticate("administrator", "wrong", "System"); err == nil {
 		t.Fatal("provider login with a bad password succeeded")
@@ -82,4 +91,23 @@ func TestLoginAndLookups(t *testing.T) {
 	if _, err := c.GetOrgByName("Company"); err == nil {
 		t.Fatal("the session still works after Disconnect")
 	}
+}
+
+// syncBuffer is a bytes.Buffer the server's goroutines can write to while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
