@@ -61,6 +61,7 @@ type replica struct {
 	mu     sync.Mutex
 	hashes []uint64 // per HashBlock; valid[i] says whether hashes[i] is current
 	valid  []bool
+	writes uint64 // bumped by every write, so a hash read during a write is not cached
 }
 
 // ReplicaPath returns the flat file of disk index i (sender's order) of vm under dir.
@@ -199,6 +200,7 @@ func (d *replica) invalidate(off, n int64) {
 	for b := off / HashBlock; b*HashBlock < off+n && int(b) < len(d.valid); b++ {
 		d.valid[b] = false
 	}
+	d.writes++
 	d.mu.Unlock()
 }
 
@@ -253,7 +255,7 @@ func (d *replica) blockHashes(first, count int) ([]uint64, error) {
 	for i := range count {
 		b := first + i
 		d.mu.Lock()
-		ok, h := d.valid[b], d.hashes[b]
+		ok, h, gen := d.valid[b], d.hashes[b], d.writes
 		d.mu.Unlock()
 		if !ok {
 			off := int64(b) * HashBlock
@@ -262,10 +264,9 @@ func (d *replica) blockHashes(first, count int) ([]uint64, error) {
 				return nil, err
 			}
 			h = xxh3.Hash(buf[:n])
-			// A concurrent write may have invalidated the block while we read:
-			// cache only if still untouched (rechecked under the lock).
+			// Cache only if no write happened while we read.
 			d.mu.Lock()
-			if !d.valid[b] {
+			if d.writes == gen {
 				d.hashes[b], d.valid[b] = h, true
 			}
 			d.mu.Unlock()
