@@ -74,6 +74,7 @@ func printLab(w io.Writer, l *lab.Lab) {
 	}
 	fmt.Fprintf(w, "# guest operations login: %s / %s\n", lab.GuestUser, lab.GuestPassword)
 	fmt.Fprintf(w, "# config file: %s (ferry --config)\n", l.ConfigFile)
+	fmt.Fprintf(w, "# a plan with every answer filled in: ferry run --config %s --plan %s\n", l.ConfigFile, l.PlanPath())
 	fmt.Fprintf(w, "# the same export lines: . %s\n", l.EnvFile)
 	fmt.Fprintln(w, "lab ready")
 }

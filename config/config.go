@@ -39,6 +39,8 @@ type Config struct {
 	VCD      Endpoint `yaml:"vcd"`      // Cloud Director, provider administrator (org System)
 	Tenant   Endpoint `yaml:"tenant"`   // Cloud Director, the tenant's org administrator
 	Edge     Endpoint `yaml:"edge"`     // on-prem L2VPN client edge (NSX autonomous edge API)
+	// Guest is the guest OS login for guest-operation probes (ping from inside a VM).
+	Guest Endpoint `yaml:"guest,omitempty"`
 	// Receiver is the provider-side replication receiver address (host:port).
 	Receiver Endpoint `yaml:"receiver,omitempty"`
 	// Lab is true when the endpoints belong to ferry's embedded lab (shown as a badge).
@@ -97,6 +99,8 @@ func (c *Config) Env() []EnvVar {
 		{"FERRY_RECEIVER_ADDR", c.Receiver.URL},
 		{"FERRY_RECEIVER_CERT", c.Receiver.CertFile},
 		{"FERRY_RECEIVER_KEY", c.Receiver.KeyFile},
+		{"FERRY_GUEST_USER", c.Guest.Username},
+		{"FERRY_GUEST_PASSWORD", c.Guest.Password},
 		{"FERRY_CA_FILE", c.OnPrem.CAFile},
 	}
 	out := v[:0]
@@ -151,6 +155,8 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 	set(&c.Edge.URL, "FERRY_EDGE_URL")
 	set(&c.Edge.Username, "FERRY_EDGE_USERNAME")
 	set(&c.Edge.Password, "FERRY_EDGE_PASSWORD")
+	set(&c.Guest.Username, "FERRY_GUEST_USER")
+	set(&c.Guest.Password, "FERRY_GUEST_PASSWORD")
 	set(&c.Receiver.URL, "FERRY_RECEIVER_ADDR")
 	set(&c.Receiver.CertFile, "FERRY_RECEIVER_CERT")
 	set(&c.Receiver.KeyFile, "FERRY_RECEIVER_KEY")

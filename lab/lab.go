@@ -179,6 +179,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := l.Config().Save(l.ConfigFile); err != nil {
 		return l, fmt.Errorf("lab config: %w", err)
 	}
+	if _, err := l.WritePlan(); err != nil {
+		return l, err
+	}
 	l.EnvFile = filepath.Join(l.Dir, "lab.env")
 	if err := os.WriteFile(l.EnvFile, []byte(l.Config().Exports()), 0o600); err != nil {
 		return l, fmt.Errorf("lab env file: %w", err)
@@ -188,7 +191,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 
 // Config describes the lab's endpoints as ferry's config.
 func (l *Lab) Config() *config.Config {
-	c := &config.Config{Lab: true}
+	c := &config.Config{Lab: true, Guest: config.Endpoint{Username: GuestUser, Password: GuestPassword}}
 	if l.OnPrem != nil {
 		c.OnPrem = config.Endpoint{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile}
 	}

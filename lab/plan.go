@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // labPlan is the operator's answers for the lab, in the format of
@@ -43,6 +44,19 @@ vms:
   - name: WebApp2
     power_on: true
 rpo: 1m
+provider:
+  datacenter: %s
+  resource_pool: %s
+  datastore: %s
+  network: %s
+probes:
+  - name: WebApp1 -> WebApp2 (guest ping)
+    from: WebApp1
+    to: 172.16.10.12
+%scutover:
+  shutdown_timeout: 1m
+  hard_power_off: true
+  probe_interval: 250ms
 `
 
 // PlanPath is where WritePlan puts the lab's plan file.
@@ -57,7 +71,15 @@ func (l *Lab) WritePlan() (string, error) {
 	}
 	on := OnPremSpec(DefaultDiskSize)
 	path := l.PlanPath()
-	body := fmt.Sprintf(labPlan, cfg, path, on.Datacenter, on.DVS, on.Datastore)
+	pv := ProviderSpec()
+	var probes strings.Builder
+	if l.Reach != nil {
+		for _, t := range l.Reach.Plan() {
+			fmt.Fprintf(&probes, "  - name: %s (tcp)\n    vm: %s\n    tcp: %s\n", t.Name, t.Name, t.Addr)
+		}
+	}
+	body := fmt.Sprintf(labPlan, cfg, path, on.Datacenter, on.DVS, on.Datastore,
+		pv.Datacenter, pv.Pool, pv.Datastore, pv.Portgroups[0], probes.String())
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		return "", fmt.Errorf("lab plan: %w", err)
 	}

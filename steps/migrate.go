@@ -253,13 +253,17 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 			}
 			out = append(out, probe.Target{Name: name, Prober: probe.ICMP{Host: p.ICMP, Privileged: *icmpPrivileged}})
 		case p.From != "" && p.To != "":
-			user, err := e.Secret(EnvGuestUser, "the guest OS login for guest-operation probes")
-			if err != nil {
-				return nil, fmt.Errorf("probe %q: %w", name, err)
+			user, pass := e.Config.Guest.Username, e.Config.Guest.Password
+			var err error
+			if user == "" {
+				if user, err = e.Secret(EnvGuestUser, "the guest OS login for guest-operation probes"); err != nil {
+					return nil, fmt.Errorf("probe %q: %w", name, err)
+				}
 			}
-			pass, err := e.Secret(EnvGuestPassword, "the guest OS password for guest-operation probes")
-			if err != nil {
-				return nil, fmt.Errorf("probe %q: %w", name, err)
+			if pass == "" {
+				if pass, err = e.Secret(EnvGuestPassword, "the guest OS password for guest-operation probes"); err != nil {
+					return nil, fmt.Errorf("probe %q: %w", name, err)
+				}
 			}
 			onprem, err := e.OnPrem(ctx)
 			if err != nil {
