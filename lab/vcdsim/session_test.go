@@ -2,11 +2,11 @@ package vcdsim
 
 import (
 	"bytes"
-	"sync"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
