@@ -184,24 +184,24 @@ func (w *extWorld) plan(ctx context.Context) Plan {
 			Resource: &Resource{Kind: "L2VPN session", Name: name, ID: w.sess.ID}})
 	}
 	pg := pf.Appliance.StretchedPortgroup
+	wait := fmt.Sprintf("the run waits up to %s for both ends to report UP", pf.Extension.Timeout)
 	if w.att == nil {
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "stretched network", Name: pg,
-			Detail: fmt.Sprintf("over session %s with %s (Cloud Director network %s)", name, w.tunnelIDText(), pf.Network.Name)})
+			Detail: fmt.Sprintf("over session %s with %s (Cloud Director network %s); then %s", name, w.tunnelIDText(), pf.Network.Name, wait)})
 	} else {
 		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "stretched network", Name: pg,
 			Detail:   fmt.Sprintf("over session %s with %s", name, w.tunnelIDText()),
 			Resource: &Resource{Kind: "stretched network", Name: pg, ID: w.att.ID}})
 	}
-	// The wait is not a change: it says what the run will check.
-	status := fmt.Sprintf("the run waits up to %s for both ends to report UP", w.timeout)
 	if w.sess != nil && w.tun != nil {
+		// Not a change: what the run will check, as both ends say now.
 		edgeSt, vcdSt := w.status(ctx)
-		status = fmt.Sprintf("edge session %s, Cloud Director tunnel %s", edgeSt, vcdSt)
+		status := fmt.Sprintf("edge session %s, Cloud Director tunnel %s", edgeSt, vcdSt)
 		if !bothUp(edgeSt, vcdSt) {
-			status += "; " + fmt.Sprintf("the run waits up to %s for UP", w.timeout)
+			status += "; " + wait
 		}
+		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "L2 stretch", Name: pf.Network.Name, Detail: status})
 	}
-	p.Items = append(p.Items, Item{Action: ActionExists, Kind: "L2 stretch", Name: pf.Network.Name, Detail: status})
 	return p
 }
 
@@ -319,7 +319,7 @@ func (w *extWorld) waitUp(ctx context.Context, emit Emit) error {
 	every := min(max(w.timeout/20, 100*time.Millisecond), 2*time.Second)
 	wctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
-	emit(Progress(fmt.Sprintf("waiting up to %s for both ends to report UP", w.timeout), -1))
+	emit(Progress(fmt.Sprintf("waiting up to %s for both ends to report UP", w.pf.Extension.Timeout), -1))
 	last := ""
 	say := func(msg string) {
 		if msg != last {
@@ -346,7 +346,7 @@ func (w *extWorld) waitUp(ctx context.Context, emit Emit) error {
 	defer rcancel()
 	edgeSt, vcdSt := w.status(rctx)
 	return fmt.Errorf("%w within %s (extension.timeout): edge session %q: %s; Cloud Director tunnel %q: %s",
-		ErrNotUp, w.timeout, name, edgeSt, tunnel, vcdSt)
+		ErrNotUp, w.pf.Extension.Timeout, name, edgeSt, tunnel, vcdSt)
 }
 
 // Verify reads both ends back: the session, the attachment and UP.

@@ -1,0 +1,67 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrPreflight is wrapped by the error of a run refused before any change.
+var ErrPreflight = errors.New("nothing was changed")
+
+// Preflight plans every step that Run would run, in order, before anything
+// changes: an unknown org, VDC, edge gateway or port group, a name taken by
+// something else, a login that fails, a step not built yet, all show up here
+// instead of after earlier steps have already created things. It relies on
+// the same contract as `ferry plan`: a step's Plan works (and says what it
+// would do) before the steps ahead of it have applied. It changes nothing.
+func (r *Runner) Preflight(ctx context.Context) error {
+	var errs []error
+	for i, st := range r.Itinerary {
+		id := st.Step.ID()
+		if r.Env.State.Status(id) == StatusDone || st.skipReason(r.Env.Plan) != "" {
+			continue
+		}
+		if st.Confirm && !r.Confirmed {
+			break // Run stops in front of it
+		}
+		p, err := st.Step.Plan(ctx, r.Env)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("step %d (%s): %w", i+1, st.Step.Title(), err))
+			continue
+		}
+		if c := p.Conflicts(); len(c) > 0 {
+			var lines []string
+			for _, it := range c {
+				lines = append(lines, it.String())
+			}
+			errs = append(errs, fmt.Errorf("step %d (%s): %w: %s", i+1, st.Step.Title(), ErrConflict, strings.Join(lines, "; ")))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &PreflightError{Errs: errs}
+}
+
+// PreflightError lists what stops a run before it starts.
+type PreflightError struct{ Errs []error }
+
+func (e *PreflightError) Error() string {
+	if len(e.Errs) == 1 {
+		return fmt.Sprintf("%v; %v", e.Errs[0], ErrPreflight)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d steps cannot run; %v:", len(e.Errs), ErrPreflight)
+	for _, err := range e.Errs {
+		b.WriteString("\n  ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func (e *PreflightError) Unwrap() []error { return append([]error{ErrPreflight}, e.Errs...) }
