@@ -100,7 +100,7 @@ func TestImportFromProviderVCenter(t *testing.T) {
 	org := must(c.GetOrgByName("Company"))(t)
 	vdc := must(org.GetVDCByName("Company-VDC", false))(t)
 	params := &importVmAsVAppParams{
-		XmlnsVmext: xmlnsExt, Xmlns: types.XMLNamespaceVCloud, Name: "WebApp2", SourceMove: true,
+		XmlnsVmext: types.XMLNamespaceExtension, Xmlns: types.XMLNamespaceVCloud, Name: "WebApp2", SourceMove: true,
 		VMMoRef: moref, Vdc: &hrefRef{HREF: vdc.Vdc.HREF},
 	}
 	var created types.VApp
@@ -202,7 +202,7 @@ func TestImportFromProviderVCenter(t *testing.T) {
 	}
 
 	// A second VM into the existing vApp; an imported VM cannot be imported again.
-	into := &importVmIntoExistingVAppParams{XmlnsVmext: xmlnsExt, Xmlns: types.XMLNamespaceVCloud, SourceMove: true,
+	into := &importVmIntoExistingVAppParams{XmlnsVmext: types.XMLNamespaceExtension, Xmlns: types.XMLNamespaceVCloud, SourceMove: true,
 		VMMoRef: morefs["DC0_H0_VM1"], VApp: &hrefRef{HREF: vapp.VApp.HREF}}
 	t2 := govcd.NewTask(&c.Client)
 	if _, err := c.Client.ExecuteRequest(ext+"/importVmIntoExistingVApp", http.MethodPost,

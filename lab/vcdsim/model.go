@@ -224,7 +224,7 @@ func handleVdc(c *reqCtx) {
 	c.xml(http.StatusOK, mimeVdc, "Vdc", x)
 }
 
-// ipsIn expands a prefix's host range (used for uplink defaults).
+// nthAddr is the n-th address of a prefix (used for uplink defaults).
 func nthAddr(p netip.Prefix, n int) (netip.Addr, error) {
 	a := p.Masked().Addr()
 	for range n {

@@ -15,7 +15,6 @@ import (
 
 const (
 	xmlnsVcloud  = "http://www.vmware.com/vcloud/v1.5"
-	xmlnsExt     = "http://www.vmware.com/vcloud/extension/v1.5"
 	mimeTask     = "application/vnd.vmware.vcloud.task+xml"
 	mimeOrg      = "application/vnd.vmware.vcloud.org+xml"
 	mimeAdminOrg = "application/vnd.vmware.admin.organization+xml"
