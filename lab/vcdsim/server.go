@@ -194,6 +194,7 @@ func (s *Server) Handler() http.Handler {
 			}()
 			w = rec
 		}
+		w.Header().Set("X-VMWARE-VCLOUD-REQUEST-ID", newUUID())
 		if strings.HasPrefix(r.URL.Path, "/lab/") {
 			s.mux.ServeHTTP(w, r)
 			return
