@@ -140,7 +140,7 @@ func TestPlanFileAllProblemsAtOnce(t *testing.T) {
 }
 
 func TestPlanFileSkippedStepsAreNotValidated(t *testing.T) {
-	y := strings.Replace(goodPlan, "  ip: 172.16.10.250\n", "", 1) + "skip: [appliance, trunk-network]\n"
+	y := strings.Replace(goodPlan, "  ip: 172.16.10.250\n", "", 1) + "skip: [appliance, trunk-network, dc-extension]\n"
 	if _, err := parseValid(t, y); err != nil {
 		t.Errorf("fields of a skipped step were validated: %v", err)
 	}
