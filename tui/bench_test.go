@@ -26,7 +26,7 @@ func BenchmarkDashboardView(b *testing.B) {
 		}
 	}
 	for i := range 8 {
-		h.deliver(probeMsg{From: names[i], To: names[i+1], Kind: "tcp/80", Time: t0, Up: i%3 != 0, Latency: time.Duration(i) * time.Millisecond})
+		h.deliver(probeMsg{Pair: names[i] + " → " + names[i+1], Kind: "tcp 10.0.0.1:80", Time: t0, Up: i%3 != 0, Latency: time.Duration(i) * time.Millisecond})
 	}
 	for range 50 {
 		h.deliver(press("down"))

@@ -49,14 +49,13 @@ type ReplicationUpdate struct {
 	Err               string // last error, shown until a pass succeeds
 }
 
-// ProbeUpdate is one probe result between two endpoints across the stretch.
+// ProbeUpdate is one probe result for a pair across the stretch.
 type ProbeUpdate struct {
-	From, To string // "WebApp1", "WebApp2"
-	Kind     string // "icmp", "tcp/80"
-	Time     time.Time
-	Up       bool
-	Latency  time.Duration
-	Loss     float64 // 0..1 over the probe's recent window
+	Pair    string // "WebApp1 → WebApp2" (the probe target's name)
+	Kind    string // "tcp 172.16.10.12:80", "icmp 172.16.10.12"
+	Time    time.Time
+	Up      bool
+	Latency time.Duration
 }
 
 // historyLen is how many samples a sparkline keeps.
@@ -87,10 +86,22 @@ type ProbeRow struct {
 	Outages    int           // up -> down transitions seen
 	DownSince  time.Time     // zero when up
 	LastOutage time.Duration // length of the last finished outage
-	Latencies  []float64     // last historyLen latencies in ms, oldest first
+	Latencies  []float64     // last historyLen latencies in ms (0 = lost), oldest first
 }
 
-func (p ProbeRow) key() string { return p.From + "→" + p.To + " " + p.Kind }
+// Loss is the fraction of the last historyLen probes that got no answer.
+func (p ProbeRow) Loss() float64 {
+	if len(p.Latencies) == 0 {
+		return 0
+	}
+	lost := 0
+	for _, l := range p.Latencies {
+		if l == 0 {
+			lost++
+		}
+	}
+	return float64(lost) / float64(len(p.Latencies))
+}
 
 // DashboardState is the view-model of the replication dashboard and the
 // probe panel. It is fed by messages only (replication and probe updates),
@@ -128,7 +139,7 @@ func (d *DashboardState) Probe(u ProbeUpdate) {
 	row := ProbeRow{ProbeUpdate: u}
 	i := -1
 	for j := range d.Probes {
-		if d.Probes[j].key() == row.key() {
+		if d.Probes[j].Pair == u.Pair {
 			i = j
 			break
 		}
@@ -148,13 +159,14 @@ func (d *DashboardState) Probe(u ProbeUpdate) {
 		p.DownSince = u.Time
 	case u.Up && !p.DownSince.IsZero():
 		p.LastOutage = u.Time.Sub(p.DownSince)
-		d.Outages = append(d.Outages, Outage{Pair: p.key(), Start: p.DownSince, End: u.Time})
+		d.Outages = append(d.Outages, Outage{Pair: p.Pair, Start: p.DownSince, End: u.Time})
 		p.DownSince = time.Time{}
 	}
 	p.ProbeUpdate = u
 	ms := 0.0
 	if u.Up {
-		ms = float64(u.Latency) / float64(time.Millisecond)
+		// A lost probe is 0; an answer is never quite 0.
+		ms = max(float64(u.Latency)/float64(time.Millisecond), 0.001)
 	}
 	p.Latencies = push(p.Latencies, ms)
 }

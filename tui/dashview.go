@@ -155,8 +155,8 @@ func probeLines(d *DashboardState, now time.Time, width, height int) []string {
 		if !p.Up {
 			glyph, state = sErr.Render("✗"), sErr.Render("down "+dur(now.Sub(p.DownSince)))
 		}
-		out = append(out, trunc(fmt.Sprintf("%s %s→%s %s %s", glyph, p.From, p.To, p.Kind, state), width))
-		l2 := fmt.Sprintf("  loss %.0f%% · %d outage(s)", p.Loss*100, p.Outages)
+		out = append(out, trunc(fmt.Sprintf("%s %s  %s", glyph, p.Pair, state), width))
+		l2 := fmt.Sprintf("  %s · loss %.0f%% · %d outage(s)", p.Kind, p.Loss()*100, p.Outages)
 		if p.LastOutage > 0 {
 			l2 += " · last " + dur(p.LastOutage)
 		}

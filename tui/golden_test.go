@@ -40,9 +40,9 @@ func dashboardData(h *harness, vms ...string) {
 			h.send(replicationMsg(u))
 		}
 	}
-	h.send(probeMsg{From: "WebApp1", To: "WebApp2", Kind: "tcp/80", Time: t0.Add(-30 * time.Second), Up: true, Latency: 2 * time.Millisecond})
-	h.send(probeMsg{From: "WebApp2", To: "WebApp1", Kind: "icmp", Time: t0.Add(-90 * time.Second), Up: false, Loss: 1})
-	h.send(probeMsg{From: "WebApp2", To: "WebApp1", Kind: "icmp", Time: t0.Add(-81 * time.Second), Up: true, Latency: 3 * time.Millisecond})
+	h.send(probeMsg{Pair: "WebApp1 → WebApp2", Kind: "tcp 172.16.10.12:80", Time: t0.Add(-30 * time.Second), Up: true, Latency: 2 * time.Millisecond})
+	h.send(probeMsg{Pair: "WebApp2 → WebApp1", Kind: "icmp 172.16.10.11", Time: t0.Add(-90 * time.Second), Up: false})
+	h.send(probeMsg{Pair: "WebApp2 → WebApp1", Kind: "icmp 172.16.10.11", Time: t0.Add(-81 * time.Second), Up: true, Latency: 3 * time.Millisecond})
 }
 
 func scenarios() []scenario {
@@ -146,14 +146,14 @@ func scenarios() []scenario {
 			for _, ev := range h.steps["cutover"].events[:3] {
 				h.deliver(stepEventMsg{Step: 7, Event: ev})
 			}
-			h.deliver(probeMsg{From: "WebApp1", To: "WebApp2", Kind: "tcp/80", Time: t0.Add(15 * time.Second), Up: false, Loss: 1})
+			h.deliver(probeMsg{Pair: "WebApp1 → WebApp2", Kind: "tcp 172.16.10.12:80", Time: t0.Add(15 * time.Second), Up: false})
 			return h
 		}},
 		{"cutover-report", func(t testing.TB) *harness {
 			h := toCutover(t.(*testing.T), nil)
 			dashboardData(h, "WebApp2")
-			h.send(probeMsg{From: "WebApp1", To: "WebApp2", Kind: "tcp/80", Time: t0.Add(15 * time.Second), Up: false, Loss: 1})
-			h.send(probeMsg{From: "WebApp1", To: "WebApp2", Kind: "tcp/80", Time: t0.Add(44 * time.Second), Up: true, Latency: 2 * time.Millisecond})
+			h.send(probeMsg{Pair: "WebApp1 → WebApp2", Kind: "tcp 172.16.10.12:80", Time: t0.Add(15 * time.Second), Up: false})
+			h.send(probeMsg{Pair: "WebApp1 → WebApp2", Kind: "tcp 172.16.10.12:80", Time: t0.Add(44 * time.Second), Up: true, Latency: 2 * time.Millisecond})
 			h.typeText("WebApp2")
 			_, run := h.m.Update(press("enter"))
 			h.clock = t0.Add(3*time.Minute + 5*time.Second)

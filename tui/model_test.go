@@ -13,6 +13,8 @@ import (
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/ferry-migrate/ferry/probe"
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -375,12 +377,12 @@ func TestPauseDisabledWithoutEngine(t *testing.T) {
 
 func TestProbeOutagesAndDowntime(t *testing.T) {
 	var d DashboardState
-	d.Probe(ProbeUpdate{From: "WebApp1", To: "WebApp2", Kind: "tcp/80", Time: t0, Up: true, Latency: 2 * time.Millisecond})
-	d.Probe(ProbeUpdate{From: "WebApp1", To: "WebApp2", Kind: "tcp/80", Time: t0.Add(10 * time.Second), Up: false, Loss: 1})
+	d.Probe(ProbeUpdate{Pair: "WebApp1 → WebApp2", Kind: "tcp 172.16.10.12:80", Time: t0, Up: true, Latency: 2 * time.Millisecond})
+	d.Probe(ProbeUpdate{Pair: "WebApp1 → WebApp2", Kind: "tcp 172.16.10.12:80", Time: t0.Add(10 * time.Second), Up: false})
 	if got, _ := d.DowntimeSince(t0, t0.Add(14*time.Second)); got != 4*time.Second {
 		t.Fatalf("running outage %v, want 4s", got)
 	}
-	d.Probe(ProbeUpdate{From: "WebApp1", To: "WebApp2", Kind: "tcp/80", Time: t0.Add(19 * time.Second), Up: true, Latency: 3 * time.Millisecond})
+	d.Probe(ProbeUpdate{Pair: "WebApp1 → WebApp2", Kind: "tcp 172.16.10.12:80", Time: t0.Add(19 * time.Second), Up: true, Latency: 3 * time.Millisecond})
 	p := d.Probes[0]
 	if p.Outages != 1 || p.LastOutage != 9*time.Second || !p.DownSince.IsZero() {
 		t.Fatalf("probe row %+v", p)
@@ -476,5 +478,43 @@ func TestRunRefusesWithoutTerminal(t *testing.T) {
 	err = Run(context.Background(), Options{LogFile: t.TempDir() + "/ferry.log"})
 	if !errors.Is(err, ErrNoTerminal) || !strings.Contains(err.Error(), "ferry run --plan") {
 		t.Fatalf("Run without a terminal: %v", err)
+	}
+}
+
+func TestReplicationFeed(t *testing.T) {
+	f := NewReplicationFeed(func(string) time.Duration { return time.Minute })
+	f.Handle(replication.Event{Time: t0, VM: "WebApp2", Kind: replication.EventPhase, Phase: replication.PhaseTransfer, Pass: replication.PassInitial})
+	f.Handle(replication.Event{Time: t0, VM: "WebApp2", Kind: replication.EventProgress, Counters: replication.Counters{Planned: 100, Acked: 25}, Rate: 10, ETA: time.Second})
+	f.Handle(replication.Event{Time: t0.Add(time.Second), VM: "WebApp2", Kind: replication.EventPassDone})
+	f.Handle(replication.Event{Time: t0.Add(2 * time.Minute), VM: "WebApp2", Kind: replication.EventRPOWarning, Msg: "RPO missed: last complete pass is 2m old"})
+	var got []ReplicationUpdate
+	for range 4 {
+		got = append(got, <-f.Updates())
+	}
+	if got[0].Phase != "initial transfer" || (VMRow{ReplicationUpdate: got[1]}).Fraction() != 0.25 {
+		t.Fatalf("transfer: %+v %+v", got[0], got[1])
+	}
+	done := got[2]
+	if done.Phase != "idle" || done.Pass != 1 || !done.LastPass.Equal(t0.Add(time.Second)) || !done.NextPass.Equal(t0.Add(61*time.Second)) || done.Health != RPOOK {
+		t.Fatalf("pass done: %+v", done)
+	}
+	if got[3].Health != RPOViolated {
+		t.Fatalf("RPO missed: %+v", got[3])
+	}
+}
+
+func TestProbeFeed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in := make(chan probe.Event, 1)
+	out := ProbeFeed(ctx, in, map[string]string{"WebApp1 → WebApp2": "tcp 172.16.10.12:80"})
+	in <- probe.Event{Target: "WebApp1 → WebApp2", Sample: probe.Sample{At: t0, OK: true, Latency: time.Millisecond}}
+	u := <-out
+	if u.Pair != "WebApp1 → WebApp2" || u.Kind != "tcp 172.16.10.12:80" || !u.Up || u.Latency != time.Millisecond {
+		t.Fatalf("%+v", u)
+	}
+	close(in)
+	if _, ok := <-out; ok {
+		t.Fatal("feed not closed after its source")
 	}
 }

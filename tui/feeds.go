@@ -1,0 +1,136 @@
+package tui
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-migrate/ferry/probe"
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// ReplicationFeed turns the replication engine's events into dashboard
+// updates: pass Handle as the scheduler's event callback
+// (replication.NewScheduler(n, feed.Handle)) and Updates as
+// Feeds.Replication. Events carry only what changed; the feed keeps the
+// rest per VM. Handle never blocks the engine: when the wizard is behind,
+// an update is dropped and the next one carries the state.
+type ReplicationFeed struct {
+	mu   sync.Mutex
+	rows map[string]*ReplicationUpdate
+	rpo  func(vm string) time.Duration
+	ch   chan ReplicationUpdate
+}
+
+// NewReplicationFeed returns a feed; rpo gives each VM's RPO (for the next
+// pass and the RPO health), nil when unknown.
+func NewReplicationFeed(rpo func(vm string) time.Duration) *ReplicationFeed {
+	return &ReplicationFeed{rows: map[string]*ReplicationUpdate{}, rpo: rpo, ch: make(chan ReplicationUpdate, 256)}
+}
+
+// Updates is the channel for Feeds.Replication.
+func (f *ReplicationFeed) Updates() <-chan ReplicationUpdate { return f.ch }
+
+// Handle records one engine event and publishes the VM's new state.
+func (f *ReplicationFeed) Handle(ev replication.Event) {
+	f.mu.Lock()
+	r, ok := f.rows[ev.VM]
+	if !ok {
+		r = &ReplicationUpdate{VM: ev.VM, Phase: "waiting"}
+		if f.rpo != nil {
+			r.RPO = f.rpo(ev.VM)
+		}
+		f.rows[ev.VM] = r
+	}
+	apply(r, ev)
+	u := *r
+	f.mu.Unlock()
+	select {
+	case f.ch <- u:
+	default:
+	}
+}
+
+func apply(r *ReplicationUpdate, ev replication.Event) {
+	at := ev.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if ev.LastPassAge > 0 {
+		r.LastPass = at.Add(-ev.LastPassAge)
+	}
+	if ev.ProjectedFinal > 0 {
+		r.ProjectedDowntime = ev.ProjectedFinal
+	}
+	switch ev.Kind {
+	case replication.EventPhase:
+		r.Phase = string(ev.Phase)
+		if ev.Pass != "" && ev.Phase != replication.PhaseIdle {
+			r.Phase = string(ev.Pass) + " " + string(ev.Phase)
+		}
+	case replication.EventProgress:
+		r.Planned, r.Read, r.Sent, r.Acked = ev.Planned, ev.Read, ev.Sent, ev.Acked
+		r.Rate, r.ETA = ev.Rate, ev.ETA
+	case replication.EventPassDone:
+		r.Pass++
+		r.Phase, r.Err, r.ETA = "idle", "", 0
+		r.Acked = r.Planned
+		if ev.LastPassAge == 0 {
+			r.LastPass = at
+		}
+		r.Health = RPOOK
+	case replication.EventRPOWarning:
+		r.Health = RPOWarning
+		if strings.HasPrefix(ev.Msg, "RPO missed") {
+			r.Health = RPOViolated
+		}
+	case replication.EventError:
+		r.Err = errMsg(ev)
+	case replication.EventPaused:
+		r.Paused, r.Phase = true, "paused"
+		if ev.Err != nil {
+			r.Err = errMsg(ev)
+		}
+	case replication.EventResumed:
+		r.Paused, r.Err, r.Phase = false, "", "idle"
+	}
+	if r.RPO > 0 && !r.LastPass.IsZero() {
+		r.NextPass = r.LastPass.Add(r.RPO)
+	}
+}
+
+func errMsg(ev replication.Event) string {
+	s := ev.Msg
+	if ev.Err != nil {
+		s = strings.TrimSpace(s + " " + ev.Err.Error())
+	}
+	return s
+}
+
+// ProbeFeed converts a probe monitor's events (probe.Monitor.Subscribe)
+// into Feeds.Probes until ctx ends or events closes. kinds names each
+// target's probe ("tcp 172.16.10.12:80"), by target name; may be nil.
+func ProbeFeed(ctx context.Context, events <-chan probe.Event, kinds map[string]string) <-chan ProbeUpdate {
+	out := make(chan ProbeUpdate, 64)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				u := ProbeUpdate{Pair: ev.Target, Kind: kinds[ev.Target], Time: ev.Sample.At, Up: ev.Sample.OK, Latency: ev.Sample.Latency}
+				select {
+				case out <- u:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
