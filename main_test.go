@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferry-migrate/ferry/lab"
 )
 
 var ferryBin string
@@ -97,4 +100,48 @@ func TestLabServe(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("lab directory %s left behind: %v", dir, err)
 	}
+}
+
+// TestHeadlessMigration is the whole journey through the binary, as an
+// operator runs it against the lab: steps 1-7, a stop before the cutover,
+// the confirmed cutover, then `ferry status`.
+func TestHeadlessMigration(t *testing.T) {
+	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 32 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		return string(out), exitCodeOf(err)
+	}
+	out, code := run("run", "--plan", l.PlanPath())
+	if code != 0 || !strings.Contains(out, "stopped before cutover") {
+		t.Fatalf("run without confirmation: exit %d\n%s", code, out)
+	}
+	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp3")
+	if code != exitUsage || !strings.Contains(out, "WebApp2") {
+		t.Fatalf("confirming the wrong VM: exit %d\n%s", code, out)
+	}
+	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+	if code != 0 || !strings.Contains(out, "measured downtime") {
+		t.Fatalf("cutover: exit %d\n%s", code, out)
+	}
+	out, code = run("status", "--plan", l.PlanPath(), "--json")
+	if code != 0 || !strings.Contains(out, `"health":"cut over"`) {
+		t.Fatalf("status: exit %d\n%s", code, out)
+	}
+}
+
+// cleanEnv is the environment without endpoint variables, so only --config counts.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOVC_") && !strings.HasPrefix(kv, "VCD_") && !strings.HasPrefix(kv, "FERRY_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }

@@ -1,13 +1,75 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
 
 func newStatusCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
+	var (
+		f      planFlags
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status --plan FILE [--state FILE] [--json]",
 		Short: "Replication jobs and their health",
+		Long: `Show the itinerary's progress and, for every VM of the plan, its replication
+job: the last complete pass, its age against the RPO, and whether the job is
+paused (and why). It reads the state only; it changes nothing and needs no
+endpoint. While a wizard or a run holds the replication state, it says so.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return notBuilt("ferry status")
+			env, it, err := f.session(g)
+			if err != nil {
+				return err
+			}
+			defer env.Close(cmd.Context())
+			jobs, err := env.ReplicationStatus(time.Now())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				type stepStatus struct {
+					Step, Status, Summary, Error string
+				}
+				var ss []stepStatus
+				for _, st := range it {
+					s := env.State.Get(st.Step.ID())
+					ss = append(ss, stepStatus{st.Step.ID(), string(s.Status), s.Summary, s.Error})
+				}
+				return json.NewEncoder(out).Encode(map[string]any{"steps": ss, "jobs": jobs})
+			}
+			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "STEP\tSTATUS\tSUMMARY")
+			for i, st := range it {
+				s := env.State.Get(st.Step.ID())
+				summary := s.Summary
+				if s.Error != "" {
+					summary = s.Error
+				}
+				fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, st.Step.Title(), s.Status, summary)
+			}
+			fmt.Fprintln(tw, "\nVM\tRPO\tLAST PASS\tHEALTH")
+			for _, j := range jobs {
+				last := "-"
+				if !j.LastPass.IsZero() {
+					last = j.LastPass.Local().Format("2006-01-02 15:04:05")
+				}
+				health := j.Health
+				if j.Paused && j.Reason != "" {
+					health += ": " + j.Reason
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, health)
+			}
+			return tw.Flush()
 		},
 	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }

@@ -1,0 +1,51 @@
+package steps
+
+import (
+	"fmt"
+	"time"
+)
+
+// VMStatus is one replication job's health, as `ferry status` shows it.
+type VMStatus struct {
+	VM       string        `json:"vm"`
+	RPO      string        `json:"rpo"`
+	LastPass time.Time     `json:"last_pass,omitempty"`
+	Age      time.Duration `json:"age_ns,omitempty"`
+	Health   string        `json:"health"`
+	Paused   bool          `json:"paused,omitempty"`
+	Reason   string        `json:"reason,omitempty"`
+}
+
+// ReplicationStatus reads every planned VM's replication record.
+func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
+	store, err := e.replicationStore()
+	if err != nil {
+		return nil, fmt.Errorf("%w (a running ferry holds it: its wizard shows the live status)", err)
+	}
+	cut := e.State.Get("cutover").Outputs
+	var out []VMStatus
+	for _, vm := range e.Plan.VMs {
+		vs, err := store.VM(vm.Name)
+		if err != nil {
+			return nil, err
+		}
+		st := VMStatus{VM: vm.Name, RPO: vm.RPO, LastPass: vs.LastPass, Paused: vs.Paused, Reason: vs.PausedReason}
+		rpo, _ := time.ParseDuration(vm.RPO)
+		switch {
+		case cut[cutoverKey(vm.Name)] == cutoverDone:
+			st.Health = "cut over"
+		case vs.LastPass.IsZero():
+			st.Health = "no replica yet (run the replication step)"
+		case vs.Paused:
+			st.Health = "paused"
+		default:
+			st.Age = now.Sub(vs.LastPass)
+			st.Health = "ok"
+			if rpo > 0 && st.Age > rpo {
+				st.Health = fmt.Sprintf("RPO missed: last complete pass %s ago, RPO %s", st.Age.Round(time.Second), vm.RPO)
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
