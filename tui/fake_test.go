@@ -113,6 +113,8 @@ func fakeItinerary() (steps.Itinerary, map[string]*fakeStep) {
 			{Kind: steps.EventProgress, Message: "last pass, VM off", Fraction: -1, Time: t0.Add(20 * time.Second)},
 			{Kind: steps.EventProgress, Message: "import into vApp", Fraction: -1, Time: t0.Add(26 * time.Second)},
 			{Kind: steps.EventProgress, Message: "power on", Fraction: -1, Time: t0.Add(31 * time.Second)},
+			{Kind: steps.EventChange, Message: `+ create VM "WebApp2": running in vApp WebApp2; measured downtime 29s`, Time: t0.Add(44 * time.Second)},
+			{Kind: steps.EventProgress, Message: "downtime report: cutover-report.md (JSON: cutover-report.json)", Fraction: -1, Time: t0.Add(45 * time.Second)},
 		}, result: steps.Result{Changes: []steps.Item{{Action: steps.ActionCreate, Kind: "VM", Name: "WebApp2"}}}},
 	}
 	byID := map[string]*fakeStep{}

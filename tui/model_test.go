@@ -13,9 +13,11 @@ import (
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 func (h *harness) view() string { return ansi.Strip(h.m.View()) }
@@ -516,5 +518,30 @@ func TestProbeFeed(t *testing.T) {
 	close(in)
 	if _, ok := <-out; ok {
 		t.Fatal("feed not closed after its source")
+	}
+}
+
+// TestRealItineraryRenders opens the wizard over steps.NewItinerary (no
+// endpoints): every screen draws within the terminal. It plans and applies
+// nothing.
+func TestRealItineraryRenders(t *testing.T) {
+	state, err := steps.LoadState(t.TempDir() + "/state.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := steps.NewEnv(&config.Config{Lab: true}, &steps.PlanFile{}, state)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := New(ctx, Deps{Env: env, Itinerary: steps.NewItinerary(),
+		Inventory: func(context.Context) ([]vsphere.VM, error) { return fakeVMs, nil },
+		Choices:   func(context.Context, string) ([]string, error) { return nil, nil }})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	for i := range m.screens {
+		m.Update(gotoStepMsg{Index: i})
+		for _, l := range strings.Split(m.View(), "\n") {
+			if w := ansi.StringWidth(l); w > 80 {
+				t.Fatalf("step %d: line %d wide: %q", i+1, w, ansi.Strip(l))
+			}
+		}
 	}
 }

@@ -193,9 +193,7 @@ type phaseSpan struct {
 func (s *cutoverScreen) phases() []phaseSpan {
 	var out []phaseSpan
 	for _, ev := range s.run.events {
-		switch ev.Kind {
-		case steps.EventProgress, steps.EventChange:
-		default:
+		if ev.Kind != steps.EventProgress || isReportLine(ev) {
 			continue
 		}
 		if n := len(out); n > 0 && out[n-1].name == ev.Message {
@@ -232,6 +230,28 @@ func (s *cutoverScreen) timeline(width int) []string {
 	return out
 }
 
+// isReportLine is the step's note of where it saved its downtime report.
+func isReportLine(ev steps.Event) bool {
+	return ev.Kind == steps.EventProgress && strings.HasPrefix(ev.Message, "downtime report:")
+}
+
+// resultLines are what the step reported as done (per VM, with its
+// measured downtime), its warnings and where it saved the report.
+func (s *cutoverScreen) resultLines(width int) []string {
+	var out []string
+	for _, ev := range s.run.events {
+		switch {
+		case ev.Kind == steps.EventChange:
+			out = append(out, sOK.Render(trunc("  "+ev.Message, width)))
+		case ev.Kind == steps.EventWarning:
+			out = append(out, sWarn.Render(trunc("  ! "+ev.Message, width)))
+		case isReportLine(ev):
+			out = append(out, sDim.Render(trunc("  "+ev.Message, width)))
+		}
+	}
+	return out
+}
+
 // report is the downtime report, or the failure with what to do next.
 func (s *cutoverScreen) report(width int) []string {
 	var out []string
@@ -263,6 +283,9 @@ func (s *cutoverScreen) report(width int) []string {
 	}
 	if proj > 0 {
 		out = append(out, fmt.Sprintf("  projected before      ~%s", dur(proj)))
+	}
+	if rl := s.resultLines(width); len(rl) > 0 {
+		out = append(append(out, "", sBold.Render("Result")), rl...)
 	}
 	out = append(out, "", sBold.Render("Phases"))
 	return append(out, s.timeline(width)...)
