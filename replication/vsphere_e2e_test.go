@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -32,6 +34,19 @@ type vcsimLab struct {
 }
 
 const labDisk = 32 << 20
+
+// labRegions start the 3 MiB regions of random data of the lab disk.
+var labRegions = []int64{0, 9 << 20, 20<<20 + 4096}
+
+// allocatedAbove is the lab disk's data at or above off, in 64 KiB CBT blocks.
+func allocatedAbove(off int64) int64 {
+	var n int64
+	for _, r := range labRegions {
+		start, end := r/(64<<10)*(64<<10), (r+3<<20+64<<10-1)/(64<<10)*(64<<10)
+		n += max(0, end-max(start, off))
+	}
+	return n
+}
 
 // newVcsimLab starts a VPX model with CBT and gives DC0_H0_VM0's first disk
 // labDisk bytes of content.
@@ -83,7 +98,7 @@ func newVcsimLab(t *testing.T) *vcsimLab {
 	}
 	rng := rand.New(rand.NewPCG(3, 3))
 	buf := make([]byte, 3<<20)
-	for _, off := range []int64{0, 9 << 20, 20<<20 + 4096} {
+	for _, off := range labRegions {
 		for i := range buf {
 			buf[i] = byte(rng.Uint32())
 		}
@@ -215,5 +230,91 @@ func TestVSphereEndToEnd(t *testing.T) {
 	// No snapshot of ours is left behind.
 	if rep, _ = replication.Preflight(ctx, l.client, l.vm.Reference()); len(rep.Snapshots) != 0 {
 		t.Fatalf("snapshots left: %v", rep.Snapshots)
+	}
+}
+
+// cancelConn cancels a context once n bytes were written through it.
+type cancelConn struct {
+	net.Conn
+	left   *atomic.Int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelConn) Write(p []byte) (int, error) {
+	if c.left.Add(-int64(len(p))) < 0 {
+		c.cancel()
+	}
+	return c.Conn.Write(p)
+}
+
+// TestVSphereSenderKilledResumesSnapshot: a sender killed mid-pass resumes
+// in the same vSphere snapshot without re-sending acknowledged data, and the
+// snapshot is deleted afterwards.
+func TestVSphereSenderKilledResumesSnapshot(t *testing.T) {
+	l := newVcsimLab(t)
+	ctx := context.Background()
+	if err := replication.EnableCBT(ctx, l.client, l.vm.Reference()); err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, clientTLS := pairTLS(t)
+	dir := t.TempDir()
+	r, err := replication.NewReceiver(filepath.Join(dir, "ds"), serverTLS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	rctx, stop := context.WithCancel(ctx)
+	go r.Serve(rctx, ln)
+	t.Cleanup(func() { stop(); r.Close() })
+	st, err := replication.OpenState(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	kctx, kill := context.WithCancel(ctx)
+	var left atomic.Int64
+	left.Store(5 << 20)
+	job := &replication.Job{VM: "vm", Source: replication.NewVSphereSource(l.client, l.vm.Reference()),
+		Addr: ln.Addr().String(), TLS: clientTLS, State: st, Conns: 1, Window: 2 << 20,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			return &cancelConn{Conn: c, left: &left, cancel: kill}, err
+		}}
+	if _, err := job.RunPass(kctx, false); err == nil {
+		t.Fatal("pass survived the kill")
+	}
+	disks, err := job.Source.Disks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := st.Disk("vm/" + disks[0].Key)
+	rep, _ := replication.Preflight(ctx, l.client, l.vm.Reference())
+	if ds.Pass == "" || ds.Watermark == 0 {
+		t.Fatalf("state after kill: %+v", ds)
+	}
+	job2 := *job
+	job2.Dial = nil
+	res, err := job2.RunPass(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := allocatedAbove(ds.Watermark); res.Kind != replication.PassInitial || res.Counters.Payload+res.Counters.ZeroSkipped > want {
+		t.Fatalf("resumed pass %s sent %d bytes, watermark was %d: acknowledged data re-sent", res.Kind, res.Counters.Payload, ds.Watermark)
+	}
+	if rep2, _ := replication.Preflight(ctx, l.client, l.vm.Reference()); len(rep.Snapshots)+len(rep2.Snapshots) != 0 {
+		t.Fatal("foreign snapshots reported")
+	}
+	var vm mo.VirtualMachine
+	if err := l.vm.Properties(ctx, l.vm.Reference(), []string{"snapshot"}, &vm); err != nil || vm.Snapshot != nil {
+		t.Fatalf("pass snapshot left behind: %v %v", vm.Snapshot, err)
+	}
+	task, _ := l.vm.PowerOff(ctx)
+	_ = task.Wait(ctx)
+	if _, err := job2.RunPass(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fileSum(t, l.flat), fileSum(t, replication.ReplicaPath(filepath.Join(dir, "ds"), "vm", 0)); a != b {
+		t.Fatal("replica differs")
 	}
 }
