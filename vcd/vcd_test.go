@@ -131,6 +131,14 @@ func TestRightsNeedsProvider(t *testing.T) {
 
 func TestNetworkAndTunnel(t *testing.T) {
 	l := startLab(t)
+	sys := login(t, l.Config().VCD)
+	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.ApplyRights(rp); err != nil {
+		t.Fatal(err)
+	}
 	tenant := login(t, l.Config().Tenant)
 	if _, err := tenant.VDCByName("Company", "Nope-VDC"); !errors.Is(err, vcd.ErrNotFound) || !strings.Contains(err.Error(), "Company-VDC") {
 		t.Errorf("unknown VDC: %v", err)
