@@ -135,6 +135,9 @@ type Model struct {
 	ticking  bool
 	asks     chan secretAskMsg
 	prompt   *secretPrompt
+	// interrupted records a ctrl+c quit: Run reports it as an abort (exit
+	// code 130), as gum does.
+	interrupted bool
 }
 
 // New builds the root model. It starts at the first step that is not done
@@ -320,6 +323,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 			m.flash = "Quitting is refused: " + why
 			return nil
 		}
+		m.interrupted = msg.Type == tea.KeyCtrlC
 		return tea.Quit
 	}
 	// f1 opens the help even while typing; ? is a character then.

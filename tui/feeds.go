@@ -52,6 +52,35 @@ func (f *ReplicationFeed) Handle(ev replication.Event) {
 	}
 }
 
+// Seed publishes the scheduler's view of every job (replication's
+// Scheduler.Status), so a resumed wizard shows replication before the next
+// event arrives.
+func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
+	for _, j := range jobs {
+		f.mu.Lock()
+		r := &ReplicationUpdate{VM: j.VM, Phase: "idle", RPO: j.RPO, LastPass: j.LastPass, NextPass: j.NextPass, Paused: j.Paused, Health: RPOUnknown}
+		if j.Running {
+			r.Phase = "running"
+		}
+		if j.Paused {
+			r.Phase, r.Err = "paused", j.Reason
+		}
+		if !j.LastPass.IsZero() && j.RPO > 0 {
+			r.Health = RPOOK
+			if j.LastPassAge > j.RPO {
+				r.Health = RPOViolated
+			}
+		}
+		f.rows[j.VM] = r
+		u := *r
+		f.mu.Unlock()
+		select {
+		case f.ch <- u:
+		default:
+		}
+	}
+}
+
 func apply(r *ReplicationUpdate, ev replication.Event) {
 	at := ev.Time
 	if at.IsZero() {

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"log"
 	"os"
 	"slices"
 	"strings"
@@ -543,5 +544,40 @@ func TestRealItineraryRenders(t *testing.T) {
 				t.Fatalf("step %d: line %d wide: %q", i+1, w, ansi.Strip(l))
 			}
 		}
+	}
+}
+
+func TestRedirectLogs(t *testing.T) {
+	path := t.TempDir() + "/logs/ferry.log"
+	logger, restore, err := RedirectLogs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger.Info("from slog", "k", "v")
+	log.Print("from the standard logger")
+	restore()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"from slog", "from the standard logger"} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("log file lacks %q:\n%s", want, b)
+		}
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("log file mode %v", fi.Mode())
+	}
+}
+
+func TestCtrlCQuitIsAnInterrupt(t *testing.T) {
+	h := newHarness(t, setup{})
+	h.start(80, 24)
+	_, cmd := h.m.Update(press("ctrl+c"))
+	if !isQuit(cmd) || !h.m.interrupted {
+		t.Fatal("ctrl+c did not quit as an interrupt")
+	}
+	if !errors.Is(ErrInterrupted, context.Canceled) {
+		t.Fatal("ErrInterrupted does not map to exit code 130")
 	}
 }

@@ -88,13 +88,24 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	logger.Info("wizard start", "state", opts.StatePath, "plan", opts.PlanPath, "lab", opts.Config != nil && opts.Config.Lab)
 	p := tea.NewProgram(New(ctx, d), tea.WithAltScreen(), tea.WithContext(ctx))
-	_, err = p.Run()
+	final, err := p.Run()
 	logger.Info("wizard end", "err", err)
-	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+	switch {
+	case errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil:
 		return ctx.Err()
+	case err != nil:
+		return err
 	}
-	return err
+	if m, ok := final.(*Model); ok && m.interrupted {
+		return ErrInterrupted
+	}
+	return nil
 }
+
+// ErrInterrupted is returned when the operator quits with ctrl+c; it wraps
+// context.Canceled so main exits with 130. The state is saved: running
+// ferry again resumes.
+var ErrInterrupted = fmt.Errorf("interrupted; run ferry again to resume: %w", context.Canceled)
 
 func loadPlan(opts Options) (*steps.PlanFile, error) {
 	if opts.PlanPath != "" {

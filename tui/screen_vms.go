@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/cursor"
@@ -73,7 +74,7 @@ func (s *vmScreen) fields() []steps.Field {
 		return steps.Field{Key: key, Title: title, Description: desc, Required: req, Validate: v, Default: def,
 			Get: func(*steps.PlanFile) string { return *p }, Set: func(_ *steps.PlanFile, v string) { *p = v }}
 	}
-	return []steps.Field{
+	own := []steps.Field{
 		f("job", "Job name", "a name for this migration job", false, &o.Job, steps.ValidName, func(*steps.PlanFile) string {
 			for _, vm := range s.vms {
 				if s.selected[vm.Name] {
@@ -91,6 +92,14 @@ func (s *vmScreen) fields() []steps.Field {
 		f("power_on", "Power on", "power the VMs on after the cutover: true or false", false, &o.PowerOn, steps.ValidBool,
 			func(*steps.PlanFile) string { return "true" }),
 	}
+	// Answers the step asks for that this screen does not cover yet are
+	// edited as they are, in the plan.
+	for _, sf := range s.w.it[s.idx].Step.Fields() {
+		if !slices.ContainsFunc(own, func(f steps.Field) bool { return f.Key == sf.Key }) {
+			own = append(own, sf)
+		}
+	}
+	return own
 }
 
 func (s *vmScreen) init() tea.Cmd {
