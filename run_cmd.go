@@ -67,6 +67,11 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 				emit = steps.JSONPrinter(out)
 			}
 			r := &steps.Runner{Itinerary: it, Env: env, Emit: emit, Confirmed: confirm != ""}
+			// Bad input (unknown names, conflicts, logins) stops the run
+			// before the first change, not halfway through.
+			if err := r.Preflight(cmd.Context()); err != nil {
+				return err
+			}
 			res, err := r.Run(cmd.Context())
 			if err != nil {
 				return fmt.Errorf("%w (state: %s)", err, env.State.Path())
