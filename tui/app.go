@@ -299,11 +299,25 @@ func (m *Model) animate() tea.Cmd {
 	return m.spinner.Tick
 }
 
+// keys are the current screen's bindings followed by the global ones.
 func (m *Model) keys() keyMap {
-	s := m.screens[m.cur]
-	why := s.busy()
-	km := append(keyMap{}, s.keys()...)
-	return append(km, keyHelp, keyQuit.when(why == "", why))
+	return append(append(keyMap{}, m.screens[m.cur].keys()...), m.globalKeys()...)
+}
+
+func (m *Model) globalKeys() keyMap {
+	why := m.screens[m.cur].busy()
+	prev := keyPrevSt.when(m.cur > 0, "this is the first step").when(why == "", why)
+	next := keyNextSt.when(m.cur < len(m.screens)-1, "this is the last step").when(m.finished(m.cur), "finish this step first").when(why == "", why)
+	return keyMap{prev, next, keyHelp, keyQuit.when(why == "", why)}
+}
+
+// finished reports a step that is done or skipped (later steps build on it).
+func (m *Model) finished(i int) bool {
+	switch m.w.env.State.Status(m.w.it[i].Step.ID()) {
+	case steps.StatusDone, steps.StatusSkipped:
+		return true
+	}
+	return m.w.planSkip(i) != ""
 }
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
@@ -335,9 +349,17 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		m.showHelp = false
 		return nil
 	}
-	if k, ok := s.keys().pressedDisabled(msg); ok && !capturing {
+	if k, ok := m.keys().pressedDisabled(msg); ok && !capturing {
 		m.flash = k.Help().Key + " " + k.Help().Desc + ": " + k.Why
 		return nil
+	}
+	if !capturing {
+		switch {
+		case keyPrevSt.Matches(msg):
+			return gotoStep(m.cur - 1)
+		case keyNextSt.Matches(msg):
+			return gotoStep(m.cur + 1)
+		}
 	}
 	return s.update(msg)
 }
@@ -366,8 +388,15 @@ func (m *Model) View() string {
 	if w <= 0 || h <= 0 {
 		return ""
 	}
-	m.help.Width = w
-	helpLine := m.help.ShortHelpView(m.keys().ShortHelp())
+	// The global keys always show; the screen's get the rest of the line.
+	m.help.Width = 0
+	global := m.help.ShortHelpView(m.globalKeys().ShortHelp())
+	m.help.Width = max(0, w-ansiWidth(global)-2)
+	helpLine := m.help.ShortHelpView(m.screens[m.cur].keys().ShortHelp())
+	if helpLine != "" {
+		helpLine += "  "
+	}
+	helpLine += global
 	bodyH := max(0, h-3)
 	sw := m.sidebarWidth()
 	mainW := w

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
@@ -190,5 +191,30 @@ func TestGolden(t *testing.T) {
 				golden.RequireEqual(t, []byte(ansi.Strip(fm.View())+"\n"))
 			})
 		}
+	}
+}
+
+// TestProgramFlow drives the real bubbletea loop (teatest): the plan and
+// the apply run as commands and stream back, and the screen shows each
+// phase as it arrives.
+func TestProgramFlow(t *testing.T) {
+	h := newHarness(t, setup{})
+	tm := teatest.NewTestModel(t, h.m, teatest.WithInitialTermSize(100, 30))
+	waitFor := func(s string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(s)) },
+			teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+	}
+	waitFor("Company-Dev") // choices loaded asynchronously
+	tm.Send(press("enter"))
+	waitFor("nothing has changed yet")
+	tm.Send(press("enter"))
+	waitFor("done")
+	tm.Send(press("enter"))
+	waitFor("Step 2 of 8")
+	tm.Send(press("ctrl+c"))
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*Model)
+	if !fm.interrupted || fm.w.env.State.Status("rights") != steps.StatusDone {
+		t.Fatalf("final: interrupted %v, rights %s", fm.interrupted, fm.w.env.State.Status("rights"))
 	}
 }

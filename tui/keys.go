@@ -70,6 +70,8 @@ var (
 	keyPause  = newKey("p", "pause", "p")
 	keyResume = newKey("u", "resume", "u")
 	keyPick   = newKey("↑/↓", "pick", "up", "down")
+	keyPrevSt = newKey("[", "previous step", "[")
+	keyNextSt = newKey("]", "next step", "]")
 )
 
 // keyMap adapts a list of Keys to bubbles/help.
@@ -87,13 +89,21 @@ func (km keyMap) ShortHelp() []key.Binding {
 func (km keyMap) FullHelp() [][]key.Binding {
 	var screen, global []key.Binding
 	for _, k := range km {
-		if k.Binding.Help().Key == keyQuit.Help().Key || k.Binding.Help().Key == keyHelp.Help().Key {
+		if isGlobal(k) {
 			global = append(global, k.display())
 			continue
 		}
 		screen = append(screen, k.display())
 	}
 	return [][]key.Binding{screen, global}
+}
+
+func isGlobal(k Key) bool {
+	switch k.Binding.Help().Key {
+	case keyQuit.Help().Key, keyHelp.Help().Key, keyPrevSt.Help().Key, keyNextSt.Help().Key:
+		return true
+	}
+	return false
 }
 
 // pressedDisabled returns the first disabled key in km that msg presses.
