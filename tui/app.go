@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/config"
@@ -305,10 +306,17 @@ func (m *Model) keys() keyMap {
 }
 
 func (m *Model) globalKeys() keyMap {
-	why := m.screens[m.cur].busy()
+	s := m.screens[m.cur]
+	why := s.busy()
 	prev := keyPrevSt.when(m.cur > 0, "this is the first step").when(why == "", why)
 	next := keyNextSt.when(m.cur < len(m.screens)-1, "this is the last step").when(m.finished(m.cur), "finish this step first").when(why == "", why)
-	return keyMap{prev, next, keyHelp, keyQuit.when(why == "", why)}
+	help, quit := keyHelp, keyQuit.when(why == "", why)
+	if s.capturing() {
+		// Letters go to the input: say which keys still work.
+		help.SetHelp("f1", "help")
+		quit.SetHelp("ctrl+c", "quit")
+	}
+	return keyMap{prev, next, help, quit}
 }
 
 // finished reports a step that is done or skipped (later steps build on it).
@@ -388,9 +396,10 @@ func (m *Model) View() string {
 	if w <= 0 || h <= 0 {
 		return ""
 	}
-	// The global keys always show; the screen's get the rest of the line.
+	// Help and quit always show; the screen's keys get the rest of the
+	// line; [ and ] are in the full help.
 	m.help.Width = 0
-	global := m.help.ShortHelpView(m.globalKeys().ShortHelp())
+	global := m.help.ShortHelpView(m.globalKeys()[2:].ShortHelp())
 	m.help.Width = max(0, w-ansiWidth(global)-2)
 	helpLine := m.help.ShortHelpView(m.screens[m.cur].keys().ShortHelp())
 	if helpLine != "" {
@@ -408,9 +417,15 @@ func (m *Model) View() string {
 	case m.prompt != nil:
 		main = m.prompt.view(mainW, bodyH)
 	case m.showHelp:
+		// One column per group, stacked: side by side they would not fit
+		// at 80 columns.
 		hm := m.help
 		hm.Width = mainW
-		main = box(append([]string{sTitle.Render("Keys"), ""}, lines(hm.FullHelpView(m.keys().FullHelp()))...), mainW, bodyH)
+		out := []string{sTitle.Render("Keys")}
+		for _, g := range m.keys().FullHelp() {
+			out = append(append(out, ""), lines(hm.FullHelpView([][]key.Binding{g}))...)
+		}
+		main = box(out, mainW, bodyH)
 	default:
 		main = m.screens[m.cur].view(mainW, bodyH)
 	}

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/help"
@@ -99,9 +100,10 @@ func (km keyMap) FullHelp() [][]key.Binding {
 }
 
 func isGlobal(k Key) bool {
-	switch k.Binding.Help().Key {
-	case keyQuit.Help().Key, keyHelp.Help().Key, keyPrevSt.Help().Key, keyNextSt.Help().Key:
-		return true
+	for _, g := range []Key{keyQuit, keyHelp, keyPrevSt, keyNextSt} {
+		if slices.Equal(k.Keys(), g.Keys()) {
+			return true
+		}
 	}
 	return false
 }
