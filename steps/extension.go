@@ -24,6 +24,9 @@ import (
 type ExtensionPlan struct {
 	// SessionName is the client session on the edge (default: tunnel.name).
 	SessionName string `yaml:"session_name,omitempty"`
+	// LocalAddress is the edge's own uplink address for the session
+	// (default: appliance.ip, else the tunnel's remote endpoint).
+	LocalAddress string `yaml:"local_address,omitempty"`
 	// Timeout bounds the wait for both ends to report UP (default 2m).
 	Timeout string `yaml:"timeout,omitempty"`
 }
@@ -43,10 +46,12 @@ func (*Extension) Title() string { return "DC extension" }
 func (*Extension) Fields() []Field {
 	tunnelName := pick(trunkFields(), "tunnel.name")[0]
 	shared := append(pick(trunkFields(), "org", "vdc", "edge_gateway", "network.name", "tunnel.name"),
-		pick((&Appliance{}).Fields(), "appliance.stretched_portgroup", "appliance.ip")...)
+		pick((&Appliance{}).Fields(), "appliance.stretched_portgroup")...)
 	return append(shared,
 		str("extension.session_name", "Edge session", "the L2VPN client session on the on-prem edge (default: tunnel.name)", false,
 			func(pf *PlanFile) *string { return &pf.Extension.SessionName }, ValidName, tunnelName.Value),
+		str("extension.local_address", "Edge address", "the on-prem edge's own uplink address for the session (default: appliance.ip, else the tunnel's remote endpoint)", false,
+			func(pf *PlanFile) *string { return &pf.Extension.LocalAddress }, ValidIPv4, func(pf *PlanFile) string { return pf.Appliance.IP }),
 		str("extension.timeout", "UP timeout", "how long to wait for both ends of the stretch to report UP, e.g. 2m", false,
 			func(pf *PlanFile) *string { return &pf.Extension.Timeout }, validTimeout, fixed(DefaultExtensionTimeout)),
 	)
@@ -156,6 +161,17 @@ func (w *extWorld) peerAddr() string {
 	return w.tun.NsxtL2VpnTunnel.LocalEndpointIp
 }
 
+// localAddr is the edge's own address in the session.
+func (w *extWorld) localAddr() string {
+	switch {
+	case w.pf.Extension.LocalAddress != "":
+		return w.pf.Extension.LocalAddress
+	case w.tun != nil:
+		return w.tun.NsxtL2VpnTunnel.RemoteEndpointIp
+	}
+	return "the tunnel's remote endpoint"
+}
+
 func (w *extWorld) tunnelIDText() string {
 	if w.tunnelID == 0 {
 		return "the tunnel id of " + w.pf.Network.Name
@@ -175,7 +191,7 @@ func (w *extWorld) plan(ctx context.Context) Plan {
 	case w.sess == nil:
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "L2VPN session", Name: name,
 			Detail: fmt.Sprintf("on edge %s from the peer code of Cloud Director tunnel %q: peer %s, local address %s",
-				w.edge.URL(), pf.Tunnel.Name, w.peerAddr(), pf.Appliance.IP)})
+				w.edge.URL(), pf.Tunnel.Name, w.peerAddr(), w.localAddr())})
 	case !w.sess.Enabled:
 		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "L2VPN session", Name: name, Detail: "is disabled: enable it",
 			Resource: &Resource{Kind: "L2VPN session", Name: name, ID: w.sess.ID}})
@@ -269,14 +285,14 @@ func (s *Extension) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	name := pf.Extension.SessionName
 
 	emit(Progress("configuring L2VPN client session "+name+" on "+w.edge.URL(), 0.1))
-	sess, created, err := w.edge.EnsureSession(ctx, name, peerCode, w.peerAddr(), pf.Appliance.IP)
+	sess, created, err := w.edge.EnsureSession(ctx, name, peerCode, w.peerAddr(), w.localAddr())
 	if err != nil {
 		return res, err
 	}
 	sessRes := &Resource{Kind: "L2VPN session", Name: name, ID: sess.ID}
 	if created {
 		change(Item{Action: ActionCreate, Kind: "L2VPN session", Name: name,
-			Detail: fmt.Sprintf("from the peer code of tunnel %q: peer %s, local address %s", pf.Tunnel.Name, w.peerAddr(), pf.Appliance.IP), Resource: sessRes})
+			Detail: fmt.Sprintf("from the peer code of tunnel %q: peer %s, local address %s", pf.Tunnel.Name, w.peerAddr(), w.localAddr()), Resource: sessRes})
 	}
 	if !sess.Enabled {
 		if sess, err = w.edge.SetSessionEnabled(ctx, sess.ID, true); err != nil {
