@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,16 +92,56 @@ func (f *planFlags) session(g *globalFlags) (*steps.Env, steps.Itinerary, error)
 	return steps.NewEnv(cfg, pf, st), it, nil
 }
 
+// planReference lists every plan file key the itinerary's steps read,
+// generated from their fields so it cannot drift from the validators.
+func planReference() string {
+	var b strings.Builder
+	seen := map[string]bool{}
+	empty := &steps.PlanFile{}
+	for i, st := range steps.NewItinerary() {
+		var lines []string
+		for _, f := range st.Step.Fields() {
+			if seen[f.Key] {
+				continue
+			}
+			seen[f.Key] = true
+			line := fmt.Sprintf("  %-32s %s", f.Key, f.Description)
+			if f.Default != nil {
+				if d := f.Default(empty); d != "" {
+					line += " [default " + d + "]"
+				}
+			}
+			if f.Required {
+				line += " (required)"
+			}
+			lines = append(lines, line)
+		}
+		if len(lines) > 0 {
+			fmt.Fprintf(&b, "step %d, %s (%s):\n%s\n", i+1, st.Step.Title(), st.Step.ID(), strings.Join(lines, "\n"))
+		}
+	}
+	b.WriteString(`vms: a list of {name, target_vapp, target_network, storage_profile, rpo, power_on}
+skip: a list of step IDs not to run`)
+	return b.String()
+}
+
 func newPlanCmd(g *globalFlags) *cobra.Command {
-	var f planFlags
+	var (
+		f      planFlags
+		asJSON bool
+	)
 	cmd := &cobra.Command{
 		Use:   "plan --plan FILE [--state FILE]",
 		Short: "Print what the itinerary's steps would change; change nothing",
 		Long: `Print, step by step, what ferry run would create or change (+ create,
 ~ update, = exists, ! conflict). Nothing is changed, not even the state file.
-Steps the plan skips, or that do not apply, say why.
+Steps the plan skips, or that do not apply, say why. With --json the plans
+are one JSON array (index, step, title, status, skipped, items, error).
 
-` + stateHelp,
+` + stateHelp + `
+
+Plan file keys:
+` + planReference(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, it, err := f.session(g)
@@ -109,10 +151,42 @@ Steps the plan skips, or that do not apply, say why.
 			defer env.Close(cmd.Context())
 			r := &steps.Runner{Itinerary: it, Env: env}
 			plans, err := r.PlanAll(cmd.Context())
-			steps.WritePlans(cmd.OutOrStdout(), plans)
+			if asJSON {
+				if jerr := writePlansJSON(cmd.OutOrStdout(), plans); jerr != nil {
+					return jerr
+				}
+			} else {
+				steps.WritePlans(cmd.OutOrStdout(), plans)
+			}
 			return err
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plans as JSON")
 	return cmd
+}
+
+func writePlansJSON(w io.Writer, plans []steps.StagePlan) error {
+	type stagePlan struct {
+		Index   int          `json:"index"`
+		Step    string       `json:"step"`
+		Title   string       `json:"title"`
+		Status  steps.Status `json:"status"`
+		Skipped string       `json:"skipped,omitempty"`
+		Items   []steps.Item `json:"items,omitempty"`
+		Changes int          `json:"changes"`
+		Error   string       `json:"error,omitempty"`
+	}
+	out := make([]stagePlan, 0, len(plans))
+	for _, sp := range plans {
+		p := stagePlan{Index: sp.Index, Step: sp.Step.ID(), Title: sp.Step.Title(), Status: sp.Status,
+			Skipped: sp.Skipped, Items: sp.Plan.Items, Changes: sp.Plan.Changes()}
+		if sp.Err != nil {
+			p.Error = sp.Err.Error()
+		}
+		out = append(out, p)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
