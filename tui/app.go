@@ -212,8 +212,27 @@ func (m *Model) Init() tea.Cmd {
 		waitForEvent(f.Replication, asReplication),
 		waitForEvent(f.Probes, asProbe),
 		waitForEvent(m.asks, asSecret),
+		m.loadStatus(),
 		m.enter(m.cur),
 	)
+}
+
+// loadStatus reads the persisted replication status when replication has
+// run before, so a resumed wizard shows it at once.
+func (m *Model) loadStatus() tea.Cmd {
+	env := m.w.env
+	if len(env.Plan.VMs) == 0 || env.State.Status("replication") == steps.StatusPending {
+		return nil
+	}
+	now := m.w.now()
+	return func() tea.Msg {
+		sts, err := env.ReplicationStatus(now)
+		if err != nil {
+			env.Log.Warn("replication status", "err", err)
+			return nil
+		}
+		return statusMsg(statusRows(sts))
+	}
 }
 
 // enter shows screen i, initializing it the first time.
@@ -256,6 +275,14 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 	case replicationMsg:
 		m.w.dash.Replicate(ReplicationUpdate(msg))
 		return waitForEvent(m.w.feeds.Replication, asReplication)
+	case statusMsg:
+		// Live updates that arrived first win.
+		for _, u := range msg {
+			if _, ok := m.w.dash.Row(u.VM); !ok {
+				m.w.dash.Replicate(u)
+			}
+		}
+		return nil
 	case probeMsg:
 		m.w.dash.Probe(ProbeUpdate(msg))
 		return waitForEvent(m.w.feeds.Probes, asProbe)

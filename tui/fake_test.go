@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vsphere"
 	"github.com/vmware/govmomi/vim25/types"
@@ -177,6 +178,9 @@ type setup struct {
 	feeds  bool     // wire pause and resume (updates are sent as messages)
 	lab    bool
 	mutate func(map[string]*fakeStep)
+	// lastPass records a complete pass per VM in the replication store
+	// beside the state file, as an earlier session would have.
+	lastPass map[string]time.Time
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -193,6 +197,18 @@ func newHarness(t testing.TB, s setup) *harness {
 		if err := state.Finish(id, steps.Result{}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if len(s.lastPass) > 0 {
+		store, err := replication.OpenState(state.Path() + ".replication.db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for vm, at := range s.lastPass {
+			if err := store.PutVM(vm, replication.VMState{LastPass: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		store.Close()
 	}
 	pf := s.pf
 	if pf == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // ReplicationFeed turns the replication engine's events into dashboard
@@ -161,5 +162,31 @@ func ProbeFeed(ctx context.Context, events <-chan probe.Event, kinds map[string]
 			}
 		}
 	}()
+	return out
+}
+
+// statusRows turns the persisted replication status (steps.Env's
+// ReplicationStatus) into dashboard rows: what a resumed wizard shows
+// before the engine reports.
+func statusRows(sts []steps.VMStatus) []ReplicationUpdate {
+	out := make([]ReplicationUpdate, 0, len(sts))
+	for _, st := range sts {
+		rpo, _ := time.ParseDuration(st.RPO)
+		u := ReplicationUpdate{VM: st.VM, Phase: "idle", RPO: rpo, LastPass: st.LastPass, Paused: st.Paused, Health: RPOOK}
+		switch {
+		case st.Health == "cut over":
+			u.Phase = "cut over"
+		case st.LastPass.IsZero():
+			u.Phase, u.Health = "no replica", RPOUnknown
+		case st.Paused:
+			u.Phase, u.Err = "paused", st.Reason
+		case strings.HasPrefix(st.Health, "RPO missed"):
+			u.Health = RPOViolated
+		}
+		if rpo > 0 && !st.LastPass.IsZero() && !st.Paused {
+			u.NextPass = st.LastPass.Add(rpo)
+		}
+		out = append(out, u)
+	}
 	return out
 }

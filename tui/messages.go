@@ -64,7 +64,9 @@ func (m actionDoneMsg) step() int { return m.Step }
 // Streams from the adapters.
 type (
 	replicationMsg ReplicationUpdate
-	probeMsg       ProbeUpdate
+	// statusMsg carries the persisted replication status read on resume.
+	statusMsg []ReplicationUpdate
+	probeMsg  ProbeUpdate
 	// secretAskMsg asks the operator for a secret a step needs; the answer
 	// (or an error when the prompt is dismissed) goes back on Reply.
 	secretAskMsg struct {

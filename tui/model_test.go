@@ -49,7 +49,7 @@ func withVMs(names ...string) *steps.PlanFile {
 	pf := &steps.PlanFile{Org: "Company", VDC: "Company-VDC", Network: steps.NetworkPlan{Name: "company-network"}, RPO: "1m"}
 	on := true
 	for _, n := range names {
-		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: "company-network", PowerOn: &on})
+		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: "company-network", RPO: "1m", PowerOn: &on})
 	}
 	return pf
 }
@@ -66,13 +66,20 @@ func TestResumeStartsAtFirstStepNotDone(t *testing.T) {
 }
 
 func TestResumeShowsReplicationStatus(t *testing.T) {
-	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+	pf := withVMs("WebApp1", "WebApp2")
+	h := newHarness(t, setup{pf: pf, done: append(slices.Clone(infraDone), "vm-selection", "replication"),
+		lastPass: map[string]time.Time{"WebApp1": t0.Add(-30 * time.Second), "WebApp2": t0.Add(-5 * time.Minute)}})
 	h.start(120, 40)
 	if got := h.screenID(); got != "checks" {
 		t.Fatalf("started at %q, want checks", got)
 	}
-	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 4, Health: RPOOK, LastPass: t0.Add(-40 * time.Second)})
-	h.mustSee(t, "Replication", "● WebApp2 idle")
+	// From the persisted replication state, before the engine reports.
+	h.mustSee(t, "Replication", "● WebApp1 idle", "✗ WebApp2 idle")
+	h.send(press("["))
+	h.mustSee(t, "Step 6 of 8", "last 30s ago · next in 30s", "RPO violated")
+	// A live update replaces the persisted view.
+	h.send(replicationMsg{VM: "WebApp2", Phase: "incremental", Pass: 4, Health: RPOOK, LastPass: t0.Add(-40 * time.Second)})
+	h.mustSee(t, "● WebApp2 incremental")
 }
 
 func TestFieldValidationInlineAndRefusesToAdvance(t *testing.T) {
