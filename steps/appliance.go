@@ -132,6 +132,9 @@ func (s *Appliance) inputs(pf *PlanFile) (AppliancePlan, error) {
 			f.Set(&c, f.Default(&c))
 		}
 	}
+	if c.Appliance.SinkPortgroup == c.Appliance.StretchedPortgroup {
+		errs = append(errs, &FieldError{"appliance.sink_portgroup", fmt.Errorf("%q is the stretched port group; the sink needs a port group of its own (e.g. ferry-sink)", c.Appliance.SinkPortgroup)})
+	}
 	if c.Appliance.UplinkPortgroup == c.Appliance.SinkPortgroup {
 		errs = append(errs, &FieldError{"appliance.uplink_portgroup", fmt.Errorf("%q is also the sink port group; the uplink needs a regular port group", c.Appliance.UplinkPortgroup)})
 	}

@@ -440,3 +440,18 @@ func TestApplianceCustomOVFMustDeclareNetworks(t *testing.T) {
 		t.Error("a failed apply created the port group")
 	}
 }
+
+func TestApplianceSinkMustNotBeTheStretchedPortgroup(t *testing.T) {
+	o := newOnPrem(t)
+	pf := appliancePlan()
+	pf.Appliance.SinkPortgroup = "company-network"
+	pf.Appliance.UplinkPortgroup = "VM Network"
+	_, err := (&Appliance{}).Apply(context.Background(), newApplianceEnv(t, o, pf), collect(new([]Event)))
+	if err == nil || !strings.Contains(err.Error(), "appliance.sink_portgroup") {
+		t.Fatalf("sink = stretched port group: %v", err)
+	}
+	ps := o.portgroup(t, "company-network").Config.DefaultPortConfig.(*types.VMwareDVSPortSetting)
+	if ps.SecurityPolicy != nil && ps.SecurityPolicy.AllowPromiscuous != nil && *ps.SecurityPolicy.AllowPromiscuous.Value {
+		t.Error("the stretched port group was reconfigured")
+	}
+}

@@ -250,7 +250,8 @@ func (c *Client) DVS(ctx context.Context, dc *object.Datacenter, name string) (*
 
 // CreateSinkPortgroup adds a sink port group to dvs: early binding, VLAN
 // trunk 0-4094, promiscuous mode and forged transmits Accept. It reads the
-// port group back and fails if vCenter did not keep the policy.
+// port group back, re-applies the policy once if vCenter did not keep it,
+// and fails if it still reads back wrong.
 func (c *Client) CreateSinkPortgroup(ctx context.Context, dc *object.Datacenter, dvs *object.DistributedVirtualSwitch, name string) (*Portgroup, error) {
 	spec := types.DVPortgroupConfigSpec{
 		Name:              name,
@@ -271,8 +272,10 @@ func (c *Client) CreateSinkPortgroup(ctx context.Context, dc *object.Datacenter,
 	if err != nil {
 		return nil, fmt.Errorf("read back port group %q: %w", name, err)
 	}
-	if p := pg.SinkProblems(); len(p) > 0 {
-		return pg, fmt.Errorf("port group %q was created but reads back wrong: %s", name, strings.Join(p, ", "))
+	if len(pg.SinkProblems()) > 0 {
+		// vCenter did not keep the policy: apply it once more with a
+		// complete spec; SecureSinkPortgroup fails if it still reads back wrong.
+		return c.SecureSinkPortgroup(ctx, dc, pg)
 	}
 	return pg, nil
 }
