@@ -358,6 +358,9 @@ func (m *Model) finished(i int) bool {
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	m.flash = ""
 	if m.prompt != nil {
+		if msg.Type == tea.KeyCtrlC {
+			msg = tea.KeyMsg{Type: tea.KeyEsc} // cancel the prompt first
+		}
 		done, cmd := m.prompt.update(msg)
 		if done {
 			m.prompt = nil

@@ -71,6 +71,7 @@ var (
 	keyPause  = newKey("p", "pause", "p")
 	keyResume = newKey("u", "resume", "u")
 	keyPick   = newKey("↑/↓", "pick", "up", "down")
+	keyReload = newKey("ctrl+r", "reload", "ctrl+r")
 	keyPrevSt = newKey("[", "previous step", "[")
 	keyNextSt = newKey("]", "next step", "]")
 )

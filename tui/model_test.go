@@ -588,3 +588,19 @@ func TestCtrlCQuitIsAnInterrupt(t *testing.T) {
 		t.Fatal("ErrInterrupted does not map to exit code 130")
 	}
 }
+
+func TestVMListFailureAndReload(t *testing.T) {
+	h := newHarness(t, setup{done: infraDone})
+	calls := 0
+	h.m.w.inventory = func(context.Context) ([]vsphere.VM, error) {
+		calls++
+		if calls == 1 {
+			return nil, errors.New("vCenter 127.0.0.1:8989: connection refused")
+		}
+		return fakeVMs, nil
+	}
+	h.start(80, 24)
+	h.mustSee(t, "could not list the on-prem VMs", "connection refused", "ctrl+r")
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
+	h.mustSee(t, "WebApp1", "0 of 5 selected")
+}

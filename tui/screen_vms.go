@@ -103,12 +103,20 @@ func (s *vmScreen) fields() []steps.Field {
 }
 
 func (s *vmScreen) init() tea.Cmd {
+	return tea.Batch(s.load(), s.form.loadChoices())
+}
+
+// load lists the on-prem VMs; a reload while one is in flight is dropped.
+func (s *vmScreen) load() tea.Cmd {
+	if s.loading {
+		return nil
+	}
 	s.loading = true
 	ctx, inv, idx := s.w.ctx, s.w.inventory, s.idx
-	return tea.Batch(func() tea.Msg {
+	return func() tea.Msg {
 		vms, err := inv(ctx)
 		return vmsLoadedMsg{Step: idx, VMs: vms, Err: err}
-	}, s.form.loadChoices())
+	}
 }
 
 func (s *vmScreen) running() bool {
@@ -176,6 +184,9 @@ func (s *vmScreen) keys() keyMap {
 		clear.SetHelp("esc", "clear filter")
 		return keyMap{done, clear}
 	}
+	if s.loading || s.loadErr != nil {
+		return keyMap{keyReload.when(!s.loading, "already loading")}
+	}
 	if s.onForm {
 		tbl := keyBack
 		tbl.SetHelp("esc", "VM table")
@@ -195,7 +206,7 @@ func (s *vmScreen) keys() keyMap {
 	next := keyNext
 	next.SetHelp("enter", "options")
 	next = next.when(len(s.selectedNames()) > 0, "select a VM first")
-	return keyMap{keyUp, keyDown, sel, keyFilter, opts, next}
+	return keyMap{keyUp, keyDown, sel, keyFilter, opts, next, keyReload.when(!s.loading, "already loading")}
 }
 
 func (s *vmScreen) update(msg tea.Msg) tea.Cmd {
@@ -265,6 +276,8 @@ func (s *vmScreen) key(msg tea.KeyMsg) tea.Cmd {
 		s.cursor = max(0, s.cursor-1)
 	case keyDown.Matches(msg):
 		s.cursor = min(max(0, len(vms)-1), s.cursor+1)
+	case keyReload.Matches(msg):
+		return s.load()
 	case keyFilter.Matches(msg):
 		s.filterOn = true
 		return s.filter.Focus()
@@ -414,7 +427,9 @@ func (s *vmScreen) view(width, height int) string {
 	case s.loadErr != nil:
 		out = append(out, sErr.Render("✗ could not list the on-prem VMs"))
 		out = append(out, wrap(s.loadErr.Error(), width)...)
-		return box(append(out, "", "Check the vCenter endpoint (GOVC_URL, credentials), then come back to this step."), width, height)
+		out = append(out, "")
+		out = append(out, wrap("Check the vCenter endpoint (GOVC_URL and its credentials), then press ctrl+r to list the VMs again.", width)...)
+		return box(out, width, height)
 	}
 	sel := s.selectedNames()
 	status := fmt.Sprintf("%d of %d selected", len(sel), len(s.vms))

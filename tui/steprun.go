@@ -9,6 +9,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/progress"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -53,7 +54,9 @@ type stepRun struct {
 
 func newStepRun(w *wiring, idx int) stepRun {
 	r := stepRun{w: w, idx: idx, stage: w.it[idx], fraction: -1,
-		bar: progress.New(progress.WithoutPercentage(), progress.WithSolidFill("12"), progress.WithFillCharacters('█', '░'))}
+		// The renderer's profile, so NO_COLOR reaches the bar too.
+		bar: progress.New(progress.WithoutPercentage(), progress.WithSolidFill("12"), progress.WithFillCharacters('█', '░'),
+			progress.WithColorProfile(lipgloss.ColorProfile()))}
 	st := w.env.State.Get(r.id())
 	switch {
 	case st.Status == steps.StatusDone:
