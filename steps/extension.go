@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -80,12 +79,6 @@ type extWorld struct {
 	conflict string          // why ferry will not go on ("": none)
 }
 
-// trunkPending reports whether step 2 is still to run in this itinerary,
-// so a missing tunnel is expected rather than an error.
-func trunkPending(env *Env) bool {
-	return env.State.Status("trunk-network") != StatusDone && !slices.Contains(env.Plan.Skip, "trunk-network")
-}
-
 func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
 	pf, err := answers(env.Plan, s.Fields())
 	if err != nil {
@@ -97,11 +90,13 @@ func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
 		return nil, err
 	}
 	egw := w.site.egw.EdgeGateway.Name
-	if w.tun, err = vcd.FindTunnel(w.site.egw, pf.Tunnel.Name); err != nil {
+	// A tunnel still to be made by step 2 (or not readable before step 1)
+	// is planned for; one that should be there and is not is an error.
+	if w.tun, err = findTunnel(env, w.site.egw, pf.Tunnel.Name); err != nil && !errors.Is(err, errRightsPending) {
 		return nil, fmt.Errorf("tunnel.name: %w", err)
 	}
 	switch {
-	case w.tun == nil && !trunkPending(env):
+	case w.tun == nil && !stepPending(env, "trunk-network"):
 		return nil, fmt.Errorf("tunnel.name: no L2 VPN tunnel %q on edge gateway %s; step 2 (trunk-network) creates it: run it again", pf.Tunnel.Name, egw)
 	case w.tun != nil:
 		var names []string
@@ -111,7 +106,7 @@ func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
 				w.tunnelID = sn.TunnelID
 			}
 		}
-		if w.tunnelID == 0 && !trunkPending(env) {
+		if w.tunnelID == 0 && !stepPending(env, "trunk-network") {
 			return nil, fmt.Errorf("network.name: L2 VPN tunnel %q on edge gateway %s does not stretch network %q (it stretches: %v); step 2 (trunk-network) adds it: run it again",
 				pf.Tunnel.Name, egw, pf.Network.Name, names)
 		}

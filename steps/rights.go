@@ -133,6 +133,8 @@ func (s *Rights) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 		if err := c.ApplyRights(p); err != nil {
 			return res, err
 		}
+		// A tenant session opened before the grant may not see it.
+		env.cloud.tenant.release(ctx)
 		for _, it := range items {
 			res.Changes = append(res.Changes, it)
 			emit(Changed(it))

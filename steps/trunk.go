@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
@@ -66,6 +67,29 @@ func lookSite(ctx context.Context, env *Env, pf *PlanFile) (*tenantSite, error) 
 	return &tenantSite{c: c, vdc: vdc, egw: egw}, nil
 }
 
+// errRightsPending is returned by findTunnel when Cloud Director refuses to
+// show the tenant its L2 VPN tunnels and step 1, which grants that right,
+// has yet to run: planning goes on as if there were none.
+var errRightsPending = errors.New("the tenant may read L2 VPN tunnels only once step 1 (rights) has run")
+
+// findTunnel is vcd.FindTunnel, with Cloud Director's refusal (403
+// ACCESS_TO_RESOURCE_IS_FORBIDDEN) told apart while step 1 is pending.
+func findTunnel(env *Env, egw *govcd.NsxtEdgeGateway, name string) (*govcd.NsxtL2VpnTunnel, error) {
+	t, err := vcd.FindTunnel(egw, name)
+	switch {
+	case err == nil || !strings.Contains(err.Error(), "ACCESS_TO_RESOURCE_IS_FORBIDDEN"):
+		return t, err
+	case stepPending(env, "rights"):
+		return nil, errRightsPending
+	}
+	return nil, fmt.Errorf("%w; the tenant lacks the L2 VPN rights: run step 1 (rights), or have the provider grant them", err)
+}
+
+// stepPending reports whether step id is still to run in this itinerary.
+func stepPending(env *Env, id string) bool {
+	return env.State.Status(id) != StatusDone && !slices.Contains(env.Plan.Skip, id)
+}
+
 // trunkWorld is what step 2 found (read only).
 type trunkWorld struct {
 	pf   *PlanFile // with defaults
@@ -76,6 +100,8 @@ type trunkWorld struct {
 	// network or the tunnel of the plan's name ("": no conflict).
 	netConflict, tunConflict string
 	drift                    []string // how tun differs from the plan
+	// unreadable: the tenant may not read L2 VPN tunnels before step 1.
+	unreadable bool
 }
 
 func (s *Trunk) look(ctx context.Context, env *Env) (*trunkWorld, error) {
@@ -98,7 +124,10 @@ func (s *Trunk) look(ctx context.Context, env *Env) (*trunkWorld, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network.name: %w", err)
 	}
-	if w.tun, err = vcd.FindTunnel(w.site.egw, pf.Tunnel.Name); err != nil {
+	if w.tun, err = findTunnel(env, w.site.egw, pf.Tunnel.Name); errors.Is(err, errRightsPending) {
+		w.unreadable, err = true, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("tunnel.name: %w", err)
 	}
 	if w.tun != nil {
@@ -189,7 +218,11 @@ func (w *trunkWorld) plan() Plan {
 	case w.tunConflict != "":
 		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "L2VPN tunnel", Name: w.pf.Tunnel.Name, Detail: w.tunConflict})
 	case w.tun == nil:
-		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "L2VPN tunnel", Name: w.pf.Tunnel.Name, Detail: w.tunnelDetail(w.pf.Tunnel.LocalEndpointIP)})
+		detail := w.tunnelDetail(w.pf.Tunnel.LocalEndpointIP)
+		if w.unreadable {
+			detail += " (" + errRightsPending.Error() + ": none assumed)"
+		}
+		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "L2VPN tunnel", Name: w.pf.Tunnel.Name, Detail: detail})
 	case len(w.drift) > 0:
 		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "L2VPN tunnel", Name: w.pf.Tunnel.Name,
 			Detail:   strings.Join(w.drift, ", ") + ": stretch " + w.pf.Network.Name + " and enable",

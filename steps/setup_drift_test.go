@@ -1,0 +1,180 @@
+package steps_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab/vcdsim"
+	"github.com/ferry-migrate/ferry/nsx"
+	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vcd"
+)
+
+// TestSetupRightsLegacy: with rights.mode legacy, step 1 writes the org's
+// OrgRights list (the walkthrough's PowerShell way), not the bundle.
+func TestSetupRightsLegacy(t *testing.T) {
+	l := startLab(t)
+	plan := labPlan(t, l, func(pf *steps.PlanFile) {
+		pf.Rights.Mode = "legacy"
+		pf.Skip = append(pf.Skip, "trunk-network", "appliance", "dc-extension")
+	})
+	ev, err := run(t, l.Config(), plan, "")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, ev)
+	}
+	changes := ev.of("rights", steps.EventChange)
+	if len(changes) == 0 || changes[0].Item.Kind != "org rights" {
+		t.Fatalf("legacy changes:\n%s", ev)
+	}
+	if !l.VCD.OrgHasRight("Company", l2vpnRight) {
+		t.Error("the org lacks the L2 VPN right")
+	}
+	if w := look(t, l); w.bundleHas {
+		t.Error("legacy mode changed the rights bundle")
+	}
+	if ev, err = run(t, l.Config(), plan, ""); err != nil || ev.of("rights", steps.EventDone)[0].Message != "no changes" {
+		t.Errorf("second legacy run: %v\n%s", err, ev)
+	}
+}
+
+// TestSetupDrift: what was changed behind ferry's back after a run is
+// mended by the next one (a disabled server tunnel, a disabled edge
+// session), and what ferry must not touch is a conflict that changes
+// nothing (a session of the plan's name built from another peer code).
+func TestSetupDrift(t *testing.T) {
+	l := startLab(t)
+	cfg := l.Config()
+	plan := labPlan(t, l, nil)
+	if ev, err := run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json")); err != nil {
+		t.Fatalf("%v\n%s", err, ev)
+	}
+	ctx := context.Background()
+
+	tenant := login(t, cfg.Tenant)
+	vdc, err := tenant.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	egw, err := tenant.EdgeGatewayByName(vdc, "company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun, err := vcd.FindTunnel(egw, "ferry-l2vpn")
+	if err != nil || tun == nil {
+		t.Fatalf("tunnel: %v %v", tun, err)
+	}
+	off := *tun.NsxtL2VpnTunnel
+	off.Enabled = false
+	if _, err := tun.Update(&off); err != nil {
+		t.Fatal(err)
+	}
+	edge, err := nsx.Dial(ctx, nsx.Config{URL: cfg.Edge.URL, Username: cfg.Edge.Username, Password: cfg.Edge.Password, CAFile: cfg.Edge.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edge.Close()
+	sess, err := edge.SessionByName(ctx, "ferry-l2vpn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := edge.SetSessionEnabled(ctx, sess.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if look(t, l).tunnelUp {
+		t.Fatal("stretch still UP with both ends disabled")
+	}
+
+	plans, err := runner(t, cfg, plan, "", nil).PlanAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	steps.WritePlans(&out, plans)
+	for _, want := range []string{`~ update L2VPN tunnel "ferry-l2vpn": tunnel is disabled`, `~ update L2VPN session "ferry-l2vpn": is disabled`, "DOWN: "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("plan does not say %q:\n%s", want, out.String())
+		}
+	}
+	ev, err := run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, ev)
+	}
+	for _, id := range []string{"trunk-network", "dc-extension"} {
+		if c := ev.of(id, steps.EventChange); len(c) != 1 || c[0].Item.Action != steps.ActionUpdate {
+			t.Errorf("%s: want one update:\n%s", id, ev)
+		}
+	}
+	for _, id := range []string{"rights", "appliance"} {
+		if len(ev.of(id, steps.EventChange)) != 0 {
+			t.Errorf("%s changed:\n%s", id, ev)
+		}
+	}
+	if !look(t, l).tunnelUp {
+		t.Error("stretch not UP again")
+	}
+
+	// A session of the plan's name from another tunnel's peer code.
+	if err := edge.DetachNetwork(ctx, mustAttachment(t, edge, sess.ID).ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := edge.DeleteSession(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	other := vcdsim.PeerCode{SiteName: "elsewhere", PSK: "x", LocalEndpointIP: "203.0.113.99", RemoteEndpointIP: "192.168.50.10"}.Encode()
+	if _, err := edge.CreateSessionFromPeerCode(ctx, "ferry-l2vpn", other, "203.0.113.99", "192.168.50.10"); err != nil {
+		t.Fatal(err)
+	}
+	ev, err = run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json"))
+	if !errors.Is(err, steps.ErrConflict) || !strings.Contains(err.Error(), "another peer code") || !errors.Is(err, steps.ErrPreflight) {
+		t.Errorf("session from another peer code: %v\n%s", err, ev)
+	}
+	if atts, err := edge.Attachments(ctx, mustSession(t, edge).ID); err != nil || len(atts) != 0 {
+		t.Errorf("the conflicting session got a network: %v %v", atts, err)
+	}
+}
+
+func mustAttachment(t *testing.T, edge *nsx.Client, sessionID string) nsx.Attachment {
+	t.Helper()
+	atts, err := edge.Attachments(context.Background(), sessionID)
+	if err != nil || len(atts) != 1 {
+		t.Fatalf("attachments: %v %v", atts, err)
+	}
+	return atts[0]
+}
+
+func mustSession(t *testing.T, edge *nsx.Client) nsx.Session {
+	t.Helper()
+	s, err := edge.SessionByName(context.Background(), "ferry-l2vpn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSetupNeedsRights: where Cloud Director enforces rights, the tenant
+// cannot plan the L2 VPN without step 1; the run refuses before changing
+// anything and names what is missing.
+func TestSetupNeedsRights(t *testing.T) {
+	l := startLab(t)
+	tenant := login(t, l.Config().Tenant)
+	vdc, err := tenant.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	egw, err := tenant.EdgeGatewayByName(vdc, "company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vcd.FindTunnel(egw, "ferry-l2vpn"); err == nil {
+		t.Skip("this lab does not enforce tenant rights (vcdsim.Config.EnforceRights)")
+	}
+	plan := labPlan(t, l, func(pf *steps.PlanFile) { pf.Skip = append(pf.Skip, "rights") })
+	ev, err := run(t, l.Config(), plan, "")
+	if !errors.Is(err, steps.ErrPreflight) || !strings.Contains(err.Error(), "View L2 VPN") || !strings.Contains(err.Error(), "run step 1 (rights)") {
+		t.Errorf("without step 1: %v\n%s", err, ev)
+	}
+	untouched(t, l)
+}
