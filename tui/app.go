@@ -164,6 +164,7 @@ func New(ctx context.Context, d Deps) *Model {
 	m := &Model{w: w, width: 80, height: 24, help: help.New(),
 		spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)), asks: make(chan secretAskMsg)}
 	m.help.ShortSeparator = "  "
+	m.help.Styles = helpStyles()
 	w.spinFrame = m.spinner.View()
 	d.Env.Secret = promptSecret(ctx, d.Env.Secret, m.asks)
 	for i := range d.Itinerary {

@@ -1,18 +1,34 @@
 package tui
 
-import "github.com/charmbracelet/lipgloss"
+import (
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/lipgloss"
+)
 
 // Styles carry emphasis only: every state also has a glyph or a word, so the
-// screens read the same with NO_COLOR and in the golden files.
+// screens read the same with NO_COLOR and in the golden files. Colours are
+// the 16 ANSI ones, which every terminal themes for its own background.
 var (
-	sBold    = lipgloss.NewStyle().Bold(true)
-	sDim     = lipgloss.NewStyle().Faint(true)
-	sTitle   = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.AdaptiveColor{Light: "25", Dark: "75"})
-	sOK      = lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "28", Dark: "42"})
-	sWarn    = lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "130", Dark: "214"})
-	sErr     = lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "160", Dark: "203"})
-	sCursor  = lipgloss.NewStyle().Reverse(true)
-	sBadge   = lipgloss.NewStyle().Bold(true).Reverse(true)
-	sDanger  = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.AdaptiveColor{Light: "160", Dark: "203"})
-	sSidebar = lipgloss.NewStyle().Border(lipgloss.NormalBorder(), false, true, false, false).PaddingRight(1)
+	sBold   = lipgloss.NewStyle().Bold(true)
+	sDim    = lipgloss.NewStyle().Faint(true)
+	sTitle  = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("12"))
+	sOK     = lipgloss.NewStyle().Foreground(lipgloss.Color("2"))
+	sWarn   = lipgloss.NewStyle().Foreground(lipgloss.Color("3"))
+	sErr    = lipgloss.NewStyle().Foreground(lipgloss.Color("9"))
+	sCursor = lipgloss.NewStyle().Reverse(true)
+	sBadge  = lipgloss.NewStyle().Bold(true).Reverse(true)
+	sDanger = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("9"))
 )
+
+// helpStyles replace bubbles/help's defaults with the styles above.
+func helpStyles() help.Styles {
+	return help.Styles{
+		Ellipsis:       sDim,
+		ShortKey:       sBold,
+		ShortDesc:      sDim,
+		ShortSeparator: sDim,
+		FullKey:        sBold,
+		FullDesc:       sDim,
+		FullSeparator:  sDim,
+	}
+}
