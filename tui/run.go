@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -21,20 +22,21 @@ import (
 // Options are what `ferry` and `ferry lab` pass to Run.
 type Options struct {
 	Config *config.Config // endpoints; Config.Lab shows the LAB badge
-	// StatePath is the steps.State file: the wizard resumes from it.
-	StatePath string
 	// PlanPath holds the answers. It is read when it exists and written
 	// after each screen's inputs are accepted, so `ferry run --plan PlanPath`
 	// replays them headless. Empty: answers live in memory only.
 	PlanPath string
+	// StatePath is the steps.State file the wizard resumes from; default,
+	// as `ferry run`: next to the plan, plan.yaml -> plan.state.json.
+	StatePath string
 	// Plan is the starting answers when PlanPath does not exist yet (the
 	// lab's defaults); nil: an empty plan.
 	Plan *steps.PlanFile
 	// Itinerary defaults to steps.NewItinerary().
 	Itinerary steps.Itinerary
 	// LogFile receives every log line (log/slog and the standard logger,
-	// which vcsim uses) while the wizard runs. Required: nothing may write
-	// to the screen behind bubbletea's back.
+	// which vcsim uses) while the wizard runs, so nothing writes to the
+	// screen behind bubbletea's back; default: ferry.log next to the state.
 	LogFile string
 	// Adapters are the optional feeds and listers (Inventory, Choices,
 	// Feeds, SavePlan, Now); Run fills in Config, Env and Itinerary.
@@ -50,8 +52,14 @@ func Run(ctx context.Context, opts Options) error {
 	if !term.IsTerminal(os.Stdin.Fd()) || !term.IsTerminal(os.Stdout.Fd()) {
 		return fmt.Errorf("%w on standard input and output; to run the same steps without one, use `ferry run --plan plan.yaml` (add --json for JSON lines)", ErrNoTerminal)
 	}
+	if opts.StatePath == "" && opts.PlanPath != "" {
+		opts.StatePath = strings.TrimSuffix(opts.PlanPath, filepath.Ext(opts.PlanPath)) + ".state.json"
+	}
 	if opts.LogFile == "" {
-		return errors.New("tui: Options.LogFile is required: logs must not reach the screen")
+		if opts.StatePath == "" {
+			return errors.New("tui: set Options.LogFile (or a plan or state path to put ferry.log beside): logs must not reach the screen")
+		}
+		opts.LogFile = filepath.Join(filepath.Dir(opts.StatePath), "ferry.log")
 	}
 	logger, restore, err := RedirectLogs(opts.LogFile)
 	if err != nil {
@@ -70,6 +78,12 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// One ferry per itinerary: a dropped SSH session may have left one running.
+	release, err := state.Lock()
+	if err != nil {
+		return err
+	}
+	defer release()
 	it := opts.Itinerary
 	if it == nil {
 		it = steps.NewItinerary()
