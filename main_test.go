@@ -118,7 +118,7 @@ func TestHeadlessMigration(t *testing.T) {
 		return string(out), exitCodeOf(err)
 	}
 	out, code := run("run", "--plan", l.PlanPath())
-	if code != 0 || !strings.Contains(out, "stopped before cutover") {
+	if code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run without confirmation: exit %d\n%s", code, out)
 	}
 	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp3")

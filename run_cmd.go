@@ -25,8 +25,10 @@ state file: steps already done are not run again, a step that failed or was
 interrupted runs again (every step is idempotent). The run stops at the first
 failure.
 
-The cutover is never run without --confirm-cutover=NAME naming the plan's VMs
-(comma-separated); without it the run stops in front of it and says so.
+The cutover is never run without --confirm-cutover=NAMES naming the VMs to cut
+over (comma-separated); without it the run stops in front of it and says so.
+Naming only some of the plan's VMs cuts them over one by one: the others stay
+replicating and the next run with their names cuts them over.
 
 Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
 JSON object per line with --json (fields: time, step, index, kind, message,
@@ -58,8 +60,12 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 			}
 			defer logf.Close()
 			env.Log = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			if err := steps.CheckConfirmation(env.Plan, confirm); err != nil {
-				return usageError{err}
+			if confirm != "" {
+				vms, err := steps.ConfirmedVMs(env.Plan, confirm)
+				if err != nil {
+					return usageError{err}
+				}
+				env.CutoverVMs = vms
 			}
 			out := cmd.OutOrStdout()
 			emit := steps.TextPrinter(out, len(it))
@@ -79,7 +85,7 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 			if !asJSON {
 				msg := fmt.Sprintf("ferry: %d done, %d skipped", res.Done, res.Skipped)
 				if res.StoppedBefore != "" {
-					msg += "; stopped before " + res.StoppedBefore + " (not confirmed)"
+					msg += "; stopped at " + res.StoppedBefore + " (waiting for --confirm-cutover)"
 				}
 				fmt.Fprintf(out, "%s; state: %s\n", msg, env.State.Path())
 			}
@@ -88,7 +94,7 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON lines")
-	cmd.Flags().StringVar(&confirm, "confirm-cutover", "", "confirm the cutover by typing the plan's VM names (comma-separated)")
+	cmd.Flags().StringVar(&confirm, "confirm-cutover", "", "confirm the cutover of these VMs of the plan (comma-separated names)")
 	return cmd
 }
 

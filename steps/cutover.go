@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
@@ -94,9 +95,18 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	report := &CutoverReport{Started: time.Now()}
 	var failed []error
 	prev := env.State.Get(s.ID())
+	selected := map[string]bool{}
+	for _, n := range env.CutoverVMs {
+		selected[n] = true
+	}
+	var waiting []string
 	for _, vm := range env.Plan.VMs {
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
 			emit(Progress(vm.Name+": already cut over", -1))
+			continue
+		}
+		if len(selected) > 0 && !selected[vm.Name] {
+			waiting = append(waiting, vm.Name)
 			continue
 		}
 		c := &vmCutover{env: env, emit: emit, plan: vm, mon: mon, interval: interval,
@@ -132,7 +142,13 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 			}
 		}
 	}
-	return res, errors.Join(failed...)
+	if err := errors.Join(failed...); err != nil {
+		return res, err
+	}
+	if len(waiting) > 0 {
+		return res, fmt.Errorf("%w: %s not cut over yet (confirm with --confirm-cutover=%s)", ErrWaiting, strings.Join(waiting, ", "), strings.Join(waiting, ","))
+	}
+	return res, nil
 }
 
 // Verify implements Step.

@@ -27,6 +27,8 @@ type Env struct {
 	// Secret returns a secret by environment variable name; the TUI sets a
 	// prompt here. The default reads the environment.
 	Secret func(name, what string) (string, error)
+	// CutoverVMs limits the cutover to these VMs (one by one); nil: every VM of the plan.
+	CutoverVMs []string
 
 	onprem   lazy[*vsphere.Client]
 	provider lazy[*vsphere.Client]

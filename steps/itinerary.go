@@ -172,3 +172,36 @@ func CheckConfirmation(pf *PlanFile, typed string) error {
 	}
 	return nil
 }
+
+// ConfirmedVMs checks a cutover confirmation that may name only some of the
+// plan's VMs (to cut them over one by one) and returns the names, in plan
+// order. A name not in the plan is refused.
+func ConfirmedVMs(pf *PlanFile, typed string) ([]string, error) {
+	in := map[string]bool{}
+	var all []string
+	for _, vm := range pf.VMs {
+		in[vm.Name] = true
+		all = append(all, vm.Name)
+	}
+	got := map[string]bool{}
+	for _, n := range strings.Split(typed, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if !in[n] {
+			return nil, fmt.Errorf("--confirm-cutover=%q names %q, which is not in the plan (VMs: %s)", typed, n, strings.Join(all, ","))
+		}
+		got[n] = true
+	}
+	if len(got) == 0 {
+		return nil, fmt.Errorf("--confirm-cutover=%q names no VM (VMs of the plan: %s)", typed, strings.Join(all, ","))
+	}
+	var out []string
+	for _, n := range all {
+		if got[n] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}

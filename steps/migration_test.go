@@ -310,3 +310,44 @@ func TestMigrationBadInput(t *testing.T) {
 	}
 	_ = l
 }
+
+// TestCutoverOneByOne: confirming one of two VMs cuts over that one; the
+// other keeps running and replicating until it is confirmed in turn.
+func TestCutoverOneByOne(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp3"})
+	env.Plan.ApplyDefaults(NewItinerary())
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vms, err := ConfirmedVMs(env.Plan, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.CutoverVMs, r.Confirmed = vms, true
+	out, err := r.Run(ctx)
+	if err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("first cutover: %+v %v", out, err)
+	}
+	if st := env.State.Get("cutover"); st.Status != StatusPending || !strings.Contains(st.Summary, "WebApp3 not cut over yet") {
+		t.Errorf("cutover state after one VM: %+v", st)
+	}
+	onprem, _ := env.OnPrem(ctx)
+	web2, _ := onprem.VMByName(ctx, "WebApp2")
+	web3, _ := onprem.VMByName(ctx, "WebApp3")
+	if web2.PoweredOn() || !web3.PoweredOn() {
+		t.Fatalf("after cutting over WebApp2 only: WebApp2 on=%v, WebApp3 on=%v", web2.PoweredOn(), web3.PoweredOn())
+	}
+	if _, err := ConfirmedVMs(env.Plan, "WebApp9"); err == nil {
+		t.Error("confirming a VM outside the plan was accepted")
+	}
+	env.CutoverVMs = []string{"WebApp3"}
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "" {
+		t.Fatalf("second cutover: %+v %v", out, err)
+	}
+	if st := env.State.Get("cutover"); st.Status != StatusDone {
+		t.Errorf("cutover state after both: %+v", st)
+	}
+}

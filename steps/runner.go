@@ -32,6 +32,11 @@ type Outcome struct {
 	StoppedBefore string
 }
 
+// ErrWaiting is returned by a step that did what it was allowed to and
+// waits for the operator for the rest (VMs not yet confirmed for cutover):
+// the step stays pending and the run stops without failing.
+var ErrWaiting = errors.New("waiting for the operator")
+
 // ErrConflict is returned when a step finds objects that differ from the
 // plan in a way it will not change on its own.
 var ErrConflict = errors.New("conflict with what exists")
@@ -72,6 +77,10 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			return out, err
 		}
 		if err := r.runStep(ctx, i, st, emit); err != nil {
+			if errors.Is(err, ErrWaiting) {
+				out.StoppedBefore = id
+				return out, nil
+			}
 			return out, fmt.Errorf("step %d (%s): %w", i+1, st.Step.Title(), err)
 		}
 		out.Done++
@@ -95,6 +104,14 @@ func (r *Runner) runStep(ctx context.Context, i int, st Stage, emit Emit) (err e
 	emit(Event{Kind: EventStarted, Message: st.Step.Title()})
 	defer func() {
 		if err == nil {
+			return
+		}
+		if errors.Is(err, ErrWaiting) {
+			if serr := state.Pend(id, err.Error()); serr != nil {
+				err = serr
+				return
+			}
+			emit(Warning(err.Error()))
 			return
 		}
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {

@@ -180,6 +180,14 @@ func (s *State) Fail(id string, err error) error {
 	})
 }
 
+// Pend puts a step back to pending with a summary: it did part of its work
+// and waits for the operator (a cutover of some of the plan's VMs).
+func (s *State) Pend(id, summary string) error {
+	return s.update(id, func(st *StepState, now time.Time) {
+		st.Status, st.Finished, st.Summary, st.Error = StatusPending, &now, summary, ""
+	})
+}
+
 // Skip marks a step skipped with the reason.
 func (s *State) Skip(id, reason string) error {
 	return s.update(id, func(st *StepState, now time.Time) {
