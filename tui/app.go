@@ -95,8 +95,11 @@ func (w *wiring) skipReason(i int) string {
 	return ""
 }
 
-// save persists the answers; a failure is shown, not fatal.
+// save completes the answers with their defaults, as `ferry run` does
+// before the first step, and persists them; a failure to write is shown,
+// not fatal.
 func (w *wiring) save() tea.Cmd {
+	w.env.Plan.ApplyDefaults(w.it)
 	if w.savePlan == nil {
 		return nil
 	}

@@ -107,7 +107,10 @@ func fakeItinerary() (steps.Itinerary, map[string]*fakeStep) {
 		{id: "dc-extension", title: "DC extension", err: steps.ErrNotBuilt, planErr: nil},
 		{id: "vm-selection", title: "VM selection", result: steps.Result{}},
 		{id: "replication", title: "Replication", result: steps.Result{Changes: []steps.Item{{Action: steps.ActionCreate, Kind: "replication job", Name: "WebApp2"}}}},
-		{id: "checks", title: "Checks"},
+		{id: "checks", title: "Checks", events: []steps.Event{
+			steps.Progress("probe round 1 of 1", 1),
+			steps.Progress("WebApp1 → WebApp2: 3/3 answered, 1.2ms", -1),
+		}},
 		{id: "cutover", title: "Cutover", events: []steps.Event{
 			{Kind: steps.EventProgress, Message: "final pass while running", Fraction: -1, Time: t0},
 			{Kind: steps.EventProgress, Message: "shut down source", Fraction: -1, Time: t0.Add(12 * time.Second)},

@@ -150,6 +150,8 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 	ff := &fm.fields[fm.focus]
 	vis := ff.visible()
 	switch {
+	case keySubmit.Matches(msg):
+		return nil, fm.submit()
 	case msg.Type == tea.KeyTab:
 		fm.setFocus(fm.focus + 1)
 		return nil, false
@@ -201,10 +203,10 @@ func (fm *form) keys() keyMap {
 	next := keyNext
 	if fm.focus == len(fm.fields)-1 {
 		next.SetHelp("enter", "plan")
-	} else {
-		next.SetHelp("enter", "next field")
+		return append(km, next)
 	}
-	return append(km, next)
+	next.SetHelp("enter", "next field")
+	return append(km, next, keySubmit)
 }
 
 // view renders the fields, scrolled so the focused one is visible.

@@ -72,6 +72,7 @@ var (
 	keyResume = newKey("u", "resume", "u")
 	keyPick   = newKey("↑/↓", "pick", "up", "down")
 	keyReload = newKey("ctrl+r", "reload", "ctrl+r")
+	keySubmit = newKey("ctrl+s", "plan now", "ctrl+s")
 	keyPrevSt = newKey("[", "previous step", "[")
 	keyNextSt = newKey("]", "next step", "]")
 )

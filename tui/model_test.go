@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log"
 	"os"
 	"slices"
@@ -603,4 +604,40 @@ func TestVMListFailureAndReload(t *testing.T) {
 	h.mustSee(t, "could not list the on-prem VMs", "connection refused", "ctrl+r")
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
 	h.mustSee(t, "WebApp1", "0 of 5 selected")
+}
+
+func TestLongPlanKeepsSummaryInView(t *testing.T) {
+	h := newHarness(t, setup{mutate: func(m map[string]*fakeStep) {
+		var items []steps.Item
+		for i := range 50 {
+			items = append(items, steps.Item{Action: steps.ActionUpdate, Kind: "rights bundle", Name: "Default Rights Bundle", Detail: fmt.Sprintf("add right %d", i)})
+		}
+		m["rights"].plan = steps.Plan{Items: items}
+	}})
+	h.start(80, 24)
+	h.send(press("enter")) // pick the org: the form's only field, so it plans
+	h.mustSee(t, "add right 0", "more", "50 change(s) will be made")
+}
+
+func TestSubmitFormFromAnyField(t *testing.T) {
+	pf := &steps.PlanFile{Org: "Company", VDC: "Company-VDC", EdgeGateway: "company-edge",
+		Network: steps.NetworkPlan{Name: "company-network", GatewayCIDR: "172.16.10.1/24"}}
+	h := newHarness(t, setup{pf: pf, done: []string{"rights"}})
+	h.start(120, 40)
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
+	h.mustSee(t, "Plan — nothing has changed yet")
+	// With a bad answer, ctrl+s stops on it.
+	h2 := newHarness(t, setup{done: []string{"rights"}})
+	h2.start(120, 40)
+	h2.send(tea.KeyMsg{Type: tea.KeyCtrlS})
+	h2.mustSee(t, "is required")
+	h2.mustNotSee(t, "Plan — nothing has changed yet")
+}
+
+func TestChecksShowResults(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+	h.start(120, 40)
+	h.send(press("enter"))
+	h.send(press("enter"))
+	h.mustSee(t, "✓ done", "Results", "WebApp1 → WebApp2: 3/3 answered, 1.2ms")
 }

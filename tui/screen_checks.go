@@ -1,6 +1,9 @@
 package tui
 
-import tea "github.com/charmbracelet/bubbletea"
+import (
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
+)
 
 // checksScreen is step 7: the probe panel across the stretch, and the
 // checks step's plan and apply.
@@ -47,11 +50,30 @@ func (s *checksScreen) update(msg tea.Msg) tea.Cmd {
 
 func (s *checksScreen) view(width, height int) string {
 	out := stepHeading(s.w, s.idx, width)
-	if s.run.phase == phaseInput {
+	switch s.run.phase {
+	case phaseInput:
 		out = append(append(out, wrap("Press enter to plan the probes between the VMs.", width)...), "")
-	} else {
+	case phaseDone, phaseFailed:
+		out = append(out, s.run.view(width, min(8, height/3))...)
+		out = append(out, s.results(width)...)
+		out = append(out, "")
+	default:
 		out = append(out, s.run.view(width, min(8, height/3))...)
 		out = append(out, "")
 	}
 	return box(append(out, probeLines(s.w.dash, s.w.now(), width, height-len(out))...), width, height)
+}
+
+// results are what the probes answered, as the step reported them.
+func (s *checksScreen) results(width int) []string {
+	var out []string
+	for _, ev := range s.run.events {
+		if ev.Kind == steps.EventProgress {
+			out = append(out, sDim.Render(trunc("  "+ev.Message, width)))
+		}
+	}
+	if len(out) > 0 {
+		out = append([]string{"", sBold.Render("Results")}, out...)
+	}
+	return out
 }

@@ -308,11 +308,12 @@ func (s *vmScreen) submit() tea.Cmd {
 	}
 	pf := s.w.env.Plan
 	on := s.opts.PowerOn != "false" && s.opts.PowerOn != "0" && !strings.EqualFold(s.opts.PowerOn, "f")
-	pf.VDC, pf.RPO = s.opts.VDC, s.opts.RPO
+	rpo := rpoOrDefault(s.opts.RPO)
+	pf.VDC, pf.RPO = s.opts.VDC, rpo
 	pf.VMs = pf.VMs[:0]
 	for _, n := range names {
 		p := on
-		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: s.opts.Network, StorageProfile: s.opts.Storage, PowerOn: &p})
+		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: s.opts.Network, StorageProfile: s.opts.Storage, RPO: rpo, PowerOn: &p})
 	}
 	s.onForm = false
 	return tea.Batch(s.w.save(), s.run.begin())

@@ -192,10 +192,18 @@ func (r *stepRun) hint() string {
 	return "Fix the cause named above, then press r to retry (apply is idempotent: nothing is created twice), or esc to change the answers."
 }
 
-// planLines renders the plan: one line per item, marked by action.
-func planLines(p steps.Plan, width int) []string {
+// planLines renders the plan: one line per item, marked by action, at most
+// room lines so the summary stays in view (a rights plan can have fifty).
+func planLines(p steps.Plan, width, room int) []string {
 	var out []string
-	for _, it := range p.Items {
+	items := p.Items
+	hidden := 0
+	if max(room, 3)-2 < len(items) {
+		keep := max(1, room-3)
+		hidden = len(items) - keep
+		items = items[:keep]
+	}
+	for _, it := range items {
 		s := it.String()
 		switch it.Action {
 		case steps.ActionCreate, steps.ActionUpdate, steps.ActionPower:
@@ -206,6 +214,9 @@ func planLines(p steps.Plan, width int) []string {
 			s = sDim.Render(trunc(s, width))
 		}
 		out = append(out, s)
+	}
+	if hidden > 0 {
+		out = append(out, sDim.Render(fmt.Sprintf("… and %d more", hidden)))
 	}
 	switch n := p.Changes(); {
 	case len(p.Conflicts()) > 0:
@@ -226,7 +237,7 @@ func (r *stepRun) view(width, height int) []string {
 		out = append(out, r.w.spin()+" reading what exists to plan "+r.stage.Step.Title()+"…")
 	case phasePlanned:
 		out = append(out, sBold.Render("Plan")+sDim.Render(" — nothing has changed yet"))
-		out = append(out, planLines(r.plan, width)...)
+		out = append(out, planLines(r.plan, width, height-1)...)
 	case phaseApplying:
 		out = append(out, r.w.spin()+" "+trunc(r.message, width-2))
 		if r.fraction >= 0 {
@@ -299,7 +310,10 @@ func (r *stepRun) keys() keyMap {
 		next.SetHelp("enter", "next step")
 		return keyMap{next.when(r.idx < len(r.w.it)-1, "this is the last step"), back}
 	case phaseFailed:
-		return keyMap{keyRetry, back, keySkip.when(errors.Is(r.err, steps.ErrNotBuilt), "only a step not built yet is skipped here; otherwise list it under skip: in the plan")}
+		if errors.Is(r.err, steps.ErrNotBuilt) {
+			return keyMap{keyRetry, back, keySkip}
+		}
+		return keyMap{keyRetry, back}
 	}
 	return nil
 }
