@@ -610,13 +610,13 @@ func TestLongPlanKeepsSummaryInView(t *testing.T) {
 	h := newHarness(t, setup{mutate: func(m map[string]*fakeStep) {
 		var items []steps.Item
 		for i := range 50 {
-			items = append(items, steps.Item{Action: steps.ActionUpdate, Kind: "rights bundle", Name: "Default Rights Bundle", Detail: fmt.Sprintf("add right %d", i)})
+			items = append(items, steps.Item{Action: steps.ActionUpdate, Kind: "right", Name: fmt.Sprint(i)})
 		}
 		m["rights"].plan = steps.Plan{Items: items}
 	}})
 	h.start(80, 24)
 	h.send(press("enter")) // pick the org: the form's only field, so it plans
-	h.mustSee(t, "add right 0", "more", "50 change(s) will be made")
+	h.mustSee(t, `~ update right "0"`, "… and 37 more", "50 change(s) will be made")
 }
 
 func TestSubmitFormFromAnyField(t *testing.T) {
