@@ -219,6 +219,8 @@ func (l *Lab) startVCD() error {
 		TenantUser:     "companyadmin",
 		TenantPassword: randomSecret(),
 		Fabric:         l.Fabric,
+		// The tenant needs step 1's rights for L2 VPN, as on a real vCD.
+		EnforceRights: true,
 		ProviderVC: &vcdsim.ProviderVC{
 			URL:      l.Provider.URL,
 			Username: l.Provider.Username,
