@@ -31,6 +31,8 @@ type fakeStep struct {
 	// block, when set, holds Apply after its events until closed (or ctx
 	// ends): a step that is still running.
 	block chan struct{}
+	// after, when set, decides Apply's outcome from the environment.
+	after func(env *steps.Env) error
 }
 
 func (f *fakeStep) ID() string            { return f.id }
@@ -41,7 +43,7 @@ func (f *fakeStep) Plan(context.Context, *steps.Env) (steps.Plan, error) {
 	p.Step = f.id
 	return p, f.planErr
 }
-func (f *fakeStep) Apply(ctx context.Context, _ *steps.Env, emit steps.Emit) (steps.Result, error) {
+func (f *fakeStep) Apply(ctx context.Context, env *steps.Env, emit steps.Emit) (steps.Result, error) {
 	for _, ev := range f.events {
 		emit(ev)
 	}
@@ -51,6 +53,9 @@ func (f *fakeStep) Apply(ctx context.Context, _ *steps.Env, emit steps.Emit) (st
 		case <-ctx.Done():
 			return steps.Result{}, ctx.Err()
 		}
+	}
+	if f.after != nil {
+		return f.result, f.after(env)
 	}
 	return f.result, f.err
 }

@@ -641,3 +641,31 @@ func TestChecksShowResults(t *testing.T) {
 	h.send(press("enter"))
 	h.mustSee(t, "✓ done", "Results", "WebApp1 → WebApp2: 3/3 answered, 1.2ms")
 }
+
+func TestCutoverOneByOne(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks"),
+		mutate: func(m map[string]*fakeStep) {
+			cut := map[string]bool{}
+			m["cutover"].after = func(env *steps.Env) error {
+				for _, n := range env.CutoverVMs {
+					cut[n] = true
+				}
+				if len(cut) < len(env.Plan.VMs) {
+					return fmt.Errorf("%w: WebApp2 not cut over yet (confirm with --confirm-cutover=WebApp2)", steps.ErrWaiting)
+				}
+				return nil
+			}
+		}})
+	h.start(120, 40)
+	h.mustSee(t, "Type WebApp1,WebApp2 to confirm, or some of the names")
+	h.typeText("WebApp1")
+	h.send(press("enter"))
+	h.mustSee(t, "◐ partly cut over", "WebApp2 not cut over yet (press r and type WebApp2)", "r cut over the others")
+	if st := h.env.State.Status("cutover"); st != steps.StatusPending {
+		t.Fatalf("state %s, want pending (waiting)", st)
+	}
+	h.send(press("r"))
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "✓ cutover complete")
+}

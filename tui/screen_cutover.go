@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -54,7 +55,8 @@ func (s *cutoverScreen) busy() string {
 	return ""
 }
 
-// want is what the operator must type: the VM names, comma-separated.
+// want is what the operator types to cut over every VM: the names,
+// comma-separated. Naming only some cuts them over one by one.
 func (s *cutoverScreen) want() string {
 	var n []string
 	for _, vm := range s.w.env.Plan.VMs {
@@ -71,9 +73,12 @@ func (s *cutoverScreen) keys() keyMap {
 		start = start.when(s.want() != "", "no VMs selected (step 5)")
 		toggle := newKey("ctrl+o", "toggle power on", "ctrl+o")
 		return keyMap{start, toggle}
-	case phaseFailed:
+	case phaseFailed, phaseWaiting:
 		retry := keyRetry
 		retry.SetHelp("r", "confirm again")
+		if s.run.phase == phaseWaiting {
+			retry.SetHelp("r", "cut over the others")
+		}
 		return keyMap{retry}
 	case phaseDone:
 		return nil
@@ -99,7 +104,7 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 		s.typed, cmd = s.typed.Update(km)
 		s.problem = ""
 		return cmd
-	case phaseFailed:
+	case phaseFailed, phaseWaiting:
 		if keyRetry.Matches(km) {
 			s.run.phase = phaseInput
 			s.typed.SetValue("")
@@ -122,14 +127,19 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 		s.problem = fmt.Sprintf("Type %s to confirm.", want)
 		return nil
 	}
-	if err := steps.CheckConfirmation(pf, typed); err != nil {
+	vms, err := steps.ConfirmedVMs(pf, typed)
+	if err != nil {
 		s.problem = fmt.Sprintf("%q does not match: type %s exactly.", typed, want)
+		if len(pf.VMs) > 1 {
+			s.problem = fmt.Sprintf("%q does not match: type %s, or some of these names to cut them over one by one.", typed, want)
+		}
 		return nil
 	}
 	for i := range pf.VMs {
 		on := s.powerOn
 		pf.VMs[i].PowerOn = &on
 	}
+	s.w.env.CutoverVMs = vms
 	s.typed.Blur()
 	s.run.confirmed = true
 	return tea.Batch(s.w.save(), s.run.startApply())
@@ -173,7 +183,13 @@ func (s *cutoverScreen) confirmLines(width int) []string {
 		box = "[x]"
 	}
 	out = append(out, "", box+" power on after cutover "+sDim.Render("(ctrl+o)"), "")
-	out = append(out, trunc("Type "+sBold.Render(orDash(s.want()))+" to confirm:", width))
+	prompt := "Type " + sBold.Render(orDash(s.want())) + " to confirm:"
+	if len(pf.VMs) > 1 {
+		prompt = "Type " + sBold.Render(s.want()) + " to confirm, or some of the names to cut them over one by one:"
+	}
+	for _, l := range wrap(prompt, width) {
+		out = append(out, l)
+	}
 	s.typed.Width = max(10, width-4)
 	out = append(out, s.typed.View())
 	if s.problem != "" {
@@ -230,6 +246,10 @@ func (s *cutoverScreen) timeline(width int) []string {
 	return out
 }
 
+// cliHint is the headless wording of "confirm these VMs"; the wizard says
+// which key to press instead.
+var cliHint = regexp.MustCompile(`\(confirm with --confirm-cutover=([^)]*)\)`)
+
 // isReportLine is the step's note of where it saved its downtime report.
 func isReportLine(ev steps.Event) bool {
 	return ev.Kind == steps.EventProgress && strings.HasPrefix(ev.Message, "downtime report:")
@@ -256,13 +276,17 @@ func (s *cutoverScreen) resultLines(width int) []string {
 func (s *cutoverScreen) report(width int) []string {
 	var out []string
 	total := s.run.finished.Sub(s.run.started)
-	if s.run.phase == phaseFailed {
+	switch s.run.phase {
+	case phaseWaiting:
+		out = append(out, sWarn.Render("◐ partly cut over"))
+		out = append(out, wrap(cliHint.ReplaceAllString(s.run.summary, "(press r and type $1)"), width)...)
+	case phaseFailed:
 		out = append(out, sErr.Render("✗ cutover failed"))
 		out = append(out, wrap(errText(s.run.err), width)...)
 		out = append(out, "", trunc("Any failure before the target powers on rolls back: the source runs again and replication goes on.", width))
 		out = append(out, wrap(s.run.hint(), width)...)
 		out = append(out, "")
-	} else {
+	default:
 		out = append(out, sOK.Render("✓ cutover complete")+": "+s.run.summary)
 	}
 	if s.run.started.IsZero() {

@@ -24,6 +24,9 @@ const (
 	phaseDone
 	phaseFailed
 	phaseSkipped
+	// phaseWaiting: the step did what it was allowed to and waits for the
+	// operator for the rest (VMs not yet confirmed for cutover).
+	phaseWaiting
 )
 
 // stepRun is the part every step screen shares: plan, apply with live
@@ -152,7 +155,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 		case msg.Err != nil:
 			r.phase, r.err = phaseFailed, r.unnumbered(msg.Err)
 		case msg.Outcome.StoppedBefore != "":
-			r.phase, r.err = phaseFailed, fmt.Errorf("stopped before %s: it needs a typed confirmation", r.stage.Step.Title())
+			r.phase, r.summary = phaseWaiting, st.Summary
 		case st.Status == steps.StatusSkipped:
 			r.phase, r.summary = phaseSkipped, st.Summary
 		default:
