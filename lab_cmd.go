@@ -3,22 +3,68 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/tui"
 	"github.com/spf13/cobra"
 )
 
 func newLabCmd(g *globalFlags) *cobra.Command {
+	var opts lab.Options
+	var diskMiB int64
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Start the embedded lab and open the wizard against it",
 		Long: `Start the embedded lab (two vCenters, Cloud Director, the on-prem L2VPN edge,
 all simulated in-process on loopback with TLS from a lab CA) and open the wizard
-against it. Nothing outside this process is touched.`,
+against it. Nothing outside this process is touched. The lab's plan is filled in
+with sensible answers, so a demo goes from step 1 to the downtime report by
+mostly pressing enter. Logs go to ferry.log in the lab directory.
+
+The lab lives as long as this process. To leave the wizard and come back
+(as after a dropped SSH session), run the lab on its own with
+"ferry lab serve --dir DIR" and the wizard against it with
+"ferry --config DIR/ferry-lab.yaml --plan DIR/plan.yaml".`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return notBuilt("the wizard of `ferry lab` (use `ferry lab serve` for the lab alone)")
+			if err := tui.CheckTerminal(); err != nil {
+				return fmt.Errorf("%w\n(for the lab alone, without the wizard: ferry lab serve)", err)
+			}
+			if diskMiB < 16 {
+				return usagef("--disk-mib %d: must be at least 16", diskMiB)
+			}
+			opts.DiskSize = diskMiB << 20
+			ctx := cmd.Context()
+			// The lab's simulators log through the standard logger: from
+			// the start, logs go to a file, never to the screen.
+			dir := opts.Dir
+			if dir == "" {
+				d, err := os.MkdirTemp("", "ferry-lab-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(d)
+				dir = d
+			}
+			opts.Dir = dir
+			logFile := filepath.Join(dir, "ferry.log")
+			_, restore, err := tui.RedirectLogs(logFile)
+			if err != nil {
+				return err
+			}
+			defer restore()
+			l, err := lab.Start(ctx, opts)
+			if err != nil {
+				return fmt.Errorf("start lab: %w", err)
+			}
+			defer l.Close()
+			return tui.Run(ctx, tui.Options{Config: l.Config(), PlanPath: l.PlanPath(), LogFile: logFile})
 		},
 	}
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, plan, state, logs, datastores) in DIR instead of a temporary directory")
+	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
 	cmd.AddCommand(newLabServeCmd(g))
 	return cmd
 }

@@ -11,6 +11,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/tui"
 )
 
 // Exit codes (DESIGN.md): 0 ok, 1 failed, 2 usage, 130 aborted.
@@ -43,6 +46,7 @@ type globalFlags struct {
 }
 
 func newRootCmd(g *globalFlags) *cobra.Command {
+	var wizardPlan, wizardState string
 	root := &cobra.Command{
 		Use:   "ferry",
 		Short: "Warm-migrate running vSphere VMs into a VMware Cloud Director tenant over a stretched L2 network",
@@ -58,10 +62,20 @@ VCD_PASSWORD, VCD_ORG for Cloud Director; FERRY_* for the rest).
 Try it without any VMware installation: ferry lab`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return notBuilt("the wizard (ferry with no command)")
+			if err := tui.CheckTerminal(); err != nil {
+				return err
+			}
+			cfg, err := config.Load(g.config)
+			if err != nil {
+				return usageError{err}
+			}
+			return tui.Run(cmd.Context(), tui.Options{Config: cfg, PlanPath: wizardPlan, StatePath: wizardState})
 		},
 	}
+	root.Flags().StringVar(&wizardPlan, "plan", "ferry-plan.yaml", "plan file: the wizard reads it if it exists and saves your answers to it (for ferry run)")
+	root.Flags().StringVar(&wizardState, "state", "", "state file to resume from (default: next to the plan, PLAN.state.json)")
 	root.PersistentFlags().StringVar(&g.config, "config", "", "endpoints config file (YAML), e.g. the one `ferry lab serve` writes")
 	root.PersistentFlags().BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification (NOT recommended)")
 	root.PersistentFlags().StringVar(&g.logFile, "log-file", "", "write logs to this file (default: ferry.log in the state directory)")

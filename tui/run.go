@@ -43,14 +43,22 @@ type Options struct {
 	Adapters Deps
 }
 
+// CheckTerminal says, before anything starts, whether the wizard can run here.
+func CheckTerminal() error {
+	if !term.IsTerminal(os.Stdin.Fd()) || !term.IsTerminal(os.Stdout.Fd()) {
+		return fmt.Errorf("%w on standard input and output; to run the same steps without one, use `ferry run --plan plan.yaml` (add --json for JSON lines)", ErrNoTerminal)
+	}
+	return nil
+}
+
 // ErrNoTerminal is returned by Run without a terminal.
 var ErrNoTerminal = errors.New("the wizard needs a terminal")
 
 // Run opens the wizard and returns when the operator quits (nil) or ctx is
 // cancelled. It refuses to start without a terminal on stdin and stdout.
 func Run(ctx context.Context, opts Options) error {
-	if !term.IsTerminal(os.Stdin.Fd()) || !term.IsTerminal(os.Stdout.Fd()) {
-		return fmt.Errorf("%w on standard input and output; to run the same steps without one, use `ferry run --plan plan.yaml` (add --json for JSON lines)", ErrNoTerminal)
+	if err := CheckTerminal(); err != nil {
+		return err
 	}
 	if opts.StatePath == "" && opts.PlanPath != "" {
 		opts.StatePath = strings.TrimSuffix(opts.PlanPath, filepath.Ext(opts.PlanPath)) + ".state.json"
