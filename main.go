@@ -32,12 +32,6 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-// errNotBuilt is returned by commands whose implementation has not landed yet.
-var errNotBuilt = errors.New("not built yet")
-
-func notBuilt(what string) error {
-	return fmt.Errorf("%s is %w in this version of ferry", what, errNotBuilt)
-}
 
 type globalFlags struct {
 	config   string
