@@ -669,3 +669,20 @@ func TestCutoverOneByOne(t *testing.T) {
 	h.send(press("enter"))
 	h.mustSee(t, "✓ cutover complete")
 }
+
+func TestCutoverTimelineKeepsTheLatestPhases(t *testing.T) {
+	h := toCutover(t, func(m map[string]*fakeStep) {
+		var evs []steps.Event
+		for i := range 30 {
+			at := t0.Add(time.Duration(i) * time.Second)
+			evs = append(evs, steps.Event{Kind: steps.EventProgress, Message: fmt.Sprintf("WebApp2: phase %d", i), Fraction: -1, Time: at},
+				steps.Event{Kind: steps.EventProgress, Message: "WebApp2: 1 MiB of 2 MiB acknowledged", Fraction: 0.5, Time: at})
+		}
+		m["cutover"].events = evs
+	})
+	h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "earlier phases", "WebApp2: phase 29")
+	h.mustNotSee(t, "acknowledged", "WebApp2: phase 0 ")
+}

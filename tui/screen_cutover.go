@@ -152,12 +152,13 @@ func (s *cutoverScreen) view(width, height int) string {
 		out = append(out, s.confirmLines(width)...)
 	case phaseApplying:
 		out = append(out, sDanger.Render("Cutover running")+sDim.Render(" · elapsed "+dur(s.w.now().Sub(s.run.started))), "")
-		tl := s.timeline(width)
-		out = append(out, tl...)
+		// The probe panel keeps its rows; the timeline shows what fits.
+		probes := probeLines(s.w.dash, s.w.now(), width, max(3, height/3))
+		out = append(out, s.timeline(width, height-len(out)-len(probes)-1)...)
 		out = append(out, "")
-		out = append(out, probeLines(s.w.dash, s.w.now(), width, height-len(out))...)
+		out = append(out, probes...)
 	default:
-		out = append(out, s.report(width)...)
+		out = append(out, s.report(width, height-len(out))...)
 	}
 	return box(out, width, height)
 }
@@ -205,11 +206,13 @@ type phaseSpan struct {
 	start, end time.Time
 }
 
-// phases groups the step's events by message into the timeline.
+// phases groups the step's phase messages into the timeline. A progress
+// event with a fraction is byte progress inside the current phase, not a
+// phase of its own.
 func (s *cutoverScreen) phases() []phaseSpan {
 	var out []phaseSpan
 	for _, ev := range s.run.events {
-		if ev.Kind != steps.EventProgress || isReportLine(ev) {
+		if ev.Kind != steps.EventProgress || ev.Fraction >= 0 || isReportLine(ev) {
 			continue
 		}
 		if n := len(out); n > 0 && out[n-1].name == ev.Message {
@@ -223,14 +226,22 @@ func (s *cutoverScreen) phases() []phaseSpan {
 	return out
 }
 
-func (s *cutoverScreen) timeline(width int) []string {
+// timeline draws the phases, the latest last; when they do not fit in
+// room lines the earliest are summed up in one line.
+func (s *cutoverScreen) timeline(width, room int) []string {
 	now, t0 := s.w.now(), s.run.started
 	ps := s.phases()
 	if len(ps) == 0 {
 		return []string{s.w.spin() + " starting"}
 	}
 	var out []string
-	for i, p := range ps {
+	first := 0
+	if room = max(room, 2); len(ps) > room {
+		first = len(ps) - room + 1
+		out = append(out, sDim.Render(fmt.Sprintf("… %d earlier phases", first)))
+	}
+	for i := first; i < len(ps); i++ {
+		p := ps[i]
 		glyph, end := sOK.Render("✓"), p.end
 		if i == len(ps)-1 {
 			end = s.run.finished
@@ -273,7 +284,7 @@ func (s *cutoverScreen) resultLines(width int) []string {
 }
 
 // report is the downtime report, or the failure with what to do next.
-func (s *cutoverScreen) report(width int) []string {
+func (s *cutoverScreen) report(width, height int) []string {
 	var out []string
 	total := s.run.finished.Sub(s.run.started)
 	switch s.run.phase {
@@ -297,7 +308,7 @@ func (s *cutoverScreen) report(width int) []string {
 	if d, ok := s.w.dash.DowntimeSince(s.run.started, s.run.finished); ok {
 		out = append(out, fmt.Sprintf("  measured by probes    %s", dur(d)))
 	} else {
-		out = append(out, "  measured by probes    "+sDim.Render("no outage seen (no probes, or none lost)"))
+		out = append(out, "  measured by probes    "+sDim.Render("none seen here; the step's own probes are in Result"))
 	}
 	var proj time.Duration
 	for _, vm := range s.w.env.Plan.VMs {
@@ -312,5 +323,5 @@ func (s *cutoverScreen) report(width int) []string {
 		out = append(append(out, "", sBold.Render("Result")), rl...)
 	}
 	out = append(out, "", sBold.Render("Phases"))
-	return append(out, s.timeline(width)...)
+	return append(out, s.timeline(width, height-len(out))...)
 }
