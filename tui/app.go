@@ -280,13 +280,15 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 		m.w.dash.Replicate(ReplicationUpdate(msg))
 		return waitForEvent(m.w.feeds.Replication, asReplication)
 	case statusMsg:
-		// Live updates that arrived first win.
+		// With an engine feed, its live updates win over the file.
 		for _, u := range msg {
-			if _, ok := m.w.dash.Row(u.VM); !ok {
+			if _, ok := m.w.dash.Row(u.VM); !ok || m.w.feeds.Replication == nil {
 				m.w.dash.Replicate(u)
 			}
 		}
 		return nil
+	case refreshStatusMsg:
+		return m.loadStatus()
 	case probeMsg:
 		m.w.dash.Probe(ProbeUpdate(msg))
 		return waitForEvent(m.w.feeds.Probes, asProbe)

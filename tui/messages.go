@@ -66,7 +66,10 @@ type (
 	replicationMsg ReplicationUpdate
 	// statusMsg carries the persisted replication status read on resume.
 	statusMsg []ReplicationUpdate
-	probeMsg  ProbeUpdate
+	// refreshStatusMsg asks the root to read the persisted status again
+	// (after a replication pass the wizard ran itself).
+	refreshStatusMsg struct{}
+	probeMsg         ProbeUpdate
 	// secretAskMsg asks the operator for a secret a step needs; the answer
 	// (or an error when the prompt is dismissed) goes back on Reply.
 	secretAskMsg struct {

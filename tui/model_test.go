@@ -686,3 +686,12 @@ func TestCutoverTimelineKeepsTheLatestPhases(t *testing.T) {
 	h.mustSee(t, "earlier phases", "WebApp2: phase 29")
 	h.mustNotSee(t, "acknowledged", "WebApp2: phase 0 ")
 }
+
+func TestReplicationStepRefreshesStatus(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection")})
+	h.start(120, 40)
+	h.mustSee(t, "No replication reported yet.")
+	h.send(press("enter")) // plan
+	h.send(press("enter")) // apply: the step's pass, then the persisted status is read
+	h.mustSee(t, "✓ replication started", "WebApp2", "no replica")
+}

@@ -154,7 +154,13 @@ func (s *cutoverScreen) view(width, height int) string {
 		out = append(out, sDanger.Render("Cutover running")+sDim.Render(" · elapsed "+dur(s.w.now().Sub(s.run.started))), "")
 		// The probe panel keeps its rows; the timeline shows what fits.
 		probes := probeLines(s.w.dash, s.w.now(), width, max(3, height/3))
-		out = append(out, s.timeline(width, height-len(out)-len(probes)-1)...)
+		var bytes []string
+		if r := &s.run; r.fraction >= 0 {
+			r.bar.Width = max(10, min(width-6, 40))
+			bytes = []string{"  " + r.bar.ViewAs(r.fraction) + fmt.Sprintf(" %3.0f%%", r.fraction*100), sDim.Render(trunc("  "+r.message, width))}
+		}
+		out = append(out, s.timeline(width, height-len(out)-len(probes)-len(bytes)-1)...)
+		out = append(out, bytes...)
 		out = append(out, "")
 		out = append(out, probes...)
 	default:

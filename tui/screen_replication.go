@@ -85,7 +85,12 @@ func (s *replicationScreen) update(msg tea.Msg) tea.Cmd {
 		}
 		return s.run.key(msg)
 	}
-	return s.run.update(msg)
+	cmd := s.run.update(msg)
+	if _, ok := msg.(applyDoneMsg); ok {
+		// The pass the step ran is in the replication state now.
+		return tea.Batch(cmd, func() tea.Msg { return refreshStatusMsg{} })
+	}
+	return cmd
 }
 
 // control asks the engine to pause or resume the VM under the cursor. The
