@@ -39,6 +39,9 @@ type Deps struct {
 	// list means free text. Default: port groups from the on-prem vCenter.
 	Choices func(ctx context.Context, key string) ([]string, error)
 	Feeds   Feeds
+	// ReadOnly removes the dangerous action (the cutover) entirely, for
+	// demos and walkthroughs over a shared lab (k9s --readonly).
+	ReadOnly bool
 	// SavePlan writes the answers after each screen's inputs are accepted,
 	// so a resumed session (and `ferry run --plan`) has them. May be nil.
 	SavePlan func(*steps.PlanFile) error
@@ -66,6 +69,7 @@ type wiring struct {
 	choices   func(context.Context, string) ([]string, error)
 	feeds     Feeds
 	savePlan  func(*steps.PlanFile) error
+	readOnly  bool
 	dash      *DashboardState
 	now       func() time.Time
 	spinFrame string
@@ -157,7 +161,7 @@ func New(ctx context.Context, d Deps) *Model {
 		d.Config = &config.Config{}
 	}
 	w := &wiring{ctx: ctx, cfg: d.Config, env: d.Env, it: d.Itinerary, inventory: d.Inventory, choices: d.Choices,
-		feeds: d.Feeds, savePlan: d.SavePlan, dash: &DashboardState{}, now: d.Now}
+		feeds: d.Feeds, savePlan: d.SavePlan, readOnly: d.ReadOnly, dash: &DashboardState{}, now: d.Now}
 	if w.inventory == nil {
 		w.inventory = envInventory(d.Env)
 	}

@@ -181,11 +181,13 @@ type harness struct {
 }
 
 type setup struct {
-	pf     *steps.PlanFile
-	done   []string // step IDs recorded done in the state before start
-	feeds  bool     // wire pause and resume (updates are sent as messages)
-	lab    bool
-	mutate func(map[string]*fakeStep)
+	pf    *steps.PlanFile
+	done  []string // step IDs recorded done in the state before start
+	feeds bool     // wire pause and resume (updates are sent as messages)
+	lab   bool
+	// readOnly opens the wizard without the cutover (demos).
+	readOnly bool
+	mutate   func(map[string]*fakeStep)
 	// lastPass records a complete pass per VM in the replication store
 	// beside the state file, as an earlier session would have.
 	lastPass map[string]time.Time
@@ -230,7 +232,7 @@ func newHarness(t testing.TB, s setup) *harness {
 	h := &harness{it: it, steps: byID, env: env, clock: t0}
 	d := Deps{Config: cfg, Env: env, Itinerary: it, Now: func() time.Time { return h.clock },
 		Inventory: func(context.Context) ([]vsphere.VM, error) { return fakeVMs, nil },
-		Choices:   fakeChoices}
+		Choices:   fakeChoices, ReadOnly: s.readOnly}
 	if s.feeds {
 		d.Feeds = Feeds{
 			Pause:  func(context.Context, string) error { return nil },

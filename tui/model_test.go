@@ -695,3 +695,15 @@ func TestReplicationStepRefreshesStatus(t *testing.T) {
 	h.send(press("enter")) // apply: the step's pass, then the persisted status is read
 	h.mustSee(t, "✓ replication started", "WebApp2", "no replica")
 }
+
+func TestReadOnlyHasNoCutover(t *testing.T) {
+	h := newHarness(t, setup{readOnly: true, pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks")})
+	h.start(80, 24)
+	h.mustSee(t, "Read-only session: the cutover is not available here.")
+	h.mustNotSee(t, "to confirm", "start cutover")
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	if st := h.env.State.Status("cutover"); st != steps.StatusPending {
+		t.Fatalf("read-only cutover ran: %s", st)
+	}
+}

@@ -39,14 +39,14 @@ func newCutoverScreen(w *wiring, idx int) *cutoverScreen {
 }
 
 func (s *cutoverScreen) init() tea.Cmd {
-	if s.run.phase == phaseInput {
+	if s.run.phase == phaseInput && !s.w.readOnly {
 		return s.typed.Focus()
 	}
 	return nil
 }
 
 func (s *cutoverScreen) running() bool   { return s.run.running() }
-func (s *cutoverScreen) capturing() bool { return s.run.phase == phaseInput }
+func (s *cutoverScreen) capturing() bool { return s.run.phase == phaseInput && !s.w.readOnly }
 
 func (s *cutoverScreen) busy() string {
 	if s.run.phase == phaseApplying {
@@ -66,21 +66,25 @@ func (s *cutoverScreen) want() string {
 }
 
 func (s *cutoverScreen) keys() keyMap {
-	switch s.run.phase {
-	case phaseInput:
+	switch {
+	case s.w.readOnly:
+		return nil
+	case s.run.phase == phaseInput:
 		start := keyNext
 		start.SetHelp("enter", "start cutover")
 		start = start.when(s.want() != "", "no VMs selected (step 5)")
 		toggle := newKey("ctrl+o", "toggle power on", "ctrl+o")
-		return keyMap{start, toggle}
-	case phaseFailed, phaseWaiting:
+		clear := keyBack
+		clear.SetHelp("esc", "clear")
+		return keyMap{start, toggle, clear}
+	case s.run.phase == phaseFailed || s.run.phase == phaseWaiting:
 		retry := keyRetry
 		retry.SetHelp("r", "confirm again")
 		if s.run.phase == phaseWaiting {
 			retry.SetHelp("r", "cut over the others")
 		}
 		return keyMap{retry}
-	case phaseDone:
+	case s.run.phase == phaseDone:
 		return nil
 	}
 	return s.run.keys()
@@ -91,9 +95,16 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 	if !ok {
 		return s.run.update(msg)
 	}
+	if s.w.readOnly {
+		return nil
+	}
 	switch s.run.phase {
 	case phaseInput:
 		switch {
+		case km.Type == tea.KeyEsc:
+			s.typed.SetValue("")
+			s.problem = ""
+			return nil
 		case km.Type == tea.KeyCtrlO:
 			s.powerOn = !s.powerOn
 			return nil
@@ -184,6 +195,9 @@ func (s *cutoverScreen) confirmLines(width int) []string {
 	}
 	if len(pf.VMs) == 0 {
 		out = append(out, sWarn.Render("  no VMs selected: go back to step 5"))
+	}
+	if s.w.readOnly {
+		return append(out, "", sWarn.Render(trunc("Read-only session: the cutover is not available here.", width)))
 	}
 	box := "[ ]"
 	if s.powerOn {
