@@ -707,3 +707,21 @@ func TestReadOnlyHasNoCutover(t *testing.T) {
 		t.Fatalf("read-only cutover ran: %s", st)
 	}
 }
+
+func TestReapplyAfterEditingADoneStep(t *testing.T) {
+	h := newHarness(t, setup{done: []string{"rights"}})
+	applied := 0
+	h.steps["trunk-network"].after = func(*steps.Env) error { applied++; return nil }
+	h.start(120, 40)
+	fillTrunk(h, "172.16.10.1/24")
+	h.send(press("enter")) // tunnel name default: plan
+	h.send(press("enter")) // apply
+	h.mustSee(t, "✓ done")
+	h.send(press("esc")) // edit the answers of a done step
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
+	h.send(press("enter"))
+	if applied != 2 {
+		t.Fatalf("applied %d times, want 2: a done step was not run again", applied)
+	}
+	h.mustSee(t, "✓ done")
+}

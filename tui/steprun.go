@@ -107,12 +107,22 @@ func (r *stepRun) startApply() tea.Cmd {
 	idx := r.idx
 	runner := &steps.Runner{Itinerary: steps.Itinerary{r.stage}, Env: r.w.env, Confirmed: r.confirmed,
 		Emit: func(ev steps.Event) { send(stepEventMsg{Step: idx, Event: ev}) }}
+	state, id := r.w.env.State, r.id()
 	run := func() tea.Msg {
+		defer close(ch)
+		// The runner passes over a step that is done; the operator who
+		// changed its answers and applies again wants it run (apply is
+		// idempotent, so an unchanged step changes nothing).
+		if state.Status(id) == steps.StatusDone {
+			if err := state.Begin(id); err != nil {
+				send(applyDoneMsg{Step: idx, Err: err})
+				return nil
+			}
+		}
 		out, err := runner.Run(ctx)
 		// The done message goes through the channel too, after the last
 		// event, so the screen sees them in order.
-		ch <- applyDoneMsg{Step: idx, Outcome: out, Err: err}
-		close(ch)
+		send(applyDoneMsg{Step: idx, Outcome: out, Err: err})
 		return nil
 	}
 	return tea.Batch(run, waitForEvent(ch, asMsg))
