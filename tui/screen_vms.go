@@ -443,22 +443,29 @@ func (s *vmScreen) view(width, height int) string {
 	} else {
 		o := s.opts
 		formLines = []string{sDim.Render(trunc(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · power on %s  (tab: options)",
-			orDash(s.form.fields[0].f.Value(nil)), orDash(rpoOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.PowerOn), width))}
+			orDash(s.form.fields[0].f.Value(s.w.env.Plan)), orDash(rpoOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.PowerOn), width))}
 	}
-	notice := ""
-	if s.notice != "" {
-		notice = sWarn.Render(trunc(s.notice, width))
-	} else if s.cursor < len(s.shown()) {
-		if r := refusal(s.shown()[s.cursor]); r != "" {
-			notice = sDim.Render(trunc(r, width))
+	// The notice (why a VM cannot be selected) gets up to two lines.
+	var notice []string
+	style, text := sWarn, s.notice
+	if text == "" && s.cursor < len(s.shown()) {
+		style, text = sDim, refusal(s.shown()[s.cursor])
+	}
+	for i, l := range wrap(text, width) {
+		if i == 2 {
+			break
 		}
+		notice = append(notice, style.Render(l))
 	}
-	rows := height - len(out) - len(formLines) - 4
+	rows := height - len(out) - len(formLines) - len(notice) - 3
 	if s.onForm {
 		rows = min(rows, 3)
 	}
 	out = append(out, s.table(width, rows)...)
-	out = append(out, status, notice)
+	out = append(append(out, status), notice...)
+	if len(notice) == 0 {
+		out = append(out, "")
+	}
 	out = append(out, formLines...)
 	return box(out, width, height)
 }
