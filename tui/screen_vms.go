@@ -148,7 +148,7 @@ func refusal(vm vsphere.VM) string {
 	case vm.Template:
 		return vm.Name + " is a template: only running VMs can be warm-migrated"
 	case !vm.PoweredOn():
-		return fmt.Sprintf("%s is %s: warm migration replicates a running VM; power it on in vCenter first (or migrate it cold)", vm.Name, powerWord(vm))
+		return fmt.Sprintf("%s is %s: warm migration replicates a running VM; power it on in vCenter first", vm.Name, powerWord(vm))
 	}
 	return ""
 }
