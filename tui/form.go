@@ -109,6 +109,18 @@ func (ff *formField) visible() []string {
 	return out
 }
 
+// complete reports that every field already has a valid answer (a plan
+// file filled in beforehand, as the lab's).
+func (fm *form) complete() bool {
+	for i := range fm.fields {
+		ff := &fm.fields[i]
+		if fm.fieldErr(ff) != nil || (ff.f.Required && ff.input.Value() == "") {
+			return false
+		}
+	}
+	return true
+}
+
 // fieldErr is the field's validation message without the key.
 func (fm *form) fieldErr(ff *formField) error {
 	err := ff.f.Check(fm.w.env.Plan)

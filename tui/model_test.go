@@ -725,3 +725,13 @@ func TestReapplyAfterEditingADoneStep(t *testing.T) {
 	}
 	h.mustSee(t, "✓ done")
 }
+
+func TestPrefilledFormPlansWithOneEnter(t *testing.T) {
+	pf := &steps.PlanFile{Org: "Company", VDC: "Company-VDC", EdgeGateway: "company-edge",
+		Network: steps.NetworkPlan{Name: "company-network", GatewayCIDR: "172.16.10.1/24"}}
+	h := newHarness(t, setup{pf: pf, done: []string{"rights"}})
+	h.start(120, 40)
+	h.mustSee(t, "enter plan")
+	h.send(press("enter"))
+	h.mustSee(t, "Plan — nothing has changed yet")
+}

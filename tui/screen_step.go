@@ -30,7 +30,13 @@ type stepScreen struct {
 }
 
 func newStepScreen(w *wiring, idx int) *stepScreen {
-	return &stepScreen{w: w, idx: idx, form: newForm(w, idx, w.it[idx].Step.Fields()), run: newStepRun(w, idx)}
+	s := &stepScreen{w: w, idx: idx, form: newForm(w, idx, w.it[idx].Step.Fields()), run: newStepRun(w, idx)}
+	// Answers filled in beforehand (the lab's plan, a resumed session):
+	// one enter plans, the fields stay in view for review.
+	if n := len(s.form.fields); n > 0 && s.form.complete() {
+		s.form.setFocus(n - 1)
+	}
+	return s
 }
 
 func (s *stepScreen) init() tea.Cmd {
