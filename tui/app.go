@@ -28,8 +28,11 @@ import (
 // Deps is everything the wizard works with. Infrastructure comes in only
 // through these values, so tests pass fakes and the lead wires adapters.
 type Deps struct {
-	Config    *config.Config
-	Env       *steps.Env // the answers (Env.Plan), the state (Env.State), the clients
+	Config *config.Config
+	// Env is required: the answers (Env.Plan), the state (Env.State), the
+	// clients.
+	Env *steps.Env
+	// Itinerary defaults to steps.NewItinerary().
 	Itinerary steps.Itinerary
 	// Inventory lists the on-prem VMs for the VM selection screen.
 	// Default: Env.OnPrem(ctx).VMs(ctx).
@@ -153,6 +156,9 @@ type Model struct {
 func New(ctx context.Context, d Deps) *Model {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if len(d.Itinerary) == 0 {
+		d.Itinerary = steps.NewItinerary()
 	}
 	if d.Config == nil {
 		d.Config = d.Env.Config
