@@ -222,11 +222,16 @@ func planLines(p steps.Plan, width, room int) []string {
 		case steps.ActionCreate, steps.ActionUpdate, steps.ActionPower:
 			s = sOK.Render(trunc(s, width))
 		case steps.ActionConflict:
-			s = sErr.Render(trunc(s, width))
+			// What conflicts is what the operator must fix: all of it.
+			var ls []string
+			for _, l := range wrap(s, width) {
+				ls = append(ls, sErr.Render(l))
+			}
+			s = strings.Join(ls, "\n")
 		default:
 			s = sDim.Render(trunc(s, width))
 		}
-		out = append(out, s)
+		out = append(out, lines(s)...)
 	}
 	if hidden > 0 {
 		out = append(out, sDim.Render(fmt.Sprintf("… and %d more", hidden)))
@@ -260,14 +265,20 @@ func (r *stepRun) view(width, height int) []string {
 		out = append(out, "", sDim.Render("elapsed "+dur(r.w.now().Sub(r.started))))
 		out = append(out, r.logLines(width, height-len(out))...)
 	case phaseDone:
-		out = append(out, sOK.Render("✓ done")+": "+r.summary)
+		done := sOK.Render("✓ done") + ": " + r.summary
 		if !r.finished.IsZero() && !r.started.IsZero() {
-			out = append(out, sDim.Render("took "+dur(r.finished.Sub(r.started))))
+			done += sDim.Render(" · took " + dur(r.finished.Sub(r.started)))
 		}
-		for _, res := range r.w.env.State.Get(r.id()).Resources {
-			out = append(out, trunc("  "+res.Kind+" "+res.Name+" "+sDim.Render(res.ID), width))
+		out = append(out, done)
+		if res := r.w.env.State.Get(r.id()).Resources; len(res) > 0 {
+			out = append(out, "", sBold.Render("Owns"))
+			for _, res := range res {
+				out = append(out, trunc("  "+res.Kind+" "+res.Name+" "+sDim.Render(res.ID), width))
+			}
 		}
-		out = append(out, r.logLines(width, height-len(out)-1)...)
+		if log := r.logLines(width, height-len(out)-2); len(log) > 0 {
+			out = append(append(out, "", sBold.Render("Changes")), log...)
+		}
 	case phaseSkipped:
 		out = append(out, "↷ skipped: "+r.summary)
 	case phaseFailed:
@@ -294,9 +305,9 @@ func (r *stepRun) logLines(width, room int) []string {
 	for _, ev := range r.events {
 		switch ev.Kind {
 		case steps.EventChange:
-			out = append(out, sOK.Render(trunc(ev.Message, width)))
+			out = append(out, sOK.Render(trunc("  "+ev.Message, width)))
 		case steps.EventWarning:
-			out = append(out, sWarn.Render(trunc("! "+ev.Message, width)))
+			out = append(out, sWarn.Render(trunc("  ! "+ev.Message, width)))
 		}
 	}
 	if room <= 0 {
