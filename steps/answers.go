@@ -16,12 +16,18 @@ func answers(pf *PlanFile, fields []Field) (*PlanFile, error) {
 	if len(errs) > 0 {
 		return nil, &ValidationError{Path: pf.path, Errs: errs}
 	}
+	fillDefaults(&c, fields)
+	return &c, nil
+}
+
+// fillDefaults sets the empty fields that have a default, in field order
+// (a default may derive from an answer filled before it).
+func fillDefaults(pf *PlanFile, fields []Field) {
 	for _, f := range fields {
-		if f.Get(&c) == "" && f.Default != nil {
-			f.Set(&c, f.Default(&c))
+		if f.Get(pf) == "" && f.Default != nil {
+			f.Set(pf, f.Default(pf))
 		}
 	}
-	return &c, nil
 }
 
 // pick returns the fields of these keys, in this order, so that steps

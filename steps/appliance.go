@@ -119,29 +119,26 @@ type applianceWorld struct {
 	warnings  []string
 }
 
+// inputs checks the step's answers and fills their defaults, then refuses
+// a sink port group that is also the stretched or the uplink one: the sink
+// gets the promiscuous trunk policy, the other two stay regular port groups.
 func (s *Appliance) inputs(pf *PlanFile) (AppliancePlan, error) {
-	c := *pf
+	c, err := answers(pf, s.Fields())
+	if err != nil {
+		return AppliancePlan{}, err
+	}
+	a := c.Appliance
 	var errs []error
-	for _, f := range s.Fields() {
-		if err := f.Check(&c); err != nil {
-			errs = append(errs, err)
-		}
+	if a.SinkPortgroup == a.StretchedPortgroup {
+		errs = append(errs, &FieldError{"appliance.sink_portgroup", fmt.Errorf("%q is the stretched port group; the sink needs a port group of its own (e.g. ferry-sink)", a.SinkPortgroup)})
 	}
-	for _, f := range s.Fields() {
-		if f.Get(&c) == "" && f.Default != nil {
-			f.Set(&c, f.Default(&c))
-		}
-	}
-	if c.Appliance.SinkPortgroup == c.Appliance.StretchedPortgroup {
-		errs = append(errs, &FieldError{"appliance.sink_portgroup", fmt.Errorf("%q is the stretched port group; the sink needs a port group of its own (e.g. ferry-sink)", c.Appliance.SinkPortgroup)})
-	}
-	if c.Appliance.UplinkPortgroup == c.Appliance.SinkPortgroup {
-		errs = append(errs, &FieldError{"appliance.uplink_portgroup", fmt.Errorf("%q is also the sink port group; the uplink needs a regular port group", c.Appliance.UplinkPortgroup)})
+	if a.UplinkPortgroup == a.SinkPortgroup {
+		errs = append(errs, &FieldError{"appliance.uplink_portgroup", fmt.Errorf("%q is also the sink port group; the uplink needs a regular port group", a.UplinkPortgroup)})
 	}
 	if len(errs) > 0 {
 		return AppliancePlan{}, &ValidationError{Path: pf.path, Errs: errs}
 	}
-	return c.Appliance, nil
+	return a, nil
 }
 
 // look reads what exists. Missing inputs (port group, switch, datacenter)

@@ -201,13 +201,7 @@ func secretHint(key string) string {
 // answer would repeat its error.
 func (pf *PlanFile) ApplyDefaults(it Itinerary) {
 	for _, st := range it {
-		for _, f := range st.Step.Fields() {
-			if f.Get(pf) == "" && f.Default != nil {
-				if d := f.Default(pf); d != "" {
-					f.Set(pf, d)
-				}
-			}
-		}
+		fillDefaults(pf, st.Step.Fields())
 	}
 	for i := range pf.VMs {
 		vm := &pf.VMs[i]
