@@ -23,6 +23,7 @@ import (
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vsphere"
+	"gopkg.in/yaml.v3"
 )
 
 // Deps is everything the wizard works with. Infrastructure comes in only
@@ -103,17 +104,29 @@ func (w *wiring) skipReason(i int) string {
 }
 
 // save completes the answers with their defaults, as `ferry run` does
-// before the first step, and persists them; a failure to write is shown,
-// not fatal.
+// before the first step, and writes them off the Update loop: a snapshot
+// (a YAML round trip, so fields added to the plan later are copied too) goes
+// to the command, and a failure to write is shown, not fatal.
 func (w *wiring) save() tea.Cmd {
 	w.env.Plan.ApplyDefaults(w.it)
 	if w.savePlan == nil {
 		return nil
 	}
-	if err := w.savePlan(w.env.Plan); err != nil {
+	b, err := yaml.Marshal(w.env.Plan)
+	if err != nil {
 		return flash("could not save the answers: " + err.Error())
 	}
-	return nil
+	snap, err := steps.ParsePlanFile(b)
+	if err != nil {
+		return flash("could not save the answers: " + err.Error())
+	}
+	savePlan := w.savePlan
+	return func() tea.Msg {
+		if err := savePlan(snap); err != nil {
+			return flashMsg{Text: "could not save the answers: " + err.Error()}
+		}
+		return nil
+	}
 }
 
 // screen is one step's page. Screens are pointers owned by the root; they

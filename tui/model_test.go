@@ -735,3 +735,14 @@ func TestPrefilledFormPlansWithOneEnter(t *testing.T) {
 	h.send(press("enter"))
 	h.mustSee(t, "Plan — nothing has changed yet")
 }
+
+func TestAnswersSavedAfterEachScreen(t *testing.T) {
+	h := newHarness(t, setup{})
+	var saved []*steps.PlanFile
+	h.m.w.savePlan = func(pf *steps.PlanFile) error { saved = append(saved, pf); return nil }
+	h.start(80, 24)
+	h.send(press("enter")) // pick Company: the form is accepted
+	if len(saved) != 1 || saved[0].Org != "Company" || saved[0] == h.env.Plan {
+		t.Fatalf("saved %+v; want one snapshot with org Company", saved)
+	}
+}
