@@ -484,6 +484,9 @@ func (m *Model) View() string {
 		for _, g := range m.keys().FullHelp() {
 			out = append(append(out, ""), lines(hm.FullHelpView([][]key.Binding{g}))...)
 		}
+		out = append(out, "", sBold.Render("Marks"))
+		out = append(out, wrap("✓ done  ▶ current  · pending  ✗ failed  ↷ skipped  ✗key: not available now, and why", mainW)...)
+		out = append(out, wrap("RPO health: ● ok  ▲ warning  ✗ violated  ○ no complete pass yet", mainW)...)
 		main = box(out, mainW, bodyH)
 	default:
 		main = m.screens[m.cur].view(mainW, bodyH)
