@@ -1,7 +1,6 @@
 package steps
 
 import (
-	"context"
 	"fmt"
 	"strings"
 )
@@ -51,9 +50,8 @@ func (it Itinerary) IDs() []string {
 	return ids
 }
 
-// NewItinerary returns the eight steps of DESIGN.md. Steps not built yet are
-// placeholders whose Plan and Apply fail with ErrNotBuilt; a plan that does
-// not need them lists them under skip.
+// NewItinerary returns the eight steps of DESIGN.md. The migration steps
+// (5 to 8) do not apply to a plan without VMs.
 func NewItinerary() Itinerary {
 	return Itinerary{
 		{Step: &Rights{}},
@@ -73,30 +71,6 @@ func noVMs(pf *PlanFile) string {
 	}
 	return ""
 }
-
-// placeholder is a step of the itinerary that is not implemented yet. It
-// declares its fields (so plan files are validated already) and fails
-// honestly when planned or applied.
-type placeholder struct {
-	id, title string
-	fields    []Field
-}
-
-func notBuilt(id, title string, fields []Field) Step {
-	return &placeholder{id: id, title: title, fields: fields}
-}
-
-func (p *placeholder) ID() string      { return p.id }
-func (p *placeholder) Title() string   { return p.title }
-func (p *placeholder) Fields() []Field { return p.fields }
-func (p *placeholder) err() error {
-	return fmt.Errorf("step %q (%s) is %w; list it under skip: in the plan to run the other steps", p.id, p.title, ErrNotBuilt)
-}
-func (p *placeholder) Plan(context.Context, *Env) (Plan, error) { return Plan{Step: p.id}, p.err() }
-func (p *placeholder) Apply(context.Context, *Env, Emit) (Result, error) {
-	return Result{}, p.err()
-}
-func (p *placeholder) Verify(context.Context, *Env) error { return p.err() }
 
 // str builds a Field over a string in the plan file.
 func str(key, title, desc string, required bool, ptr func(*PlanFile) *string, validate func(string, *PlanFile) error, def func(*PlanFile) string) Field {

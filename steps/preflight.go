@@ -12,7 +12,7 @@ var ErrPreflight = errors.New("nothing was changed")
 
 // Preflight plans every step that Run would run, in order, before anything
 // changes: an unknown org, VDC, edge gateway or port group, a name taken by
-// something else, a login that fails, a step not built yet, all show up here
+// something else, a login that fails, all show up here
 // instead of after earlier steps have already created things. It relies on
 // the same contract as `ferry plan`: a step's Plan works (and says what it
 // would do) before the steps ahead of it have applied. It changes nothing.

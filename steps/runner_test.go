@@ -266,26 +266,6 @@ func TestRunnerStopsBeforeCutoverUnlessConfirmed(t *testing.T) {
 	}
 }
 
-func TestRunnerReportsStepsNotBuilt(t *testing.T) {
-	pf := &PlanFile{}
-	world := map[string]bool{}
-	it, _ := fakeItinerary(world, "appliance")
-	it = append(Itinerary{{Step: notBuilt("rights", "Rights", nil)}}, it...)
-	r, evs := newTestRunner(t, it, pf, "")
-	_, err := r.Run(context.Background())
-	if !errors.Is(err, ErrNotBuilt) || !strings.Contains(err.Error(), "rights") || world["appliance"] {
-		t.Fatalf("run with placeholder steps: %v", err)
-	}
-	if r.Env.State.Status("rights") != StatusFailed {
-		t.Errorf("rights: %+v", r.Env.State.Get("rights"))
-	}
-	for _, e := range *evs {
-		if e.Kind == EventDone {
-			t.Errorf("a step reported done: %+v", e)
-		}
-	}
-}
-
 func TestRunnerAbort(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	it, steps := fakeItinerary(map[string]bool{}, "a", "b")
