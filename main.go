@@ -32,7 +32,6 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-
 type globalFlags struct {
 	config   string
 	insecure bool
