@@ -44,3 +44,18 @@ func TestInitialAndIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSmallWindow: a window smaller than a frame still makes progress (the
+// window is at least 4 frames and one frame per half window asks for an ack).
+func TestSmallWindow(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	randomDisk(t, src, 20<<20, 4, Extent{0, 20 << 20})
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	job := newJob(t, "vm", NewFileSource(src), rcv.addr)
+	job.Conns, job.Window = 1, 1
+	if _, err := job.RunPass(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+}

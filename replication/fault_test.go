@@ -132,7 +132,7 @@ func TestConnectionDropMidPass(t *testing.T) {
 	src, fs, rcv := setup(t, size)
 	job := newJob(t, "vm", fs, rcv.addr)
 	var left atomic.Int64
-	left.Store(5 << 20)
+	left.Store(2 << 20)
 	var drops atomic.Int32
 	job.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)

@@ -51,7 +51,7 @@ type schedJob struct {
 
 	running   bool
 	passStart time.Time
-	cancel    context.CancelFunc
+	cancel    func()        // interrupts the running pass as paused
 	done      chan struct{} // closed when the running pass ends
 	warned    bool          // RPO warning already sent for the current condition
 
@@ -97,7 +97,8 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 	if _, ok := s.jobs[job.VM]; ok {
 		return fmt.Errorf("job %s already scheduled", job.VM)
 	}
-	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastBytes: vs.LastPlanned, interval: vs.LastInterval, paused: vs.Paused}
+	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastBytes: vs.LastPlanned, interval: vs.LastInterval,
+		lastRate: vs.LastRate, paused: vs.Paused}
 	if vs.Paused {
 		sj.reason = errors.New(vs.PausedReason)
 	}
@@ -208,13 +209,13 @@ func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 		s.running++
 		sj.running, sj.passStart, sj.warned = true, now, false
 		sj.done = make(chan struct{})
-		pctx, cancel := context.WithCancel(ctx)
-		sj.cancel = cancel
+		pctx, cancel := context.WithCancelCause(ctx)
+		sj.cancel = func() { cancel(ErrPaused) }
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			s.runPass(pctx, sj)
-			cancel()
+			cancel(nil)
 		}()
 	}
 	return next

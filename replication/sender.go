@@ -33,6 +33,16 @@ type Job struct {
 	Events  func(Event)                                                       // optional
 	Retries int                                                               // reconnects within a pass before giving up (default 3)
 	Dial    func(ctx context.Context, network, addr string) (net.Conn, error) // optional, default net.Dialer
+	// AckTimeout fails a connection whose receiver acknowledges nothing for
+	// this long while the window is full (default 2 minutes).
+	AckTimeout time.Duration
+}
+
+func (j *Job) ackTimeout() time.Duration {
+	if j.AckTimeout <= 0 {
+		return 2 * time.Minute
+	}
+	return j.AckTimeout
 }
 
 // PassResult summarizes a committed pass.
@@ -126,9 +136,10 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 		}
 	}
 	if err != nil {
-		if ctx.Err() == nil {
-			// Do not leave a snapshot growing on the source VM after a failure;
-			// the next pass starts over from the same base changeId.
+		if ctx.Err() == nil || errors.Is(context.Cause(ctx), ErrPaused) {
+			// Do not leave a snapshot growing on the source VM after a failure
+			// or while paused; the next pass starts over from the same base
+			// changeId. (A killed sender keeps it and resumes in it.)
 			_ = snap.Release(context.WithoutCancel(ctx))
 		}
 		j.emit(Event{Kind: EventError, Err: err})
@@ -145,6 +156,9 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 		vs.LastInterval = start.Sub(vs.LastPass)
 	}
 	vs.LastPass, vs.LastDuration = start, res.Duration
+	if s := res.Duration.Seconds(); s > 0 {
+		vs.LastRate = float64(res.Counters.Sent) / s
+	}
 	if res.Kind == PassIncremental {
 		vs.LastPlanned = res.Counters.Planned
 	}
@@ -258,7 +272,7 @@ func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc, n int) 
 	}
 	cfg := j.TLS.Clone()
 	cfg.MinVersion = tls.VersionTLS13
-	per := max(j.window()/int64(j.conns()), 2*FrameMax)
+	per := max(j.window()/int64(n), 4*FrameMax)
 	for range n {
 		raw, err := dial(ctx, "tcp", j.Addr)
 		if err != nil {
@@ -296,11 +310,12 @@ type senderConn struct {
 	fc  *frameConn
 	wmu sync.Mutex // serializes writes
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	inflight int64 // unacknowledged wire bytes
-	max      int64
-	err      error
+	mu        sync.Mutex
+	cond      *sync.Cond
+	inflight  int64 // unacknowledged wire bytes
+	unflagged int64 // wire bytes sent since the last frame that asked for an ack
+	max       int64
+	err       error
 
 	replies  chan replyMsg
 	readDone chan struct{} // closed when readLoop returns
@@ -384,7 +399,7 @@ func (c *senderConn) write(ctx context.Context, h *header, payload []byte, flush
 	n := headerSize + len(payload)
 	if l := c.p.job.Limiter; l != nil {
 		for rem := n; rem > 0; {
-			k := min(rem, l.Burst())
+			k := min(rem, max(l.Burst(), 1))
 			if err := l.WaitN(ctx, k); err != nil {
 				return err
 			}
@@ -413,19 +428,37 @@ func (c *senderConn) write(ctx context.Context, h *header, payload []byte, flush
 }
 
 // reserve waits for window space for n wire bytes and reports whether the
-// frame should ask for an fsync and acknowledgement.
+// frame should ask for an fsync and acknowledgement: one frame in every
+// max/2 bytes does, so whenever the window is full an acknowledgement is on
+// its way (max >= 4 frames).
 func (c *senderConn) reserve(n int64) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.err == nil && c.inflight > 0 && c.inflight+n > c.max {
+	if err := c.wait(func() bool { return c.inflight > 0 && c.inflight+n > c.max }); err != nil {
+		return false, err
+	}
+	c.inflight += n
+	c.unflagged += n
+	if c.unflagged >= c.max/2 {
+		c.unflagged = 0
+		return true, nil
+	}
+	return false, nil
+}
+
+// wait waits (c.mu held) while blocked() holds, failing the connection if
+// no acknowledgement moves it for AckTimeout.
+func (c *senderConn) wait(blocked func() bool) error {
+	if c.err != nil || !blocked() {
+		return c.err
+	}
+	d := c.p.job.ackTimeout()
+	t := time.AfterFunc(d, func() { c.fail(fmt.Errorf("receiver sent no acknowledgement for %s", d)) })
+	defer t.Stop()
+	for c.err == nil && blocked() {
 		c.cond.Wait()
 	}
-	if c.err != nil {
-		return false, c.err
-	}
-	before := c.inflight
-	c.inflight += n
-	return before < c.max/2 && c.inflight >= c.max/2, nil
+	return c.err
 }
 
 func (c *senderConn) release(n int64) {
@@ -442,10 +475,8 @@ func (c *senderConn) drain(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.err == nil && c.inflight > 0 {
-		c.cond.Wait()
-	}
-	return c.err
+	c.unflagged = 0
+	return c.wait(func() bool { return c.inflight > 0 })
 }
 
 // diskSend tracks one disk's units while they are in flight.
@@ -803,24 +834,99 @@ func (j *Job) Verify(ctx context.Context) error {
 		return err
 	}
 	defer p.conns[0].c.Close()
-	buf := make([]byte, FrameMax)
 	for i, d := range disks {
-		r, err := p.conns[0].control(ctx, fVerify, i, diskMsg{})
+		type answer struct {
+			r   replyMsg
+			err error
+		}
+		rc := make(chan answer, 1)
+		go func() {
+			r, err := p.conns[0].control(ctx, fVerify, i, diskMsg{})
+			rc <- answer{r, err}
+		}()
+		sum, err := digestSource(ctx, snap, d, j.conns())
+		a := <-rc
+		if err == nil {
+			err = a.err
+		}
 		if err != nil {
 			return fmt.Errorf("%s: verify disk %s: %w", j.VM, d.Key, err)
 		}
-		h := blake3.New()
-		for off := int64(0); off < d.Capacity; off += FrameMax {
-			n := min(FrameMax, d.Capacity-off)
-			if err := snap.ReadAt(ctx, d.Key, buf[:n], off); err != nil {
-				return fmt.Errorf("%s: verify disk %s: read at %d: %w", j.VM, d.Key, off, err)
-			}
-			h.Write(buf[:n])
-		}
-		if sum := hex.EncodeToString(h.Sum(nil)); r.Size != d.Capacity || r.Digest != sum {
-			return fmt.Errorf("%s: disk %s: source %s, replica %s (%d bytes): %w", j.VM, d.Key, sum, r.Digest, r.Size, ErrVerifyMismatch)
+		if a.r.Size != d.Capacity || a.r.Digest != sum {
+			return fmt.Errorf("%s: disk %s: source %s, replica %s (%d bytes): %w", j.VM, d.Key, sum, a.r.Digest, a.r.Size, ErrVerifyMismatch)
 		}
 	}
 	j.emit(Event{Kind: EventVerified, Msg: "every disk's replica equals the source (BLAKE3 of whole disks)"})
 	return nil
+}
+
+// digestSource is the BLAKE3 of a whole source disk, read with par parallel
+// 1 MiB range reads and hashed in order.
+func digestSource(ctx context.Context, snap Snapshot, d Disk, par int) (string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type block struct {
+		buf []byte
+		err error
+	}
+	n := int((d.Capacity + FrameMax - 1) / FrameMax)
+	slots := make([]chan block, n)
+	for i := range slots {
+		slots[i] = make(chan block, 1)
+	}
+	free := make(chan []byte, par+1)
+	for range par + 1 {
+		free <- make([]byte, FrameMax)
+	}
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for i := range n {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for range par {
+		go func() {
+			for {
+				// Take a buffer before an index, so the block the hasher
+				// waits for never waits for a buffer.
+				var buf []byte
+				select {
+				case buf = <-free:
+				case <-ctx.Done():
+					return
+				}
+				i, ok := <-next
+				if !ok {
+					return
+				}
+				off := int64(i) * FrameMax
+				buf = buf[:min(FrameMax, d.Capacity-off)]
+				err := snap.ReadAt(ctx, d.Key, buf, off)
+				if err != nil {
+					err = fmt.Errorf("read at %d: %w", off, err)
+				}
+				slots[i] <- block{buf, err}
+			}
+		}()
+	}
+	h := blake3.New()
+	for i := range n {
+		var b block
+		select {
+		case b = <-slots[i]:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		if b.err != nil {
+			return "", b.err
+		}
+		h.Write(b.buf)
+		free <- b.buf[:cap(b.buf)]
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

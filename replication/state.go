@@ -38,6 +38,7 @@ type VMState struct {
 	LastPass     time.Time     `json:",omitempty"` // snapshot time of the last complete pass
 	LastDuration time.Duration `json:",omitempty"`
 	LastPlanned  int64         `json:",omitempty"` // bytes planned by the last incremental pass
+	LastRate     float64       `json:",omitempty"` // wire bytes/s of the last pass
 	LastInterval time.Duration `json:",omitempty"` // time between the last two complete passes' snapshots
 	Paused       bool          `json:",omitempty"`
 	PausedReason string        `json:",omitempty"`
