@@ -118,35 +118,6 @@ func vmFields() []Field {
 	}
 }
 
-// CheckConfirmation checks a cutover confirmation against the plan: it must
-// name the plan's VMs, comma-separated (one VM: just its name).
-func CheckConfirmation(pf *PlanFile, typed string) error {
-	if typed == "" {
-		return nil
-	}
-	var want []string
-	for _, vm := range pf.VMs {
-		want = append(want, vm.Name)
-	}
-	if len(want) == 0 {
-		return fmt.Errorf("--confirm-cutover=%q: the plan has no VMs to cut over", typed)
-	}
-	got := map[string]bool{}
-	for _, n := range strings.Split(typed, ",") {
-		got[strings.TrimSpace(n)] = true
-	}
-	for _, n := range want {
-		if !got[n] {
-			return fmt.Errorf("--confirm-cutover=%q does not name every VM of the plan: type %q", typed, strings.Join(want, ","))
-		}
-		delete(got, n)
-	}
-	for n := range got {
-		return fmt.Errorf("--confirm-cutover=%q names %q, which is not in the plan: type %q", typed, n, strings.Join(want, ","))
-	}
-	return nil
-}
-
 // ConfirmedVMs checks a cutover confirmation that may name only some of the
 // plan's VMs (to cut them over one by one) and returns the names, in plan
 // order. A name not in the plan is refused.

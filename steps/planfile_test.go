@@ -175,14 +175,17 @@ func TestPlanFileRejectsUnknownKeys(t *testing.T) {
 	}
 }
 
-func TestCheckConfirmation(t *testing.T) {
+func TestConfirmedVMs(t *testing.T) {
 	pf := &PlanFile{VMs: []VMPlan{{Name: "WebApp2"}, {Name: "WebApp3"}}}
-	if err := CheckConfirmation(pf, "WebApp3, WebApp2"); err != nil {
-		t.Error(err)
+	if vms, err := ConfirmedVMs(pf, "WebApp3, WebApp2"); err != nil || strings.Join(vms, ",") != "WebApp2,WebApp3" {
+		t.Errorf("both, out of order: %v, %v", vms, err)
 	}
-	for _, bad := range []string{"WebApp2", "WebApp2,WebApp3,WebApp1"} {
-		if err := CheckConfirmation(pf, bad); err == nil || !strings.Contains(err.Error(), `"WebApp2,WebApp3"`) {
-			t.Errorf("CheckConfirmation(%q) = %v", bad, err)
+	if vms, err := ConfirmedVMs(pf, "WebApp3"); err != nil || strings.Join(vms, ",") != "WebApp3" {
+		t.Errorf("one of two: %v, %v", vms, err)
+	}
+	for _, bad := range []string{"WebApp2,WebApp1", " , "} {
+		if _, err := ConfirmedVMs(pf, bad); err == nil || !strings.Contains(err.Error(), "WebApp2,WebApp3") {
+			t.Errorf("ConfirmedVMs(%q) = %v", bad, err)
 		}
 	}
 }

@@ -20,7 +20,7 @@ type Runner struct {
 	Env       *Env
 	Emit      Emit
 	// Confirmed is true when the operator has confirmed the dangerous steps
-	// (the cutover) for this plan; see CheckConfirmation.
+	// (the cutover) for this plan; see ConfirmedVMs.
 	Confirmed bool
 }
 
