@@ -43,6 +43,20 @@ func TestInitialAndIncremental(t *testing.T) {
 	if err := job.Verify(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// With two passes recorded, events carry the age of the last pass and a
+	// projected final-pass time.
+	var got Event
+	job.Events = func(e Event) {
+		if e.Kind == EventPhase && e.Phase == PhaseSnapshot {
+			got = e
+		}
+	}
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got.LastPassAge <= 0 || got.ProjectedFinal <= 0 {
+		t.Fatalf("event without RPO age / projection: %+v", got)
+	}
 }
 
 // TestSmallWindow: a window smaller than a frame still makes progress (the

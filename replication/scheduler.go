@@ -55,10 +55,7 @@ type schedJob struct {
 	done      chan struct{} // closed when the running pass ends
 	warned    bool          // RPO warning already sent for the current condition
 
-	lastPass  time.Time // snapshot time of the last complete pass
-	lastRate  float64   // wire bytes/s of the last pass
-	lastBytes int64     // planned bytes of the last incremental pass
-	interval  time.Duration
+	lastPass time.Time // snapshot time of the last complete pass
 }
 
 // JobStatus is a snapshot of a job for `ferry status` and the dashboard.
@@ -97,15 +94,24 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 	if _, ok := s.jobs[job.VM]; ok {
 		return fmt.Errorf("job %s already scheduled", job.VM)
 	}
-	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastBytes: vs.LastPlanned, interval: vs.LastInterval,
-		lastRate: vs.LastRate, paused: vs.Paused}
+	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, paused: vs.Paused}
 	if vs.Paused {
 		sj.reason = errors.New(vs.PausedReason)
 	}
 	if !vs.LastPass.IsZero() {
 		sj.due = vs.LastPass.Add(rpo)
 	}
-	job.Events = func(e Event) { s.emit(sj, e) }
+	// Events go to the job's own callback (if any) and to the scheduler's.
+	prev := job.Events
+	job.Events = func(e Event) {
+		if prev != nil {
+			prev(e)
+		}
+		if s.events != nil {
+			s.events(e)
+		}
+	}
+	job.loadCache()
 	s.jobs[job.VM] = sj
 	s.poke()
 	return nil
@@ -118,36 +124,9 @@ func (s *Scheduler) poke() {
 	}
 }
 
-// emit completes an event with RPO age and the projected final-pass time.
-func (s *Scheduler) emit(sj *schedJob, e Event) {
-	if s.events == nil {
-		return
-	}
-	s.mu.Lock()
-	if !sj.lastPass.IsZero() {
-		e.LastPassAge = s.now().Sub(sj.lastPass)
-	}
-	e.ProjectedFinal = sj.projectedFinal(s.now())
-	s.mu.Unlock()
-	if e.Time.IsZero() {
-		e.Time = s.now()
-	}
-	if e.VM == "" {
-		e.VM = sj.job.VM
-	}
-	s.events(e)
-}
-
-// projectedFinal estimates a final pass now: the data changed since the last
-// pass (at the last observed change rate) over the last observed rate.
-func (sj *schedJob) projectedFinal(now time.Time) time.Duration {
-	if sj.lastPass.IsZero() || sj.interval <= 0 || sj.lastRate <= 0 {
-		return 0
-	}
-	changeRate := float64(sj.lastBytes) / sj.interval.Seconds()
-	delta := changeRate * now.Sub(sj.lastPass).Seconds()
-	return time.Duration(delta / sj.lastRate * float64(time.Second))
-}
+// emit sends a scheduler event through the job (which adds the age of the
+// last pass and the projected final-pass time).
+func (s *Scheduler) emit(sj *schedJob, e Event) { sj.job.emit(e) }
 
 // rpoHealth says what is wrong with a job's RPO now, if anything.
 func rpoHealth(now, lastPass, passStart time.Time, running bool, rpo time.Duration) string {
@@ -230,16 +209,7 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob) {
 	now := s.now()
 	switch {
 	case err == nil:
-		if !sj.lastPass.IsZero() {
-			sj.interval = res.Start.Sub(sj.lastPass)
-		}
 		sj.lastPass = res.Start
-		if res.Duration > 0 {
-			sj.lastRate = float64(res.Counters.Sent) / res.Duration.Seconds()
-		}
-		if res.Kind == PassIncremental {
-			sj.lastBytes = res.Counters.Planned
-		}
 		sj.due = res.Start.Add(sj.rpo)
 		if res.Duration > sj.rpo/2 {
 			defer s.emit(sj, Event{Kind: EventRPOWarning, Msg: fmt.Sprintf("pass took %s, longer than RPO/2 (%s)", res.Duration.Round(time.Second), sj.rpo/2)})

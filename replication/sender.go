@@ -36,6 +36,34 @@ type Job struct {
 	// AckTimeout fails a connection whose receiver acknowledges nothing for
 	// this long while the window is full (default 2 minutes).
 	AckTimeout time.Duration
+
+	cache *vmCache // VM record for events; set before a pass starts goroutines
+}
+
+// vmCache holds the job's VMState for event fields (age of the last
+// complete pass, projected final-pass time).
+type vmCache struct {
+	mu sync.Mutex
+	vs VMState
+}
+
+func (j *Job) loadCache() {
+	if j.cache == nil {
+		vs, _ := j.State.VM(j.VM)
+		j.cache = &vmCache{vs: vs}
+	}
+}
+
+// projectedFinal estimates a final pass at now: the data changed since the
+// last pass (at the change rate seen between the last two passes) over the
+// last pass's transfer rate.
+func projectedFinal(vs VMState, now time.Time) time.Duration {
+	if vs.LastPass.IsZero() || vs.LastInterval <= 0 || vs.LastRate <= 0 {
+		return 0
+	}
+	changeRate := float64(vs.LastPlanned) / vs.LastInterval.Seconds()
+	delta := changeRate * now.Sub(vs.LastPass).Seconds()
+	return time.Duration(delta / vs.LastRate * float64(time.Second))
 }
 
 func (j *Job) ackTimeout() time.Duration {
@@ -77,6 +105,14 @@ func (j *Job) emit(e Event) {
 	}
 	e.Time = time.Now()
 	e.VM = j.VM
+	if c := j.cache; c != nil {
+		c.mu.Lock()
+		if !c.vs.LastPass.IsZero() {
+			e.LastPassAge = e.Time.Sub(c.vs.LastPass)
+		}
+		e.ProjectedFinal = projectedFinal(c.vs, e.Time)
+		c.mu.Unlock()
+	}
 	j.Events(e)
 }
 
@@ -93,6 +129,7 @@ func retryable(err error) bool {
 // commits it on both sides. A pass interrupted by ctx can be resumed by the
 // next RunPass: its snapshot is kept and acknowledged data is not re-sent.
 func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
+	j.loadCache()
 	disks, err := j.Source.Disks(ctx)
 	if err != nil {
 		return PassResult{}, fmt.Errorf("%s: list disks: %w", j.VM, err)
@@ -165,6 +202,9 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 	if err := j.State.PutVM(j.VM, vs); err != nil {
 		return res, err
 	}
+	j.cache.mu.Lock()
+	j.cache.vs = vs
+	j.cache.mu.Unlock()
 	j.emit(Event{Kind: EventPassDone, Pass: res.Kind, Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
 	return res, nil
 }
@@ -817,6 +857,7 @@ func (p *pass) acked0(c *senderConn) { p.acked(c, nil) }
 // Verify compares a whole-disk BLAKE3 digest of every source disk (read
 // through a final, snapshot-less view) with the receiver's replica.
 func (j *Job) Verify(ctx context.Context) error {
+	j.loadCache()
 	j.emit(Event{Kind: EventPhase, Phase: PhaseVerify})
 	snap, err := j.Source.Open(ctx, "", true)
 	if err != nil {
