@@ -190,15 +190,3 @@ func inSubnet(addrKey string, addr, prefix func(*PlanFile) string) func(string, 
 		return nil
 	}
 }
-
-// all chains validators.
-func all(vs ...func(string, *PlanFile) error) func(string, *PlanFile) error {
-	return func(v string, pf *PlanFile) error {
-		for _, f := range vs {
-			if err := f(v, pf); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}

@@ -31,16 +31,6 @@ func (st Stage) skipReason(pf *PlanFile) string {
 // Itinerary is the ordered list of steps: data, not control flow (forklift).
 type Itinerary []Stage
 
-// Find returns the stage with this step ID and its 0-based index.
-func (it Itinerary) Find(id string) (int, Stage, bool) {
-	for i, st := range it {
-		if st.Step.ID() == id {
-			return i, st, true
-		}
-	}
-	return -1, Stage{}, false
-}
-
 // IDs lists the step IDs in order.
 func (it Itinerary) IDs() []string {
 	ids := make([]string, len(it))
