@@ -50,7 +50,9 @@ func allocatedAbove(off int64) int64 {
 
 // newVcsimLab starts a VPX model with CBT and gives DC0_H0_VM0's first disk
 // labDisk bytes of content.
-func newVcsimLab(t *testing.T) *vcsimLab {
+func newVcsimLab(t testing.TB) *vcsimLab { return newVcsimLabSize(t, labDisk, true) }
+
+func newVcsimLabSize(t testing.TB, size int64, fill bool) *vcsimLab {
 	t.Helper()
 	m := simulator.VPX()
 	m.Host, m.Machine = 1, 1
@@ -74,7 +76,7 @@ func newVcsimLab(t *testing.T) *vcsimLab {
 		l.vm = object.NewVirtualMachine(c.Client, vm.Self)
 		for _, d := range vm.Config.Hardware.Device {
 			if vd, ok := d.(*types.VirtualDisk); ok {
-				vd.CapacityInBytes, vd.CapacityInKB = labDisk, labDisk/1024
+				vd.CapacityInBytes, vd.CapacityInKB = size, size/1024
 				b := vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
 				var p object.DatastorePath
 				p.FromString(b.FileName)
@@ -93,8 +95,11 @@ func newVcsimLab(t *testing.T) *vcsimLab {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := f.Truncate(labDisk); err != nil {
+	if err := f.Truncate(size); err != nil {
 		t.Fatal(err)
+	}
+	if !fill {
+		return l
 	}
 	rng := rand.New(rand.NewPCG(3, 3))
 	buf := make([]byte, 3<<20)
@@ -109,7 +114,7 @@ func newVcsimLab(t *testing.T) *vcsimLab {
 	return l
 }
 
-func pairTLS(t *testing.T) (server, client *tls.Config) {
+func pairTLS(t testing.TB) (server, client *tls.Config) {
 	sc, err := replication.SelfSignedCert("receiver")
 	if err != nil {
 		t.Fatal(err)
@@ -316,5 +321,58 @@ func TestVSphereSenderKilledResumesSnapshot(t *testing.T) {
 	}
 	if a, b := fileSum(t, l.flat), fileSum(t, replication.ReplicaPath(filepath.Join(dir, "ds"), "vm", 0)); a != b {
 		t.Fatal("replica differs")
+	}
+}
+
+// BenchmarkVSphereInitialSync: initial sync of a 256 MiB disk (random data)
+// through the vSphere path: vcsim snapshot, QueryChangedDiskAreas, /folder
+// range reads over HTTP, TLS to a receiver.
+func BenchmarkVSphereInitialSync(b *testing.B) {
+	const size = 256 << 20
+	l := newVcsimLabSize(b, size, false)
+	ctx := context.Background()
+	f, err := os.OpenFile(l.flat, os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	cc := rand.NewChaCha8([32]byte{9})
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		_, _ = cc.Read(buf)
+		if _, err := f.WriteAt(buf, off); err != nil {
+			b.Fatal(err)
+		}
+	}
+	f.Close()
+	if err := replication.EnableCBT(ctx, l.client, l.vm.Reference()); err != nil {
+		b.Fatal(err)
+	}
+	serverTLS, clientTLS := pairTLS(b)
+	b.SetBytes(size)
+	for b.Loop() {
+		b.StopTimer()
+		dir := b.TempDir()
+		r, err := replication.NewReceiver(filepath.Join(dir, "ds"), serverTLS, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		rctx, stop := context.WithCancel(ctx)
+		go r.Serve(rctx, ln)
+		st, err := replication.OpenState(filepath.Join(dir, "state.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		job := &replication.Job{VM: "vm", Source: replication.NewVSphereSource(l.client, l.vm.Reference()),
+			Addr: ln.Addr().String(), TLS: clientTLS, State: st}
+		b.StartTimer()
+		if _, err := job.RunPass(ctx, false); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		st.Close()
+		stop()
+		r.Close()
+		b.StartTimer()
 	}
 }
