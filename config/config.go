@@ -6,7 +6,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -185,25 +184,4 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 			c.OnPrem.Password = p
 		}
 	}
-}
-
-// ErrMissing reports a required field that has no value.
-var ErrMissing = errors.New("missing")
-
-// Require checks that the named endpoint has a URL, a username and a password.
-func (e Endpoint) Require(what, urlVar, userVar, passVar string) error {
-	var miss []string
-	if e.URL == "" {
-		miss = append(miss, urlVar)
-	}
-	if e.Username == "" {
-		miss = append(miss, userVar)
-	}
-	if e.Password == "" {
-		miss = append(miss, passVar)
-	}
-	if len(miss) > 0 {
-		return fmt.Errorf("%s: %w %s (set them in the environment or the config file)", what, ErrMissing, strings.Join(miss, ", "))
-	}
-	return nil
 }

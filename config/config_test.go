@@ -50,13 +50,6 @@ func TestCorruptFile(t *testing.T) {
 	}
 }
 
-func TestRequireNamesMissingVariables(t *testing.T) {
-	err := Endpoint{URL: "https://x"}.Require("vCenter", "GOVC_URL", "GOVC_USERNAME", "GOVC_PASSWORD")
-	if err == nil || !strings.Contains(err.Error(), "GOVC_USERNAME, GOVC_PASSWORD") {
-		t.Errorf("got %v", err)
-	}
-}
-
 func TestExportsQuote(t *testing.T) {
 	c := &Config{VCD: Endpoint{Password: "it's $x"}}
 	if got := c.Exports(); got != "export VCD_PASSWORD='it'\\''s $x'\n" {
