@@ -162,6 +162,7 @@ type Model struct {
 	// interrupted records a ctrl+c quit: Run reports it as an abort (exit
 	// code 130), as gum does.
 	interrupted bool
+	started     bool
 }
 
 // New builds the root model. It starts at the first step that is not done
@@ -232,8 +233,13 @@ func resumeAt(w *wiring) int {
 	return max(0, len(w.it)-1)
 }
 
-// Init starts the streams and the current screen.
+// Init starts the streams and the current screen, once: a second call
+// (a model handed to another program) would wait on every stream twice.
 func (m *Model) Init() tea.Cmd {
+	if m.started {
+		return nil
+	}
+	m.started = true
 	f := m.w.feeds
 	return tea.Batch(
 		waitForEvent(f.Replication, asReplication),
