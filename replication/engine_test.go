@@ -73,3 +73,34 @@ func TestSmallWindow(t *testing.T) {
 	}
 	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
 }
+
+// TestReplicaFilesStable: a disk keeps its replica file when other disks of
+// the VM are removed or added.
+func TestReplicaFilesStable(t *testing.T) {
+	dir := t.TempDir()
+	r, err := NewReceiver(dir, testTLS(t).server, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	open := func(i int, key string) string {
+		rep, err := r.openReplica("vm", i, Disk{Key: key, Capacity: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.path
+	}
+	a, b := open(0, "2000"), open(1, "2001")
+	if a != ReplicaPath(dir, "vm", 0) || b != ReplicaPath(dir, "vm", 1) {
+		t.Fatalf("paths %s %s", a, b)
+	}
+	r.mu.Lock()
+	r.disks = map[string]*replica{} // as after a restart
+	r.mu.Unlock()
+	if got := open(0, "2001"); got != b {
+		t.Fatalf("disk 2001 moved to %s after disk 2000 was removed", got)
+	}
+	if got := open(0, "2002"); got == a || got == b {
+		t.Fatalf("new disk 2002 took an existing replica file %s", got)
+	}
+}

@@ -35,7 +35,11 @@ import (
 //	Dir/<vm>/<vm>-flat.vmdk     data of disk 0 (raw, sparse, full capacity)
 //	Dir/<vm>/<vm>_N.vmdk        descriptor of disk N (N >= 1, in the sender's disk order)
 //	Dir/<vm>/<vm>_N-flat.vmdk   data of disk N
-//	Dir/.ferry-receiver.db      receiver state (bbolt): per disk committed changeId, pass in flight, watermark
+//	Dir/.ferry-receiver.db      receiver state (bbolt): per disk committed changeId, pass in flight, watermark, file
+//
+// A disk (keyed "<vm>/<device key>") keeps the file it got first, even if
+// other disks of the VM are removed or added later; a new disk takes the
+// next free N.
 type Receiver struct {
 	dir   string
 	tls   *tls.Config
@@ -155,7 +159,10 @@ func (r *Receiver) openReplica(vm string, i int, d Disk) (*replica, error) {
 		}
 		return rep, nil
 	}
-	path := ReplicaPath(r.dir, vm, i)
+	path, err := r.replicaFile(vm, i, key)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
@@ -178,6 +185,38 @@ func (r *Receiver) openReplica(vm string, i int, d Disk) (*replica, error) {
 	rep := &replica{key: key, path: path, f: f, size: d.Capacity, hashes: make([]uint64, n), valid: make([]bool, n)}
 	r.disks[key] = rep
 	return rep, nil
+}
+
+// replicaFile returns the flat file of a disk: the one recorded in the
+// state, or (first time) ReplicaPath of its index, or the next free index if
+// another disk of the VM holds that one (disks added or removed between
+// passes never swap files).
+func (r *Receiver) replicaFile(vm string, i int, key string) (string, error) {
+	st, err := r.state.Disk(key)
+	if err != nil {
+		return "", err
+	}
+	if st.File != "" {
+		return filepath.Join(r.dir, st.File), nil
+	}
+	all, err := r.state.DisksWithPrefix(vm + "/")
+	if err != nil {
+		return "", err
+	}
+	claimed := map[string]bool{}
+	for _, d := range all {
+		claimed[d.File] = true
+	}
+	for k := i; ; k++ {
+		rel, err := filepath.Rel(r.dir, ReplicaPath(r.dir, vm, k))
+		if err != nil {
+			return "", err
+		}
+		if !claimed[rel] {
+			st.File = rel
+			return filepath.Join(r.dir, rel), r.state.PutDisk(key, st)
+		}
+	}
 }
 
 func writeDescriptor(path, flat string, size int64) error {
@@ -441,7 +480,7 @@ func (r *Receiver) control(t frameType, d *replica, m diskMsg) (replyMsg, error)
 		if err := d.f.Sync(); err != nil {
 			return replyMsg{}, err
 		}
-		st = DiskState{Committed: m.Target, Size: d.size}
+		st = DiskState{Committed: m.Target, Size: d.size, File: st.File}
 		if err := r.state.PutDisk(d.key, st); err != nil {
 			return replyMsg{}, err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,6 +31,7 @@ type DiskState struct {
 	Kind      PassKind  `json:",omitempty"`
 	Watermark int64     `json:",omitempty"` // all planned data below this offset is durable at the receiver
 	Size      int64     `json:",omitempty"`
+	File      string    `json:",omitempty"` // receiver: replica flat file, relative to its directory
 	Updated   time.Time `json:",omitempty"`
 }
 
@@ -111,6 +113,23 @@ func (s *StateStore) Disk(key string) (DiskState, error) {
 func (s *StateStore) PutDisk(key string, d DiskState) error {
 	d.Updated = time.Now().UTC()
 	return s.put(bucketDisks, key, d)
+}
+
+// DisksWithPrefix returns the disk records whose key starts with prefix.
+func (s *StateStore) DisksWithPrefix(prefix string) (map[string]DiskState, error) {
+	out := map[string]DiskState{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDisks).Cursor()
+		for k, v := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
+			var d DiskState
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			out[string(k)] = d
+		}
+		return nil
+	})
+	return out, err
 }
 
 // VM returns the record of a VM.
