@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -146,9 +147,12 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 		}
 		return nil
 	}
+	// The toggle is for the VMs cut over now; the others keep their answer.
 	for i := range pf.VMs {
-		on := s.powerOn
-		pf.VMs[i].PowerOn = &on
+		if slices.Contains(vms, pf.VMs[i].Name) {
+			on := s.powerOn
+			pf.VMs[i].PowerOn = &on
+		}
 	}
 	s.w.env.CutoverVMs = vms
 	s.typed.Blur()
