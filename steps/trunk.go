@@ -278,16 +278,9 @@ func (s *Trunk) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) 
 	spec := w.tunnelSpec()
 	switch {
 	case w.tun == nil:
-		if spec.LocalEndpointIP == "" {
-			if spec.LocalEndpointIP, err = vcd.ChooseLocalEndpointIP(w.site.egw); err != nil {
-				return res, err
-			}
-		}
+		// vcd chooses the local endpoint and generates the key when empty.
 		src := pskSource()
 		spec.PreSharedKey = os.Getenv(EnvL2VPNPSK)
-		if spec.PreSharedKey == "" {
-			spec.PreSharedKey = vcd.GeneratePSK()
-		}
 		emit(Progress("creating L2VPN server tunnel "+spec.Name, 0.5))
 		if w.tun, err = vcd.CreateServerTunnel(w.site.egw, spec); err != nil {
 			return res, err
@@ -295,7 +288,7 @@ func (s *Trunk) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) 
 		if err := env.State.SetOutput(s.ID(), OutPSK, src); err != nil {
 			return res, err
 		}
-		change(Item{Action: ActionCreate, Kind: "L2VPN tunnel", Name: spec.Name, Detail: w.tunnelDetail(spec.LocalEndpointIP),
+		change(Item{Action: ActionCreate, Kind: "L2VPN tunnel", Name: spec.Name, Detail: w.tunnelDetail(w.tun.NsxtL2VpnTunnel.LocalEndpointIp),
 			Resource: &Resource{Kind: "L2VPN tunnel", Name: spec.Name, ID: w.tun.NsxtL2VpnTunnel.ID}})
 	case len(w.drift) > 0:
 		emit(Progress("updating L2VPN server tunnel "+spec.Name+": "+strings.Join(w.drift, ", "), 0.5))

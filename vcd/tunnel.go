@@ -24,8 +24,8 @@ type TunnelSpec struct {
 	Enabled          bool
 }
 
-// GeneratePSK returns a random pre-shared key.
-func GeneratePSK() string {
+// generatePSK returns a random pre-shared key.
+func generatePSK() string {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
@@ -124,7 +124,7 @@ func TunnelDrift(t *govcd.NsxtL2VpnTunnel, spec TunnelSpec) []string {
 // its peer code.
 func CreateServerTunnel(egw *govcd.NsxtEdgeGateway, spec TunnelSpec) (*govcd.NsxtL2VpnTunnel, error) {
 	if spec.PreSharedKey == "" {
-		spec.PreSharedKey = GeneratePSK()
+		spec.PreSharedKey = generatePSK()
 	}
 	if spec.LocalEndpointIP == "" {
 		ip, err := ChooseLocalEndpointIP(egw)
