@@ -236,10 +236,11 @@ type pass struct {
 
 	planned, read, sent, payload, dataWire, zero, matched, ackedBytes atomic.Int64
 
-	markc    chan struct{}
-	mu       sync.Mutex // guards cur and the progress throttle
-	cur      *diskSend
-	lastProg time.Time
+	markc     chan struct{}
+	persistMu sync.Mutex // orders watermark writes to the state store
+	mu        sync.Mutex // guards cur and the progress throttle
+	cur       *diskSend
+	lastProg  time.Time
 }
 
 func (p *pass) counters() Counters {
@@ -529,6 +530,7 @@ type diskSend struct {
 	next      int   // first unit not known durable
 	watermark int64
 	frames    map[uint32]frameRef
+	persisted int64 // watermark last written to the state store (persistMu)
 }
 
 type frameRef struct {
@@ -561,18 +563,24 @@ func (p *pass) acked(c *senderConn, seqs []uint32) {
 		d.next++
 		advanced = true
 	}
+	st := d.state
+	st.Watermark = d.watermark
+	p.mu.Unlock()
 	if advanced {
-		// Durable at the receiver: remember it here (synchronously, before
-		// the window is released, so a drained pass has persisted all of
-		// it) and tell the receiver (asynchronously).
-		d.state.Watermark = d.watermark
-		_ = p.job.State.PutDisk(d.key, d.state)
+		// Durable at the receiver: remember it here (before the window is
+		// released, so a drained pass has persisted all of it) and tell the
+		// receiver (asynchronously).
+		p.persistMu.Lock()
+		if st.Watermark > d.persisted {
+			d.persisted = st.Watermark
+			_ = p.job.State.PutDisk(d.key, st)
+		}
+		p.persistMu.Unlock()
 		select {
 		case p.markc <- struct{}{}:
 		default:
 		}
 	}
-	p.mu.Unlock()
 	c.release(wire)
 	p.progress(false)
 }
