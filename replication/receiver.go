@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/vmware/govmomi/vmdk"
 	"github.com/zeebo/blake3"
@@ -144,6 +145,9 @@ func (r *Receiver) Close() error {
 	r.disks = map[string]*replica{}
 	return r.state.Close()
 }
+
+// idleTimeout closes a receiver connection on which nothing arrived for this long.
+const idleTimeout = 10 * time.Minute
 
 func validName(s string) bool {
 	return s != "" && len(s) <= 80 && !strings.ContainsAny(s, "/\\\x00") && s != "." && s != ".."
@@ -353,11 +357,13 @@ func (r *Receiver) handle(c net.Conn) {
 		return
 	}
 	disks := make([]*replica, len(hello.Disks))
+	seen := map[string]bool{}
 	for i, d := range hello.Disks {
-		if !validName(d.Key) || d.Capacity <= 0 {
-			fail("protocol", fmt.Errorf("bad disk %q size %d", d.Key, d.Capacity))
+		if !validName(d.Key) || d.Capacity <= 0 || seen[d.Key] {
+			fail("protocol", fmt.Errorf("bad or duplicate disk %q size %d", d.Key, d.Capacity))
 			return
 		}
+		seen[d.Key] = true
 		if disks[i], err = r.openReplica(hello.VM, i, d); err != nil {
 			fail(errorCode(err), err)
 			return
@@ -383,6 +389,8 @@ func (r *Receiver) handle(c net.Conn) {
 		return err
 	}
 	for {
+		// A sender that went away without closing is dropped eventually.
+		_ = c.SetReadDeadline(time.Now().Add(idleTimeout))
 		buf, err = fc.readFrame(&h, buf)
 		if err != nil {
 			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
