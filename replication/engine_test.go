@@ -104,3 +104,47 @@ func TestReplicaFilesStable(t *testing.T) {
 		t.Fatalf("new disk 2002 took an existing replica file %s", got)
 	}
 }
+
+// TestMultiDiskKilledBetweenDisks: a VM with two disks, the sender killed
+// while sending the second disk; the resumed pass skips the committed first
+// disk and finishes the second.
+func TestMultiDiskKilledBetweenDisks(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")
+	randomDisk(t, a, 6<<20, 1, Extent{0, 6 << 20})
+	randomDisk(t, b, 10<<20, 2, Extent{0, 10 << 20})
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	ctx, cancel := context.WithCancel(context.Background())
+	fs := NewFileSource(a, b)
+	hs := &hookSource{Source: fs, hook: func(n int64) {
+		if n == 10 { // disk a has 6 units: this is inside disk b
+			cancel()
+		}
+	}}
+	job := newJob(t, "vm", hs, rcv.addr)
+	job.Conns = 1
+	if _, err := job.RunPass(ctx, false); err == nil {
+		t.Fatal("pass survived the kill")
+	}
+	if st, _ := job.State.Disk("vm/0"); st.Committed == "" || st.Pass != "" {
+		t.Fatalf("disk 0 not committed: %+v", st)
+	}
+	hs.hook = nil
+	res, err := job.RunPass(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kind != PassInitial || res.Counters.Planned > 10<<20 {
+		t.Fatalf("resumed %s pass planned %d", res.Kind, res.Counters.Planned)
+	}
+	sameFiles(t, a, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, b, ReplicaPath(rcv.dir, "vm", 1))
+	scribble(t, b, 5, Extent{3 << 20, 64 << 10})
+	if res, err = job.RunPass(context.Background(), false); err != nil || res.Counters.Planned != 64<<10 {
+		t.Fatalf("incremental: %+v %v", res, err)
+	}
+	sameFiles(t, b, ReplicaPath(rcv.dir, "vm", 1))
+	if err := job.Verify(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

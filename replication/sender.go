@@ -185,7 +185,8 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 	res.Kind = p.kind
 	j.emit(Event{Kind: EventPhase, Phase: PhaseRelease})
 	if err := snap.Release(ctx); err != nil {
-		return res, fmt.Errorf("%s: release snapshot: %w", j.VM, err)
+		// The pass is committed; the next pass deletes a leftover snapshot.
+		j.emit(Event{Kind: EventError, Err: err, Msg: "pass snapshot not deleted; the next pass retries"})
 	}
 	res.Duration = time.Since(start)
 	vs, _ := j.State.VM(j.VM)
@@ -604,6 +605,8 @@ func (p *pass) marks(ctx context.Context) {
 	}
 }
 
+var kindRank = map[PassKind]int{PassIncremental: 1, PassFinal: 2, PassInitial: 3, PassFullCompare: 4}
+
 func (p *pass) runDisk(ctx context.Context, i int) error {
 	j := p.job
 	disk := p.disks[i]
@@ -617,7 +620,9 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	}
 	if ss.Pass == p.snap.ID() && ss.Target == target && rs.Committed == target && rs.Pass == "" {
 		// The receiver committed this pass before we could record it.
-		p.kind = ss.Kind
+		if kindRank[ss.Kind] >= kindRank[p.kind] {
+			p.kind = ss.Kind
+		}
 		return j.State.PutDisk(key, DiskState{Committed: target, Size: disk.Capacity})
 	}
 	j.emit(Event{Kind: EventPhase, Phase: PhasePlan, Disk: disk.Key})
@@ -646,7 +651,10 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	if p.final && kind == PassIncremental {
 		kind = PassFinal
 	}
-	p.kind = kind
+	// The pass reports the most thorough kind any of its disks needed.
+	if kindRank[kind] >= kindRank[p.kind] {
+		p.kind = kind
+	}
 	resumable := ss.Pass == p.snap.ID() && ss.Target == target && ss.Base == base &&
 		rs.Pass == p.snap.ID() && rs.Target == target
 	bg, err := c0.control(ctx, fBegin, i, diskMsg{Pass: p.snap.ID(), Base: base, Target: target, Kind: kind})
