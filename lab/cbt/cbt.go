@@ -145,6 +145,31 @@ func flatBackings(devices []types.BaseVirtualDevice) map[int32]*types.VirtualDis
 	return out
 }
 
+func diskCapacity(devices []types.BaseVirtualDevice, key int32) int64 {
+	for _, d := range devices {
+		if vd, ok := d.(*types.VirtualDisk); ok && vd.Key == key {
+			if vd.CapacityInBytes != 0 {
+				return vd.CapacityInBytes
+			}
+			return vd.CapacityInKB * 1024
+		}
+	}
+	return 0
+}
+
+// ensureSize extends a flat file to the disk's capacity: vcsim creates flat
+// files empty, a real -flat.vmdk always has the capacity's size.
+func ensureSize(p string, capacity int64) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.Size() < capacity {
+		return os.Truncate(p, capacity)
+	}
+	return nil
+}
+
 func (t *Tracker) flatFiles(vm *simulator.VirtualMachine) []string {
 	var out []string
 	for _, b := range flatBackings(vm.Config.Hardware.Device) {
@@ -183,8 +208,11 @@ func (t *Tracker) epoch(vm *simulator.VirtualMachine) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, b := range flatBackings(vm.Config.Hardware.Device) {
+	for key, b := range flatBackings(vm.Config.Hardware.Device) {
 		p := t.flatPath(b.FileName)
+		if err := ensureSize(p, diskCapacity(vm.Config.Hardware.Device, key)); err != nil {
+			return err
+		}
 		hs, err := hashFile(p)
 		if err != nil {
 			return err
@@ -278,16 +306,8 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 		}
 		devices = snap.Config.Hardware.Device
 	}
-	var capacity int64
 	b := flatBackings(devices)[req.DeviceKey]
-	for _, d := range devices {
-		if vd, ok := d.(*types.VirtualDisk); ok && vd.Key == req.DeviceKey {
-			capacity = vd.CapacityInBytes
-			if capacity == 0 {
-				capacity = vd.CapacityInKB * 1024
-			}
-		}
-	}
+	capacity := diskCapacity(devices, req.DeviceKey)
 	if b == nil {
 		return nil, &types.InvalidArgument{InvalidProperty: "deviceKey"}
 	}
@@ -295,32 +315,41 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 		return nil, &types.InvalidArgument{InvalidProperty: "startOffset"}
 	}
 	p := t.flatPath(b.FileName)
+	if err := ensureSize(p, capacity); err != nil {
+		return nil, &types.FileFault{File: p}
+	}
+	end := min(req.StartOffset+Window, capacity)
+	lo, hi := int(req.StartOffset/BlockSize), int((end+BlockSize-1)/BlockSize)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := t.disks[p]
-	var target []uint64
+	// chain holds, for the blocks [lo, hi) of this answer only, the epochs
+	// from the oldest to the target (the snapshot's, or the live file's).
 	var chain [][]uint64
+	if d != nil {
+		for _, e := range d.epochs {
+			chain = append(chain, window(e, lo, hi))
+		}
+	}
 	if req.Snapshot != nil {
 		id, n, ok := parseChangeID(b.ChangeId)
 		if !ok || d == nil || id != d.id || n >= len(d.epochs) {
 			return nil, &types.FileFault{File: "noEpoch: snapshot " + req.Snapshot.Value + " has no tracking epoch"}
 		}
-		target, chain = d.epochs[n], d.epochs[:n+1]
+		chain = chain[:n+1]
 	} else {
-		live, err := hashFile(p)
+		live, err := hashRange(p, lo, hi)
 		if err != nil {
 			return nil, &types.FileFault{File: p}
 		}
-		target = live
-		if d != nil {
-			chain = append(append([][]uint64{}, d.epochs...), live)
-		}
+		chain = append(chain, live)
 	}
-	changed := make([]bool, len(target))
+	target := chain[len(chain)-1]
+	changed := make([]bool, hi-lo)
 	if req.ChangeId == "*" {
 		zero := xxh3.Hash(make([]byte, BlockSize))
 		for i, h := range target {
-			changed[i] = h != zero
+			changed[i] = h != zero && h != 0
 		}
 	} else {
 		id, n, ok := parseChangeID(req.ChangeId)
@@ -328,20 +357,19 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 			return nil, &types.InvalidArgument{InvalidProperty: "changeId"}
 		}
 		for e := n; e+1 < len(chain); e++ {
-			a, b := chain[e], chain[e+1]
-			for i := range b {
-				if i >= len(a) || a[i] != b[i] {
+			for i := range changed {
+				if chain[e][i] != chain[e+1][i] {
 					changed[i] = true
 				}
 			}
 		}
 	}
-	end := min(req.StartOffset+Window, capacity)
 	info := &types.DiskChangeInfo{StartOffset: req.StartOffset, Length: end - req.StartOffset}
-	for i := req.StartOffset / BlockSize; i*BlockSize < end && int(i) < len(changed); i++ {
-		if !changed[i] {
+	for k, c := range changed {
+		if !c {
 			continue
 		}
+		i := int64(lo + k)
 		s, e := max(i*BlockSize, req.StartOffset), min((i+1)*BlockSize, end)
 		if n := len(info.ChangedArea); n > 0 && info.ChangedArea[n-1].Start+info.ChangedArea[n-1].Length == s {
 			info.ChangedArea[n-1].Length += e - s
@@ -350,6 +378,37 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 		info.ChangedArea = append(info.ChangedArea, types.DiskChangeExtent{Start: s, Length: e - s})
 	}
 	return info, nil
+}
+
+// window returns hs[lo:hi], with 0 (a block past the end of a shorter file)
+// for missing entries.
+func window(hs []uint64, lo, hi int) []uint64 {
+	out := make([]uint64, hi-lo)
+	for i := lo; i < hi && i < len(hs); i++ {
+		out[i-lo] = hs[i]
+	}
+	return out
+}
+
+// hashRange hashes the blocks [lo, hi) of the file (0 past its end).
+func hashRange(p string, lo, hi int) ([]uint64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := make([]uint64, hi-lo)
+	buf := make([]byte, BlockSize)
+	for i := lo; i < hi; i++ {
+		n, err := f.ReadAt(buf, int64(i)*BlockSize)
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		if n > 0 {
+			out[i-lo] = xxh3.Hash(buf[:n])
+		}
+	}
+	return out, nil
 }
 
 // servePut writes a PUT with Content-Range at its offset (the stock handler
