@@ -17,7 +17,9 @@
 // that differ between any two consecutive epochs from changeId's epoch to the
 // snapshot's (or to the live file when snapshot is nil); "*" answers non-zero
 // blocks. Each answer covers at most Window bytes, so clients must loop on
-// StartOffset+Length as against real vSphere.
+// StartOffset+Length as against real vSphere. Flat files shorter than their
+// disk's capacity (vcsim creates them empty) are extended to it (sparse) at
+// the first snapshot or query, as a real -flat.vmdk always has that size.
 package cbt
 
 import (
