@@ -182,6 +182,7 @@ type vmCutover struct {
 	vapp             *govcd.VApp
 	vappHref         string
 	createdVApp      bool
+	held             bool // the wizard's scheduler paused for us
 }
 
 func (c *vmCutover) phase(name string, f func() (string, error)) error {
@@ -233,6 +234,10 @@ func (c *vmCutover) run(ctx context.Context, interrupted bool) (err error) {
 		return err
 	}
 	if err := c.setState(cutoverRunning); err != nil {
+		return err
+	}
+	// The wizard's scheduler stops passing this VM: the cutover owns it now.
+	if c.held, err = c.env.warmHold(ctx, c.plan.Name); err != nil {
 		return err
 	}
 
@@ -448,6 +453,11 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 	}
 	if err := c.onprem.EnsurePoweredOn(ctx, c.src.Ref); err != nil {
 		errs = append(errs, err)
+	}
+	if c.held {
+		if err := c.env.warmRelease(c.plan.Name); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

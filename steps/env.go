@@ -34,6 +34,7 @@ type Env struct {
 	provider lazy[*vsphere.Client]
 	cloud    cloudClients
 	mig      migration
+	warm     *warm
 }
 
 // NewEnv returns an Env whose clients connect from cfg when first used.
@@ -73,6 +74,7 @@ func (e *Env) Close(ctx context.Context) {
 	e.onprem.release(ctx)
 	e.provider.release(ctx)
 	e.closeCloud(ctx)
+	e.stopWarm()
 	e.closeMigration()
 }
 

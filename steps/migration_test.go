@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vmware/govmomi/simulator"
@@ -14,6 +15,7 @@ import (
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vcd"
 )
 
@@ -349,5 +351,48 @@ func TestCutoverOneByOne(t *testing.T) {
 	}
 	if st := env.State.Get("cutover"); st.Status != StatusDone {
 		t.Errorf("cutover state after both: %+v", st)
+	}
+}
+
+// TestWarmReplicationInTheWizard: with warm replication on (the wizard),
+// step 6 hands the VM to the scheduler, which keeps passing; the cutover
+// takes the job over and the scheduler stops passing it.
+func TestWarmReplicationInTheWizard(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	var mu sync.Mutex
+	passes := 0
+	sched, err := env.EnableWarm(ctx, func(ev replication.Event) {
+		if ev.Kind == replication.EventPassDone {
+			mu.Lock()
+			passes++
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := sched.Status()
+	if len(st) != 1 || st[0].VM != "WebApp2" || st[0].LastPass.IsZero() || st[0].Paused {
+		t.Fatalf("scheduler after step 6: %+v", st)
+	}
+	if err := sched.PassNow("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	r.Confirmed = true
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := sched.Status(); !st[0].Paused || st[0].Running {
+		t.Errorf("scheduler after the cutover: %+v", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if passes == 0 {
+		t.Error("the dashboard saw no pass")
 	}
 }

@@ -87,6 +87,9 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 // Apply implements Step.
 func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
 	var res Result
+	if env.warm != nil {
+		return s.applyWarm(ctx, env, emit)
+	}
 	results := make([]replication.PassResult, len(env.Plan.VMs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2) // bounded concurrency across VMs
@@ -119,6 +122,24 @@ func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 		if err := env.State.SetOutput(s.ID(), "last_pass."+vmp.Name, r.Start.UTC().Format(time.RFC3339)); err != nil {
 			return res, err
 		}
+	}
+	return res, nil
+}
+
+// applyWarm hands the VMs to the wizard's scheduler, which keeps passing
+// every RPO after the step, and waits for each one's first pass.
+func (s *Replicate) applyWarm(ctx context.Context, env *Env, emit Emit) (Result, error) {
+	var res Result
+	for i, vmp := range env.Plan.VMs {
+		emit(Progress(fmt.Sprintf("%s: replicating (the dashboard shows the pass)", vmp.Name), float64(i)/float64(len(env.Plan.VMs))))
+		if err := env.warmPass(ctx, vmp); err != nil {
+			return res, err
+		}
+		r := Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}
+		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name, Detail: "replica complete; a pass runs every " + vmp.RPO + " until the cutover", Resource: &r}
+		emit(Changed(it))
+		res.Changes = append(res.Changes, it)
+		res.Resources = append(res.Resources, r)
 	}
 	return res, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -108,6 +109,7 @@ func Run(ctx context.Context, opts Options) error {
 		path := opts.PlanPath
 		d.SavePlan = func(pf *steps.PlanFile) error { return pf.Save(path) }
 	}
+	feedLive(ctx, &d.Feeds, env, logger)
 	logger.Info("wizard start", "state", opts.StatePath, "plan", opts.PlanPath, "lab", opts.Config != nil && opts.Config.Lab)
 	p := tea.NewProgram(New(ctx, d), tea.WithAltScreen(), tea.WithContext(ctx))
 	final, err := p.Run()
@@ -169,4 +171,39 @@ func RedirectLogs(path string) (*slog.Logger, func(), error) {
 		log.SetFlags(prevFlags)
 		f.Close()
 	}, nil
+}
+
+// feedLive connects what the caller did not: warm replication (a pass per
+// RPO for every replicated VM while the wizard is open) to the dashboard,
+// and a monitor over the plan's probes to the probe panel.
+func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger) {
+	if f.Replication == nil {
+		feed := NewReplicationFeed(func(vm string) time.Duration {
+			for _, v := range env.Plan.VMs {
+				if v.Name == vm {
+					d, _ := time.ParseDuration(v.RPO)
+					return d
+				}
+			}
+			return 0
+		})
+		sched, err := env.EnableWarm(ctx, feed.Handle)
+		if err != nil {
+			logger.Warn("warm replication: some jobs did not start", "err", err)
+		}
+		feed.Seed(sched.Status())
+		f.Replication = feed.Updates()
+		f.Pause = func(_ context.Context, vm string) error { return sched.Pause(vm) }
+		f.Resume = func(_ context.Context, vm string) error { return sched.Resume(vm) }
+	}
+	if f.Probes == nil {
+		mon, err := env.ProbeMonitor(ctx, time.Second)
+		switch {
+		case err != nil:
+			logger.Warn("probe panel: the plan's probes cannot run", "err", err)
+		case mon != nil:
+			go mon.Run(ctx)
+			f.Probes = ProbeFeed(ctx, mon.Subscribe(64), nil)
+		}
+	}
 }

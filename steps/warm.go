@@ -1,0 +1,163 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ferry-migrate/ferry/probe"
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// warm keeps the replicas following their sources between steps while a
+// wizard is open: a scheduler running one pass per RPO for every VM whose
+// initial sync is done. Headless runs have none; their steps run passes
+// directly.
+type warm struct {
+	sched  *replication.Scheduler
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu    sync.Mutex
+	added map[string]bool
+}
+
+// EnableWarm starts warm replication for this session: VMs already
+// replicated (step 6 done on an earlier run) get their jobs now, the others
+// when step 6 runs. events receives every pass's events (the dashboard).
+func (e *Env) EnableWarm(ctx context.Context, events func(replication.Event)) (*replication.Scheduler, error) {
+	if e.warm != nil {
+		return e.warm.sched, nil
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w := &warm{sched: replication.NewScheduler(2, events), cancel: cancel, done: make(chan struct{}), added: map[string]bool{}}
+	go func() { defer close(w.done); _ = w.sched.Run(ctx) }()
+	e.warm = w
+	if e.State.Status("replication") != StatusDone {
+		return w.sched, nil
+	}
+	cut := e.State.Get("cutover").Outputs
+	var errs []error
+	for _, vm := range e.Plan.VMs {
+		if cut[cutoverKey(vm.Name)] == cutoverDone {
+			continue
+		}
+		if err := e.warmJob(ctx, vm); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return w.sched, errors.Join(errs...)
+}
+
+// warmJob adds vm's job to the scheduler once.
+func (e *Env) warmJob(ctx context.Context, vm VMPlan) error {
+	w := e.warm
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.added[vm.Name] {
+		return nil
+	}
+	job, _, err := e.job(ctx, vm.Name, nil)
+	if err != nil {
+		return err
+	}
+	rpo, err := time.ParseDuration(vm.RPO)
+	if err != nil {
+		return fmt.Errorf("VM %s: RPO %q: %w", vm.Name, vm.RPO, err)
+	}
+	if err := w.sched.Add(job, rpo); err != nil {
+		return err
+	}
+	w.added[vm.Name] = true
+	return nil
+}
+
+// warmPass makes a pass of vm due now and waits until it completes (step 6
+// in the wizard: the scheduler owns the job, so the step must not run a
+// pass of its own beside it).
+func (e *Env) warmPass(ctx context.Context, vm VMPlan) error {
+	if err := e.warmJob(ctx, vm); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := e.warm.sched.PassNow(vm.Name); err != nil {
+		return err
+	}
+	for {
+		for _, st := range e.warm.sched.Status() {
+			if st.VM != vm.Name {
+				continue
+			}
+			if st.Paused {
+				return fmt.Errorf("replicate %s: %s", vm.Name, st.Reason)
+			}
+			if !st.LastPass.Before(start) && !st.Running {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// warmHold stops the scheduler's passes of vm and waits until none runs:
+// the cutover takes the job over. It reports whether there was a job.
+func (e *Env) warmHold(ctx context.Context, vm string) (bool, error) {
+	if e.warm == nil {
+		return false, nil
+	}
+	e.warm.mu.Lock()
+	added := e.warm.added[vm]
+	e.warm.mu.Unlock()
+	if !added {
+		return false, nil
+	}
+	if err := e.warm.sched.Pause(vm); err != nil {
+		return false, err
+	}
+	for {
+		running := false
+		for _, st := range e.warm.sched.Status() {
+			running = running || (st.VM == vm && st.Running)
+		}
+		if !running {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return true, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// warmRelease gives the job back to the scheduler (after a rollback).
+func (e *Env) warmRelease(vm string) error {
+	if e.warm == nil {
+		return nil
+	}
+	return e.warm.sched.Resume(vm)
+}
+
+func (e *Env) stopWarm() {
+	if e.warm != nil {
+		e.warm.cancel()
+		<-e.warm.done
+		e.warm = nil
+	}
+}
+
+// ProbeMonitor returns a monitor over the plan's probes (not started: run
+// it with Run), or nil when the plan has none.
+func (e *Env) ProbeMonitor(ctx context.Context, interval time.Duration) (*probe.Monitor, error) {
+	targets, err := e.probeTargets(ctx)
+	if err != nil || len(targets) == 0 {
+		return nil, err
+	}
+	return probe.NewMonitor(interval, targets...), nil
+}
