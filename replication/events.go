@@ -27,7 +27,7 @@ const (
 	PhaseCommit   Phase = "commit"
 	PhaseRelease  Phase = "release"
 	PhaseVerify   Phase = "verify"
-	PhaseIdle     Phase = "idle"
+	PhaseIdle     Phase = "idle" // between passes
 )
 
 // Counters of one pass, in bytes.

@@ -180,6 +180,7 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 			_ = snap.Release(context.WithoutCancel(ctx))
 		}
 		j.emit(Event{Kind: EventError, Err: err})
+		j.emit(Event{Kind: EventPhase, Phase: PhaseIdle})
 		return res, fmt.Errorf("%s: pass: %w", j.VM, err)
 	}
 	res.Kind = p.kind
@@ -207,6 +208,7 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 	j.cache.vs = vs
 	j.cache.mu.Unlock()
 	j.emit(Event{Kind: EventPassDone, Pass: res.Kind, Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
+	j.emit(Event{Kind: EventPhase, Phase: PhaseIdle})
 	return res, nil
 }
 
@@ -832,7 +834,7 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 	}
 	p.mu.Unlock()
 	if len(frames) == 0 {
-		p.acked0(c)
+		p.acked(c, nil) // advances the watermark over a unit that needed no frames
 		return nil
 	}
 	for i, f := range frames {
@@ -867,8 +869,6 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 	return nil
 }
 
-// acked0 advances the watermark over units that needed no frames.
-func (p *pass) acked0(c *senderConn) { p.acked(c, nil) }
 
 // Verify compares a whole-disk BLAKE3 digest of every source disk (read
 // through a final, snapshot-less view) with the receiver's replica.
