@@ -869,7 +869,6 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 	return nil
 }
 
-
 // Verify compares a whole-disk BLAKE3 digest of every source disk (read
 // through a final, snapshot-less view) with the receiver's replica.
 func (j *Job) Verify(ctx context.Context) error {
