@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,4 +145,58 @@ func cleanEnv() []string {
 		}
 	}
 	return env
+}
+
+// TestWizardInTmux drives `ferry lab` in a real terminal (tmux) the way a
+// presenter does: enter through every step with the lab's answers, type the
+// VM name to confirm the cutover, and read the downtime report on screen.
+func TestWizardInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	dir := t.TempDir()
+	session := fmt.Sprintf("ferry-test-%d", os.Getpid())
+	tmux := func(args ...string) string {
+		out, err := exec.Command("tmux", append([]string{"-L", session}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+		ferryBin+" lab --dir "+dir+" --disk-mib 16; sleep 600")
+	defer exec.Command("tmux", "-L", session, "kill-server").Run()
+	screen := func() string { return tmux("capture-pane", "-p", "-t", session) }
+
+	// Press enter until the cutover asks for the VM name.
+	deadline := time.Now().Add(90 * time.Second)
+	for !strings.Contains(screen(), "Type WebApp2 to confirm") {
+		if time.Now().After(deadline) {
+			t.Fatalf("never reached the cutover confirmation; screen:\n%s", screen())
+		}
+		if s := screen(); strings.Contains(s, "✗") && strings.Contains(s, "failed") {
+			t.Fatalf("a step failed:\n%s", s)
+		}
+		tmux("send-keys", "-t", session, "Enter")
+		time.Sleep(700 * time.Millisecond)
+	}
+	tmux("send-keys", "-t", session, "-l", "WebApp2")
+	tmux("send-keys", "-t", session, "Enter")
+	for !strings.Contains(screen(), "cutover complete") {
+		if time.Now().After(deadline) {
+			t.Fatalf("cutover did not complete; screen:\n%s", screen())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s := screen()
+	if !strings.Contains(s, "measured by probes") || !strings.Contains(s, "✓ 8 Cutover") {
+		t.Errorf("downtime report not on screen:\n%s", s)
+	}
+	reports, _ := filepath.Glob(filepath.Join(dir, "cutover-*.md"))
+	if len(reports) != 1 {
+		t.Errorf("reports in the lab directory: %v", reports)
+	}
 }
