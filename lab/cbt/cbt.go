@@ -104,9 +104,11 @@ func (t *Tracker) Reset(vmName string) error {
 	if vm == nil {
 		return fmt.Errorf("cbt reset: no VM %q", vmName)
 	}
+	var files []string
+	t.model.Map().WithLock(&simulator.Context{}, vm, func() { files = t.flatFiles(vm) })
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, p := range t.flatFiles(vm) {
+	for _, p := range files {
 		delete(t.disks, p)
 	}
 	return nil
