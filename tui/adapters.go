@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -18,12 +19,14 @@ func envInventory(env *steps.Env) func(context.Context) ([]vsphere.VM, error) {
 	}
 }
 
-// envChoices offers the on-prem port groups for the appliance's port group
-// fields. Cloud Director lists (orgs, VDCs, edge gateways) come from the
-// lead's Choices adapter once steps.Env has a Cloud Director client.
+// envChoices offers what exists for the fields that name something: the
+// Cloud Director organizations, VDCs and edge gateways (as the provider
+// sees them), and the on-prem port groups for the appliance.
 func envChoices(env *steps.Env) func(context.Context, string) ([]string, error) {
 	return func(ctx context.Context, key string) ([]string, error) {
 		switch key {
+		case "org", "vdc", "edge_gateway":
+			return cloudChoices(ctx, env, key)
 		case "appliance.stretched_portgroup", "appliance.uplink_portgroup", "appliance.sink_portgroup":
 		default:
 			return nil, nil
@@ -46,4 +49,29 @@ func envChoices(env *steps.Env) func(context.Context, string) ([]string, error) 
 		}
 		return names, nil
 	}
+}
+
+func cloudChoices(ctx context.Context, env *steps.Env, key string) ([]string, error) {
+	c, err := env.VCD(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch key {
+	case "org":
+		names, err := c.OrgNames()
+		var tenants []string
+		for _, n := range names {
+			if n != "System" { // the provider's own org is never a tenant
+				tenants = append(tenants, n)
+			}
+		}
+		return tenants, err
+	case "vdc":
+		return c.VDCNames(env.Plan.Org)
+	}
+	vdc, err := c.VDCByName(env.Plan.Org, env.Plan.VDC)
+	if err != nil {
+		return nil, err
+	}
+	return vcd.EdgeGatewayNames(vdc)
 }

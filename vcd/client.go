@@ -144,14 +144,21 @@ func (c *Client) OrgByName(name string) (*govcd.Org, error) {
 	if !govcd.ContainsNotFound(err) {
 		return nil, fmt.Errorf("org %q: %w", name, err)
 	}
-	refs, lerr := c.GetOrgList()
-	var names []string
-	if lerr == nil {
-		for _, r := range refs.Org {
-			names = append(names, r.Name)
-		}
-	}
+	names, _ := c.OrgNames()
 	return nil, notFound("organization", name, names)
+}
+
+// OrgNames lists the organizations this login sees.
+func (c *Client) OrgNames() ([]string, error) {
+	refs, err := c.GetOrgList()
+	if err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	var names []string
+	for _, r := range refs.Org {
+		names = append(names, r.Name)
+	}
+	return names, nil
 }
 
 // AdminOrgByName returns the admin view of an organization.
@@ -179,13 +186,26 @@ func (c *Client) VDCByName(orgName, vdcName string) (*govcd.Vdc, error) {
 	if !govcd.ContainsNotFound(err) {
 		return nil, fmt.Errorf("VDC %q in org %q: %w", vdcName, orgName, err)
 	}
+	return nil, notFound("VDC in org "+orgName, vdcName, vdcNames(org))
+}
+
+// VDCNames lists the org's VDCs.
+func (c *Client) VDCNames(orgName string) ([]string, error) {
+	org, err := c.OrgByName(orgName)
+	if err != nil {
+		return nil, err
+	}
+	return vdcNames(org), nil
+}
+
+func vdcNames(org *govcd.Org) []string {
 	var names []string
 	for _, l := range org.Org.Link {
 		if l.Type == "application/vnd.vmware.vcloud.vdc+xml" {
 			names = append(names, l.Name)
 		}
 	}
-	return nil, notFound("VDC in org "+orgName, vdcName, names)
+	return names
 }
 
 // EdgeGatewayByName returns the NSX-T edge gateway of a VDC; the error lists them.
@@ -197,11 +217,19 @@ func (c *Client) EdgeGatewayByName(vdc *govcd.Vdc, name string) (*govcd.NsxtEdge
 	if !govcd.ContainsNotFound(err) {
 		return nil, fmt.Errorf("edge gateway %q: %w", name, err)
 	}
-	var names []string
-	if all, lerr := vdc.GetAllNsxtEdgeGateways(nil); lerr == nil {
-		for _, g := range all {
-			names = append(names, g.EdgeGateway.Name)
-		}
-	}
+	names, _ := EdgeGatewayNames(vdc)
 	return nil, notFound("edge gateway in VDC "+vdc.Vdc.Name, name, names)
+}
+
+// EdgeGatewayNames lists the VDC's NSX-T edge gateways.
+func EdgeGatewayNames(vdc *govcd.Vdc) ([]string, error) {
+	all, err := vdc.GetAllNsxtEdgeGateways(nil)
+	if err != nil {
+		return nil, fmt.Errorf("edge gateways of VDC %s: %w", vdc.Vdc.Name, err)
+	}
+	var names []string
+	for _, g := range all {
+		names = append(names, g.EdgeGateway.Name)
+	}
+	return names, nil
 }
