@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/ferry-migrate/ferry/replication"
@@ -71,9 +72,9 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 			return nil, fmt.Errorf("VM %s: RPO %w", p.Name, err)
 		}
 		// The stretched network may still be ahead, created by step 2.
-		willExist := p.TargetNetwork == pf.Network.Name && !skipped(pf, "trunk-network")
+		willExist := p.TargetNetwork == pf.Network.Name && !slices.Contains(pf.Skip, "trunk-network")
 		if !networks[p.TargetNetwork] && !willExist {
-			return nil, fmt.Errorf("VM %s: target network %q not found in VDC %s (networks: %s)", p.Name, p.TargetNetwork, pf.VDC, strings.Join(sortedKeys(networks), ", "))
+			return nil, fmt.Errorf("VM %s: target network %q not found in VDC %s (networks: %s)", p.Name, p.TargetNetwork, pf.VDC, strings.Join(slices.Sorted(maps.Keys(networks)), ", "))
 		}
 		vm, ok := byName[p.Name]
 		if !ok {
@@ -172,22 +173,4 @@ func targetNetworks(ctx context.Context, env *Env) (map[string]bool, error) {
 		out[n.OpenApiOrgVdcNetwork.Name] = true
 	}
 	return out, nil
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func skipped(pf *PlanFile, id string) bool {
-	for _, s := range pf.Skip {
-		if s == id {
-			return true
-		}
-	}
-	return false
 }
