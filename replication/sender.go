@@ -22,17 +22,18 @@ import (
 // Job replicates one VM's disks to a receiver. A Job is not safe for
 // concurrent passes; the Scheduler runs one pass per job at a time.
 type Job struct {
-	VM      string                                                            // replica directory name at the receiver
-	Source  Source                                                            // VSphereSource, FileSource
-	Addr    string                                                            // receiver host:port
-	TLS     *tls.Config                                                       // client config with a client certificate (mutual TLS 1.3)
-	State   *StateStore                                                       // sender-side state (may be shared by jobs)
-	Conns   int                                                               // connections per pass (default 4)
-	Window  int64                                                             // unacknowledged bytes in flight per VM (default 64 MiB)
-	Limiter *rate.Limiter                                                     // shared bandwidth cap in wire bytes; nil = none
-	Events  func(Event)                                                       // optional
-	Retries int                                                               // reconnects within a pass before giving up (default 3)
-	Dial    func(ctx context.Context, network, addr string) (net.Conn, error) // optional, default net.Dialer
+	VM      string        // replica directory name at the receiver
+	Source  Source        // VSphereSource, FileSource
+	Addr    string        // receiver host:port
+	TLS     *tls.Config   // client config with a client certificate (mutual TLS 1.3)
+	State   *StateStore   // sender-side state (may be shared by jobs)
+	Conns   int           // connections per pass (default 4)
+	Window  int64         // unacknowledged bytes in flight per VM (default 64 MiB)
+	Limiter *rate.Limiter // shared bandwidth cap in wire bytes; nil = none
+	Events  func(Event)   // optional
+	Retries int           // reconnects within a pass before giving up (default 5, backoff from 250ms)
+	// Dial opens the TCP connections (default: net.Dialer).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// AckTimeout fails a connection whose receiver acknowledges nothing for
 	// this long while the window is full (default 2 minutes).
 	AckTimeout time.Duration
@@ -166,7 +167,7 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 		j.emit(Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("attempt %d failed, reconnecting", attempt+1)})
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		case <-time.After(min(time.Duration(250<<attempt)*time.Millisecond, 10*time.Second)):
 		}
 		for i, d := range disks {
 			states[i], _ = j.State.Disk(diskStateKey(j.VM, d.Key))
@@ -214,7 +215,7 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 
 func (j *Job) retries() int {
 	if j.Retries <= 0 {
-		return 3
+		return 5 // with the backoff: about 8 s for a receiver to come back
 	}
 	return j.Retries
 }
