@@ -44,6 +44,7 @@ vms:
   - name: WebApp2
     power_on: true
 rpo: 1m
+job: WebApp2-Migration
 provider:
   datacenter: %s
   resource_pool: %s

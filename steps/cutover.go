@@ -92,7 +92,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	go func() { defer close(probesDone); mon.Run(mctx) }()
 	defer func() { stopProbes(); <-probesDone }()
 
-	report := &CutoverReport{Started: time.Now()}
+	report := &CutoverReport{Job: env.Plan.Job, Started: time.Now()}
 	var failed []error
 	prev := env.State.Get(s.ID())
 	selected := map[string]bool{}

@@ -46,6 +46,8 @@ type PlanFile struct {
 	// Migration (steps 5 to 8).
 	VMs []VMPlan `yaml:"vms,omitempty"`
 	RPO string   `yaml:"rpo,omitempty"` // default for every VM
+	// Job names the migration job ("WebApp2-Migration"), for people.
+	Job string `yaml:"job,omitempty"`
 	// Skip lists step IDs the operator does not want run (e.g. rights,
 	// when a provider administrator has already published them).
 	Skip []string `yaml:"skip,omitempty"`
@@ -108,8 +110,9 @@ type VMPlan struct {
 	PowerOn        *bool  `yaml:"power_on,omitempty"`
 }
 
-// DefaultRPO is used when neither the VM nor the plan sets one.
-const DefaultRPO = "15m"
+// DefaultRPO is used when neither the VM nor the plan sets one: ferry's
+// aim (Extender's best was 5 minutes).
+const DefaultRPO = "1m"
 
 // Path is the file the plan was loaded from ("" for a plan built in the TUI).
 func (pf *PlanFile) Path() string { return pf.path }

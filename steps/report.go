@@ -14,6 +14,7 @@ import (
 
 // CutoverReport is the downtime report of one cutover run.
 type CutoverReport struct {
+	Job      string     `json:"job,omitempty"`
 	Started  time.Time  `json:"started"`
 	Finished time.Time  `json:"finished"`
 	VMs      []VMReport `json:"vms"`
@@ -105,7 +106,11 @@ func (r *CutoverReport) Save(dir string) (md, js string, err error) {
 // Markdown renders the report for people.
 func (r *CutoverReport) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Cutover report\n\nStarted %s, finished %s (%s).\n\n",
+	b.WriteString("# Cutover report\n\n")
+	if r.Job != "" {
+		fmt.Fprintf(&b, "Job %s. ", r.Job)
+	}
+	fmt.Fprintf(&b, "Started %s, finished %s (%s).\n\n",
 		r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Millisecond))
 	b.WriteString("| VM | outcome | measured downtime | shutdown to power-on | final pass |\n|---|---|---|---|---|\n")
 	for _, v := range r.VMs {

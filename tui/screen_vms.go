@@ -12,9 +12,8 @@ import (
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
-// DefaultRPO is the wizard's RPO for a new job: the shortest the design
-// allows (Extender's best was 5 minutes).
-const DefaultRPO = "1m"
+// DefaultRPO is the wizard's RPO for a new job: the same as a plan's.
+const DefaultRPO = steps.DefaultRPO
 
 // vmOptions are the job's answers besides the VMs.
 type vmOptions struct {
@@ -46,7 +45,7 @@ type vmScreen struct {
 func newVMScreen(w *wiring, idx int) *vmScreen {
 	pf := w.env.Plan
 	s := &vmScreen{w: w, idx: idx, selected: map[string]bool{}, run: newStepRun(w, idx)}
-	s.opts = vmOptions{RPO: pf.RPO, VDC: pf.VDC, Network: pf.Network.Name, PowerOn: "true"}
+	s.opts = vmOptions{Job: pf.Job, RPO: pf.RPO, VDC: pf.VDC, Network: pf.Network.Name, PowerOn: "true"}
 	for _, vm := range pf.VMs {
 		s.selected[vm.Name] = true
 		if vm.TargetNetwork != "" {
@@ -309,7 +308,7 @@ func (s *vmScreen) submit() tea.Cmd {
 	pf := s.w.env.Plan
 	on := s.opts.PowerOn != "false" && s.opts.PowerOn != "0" && !strings.EqualFold(s.opts.PowerOn, "f")
 	rpo := rpoOrDefault(s.opts.RPO)
-	pf.VDC, pf.RPO = s.opts.VDC, rpo
+	pf.VDC, pf.RPO, pf.Job = s.opts.VDC, rpo, s.opts.Job
 	pf.VMs = pf.VMs[:0]
 	for _, n := range names {
 		p := on
