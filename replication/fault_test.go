@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -258,6 +259,33 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 	}
 	if err := job2.Verify(ctx); err != nil {
 		t.Fatal(err)
+	}
+	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+}
+
+// TestNewSenderFencesOldConnections: when a new sender session starts for a
+// VM, the receiver closes (and drains) the connections of the older one, so
+// a killed sender's buffered frames cannot land after the new pass's.
+func TestNewSenderFencesOldConnections(t *testing.T) {
+	src, fs, rcv := setup(t, 2<<20)
+	old, err := tls.Dial("tcp", rcv.addr, testTLS(t).client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	fc := newFrameConn(old)
+	if err := fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, VM: "vm", Session: "old", Disks: []Disk{{Key: "0", Capacity: 2 << 20}}}); err != nil {
+		t.Fatal(err)
+	}
+	var h header
+	if _, err := fc.readFrame(&h, nil); err != nil || h.Type != fReply {
+		t.Fatalf("hello: %v %d", err, h.Type)
+	}
+	if _, err := newJob(t, "vm", fs, rcv.addr).RunPass(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fc.readFrame(&h, nil); err == nil {
+		t.Fatal("the old session's connection is still open")
 	}
 	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
 }

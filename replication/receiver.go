@@ -50,6 +50,7 @@ type Receiver struct {
 	mu    sync.Mutex
 	disks map[string]*replica // by state key "vm/diskKey"
 	conns map[net.Conn]struct{}
+	vms   map[string]*senderSession // latest sender session per VM
 	wg    sync.WaitGroup
 
 	// writeErr, when set (tests), is consulted before each write to simulate
@@ -99,7 +100,7 @@ func NewReceiver(dir string, config *tls.Config, log *slog.Logger) (*Receiver, e
 	}
 	c := config.Clone()
 	c.MinVersion = tls.VersionTLS13
-	return &Receiver{dir: dir, tls: c, log: log, state: st, disks: map[string]*replica{}, conns: map[net.Conn]struct{}{}}, nil
+	return &Receiver{dir: dir, tls: c, log: log, state: st, disks: map[string]*replica{}, conns: map[net.Conn]struct{}{}, vms: map[string]*senderSession{}}, nil
 }
 
 // Serve accepts TLS connections on ln until ctx ends or ln is closed.
@@ -334,6 +335,42 @@ func errorCode(err error) string {
 	return "io"
 }
 
+// senderSession is the set of connections of one sender pass attempt.
+type senderSession struct {
+	id    string
+	conns map[net.Conn]chan struct{} // closed when the connection's handler returns
+}
+
+// fence makes session the VM's current one: connections of an older
+// session (a killed sender, a failed attempt) are closed and their handlers
+// waited for, so none of their frames can land after the new session
+// starts writing. It returns the function that unregisters c.
+func (r *Receiver) fence(vm, session string, c net.Conn) func() {
+	done := make(chan struct{})
+	r.mu.Lock()
+	cur := r.vms[vm]
+	var stale map[net.Conn]chan struct{}
+	if cur == nil || cur.id != session {
+		if cur != nil {
+			stale = cur.conns
+		}
+		cur = &senderSession{id: session, conns: map[net.Conn]chan struct{}{}}
+		r.vms[vm] = cur
+	}
+	cur.conns[c] = done
+	r.mu.Unlock()
+	for sc, sdone := range stale {
+		sc.Close()
+		<-sdone
+	}
+	return func() {
+		r.mu.Lock()
+		delete(cur.conns, c)
+		r.mu.Unlock()
+		close(done)
+	}
+}
+
 // handle serves one connection: hello, then frames until EOF.
 func (r *Receiver) handle(c net.Conn) {
 	defer c.Close()
@@ -369,6 +406,7 @@ func (r *Receiver) handle(c net.Conn) {
 			return
 		}
 	}
+	defer r.fence(hello.VM, hello.Session, c)()
 	if err := fc.writeJSON(fReply, 0, replyMsg{}); err != nil {
 		return
 	}

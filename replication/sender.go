@@ -3,6 +3,7 @@ package replication
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
@@ -318,6 +319,7 @@ func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc, n int) 
 	cfg := j.TLS.Clone()
 	cfg.MinVersion = tls.VersionTLS13
 	per := max(j.window()/int64(n), 4*FrameMax)
+	session := rand.Text()
 	for range n {
 		raw, err := dial(ctx, "tcp", j.Addr)
 		if err != nil {
@@ -331,7 +333,7 @@ func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc, n int) 
 		sc := &senderConn{p: p, c: tc, fc: newFrameConn(tc), max: per, replies: make(chan replyMsg, 1), readDone: make(chan struct{})}
 		sc.cond = sync.NewCond(&sc.mu)
 		p.conns = append(p.conns, sc)
-		if err := sc.fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, VM: j.VM, Disks: p.disks}); err != nil {
+		if err := sc.fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, VM: j.VM, Session: session, Disks: p.disks}); err != nil {
 			return err
 		}
 		go sc.readLoop(cancel)

@@ -85,6 +85,7 @@ func (h *header) get(b []byte) {
 type helloMsg struct {
 	Version int
 	VM      string
+	Session string // one per pass attempt: a newer session fences older ones
 	Disks   []Disk // index = disk id on the wire
 }
 
