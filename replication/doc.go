@@ -46,5 +46,8 @@
 // is gone the pass is redone from the same base changeId with a new snapshot
 // (a superset; writes are idempotent). A failure that is not a cancellation
 // deletes the snapshot. A receiver without the expected base forces a
-// full-compare pass, never a blind incremental one.
+// full-compare pass, never a blind incremental one. Each pass attempt is a
+// sender session: the receiver closes and drains the connections of an older
+// session of the same VM before the new one writes, so frames of a killed
+// sender cannot land after newer data.
 package replication
