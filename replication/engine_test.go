@@ -148,3 +148,42 @@ func TestMultiDiskKilledBetweenDisks(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBatches: passes over more read units than a batch (initial, kill and
+// resume across batches, full-compare) stay correct.
+func TestBatches(t *testing.T) {
+	saved := batchUnits
+	batchUnits = 3
+	defer func() { batchUnits = saved }()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	randomDisk(t, src, 16<<20, 8, Extent{0, 5 << 20}, Extent{7<<20 + 3, 6 << 20})
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	fs := NewFileSource(src)
+	ctx, cancel := context.WithCancel(context.Background())
+	hs := &hookSource{Source: fs, hook: func(n int64) {
+		if n == 8 {
+			cancel()
+		}
+	}}
+	job := newJob(t, "vm", hs, rcv.addr)
+	if _, err := job.RunPass(ctx, false); err == nil {
+		t.Fatal("pass survived the kill")
+	}
+	st, _ := job.State.Disk("vm/0")
+	if st.Watermark < 3<<20 {
+		t.Fatalf("watermark %d after two batches", st.Watermark)
+	}
+	hs.hook = nil
+	if _, err := job.RunPass(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	scribble(t, src, 12, Extent{9 << 20, 10}, Extent{15 << 20, 10})
+	fs.ResetCBT()
+	res, err := job.RunPass(context.Background(), false)
+	if err != nil || res.Kind != PassFullCompare || res.Counters.Payload > 2*HashBlock {
+		t.Fatalf("full-compare: %+v %v", res, err)
+	}
+	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+}

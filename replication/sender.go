@@ -674,32 +674,35 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	if err := j.State.PutDisk(key, st); err != nil {
 		return err
 	}
-	var units []readUnit
+	// Large disks are sent in batches of at most batchUnits read units
+	// (drained in between) so the plan in memory stays small.
 	if kind == PassFullCompare {
-		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key})
-		if units, err = p.compareUnits(ctx, c0, i, disk.Capacity, wm); err != nil {
-			return err
+		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key, Pass: kind})
+		nblocks := (disk.Capacity + HashBlock - 1) / HashBlock
+		p.planned.Add(disk.Capacity - wm/HashBlock*HashBlock)
+		for b := wm / HashBlock; b < nblocks; b += batchUnits {
+			units, err := p.compareUnits(ctx, c0, i, disk.Capacity, b, min(nblocks, b+batchUnits))
+			if err != nil {
+				return fmt.Errorf("disk %s: %w", disk.Key, err)
+			}
+			if err := p.sendBatch(ctx, i, key, &st, units); err != nil {
+				return fmt.Errorf("disk %s: %w", disk.Key, err)
+			}
 		}
 	} else {
-		units = planReads(trimBelow(ext, wm))
-	}
-	for _, u := range units {
-		p.planned.Add(totalLength(u.parts))
-	}
-	d := &diskSend{disk: i, key: key, state: st, units: units, left: make([]int, len(units)), watermark: wm, frames: map[uint32]frameRef{}}
-	for k := range d.left {
-		d.left[k] = -1
-	}
-	p.mu.Lock()
-	p.cur = d
-	p.mu.Unlock()
-	j.emit(Event{Kind: EventPhase, Phase: PhaseTransfer, Disk: disk.Key, Pass: kind})
-	if err := p.sendUnits(ctx, d); err != nil {
-		return fmt.Errorf("disk %s: %w", disk.Key, err)
-	}
-	for _, c := range p.conns {
-		if err := c.drain(ctx); err != nil {
-			return fmt.Errorf("disk %s: %w", disk.Key, err)
+		j.emit(Event{Kind: EventPhase, Phase: PhaseTransfer, Disk: disk.Key, Pass: kind})
+		ext = trimBelow(ext, wm)
+		p.planned.Add(totalLength(ext))
+		for len(ext) > 0 {
+			k, n := 0, int64(0)
+			for k < len(ext) && (k == 0 || n < batchUnits) {
+				n += (ext[k].Length + FrameMax - 1) / FrameMax
+				k++
+			}
+			if err := p.sendBatch(ctx, i, key, &st, planReads(ext[:k])); err != nil {
+				return fmt.Errorf("disk %s: %w", disk.Key, err)
+			}
+			ext = ext[k:]
 		}
 	}
 	p.progress(true)
@@ -710,14 +713,40 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	return j.State.PutDisk(key, DiskState{Committed: target, Size: disk.Capacity})
 }
 
-// compareUnits asks the receiver for its block hashes from watermark on and
+// batchUnits bounds the read units planned and in flight at a time.
+var batchUnits int64 = 8192 // a variable for tests
+
+// sendBatch sends units (sorted, above st.Watermark) and waits until the
+// receiver acknowledged all of them; st.Watermark follows.
+func (p *pass) sendBatch(ctx context.Context, disk int, key string, st *DiskState, units []readUnit) error {
+	d := &diskSend{disk: disk, key: key, state: *st, units: units, left: make([]int, len(units)),
+		watermark: st.Watermark, persisted: st.Watermark, frames: map[uint32]frameRef{}}
+	for k := range d.left {
+		d.left[k] = -1
+	}
+	p.mu.Lock()
+	p.cur = d
+	p.mu.Unlock()
+	if err := p.sendUnits(ctx, d); err != nil {
+		return err
+	}
+	for _, c := range p.conns {
+		if err := c.drain(ctx); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	st.Watermark = d.watermark
+	p.mu.Unlock()
+	return nil
+}
+
+// compareUnits asks the receiver for the hashes of blocks [first, last) and
 // plans one compare unit per HashBlock block.
-func (p *pass) compareUnits(ctx context.Context, c *senderConn, disk int, capacity, wm int64) ([]readUnit, error) {
+func (p *pass) compareUnits(ctx context.Context, c *senderConn, disk int, capacity, first, last int64) ([]readUnit, error) {
 	var units []readUnit
-	first := wm / HashBlock
-	nblocks := (capacity + HashBlock - 1) / HashBlock
-	for b := first; b < nblocks; {
-		n := min(nblocks-b, 4096)
+	for b := first; b < last; {
+		n := min(last-b, 4096)
 		r, err := c.control(ctx, fHashes, disk, diskMsg{Offset: b * HashBlock, Count: int(n)})
 		if err != nil {
 			return nil, fmt.Errorf("block hashes: %w", err)
