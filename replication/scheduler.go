@@ -320,6 +320,8 @@ func (s *Scheduler) PassNow(vm string) error {
 // FinalPass is the cutover pass: call it with the source VM powered off. It
 // stops the job's scheduled passes, waits for a running one, runs a pass
 // without snapshot, then verifies whole-disk hashes of replica and source.
+// After a success the job runs no more passes; after a failure warm
+// replication resumes (paused instead if the verify found a difference).
 func (s *Scheduler) FinalPass(ctx context.Context, vm string) (PassResult, error) {
 	s.mu.Lock()
 	sj, err := s.get(vm)
@@ -346,20 +348,29 @@ func (s *Scheduler) FinalPass(ctx context.Context, vm string) (PassResult, error
 	if err == nil {
 		err = sj.job.Verify(ctx)
 	}
+	// On failure the cutover rolls back (the VM is powered on again) and warm
+	// replication continues; only a replica that differs from its source
+	// after a complete final pass pauses the job for attention.
+	mismatch := errors.Is(err, ErrVerifyMismatch)
 	s.mu.Lock()
 	if err != nil {
-		// Back to warm replication: the cutover can be retried or rolled back.
 		sj.final = false
-		if ctx.Err() == nil {
-			sj.paused, sj.reason = true, err
+		sj.due = s.now()
+		sj.paused = mismatch
+		if mismatch {
+			sj.reason = err
 		}
 	} else {
 		sj.lastPass = res.Start
 	}
 	s.mu.Unlock()
-	if err != nil && ctx.Err() == nil {
+	switch {
+	case mismatch:
 		s.persistPause(sj, err)
-		s.emit(sj, Event{Kind: EventPaused, Err: err, Msg: "final pass failed"})
+		s.emit(sj, Event{Kind: EventPaused, Err: err, Msg: "final verify failed"})
+	case err != nil:
+		s.emit(sj, Event{Kind: EventError, Err: err, Msg: "final pass failed; warm replication continues"})
+		s.poke()
 	}
 	return res, err
 }

@@ -200,3 +200,35 @@ func TestSchedulerPausesOnDiskFull(t *testing.T) {
 		t.Fatalf("final pass on a paused job: %v", err)
 	}
 }
+
+// refuseFinal fails final passes, as a VM that is still powered on does.
+type refuseFinal struct{ Source }
+
+func (r refuseFinal) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
+	if final {
+		return nil, errors.New("final pass needs the VM powered off")
+	}
+	return r.Source.Open(ctx, resume, final)
+}
+
+// TestFinalPassFailureContinuesWarm: a failed cutover pass leaves the job
+// replicating (not paused).
+func TestFinalPassFailureContinuesWarm(t *testing.T) {
+	_, fs, rcv := setup(t, 2<<20)
+	ev := newEvents()
+	s := NewScheduler(1, ev.add)
+	if err := s.Add(newJob(t, "vm", refuseFinal{fs}, rcv.addr), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventPassDone })
+	if _, err := s.FinalPass(context.Background(), "vm"); err == nil {
+		t.Fatal("final pass succeeded")
+	}
+	if st := s.Status()[0]; st.Paused {
+		t.Fatalf("paused after a failed cutover pass: %+v", st)
+	}
+	ev.wait(t, 2, func(e Event) bool { return e.Kind == EventPassDone })
+}
