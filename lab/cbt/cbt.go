@@ -45,7 +45,12 @@ import (
 const (
 	BlockSize = 64 << 10 // tracking granularity
 	Window    = 16 << 20 // bytes of disk covered by one QueryChangedDiskAreas answer
+	// MaxEpochs bounds the memory of a long-running lab: changes since an
+	// older changeId are refused (clients fall back to a full compare).
+	MaxEpochs = 256
 )
+
+var maxEpochs = MaxEpochs // tests lower it
 
 // Tracker holds the epochs of every tracked disk of one model.
 type Tracker struct {
@@ -57,7 +62,8 @@ type Tracker struct {
 
 type disk struct {
 	id     string     // tracking id, new after Reset
-	epochs [][]uint64 // block hashes at each snapshot
+	epochs [][]uint64 // block hashes at each snapshot, oldest first
+	first  int        // epoch number of epochs[0] (older ones were pruned)
 }
 
 // Install adds the extension to m (which must have been created).
@@ -227,7 +233,12 @@ func (t *Tracker) epoch(vm *simulator.VirtualMachine) error {
 			t.disks[p] = d
 		}
 		d.epochs = append(d.epochs, hs)
-		b.ChangeId = fmt.Sprintf("52 %s/%d", d.id, len(d.epochs)-1)
+		if len(d.epochs) > maxEpochs {
+			d.epochs[0] = nil
+			d.epochs = d.epochs[1:]
+			d.first++
+		}
+		b.ChangeId = fmt.Sprintf("52 %s/%d", d.id, d.first+len(d.epochs)-1)
 	}
 	return nil
 }
@@ -337,10 +348,10 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 	}
 	if req.Snapshot != nil {
 		id, n, ok := parseChangeID(b.ChangeId)
-		if !ok || d == nil || id != d.id || n >= len(d.epochs) {
+		if !ok || d == nil || id != d.id || n < d.first || n-d.first >= len(d.epochs) {
 			return nil, &types.FileFault{File: "noEpoch: snapshot " + req.Snapshot.Value + " has no tracking epoch"}
 		}
-		chain = chain[:n+1]
+		chain = chain[:n-d.first+1]
 	} else {
 		live, err := hashRange(p, lo, hi)
 		if err != nil {
@@ -357,10 +368,10 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 		}
 	} else {
 		id, n, ok := parseChangeID(req.ChangeId)
-		if !ok || d == nil || id != d.id || n >= len(chain) {
+		if !ok || d == nil || id != d.id || n < d.first || n-d.first >= len(chain) {
 			return nil, &types.InvalidArgument{InvalidProperty: "changeId"}
 		}
-		for e := n; e+1 < len(chain); e++ {
+		for e := n - d.first; e+1 < len(chain); e++ {
 			for i := range changed {
 				if chain[e][i] != chain[e+1][i] {
 					changed[i] = true

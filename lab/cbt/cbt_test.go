@@ -208,3 +208,30 @@ func TestChangedBlockTracking(t *testing.T) {
 		t.Fatalf("after reset: %T", soap.ToSoapFault(err).VimFault())
 	}
 }
+
+// TestEpochPruning: changes since a pruned epoch are refused (the client
+// falls back to a full compare); recent ones still answer.
+func TestEpochPruning(t *testing.T) {
+	defer cbt.SetMaxEpochs(3)()
+	f := setup(t)
+	ctx := context.Background()
+	task, err := f.vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
+	if err != nil || task.Wait(ctx) != nil {
+		t.Fatal("enable CBT", err)
+	}
+	var ids []string
+	var last types.ManagedObjectReference
+	for i := range 5 {
+		f.put(t, int64(i)<<20, []byte{byte(i + 1)})
+		var id string
+		last, id = f.snapshot(t)
+		ids = append(ids, id)
+	}
+	if _, _, err := f.changed(t, &last, ids[0]); err == nil {
+		t.Fatal("changes since a pruned epoch were answered")
+	}
+	got, _, err := f.changed(t, &last, ids[3])
+	if err != nil || len(got) != 1 || got[0].Start != 4<<20 {
+		t.Fatalf("changes since a kept epoch: %v %v", got, err)
+	}
+}
