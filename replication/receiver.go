@@ -520,6 +520,9 @@ func (r *Receiver) control(t frameType, d *replica, m diskMsg) (replyMsg, error)
 		}
 		return replyMsg{Committed: st.Committed, Pass: st.Pass, Target: st.Target, Watermark: st.Watermark}, nil
 	case fEnd:
+		if st.Pass == "" && st.Committed == m.Target {
+			return replyMsg{Committed: st.Committed}, nil // already committed
+		}
 		if st.Pass != m.Pass || st.Target != m.Target {
 			return replyMsg{}, fmt.Errorf("commit of pass %q on %s, but pass in flight is %q", m.Pass, d.key, st.Pass)
 		}
