@@ -784,11 +784,13 @@ func (p *pass) sendUnits(ctx context.Context, d *diskSend) error {
 		}()
 	}
 	var err error
+	n := len(p.conns) // readers still to report
 feed:
 	for k := range d.units {
 		select {
 		case next <- k:
 		case err = <-errc:
+			n--
 			break feed
 		case <-ctx.Done():
 			err = context.Cause(ctx)
@@ -796,10 +798,6 @@ feed:
 		}
 	}
 	close(next)
-	n := len(p.conns)
-	if err != nil {
-		n--
-	}
 	for ; n > 0; n-- {
 		if e := <-errc; e != nil && err == nil {
 			err = e
