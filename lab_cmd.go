@@ -49,7 +49,10 @@ The lab lives as long as this process. To leave the wizard and come back
 				dir = d
 			}
 			opts.Dir = dir
-			logFile := filepath.Join(dir, "ferry.log")
+			logFile := g.logFile
+			if logFile == "" {
+				logFile = filepath.Join(dir, "ferry.log")
+			}
 			_, restore, err := tui.RedirectLogs(logFile)
 			if err != nil {
 				return err

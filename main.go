@@ -64,12 +64,12 @@ Try it without any VMware installation: ferry lab`,
 			if err != nil {
 				return usageError{err}
 			}
-			return tui.Run(cmd.Context(), tui.Options{Config: cfg, PlanPath: wizardPlan, StatePath: wizardState})
+			return tui.Run(cmd.Context(), tui.Options{Config: cfg, PlanPath: wizardPlan, StatePath: wizardState, LogFile: g.logFile})
 		},
 	}
 	root.Flags().StringVar(&wizardPlan, "plan", "ferry-plan.yaml", "plan file: the wizard reads it if it exists and saves your answers to it (for ferry run)")
 	root.Flags().StringVar(&wizardState, "state", "", "state file to resume from (default: next to the plan, PLAN.state.json)")
-	root.PersistentFlags().StringVar(&g.config, "config", "", "endpoints config file (YAML), e.g. the one `ferry lab serve` writes")
+	root.PersistentFlags().StringVar(&g.config, "config", "", "endpoints config file (YAML), e.g. the one ferry lab serve writes")
 	root.PersistentFlags().BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification (NOT recommended)")
 	root.PersistentFlags().StringVar(&g.logFile, "log-file", "", "write logs to this file (default: ferry.log in the state directory)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
