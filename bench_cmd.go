@@ -14,13 +14,13 @@ import (
 func newBenchCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmarks (replicate)",
+		Short: "Benchmarks: replicate (engine vs a raw copy), cutover (downtime in the lab)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("choose a benchmark: ferry bench replicate")
+			return usagef("choose a benchmark: ferry bench replicate, ferry bench cutover")
 		},
 	}
-	cmd.AddCommand(newBenchReplicateCmd())
+	cmd.AddCommand(newBenchReplicateCmd(), newBenchCutoverCmd())
 	return cmd
 }
 
