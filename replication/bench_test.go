@@ -65,7 +65,8 @@ func BenchmarkIncremental(b *testing.B) {
 		b.Fatal(err)
 	}
 	rcv := startReceiver(b, filepath.Join(dir, "rcv"), "")
-	job := newJob(b, "vm", NewFileSource(src), rcv.addr)
+	source := NewTrackedFileSource(src)
+	job := newJob(b, "vm", source, rcv.addr)
 	job.Conns = 4
 	if _, err := job.RunPass(context.Background(), false); err != nil {
 		b.Fatal(err)
@@ -76,7 +77,7 @@ func BenchmarkIncremental(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		seed++
-		if err := changeDisk(src, benchSize, changed, seed); err != nil {
+		if err := changeDisk(src, benchSize, changed, seed, source); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

@@ -187,3 +187,37 @@ func TestBatches(t *testing.T) {
 	}
 	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
 }
+
+// TestTrackedFileSource: with changes reported by the writer (as a CBT
+// bitmap would), an incremental pass moves exactly the written blocks and
+// the replica equals the source.
+func TestTrackedFileSource(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	if err := fillDisk(src, 32<<20, 7); err != nil {
+		t.Fatal(err)
+	}
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	source := NewTrackedFileSource(src)
+	job := newJob(t, "vm", source, rcv.addr)
+	if _, err := job.RunPass(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := changeDisk(src, 32<<20, 1<<20, 9, source); err != nil {
+		t.Fatal(err)
+	}
+	res, err := job.RunPass(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Counters.Planned != 1<<20 {
+		t.Errorf("planned %d bytes, want the 1 MiB written", res.Counters.Planned)
+	}
+	if err := job.Verify(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	source.ResetCBT()
+	if _, err := job.RunPass(context.Background(), false); err != nil {
+		t.Fatalf("pass after a CBT reset: %v", err)
+	}
+}

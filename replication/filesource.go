@@ -26,6 +26,36 @@ type FileSource struct {
 	epochs map[string][][]uint64 // disk key -> epoch -> block hashes
 	snaps  map[string]*fileSnap  // snapshots not released
 	nextID int
+
+	// Tracked mode (NewTrackedFileSource): changes come from Written, like a
+	// hypervisor's changed-block bitmap, instead of hashing every file at
+	// each Open; epochs are then the blocks written between two Opens.
+	tracked bool
+	pending map[string]map[int64]bool   // disk key -> blocks written since the last Open
+	dirty   map[string][]map[int64]bool // disk key -> epoch -> blocks written before it
+}
+
+// NewTrackedFileSource is a FileSource whose changed blocks are reported by
+// the writer (Written) rather than found by hashing: an Open costs what it
+// costs on vSphere, not a read of every disk. A change written behind its
+// back is not seen, as with real CBT.
+func NewTrackedFileSource(paths ...string) *FileSource {
+	s := NewFileSource(paths...)
+	s.tracked, s.pending, s.dirty = true, map[string]map[int64]bool{}, map[string][]map[int64]bool{}
+	return s
+}
+
+// Written records a write of n bytes at off into disk (tracked mode).
+func (s *FileSource) Written(disk int, off, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := strconv.Itoa(disk)
+	if s.pending[key] == nil {
+		s.pending[key] = map[int64]bool{}
+	}
+	for b := off / s.TrackBlock; b*s.TrackBlock < off+n; b++ {
+		s.pending[key][b] = true
+	}
 }
 
 // NewFileSource returns a source whose disks are the given files; disk i has
@@ -40,6 +70,9 @@ func (s *FileSource) ResetCBT() {
 	defer s.mu.Unlock()
 	s.gen++
 	s.epochs = map[string][][]uint64{}
+	if s.tracked {
+		s.pending, s.dirty = map[string]map[int64]bool{}, map[string][]map[int64]bool{}
+	}
 }
 
 // Disks implements Source.
@@ -94,6 +127,12 @@ func (s *FileSource) Open(ctx context.Context, resume string, final bool) (Snaps
 	snap := &fileSnap{s: s, id: id, change: map[string]string{}}
 	for i, p := range s.paths {
 		key := strconv.Itoa(i)
+		if s.tracked {
+			s.dirty[key] = append(s.dirty[key], s.pending[key])
+			s.pending[key] = map[int64]bool{}
+			snap.change[key] = fmt.Sprintf("%d/%d", s.gen, len(s.dirty[key])-1)
+			continue
+		}
 		hs, err := s.hashFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot disk %s: %w", key, err)
@@ -118,6 +157,9 @@ func (f *fileSnap) ID() string { return f.id }
 func (f *fileSnap) ChangeID(key string) string { return f.change[key] }
 
 func (f *fileSnap) Extents(ctx context.Context, key, base string) ([]Extent, error) {
+	if f.s.tracked {
+		return f.trackedExtents(key, base)
+	}
 	target := f.change[key]
 	s := f.s
 	s.mu.Lock()
@@ -156,6 +198,46 @@ func (f *fileSnap) Extents(ctx context.Context, key, base string) ([]Extent, err
 	fi, err := os.Stat(s.paths[mustAtoi(key)])
 	if err != nil {
 		return nil, err
+	}
+	return normalize(out, fi.Size()), nil
+}
+
+// trackedExtents answers from the written-block sets; "*" (the first pass)
+// hashes the file once to skip its zero blocks.
+func (f *fileSnap) trackedExtents(key, base string) ([]Extent, error) {
+	s := f.s
+	path := s.paths[mustAtoi(key)]
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Extent
+	if base == AllChanged {
+		hs, err := s.hashFile(path)
+		if err != nil {
+			return nil, err
+		}
+		zero := xxh3.Hash(make([]byte, s.TrackBlock))
+		for i, h := range hs {
+			if h != zero {
+				out = append(out, Extent{int64(i) * s.TrackBlock, s.TrackBlock})
+			}
+		}
+		return normalize(out, fi.Size()), nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var tgen, tn, bgen, bn int
+	if _, err := fmt.Sscanf(f.change[key], "%d/%d", &tgen, &tn); err != nil || tgen != s.gen || tn >= len(s.dirty[key]) {
+		return nil, fmt.Errorf("disk %s: target %q: %w", key, f.change[key], ErrCBTReset)
+	}
+	if _, err := fmt.Sscanf(base, "%d/%d", &bgen, &bn); err != nil || bgen != s.gen || bn > tn {
+		return nil, fmt.Errorf("disk %s: changeId %q: %w", key, base, ErrCBTReset)
+	}
+	for e := bn + 1; e <= tn; e++ {
+		for b := range s.dirty[key][e] {
+			out = append(out, Extent{b * s.TrackBlock, s.TrackBlock})
+		}
 	}
 	return normalize(out, fi.Size()), nil
 }
