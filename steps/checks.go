@@ -13,10 +13,11 @@ import (
 // (TCP, ICMP, or ping from inside a guest, as WebApp1 pinging WebApp2 in the
 // walkthrough). Every probe must answer before a cutover: a probe that is
 // already red would make the downtime measurement meaningless.
-type Checks struct {
-	// Rounds of probes to run (default 3).
-	Rounds int
-}
+type Checks struct{}
+
+// checkRounds is how many rounds of probes the step runs; each probe's
+// last answer decides.
+const checkRounds = 3
 
 // ID implements Step.
 func (*Checks) ID() string { return "checks" }
@@ -50,14 +51,10 @@ func (s *Checks) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 		emit(Warning("no probes in the plan (probes:): the cutover's downtime will not be measured"))
 		return Result{}, nil
 	}
-	rounds := s.Rounds
-	if rounds <= 0 {
-		rounds = 3
-	}
 	m := probe.NewMonitor(time.Second, targets...)
-	for i := 0; i < rounds; i++ {
+	for i := range checkRounds {
 		m.Round(ctx, 2*time.Second)
-		emit(Progress(fmt.Sprintf("probe round %d of %d", i+1, rounds), float64(i+1)/float64(rounds)))
+		emit(Progress(fmt.Sprintf("probe round %d of %d", i+1, checkRounds), float64(i+1)/checkRounds))
 	}
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
