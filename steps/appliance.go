@@ -365,7 +365,7 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 		res.Resources = append(res.Resources, Resource{Kind: "VM", Name: w.a.Name, ID: ref.Value})
 	case !w.vm.PoweredOn():
 		emit(Progress("powering on "+w.vm.Name, 0.9))
-		if err := w.c.PowerOnDeployed(ctx, w.vm); err != nil {
+		if err := w.c.EnsurePoweredOn(ctx, w.vm.Ref); err != nil {
 			return res, err
 		}
 		change(Item{Action: ActionPower, Kind: "VM", Name: w.vm.Name, Detail: "was " + string(w.vm.PowerState),

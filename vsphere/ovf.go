@@ -315,7 +315,7 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (types.ManagedObjec
 	ref := info.Entity
 	if d.PowerOn {
 		d.progress("powering on "+name, 0.95)
-		if err := c.powerOn(ctx, ref); err != nil {
+		if err := c.EnsurePoweredOn(ctx, ref); err != nil {
 			return ref, err
 		}
 	}
@@ -360,18 +360,6 @@ func (c *Client) upload(ctx context.Context, d *OVFDeploy, a importer.Archive, l
 	return err
 }
 
-func (c *Client) powerOn(ctx context.Context, ref types.ManagedObjectReference) error {
-	vm := object.NewVirtualMachine(c.Client.Client, ref)
-	task, err := vm.PowerOn(ctx)
-	if err != nil {
-		return fmt.Errorf("power on %s: %w", ref.Value, err)
-	}
-	if err := task.Wait(ctx); err != nil {
-		return fmt.Errorf("power on %s: %w", ref.Value, err)
-	}
-	return nil
-}
-
 // DeployedVM is a VM deployed from an OVF, as ferry checks it.
 type DeployedVM struct {
 	Name       string
@@ -384,11 +372,6 @@ type DeployedVM struct {
 // PoweredOn reports whether the VM runs.
 func (v *DeployedVM) PoweredOn() bool {
 	return v.PowerState == types.VirtualMachinePowerStatePoweredOn
-}
-
-// PowerOnDeployed powers on a deployed VM that was found powered off.
-func (c *Client) PowerOnDeployed(ctx context.Context, vm *DeployedVM) error {
-	return c.powerOn(ctx, vm.Ref)
 }
 
 // FindDeployedVM finds a VM of dc by name; (nil, nil) when there is none.
