@@ -72,12 +72,12 @@ func lookSite(ctx context.Context, env *Env, pf *PlanFile) (*tenantSite, error) 
 // has yet to run: planning goes on as if there were none.
 var errRightsPending = errors.New("the tenant may read L2 VPN tunnels only once step 1 (rights) has run")
 
-// findTunnel is vcd.FindTunnel, with Cloud Director's refusal (403
-// ACCESS_TO_RESOURCE_IS_FORBIDDEN) told apart while step 1 is pending.
+// findTunnel is vcd.FindTunnel, with Cloud Director's refusal told apart
+// while step 1 is pending.
 func findTunnel(env *Env, egw *govcd.NsxtEdgeGateway, name string) (*govcd.NsxtL2VpnTunnel, error) {
 	t, err := vcd.FindTunnel(egw, name)
 	switch {
-	case err == nil || !strings.Contains(err.Error(), "ACCESS_TO_RESOURCE_IS_FORBIDDEN"):
+	case !errors.Is(err, vcd.ErrForbidden):
 		return t, err
 	case stepPending(env, "rights"):
 		return nil, errRightsPending

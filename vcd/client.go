@@ -45,6 +45,9 @@ var (
 	ErrUntrusted   = errors.New("certificate not trusted")
 	ErrUnreachable = errors.New("unreachable")
 	ErrNotFound    = errors.New("not found")
+	// ErrForbidden is Cloud Director refusing this login the object
+	// (403 ACCESS_TO_RESOURCE_IS_FORBIDDEN): a right it lacks.
+	ErrForbidden = errors.New("access forbidden")
 )
 
 // Connect logs in. Errors name the endpoint and the cause.
@@ -135,7 +138,7 @@ func notFound(kind, name string, have []string) error {
 	return fmt.Errorf("%s %q %w (available: %s)", kind, name, ErrNotFound, h)
 }
 
-// Org returns the organization by name; the error lists the orgs this login sees.
+// OrgByName returns the organization; the error lists the orgs this login sees.
 func (c *Client) OrgByName(name string) (*govcd.Org, error) {
 	org, err := c.GetOrgByName(name)
 	if err == nil {

@@ -74,16 +74,19 @@ func ChooseLocalEndpointIP(egw *govcd.NsxtEdgeGateway) (string, error) {
 	return "", fmt.Errorf("edge %s has no allocated uplink address for the L2 VPN endpoint; allocate one to the edge gateway", egw.EdgeGateway.Name)
 }
 
-// FindTunnel returns the tunnel of this name on egw, or nil.
+// FindTunnel returns the tunnel of this name on egw, or nil. A login
+// without the right to view L2 VPN gets an error wrapping ErrForbidden.
 func FindTunnel(egw *govcd.NsxtEdgeGateway, name string) (*govcd.NsxtL2VpnTunnel, error) {
 	t, err := egw.GetL2VpnTunnelByName(name)
-	if err != nil {
-		if govcd.ContainsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("look up L2 VPN tunnel %q: %w", name, err)
+	switch {
+	case err == nil:
+		return t, nil
+	case govcd.ContainsNotFound(err):
+		return nil, nil
+	case strings.Contains(err.Error(), "ACCESS_TO_RESOURCE_IS_FORBIDDEN"):
+		return nil, fmt.Errorf("look up L2 VPN tunnel %q: %w: %w", name, ErrForbidden, err)
 	}
-	return t, nil
+	return nil, fmt.Errorf("look up L2 VPN tunnel %q: %w", name, err)
 }
 
 // StretchedNetworks lists the networks a tunnel stretches, with tunnel ids
@@ -188,7 +191,7 @@ type TunnelStatus struct {
 	Reason string
 }
 
-// Status reads a tunnel's runtime status. go-vcloud-director v2.26.1's
+// TunnelStatus reads a tunnel's runtime status. go-vcloud-director v2.26.1's
 // tunnel.Status() is broken (its endpoint is missing from the version
 // table), so this calls the endpoint directly.
 func (c *Client) TunnelStatus(egwID, tunnelID string) (TunnelStatus, error) {
