@@ -120,7 +120,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 			failed = append(failed, err)
 			continue
 		}
-		r := Resource{Kind: "vApp", Name: vm.TargetVApp, ID: c.vappHref}
+		r := Resource{Kind: "vApp", Name: vm.TargetVApp, ID: c.vapp.VApp.HREF}
 		it := Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: fmt.Sprintf("running in vApp %s; measured downtime %s", vm.TargetVApp, c.rep.downtimeText()), Resource: &r}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
@@ -180,7 +180,6 @@ type vmCutover struct {
 	job              *replication.Job
 	target           *types.ManagedObjectReference
 	vapp             *govcd.VApp
-	vappHref         string
 	createdVApp      bool
 	held             bool // the wizard's scheduler paused for us
 }
@@ -370,14 +369,14 @@ func (c *vmCutover) importTarget() (string, error) {
 		if err := c.sys.ImportVMIntoVApp(vc, c.target.Value, existing); err != nil {
 			return "", err
 		}
-		c.vapp, c.vappHref = existing, existing.VApp.HREF
+		c.vapp = existing
 		return "into existing vApp " + c.plan.TargetVApp, nil
 	}
 	vapp, err := c.sys.ImportVMAsVApp(vc, c.target.Value, vdc, c.plan.TargetVApp)
 	if err != nil {
 		return "", err
 	}
-	c.vapp, c.vappHref, c.createdVApp = vapp, vapp.VApp.HREF, true
+	c.vapp, c.createdVApp = vapp, true
 	return "as new vApp " + c.plan.TargetVApp + " (disks not copied)", nil
 }
 
