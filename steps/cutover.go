@@ -384,10 +384,7 @@ func (c *vmCutover) importTarget() (string, error) {
 func (c *vmCutover) probeNames() []string {
 	var tagged, all []string
 	for i, p := range c.env.Plan.Probes {
-		name := p.Name
-		if name == "" {
-			name = fmt.Sprintf("probe %d", i+1)
-		}
+		name := p.label(i)
 		all = append(all, name)
 		if p.VM == c.plan.Name {
 			tagged = append(tagged, name)

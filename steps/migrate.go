@@ -51,6 +51,15 @@ type ProbePlan struct {
 	To   string `yaml:"to,omitempty"`
 }
 
+// label is the probe's name, or "probe N" (1-based) for an unnamed one:
+// the name its results and outages go by.
+func (p ProbePlan) label(i int) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	return fmt.Sprintf("probe %d", i+1)
+}
+
 // CutoverPlan tunes the cutover.
 type CutoverPlan struct {
 	ShutdownTimeout string `yaml:"shutdown_timeout,omitempty"` // default 2m
@@ -233,10 +242,7 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 	var out []probe.Target
 	var icmpPrivileged *bool
 	for i, p := range e.Plan.Probes {
-		name := p.Name
-		if name == "" {
-			name = fmt.Sprintf("probe %d", i+1)
-		}
+		name := p.label(i)
 		switch {
 		case p.TCP != "":
 			if _, _, err := net.SplitHostPort(p.TCP); err != nil {
