@@ -170,13 +170,10 @@ func (w *trunkWorld) checkTunnel() {
 		conflict("its local endpoint is %s, the plan says %s (tunnel.local_endpoint_ip)", t.LocalEndpointIp, w.pf.Tunnel.LocalEndpointIP)
 		return
 	}
-	if w.net != nil {
-		w.drift = vcd.TunnelDrift(w.tun, w.tunnelSpec())
-		return
-	}
-	w.drift = append(w.drift, fmt.Sprintf("network %s is not stretched", w.pf.Network.Name))
-	if !t.Enabled {
-		w.drift = append(w.drift, "tunnel is disabled")
+	w.drift = vcd.TunnelDrift(w.tun, w.tunnelSpec())
+	if w.net == nil {
+		// Not there yet: TunnelDrift compares only networks that exist.
+		w.drift = append([]string{fmt.Sprintf("network %s is not stretched", w.pf.Network.Name)}, w.drift...)
 	}
 }
 
