@@ -34,12 +34,8 @@ func (r *Runner) Preflight(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("step %d (%s): %w", i+1, st.Step.Title(), err))
 			continue
 		}
-		if c := p.Conflicts(); len(c) > 0 {
-			var lines []string
-			for _, it := range c {
-				lines = append(lines, it.String())
-			}
-			errs = append(errs, fmt.Errorf("step %d (%s): %w: %s", i+1, st.Step.Title(), ErrConflict, strings.Join(lines, "; ")))
+		if len(p.Conflicts()) > 0 {
+			errs = append(errs, fmt.Errorf("step %d (%s): %w: %s", i+1, st.Step.Title(), ErrConflict, p.conflictText()))
 		}
 	}
 	if len(errs) == 0 {

@@ -130,12 +130,8 @@ func (r *Runner) runStep(ctx context.Context, i int, st Stage, emit Emit) (err e
 	for _, it := range plan.Items {
 		emit(Event{Kind: EventPlanItem, Message: it.String(), Item: &it})
 	}
-	if c := plan.Conflicts(); len(c) > 0 {
-		var lines []string
-		for _, it := range c {
-			lines = append(lines, it.String())
-		}
-		return fmt.Errorf("%w, nothing changed: %s", ErrConflict, strings.Join(lines, "; "))
+	if len(plan.Conflicts()) > 0 {
+		return fmt.Errorf("%w, nothing changed: %s", ErrConflict, plan.conflictText())
 	}
 
 	// Persist every change as it is reported, so a crash in the middle of

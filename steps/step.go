@@ -101,6 +101,15 @@ func (p Plan) Conflicts() []Item {
 	return out
 }
 
+// conflictText is the conflicts, one after the other, for an error.
+func (p Plan) conflictText() string {
+	var lines []string
+	for _, it := range p.Conflicts() {
+		lines = append(lines, it.String())
+	}
+	return strings.Join(lines, "; ")
+}
+
 func (p Plan) String() string {
 	var b strings.Builder
 	for _, it := range p.Items {
