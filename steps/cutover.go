@@ -467,7 +467,14 @@ func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
 	}
 	if vdc, err := c.sys.VDCByName(c.env.Plan.Org, c.env.Plan.VDC); err == nil {
 		if vapp, err := vdc.GetVAppByName(c.plan.TargetVApp, true); err == nil {
-			c.vapp, c.createdVApp = vapp, true
+			if others := otherVMs(vapp, c.plan.Name); len(others) > 0 {
+				// Not a vApp the interrupted cutover created: removing it
+				// would take the other VMs with it.
+				c.emit(Warning(fmt.Sprintf("%s: vApp %s also holds %s, so it is kept; if the interrupted cutover left a %s in it, remove that VM in Cloud Director",
+					c.plan.Name, c.plan.TargetVApp, strings.Join(others, ", "), c.plan.Name)))
+			} else {
+				c.vapp, c.createdVApp = vapp, true
+			}
 		}
 	}
 	err := c.rollback(ctx)
@@ -481,6 +488,20 @@ func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
 	}
 	c.src = src
 	return nil
+}
+
+// otherVMs lists the VMs of vapp other than name.
+func otherVMs(vapp *govcd.VApp, name string) []string {
+	var out []string
+	if vapp.VApp.Children == nil {
+		return nil
+	}
+	for _, vm := range vapp.VApp.Children.VM {
+		if vm.Name != name {
+			out = append(out, vm.Name)
+		}
+	}
+	return out
 }
 
 func probeOutages(m *probe.Monitor, names []string, since time.Time) []probe.Outage {

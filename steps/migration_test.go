@@ -354,6 +354,51 @@ func TestCutoverOneByOne(t *testing.T) {
 	}
 }
 
+// TestInterruptedCutoverKeepsASharedVApp: a cutover interrupted before it
+// imported anything, into a vApp that already holds another migrated VM,
+// is retried without removing that vApp.
+func TestInterruptedCutoverKeepsASharedVApp(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	env.Plan.VMs = []VMPlan{{Name: "WebApp2", TargetVApp: "Shop"}, {Name: "WebApp3", TargetVApp: "Shop"}}
+	env.Plan.ApplyDefaults(NewItinerary())
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env.CutoverVMs, r.Confirmed = []string{"WebApp2"}, true
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("cutover of WebApp2: %+v %v", out, err)
+	}
+	// A run died in WebApp3's cutover before it created anything.
+	if err := env.State.SetOutput("cutover", cutoverKey("WebApp3"), cutoverRunning); err != nil {
+		t.Fatal(err)
+	}
+	env.CutoverVMs = []string{"WebApp3"}
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "" {
+		t.Fatalf("cutover of WebApp3: %+v %v", out, err)
+	}
+	ten := l.Config().Tenant
+	tc, err := vcd.Connect(ctx, vcd.Config{URL: ten.URL, User: ten.Username, Password: ten.Password, Org: ten.Org, CAFile: ten.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	vdc, err := tc.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vapp, err := vdc.GetVAppByName("Shop", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"WebApp2", "WebApp3"} {
+		if _, err := vapp.GetVMByName(name, true); err != nil {
+			t.Errorf("vApp Shop after the retried cutover: %s: %v", name, err)
+		}
+	}
+}
+
 // TestWarmReplicationInTheWizard: with warm replication on (the wizard),
 // step 6 hands the VM to the scheduler, which keeps passing; the cutover
 // takes the job over and the scheduler stops passing it.
