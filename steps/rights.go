@@ -85,7 +85,7 @@ func rightsItems(p *vcd.RightsPlan) []Item {
 		for _, r := range p.BundleAdd {
 			add("rights bundle", s.Bundle, fmt.Sprintf("add %q", r.Name))
 		}
-		if p.BundlePublic {
+		if p.BundlePublish {
 			add("rights bundle", s.Bundle, "publish to org "+s.Org)
 		}
 		for _, r := range p.RoleAdd {

@@ -70,11 +70,11 @@ type RightsPlan struct {
 	Known    []types.OpenApiReference
 	RoleKind string // "global" or "tenant"
 
-	BundleAdd    []types.OpenApiReference
-	BundlePublic bool // the bundle must be published to the org
-	RoleAdd      []types.OpenApiReference
-	RolePublish  bool // the global role must be published to the org
-	LegacyAdd    []types.OpenApiReference
+	BundleAdd     []types.OpenApiReference
+	BundlePublish bool // the bundle must be published to the org
+	RoleAdd       []types.OpenApiReference
+	RolePublish   bool // the global role must be published to the org
+	LegacyAdd     []types.OpenApiReference
 
 	orgRef types.OpenApiReference
 }
@@ -92,7 +92,7 @@ func (p *RightsPlan) Changes() []string {
 	for _, r := range p.BundleAdd {
 		out = append(out, fmt.Sprintf("+ rights bundle %q: add %q", s.Bundle, r.Name))
 	}
-	if p.BundlePublic {
+	if p.BundlePublish {
 		out = append(out, fmt.Sprintf("+ rights bundle %q: publish to org %s", s.Bundle, s.Org))
 	}
 	for _, r := range p.RoleAdd {
@@ -181,7 +181,7 @@ func (c *Client) PlanRights(spec RightsSpec) (*RightsPlan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tenants of bundle %q: %w", spec.Bundle, err)
 		}
-		p.BundlePublic = !hasRef(tenants, p.orgRef.ID)
+		p.BundlePublish = !hasRef(tenants, p.orgRef.ID)
 	}
 
 	// A tenant-local role (not a read-only copy of a global role) takes the
@@ -230,7 +230,7 @@ func (c *Client) ApplyRights(p *RightsPlan) error {
 		}
 		return c.addOrgRights(adminOrg, p.LegacyAdd)
 	}
-	if len(p.BundleAdd) > 0 || p.BundlePublic {
+	if len(p.BundleAdd) > 0 || p.BundlePublish {
 		bundle, err := c.Client.GetRightsBundleByName(s.Bundle)
 		if err != nil {
 			return fmt.Errorf("rights bundle %q: %w", s.Bundle, err)
@@ -240,7 +240,7 @@ func (c *Client) ApplyRights(p *RightsPlan) error {
 				return fmt.Errorf("add %d rights to bundle %q: %w", len(p.BundleAdd), s.Bundle, err)
 			}
 		}
-		if p.BundlePublic {
+		if p.BundlePublish {
 			if err := bundle.PublishTenants([]types.OpenApiReference{p.orgRef}); err != nil {
 				return fmt.Errorf("publish bundle %q to org %s: %w", s.Bundle, s.Org, err)
 			}
