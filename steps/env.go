@@ -16,9 +16,9 @@ import (
 const EnvL2VPNPSK = "FERRY_L2VPN_PSK"
 
 // Env is what a step works with: the endpoints, the answers, the state, and
-// the API clients, each connected on first use (a plan for step 3 needs
-// vCenter but not Cloud Director). Later steps add their client the same
-// way: one lazy field and one method (VCD, Edge, Replication).
+// the API clients (OnPrem, ProviderVC, VCD, Tenant, Edge), each a lazy
+// field connected on first use (a plan for step 3 needs vCenter but not
+// Cloud Director).
 type Env struct {
 	Config *config.Config
 	Plan   *PlanFile
