@@ -38,6 +38,22 @@ type globalFlags struct {
 	logFile  string
 }
 
+// loadConfig loads --config and the environment; with --insecure it turns
+// certificate verification off for every endpoint, loudly.
+func (g *globalFlags) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(g.config)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if g.insecure {
+		fmt.Fprintln(os.Stderr, "ferry: WARNING: --insecure: TLS certificates are NOT verified; anyone on the path can read your passwords")
+		for _, e := range []*config.Endpoint{&cfg.OnPrem, &cfg.Provider, &cfg.VCD, &cfg.Tenant, &cfg.Edge, &cfg.Receiver} {
+			e.Insecure = true
+		}
+	}
+	return cfg, nil
+}
+
 func newRootCmd(g *globalFlags) *cobra.Command {
 	var wizardPlan, wizardState string
 	root := &cobra.Command{
@@ -60,9 +76,9 @@ Try it without any VMware installation: ferry lab`,
 			if err := tui.CheckTerminal(); err != nil {
 				return err
 			}
-			cfg, err := config.Load(g.config)
+			cfg, err := g.loadConfig()
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			return tui.Run(cmd.Context(), tui.Options{Config: cfg, PlanPath: wizardPlan, StatePath: wizardState, LogFile: g.logFile})
 		},

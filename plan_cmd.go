@@ -4,13 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -67,15 +65,9 @@ func (f *planFlags) session(g *globalFlags) (*steps.Env, steps.Itinerary, error)
 	}
 	pf.ApplyDefaults(it)
 
-	cfg, err := config.Load(g.config)
+	cfg, err := g.loadConfig()
 	if err != nil {
-		return nil, nil, usageError{err}
-	}
-	if g.insecure {
-		fmt.Fprintln(os.Stderr, "ferry: WARNING: --insecure: TLS certificates are NOT verified; anyone on the path can read your passwords")
-		for _, e := range []*config.Endpoint{&cfg.OnPrem, &cfg.Provider, &cfg.VCD, &cfg.Tenant, &cfg.Edge, &cfg.Receiver} {
-			e.Insecure = true
-		}
+		return nil, nil, err
 	}
 	st, err := steps.LoadState(f.statePath())
 	if err != nil {
