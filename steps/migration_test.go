@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vmware/go-vcloud-director/v2/govcd"
 	"github.com/vmware/govmomi/simulator"
 
 	"github.com/ferry-migrate/ferry/lab"
@@ -78,6 +79,22 @@ func migrationLab(t *testing.T, vm string) (*lab.Lab, *Env) {
 	return l, env
 }
 
+// tenantVDC is Company-VDC as the tenant sees it through go-vcloud-director.
+func tenantVDC(t *testing.T, l *lab.Lab) *govcd.Vdc {
+	t.Helper()
+	ten := l.Config().Tenant
+	tc, err := vcd.Connect(context.Background(), vcd.Config{URL: ten.URL, User: ten.Username, Password: ten.Password, Org: ten.Org, CAFile: ten.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tc.Close() })
+	vdc, err := tc.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vdc
+}
+
 func fileHash(t *testing.T, path string) [32]byte {
 	t.Helper()
 	f, err := os.Open(path)
@@ -131,17 +148,7 @@ func TestMigrateWebApp2(t *testing.T) {
 	}
 
 	// go-vcloud-director (as the tenant) sees WebApp2 running in Company-VDC.
-	ten := l.Config().Tenant
-	tc, err := vcd.Connect(ctx, vcd.Config{URL: ten.URL, User: ten.Username, Password: ten.Password, Org: ten.Org, CAFile: ten.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	vdc, err := tc.VDCByName("Company", "Company-VDC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vapp, err := vdc.GetVAppByName("WebApp2", true)
+	vapp, err := tenantVDC(t, l).GetVAppByName("WebApp2", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,17 +385,7 @@ func TestInterruptedCutoverKeepsASharedVApp(t *testing.T) {
 	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "" {
 		t.Fatalf("cutover of WebApp3: %+v %v", out, err)
 	}
-	ten := l.Config().Tenant
-	tc, err := vcd.Connect(ctx, vcd.Config{URL: ten.URL, User: ten.Username, Password: ten.Password, Org: ten.Org, CAFile: ten.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	vdc, err := tc.VDCByName("Company", "Company-VDC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vapp, err := vdc.GetVAppByName("Shop", true)
+	vapp, err := tenantVDC(t, l).GetVAppByName("Shop", true)
 	if err != nil {
 		t.Fatal(err)
 	}
