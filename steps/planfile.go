@@ -14,7 +14,8 @@ import (
 
 // PlanFile holds the operator's answers (`ferry run --plan plan.yaml`, or
 // what the wizard has collected). Secrets are never part of it: passwords
-// and pre-shared keys come from the environment or a prompt (Env.Secret).
+// come from the environment or a prompt (Env.Secret), the L2VPN pre-shared
+// key from FERRY_L2VPN_PSK or is generated.
 //
 //	org: Company
 //	vdc: Company-VDC
@@ -64,7 +65,7 @@ type NetworkPlan struct {
 }
 
 // TunnelPlan is the L2VPN server session on the edge gateway. Its
-// pre-shared key comes from FERRY_L2VPN_PSK or the prompt.
+// pre-shared key comes from FERRY_L2VPN_PSK, or is generated.
 type TunnelPlan struct {
 	Name string `yaml:"name,omitempty"`
 	// LocalEndpointIP is the edge gateway IP the server session listens on.
@@ -194,7 +195,7 @@ func rejectSecrets(n *yaml.Node, prefix string) error {
 func secretHint(key string) string {
 	k := strings.ToLower(key)
 	if strings.Contains(k, "psk") || strings.Contains(k, "shared") {
-		return "set " + EnvL2VPNPSK + " in the environment (or answer the prompt)"
+		return "set " + EnvL2VPNPSK + " in the environment (or leave it unset: ferry generates one)"
 	}
 	return "set it in the environment (GOVC_PASSWORD, VCD_PASSWORD, FERRY_TENANT_PASSWORD, ...) or answer the prompt"
 }
