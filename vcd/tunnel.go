@@ -89,9 +89,9 @@ func FindTunnel(egw *govcd.NsxtEdgeGateway, name string) (*govcd.NsxtL2VpnTunnel
 	return nil, fmt.Errorf("look up L2 VPN tunnel %q: %w", name, err)
 }
 
-// StretchedNetworks lists the networks a tunnel stretches, with tunnel ids
+// stretchedNetworks lists the networks a tunnel stretches, with tunnel ids
 // assigned in order from 1 when the server has not assigned them.
-func StretchedNetworks(nets []*govcd.OpenApiOrgVdcNetwork) []types.EdgeL2VpnStretchedNetwork {
+func stretchedNetworks(nets []*govcd.OpenApiOrgVdcNetwork) []types.EdgeL2VpnStretchedNetwork {
 	var out []types.EdgeL2VpnStretchedNetwork
 	for i, n := range nets {
 		out = append(out, types.EdgeL2VpnStretchedNetwork{
@@ -148,7 +148,7 @@ func CreateServerTunnel(egw *govcd.NsxtEdgeGateway, spec TunnelSpec) (*govcd.Nsx
 		RemoteEndpointIp:        spec.RemoteEndpointIP,
 		ConnectorInitiationMode: "INITIATOR",
 		PreSharedKey:            spec.PreSharedKey,
-		StretchedNetworks:       StretchedNetworks(spec.Networks),
+		StretchedNetworks:       stretchedNetworks(spec.Networks),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create L2 VPN tunnel %q on edge %s: %w", spec.Name, egw.EdgeGateway.Name, err)
