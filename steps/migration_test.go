@@ -50,7 +50,8 @@ func migrationLab(t *testing.T, vm string) (*lab.Lab, *Env) {
 				{Name: "tcp " + vm, VM: vm, TCP: target},
 				{Name: "WebApp1 -> " + vm, From: "WebApp1", To: "172.16.10.12"},
 			},
-			Cutover: CutoverPlan{ShutdownTimeout: "10s", ProbeInterval: "100ms", GreenTimeout: "20s"},
+			// The lab's outage lasts about 0.1 s: probe often enough to see it.
+			Cutover: CutoverPlan{ShutdownTimeout: "10s", ProbeInterval: "25ms", GreenTimeout: "20s"},
 		},
 	}
 	pf.ApplyDefaults(NewItinerary())
