@@ -46,9 +46,27 @@ const (
 
 func cutoverKey(vm string) string { return "cutover." + vm }
 
-// Plan implements Step.
+// cutoverTimings reads the plan's cutover durations, or their defaults.
+func cutoverTimings(cp CutoverPlan) (shutdownTimeout, probeInterval, greenTimeout time.Duration, err error) {
+	if shutdownTimeout, err = durationOr(cp.ShutdownTimeout, 2*time.Minute); err != nil {
+		return 0, 0, 0, &FieldError{"cutover.shutdown_timeout", err}
+	}
+	if probeInterval, err = durationOr(cp.ProbeInterval, 250*time.Millisecond); err != nil {
+		return 0, 0, 0, &FieldError{"cutover.probe_interval", err}
+	}
+	if greenTimeout, err = durationOr(cp.GreenTimeout, 3*time.Minute); err != nil {
+		return 0, 0, 0, &FieldError{"cutover.green_timeout", err}
+	}
+	return shutdownTimeout, probeInterval, greenTimeout, nil
+}
+
+// Plan implements Step. It checks the cutover's durations, so that a run's
+// preflight refuses a bad one before step 1 changes anything.
 func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	p := Plan{Step: s.ID()}
+	if _, _, _, err := cutoverTimings(env.Plan.Cutover); err != nil {
+		return p, err
+	}
 	prev := env.State.Get(s.ID())
 	for _, vm := range env.Plan.VMs {
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
@@ -68,17 +86,9 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 // Apply implements Step.
 func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
 	var res Result
-	shutdownTimeout, err := durationOr(env.Plan.Cutover.ShutdownTimeout, 2*time.Minute)
+	shutdownTimeout, interval, greenTimeout, err := cutoverTimings(env.Plan.Cutover)
 	if err != nil {
-		return res, fmt.Errorf("cutover.shutdown_timeout: %w", err)
-	}
-	interval, err := durationOr(env.Plan.Cutover.ProbeInterval, 250*time.Millisecond)
-	if err != nil {
-		return res, fmt.Errorf("cutover.probe_interval: %w", err)
-	}
-	greenTimeout, err := durationOr(env.Plan.Cutover.GreenTimeout, 3*time.Minute)
-	if err != nil {
-		return res, fmt.Errorf("cutover.green_timeout: %w", err)
+		return res, err
 	}
 	hard := env.Plan.Cutover.HardPowerOff == nil || *env.Plan.Cutover.HardPowerOff
 

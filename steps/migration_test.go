@@ -308,6 +308,13 @@ func TestMigrationBadInput(t *testing.T) {
 	if web2.CBT {
 		t.Error("planning enabled CBT")
 	}
+	// A bad cutover duration is refused by the cutover's plan, so that a
+	// confirmed run's preflight stops before anything changes.
+	env.Plan.Cutover.ShutdownTimeout = "soon"
+	if _, err := (&Cutover{}).Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `cutover.shutdown_timeout: duration "soon" is not valid`) {
+		t.Errorf("cutover plan with shutdown_timeout soon: %v", err)
+	}
+	env.Plan.Cutover.ShutdownTimeout = "10s"
 	// Cutover without a completed initial sync is refused, the source untouched.
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}, Confirmed: true}
 	env.Plan.Skip = append(env.Plan.Skip, "replication")
