@@ -57,7 +57,7 @@ probes:
 %scutover:
   shutdown_timeout: 1m
   hard_power_off: true
-  probe_interval: 250ms
+  probe_interval: 100ms
 `
 
 // PlanPath is where WritePlan puts the lab's plan file.

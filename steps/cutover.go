@@ -447,8 +447,14 @@ func (c *vmCutover) waitGreen(ctx context.Context) (string, error) {
 // powers the source on again. The replica disks stay.
 func (c *vmCutover) rollback(ctx context.Context) error {
 	var errs []error
-	if c.vapp != nil && c.createdVApp {
+	switch {
+	case c.vapp != nil && c.createdVApp:
 		if err := c.sys.RemoveVApp(c.vapp); err != nil {
+			errs = append(errs, err)
+		}
+	case c.vapp != nil && hasVM(c.vapp, c.plan.Name):
+		// An existing vApp keeps its other VMs: remove only ours.
+		if err := c.sys.RemoveVM(c.vapp, c.plan.Name); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -477,14 +483,9 @@ func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
 	}
 	if vdc, err := c.sys.VDCByName(c.env.Plan.Org, c.env.Plan.VDC); err == nil {
 		if vapp, err := vdc.GetVAppByName(c.plan.TargetVApp, true); err == nil {
-			if others := otherVMs(vapp, c.plan.Name); len(others) > 0 {
-				// Not a vApp the interrupted cutover created: removing it
-				// would take the other VMs with it.
-				c.emit(Warning(fmt.Sprintf("%s: vApp %s also holds %s, so it is kept; if the interrupted cutover left a %s in it, remove that VM in Cloud Director",
-					c.plan.Name, c.plan.TargetVApp, strings.Join(others, ", "), c.plan.Name)))
-			} else {
-				c.vapp, c.createdVApp = vapp, true
-			}
+			// A vApp holding other VMs is not the interrupted cutover's:
+			// only our VM goes (rollback), the vApp stays.
+			c.vapp, c.createdVApp = vapp, len(otherVMs(vapp, c.plan.Name)) == 0
 		}
 	}
 	err := c.rollback(ctx)
@@ -498,6 +499,11 @@ func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
 	}
 	c.src = src
 	return nil
+}
+
+// hasVM reports whether vapp holds a VM named name.
+func hasVM(vapp *govcd.VApp, name string) bool {
+	return vapp.VApp.Children != nil && len(otherVMs(vapp, name)) < len(vapp.VApp.Children.VM)
 }
 
 // otherVMs lists the VMs of vapp other than name.

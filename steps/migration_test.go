@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vcd"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // migrationLab is a lab with the L2 stretch UP (steps 1-4 are tested on
@@ -444,5 +446,51 @@ func TestWarmReplicationInTheWizard(t *testing.T) {
 	defer mu.Unlock()
 	if passes == 0 {
 		t.Error("the dashboard saw no pass")
+	}
+}
+
+// TestRollbackKeepsAnExistingVApp: a cutover into an existing vApp that
+// fails at power-on removes only the imported VM; the vApp and its other
+// VM stay.
+func TestRollbackKeepsAnExistingVApp(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := provider.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "Legacy", Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, _ := env.VCD(ctx)
+	u, _ := url.Parse(l.Config().Provider.URL)
+	vc, err := sys.VirtualCenterFor(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdc, _ := sys.VDCByName("Company", "Company-VDC")
+	if _, err := sys.ImportVMAsVApp(vc, other.Value, vdc, "Shared"); err != nil {
+		t.Fatal(err)
+	}
+	env.Plan.VMs[0].TargetVApp = "Shared"
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l.VCD.Faults.Add(vcdsim.Fault{Method: "POST", Path: "/power/action/powerOn", Status: 500, Message: "no capacity in the lab"})
+	r.Confirmed = true
+	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("cutover: %v", err)
+	}
+	vapp, err := tenantVDC(t, l).GetVAppByName("Shared", true)
+	if err != nil {
+		t.Fatalf("the existing vApp is gone: %v", err)
+	}
+	if got := otherVMs(vapp, ""); len(got) != 1 || got[0] != "Legacy" {
+		t.Errorf("vApp Shared holds %v, want only Legacy", got)
+	}
+	if _, ok, _ := provider.FindVM(ctx, "WebApp2"); ok {
+		t.Error("target VM left at the provider")
 	}
 }

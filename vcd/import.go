@@ -181,3 +181,22 @@ func (c *Client) RemoveVApp(vapp *govcd.VApp) error {
 	}
 	return nil
 }
+
+// RemoveVM undeploys and deletes one VM of a vApp: the rollback of an
+// import into an existing vApp, which must keep the vApp's other VMs.
+func (c *Client) RemoveVM(vapp *govcd.VApp, vmName string) error {
+	vm, err := vapp.GetVMByName(vmName, true)
+	if err != nil {
+		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
+	}
+	if st, err := vm.GetStatus(); err == nil && st == "POWERED_ON" {
+		if err := c.wait(vm.Undeploy()); err != nil {
+			return fmt.Errorf("undeploy VM %q: %w", vmName, err)
+		}
+	}
+	task, err := c.Client.ExecuteTaskRequest(vm.VM.HREF, http.MethodDelete, "", "delete VM: %s", nil)
+	if err := c.wait(task, err); err != nil {
+		return fmt.Errorf("delete VM %q from vApp %q: %w", vmName, vapp.VApp.Name, err)
+	}
+	return vapp.Refresh()
+}

@@ -306,7 +306,7 @@ func handleDeleteVApp(c *reqCtx) {
 		return
 	}
 	if v != nil {
-		c.fail(http.StatusBadRequest, "BAD_REQUEST", "deleting a single VM is not supported by this simulator")
+		deleteVM(c, a, v)
 		return
 	}
 	if a.status() == statusPoweredOn {
@@ -319,6 +319,23 @@ func handleDeleteVApp(c *reqCtx) {
 		}
 	}
 	t := c.m.newTask(c, "vdcDeleteVapp", "Deleting vApp "+a.name, a.ref(), nil)
+	c.taskResponse(t)
+}
+
+// deleteVM removes one powered-off VM from its vApp (as the vApp, its
+// backing VM stays in the provider vCenter).
+func deleteVM(c *reqCtx, a *vapp, v *vm) {
+	if v.poweredOn {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VM %s is powered on: undeploy it first", v.name)
+		return
+	}
+	for i, x := range a.vms {
+		if x == v {
+			a.vms = append(a.vms[:i], a.vms[i+1:]...)
+			break
+		}
+	}
+	t := c.m.newTask(c, "vdcDeleteVm", "Deleting VM "+v.name, v.ref(), nil)
 	c.taskResponse(t)
 }
 
