@@ -149,15 +149,16 @@ func TestSetupBinary(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		done := wait(cmd) // the one Wait: a second, concurrent one can block forever
 		select {
 		case <-p.held:
-		case err := <-wait(cmd):
+		case err := <-done:
 			t.Fatalf("ferry run ended before step 3 imported the appliance: %v\n%s", err, stdout.String())
 		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		_ = cmd.Wait()
+		<-done
 
 		st, err := steps.LoadState(state)
 		if err != nil {
