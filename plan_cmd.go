@@ -31,10 +31,14 @@ key): vCenter and Cloud Director passwords come from GOVC_PASSWORD,
 VCD_PASSWORD, FERRY_TENANT_PASSWORD (or the config file the lab writes), the
 L2VPN pre-shared key from FERRY_L2VPN_PSK.`
 
-func (f *planFlags) register(cmd *cobra.Command) {
+// register adds --plan and --state; withOVF adds --appliance-ovf too (for
+// the commands that deploy the appliance).
+func (f *planFlags) register(cmd *cobra.Command, withOVF bool) {
 	cmd.Flags().StringVar(&f.plan, "plan", "", "plan file (YAML) with the operator's answers (required)")
 	cmd.Flags().StringVar(&f.state, "state", "", "state file (default: next to the plan file, PLAN.state.json)")
-	cmd.Flags().StringVar(&f.applianceOVF, "appliance-ovf", "", "L2VPN client appliance .ovf/.ova (overrides the plan's appliance.ovf; default: ferry's built-in minimal appliance)")
+	if withOVF {
+		cmd.Flags().StringVar(&f.applianceOVF, "appliance-ovf", "", "L2VPN client appliance .ovf/.ova (overrides the plan's appliance.ovf; default: ferry's built-in minimal appliance)")
+	}
 }
 
 // statePath is --state, or the plan file's name with .state.json.
@@ -153,7 +157,7 @@ Plan file keys:
 			return err
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, true)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plans as JSON")
 	return cmd
 }

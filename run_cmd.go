@@ -92,7 +92,7 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 			return nil
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, true)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON lines")
 	cmd.Flags().StringVar(&confirm, "confirm-cutover", "", "confirm the cutover of these VMs of the plan (comma-separated names)")
 	return cmd

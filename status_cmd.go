@@ -69,7 +69,7 @@ endpoint. While a wizard or a run holds the replication state, it says so.`,
 			return tw.Flush()
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, false)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
