@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/replication"
@@ -23,9 +25,12 @@ import (
 // VM list: where the provider vCenter keeps the migrated VMs, which probes
 // watch connectivity, and how the cutover behaves.
 type MigrationPlan struct {
-	Provider ProviderPlan `yaml:"provider,omitempty"`
-	Probes   []ProbePlan  `yaml:"probes,omitempty"`
-	Cutover  CutoverPlan  `yaml:"cutover,omitempty"`
+	// BandwidthMbit caps replication traffic, all VMs together, in megabits
+	// per second of wire bytes (0: no cap).
+	BandwidthMbit int          `yaml:"bandwidth_mbit,omitempty"`
+	Provider      ProviderPlan `yaml:"provider,omitempty"`
+	Probes        []ProbePlan  `yaml:"probes,omitempty"`
+	Cutover       CutoverPlan  `yaml:"cutover,omitempty"`
 }
 
 // ProviderPlan is the placement of migrated VMs in the provider vCenter
@@ -88,8 +93,27 @@ func durationOr(s string, def time.Duration) (time.Duration, error) {
 // migration is what steps 5 to 8 share within one process: the sender's
 // replication state store, opened once (bbolt locks it).
 type migration struct {
-	mu    sync.Mutex
-	store *replication.StateStore
+	mu      sync.Mutex
+	store   *replication.StateStore
+	limiter *rate.Limiter // shared by every job of the session
+}
+
+// limiter is the session's one bandwidth limiter (nil: no cap).
+func (e *Env) limiter() (*rate.Limiter, error) {
+	mbit := e.Plan.BandwidthMbit
+	if mbit == 0 {
+		return nil, nil
+	}
+	if mbit < 0 || mbit > 400_000 {
+		return nil, fmt.Errorf("bandwidth_mbit %d: want 1 to 400000 megabits per second, or 0 for no cap", mbit)
+	}
+	e.mig.mu.Lock()
+	defer e.mig.mu.Unlock()
+	if e.mig.limiter == nil {
+		bytes := float64(mbit) * 1e6 / 8
+		e.mig.limiter = rate.NewLimiter(rate.Limit(bytes), 1<<20)
+	}
+	return e.mig.limiter, nil
 }
 
 // replicationStore opens the sender-side replication state beside the
@@ -183,13 +207,18 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 	if err != nil {
 		return nil, vm, err
 	}
+	limiter, err := e.limiter()
+	if err != nil {
+		return nil, vm, err
+	}
 	return &replication.Job{
-		VM:     vmName,
-		Source: replication.NewVSphereSource(onprem.Client.Client, vm.Ref),
-		Addr:   e.Config.Receiver.URL,
-		TLS:    tlsCfg,
-		State:  store,
-		Events: events,
+		VM:      vmName,
+		Limiter: limiter,
+		Source:  replication.NewVSphereSource(onprem.Client.Client, vm.Ref),
+		Addr:    e.Config.Receiver.URL,
+		TLS:     tlsCfg,
+		State:   store,
+		Events:  events,
 	}, vm, nil
 }
 

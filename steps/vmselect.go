@@ -57,6 +57,9 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 	if _, err := receiverTLS(env.Config.Receiver); err != nil {
 		return nil, err
 	}
+	if _, err := env.limiter(); err != nil {
+		return nil, err
+	}
 	networks, err := targetNetworks(ctx, env)
 	if err != nil {
 		return nil, err
