@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 var ferryBin string
@@ -198,5 +201,64 @@ func TestWizardInTmux(t *testing.T) {
 	reports, _ := filepath.Glob(filepath.Join(dir, "cutover-*.md"))
 	if len(reports) != 1 {
 		t.Errorf("reports in the lab directory: %v", reports)
+	}
+}
+
+// TestReceiverPairing runs `ferry receiver` as on a provider host, paired by
+// certificate fingerprints: a pinned sender replicates a disk into it, an
+// unpinned one is refused.
+func TestReceiverPairing(t *testing.T) {
+	dir := t.TempDir()
+	sender, err := replication.SelfSignedCert("sender")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ferryBin, "receiver", "--listen", "127.0.0.1:0", "--dir", filepath.Join(dir, "replicas"),
+		"--pin", replication.Fingerprint(sender.Certificate[0]))
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	var addr, fp string
+	sc := bufio.NewScanner(stdout)
+	for (addr == "" || fp == "") && sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "ferry receiver listening on "); ok {
+			addr, _, _ = strings.Cut(rest, ",")
+		}
+		if rest, ok := strings.CutPrefix(line, "receiver certificate fingerprint (sha256): "); ok {
+			fp = rest
+		}
+	}
+	if addr == "" || fp == "" {
+		t.Fatalf("receiver printed no address or fingerprint (%q, %q)", addr, fp)
+	}
+	go io.Copy(io.Discard, stdout)
+
+	disk := filepath.Join(dir, "disk-flat.vmdk")
+	data := bytes.Repeat([]byte("ferry"), 1<<20)
+	if err := os.WriteFile(disk, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := replication.OpenState(filepath.Join(dir, "sender.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	job := &replication.Job{VM: "vm1", Source: replication.NewFileSource(disk), Addr: addr,
+		TLS: replication.PinnedClientTLS(sender, fp), State: st, Retries: 1}
+	if _, err := job.RunPass(context.Background(), false); err != nil {
+		t.Fatalf("pinned sender: %v", err)
+	}
+	got, err := os.ReadFile(replication.ReplicaPath(filepath.Join(dir, "replicas"), "vm1", 0))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("replica differs from the disk (%v)", err)
+	}
+	stranger, _ := replication.SelfSignedCert("stranger")
+	job.TLS = replication.PinnedClientTLS(stranger, fp)
+	if _, err := job.RunPass(context.Background(), false); err == nil {
+		t.Error("a sender with an unpinned certificate replicated")
 	}
 }

@@ -29,6 +29,9 @@ type Endpoint struct {
 	// CertFile / KeyFile: a client certificate (the replication sender's).
 	CertFile string `yaml:"cert_file,omitempty"`
 	KeyFile  string `yaml:"key_file,omitempty"`
+	// Pin is the SHA-256 fingerprint of the server's certificate, trusted
+	// instead of a CA (pairing with a `ferry receiver`).
+	Pin string `yaml:"pin,omitempty"`
 }
 
 // Config is the set of endpoints.
@@ -98,6 +101,7 @@ func (c *Config) Env() []EnvVar {
 		{"FERRY_RECEIVER_ADDR", c.Receiver.URL},
 		{"FERRY_RECEIVER_CERT", c.Receiver.CertFile},
 		{"FERRY_RECEIVER_KEY", c.Receiver.KeyFile},
+		{"FERRY_RECEIVER_PIN", c.Receiver.Pin},
 		{"FERRY_GUEST_USER", c.Guest.Username},
 		{"FERRY_GUEST_PASSWORD", c.Guest.Password},
 		{"FERRY_CA_FILE", c.OnPrem.CAFile},
@@ -159,6 +163,7 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 	set(&c.Receiver.URL, "FERRY_RECEIVER_ADDR")
 	set(&c.Receiver.CertFile, "FERRY_RECEIVER_CERT")
 	set(&c.Receiver.KeyFile, "FERRY_RECEIVER_KEY")
+	set(&c.Receiver.Pin, "FERRY_RECEIVER_PIN")
 	if v, ok := lookup("GOVC_INSECURE"); ok {
 		if b, err := strconv.ParseBool(v); err == nil {
 			c.OnPrem.Insecure = b

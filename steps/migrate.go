@@ -175,8 +175,11 @@ func receiverTLS(ep config.Endpoint) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replication receiver address %q: want host:port", ep.URL)
 	}
+	if ep.Pin != "" {
+		return replication.PinnedClientTLS(cert, ep.Pin), nil
+	}
 	if ep.CAFile == "" {
-		return nil, fmt.Errorf("replication receiver %s: its CA is needed (ca_file / FERRY_CA_FILE)", ep.URL)
+		return nil, fmt.Errorf("replication receiver %s: trust it by its CA (ca_file / FERRY_CA_FILE) or by its certificate's fingerprint (pin / FERRY_RECEIVER_PIN, printed by ferry receiver)", ep.URL)
 	}
 	pem, err := os.ReadFile(ep.CAFile)
 	if err != nil {
