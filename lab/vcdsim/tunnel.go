@@ -240,10 +240,7 @@ func handleCreateTunnel(c *reqCtx) {
 	}
 	e.tunnels = append(e.tunnels, t)
 	c.s.publish(t)
-	task := c.m.newTask(c, "nsxtL2VpnTunnelCreate", "Creating L2 VPN tunnel "+t.Name,
-		types.Reference{ID: t.ID, Name: t.Name, Type: "l2vpnTunnel", HREF: "/cloudapi/1.0.0/edgeGateways/" + e.ID + "/l2vpn/tunnels/" + t.ID}, nil)
-	task.details = t.ID
-	c.accepted(task)
+	c.tunnelTask(e, t, "Create", "Creating", true)
 }
 
 func handleUpdateTunnel(c *reqCtx) {
@@ -279,10 +276,7 @@ func handleUpdateTunnel(c *reqCtx) {
 		t.PeerCode = t.peerCode()
 	}
 	c.s.publish(t)
-	task := c.m.newTask(c, "nsxtL2VpnTunnelUpdate", "Updating L2 VPN tunnel "+t.Name,
-		types.Reference{ID: t.ID, Name: t.Name, Type: "l2vpnTunnel", HREF: "/cloudapi/1.0.0/edgeGateways/" + e.ID + "/l2vpn/tunnels/" + t.ID}, nil)
-	task.details = t.ID
-	c.accepted(task)
+	c.tunnelTask(e, t, "Update", "Updating", true)
 }
 
 func handleDeleteTunnel(c *reqCtx) {
@@ -299,8 +293,17 @@ func handleDeleteTunnel(c *reqCtx) {
 	}
 	e.tunnels = slices.DeleteFunc(e.tunnels, func(x *tunnel) bool { return x == t })
 	c.s.Fabric.DeleteServer(t.ID)
-	task := c.m.newTask(c, "nsxtL2VpnTunnelDelete", "Deleting L2 VPN tunnel "+t.Name,
+	c.tunnelTask(e, t, "Delete", "Deleting", false)
+}
+
+// tunnelTask answers 202 with the task of a tunnel operation; create and
+// update put the tunnel id in the task's Details, as vCD does.
+func (c *reqCtx) tunnelTask(e *edge, t *tunnel, op, verb string, details bool) {
+	task := c.m.newTask(c, "nsxtL2VpnTunnel"+op, verb+" L2 VPN tunnel "+t.Name,
 		types.Reference{ID: t.ID, Name: t.Name, Type: "l2vpnTunnel", HREF: "/cloudapi/1.0.0/edgeGateways/" + e.ID + "/l2vpn/tunnels/" + t.ID}, nil)
+	if details {
+		task.details = t.ID
+	}
 	c.accepted(task)
 }
 
