@@ -1,6 +1,7 @@
 package vcdsim
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -8,6 +9,10 @@ import (
 	"time"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25"
+	vim "github.com/vmware/govmomi/vim25/types"
 )
 
 // vApp and VM status codes of the vCD API.
@@ -297,9 +302,10 @@ func handlePower(c *reqCtx) {
 	c.taskResponse(t)
 }
 
-// handleDeleteVApp removes a powered-off vApp from vCD. The backing VMs
-// stay in the provider vCenter (unlike vCD, which deletes them), so that a
-// lab can import them again.
+// handleDeleteVApp deletes a powered-off vApp (or, for /api/vApp/vm-…, one
+// VM) as Cloud Director does: each VM is destroyed in the provider vCenter
+// together with every disk still attached to it. A vCenter failure fails the
+// task and leaves the vApp in place.
 func handleDeleteVApp(c *reqCtx) {
 	a, v := c.entityFromPath()
 	if a == nil {
@@ -313,30 +319,87 @@ func handleDeleteVApp(c *reqCtx) {
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "vApp %s is powered on: undeploy it first", a.name)
 		return
 	}
-	for i, x := range c.m.vapps {
-		if x == a {
-			c.m.vapps = append(c.m.vapps[:i], c.m.vapps[i+1:]...)
+	var err error
+	for _, x := range a.vms {
+		if err = c.m.destroyBacking(x); err != nil {
+			break
 		}
 	}
-	t := c.m.newTask(c, "vdcDeleteVapp", "Deleting vApp "+a.name, a.ref(), nil)
+	if err == nil {
+		for i, x := range c.m.vapps {
+			if x == a {
+				c.m.vapps = append(c.m.vapps[:i], c.m.vapps[i+1:]...)
+				break
+			}
+		}
+	}
+	t := c.m.newTask(c, "vdcDeleteVapp", "Deleting vApp "+a.name, a.ref(), func() error { return err })
 	c.taskResponse(t)
 }
 
-// deleteVM removes one powered-off VM from its vApp (as the vApp, its
-// backing VM stays in the provider vCenter).
+// deleteVM deletes one powered-off VM of a vApp; like a vApp's, its backing
+// VM and attached disks are destroyed in the provider vCenter.
 func deleteVM(c *reqCtx, a *vapp, v *vm) {
 	if v.poweredOn {
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VM %s is powered on: undeploy it first", v.name)
 		return
 	}
-	for i, x := range a.vms {
-		if x == v {
-			a.vms = append(a.vms[:i], a.vms[i+1:]...)
-			break
+	err := c.m.destroyBacking(v)
+	if err == nil {
+		for i, x := range a.vms {
+			if x == v {
+				a.vms = append(a.vms[:i], a.vms[i+1:]...)
+				break
+			}
 		}
 	}
-	t := c.m.newTask(c, "vdcDeleteVm", "Deleting VM "+v.name, v.ref(), nil)
+	t := c.m.newTask(c, "vdcDeleteVm", "Deleting VM "+v.name, v.ref(), func() error { return err })
 	c.taskResponse(t)
+}
+
+// destroyBacking destroys a VM's backing VM in the provider vCenter with
+// every disk attached to it at that moment (vSphere binds an attached disk's
+// file to its VM: Destroy deletes it). A backing VM already gone is not an
+// error. The lab's vcsim does not delete attached disks that live outside the
+// VM's own folder on Destroy, so the disks are removed with
+// fileOperation=destroy first, which is what vCenter does to them anyway.
+func (m *model) destroyBacking(v *vm) error {
+	if m.vc == nil || v.moref == "" {
+		return nil
+	}
+	return m.vc.call(func(ctx context.Context, c *vim25.Client) error {
+		ref := vim.ManagedObjectReference{Type: "VirtualMachine", Value: v.moref}
+		obj := object.NewVirtualMachine(c, ref)
+		devices, err := obj.Device(ctx)
+		if fault.Is(err, &vim.ManagedObjectNotFound{}) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read VM %s in the provider vCenter: %w", v.moref, err)
+		}
+		var changes []vim.BaseVirtualDeviceConfigSpec
+		for _, d := range devices.SelectByType((*vim.VirtualDisk)(nil)) {
+			changes = append(changes, &vim.VirtualDeviceConfigSpec{
+				Operation: vim.VirtualDeviceConfigSpecOperationRemove, FileOperation: vim.VirtualDeviceConfigSpecFileOperationDestroy, Device: d})
+		}
+		if len(changes) > 0 {
+			task, err := obj.Reconfigure(ctx, vim.VirtualMachineConfigSpec{DeviceChange: changes})
+			if err == nil {
+				err = task.Wait(ctx)
+			}
+			if err != nil {
+				return fmt.Errorf("delete the disks of VM %s in the provider vCenter: %w", v.moref, err)
+			}
+		}
+		task, err := obj.Destroy(ctx)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("destroy VM %s in the provider vCenter: %w", v.moref, err)
+		}
+		return nil
+	})
 }
 
 func (c *reqCtx) vappRecords() []queryRecord {
