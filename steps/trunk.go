@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 
+	"github.com/ferry-migrate/ferry/nsx"
 	"github.com/ferry-migrate/ferry/vcd"
 )
 
@@ -19,7 +20,10 @@ import (
 // server session on that gateway stretching it. The session's pre-shared
 // key comes from FERRY_L2VPN_PSK or is generated; it is never written
 // anywhere by ferry (step 4 reads the peer code, which carries it, back
-// from Cloud Director).
+// from Cloud Director). Cloud Director 10.5.1 and later show the key as
+// "******"; an update of the tunnel (a PUT of all of it) must carry the real
+// key, so ferry takes FERRY_L2VPN_PSK or, when that is unset, the key the
+// tunnel's peer code carries (the key ferry generated), held in memory only.
 
 // Trunk is step 2.
 type Trunk struct{}
@@ -100,6 +104,8 @@ type trunkWorld struct {
 	// network or the tunnel of the plan's name ("": no conflict).
 	netConflict, tunConflict string
 	drift                    []string // how tun differs from the plan
+	// key is tun's pre-shared key, for an update ("": not known).
+	key string
 	// unreadable: the tenant may not read L2 VPN tunnels before step 1.
 	unreadable bool
 }
@@ -170,10 +176,27 @@ func (w *trunkWorld) checkTunnel() {
 		conflict("its local endpoint is %s, the plan says %s (tunnel.local_endpoint_ip)", t.LocalEndpointIp, w.pf.Tunnel.LocalEndpointIP)
 		return
 	}
+	// The key: what the tunnel's peer code carries, else FERRY_L2VPN_PSK
+	// (taken to be the key the tunnel was made with); never the masked
+	// value Cloud Director returns as preSharedKey.
+	env := os.Getenv(EnvL2VPNPSK)
+	if pc, err := nsx.DecodePeerCode(vcd.PeerCode(w.tun)); err == nil && pc.PSK != "" && pc.PSK != vcd.MaskedKey {
+		if env != "" && env != pc.PSK {
+			conflict("its pre-shared key is not the one in %s, and ferry does not change the key of an existing tunnel (the on-prem client holds it): unset %s or set it to the tunnel's key", EnvL2VPNPSK, EnvL2VPNPSK)
+			return
+		}
+		w.key = pc.PSK
+	} else {
+		w.key = env
+	}
 	w.drift = vcd.TunnelDrift(w.tun, w.tunnelSpec())
 	if w.net == nil {
 		// Not there yet: TunnelDrift compares only networks that exist.
 		w.drift = append([]string{fmt.Sprintf("network %s is not stretched", w.pf.Network.Name)}, w.drift...)
+	}
+	if len(w.drift) > 0 && w.key == "" {
+		conflict("ferry must update it (%s) and the update has to carry its pre-shared key, which Cloud Director does not return and its peer code does not show: set %s to the tunnel's key",
+			strings.Join(w.drift, ", "), EnvL2VPNPSK)
 	}
 }
 
@@ -289,6 +312,7 @@ func (s *Trunk) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) 
 			Resource: &Resource{Kind: "L2VPN tunnel", Name: spec.Name, ID: w.tun.NsxtL2VpnTunnel.ID}})
 	case len(w.drift) > 0:
 		emit(Progress("updating L2VPN server tunnel "+spec.Name+": "+strings.Join(w.drift, ", "), 0.5))
+		spec.PreSharedKey = w.key
 		if w.tun, err = vcd.UpdateServerTunnel(w.tun, spec); err != nil {
 			return res, err
 		}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -74,10 +76,20 @@ func ChooseLocalEndpointIP(egw *govcd.NsxtEdgeGateway) (string, error) {
 	return "", fmt.Errorf("edge %s has no allocated uplink address for the L2 VPN endpoint; allocate one to the edge gateway", egw.EdgeGateway.Name)
 }
 
+// MaskedKey is what Cloud Director 10.5.1 and later return in place of an
+// L2 VPN tunnel's pre-shared key, on create, GET and update.
+const MaskedKey = "******"
+
 // FindTunnel returns the tunnel of this name on egw, or nil. A login
 // without the right to view L2 VPN gets an error wrapping ErrForbidden.
+// The tunnel is read by id after the name lookup: the list of tunnels
+// leaves out the peer code. Its PreSharedKey is what Cloud Director
+// shows (MaskedKey on 10.5.1 and later), never to be sent back.
 func FindTunnel(egw *govcd.NsxtEdgeGateway, name string) (*govcd.NsxtL2VpnTunnel, error) {
 	t, err := egw.GetL2VpnTunnelByName(name)
+	if err == nil {
+		t, err = egw.GetL2VpnTunnelById(t.NsxtL2VpnTunnel.ID)
+	}
 	switch {
 	case err == nil:
 		return t, nil
@@ -156,9 +168,25 @@ func CreateServerTunnel(egw *govcd.NsxtEdgeGateway, spec TunnelSpec) (*govcd.Nsx
 	return t, nil
 }
 
-// UpdateServerTunnel stretches spec's networks and enables the tunnel.
+// ErrKeyUnknown: a tunnel update needs the tunnel's pre-shared key, which
+// Cloud Director does not return.
+var ErrKeyUnknown = errors.New("the pre-shared key is required to update an L2 VPN tunnel")
+
+// UpdateServerTunnel stretches spec's networks and enables the tunnel. The
+// update (a PUT of the whole tunnel) carries spec.PreSharedKey, which must
+// be the tunnel's current key: what t says of the key is Cloud Director's
+// mask, and sending it back would set the key to it, cutting the on-prem
+// client off. The peer code, which carries the key, is not sent either.
 func UpdateServerTunnel(t *govcd.NsxtL2VpnTunnel, spec TunnelSpec) (*govcd.NsxtL2VpnTunnel, error) {
 	cfg := *t.NsxtL2VpnTunnel
+	switch spec.PreSharedKey {
+	case "":
+		return nil, fmt.Errorf("update L2 VPN tunnel %q: %w: Cloud Director does not return it", cfg.Name, ErrKeyUnknown)
+	case MaskedKey:
+		return nil, fmt.Errorf("update L2 VPN tunnel %q: %w: %q is Cloud Director's mask, not the key", cfg.Name, ErrKeyUnknown, MaskedKey)
+	}
+	cfg.PreSharedKey, cfg.PeerCode = spec.PreSharedKey, ""
+	cfg.StretchedNetworks = slices.Clone(cfg.StretchedNetworks)
 	have := map[string]bool{}
 	next := 1
 	for _, s := range cfg.StretchedNetworks {

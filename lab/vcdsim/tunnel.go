@@ -114,10 +114,30 @@ func (c *reqCtx) tunnelFromPath(e *edge) *tunnel {
 	return nil
 }
 
+// maskedKey is what Cloud Director 10.5.1 and later return in place of a
+// tunnel's pre-shared key, on create, GET and update alike
+// (go-vcloud-director's Test_NsxtL2VpnTunnel checks for it; its CHANGELOG:
+// "started returning ****** instead of PSK itself when performing GET").
+const maskedKey = "******"
+
+// view is the tunnel as a GET of the tunnel answers it: the pre-shared key
+// masked, the peer code (which does carry the key) in clear.
 func (t *tunnel) view() *types.NsxtL2VpnTunnel {
 	v := t.NsxtL2VpnTunnel
 	v.StretchedNetworks = slices.Clone(v.StretchedNetworks)
+	if v.PreSharedKey != "" {
+		v.PreSharedKey = maskedKey
+	}
 	return &v
+}
+
+// listView is the tunnel as the list of an edge's tunnels shows it: without
+// peer code and pre-shared key, which only a GET of the tunnel returns
+// (terraform-provider-vcd reads a tunnel found by name again by id for them).
+func (t *tunnel) listView() *types.NsxtL2VpnTunnel {
+	v := t.view()
+	v.PeerCode, v.PreSharedKey = "", ""
+	return v
 }
 
 func handleTunnels(c *reqCtx) {
@@ -130,7 +150,7 @@ func handleTunnels(c *reqCtx) {
 	}
 	var items []any
 	for _, t := range e.tunnels {
-		items = append(items, t.view())
+		items = append(items, t.listView())
 	}
 	c.writePage(items, jsonField)
 }
@@ -267,6 +287,11 @@ func handleUpdateTunnel(c *reqCtx) {
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "version %d is stale: the tunnel is at version %d", in.Version.Version, t.Version.Version)
 		return
 	}
+	// The key is taken as sent, like any other string: a client that
+	// PUTs back the masked key it read sets the key to six asterisks, and
+	// the peer code changes with it (a configured client side loses the
+	// session). Whether vCD would rather refuse "******" is not documented;
+	// either way the key the client side holds no longer works.
 	old := t.NsxtL2VpnTunnel
 	t.NsxtL2VpnTunnel = in
 	t.ID, t.Version.Version, t.PeerCode = old.ID, old.Version.Version+1, old.PeerCode

@@ -3,6 +3,7 @@ package vcdsim
 import (
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -207,5 +208,64 @@ func TestStretchStatus(t *testing.T) {
 	u = must(c.Client.OpenApiBuildEndpoint(fmt.Sprintf(types.OpenApiPathVersion1_0_0+types.OpenApiEndpointEdgeGatewayL2VpnTunnelStatus, egwID, "nope")))(t)
 	if err := c.Client.OpenApiGetItem("37.0", u, nil, &types.EdgeL2VpnTunnelStatus{}, nil); !govcd.ContainsNotFound(err) {
 		t.Fatalf("unknown tunnel: %v", err)
+	}
+}
+
+// TestTunnelKeyMasked: as Cloud Director 10.5.1 (the version vcdsim
+// claims), create, GET and update return the pre-shared key as "******"
+// (go-vcloud-director's Test_NsxtL2VpnTunnel); the peer code is in clear on
+// a GET of the tunnel and absent from the list; a client that PUTs back the
+// masked key it read replaces the key, and the stretch goes DOWN.
+func TestTunnelKeyMasked(t *testing.T) {
+	fabric := stretch.New()
+	env := start(t, Config{Fabric: fabric})
+	c := env.tenant(t)
+	tr := newTrunk(t, c)
+	egwID := tr.egw.EdgeGateway.ID
+
+	params := tr.tunnelSpec("l2vpn-server", 0)
+	params.ConnectorInitiationMode = "ON_DEMAND"
+	created := must(tr.egw.CreateL2VpnTunnel(params))(t)
+	if k := created.NsxtL2VpnTunnel.PreSharedKey; k != "******" {
+		t.Fatalf("create returned preSharedKey %q, want ******", k)
+	}
+	pc, err := ParsePeerCode(created.NsxtL2VpnTunnel.PeerCode)
+	if err != nil || pc.PSK != "VMware1!VMware1!" {
+		t.Fatalf("peer code of the created tunnel: %+v %v", pc, err)
+	}
+	fetched := must(tr.egw.GetL2VpnTunnelById(created.NsxtL2VpnTunnel.ID))(t)
+	if !reflect.DeepEqual(fetched.NsxtL2VpnTunnel, created.NsxtL2VpnTunnel) {
+		t.Fatalf("GET %+v\ndiffers from create %+v", fetched.NsxtL2VpnTunnel, created.NsxtL2VpnTunnel)
+	}
+	byName := must(tr.egw.GetL2VpnTunnelByName("l2vpn-server"))(t)
+	if v := byName.NsxtL2VpnTunnel; v.ID != created.NsxtL2VpnTunnel.ID || v.PreSharedKey != "" || v.PeerCode != "" {
+		t.Fatalf("listed tunnel carries key %q / peer code %q", v.PreSharedKey, v.PeerCode)
+	}
+	fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: created.NsxtL2VpnTunnel.PeerCode, Enabled: true, TunnelIDs: []int{1}})
+	if st := tunnelStatus(t, c, egwID, created.NsxtL2VpnTunnel.ID); st.RuntimeStatus != "UP" {
+		t.Fatalf("with the client: %+v", st)
+	}
+
+	// An update that sends the key keeps it: the masked answer, same code.
+	upd := tr.tunnelSpec("l2vpn-server", 0)
+	upd.ConnectorInitiationMode, upd.RemoteEndpointIp = "INITIATOR", "198.51.100.7"
+	updated := must(fetched.Update(upd))(t)
+	if v := updated.NsxtL2VpnTunnel; v.PreSharedKey != "******" || v.ConnectorInitiationMode != "INITIATOR" || v.PeerCode != created.NsxtL2VpnTunnel.PeerCode {
+		t.Fatalf("update with the key: %+v", v)
+	}
+	if st := tunnelStatus(t, c, egwID, created.NsxtL2VpnTunnel.ID); st.RuntimeStatus != "UP" {
+		t.Fatalf("after an update with the key: %+v", st)
+	}
+
+	// PUTting back what GET returned sets the key to the six asterisks.
+	readBack := *updated.NsxtL2VpnTunnel
+	readBack.Description = "edited"
+	broken := must(updated.Update(&readBack))(t)
+	pc, err = ParsePeerCode(broken.NsxtL2VpnTunnel.PeerCode)
+	if err != nil || pc.PSK != "******" {
+		t.Fatalf("peer code after PUTting the masked key back: %+v %v", pc, err)
+	}
+	if st := tunnelStatus(t, c, egwID, created.NsxtL2VpnTunnel.ID); st.RuntimeStatus != "DOWN" {
+		t.Fatalf("the client's key still works after the key was replaced: %+v", st)
 	}
 }

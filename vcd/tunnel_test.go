@@ -1,0 +1,108 @@
+package vcd_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+
+	"github.com/ferry-migrate/ferry/lab/stretch"
+	"github.com/ferry-migrate/ferry/vcd"
+)
+
+// TestUpdateServerTunnelKeepsKey: Cloud Director 10.5.1 returns the
+// tunnel's pre-shared key as "******". Mending a tunnel (here: disabled
+// behind ferry's back) must send the real key, not what GET returned, so
+// the peer code the on-prem client was configured from stays valid and the
+// stretch comes back UP; without a key the update refuses and changes
+// nothing.
+func TestUpdateServerTunnelKeepsKey(t *testing.T) {
+	l := startLab(t)
+	sys := login(t, l.Config().VCD)
+	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.ApplyRights(rp); err != nil {
+		t.Fatal(err)
+	}
+	tenant := login(t, l.Config().Tenant)
+	vdc, err := tenant.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	egw, err := tenant.EdgeGatewayByName(vdc, "company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := vcd.CreateRoutedNetwork(vdc, egw, vcd.NetworkSpec{Name: "company-network", GatewayCIDR: "172.16.10.1/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "a-key-the-admin-chose-42"
+	spec := vcd.TunnelSpec{Name: "ferry-l2vpn", RemoteEndpointIP: "198.51.100.7", PreSharedKey: key,
+		Networks: []*govcd.OpenApiOrgVdcNetwork{net}, Enabled: true}
+	created, err := vcd.CreateServerTunnel(egw, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := created.NsxtL2VpnTunnel.PreSharedKey; k != "******" {
+		t.Fatalf("Cloud Director 10.5.1 answers the key as ******, the lab said %q", k)
+	}
+	code := vcd.PeerCode(created)
+	egwID, tunID := egw.EdgeGateway.ID, created.NsxtL2VpnTunnel.ID
+	l.Fabric.PutClient(stretch.ClientSession{ID: "onprem", PeerCode: code, Enabled: true, TunnelIDs: vcd.TunnelIDs(created)})
+	waitUp := func(what string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if _, err := tenant.WaitTunnelUp(ctx, egwID, tunID, 20*time.Millisecond, nil); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	waitUp("with the on-prem client")
+
+	// Someone disables the tunnel in Cloud Director's UI (which keeps the key).
+	found, err := vcd.FindTunnel(egw, "ferry-l2vpn")
+	if err != nil || found == nil {
+		t.Fatalf("find: %v %v", found, err)
+	}
+	if vcd.PeerCode(found) != code {
+		t.Fatal("FindTunnel does not return the tunnel's peer code")
+	}
+	off := *found.NsxtL2VpnTunnel
+	off.Enabled, off.PreSharedKey = false, key
+	if _, err := found.Update(&off); err != nil {
+		t.Fatal(err)
+	}
+
+	found, err = vcd.FindTunnel(egw, "ferry-l2vpn")
+	if err != nil || found == nil {
+		t.Fatalf("find: %v %v", found, err)
+	}
+	if d := vcd.TunnelDrift(found, spec); len(d) != 1 || d[0] != "tunnel is disabled" {
+		t.Fatalf("drift %q, want only the disabled tunnel (the masked key is no drift)", d)
+	}
+
+	// Without the key, no update: it would have to send what GET returned.
+	noKey := spec
+	noKey.PreSharedKey = ""
+	if _, err := vcd.UpdateServerTunnel(found, noKey); err == nil || !strings.Contains(err.Error(), "pre-shared key") {
+		t.Fatalf("update without a key: %v", err)
+	}
+	if again, err := vcd.FindTunnel(egw, "ferry-l2vpn"); err != nil || vcd.PeerCode(again) != code {
+		t.Fatalf("a refused update changed the tunnel: %v", err)
+	}
+
+	mended, err := vcd.UpdateServerTunnel(found, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mended.NsxtL2VpnTunnel.Enabled || vcd.PeerCode(mended) != code {
+		t.Fatalf("after the update: enabled %v, peer code kept %v (the key was changed)",
+			mended.NsxtL2VpnTunnel.Enabled, vcd.PeerCode(mended) == code)
+	}
+	waitUp("after ferry enabled the tunnel again")
+}
