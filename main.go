@@ -38,12 +38,16 @@ type globalFlags struct {
 	logFile  string
 }
 
-// loadConfig loads --config and the environment; with --insecure it turns
-// certificate verification off for every endpoint, loudly.
+// loadConfig loads --config and the environment (the file wins; a warning
+// line on stderr says which variable it overrode); with --insecure, the last
+// word, it turns certificate verification off for every endpoint, loudly.
 func (g *globalFlags) loadConfig() (*config.Config, error) {
 	cfg, err := config.Load(g.config)
 	if err != nil {
 		return nil, usageError{err}
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(os.Stderr, "ferry: WARNING:", w)
 	}
 	if g.insecure {
 		fmt.Fprintln(os.Stderr, "ferry: WARNING: --insecure: TLS certificates are NOT verified; anyone on the path can read your passwords")
@@ -53,6 +57,18 @@ func (g *globalFlags) loadConfig() (*config.Config, error) {
 	}
 	return cfg, nil
 }
+
+const precedenceHelp = `Precedence, highest first: command-line flags (--insecure), the file named
+by --config, the environment, defaults. It is decided per endpoint: when the
+file names an endpoint's URL and the environment names another (GOVC_URL for
+the on-prem vCenter, VCD_URL for Cloud Director, FERRY_PROVIDER_URL,
+FERRY_EDGE_URL, FERRY_RECEIVER_ADDR), the file's endpoint is used, every
+environment variable of that endpoint is ignored (a password meant for one
+server is never sent to another), and ferry says so in a warning line (the
+wizard: in its header). Variables of an endpoint the environment and the file
+agree on, or that the file does not name, fill in what the file leaves out.
+ferry plan and ferry status print the endpoints they use and where each
+came from.`
 
 func newRootCmd(g *globalFlags) *cobra.Command {
 	var wizardPlan, wizardState string
@@ -65,8 +81,9 @@ L2VPN server, the on-prem L2 appliance, the DC extension, replication with a
 short RPO, connectivity checks and a measured cutover.
 
 Endpoints come from --config and from the environment (GOVC_URL, GOVC_USERNAME,
-GOVC_PASSWORD, GOVC_TLS_CA_CERTS for the on-prem vCenter; VCD_URL, VCD_USER,
-VCD_PASSWORD, VCD_ORG for Cloud Director; FERRY_* for the rest).
+GOVC_PASSWORD, GOVC_TLS_CA_CERTS, GOVC_INSECURE for the on-prem vCenter; VCD_URL,
+VCD_USER, VCD_PASSWORD, VCD_ORG for Cloud Director; FERRY_* for the rest).
+` + precedenceHelp + `
 
 Try it without any VMware installation: ferry lab`,
 		SilenceUsage:  true,
@@ -85,7 +102,7 @@ Try it without any VMware installation: ferry lab`,
 	}
 	root.Flags().StringVar(&wizardPlan, "plan", "ferry-plan.yaml", "plan file: the wizard reads it if it exists and saves your answers to it (for ferry run)")
 	root.Flags().StringVar(&wizardState, "state", "", "state file to resume from (default: next to the plan, PLAN.state.json)")
-	root.PersistentFlags().StringVar(&g.config, "config", "", "endpoints config file (YAML), e.g. the one ferry lab serve writes")
+	root.PersistentFlags().StringVar(&g.config, "config", "", "endpoints config file (YAML), e.g. the one ferry lab serve writes; wins over the environment")
 	root.PersistentFlags().BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification (NOT recommended)")
 	root.PersistentFlags().StringVar(&g.logFile, "log-file", "", "write logs to this file (default: ferry.log in the state directory)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })

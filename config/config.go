@@ -2,7 +2,7 @@
 // provider vCenter, Cloud Director (provider and tenant logins), and the
 // on-prem L2VPN client edge. It reads them from a YAML file (`ferry --config`)
 // and from the environment (govc's GOVC_* and terraform-provider-vcd's VCD_*
-// names), the environment winning.
+// names); an explicitly named file wins over the environment.
 package config
 
 import (
@@ -47,22 +47,38 @@ type Config struct {
 	Receiver Endpoint `yaml:"receiver,omitempty"`
 	// Lab is true when the endpoints belong to ferry's embedded lab (shown as a badge).
 	Lab bool `yaml:"lab,omitempty"`
+
+	origins   []Origin   // where each endpoint came from (Load)
+	conflicts []conflict // file and environment disagreed (Load)
 }
 
-// Load reads path (if not empty) and then applies the environment.
+// Load reads the file named by --config (path; "" for none) and the
+// environment, in the order govc, terraform and kubectl users expect: what
+// the named file says wins over the environment, which wins over defaults
+// (command-line flags such as --insecure are applied by the caller, last).
+//
+// The precedence is per endpoint, not per field: when the file names an
+// endpoint's URL and the environment names another one for it (GOVC_URL for
+// the on-prem vCenter, VCD_URL for Cloud Director, ...), the file's endpoint
+// is used and every environment variable of that endpoint is ignored, so a
+// password meant for one server is never sent to another. Origins says where
+// each endpoint came from and Warnings says what was ignored.
 func Load(path string) (*Config, error) {
-	c := &Config{}
+	return load(path, os.LookupEnv)
+}
+
+func load(path string, lookup func(string) (string, bool)) (*Config, error) {
+	file := &Config{}
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
 		}
-		if err := yaml.Unmarshal(b, c); err != nil {
+		if err := yaml.Unmarshal(b, file); err != nil {
 			return nil, fmt.Errorf("config %s is not valid YAML: %w", path, err)
 		}
 	}
-	c.ApplyEnv(os.LookupEnv)
-	return c, nil
+	return merge(file, path, lookup), nil
 }
 
 // Save writes the config to path with mode 0600 (it may hold lab passwords).
@@ -133,43 +149,122 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// ApplyEnv overrides fields from environment variables found by lookup.
-func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
-	set := func(dst *string, name string) {
-		if v, ok := lookup(name); ok && v != "" {
-			*dst = v
+// Origin says where one endpoint came from.
+type Origin struct {
+	Endpoint string `json:"endpoint"` // "on-prem vCenter"
+	URL      string `json:"url"`      // without credentials
+	From     string `json:"from"`     // "--config FILE", "environment (GOVC_URL)"
+}
+
+// conflict is an endpoint the file and the environment disagree on.
+type conflict struct {
+	endpoint, path, fileURL, envURL, urlVar string
+	ignored                                 []string // every variable not used
+}
+
+// envField is one environment variable of an endpoint.
+type envField struct {
+	name  string
+	field func(*Endpoint) *string
+}
+
+// endpointSpec is one endpoint with the environment variables describing it.
+type endpointSpec struct {
+	name     string
+	get      func(*Config) *Endpoint
+	urlVar   string
+	urlOf    func(*Config) string // the URL the file gives it ("" for none)
+	fields   []envField
+	insecVar string
+	report   bool // listed by Origins (the tenant and the guest follow another endpoint)
+}
+
+func username(e *Endpoint) *string { return &e.Username }
+func password(e *Endpoint) *string { return &e.Password }
+func caFile(e *Endpoint) *string   { return &e.CAFile }
+func ownURL(get func(*Config) *Endpoint) func(*Config) string {
+	return func(c *Config) string { return get(c).URL }
+}
+
+var specs = []endpointSpec{
+	{name: "on-prem vCenter", get: func(c *Config) *Endpoint { return &c.OnPrem }, urlVar: "GOVC_URL", report: true,
+		fields: []envField{{"GOVC_USERNAME", username}, {"GOVC_PASSWORD", password}, {"GOVC_TLS_CA_CERTS", caFile}}, insecVar: "GOVC_INSECURE"},
+	{name: "guest login", get: func(c *Config) *Endpoint { return &c.Guest }, urlVar: "GOVC_URL",
+		urlOf:  func(c *Config) string { return c.OnPrem.URL },
+		fields: []envField{{"FERRY_GUEST_USER", username}, {"FERRY_GUEST_PASSWORD", password}}},
+	{name: "provider vCenter", get: func(c *Config) *Endpoint { return &c.Provider }, urlVar: "FERRY_PROVIDER_URL", report: true,
+		fields: []envField{{"FERRY_PROVIDER_USERNAME", username}, {"FERRY_PROVIDER_PASSWORD", password}, {"FERRY_PROVIDER_CA_CERTS", caFile}}},
+	{name: "Cloud Director", get: func(c *Config) *Endpoint { return &c.VCD }, urlVar: "VCD_URL", report: true,
+		fields: []envField{{"VCD_USER", username}, {"VCD_PASSWORD", password}, {"VCD_ORG", func(e *Endpoint) *string { return &e.Org }}}},
+	{name: "Cloud Director tenant", get: func(c *Config) *Endpoint { return &c.Tenant }, urlVar: "VCD_URL",
+		urlOf: func(c *Config) string {
+			if c.Tenant.URL != "" {
+				return c.Tenant.URL
+			}
+			return c.VCD.URL
+		},
+		fields: []envField{{"FERRY_TENANT_ORG", func(e *Endpoint) *string { return &e.Org }}, {"FERRY_TENANT_USER", username}, {"FERRY_TENANT_PASSWORD", password}}},
+	{name: "L2VPN client edge", get: func(c *Config) *Endpoint { return &c.Edge }, urlVar: "FERRY_EDGE_URL", report: true,
+		fields: []envField{{"FERRY_EDGE_USERNAME", username}, {"FERRY_EDGE_PASSWORD", password}}},
+	{name: "replication receiver", get: func(c *Config) *Endpoint { return &c.Receiver }, urlVar: "FERRY_RECEIVER_ADDR", report: true,
+		fields: []envField{{"FERRY_RECEIVER_CERT", func(e *Endpoint) *string { return &e.CertFile }},
+			{"FERRY_RECEIVER_KEY", func(e *Endpoint) *string { return &e.KeyFile }},
+			{"FERRY_RECEIVER_PIN", func(e *Endpoint) *string { return &e.Pin }}}},
+}
+
+// merge applies the environment to the file's endpoints (see Load).
+func merge(file *Config, path string, lookup func(string) (string, bool)) *Config {
+	c := *file
+	get := func(name string) string {
+		v, ok := lookup(name)
+		if !ok {
+			return ""
+		}
+		return strings.TrimSpace(v)
+	}
+	fromFile := "--config " + path
+	for _, sp := range specs {
+		urlOf := sp.urlOf
+		if urlOf == nil {
+			urlOf = ownURL(sp.get)
+		}
+		e := sp.get(&c)
+		fileURL, envURL := urlOf(file), get(sp.urlVar)
+		if fileURL != "" && envURL != "" && !SameURL(fileURL, envURL) {
+			// The file names another endpoint: none of the environment's
+			// variables for it are used, credentials least of all.
+			var ignored []string
+			for _, f := range sp.fields {
+				if get(f.name) != "" {
+					ignored = append(ignored, f.name)
+				}
+			}
+			c.addConflict(sp, path, fileURL, envURL, ignored)
+			if sp.report {
+				c.origins = append(c.origins, Origin{sp.name, redact(fileURL), fromFile})
+			}
+			continue
+		}
+		for _, f := range sp.fields {
+			if dst := f.field(e); *dst == "" {
+				*dst = get(f.name)
+			}
+		}
+		from := fromFile
+		if fileURL == "" && envURL != "" && sp.urlOf == nil { // the tenant and the guest have no URL of their own
+			e.URL = envURL
+			from = "environment (" + sp.urlVar + ")"
+			if sp.insecVar != "" {
+				if b, err := strconv.ParseBool(get(sp.insecVar)); err == nil {
+					e.Insecure = b
+				}
+			}
+		}
+		if sp.report && e.URL != "" {
+			c.origins = append(c.origins, Origin{sp.name, redact(e.URL), from})
 		}
 	}
-	set(&c.OnPrem.URL, "GOVC_URL")
-	set(&c.OnPrem.Username, "GOVC_USERNAME")
-	set(&c.OnPrem.Password, "GOVC_PASSWORD")
-	set(&c.OnPrem.CAFile, "GOVC_TLS_CA_CERTS")
-	set(&c.Provider.URL, "FERRY_PROVIDER_URL")
-	set(&c.Provider.Username, "FERRY_PROVIDER_USERNAME")
-	set(&c.Provider.Password, "FERRY_PROVIDER_PASSWORD")
-	set(&c.Provider.CAFile, "FERRY_PROVIDER_CA_CERTS")
-	set(&c.VCD.URL, "VCD_URL")
-	set(&c.VCD.Username, "VCD_USER")
-	set(&c.VCD.Password, "VCD_PASSWORD")
-	set(&c.VCD.Org, "VCD_ORG")
-	set(&c.Tenant.Org, "FERRY_TENANT_ORG")
-	set(&c.Tenant.Username, "FERRY_TENANT_USER")
-	set(&c.Tenant.Password, "FERRY_TENANT_PASSWORD")
-	set(&c.Edge.URL, "FERRY_EDGE_URL")
-	set(&c.Edge.Username, "FERRY_EDGE_USERNAME")
-	set(&c.Edge.Password, "FERRY_EDGE_PASSWORD")
-	set(&c.Guest.Username, "FERRY_GUEST_USER")
-	set(&c.Guest.Password, "FERRY_GUEST_PASSWORD")
-	set(&c.Receiver.URL, "FERRY_RECEIVER_ADDR")
-	set(&c.Receiver.CertFile, "FERRY_RECEIVER_CERT")
-	set(&c.Receiver.KeyFile, "FERRY_RECEIVER_KEY")
-	set(&c.Receiver.Pin, "FERRY_RECEIVER_PIN")
-	if v, ok := lookup("GOVC_INSECURE"); ok {
-		if b, err := strconv.ParseBool(v); err == nil {
-			c.OnPrem.Insecure = b
-		}
-	}
-	if ca, ok := lookup("FERRY_CA_FILE"); ok && ca != "" {
+	if ca := get("FERRY_CA_FILE"); ca != "" {
 		for _, e := range []*Endpoint{&c.OnPrem, &c.Provider, &c.VCD, &c.Tenant, &c.Edge, &c.Receiver} {
 			if e.CAFile == "" {
 				e.CAFile = ca
@@ -189,4 +284,86 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 			c.OnPrem.Password = p
 		}
 	}
+	return &c
+}
+
+func (c *Config) addConflict(sp endpointSpec, path, fileURL, envURL string, ignored []string) {
+	for i := range c.conflicts {
+		if c.conflicts[i].urlVar == sp.urlVar {
+			c.conflicts[i].ignored = append(c.conflicts[i].ignored, ignored...)
+			return
+		}
+	}
+	c.conflicts = append(c.conflicts, conflict{endpoint: sp.name, path: path, fileURL: fileURL, envURL: envURL,
+		urlVar: sp.urlVar, ignored: append([]string{sp.urlVar}, ignored...)})
+}
+
+// Origins lists the endpoints that have a URL and where each came from, in a
+// fixed order (on-prem vCenter, provider vCenter, Cloud Director, edge,
+// receiver).
+func (c *Config) Origins() []Origin { return append([]Origin(nil), c.origins...) }
+
+// Warnings says, one line per endpoint, where --config and the environment
+// named different endpoints and which one is used. Credentials are never shown.
+func (c *Config) Warnings() []string {
+	var out []string
+	for _, k := range c.conflicts {
+		w := fmt.Sprintf("%s: using %s from --config %s; the environment's %s=%s is ignored",
+			k.endpoint, redact(k.fileURL), k.path, k.urlVar, redact(k.envURL))
+		if others := k.ignored[1:]; len(others) > 0 {
+			w += ", and with it " + strings.Join(others, ", ")
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// IgnoredEnv names the environment variables that named another endpoint
+// than --config and were ignored (for a short notice, e.g. the wizard's header).
+func (c *Config) IgnoredEnv() []string {
+	var out []string
+	for _, k := range c.conflicts {
+		out = append(out, k.urlVar)
+	}
+	return out
+}
+
+// SameURL says whether two endpoint URLs name the same endpoint: scheme and
+// host compared without case, default ports and credentials dropped, a
+// trailing slash ignored; a URL without a scheme is https (as govc reads
+// GOVC_URL), and a bare host:port (the receiver's address) compares as is.
+func SameURL(a, b string) bool {
+	na, nb := normURL(a), normURL(b)
+	return na == nb
+}
+
+func normURL(raw string) string {
+	s := strings.TrimSpace(raw)
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return raw
+	}
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	scheme := strings.ToLower(u.Scheme)
+	if port == "" || (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host + strings.TrimSuffix(u.EscapedPath(), "/")
+}
+
+// redact drops the credentials from a URL (GOVC_URL may carry them).
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil || u.Host == "" {
+		return raw
+	}
+	u.User = nil
+	return u.String()
 }

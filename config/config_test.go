@@ -7,37 +7,84 @@ import (
 	"testing"
 )
 
-func TestEnvWinsOverFile(t *testing.T) {
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// TestFileWinsOverEnv: an endpoint named by --config is used even when the
+// shell names another one, and none of the shell's variables for that
+// endpoint (its password least of all) reach it.
+func TestFileWinsOverEnv(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.yaml")
-	c := &Config{OnPrem: Endpoint{URL: "https://file/sdk", Username: "fileuser", Password: "filepass"}}
+	c := &Config{OnPrem: Endpoint{URL: "https://lab:8989/sdk", Username: "labuser"},
+		VCD: Endpoint{URL: "https://vcd.lab/api", Username: "admin", Password: "labpw", Org: "System"}}
 	if err := c.Save(path); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want 0600", st.Mode().Perm())
 	}
-	t.Setenv("GOVC_URL", "https://env/sdk")
-	t.Setenv("GOVC_USERNAME", "")
-	t.Setenv("FERRY_CA_FILE", "/ca.pem")
-	got, err := Load(path)
+	got, err := load(path, env(map[string]string{
+		"GOVC_URL": "https://prod-vc/sdk", "GOVC_USERNAME": "produser", "GOVC_PASSWORD": "prodpw", "GOVC_INSECURE": "1",
+		"VCD_URL": "https://vcd.lab:443/api/", "VCD_PASSWORD": "envpw", // the same Cloud Director
+		"FERRY_TENANT_USER": "tenant", "FERRY_CA_FILE": "/ca.pem",
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.OnPrem.URL != "https://env/sdk" || got.OnPrem.Username != "fileuser" || got.VCD.CAFile != "/ca.pem" {
-		t.Errorf("got %+v", got)
+	if got.OnPrem.URL != "https://lab:8989/sdk" || got.OnPrem.Username != "labuser" || got.OnPrem.Password != "" || got.OnPrem.Insecure {
+		t.Errorf("on-prem: the environment leaked into the file's endpoint: %+v", got.OnPrem)
+	}
+	if got.VCD.Password != "labpw" || got.Tenant.Username != "tenant" || got.VCD.CAFile != "/ca.pem" {
+		t.Errorf("same Cloud Director: the file's fields win, the environment fills the rest: vcd %+v tenant %+v", got.VCD, got.Tenant)
+	}
+	w := got.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], "on-prem vCenter: using https://lab:8989/sdk from --config "+path) ||
+		!strings.Contains(w[0], "GOVC_URL=https://prod-vc/sdk is ignored") || !strings.Contains(w[0], "GOVC_PASSWORD") {
+		t.Errorf("warnings: %q", w)
+	}
+	if strings.Contains(strings.Join(w, ""), "prodpw") {
+		t.Errorf("a password in a warning: %q", w)
+	}
+	o := got.Origins()
+	if len(o) != 2 || o[0].From != "--config "+path || o[1].Endpoint != "Cloud Director" {
+		t.Errorf("origins: %+v", o)
 	}
 }
 
-func TestGovcURLWithCredentials(t *testing.T) {
-	c := &Config{}
-	c.ApplyEnv(func(k string) (string, bool) {
-		if k == "GOVC_URL" {
-			return "https://user:secret@vc.example.com/sdk", true
+// TestEnvFillsWhatTheFileLeaves: endpoints the file does not name come from
+// the environment, and say so.
+func TestEnvFillsWhatTheFileLeaves(t *testing.T) {
+	got, err := load("", env(map[string]string{"GOVC_URL": "https://user:secret@vc.example.com/sdk", "GOVC_INSECURE": "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OnPrem.Username != "user" || got.OnPrem.Password != "secret" || !got.OnPrem.Insecure {
+		t.Errorf("got %+v", got.OnPrem)
+	}
+	if o := got.Origins(); len(o) != 1 || o[0].URL != "https://vc.example.com/sdk" || o[0].From != "environment (GOVC_URL)" {
+		t.Errorf("origins (credentials must not show): %+v", o)
+	}
+	if w := got.Warnings(); len(w) != 0 {
+		t.Errorf("warnings: %q", w)
+	}
+}
+
+func TestSameURL(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"https://VC.example.com/sdk", "vc.example.com/sdk/", true},
+		{"https://vc:443/sdk", "https://u:p@vc/sdk", true},
+		{"https://vc/sdk", "https://vc2/sdk", false},
+		{"https://vc:8989/sdk", "https://vc/sdk", false},
+		{"127.0.0.1:8443", "127.0.0.1:8443", true},
+		{"127.0.0.1:8443", "127.0.0.1:8444", false},
+	} {
+		if got := SameURL(c.a, c.b); got != c.same {
+			t.Errorf("SameURL(%q, %q) = %v", c.a, c.b, got)
 		}
-		return "", false
-	})
-	if c.OnPrem.Username != "user" || c.OnPrem.Password != "secret" {
-		t.Errorf("got %+v", c.OnPrem)
 	}
 }
 

@@ -525,6 +525,11 @@ func (m *Model) header(width int) string {
 	if c.Lab {
 		parts = append(parts, sBadge.Render(" LAB "))
 	}
+	if ign := c.IgnoredEnv(); len(ign) > 0 {
+		// The shell names other endpoints than --config: say which won,
+		// first, so that even 80 columns show it.
+		parts = append(parts, sWarn.Render("--config wins over "+strings.Join(ign, ", ")))
+	}
 	if h := host(c.OnPrem.URL); h != "" {
 		parts = append(parts, "vCenter "+h)
 	}
