@@ -125,6 +125,26 @@ func TestHeadlessMigration(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run without confirmation: exit %d\n%s", code, out)
 	}
+	// One replication store per plan, beside it, whatever the state file.
+	store := filepath.Join(l.Dir, "plan.replication.db")
+	if _, err := os.Stat(store); err != nil {
+		t.Fatalf("the plan's replication store: %v", err)
+	}
+	other := filepath.Join(t.TempDir(), "other.state.json")
+	for _, cmd := range [][]string{
+		{"run", "--plan", l.PlanPath(), "--state", other},
+		{"plan", "--plan", l.PlanPath(), "--state", other},
+		{"status", "--plan", l.PlanPath(), "--state", other},
+	} {
+		out, code = run(cmd...)
+		if code != exitUsage || !strings.Contains(out, "one plan has one replication history") ||
+			!strings.Contains(out, "--state "+filepath.Join(l.Dir, "plan.state.json")) {
+			t.Errorf("ferry %s with a second state file for the plan: exit %d\n%s", cmd[0], code, out)
+		}
+	}
+	if _, err := os.Stat(other); !os.IsNotExist(err) {
+		t.Errorf("the refused run wrote %s: %v", other, err)
+	}
 	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp3")
 	if code != exitUsage || !strings.Contains(out, "WebApp2") {
 		t.Fatalf("confirming the wrong VM: exit %d\n%s", code, out)

@@ -6,9 +6,11 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -77,13 +79,8 @@ func (f *planFlags) session(g *globalFlags) (*steps.Env, steps.Itinerary, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	if abs, err := filepath.Abs(f.plan); err == nil {
-		switch {
-		case st.Plan == "":
-			st.Plan = abs
-		case st.Plan != abs:
-			return nil, nil, usagef("state file %s belongs to plan %s, not %s: pass --state for a new one", st.Path(), st.Plan, abs)
-		}
+	if err := st.BindPlan(f.plan); err != nil {
+		return nil, nil, usageError{err}
 	}
 	return steps.NewEnv(cfg, pf, st), it, nil
 }
@@ -145,13 +142,19 @@ Plan file keys:
 				return err
 			}
 			defer env.Close(cmd.Context())
+			if err := env.CheckReplicationStore(); err != nil {
+				return usageError{err}
+			}
 			r := &steps.Runner{Itinerary: it, Env: env}
 			plans, err := r.PlanAll(cmd.Context())
 			if asJSON {
+				// stdout stays one JSON document; the endpoints go beside it.
+				writeEndpoints(cmd.ErrOrStderr(), env.Config)
 				if jerr := writePlansJSON(cmd.OutOrStdout(), plans); jerr != nil {
 					return jerr
 				}
 			} else {
+				writeEndpoints(cmd.OutOrStdout(), env.Config)
 				steps.WritePlans(cmd.OutOrStdout(), plans)
 			}
 			return err
@@ -160,6 +163,24 @@ Plan file keys:
 	f.register(cmd, true)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plans as JSON")
 	return cmd
+}
+
+// writeEndpoints lists the endpoints a command talks to and where each came
+// from (--config or the environment), so an admin with several environments
+// sees which one this is before anything happens.
+func writeEndpoints(w io.Writer, cfg *config.Config) {
+	o := cfg.Origins()
+	if len(o) == 0 {
+		fmt.Fprintln(w, "Endpoints: none configured (--config FILE, or GOVC_URL, VCD_URL, ...)")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENDPOINT\tURL\tFROM")
+	for _, e := range o {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Endpoint, e.URL, e.From)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
 }
 
 func writePlansJSON(w io.Writer, plans []steps.StagePlan) error {

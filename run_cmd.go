@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -54,6 +55,14 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 				return err
 			}
 			defer release()
+			// The plan's one replication store, taken before the first
+			// change: it may belong to another state file, or be in use.
+			if err := env.OpenReplicationStore(); err != nil {
+				if errors.Is(err, steps.ErrStoreOwned) {
+					return usageError{err}
+				}
+				return err
+			}
 			logf, err := openLog(g, env.State.Path())
 			if err != nil {
 				return err

@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 func newStatusCmd(g *globalFlags) *cobra.Command {
@@ -19,8 +22,10 @@ func newStatusCmd(g *globalFlags) *cobra.Command {
 		Short: "Replication jobs and their health",
 		Long: `Show the itinerary's progress and, for every VM of the plan, its replication
 job: the last complete pass, its age against the RPO, and whether the job is
-paused (and why). It reads the state only; it changes nothing and needs no
-endpoint. While a wizard or a run holds the replication state, it says so.`,
+paused (and why). It reads the state only; it changes nothing and contacts no
+endpoint, but lists the endpoints the plan's commands talk to and where each
+came from (--config or the environment). While a wizard or a run holds the
+replication state, it says so.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, it, err := f.session(g)
@@ -29,6 +34,9 @@ endpoint. While a wizard or a run holds the replication state, it says so.`,
 			}
 			defer env.Close(cmd.Context())
 			jobs, err := env.ReplicationStatus(time.Now())
+			if errors.Is(err, steps.ErrStoreOwned) {
+				return usageError{err}
+			}
 			if err != nil {
 				return err
 			}
@@ -42,8 +50,9 @@ endpoint. While a wizard or a run holds the replication state, it says so.`,
 					s := env.State.Get(st.Step.ID())
 					ss = append(ss, stepStatus{st.Step.ID(), string(s.Status), s.Summary, s.Error})
 				}
-				return json.NewEncoder(out).Encode(map[string]any{"steps": ss, "jobs": jobs})
+				return json.NewEncoder(out).Encode(map[string]any{"steps": ss, "jobs": jobs, "endpoints": env.Config.Origins()})
 			}
+			writeEndpoints(out, env.Config)
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "STEP\tSTATUS\tSUMMARY")
 			for i, st := range it {

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,6 +56,8 @@ type StateStore struct {
 var (
 	bucketDisks = []byte("disks")
 	bucketVMs   = []byte("vms")
+	bucketMeta  = []byte("meta")
+	keyOwner    = []byte("owner")
 )
 
 // OpenState opens or creates the state database at path.
@@ -63,11 +66,14 @@ func OpenState(path string) (*StateStore, error) {
 		return nil, err
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrStoreBusy, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketDisks, bucketVMs} {
+		for _, b := range [][]byte{bucketDisks, bucketVMs, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -79,6 +85,47 @@ func OpenState(path string) (*StateStore, error) {
 		return nil, err
 	}
 	return &StateStore{db: db}, nil
+}
+
+// ErrStoreBusy is returned by ReadOwner when another process holds the store.
+var ErrStoreBusy = errors.New("replication store is in use by another ferry process")
+
+// Owner is what the store is bound to (the sender: the itinerary's state
+// file); "" until SetOwner.
+func (s *StateStore) Owner() (string, error) {
+	var owner string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		owner = string(tx.Bucket(bucketMeta).Get(keyOwner))
+		return nil
+	})
+	return owner, err
+}
+
+// SetOwner binds the store to owner.
+func (s *StateStore) SetOwner(owner string) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyOwner, []byte(owner)) })
+}
+
+// ReadOwner reads the owner of the store at path without changing or
+// holding it (read-only, shared lock); it waits at most wait for a process
+// that holds the store, then returns ErrStoreBusy.
+func ReadOwner(path string, wait time.Duration) (string, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: wait})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return "", fmt.Errorf("%w: %s", ErrStoreBusy, path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("open state %s: %w", path, err)
+	}
+	defer db.Close()
+	var owner string
+	err = db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketMeta); b != nil { // stores older than the owner record have none
+			owner = string(b.Get(keyOwner))
+		}
+		return nil
+	})
+	return owner, err
 }
 
 // Close closes the database.

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -95,6 +96,7 @@ func durationOr(s string, def time.Duration) (time.Duration, error) {
 type migration struct {
 	mu      sync.Mutex
 	store   *replication.StateStore
+	bound   bool          // the store's owner is this state file
 	limiter *rate.Limiter // shared by every job of the session
 }
 
@@ -116,30 +118,164 @@ func (e *Env) limiter() (*rate.Limiter, error) {
 	return e.mig.limiter, nil
 }
 
-// replicationStore opens the sender-side replication state beside the
-// state file (or in a temporary directory for an in-memory state).
+// ReplicationStorePath is a plan's one replication store: beside the plan
+// file and named after it (plan.yaml -> plan.replication.db), whatever the
+// state file is called, so every command given the plan finds the same
+// replication history.
+func ReplicationStorePath(plan string) string {
+	return strings.TrimSuffix(plan, filepath.Ext(plan)) + ".replication.db"
+}
+
+// replicationStorePath is where this Env's store lives: the plan's store
+// when the state knows its plan; beside the state file otherwise (a state
+// without a plan, as the benchmarks use); "" for an in-memory state.
+func (e *Env) replicationStorePath() string {
+	switch {
+	case e.State == nil || e.State.Path() == "":
+		return ""
+	case e.State.Plan != "":
+		return ReplicationStorePath(e.State.Plan)
+	}
+	return e.State.Path() + ".replication.db"
+}
+
+// ErrStoreOwned is wrapped by the error returned when the plan's replication
+// store belongs to another state file.
+var ErrStoreOwned = errors.New("the plan's replication store belongs to another state file")
+
+// checkStoreOwner refuses a store bound to another state file than ours.
+func (e *Env) checkStoreOwner(path, owner string) error {
+	if owner == "" || owner == e.stateAbs() {
+		return nil
+	}
+	return fmt.Errorf("%w: plan %s keeps its replication history in %s with state file %s, not %s; "+
+		"one plan has one replication history: use --state %s (or, to start this plan over, move both files aside)",
+		ErrStoreOwned, e.State.Plan, path, owner, e.stateAbs(), owner)
+}
+
+func (e *Env) stateAbs() string {
+	abs, err := filepath.Abs(e.State.Path())
+	if err != nil {
+		return e.State.Path()
+	}
+	return abs
+}
+
+// CheckReplicationStore says, without opening the store for writing or
+// waiting for a process that holds it, whether the plan's replication store
+// belongs to another state file (ferry plan's check: it changes nothing).
+func (e *Env) CheckReplicationStore() error {
+	path := e.replicationStorePath()
+	if path == "" {
+		return nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil // no replication yet
+	}
+	owner, err := replication.ReadOwner(path, 200*time.Millisecond)
+	if errors.Is(err, replication.ErrStoreBusy) {
+		return nil // its holder runs this plan and checked it when it opened it
+	}
+	if err != nil {
+		return err
+	}
+	return e.checkStoreOwner(path, owner)
+}
+
+// OpenReplicationStore opens the plan's replication store now (the commands
+// that replicate call it before their first change, so a store that belongs
+// to another state file, or that another ferry holds, stops them early).
+func (e *Env) OpenReplicationStore() error {
+	_, err := e.replicationStore()
+	return err
+}
+
+// existingReplicationStore is replicationStore for readers that must change
+// nothing (ferry plan, ferry status): nil, and no file made, while the plan
+// has no store yet.
+func (e *Env) existingReplicationStore() (*replication.StateStore, error) {
+	if path := e.replicationStorePath(); path != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	return e.replicationStore()
+}
+
+// replicationStore opens the plan's sender-side replication store (or one
+// in a temporary directory for an in-memory state), checks that it belongs
+// to this state file and, once the state file exists, binds it to it.
 func (e *Env) replicationStore() (*replication.StateStore, error) {
 	e.mig.mu.Lock()
 	defer e.mig.mu.Unlock()
-	if e.mig.store != nil {
-		return e.mig.store, nil
+	if e.mig.store == nil {
+		st, err := e.openReplicationStore()
+		if err != nil {
+			return nil, err
+		}
+		e.mig.store = st
 	}
-	path := ""
-	if e.State != nil && e.State.Path() != "" {
-		path = e.State.Path() + ".replication.db"
-	} else {
+	if err := e.bindStore(); err != nil {
+		return nil, err
+	}
+	return e.mig.store, nil
+}
+
+func (e *Env) openReplicationStore() (*replication.StateStore, error) {
+	path := e.replicationStorePath()
+	if path == "" {
 		dir, err := os.MkdirTemp("", "ferry-replication-")
 		if err != nil {
 			return nil, err
 		}
 		path = filepath.Join(dir, "replication.db")
+	} else if legacy := e.State.Path() + ".replication.db"; legacy != path {
+		// ferry before one-store-per-plan kept it beside the state file:
+		// adopt that history rather than start a second one.
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(legacy); err == nil {
+				if err := os.Rename(legacy, path); err != nil {
+					return nil, fmt.Errorf("move replication store %s to %s: %w", legacy, path, err)
+				}
+				e.Log.Info("replication store moved beside the plan", "from", legacy, "to", path)
+			}
+		}
 	}
 	st, err := replication.OpenState(path)
 	if err != nil {
 		return nil, fmt.Errorf("replication state %s: %w", path, err)
 	}
-	e.mig.store = st
+	owner, err := st.Owner()
+	if err == nil && e.State != nil && e.State.Path() != "" {
+		err = e.checkStoreOwner(path, owner)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	return st, nil
+}
+
+// bindStore records the state file as the store's owner once the state
+// file exists (ferry status, which writes nothing, never binds a new one).
+func (e *Env) bindStore() error {
+	if e.mig.bound || e.State == nil || e.State.Path() == "" {
+		return nil
+	}
+	if _, err := os.Stat(e.State.Path()); err != nil {
+		return nil
+	}
+	owner, err := e.mig.store.Owner()
+	if err != nil {
+		return err
+	}
+	if owner == "" {
+		if err := e.mig.store.SetOwner(e.stateAbs()); err != nil {
+			return err
+		}
+	}
+	e.mig.bound = true
+	return nil
 }
 
 func (e *Env) closeMigration() {
@@ -147,7 +283,7 @@ func (e *Env) closeMigration() {
 	defer e.mig.mu.Unlock()
 	if e.mig.store != nil {
 		_ = e.mig.store.Close()
-		e.mig.store = nil
+		e.mig.store, e.mig.bound = nil, false
 	}
 }
 

@@ -28,6 +28,9 @@ func (*Replicate) Fields() []Field { return nil }
 
 // synced reports whether the VM's replica has a committed pass.
 func synced(store *replication.StateStore, vm string) (bool, error) {
+	if store == nil { // no store yet: nothing replicated
+		return false, nil
+	}
 	st, err := store.VM(vm)
 	if err != nil {
 		return false, err
@@ -62,7 +65,7 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if err != nil {
 		return p, err
 	}
-	store, err := env.replicationStore()
+	store, err := env.existingReplicationStore()
 	if err != nil {
 		return p, err
 	}

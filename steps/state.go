@@ -106,6 +106,24 @@ func NewState(path string) *State {
 	return &State{Version: stateVersion, Steps: map[string]*StepState{}, path: path, now: time.Now}
 }
 
+// BindPlan ties the state to the plan file it belongs to (recorded on the
+// first change), and refuses a state file that belongs to another plan.
+func (s *State) BindPlan(plan string) error {
+	abs, err := filepath.Abs(plan)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.Plan == "":
+		s.Plan = abs
+	case s.Plan != abs:
+		return fmt.Errorf("state file %s belongs to plan %s, not %s: pass --state for a new one", s.path, s.Plan, abs)
+	}
+	return nil
+}
+
 // Path is the file the state is saved to ("" keeps it in memory only).
 func (s *State) Path() string { return s.path }
 

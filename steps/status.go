@@ -1,8 +1,11 @@
 package steps
 
 import (
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // VMStatus is one replication job's health, as `ferry status` shows it.
@@ -18,16 +21,23 @@ type VMStatus struct {
 
 // ReplicationStatus reads every planned VM's replication record.
 func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
-	store, err := e.replicationStore()
-	if err != nil {
+	store, err := e.existingReplicationStore()
+	if errors.Is(err, replication.ErrStoreBusy) {
 		return nil, fmt.Errorf("%w (a running ferry holds it: its wizard shows the live status)", err)
 	}
+	if err != nil {
+		return nil, err
+	}
+
 	cut := e.State.Get("cutover").Outputs
 	var out []VMStatus
 	for _, vm := range e.Plan.VMs {
-		vs, err := store.VM(vm.Name)
-		if err != nil {
-			return nil, err
+		var vs replication.VMState
+		if store != nil {
+			var err error
+			if vs, err = store.VM(vm.Name); err != nil {
+				return nil, err
+			}
 		}
 		st := VMStatus{VM: vm.Name, RPO: vm.RPO, LastPass: vs.LastPass, Paused: vs.Paused, Reason: vs.PausedReason}
 		rpo, _ := time.ParseDuration(vm.RPO)

@@ -87,6 +87,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if opts.PlanPath != "" {
+		if err := state.BindPlan(opts.PlanPath); err != nil {
+			return err
+		}
+	}
 	// One ferry per itinerary: a dropped SSH session may have left one running.
 	release, err := state.Lock()
 	if err != nil {
@@ -102,6 +107,11 @@ func Run(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer env.Close(context.WithoutCancel(ctx))
+	// The plan's one replication store, before the screen opens: it may
+	// belong to another state file of this plan.
+	if err := env.OpenReplicationStore(); err != nil {
+		return err
+	}
 
 	d := opts.Adapters
 	d.Config, d.Env, d.Itinerary = opts.Config, env, it

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab"
+)
+
+// TestConfigWinsOverEnvironment is an admin whose shell points at
+// production (GOVC_URL, VCD_URL and their passwords, as every govc user has)
+// running a lab plan with --config: ferry talks to the file's endpoints,
+// says which variables it ignored, lists the endpoints it uses, and never
+// contacts the shell's.
+func TestConfigWinsOverEnvironment(t *testing.T) {
+	var contacted atomic.Int32
+	prod := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		contacted.Add(1)
+		http.Error(w, "production", http.StatusServiceUnavailable)
+	}))
+	defer prod.Close()
+
+	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	env := append(cleanEnv(),
+		"GOVC_URL="+prod.URL+"/sdk", "GOVC_USERNAME=produser", "GOVC_PASSWORD=prod-secret",
+		"VCD_URL="+prod.URL+"/api", "VCD_USER=admin", "VCD_PASSWORD=prod-secret", "VCD_ORG=System",
+		"FERRY_TENANT_PASSWORD=prod-secret")
+	run := func(args ...string) (stdout, stderr string, code int) {
+		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
+		cmd.Env = env
+		var o, e strings.Builder
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		return o.String(), e.String(), exitCodeOf(err)
+	}
+
+	out, errOut, code := run("plan", "--plan", l.PlanPath())
+	if code != 0 {
+		t.Fatalf("plan with the lab's --config: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"WARNING: on-prem vCenter: using " + l.OnPrem.URL,
+		"GOVC_URL=" + prod.URL + "/sdk is ignored, and with it GOVC_USERNAME, GOVC_PASSWORD",
+		"WARNING: Cloud Director: using " + l.VCD.URL(),
+		"VCD_URL=" + prod.URL + "/api is ignored",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(out+errOut, "prod-secret") {
+		t.Errorf("a password was printed:\n%s\n%s", out, errOut)
+	}
+	for _, want := range []string{"ENDPOINT", "on-prem vCenter", l.OnPrem.URL, "--config " + l.ConfigFile, "Cloud Director"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ferry plan does not list the endpoints it uses (%q):\n%s", want, out)
+		}
+	}
+	out, _, code = run("status", "--plan", l.PlanPath())
+	if code != 0 || !strings.Contains(out, "provider vCenter") || !strings.Contains(out, l.Provider.URL) {
+		t.Errorf("ferry status does not list the endpoints: exit %d\n%s", code, out)
+	}
+	if n := contacted.Load(); n != 0 {
+		t.Errorf("the shell's endpoint was contacted %d times although --config names another", n)
+	}
+	// Nothing was replicated, and neither plan nor status made a store.
+	if _, err := os.Stat(filepath.Join(l.Dir, "plan.replication.db")); !os.IsNotExist(err) {
+		t.Errorf("plan/status created the replication store: %v", err)
+	}
+
+	// Without --config the environment is all there is: ferry uses it.
+	cmd := exec.Command(ferryBin, "plan", "--plan", l.PlanPath())
+	cmd.Env = env
+	b, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(b), prod.URL+"/sdk") || !strings.Contains(string(b), "environment (GOVC_URL)") {
+		t.Errorf("without --config the environment's endpoint is not the one listed:\n%s", b)
+	}
+}
