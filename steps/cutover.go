@@ -23,10 +23,12 @@ import (
 // the VM off, a hash check of replica against source, a VM created at the
 // provider over the replica disks (same MAC on the stretched network),
 // imported into a vApp of the org VDC without copying disks, powered on,
-// probes green. Any failure before the target runs rolls back: the target
-// is removed (the replica disks are kept) and the source is powered on
-// again, so replication can go on. A downtime report (Markdown and JSON)
-// is written beside the state file.
+// probes green. Any failure before power-on is requested rolls back: the
+// replica disks are detached from the target, then the target is removed
+// and the source powered on again, so replication goes on from the replica
+// as it was. Once power-on was requested nothing is rolled back without the
+// operator's decision (see cutoverPowerOnRequested). A downtime report
+// (Markdown and JSON) is written beside the state file.
 type Cutover struct{}
 
 // ID implements Step.
@@ -38,11 +40,40 @@ func (*Cutover) Title() string { return "Cutover" }
 // Fields implements Step.
 func (*Cutover) Fields() []Field { return nil }
 
+// A VM's cutover state (persisted in the cutover step's outputs).
+// "running" covers every phase before power-on is requested: a re-run after a
+// crash there cleans up and retries. "power-on requested" is written before
+// the power-on request is sent: from then on the target may be serving, so
+// nothing is ever rolled back automatically; a re-run finishes the cutover
+// when the target runs and its probes answer, and otherwise stops and asks
+// for a decision (CutoverFinish or CutoverRollback).
 const (
-	cutoverDone       = "done"
-	cutoverRunning    = "running"
-	cutoverRolledBack = "rolled back"
+	cutoverDone             = "done"
+	cutoverRunning          = "running"
+	cutoverPowerOnRequested = "power-on requested"
+	cutoverRolledBack       = "rolled back"
 )
+
+// Decisions on a cutover interrupted after power-on was requested
+// (Env.CutoverDecision; `ferry run --finish` / `--rollback`).
+const (
+	// CutoverFinish keeps the target: powers it on if it is off, waits for
+	// its probes, and marks the cutover done.
+	CutoverFinish = "finish"
+	// CutoverRollback removes the target (its replica disks detached first
+	// and kept) and powers the source on again; replication can continue.
+	CutoverRollback = "rollback"
+)
+
+// ErrDecisionNeeded says a cutover was interrupted after power-on was
+// requested and ferry will not guess which copy of the VM should run.
+var ErrDecisionNeeded = errors.New("a decision is needed")
+
+// decisionHint tells the operator how to decide for vm.
+func decisionHint(vm string) string {
+	return fmt.Sprintf("decide with `ferry run --confirm-cutover=%s --finish` (keep the target in Cloud Director: power it on if needed and finish) "+
+		"or `--rollback` (remove the target, keeping the replica disks, and power the source on again)", vm)
+}
 
 func cutoverKey(vm string) string { return "cutover." + vm }
 
@@ -122,7 +153,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		c := &vmCutover{env: env, emit: emit, plan: vm, mon: mon, interval: interval,
 			shutdownTimeout: shutdownTimeout, hard: hard, greenTimeout: greenTimeout,
 			rep: VMReport{VM: vm.Name, TargetVApp: vm.TargetVApp}}
-		err := c.run(ctx, prev.Outputs[cutoverKey(vm.Name)] == cutoverRunning)
+		err := c.run(ctx, prev.Outputs[cutoverKey(vm.Name)])
 		c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
 		c.rep.finish(err)
 		report.VMs = append(report.VMs, c.rep)
@@ -218,13 +249,20 @@ func (c *vmCutover) setState(v string) error {
 	return c.env.State.SetOutput("cutover", cutoverKey(c.plan.Name), v)
 }
 
-func (c *vmCutover) run(ctx context.Context, interrupted bool) (err error) {
+func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	c.rep.Started = time.Now()
+	decision := c.env.CutoverDecision
+	if decision != "" && state != cutoverPowerOnRequested {
+		return fmt.Errorf("%s: --%s decides on a cutover interrupted after power-on was requested; this VM's cutover is not (state %q): run without it", c.plan.Name, decision, state)
+	}
 	if err := c.connect(ctx); err != nil {
 		return err
 	}
-	if interrupted {
-		c.emit(Warning(c.plan.Name + ": a previous cutover was interrupted; removing what it left at the provider before retrying"))
+	switch state {
+	case cutoverPowerOnRequested:
+		return c.resume(ctx, decision)
+	case cutoverRunning:
+		c.emit(Warning(c.plan.Name + ": a previous cutover was interrupted before power-on was requested; removing what it left at the provider (replica disks kept) before retrying"))
 		if err := c.cleanupLeftovers(ctx); err != nil {
 			return err
 		}
@@ -250,9 +288,10 @@ func (c *vmCutover) run(ctx context.Context, interrupted bool) (err error) {
 		return err
 	}
 
-	powered := false
+	// noRollback is set once power-on was requested and the target may run.
+	noRollback := false
 	defer func() {
-		if err == nil || powered {
+		if err == nil || noRollback {
 			return
 		}
 		c.rep.RolledBack = true
@@ -262,7 +301,7 @@ func (c *vmCutover) run(ctx context.Context, interrupted bool) (err error) {
 			return
 		}
 		_ = c.setState(cutoverRolledBack)
-		err = fmt.Errorf("%w (rolled back: %s is running on-prem again, replication can continue)", err, c.plan.Name)
+		err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept and replication can continue)", err, c.plan.Name)
 	}()
 
 	if err := c.phase("pre-cutover pass", func() (string, error) {
@@ -307,12 +346,22 @@ func (c *vmCutover) run(ctx context.Context, interrupted bool) (err error) {
 		c.rep.Note = "left powered off as planned: the downtime lasts until it is powered on"
 		return c.setState(cutoverDone)
 	}
+	// From here on the target may run: written before the request is sent.
+	if err := c.setState(cutoverPowerOnRequested); err != nil {
+		return err
+	}
 	if err := c.phase("power on", func() (string, error) {
 		return "", c.sys.PowerOnVM(c.vapp, c.plan.Name)
 	}); err != nil {
-		return err
+		if errors.Is(err, vcd.ErrPowerOnRefused) && c.targetOff(ctx) {
+			// Cloud Director said no and the target is off: a plain
+			// failure before anything ran, rolled back.
+			return err
+		}
+		noRollback = true
+		return fmt.Errorf("%w: %w: it is not known whether the target runs in Cloud Director; the source stays off; %s", err, ErrDecisionNeeded, decisionHint(c.plan.Name))
 	}
-	powered = true
+	noRollback = true
 	c.rep.TargetOn = time.Now()
 	if err := c.setState(cutoverDone); err != nil {
 		return err
@@ -320,6 +369,94 @@ func (c *vmCutover) run(ctx context.Context, interrupted bool) (err error) {
 	// Past this point the target runs: no rollback, but the report says
 	// whether the probes came back.
 	return c.phase("probes green", func() (string, error) { return c.waitGreen(ctx) })
+}
+
+// targetOff reports whether the provider vCenter says the target is powered
+// off (false when that cannot be read).
+func (c *vmCutover) targetOff(ctx context.Context) bool {
+	if c.target == nil {
+		return false
+	}
+	st, err := c.provider.PowerState(ctx, *c.target)
+	return err == nil && st == types.VirtualMachinePowerStatePoweredOff
+}
+
+// resume handles a cutover that stopped after power-on was requested: the
+// target may be serving, so it is never rolled back without a decision.
+// With no decision, a target that runs and answers its probes finishes the
+// cutover; anything else stops and asks.
+func (c *vmCutover) resume(ctx context.Context, decision string) error {
+	c.emit(Warning(c.plan.Name + ": a previous cutover stopped after power-on of the target was requested; checking the target"))
+	var err error
+	if c.held, err = c.env.warmHold(ctx, c.plan.Name); err != nil {
+		return err
+	}
+	if ref, ok, err := c.provider.FindVM(ctx, c.plan.Name); err != nil {
+		return err
+	} else if ok {
+		c.target = &ref
+	}
+	vdc, err := c.sys.VDCByName(c.env.Plan.Org, c.env.Plan.VDC)
+	if err != nil {
+		return err
+	}
+	status := "not imported"
+	if vapp, err := vdc.GetVAppByName(c.plan.TargetVApp, true); err == nil && hasVM(vapp, c.plan.Name) {
+		c.vapp, c.createdVApp = vapp, len(otherVMs(vapp, c.plan.Name)) == 0
+		if status, err = c.sys.VMStatus(vapp, c.plan.Name); err != nil {
+			return err
+		}
+	}
+	srcState := "unknown"
+	if src, err := c.onprem.VMByName(ctx, c.plan.Name); err == nil {
+		c.src, srcState = src, string(src.PowerState)
+	}
+	where := fmt.Sprintf("the target in vApp %s is %s, the source is %s", c.plan.TargetVApp, status, srcState)
+
+	switch decision {
+	case CutoverRollback:
+		c.rep.RolledBack = true
+		if err := c.rollback(context.WithoutCancel(ctx)); err != nil {
+			c.rep.RollbackError = err.Error()
+			return fmt.Errorf("%s: rollback as decided (%s): %w", c.plan.Name, where, err)
+		}
+		if err := c.setState(cutoverRolledBack); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s: cutover rolled back as decided (--rollback): running on-prem again, its replica disks are kept and replication can continue", c.plan.Name)
+	case CutoverFinish, "":
+	default:
+		return fmt.Errorf("cutover decision %q: want %q or %q", decision, CutoverFinish, CutoverRollback)
+	}
+	if c.vapp == nil {
+		return fmt.Errorf("%s: %w: %s: %s", c.plan.Name, ErrDecisionNeeded, where, decisionHint(c.plan.Name))
+	}
+	if c.src.PoweredOn() {
+		return fmt.Errorf("%s: %w: %s; two copies must never run: shut one down, then %s", c.plan.Name, ErrDecisionNeeded, where, decisionHint(c.plan.Name))
+	}
+	if status != "POWERED_ON" {
+		if decision != CutoverFinish {
+			return fmt.Errorf("%s: %w: %s: %s", c.plan.Name, ErrDecisionNeeded, where, decisionHint(c.plan.Name))
+		}
+		if err := c.phase("power on", func() (string, error) { return "as decided (--finish)", c.sys.PowerOnVM(c.vapp, c.plan.Name) }); err != nil {
+			return fmt.Errorf("%w; the cutover still waits for a decision: %s", err, decisionHint(c.plan.Name))
+		}
+	}
+	c.rep.TargetOn = time.Now()
+	if err := c.phase("probes green", func() (string, error) { return c.waitGreen(ctx) }); err != nil {
+		if decision == CutoverFinish {
+			if serr := c.setState(cutoverDone); serr != nil {
+				return serr
+			}
+			return fmt.Errorf("%w (cutover finished as decided: the VM runs in Cloud Director)", err)
+		}
+		return fmt.Errorf("%w: %w: %s: %s", err, ErrDecisionNeeded, where, decisionHint(c.plan.Name))
+	}
+	c.rep.Note = "finished after an interruption: the target was found running and answering its probes"
+	if decision == CutoverFinish {
+		c.rep.Note = "finished as decided (--finish) after an interruption"
+	}
+	return c.setState(cutoverDone)
 }
 
 func (c *vmCutover) connect(ctx context.Context) error {
@@ -443,22 +580,46 @@ func (c *vmCutover) waitGreen(ctx context.Context) (string, error) {
 	}
 }
 
-// rollback removes what the cutover made at the provider and in vCD and
-// powers the source on again. The replica disks stay.
+// rollback removes what the cutover made in vCD and at the provider and
+// powers the source on again. The replica disks are detached from the
+// target in vCenter before anything is deleted (Cloud Director deletes a
+// VM's attached disks with the VM or its vApp, and so does vCenter's
+// Destroy); if they cannot be detached, nothing is deleted.
 func (c *vmCutover) rollback(ctx context.Context) error {
+	imported := c.vapp != nil && hasVM(c.vapp, c.plan.Name)
+	if imported && c.target == nil {
+		return fmt.Errorf("%s is in vApp %s but its VM in the provider vCenter was not found: nothing deleted, so that its disks (the replica) cannot be lost; detach them and remove the VM by hand", c.plan.Name, c.vapp.VApp.Name)
+	}
+	if imported {
+		// Off through Cloud Director, so that it knows; nothing deleted.
+		if err := c.sys.UndeployVM(c.vapp, c.plan.Name); err != nil {
+			return fmt.Errorf("power off the target: %w (nothing deleted)", err)
+		}
+	}
+	if c.target != nil {
+		files, err := c.provider.DetachDisks(ctx, *c.target)
+		if err != nil {
+			return fmt.Errorf("detach the replica disks from the target: %w (nothing deleted)", err)
+		}
+		if len(files) > 0 {
+			c.emit(Progress(fmt.Sprintf("%s: replica disks detached from the target, kept: %s", c.plan.Name, strings.Join(files, ", ")), -1))
+		}
+	}
 	var errs []error
 	switch {
 	case c.vapp != nil && c.createdVApp:
+		// Ours: holds our VM (its disks detached above) or nothing.
 		if err := c.sys.RemoveVApp(c.vapp); err != nil {
 			errs = append(errs, err)
 		}
-	case c.vapp != nil && hasVM(c.vapp, c.plan.Name):
+	case imported:
 		// An existing vApp keeps its other VMs: remove only ours.
 		if err := c.sys.RemoveVM(c.vapp, c.plan.Name); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if c.target != nil {
+		// Gone already when Cloud Director deleted it.
 		if err := c.provider.DestroyKeepDisks(ctx, *c.target); err != nil {
 			errs = append(errs, err)
 		}
@@ -474,7 +635,8 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// cleanupLeftovers removes a target VM and vApp left by an interrupted cutover.
+// cleanupLeftovers removes a target VM and vApp left by a cutover
+// interrupted before power-on was requested.
 func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
 	if ref, ok, err := c.provider.FindVM(ctx, c.plan.Name); err != nil {
 		return err

@@ -29,6 +29,10 @@ type Env struct {
 	Secret func(name, what string) (string, error)
 	// CutoverVMs limits the cutover to these VMs (one by one); nil: every VM of the plan.
 	CutoverVMs []string
+	// CutoverDecision decides on a cutover interrupted after power-on was
+	// requested: CutoverFinish or CutoverRollback; empty: none (ferry then
+	// finishes only a target found running with its probes green).
+	CutoverDecision string
 
 	onprem   lazy[*vsphere.Client]
 	provider lazy[*vsphere.Client]

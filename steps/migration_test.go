@@ -261,15 +261,9 @@ func TestCutoverFaultsRollBack(t *testing.T) {
 			if err != nil || !strings.Contains(string(md), "| WebApp2 | rolled back |") {
 				t.Errorf("report: %v\n%s", err, md)
 			}
-			// Replication continues: an incremental pass works.
+			// The replica is intact and replication resumes from it.
 			l.OnPrem.Model.Service.ClearFaultRules()
-			job, _, err := env.job(ctx, "WebApp2", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := job.RunPass(ctx, false); err != nil {
-				t.Errorf("pass after rollback: %v", err)
-			}
+			checkReplicaResumes(t, l, env, "WebApp2")
 		})
 	}
 }
@@ -493,4 +487,5 @@ func TestRollbackKeepsAnExistingVApp(t *testing.T) {
 	if _, ok, _ := provider.FindVM(ctx, "WebApp2"); ok {
 		t.Error("target VM left at the provider")
 	}
+	checkReplicaResumes(t, l, env, "WebApp2")
 }

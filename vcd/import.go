@@ -3,6 +3,7 @@ package vcd
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -154,19 +155,76 @@ func (c *Client) wait(task govcd.Task, err error) error {
 	return task.WaitInspectTaskCompletion(nil, taskPoll)
 }
 
-// PowerOnVM powers on the named VM of a vApp.
+// ErrPowerOnRefused says Cloud Director answered a power-on with an error,
+// or ran its task to an error: the VM was not powered on. Any other power-on
+// failure (the connection dropped, the task could not be followed) leaves it
+// unknown whether the VM runs.
+var ErrPowerOnRefused = errors.New("Cloud Director refused the power-on")
+
+// PowerOnVM powers on the named VM of a vApp. A failure wraps
+// ErrPowerOnRefused only when Cloud Director itself said no.
 func (c *Client) PowerOnVM(vapp *govcd.VApp, vmName string) error {
 	vm, err := vapp.GetVMByName(vmName, true)
 	if err != nil {
 		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
 	}
-	if err := c.wait(vm.PowerOn()); err != nil {
+	u, err := url.Parse(vm.VM.HREF + "/power/action/powerOn")
+	if err != nil {
+		return err
+	}
+	resp, err := c.Client.Http.Do(c.Client.NewRequest(nil, http.MethodPost, *u, nil))
+	if err != nil {
+		return fmt.Errorf("power on VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
+	}
+	if resp, err = checkResp(resp, nil); err != nil {
+		return fmt.Errorf("power on VM %q in vApp %q: %w: %v", vmName, vapp.VApp.Name, ErrPowerOnRefused, err)
+	}
+	defer resp.Body.Close()
+	task := govcd.NewTask(&c.Client)
+	if err := xml.NewDecoder(resp.Body).Decode(task.Task); err != nil {
+		return fmt.Errorf("power on VM %q in vApp %q: read its task: %w", vmName, vapp.VApp.Name, err)
+	}
+	if err := task.WaitInspectTaskCompletion(nil, taskPoll); err != nil {
+		if st := task.Task.Status; st == "error" || st == "aborted" {
+			return fmt.Errorf("power on VM %q in vApp %q: %w: %v", vmName, vapp.VApp.Name, ErrPowerOnRefused, err)
+		}
 		return fmt.Errorf("power on VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
 	}
 	return nil
 }
 
-// RemoveVApp powers off (if needed) and deletes a vApp: cutover rollback.
+// VMStatus is the named VM's status in Cloud Director (POWERED_ON,
+// POWERED_OFF, ...), read afresh.
+func (c *Client) VMStatus(vapp *govcd.VApp, vmName string) (string, error) {
+	vm, err := vapp.GetVMByName(vmName, true)
+	if err != nil {
+		return "", fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
+	}
+	return vm.GetStatus()
+}
+
+// UndeployVM powers the named VM of a vApp off through Cloud Director (a
+// no-op when it is not running); nothing is deleted.
+func (c *Client) UndeployVM(vapp *govcd.VApp, vmName string) error {
+	vm, err := vapp.GetVMByName(vmName, true)
+	if err != nil {
+		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
+	}
+	st, err := vm.GetStatus()
+	if err != nil {
+		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
+	}
+	if st == "POWERED_OFF" {
+		return nil
+	}
+	if err := c.wait(vm.Undeploy()); err != nil {
+		return fmt.Errorf("undeploy VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
+	}
+	return nil
+}
+
+// RemoveVApp powers off (if needed) and deletes a vApp. Cloud Director
+// deletes the VMs' disks with it: detach what must survive first.
 func (c *Client) RemoveVApp(vapp *govcd.VApp) error {
 	if err := vapp.Refresh(); err != nil {
 		return fmt.Errorf("vApp %q: %w", vapp.VApp.Name, err)
@@ -182,8 +240,10 @@ func (c *Client) RemoveVApp(vapp *govcd.VApp) error {
 	return nil
 }
 
-// RemoveVM undeploys and deletes one VM of a vApp: the rollback of an
-// import into an existing vApp, which must keep the vApp's other VMs.
+// RemoveVM undeploys and deletes one VM of a vApp (the rollback of an
+// import into an existing vApp, which must keep the vApp's other VMs).
+// Cloud Director deletes the VM's disks with it: detach what must survive
+// first.
 func (c *Client) RemoveVM(vapp *govcd.VApp, vmName string) error {
 	vm, err := vapp.GetVMByName(vmName, true)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -196,38 +197,75 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (types
 	return info.Result.(types.ManagedObjectReference), nil
 }
 
-// DestroyKeepDisks powers a VM off, detaches its disks without deleting
-// their files, and destroys the VM: the replica disks survive a rollback.
-func (c *Client) DestroyKeepDisks(ctx context.Context, ref types.ManagedObjectReference) error {
+// DetachDisks powers a VM off and removes every virtual disk from it
+// without a file operation: the files stay on the datastore, and no later
+// Destroy of the VM (by vCenter or by Cloud Director, which deletes a VM's
+// attached disks with it) can delete them. It returns the detached files. A
+// VM that no longer exists has nothing attached: no error.
+func (c *Client) DetachDisks(ctx context.Context, ref types.ManagedObjectReference) ([]string, error) {
 	if err := c.PowerOff(ctx, ref); err != nil {
-		return err
+		if gone(err) {
+			return nil, nil
+		}
+		return nil, err
 	}
 	vm := object.NewVirtualMachine(c.Client.Client, ref)
 	devices, err := vm.Device(ctx)
 	if err != nil {
-		return fmt.Errorf("devices of %s: %w", ref.Value, err)
+		if gone(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("devices of %s: %w", ref.Value, err)
 	}
 	var changes []types.BaseVirtualDeviceConfigSpec
+	var files []string
 	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
 		changes = append(changes, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationRemove, Device: d})
-	}
-	if len(changes) > 0 {
-		task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
-		if err == nil {
-			err = task.Wait(ctx)
-		}
-		if err != nil {
-			return fmt.Errorf("detach disks of %s: %w", ref.Value, err)
+		if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+			files = append(files, b.GetVirtualDeviceFileBackingInfo().FileName)
 		}
 	}
-	task, err := vm.Destroy(ctx)
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
 	if err == nil {
 		err = task.Wait(ctx)
 	}
 	if err != nil {
+		return nil, fmt.Errorf("detach disks of %s: %w", ref.Value, err)
+	}
+	// Check: a destroy must find no disk left.
+	devices, err = vm.Device(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("devices of %s: %w", ref.Value, err)
+	}
+	if left := devices.SelectByType((*types.VirtualDisk)(nil)); len(left) > 0 {
+		return nil, fmt.Errorf("detach disks of %s: %d disk(s) still attached", ref.Value, len(left))
+	}
+	return files, nil
+}
+
+// DestroyKeepDisks detaches a VM's disks without deleting their files
+// (DetachDisks), then destroys the VM: the replica disks survive a rollback.
+// A VM already gone is not an error.
+func (c *Client) DestroyKeepDisks(ctx context.Context, ref types.ManagedObjectReference) error {
+	if _, err := c.DetachDisks(ctx, ref); err != nil {
+		return err
+	}
+	task, err := object.NewVirtualMachine(c.Client.Client, ref).Destroy(ctx)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil && !gone(err) {
 		return fmt.Errorf("destroy %s: %w", ref.Value, err)
 	}
 	return nil
+}
+
+// gone reports whether err says the managed object no longer exists.
+func gone(err error) bool {
+	return fault.Is(err, &types.ManagedObjectNotFound{})
 }
 
 // FindVM returns the VM named name, or ok=false.

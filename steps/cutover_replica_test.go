@@ -1,0 +1,96 @@
+package steps
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"testing"
+
+	"github.com/vmware/govmomi/vim25/soap"
+
+	"github.com/ferry-migrate/ferry/lab"
+)
+
+// replicaHash reads a replica file through the provider vCenter (the
+// datastore's HTTP file access, as any vSphere client would) and hashes it;
+// ok is false when vCenter has no such file.
+func replicaHash(t *testing.T, env *Env, file string) (sum [32]byte, ok bool) {
+	t.Helper()
+	ctx := context.Background()
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := provider.Finder()
+	dc, err := f.Datacenter(ctx, env.Plan.Provider.Datacenter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetDatacenter(dc)
+	ds, err := f.Datastore(ctx, env.Plan.Provider.Datastore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ds.Stat(ctx, file); err != nil {
+		return sum, false
+	}
+	rc, _, err := ds.Download(ctx, file, &soap.DefaultDownload)
+	if err != nil {
+		t.Fatalf("download [%s] %s: %v", ds.Name(), file, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		t.Fatal(err)
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, true
+}
+
+// checkReplicaResumes checks, after a rollback, that vm's replica disk is
+// still at the provider (descriptor and flat file, seen through vCenter)
+// and that replication resumes from it as it was: with the source stopped,
+// one incremental pass (far less than the disk) makes the replica equal the
+// source byte for byte. A replica that was deleted, or recreated empty,
+// fails this.
+func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, f := range []string{vm + "/" + vm + ".vmdk", vm + "/" + vm + "-flat.vmdk"} {
+		if _, ok := replicaHash(t, env, f); !ok {
+			t.Fatalf("replica file [%s] %s is gone after the rollback", env.Plan.Provider.Datastore, f)
+		}
+	}
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := onprem.VMByName(ctx, vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !src.PoweredOn() {
+		t.Fatalf("source %s is not running after the rollback", vm)
+	}
+	if err := onprem.PowerOff(ctx, src.Ref); err != nil {
+		t.Fatal(err)
+	}
+	job, _, err := env.job(ctx, vm, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := job.RunPass(ctx, true)
+	if err != nil {
+		t.Fatalf("pass after the rollback: %v", err)
+	}
+	if size := src.DiskBytes(); r.Counters.Planned >= size {
+		t.Errorf("the pass after the rollback planned %d bytes of a %d-byte disk: not incremental", r.Counters.Planned, size)
+	}
+	got, ok := replicaHash(t, env, vm+"/"+vm+"-flat.vmdk")
+	if !ok {
+		t.Fatal("replica flat file gone after the pass")
+	}
+	if got != fileHash(t, l.OnPrem.FlatFile(vm)) {
+		t.Error("after the rollback and one incremental pass, the replica differs from the source")
+	}
+}
