@@ -1,6 +1,6 @@
 GO ?= go
 
-.PHONY: build test lint lab lab-serve bench
+.PHONY: build test lint lab lab-serve bench peer-test
 
 build:
 	$(GO) build -o ferry .
@@ -21,3 +21,8 @@ lab-serve:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+# go-vcloud-director's own functional tests against the lab's Cloud Director
+# simulator, group by group (slow; not part of `make test`)
+peer-test:
+	GO=$(GO) scripts/peer-test.sh

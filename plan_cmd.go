@@ -28,6 +28,10 @@ plan.yaml -> plan.state.json. Use --state to put it elsewhere. If it is ever
 corrupt, ferry says so and changes nothing: move it aside and run again (steps
 find what already exists and do not create it twice).
 
+Replication history: one per plan, in a store beside the plan file
+(plan.yaml -> plan.replication.db) that belongs to the plan's state file;
+another --state for the same plan is refused before anything changes.
+
 Secrets never go in the plan file (ferry rejects one that has a password-like
 key): vCenter and Cloud Director passwords come from GOVC_PASSWORD,
 VCD_PASSWORD, FERRY_TENANT_PASSWORD (or the config file the lab writes), the

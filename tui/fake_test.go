@@ -191,6 +191,8 @@ type setup struct {
 	// lastPass records a complete pass per VM in the replication store
 	// beside the state file, as an earlier session would have.
 	lastPass map[string]time.Time
+	// cfg replaces the fake endpoints.
+	cfg *config.Config
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -228,6 +230,9 @@ func newHarness(t testing.TB, s setup) *harness {
 		OnPrem: config.Endpoint{URL: "https://127.0.0.1:8989/sdk"},
 		VCD:    config.Endpoint{URL: "https://127.0.0.1:8443/api"},
 		Tenant: config.Endpoint{Org: "Company"}}
+	if s.cfg != nil {
+		cfg = s.cfg
+	}
 	env := steps.NewEnv(cfg, pf, state)
 	h := &harness{it: it, steps: byID, env: env, clock: t0}
 	d := Deps{Config: cfg, Env: env, Itinerary: it, Now: func() time.Time { return h.clock },

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -745,4 +746,23 @@ func TestAnswersSavedAfterEachScreen(t *testing.T) {
 	if len(saved) != 1 || saved[0].Org != "Company" || saved[0] == h.env.Plan {
 		t.Fatalf("saved %+v; want one snapshot with org Company", saved)
 	}
+}
+
+// TestHeaderSaysConfigWon: the shell names another vCenter than --config;
+// the header says the file won, even at 80 columns.
+func TestHeaderSaysConfigWon(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lab.yaml")
+	file := &config.Config{Lab: true, OnPrem: config.Endpoint{URL: "https://127.0.0.1:8989/sdk"}}
+	if err := file.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOVC_URL", "https://vcenter.prod.example.com/sdk")
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, setup{cfg: cfg})
+	h.start(80, 24)
+	h.mustSee(t, "vCenter 127.0.0.1:8989", "--config wins over GOVC_URL")
+	h.mustNotSee(t, "vcenter.prod.example.com")
 }

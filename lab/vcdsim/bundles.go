@@ -205,3 +205,72 @@ func containerPublishAll(get func(*reqCtx) *container, all bool) handlerFunc {
 		c.writePage(c.m.tenantRefs(ct), nil)
 	}
 }
+
+// handleCreateBundle is POST rightsBundles: a new, empty, unpublished
+// bundle. vCD sets the bundle key when none is sent.
+func handleCreateBundle(c *reqCtx) {
+	var in types.RightsBundle
+	if !c.readJSON(&in) {
+		return
+	}
+	if in.Name == "" {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "name: must not be empty")
+		return
+	}
+	for _, b := range c.m.bundles {
+		if b.Name == in.Name {
+			c.fail(http.StatusBadRequest, "DUPLICATE_NAME", "A rights bundle named %q already exists", in.Name)
+			return
+		}
+	}
+	b := &bundle{RightsBundle: in, container: newContainer()}
+	b.Id = urn("rightsBundle", newUUID())
+	b.ReadOnly = false
+	if b.BundleKey == "" {
+		b.BundleKey = types.VcloudUndefinedKey
+	}
+	b.publishAll = in.PublishAll != nil && *in.PublishAll
+	c.m.bundles = append(c.m.bundles, b)
+	c.json(http.StatusCreated, b.view())
+}
+
+// handleUpdateBundle is PUT rightsBundles/{id}: name and description
+// (rights and tenants have their own endpoints).
+func handleUpdateBundle(c *reqCtx) {
+	b := c.bundleFromPath()
+	if b == nil {
+		return
+	}
+	var in types.RightsBundle
+	if !c.readJSON(&in) {
+		return
+	}
+	if in.Name == "" {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "name: must not be empty")
+		return
+	}
+	for _, x := range c.m.bundles {
+		if x != b && x.Name == in.Name {
+			c.fail(http.StatusBadRequest, "DUPLICATE_NAME", "A rights bundle named %q already exists", in.Name)
+			return
+		}
+	}
+	b.Name, b.Description = in.Name, in.Description
+	c.json(http.StatusOK, b.view())
+}
+
+// handleDeleteBundle is DELETE rightsBundles/{id}; the tenants it was
+// published to lose what it gave them.
+func handleDeleteBundle(c *reqCtx) {
+	b := c.bundleFromPath()
+	if b == nil {
+		return
+	}
+	for i, x := range c.m.bundles {
+		if x == b {
+			c.m.bundles = append(c.m.bundles[:i], c.m.bundles[i+1:]...)
+			break
+		}
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+}

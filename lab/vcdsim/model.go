@@ -57,6 +57,8 @@ func newModel(cfg *Config) (*model, error) {
 // org is a Cloud Director organization.
 type org struct {
 	id, name, fullName string
+	description        string
+	disabled           bool
 	// extraRights were granted through the legacy OrgRights endpoint, on
 	// top of what the rights bundles published to the org give.
 	extraRights map[string]bool
@@ -139,7 +141,7 @@ func handleOrg(c *reqCtx) {
 	if o == nil {
 		return
 	}
-	x := &types.Org{HREF: c.abs(o.href()), Type: mimeOrg, ID: o.urn(), Name: o.name, FullName: o.fullName, IsEnabled: true}
+	x := &types.Org{HREF: c.abs(o.href()), Type: mimeOrg, ID: o.urn(), Name: o.name, FullName: o.fullName, Description: o.description, IsEnabled: !o.disabled}
 	if o == c.m.tenant {
 		x.Link = append(x.Link, &types.Link{Rel: "down", Type: mimeVdc, Name: c.m.vdc.name, HREF: c.abs(c.m.vdc.href())})
 	}
@@ -152,9 +154,13 @@ func handleAdminOrg(c *reqCtx) {
 	if o == nil {
 		return
 	}
+	c.xml(http.StatusOK, mimeAdminOrg, "AdminOrg", c.adminOrgXML(o))
+}
+
+func (c *reqCtx) adminOrgXML(o *org) *types.AdminOrg {
 	x := &types.AdminOrg{
 		Xmlns: xmlnsVcloud, HREF: c.abs("/api/admin/org/" + o.id), Type: mimeAdminOrg, ID: o.urn(),
-		Name: o.name, FullName: o.fullName, IsEnabled: true,
+		Name: o.name, FullName: o.fullName, Description: o.description, IsEnabled: !o.disabled,
 		Vdcs:        &types.VDCList{},
 		Networks:    &types.NetworksList{},
 		OrgSettings: &types.OrgSettings{OrgGeneralSettings: &types.OrgGeneralSettings{}},
@@ -169,7 +175,8 @@ func handleAdminOrg(c *reqCtx) {
 			x.Networks.Networks = append(x.Networks.Networks, &types.Reference{HREF: c.abs(n.adminHref()), Type: "application/vnd.vmware.admin.network+xml", Name: n.Name})
 		}
 	}
-	c.xml(http.StatusOK, mimeAdminOrg, "AdminOrg", x)
+	c.adminOrgLists(x, o)
+	return x
 }
 
 // handleAdmin is /api/admin: the client parses the product version from

@@ -103,6 +103,16 @@ func handleQuery(c *reqCtx) {
 		recs = c.edgeRecords()
 	case "orgVdcNetwork":
 		recs = c.networkRecords()
+	case "organization":
+		recs = c.orgRecords()
+	case "catalog", "adminCatalog", "catalogItem", "adminCatalogItem", "media", "adminMedia", "vAppTemplate", "adminVAppTemplate":
+		// the lab has no catalogs: a valid, empty answer
+	case "nsxTManager":
+		if !c.sess.provider {
+			c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "Query type %s is for the provider only", qtype)
+			return
+		}
+		recs = c.nsxtManagerRecords()
 	default:
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "Query type %q is not supported by this simulator", qtype)
 		return
@@ -152,6 +162,10 @@ func handleQuery(c *reqCtx) {
 			res.EdgeGatewayRecord = append(res.EdgeGatewayRecord, r)
 		case *types.QueryResultOrgVdcNetworkRecordType:
 			res.OrgVdcNetworkRecord = append(res.OrgVdcNetworkRecord, r)
+		case *types.QueryResultOrgRecordType:
+			res.OrgRecord = append(res.OrgRecord, r)
+		case *types.QueryResultNsxtManagerRecordType:
+			res.NsxtManagerRecord = append(res.NsxtManagerRecord, r)
 		}
 	}
 	c.xml(http.StatusOK, "application/vnd.vmware.vcloud.query.records+xml", "QueryResultRecords", res)
@@ -210,4 +224,31 @@ func (c *reqCtx) networkRecords() []queryRecord {
 func prefixMask(bits int) string {
 	var m uint32 = ^uint32(0) << (32 - bits)
 	return strconv.Itoa(int(m>>24)) + "." + strconv.Itoa(int(m>>16&255)) + "." + strconv.Itoa(int(m>>8&255)) + "." + strconv.Itoa(int(m&255))
+}
+
+// NsxtManagerName is the NSX-T manager that backs the lab's VDC and edge
+// gateway.
+const NsxtManagerName = "nsxt-manager"
+
+func (c *reqCtx) nsxtManagerRecords() []queryRecord {
+	id := nameUUID("nsxtManager", NsxtManagerName)
+	rec := &types.QueryResultNsxtManagerRecordType{
+		Name: NsxtManagerName, HREF: c.abs("/api/admin/extension/nsxtManagers/" + id), URL: "https://" + NsxtManagerName + ".lab.invalid",
+	}
+	return []queryRecord{{rec: rec, fields: map[string]string{"name": rec.Name, "href": rec.HREF, "id": id}}}
+}
+
+// handleNsxtManager is GET /api/admin/extension/nsxtManagers/{id} (JSON,
+// as the client asks for it): the manager named by the nsxTManager query.
+func handleNsxtManager(c *reqCtx) {
+	id := nameUUID("nsxtManager", NsxtManagerName)
+	if bareID(c.r.PathValue("id")) != id {
+		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.nsxtmanager:%s\".", c.r.PathValue("id"))
+		return
+	}
+	c.json(http.StatusOK, &types.NsxtManager{
+		Href: c.abs("/api/admin/extension/nsxtManagers/" + id), Type: "application/vnd.vmware.admin.nsxTmanager+json",
+		ID: urn("nsxtmanager", id), Name: NsxtManagerName, Description: "NSX-T manager of the lab",
+		Username: "admin", URL: "https://" + NsxtManagerName + ".lab.invalid", DeploymentType: "ON_PREM",
+	})
 }

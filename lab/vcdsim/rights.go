@@ -57,6 +57,8 @@ var otherRights = map[string][]string{
 	"General": {
 		"General: Administrator Control", "General: Administrator View", "General: Send Notification",
 		"General: View Error Details", "UI Plugins: View", "Custom entity: View all custom entity definitions",
+		"UI Plugins: Define, Upload, Modify, Delete, Associate or Disassociate",
+		"VCD Extension: Register, Unregister, Refresh, Associate or Disassociate", "VCD Extension: View",
 	},
 	"Organization": {
 		"Organization: Edit Name", "Organization: Edit Properties", "Organization: Edit Quotas Policy",
@@ -167,6 +169,7 @@ func (m *model) seedRights() {
 		}
 	}
 	sort.Slice(m.rights, func(i, j int) bool { return m.rights[i].Name < m.rights[j].Name })
+	m.seedImpliedRights()
 
 	counts := map[string]*types.RightsCategory{}
 	for _, r := range m.rights {
@@ -371,4 +374,31 @@ func handlePutOrgRights(c *reqCtx) {
 		o.extraRights[id] = true
 	}
 	c.xml(http.StatusOK, mimeOrgRight, "OrgRights", c.orgRightsXML(o))
+}
+
+// seedImpliedRights gives each MODIFY right the rights it implies, as vCD
+// lists them in impliedRights: whoever may change an entity may view it,
+// so a MODIFY right implies the VIEW rights of its own entity (the name
+// before the colon). A client adding a right is expected to add these too
+// (go-vcloud-director's FindMissingImpliedRights).
+func (m *model) seedImpliedRights() {
+	views := map[string][]*types.Right{}
+	for _, r := range m.rights {
+		if r.RightType == "VIEW" {
+			entity, _, _ := strings.Cut(r.Name, ":")
+			views[entity] = append(views[entity], r)
+		}
+	}
+	for _, r := range m.rights {
+		if r.RightType != "MODIFY" {
+			continue
+		}
+		entity, _, ok := strings.Cut(r.Name, ":")
+		if !ok {
+			continue
+		}
+		for _, v := range views[entity] {
+			r.ImpliedRights = append(r.ImpliedRights, types.OpenApiReference{Name: v.Name, ID: v.ID})
+		}
+	}
 }

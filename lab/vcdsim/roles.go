@@ -131,6 +131,9 @@ func handleCreateGlobalRole(c *reqCtx) {
 	g := &globalRole{GlobalRole: in, container: newContainer()}
 	g.Id = urn("globalRole", newUUID())
 	g.ReadOnly = false
+	if g.BundleKey == "" {
+		g.BundleKey = types.VcloudUndefinedKey
+	}
 	g.publishAll = in.PublishAll != nil && *in.PublishAll
 	c.m.globals = append(c.m.globals, g)
 	c.json(http.StatusCreated, g.view())
@@ -172,15 +175,17 @@ func handleDeleteGlobalRole(c *reqCtx) {
 
 // tenantRoles are the roles visible in o, global copies first.
 func (m *model) tenantRoles(o *org) []*tenantRole {
+	var out []*tenantRole
 	if o == m.system {
-		return []*tenantRole{{Role: types.Role{
+		// Global roles are not published to System: its only predefined
+		// role is System Administrator; custom roles follow.
+		out = append(out, &tenantRole{Role: types.Role{
 			ID: urn("role", nameUUID("role", "System Administrator")), Name: "System Administrator",
 			Description: "Built-in rights for administering this installation", BundleKey: "ROLE_SYSTEM_ADMINISTRATOR", ReadOnly: true,
-		}, org: o}}
+		}, org: o})
 	}
-	var out []*tenantRole
 	for _, g := range m.globals {
-		if g.publishedTo(o) {
+		if o != m.system && g.publishedTo(o) {
 			out = append(out, &tenantRole{Role: types.Role{
 				ID: urn("role", nameUUID("role", o.id, g.Id)), Name: g.Name, Description: g.Description,
 				BundleKey: g.BundleKey, ReadOnly: true,
@@ -198,7 +203,7 @@ func (m *model) tenantRoles(o *org) []*tenantRole {
 // roleRights are a role's effective rights: a global copy has the global
 // role's rights that the org has.
 func (m *model) roleRights(r *tenantRole) map[string]bool {
-	if r.global == nil && r.org == m.system {
+	if r.global == nil && r.rights == nil { // System Administrator
 		return m.orgRights(m.system)
 	}
 	src := r.rights
@@ -259,6 +264,9 @@ func handleCreateRole(c *reqCtx) {
 	r := &tenantRole{Role: in, org: o, rights: map[string]bool{}}
 	r.ID = urn("role", newUUID())
 	r.ReadOnly = false
+	if r.BundleKey == "" {
+		r.BundleKey = types.VcloudUndefinedKey
+	}
 	c.m.roles = append(c.m.roles, r)
 	c.json(http.StatusCreated, &r.Role)
 }
