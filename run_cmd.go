@@ -17,6 +17,8 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		f       planFlags
 		asJSON  bool
 		confirm string
+		finish  bool
+		rollbk  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run --plan FILE [--json] [--confirm-cutover NAME] [--state FILE]",
@@ -30,6 +32,15 @@ The cutover is never run without --confirm-cutover=NAMES naming the VMs to cut
 over (comma-separated); without it the run stops in front of it and says so.
 Naming only some of the plan's VMs cuts them over one by one: the others stay
 replicating and the next run with their names cuts them over.
+
+A failure before the target's power-on is requested rolls the cutover back
+(the replica disks are kept). Once power-on was requested, ferry never rolls
+back on its own: if it stopped there, the next run finishes the cutover when
+the target runs and answers its probes, and otherwise stops and asks for a
+decision, given with --confirm-cutover=NAMES and --finish (keep the target,
+power it on if needed) or --rollback (remove the target, keeping the replica,
+and power the source on again). ferry status shows such a VM as
+"DECISION NEEDED".
 
 Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
 JSON object per line with --json (fields: time, step, index, kind, message,
@@ -76,6 +87,16 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 				}
 				env.CutoverVMs = vms
 			}
+			switch {
+			case finish && rollbk:
+				return usageError{fmt.Errorf("--finish and --rollback exclude each other")}
+			case (finish || rollbk) && confirm == "":
+				return usageError{fmt.Errorf("--finish and --rollback decide for the VMs named by --confirm-cutover")}
+			case finish:
+				env.CutoverDecision = steps.CutoverFinish
+			case rollbk:
+				env.CutoverDecision = steps.CutoverRollback
+			}
 			out := cmd.OutOrStdout()
 			emit := steps.TextPrinter(out, len(it))
 			if asJSON {
@@ -104,6 +125,8 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 	f.register(cmd, true)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON lines")
 	cmd.Flags().StringVar(&confirm, "confirm-cutover", "", "confirm the cutover of these VMs of the plan (comma-separated names)")
+	cmd.Flags().BoolVar(&finish, "finish", false, "for a cutover stopped after power-on was requested: keep the target in Cloud Director (power it on if needed) and finish")
+	cmd.Flags().BoolVar(&rollbk, "rollback", false, "for a cutover stopped after power-on was requested: remove the target (replica disks kept) and power the source on again")
 	return cmd
 }
 

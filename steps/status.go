@@ -44,6 +44,8 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		switch {
 		case cut[cutoverKey(vm.Name)] == cutoverDone:
 			st.Health = "cut over"
+		case cut[cutoverKey(vm.Name)] == cutoverPowerOnRequested:
+			st.Health = "DECISION NEEDED: the cutover stopped after power-on of the target was requested; " + decisionHint(vm.Name)
 		case vs.LastPass.IsZero():
 			st.Health = "no replica yet (run the replication step)"
 		case vs.Paused:

@@ -1,8 +1,11 @@
 package vcdsim
 
 import (
+	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 )
@@ -193,4 +196,67 @@ func handleDeleteNetwork(c *reqCtx) {
 	t := c.m.newTask(c, "orgVdcNetworkDelete", "Deleting org VDC network "+n.Name,
 		types.Reference{ID: n.ID, Name: n.Name, Type: "application/vnd.vmware.vcloud.orgNetwork+xml", HREF: n.adminHref()}, nil)
 	c.accepted(t)
+}
+
+// xmlHref is the network's href in the XML API: /api/admin/network/{id}
+// in the admin views (AdminOrg, admin VDC), /api/network/{id} in the
+// tenant's (VDC AvailableNetworks).
+func (n *network) xmlHref(admin bool) string {
+	if admin {
+		return n.adminHref()
+	}
+	return "/api/network/" + bareID(n.ID)
+}
+
+// fenceModes maps OpenAPI network types to the XML API's FenceMode.
+var fenceModes = map[string]string{"NAT_ROUTED": "natRouted", "ISOLATED": "isolated", "DIRECT": "bridged", "OPAQUE": "opaque"}
+
+// networkXML is the org VDC network as the XML API shows it (vCD serves it
+// for NSX-T networks too): IP scopes from the subnets, the fence mode from
+// the network type, links up to the VDC.
+func (c *reqCtx) networkXML(n *network, admin bool) *types.OrgVDCNetwork {
+	mime := "application/vnd.vmware.vcloud.orgNetwork+xml"
+	if admin {
+		mime = "application/vnd.vmware.admin.network+xml"
+	}
+	x := &types.OrgVDCNetwork{
+		HREF: c.abs(n.xmlHref(admin)), Type: mime, ID: urn("network", bareID(n.ID)), Name: n.Name,
+		Status: "1", Description: n.Description, IsShared: n.Shared != nil && *n.Shared,
+		Link: []types.Link{{Rel: "up", Type: mimeVdc, HREF: c.abs(c.m.vdc.href())}},
+		Configuration: &types.NetworkConfiguration{
+			FenceMode: fenceModes[n.NetworkType], IPScopes: &types.IPScopes{},
+			RetainNetInfoAcrossDeployments: new(bool),
+		},
+	}
+	for _, sn := range n.Subnets.Values {
+		scope := &types.IPScope{
+			Gateway: sn.Gateway, SubnetPrefixLength: fmt.Sprint(sn.PrefixLength), IsEnabled: true,
+			DNS1: sn.DNSServer1, DNS2: sn.DNSServer2, DNSSuffix: sn.DNSSuffix,
+		}
+		if gw, err := netip.ParseAddr(sn.Gateway); err == nil && gw.Is4() && sn.PrefixLength >= 0 && sn.PrefixLength <= 32 {
+			m := net.CIDRMask(sn.PrefixLength, 32)
+			scope.Netmask = fmt.Sprintf("%d.%d.%d.%d", m[0], m[1], m[2], m[3])
+		}
+		if len(sn.IPRanges.Values) > 0 {
+			scope.IPRanges = &types.IPRanges{}
+			for _, r := range sn.IPRanges.Values {
+				scope.IPRanges.IPRange = append(scope.IPRanges.IPRange, &types.IPRange{StartAddress: r.StartAddress, EndAddress: r.EndAddress})
+			}
+		}
+		x.Configuration.IPScopes.IPScope = append(x.Configuration.IPScopes.IPScope, scope)
+	}
+	return x
+}
+
+// handleNetworkXML answers GET /api/network/{id} and /api/admin/network/{id}.
+func handleNetworkXML(c *reqCtx) {
+	admin := strings.HasPrefix(c.r.URL.Path, "/api/admin/")
+	for _, n := range c.visibleNetworks() {
+		if bareID(n.ID) == bareID(c.r.PathValue("id")) {
+			x := c.networkXML(n, admin)
+			c.xml(http.StatusOK, x.Type, "OrgVdcNetwork", x)
+			return
+		}
+	}
+	c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.network:%s\".", c.r.PathValue("id"))
 }

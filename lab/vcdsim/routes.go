@@ -54,6 +54,10 @@ func (s *Server) routes() {
 	s.handle("GET /api/vApp/{id}/networkConnectionSection/{$}", handleGetNCS)
 	s.handle("PUT /api/vApp/{id}/networkConnectionSection", handlePutNCS)
 	s.handle("PUT /api/vApp/{id}/networkConnectionSection/{$}", handlePutNCS)
+	s.handle("GET /api/vApp/{id}/virtualHardwareSection", handleGetHardware)
+	s.handle("GET /api/vApp/{id}/virtualHardwareSection/{$}", handleGetHardware)
+	s.handle("GET /api/network/{id}", handleNetworkXML)
+	s.handle("GET /api/admin/network/{id}", handleNetworkXML)
 	s.handle("POST /api/vApp/{id}/power/action/{op}", handlePower)
 	s.handle("POST /api/vApp/{id}/action/{op}", handlePower)
 

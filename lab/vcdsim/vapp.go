@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ type vm struct {
 	deployed  bool
 	importing bool
 	cpus      int
+	cores     int // per socket
 	memMB     int
 	guestOS   string
 	disks     []vmDisk
@@ -50,7 +52,7 @@ func newVM(b *backingVM, a *vapp) *vm {
 	return &vm{
 		id: newUUID(), name: b.name, vapp: a, moref: b.moref, uuid: b.uuid,
 		poweredOn: b.poweredOn, deployed: b.poweredOn, importing: true,
-		cpus: b.cpus, memMB: b.memMB, guestOS: b.guestOS, disks: b.disks, nics: b.nics,
+		cpus: b.cpus, cores: b.coresPerSocket, memMB: b.memMB, guestOS: b.guestOS, disks: b.disks, nics: b.nics,
 	}
 }
 
@@ -157,16 +159,76 @@ func (c *reqCtx) vmXML(v *vm) *types.Vm {
 			MemoryResourceMb: &types.MemoryResourceMb{Configured: mem},
 			DiskSection:      &types.DiskSection{},
 		},
-		StorageProfile: &types.Reference{Name: "*", HREF: c.abs("/api/vdcStorageProfile/" + nameUUID("sp", c.m.vdc.id))},
+		StorageProfile:         &types.Reference{Name: "*", HREF: c.abs("/api/vdcStorageProfile/" + nameUUID("sp", c.m.vdc.id))},
+		VirtualHardwareSection: c.hardwareXML(v),
 	}
 	for i, d := range v.disks {
 		size := d.CapacityKB * 1024
 		x.VmSpecSection.DiskSection.DiskSettings = append(x.VmSpecSection.DiskSection.DiskSettings, &types.DiskSettings{
-			DiskId: fmt.Sprint(2000 + i), SizeMb: d.CapacityKB / 1024, UnitNumber: i, BusNumber: 0,
-			AdapterType: "5", VirtualQuantity: &size, VirtualQuantityUnit: "byte",
+			DiskId: fmt.Sprint(2000 + i), SizeMb: d.CapacityKB / 1024, UnitNumber: d.Unit, BusNumber: d.Bus,
+			AdapterType: d.Adapter.Code, VirtualQuantity: &size, VirtualQuantityUnit: "byte",
 		})
 	}
 	return x
+}
+
+// OVF (CIM) resource types of VirtualHardwareSection items.
+const (
+	rtProcessor = 3
+	rtMemory    = 4
+	rtNIC       = 10
+	rtDisk      = 17
+)
+
+// hardwareXML is the VM's ovf:VirtualHardwareSection as vCD renders it:
+// CPU, memory, one item per disk controller, disk and NIC (instance ids
+// from vCD's numbering: controllers from 1 up, disks 2000 up, NICs by
+// index), read from what the import found on the provider VM.
+func (c *reqCtx) hardwareXML(v *vm) *types.VirtualHardwareSection {
+	self := c.abs(v.href() + "/virtualHardwareSection/")
+	x := &types.VirtualHardwareSection{
+		Info: "Virtual hardware requirements", HREF: self, Type: types.MimeVirtualHardwareSection,
+		Link: []*types.Link{{Rel: "edit", Type: types.MimeVirtualHardwareSection, HREF: self}},
+	}
+	cores := max(v.cores, 1)
+	x.Item = append(x.Item,
+		&types.VirtualHardwareItem{ResourceType: rtProcessor, ElementName: fmt.Sprintf("%d virtual CPU(s)", v.cpus),
+			Description: "Number of Virtual CPUs", InstanceID: 4, AllocationUnits: "hertz * 10^6",
+			VirtualQuantity: int64(v.cpus), CoresPerSocket: cores},
+		&types.VirtualHardwareItem{ResourceType: rtMemory, ElementName: fmt.Sprintf("%d MB of memory", v.memMB),
+			Description: "Memory Size", InstanceID: 5, AllocationUnits: "byte * 2^20", VirtualQuantity: int64(v.memMB)})
+	ctlID := map[diskAdapter]map[int]int{}
+	next := 100
+	for i, d := range v.disks {
+		if ctlID[d.Adapter] == nil {
+			ctlID[d.Adapter] = map[int]int{}
+		}
+		id, ok := ctlID[d.Adapter][d.Bus]
+		if !ok {
+			id, next = next, next+1
+			ctlID[d.Adapter][d.Bus] = id
+			x.Item = append(x.Item, &types.VirtualHardwareItem{ResourceType: d.Adapter.ResourceType, ResourceSubType: d.Adapter.SubType,
+				ElementName: fmt.Sprintf("%s controller %d", d.Adapter.SubType, d.Bus), Description: "Disk controller",
+				InstanceID: id, Address: fmt.Sprint(d.Bus)})
+		}
+		x.Item = append(x.Item, &types.VirtualHardwareItem{ResourceType: rtDisk, ElementName: fmt.Sprintf("Hard disk %d", i+1),
+			Description: "Hard disk", InstanceID: 2000 + i, AddressOnParent: d.Unit, Parent: id,
+			HostResource: []*types.VirtualHardwareHostResource{{BusType: d.Adapter.ResourceType, BusSubType: d.Adapter.SubType,
+				Capacity: int(d.CapacityKB / 1024)}}})
+	}
+	for i, n := range v.nics {
+		x.Item = append(x.Item, &types.VirtualHardwareItem{ResourceType: rtNIC, ResourceSubType: n.Type,
+			ElementName: fmt.Sprintf("Network adapter %d", i), Description: n.Type + " ethernet adapter on \"" + n.Network + "\"",
+			InstanceID: 10 + i, Address: n.MAC, AddressOnParent: i, AutomaticAllocation: n.Connected,
+			Connection: []*types.VirtualHardwareConnection{{NetworkName: n.Network, IPAddress: n.IP, IpAddressingMode: n.Mode, PrimaryConnection: i == 0}}})
+	}
+	return x
+}
+
+func handleGetHardware(c *reqCtx) {
+	if _, v := c.entityFromPath(); v != nil {
+		c.xml(http.StatusOK, types.MimeVirtualHardwareSection, "VirtualHardwareSection", c.hardwareXML(v))
+	}
 }
 
 func (c *reqCtx) ncsXML(v *vm) *types.NetworkConnectionSection {
@@ -178,7 +240,7 @@ func (c *reqCtx) ncsXML(v *vm) *types.NetworkConnectionSection {
 	for i, n := range v.nics {
 		x.NetworkConnection = append(x.NetworkConnection, &types.NetworkConnection{
 			Network: n.Network, NetworkConnectionIndex: i, IsConnected: n.Connected, MACAddress: n.MAC,
-			IPAddress: n.IP, IPAddressAllocationMode: n.Mode, NetworkAdapterType: "VMXNET3",
+			IPAddress: n.IP, IPAddressAllocationMode: n.Mode, NetworkAdapterType: n.Type,
 		})
 	}
 	return x
@@ -190,8 +252,12 @@ func handleGetNCS(c *reqCtx) {
 	}
 }
 
-// handlePutNCS reconnects a VM's NICs: each must name an org VDC network of
-// the VDC, or "none". NICs are matched by index; MACs stay unless given.
+// handlePutNCS reconnects a VM's NICs, checked as vCD checks them: each
+// names an org VDC network of the VDC, or "none" (no network, no address);
+// the allocation mode is POOL (an address of the network's static pool is
+// given out), DHCP, MANUAL (an address of the network's subnet that is not
+// its gateway and no other NIC has) or NONE. NICs are matched by index;
+// MACs stay unless given. An unchanged section is accepted.
 func handlePutNCS(c *reqCtx) {
 	_, v := c.entityFromPath()
 	if v == nil {
@@ -201,32 +267,140 @@ func handlePutNCS(c *reqCtx) {
 	if !c.readXML(&in) {
 		return
 	}
+	bad := func(format string, args ...any) {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", format, args...)
+	}
 	nics := append([]vmNIC(nil), v.nics...)
+	seen := map[int]bool{}
 	for _, nc := range in.NetworkConnection {
-		if nc.NetworkConnectionIndex < 0 || nc.NetworkConnectionIndex >= len(nics) {
-			c.fail(http.StatusBadRequest, "BAD_REQUEST", "NetworkConnectionIndex %d: the VM has %d NICs", nc.NetworkConnectionIndex, len(nics))
+		i := nc.NetworkConnectionIndex
+		if i < 0 || i >= len(nics) {
+			bad("NetworkConnectionIndex %d: the VM has %d NICs", i, len(nics))
 			return
 		}
-		known := nc.Network == "none"
-		for _, n := range c.m.networks {
-			known = known || n.Name == nc.Network
-		}
-		if !known {
-			c.fail(http.StatusBadRequest, "BAD_REQUEST", "network %q is not an org VDC network of %s", nc.Network, c.m.vdc.name)
+		if seen[i] {
+			bad("NetworkConnectionIndex %d is given twice", i)
 			return
 		}
-		n := &nics[nc.NetworkConnectionIndex]
-		n.Network, n.Connected, n.IP = nc.Network, nc.IsConnected, nc.IPAddress
-		if nc.IPAddressAllocationMode != "" {
-			n.Mode = nc.IPAddressAllocationMode
-		}
+		seen[i] = true
+		n := &nics[i]
 		if nc.MACAddress != "" {
 			n.MAC = nc.MACAddress
+		}
+		if nc.Network == "none" || nc.Network == "" {
+			n.Network, n.Connected, n.IP, n.Mode = "none", false, "", "NONE"
+			continue
+		}
+		var net *network
+		for _, x := range c.m.networks {
+			if x.Name == nc.Network && x.org == v.vapp.org {
+				net = x
+			}
+		}
+		if net == nil {
+			bad("network %q is not an org VDC network of %s: connect NIC %d to one of them, or to \"none\"", nc.Network, c.m.vdc.name, i)
+			return
+		}
+		n.Network, n.Connected, n.IP = nc.Network, nc.IsConnected, ""
+		switch mode := nc.IPAddressAllocationMode; mode {
+		case "NONE", "DHCP":
+			n.Mode = mode
+		case "MANUAL":
+			err := c.checkManualIP(net, nc.IPAddress, v, i)
+			for j, o := range nics {
+				if err == nil && j != i && seen[j] && o.Network == net.Name && o.IP == nc.IPAddress {
+					err = fmt.Errorf("IpAddress %s is given to NIC %d too", nc.IPAddress, j)
+				}
+			}
+			if err != nil {
+				bad("NIC %d: %v", i, err)
+				return
+			}
+			n.Mode, n.IP = mode, nc.IPAddress
+		case "POOL":
+			if old := v.nics[i]; old.Network == net.Name && old.Mode == "POOL" && old.IP != "" {
+				n.Mode, n.IP = mode, old.IP // keeps its address
+				break
+			}
+			ip, err := c.poolIP(net, v, i, nics)
+			if err != nil {
+				bad("NIC %d: %v", i, err)
+				return
+			}
+			n.Mode, n.IP = mode, ip
+		default:
+			bad("NIC %d: IpAddressAllocationMode %q: must be POOL, DHCP, MANUAL or NONE", i, mode)
+			return
 		}
 	}
 	v.nics = nics
 	t := c.m.newTask(c, "vappUpdateVm", "Updating network connections of "+v.name, v.ref(), nil)
 	c.taskResponse(t)
+}
+
+// inUse reports whether another NIC (not NIC idx of self) on network name
+// has address ip.
+func (c *reqCtx) inUse(name, ip string, self *vm, idx int) bool {
+	for _, a := range c.m.vapps {
+		for _, o := range a.vms {
+			for j, n := range o.nics {
+				if (o != self || j != idx) && n.Network == name && n.IP == ip {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (c *reqCtx) checkManualIP(net *network, ip string, self *vm, idx int) error {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return fmt.Errorf("IpAddress %q: MANUAL allocation needs an IP address", ip)
+	}
+	for _, sn := range net.Subnets.Values {
+		gw, err := netip.ParseAddr(sn.Gateway)
+		if err != nil {
+			continue
+		}
+		p := netip.PrefixFrom(gw, sn.PrefixLength).Masked()
+		switch {
+		case !p.Contains(a):
+			continue
+		case a == gw:
+			return fmt.Errorf("IpAddress %s is the gateway of network %s", ip, net.Name)
+		case a == p.Addr():
+			return fmt.Errorf("IpAddress %s is the address of subnet %s", ip, p)
+		case c.inUse(net.Name, ip, self, idx):
+			return fmt.Errorf("IpAddress %s is already in use on network %s", ip, net.Name)
+		}
+		return nil
+	}
+	return fmt.Errorf("IpAddress %s is not in a subnet of network %s", ip, net.Name)
+}
+
+// poolIP gives out the first free address of the network's static pool;
+// pending are the VM's NICs as this request leaves them so far.
+func (c *reqCtx) poolIP(net *network, self *vm, idx int, pending []vmNIC) (string, error) {
+	for _, sn := range net.Subnets.Values {
+		for _, r := range sn.IPRanges.Values {
+			start, err1 := netip.ParseAddr(r.StartAddress)
+			end, err2 := netip.ParseAddr(r.EndAddress)
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			for a := start; a.IsValid() && a.Compare(end) <= 0; a = a.Next() {
+				ip, taken := a.String(), false
+				for j, n := range pending {
+					taken = taken || (j != idx && n.Network == net.Name && n.IP == ip)
+				}
+				if !taken && !c.inUse(net.Name, ip, self, idx) {
+					return ip, nil
+				}
+			}
+		}
+	}
+	return "", fmt.Errorf("POOL allocation: the static IP pool of network %s has no free address", net.Name)
 }
 
 // entityFromPath resolves /api/vApp/{id} to a vApp or a VM.

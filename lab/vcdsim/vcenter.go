@@ -95,7 +95,7 @@ func (m *model) closeVC() {
 type backingVM struct {
 	moref, name, uuid, guestOS, ip string
 	poweredOn                      bool
-	cpus, memMB                    int
+	cpus, coresPerSocket, memMB    int
 	disks                          []vmDisk
 	nics                           []vmNIC
 }
@@ -103,11 +103,63 @@ type backingVM struct {
 type vmDisk struct {
 	Path       string // datastore path, e.g. "[datastore1] WebApp1/WebApp1.vmdk"
 	CapacityKB int64
+	Adapter    diskAdapter // the controller the disk is on
+	Bus, Unit  int         // the controller's bus number, the disk's unit on it
+}
+
+// diskAdapter is a disk controller as vCD names it: the adapter type code of
+// DiskSettings (VmSpecSection) and the OVF ResourceType / ResourceSubType of
+// the controller's Item in the VirtualHardwareSection.
+type diskAdapter struct {
+	Code         string // 1 BusLogic, 2 LSI Logic, 3 LSI Logic SAS, 4 Paravirtual, 5 IDE, 6 SATA, 7 NVMe
+	ResourceType int    // 5 IDE, 6 SCSI, 20 other storage (SATA, NVMe)
+	SubType      string
+}
+
+// adapterOf maps a vSphere controller to the adapter vCD reports.
+func adapterOf(c vim.BaseVirtualDevice) (diskAdapter, bool) {
+	switch c.(type) {
+	case *vim.VirtualBusLogicController:
+		return diskAdapter{"1", 6, "buslogic"}, true
+	case *vim.VirtualLsiLogicController:
+		return diskAdapter{"2", 6, "lsilogic"}, true
+	case *vim.VirtualLsiLogicSASController:
+		return diskAdapter{"3", 6, "lsilogicsas"}, true
+	case *vim.ParaVirtualSCSIController:
+		return diskAdapter{"4", 6, "VirtualSCSI"}, true
+	case *vim.VirtualIDEController:
+		return diskAdapter{"5", 5, "ide"}, true
+	case *vim.VirtualAHCIController:
+		return diskAdapter{"6", 20, "vmware.sata.ahci"}, true
+	case *vim.VirtualNVMEController:
+		return diskAdapter{"7", 20, "vmware.nvme.controller"}, true
+	}
+	return diskAdapter{}, false
+}
+
+// nicType is the NetworkAdapterType vCD reports for a vSphere NIC.
+func nicType(d vim.BaseVirtualDevice) string {
+	switch d.(type) {
+	case *vim.VirtualVmxnet3:
+		return "VMXNET3"
+	case *vim.VirtualVmxnet2:
+		return "VMXNET2"
+	case *vim.VirtualE1000:
+		return "E1000"
+	case *vim.VirtualE1000e:
+		return "E1000E"
+	case *vim.VirtualPCNet32:
+		return "PCNet32"
+	case *vim.VirtualSriovEthernetCard:
+		return "SRIOVETHERNETCARD"
+	}
+	return "VMXNET3"
 }
 
 type vmNIC struct {
 	MAC       string
-	Network   string // provider port group at import; vCD network name once connected
+	Type      string // NetworkAdapterType: VMXNET3, E1000E, ...
+	Network   string // the org VDC network, or "none"
 	IP        string
 	Mode      string // IpAddressAllocationMode
 	Connected bool
@@ -133,9 +185,17 @@ func (v *vcenter) readVM(moref string) (*backingVM, error) {
 			moref: moref, name: o.Name, uuid: o.Config.InstanceUuid, guestOS: o.Config.GuestId,
 			poweredOn: o.Runtime.PowerState == vim.VirtualMachinePowerStatePoweredOn,
 			cpus:      int(o.Config.Hardware.NumCPU), memMB: int(o.Config.Hardware.MemoryMB),
+			coresPerSocket: 1,
+		}
+		if n := o.Config.Hardware.NumCoresPerSocket; n != nil && *n > 0 {
+			b.coresPerSocket = int(*n)
 		}
 		if o.Guest != nil {
 			b.ip = o.Guest.IpAddress
+		}
+		controllers := map[int32]vim.BaseVirtualDevice{}
+		for _, d := range o.Config.Hardware.Device {
+			controllers[d.GetVirtualDevice().Key] = d
 		}
 		for _, d := range o.Config.Hardware.Device {
 			switch dev := d.(type) {
@@ -144,14 +204,25 @@ func (v *vcenter) readVM(moref string) (*backingVM, error) {
 				if fb, ok := dev.Backing.(vim.BaseVirtualDeviceFileBackingInfo); ok {
 					disk.Path = fb.GetVirtualDeviceFileBackingInfo().FileName
 				}
+				ctl, ok := controllers[dev.ControllerKey]
+				if disk.Adapter, ok = adapterOf(ctl); !ok {
+					return fmt.Errorf("VM %s: disk %d is on a controller (key %d) Cloud Director does not manage", moref, dev.Key, dev.ControllerKey)
+				}
+				if bc, ok := ctl.(vim.BaseVirtualController); ok {
+					disk.Bus = int(bc.GetVirtualController().BusNumber)
+				}
+				if dev.UnitNumber != nil {
+					disk.Unit = int(*dev.UnitNumber)
+				}
 				b.disks = append(b.disks, disk)
 			case vim.BaseVirtualEthernetCard:
+				// vCD shows a NIC on a port group that backs none of the
+				// VDC's org VDC networks as connected to "none" (the lab's
+				// org VDC networks are NSX-T segments, not port groups of
+				// the provider vCenter): ferry has to connect it.
 				card := dev.GetVirtualEthernetCard()
-				b.nics = append(b.nics, vmNIC{MAC: card.MacAddress, Network: networkName(ctx, c, card), Mode: "MANUAL", Connected: true})
+				b.nics = append(b.nics, vmNIC{MAC: card.MacAddress, Type: nicType(d), Network: "none", Mode: "NONE"})
 			}
-		}
-		if len(b.nics) > 0 {
-			b.nics[0].IP = b.ip
 		}
 		out = b
 		return nil

@@ -1,0 +1,211 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/lab"
+)
+
+// crashCutover runs a confirmed cutover of WebApp2 whose process "dies"
+// (panics out of the runner, as TestRunnerResumesAfterCrashBetweenSteps
+// does) when it emits the line at; it returns a fresh Env on the same state
+// file, as the next process would have.
+func crashCutover(t *testing.T, l *lab.Lab, env *Env, at func(Event) bool) *Env {
+	t.Helper()
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	crash := errors.New("killed")
+	r.Confirmed = true
+	r.Emit = func(ev Event) {
+		if at(ev) {
+			panic(crash)
+		}
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != crash {
+				t.Fatalf("the cutover did not reach the crash point: %v", p)
+			}
+		}()
+		_, _ = r.Run(ctx)
+	}()
+	env.Close(ctx)
+	st, err := LoadState(env.State.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverPowerOnRequested {
+		t.Fatalf("cutover state after the crash %q, want %q", got, cutoverPowerOnRequested)
+	}
+	next := NewEnv(l.Config(), env.Plan, st)
+	t.Cleanup(func() { next.Close(context.Background()) })
+	return next
+}
+
+// webApp2Health is WebApp2's health in `ferry status`.
+func webApp2Health(t *testing.T, env *Env) string {
+	t.Helper()
+	jobs, err := env.ReplicationStatus(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if j.VM == "WebApp2" {
+			return j.Health
+		}
+	}
+	t.Fatal("WebApp2 not in the status")
+	return ""
+}
+
+// targetStatus is WebApp2's status in vCD as the tenant sees it ("" when
+// there is no such VM), and whether its VM exists in the provider vCenter.
+func targetStatus(t *testing.T, l *lab.Lab, env *Env) (string, bool) {
+	t.Helper()
+	ctx := context.Background()
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, atProvider, err := provider.FindVM(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vapp, err := tenantVDC(t, l).GetVAppByName("WebApp2", true)
+	if err != nil {
+		return "", atProvider
+	}
+	vm, err := vapp.GetVMByName("WebApp2", true)
+	if err != nil {
+		return "", atProvider
+	}
+	st, err := vm.GetStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, atProvider
+}
+
+func sourceOn(t *testing.T, env *Env) bool {
+	t.Helper()
+	ctx := context.Background()
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := onprem.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src.PoweredOn()
+}
+
+// TestCrashAfterPowerOnIsFinished: the process dies right after vCD
+// powered the target on, before the cutover was recorded as done. The
+// re-run does not roll back: it finds the target running and answering its
+// probes and finishes the cutover.
+func TestCrashAfterPowerOnIsFinished(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	// Dies with the line saying power-on is done: vCD has run it.
+	env = crashCutover(t, l, env, func(ev Event) bool { return strings.HasPrefix(ev.Message, "WebApp2: power on done in") })
+	if h := webApp2Health(t, env); !strings.Contains(h, "DECISION NEEDED") {
+		t.Errorf("status after the crash: %q", h)
+	}
+	ctx := context.Background()
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving, ok, err := provider.FindVM(ctx, "WebApp2")
+	if err != nil || !ok {
+		t.Fatalf("target after the crash: %v %v", ok, err)
+	}
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}, Confirmed: true}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("re-run: %v", err)
+	}
+	// The very VM that was serving still is: not rolled back and redone.
+	if now, _, _ := provider.FindVM(ctx, "WebApp2"); now != serving {
+		t.Errorf("the target after the re-run is %s, not %s that was serving: the re-run replaced it", now.Value, serving.Value)
+	}
+	if st, ok := targetStatus(t, l, env); st != "POWERED_ON" || !ok {
+		t.Errorf("target after the re-run: vCD %q, at the provider %v; want it running", st, ok)
+	}
+	if sourceOn(t, env) {
+		t.Error("the re-run powered the source on: two copies of WebApp2 run")
+	}
+	if got := env.State.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverDone {
+		t.Errorf("cutover state %q, want done", got)
+	}
+	if h := webApp2Health(t, env); h != "cut over" {
+		t.Errorf("status after the re-run: %q", h)
+	}
+}
+
+// TestCrashBeforePowerOnAnsweredAsksForADecision: the process dies after
+// power-on was recorded as requested but before vCD ran it. The target is
+// off and the source is off: ferry cannot know which copy should run, so a
+// re-run changes nothing and asks; --rollback then removes the target,
+// keeps the replica, and replication resumes; --finish powers the target on.
+func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
+	for _, decision := range []string{CutoverRollback, CutoverFinish} {
+		t.Run(decision, func(t *testing.T) {
+			l, env := migrationLab(t, "WebApp2")
+			// Dies with the phase's first line: the state says "power-on
+			// requested", the request is not sent yet.
+			env = crashCutover(t, l, env, func(ev Event) bool { return ev.Message == "WebApp2: power on" })
+			ctx := context.Background()
+			r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}, Confirmed: true}
+			_, err := r.Run(ctx)
+			if !errors.Is(err, ErrDecisionNeeded) || !strings.Contains(err.Error(), "--rollback") {
+				t.Fatalf("re-run without a decision: %v; want a request for a decision", err)
+			}
+			if st, ok := targetStatus(t, l, env); st != "POWERED_OFF" || !ok {
+				t.Errorf("target after the undecided re-run: vCD %q, at the provider %v; want it left as it was", st, ok)
+			}
+			if sourceOn(t, env) {
+				t.Error("the undecided re-run powered the source on")
+			}
+			if h := webApp2Health(t, env); !strings.Contains(h, "DECISION NEEDED") {
+				t.Errorf("status: %q", h)
+			}
+
+			env.CutoverDecision = decision
+			_, err = r.Run(ctx)
+			switch decision {
+			case CutoverRollback:
+				if err == nil || !strings.Contains(err.Error(), "rolled back as decided") {
+					t.Fatalf("--rollback: %v", err)
+				}
+				if st, ok := targetStatus(t, l, env); st != "" || ok {
+					t.Errorf("target after --rollback: vCD %q, at the provider %v; want it gone", st, ok)
+				}
+				if got := env.State.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverRolledBack {
+					t.Errorf("cutover state %q", got)
+				}
+				env.CutoverDecision = ""
+				checkReplicaResumes(t, l, env, "WebApp2")
+			case CutoverFinish:
+				if err != nil {
+					t.Fatalf("--finish: %v", err)
+				}
+				if st, ok := targetStatus(t, l, env); st != "POWERED_ON" || !ok {
+					t.Errorf("target after --finish: vCD %q, at the provider %v", st, ok)
+				}
+				if sourceOn(t, env) {
+					t.Error("source on after --finish")
+				}
+				if h := webApp2Health(t, env); h != "cut over" {
+					t.Errorf("status after --finish: %q", h)
+				}
+			}
+		})
+	}
+}
