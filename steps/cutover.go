@@ -104,6 +104,11 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: vm.Name, Detail: "already cut over to vApp " + vm.TargetVApp})
 			continue
 		}
+		if prev.Outputs[cutoverKey(vm.Name)] == cutoverPowerOnRequested {
+			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: vm.Name,
+				Detail: "cutover stopped after power-on of the target was requested: finished if the target runs and answers its probes, otherwise " + decisionHint(vm.Name)})
+			continue
+		}
 		on := "powered on"
 		if vm.PowerOn != nil && !*vm.PowerOn {
 			on = "left powered off"
