@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // TestConfigWinsOverEnvironment is an admin whose shell points at
@@ -85,5 +86,42 @@ func TestConfigWinsOverEnvironment(t *testing.T) {
 	b, _ := cmd.CombinedOutput()
 	if !strings.Contains(string(b), prod.URL+"/sdk") || !strings.Contains(string(b), "environment (GOVC_URL)") {
 		t.Errorf("without --config the environment's endpoint is not the one listed:\n%s", b)
+	}
+}
+
+// TestRunTakesTheLockBeforeReadingState: a run that loses the race for the
+// state file exits without reading or acting on it. The winner holds the
+// lock while the state file is (for a moment) unreadable: the loser must
+// say the state is in use, not that it is corrupt, and change nothing.
+func TestRunTakesTheLockBeforeReadingState(t *testing.T) {
+	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	statePath := filepath.Join(l.Dir, "plan.state.json")
+	release, err := steps.LockState(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	half := []byte(`{"version": 1, "steps": {"rights": {"status": "do`)
+	if err := os.WriteFile(statePath, half, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath())
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if code := exitCodeOf(err); code == 0 || !strings.Contains(string(out), "is in use by ferry process") {
+		t.Fatalf("the losing run: exit %d\n%s", code, out)
+	}
+	if strings.Contains(string(out), "corrupt") {
+		t.Errorf("the losing run read the state before taking its lock:\n%s", out)
+	}
+	if b, _ := os.ReadFile(statePath); string(b) != string(half) {
+		t.Errorf("the losing run changed the state file: %s", b)
+	}
+	if _, err := os.Stat(filepath.Join(l.Dir, "plan.replication.db")); !os.IsNotExist(err) {
+		t.Errorf("the losing run opened the replication store: %v", err)
 	}
 }

@@ -57,36 +57,49 @@ func (f *planFlags) statePath() string {
 }
 
 // session loads the config, the plan (validated: bad answers are usage
-// errors) and the state, and returns the env the steps run in.
-func (f *planFlags) session(g *globalFlags) (*steps.Env, steps.Itinerary, error) {
+// errors) and the state, and returns the env the steps run in. With lock,
+// the state file's lock is taken before the state is read (the commands
+// that change things: a run that loses the race must not act on a state
+// the winner is changing); release frees it.
+func (f *planFlags) session(g *globalFlags, lock bool) (env *steps.Env, it steps.Itinerary, release func(), err error) {
+	release = func() {}
 	if f.plan == "" {
-		return nil, nil, usagef("--plan FILE is required (the operator's answers, YAML)")
+		return nil, nil, release, usagef("--plan FILE is required (the operator's answers, YAML)")
 	}
 	pf, err := steps.LoadPlanFile(f.plan)
 	if err != nil {
-		return nil, nil, usageError{err}
+		return nil, nil, release, usageError{err}
 	}
 	if f.applianceOVF != "" {
 		pf.Appliance.OVF = f.applianceOVF
 	}
-	it := steps.NewItinerary()
+	it = steps.NewItinerary()
 	if err := pf.Validate(it); err != nil {
-		return nil, nil, usageError{err}
+		return nil, nil, release, usageError{err}
 	}
 	pf.ApplyDefaults(it)
 
 	cfg, err := g.loadConfig()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, release, err
+	}
+	if lock {
+		if release, err = steps.LockState(f.statePath()); err != nil {
+			return nil, nil, func() {}, err
+		}
 	}
 	st, err := steps.LoadState(f.statePath())
+	if err == nil {
+		err = st.BindPlan(f.plan)
+		if err != nil {
+			err = usageError{err}
+		}
+	}
 	if err != nil {
-		return nil, nil, err
+		release()
+		return nil, nil, func() {}, err
 	}
-	if err := st.BindPlan(f.plan); err != nil {
-		return nil, nil, usageError{err}
-	}
-	return steps.NewEnv(cfg, pf, st), it, nil
+	return steps.NewEnv(cfg, pf, st), it, release, nil
 }
 
 // planReference lists every plan file key the itinerary's steps read,
@@ -141,10 +154,11 @@ Plan file keys:
 ` + planReference(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, it, err := f.session(g)
+			env, it, release, err := f.session(g, false)
 			if err != nil {
 				return err
 			}
+			defer release()
 			defer env.Close(cmd.Context())
 			if err := env.CheckReplicationStore(); err != nil {
 				return usageError{err}

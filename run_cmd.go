@@ -56,16 +56,12 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 ` + stateHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, it, err := f.session(g)
-			if err != nil {
-				return err
-			}
-			defer env.Close(cmd.Context())
-			release, err := env.State.Lock()
+			env, it, release, err := f.session(g, true)
 			if err != nil {
 				return err
 			}
 			defer release()
+			defer env.Close(cmd.Context())
 			// The plan's one replication store, taken before the first
 			// change: it may belong to another state file, or be in use.
 			if err := env.OpenReplicationStore(); err != nil {

@@ -28,10 +28,11 @@ came from (--config or the environment). While a wizard or a run holds the
 replication state, it says so.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, it, err := f.session(g)
+			env, it, release, err := f.session(g, false)
 			if err != nil {
 				return err
 			}
+			defer release()
 			defer env.Close(cmd.Context())
 			jobs, err := env.ReplicationStatus(time.Now())
 			if errors.Is(err, steps.ErrStoreOwned) {

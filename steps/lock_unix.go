@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,11 +16,19 @@ import (
 // it) so that two ferry processes never run the same itinerary at once: an
 // SSH session that dropped may have left the first one running. The lock
 // goes away with the process; release frees it earlier.
-func (s *State) Lock() (release func(), err error) {
-	if s.path == "" {
+func (s *State) Lock() (release func(), err error) { return LockState(s.path) }
+
+// LockState takes the lock of the state file at statePath before anything
+// reads it, so that a process that loses the race never acts on a state the
+// winner is changing ("" locks nothing).
+func LockState(statePath string) (release func(), err error) {
+	if statePath == "" {
 		return func() {}, nil
 	}
-	path := s.path + ".lock"
+	if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err != nil {
+		return nil, fmt.Errorf("lock state file: %w", err)
+	}
+	path := statePath + ".lock"
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock state file: %w", err)
@@ -32,7 +41,7 @@ func (s *State) Lock() (release func(), err error) {
 			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 				who = fmt.Sprintf("ferry process %d", pid)
 			}
-			return nil, fmt.Errorf("%w: state file %s is in use by %s; wait for it to finish or stop it", ErrStateLocked, s.path, who)
+			return nil, fmt.Errorf("%w: state file %s is in use by %s; wait for it to finish or stop it", ErrStateLocked, statePath, who)
 		}
 		return nil, fmt.Errorf("lock state file: %w", err)
 	}

@@ -83,6 +83,13 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// One ferry per itinerary: a dropped SSH session may have left one
+	// running. The lock comes before the state is read.
+	release, err := steps.LockState(opts.StatePath)
+	if err != nil {
+		return err
+	}
+	defer release()
 	state, err := steps.LoadState(opts.StatePath)
 	if err != nil {
 		return err
@@ -92,12 +99,6 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
-	// One ferry per itinerary: a dropped SSH session may have left one running.
-	release, err := state.Lock()
-	if err != nil {
-		return err
-	}
-	defer release()
 	it := opts.Itinerary
 	if it == nil {
 		it = steps.NewItinerary()
