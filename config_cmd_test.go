@@ -83,9 +83,17 @@ func TestConfigWinsOverEnvironment(t *testing.T) {
 	// Without --config the environment is all there is: ferry uses it.
 	cmd := exec.Command(ferryBin, "plan", "--plan", l.PlanPath())
 	cmd.Env = env
-	b, _ := cmd.CombinedOutput()
+	b, err := cmd.CombinedOutput()
 	if !strings.Contains(string(b), prod.URL+"/sdk") || !strings.Contains(string(b), "environment (GOVC_URL)") {
 		t.Errorf("without --config the environment's endpoint is not the one listed:\n%s", b)
+	}
+
+	// A plain-HTTP endpoint is refused before anything is contacted.
+	cmd = exec.Command(ferryBin, "plan", "--plan", l.PlanPath())
+	cmd.Env = append(cleanEnv(), "VCD_URL=http://"+strings.TrimPrefix(prod.URL, "https://")+"/api", "VCD_PASSWORD=prod-secret")
+	b, err = cmd.CombinedOutput()
+	if code := exitCodeOf(err); code != exitUsage || !strings.Contains(string(b), "Cloud Director") || !strings.Contains(string(b), "plain HTTP") {
+		t.Errorf("VCD_URL=http://...: exit %d\n%s", code, b)
 	}
 }
 

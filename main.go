@@ -49,11 +49,14 @@ func (g *globalFlags) loadConfig() (*config.Config, error) {
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintln(os.Stderr, "ferry: WARNING:", w)
 	}
+	if err := cfg.Check(); err != nil {
+		return nil, usageError{err}
+	}
 	if g.insecure {
-		fmt.Fprintln(os.Stderr, "ferry: WARNING: --insecure: TLS certificates are NOT verified; anyone on the path can read your passwords")
-		for _, e := range []*config.Endpoint{&cfg.OnPrem, &cfg.Provider, &cfg.VCD, &cfg.Tenant, &cfg.Edge, &cfg.Receiver} {
-			e.Insecure = true
-		}
+		cfg.SetInsecure("--insecure")
+	}
+	if w := cfg.InsecureWarning(); w != "" {
+		fmt.Fprintln(os.Stderr, "ferry: WARNING:", w)
 	}
 	return cfg, nil
 }

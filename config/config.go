@@ -50,6 +50,7 @@ type Config struct {
 
 	origins   []Origin   // where each endpoint came from (Load)
 	conflicts []conflict // file and environment disagreed (Load)
+	insecure  []string   // "on-prem vCenter (GOVC_INSECURE)": verification off, and why
 }
 
 // Load reads the file named by --config (path; "" for none) and the
@@ -259,9 +260,17 @@ func merge(file *Config, path string, lookup func(string) (string, bool)) *Confi
 					e.Insecure = b
 				}
 			}
+			if e.Insecure && !sp.get(file).Insecure {
+				c.insecure = append(c.insecure, sp.name+" ("+sp.insecVar+")")
+			}
 		}
 		if sp.report && e.URL != "" {
 			c.origins = append(c.origins, Origin{sp.name, redact(e.URL), from})
+		}
+	}
+	for _, sp := range specs {
+		if sp.report && sp.get(file).Insecure {
+			c.insecure = append(c.insecure, sp.name+" (insecure: true in --config "+path+")")
 		}
 	}
 	if ca := get("FERRY_CA_FILE"); ca != "" {
@@ -316,6 +325,51 @@ func (c *Config) Warnings() []string {
 		out = append(out, w)
 	}
 	return out
+}
+
+// SetInsecure turns certificate verification off for every endpoint (the
+// --insecure flag); why is what asked for it.
+func (c *Config) SetInsecure(why string) {
+	for _, e := range []*Endpoint{&c.OnPrem, &c.Provider, &c.VCD, &c.Tenant, &c.Edge, &c.Receiver} {
+		e.Insecure = true
+	}
+	c.insecure = []string{"every endpoint (" + why + ")"}
+}
+
+// Unverified says which endpoints skip TLS certificate verification and
+// what turned it off (the flag, an environment variable or the file); empty
+// when every certificate is verified.
+func (c *Config) Unverified() []string { return append([]string(nil), c.insecure...) }
+
+// InsecureWarning is the one warning every way of turning verification off
+// gets ("" when none is off).
+func (c *Config) InsecureWarning() string {
+	if len(c.insecure) == 0 {
+		return ""
+	}
+	return "TLS certificates are NOT verified for " + strings.Join(c.insecure, ", ") +
+		"; anyone on the path can read your passwords"
+}
+
+// Check refuses endpoints that would send credentials in clear text: an
+// http:// URL for a vCenter, Cloud Director or the edge.
+func (c *Config) Check() error {
+	for _, sp := range specs {
+		if !sp.report {
+			continue
+		}
+		u := sp.get(c).URL
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(u)), "http://") {
+			from := "--config"
+			for _, o := range c.origins {
+				if o.Endpoint == sp.name {
+					from = o.From
+				}
+			}
+			return fmt.Errorf("%s: %s (from %s) is plain HTTP: its password or token would cross the network in clear; use its https:// URL", sp.name, redact(u), from)
+		}
+	}
+	return nil
 }
 
 // IgnoredEnv names the environment variables that named another endpoint

@@ -103,3 +103,45 @@ func TestExportsQuote(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestPlainHTTPRefused: an http:// vCenter or Cloud Director would carry the
+// password (or the bearer token) in clear.
+func TestPlainHTTPRefused(t *testing.T) {
+	for name, v := range map[string]string{"GOVC_URL": "http://u:pw@vc.example.com/sdk", "VCD_URL": "HTTP://vcd.example.com/api"} {
+		c, err := load("", env(map[string]string{name: v}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Check()
+		if err == nil || !strings.Contains(err.Error(), "plain HTTP") || !strings.Contains(err.Error(), name) || strings.Contains(err.Error(), "pw") {
+			t.Errorf("%s=%s: %v", name, v, err)
+		}
+	}
+	c, _ := load("", env(map[string]string{"GOVC_URL": "vc.example.com", "FERRY_RECEIVER_ADDR": "10.0.0.1:8443"}))
+	if err := c.Check(); err != nil {
+		t.Errorf("a URL without a scheme is https (as govc reads it): %v", err)
+	}
+}
+
+// TestEveryWayOfTurningVerificationOffIsSaid: the environment, the file and
+// the flag each show in the same warning.
+func TestEveryWayOfTurningVerificationOffIsSaid(t *testing.T) {
+	c, _ := load("", env(map[string]string{"GOVC_URL": "https://vc/sdk", "GOVC_INSECURE": "1"}))
+	if w := c.InsecureWarning(); !strings.Contains(w, "NOT verified for on-prem vCenter (GOVC_INSECURE)") {
+		t.Errorf("env: %q", w)
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	(&Config{VCD: Endpoint{URL: "https://vcd/api", Insecure: true}}).Save(path)
+	c, _ = load(path, env(nil))
+	if w := c.InsecureWarning(); !strings.Contains(w, "Cloud Director (insecure: true in --config "+path+")") {
+		t.Errorf("file: %q", w)
+	}
+	c, _ = load("", env(map[string]string{"GOVC_URL": "https://vc/sdk"}))
+	if w := c.InsecureWarning(); w != "" {
+		t.Errorf("verification is on, yet: %q", w)
+	}
+	c.SetInsecure("--insecure")
+	if w := c.InsecureWarning(); !strings.Contains(w, "every endpoint (--insecure)") || !c.OnPrem.Insecure || !c.Receiver.Insecure {
+		t.Errorf("flag: %q %+v", w, c)
+	}
+}

@@ -525,6 +525,9 @@ func (m *Model) header(width int) string {
 	if c.Lab {
 		parts = append(parts, sBadge.Render(" LAB "))
 	}
+	if len(c.Unverified()) > 0 {
+		parts = append(parts, sErr.Render("TLS NOT VERIFIED"))
+	}
 	if ign := c.IgnoredEnv(); len(ign) > 0 {
 		// The shell names other endpoints than --config: say which won,
 		// first, so that even 80 columns show it.

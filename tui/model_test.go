@@ -764,5 +764,7 @@ func TestHeaderSaysConfigWon(t *testing.T) {
 	h := newHarness(t, setup{cfg: cfg})
 	h.start(80, 24)
 	h.mustSee(t, "vCenter 127.0.0.1:8989", "--config wins over GOVC_URL")
-	h.mustNotSee(t, "vcenter.prod.example.com")
+	h.mustNotSee(t, "vcenter.prod.example.com", "TLS NOT VERIFIED")
+	cfg.SetInsecure("--insecure")
+	h.mustSee(t, "TLS NOT VERIFIED")
 }
