@@ -130,7 +130,10 @@ func exitCode(ctx context.Context, err error) int {
 	fmt.Fprintln(os.Stderr, "ferry:", err)
 	var ue usageError
 	switch {
-	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+	// Aborted means the operator stopped ferry (a signal, or ctrl+c in the
+	// wizard); a context.Canceled from below (a receiver lost during a
+	// pass) is a failure with its cause, not an abort.
+	case errors.Is(err, tui.ErrInterrupted) || ctx.Err() != nil:
 		return exitAborted
 	case errors.As(err, &ue):
 		fmt.Fprintln(os.Stderr, "Run 'ferry --help' for usage.")

@@ -114,3 +114,25 @@ func TestStateLock(t *testing.T) {
 		release2()
 	}
 }
+
+// TestStateWriteCleansLeftovers: a process killed in the middle of a state
+// write leaves its temporary file; the next write removes it.
+func TestStateWriteCleansLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plan.state.json")
+	left := filepath.Join(dir, ".plan.state.json.tmp-123456")
+	if err := os.WriteFile(left, []byte(`{"version": 1, "st`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := NewState(path)
+	if err := s.Begin("rights"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("leftover temporary file still there: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("files beside the state: %v", entries)
+	}
+}
