@@ -83,10 +83,14 @@ line per endpoint variable (GOVC_* for the on-prem vCenter, FERRY_PROVIDER_* for
 provider vCenter, VCD_* and FERRY_TENANT_* for Cloud Director, FERRY_EDGE_* for the
 on-prem edge, FERRY_CA_FILE for the lab CA), write a config file that
 "ferry --config FILE" accepts, print "lab ready", and run until interrupted
-(Ctrl-C / SIGTERM). Without --dir the lab's files live in a temporary directory
-that is removed on exit; with --dir they are kept.
+(Ctrl-C, SIGTERM, or SIGHUP when its terminal goes away). Without --dir the
+lab's files live in a temporary directory that is removed on exit; with --dir
+they are kept.
 
-  eval "$(ferry lab serve | sed '/^lab ready/q')"   # in one shell, or copy the lines`,
+The lab also writes the export lines to lab.env in its directory:
+
+  ferry lab serve --dir ~/ferry-lab          # terminal 1: runs until Ctrl-C
+  . ~/ferry-lab/lab.env                      # terminal 2, once terminal 1 says "lab ready"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if diskMiB < 16 {

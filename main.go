@@ -115,7 +115,10 @@ Try it without any VMware installation: ferry lab`,
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A dropped SSH session (SIGHUP) stops ferry as SIGTERM does: state
+	// saved, a lab cleaned up, a cutover rolled back or finished by its own
+	// rules; never killed halfway with the terminal left behind.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	var g globalFlags
 	root := newRootCmd(&g)
