@@ -25,7 +25,12 @@ job: the last complete pass, its age against the RPO, and whether the job is
 paused (and why). It reads the state only; it changes nothing and contacts no
 endpoint, but lists the endpoints the plan's commands talk to and where each
 came from (--config or the environment). While a wizard or a run holds the
-replication state, it says so.`,
+replication data, it shows the steps, names the process that holds it, and
+exits 1 (it does not wait).
+
+JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
+[{"vm", "rpo", "last_pass", "age_ns", "health", "paused", "reason"}],
+"endpoints": [{"endpoint", "url", "from"}], "jobs_error"}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, it, release, err := f.session(g, false)
@@ -34,24 +39,34 @@ replication state, it says so.`,
 			}
 			defer release()
 			defer env.Close(cmd.Context())
-			jobs, err := env.ReplicationStatus(time.Now())
-			if errors.Is(err, steps.ErrStoreOwned) {
-				return usageError{err}
+			jobs, jobsErr := env.ReplicationStatus(time.Now())
+			if errors.Is(jobsErr, steps.ErrStoreOwned) {
+				return usageError{jobsErr}
 			}
-			if err != nil {
-				return err
-			}
+			// The steps come from the state file and are shown even when
+			// the replication data cannot be read (a running ferry holds
+			// it); then the command says so and exits 1.
 			out := cmd.OutOrStdout()
 			if asJSON {
 				type stepStatus struct {
-					Step, Status, Summary, Error string
+					Step    string `json:"step"`
+					Status  string `json:"status"`
+					Summary string `json:"summary,omitempty"`
+					Error   string `json:"error,omitempty"`
 				}
 				var ss []stepStatus
 				for _, st := range it {
 					s := env.State.Get(st.Step.ID())
 					ss = append(ss, stepStatus{st.Step.ID(), string(s.Status), s.Summary, s.Error})
 				}
-				return json.NewEncoder(out).Encode(map[string]any{"steps": ss, "jobs": jobs, "endpoints": env.Config.Origins()})
+				doc := map[string]any{"steps": ss, "jobs": jobs, "endpoints": env.Config.Origins()}
+				if jobsErr != nil {
+					doc["jobs_error"] = jobsErr.Error()
+				}
+				if err := json.NewEncoder(out).Encode(doc); err != nil {
+					return err
+				}
+				return jobsErr
 			}
 			writeEndpoints(out, env.Config)
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
@@ -63,6 +78,12 @@ replication state, it says so.`,
 					summary = s.Error
 				}
 				fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, st.Step.Title(), s.Status, summary)
+			}
+			if jobsErr != nil {
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				return jobsErr
 			}
 			fmt.Fprintln(tw, "\nVM\tRPO\tLAST PASS\tHEALTH")
 			for _, j := range jobs {

@@ -95,7 +95,9 @@ var ErrStoreBusy = errors.New("replication store is in use by another ferry proc
 func (s *StateStore) Owner() (string, error) {
 	var owner string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		owner = string(tx.Bucket(bucketMeta).Get(keyOwner))
+		if b := tx.Bucket(bucketMeta); b != nil { // a read-only view of an older store has none
+			owner = string(b.Get(keyOwner))
+		}
 		return nil
 	})
 	return owner, err
@@ -104,6 +106,21 @@ func (s *StateStore) Owner() (string, error) {
 // SetOwner binds the store to owner.
 func (s *StateStore) SetOwner(owner string) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyOwner, []byte(owner)) })
+}
+
+// OpenStateReadOnly opens the store at path for reading only (a shared
+// lock: it changes nothing and does not stop a writer that comes later); it
+// waits at most wait for a process that holds the store, then returns
+// ErrStoreBusy.
+func OpenStateReadOnly(path string, wait time.Duration) (*StateStore, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: wait})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrStoreBusy, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return &StateStore{db: db}, nil
 }
 
 // ReadOwner reads the owner of the store at path without changing or
@@ -133,7 +150,11 @@ func (s *StateStore) Close() error { return s.db.Close() }
 
 func (s *StateStore) get(bucket []byte, key string, v any) error {
 	return s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket).Get([]byte(key))
+		bk := tx.Bucket(bucket)
+		if bk == nil { // a read-only view of a store that never had it
+			return nil
+		}
+		b := bk.Get([]byte(key))
 		if b == nil {
 			return nil
 		}

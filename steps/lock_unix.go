@@ -49,3 +49,23 @@ func LockState(statePath string) (release func(), err error) {
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	return func() { f.Close() }, nil
 }
+
+// StateHolder is the pid of the process that holds the state file's lock
+// (0 when none does or it cannot be told); it takes nothing.
+func StateHolder(statePath string) int {
+	if statePath == "" {
+		return 0
+	}
+	f, err := os.Open(statePath + ".lock")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return 0 // nobody holds it
+	}
+	b, _ := os.ReadFile(statePath + ".lock")
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}

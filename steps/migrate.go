@@ -190,16 +190,38 @@ func (e *Env) OpenReplicationStore() error {
 	return err
 }
 
-// existingReplicationStore is replicationStore for readers that must change
-// nothing (ferry plan, ferry status): nil, and no file made, while the plan
-// has no store yet.
-func (e *Env) existingReplicationStore() (*replication.StateStore, error) {
-	if path := e.replicationStorePath(); path != "" {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
+// readReplicationStore is the plan's store for a reader that must neither
+// change it nor wait for its holder (ferry plan, ferry status): this Env's
+// own store when it has it open, else a read-only view; nil while the plan
+// has no store. done releases it.
+func (e *Env) readReplicationStore() (st *replication.StateStore, done func(), err error) {
+	done = func() {}
+	e.mig.mu.Lock()
+	own := e.mig.store
+	e.mig.mu.Unlock()
+	if own != nil {
+		return own, done, nil
 	}
-	return e.replicationStore()
+	path := e.replicationStorePath()
+	if path == "" {
+		return nil, done, nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, done, nil
+	}
+	st, err = replication.OpenStateReadOnly(path, 300*time.Millisecond)
+	if err != nil {
+		return nil, done, err
+	}
+	owner, err := st.Owner()
+	if err == nil {
+		err = e.checkStoreOwner(path, owner)
+	}
+	if err != nil {
+		st.Close()
+		return nil, done, err
+	}
+	return st, func() { st.Close() }, nil
 }
 
 // replicationStore opens the plan's sender-side replication store (or one

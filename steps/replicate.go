@@ -65,10 +65,11 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if err != nil {
 		return p, err
 	}
-	store, err := env.existingReplicationStore()
+	store, done, err := env.readReplicationStore()
 	if err != nil {
 		return p, err
 	}
+	defer done()
 	for _, vmp := range env.Plan.VMs {
 		vm, err := onprem.VMByName(ctx, vmp.Name)
 		if err != nil {

@@ -19,15 +19,23 @@ type VMStatus struct {
 	Reason   string        `json:"reason,omitempty"`
 }
 
-// ReplicationStatus reads every planned VM's replication record.
+// ReplicationStatus reads every planned VM's replication record, read-only:
+// it creates no store, changes nothing and does not wait for a ferry that
+// holds the store (then the error wraps replication.ErrStoreBusy and names
+// that process when the state lock says which it is).
 func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
-	store, err := e.existingReplicationStore()
+	store, done, err := e.readReplicationStore()
 	if errors.Is(err, replication.ErrStoreBusy) {
-		return nil, fmt.Errorf("%w (a running ferry holds it: its wizard shows the live status)", err)
+		who := "a running ferry (a wizard or run of this plan)"
+		if pid := StateHolder(e.State.Path()); pid > 0 {
+			who = fmt.Sprintf("ferry process %d (a wizard or run of this plan)", pid)
+		}
+		return nil, fmt.Errorf("replication data is held by %s; its dashboard shows the live status: %w", who, err)
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 
 	cut := e.State.Get("cutover").Outputs
 	var out []VMStatus
