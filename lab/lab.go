@@ -99,7 +99,7 @@ func OnPremSpec(diskSize int64) VCenterSpec {
 		Hosts:      []string{"esx-01.onprem.lab", "esx-02.onprem.lab"},
 		Datastore:  "onprem-ds",
 		DVS:        "onprem-vds",
-		Portgroups: []string{"company-network", "uplink-network"},
+		Portgroups: []string{"company-network", "uplink-network", SecondPortgroup},
 		VMs:        vms,
 	}
 }
@@ -148,6 +148,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, fmt.Errorf("lab CA file: %w", err)
 	}
 	if l.OnPrem, err = startVCenter(ctx, OnPremSpec(opts.DiskSize), l.Dir, l.CA); err != nil {
+		return l, err
+	}
+	if err := createGuestVMs(ctx, l.OnPrem, opts.DiskSize); err != nil {
 		return l, err
 	}
 	if l.Provider, err = startVCenter(ctx, ProviderSpec(), l.Dir, l.CA); err != nil {

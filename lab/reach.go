@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -25,14 +26,22 @@ import (
 // it) while the L2 stretch is UP. Probes therefore really stop while a VM is
 // down and come back after cutover.
 type Reach struct {
-	fabric  *stretch.Fabric
-	onprem  *govmomi.Client
-	cloud   *govmomi.Client
-	every   time.Duration
-	mu      sync.Mutex
-	hosts   map[string]*reachHost // by guest IP
-	stop    context.CancelFunc
-	stopped chan struct{}
+	fabric *stretch.Fabric
+	onprem *govmomi.Client
+	cloud  *govmomi.Client
+	every  time.Duration
+	mu     sync.Mutex
+	hosts  map[string]*reachHost // by guest IP
+	// The models behind the two vCenters: the guest model compares disk
+	// bytes on their datastores.
+	onpremModel, cloudModel *simulator.Model
+	// verdicts caches, per powered-on provider VM (moref), why its guest
+	// did not boot ("" when it did); dropped when the VM is off.
+	verdicts map[string]string
+	// failures records every guest that did not come up, and why.
+	failures []BootRecord
+	stop     context.CancelFunc
+	stopped  chan struct{}
 }
 
 type reachHost struct {
@@ -41,9 +50,15 @@ type reachHost struct {
 	Loopback string // host:port where the VM answers
 	MAC      string
 	OnPrem   bool // powered on on-prem
-	Cloud    bool // a powered-on provider VM carries its MAC
-	ln       net.Listener
-	port     int
+	Cloud    bool // a powered-on provider VM carries its MAC and its guest booted
+	// install is what the guest was installed with (the guest model);
+	// nil until read.
+	install *guestInstall
+	// BootFailure says why the guest did not come up on a provider VM
+	// carrying its MAC ("" when it did, or none was tried).
+	BootFailure string
+	ln          net.Listener
+	port        int
 }
 
 // ReachTarget is one entry of the lab's address plan.
@@ -63,7 +78,8 @@ func loopbackFor(guestIP string) (string, error) {
 }
 
 func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.Fabric) (*Reach, error) {
-	r := &Reach{fabric: fabric, every: 50 * time.Millisecond, hosts: map[string]*reachHost{}, stopped: make(chan struct{})}
+	r := &Reach{fabric: fabric, every: 50 * time.Millisecond, hosts: map[string]*reachHost{}, stopped: make(chan struct{}),
+		onpremModel: onprem.Model, cloudModel: provider.Model, verdicts: map[string]string{}}
 	var err error
 	if r.onprem, err = labClient(ctx, onprem); err != nil {
 		return nil, err
@@ -72,6 +88,13 @@ func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.
 		return nil, err
 	}
 	for _, vm := range onprem.Spec.VMs {
+		lo, err := loopbackFor(vm.IP)
+		if err != nil {
+			return nil, err
+		}
+		r.hosts[vm.IP] = &reachHost{Name: vm.Name, GuestIP: vm.IP, Loopback: lo}
+	}
+	for _, vm := range guestVMs {
 		lo, err := loopbackFor(vm.IP)
 		if err != nil {
 			return nil, err
@@ -111,8 +134,10 @@ func (r *Reach) loop(ctx context.Context) {
 }
 
 type vmState struct {
+	ref  string
 	on   bool
 	macs []string
+	cfg  *types.VirtualMachineConfigInfo // firmware, boot options, devices
 }
 
 func vmStates(ctx context.Context, c *govmomi.Client) (map[string]vmState, error) {
@@ -123,12 +148,12 @@ func vmStates(ctx context.Context, c *govmomi.Client) (map[string]vmState, error
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var vms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "config.hardware.device"}, &vms); err != nil {
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "config.hardware.device", "config.firmware", "config.bootOptions"}, &vms); err != nil {
 		return nil, err
 	}
 	out := map[string]vmState{}
 	for _, vm := range vms {
-		st := vmState{on: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn}
+		st := vmState{ref: vm.Self.Value, on: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn, cfg: vm.Config}
 		if vm.Config != nil {
 			for _, d := range vm.Config.Hardware.Device {
 				if nic, ok := d.(types.BaseVirtualEthernetCard); ok {
@@ -150,29 +175,90 @@ func (r *Reach) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cloudOn := map[string]bool{}
+	cloudOn := map[string][]vmState{}
+	live := map[string]bool{}
 	for _, st := range cloud {
+		if !st.on {
+			continue
+		}
+		live[st.ref] = true
 		for _, mac := range st.macs {
-			if st.on && mac != "" {
-				cloudOn[mac] = true
+			if mac != "" {
+				cloudOn[mac] = append(cloudOn[mac], st)
 			}
 		}
 	}
 	stretchUp := r.fabric.AnyUp()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for ref := range r.verdicts {
+		if !live[ref] {
+			delete(r.verdicts, ref) // powered off or gone: the next power-on boots again
+		}
+	}
 	for _, h := range r.hosts {
 		st := onprem[h.Name]
 		if h.MAC == "" && len(st.macs) > 0 {
 			h.MAC = st.macs[0]
 		}
+		if h.install == nil && st.cfg != nil {
+			inst := installOf(st.cfg)
+			h.install = &inst
+		}
 		h.OnPrem = st.on
-		h.Cloud = stretchUp && h.MAC != "" && cloudOn[h.MAC]
+		h.Cloud, h.BootFailure = false, ""
+		if h.MAC != "" && h.install != nil {
+			for _, vm := range cloudOn[h.MAC] {
+				why, ok := r.verdicts[vm.ref]
+				if !ok {
+					why = h.install.boots(vm.cfg, r.onpremModel, r.cloudModel)
+					r.verdicts[vm.ref] = why
+					if why != "" {
+						r.failures = append(r.failures, BootRecord{VM: h.Name, ProviderVM: vm.ref, At: time.Now(), Reason: why})
+					}
+				}
+				h.BootFailure = why
+				if why == "" {
+					h.Cloud = stretchUp
+					break
+				}
+			}
+		}
 		if err := h.set(h.OnPrem || h.Cloud); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// BootRecord is a guest that did not come up on a provider VM.
+type BootRecord struct {
+	VM         string // the source VM whose guest it is
+	ProviderVM string // moref at the provider
+	At         time.Time
+	Reason     string
+}
+
+// BootFailures lists every guest that did not come up on a provider VM
+// carrying its MAC since the lab started, oldest first.
+func (r *Reach) BootFailures() []BootRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]BootRecord(nil), r.failures...)
+}
+
+// BootFailure says why the guest of the source VM name did not come up on
+// the provider VM that carries its MAC ("" when it booted, or when no
+// provider VM carrying it was powered on yet).
+func (r *Reach) BootFailure(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.hosts {
+		if h.Name == name {
+			return h.BootFailure
+		}
+	}
+	return ""
 }
 
 // set opens or closes the VM's listener.

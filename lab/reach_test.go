@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/stretch"
@@ -29,11 +28,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestReachabilityFollowsPowerAndStretch(t *testing.T) {
 	l := startLab(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
-	plan := l.Reach.Plan()
-	if len(plan) != 3 || plan[1].Name != "WebApp2" || plan[1].GuestIP != "172.16.10.12" {
-		t.Fatalf("address plan %+v", plan)
+	var web2Addr string
+	for _, r := range l.Reach.Plan() {
+		if r.Name == "WebApp2" && r.GuestIP == "172.16.10.12" {
+			web2Addr = r.Addr
+		}
 	}
-	web2 := probe.TCP{Addr: plan[1].Addr, Timeout: time.Second}
+	if web2Addr == "" {
+		t.Fatalf("address plan %+v has no WebApp2 at 172.16.10.12", l.Reach.Plan())
+	}
+	web2 := probe.TCP{Addr: web2Addr, Timeout: time.Second}
 	up := func() bool { _, err := web2.Probe(ctx); return err == nil }
 	if !up() {
 		t.Fatal("WebApp2 does not answer while powered on")
@@ -67,7 +71,8 @@ func TestReachabilityFollowsPowerAndStretch(t *testing.T) {
 
 	// A provider VM with WebApp2's MAC, powered on: reachable only with the stretch UP.
 	provider := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
-	createCloudTwin(t, provider, "WebApp2", src.MACs[0])
+	// (a faithful copy: the guest model boots it, see TestGuestModel)
+	createCopy(t, l, provider, "WebApp2", sourceLayout(t, l, onprem, "WebApp2"))
 	time.Sleep(200 * time.Millisecond) // several reachability polls
 	if up() {
 		t.Fatal("cloud VM answers without the L2 stretch")
@@ -75,48 +80,4 @@ func TestReachabilityFollowsPowerAndStretch(t *testing.T) {
 	l.Fabric.PutServer(stretch.ServerTunnel{ID: "t1", PeerCode: "pc", Enabled: true, TunnelIDs: []int{1}})
 	l.Fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: "pc", Enabled: true, TunnelIDs: []int{1}})
 	eventually(t, "WebApp2 to answer from the cloud", up)
-}
-
-func createCloudTwin(t *testing.T, c *vsphere.Client, name, mac string) {
-	t.Helper()
-	ctx := context.Background()
-	f := c.Finder()
-	dc, err := f.Datacenter(ctx, "Provider-DC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.SetDatacenter(dc)
-	pool, err := f.ResourcePool(ctx, "Company-VDC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	folders, _ := dc.Folders(ctx)
-	pg, err := f.Network(ctx, "vcd-company-network")
-	if err != nil {
-		t.Fatal(err)
-	}
-	backing, _ := pg.EthernetCardBackingInfo(ctx)
-	var devices object.VirtualDeviceList
-	nic, _ := devices.CreateEthernetCard("vmxnet3", backing)
-	nic.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard().AddressType = string(types.VirtualEthernetCardMacTypeManual)
-	nic.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard().MacAddress = mac
-	changes, _ := append(devices, nic).ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
-	task, err := folders.VmFolder.CreateVM(ctx, types.VirtualMachineConfigSpec{
-		Name: name, GuestId: "ubuntu64Guest", DeviceChange: changes,
-		Files: &types.VirtualMachineFileInfo{VmPathName: "[provider-ds] " + name},
-	}, pool, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := task.WaitForResult(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := object.NewVirtualMachine(c.Client.Client, info.Result.(types.ManagedObjectReference))
-	if task, err = vm.PowerOn(ctx); err == nil {
-		err = task.Wait(ctx)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 }

@@ -30,8 +30,13 @@ type MigrationPlan struct {
 	// per second of wire bytes (0: no cap).
 	BandwidthMbit int          `yaml:"bandwidth_mbit,omitempty"`
 	Provider      ProviderPlan `yaml:"provider,omitempty"`
-	Probes        []ProbePlan  `yaml:"probes,omitempty"`
-	Cutover       CutoverPlan  `yaml:"cutover,omitempty"`
+	// Networks maps a source port group to the org VDC network its NICs
+	// are connected to after the cutover. The stretched port group
+	// (appliance.stretched_portgroup) maps to the VM's target network
+	// unless listed here.
+	Networks map[string]string `yaml:"networks,omitempty"`
+	Probes   []ProbePlan       `yaml:"probes,omitempty"`
+	Cutover  CutoverPlan       `yaml:"cutover,omitempty"`
 }
 
 // ProviderPlan is the placement of migrated VMs in the provider vCenter

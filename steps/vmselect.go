@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -30,6 +31,9 @@ type vmCheck struct {
 	plan   VMPlan
 	vm     vsphere.VM
 	report replication.PreflightReport
+	config vsphere.VMConfig
+	// networks is the org VDC network of each of config.NICs, in order.
+	networks []string
 }
 
 // check reads every selected VM; it fails on what ferry cannot fix.
@@ -90,7 +94,15 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if err != nil {
 			return nil, fmt.Errorf("VM %s: preflight: %w", p.Name, err)
 		}
-		out = append(out, vmCheck{plan: p, vm: vm, report: rep})
+		cfg, err := onprem.VMConfig(ctx, vm.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("VM %s: %w", p.Name, err)
+		}
+		nets, err := nicNetworks(pf, p, cfg, networks)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vmCheck{plan: p, vm: vm, report: rep, config: cfg, networks: nets})
 	}
 	return out, nil
 }
@@ -109,6 +121,7 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 		} else {
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: c.vm.Name, Detail: detail + ": enable changed block tracking"})
 		}
+		p.Items = append(p.Items, configItems(c)...)
 	}
 	return p, nil
 }
@@ -129,6 +142,11 @@ func (s *VMSelection) Apply(ctx context.Context, env *Env, emit Emit) (Result, e
 			emit(Warning(fmt.Sprintf("VM %s has %d snapshot(s): replication reads through them, but consolidate them before the cutover if you can", c.vm.Name, c.vm.Snapshots)))
 		}
 		r := Resource{Kind: "VM", Name: c.vm.Name, ID: c.vm.Ref.Value}
+		// The target is built from the configuration selected, not from
+		// whatever the source looks like at cutover.
+		if err := saveVMConfig(env.State, c.config); err != nil {
+			return res, err
+		}
 		if !c.vm.CBT {
 			emit(Progress("enabling changed block tracking on "+c.vm.Name, -1))
 			if err := replication.EnableCBT(ctx, onprem.Client.Client, c.vm.Ref); err != nil {
@@ -176,4 +194,94 @@ func targetNetworks(ctx context.Context, env *Env) (map[string]bool, error) {
 		out[n.OpenApiOrgVdcNetwork.Name] = true
 	}
 	return out, nil
+}
+
+// vmConfigKey is the vm-selection output holding a VM's captured
+// configuration (JSON of vsphere.VMConfig).
+func vmConfigKey(vm string) string { return "config." + vm }
+
+// saveVMConfig persists a captured configuration with the step state.
+func saveVMConfig(st *State, cfg vsphere.VMConfig) error {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	return st.SetOutput("vm-selection", vmConfigKey(cfg.Name), string(b))
+}
+
+// savedVMConfig is the configuration captured at VM selection (ok=false
+// when none was: a state written before ferry captured it).
+func savedVMConfig(st *State, vm string) (vsphere.VMConfig, bool, error) {
+	var cfg vsphere.VMConfig
+	s := st.Get("vm-selection").Outputs[vmConfigKey(vm)]
+	if s == "" {
+		return cfg, false, nil
+	}
+	if err := json.Unmarshal([]byte(s), &cfg); err != nil {
+		return cfg, false, fmt.Errorf("VM %s: captured configuration in the state file: %w", vm, err)
+	}
+	return cfg, true, nil
+}
+
+// stretchedPortgroup is the source port group stretched to the org VDC
+// network (appliance.stretched_portgroup, default network.name).
+func stretchedPortgroup(pf *PlanFile) string {
+	if pf.Appliance.StretchedPortgroup != "" {
+		return pf.Appliance.StretchedPortgroup
+	}
+	return pf.Network.Name
+}
+
+// NICNetwork is the org VDC network a NIC on the source port group pg is
+// connected to after the cutover of vm: the plan's networks: entry, or, for
+// the stretched port group, the VM's target network. ok=false: no mapping.
+func (pf *PlanFile) NICNetwork(vm VMPlan, pg string) (string, bool) {
+	if n, ok := pf.Networks[pg]; ok && n != "" {
+		return n, true
+	}
+	if pg != "" && pg == stretchedPortgroup(pf) {
+		if vm.TargetNetwork != "" {
+			return vm.TargetNetwork, true
+		}
+		return pf.Network.Name, pf.Network.Name != ""
+	}
+	return "", false
+}
+
+// nicNetworks maps every NIC of cfg to its org VDC network; a NIC without
+// one, or mapped to a network the VDC does not have (and step 2 will not
+// create), is refused here, at planning, not at cutover.
+func nicNetworks(pf *PlanFile, p VMPlan, cfg vsphere.VMConfig, existing map[string]bool) ([]string, error) {
+	var out []string
+	willExist := func(n string) bool {
+		return n == pf.Network.Name && !slices.Contains(pf.Skip, "trunk-network")
+	}
+	for _, nic := range cfg.NICs {
+		n, ok := pf.NICNetwork(p, nic.Portgroup)
+		if !ok {
+			return nil, fmt.Errorf("VM %s: NIC %s %s is on port group %q, which maps to no org VDC network: add it to the plan's networks: (e.g. networks: {%s: <org VDC network>}; networks in VDC %s: %s)",
+				p.Name, nic.Type, nic.MAC, nic.Portgroup, nic.Portgroup, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "))
+		}
+		if !existing[n] && !willExist(n) {
+			return nil, fmt.Errorf("VM %s: NIC %s %s on port group %q maps to org VDC network %q, which VDC %s does not have (networks: %s)",
+				p.Name, nic.Type, nic.MAC, nic.Portgroup, n, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "))
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// configItems show a VM's captured configuration in a plan, each NIC with
+// the org VDC network it will be connected to.
+func configItems(c vmCheck) []Item {
+	items := []Item{{Action: ActionExists, Kind: "VM configuration", Name: c.vm.Name, Detail: c.config.Summary()}}
+	lines := c.config.Lines()
+	firstNIC := len(c.config.Controllers) + len(c.config.Disks)
+	for i, l := range lines {
+		if j := i - firstNIC; j >= 0 && j < len(c.config.NICs) && j < len(c.networks) {
+			l += " -> org VDC network " + c.networks[j]
+		}
+		items = append(items, Item{Action: ActionExists, Kind: "VM configuration", Name: c.vm.Name, Detail: l})
+	}
+	return items
 }

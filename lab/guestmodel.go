@@ -1,0 +1,275 @@
+package lab
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
+	"github.com/vmware/govmomi/vmdk"
+)
+
+// guestInstall is what a source VM's guest OS was installed with: the
+// hardware it expects to find when it boots somewhere else. A migrated VM
+// boots only on the same firmware, with each disk at the controller type,
+// bus and unit the guest knows it by (a Windows guest installed on LSI
+// Logic SAS has no pvscsi driver for its boot disk; Linux mounts by
+// device), each NIC of the same type with the same MAC (a new adapter type
+// is a new interface without the static IP), and disks holding the source's
+// bytes.
+type guestInstall struct {
+	firmware   string
+	secureBoot bool
+	disks      []installedDisk
+	nics       []installedNIC
+}
+
+type installedDisk struct {
+	ctrl      string // controller type
+	bus, unit int32
+	file      string // the source disk's datastore path
+}
+
+func (d installedDisk) pos() string { return fmt.Sprintf("%s%d:%d", d.ctrl, d.bus, d.unit) }
+
+type installedNIC struct {
+	typ, mac string
+}
+
+// labCtrlType names a disk controller's type (as govmomi's device list does).
+func labCtrlType(d types.BaseVirtualDevice) string {
+	switch d.(type) {
+	case *types.ParaVirtualSCSIController:
+		return "pvscsi"
+	case *types.VirtualLsiLogicSASController:
+		return "lsilogic-sas"
+	case *types.VirtualLsiLogicController:
+		return "lsilogic"
+	case *types.VirtualBusLogicController:
+		return "buslogic"
+	case *types.VirtualNVMEController:
+		return "nvme"
+	case *types.VirtualAHCIController:
+		return "ahci"
+	case *types.VirtualIDEController:
+		return "ide"
+	}
+	return ""
+}
+
+func labFirmware(cfg *types.VirtualMachineConfigInfo) (string, bool) {
+	fw := cfg.Firmware
+	if fw == "" {
+		fw = string(types.GuestOsDescriptorFirmwareTypeBios)
+	}
+	sb := cfg.BootOptions != nil && cfg.BootOptions.EfiSecureBootEnabled != nil && *cfg.BootOptions.EfiSecureBootEnabled
+	return fw, sb
+}
+
+// installOf reads what a source VM's guest was installed with.
+func installOf(cfg *types.VirtualMachineConfigInfo) guestInstall {
+	var g guestInstall
+	g.firmware, g.secureBoot = labFirmware(cfg)
+	devices := object.VirtualDeviceList(cfg.Hardware.Device)
+	for _, d := range devices {
+		switch dev := d.(type) {
+		case *types.VirtualDisk:
+			ctrl := devices.FindByKey(dev.ControllerKey)
+			if ctrl == nil {
+				continue
+			}
+			id := installedDisk{ctrl: labCtrlType(ctrl)}
+			if c, ok := ctrl.(types.BaseVirtualController); ok {
+				id.bus = c.GetVirtualController().BusNumber
+			}
+			if dev.UnitNumber != nil {
+				id.unit = *dev.UnitNumber
+			}
+			if b, ok := dev.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+				id.file = b.GetVirtualDeviceFileBackingInfo().FileName
+			}
+			g.disks = append(g.disks, id)
+		case types.BaseVirtualEthernetCard:
+			g.nics = append(g.nics, installedNIC{typ: labNICType(d), mac: strings.ToLower(dev.GetVirtualEthernetCard().MacAddress)})
+		}
+	}
+	return g
+}
+
+// boots decides whether the guest installed as g comes up on the VM whose
+// configuration is cfg at the provider. It returns "" when it boots, or why
+// it does not. Disk bytes are compared through the datastores' directories.
+func (g guestInstall) boots(cfg *types.VirtualMachineConfigInfo, source, target *simulator.Model) string {
+	fw, sb := labFirmware(cfg)
+	if fw != g.firmware {
+		return fmt.Sprintf("firmware is %s but the guest was installed with %s: no bootable device", fw, g.firmware)
+	}
+	if sb != g.secureBoot {
+		return fmt.Sprintf("EFI secure boot is %v but the guest was installed with it %v", onOff(sb), onOff(g.secureBoot))
+	}
+	devices := object.VirtualDeviceList(cfg.Hardware.Device)
+	type placed struct {
+		ctrl string
+		file string
+	}
+	at := map[string]placed{} // "bus:unit" on a controller type -> disk
+	byBusUnit := map[string]string{}
+	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+		dev := d.(*types.VirtualDisk)
+		ctrl := devices.FindByKey(dev.ControllerKey)
+		if ctrl == nil || dev.UnitNumber == nil {
+			continue
+		}
+		c, ok := ctrl.(types.BaseVirtualController)
+		if !ok {
+			continue
+		}
+		typ, bus := labCtrlType(ctrl), c.GetVirtualController().BusNumber
+		file := ""
+		if b, ok := dev.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+			file = b.GetVirtualDeviceFileBackingInfo().FileName
+		}
+		at[fmt.Sprintf("%s%d:%d", typ, bus, *dev.UnitNumber)] = placed{ctrl: typ, file: file}
+		byBusUnit[fmt.Sprintf("%s:%d:%d", busClass(typ), bus, *dev.UnitNumber)] = fmt.Sprintf("%s%d:%d", typ, bus, *dev.UnitNumber)
+	}
+	for i, d := range g.disks {
+		p, ok := at[d.pos()]
+		if !ok {
+			what := "disk"
+			if i == 0 {
+				what = "boot disk"
+			}
+			if other, ok := byBusUnit[fmt.Sprintf("%s:%d:%d", busClass(d.ctrl), d.bus, d.unit)]; ok {
+				return fmt.Sprintf("%s %d is at %s but the guest was installed on %s and has no driver for that controller: inaccessible boot device", what, i+1, other, d.pos())
+			}
+			return fmt.Sprintf("%s %d: no disk at %s, where the guest was installed", what, i+1, d.pos())
+		}
+		if why := sameBytes(source, d.file, target, p.file); why != "" {
+			return fmt.Sprintf("disk at %s: %s", d.pos(), why)
+		}
+	}
+	cards := map[string]string{}
+	for _, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
+		cards[strings.ToLower(d.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard().MacAddress)] = labNICType(d)
+	}
+	for _, n := range g.nics {
+		typ, ok := cards[n.mac]
+		if !ok {
+			return fmt.Sprintf("no NIC with MAC %s: the guest's %s interface and its address are gone", n.mac, n.typ)
+		}
+		if typ != n.typ {
+			return fmt.Sprintf("NIC %s is %s but the guest was installed with %s: a new adapter without the static IP", n.mac, typ, n.typ)
+		}
+	}
+	return ""
+}
+
+// busClass groups controller types whose unit numbering is the same, so
+// "the disk is at the same position on another kind of controller" can be
+// told apart from "no disk there".
+func busClass(typ string) string {
+	switch typ {
+	case "pvscsi", "lsilogic", "lsilogic-sas", "buslogic":
+		return "scsi"
+	}
+	return typ
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// flatOf finds a disk's flat extent on the model's datastores, from its
+// descriptor's extent line.
+func flatOf(m *simulator.Model, file string) (string, error) {
+	var p object.DatastorePath
+	if !p.FromString(file) {
+		return "", fmt.Errorf("disk path %q is not a datastore path", file)
+	}
+	var dir string
+	for _, o := range m.Map().All("Datastore") {
+		if ds, ok := o.(*simulator.Datastore); ok && ds.Name == p.Datastore {
+			dir = ds.Info.GetDatastoreInfo().Url
+		}
+	}
+	if dir == "" {
+		return "", fmt.Errorf("datastore %s not found", p.Datastore)
+	}
+	desc := filepath.Join(dir, filepath.FromSlash(p.Path))
+	f, err := os.Open(desc)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	d, err := vmdk.ParseDescriptor(f)
+	if err != nil || len(d.Extent) == 0 {
+		return "", fmt.Errorf("descriptor %s: no extent (%v)", file, err)
+	}
+	return filepath.Join(filepath.Dir(desc), path.Base(d.Extent[0].Info)), nil
+}
+
+// sameBytes compares two disks' contents (a shorter file reads as zeros up
+// to the longer one's size); "" when equal.
+func sameBytes(sm *simulator.Model, src string, tm *simulator.Model, dst string) string {
+	a, err := flatOf(sm, src)
+	if err != nil {
+		return "source disk: " + err.Error()
+	}
+	b, err := flatOf(tm, dst)
+	if err != nil {
+		return "disk " + dst + ": " + err.Error()
+	}
+	fa, err := os.Open(a)
+	if err != nil {
+		return err.Error()
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return err.Error()
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := int64(0); ; off += int64(len(ba)) {
+		na, ea := fa.ReadAt(ba, off)
+		nb, eb := fb.ReadAt(bb, off)
+		if ea != nil && !errors.Is(ea, io.EOF) {
+			return ea.Error()
+		}
+		if eb != nil && !errors.Is(eb, io.EOF) {
+			return eb.Error()
+		}
+		n := max(na, nb)
+		clear(ba[na:n])
+		clear(bb[nb:n])
+		if !bytes.Equal(ba[:n], bb[:n]) {
+			return fmt.Sprintf("%s does not hold the bytes of the source's %s (first difference in the MiB at %d): the guest finds a corrupt disk", dst, src, off)
+		}
+		if n == 0 {
+			return ""
+		}
+	}
+}
+
+// labNICType names a network adapter's type as govmomi's CreateEthernetCard
+// takes it: vmxnet3, e1000e, e1000, vmxnet2, pcnet32, sriov, ...
+func labNICType(d types.BaseVirtualDevice) string {
+	switch d.(type) {
+	case *types.VirtualSriovEthernetCard:
+		return "sriov"
+	case *types.VirtualPCNet32:
+		return "pcnet32"
+	}
+	return strings.ToLower(strings.TrimPrefix(reflect.TypeOf(d).Elem().Name(), "Virtual"))
+}

@@ -1,0 +1,90 @@
+package vsphere_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// TestVMConfigCapturesTheSource: the captured configuration of the lab's
+// heterogeneous VMs is what the lab built them with.
+func TestVMConfigCapturesTheSource(t *testing.T) {
+	ctx := context.Background()
+	l, err := lab.Start(ctx, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for _, g := range lab.GuestVMs() {
+		vm, err := c.VMByName(ctx, g.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := c.VMConfig(ctx, vm.Ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Name != g.Name || cfg.GuestID != g.GuestID || cfg.Firmware != g.Firmware || cfg.SecureBoot != g.SecureBoot ||
+			cfg.HWVersion != g.HWVersion || cfg.CPUs != g.CPUs || (g.CoresPerSocket > 0 && cfg.CoresPerSocket != g.CoresPerSocket) || cfg.MemoryMB != g.MemoryMB {
+			t.Errorf("%s: %s, want %+v", g.Name, cfg.Summary(), g)
+		}
+		if g.EnableUUID != (cfg.DiskEnableUUID == "TRUE") {
+			t.Errorf("%s: disk.EnableUUID %q, want set: %v", g.Name, cfg.DiskEnableUUID, g.EnableUUID)
+		}
+		var ctrls []vsphere.ControllerConfig
+		for _, ct := range g.Controllers {
+			ctrls = append(ctrls, vsphere.ControllerConfig{Type: ct.Type, Bus: ct.Bus, Sharing: "noSharing"})
+		}
+		// captured sorted by type, then bus
+		got := map[string]vsphere.ControllerConfig{}
+		for _, ct := range cfg.Controllers {
+			got[ct.Type] = ct
+		}
+		if len(cfg.Controllers) != len(ctrls) {
+			t.Errorf("%s: controllers %+v, want %+v", g.Name, cfg.Controllers, ctrls)
+		}
+		for _, ct := range ctrls {
+			if got[ct.Type].Bus != ct.Bus || got[ct.Type].Type != ct.Type {
+				t.Errorf("%s: controllers %+v, want %+v", g.Name, cfg.Controllers, ctrls)
+			}
+		}
+		if len(cfg.Disks) != len(g.Disks) {
+			t.Fatalf("%s: disks %+v", g.Name, cfg.Disks)
+		}
+		for i, d := range g.Disks {
+			ct := g.Controllers[d.Controller]
+			want := vsphere.DiskConfig{ControllerType: ct.Type, Bus: ct.Bus, Unit: d.Unit, Capacity: 16 << 20, Thin: true, File: g.DiskFile("onprem-ds", i), Mode: "persistent"}
+			var found bool
+			for _, cd := range cfg.Disks {
+				cd.Label = ""
+				if reflect.DeepEqual(cd, want) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s: disk %d %+v not in %+v", g.Name, i, want, cfg.Disks)
+			}
+		}
+		if len(cfg.NICs) != len(g.NICs) {
+			t.Fatalf("%s: NICs %+v", g.Name, cfg.NICs)
+		}
+		for i, n := range g.NICs {
+			got := cfg.NICs[i]
+			if got.Type != n.Type || got.Portgroup != n.Portgroup || got.MAC == "" || !strings.EqualFold(got.MAC, vm.MACs[i]) {
+				t.Errorf("%s: NIC %d %+v, want %s on %s with MAC %s", g.Name, i, got, n.Type, n.Portgroup, vm.MACs[i])
+			}
+		}
+		if lines := strings.Join(cfg.Lines(), "\n"); !strings.Contains(lines, g.NICs[0].Type+" ") {
+			t.Errorf("%s: lines %s", g.Name, lines)
+		}
+	}
+}
