@@ -103,7 +103,7 @@ Try it without any VMware installation: ferry lab`,
 			return tui.Run(cmd.Context(), tui.Options{Config: cfg, PlanPath: wizardPlan, StatePath: wizardState, LogFile: g.logFile})
 		},
 	}
-	root.Flags().StringVar(&wizardPlan, "plan", "ferry-plan.yaml", "plan file: the wizard reads it if it exists and saves your answers to it (for ferry run)")
+	root.Flags().StringVar(&wizardPlan, "plan", defaultPlan, "plan file: the wizard reads it if it exists and saves your answers to it (for ferry run)")
 	root.Flags().StringVar(&wizardState, "state", "", "state file to resume from (default: next to the plan, PLAN.state.json)")
 	root.PersistentFlags().StringVar(&g.config, "config", "", "endpoints config file (YAML), e.g. the one ferry lab serve writes; wins over the environment")
 	root.PersistentFlags().BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification (NOT recommended)")

@@ -150,7 +150,7 @@ func TestHeadlessMigration(t *testing.T) {
 		t.Fatalf("confirming the wrong VM: exit %d\n%s", code, out)
 	}
 	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
-	if code != 0 || !strings.Contains(out, "measured downtime") {
+	if code != 0 || !strings.Contains(out, "measured downtime") || !strings.Contains(out, "1 done, 7 already done, 0 skipped") {
 		t.Fatalf("cutover: exit %d\n%s", code, out)
 	}
 	out, code = run("status", "--plan", l.PlanPath(), "--json")

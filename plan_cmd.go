@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +15,10 @@ import (
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/steps"
 )
+
+// defaultPlan is where the wizard saves the operator's answers and where
+// ferry plan, run and status look for them.
+const defaultPlan = "ferry-plan.yaml"
 
 // planFlags are the flags `ferry plan` and `ferry run` share.
 type planFlags struct {
@@ -40,7 +46,7 @@ L2VPN pre-shared key from FERRY_L2VPN_PSK.`
 // register adds --plan and --state; withOVF adds --appliance-ovf too (for
 // the commands that deploy the appliance).
 func (f *planFlags) register(cmd *cobra.Command, withOVF bool) {
-	cmd.Flags().StringVar(&f.plan, "plan", "", "plan file (YAML) with the operator's answers (required)")
+	cmd.Flags().StringVar(&f.plan, "plan", defaultPlan, "plan file (YAML) with the operator's answers; the wizard saves them there")
 	cmd.Flags().StringVar(&f.state, "state", "", "state file (default: next to the plan file, PLAN.state.json)")
 	if withOVF {
 		cmd.Flags().StringVar(&f.applianceOVF, "appliance-ovf", "", "L2VPN client appliance .ovf/.ova (overrides the plan's appliance.ovf; default: ferry's built-in minimal appliance)")
@@ -64,9 +70,12 @@ func (f *planFlags) statePath() string {
 func (f *planFlags) session(g *globalFlags, lock bool) (env *steps.Env, it steps.Itinerary, release func(), err error) {
 	release = func() {}
 	if f.plan == "" {
-		return nil, nil, release, usagef("--plan FILE is required (the operator's answers, YAML)")
+		return nil, nil, release, usagef("--plan FILE: the plan file is empty (the operator's answers, YAML; default %s)", defaultPlan)
 	}
 	pf, err := steps.LoadPlanFile(f.plan)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, release, usagef("plan file %s does not exist: answer the wizard (ferry, or ferry lab for the embedded lab) to write it, or pass --plan FILE", f.plan)
+	}
 	if err != nil {
 		return nil, nil, release, usageError{err}
 	}
@@ -130,9 +139,63 @@ func planReference() string {
 			fmt.Fprintf(&b, "step %d, %s (%s):\n%s\n", i+1, st.Step.Title(), st.Step.ID(), strings.Join(lines, "\n"))
 		}
 	}
-	b.WriteString(`vms: a list of {name, target_vapp, target_network, storage_profile, rpo, power_on}
-skip: a list of step IDs not to run`)
-	return b.String()
+	var other []string
+	covered := func(k string) bool { // a key, or a group whose keys a step lists
+		for f := range seen {
+			if f == k || strings.HasPrefix(f, k+".") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, k := range steps.PlanKeys() {
+		if covered(k) {
+			continue
+		}
+		d, ok := otherKeys[k]
+		if !ok {
+			d = "(undocumented: add it to otherKeys in plan_cmd.go)"
+		}
+		other = append(other, fmt.Sprintf("  %-32s %s", k, d))
+	}
+	if len(other) > 0 {
+		fmt.Fprintf(&b, "migration (steps 5 to 8):\n%s\n", strings.Join(other, "\n"))
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// otherKeys describes the plan file keys no step declares as a field (the
+// VM list, provider placement, probes, cutover tuning); TestPlanHelpListsEveryKey
+// fails when a key of steps.PlanFile is missing here.
+var otherKeys = map[string]string{
+	"job":                      "a name for the migration job, for people (default: <first VM>-Migration)",
+	"skip":                     "a list of step IDs not to run (e.g. [rights] when a provider administrator publishes them)",
+	"vms":                      "the VMs to migrate, a list of:",
+	"vms[].name":               "  the on-prem VM (required)",
+	"vms[].target_vapp":        "  the vApp it lands in (default: the VM's name; an existing vApp gets the VM added)",
+	"vms[].target_network":     "  the org VDC network its NIC joins (default: network.name)",
+	"vms[].storage_profile":    "  the VDC storage policy of its disks (default: the VDC's default policy)",
+	"vms[].rpo":                "  its RPO (default: rpo)",
+	"vms[].power_on":           "  true/false: power it on after the cutover (default true)",
+	"bandwidth_mbit":           "cap on all replication traffic together, megabits per second (default 0: no cap)",
+	"provider":                 "where the provider vCenter keeps the migrated VMs:",
+	"provider.datacenter":      "  its datacenter (default: the only one)",
+	"provider.resource_pool":   "  the resource pool backing the org VDC",
+	"provider.datastore":       "  the datastore the replicas are written to",
+	"provider.network":         "  the port group backing the stretched org VDC network",
+	"networks":                 "source port group -> org VDC network, for every NIC of the migrated VMs (the stretched port group defaults to the VM's target network)",
+	"probes":                   "connectivity probes watched before, during and after the cutover, a list of:",
+	"probes[].name":            "  the probe's name (default: probe N)",
+	"probes[].vm":              "  the migrated VM it watches: its outage is that VM's measured downtime",
+	"probes[].tcp":             "  host:port to connect to",
+	"probes[].icmp":            "  host to ping",
+	"probes[].from":            "  ping from inside this guest (VMware Tools; login from FERRY_GUEST_USER/PASSWORD) ...",
+	"probes[].to":              "  ... to this address",
+	"cutover":                  "cutover tuning:",
+	"cutover.shutdown_timeout": "  how long a guest shutdown may take (default 2m)",
+	"cutover.hard_power_off":   "  power the source off hard after that timeout (default true)",
+	"cutover.probe_interval":   "  how often probes run during the cutover (default 250ms)",
+	"cutover.green_timeout":    "  how long the probes may take to answer after power-on before rolling back (default 3m)",
 }
 
 func newPlanCmd(g *globalFlags) *cobra.Command {

@@ -109,7 +109,7 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 				return fmt.Errorf("%w (state: %s)", err, env.State.Path())
 			}
 			if !asJSON {
-				msg := fmt.Sprintf("ferry: %d done, %d skipped", res.Done, res.Skipped)
+				msg := fmt.Sprintf("ferry: %d done, %d already done, %d skipped", res.Done, res.AlreadyDone, res.Skipped)
 				if res.StoppedBefore != "" {
 					msg += "; stopped at " + res.StoppedBefore + " (waiting for --confirm-cutover)"
 				}

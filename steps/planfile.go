@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -330,4 +331,43 @@ func (pf *PlanFile) Save(path string) error {
 	}
 	pf.path = path
 	return nil
+}
+
+// PlanKeys lists every key a plan file may hold, as dotted paths in file
+// order ("appliance.ip", "vms[].name", "networks"), read from PlanFile's
+// yaml tags so that a reference built from it cannot miss a key.
+func PlanKeys() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := f.Tag.Get("yaml")
+			if !f.IsExported() || tag == "-" || tag == "" {
+				continue
+			}
+			name, opts, _ := strings.Cut(tag, ",")
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if strings.Contains(opts, "inline") {
+				walk(ft, prefix)
+				continue
+			}
+			key := prefix + name
+			switch {
+			case ft.Kind() == reflect.Struct:
+				out = append(out, key)
+				walk(ft, key+".")
+			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+				out = append(out, key)
+				walk(ft.Elem(), key+"[].")
+			default:
+				out = append(out, key)
+			}
+		}
+	}
+	walk(reflect.TypeOf(PlanFile{}), "")
+	return out
 }

@@ -26,7 +26,9 @@ type Runner struct {
 
 // Outcome summarizes a run.
 type Outcome struct {
-	Done, Skipped int
+	// Done counts the steps this run applied, AlreadyDone those a run
+	// before it had, Skipped those the plan or the situation skips.
+	Done, AlreadyDone, Skipped int
 	// StoppedBefore is the step the run stopped in front of for want of a
 	// confirmation ("" when it ran to the end).
 	StoppedBefore string
@@ -57,7 +59,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 				msg += " at " + prev.Finished.Format(time.RFC3339)
 			}
 			emit(Event{Kind: EventSkipped, Message: msg})
-			out.Done++
+			out.AlreadyDone++
 			continue
 		}
 		if reason := st.skipReason(pf); reason != "" {

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// TestPlanHelpListsEveryKey: `ferry plan --help` documents every key a plan
+// file may hold, read from the plan type itself, so a new key cannot be
+// added without a description.
+func TestPlanHelpListsEveryKey(t *testing.T) {
+	out, err := exec.Command(ferryBin, "plan", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	help := string(out)
+	if strings.Contains(help, "undocumented") {
+		t.Errorf("a plan key has no description:\n%s", help)
+	}
+	for _, k := range steps.PlanKeys() {
+		if !strings.Contains(help, "  "+k+" ") && !strings.Contains(help, "  "+k+".") && !strings.Contains(help, "  "+k+"[]") {
+			t.Errorf("ferry plan --help does not list %q", k)
+		}
+	}
+	for _, k := range []string{"job", "provider.datastore", "probes[].tcp", "cutover.green_timeout", "bandwidth_mbit"} {
+		if !strings.Contains(help, "  "+k+" ") {
+			t.Errorf("ferry plan --help does not describe %q", k)
+		}
+	}
+}
+
+// TestPlanFileDefault: plan, run and status look for the file the wizard
+// saves its answers to, and say how to make one when it is missing.
+func TestPlanFileDefault(t *testing.T) {
+	for _, c := range []string{"plan", "run", "status"} {
+		cmd := exec.Command(ferryBin, c)
+		cmd.Dir = t.TempDir()
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if code := exitCodeOf(err); code != exitUsage || !strings.Contains(string(out), "plan file ferry-plan.yaml does not exist") ||
+			!strings.Contains(string(out), "ferry lab") {
+			t.Errorf("ferry %s without a plan: exit %d\n%s", c, code, out)
+		}
+	}
+}
