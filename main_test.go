@@ -224,17 +224,29 @@ func TestWizardInTmux(t *testing.T) {
 	}
 }
 
-// TestReceiverPairing runs `ferry receiver` as on a provider host, paired by
-// certificate fingerprints: a pinned sender replicates a disk into it, an
-// unpinned one is refused.
+// TestReceiverPairing runs `ferry receiver` as in the receiver appliance,
+// paired by certificate fingerprints: a sender pinned for Company/vm1
+// replicates into the disk "hot-added" for it (a file under --by-id named
+// by the disk's UUID), is refused for Globex/vm1, and an unpinned sender is
+// refused.
 func TestReceiverPairing(t *testing.T) {
 	dir := t.TempDir()
 	sender, err := replication.SelfSignedCert("sender")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(ferryBin, "receiver", "--listen", "127.0.0.1:0", "--dir", filepath.Join(dir, "replicas"),
-		"--pin", replication.Fingerprint(sender.Certificate[0]))
+	byID := filepath.Join(dir, "by-id")
+	if err := os.MkdirAll(byID, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const uuid = "6000c290-1111-2222-3333-444455556666"
+	names, _ := replication.DeviceNames(uuid)
+	dev := filepath.Join(byID, names[0])
+	if err := os.WriteFile(dev, make([]byte, 5<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ferryBin, "receiver", "--listen", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state"),
+		"--by-id", byID, "--pin", replication.Fingerprint(sender.Certificate[0])+"=Company/vm1")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
@@ -267,18 +279,42 @@ func TestReceiverPairing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	job := &replication.Job{VM: "vm1", Source: replication.NewFileSource(disk), Addr: addr,
-		TLS: replication.PinnedClientTLS(sender, fp), State: st, Retries: 1}
+	src := replication.NewFileSource(disk)
+	disks, _ := src.Disks(context.Background())
+	job := &replication.Job{VM: "vm1", Org: "Company", Kind: replication.KindAppliance, Replicas: map[string]string{disks[0].Key: uuid},
+		Source: src, Addr: addr, TLS: replication.PinnedClientTLS(sender, fp), State: st, Retries: 1}
 	if _, err := job.RunPass(context.Background(), false); err != nil {
 		t.Fatalf("pinned sender: %v", err)
 	}
-	got, err := os.ReadFile(replication.ReplicaPath(filepath.Join(dir, "replicas"), "vm1", 0))
+	got, err := os.ReadFile(dev)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("replica differs from the disk (%v)", err)
+	}
+	globex := *job
+	globex.Org = "Globex"
+	if _, err := globex.RunPass(context.Background(), false); !errors.Is(err, replication.ErrForbidden) {
+		t.Errorf("a sender paired for Company/vm1 wrote Globex/vm1: %v", err)
 	}
 	stranger, _ := replication.SelfSignedCert("stranger")
 	job.TLS = replication.PinnedClientTLS(stranger, fp)
 	if _, err := job.RunPass(context.Background(), false); err == nil {
 		t.Error("a sender with an unpinned certificate replicated")
+	}
+}
+
+// TestReceiverRefusesWithoutItsKind: the receiver does not start when its
+// kind's preconditions fail, and says what is missing.
+func TestReceiverRefusesWithoutItsKind(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no-by-id")
+	out, err := exec.Command(ferryBin, "receiver", "--listen", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state"),
+		"--by-id", missing, "--pin", strings.Repeat("ab", 32)+"=Company/*").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), missing) || !strings.Contains(string(out), "disk.EnableUUID") {
+		t.Errorf("appliance receiver without %s: %v\n%s", missing, err, out)
+	}
+	out, err = exec.Command(ferryBin, "receiver", "--listen", "127.0.0.1:0", "--state-dir", filepath.Join(dir, "state"),
+		"--kind", "nfs", "--pin", strings.Repeat("ab", 32)+"=Company/*").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--datastore-dir") {
+		t.Errorf("nfs receiver without a datastore mount: %v\n%s", err, out)
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -63,7 +65,7 @@ func (ca *CA) WriteFile(path string) error {
 	return os.WriteFile(path, ca.CertPEM, 0o644)
 }
 
-// Issue returns a certificate for the given DNS names / IP addresses, usable
+// Issue returns a certificate for the given DNS names / IP addresses / URIs, usable
 // as a TLS server and as a TLS client certificate (mutual TLS).
 func (ca *CA) Issue(commonName string, hosts ...string) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -79,7 +81,9 @@ func (ca *CA) Issue(commonName string, hosts ...string) (tls.Certificate, error)
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
+		if u, err := url.Parse(h); err == nil && strings.Contains(h, "://") {
+			tmpl.URIs = append(tmpl.URIs, u) // an identity, e.g. a replica namespace
+		} else if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		} else {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)

@@ -63,7 +63,12 @@ type Lab struct {
 	// writes into the running source VMs' disks.
 	CBT      *cbt.Tracker
 	Workload *workload.Workload
-	// Receiver is ferry's replication receiver on the provider side.
+	// Appliance is the receiver appliance VM in the provider vCenter, whose
+	// kernel the lab plays; ProviderDisks is how the provider vCenter
+	// creates and checks disks (as ESXi on VMFS).
+	Appliance     *Appliance
+	ProviderDisks *esxDisks
+	// Receiver is ferry's replication receiver, as in the receiver appliance.
 	Receiver     *replication.Receiver
 	ReceiverAddr string
 	// SenderCert / SenderKey: a client certificate the receiver trusts.
@@ -156,6 +161,10 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if l.Provider, err = startVCenter(ctx, ProviderSpec(), l.Dir, l.CA); err != nil {
 		return l, err
 	}
+	l.ProviderDisks = installESXDisks(l.Provider)
+	if l.Appliance, err = startAppliance(ctx, l.Provider, l.ProviderDisks, l.Dir); err != nil {
+		return l, err
+	}
 	l.Fabric = stretch.New()
 	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric); err != nil {
 		return l, err
@@ -218,7 +227,7 @@ func (l *Lab) startVCD() error {
 	l.vcdCfg = vcdsim.Config{
 		SystemUser:     "administrator",
 		SystemPassword: randomSecret(),
-		TenantOrg:      "Company",
+		TenantOrg:      TenantOrg,
 		TenantUser:     "companyadmin",
 		TenantPassword: randomSecret(),
 		Fabric:         l.Fabric,

@@ -13,10 +13,13 @@ import (
 )
 
 // startReplication gives the on-prem vCenter changed block tracking and a
-// guest workload, and runs ferry's replication receiver on the provider
-// side, writing replicas into the provider datastore's directory. The
-// receiver and its senders authenticate each other with certificates from
-// the lab CA (mutual TLS).
+// guest workload, and runs ferry's replication receiver as in the receiver
+// appliance at the provider: an appliance receiver that finds the replica
+// disks ferry hot-adds to the appliance VM under the by-id directory the
+// lab's appliance kernel keeps. It has no datastore directory to write
+// into. The receiver and its senders authenticate each other with
+// certificates from the lab CA (mutual TLS); the sender's certificate
+// grants it the tenant org's replica namespace only.
 func (l *Lab) startReplication(ctx context.Context, rate int64) error {
 	l.CBT = cbt.Install(l.OnPrem.Model)
 	if rate > 0 {
@@ -29,10 +32,16 @@ func (l *Lab) startReplication(ctx context.Context, rate int64) error {
 	}
 	l.SenderCert = filepath.Join(l.Dir, "sender.pem")
 	l.SenderKey = filepath.Join(l.Dir, "sender-key.pem")
-	if err := l.CA.IssueFiles(l.SenderCert, l.SenderKey, "ferry-sender", "ferry-sender"); err != nil {
+	if err := l.CA.IssueFiles(l.SenderCert, l.SenderKey, "ferry-sender", "ferry-sender", replication.NamespaceURI(TenantOrg, "*").String()); err != nil {
 		return fmt.Errorf("lab sender certificate: %w", err)
 	}
-	rcv, err := replication.NewReceiver(l.Provider.DatastoreDir, replication.CATLS(serverCert, l.CA.Pool, true, ""), slog.New(slog.DiscardHandler))
+	rcv, err := replication.NewReceiver(replication.ReceiverConfig{
+		StateDir:  filepath.Join(l.Dir, "receiver-appliance", "var", "lib", "ferry-receiver"),
+		Writer:    replication.ApplianceWriter{ByID: l.Appliance.ByID},
+		TLS:       replication.CATLS(serverCert, l.CA.Pool, true, ""),
+		Authorize: replication.CertNamespaces(),
+		Log:       slog.New(slog.DiscardHandler),
+	})
 	if err != nil {
 		return fmt.Errorf("lab replication receiver: %w", err)
 	}

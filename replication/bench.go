@@ -116,6 +116,20 @@ func rawCopy(src, dst string) error {
 	return out.Close()
 }
 
+// blockDeviceFile stands for a freshly created thin disk: size bytes that
+// read as zeros.
+func blockDeviceFile(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // BenchReplicate measures, in one run, a raw local copy of a disk file,
 // ferry's initial sync of the same file over loopback TLS, and an
 // incremental pass after o.Changed bytes were rewritten.
@@ -140,7 +154,24 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	if err != nil {
 		return r, err
 	}
-	rcv, err := NewReceiver(filepath.Join(o.Dir, "receiver"), PinnedServerTLS(sc, Fingerprint(cc.Certificate[0])), nil)
+	// The receiver writes as in the receiver appliance: a replica disk
+	// found by its UUID under a by-id directory, here a file standing for
+	// the block device the provider vCenter's disk appears as.
+	const uuid = "6000c290-bec4-0000-0000-00000000be4c"
+	byID := filepath.Join(o.Dir, "by-id")
+	names, _ := DeviceNames(uuid)
+	if err := os.MkdirAll(byID, 0o755); err != nil {
+		return r, err
+	}
+	if err := blockDeviceFile(filepath.Join(byID, names[0]), o.Size); err != nil {
+		return r, fmt.Errorf("replica device: %w", err)
+	}
+	rcv, err := NewReceiver(ReceiverConfig{
+		StateDir:  filepath.Join(o.Dir, "receiver"),
+		Writer:    ApplianceWriter{ByID: byID},
+		TLS:       PinnedServerTLS(sc, Fingerprint(cc.Certificate[0])),
+		Authorize: PinnedNamespaces(map[string][]string{Fingerprint(cc.Certificate[0]): {"bench/bench"}}),
+	})
 	if err != nil {
 		return r, err
 	}
@@ -160,7 +191,12 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	// A tracked source: an incremental pass costs what it costs on vSphere,
 	// where CBT knows the changed blocks without reading the disk.
 	source := NewTrackedFileSource(src)
-	job := &Job{VM: "bench", Source: source, Addr: ln.Addr().String(),
+	disks, err := source.Disks(ctx)
+	if err != nil {
+		return r, err
+	}
+	job := &Job{VM: "bench", Org: "bench", Kind: KindAppliance, Replicas: map[string]string{disks[0].Key: uuid},
+		Source: source, Addr: ln.Addr().String(),
 		TLS: PinnedClientTLS(cc, Fingerprint(sc.Certificate[0])), State: st, Conns: o.Conns}
 	res, err := job.RunPass(ctx, false)
 	if err != nil {

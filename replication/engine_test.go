@@ -22,7 +22,7 @@ func TestInitialAndIncremental(t *testing.T) {
 	if res.Kind != PassInitial {
 		t.Fatalf("kind %s", res.Kind)
 	}
-	replica := ReplicaPath(rcv.dir, "vm1", 0)
+	replica := replicaPath(rcv, "vm1", 0)
 	sameFiles(t, src, replica)
 
 	changed := []Extent{{1 << 20, 64 << 10}, {17 << 20, 1 << 20}, {20 << 20, 128 << 10}}
@@ -71,38 +71,7 @@ func TestSmallWindow(t *testing.T) {
 	if _, err := job.RunPass(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
-}
-
-// TestReplicaFilesStable: a disk keeps its replica file when other disks of
-// the VM are removed or added.
-func TestReplicaFilesStable(t *testing.T) {
-	dir := t.TempDir()
-	r, err := NewReceiver(dir, testTLS(t).server, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	open := func(i int, key string) string {
-		rep, err := r.openReplica("vm", i, Disk{Key: key, Capacity: 1 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rep.path
-	}
-	a, b := open(0, "2000"), open(1, "2001")
-	if a != ReplicaPath(dir, "vm", 0) || b != ReplicaPath(dir, "vm", 1) {
-		t.Fatalf("paths %s %s", a, b)
-	}
-	r.mu.Lock()
-	r.disks = map[string]*replica{} // as after a restart
-	r.mu.Unlock()
-	if got := open(0, "2001"); got != b {
-		t.Fatalf("disk 2001 moved to %s after disk 2000 was removed", got)
-	}
-	if got := open(0, "2002"); got == a || got == b {
-		t.Fatalf("new disk 2002 took an existing replica file %s", got)
-	}
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 }
 
 // TestMultiDiskKilledBetweenDisks: a VM with two disks, the sender killed
@@ -137,13 +106,13 @@ func TestMultiDiskKilledBetweenDisks(t *testing.T) {
 	if res.Kind != PassInitial || res.Counters.Planned > 10<<20 {
 		t.Fatalf("resumed %s pass planned %d", res.Kind, res.Counters.Planned)
 	}
-	sameFiles(t, a, ReplicaPath(rcv.dir, "vm", 0))
-	sameFiles(t, b, ReplicaPath(rcv.dir, "vm", 1))
+	sameFiles(t, a, replicaPath(rcv, "vm", 0))
+	sameFiles(t, b, replicaPath(rcv, "vm", 1))
 	scribble(t, b, 5, Extent{3 << 20, 64 << 10})
 	if res, err = job.RunPass(context.Background(), false); err != nil || res.Counters.Planned != 64<<10 {
 		t.Fatalf("incremental: %+v %v", res, err)
 	}
-	sameFiles(t, b, ReplicaPath(rcv.dir, "vm", 1))
+	sameFiles(t, b, replicaPath(rcv, "vm", 1))
 	if err := job.Verify(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -178,14 +147,14 @@ func TestBatches(t *testing.T) {
 	if _, err := job.RunPass(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 	scribble(t, src, 12, Extent{9 << 20, 10}, Extent{15 << 20, 10})
 	fs.ResetCBT()
 	res, err := job.RunPass(context.Background(), false)
 	if err != nil || res.Kind != PassFullCompare || res.Counters.Payload > 2*HashBlock {
 		t.Fatalf("full-compare: %+v %v", res, err)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 }
 
 // TestTrackedFileSource: with changes reported by the writer (as a CBT

@@ -81,7 +81,7 @@ func TestSenderKilledResumes(t *testing.T) {
 	if res.Counters.Payload > size-st.Watermark {
 		t.Fatalf("resumed pass re-sent acknowledged data: payload %d > %d", res.Counters.Payload, size-st.Watermark)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 	if st, _ = job.State.Disk("vm/0"); st.Pass != "" || st.Committed == "" {
 		t.Fatalf("state after resume: %+v", st)
 	}
@@ -107,7 +107,7 @@ func TestReceiverRestartMidPass(t *testing.T) {
 	if res.Attempts < 2 {
 		t.Fatalf("attempts %d, want a reconnect", res.Attempts)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 	if err := job.Verify(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestConnectionDropMidPass(t *testing.T) {
 	if res.Attempts < 2 {
 		t.Fatalf("attempts %d, want a retry", res.Attempts)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 }
 
 // TestReceiverDiskFull: a full replica disk stops the pass with a clear
@@ -180,7 +180,7 @@ func TestReceiverDiskFull(t *testing.T) {
 	if _, err := job.RunPass(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 }
 
 type pathError struct{ err error }
@@ -210,13 +210,13 @@ func TestCBTResetFullCompare(t *testing.T) {
 	if res.Counters.Payload > 2*HashBlock || res.Counters.Matched != size-2*HashBlock {
 		t.Fatalf("full-compare sent %d payload bytes, matched %d", res.Counters.Payload, res.Counters.Matched)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 	// CBT works again from the new base.
 	scribble(t, src, 10, Extent{5 << 20, 64 << 10})
 	if res, err = job.RunPass(ctx, false); err != nil || res.Kind != PassIncremental {
 		t.Fatalf("after reset: %v %v", res.Kind, err)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 }
 
 // TestSenderStateLost: a sender without state against a receiver that has
@@ -236,7 +236,7 @@ func TestSenderStateLost(t *testing.T) {
 	if res.Kind != PassFullCompare || res.Counters.Payload > HashBlock {
 		t.Fatalf("kind %s payload %d", res.Kind, res.Counters.Payload)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 }
 
 // TestVerifyDetectsCorruption: a replica block changed behind the engine's
@@ -248,7 +248,7 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 	if _, err := job.RunPass(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	scribble(t, ReplicaPath(rcv.dir, "vm", 0), 99, Extent{2<<20 + 17, 1})
+	scribble(t, replicaPath(rcv, "vm", 0), 99, Extent{2<<20 + 17, 1})
 	if err := job.Verify(ctx); !errors.Is(err, ErrVerifyMismatch) {
 		t.Fatalf("verify of a corrupted replica: %v", err)
 	}
@@ -260,7 +260,7 @@ func TestVerifyDetectsCorruption(t *testing.T) {
 	if err := job2.Verify(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 }
 
 // TestNewSenderFencesOldConnections: when a new sender session starts for a
@@ -274,18 +274,20 @@ func TestNewSenderFencesOldConnections(t *testing.T) {
 	}
 	defer old.Close()
 	fc := newFrameConn(old)
-	if err := fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, VM: "vm", Session: "old", Disks: []Disk{{Key: "0", Capacity: 2 << 20}}}); err != nil {
+	job := newJob(t, "vm", fs, rcv.addr)
+	if err := fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, Kind: KindAppliance, Org: testOrg, VM: "vm", Session: "old",
+		Disks: []Disk{{Key: "0", Capacity: 2 << 20}}, Replicas: []string{job.Replicas["0"]}}); err != nil {
 		t.Fatal(err)
 	}
 	var h header
 	if _, err := fc.readFrame(&h, nil); err != nil || h.Type != fReply {
 		t.Fatalf("hello: %v %d", err, h.Type)
 	}
-	if _, err := newJob(t, "vm", fs, rcv.addr).RunPass(context.Background(), false); err != nil {
+	if _, err := job.RunPass(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fc.readFrame(&h, nil); err == nil {
 		t.Fatal("the old session's connection is still open")
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 }

@@ -3,7 +3,10 @@ package replication
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -15,6 +18,7 @@ import (
 // pair holds TLS configs for a receiver and a sender paired by fingerprint.
 type pair struct {
 	server, client *tls.Config
+	sender         string // the sender's fingerprint
 }
 
 var (
@@ -35,16 +39,23 @@ func testTLS(t testing.TB) pair {
 		thePair = pair{
 			server: PinnedServerTLS(sc, Fingerprint(cc.Certificate[0])),
 			client: PinnedClientTLS(cc, Fingerprint(sc.Certificate[0])),
+			sender: Fingerprint(cc.Certificate[0]),
 		}
 	})
 	return thePair
 }
 
-// testReceiver runs a receiver on a loopback port; restart() stops and
-// starts it again on the same address and directory.
+// testOrg is the namespace org of test jobs; the test sender may write
+// every VM of it.
+const testOrg = "test"
+
+// testReceiver runs an appliance receiver on a loopback port, its state in
+// dir/state, the replica "devices" (files) in dir/by-id; restart() stops
+// and starts it again on the same address and directory.
 type testReceiver struct {
 	t      testing.TB
 	dir    string
+	byID   string
 	addr   string
 	r      *Receiver
 	cancel context.CancelFunc
@@ -56,7 +67,11 @@ func startReceiver(t testing.TB, dir, addr string) *testReceiver {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	r, err := NewReceiver(dir, testTLS(t).server, nil)
+	byID := filepath.Join(dir, "by-id")
+	if err := os.MkdirAll(byID, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReceiver(testReceiverConfig(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,13 +80,64 @@ func startReceiver(t testing.TB, dir, addr string) *testReceiver {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &testReceiver{t: t, dir: dir, addr: ln.Addr().String(), r: r, cancel: cancel, done: make(chan struct{})}
+	tr := &testReceiver{t: t, dir: dir, byID: byID, addr: ln.Addr().String(), r: r, cancel: cancel, done: make(chan struct{})}
+	byIDOf.Store(tr.addr, byID)
 	go func() {
 		defer close(tr.done)
 		_ = r.Serve(ctx, ln)
 	}()
 	t.Cleanup(tr.stop)
 	return tr
+}
+
+func testReceiverConfig(t testing.TB, dir string) ReceiverConfig {
+	return ReceiverConfig{
+		StateDir:  filepath.Join(dir, "state"),
+		Writer:    ApplianceWriter{ByID: filepath.Join(dir, "by-id")},
+		TLS:       testTLS(t).server,
+		Authorize: PinnedNamespaces(map[string][]string{testTLS(t).sender: {testOrg + "/*"}}),
+	}
+}
+
+// byIDOf maps a test receiver's address to its by-id directory, so that
+// newJob can "hot-add" the job's replica disks there.
+var byIDOf sync.Map
+
+// testUUID is the disk UUID of replica disk i of vm.
+func testUUID(vm string, i int) string {
+	s := sha256.Sum256(fmt.Appendf(nil, "%s/%d", vm, i))
+	h := hex.EncodeToString(s[:16])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// replicaPath is the "device" of replica disk i of vm at rcv.
+func replicaPath(rcv *testReceiver, vm string, i int) string {
+	names, _ := DeviceNames(testUUID(vm, i))
+	return filepath.Join(rcv.byID, names[0])
+}
+
+// hotAdd creates the replica "devices" of src's disks for vm under byID
+// (as the appliance's kernel shows disks ferry hot-added) and returns the
+// job's replica map.
+func hotAdd(t testing.TB, byID, vm string, src Source) map[string]string {
+	t.Helper()
+	disks, err := src.Disks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for i, d := range disks {
+		uuid := testUUID(vm, i)
+		names, _ := DeviceNames(uuid)
+		p := filepath.Join(byID, names[0])
+		if _, err := os.Stat(p); err != nil {
+			if err := blockDeviceFile(p, d.Capacity); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out[d.Key] = uuid
+	}
+	return out
 }
 
 func (tr *testReceiver) stop() {
@@ -162,5 +228,9 @@ func newJob(t testing.TB, vm string, src Source, addr string) *Job {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &Job{VM: vm, Source: src, Addr: addr, TLS: testTLS(t).client, State: st, Conns: 3, Window: 8 << 20}
+	var replicas map[string]string
+	if byID, ok := byIDOf.Load(addr); ok {
+		replicas = hotAdd(t, byID.(string), vm, src)
+	}
+	return &Job{VM: vm, Org: testOrg, Kind: KindAppliance, Replicas: replicas, Source: src, Addr: addr, TLS: testTLS(t).client, State: st, Conns: 3, Window: 8 << 20}
 }

@@ -18,39 +18,36 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vmware/govmomi/vmdk"
 	"github.com/zeebo/blake3"
 	"github.com/zeebo/xxh3"
 	"golang.org/x/sys/unix"
 )
 
 // Receiver is the provider-side end of replication: it writes extents in
-// place into replica disk files under Dir, fsyncs, acknowledges, keeps a
-// block-hash map and answers hash and verify queries.
+// place into replica disks that the provider vCenter created (through a
+// ReplicaWriter: a disk hot-added to the receiver appliance, or the flat
+// extent of a disk on an NFS datastore), syncs, acknowledges, keeps a
+// block-hash map and answers hash and verify queries. It creates no disk,
+// descriptor or datastore file.
 //
-// Replica layout (so a VM can later be created over the files, e.g. with
-// CreateVM naming "[datastore] <vm>/<vm>.vmdk" when Dir is a datastore
-// directory):
-//
-//	Dir/<vm>/<vm>.vmdk          descriptor of disk 0 (monolithicFlat style)
-//	Dir/<vm>/<vm>-flat.vmdk     data of disk 0 (raw, sparse, full capacity)
-//	Dir/<vm>/<vm>_N.vmdk        descriptor of disk N (N >= 1, in the sender's disk order)
-//	Dir/<vm>/<vm>_N-flat.vmdk   data of disk N
-//	Dir/.ferry-receiver.db      receiver state (bbolt): per disk committed changeId, pass in flight, watermark, file
-//
-// A disk (keyed "<vm>/<device key>") keeps the file it got first, even if
-// other disks of the VM are removed or added later; a new disk takes the
-// next free N.
+// Replicas are namespaced by org and VM: a sender names its namespace and,
+// per disk, the replica disk (disk UUID or descriptor path) ferry prepared;
+// the Authorizer decides whether the sender's identity may write there, and
+// a replica disk, once written for one namespace, is never opened for
+// another. The receiver state (bbolt) lives in StateDir: per disk
+// ("org/vm/device key") the committed changeId, pass in flight, watermark
+// and the replica disk it is bound to.
 type Receiver struct {
-	dir   string
-	tls   *tls.Config
-	log   *slog.Logger
-	state *StateStore
+	writer    ReplicaWriter
+	authorize Authorizer
+	tls       *tls.Config
+	log       *slog.Logger
+	state     *StateStore
 
 	mu    sync.Mutex
-	disks map[string]*replica // by state key "vm/diskKey"
+	disks map[string]*replica // by state key "org/vm/diskKey"
 	conns map[net.Conn]struct{}
-	vms   map[string]*senderSession // latest sender session per VM
+	vms   map[string]*senderSession // latest sender session per namespace
 	wg    sync.WaitGroup
 
 	// writeErr, when set (tests), is consulted before each write to simulate
@@ -60,7 +57,9 @@ type Receiver struct {
 
 type replica struct {
 	key  string
+	ref  string // what the sender named: disk UUID or descriptor path
 	path string
+	dev  *ReplicaDevice
 	f    *os.File
 	size int64
 
@@ -70,37 +69,57 @@ type replica struct {
 	writes uint64 // bumped by every write, so a hash read during a write is not cached
 }
 
-// ReplicaPath returns the flat file of disk index i (sender's order) of vm under dir.
-func ReplicaPath(dir, vm string, i int) string {
-	name := vm
-	if i > 0 {
-		name = fmt.Sprintf("%s_%d", vm, i)
-	}
-	return filepath.Join(dir, vm, name+"-flat.vmdk")
+// ReceiverConfig configures a Receiver.
+type ReceiverConfig struct {
+	// StateDir holds the receiver state (created if missing).
+	StateDir string
+	// Writer opens the replica disks; its preconditions are checked.
+	Writer ReplicaWriter
+	// TLS must require client certificates (mutual TLS); TLS 1.3 is enforced.
+	TLS *tls.Config
+	// Authorize says which namespaces a sender may write (CertNamespaces,
+	// PinnedNamespaces).
+	Authorize Authorizer
+	Log       *slog.Logger
 }
 
-// NewReceiver opens (or creates) the receiver state in dir. config must
-// require client certificates (mutual TLS); TLS 1.3 is enforced.
-func NewReceiver(dir string, config *tls.Config, log *slog.Logger) (*Receiver, error) {
+// NewReceiver checks the writer's preconditions and opens (or creates) the
+// receiver state.
+func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
+	config := cfg.TLS
 	if config == nil || (config.ClientAuth != tls.RequireAndVerifyClientCert && config.ClientAuth != tls.RequireAnyClientCert) {
 		return nil, errors.New("receiver TLS config must require client certificates (mutual TLS)")
 	}
 	if config.ClientAuth == tls.RequireAnyClientCert && config.VerifyPeerCertificate == nil {
 		return nil, errors.New("receiver TLS config accepts any client certificate without pinning")
 	}
+	if cfg.Authorize == nil {
+		return nil, errors.New("receiver needs an authorizer: senders are authorised per replica namespace")
+	}
+	if cfg.Writer == nil {
+		return nil, errors.New("receiver needs a replica writer (appliance or nfs)")
+	}
+	if err := cfg.Writer.Check(); err != nil {
+		return nil, err
+	}
+	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if cfg.StateDir == "" {
+		return nil, errors.New("receiver needs a state directory")
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	st, err := OpenState(filepath.Join(dir, ".ferry-receiver.db"))
+	st, err := OpenState(filepath.Join(cfg.StateDir, ".ferry-receiver.db"))
 	if err != nil {
 		return nil, err
 	}
 	c := config.Clone()
 	c.MinVersion = tls.VersionTLS13
-	return &Receiver{dir: dir, tls: c, log: log, state: st, disks: map[string]*replica{}, conns: map[net.Conn]struct{}{}, vms: map[string]*senderSession{}}, nil
+	return &Receiver{writer: cfg.Writer, authorize: cfg.Authorize, tls: c, log: log, state: st,
+		disks: map[string]*replica{}, conns: map[net.Conn]struct{}{}, vms: map[string]*senderSession{}}, nil
 }
 
 // Serve accepts TLS connections on ln until ctx ends or ln is closed.
@@ -130,7 +149,7 @@ func (r *Receiver) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// Close drops all connections and closes replica files and the state.
+// Close drops all connections and closes replica disks and the state.
 func (r *Receiver) Close() error {
 	r.mu.Lock()
 	for c := range r.conns {
@@ -151,92 +170,71 @@ func (r *Receiver) Close() error {
 const idleTimeout = 10 * time.Minute
 
 func validName(s string) bool {
-	return s != "" && len(s) <= 80 && !strings.ContainsAny(s, "/\\\x00") && s != "." && s != ".."
+	return s != "" && len(s) <= 80 && !strings.ContainsAny(s, "/\\\x00") && s != "." && s != ".." && s != "*"
 }
 
-func (r *Receiver) openReplica(vm string, i int, d Disk) (*replica, error) {
-	key := diskStateKey(vm, d.Key)
+// openReplica opens the replica disk ref for disk d of org/vm: the one it
+// is already open on, or through the writer. A disk stays bound to the
+// replica disk it was first written on; a replica disk bound to another
+// disk (of any namespace) is refused.
+func (r *Receiver) openReplica(org, vm, ref string, d Disk) (*replica, error) {
+	key := diskStateKey(org+"/"+vm, d.Key)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rep := r.disks[key]; rep != nil {
-		if rep.size != d.Capacity {
+		switch {
+		case rep.ref != ref:
+			return nil, fmt.Errorf("disk %s: replica disk %s is open, the sender names %s", key, rep.ref, ref)
+		case rep.size != d.Capacity:
 			return nil, fmt.Errorf("disk %s: size changed from %d to %d while open", key, rep.size, d.Capacity)
 		}
-		return rep, nil
+		if rep.dev.Present == nil || rep.dev.Present() == nil {
+			return rep, nil
+		}
+		// Detached since (and maybe attached again): open it anew.
+		delete(r.disks, key)
+		rep.f.Close()
 	}
-	path, err := r.replicaFile(vm, i, key)
+	dev, err := r.writer.Open(org, vm, ref, d.Capacity)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := r.bind(key, dev.ID); err != nil {
+		dev.File.Close()
 		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err == nil && fi.Size() != d.Capacity {
-		err = f.Truncate(d.Capacity)
-	}
-	if err == nil {
-		err = writeDescriptor(strings.TrimSuffix(path, "-flat.vmdk")+".vmdk", filepath.Base(path), d.Capacity)
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("replica %s: %w", path, err)
 	}
 	n := int((d.Capacity + HashBlock - 1) / HashBlock)
-	rep := &replica{key: key, path: path, f: f, size: d.Capacity, hashes: make([]uint64, n), valid: make([]bool, n)}
+	rep := &replica{key: key, ref: ref, path: dev.Path, dev: dev, f: dev.File, size: d.Capacity, hashes: make([]uint64, n), valid: make([]bool, n)}
 	r.disks[key] = rep
 	return rep, nil
 }
 
-// replicaFile returns the flat file of a disk: the one recorded in the
-// state, or (first time) ReplicaPath of its index, or the next free index if
-// another disk of the VM holds that one (disks added or removed between
-// passes never swap files).
-func (r *Receiver) replicaFile(vm string, i int, key string) (string, error) {
+// bind records that disk key is written on the replica disk id, refusing a
+// replica disk that another disk is bound to.
+func (r *Receiver) bind(key, id string) error {
 	st, err := r.state.Disk(key)
 	if err != nil {
-		return "", err
+		return err
+	}
+	if st.File == id {
+		return nil
+	}
+	all, err := r.state.DisksWithPrefix("")
+	if err != nil {
+		return err
+	}
+	for k, other := range all {
+		if other.File == id && k != key {
+			return fmt.Errorf("%w: replica disk %s already holds the replica of %s", ErrForbidden, id, k)
+		}
 	}
 	if st.File != "" {
-		return filepath.Join(r.dir, st.File), nil
+		// The sender named another replica disk for this disk (ferry made a
+		// new one): what the old one held does not count.
+		st = DiskState{}
 	}
-	all, err := r.state.DisksWithPrefix(vm + "/")
-	if err != nil {
-		return "", err
-	}
-	claimed := map[string]bool{}
-	for _, d := range all {
-		claimed[d.File] = true
-	}
-	for k := i; ; k++ {
-		rel, err := filepath.Rel(r.dir, ReplicaPath(r.dir, vm, k))
-		if err != nil {
-			return "", err
-		}
-		if !claimed[rel] {
-			st.File = rel
-			return filepath.Join(r.dir, rel), r.state.PutDisk(key, st)
-		}
-	}
-}
-
-func writeDescriptor(path, flat string, size int64) error {
-	desc := vmdk.NewDescriptor(vmdk.Extent{Size: size / 512, Info: flat})
-	desc.Type = "monolithicFlat"
-	desc.DDB["adapterType"] = "lsilogic"
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := desc.Write(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	st.File = id
+	return r.state.PutDisk(key, st)
 }
 
 func (d *replica) invalidate(off, n int64) {
@@ -329,10 +327,27 @@ func (d *replica) digest() (string, error) {
 }
 
 func errorCode(err error) string {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	switch {
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
 		return "no_space"
+	case errors.Is(err, ErrDetached):
+		return "detached"
+	case errors.Is(err, ErrNoReplicaDisk):
+		return "no_replica_disk"
+	case errors.Is(err, ErrForbidden):
+		return "forbidden"
 	}
 	return "io"
+}
+
+// forget drops a replica disk that went away, so the next sender opens it
+// anew (once it is attached again).
+func (r *Receiver) forget(d *replica) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.disks[d.key] == d {
+		delete(r.disks, d.key)
+	}
 }
 
 // senderSession is the set of connections of one sender pass attempt.
@@ -389,24 +404,40 @@ func (r *Receiver) handle(c net.Conn) {
 		fail("protocol", errors.New("expected hello (protocol version 1)"))
 		return
 	}
-	if !validName(hello.VM) || len(hello.Disks) == 0 || len(hello.Disks) > 256 {
-		fail("protocol", fmt.Errorf("bad VM name %q or disk count %d", hello.VM, len(hello.Disks)))
+	if hello.Probe {
+		_ = fc.writeJSON(fReply, 0, replyMsg{})
 		return
 	}
+	if !validName(hello.Org) || !validName(hello.VM) || len(hello.Disks) == 0 || len(hello.Disks) > 256 || len(hello.Replicas) != len(hello.Disks) {
+		fail("protocol", fmt.Errorf("bad namespace %q/%q, disk count %d or replica count %d", hello.Org, hello.VM, len(hello.Disks), len(hello.Replicas)))
+		return
+	}
+	if hello.Kind != r.writer.Kind() {
+		fail("kind", fmt.Errorf("this is an %s receiver; the plan's receiver kind is %q", r.writer.Kind(), hello.Kind))
+		return
+	}
+	if tc, ok := c.(*tls.Conn); !ok {
+		fail("forbidden", fmt.Errorf("%w: not a TLS connection", ErrForbidden))
+		return
+	} else if err := r.authorize(tc.ConnectionState(), hello.Org, hello.VM); err != nil {
+		fail("forbidden", err)
+		return
+	}
+	ns := hello.Org + "/" + hello.VM
 	disks := make([]*replica, len(hello.Disks))
 	seen := map[string]bool{}
 	for i, d := range hello.Disks {
-		if !validName(d.Key) || d.Capacity <= 0 || seen[d.Key] {
-			fail("protocol", fmt.Errorf("bad or duplicate disk %q size %d", d.Key, d.Capacity))
+		if !validName(d.Key) || d.Capacity <= 0 || seen[d.Key] || hello.Replicas[i] == "" {
+			fail("protocol", fmt.Errorf("bad or duplicate disk %q size %d, or no replica disk named for it", d.Key, d.Capacity))
 			return
 		}
 		seen[d.Key] = true
-		if disks[i], err = r.openReplica(hello.VM, i, d); err != nil {
-			fail(errorCode(err), err)
+		if disks[i], err = r.openReplica(hello.Org, hello.VM, hello.Replicas[i], d); err != nil {
+			fail(errorCode(err), fmt.Errorf("%s disk %s: %w", ns, d.Key, err))
 			return
 		}
 	}
-	defer r.fence(hello.VM, hello.Session, c)()
+	defer r.fence(ns, hello.Session, c)()
 	if err := fc.writeJSON(fReply, 0, replyMsg{}); err != nil {
 		return
 	}
@@ -417,7 +448,8 @@ func (r *Receiver) handle(c net.Conn) {
 	)
 	sync := func() error {
 		for d := range touched {
-			if err := d.f.Sync(); err != nil {
+			if err := d.dev.Sync(); err != nil {
+				r.forget(d)
 				return err
 			}
 			delete(touched, d)
@@ -526,7 +558,7 @@ func (r *Receiver) control(t frameType, d *replica, m diskMsg) (replyMsg, error)
 		if st.Pass != m.Pass || st.Target != m.Target {
 			return replyMsg{}, fmt.Errorf("commit of pass %q on %s, but pass in flight is %q", m.Pass, d.key, st.Pass)
 		}
-		if err := d.f.Sync(); err != nil {
+		if err := d.dev.Sync(); err != nil {
 			return replyMsg{}, err
 		}
 		st = DiskState{Committed: m.Target, Size: d.size, File: st.File}
@@ -542,7 +574,7 @@ func (r *Receiver) control(t frameType, d *replica, m diskMsg) (replyMsg, error)
 		return replyMsg{Hashes: hs}, err
 	case fVerify:
 		r.mu.Unlock()
-		err := d.f.Sync()
+		err := d.dev.Sync()
 		var sum string
 		if err == nil {
 			sum, err = d.digest()

@@ -120,7 +120,7 @@ func TestSchedulerPassesPauseFinal(t *testing.T) {
 		t.Fatalf("%d passes ran at once with MaxConcurrent 1", peak.Load())
 	}
 	for _, vm := range []string{"a", "b"} {
-		sameFiles(t, srcs[vm], ReplicaPath(rcv.dir, vm, 0))
+		sameFiles(t, srcs[vm], replicaPath(rcv, vm, 0))
 	}
 
 	// Pause / resume: resume runs a pass at once.
@@ -149,7 +149,7 @@ func TestSchedulerPassesPauseFinal(t *testing.T) {
 		t.Fatalf("kind %s", res.Kind)
 	}
 	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventVerified && e.VM == "a" })
-	sameFiles(t, srcs["a"], ReplicaPath(rcv.dir, "a", 0))
+	sameFiles(t, srcs["a"], replicaPath(rcv, "a", 0))
 }
 
 // countingSource tracks passes in progress (snapshots open).

@@ -23,16 +23,25 @@ import (
 // Job replicates one VM's disks to a receiver. A Job is not safe for
 // concurrent passes; the Scheduler runs one pass per job at a time.
 type Job struct {
-	VM      string        // replica directory name at the receiver
-	Source  Source        // VSphereSource, FileSource
-	Addr    string        // receiver host:port
-	TLS     *tls.Config   // client config with a client certificate (mutual TLS 1.3)
-	State   *StateStore   // sender-side state (may be shared by jobs)
-	Conns   int           // connections per pass (default 4)
-	Window  int64         // unacknowledged bytes in flight per VM (default 64 MiB)
-	Limiter *rate.Limiter // shared bandwidth cap in wire bytes; nil = none
-	Events  func(Event)   // optional
-	Retries int           // reconnects within a pass before giving up (default 5, backoff from 250ms)
+	VM  string // the source VM; with Org, the replica namespace at the receiver
+	Org string // the tenant org the VM migrates to
+	// Kind is the receiver kind the replica disks were prepared for
+	// (KindAppliance, KindNFS).
+	Kind string
+	// Replicas names, per source disk key, the replica disk the receiver
+	// writes: the UUID of the disk hot-added to the receiver appliance, or
+	// the datastore path of its descriptor (nfs). The provider vCenter
+	// creates these disks before the first pass.
+	Replicas map[string]string
+	Source   Source        // VSphereSource, FileSource
+	Addr     string        // receiver host:port
+	TLS      *tls.Config   // client config with a client certificate (mutual TLS 1.3)
+	State    *StateStore   // sender-side state (may be shared by jobs)
+	Conns    int           // connections per pass (default 4)
+	Window   int64         // unacknowledged bytes in flight per VM (default 64 MiB)
+	Limiter  *rate.Limiter // shared bandwidth cap in wire bytes; nil = none
+	Events   func(Event)   // optional
+	Retries  int           // reconnects within a pass before giving up (default 5, backoff from 250ms)
 	// Dial opens the TCP connections (default: net.Dialer).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// AckTimeout fails a connection whose receiver acknowledges nothing for
@@ -320,6 +329,12 @@ func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc, n int) 
 	cfg.MinVersion = tls.VersionTLS13
 	per := max(j.window()/int64(n), 4*FrameMax)
 	session := rand.Text()
+	replicas := make([]string, len(p.disks))
+	for i, d := range p.disks {
+		if replicas[i] = j.Replicas[d.Key]; replicas[i] == "" {
+			return fmt.Errorf("%w: no replica disk prepared for %s disk %s", ErrNoReplicaDisk, j.VM, d.Key)
+		}
+	}
 	for range n {
 		raw, err := dial(ctx, "tcp", j.Addr)
 		if err != nil {
@@ -333,7 +348,7 @@ func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc, n int) 
 		sc := &senderConn{p: p, c: tc, fc: newFrameConn(tc), max: per, replies: make(chan replyMsg, 1), readDone: make(chan struct{})}
 		sc.cond = sync.NewCond(&sc.mu)
 		p.conns = append(p.conns, sc)
-		if err := sc.fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, VM: j.VM, Session: session, Disks: p.disks}); err != nil {
+		if err := sc.fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, Kind: j.Kind, Org: j.Org, VM: j.VM, Session: session, Disks: p.disks, Replicas: replicas}); err != nil {
 			return err
 		}
 		go sc.readLoop(cancel)
@@ -1015,4 +1030,46 @@ func digestSource(ctx context.Context, snap Snapshot, d Disk, par int) (string, 
 		free <- b.buf[:cap(b.buf)]
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Probe proves that the receiver at addr answers and accepts this sender:
+// a TLS handshake with cfg (its trust and client certificate) and a protocol
+// hello that opens nothing. Preflight calls it before any step changes
+// anything, so a wrong address, pin or certificate is found first.
+func Probe(ctx context.Context, addr string, cfg *tls.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	raw, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("connect to receiver %s: %w", addr, err)
+	}
+	defer raw.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = raw.SetDeadline(dl)
+	}
+	cfg = cfg.Clone()
+	cfg.MinVersion = tls.VersionTLS13
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("TLS handshake with receiver %s: %w", addr, err)
+	}
+	fc := newFrameConn(tc)
+	if err := fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, Probe: true}); err != nil {
+		return fmt.Errorf("receiver %s: %w", addr, err)
+	}
+	// TLS 1.3 reports a refused client certificate on the first read.
+	var h header
+	buf, err := fc.readFrame(&h, nil)
+	if err != nil {
+		return fmt.Errorf("receiver %s did not accept this sender (check its client certificate or pin): %w", addr, err)
+	}
+	switch h.Type {
+	case fReply:
+		return nil
+	case fError:
+		var em errorMsg
+		_ = json.Unmarshal(buf, &em)
+		return fmt.Errorf("receiver %s: %w", addr, &RemoteError{Code: em.Code, Msg: em.Msg})
+	}
+	return fmt.Errorf("receiver %s answered frame type %d to a hello: not a ferry receiver", addr, h.Type)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -135,6 +136,45 @@ func fileSum(t *testing.T, p string) [32]byte {
 	return sha256.Sum256(b)
 }
 
+// applianceReceiver is a receiver writing as in the receiver appliance: the
+// replica disks of src's disks are files under dir/by-id, named by disk
+// UUID as the appliance's kernel would list them. It returns the job's
+// replica map and the device of disk i.
+func applianceReceiver(t testing.TB, dir string, serverTLS *tls.Config, src replication.Source) (*replication.Receiver, map[string]string, func(i int) string) {
+	t.Helper()
+	disks, err := src.Disks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := filepath.Join(dir, "by-id")
+	if err := os.MkdirAll(byID, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	replicas := map[string]string{}
+	var devs []string
+	for i, d := range disks {
+		uuid := fmt.Sprintf("6000c290-0000-0000-0000-%012x", i+1)
+		names, _ := replication.DeviceNames(uuid)
+		p := filepath.Join(byID, names[0])
+		f, err := os.Create(p)
+		if err == nil {
+			err = f.Truncate(d.Capacity)
+			f.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas[d.Key], devs = uuid, append(devs, p)
+	}
+	r, err := replication.NewReceiver(replication.ReceiverConfig{StateDir: filepath.Join(dir, "state"),
+		Writer: replication.ApplianceWriter{ByID: byID}, TLS: serverTLS,
+		Authorize: func(tls.ConnectionState, string, string) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, replicas, func(i int) string { return devs[i] }
+}
+
 // TestVSphereEndToEnd: preflight, CBT enable, initial sync and incremental
 // passes while the workload writes, a CBT reset, then the final pass with
 // the VM off: the replica equals the source, block for block.
@@ -158,10 +198,8 @@ func TestVSphereEndToEnd(t *testing.T) {
 
 	serverTLS, clientTLS := pairTLS(t)
 	dir := t.TempDir()
-	r, err := replication.NewReceiver(filepath.Join(dir, "provider-ds"), serverTLS, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	source := replication.NewVSphereSource(l.client, l.vm.Reference())
+	r, replicas, device := applianceReceiver(t, dir, serverTLS, source)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +214,7 @@ func TestVSphereEndToEnd(t *testing.T) {
 	}
 	defer st.Close()
 	var kinds []replication.PassKind
-	job := &replication.Job{VM: "WebApp1", Source: replication.NewVSphereSource(l.client, l.vm.Reference()),
+	job := &replication.Job{VM: "WebApp1", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
 		Addr: ln.Addr().String(), TLS: clientTLS, State: st, Conns: 2, Window: 8 << 20,
 		Events: func(e replication.Event) {
 			if e.Kind == replication.EventPassDone {
@@ -228,7 +266,7 @@ func TestVSphereEndToEnd(t *testing.T) {
 			t.Fatalf("passes %v, want %v", kinds, want)
 		}
 	}
-	replica := replication.ReplicaPath(filepath.Join(dir, "provider-ds"), "WebApp1", 0)
+	replica := device(0)
 	if a, b := fileSum(t, l.flat), fileSum(t, replica); !bytes.Equal(a[:], b[:]) {
 		t.Fatal("replica differs from source after the final pass")
 	}
@@ -263,10 +301,8 @@ func TestVSphereSenderKilledResumesSnapshot(t *testing.T) {
 	}
 	serverTLS, clientTLS := pairTLS(t)
 	dir := t.TempDir()
-	r, err := replication.NewReceiver(filepath.Join(dir, "ds"), serverTLS, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	source := replication.NewVSphereSource(l.client, l.vm.Reference())
+	r, replicas, device := applianceReceiver(t, dir, serverTLS, source)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	rctx, stop := context.WithCancel(ctx)
 	go r.Serve(rctx, ln)
@@ -280,7 +316,7 @@ func TestVSphereSenderKilledResumesSnapshot(t *testing.T) {
 	kctx, kill := context.WithCancel(ctx)
 	var left atomic.Int64
 	left.Store(5 << 20)
-	job := &replication.Job{VM: "vm", Source: replication.NewVSphereSource(l.client, l.vm.Reference()),
+	job := &replication.Job{VM: "vm", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
 		Addr: ln.Addr().String(), TLS: clientTLS, State: st, Conns: 1, Window: 2 << 20,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -319,7 +355,7 @@ func TestVSphereSenderKilledResumesSnapshot(t *testing.T) {
 	if _, err := job2.RunPass(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	if a, b := fileSum(t, l.flat), fileSum(t, replication.ReplicaPath(filepath.Join(dir, "ds"), "vm", 0)); a != b {
+	if a, b := fileSum(t, l.flat), fileSum(t, device(0)); a != b {
 		t.Fatal("replica differs")
 	}
 }
@@ -352,10 +388,8 @@ func BenchmarkVSphereInitialSync(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		dir := b.TempDir()
-		r, err := replication.NewReceiver(filepath.Join(dir, "ds"), serverTLS, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		source := replication.NewVSphereSource(l.client, l.vm.Reference())
+		r, replicas, _ := applianceReceiver(b, dir, serverTLS, source)
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
 		rctx, stop := context.WithCancel(ctx)
 		go r.Serve(rctx, ln)
@@ -363,7 +397,7 @@ func BenchmarkVSphereInitialSync(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		job := &replication.Job{VM: "vm", Source: replication.NewVSphereSource(l.client, l.vm.Reference()),
+		job := &replication.Job{VM: "vm", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
 			Addr: ln.Addr().String(), TLS: clientTLS, State: st}
 		b.StartTimer()
 		if _, err := job.RunPass(ctx, false); err != nil {

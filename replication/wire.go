@@ -84,9 +84,17 @@ func (h *header) get(b []byte) {
 // Control messages (JSON payloads).
 type helloMsg struct {
 	Version int
+	Kind    string // the receiver kind the sender prepared replica disks for
+	Org     string // namespace: the replicas of Org/VM
 	VM      string
 	Session string // one per pass attempt: a newer session fences older ones
 	Disks   []Disk // index = disk id on the wire
+	// Replicas names, per disk, the replica disk to write: its disk UUID
+	// (appliance) or its descriptor's datastore path (nfs).
+	Replicas []string `json:",omitempty"`
+	// Probe asks only whether the receiver accepts this sender (preflight):
+	// it answers with a reply and opens nothing.
+	Probe bool `json:",omitempty"`
 }
 
 type diskMsg struct {
@@ -115,7 +123,7 @@ type ackMsg struct {
 }
 
 type errorMsg struct {
-	Code string // "no_space", "bad_hash", "protocol", "io"
+	Code string // "no_space", "bad_hash", "protocol", "io", "forbidden", "kind", "detached", "no_replica_disk"
 	Msg  string
 }
 
@@ -130,7 +138,19 @@ func (e *RemoteError) Error() string { return "receiver: " + e.Msg }
 // ErrNoSpace is matched (errors.Is) by a receiver "disk full" failure.
 var ErrNoSpace = errors.New("receiver out of disk space")
 
-func (e *RemoteError) Is(target error) bool { return target == ErrNoSpace && e.Code == "no_space" }
+func (e *RemoteError) Is(target error) bool {
+	switch target {
+	case ErrNoSpace:
+		return e.Code == "no_space"
+	case ErrForbidden:
+		return e.Code == "forbidden"
+	case ErrDetached:
+		return e.Code == "detached"
+	case ErrNoReplicaDisk:
+		return e.Code == "no_replica_disk"
+	}
+	return false
+}
 
 // frameConn reads and writes frames; writes are serialized by the caller.
 type frameConn struct {

@@ -81,7 +81,8 @@ func TestFrameRoundTrip(t *testing.T) {
 
 func TestMutualTLSRequired(t *testing.T) {
 	sc, _ := SelfSignedCert("receiver")
-	if _, err := NewReceiver(t.TempDir(), &tls.Config{Certificates: []tls.Certificate{sc}}, nil); err == nil {
+	if _, err := NewReceiver(ReceiverConfig{StateDir: t.TempDir(), Writer: ApplianceWriter{ByID: t.TempDir()},
+		TLS: &tls.Config{Certificates: []tls.Certificate{sc}}, Authorize: CertNamespaces()}); err == nil {
 		t.Fatal("receiver accepted a config without client authentication")
 	}
 	// A sender whose certificate is not pinned is refused.
@@ -123,7 +124,7 @@ func TestBandwidthLimiter(t *testing.T) {
 	if _, err := job.RunPass(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	sameFiles(t, src, ReplicaPath(rcv.dir, "vm", 0))
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 	var sawDone bool
 	for _, e := range ev {
 		if e.Kind == EventPassDone {

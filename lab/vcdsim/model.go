@@ -16,9 +16,7 @@ type model struct {
 
 	system *org
 	tenant *org
-	other  *org // a second tenant (Config.OtherOrg), without VDC
 	orgs   []*org
-	users  []*orgUser
 	vdc    *vdc
 
 	rights     []*types.Right
@@ -33,7 +31,6 @@ type model struct {
 	tasks    map[string]*task
 	running  map[string]*task // tasks not finished yet
 	vapps    []*vapp
-	catalogs []*catalog // see catalog.go
 	vc       *vcenter
 	imports  []ImportRecord
 }
@@ -42,15 +39,12 @@ func newModel(cfg *Config) (*model, error) {
 	m := &model{cfg: cfg, tasks: map[string]*task{}, running: map[string]*task{}, rightByID: map[string]*types.Right{}}
 	m.system = &org{id: nameUUID("org", "System"), name: "System", fullName: "System Organization", extraRights: map[string]bool{}}
 	m.tenant = &org{id: nameUUID("org", cfg.TenantOrg), name: cfg.TenantOrg, fullName: cfg.TenantOrg + " Inc.", extraRights: map[string]bool{}}
-	m.other = &org{id: nameUUID("org", cfg.OtherOrg), name: cfg.OtherOrg, fullName: cfg.OtherOrg + " Corp.", extraRights: map[string]bool{}}
-	m.orgs = []*org{m.system, m.tenant, m.other}
+	m.orgs = []*org{m.system, m.tenant}
 	m.vdc = &vdc{id: nameUUID("vdc", cfg.TenantOrg, cfg.VDC), name: cfg.VDC, org: m.tenant}
 
 	m.seedRights()
 	m.seedBundles()
 	m.seedGlobalRoles()
-	m.seedUsers()
-	m.seedCatalog()
 	if err := m.seedEdge(); err != nil {
 		return nil, err
 	}
@@ -150,11 +144,6 @@ func handleOrg(c *reqCtx) {
 	x := &types.Org{HREF: c.abs(o.href()), Type: mimeOrg, ID: o.urn(), Name: o.name, FullName: o.fullName, Description: o.description, IsEnabled: !o.disabled}
 	if o == c.m.tenant {
 		x.Link = append(x.Link, &types.Link{Rel: "down", Type: mimeVdc, Name: c.m.vdc.name, HREF: c.abs(c.m.vdc.href())})
-	}
-	for _, k := range c.m.catalogs {
-		if k.org == o {
-			x.Link = append(x.Link, &types.Link{Rel: "down", Type: mimeCatalog, Name: k.name, HREF: c.abs(k.href())})
-		}
 	}
 	x.Link = append(x.Link, &types.Link{Rel: "alternate", Type: mimeAdminOrg, HREF: c.abs("/api/admin/org/" + o.id)})
 	c.xml(http.StatusOK, mimeOrg, "Org", x)

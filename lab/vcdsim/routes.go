@@ -39,7 +39,6 @@ func (s *Server) routes() {
 	s.handle("DELETE /api/admin/org/{id}", handleDeleteOrg, provider)
 	s.handle("POST /api/admin/org/{id}/action/{op}", handleOrgAction, provider)
 	s.handle("GET /api/admin/user/{id}", handleUser)
-	s.handle("PUT /api/admin/user/{id}", handleUpdateUser)
 	s.handle("GET /api/admin/extension/nsxtManagers/{id}", handleNsxtManager, provider)
 	s.handle("GET /api/admin/org/{id}/rights", handleGetOrgRights)
 	s.handle("PUT /api/admin/org/{id}/rights", handlePutOrgRights)
@@ -61,9 +60,6 @@ func (s *Server) routes() {
 	s.handle("GET /api/admin/network/{id}", handleNetworkXML)
 	s.handle("POST /api/vApp/{id}/power/action/{op}", handlePower)
 	s.handle("POST /api/vApp/{id}/action/{op}", handlePower)
-
-	// catalogs, vApp composition, guest customization (catalog.go, compose.go)
-	s.catalogRoutes()
 
 	// provider vCenter and import
 	coll("GET", "virtualCenters", handleVirtualCenters, provider)

@@ -1,0 +1,516 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+	"github.com/vmware/govmomi/vmdk"
+)
+
+// The provider datastore behaves like VMFS: only vCenter (ESXi) creates and
+// writes its files. The lab's provider vCenter writes descriptors as ESXi
+// does (createType "vmfs", parentCID ffffffff, a ddb.uuid, a flat extent of
+// the disk's size), and parses the descriptor of every existing disk it is
+// asked to attach (CreateVM, ReconfigVM): one ESXi would refuse fails the
+// call, so a disk made by anything but vCenter is unusable.
+
+// esxDisks is the provider vCenter's disk behaviour.
+type esxDisks struct {
+	vc *VCenter
+
+	mu       sync.Mutex
+	refusals []string // why attaching a disk was refused, latest last
+}
+
+// Refusals lists why the provider vCenter refused to attach disks.
+func (e *esxDisks) Refusals() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.refusals...)
+}
+
+func (e *esxDisks) refuse(reason string) types.BaseMethodFault {
+	e.mu.Lock()
+	e.refusals = append(e.refusals, reason)
+	e.mu.Unlock()
+	return &types.InvalidDiskFormat{}
+}
+
+// installESXDisks wraps the provider vCenter's disk calls.
+func installESXDisks(vc *VCenter) *esxDisks {
+	e := &esxDisks{vc: vc}
+	reg := vc.Model.Map()
+	prev := reg.Handler
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		var w mo.Reference
+		switch {
+		case method.This.Type == "VirtualDiskManager" && method.Name == "CreateVirtualDisk_Task":
+			if m, ok := ctx.Map.Get(method.This).(*simulator.VirtualDiskManager); ok {
+				w = &esxDiskManager{VirtualDiskManager: m, e: e}
+			}
+		case method.This.Type == "VirtualMachine" && method.Name == "ReconfigVM_Task":
+			if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
+				w = &esxVM{VirtualMachine: vm, e: e}
+			}
+		case method.This.Type == "Folder" && method.Name == "CreateVM_Task":
+			if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
+				w = &esxFolder{Folder: f, e: e}
+			}
+		}
+		if w != nil {
+			// A logged-in session's registry wins over the handler.
+			if ctx.Session != nil {
+				ctx.Session.Put(w)
+			}
+			return w, nil
+		}
+		if ctx.Session != nil {
+			switch ctx.Session.Registry.Get(method.This).(type) {
+			case *esxDiskManager, *esxVM, *esxFolder:
+				ctx.Session.Registry.Remove(ctx, method.This)
+			}
+		}
+		if prev != nil {
+			return prev(ctx, method)
+		}
+		return nil, nil
+	}
+	return e
+}
+
+// localPath maps "[ds] dir/x.vmdk" to the file behind it.
+func (e *esxDisks) localPath(ctx *simulator.Context, name string) (string, error) {
+	var p object.DatastorePath
+	if !p.FromString(name) || p.Path == "" {
+		return "", fmt.Errorf("%q is not a datastore path", name)
+	}
+	for _, o := range ctx.Map.All("Datastore") {
+		if ds, ok := o.(*simulator.Datastore); ok && ds.Name == p.Datastore {
+			return filepath.Join(ds.Info.GetDatastoreInfo().Url, filepath.FromSlash(p.Path)), nil
+		}
+	}
+	return "", fmt.Errorf("no datastore %q", p.Datastore)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// createESXDisk creates a base disk as ESXi does: the descriptor and a
+// flat extent of the full size (sparse when thin).
+func createESXDisk(desc string, capacity int64, thin bool) error {
+	if _, err := os.Stat(desc); err == nil {
+		return os.ErrExist
+	}
+	if fi, err := os.Stat(filepath.Dir(desc)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("folder %s: %w", filepath.Dir(desc), os.ErrNotExist)
+	}
+	flat := strings.TrimSuffix(filepath.Base(desc), ".vmdk") + "-flat.vmdk"
+	sectors := (capacity + vmdk.SectorSize - 1) / vmdk.SectorSize
+	u := randHex(16)
+	var uuid []string
+	for i := 0; i < len(u); i += 2 {
+		uuid = append(uuid, u[i:i+2])
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Disk DescriptorFile\nversion=1\nencoding=\"UTF-8\"\nCID=%s\nparentCID=ffffffff\ncreateType=\"vmfs\"\n\n", randHex(4))
+	fmt.Fprintf(&b, "# Extent description\nRW %d VMFS %q\n\n# The Disk Data Base\n#DDB\n\n", sectors, flat)
+	fmt.Fprintf(&b, "ddb.adapterType = \"lsilogic\"\nddb.geometry.cylinders = \"%d\"\nddb.geometry.heads = \"255\"\nddb.geometry.sectors = \"63\"\n", sectors/(255*63))
+	fmt.Fprintf(&b, "ddb.longContentID = %q\n", randHex(16))
+	if thin {
+		b.WriteString("ddb.thinProvisioned = \"1\"\n")
+	}
+	fmt.Fprintf(&b, "ddb.uuid = %q\nddb.virtualHWVersion = \"19\"\n", strings.Join(uuid, " "))
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(desc), flat), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(sectors * vmdk.SectorSize)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(desc, []byte(b.String()), 0o600)
+}
+
+// esxDescriptorFault says why ESXi would refuse to open the disk whose
+// descriptor is at p ("" when it would open it): the descriptor must
+// parse, name a known createType whose extents are of the matching kind, a
+// base disk must have parentCID ffffffff, every disk a ddb.uuid, and its
+// extents must be files in the descriptor's folder.
+func esxDescriptorFault(p string) string {
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Sprintf("descriptor %s: %v", filepath.Base(p), err)
+	}
+	d, err := vmdk.ParseDescriptor(bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Sprintf("descriptor %s does not parse: %v", filepath.Base(p), err)
+	}
+	extentKind := map[string]string{
+		"vmfs": "VMFS", "vmfsSparse": "VMFSSPARSE", "seSparse": "SESPARSE",
+		"vmfsRawDeviceMap": "VMFSRDM", "vmfsPassthroughRawDeviceMap": "VMFSRDM",
+	}
+	want, ok := extentKind[d.Type]
+	switch {
+	case !bytes.Contains(raw, []byte("createType=")):
+		return fmt.Sprintf("descriptor %s has no createType", filepath.Base(p))
+	case !ok:
+		return fmt.Sprintf("descriptor %s: createType %q is not a disk type of this datastore (a hosted-product disk must be imported with vmkfstools -i)", filepath.Base(p), d.Type)
+	case len(d.Extent) == 0:
+		return fmt.Sprintf("descriptor %s has no extent", filepath.Base(p))
+	case d.DDB["uuid"] == "":
+		return fmt.Sprintf("descriptor %s has no ddb.uuid", filepath.Base(p))
+	}
+	base := d.Type == "vmfs" || strings.HasSuffix(d.Type, "RawDeviceMap")
+	if base && d.ParentCID != 0xffffffff {
+		return fmt.Sprintf("descriptor %s: a base disk (createType %q) with parentCID %s, not ffffffff", filepath.Base(p), d.Type, d.ParentCID)
+	}
+	for _, x := range d.Extent {
+		if x.Type != want {
+			return fmt.Sprintf("descriptor %s: createType %q with a %s extent", filepath.Base(p), d.Type, x.Type)
+		}
+		if strings.ContainsAny(x.Info, `/\`) {
+			return fmt.Sprintf("descriptor %s: extent %q outside its folder", filepath.Base(p), x.Info)
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(p), x.Info)); err != nil {
+			return fmt.Sprintf("descriptor %s: extent %s: %v", filepath.Base(p), x.Info, err)
+		}
+	}
+	return ""
+}
+
+// flatExtent is the flat file of the base disk whose descriptor is at p.
+func flatExtent(p string) (string, error) {
+	if reason := esxDescriptorFault(p); reason != "" {
+		return "", fmt.Errorf("%s", reason)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	d, err := vmdk.ParseDescriptor(f)
+	if err != nil {
+		return "", err
+	}
+	if d.Type != "vmfs" || len(d.Extent) != 1 {
+		return "", fmt.Errorf("descriptor %s: not a flat base disk", filepath.Base(p))
+	}
+	return filepath.Join(filepath.Dir(p), d.Extent[0].Info), nil
+}
+
+// prepare checks the disks of a device change as ESXi would: an existing
+// disk's descriptor must be one ESXi opens; a disk to create is created
+// here, in ESXi's format, and then attached as an existing one.
+func (e *esxDisks) prepare(ctx *simulator.Context, changes []types.BaseVirtualDeviceConfigSpec) types.BaseMethodFault {
+	for _, ch := range changes {
+		spec := ch.GetVirtualDeviceConfigSpec()
+		disk, ok := spec.Device.(*types.VirtualDisk)
+		if !ok || spec.Operation != types.VirtualDeviceConfigSpecOperationAdd {
+			continue
+		}
+		b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		if !ok || b.FileName == "" {
+			continue
+		}
+		var p object.DatastorePath
+		if !p.FromString(b.FileName) || p.Path == "" {
+			continue // vcsim names the file itself
+		}
+		local, err := e.localPath(ctx, b.FileName)
+		if err != nil {
+			return e.refuse(err.Error())
+		}
+		switch spec.FileOperation {
+		case types.VirtualDeviceConfigSpecFileOperationCreate:
+			// vCenter makes the VM's folder first.
+			if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+				return &types.CannotCreateFile{FileFault: types.FileFault{File: b.FileName}}
+			}
+			capacity := disk.CapacityInBytes
+			if capacity == 0 {
+				capacity = disk.CapacityInKB * 1024
+			}
+			if err := createESXDisk(local, capacity, b.ThinProvisioned != nil && *b.ThinProvisioned); err != nil {
+				if os.IsExist(err) {
+					return &types.FileAlreadyExists{FileFault: types.FileFault{File: b.FileName}}
+				}
+				return &types.CannotCreateFile{FileFault: types.FileFault{File: b.FileName}}
+			}
+			spec.FileOperation = ""
+		case "":
+			if reason := esxDescriptorFault(local); reason != "" {
+				return e.refuse(fmt.Sprintf("%s: %s", b.FileName, reason))
+			}
+		}
+	}
+	return nil
+}
+
+func failedTask(obj mo.Reference, name string, f types.BaseMethodFault) *simulator.Task {
+	return simulator.CreateTask(obj, name, func(*simulator.Task) (types.AnyType, types.BaseMethodFault) { return nil, f })
+}
+
+type esxDiskManager struct {
+	*simulator.VirtualDiskManager
+	e *esxDisks
+}
+
+// CreateVirtualDiskTask creates the disk in ESXi's format; the folder must
+// exist (FileManager.MakeDirectory), as on ESXi.
+func (m *esxDiskManager) CreateVirtualDiskTask(ctx *simulator.Context, req *types.CreateVirtualDisk_Task) soap.HasFault {
+	task := simulator.CreateTask(m, "createVirtualDisk", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		local, err := m.e.localPath(ctx, req.Name)
+		if err != nil {
+			return nil, &types.InvalidDatastorePath{DatastorePath: req.Name}
+		}
+		spec, ok := req.Spec.(*types.FileBackedVirtualDiskSpec)
+		if !ok || spec.CapacityKb <= 0 {
+			return nil, &types.InvalidArgument{InvalidProperty: "spec"}
+		}
+		if !strings.HasSuffix(local, ".vmdk") {
+			return nil, &types.InvalidArgument{InvalidProperty: "name"}
+		}
+		thin := spec.DiskType == string(types.VirtualDiskTypeThin)
+		if err := createESXDisk(local, spec.CapacityKb*1024, thin); err != nil {
+			if os.IsExist(err) {
+				return nil, &types.FileAlreadyExists{FileFault: types.FileFault{File: req.Name}}
+			}
+			return nil, &types.FileNotFound{FileFault: types.FileFault{File: path.Dir(req.Name)}}
+		}
+		return req.Name, nil
+	})
+	return &methods.CreateVirtualDisk_TaskBody{Res: &types.CreateVirtualDisk_TaskResponse{Returnval: task.Run(ctx)}}
+}
+
+type esxVM struct {
+	*simulator.VirtualMachine
+	e *esxDisks
+}
+
+func (vm *esxVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
+	if f := vm.e.prepare(ctx, req.Spec.DeviceChange); f != nil {
+		return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
+	}
+	return vm.VirtualMachine.ReconfigVMTask(ctx, req)
+}
+
+type esxFolder struct {
+	*simulator.Folder
+	e *esxDisks
+}
+
+func (f *esxFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Task) soap.HasFault {
+	if fault := f.e.prepare(ctx, req.Config.DeviceChange); fault != nil {
+		return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{Returnval: failedTask(f.Folder, "createVm", fault).Run(ctx)}}
+	}
+	return f.Folder.CreateVMTask(ctx, req)
+}
+
+// TenantOrg is the lab tenant's org in Cloud Director.
+const TenantOrg = "Company"
+
+// ApplianceVM is the receiver appliance's name in the lab's provider vCenter.
+const ApplianceVM = "ferry-receiver"
+
+// Appliance is the receiver appliance: a Linux VM in the provider vCenter
+// that runs ferry's receiver. The lab plays its kernel: a disk hot-added to
+// it (with disk.EnableUUID=TRUE) appears under ByID as wwn-0x<uuid>, backed
+// by the flat file vCenter keeps for that disk, and disappears when the
+// disk is detached. A disk whose descriptor ESXi would refuse never appears.
+type Appliance struct {
+	Name string
+	ByID string // the appliance's /dev/disk/by-id
+
+	disks *esxDisks
+	ref   types.ManagedObjectReference
+
+	mu sync.Mutex
+}
+
+// Reference implements simulator.RegisterObject: the appliance watches the
+// whole provider inventory (it filters its own VM).
+func (a *Appliance) Reference() types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: "FerryLabApplianceKernel", Value: a.Name}
+}
+
+func (a *Appliance) PutObject(*simulator.Context, mo.Reference)                    {}
+func (a *Appliance) RemoveObject(*simulator.Context, types.ManagedObjectReference) {}
+
+// UpdateObject re-reads the appliance's disks after every change of its
+// devices, before the reconfigure task completes: a hot-added disk is there
+// when vCenter says it was added.
+func (a *Appliance) UpdateObject(ctx *simulator.Context, obj mo.Reference, changes []types.PropertyChange) {
+	vm, ok := obj.(*mo.VirtualMachine) // the registry hands handlers the managed object
+	if !ok || vm.Self != a.ref {
+		return
+	}
+	for _, ch := range changes {
+		if strings.HasPrefix(ch.Name, "config.hardware.device") || strings.HasPrefix(ch.Name, "config.extraConfig") {
+			a.sync(ctx, vm)
+			return
+		}
+	}
+}
+
+// sync makes ByID list exactly the appliance's usable disks.
+func (a *Appliance) sync(ctx *simulator.Context, vm *mo.VirtualMachine) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	want := map[string]string{}
+	if vm.Config != nil && enableUUIDSet(vm.Config.ExtraConfig) {
+		for _, d := range vm.Config.Hardware.Device {
+			disk, ok := d.(*types.VirtualDisk)
+			if !ok {
+				continue
+			}
+			b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+			if !ok || b.Uuid == "" {
+				continue
+			}
+			desc, err := a.disks.localPath(ctx, b.FileName)
+			if err != nil {
+				continue
+			}
+			flat, err := flatExtent(desc)
+			if err != nil {
+				continue // unusable: no device
+			}
+			want["wwn-0x"+strings.ToLower(strings.ReplaceAll(b.Uuid, "-", ""))] = flat
+		}
+	}
+	entries, _ := os.ReadDir(a.ByID)
+	for _, e := range entries {
+		p := filepath.Join(a.ByID, e.Name())
+		if target, err := os.Readlink(p); err != nil || want[e.Name()] != target {
+			_ = os.Remove(p)
+		}
+	}
+	for name, flat := range want {
+		p := filepath.Join(a.ByID, name)
+		if _, err := os.Lstat(p); err != nil {
+			_ = os.Symlink(flat, p)
+		}
+	}
+}
+
+func enableUUIDSet(opts []types.BaseOptionValue) bool {
+	for _, o := range opts {
+		if v := o.GetOptionValue(); v.Key == "disk.EnableUUID" {
+			s, _ := v.Value.(string)
+			return strings.EqualFold(s, "TRUE")
+		}
+	}
+	return false
+}
+
+// startAppliance creates the receiver appliance VM in the provider vCenter
+// (a small Linux VM with a boot disk, disk.EnableUUID=TRUE, powered on)
+// and starts playing its kernel.
+func startAppliance(ctx context.Context, vc *VCenter, disks *esxDisks, dir string) (*Appliance, error) {
+	a := &Appliance{Name: ApplianceVM, ByID: filepath.Join(dir, "receiver-appliance", "dev", "disk", "by-id"), disks: disks}
+	if err := os.MkdirAll(a.ByID, 0o755); err != nil {
+		return nil, fmt.Errorf("lab receiver appliance: %w", err)
+	}
+	u := *vc.Server.URL
+	c, err := govmomi.NewClient(ctx, &u, true)
+	if err != nil {
+		return nil, fmt.Errorf("lab receiver appliance: login: %w", err)
+	}
+	defer c.Logout(context.WithoutCancel(ctx))
+	spec := vc.Spec
+	f := find.NewFinder(c.Client, true)
+	dc, err := f.Datacenter(ctx, spec.Datacenter)
+	if err != nil {
+		return nil, err
+	}
+	f.SetDatacenter(dc)
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := f.ResourcePool(ctx, spec.Cluster+"/Resources")
+	if err != nil {
+		return nil, err
+	}
+	ds, err := f.Datastore(ctx, spec.Datastore)
+	if err != nil {
+		return nil, err
+	}
+	var devices object.VirtualDeviceList
+	scsi, err := devices.CreateSCSIController("pvscsi")
+	if err != nil {
+		return nil, err
+	}
+	devices = append(devices, scsi)
+	ctrl, err := devices.FindDiskController("scsi")
+	if err != nil {
+		return nil, err
+	}
+	boot := devices.CreateDisk(ctrl, ds.Reference(), fmt.Sprintf("[%s] %s/%s.vmdk", spec.Datastore, a.Name, a.Name))
+	boot.CapacityInKB = 8 << 10
+	boot.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ThinProvisioned = types.NewBool(true)
+	devices = append(devices, boot)
+	changes, err := devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+	if err != nil {
+		return nil, err
+	}
+	for _, ch := range changes {
+		if _, ok := ch.GetVirtualDeviceConfigSpec().Device.(*types.VirtualDisk); ok {
+			ch.GetVirtualDeviceConfigSpec().FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+		}
+	}
+	task, err := folders.VmFolder.CreateVM(ctx, types.VirtualMachineConfigSpec{
+		Name:         a.Name,
+		GuestId:      string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
+		NumCPUs:      2,
+		MemoryMB:     2048,
+		Files:        &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s] %s", spec.Datastore, a.Name)},
+		DeviceChange: changes,
+		ExtraConfig:  []types.BaseOptionValue{&types.OptionValue{Key: "disk.EnableUUID", Value: "TRUE"}},
+	}, pool, nil)
+	if err != nil {
+		return nil, fmt.Errorf("lab receiver appliance: %w", err)
+	}
+	info, err := task.WaitForResult(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lab receiver appliance: %w", err)
+	}
+	a.ref = info.Result.(types.ManagedObjectReference)
+	vm := object.NewVirtualMachine(c.Client, a.ref)
+	if task, err = vm.PowerOn(ctx); err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lab receiver appliance: power on: %w", err)
+	}
+	reg := vc.Model.Map()
+	reg.AddHandler(a)
+	if svm, ok := reg.Get(a.ref).(*simulator.VirtualMachine); ok {
+		reg.WithLock(&simulator.Context{Map: reg}, svm, func() { a.sync(&simulator.Context{Map: reg}, &svm.VirtualMachine) })
+	}
+	return a, nil
+}

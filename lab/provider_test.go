@@ -1,0 +1,163 @@
+package lab_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vmware/govmomi/vmdk"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// TestOldDirectWritePathFails: what ferry's receiver used to do — write its
+// own monolithicFlat descriptor and flat file into the provider datastore's
+// directory, then have vCenter build a VM over them — cannot work against
+// the lab: the lab's receiver has no directory to write into, and the
+// provider vCenter refuses a disk whose descriptor ESXi would refuse, for a
+// new VM and for a hot-add to the receiver appliance alike, so no device
+// for it ever appears in the appliance.
+func TestOldDirectWritePathFails(t *testing.T) {
+	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	if strings.Contains(l.Config().Receiver.URL, "/") {
+		t.Fatalf("the lab's receiver endpoint names a directory: %q", l.Config().Receiver.URL)
+	}
+	// The old receiver's files, as it wrote them.
+	dir := filepath.Join(l.Provider.DatastoreDir, "WebApp2")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	desc := vmdk.NewDescriptor(vmdk.Extent{Size: (16 << 20) / 512, Info: "WebApp2-flat.vmdk"})
+	desc.Type = "monolithicFlat"
+	desc.DDB["adapterType"] = "lsilogic"
+	f, err := os.Create(filepath.Join(dir, "WebApp2.vmdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := desc.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.WriteFile(filepath.Join(dir, "WebApp2-flat.vmdk"), make([]byte, 16<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pv := lab.ProviderSpec()
+	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	before, _ := os.ReadDir(l.Appliance.ByID) // its boot disk
+	disk := vsphere.DiskFile{Path: "[" + pv.Datastore + "] WebApp2/WebApp2.vmdk", Capacity: 16 << 20}
+	if _, err := c.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: pv.Datacenter, Pool: pv.Pool,
+		Datastore: pv.Datastore, Disks: []vsphere.DiskFile{disk}}); err == nil {
+		t.Fatal("the provider vCenter built a VM over a descriptor ESXi would refuse")
+	}
+	if _, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk}); err == nil {
+		t.Fatal("the provider vCenter hot-added a descriptor ESXi would refuse")
+	}
+	refusals := strings.Join(l.ProviderDisks.Refusals(), "\n")
+	if strings.Count(refusals, "monolithicFlat") != 2 {
+		t.Errorf("refusal reasons: %s", refusals)
+	}
+	if entries, _ := os.ReadDir(l.Appliance.ByID); len(entries) != len(before) {
+		t.Errorf("devices in the appliance: %v, before: %v", entries, before)
+	}
+}
+
+// TestReplicaDiskHotAddDetach: a replica disk created by the provider
+// vCenter (ESXi's descriptor format, in its own folder) and hot-added to
+// the receiver appliance appears under the appliance's by-id directory,
+// backed by the disk's flat file; the lab's receiver writes it for the
+// sender of the right namespace only; detached, the device is gone and a
+// pass fails saying so.
+func TestReplicaDiskHotAddDetach(t *testing.T) {
+	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	pv := lab.ProviderSpec()
+	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	path := "[" + pv.Datastore + "] " + replication.ReplicaDiskPath(lab.TenantOrg, "WebApp2", 0)
+	disk := vsphere.DiskFile{Path: path, Capacity: 8 << 20}
+	if err := c.CreateReplicaDisks(ctx, pv.Datacenter, []vsphere.DiskFile{disk}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateReplicaDisks(ctx, pv.Datacenter, []vsphere.DiskFile{disk}); err != nil {
+		t.Fatalf("second create (the disk exists): %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(l.Provider.DatastoreDir, filepath.FromSlash(replication.ReplicaDiskPath(lab.TenantOrg, "WebApp2", 0))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`createType="vmfs"`, "parentCID=ffffffff", "ddb.uuid", `ddb.thinProvisioned = "1"`, `VMFS "WebApp2_0-flat.vmdk"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("descriptor lacks %s:\n%s", want, raw)
+		}
+	}
+	uuids, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := replication.DeviceNames(uuids[path])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := filepath.Join(l.Appliance.ByID, names[0])
+	fi, err := os.Stat(dev)
+	if err != nil || fi.Size() != 8<<20 {
+		t.Fatalf("hot-added disk in the appliance: %v %v", fi, err)
+	}
+	if again, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk}); err != nil || again[path] != uuids[path] {
+		t.Fatalf("second hot-add: %v %v", again, err)
+	}
+
+	// The lab's receiver writes it for the tenant's sender.
+	cert, err := tls.LoadX509KeyPair(l.SenderCert, l.SenderKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(l.CA.CertPEM)
+	src := filepath.Join(t.TempDir(), "src.img")
+	data := make([]byte, 8<<20)
+	for i := range data {
+		data[i] = byte(i % 251)
+	}
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := replication.OpenState(filepath.Join(t.TempDir(), "sender.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fs := replication.NewFileSource(src)
+	disks, _ := fs.Disks(ctx)
+	job := &replication.Job{VM: "WebApp2", Org: lab.TenantOrg, Kind: replication.KindAppliance,
+		Replicas: map[string]string{disks[0].Key: uuids[path]}, Source: fs, Addr: l.ReceiverAddr,
+		TLS: replication.CATLS(cert, pool, false, "127.0.0.1"), State: st, Retries: 1}
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(dev); err != nil || string(got) != string(data) {
+		t.Fatalf("replica disk differs from the source (%v)", err)
+	}
+	other := *job
+	other.Org = "Globex"
+	if _, err := other.RunPass(ctx, false); !errors.Is(err, replication.ErrForbidden) {
+		t.Fatalf("the Company sender writing Globex's namespace: %v", err)
+	}
+
+	if err := c.DetachDiskFiles(ctx, pv.Datacenter, lab.ApplianceVM, []string{path}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(dev); err == nil {
+		t.Fatal("the detached disk is still a device in the appliance")
+	}
+	if _, err := job.RunPass(ctx, false); !errors.Is(err, replication.ErrNoReplicaDisk) {
+		t.Fatalf("a pass with the disk detached: %v", err)
+	}
+}

@@ -1,0 +1,208 @@
+package vsphere
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// The replica disks at the provider are made by vCenter (thin virtual
+// disks, VirtualDiskManager), attached to the receiver appliance by
+// reconfiguring it with the existing file (no file operation), and handed
+// to the migrated VM by detaching them again: ferry never writes a
+// datastore file.
+
+// EnableUUIDKey is the advanced setting without which a Linux guest lists
+// no disk UUIDs under /dev/disk/by-id.
+const EnableUUIDKey = "disk.EnableUUID"
+
+// CreateReplicaDisks makes sure every disk exists: a thin virtual disk of
+// its capacity, created by vCenter in its datastore folder (created first).
+// A disk that exists already is kept as it is.
+func (c *Client) CreateReplicaDisks(ctx context.Context, datacenter string, disks []DiskFile) error {
+	dc, err := c.Finder().Datacenter(ctx, datacenter)
+	if err != nil {
+		return fmt.Errorf("replica disks: datacenter %s: %w", datacenter, err)
+	}
+	fm := object.NewFileManager(c.Client.Client)
+	vdm := object.NewVirtualDiskManager(c.Client.Client)
+	made := map[string]bool{}
+	for _, d := range disks {
+		var p DatastorePath
+		if !p.FromString(d.Path) || p.Datastore == "" || p.Path == "" {
+			return fmt.Errorf("replica disk %q: not a datastore path", d.Path)
+		}
+		if dir := path.Dir(p.Path); !made[dir] {
+			folder := fmt.Sprintf("[%s] %s", p.Datastore, dir)
+			if err := fm.MakeDirectory(ctx, folder, dc, true); err != nil && !fault.Is(err, &types.FileAlreadyExists{}) {
+				return fmt.Errorf("replica folder %s: %w", folder, err)
+			}
+			made[dir] = true
+		}
+		spec := &types.FileBackedVirtualDiskSpec{
+			VirtualDiskSpec: types.VirtualDiskSpec{
+				DiskType:    string(types.VirtualDiskTypeThin),
+				AdapterType: string(types.VirtualDiskAdapterTypeLsiLogic),
+			},
+			CapacityKb: (d.Capacity + 1023) / 1024,
+		}
+		task, err := vdm.CreateVirtualDisk(ctx, d.Path, dc, spec)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil && !fault.Is(err, &types.FileAlreadyExists{}) {
+			return fmt.Errorf("create replica disk %s: %w", d.Path, err)
+		}
+	}
+	return nil
+}
+
+// findVMIn returns the VM named name in datacenter, and a finder set to it.
+func (c *Client) findVMIn(ctx context.Context, datacenter, name string) (*object.VirtualMachine, *find.Finder, error) {
+	f := c.Finder()
+	dc, err := f.Datacenter(ctx, datacenter)
+	if err != nil {
+		return nil, nil, fmt.Errorf("datacenter %s: %w", datacenter, err)
+	}
+	f.SetDatacenter(dc)
+	vm, err := f.VirtualMachine(ctx, name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("VM %s: %w", name, err)
+	}
+	return vm, f, nil
+}
+
+// AttachDisks hot-adds the existing disks to the VM named vmName (the
+// receiver appliance), without a file operation, and returns each disk's
+// UUID by path. Disks attached already stay as they are. The VM must have
+// disk.EnableUUID=TRUE (otherwise its guest cannot find the disks by UUID):
+// it is set on a powered-off VM and refused on a running one, where the
+// change would only take effect after a power cycle.
+func (c *Client) AttachDisks(ctx context.Context, datacenter, vmName string, disks []DiskFile) (map[string]string, error) {
+	vm, f, err := c.findVMIn(ctx, datacenter, vmName)
+	if err != nil {
+		return nil, fmt.Errorf("receiver appliance: %w", err)
+	}
+	var m mo.VirtualMachine
+	if err := vm.Properties(ctx, vm.Reference(), []string{"config.hardware.device", "config.extraConfig", "runtime.powerState"}, &m); err != nil {
+		return nil, fmt.Errorf("receiver appliance %s: %w", vmName, err)
+	}
+	if m.Config == nil {
+		return nil, fmt.Errorf("receiver appliance %s: no configuration readable", vmName)
+	}
+	var spec types.VirtualMachineConfigSpec
+	if !enableUUID(m.Config.ExtraConfig) {
+		if m.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
+			return nil, fmt.Errorf("receiver appliance %s runs without %s=TRUE, so its guest lists no disk UUIDs: power it off, set %s=TRUE in its advanced configuration, power it on", vmName, EnableUUIDKey, EnableUUIDKey)
+		}
+		spec.ExtraConfig = []types.BaseOptionValue{&types.OptionValue{Key: EnableUUIDKey, Value: "TRUE"}}
+	}
+	devices := object.VirtualDeviceList(m.Config.Hardware.Device)
+	attached := diskFiles(devices)
+	for _, d := range disks {
+		if _, ok := attached[d.Path]; ok {
+			continue
+		}
+		var p DatastorePath
+		p.FromString(d.Path)
+		ds, err := f.Datastore(ctx, p.Datastore)
+		if err != nil {
+			return nil, fmt.Errorf("replica disk %s: datastore %s: %w", d.Path, p.Datastore, err)
+		}
+		ctrl, err := devices.FindDiskController("scsi")
+		if err != nil {
+			return nil, fmt.Errorf("receiver appliance %s: a SCSI controller with a free slot is needed to hot-add %s: %w", vmName, d.Path, err)
+		}
+		disk := devices.CreateDisk(ctrl, ds.Reference(), d.Path)
+		disk.CapacityInKB = d.Capacity / 1024
+		disk.CapacityInBytes = d.Capacity
+		devices = append(devices, disk) // so the next disk takes the next unit
+		// No file operation: the disk exists and stays when detached.
+		spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: disk})
+	}
+	if spec.ExtraConfig != nil || spec.DeviceChange != nil {
+		task, err := vm.Reconfigure(ctx, spec)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("hot-add replica disks to receiver appliance %s: %w", vmName, err)
+		}
+		if devices, err = vm.Device(ctx); err != nil {
+			return nil, fmt.Errorf("receiver appliance %s: %w", vmName, err)
+		}
+		attached = diskFiles(devices)
+	}
+	out := map[string]string{}
+	for _, d := range disks {
+		uuid := attached[d.Path]
+		if uuid == "" {
+			return nil, fmt.Errorf("receiver appliance %s: replica disk %s is not attached, or has no UUID", vmName, d.Path)
+		}
+		out[d.Path] = uuid
+	}
+	return out, nil
+}
+
+// DetachDiskFiles removes the disks with the given files from the VM named
+// vmName without a file operation (the files stay). Disks not attached are
+// skipped.
+func (c *Client) DetachDiskFiles(ctx context.Context, datacenter, vmName string, paths []string) error {
+	vm, _, err := c.findVMIn(ctx, datacenter, vmName)
+	if err != nil {
+		return fmt.Errorf("receiver appliance: %w", err)
+	}
+	devices, err := vm.Device(ctx)
+	if err != nil {
+		return fmt.Errorf("receiver appliance %s: %w", vmName, err)
+	}
+	want := map[string]bool{}
+	for _, p := range paths {
+		want[p] = true
+	}
+	var changes []types.BaseVirtualDeviceConfigSpec
+	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+		if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok && want[b.GetVirtualDeviceFileBackingInfo().FileName] {
+			changes = append(changes, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationRemove, Device: d})
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("detach replica disks from receiver appliance %s: %w", vmName, err)
+	}
+	return nil
+}
+
+// diskFiles maps the file of each flat disk of devices to its UUID.
+func diskFiles(devices object.VirtualDeviceList) map[string]string {
+	out := map[string]string{}
+	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+		if b, ok := d.GetVirtualDevice().Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+			out[b.FileName] = b.Uuid
+		}
+	}
+	return out
+}
+
+func enableUUID(opts []types.BaseOptionValue) bool {
+	for _, o := range opts {
+		if v := o.GetOptionValue(); v.Key == EnableUUIDKey {
+			s, _ := v.Value.(string)
+			return strings.EqualFold(s, "TRUE")
+		}
+	}
+	return false
+}
