@@ -126,6 +126,10 @@ func printLab(w io.Writer, l *lab.Lab) {
 		fmt.Fprintf(w, "#   %-8s guest %-13s probe %s\n", t.Name, t.GuestIP, t.Addr)
 	}
 	fmt.Fprintf(w, "# guest operations login: %s / %s\n", lab.GuestUser, lab.GuestPassword)
+	if l.VCD != nil {
+		org, user := l.VCD.OtherOrg()
+		fmt.Fprintf(w, "# Cloud Director: a second tenant org %s (administrator %s) gets the Default Rights Bundle and the global roles too; step 1 leaves it untouched\n", org, user)
+	}
 	fmt.Fprintf(w, "# config file: %s (ferry --config)\n", l.ConfigFile)
 	fmt.Fprintf(w, "# a plan with every answer filled in: ferry run --config %s --plan %s\n", l.ConfigFile, l.PlanPath())
 	fmt.Fprintf(w, "# the same export lines: . %s\n", l.EnvFile)

@@ -8,19 +8,26 @@ import (
 	"github.com/ferry-migrate/ferry/vcd"
 )
 
-// Step 1: the tenant's organization (and its administrator role) gets the
-// edge gateway and L2 VPN rights, as the walkthrough's PowerShell script
-// did. The session is the provider administrator's. Rights this Cloud
-// Director does not know (dropped after vCD 9.x) are warnings.
+// Step 1: the tenant's organization administrator (the tenant user of the
+// config, who sets up the L2 VPN in steps 2 and 4) gets the edge gateway and
+// L2 VPN rights, without widening what any other organization gets: the
+// rights go into a rights bundle of ferry's own published to this org only,
+// and into an org-local role of this org given to that user (a copy of its
+// role plus the rights, when its role is the provider's global role). The
+// Default Rights Bundle and the global roles are never changed. The session
+// is the provider administrator's. Rights this Cloud Director does not know
+// (dropped after vCD 9.x) are warnings. The legacy mode writes the org's
+// OrgRights document, as the walkthrough's PowerShell script did.
 
 // RightsPlan says how the rights reach the tenant (plan file key rights:).
 type RightsPlan struct {
 	// Mode is "bundle" (vCD 10.x: rights bundle + role) or "legacy" (the
 	// org's OrgRights document); empty: chosen from the API version.
 	Mode string `yaml:"mode,omitempty"`
-	// Bundle is the rights bundle published to the org.
+	// Bundle is ferry's rights bundle for the org, published to it only.
 	Bundle string `yaml:"bundle,omitempty"`
-	// Role is the org administrator's role that gets the rights.
+	// Role is the org-local role the tenant user gets; empty: the user's
+	// role if org-local, else a copy of it named "<role> (ferry)".
 	Role string `yaml:"role,omitempty"`
 }
 
@@ -38,10 +45,10 @@ func (*Rights) Fields() []Field {
 		orgField(),
 		str("rights.mode", "Rights mode", "bundle (Cloud Director 10: rights bundle and role) or legacy (the org's rights list); default: from the API version", false,
 			rp(func(r *RightsPlan) *string { return &r.Mode }), validRightsMode, nil),
-		str("rights.bundle", "Rights bundle", "the rights bundle published to the organization", false,
-			rp(func(r *RightsPlan) *string { return &r.Bundle }), ValidName, fixed("Default Rights Bundle")),
-		str("rights.role", "Administrator role", "the organization administrator's role that gets the rights", false,
-			rp(func(r *RightsPlan) *string { return &r.Role }), ValidName, fixed("Organization Administrator")),
+		str("rights.bundle", "Rights bundle", "ferry's own rights bundle, published to this organization only (never a bundle other organizations get)", false,
+			rp(func(r *RightsPlan) *string { return &r.Bundle }), ValidName, func(pf *PlanFile) string { return vcd.DefaultRightsBundle(pf.Org) }),
+		str("rights.role", "Org-local role", "the organization's own role the tenant user gets; empty: its role if org-local, else a copy of it named \"<role> (ferry)\" (global roles are never changed)", false,
+			rp(func(r *RightsPlan) *string { return &r.Role }), ValidName, nil),
 	}
 }
 
@@ -62,41 +69,57 @@ func (s *Rights) look(ctx context.Context, env *Env) (*vcd.Client, *vcd.RightsPl
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := c.PlanRights(vcd.RightsSpec{Org: pf.Org, Bundle: pf.Rights.Bundle, Role: pf.Rights.Role, Mode: pf.Rights.Mode})
+	user := ""
+	if env.Config != nil {
+		user = env.Config.Tenant.Username
+	}
+	p, err := c.PlanRights(vcd.RightsSpec{Org: pf.Org, User: user, Bundle: pf.Rights.Bundle, Role: pf.Rights.Role, Mode: pf.Rights.Mode})
 	if err != nil {
 		return nil, nil, fmt.Errorf("rights for org %s: %w", pf.Org, err)
 	}
 	return c, p, nil
 }
 
-// rightsItems lists every change of p, one right per line.
+// rightsItems lists every change of p, one right per line; each names the
+// organizations it reaches.
 func rightsItems(p *vcd.RightsPlan) []Item {
 	s := p.Spec
 	var items []Item
-	add := func(kind, name, detail string) {
-		items = append(items, Item{Action: ActionUpdate, Kind: kind, Name: name, Detail: detail,
+	add := func(action Action, kind, name, detail string) {
+		items = append(items, Item{Action: action, Kind: kind, Name: name, Detail: detail,
 			Resource: &Resource{Kind: kind, Name: name}})
 	}
+	only := "org " + s.Org + " only"
 	if p.Mode == vcd.RightsLegacyMode {
 		for _, r := range p.LegacyAdd {
-			add("org rights", s.Org, fmt.Sprintf("add %q", r.Name))
+			add(ActionUpdate, "org rights", s.Org, fmt.Sprintf("add %q (%s)", r.Name, only))
 		}
 	} else {
+		if p.BundleCreate {
+			add(ActionCreate, "rights bundle", s.Bundle, "ferry's own, published to "+only)
+		}
 		for _, r := range p.BundleAdd {
-			add("rights bundle", s.Bundle, fmt.Sprintf("add %q", r.Name))
+			add(ActionUpdate, "rights bundle", s.Bundle, fmt.Sprintf("add %q (%s)", r.Name, only))
 		}
 		if p.BundlePublish {
-			add("rights bundle", s.Bundle, "publish to org "+s.Org)
+			add(ActionUpdate, "rights bundle", s.Bundle, "publish to "+only)
+		}
+		role := "org-local role"
+		if p.RoleCreate {
+			add(ActionCreate, role, s.Role, "in "+only)
+		}
+		if len(p.RoleCopy) > 0 {
+			add(ActionUpdate, role, s.Role, fmt.Sprintf("add the %d rights of role %q it lacks (%s)", len(p.RoleCopy), p.UserRole, only))
 		}
 		for _, r := range p.RoleAdd {
-			add(p.RoleKind+" role", s.Role, fmt.Sprintf("add %q", r.Name))
+			add(ActionUpdate, role, s.Role, fmt.Sprintf("add %q (%s)", r.Name, only))
 		}
-		if p.RolePublish {
-			add("global role", s.Role, "publish to org "+s.Org)
+		if p.RoleAssign {
+			add(ActionUpdate, "user", s.User, fmt.Sprintf("role %q -> %q (%s)", p.UserRole, s.Role, only))
 		}
 	}
 	if len(items) == 0 {
-		where := fmt.Sprintf("in rights bundle %q and %s role %q", s.Bundle, p.RoleKind, s.Role)
+		where := fmt.Sprintf("in rights bundle %q and org-local role %q of user %s", s.Bundle, s.Role, s.User)
 		if p.Mode == vcd.RightsLegacyMode {
 			where = "in the org's rights"
 		}
@@ -143,7 +166,7 @@ func (s *Rights) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 	if p.Mode == vcd.RightsLegacyMode {
 		res.Resources = []Resource{{Kind: "org rights", Name: p.Spec.Org}}
 	} else {
-		res.Resources = []Resource{{Kind: "rights bundle", Name: p.Spec.Bundle}, {Kind: p.RoleKind + " role", Name: p.Spec.Role}}
+		res.Resources = []Resource{{Kind: "rights bundle", Name: p.Spec.Bundle}, {Kind: "org-local role", Name: p.Spec.Role}, {Kind: "user", Name: p.Spec.User}}
 	}
 	emit(Progress("rights in place", 1))
 	return res, nil

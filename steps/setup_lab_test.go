@@ -129,7 +129,9 @@ func run(t *testing.T, cfg *config.Config, planPath, statePath string) (*events,
 // world is what the lab holds, read with go-vcloud-director and govmomi
 // directly (not through ferry's own lookups).
 type world struct {
-	bundleHas, globalRoleHas, tenantRoleHas bool   // the L2 VPN right
+	// the L2 VPN right: in the shared Default Rights Bundle, in the global
+	// Organization Administrator role, in the tenant user's role
+	bundleHas, globalRoleHas, tenantRoleHas bool
 	network                                 string // gateway/prefix of company-network, "" if absent
 	tunnelUp                                bool
 	tunnels                                 int
@@ -179,7 +181,12 @@ func look(t *testing.T, l *lab.Lab) world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	role, err := adminOrg.GetRoleByName("Organization Administrator")
+	// The role of the tenant user who sets up the L2 VPN.
+	user, err := adminOrg.GetUserByName(cfg.Tenant.Username, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := adminOrg.GetRoleByName(user.User.Role.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +317,9 @@ func TestSetupRunInProcess(t *testing.T) {
 		t.Error("no warning for the rights this Cloud Director does not know")
 	}
 	w := look(t, l)
-	want := world{bundleHas: true, globalRoleHas: true, tenantRoleHas: true, network: "172.16.10.1/24", tunnelUp: true, tunnels: 1, sessions: 1,
+	// Step 1 widened no shared bundle or global role (see also
+	// TestRightsLeaveOtherOrgsUntouched).
+	want := world{bundleHas: false, globalRoleHas: false, tenantRoleHas: true, network: "172.16.10.1/24", tunnelUp: true, tunnels: 1, sessions: 1,
 		sinkExists: true, sinkPromiscuous: true, sinkForged: true, appliancePower: types.VirtualMachinePowerStatePoweredOn}
 	if w != want {
 		t.Errorf("after the run:\n got %+v\nwant %+v", w, want)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -48,38 +49,66 @@ var L2VPNRights = []string{
 
 // Rights modes.
 const (
-	RightsBundleMode = "bundle" // vCD 10.x: rights bundle + global / tenant role
+	RightsBundleMode = "bundle" // vCD 10.x: a rights bundle of ferry's own + an org-local role
 	RightsLegacyMode = "legacy" // before rights bundles: OrgRights XML
 )
 
+// DefaultRightsBundle is the name of ferry's own rights bundle for org: it
+// is published to that org only, so what it holds reaches no other org.
+func DefaultRightsBundle(org string) string { return "ferry L2 VPN (" + org + ")" }
+
 // RightsSpec says which rights the tenant needs and where.
+//
+// In bundle mode nothing that other organizations get is changed: the
+// rights go into Bundle, a rights bundle published to Org and to no other
+// org (created if missing), and into Role, an org-local role of Org given
+// to User. Global roles and the tenant copies of them are never changed:
+// when User's role is such a copy, Role is a new org-local role holding the
+// same rights plus the missing ones, and User gets it.
 type RightsSpec struct {
 	Org    string
+	User   string // the org's user who needs the rights (the one who sets up the L2 VPN)
 	Rights []string
-	Bundle string // rights bundle published to the org; default "Default Rights Bundle"
-	Role   string // the org's administrator role; default "Organization Administrator"
+	Bundle string // default DefaultRightsBundle(Org)
+	// Role is the org-local role User gets. Default: User's role when it is
+	// org-local, else "<User's role> (ferry)".
+	Role string
 	// Mode forces RightsBundleMode or RightsLegacyMode; empty: chosen from the API version.
 	Mode string
 }
 
 // RightsPlan is what EnsureRights would change.
 type RightsPlan struct {
-	Spec     RightsSpec
-	Mode     string
-	Unknown  []string // rights this vCD does not know: warnings
-	Known    []types.OpenApiReference
-	RoleKind string // "global" or "tenant"
+	Spec    RightsSpec
+	Mode    string
+	Unknown []string // rights this vCD does not know: warnings
+	Known   []types.OpenApiReference
 
+	BundleCreate  bool // the bundle does not exist yet
 	BundleAdd     []types.OpenApiReference
-	BundlePublish bool // the bundle must be published to the org
-	RoleAdd       []types.OpenApiReference
-	RolePublish   bool // the global role must be published to the org
-	LegacyAdd     []types.OpenApiReference
+	BundlePublish bool // the bundle must still be published to the org
+
+	UserRole   string                   // User's role now
+	RoleCreate bool                     // Role does not exist yet: created in the org
+	RoleCopy   []types.OpenApiReference // rights of UserRole that Role lacks (so User loses none)
+	RoleAdd    []types.OpenApiReference // the wanted rights Role lacks
+	RoleAssign bool                     // User gets Role
+	LegacyAdd  []types.OpenApiReference
 
 	orgRef types.OpenApiReference
 }
 
-// Changes renders the plan as readable lines ("+ ..." will change, "= ..." exists).
+// Reach names everything a change of the plan reaches: the org, the
+// bundle, the role and the user. Nothing else gets any right.
+func (p *RightsPlan) Reach() string {
+	s := p.Spec
+	if p.Mode == RightsLegacyMode {
+		return "org " + s.Org + " only"
+	}
+	return fmt.Sprintf("org %s only: rights bundle %q (published to no other org), org-local role %q, user %s", s.Org, s.Bundle, s.Role, s.User)
+}
+
+// Changes renders the plan as readable lines ("+ ..." will change).
 func (p *RightsPlan) Changes() []string {
 	var out []string
 	s := p.Spec
@@ -89,17 +118,26 @@ func (p *RightsPlan) Changes() []string {
 		}
 		return out
 	}
+	if p.BundleCreate {
+		out = append(out, fmt.Sprintf("+ rights bundle %q: create, for org %s only", s.Bundle, s.Org))
+	}
 	for _, r := range p.BundleAdd {
-		out = append(out, fmt.Sprintf("+ rights bundle %q: add %q", s.Bundle, r.Name))
+		out = append(out, fmt.Sprintf("+ rights bundle %q (org %s only): add %q", s.Bundle, s.Org, r.Name))
 	}
 	if p.BundlePublish {
-		out = append(out, fmt.Sprintf("+ rights bundle %q: publish to org %s", s.Bundle, s.Org))
+		out = append(out, fmt.Sprintf("+ rights bundle %q: publish to org %s only", s.Bundle, s.Org))
+	}
+	if p.RoleCreate {
+		out = append(out, fmt.Sprintf("+ role %q: create in org %s (org-local, org %s only)", s.Role, s.Org, s.Org))
+	}
+	if len(p.RoleCopy) > 0 {
+		out = append(out, fmt.Sprintf("+ role %q (org %s only): add the %d rights of role %q that it lacks", s.Role, s.Org, len(p.RoleCopy), p.UserRole))
 	}
 	for _, r := range p.RoleAdd {
-		out = append(out, fmt.Sprintf("+ %s role %q: add %q", p.RoleKind, s.Role, r.Name))
+		out = append(out, fmt.Sprintf("+ role %q (org %s only): add %q", s.Role, s.Org, r.Name))
 	}
-	if p.RolePublish {
-		out = append(out, fmt.Sprintf("+ global role %q: publish to org %s", s.Role, s.Org))
+	if p.RoleAssign {
+		out = append(out, fmt.Sprintf("+ user %s of org %s: role %q -> %q", s.User, s.Org, p.UserRole, s.Role))
 	}
 	return out
 }
@@ -123,10 +161,7 @@ func (c *Client) PlanRights(spec RightsSpec) (*RightsPlan, error) {
 		return nil, fmt.Errorf("rights for org %s: needs the provider administrator (org System), logged in as %s@%s", spec.Org, c.User, c.Org)
 	}
 	if spec.Bundle == "" {
-		spec.Bundle = "Default Rights Bundle"
-	}
-	if spec.Role == "" {
-		spec.Role = "Organization Administrator"
+		spec.Bundle = DefaultRightsBundle(spec.Org)
 	}
 	if len(spec.Rights) == 0 {
 		spec.Rights = L2VPNRights
@@ -166,72 +201,145 @@ func (c *Client) PlanRights(spec RightsSpec) (*RightsPlan, error) {
 		p.LegacyAdd = missing(p.Known, have.names())
 		return p, nil
 	}
-
-	bundle, err := c.Client.GetRightsBundleByName(spec.Bundle)
-	if err != nil {
-		return nil, fmt.Errorf("rights bundle %q: %w", spec.Bundle, err)
+	if err := c.planBundle(p); err != nil {
+		return nil, err
 	}
-	bundleRights, err := bundle.GetRights(nil)
-	if err != nil {
-		return nil, fmt.Errorf("rights of bundle %q: %w", spec.Bundle, err)
-	}
-	p.BundleAdd = missing(p.Known, rightNames(bundleRights))
-	if bundle.RightsBundle.PublishAll == nil || !*bundle.RightsBundle.PublishAll {
-		tenants, err := bundle.GetTenants(nil)
-		if err != nil {
-			return nil, fmt.Errorf("tenants of bundle %q: %w", spec.Bundle, err)
-		}
-		p.BundlePublish = !hasRef(tenants, p.orgRef.ID)
-	}
-
-	// A tenant-local role (not a read-only copy of a global role) takes the
-	// rights itself; otherwise the global role does, and is published.
-	if role, err := adminOrg.GetRoleByName(spec.Role); err == nil && !role.Role.ReadOnly {
-		p.RoleKind = "tenant"
-		have, err := role.GetRights(nil)
-		if err != nil {
-			return nil, fmt.Errorf("rights of tenant role %q: %w", spec.Role, err)
-		}
-		p.RoleAdd = missing(p.Known, rightNames(have))
-		return p, nil
-	} else if err != nil && !govcd.ContainsNotFound(err) {
-		return nil, fmt.Errorf("tenant role %q in org %s: %w", spec.Role, spec.Org, err)
-	}
-	p.RoleKind = "global"
-	gr, err := c.Client.GetGlobalRoleByName(spec.Role)
-	if err != nil {
-		return nil, fmt.Errorf("global role %q: %w", spec.Role, err)
-	}
-	have, err := gr.GetRights(nil)
-	if err != nil {
-		return nil, fmt.Errorf("rights of global role %q: %w", spec.Role, err)
-	}
-	p.RoleAdd = missing(p.Known, rightNames(have))
-	if gr.GlobalRole.PublishAll == nil || !*gr.GlobalRole.PublishAll {
-		tenants, err := gr.GetTenants(nil)
-		if err != nil {
-			return nil, fmt.Errorf("tenants of global role %q: %w", spec.Role, err)
-		}
-		p.RolePublish = !hasRef(tenants, p.orgRef.ID)
+	if err := planRole(adminOrg, p); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// planBundle: ferry's bundle must reach the org and no other.
+func (c *Client) planBundle(p *RightsPlan) error {
+	s := p.Spec
+	bundle, err := c.Client.GetRightsBundleByName(s.Bundle)
+	if govcd.ContainsNotFound(err) {
+		p.BundleCreate, p.BundleAdd, p.BundlePublish = true, p.Known, true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("rights bundle %q: %w", s.Bundle, err)
+	}
+	if bundle.RightsBundle.PublishAll != nil && *bundle.RightsBundle.PublishAll {
+		return fmt.Errorf("rights bundle %q is published to all organizations: rights added to it would reach every tenant; name a bundle for org %s only (rights.bundle)", s.Bundle, s.Org)
+	}
+	tenants, err := bundle.GetTenants(nil)
+	if err != nil {
+		return fmt.Errorf("tenants of rights bundle %q: %w", s.Bundle, err)
+	}
+	var others []string
+	for _, t := range tenants {
+		if t.ID != p.orgRef.ID {
+			others = append(others, t.Name)
+		}
+	}
+	if len(others) > 0 {
+		sort.Strings(others)
+		return fmt.Errorf("rights bundle %q is also published to %s: rights added to it would reach them too; name a bundle for org %s only (rights.bundle)", s.Bundle, strings.Join(others, ", "), s.Org)
+	}
+	have, err := bundle.GetRights(nil)
+	if err != nil {
+		return fmt.Errorf("rights of bundle %q: %w", s.Bundle, err)
+	}
+	p.BundleAdd = missing(p.Known, rightNames(have))
+	p.BundlePublish = !hasRef(tenants, p.orgRef.ID)
+	return nil
+}
+
+// planRole: the user's role must be org-local and hold the rights; the
+// user keeps every right its current role gives.
+func planRole(adminOrg *govcd.AdminOrg, p *RightsPlan) error {
+	s := &p.Spec
+	if s.User == "" {
+		return fmt.Errorf("rights for org %s: no tenant user named: step 1 gives the rights to the role of the user who sets up the L2 VPN (FERRY_TENANT_USER)", s.Org)
+	}
+	if adminOrg.AdminOrg.Users == nil {
+		return fmt.Errorf("org %s: Cloud Director lists no users", s.Org)
+	}
+	user, err := adminOrg.GetUserByName(s.User, false)
+	if err != nil {
+		if govcd.ContainsNotFound(err) {
+			var names []string
+			for _, u := range adminOrg.AdminOrg.Users.User {
+				names = append(names, u.Name)
+			}
+			return fmt.Errorf("user %q in org %s: %w (users: %s)", s.User, s.Org, ErrNotFound, strings.Join(names, ", "))
+		}
+		return fmt.Errorf("user %q in org %s: %w", s.User, s.Org, err)
+	}
+	if user.User.Role == nil || user.User.Role.Name == "" {
+		return fmt.Errorf("user %s of org %s has no role", s.User, s.Org)
+	}
+	p.UserRole = user.User.Role.Name
+	cur, err := adminOrg.GetRoleByName(p.UserRole)
+	if err != nil {
+		return fmt.Errorf("role %q of user %s in org %s: %w", p.UserRole, s.User, s.Org, err)
+	}
+	curRights, err := cur.GetRights(nil)
+	if err != nil {
+		return fmt.Errorf("rights of role %q in org %s: %w", p.UserRole, s.Org, err)
+	}
+	if s.Role == "" {
+		s.Role = p.UserRole
+		if cur.Role.ReadOnly {
+			s.Role = p.UserRole + " (ferry)"
+		}
+	}
+	var copyRights []types.OpenApiReference
+	for _, r := range curRights {
+		copyRights = append(copyRights, types.OpenApiReference{Name: r.Name, ID: r.ID})
+	}
+	have := map[string]bool{}
+	target, err := adminOrg.GetRoleByName(s.Role)
+	switch {
+	case govcd.ContainsNotFound(err):
+		p.RoleCreate = true
+	case err != nil:
+		return fmt.Errorf("role %q in org %s: %w", s.Role, s.Org, err)
+	case target.Role.ReadOnly:
+		return fmt.Errorf("role %q in org %s is a global role published by the provider (read-only in the org; changing it would reach every org it is published to): name an org-local role (rights.role)", s.Role, s.Org)
+	default:
+		rs, err := target.GetRights(nil)
+		if err != nil {
+			return fmt.Errorf("rights of role %q in org %s: %w", s.Role, s.Org, err)
+		}
+		have = rightNames(rs)
+	}
+	// RoleAdd: the wanted rights the role lacks; RoleCopy: the other rights
+	// of the user's current role that it lacks (the user loses none).
+	p.RoleAdd = missing(p.Known, have)
+	want := map[string]bool{}
+	for _, r := range p.Known {
+		want[r.Name] = true
+	}
+	p.RoleCopy = slices.DeleteFunc(missing(copyRights, have), func(r types.OpenApiReference) bool { return want[r.Name] })
+	p.RoleAssign = s.Role != p.UserRole
+	return nil
 }
 
 // ApplyRights makes the changes of plan p.
 func (c *Client) ApplyRights(p *RightsPlan) error {
 	s := p.Spec
+	adminOrg, err := c.AdminOrgByName(s.Org)
+	if err != nil {
+		return err
+	}
 	if p.Mode == RightsLegacyMode {
 		if len(p.LegacyAdd) == 0 {
 			return nil
 		}
-		adminOrg, err := c.AdminOrgByName(s.Org)
-		if err != nil {
-			return err
-		}
 		return c.addOrgRights(adminOrg, p.LegacyAdd)
 	}
-	if len(p.BundleAdd) > 0 || p.BundlePublish {
-		bundle, err := c.Client.GetRightsBundleByName(s.Bundle)
+	if p.BundleCreate || len(p.BundleAdd) > 0 || p.BundlePublish {
+		var bundle *govcd.RightsBundle
+		if p.BundleCreate {
+			no := false
+			bundle, err = c.Client.CreateRightsBundle(&types.RightsBundle{Name: s.Bundle, PublishAll: &no,
+				Description: "ferry: edge gateway and L2 VPN rights for org " + s.Org + " only"})
+		} else {
+			bundle, err = c.Client.GetRightsBundleByName(s.Bundle)
+		}
 		if err != nil {
 			return fmt.Errorf("rights bundle %q: %w", s.Bundle, err)
 		}
@@ -246,35 +354,31 @@ func (c *Client) ApplyRights(p *RightsPlan) error {
 			}
 		}
 	}
-	if len(p.RoleAdd) == 0 && !p.RolePublish {
-		return nil
-	}
-	if p.RoleKind == "tenant" {
-		adminOrg, err := c.AdminOrgByName(s.Org)
+	if p.RoleCreate || len(p.RoleCopy) > 0 || len(p.RoleAdd) > 0 {
+		var role *govcd.Role
+		if p.RoleCreate {
+			role, err = adminOrg.CreateRole(&types.Role{Name: s.Role,
+				Description: fmt.Sprintf("%s with the edge gateway and L2 VPN rights (ferry), for org %s only", p.UserRole, s.Org)})
+		} else {
+			role, err = adminOrg.GetRoleByName(s.Role)
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("role %q in org %s: %w", s.Role, s.Org, err)
 		}
-		role, err := adminOrg.GetRoleByName(s.Role)
+		add := append(append([]types.OpenApiReference{}, p.RoleCopy...), p.RoleAdd...)
+		if len(add) > 0 {
+			if err := role.AddRights(add); err != nil {
+				return fmt.Errorf("add %d rights to role %q in org %s: %w", len(add), s.Role, s.Org, err)
+			}
+		}
+	}
+	if p.RoleAssign {
+		user, err := adminOrg.GetUserByName(s.User, true)
 		if err != nil {
-			return fmt.Errorf("tenant role %q: %w", s.Role, err)
+			return fmt.Errorf("user %q in org %s: %w", s.User, s.Org, err)
 		}
-		if err := role.AddRights(p.RoleAdd); err != nil {
-			return fmt.Errorf("add %d rights to tenant role %q: %w", len(p.RoleAdd), s.Role, err)
-		}
-		return nil
-	}
-	gr, err := c.Client.GetGlobalRoleByName(s.Role)
-	if err != nil {
-		return fmt.Errorf("global role %q: %w", s.Role, err)
-	}
-	if len(p.RoleAdd) > 0 {
-		if err := gr.AddRights(p.RoleAdd); err != nil {
-			return fmt.Errorf("add %d rights to global role %q: %w", len(p.RoleAdd), s.Role, err)
-		}
-	}
-	if p.RolePublish {
-		if err := gr.PublishTenants([]types.OpenApiReference{p.orgRef}); err != nil {
-			return fmt.Errorf("publish global role %q to org %s: %w", s.Role, s.Org, err)
+		if err := user.ChangeRole(s.Role); err != nil {
+			return fmt.Errorf("give user %s of org %s the role %q: %w", s.User, s.Org, s.Role, err)
 		}
 	}
 	return nil

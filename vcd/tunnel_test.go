@@ -21,7 +21,7 @@ import (
 func TestUpdateServerTunnelKeepsKey(t *testing.T) {
 	l := startLab(t)
 	sys := login(t, l.Config().VCD)
-	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company"})
+	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func TestConnectErrors(t *testing.T) {
 func TestRightsPlanApplyIdempotent(t *testing.T) {
 	l := startLab(t)
 	sys := login(t, l.Config().VCD)
-	spec := vcd.RightsSpec{Org: "Company"}
+	spec := vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username}
 	p, err := sys.PlanRights(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func TestRightsPlanApplyIdempotent(t *testing.T) {
 	if len(p.Warnings()) == 0 || !strings.Contains(strings.Join(p.Warnings(), "\n"), "Hybrid Cloud Operations: View from-the-cloud tunnel") {
 		t.Errorf("warnings %v: want the dropped Hybrid Cloud right", p.Warnings())
 	}
-	t.Logf("plan (%s mode, %s role):\n%s", p.Mode, p.RoleKind, strings.Join(p.Changes(), "\n"))
+	t.Logf("plan (%s mode, reaching %s):\n%s", p.Mode, p.Reach(), strings.Join(p.Changes(), "\n"))
 	// Planning changed nothing.
 	p2, err := sys.PlanRights(spec)
 	if err != nil {
@@ -132,7 +132,7 @@ func TestRightsNeedsProvider(t *testing.T) {
 func TestNetworkAndTunnel(t *testing.T) {
 	l := startLab(t)
 	sys := login(t, l.Config().VCD)
-	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company"})
+	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,5 +263,30 @@ func TestImportPowerOnRemove(t *testing.T) {
 	}
 	if _, err := tvdc.GetVAppByName("WebApp2-vapp", true); err == nil {
 		t.Error("vApp still there after RemoveVApp")
+	}
+}
+
+// TestRightsRefuseShared: step 1 never plans a change to what another org
+// gets: a bundle published to other orgs (the Default Rights Bundle, shared
+// with Globex) or a global role's tenant copy is refused with the reason,
+// and an unknown user is not found, naming the org's users.
+func TestRightsRefuseShared(t *testing.T) {
+	l := startLab(t)
+	sys := login(t, l.Config().VCD)
+	user := l.Config().Tenant.Username
+	_, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: user, Bundle: "Default Rights Bundle"})
+	if err == nil || !strings.Contains(err.Error(), "Globex") || !strings.Contains(err.Error(), "rights.bundle") {
+		t.Errorf("shared bundle: %v", err)
+	}
+	_, err = sys.PlanRights(vcd.RightsSpec{Org: "Company", User: user, Role: "Organization Administrator"})
+	if err == nil || !strings.Contains(err.Error(), "global role") || !strings.Contains(err.Error(), "rights.role") {
+		t.Errorf("global role: %v", err)
+	}
+	_, err = sys.PlanRights(vcd.RightsSpec{Org: "Company", User: "nobody"})
+	if !errors.Is(err, vcd.ErrNotFound) || !strings.Contains(err.Error(), user) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if _, err = sys.PlanRights(vcd.RightsSpec{Org: "Company"}); err == nil || !strings.Contains(err.Error(), "FERRY_TENANT_USER") {
+		t.Errorf("no user: %v", err)
 	}
 }

@@ -43,7 +43,10 @@ func (m *model) seedBundles() {
 			def.rights[bareID(r.ID)] = true
 		}
 	}
+	// Published to each tenant by name (not to all), as providers do who
+	// keep some bundles for some tenants.
 	def.tenants[m.tenant.id] = true
+	def.tenants[m.other.id] = true
 	legacy := &bundle{RightsBundle: types.RightsBundle{
 		Name: "Legacy Rights Bundle", Id: urn("rightsBundle", nameUUID("bundle", "Legacy Rights Bundle")),
 		Description: "Rights of organizations created before rights bundles", BundleKey: "BUNDLE_LEGACY",

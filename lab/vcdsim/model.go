@@ -16,7 +16,9 @@ type model struct {
 
 	system *org
 	tenant *org
+	other  *org // a second tenant (Config.OtherOrg), without VDC
 	orgs   []*org
+	users  []*orgUser
 	vdc    *vdc
 
 	rights     []*types.Right
@@ -39,12 +41,14 @@ func newModel(cfg *Config) (*model, error) {
 	m := &model{cfg: cfg, tasks: map[string]*task{}, running: map[string]*task{}, rightByID: map[string]*types.Right{}}
 	m.system = &org{id: nameUUID("org", "System"), name: "System", fullName: "System Organization", extraRights: map[string]bool{}}
 	m.tenant = &org{id: nameUUID("org", cfg.TenantOrg), name: cfg.TenantOrg, fullName: cfg.TenantOrg + " Inc.", extraRights: map[string]bool{}}
-	m.orgs = []*org{m.system, m.tenant}
+	m.other = &org{id: nameUUID("org", cfg.OtherOrg), name: cfg.OtherOrg, fullName: cfg.OtherOrg + " Corp.", extraRights: map[string]bool{}}
+	m.orgs = []*org{m.system, m.tenant, m.other}
 	m.vdc = &vdc{id: nameUUID("vdc", cfg.TenantOrg, cfg.VDC), name: cfg.VDC, org: m.tenant}
 
 	m.seedRights()
 	m.seedBundles()
 	m.seedGlobalRoles()
+	m.seedUsers()
 	if err := m.seedEdge(); err != nil {
 		return nil, err
 	}

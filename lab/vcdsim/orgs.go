@@ -30,48 +30,131 @@ func (c *reqCtx) adminOrgLists(x *types.AdminOrg, o *org) {
 }
 
 // orgUser is a local user of an organization: the lab has the provider
-// administrator in System and the organization administrator of the tenant.
+// administrator in System and an organization administrator in each tenant.
+// A user has one role (the XML API's User.Role): the id of a role visible
+// in its org (the tenant copy of a global role, or an org-local role).
 type orgUser struct {
-	id, name, role string
-	org            *org
+	id, name string
+	roleID   string // bare uuid of the role
+	org      *org
 }
 
-func (m *model) orgUsers(o *org) []orgUser {
-	switch o {
-	case m.system:
-		return []orgUser{{id: nameUUID("user", o.id, m.cfg.SystemUser), name: m.cfg.SystemUser, role: "System Administrator", org: o}}
-	case m.tenant:
-		return []orgUser{{id: nameUUID("user", o.id, m.cfg.TenantUser), name: m.cfg.TenantUser, role: "Organization Administrator", org: o}}
+func (m *model) seedUsers() {
+	add := func(o *org, name, roleID string) {
+		m.users = append(m.users, &orgUser{id: nameUUID("user", o.id, name), name: name, roleID: roleID, org: o})
 	}
+	add(m.system, m.cfg.SystemUser, nameUUID("role", "System Administrator"))
+	for _, t := range []struct {
+		o    *org
+		user string
+	}{{m.tenant, m.cfg.TenantUser}, {m.other, m.cfg.OtherUser}} {
+		for _, r := range m.tenantRoles(t.o) {
+			if r.Name == "Organization Administrator" {
+				add(t.o, t.user, bareID(r.ID))
+			}
+		}
+	}
+}
+
+func (m *model) orgUsers(o *org) []*orgUser {
+	var out []*orgUser
+	for _, u := range m.users {
+		if u.org == o {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// userByName finds the user name of org o.
+func (m *model) userByName(o *org, name string) *orgUser {
+	for _, u := range m.orgUsers(o) {
+		if u.name == name {
+			return u
+		}
+	}
+	return nil
+}
+
+// userRole is the user's role, nil when it no longer exists in its org
+// (a global role unpublished from it).
+func (m *model) userRole(u *orgUser) *tenantRole {
+	for _, r := range m.tenantRoles(u.org) {
+		if bareID(r.ID) == u.roleID {
+			return r
+		}
+	}
+	return nil
+}
+
+func (c *reqCtx) userXML(u *orgUser) *types.User {
+	x := &types.User{
+		Xmlns: xmlnsVcloud, Href: c.abs("/api/admin/user/" + u.id), Type: mimeUser, ID: urn("user", u.id),
+		Name: u.name, IsEnabled: true, ProviderType: "INTEGRATED",
+		Links: types.LinkList{
+			{Rel: "up", Type: mimeAdminOrg, HREF: c.abs("/api/admin/org/" + u.org.id)},
+			{Rel: "edit", Type: mimeUser, HREF: c.abs("/api/admin/user/" + u.id)},
+		},
+	}
+	if r := c.m.userRole(u); r != nil {
+		x.Role = &types.Reference{HREF: c.abs("/api/admin/role/" + bareID(r.ID)), Type: mimeRoleXML, Name: r.Name}
+	}
+	return x
+}
+
+// userFromPath finds the user of the path among those the session may see.
+func (c *reqCtx) userFromPath() *orgUser {
+	id := bareID(c.r.PathValue("id"))
+	for _, u := range c.m.users {
+		if u.id == id && c.canSeeOrg(u.org) {
+			return u
+		}
+	}
+	c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.user:%s\".", id)
 	return nil
 }
 
 // handleUser is GET /api/admin/user/{id}.
 func handleUser(c *reqCtx) {
-	id := bareID(c.r.PathValue("id"))
-	for _, o := range c.m.orgs {
-		if !c.canSeeOrg(o) {
-			continue
-		}
-		for _, u := range c.m.orgUsers(o) {
-			if u.id != id {
-				continue
-			}
-			x := &types.User{
-				Xmlns: xmlnsVcloud, Href: c.abs("/api/admin/user/" + u.id), Type: mimeUser, ID: urn("user", u.id),
-				Name: u.name, IsEnabled: true, ProviderType: "INTEGRATED",
-				Links: types.LinkList{{Rel: "up", Type: mimeAdminOrg, HREF: c.abs("/api/admin/org/" + o.id)}},
-			}
-			for _, r := range c.m.tenantRoles(o) {
-				if r.Name == u.role {
-					x.Role = &types.Reference{HREF: c.abs("/api/admin/role/" + bareID(r.ID)), Type: mimeRoleXML, Name: r.Name}
-				}
-			}
-			c.xml(http.StatusOK, mimeUser, "User", x)
+	if u := c.userFromPath(); u != nil {
+		c.xml(http.StatusOK, mimeUser, "User", c.userXML(u))
+	}
+}
+
+// handleUpdateUser is PUT /api/admin/user/{id} (OrgUser.Update, ChangeRole):
+// the provider or an administrator of the user's org changes the user's
+// role, which must be a role of that org (vCD answers 400 otherwise). The
+// lab's users keep their name, password and enablement: a PUT changing
+// those is refused rather than ignored.
+func handleUpdateUser(c *reqCtx) {
+	u := c.userFromPath()
+	if u == nil {
+		return
+	}
+	var in types.User
+	if !c.readXML(&in) {
+		return
+	}
+	switch {
+	case in.Name != "" && in.Name != u.name:
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "vcdsim does not implement renaming user %s", u.name)
+		return
+	case in.Password != "" || !in.IsEnabled:
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "vcdsim does not implement changing the password or enablement of user %s", u.name)
+		return
+	case in.Role == nil || in.Role.HREF == "":
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "User %s: a role is required", u.name)
+		return
+	}
+	rid := bareID(in.Role.HREF[strings.LastIndex(in.Role.HREF, "/")+1:])
+	for _, r := range c.m.tenantRoles(u.org) {
+		if bareID(r.ID) == rid {
+			u.roleID = rid
+			c.xml(http.StatusOK, mimeUser, "User", c.userXML(u))
 			return
 		}
 	}
-	c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.user:%s\".", id)
+	c.fail(http.StatusBadRequest, "BAD_REQUEST", "Role %q (%s) does not exist in organization %s", in.Role.Name, in.Role.HREF, u.org.name)
 }
 
 // --- organizations: create, update, enable/disable, delete -------------------
@@ -198,6 +281,13 @@ func handleDeleteOrg(c *reqCtx) {
 		}
 	}
 	c.m.roles = keep
+	var users []*orgUser
+	for _, u := range c.m.users {
+		if u.org != o {
+			users = append(users, u)
+		}
+	}
+	c.m.users = users
 	c.taskResponse(t)
 }
 
@@ -235,3 +325,7 @@ func (m *model) vappsOf(o *org) []*vapp {
 	}
 	return m.vapps
 }
+
+// OtherOrg names the second tenant organization (Config.OtherOrg) and its
+// Organization Administrator.
+func (s *Server) OtherOrg() (org, user string) { return s.cfg.OtherOrg, s.cfg.OtherUser }

@@ -1,6 +1,8 @@
 package vcdsim
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
@@ -90,7 +92,7 @@ func TestOrgLifecycle(t *testing.T) {
 		t.Fatalf("org %+v", other.AdminOrg)
 	}
 	orgs := must(c.QueryAllOrgs())(t)
-	if len(orgs) != 3 {
+	if len(orgs) != 4 { // System, Company, Globex, Other
 		t.Fatalf("query organization: %d records", len(orgs))
 	}
 	rec := must(c.QueryOrgByName("Other"))(t)
@@ -187,5 +189,95 @@ func TestQueryTypes(t *testing.T) {
 	}
 	if _, err := tc.QueryNsxtManagerByName(NsxtManagerName); err == nil {
 		t.Fatal("a tenant queried NSX-T managers")
+	}
+}
+
+// TestSecondTenant: a second tenant (Globex) gets the Default Rights Bundle
+// and the global roles like Company, lists its own administrator in its
+// AdminOrg record, and what is published to Company only does not reach it.
+func TestSecondTenant(t *testing.T) {
+	env := start(t, Config{})
+	c := env.provider(t)
+	globex := must(c.GetAdminOrgByName("Globex"))(t)
+	u := must(globex.GetUserByName("globexadmin", false))(t)
+	if u.User.Role == nil || u.User.Role.Name != "Organization Administrator" {
+		t.Fatalf("globexadmin's role: %+v", u.User.Role)
+	}
+	if _, err := globex.GetUserByName("companyadmin", false); !govcd.ContainsNotFound(err) {
+		t.Fatalf("Company's user found in Globex: %v", err)
+	}
+	rb := must(c.Client.GetRightsBundleByName("Default Rights Bundle"))(t)
+	var names []string
+	for _, ref := range must(rb.GetTenants(nil))(t) {
+		names = append(names, ref.Name)
+	}
+	if !slices.Contains(names, "Company") || !slices.Contains(names, "Globex") {
+		t.Fatalf("Default Rights Bundle published to %v", names)
+	}
+	role := must(globex.GetRoleByName("Organization Administrator"))(t)
+	if !role.Role.ReadOnly || len(must(role.GetRights(nil))(t)) == 0 {
+		t.Fatalf("Globex's Organization Administrator: %+v", role.Role)
+	}
+
+	// A bundle published to Company only gives Globex nothing.
+	right := must(c.Client.GetRightByName(l2vpnRight))(t)
+	own := must(c.Client.CreateRightsBundle(&types.RightsBundle{Name: "company only"}))(t)
+	if err := own.AddRights([]types.OpenApiReference{{Name: right.Name, ID: right.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := own.PublishTenants([]types.OpenApiReference{{Name: "Company", ID: must(c.GetAdminOrgByName("Company"))(t).AdminOrg.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if !env.srv.OrgHasRight("Company", l2vpnRight) || env.srv.OrgHasRight("Globex", l2vpnRight) {
+		t.Fatalf("after publishing to Company only: Company %v, Globex %v", env.srv.OrgHasRight("Company", l2vpnRight), env.srv.OrgHasRight("Globex", l2vpnRight))
+	}
+}
+
+// TestUserRole: what a tenant user may do follows its own role; the
+// provider changes it (OrgUser.ChangeRole) to a role of the user's org only,
+// and a role a user holds cannot be deleted.
+func TestUserRole(t *testing.T) {
+	env := start(t, Config{EnforceRights: true})
+	c := env.provider(t)
+	company := must(c.GetAdminOrgByName("Company"))(t)
+	var refs []types.OpenApiReference
+	for _, name := range []string{l2vpnRight, "Organization vDC Gateway: View L2 VPN"} {
+		r := must(c.Client.GetRightByName(name))(t)
+		refs = append(refs, types.OpenApiReference{Name: r.Name, ID: r.ID})
+	}
+	own := must(c.Client.CreateRightsBundle(&types.RightsBundle{Name: "company only"}))(t)
+	if err := own.AddRights(refs); err != nil {
+		t.Fatal(err)
+	}
+	if err := own.PublishTenants([]types.OpenApiReference{{Name: "Company", ID: company.AdminOrg.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	// A role of Company's with the right, not yet the user's: refused.
+	role := must(company.CreateRole(&types.Role{Name: "L2 VPN admin", Description: "d"}))(t)
+	if err := role.AddRights(refs); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTrunk(t, env.tenant(t))
+	if _, err := tr.egw.CreateL2VpnTunnel(tr.tunnelSpec("early", 1)); err == nil || !strings.Contains(err.Error(), "Configure L2 VPN") {
+		t.Fatalf("tunnel with the right in a role the user does not hold: %v", err)
+	}
+
+	// Another org's role is refused; Company's own is taken.
+	u := must(company.GetUserByName("companyadmin", true))(t)
+	globex := must(c.GetAdminOrgByName("Globex"))(t)
+	u.User.Role = must(globex.GetRoleReference("Organization Administrator"))(t)
+	if err := u.Update(); err == nil || !strings.Contains(err.Error(), "does not exist in organization Company") {
+		t.Fatalf("Globex's role for Company's user: %v", err)
+	}
+	u = must(company.GetUserByName("companyadmin", true))(t)
+	if err := u.ChangeRole("L2 VPN admin"); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(company.GetUserByName("companyadmin", true))(t); got.User.Role == nil || got.User.Role.Name != "L2 VPN admin" {
+		t.Fatalf("role after ChangeRole: %+v", got.User.Role)
+	}
+	must(tr.egw.CreateL2VpnTunnel(tr.tunnelSpec("late", 1)))(t)
+	if err := role.Delete(); err == nil || !strings.Contains(err.Error(), "companyadmin") {
+		t.Fatalf("deleting a role in use: %v", err)
 	}
 }

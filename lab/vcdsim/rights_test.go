@@ -59,7 +59,7 @@ func TestRightsStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenants := must(rb.GetTenants(nil))(t)
-	if len(tenants) != 1 || tenants[0].Name != "Company" {
+	if len(tenants) != 2 || tenants[0].Name != "Company" || tenants[1].Name != "Globex" {
 		t.Fatalf("bundle tenants %+v", tenants)
 	}
 	if !env.srv.OrgHasRight("Company", l2vpnRight) {

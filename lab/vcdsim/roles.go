@@ -302,6 +302,12 @@ func handleDeleteRole(c *reqCtx) {
 	if r == nil || !c.writable(r) {
 		return
 	}
+	for _, u := range c.m.orgUsers(r.org) {
+		if u.roleID == bareID(r.ID) {
+			c.fail(http.StatusBadRequest, "BAD_REQUEST", "Role %q cannot be deleted: it is assigned to user %s", r.Name, u.name)
+			return
+		}
+	}
 	for i, x := range c.m.roles {
 		if x == r {
 			c.m.roles = append(c.m.roles[:i], c.m.roles[i+1:]...)
@@ -351,7 +357,7 @@ func handleSetRoleRights(c *reqCtx) {
 	c.writePage(c.m.rightsList(r.rights), nil)
 }
 
-// allowed checks that a tenant user's role carries right (only with
+// allowed checks that the tenant user's own role carries right (only with
 // Config.EnforceRights); otherwise it answers 403 as vCD does.
 func (c *reqCtx) allowed(right string) bool {
 	if !c.s.cfg.EnforceRights || c.sess.provider {
@@ -361,8 +367,8 @@ func (c *reqCtx) allowed(right string) bool {
 	if r == nil {
 		return true
 	}
-	for _, role := range c.m.tenantRoles(c.sess.org) {
-		if role.Name == "Organization Administrator" && c.m.roleRights(role)[bareID(r.ID)] {
+	if u := c.m.userByName(c.sess.org, c.sess.user); u != nil {
+		if role := c.m.userRole(u); role != nil && c.m.roleRights(role)[bareID(r.ID)] {
 			return true
 		}
 	}

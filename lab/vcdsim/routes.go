@@ -39,6 +39,7 @@ func (s *Server) routes() {
 	s.handle("DELETE /api/admin/org/{id}", handleDeleteOrg, provider)
 	s.handle("POST /api/admin/org/{id}/action/{op}", handleOrgAction, provider)
 	s.handle("GET /api/admin/user/{id}", handleUser)
+	s.handle("PUT /api/admin/user/{id}", handleUpdateUser)
 	s.handle("GET /api/admin/extension/nsxtManagers/{id}", handleNsxtManager, provider)
 	s.handle("GET /api/admin/org/{id}/rights", handleGetOrgRights)
 	s.handle("PUT /api/admin/org/{id}/rights", handlePutOrgRights)

@@ -39,6 +39,14 @@ type Config struct {
 	TenantUser     string // an Organization Administrator of TenantOrg; default "companyadmin"
 	TenantPassword string // default "VMware1!"
 
+	// OtherOrg is a second tenant organization (default "Globex") with its
+	// own Organization Administrator OtherUser (default "globexadmin"): the
+	// Default Rights Bundle and the global roles are published to it as to
+	// TenantOrg, so that what is granted to TenantOrg can be checked not to
+	// reach it. It has no VDC.
+	OtherOrg  string
+	OtherUser string
+
 	VDC         string // org VDC of TenantOrg; default "Company-VDC"
 	EdgeGateway string // NSX-T edge gateway in VDC; default "company-edge"
 	// UplinkCIDR is the subnet of the edge gateway's external uplink
@@ -57,9 +65,9 @@ type Config struct {
 
 	// EnforceRights makes tenant users need the L2 VPN rights for tunnel
 	// operations ("Organization vDC Gateway: View L2 VPN" to read,
-	// "... Configure L2 VPN" to change), through their role (the tenant copy
-	// of the global role "Organization Administrator", limited to the rights
-	// of the bundles published to the org). Off by default.
+	// "... Configure L2 VPN" to change), through their own role (the tenant
+	// copy of a global role or an org-local role, limited to the rights of
+	// the bundles published to the org). Off by default.
 	EnforceRights bool
 
 	// Log, when set, receives one debug record per request (method, path,
@@ -85,6 +93,8 @@ func (c *Config) defaults() {
 	def(&c.TenantOrg, "Company")
 	def(&c.TenantUser, "companyadmin")
 	def(&c.TenantPassword, "VMware1!")
+	def(&c.OtherOrg, "Globex")
+	def(&c.OtherUser, "globexadmin")
 	def(&c.VDC, "Company-VDC")
 	def(&c.EdgeGateway, "company-edge")
 	def(&c.UplinkCIDR, "203.0.113.0/24")
@@ -123,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 	cfg.defaults()
 	if strings.EqualFold(cfg.TenantOrg, "System") {
 		return nil, errors.New(`vcdsim: the tenant org cannot be named "System" (the provider's org)`)
+	}
+	if strings.EqualFold(cfg.OtherOrg, "System") || strings.EqualFold(cfg.OtherOrg, cfg.TenantOrg) {
+		return nil, fmt.Errorf("vcdsim: the second tenant org cannot be named %q (System or the tenant org)", cfg.OtherOrg)
 	}
 	m, err := newModel(&cfg)
 	if err != nil {
