@@ -481,27 +481,26 @@ func (c *vmCutover) connect(ctx context.Context) error {
 
 func (c *vmCutover) createTarget(ctx context.Context) (string, error) {
 	pp := c.env.Plan.Provider
-	disks := make([]vsphere.DiskFile, len(c.src.Disks))
+	// The replica of each source disk, by the source disk's file.
+	replicas := map[string]string{}
 	for i, d := range c.src.Disks {
 		name := c.plan.Name
 		if i > 0 {
 			name = fmt.Sprintf("%s_%d", c.plan.Name, i)
 		}
-		disks[i] = vsphere.DiskFile{Path: fmt.Sprintf("[%s] %s/%s.vmdk", pp.Datastore, c.plan.Name, name), Capacity: d.Capacity}
+		replicas[d.File] = fmt.Sprintf("[%s] %s/%s.vmdk", pp.Datastore, c.plan.Name, name)
 	}
-	mac := ""
-	if len(c.src.MACs) > 0 {
-		mac = c.src.MACs[0]
+	// Built from the source's captured configuration (targetSpec).
+	spec, cfg, err := c.targetSpec(ctx, replicas)
+	if err != nil {
+		return "", err
 	}
-	ref, err := c.provider.CreateVMOverDisks(ctx, vsphere.VMOverDisks{
-		Name: c.plan.Name, Datacenter: pp.Datacenter, Pool: pp.ResourcePool, Datastore: pp.Datastore,
-		Network: pp.Network, MAC: mac, Disks: disks,
-	})
+	ref, err := c.provider.CreateVMOverDisks(ctx, spec)
 	if err != nil {
 		return "", err
 	}
 	c.target = &ref
-	return fmt.Sprintf("%s over %d replica disk(s), MAC %s", ref.Value, len(disks), mac), nil
+	return fmt.Sprintf("%s over %d replica disk(s) as the source: %s, %d controller(s), %d NIC(s)", ref.Value, len(spec.Disks), cfg.Summary(), len(cfg.Controllers), len(cfg.NICs)), nil
 }
 
 func (c *vmCutover) importTarget() (string, error) {
