@@ -12,7 +12,8 @@ import (
 // Company-VDC, edge gateway company-edge, as lab/vcdsim seeds them), its web
 // network 172.16.10.0/24 stretched from the on-prem port group of the same
 // name, the L2VPN client appliance on the on-prem uplink network, and
-// WebApp2 warm-migrated with a 1 minute RPO. Package lab does not import
+// WebApp2 warm-migrated with a 1 minute RPO, its replica disks hot-added to
+// the provider's receiver appliance. Package lab does not import
 // steps (the dependency goes the other way), so this is text; the lab's
 // tests load it with steps so that the two stay in step.
 const labPlan = `# ferry plan for the embedded lab, every answer filled in:
@@ -50,6 +51,8 @@ provider:
   resource_pool: %s
   datastore: %s
   network: %s
+  receiver_kind: appliance
+  receiver_vm: %s
 probes:
   - name: WebApp1 -> WebApp2 (guest ping)
     from: WebApp1
@@ -80,7 +83,7 @@ func (l *Lab) WritePlan() (string, error) {
 		}
 	}
 	body := fmt.Sprintf(labPlan, cfg, path, on.Datacenter, on.DVS, on.Datastore,
-		pv.Datacenter, pv.Pool, pv.Datastore, pv.Portgroups[0], probes.String())
+		pv.Datacenter, pv.Pool, pv.Datastore, pv.Portgroups[0], ApplianceVM, probes.String())
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		return "", fmt.Errorf("lab plan: %w", err)
 	}

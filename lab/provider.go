@@ -330,6 +330,21 @@ func (f *esxFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Tas
 	return f.Folder.CreateVMTask(ctx, req)
 }
 
+// ReplicaFlatFile is the flat extent of the provider disk whose descriptor
+// is at the datastore path p ("[provider-ds] dir/x.vmdk"), as its
+// descriptor names it; "" if there is no such usable disk.
+func (l *Lab) ReplicaFlatFile(p string) string {
+	var dp object.DatastorePath
+	if !dp.FromString(p) || dp.Datastore != l.Provider.Spec.Datastore {
+		return ""
+	}
+	flat, err := flatExtent(filepath.Join(l.Provider.DatastoreDir, filepath.FromSlash(dp.Path)))
+	if err != nil {
+		return ""
+	}
+	return flat
+}
+
 // TenantOrg is the lab tenant's org in Cloud Director.
 const TenantOrg = "Company"
 

@@ -481,26 +481,25 @@ func (c *vmCutover) connect(ctx context.Context) error {
 
 func (c *vmCutover) createTarget(ctx context.Context) (string, error) {
 	pp := c.env.Plan.Provider
-	// The replica of each source disk, by the source disk's file.
-	replicas := map[string]string{}
-	for i, d := range c.src.Disks {
-		name := c.plan.Name
-		if i > 0 {
-			name = fmt.Sprintf("%s_%d", c.plan.Name, i)
-		}
-		replicas[d.File] = fmt.Sprintf("[%s] %s/%s.vmdk", pp.Datastore, c.plan.Name, name)
-	}
-	// Built from the source's captured configuration (targetSpec).
-	spec, cfg, err := c.targetSpec(ctx, replicas)
-	if err != nil {
+	// The provider vCenter's replica disks, detached from the receiver
+	// appliance (no file operation, no copy) so that the target can take them.
+	disks := c.env.replicaFiles(c.plan.Name, c.src.Disks)
+	if err := c.env.releaseReplicas(ctx, c.plan.Name, c.src.Disks); err != nil {
 		return "", err
 	}
-	ref, err := c.provider.CreateVMOverDisks(ctx, spec)
+	mac := ""
+	if len(c.src.MACs) > 0 {
+		mac = c.src.MACs[0]
+	}
+	ref, err := c.provider.CreateVMOverDisks(ctx, vsphere.VMOverDisks{
+		Name: c.plan.Name, Datacenter: pp.Datacenter, Pool: pp.ResourcePool, Datastore: pp.Datastore,
+		Network: pp.Network, MAC: mac, Disks: disks,
+	})
 	if err != nil {
 		return "", err
 	}
 	c.target = &ref
-	return fmt.Sprintf("%s over %d replica disk(s) as the source: %s, %d controller(s), %d NIC(s)", ref.Value, len(spec.Disks), cfg.Summary(), len(cfg.Controllers), len(cfg.NICs)), nil
+	return fmt.Sprintf("%s over %d replica disk(s), MAC %s", ref.Value, len(disks), mac), nil
 }
 
 func (c *vmCutover) importTarget() (string, error) {
@@ -630,6 +629,10 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 	}
 	if err := c.onprem.EnsurePoweredOn(ctx, c.src.Ref); err != nil {
 		errs = append(errs, err)
+	}
+	// Replication goes on: the replica disks back to the receiver appliance.
+	if err := c.env.reattachReplicas(ctx, c.plan.Name, c.src.Disks); err != nil {
+		errs = append(errs, fmt.Errorf("hot-add the replica disks to the receiver appliance again: %w", err))
 	}
 	if c.held {
 		if err := c.env.warmRelease(c.plan.Name); err != nil {

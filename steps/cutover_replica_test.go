@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/vmware/govmomi/vim25/soap"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // replicaHash reads a replica file through the provider vCenter (the
@@ -56,7 +58,9 @@ func replicaHash(t *testing.T, env *Env, file string) (sum [32]byte, ok bool) {
 func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
 	t.Helper()
 	ctx := context.Background()
-	for _, f := range []string{vm + "/" + vm + ".vmdk", vm + "/" + vm + "-flat.vmdk"} {
+	desc := replication.ReplicaDiskPath(env.Plan.Org, vm, 0)
+	flat := strings.TrimSuffix(desc, ".vmdk") + "-flat.vmdk" // as the lab's vCenter names it
+	for _, f := range []string{desc, flat} {
 		if _, ok := replicaHash(t, env, f); !ok {
 			t.Fatalf("replica file [%s] %s is gone after the rollback", env.Plan.Provider.Datastore, f)
 		}
@@ -86,7 +90,7 @@ func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
 	if size := src.DiskBytes(); r.Counters.Planned >= size {
 		t.Errorf("the pass after the rollback planned %d bytes of a %d-byte disk: not incremental", r.Counters.Planned, size)
 	}
-	got, ok := replicaHash(t, env, vm+"/"+vm+"-flat.vmdk")
+	got, ok := replicaHash(t, env, flat)
 	if !ok {
 		t.Fatal("replica flat file gone after the pass")
 	}

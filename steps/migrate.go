@@ -44,7 +44,13 @@ type MigrationPlan struct {
 type ProviderPlan struct {
 	Datacenter   string `yaml:"datacenter,omitempty"`
 	ResourcePool string `yaml:"resource_pool,omitempty"`
-	Datastore    string `yaml:"datastore,omitempty"` // where the replicas are written
+	Datastore    string `yaml:"datastore,omitempty"` // where the provider vCenter creates the replica disks
+	// ReceiverKind is how the receiver reaches the replica disks:
+	// "appliance" (default: hot-added to ReceiverVM) or "nfs".
+	ReceiverKind string `yaml:"receiver_kind,omitempty"`
+	// ReceiverVM is the receiver appliance: the provider VM that runs
+	// `ferry receiver` and to which ferry hot-adds the replica disks.
+	ReceiverVM string `yaml:"receiver_vm,omitempty"`
 	// Network is the provider port group that backs the stretched org VDC network.
 	Network string `yaml:"network,omitempty"`
 }
@@ -377,14 +383,23 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 	if err != nil {
 		return nil, vm, err
 	}
+	// The provider vCenter creates the replica disks; the receiver
+	// appliance gets them hot-added.
+	kind, replicas, err := e.prepareReplicas(ctx, vm)
+	if err != nil {
+		return nil, vm, fmt.Errorf("%s: replica disks: %w", vmName, err)
+	}
 	return &replication.Job{
-		VM:      vmName,
-		Limiter: limiter,
-		Source:  replication.NewVSphereSource(onprem.Client.Client, vm.Ref),
-		Addr:    e.Config.Receiver.URL,
-		TLS:     tlsCfg,
-		State:   store,
-		Events:  events,
+		VM:       vmName,
+		Org:      e.Plan.Org,
+		Kind:     kind,
+		Replicas: replicas,
+		Limiter:  limiter,
+		Source:   replication.NewVSphereSource(onprem.Client.Client, vm.Ref),
+		Addr:     e.Config.Receiver.URL,
+		TLS:      tlsCfg,
+		State:    store,
+		Events:   events,
 	}, vm, nil
 }
 

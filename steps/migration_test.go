@@ -7,12 +7,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/stretch"
@@ -47,7 +50,8 @@ func migrationLab(t *testing.T, vm string) (*lab.Lab, *Env) {
 		RPO:     "1m",
 		Skip:    []string{"rights", "trunk-network", "appliance", "dc-extension"},
 		MigrationPlan: MigrationPlan{
-			Provider: ProviderPlan{Datacenter: "Provider-DC", ResourcePool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"},
+			Provider: ProviderPlan{Datacenter: "Provider-DC", ResourcePool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network",
+				ReceiverVM: lab.ApplianceVM},
 			Probes: []ProbePlan{
 				{Name: "tcp " + vm, VM: vm, TCP: target},
 				{Name: "WebApp1 -> " + vm, From: "WebApp1", To: "172.16.10.12"},
@@ -98,6 +102,31 @@ func tenantVDC(t *testing.T, l *lab.Lab) *govcd.Vdc {
 	return vdc
 }
 
+// diskFilesOf lists the disk files of the provider VM named vm.
+func diskFilesOf(t *testing.T, env *Env, vm string) []string {
+	t.Helper()
+	ctx := context.Background()
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, ok, err := provider.FindVM(ctx, vm)
+	if err != nil || !ok {
+		t.Fatalf("provider VM %s: %v", vm, err)
+	}
+	devices, err := object.NewVirtualMachine(provider.Client.Client, ref).Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+		if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+			out = append(out, b.GetVirtualDeviceFileBackingInfo().FileName)
+		}
+	}
+	return out
+}
+
 func fileHash(t *testing.T, path string) [32]byte {
 	t.Helper()
 	f, err := os.Open(path)
@@ -131,6 +160,12 @@ func TestMigrateWebApp2(t *testing.T) {
 	if out.StoppedBefore != "cutover" {
 		t.Fatalf("stopped before %q, want cutover\n%s", out.StoppedBefore, strings.Join(lines, "\n"))
 	}
+	// The provider vCenter made the replica disk, and it was written
+	// through the receiver appliance, to which it is hot-added.
+	replica := "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0)
+	if got := diskFilesOf(t, env, lab.ApplianceVM); !slices.Contains(got, replica) {
+		t.Fatalf("receiver appliance disks %v, want %s hot-added", got, replica)
+	}
 
 	r.Confirmed = true
 	if _, err := r.Run(ctx); err != nil {
@@ -146,8 +181,16 @@ func TestMigrateWebApp2(t *testing.T) {
 	if src.PoweredOn() {
 		t.Error("source WebApp2 still powered on after cutover")
 	}
-	if fileHash(t, l.OnPrem.FlatFile("WebApp2")) != fileHash(t, filepath.Join(l.Provider.DatastoreDir, "WebApp2", "WebApp2-flat.vmdk")) {
+	if fileHash(t, l.OnPrem.FlatFile("WebApp2")) != fileHash(t, l.ReplicaFlatFile(replica)) {
 		t.Error("replica differs from source")
+	}
+	// The cutover moved the disk from the appliance to the target: detach
+	// and attach, no copy.
+	if got := diskFilesOf(t, env, lab.ApplianceVM); slices.Contains(got, replica) {
+		t.Errorf("receiver appliance disks after the cutover %v: %s still attached", got, replica)
+	}
+	if got := diskFilesOf(t, env, "WebApp2"); !slices.Equal(got, []string{replica}) {
+		t.Errorf("target WebApp2's disks %v, want the replica %s", got, replica)
 	}
 
 	// go-vcloud-director (as the tenant) sees WebApp2 running in Company-VDC.

@@ -1,0 +1,118 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// The replica disks at the provider: created by the provider vCenter
+// (thin, [datastore] ferry-replicas/<org>/<vm>/<vm>_<n>.vmdk), never by a
+// file write of ferry's; with the appliance receiver, hot-added to the
+// receiver appliance VM for replication and detached from it (no file
+// operation, no copy) when the cutover gives them to the target VM.
+
+// receiverKind is the plan's receiver kind (default: the appliance).
+func (e *Env) receiverKind() (string, error) {
+	switch k := e.Plan.Provider.ReceiverKind; k {
+	case "", replication.KindAppliance:
+		if e.Plan.Provider.ReceiverVM == "" {
+			return "", fmt.Errorf("provider.receiver_vm: name the receiver appliance, the provider VM that runs `ferry receiver` and to which ferry hot-adds the replica disks (or set provider.receiver_kind: nfs)")
+		}
+		return replication.KindAppliance, nil
+	case replication.KindNFS:
+		return k, nil
+	default:
+		return "", fmt.Errorf("provider.receiver_kind %q: want appliance or nfs", k)
+	}
+}
+
+// replicaFiles are the replica disks of a source VM's disks (same order).
+func (e *Env) replicaFiles(vm string, disks []vsphere.Disk) []vsphere.DiskFile {
+	out := make([]vsphere.DiskFile, len(disks))
+	for i, d := range disks {
+		out[i] = vsphere.DiskFile{
+			Path:     fmt.Sprintf("[%s] %s", e.Plan.Provider.Datastore, replication.ReplicaDiskPath(e.Plan.Org, vm, i)),
+			Capacity: d.Capacity,
+		}
+	}
+	return out
+}
+
+// prepareReplicas makes sure the provider vCenter has created vm's replica
+// disks and, for the appliance receiver, that they are hot-added to the
+// receiver appliance. It returns the receiver kind and what the sender
+// names each disk by (its source device key): the disk UUID (appliance) or
+// the descriptor's datastore path (nfs).
+func (e *Env) prepareReplicas(ctx context.Context, vm vsphere.VM) (string, map[string]string, error) {
+	kind, err := e.receiverKind()
+	if err != nil {
+		return "", nil, err
+	}
+	pp := e.Plan.Provider
+	if pp.Datacenter == "" || pp.Datastore == "" {
+		return "", nil, fmt.Errorf("provider.datacenter and provider.datastore: where the provider vCenter creates %s's replica disks", vm.Name)
+	}
+	if e.Plan.Org == "" {
+		return "", nil, fmt.Errorf("org: the tenant org names %s's replica namespace", vm.Name)
+	}
+	provider, err := e.ProviderVC(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	files := e.replicaFiles(vm.Name, vm.Disks)
+	if err := provider.CreateReplicaDisks(ctx, pp.Datacenter, files); err != nil {
+		return "", nil, err
+	}
+	out := map[string]string{}
+	if kind == replication.KindNFS {
+		for i, d := range vm.Disks {
+			out[strconv.Itoa(int(d.Key))] = replication.ReplicaDiskPath(e.Plan.Org, vm.Name, i)
+		}
+		return kind, out, nil
+	}
+	uuids, err := provider.AttachDisks(ctx, pp.Datacenter, pp.ReceiverVM, files)
+	if err != nil {
+		return "", nil, err
+	}
+	for i, d := range vm.Disks {
+		out[strconv.Itoa(int(d.Key))] = uuids[files[i].Path]
+	}
+	return kind, out, nil
+}
+
+// releaseReplicas detaches vm's replica disks from the receiver appliance
+// (no file operation) so that the target VM can take them.
+func (e *Env) releaseReplicas(ctx context.Context, vm string, disks []vsphere.Disk) error {
+	kind, err := e.receiverKind()
+	if err != nil || kind != replication.KindAppliance {
+		return err
+	}
+	provider, err := e.ProviderVC(ctx)
+	if err != nil {
+		return err
+	}
+	var paths []string
+	for _, f := range e.replicaFiles(vm, disks) {
+		paths = append(paths, f.Path)
+	}
+	return provider.DetachDiskFiles(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, paths)
+}
+
+// reattachReplicas gives vm's replica disks back to the receiver appliance
+// after a rolled-back cutover, so that replication continues.
+func (e *Env) reattachReplicas(ctx context.Context, vm string, disks []vsphere.Disk) error {
+	kind, err := e.receiverKind()
+	if err != nil || kind != replication.KindAppliance {
+		return err
+	}
+	provider, err := e.ProviderVC(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = provider.AttachDisks(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, e.replicaFiles(vm, disks))
+	return err
+}
