@@ -28,6 +28,9 @@ type Field struct {
 	// cross-field checks (a gateway inside the appliance's subnet). The
 	// message names the value and what would be valid; Check adds the key.
 	Validate func(v string, pf *PlanFile) error
+	// Bool marks a true/false answer: front ends offer a toggle, and read
+	// it with ParseBool.
+	Bool bool
 }
 
 // FieldError is a bad or missing answer.

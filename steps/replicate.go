@@ -70,7 +70,7 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	defer done()
-	for _, vmp := range env.Plan.VMs {
+	for _, vmp := range env.Migrating() {
 		vm, err := onprem.VMByName(ctx, vmp.Name)
 		if err != nil {
 			return p, err
@@ -94,10 +94,11 @@ func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	if env.warm != nil {
 		return s.applyWarm(ctx, env, emit)
 	}
-	results := make([]replication.PassResult, len(env.Plan.VMs))
+	vms := env.Migrating() // a VM cut over in an earlier wave has no source to follow
+	results := make([]replication.PassResult, len(vms))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2) // bounded concurrency across VMs
-	for i, vmp := range env.Plan.VMs {
+	for i, vmp := range vms {
 		g.Go(func() error {
 			job, _, err := env.job(gctx, vmp.Name, progressEmitter(emit, vmp.Name))
 			if err != nil {
@@ -114,7 +115,7 @@ func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	if err := g.Wait(); err != nil {
 		return res, err
 	}
-	for i, vmp := range env.Plan.VMs {
+	for i, vmp := range vms {
 		r := results[i]
 		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name,
 			Detail: fmt.Sprintf("%s pass: %s planned, %s on the wire, %s zeros skipped, in %s",
@@ -134,8 +135,9 @@ func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 // every RPO after the step, and waits for each one's first pass.
 func (s *Replicate) applyWarm(ctx context.Context, env *Env, emit Emit) (Result, error) {
 	var res Result
-	for i, vmp := range env.Plan.VMs {
-		emit(Progress(fmt.Sprintf("%s: replicating (the dashboard shows the pass)", vmp.Name), float64(i)/float64(len(env.Plan.VMs))))
+	vms := env.Migrating()
+	for i, vmp := range vms {
+		emit(Progress(fmt.Sprintf("%s: replicating (the dashboard shows the pass)", vmp.Name), float64(i)/float64(len(vms))))
 		if err := env.warmPass(ctx, vmp); err != nil {
 			return res, err
 		}
@@ -154,7 +156,7 @@ func (s *Replicate) Verify(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	for _, vmp := range env.Plan.VMs {
+	for _, vmp := range env.Migrating() {
 		done, err := synced(store, vmp.Name)
 		if err != nil {
 			return err

@@ -53,7 +53,10 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		id := st.Step.ID()
 		emit := r.bind(i, id)
 		prev := state.Get(id)
-		if prev.Status == StatusDone {
+		if why := r.Env.Stale(id); why != "" {
+			// A second wave: the step runs again for the VMs added.
+			emit(Event{Kind: EventProgress, Message: "runs again: " + why, Fraction: -1})
+		} else if prev.Status == StatusDone {
 			msg := "already done"
 			if prev.Finished != nil {
 				msg += " at " + prev.Finished.Format(time.RFC3339)

@@ -75,6 +75,12 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 			return nil, fmt.Errorf("VM %q is listed twice in the plan", p.Name)
 		}
 		seen[p.Name] = true
+		if env.VMPhase(p.Name) == VMCutOver {
+			continue // an earlier wave: it runs in Cloud Director now
+		}
+		if why := env.ownedRefusal(p.Name); why != "" {
+			return nil, errors.New(why)
+		}
 		if err := ValidRPO(p.RPO, pf); err != nil {
 			return nil, fmt.Errorf("VM %s: RPO %w", p.Name, err)
 		}

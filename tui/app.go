@@ -93,6 +93,17 @@ func (w *wiring) planSkip(i int) string {
 	return ""
 }
 
+// status is step i's status for the plan as it is now: a step done before
+// VMs were added to the plan (a second wave) is pending again.
+func (w *wiring) status(i int) steps.Status {
+	id := w.it[i].Step.ID()
+	st := w.env.State.Status(id)
+	if w.env.Stale(id) != "" || (st == steps.StatusSkipped && w.skipReason(i) == "") {
+		return steps.StatusPending
+	}
+	return st
+}
+
 func (w *wiring) skipReason(i int) string {
 	if r := w.planSkip(i); r != "" {
 		return r
@@ -142,6 +153,9 @@ type screen interface {
 	capturing() bool
 	// running reports work in flight (the spinner animates only then).
 	running() bool
+	// reopen is called when the operator comes back to the screen: a
+	// step done before VMs were added to the plan shows its inputs again.
+	reopen() tea.Cmd
 }
 
 // Model is the root model.
@@ -199,6 +213,7 @@ func New(ctx context.Context, d Deps) *Model {
 	}
 	m.inited = make([]bool, len(m.screens))
 	m.cur = resumeAt(w)
+	m.syncPhases()
 	return m
 }
 
@@ -220,8 +235,8 @@ func newScreen(w *wiring, i int) screen {
 
 // resumeAt is the first step neither done nor skipped.
 func resumeAt(w *wiring) int {
-	for i, st := range w.it {
-		switch w.env.State.Status(st.Step.ID()) {
+	for i := range w.it {
+		switch w.status(i) {
 		case steps.StatusDone, steps.StatusSkipped:
 			continue
 		}
@@ -274,11 +289,21 @@ func (m *Model) enter(i int) tea.Cmd {
 		return nil
 	}
 	m.cur = i
+	reopen := m.screens[i].reopen()
 	if m.inited[i] {
-		return nil
+		return reopen
 	}
 	m.inited[i] = true
-	return m.screens[i].init()
+	return tea.Batch(reopen, m.screens[i].init())
+}
+
+// syncPhases shows on the dashboard the VMs the steps say are cut over.
+func (m *Model) syncPhases() {
+	for _, vm := range m.w.env.CutOverVMs() {
+		if !m.w.dash.cutOver[vm] {
+			m.w.dash.MarkCutOver(vm)
+		}
+	}
 }
 
 // Update routes messages: the window size once here, keys to the global
@@ -331,7 +356,11 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 		return nil
 	case routed:
 		if i := msg.step(); i >= 0 && i < len(m.screens) {
-			return m.screens[i].update(msg)
+			cmd := m.screens[i].update(msg)
+			if _, ok := msg.(applyDoneMsg); ok {
+				m.syncPhases()
+			}
+			return cmd
 		}
 		return nil
 	}
@@ -383,7 +412,7 @@ func (m *Model) globalKeys() keyMap {
 
 // finished reports a step that is done or skipped (later steps build on it).
 func (m *Model) finished(i int) bool {
-	switch m.w.env.State.Status(m.w.it[i].Step.ID()) {
+	switch m.w.status(i) {
 	case steps.StatusDone, steps.StatusSkipped:
 		return true
 	}
@@ -492,7 +521,7 @@ func (m *Model) View() string {
 		}
 		out = append(out, "", sBold.Render("Marks"))
 		out = append(out, wrap("✓ done  ▶ current  · pending  ✗ failed  ↷ skipped  ✗key: not available now, and why", mainW)...)
-		out = append(out, wrap("RPO health: ● ok  ▲ warning  ✗ violated  ○ no complete pass yet", mainW)...)
+		out = append(out, wrap("RPO: ● ok  ▲ at risk  ✗ missed  ○ no complete pass yet  ✓ cut over", mainW)...)
 		main = box(out, mainW, bodyH)
 	default:
 		main = m.screens[m.cur].view(mainW, bodyH)
@@ -569,8 +598,7 @@ func host(raw string) string {
 
 // stepGlyph is the sidebar mark of step i.
 func (m *Model) stepGlyph(i int) string {
-	id := m.w.it[i].Step.ID()
-	st := m.w.env.State.Status(id)
+	st := m.w.status(i)
 	if m.screens[i].running() {
 		st = steps.StatusRunning
 	}
@@ -608,7 +636,11 @@ func (m *Model) sidebar(width, height int) []string {
 				out = append(out, sDim.Render("…"))
 				break
 			}
-			out = append(out, trunc(healthGlyph(r.Health)+" "+r.VM+" "+sDim.Render(r.Phase), width))
+			glyph := healthGlyph(r.Health)
+			if r.CutOver() {
+				glyph = sOK.Render("✓")
+			}
+			out = append(out, trunc(glyph+" "+r.VM+" "+sDim.Render(r.Phase), width))
 		}
 	}
 	return append(out, make([]string, max(0, height-len(out)))...)

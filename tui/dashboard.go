@@ -15,16 +15,18 @@ const (
 	RPOViolated                  // replica older than the RPO
 )
 
+// String is the one wording of RPO health, the same as `ferry status`'s
+// "RPO missed".
 func (h RPOHealth) String() string {
 	switch h {
 	case RPOOK:
-		return "ok"
+		return "RPO ok"
 	case RPOWarning:
-		return "warning"
+		return "RPO at risk"
 	case RPOViolated:
-		return "violated"
+		return "RPO missed"
 	}
-	return "—"
+	return "no complete pass yet"
 }
 
 // ReplicationUpdate is one report of the replication engine about one VM.
@@ -113,7 +115,35 @@ type DashboardState struct {
 	// Outages lists finished outages with when they started, for the
 	// cutover's downtime report.
 	Outages []Outage
+	// cutOver are the VMs the steps say are cut over (steps.Env.VMPhase):
+	// their rows say so whatever the engine last reported about them.
+	cutOver map[string]bool
 }
+
+// PhaseCutOver is the phase of a VM's row once it is cut over.
+const PhaseCutOver = "cut over"
+
+// MarkCutOver records that vm is cut over: nothing replicates it any more.
+func (d *DashboardState) MarkCutOver(vm string) {
+	if d.cutOver == nil {
+		d.cutOver = map[string]bool{}
+	}
+	d.cutOver[vm] = true
+	u := ReplicationUpdate{VM: vm}
+	if r, ok := d.Row(vm); ok {
+		u = r.ReplicationUpdate
+	}
+	d.Replicate(u)
+}
+
+// asCutOver is an update as the row of a cut-over VM shows it: its last
+// pass, no pass to come, no RPO to keep.
+func asCutOver(u ReplicationUpdate) ReplicationUpdate {
+	return ReplicationUpdate{VM: u.VM, Phase: PhaseCutOver, Pass: u.Pass, LastPass: u.LastPass, RPO: u.RPO, Health: RPOUnknown}
+}
+
+// CutOver reports whether the row is a VM that is cut over.
+func (r VMRow) CutOver() bool { return r.Phase == PhaseCutOver }
 
 // Outage is one period a probed pair did not answer.
 type Outage struct {
@@ -123,6 +153,9 @@ type Outage struct {
 
 // Replicate records an update.
 func (d *DashboardState) Replicate(u ReplicationUpdate) {
+	if d.cutOver[u.VM] {
+		u = asCutOver(u)
+	}
 	for i := range d.VMs {
 		if d.VMs[i].VM == u.VM {
 			d.VMs[i].ReplicationUpdate = u

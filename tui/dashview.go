@@ -35,9 +35,12 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 	if cursor {
 		mark = sTitle.Render("▸ ")
 	}
-	health := healthGlyph(r.Health) + " RPO " + r.Health.String()
+	health := healthGlyph(r.Health) + " " + r.Health.String()
+	if r.CutOver() {
+		phase, health = "cut over", sOK.Render("✓")+" migrated"
+	}
 	progress := ""
-	if r.Planned > 0 {
+	if r.Planned > 0 && !r.CutOver() {
 		eta := "ETA —"
 		if r.ETA > 0 {
 			eta = "ETA " + dur(r.ETA)
@@ -47,7 +50,7 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 	var b strings.Builder
 	b.Grow(width * 3)
 	progressCell := func(barW int) {
-		if r.Planned > 0 {
+		if r.Planned > 0 && !r.CutOver() {
 			b.WriteString(bar(r.Fraction(), barW))
 			b.WriteString(fit(progress, 14))
 		} else {
@@ -83,12 +86,15 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 	b.WriteString("  last ")
 	b.WriteString(ago(now, r.LastPass))
 	b.WriteString(" · next ")
-	if r.Paused {
+	if r.CutOver() {
+		b.Reset()
+		b.WriteString("  replication ended at the cutover; keep the source powered off")
+	} else if r.Paused {
 		b.WriteString("paused")
 	} else {
 		b.WriteString(until(now, r.NextPass))
 	}
-	if r.ProjectedDowntime > 0 {
+	if r.ProjectedDowntime > 0 && !r.CutOver() {
 		b.WriteString(" · cutover ~")
 		b.WriteString(dur(r.ProjectedDowntime))
 	}
@@ -106,19 +112,42 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 	if len(d.VMs) == 0 {
 		return []string{sDim.Render("No replication reported yet.")}
 	}
+	// Only passes moving data count towards the rate: an idle VM's last
+	// rate is history, not throughput.
 	var totalRate float64
-	active, warn := 0, 0
+	active, atRisk, missed, cut := 0, 0, 0, 0
 	for i := range d.VMs {
 		r := &d.VMs[i]
-		totalRate += r.Rate
-		if r.Active() {
+		switch {
+		case r.CutOver():
+			cut++
+			continue
+		case r.Active():
 			active++
+			totalRate += r.Rate
 		}
-		if r.Health == RPOWarning || r.Health == RPOViolated {
-			warn++
+		switch r.Health {
+		case RPOWarning:
+			atRisk++
+		case RPOViolated:
+			missed++
 		}
 	}
-	out := []string{trunc(fmt.Sprintf("%d VM(s) · %d copying · %s total · %d RPO warning(s)", len(d.VMs), active, rate(totalRate), warn), width)}
+	sum := fmt.Sprintf("%d VM(s) · ", len(d.VMs))
+	if active > 0 {
+		sum += fmt.Sprintf("%d copying at %s", active, rate(totalRate))
+	} else {
+		sum += "none copying"
+	}
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{atRisk, RPOWarning.String()}, {missed, RPOViolated.String()}, {cut, "cut over"}} {
+		if c.n > 0 {
+			sum += fmt.Sprintf(" · %d %s", c.n, c.what)
+		}
+	}
+	out := []string{trunc(sum, width)}
 	per := 2
 	if width < 80 {
 		per = 3

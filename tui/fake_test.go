@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -54,10 +55,35 @@ func (f *fakeStep) Apply(ctx context.Context, env *steps.Env, emit steps.Emit) (
 			return steps.Result{}, ctx.Err()
 		}
 	}
+	err := f.err
 	if f.after != nil {
-		return f.result, f.after(env)
+		err = f.after(env)
 	}
-	return f.result, f.err
+	res := f.result
+	if err == nil && (f.id == "vm-selection" || f.id == "replication") {
+		// As the real steps: each VM handled is a resource of the step.
+		kind := map[string]string{"vm-selection": "VM", "replication": "replica"}[f.id]
+		res.Resources = nil
+		for _, vm := range env.Migrating() {
+			res.Resources = append(res.Resources, steps.Resource{Kind: kind, Name: vm.Name})
+		}
+		return res, nil
+	}
+	if f.id == "cutover" && (err == nil || errors.Is(err, steps.ErrWaiting)) {
+		// As the real cutover: each VM cut over is recorded.
+		vms := env.CutoverVMs
+		if len(vms) == 0 {
+			for _, vm := range env.Plan.VMs {
+				vms = append(vms, vm.Name)
+			}
+		}
+		for _, vm := range vms {
+			if serr := env.State.SetOutput("cutover", "cutover."+vm, "done"); serr != nil {
+				return f.result, serr
+			}
+		}
+	}
+	return f.result, err
 }
 func (f *fakeStep) Verify(context.Context, *steps.Env) error { return nil }
 
@@ -193,6 +219,10 @@ type setup struct {
 	lastPass map[string]time.Time
 	// cfg replaces the fake endpoints.
 	cfg *config.Config
+	// cutOver are VMs whose cutover is recorded done (an earlier wave).
+	cutOver []string
+	// vms replaces the on-prem inventory.
+	vms []vsphere.VM
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -206,7 +236,29 @@ func newHarness(t testing.TB, s setup) *harness {
 		t.Fatal(err)
 	}
 	for _, id := range s.done {
-		if err := state.Finish(id, steps.Result{}); err != nil {
+		// As the real steps do, the per-VM steps record each VM they
+		// handled (steps.Env.Stale reads them).
+		var res steps.Result
+		if s.pf != nil {
+			for _, vm := range s.pf.VMs {
+				switch id {
+				case "vm-selection":
+					res.Resources = append(res.Resources, steps.Resource{Kind: "VM", Name: vm.Name})
+				case "replication":
+					res.Resources = append(res.Resources, steps.Resource{Kind: "replica", Name: vm.Name})
+				case "cutover":
+					if err := state.SetOutput("cutover", "cutover."+vm.Name, "done"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		if err := state.Finish(id, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, vm := range s.cutOver {
+		if err := state.SetOutput("cutover", "cutover."+vm, "done"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -234,9 +286,13 @@ func newHarness(t testing.TB, s setup) *harness {
 		cfg = s.cfg
 	}
 	env := steps.NewEnv(cfg, pf, state)
+	inventory := fakeVMs
+	if s.vms != nil {
+		inventory = s.vms
+	}
 	h := &harness{it: it, steps: byID, env: env, clock: t0}
 	d := Deps{Config: cfg, Env: env, Itinerary: it, Now: func() time.Time { return h.clock },
-		Inventory: func(context.Context) ([]vsphere.VM, error) { return fakeVMs, nil },
+		Inventory: func(context.Context) ([]vsphere.VM, error) { return inventory, nil },
 		Choices:   fakeChoices, ReadOnly: s.readOnly}
 	if s.feeds {
 		d.Feeds = Feeds{

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/cursor"
@@ -21,6 +22,9 @@ type form struct {
 	fields    []formField
 	focus     int
 	submitted bool // errors of untouched fields show after a submit attempt
+	// prefilled: every answer was there when the form opened (the lab's
+	// plan, a resumed session): enter plans from any field.
+	prefilled bool
 }
 
 type formField struct {
@@ -53,6 +57,7 @@ func newForm(w *wiring, idx int, fields []steps.Field) *form {
 		fm.fields = append(fm.fields, formField{f: f, input: in})
 	}
 	fm.setFocus(0)
+	fm.prefilled = len(fm.fields) > 0 && fm.complete()
 	return fm
 }
 
@@ -161,6 +166,9 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 	}
 	ff := &fm.fields[fm.focus]
 	vis := ff.visible()
+	if ff.f.Bool && fm.toggle(ff, msg) {
+		return nil, false
+	}
 	switch {
 	case keySubmit.Matches(msg):
 		return nil, fm.submit()
@@ -191,7 +199,9 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 			ff.f.Set(fm.w.env.Plan, vis[ff.pick])
 			ff.touched, ff.pick = true, 0
 		}
-		if fm.focus == len(fm.fields)-1 {
+		// A form answered in full (the lab's plan, a resumed session)
+		// plans with one enter from any field; tab moves between them.
+		if fm.focus == len(fm.fields)-1 || fm.oneEnter() {
 			return nil, fm.submit()
 		}
 		fm.setFocus(fm.focus + 1)
@@ -203,22 +213,64 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 	return cmd, false
 }
 
+func (fm *form) oneEnter() bool { return fm.prefilled && fm.complete() }
+
+// toggle handles the keys of a true/false field: space, ←/→, y/n, t/f. It
+// reports whether the key was the field's; other printable keys are
+// swallowed, so nothing but a boolean is ever stored.
+func (fm *form) toggle(ff *formField, msg tea.KeyMsg) bool {
+	cur := boolValue(ff)
+	v := cur
+	switch msg.String() {
+	case " ", "space", "left", "right":
+		v = !cur
+	case "y", "Y", "t", "T":
+		v = true
+	case "n", "N", "f", "F":
+		v = false
+	default:
+		return msg.Type == tea.KeyRunes || msg.Type == tea.KeyBackspace || msg.Type == tea.KeyDelete
+	}
+	s := strconv.FormatBool(v)
+	ff.input.SetValue(s)
+	ff.f.Set(fm.w.env.Plan, s)
+	ff.touched = true
+	return true
+}
+
+// boolValue reads a true/false field, its default when empty.
+func boolValue(ff *formField) bool {
+	v := ff.input.Value()
+	if v == "" {
+		v = ff.input.Placeholder
+	}
+	b, err := strconv.ParseBool(v)
+	return err == nil && b
+}
+
 func (fm *form) keys() keyMap {
 	if len(fm.fields) == 0 {
 		return nil
 	}
 	ff := &fm.fields[fm.focus]
-	km := keyMap{keyField, keyPrev}
-	if len(ff.visible()) > 0 {
+	// enter first: it is the main action and the narrowest help bar keeps it.
+	next := keyNext
+	var km keyMap
+	switch {
+	case fm.focus == len(fm.fields)-1 || fm.oneEnter():
+		next.SetHelp("enter", "plan")
+		km = keyMap{next, keyField, keyPrev}
+	default:
+		next.SetHelp("enter", "next field")
+		km = keyMap{next, keyField, keyPrev, keySubmit}
+	}
+	switch {
+	case ff.f.Bool:
+		km = append(km, newKey("space", "toggle", " "))
+	case len(ff.visible()) > 0:
 		km = append(km, keyPick)
 	}
-	next := keyNext
-	if fm.focus == len(fm.fields)-1 {
-		next.SetHelp("enter", "plan")
-		return append(km, next)
-	}
-	next.SetHelp("enter", "next field")
-	return append(km, next, keySubmit)
+	return km
 }
 
 // view renders the fields, scrolled so the focused one is visible.
@@ -253,7 +305,17 @@ func (fm *form) view(width, height int) []string {
 		if ff.f.Required {
 			label = sBold.Render(label)
 		}
-		out = append(out, mark+label+"  "+ff.input.View())
+		in := ff.input.View()
+		if ff.f.Bool {
+			in = "[ ] no"
+			if boolValue(ff) {
+				in = "[x] yes"
+			}
+			if focused {
+				in = sCursor.Render(in)
+			}
+		}
+		out = append(out, mark+label+"  "+in)
 		indent := strings.Repeat(" ", labelW+4)
 		err := fm.fieldErr(ff)
 		showErr := err != nil && (fm.submitted || (ff.touched && ff.input.Value() != ""))

@@ -78,7 +78,7 @@ func TestResumeShowsReplicationStatus(t *testing.T) {
 	// From the persisted replication state, before the engine reports.
 	h.mustSee(t, "Replication", "● WebApp1 idle", "✗ WebApp2 idle")
 	h.send(press("["))
-	h.mustSee(t, "Step 6 of 8", "last 30s ago · next in 30s", "RPO violated")
+	h.mustSee(t, "Step 6 of 8", "last 30s ago · next in 30s", "RPO missed")
 	// A live update replaces the persisted view.
 	h.send(replicationMsg{VM: "WebApp2", Phase: "incremental", Pass: 4, Health: RPOOK, LastPass: t0.Add(-40 * time.Second)})
 	h.mustSee(t, "● WebApp2 incremental")
@@ -369,7 +369,7 @@ func TestDashboardPauseResume(t *testing.T) {
 	h.start(120, 40)
 	h.send(replicationMsg{VM: "WebApp2", Phase: "incremental", Pass: 3, Planned: 100 << 20, Acked: 40 << 20, Rate: 8 << 20, ETA: 8 * time.Second, Health: RPOOK, RPO: time.Minute})
 	h.send(replicationMsg{VM: "WebApp3", Phase: "idle", Pass: 2, Paused: true, Health: RPOWarning})
-	h.mustSee(t, "WebApp2", "incremental #3", " 40% ETA 8s", "RPO ok", "8.0 MiB/s", "▲ RPO warning")
+	h.mustSee(t, "WebApp2", "incremental #3", " 40% ETA 8s", "RPO ok", "8.0 MiB/s", "▲ RPO at risk")
 	h.send(press("u"))
 	h.mustSee(t, "u resume: WebApp2 is not paused")
 	h.send(press("p"))

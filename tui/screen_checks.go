@@ -17,7 +17,11 @@ func newChecksScreen(w *wiring, idx int) *checksScreen {
 	return &checksScreen{w: w, idx: idx, run: newStepRun(w, idx)}
 }
 
-func (s *checksScreen) init() tea.Cmd   { return nil }
+func (s *checksScreen) init() tea.Cmd { return nil }
+func (s *checksScreen) reopen() tea.Cmd {
+	s.run.reopen()
+	return nil
+}
 func (s *checksScreen) running() bool   { return s.run.running() }
 func (s *checksScreen) busy() string    { return "" }
 func (s *checksScreen) capturing() bool { return false }

@@ -46,6 +46,14 @@ func (s *cutoverScreen) init() tea.Cmd {
 	return nil
 }
 
+func (s *cutoverScreen) reopen() tea.Cmd {
+	if s.run.reopen() && !s.w.readOnly {
+		s.typed.SetValue("")
+		return s.typed.Focus()
+	}
+	return nil
+}
+
 func (s *cutoverScreen) running() bool   { return s.run.running() }
 func (s *cutoverScreen) capturing() bool { return s.run.phase == phaseInput && !s.w.readOnly }
 
@@ -56,11 +64,11 @@ func (s *cutoverScreen) busy() string {
 	return ""
 }
 
-// want is what the operator types to cut over every VM: the names,
-// comma-separated. Naming only some cuts them over one by one.
+// want is what the operator types to cut over every VM not cut over yet:
+// the names, comma-separated. Naming only some cuts them over one by one.
 func (s *cutoverScreen) want() string {
 	var n []string
-	for _, vm := range s.w.env.Plan.VMs {
+	for _, vm := range s.w.env.Migrating() {
 		n = append(n, vm.Name)
 	}
 	return strings.Join(n, ",")
@@ -142,10 +150,16 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 	vms, err := steps.ConfirmedVMs(pf, typed)
 	if err != nil {
 		s.problem = fmt.Sprintf("%q does not match: type %s exactly.", typed, want)
-		if len(pf.VMs) > 1 {
+		if len(s.w.env.Migrating()) > 1 {
 			s.problem = fmt.Sprintf("%q does not match: type %s, or some of these names to cut them over one by one.", typed, want)
 		}
 		return nil
+	}
+	for _, n := range vms {
+		if s.w.env.VMPhase(n) == steps.VMCutOver {
+			s.problem = fmt.Sprintf("%s is already cut over; type %s.", n, want)
+			return nil
+		}
 	}
 	// The toggle is for the VMs cut over now; the others keep their answer.
 	for i := range pf.VMs {
@@ -191,14 +205,17 @@ func (s *cutoverScreen) confirmLines(width int) []string {
 		out = append(out, sDanger.Render(l))
 	}
 	out = append(out, "")
-	for _, vm := range pf.VMs {
+	for _, vm := range s.w.env.Migrating() {
 		out = append(out, trunc(fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork)), width))
 		if r, ok := s.w.dash.Row(vm.Name); ok {
-			out = append(out, sDim.Render(trunc(fmt.Sprintf("    last pass %s · RPO %s · projected downtime ~%s", ago(s.w.now(), r.LastPass), r.Health, dur(r.ProjectedDowntime)), width)))
+			out = append(out, sDim.Render(trunc(fmt.Sprintf("    last pass %s · %s · projected downtime ~%s", ago(s.w.now(), r.LastPass), r.Health, dur(r.ProjectedDowntime)), width)))
 		}
 	}
-	if len(pf.VMs) == 0 {
-		out = append(out, sWarn.Render("  no VMs selected: go back to step 5"))
+	if len(s.w.env.Migrating()) == 0 {
+		out = append(out, sWarn.Render("  no VMs left to cut over: select more in step 5"))
+	}
+	if cut := s.w.env.CutOverVMs(); len(cut) > 0 {
+		out = append(out, sDim.Render(trunc("  already cut over: "+strings.Join(cut, ", "), width)))
 	}
 	if s.w.readOnly {
 		return append(out, "", sWarn.Render(trunc("Read-only session: the cutover is not available here.", width)))
@@ -209,7 +226,7 @@ func (s *cutoverScreen) confirmLines(width int) []string {
 	}
 	out = append(out, "", box+" power on after cutover "+sDim.Render("(ctrl+o)"), "")
 	prompt := "Type " + sBold.Render(orDash(s.want())) + " to confirm:"
-	if len(pf.VMs) > 1 {
+	if len(s.w.env.Migrating()) > 1 {
 		prompt = "Type " + sBold.Render(s.want()) + " to confirm, or some of the names to cut them over one by one:"
 	}
 	for _, l := range wrap(prompt, width) {

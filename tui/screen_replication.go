@@ -19,7 +19,11 @@ func newReplicationScreen(w *wiring, idx int) *replicationScreen {
 	return &replicationScreen{w: w, idx: idx, run: newStepRun(w, idx)}
 }
 
-func (s *replicationScreen) init() tea.Cmd   { return nil }
+func (s *replicationScreen) init() tea.Cmd { return nil }
+func (s *replicationScreen) reopen() tea.Cmd {
+	s.run.reopen()
+	return nil
+}
 func (s *replicationScreen) running() bool   { return s.run.running() }
 func (s *replicationScreen) busy() string    { return "" }
 func (s *replicationScreen) capturing() bool { return false }
@@ -48,6 +52,9 @@ func (s *replicationScreen) keys() keyMap {
 	case !ok:
 		pause = pause.when(false, "no VM replicating")
 		resume = resume.when(false, "no VM replicating")
+	case row.CutOver():
+		why := row.VM + " is cut over: nothing replicates it any more"
+		pause, resume = pause.when(false, why), resume.when(false, why)
 	default:
 		pause = pause.when(s.w.feeds.Pause != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is already paused")
 		resume = resume.when(s.w.feeds.Resume != nil, "the replication engine is not connected").when(row.Paused, row.VM+" is not paused")
@@ -115,6 +122,9 @@ func (s *replicationScreen) view(width, height int) string {
 	out := stepHeading(s.w, s.idx, width)
 	switch s.run.phase {
 	case phaseInput:
+		if s.run.note != "" {
+			out = append(out, wrap(s.run.note+".", width)...)
+		}
 		out = append(append(out, wrap("Press enter to plan the replication of the selected VMs.", width)...), "")
 	case phaseDone:
 		out = append(out, sOK.Render("✓ replication started")+sDim.Render(" · "+s.run.summary), "")

@@ -30,19 +30,20 @@ type stepScreen struct {
 }
 
 func newStepScreen(w *wiring, idx int) *stepScreen {
-	s := &stepScreen{w: w, idx: idx, form: newForm(w, idx, w.it[idx].Step.Fields()), run: newStepRun(w, idx)}
-	// Answers filled in beforehand (the lab's plan, a resumed session):
-	// one enter plans, the fields stay in view for review.
-	if n := len(s.form.fields); n > 0 && s.form.complete() {
-		s.form.setFocus(n - 1)
-	}
-	return s
+	// Focus on the first field; answers filled in beforehand (the lab's
+	// plan, a resumed session) plan with one enter (form.update).
+	return &stepScreen{w: w, idx: idx, form: newForm(w, idx, w.it[idx].Step.Fields()), run: newStepRun(w, idx)}
 }
 
 func (s *stepScreen) init() tea.Cmd {
 	if s.run.phase == phaseInput {
 		return s.form.loadChoices()
 	}
+	return nil
+}
+
+func (s *stepScreen) reopen() tea.Cmd {
+	s.run.reopen()
 	return nil
 }
 

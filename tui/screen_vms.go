@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/cursor"
@@ -38,8 +39,11 @@ type vmScreen struct {
 	notice   string
 
 	opts vmOptions
-	form *form
-	run  stepRun
+	// autoJob is the job name filled in from the default: it follows the
+	// selection until the operator types one.
+	autoJob string
+	form    *form
+	run     stepRun
 }
 
 func newVMScreen(w *wiring, idx int) *vmScreen {
@@ -47,7 +51,11 @@ func newVMScreen(w *wiring, idx int) *vmScreen {
 	s := &vmScreen{w: w, idx: idx, selected: map[string]bool{}, run: newStepRun(w, idx)}
 	s.opts = vmOptions{Job: pf.Job, RPO: pf.RPO, VDC: pf.VDC, Network: pf.Network.Name, PowerOn: "true"}
 	for _, vm := range pf.VMs {
-		s.selected[vm.Name] = true
+		// A VM cut over in an earlier wave stays in the plan (its record)
+		// but is not selected again.
+		if w.env.VMPhase(vm.Name) != steps.VMCutOver {
+			s.selected[vm.Name] = true
+		}
 		if vm.TargetNetwork != "" {
 			s.opts.Network = vm.TargetNetwork
 		}
@@ -60,9 +68,46 @@ func newVMScreen(w *wiring, idx int) *vmScreen {
 	s.filter.Prompt = "/"
 	s.filter.Placeholder = "name or IP"
 	s.filter.Cursor.SetMode(cursor.CursorStatic)
+	if pf.Job != "" && pf.Job == s.defaultJob() {
+		s.autoJob = pf.Job
+	}
 	s.form = newForm(w, idx, s.fields())
 	s.form.setFocus(0)
 	return s
+}
+
+// defaultJob names the job after its VMs: the earlier waves' and the
+// selected ones.
+func (s *vmScreen) defaultJob() string {
+	names := s.w.env.CutOverVMs()
+	for _, vm := range s.w.env.Plan.VMs {
+		if s.selected[vm.Name] && !slices.Contains(names, vm.Name) {
+			names = append(names, vm.Name)
+		}
+	}
+	for _, vm := range s.vms {
+		if s.selected[vm.Name] && !slices.Contains(names, vm.Name) {
+			names = append(names, vm.Name)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0] + "-Migration"
+	case 2:
+		return names[0] + "-" + names[1] + "-Migration"
+	}
+	return fmt.Sprintf("%s-and-%d-more-Migration", names[0], len(names)-1)
+}
+
+// reselected follows a change of the selection: a job name that was the
+// default follows the VMs.
+func (s *vmScreen) reselected() {
+	if s.autoJob != "" && s.opts.Job == s.autoJob {
+		s.opts.Job, s.autoJob = "", ""
+		s.form.fields[0].input.SetValue("")
+	}
 }
 
 // fields are the job's options as steps.Fields over s.opts, validated by
@@ -74,23 +119,17 @@ func (s *vmScreen) fields() []steps.Field {
 			Get: func(*steps.PlanFile) string { return *p }, Set: func(_ *steps.PlanFile, v string) { *p = v }}
 	}
 	own := []steps.Field{
-		f("job", "Job name", "a name for this migration job", false, &o.Job, steps.ValidName, func(*steps.PlanFile) string {
-			for _, vm := range s.vms {
-				if s.selected[vm.Name] {
-					return vm.Name + "-Migration"
-				}
-			}
-			return ""
-		}),
+		f("job", "Job name", "a name for this migration job", false, &o.Job, steps.ValidName, func(*steps.PlanFile) string { return s.defaultJob() }),
 		f("rpo", "RPO", "how old the replica may get: 1m to 24h (Extender's best was 5m)", false, &o.RPO, steps.ValidRPO,
 			func(*steps.PlanFile) string { return DefaultRPO }),
 		f("vdc", "Target VDC", "the org VDC that receives the VMs", true, &o.VDC, steps.ValidName, nil),
 		f("target_network", "Target network", "the stretched org VDC network the VMs attach to", true, &o.Network, steps.ValidName,
 			func(pf *steps.PlanFile) string { return pf.Network.Name }),
 		f("storage_profile", "Storage policy", "the VDC storage policy for the disks (empty: the VDC default)", false, &o.Storage, steps.ValidName, nil),
-		f("power_on", "Power on", "power the VMs on after the cutover: true or false", false, &o.PowerOn, steps.ValidBool,
+		f("power_on", "Power on", "power the VMs on in Cloud Director after the cutover (space toggles)", false, &o.PowerOn, steps.ValidBool,
 			func(*steps.PlanFile) string { return "true" }),
 	}
+	own[len(own)-1].Bool = true
 	// Answers the step asks for that this screen does not cover yet are
 	// edited as they are, in the plan.
 	for _, sf := range s.w.it[s.idx].Step.Fields() {
@@ -118,6 +157,11 @@ func (s *vmScreen) load() tea.Cmd {
 	}
 }
 
+func (s *vmScreen) reopen() tea.Cmd {
+	s.run.reopen()
+	return nil
+}
+
 func (s *vmScreen) running() bool {
 	return s.loading || s.run.running()
 }
@@ -141,26 +185,8 @@ func (s *vmScreen) shown() []vsphere.VM {
 	return out
 }
 
-// refusal says why a VM cannot be warm-migrated ("" = it can).
-func refusal(vm vsphere.VM) string {
-	switch {
-	case vm.Template:
-		return vm.Name + " is a template: only running VMs can be warm-migrated"
-	case !vm.PoweredOn():
-		return fmt.Sprintf("%s is %s: warm migration replicates a running VM; power it on in vCenter first", vm.Name, powerWord(vm))
-	}
-	return ""
-}
-
-func powerWord(vm vsphere.VM) string {
-	switch vm.PowerState {
-	case "poweredOn":
-		return "on"
-	case "suspended":
-		return "suspended"
-	}
-	return "powered off"
-}
+// refusal says why a VM cannot be picked ("" = it can): steps decide.
+func (s *vmScreen) refusal(vm vsphere.VM) string { return s.w.env.PickRefusal(vm) }
 
 func (s *vmScreen) selectedNames() []string {
 	var out []string
@@ -194,7 +220,7 @@ func (s *vmScreen) keys() keyMap {
 	sel := keySelect
 	vms := s.shown()
 	if s.cursor < len(vms) {
-		if r := refusal(vms[s.cursor]); r != "" {
+		if r := s.refusal(vms[s.cursor]); r != "" {
 			sel = sel.when(false, r)
 		}
 	} else {
@@ -216,7 +242,7 @@ func (s *vmScreen) update(msg tea.Msg) tea.Cmd {
 		for name := range s.selected {
 			ok := false
 			for _, vm := range s.vms {
-				ok = ok || (vm.Name == name && refusal(vm) == "")
+				ok = ok || (vm.Name == name && s.refusal(vm) == "")
 			}
 			if !ok {
 				delete(s.selected, name)
@@ -291,6 +317,7 @@ func (s *vmScreen) key(msg tea.KeyMsg) tea.Cmd {
 		if !s.selected[vm.Name] {
 			delete(s.selected, vm.Name)
 		}
+		s.reselected()
 	case keyField.Matches(msg), keyNext.Matches(msg):
 		s.onForm = true
 	}
@@ -306,10 +333,24 @@ func (s *vmScreen) submit() tea.Cmd {
 		return nil
 	}
 	pf := s.w.env.Plan
-	on := s.opts.PowerOn != "false" && s.opts.PowerOn != "0" && !strings.EqualFold(s.opts.PowerOn, "f")
+	on, err := strconv.ParseBool(s.opts.PowerOn)
+	if err != nil {
+		on = true // the form refuses anything but a boolean; empty is the default
+	}
+	if s.opts.Job == s.defaultJob() {
+		s.autoJob = s.opts.Job
+	}
 	rpo := rpoOrDefault(s.opts.RPO)
 	pf.VDC, pf.RPO, pf.Job = s.opts.VDC, rpo, s.opts.Job
-	pf.VMs = pf.VMs[:0]
+	// VMs cut over in earlier waves stay as they were: the record of what
+	// moved, and what keeps them out of replication.
+	var vms []steps.VMPlan
+	for _, vm := range pf.VMs {
+		if s.w.env.VMPhase(vm.Name) == steps.VMCutOver {
+			vms = append(vms, vm)
+		}
+	}
+	pf.VMs = vms
 	for _, n := range names {
 		p := on
 		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: s.opts.Network, StorageProfile: s.opts.Storage, RPO: rpo, PowerOn: &p})
@@ -398,14 +439,17 @@ func (s *vmScreen) table(width, rows int) []string {
 		if s.selected[vm.Name] {
 			mark = "[x]"
 		}
-		if refusal(vm) != "" {
+		switch {
+		case s.w.env.VMPhase(vm.Name) == steps.VMCutOver:
+			mark = " ✓ "
+		case s.refusal(vm) != "":
 			mark = " - "
 		}
 		l := row(cur, mark, vm.Name, &vm)
 		switch {
 		case i == s.cursor && !s.onForm:
 			l = sCursor.Render("▸ " + l[2:])
-		case refusal(vm) != "":
+		case s.refusal(vm) != "":
 			l = sDim.Render(l)
 		}
 		out = append(out, l)
@@ -416,8 +460,18 @@ func (s *vmScreen) table(width, rows int) []string {
 func (s *vmScreen) view(width, height int) string {
 	out := stepHeading(s.w, s.idx, width)
 	if s.run.phase != phaseInput {
-		names := s.selectedNames()
-		out = append(out, trunc(fmt.Sprintf("%d VM(s): %s → %s / %s, RPO %s", len(names), strings.Join(names, ", "), s.opts.VDC, s.opts.Network, s.opts.RPO), width), "")
+		// From the plan, not the table: the table may still be loading,
+		// and cut-over VMs are not in it as selected.
+		var names []string
+		for _, vm := range s.w.env.Migrating() {
+			names = append(names, vm.Name)
+		}
+		line := fmt.Sprintf("%d VM(s): %s → %s / %s, RPO %s", len(names), strings.Join(names, ", "), s.opts.VDC, s.opts.Network, rpoOrDefault(s.opts.RPO))
+		if cut := s.w.env.CutOverVMs(); len(cut) > 0 {
+			line += " · cut over: " + strings.Join(cut, ", ")
+		}
+		out = append(out, wrap(line, width)...)
+		out = append(out, "")
 		out = append(out, s.run.view(width, height-len(out))...)
 		return box(out, width, height)
 	}
@@ -448,7 +502,7 @@ func (s *vmScreen) view(width, height int) string {
 	var notice []string
 	style, text := sWarn, s.notice
 	if text == "" && s.cursor < len(s.shown()) {
-		style, text = sDim, refusal(s.shown()[s.cursor])
+		style, text = sDim, s.refusal(s.shown()[s.cursor])
 	}
 	for i, l := range wrap(text, width) {
 		if i == 2 {

@@ -50,9 +50,11 @@ type stepRun struct {
 	// confirmed is set by the cutover screen once the operator typed the
 	// confirmation; it lets the runner pass the stage's Confirm gate.
 	confirmed bool
-	cancel    context.CancelFunc
-	stream    <-chan tea.Msg
-	bar       progress.Model
+	// note says why a done step shows its inputs again (VMs added).
+	note   string
+	cancel context.CancelFunc
+	stream <-chan tea.Msg
+	bar    progress.Model
 }
 
 func newStepRun(w *wiring, idx int) stepRun {
@@ -72,7 +74,24 @@ func newStepRun(w *wiring, idx int) stepRun {
 	case w.skipReason(idx) != "":
 		r.phase, r.summary = phaseSkipped, w.skipReason(idx)
 	}
+	r.reopen()
 	return r
+}
+
+// reopen puts a finished step back to its inputs when the plan has changed
+// under it: VMs added after it ran (a second wave), or VMs now where it was
+// skipped for want of them. It reports whether it did.
+func (r *stepRun) reopen() bool {
+	switch {
+	case r.phase == phaseDone && r.w.env.Stale(r.id()) != "":
+		r.note = r.w.env.Stale(r.id()) + ": it runs again for them"
+	case r.phase == phaseSkipped && r.w.skipReason(r.idx) == "":
+		r.note = ""
+	default:
+		return false
+	}
+	r.phase = phaseInput
+	return true
 }
 
 func (r *stepRun) id() string { return r.stage.Step.ID() }

@@ -1,0 +1,151 @@
+package steps
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// VMPhase is where one VM of the plan is in its migration, read from the
+// state file. It is the one answer the wizard's screens (dashboard, sidebar,
+// VM table, cutover prompt) and the headless runner share.
+type VMPhase string
+
+const (
+	// VMSelected: in the plan, no replica yet.
+	VMSelected VMPhase = "selected"
+	// VMReplicating: a replica follows the running source.
+	VMReplicating VMPhase = "replicating"
+	// VMDecisionNeeded: a cutover stopped after the target's power-on was
+	// requested; the operator decides (--finish / --rollback).
+	VMDecisionNeeded VMPhase = "decision needed"
+	// VMCutOver: the VM runs in Cloud Director. Its source is off and must
+	// stay off: both on the stretched network would share a MAC and an IP.
+	VMCutOver VMPhase = "cut over"
+)
+
+// VMPhase is the phase of vm.
+func (e *Env) VMPhase(vm string) VMPhase {
+	switch e.State.Get("cutover").Outputs[cutoverKey(vm)] {
+	case cutoverDone:
+		return VMCutOver
+	case cutoverPowerOnRequested:
+		return VMDecisionNeeded
+	}
+	if hasResource(e.State.Get("replication").Resources, "replica", vm) {
+		return VMReplicating
+	}
+	return VMSelected
+}
+
+// Migrating are the plan's VMs that are not cut over, in plan order: the
+// ones replication and the cutover still work on.
+func (e *Env) Migrating() []VMPlan {
+	var out []VMPlan
+	for _, vm := range e.Plan.VMs {
+		if e.VMPhase(vm.Name) != VMCutOver {
+			out = append(out, vm)
+		}
+	}
+	return out
+}
+
+// CutOverVMs names the plan's VMs that are cut over, in plan order.
+func (e *Env) CutOverVMs() []string {
+	var out []string
+	for _, vm := range e.Plan.VMs {
+		if e.VMPhase(vm.Name) == VMCutOver {
+			out = append(out, vm.Name)
+		}
+	}
+	return out
+}
+
+func hasResource(rs []Resource, kind, name string) bool {
+	return slices.ContainsFunc(rs, func(r Resource) bool { return r.Kind == kind && r.Name == name })
+}
+
+// coverKind is, per step that works VM by VM, the kind of resource it
+// records for each VM it has handled.
+var coverKind = map[string]string{"vm-selection": "VM", "replication": "replica"}
+
+// Stale says why a step recorded as done must run again for the plan as
+// it is now ("" = it need not): VMs were added to the plan after it ran (a
+// second wave). Both the wizard and `ferry run` ask it.
+func (e *Env) Stale(id string) string {
+	st := e.State.Get(id)
+	if st.Status != StatusDone {
+		return ""
+	}
+	var missing []string
+	switch id {
+	case "cutover":
+		for _, vm := range e.Migrating() {
+			missing = append(missing, vm.Name)
+		}
+	default:
+		kind, ok := coverKind[id]
+		if !ok {
+			return ""
+		}
+		for _, vm := range e.Migrating() {
+			if !hasResource(st.Resources, kind, vm.Name) {
+				missing = append(missing, vm.Name)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s added to the plan since this step ran", strings.Join(missing, ", "))
+}
+
+// PickRefusal says why vm cannot be selected for a warm migration ("" = it
+// can). The wizard's VM table and step 5's check share it.
+func (e *Env) PickRefusal(vm vsphere.VM) string {
+	if why := e.ownedRefusal(vm.Name); why != "" {
+		return why
+	}
+	switch {
+	case vm.Template:
+		return vm.Name + " is a template: only running VMs can be warm-migrated"
+	case !vm.PoweredOn():
+		return fmt.Sprintf("%s is %s: warm migration replicates a running VM; power it on in vCenter first", vm.Name, powerWord(vm))
+	}
+	return ""
+}
+
+// ownedRefusal refuses the VMs ferry must never migrate whatever their
+// state: its own L2 client appliance and any VM it deployed (moving one
+// would cut the stretch), and a VM already cut over (its source stays off).
+func (e *Env) ownedRefusal(name string) string {
+	switch e.VMPhase(name) {
+	case VMCutOver:
+		return name + " is cut over: it runs in Cloud Director now. Keep its source powered off: two copies on the stretched network would share a MAC and an IP"
+	case VMDecisionNeeded:
+		return name + ": its cutover stopped after the target's power-on was requested; " + decisionHint(name)
+	}
+	appliance := e.Plan.Appliance.Name
+	if appliance == "" {
+		appliance = "ferry-l2vpn-client"
+	}
+	if name == appliance {
+		return name + " is ferry's L2 VPN client appliance: migrating it would cut the stretch"
+	}
+	if hasResource(e.State.Get("appliance").Resources, "VM", name) {
+		return name + " was deployed by ferry (L2 appliance step): migrating it would cut the stretch"
+	}
+	return ""
+}
+
+func powerWord(vm vsphere.VM) string {
+	switch vm.PowerState {
+	case "poweredOn":
+		return "on"
+	case "suspended":
+		return "suspended"
+	}
+	return "powered off"
+}

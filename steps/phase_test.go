@@ -1,0 +1,97 @@
+package steps
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// waveEnv is a plan whose first wave (WebApp2) is cut over.
+func waveEnv(t *testing.T) *Env {
+	t.Helper()
+	st, err := LoadState(filepath.Join(t.TempDir(), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf := &PlanFile{VMs: []VMPlan{{Name: "WebApp2", RPO: "1m"}}}
+	for id, kind := range map[string]string{"vm-selection": "VM", "replication": "replica"} {
+		if err := st.Finish(id, Result{Resources: []Resource{{Kind: kind, Name: "WebApp2"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.SetOutput("cutover", cutoverKey("WebApp2"), cutoverDone); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Finish("cutover", Result{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Finish("appliance", Result{Resources: []Resource{{Kind: "VM", Name: "edge-01"}}}); err != nil {
+		t.Fatal(err)
+	}
+	return NewEnv(nil, pf, st)
+}
+
+func TestVMPhaseAndSecondWave(t *testing.T) {
+	env := waveEnv(t)
+	if p := env.VMPhase("WebApp2"); p != VMCutOver {
+		t.Fatalf("WebApp2 %s, want cut over", p)
+	}
+	for _, id := range []string{"vm-selection", "replication", "cutover"} {
+		if why := env.Stale(id); why != "" {
+			t.Fatalf("%s stale before the second wave: %s", id, why)
+		}
+	}
+	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1", RPO: "1m"})
+	if m := env.Migrating(); len(m) != 1 || m[0].Name != "WebApp1" {
+		t.Fatalf("migrating %+v, want WebApp1 only", m)
+	}
+	for _, id := range []string{"vm-selection", "replication", "cutover"} {
+		if why := env.Stale(id); !strings.Contains(why, "WebApp1 added") {
+			t.Fatalf("%s: stale %q, want WebApp1 added", id, why)
+		}
+	}
+	if why := env.Stale("rights"); why != "" {
+		t.Fatalf("rights stale: %s", why)
+	}
+}
+
+func TestPickRefusal(t *testing.T) {
+	env := waveEnv(t)
+	on := func(name string) vsphere.VM { return vsphere.VM{Name: name, PowerState: "poweredOn"} }
+	for name, want := range map[string]string{
+		"WebApp1":            "",
+		"WebApp2":            "is cut over",
+		"ferry-l2vpn-client": "ferry's L2 VPN client appliance",
+		"edge-01":            "deployed by ferry",
+	} {
+		got := env.PickRefusal(on(name))
+		if (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("%s: refusal %q, want %q", name, got, want)
+		}
+	}
+	off := vsphere.VM{Name: "WebApp2", PowerState: "poweredOff"}
+	if got := env.PickRefusal(off); strings.Contains(got, "power it on") {
+		t.Errorf("a cut-over VM's refusal advises powering it on: %q", got)
+	}
+}
+
+// TestRunnerRunsAStaleStepAgain: `ferry run` after VMs were added runs the
+// per-VM steps again instead of passing over them as done.
+func TestRunnerRunsAStaleStepAgain(t *testing.T) {
+	env := waveEnv(t)
+	world := map[string]bool{}
+	it, fakes := fakeItinerary(world, "vm-selection", "rights")
+	if err := env.State.Finish("rights", Result{}); err != nil {
+		t.Fatal(err)
+	}
+	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1", RPO: "1m"})
+	if _, err := (&Runner{Itinerary: it, Env: env}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if fakes["vm-selection"].applies != 1 || fakes["rights"].applies != 0 {
+		t.Fatalf("applies: vm-selection %d (want 1), rights %d (want 0)", fakes["vm-selection"].applies, fakes["rights"].applies)
+	}
+}

@@ -1,0 +1,136 @@
+package tui
+
+import (
+	"slices"
+	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// afterCutover is the wizard after WebApp2 was cut over: its source is
+// off, WebApp1 still runs on-prem, ferry's appliance runs beside them.
+var afterCutover = []vsphere.VM{
+	vm("WebApp1", "poweredOn", "172.16.10.11", 20, 1, true, 0),
+	vm("WebApp2", "poweredOff", "", 20, 1, true, 0),
+	vm("ferry-l2vpn-client", "poweredOn", "172.16.10.9", 2, 1, false, 0),
+}
+
+var allDone = append(slices.Clone(infraDone), "vm-selection", "replication", "checks", "cutover")
+
+// TestCutOverVMOnePhaseEverywhere (issue 14 item 1): once WebApp2 is cut
+// over, the dashboard, the sidebar, the resume key and the cutover prompt
+// all say so, whatever the engine reported last.
+func TestCutOverVMOnePhaseEverywhere(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks"),
+		cutOver: []string{"WebApp2"}, feeds: true, vms: afterCutover})
+	h.start(120, 40)
+	// The engine's last word about WebApp2: paused by the cutover.
+	h.send(replicationMsg{VM: "WebApp2", Phase: "paused", Paused: true, Health: RPOOK})
+	h.send(replicationMsg{VM: "WebApp1", Phase: "idle", Health: RPOOK})
+	h.mustSee(t, "Type WebApp1 to confirm:", "already cut over: WebApp2", "✓ WebApp2 cut over")
+	h.mustNotSee(t, "WebApp1,WebApp2", "WebApp2 paused")
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "WebApp2 is already cut over; type WebApp1.")
+	if st := h.env.State.Status("cutover"); st != steps.StatusPending {
+		t.Fatalf("cutover ran for a VM already cut over: %s", st)
+	}
+	h.send(gotoStepMsg{Index: 5})
+	h.mustSee(t, "WebApp2         cut over", "✓ migrated", "1 cut over")
+	h.mustNotSee(t, "WebApp2         paused", "RPO ok       \n  replication ended")
+	h.send(press("down")) // WebApp2's row
+	h.mustSee(t, "✗u resume: WebApp2 is cut over", "✗p pause: WebApp2 is cut over")
+	h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	h.mustSee(t, "✓ WebApp2 cut over")
+}
+
+// TestCutOverVMNotPickable (item 2) and TestFerryApplianceNotPickable
+// (item 3): step 5 lists them with the reason and refuses to select them;
+// nothing advises powering a cut-over VM on.
+func TestCutOverVMNotPickable(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: allDone, vms: afterCutover})
+	h.start(120, 40)
+	h.send(gotoStepMsg{Index: 4})
+	h.mustSee(t, "0 VM(s)", "cut over: WebApp2")
+	h.send(press("esc")) // edit the answers: the table
+	h.send(press("down"))
+	h.mustSee(t, " ✓  WebApp2", "WebApp2 is cut over: it runs in Cloud Director now", "0 of 3 selected")
+	h.mustNotSee(t, "power it on")
+	h.send(press("space"))
+	h.mustSee(t, "✗space select: WebApp2 is cut over", "0 of 3 selected")
+}
+
+func TestFerryApplianceNotPickable(t *testing.T) {
+	h := newHarness(t, setup{pf: &steps.PlanFile{VDC: "Company-VDC", Network: steps.NetworkPlan{Name: "company-network"}}, done: infraDone, vms: afterCutover})
+	h.start(120, 40)
+	h.send(press("down"))
+	h.send(press("down"))
+	h.send(press("space"))
+	h.mustSee(t, "ferry-l2vpn-client is ferry's L2 VPN client appliance: migrating it would cut the stretch", "0 of 3 selected")
+}
+
+// TestSecondWave (item 4): after WebApp2's cutover, selecting WebApp1 in
+// step 5 and applying leads to step 6 ready to replicate it, with no
+// trick; the plan keeps WebApp2's record.
+func TestSecondWave(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: allDone, vms: afterCutover})
+	h.start(120, 40)
+	h.send(gotoStepMsg{Index: 4})
+	h.send(press("esc"))
+	h.send(press("space")) // WebApp1
+	h.send(press("enter")) // options
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
+	h.mustSee(t, "Plan — nothing has changed yet", "1 VM(s): WebApp1", "cut over: WebApp2")
+	h.send(press("enter")) // apply
+	h.mustSee(t, "✓ done")
+	names := []string{}
+	for _, vm := range h.env.Plan.VMs {
+		names = append(names, vm.Name)
+	}
+	if !slices.Equal(names, []string{"WebApp2", "WebApp1"}) {
+		t.Fatalf("plan VMs %v, want WebApp2 kept and WebApp1 added", names)
+	}
+	h.send(press("enter")) // next step
+	if h.screenID() != "replication" {
+		t.Fatalf("at %s", h.screenID())
+	}
+	h.mustSee(t, "WebApp1 added to the plan since this step ran", "enter plan replication")
+	h.send(press("enter"))
+	h.mustSee(t, "Plan — nothing has changed yet")
+	h.send(press("enter"))
+	h.mustSee(t, "✓ replication started")
+	h.send(gotoStepMsg{Index: 7})
+	h.mustSee(t, "Type WebApp1 to confirm:", "already cut over: WebApp2")
+}
+
+// TestPowerOnIsAToggle (item 19): the field is a toggle; typing "False"
+// or "FALSE" into it leaves power-on off, never on.
+func TestPowerOnIsAToggle(t *testing.T) {
+	for _, typed := range []string{"False", "FALSE", "no"} {
+		h := toVMScreen(t, 120, 40)
+		h.send(press("space"))
+		h.send(press("tab"))
+		for range 5 { // job, RPO, VDC, network, storage: to power on
+			h.send(press("tab"))
+		}
+		h.mustSee(t, "▸ Power on", "[x] yes", "space toggle")
+		h.typeText(typed)
+		h.mustSee(t, "[ ] no")
+		h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
+		if on := h.env.Plan.VMs[0].PowerOn; on == nil || *on {
+			t.Fatalf("typed %q: power on %v, want false", typed, on)
+		}
+	}
+	h := toVMScreen(t, 120, 40)
+	h.send(press("space"))
+	h.send(press("tab"))
+	for range 5 {
+		h.send(press("tab"))
+	}
+	h.send(press("space"))
+	h.mustSee(t, "[ ] no")
+	h.send(press("space"))
+	h.mustSee(t, "[x] yes")
+}
