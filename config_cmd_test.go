@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,7 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -131,5 +135,53 @@ func TestRunTakesTheLockBeforeReadingState(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(l.Dir, "plan.replication.db")); !os.IsNotExist(err) {
 		t.Errorf("the losing run opened the replication store: %v", err)
+	}
+}
+
+// TestPreflightProvesTheReceiver: a receiver that does not answer, or that
+// does not accept this sender, stops the run before step 1 changes anything.
+func TestPreflightProvesTheReceiver(t *testing.T) {
+	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	stranger, err := replication.SelfSignedCert("stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(t.TempDir(), "c.pem"), filepath.Join(t.TempDir(), "k.pem")
+	keyDER, err := x509.MarshalPKCS8PrivateKey(stranger.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: stranger.Certificate[0]}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	for name, change := range map[string]func(*config.Config){
+		"nobody listening":      func(c *config.Config) { c.Receiver.URL = "127.0.0.1:1" },
+		"untrusted certificate": func(c *config.Config) { c.Receiver.CertFile, c.Receiver.KeyFile = certFile, keyFile },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := config.Load(l.ConfigFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			change(cfg)
+			path := filepath.Join(t.TempDir(), "ferry.yaml")
+			if err := cfg.Save(path); err != nil {
+				t.Fatal(err)
+			}
+			state := filepath.Join(t.TempDir(), "plan.state.json")
+			cmd := exec.Command(ferryBin, "--config", path, "run", "--plan", l.PlanPath(), "--state", state)
+			cmd.Env = cleanEnv()
+			out, err := cmd.CombinedOutput()
+			if code := exitCodeOf(err); code != exitFailed || !strings.Contains(string(out), "replication receiver") ||
+				!strings.Contains(string(out), "nothing was changed") {
+				t.Fatalf("exit %d\n%s", code, out)
+			}
+			if _, err := os.Stat(state); !os.IsNotExist(err) {
+				t.Errorf("a step ran: the state file exists (%v)\n%s", err, out)
+			}
+		})
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // ErrPreflight is wrapped by the error of a run refused before any change.
@@ -16,8 +18,13 @@ var ErrPreflight = errors.New("nothing was changed")
 // instead of after earlier steps have already created things. It relies on
 // the same contract as `ferry plan`: a step's Plan works (and says what it
 // would do) before the steps ahead of it have applied. It changes nothing.
+//
+// Endpoints no step's Plan contacts are proved here too: when a step that
+// replicates is still to run, the receiver gets a TLS handshake with the
+// configured trust and client certificate and a protocol hello.
 func (r *Runner) Preflight(ctx context.Context) error {
 	var errs []error
+	needReceiver := false
 	for i, st := range r.Itinerary {
 		id := st.Step.ID()
 		if r.Env.State.Status(id) == StatusDone || st.skipReason(r.Env.Plan) != "" {
@@ -25,6 +32,9 @@ func (r *Runner) Preflight(ctx context.Context) error {
 		}
 		if st.Confirm && !r.Confirmed {
 			break // Run stops in front of it
+		}
+		if u, ok := st.Step.(receiverUser); ok && u.usesReceiver() {
+			needReceiver = true
 		}
 		p, err := st.Step.Plan(ctx, r.Env)
 		if ctx.Err() != nil {
@@ -38,10 +48,35 @@ func (r *Runner) Preflight(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("step %d (%s): %w: %s", i+1, st.Step.Title(), ErrConflict, p.conflictText()))
 		}
 	}
+	if needReceiver {
+		if err := r.Env.ProbeReceiver(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			errs = append(errs, fmt.Errorf("replication receiver: %w", err))
+		}
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return &PreflightError{Errs: errs}
+}
+
+// receiverUser is a step that talks to the replication receiver.
+type receiverUser interface{ usesReceiver() bool }
+
+func (*VMSelection) usesReceiver() bool { return true }
+func (*Replicate) usesReceiver() bool   { return true }
+func (*Cutover) usesReceiver() bool     { return true }
+
+// ProbeReceiver proves that the configured receiver answers and accepts
+// this sender (address, trust, client certificate or pin), changing nothing.
+func (e *Env) ProbeReceiver(ctx context.Context) error {
+	cfg, err := receiverTLS(e.Config.Receiver)
+	if err != nil {
+		return err
+	}
+	return replication.Probe(ctx, e.Config.Receiver.URL, cfg)
 }
 
 // PreflightError lists what stops a run before it starts.
