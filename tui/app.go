@@ -46,6 +46,9 @@ type Deps struct {
 	// ReadOnly removes the dangerous action (the cutover) entirely, for
 	// demos and walkthroughs over a shared lab (k9s --readonly).
 	ReadOnly bool
+	// LabDir is the lab's temporary directory, deleted when the wizard
+	// ends unless the operator keeps it (quitting asks).
+	LabDir string
 	// SavePlan writes the answers after each screen's inputs are accepted,
 	// so a resumed session (and `ferry run --plan`) has them. May be nil.
 	SavePlan func(*steps.PlanFile) error
@@ -74,6 +77,7 @@ type wiring struct {
 	feeds     Feeds
 	savePlan  func(*steps.PlanFile) error
 	readOnly  bool
+	labDir    string
 	dash      *DashboardState
 	now       func() time.Time
 	spinFrame string
@@ -177,6 +181,10 @@ type Model struct {
 	// code 130), as gum does.
 	interrupted bool
 	started     bool
+	// quitAsk, when set, asks whether to quit (replication or the lab
+	// would stop); keepLab is the answer "keep the lab directory".
+	quitAsk *quitAsk
+	keepLab bool
 }
 
 // New builds the root model. It starts at the first step that is not done
@@ -195,7 +203,7 @@ func New(ctx context.Context, d Deps) *Model {
 		d.Config = &config.Config{}
 	}
 	w := &wiring{ctx: ctx, cfg: d.Config, env: d.Env, it: d.Itinerary, inventory: d.Inventory, choices: d.Choices,
-		feeds: d.Feeds, savePlan: d.SavePlan, readOnly: d.ReadOnly, dash: &DashboardState{}, now: d.Now}
+		feeds: d.Feeds, savePlan: d.SavePlan, readOnly: d.ReadOnly, labDir: d.LabDir, dash: &DashboardState{}, now: d.Now}
 	if w.inventory == nil {
 		w.inventory = envInventory(d.Env)
 	}
@@ -432,11 +440,17 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		}
 		return cmd
 	}
+	if m.quitAsk != nil {
+		return m.answerQuit(msg)
+	}
 	s := m.screens[m.cur]
 	capturing := s.capturing()
 	if keyQuit.Matches(msg) && (!capturing || msg.Type == tea.KeyCtrlC) {
 		if why := s.busy(); why != "" {
 			m.flash = "Quitting is refused: " + why
+			return nil
+		}
+		if m.quitAsk = m.quitQuestion(msg.Type == tea.KeyCtrlC); m.quitAsk != nil {
 			return nil
 		}
 		m.interrupted = msg.Type == tea.KeyCtrlC
@@ -496,6 +510,10 @@ func (m *Model) View() string {
 	global := m.help.ShortHelpView(m.globalKeys()[2:].ShortHelp())
 	m.help.Width = max(0, w-ansiWidth(global)-2)
 	helpLine := m.help.ShortHelpView(m.screens[m.cur].keys().ShortHelp())
+	if m.quitAsk != nil {
+		m.help.Width = w
+		helpLine, global = m.help.ShortHelpView(m.quitAsk.keys().ShortHelp()), ""
+	}
 	if helpLine != "" {
 		helpLine += "  "
 	}
@@ -510,6 +528,8 @@ func (m *Model) View() string {
 	switch {
 	case m.prompt != nil:
 		main = m.prompt.view(mainW, bodyH)
+	case m.quitAsk != nil:
+		main = m.quitAsk.view(mainW, bodyH)
 	case m.showHelp:
 		// One column per group, stacked: side by side they would not fit
 		// at 80 columns.

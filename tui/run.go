@@ -42,6 +42,11 @@ type Options struct {
 	// Adapters are the optional feeds and listers (Inventory, Choices,
 	// Feeds, SavePlan, Now); Run fills in Config, Env and Itinerary.
 	Adapters Deps
+	// LabDir is the lab's temporary directory, deleted when ferry lab
+	// ends; quitting says so and offers to keep it, and KeepLabDir is
+	// called when the operator does (the caller then leaves it in place).
+	LabDir     string
+	KeepLabDir func()
 }
 
 // CheckTerminal says, before anything starts, whether the wizard can run here.
@@ -116,6 +121,9 @@ func Run(ctx context.Context, opts Options) error {
 
 	d := opts.Adapters
 	d.Config, d.Env, d.Itinerary = opts.Config, env, it
+	if opts.KeepLabDir != nil {
+		d.LabDir = opts.LabDir
+	}
 	if d.SavePlan == nil && opts.PlanPath != "" {
 		path := opts.PlanPath
 		d.SavePlan = func(pf *steps.PlanFile) error { return pf.Save(path) }
@@ -131,11 +139,29 @@ func Run(ctx context.Context, opts Options) error {
 	case err != nil:
 		return err
 	}
-	if m, ok := final.(*Model); ok && m.interrupted {
+	m, ok := final.(*Model)
+	if !ok {
+		return nil
+	}
+	if m.keepLab {
+		opts.KeepLabDir()
+		fmt.Fprintf(os.Stderr, "ferry: the lab's directory is kept: %s\n", opts.LabDir)
+	}
+	if m.interrupted {
+		if opts.Config != nil && opts.Config.Lab {
+			// The lab goes with this process: there is nothing to resume.
+			return labInterrupted{}
+		}
 		return ErrInterrupted
 	}
 	return nil
 }
+
+// labInterrupted is ErrInterrupted for `ferry lab`, whose lab ends with it.
+type labInterrupted struct{}
+
+func (labInterrupted) Error() string { return "interrupted; the lab stopped" }
+func (labInterrupted) Unwrap() error { return ErrInterrupted }
 
 // ErrInterrupted is returned when the operator quits with ctrl+c; it wraps
 // context.Canceled so main exits with 130. The state is saved: running
