@@ -153,6 +153,11 @@ func vmStates(ctx context.Context, c *govmomi.Client) (map[string]vmState, error
 	}
 	out := map[string]vmState{}
 	for _, vm := range vms {
+		if vm.Runtime.PowerState == "" {
+			// Not read this time (the VM was busy, e.g. in a snapshot):
+			// its last known state stands.
+			continue
+		}
 		st := vmState{ref: vm.Self.Value, on: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn, cfg: vm.Config}
 		if vm.Config != nil {
 			for _, d := range vm.Config.Hardware.Device {
@@ -197,7 +202,10 @@ func (r *Reach) refresh(ctx context.Context) error {
 		}
 	}
 	for _, h := range r.hosts {
-		st := onprem[h.Name]
+		st, seen := onprem[h.Name]
+		if !seen {
+			st.on = h.OnPrem
+		}
 		if h.MAC == "" && len(st.macs) > 0 {
 			h.MAC = st.macs[0]
 		}

@@ -480,26 +480,27 @@ func (c *vmCutover) connect(ctx context.Context) error {
 }
 
 func (c *vmCutover) createTarget(ctx context.Context) (string, error) {
-	pp := c.env.Plan.Provider
-	// The provider vCenter's replica disks, detached from the receiver
-	// appliance (no file operation, no copy) so that the target can take them.
-	disks := c.env.replicaFiles(c.plan.Name, c.src.Disks)
+	// The replica of each source disk, by the source disk's file: the
+	// provider vCenter's disks, detached from the receiver appliance (no
+	// file operation, no copy) so that the target can take them.
+	replicas := map[string]string{}
+	for i, f := range c.env.replicaFiles(c.plan.Name, c.src.Disks) {
+		replicas[c.src.Disks[i].File] = f.Path
+	}
 	if err := c.env.releaseReplicas(ctx, c.plan.Name, c.src.Disks); err != nil {
 		return "", err
 	}
-	mac := ""
-	if len(c.src.MACs) > 0 {
-		mac = c.src.MACs[0]
+	// Built from the source's captured configuration (targetSpec).
+	spec, cfg, err := c.targetSpec(ctx, replicas)
+	if err != nil {
+		return "", err
 	}
-	ref, err := c.provider.CreateVMOverDisks(ctx, vsphere.VMOverDisks{
-		Name: c.plan.Name, Datacenter: pp.Datacenter, Pool: pp.ResourcePool, Datastore: pp.Datastore,
-		Network: pp.Network, MAC: mac, Disks: disks,
-	})
+	ref, err := c.provider.CreateVMOverDisks(ctx, spec)
 	if err != nil {
 		return "", err
 	}
 	c.target = &ref
-	return fmt.Sprintf("%s over %d replica disk(s), MAC %s", ref.Value, len(disks), mac), nil
+	return fmt.Sprintf("%s over %d replica disk(s) as the source: %s, %d controller(s), %d NIC(s)", ref.Value, len(spec.Disks), cfg.Summary(), len(cfg.Controllers), len(cfg.NICs)), nil
 }
 
 func (c *vmCutover) importTarget() (string, error) {

@@ -92,3 +92,112 @@ func TestVMSelectionCapturesConfigAndMapsNetworks(t *testing.T) {
 		t.Errorf("reloaded configuration %+v %v %v", again, ok, err)
 	}
 }
+
+// migrateVM runs steps 5 to 8 for the lab VM name (its second port group
+// mapped to an org VDC network "backend") and returns the cutover's error.
+func migrateVM(t *testing.T, name, greenTimeout string) (*lab.Lab, *Env, error) {
+	t.Helper()
+	l, env := migrationLab(t, name)
+	ctx := context.Background()
+	env.Plan.Networks = map[string]string{lab.SecondPortgroup: "backend"}
+	env.Plan.Cutover.GreenTimeout = greenTimeout
+	backendNetwork(t, env, "backend")
+	var lines []string
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("run: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	r.Confirmed = true
+	_, err := r.Run(ctx)
+	t.Log(strings.Join(lines, "\n"))
+	return l, env, err
+}
+
+// TestMigrateHeterogeneousVMs: WinSrv1 (EFI + secure boot, LSI Logic SAS and
+// pvscsi, e1000e and vmxnet3 on two networks) and LinuxDB1 (BIOS, LSI Logic,
+// vmxnet3) come up at the provider with the source's firmware, guest id,
+// hardware version, CPU, memory, controllers, disk positions, NIC types and
+// MACs, as govmomi reads them, and the lab's guest model boots them.
+func TestMigrateHeterogeneousVMs(t *testing.T) {
+	for _, name := range []string{"WinSrv1", "LinuxDB1"} {
+		t.Run(name, func(t *testing.T) {
+			l, env, err := migrateVM(t, name, "20s")
+			if err != nil {
+				t.Fatalf("cutover of %s: %v (guest model: %+v)", name, err, l.Reach.BootFailures())
+			}
+			ctx := context.Background()
+			if f := l.Reach.BootFailures(); len(f) != 0 {
+				t.Errorf("guest did not come up: %+v", f)
+			}
+			src, ok, err := savedVMConfig(env.State, name)
+			if err != nil || !ok {
+				t.Fatalf("captured configuration: %v %v", ok, err)
+			}
+			provider, err := env.ProviderVC(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, ok, err := provider.FindVM(ctx, name)
+			if err != nil || !ok {
+				t.Fatalf("target %s at the provider: %v %v", name, ok, err)
+			}
+			got, err := provider.VMConfig(ctx, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Summary() != src.Summary() {
+				t.Errorf("target %s, source %s", got.Summary(), src.Summary())
+			}
+			if got.GuestID != src.GuestID || got.Firmware != src.Firmware || got.SecureBoot != src.SecureBoot || got.HWVersion != src.HWVersion ||
+				got.CPUs != src.CPUs || got.CoresPerSocket != src.CoresPerSocket || got.MemoryMB != src.MemoryMB || got.DiskEnableUUID != src.DiskEnableUUID {
+				t.Errorf("target %+v\nsource %+v", got, src)
+			}
+			if len(got.Controllers) != len(src.Controllers) {
+				t.Errorf("controllers %+v, source %+v", got.Controllers, src.Controllers)
+			}
+			for i := range min(len(got.Controllers), len(src.Controllers)) {
+				if got.Controllers[i].Type != src.Controllers[i].Type || got.Controllers[i].Bus != src.Controllers[i].Bus {
+					t.Errorf("controller %d: %+v, source %+v", i, got.Controllers[i], src.Controllers[i])
+				}
+			}
+			if len(got.Disks) != len(src.Disks) {
+				t.Fatalf("disks %+v, source %+v", got.Disks, src.Disks)
+			}
+			for i, d := range src.Disks {
+				g := got.Disks[i]
+				if g.Position() != d.Position() || g.Capacity != d.Capacity || g.Mode != d.Mode {
+					t.Errorf("disk %d: %s %d %s, source %s %d %s", i, g.Position(), g.Capacity, g.Mode, d.Position(), d.Capacity, d.Mode)
+				}
+			}
+			if len(got.NICs) != len(src.NICs) {
+				t.Fatalf("NICs %+v, source %+v", got.NICs, src.NICs)
+			}
+			for i, n := range src.NICs {
+				if got.NICs[i].Type != n.Type || got.NICs[i].MAC != n.MAC {
+					t.Errorf("NIC %d: %s %s, source %s %s", i, got.NICs[i].Type, got.NICs[i].MAC, n.Type, n.MAC)
+				}
+			}
+			// The tenant sees it running with the source's MACs.
+			vapp, err := tenantVDC(t, l).GetVAppByName(name, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vm, err := vapp.GetVMByName(name, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := vm.GetStatus(); st != "POWERED_ON" {
+				t.Errorf("%s in vCD is %s", name, st)
+			}
+			if ncs := vm.VM.NetworkConnectionSection; ncs == nil || len(ncs.NetworkConnection) != len(src.NICs) {
+				t.Errorf("vCD network connections %+v, want %d", ncs, len(src.NICs))
+			} else {
+				for i, nc := range ncs.NetworkConnection {
+					if !strings.EqualFold(nc.MACAddress, src.NICs[i].MAC) {
+						t.Errorf("vCD NIC %d: MAC %s, source %s", i, nc.MACAddress, src.NICs[i].MAC)
+					}
+				}
+			}
+		})
+	}
+}

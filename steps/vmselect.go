@@ -108,6 +108,17 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The target gets the source's hardware version: refused here when
+		// the provider cluster cannot run it, not at cutover.
+		if pp := pf.Provider; pp.Datacenter != "" && pp.ResourcePool != "" && env.Config != nil && env.Config.Provider.URL != "" {
+			provider, err := env.ProviderVC(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if err := provider.CheckHWVersion(ctx, pp.Datacenter, pp.ResourcePool, cfg.HWVersion); err != nil {
+				return nil, fmt.Errorf("VM %s: %w", p.Name, err)
+			}
+		}
 		out = append(out, vmCheck{plan: p, vm: vm, report: rep, config: cfg, networks: nets})
 	}
 	return out, nil

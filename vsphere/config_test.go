@@ -88,3 +88,32 @@ func TestVMConfigCapturesTheSource(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckHWVersion: the provider cluster's hardware versions come from
+// its environment browser; one it cannot create is refused with the list.
+func TestCheckHWVersion(t *testing.T) {
+	ctx := context.Background()
+	l, err := lab.Start(ctx, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := vsphere.Connect(ctx, vsphere.Config{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	have, err := c.HWVersions(ctx, "Provider-DC", "Company-VDC")
+	if err != nil || len(have) == 0 {
+		t.Fatalf("hardware versions: %v %v", have, err)
+	}
+	for _, v := range []string{"vmx-15", "vmx-19"} {
+		if err := c.CheckHWVersion(ctx, "Provider-DC", "Company-VDC", v); err != nil {
+			t.Errorf("%s: %v", v, err)
+		}
+	}
+	err = c.CheckHWVersion(ctx, "Provider-DC", "Company-VDC", "vmx-99")
+	if err == nil || !strings.Contains(err.Error(), "vmx-99 cannot run") || !strings.Contains(err.Error(), have[0]) {
+		t.Errorf("vmx-99: %v", err)
+	}
+}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -91,10 +95,25 @@ func (c *Client) Shutdown(ctx context.Context, ref types.ManagedObjectReference,
 	return true, c.PowerOff(ctx, ref)
 }
 
-// DiskFile is an existing virtual disk to attach.
+// DiskFile is an existing virtual disk to attach, and where: the
+// controller type and bus of one of VMOverDisks.Controllers and the unit
+// number on it. Without a controller type, disks go in order onto one
+// pvscsi controller.
 type DiskFile struct {
-	Path     string // "[provider-ds] WebApp2/WebApp2.vmdk"
-	Capacity int64  // bytes
+	Path           string // "[provider-ds] WebApp2/WebApp2.vmdk"
+	Capacity       int64  // bytes
+	ControllerType string `json:",omitempty"`
+	Bus            int32  `json:",omitempty"`
+	Unit           int32  `json:",omitempty"`
+	Mode           string `json:",omitempty"` // persistent (default), independent_persistent, ...
+}
+
+// NICSpec is a network adapter of the VM to create.
+type NICSpec struct {
+	Type           string // vmxnet3, e1000e, e1000, ...
+	MAC            string // kept: the guest knows its interfaces by MAC
+	Network        string // provider port group
+	StartConnected bool
 }
 
 // VMOverDisks describes a VM to create over existing disk files (a replica).
@@ -103,16 +122,111 @@ type VMOverDisks struct {
 	Datacenter string
 	Pool       string // resource pool path or name
 	Datastore  string // for the VM's own files
-	Network    string // port group name
-	MAC        string // keep the source's MAC on the stretched network
 	GuestID    string
-	CPUs       int32
-	MemoryMB   int64
-	Disks      []DiskFile
+	Firmware   string // bios | efi; "" is vCenter's default (bios)
+	SecureBoot bool
+	// HWVersion ("vmx-19") must be one the cluster of Pool can create.
+	HWVersion      string
+	CPUs           int32
+	CoresPerSocket int32
+	MemoryMB       int64
+	// ExtraConfig options the guest depends on (disk.EnableUUID).
+	ExtraConfig map[string]string
+	// Controllers to create, each with the type and bus of the source's.
+	Controllers []ControllerConfig
+	Disks       []DiskFile
+	NICs        []NICSpec
+	// Network and MAC describe a single vmxnet3 NIC when NICs is empty.
+	Network string
+	MAC     string
+}
+
+// FromConfig fills the VM's hardware from a captured source configuration:
+// firmware, guest id, hardware version, CPU, memory, controllers, disk
+// positions (disks[i] is the replica of cfg.Disks[i]) and every NIC with
+// its type and MAC on networks[i], the provider port group for cfg.NICs[i].
+func (s *VMOverDisks) FromConfig(cfg VMConfig, disks []string, networks []string) error {
+	if len(disks) != len(cfg.Disks) {
+		return fmt.Errorf("VM %s: %d replica disk(s) for %d source disk(s)", cfg.Name, len(disks), len(cfg.Disks))
+	}
+	if len(networks) != len(cfg.NICs) {
+		return fmt.Errorf("VM %s: %d network(s) for %d NIC(s)", cfg.Name, len(networks), len(cfg.NICs))
+	}
+	s.GuestID, s.Firmware, s.SecureBoot, s.HWVersion = cfg.GuestID, cfg.Firmware, cfg.SecureBoot, cfg.HWVersion
+	s.CPUs, s.CoresPerSocket, s.MemoryMB = cfg.CPUs, cfg.CoresPerSocket, cfg.MemoryMB
+	if cfg.DiskEnableUUID != "" {
+		s.ExtraConfig = map[string]string{"disk.EnableUUID": cfg.DiskEnableUUID}
+	}
+	s.Controllers = append([]ControllerConfig(nil), cfg.Controllers...)
+	s.Disks = make([]DiskFile, len(disks))
+	for i, d := range cfg.Disks {
+		s.Disks[i] = DiskFile{Path: disks[i], Capacity: d.Capacity, ControllerType: d.ControllerType, Bus: d.Bus, Unit: d.Unit, Mode: d.Mode}
+	}
+	s.NICs = make([]NICSpec, len(cfg.NICs))
+	for i, n := range cfg.NICs {
+		s.NICs[i] = NICSpec{Type: n.Type, MAC: n.MAC, Network: networks[i], StartConnected: n.StartConnected}
+	}
+	s.Network, s.MAC = "", ""
+	return nil
+}
+
+// HWVersions lists the virtual hardware versions ("vmx-19") the compute
+// resource of a resource pool can create VMs with.
+func (c *Client) HWVersions(ctx context.Context, datacenter, pool string) ([]string, error) {
+	f := c.Finder()
+	dc, err := f.Datacenter(ctx, datacenter)
+	if err != nil {
+		return nil, fmt.Errorf("datacenter %s: %w", datacenter, err)
+	}
+	f.SetDatacenter(dc)
+	rp, err := f.ResourcePool(ctx, pool)
+	if err != nil {
+		return nil, fmt.Errorf("resource pool %s: %w", pool, err)
+	}
+	var prp mo.ResourcePool
+	if err := c.PropertyCollector().RetrieveOne(ctx, rp.Reference(), []string{"owner"}, &prp); err != nil {
+		return nil, fmt.Errorf("resource pool %s: %w", pool, err)
+	}
+	var cr mo.ComputeResource
+	if err := c.PropertyCollector().RetrieveOne(ctx, prp.Owner, []string{"environmentBrowser"}, &cr); err != nil {
+		return nil, fmt.Errorf("cluster of %s: %w", pool, err)
+	}
+	if cr.EnvironmentBrowser == nil {
+		return nil, fmt.Errorf("cluster of %s has no environment browser", pool)
+	}
+	descs, err := object.NewEnvironmentBrowser(c.Client.Client, *cr.EnvironmentBrowser).QueryConfigOptionDescriptor(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("hardware versions of the cluster of %s: %w", pool, err)
+	}
+	var out []string
+	for _, d := range descs {
+		if !d.CreateSupported {
+			continue
+		}
+		out = append(out, d.Key)
+	}
+	return out, nil
+}
+
+// CheckHWVersion refuses a hardware version the cluster of pool cannot run,
+// with the versions it can.
+func (c *Client) CheckHWVersion(ctx context.Context, datacenter, pool, version string) error {
+	if version == "" {
+		return nil
+	}
+	have, err := c.HWVersions(ctx, datacenter, pool)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(have, version) {
+		return nil
+	}
+	return fmt.Errorf("hardware version %s cannot run in the cluster of resource pool %s (its hosts create %s): upgrade the provider's hosts or choose another resource pool; ferry does not change a guest's hardware", version, pool, strings.Join(have, ", "))
 }
 
 // CreateVMOverDisks creates a powered-off VM whose disks are the given
-// existing files: nothing is copied.
+// existing files (nothing is copied), with the given firmware, hardware
+// version, CPU, memory, controllers, disk positions and NICs.
 func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (types.ManagedObjectReference, error) {
 	var none types.ManagedObjectReference
 	f := c.Finder()
@@ -133,41 +247,12 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (types
 	if err != nil {
 		return none, err
 	}
-	var devices object.VirtualDeviceList
-	scsi, err := devices.CreateSCSIController("pvscsi")
+	if err := c.CheckHWVersion(ctx, spec.Datacenter, spec.Pool, spec.HWVersion); err != nil {
+		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
+	}
+	devices, err := buildDevices(ctx, f, ds.Reference(), spec)
 	if err != nil {
-		return none, err
-	}
-	devices = append(devices, scsi)
-	ctrl, err := devices.FindDiskController("scsi")
-	if err != nil {
-		return none, err
-	}
-	for _, d := range spec.Disks {
-		disk := devices.CreateDisk(ctrl, ds.Reference(), d.Path)
-		disk.CapacityInKB = d.Capacity / 1024
-		disk.CapacityInBytes = d.Capacity
-		devices = append(devices, disk)
-	}
-	if spec.Network != "" {
-		pg, err := f.Network(ctx, spec.Network)
-		if err != nil {
-			return none, fmt.Errorf("create VM %s: port group %s: %w", spec.Name, spec.Network, err)
-		}
-		backing, err := pg.EthernetCardBackingInfo(ctx)
-		if err != nil {
-			return none, err
-		}
-		nic, err := devices.CreateEthernetCard("vmxnet3", backing)
-		if err != nil {
-			return none, err
-		}
-		if spec.MAC != "" {
-			card := nic.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
-			card.AddressType = string(types.VirtualEthernetCardMacTypeManual)
-			card.MacAddress = spec.MAC
-		}
-		devices = append(devices, nic)
+		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
 	}
 	// Add devices without a file operation: the disks exist already.
 	changes, err := devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
@@ -183,8 +268,23 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (types
 	}
 	cfg := types.VirtualMachineConfigSpec{
 		Name: spec.Name, GuestId: guest, NumCPUs: spec.CPUs, MemoryMB: spec.MemoryMB,
+		Firmware: spec.Firmware, Version: spec.HWVersion,
 		Files:        &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s]", spec.Datastore)},
 		DeviceChange: changes,
+	}
+	if spec.CoresPerSocket > 0 {
+		cps := spec.CoresPerSocket
+		cfg.NumCoresPerSocket = &cps
+	}
+	if spec.SecureBoot {
+		if spec.Firmware != string(types.GuestOsDescriptorFirmwareTypeEfi) {
+			return none, fmt.Errorf("create VM %s: secure boot needs EFI firmware, not %q", spec.Name, spec.Firmware)
+		}
+		cfg.BootOptions = &types.VirtualMachineBootOptions{EfiSecureBootEnabled: types.NewBool(true)}
+	}
+	keys := slices.Sorted(maps.Keys(spec.ExtraConfig))
+	for _, k := range keys {
+		cfg.ExtraConfig = append(cfg.ExtraConfig, &types.OptionValue{Key: k, Value: spec.ExtraConfig[k]})
 	}
 	task, err := folders.VmFolder.CreateVM(ctx, cfg, pool, nil)
 	if err != nil {
@@ -195,6 +295,107 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (types
 		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
 	}
 	return info.Result.(types.ManagedObjectReference), nil
+}
+
+// buildDevices makes the controllers, disks and NICs of spec.
+func buildDevices(ctx context.Context, f *find.Finder, ds types.ManagedObjectReference, spec VMOverDisks) (object.VirtualDeviceList, error) {
+	var devices object.VirtualDeviceList
+	ctrls := spec.Controllers
+	legacy := len(ctrls) == 0
+	if legacy {
+		ctrls = []ControllerConfig{{Type: CtrlPVSCSI, Bus: 0}}
+	}
+	keyOf := map[string]int32{}
+	for i, ct := range ctrls {
+		key := int32(-100 - i)
+		id := fmt.Sprintf("%s%d", ct.Type, ct.Bus)
+		if _, dup := keyOf[id]; dup {
+			return nil, fmt.Errorf("controller %s twice", id)
+		}
+		var d types.BaseVirtualDevice
+		switch ct.Type {
+		case CtrlPVSCSI, CtrlLSILogic, CtrlLSISAS, CtrlBusLogic:
+			dev, err := devices.CreateSCSIController(ct.Type)
+			if err != nil {
+				return nil, err
+			}
+			scsi := dev.(types.BaseVirtualSCSIController).GetVirtualSCSIController()
+			scsi.BusNumber, scsi.Key = ct.Bus, key
+			if ct.Sharing != "" {
+				scsi.SharedBus = types.VirtualSCSISharing(ct.Sharing)
+			}
+			d = dev
+		case CtrlNVMe:
+			d = &types.VirtualNVMEController{VirtualController: types.VirtualController{BusNumber: ct.Bus, VirtualDevice: types.VirtualDevice{Key: key}}}
+		case CtrlSATA:
+			d = &types.VirtualAHCIController{VirtualSATAController: types.VirtualSATAController{VirtualController: types.VirtualController{BusNumber: ct.Bus, VirtualDevice: types.VirtualDevice{Key: key}}}}
+		case CtrlIDE:
+			// Every VM has IDE controllers 0 and 1 (keys 200 and 201).
+			key = 200 + ct.Bus
+			keyOf[id] = key
+			continue
+		default:
+			return nil, fmt.Errorf("controller type %q is not one ferry can create", ct.Type)
+		}
+		keyOf[id] = key
+		devices = append(devices, d)
+	}
+	for i, d := range spec.Disks {
+		typ, bus, unit := d.ControllerType, d.Bus, d.Unit
+		if legacy || typ == "" {
+			typ, bus, unit = CtrlPVSCSI, 0, int32(i)
+			if unit >= 7 {
+				unit++ // unit 7 is the SCSI controller's own
+			}
+		}
+		key, ok := keyOf[fmt.Sprintf("%s%d", typ, bus)]
+		if !ok {
+			return nil, fmt.Errorf("disk %s is on controller %s%d, which the VM has not", d.Path, typ, bus)
+		}
+		mode := d.Mode
+		if mode == "" {
+			mode = string(types.VirtualDiskModePersistent)
+		}
+		u := unit
+		disk := &types.VirtualDisk{
+			VirtualDevice: types.VirtualDevice{
+				Key: int32(-200 - i), ControllerKey: key, UnitNumber: &u,
+				Backing: &types.VirtualDiskFlatVer2BackingInfo{
+					DiskMode:                     mode,
+					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: d.Path, Datastore: &ds},
+				},
+			},
+			CapacityInKB: d.Capacity / 1024, CapacityInBytes: d.Capacity,
+		}
+		devices = append(devices, disk)
+	}
+	nics := spec.NICs
+	if len(nics) == 0 && spec.Network != "" {
+		nics = []NICSpec{{Type: "vmxnet3", MAC: spec.MAC, Network: spec.Network, StartConnected: true}}
+	}
+	for i, n := range nics {
+		pg, err := f.Network(ctx, n.Network)
+		if err != nil {
+			return nil, fmt.Errorf("port group %s: %w", n.Network, err)
+		}
+		backing, err := pg.EthernetCardBackingInfo(ctx)
+		if err != nil {
+			return nil, err
+		}
+		nic, err := devices.CreateEthernetCard(n.Type, backing)
+		if err != nil {
+			return nil, err
+		}
+		card := nic.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+		card.Key = int32(-300 - i)
+		if n.MAC != "" {
+			card.AddressType = string(types.VirtualEthernetCardMacTypeManual)
+			card.MacAddress = n.MAC
+		}
+		card.Connectable = &types.VirtualDeviceConnectInfo{StartConnected: n.StartConnected, AllowGuestControl: true}
+		devices = append(devices, nic)
+	}
+	return devices, nil
 }
 
 // DetachDisks powers a VM off and removes every virtual disk from it

@@ -1,0 +1,65 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// targetConfig is the source configuration the target is built from: the
+// one captured at VM selection, or (a state from before ferry captured it)
+// the source's as it is now.
+func (c *vmCutover) targetConfig(ctx context.Context) (vsphere.VMConfig, error) {
+	cfg, ok, err := savedVMConfig(c.env.State, c.plan.Name)
+	if err != nil || ok {
+		return cfg, err
+	}
+	c.emit(Warning(c.plan.Name + ": no configuration was captured at VM selection (an older state file): building the target from the source as it is now"))
+	return c.onprem.VMConfig(ctx, c.src.Ref)
+}
+
+// targetSpec describes the VM to build at the provider over the replica
+// disks: the source's firmware, guest id, hardware version, CPU, memory,
+// controllers, disk positions, and every NIC with its type and MAC. A NIC
+// whose org VDC network is the stretched one goes on the provider port
+// group behind it (provider.network) as it was connected at the source; a
+// NIC of another org VDC network is created on that port group too but
+// not connected, so that nothing reaches the wrong segment before Cloud
+// Director connects it to its own network. replicas maps a source disk
+// file to its replica's path.
+func (c *vmCutover) targetSpec(ctx context.Context, replicas map[string]string) (vsphere.VMOverDisks, vsphere.VMConfig, error) {
+	pp := c.env.Plan.Provider
+	spec := vsphere.VMOverDisks{Name: c.plan.Name, Datacenter: pp.Datacenter, Pool: pp.ResourcePool, Datastore: pp.Datastore}
+	cfg, err := c.targetConfig(ctx)
+	if err != nil {
+		return spec, cfg, err
+	}
+	disks := make([]string, len(cfg.Disks))
+	for i, d := range cfg.Disks {
+		r, ok := replicas[d.File]
+		if !ok {
+			return spec, cfg, fmt.Errorf("source disk %s (%s) has no replica: the source's disks changed since VM selection; select the VM again", d.File, d.Position())
+		}
+		disks[i] = r
+	}
+	stretched := c.plan.TargetNetwork
+	if stretched == "" {
+		stretched = c.env.Plan.Network.Name
+	}
+	nets := make([]string, len(cfg.NICs))
+	for i, n := range cfg.NICs {
+		orgNet, ok := c.env.Plan.NICNetwork(c.plan, n.Portgroup)
+		if !ok {
+			return spec, cfg, fmt.Errorf("NIC %s %s on port group %q maps to no org VDC network (networks: in the plan)", n.Type, n.MAC, n.Portgroup)
+		}
+		nets[i] = pp.Network
+		if orgNet != stretched {
+			cfg.NICs[i].StartConnected = false
+		}
+	}
+	if err := spec.FromConfig(cfg, disks, nets); err != nil {
+		return spec, cfg, err
+	}
+	return spec, cfg, nil
+}
