@@ -1,0 +1,138 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// hookSource runs hook before the first read of a pass.
+type hookSource struct {
+	replication.Source
+	once sync.Once
+	hook func()
+}
+
+func (h *hookSource) Open(ctx context.Context, resume string, final bool) (replication.Snapshot, error) {
+	s, err := h.Source.Open(ctx, resume, final)
+	if err != nil {
+		return nil, err
+	}
+	return &hookSnap{Snapshot: s, h: h}, nil
+}
+
+type hookSnap struct {
+	replication.Snapshot
+	h *hookSource
+}
+
+func (s *hookSnap) ReadAt(ctx context.Context, key string, p []byte, off int64) error {
+	s.h.once.Do(s.h.hook)
+	return s.Snapshot.ReadAt(ctx, key, p, off)
+}
+
+// TestDetachDuringPassPausesJob: WebApp2's replica disk is detached from
+// the receiver appliance through the provider vCenter in the middle of a
+// scheduled pass: the pass fails saying the disk was detached, the job is
+// paused with that reason, nothing of the pass is committed; once ferry
+// hot-adds the disk again and the job is resumed, replication goes on and
+// the final pass makes the replica equal the source.
+func TestDetachDuringPassPausesJob(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("replicate: %v %+v", err, out)
+	}
+	store, err := env.replicationStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, src, err := env.job(ctx, "WebApp2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key string // the sender's state of WebApp2's one disk
+	for k := range job.Replicas {
+		key = "WebApp2/" + k
+	}
+	before, err := store.Disk(key)
+	if err != nil || before.Committed == "" {
+		t.Fatalf("no committed pass before: %+v %v", before, err)
+	}
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := env.replicaFiles("WebApp2", src.Disks)[0].Path
+	job.Source = &hookSource{Source: job.Source, hook: func() {
+		if err := provider.DetachDiskFiles(ctx, "Provider-DC", lab.ApplianceVM, []string{replica}); err != nil {
+			t.Error(err)
+		}
+	}}
+
+	events := make(chan replication.Event, 64)
+	s := replication.NewScheduler(1, func(e replication.Event) {
+		if e.Kind == replication.EventPaused || e.Kind == replication.EventPassDone {
+			events <- e
+		}
+	})
+	if err := s.Add(job, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(sctx) }()
+	defer func() { stop(); <-done }()
+	if err := s.PassNow("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	e := <-events
+	if e.Kind != replication.EventPaused || !errors.Is(e.Err, replication.ErrDetached) || !strings.Contains(e.Err.Error(), "detached") {
+		t.Fatalf("after the detach: %s %v", e.Kind, e.Err)
+	}
+	st := s.Status()
+	if len(st) != 1 || !st[0].Paused {
+		t.Fatalf("job status %+v, want paused", st)
+	}
+	if after, _ := store.Disk(key); after.Committed != before.Committed {
+		t.Fatalf("committed changeId moved from %s to %s on a detached disk", before.Committed, after.Committed)
+	}
+
+	// ferry hot-adds it again; the resumed job passes.
+	if err := env.reattachReplicas(ctx, "WebApp2", src.Disks); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Resume("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PassNow("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-events; e.Kind != replication.EventPassDone {
+		t.Fatalf("resumed job: %s %v", e.Kind, e.Err)
+	}
+	stop()
+	<-done
+	done <- nil
+
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := onprem.PowerOff(ctx, src.Ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.RunPass(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if fileHash(t, l.OnPrem.FlatFile("WebApp2")) != fileHash(t, l.ReplicaFlatFile(replica)) {
+		t.Error("replica differs from the source after the detach, re-attach and final pass")
+	}
+}
