@@ -236,23 +236,34 @@ func (c *Client) TunnelStatus(egwID, tunnelID string) (TunnelStatus, error) {
 }
 
 // WaitTunnelUp polls the tunnel status until UP, ctx ends, or timeout; the
-// error carries the last failure reason.
+// error carries the last failure reason. Like the edge side's wait, a
+// passing failure (a 5xx, a dropped connection) is retried until ctx ends;
+// a refusal that will not pass (forbidden, unauthorized, the tunnel gone)
+// ends the wait at once.
 func (c *Client) WaitTunnelUp(ctx context.Context, egwID, tunnelID string, every time.Duration, onPoll func(TunnelStatus)) (TunnelStatus, error) {
 	var last TunnelStatus
+	var lastErr error
 	for {
 		st, err := c.TunnelStatus(egwID, tunnelID)
-		if err != nil {
-			return st, err
-		}
-		last = st
-		if onPoll != nil {
-			onPoll(st)
-		}
-		if st.Up {
-			return st, nil
+		switch {
+		case err == nil:
+			last, lastErr = st, nil
+			if onPoll != nil {
+				onPoll(st)
+			}
+			if st.Up {
+				return st, nil
+			}
+		case permanent(err):
+			return last, err
+		default:
+			lastErr = err
 		}
 		select {
 		case <-ctx.Done():
+			if lastErr != nil {
+				return last, fmt.Errorf("L2 VPN tunnel %s: the last status request failed: %w (%w)", tunnelID, lastErr, ctx.Err())
+			}
 			reason := last.Reason
 			if reason == "" {
 				reason = "no reason given"
@@ -261,6 +272,14 @@ func (c *Client) WaitTunnelUp(ctx context.Context, egwID, tunnelID string, every
 		case <-time.After(every):
 		}
 	}
+}
+
+// permanent says whether a Cloud Director error will not pass by waiting:
+// the login lacks a right or was refused, or the object is gone.
+func permanent(err error) bool {
+	msg := err.Error()
+	return govcd.ContainsNotFound(err) || strings.Contains(msg, "ACCESS_TO_RESOURCE_IS_FORBIDDEN") ||
+		strings.Contains(msg, "UNAUTHORIZED") || strings.Contains(msg, "401 Unauthorized")
 }
 
 // PeerCode returns the server tunnel's peer code (read back from vCD).

@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/stretch"
+	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -190,8 +191,22 @@ func TestNetworkAndTunnel(t *testing.T) {
 		t.Errorf("wait without a client: %v", err)
 	}
 	l.Fabric.PutClient(stretch.ClientSession{ID: "c", PeerCode: vcd.PeerCode(tun), Enabled: true, TunnelIDs: vcd.TunnelIDs(tun)})
+	// Cloud Director stumbles twice (a 503 from its proxy): the wait goes
+	// on, as the edge side's does, and sees the tunnel UP.
+	if _, err := l.VCD.Faults.Add(vcdsim.Fault{Method: "GET", Path: "/status", Status: 503, Message: "busy", Times: 2}); err != nil {
+		t.Fatal(err)
+	}
 	if st, err := tenant.WaitTunnelUp(context.Background(), egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID, 50*time.Millisecond, nil); err != nil || !st.Up {
-		t.Errorf("with a matching client: %+v %v", st, err)
+		t.Errorf("with a matching client, after two failed status requests: %+v %v", st, err)
+	}
+	// A refusal that will not pass ends the wait at once.
+	if _, err := l.VCD.Faults.Add(vcdsim.Fault{Method: "GET", Path: "/status", Status: 403, Code: "ACCESS_TO_RESOURCE_IS_FORBIDDEN", Message: "no right", Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel2()
+	if _, err := tenant.WaitTunnelUp(ctx2, egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID, 50*time.Millisecond, nil); err == nil || ctx2.Err() != nil {
+		t.Errorf("a forbidden status request: %v (waited: %v)", err, ctx2.Err())
 	}
 }
 
