@@ -32,7 +32,9 @@ func newBenchReplicateCmd() *cobra.Command {
 		Short: "Measure raw copy vs ferry initial sync vs incremental pass on one disk file",
 		Long: `In one run: write a disk image (1/8 zero, 3/8 compressible, 1/2 random 1 MiB
 blocks), time a raw local copy of it, then ferry's initial sync of the same file
-over loopback TLS 1.3 to an in-process receiver, then rewrite --changed bytes
+over loopback TLS 1.3 to an in-process receiver that writes as in the receiver
+appliance (the replica disk found by its UUID under a by-id directory, here a
+file standing for the hot-added block device; pwrite + fdatasync), then rewrite --changed bytes
 (random data, 64 KiB-aligned) and time the incremental pass. Prints MB/s of
 each, their ratios, and bytes sent / bytes changed. Needs about 3x --size of
 free space in --dir (default: a temporary directory, removed afterwards).`,
@@ -82,7 +84,7 @@ func printBench(cmd *cobra.Command, r replication.BenchResult) {
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "measure\tbytes\ttime\tMB/s\t")
 	fmt.Fprintf(w, "raw local copy\t%d\t%s\t%.0f\t\n", r.Size, r.RawCopy.Round(1e6), raw)
-	fmt.Fprintf(w, "initial sync (TLS loopback)\t%d\t%s\t%.0f\t\n", r.Size, r.Initial.Round(1e6), initial)
+	fmt.Fprintf(w, "initial sync (TLS loopback, appliance writer)\t%d\t%s\t%.0f\t\n", r.Size, r.Initial.Round(1e6), initial)
 	fmt.Fprintf(w, "incremental pass\t%d\t%s\t%.0f\t\n", r.Changed, r.Incremental.Round(1e6), incr)
 	w.Flush()
 	out := cmd.OutOrStdout()
