@@ -74,9 +74,10 @@ type Lab struct {
 	// SenderCert / SenderKey: a client certificate the receiver trusts.
 	SenderCert, SenderKey string
 
-	receiver *labReceiver
-	vcdCfg   vcdsim.Config
-	edgeCfg  edgesim.Config
+	stopReceiver context.CancelFunc
+	receiverDone chan struct{}
+	vcdCfg       vcdsim.Config
+	edgeCfg      edgesim.Config
 
 	keepDir   bool
 	closeOnce sync.Once
