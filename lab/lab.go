@@ -74,10 +74,9 @@ type Lab struct {
 	// SenderCert / SenderKey: a client certificate the receiver trusts.
 	SenderCert, SenderKey string
 
-	stopReceiver context.CancelFunc
-	receiverDone chan struct{}
-	vcdCfg       vcdsim.Config
-	edgeCfg      edgesim.Config
+	receiver *labReceiver
+	vcdCfg   vcdsim.Config
+	edgeCfg  edgesim.Config
 
 	keepDir   bool
 	closeOnce sync.Once
@@ -96,11 +95,6 @@ func OnPremSpec(diskSize int64) VCenterSpec {
 	for i, vm := range sourceVMs {
 		vm.DiskSize = diskSize
 		vms[i] = vm
-	}
-	// The VMs preflight must refuse, one per disk kind ferry cannot read.
-	for i, vm := range RefusedVMs {
-		vm.Network, vm.DiskSize, vm.PowerOn, vm.Seed = "company-network", refusedDiskSize, true, int64(100+i)
-		vms = append(vms, vm)
 	}
 	return VCenterSpec{
 		Name:       "onprem",

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/vmware/govmomi/vmdk"
@@ -159,5 +160,92 @@ func TestReplicaDiskHotAddDetach(t *testing.T) {
 	}
 	if _, err := job.RunPass(ctx, false); !errors.Is(err, replication.ErrNoReplicaDisk) {
 		t.Fatalf("a pass with the disk detached: %v", err)
+	}
+}
+
+// restartSource restarts the lab's receiver before the n-th read.
+type restartSource struct {
+	replication.Source
+	l     *lab.Lab
+	n     int
+	reads atomic.Int64
+}
+
+func (s *restartSource) Open(ctx context.Context, resume string, final bool) (replication.Snapshot, error) {
+	snap, err := s.Source.Open(ctx, resume, final)
+	return &restartSnap{Snapshot: snap, s: s}, err
+}
+
+type restartSnap struct {
+	replication.Snapshot
+	s *restartSource
+}
+
+func (r *restartSnap) ReadAt(ctx context.Context, key string, p []byte, off int64) error {
+	if r.s.reads.Add(1) == int64(r.s.n) {
+		if err := r.s.l.RestartReceiver(); err != nil {
+			return err
+		}
+	}
+	return r.Snapshot.ReadAt(ctx, key, p, off)
+}
+
+// TestReceiverRestartResumesOnHotAddedDevice: the receiver in the
+// appliance restarts in the middle of a pass; the sender reconnects and
+// the pass finishes on the same hot-added device, from the durable
+// watermark.
+func TestReceiverRestartResumesOnHotAddedDevice(t *testing.T) {
+	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	pv := lab.ProviderSpec()
+	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	const size = 24 << 20
+	path := "[" + pv.Datastore + "] " + replication.ReplicaDiskPath(lab.TenantOrg, "WebApp3", 0)
+	disk := vsphere.DiskFile{Path: path, Capacity: size}
+	if err := c.CreateReplicaDisks(ctx, pv.Datacenter, []vsphere.DiskFile{disk}); err != nil {
+		t.Fatal(err)
+	}
+	uuids, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(l.SenderCert, l.SenderKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(l.CA.CertPEM)
+	src := filepath.Join(t.TempDir(), "src.img")
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i*7 + i/4093)
+	}
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := replication.OpenState(filepath.Join(t.TempDir(), "sender.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fs := replication.NewFileSource(src)
+	disks, _ := fs.Disks(ctx)
+	rs := &restartSource{Source: fs, l: l, n: 12}
+	job := &replication.Job{VM: "WebApp3", Org: lab.TenantOrg, Kind: replication.KindAppliance,
+		Replicas: map[string]string{disks[0].Key: uuids[path]}, Source: rs, Addr: l.ReceiverAddr,
+		TLS: replication.CATLS(cert, pool, false, "127.0.0.1"), State: st, Conns: 1, Window: 4 << 20}
+	res, err := job.RunPass(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts < 2 || rs.reads.Load() < int64(rs.n) {
+		t.Fatalf("attempts %d, reads %d: the receiver was not restarted mid-pass", res.Attempts, rs.reads.Load())
+	}
+	names, _ := replication.DeviceNames(uuids[path])
+	if got, err := os.ReadFile(filepath.Join(l.Appliance.ByID, names[0])); err != nil || string(got) != string(data) {
+		t.Fatalf("replica disk differs from the source after the restart (%v)", err)
+	}
+	if err := job.Verify(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

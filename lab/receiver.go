@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 
 	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/ferry-migrate/ferry/lab/workload"
@@ -35,42 +36,75 @@ func (l *Lab) startReplication(ctx context.Context, rate int64) error {
 	if err := l.CA.IssueFiles(l.SenderCert, l.SenderKey, "ferry-sender", "ferry-sender", replication.NamespaceURI(TenantOrg, "*").String()); err != nil {
 		return fmt.Errorf("lab sender certificate: %w", err)
 	}
-	rcv, err := replication.NewReceiver(replication.ReceiverConfig{
+	l.receiver = &labReceiver{cfg: replication.ReceiverConfig{
 		StateDir:  filepath.Join(l.Dir, "receiver-appliance", "var", "lib", "ferry-receiver"),
 		Writer:    replication.ApplianceWriter{ByID: l.Appliance.ByID},
 		TLS:       replication.CATLS(serverCert, l.CA.Pool, true, ""),
 		Authorize: replication.CertNamespaces(),
 		Log:       slog.New(slog.DiscardHandler),
-	})
+	}}
+	return l.receiver.start(l, "127.0.0.1:0")
+}
+
+// labReceiver is the receiver process of the lab's receiver appliance.
+type labReceiver struct {
+	cfg  replication.ReceiverConfig
+	mu   sync.Mutex
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func (r *labReceiver) start(l *Lab, addr string) error {
+	rcv, err := replication.NewReceiver(r.cfg)
 	if err != nil {
 		return fmt.Errorf("lab replication receiver: %w", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		rcv.Close()
 		return fmt.Errorf("lab replication receiver: %w", err)
 	}
 	l.Receiver, l.ReceiverAddr = rcv, ln.Addr().String()
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l.stopReceiver = cancel
-	l.receiverDone = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop, r.done = cancel, make(chan struct{})
 	go func() {
-		defer close(l.receiverDone)
-		_ = rcv.Serve(rctx, ln)
+		defer close(r.done)
+		_ = rcv.Serve(ctx, ln)
 	}()
 	return nil
+}
+
+func (r *labReceiver) close(l *Lab) error {
+	if r.stop == nil {
+		return nil
+	}
+	r.stop()
+	<-r.done
+	r.stop = nil
+	return l.Receiver.Close()
+}
+
+// RestartReceiver kills the receiver appliance's receiver process and
+// starts it again on the same address, state and devices, as a reboot of
+// the process (or the appliance) would.
+func (l *Lab) RestartReceiver() error {
+	r := l.receiver
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.close(l); err != nil {
+		return err
+	}
+	return r.start(l, l.ReceiverAddr)
 }
 
 func (l *Lab) stopReplication() error {
 	if l.Workload != nil {
 		l.Workload.Stop()
 	}
-	if l.stopReceiver != nil {
-		l.stopReceiver()
-		<-l.receiverDone
-	}
-	if l.Receiver != nil {
-		return l.Receiver.Close()
+	if l.receiver != nil {
+		l.receiver.mu.Lock()
+		defer l.receiver.mu.Unlock()
+		return l.receiver.close(l)
 	}
 	return nil
 }
