@@ -95,3 +95,23 @@ func TestRunnerRunsAStaleStepAgain(t *testing.T) {
 		t.Fatalf("applies: vm-selection %d (want 1), rights %d (want 0)", fakes["vm-selection"].applies, fakes["rights"].applies)
 	}
 }
+
+// TestRunnerMarksCreatedResources: a resource reported by a create change
+// is recorded as created by ferry, and stays so when found again.
+func TestRunnerMarksCreatedResources(t *testing.T) {
+	st, err := LoadState(filepath.Join(t.TempDir(), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := NewEnv(nil, &PlanFile{}, st)
+	it, _ := fakeItinerary(map[string]bool{}, "rights")
+	if _, err := (&Runner{Itinerary: it, Env: env}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Finish("rights", Result{Resources: []Resource{{Kind: "thing", Name: "rights"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if rs := st.Get("rights").Resources; len(rs) != 1 || !rs[0].Created {
+		t.Fatalf("resources %+v, want one created", rs)
+	}
+}

@@ -144,7 +144,9 @@ func (r *Runner) runStep(ctx context.Context, i int, st Stage, emit Emit) (err e
 	var saveErr error
 	record := func(ev Event) {
 		if ev.Kind == EventChange && ev.Item != nil && ev.Item.Resource != nil {
-			if err := state.Record(id, *ev.Item.Resource); err != nil && saveErr == nil {
+			res := *ev.Item.Resource
+			res.Created = res.Created || ev.Item.Action == ActionCreate
+			if err := state.Record(id, res); err != nil && saveErr == nil {
 				saveErr = err
 			}
 		}

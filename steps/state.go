@@ -216,6 +216,8 @@ func (s *State) Skip(id, reason string) error {
 func addResource(rs []Resource, r Resource) []Resource {
 	for i := range rs {
 		if rs[i].Kind == r.Kind && rs[i].Name == r.Name {
+			// Found again later, it is still what ferry created.
+			r.Created = r.Created || rs[i].Created
 			rs[i] = r
 			return rs
 		}

@@ -129,6 +129,9 @@ type Resource struct {
 	Name string `json:"name" yaml:"name"`
 	// ID is the moref ("dvportgroup-42"), URN or href.
 	ID string `json:"id,omitempty" yaml:"id,omitempty"`
+	// Created marks an object ferry created (a cleanup may remove it), as
+	// opposed to one it found and uses (never removed).
+	Created bool `json:"created,omitempty" yaml:"created,omitempty"`
 }
 
 // Result is what Apply did.

@@ -504,20 +504,6 @@ func (m *Model) View() string {
 	if w <= 0 || h <= 0 {
 		return ""
 	}
-	// Help and quit always show; the screen's keys get the rest of the
-	// line; [ and ] are in the full help.
-	m.help.Width = 0
-	global := m.help.ShortHelpView(m.globalKeys()[2:].ShortHelp())
-	m.help.Width = max(0, w-ansiWidth(global)-2)
-	helpLine := m.help.ShortHelpView(m.screens[m.cur].keys().ShortHelp())
-	if m.quitAsk != nil {
-		m.help.Width = w
-		helpLine, global = m.help.ShortHelpView(m.quitAsk.keys().ShortHelp()), ""
-	}
-	if helpLine != "" {
-		helpLine += "  "
-	}
-	helpLine += global
 	bodyH := max(0, h-3)
 	sw := m.sidebarWidth()
 	mainW := w
@@ -546,6 +532,20 @@ func (m *Model) View() string {
 	default:
 		main = m.screens[m.cur].view(mainW, bodyH)
 	}
+	// Help and quit always show; the screen's keys get the rest of the
+	// line; [ and ] are in the full help.
+	m.help.Width = 0
+	global := m.help.ShortHelpView(m.globalKeys()[2:].ShortHelp())
+	m.help.Width = max(0, w-ansiWidth(global)-2)
+	helpLine := m.help.ShortHelpView(m.screens[m.cur].keys().ShortHelp())
+	if m.quitAsk != nil {
+		m.help.Width = w
+		helpLine, global = m.help.ShortHelpView(m.quitAsk.keys().ShortHelp()), ""
+	}
+	if helpLine != "" {
+		helpLine += "  "
+	}
+	helpLine += global
 	out := make([]string, 0, h)
 	out = append(out, m.header(w))
 	ml := lines(main)

@@ -607,17 +607,45 @@ func TestVMListFailureAndReload(t *testing.T) {
 	h.mustSee(t, "WebApp1", "0 of 5 selected")
 }
 
-func TestLongPlanKeepsSummaryInView(t *testing.T) {
+// TestLongPlanScrolls (issue 14 items 9 and 12): a fifty-line rights plan
+// keeps its summary in view and scrolls with the arrows, j/k and
+// PgUp/PgDn; at 80 columns a long line wraps and keeps its point; after the
+// apply, the warnings stay above the changes.
+func TestLongPlanScrolls(t *testing.T) {
+	long := `add "Organization vDC Gateway: Configure L2 VPN" (to Company only; the end of the line matters)`
 	h := newHarness(t, setup{mutate: func(m map[string]*fakeStep) {
 		var items []steps.Item
 		for i := range 50 {
 			items = append(items, steps.Item{Action: steps.ActionUpdate, Kind: "right", Name: fmt.Sprint(i)})
 		}
+		items[0].Detail = long
 		m["rights"].plan = steps.Plan{Items: items}
+		var evs []steps.Event
+		for i := range 40 {
+			evs = append(evs, steps.Changed(steps.Item{Action: steps.ActionUpdate, Kind: "right", Name: fmt.Sprint(i)}))
+		}
+		evs = append(evs, steps.Warning(`right "Gateway: View L2 VPN" does not exist in this Cloud Director: skipped`))
+		m["rights"].events = evs
 	}})
 	h.start(80, 24)
 	h.send(press("enter")) // pick the org: the form's only field, so it plans
-	h.mustSee(t, `~ update right "0"`, "… and 37 more", "50 change(s) will be made")
+	h.mustSee(t, `~ update right "0"`, "line matters)", "50 change(s) will be made", "lines 1–", "of 52", "↑/↓/pgdn scroll")
+	h.mustNotSee(t, `right "49"`)
+	for range 4 {
+		h.send(press("pgdown"))
+	}
+	h.mustSee(t, `right "49"`, "50 change(s) will be made")
+	h.send(press("k"))
+	h.mustNotSee(t, `right "49"`)
+	h.send(press("j"))
+	h.mustSee(t, `right "49"`)
+	h.send(press("enter")) // apply
+	h.mustSee(t, "✓ done", "Warnings", `"Gateway: View L2 VPN" does not exist`, "Changes", `right "0"`, "↑/↓/pgdn scroll")
+	h.mustNotSee(t, `right "39"`)
+	for range 5 {
+		h.send(press("pgdown"))
+	}
+	h.mustSee(t, `right "39"`, `"Gateway: View L2 VPN" does not exist`)
 }
 
 func TestSubmitFormFromAnyField(t *testing.T) {

@@ -235,7 +235,7 @@ func (s *cutoverScreen) confirmLines(width int) []string {
 	s.typed.Width = max(10, width-4)
 	out = append(out, s.typed.View())
 	if s.problem != "" {
-		out = append(out, sErr.Render(trunc("✗ "+s.problem, width)))
+		out = append(out, wrapped("✗ "+s.problem, width, 2, sErr)...)
 	}
 	return out
 }
@@ -314,11 +314,11 @@ func (s *cutoverScreen) resultLines(width int) []string {
 	for _, ev := range s.run.events {
 		switch {
 		case ev.Kind == steps.EventChange:
-			out = append(out, sOK.Render(trunc("  "+ev.Message, width)))
+			out = append(out, wrapped("  "+ev.Message, width, 4, sOK)...)
 		case ev.Kind == steps.EventWarning:
-			out = append(out, sWarn.Render(trunc("  ! "+ev.Message, width)))
+			out = append(out, wrapped("  ! "+ev.Message, width, 4, sWarn)...)
 		case isReportLine(ev):
-			out = append(out, sDim.Render(trunc("  "+ev.Message, width)))
+			out = append(out, wrapped("  "+ev.Message, width, 4, sDim)...)
 		}
 	}
 	return out

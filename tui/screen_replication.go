@@ -16,7 +16,9 @@ type replicationScreen struct {
 }
 
 func newReplicationScreen(w *wiring, idx int) *replicationScreen {
-	return &replicationScreen{w: w, idx: idx, run: newStepRun(w, idx)}
+	s := &replicationScreen{w: w, idx: idx, run: newStepRun(w, idx)}
+	s.run.noScroll = true // the arrows move the dashboard's cursor
+	return s
 }
 
 func (s *replicationScreen) init() tea.Cmd { return nil }
@@ -59,7 +61,8 @@ func (s *replicationScreen) keys() keyMap {
 		pause = pause.when(s.w.feeds.Pause != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is already paused")
 		resume = resume.when(s.w.feeds.Resume != nil, "the replication engine is not connected").when(row.Paused, row.VM+" is not paused")
 	}
-	return append(keyMap{keyUp, keyDown, pause, resume}, km...)
+	// The step's own keys (enter) first: a narrow help bar keeps them.
+	return append(km, pause, resume, keyUp, keyDown)
 }
 
 func (s *replicationScreen) update(msg tea.Msg) tea.Cmd {

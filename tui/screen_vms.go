@@ -231,7 +231,8 @@ func (s *vmScreen) keys() keyMap {
 	next := keyNext
 	next.SetHelp("enter", "options")
 	next = next.when(len(s.selectedNames()) > 0, "select a VM first")
-	return keyMap{keyUp, keyDown, sel, keyFilter, opts, next, keyReload.when(!s.loading, "already loading")}
+	// The main action first: a narrow help bar keeps it.
+	return keyMap{next, sel, keyUp, keyDown, keyFilter, opts, keyReload.when(!s.loading, "already loading")}
 }
 
 func (s *vmScreen) update(msg tea.Msg) tea.Cmd {

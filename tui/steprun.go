@@ -51,10 +51,15 @@ type stepRun struct {
 	// confirmation; it lets the runner pass the stage's Confirm gate.
 	confirmed bool
 	// note says why a done step shows its inputs again (VMs added).
-	note   string
-	cancel context.CancelFunc
-	stream <-chan tea.Msg
-	bar    progress.Model
+	note string
+	// scroll is the first line shown of the plan or result; page and
+	// total are what the last view could show and had (the keys page by
+	// them). noScroll: the screen uses the arrows for something else.
+	scroll, page, total int
+	noScroll            bool
+	cancel              context.CancelFunc
+	stream              <-chan tea.Msg
+	bar                 progress.Model
 }
 
 func newStepRun(w *wiring, idx int) stepRun {
@@ -155,7 +160,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 		if r.phase != phasePlanning {
 			return nil
 		}
-		r.plan, r.err = msg.Plan, msg.Err
+		r.plan, r.err, r.scroll = msg.Plan, msg.Err, 0
 		r.phase = phasePlanned
 		if msg.Err != nil {
 			r.phase = phaseFailed
@@ -178,7 +183,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 			r.cancel()
 			r.cancel = nil
 		}
-		r.finished = r.w.now()
+		r.finished, r.scroll = r.w.now(), 0
 		st := r.w.env.State.Get(r.id())
 		switch {
 		case msg.Err != nil:
@@ -224,46 +229,97 @@ func (r *stepRun) hint() string {
 	return "Fix the cause named above, then press r to retry (apply is idempotent: nothing is created twice), or esc to change the answers."
 }
 
-// planLines renders the plan: one line per item, marked by action, at most
-// room lines so the summary stays in view (a rights plan can have fifty).
-func planLines(p steps.Plan, width, room int) []string {
-	var out []string
-	items := p.Items
-	hidden := 0
-	if max(room, 3)-2 < len(items) {
-		keep := max(1, room-3)
-		hidden = len(items) - keep
-		items = items[:keep]
+// wrapped wraps s to width, continuation lines indented by indent cells,
+// each line in style: a long line keeps its point (the CIDR at its end, the
+// right a rights line adds) instead of losing it to an ellipsis.
+func wrapped(s string, width, indent int, style lipgloss.Style) []string {
+	ls := wrap(s, width)
+	if len(ls) <= 1 {
+		return []string{style.Render(s)}
 	}
-	for _, it := range items {
-		s := it.String()
-		switch it.Action {
-		case steps.ActionCreate, steps.ActionUpdate, steps.ActionPower:
-			s = sOK.Render(trunc(s, width))
-		case steps.ActionConflict:
-			// What conflicts is what the operator must fix: all of it.
-			var ls []string
-			for _, l := range wrap(s, width) {
-				ls = append(ls, sErr.Render(l))
-			}
-			s = strings.Join(ls, "\n")
-		default:
-			s = sDim.Render(trunc(s, width))
-		}
-		out = append(out, lines(s)...)
+	out := []string{style.Render(ls[0])}
+	rest := strings.Join(ls[1:], " ")
+	if strings.HasPrefix(s, ls[0]) {
+		rest = strings.TrimLeft(s[len(ls[0]):], " ")
 	}
-	if hidden > 0 {
-		out = append(out, sDim.Render(fmt.Sprintf("… and %d more", hidden)))
-	}
-	switch n := p.Changes(); {
-	case len(p.Conflicts()) > 0:
-		out = append(out, "", sErr.Render(trunc(fmt.Sprintf("%d conflict(s): apply is refused until they are resolved", len(p.Conflicts())), width)))
-	case n == 0:
-		out = append(out, "", "no changes: everything already exists")
-	default:
-		out = append(out, "", fmt.Sprintf("%d change(s) will be made", n))
+	pad := strings.Repeat(" ", indent)
+	for _, l := range wrap(rest, max(1, width-indent)) {
+		out = append(out, style.Render(pad+l))
 	}
 	return out
+}
+
+// planSummary is the plan's one-line verdict, shown above its items.
+func planSummary(p steps.Plan) string {
+	switch n := p.Changes(); {
+	case len(p.Conflicts()) > 0:
+		return sErr.Render(fmt.Sprintf("%d conflict(s): apply is refused until they are resolved", len(p.Conflicts())))
+	case n == 0:
+		return "no changes: everything already exists"
+	default:
+		return fmt.Sprintf("%d change(s) will be made", n)
+	}
+}
+
+// planLines renders the plan's items, one per item, wrapped, marked by
+// action; conflicts first (what the operator must fix).
+func planLines(p steps.Plan, width int) []string {
+	var out []string
+	for _, it := range p.Conflicts() {
+		out = append(out, wrapped(it.String(), width, 2, sErr)...)
+	}
+	for _, it := range p.Items {
+		switch it.Action {
+		case steps.ActionConflict:
+		case steps.ActionCreate, steps.ActionUpdate, steps.ActionPower:
+			out = append(out, wrapped(it.String(), width, 2, sOK)...)
+		default:
+			out = append(out, wrapped(it.String(), width, 2, sDim)...)
+		}
+	}
+	return out
+}
+
+// scrolled shows pinned, then as much of rest as fits from r.scroll, with
+// a line saying where the view is when rest does not fit.
+func (r *stepRun) scrolled(pinned, rest []string, height int) []string {
+	room := height - len(pinned)
+	r.total = len(rest)
+	if len(rest) <= room || r.noScroll {
+		r.page, r.scroll = max(0, room), 0
+		return append(pinned, rest...)
+	}
+	room = max(1, room-1)
+	r.page = room
+	r.scroll = max(0, min(r.scroll, len(rest)-room))
+	out := append(pinned, rest[r.scroll:r.scroll+room]...)
+	return append(out, sDim.Render(fmt.Sprintf("lines %d–%d of %d · ↑/↓ j/k pgup/pgdn to scroll", r.scroll+1, r.scroll+room, len(rest))))
+}
+
+// scrollable reports a plan or result taller than the panel.
+func (r *stepRun) scrollable() bool {
+	return !r.noScroll && (r.phase == phasePlanned || r.phase == phaseDone) && r.total > r.page
+}
+
+var keyScroll = newKey("↑/↓/pgdn", "scroll", "up", "down", "k", "j", "pgup", "pgdown")
+
+// scrollKey moves the view; it reports whether msg was a scroll key.
+func (r *stepRun) scrollKey(msg tea.KeyMsg) bool {
+	if !r.scrollable() || !keyScroll.Matches(msg) {
+		return false
+	}
+	switch msg.String() {
+	case "up", "k":
+		r.scroll--
+	case "down", "j":
+		r.scroll++
+	case "pgup":
+		r.scroll -= max(1, r.page-1)
+	case "pgdown":
+		r.scroll += max(1, r.page-1)
+	}
+	r.scroll = max(0, min(r.scroll, r.total-r.page))
+	return true
 }
 
 // view renders the phase: plan, progress, result or failure.
@@ -273,8 +329,8 @@ func (r *stepRun) view(width, height int) []string {
 	case phasePlanning:
 		out = append(out, r.w.spin()+" reading what exists to plan "+r.stage.Step.Title()+"…")
 	case phasePlanned:
-		out = append(out, sBold.Render("Plan")+sDim.Render(" — nothing has changed yet"))
-		out = append(out, planLines(r.plan, width, height-1)...)
+		pinned := []string{sBold.Render("Plan") + sDim.Render(" — nothing has changed yet"), planSummary(r.plan), ""}
+		return r.scrolled(pinned, planLines(r.plan, width), height)
 	case phaseApplying:
 		out = append(out, r.w.spin()+" "+trunc(r.message, width-2))
 		if r.fraction >= 0 {
@@ -288,16 +344,13 @@ func (r *stepRun) view(width, height int) []string {
 		if !r.finished.IsZero() && !r.started.IsZero() {
 			done += sDim.Render(" · took " + dur(r.finished.Sub(r.started)))
 		}
-		out = append(out, done)
-		if res := r.w.env.State.Get(r.id()).Resources; len(res) > 0 {
-			out = append(out, "", sBold.Render("Owns"))
-			for _, res := range res {
-				out = append(out, trunc("  "+res.Kind+" "+res.Name+" "+sDim.Render(res.ID), width))
-			}
+		// Warnings stay in view above what scrolls.
+		pinned := append([]string{done}, r.doneLines(width)...)
+		if w := r.warnings(width); len(w) > 0 {
+			pinned = append(append(pinned, "", sWarn.Render("Warnings")), w...)
 		}
-		if log := r.logLines(width, height-len(out)-2); len(log) > 0 {
-			out = append(append(out, "", sBold.Render("Changes")), log...)
-		}
+		pinned = append(pinned, "")
+		return r.scrolled(pinned, r.resultLines(width), height)
 	case phaseSkipped:
 		out = append(out, "↷ skipped: "+r.summary)
 	case phaseFailed:
@@ -316,6 +369,61 @@ func errText(err error) string {
 		return ""
 	}
 	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+// doneLines is what a step says about its result beyond the summary
+// (step 4: both ends of the stretch are UP).
+func (r *stepRun) doneLines(width int) []string {
+	if r.id() != "dc-extension" {
+		return nil
+	}
+	return wrapped("The stretch is UP on both ends: the L2VPN server session in Cloud Director and the on-prem client appliance report UP.", width, 0, sOK)
+}
+
+// warnings are the apply's warnings, whole.
+func (r *stepRun) warnings(width int) []string {
+	var out []string
+	for _, ev := range r.events {
+		if ev.Kind == steps.EventWarning {
+			out = append(out, wrapped("! "+ev.Message, width, 2, sWarn)...)
+		}
+	}
+	return out
+}
+
+// resultLines are what the step made and uses, then its changes, whole.
+func (r *stepRun) resultLines(width int) []string {
+	var created, used, out []string
+	for _, res := range r.w.env.State.Get(r.id()).Resources {
+		l := "  " + res.Kind + " " + res.Name + " " + sDim.Render(res.ID)
+		if res.Created {
+			created = append(created, trunc(l, width))
+		} else {
+			used = append(used, trunc(l, width))
+		}
+	}
+	if len(created) > 0 {
+		out = append(append(out, sBold.Render("Created by ferry")+sDim.Render(" (a cleanup removes these)")), created...)
+	}
+	if len(used) > 0 {
+		if len(out) > 0 {
+			out = append(out, "")
+		}
+		out = append(append(out, sBold.Render("Used by ferry")+sDim.Render(" (found; never removed)")), used...)
+	}
+	var changes []string
+	for _, ev := range r.events {
+		if ev.Kind == steps.EventChange {
+			changes = append(changes, wrapped("  "+ev.Message, width, 4, sOK)...)
+		}
+	}
+	if len(changes) > 0 {
+		if len(out) > 0 {
+			out = append(out, "")
+		}
+		out = append(append(out, sBold.Render("Changes")), changes...)
+	}
+	return out
 }
 
 // logLines are the last changes and warnings of the apply.
@@ -345,13 +453,17 @@ func (r *stepRun) keys() keyMap {
 	back := keyBack
 	back.SetHelp("esc", "edit answers")
 	next := keyNext
+	var scroll keyMap
+	if r.scrollable() {
+		scroll = keyMap{keyScroll}
+	}
 	switch r.phase {
 	case phasePlanned:
 		next.SetHelp("enter", "apply")
-		return keyMap{next.when(len(r.plan.Conflicts()) == 0, "the plan has conflicts"), back}
+		return append(keyMap{next.when(len(r.plan.Conflicts()) == 0, "the plan has conflicts"), back}, scroll...)
 	case phaseDone, phaseSkipped:
 		next.SetHelp("enter", "next step")
-		return keyMap{next.when(r.idx < len(r.w.it)-1, "this is the last step"), back}
+		return append(keyMap{next.when(r.idx < len(r.w.it)-1, "this is the last step"), back}, scroll...)
 	case phaseFailed:
 		if errors.Is(r.err, steps.ErrNotBuilt) {
 			return keyMap{keyRetry, back, keySkip}
@@ -364,6 +476,9 @@ func (r *stepRun) keys() keyMap {
 // key handles the keys of the phases after the inputs. Esc is left to the
 // screen (it knows where its inputs are).
 func (r *stepRun) key(msg tea.KeyMsg) tea.Cmd {
+	if r.scrollKey(msg) {
+		return nil
+	}
 	switch r.phase {
 	case phasePlanned:
 		if keyNext.Matches(msg) && len(r.plan.Conflicts()) == 0 {

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -133,4 +134,33 @@ func TestPowerOnIsAToggle(t *testing.T) {
 	h.mustSee(t, "[ ] no")
 	h.send(press("space"))
 	h.mustSee(t, "[x] yes")
+}
+
+// TestDoneSeparatesCreatedFromUsed (item 16): what ferry created is listed
+// apart from what it found and only uses.
+func TestDoneSeparatesCreatedFromUsed(t *testing.T) {
+	h := newHarness(t, setup{done: []string{"rights"}, mutate: func(m map[string]*fakeStep) {
+		m["trunk-network"].result.Resources = []steps.Resource{{Kind: "edge gateway", Name: "company-edge", ID: "urn:edge"}}
+	}})
+	h.start(120, 40)
+	fillTrunk(h, "172.16.10.1/24")
+	h.send(press("enter"))
+	h.send(press("enter"))
+	h.mustSee(t, "Created by ferry", "org VDC network company-network", "Used by ferry", "edge gateway company-edge")
+	v := h.view()
+	if strings.Index(v, "edge gateway company-edge") < strings.Index(v, "Used by ferry") {
+		t.Fatalf("the edge gateway is listed as created by ferry:\n%s", v)
+	}
+}
+
+// TestStretchUpOnDone (item 18): step 4's done screen says the stretch is
+// UP on both ends.
+func TestStretchUpOnDone(t *testing.T) {
+	h := newHarness(t, setup{done: []string{"rights", "trunk-network", "appliance"}, mutate: func(m map[string]*fakeStep) {
+		m["dc-extension"].err = nil
+	}})
+	h.start(80, 24)
+	h.send(press("enter"))
+	h.send(press("enter"))
+	h.mustSee(t, "✓ done", "The stretch is UP on both ends")
 }
