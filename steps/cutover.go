@@ -347,6 +347,9 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if err := c.phase("import into vCD", func() (string, error) { return c.importTarget() }); err != nil {
 		return err
 	}
+	if err := c.phase("connect networks", func() (string, error) { return c.connectNetworks(ctx) }); err != nil {
+		return err
+	}
 	if c.plan.PowerOn != nil && !*c.plan.PowerOn {
 		c.rep.Note = "left powered off as planned: the downtime lasts until it is powered on"
 		return c.setState(cutoverDone)
@@ -516,14 +519,18 @@ func (c *vmCutover) importTarget() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	opts, err := c.importOptions(vdc)
+	if err != nil {
+		return "", err
+	}
 	if existing, err := vdc.GetVAppByName(c.plan.TargetVApp, true); err == nil {
-		if err := c.sys.ImportVMIntoVApp(vc, c.target.Value, existing); err != nil {
+		if err := c.sys.ImportVMIntoVApp(vc, c.target.Value, existing, opts); err != nil {
 			return "", err
 		}
 		c.vapp = existing
 		return "into existing vApp " + c.plan.TargetVApp, nil
 	}
-	vapp, err := c.sys.ImportVMAsVApp(vc, c.target.Value, vdc, c.plan.TargetVApp)
+	vapp, err := c.sys.ImportVMAsVApp(vc, c.target.Value, vdc, c.plan.TargetVApp, opts)
 	if err != nil {
 		return "", err
 	}

@@ -3,7 +3,12 @@ package steps
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"strings"
 
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+
+	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -62,4 +67,70 @@ func (c *vmCutover) targetSpec(ctx context.Context, replicas map[string]string) 
 		return spec, cfg, err
 	}
 	return spec, cfg, nil
+}
+
+// importOptions are the import's VM name and storage policy: the plan's
+// storage_profile, or the VDC's only policy (none given: Cloud Director's
+// default for the VDC).
+func (c *vmCutover) importOptions(vdc *govcd.Vdc) (vcd.ImportOptions, error) {
+	sp, err := vcd.StorageProfile(vdc, c.plan.StorageProfile)
+	if err != nil {
+		return vcd.ImportOptions{}, fmt.Errorf("storage_profile of VM %s: %w", c.plan.Name, err)
+	}
+	return vcd.ImportOptions{VMName: c.plan.Name, StorageProfile: sp}, nil
+}
+
+// connectNetworks connects every NIC of the imported VM to the org VDC
+// network the plan maps its source port group to, with the source's MAC
+// and, where the source's address is known, that address (MANUAL).
+func (c *vmCutover) connectNetworks(ctx context.Context) (string, error) {
+	cfg, err := c.targetConfig(ctx)
+	if err != nil {
+		return "", err
+	}
+	var nics []vcd.NICConnection
+	var parts []string
+	for _, n := range cfg.NICs {
+		net, ok := c.env.Plan.NICNetwork(c.plan, n.Portgroup)
+		if !ok {
+			return "", fmt.Errorf("NIC %s %s on port group %q maps to no org VDC network (networks: in the plan)", n.Type, n.MAC, n.Portgroup)
+		}
+		ip := ""
+		for _, a := range n.IPs {
+			if addr, err := netip.ParseAddr(a); err == nil && addr.Is4() {
+				ip = a
+				break
+			}
+		}
+		nics = append(nics, vcd.NICConnection{MAC: n.MAC, Network: net, IP: ip})
+		how := "DHCP (no address known)"
+		if ip != "" {
+			how = ip + " MANUAL"
+		}
+		parts = append(parts, fmt.Sprintf("%s on %s at %s", n.MAC, net, how))
+	}
+	if err := c.sys.ConnectNICs(c.vapp, c.plan.Name, nics); err != nil {
+		return "", err
+	}
+	return strings.Join(parts, "; "), nil
+}
+
+// checkStorageProfile refuses, at VM selection, a storage_profile the VDC
+// does not have.
+func checkStorageProfile(ctx context.Context, env *Env, p VMPlan) error {
+	if p.StorageProfile == "" {
+		return nil
+	}
+	c, err := env.VCD(ctx)
+	if err != nil {
+		return err
+	}
+	vdc, err := c.VDCByName(env.Plan.Org, env.Plan.VDC)
+	if err != nil {
+		return err
+	}
+	if _, err := vcd.StorageProfile(vdc, p.StorageProfile); err != nil {
+		return fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
+	}
+	return nil
 }

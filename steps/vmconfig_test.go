@@ -193,10 +193,27 @@ func TestMigrateHeterogeneousVMs(t *testing.T) {
 				t.Errorf("vCD network connections %+v, want %d", ncs, len(src.NICs))
 			} else {
 				for i, nc := range ncs.NetworkConnection {
-					if !strings.EqualFold(nc.MACAddress, src.NICs[i].MAC) {
-						t.Errorf("vCD NIC %d: MAC %s, source %s", i, nc.MACAddress, src.NICs[i].MAC)
+					n := src.NICs[i]
+					if !strings.EqualFold(nc.MACAddress, n.MAC) {
+						t.Errorf("vCD NIC %d: MAC %s, source %s", i, nc.MACAddress, n.MAC)
+					}
+					// Connected to the org VDC network the plan maps its
+					// port group to, at the source's address.
+					want := map[string]string{"company-network": "company-network", lab.SecondPortgroup: "backend"}[n.Portgroup]
+					if nc.Network != want || !nc.IsConnected || nc.NeedsCustomization {
+						t.Errorf("vCD NIC %d: network %q connected %v customization %v, want %q connected, no customization", i, nc.Network, nc.IsConnected, nc.NeedsCustomization, want)
+					}
+					if len(n.IPs) > 0 && (nc.IPAddressAllocationMode != "MANUAL" || nc.IPAddress != n.IPs[0]) {
+						t.Errorf("vCD NIC %d: %s %s, want MANUAL %s", i, nc.IPAddressAllocationMode, nc.IPAddress, n.IPs[0])
 					}
 				}
+			}
+			if len(src.NICs) == 0 || len(src.NICs[0].IPs) == 0 || src.NICs[0].IPs[0] != map[string]string{"WinSrv1": "172.16.10.21", "LinuxDB1": "172.16.10.22"}[name] {
+				t.Errorf("captured NIC addresses %+v", src.NICs)
+			}
+			imports := l.VCD.Imports()
+			if len(imports) == 0 || imports[len(imports)-1].VM != name || !imports[len(imports)-1].SourceMove || imports[len(imports)-1].DiskCopied {
+				t.Errorf("imports %+v: want %s moved in place, no disk copy", imports, name)
 			}
 		})
 	}

@@ -65,28 +65,95 @@ func (c *Client) VirtualCenterFor(host string) (VirtualCenter, error) {
 
 type importHref struct {
 	HREF string `xml:"href,attr"`
+	Name string `xml:"name,attr,omitempty"`
 }
 
+// importAsVAppParams is ImportVmAsVAppParamsType (vmwextensions.xsd,
+// extends VAppCreationParamsType): the name attribute names the new vApp;
+// the elements, in schema order, are Description (vcloud), VmName,
+// VmMoRef (extension), VdcStorageProfile and Vdc (vcloud namespace).
 type importAsVAppParams struct {
-	XMLName     xml.Name    `xml:"vmext:ImportVmAsVAppParams"`
-	Xmlns       string      `xml:"xmlns,attr"`
-	XmlnsVmext  string      `xml:"xmlns:vmext,attr"`
-	Name        string      `xml:"name,attr"`
-	SourceMove  bool        `xml:"sourceMove,attr"`
-	Description string      `xml:"Description,omitempty"`
-	VMMoRef     string      `xml:"vmext:VmMoRef"`
-	Vdc         importHref  `xml:"vmext:Vdc"`
-	VApp        *importHref `xml:"vmext:VApp,omitempty"`
+	XMLName        xml.Name    `xml:"vmext:ImportVmAsVAppParams"`
+	Xmlns          string      `xml:"xmlns,attr"`
+	XmlnsVmext     string      `xml:"xmlns:vmext,attr"`
+	Name           string      `xml:"name,attr"`
+	SourceMove     bool        `xml:"sourceMove,attr"`
+	Description    string      `xml:"Description,omitempty"`
+	VMName         string      `xml:"vmext:VmName,omitempty"`
+	VMMoRef        string      `xml:"vmext:VmMoRef"`
+	StorageProfile *importHref `xml:"VdcStorageProfile,omitempty"`
+	Vdc            importHref  `xml:"Vdc"`
+}
+
+// importIntoVAppParams is ImportVmIntoExistingVAppParamsType
+// (vmwextensions.xsd, extends VCloudExtensibleType: no name attribute, no
+// Description): VmName, VmDescription, VmMoRef (extension namespace),
+// VdcStorageProfile and VApp (vcloud namespace), in that order.
+type importIntoVAppParams struct {
+	XMLName        xml.Name    `xml:"vmext:ImportVmIntoExistingVAppParams"`
+	Xmlns          string      `xml:"xmlns,attr"`
+	XmlnsVmext     string      `xml:"xmlns:vmext,attr"`
+	SourceMove     bool        `xml:"sourceMove,attr"`
+	VMName         string      `xml:"vmext:VmName,omitempty"`
+	VMDescription  string      `xml:"vmext:VmDescription,omitempty"`
+	VMMoRef        string      `xml:"vmext:VmMoRef"`
+	StorageProfile *importHref `xml:"VdcStorageProfile,omitempty"`
+	VApp           importHref  `xml:"VApp"`
+}
+
+// ImportOptions are the optional parts of an import.
+type ImportOptions struct {
+	// VMName names the VM in Cloud Director (default: its vCenter name).
+	VMName string
+	// StorageProfile is the VDC storage policy the VM is placed in (nil:
+	// the VDC's default). See StorageProfile.
+	StorageProfile *types.Reference
+}
+
+// StorageProfile finds the VDC storage policy named name among vdc's, or,
+// for "", the VDC's only one (nil, no error, when it has several: Cloud
+// Director then uses its default).
+func StorageProfile(vdc *govcd.Vdc, name string) (*types.Reference, error) {
+	var refs []*types.Reference
+	if vdc.Vdc.VdcStorageProfiles != nil {
+		refs = vdc.Vdc.VdcStorageProfiles.VdcStorageProfile
+	}
+	var names []string
+	for _, r := range refs {
+		if name != "" && r.Name == name {
+			return r, nil
+		}
+		names = append(names, r.Name)
+	}
+	switch {
+	case name != "":
+		return nil, notFound("storage policy", name, names)
+	case len(refs) == 1:
+		return refs[0], nil
+	}
+	return nil, nil
+}
+
+func (o ImportOptions) storageProfile() *importHref {
+	if o.StorageProfile == nil {
+		return nil
+	}
+	return &importHref{HREF: o.StorageProfile.HREF, Name: o.StorageProfile.Name}
 }
 
 // ImportVMAsVApp imports a provider-vCenter VM into a new vApp of vdc,
 // without copying its disks (sourceMove: the VM stays where it is), and
 // waits for the task.
-func (c *Client) ImportVMAsVApp(vc VirtualCenter, vmMoRef string, vdc *govcd.Vdc, vappName string) (*govcd.VApp, error) {
+func (c *Client) ImportVMAsVApp(vc VirtualCenter, vmMoRef string, vdc *govcd.Vdc, vappName string, opts ...ImportOptions) (*govcd.VApp, error) {
+	var o ImportOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	body := importAsVAppParams{
 		Xmlns: types.XMLNamespaceVCloud, XmlnsVmext: types.XMLNamespaceExtension,
-		Name: vappName, SourceMove: true, VMMoRef: vmMoRef, Vdc: importHref{HREF: vdc.Vdc.HREF},
-		Description: "imported by ferry (warm migration)",
+		Name: vappName, SourceMove: true, VMName: o.VMName, VMMoRef: vmMoRef, Vdc: importHref{HREF: vdc.Vdc.HREF},
+		StorageProfile: o.storageProfile(),
+		Description:    "imported by ferry (warm migration)",
 	}
 	var vapp types.VApp
 	if err := c.postXML(vc, "importVmAsVApp", "application/vnd.vmware.admin.importVmAsVAppParams+xml", body, &vapp); err != nil {
@@ -107,12 +174,16 @@ func (c *Client) ImportVMAsVApp(vc VirtualCenter, vmMoRef string, vdc *govcd.Vdc
 }
 
 // ImportVMIntoVApp imports a provider-vCenter VM into an existing vApp.
-func (c *Client) ImportVMIntoVApp(vc VirtualCenter, vmMoRef string, vapp *govcd.VApp) error {
-	body := importAsVAppParams{
-		Xmlns: types.XMLNamespaceVCloud, XmlnsVmext: types.XMLNamespaceExtension,
-		Name: vapp.VApp.Name, SourceMove: true, VMMoRef: vmMoRef, VApp: &importHref{HREF: vapp.VApp.HREF},
+func (c *Client) ImportVMIntoVApp(vc VirtualCenter, vmMoRef string, vapp *govcd.VApp, opts ...ImportOptions) error {
+	var o ImportOptions
+	if len(opts) > 0 {
+		o = opts[0]
 	}
-	body.XMLName = xml.Name{Local: "vmext:ImportVmIntoExistingVAppParams"}
+	body := importIntoVAppParams{
+		Xmlns: types.XMLNamespaceVCloud, XmlnsVmext: types.XMLNamespaceExtension,
+		SourceMove: true, VMName: o.VMName, VMMoRef: vmMoRef, VApp: importHref{HREF: vapp.VApp.HREF},
+		StorageProfile: o.storageProfile(),
+	}
 	var task types.Task
 	if err := c.postXML(vc, "importVmIntoExistingVApp", "application/vnd.vmware.admin.importVmIntoExistingVAppParams+xml", body, &task); err != nil {
 		return fmt.Errorf("import VM %s into vApp %q: %w", vmMoRef, vapp.VApp.Name, err)
@@ -121,6 +192,59 @@ func (c *Client) ImportVMIntoVApp(vc VirtualCenter, vmMoRef string, vapp *govcd.
 		return fmt.Errorf("import VM %s into vApp %q: %w", vmMoRef, vapp.VApp.Name, err)
 	}
 	return vapp.Refresh()
+}
+
+// NICConnection is how one NIC of an imported VM is connected: to the org
+// VDC network Network, keeping its MAC, at IP (mode MANUAL) when the
+// source's address is known, else with DHCP.
+type NICConnection struct {
+	MAC     string
+	Network string
+	IP      string
+}
+
+// ConnectNICs connects the named VM's NICs (matched by MAC) to their org
+// VDC networks with the source's MACs and addresses, instead of the
+// port-group network an import leaves, and keeps guest customization off
+// (the guest keeps its identity and configuration). Every NIC of the VM
+// must be given.
+func (c *Client) ConnectNICs(vapp *govcd.VApp, vmName string, nics []NICConnection) error {
+	vm, err := vapp.GetVMByName(vmName, true)
+	if err != nil {
+		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
+	}
+	ncs, err := vm.GetNetworkConnectionSection()
+	if err != nil {
+		return fmt.Errorf("network connections of VM %q: %w", vmName, err)
+	}
+	byMAC := map[string]NICConnection{}
+	for _, n := range nics {
+		byMAC[strings.ToLower(n.MAC)] = n
+	}
+	for _, nc := range ncs.NetworkConnection {
+		n, ok := byMAC[strings.ToLower(nc.MACAddress)]
+		if !ok {
+			return fmt.Errorf("VM %q: NIC %d (MAC %s) is not one of the source's NICs", vmName, nc.NetworkConnectionIndex, nc.MACAddress)
+		}
+		delete(byMAC, strings.ToLower(nc.MACAddress))
+		nc.Network, nc.IsConnected, nc.MACAddress = n.Network, true, n.MAC
+		nc.NeedsCustomization = false
+		nc.IPAddress, nc.IPAddressAllocationMode = n.IP, types.IPAllocationModeManual
+		if n.IP == "" {
+			nc.IPAddressAllocationMode = types.IPAllocationModeDHCP
+		}
+	}
+	if len(byMAC) > 0 {
+		var missing []string
+		for m := range byMAC {
+			missing = append(missing, m)
+		}
+		return fmt.Errorf("VM %q has no NIC with MAC %s", vmName, strings.Join(missing, ", "))
+	}
+	if err := vm.UpdateNetworkConnectionSection(ncs); err != nil {
+		return fmt.Errorf("connect the NICs of VM %q: %w", vmName, err)
+	}
+	return nil
 }
 
 func (c *Client) postXML(vc VirtualCenter, action, contentType string, body, out any) error {
@@ -229,7 +353,9 @@ func (c *Client) RemoveVApp(vapp *govcd.VApp) error {
 	if err := vapp.Refresh(); err != nil {
 		return fmt.Errorf("vApp %q: %w", vapp.VApp.Name, err)
 	}
-	if types.VAppStatuses[vapp.VApp.Status] == "POWERED_ON" {
+	// Cloud Director refuses to delete a deployed vApp: POWERED_ON, or MIXED
+	// (some VMs on, or a deployed vApp with a VM off).
+	if st := types.VAppStatuses[vapp.VApp.Status]; st == "POWERED_ON" || st == "MIXED" || vapp.VApp.Deployed {
 		if err := c.wait(vapp.Undeploy()); err != nil {
 			return fmt.Errorf("undeploy vApp %q: %w", vapp.VApp.Name, err)
 		}

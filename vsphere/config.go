@@ -94,6 +94,8 @@ type NICConfig struct {
 	Portgroup string `json:"portgroup"`
 	// StartConnected is "connect at power on".
 	StartConnected bool `json:"start_connected"`
+	// IPs are the guest's addresses on this NIC (VMware Tools), IPv4 first.
+	IPs []string `json:"ips,omitempty"`
 }
 
 // Summary is the configuration in one line, for plans and VM details.
@@ -127,7 +129,11 @@ func (c VMConfig) Lines() []string {
 		if !n.StartConnected {
 			conn = "not connected at power on"
 		}
-		out = append(out, fmt.Sprintf("NIC %s %s on %s, %s", n.Type, n.MAC, n.Portgroup, conn))
+		ip := ""
+		if len(n.IPs) > 0 {
+			ip = " " + strings.Join(n.IPs, " ")
+		}
+		out = append(out, fmt.Sprintf("NIC %s %s%s on %s, %s", n.Type, n.MAC, ip, n.Portgroup, conn))
 	}
 	if c.DiskEnableUUID != "" {
 		out = append(out, "disk.EnableUUID="+c.DiskEnableUUID)
@@ -145,7 +151,7 @@ func fmtBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-var configProps = []string{"name", "config", "network"}
+var configProps = []string{"name", "config", "network", "guest.net"}
 
 // VMConfig captures the configuration of a VM (see VMConfig).
 func (c *Client) VMConfig(ctx context.Context, ref types.ManagedObjectReference) (VMConfig, error) {
@@ -177,7 +183,29 @@ func (c *Client) VMConfig(ctx context.Context, ref types.ManagedObjectReference)
 			pgByKey[pg.Key] = pg.Name
 		}
 	}
-	return configOf(vm.Config, names, pgByKey)
+	cfg, err := configOf(vm.Config, names, pgByKey)
+	if err != nil {
+		return cfg, err
+	}
+	if vm.Guest != nil {
+		for i, n := range cfg.NICs {
+			for _, g := range vm.Guest.Net {
+				if strings.EqualFold(g.MacAddress, n.MAC) {
+					cfg.NICs[i].IPs = sortIPs(g.IpAddress)
+				}
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// sortIPs puts IPv4 addresses first, keeping the order otherwise.
+func sortIPs(ips []string) []string {
+	out := append([]string(nil), ips...)
+	sort.SliceStable(out, func(i, j int) bool {
+		return !strings.Contains(out[i], ":") && strings.Contains(out[j], ":")
+	})
+	return out
 }
 
 func configOf(cfg *types.VirtualMachineConfigInfo, netNames map[types.ManagedObjectReference]string, pgByKey map[string]string) (VMConfig, error) {
