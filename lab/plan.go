@@ -41,6 +41,12 @@ appliance:
   datastore: %s
 extension:
   timeout: 2m
+# The lab's other VMs have hardware of their own: WinSrv1 (EFI + secure boot,
+# LSI Logic SAS + pvscsi, e1000e + vmxnet3) and LinuxDB1 (BIOS, LSI Logic,
+# vmxnet3). To migrate WinSrv1 too, list it under vms: and map its second port
+# group to an org VDC network (VM selection refuses an unmapped NIC):
+# networks:
+#   backend-network: <org VDC network>
 vms:
   - name: WebApp2
     power_on: true
