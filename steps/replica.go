@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -14,6 +15,10 @@ import (
 // file write of ferry's; with the appliance receiver, hot-added to the
 // receiver appliance VM for replication and detached from it (no file
 // operation, no copy) when the cutover gives them to the target VM.
+
+// applianceMu serializes this process's reconfigures of the receiver
+// appliance: two VMs' disks hot-added at once would pick the same SCSI slot.
+var applianceMu sync.Mutex
 
 // receiverKind is the plan's receiver kind (default: the appliance).
 func (e *Env) receiverKind() (string, error) {
@@ -74,7 +79,9 @@ func (e *Env) prepareReplicas(ctx context.Context, vm vsphere.VM) (string, map[s
 		}
 		return kind, out, nil
 	}
+	applianceMu.Lock()
 	uuids, err := provider.AttachDisks(ctx, pp.Datacenter, pp.ReceiverVM, files)
+	applianceMu.Unlock()
 	if err != nil {
 		return "", nil, err
 	}
@@ -99,6 +106,8 @@ func (e *Env) releaseReplicas(ctx context.Context, vm string, disks []vsphere.Di
 	for _, f := range e.replicaFiles(vm, disks) {
 		paths = append(paths, f.Path)
 	}
+	applianceMu.Lock()
+	defer applianceMu.Unlock()
 	return provider.DetachDiskFiles(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, paths)
 }
 
@@ -113,6 +122,8 @@ func (e *Env) reattachReplicas(ctx context.Context, vm string, disks []vsphere.D
 	if err != nil {
 		return err
 	}
+	applianceMu.Lock()
+	defer applianceMu.Unlock()
 	_, err = provider.AttachDisks(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, e.replicaFiles(vm, disks))
 	return err
 }
