@@ -35,7 +35,7 @@ groups=(
 	"tenant-roles|^Test_(Roles|OpenApiInlineStructCRUDRoles|GetRoleReference|TenantContext)$"
 	"org-vdc-networks|^Test_NsxtOrgVdcNetwork(Isolated|Routed|RoutedNonDistributed|ImportedNsxtLogicalSwitch|ImportedDistributedVirtualPortGroup)$"
 	"l2vpn-tunnel|^Test_NsxtL2VpnTunnel$"
-	"vapp-vm|^Test_(GetVAppByName|GetVAppByNameOrId|GetVAppById|GetVappByHref|QueryVM|QueryVmList|QueryVMList|GetVirtualMachineByName|GetVMByNameOrId|GetVMById|VMPowerOnPowerOff|GetVirtualMachineHardwareSection|GetNetworkConnectionSection|PowerOnAndForceCustomization|VmGetParentvApp|GetVmByHref|VMFindAndRefresh)$"
+	"vapp-vm|^Test_(GetVApp|FindVApp|GetVM|FindVMByHREF|VmGetParentvAppAndVdc|QueryVM|QueryVmList|QueryVMList|PowerOn|PowerOff|Deploy|Undeploy|BlockWhileStatus|VMPowerOnPowerOff|GetNetworkConnectionSection|PowerOnAndForceCustomization|BlockWhileGuestCustomizationStatus|RemoveAllNetworks|AddRawVm)$"
 	"query|^Test_(Query|QueryAllOrgs|QueryOrgByName|QueryOrgById|QueryNsxtManagerByName|QueryProviderVdcEntities|QueryProviderVdcByName|QueryOrgVdcNetworkByName|QueryOrgVdcNetworkByNameWithSpace|QueryTaskList|QueryVmList)$"
 	"versions-sessions-vcenters|^Test_(APIVCDMaxVersionIs_Unauthenticated|APIClientVersionIs_Unauthenticated|APIVCDMaxVersionIs|APIClientVersionIs|GetVcdVersion|GetSessionInfo|GetExtendedSessionInfo|GetVcenters|SystemGetOrg|SystemGetAdminOrg)$"
 )
@@ -100,15 +100,28 @@ oapi -X POST "$api/cloudapi/1.0.0/orgVdcNetworks" -o /dev/null -d "{\"name\":\"c
 	\"ownerRef\":{\"id\":\"$vdcid\"},\"networkType\":\"NAT_ROUTED\",
 	\"connection\":{\"routerRef\":{\"id\":\"$edgeid\"},\"connectionType\":\"INTERNAL\"},
 	\"subnets\":{\"values\":[{\"gateway\":\"172.16.10.1\",\"prefixLength\":24}]}}"
-for _ in $(seq 1 40); do
-	oapi "$api/cloudapi/1.0.0/orgVdcNetworks/?filter=name==company-network" | grep -q '"name":"company-network"' && break
-	sleep 0.5
+# The suite's own vApp (deployed at set-up from the lab's catalog) takes a
+# POOL address on its network1: a second routed network with a static IP
+# pool, since company-network (as step 2 makes it) has none, and vCD refuses
+# POOL allocation on a network without a pool.
+oapi -X POST "$api/cloudapi/1.0.0/orgVdcNetworks" -o /dev/null -d "{\"name\":\"suite-network\",
+	\"ownerRef\":{\"id\":\"$vdcid\"},\"networkType\":\"NAT_ROUTED\",
+	\"connection\":{\"routerRef\":{\"id\":\"$edgeid\"},\"connectionType\":\"INTERNAL\"},
+	\"subnets\":{\"values\":[{\"gateway\":\"172.16.20.1\",\"prefixLength\":24,
+	\"ipRanges\":{\"values\":[{\"startAddress\":\"172.16.20.100\",\"endAddress\":\"172.16.20.199\"}]}}]}}"
+for n in company-network suite-network; do
+	for _ in $(seq 1 40); do
+		oapi "$api/cloudapi/1.0.0/orgVdcNetworks/?filter=name==$n" | grep -q "\"name\":\"$n\"" && break
+		sleep 0.5
+	done
 done
 
 # 4. The suite's configuration (govcd/sample_govcd_test_config.yaml), naming
-# the lab's objects. What the lab lacks (provider VDC, tier-0 router, NSX-T
-# segments, catalogs) is left out: tests needing it skip or fail for that
-# environment reason.
+# the lab's objects: the tenant's catalog lab-catalog with the vApp template
+# photon-5 (one VM) and the VDC's storage profile "*", from which the suite
+# deploys its own vApp at set-up. What the lab lacks (provider VDC, tier-0
+# router, NSX-T segments) is left out: tests needing it skip or fail for
+# that environment reason.
 cat >"$work/govcd_test_config.yaml" <<EOF
 provider:
   user: "$VCD_USER"
@@ -144,8 +157,15 @@ vcd:
     spoofGuardProfile: spoof-guard-profile
     qosProfile: qos-profile
     segmentSecurityProfile: segment-security-profile
+  catalog:
+    name: lab-catalog
+    catalogItem: photon-5
+    nsxtBackedCatalogName: lab-catalog
+    nsxtCatalogItem: photon-5
+  storageProfile:
+    storageProfile1: "*"
   network:
-    network1: company-network
+    network1: suite-network
   edgeGateway: company-edge
   externalNetwork: provider-external
   vimServer: provider-vc

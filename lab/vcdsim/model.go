@@ -33,6 +33,7 @@ type model struct {
 	tasks    map[string]*task
 	running  map[string]*task // tasks not finished yet
 	vapps    []*vapp
+	catalogs []*catalog // see catalog.go
 	vc       *vcenter
 	imports  []ImportRecord
 }
@@ -49,6 +50,7 @@ func newModel(cfg *Config) (*model, error) {
 	m.seedBundles()
 	m.seedGlobalRoles()
 	m.seedUsers()
+	m.seedCatalog()
 	if err := m.seedEdge(); err != nil {
 		return nil, err
 	}
@@ -149,6 +151,11 @@ func handleOrg(c *reqCtx) {
 	if o == c.m.tenant {
 		x.Link = append(x.Link, &types.Link{Rel: "down", Type: mimeVdc, Name: c.m.vdc.name, HREF: c.abs(c.m.vdc.href())})
 	}
+	for _, k := range c.m.catalogs {
+		if k.org == o {
+			x.Link = append(x.Link, &types.Link{Rel: "down", Type: mimeCatalog, Name: k.name, HREF: c.abs(k.href())})
+		}
+	}
 	x.Link = append(x.Link, &types.Link{Rel: "alternate", Type: mimeAdminOrg, HREF: c.abs("/api/admin/org/" + o.id)})
 	c.xml(http.StatusOK, mimeOrg, "Org", x)
 }
@@ -232,7 +239,7 @@ func handleVdc(c *reqCtx) {
 		x.AvailableNetworks[0].Network = append(x.AvailableNetworks[0].Network,
 			&types.Reference{HREF: c.abs(n.adminHref()), ID: n.ID, Type: "application/vnd.vmware.vcloud.orgNetwork+xml", Name: n.Name})
 	}
-	c.xml(http.StatusOK, mimeVdc, "Vdc", x)
+	c.writeVdc(x) // pvdc.go
 }
 
 // nthAddr is the n-th address of a prefix (used for uplink defaults).

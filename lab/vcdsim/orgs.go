@@ -21,7 +21,7 @@ func (c *reqCtx) adminOrgLists(x *types.AdminOrg, o *org) {
 		x.Users.User = append(x.Users.User, &types.Reference{HREF: c.abs("/api/admin/user/" + u.id), Type: mimeUser, Name: u.name})
 	}
 	x.Groups = &types.OrgGroupList{}
-	x.Catalogs = &types.CatalogsList{}
+	x.Catalogs = c.catalogRefs(o)
 	x.RoleReferences = &types.OrgRoleType{}
 	for _, r := range c.m.tenantRoles(o) {
 		x.RoleReferences.RoleReference = append(x.RoleReferences.RoleReference,
@@ -303,10 +303,10 @@ func (c *reqCtx) orgRecords() []queryRecord {
 		if o == c.m.tenant {
 			nv = 1
 		}
-		zero, nvapps := 0, len(c.m.vappsOf(o))
+		zero, nvapps, ncat := 0, len(c.m.vappsOf(o)), len(c.catalogRefs(o).Catalog)
 		rec := &types.QueryResultOrgRecordType{
 			HREF: c.abs(o.href()), Type: mimeOrg, Name: o.name, DisplayName: o.fullName, IsEnabled: !o.disabled,
-			NumberOfVdcs: &nv, NumberOfCatalogs: &zero, NumberOfVApps: &nvapps, NumberOfGroups: &zero, NumberOfDisks: &zero,
+			NumberOfVdcs: &nv, NumberOfCatalogs: &ncat, NumberOfVApps: &nvapps, NumberOfGroups: &zero, NumberOfDisks: &zero,
 		}
 		enabled := "false"
 		if !o.disabled {

@@ -27,7 +27,7 @@ func TestAdminOrgLists(t *testing.T) {
 		t.Fatalf("unknown role: %v", err)
 	}
 	if _, err := adminOrg.GetCatalogByName("none", false); !govcd.ContainsNotFound(err) {
-		t.Fatalf("catalog in a lab without catalogs: %v", err)
+		t.Fatalf("unknown catalog: %v", err)
 	}
 	if _, err := adminOrg.GetAdminCatalogByName("none", false); !govcd.ContainsNotFound(err) {
 		t.Fatalf("admin catalog: %v", err)
@@ -179,8 +179,8 @@ func TestQueryTypes(t *testing.T) {
 		t.Fatalf("filter ignored: %d records", len(m))
 	}
 	res := must(c.Client.QueryWithNotEncodedParams(nil, map[string]string{"type": "adminCatalog"}))(t)
-	if res.Results.Total != 0 {
-		t.Fatalf("catalogs in a lab without catalogs: %v", res.Results.Total)
+	if res.Results.Total != 1 || res.Results.AdminCatalogRecord[0].Name != CatalogName {
+		t.Fatalf("catalogs: the lab has one (%s): %+v", CatalogName, res.Results.AdminCatalogRecord)
 	}
 	// A tenant sees only its own org, and no NSX-T manager.
 	tc := env.tenant(t)

@@ -61,7 +61,7 @@ func normHref(h string) string {
 	return strings.Replace(h, "/api/admin/", "/api/", 1)
 }
 
-var hrefFields = map[string]bool{"org": true, "vdc": true, "container": true, "href": true, "network": true}
+var hrefFields = map[string]bool{"org": true, "vdc": true, "container": true, "href": true, "network": true, "object": true, "catalog": true}
 
 func (q queryRecord) matches(terms map[string]string) bool {
 	for k, want := range terms {
@@ -75,7 +75,11 @@ func (q queryRecord) matches(terms map[string]string) bool {
 		if k == "id" {
 			got, want = bareID(got), bareID(want)
 		}
-		if !matchFIQL(got, want) {
+		hit := false
+		for _, alt := range strings.Split(want, ","+k+"==") { // FIQL OR: k==a,k==b
+			hit = hit || matchFIQL(got, alt)
+		}
+		if !hit {
 			return false
 		}
 	}
@@ -98,15 +102,23 @@ func handleQuery(c *reqCtx) {
 	case "vApp", "adminVApp":
 		recs = c.vappRecords()
 	case "vm", "adminVM":
-		recs = c.vmRecords()
+		recs = append(c.vmRecords(), c.templateVMRecords()...)
 	case "edgeGateway":
 		recs = c.edgeRecords()
 	case "orgVdcNetwork":
 		recs = c.networkRecords()
 	case "organization":
 		recs = c.orgRecords()
-	case "catalog", "adminCatalog", "catalogItem", "adminCatalogItem", "media", "adminMedia", "vAppTemplate", "adminVAppTemplate":
-		// the lab has no catalogs: a valid, empty answer
+	case "catalog", "adminCatalog":
+		recs = c.catalogRecords()
+	case "catalogItem", "adminCatalogItem":
+		recs = c.catalogItemRecords()
+	case "vAppTemplate", "adminVAppTemplate":
+		recs = c.vappTemplateRecords()
+	case "task", "adminTask":
+		recs = c.taskRecords()
+	case "media", "adminMedia":
+		// the lab's catalog holds no media: a valid, empty answer
 	case "nsxTManager":
 		if !c.sess.provider {
 			c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "Query type %s is for the provider only", qtype)
@@ -166,6 +178,30 @@ func handleQuery(c *reqCtx) {
 			res.OrgRecord = append(res.OrgRecord, r)
 		case *types.QueryResultNsxtManagerRecordType:
 			res.NsxtManagerRecord = append(res.NsxtManagerRecord, r)
+		case *types.CatalogRecord:
+			if admin {
+				res.AdminCatalogRecord = append(res.AdminCatalogRecord, r)
+			} else {
+				res.CatalogRecord = append(res.CatalogRecord, r)
+			}
+		case *types.QueryResultCatalogItemType:
+			if admin {
+				res.AdminCatalogItemRecord = append(res.AdminCatalogItemRecord, r)
+			} else {
+				res.CatalogItemRecord = append(res.CatalogItemRecord, r)
+			}
+		case *types.QueryResultVappTemplateType:
+			if admin {
+				res.AdminVappTemplateRecord = append(res.AdminVappTemplateRecord, r)
+			} else {
+				res.VappTemplateRecord = append(res.VappTemplateRecord, r)
+			}
+		case *types.QueryResultTaskRecordType:
+			if admin {
+				res.AdminTaskRecord = append(res.AdminTaskRecord, r)
+			} else {
+				res.TaskRecord = append(res.TaskRecord, r)
+			}
 		}
 	}
 	c.xml(http.StatusOK, "application/vnd.vmware.vcloud.query.records+xml", "QueryResultRecords", res)

@@ -62,7 +62,11 @@ func (s *Server) routes() {
 	s.handle("POST /api/vApp/{id}/power/action/{op}", handlePower)
 	s.handle("POST /api/vApp/{id}/action/{op}", handlePower)
 
-	// provider vCenter and import
+	// catalogs, vApp composition, guest customization (catalog.go, compose.go)
+	s.catalogRoutes()
+
+	// provider vCenter and import; the provider VDC (pvdc.go)
+	s.pvdcRoutes()
 	coll("GET", "virtualCenters", handleVirtualCenters, provider)
 	item("GET", "virtualCenters/{id}", handleVirtualCenter, provider)
 	s.handle("GET /api/admin/extension/vimServer/{vc}/vmsList", handleVmsList, provider)

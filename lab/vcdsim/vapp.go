@@ -20,6 +20,7 @@ import (
 const (
 	statusUnresolved = 0 // being created (import in progress)
 	statusPoweredOn  = 4
+	statusMixed      = 10 // some VMs on and some off, or a deployed vApp with a VM off
 	statusPoweredOff = 8
 )
 
@@ -29,6 +30,8 @@ type vapp struct {
 	vms                   []*vm
 	created               time.Time
 	importing             bool
+	deployed              bool                             // an empty vApp, once deployed, is POWERED_ON
+	networks              []types.VAppNetworkConfiguration // its NetworkConfigSection (compose.go)
 }
 
 // vm is a VM managed by vCD, backed by a provider vCenter VM (moref).
@@ -46,6 +49,12 @@ type vm struct {
 	guestOS   string
 	disks     []vmDisk
 	nics      []vmNIC
+
+	// composed VMs (compose.go): created by vCD in the provider vCenter
+	composed    bool
+	description string
+	vcName      string // the VM's name in the provider vCenter
+	gc          guestCust
 }
 
 func newVM(b *backingVM, a *vapp) *vm {
@@ -53,6 +62,7 @@ func newVM(b *backingVM, a *vapp) *vm {
 		id: newUUID(), name: b.name, vapp: a, moref: b.moref, uuid: b.uuid,
 		poweredOn: b.poweredOn, deployed: b.poweredOn, importing: true,
 		cpus: b.cpus, cores: b.coresPerSocket, memMB: b.memMB, guestOS: b.guestOS, disks: b.disks, nics: b.nics,
+		vcName: b.name,
 	}
 }
 
@@ -63,16 +73,41 @@ func (a *vapp) ref() types.Reference {
 }
 
 // status of a vApp: never 0 once created (a 0 blocks the client's PowerOn).
+// An empty vApp is RESOLVED, or POWERED_ON once deployed; otherwise
+// POWERED_ON when all its VMs are on, POWERED_OFF when all are off and the
+// vApp is not deployed, MIXED in between (a VM off in a deployed vApp).
 func (a *vapp) status() int {
 	if a.importing {
 		return statusUnresolved
 	}
+	if len(a.vms) == 0 && a.deployed {
+		return statusPoweredOn
+	} else if len(a.vms) == 0 {
+		return statusResolved
+	}
+	on := 0
 	for _, v := range a.vms {
 		if v.poweredOn {
-			return statusPoweredOn
+			on++
 		}
 	}
-	return statusPoweredOff
+	switch {
+	case on == len(a.vms):
+		return statusPoweredOn
+	case on == 0 && !a.deployed:
+		return statusPoweredOff
+	}
+	return statusMixed
+}
+
+// isDeployed is the vApp's Deployed: it or one of its VMs is.
+func (a *vapp) isDeployed() bool {
+	for _, v := range a.vms {
+		if v.deployed {
+			return true
+		}
+	}
+	return a.deployed
 }
 
 func (v *vm) href() string { return "/api/vApp/vm-" + v.id }
@@ -132,13 +167,14 @@ func (c *reqCtx) vappXML(a *vapp) *types.VApp {
 	st := a.status()
 	x := &types.VApp{
 		HREF: c.abs(a.href()), Type: mimeVApp, ID: a.urn(), Name: a.name, Status: st,
-		Deployed: st == statusPoweredOn, Description: a.description,
+		Deployed: a.isDeployed(), Description: a.description,
 		DateCreated: a.created.UTC().Format(time.RFC3339),
 		Link: append(types.LinkList{
 			{Rel: "up", Type: mimeVdc, HREF: c.abs(c.m.vdc.href())},
 			{Rel: "remove", HREF: c.abs(a.href())},
 		}, c.powerLinks(a.href(), st == statusPoweredOn)...),
-		Children: &types.VAppChildren{},
+		Children:             &types.VAppChildren{},
+		NetworkConfigSection: c.networkConfigXML(a),
 	}
 	for _, v := range a.vms {
 		x.Children.VM = append(x.Children.VM, c.vmXML(v))
@@ -148,9 +184,13 @@ func (c *reqCtx) vappXML(a *vapp) *types.VApp {
 
 func (c *reqCtx) vmXML(v *vm) *types.Vm {
 	cpus, mem := v.cpus, int64(v.memMB)
+	desc := fmt.Sprintf("imported from the provider vCenter (%s)", v.moref)
+	if v.composed {
+		desc = v.description
+	}
 	x := &types.Vm{
 		HREF: c.abs(v.href()), Type: mimeVM, ID: v.urn(), Name: v.name, Status: v.status(), Deployed: v.deployed,
-		Description:              fmt.Sprintf("imported from the provider vCenter (%s)", v.moref),
+		Description:              desc,
 		VAppParent:               &types.Reference{HREF: c.abs(v.vapp.href()), Name: v.vapp.name, Type: mimeVApp},
 		Link:                     append(types.LinkList{{Rel: "up", Type: mimeVApp, HREF: c.abs(v.vapp.href())}}, c.powerLinks(v.href(), v.poweredOn)...),
 		NetworkConnectionSection: c.ncsXML(v),
@@ -442,18 +482,13 @@ func handlePower(c *reqCtx) {
 		return
 	}
 	op := c.r.PathValue("op")
-	var on bool
-	switch op {
-	case "powerOn", "deploy", "reboot", "reset":
-		on = true
-	case "powerOff", "shutdown", "undeploy", "suspend":
-	default:
-		c.fail(http.StatusBadRequest, "BAD_REQUEST", "unsupported power operation %q", op)
-		return
-	}
 	vms, owner := a.vms, a.ref()
 	if v != nil {
 		vms, owner = []*vm{v}, v.ref()
+	}
+	on, force, ok := c.powerIntent(op, vms) // compose.go: deploy/undeploy parameters
+	if !ok {
+		return
 	}
 	for _, x := range vms {
 		if x.importing {
@@ -463,13 +498,21 @@ func handlePower(c *reqCtx) {
 	}
 	var err error
 	for _, x := range vms {
+		on := on
+		if op == "deploy" && !on {
+			on = x.poweredOn // deploy with powerOn=false leaves the power state
+		}
 		if c.m.vc != nil && x.moref != "" {
 			if err = c.m.vc.power(x.moref, on); err != nil {
 				break
 			}
 		}
 		x.poweredOn = on
-		x.deployed = on || (op != "undeploy" && x.deployed)
+		x.deployed = op == "deploy" || on || (op != "undeploy" && x.deployed)
+		x.gc.powered(on, force)
+	}
+	if v == nil && err == nil {
+		a.deployed = op == "deploy" || on // a vApp's powerOff or undeploy leaves it POWERED_OFF
 	}
 	t := c.m.newTask(c, "vappPower"+strings.ToUpper(op[:1])+op[1:], fmt.Sprintf("%s %s", op, owner.Name), owner,
 		func() error { return err })
@@ -489,8 +532,8 @@ func handleDeleteVApp(c *reqCtx) {
 		deleteVM(c, a, v)
 		return
 	}
-	if a.status() == statusPoweredOn {
-		c.fail(http.StatusBadRequest, "BAD_REQUEST", "vApp %s is powered on: undeploy it first", a.name)
+	if st := a.status(); st == statusPoweredOn || st == statusMixed {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "vApp %s is %s: undeploy it first", a.name, statusName(st))
 		return
 	}
 	var err error
@@ -584,7 +627,7 @@ func (c *reqCtx) vappRecords() []queryRecord {
 		}
 		rec := &types.QueryResultVAppRecordType{
 			HREF: c.abs(a.href()), Name: a.name, Status: statusName(a.status()), VdcHREF: c.abs(c.m.vdc.href()),
-			VdcName: c.m.vdc.name, NumberOfVMs: len(a.vms), Deployed: a.status() == statusPoweredOn, Enabled: true,
+			VdcName: c.m.vdc.name, NumberOfVMs: len(a.vms), Deployed: a.isDeployed(), Enabled: true,
 			CreationDate: a.created.UTC().Format(time.RFC3339),
 		}
 		out = append(out, queryRecord{rec: rec, fields: map[string]string{"name": a.name, "vdc": rec.VdcHREF, "vdcName": rec.VdcName, "status": rec.Status, "isDeployed": strconv.FormatBool(rec.Deployed)}})
@@ -603,6 +646,7 @@ func (c *reqCtx) vmRecords() []queryRecord {
 				HREF: c.abs(v.href()), ID: v.urn(), Moref: v.moref, Name: v.name, Type: mimeVM,
 				ContainerName: a.name, ContainerID: c.abs(a.href()), VdcHREF: c.abs(c.m.vdc.href()), VdcName: c.m.vdc.name,
 				Status: statusName(v.status()), Deployed: v.deployed, GuestOS: v.guestOS, Cpus: v.cpus, MemoryMB: v.memMB,
+				VmNameInVc: v.vcName,
 			}
 			if len(v.nics) > 0 {
 				rec.NetworkName, rec.IpAddress = v.nics[0].Network, v.nics[0].IP
@@ -622,6 +666,10 @@ func statusName(st int) string {
 		return "POWERED_ON"
 	case statusPoweredOff:
 		return "POWERED_OFF"
+	case statusResolved:
+		return "RESOLVED"
+	case statusMixed:
+		return "MIXED"
 	default:
 		return "UNRESOLVED"
 	}
