@@ -96,6 +96,11 @@ func OnPremSpec(diskSize int64) VCenterSpec {
 		vm.DiskSize = diskSize
 		vms[i] = vm
 	}
+	// The VMs preflight must refuse, one per disk kind ferry cannot read.
+	for i, vm := range RefusedVMs {
+		vm.Network, vm.DiskSize, vm.PowerOn, vm.Seed = "company-network", refusedDiskSize, true, int64(100+i)
+		vms = append(vms, vm)
+	}
 	return VCenterSpec{
 		Name:       "onprem",
 		Datacenter: "OnPrem-DC",

@@ -42,16 +42,38 @@ func TestOnPremInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"WebApp1": "172.16.10.11", "WebApp2": "172.16.10.12", "WebApp3": "172.16.10.13"}
-	var webApps []vsphere.VM // the other lab VMs are tested on their own
+	refused := map[string]lab.VMSpec{}
+	for _, vm := range lab.RefusedVMs {
+		refused[vm.Name] = vm
+	}
+	listed := map[string]bool{}
 	for _, vm := range vms {
-		if strings.HasPrefix(vm.Name, "WebApp") {
-			webApps = append(webApps, vm)
+		listed[vm.Name] = true
+	}
+	for _, vm := range lab.OnPremSpec(32 << 20).VMs {
+		if !listed[vm.Name] {
+			t.Errorf("VM %s is not listed", vm.Name)
 		}
 	}
-	if len(webApps) != len(want) {
-		t.Fatalf("got %d WebApp VMs, want %d: %+v", len(webApps), len(want), vms)
-	}
-	for _, vm := range webApps {
+	for _, vm := range vms {
+		if r, ok := refused[vm.Name]; ok {
+			// A VM whose disks ferry cannot read: the inventory says why.
+			switch {
+			case !vm.PoweredOn() || vm.GuestIP != r.IP:
+				t.Errorf("%s: %s, IP %s, want running with %s", vm.Name, vm.PowerState, vm.GuestIP, r.IP)
+			case r.Disk == lab.DiskSnapshot && (len(vm.SnapshotNames) != 1 || len(vm.Unreadable) != 0):
+				t.Errorf("%s: snapshots %v, unreadable %v: want one snapshot and readable disks", vm.Name, vm.SnapshotNames, vm.Unreadable)
+			case r.Disk != lab.DiskSnapshot && len(vm.Unreadable) != 1:
+				t.Errorf("%s (%s): unreadable %v, want one reason", vm.Name, r.Disk, vm.Unreadable)
+			}
+			continue
+		}
+		if len(vm.Unreadable) != 0 || len(vm.SnapshotNames) != 0 {
+			t.Errorf("%s: unreadable %v, snapshots %v", vm.Name, vm.Unreadable, vm.SnapshotNames)
+		}
+		if _, ok := want[vm.Name]; !ok {
+			continue // the guest model's VMs (TestGuestModel)
+		}
 		if want[vm.Name] != vm.GuestIP {
 			t.Errorf("%s: guest IP %q, want %q", vm.Name, vm.GuestIP, want[vm.Name])
 		}

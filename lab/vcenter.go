@@ -26,6 +26,12 @@ type VMSpec struct {
 	PowerOn  bool
 	// Seed makes the disk content reproducible and distinct per VM.
 	Seed int64
+	// Disk is the disk's kind (lab/vmdk.go): "" a thin base disk ferry can
+	// read; the others are kinds preflight must refuse.
+	Disk string
+	// Datastore holds the VM's disk, created if missing; "" the vCenter's
+	// datastore.
+	Datastore string
 }
 
 // VCenterSpec describes one simulated vCenter.
@@ -43,9 +49,12 @@ type VCenterSpec struct {
 
 // VCenter is one running simulated vCenter.
 type VCenter struct {
-	Spec         VCenterSpec
-	Model        *simulator.Model
-	Server       *simulator.Server
+	Spec   VCenterSpec
+	Model  *simulator.Model
+	Server *simulator.Server
+	// ESX plays the vCenter's ESXi hosts on the data path: host-direct
+	// /folder reads with service tickets, and a count of vCenter's proxied reads.
+	ESX          *ESXHosts
 	URL          string // https://127.0.0.1:port/sdk (no credentials)
 	Username     string
 	Password     string
@@ -75,6 +84,8 @@ func (s VCenterSpec) Validate() error {
 			return fmt.Errorf("lab vCenter %q: VM name %q used twice", s.Name, vm.Name)
 		case !pgs[vm.Network]:
 			return fmt.Errorf("lab vCenter %q: VM %q is on port group %q, which is not one of %v", s.Name, vm.Name, vm.Network, s.Portgroups)
+		case !validDiskKind(vm.Disk):
+			return fmt.Errorf("lab vCenter %q: VM %q has an unknown disk kind %q", s.Name, vm.Name, vm.Disk)
 		case vm.DiskSize < 1<<20 || vm.DiskSize%(1<<20) != 0:
 			return fmt.Errorf("lab vCenter %q: VM %q disk size %d must be a whole number of MiB, at least 1 MiB", s.Name, vm.Name, vm.DiskSize)
 		}
@@ -136,7 +147,13 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 		return vc, fmt.Errorf("lab vCenter %s: login: %w", spec.Name, err)
 	}
 	defer c.Logout(context.WithoutCancel(ctx))
-	if err := build(ctx, c, spec, dsDir); err != nil {
+	if err := build(ctx, c, spec, dir, dsDir); err != nil {
+		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
+	}
+	if err := shapeDisks(ctx, m, c, spec); err != nil {
+		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
+	}
+	if vc.ESX, err = startESXHosts(m, ca); err != nil {
 		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
 	return vc, nil
@@ -144,6 +161,9 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 
 // Close stops the vCenter.
 func (vc *VCenter) Close() {
+	if vc.ESX != nil {
+		vc.ESX.Close()
+	}
 	if vc.Server != nil {
 		vc.Server.Close()
 	}
@@ -157,7 +177,7 @@ func (vc *VCenter) FlatFile(vm string) string {
 	return filepath.Join(vc.DatastoreDir, vm, vm+"-flat.vmdk")
 }
 
-func build(ctx context.Context, c *govmomi.Client, spec VCenterSpec, dsDir string) error {
+func build(ctx context.Context, c *govmomi.Client, spec VCenterSpec, dir, dsDir string) error {
 	dc, err := object.NewRootFolder(c.Client).CreateDatacenter(ctx, spec.Datacenter)
 	if err != nil {
 		return fmt.Errorf("create datacenter: %w", err)
@@ -183,20 +203,40 @@ func build(ctx context.Context, c *govmomi.Client, spec VCenterSpec, dsDir strin
 		hosts = append(hosts, object.NewHostSystem(c.Client, info.Result.(types.ManagedObjectReference)))
 	}
 
-	// Mount the datastore on every host; vcsim answers an empty moref for
+	// Mount each datastore on every host; vcsim answers an empty moref for
 	// the second mount of the same datastore, so keep the first.
-	var ds *object.Datastore
-	for _, h := range hosts {
-		dss, err := h.ConfigManager().DatastoreSystem(ctx)
-		if err != nil {
+	type datastore struct {
+		ds  *object.Datastore
+		dir string
+	}
+	dss := map[string]datastore{}
+	mount := func(name, dir string) error {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		ref, err := dss.CreateLocalDatastore(ctx, spec.Datastore, dsDir)
-		if err != nil {
-			return fmt.Errorf("create datastore %s on %s: %w", spec.Datastore, h.Name(), err)
+		for _, h := range hosts {
+			sys, err := h.ConfigManager().DatastoreSystem(ctx)
+			if err != nil {
+				return err
+			}
+			ref, err := sys.CreateLocalDatastore(ctx, name, dir)
+			if err != nil {
+				return fmt.Errorf("create datastore %s on %s: %w", name, h.Name(), err)
+			}
+			if _, ok := dss[name]; !ok {
+				dss[name] = datastore{object.NewDatastore(c.Client, ref.Reference()), dir}
+			}
 		}
-		if ds == nil {
-			ds = object.NewDatastore(c.Client, ref.Reference())
+		return nil
+	}
+	if err := mount(spec.Datastore, dsDir); err != nil {
+		return err
+	}
+	for _, vm := range spec.VMs {
+		if _, ok := dss[vm.Datastore]; vm.Datastore != "" && !ok {
+			if err := mount(vm.Datastore, filepath.Join(dir, spec.Name+"-"+vm.Datastore)); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -251,7 +291,11 @@ func build(ctx context.Context, c *govmomi.Client, spec VCenterSpec, dsDir strin
 		if err != nil {
 			return fmt.Errorf("VM %s: port group %s: %w", vm.Name, vm.Network, err)
 		}
-		if err := createVM(ctx, c, folders.VmFolder, pool, hosts[i%len(hosts)], ds, spec.Datastore, pg, vm, dsDir); err != nil {
+		name := spec.Datastore
+		if vm.Datastore != "" {
+			name = vm.Datastore
+		}
+		if err := createVM(ctx, c, folders.VmFolder, pool, hosts[i%len(hosts)], dss[name].ds, name, pg, vm, dss[name].dir); err != nil {
 			return fmt.Errorf("VM %s: %w", vm.Name, err)
 		}
 	}

@@ -14,6 +14,7 @@ const (
 	EventPaused     EventKind = "paused"      // job paused (by request or after an error: Err)
 	EventResumed    EventKind = "resumed"
 	EventVerified   EventKind = "verified" // final verify: replica equals source
+	EventWarning    EventKind = "warning"  // something works, but worse than it should (Msg), e.g. reads through vCenter's proxy
 )
 
 // Phase of a pass.

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ferry-migrate/ferry/vsphere"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -19,7 +21,20 @@ type PreflightReport struct {
 	CBTEnabled      bool     // config.changeTrackingEnabled
 	DisksWithoutCBT []string // device keys of disks with no changeId yet
 	Snapshots       []string // names of existing snapshots (not ferry's)
-	Problems        []string // human-readable, empty when ready
+	// Refusals are the problems ferry cannot fix: disks its transport cannot
+	// read (independent, RDM, vSAN/vVols, encrypted, delta chains) and
+	// snapshots of the VM's own, each with the reason and what to do.
+	Refusals []string
+	Problems []string // human-readable, empty when ready (includes Refusals)
+}
+
+// Refused returns nil when nothing stops ferry from replicating the VM (CBT
+// can still be off: ferry turns it on), or an error listing the refusals.
+func (r PreflightReport) Refused() error {
+	if len(r.Refusals) == 0 {
+		return nil
+	}
+	return fmt.Errorf("VM %s cannot be replicated by ferry: %s", r.VM, strings.Join(r.Refusals, "; "))
 }
 
 // Err returns nil when the VM is ready, or an error listing the problems.
@@ -30,11 +45,17 @@ func (r PreflightReport) Err() error {
 	return fmt.Errorf("VM %s is not ready for replication: %s", r.VM, strings.Join(r.Problems, "; "))
 }
 
-// Preflight checks that the VM is powered on, has CBT on every disk and has
-// no snapshots of its own (replication.md: forklift #2397, #1030).
+// Preflight checks that the VM is powered on, has CBT on every disk, has
+// no snapshots of its own (replication.md: forklift #2397, #1030) and only
+// disks the transport can read: flat base disks in persistent mode, not
+// encrypted, on VMFS or NFS (real-world.md "Reading source disks").
 func Preflight(ctx context.Context, c *vim25.Client, vm types.ManagedObjectReference) (PreflightReport, error) {
 	s := NewVSphereSource(c, vm)
-	m, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "config.changeTrackingEnabled", "config.hardware.device")
+	m, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "config.changeTrackingEnabled", "config.hardware.device", "config.keyId")
+	if err != nil {
+		return PreflightReport{}, err
+	}
+	dsTypes, err := vsphere.DatastoreTypes(ctx, c, []mo.VirtualMachine{m})
 	if err != nil {
 		return PreflightReport{}, err
 	}
@@ -45,9 +66,10 @@ func Preflight(ctx context.Context, c *vim25.Client, vm types.ManagedObjectRefer
 	if !r.PoweredOn {
 		r.Problems = append(r.Problems, fmt.Sprintf("powered %s: warm migration needs a running VM", strings.TrimPrefix(string(m.Runtime.PowerState), "powered")))
 	}
+	r.Refusals = vsphere.UnreadableDisks(&m, dsTypes)
 	disks := flatDisks(m.Config.Hardware.Device)
-	if len(disks) == 0 {
-		r.Problems = append(r.Problems, "no flat virtual disks")
+	if len(disks) == 0 && len(r.Refusals) == 0 {
+		r.Refusals = append(r.Refusals, "no virtual disks to replicate")
 	}
 	for _, d := range disks {
 		if d.changeID == "" {
@@ -68,8 +90,9 @@ func Preflight(ctx context.Context, c *vim25.Client, vm types.ManagedObjectRefer
 		})
 	}
 	if len(r.Snapshots) > 0 {
-		r.Problems = append(r.Problems, fmt.Sprintf("has snapshots (%s): consolidate or delete them first", strings.Join(r.Snapshots, ", ")))
+		r.Refusals = append(r.Refusals, fmt.Sprintf("has snapshots (%s): its disks are delta chains ferry does not read; delete (consolidate) them in vCenter first", strings.Join(r.Snapshots, ", ")))
 	}
+	r.Problems = append(r.Problems, r.Refusals...)
 	return r, nil
 }
 

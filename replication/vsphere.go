@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
-	"net/url"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/ferry-migrate/ferry/vsphere"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
@@ -33,6 +34,36 @@ const SnapshotPrefix = "ferry-pass-"
 type VSphereSource struct {
 	Client *vim25.Client
 	VM     types.ManagedObjectReference
+	// ProxyOnly reads through vCenter's /folder proxy, never host-direct.
+	ProxyOnly bool
+	// Warn receives warnings (reads falling back to vCenter's proxy); nil:
+	// the default slog logger. Warnings hold no secrets.
+	Warn func(msg string)
+
+	mu          sync.Mutex
+	proxyWarned bool // the fallback was reported; reset when host-direct works again
+}
+
+// warn reports a fallback to the proxy once until host-direct works again.
+func (s *VSphereSource) warn(msg string) {
+	s.mu.Lock()
+	done := s.proxyWarned
+	s.proxyWarned = true
+	s.mu.Unlock()
+	if done {
+		return
+	}
+	if s.Warn != nil {
+		s.Warn(msg)
+		return
+	}
+	slog.Warn(msg)
+}
+
+func (s *VSphereSource) hostDirectWorks() {
+	s.mu.Lock()
+	s.proxyWarned = false
+	s.mu.Unlock()
 }
 
 // NewVSphereSource returns a source for vm.
@@ -44,6 +75,7 @@ type vsDisk struct {
 	Disk
 	fileName string // "[ds] dir/name.vmdk"
 	changeID string
+	ds, flat string // datastore and path of the flat extent named by the descriptor
 }
 
 func flatDisks(devices []types.BaseVirtualDevice) []vsDisk {
@@ -115,9 +147,17 @@ func (s *VSphereSource) removeSnapshot(ctx context.Context, ref types.ManagedObj
 
 // Open implements Source.
 func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
-	vm, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "config.hardware.device")
+	vm, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "config.hardware.device", "config.keyId")
 	if err != nil {
 		return nil, err
+	}
+	// Disks this transport cannot read are refused before any snapshot.
+	dsTypes, err := vsphere.DatastoreTypes(ctx, s.Client, []mo.VirtualMachine{vm})
+	if err != nil {
+		return nil, err
+	}
+	if r := vsphere.UnreadableDisks(&vm, dsTypes); len(r) > 0 {
+		return nil, fmt.Errorf("VM %s cannot be replicated by ferry: %s", vm.Name, strings.Join(r, "; "))
 	}
 	var snaps []types.VirtualMachineSnapshotTree
 	if vm.Snapshot != nil {
@@ -201,6 +241,12 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 	if vs.dcPath, err = s.datacenterPath(ctx); err != nil {
 		return nil, err
 	}
+	if err := vs.openReader(ctx); err != nil {
+		if vs.snap != nil && resume == "" {
+			_ = vs.Release(context.WithoutCancel(ctx))
+		}
+		return nil, err
+	}
 	return vs, nil
 }
 
@@ -239,6 +285,7 @@ type vsSnapshot struct {
 	snap   *types.ManagedObjectReference // nil: final pass on the powered-off VM
 	disks  map[string]vsDisk
 	dcPath string
+	host   *hostEndpoint // nil: through vCenter's /folder proxy
 }
 
 func (v *vsSnapshot) ID() string { return v.id }
@@ -297,19 +344,6 @@ func (v *vsSnapshot) Extents(ctx context.Context, key, base string) ([]Extent, e
 	return normalize(out, d.Capacity), nil
 }
 
-// folderURL is the datastore HTTP URL of the disk's -flat.vmdk.
-func (v *vsSnapshot) folderURL(d vsDisk) (*url.URL, error) {
-	var p object.DatastorePath
-	if !p.FromString(d.fileName) {
-		return nil, fmt.Errorf("disk %s: bad backing file name %q", d.Key, d.fileName)
-	}
-	u := *v.s.Client.URL()
-	u.User = nil
-	u.Path = path.Join("/folder", strings.Replace(p.Path, ".vmdk", "-flat.vmdk", 1))
-	u.RawQuery = url.Values{"dcPath": {v.dcPath}, "dsName": {p.Datastore}}.Encode()
-	return &u, nil
-}
-
 // ReadAt implements Snapshot with one Range GET; the 206's Content-Range
 // must match the request exactly.
 func (v *vsSnapshot) ReadAt(ctx context.Context, key string, p []byte, off int64) error {
@@ -320,27 +354,18 @@ func (v *vsSnapshot) ReadAt(ctx context.Context, key string, p []byte, off int64
 	if off < 0 || off+int64(len(p)) > d.Capacity {
 		return fmt.Errorf("read %d bytes at %d beyond disk %s (%d bytes)", len(p), off, key, d.Capacity)
 	}
-	u, err := v.folderURL(d)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return err
-	}
 	last := off + int64(len(p)) - 1
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, last))
-	return v.s.Client.Client.Do(ctx, req, func(res *http.Response) error {
+	return v.get(ctx, d.ds, d.flat, fmt.Sprintf("bytes=%d-%d", off, last), func(res *http.Response) error {
 		if res.StatusCode != http.StatusPartialContent {
-			return fmt.Errorf("GET %s range %d-%d: %s (want 206 Partial Content)", u.Path, off, last, res.Status)
+			return fmt.Errorf("GET %s range %d-%d: %s (want 206 Partial Content)", d.flat, off, last, res.Status)
 		}
 		var a, b, total int64
 		cr := res.Header.Get("Content-Range")
 		if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &a, &b, &total); err != nil || a != off || b != last {
-			return fmt.Errorf("GET %s range %d-%d: Content-Range %q does not match", u.Path, off, last, cr)
+			return fmt.Errorf("GET %s range %d-%d: Content-Range %q does not match", d.flat, off, last, cr)
 		}
 		if _, err := io.ReadFull(res.Body, p); err != nil {
-			return fmt.Errorf("GET %s range %d-%d: %w", u.Path, off, last, err)
+			return fmt.Errorf("GET %s range %d-%d: %w", d.flat, off, last, err)
 		}
 		return nil
 	})

@@ -383,6 +383,12 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 	if err != nil {
 		return nil, vm, err
 	}
+	src := replication.NewVSphereSource(onprem.Client.Client, vm.Ref)
+	if events != nil {
+		src.Warn = func(msg string) {
+			events(replication.Event{Time: time.Now(), VM: vmName, Kind: replication.EventWarning, Msg: msg})
+		}
+	}
 	// The provider vCenter creates the replica disks; the receiver
 	// appliance gets them hot-added.
 	kind, replicas, err := e.prepareReplicas(ctx, vm)
@@ -395,7 +401,7 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 		Kind:     kind,
 		Replicas: replicas,
 		Limiter:  limiter,
-		Source:   replication.NewVSphereSource(onprem.Client.Client, vm.Ref),
+		Source:   src,
 		Addr:     e.Config.Receiver.URL,
 		TLS:      tlsCfg,
 		State:    store,
@@ -425,7 +431,7 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 				mib(ev.Acked), mib(ev.Planned), mib(int64(ev.Rate)), ev.ETA.Round(time.Second)), frac))
 		case replication.EventPhase:
 			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Phase), -1))
-		case replication.EventRPOWarning, replication.EventError:
+		case replication.EventRPOWarning, replication.EventError, replication.EventWarning:
 			msg := ev.Msg
 			if ev.Err != nil {
 				msg = strings.TrimSpace(msg + " " + ev.Err.Error())

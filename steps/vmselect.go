@@ -14,7 +14,9 @@ import (
 )
 
 // VMSelection is step 5: the VMs to warm-migrate exist, run, and have
-// changed block tracking on every disk (enabled here if not); their RPO is
+// changed block tracking on every disk (enabled here if not); their disks
+// are ones ferry can read (not independent, RDM, vSAN/vVols, encrypted or a
+// delta chain) and they have no snapshots of their own; their RPO is
 // valid; the receiver is configured; the target network exists.
 type VMSelection struct{}
 
@@ -100,6 +102,11 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if err != nil {
 			return nil, fmt.Errorf("VM %s: preflight: %w", p.Name, err)
 		}
+		// Disks the transport cannot read, and snapshots of the VM's own,
+		// are refused here, before anything changes.
+		if err := rep.Refused(); err != nil {
+			return nil, err
+		}
 		cfg, err := onprem.VMConfig(ctx, vm.Ref)
 		if err != nil {
 			return nil, fmt.Errorf("VM %s: %w", p.Name, err)
@@ -158,9 +165,6 @@ func (s *VMSelection) Apply(ctx context.Context, env *Env, emit Emit) (Result, e
 		return res, err
 	}
 	for _, c := range checks {
-		if c.vm.Snapshots > 0 {
-			emit(Warning(fmt.Sprintf("VM %s has %d snapshot(s): replication reads through them, but consolidate them before the cutover if you can", c.vm.Name, c.vm.Snapshots)))
-		}
 		r := Resource{Kind: "VM", Name: c.vm.Name, ID: c.vm.Ref.Value}
 		// The target is built from the configuration selected, not from
 		// whatever the source looks like at cutover.

@@ -34,6 +34,11 @@ type VM struct {
 	Networks    []string // port group / network names
 	UUID        string   // BIOS uuid
 	Template    bool
+	// Unreadable says, per disk ferry's transport cannot read (independent,
+	// RDM, vSAN/vVols, encrypted, delta), why and what to do (DiskRefusal).
+	Unreadable []string
+	// SnapshotNames are the names in the snapshot tree.
+	SnapshotNames []string
 }
 
 // PoweredOn reports whether the VM runs.
@@ -51,7 +56,7 @@ func (v VM) DiskBytes() int64 {
 var vmProps = []string{
 	"name", "runtime.powerState", "guest.ipAddress", "guest.toolsRunningStatus",
 	"config.hardware.device", "config.changeTrackingEnabled", "config.uuid", "config.template",
-	"snapshot", "network",
+	"snapshot", "network", "config.keyId",
 }
 
 // VMs lists every virtual machine in the inventory, sorted by name.
@@ -70,9 +75,15 @@ func (c *Client) VMs(ctx context.Context) ([]VM, error) {
 	if err != nil {
 		return nil, err
 	}
+	dsTypes, err := c.DiskDatastoreTypes(ctx, mvms)
+	if err != nil {
+		return nil, err
+	}
 	vms := make([]VM, 0, len(mvms))
 	for i := range mvms {
-		vms = append(vms, toVM(&mvms[i], netNames))
+		vm := toVM(&mvms[i], netNames)
+		vm.Unreadable = UnreadableDisks(&mvms[i], dsTypes)
+		vms = append(vms, vm)
 	}
 	sort.Slice(vms, func(i, j int) bool { return vms[i].Name < vms[j].Name })
 	return vms, nil
@@ -144,6 +155,7 @@ func toVM(m *mo.VirtualMachine, netNames map[types.ManagedObjectReference]string
 	}
 	if m.Snapshot != nil {
 		vm.Snapshots = countSnapshots(m.Snapshot.RootSnapshotList)
+		vm.SnapshotNames = snapshotNames(m.Snapshot.RootSnapshotList, nil)
 	}
 	for _, n := range m.Network {
 		if name := netNames[n]; name != "" {
@@ -173,6 +185,13 @@ func toDisk(d *types.VirtualDisk) Disk {
 		disk.Datastore = p.Datastore
 	}
 	return disk
+}
+
+func snapshotNames(tree []types.VirtualMachineSnapshotTree, out []string) []string {
+	for _, s := range tree {
+		out = snapshotNames(s.ChildSnapshotList, append(out, s.Name))
+	}
+	return out
 }
 
 func countSnapshots(tree []types.VirtualMachineSnapshotTree) int {

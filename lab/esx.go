@@ -1,0 +1,296 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// TicketLifetime is how long a generic service ticket the lab's vCenter
+// issues may wait for its one use.
+const TicketLifetime = time.Minute
+
+// ESXHosts plays the ESXi hosts of one lab vCenter on the data path, as
+// ESXi does (real-world.md "Reading source disks"):
+//
+//   - every host serves the datastore HTTP endpoint /folder on its own
+//     address (127.0.0.1, the management IP vcsim reports, and the port the
+//     host's summary.config.port reports), with a certificate from the lab
+//     CA for its name and address;
+//   - a host answers only a request that carries a generic service ticket
+//     (cookie vmware_cgi_ticket) vCenter issued for exactly that URL and
+//     method; a ticket is used once (SessionManagerGenericServiceTicket: "may
+//     be used only once and is valid only for the spec with which it was
+//     acquired") and expires after TicketLifetime;
+//   - a host serves only datastores mounted on it;
+//   - vCenter's own /folder GETs (its proxy, the slow path) are counted, so
+//     a test can tell which path a reader used.
+type ESXHosts struct {
+	model *simulator.Model
+
+	mu      sync.Mutex
+	tickets map[string]serviceTicket
+	hosts   map[string]*esxHost // by "127.0.0.1:port"
+
+	proxyReads atomic.Int64 // GET/HEAD /folder answered by vCenter
+	hostReads  atomic.Int64 // GET/HEAD /folder answered by a host with a valid ticket
+	refused    atomic.Int64 // host requests refused (no, used, expired or mismatched ticket)
+}
+
+type serviceTicket struct {
+	url     *url.URL
+	method  string // "httpGet", "httpHead", ...
+	expires time.Time
+}
+
+type esxHost struct {
+	ref  types.ManagedObjectReference
+	name string
+	addr string
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// ProxyReads is the number of /folder reads vCenter proxied.
+func (e *ESXHosts) ProxyReads() int64 { return e.proxyReads.Load() }
+
+// HostReads is the number of /folder reads hosts answered directly.
+func (e *ESXHosts) HostReads() int64 { return e.hostReads.Load() }
+
+// Refused is the number of host /folder requests refused for their ticket.
+func (e *ESXHosts) Refused() int64 { return e.refused.Load() }
+
+// Addr returns the address (127.0.0.1:port) of the named host, "" if none.
+func (e *ESXHosts) Addr(host string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, h := range e.hosts {
+		if h.name == host {
+			return h.addr
+		}
+	}
+	return ""
+}
+
+// Close stops every host's server.
+func (e *ESXHosts) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, h := range e.hosts {
+		_ = h.srv.Close()
+	}
+}
+
+// startESXHosts starts one /folder server per host of m, wraps vCenter's
+// AcquireGenericServiceTicket and counts vCenter's own /folder reads.
+func startESXHosts(m *simulator.Model, ca *CA) (_ *ESXHosts, err error) {
+	e := &ESXHosts{model: m, tickets: map[string]serviceTicket{}, hosts: map[string]*esxHost{}}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	reg := m.Map()
+	for _, o := range reg.All("HostSystem") {
+		hs, ok := o.(*simulator.HostSystem)
+		if !ok {
+			continue
+		}
+		tlsCfg, err := ca.ServerTLS("esx "+hs.Name, hs.Name, "127.0.0.1")
+		if err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("lab ESXi host %s: %w", hs.Name, err)
+		}
+		h := &esxHost{ref: hs.Self, name: hs.Name, addr: ln.Addr().String(), ln: ln}
+		h.srv = &http.Server{Handler: e.hostHandler(h), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
+		e.hosts[h.addr] = h
+		port := ln.Addr().(*net.TCPAddr).Port
+		reg.WithLock(&simulator.Context{}, hs, func() { hs.Summary.Config.Port = int32(port) })
+		go func() { _ = h.srv.ServeTLS(ln, "", "") }()
+	}
+
+	prev := reg.Handler
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		if method.This.Type == "SessionManager" && method.Name == "AcquireGenericServiceTicket" {
+			if sm, ok := ctx.Map.Get(method.This).(*simulator.SessionManager); ok {
+				w := &ticketingSessionManager{SessionManager: sm, e: e}
+				if ctx.Session != nil {
+					ctx.Session.Put(w)
+				}
+				return w, nil
+			}
+		}
+		if method.This.Type == "SessionManager" && ctx.Session != nil {
+			if _, ok := ctx.Session.Registry.Get(method.This).(*ticketingSessionManager); ok {
+				ctx.Session.Registry.Remove(ctx, method.This)
+			}
+		}
+		if prev != nil {
+			return prev(ctx, method)
+		}
+		return nil, nil
+	}
+	m.Service.Handle("GET /folder/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.proxyReads.Add(1)
+		m.Service.ServeDatastore(w, r)
+	}))
+	return e, nil
+}
+
+// ticketingSessionManager issues tickets the lab's hosts check.
+type ticketingSessionManager struct {
+	*simulator.SessionManager
+	e *ESXHosts
+}
+
+// AcquireGenericServiceTicket issues a one-time ticket for an HTTP request
+// to one of the hosts, refusing specs that name no host of this vCenter.
+func (w *ticketingSessionManager) AcquireGenericServiceTicket(ctx *simulator.Context, req *types.AcquireGenericServiceTicket) (res soap.HasFault) {
+	body := &methods.AcquireGenericServiceTicketBody{}
+	defer func() {
+		if r := recover(); r != nil {
+			body.Fault_ = simulator.Fault(fmt.Sprint(r), &types.SystemError{Reason: fmt.Sprint(r)})
+			res = body
+		}
+	}()
+	if ctx.Session == nil {
+		body.Fault_ = simulator.Fault("", &types.NotAuthenticated{})
+		return body
+	}
+	spec, ok := req.Spec.(*types.SessionManagerHttpServiceRequestSpec)
+	if !ok {
+		body.Fault_ = simulator.Fault("only HTTP service tickets are supported", &types.InvalidArgument{InvalidProperty: "spec"})
+		return body
+	}
+	u, err := url.Parse(spec.Url)
+	if err != nil || u.Scheme != "https" {
+		body.Fault_ = simulator.Fault("bad URL", &types.InvalidArgument{InvalidProperty: "spec.url"})
+		return body
+	}
+	w.e.mu.Lock()
+	h := w.e.hosts[u.Host]
+	if h == nil && u.Port() == "" {
+		// https://host/ means port 443: only a host listening there matches.
+		h = w.e.hosts[net.JoinHostPort(u.Hostname(), "443")]
+	}
+	if h == nil {
+		w.e.mu.Unlock()
+		body.Fault_ = simulator.Fault("URL names no host of this vCenter", &types.InvalidArgument{InvalidProperty: "spec.url"})
+		return body
+	}
+	id := randomSecret() + randomSecret()
+	w.e.tickets[id] = serviceTicket{url: u, method: spec.Method, expires: time.Now().Add(TicketLifetime)}
+	w.e.mu.Unlock()
+	body.Res = &types.AcquireGenericServiceTicketResponse{Returnval: types.SessionManagerGenericServiceTicket{Id: id, HostName: h.name}}
+	return body
+}
+
+// take removes and returns the ticket id if it is valid for r.
+func (e *ESXHosts) take(id string, h *esxHost, r *http.Request) error {
+	e.mu.Lock()
+	t, ok := e.tickets[id]
+	delete(e.tickets, id)
+	now := time.Now()
+	for k, o := range e.tickets {
+		if now.After(o.expires) {
+			delete(e.tickets, k)
+		}
+	}
+	e.mu.Unlock()
+	switch {
+	case id == "" || !ok:
+		return errors.New("no valid service ticket")
+	case now.After(t.expires):
+		return errors.New("service ticket expired")
+	case t.method != "http"+r.Method[:1]+strings.ToLower(r.Method[1:]):
+		return fmt.Errorf("service ticket is for %s, not %s", t.method, r.Method)
+	case e.hosts[t.url.Host] != h && !(t.url.Port() == "" && e.hosts[net.JoinHostPort(t.url.Hostname(), "443")] == h):
+		return errors.New("service ticket is for another host")
+	case path.Clean(t.url.Path) != path.Clean(r.URL.Path) || t.url.Query().Get("dsName") != r.URL.Query().Get("dsName"):
+		return errors.New("service ticket is for another file")
+	}
+	return nil
+}
+
+// hostHandler serves /folder/<path>?dsName=<ds> of one host.
+func (e *ESXHosts) hostHandler(h *esxHost) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/folder/") {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// Reads only: the lab's hosts take no writes.
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		var id string
+		if c, err := r.Cookie("vmware_cgi_ticket"); err == nil {
+			id = c.Value
+		}
+		if err := e.take(id, h, r); err != nil {
+			e.refused.Add(1)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		rel := strings.TrimPrefix(r.URL.Path, "/folder/")
+		if strings.Contains(rel, "..") {
+			http.Error(w, "bad path", http.StatusBadRequest)
+			return
+		}
+		dir, err := e.mountedDatastore(h, r.URL.Query().Get("dsName"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil || fi.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		e.hostReads.Add(1)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeContent(w, r, "", fi.ModTime(), f)
+	})
+}
+
+// mountedDatastore returns the directory of the named datastore if host h mounts it.
+func (e *ESXHosts) mountedDatastore(h *esxHost, name string) (string, error) {
+	for _, o := range e.model.Map().All("Datastore") {
+		ds, ok := o.(*simulator.Datastore)
+		if !ok || ds.Name != name {
+			continue
+		}
+		for _, m := range ds.Host {
+			if m.Key == h.ref {
+				return ds.Info.GetDatastoreInfo().Url, nil
+			}
+		}
+		return "", fmt.Errorf("datastore %s is not mounted on %s", name, h.name)
+	}
+	return "", fmt.Errorf("no datastore %q", name)
+}
