@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -309,7 +310,7 @@ func isReportLine(ev steps.Event) bool {
 
 // resultLines are what the step reported as done (per VM, with its
 // measured downtime), its warnings and where it saved the report.
-func (s *cutoverScreen) resultLines(width int) []string {
+func (s *cutoverScreen) resultLines(width int, reportLine bool) []string {
 	var out []string
 	for _, ev := range s.run.events {
 		switch {
@@ -317,11 +318,32 @@ func (s *cutoverScreen) resultLines(width int) []string {
 			out = append(out, wrapped("  "+ev.Message, width, 4, sOK)...)
 		case ev.Kind == steps.EventWarning:
 			out = append(out, wrapped("  ! "+ev.Message, width, 4, sWarn)...)
-		case isReportLine(ev):
+		case isReportLine(ev) && reportLine:
 			out = append(out, wrapped("  "+ev.Message, width, 4, sDim)...)
 		}
 	}
 	return out
+}
+
+// next says what to do after a cutover: the VMs left, another wave, and
+// the stretch once the last VM has moved.
+func (s *cutoverScreen) next(width int) []string {
+	var l string
+	left := s.w.env.Migrating()
+	switch {
+	case s.run.phase == phaseFailed:
+		return nil
+	case len(left) > 0:
+		var n []string
+		for _, vm := range left {
+			n = append(n, vm.Name)
+		}
+		l = "Next: " + strings.Join(n, ", ") + " still replicate; cut them over when their window comes (r). To add VMs to this job, go back to step 5 ([ steps back)."
+	default:
+		l = "Next: every VM of the job is cut over. For another wave, go back to step 5 ([ steps back), select VMs, and enter. " +
+			"Once the last VM has moved, tear the stretch down: the L2VPN session and client appliance ferry created (steps 2 to 4)."
+	}
+	return wrapped(l, width, 0, sBold)
 }
 
 // report is the downtime report, or the failure with what to do next.
@@ -340,6 +362,33 @@ func (s *cutoverScreen) report(width, height int) []string {
 		out = append(out, "")
 	default:
 		out = append(out, sOK.Render("✓ cutover complete")+": "+s.run.summary)
+	}
+	if rep, md, err := s.w.env.LastCutoverReport(); rep != nil || err != nil {
+		// The saved report: the same figures as its Markdown, after a
+		// restart too.
+		if err != nil {
+			out = append(out, "", sBold.Render("Downtime report"))
+			out = append(out, wrapped("  "+err.Error(), width, 4, sWarn)...)
+		} else {
+			out = append(out, "")
+			out = append(out, sBold.Render("Downtime report")+fmt.Sprintf(" · total %s", rep.Finished.Sub(rep.Started).Round(time.Millisecond)))
+			for _, v := range rep.VMs {
+				out = append(out, wrapped("  "+v.VM+": "+v.Figures(), width, 4, lipgloss.NewStyle())...)
+			}
+			out = append(out, wrapped("  saved as "+md, width, 4, sDim)...)
+		}
+		out = append(out, s.next(width)...)
+		if s.run.started.IsZero() {
+			return out
+		}
+		if rl := s.resultLines(width, false); len(rl) > 0 {
+			out = append(append(out, "", sBold.Render("Result")), rl...)
+		}
+		if height-len(out) < 4 {
+			return out // the phases are in the report's file
+		}
+		out = append(out, "", sBold.Render("Phases"))
+		return append(out, s.timeline(width, height-len(out))...)
 	}
 	if s.run.started.IsZero() {
 		return out
@@ -360,7 +409,7 @@ func (s *cutoverScreen) report(width, height int) []string {
 	if proj > 0 {
 		out = append(out, fmt.Sprintf("  projected before      ~%s", dur(proj)))
 	}
-	if rl := s.resultLines(width); len(rl) > 0 {
+	if rl := s.resultLines(width, true); len(rl) > 0 {
 		out = append(append(out, "", sBold.Render("Result")), rl...)
 	}
 	out = append(out, "", sBold.Render("Phases"))

@@ -1,8 +1,11 @@
 package tui
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 	"testing"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -163,4 +166,27 @@ func TestStretchUpOnDone(t *testing.T) {
 	h.send(press("enter"))
 	h.send(press("enter"))
 	h.mustSee(t, "✓ done", "The stretch is UP on both ends")
+}
+
+// TestDowntimeReportKeptAfterRestart (item 17): a wizard opened after the
+// cutover shows the saved report's figures, worded as its Markdown, and
+// what to do next.
+func TestDowntimeReportKeptAfterRestart(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: allDone})
+	rep := &steps.CutoverReport{Started: t0, Finished: t0.Add(6105 * time.Millisecond),
+		VMs: []steps.VMReport{{VM: "WebApp2", Outcome: "migrated", MeasuredDowntimeSeconds: 3.19, ServiceWindowSeconds: 3.21}}}
+	md, _, err := rep.Save(filepath.Dir(h.env.State.Path()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.env.State.SetOutput("cutover", "report", md); err != nil {
+		t.Fatal(err)
+	}
+	h.start(120, 40)
+	h.mustSee(t, "✓ cutover complete", "Downtime report · total 6.105s", "WebApp2: migrated · measured downtime 3.2s · shutdown to power-on 3.2s",
+		filepath.Base(md), "Next: every VM of the job is cut over")
+	b, err := os.ReadFile(md)
+	if err != nil || !strings.Contains(string(b), "| WebApp2 | migrated | 3.2s | 3.2s |") {
+		t.Fatalf("the Markdown report does not carry the same figures: %v\n%s", err, b)
+	}
 }

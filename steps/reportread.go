@@ -1,0 +1,45 @@
+package steps
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// LastCutoverReport reads the downtime report the last cutover saved (the
+// JSON beside the Markdown named in the state), so that a front end shows
+// the same figures as the file, after a restart too. nil: none was saved.
+func (e *Env) LastCutoverReport() (*CutoverReport, string, error) {
+	md := e.State.Get("cutover").Outputs["report"]
+	if md == "" {
+		return nil, "", nil
+	}
+	js := strings.TrimSuffix(md, ".md") + ".json"
+	b, err := os.ReadFile(js)
+	if errors.Is(err, fs.ErrNotExist) && !filepath.IsAbs(js) && e.State.Path() != "" {
+		// Named relative to the state file's directory.
+		b, err = os.ReadFile(filepath.Join(filepath.Dir(e.State.Path()), js))
+	}
+	if err != nil {
+		return nil, md, fmt.Errorf("downtime report: %w", err)
+	}
+	var r CutoverReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, md, fmt.Errorf("downtime report %s: %w", md, err)
+	}
+	return &r, md, nil
+}
+
+// Figures are a VM's line of the report's table, worded as the Markdown
+// words them.
+func (v VMReport) Figures() string {
+	final := "-"
+	if v.FinalPass != nil {
+		final = fmt.Sprintf("%s changed, %s sent", mib(v.FinalPass.Planned), mib(v.FinalPass.Sent))
+	}
+	return fmt.Sprintf("%s · measured downtime %s · shutdown to power-on %s · final pass %s", v.Outcome, secs(v.MeasuredDowntimeSeconds), secs(v.ServiceWindowSeconds), final)
+}
