@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/steps"
@@ -42,9 +41,8 @@ const maxChoices = 5
 func newForm(w *wiring, idx int, fields []steps.Field) *form {
 	fm := &form{w: w, idx: idx}
 	for _, f := range fields {
-		in := textinput.New()
+		in := newInput()
 		in.Prompt = ""
-		in.Cursor.SetMode(cursor.CursorStatic) // a blinking cursor would tick forever
 		in.SetValue(f.Get(w.env.Plan))
 		switch {
 		case f.Default != nil && f.Default(w.env.Plan) != "":

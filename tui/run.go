@@ -13,11 +13,9 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/term"
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/steps"
-	"github.com/muesli/termenv"
 )
 
 // Options are what `ferry` and `ferry lab` pass to Run.
@@ -81,7 +79,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer restore()
 	if os.Getenv("NO_COLOR") != "" {
-		lipgloss.SetColorProfile(termenv.Ascii)
+		NoColor()
 	}
 
 	pf, err := loadPlan(opts)

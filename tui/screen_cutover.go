@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -28,9 +27,8 @@ type cutoverScreen struct {
 }
 
 func newCutoverScreen(w *wiring, idx int) *cutoverScreen {
-	in := textinput.New()
+	in := newInput()
 	in.Prompt = "> "
-	in.Cursor.SetMode(cursor.CursorStatic)
 	s := &cutoverScreen{w: w, idx: idx, run: newStepRun(w, idx), typed: in, powerOn: true}
 	for _, vm := range w.env.Plan.VMs {
 		if vm.PowerOn != nil && !*vm.PowerOn {

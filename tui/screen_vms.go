@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/steps"
@@ -64,10 +63,9 @@ func newVMScreen(w *wiring, idx int) *vmScreen {
 			s.opts.PowerOn = fmt.Sprint(*vm.PowerOn)
 		}
 	}
-	s.filter = textinput.New()
+	s.filter = newInput()
 	s.filter.Prompt = "/"
 	s.filter.Placeholder = "name or IP"
-	s.filter.Cursor.SetMode(cursor.CursorStatic)
 	if pf.Job != "" && pf.Job == s.defaultJob() {
 		s.autoJob = pf.Job
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 )
@@ -44,9 +43,8 @@ type secretPrompt struct {
 }
 
 func newSecretPrompt(ask secretAskMsg) *secretPrompt {
-	in := textinput.New()
+	in := newInput()
 	in.EchoMode = textinput.EchoPassword
-	in.Cursor.SetMode(cursor.CursorStatic)
 	in.Prompt = "> "
 	in.Focus()
 	return &secretPrompt{ask: ask, input: in}

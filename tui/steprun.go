@@ -11,6 +11,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/ferry-migrate/ferry/steps"
+	"github.com/muesli/termenv"
 )
 
 // runPhase is where a step is between its inputs and its result.
@@ -63,10 +64,13 @@ type stepRun struct {
 }
 
 func newStepRun(w *wiring, idx int) stepRun {
+	profile := lipgloss.ColorProfile()
+	if noColor {
+		profile = termenv.Ascii // the bar's characters say it all
+	}
 	r := stepRun{w: w, idx: idx, stage: w.it[idx], fraction: -1,
-		// The renderer's profile, so NO_COLOR reaches the bar too.
 		bar: progress.New(progress.WithoutPercentage(), progress.WithSolidFill("12"), progress.WithFillCharacters('█', '░'),
-			progress.WithColorProfile(lipgloss.ColorProfile()))}
+			progress.WithColorProfile(profile))}
 	st := w.env.State.Get(r.id())
 	switch {
 	case st.Status == steps.StatusDone:
