@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -375,10 +378,23 @@ func (c *reqCtx) composeNICs(a *vapp, ncs *types.NetworkConnectionSection, defTy
 		}
 		if nc.Network != "" && nc.Network != "none" {
 			var net *network
-			for _, cfg := range a.networks {
-				if cfg.NetworkName == nc.Network && cfg.Configuration != nil && cfg.Configuration.ParentNetwork != nil {
+			var isolated *types.VAppNetworkConfiguration
+			for i, cfg := range a.networks {
+				switch {
+				case cfg.NetworkName != nc.Network:
+				case cfg.Configuration.FenceMode == types.FenceModeIsolated:
+					isolated = &a.networks[i]
+				case cfg.Configuration.ParentNetwork != nil:
 					net = c.m.networkByHref(cfg.Configuration.ParentNetwork.HREF)
 				}
+			}
+			if isolated != nil {
+				if m := nc.IPAddressAllocationMode; m != "NONE" && m != "DHCP" {
+					return nil, fmt.Errorf("NIC %d: %s addresses on isolated vApp network %s are not simulated (NONE or DHCP are)", i, m, nc.Network)
+				}
+				n.Network, n.Connected, n.Mode = nc.Network, nc.IsConnected, nc.IPAddressAllocationMode
+				nics = append(nics, n)
+				continue
 			}
 			if net == nil {
 				return nil, fmt.Errorf("NIC %d: network %q is not a network of vApp %s", i, nc.Network, a.name)
@@ -568,10 +584,13 @@ func handleGetNetworkConfig(c *reqCtx) {
 	c.xml(http.StatusOK, types.MimeNetworkConfigSection, "NetworkConfigSection", c.networkConfigXML(a))
 }
 
-// handlePutNetworkConfig replaces a vApp's networks. The lab supports vApp
-// networks bridged to an org VDC network of the vApp's VDC (named as that
-// network, as the UI and the client name them); a network still used by a
-// NIC cannot be removed.
+// handlePutNetworkConfig replaces a vApp's networks (the whole section, as
+// vCD does). Simulated: vApp networks bridged to an org VDC network of the
+// vApp's VDC (named as that network, as the UI and the client name them)
+// and isolated vApp networks (one IP scope: gateway, netmask or prefix,
+// static ranges inside the subnet and off the gateway). Fenced (natRouted)
+// vApp networks are not simulated. Removing a network a VM of the vApp uses
+// needs the vApp undeployed; its NICs are then left on "none".
 func handlePutNetworkConfig(c *reqCtx) {
 	a, v := c.entityFromPath()
 	if a == nil || v != nil {
@@ -584,6 +603,7 @@ func handlePutNetworkConfig(c *reqCtx) {
 	if !c.readXML(&in) {
 		return
 	}
+	bad := func(format string, args ...any) { c.fail(http.StatusBadRequest, "BAD_REQUEST", format, args...) }
 	var out []types.VAppNetworkConfiguration
 	names := map[string]bool{}
 	for _, cfg := range in.NetworkConfig {
@@ -592,40 +612,154 @@ func handlePutNetworkConfig(c *reqCtx) {
 			return
 		}
 		names[cfg.NetworkName] = true
-		if cfg.Configuration == nil || cfg.Configuration.FenceMode != types.FenceModeBridged || cfg.Configuration.ParentNetwork == nil {
-			c.fail(http.StatusBadRequest, "BAD_REQUEST", "vApp network %s: only networks bridged to an org VDC network are simulated", cfg.NetworkName)
+		if cfg.NetworkName == "" || cfg.Configuration == nil {
+			bad("vApp network %q: a name and a Configuration are required", cfg.NetworkName)
 			return
 		}
-		n := c.m.networkByHref(cfg.Configuration.ParentNetwork.HREF)
-		if n == nil || n.org != a.org {
-			c.fail(http.StatusBadRequest, "BAD_REQUEST", "vApp network %s: parent %s is not an org VDC network of %s", cfg.NetworkName, cfg.Configuration.ParentNetwork.HREF, c.m.vdc.name)
-			return
-		}
-		if cfg.NetworkName != n.Name {
-			c.fail(http.StatusBadRequest, "BAD_REQUEST", "vApp network %s: a network bridged to %s must be named %s", cfg.NetworkName, n.Name, n.Name)
-			return
-		}
-		id := nameUUID("vappnet", a.id, n.Name)
-		out = append(out, types.VAppNetworkConfiguration{
+		id := nameUUID("vappnet", a.id, cfg.NetworkName)
+		x := types.VAppNetworkConfiguration{
 			HREF: c.abs("/api/admin/network/" + id), Type: "application/vnd.vmware.vcloud.vAppNetwork+xml", ID: urn("network", id),
-			NetworkName: n.Name, Description: cfg.Description, IsDeployed: a.status() == statusPoweredOn,
+			NetworkName: cfg.NetworkName, Description: cfg.Description, IsDeployed: a.isDeployed(),
 			Link: &types.Link{Rel: "repair", Type: "application/vnd.vmware.admin.network+xml", HREF: c.abs("/api/admin/network/" + id + "/action/reset")},
-			Configuration: &types.NetworkConfiguration{FenceMode: types.FenceModeBridged,
-				ParentNetwork:                  &types.Reference{HREF: c.abs(n.adminHref()), Name: n.Name, ID: n.ID, Type: "application/vnd.vmware.admin.network+xml"},
-				RetainNetInfoAcrossDeployments: cfg.Configuration.RetainNetInfoAcrossDeployments},
-		})
-	}
-	for _, x := range a.vms {
-		for i, n := range x.nics {
-			if x.composed && n.Network != "none" && n.Network != "" && !names[n.Network] {
-				c.fail(http.StatusBadRequest, "BAD_REQUEST", "vApp network %s is used by NIC %d of VM %s", n.Network, i, x.name)
+		}
+		switch cfg.Configuration.FenceMode {
+		case types.FenceModeBridged:
+			if cfg.Configuration.ParentNetwork == nil {
+				bad("vApp network %s: a bridged network needs its ParentNetwork", cfg.NetworkName)
 				return
 			}
+			n := c.m.networkByHref(cfg.Configuration.ParentNetwork.HREF)
+			if n == nil || n.org != a.org {
+				bad("vApp network %s: parent %s is not an org VDC network of %s", cfg.NetworkName, cfg.Configuration.ParentNetwork.HREF, c.m.vdc.name)
+				return
+			}
+			if cfg.NetworkName != n.Name {
+				bad("vApp network %s: a network bridged to %s must be named %s", cfg.NetworkName, n.Name, n.Name)
+				return
+			}
+			x.Configuration = &types.NetworkConfiguration{FenceMode: types.FenceModeBridged,
+				ParentNetwork:                  &types.Reference{HREF: c.abs(n.adminHref()), Name: n.Name, ID: n.ID, Type: "application/vnd.vmware.admin.network+xml"},
+				RetainNetInfoAcrossDeployments: cfg.Configuration.RetainNetInfoAcrossDeployments}
+		case types.FenceModeIsolated:
+			if _, err := isolatedScope(cfg.Configuration); err != nil {
+				bad("vApp network %s: %v", cfg.NetworkName, err)
+				return
+			}
+			conf := *cfg.Configuration
+			conf.ParentNetwork, conf.Xmlns = nil, ""
+			x.Configuration = &conf
+		default:
+			bad("vApp network %s: FenceMode %q is not simulated (bridged and isolated are)", cfg.NetworkName, cfg.Configuration.FenceMode)
+			return
 		}
+		out = append(out, x)
+	}
+	var orphan []*vmNIC
+	for _, x := range a.vms {
+		for i := range x.nics {
+			n := &x.nics[i]
+			if !x.composed || n.Network == "none" || n.Network == "" || names[n.Network] {
+				continue
+			}
+			if a.isDeployed() {
+				bad("vApp network %s is used by NIC %d of VM %s: undeploy vApp %s first", n.Network, i, x.name, a.name)
+				return
+			}
+			orphan = append(orphan, n)
+		}
+	}
+	for _, n := range orphan {
+		n.Network, n.Connected, n.IP, n.Mode = "none", false, "", "NONE"
 	}
 	a.networks = out
 	t := c.m.newTask(c, "vappUpdateVApp", "Updating Virtual Application "+a.name+"("+a.id+")", a.ref(), nil)
 	c.taskResponse(t)
+}
+
+// isolatedScope checks an isolated vApp network's IP scope and returns its
+// subnet.
+func isolatedScope(conf *types.NetworkConfiguration) (netip.Prefix, error) {
+	if conf.IPScopes == nil || len(conf.IPScopes.IPScope) != 1 {
+		return netip.Prefix{}, fmt.Errorf("an isolated network needs exactly one IpScope")
+	}
+	sc := conf.IPScopes.IPScope[0]
+	gw, err := netip.ParseAddr(sc.Gateway)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("gateway %q is not an IP address", sc.Gateway)
+	}
+	bits := -1
+	switch {
+	case sc.SubnetPrefixLength != "" && sc.Netmask != "":
+		return netip.Prefix{}, fmt.Errorf("give a netmask or a prefix length, not both")
+	case sc.SubnetPrefixLength != "":
+		bits, err = strconv.Atoi(sc.SubnetPrefixLength)
+		if err != nil {
+			bits = -1
+		}
+	case sc.Netmask != "":
+		if m, err := netip.ParseAddr(sc.Netmask); err == nil && m.Is4() {
+			b := m.As4()
+			ones, _ := net.IPv4Mask(b[0], b[1], b[2], b[3]).Size()
+			if ones > 0 || sc.Netmask == "0.0.0.0" {
+				bits = ones
+			}
+		}
+	}
+	p, err := gw.Prefix(bits)
+	if bits < 0 || err != nil {
+		return netip.Prefix{}, fmt.Errorf("netmask %q / prefix length %q is not valid for gateway %s", sc.Netmask, sc.SubnetPrefixLength, sc.Gateway)
+	}
+	inRange := func(what string, r *types.IPRange) error {
+		lo, err1 := netip.ParseAddr(r.StartAddress)
+		hi, err2 := netip.ParseAddr(r.EndAddress)
+		switch {
+		case err1 != nil || err2 != nil || hi.Less(lo):
+			return fmt.Errorf("%s range %s-%s is not valid", what, r.StartAddress, r.EndAddress)
+		case !p.Contains(lo) || !p.Contains(hi):
+			return fmt.Errorf("%s range %s-%s is outside %s", what, r.StartAddress, r.EndAddress, p)
+		case !gw.Less(lo) && !hi.Less(gw):
+			return fmt.Errorf("%s range %s-%s contains the gateway %s", what, r.StartAddress, r.EndAddress, gw)
+		}
+		return nil
+	}
+	if sc.IPRanges != nil {
+		for _, r := range sc.IPRanges.IPRange {
+			if err := inRange("static IP", r); err != nil {
+				return netip.Prefix{}, err
+			}
+		}
+	}
+	if f := conf.Features; f != nil && f.DhcpService != nil && f.DhcpService.IPRange != nil {
+		if err := inRange("DHCP", f.DhcpService.IPRange); err != nil {
+			return netip.Prefix{}, err
+		}
+	}
+	return p, nil
+}
+
+// vappNetworkRecords is the vAppNetwork query: the networks of the visible
+// vApps (isLinked: bridged to an org VDC network).
+func (c *reqCtx) vappNetworkRecords() []queryRecord {
+	var out []queryRecord
+	for _, a := range c.m.vapps {
+		if !c.canSeeOrg(a.org) {
+			continue
+		}
+		for _, cfg := range a.networks {
+			linked := cfg.Configuration.FenceMode == types.FenceModeBridged
+			rec := &types.QueryResultVappNetworkRecordType{HREF: cfg.HREF, ID: cfg.ID, Name: cfg.NetworkName,
+				Vapp: c.abs(a.href()), VappName: a.name, IsLinked: linked}
+			if linked {
+				rec.LinkNetworkName = cfg.Configuration.ParentNetwork.Name
+			} else if sc := cfg.Configuration.IPScopes.IPScope[0]; sc != nil {
+				rec.Gateway, rec.Netmask, rec.Dns1, rec.Dns2, rec.DnsSuffix = sc.Gateway, sc.Netmask, sc.DNS1, sc.DNS2, sc.DNSSuffix
+			}
+			out = append(out, queryRecord{rec: rec, fields: map[string]string{
+				"name": cfg.NetworkName, "vApp": a.id, "vAppName": a.name, "isLinked": strconv.FormatBool(linked), "id": bareID(cfg.ID),
+			}})
+		}
+	}
+	return out
 }
 
 // newMAC is a MAC address from vCD's default pool (00:50:56, the VMware

@@ -201,6 +201,31 @@ func TestComposeVApp(t *testing.T) {
 	if err := task.WaitInspectTaskCompletion(nil, 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
+	// isolated vApp networks: checked, listed by the vAppNetwork query
+	iso := &govcd.VappNetworkSettings{Name: "isolated", Gateway: "192.168.0.1", NetMask: "255.255.255.0",
+		StaticIPRanges: []*types.IPRange{{StartAddress: "192.168.1.10", EndAddress: "192.168.1.20"}}}
+	if _, err := vapp.CreateVappNetwork(iso, nil); err == nil {
+		t.Fatal("static range outside the isolated network's subnet accepted")
+	}
+	if err := vapp.Refresh(); err != nil { // the client adds to the section it last read
+		t.Fatal(err)
+	}
+	iso.StaticIPRanges[0] = &types.IPRange{StartAddress: "192.168.0.10", EndAddress: "192.168.0.20"}
+	must(vapp.CreateVappNetwork(iso, nil))(t)
+	if l := must(vapp.QueryVappNetworks(nil))(t); len(l) != 1 || l[0].Name != "isolated" || l[0].Gateway != "192.168.0.1" {
+		t.Fatalf("isolated vApp networks %+v", l)
+	}
+	if l := must(vapp.QueryVappOrgNetworks(nil))(t); len(l) != 1 || l[0].Name != "company-network" {
+		t.Fatalf("vApp org networks %+v", l)
+	}
+	// undeployed, the vApp's networks can go: the NIC is left on "none"
+	task = must(vapp.RemoveAllNetworks())(t)
+	if err := task.WaitInspectTaskCompletion(nil, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if n := must(web.GetNetworkConnectionSection())(t).NetworkConnection[0]; n.Network != "none" || n.IPAddress != "" {
+		t.Fatalf("NIC after its network was removed: %+v", n)
+	}
 	task = must(vapp.Delete())(t)
 	if err := task.WaitInspectTaskCompletion(nil, 50*time.Millisecond); err != nil {
 		t.Fatal(err)

@@ -117,6 +117,8 @@ func handleQuery(c *reqCtx) {
 		recs = c.vappTemplateRecords()
 	case "task", "adminTask":
 		recs = c.taskRecords()
+	case "vAppNetwork", "adminVAppNetwork":
+		recs = c.vappNetworkRecords()
 	case "media", "adminMedia":
 		// the lab's catalog holds no media: a valid, empty answer
 	case "nsxTManager":
@@ -195,6 +197,12 @@ func handleQuery(c *reqCtx) {
 				res.AdminVappTemplateRecord = append(res.AdminVappTemplateRecord, r)
 			} else {
 				res.VappTemplateRecord = append(res.VappTemplateRecord, r)
+			}
+		case *types.QueryResultVappNetworkRecordType:
+			if admin {
+				res.AdminVappNetworkRecord = append(res.AdminVappNetworkRecord, r)
+			} else {
+				res.VappNetworkRecord = append(res.VappNetworkRecord, r)
 			}
 		case *types.QueryResultTaskRecordType:
 			if admin {
