@@ -24,7 +24,8 @@ import (
 )
 
 // The provider datastore behaves like VMFS: only vCenter (ESXi) creates and
-// writes its files. The lab's provider vCenter writes descriptors as ESXi
+// writes its files, and a running VM's disks are locked: no other VM can
+// hot-add them or power on with them. The lab's provider vCenter writes descriptors as ESXi
 // does (createType "vmfs", parentCID ffffffff, a ddb.uuid, a flat extent of
 // the disk's size), and parses the descriptor of every existing disk it is
 // asked to attach (CreateVM, ReconfigVM): one ESXi would refuse fails the
@@ -64,7 +65,7 @@ func installESXDisks(vc *VCenter) *esxDisks {
 			if m, ok := ctx.Map.Get(method.This).(*simulator.VirtualDiskManager); ok {
 				w = &esxDiskManager{VirtualDiskManager: m, e: e}
 			}
-		case method.This.Type == "VirtualMachine" && method.Name == "ReconfigVM_Task":
+		case method.This.Type == "VirtualMachine" && (method.Name == "ReconfigVM_Task" || method.Name == "PowerOnVM_Task"):
 			if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
 				w = &esxVM{VirtualMachine: vm, e: e}
 			}
@@ -270,6 +271,26 @@ func (e *esxDisks) prepare(ctx *simulator.Context, changes []types.BaseVirtualDe
 	return nil
 }
 
+// lockedBy names a powered-on VM other than self that has the disk file
+// attached: ESXi locks a disk's files while a VM that uses it runs, so no
+// other VM can open it ("" if none).
+func lockedBy(ctx *simulator.Context, self types.ManagedObjectReference, file string) string {
+	for _, o := range ctx.Map.All("VirtualMachine") {
+		vm, ok := o.(*simulator.VirtualMachine)
+		if !ok || vm.Self == self || vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn || vm.Config == nil {
+			continue
+		}
+		for _, d := range vm.Config.Hardware.Device {
+			if disk, ok := d.(*types.VirtualDisk); ok {
+				if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok && b.GetVirtualDeviceFileBackingInfo().FileName == file {
+					return vm.Name
+				}
+			}
+		}
+	}
+	return ""
+}
+
 func failedTask(obj mo.Reference, name string, f types.BaseMethodFault) *simulator.Task {
 	return simulator.CreateTask(obj, name, func(*simulator.Task) (types.AnyType, types.BaseMethodFault) { return nil, f })
 }
@@ -312,10 +333,46 @@ type esxVM struct {
 }
 
 func (vm *esxVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
+	if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
+		// A hot-add opens the disk at once.
+		for _, ch := range req.Spec.DeviceChange {
+			spec := ch.GetVirtualDeviceConfigSpec()
+			if disk, ok := spec.Device.(*types.VirtualDisk); ok && spec.Operation == types.VirtualDeviceConfigSpecOperationAdd && spec.FileOperation == "" {
+				if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+					file := b.GetVirtualDeviceFileBackingInfo().FileName
+					if other := lockedBy(ctx, vm.Self, file); other != "" {
+						f := vm.e.refuse(fmt.Sprintf("%s: locked by running VM %s", file, other))
+						return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
+					}
+				}
+			}
+		}
+	}
 	if f := vm.e.prepare(ctx, req.Spec.DeviceChange); f != nil {
 		return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
 	}
 	return vm.VirtualMachine.ReconfigVMTask(ctx, req)
+}
+
+// PowerOnVMTask fails, as ESXi does, when a disk of the VM is open in
+// another running VM (a replica still attached to the receiver appliance).
+func (vm *esxVM) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task) soap.HasFault {
+	if vm.Config != nil && vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+		for _, d := range vm.Config.Hardware.Device {
+			disk, ok := d.(*types.VirtualDisk)
+			if !ok {
+				continue
+			}
+			if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+				file := b.GetVirtualDeviceFileBackingInfo().FileName
+				if other := lockedBy(ctx, vm.Self, file); other != "" {
+					vm.e.refuse(fmt.Sprintf("power on %s: %s is locked by running VM %s", vm.Name, file, other))
+					return &methods.PowerOnVM_TaskBody{Res: &types.PowerOnVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "powerOnVm", &types.FileLocked{FileFault: types.FileFault{File: file}}).Run(ctx)}}
+				}
+			}
+		}
+	}
+	return vm.VirtualMachine.PowerOnVMTask(ctx, req)
 }
 
 type esxFolder struct {

@@ -152,11 +152,25 @@ func TestReplicaDiskHotAddDetach(t *testing.T) {
 		t.Fatalf("the Company sender writing Globex's namespace: %v", err)
 	}
 
+	// While the running appliance holds the disk, a VM built over it
+	// cannot power on (ESXi's file lock).
+	target, err := c.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: pv.Datacenter, Pool: pv.Pool,
+		Datastore: pv.Datastore, Disks: []vsphere.DiskFile{disk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnsurePoweredOn(ctx, target); err == nil {
+		t.Fatal("a VM powered on over a disk the receiver appliance holds")
+	}
+
 	if err := c.DetachDiskFiles(ctx, pv.Datacenter, lab.ApplianceVM, []string{path}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(dev); err == nil {
 		t.Fatal("the detached disk is still a device in the appliance")
+	}
+	if err := c.EnsurePoweredOn(ctx, target); err != nil {
+		t.Fatalf("power on after the detach: %v", err)
 	}
 	if _, err := job.RunPass(ctx, false); !errors.Is(err, replication.ErrNoReplicaDisk) {
 		t.Fatalf("a pass with the disk detached: %v", err)

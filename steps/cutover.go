@@ -260,7 +260,9 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if decision != "" && state != cutoverPowerOnRequested {
 		return fmt.Errorf("%s: --%s decides on a cutover interrupted after power-on was requested; this VM's cutover is not (state %q): run without it", c.plan.Name, decision, state)
 	}
-	if err := c.connect(ctx); err != nil {
+	// After power-on was requested the target may hold the replica disks:
+	// no replication job then (it would hot-add them to the appliance).
+	if err := c.connect(ctx, state != cutoverPowerOnRequested); err != nil {
 		return err
 	}
 	switch state {
@@ -467,7 +469,7 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	return c.setState(cutoverDone)
 }
 
-func (c *vmCutover) connect(ctx context.Context) error {
+func (c *vmCutover) connect(ctx context.Context, withJob bool) error {
 	var err error
 	if c.onprem, err = c.env.OnPrem(ctx); err != nil {
 		return err
@@ -477,6 +479,9 @@ func (c *vmCutover) connect(ctx context.Context) error {
 	}
 	if c.sys, err = c.env.VCD(ctx); err != nil {
 		return err
+	}
+	if !withJob {
+		return nil
 	}
 	c.job, c.src, err = c.env.job(ctx, c.plan.Name, progressEmitter(c.emit, c.plan.Name))
 	return err

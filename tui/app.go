@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/config"
@@ -410,15 +411,9 @@ func (m *Model) globalKeys() keyMap {
 	next := keyNextSt.when(m.cur < len(m.screens)-1, "this is the last step").when(m.finished(m.cur), "finish this step first").when(why == "", why)
 	help, quit := keyHelp, keyQuit.when(why == "", why)
 	if s.capturing() {
-		// Letters go to the input: esc leaves it (then ?, q, [ and ] work),
-		// ctrl+c quits from anywhere.
+		// Letters go to the input: say which keys still work.
+		help.SetHelp("f1", "help")
 		quit.SetHelp("ctrl+c", "quit")
-		typing := "keys go to the field (esc leaves it)"
-		prev, next = prev.when(false, typing), next.when(false, typing)
-		if slices.ContainsFunc(s.keys(), func(k Key) bool { return k.Matches(tea.KeyMsg{Type: tea.KeyEsc}) }) {
-			return keyMap{prev, next, quit} // the screen says what esc does
-		}
-		help = keyLeave
 	}
 	return keyMap{prev, next, help, quit}
 }
@@ -522,22 +517,13 @@ func (m *Model) View() string {
 	case m.quitAsk != nil:
 		main = m.quitAsk.view(mainW, bodyH)
 	case m.showHelp:
-		// One column per group, stacked (side by side they would not fit
-		// at 80 columns), every key padded to the same width so that
-		// enabled and disabled (✗) rows line up across the groups.
-		groups := m.keys().FullHelp()
-		keyW := 0
-		for _, g := range groups {
-			for _, b := range g {
-				keyW = max(keyW, ansiWidth(b.Help().Key))
-			}
-		}
+		// One column per group, stacked: side by side they would not fit
+		// at 80 columns.
+		hm := m.help
+		hm.Width = mainW
 		out := []string{sTitle.Render("Keys")}
-		for _, g := range groups {
-			out = append(out, "")
-			for _, b := range g {
-				out = append(out, trunc(sBold.Render(fit(b.Help().Key, keyW))+" "+sDim.Render(b.Help().Desc), mainW))
-			}
+		for _, g := range m.keys().FullHelp() {
+			out = append(append(out, ""), lines(hm.FullHelpView([][]key.Binding{g}))...)
 		}
 		out = append(out, "", sBold.Render("Marks"))
 		out = append(out, wrap("✓ done  ▶ current  · pending  ✗ failed  ↷ skipped  ✗key: not available now, and why", mainW)...)

@@ -74,8 +74,6 @@ var (
 	keyReload = newKey("ctrl+r", "reload", "ctrl+r")
 	keySubmit = newKey("ctrl+s", "plan now", "ctrl+s")
 	keyPrevSt = newKey("[", "previous step", "[")
-	// keyLeave leaves a text field, so the single-letter keys work again.
-	keyLeave  = newKey("esc", "leave field", "esc")
 	keyNextSt = newKey("]", "next step", "]")
 )
 
@@ -104,7 +102,7 @@ func (km keyMap) FullHelp() [][]key.Binding {
 }
 
 func isGlobal(k Key) bool {
-	for _, g := range []Key{keyQuit, keyHelp, keyPrevSt, keyNextSt, keyLeave} {
+	for _, g := range []Key{keyQuit, keyHelp, keyPrevSt, keyNextSt} {
 		if slices.Equal(k.Keys(), g.Keys()) {
 			return true
 		}
