@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
-	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/config"
@@ -411,9 +410,15 @@ func (m *Model) globalKeys() keyMap {
 	next := keyNextSt.when(m.cur < len(m.screens)-1, "this is the last step").when(m.finished(m.cur), "finish this step first").when(why == "", why)
 	help, quit := keyHelp, keyQuit.when(why == "", why)
 	if s.capturing() {
-		// Letters go to the input: say which keys still work.
-		help.SetHelp("f1", "help")
+		// Letters go to the input: esc leaves it (then ?, q, [ and ] work),
+		// ctrl+c quits from anywhere.
 		quit.SetHelp("ctrl+c", "quit")
+		typing := "keys go to the field (esc leaves it)"
+		prev, next = prev.when(false, typing), next.when(false, typing)
+		if slices.ContainsFunc(s.keys(), func(k Key) bool { return k.Matches(tea.KeyMsg{Type: tea.KeyEsc}) }) {
+			return keyMap{prev, next, quit} // the screen says what esc does
+		}
+		help = keyLeave
 	}
 	return keyMap{prev, next, help, quit}
 }
@@ -517,13 +522,22 @@ func (m *Model) View() string {
 	case m.quitAsk != nil:
 		main = m.quitAsk.view(mainW, bodyH)
 	case m.showHelp:
-		// One column per group, stacked: side by side they would not fit
-		// at 80 columns.
-		hm := m.help
-		hm.Width = mainW
+		// One column per group, stacked (side by side they would not fit
+		// at 80 columns), every key padded to the same width so that
+		// enabled and disabled (✗) rows line up across the groups.
+		groups := m.keys().FullHelp()
+		keyW := 0
+		for _, g := range groups {
+			for _, b := range g {
+				keyW = max(keyW, ansiWidth(b.Help().Key))
+			}
+		}
 		out := []string{sTitle.Render("Keys")}
-		for _, g := range m.keys().FullHelp() {
-			out = append(append(out, ""), lines(hm.FullHelpView([][]key.Binding{g}))...)
+		for _, g := range groups {
+			out = append(out, "")
+			for _, b := range g {
+				out = append(out, trunc(sBold.Render(fit(b.Help().Key, keyW))+" "+sDim.Render(b.Help().Desc), mainW))
+			}
 		}
 		out = append(out, "", sBold.Render("Marks"))
 		out = append(out, wrap("✓ done  ▶ current  · pending  ✗ failed  ↷ skipped  ✗key: not available now, and why", mainW)...)
@@ -588,13 +602,12 @@ func (m *Model) header(width int) string {
 	if h := host(c.VCD.URL); h != "" {
 		parts = append(parts, "VCD "+h)
 	}
-	org := m.w.env.Plan.Org
-	if org == "" {
-		org = c.Tenant.Org
-	}
-	if org != "" {
+	// The org and VDC show once a step has found them in Cloud Director,
+	// so a mistyped name never looks accepted.
+	st := m.w.env.State
+	if org := m.w.env.Plan.Org; org != "" && (st.Status("rights") == steps.StatusDone || st.Status("trunk-network") == steps.StatusDone) {
 		ov := "org " + org
-		if v := m.w.env.Plan.VDC; v != "" {
+		if v := m.w.env.Plan.VDC; v != "" && st.Status("trunk-network") == steps.StatusDone {
 			ov += " / " + v
 		}
 		parts = append(parts, ov)
