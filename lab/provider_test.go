@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vmdk"
 
 	"github.com/ferry-migrate/ferry/lab"
@@ -261,5 +263,37 @@ func TestReceiverRestartResumesOnHotAddedDevice(t *testing.T) {
 	}
 	if err := job.Verify(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestApplianceWithoutEnableUUID: without disk.EnableUUID=TRUE the
+// appliance's guest lists no disk by UUID, and ferry refuses to hot-add to
+// the running appliance, naming the setting.
+func TestApplianceWithoutEnableUUID(t *testing.T) {
+	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	pv := lab.ProviderSpec()
+	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	ref, ok, err := c.FindVM(ctx, lab.ApplianceVM)
+	if err != nil || !ok {
+		t.Fatalf("receiver appliance: %v", err)
+	}
+	task, err := object.NewVirtualMachine(c.Client.Client, ref).Reconfigure(ctx, types.VirtualMachineConfigSpec{
+		ExtraConfig: []types.BaseOptionValue{&types.OptionValue{Key: "disk.EnableUUID", Value: "FALSE"}}})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(l.Appliance.ByID); len(entries) != 0 {
+		t.Errorf("disks listed by UUID without disk.EnableUUID: %v", entries)
+	}
+	disk := vsphere.DiskFile{Path: "[" + pv.Datastore + "] " + replication.ReplicaDiskPath(lab.TenantOrg, "WebApp1", 0), Capacity: 4 << 20}
+	if err := c.CreateReplicaDisks(ctx, pv.Datacenter, []vsphere.DiskFile{disk}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk}); err == nil || !strings.Contains(err.Error(), "disk.EnableUUID=TRUE") {
+		t.Fatalf("hot-add to an appliance without disk.EnableUUID: %v", err)
 	}
 }
