@@ -24,6 +24,9 @@ type form struct {
 	// prefilled: every answer was there when the form opened (the lab's
 	// plan, a resumed session): enter plans from any field.
 	prefilled bool
+	// idle: the operator left the fields with esc; keys are not typed
+	// into them until enter or tab brings the focus back.
+	idle bool
 }
 
 type formField struct {
@@ -163,6 +166,18 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 		return nil, msg.Type == tea.KeyEnter
 	}
 	ff := &fm.fields[fm.focus]
+	if fm.idle {
+		if msg.Type == tea.KeyEnter || msg.Type == tea.KeyTab {
+			fm.idle = false
+			fm.setFocus(fm.focus)
+		}
+		return nil, false
+	}
+	if msg.Type == tea.KeyEsc {
+		fm.idle = true
+		ff.input.Blur()
+		return nil, false
+	}
 	vis := ff.visible()
 	if ff.f.Bool && fm.toggle(ff, msg) {
 		return nil, false
@@ -250,6 +265,11 @@ func (fm *form) keys() keyMap {
 	if len(fm.fields) == 0 {
 		return nil
 	}
+	if fm.idle {
+		edit := keyNext
+		edit.SetHelp("enter", "edit the answers")
+		return keyMap{edit}
+	}
 	ff := &fm.fields[fm.focus]
 	// enter first: it is the main action and the narrowest help bar keeps it.
 	next := keyNext
@@ -288,7 +308,7 @@ func (fm *form) view(width, height int) []string {
 			focusStart = len(out)
 		}
 		mark := "  "
-		if focused {
+		if focused && !fm.idle {
 			mark = sTitle.Render("▸ ")
 		}
 		ff.input.Width = inputW - 1

@@ -74,6 +74,8 @@ var (
 	keyReload = newKey("ctrl+r", "reload", "ctrl+r")
 	keySubmit = newKey("ctrl+s", "plan now", "ctrl+s")
 	keyPrevSt = newKey("[", "previous step", "[")
+	// keyLeave leaves a text field, so the single-letter keys work again.
+	keyLeave  = newKey("esc", "leave field", "esc")
 	keyNextSt = newKey("]", "next step", "]")
 )
 
@@ -102,7 +104,7 @@ func (km keyMap) FullHelp() [][]key.Binding {
 }
 
 func isGlobal(k Key) bool {
-	for _, g := range []Key{keyQuit, keyHelp, keyPrevSt, keyNextSt} {
+	for _, g := range []Key{keyQuit, keyHelp, keyPrevSt, keyNextSt, keyLeave} {
 		if slices.Equal(k.Keys(), g.Keys()) {
 			return true
 		}

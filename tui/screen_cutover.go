@@ -53,8 +53,10 @@ func (s *cutoverScreen) reopen() tea.Cmd {
 	return nil
 }
 
-func (s *cutoverScreen) running() bool   { return s.run.running() }
-func (s *cutoverScreen) capturing() bool { return s.run.phase == phaseInput && !s.w.readOnly }
+func (s *cutoverScreen) running() bool { return s.run.running() }
+func (s *cutoverScreen) capturing() bool {
+	return s.run.phase == phaseInput && !s.w.readOnly && s.typed.Focused()
+}
 
 func (s *cutoverScreen) busy() string {
 	if s.run.phase == phaseApplying {
@@ -80,11 +82,13 @@ func (s *cutoverScreen) keys() keyMap {
 	case s.run.phase == phaseInput:
 		start := keyNext
 		start.SetHelp("enter", "start cutover")
-		start = start.when(s.want() != "", "no VMs selected (step 5)")
+		start = start.when(s.want() != "", "no VMs left to cut over (step 5)")
+		if !s.typed.Focused() {
+			start.SetHelp("enter", "type to confirm")
+			return keyMap{start}
+		}
 		toggle := newKey("ctrl+o", "toggle power on", "ctrl+o")
-		clear := keyBack
-		clear.SetHelp("esc", "clear")
-		return keyMap{start, toggle, clear}
+		return keyMap{start, toggle}
 	case s.run.phase == phaseFailed || s.run.phase == phaseWaiting:
 		retry := keyRetry
 		retry.SetHelp("r", "confirm again")
@@ -109,9 +113,14 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 	switch s.run.phase {
 	case phaseInput:
 		switch {
+		case !s.typed.Focused():
+			// esc left the field: enter or tab types again.
+			if km.Type == tea.KeyEnter || km.Type == tea.KeyTab {
+				return s.typed.Focus()
+			}
+			return nil
 		case km.Type == tea.KeyEsc:
-			s.typed.SetValue("")
-			s.problem = ""
+			s.typed.Blur() // as on every form: esc leaves the field
 			return nil
 		case km.Type == tea.KeyCtrlO:
 			s.powerOn = !s.powerOn

@@ -59,8 +59,10 @@ func (s *stepScreen) running() bool {
 	return false
 }
 
-func (s *stepScreen) busy() string    { return "" }
-func (s *stepScreen) capturing() bool { return s.run.phase == phaseInput && len(s.form.fields) > 0 }
+func (s *stepScreen) busy() string { return "" }
+func (s *stepScreen) capturing() bool {
+	return s.run.phase == phaseInput && len(s.form.fields) > 0 && !s.form.idle
+}
 
 func (s *stepScreen) keys() keyMap {
 	if s.run.phase == phaseInput {

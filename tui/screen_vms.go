@@ -165,7 +165,7 @@ func (s *vmScreen) running() bool {
 }
 func (s *vmScreen) busy() string { return "" }
 func (s *vmScreen) capturing() bool {
-	return s.run.phase == phaseInput && (s.filterOn || s.onForm)
+	return s.run.phase == phaseInput && (s.filterOn || (s.onForm && !s.form.idle))
 }
 
 // shown are the VMs matching the filter.
