@@ -49,7 +49,7 @@ func (f *planFlags) register(cmd *cobra.Command, withOVF bool) {
 	cmd.Flags().StringVar(&f.plan, "plan", defaultPlan, "plan file (YAML) with the operator's answers; the wizard saves them there")
 	cmd.Flags().StringVar(&f.state, "state", "", "state file (default: next to the plan file, PLAN.state.json)")
 	if withOVF {
-		cmd.Flags().StringVar(&f.applianceOVF, "appliance-ovf", "", "L2VPN client appliance .ovf/.ova (overrides the plan's appliance.ovf; default: ferry's built-in minimal appliance)")
+		cmd.Flags().StringVar(&f.applianceOVF, "appliance-ovf", "", "the vendor's L2VPN client appliance (NSX autonomous edge) .ova/.ovf (overrides the plan's appliance.ovf)")
 	}
 }
 

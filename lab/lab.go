@@ -55,9 +55,10 @@ type Lab struct {
 	Fabric *stretch.Fabric
 	// Reach answers TCP probes for reachable VMs (see Reach).
 	Reach *Reach
-	// VCD is the Cloud Director simulator; Edge the on-prem L2VPN client edge.
-	VCD  *vcdsim.Server
-	Edge *edgesim.Server
+	// VCD is the Cloud Director simulator. The on-prem L2VPN client edge
+	// runs in the appliance VM ferry deploys (see Edge, edgevm.go).
+	VCD   *vcdsim.Server
+	edges *edgeAppliances
 
 	// CBT serves changed block tracking on the on-prem vCenter; Workload
 	// writes into the running source VMs' disks.
@@ -76,7 +77,7 @@ type Lab struct {
 
 	receiver *labReceiver
 	vcdCfg   vcdsim.Config
-	edgeCfg  edgesim.Config
+	edgePass string
 
 	keepDir   bool
 	closeOnce sync.Once
@@ -187,8 +188,12 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := l.startVCD(); err != nil {
 		return l, err
 	}
-	if err := l.startEdge(); err != nil {
+	l.edgePass = randomSecret()
+	if err := WriteEdgeOVA(l.EdgeOVA(), edgeOVF); err != nil {
 		return l, err
+	}
+	if l.edges, err = startEdgeAppliances(ctx, l.OnPrem, l.CA, l.Fabric); err != nil {
+		return l, fmt.Errorf("lab edge appliances: %w", err)
 	}
 
 	l.ConfigFile = filepath.Join(l.Dir, "ferry-lab.yaml")
@@ -221,8 +226,10 @@ func (l *Lab) Config() *config.Config {
 	if l.ReceiverAddr != "" {
 		c.Receiver = config.Endpoint{URL: l.ReceiverAddr, CAFile: l.CAFile, CertFile: l.SenderCert, KeyFile: l.SenderKey}
 	}
-	if l.Edge != nil {
-		c.Edge = config.Endpoint{URL: l.Edge.URL(), Username: l.edgeCfg.Username, Password: l.edgeCfg.Password, CAFile: l.CAFile}
+	if l.edges != nil {
+		// No URL: ferry finds the edge at the appliance it deploys; the
+		// password is the one it gives the appliance.
+		c.Edge = config.Endpoint{Username: edgeUser, Password: l.edgePass, CAFile: l.CAFile}
 	}
 	return c
 }
@@ -260,20 +267,19 @@ func (l *Lab) startVCD() error {
 	return nil
 }
 
-func (l *Lab) startEdge() error {
-	l.edgeCfg = edgesim.Config{Username: "admin", Password: randomSecret(), Fabric: l.Fabric}
-	srv, err := edgesim.New(l.edgeCfg)
-	if err != nil {
-		return fmt.Errorf("lab edge: %w", err)
+// Edge is the L2VPN client edge of the running appliance VM deployed from
+// the lab's edge OVA; nil while none has booted.
+func (l *Lab) Edge() *edgesim.Server {
+	if l.edges == nil {
+		return nil
 	}
-	tlsCfg, err := l.CA.ServerTLS("edge")
-	if err != nil {
-		return err
+	l.edges.mu.Lock()
+	defer l.edges.mu.Unlock()
+	for _, ev := range l.edges.edges {
+		if ev.serving {
+			return ev.srv
+		}
 	}
-	if err := srv.Start(tlsCfg); err != nil {
-		return fmt.Errorf("lab edge: %w", err)
-	}
-	l.Edge = srv
 	return nil
 }
 
@@ -281,8 +287,8 @@ func (l *Lab) startEdge() error {
 func (l *Lab) Close() error {
 	var errs []error
 	l.closeOnce.Do(func() {
-		if l.Edge != nil {
-			errs = append(errs, l.Edge.Close())
+		if l.edges != nil {
+			l.edges.close()
 		}
 		if l.VCD != nil {
 			errs = append(errs, l.VCD.Close())

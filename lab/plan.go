@@ -30,17 +30,19 @@ tunnel:
   name: ferry-l2vpn
 appliance:
   name: ferry-l2vpn-client
+  ovf: %s
   datacenter: %s
   stretched_portgroup: company-network
   dvs: %s
   sink_portgroup: ferry-sink
   uplink_portgroup: uplink-network
-  ip: 192.168.50.10
-  prefix: "24"
-  gateway: 192.168.50.1
+  ip: %s
+  prefix: "%s"
+  gateway: %s
   datastore: %s
 extension:
   timeout: 2m
+  edge_port: "%d"
 # The lab's other VMs have hardware of their own: WinSrv1 (EFI + secure boot,
 # LSI Logic SAS + pvscsi, e1000e + vmxnet3) and LinuxDB1 (BIOS, LSI Logic,
 # vmxnet3). To migrate WinSrv1 too, list it under vms: and map its second port
@@ -69,6 +71,9 @@ probes:
   probe_interval: 100ms
 `
 
+// EdgeOVA is the lab's autonomous edge OVA (written by Start).
+func (l *Lab) EdgeOVA() string { return filepath.Join(l.Dir, EdgeOVAName) }
+
 // PlanPath is where WritePlan puts the lab's plan file.
 func (l *Lab) PlanPath() string { return filepath.Join(l.Dir, "plan.yaml") }
 
@@ -88,7 +93,11 @@ func (l *Lab) WritePlan() (string, error) {
 			fmt.Fprintf(&probes, "  - name: %s (tcp)\n    vm: %s\n    tcp: %s\n", t.Name, t.Name, t.Addr)
 		}
 	}
-	body := fmt.Sprintf(labPlan, cfg, path, on.Datacenter, on.DVS, on.Datastore,
+	port := 443
+	if l.edges != nil {
+		port = l.edges.EdgePort()
+	}
+	body := fmt.Sprintf(labPlan, cfg, path, l.EdgeOVA(), on.Datacenter, on.DVS, EdgeApplianceIP, EdgeAppliancePrefix, EdgeApplianceGW, on.Datastore, port,
 		pv.Datacenter, pv.Pool, pv.Datastore, pv.Portgroups[0], ApplianceVM, probes.String())
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		return "", fmt.Errorf("lab plan: %w", err)

@@ -82,13 +82,19 @@ func (c *Client) AttachmentByTunnelID(ctx context.Context, sessionID string, tun
 }
 
 // AttachNetwork stretches the on-prem network over the session with
-// tunnelID. It is idempotent: when the network is already attached that way
-// it returns the existing attachment. When the tunnel id or the network is
-// already used differently, the error wraps ErrConflict and nothing changes.
-func (c *Client) AttachNetwork(ctx context.Context, sessionID, network string, tunnelID int) (Attachment, error) {
+// tunnelID, its port carrying vlan: the VLAN id of a VLAN-backed port group
+// (its frames arrive tagged on the trunk sink), 0 for an untagged one. It is
+// idempotent: when the network is already attached that way it returns the
+// existing attachment; an attachment with another VLAN gets the right one.
+// When the tunnel id or the network is already used differently, the error
+// wraps ErrConflict and nothing changes.
+func (c *Client) AttachNetwork(ctx context.Context, sessionID, network string, vlan, tunnelID int) (Attachment, error) {
 	network = strings.TrimSpace(network)
 	if network == "" {
 		return Attachment{}, errors.New("network name is empty")
+	}
+	if vlan < 0 || vlan > 4094 {
+		return Attachment{}, fmt.Errorf("VLAN %d of network %q is out of range 0-4094", vlan, network)
 	}
 	if tunnelID < 1 || tunnelID > 4093 {
 		return Attachment{}, fmt.Errorf("tunnel id %d is out of range 1-4093 (use the tunnel id of the network stretched by the Cloud Director L2VPN tunnel)", tunnelID)
@@ -111,7 +117,7 @@ func (c *Client) AttachNetwork(ctx context.Context, sessionID, network string, t
 	ext := &l2Extension{SessionID: sessionID, TunnelID: tunnelID}
 	if existing == nil {
 		var out logicalPort
-		in := logicalPort{ResourceType: "LogicalPort", DisplayName: network, AdminState: "UP", L2Extension: ext}
+		in := logicalPort{ResourceType: "LogicalPort", DisplayName: network, VLAN: vlan, AdminState: "UP", L2Extension: ext}
 		if err := c.do(ctx, http.MethodPost, portsPath, in, &out); err != nil {
 			return Attachment{}, fmt.Errorf("attach network %q with tunnel id %d: %w", network, tunnelID, err)
 		}
@@ -119,7 +125,16 @@ func (c *Client) AttachNetwork(ctx context.Context, sessionID, network string, t
 	}
 	if cur := existing.L2Extension; cur != nil {
 		if cur.SessionID == sessionID && cur.TunnelID == tunnelID {
-			return existing.attachment(), nil
+			if existing.VLAN == vlan {
+				return existing.attachment(), nil
+			}
+			in := *existing
+			in.VLAN = vlan
+			var out logicalPort
+			if err := c.do(ctx, http.MethodPut, portsPath+"/"+url.PathEscape(existing.ID), in, &out); err != nil {
+				return Attachment{}, fmt.Errorf("set VLAN %d on the port of network %q (was %d): %w", vlan, network, existing.VLAN, err)
+			}
+			return out.attachment(), nil
 		}
 		return Attachment{}, tag(ErrConflict, "attach network %q: it is already stretched over L2VPN session %s with tunnel id %d; detach it first",
 			network, sessionOrName(cur), cur.TunnelID)
@@ -127,6 +142,7 @@ func (c *Client) AttachNetwork(ctx context.Context, sessionID, network string, t
 	// The network has a port that is not stretched yet: extend it.
 	in := *existing
 	in.L2Extension = ext
+	in.VLAN = vlan
 	var out logicalPort
 	if err := c.do(ctx, http.MethodPut, portsPath+"/"+url.PathEscape(existing.ID), in, &out); err != nil {
 		return Attachment{}, fmt.Errorf("attach network %q with tunnel id %d: %w", network, tunnelID, err)

@@ -52,7 +52,7 @@ type Client struct {
 const apiPrefix = "/api/v1"
 
 // Dial checks cfg, connects to the edge and verifies the credentials by
-// listing its L2VPN sessions. Errors name the endpoint and what to fix.
+// reading its L2VPN service (which needs no particular service mode). Errors name the endpoint and what to fix.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	base, err := baseURL(cfg.URL)
 	if err != nil {
@@ -81,7 +81,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		pass: cfg.Password,
 		hc:   &http.Client{Transport: tr, Timeout: timeout},
 	}
-	if _, err := c.ListSessions(ctx); err != nil {
+	if _, err := c.L2VPNService(ctx); err != nil && !errors.Is(err, ErrNotFound) {
 		tr.CloseIdleConnections()
 		// NSX answers bad credentials with 403 as well as 401.
 		var ae *APIError

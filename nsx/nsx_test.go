@@ -156,20 +156,20 @@ func TestSessionAndAttachmentsAreIdempotent(t *testing.T) {
 		t.Fatalf("SessionByName of a missing session: %v", err)
 	}
 
-	a, err := c.AttachNetwork(ctx, s.ID, "company-network", 100)
+	a, err := c.AttachNetwork(ctx, s.ID, "company-network", 0, 100)
 	if err != nil || a.ID == "" || a.TunnelID != 100 || a.SessionID != s.ID || a.Network != "company-network" {
 		t.Fatalf("AttachNetwork: %+v %v", a, err)
 	}
-	if a2, err := c.AttachNetwork(ctx, s.ID, "company-network", 100); err != nil || a2.ID != a.ID {
+	if a2, err := c.AttachNetwork(ctx, s.ID, "company-network", 0, 100); err != nil || a2.ID != a.ID {
 		t.Fatalf("AttachNetwork again: %+v %v", a2, err)
 	}
-	if _, err := c.AttachNetwork(ctx, s.ID, "other-network", 100); !errors.Is(err, nsx.ErrConflict) {
+	if _, err := c.AttachNetwork(ctx, s.ID, "other-network", 0, 100); !errors.Is(err, nsx.ErrConflict) {
 		t.Fatalf("tunnel id already used: %v", err)
 	}
-	if _, err := c.AttachNetwork(ctx, s.ID, "company-network", 101); !errors.Is(err, nsx.ErrConflict) {
+	if _, err := c.AttachNetwork(ctx, s.ID, "company-network", 0, 101); !errors.Is(err, nsx.ErrConflict) {
 		t.Fatalf("network already stretched on another tunnel id: %v", err)
 	}
-	if _, err := c.AttachNetwork(ctx, s.ID, "x", 4094); err == nil || !strings.Contains(err.Error(), "1-4093") {
+	if _, err := c.AttachNetwork(ctx, s.ID, "x", 0, 4094); err == nil || !strings.Contains(err.Error(), "1-4093") {
 		t.Fatalf("tunnel id out of range: %v", err)
 	}
 	atts, err := c.Attachments(ctx, s.ID)
@@ -222,7 +222,7 @@ func TestStatusFollowsTheStretch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AttachNetwork(ctx, s.ID, "company-network", 100); err != nil {
+	if _, err := c.AttachNetwork(ctx, s.ID, "company-network", 0, 100); err != nil {
 		t.Fatal(err)
 	}
 
@@ -295,7 +295,7 @@ func TestWaitUpAndFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AttachNetwork(ctx, s.ID, "company-network", 100); err != nil {
+	if _, err := c.AttachNetwork(ctx, s.ID, "company-network", 0, 100); err != nil {
 		t.Fatal(err)
 	}
 	e.Fabric.PutServer(stretch.ServerTunnel{ID: "t1", PeerCode: peerCode, Enabled: true, TunnelIDs: []int{100}})
@@ -345,7 +345,7 @@ func TestDialCertificateForAnotherHost(t *testing.T) {
 
 func TestDialForbidden(t *testing.T) {
 	e := edgetest.Start(t)
-	e.Inject(edgesim.Fault{Method: http.MethodGet, Path: "/api/v1/vpn/l2vpn/sessions", Status: http.StatusForbidden, Message: "account locked"})
+	e.Inject(edgesim.Fault{Method: http.MethodGet, Path: "/api/v1/vpn/l2vpn/services", Status: http.StatusForbidden, Message: "account locked"})
 	_, err := nsx.Dial(context.Background(), nsx.Config{URL: e.URL(), Username: edgetest.Username, Password: edgetest.Password, RootCAs: e.Pool})
 	if !errors.Is(err, nsx.ErrAuth) || !strings.Contains(err.Error(), "wrong username or password for edge "+e.URL()) ||
 		!strings.Contains(err.Error(), "account locked") {
@@ -377,7 +377,7 @@ func TestAttachNetworkExtendsAnExistingPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := c.AttachNetwork(ctx, s.ID, "company-network", 100)
+	a, err := c.AttachNetwork(ctx, s.ID, "company-network", 10, 100)
 	if err != nil || a.ID != portID || a.VLAN != 10 || a.TunnelID != 100 {
 		t.Fatalf("AttachNetwork over an existing port: %+v %v", a, err)
 	}

@@ -2,12 +2,13 @@ package steps
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vmware/govmomi/object"
@@ -18,32 +19,13 @@ import (
 )
 
 // Step 3: the on-prem half of the stretch. A sink (trunk) distributed port
-// group with promiscuous mode and forged transmits = Accept on the DVS that
-// carries the stretched network, and the standalone L2VPN client appliance
-// deployed from an OVF, with its uplink on the operator's port group and
-// address, its trunk NIC on the sink port group, powered on.
-
-//go:embed assets/ferry-l2vpn-client.ovf
-var builtinOVF []byte
-
-const (
-	builtinOVFFile  = "ferry-l2vpn-client.ovf"
-	builtinDiskFile = "ferry-l2vpn-client-disk1.vmdk"
-	builtinDiskSize = 1 << 20
-
-	// The OVF's network names ferry maps; an appliance OVF of your own must
-	// declare both.
-	ovfNetUplink = "Uplink"
-	ovfNetTrunk  = "Trunk"
-)
-
-// OVF property keys ferry sets when the OVF declares them.
-const (
-	propIP      = "ferry.ip"
-	propPrefix  = "ferry.prefix"
-	propGateway = "ferry.gateway"
-	propEgress  = "ferry.egress_gateway"
-)
+// group that delivers the stretched networks' frames to the appliance (MAC
+// learning + forged transmits on a VDS of 6.6 or later, promiscuous mode +
+// forged transmits otherwise) and trunks their VLANs, and the vendor's
+// L2VPN client appliance (the NSX autonomous edge) deployed from its OVA,
+// its networks and properties mapped by ApplianceOVFMap (ovfmap.go): the
+// management address (where step 4 finds its API) on the operator's port
+// group, the trunk NIC on the sink, powered on.
 
 // Appliance is step 3, the L2 appliance.
 type Appliance struct{}
@@ -70,8 +52,15 @@ func (*Appliance) Fields() []Field {
 			ap(func(a *AppliancePlan) *string { return &a.StretchedPortgroup }), ValidName, stretched),
 		str("appliance.dvs", "Distributed switch", "the DVS that gets the sink port group (default: the stretched port group's)", false,
 			ap(func(a *AppliancePlan) *string { return &a.DVS }), ValidName, nil),
-		str("appliance.sink_portgroup", "Sink port group", "the trunk port group for the appliance, created with promiscuous mode and forged transmits Accept", true,
+		str("appliance.sink_portgroup", "Sink port group", "the trunk port group for the appliance's trunk NIC, created with MAC learning (VDS 6.6+) or promiscuous mode, and forged transmits Accept", true,
 			ap(func(a *AppliancePlan) *string { return &a.SinkPortgroup }), ValidName, fixed("ferry-sink")),
+		str("appliance.sink_vlans", "Sink VLAN trunk", "the sink's VLAN trunk range; it must include the stretched port group's VLAN (0: untagged)", false,
+			ap(func(a *AppliancePlan) *string { return &a.SinkVLANs }), validVLANRanges, fixed(vsphere.DefaultSinkTrunk)),
+		{Key: "appliance.mac_learning", Title: "MAC learning on the sink", Bool: true,
+			Description: "the sink learns MACs instead of promiscuous mode (default: on for a VDS of version 6.6 or later)",
+			Get:         func(pf *PlanFile) string { return pf.Appliance.MACLearning },
+			Set:         func(pf *PlanFile, v string) { pf.Appliance.MACLearning = v },
+			Validate:    validBool},
 		str("appliance.uplink_portgroup", "Uplink port group", "the port group (distributed or standard) of the appliance's own address (default: the stretched port group)", true,
 			ap(func(a *AppliancePlan) *string { return &a.UplinkPortgroup }), ValidName, stretched),
 		str("appliance.name", "Appliance VM name", "the L2VPN client appliance VM", true,
@@ -86,9 +75,33 @@ func (*Appliance) Fields() []Field {
 			ap(func(a *AppliancePlan) *string { return &a.EgressGateway }), inSubnet("appliance.ip", ip, prefix), nil),
 		str("appliance.datastore", "Datastore", "where the appliance goes (default: the most free space on a host of the uplink port group)", false,
 			ap(func(a *AppliancePlan) *string { return &a.Datastore }), ValidName, nil),
-		str("appliance.ovf", "Appliance OVF", "an .ovf/.ova path or URL with networks Uplink and Trunk (default: ferry's built-in minimal appliance)", false,
+		str("appliance.ovf", "Appliance OVA", "the vendor's L2VPN client appliance (NSX autonomous edge) .ova/.ovf path or URL", true,
 			ap(func(a *AppliancePlan) *string { return &a.OVF }), validOVFSource, nil),
+		{Key: "appliance.properties", Title: "Appliance OVF properties",
+			Description: "values of OVF properties ferry's table does not fill, as key=value, key=value (never passwords)",
+			Get:         func(pf *PlanFile) string { return formatProps(pf.Appliance.Properties) },
+			Set: func(pf *PlanFile, v string) {
+				if m, err := parseProps(v); err == nil {
+					if len(m) == 0 {
+						m = nil
+					}
+					pf.Appliance.Properties = m
+				}
+			},
+			Validate: validProps},
 	}
+}
+
+func validVLANRanges(v string, _ *PlanFile) error {
+	_, err := vsphere.ParseVLANRanges(v)
+	return err
+}
+
+func validBool(v string, _ *PlanFile) error {
+	if _, err := strconv.ParseBool(v); err != nil {
+		return fmt.Errorf("%q is not true or false", v)
+	}
+	return nil
 }
 
 func validOVFSource(v string, _ *PlanFile) error {
@@ -115,7 +128,12 @@ type applianceWorld struct {
 	uplink    types.ManagedObjectReference // distributed or standard port group
 	sink      *vsphere.Portgroup           // nil: not there yet
 	vm        *vsphere.DeployedVM          // nil: not there yet
-	props     map[string]string            // OVF properties to set
+	policy    vsphere.SinkPolicy           // what the sink must be
+	dvsVer    string                       // the DVS's version
+	ovf       OVFMap                       // the table with the plan's overrides
+	nets      map[string]string            // OVF network -> port group
+	props     map[string]string            // OVF properties to set (no secrets)
+	secrets   []vsphere.OVFProperty        // OVF properties that get the edge password
 	warnings  []string
 }
 
@@ -134,6 +152,13 @@ func (s *Appliance) inputs(pf *PlanFile) (AppliancePlan, error) {
 	}
 	if a.UplinkPortgroup == a.SinkPortgroup {
 		errs = append(errs, &FieldError{"appliance.uplink_portgroup", fmt.Errorf("%q is also the sink port group; the uplink needs a regular port group", a.UplinkPortgroup)})
+	}
+	errs = append(errs, checkOVFMapPlan(a)...)
+	m := ovfMap(a)
+	for _, k := range sortedKeys(a.Properties) {
+		if secretKey.MatchString(k) || strings.Contains(strings.ToLower(k), "passw") || m.secret(k) {
+			errs = append(errs, &FieldError{"appliance.properties." + k, fmt.Errorf("looks like a password: %w; the appliance's passwords are the edge password (FERRY_EDGE_PASSWORD or the prompt)", ErrSecretInPlan)})
+		}
 	}
 	if len(errs) > 0 {
 		return AppliancePlan{}, &ValidationError{Path: pf.path, Errs: errs}
@@ -165,6 +190,9 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 	if w.dvs, err = c.DVS(ctx, w.dc, w.a.DVS); err != nil {
 		return nil, fmt.Errorf("appliance.dvs: %w", err)
 	}
+	if err := w.sinkPolicy(ctx, env.Plan); err != nil {
+		return nil, err
+	}
 	if w.uplink, err = c.Network(ctx, w.dc, a.UplinkPortgroup); err != nil {
 		return nil, fmt.Errorf("appliance.uplink_portgroup: %w", err)
 	}
@@ -178,65 +206,159 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 	if w.vm, err = c.FindDeployedVM(ctx, w.dc, a.Name); err != nil {
 		return nil, err
 	}
+	w.ovf = ovfMap(a)
 	if w.vm == nil {
-		if err := w.checkOVF(); err != nil {
+		if err := w.checkOVF(env.Plan); err != nil {
 			return nil, err
 		}
 	}
 	return w, nil
 }
 
-// checkOVF reads the appliance OVF before anything is created: it must
-// declare the Uplink and Trunk networks; the address properties ferry sets
-// are passed only when declared.
-func (w *applianceWorld) checkOVF() error {
-	var nets, keys []string
-	if w.a.OVF == "" {
-		e, err := importer.ReadEnvelope(builtinOVF)
-		if err != nil {
-			return fmt.Errorf("built-in appliance OVF: %w", err)
-		}
-		nets, keys = vsphere.OVFNetworks(e), vsphere.OVFProperties(e)
-	} else {
-		e, err := w.c.ReadOVF(w.a.OVF)
-		if err != nil {
-			return fmt.Errorf("appliance.ovf: %w", err)
-		}
-		nets, keys = vsphere.OVFNetworks(e), vsphere.OVFProperties(e)
+// sinkPolicy decides how the sink delivers frames (MAC learning where the
+// switch supports it) and checks that its trunk carries the stretched port
+// group's VLAN: a VLAN-backed port group's frames arrive tagged on the sink.
+func (w *applianceWorld) sinkPolicy(ctx context.Context, pf *PlanFile) error {
+	ver, err := w.c.DVSVersion(ctx, w.dvs)
+	if err != nil {
+		return err
 	}
-	for _, n := range []string{ovfNetUplink, ovfNetTrunk} {
-		if !slices.Contains(nets, n) {
-			return fmt.Errorf("appliance.ovf: %s declares no network %q (it declares: %s); ferry maps %q to the uplink and %q to the sink port group",
-				w.ovfName(), n, strings.Join(nets, ", "), ovfNetUplink, ovfNetTrunk)
+	w.dvsVer = ver
+	supported := vsphere.MACLearningSupported(ver)
+	learn := supported
+	if v := w.a.MACLearning; v != "" {
+		learn, _ = strconv.ParseBool(v)
+		if learn && !supported {
+			return &ValidationError{Path: pf.path, Errs: []error{&FieldError{"appliance.mac_learning",
+				fmt.Errorf("distributed switch %s is version %s; MAC learning needs 6.6 or later: set it to false (promiscuous mode and forged transmits)", w.a.DVS, ver)}}}
 		}
 	}
-	want := map[string]string{propIP: w.a.IP, propPrefix: w.a.Prefix, propGateway: w.a.Gateway, propEgress: w.a.EgressGateway}
-	w.props = map[string]string{}
-	for _, k := range []string{propIP, propPrefix, propGateway, propEgress} {
-		if !slices.Contains(keys, k) {
-			if want[k] != "" {
-				w.warnings = append(w.warnings, fmt.Sprintf("%s declares no property %s: set %s on the appliance's console", w.ovfName(), k, want[k]))
-			}
-			continue
-		}
-		w.props[k] = want[k]
+	w.policy = vsphere.SinkPolicy{MACLearning: learn, Trunk: w.a.SinkVLANs}
+	st := w.stretched
+	if st.Trunk != "" {
+		return fmt.Errorf("appliance.stretched_portgroup: %q is a VLAN trunk (%s), not the port group of a VM network", st.Name, st.Trunk)
+	}
+	if !vsphere.VLANInRanges(w.a.SinkVLANs, st.VLAN) {
+		return &ValidationError{Path: pf.path, Errs: []error{&FieldError{"appliance.sink_vlans",
+			fmt.Errorf("%q does not include VLAN %d of stretched port group %s: its frames arrive tagged %d on the sink and would be dropped; include %d (e.g. 0-4094)", w.a.SinkVLANs, st.VLAN, st.Name, st.VLAN, st.VLAN)}}}
 	}
 	return nil
 }
 
-func (w *applianceWorld) ovfName() string {
-	if w.a.OVF == "" {
-		return "the built-in appliance OVF"
+// checkOVF reads the appliance OVF before anything is created and maps it
+// with the table: every OVF network must have a role (uplink or sink, one of
+// each at least); each declared property gets its value from the plan's
+// appliance.properties, else from the table's source; a property that needs
+// a value (no default, or a minimum length) and gets none is refused by name.
+func (w *applianceWorld) checkOVF(pf *PlanFile) error {
+	e, err := w.c.ReadOVF(w.a.OVF)
+	if err != nil {
+		return fmt.Errorf("appliance.ovf: %w", err)
 	}
-	return w.a.OVF
+	nets, props := vsphere.OVFNetworks(e), vsphere.OVFPropertyInfo(e)
+	w.nets = map[string]string{}
+	roles := map[string]bool{}
+	var unmapped []string
+	for _, n := range nets {
+		switch w.ovf.Networks[n] {
+		case ovfRoleUplink:
+			w.nets[n] = w.a.UplinkPortgroup
+		case ovfRoleSink:
+			w.nets[n] = w.a.SinkPortgroup
+		default:
+			unmapped = append(unmapped, n)
+			continue
+		}
+		roles[w.ovf.Networks[n]] = true
+	}
+	if len(unmapped) > 0 || !roles[ovfRoleUplink] || !roles[ovfRoleSink] {
+		return fmt.Errorf("appliance.ovf: %s declares networks %s; ferry's table maps %s; every network needs a role, and one at least uplink and one sink: set appliance.ovf_networks (e.g. %q: sink)",
+			w.a.OVF, quoteList(nets), describeMap(w.ovf.Networks), firstOr(unmapped, "Network 2"))
+	}
+	w.props = map[string]string{}
+	w.secrets = nil
+	var missing []string
+	declared := map[string]bool{}
+	for _, p := range props {
+		declared[p.Key] = true
+		src, mapped := w.ovf.Properties[p.Key]
+		if v, ok := w.a.Properties[p.Key]; ok {
+			if p.Password {
+				return &ValidationError{Path: pf.path, Errs: []error{&FieldError{"appliance.properties." + p.Key,
+					fmt.Errorf("is a password property of the OVF: %w", ErrSecretInPlan)}}}
+			}
+			w.props[p.Key] = v
+			continue
+		}
+		if mapped && src == ovfSrcPassword {
+			w.secrets = append(w.secrets, p)
+			continue
+		}
+		v := ""
+		if mapped {
+			v = sourceValue(src, w.a)
+		}
+		if v != "" {
+			w.props[p.Key] = v
+			continue
+		}
+		if p.MinLen > 0 || (p.Default == "" && p.Password) {
+			label := p.Label
+			if label == "" {
+				label = p.Key
+			}
+			missing = append(missing, fmt.Sprintf("%s (%s)", p.Key, label))
+		}
+	}
+	if len(missing) > 0 {
+		return &ValidationError{Path: pf.path, Errs: []error{&FieldError{"appliance.properties",
+			fmt.Errorf("the appliance OVF %s needs a value for %s: add them as key=value", w.a.OVF, strings.Join(missing, ", "))}}}
+	}
+	for _, k := range sortedKeys(w.ovf.Properties) {
+		if declared[k] {
+			continue
+		}
+		if src := w.ovf.Properties[k]; src == ovfSrcIP {
+			w.warnings = append(w.warnings, fmt.Sprintf("%s declares no property %s: set the appliance's management address %s on its console", w.a.OVF, k, w.a.IP))
+		}
+	}
+	if w.ovf.mgmtKey() == "" || !declared[w.ovf.mgmtKey()] {
+		w.warnings = append(w.warnings, fmt.Sprintf("%s: no OVF property carries the management address; step 4 needs the edge's URL in the configuration (FERRY_EDGE_URL)", w.a.OVF))
+	}
+	return nil
 }
 
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
+}
+
+func describeMap(m map[string]string) string {
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, strconv.Quote(k)+" to "+m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func firstOr(s []string, d string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return d
+}
+
+func (w *applianceWorld) ovfName() string { return w.a.OVF }
+
 func (w *applianceWorld) sinkDetail() string {
-	return fmt.Sprintf("on %s, promiscuous mode and forged transmits Accept, VLAN trunk 0-4094", w.a.DVS)
+	return fmt.Sprintf("on %s (VDS %s), %s; carries VLAN %d of %s", w.a.DVS, w.dvsVer, w.policy, w.stretched.VLAN, w.stretched.Name)
 }
 
 func (w *applianceWorld) vmDetail() string {
-	d := fmt.Sprintf("from %s; uplink %s on %s via %s", w.ovfName(), w.a.IP+"/"+w.a.Prefix, w.a.UplinkPortgroup, w.a.Gateway)
+	d := fmt.Sprintf("from %s; management address %s on %s via %s", w.ovfName(), w.a.IP+"/"+w.a.Prefix, w.a.UplinkPortgroup, w.a.Gateway)
 	if w.a.EgressGateway != "" {
 		d += ", egress gateway " + w.a.EgressGateway
 	}
@@ -253,9 +375,9 @@ func (w *applianceWorld) plan() Plan {
 	case w.sink.DVS != w.a.DVS:
 		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "port group", Name: w.sink.Name,
 			Detail: fmt.Sprintf("exists on %s, the plan wants it on %s; rename appliance.sink_portgroup or set appliance.dvs", w.sink.DVS, w.a.DVS)})
-	case len(w.sink.SinkProblems()) > 0:
+	case len(w.sink.SinkProblems(w.policy)) > 0:
 		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "port group", Name: w.sink.Name,
-			Detail: "re-apply the sink policy: " + strings.Join(w.sink.SinkProblems(), ", ")})
+			Detail: "re-apply the sink policy (" + w.policy.String() + "): " + strings.Join(w.sink.SinkProblems(w.policy), ", ")})
 	default:
 		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "port group", Name: w.sink.Name, Detail: w.sinkDetail(),
 			Resource: &Resource{Kind: "port group", Name: w.sink.Name, ID: w.sink.Ref.Value}})
@@ -278,14 +400,19 @@ func (w *applianceWorld) plan() Plan {
 	return p
 }
 
-// vmConflicts compares an existing appliance with the plan. ferry does not
+// vmConflicts compares an existing appliance with the plan (the address
+// properties the table maps; never the passwords). ferry does not
 // re-address a running edge on its own: the tunnel would drop.
 func (w *applianceWorld) vmConflicts() []string {
 	var out []string
-	want := map[string]string{propIP: w.a.IP, propPrefix: w.a.Prefix, propGateway: w.a.Gateway, propEgress: w.a.EgressGateway}
-	for _, k := range []string{propIP, propPrefix, propGateway, propEgress} {
-		if got, ok := w.vm.Properties[k]; ok && got != want[k] {
-			out = append(out, fmt.Sprintf("%s is %q, the plan says %q", k, got, want[k]))
+	for _, k := range sortedKeys(w.ovf.Properties) {
+		src := w.ovf.Properties[k]
+		if src == ovfSrcPassword || strings.HasPrefix(src, "=") {
+			continue
+		}
+		want := sourceValue(src, w.a)
+		if got, ok := w.vm.Properties[k]; ok && got != want {
+			out = append(out, fmt.Sprintf("%s is %q, the plan says %q (%s)", k, got, want, src))
 		}
 	}
 	for _, n := range []string{w.a.UplinkPortgroup, w.a.SinkPortgroup} {
@@ -329,7 +456,7 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	switch {
 	case w.sink == nil:
 		emit(Progress("creating port group "+w.a.SinkPortgroup, 0.02))
-		pg, err := w.c.CreateSinkPortgroup(ctx, w.dc, w.dvs, w.a.SinkPortgroup)
+		pg, err := w.c.CreateSinkPortgroup(ctx, w.dc, w.dvs, w.a.SinkPortgroup, w.policy)
 		if pg != nil {
 			// Record it even when the read-back failed: it exists now.
 			change(Item{Action: ActionCreate, Kind: "port group", Name: pg.Name, Detail: w.sinkDetail(),
@@ -339,10 +466,10 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 			return res, err
 		}
 		w.sink = pg
-	case len(w.sink.SinkProblems()) > 0:
-		problems := strings.Join(w.sink.SinkProblems(), ", ")
-		emit(Warning(fmt.Sprintf("port group %s drifted (%s); a sink port without promiscuous mode and forged transmits breaks the stretch; re-applying", w.sink.Name, problems)))
-		pg, err := w.c.SecureSinkPortgroup(ctx, w.dc, w.sink)
+	case len(w.sink.SinkProblems(w.policy)) > 0:
+		problems := strings.Join(w.sink.SinkProblems(w.policy), ", ")
+		emit(Warning(fmt.Sprintf("port group %s drifted (%s); a sink that does not deliver the stretched frames breaks the stretch; re-applying %s", w.sink.Name, problems, w.policy)))
+		pg, err := w.c.SecureSinkPortgroup(ctx, w.dc, w.sink, w.policy)
 		if err != nil {
 			return res, err
 		}
@@ -354,7 +481,7 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 
 	switch {
 	case w.vm == nil:
-		ref, err := w.deploy(ctx, emit)
+		ref, err := w.deploy(ctx, env, emit)
 		if ref.Value != "" {
 			change(Item{Action: ActionCreate, Kind: "VM", Name: w.a.Name, Detail: w.vmDetail(),
 				Resource: &Resource{Kind: "VM", Name: w.a.Name, ID: ref.Value}})
@@ -378,34 +505,37 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	return res, nil
 }
 
-func (w *applianceWorld) deploy(ctx context.Context, emit Emit) (ref types.ManagedObjectReference, err error) {
-	src := w.a.OVF
-	if src == "" {
-		dir, err := os.MkdirTemp("", "ferry-appliance-")
+func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref types.ManagedObjectReference, err error) {
+	props := maps.Clone(w.props)
+	if len(w.secrets) > 0 {
+		pass, err := env.password(env.Config.Edge, "FERRY_EDGE_PASSWORD", "the password to give the L2VPN client appliance (and log in to its API with)")
 		if err != nil {
 			return ref, err
 		}
-		defer os.RemoveAll(dir)
-		src = filepath.Join(dir, builtinOVFFile)
-		if err := os.WriteFile(src, builtinOVF, 0o600); err != nil {
-			return ref, err
-		}
-		if err := vsphere.WriteBlankDisk(filepath.Join(dir, builtinDiskFile), builtinDiskSize); err != nil {
-			return ref, fmt.Errorf("built-in appliance disk: %w", err)
+		for _, p := range w.secrets {
+			if len(pass) < p.MinLen {
+				return ref, fmt.Errorf("the edge password (FERRY_EDGE_PASSWORD) is shorter than the %d characters the appliance OVF asks for %s; nothing was deployed", p.MinLen, p.Key)
+			}
+			props[p.Key] = pass
 		}
 	}
-	r, err := w.c.DeployOVF(ctx, vsphere.OVFDeploy{
-		Source:     src,
+	placeBy := ""
+	for _, n := range sortedKeys(w.nets) {
+		if w.ovf.Networks[n] == ovfRoleUplink && placeBy == "" {
+			placeBy = n
+		}
+	}
+	return w.c.DeployOVF(ctx, vsphere.OVFDeploy{
+		Source:     w.a.OVF,
 		Name:       w.a.Name,
 		Datacenter: w.dc,
 		Datastore:  w.a.Datastore,
-		Networks:   map[string]string{ovfNetUplink: w.a.UplinkPortgroup, ovfNetTrunk: w.a.SinkPortgroup},
-		PlaceBy:    ovfNetUplink,
-		Properties: w.props,
+		Networks:   w.nets,
+		PlaceBy:    placeBy,
+		Properties: props,
 		PowerOn:    true,
 		Progress:   func(msg string, f float64) { emit(Progress(msg, f)) },
 	})
-	return r, err
 }
 
 // Verify reads the port group and the appliance back.
@@ -418,8 +548,8 @@ func (s *Appliance) Verify(ctx context.Context, env *Env) error {
 	switch {
 	case w.sink == nil:
 		errs = append(errs, fmt.Errorf("port group %q does not exist", w.a.SinkPortgroup))
-	case len(w.sink.SinkProblems()) > 0:
-		errs = append(errs, fmt.Errorf("port group %q: %s", w.sink.Name, strings.Join(w.sink.SinkProblems(), ", ")))
+	case len(w.sink.SinkProblems(w.policy)) > 0:
+		errs = append(errs, fmt.Errorf("port group %q: %s", w.sink.Name, strings.Join(w.sink.SinkProblems(w.policy), ", ")))
 	}
 	switch {
 	case w.vm == nil:

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vmware/govmomi"
@@ -17,6 +19,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/lab"
 )
 
 // onprem is a vcsim vCenter with a DVS "onprem-vds" carrying the port group
@@ -90,9 +93,10 @@ func newOnPrem(t *testing.T) *onprem {
 	u := *s.URL
 	u.User = nil
 	return &onprem{
-		cfg: &config.Config{OnPrem: config.Endpoint{URL: u.String(), Username: "user", Password: "pass"}},
-		c:   c,
-		dc:  dc,
+		cfg: &config.Config{OnPrem: config.Endpoint{URL: u.String(), Username: "user", Password: "pass"},
+			Edge: config.Endpoint{Username: "admin", Password: testEdgePassword}},
+		c:  c,
+		dc: dc,
 	}
 }
 
@@ -131,14 +135,47 @@ func (o *onprem) vm(t *testing.T, name string) *mo.VirtualMachine {
 	return &m
 }
 
+// appliancePlan deploys the lab's vendor-shaped autonomous edge OVA (one
+// file for the test binary: OVAs are read, never changed).
 func appliancePlan() *PlanFile {
+	edgeOVAOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ferry-steps-edge-ova-")
+		if err == nil {
+			edgeOVAPath = filepath.Join(dir, "edge.ova")
+			err = lab.WriteEdgeOVA(edgeOVAPath, lab.EdgeOVF())
+		}
+		if err != nil {
+			panic(err)
+		}
+	})
+	return appliancePlanAt(edgeOVAPath)
+}
+
+var (
+	edgeOVAOnce sync.Once
+	edgeOVAPath string
+)
+
+func appliancePlanOVF(t *testing.T, descriptor string) *PlanFile {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "edge.ova")
+	if err := lab.WriteEdgeOVA(path, descriptor); err != nil {
+		t.Fatal(err)
+	}
+	return appliancePlanAt(path)
+}
+
+func appliancePlanAt(path string) *PlanFile {
 	return &PlanFile{
 		Network: NetworkPlan{Name: "company-network", GatewayCIDR: "172.16.10.1/24"},
 		Appliance: AppliancePlan{
-			IP: "172.16.10.250", Prefix: "24", Gateway: "172.16.10.1", EgressGateway: "172.16.10.1",
+			OVF: path, IP: "172.16.10.250", Prefix: "24", Gateway: "172.16.10.1", EgressGateway: "172.16.10.1",
 		},
 	}
 }
+
+// testEdgePassword is the edge password the tests' configuration gives.
+const testEdgePassword = "appliance-pass-123"
 
 func newApplianceEnv(t *testing.T, o *onprem, pf *PlanFile) *Env {
 	env := NewEnv(o.cfg, pf, NewState(""))
@@ -184,15 +221,17 @@ func TestApplianceApplyCreatesSinkAndApplianceThenNoChanges(t *testing.T) {
 	}
 	props := map[string]string{}
 	for _, p := range vm.Config.VAppConfig.(*types.VmConfigInfo).Property {
-		props[p.ClassId+"."+p.Id] = p.Value
+		props[p.Id] = p.Value
 	}
-	for k, want := range map[string]string{propIP: "172.16.10.250", propPrefix: "24", propGateway: "172.16.10.1", propEgress: "172.16.10.1"} {
+	// The vendor's keys, mapped by ApplianceOVFMap.
+	for k, want := range map[string]string{"nsx_ip_0": "172.16.10.250", "nsx_netmask_0": "255.255.255.0", "nsx_gateway_0": "172.16.10.1",
+		"nsx_hostname": "ferry-l2vpn-client", "is_autonomous_edge": "True", "nsx_passwd_0": testEdgePassword, "nsx_cli_passwd_0": testEdgePassword} {
 		if props[k] != want {
 			t.Errorf("OVF property %s = %q, want %q", k, props[k], want)
 		}
 	}
-	if len(vm.Network) != 2 {
-		t.Errorf("appliance has %d networks, want uplink and trunk", len(vm.Network))
+	if n := len(slices.Compact(slices.SortedFunc(slices.Values(vm.Network), func(a, b types.ManagedObjectReference) int { return strings.Compare(a.Value, b.Value) }))); len(vm.Network) != 4 || n != 2 {
+		t.Errorf("appliance NICs on %v, want its 4 NICs on the uplink and the trunk", vm.Network)
 	}
 	var sawProgress, sawChange bool
 	for _, e := range evs {
@@ -363,7 +402,7 @@ func TestApplianceConflictingAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plan.Conflicts()) != 1 || !strings.Contains(plan.String(), `ferry.ip is "172.16.10.250"`) {
+	if len(plan.Conflicts()) != 1 || !strings.Contains(plan.String(), `nsx_ip_0 is "172.16.10.250"`) {
 		t.Errorf("plan with another IP:\n%s", plan)
 	}
 	_, err = (&Appliance{}).Apply(ctx, env, collect(new([]Event)))
@@ -383,7 +422,7 @@ func TestApplianceUplinkOnStandardPortgroupAndPowerOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	vm := o.vm(t, "ferry-l2vpn-client")
-	if vm == nil || len(vm.Network) != 2 {
+	if vm == nil || len(vm.Network) != 4 {
 		t.Fatalf("appliance on VM Network: %+v", vm)
 	}
 
@@ -421,23 +460,97 @@ func TestApplianceUplinkOnStandardPortgroupAndPowerOn(t *testing.T) {
 	}
 }
 
-func TestApplianceCustomOVFMustDeclareNetworks(t *testing.T) {
+// Another version of the appliance names its trunk network differently:
+// refused by name until the plan maps it.
+func TestApplianceOVFNetworksMappedOrRefused(t *testing.T) {
 	o := newOnPrem(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "edge.ovf")
-	bad := strings.ReplaceAll(string(builtinOVF), `"Trunk"`, `"Internal"`)
-	bad = strings.ReplaceAll(bad, ">Trunk<", ">Internal<")
-	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pf := appliancePlan()
-	pf.Appliance.OVF = path
-	_, err := (&Appliance{}).Apply(context.Background(), newApplianceEnv(t, o, pf), collect(new([]Event)))
-	if err == nil || !strings.Contains(err.Error(), `no network "Trunk"`) || !strings.Contains(err.Error(), "Internal") {
-		t.Errorf("OVF without a Trunk network: %v", err)
+	ctx := context.Background()
+	other := strings.ReplaceAll(lab.EdgeOVF(), "Network 2", "Network 9")
+	pf := appliancePlanOVF(t, other)
+	_, err := (&Appliance{}).Apply(ctx, newApplianceEnv(t, o, pf), collect(new([]Event)))
+	if err == nil || !strings.Contains(err.Error(), `"Network 9"`) || !strings.Contains(err.Error(), "appliance.ovf_networks") {
+		t.Errorf("OVF with an unknown network: %v", err)
 	}
 	if o.portgroup(t, "ferry-sink") != nil {
 		t.Error("a failed apply created the port group")
+	}
+	pf.Appliance.OVFNetworks = map[string]string{"Network 9": "sink"}
+	plan, err := (&Appliance{}).Plan(ctx, newApplianceEnv(t, o, pf))
+	if err != nil || plan.Changes() != 2 {
+		t.Errorf("plan with the network mapped: %v\n%s", err, plan)
+	}
+	pf.Appliance.OVFNetworks = map[string]string{"Network 9": "trunk"}
+	if _, err := (&Appliance{}).Plan(ctx, newApplianceEnv(t, o, pf)); err == nil || !strings.Contains(err.Error(), "appliance.ovf_networks.Network 9") {
+		t.Errorf("a role that does not exist: %v", err)
+	}
+}
+
+// An OVF property that needs a value ferry's table does not give is refused
+// by name (headless), and deployed once the plan gives it; a password is
+// never taken from the plan.
+func TestApplianceRequiredPropertyByName(t *testing.T) {
+	o := newOnPrem(t)
+	ctx := context.Background()
+	extra := `<Property ovf:key="nsx_license" ovf:type="string" ovf:userConfigurable="true" vmw:qualifiers="MinLen(1)"><Label>License key</Label></Property>
+      <Category>Network Properties</Category>`
+	other := strings.Replace(lab.EdgeOVF(), "<Category>Network Properties</Category>", extra, 1)
+	pf := appliancePlanOVF(t, other)
+	_, err := (&Appliance{}).Plan(ctx, newApplianceEnv(t, o, pf))
+	if err == nil || !strings.Contains(err.Error(), "appliance.properties") || !strings.Contains(err.Error(), "nsx_license (License key)") {
+		t.Fatalf("missing required property: %v", err)
+	}
+	pf.Appliance.Properties = map[string]string{"nsx_license": "ABC-123"}
+	if _, err := (&Appliance{}).Apply(ctx, newApplianceEnv(t, o, pf), collect(new([]Event))); err != nil {
+		t.Fatal(err)
+	}
+	props := map[string]string{}
+	for _, p := range o.vm(t, "ferry-l2vpn-client").Config.VAppConfig.(*types.VmConfigInfo).Property {
+		props[p.Id] = p.Value
+	}
+	if props["nsx_license"] != "ABC-123" {
+		t.Errorf("nsx_license = %q", props["nsx_license"])
+	}
+
+	pf = appliancePlan()
+	pf.Appliance.Name = "other"
+	pf.Appliance.Properties = map[string]string{"nsx_cli_passwd_0": "in-the-plan-123"}
+	if _, err := (&Appliance{}).Plan(ctx, newApplianceEnv(t, o, pf)); !errors.Is(err, ErrSecretInPlan) {
+		t.Errorf("a password in appliance.properties: %v", err)
+	}
+}
+
+// The edge password the appliance gets must be long enough for the OVF.
+func TestApplianceShortEdgePasswordRefused(t *testing.T) {
+	o := newOnPrem(t)
+	o.cfg.Edge.Password = "tiny-pw"
+	_, err := (&Appliance{}).Apply(context.Background(), newApplianceEnv(t, o, appliancePlan()), collect(new([]Event)))
+	if err == nil || !strings.Contains(err.Error(), "12 characters") || strings.Contains(err.Error(), "tiny-pw") {
+		t.Errorf("short edge password: %v", err)
+	}
+	if o.vm(t, "ferry-l2vpn-client") != nil {
+		t.Error("deployed with a short password")
+	}
+}
+
+// MAC learning needs VDS 6.6 (vcsim's switch is 6.5); a sink VLAN range
+// without the stretched VLAN is refused at planning.
+func TestApplianceSinkPreconditions(t *testing.T) {
+	o := newOnPrem(t)
+	ctx := context.Background()
+	pf := appliancePlan()
+	pf.Appliance.MACLearning = "true"
+	if _, err := (&Appliance{}).Plan(ctx, newApplianceEnv(t, o, pf)); err == nil || !strings.Contains(err.Error(), "appliance.mac_learning") || !strings.Contains(err.Error(), "6.6") {
+		t.Errorf("MAC learning on a 6.5 switch: %v", err)
+	}
+	pf = appliancePlan()
+	pf.Appliance.SinkVLANs = "10-30"
+	if _, err := (&Appliance{}).Plan(ctx, newApplianceEnv(t, o, pf)); err == nil || !strings.Contains(err.Error(), "appliance.sink_vlans") || !strings.Contains(err.Error(), "VLAN 0") {
+		t.Errorf("sink range without VLAN 0: %v", err)
+	}
+	pf.Appliance.SinkVLANs = "0,10-30"
+	plan, err := (&Appliance{}).Plan(ctx, newApplianceEnv(t, o, pf))
+	if err != nil || !strings.Contains(plan.String(), "promiscuous mode") {
+		t.Errorf("sink range with VLAN 0 on a 6.5 switch: %v\n%s", err, plan)
 	}
 }
 

@@ -13,7 +13,11 @@ import (
 	"github.com/ferry-migrate/ferry/vcd"
 )
 
-// Step 4: the DC extension. The on-prem L2VPN client edge gets a session
+// Step 4: the DC extension. The edge is found at the management address
+// step 3 gave the appliance (read back from the appliance VM's OVF
+// property; an edge URL in the configuration wins), and waited for while
+// the appliance boots; its L2VPN service must run in client mode (ferry sets
+// it when the plan allows). The on-prem L2VPN client edge gets a session
 // built from the Cloud Director tunnel's peer code (read back from Cloud
 // Director as the tenant: it carries the pre-shared key, so ferry never
 // stores it), the on-prem network is attached with the tunnel id the server
@@ -26,8 +30,16 @@ type ExtensionPlan struct {
 	// LocalAddress is the edge's own uplink address for the session
 	// (default: appliance.ip, else the tunnel's remote endpoint).
 	LocalAddress string `yaml:"local_address,omitempty"`
-	// Timeout bounds the wait for both ends to report UP (default 2m).
+	// Timeout bounds the wait for the edge's API after the appliance boots,
+	// and the wait for both ends to report UP (default 2m each).
 	Timeout string `yaml:"timeout,omitempty"`
+	// EdgePort is the port of the edge's API at the appliance's management
+	// address (default 443, the vendor's).
+	EdgePort string `yaml:"edge_port,omitempty"`
+	// SetClientMode lets ferry create the edge's L2VPN service in client
+	// mode, or switch it to client mode (default true); false: refuse an
+	// edge that is not in client mode.
+	SetClientMode string `yaml:"set_client_mode,omitempty"`
 }
 
 // DefaultExtensionTimeout is how long step 4 waits for the stretch.
@@ -45,15 +57,31 @@ func (*Extension) Title() string { return "DC extension" }
 func (*Extension) Fields() []Field {
 	tunnelName := pick(trunkFields(), "tunnel.name")[0]
 	shared := append(pick(trunkFields(), "org", "vdc", "edge_gateway", "network.name", "tunnel.name"),
-		pick((&Appliance{}).Fields(), "appliance.stretched_portgroup")...)
+		pick((&Appliance{}).Fields(), "appliance.datacenter", "appliance.stretched_portgroup", "appliance.name", "appliance.ip")...)
 	return append(shared,
 		str("extension.session_name", "Edge session", "the L2VPN client session on the on-prem edge (default: tunnel.name)", false,
 			func(pf *PlanFile) *string { return &pf.Extension.SessionName }, ValidName, tunnelName.Value),
 		str("extension.local_address", "Edge address", "the on-prem edge's own uplink address for the session (default: appliance.ip, else the tunnel's remote endpoint)", false,
 			func(pf *PlanFile) *string { return &pf.Extension.LocalAddress }, ValidIPv4, func(pf *PlanFile) string { return pf.Appliance.IP }),
-		str("extension.timeout", "UP timeout", "how long to wait for both ends of the stretch to report UP, e.g. 2m", false,
+		str("extension.timeout", "UP timeout", "how long to wait for the edge's API after boot, and for both ends of the stretch to report UP, e.g. 2m", false,
 			func(pf *PlanFile) *string { return &pf.Extension.Timeout }, validTimeout, fixed(DefaultExtensionTimeout)),
+		str("extension.edge_port", "Edge API port", "the port of the edge's API at the appliance's management address (a configured edge URL wins)", false,
+			func(pf *PlanFile) *string { return &pf.Extension.EdgePort }, validPort, fixed("443")),
+		Field{Key: "extension.set_client_mode", Title: "Set client mode", Bool: true,
+			Description: "let ferry put the edge's L2VPN service in client mode (false: refuse an edge that is not)",
+			Default:     fixed("true"),
+			Get:         func(pf *PlanFile) string { return pf.Extension.SetClientMode },
+			Set:         func(pf *PlanFile, v string) { pf.Extension.SetClientMode = v },
+			Validate:    validBool},
 	)
+}
+
+func validPort(v string, _ *PlanFile) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q is not a TCP port (1-65535)", v)
+	}
+	return nil
 }
 
 func validTimeout(v string, _ *PlanFile) error {
@@ -73,10 +101,28 @@ type extWorld struct {
 	tun *govcd.NsxtL2VpnTunnel
 	// tunnelID is the id the server gave network.name; 0 until it exists.
 	tunnelID int
-	edge     *nsx.Client
-	sess     *nsx.Session    // nil: not there yet
-	att      *nsx.Attachment // nil: not there yet
-	conflict string          // why ferry will not go on ("": none)
+	// edgeURL is where the edge is (configured, or the appliance's
+	// management address); edgeFrom says which.
+	edgeURL, edgeFrom string
+	edge              *nsx.Client     // nil: not answering (yet), or no appliance yet
+	ownEdge           bool            // edge was dialed here: close it
+	edgeDown          error           // why edge is nil
+	mode              string          // the edge's L2VPN service mode; "" none
+	vlan              int             // the stretched port group's VLAN id (0: untagged)
+	sess              *nsx.Session    // nil: not there yet
+	att               *nsx.Attachment // nil: not there yet
+	conflict          string          // why ferry will not go on ("": none)
+}
+
+func (w *extWorld) close() {
+	if w.ownEdge && w.edge != nil {
+		w.edge.Close()
+	}
+}
+
+func (w *extWorld) setClientMode() bool {
+	v, _ := strconv.ParseBool(w.pf.Extension.SetClientMode)
+	return v
 }
 
 func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
@@ -111,14 +157,37 @@ func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
 				pf.Tunnel.Name, egw, pf.Network.Name, names)
 		}
 	}
-	if w.edge, err = env.Edge(ctx); err != nil {
+	if w.vlan, err = stretchedVLAN(ctx, env, pf); err != nil {
 		return nil, err
+	}
+	if err := w.findEdge(ctx, env); err != nil {
+		return nil, err
+	}
+	if w.edge == nil {
+		return w, nil
+	}
+	sv, err := w.edge.L2VPNService(ctx)
+	switch {
+	case errors.Is(err, nsx.ErrNotFound):
+	case err != nil:
+		w.close()
+		return nil, err
+	default:
+		w.mode = sv.Mode
+	}
+	if w.mode != nsx.ModeClient {
+		// Sessions exist only in client mode; none can be listed before.
+		if !w.setClientMode() {
+			w.conflict = w.modeText() + "; ferry needs CLIENT mode and extension.set_client_mode is false: switch it on the edge, or set extension.set_client_mode: true"
+		}
+		return w, nil
 	}
 	sess, err := w.edge.SessionByName(ctx, pf.Extension.SessionName)
 	switch {
 	case errors.Is(err, nsx.ErrNotFound):
 		return w, nil
 	case err != nil:
+		w.close()
 		return nil, err
 	}
 	w.sess = &sess
@@ -138,6 +207,7 @@ func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
 	switch {
 	case errors.Is(err, nsx.ErrNotFound):
 	case err != nil:
+		w.close()
 		return nil, err
 	case att.Network != pf.Appliance.StretchedPortgroup:
 		w.conflict = fmt.Sprintf("tunnel id %d of session %q already carries on-prem network %q, the plan stretches %q (appliance.stretched_portgroup)",
@@ -178,30 +248,52 @@ func (w *extWorld) plan(ctx context.Context) Plan {
 	pf := w.pf
 	p := Plan{Step: "dc-extension"}
 	name := pf.Extension.SessionName
+	if w.edge == nil {
+		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "edge", Name: w.edgeURL,
+			Detail: fmt.Sprintf("%s; not answering yet (%v): the run waits up to %s for its API", w.edgeFrom, w.edgeDown, pf.Extension.Timeout)})
+	} else {
+		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "edge", Name: w.edgeURL, Detail: w.edgeFrom})
+	}
 	if w.conflict != "" {
 		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "L2VPN session", Name: name, Detail: w.conflict})
 		return p
 	}
 	switch {
+	case w.edge == nil:
+		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "L2VPN service", Name: "client mode",
+			Detail: "checked once the edge answers; set to CLIENT if it is not (extension.set_client_mode)"})
+	case w.mode == "":
+		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "L2VPN service", Name: "client mode", Detail: "the edge has no L2VPN service: create it in CLIENT mode"})
+	case w.mode != nsx.ModeClient:
+		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "L2VPN service", Name: "client mode", Detail: "is " + w.mode + ": switch it to CLIENT (the edge refuses while it has server sessions)"})
+	default:
+		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "L2VPN service", Name: "client mode", Detail: "CLIENT"})
+	}
+	switch {
 	case w.sess == nil:
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "L2VPN session", Name: name,
 			Detail: fmt.Sprintf("on edge %s from the peer code of Cloud Director tunnel %q: peer %s, local address %s",
-				w.edge.URL(), pf.Tunnel.Name, w.peerAddr(), w.localAddr())})
+				w.edgeURL, pf.Tunnel.Name, w.peerAddr(), w.localAddr())})
 	case !w.sess.Enabled:
 		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "L2VPN session", Name: name, Detail: "is disabled: enable it",
 			Resource: &Resource{Kind: "L2VPN session", Name: name, ID: w.sess.ID}})
 	default:
-		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "L2VPN session", Name: name, Detail: "on edge " + w.edge.URL(),
+		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "L2VPN session", Name: name, Detail: "on edge " + w.edgeURL,
 			Resource: &Resource{Kind: "L2VPN session", Name: name, ID: w.sess.ID}})
 	}
 	pg := pf.Appliance.StretchedPortgroup
 	wait := fmt.Sprintf("the run waits up to %s for both ends to report UP", pf.Extension.Timeout)
-	if w.att == nil {
+	switch {
+	case w.att == nil:
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "stretched network", Name: pg,
-			Detail: fmt.Sprintf("over session %s with %s (Cloud Director network %s); then %s", name, w.tunnelIDText(), pf.Network.Name, wait)})
-	} else {
+			Detail: fmt.Sprintf("over session %s with %s (Cloud Director network %s), port %s; then %s", name, w.tunnelIDText(), pf.Network.Name, vlanText(w.vlan), wait)})
+	case w.att.VLAN != w.vlan:
+		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "stretched network", Name: pg,
+			Detail:   fmt.Sprintf("its port carries VLAN %d, port group %s is %s: set the port's VLAN", w.att.VLAN, pg, vlanText(w.vlan)),
+			Resource: &Resource{Kind: "stretched network", Name: pg, ID: w.att.ID}})
+	default:
 		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "stretched network", Name: pg,
-			Detail:   fmt.Sprintf("over session %s with %s", name, w.tunnelIDText()),
+			Detail:   fmt.Sprintf("over session %s with %s, port %s", name, w.tunnelIDText(), vlanText(w.vlan)),
 			Resource: &Resource{Kind: "stretched network", Name: pg, ID: w.att.ID}})
 	}
 	if w.sess != nil && w.tun != nil {
@@ -214,6 +306,13 @@ func (w *extWorld) plan(ctx context.Context) Plan {
 		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "L2 stretch", Name: pf.Network.Name, Detail: status})
 	}
 	return p
+}
+
+func vlanText(v int) string {
+	if v == 0 {
+		return "untagged (VLAN 0)"
+	}
+	return fmt.Sprintf("on VLAN %d", v)
 }
 
 // status reads both ends once, as text ("UP", "DOWN: reason").
@@ -251,6 +350,7 @@ func (s *Extension) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if err != nil {
 		return Plan{Step: s.ID()}, err
 	}
+	defer w.close()
 	return w.plan(ctx), nil
 }
 
@@ -261,6 +361,7 @@ func (s *Extension) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
+	defer w.close()
 	if w.conflict != "" {
 		return Result{}, fmt.Errorf("%w, nothing changed: %s", ErrConflict, w.conflict)
 	}
@@ -279,6 +380,35 @@ func (s *Extension) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	}
 	name := pf.Extension.SessionName
 
+	if w.edge == nil {
+		if err := w.waitEdge(ctx, env, emit); err != nil {
+			return res, err
+		}
+		// The edge answers now: read what it has (service, session, port).
+		fresh, err := s.look(ctx, env)
+		if err != nil {
+			return res, err
+		}
+		w.close()
+		w = fresh
+		defer w.close()
+		if w.edge == nil {
+			return res, fmt.Errorf("the edge at %s stopped answering: %v", w.edgeURL, w.edgeDown)
+		}
+		if w.conflict != "" {
+			return res, fmt.Errorf("%w, nothing changed: %s", ErrConflict, w.conflict)
+		}
+	}
+	if w.mode != nsx.ModeClient {
+		did, err := w.edge.EnsureClientMode(ctx, w.setClientMode())
+		if err != nil {
+			return res, err
+		}
+		if did != "" {
+			change(Item{Action: ActionUpdate, Kind: "L2VPN service", Name: "client mode", Detail: did + " on edge " + w.edgeURL})
+		}
+		w.mode = nsx.ModeClient
+	}
 	emit(Progress("configuring L2VPN client session "+name+" on "+w.edge.URL(), 0.1))
 	sess, created, err := w.edge.EnsureSession(ctx, name, peerCode, w.peerAddr(), w.localAddr())
 	if err != nil {
@@ -298,14 +428,18 @@ func (s *Extension) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	res.Resources = append(res.Resources, *sessRes)
 
 	pg := pf.Appliance.StretchedPortgroup
-	att, err := w.edge.AttachNetwork(ctx, sess.ID, pg, w.tunnelID)
+	att, err := w.edge.AttachNetwork(ctx, sess.ID, pg, w.vlan, w.tunnelID)
 	if err != nil {
 		return res, err
 	}
 	attRes := &Resource{Kind: "stretched network", Name: pg, ID: att.ID}
-	if w.att == nil {
+	switch {
+	case w.att == nil:
 		change(Item{Action: ActionCreate, Kind: "stretched network", Name: pg,
-			Detail: fmt.Sprintf("over session %s with tunnel id %d (Cloud Director network %s)", name, w.tunnelID, pf.Network.Name), Resource: attRes})
+			Detail: fmt.Sprintf("over session %s with tunnel id %d (Cloud Director network %s), port %s", name, w.tunnelID, pf.Network.Name, vlanText(w.vlan)), Resource: attRes})
+	case w.att.VLAN != att.VLAN:
+		change(Item{Action: ActionUpdate, Kind: "stretched network", Name: pg,
+			Detail: fmt.Sprintf("port VLAN %d -> %d (port group %s is %s)", w.att.VLAN, att.VLAN, pg, vlanText(w.vlan)), Resource: attRes})
 	}
 	res.Resources = append(res.Resources, *attRes)
 	for k, v := range map[string]string{"session_id": sess.ID, "attachment_id": att.ID, "tunnel_id": strconv.Itoa(w.tunnelID)} {
@@ -366,14 +500,21 @@ func (s *Extension) Verify(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	defer w.close()
 	name := w.pf.Extension.SessionName
 	switch {
 	case w.conflict != "":
 		return errors.New(w.conflict)
+	case w.edge == nil:
+		return fmt.Errorf("the edge at %s (%s) does not answer: %v", w.edgeURL, w.edgeFrom, w.edgeDown)
+	case w.mode != nsx.ModeClient:
+		return errors.New(w.modeText() + "; ferry needs CLIENT mode")
 	case w.sess == nil:
-		return fmt.Errorf("L2VPN session %q does not exist on edge %s", name, w.edge.URL())
+		return fmt.Errorf("L2VPN session %q does not exist on edge %s", name, w.edgeURL)
 	case w.att == nil:
 		return fmt.Errorf("network %q is not stretched over L2VPN session %q with tunnel id %d", w.pf.Appliance.StretchedPortgroup, name, w.tunnelID)
+	case w.att.VLAN != w.vlan:
+		return fmt.Errorf("the edge port of network %q carries VLAN %d; the port group is %s", w.pf.Appliance.StretchedPortgroup, w.att.VLAN, vlanText(w.vlan))
 	case w.tun == nil:
 		return fmt.Errorf("L2 VPN tunnel %q does not exist", w.pf.Tunnel.Name)
 	}

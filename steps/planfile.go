@@ -80,10 +80,23 @@ type TunnelPlan struct {
 // group and the standalone L2VPN client appliance.
 type AppliancePlan struct {
 	Name string `yaml:"name,omitempty"`
-	// OVF is the appliance to deploy (.ovf or .ova path or URL); empty means
-	// ferry's built-in minimal appliance. `ferry run --appliance-ovf` overrides.
-	OVF        string `yaml:"ovf,omitempty"`
-	Datacenter string `yaml:"datacenter,omitempty"`
+	// OVF is the vendor's appliance to deploy (.ovf or .ova path or URL; the
+	// NSX autonomous edge). `ferry run --appliance-ovf` overrides.
+	OVF string `yaml:"ovf,omitempty"`
+	// OVFNetworks and OVFProperties override ferry's table of the vendor
+	// OVF (ApplianceOVFMap) for other versions: OVF network -> uplink|sink,
+	// OVF property -> source (ip, netmask, ...) or =text; "" removes an entry.
+	OVFNetworks   map[string]string `yaml:"ovf_networks,omitempty"`
+	OVFProperties map[string]string `yaml:"ovf_properties,omitempty"`
+	// Properties are values of further OVF properties (never passwords).
+	Properties map[string]string `yaml:"properties,omitempty"`
+	// SinkVLANs is the sink port group's VLAN trunk range (default
+	// 0-4094); it must include the stretched port group's VLAN.
+	SinkVLANs string `yaml:"sink_vlans,omitempty"`
+	// MACLearning: the sink port group learns MACs (with forged transmits)
+	// instead of promiscuous mode; default true on a VDS of 6.6 or later.
+	MACLearning string `yaml:"mac_learning,omitempty"`
+	Datacenter  string `yaml:"datacenter,omitempty"`
 	// StretchedPortgroup is the on-prem port group whose L2 segment is
 	// stretched ("company-network").
 	StretchedPortgroup string `yaml:"stretched_portgroup,omitempty"`

@@ -108,7 +108,7 @@ func TestSetupBinary(t *testing.T) {
 			}
 		}
 		w := look(t, l)
-		if w.bundleHas || w.globalRoleHas || !w.tenantRoleHas || w.network == "" || !w.tunnelUp || !w.sinkPromiscuous || !w.sinkForged || w.appliancePower != "poweredOn" {
+		if w.bundleHas || w.globalRoleHas || !w.tenantRoleHas || w.network == "" || !w.tunnelUp || !w.sinkMACLearning || !w.sinkForged || w.appliancePower != "poweredOn" {
 			t.Errorf("after ferry run: %+v", w)
 		}
 

@@ -137,6 +137,7 @@ type world struct {
 	tunnels                                 int
 	sessions                                int // on the on-prem edge
 	sinkPromiscuous, sinkForged             bool
+	sinkMACLearning                         bool
 	sinkExists                              bool
 	appliancePower                          types.VirtualMachinePowerState // "" if absent
 }
@@ -225,7 +226,9 @@ func look(t *testing.T, l *lab.Lab) world {
 		}
 		w.tunnelUp = w.tunnelUp || st.Up
 	}
-	w.sessions = len(l.Edge.Sessions())
+	if e := l.Edge(); e != nil {
+		w.sessions = len(e.Sessions())
+	}
 
 	u, err := url.Parse(l.OnPrem.URL)
 	if err != nil {
@@ -251,6 +254,9 @@ func look(t *testing.T, l *lab.Lab) world {
 		sp := pg.Config.DefaultPortConfig.(*types.VMwareDVSPortSetting).SecurityPolicy
 		w.sinkExists = true
 		w.sinkPromiscuous = sp.AllowPromiscuous != nil && sp.AllowPromiscuous.Value != nil && *sp.AllowPromiscuous.Value
+		if mp := pg.Config.DefaultPortConfig.(*types.VMwareDVSPortSetting).MacManagementPolicy; mp != nil {
+			w.sinkMACLearning = mp.MacLearningPolicy != nil && mp.MacLearningPolicy.Enabled
+		}
 		w.sinkForged = sp.ForgedTransmits != nil && sp.ForgedTransmits.Value != nil && *sp.ForgedTransmits.Value
 	} else if !errors.As(err, new(*find.NotFoundError)) {
 		t.Fatal(err)
@@ -320,7 +326,7 @@ func TestSetupRunInProcess(t *testing.T) {
 	// Step 1 widened no shared bundle or global role (see also
 	// TestRightsLeaveOtherOrgsUntouched).
 	want := world{bundleHas: false, globalRoleHas: false, tenantRoleHas: true, network: "172.16.10.1/24", tunnelUp: true, tunnels: 1, sessions: 1,
-		sinkExists: true, sinkPromiscuous: true, sinkForged: true, appliancePower: types.VirtualMachinePowerStatePoweredOn}
+		sinkExists: true, sinkMACLearning: true, sinkForged: true, appliancePower: types.VirtualMachinePowerStatePoweredOn}
 	if w != want {
 		t.Errorf("after the run:\n got %+v\nwant %+v", w, want)
 	}

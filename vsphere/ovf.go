@@ -461,3 +461,42 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// OVFProperty is one property an OVF declares, as ferry checks it.
+type OVFProperty struct {
+	Key      string // as vSphere expects it: [class.]key[.instance]
+	Label    string
+	Type     string
+	Default  string
+	Password bool
+	// MinLen is the minimum length the OVF's vmw:qualifiers ask for
+	// (MinLen(n)); 0 when none.
+	MinLen int
+}
+
+// OVFPropertyInfo lists the properties an OVF declares, in order.
+func OVFPropertyInfo(e *ovf.Envelope) []OVFProperty {
+	if e.VirtualSystem == nil {
+		return nil
+	}
+	var out []OVFProperty
+	for _, p := range e.VirtualSystem.Product {
+		for _, prop := range p.Property {
+			o := OVFProperty{Key: p.Key(prop), Type: prop.Type}
+			if prop.Label != nil {
+				o.Label = strings.TrimSpace(*prop.Label)
+			}
+			if prop.Default != nil {
+				o.Default = *prop.Default
+			}
+			o.Password = prop.Password != nil && *prop.Password
+			if q := prop.Qualifiers; q != nil {
+				if i := strings.Index(*q, "MinLen("); i >= 0 {
+					_, _ = fmt.Sscanf((*q)[i:], "MinLen(%d)", &o.MinLen)
+				}
+			}
+			out = append(out, o)
+		}
+	}
+	return out
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -31,23 +32,101 @@ type Portgroup struct {
 	Trunk string
 	// VLAN is the VLAN id of an access port group (0: none).
 	VLAN int32
+	// MACLearning: the MAC management policy's MAC learning is enabled.
+	MACLearning bool
 
 	config types.DVPortgroupConfigInfo
 }
 
+// SinkPolicy is how a sink port group delivers the stretched networks'
+// frames to the L2VPN client appliance.
+type SinkPolicy struct {
+	// MACLearning: MAC learning + forged transmits (VDS 6.6 and later);
+	// otherwise promiscuous mode + forged transmits.
+	MACLearning bool
+	// Trunk is the VLAN trunk range, e.g. "0-4094" or "0,20-30".
+	Trunk string
+}
+
+// DefaultSinkTrunk trunks every VLAN.
+const DefaultSinkTrunk = "0-4094"
+
+func (w SinkPolicy) String() string {
+	mode := "promiscuous mode and forged transmits Accept"
+	if w.MACLearning {
+		mode = "MAC learning and forged transmits Accept"
+	}
+	return mode + ", VLAN trunk " + w.trunk()
+}
+
+// trunk is the trunk range as a port group reads back ("0-0,20-30").
+func (w SinkPolicy) trunk() string {
+	if w.Trunk == "" {
+		return DefaultSinkTrunk
+	}
+	r, err := ParseVLANRanges(w.Trunk)
+	if err != nil {
+		return w.Trunk
+	}
+	parts := make([]string, len(r))
+	for i, n := range r {
+		parts[i] = fmt.Sprintf("%d-%d", n.Start, n.End)
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseVLANRanges reads a VLAN trunk range list ("0-4094", "0,20-30").
+func ParseVLANRanges(v string) ([]types.NumericRange, error) {
+	var out []types.NumericRange
+	for part := range strings.SplitSeq(v, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, isRange := strings.Cut(part, "-")
+		var a, b int
+		_, err := fmt.Sscanf(strings.TrimSpace(lo), "%d", &a)
+		b = a
+		if err == nil && isRange {
+			_, err = fmt.Sscanf(strings.TrimSpace(hi), "%d", &b)
+		}
+		if err != nil || a < 0 || b > 4094 || a > b {
+			return nil, fmt.Errorf("%q is not a VLAN range list: want ranges of 0-4094 such as 0-4094 or 0,20-30", v)
+		}
+		out = append(out, types.NumericRange{Start: int32(a), End: int32(b)})
+	}
+	return out, nil
+}
+
+// VLANInRanges says whether vlan is in the trunk range list v.
+func VLANInRanges(v string, vlan int32) bool {
+	r, err := ParseVLANRanges(v)
+	if err != nil {
+		return false
+	}
+	for _, n := range r {
+		if n.Start <= vlan && vlan <= n.End {
+			return true
+		}
+	}
+	return false
+}
+
 // SinkProblems says what keeps p from being a sink port for an L2VPN
-// client: promiscuous mode and forged transmits must be Accept and the port
-// group must trunk every VLAN. Empty when p is ready.
-func (p *Portgroup) SinkProblems() []string {
+// client with policy want: forged transmits must be Accept, and promiscuous
+// mode Accept or (want.MACLearning) MAC learning on, and the port group
+// must trunk want's VLANs. Empty when p is ready.
+func (p *Portgroup) SinkProblems(want SinkPolicy) []string {
 	var out []string
-	if !isTrue(p.Promiscuous) {
+	if want.MACLearning {
+		if !p.MACLearning {
+			out = append(out, "MAC learning is off")
+		}
+	} else if !isTrue(p.Promiscuous) {
 		out = append(out, "promiscuous mode is "+acceptReject(p.Promiscuous))
 	}
 	if !isTrue(p.ForgedTransmits) {
 		out = append(out, "forged transmits is "+acceptReject(p.ForgedTransmits))
 	}
-	if p.Trunk != sinkTrunk {
-		out = append(out, fmt.Sprintf("VLAN is %s, want trunk %s", p.vlanString(), sinkTrunk))
+	if p.Trunk != want.trunk() {
+		out = append(out, fmt.Sprintf("VLAN is %s, want trunk %s", p.vlanString(), want.trunk()))
 	}
 	return out
 }
@@ -61,8 +140,6 @@ func (p *Portgroup) vlanString() string {
 	}
 	return "none"
 }
-
-const sinkTrunk = "0-4094"
 
 func isTrue(b *bool) bool { return b != nil && *b }
 
@@ -153,6 +230,17 @@ func toPortgroup(pg *mo.DistributedVirtualPortgroup, dvsName map[types.ManagedOb
 		p.Promiscuous = boolValue(sp.AllowPromiscuous)
 		p.ForgedTransmits = boolValue(sp.ForgedTransmits)
 		p.MACChanges = boolValue(sp.MacChanges)
+	}
+	// vSphere 6.7+ reports the same switches in the MAC management policy,
+	// with MAC learning beside them; it wins where both are set.
+	if m := s.MacManagementPolicy; m != nil {
+		if m.AllowPromiscuous != nil {
+			p.Promiscuous = m.AllowPromiscuous
+		}
+		if m.ForgedTransmits != nil {
+			p.ForgedTransmits = m.ForgedTransmits
+		}
+		p.MACLearning = m.MacLearningPolicy != nil && m.MacLearningPolicy.Enabled
 	}
 	switch v := s.Vlan.(type) {
 	case *types.VmwareDistributedVirtualSwitchTrunkVlanSpec:
@@ -252,14 +340,18 @@ func (c *Client) DVS(ctx context.Context, dc *object.Datacenter, name string) (*
 // trunk 0-4094, promiscuous mode and forged transmits Accept. It reads the
 // port group back, re-applies the policy once if vCenter did not keep it,
 // and fails if it still reads back wrong.
-func (c *Client) CreateSinkPortgroup(ctx context.Context, dc *object.Datacenter, dvs *object.DistributedVirtualSwitch, name string) (*Portgroup, error) {
+func (c *Client) CreateSinkPortgroup(ctx context.Context, dc *object.Datacenter, dvs *object.DistributedVirtualSwitch, name string, want SinkPolicy) (*Portgroup, error) {
+	setting, err := sinkPortSetting(nil, want)
+	if err != nil {
+		return nil, err
+	}
 	spec := types.DVPortgroupConfigSpec{
 		Name:              name,
 		Type:              string(types.DistributedVirtualPortgroupPortgroupTypeEarlyBinding),
 		NumPorts:          8,
 		AutoExpand:        types.NewBool(true),
 		Description:       "L2VPN client sink port (ferry)",
-		DefaultPortConfig: sinkPortSetting(nil),
+		DefaultPortConfig: setting,
 	}
 	task, err := dvs.AddPortgroup(ctx, []types.DVPortgroupConfigSpec{spec})
 	if err != nil {
@@ -272,10 +364,10 @@ func (c *Client) CreateSinkPortgroup(ctx context.Context, dc *object.Datacenter,
 	if err != nil {
 		return nil, fmt.Errorf("read back port group %q: %w", name, err)
 	}
-	if len(pg.SinkProblems()) > 0 {
+	if len(pg.SinkProblems(want)) > 0 {
 		// vCenter did not keep the policy: apply it once more with a
 		// complete spec; SecureSinkPortgroup fails if it still reads back wrong.
-		return c.SecureSinkPortgroup(ctx, dc, pg)
+		return c.SecureSinkPortgroup(ctx, dc, pg, want)
 	}
 	return pg, nil
 }
@@ -284,14 +376,18 @@ func (c *Client) CreateSinkPortgroup(ctx context.Context, dc *object.Datacenter,
 // CreateSinkPortgroup). ReconfigureDVPortgroup replaces the whole
 // configuration, so the spec carries every setting read from pg with only
 // the security policy and VLAN changed. It reads the result back.
-func (c *Client) SecureSinkPortgroup(ctx context.Context, dc *object.Datacenter, pg *Portgroup) (*Portgroup, error) {
+func (c *Client) SecureSinkPortgroup(ctx context.Context, dc *object.Datacenter, pg *Portgroup, want SinkPolicy) (*Portgroup, error) {
 	cfg := pg.config
+	setting, err := sinkPortSetting(cfg.DefaultPortConfig, want)
+	if err != nil {
+		return nil, err
+	}
 	spec := types.DVPortgroupConfigSpec{
 		ConfigVersion:                cfg.ConfigVersion,
 		Name:                         cfg.Name,
 		NumPorts:                     cfg.NumPorts,
 		PortNameFormat:               cfg.PortNameFormat,
-		DefaultPortConfig:            sinkPortSetting(cfg.DefaultPortConfig),
+		DefaultPortConfig:            setting,
 		Description:                  cfg.Description,
 		Type:                         cfg.Type,
 		BackingType:                  cfg.BackingType,
@@ -318,37 +414,78 @@ func (c *Client) SecureSinkPortgroup(ctx context.Context, dc *object.Datacenter,
 	if err != nil {
 		return nil, fmt.Errorf("read back port group %q: %w", pg.Name, err)
 	}
-	if p := back.SinkProblems(); len(p) > 0 {
+	if p := back.SinkProblems(want); len(p) > 0 {
 		return back, fmt.Errorf("port group %q was reconfigured but reads back wrong: %s", pg.Name, strings.Join(p, ", "))
 	}
 	return back, nil
 }
 
 // sinkPortSetting returns base (copied; a fresh setting when nil) with the
-// sink port's security policy and VLAN trunk.
-func sinkPortSetting(base types.BaseDVPortSetting) *types.VMwareDVSPortSetting {
+// sink port's security policy (want: MAC learning or promiscuous mode, with
+// forged transmits) and VLAN trunk.
+func sinkPortSetting(base types.BaseDVPortSetting, want SinkPolicy) (*types.VMwareDVSPortSetting, error) {
+	trunk, err := ParseVLANRanges(want.trunk())
+	if err != nil {
+		return nil, err
+	}
 	s := &types.VMwareDVSPortSetting{}
 	if b, ok := base.(*types.VMwareDVSPortSetting); ok && b != nil {
 		c := *b
 		s = &c
 	}
-	accept := &types.BoolPolicy{Value: types.NewBool(true)}
 	sp := &types.DVSSecurityPolicy{}
 	if s.SecurityPolicy != nil {
 		c := *s.SecurityPolicy
 		sp = &c
 	}
-	sp.AllowPromiscuous, sp.ForgedTransmits = accept, accept
+	promiscuous := !want.MACLearning
+	sp.AllowPromiscuous = &types.BoolPolicy{Value: types.NewBool(promiscuous)}
+	sp.ForgedTransmits = &types.BoolPolicy{Value: types.NewBool(true)}
 	s.SecurityPolicy = sp
-	// vSphere 6.7+ also exposes the same switches as the MAC management
-	// policy; keep the two consistent when the server reports it.
-	if m := s.MacManagementPolicy; m != nil {
-		c := *m
-		c.AllowPromiscuous, c.ForgedTransmits = types.NewBool(true), types.NewBool(true)
-		s.MacManagementPolicy = &c
+	// vSphere 6.7+ exposes the same switches as the MAC management policy,
+	// with MAC learning (VDS 6.6+); keep the two consistent.
+	m := &types.DVSMacManagementPolicy{}
+	if s.MacManagementPolicy != nil {
+		c := *s.MacManagementPolicy
+		m = &c
 	}
-	s.Vlan = &types.VmwareDistributedVirtualSwitchTrunkVlanSpec{
-		VlanId: []types.NumericRange{{Start: 0, End: 4094}},
+	if want.MACLearning || s.MacManagementPolicy != nil {
+		m.AllowPromiscuous, m.ForgedTransmits = types.NewBool(promiscuous), types.NewBool(true)
+		if m.MacChanges == nil {
+			m.MacChanges = types.NewBool(false)
+		}
+		if want.MACLearning {
+			m.MacLearningPolicy = &types.DVSMacLearningPolicy{Enabled: true, AllowUnicastFlooding: types.NewBool(true),
+				Limit: types.NewInt32(4096), LimitPolicy: string(types.DVSMacLimitPolicyTypeDrop)}
+		} else if m.MacLearningPolicy != nil {
+			c := *m.MacLearningPolicy
+			c.Enabled = false
+			m.MacLearningPolicy = &c
+		}
+		s.MacManagementPolicy = m
 	}
-	return s
+	s.Vlan = &types.VmwareDistributedVirtualSwitchTrunkVlanSpec{VlanId: trunk}
+	return s, nil
+}
+
+// DVSVersion is the product version of a distributed switch ("7.0.3").
+func (c *Client) DVSVersion(ctx context.Context, dvs *object.DistributedVirtualSwitch) (string, error) {
+	var d mo.DistributedVirtualSwitch
+	if err := property.DefaultCollector(c.Client.Client).RetrieveOne(ctx, dvs.Reference(), []string{"summary.productInfo"}, &d); err != nil {
+		return "", fmt.Errorf("read the version of distributed switch %s: %w", dvs.Name(), err)
+	}
+	if d.Summary.ProductInfo == nil {
+		return "", nil
+	}
+	return d.Summary.ProductInfo.Version, nil
+}
+
+// MACLearningSupported says whether a VDS of this version supports MAC
+// learning (6.6.0 and later).
+func MACLearningSupported(version string) bool {
+	var a, b int
+	if _, err := fmt.Sscanf(version, "%d.%d", &a, &b); err != nil {
+		return false
+	}
+	return a > 6 || a == 6 && b >= 6
 }

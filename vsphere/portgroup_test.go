@@ -62,14 +62,14 @@ func TestSecureSinkPortgroupKeepsTheRestOfTheConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := pg.SinkProblems(); len(p) != 3 || pg.VLAN != 100 || pg.DVS != "DVS0" {
+	if p := pg.SinkProblems(vsphere.SinkPolicy{}); len(p) != 3 || pg.VLAN != 100 || pg.DVS != "DVS0" {
 		t.Errorf("before: problems %q, VLAN %d, DVS %q", p, pg.VLAN, pg.DVS)
 	}
-	pg, err = c.SecureSinkPortgroup(ctx, dc, pg)
+	pg, err = c.SecureSinkPortgroup(ctx, dc, pg, vsphere.SinkPolicy{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := pg.SinkProblems(); len(p) != 0 {
+	if p := pg.SinkProblems(vsphere.SinkPolicy{}); len(p) != 0 {
 		t.Errorf("after: %q", p)
 	}
 

@@ -404,3 +404,36 @@ func TestAdminDownPortAndClose(t *testing.T) {
 		t.Fatalf("after Close: %+v", st)
 	}
 }
+
+// Peer-code sessions and L2 extensions exist only in client mode: an edge
+// without an L2VPN service, or with one in server mode, refuses them; the
+// mode cannot change while sessions exist.
+func TestSessionsOnlyInClientMode(t *testing.T) {
+	for _, mode := range []string{"", edgesim.ModeServer} {
+		e := edgetest.StartMode(t, mode)
+		c := newClient(t, e)
+		status, ae := c.do(http.MethodGet, "/api/v1/vpn/l2vpn/sessions", nil, nil)
+		if status != http.StatusBadRequest || !strings.Contains(ae.ErrorMessage, "CLIENT mode") {
+			t.Errorf("mode %q: list sessions: %d %+v", mode, status, ae)
+		}
+		status, ae = c.do(http.MethodPost, "/api/v1/ports", map[string]any{"display_name": "n", "l2_extension": map[string]any{"l2vpn_session_id": "x", "tunnel_id": 1}}, nil)
+		if status != http.StatusBadRequest || !strings.Contains(ae.ErrorMessage, "CLIENT mode") {
+			t.Errorf("mode %q: extended port: %d %+v", mode, status, ae)
+		}
+	}
+	e := edgetest.StartMode(t, "")
+	c := newClient(t, e)
+	var sv edgesim.L2VPNService
+	if status, ae := c.do(http.MethodPost, "/api/v1/vpn/l2vpn/services", map[string]any{"mode": "CLIENT"}, &sv); status != http.StatusCreated {
+		t.Fatalf("create service: %d %+v", status, ae)
+	}
+	if status, _ := c.do(http.MethodGet, "/api/v1/vpn/l2vpn/sessions", nil, nil); status != http.StatusOK {
+		t.Fatalf("list sessions in client mode: %d", status)
+	}
+	if status, ae := c.do(http.MethodPost, sessionsPath+"?action=create_with_peer_code", sessionBody("s", peerCode), nil); status != http.StatusCreated {
+		t.Fatalf("create session: %d %+v", status, ae)
+	}
+	if status, ae := c.do(http.MethodPut, "/api/v1/vpn/l2vpn/services/"+sv.ID, map[string]any{"mode": "SERVER"}, nil); status != http.StatusBadRequest || !strings.Contains(ae.ErrorMessage, "delete them") {
+		t.Fatalf("mode change with a session: %d %+v", status, ae)
+	}
+}

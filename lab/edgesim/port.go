@@ -111,6 +111,12 @@ func (s *Server) checkPort(next LogicalPort, self *port) (int, int, string) {
 	if ext == nil {
 		return 0, 0, ""
 	}
+	switch {
+	case s.service == nil:
+		return http.StatusBadRequest, codeBadRequest, "l2_extension: the L2VPN service is not configured on this edge: create it in CLIENT mode first"
+	case s.service.Mode != ModeClient:
+		return http.StatusBadRequest, codeBadRequest, fmt.Sprintf("l2_extension: the L2VPN service is in %s mode; L2 extensions are supported only in CLIENT mode", s.service.Mode)
+	}
 	if ext.TunnelID < 1 || ext.TunnelID > 4093 {
 		return http.StatusBadRequest, codeBadRequest, fmt.Sprintf("l2_extension.tunnel_id %d is out of range 1-4093", ext.TunnelID)
 	}

@@ -2,6 +2,7 @@
 // (standalone) edge in L2VPN client mode: the part of the NSX Autonomous Edge
 // API (Manager API v1 style) that ferry's nsx client uses.
 //
+//	GET    /api/v1/vpn/l2vpn/services                  the L2VPN service and its mode (service.go)
 //	POST   /api/v1/vpn/l2vpn/sessions?action=create_with_peer_code
 //	GET    /api/v1/vpn/l2vpn/sessions
 //	GET    /api/v1/vpn/l2vpn/sessions/{id}
@@ -22,6 +23,9 @@
 // Every change to a session or a port is mirrored into a *stretch.Fabric,
 // and session status comes from the fabric, so the edge and the simulated
 // Cloud Director always agree on whether the stretch is UP.
+//
+// Session calls, and ports with an l2_extension, are refused unless the
+// L2VPN service is in client mode (see service.go).
 //
 // Requests need HTTP Basic auth with the configured credentials (401
 // otherwise). Errors have the NSX shape {httpStatus, error_code,
@@ -62,6 +66,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps and traffic counters; nil is time.Now.
 	Now func() time.Time
+	// Mode is the L2VPN service the edge starts with: "" none (as a fresh
+	// appliance), ModeClient or ModeServer.
+	Mode string
 }
 
 // Server is one simulated autonomous edge.
@@ -75,6 +82,7 @@ type Server struct {
 	seq      int64 // creation order, so lists are stable
 	sessions map[string]*session
 	ports    map[string]*port
+	service  *L2VPNService
 	faults   []*faultRule
 
 	srv *http.Server
@@ -103,6 +111,13 @@ func New(cfg Config) (*Server, error) {
 	if s.fabric == nil {
 		s.fabric = stretch.New()
 	}
+	if cfg.Mode != "" {
+		mode, err := checkMode(cfg.Mode)
+		if err != nil {
+			return nil, fmt.Errorf("edgesim: %w", err)
+		}
+		s.service = &L2VPNService{ResourceType: "L2VPNService", ID: newID(), Mode: mode}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -112,6 +127,10 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
+	m.HandleFunc("GET /api/v1/vpn/l2vpn/services", s.listServices)
+	m.HandleFunc("POST /api/v1/vpn/l2vpn/services", s.createService)
+	m.HandleFunc("GET /api/v1/vpn/l2vpn/services/{id}", s.getService)
+	m.HandleFunc("PUT /api/v1/vpn/l2vpn/services/{id}", s.updateService)
 	m.HandleFunc("POST /api/v1/vpn/l2vpn/sessions", s.createSession)
 	m.HandleFunc("GET /api/v1/vpn/l2vpn/sessions", s.listSessions)
 	m.HandleFunc("GET /api/v1/vpn/l2vpn/sessions/{id}", s.getSession)
@@ -160,6 +179,20 @@ func (s *Server) authorized(r *http.Request) bool {
 // Start listens on Config.Addr (127.0.0.1:0 by default) and serves HTTPS with
 // tlsCfg, which must hold the server certificate.
 func (s *Server) Start(tlsCfg *tls.Config) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("edgesim: listen on %s: %w", s.cfg.Addr, err)
+	}
+	if err := s.Serve(ln, tlsCfg); err != nil {
+		ln.Close()
+		return err
+	}
+	return nil
+}
+
+// Serve serves HTTPS on ln (an appliance's management address) with tlsCfg;
+// Close closes ln.
+func (s *Server) Serve(ln net.Listener, tlsCfg *tls.Config) error {
 	if tlsCfg == nil || (len(tlsCfg.Certificates) == 0 && tlsCfg.GetCertificate == nil) {
 		return errors.New("edgesim: a TLS config with a server certificate is required (the edge API is HTTPS only)")
 	}
@@ -167,10 +200,6 @@ func (s *Server) Start(tlsCfg *tls.Config) error {
 	defer s.mu.Unlock()
 	if s.srv != nil {
 		return errors.New("edgesim: already started")
-	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("edgesim: listen on %s: %w", s.cfg.Addr, err)
 	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
@@ -213,6 +242,25 @@ func (s *Server) Close() error {
 		return nil
 	}
 	return srv.Close()
+}
+
+// Suspend takes the edge's sessions out of the fabric, as when its
+// appliance is powered off; its configuration stays.
+func (s *Server) Suspend() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.sessions {
+		s.fabric.DeleteClient(id)
+	}
+}
+
+// Resume puts the edge's sessions back into the fabric (the appliance is on).
+func (s *Server) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.sessions {
+		s.syncFabric(id)
+	}
 }
 
 type slogWriter struct{ l *slog.Logger }

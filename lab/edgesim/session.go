@@ -116,6 +116,9 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.notClient(w) {
+		return
+	}
 	if other := s.sessionByName(name); other != nil {
 		writeError(w, http.StatusBadRequest, codeConflict,
 			fmt.Sprintf("an L2VPN session named %q already exists (id %s)", name, other.ID))
@@ -148,6 +151,10 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	if s.notClient(w) {
+		s.mu.Unlock()
+		return
+	}
 	res := listResult[L2VPNSession]{Results: []L2VPNSession{}}
 	for _, se := range s.sortedSessions() {
 		res.Results = append(res.Results, se.view())
@@ -239,7 +246,11 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // lookupSession finds the session named by the {id} path value, or answers 404.
+// It refuses first unless the L2VPN service is in client mode.
 func (s *Server) lookupSession(w http.ResponseWriter, r *http.Request) *session {
+	if s.notClient(w) {
+		return nil
+	}
 	id := r.PathValue("id")
 	se, ok := s.sessions[id]
 	if !ok {
@@ -266,9 +277,11 @@ func (s *Server) syncFabric(id string) {
 		return
 	}
 	var ids []int
-	for _, p := range s.ports {
+	var ports []stretch.Port
+	for _, p := range s.sortedPorts() {
 		if p.L2Extension != nil && p.L2Extension.SessionID == id && p.AdminState == "UP" {
 			ids = append(ids, p.L2Extension.TunnelID)
+			ports = append(ports, stretch.Port{Network: p.DisplayName, VLAN: p.VLAN, TunnelID: p.L2Extension.TunnelID})
 		}
 	}
 	sort.Ints(ids)
@@ -277,5 +290,6 @@ func (s *Server) syncFabric(id string) {
 		PeerCode:  se.TransportTunnels[0].PeerCode,
 		Enabled:   se.Enabled,
 		TunnelIDs: ids,
+		Ports:     ports,
 	})
 }

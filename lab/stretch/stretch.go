@@ -7,10 +7,18 @@
 // The stretch is UP only when a client session built from the server tunnel's
 // peer code exists, both sides are enabled, and at least one network attached
 // on the client carries a tunnel id that the server stretches.
+//
+// UP is what both ends report; whether frames of an on-prem network really
+// cross is a second question, answered by the on-prem wiring (Wire): the
+// client's port for that network must carry the port group's VLAN (frames of
+// a VLAN-backed port group arrive tagged on the trunk sink), and the sink
+// port group must deliver frames for other MACs to the appliance (promiscuous
+// mode + forged transmits, or MAC learning) and trunk that VLAN.
 package stretch
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -29,7 +37,22 @@ type ClientSession struct {
 	PeerCode  string // the peer code the session was created from
 	Enabled   bool
 	TunnelIDs []int // tunnel ids of the attached on-prem networks (L2 extensions)
+	// Ports are the attached on-prem networks with their VLAN; a session
+	// given without ports (a test's bare client) carries every tunnel it
+	// matches without a wiring check.
+	Ports []Port
 }
+
+// Port is an on-prem network stretched over a client session.
+type Port struct {
+	Network  string // the on-prem port group
+	VLAN     int    // the VLAN id the client's port carries (0: untagged)
+	TunnelID int
+}
+
+// Wire checks the on-prem side of a port: nil when frames of the port's
+// network reach the client appliance with the VLAN the port expects.
+type Wire func(p Port) error
 
 // Status is the computed state of one stretch.
 type Status struct {
@@ -46,6 +69,14 @@ type Fabric struct {
 	clients map[string]ClientSession // by ID
 	// Down forces every stretch DOWN with this reason (fault injection / demos).
 	down string
+	wire Wire
+}
+
+// SetWire installs the on-prem wiring check (nil: every port carries).
+func (f *Fabric) SetWire(w Wire) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.wire = w
 }
 
 // New returns an empty fabric.
@@ -142,19 +173,77 @@ func (f *Fabric) ClientStatus(sessionID string) Status {
 	return Status{Reason: "peer unreachable: no L2VPN server answers for this peer code"}
 }
 
-// AnyUp reports whether any stretch is UP (the lab uses it for reachability of
-// VMs that run in the cloud).
+// AnyUp reports whether any stretch is UP and carries the traffic of at least
+// one on-prem network (the lab uses it for reachability of VMs that run in
+// the cloud).
 func (f *Fabric) AnyUp() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, t := range f.servers {
 		for _, c := range f.clients {
-			if c.PeerCode == t.PeerCode && f.pair(t, c).Up {
+			if c.PeerCode != t.PeerCode {
+				continue
+			}
+			st := f.pair(t, c)
+			if !st.Up {
+				continue
+			}
+			if len(c.Ports) == 0 {
 				return true
+			}
+			for _, p := range c.Ports {
+				if slices.Contains(st.Matched, p.TunnelID) && f.check(p) == nil {
+					return true
+				}
 			}
 		}
 	}
 	return false
+}
+
+// Carries says whether frames of the on-prem network cross the stretch: an
+// UP session stretches it on a tunnel id the server stretches, and the
+// on-prem wiring delivers them (Wire). The error says why not.
+func (f *Fabric) Carries(network string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	why := fmt.Errorf("no L2VPN client session stretches network %q", network)
+	for _, c := range sortedClients(f.clients) {
+		for _, p := range c.Ports {
+			if p.Network != network {
+				continue
+			}
+			var st Status
+			found := false
+			for _, t := range f.servers {
+				if t.PeerCode == c.PeerCode {
+					st, found = f.pair(t, c), true
+				}
+			}
+			switch {
+			case !found:
+				why = fmt.Errorf("session %s: peer unreachable", c.ID)
+			case !st.Up:
+				why = fmt.Errorf("session %s is DOWN: %s", c.ID, st.Reason)
+			case !slices.Contains(st.Matched, p.TunnelID):
+				why = fmt.Errorf("tunnel id %d of network %q is not stretched by the server", p.TunnelID, network)
+			default:
+				if err := f.check(p); err != nil {
+					why = err
+					continue
+				}
+				return nil
+			}
+		}
+	}
+	return why
+}
+
+func (f *Fabric) check(p Port) error {
+	if f.wire == nil {
+		return nil
+	}
+	return f.wire(p)
 }
 
 func (f *Fabric) pair(t ServerTunnel, c ClientSession) Status {

@@ -1,6 +1,7 @@
 package stretch
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -38,5 +39,46 @@ func TestStretchUpOnlyWhenEverythingMatches(t *testing.T) {
 	f.PutClient(ClientSession{ID: "s2", PeerCode: "other", Enabled: true, TunnelIDs: []int{2}})
 	if _, ok := f.ServerByPeerCode("pc1"); ok {
 		t.Error("deleted server still found by peer code")
+	}
+}
+
+// Frames of an on-prem network cross only when the session is UP on its
+// tunnel id and the on-prem wiring delivers the port's VLAN.
+func TestCarriesOnlyWhenTheWireDelivers(t *testing.T) {
+	f := New()
+	f.PutServer(ServerTunnel{ID: "t1", PeerCode: "pc1", Enabled: true, TunnelIDs: []int{1, 2}})
+	f.PutClient(ClientSession{ID: "s1", PeerCode: "pc1", Enabled: true, TunnelIDs: []int{1, 2},
+		Ports: []Port{{Network: "web", VLAN: 0, TunnelID: 1}, {Network: "vlan20", VLAN: 10, TunnelID: 2}}})
+	vlans := map[string]int{"web": 0, "vlan20": 20}
+	f.SetWire(func(p Port) error {
+		if p.VLAN != vlans[p.Network] {
+			return fmt.Errorf("port VLAN %d, port group VLAN %d", p.VLAN, vlans[p.Network])
+		}
+		return nil
+	})
+	if err := f.Carries("web"); err != nil {
+		t.Errorf("untagged network: %v", err)
+	}
+	if err := f.Carries("vlan20"); err == nil || !strings.Contains(err.Error(), "port VLAN 10, port group VLAN 20") {
+		t.Errorf("VLAN mismatch: %v", err)
+	}
+	if err := f.Carries("other"); err == nil || !strings.Contains(err.Error(), "no L2VPN client session") {
+		t.Errorf("unstretched network: %v", err)
+	}
+	if !f.AnyUp() {
+		t.Error("AnyUp false with one network carried")
+	}
+	f.PutClient(ClientSession{ID: "s1", PeerCode: "pc1", Enabled: true, TunnelIDs: []int{2},
+		Ports: []Port{{Network: "vlan20", VLAN: 20, TunnelID: 2}}})
+	if err := f.Carries("vlan20"); err != nil {
+		t.Errorf("VLAN fixed: %v", err)
+	}
+	f.PutClient(ClientSession{ID: "s1", PeerCode: "pc1", Enabled: true, TunnelIDs: []int{2},
+		Ports: []Port{{Network: "vlan20", VLAN: 10, TunnelID: 2}}})
+	if f.AnyUp() {
+		t.Error("AnyUp true although no port's traffic is delivered")
+	}
+	if st := f.ClientStatus("s1"); !st.Up {
+		t.Errorf("the session itself stays UP: %+v", st)
 	}
 }

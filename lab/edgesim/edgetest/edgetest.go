@@ -39,11 +39,17 @@ type Edge struct {
 }
 
 // Start runs an edge on 127.0.0.1 with a certificate from a fresh CA and a
-// fresh fabric; it stops when the test ends.
+// fresh fabric, its L2VPN service in client mode; it stops when the test ends.
 func Start(t testing.TB) *Edge {
 	t.Helper()
+	return StartMode(t, edgesim.ModeClient)
+}
+
+// StartMode is Start with the L2VPN service in mode ("" for none).
+func StartMode(t testing.TB, mode string) *Edge {
+	t.Helper()
 	fabric := stretch.New()
-	srv, err := edgesim.New(edgesim.Config{Username: Username, Password: Password, Fabric: fabric})
+	srv, err := edgesim.New(edgesim.Config{Username: Username, Password: Password, Fabric: fabric, Mode: mode})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,500 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab/edgesim"
+	"github.com/ferry-migrate/ferry/lab/stretch"
+)
+
+// The on-prem L2 of the lab: the autonomous edge runs only inside an
+// appliance VM deployed from the edge OVA (edgeova.go) with
+// is_autonomous_edge=True. Once such a VM is powered on and has booted, its
+// API answers at https://<nsx_ip_0>:<EdgePort>, with user admin and the
+// password given as nsx_cli_passwd_0, and its L2VPN service not yet
+// configured (as a fresh appliance). Powered off, it answers nothing and its
+// sessions leave the fabric; powered on again it keeps its configuration.
+//
+// The wiring (stretch.Wire) decides whether a stretched network's frames
+// reach the appliance: the edge port's VLAN must be the port group's, and the
+// port group the appliance's trunk NIC (Network 2) is on must deliver frames
+// for other MACs (promiscuous mode + forged transmits, or MAC learning +
+// forged transmits on a VDS of version 6.6 or later) and trunk that VLAN.
+
+// Lab addresses of the L2VPN client appliance (a loopback address, so that
+// the lab can answer on it).
+const (
+	EdgeApplianceIP     = "127.50.0.10"
+	EdgeAppliancePrefix = "24"
+	EdgeApplianceGW     = "127.50.0.1"
+	// VLANPortgroup is the second stretched network of the lab, a port
+	// group on VLAN VLANPortgroupID.
+	VLANPortgroup   = "vlan20-network"
+	VLANPortgroupID = 20
+	// labDVSVersion is the lab VDS's version (MAC learning needs 6.6).
+	labDVSVersion = "7.0.3"
+	edgeBootDelay = 300 * time.Millisecond
+	edgeUser      = "admin"
+)
+
+// edgeAppliances watches the on-prem vCenter for autonomous edge VMs.
+type edgeAppliances struct {
+	vc     *VCenter
+	c      *govmomi.Client
+	ca     *CA
+	fabric *stretch.Fabric
+	log    *slog.Logger
+	ln     net.Listener // EdgeApplianceIP:EdgePort, reserved for the lab plan's appliance
+
+	mu    sync.Mutex
+	edges map[string]*edgeVM // by VM moref
+	wire  wireState
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+type edgeVM struct {
+	name    string
+	ip      string
+	srv     *edgesim.Server
+	conns   *connListener
+	on      bool
+	onSince time.Time
+	serving bool
+	sink    string // port group of the trunk NIC
+}
+
+type wireState struct {
+	portgroups map[string]pgWire
+	dvsVersion map[string]string // DVS name -> version
+}
+
+type pgWire struct {
+	dvs                              string
+	vlan                             int // access VLAN; -1: a trunk
+	trunk                            []types.NumericRange
+	promiscuous, forged, macLearning bool
+}
+
+func startEdgeAppliances(ctx context.Context, vc *VCenter, ca *CA, fabric *stretch.Fabric) (*edgeAppliances, error) {
+	if err := setDVSVersion(vc, labDVSVersion); err != nil {
+		return nil, err
+	}
+	c, err := labClient(ctx, vc)
+	if err != nil {
+		return nil, err
+	}
+	if err := addVLANPortgroup(ctx, c, vc.Spec); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(EdgeApplianceIP, "0"))
+	if err != nil {
+		return nil, fmt.Errorf("lab edge appliance address: %w", err)
+	}
+	e := &edgeAppliances{vc: vc, c: c, ca: ca, fabric: fabric, ln: ln, edges: map[string]*edgeVM{},
+		log: slog.New(slog.DiscardHandler), done: make(chan struct{})}
+	fabric.SetWire(e.check)
+	if err := e.refresh(ctx); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	go e.accept(ln, EdgeApplianceIP)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.stop = cancel
+	go e.loop(rctx)
+	return e, nil
+}
+
+// EdgePort is the port of the appliance's API in the lab.
+func (e *edgeAppliances) EdgePort() int { return e.ln.Addr().(*net.TCPAddr).Port }
+
+func (e *edgeAppliances) loop(ctx context.Context) {
+	defer close(e.done)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := e.refresh(ctx); err != nil {
+				e.log.Debug("lab edge appliances", "err", err)
+			}
+		}
+	}
+}
+
+func (e *edgeAppliances) close() {
+	if e.stop != nil {
+		e.stop()
+		<-e.done
+	}
+	e.ln.Close()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range e.edges {
+		_ = ev.srv.Close()
+	}
+	_ = e.c.Logout(context.Background())
+}
+
+// accept hands connections on ln to the edge answering on ip, and closes
+// them while none does (the appliance is off or still booting).
+func (e *edgeAppliances) accept(ln net.Listener, ip string) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		e.mu.Lock()
+		var target *connListener
+		for _, ev := range e.edges {
+			if ev.ip == ip && ev.serving {
+				target = ev.conns
+			}
+		}
+		e.mu.Unlock()
+		if target == nil || !target.push(conn) {
+			conn.Close()
+		}
+	}
+}
+
+// refresh reads the appliance VMs and the wiring, and boots or stops edges.
+func (e *edgeAppliances) refresh(ctx context.Context) error {
+	m := view.NewManager(e.c.Client)
+	v, err := m.CreateContainerView(ctx, e.c.ServiceContent.RootFolder, []string{"VirtualMachine", "DistributedVirtualPortgroup", "DistributedVirtualSwitch"}, true)
+	if err != nil {
+		return err
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	var vms []mo.VirtualMachine
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "config.vAppConfig", "config.hardware.device"}, &vms); err != nil {
+		return err
+	}
+	var pgs []mo.DistributedVirtualPortgroup
+	if err := v.Retrieve(ctx, []string{"DistributedVirtualPortgroup"}, []string{"name", "key", "config"}, &pgs); err != nil {
+		return err
+	}
+	var switches []mo.DistributedVirtualSwitch
+	if err := v.Retrieve(ctx, []string{"DistributedVirtualSwitch"}, []string{"name", "summary"}, &switches); err != nil {
+		return err
+	}
+	ws := wireState{portgroups: map[string]pgWire{}, dvsVersion: map[string]string{}}
+	dvsName := map[types.ManagedObjectReference]string{}
+	for _, s := range switches {
+		dvsName[s.Self] = s.Name
+		if s.Summary.ProductInfo != nil {
+			ws.dvsVersion[s.Name] = s.Summary.ProductInfo.Version
+		}
+	}
+	pgByKey := map[string]string{}
+	for _, pg := range pgs {
+		pgByKey[pg.Key] = pg.Name
+		w := pgWire{vlan: 0}
+		if r := pg.Config.DistributedVirtualSwitch; r != nil {
+			w.dvs = dvsName[*r]
+		}
+		if s, ok := pg.Config.DefaultPortConfig.(*types.VMwareDVSPortSetting); ok && s != nil {
+			switch vl := s.Vlan.(type) {
+			case *types.VmwareDistributedVirtualSwitchVlanIdSpec:
+				w.vlan = int(vl.VlanId)
+			case *types.VmwareDistributedVirtualSwitchTrunkVlanSpec:
+				w.vlan, w.trunk = -1, vl.VlanId
+			}
+			if sp := s.SecurityPolicy; sp != nil {
+				w.promiscuous = boolPolicy(sp.AllowPromiscuous)
+				w.forged = boolPolicy(sp.ForgedTransmits)
+			}
+			if mp := s.MacManagementPolicy; mp != nil {
+				// vSphere 6.7+: the MAC management policy is the same switch.
+				if mp.AllowPromiscuous != nil {
+					w.promiscuous = *mp.AllowPromiscuous
+				}
+				if mp.ForgedTransmits != nil {
+					w.forged = *mp.ForgedTransmits
+				}
+				w.macLearning = mp.MacLearningPolicy != nil && mp.MacLearningPolicy.Enabled
+			}
+		}
+		ws.portgroups[pg.Name] = w
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.wire = ws
+	seen := map[string]bool{}
+	for _, vm := range vms {
+		props := vappProperties(vm)
+		if !strings.EqualFold(props["is_autonomous_edge"], "true") {
+			continue
+		}
+		id := vm.Self.Value
+		seen[id] = true
+		ev := e.edges[id]
+		if ev == nil {
+			ip, pass := props["nsx_ip_0"], props["nsx_cli_passwd_0"]
+			srv, err := edgesim.New(edgesim.Config{Username: edgeUser, Password: pass, Fabric: e.fabric})
+			if err != nil {
+				e.log.Debug("lab edge appliance cannot start", "vm", vm.Name, "err", err)
+				continue
+			}
+			ev = &edgeVM{name: vm.Name, ip: ip, srv: srv, conns: newConnListener(e.ln.Addr())}
+			tlsCfg, err := e.ca.ServerTLS("edge", ip)
+			if err == nil {
+				err = srv.Serve(ev.conns, tlsCfg)
+			}
+			if err != nil {
+				e.log.Debug("lab edge appliance cannot serve", "vm", vm.Name, "err", err)
+				continue
+			}
+			e.edges[id] = ev
+		}
+		ev.sink = trunkPortgroup(vm, pgByKey)
+		on := vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn
+		switch {
+		case on && !ev.on:
+			ev.on, ev.onSince = true, time.Now()
+		case !on && ev.on:
+			ev.on, ev.serving = false, false
+			ev.srv.Suspend()
+		}
+		if ev.on && !ev.serving && time.Since(ev.onSince) >= edgeBootDelay {
+			ev.serving = true
+			ev.srv.Resume()
+		}
+	}
+	for id, ev := range e.edges {
+		if !seen[id] { // deleted
+			_ = ev.srv.Close()
+			delete(e.edges, id)
+		}
+	}
+	return nil
+}
+
+func boolPolicy(p *types.BoolPolicy) bool { return p != nil && p.Value != nil && *p.Value }
+
+func vappProperties(vm mo.VirtualMachine) map[string]string {
+	out := map[string]string{}
+	if vm.Config == nil || vm.Config.VAppConfig == nil {
+		return out
+	}
+	vc, ok := vm.Config.VAppConfig.(*types.VmConfigInfo)
+	if !ok {
+		return out
+	}
+	for _, p := range vc.Property {
+		v := p.Value
+		if v == "" {
+			v = p.DefaultValue
+		}
+		out[p.Id] = v
+	}
+	return out
+}
+
+// trunkPortgroup is the port group of the VM's third NIC (OVF Network 2,
+// the trunk); "" when it has none or it is not on a distributed port group.
+func trunkPortgroup(vm mo.VirtualMachine, pgByKey map[string]string) string {
+	if vm.Config == nil {
+		return ""
+	}
+	var nics []types.BaseVirtualEthernetCard
+	for _, d := range vm.Config.Hardware.Device {
+		if n, ok := d.(types.BaseVirtualEthernetCard); ok {
+			nics = append(nics, n)
+		}
+	}
+	sort.Slice(nics, func(i, j int) bool {
+		return nics[i].GetVirtualEthernetCard().Key < nics[j].GetVirtualEthernetCard().Key
+	})
+	if len(nics) < 3 {
+		return ""
+	}
+	if b, ok := nics[2].GetVirtualEthernetCard().Backing.(*types.VirtualEthernetCardDistributedVirtualPortBackingInfo); ok {
+		return pgByKey[b.Port.PortgroupKey]
+	}
+	return ""
+}
+
+// check is the lab's stretch.Wire: nil when the frames of p's network reach
+// a running appliance's trunk NIC with the VLAN p carries.
+func (e *edgeAppliances) check(p stretch.Port) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	pg, ok := e.wire.portgroups[p.Network]
+	if !ok {
+		return fmt.Errorf("on-prem network %q is not a distributed port group", p.Network)
+	}
+	if pg.vlan < 0 {
+		return fmt.Errorf("on-prem network %q is a VLAN trunk, not a VM network", p.Network)
+	}
+	if p.VLAN != pg.vlan {
+		return fmt.Errorf("the edge port of %q carries VLAN %d, but the port group is on VLAN %d: its frames arrive tagged %d on the sink and are dropped", p.Network, p.VLAN, pg.vlan, pg.vlan)
+	}
+	var why []string
+	for _, ev := range e.edges {
+		if !ev.serving {
+			continue
+		}
+		sink, ok := e.wire.portgroups[ev.sink]
+		switch {
+		case !ok:
+			why = append(why, fmt.Sprintf("appliance %s's trunk NIC is not on a distributed port group", ev.name))
+			continue
+		case sink.dvs != pg.dvs:
+			why = append(why, fmt.Sprintf("sink %s is on %s, network %q on %s", ev.sink, sink.dvs, p.Network, pg.dvs))
+			continue
+		case pg.vlan > 0 && !inTrunk(sink.trunk, pg.vlan):
+			why = append(why, fmt.Sprintf("sink %s does not trunk VLAN %d", ev.sink, pg.vlan))
+			continue
+		case !sink.forged:
+			why = append(why, fmt.Sprintf("sink %s rejects forged transmits", ev.sink))
+			continue
+		}
+		learning := sink.macLearning && versionAtLeast(e.wire.dvsVersion[sink.dvs], 6, 6)
+		if !sink.promiscuous && !learning {
+			why = append(why, fmt.Sprintf("sink %s neither is promiscuous nor learns MACs", ev.sink))
+			continue
+		}
+		return nil
+	}
+	if len(why) == 0 {
+		return errors.New("no L2VPN client appliance is running")
+	}
+	return errors.New(strings.Join(why, "; "))
+}
+
+func inTrunk(r []types.NumericRange, vlan int) bool {
+	return slices.ContainsFunc(r, func(n types.NumericRange) bool { return int(n.Start) <= vlan && vlan <= int(n.End) })
+}
+
+func versionAtLeast(v string, major, minor int) bool {
+	var a, b int
+	if _, err := fmt.Sscanf(v, "%d.%d", &a, &b); err != nil {
+		return false
+	}
+	return a > major || a == major && b >= minor
+}
+
+// setDVSVersion gives the vCenter's distributed switches a product version
+// (vcsim gives them the vCenter's own, 6.5).
+func setDVSVersion(vc *VCenter, version string) error {
+	found := false
+	reg := vc.Model.Map()
+	for _, ent := range append(reg.All("DistributedVirtualSwitch"), reg.All("VmwareDistributedVirtualSwitch")...) {
+		dvs, ok := ent.(*simulator.DistributedVirtualSwitch)
+		if !ok {
+			continue
+		}
+		found = true
+		if dvs.Summary.ProductInfo != nil {
+			dvs.Summary.ProductInfo.Version = version
+		}
+		if cfg := dvs.Config.GetDVSConfigInfo(); cfg != nil && cfg.ProductInfo.Version != "" {
+			cfg.ProductInfo.Version = version
+		}
+	}
+	if !found {
+		return fmt.Errorf("lab vCenter %s has no distributed switch", vc.Spec.Name)
+	}
+	return nil
+}
+
+// SetOnPremDVSVersion changes the version of the on-prem VDS (tests of the
+// switches that predate MAC learning).
+func (l *Lab) SetOnPremDVSVersion(version string) error { return setDVSVersion(l.OnPrem, version) }
+
+// addVLANPortgroup adds the VLAN-backed port group that the lab can stretch
+// beside the untagged one.
+func addVLANPortgroup(ctx context.Context, c *govmomi.Client, spec VCenterSpec) error {
+	f := find.NewFinder(c.Client, false)
+	dc, err := f.Datacenter(ctx, spec.Datacenter)
+	if err != nil {
+		return err
+	}
+	f.SetDatacenter(dc)
+	ref, err := f.Network(ctx, spec.DVS)
+	if err != nil {
+		return fmt.Errorf("lab DVS %s: %w", spec.DVS, err)
+	}
+	dvs, ok := ref.(*object.DistributedVirtualSwitch)
+	if !ok {
+		return fmt.Errorf("lab DVS %s is a %T", spec.DVS, ref)
+	}
+	task, err := dvs.AddPortgroup(ctx, []types.DVPortgroupConfigSpec{{
+		Name: VLANPortgroup, Type: string(types.DistributedVirtualPortgroupPortgroupTypeEarlyBinding), NumPorts: 128,
+		DefaultPortConfig: &types.VMwareDVSPortSetting{Vlan: &types.VmwareDistributedVirtualSwitchVlanIdSpec{VlanId: VLANPortgroupID}},
+	}})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("lab port group %s: %w", VLANPortgroup, err)
+	}
+	return nil
+}
+
+// connListener is a net.Listener fed with connections accepted elsewhere.
+type connListener struct {
+	addr   net.Addr
+	ch     chan net.Conn
+	mu     sync.Mutex
+	closed bool
+}
+
+func newConnListener(addr net.Addr) *connListener {
+	return &connListener{addr: addr, ch: make(chan net.Conn, 16)}
+}
+
+func (l *connListener) push(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	select {
+	case l.ch <- c:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	c, ok := <-l.ch
+	if !ok {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+
+func (l *connListener) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.closed = true
+		close(l.ch)
+	}
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return l.addr }

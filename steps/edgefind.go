@@ -1,0 +1,141 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/ferry-migrate/ferry/nsx"
+)
+
+// findEdge finds the on-prem edge's API. A URL in the configuration
+// (FERRY_EDGE_URL, edge.url) wins; otherwise the edge is the appliance step
+// 3 deployed, at the management address it was given (the OVF property
+// ApplianceOVFMap maps to appliance.ip, read back from the VM) on
+// extension.edge_port. An appliance that does not answer yet (booting) is
+// not an error here: w.edge stays nil and w.edgeDown says why.
+func (w *extWorld) findEdge(ctx context.Context, env *Env) error {
+	if env.Config != nil && env.Config.Edge.URL != "" {
+		w.edgeURL, w.edgeFrom = env.Config.Edge.URL, "the configured edge URL"
+		c, err := env.Edge(ctx)
+		if err != nil {
+			return err
+		}
+		w.edge = c
+		return nil
+	}
+	a := w.pf.Appliance
+	port := w.pf.Extension.EdgePort
+	c, err := env.OnPrem(ctx)
+	if err != nil {
+		return err
+	}
+	dc, err := c.Datacenter(ctx, a.Datacenter)
+	if err != nil {
+		return fmt.Errorf("appliance.datacenter: %w", err)
+	}
+	vm, err := c.FindDeployedVM(ctx, dc, a.Name)
+	if err != nil {
+		return err
+	}
+	key := ovfMap(a).mgmtKey()
+	if vm == nil {
+		if !stepPending(env, "appliance") {
+			return fmt.Errorf("the L2VPN client appliance VM %q does not exist: step 3 (appliance) deploys it, run it again (or set the edge's URL, FERRY_EDGE_URL)", a.Name)
+		}
+		w.edgeURL = "https://" + net.JoinHostPort(a.IP, port)
+		w.edgeFrom = "appliance " + a.Name + "'s management address (deployed by step 3)"
+		w.edgeDown = errors.New("the appliance is not deployed yet")
+		return nil
+	}
+	ip := vm.Properties[key]
+	if key == "" || ip == "" {
+		return fmt.Errorf("appliance VM %q has no management address in OVF property %q: set the edge's URL (FERRY_EDGE_URL)", a.Name, key)
+	}
+	w.edgeURL = "https://" + net.JoinHostPort(ip, port)
+	w.edgeFrom = fmt.Sprintf("appliance %s's management address (%s)", a.Name, key)
+	if !vm.PoweredOn() {
+		w.edgeDown = fmt.Errorf("appliance VM %q is %s: step 3 (appliance) powers it on", a.Name, vm.PowerState)
+		return nil
+	}
+	edge, err := w.dialEdge(ctx, env)
+	switch {
+	case err == nil:
+		w.edge, w.ownEdge = edge, true
+	case errors.Is(err, nsx.ErrUnreachable):
+		w.edgeDown = err
+	default:
+		return err
+	}
+	return nil
+}
+
+func (w *extWorld) dialEdge(ctx context.Context, env *Env) (*nsx.Client, error) {
+	ep := env.Config.Edge
+	pass, err := env.password(ep, "FERRY_EDGE_PASSWORD", "the on-prem L2VPN client edge's password")
+	if err != nil {
+		return nil, err
+	}
+	return nsx.Dial(ctx, nsx.Config{URL: w.edgeURL, Username: ep.Username, Password: pass, CAFile: ep.CAFile, Insecure: ep.Insecure, Timeout: 10 * time.Second})
+}
+
+// waitEdge waits, within the plan's timeout, for the appliance's API to
+// answer after boot. Credentials or a certificate that do not verify end
+// the wait at once: they will not pass.
+func (w *extWorld) waitEdge(ctx context.Context, env *Env, emit Emit) error {
+	if w.edge != nil {
+		return nil
+	}
+	emit(Progress(fmt.Sprintf("waiting up to %s for the edge's API at %s (%s)", w.pf.Extension.Timeout, w.edgeURL, w.edgeFrom), -1))
+	every := min(max(w.timeout/40, 100*time.Millisecond), 2*time.Second)
+	deadline := time.Now().Add(w.timeout)
+	for {
+		edge, err := w.dialEdge(ctx, env)
+		if err == nil {
+			w.edge, w.ownEdge, w.edgeDown = edge, true, nil
+			return nil
+		}
+		if !errors.Is(err, nsx.ErrUnreachable) {
+			return err
+		}
+		w.edgeDown = err
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the edge's API at %s (%s) did not answer within %s (extension.timeout): %w", w.edgeURL, w.edgeFrom, w.pf.Extension.Timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
+
+func (w *extWorld) modeText() string {
+	if w.mode == "" {
+		return fmt.Sprintf("the L2VPN service of edge %s is not configured", w.edgeURL)
+	}
+	return fmt.Sprintf("the L2VPN service of edge %s is in %s mode", w.edgeURL, w.mode)
+}
+
+// stretchedVLAN is the VLAN id of the stretched port group (0: untagged),
+// which the edge port must carry.
+func stretchedVLAN(ctx context.Context, env *Env, pf *PlanFile) (int, error) {
+	c, err := env.OnPrem(ctx)
+	if err != nil {
+		return 0, err
+	}
+	dc, err := c.Datacenter(ctx, pf.Appliance.Datacenter)
+	if err != nil {
+		return 0, fmt.Errorf("appliance.datacenter: %w", err)
+	}
+	pg, err := c.Portgroup(ctx, dc, pf.Appliance.StretchedPortgroup)
+	if err != nil {
+		return 0, fmt.Errorf("appliance.stretched_portgroup: %w", err)
+	}
+	if pg.Trunk != "" {
+		return 0, fmt.Errorf("appliance.stretched_portgroup: %q is a VLAN trunk (%s), not the port group of a VM network", pg.Name, pg.Trunk)
+	}
+	return int(pg.VLAN), nil
+}
