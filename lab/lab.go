@@ -250,6 +250,9 @@ func (l *Lab) startVCD() error {
 			Password: l.Provider.Password,
 			RootCAs:  l.CA.Pool,
 			Name:     "provider-vc",
+			// The org VDC's pool and the provider VDC's datastore.
+			ResourcePool: ProviderSpec().Pool,
+			Datastores:   []string{ProviderSpec().Datastore},
 		},
 	}
 	srv, err := vcdsim.New(l.vcdCfg)

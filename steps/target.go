@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
@@ -131,6 +132,55 @@ func checkStorageProfile(ctx context.Context, env *Env, p VMPlan) error {
 	}
 	if _, err := vcd.StorageProfile(vdc, p.StorageProfile); err != nil {
 		return fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
+	}
+	return nil
+}
+
+// checkPlacement refuses, before any cutover starts, a provider placement
+// that Cloud Director's import would move: the plan's resource pool must be
+// the org VDC's pool or inside its provider VDC's pools (otherwise vCD
+// relocates the VM), and the replica datastore one of the provider VDC's
+// datastores (otherwise the import copies every disk, inside the downtime).
+func checkPlacement(ctx context.Context, env *Env) error {
+	pp := env.Plan.Provider
+	if pp.Datacenter == "" || pp.ResourcePool == "" || pp.Datastore == "" || env.Config == nil || env.Config.Provider.URL == "" {
+		return nil
+	}
+	sys, err := env.VCD(ctx)
+	if err != nil {
+		return err
+	}
+	vdc, err := sys.VDCByName(env.Plan.Org, env.Plan.VDC)
+	if err != nil {
+		return err
+	}
+	pl, err := sys.VDCPlacement(vdc)
+	if err != nil {
+		return fmt.Errorf("placement of VDC %s: %w", env.Plan.VDC, err)
+	}
+	prov, err := env.ProviderVC(ctx)
+	if err != nil {
+		return err
+	}
+	chain, err := prov.PoolChain(ctx, pp.Datacenter, pp.ResourcePool)
+	if err != nil {
+		return fmt.Errorf("provider.resource_pool: %w", err)
+	}
+	inPool := len(chain) > 0 && slices.Contains(pl.VDCPools, chain[0])
+	for _, p := range chain {
+		inPool = inPool || slices.Contains(pl.ProviderPools, p)
+	}
+	if !inPool {
+		return &FieldError{"provider.resource_pool", fmt.Errorf("%s (%v) is neither VDC %s's resource pool (%s) nor inside provider VDC %s's (%s): Cloud Director would relocate the VM at import, inside the downtime",
+			pp.ResourcePool, chain, env.Plan.VDC, strings.Join(pl.VDCPools, ", "), pl.ProviderVDC, strings.Join(pl.ProviderPools, ", "))}
+	}
+	ds, err := prov.DatastoreID(ctx, pp.Datacenter, pp.Datastore)
+	if err != nil {
+		return fmt.Errorf("provider.datastore: %w", err)
+	}
+	if !slices.Contains(pl.Datastores, ds) {
+		return &FieldError{"provider.datastore", fmt.Errorf("%s (%s) is not a datastore of provider VDC %s (%s): the import would copy every replica disk, inside the downtime",
+			pp.Datastore, ds, pl.ProviderVDC, strings.Join(pl.Datastores, ", "))}
 	}
 	return nil
 }

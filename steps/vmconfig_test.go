@@ -2,8 +2,13 @@ package steps
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vmware/govmomi/object"
+	vimtypes "github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/vcd"
@@ -216,5 +221,75 @@ func TestMigrateHeterogeneousVMs(t *testing.T) {
 				t.Errorf("imports %+v: want %s moved in place, no disk copy", imports, name)
 			}
 		})
+	}
+}
+
+// TestPlacementChecked: VM selection (and the cutover, before the source
+// stops) refuses a provider resource pool outside the org VDC's provider
+// VDC and a replica datastore that is not one of the provider VDC's, as
+// Cloud Director reports them to the provider through go-vcloud-director.
+func TestPlacementChecked(t *testing.T) {
+	ctx := context.Background()
+	l, env := migrationLab(t, "LinuxDB1")
+	s := &VMSelection{}
+	if _, err := s.Plan(ctx, env); err != nil {
+		t.Fatalf("placement in Company-VDC's pool on provider-ds: %v", err)
+	}
+	sys, err := env.VCD(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdc, err := sys.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := sys.VDCPlacement(vdc)
+	if err != nil || len(pl.VDCPools) != 1 || len(pl.ProviderPools) != 1 || len(pl.Datastores) != 1 || pl.ProviderVDC == "" {
+		t.Fatalf("placement %+v %v", pl, err)
+	}
+
+	// A second cluster and a datastore outside the provider VDC.
+	prov, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := prov.Finder()
+	dc, err := f.Datacenter(ctx, "Provider-DC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, _ := dc.Folders(ctx)
+	cluster, err := folders.HostFolder.CreateCluster(ctx, "Other-Cluster", vimtypes.ClusterConfigSpecEx{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := cluster.AddHost(ctx, vimtypes.HostConnectSpec{HostName: "esx-09.provider.lab", UserName: "root", Password: "lab", Force: true}, true, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := task.WaitForResult(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := object.NewHostSystem(prov.Client.Client, info.Result.(vimtypes.ManagedObjectReference))
+	dss, err := host.ConfigManager().DatastoreSystem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(l.Dir, "other-ds"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dss.CreateLocalDatastore(ctx, "other-ds", filepath.Join(l.Dir, "other-ds")); err != nil {
+		t.Fatal(err)
+	}
+
+	env.Plan.Provider.ResourcePool = "/Provider-DC/host/Other-Cluster/Resources"
+	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "provider.resource_pool") || !strings.Contains(err.Error(), "relocate") {
+		t.Errorf("a pool outside the provider VDC: %v", err)
+	}
+	env.Plan.Provider.ResourcePool = "Company-VDC"
+	env.Plan.Provider.Datastore = "other-ds"
+	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "provider.datastore") || !strings.Contains(err.Error(), "copy every replica disk") {
+		t.Errorf("a datastore outside the provider VDC: %v", err)
 	}
 }

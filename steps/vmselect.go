@@ -70,6 +70,10 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Placement Cloud Director's import would move is refused now.
+	if err := checkPlacement(ctx, env); err != nil {
+		return nil, err
+	}
 	var out []vmCheck
 	seen := map[string]bool{}
 	for _, p := range pf.VMs {

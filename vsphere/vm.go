@@ -482,3 +482,47 @@ func (c *Client) FindVM(ctx context.Context, name string) (types.ManagedObjectRe
 	}
 	return types.ManagedObjectReference{}, false, nil
 }
+
+// PoolChain lists the managed object ids of a resource pool and of every
+// resource pool above it, the pool first.
+func (c *Client) PoolChain(ctx context.Context, datacenter, pool string) ([]string, error) {
+	f := c.Finder()
+	dc, err := f.Datacenter(ctx, datacenter)
+	if err != nil {
+		return nil, fmt.Errorf("datacenter %s: %w", datacenter, err)
+	}
+	f.SetDatacenter(dc)
+	rp, err := f.ResourcePool(ctx, pool)
+	if err != nil {
+		return nil, fmt.Errorf("resource pool %s: %w", pool, err)
+	}
+	var out []string
+	ref := rp.Reference()
+	for ref.Type == "ResourcePool" {
+		out = append(out, ref.Value)
+		var p mo.ResourcePool
+		if err := c.PropertyCollector().RetrieveOne(ctx, ref, []string{"parent"}, &p); err != nil {
+			return nil, fmt.Errorf("resource pool %s: %w", pool, err)
+		}
+		if p.Parent == nil {
+			break
+		}
+		ref = *p.Parent
+	}
+	return out, nil
+}
+
+// DatastoreID is the managed object id of the named datastore.
+func (c *Client) DatastoreID(ctx context.Context, datacenter, name string) (string, error) {
+	f := c.Finder()
+	dc, err := f.Datacenter(ctx, datacenter)
+	if err != nil {
+		return "", fmt.Errorf("datacenter %s: %w", datacenter, err)
+	}
+	f.SetDatacenter(dc)
+	ds, err := f.Datastore(ctx, name)
+	if err != nil {
+		return "", fmt.Errorf("datastore %s: %w", name, err)
+	}
+	return ds.Reference().Value, nil
+}

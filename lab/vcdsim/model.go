@@ -239,7 +239,7 @@ func handleVdc(c *reqCtx) {
 		x.AvailableNetworks[0].Network = append(x.AvailableNetworks[0].Network,
 			&types.Reference{HREF: c.abs(n.adminHref()), ID: n.ID, Type: "application/vnd.vmware.vcloud.orgNetwork+xml", Name: n.Name})
 	}
-	c.xml(http.StatusOK, mimeVdc, "Vdc", x)
+	c.writeVdc(x) // pvdc.go
 }
 
 // nthAddr is the n-th address of a prefix (used for uplink defaults).

@@ -65,7 +65,8 @@ func (s *Server) routes() {
 	// catalogs, vApp composition, guest customization (catalog.go, compose.go)
 	s.catalogRoutes()
 
-	// provider vCenter and import
+	// provider vCenter and import; the provider VDC (pvdc.go)
+	s.pvdcRoutes()
 	coll("GET", "virtualCenters", handleVirtualCenters, provider)
 	item("GET", "virtualCenters/{id}", handleVirtualCenter, provider)
 	s.handle("GET /api/admin/extension/vimServer/{vc}/vmsList", handleVmsList, provider)

@@ -26,6 +26,10 @@ type ProviderVC struct {
 	Password string
 	RootCAs  *x509.CertPool // nil: system roots
 	Name     string         // display name in vCD; default "provider-vc"
+	// ResourcePool is the org VDC's resource pool (its parent is the
+	// provider VDC's); Datastores back the provider VDC (pvdc.go).
+	ResourcePool string
+	Datastores   []string
 }
 
 // Config describes the simulated Cloud Director. Zero fields get lab defaults.

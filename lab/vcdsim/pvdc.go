@@ -1,0 +1,149 @@
+package vcdsim
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/vmware/go-vcloud-director/v2/types/v56"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+)
+
+// The provider VDC behind the org VDC, as Cloud Director's provider sees
+// it: GET /api/admin/vdc/{id} is an AdminVdc with its ProviderVdcReference
+// and its own resource pool (ResourcePoolRefs), and GET
+// /api/admin/extension/providervdc/{id} a VMWProviderVdc with the resource
+// pools and datastores backing it in the provider vCenter
+// (ProviderVC.ResourcePool's parent cluster pool, ProviderVC.Datastores).
+
+func (s *Server) pvdcRoutes() {
+	s.handle("GET /api/admin/extension/providervdc/{id}", handleProviderVdcExtension, provider)
+	s.handle("GET /api/admin/providervdc/{id}", handleProviderVdc, provider)
+}
+
+const pvdcName = "Provider-PVDC"
+
+func (m *model) pvdcID() string { return nameUUID("pvdc", m.vdc.id) }
+
+func (c *reqCtx) pvdcRef() *types.Reference {
+	return &types.Reference{HREF: c.abs("/api/admin/providervdc/" + c.m.pvdcID()), Name: pvdcName,
+		Type: "application/vnd.vmware.admin.providervdc+xml", ID: urn("providervdc", c.m.pvdcID())}
+}
+
+// backing reads the morefs of the org VDC's resource pool, of the provider
+// VDC's pool (the cluster's root pool above it) and of the datastores.
+func (m *model) backing() (vdcPool, pvdcPool string, datastores []string, err error) {
+	if m.vc == nil || m.vc.cfg.ResourcePool == "" {
+		return "", "", nil, fmt.Errorf("no provider vCenter resource pool configured")
+	}
+	err = m.vc.call(func(ctx context.Context, c *vim25.Client) error {
+		v, err := view.NewManager(c).CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"ResourcePool", "Datastore"}, true)
+		if err != nil {
+			return err
+		}
+		defer v.Destroy(context.WithoutCancel(ctx))
+		var pools []mo.ResourcePool
+		if err := v.Retrieve(ctx, []string{"ResourcePool"}, []string{"name", "parent"}, &pools); err != nil {
+			return err
+		}
+		for _, p := range pools {
+			if p.Name != m.vc.cfg.ResourcePool {
+				continue
+			}
+			vdcPool = p.Self.Value
+			if p.Parent != nil && p.Parent.Type == "ResourcePool" {
+				pvdcPool = p.Parent.Value
+			}
+		}
+		var dss []mo.Datastore
+		if err := v.Retrieve(ctx, []string{"Datastore"}, []string{"name"}, &dss); err != nil {
+			return err
+		}
+		for _, d := range dss {
+			for _, want := range m.vc.cfg.Datastores {
+				if d.Name == want {
+					datastores = append(datastores, d.Self.Value)
+				}
+			}
+		}
+		return nil
+	})
+	if err == nil && (vdcPool == "" || pvdcPool == "") {
+		err = fmt.Errorf("resource pool %s not found in the provider vCenter", m.vc.cfg.ResourcePool)
+	}
+	return vdcPool, pvdcPool, datastores, err
+}
+
+func (c *reqCtx) vimRef(moref, typ string) *types.VimObjectRef {
+	return &types.VimObjectRef{
+		VimServerRef:  &types.Reference{HREF: c.abs("/api/admin/extension/vimServer/" + c.m.vc.id), Name: c.m.vc.cfg.Name, Type: "application/vnd.vmware.admin.vmwvirtualcenter+xml"},
+		MoRef:         moref,
+		VimObjectType: typ,
+	}
+}
+
+func (c *reqCtx) pvdcFromPath() bool {
+	if bareID(c.r.PathValue("id")) != c.m.pvdcID() || c.m.vc == nil {
+		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "provider VDC %s: no such provider VDC", c.r.PathValue("id"))
+		return false
+	}
+	return true
+}
+
+func (c *reqCtx) providerVdc() (*types.VMWProviderVdc, bool) {
+	_, pvdcPool, dss, err := c.m.backing()
+	if err != nil {
+		c.fail(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "provider VDC %s: %v", pvdcName, err)
+		return nil, false
+	}
+	ref := c.pvdcRef()
+	x := &types.VMWProviderVdc{
+		ProviderVdc: types.ProviderVdc{HREF: ref.HREF, ID: ref.ID, Name: pvdcName, Type: "application/vnd.vmware.admin.vmwprovidervdc+xml",
+			Status: 1, IsEnabled: addrOf(true)},
+		ResourcePoolRefs:                &types.VimObjectRefs{VimObjectRef: []*types.VimObjectRef{c.vimRef(pvdcPool, "RESOURCE_POOL")}},
+		HighestSupportedHardwareVersion: "vmx-21",
+	}
+	for _, d := range dss {
+		x.DataStoreRefs.VimObjectRef = append(x.DataStoreRefs.VimObjectRef, c.vimRef(d, "DATASTORE"))
+	}
+	return x, true
+}
+
+func handleProviderVdcExtension(c *reqCtx) {
+	if !c.pvdcFromPath() {
+		return
+	}
+	if x, ok := c.providerVdc(); ok {
+		c.xml(http.StatusOK, "application/vnd.vmware.admin.vmwprovidervdc+xml", "VMWProviderVdc", x)
+	}
+}
+
+func handleProviderVdc(c *reqCtx) {
+	if !c.pvdcFromPath() {
+		return
+	}
+	if x, ok := c.providerVdc(); ok {
+		c.xml(http.StatusOK, "application/vnd.vmware.admin.providervdc+xml", "ProviderVdc", &x.ProviderVdc)
+	}
+}
+
+// writeVdc answers a VDC: for /api/admin/vdc/{id} an AdminVdc, with what
+// the provider sees of it (its provider VDC and resource pool).
+func (c *reqCtx) writeVdc(x *types.Vdc) {
+	if c.m.vc == nil || !strings.HasPrefix(c.r.URL.Path, "/api/admin/") {
+		c.xml(http.StatusOK, mimeVdc, "Vdc", x)
+		return
+	}
+	a := &types.AdminVdc{Xmlns: xmlnsVcloud, Vdc: *x}
+	a.Type = "application/vnd.vmware.admin.vdc+xml"
+	a.ProviderVdcReference = c.pvdcRef()
+	if vdcPool, _, _, err := c.m.backing(); err == nil {
+		a.ResourcePoolRefs = &types.VimObjectRefs{VimObjectRef: []*types.VimObjectRef{c.vimRef(vdcPool, "RESOURCE_POOL")}}
+	}
+	c.xml(http.StatusOK, a.Type, "AdminVdc", a)
+}
+
+func addrOf[T any](v T) *T { return &v }
