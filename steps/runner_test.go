@@ -155,7 +155,7 @@ func TestRunnerResumesAfterCrashBetweenSteps(t *testing.T) {
 	if steps["appliance"].applies != 2 || steps["dc-extension"].applies != 1 {
 		t.Errorf("steps 3 and 4 applies: %d, %d", steps["appliance"].applies, steps["dc-extension"].applies)
 	}
-	if out.Done != 4 {
+	if out.Done != 2 || out.AlreadyDone != 2 {
 		t.Errorf("outcome %+v", out)
 	}
 	if (*evs)[0].Kind != EventSkipped || !strings.Contains((*evs)[0].Message, "already done") {
@@ -347,7 +347,7 @@ func TestRunnerResumesAtApplianceAgainstVCSim(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
-	if out.Done != 3 || out.Skipped != 5 {
+	if out.Done != 1 || out.AlreadyDone != 2 || out.Skipped != 5 {
 		t.Errorf("outcome %+v\n%s", out, b.String())
 	}
 	for _, want := range []string{"[1/8] rights: skipped: already done", "[3/8] appliance: changed: + create port group \"ferry-sink\"", "[3/8] appliance: done: 2 changes", "[5/8] vm-selection: skipped: no VMs"} {
