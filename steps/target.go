@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
@@ -181,6 +182,37 @@ func checkPlacement(ctx context.Context, env *Env) error {
 	if !slices.Contains(pl.Datastores, ds) {
 		return &FieldError{"provider.datastore", fmt.Errorf("%s (%s) is not a datastore of provider VDC %s (%s): the import would copy every replica disk, inside the downtime",
 			pp.Datastore, ds, pl.ProviderVDC, strings.Join(pl.Datastores, ", "))}
+	}
+	return nil
+}
+
+// hwAbove reports whether hardware version v ("vmx-19") is newer than
+// highest; false when either cannot be read.
+func hwAbove(v, highest string) bool {
+	a, errA := strconv.Atoi(strings.TrimPrefix(v, "vmx-"))
+	b, errB := strconv.Atoi(strings.TrimPrefix(highest, "vmx-"))
+	return errA == nil && errB == nil && a > b
+}
+
+// checkHWPolicy refuses a VM whose hardware version is newer than the
+// highest its org VDC's provider VDC supports (Cloud Director's
+// hardware-version policy): the target keeps the source's version.
+func checkHWPolicy(ctx context.Context, env *Env, vm, version string) error {
+	sys, err := env.VCD(ctx)
+	if err != nil {
+		return err
+	}
+	vdc, err := sys.VDCByName(env.Plan.Org, env.Plan.VDC)
+	if err != nil {
+		return err
+	}
+	pl, err := sys.VDCPlacement(vdc)
+	if err != nil {
+		return fmt.Errorf("placement of VDC %s: %w", env.Plan.VDC, err)
+	}
+	if hwAbove(version, pl.HighestHWVersion) {
+		return fmt.Errorf("VM %s: hardware version %s is newer than %s, the highest provider VDC %s supports: Cloud Director cannot run it in VDC %s; ferry does not change a guest's hardware",
+			vm, version, pl.HighestHWVersion, pl.ProviderVDC, env.Plan.VDC)
 	}
 	return nil
 }

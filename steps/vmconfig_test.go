@@ -293,3 +293,17 @@ func TestPlacementChecked(t *testing.T) {
 		t.Errorf("a datastore outside the provider VDC: %v", err)
 	}
 }
+
+func TestHWAbove(t *testing.T) {
+	for _, tc := range []struct {
+		v, highest string
+		want       bool
+	}{
+		{"vmx-19", "vmx-21", false}, {"vmx-21", "vmx-21", false}, {"vmx-21", "vmx-19", true},
+		{"vmx-9", "vmx-13", false}, {"vmx-13", "vmx-9", true}, {"vmx-19", "", false}, {"", "vmx-21", false},
+	} {
+		if got := hwAbove(tc.v, tc.highest); got != tc.want {
+			t.Errorf("hwAbove(%q, %q) = %v, want %v", tc.v, tc.highest, got, tc.want)
+		}
+	}
+}

@@ -132,6 +132,9 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 			if err := provider.CheckHWVersion(ctx, pp.Datacenter, pp.ResourcePool, cfg.HWVersion); err != nil {
 				return nil, fmt.Errorf("VM %s: %w", p.Name, err)
 			}
+			if err := checkHWPolicy(ctx, env, p.Name, cfg.HWVersion); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, vmCheck{plan: p, vm: vm, report: rep, config: cfg, networks: nets})
 	}

@@ -20,6 +20,9 @@ type Placement struct {
 	VDCPools      []string
 	ProviderPools []string
 	Datastores    []string
+	// HighestHWVersion is the provider VDC's highest supported virtual
+	// hardware version ("vmx-21"), "" when it names none.
+	HighestHWVersion string
 }
 
 // VDCPlacement reads the placement of vdc (provider only).
@@ -43,6 +46,7 @@ func (c *Client) VDCPlacement(vdc *govcd.Vdc) (Placement, error) {
 		return p, fmt.Errorf("provider VDC of %s: %w", vdc.Vdc.Name, err)
 	}
 	p.ProviderVDC = pvdc.VMWProviderVdc.Name
+	p.HighestHWVersion = pvdc.VMWProviderVdc.HighestSupportedHardwareVersion
 	if pvdc.VMWProviderVdc.ResourcePoolRefs != nil {
 		for _, r := range pvdc.VMWProviderVdc.ResourcePoolRefs.VimObjectRef {
 			p.ProviderPools = append(p.ProviderPools, r.MoRef)
