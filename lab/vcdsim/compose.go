@@ -57,6 +57,8 @@ func (s *Server) catalogRoutes() {
 	s.handle("GET /api/vApp/{id}/guestcustomizationstatus/{$}", handleGuestCustStatus)
 	s.handle("POST /cloudapi/1.0.0/testConnection", handleTestConnection)
 	s.handle("POST /cloudapi/1.0.0/testConnection/{$}", handleTestConnection)
+	s.handle("GET /network/orgvdcnetworks/importableswitches", handleImportableSwitches)
+	s.handle("GET /network/orgvdcnetworks/importableswitches/{$}", handleImportableSwitches)
 }
 
 // guestCust is a VM's guest customization state.
