@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -113,6 +114,17 @@ func (e *Env) PickRefusal(vm vsphere.VM) string {
 		return vm.Name + " is a template: only running VMs can be warm-migrated"
 	case !vm.PoweredOn():
 		return fmt.Sprintf("%s is %s: warm migration replicates a running VM; power it on in vCenter first", vm.Name, powerWord(vm))
+	case len(vm.Unreadable) > 0:
+		return vm.Name + ": " + strings.Join(vm.Unreadable, "; ")
+	}
+	var own []string
+	for _, n := range vm.SnapshotNames {
+		if !strings.HasPrefix(n, replication.SnapshotPrefix) {
+			own = append(own, n)
+		}
+	}
+	if len(own) > 0 {
+		return fmt.Sprintf("%s has snapshots (%s): ferry reads base disks only; delete (consolidate) them in vCenter first", vm.Name, strings.Join(own, ", "))
 	}
 	return ""
 }

@@ -72,6 +72,11 @@ func TestPickRefusal(t *testing.T) {
 			t.Errorf("%s: refusal %q, want %q", name, got, want)
 		}
 	}
+	snap := on("build")
+	snap.SnapshotNames = []string{"before-upgrade"}
+	if got := env.PickRefusal(snap); !strings.Contains(got, "has snapshots (before-upgrade)") {
+		t.Errorf("a VM with its own snapshot: refusal %q", got)
+	}
 	off := vsphere.VM{Name: "WebApp2", PowerState: "poweredOff"}
 	if got := env.PickRefusal(off); strings.Contains(got, "power it on") {
 		t.Errorf("a cut-over VM's refusal advises powering it on: %q", got)

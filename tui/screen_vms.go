@@ -157,6 +157,11 @@ func (s *vmScreen) load() tea.Cmd {
 
 func (s *vmScreen) reopen() tea.Cmd {
 	s.run.reopen()
+	for name := range s.selected {
+		if s.w.env.VMPhase(name) == steps.VMCutOver {
+			delete(s.selected, name)
+		}
+	}
 	return nil
 }
 
@@ -189,7 +194,8 @@ func (s *vmScreen) refusal(vm vsphere.VM) string { return s.w.env.PickRefusal(vm
 func (s *vmScreen) selectedNames() []string {
 	var out []string
 	for _, vm := range s.vms {
-		if s.selected[vm.Name] {
+		// A VM cut over since the screen opened is no longer selected.
+		if s.selected[vm.Name] && s.w.env.VMPhase(vm.Name) != steps.VMCutOver {
 			out = append(out, vm.Name)
 		}
 	}
@@ -466,6 +472,9 @@ func (s *vmScreen) view(width, height int) string {
 			names = append(names, vm.Name)
 		}
 		line := fmt.Sprintf("%d VM(s): %s → %s / %s, RPO %s", len(names), strings.Join(names, ", "), s.opts.VDC, s.opts.Network, rpoOrDefault(s.opts.RPO))
+		if len(names) == 0 {
+			line = "No VM left to migrate: press esc to select VMs for another wave"
+		}
 		if cut := s.w.env.CutOverVMs(); len(cut) > 0 {
 			line += " · cut over: " + strings.Join(cut, ", ")
 		}

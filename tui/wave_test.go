@@ -57,7 +57,7 @@ func TestCutOverVMNotPickable(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: allDone, vms: afterCutover})
 	h.start(120, 40)
 	h.send(gotoStepMsg{Index: 4})
-	h.mustSee(t, "0 VM(s)", "cut over: WebApp2")
+	h.mustSee(t, "No VM left to migrate: press esc to select VMs for another wave", "cut over: WebApp2")
 	h.send(press("esc")) // edit the answers: the table
 	h.send(press("down"))
 	h.mustSee(t, " ✓  WebApp2", "WebApp2 is cut over: it runs in Cloud Director now", "0 of 3 selected")
@@ -189,4 +189,17 @@ func TestDowntimeReportKeptAfterRestart(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "| WebApp2 | migrated | 3.2s | 3.2s |") {
 		t.Fatalf("the Markdown report does not carry the same figures: %v\n%s", err, b)
 	}
+}
+
+// TestVMScreenAfterCutoverInSession: step 5's screen, built before the
+// cutover, no longer counts the cut-over VM as selected.
+func TestVMScreenAfterCutoverInSession(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks"), vms: afterCutover})
+	h.start(120, 40)
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "✓ cutover complete")
+	h.send(gotoStepMsg{Index: 4})
+	h.send(press("esc"))
+	h.mustSee(t, "0 of 3 selected", " ✓  WebApp2")
 }
