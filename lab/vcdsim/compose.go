@@ -13,6 +13,7 @@ import (
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -451,8 +452,16 @@ func (m *model) createVM(a *vapp, sp newVMSpec) (*vm, error) {
 	if m.vc == nil {
 		return x, nil
 	}
+	pool := ""
+	if m.vc.cfg.ResourcePool != "" { // the org VDC's resource pool (pvdc.go)
+		p, _, _, err := m.backing()
+		if err != nil {
+			return nil, fmt.Errorf("create VM %s: %w", x.vcName, err)
+		}
+		pool = p
+	}
 	err := m.vc.call(func(ctx context.Context, c *vim25.Client) error {
-		moref, uuid, err := createBacking(ctx, c, x)
+		moref, uuid, err := createBacking(ctx, c, x, pool, m.vc.cfg.Datastores)
 		x.moref, x.uuid = moref, uuid
 		return err
 	})
@@ -462,12 +471,15 @@ func (m *model) createVM(a *vapp, sp newVMSpec) (*vm, error) {
 	return x, nil
 }
 
-// createBacking creates the vCenter VM of x, powered off, in the first
-// resource pool and datastore of the provider vCenter's first datacenter:
+// createBacking creates the vCenter VM of x, powered off, in the org VDC's
+// resource pool (pool, a moref) on the first of the provider VDC's
+// datastores (dsNames) that exists; without them (a provider vCenter
+// configured without its VDC placement) in the first resource pool and
+// datastore of the first datacenter:
 // CPU, memory and disks (thin, on the controllers vCD names; IDE disks on
 // the VM's built-in IDE controllers). The NICs stay vCD's: the lab's org VDC
 // networks are NSX-T segments that the provider vCenter does not have.
-func createBacking(ctx context.Context, c *vim25.Client, x *vm) (string, string, error) {
+func createBacking(ctx context.Context, c *vim25.Client, x *vm, pool string, dsNames []string) (string, string, error) {
 	f := find.NewFinder(c, true)
 	dcs, err := f.DatacenterList(ctx, "*")
 	if err != nil {
@@ -482,11 +494,28 @@ func createBacking(ctx context.Context, c *vim25.Client, x *vm) (string, string,
 	if err != nil {
 		return "", "", err
 	}
-	dss, err := f.DatastoreList(ctx, "*")
-	if err != nil {
-		return "", "", err
+	rp := pools[0]
+	if pool != "" {
+		rp = object.NewResourcePool(c, vim.ManagedObjectReference{Type: "ResourcePool", Value: pool})
 	}
-	ds := "[" + dss[0].Name() + "]"
+	dsName := ""
+	for _, n := range dsNames {
+		if _, err := f.Datastore(ctx, n); err == nil {
+			dsName = n
+			break
+		}
+	}
+	if dsName == "" && len(dsNames) > 0 {
+		return "", "", fmt.Errorf("none of the provider VDC's datastores %v exists", dsNames)
+	}
+	if dsName == "" {
+		dss, err := f.DatastoreList(ctx, "*")
+		if err != nil {
+			return "", "", err
+		}
+		dsName = dss[0].Name()
+	}
+	ds := "[" + dsName + "]"
 	cores := int32(x.cores)
 	spec := vim.VirtualMachineConfigSpec{
 		Name: x.vcName, GuestId: x.guestOS, NumCPUs: int32(x.cpus), NumCoresPerSocket: &cores, MemoryMB: int64(x.memMB),
@@ -521,7 +550,7 @@ func createBacking(ctx context.Context, c *vim25.Client, x *vm) (string, string,
 			},
 		})
 	}
-	task, err := folders.VmFolder.CreateVM(ctx, spec, pools[0], nil)
+	task, err := folders.VmFolder.CreateVM(ctx, spec, rp, nil)
 	if err != nil {
 		return "", "", err
 	}

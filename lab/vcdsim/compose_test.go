@@ -10,7 +10,10 @@ import (
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/mo"
 	vim "github.com/vmware/govmomi/vim25/types"
 )
 
@@ -72,6 +75,13 @@ func TestCatalogTemplate(t *testing.T) {
 // deleted from) the provider vCenter.
 func TestComposeVApp(t *testing.T) {
 	vcCfg, vcc := providerVC(t)
+	// the org VDC's resource pool and the provider VDC's datastores
+	ctx := context.Background()
+	finder := find.NewFinder(vcc.Client, true)
+	finder.SetDatacenter(must(finder.DefaultDatacenter(ctx))(t))
+	rp := must(must(finder.ResourcePool(ctx, "DC0_C0/Resources"))(t).Create(ctx, "company-vdc", vim.DefaultResourceConfigSpec()))(t)
+	dss := must(finder.DatastoreList(ctx, "*"))(t)
+	vcCfg.ResourcePool, vcCfg.Datastores = "company-vdc", []string{"no-such-datastore", dss[len(dss)-1].Name()}
 	env := start(t, Config{ProviderVC: vcCfg})
 	c := env.tenant(t)
 	tr := newTrunk(t, c)
@@ -134,12 +144,18 @@ func TestComposeVApp(t *testing.T) {
 	if len(recs) != 2 {
 		t.Fatalf("VMs of the vApp: %+v", recs)
 	}
-	ctx := context.Background()
 	for _, r := range recs {
 		ref := vim.ManagedObjectReference{Type: "VirtualMachine", Value: r.Moref}
 		name, err := object.NewVirtualMachine(vcc.Client, ref).ObjectName(ctx)
 		if err != nil || name != r.VmNameInVc || !strings.HasPrefix(name, r.Name+" (") {
 			t.Fatalf("VM %s: vCenter name %q (%v), VmNameInVc %q", r.Name, name, err, r.VmNameInVc)
+		}
+		var o mo.VirtualMachine
+		if err := property.DefaultCollector(vcc.Client).RetrieveOne(ctx, ref, []string{"resourcePool", "datastore"}, &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.ResourcePool == nil || *o.ResourcePool != rp.Reference() || len(o.Datastore) != 1 || o.Datastore[0] != dss[len(dss)-1].Reference() {
+			t.Fatalf("VM %s placed in pool %v on %v, want %v on %v", r.Name, o.ResourcePool, o.Datastore, rp.Reference(), dss[len(dss)-1].Reference())
 		}
 	}
 
