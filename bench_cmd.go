@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/spf13/cobra"
 )
@@ -25,7 +28,7 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 }
 
 func newBenchReplicateCmd() *cobra.Command {
-	var size, changed, dir string
+	var size, changed, dir, reader string
 	var conns int
 	cmd := &cobra.Command{
 		Use:   "replicate [--size 1GiB] [--changed 64MiB]",
@@ -35,7 +38,12 @@ blocks), time a raw local copy of it, then ferry's initial sync of the same file
 over loopback TLS 1.3 to an in-process receiver that writes as in the receiver
 appliance (the replica disk found by its UUID under a by-id directory, here a
 file standing for the hot-added block device; pwrite + fdatasync), then rewrite --changed bytes
-(random data, 64 KiB-aligned) and time the incremental pass. Prints MB/s of
+(random data, 64 KiB-aligned) and time the incremental pass. With
+--reader host-direct (the default) the disk is a running VM's in an in-process
+vCenter, read as ferry reads a real source: a snapshot per pass, changed block
+tracking for the extents, and range reads from the ESXi host's /folder with a
+one-time service ticket each (TLS verified); the output counts the reads that
+went host-direct and through vCenter's proxy. Prints MB/s of
 each, their ratios, and bytes sent / bytes changed. Needs about 3x --size of
 free space in --dir (default: a temporary directory, removed afterwards).`,
 		Args: cobra.NoArgs,
@@ -60,12 +68,39 @@ free space in --dir (default: a temporary directory, removed afterwards).`,
 			} else if err := os.MkdirAll(work, 0o755); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "bench: disk %s, changed %s, %d connections, in %s\n", size, changed, conns, work)
-			r, err := replication.BenchReplicate(cmd.Context(), replication.BenchOptions{Dir: work, Size: sz, Changed: ch, Conns: conns})
+			if reader != "host-direct" && reader != "file" {
+				return usagef("--reader %q: want host-direct or file", reader)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "bench: disk %s, changed %s, %d connections, %s reader, in %s\n", size, changed, conns, reader, work)
+			o := replication.BenchOptions{Dir: work, Size: sz, Changed: ch, Conns: conns}
+			var vm *lab.BenchVM
+			if reader == "host-direct" {
+				o.Source = func(ctx context.Context, size int64) (replication.Source, string, error) {
+					var err error
+					if vm, err = lab.StartBenchVM(ctx, filepath.Join(work, "vcenter"), size); err != nil {
+						return nil, "", err
+					}
+					return vm.Source, vm.FlatFile, nil
+				}
+				o.BeforeVerify = func(ctx context.Context) error { return vm.PowerOff(ctx) }
+				defer func() {
+					if vm != nil {
+						vm.Close()
+					}
+				}()
+			}
+			r, err := replication.BenchReplicate(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
 			printBench(cmd, r)
+			if vm != nil {
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "source reads: %d host-direct (ESXi /folder with service tickets), %d through vCenter's /folder proxy\n", vm.ESX.HostReads(), vm.ESX.ProxyReads())
+				for _, w := range vm.Warnings {
+					fmt.Fprintln(out, "warning: "+w)
+				}
+			}
 			return nil
 		},
 	}
@@ -74,6 +109,7 @@ free space in --dir (default: a temporary directory, removed afterwards).`,
 	fl.StringVar(&changed, "changed", "64MiB", "bytes changed before the incremental pass")
 	fl.StringVar(&dir, "dir", "", "work directory (default: temporary)")
 	fl.IntVar(&conns, "conns", 4, "connections per VM")
+	fl.StringVar(&reader, "reader", "host-direct", "source reader: host-direct (a VM in an in-process vCenter, read as ferry reads a real source: snapshot, CBT, ESXi /folder with service tickets) or file (a local file)")
 	return cmd
 }
 

@@ -125,6 +125,10 @@ func printLab(w io.Writer, l *lab.Lab) {
 	for _, t := range l.Reach.Plan() {
 		fmt.Fprintf(w, "#   %-8s guest %-13s probe %s\n", t.Name, t.GuestIP, t.Addr)
 	}
+	fmt.Fprintln(w, "# VMs that VM selection must refuse (one per disk kind ferry cannot read):")
+	for _, vm := range lab.RefusedVMs {
+		fmt.Fprintf(w, "#   %-20s %s\n", vm.Name, vm.Disk)
+	}
 	fmt.Fprintf(w, "# guest operations login: %s / %s\n", lab.GuestUser, lab.GuestPassword)
 	if l.VCD != nil {
 		org, user := l.VCD.OtherOrg()

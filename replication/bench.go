@@ -18,6 +18,15 @@ type BenchOptions struct {
 	Changed int64  // bytes changed between the initial sync and the incremental pass
 	Conns   int    // connections per VM
 	Seed    uint64
+	// Source, when set, is the VM to replicate instead of a tracked local
+	// file (e.g. a vCenter VM read host-direct, as ferry reads a real
+	// source): the bench writes the disk content to diskPath, the file
+	// behind the VM's disk, and lets its changed block tracking find the
+	// changes.
+	Source func(ctx context.Context, size int64) (src Source, diskPath string, err error)
+	// BeforeVerify runs before the final verify, which opens the source
+	// as the cutover does: a VM must be powered off by then.
+	BeforeVerify func(ctx context.Context) error
 }
 
 // BenchResult holds the measurements of BenchReplicate.
@@ -136,6 +145,13 @@ func blockDeviceFile(path string, size int64) error {
 func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	r := BenchResult{Size: o.Size, Changed: o.Changed}
 	src := filepath.Join(o.Dir, "source-flat.vmdk")
+	var source Source
+	if o.Source != nil {
+		var err error
+		if source, src, err = o.Source(ctx, o.Size); err != nil {
+			return r, fmt.Errorf("source VM: %w", err)
+		}
+	}
 	if err := fillDisk(src, o.Size, o.Seed+1); err != nil {
 		return r, fmt.Errorf("create source disk: %w", err)
 	}
@@ -190,7 +206,11 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	defer st.Close()
 	// A tracked source: an incremental pass costs what it costs on vSphere,
 	// where CBT knows the changed blocks without reading the disk.
-	source := NewTrackedFileSource(src)
+	var tracked *FileSource
+	if source == nil {
+		tracked = NewTrackedFileSource(src)
+		source = tracked
+	}
 	disks, err := source.Disks(ctx)
 	if err != nil {
 		return r, err
@@ -203,13 +223,18 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		return r, fmt.Errorf("initial sync: %w", err)
 	}
 	r.Initial, r.InitialSent = res.Duration, res.Counters.Sent
-	if err := changeDisk(src, o.Size, o.Changed, o.Seed+2, source); err != nil {
+	if err := changeDisk(src, o.Size, o.Changed, o.Seed+2, tracked); err != nil {
 		return r, fmt.Errorf("change disk: %w", err)
 	}
 	if res, err = job.RunPass(ctx, false); err != nil {
 		return r, fmt.Errorf("incremental pass: %w", err)
 	}
 	r.Incremental, r.IncrementSent = res.Duration, res.Counters.Sent
+	if o.BeforeVerify != nil {
+		if err := o.BeforeVerify(ctx); err != nil {
+			return r, err
+		}
+	}
 	if err := job.Verify(ctx); err != nil {
 		return r, err
 	}
