@@ -136,10 +136,12 @@ vcd:
   org: "$FERRY_TENANT_ORG"
   vdc: Company-VDC
   # named so that the NSX-T tests run (their pre-check wants every name);
-  # the lab has no provider VDC, network pool, NSX-T manager, tier-0 router,
-  # segments or segment profiles of these names
+  # the lab has its provider VDC and NSX-T manager, but no network pool,
+  # tier-0 router, segments or segment profiles of these names
+  provider_vdc:
+    name: Provider-PVDC
   nsxt_provider_vdc:
-    name: provider-vdc
+    name: Provider-PVDC
     storage_profile: "*"
     network_pool: "NSX-T Overlay 1"
   nsxt:

@@ -25,3 +25,24 @@ func TestImportableSwitches(t *testing.T) {
 		t.Fatal("importable switches of an unknown VDC answered")
 	}
 }
+
+// The providerVdc query names the provider VDC the org VDC's records name,
+// for the provider only.
+func TestProviderVdcQuery(t *testing.T) {
+	env := start(t, Config{})
+	p := env.provider(t)
+	l := must(govcd.QueryProviderVdcByName(p, pvdcName))(t)
+	if len(l) != 1 || l[0].Name != pvdcName || !l[0].IsEnabled {
+		t.Fatalf("provider VDCs named %s: %+v", pvdcName, l)
+	}
+	if l := must(govcd.QueryProviderVdcByName(p, "other"))(t); len(l) != 0 {
+		t.Fatalf("filter ignored: %+v", l)
+	}
+	vdcs := must(p.Client.QueryWithNotEncodedParams(nil, map[string]string{"type": "adminOrgVdc"}))(t).Results.OrgVdcAdminRecord
+	if len(vdcs) != 1 || vdcs[0].ProviderVdcName != pvdcName {
+		t.Fatalf("org VDC records %+v", vdcs)
+	}
+	if _, err := env.tenant(t).QueryProviderVdcs(); err == nil {
+		t.Fatal("a tenant queried provider VDCs")
+	}
+}

@@ -117,6 +117,11 @@ func handleQuery(c *reqCtx) {
 		recs = c.vappTemplateRecords()
 	case "task", "adminTask":
 		recs = c.taskRecords()
+	case "providerVdc":
+		var ok bool
+		if recs, ok = c.pvdcRecords(); !ok {
+			return
+		}
 	case "vAppNetwork", "adminVAppNetwork":
 		recs = c.vappNetworkRecords()
 	case "media", "adminMedia":
@@ -198,6 +203,8 @@ func handleQuery(c *reqCtx) {
 			} else {
 				res.VappTemplateRecord = append(res.VappTemplateRecord, r)
 			}
+		case *types.QueryResultVMWProviderVdcRecordType:
+			res.VMWProviderVdcRecord = append(res.VMWProviderVdcRecord, r)
 		case *types.QueryResultVappNetworkRecordType:
 			if admin {
 				res.AdminVappNetworkRecord = append(res.AdminVappNetworkRecord, r)
@@ -227,7 +234,7 @@ func (c *reqCtx) vdcRecords() []queryRecord {
 	rec := &types.QueryResultOrgVdcRecordType{
 		HREF: href, Name: v.name, OrgName: v.org.name, Org: c.abs(v.org.href()),
 		IsEnabled: "true", AllocationModel: "Flex", Status: "READY", IsBusy: "false",
-		NetworkProviderType: "NSX_T", ProviderVdcName: "provider-vdc", VcName: "provider-vc",
+		NetworkProviderType: "NSX_T", ProviderVdcName: pvdcName, VcName: "provider-vc",
 	}
 	return []queryRecord{{rec: rec, fields: map[string]string{
 		"name": v.name, "org": rec.Org, "orgName": v.org.name, "id": v.id, "href": href, "isEnabled": "true",
