@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vmdk"
 
@@ -37,26 +38,49 @@ func TestShutdownAndVMOverExistingDisks(t *testing.T) {
 		t.Fatalf("after shutdown: %s", st)
 	}
 
-	// A replica on the provider datastore: descriptor and flat file.
-	dir := filepath.Join(l.Provider.DatastoreDir, "WebApp2")
-	os.MkdirAll(dir, 0o755)
-	data := []byte("replica bytes")
-	flat := filepath.Join(dir, "WebApp2-flat.vmdk")
-	os.WriteFile(flat, data, 0o644)
-	os.Truncate(flat, 16<<20)
-	desc := vmdk.NewDescriptor(vmdk.Extent{Size: (16 << 20) / 512, Info: "WebApp2-flat.vmdk"})
-	desc.Type = "monolithicFlat"
-	fd, err := os.Create(filepath.Join(dir, "WebApp2.vmdk"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc.Write(fd)
-	fd.Close()
-
+	// A replica on the provider datastore, made by the provider vCenter (as
+	// ESXi on VMFS: the lab refuses a descriptor vCenter did not write),
+	// holding bytes the receiver would have written.
 	provider, err := vsphere.Connect(ctx, vsphere.Config{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile})
 	if err != nil {
 		t.Fatal(err)
 	}
+	pdc, err := provider.Finder().Datacenter(ctx, "Provider-DC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := object.NewFileManager(provider.Client.Client).MakeDirectory(ctx, "[provider-ds] WebApp2", pdc, true); err != nil {
+		t.Fatal(err)
+	}
+	task, err := object.NewVirtualDiskManager(provider.Client.Client).CreateVirtualDisk(ctx, "[provider-ds] WebApp2/WebApp2.vmdk", pdc,
+		&types.FileBackedVirtualDiskSpec{VirtualDiskSpec: types.VirtualDiskSpec{DiskType: string(types.VirtualDiskTypeThin), AdapterType: string(types.VirtualDiskAdapterTypeLsiLogic)}, CapacityKb: (16 << 20) / 1024})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(l.Provider.DatastoreDir, "WebApp2")
+	fd, err := os.Open(filepath.Join(dir, "WebApp2.vmdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := vmdk.ParseDescriptor(fd)
+	fd.Close()
+	if err != nil || len(desc.Extent) != 1 {
+		t.Fatalf("descriptor the provider vCenter wrote: %v %+v", err, desc)
+	}
+	data := []byte("replica bytes")
+	flat := filepath.Join(dir, desc.Extent[0].Info)
+	f, err := os.OpenFile(flat, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
 	ref, err := provider.CreateVMOverDisks(ctx, vsphere.VMOverDisks{
 		Name: "WebApp2", Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds",
 		Network: "vcd-company-network", MAC: src.MACs[0],
