@@ -136,3 +136,29 @@ func TestDetachDuringPassPausesJob(t *testing.T) {
 		t.Error("replica differs from the source after the detach, re-attach and final pass")
 	}
 }
+
+// TestReplicatePlanNamesReplicaDisks: step 6's plan lists the replica disks
+// the provider vCenter will create and where they go; without a receiver
+// appliance in the plan it says which key is missing.
+func TestReplicatePlanNamesReplicaDisks(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	p, err := (&Replicate{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0)
+	var found bool
+	for _, it := range p.Items {
+		if it.Kind == "replica disk" && it.Name == want && it.Action == ActionCreate && strings.Contains(it.Detail, lab.ApplianceVM) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("plan items %+v: no replica disk %s hot-added to %s", p.Items, want, lab.ApplianceVM)
+	}
+	env.Plan.Provider.ReceiverVM = ""
+	if _, err := (&Replicate{}).Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "provider.receiver_vm") {
+		t.Errorf("plan without a receiver appliance: %v", err)
+	}
+}

@@ -65,6 +65,10 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if err != nil {
 		return p, err
 	}
+	kind, err := env.receiverKind()
+	if err != nil {
+		return p, err
+	}
 	store, done, err := env.readReplicationStore()
 	if err != nil {
 		return p, err
@@ -83,6 +87,15 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: "incremental pass (changed blocks only) to " + env.Config.Receiver.URL})
 		} else {
 			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf("initial sync of %s to %s", mib(vm.DiskBytes()), env.Config.Receiver.URL)})
+			// Its disks, made by the provider vCenter (kept if they exist).
+			how := "written by the nfs receiver on the mounted datastore"
+			if kind == replication.KindAppliance {
+				how = "hot-added to the receiver appliance " + env.Plan.Provider.ReceiverVM
+			}
+			for _, f := range env.replicaFiles(vm.Name, vm.Disks) {
+				p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica disk", Name: f.Path,
+					Detail: fmt.Sprintf("thin, %s, by the provider vCenter; %s", mib(f.Capacity), how)})
+			}
 		}
 	}
 	return p, nil
