@@ -182,16 +182,14 @@ func (r *Receiver) openReplica(org, vm, ref string, d Disk) (*replica, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rep := r.disks[key]; rep != nil {
-		switch {
-		case rep.ref != ref:
-			return nil, fmt.Errorf("disk %s: replica disk %s is open, the sender names %s", key, rep.ref, ref)
-		case rep.size != d.Capacity:
+		if rep.size != d.Capacity && rep.ref == ref {
 			return nil, fmt.Errorf("disk %s: size changed from %d to %d while open", key, rep.size, d.Capacity)
 		}
-		if rep.dev.Present == nil || rep.dev.Present() == nil {
+		if rep.ref == ref && (rep.dev.Present == nil || rep.dev.Present() == nil) {
 			return rep, nil
 		}
-		// Detached since (and maybe attached again): open it anew.
+		// Detached since (and maybe attached again), or ferry named another
+		// replica disk for it: open it anew.
 		delete(r.disks, key)
 		rep.f.Close()
 	}
