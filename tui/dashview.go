@@ -23,6 +23,10 @@ func healthGlyph(h RPOHealth) string {
 //
 //	▸ WebApp2   incremental #12  ██████░░░░  62% ETA 12s  ● RPO ok
 //	  4.1 MiB/s ▂▃▅▇█  last pass 48s ago · next in 12s · cutover ~9s
+//
+// progressW is the width of a row's " pass 62% ETA 12s".
+const progressW = 19
+
 func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 	phase := r.Phase
 	if r.Paused {
@@ -45,16 +49,17 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 		if r.ETA > 0 {
 			eta = "ETA " + dur(r.ETA)
 		}
-		progress = fmt.Sprintf(" %3.0f%% %s", r.Fraction()*100, eta)
+		// "pass": this VM's pass, not the step's bar above the dashboard.
+		progress = fmt.Sprintf(" pass %3.0f%% %s", r.Fraction()*100, eta)
 	}
 	var b strings.Builder
 	b.Grow(width * 3)
 	progressCell := func(barW int) {
 		if r.Planned > 0 && !r.CutOver() {
 			b.WriteString(bar(r.Fraction(), barW))
-			b.WriteString(fit(progress, 14))
+			b.WriteString(fit(progress, progressW))
 		} else {
-			b.WriteString(fit("", barW+14))
+			b.WriteString(fit("", barW+progressW))
 		}
 	}
 	wide := width >= 80
@@ -68,7 +73,7 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 	b.WriteString(fit(phase, phaseW))
 	b.WriteByte(' ')
 	if wide {
-		progressCell(min(30, max(6, width-2-nameW-1-phaseW-1-14-16)))
+		progressCell(min(30, max(6, width-2-nameW-1-phaseW-1-progressW-16)))
 		b.WriteString(" ")
 	}
 	b.WriteString(health)
@@ -76,7 +81,7 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 	if !wide {
 		b.Reset()
 		b.WriteString("  ")
-		progressCell(max(6, width-2-14))
+		progressCell(max(6, width-2-progressW))
 		out = append(out, trunc(b.String(), width))
 	}
 	b.Reset()

@@ -338,8 +338,8 @@ func (r *stepRun) view(width, height int) []string {
 	case phaseApplying:
 		out = append(out, r.w.spin()+" "+trunc(r.message, width-2))
 		if r.fraction >= 0 {
-			r.bar.Width = max(10, min(width-6, 60))
-			out = append(out, r.bar.ViewAs(r.fraction)+fmt.Sprintf(" %3.0f%%", r.fraction*100))
+			r.bar.Width = max(10, min(width-18, 60))
+			out = append(out, r.bar.ViewAs(r.fraction)+fmt.Sprintf(" %3.0f%% of the step", r.fraction*100))
 		}
 		out = append(out, "", sDim.Render("elapsed "+dur(r.w.now().Sub(r.started))))
 		out = append(out, r.logLines(width, height-len(out))...)
