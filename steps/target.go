@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -215,4 +216,60 @@ func checkHWPolicy(ctx context.Context, env *Env, vm, version string) error {
 			vm, version, pl.HighestHWVersion, pl.ProviderVDC, env.Plan.VDC)
 	}
 	return nil
+}
+
+// checkStoragePolicy refuses, before the cutover starts, a replica
+// datastore that does not support the VM's VDC storage policy (the plan's
+// storage_profile, or the VDC's only one): Cloud Director would move the
+// disks into the policy at import, a full copy inside the downtime.
+func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) error {
+	pp := env.Plan.Provider
+	if pp.Datacenter == "" || pp.Datastore == "" || env.Config == nil || env.Config.Provider.URL == "" {
+		return nil
+	}
+	sys, err := env.VCD(ctx)
+	if err != nil {
+		return err
+	}
+	vdc, err := sys.VDCByName(env.Plan.Org, env.Plan.VDC)
+	if err != nil {
+		return err
+	}
+	sp, err := vcd.StorageProfile(vdc, p.StorageProfile)
+	if err != nil || sp == nil {
+		return err // several policies and none named: Cloud Director's default, checked by vCD
+	}
+	u, err := url.Parse(env.Config.Provider.URL)
+	if err != nil {
+		return fmt.Errorf("provider vCenter URL: %w", err)
+	}
+	vc, err := sys.VirtualCenterFor(u.Host)
+	if err != nil {
+		return err
+	}
+	dss, err := sys.PolicyDatastores(vc, sp.Name)
+	if err != nil {
+		return fmt.Errorf("VM %s: storage policy %s: %w", p.Name, sp.Name, err)
+	}
+	prov, err := env.ProviderVC(ctx)
+	if err != nil {
+		return err
+	}
+	ds, err := prov.DatastoreID(ctx, pp.Datacenter, pp.Datastore)
+	if err != nil {
+		return fmt.Errorf("provider.datastore: %w", err)
+	}
+	if !slices.Contains(dss, ds) {
+		return &FieldError{"provider.datastore", fmt.Errorf("%s (%s) does not support storage policy %q of VM %s (its datastores: %s): the import would copy every replica disk into the policy, inside the downtime",
+			pp.Datastore, ds, sp.Name, p.Name, strings.Join(dss, ", "))}
+	}
+	return nil
+}
+
+// checkTargetPlacement is checkPlacement and checkStoragePolicy for one VM.
+func checkTargetPlacement(ctx context.Context, env *Env, p VMPlan) error {
+	if err := checkPlacement(ctx, env); err != nil {
+		return err
+	}
+	return checkStoragePolicy(ctx, env, p)
 }

@@ -307,3 +307,64 @@ func TestHWAbove(t *testing.T) {
 		}
 	}
 }
+
+// TestStoragePolicyChecked: the replica datastore must support the VM's
+// VDC storage policy, as Cloud Director lists the vCenter policy's
+// datastores; a named storage_profile the VDC lacks is refused too.
+func TestStoragePolicyChecked(t *testing.T) {
+	ctx := context.Background()
+	l, env := migrationLab(t, "LinuxDB1")
+	s := &VMSelection{}
+	sys, err := env.VCD(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vcs, err := sys.VirtualCenters()
+	if err != nil || len(vcs) != 1 {
+		t.Fatalf("virtual centers %v %v", vcs, err)
+	}
+	dss, err := sys.PolicyDatastores(vcs[0], "*")
+	if err != nil || len(dss) != 1 {
+		t.Fatalf("datastores of policy *: %v %v", dss, err)
+	}
+	env.Plan.VMs[0].StorageProfile = "gold"
+	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `"gold"`) {
+		t.Errorf("a storage_profile the VDC lacks: %v", err)
+	}
+	env.Plan.VMs[0].StorageProfile = "*"
+	if _, err := s.Plan(ctx, env); err != nil {
+		t.Errorf("storage_profile *: %v", err)
+	}
+
+	// A datastore of the provider VDC that does not support the policy.
+	prov, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := prov.Finder().HostSystemList(ctx, "/Provider-DC/host/Provider-Cluster/*")
+	if err != nil || len(hosts) == 0 {
+		t.Fatalf("hosts %v %v", hosts, err)
+	}
+	dssys, err := hosts[0].ConfigManager().DatastoreSystem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(l.Dir, "bronze-ds")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dssys.CreateLocalDatastore(ctx, "bronze-ds", dir); err != nil {
+		t.Fatal(err)
+	}
+	env.Plan.Provider.Datastore = "bronze-ds"
+	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "provider.datastore") {
+		t.Errorf("a datastore outside the provider VDC and the policy: %v", err)
+	}
+	if err := checkStoragePolicy(ctx, env, env.Plan.VMs[0]); err == nil || !strings.Contains(err.Error(), `does not support storage policy "*"`) {
+		t.Errorf("the storage policy check on its own: %v", err)
+	}
+	env.Plan.Provider.Datastore = "provider-ds"
+	if err := checkStoragePolicy(ctx, env, env.Plan.VMs[0]); err != nil {
+		t.Errorf("provider-ds supports *: %v", err)
+	}
+}

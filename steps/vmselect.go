@@ -122,6 +122,9 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if err := checkStorageProfile(ctx, env, p); err != nil {
 			return nil, err
 		}
+		if err := checkStoragePolicy(ctx, env, p); err != nil {
+			return nil, err
+		}
 		// The target gets the source's hardware version: refused here when
 		// the provider cluster cannot run it, not at cutover.
 		if pp := pf.Provider; pp.Datacenter != "" && pp.ResourcePool != "" && env.Config != nil && env.Config.Provider.URL != "" {

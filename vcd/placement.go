@@ -57,3 +57,37 @@ func (c *Client) VDCPlacement(vdc *govcd.Vdc) (Placement, error) {
 	}
 	return p, nil
 }
+
+// vmwStorageProfiles is VMWStorageProfilesType (vmwextensions.xsd): the
+// vCenter storage policies of a registered vCenter and the datastores that
+// support each.
+type vmwStorageProfiles struct {
+	Profiles []struct {
+		Name          string              `xml:"name,attr"`
+		MoRef         string              `xml:"MoRef"`
+		DataStoreRefs types.VimObjectRefs `xml:"DataStoreRefs"`
+	} `xml:"VMWStorageProfile"`
+}
+
+// PolicyDatastores lists the datastores (managed object ids) that support
+// the vCenter storage policy named policy on vc, as Cloud Director reports
+// them (GET /api/admin/extension/vimServer/{id}/storageProfiles).
+func (c *Client) PolicyDatastores(vc VirtualCenter, policy string) ([]string, error) {
+	href := fmt.Sprintf("%s/admin/extension/vimServer/%s/storageProfiles", c.Client.VCDHREF.String(), vc.UUID)
+	var sp vmwStorageProfiles
+	if _, err := c.Client.ExecuteRequest(href, http.MethodGet, "", "read storage policies: %s", nil, &sp); err != nil {
+		return nil, fmt.Errorf("storage policies of vCenter %s: %w", vc.Name, err)
+	}
+	var names []string
+	for _, p := range sp.Profiles {
+		if p.Name == policy {
+			var out []string
+			for _, r := range p.DataStoreRefs.VimObjectRef {
+				out = append(out, r.MoRef)
+			}
+			return out, nil
+		}
+		names = append(names, p.Name)
+	}
+	return nil, notFound("storage policy of vCenter "+vc.Name, policy, names)
+}

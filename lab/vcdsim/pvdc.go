@@ -22,6 +22,7 @@ import (
 func (s *Server) pvdcRoutes() {
 	s.handle("GET /api/admin/extension/providervdc/{id}", handleProviderVdcExtension, provider)
 	s.handle("GET /api/admin/providervdc/{id}", handleProviderVdc, provider)
+	s.handle("GET /api/admin/extension/vimServer/{vc}/storageProfiles", handleVimStorageProfiles, provider)
 }
 
 const pvdcName = "Provider-PVDC"
@@ -147,3 +148,35 @@ func (c *reqCtx) writeVdc(x *types.Vdc) {
 }
 
 func addrOf[T any](v T) *T { return &v }
+
+// handleVimStorageProfiles lists the provider vCenter's storage policies
+// and the datastores supporting each: "*" (any datastore) backed by the
+// configured datastores, as the org VDC's one storage policy is.
+func handleVimStorageProfiles(c *reqCtx) {
+	v := c.vcFromPath()
+	if v == nil {
+		return
+	}
+	_, _, dss, err := c.m.backing()
+	if err != nil {
+		c.fail(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "storage policies: %v", err)
+		return
+	}
+	type profile struct {
+		Name          string              `xml:"name,attr"`
+		MoRef         string              `xml:"MoRef"`
+		VimObjectType string              `xml:"VimObjectType"`
+		DataStoreRefs types.VimObjectRefs `xml:"DataStoreRefs"`
+	}
+	type profiles struct {
+		HREF     string    `xml:"href,attr"`
+		Type     string    `xml:"type,attr"`
+		Profiles []profile `xml:"VMWStorageProfile"`
+	}
+	p := profile{Name: "*", MoRef: "aa6d5a82-1c88-45da-85d3-3d74b91a5bad", VimObjectType: "STORAGE_PROFILE"}
+	for _, d := range dss {
+		p.DataStoreRefs.VimObjectRef = append(p.DataStoreRefs.VimObjectRef, c.vimRef(d, "DATASTORE"))
+	}
+	c.xml(http.StatusOK, "application/vnd.vmware.admin.vmwStorageProfiles+xml", "VMWStorageProfiles",
+		&profiles{HREF: c.abs(c.r.URL.Path), Type: "application/vnd.vmware.admin.vmwStorageProfiles+xml", Profiles: []profile{p}})
+}
