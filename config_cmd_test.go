@@ -182,6 +182,9 @@ func TestPreflightProvesTheReceiver(t *testing.T) {
 			if _, err := os.Stat(state); !os.IsNotExist(err) {
 				t.Errorf("a step ran: the state file exists (%v)\n%s", err, out)
 			}
+			if _, err := os.Stat(steps.ReplicationStorePath(l.PlanPath())); !os.IsNotExist(err) {
+				t.Errorf("the refused run created the replication store (%v)", err)
+			}
 		})
 	}
 }

@@ -62,13 +62,11 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 			}
 			defer release()
 			defer env.Close(cmd.Context())
-			// The plan's one replication store, taken before the first
-			// change: it may belong to another state file, or be in use.
-			if err := env.OpenReplicationStore(); err != nil {
-				if errors.Is(err, steps.ErrStoreOwned) {
-					return usageError{err}
-				}
-				return err
+			// The plan's one replication store may belong to another state
+			// file: checked read-only now, taken after the preflight, both
+			// before the first change (a refused run creates nothing).
+			if err := env.CheckReplicationStore(); err != nil {
+				return usageError{err}
 			}
 			logf, err := openLog(g, env.State.Path())
 			if err != nil {
@@ -102,6 +100,12 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 			// Bad input (unknown names, conflicts, logins) stops the run
 			// before the first change, not halfway through.
 			if err := r.Preflight(cmd.Context()); err != nil {
+				return err
+			}
+			if err := env.OpenReplicationStore(); err != nil {
+				if errors.Is(err, steps.ErrStoreOwned) {
+					return usageError{err}
+				}
 				return err
 			}
 			res, err := r.Run(cmd.Context())
