@@ -168,6 +168,8 @@ func planReference() string {
 // VM list, provider placement, probes, cutover tuning); TestPlanHelpListsEveryKey
 // fails when a key of steps.PlanFile is missing here.
 var otherKeys = map[string]string{
+	"appliance.ovf_networks":   "the appliance OVF's networks -> uplink or sink, over ferry's table of the NSX autonomous edge OVA (for other versions; \"\" removes an entry)",
+	"appliance.ovf_properties": "the appliance OVF's properties -> ip, netmask, prefix, gateway, egress_gateway, hostname, edge_password or =text, over ferry's table",
 	"job":                      "a name for the migration job, for people (default: <first VM>-Migration)",
 	"skip":                     "a list of step IDs not to run (e.g. [rights] when a provider administrator publishes them)",
 	"vms":                      "the VMs to migrate, a list of:",

@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -120,6 +121,15 @@ func startEdgeAppliances(ctx context.Context, vc *VCenter, ca *CA, fabric *stret
 	e.stop = cancel
 	go e.loop(rctx)
 	return e, nil
+}
+
+// EdgeURL is where the L2VPN client appliance deployed with the lab's plan
+// answers (its management address and the lab's edge port).
+func (l *Lab) EdgeURL() string {
+	if l.edges == nil {
+		return ""
+	}
+	return "https://" + net.JoinHostPort(EdgeApplianceIP, strconv.Itoa(l.edges.EdgePort()))
 }
 
 // EdgePort is the port of the appliance's API in the lab.

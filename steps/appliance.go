@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,8 +72,8 @@ func (*Appliance) Fields() []Field {
 			ap(func(a *AppliancePlan) *string { return &a.Prefix }), ValidPrefix, nil),
 		str("appliance.gateway", "Default gateway", "the uplink's default gateway, in the appliance's subnet", true,
 			ap(func(a *AppliancePlan) *string { return &a.Gateway }), inSubnet("appliance.ip", ip, prefix), nil),
-		str("appliance.egress_gateway", "Egress gateway", "local egress optimization gateway: traffic to it stays on-prem (optional)", false,
-			ap(func(a *AppliancePlan) *string { return &a.EgressGateway }), inSubnet("appliance.ip", ip, prefix), nil),
+		str("appliance.egress_gateway", "Egress gateway (duplicate gateway)", "the stretched network's gateway, which exists on both sides: local egress optimisation routes traffic to it locally on each site (default: network.gateway_cidr's address)", false,
+			ap(func(a *AppliancePlan) *string { return &a.EgressGateway }), inStretchedNetwork, stretchedGateway),
 		str("appliance.datastore", "Datastore", "where the appliance goes (default: the most free space on a host of the uplink port group)", false,
 			ap(func(a *AppliancePlan) *string { return &a.Datastore }), ValidName, nil),
 		str("appliance.ovf", "Appliance OVA", "the vendor's L2VPN client appliance (NSX autonomous edge) .ova/.ovf path or URL", true,
@@ -90,6 +91,30 @@ func (*Appliance) Fields() []Field {
 			},
 			Validate: validProps},
 	}
+}
+
+// stretchedGateway is the address of network.gateway_cidr: the gateway the
+// stretched network has on both sides.
+func stretchedGateway(pf *PlanFile) string {
+	p, err := netip.ParsePrefix(pf.Network.GatewayCIDR)
+	if err != nil {
+		return ""
+	}
+	return p.Addr().String()
+}
+
+func inStretchedNetwork(v string, pf *PlanFile) error {
+	if err := ValidIPv4(v, pf); err != nil {
+		return err
+	}
+	p, err := netip.ParsePrefix(pf.Network.GatewayCIDR)
+	if err != nil {
+		return nil // network.gateway_cidr reports its own problem
+	}
+	if a, _ := netip.ParseAddr(v); !p.Masked().Contains(a) {
+		return fmt.Errorf("%s is not in the stretched network %s (network.gateway_cidr)", v, p.Masked())
+	}
+	return nil
 }
 
 func validVLANRanges(v string, _ *PlanFile) error {
@@ -353,6 +378,29 @@ func firstOr(s []string, d string) string {
 
 func (w *applianceWorld) ovfName() string { return w.a.OVF }
 
+// egressKey is the OVF property that takes the egress gateway ("": none).
+func (w *applianceWorld) egressKey() string {
+	for _, k := range sortedKeys(w.ovf.Properties) {
+		if w.ovf.Properties[k] == ovfSrcEgress {
+			return k
+		}
+	}
+	return ""
+}
+
+// egressItem says how the duplicate gateway is handled: local egress
+// optimisation (the approach README.md documents). It is not a change of
+// its own: the appliance carries it.
+func (w *applianceWorld) egressItem() Item {
+	gw := w.a.EgressGateway
+	d := fmt.Sprintf("exists on both sides of the stretch (the on-prem router and Cloud Director's edge gateway): local egress optimisation, traffic to %s is routed on the site it starts from, never over the tunnel", gw)
+	if k := w.egressKey(); k != "" {
+		return Item{Action: ActionExists, Kind: "duplicate gateway", Name: gw, Detail: d + "; the appliance gets it as " + k}
+	}
+	return Item{Action: ActionExists, Kind: "duplicate gateway", Name: gw,
+		Detail: d + "; WARNING: the appliance OVF takes no egress gateway (map its property with appliance.ovf_properties: {KEY: egress_gateway}, or set it on the edge): until then migrated VMs reach " + gw + " across the tunnel"}
+}
+
 func (w *applianceWorld) sinkDetail() string {
 	return fmt.Sprintf("on %s (VDS %s), %s; carries VLAN %d of %s", w.a.DVS, w.dvsVer, w.policy, w.stretched.VLAN, w.stretched.Name)
 }
@@ -381,6 +429,9 @@ func (w *applianceWorld) plan() Plan {
 	default:
 		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "port group", Name: w.sink.Name, Detail: w.sinkDetail(),
 			Resource: &Resource{Kind: "port group", Name: w.sink.Name, ID: w.sink.Ref.Value}})
+	}
+	if w.a.EgressGateway != "" {
+		p.Items = append(p.Items, w.egressItem())
 	}
 	if w.vm == nil {
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: w.a.Name, Detail: w.vmDetail()})
@@ -446,6 +497,9 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	}
 	for _, msg := range w.warnings {
 		emit(Warning(msg))
+	}
+	if w.a.EgressGateway != "" && w.egressKey() == "" {
+		emit(Warning("duplicate gateway " + w.a.EgressGateway + ": " + w.egressItem().Detail))
 	}
 	var res Result
 	change := func(it Item) {

@@ -77,7 +77,7 @@ func TestSetupDrift(t *testing.T) {
 	if _, err := tun.Update(&off); err != nil {
 		t.Fatal(err)
 	}
-	edge, err := nsx.Dial(ctx, nsx.Config{URL: cfg.Edge.URL, Username: cfg.Edge.Username, Password: cfg.Edge.Password, CAFile: cfg.Edge.CAFile})
+	edge, err := nsx.Dial(ctx, nsx.Config{URL: l.EdgeURL(), Username: cfg.Edge.Username, Password: cfg.Edge.Password, CAFile: cfg.Edge.CAFile})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,163 @@
+package steps_test
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/nsx"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// TestSetupVLANTaggedNetwork: the stretched port group is on VLAN 20. The
+// edge found through the deployed appliance is first not allowed into
+// client mode (refused with the reason, the session not created); allowed,
+// the run configures it, the port carries VLAN 20 and the lab's fabric
+// carries the network's frames. A port set to another VLAN stops them;
+// step 4's verify says so, and a run puts the VLAN back.
+func TestSetupVLANTaggedNetwork(t *testing.T) {
+	l := startLab(t)
+	cfg := l.Config()
+	vlanPlan := func(setMode string) func(pf *steps.PlanFile) {
+		return func(pf *steps.PlanFile) {
+			pf.Network.Name = lab.VLANPortgroup
+			pf.Network.GatewayCIDR = "172.16.20.1/24"
+			pf.Appliance.StretchedPortgroup = lab.VLANPortgroup
+			pf.Extension.SetClientMode = setMode
+		}
+	}
+	state := t.TempDir() + "/state.json"
+	ev, err := run(t, cfg, labPlan(t, l, vlanPlan("false")), state)
+	if err == nil || !strings.Contains(err.Error(), "not configured") || !strings.Contains(err.Error(), "extension.set_client_mode") {
+		t.Fatalf("run with set_client_mode false on a fresh edge: %v\n%s", err, ev)
+	}
+	if e := l.Edge(); e == nil || len(e.Sessions()) != 0 {
+		t.Fatalf("edge after the refusal: %v", e)
+	}
+
+	plan := labPlan(t, l, vlanPlan("true"))
+	if ev, err := run(t, cfg, plan, state); err != nil {
+		t.Fatalf("run: %v\n%s", err, ev)
+	}
+	e := l.Edge()
+	if sv, ok := e.Service(); !ok || sv.Mode != "CLIENT" {
+		t.Errorf("edge L2VPN service: %+v %v", sv, ok)
+	}
+	ports := e.Ports()
+	if len(ports) != 1 || ports[0].DisplayName != lab.VLANPortgroup || ports[0].VLAN != lab.VLANPortgroupID {
+		t.Fatalf("edge ports: %+v", ports)
+	}
+	if err := l.Fabric.Carries(lab.VLANPortgroup); err != nil {
+		t.Errorf("VLAN 20 network not carried: %v", err)
+	}
+
+	// Someone sets the port to VLAN 0: the frames stop, verify says why.
+	ctx := context.Background()
+	if want := "https://" + lab.EdgeApplianceIP + ":" + edgePort(t, plan); l.EdgeURL() != want {
+		t.Fatalf("lab edge URL %s, the plan's appliance address and edge port say %s", l.EdgeURL(), want)
+	}
+	c, err := nsx.Dial(ctx, nsx.Config{URL: l.EdgeURL(), Username: cfg.Edge.Username, Password: cfg.Edge.Password, CAFile: cfg.Edge.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.AttachNetwork(ctx, ports[0].L2Extension.SessionID, lab.VLANPortgroup, 0, ports[0].L2Extension.TunnelID); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Fabric.Carries(lab.VLANPortgroup); err == nil || !strings.Contains(err.Error(), "VLAN 0") {
+		t.Errorf("VLAN 0 on a VLAN 20 port group: %v", err)
+	}
+	r := runner(t, cfg, plan, state, nil)
+	if err := (&steps.Extension{}).Verify(ctx, r.Env); err == nil || !strings.Contains(err.Error(), "carries VLAN 0") {
+		t.Errorf("verify with the wrong VLAN: %v", err)
+	}
+	res, err := (&steps.Extension{}).Apply(ctx, r.Env, func(steps.Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changes) != 1 || res.Changes[0].Action != steps.ActionUpdate || !strings.Contains(res.Changes[0].Detail, "0 -> 20") {
+		t.Errorf("apply after the VLAN change: %+v", res.Changes)
+	}
+	if err := l.Fabric.Carries(lab.VLANPortgroup); err != nil {
+		t.Errorf("after apply: %v", err)
+	}
+
+	// A configured edge URL wins over the appliance's address.
+	dead := *cfg
+	dead.Edge.URL = "https://127.0.0.1:1"
+	if _, err := (&steps.Extension{}).Plan(ctx, runner(t, &dead, plan, state, nil).Env); err == nil || !strings.Contains(err.Error(), "https://127.0.0.1:1") {
+		t.Errorf("plan with a configured edge URL that does not answer: %v", err)
+	}
+
+	// The appliance is powered off: step 4 sees no edge; step 3 powers it
+	// on and step 4 waits for the API to answer after the boot.
+	powerOffAppliance(t, l)
+	r = runner(t, cfg, plan, state, nil)
+	if err := (&steps.Extension{}).Verify(ctx, r.Env); err == nil || !strings.Contains(err.Error(), "poweredOff") {
+		t.Errorf("verify with the appliance off: %v", err)
+	}
+	if _, err := (&steps.Appliance{}).Apply(ctx, r.Env, func(steps.Event) {}); err != nil {
+		t.Fatal(err)
+	}
+	var waited bool
+	if _, err := (&steps.Extension{}).Apply(ctx, r.Env, func(ev steps.Event) {
+		waited = waited || strings.Contains(ev.Message, "waiting up to 2m for the edge's API")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !waited {
+		t.Error("step 4 did not wait for the edge's API after the boot")
+	}
+	if err := (&steps.Extension{}).Verify(ctx, r.Env); err != nil {
+		t.Errorf("verify after the boot: %v", err)
+	}
+}
+
+func powerOffAppliance(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := url.Parse(l.OnPrem.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(l.OnPrem.Username, l.OnPrem.Password)
+	c, err := govmomi.NewClient(ctx, u, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Logout(ctx)
+	f := find.NewFinder(c.Client, true)
+	dc, err := f.Datacenter(ctx, "OnPrem-DC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := f.SetDatacenter(dc).VirtualMachine(ctx, "ferry-l2vpn-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := vm.PowerOff(ctx)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func edgePort(t *testing.T, planPath string) string {
+	t.Helper()
+	pf, err := steps.LoadPlanFile(planPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := strconv.Atoi(pf.Extension.EdgePort); err != nil {
+		t.Fatalf("edge_port %q", pf.Extension.EdgePort)
+	}
+	return pf.Extension.EdgePort
+}
