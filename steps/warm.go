@@ -38,10 +38,11 @@ func (e *Env) EnableWarm(ctx context.Context, events func(replication.Event)) (*
 	if e.State.Status("replication") != StatusDone {
 		return w.sched, nil
 	}
-	cut := e.State.Get("cutover").Outputs
 	var errs []error
 	for _, vm := range e.Plan.VMs {
-		if cut[cutoverKey(vm.Name)] == cutoverDone {
+		// Only replicas that exist follow their source: not a VM cut over,
+		// nor one added for a second wave (step 6 starts it).
+		if e.VMPhase(vm.Name) != VMReplicating {
 			continue
 		}
 		if err := e.warmJob(ctx, vm); err != nil {
