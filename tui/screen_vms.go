@@ -66,6 +66,7 @@ func newVMScreen(w *wiring, idx int) *vmScreen {
 	s.filter = newInput()
 	s.filter.Prompt = "/"
 	s.filter.Placeholder = "name or IP"
+	s.filter.Width = 24 // wide enough for the placeholder
 	if pf.Job != "" && pf.Job == s.defaultJob() {
 		s.autoJob = pf.Job
 	}
