@@ -189,3 +189,15 @@ func TestConfirmedVMs(t *testing.T) {
 		}
 	}
 }
+
+// TestBadRPOSaidOnce: a bad plan-wide RPO is one problem, not two.
+func TestBadRPOSaidOnce(t *testing.T) {
+	pf, err := ParsePlanFile([]byte("rpo: 5x\nvms: [{name: WebApp2}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pf.Validate(NewItinerary())
+	if err == nil || strings.Count(err.Error(), `"5x" is not a duration`) != 1 {
+		t.Errorf("want the bad RPO said once: %v", err)
+	}
+}
