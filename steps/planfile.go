@@ -269,7 +269,7 @@ func (pf *PlanFile) Validate(it Itinerary) error {
 			}
 		}
 	}
-	if pf.RPO != "" {
+	if pf.RPO != "" && !seen["rpo"] { // checked above when a step reads it
 		if err := ValidRPO(pf.RPO, pf); err != nil {
 			errs = append(errs, &FieldError{"rpo", err})
 		}
