@@ -3,6 +3,8 @@ package probe
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"sync"
 	"time"
 )
@@ -19,10 +21,17 @@ type Sample struct {
 	OK      bool          `json:"ok"`
 	Latency time.Duration `json:"latency_ns,omitempty"`
 	Err     string        `json:"error,omitempty"`
+	// TimedOut: no answer within the probe's time, as opposed to a refusal
+	// (connection refused, host unreachable).
+	TimedOut bool `json:"timed_out,omitempty"`
 }
 
 // Outage is a run of failed probes: from the first failure after a success
 // (or the start) to the first success after it. End is zero while it lasts.
+// A refusal starts an outage at once; a probe that only timed out needs a
+// second failure to confirm it (the outage then starts at the first one): a
+// single late answer on a loaded machine or network is a lost probe, not
+// downtime.
 type Outage struct {
 	Target string    `json:"target"`
 	Start  time.Time `json:"start"`
@@ -95,6 +104,7 @@ type targetState struct {
 	stats   Stats
 	lastOK  time.Time
 	down    *Outage
+	suspect *Sample // a timed-out probe waiting for a second failure
 }
 
 // NewMonitor returns a monitor over targets.
@@ -152,6 +162,7 @@ func (m *Monitor) Round(ctx context.Context, timeout time.Duration) {
 			pctx, cancel := context.WithTimeout(ctx, timeout)
 			at := time.Now()
 			rtt, err := t.Prober.Probe(pctx)
+			timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded)
 			cancel()
 			if ctx.Err() != nil {
 				return
@@ -159,6 +170,8 @@ func (m *Monitor) Round(ctx context.Context, timeout time.Duration) {
 			s := Sample{At: at, OK: err == nil, Latency: rtt}
 			if err != nil {
 				s.Err = err.Error()
+				var ne net.Error
+				s.TimedOut = timedOut || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 			}
 			m.record(t.Name, s)
 		}(t)
@@ -184,13 +197,24 @@ func (m *Monitor) record(name string, s Sample) {
 	switch {
 	case !s.OK:
 		st.stats.Lost++
+		if st.down == nil && s.TimedOut && st.suspect == nil {
+			c := s
+			st.suspect = &c // one late answer is not an outage yet
+			break
+		}
 		if st.down == nil {
-			st.down = &Outage{Target: name, Start: s.At, LastOK: st.lastOK}
+			start := s.At
+			if st.suspect != nil {
+				start = st.suspect.At
+			}
+			st.suspect = nil
+			st.down = &Outage{Target: name, Start: start, LastOK: st.lastOK}
 			st.stats.Outages = append(st.stats.Outages, *st.down)
 			o := *st.down
 			ev.Outage = &o
 		}
 	default:
+		st.suspect = nil
 		st.lastOK = s.At
 		if st.down != nil {
 			st.down.End = s.At

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -94,5 +95,65 @@ func TestICMPLoopbackOrClearError(t *testing.T) {
 	}
 	if rtt <= 0 {
 		t.Errorf("rtt %v", rtt)
+	}
+}
+
+// script is a prober that answers from a list: nil succeeds, errTimeout
+// waits for the deadline, anything else is a refusal.
+type script struct {
+	mu  sync.Mutex
+	out []error
+}
+
+var errTimeout = errors.New("no answer")
+
+func (s *script) String() string { return "script" }
+func (s *script) Probe(ctx context.Context) (time.Duration, error) {
+	s.mu.Lock()
+	var err error
+	if len(s.out) > 0 {
+		err, s.out = s.out[0], s.out[1:]
+	}
+	s.mu.Unlock()
+	if err == errTimeout {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	return time.Millisecond, err
+}
+
+// TestOneLateAnswerIsNotAnOutage: a single probe that times out between
+// answers is lost, not downtime; two in a row are an outage that starts at
+// the first; a refusal is an outage at once.
+func TestOneLateAnswerIsNotAnOutage(t *testing.T) {
+	refused := errors.New("connection refused")
+	for name, c := range map[string]struct {
+		seq     []error
+		outages int
+		lost    int
+		startAt int // index of the sample the outage starts at
+	}{
+		"one timeout":          {[]error{nil, errTimeout, nil}, 0, 1, -1},
+		"two timeouts":         {[]error{nil, errTimeout, errTimeout, nil}, 1, 2, 1},
+		"one refusal":          {[]error{nil, refused, nil}, 1, 1, 1},
+		"timeout then refusal": {[]error{nil, errTimeout, refused, refused, nil}, 1, 3, 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := &script{out: c.seq}
+			m := NewMonitor(time.Millisecond, Target{Name: "t", Prober: p})
+			for range c.seq {
+				m.Round(context.Background(), 20*time.Millisecond)
+			}
+			st := m.Stats()[0]
+			if len(st.Outages) != c.outages || st.Lost != c.lost {
+				t.Fatalf("outages %+v, lost %d; want %d outages, %d lost", st.Outages, st.Lost, c.outages, c.lost)
+			}
+			if c.outages == 1 {
+				samples := m.Samples("t")
+				if o := st.Outages[0]; !o.Start.Equal(samples[c.startAt].At) || o.End.IsZero() {
+					t.Errorf("outage %+v, want it to start at sample %d (%v) and end", o, c.startAt, samples[c.startAt].At)
+				}
+			}
+		})
 	}
 }
