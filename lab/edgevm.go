@@ -123,6 +123,18 @@ func startEdgeAppliances(ctx context.Context, vc *VCenter, ca *CA, fabric *stret
 	return e, nil
 }
 
+// Carries says whether the stretch carries the frames of the on-prem
+// network now (stretch.Fabric.Carries, with the wiring read from the
+// on-prem vCenter first rather than the last poll's).
+func (l *Lab) Carries(network string) error {
+	if l.edges != nil {
+		if err := l.edges.refresh(context.Background()); err != nil {
+			return err
+		}
+	}
+	return l.Fabric.Carries(network)
+}
+
 // EdgeURL is where the L2VPN client appliance deployed with the lab's plan
 // answers (its management address and the lab's edge port).
 func (l *Lab) EdgeURL() string {

@@ -189,9 +189,6 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, err
 	}
 	l.edgePass = randomSecret()
-	if err := WriteEdgeOVA(l.EdgeOVA(), edgeOVF); err != nil {
-		return l, err
-	}
 	if l.edges, err = startEdgeAppliances(ctx, l.OnPrem, l.CA, l.Fabric); err != nil {
 		return l, fmt.Errorf("lab edge appliances: %w", err)
 	}

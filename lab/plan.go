@@ -93,6 +93,11 @@ func (l *Lab) WritePlan() (string, error) {
 			fmt.Fprintf(&probes, "  - name: %s (tcp)\n    vm: %s\n    tcp: %s\n", t.Name, t.Name, t.Addr)
 		}
 	}
+	if _, err := os.Stat(l.EdgeOVA()); err != nil {
+		if err := WriteEdgeOVA(l.EdgeOVA(), edgeOVF); err != nil {
+			return "", err
+		}
+	}
 	port := 443
 	if l.edges != nil {
 		port = l.edges.EdgePort()

@@ -9,6 +9,9 @@ import (
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/nsx"
@@ -53,7 +56,7 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 	if len(ports) != 1 || ports[0].DisplayName != lab.VLANPortgroup || ports[0].VLAN != lab.VLANPortgroupID {
 		t.Fatalf("edge ports: %+v", ports)
 	}
-	if err := l.Fabric.Carries(lab.VLANPortgroup); err != nil {
+	if err := l.Carries(lab.VLANPortgroup); err != nil {
 		t.Errorf("VLAN 20 network not carried: %v", err)
 	}
 
@@ -70,7 +73,7 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 	if _, err := c.AttachNetwork(ctx, ports[0].L2Extension.SessionID, lab.VLANPortgroup, 0, ports[0].L2Extension.TunnelID); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Fabric.Carries(lab.VLANPortgroup); err == nil || !strings.Contains(err.Error(), "VLAN 0") {
+	if err := l.Carries(lab.VLANPortgroup); err == nil || !strings.Contains(err.Error(), "VLAN 0") {
 		t.Errorf("VLAN 0 on a VLAN 20 port group: %v", err)
 	}
 	r := runner(t, cfg, plan, state, nil)
@@ -84,8 +87,34 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 	if len(res.Changes) != 1 || res.Changes[0].Action != steps.ActionUpdate || !strings.Contains(res.Changes[0].Detail, "0 -> 20") {
 		t.Errorf("apply after the VLAN change: %+v", res.Changes)
 	}
-	if err := l.Fabric.Carries(lab.VLANPortgroup); err != nil {
+	if err := l.Carries(lab.VLANPortgroup); err != nil {
 		t.Errorf("after apply: %v", err)
+	}
+
+	// The sink stops delivering frames for other MACs: the network is not
+	// carried; step 3's verify says why and its apply puts the policy back.
+	breakSink(t, l)
+	if err := l.Carries(lab.VLANPortgroup); err == nil || !strings.Contains(err.Error(), "neither is promiscuous nor learns MACs") {
+		t.Errorf("sink without MAC learning or promiscuous mode: %v", err)
+	}
+	if err := (&steps.Appliance{}).Verify(ctx, r.Env); err == nil || !strings.Contains(err.Error(), "MAC learning is off") {
+		t.Errorf("step 3 verify of the broken sink: %v", err)
+	}
+	if _, err := (&steps.Appliance{}).Apply(ctx, r.Env, func(steps.Event) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Carries(lab.VLANPortgroup); err != nil {
+		t.Errorf("after step 3 re-applied the sink: %v", err)
+	}
+
+	// A sink trunk without VLAN 20 is refused at planning.
+	narrow := labPlan(t, l, func(pf *steps.PlanFile) {
+		vlanPlan("true")(pf)
+		pf.Appliance.SinkVLANs = "0-10"
+	})
+	if _, err := (&steps.Appliance{}).Plan(ctx, runner(t, cfg, narrow, "", nil).Env); err == nil ||
+		!strings.Contains(err.Error(), "appliance.sink_vlans") || !strings.Contains(err.Error(), "VLAN 20") {
+		t.Errorf("plan with a sink trunk without VLAN 20: %v", err)
 	}
 
 	// A configured edge URL wins over the appliance's address.
@@ -119,7 +148,55 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 	}
 }
 
-func powerOffAppliance(t *testing.T, l *lab.Lab) {
+// TestApplianceNotAutonomousNeverAnswers: the vendor's OVA deployed
+// without is_autonomous_edge=True is a plain NSX edge, which has no API of
+// its own: step 4 waits for it and gives up after extension.timeout, naming
+// where it looked.
+func TestApplianceNotAutonomousNeverAnswers(t *testing.T) {
+	l := startLab(t)
+	plan := labPlan(t, l, func(pf *steps.PlanFile) {
+		pf.Appliance.OVFProperties = map[string]string{"is_autonomous_edge": "=False"}
+		pf.Extension.Timeout = "3s"
+	})
+	ev, err := run(t, l.Config(), plan, t.TempDir()+"/state.json")
+	if err == nil || !strings.Contains(err.Error(), "did not answer within 3s (extension.timeout)") || !strings.Contains(err.Error(), lab.EdgeApplianceIP) {
+		t.Fatalf("run with a non-autonomous edge: %v\n%s", err, ev)
+	}
+}
+
+// breakSink turns the sink's MAC learning and promiscuous mode off.
+func breakSink(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	ctx := context.Background()
+	c, f := onpremClient(t, l)
+	defer c.Logout(ctx)
+	ref, err := f.Network(ctx, "ferry-sink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pg mo.DistributedVirtualPortgroup
+	if err := c.PropertyCollector().RetrieveOne(ctx, ref.Reference(), []string{"config"}, &pg); err != nil {
+		t.Fatal(err)
+	}
+	set := *pg.Config.DefaultPortConfig.(*types.VMwareDVSPortSetting)
+	mp := *set.MacManagementPolicy
+	mp.AllowPromiscuous = types.NewBool(false)
+	ml := *mp.MacLearningPolicy
+	ml.Enabled = false
+	mp.MacLearningPolicy = &ml
+	set.MacManagementPolicy = &mp
+	task, err := object.NewDistributedVirtualPortgroup(c.Client, ref.Reference()).Reconfigure(ctx, types.DVPortgroupConfigSpec{
+		Name: pg.Config.Name, ConfigVersion: pg.Config.ConfigVersion, Type: pg.Config.Type, NumPorts: pg.Config.NumPorts, DefaultPortConfig: &set,
+	})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func onpremClient(t *testing.T, l *lab.Lab) (*govmomi.Client, *find.Finder) {
 	t.Helper()
 	ctx := context.Background()
 	u, err := url.Parse(l.OnPrem.URL)
@@ -131,13 +208,20 @@ func powerOffAppliance(t *testing.T, l *lab.Lab) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Logout(ctx)
 	f := find.NewFinder(c.Client, true)
 	dc, err := f.Datacenter(ctx, "OnPrem-DC")
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, err := f.SetDatacenter(dc).VirtualMachine(ctx, "ferry-l2vpn-client")
+	return c, f.SetDatacenter(dc)
+}
+
+func powerOffAppliance(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	ctx := context.Background()
+	c, f := onpremClient(t, l)
+	defer c.Logout(ctx)
+	vm, err := f.VirtualMachine(ctx, "ferry-l2vpn-client")
 	if err != nil {
 		t.Fatal(err)
 	}
