@@ -57,11 +57,8 @@ func (*Appliance) Fields() []Field {
 			ap(func(a *AppliancePlan) *string { return &a.SinkPortgroup }), ValidName, fixed("ferry-sink")),
 		str("appliance.sink_vlans", "Sink VLAN trunk", "the sink's VLAN trunk range; it must include the stretched port group's VLAN (0: untagged)", false,
 			ap(func(a *AppliancePlan) *string { return &a.SinkVLANs }), validVLANRanges, fixed(vsphere.DefaultSinkTrunk)),
-		{Key: "appliance.mac_learning", Title: "MAC learning on the sink", Bool: true,
-			Description: "the sink learns MACs instead of promiscuous mode (default: on for a VDS of version 6.6 or later)",
-			Get:         func(pf *PlanFile) string { return pf.Appliance.MACLearning },
-			Set:         func(pf *PlanFile, v string) { pf.Appliance.MACLearning = v },
-			Validate:    validBool},
+		str("appliance.mac_learning", "MAC learning on the sink", "auto (on for a VDS of version 6.6 or later), true (MAC learning + forged transmits) or false (promiscuous mode + forged transmits)", false,
+			ap(func(a *AppliancePlan) *string { return &a.MACLearning }), validAuto, fixed("auto")),
 		str("appliance.uplink_portgroup", "Uplink port group", "the port group (distributed or standard) of the appliance's own address (default: the stretched port group)", true,
 			ap(func(a *AppliancePlan) *string { return &a.UplinkPortgroup }), ValidName, stretched),
 		str("appliance.name", "Appliance VM name", "the L2VPN client appliance VM", true,
@@ -120,6 +117,16 @@ func inStretchedNetwork(v string, pf *PlanFile) error {
 func validVLANRanges(v string, _ *PlanFile) error {
 	_, err := vsphere.ParseVLANRanges(v)
 	return err
+}
+
+func validAuto(v string, pf *PlanFile) error {
+	if v == "auto" {
+		return nil
+	}
+	if err := validBool(v, pf); err != nil {
+		return fmt.Errorf("%q is not auto, true or false", v)
+	}
+	return nil
 }
 
 func validBool(v string, _ *PlanFile) error {
@@ -251,7 +258,7 @@ func (w *applianceWorld) sinkPolicy(ctx context.Context, pf *PlanFile) error {
 	w.dvsVer = ver
 	supported := vsphere.MACLearningSupported(ver)
 	learn := supported
-	if v := w.a.MACLearning; v != "" {
+	if v := w.a.MACLearning; v != "" && v != "auto" {
 		learn, _ = strconv.ParseBool(v)
 		if learn && !supported {
 			return &ValidationError{Path: pf.path, Errs: []error{&FieldError{"appliance.mac_learning",

@@ -94,7 +94,8 @@ type AppliancePlan struct {
 	// 0-4094); it must include the stretched port group's VLAN.
 	SinkVLANs string `yaml:"sink_vlans,omitempty"`
 	// MACLearning: the sink port group learns MACs (with forged transmits)
-	// instead of promiscuous mode; default true on a VDS of 6.6 or later.
+	// instead of promiscuous mode: auto (default; on for a VDS of 6.6 or
+	// later), true or false.
 	MACLearning string `yaml:"mac_learning,omitempty"`
 	Datacenter  string `yaml:"datacenter,omitempty"`
 	// StretchedPortgroup is the on-prem port group whose L2 segment is
