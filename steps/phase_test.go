@@ -99,6 +99,16 @@ func TestRunnerRunsAStaleStepAgain(t *testing.T) {
 	if fakes["vm-selection"].applies != 1 || fakes["rights"].applies != 0 {
 		t.Fatalf("applies: vm-selection %d (want 1), rights %d (want 0)", fakes["vm-selection"].applies, fakes["rights"].applies)
 	}
+	// The cutover, done for WebApp2, waits for WebApp1's confirmation only.
+	var warned []string
+	cut := Itinerary{{Step: &fakeStep{id: "cutover", world: world}, Confirm: true}}
+	out, err := (&Runner{Itinerary: cut, Env: env, Emit: func(ev Event) { warned = append(warned, ev.Message) }}).Run(context.Background())
+	if err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("cutover: %+v %v, want stopped before it", out, err)
+	}
+	if w := strings.Join(warned, "\n"); !strings.Contains(w, "--confirm-cutover=WebApp1)") {
+		t.Fatalf("the confirmation asked for is not WebApp1 alone:\n%s", w)
+	}
 }
 
 // TestRunnerMarksCreatedResources: a resource reported by a create change

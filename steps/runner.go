@@ -74,7 +74,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			continue
 		}
 		if st.Confirm && !r.Confirmed {
-			emit(Warning(fmt.Sprintf("stopped before %s: it needs a typed confirmation (ferry run --confirm-cutover=%s)", st.Step.Title(), vmNames(pf))))
+			emit(Warning(fmt.Sprintf("stopped before %s: it needs a typed confirmation (ferry run --confirm-cutover=%s)", st.Step.Title(), vmNames(r.Env.Migrating()))))
 			out.StoppedBefore = id
 			return out, nil
 		}
@@ -93,9 +93,9 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	return out, nil
 }
 
-func vmNames(pf *PlanFile) string {
+func vmNames(vms []VMPlan) string {
 	var n []string
-	for _, vm := range pf.VMs {
+	for _, vm := range vms {
 		n = append(n, vm.Name)
 	}
 	return strings.Join(n, ",")
