@@ -163,7 +163,9 @@ func (s *vmScreen) reopen() tea.Cmd {
 			delete(s.selected, name)
 		}
 	}
-	return nil
+	// The VMs may have changed since the list was read (a cutover powers
+	// its source off): read it again.
+	return s.load()
 }
 
 func (s *vmScreen) running() bool {

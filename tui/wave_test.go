@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -194,12 +195,19 @@ func TestDowntimeReportKeptAfterRestart(t *testing.T) {
 // TestVMScreenAfterCutoverInSession: step 5's screen, built before the
 // cutover, no longer counts the cut-over VM as selected.
 func TestVMScreenAfterCutoverInSession(t *testing.T) {
-	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks"), vms: afterCutover})
+	on := slices.Clone(afterCutover)
+	on[1].PowerState = "poweredOn"
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks"), vms: on})
 	h.start(120, 40)
+	h.send(gotoStepMsg{Index: 4}) // step 5 read the VMs: WebApp2 runs
+	h.send(gotoStepMsg{Index: 7})
 	h.typeText("WebApp2")
 	h.send(press("enter"))
 	h.mustSee(t, "✓ cutover complete")
+	off := slices.Clone(afterCutover)
+	off[1].PowerState = "poweredOff"
+	h.m.w.inventory = func(context.Context) ([]vsphere.VM, error) { return off, nil }
 	h.send(gotoStepMsg{Index: 4})
 	h.send(press("esc"))
-	h.mustSee(t, "0 of 3 selected", " ✓  WebApp2")
+	h.mustSee(t, "0 of 3 selected", " ✓  WebApp2                  off")
 }
