@@ -171,8 +171,11 @@ func cleanEnv() []string {
 }
 
 // TestWizardInTmux drives `ferry lab` in a real terminal (tmux) the way a
-// presenter does: enter through every step with the lab's answers, type the
-// VM name to confirm the cutover, and read the downtime report on screen.
+// presenter does, at 120x40 and at 80x24: enter through every step with the
+// lab's answers, type the VM name to confirm the cutover, read the downtime
+// report on screen, then a second wave without any trick: back to step 5,
+// pick WebApp1, apply, replicate it, cut it over. ctrl+c ends the lab
+// without offering to resume it.
 func TestWizardInTmux(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux not installed")
@@ -180,8 +183,14 @@ func TestWizardInTmux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
+	for _, size := range [][2]int{{120, 40}, {80, 24}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) { wizardInTmux(t, size[0], size[1]) })
+	}
+}
+
+func wizardInTmux(t *testing.T, width, height int) {
 	dir := t.TempDir()
-	session := fmt.Sprintf("ferry-test-%d", os.Getpid())
+	session := fmt.Sprintf("ferry-test-%d-%d", os.Getpid(), width)
 	tmux := func(args ...string) string {
 		out, err := exec.Command("tmux", append([]string{"-L", session}, args...)...).CombinedOutput()
 		if err != nil {
@@ -189,38 +198,97 @@ func TestWizardInTmux(t *testing.T) {
 		}
 		return string(out)
 	}
-	tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40",
-		ferryBin+" lab --dir "+dir+" --disk-mib 16; sleep 600")
+	tmux("new-session", "-d", "-s", session, "-x", fmt.Sprint(width), "-y", fmt.Sprint(height),
+		ferryBin+" lab --dir "+dir+" --disk-mib 16; echo EXIT=$?; sleep 600")
 	defer exec.Command("tmux", "-L", session, "kill-server").Run()
 	screen := func() string { return tmux("capture-pane", "-p", "-t", session) }
+	keys := func(k ...string) { tmux(append([]string{"send-keys", "-t", session}, k...)...) }
+	text := func(s string) { keys("-l", s) }
+	deadline := time.Now().Add(4 * time.Minute)
+	// waitFor polls the screen (a terminal has no event to wait on).
+	waitFor := func(want string) {
+		t.Helper()
+		for !strings.Contains(screen(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never saw %q; screen:\n%s", want, screen())
+			}
+			if s := screen(); strings.Contains(s, "✗ failed") {
+				t.Fatalf("a step failed:\n%s", s)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 
 	// Press enter until the cutover asks for the VM name.
-	deadline := time.Now().Add(90 * time.Second)
 	for !strings.Contains(screen(), "Type WebApp2 to confirm") {
 		if time.Now().After(deadline) {
 			t.Fatalf("never reached the cutover confirmation; screen:\n%s", screen())
 		}
-		if s := screen(); strings.Contains(s, "✗") && strings.Contains(s, "failed") {
+		if s := screen(); strings.Contains(s, "✗ failed") {
 			t.Fatalf("a step failed:\n%s", s)
 		}
-		tmux("send-keys", "-t", session, "Enter")
+		keys("Enter")
 		time.Sleep(700 * time.Millisecond)
 	}
-	tmux("send-keys", "-t", session, "-l", "WebApp2")
-	tmux("send-keys", "-t", session, "Enter")
-	for !strings.Contains(screen(), "cutover complete") {
-		if time.Now().After(deadline) {
-			t.Fatalf("cutover did not complete; screen:\n%s", screen())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	text("WebApp2")
+	keys("Enter")
+	waitFor("cutover complete")
 	s := screen()
-	if !strings.Contains(s, "measured by probes") || !strings.Contains(s, "✓ 8 Cutover") {
-		t.Errorf("downtime report not on screen:\n%s", s)
+	for _, want := range []string{"Downtime report", "WebApp2: migrated · measured downtime", "✓ 8 Cutover", "✓ WebApp2 cut over", "saved as"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("after the cutover the screen lacks %q:\n%s", want, s)
+		}
 	}
 	reports, _ := filepath.Glob(filepath.Join(dir, "cutover-*.md"))
 	if len(reports) != 1 {
 		t.Errorf("reports in the lab directory: %v", reports)
+	}
+
+	// A second wave: step 5 shows WebApp2 as cut over, WebApp1 is picked.
+	// Each key waits for its screen: keys sent together reach the wizard
+	// as one message ("[[[") that no binding matches, as a paste would.
+	for _, step := range []string{"Step 7 of 8", "Step 6 of 8", "Step 5 of 8"} {
+		text("[")
+		waitFor(step)
+	}
+	keys("Escape")
+	waitFor("selected")
+	if s := screen(); strings.Contains(s, "power it on") {
+		t.Errorf("step 5 advises powering a VM on after the cutover:\n%s", s)
+	}
+	text("/")
+	waitFor("enter keep filter")
+	text("WebApp1")
+	keys("Enter")
+	keys("Space")
+	waitFor("[x] WebApp1")
+	keys("Enter")
+	keys("C-s")
+	waitFor("nothing has changed yet")
+	keys("Enter")
+	waitFor("✓ done")
+	keys("Enter")
+	waitFor("WebApp1 added to the plan since this step ran")
+	keys("Enter")
+	waitFor("nothing has changed yet")
+	keys("Enter")
+	waitFor("replication started")
+	text("]")
+	waitFor("Step 7 of 8")
+	text("]")
+	waitFor("Type WebApp1 to confirm")
+	text("WebApp1")
+	keys("Enter")
+	waitFor("WebApp1: migrated")
+	reports, _ = filepath.Glob(filepath.Join(dir, "cutover-*.md"))
+	if len(reports) != 2 {
+		t.Errorf("reports in the lab directory after the second wave: %v", reports)
+	}
+
+	keys("C-c")
+	waitFor("EXIT=130")
+	if s := screen(); !strings.Contains(s, "interrupted; the lab stopped") || strings.Contains(s, "resume") {
+		t.Errorf("ctrl+c in the lab:\n%s", s)
 	}
 }
 
