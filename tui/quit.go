@@ -44,7 +44,7 @@ func (m *Model) quitQuestion(ctrlC bool) *quitAsk {
 				" (plan, state, downtime reports, logs) is deleted. Press k to keep the directory.")
 			ask.keep = true
 		case len(lines) > 0:
-			lines = append(lines, "This is the lab: quitting stops it (its files stay in its --dir).")
+			lines = append(lines, "This is the lab: quitting stops it.")
 		}
 	}
 	if len(lines) == 0 {
