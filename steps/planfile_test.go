@@ -18,6 +18,7 @@ network:
 tunnel:
   local_endpoint_ip: 203.0.113.10
 appliance:
+  ovf: https://downloads.example.com/nsx-edge-autonomous.ova
   ip: 172.16.10.250
   prefix: 24
   gateway: 172.16.10.1
