@@ -39,13 +39,20 @@ The lab lives as long as this process. To leave the wizard and come back
 			ctx := cmd.Context()
 			// The lab's simulators log through the standard logger: from
 			// the start, logs go to a file, never to the screen.
-			dir := opts.Dir
+			dir, temporary := opts.Dir, opts.Dir == ""
+			keep := func() {} // the wizard's quit question may keep a temporary directory
 			if dir == "" {
 				d, err := os.MkdirTemp("", "ferry-lab-")
 				if err != nil {
 					return err
 				}
-				defer os.RemoveAll(d)
+				kept := false
+				keep = func() { kept = true }
+				defer func() {
+					if !kept {
+						os.RemoveAll(d)
+					}
+				}()
 				dir = d
 			}
 			opts.Dir = dir
@@ -63,7 +70,11 @@ The lab lives as long as this process. To leave the wizard and come back
 				return fmt.Errorf("start lab: %w", err)
 			}
 			defer l.Close()
-			return tui.Run(ctx, tui.Options{Config: l.Config(), PlanPath: l.PlanPath(), LogFile: logFile})
+			wopts := tui.Options{Config: l.Config(), PlanPath: l.PlanPath(), LogFile: logFile}
+			if temporary {
+				wopts.LabDir, wopts.KeepLabDir = dir, keep
+			}
+			return tui.Run(ctx, wopts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, plan, state, logs, datastores) in DIR instead of a temporary directory")
