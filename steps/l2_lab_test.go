@@ -146,6 +146,24 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 	if err := (&steps.Extension{}).Verify(ctx, r.Env); err != nil {
 		t.Errorf("verify after the boot: %v", err)
 	}
+
+	// On a VDS older than 6.6 MAC learning does nothing: the frames stop;
+	// step 3 (mac_learning auto) wants promiscuous mode there and sets it.
+	if err := l.SetOnPremDVSVersion("6.5.0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Carries(lab.VLANPortgroup); err == nil || !strings.Contains(err.Error(), "neither is promiscuous nor learns MACs") {
+		t.Errorf("MAC learning on a 6.5 switch: %v", err)
+	}
+	if p, err := (&steps.Appliance{}).Plan(ctx, r.Env); err != nil || p.Changes() != 1 || !strings.Contains(p.String(), "promiscuous mode is Reject") {
+		t.Errorf("step 3 plan on a 6.5 switch: %v\n%s", err, p)
+	}
+	if _, err := (&steps.Appliance{}).Apply(ctx, r.Env, func(steps.Event) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Carries(lab.VLANPortgroup); err != nil {
+		t.Errorf("promiscuous sink on a 6.5 switch: %v", err)
+	}
 }
 
 // TestApplianceNotAutonomousNeverAnswers: the vendor's OVA deployed
