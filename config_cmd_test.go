@@ -32,11 +32,7 @@ func TestConfigWinsOverEnvironment(t *testing.T) {
 	}))
 	defer prod.Close()
 
-	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := smallLab(t)
 	env := append(cleanEnv(),
 		"GOVC_URL="+prod.URL+"/sdk", "GOVC_USERNAME=produser", "GOVC_PASSWORD=prod-secret",
 		"VCD_URL="+prod.URL+"/api", "VCD_USER=admin", "VCD_PASSWORD=prod-secret", "VCD_ORG=System",
@@ -106,11 +102,7 @@ func TestConfigWinsOverEnvironment(t *testing.T) {
 // lock while the state file is (for a moment) unreadable: the loser must
 // say the state is in use, not that it is corrupt, and change nothing.
 func TestRunTakesTheLockBeforeReadingState(t *testing.T) {
-	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := smallLab(t)
 	statePath := filepath.Join(l.Dir, "plan.state.json")
 	release, err := steps.LockState(statePath)
 	if err != nil {
@@ -141,11 +133,7 @@ func TestRunTakesTheLockBeforeReadingState(t *testing.T) {
 // TestPreflightProvesTheReceiver: a receiver that does not answer, or that
 // does not accept this sender, stops the run before step 1 changes anything.
 func TestPreflightProvesTheReceiver(t *testing.T) {
-	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := smallLab(t)
 	stranger, err := replication.SelfSignedCert("stranger")
 	if err != nil {
 		t.Fatal(err)
@@ -187,4 +175,15 @@ func TestPreflightProvesTheReceiver(t *testing.T) {
 			}
 		})
 	}
+}
+
+// smallLab starts a lab with small disks for a test, closed when it ends.
+func smallLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 )
@@ -22,11 +20,7 @@ import (
 // process that holds the replication data, and exits 1; --json says the
 // same in JSON with one key style.
 func TestStatusWhileAnotherFerryHoldsTheStore(t *testing.T) {
-	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := smallLab(t)
 	statePath := filepath.Join(l.Dir, "plan.state.json")
 	release, err := steps.LockState(statePath)
 	if err != nil {
