@@ -45,8 +45,13 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 	}
 
 	plan := labPlan(t, l, vlanPlan("true"))
-	if ev, err := run(t, cfg, plan, state); err != nil {
+	ev, err = run(t, cfg, plan, state)
+	if err != nil {
 		t.Fatalf("run: %v\n%s", err, ev)
+	}
+	// The appliance got the edge password as OVF properties; no event says it.
+	if strings.Contains(ev.String(), cfg.Edge.Password) {
+		t.Error("an event shows the edge password")
 	}
 	e := l.Edge()
 	if sv, ok := e.Service(); !ok || sv.Mode != "CLIENT" {
