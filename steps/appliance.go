@@ -243,6 +243,14 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 		if err := w.checkOVF(env.Plan); err != nil {
 			return nil, err
 		}
+		// The plan looks up what the deploy will use: a datastore that the
+		// uplink's hosts do not have fails here, before the sink port
+		// group is created, not halfway through the apply.
+		if a.Datastore != "" {
+			if _, err := c.PlaceOnNetwork(ctx, w.dc, w.uplink, a.Datastore); err != nil {
+				return nil, fmt.Errorf("appliance.datastore: %w", err)
+			}
+		}
 	}
 	return w, nil
 }

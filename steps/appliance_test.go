@@ -568,3 +568,24 @@ func TestApplianceSinkMustNotBeTheStretchedPortgroup(t *testing.T) {
 		t.Error("the stretched port group was reconfigured")
 	}
 }
+
+// TestApplianceUnknownDatastoreRefusedByThePlan: a datastore the uplink's
+// hosts do not have is found by the plan, before the sink port group is
+// created (it used to pass the plan and fail in apply after creating it).
+func TestApplianceUnknownDatastoreRefusedByThePlan(t *testing.T) {
+	o := newOnPrem(t)
+	ctx := context.Background()
+	pf := appliancePlan()
+	pf.Appliance.Datastore = "nope-ds"
+	env := newApplianceEnv(t, o, pf)
+	if _, err := (&Appliance{}).Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "appliance.datastore") || !strings.Contains(err.Error(), `"nope-ds"`) {
+		t.Errorf("plan with an unknown datastore: %v", err)
+	}
+	_, err := (&Appliance{}).Apply(ctx, env, collect(new([]Event)))
+	if err == nil {
+		t.Fatal("apply with an unknown datastore succeeded")
+	}
+	if o.portgroup(t, "ferry-sink") != nil || o.vm(t, "ferry-l2vpn-client") != nil {
+		t.Error("a refused apply created something")
+	}
+}
