@@ -63,6 +63,9 @@ type PlanFile struct {
 type NetworkPlan struct {
 	Name        string `yaml:"name,omitempty"`
 	GatewayCIDR string `yaml:"gateway_cidr,omitempty"`
+	// OtherSubnetOK acknowledges that on-prem VMs on the stretched port
+	// group use addresses outside GatewayCIDR (step 2 refuses otherwise).
+	OtherSubnetOK bool `yaml:"other_subnet_ok,omitempty"`
 }
 
 // TunnelPlan is the L2VPN server session on the edge gateway. Its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -108,6 +109,9 @@ type trunkWorld struct {
 	key string
 	// unreadable: the tenant may not read L2 VPN tunnels before step 1.
 	unreadable bool
+	// elsewhere lists the on-prem VMs on the stretched port group whose
+	// addresses are outside network.gateway_cidr ("WebApp1 172.16.10.11").
+	elsewhere []string
 }
 
 func (s *Trunk) look(ctx context.Context, env *Env) (*trunkWorld, error) {
@@ -139,7 +143,46 @@ func (s *Trunk) look(ctx context.Context, env *Env) (*trunkWorld, error) {
 	if w.tun != nil {
 		w.checkTunnel()
 	}
+	if w.elsewhere, err = onpremOutside(ctx, env, pf); err != nil {
+		return nil, err
+	}
 	return w, nil
+}
+
+// onpremOutside lists the on-prem VMs on the stretched port group whose
+// guest addresses are outside the stretched network's subnet: the stretch
+// would join two subnets (nil when no on-prem vCenter is configured).
+func onpremOutside(ctx context.Context, env *Env, pf *PlanFile) ([]string, error) {
+	if env.Config == nil || env.Config.OnPrem.URL == "" {
+		return nil, nil
+	}
+	prefix, err := netip.ParsePrefix(pf.Network.GatewayCIDR)
+	if err != nil {
+		return nil, nil // the field's own check says what is wrong
+	}
+	pg := pf.Appliance.StretchedPortgroup
+	if pg == "" {
+		pg = pf.Network.Name
+	}
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vms, err := onprem.VMs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, vm := range vms {
+		ip, err := netip.ParseAddr(vm.GuestIP)
+		if err != nil || vm.Template || !slices.Contains(vm.Networks, pg) {
+			continue
+		}
+		if !prefix.Masked().Contains(ip) {
+			out = append(out, vm.Name+" "+vm.GuestIP)
+		}
+	}
+	return out, nil
 }
 
 func (w *trunkWorld) netSpec() vcd.NetworkSpec {
@@ -224,6 +267,16 @@ func (w *trunkWorld) plan() Plan {
 	p := Plan{Step: "trunk-network"}
 	p.Items = append(p.Items, Item{Action: ActionExists, Kind: "edge gateway", Name: egw.Name, Detail: "in VDC " + w.pf.VDC,
 		Resource: &Resource{Kind: "edge gateway", Name: egw.Name, ID: egw.ID}})
+	if len(w.elsewhere) > 0 {
+		detail := fmt.Sprintf("on-prem VMs on the stretched port group use addresses outside it (%s): the stretch would join two subnets; correct network.gateway_cidr", strings.Join(w.elsewhere, ", "))
+		act := ActionConflict
+		if w.pf.Network.OtherSubnetOK {
+			act, detail = ActionExists, "acknowledged (network.other_subnet_ok): "+detail
+		} else {
+			detail += ", or set network.other_subnet_ok: true if this is intended"
+		}
+		p.Items = append(p.Items, Item{Action: act, Kind: "subnet", Name: w.pf.Network.GatewayCIDR, Detail: detail})
+	}
 	switch {
 	case w.netConflict != "":
 		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "org VDC network", Name: w.pf.Network.Name, Detail: w.netConflict})

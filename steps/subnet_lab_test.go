@@ -1,0 +1,39 @@
+package steps_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// TestStretchOfAnotherSubnetNeedsAcknowledging: the on-prem port group
+// carries 172.16.10.0/24; a cloud network 172.16.20.1/24 would join two
+// subnets over the stretch. The plan says so, naming the VMs, and the run
+// stops before anything changes unless the plan acknowledges it.
+func TestStretchOfAnotherSubnetNeedsAcknowledging(t *testing.T) {
+	l := startLab(t)
+	ctx := context.Background()
+	plan := labPlan(t, l, func(pf *steps.PlanFile) { pf.Network.GatewayCIDR = "172.16.20.1/24" })
+	r := runner(t, l.Config(), plan, filepath.Join(t.TempDir(), "state.json"), nil)
+	err := r.Preflight(ctx)
+	if err == nil || !strings.Contains(err.Error(), "two subnets") || !strings.Contains(err.Error(), "WebApp1 172.16.10.11") ||
+		!strings.Contains(err.Error(), "network.other_subnet_ok") {
+		t.Fatalf("preflight with another subnet: %v", err)
+	}
+	plan = labPlan(t, l, func(pf *steps.PlanFile) {
+		pf.Network.GatewayCIDR = "172.16.20.1/24"
+		pf.Network.OtherSubnetOK = true
+	})
+	r = runner(t, l.Config(), plan, filepath.Join(t.TempDir(), "state.json"), nil)
+	if err := r.Preflight(ctx); err != nil && strings.Contains(err.Error(), "two subnets") {
+		t.Errorf("acknowledged, yet refused: %v", err)
+	}
+	plan = labPlan(t, l, nil)
+	r = runner(t, l.Config(), plan, filepath.Join(t.TempDir(), "state.json"), nil)
+	if err := r.Preflight(ctx); err != nil && strings.Contains(err.Error(), "subnet") {
+		t.Errorf("the lab's own subnet refused: %v", err)
+	}
+}
