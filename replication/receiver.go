@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/hex"
@@ -127,15 +128,33 @@ func (r *Receiver) Serve(ctx context.Context, ln net.Listener) error {
 	tln := tls.NewListener(ln, r.tls)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	var backoff time.Duration
 	for {
 		c, err := tln.Accept()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return err
+			// Out of file descriptors or another passing failure: wait
+			// and accept again, as net/http does, instead of stopping
+			// replication for every VM.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			r.log.Warn("replication receiver: accept failed; retrying", "err", err, "in", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			continue
 		}
+		backoff = 0
 		r.mu.Lock()
+		if len(r.conns) >= MaxConns {
+			r.mu.Unlock()
+			r.log.Warn("replication receiver: connection limit reached; closing a new connection", "remote", c.RemoteAddr().String(), "limit", MaxConns)
+			c.Close()
+			continue
+		}
 		r.conns[c] = struct{}{}
 		r.mu.Unlock()
 		r.wg.Add(1)
@@ -168,6 +187,20 @@ func (r *Receiver) Close() error {
 
 // idleTimeout closes a receiver connection on which nothing arrived for this long.
 const idleTimeout = 10 * time.Minute
+
+const (
+	// handshakeTimeout bounds the TLS handshake and the hello of a
+	// connection not yet authenticated.
+	handshakeTimeout = 10 * time.Second
+	// preAuthBuffer is each direction's buffer before authentication.
+	preAuthBuffer = 4 << 10
+	// MaxConns is how many connections the receiver holds at once; more
+	// are closed at once (a sender retries), so no flood can exhaust its
+	// file descriptors and stop Serve.
+	MaxConns = 4096
+	// MaxCapacity is the largest virtual disk (VMFS 6: 62 TB).
+	MaxCapacity = 62 << 40
+)
 
 func validName(s string) bool {
 	return s != "" && len(s) <= 80 && !strings.ContainsAny(s, "/\\\x00") && s != "." && s != ".." && s != "*"
@@ -387,7 +420,11 @@ func (r *Receiver) fence(vm, session string, c net.Conn) func() {
 // handle serves one connection: hello, then frames until EOF.
 func (r *Receiver) handle(c net.Conn) {
 	defer c.Close()
-	fc := newFrameConn(c)
+	// Before the sender is authenticated it gets a deadline for the TLS
+	// handshake and its hello, and small buffers: a stranger who opens a
+	// connection and says nothing costs a few KiB for a few seconds.
+	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	fc := newFrameConnSize(c, preAuthBuffer)
 	fail := func(code string, err error) {
 		r.log.Warn("replication connection failed", "remote", c.RemoteAddr().String(), "code", code, "err", err)
 		_ = fc.writeJSON(fError, 0, errorMsg{Code: code, Msg: err.Error()})
@@ -421,12 +458,19 @@ func (r *Receiver) handle(c net.Conn) {
 		fail("forbidden", err)
 		return
 	}
+	// Authenticated: the full buffers, and no deadline but the idle one.
+	_ = c.SetDeadline(time.Time{})
+	fc = &frameConn{r: bufio.NewReaderSize(fc.r, 256<<10), w: bufio.NewWriterSize(c, 256<<10)}
 	ns := hello.Org + "/" + hello.VM
 	disks := make([]*replica, len(hello.Disks))
 	seen := map[string]bool{}
 	for i, d := range hello.Disks {
 		if !validName(d.Key) || d.Capacity <= 0 || seen[d.Key] || hello.Replicas[i] == "" {
 			fail("protocol", fmt.Errorf("bad or duplicate disk %q size %d, or no replica disk named for it", d.Key, d.Capacity))
+			return
+		}
+		if d.Capacity > MaxCapacity || d.Capacity%512 != 0 {
+			fail("protocol", fmt.Errorf("disk %q: capacity %d bytes is not a virtual disk's (a multiple of 512 bytes, at most 62 TB)", d.Key, d.Capacity))
 			return
 		}
 		seen[d.Key] = true

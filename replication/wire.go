@@ -160,8 +160,11 @@ type frameConn struct {
 	whdr [headerSize]byte
 }
 
-func newFrameConn(rw io.ReadWriter) *frameConn {
-	return &frameConn{r: bufio.NewReaderSize(rw, 256<<10), w: bufio.NewWriterSize(rw, 256<<10)}
+func newFrameConn(rw io.ReadWriter) *frameConn { return newFrameConnSize(rw, 256<<10) }
+
+// newFrameConnSize is newFrameConn with buffers of size bytes each way.
+func newFrameConnSize(rw io.ReadWriter, size int) *frameConn {
+	return &frameConn{r: bufio.NewReaderSize(rw, size), w: bufio.NewWriterSize(rw, size)}
 }
 
 // writeFrame writes a header and payload; flush controls buffering.

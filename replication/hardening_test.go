@@ -1,0 +1,80 @@
+package replication
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestReceiverServesWhileStrangersHang: 1,000 TCP connections that never
+// start TLS (anyone who can reach the port) neither stop the receiver nor
+// cost it more than a few KiB each, and a legitimate sender replicates
+// meanwhile. Loopback only, bounded in count.
+func TestReceiverServesWhileStrangersHang(t *testing.T) {
+	dir := t.TempDir()
+	rcv := startReceiver(t, dir, "")
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var strangers []net.Conn
+	defer func() {
+		for _, c := range strangers {
+			c.Close()
+		}
+	}()
+	for range 1000 {
+		c, err := net.Dial("tcp", rcv.addr)
+		if err != nil {
+			t.Fatalf("after %d connections: %v", len(strangers), err)
+		}
+		strangers = append(strangers, c)
+	}
+	disk := filepath.Join(t.TempDir(), "d-flat.vmdk")
+	randomDisk(t, disk, 4<<20, 1, Extent{0, 1 << 20}, Extent{3 << 20, 1 << 20})
+	job := newJob(t, "vm1", NewFileSource(disk), rcv.addr)
+	if _, err := job.RunPass(context.Background(), false); err != nil {
+		t.Fatalf("a legitimate sender while 1,000 strangers hang: %v", err)
+	}
+	sameFiles(t, disk, replicaPath(rcv, "vm1", 0))
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if growth := int64(after.HeapInuse) - int64(before.HeapInuse); growth > 64<<20 {
+		t.Errorf("1,000 unauthenticated connections grew the heap by %d MiB (buffers before authentication?)", growth>>20)
+	}
+}
+
+// TestReceiverRefusesAbsurdCapacity: a hello with a disk capacity near
+// 2^63 is refused with a reason, not a panic that stops the receiver for
+// everyone.
+func TestReceiverRefusesAbsurdCapacity(t *testing.T) {
+	dir := t.TempDir()
+	rcv := startReceiver(t, dir, "")
+	disk := filepath.Join(t.TempDir(), "d-flat.vmdk")
+	randomDisk(t, disk, 1<<20, 1, Extent{0, 1 << 20})
+	job := newJob(t, "vm1", NewFileSource(disk), rcv.addr)
+	job.Source = &hugeSource{Source: job.Source}
+	_, err := job.RunPass(context.Background(), false)
+	if err == nil || !strings.Contains(err.Error(), "capacity") {
+		t.Fatalf("a hello with an absurd capacity: %v", err)
+	}
+	// The receiver still serves.
+	ok := newJob(t, "vm2", NewFileSource(disk), rcv.addr)
+	if _, err := ok.RunPass(context.Background(), false); err != nil {
+		t.Fatalf("after the absurd hello: %v", err)
+	}
+}
+
+// hugeSource claims a capacity no disk has.
+type hugeSource struct{ Source }
+
+func (h *hugeSource) Disks(ctx context.Context) ([]Disk, error) {
+	ds, err := h.Source.Disks(ctx)
+	for i := range ds {
+		ds[i].Capacity = 1<<63 - 4096
+	}
+	return ds, err
+}
