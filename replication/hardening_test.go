@@ -3,9 +3,11 @@ package replication
 import (
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -77,4 +79,36 @@ func (h *hugeSource) Disks(ctx context.Context) ([]Disk, error) {
 		ds[i].Capacity = 1<<63 - 4096
 	}
 	return ds, err
+}
+
+// TestReceiverNamesAndErrors: a VM name with a newline or a quote is
+// refused (it would inject lines into what the receiver logs and writes),
+// and what the sender is told never shows the receiver's local paths.
+func TestReceiverNamesAndErrors(t *testing.T) {
+	dir := t.TempDir()
+	rcv := startReceiver(t, dir, "")
+	disk := filepath.Join(t.TempDir(), "d-flat.vmdk")
+	randomDisk(t, disk, 1<<20, 1, Extent{0, 1 << 20})
+	for _, name := range []string{"evil\nvm", `say "hi"`, "a/b"} {
+		job := newJob(t, "vm1", NewFileSource(disk), rcv.addr)
+		job.VM = name
+		if _, err := job.RunPass(context.Background(), false); err == nil || !strings.Contains(err.Error(), "namespace") {
+			t.Errorf("VM name %q: %v", name, err)
+		}
+	}
+	// A device that fails a write (the OS names its path in the error).
+	eio := func(path string, off int64, n int) error {
+		return &os.PathError{Op: "write", Path: path, Err: syscall.EIO}
+	}
+	rcv.r.writeErr.Store(&eio)
+	defer rcv.r.writeErr.Store(nil)
+	job := newJob(t, "vm2", NewFileSource(disk), rcv.addr)
+	job.Retries = 1
+	_, err := job.RunPass(context.Background(), false)
+	if err == nil {
+		t.Fatal("a pass onto a failing device succeeded")
+	}
+	if strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "input/output error") {
+		t.Errorf("the sender was told the receiver's local paths (or not the cause): %v", err)
+	}
 }

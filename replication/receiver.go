@@ -13,11 +13,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/zeebo/blake3"
 	"github.com/zeebo/xxh3"
@@ -185,6 +188,19 @@ func (r *Receiver) Close() error {
 	return r.state.Close()
 }
 
+// localPath matches an absolute path in an error's text.
+var localPath = regexp.MustCompile(`(^|[\s"'(=])(/[^\s:"'()]+)`)
+
+// peerText is an error as the sender may see it: the receiver's local paths
+// (its state directory, device paths) become their last element; the log
+// keeps the whole error.
+func peerText(err error) string {
+	return localPath.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		sub := localPath.FindStringSubmatch(m)
+		return sub[1] + filepath.Base(sub[2])
+	})
+}
+
 // idleTimeout closes a receiver connection on which nothing arrived for this long.
 const idleTimeout = 10 * time.Minute
 
@@ -202,8 +218,20 @@ const (
 	MaxCapacity = 62 << 40
 )
 
+// validName is the receiver's safe set for org, VM and disk names: 1 to 80
+// characters, none of them a control character (newlines included), a
+// quote, a backquote, a slash or a backslash, and not ".", ".." or "*".
+// vSphere and Cloud Director names outside it are refused with the reason.
 func validName(s string) bool {
-	return s != "" && len(s) <= 80 && !strings.ContainsAny(s, "/\\\x00") && s != "." && s != ".." && s != "*"
+	if s == "" || len(s) > 80 || s == "." || s == ".." || s == "*" {
+		return false
+	}
+	for _, c := range s {
+		if unicode.IsControl(c) || strings.ContainsRune("/\\\"'`", c) || c == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
 
 // openReplica opens the replica disk ref for disk d of org/vm: the one it
@@ -278,7 +306,7 @@ func (d *replica) invalidate(off, n int64) {
 }
 
 func (r *Receiver) write(d *replica, p []byte, off int64) error {
-	if off < 0 || off+int64(len(p)) > d.size {
+	if off < 0 || off > d.size || int64(len(p)) > d.size-off { // no overflow
 		return fmt.Errorf("write %d bytes at %d beyond disk size %d", len(p), off, d.size)
 	}
 	if f := r.writeErr.Load(); f != nil {
@@ -294,7 +322,7 @@ func (r *Receiver) write(d *replica, p []byte, off int64) error {
 var zeroBuf = make([]byte, FrameMax)
 
 func (r *Receiver) zero(d *replica, off, n int64) error {
-	if off < 0 || off+n > d.size {
+	if off < 0 || n < 0 || off > d.size || n > d.size-off { // no overflow
 		return fmt.Errorf("zero %d bytes at %d beyond disk size %d", n, off, d.size)
 	}
 	if f := r.writeErr.Load(); f != nil {
@@ -427,7 +455,7 @@ func (r *Receiver) handle(c net.Conn) {
 	fc := newFrameConnSize(c, preAuthBuffer)
 	fail := func(code string, err error) {
 		r.log.Warn("replication connection failed", "remote", c.RemoteAddr().String(), "code", code, "err", err)
-		_ = fc.writeJSON(fError, 0, errorMsg{Code: code, Msg: err.Error()})
+		_ = fc.writeJSON(fError, 0, errorMsg{Code: code, Msg: peerText(err)})
 	}
 	var h header
 	buf, err := fc.readFrame(&h, nil)
@@ -528,7 +556,7 @@ func (r *Receiver) handle(c net.Conn) {
 				err = r.zero(d, h.Offset, int64(h.Length))
 			}
 			if err != nil {
-				fail(errorCode(err), fmt.Errorf("write %s at %d: %w", d.path, h.Offset, err))
+				fail(errorCode(err), fmt.Errorf("write at %d: %w", h.Offset, err))
 				return
 			}
 			touched[d] = true
