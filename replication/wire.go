@@ -228,7 +228,7 @@ func decodeData(h *header, payload, dst []byte) ([]byte, error) {
 	raw := payload
 	if h.Flags&flagCompressed != 0 {
 		n, err := s2.DecodedLen(payload)
-		if err != nil || n != int(h.Length) {
+		if err != nil || n != int(h.Length) || n > FrameMax { // never allocate what a frame cannot hold
 			return nil, fmt.Errorf("data frame at %d: bad compressed length", h.Offset)
 		}
 		raw, err = s2.Decode(dst[:cap(dst)], payload)
