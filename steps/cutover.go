@@ -647,6 +647,8 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 	}
 	if err := c.onprem.EnsurePoweredOn(ctx, c.src.Ref); err != nil {
 		errs = append(errs, err)
+	} else if !c.rep.SourceOff.IsZero() {
+		c.rep.SourceBackOn = time.Now()
 	}
 	// Replication goes on: the replica disks back to the receiver appliance.
 	if err := c.env.reattachReplicas(ctx, c.plan.Name, c.src.Disks); err != nil {

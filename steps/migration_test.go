@@ -304,6 +304,15 @@ func TestCutoverFaultsRollBack(t *testing.T) {
 			if err != nil || !strings.Contains(string(md), "| WebApp2 | rolled back |") {
 				t.Errorf("report: %v\n%s", err, md)
 			}
+			// The source was down from the shutdown until the rollback
+			// powered it on again: the report says how long.
+			if tc.want != "shutdown" {
+				for _, line := range strings.Split(string(md), "\n") {
+					if cells := strings.Split(line, "|"); strings.HasPrefix(line, "| WebApp2 | rolled back |") && len(cells) > 4 && strings.TrimSpace(cells[4]) == "-" {
+						t.Errorf("a rolled-back cutover's report shows no downtime although the source was down: %s", line)
+					}
+				}
+			}
 			// The replica is intact and replication resumes from it.
 			l.OnPrem.Model.Service.ClearFaultRules()
 			checkReplicaResumes(t, l, env, "WebApp2")

@@ -45,7 +45,10 @@ type VMReport struct {
 	// SourceOff is when the shutdown began; TargetOn when the target was powered on.
 	SourceOff time.Time `json:"source_off,omitempty"`
 	TargetOn  time.Time `json:"target_on,omitempty"`
-	// ServiceWindowSeconds is TargetOn - SourceOff: the downtime as ferry's phases see it.
+	// SourceBackOn is when a rollback powered the source on again.
+	SourceBackOn time.Time `json:"source_back_on,omitempty"`
+	// ServiceWindowSeconds is TargetOn - SourceOff (rolled back:
+	// SourceBackOn - SourceOff): the downtime as ferry's phases see it.
 	ServiceWindowSeconds float64 `json:"service_window_seconds,omitempty"`
 	// MeasuredDowntimeSeconds is the longest probe outage during the cutover.
 	MeasuredDowntimeSeconds float64               `json:"measured_downtime_seconds,omitempty"`
@@ -58,8 +61,12 @@ type VMReport struct {
 
 func (r *VMReport) finish(err error) {
 	r.Finished = time.Now()
-	if !r.SourceOff.IsZero() && !r.TargetOn.IsZero() {
+	switch {
+	case !r.SourceOff.IsZero() && !r.TargetOn.IsZero():
 		r.ServiceWindowSeconds = r.TargetOn.Sub(r.SourceOff).Seconds()
+	case !r.SourceOff.IsZero() && !r.SourceBackOn.IsZero():
+		// Rolled back: the source was down until it was powered on again.
+		r.ServiceWindowSeconds = r.SourceBackOn.Sub(r.SourceOff).Seconds()
 	}
 	for _, o := range r.Outages {
 		if !o.End.IsZero() && o.End.Sub(o.Start).Seconds() > r.MeasuredDowntimeSeconds {
