@@ -112,3 +112,49 @@ func TestReceiverNamesAndErrors(t *testing.T) {
 		t.Errorf("the sender was told the receiver's local paths (or not the cause): %v", err)
 	}
 }
+
+// flakyListener fails its first Accepts as a process out of file
+// descriptors does.
+type flakyListener struct {
+	net.Listener
+	fails int
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.fails > 0 {
+		l.fails--
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestReceiverSurvivesAcceptFailures: "too many open files" from accept no
+// longer ends Serve (and with it replication for every VM): it waits and
+// accepts again.
+func TestReceiverSurvivesAcceptFailures(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "by-id"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReceiver(testReceiverConfig(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(ctx, &flakyListener{Listener: ln, fails: 5}) }()
+	if err := Probe(ctx, ln.Addr().String(), testTLS(t).client); err != nil {
+		t.Fatalf("after accept failures: %v", err)
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("Serve ended: %v", err)
+	default:
+	}
+}

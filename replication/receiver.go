@@ -573,6 +573,10 @@ func (r *Receiver) handle(c net.Conn) {
 				return
 			}
 		case fMark:
+			if h.Offset < 0 || h.Offset > d.size {
+				fail("protocol", fmt.Errorf("watermark %d outside the disk (%d bytes)", h.Offset, d.size))
+				return
+			}
 			r.mu.Lock()
 			st, err := r.state.Disk(d.key)
 			if err == nil && st.Pass != "" && h.Offset > st.Watermark {
