@@ -8,6 +8,8 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
+	# The concurrent replication engine and the probe monitor, under the race detector.
+	$(GO) test -race -count=1 -timeout 30m ./replication/ ./probe/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
