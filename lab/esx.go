@@ -19,6 +19,8 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 )
 
 // TicketLifetime is how long a generic service ticket the lab's vCenter
@@ -132,9 +134,7 @@ func startESXHosts(m *simulator.Model, ca *CA) (_ *ESXHosts, err error) {
 		if method.This.Type == "SessionManager" && method.Name == "AcquireGenericServiceTicket" {
 			if sm, ok := ctx.Map.Get(method.This).(*simulator.SessionManager); ok {
 				w := &ticketingSessionManager{SessionManager: sm, e: e}
-				if ctx.Session != nil {
-					ctx.Session.Put(w)
-				}
+				simwrap.Put(ctx, w)
 				return w, nil
 			}
 		}
@@ -159,6 +159,7 @@ func startESXHosts(m *simulator.Model, ca *CA) (_ *ESXHosts, err error) {
 type ticketingSessionManager struct {
 	*simulator.SessionManager
 	e *ESXHosts
+	simwrap.Own
 }
 
 // AcquireGenericServiceTicket issues a one-time ticket for an HTTP request

@@ -21,6 +21,8 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vmdk"
+
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 )
 
 // The provider datastore behaves like VMFS: only vCenter (ESXi) creates and
@@ -67,18 +69,16 @@ func installESXDisks(vc *VCenter) *esxDisks {
 			}
 		case method.This.Type == "VirtualMachine" && (method.Name == "ReconfigVM_Task" || method.Name == "PowerOnVM_Task"):
 			if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
-				w = &esxVM{VirtualMachine: vm, e: e}
+				w = &esxVM{OwnEntity: simwrap.Entity(ctx, vm), VirtualMachine: vm, e: e}
 			}
 		case method.This.Type == "Folder" && method.Name == "CreateVM_Task":
 			if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
-				w = &esxFolder{Folder: f, e: e}
+				w = &esxFolder{OwnEntity: simwrap.Entity(ctx, f), Folder: f, e: e}
 			}
 		}
 		if w != nil {
 			// A logged-in session's registry wins over the handler.
-			if ctx.Session != nil {
-				ctx.Session.Put(w)
-			}
+			simwrap.Put(ctx, w)
 			return w, nil
 		}
 		if ctx.Session != nil {
@@ -298,6 +298,7 @@ func failedTask(obj mo.Reference, name string, f types.BaseMethodFault) *simulat
 type esxDiskManager struct {
 	*simulator.VirtualDiskManager
 	e *esxDisks
+	simwrap.Own
 }
 
 // CreateVirtualDiskTask creates the disk in ESXi's format; the folder must
@@ -330,6 +331,7 @@ func (m *esxDiskManager) CreateVirtualDiskTask(ctx *simulator.Context, req *type
 type esxVM struct {
 	*simulator.VirtualMachine
 	e *esxDisks
+	simwrap.OwnEntity
 }
 
 func (vm *esxVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
@@ -378,6 +380,7 @@ func (vm *esxVM) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task
 type esxFolder struct {
 	*simulator.Folder
 	e *esxDisks
+	simwrap.OwnEntity
 }
 
 func (f *esxFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Task) soap.HasFault {

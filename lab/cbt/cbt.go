@@ -40,6 +40,8 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/zeebo/xxh3"
+
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 )
 
 const (
@@ -76,11 +78,9 @@ func Install(m *simulator.Model) *Tracker {
 			switch method.Name {
 			case "QueryChangedDiskAreas", "CreateSnapshot_Task", "CreateSnapshotEx_Task":
 				if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
-					w := &trackedVM{VirtualMachine: vm, t: t}
+					w := &trackedVM{OwnEntity: simwrap.Entity(ctx, vm), VirtualMachine: vm, t: t}
 					// A logged-in session's registry wins over the handler.
-					if ctx.Session != nil {
-						ctx.Session.Put(w)
-					}
+					simwrap.Put(ctx, w)
 					return w, nil
 				}
 			default:
@@ -246,6 +246,7 @@ func (t *Tracker) epoch(vm *simulator.VirtualMachine) error {
 type trackedVM struct {
 	*simulator.VirtualMachine
 	t *Tracker
+	simwrap.OwnEntity
 }
 
 func internalFault(v any) *soap.Fault {
