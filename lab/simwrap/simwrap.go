@@ -32,15 +32,20 @@ type OwnEntity struct {
 	entity mo.ManagedEntity
 }
 
-// Entity returns the wrapper's own entity fields: the methods vcsim disabled
-// on the shared object when the wrapper was made, and the fields Put writes.
+// Entity returns the wrapper's own copy of the shared object's entity fields
+// (name, disabled methods, ...) as they were when the wrapper was made; Put
+// writes its status fields into this copy.
 func (o *OwnEntity) Entity() *mo.ManagedEntity { return &o.entity }
 
-// Entity makes the own fields of a wrapper of obj, copying the methods vcsim
-// has disabled on obj under obj's lock.
+// Entity makes the own fields of a wrapper of obj: a copy of obj's entity
+// fields taken under obj's lock (vcsim reads the name and the disabled
+// methods through the wrapper).
 func Entity(ctx *simulator.Context, obj mo.Entity) OwnEntity {
 	var o OwnEntity
-	ctx.WithLock(obj, func() { o.entity.DisabledMethod = slices.Clone(obj.Entity().DisabledMethod) })
+	ctx.WithLock(obj, func() {
+		o.entity = *obj.Entity()
+		o.entity.DisabledMethod = slices.Clone(o.entity.DisabledMethod)
+	})
 	return o
 }
 
