@@ -613,7 +613,8 @@ func (m *Model) header(width int) string {
 		parts = append(parts, ov)
 	}
 	if len(parts) == 1 || (len(parts) == 2 && c.Lab) {
-		parts = append(parts, sDim.Render("no endpoints configured"))
+		// A new user with nothing configured learns both ways forward.
+		parts = append(parts, sWarn.Render("no endpoints configured: ferry --config FILE, or `ferry lab` for a complete demo"))
 	}
 	return trunc(strings.Join(parts, " · "), width)
 }

@@ -796,3 +796,11 @@ func TestHeaderSaysConfigWon(t *testing.T) {
 	cfg.SetInsecure("--insecure")
 	h.mustSee(t, "TLS NOT VERIFIED")
 }
+
+// TestHeaderWithoutEndpointsSuggestsTheLab (issue 14, item 14): a new user
+// who runs ferry with nothing configured is told both ways forward.
+func TestHeaderWithoutEndpointsSuggestsTheLab(t *testing.T) {
+	h := newHarness(t, setup{cfg: &config.Config{}})
+	h.start(120, 40)
+	h.mustSee(t, "no endpoints configured: ferry --config FILE, or `ferry lab` for a complete demo")
+}

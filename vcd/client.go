@@ -53,7 +53,7 @@ var (
 // Connect logs in. Errors name the endpoint and the cause.
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.URL == "" {
-		return nil, errors.New("Cloud Director URL is empty (set VCD_URL)")
+		return nil, errors.New("Cloud Director URL is empty (set VCD_URL or vcd.url in the --config file)")
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {

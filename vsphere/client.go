@@ -51,7 +51,7 @@ var (
 // and the cause (bad password, unreachable, certificate not trusted).
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.URL == "" {
-		return nil, errors.New("vCenter URL is empty (set GOVC_URL or the config file's url)")
+		return nil, errors.New("vCenter URL is empty (set GOVC_URL or onprem.url in the --config file)")
 	}
 	u, err := soap.ParseURL(cfg.URL)
 	if err != nil || u == nil || u.Host == "" {
