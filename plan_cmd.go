@@ -170,7 +170,6 @@ func planReference() string {
 var otherKeys = map[string]string{
 	"appliance.ovf_networks":   "the appliance OVF's networks -> uplink or sink, over ferry's table of the NSX autonomous edge OVA (for other versions; \"\" removes an entry)",
 	"appliance.ovf_properties": "the appliance OVF's properties -> ip, netmask, prefix, gateway, egress_gateway, hostname, edge_password or =text, over ferry's table",
-	"network.other_subnet_ok":  "true: go on although on-prem VMs on the stretched port group use addresses outside network.gateway_cidr (step 2 refuses otherwise)",
 	"job":                      "a name for the migration job, for people (default: <first VM>-Migration)",
 	"skip":                     "a list of step IDs not to run (e.g. [rights] when a provider administrator publishes them)",
 	"vms":                      "the VMs to migrate, a list of:",

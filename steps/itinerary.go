@@ -2,6 +2,7 @@ package steps
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -91,6 +92,20 @@ func trunkFields() []Field {
 		networkNameField(),
 		str("network.gateway_cidr", "Gateway CIDR", "the network's gateway and prefix, e.g. 172.16.10.1/24", true,
 			func(pf *PlanFile) *string { return &pf.Network.GatewayCIDR }, ValidGatewayCIDR, nil),
+		Field{Key: "network.other_subnet_ok", Title: "Other subnet OK", Bool: true,
+			Description: "true: go on although on-prem VMs on the stretched port group use addresses outside the gateway CIDR (the plan shows them; false refuses)",
+			Default:     fixed("false"),
+			Get: func(pf *PlanFile) string {
+				if pf.Network.OtherSubnetOK {
+					return "true"
+				}
+				return ""
+			},
+			Set: func(pf *PlanFile, v string) {
+				ok, err := strconv.ParseBool(strings.TrimSpace(v))
+				pf.Network.OtherSubnetOK = err == nil && ok
+			},
+			Validate: validBool},
 		str("tunnel.name", "Tunnel name", "the L2VPN server session's name", false,
 			func(pf *PlanFile) *string { return &pf.Tunnel.Name }, ValidName, fixed("ferry-l2vpn")),
 		str("tunnel.local_endpoint_ip", "Local endpoint IP", "the edge gateway IP the L2VPN server listens on (default: the edge's primary IP)", false,

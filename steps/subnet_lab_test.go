@@ -23,9 +23,19 @@ func TestStretchOfAnotherSubnetNeedsAcknowledging(t *testing.T) {
 		!strings.Contains(err.Error(), "network.other_subnet_ok") {
 		t.Fatalf("preflight with another subnet: %v", err)
 	}
+	// Acknowledged through step 2's toggle, as the wizard does.
+	var ack steps.Field
+	for _, f := range (&steps.Trunk{}).Fields() {
+		if f.Key == "network.other_subnet_ok" {
+			ack = f
+		}
+	}
+	if !ack.Bool {
+		t.Fatal("step 2 offers no network.other_subnet_ok toggle")
+	}
 	plan = labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Network.GatewayCIDR = "172.16.20.1/24"
-		pf.Network.OtherSubnetOK = true
+		ack.Set(pf, "true")
 	})
 	r = runner(t, l.Config(), plan, filepath.Join(t.TempDir(), "state.json"), nil)
 	if err := r.Preflight(ctx); err != nil && strings.Contains(err.Error(), "two subnets") {
