@@ -57,6 +57,9 @@ type reachHost struct {
 	// BootFailure says why the guest did not come up on a provider VM
 	// carrying its MAC ("" when it did, or none was tried).
 	BootFailure string
+	// broken, when set, is why this guest's OS no longer boots on any new
+	// VM (BreakGuest), whatever its hardware.
+	broken string
 	ln          net.Listener
 	port        int
 }
@@ -219,7 +222,10 @@ func (r *Reach) refresh(ctx context.Context) error {
 			for _, vm := range cloudOn[h.MAC] {
 				why, ok := r.verdicts[vm.ref]
 				if !ok {
-					why = h.install.boots(vm.cfg, r.onpremModel, r.cloudModel)
+					why = h.broken
+					if why == "" {
+						why = h.install.boots(vm.cfg, r.onpremModel, r.cloudModel)
+					}
 					r.verdicts[vm.ref] = why
 					if why != "" {
 						r.failures = append(r.failures, BootRecord{VM: h.Name, ProviderVM: vm.ref, At: time.Now(), Reason: why})
@@ -267,6 +273,23 @@ func (r *Reach) BootFailure(name string) string {
 		}
 	}
 	return ""
+}
+
+// BreakGuest makes the guest of the source VM name fail to boot on any
+// provider VM powered on from now on, for reason (a damaged boot loader the
+// running source never notices, an OS that panics on new hardware): a fault
+// for tests of what a cutover does when the target runs but its guest never
+// answers. The running source is not affected.
+func (r *Reach) BreakGuest(name, reason string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.hosts {
+		if h.Name == name {
+			h.broken = reason
+			return nil
+		}
+	}
+	return fmt.Errorf("lab: no guest %q", name)
 }
 
 // set opens or closes the VM's listener.

@@ -378,12 +378,15 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	}
 	noRollback = true
 	c.rep.TargetOn = time.Now()
-	if err := c.setState(cutoverDone); err != nil {
-		return err
+	// Past this point the target runs: never rolled back on a guess. It is
+	// cut over once its probes answer; a target whose guest never answers
+	// serves nobody while the source is off, and ferry cannot tell a guest
+	// that did not boot from a probe path that does not reach the cloud, so
+	// it stops and asks (the state stays "power-on requested").
+	if err := c.phase("probes green", func() (string, error) { return c.waitGreen(ctx) }); err != nil {
+		return fmt.Errorf("%w: %w: the target runs in Cloud Director but does not answer, the source stays off: %s", err, ErrDecisionNeeded, decisionHint(c.plan.Name))
 	}
-	// Past this point the target runs: no rollback, but the report says
-	// whether the probes came back.
-	return c.phase("probes green", func() (string, error) { return c.waitGreen(ctx) })
+	return c.setState(cutoverDone)
 }
 
 // targetOff reports whether the provider vCenter says the target is powered

@@ -209,3 +209,55 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 		})
 	}
 }
+
+// TestGuestThatDoesNotBootAsksForADecision: the target is built, imported
+// and powered on, but its guest never boots (a damaged boot loader the
+// running source never noticed). The target runs and serves nobody, the
+// source is off: the cutover is not recorded as done and not rolled back on
+// a guess; it stops and asks, `ferry status` says so, and --rollback brings
+// the source back with its replica kept and replication resuming.
+func TestGuestThatDoesNotBootAsksForADecision(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	env.Plan.Cutover.GreenTimeout = "3s"
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("steps 5-7: %v", err)
+	}
+	if err := l.Reach.BreakGuest("WebApp2", "no bootable device"); err != nil {
+		t.Fatal(err)
+	}
+	r.Confirmed = true
+	_, err := r.Run(ctx)
+	if !errors.Is(err, ErrDecisionNeeded) || !strings.Contains(err.Error(), "does not answer") || !strings.Contains(err.Error(), "--rollback") {
+		t.Fatalf("cutover of a guest that does not boot: %v; want a request for a decision", err)
+	}
+	if why := l.Reach.BootFailure("WebApp2"); why != "no bootable device" {
+		t.Errorf("the lab's guest model says %q", why)
+	}
+	if st, ok := targetStatus(t, l, env); st != "POWERED_ON" || !ok {
+		t.Errorf("target: vCD %q, at the provider %v; want it left running for the decision", st, ok)
+	}
+	if sourceOn(t, env) {
+		t.Error("the source was powered on without a decision: two copies of WebApp2 run")
+	}
+	if got := env.VMPhase("WebApp2"); got != VMDecisionNeeded {
+		t.Errorf("phase %q, want %q", got, VMDecisionNeeded)
+	}
+	if h := webApp2Health(t, env); !strings.Contains(h, "DECISION NEEDED") {
+		t.Errorf("status: %q", h)
+	}
+
+	env.CutoverDecision = CutoverRollback
+	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "rolled back as decided") {
+		t.Fatalf("--rollback: %v", err)
+	}
+	if st, ok := targetStatus(t, l, env); st != "" || ok {
+		t.Errorf("target after --rollback: vCD %q, at the provider %v; want it gone", st, ok)
+	}
+	if !sourceOn(t, env) {
+		t.Error("source off after --rollback")
+	}
+	env.CutoverDecision = ""
+	checkReplicaResumes(t, l, env, "WebApp2")
+}
