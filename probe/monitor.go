@@ -125,13 +125,22 @@ func (m *Monitor) Subscribe(buf int) <-chan Event {
 	return ch
 }
 
-// Run probes every target every Interval until ctx ends. Targets are probed
-// concurrently so a hanging one does not delay the others.
+// MinProbeTimeout is the least a probe of Run waits for its answer, however
+// short the interval: on a loaded host a TCP answer can take tens of
+// milliseconds, and a late answer is not an outage. A refused connection or
+// an unreachable host still counts at once; while a target answers late,
+// rounds come less often than the interval.
+const MinProbeTimeout = 250 * time.Millisecond
+
+// Run probes every target every Interval until ctx ends, each probe bounded
+// by the interval or MinProbeTimeout, whichever is longer. Targets are
+// probed concurrently so a hanging one does not delay the others.
 func (m *Monitor) Run(ctx context.Context) {
 	interval := m.Interval
 	if interval <= 0 {
 		interval = time.Second
 	}
+	timeout := max(interval, MinProbeTimeout)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	defer func() {
@@ -143,7 +152,7 @@ func (m *Monitor) Run(ctx context.Context) {
 		m.mu.Unlock()
 	}()
 	for {
-		m.Round(ctx, interval)
+		m.Round(ctx, timeout)
 		select {
 		case <-ctx.Done():
 			return
