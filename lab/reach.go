@@ -60,8 +60,8 @@ type reachHost struct {
 	// broken, when set, is why this guest's OS no longer boots on any new
 	// VM (BreakGuest), whatever its hardware.
 	broken string
-	ln          net.Listener
-	port        int
+	ln     net.Listener
+	port   int
 }
 
 // ReachTarget is one entry of the lab's address plan.
