@@ -68,10 +68,19 @@ type importHref struct {
 	Name string `xml:"name,attr,omitempty"`
 }
 
-// importAsVAppParams is ImportVmAsVAppParamsType (vmwextensions.xsd,
-// extends VAppCreationParamsType): the name attribute names the new vApp;
-// the elements, in schema order, are Description (vcloud), VmName,
-// VmMoRef (extension), VdcStorageProfile and Vdc (vcloud namespace).
+// The import bodies follow vmwextensions.xsd, which Cloud Director
+// validates (elementFormDefault qualified): the elements an ImportVm*Params
+// type declares itself (VmName, VmMoRef, VdcStorageProfile, Vdc, VApp) are
+// in the extension namespace, only what it inherits from vCloud types
+// (ParamsType's Description) in the vCloud namespace. Bodies that real Cloud
+// Director accepted put VmMoRef and Vdc in the extension namespace
+// (<ImportVmAsVAppParams xmlns="http://www.vmware.com/vcloud/extension/v1.5"
+// name=".." sourceMove="true"><VmMoRef>vm-111</VmMoRef><Vdc href=".."/>).
+
+// importAsVAppParams is ImportVmAsVAppParamsType (extends
+// VAppCreationParamsType): the name attribute names the new vApp; the
+// elements, in schema order: Description (vCloud), VmName, VmMoRef,
+// VdcStorageProfile, Vdc (extension).
 type importAsVAppParams struct {
 	XMLName        xml.Name    `xml:"vmext:ImportVmAsVAppParams"`
 	Xmlns          string      `xml:"xmlns,attr"`
@@ -81,14 +90,14 @@ type importAsVAppParams struct {
 	Description    string      `xml:"Description,omitempty"`
 	VMName         string      `xml:"vmext:VmName,omitempty"`
 	VMMoRef        string      `xml:"vmext:VmMoRef"`
-	StorageProfile *importHref `xml:"VdcStorageProfile,omitempty"`
-	Vdc            importHref  `xml:"Vdc"`
+	StorageProfile *importHref `xml:"vmext:VdcStorageProfile,omitempty"`
+	Vdc            importHref  `xml:"vmext:Vdc"`
 }
 
-// importIntoVAppParams is ImportVmIntoExistingVAppParamsType
-// (vmwextensions.xsd, extends VCloudExtensibleType: no name attribute, no
-// Description): VmName, VmDescription, VmMoRef (extension namespace),
-// VdcStorageProfile and VApp (vcloud namespace), in that order.
+// importIntoVAppParams is ImportVmIntoExistingVAppParamsType (extends
+// VCloudExtensibleType: no name attribute, no Description): VmName,
+// VmDescription, VmMoRef, VdcStorageProfile and VApp, all in the extension
+// namespace, in that order.
 type importIntoVAppParams struct {
 	XMLName        xml.Name    `xml:"vmext:ImportVmIntoExistingVAppParams"`
 	Xmlns          string      `xml:"xmlns,attr"`
@@ -97,8 +106,8 @@ type importIntoVAppParams struct {
 	VMName         string      `xml:"vmext:VmName,omitempty"`
 	VMDescription  string      `xml:"vmext:VmDescription,omitempty"`
 	VMMoRef        string      `xml:"vmext:VmMoRef"`
-	StorageProfile *importHref `xml:"VdcStorageProfile,omitempty"`
-	VApp           importHref  `xml:"VApp"`
+	StorageProfile *importHref `xml:"vmext:VdcStorageProfile,omitempty"`
+	VApp           importHref  `xml:"vmext:VApp"`
 }
 
 // ImportOptions are the optional parts of an import.

@@ -51,7 +51,10 @@ func shape(t *testing.T, body any) (root xmlName, attrs []string, children []xml
 // vmwextensions.xsd's ImportVmAsVAppParamsType and
 // ImportVmIntoExistingVAppParamsType, in schema order and namespaces: the
 // VM's name is VmName (ImportVmIntoExistingVAppParams has no name
-// attribute), VdcStorageProfile, Vdc and VApp are vCloud references.
+// attribute); VdcStorageProfile, Vdc and VApp are vCloud references in the
+// extension namespace (the type declares them); only Description, inherited
+// from ParamsType, is in the vCloud namespace. The lab's Cloud Director
+// validates bodies against the same content models.
 func TestImportBodiesFollowTheSchema(t *testing.T) {
 	ext, vc := types.XMLNamespaceExtension, types.XMLNamespaceVCloud
 	sp := &types.Reference{HREF: "https://vcd/api/vdcStorageProfile/1", Name: "gold"}
@@ -63,7 +66,7 @@ func TestImportBodiesFollowTheSchema(t *testing.T) {
 	if root != (xmlName{ext, "ImportVmAsVAppParams"}) || !reflect.DeepEqual(attrs, []string{"name", "sourceMove"}) {
 		t.Errorf("ImportVmAsVAppParams: root %v attributes %v", root, attrs)
 	}
-	want := []xmlName{{vc, "Description"}, {ext, "VmName"}, {ext, "VmMoRef"}, {vc, "VdcStorageProfile"}, {vc, "Vdc"}}
+	want := []xmlName{{vc, "Description"}, {ext, "VmName"}, {ext, "VmMoRef"}, {ext, "VdcStorageProfile"}, {ext, "Vdc"}}
 	if !reflect.DeepEqual(children, want) {
 		t.Errorf("ImportVmAsVAppParams elements\n got %v\nwant %v", children, want)
 	}
@@ -74,14 +77,14 @@ func TestImportBodiesFollowTheSchema(t *testing.T) {
 	if root != (xmlName{ext, "ImportVmIntoExistingVAppParams"}) || !reflect.DeepEqual(attrs, []string{"sourceMove"}) {
 		t.Errorf("ImportVmIntoExistingVAppParams: root %v attributes %v (the type has no name attribute)", root, attrs)
 	}
-	want = []xmlName{{ext, "VmName"}, {ext, "VmMoRef"}, {vc, "VdcStorageProfile"}, {vc, "VApp"}}
+	want = []xmlName{{ext, "VmName"}, {ext, "VmMoRef"}, {ext, "VdcStorageProfile"}, {ext, "VApp"}}
 	if !reflect.DeepEqual(children, want) {
 		t.Errorf("ImportVmIntoExistingVAppParams elements\n got %v\nwant %v", children, want)
 	}
 
 	// Without options: no VmName, no storage profile.
 	_, _, children = shape(t, importIntoVAppParams{Xmlns: vc, XmlnsVmext: ext, VMMoRef: "vm-42", VApp: importHref{HREF: "x"}})
-	if want := []xmlName{{ext, "VmMoRef"}, {vc, "VApp"}}; !reflect.DeepEqual(children, want) {
+	if want := []xmlName{{ext, "VmMoRef"}, {ext, "VApp"}}; !reflect.DeepEqual(children, want) {
 		t.Errorf("minimal body: %v, want %v", children, want)
 	}
 }

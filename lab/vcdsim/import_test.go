@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -261,5 +262,99 @@ func TestImportFromProviderVCenter(t *testing.T) {
 	must(tvdc.GetVAppByName("WebApp2", true))(t)
 	if _, err := tc.Client.ExecuteRequest(ext+"/vmsList", http.MethodGet, "", "vms list: %s", nil, &list); err == nil {
 		t.Fatal("tenant listed provider VMs")
+	}
+}
+
+// TestImportBodiesAreValidated: the simulator checks import bodies against
+// vmwextensions.xsd's content models as Cloud Director does: elements the
+// type declares are in the extension namespace, in schema order, the
+// required ones present, no attribute the type lacks. VmName names the VM.
+func TestImportBodiesAreValidated(t *testing.T) {
+	vcCfg, _ := providerVC(t)
+	env := start(t, Config{ProviderVC: vcCfg})
+	c := env.provider(t)
+	u := must(c.Client.OpenApiBuildEndpoint(types.OpenApiPathVersion1_0_0 + types.OpenApiEndpointVirtualCenters))(t)
+	var vcs []*types.VSphereVirtualCenter
+	if err := c.Client.OpenApiGetAllItems("37.0", u, nil, &vcs, nil); err != nil {
+		t.Fatal(err)
+	}
+	ext := strings.TrimSuffix(env.srv.URL(), "/api") + "/api/admin/extension/vimServer/" + bareID(vcs[0].VcId)
+	var list vmObjectRefsList
+	if _, err := c.Client.ExecuteRequest(ext+"/vmsList", http.MethodGet, "", "vms list: %s", nil, &list); err != nil {
+		t.Fatal(err)
+	}
+	morefs := map[string]string{}
+	for _, r := range list.VmObjectRef {
+		morefs[r.Name] = r.MoRef
+	}
+	vdc := must(must(c.GetOrgByName("Company"))(t).GetVDCByName("Company-VDC", false))(t)
+
+	post := func(endpoint, mime, body string) (int, string) {
+		t.Helper()
+		eu := must(url.Parse(ext + "/" + endpoint))(t)
+		req := c.Client.NewRequest(nil, http.MethodPost, *eu, strings.NewReader(body))
+		req.Header.Set("Content-Type", mime)
+		resp, err := c.Client.Http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const (
+		asMime   = "application/vnd.vmware.admin.importVmAsVAppParams+xml"
+		intoMime = "application/vnd.vmware.admin.importVmIntoExistingVAppParams+xml"
+		nsExt    = `xmlns="http://www.vmware.com/vcloud/extension/v1.5" xmlns:vc="http://www.vmware.com/vcloud/v1.5"`
+	)
+	vm0 := morefs["DC0_H0_VM0"]
+	for name, body := range map[string]string{
+		"Vdc in the vCloud namespace":  `<ImportVmAsVAppParams ` + nsExt + ` name="a" sourceMove="true"><VmMoRef>` + vm0 + `</VmMoRef><vc:Vdc href="` + vdc.Vdc.HREF + `"/></ImportVmAsVAppParams>`,
+		"no VmMoRef":                   `<ImportVmAsVAppParams ` + nsExt + ` name="a" sourceMove="true"><Vdc href="` + vdc.Vdc.HREF + `"/></ImportVmAsVAppParams>`,
+		"no Vdc":                       `<ImportVmAsVAppParams ` + nsExt + ` name="a" sourceMove="true"><VmMoRef>` + vm0 + `</VmMoRef></ImportVmAsVAppParams>`,
+		"elements out of order":        `<ImportVmAsVAppParams ` + nsExt + ` name="a" sourceMove="true"><Vdc href="` + vdc.Vdc.HREF + `"/><VmMoRef>` + vm0 + `</VmMoRef></ImportVmAsVAppParams>`,
+		"an element the type lacks":    `<ImportVmAsVAppParams ` + nsExt + ` name="a" sourceMove="true"><VmMoRef>` + vm0 + `</VmMoRef><Vdc href="` + vdc.Vdc.HREF + `"/><Catalog href="x"/></ImportVmAsVAppParams>`,
+		"root in the vCloud namespace": `<ImportVmAsVAppParams xmlns="http://www.vmware.com/vcloud/v1.5" name="a" sourceMove="true"><VmMoRef>` + vm0 + `</VmMoRef><Vdc href="` + vdc.Vdc.HREF + `"/></ImportVmAsVAppParams>`,
+	} {
+		if code, msg := post("importVmAsVApp", asMime, body); code != http.StatusBadRequest || !strings.Contains(msg, "cvc-") {
+			t.Errorf("%s: %d %s; want 400 with the schema's complaint", name, code, msg)
+		}
+	}
+	if len(env.srv.Imports()) != 0 {
+		t.Fatalf("refused bodies imported: %+v", env.srv.Imports())
+	}
+
+	// Valid, with VmName: the VM is named by it.
+	code, msg := post("importVmAsVApp", asMime, `<ImportVmAsVAppParams `+nsExt+` name="App1" sourceMove="true"><vc:Description>d</vc:Description><VmName>web</VmName><VmMoRef>`+vm0+`</VmMoRef><Vdc href="`+vdc.Vdc.HREF+`"/></ImportVmAsVAppParams>`)
+	if code != http.StatusCreated {
+		t.Fatalf("valid import: %d %s", code, msg)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var vapp *govcd.VApp
+	for {
+		a, err := vdc.GetVAppByName("App1", true)
+		if err == nil && a.VApp.Status != 0 {
+			vapp = a
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vApp App1 not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if vapp.VApp.Children == nil || len(vapp.VApp.Children.VM) != 1 || vapp.VApp.Children.VM[0].Name != "web" {
+		t.Fatalf("imported VM %+v, want it named web", vapp.VApp.Children)
+	}
+
+	// ImportVmIntoExistingVAppParams has no name attribute.
+	vm1 := morefs["DC0_H0_VM1"]
+	into := `<ImportVmIntoExistingVAppParams ` + nsExt + ` name="x" sourceMove="true"><VmMoRef>` + vm1 + `</VmMoRef><VApp href="` + vapp.VApp.HREF + `"/></ImportVmIntoExistingVAppParams>`
+	if code, msg := post("importVmIntoExistingVApp", intoMime, into); code != http.StatusBadRequest || !strings.Contains(msg, "cvc-complex-type.3.2.2") {
+		t.Errorf("name attribute on ImportVmIntoExistingVAppParams: %d %s", code, msg)
+	}
+	// A second VM named as the first is refused.
+	into = `<ImportVmIntoExistingVAppParams ` + nsExt + ` sourceMove="true"><VmName>web</VmName><VmMoRef>` + vm1 + `</VmMoRef><VApp href="` + vapp.VApp.HREF + `"/></ImportVmIntoExistingVAppParams>`
+	if code, msg := post("importVmIntoExistingVApp", intoMime, into); code != http.StatusBadRequest || !strings.Contains(msg, "DUPLICATE_NAME") {
+		t.Errorf("duplicate VM name: %d %s", code, msg)
 	}
 }

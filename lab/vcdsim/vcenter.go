@@ -2,7 +2,9 @@ package vcdsim
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -384,13 +386,16 @@ type hrefRef struct {
 }
 
 // importParams covers ImportVmAsVAppParams and ImportVmIntoExistingVAppParams.
+// The body is checked against the type's schema first (importschema.go).
 type importParams struct {
-	Name        string   `xml:"name,attr"`
-	SourceMove  bool     `xml:"sourceMove,attr"`
-	VMMoRef     string   `xml:"VmMoRef"`
-	Vdc         *hrefRef `xml:"Vdc"`
-	VApp        *hrefRef `xml:"VApp"`
-	Description string   `xml:"Description"`
+	Name           string   `xml:"name,attr"`
+	SourceMove     bool     `xml:"sourceMove,attr"`
+	VMName         string   `xml:"VmName"`
+	VMMoRef        string   `xml:"VmMoRef"`
+	StorageProfile *hrefRef `xml:"VdcStorageProfile"`
+	Vdc            *hrefRef `xml:"Vdc"`
+	VApp           *hrefRef `xml:"VApp"`
+	Description    string   `xml:"Description"`
 }
 
 // ImportRecord describes one import from the provider vCenter, for tests
@@ -412,9 +417,17 @@ func (s *Server) Imports() []ImportRecord {
 	return append([]ImportRecord(nil), s.m.imports...)
 }
 
-func (c *reqCtx) readImport(v *vcenter) (*importParams, *backingVM, bool) {
+func (c *reqCtx) readImport(v *vcenter, schema importSchema) (*importParams, *backingVM, bool) {
 	var in importParams
-	if !c.readXML(&in) {
+	body, err := io.ReadAll(io.LimitReader(c.r.Body, 8<<20))
+	if err == nil {
+		err = schema.validate(body)
+	}
+	if err == nil {
+		err = xml.Unmarshal(body, &in)
+	}
+	if err != nil {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "%v", err)
 		return nil, nil, false
 	}
 	if in.VMMoRef == "" {
@@ -452,7 +465,7 @@ func handleImportAsVApp(c *reqCtx) {
 	if v == nil {
 		return
 	}
-	in, b, ok := c.readImport(v)
+	in, b, ok := c.readImport(v, importAsVAppSchema)
 	if !ok {
 		return
 	}
@@ -468,6 +481,9 @@ func handleImportAsVApp(c *reqCtx) {
 	}
 	a := &vapp{id: newUUID(), name: in.Name, description: in.Description, org: c.m.vdc.org, created: time.Now(), importing: true}
 	v2 := newVM(b, a)
+	if in.VMName != "" {
+		v2.name = in.VMName
+	}
 	a.vms = append(a.vms, v2)
 	c.m.vapps = append(c.m.vapps, a)
 	c.m.recordImport(a, v2, in)
@@ -484,7 +500,7 @@ func handleImportIntoVApp(c *reqCtx) {
 	if v == nil {
 		return
 	}
-	in, b, ok := c.readImport(v)
+	in, b, ok := c.readImport(v, importIntoVAppSchema)
 	if !ok {
 		return
 	}
@@ -497,6 +513,15 @@ func handleImportIntoVApp(c *reqCtx) {
 		return
 	}
 	v2 := newVM(b, a)
+	if in.VMName != "" {
+		v2.name = in.VMName
+	}
+	for _, o := range a.vms {
+		if o.name == v2.name {
+			c.fail(http.StatusBadRequest, "DUPLICATE_NAME", "A VM named %q already exists in vApp %s", v2.name, a.name)
+			return
+		}
+	}
 	a.vms = append(a.vms, v2)
 	c.m.recordImport(a, v2, in)
 	t := c.m.newTask(c, "vappImportVm", fmt.Sprintf("Importing VM %s (%s) into vApp %s", b.name, b.moref, a.name), a.ref(),
