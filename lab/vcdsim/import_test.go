@@ -15,6 +15,7 @@ import (
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	vimsession "github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
@@ -356,5 +357,87 @@ func TestImportBodiesAreValidated(t *testing.T) {
 	into = `<ImportVmIntoExistingVAppParams ` + nsExt + ` sourceMove="true"><VmName>web</VmName><VmMoRef>` + vm1 + `</VmMoRef><VApp href="` + vapp.VApp.HREF + `"/></ImportVmIntoExistingVAppParams>`
 	if code, msg := post("importVmIntoExistingVApp", intoMime, into); code != http.StatusBadRequest || !strings.Contains(msg, "DUPLICATE_NAME") {
 		t.Errorf("duplicate VM name: %d %s", code, msg)
+	}
+}
+
+// TestImportMovesAVMOutsideTheVDC: as Cloud Director does, an import adopts
+// a VM in place only when it sits in the org VDC's resource pool on a
+// datastore of its storage policy and sourceMove is asked; otherwise the VM
+// is moved, and disks outside the policy (or any disk, without sourceMove)
+// are copied, which takes their size over the copy rate.
+func TestImportMovesAVMOutsideTheVDC(t *testing.T) {
+	vcCfg, vc := providerVC(t)
+	ctx := context.Background()
+	finder := find.NewFinder(vc.Client, true)
+	dc := must(finder.DefaultDatacenter(ctx))(t)
+	finder.SetDatacenter(dc)
+	root := must(finder.ResourcePool(ctx, "/DC0/host/DC0_C0/Resources"))(t)
+	pool := must(root.Create(ctx, "Tenant-VDC", vim.DefaultResourceConfigSpec()))(t)
+	inside := must(finder.VirtualMachine(ctx, "DC0_C0_RP0_VM1"))(t)
+	poolRef := pool.Reference()
+	move := must(inside.Relocate(ctx, vim.VirtualMachineRelocateSpec{Pool: &poolRef}, vim.VirtualMachineMovePriorityDefaultPriority))(t)
+	if err := move.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	outside := must(finder.VirtualMachine(ctx, "DC0_C0_RP0_VM0"))(t)
+	third := must(finder.VirtualMachine(ctx, "DC0_H0_VM0"))(t)
+	var size int64
+	for _, d := range must(third.Device(ctx))(t).SelectByType((*vim.VirtualDisk)(nil)) {
+		size += d.(*vim.VirtualDisk).CapacityInKB << 10
+	}
+	vcCfg.ResourcePool, vcCfg.Datastores = "Tenant-VDC", []string{"LocalDS_0"}
+	rate := max(size, 1) // bytes per second: copying the third VM takes a second
+	env := start(t, Config{ProviderVC: vcCfg, CopyRate: rate})
+	c := env.provider(t)
+	u := must(c.Client.OpenApiBuildEndpoint(types.OpenApiPathVersion1_0_0 + types.OpenApiEndpointVirtualCenters))(t)
+	var vcs []*types.VSphereVirtualCenter
+	if err := c.Client.OpenApiGetAllItems("37.0", u, nil, &vcs, nil); err != nil {
+		t.Fatal(err)
+	}
+	ext := strings.TrimSuffix(env.srv.URL(), "/api") + "/api/admin/extension/vimServer/" + bareID(vcs[0].VcId)
+	vdc := must(must(c.GetOrgByName("Company"))(t).GetVDCByName("Company-VDC", false))(t)
+	importAs := func(name, moref string, sourceMove bool) *types.Task {
+		t.Helper()
+		var created types.VApp
+		params := &importVmAsVAppParams{XmlnsVmext: types.XMLNamespaceExtension, Xmlns: types.XMLNamespaceVCloud,
+			Name: name, SourceMove: sourceMove, VMMoRef: moref, Vdc: &hrefRef{HREF: vdc.Vdc.HREF}}
+		if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
+			"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", params, &created); err != nil {
+			t.Fatal(err)
+		}
+		task := govcd.NewTask(&c.Client)
+		task.Task = created.Tasks.Task[0]
+		if err := task.WaitInspectTaskCompletion(nil, 20*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		return task.Task
+	}
+
+	importAs("in-place", inside.Reference().Value, true)
+	rec := env.srv.Imports()[0]
+	if rec.Relocated || rec.DiskCopied || rec.Why != "" {
+		t.Errorf("a VM in the VDC's pool on its datastore was moved: %+v", rec)
+	}
+
+	importAs("moved", outside.Reference().Value, true)
+	rec = env.srv.Imports()[1]
+	if !rec.Relocated || rec.DiskCopied || !strings.Contains(rec.Why, "resource pool") {
+		t.Errorf("a VM outside the VDC's pool: %+v; want it moved, its disks not copied", rec)
+	}
+
+	// Without sourceMove the disks are copied: the task lasts at least
+	// their size over the copy rate.
+	task := importAs("copied", third.Reference().Value, false)
+	rec = env.srv.Imports()[2]
+	if !rec.DiskCopied || rec.Copied <= 0 || !strings.Contains(rec.Why, "sourceMove=false") {
+		t.Fatalf("import without sourceMove: %+v", rec)
+	}
+	start, err1 := time.Parse(time.RFC3339Nano, task.StartTime)
+	end, err2 := time.Parse(time.RFC3339Nano, task.EndTime)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("task times %q %q: %v %v", task.StartTime, task.EndTime, err1, err2)
+	}
+	if want := time.Duration(float64(rec.Copied) / float64(rate) * float64(time.Second)); end.Sub(start) < want-10*time.Millisecond {
+		t.Errorf("copying %d bytes took %s; at %d B/s it takes at least %s", rec.Copied, end.Sub(start), rate, want)
 	}
 }

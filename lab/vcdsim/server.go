@@ -83,9 +83,21 @@ type Config struct {
 	// as CreateL2VpnTunnel, so the default is 0: tasks complete on their
 	// first poll. SetTaskPolls changes it at run time.
 	TaskPolls int
+
+	// CopyRate is how many bytes per second Cloud Director's vCenter copies
+	// when an import moves a VM's disks (sourceMove=false, or a VM on a
+	// datastore outside the VDC's storage policy): the import task takes
+	// the disks' size over this rate. Default 200 MiB/s.
+	CopyRate int64
 }
 
+// DefaultCopyRate is Config.CopyRate's default.
+const DefaultCopyRate = 200 << 20
+
 func (c *Config) defaults() {
+	if c.CopyRate <= 0 {
+		c.CopyRate = DefaultCopyRate
+	}
 	def := func(p *string, v string) {
 		if *p == "" {
 			*p = v

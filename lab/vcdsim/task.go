@@ -27,6 +27,9 @@ type task struct {
 	errMsg    string
 	start     time.Time
 	end       time.Time
+	// notBefore: the task runs at least until then (work that takes
+	// time in Cloud Director, such as a disk copy).
+	notBefore time.Time
 }
 
 func (m *model) newTask(c *reqCtx, name, operation string, owner types.Reference, finish func() error) *task {
@@ -51,7 +54,7 @@ func (m *model) newTask(c *reqCtx, name, operation string, owner types.Reference
 
 // poll advances the task by one GET.
 func (t *task) poll() {
-	if t.status != "running" {
+	if t.status != "running" || time.Now().Before(t.notBefore) {
 		return
 	}
 	if t.polls > 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,6 +98,8 @@ func (m *model) closeVC() {
 type backingVM struct {
 	moref, name, uuid, guestOS, ip string
 	poweredOn                      bool
+	pool                           string   // resource pool moref
+	datastores                     []string // datastore morefs of its files
 	cpus, coresPerSocket, memMB    int
 	disks                          []vmDisk
 	nics                           []vmNIC
@@ -173,7 +176,7 @@ func (v *vcenter) readVM(moref string) (*backingVM, error) {
 		var o mo.VirtualMachine
 		ref := vim.ManagedObjectReference{Type: "VirtualMachine", Value: moref}
 		err := property.DefaultCollector(c).RetrieveOne(ctx, ref,
-			[]string{"name", "config", "runtime.powerState", "guest.ipAddress"}, &o)
+			[]string{"name", "config", "runtime.powerState", "guest.ipAddress", "resourcePool", "datastore"}, &o)
 		if err != nil {
 			return fmt.Errorf("read VM %s from the provider vCenter: %w", moref, err)
 		}
@@ -188,6 +191,12 @@ func (v *vcenter) readVM(moref string) (*backingVM, error) {
 			poweredOn: o.Runtime.PowerState == vim.VirtualMachinePowerStatePoweredOn,
 			cpus:      int(o.Config.Hardware.NumCPU), memMB: int(o.Config.Hardware.MemoryMB),
 			coresPerSocket: 1,
+		}
+		if o.ResourcePool != nil {
+			b.pool = o.ResourcePool.Value
+		}
+		for _, ds := range o.Datastore {
+			b.datastores = append(b.datastores, ds.Value)
 		}
 		if n := o.Config.Hardware.NumCoresPerSocket; n != nil && *n > 0 {
 			b.coresPerSocket = int(*n)
@@ -404,10 +413,61 @@ type ImportRecord struct {
 	VApp       string   // vApp name
 	VM         string   // VM name in vCD
 	MoRef      string   // provider vCenter moref
-	SourceMove bool     // the VM was moved in place (no copy)
-	DiskCopied bool     // vCD made a full copy of the disks (sourceMove=false)
+	SourceMove bool     // sourceMove was asked: adopt the VM where it is
+	DiskCopied bool     // vCD copied the disks (sourceMove=false, or a datastore outside the storage policy)
+	Relocated  bool     // vCD moved the VM into the VDC's resource pool or storage policy
+	Why        string   // why it copied or moved ("" when it adopted the VM in place)
+	Copied     int64    // bytes copied
 	Disks      []string // datastore paths of the VM's disks
 	At         time.Time
+}
+
+// importMove is what an import must do to a provider VM before vCD can
+// adopt it, as real Cloud Director does: a VM outside the org VDC's
+// resource pool is moved into it, disks on a datastore outside the VDC's
+// storage policy (or any disk, without sourceMove) are copied, which takes
+// the disks' size over Config.CopyRate. Nothing is checked when the
+// simulator knows no resource pool (no placement configured).
+type importMove struct {
+	relocate, copyDisks bool
+	why                 []string
+	bytes               int64
+}
+
+func (c *reqCtx) placement(b *backingVM, in *importParams) importMove {
+	var mv importMove
+	if !in.SourceMove {
+		mv.copyDisks = true
+		mv.why = append(mv.why, "sourceMove=false: the disks are copied")
+	}
+	if vdcPool, _, dss, err := c.m.backing(); err == nil {
+		if b.pool != vdcPool {
+			mv.relocate = true
+			mv.why = append(mv.why, fmt.Sprintf("the VM is in resource pool %s, not the org VDC's %s: moved into it", b.pool, vdcPool))
+		}
+		for _, ds := range b.datastores {
+			if !slices.Contains(dss, ds) {
+				mv.relocate, mv.copyDisks = true, true
+				mv.why = append(mv.why, fmt.Sprintf("its files are on datastore %s, outside the VDC's storage policy: its disks are copied", ds))
+				break
+			}
+		}
+	}
+	if mv.copyDisks {
+		for _, d := range b.disks {
+			mv.bytes += d.CapacityKB << 10
+		}
+	}
+	return mv
+}
+
+// duration is how long the import's task runs.
+func (mv importMove) duration(rate int64) time.Duration {
+	d := time.Duration(float64(mv.bytes) / float64(rate) * float64(time.Second))
+	if mv.relocate && d < 500*time.Millisecond {
+		d = 500 * time.Millisecond // a vMotion of the VM's memory and state
+	}
+	return d
 }
 
 // Imports lists the imports done so far.
@@ -449,8 +509,9 @@ func (c *reqCtx) readImport(v *vcenter, schema importSchema) (*importParams, *ba
 	return &in, b, true
 }
 
-func (m *model) recordImport(a *vapp, v *vm, in *importParams) {
-	rec := ImportRecord{VApp: a.name, VM: v.name, MoRef: v.moref, SourceMove: in.SourceMove, DiskCopied: !in.SourceMove, At: time.Now()}
+func (m *model) recordImport(a *vapp, v *vm, in *importParams, mv importMove) {
+	rec := ImportRecord{VApp: a.name, VM: v.name, MoRef: v.moref, SourceMove: in.SourceMove, DiskCopied: mv.copyDisks,
+		Relocated: mv.relocate, Why: strings.Join(mv.why, "; "), Copied: mv.bytes, At: time.Now()}
 	for _, d := range v.disks {
 		rec.Disks = append(rec.Disks, d.Path)
 	}
@@ -486,9 +547,11 @@ func handleImportAsVApp(c *reqCtx) {
 	}
 	a.vms = append(a.vms, v2)
 	c.m.vapps = append(c.m.vapps, a)
-	c.m.recordImport(a, v2, in)
+	mv := c.placement(b, in)
+	c.m.recordImport(a, v2, in, mv)
 	t := c.m.newTask(c, "vdcImportVmAsVApp", fmt.Sprintf("Importing VM %s (%s) as vApp %s", b.name, b.moref, a.name), a.ref(),
 		func() error { a.importing = false; v2.importing = false; return nil })
+	t.notBefore = t.start.Add(mv.duration(c.s.cfg.CopyRate))
 	c.w.Header().Set("Location", c.abs(a.href()))
 	x := c.vappXML(a)
 	x.Tasks = c.tasksInProgress(t)
@@ -523,8 +586,10 @@ func handleImportIntoVApp(c *reqCtx) {
 		}
 	}
 	a.vms = append(a.vms, v2)
-	c.m.recordImport(a, v2, in)
+	mv := c.placement(b, in)
+	c.m.recordImport(a, v2, in, mv)
 	t := c.m.newTask(c, "vappImportVm", fmt.Sprintf("Importing VM %s (%s) into vApp %s", b.name, b.moref, a.name), a.ref(),
 		func() error { v2.importing = false; return nil })
+	t.notBefore = t.start.Add(mv.duration(c.s.cfg.CopyRate))
 	c.taskResponse(t)
 }
