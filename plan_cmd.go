@@ -179,6 +179,7 @@ var otherKeys = map[string]string{
 	"vms[].storage_profile":    "  the VDC storage policy of its disks (default: the VDC's default policy)",
 	"vms[].rpo":                "  its RPO (default: rpo)",
 	"vms[].power_on":           "  true/false: power it on after the cutover (default true)",
+	"vms[].keep_bios_uuid":     "  true: the target keeps the source's BIOS UUID (software licensed to it); default false, a new one",
 	"bandwidth_mbit":           "cap on all replication traffic together, megabits per second (default 0: no cap)",
 	"provider":                 "where the provider vCenter keeps the migrated VMs:",
 	"provider.datacenter":      "  its datacenter (default: the only one)",

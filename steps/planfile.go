@@ -127,6 +127,10 @@ type VMPlan struct {
 	StorageProfile string `yaml:"storage_profile,omitempty"`
 	RPO            string `yaml:"rpo,omitempty"` // default: the plan's rpo
 	PowerOn        *bool  `yaml:"power_on,omitempty"`
+	// KeepBIOSUUID gives the target the source's BIOS (SMBIOS) UUID, for
+	// software licensed to it. Off by default: vCenter makes a new one, as
+	// for any new VM.
+	KeepBIOSUUID bool `yaml:"keep_bios_uuid,omitempty"`
 }
 
 // DefaultRPO is used when neither the VM nor the plan sets one: ferry's

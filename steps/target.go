@@ -69,6 +69,12 @@ func (c *vmCutover) targetSpec(ctx context.Context, replicas map[string]string) 
 	if err := spec.FromConfig(cfg, disks, nets); err != nil {
 		return spec, cfg, err
 	}
+	if c.plan.KeepBIOSUUID {
+		if cfg.UUID == "" {
+			return spec, cfg, fmt.Errorf("vms[].keep_bios_uuid: the captured configuration of %s has no BIOS UUID: select the VM again", c.plan.Name)
+		}
+		spec.UUID = cfg.UUID
+	}
 	return spec, cfg, nil
 }
 

@@ -106,6 +106,8 @@ func migrateVM(t *testing.T, name, greenTimeout string) (*lab.Lab, *Env, error) 
 	ctx := context.Background()
 	env.Plan.Networks = map[string]string{lab.SecondPortgroup: "backend"}
 	env.Plan.Cutover.GreenTimeout = greenTimeout
+	// WinSrv1's licence is bound to its BIOS UUID: the plan keeps it.
+	env.Plan.VMs[0].KeepBIOSUUID = name == "WinSrv1"
 	backendNetwork(t, env, "backend")
 	var lines []string
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
@@ -156,6 +158,10 @@ func TestMigrateHeterogeneousVMs(t *testing.T) {
 			if got.GuestID != src.GuestID || got.Firmware != src.Firmware || got.SecureBoot != src.SecureBoot || got.HWVersion != src.HWVersion ||
 				got.CPUs != src.CPUs || got.CoresPerSocket != src.CoresPerSocket || got.MemoryMB != src.MemoryMB || got.DiskEnableUUID != src.DiskEnableUUID {
 				t.Errorf("target %+v\nsource %+v", got, src)
+			}
+			// The BIOS UUID is kept only where the plan asks (WinSrv1).
+			if keep := name == "WinSrv1"; (got.UUID == src.UUID) != keep || src.UUID == "" {
+				t.Errorf("BIOS UUID: target %q, source %q; kept %v, want %v", got.UUID, src.UUID, got.UUID == src.UUID, keep)
 			}
 			if len(got.Controllers) != len(src.Controllers) {
 				t.Errorf("controllers %+v, source %+v", got.Controllers, src.Controllers)

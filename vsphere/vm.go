@@ -130,6 +130,8 @@ type VMOverDisks struct {
 	CPUs           int32
 	CoresPerSocket int32
 	MemoryMB       int64
+	// UUID is the BIOS UUID to give the VM ("": vCenter makes one).
+	UUID string
 	// ExtraConfig options the guest depends on (disk.EnableUUID).
 	ExtraConfig map[string]string
 	// Controllers to create, each with the type and bus of the source's.
@@ -268,7 +270,7 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (types
 	}
 	cfg := types.VirtualMachineConfigSpec{
 		Name: spec.Name, GuestId: guest, NumCPUs: spec.CPUs, MemoryMB: spec.MemoryMB,
-		Firmware: spec.Firmware, Version: spec.HWVersion,
+		Firmware: spec.Firmware, Version: spec.HWVersion, Uuid: spec.UUID,
 		Files:        &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s]", spec.Datastore)},
 		DeviceChange: changes,
 	}
