@@ -200,6 +200,14 @@ func TestMigrateHeterogeneousVMs(t *testing.T) {
 			if st, _ := vm.GetStatus(); st != "POWERED_ON" {
 				t.Errorf("%s in vCD is %s", name, st)
 			}
+			// Guest customization is off, so that the power-on after the
+			// NICs were connected did not re-customize the guest.
+			if gcs, err := vm.GetGuestCustomizationSection(); err != nil || gcs.Enabled == nil || *gcs.Enabled {
+				t.Errorf("guest customization of %s: %+v %v; want it disabled", name, gcs, err)
+			}
+			if r := l.VCD.Recustomizations(); len(r) != 0 {
+				t.Errorf("Cloud Director re-customized the guest at power-on: %+v", r)
+			}
 			if ncs := vm.VM.NetworkConnectionSection; ncs == nil || len(ncs.NetworkConnection) != len(src.NICs) {
 				t.Errorf("vCD network connections %+v, want %d", ncs, len(src.NICs))
 			} else {

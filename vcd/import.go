@@ -217,10 +217,17 @@ type NICConnection struct {
 // port-group network an import leaves, and keeps guest customization off
 // (the guest keeps its identity and configuration). Every NIC of the VM
 // must be given.
+//
+// Customization is switched off first: with it enabled, Cloud Director
+// re-customizes a guest whose network settings it changed at its next
+// power-on, rewriting the guest's network configuration and computer name.
 func (c *Client) ConnectNICs(vapp *govcd.VApp, vmName string, nics []NICConnection) error {
 	vm, err := vapp.GetVMByName(vmName, true)
 	if err != nil {
 		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
+	}
+	if err := c.disableGuestCustomization(vm); err != nil {
+		return fmt.Errorf("VM %q: turn guest customization off: %w", vmName, err)
 	}
 	ncs, err := vm.GetNetworkConnectionSection()
 	if err != nil {
@@ -254,6 +261,26 @@ func (c *Client) ConnectNICs(vapp *govcd.VApp, vmName string, nics []NICConnecti
 		return fmt.Errorf("connect the NICs of VM %q: %w", vmName, err)
 	}
 	return nil
+}
+
+// disableGuestCustomization sets the VM's GuestCustomizationSection to
+// Enabled=false (nothing when it already is), waiting for the task with
+// ferry's poll interval rather than go-vcloud-director's 3 s: this runs
+// inside the cutover's downtime.
+func (c *Client) disableGuestCustomization(vm *govcd.VM) error {
+	gcs, err := vm.GetGuestCustomizationSection()
+	if err != nil {
+		return err
+	}
+	if gcs.Enabled != nil && !*gcs.Enabled {
+		return nil
+	}
+	off := false
+	gcs.Enabled = &off
+	gcs.Xmlns, gcs.Ovf = types.XMLNamespaceVCloud, types.XMLNamespaceOVF
+	task, err := c.Client.ExecuteTaskRequest(vm.VM.HREF+"/guestCustomizationSection", http.MethodPut,
+		types.MimeGuestCustomizationSection, "turn guest customization off: %s", gcs)
+	return c.wait(task, err)
 }
 
 func (c *Client) postXML(vc VirtualCenter, action, contentType string, body, out any) error {

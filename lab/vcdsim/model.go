@@ -36,6 +36,8 @@ type model struct {
 	catalogs []*catalog // see catalog.go
 	vc       *vcenter
 	imports  []ImportRecord
+	// recustomized lists the guests re-customized at power-on (guestcust.go).
+	recustomized []Recustomization
 }
 
 func newModel(cfg *Config) (*model, error) {

@@ -55,6 +55,8 @@ type vm struct {
 	description string
 	vcName      string // the VM's name in the provider vCenter
 	gc          guestCust
+	// gcs is an imported VM's guest customization setting (guestcust.go).
+	gcs gcSection
 }
 
 func newVM(b *backingVM, a *vapp) *vm {
@@ -373,6 +375,12 @@ func handlePutNCS(c *reqCtx) {
 			return
 		}
 	}
+	for i := range nics {
+		if o, n := v.nics[i], nics[i]; o.Network != n.Network || o.IP != n.IP || o.Mode != n.Mode || o.MAC != n.MAC {
+			v.gcs.changed(fmt.Sprintf("NIC %d changed in Cloud Director (%s %s %s -> %s %s %s)", i, o.Network, o.Mode, o.IP, n.Network, n.Mode, n.IP))
+			break
+		}
+	}
 	v.nics = nics
 	t := c.m.newTask(c, "vappUpdateVm", "Updating network connections of "+v.name, v.ref(), nil)
 	c.taskResponse(t)
@@ -506,6 +514,9 @@ func handlePower(c *reqCtx) {
 			if err = c.m.vc.power(x.moref, on); err != nil {
 				break
 			}
+		}
+		if on && !x.poweredOn {
+			c.m.poweredOn(x)
 		}
 		x.poweredOn = on
 		x.deployed = op == "deploy" || on || (op != "undeploy" && x.deployed)
