@@ -218,7 +218,10 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	errs := make([]error, len(wave))
 	wp := env.waveProbes(names)
 	wpDone := make(chan struct{})
-	go func() { defer close(wpDone); report.WaveProbes = judgeWaveProbes(ctx, wp, wave, mon, interval, greenTimeout, emit) }()
+	go func() {
+		defer close(wpDone)
+		report.WaveProbes = judgeWaveProbes(ctx, wp, wave, mon, interval, greenTimeout, emit)
+	}()
 	var wg sync.WaitGroup
 	var panicMu sync.Mutex
 	var panicked any

@@ -65,8 +65,8 @@ type ProbePlan struct {
 	// database): cut over in one wave, the probe is judged once all of them
 	// are up, not when the first one is.
 	VMs  []string `yaml:"vms,omitempty"`
-	TCP  string `yaml:"tcp,omitempty"`  // host:port
-	ICMP string `yaml:"icmp,omitempty"` // host
+	TCP  string   `yaml:"tcp,omitempty"`  // host:port
+	ICMP string   `yaml:"icmp,omitempty"` // host
 	// From / To: ping from inside the guest From (VMware Tools) to address To.
 	// The guest login comes from FERRY_GUEST_USER / FERRY_GUEST_PASSWORD.
 	From string `yaml:"from,omitempty"`

@@ -14,9 +14,9 @@ import (
 
 // CutoverReport is the downtime report of one cutover run.
 type CutoverReport struct {
-	Job      string     `json:"job,omitempty"`
-	Started  time.Time  `json:"started"`
-	Finished time.Time  `json:"finished"`
+	Job      string    `json:"job,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
 	// Parallel is how many VMs of the wave were cut over at once at most.
 	Parallel int        `json:"parallel,omitempty"`
 	VMs      []VMReport `json:"vms"`
