@@ -53,7 +53,7 @@ func (d *DowntimeEstimate) Short() string {
 	s := fmt.Sprintf("~%s", roundSecs(d.TotalSeconds))
 	switch def := d.Defaults(); {
 	case len(def) == len(d.Parts):
-		s += " (all defaults: no pass or cutover recorded yet)"
+		s += " (all defaults: nothing recorded yet to project from)"
 	case len(def) > 0:
 		s += " (defaults for " + strings.Join(def, ", ") + ")"
 	default:
