@@ -294,3 +294,37 @@ func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, sh
 	p.From = fmt.Sprintf("%s changed at %s/s %s, at %s", mib(int64(bytes)), mib(int64(changeRate)), intervalFrom, rateFrom)
 	return p
 }
+
+// Compact is every part in a few words, defaults marked with *:
+// "shutdown 30s* · final pass 0.2s · ... (* default)".
+func (d *DowntimeEstimate) Compact() string {
+	var parts []string
+	for _, p := range d.Parts {
+		s := p.Phase + " " + roundSecs(p.Seconds)
+		if p.Default {
+			s += "*"
+		}
+		parts = append(parts, s)
+	}
+	s := strings.Join(parts, " · ")
+	if len(d.Defaults()) > 0 {
+		s += " (* default: not recorded yet)"
+	}
+	return s
+}
+
+// ProjectWave is the projected downtime of VMs cut over together (their
+// estimates), at cutover.parallel at a time, and how many run at once.
+func (e *Env) ProjectWave(ests []*DowntimeEstimate) (time.Duration, int) {
+	parallel, err := cutoverParallel(e.Plan.Cutover)
+	if err != nil {
+		parallel = DefaultCutoverParallel
+	}
+	var d []time.Duration
+	for _, est := range ests {
+		if est != nil {
+			d = append(d, est.Total)
+		}
+	}
+	return waveProjection(d, parallel), min(parallel, len(d))
+}

@@ -41,7 +41,11 @@ func (v VMReport) Figures() string {
 	if v.FinalPass != nil {
 		final = fmt.Sprintf("%s changed, %s sent", mib(v.FinalPass.Planned), mib(v.FinalPass.Sent))
 	}
-	return fmt.Sprintf("%s · measured downtime %s · shutdown to power-on %s · projected %s · final pass %s", v.Outcome, secs(v.MeasuredDowntimeSeconds), secs(v.ServiceWindowSeconds), approx(v.ProjectedDowntimeSeconds), final)
+	proj := ""
+	if v.ProjectedDowntimeSeconds > 0 {
+		proj = " · projected " + approx(v.ProjectedDowntimeSeconds)
+	}
+	return fmt.Sprintf("%s · measured downtime %s · shutdown to power-on %s%s · final pass %s", v.Outcome, secs(v.MeasuredDowntimeSeconds), secs(v.ServiceWindowSeconds), proj, final)
 }
 
 // WaveFigures is the wave's line of the report ("" for a single VM).
