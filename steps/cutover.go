@@ -204,7 +204,6 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		names = append(names, c.plan.Name)
 	}
 	for _, c := range wave {
-		c.wave = names
 		if est, err := env.ProjectDowntime(c.plan.Name); err == nil {
 			c.rep.Projection = est
 			c.rep.ProjectedDowntimeSeconds = est.Total.Seconds()
@@ -216,32 +215,34 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	report.ProjectedWaveSeconds = waveProjection(report.projections(wave), parallel).Seconds()
 
 	errs := make([]error, len(wave))
+	var panicMu sync.Mutex
+	var panicked any
+	// A panic in a goroutine of the wave (a dying process, in the crash
+	// tests) goes on in the step's goroutine once the others have stopped.
+	catch := func() {
+		if p := recover(); p != nil {
+			panicMu.Lock()
+			if panicked == nil {
+				panicked = p
+			}
+			panicMu.Unlock()
+		}
+	}
 	wp := env.waveProbes(names)
 	wpDone := make(chan struct{})
 	go func() {
 		defer close(wpDone)
+		defer catch()
 		report.WaveProbes = judgeWaveProbes(ctx, wp, wave, mon, interval, greenTimeout, emit)
 	}()
 	var wg sync.WaitGroup
-	var panicMu sync.Mutex
-	var panicked any
 	sem := make(chan struct{}, parallel)
 	for i, c := range wave {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer close(c.up)
-			defer func() {
-				// A panic in one VM's goroutine (a dying process, in the
-				// crash tests) goes on in the step's once the others stop.
-				if p := recover(); p != nil {
-					panicMu.Lock()
-					if panicked == nil {
-						panicked = p
-					}
-					panicMu.Unlock()
-				}
-			}()
+			defer catch()
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -333,7 +334,6 @@ type vmCutover struct {
 	hard            bool
 	greenTimeout    time.Duration
 	rep             VMReport
-	wave            []string      // the VMs cut over together with this one
 	vappMu          *sync.Mutex   // held from the import to the power-on: VMs of one vApp go in one at a time
 	up              chan struct{} // closed when this VM's cutover has ended
 

@@ -73,10 +73,11 @@ func judgeWaveProbes(ctx context.Context, wps []waveProbe, wave []*vmCutover, mo
 		byName[c.plan.Name] = c
 	}
 	out := make([]WaveProbe, len(wps))
-	done := make(chan int)
+	done := make(chan any)
 	for i, wp := range wps {
 		go func() {
-			defer func() { done <- i }()
+			// A panic (a dying process, in tests) goes on in the caller.
+			defer func() { done <- recover() }()
 			r := WaveProbe{Name: wp.name, VMs: wp.all}
 			var down []string
 			for _, n := range wp.deps {
@@ -146,8 +147,14 @@ func judgeWaveProbes(ctx context.Context, wps []waveProbe, wave []*vmCutover, mo
 			out[i] = r
 		}()
 	}
+	var panicked any
 	for range wps {
-		<-done
+		if p := <-done; p != nil && panicked == nil {
+			panicked = p
+		}
+	}
+	if panicked != nil {
+		panic(panicked)
 	}
 	return out
 }
