@@ -233,3 +233,32 @@ func TestWaveFailureRollsBackThatVMOnly(t *testing.T) {
 	env.phaseHook = nil
 	checkReplicaResumes(t, l, env, "WebApp2")
 }
+
+// TestWaveIntoOneVApp: two VMs of a wave going into the same vApp go in one
+// at a time (the import to the power-on): both end up in it, neither
+// creates a second vApp nor finds the first half made.
+func TestWaveIntoOneVApp(t *testing.T) {
+	l, env := waveLab(t, "WebApp2", "WebApp3")
+	for i := range env.Plan.VMs {
+		env.Plan.VMs[i].TargetVApp = "Shop"
+	}
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env.CutoverVMs, r.Confirmed = []string{"WebApp2", "WebApp3"}, true
+	barrier(t, env, "shutdown", 2)
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "" {
+		t.Fatalf("wave: %+v %v", out, err)
+	}
+	vapp, err := tenantVDC(t, l).GetVAppByName("Shop", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"WebApp2", "WebApp3"} {
+		if _, err := vapp.GetVMByName(name, true); err != nil {
+			t.Errorf("vApp Shop: %s: %v", name, err)
+		}
+	}
+}
