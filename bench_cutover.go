@@ -3,10 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -14,20 +14,43 @@ import (
 	"github.com/ferry-migrate/ferry/steps"
 )
 
+// benchMaxVMs is the largest wave `ferry bench cutover --vms` can cut over:
+// the lab's WebApp-shaped source VMs (WebApp1..3).
+const benchMaxVMs = 3
+
+// Targets of issue 12, printed beside the measured ratios (never asserted).
+const (
+	targetDiskRatio = 1.3 // downtime of a 4096 MiB disk / a 256 MiB disk
+	targetWaveRatio = 1.5 // a wave of 3 VMs / one VM
+)
+
 // newBenchCutoverCmd measures the downtime of a warm migration in the lab:
 // the same steps as `ferry run`, against a fresh lab each run.
 func newBenchCutoverCmd() *cobra.Command {
-	var runs int
-	var diskMiB, workloadKiB int64
+	var runs, vms int
+	var diskMiBs []int64
+	var workloadKiB int64
 	cmd := &cobra.Command{
-		Use:   "cutover [--runs 3] [--disk-mib 256] [--workload-kib 256]",
-		Short: "Measure a warm migration's downtime in the lab (WebApp2, steps 1-8)",
+		Use:   "cutover [--runs 3] [--disk-mib 256[,4096]] [--vms 1] [--workload-kib 256]",
+		Short: "Measure a warm migration's downtime in the lab (steps 1-8), one VM or a wave",
 		Long: `Start a fresh embedded lab, run the lab's plan through every step and the
-cutover of WebApp2 (headless, as ferry run --confirm-cutover WebApp2 does),
-and read the downtime report: the outage the probes measured, the window from
-shutdown to power-on, the final pass and each phase. Repeat --runs times and
-print each run and the median. The guest workload keeps writing into the
-running VMs (--workload-kib per second) so the final passes have work.
+cutover (headless, as ferry run --confirm-cutover does), and read the downtime
+report: the outage the probes measured, the window from shutdown to power-on,
+the final pass, each phase, and what ferry projected before. Repeat --runs
+times and print each run and the median. The guest workload keeps writing into
+the running VMs (--workload-kib per second) so the final passes have work.
+
+--vms K cuts a wave of K VMs over together (WebApp1..K, in parallel as
+cutover.parallel allows; --vms 1 cuts WebApp2 over), and then also measures one
+VM at the first disk size, to print the wave / one-VM ratio. The wave's
+downtime runs from its first shutdown to its last service back (a VM's probes
+answering again); for one VM it is the same window.
+
+--disk-mib takes several sizes (e.g. --disk-mib 256,4096): each is measured
+and the downtime ratio of the largest to the smallest is printed.
+
+Targets (issue 12), printed beside the measurement, not asserted: the 4096 MiB
+/ 256 MiB downtime ratio at most 1.3, and a wave of 3 at most 1.5x one VM.
 
 For comparison: the vCD Extender walkthrough took about 4 minutes from
 "start cutover" to connectivity.`,
@@ -36,43 +59,131 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 			if runs < 1 || runs > 20 {
 				return usagef("--runs %d: want 1 to 20", runs)
 			}
-			if diskMiB < 16 {
-				return usagef("--disk-mib %d: must be at least 16", diskMiB)
+			if vms < 1 || vms > benchMaxVMs {
+				return usagef("--vms %d: want 1 to %d (the lab has %d WebApp-shaped source VMs, WebApp1..%d)", vms, benchMaxVMs, benchMaxVMs, benchMaxVMs)
+			}
+			if len(diskMiBs) == 0 {
+				return usagef("--disk-mib: give at least one size in MiB")
+			}
+			for _, d := range diskMiBs {
+				if d < 16 {
+					return usagef("--disk-mib %d: must be at least 16", d)
+				}
 			}
 			out := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tMEASURED DOWNTIME\tSHUTDOWN TO POWER-ON\tFINAL PASS\tSLOWEST PHASE")
-			var measured, window []float64
-			for i := 1; i <= runs; i++ {
-				rep, err := benchCutoverOnce(cmd, diskMiB<<20, workloadKiB<<10)
-				if err != nil {
-					return fmt.Errorf("run %d: %w", i, err)
-				}
-				vm := rep.VMs[0]
-				measured, window = append(measured, vm.MeasuredDowntimeSeconds), append(window, vm.ServiceWindowSeconds)
-				final := "-"
-				if vm.FinalPass != nil {
-					final = fmt.Sprintf("%.1f MiB changed", float64(vm.FinalPass.Planned)/(1<<20))
-				}
-				slow := steps.PhaseRecord{}
-				for _, p := range vm.Phases {
-					if p.Seconds() > slow.Seconds() {
-						slow = p
-					}
-				}
-				fmt.Fprintf(tw, "%d\t%.2fs\t%.2fs\t%s\t%s %.2fs\n", i, vm.MeasuredDowntimeSeconds, vm.ServiceWindowSeconds, final, slow.Name, slow.Seconds())
+			// Fixed columns: each run's line is printed as soon as it is measured.
+			const row = "%-10s %-4s %-7s %-14s %-18s %-22s %-10s %-17s %s\n"
+			fmt.Fprintf(out, row, "DISK", "VMS", "RUN", "WAVE DOWNTIME", "PROBES (WORST VM)", "SHUTDOWN TO POWER-ON", "PROJECTED", "FINAL PASS", "SLOWEST PHASE")
+			type key struct {
+				disk int64
+				vms  int
 			}
-			fmt.Fprintf(tw, "median\t%.2fs\t%.2fs\t\t\n", median(measured), median(window))
-			return tw.Flush()
+			medians := map[key]float64{}
+			measure := func(disk int64, k int) error {
+				var wave, probes, window []float64
+				for i := 1; i <= runs; i++ {
+					rep, err := benchCutoverOnce(cmd, disk<<20, workloadKiB<<10, k)
+					if err != nil {
+						return fmt.Errorf("%d MiB, %d VM(s), run %d: %w", disk, k, i, err)
+					}
+					f := benchFigures(rep)
+					wave, probes, window = append(wave, f.wave), append(probes, f.probes), append(window, f.window)
+					fmt.Fprintf(out, row, fmt.Sprintf("%d MiB", disk), fmt.Sprint(k), fmt.Sprint(i), fmt.Sprintf("%.2fs", f.wave), fmt.Sprintf("%.2fs", f.probes), fmt.Sprintf("%.2fs", f.window), f.projected, f.final, f.slowest)
+				}
+				medians[key{disk, k}] = median(wave)
+				fmt.Fprintf(out, row, fmt.Sprintf("%d MiB", disk), fmt.Sprint(k), "median", fmt.Sprintf("%.2fs", median(wave)), fmt.Sprintf("%.2fs", median(probes)), fmt.Sprintf("%.2fs", median(window)), "", "", "")
+				return nil
+			}
+			for _, d := range diskMiBs {
+				if err := measure(d, vms); err != nil {
+					return err
+				}
+			}
+			if vms > 1 {
+				if err := measure(diskMiBs[0], 1); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintln(out)
+			small, large := diskMiBs[0], diskMiBs[0]
+			for _, d := range diskMiBs {
+				small, large = min(small, d), max(large, d)
+			}
+			if small != large {
+				printRatio(out, fmt.Sprintf("downtime ratio %d MiB / %d MiB (%d VM(s), median wave downtime)", large, small, vms),
+					medians[key{large, vms}], medians[key{small, vms}], fmt.Sprintf("target ≤ %.1f for 4096/256", targetDiskRatio))
+			}
+			if vms > 1 {
+				printRatio(out, fmt.Sprintf("wave of %d / one VM (%d MiB, median wave downtime)", vms, diskMiBs[0]),
+					medians[key{diskMiBs[0], vms}], medians[key{diskMiBs[0], 1}], fmt.Sprintf("target ≤ %.1f for a wave of 3", targetWaveRatio))
+			}
+			return nil
 		},
 	}
-	cmd.Flags().IntVar(&runs, "runs", 3, "migrations to measure (a fresh lab each)")
-	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB")
+	cmd.Flags().IntVar(&runs, "runs", 3, "migrations to measure per disk size (a fresh lab each)")
+	cmd.Flags().IntVar(&vms, "vms", 1, fmt.Sprintf("VMs cut over together, one wave (1 to %d: WebApp1..K; 1 is WebApp2)", benchMaxVMs))
+	cmd.Flags().Int64SliceVar(&diskMiBs, "disk-mib", []int64{lab.DefaultDiskSize >> 20}, "size of each source VM's disk in MiB; several, comma-separated, are each measured (e.g. 256,4096)")
 	cmd.Flags().Int64Var(&workloadKiB, "workload-kib", lab.DefaultWorkloadRate>>10, "KiB per second the guest workload writes into each running VM")
 	return cmd
 }
 
-func benchCutoverOnce(cmd *cobra.Command, disk, rate int64) (*steps.CutoverReport, error) {
+func printRatio(w io.Writer, what string, num, den float64, target string) {
+	if den <= 0 {
+		fmt.Fprintf(w, "%s: not measured\n", what)
+		return
+	}
+	fmt.Fprintf(w, "%s: %.2fs / %.2fs = %.2f (%s)\n", what, num, den, num/den, target)
+}
+
+// benchRow is one run's figures.
+type benchRow struct {
+	wave, probes, window      float64
+	projected, final, slowest string
+}
+
+func benchFigures(rep *steps.CutoverReport) benchRow {
+	var f benchRow
+	f.wave = rep.WaveDowntimeSeconds
+	var planned int64
+	slow := steps.PhaseRecord{}
+	slowVM := ""
+	for _, vm := range rep.VMs {
+		f.probes = max(f.probes, vm.MeasuredDowntimeSeconds)
+		f.window = max(f.window, vm.ServiceWindowSeconds)
+		if vm.FinalPass != nil {
+			planned += vm.FinalPass.Planned
+		}
+		for _, p := range vm.Phases {
+			if p.Name != "pre-cutover pass" && p.Seconds() > slow.Seconds() {
+				slow, slowVM = p, vm.VM
+			}
+		}
+	}
+	f.projected = "-"
+	if rep.ProjectedWaveSeconds > 0 {
+		f.projected = fmt.Sprintf("~%.1fs", rep.ProjectedWaveSeconds)
+	}
+	f.final = fmt.Sprintf("%.1f MiB changed", float64(planned)/(1<<20))
+	f.slowest = fmt.Sprintf("%s %.2fs", slow.Name, slow.Seconds())
+	if len(rep.VMs) > 1 {
+		f.slowest = slowVM + " " + f.slowest
+	}
+	return f
+}
+
+// benchVMs are the VMs a wave of k cuts over.
+func benchVMs(k int) []string {
+	if k == 1 {
+		return []string{"WebApp2"}
+	}
+	var out []string
+	for i := 1; i <= k; i++ {
+		out = append(out, fmt.Sprintf("WebApp%d", i))
+	}
+	return out
+}
+
+func benchCutoverOnce(cmd *cobra.Command, disk, rate int64, k int) (*steps.CutoverReport, error) {
 	ctx := cmd.Context()
 	if rate == 0 {
 		rate = -1
@@ -91,11 +202,24 @@ func benchCutoverOnce(cmd *cobra.Command, disk, rate int64) (*steps.CutoverRepor
 	if err != nil {
 		return nil, err
 	}
+	names := benchVMs(k)
+	if k > 1 {
+		// The lab's plan migrates WebApp2; the wave is WebApp1..k, as
+		// they would be listed under vms:.
+		on := true
+		pf.VMs = nil
+		for _, n := range names {
+			pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, PowerOn: &on})
+		}
+	}
 	it := steps.NewItinerary()
+	if err := pf.Validate(it); err != nil {
+		return nil, err
+	}
 	pf.ApplyDefaults(it)
 	env := steps.NewEnv(l.Config(), pf, steps.NewState(dir+"/bench.state.json"))
 	defer env.Close(ctx)
-	env.CutoverVMs = []string{"WebApp2"}
+	env.CutoverVMs = names
 	var failed []string
 	r := &steps.Runner{Itinerary: it, Env: env, Confirmed: true, Emit: func(ev steps.Event) {
 		if ev.Kind == steps.EventFailed {
@@ -110,8 +234,8 @@ func benchCutoverOnce(cmd *cobra.Command, disk, rate int64) (*steps.CutoverRepor
 		return nil, fmt.Errorf("downtime report: %w", err)
 	}
 	var rep steps.CutoverReport
-	if err := json.Unmarshal(b, &rep); err != nil || len(rep.VMs) == 0 {
-		return nil, fmt.Errorf("downtime report: %v", err)
+	if err := json.Unmarshal(b, &rep); err != nil || len(rep.VMs) != k {
+		return nil, fmt.Errorf("downtime report: %v (%d VM sections, want %d)", err, len(rep.VMs), k)
 	}
 	return &rep, nil
 }

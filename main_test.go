@@ -145,6 +145,12 @@ func TestHeadlessMigration(t *testing.T) {
 	if _, err := os.Stat(other); !os.IsNotExist(err) {
 		t.Errorf("the refused run wrote %s: %v", other, err)
 	}
+	// ferry plan projects the cutover's downtime, and says what is a default.
+	out, code = run("plan", "--plan", l.PlanPath())
+	if code != 0 || !strings.Contains(out, `+ create VM "WebApp2": cut over into vApp WebApp2`) || !strings.Contains(out, "projected downtime ~") ||
+		!strings.Contains(out, "shutdown 30s (default: a guest OS shutdown)") || !strings.Contains(out, "final pass ") {
+		t.Errorf("plan before the cutover: exit %d\n%s", code, out)
+	}
 	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp3")
 	if code != exitUsage || !strings.Contains(out, "WebApp2") {
 		t.Fatalf("confirming the wrong VM: exit %d\n%s", code, out)

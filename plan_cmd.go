@@ -192,6 +192,7 @@ var otherKeys = map[string]string{
 	"probes":                   "connectivity probes watched before, during and after the cutover, a list of:",
 	"probes[].name":            "  the probe's name (default: probe N)",
 	"probes[].vm":              "  the migrated VM it watches: its outage is that VM's measured downtime",
+	"probes[].vms":             "  further VMs it depends on (a web tier and its database): cut over in one wave, it is judged once all of them are up",
 	"probes[].tcp":             "  host:port to connect to",
 	"probes[].icmp":            "  host to ping",
 	"probes[].from":            "  ping from inside this guest (VMware Tools; login from FERRY_GUEST_USER/PASSWORD) ...",
@@ -201,6 +202,7 @@ var otherKeys = map[string]string{
 	"cutover.hard_power_off":   "  power the source off hard after that timeout (default true)",
 	"cutover.probe_interval":   "  how often probes run during the cutover (default 250ms)",
 	"cutover.green_timeout":    "  how long the probes may take to answer after power-on before rolling back (default 3m)",
+	"cutover.parallel":         "  how many VMs confirmed together (a wave) are cut over at once, 1 to 32 (default 4); each keeps its own rollback",
 }
 
 func newPlanCmd(g *globalFlags) *cobra.Command {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
@@ -98,6 +100,11 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if _, _, _, err := cutoverTimings(env.Plan.Cutover); err != nil {
 		return p, err
 	}
+	parallel, err := cutoverParallel(env.Plan.Cutover)
+	if err != nil {
+		return p, err
+	}
+	var projected []time.Duration
 	prev := env.State.Get(s.ID())
 	for _, vm := range env.Plan.VMs {
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
@@ -113,16 +120,33 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		if vm.PowerOn != nil && !*vm.PowerOn {
 			on = "left powered off"
 		}
-		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: vm.Name,
-			Detail: fmt.Sprintf("cut over into vApp %s of %s on network %s, %s", vm.TargetVApp, env.Plan.VDC, vm.TargetNetwork, on)})
+		detail := fmt.Sprintf("cut over into vApp %s of %s on network %s, %s", vm.TargetVApp, env.Plan.VDC, vm.TargetNetwork, on)
+		if est, err := env.ProjectDowntime(vm.Name); err == nil {
+			detail += "; projected downtime " + est.Short() + ": " + est.Text()
+			projected = append(projected, est.Total)
+		}
+		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: detail})
+	}
+	if len(projected) > 1 {
+		last := &p.Items[len(p.Items)-1]
+		last.Detail += fmt.Sprintf(" Confirmed together, the %d VMs are one wave, cut over in parallel (%d at a time, cutover.parallel): projected wave downtime ~%s.",
+			len(projected), min(parallel, len(projected)), roundSecs(waveProjection(projected, parallel).Seconds()))
 	}
 	return p, nil
 }
 
-// Apply implements Step.
+// Apply implements Step. The VMs confirmed together are one wave: they are
+// cut over in parallel, at most cutover.parallel at a time, each with its
+// own rollback (a failure of one never rolls back or holds up the others).
+// Probes that depend on several VMs of the wave are judged once all of
+// them are up. The report has one section per VM and the wave's total.
 func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
 	var res Result
 	shutdownTimeout, interval, greenTimeout, err := cutoverTimings(env.Plan.Cutover)
+	if err != nil {
+		return res, err
+	}
+	parallel, err := cutoverParallel(env.Plan.Cutover)
 	if err != nil {
 		return res, err
 	}
@@ -138,14 +162,26 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	go func() { defer close(probesDone); mon.Run(mctx) }()
 	defer func() { stopProbes(); <-probesDone }()
 
-	report := &CutoverReport{Job: env.Plan.Job, Started: time.Now()}
-	var failed []error
+	// The VMs of a wave report from several goroutines: one at a time to
+	// the front end (each line names its VM).
+	var emitMu sync.Mutex
+	emit = func(next Emit) Emit {
+		return func(ev Event) {
+			emitMu.Lock()
+			defer emitMu.Unlock()
+			next(ev)
+		}
+	}(emit)
+
+	report := &CutoverReport{Job: env.Plan.Job, Started: time.Now(), Parallel: parallel}
 	prev := env.State.Get(s.ID())
 	selected := map[string]bool{}
 	for _, n := range env.CutoverVMs {
 		selected[n] = true
 	}
 	var waiting []string
+	var wave []*vmCutover
+	vappLocks := map[string]*sync.Mutex{}
 	for _, vm := range env.Plan.VMs {
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
 			emit(Progress(vm.Name+": already cut over", -1))
@@ -155,24 +191,103 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 			waiting = append(waiting, vm.Name)
 			continue
 		}
-		c := &vmCutover{env: env, emit: emit, plan: vm, mon: mon, interval: interval,
+		if vappLocks[vm.TargetVApp] == nil {
+			vappLocks[vm.TargetVApp] = &sync.Mutex{}
+		}
+		wave = append(wave, &vmCutover{env: env, emit: emit, plan: vm, mon: mon, interval: interval,
 			shutdownTimeout: shutdownTimeout, hard: hard, greenTimeout: greenTimeout,
-			rep: VMReport{VM: vm.Name, TargetVApp: vm.TargetVApp}}
-		err := c.run(ctx, prev.Outputs[cutoverKey(vm.Name)])
-		c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
-		c.rep.finish(err)
+			vappMu: vappLocks[vm.TargetVApp], up: make(chan struct{}),
+			rep: VMReport{VM: vm.Name, TargetVApp: vm.TargetVApp}})
+	}
+	var names []string
+	for _, c := range wave {
+		names = append(names, c.plan.Name)
+	}
+	for _, c := range wave {
+		if est, err := env.ProjectDowntime(c.plan.Name); err == nil {
+			c.rep.Projection = est
+			c.rep.ProjectedDowntimeSeconds = est.Total.Seconds()
+		}
+	}
+	if len(wave) > 1 {
+		emit(Progress(fmt.Sprintf("wave of %d VMs (%s), %d at a time", len(wave), strings.Join(names, ", "), min(parallel, len(wave))), -1))
+	}
+	report.ProjectedWaveSeconds = waveProjection(report.projections(wave), parallel).Seconds()
+
+	errs := make([]error, len(wave))
+	var panicMu sync.Mutex
+	var panicked any
+	// A panic in a goroutine of the wave (a dying process, in the crash
+	// tests) goes on in the step's goroutine once the others have stopped.
+	catch := func() {
+		if p := recover(); p != nil {
+			panicMu.Lock()
+			if panicked == nil {
+				panicked = p
+			}
+			panicMu.Unlock()
+		}
+	}
+	wp := env.waveProbes(names)
+	wpDone := make(chan struct{})
+	go func() {
+		defer close(wpDone)
+		defer catch()
+		report.WaveProbes = judgeWaveProbes(ctx, wp, wave, mon, interval, greenTimeout, emit)
+	}()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallel)
+	for i, c := range wave {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(c.up)
+			defer catch()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = fmt.Errorf("%s: %w", c.plan.Name, ctx.Err())
+				return
+			}
+			defer func() { <-sem }()
+			err := c.run(ctx, prev.Outputs[cutoverKey(c.plan.Name)])
+			c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
+			c.rep.finish(err)
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	<-wpDone
+	if panicked != nil {
+		panic(panicked)
+	}
+	var failed []error
+	for i, c := range wave {
 		report.VMs = append(report.VMs, c.rep)
-		if err != nil {
+		if err := errs[i]; err != nil {
+			if !strings.HasPrefix(err.Error(), c.plan.Name) {
+				err = fmt.Errorf("%s: %w", c.plan.Name, err)
+			}
 			failed = append(failed, err)
 			continue
 		}
+		vm := c.plan
 		r := Resource{Kind: "vApp", Name: vm.TargetVApp, ID: c.vapp.VApp.HREF}
 		it := Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: fmt.Sprintf("running in vApp %s; measured downtime %s", vm.TargetVApp, c.rep.downtimeText()), Resource: &r}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
 		res.Resources = append(res.Resources, r)
 	}
+	for _, p := range report.WaveProbes {
+		if p.Error != "" {
+			failed = append(failed, fmt.Errorf("probe %q (%s): %s", p.Name, strings.Join(p.VMs, ", "), p.Error))
+		}
+	}
 	report.Finished = time.Now()
+	report.finishWave()
+	if len(wave) > 1 && report.WaveDowntimeSeconds > 0 {
+		emit(Progress(fmt.Sprintf("wave downtime %.1fs from the first shutdown to the last service back (projected ~%.1fs)", report.WaveDowntimeSeconds, report.ProjectedWaveSeconds), -1))
+	}
 	if len(report.VMs) > 0 {
 		dir := "."
 		if env.State.Path() != "" {
@@ -219,6 +334,8 @@ type vmCutover struct {
 	hard            bool
 	greenTimeout    time.Duration
 	rep             VMReport
+	vappMu          *sync.Mutex   // held from the import to the power-on: VMs of one vApp go in one at a time
+	up              chan struct{} // closed when this VM's cutover has ended
 
 	onprem, provider *vsphere.Client
 	sys              *vcd.Client
@@ -231,6 +348,9 @@ type vmCutover struct {
 }
 
 func (c *vmCutover) phase(name string, f func() (string, error)) error {
+	if h := c.env.phaseHook; h != nil {
+		h(c.plan.Name, name)
+	}
 	p := PhaseRecord{Name: name, Start: time.Now()}
 	c.emit(Progress(fmt.Sprintf("%s: %s", c.plan.Name, name), -1))
 	detail, err := f()
@@ -300,6 +420,9 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return err
 	}
 
+	// Released after a rollback (deferred calls run last first).
+	unlockVApp := func() {}
+	defer func() { unlockVApp() }()
 	// noRollback is set once power-on was requested and the target may run.
 	noRollback := false
 	defer func() {
@@ -351,6 +474,13 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if err := c.phase("create VM at provider", func() (string, error) { return c.createTarget(ctx) }); err != nil {
 		return err
 	}
+	// Two VMs of the wave going into one vApp: one at a time from the
+	// import to the power-on, so that neither finds the vApp half made
+	// nor removes it under the other in a rollback.
+	if c.vappMu != nil {
+		c.vappMu.Lock()
+		unlockVApp = c.vappMu.Unlock
+	}
 	if err := c.phase("import into vCD", func() (string, error) { return c.importTarget() }); err != nil {
 		return err
 	}
@@ -378,6 +508,8 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	}
 	noRollback = true
 	c.rep.TargetOn = time.Now()
+	unlockVApp()
+	unlockVApp = func() {}
 	// Past this point the target runs: never rolled back on a guess. It is
 	// cut over once its probes answer; a target whose guest never answers
 	// serves nobody while the source is off, and ferry cannot tell a guest
@@ -551,25 +683,38 @@ func (c *vmCutover) importTarget() (string, error) {
 	return "as new vApp " + c.plan.TargetVApp + " (disks not copied)", nil
 }
 
-// probeNames are the probes that watch this VM (all probes when none is tagged).
+// probeNames are the probes that watch this VM alone: those whose only VM
+// (vm:, vms:) it is. A VM no probe names, not even with others, is watched
+// by the probes that name no VM. Probes naming several VMs are the wave's
+// (Env.waveProbes).
 func (c *vmCutover) probeNames() []string {
-	var tagged, all []string
+	var own, untagged []string
+	shared := false
 	for i, p := range c.env.Plan.Probes {
 		name := p.label(i)
-		all = append(all, name)
-		if p.VM == c.plan.Name {
-			tagged = append(tagged, name)
+		deps := p.deps()
+		switch {
+		case len(deps) == 0:
+			untagged = append(untagged, name)
+		case len(deps) == 1 && deps[0] == c.plan.Name:
+			own = append(own, name)
+		case slices.Contains(deps, c.plan.Name):
+			shared = true
 		}
 	}
-	if len(tagged) > 0 {
-		return tagged
+	if len(own) > 0 || shared {
+		return own
 	}
-	return all
+	return untagged
 }
 
 func (c *vmCutover) waitGreen(ctx context.Context) (string, error) {
 	names := c.probeNames()
 	if len(names) == 0 {
+		c.rep.ServiceBack = c.rep.TargetOn
+		if len(c.env.Plan.Probes) > 0 {
+			return "no probe watches this VM alone (judged with the wave)", nil
+		}
 		return "no probes in the plan", nil
 	}
 	want := map[string]bool{}
@@ -591,6 +736,7 @@ func (c *vmCutover) waitGreen(ctx context.Context) (string, error) {
 			}
 		}
 		if green == len(want) {
+			c.rep.ServiceBack = time.Now()
 			return fmt.Sprintf("%d probe(s) answering", green), nil
 		}
 		if time.Now().After(deadline) {
@@ -630,6 +776,13 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 		}
 	}
 	var errs []error
+	if c.vapp != nil && c.createdVApp {
+		// Made by this cutover, but another VM may have gone into it
+		// since: then it stays, with that VM.
+		if err := c.vapp.Refresh(); err == nil && len(otherVMs(c.vapp, c.plan.Name)) > 0 {
+			c.createdVApp = false
+		}
+	}
 	switch {
 	case c.vapp != nil && c.createdVApp:
 		// Ours: holds our VM (its disks detached above) or nothing.

@@ -34,6 +34,10 @@ type Env struct {
 	// finishes only a target found running with its probes green).
 	CutoverDecision string
 
+	// phaseHook, for tests, is called as each VM's cutover phase begins
+	// (from that VM's goroutine).
+	phaseHook func(vm, phase string)
+
 	onprem   lazy[*vsphere.Client]
 	provider lazy[*vsphere.Client]
 	cloud    cloudClients

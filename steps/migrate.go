@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -59,9 +60,13 @@ type ProviderPlan struct {
 type ProbePlan struct {
 	Name string `yaml:"name"`
 	// VM is the migrated VM this probe watches (its outage is that VM's downtime).
-	VM   string `yaml:"vm,omitempty"`
-	TCP  string `yaml:"tcp,omitempty"`  // host:port
-	ICMP string `yaml:"icmp,omitempty"` // host
+	VM string `yaml:"vm,omitempty"`
+	// VMs are further VMs the probe depends on (a web tier and its
+	// database): cut over in one wave, the probe is judged once all of them
+	// are up, not when the first one is.
+	VMs  []string `yaml:"vms,omitempty"`
+	TCP  string   `yaml:"tcp,omitempty"`  // host:port
+	ICMP string   `yaml:"icmp,omitempty"` // host
 	// From / To: ping from inside the guest From (VMware Tools) to address To.
 	// The guest login comes from FERRY_GUEST_USER / FERRY_GUEST_PASSWORD.
 	From string `yaml:"from,omitempty"`
@@ -83,6 +88,38 @@ type CutoverPlan struct {
 	HardPowerOff    *bool  `yaml:"hard_power_off,omitempty"`   // after the timeout; default true
 	ProbeInterval   string `yaml:"probe_interval,omitempty"`   // default 250ms
 	GreenTimeout    string `yaml:"green_timeout,omitempty"`    // probes must answer within; default 3m
+	// Parallel bounds how many VMs of one wave (the VMs confirmed
+	// together) are cut over at once; default DefaultCutoverParallel.
+	Parallel *int `yaml:"parallel,omitempty"`
+}
+
+// DefaultCutoverParallel is how many VMs of a wave are cut over at once
+// when the plan does not say (cutover.parallel); MaxCutoverParallel bounds it.
+const (
+	DefaultCutoverParallel = 4
+	MaxCutoverParallel     = 32
+)
+
+// cutoverParallel reads cutover.parallel, or its default.
+func cutoverParallel(cp CutoverPlan) (int, error) {
+	if cp.Parallel == nil {
+		return DefaultCutoverParallel, nil
+	}
+	if n := *cp.Parallel; n < 1 || n > MaxCutoverParallel {
+		return 0, &FieldError{"cutover.parallel", fmt.Errorf("%d: want 1 to %d VMs cut over at once (default %d; 1 cuts a wave over one VM after the other)", n, MaxCutoverParallel, DefaultCutoverParallel)}
+	}
+	return *cp.Parallel, nil
+}
+
+// deps are the VMs a probe depends on: its vm and vms.
+func (p ProbePlan) deps() []string {
+	var out []string
+	for _, n := range append([]string{p.VM}, p.VMs...) {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Guest login environment variables for guest-operation probes.

@@ -15,6 +15,7 @@ import (
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
@@ -260,9 +261,17 @@ func TestCutoverFaultsRollBack(t *testing.T) {
 				FaultType: simulator.FaultTypeInvalidState, Message: "guest refuses to shut down", Enabled: true})
 		}, "shutdown"},
 		{"final pass fails", func(l *lab.Lab, env *Env) {
+			// Matched by moref: vcsim's ObjectName match panics on the
+			// lab's VM wrappers, which carry no name of their own.
+			onprem, _ := env.OnPrem(context.Background())
+			web2, err := onprem.VMByName(context.Background(), "WebApp2")
+			if err != nil {
+				panic(err)
+			}
+			off := simulator.FaultFilterAll("runtime.powerState == poweredOff")
 			l.OnPrem.Model.Service.AddFaultRule(&simulator.FaultInjectionRule{
-				MethodName: "QueryChangedDiskAreas", ObjectType: "*", ObjectName: "WebApp2", Probability: 1,
-				InclusionPropertyFilter: simulator.FaultFilterAll("runtime.powerState == poweredOff"),
+				MethodName: "QueryChangedDiskAreas", ObjectType: "*", ObjectName: "*", Probability: 1,
+				InclusionPropertyFilter: func(h mo.Reference) bool { return h.Reference().Value == web2.Ref.Value && off(h) },
 				FaultType:               simulator.FaultTypeGeneric, Message: "disk read error", Enabled: true})
 		}, "final pass"},
 		{"import fails", func(l *lab.Lab, env *Env) {

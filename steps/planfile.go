@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -305,6 +307,16 @@ func (pf *PlanFile) Validate(it Itinerary) error {
 		check("target_vapp", vm.TargetVApp, ValidName)
 		check("target_network", vm.TargetNetwork, ValidName)
 		check("rpo", vm.RPO, ValidRPO)
+	}
+	if _, err := cutoverParallel(pf.Cutover); err != nil {
+		errs = append(errs, err)
+	}
+	for i, p := range pf.Probes {
+		for j, n := range p.VMs {
+			if n == "" || !names[n] {
+				errs = append(errs, &FieldError{fmt.Sprintf("probes[%d].vms[%d]", i, j), fmt.Errorf("%q is not a VM of the plan (vms: %s)", n, strings.Join(slices.Sorted(maps.Keys(names)), ", "))})
+			}
+		}
 	}
 	if len(errs) == 0 {
 		return nil

@@ -111,6 +111,12 @@ func TestPlanFileValidation(t *testing.T) {
 			[]string{"vms[0].name", "is required"}},
 		{"unknown step in skip", "rpo: 5m", "rpo: 5m\nskip: [rights, coffee]",
 			[]string{"skip[1]", `"coffee" is not a step`, "trunk-network"}},
+		{"cutover.parallel zero", "rpo: 5m", "rpo: 5m\ncutover: {parallel: 0}",
+			[]string{"cutover.parallel", "0: want 1 to 32 VMs cut over at once", "default 4"}},
+		{"cutover.parallel too many", "rpo: 5m", "rpo: 5m\ncutover: {parallel: 33}",
+			[]string{"cutover.parallel", "33: want 1 to 32"}},
+		{"probe on a VM outside the plan", "rpo: 5m", "rpo: 5m\nprobes: [{name: shop, vm: WebApp2, vms: [DB9], tcp: '10.0.0.1:80'}]",
+			[]string{"probes[0].vms[0]", `"DB9" is not a VM of the plan`, "WebApp2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			y := strings.Replace(goodPlan, tc.from, tc.to, 1)
@@ -128,6 +134,20 @@ func TestPlanFileValidation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCutoverParallelDefault: cutover.parallel defaults to 4; 1 and 32 are
+// accepted.
+func TestCutoverParallelDefault(t *testing.T) {
+	for y, want := range map[string]int{"": DefaultCutoverParallel, "\ncutover: {parallel: 1}": 1, "\ncutover: {parallel: 32}": 32} {
+		pf, err := parseValid(t, goodPlan+y)
+		if err != nil {
+			t.Fatalf("%q: %v", y, err)
+		}
+		if n, err := cutoverParallel(pf.Cutover); err != nil || n != want {
+			t.Errorf("%q: parallel %d %v, want %d", y, n, err, want)
+		}
 	}
 }
 

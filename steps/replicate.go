@@ -45,6 +45,12 @@ func recordPass(store *replication.StateStore, vm string, r replication.PassResu
 	if err != nil {
 		return err
 	}
+	if vs.LastPass.Equal(r.Start) {
+		// The job recorded this pass itself: recording it again would
+		// make the interval between passes zero (and the change rate,
+		// which the projected downtime reads, unknown).
+		return nil
+	}
 	if !vs.LastPass.IsZero() {
 		vs.LastInterval = r.Start.Sub(vs.LastPass)
 	}

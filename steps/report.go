@@ -14,10 +14,22 @@ import (
 
 // CutoverReport is the downtime report of one cutover run.
 type CutoverReport struct {
-	Job      string     `json:"job,omitempty"`
-	Started  time.Time  `json:"started"`
-	Finished time.Time  `json:"finished"`
+	Job      string    `json:"job,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// Parallel is how many VMs of the wave were cut over at once at most.
+	Parallel int        `json:"parallel,omitempty"`
 	VMs      []VMReport `json:"vms"`
+	// The wave (the VMs cut over together): its downtime runs from the
+	// first shutdown to the last service back (VMReport.ServiceBack, the
+	// source on again after a rollback, a wave probe answering).
+	FirstShutdown        time.Time `json:"first_shutdown,omitempty"`
+	LastServiceBack      time.Time `json:"last_service_back,omitempty"`
+	WaveDowntimeSeconds  float64   `json:"wave_downtime_seconds,omitempty"`
+	ProjectedWaveSeconds float64   `json:"projected_wave_seconds,omitempty"`
+	// WaveProbes are the probes that depend on several VMs of the wave,
+	// judged once all of them were up.
+	WaveProbes []WaveProbe `json:"wave_probes,omitempty"`
 }
 
 // PhaseRecord is one phase of a VM's cutover.
@@ -47,6 +59,13 @@ type VMReport struct {
 	TargetOn  time.Time `json:"target_on,omitempty"`
 	// SourceBackOn is when a rollback powered the source on again.
 	SourceBackOn time.Time `json:"source_back_on,omitempty"`
+	// ServiceBack is when the VM's own probes answered after power-on (the
+	// power-on itself when no probe watches it alone).
+	ServiceBack time.Time `json:"service_back,omitempty"`
+	// ProjectedDowntimeSeconds is what ferry projected before the cutover
+	// (Projection says from what), to compare with the measured figures.
+	ProjectedDowntimeSeconds float64           `json:"projected_downtime_seconds,omitempty"`
+	Projection               *DowntimeEstimate `json:"projection,omitempty"`
 	// ServiceWindowSeconds is TargetOn - SourceOff (rolled back:
 	// SourceBackOn - SourceOff): the downtime as ferry's phases see it.
 	ServiceWindowSeconds float64 `json:"service_window_seconds,omitempty"`
@@ -119,13 +138,30 @@ func (r *CutoverReport) Markdown() string {
 	}
 	fmt.Fprintf(&b, "Started %s, finished %s (%s).\n\n",
 		r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Millisecond))
-	b.WriteString("| VM | outcome | measured downtime | shutdown to power-on | final pass |\n|---|---|---|---|---|\n")
+	if len(r.VMs) > 1 {
+		fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime %s from the first shutdown (%s) to the last service back (%s); projected %s.\n\n",
+			len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), clock(r.LastServiceBack), approx(r.ProjectedWaveSeconds))
+	}
+	b.WriteString("| VM | outcome | measured downtime | shutdown to power-on | projected | final pass |\n|---|---|---|---|---|---|\n")
 	for _, v := range r.VMs {
 		final := "-"
 		if v.FinalPass != nil {
 			final = fmt.Sprintf("%s changed, %s sent", mib(v.FinalPass.Planned), mib(v.FinalPass.Sent))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", v.VM, v.Outcome, secs(v.MeasuredDowntimeSeconds), secs(v.ServiceWindowSeconds), final)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", v.VM, v.Outcome, secs(v.MeasuredDowntimeSeconds), secs(v.ServiceWindowSeconds), approx(v.ProjectedDowntimeSeconds), final)
+	}
+	if len(r.WaveProbes) > 0 {
+		b.WriteString("\nProbes that depend on several VMs, judged once all of them were up:\n\n")
+		for _, p := range r.WaveProbes {
+			verdict := "answering at " + clock(p.Green)
+			switch {
+			case p.Error != "":
+				verdict = "FAILED: " + p.Error
+			case p.Note != "":
+				verdict = p.Note
+			}
+			fmt.Fprintf(&b, "- %s (%s): all up at %s; %s\n", p.Name, strings.Join(p.VMs, ", "), clock(p.Since), verdict)
+		}
 	}
 	for _, v := range r.VMs {
 		fmt.Fprintf(&b, "\n## %s -> vApp %s: %s\n\n", v.VM, v.TargetVApp, v.Outcome)
@@ -137,6 +173,9 @@ func (r *CutoverReport) Markdown() string {
 		}
 		if v.Note != "" {
 			fmt.Fprintf(&b, "%s\n\n", v.Note)
+		}
+		if v.Projection != nil {
+			fmt.Fprintf(&b, "Projected %s, measured %s. %s\n\n", approx(v.ProjectedDowntimeSeconds), v.downtimeText(), v.Projection.Text())
 		}
 		b.WriteString("| phase | start | seconds | detail |\n|---|---|---|---|\n")
 		for _, p := range v.Phases {
@@ -158,6 +197,22 @@ func (r *CutoverReport) Markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// clock is a time of day in the report ("-" for none).
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format("15:04:05.000")
+}
+
+// approx is a projected figure ("-" for none).
+func approx(s float64) string {
+	if s == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("~%.1fs", s)
 }
 
 func secs(s float64) string {

@@ -41,5 +41,17 @@ func (v VMReport) Figures() string {
 	if v.FinalPass != nil {
 		final = fmt.Sprintf("%s changed, %s sent", mib(v.FinalPass.Planned), mib(v.FinalPass.Sent))
 	}
-	return fmt.Sprintf("%s · measured downtime %s · shutdown to power-on %s · final pass %s", v.Outcome, secs(v.MeasuredDowntimeSeconds), secs(v.ServiceWindowSeconds), final)
+	proj := ""
+	if v.ProjectedDowntimeSeconds > 0 {
+		proj = " · projected " + approx(v.ProjectedDowntimeSeconds)
+	}
+	return fmt.Sprintf("%s · measured downtime %s · shutdown to power-on %s%s · final pass %s", v.Outcome, secs(v.MeasuredDowntimeSeconds), secs(v.ServiceWindowSeconds), proj, final)
+}
+
+// WaveFigures is the wave's line of the report ("" for a single VM).
+func (r *CutoverReport) WaveFigures() string {
+	if len(r.VMs) < 2 {
+		return ""
+	}
+	return fmt.Sprintf("wave of %d (at most %d at a time) · downtime %s from the first shutdown to the last service back · projected %s", len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), approx(r.ProjectedWaveSeconds))
 }

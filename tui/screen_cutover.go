@@ -24,6 +24,26 @@ type cutoverScreen struct {
 	typed   textinput.Model
 	powerOn bool
 	problem string // why the confirmation was refused
+	// The projected downtime of each VM (steps.Env.ProjectDowntime), read
+	// again at most every projectionTTL: the view must not read the
+	// replication store and the reports at every frame.
+	proj   map[string]*steps.DowntimeEstimate
+	projAt time.Time
+}
+
+const projectionTTL = 5 * time.Second
+
+// projection is vm's projected downtime (nil when it cannot be projected).
+func (s *cutoverScreen) projection(vm string) *steps.DowntimeEstimate {
+	if now := s.w.now(); s.proj == nil || now.Sub(s.projAt) > projectionTTL || now.Before(s.projAt) {
+		s.proj, s.projAt = map[string]*steps.DowntimeEstimate{}, now
+		for _, v := range s.w.env.Migrating() {
+			if est, err := s.w.env.ProjectDowntime(v.Name); err == nil {
+				s.proj[v.Name] = est
+			}
+		}
+	}
+	return s.proj[vm]
 }
 
 func newCutoverScreen(w *wiring, idx int) *cutoverScreen {
@@ -213,11 +233,31 @@ func (s *cutoverScreen) confirmLines(width int) []string {
 		out = append(out, sDanger.Render(l))
 	}
 	out = append(out, "")
+	var ests []*steps.DowntimeEstimate
 	for _, vm := range s.w.env.Migrating() {
 		out = append(out, trunc(fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork)), width))
-		if r, ok := s.w.dash.Row(vm.Name); ok {
-			out = append(out, sDim.Render(trunc(fmt.Sprintf("    last pass %s · %s · projected downtime ~%s", ago(s.w.now(), r.LastPass), r.Health, dur(r.ProjectedDowntime)), width)))
+		var facts []string
+		// The whole window (shutdown to the first answering probe), not
+		// only the final pass.
+		est := s.projection(vm.Name)
+		if est != nil {
+			ests = append(ests, est)
+			facts = append(facts, "projected downtime ~"+dur(est.Total))
 		}
+		if r, ok := s.w.dash.Row(vm.Name); ok {
+			facts = append(facts, "last pass "+ago(s.w.now(), r.LastPass), fmt.Sprint(r.Health))
+		}
+		if len(facts) > 0 {
+			out = append(out, sDim.Render(trunc("    "+strings.Join(facts, " · "), width)))
+		}
+		if est != nil {
+			out = append(out, wrapped("    "+est.Compact(), width, 6, sDim)...)
+		}
+	}
+	if len(ests) > 1 {
+		wave, at := s.w.env.ProjectWave(ests)
+		out = append(out, "")
+		out = append(out, wrapped(fmt.Sprintf("  Confirmed together they are one wave: %d at a time (cutover.parallel), each with its own rollback · projected wave downtime ~%s", at, dur(wave)), width, 4, lipgloss.NewStyle())...)
 	}
 	if len(s.w.env.Migrating()) == 0 {
 		out = append(out, sWarn.Render("  no VMs left to cut over: select more in step 5"))
@@ -249,28 +289,46 @@ func (s *cutoverScreen) confirmLines(width int) []string {
 }
 
 // phaseSpan is one phase of the cutover timeline, from its first event to
-// the next phase's.
+// the VM's next one (a wave's VMs report at once, each line named by its VM).
 type phaseSpan struct {
 	name       string
-	start, end time.Time
+	start, end time.Time // end zero: the VM's latest line
+	open       bool      // its VM's latest line, a phase not said done
 }
 
-// phases groups the step's phase messages into the timeline. A progress
-// event with a fraction is byte progress inside the current phase, not a
-// phase of its own.
+// vmOf is the VM a line of the step names ("WebApp2: final pass"), or "".
+func (s *cutoverScreen) vmOf(msg string) string {
+	name, _, ok := strings.Cut(msg, ": ")
+	if !ok {
+		return ""
+	}
+	for _, vm := range s.w.env.Plan.VMs {
+		if vm.Name == name {
+			return name
+		}
+	}
+	return ""
+}
+
+// phases groups the step's phase messages into the timeline, per VM. A
+// progress event with a fraction is byte progress inside the current
+// phase, not a phase of its own.
 func (s *cutoverScreen) phases() []phaseSpan {
 	var out []phaseSpan
+	latest := map[string]int{} // VM -> its latest span
 	for _, ev := range s.run.events {
 		if ev.Kind != steps.EventProgress || ev.Fraction >= 0 || isReportLine(ev) {
 			continue
 		}
-		if n := len(out); n > 0 && out[n-1].name == ev.Message {
-			continue
+		vm := s.vmOf(ev.Message)
+		if i, ok := latest[vm]; ok {
+			if out[i].name == ev.Message {
+				continue
+			}
+			out[i].end, out[i].open = ev.Time, false
 		}
-		if n := len(out); n > 0 {
-			out[n-1].end = ev.Time
-		}
-		out = append(out, phaseSpan{name: ev.Message, start: ev.Time})
+		out = append(out, phaseSpan{name: ev.Message, start: ev.Time, open: !strings.Contains(ev.Message, " done in ")})
+		latest[vm] = len(out) - 1
 	}
 	return out
 }
@@ -292,12 +350,15 @@ func (s *cutoverScreen) timeline(width, room int) []string {
 	for i := first; i < len(ps); i++ {
 		p := ps[i]
 		glyph, end := sOK.Render("✓"), p.end
-		if i == len(ps)-1 {
+		if end.IsZero() {
 			end = s.run.finished
-			switch s.run.phase {
-			case phaseApplying:
-				glyph, end = s.w.spin(), now
-			case phaseFailed:
+			switch {
+			case s.run.phase == phaseApplying:
+				end = now
+				if p.open || i == len(ps)-1 {
+					glyph = s.w.spin()
+				}
+			case s.run.phase == phaseFailed && (p.open || i == len(ps)-1):
 				glyph = sErr.Render("✗")
 			}
 		}
@@ -379,6 +440,9 @@ func (s *cutoverScreen) report(width, height int) []string {
 		} else {
 			out = append(out, "")
 			out = append(out, sBold.Render("Downtime report")+fmt.Sprintf(" · total %s", rep.Finished.Sub(rep.Started).Round(time.Millisecond)))
+			if wave := rep.WaveFigures(); wave != "" {
+				out = append(out, wrapped("  "+wave, width, 4, sBold)...)
+			}
 			for _, v := range rep.VMs {
 				out = append(out, wrapped("  "+v.VM+": "+v.Figures(), width, 4, lipgloss.NewStyle())...)
 			}
@@ -408,10 +472,12 @@ func (s *cutoverScreen) report(width, height int) []string {
 		out = append(out, "  measured by probes    "+sDim.Render("none seen here; the step's own probes are in Result"))
 	}
 	var proj time.Duration
-	for _, vm := range s.w.env.Plan.VMs {
-		if r, ok := s.w.dash.Row(vm.Name); ok {
-			proj = max(proj, r.ProjectedDowntime)
-		}
+	var ests []*steps.DowntimeEstimate
+	for _, est := range s.proj {
+		ests = append(ests, est)
+	}
+	if len(ests) > 0 {
+		proj, _ = s.w.env.ProjectWave(ests) // as projected on the confirmation
 	}
 	if proj > 0 {
 		out = append(out, fmt.Sprintf("  projected before      ~%s", dur(proj)))

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -72,7 +73,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("Cloud Director %s: no organization given for %s (set VCD_ORG; System for the provider)", endpoint, cfg.User)
 	}
 
-	c := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(120))
+	c := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(120), govcd.WithVcloudRequestIdFunc(requestID))
 	tr := c.Client.Http.Transport.(*http.Transport)
 	tr.TLSHandshakeTimeout = 15 * time.Second
 	if !cfg.Insecure {
@@ -235,4 +236,16 @@ func EdgeGatewayNames(vdc *govcd.Vdc) ([]string, error) {
 		names = append(names, g.EdgeGateway.Name)
 	}
 	return names, nil
+}
+
+// requestCount numbers the requests of this process, for requestID.
+var requestCount atomic.Uint64
+
+// requestID is the X-VMWARE-VCLOUD-CLIENT-REQUEST-ID of a request, in the
+// format of govcd.VcloudRequestIdBuilderFunc ("7-2026-12-01-18-40-05-123-"),
+// which Cloud Director writes into its logs and vCenter's. govcd's own reads
+// its counter without synchronization, a data race when several goroutines
+// use clients at once (the VMs of a cutover wave).
+func requestID() string {
+	return fmt.Sprintf("%d-%s-", requestCount.Add(1), strings.ReplaceAll(time.Now().Format("2006-01-02-15-04-05.000"), ".", "-"))
 }

@@ -1,0 +1,330 @@
+package steps
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// The projected downtime of a cutover: what each phase inside the window
+// (from the shutdown to the first answering probe) is expected to take,
+// from recorded data where there is some: the replication store (the
+// recent change rate, the measured pass throughput) and the phases of
+// earlier cutovers in the reports beside the state file. A phase with no
+// record gets a default, and the estimate says which.
+
+// EstimatePart is one phase of a projected downtime.
+type EstimatePart struct {
+	Phase   string  `json:"phase"`
+	Seconds float64 `json:"seconds"`
+	// From says what the figure comes from.
+	From    string `json:"from"`
+	Default bool   `json:"default,omitempty"`
+}
+
+// DowntimeEstimate is a VM's projected cutover downtime.
+type DowntimeEstimate struct {
+	VM           string         `json:"vm"`
+	TotalSeconds float64        `json:"total_seconds"`
+	Parts        []EstimatePart `json:"parts"`
+	// Total is TotalSeconds as a duration.
+	Total time.Duration `json:"-"`
+}
+
+// Defaults lists the phases estimated from defaults (no record).
+func (d *DowntimeEstimate) Defaults() []string {
+	var out []string
+	for _, p := range d.Parts {
+		if p.Default {
+			out = append(out, p.Phase)
+		}
+	}
+	return out
+}
+
+// Short is the estimate in one phrase: "~4.2s (defaults for: create VM, ...)".
+func (d *DowntimeEstimate) Short() string {
+	s := fmt.Sprintf("~%s", roundSecs(d.TotalSeconds))
+	switch def := d.Defaults(); {
+	case len(def) == len(d.Parts):
+		s += " (all defaults: nothing recorded yet to project from)"
+	case len(def) > 0:
+		s += " (defaults for " + strings.Join(def, ", ") + ")"
+	default:
+		s += " (from recorded data)"
+	}
+	return s
+}
+
+// Text is every part with where it comes from.
+func (d *DowntimeEstimate) Text() string {
+	var parts []string
+	for _, p := range d.Parts {
+		from := p.From
+		if p.Default {
+			from = "default: " + from
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (%s)", p.Phase, roundSecs(p.Seconds), from))
+	}
+	return "Projection: " + strings.Join(parts, " + ") + "."
+}
+
+func roundSecs(s float64) string {
+	switch {
+	case s < 10:
+		return fmt.Sprintf("%.1fs", s)
+	case s < 120:
+		return fmt.Sprintf("%.0fs", s)
+	}
+	return (time.Duration(s) * time.Second).Round(time.Second).String()
+}
+
+// Default phase durations, for a phase no report has recorded yet.
+var phaseDefaults = []struct {
+	phase string
+	d     time.Duration
+	why   string
+}{
+	{"shutdown", 30 * time.Second, "a guest OS shutdown"},
+	{"final pass", 0, ""}, // from the replication store
+	{"verify", 0, ""},     // as recorded, or as the final pass
+	{"create VM at provider", 5 * time.Second, "a vCenter create over existing disks"},
+	{"import into vCD", 10 * time.Second, "a Cloud Director import without copy"},
+	{"connect networks", 3 * time.Second, "a Cloud Director NIC reconfigure"},
+	{"power on", 5 * time.Second, "a Cloud Director power-on"},
+	{"probes green", 30 * time.Second, "a guest boot until its service answers"},
+}
+
+// defaultPassThroughput is assumed when no pass has measured one.
+const defaultPassThroughput = 50 << 20
+
+// cutoverHistory is the phases of earlier cutovers, from the reports saved
+// beside the state file.
+type cutoverHistory struct {
+	reports []CutoverReport
+}
+
+func (e *Env) cutoverHistory() cutoverHistory {
+	var h cutoverHistory
+	if e.State == nil || e.State.Path() == "" {
+		return h
+	}
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(e.State.Path()), "cutover-*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var r CutoverReport
+		if json.Unmarshal(b, &r) == nil {
+			h.reports = append(h.reports, r)
+		}
+	}
+	return h
+}
+
+// phase returns the recorded durations of a phase that succeeded: this VM's
+// when it has some, else every VM's; and whose they are.
+func (h cutoverHistory) phase(vm, name string) ([]float64, bool) {
+	var mine, all []float64
+	for _, r := range h.reports {
+		for _, v := range r.VMs {
+			for _, p := range v.Phases {
+				if p.Name != name || p.Error != "" || p.End.IsZero() {
+					continue
+				}
+				all = append(all, p.Seconds())
+				if v.VM == vm {
+					mine = append(mine, p.Seconds())
+				}
+			}
+		}
+	}
+	if len(mine) > 0 {
+		return mine, true
+	}
+	return all, false
+}
+
+// finalThroughput is the disk bytes per second that recorded final passes
+// covered.
+func (h cutoverHistory) finalThroughput() (float64, int) {
+	var bytes int64
+	var secs float64
+	n := 0
+	for _, r := range h.reports {
+		for _, v := range r.VMs {
+			if v.FinalPass == nil || v.FinalPass.Planned == 0 {
+				continue
+			}
+			for _, p := range v.Phases {
+				if p.Name == "final pass" && p.Error == "" && p.Seconds() > 0 {
+					bytes += v.FinalPass.Planned
+					secs += p.Seconds()
+					n++
+				}
+			}
+		}
+	}
+	if secs == 0 {
+		return 0, 0
+	}
+	return float64(bytes) / secs, n
+}
+
+func medianOf(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+// ProjectDowntime projects the downtime of vm's cutover now.
+func (e *Env) ProjectDowntime(vm string) (*DowntimeEstimate, error) {
+	var plan *VMPlan
+	for i := range e.Plan.VMs {
+		if e.Plan.VMs[i].Name == vm {
+			plan = &e.Plan.VMs[i]
+		}
+	}
+	if plan == nil {
+		return nil, fmt.Errorf("VM %s is not in the plan", vm)
+	}
+	var vs replication.VMState
+	store, done, err := e.readReplicationStore()
+	if err != nil {
+		return nil, err
+	}
+	if store != nil {
+		vs, err = store.VM(vm)
+		done()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return projectDowntime(*plan, vs, e.cutoverHistory()), nil
+}
+
+func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory) *DowntimeEstimate {
+	est := &DowntimeEstimate{VM: plan.Name}
+	add := func(p EstimatePart) {
+		est.Parts = append(est.Parts, p)
+		est.TotalSeconds += p.Seconds
+	}
+	recorded := func(name string) (EstimatePart, bool) {
+		v, own := h.phase(plan.Name, name)
+		if len(v) == 0 {
+			return EstimatePart{}, false
+		}
+		whose := "earlier cutovers of this plan's VMs"
+		if own {
+			whose = "earlier cutovers of " + plan.Name
+		}
+		return EstimatePart{Phase: name, Seconds: medianOf(v), From: fmt.Sprintf("median of %d in %s", len(v), whose)}, true
+	}
+	var shutdown, final float64
+	for _, d := range phaseDefaults {
+		switch d.phase {
+		case "final pass":
+			p := finalPassEstimate(plan, vs, h, shutdown)
+			final = p.Seconds
+			add(p)
+		case "verify":
+			if p, ok := recorded(d.phase); ok {
+				add(p)
+			} else {
+				add(EstimatePart{Phase: d.phase, Seconds: final, From: "no verify recorded: as long as the final pass", Default: true})
+			}
+		default:
+			p, ok := recorded(d.phase)
+			if !ok {
+				p = EstimatePart{Phase: d.phase, Seconds: d.d.Seconds(), From: d.why, Default: true}
+			}
+			if d.phase == "shutdown" {
+				shutdown = p.Seconds
+			}
+			add(p)
+		}
+	}
+	est.Total = time.Duration(est.TotalSeconds * float64(time.Second))
+	return est
+}
+
+// finalPassEstimate: the final pass carries what the guest wrote during the
+// pre-cutover pass (about as long as the last pass) and the shutdown, at
+// the recent change rate, at the measured pass throughput.
+func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, shutdown float64) EstimatePart {
+	p := EstimatePart{Phase: "final pass"}
+	if vs.LastPass.IsZero() {
+		p.Seconds, p.From, p.Default = 10, "no pass recorded yet", true
+		return p
+	}
+	if vs.LastPlanned == 0 && vs.LastInterval <= 0 {
+		p.Seconds, p.From, p.Default = 10, "no incremental pass recorded yet: change rate unknown", true
+		return p
+	}
+	interval, intervalFrom := vs.LastInterval, "over the last pass interval"
+	if interval <= 0 {
+		rpo, err := time.ParseDuration(plan.RPO)
+		if err != nil || rpo <= 0 {
+			rpo = time.Minute
+		}
+		interval, intervalFrom = rpo, "over one RPO (no interval between passes recorded)"
+	}
+	changeRate := float64(vs.LastPlanned) / interval.Seconds()
+	window := vs.LastDuration.Seconds() + shutdown
+	bytes := changeRate * window
+	rate, rateFrom := vs.LastRate, "the last pass's throughput"
+	if r, n := h.finalThroughput(); n > 0 {
+		rate, rateFrom = r, fmt.Sprintf("the throughput of %d recorded final pass(es)", n)
+	}
+	if rate <= 0 {
+		rate, rateFrom = defaultPassThroughput, "a default throughput of 50 MiB/s (none measured)"
+		p.Default = true
+	}
+	p.Seconds = bytes / rate
+	p.From = fmt.Sprintf("%s changed at %s/s %s, at %s", mib(int64(bytes)), mib(int64(changeRate)), intervalFrom, rateFrom)
+	return p
+}
+
+// Compact is every part in a few words, defaults marked with *:
+// "shutdown 30s* · final pass 0.2s · ... (* default)".
+func (d *DowntimeEstimate) Compact() string {
+	var parts []string
+	for _, p := range d.Parts {
+		s := p.Phase + " " + roundSecs(p.Seconds)
+		if p.Default {
+			s += "*"
+		}
+		parts = append(parts, s)
+	}
+	s := strings.Join(parts, " · ")
+	if len(d.Defaults()) > 0 {
+		s += " (* default: not recorded yet)"
+	}
+	return s
+}
+
+// ProjectWave is the projected downtime of VMs cut over together (their
+// estimates), at cutover.parallel at a time, and how many run at once.
+func (e *Env) ProjectWave(ests []*DowntimeEstimate) (time.Duration, int) {
+	parallel, err := cutoverParallel(e.Plan.Cutover)
+	if err != nil {
+		parallel = DefaultCutoverParallel
+	}
+	var d []time.Duration
+	for _, est := range ests {
+		if est != nil {
+			d = append(d, est.Total)
+		}
+	}
+	return waveProjection(d, parallel), min(parallel, len(d))
+}

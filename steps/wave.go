@@ -1,0 +1,227 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ferry-migrate/ferry/probe"
+)
+
+// A wave is the VMs confirmed together: Cutover.Apply cuts them over in
+// parallel (cutover.parallel at a time). This file holds what belongs to the
+// wave as a whole: the probes that depend on several of its VMs, and its
+// total downtime.
+
+// waveProbe is a plan probe that names several VMs, at least one of them in
+// the wave.
+type waveProbe struct {
+	name string
+	deps []string // the probe's VMs in the wave
+	all  []string // all the VMs it names
+}
+
+// waveProbes are the plan's probes that depend on several VMs and on at
+// least one VM of the wave.
+func (e *Env) waveProbes(wave []string) []waveProbe {
+	var out []waveProbe
+	for i, p := range e.Plan.Probes {
+		deps := p.deps()
+		if len(deps) < 2 {
+			continue
+		}
+		var in []string
+		for _, d := range deps {
+			if slices.Contains(wave, d) {
+				in = append(in, d)
+			}
+		}
+		if len(in) > 0 {
+			out = append(out, waveProbe{name: p.label(i), deps: in, all: deps})
+		}
+	}
+	return out
+}
+
+// WaveProbe is the judgement of a probe that depends on several VMs, made
+// once all of them were up.
+type WaveProbe struct {
+	Name string   `json:"name"`
+	VMs  []string `json:"vms"`
+	// Since is when the last of its VMs was up (target powered on, or the
+	// source on again after a rollback); Green when it answered after that.
+	Since   time.Time      `json:"since,omitempty"`
+	Green   time.Time      `json:"green,omitempty"`
+	Error   string         `json:"error,omitempty"`
+	Note    string         `json:"note,omitempty"`
+	Outages []probe.Outage `json:"outages,omitempty"`
+}
+
+// judgeWaveProbes waits, for each probe, until every VM of the wave it
+// depends on has ended its cutover, then until the probe answers (within
+// greenTimeout). A VM that is up neither in Cloud Director nor on-prem (a
+// failure that needs a decision) leaves the probe unjudged, with a note.
+func judgeWaveProbes(ctx context.Context, wps []waveProbe, wave []*vmCutover, mon *probe.Monitor, interval, greenTimeout time.Duration, emit Emit) []WaveProbe {
+	if len(wps) == 0 {
+		return nil
+	}
+	byName := map[string]*vmCutover{}
+	for _, c := range wave {
+		byName[c.plan.Name] = c
+	}
+	out := make([]WaveProbe, len(wps))
+	done := make(chan any)
+	for i, wp := range wps {
+		go func() {
+			// A panic (a dying process, in tests) goes on in the caller.
+			defer func() { done <- recover() }()
+			r := WaveProbe{Name: wp.name, VMs: wp.all}
+			var down []string
+			for _, n := range wp.deps {
+				c := byName[n]
+				select {
+				case <-c.up:
+				case <-ctx.Done():
+					r.Error = ctx.Err().Error()
+					out[i] = r
+					return
+				}
+				// Read after c.up is closed: the VM's goroutine is done with rep.
+				up := c.rep.TargetOn
+				if up.IsZero() {
+					up = c.rep.SourceBackOn
+				}
+				if up.IsZero() && !c.rep.Started.IsZero() && c.rep.SourceOff.IsZero() {
+					up = c.rep.Started // never shut down: still running on-prem
+				}
+				if up.IsZero() {
+					down = append(down, n)
+					continue
+				}
+				if up.After(r.Since) {
+					r.Since = up
+				}
+			}
+			if len(down) > 0 {
+				r.Note = "not judged: " + strings.Join(down, ", ") + " is not running (see its section)"
+				out[i] = r
+				return
+			}
+			emit(Progress(fmt.Sprintf("wave: probe %s (%s): all up, waiting for it to answer", wp.name, strings.Join(wp.all, ", ")), -1))
+			deadline := time.Now().Add(greenTimeout)
+			for {
+				var st probe.Stats
+				for _, s := range mon.Stats() {
+					if s.Target == wp.name {
+						st = s
+					}
+				}
+				if st.Last.OK && st.Last.At.After(r.Since) {
+					r.Green = st.Last.At
+					emit(Progress(fmt.Sprintf("wave: probe %s (%s) answering", wp.name, strings.Join(wp.all, ", ")), -1))
+					break
+				}
+				if time.Now().After(deadline) {
+					r.Error = fmt.Sprintf("not answering %s after all of its VMs were up", greenTimeout)
+					emit(Warning(fmt.Sprintf("wave: probe %s (%s): %s", wp.name, strings.Join(wp.all, ", "), r.Error)))
+					break
+				}
+				select {
+				case <-ctx.Done():
+					r.Error = ctx.Err().Error()
+					out[i] = r
+					return
+				case <-time.After(interval):
+				}
+			}
+			var first time.Time
+			for _, n := range wp.deps {
+				if s := byName[n].rep.Started; first.IsZero() || s.Before(first) {
+					first = s
+				}
+			}
+			r.Outages = probeOutages(mon, []string{wp.name}, first)
+			out[i] = r
+		}()
+	}
+	var panicked any
+	for range wps {
+		if p := <-done; p != nil && panicked == nil {
+			panicked = p
+		}
+	}
+	if panicked != nil {
+		panic(panicked)
+	}
+	return out
+}
+
+// finishWave sums the wave up: from the first shutdown to the last service
+// back (a VM's probes answering, the target powered on when none watches it
+// alone, the source on again after a rollback, a wave probe answering).
+func (r *CutoverReport) finishWave() {
+	var first, last time.Time
+	for _, v := range r.VMs {
+		if v.SourceOff.IsZero() {
+			continue
+		}
+		if first.IsZero() || v.SourceOff.Before(first) {
+			first = v.SourceOff
+		}
+		back := v.ServiceBack
+		if back.IsZero() {
+			back = v.TargetOn
+		}
+		if !v.SourceBackOn.IsZero() {
+			back = v.SourceBackOn
+		}
+		if back.After(last) {
+			last = back
+		}
+	}
+	for _, p := range r.WaveProbes {
+		if p.Green.After(last) {
+			last = p.Green
+		}
+	}
+	if !first.IsZero() && last.After(first) {
+		r.FirstShutdown, r.LastServiceBack = first, last
+		r.WaveDowntimeSeconds = last.Sub(first).Seconds()
+	}
+}
+
+// projections are the wave's VMs' projected downtimes.
+func (r *CutoverReport) projections(wave []*vmCutover) []time.Duration {
+	var out []time.Duration
+	for _, c := range wave {
+		if c.rep.Projection != nil {
+			out = append(out, c.rep.Projection.Total)
+		}
+	}
+	return out
+}
+
+// waveProjection is a wave's projected downtime: its VMs' projections laid
+// out on parallel slots, longest first (the wave ends with its last VM).
+// Contention for shared resources (the network, the provider) is not in it.
+func waveProjection(each []time.Duration, parallel int) time.Duration {
+	if len(each) == 0 || parallel < 1 {
+		return 0
+	}
+	d := slices.Clone(each)
+	sort.Slice(d, func(i, j int) bool { return d[i] > d[j] })
+	slots := make([]time.Duration, min(parallel, len(d)))
+	for _, x := range d {
+		k := 0
+		for j := range slots {
+			if slots[j] < slots[k] {
+				k = j
+			}
+		}
+		slots[k] += x
+	}
+	return slices.Max(slots)
+}

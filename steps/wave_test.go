@@ -1,0 +1,264 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
+
+	"github.com/ferry-migrate/ferry/lab"
+)
+
+// waveLab is migrationLab with vms in the plan, a TCP probe on each, and a
+// probe that depends on the first two (a web tier and its database).
+func waveLab(t *testing.T, vms ...string) (*lab.Lab, *Env) {
+	t.Helper()
+	l, env := migrationLab(t, vms[0])
+	addr := map[string]string{}
+	for _, r := range l.Reach.Plan() {
+		addr[r.Name] = r.Addr
+	}
+	env.Plan.VMs, env.Plan.Probes = nil, nil
+	for _, vm := range vms {
+		env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: vm})
+		env.Plan.Probes = append(env.Plan.Probes, ProbePlan{Name: "tcp " + vm, VM: vm, TCP: addr[vm]})
+	}
+	env.Plan.Probes = append(env.Plan.Probes, ProbePlan{Name: "shop", VM: vms[0], VMs: vms[1:2], TCP: addr[vms[0]]})
+	env.Plan.ApplyDefaults(NewItinerary())
+	if err := env.Plan.Validate(NewItinerary()); err != nil {
+		t.Fatal(err)
+	}
+	return l, env
+}
+
+// barrier holds each VM at the start of phase until all n VMs are there:
+// only a parallel cutover gets through (serial ones time out and fail).
+func barrier(t *testing.T, env *Env, phase string, n int) {
+	var mu sync.Mutex
+	arrived := 0
+	all := make(chan struct{})
+	env.phaseHook = func(vm, p string) {
+		if p != phase {
+			return
+		}
+		mu.Lock()
+		if arrived++; arrived == n {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s waited at %q for the other VMs of the wave: they are not cut over in parallel", vm, phase)
+		}
+	}
+}
+
+// TestWaveCutsOverInParallel (issue 12 item 5): three VMs confirmed
+// together are cut over at once: every VM is shut down before any target is
+// powered on, the report has a section per VM and the wave's total, and the
+// probe that depends on two of them is judged once both are up.
+func TestWaveCutsOverInParallel(t *testing.T) {
+	_, env := waveLab(t, "WebApp1", "WebApp2", "WebApp3")
+	ctx := context.Background()
+	var mu sync.Mutex
+	var lines []string
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error)
+	}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vms, err := ConfirmedVMs(env.Plan, "WebApp1,WebApp2,WebApp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.CutoverVMs, r.Confirmed = vms, true
+	barrier(t, env, "shutdown", 3)
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "" {
+		t.Fatalf("wave: %+v %v\n%s", out, err, strings.Join(lines, "\n"))
+	}
+	rep, md, err := env.LastCutoverReport()
+	if err != nil || rep == nil {
+		t.Fatalf("report: %v", err)
+	}
+	if len(rep.VMs) != 3 {
+		t.Fatalf("report has %d VM sections, want 3", len(rep.VMs))
+	}
+	var lastOff, firstOn time.Time
+	for _, v := range rep.VMs {
+		if v.Outcome != "migrated" || v.SourceOff.IsZero() || v.TargetOn.IsZero() || v.ServiceBack.IsZero() {
+			t.Fatalf("%s: %+v", v.VM, v)
+		}
+		if v.ProjectedDowntimeSeconds <= 0 || v.Projection == nil {
+			t.Errorf("%s: no projected downtime beside the measured one", v.VM)
+		}
+		if v.SourceOff.After(lastOff) {
+			lastOff = v.SourceOff
+		}
+		if firstOn.IsZero() || v.TargetOn.Before(firstOn) {
+			firstOn = v.TargetOn
+		}
+	}
+	// The windows overlap: all three were off before any came back.
+	if !lastOff.Before(firstOn) {
+		t.Errorf("last shutdown %s not before the first power-on %s: not in parallel", lastOff, firstOn)
+	}
+	// The wave's total: first shutdown to last service back.
+	var first, last time.Time
+	for _, v := range rep.VMs {
+		if first.IsZero() || v.SourceOff.Before(first) {
+			first = v.SourceOff
+		}
+		if v.ServiceBack.After(last) {
+			last = v.ServiceBack
+		}
+	}
+	for _, p := range rep.WaveProbes {
+		if p.Green.After(last) {
+			last = p.Green
+		}
+	}
+	// (the report's times are wall clock, its figures monotonic: a
+	// millisecond apart at most)
+	if want := last.Sub(first).Seconds(); rep.WaveDowntimeSeconds < want-0.001 || rep.WaveDowntimeSeconds > want+0.001 || rep.Parallel != DefaultCutoverParallel {
+		t.Errorf("wave downtime %.3fs (parallel %d), want %.3fs (%d)", rep.WaveDowntimeSeconds, rep.Parallel, want, DefaultCutoverParallel)
+	}
+	if rep.ProjectedWaveSeconds <= 0 {
+		t.Error("no projected wave downtime")
+	}
+	// The probe on WebApp1 and WebApp2 was judged after both were up.
+	if len(rep.WaveProbes) != 1 || rep.WaveProbes[0].Name != "shop" || rep.WaveProbes[0].Error != "" || rep.WaveProbes[0].Green.IsZero() {
+		t.Fatalf("wave probes: %+v", rep.WaveProbes)
+	}
+	wp := rep.WaveProbes[0]
+	for _, v := range rep.VMs[:2] {
+		if wp.Since.Before(v.TargetOn) || wp.Green.Before(v.TargetOn) {
+			t.Errorf("probe shop judged at %s (all up %s) before %s was up (%s)", wp.Green, wp.Since, v.VM, v.TargetOn)
+		}
+	}
+	bb, _ := os.ReadFile(md)
+	b := string(bb)
+	t.Logf("report:\n%s", b)
+	for _, want := range []string{"Wave of 3 VMs cut over in parallel", "| WebApp1 | migrated |", "| WebApp3 | migrated |", "## WebApp2 -> vApp WebApp2: migrated", "- shop (WebApp1, WebApp2): all up at", "Projected ~"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	// Every line of a VM's progress names it.
+	for _, l := range lines {
+		if strings.Contains(l, "progress cutover: ") && strings.Contains(l, "pass") && !strings.Contains(l, "WebApp") {
+			t.Errorf("progress line without its VM: %s", l)
+		}
+	}
+}
+
+// TestWaveFailureRollsBackThatVMOnly: the final pass of WebApp2 fails in a
+// wave of three: WebApp2 is rolled back and runs on-prem again, WebApp1 and
+// WebApp3 are cut over all the same.
+func TestWaveFailureRollsBackThatVMOnly(t *testing.T) {
+	l, env := waveLab(t, "WebApp1", "WebApp2", "WebApp3")
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// WebApp2's final pass fails (matched by moref: the lab's VM
+	// wrappers have no name for vcsim's ObjectName match).
+	onprem, _ := env.OnPrem(ctx)
+	web2, err := onprem.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := simulator.FaultFilterAll("runtime.powerState == poweredOff")
+	l.OnPrem.Model.Service.AddFaultRule(&simulator.FaultInjectionRule{
+		MethodName: "QueryChangedDiskAreas", ObjectType: "*", ObjectName: "*", Probability: 1,
+		InclusionPropertyFilter: func(h mo.Reference) bool { return h.Reference().Value == web2.Ref.Value && off(h) },
+		FaultType:               simulator.FaultTypeGeneric, Message: "disk read error", Enabled: true})
+	env.CutoverVMs, r.Confirmed = []string{"WebApp1", "WebApp2", "WebApp3"}, true
+	barrier(t, env, "shutdown", 3)
+	_, err = r.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "WebApp2: final pass") || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("wave error %v: want WebApp2's final pass, rolled back", err)
+	}
+	if strings.Contains(err.Error(), "WebApp1") || strings.Contains(err.Error(), "WebApp3") {
+		t.Errorf("the others failed too: %v", err)
+	}
+	for vm, on := range map[string]bool{"WebApp1": false, "WebApp2": true, "WebApp3": false} {
+		src, err := onprem.VMByName(ctx, vm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src.PoweredOn() != on {
+			t.Errorf("source %s powered on: %v, want %v", vm, src.PoweredOn(), on)
+		}
+	}
+	rep, _, err := env.LastCutoverReport()
+	if err != nil || rep == nil {
+		t.Fatalf("report: %v", err)
+	}
+	got := map[string]string{}
+	for _, v := range rep.VMs {
+		got[v.VM] = v.Outcome
+	}
+	if want := "map[WebApp1:migrated WebApp2:rolled back WebApp3:migrated]"; fmt.Sprint(got) != want {
+		t.Errorf("outcomes %v, want %s", got, want)
+	}
+	st := env.State.Get("cutover").Outputs
+	if st[cutoverKey("WebApp1")] != cutoverDone || st[cutoverKey("WebApp3")] != cutoverDone || st[cutoverKey("WebApp2")] != cutoverRolledBack {
+		t.Errorf("cutover states %v", st)
+	}
+	provider, _ := env.ProviderVC(ctx)
+	if _, ok, _ := provider.FindVM(ctx, "WebApp2"); ok {
+		t.Error("WebApp2's target left at the provider")
+	}
+	for _, vm := range []string{"WebApp1", "WebApp3"} {
+		if st, err := tenantVDC(t, l).GetVAppByName(vm, true); err != nil {
+			t.Errorf("vApp %s: %v", vm, err)
+		} else if v, err := st.GetVMByName(vm, true); err != nil {
+			t.Errorf("%s: %v", vm, err)
+		} else if s, _ := v.GetStatus(); s != "POWERED_ON" {
+			t.Errorf("%s in vCD is %s", vm, s)
+		}
+	}
+	l.OnPrem.Model.Service.ClearFaultRules()
+	env.phaseHook = nil
+	checkReplicaResumes(t, l, env, "WebApp2")
+}
+
+// TestWaveIntoOneVApp: two VMs of a wave going into the same vApp go in one
+// at a time (the import to the power-on): both end up in it, neither
+// creates a second vApp nor finds the first half made.
+func TestWaveIntoOneVApp(t *testing.T) {
+	l, env := waveLab(t, "WebApp2", "WebApp3")
+	for i := range env.Plan.VMs {
+		env.Plan.VMs[i].TargetVApp = "Shop"
+	}
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env.CutoverVMs, r.Confirmed = []string{"WebApp2", "WebApp3"}, true
+	barrier(t, env, "shutdown", 2)
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "" {
+		t.Fatalf("wave: %+v %v", out, err)
+	}
+	vapp, err := tenantVDC(t, l).GetVAppByName("Shop", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"WebApp2", "WebApp3"} {
+		if _, err := vapp.GetVMByName(name, true); err != nil {
+			t.Errorf("vApp Shop: %s: %v", name, err)
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package tui
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+var checksDone = append(slices.Clone(infraDone), "vm-selection", "replication", "checks")
+
+// TestCutoverConfirmProjectsDowntime (issue 12 item 4): the confirmation
+// projects the whole window per VM (not only the final pass), marks what is
+// a default, and, for VMs confirmed together, the wave's downtime.
+func TestCutoverConfirmProjectsDowntime(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone})
+	h.start(120, 40)
+	h.mustSee(t, "projected downtime ~1m43s", "shutdown 30s* · final pass 10s*", "probes green 30s* (* default: not",
+		"Confirmed together they are one wave: 2 at a time (cutover.parallel)", "rollback · projected wave downtime ~1m43s")
+}
+
+// TestCutoverConfirmProjectsFromRecords: with a recorded change rate and
+// pass throughput (the replication store) and an earlier cutover's report
+// beside the state file, the projection comes from them: no defaults left.
+func TestCutoverConfirmProjectsFromRecords(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone})
+	dir := filepath.Dir(h.env.State.Path())
+	store, err := replication.OpenState(h.env.State.Path() + ".replication.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 60 MiB a minute, the last pass took 2 s at 20 MiB/s.
+	if err := store.PutVM("WebApp2", replication.VMState{LastPass: t0, LastPlanned: 60 << 20, LastInterval: time.Minute, LastDuration: 2 * time.Second, LastRate: 20 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	ph := func(name string, s float64) steps.PhaseRecord {
+		return steps.PhaseRecord{Name: name, Start: t0, End: t0.Add(time.Duration(s * float64(time.Second)))}
+	}
+	rep := steps.CutoverReport{Started: t0, Finished: t0.Add(time.Minute), VMs: []steps.VMReport{{VM: "WebApp1", Outcome: "migrated",
+		Phases: []steps.PhaseRecord{ph("shutdown", 4), ph("final pass", 1), ph("verify", 1), ph("create VM at provider", 1),
+			ph("import into vCD", 2), ph("connect networks", 1), ph("power on", 1), ph("probes green", 9)}}}}
+	b, _ := json.Marshal(rep)
+	if err := os.WriteFile(filepath.Join(dir, "cutover-20261124-120000.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.start(120, 40)
+	// shutdown 4 + final pass (2 s + 4 s) x 1 MiB/s / 20 MiB/s = 0.3 + 1+1+2+1+1+9.
+	h.mustSee(t, "projected downtime ~19s", "shutdown 4.0s · final pass 0.3s · verify 1.0s", "probes green 9.0s")
+	h.mustNotSee(t, "* default", "one wave")
+}
+
+// TestCutoverTimelinePerVM (item 5): the VMs of a wave report at once; the
+// timeline times each phase to the next line of the same VM, not to
+// whichever VM spoke next, and shows every VM's current phase as running.
+func TestCutoverTimelinePerVM(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone, mutate: func(m map[string]*fakeStep) {
+		m["cutover"].block = release
+		m["cutover"].events = []steps.Event{
+			{Kind: steps.EventProgress, Message: "WebApp1: shutdown", Fraction: -1, Time: t0},
+			{Kind: steps.EventProgress, Message: "WebApp2: shutdown", Fraction: -1, Time: t0.Add(time.Second)},
+			{Kind: steps.EventProgress, Message: "WebApp1: final pass", Fraction: -1, Time: t0.Add(3 * time.Second)},
+			{Kind: steps.EventProgress, Message: "WebApp2: final pass", Fraction: -1, Time: t0.Add(7 * time.Second)},
+		}
+	}})
+	h.start(120, 40)
+	h.typeText("WebApp1,WebApp2")
+	h.deliver(press("enter"))
+	h.clock = t0.Add(10 * time.Second)
+	for _, ev := range h.steps["cutover"].events {
+		h.deliver(stepEventMsg{Step: 7, Event: ev})
+	}
+	h.mustSee(t, "✓    +0s  3s      WebApp1: shutdown", "✓    +1s  6s      WebApp2: shutdown",
+		"+3s  7s      WebApp1: final pass", "+7s  3s      WebApp2: final pass")
+}
