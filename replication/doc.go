@@ -22,9 +22,11 @@
 //	...
 //	sched.PassNow("WebApp1")                // last precopy while the VM runs
 //	// shut the VM down, then:
-//	res, err := sched.FinalPass(ctx, "WebApp1") // pass with the VM off, no snapshot, then whole-disk verify
+//	res, err := sched.FinalPass(ctx, "WebApp1") // pass with the VM off, no snapshot, then VerifyFinal
 //
-// A Job can also be driven directly: job.RunPass(ctx, final) and job.Verify(ctx).
+// A Job can also be driven directly: job.RunPass(ctx, final),
+// job.RunPassWith(ctx, PassOptions{Compare: true}) (a full compare),
+// job.VerifyFinal(ctx) after a final pass, and job.Verify(ctx) (whole disks).
 //
 // # A pass
 //
@@ -32,10 +34,50 @@
 // engine asks the receiver for its state, picks the kind of pass (initial:
 // changeId "*"; incremental: changes since the last committed changeId;
 // full-compare: when CBT cannot answer or the receiver is not at our base),
-// plans range reads (extents merged across gaps <= 256 KiB into reads <= 1
-// MiB; only the changed parts are sent), sends data / zero-run frames over
-// Conns TLS connections with a bounded window, and commits on both sides;
-// then the snapshot is deleted and the changeId kept.
+// plans one read per HashBlock (1 MiB) block the changed extents touch (the
+// whole block is read; only the changed parts are sent), sends data /
+// zero-run frames over Conns TLS connections with a bounded window, checks
+// what it wrote (below), and commits on both sides; then the snapshot is
+// deleted and the changeId kept.
+//
+// # Verification
+//
+// Both ends keep a block digest map per disk (xxh3 of each 1 MiB block),
+// persisted in their state stores in chunks of 8192 blocks, so that a
+// restart of either side does not re-hash a replica.
+//
+// Every pass checks what it wrote. The sender reads each touched block
+// whole from the snapshot and keeps its digest; after each batch is
+// acknowledged, the receiver fdatasyncs and reads the batch's blocks back
+// from the replica disk (dropping their clean pages from the page cache
+// first, so the bytes come from the disk) and returns their digests; a block
+// whose digest differs is sent again whole and checked again (at most 3
+// times, then the pass fails with ErrVerifyMismatch). We chose reading back
+// over a digest computed from the payload before the write: the payload's
+// integrity is already checked per frame (xxh3 in the header), a payload
+// digest cannot cover the unchanged rest of a partly written block without a
+// read anyway, and only a read-back proves the bytes landed at the right
+// place on the replica. The cost is a read of the touched blocks on both
+// sides: bytes on the wire stay the changed bytes. Checked digests go into
+// both maps; the counters say how many blocks were checked and re-sent.
+//
+// A full compare (PassOptions.Compare; the Scheduler runs one right after
+// the initial sync, every verify interval, default 24 h, and on demand with
+// VerifyNow) is a pass that, besides the changed blocks, reads every other
+// block of its snapshot and has the receiver read the same block back from
+// the replica (not from its map): blocks that differ although changed block
+// tracking reported no change are corruption (or writes behind ferry's back)
+// and are re-sent and checked; the result (blocks compared, differing,
+// repaired) is kept in the VM's state (VMState.LastCompare).
+//
+// At cutover, VerifyFinal reads the blocks the final pass touched again from
+// the powered-off source and compares them with the receiver's read-back and
+// the sender's map, then compares the root of both digest maps (BLAKE3 over
+// the block digests): its cost follows the final pass, not the disk size.
+// The roots prove that the two maps agree; corruption of the replica behind
+// the receiver's back after the last full compare is not in either map, and
+// only a whole-disk Verify (plan option cutover.full_verify) finds it inside
+// the downtime window.
 //
 // # Resume
 //
