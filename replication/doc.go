@@ -49,8 +49,7 @@
 // Every pass checks what it wrote. The sender reads each touched block
 // whole from the snapshot and keeps its digest; after each batch is
 // acknowledged, the receiver fdatasyncs and reads the batch's blocks back
-// from the replica disk (dropping their clean pages from the page cache
-// first, so the bytes come from the disk) and returns their digests; a block
+// from the replica disk and returns their digests; a block
 // whose digest differs is sent again whole and checked again (at most 3
 // times, then the pass fails with ErrVerifyMismatch). We chose reading back
 // over a digest computed from the payload before the write: the payload's
@@ -58,8 +57,14 @@
 // digest cannot cover the unchanged rest of a partly written block without a
 // read anyway, and only a read-back proves the bytes landed at the right
 // place on the replica. The cost is a read of the touched blocks on both
-// sides: bytes on the wire stay the changed bytes. Checked digests go into
-// both maps; the counters say how many blocks were checked and re-sent.
+// sides: bytes on the wire stay the changed bytes. The read-back may be
+// served by the receiver's page cache (dropping it would double the
+// receiver's disk traffic during an initial sync): it proves that the bytes
+// are at the right offsets of the right replica disk as the kernel holds
+// them after fdatasync, not that the medium kept them; the full compares
+// below drop the cached pages first and read from the disk. Checked digests
+// go into both maps; the counters say how many blocks were checked and
+// re-sent.
 //
 // A full compare (PassOptions.Compare; the Scheduler runs one right after
 // the initial sync, every verify interval, default 24 h, and on demand with

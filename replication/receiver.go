@@ -389,14 +389,17 @@ func (d *replica) blockHashes(first, count int, fresh bool) ([]uint64, error) {
 	for i := range blocks {
 		blocks[i] = int64(first + i)
 	}
-	return d.digests(blocks, fresh)
+	return d.digests(blocks, fresh, fresh)
 }
 
 // digests returns the xxh3 digests of the given blocks: from the digest map,
-// or (fresh, or not in the map) read back from the replica disk. A fresh
-// read first asks the kernel to drop its cached pages of the block (clean
-// after the fdatasync the caller did), so the bytes come from the disk.
-func (d *replica) digests(blocks []int64, fresh bool) ([]uint64, error) {
+// or (fresh, or not in the map) read back from the replica disk. With
+// uncached, a read first asks the kernel to drop its cached pages of the
+// block (clean after the fdatasync the caller did), so the bytes come from
+// the disk (full compares); without, a read-back may be served by the page
+// cache (the per-pass check, which would otherwise double the receiver's
+// disk traffic).
+func (d *replica) digests(blocks []int64, fresh, uncached bool) ([]uint64, error) {
 	out := make([]uint64, len(blocks))
 	var buf []byte
 	for i, b := range blocks {
@@ -412,7 +415,7 @@ func (d *replica) digests(blocks []int64, fresh bool) ([]uint64, error) {
 			}
 			off := b * HashBlock
 			n := min(HashBlock, d.size-off)
-			if fresh {
+			if uncached {
 				_ = unix.Fadvise(int(d.f.Fd()), off, n, unix.FADV_DONTNEED)
 			}
 			if _, err := d.f.ReadAt(buf[:n], off); err != nil && err != io.EOF {
@@ -752,7 +755,7 @@ func (r *Receiver) control(t frameType, d *replica, m diskMsg) (replyMsg, error)
 		err := d.dev.Sync()
 		var hs []uint64
 		if err == nil {
-			hs, err = d.digests(m.Blocks, true)
+			hs, err = d.digests(m.Blocks, true, false)
 		}
 		if err == nil {
 			err = r.flushDigests(d)
