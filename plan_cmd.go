@@ -201,6 +201,8 @@ var otherKeys = map[string]string{
 	"cutover.hard_power_off":   "  power the source off hard after that timeout (default true)",
 	"cutover.probe_interval":   "  how often probes run during the cutover (default 250ms)",
 	"cutover.green_timeout":    "  how long the probes may take to answer after power-on before rolling back (default 3m)",
+	"cutover.full_verify":      "  true: hash whole disks on both sides inside the downtime window instead of the final pass's blocks and the digest-map roots (default false; its time is in the report)",
+	"verify_every":             "interval between full compares of each replica with its source while the VM runs, after the first one right after the initial sync (default 24h, 1h to 720h)",
 }
 
 func newPlanCmd(g *globalFlags) *cobra.Command {

@@ -245,7 +245,7 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 		vs.LastPlanned = res.Counters.Planned
 	}
 	if p.compared {
-		res.Compare = &CompareResult{Time: start, Duration: res.Duration, Blocks: p.cmpBlocks.Load(), Differing: p.differing.Load(), Repaired: p.repaired.Load()}
+		res.Compare = &CompareResult{Time: start, Duration: res.Duration, Blocks: p.cmpBlocks.Load(), Differing: p.differing.Load(), Repaired: p.repaired.Load(), Unreported: p.unreported.Load()}
 		vs.LastCompare = res.Compare
 	}
 	if err := j.State.PutVM(j.VM, vs); err != nil {
@@ -285,12 +285,12 @@ type pass struct {
 	start  time.Time
 	kind   PassKind
 
-	diskKind                                        PassKind // of the disk being sent
-	dmap                                            []uint64 // the sender's digest map of the disk being sent
-	compare                                         bool     // a full compare was asked for
-	compared                                        bool     // ... and every disk was compared
-	touched                                         map[string][]int64
-	checked, resent, cmpBlocks, differing, repaired atomic.Int64
+	diskKind                                                    PassKind // of the disk being sent
+	dmap                                                        []uint64 // the sender's digest map of the disk being sent
+	compare                                                     bool     // a full compare was asked for
+	compared                                                    bool     // ... and every disk was compared
+	touched                                                     map[string][]int64
+	checked, resent, cmpBlocks, differing, repaired, unreported atomic.Int64
 
 	conns []*senderConn
 	seq   atomic.Uint32
@@ -789,7 +789,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 				}
 				if ci < len(changed) && changed[ci].Offset == blk*HashBlock {
 					u := changed[ci]
-					u.scan = true
+					u.scan, u.hash, u.expected = true, hs[blk-b], p.dmap[blk]
 					units = append(units, u)
 					continue
 				}
@@ -963,21 +963,32 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 		p.matched.Add(u.Length)
 		p.ackedBytes.Add(u.Length)
 	} else {
-		if u.compare {
-			// The replica does not hold this block as the source does,
-			// although the sender expected it to: changed block tracking
-			// reported no change (a compare in an incremental or final
-			// pass), or the sender's map says the replica had it.
-			if u.scan && (p.diskKind != PassFullCompare || u.expected == digest) {
+		if u.scan {
+			// A full compare: u.hash is the replica's block read back
+			// before this pass wrote anything, u.expected what the sender's
+			// map says the replica got from earlier passes. A replica that
+			// does not hold that is wrong (corruption, or writes behind
+			// ferry's back): counted, and repaired by this pass (a changed
+			// block whose wrong part this pass does not overwrite reads
+			// back wrong and is sent again whole). A compared block whose
+			// replica holds what it should but the source changed although
+			// changed block tracking did not report it (on vSphere, whose
+			// snapshots are frozen, a change CBT missed) is counted apart;
+			// after a CBT reset (full-compare pass) that is expected.
+			switch {
+			case u.expected == 0 && u.compare, u.expected != 0 && u.hash != u.expected:
 				differ = true
 				p.differing.Add(1)
+			case u.compare && p.diskKind != PassFullCompare:
+				p.unreported.Add(1)
 			}
 		}
 		for _, part := range u.parts {
 			frames = append(frames, splitZero(part, data[part.Offset-u.Offset:part.End()-u.Offset])...)
 		}
 	}
-	d.units[k].digest, d.units[k].sent, d.units[k].differ = digest, len(frames) > 0, differ
+	d.units[k].digest, d.units[k].sent = digest, len(frames) > 0
+	d.units[k].differ = d.units[k].differ || differ
 	// Register the frames before sending so acks always find them.
 	seqs := make([]uint32, len(frames))
 	p.mu.Lock()

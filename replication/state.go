@@ -65,6 +65,10 @@ type CompareResult struct {
 	// checked. Blocks CBT reported changed are sent by the pass, not counted.
 	Differing int64
 	Repaired  int64
+	// Unreported blocks differed because the source changed there without
+	// changed block tracking reporting it for the pass (on vSphere, whose
+	// snapshots are frozen, a change CBT missed); they were sent too.
+	Unreported int64 `json:",omitempty"`
 }
 
 // Summary is the result in one line.
@@ -72,7 +76,11 @@ func (c *CompareResult) Summary() string {
 	if c == nil {
 		return "never"
 	}
-	return fmt.Sprintf("%s: %d blocks compared, %d differing, %d repaired", c.Time.Local().Format("2006-01-02 15:04:05"), c.Blocks, c.Differing, c.Repaired)
+	s := fmt.Sprintf("%s: %d blocks compared, %d differing, %d repaired", c.Time.Local().Format("2006-01-02 15:04:05"), c.Blocks, c.Differing, c.Repaired)
+	if c.Unreported > 0 {
+		s += fmt.Sprintf(", %d changed at the source without CBT reporting it", c.Unreported)
+	}
+	return s
 }
 
 // StateStore is a small bbolt database of DiskState (and VMState) records,

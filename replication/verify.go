@@ -64,6 +64,13 @@ func (p *pass) sendChecked(ctx context.Context, disk int, key string, st *DiskSt
 				}
 				continue
 			}
+			if round == 0 && u.scan && !u.differ && p.diskKind != PassFullCompare {
+				// A block of a full compare that held what it should before
+				// the pass but reads back wrong after its changes were
+				// written: the source changed in the rest of the block
+				// without changed block tracking reporting it.
+				p.unreported.Add(1)
+			}
 			bad = append(bad, readUnit{Extent: u.Extent, parts: []Extent{u.Extent}, check: true, differ: u.differ})
 		}
 		if len(bad) == 0 {

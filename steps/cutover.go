@@ -344,7 +344,9 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return err
 	}
 	if err := c.phase("verify", func() (string, error) {
-		return "replica equals source (BLAKE3 of every disk)", c.job.Verify(ctx)
+		v, err := c.verify(ctx)
+		c.rep.Verify = v
+		return v.Detail, err
 	}); err != nil {
 		return err
 	}

@@ -37,6 +37,9 @@ type MigrationPlan struct {
 	Networks map[string]string `yaml:"networks,omitempty"`
 	Probes   []ProbePlan       `yaml:"probes,omitempty"`
 	Cutover  CutoverPlan       `yaml:"cutover,omitempty"`
+	// VerifyEvery is the interval between full compares of each replica
+	// with its source while the VM runs (default 24h, 1h to 720h).
+	VerifyEvery string `yaml:"verify_every,omitempty"`
 }
 
 // ProviderPlan is the placement of migrated VMs in the provider vCenter
@@ -83,6 +86,10 @@ type CutoverPlan struct {
 	HardPowerOff    *bool  `yaml:"hard_power_off,omitempty"`   // after the timeout; default true
 	ProbeInterval   string `yaml:"probe_interval,omitempty"`   // default 250ms
 	GreenTimeout    string `yaml:"green_timeout,omitempty"`    // probes must answer within; default 3m
+	// FullVerify hashes whole disks on both sides inside the downtime
+	// window instead of the final pass's blocks and the digest-map roots
+	// (default false).
+	FullVerify *bool `yaml:"full_verify,omitempty"`
 }
 
 // Guest login environment variables for guest-operation probes.
