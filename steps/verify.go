@@ -188,6 +188,16 @@ type VerifyReport struct {
 	LastCompare *replication.CompareResult `json:"last_compare,omitempty"`
 }
 
+// compareDue says whether the cutover's pre-cutover pass should be a full
+// compare (none within verify_every).
+func (c *vmCutover) compareDue(store *replication.StateStore) (bool, error) {
+	every, err := c.env.verifyEvery()
+	if err != nil {
+		return false, err
+	}
+	return compareDue(store, c.plan.Name, every, time.Now())
+}
+
 // verify is the cutover's verify phase (source off, final pass done).
 func (c *vmCutover) verify(ctx context.Context) (*VerifyReport, error) {
 	start := time.Now()
