@@ -436,6 +436,49 @@ func (d *replica) digests(blocks []int64, fresh, uncached bool) ([]uint64, error
 	return out, nil
 }
 
+// readBack reads blocks back from the replica and returns their digests
+// (which also go into the digest map) and, where ranges names byte ranges
+// inside a block, the digests of those ranges.
+func (d *replica) readBack(blocks []int64, ranges [][]Extent) ([]uint64, [][]uint64, error) {
+	if ranges == nil {
+		hs, err := d.digests(blocks, true, false)
+		return hs, nil, err
+	}
+	hs := make([]uint64, len(blocks))
+	rhs := make([][]uint64, len(blocks))
+	buf := make([]byte, HashBlock)
+	for i, b := range blocks {
+		if b < 0 || b >= int64(len(d.hashes)) {
+			return nil, nil, fmt.Errorf("digest query: block %d out of range (%d blocks)", b, len(d.hashes))
+		}
+		off := b * HashBlock
+		n := min(HashBlock, d.size-off)
+		for _, e := range ranges[i] {
+			if e.Length <= 0 || e.Offset < off || e.End() > off+n {
+				return nil, nil, fmt.Errorf("digest query: range %d+%d outside block %d", e.Offset, e.Length, b)
+			}
+		}
+		d.mu.Lock()
+		gen := d.writes
+		d.mu.Unlock()
+		if _, err := d.f.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+			return nil, nil, err
+		}
+		d.read.Add(1)
+		hs[i] = xxh3.Hash(buf[:n])
+		for _, e := range ranges[i] {
+			rhs[i] = append(rhs[i], xxh3.Hash(buf[e.Offset-off:e.End()-off]))
+		}
+		d.mu.Lock()
+		if d.writes == gen && (!d.valid[b] || d.hashes[b] != hs[i]) {
+			d.hashes[b], d.valid[b] = hs[i], true
+			d.dirty[int(b)] = hs[i]
+		}
+		d.mu.Unlock()
+	}
+	return hs, rhs, nil
+}
+
 // root is digestRoot over the whole digest map (blocks it does not know
 // are read), and how many blocks had to be read.
 func (d *replica) root() (string, int64, error) {
@@ -752,16 +795,20 @@ func (r *Receiver) control(t frameType, d *replica, m diskMsg) (replyMsg, error)
 		r.mu.Unlock()
 		// Read back after fdatasync: the digest of what is durable, not of
 		// what the frames carried.
+		if m.Ranges != nil && len(m.Ranges) != len(m.Blocks) {
+			return replyMsg{}, fmt.Errorf("digest query: %d range lists for %d blocks", len(m.Ranges), len(m.Blocks))
+		}
 		err := d.dev.Sync()
 		var hs []uint64
+		var rhs [][]uint64
 		if err == nil {
-			hs, err = d.digests(m.Blocks, true, false)
+			hs, rhs, err = d.readBack(m.Blocks, m.Ranges)
 		}
 		if err == nil {
 			err = r.flushDigests(d)
 		}
 		r.mu.Lock()
-		return replyMsg{Hashes: hs}, err
+		return replyMsg{Hashes: hs, RangeHashes: rhs}, err
 	case fRoot:
 		r.mu.Unlock()
 		sum, hashed, err := d.root()

@@ -600,6 +600,7 @@ type diskSend struct {
 	watermark int64
 	frames    map[uint32]frameRef
 	persisted int64 // watermark last written to the state store (persistMu)
+	durable   chan<- int
 }
 
 type frameRef struct {
@@ -629,6 +630,9 @@ func (p *pass) acked(c *senderConn, seqs []uint32) {
 	advanced := false
 	for d.next < len(d.units) && d.left[d.next] == 0 {
 		d.watermark = max(d.watermark, d.units[d.next].End())
+		if d.durable != nil {
+			d.durable <- d.next // buffered for every unit: never blocks
+		}
 		d.next++
 		advanced = true
 	}
@@ -755,14 +759,23 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	var changed []readUnit
 	if kind != PassFullCompare {
 		changed = planBlocks(ext, disk.Capacity)
-		for k := range changed {
-			// Below the watermark an earlier attempt of this pass wrote the
-			// block: it is read and checked, not sent again.
-			changed[k].parts = trimBelow(changed[k].parts, wm)
-			p.planned.Add(totalLength(changed[k].parts))
-		}
 	}
 	scan := kind == PassFullCompare || (p.compare && kind != PassInitial)
+	for k := range changed {
+		u := &changed[k]
+		if !scan && !p.final {
+			// An ordinary pass reads and checks only the ranges it writes
+			// (reads do not grow with scattered small changes); a full
+			// compare, the final pass (whose blocks the cutover verifies
+			// against the source) and re-sent blocks read whole blocks.
+			u.ranges = u.parts
+			u.Extent = Extent{u.parts[0].Offset, u.parts[len(u.parts)-1].End() - u.parts[0].Offset}
+		}
+		// Below the watermark an earlier attempt of this pass wrote the
+		// block: it is read and checked, not sent again.
+		u.parts = trimBelow(u.parts, wm)
+		p.planned.Add(totalLength(u.parts))
+	}
 	if p.compare && !scan {
 		p.compared = false
 	}
@@ -826,8 +839,15 @@ var batchUnits int64 = 8192 // a variable for tests
 // sendBatch sends units (sorted, above st.Watermark) and waits until the
 // receiver acknowledged all of them; st.Watermark follows.
 func (p *pass) sendBatch(ctx context.Context, disk int, key string, st *DiskState, units []readUnit) error {
+	return p.sendBatchNotify(ctx, disk, key, st, units, nil)
+}
+
+// sendBatchNotify is sendBatch that also sends the index of each unit, in
+// order, to durable once the receiver acknowledged it (and everything
+// before it) as durable; durable must have room for every unit.
+func (p *pass) sendBatchNotify(ctx context.Context, disk int, key string, st *DiskState, units []readUnit, durable chan<- int) error {
 	d := &diskSend{disk: disk, key: key, state: *st, units: units, left: make([]int, len(units)),
-		watermark: st.Watermark, persisted: st.Watermark, frames: map[uint32]frameRef{}}
+		watermark: st.Watermark, persisted: st.Watermark, frames: map[uint32]frameRef{}, durable: durable}
 	for k := range d.left {
 		d.left[k] = -1
 	}
@@ -950,7 +970,13 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 	}
 	p.read.Add(u.Length)
 	var digest uint64
-	if u.check {
+	var rangeDigests []uint64
+	switch {
+	case u.check && u.ranges != nil:
+		for _, e := range u.ranges {
+			rangeDigests = append(rangeDigests, xxh3.Hash(data[e.Offset-u.Offset:e.End()-u.Offset]))
+		}
+	case u.check:
 		digest = xxh3.Hash(data)
 	}
 	if u.scan && !u.compare {
@@ -987,7 +1013,7 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 			frames = append(frames, splitZero(part, data[part.Offset-u.Offset:part.End()-u.Offset])...)
 		}
 	}
-	d.units[k].digest, d.units[k].sent = digest, len(frames) > 0
+	d.units[k].digest, d.units[k].rangeDigests, d.units[k].sent = digest, rangeDigests, len(frames) > 0
 	d.units[k].differ = d.units[k].differ || differ
 	// Register the frames before sending so acks always find them.
 	seqs := make([]uint32, len(frames))

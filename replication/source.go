@@ -113,11 +113,16 @@ type readUnit struct {
 	// is expected to hold it at the receiver.
 	expected uint64
 	scan     bool // part of a full compare (every block of the disk)
+	// ranges, when set, makes a check unit check only these ranges (what
+	// the pass writes in the block, or an earlier attempt of it wrote): the
+	// unit reads only their span, not the whole block (see sendChecked).
+	ranges []Extent
 
 	// Set when the unit was read (sendUnit).
-	digest uint64 // xxh3 of the whole unit (check units)
-	sent   bool   // frames were sent for it
-	differ bool   // a compared block that differed where it should not have
+	digest       uint64   // xxh3 of the whole unit (check units without ranges)
+	rangeDigests []uint64 // xxh3 of each of ranges
+	sent         bool     // frames were sent for it
+	differ       bool     // a compared block that differed where it should not have
 }
 
 // totalUnits is the bytes the units cover.

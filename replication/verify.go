@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/zeebo/xxh3"
@@ -18,103 +19,172 @@ const maxResends = 3
 // be compared, and the caller falls back to a whole-disk verify.
 var ErrNoDigestMap = errors.New("no complete block digest map")
 
-// sendChecked sends a batch of units, then checks it: the receiver reads
-// back (after fdatasync) every block the batch wrote or must hold, and the
-// digests are compared with the source's as read by this pass; a block that
-// differs is sent again whole and checked again (at most maxResends times).
-// Checked digests go into the sender's map (persisted per batch).
+// checkChunk is how many durable blocks the sender has the receiver read
+// back at a time while the batch is still being sent: the read-back then
+// finds them in the receiver's page cache and the pipeline does not stop
+// for it at the end of a batch.
+const checkChunk = 64
+
+// sendChecked sends a batch of units and checks it: as units become
+// durable at the receiver (acknowledged after fdatasync), the receiver reads
+// their blocks back from the replica disk and returns their digests, which
+// are compared with the source's as read by this pass; a block that differs
+// is sent again whole and checked again (at most maxResends times). Checked
+// digests go into the sender's map (persisted per batch).
 func (p *pass) sendChecked(ctx context.Context, disk int, key string, st *DiskState, units []readUnit) error {
-	if err := p.sendBatch(ctx, disk, key, st, units); err != nil {
+	ck := &checker{p: p, disk: disk, upd: map[int]uint64{}}
+	durable := make(chan int, len(units))
+	done := make(chan error, 1)
+	go func() { done <- ck.follow(ctx, units, durable) }()
+	err := p.sendBatchNotify(ctx, disk, key, st, units, durable)
+	close(durable)
+	if cerr := <-done; err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
-	// sendUnit recorded each unit's digest and whether it sent frames in
-	// units (the batch's plan).
-	dk := p.disks[disk].Key
-	upd := map[int]uint64{}
-	for round := 0; ; round++ {
-		var want []readUnit
-		for _, u := range units {
-			if !u.check {
-				continue
-			}
-			if u.compare && !u.sent {
-				upd[int(u.Offset/HashBlock)] = u.digest // equal to the fresh read-back
-				continue
-			}
-			want = append(want, u)
-		}
-		if len(want) == 0 {
-			break
-		}
-		got, err := p.readBack(ctx, disk, want)
-		if err != nil {
-			return err
-		}
-		var bad []readUnit
-		for k, u := range want {
-			blk := u.Offset / HashBlock
-			p.checked.Add(1)
-			if got[k] == u.digest {
-				upd[int(blk)] = u.digest
-				if p.final {
-					p.touched[dk] = append(p.touched[dk], blk)
-				}
-				if u.differ {
-					p.repaired.Add(1)
-				}
-				continue
-			}
-			if round == 0 && u.scan && !u.differ && p.diskKind != PassFullCompare {
-				// A block of a full compare that held what it should before
-				// the pass but reads back wrong after its changes were
-				// written: the source changed in the rest of the block
-				// without changed block tracking reporting it.
-				p.unreported.Add(1)
-			}
-			bad = append(bad, readUnit{Extent: u.Extent, parts: []Extent{u.Extent}, check: true, differ: u.differ})
-		}
-		if len(bad) == 0 {
-			break
-		}
-		if round >= maxResends {
+	for round := 1; len(ck.bad) > 0; round++ {
+		bad := ck.bad
+		if round > maxResends {
 			return fmt.Errorf("%w: %d block(s) read back differently after %d re-sends (first at offset %d)", ErrVerifyMismatch, len(bad), maxResends, bad[0].Offset)
 		}
 		p.resent.Add(int64(len(bad)))
-		p.job.emit(Event{Kind: EventRepaired, Disk: dk, Msg: fmt.Sprintf("%d block(s) read back differently from what was sent (first at offset %d): sending them again", len(bad), bad[0].Offset)})
+		p.job.emit(Event{Kind: EventRepaired, Disk: p.disks[disk].Key, Msg: fmt.Sprintf("%d block(s) read back differently from what was sent (first at offset %d): sending them again", len(bad), bad[0].Offset)})
 		if err := p.sendBatch(ctx, disk, key, st, bad); err != nil {
 			return err
 		}
-		units = bad
+		ck.bad = nil
+		if err := ck.check(ctx, round, bad); err != nil {
+			return err
+		}
 	}
-	for b, h := range upd {
+	for b, h := range ck.upd {
 		if b < len(p.dmap) {
 			p.dmap[b] = h
 		}
 	}
-	return p.job.State.PutDigests(key, len(p.dmap), upd)
+	return p.job.State.PutDigests(key, len(p.dmap), ck.upd)
+}
+
+// checker checks the blocks of one batch (one goroutine at a time).
+type checker struct {
+	p    *pass
+	disk int
+	upd  map[int]uint64 // block -> checked digest, for the sender's map
+	bad  []readUnit     // blocks to send again whole
+}
+
+// follow checks units as their indexes arrive on durable, checkChunk at a
+// time, until durable is closed.
+func (ck *checker) follow(ctx context.Context, units []readUnit, durable <-chan int) error {
+	var pending []readUnit
+	var err error
+	for k := range durable {
+		if err != nil {
+			continue // drain: the batch fails anyway
+		}
+		pending = append(pending, units[k])
+		if len(pending) >= checkChunk {
+			err = ck.check(ctx, 0, pending)
+			pending = pending[:0]
+		}
+	}
+	if err == nil && len(pending) > 0 {
+		err = ck.check(ctx, 0, pending)
+	}
+	return err
+}
+
+// check has the receiver read back the blocks of units that must be
+// checked and judges them (round 0: as first sent; later: re-sent whole).
+func (ck *checker) check(ctx context.Context, round int, units []readUnit) error {
+	p := ck.p
+	dk := p.disks[ck.disk].Key
+	var want []readUnit
+	for _, u := range units {
+		if !u.check {
+			continue
+		}
+		if u.compare && !u.sent {
+			ck.upd[int(u.Offset/HashBlock)] = u.digest // equal to the fresh read-back
+			continue
+		}
+		want = append(want, u)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	got, ranges, err := p.readBack(ctx, ck.disk, want)
+	if err != nil {
+		return err
+	}
+	capacity := p.disks[ck.disk].Capacity
+	for k, u := range want {
+		blk := u.Offset / HashBlock
+		p.checked.Add(1)
+		ok := got[k] == u.digest
+		if u.ranges != nil {
+			ok = slices.Equal(ranges[k], u.rangeDigests)
+		}
+		if ok {
+			// The receiver's read-back digest of the whole block: for a
+			// range-checked block the sender did not read the rest.
+			ck.upd[int(blk)] = got[k]
+			if p.final {
+				p.touched[dk] = append(p.touched[dk], blk)
+			}
+			if u.differ {
+				p.repaired.Add(1)
+			}
+			continue
+		}
+		if round == 0 && u.scan && !u.differ && p.diskKind != PassFullCompare {
+			// A block of a full compare that held what it should before
+			// the pass but reads back wrong after its changes were
+			// written: the source changed in the rest of the block
+			// without changed block tracking reporting it.
+			p.unreported.Add(1)
+		}
+		whole := Extent{blk * HashBlock, min(HashBlock, capacity-blk*HashBlock)}
+		ck.bad = append(ck.bad, readUnit{Extent: whole, parts: []Extent{whole}, check: true, differ: u.differ})
+	}
+	return nil
 }
 
 // readBack asks the receiver for the digests of the units' blocks, read
-// back from the replica after fdatasync.
-func (p *pass) readBack(ctx context.Context, disk int, units []readUnit) ([]uint64, error) {
+// back from the replica after fdatasync, and of the units' ranges.
+func (p *pass) readBack(ctx context.Context, disk int, units []readUnit) ([]uint64, [][]uint64, error) {
 	var out []uint64
+	var outRanges [][]uint64
 	for len(units) > 0 {
 		n := min(len(units), maxDigestBlocks)
-		blocks := make([]int64, n)
-		for k := range blocks {
-			blocks[k] = units[k].Offset / HashBlock
+		m := diskMsg{Blocks: make([]int64, n)}
+		for k, u := range units[:n] {
+			m.Blocks[k] = u.Offset / HashBlock
+			if u.ranges != nil {
+				if m.Ranges == nil {
+					m.Ranges = make([][]Extent, n)
+				}
+				m.Ranges[k] = u.ranges
+			}
 		}
-		r, err := p.conns[0].control(ctx, fDigests, disk, diskMsg{Blocks: blocks})
+		r, err := p.conns[0].control(ctx, fDigests, disk, m)
 		if err != nil {
-			return nil, fmt.Errorf("read-back digests: %w", err)
+			return nil, nil, fmt.Errorf("read-back digests: %w", err)
 		}
-		if len(r.Hashes) != n {
-			return nil, fmt.Errorf("read-back digests: got %d, want %d", len(r.Hashes), n)
+		if len(r.Hashes) != n || (m.Ranges != nil && len(r.RangeHashes) != n) {
+			return nil, nil, fmt.Errorf("read-back digests: got %d, want %d", len(r.Hashes), n)
 		}
 		out = append(out, r.Hashes...)
+		if m.Ranges != nil {
+			outRanges = append(outRanges, r.RangeHashes...)
+		} else {
+			outRanges = append(outRanges, make([][]uint64, n)...)
+		}
 		units = units[n:]
 	}
-	return out, nil
+	return out, outRanges, nil
 }
 
 // VerifyResult says what a cutover verify checked.
@@ -207,7 +277,7 @@ func (j *Job) VerifyFinal(ctx context.Context) (VerifyResult, error) {
 			res.BytesRead += units[k].Length
 			units[k].digest = xxh3.Hash(data)
 		}
-		got, err := p.readBack(ctx, i, units)
+		got, _, err := p.readBack(ctx, i, units)
 		if err != nil {
 			return res, fmt.Errorf("%s: verify disk %s: %w", j.VM, d.Key, err)
 		}

@@ -111,8 +111,11 @@ type diskMsg struct {
 	// Fresh (fHashes) reads the blocks back from the replica instead of
 	// answering from the digest map (a full compare).
 	Fresh bool `json:",omitempty"`
-	// Blocks (fDigests) lists block indexes (at most maxDigestBlocks).
-	Blocks []int64 `json:",omitempty"`
+	// Blocks (fDigests) lists block indexes (at most maxDigestBlocks);
+	// Ranges, if set, holds per block the byte ranges (inside it) whose
+	// digests to return as well.
+	Blocks []int64    `json:",omitempty"`
+	Ranges [][]Extent `json:",omitempty"`
 }
 
 // maxDigestBlocks bounds an fDigests query (and so its reply and the reads
@@ -131,6 +134,8 @@ type replyMsg struct {
 	// read because its map did not know them.
 	Count  int64 `json:",omitempty"`
 	Hashed int64 `json:",omitempty"`
+	// fDigests: per block, the digests of the ranges asked for.
+	RangeHashes [][]uint64 `json:",omitempty"`
 }
 
 type ackMsg struct {
