@@ -34,8 +34,8 @@
 // engine asks the receiver for its state, picks the kind of pass (initial:
 // changeId "*"; incremental: changes since the last committed changeId;
 // full-compare: when CBT cannot answer or the receiver is not at our base),
-// plans one read per HashBlock (1 MiB) block the changed extents touch (the
-// whole block is read; only the changed parts are sent), sends data /
+// plans one read per HashBlock (1 MiB) block the changed extents touch
+// (only the changed parts are sent), sends data /
 // zero-run frames over Conns TLS connections with a bounded window, checks
 // what it wrote (below), and commits on both sides; then the snapshot is
 // deleted and the changeId kept.
@@ -46,18 +46,24 @@
 // persisted in their state stores in chunks of 8192 blocks, so that a
 // restart of either side does not re-hash a replica.
 //
-// Every pass checks what it wrote. The sender reads each touched block
-// whole from the snapshot and keeps its digest; after each batch is
-// acknowledged, the receiver fdatasyncs and reads the batch's blocks back
-// from the replica disk and returns their digests; a block
-// whose digest differs is sent again whole and checked again (at most 3
-// times, then the pass fails with ErrVerifyMismatch). We chose reading back
+// Every pass checks what it wrote. As blocks become durable at the
+// receiver (acknowledged after fdatasync), the sender has it read them back
+// from the replica disk, 64 blocks at a time while the rest of the batch is
+// still being sent, and compares digests: in an ordinary pass the xxh3 of
+// each range the pass wrote (the sender reads only the span of those
+// ranges, so reads do not grow with scattered small changes); in a full
+// compare, the final pass and for re-sent blocks the whole block's (the
+// sender reads it whole). A block that differs is sent again whole and
+// checked again (at most 3 times, then the pass fails with
+// ErrVerifyMismatch). Both maps take the receiver's read-back digest of the
+// whole block. We chose reading back
 // over a digest computed from the payload before the write: the payload's
 // integrity is already checked per frame (xxh3 in the header), a payload
 // digest cannot cover the unchanged rest of a partly written block without a
 // read anyway, and only a read-back proves the bytes landed at the right
 // place on the replica. The cost is a read of the touched blocks on both
-// sides: bytes on the wire stay the changed bytes. The read-back may be
+// sides (the receiver reads whole blocks): bytes on the wire stay the
+// changed bytes. The read-back may be
 // served by the receiver's page cache (dropping it would double the
 // receiver's disk traffic during an initial sync): it proves that the bytes
 // are at the right offsets of the right replica disk as the kernel holds
@@ -70,10 +76,14 @@
 // the initial sync, every verify interval, default 24 h, and on demand with
 // VerifyNow) is a pass that, besides the changed blocks, reads every other
 // block of its snapshot and has the receiver read the same block back from
-// the replica (not from its map): blocks that differ although changed block
-// tracking reported no change are corruption (or writes behind ferry's back)
-// and are re-sent and checked; the result (blocks compared, differing,
-// repaired) is kept in the VM's state (VMState.LastCompare).
+// the replica (not from its map). A replica block that does not hold what
+// the sender's map says it got is counted as differing (corruption, or
+// writes behind ferry's back), re-sent and checked (repaired); a block whose
+// replica holds what the map says but not the source's data is counted as
+// unreported (the source changed without changed block tracking reporting
+// it, or an ordinary pass wrote part of a block whose rest was already
+// wrong) and re-sent too. The result is kept in the VM's state
+// (VMState.LastCompare).
 //
 // At cutover, VerifyFinal reads the blocks the final pass touched again from
 // the powered-off source and compares them with the receiver's read-back and

@@ -65,9 +65,11 @@ type CompareResult struct {
 	// checked. Blocks CBT reported changed are sent by the pass, not counted.
 	Differing int64
 	Repaired  int64
-	// Unreported blocks differed because the source changed there without
-	// changed block tracking reporting it for the pass (on vSphere, whose
-	// snapshots are frozen, a change CBT missed); they were sent too.
+	// Unreported blocks held what the sender's map recorded but not the
+	// source's data: the source changed there without changed block
+	// tracking reporting it for the pass (on vSphere, whose snapshots are
+	// frozen, a change CBT missed), or an ordinary pass wrote part of a
+	// block whose rest was already wrong. They were sent too.
 	Unreported int64 `json:",omitempty"`
 }
 
