@@ -483,11 +483,15 @@ func (d *replica) readBack(blocks []int64, ranges [][]Extent) ([]uint64, [][]uin
 // are read), and how many blocks had to be read.
 func (d *replica) root() (string, int64, error) {
 	before := d.read.Load()
-	all, err := d.blockHashes(0, len(d.hashes), false)
-	if err != nil {
-		return "", 0, err
+	r := newRootHash()
+	for b := 0; b < len(d.hashes); b += maxDigestBlocks {
+		hs, err := d.blockHashes(b, min(maxDigestBlocks, len(d.hashes)-b), false)
+		if err != nil {
+			return "", 0, err
+		}
+		r.add(hs)
 	}
-	return digestRoot(all), d.read.Load() - before, nil
+	return r.sum(), d.read.Load() - before, nil
 }
 
 // flushDigests persists the digests that changed since the last flush.

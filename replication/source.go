@@ -232,11 +232,22 @@ func totalLength(ext []Extent) int64 {
 // (8 bytes big endian each) in block order. Sender and receiver compute it
 // the same way over their own maps; equal roots mean equal maps.
 func digestRoot(ds []uint64) string {
-	h := blake3.New()
+	r := newRootHash()
+	r.add(ds)
+	return r.sum()
+}
+
+// rootHash computes digestRoot incrementally.
+type rootHash struct{ h *blake3.Hasher }
+
+func newRootHash() rootHash { return rootHash{blake3.New()} }
+
+func (r rootHash) add(ds []uint64) {
 	var b [8]byte
 	for _, d := range ds {
 		binary.BigEndian.PutUint64(b[:], d)
-		h.Write(b[:])
+		r.h.Write(b[:])
 	}
-	return hex.EncodeToString(h.Sum(nil))
 }
+
+func (r rootHash) sum() string { return hex.EncodeToString(r.h.Sum(nil)) }
