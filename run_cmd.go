@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -99,6 +98,12 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 			case rollbk:
 				env.CutoverDecision = steps.CutoverRollback
 			}
+			var verifyVMs []string
+			if verify != "" {
+				if verifyVMs, err = steps.VerifyNames(env.Plan, verify); err != nil {
+					return usageError{err}
+				}
+			}
 			out := cmd.OutOrStdout()
 			emit := steps.TextPrinter(out, len(it))
 			if asJSON {
@@ -116,9 +121,9 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 				}
 				return err
 			}
-			if verify != "" {
+			if len(verifyVMs) > 0 {
 				// Full compares first, while the VMs still run.
-				if err := env.VerifyReplicas(cmd.Context(), splitNames(verify), emit); err != nil {
+				if err := env.VerifyReplicas(cmd.Context(), verifyVMs, emit); err != nil {
 					return fmt.Errorf("%w (state: %s)", err, env.State.Path())
 				}
 			}
@@ -157,15 +162,4 @@ func openLog(g *globalFlags, statePath string) (*os.File, error) {
 		return nil, fmt.Errorf("open log file: %w", err)
 	}
 	return f, nil
-}
-
-// splitNames splits a comma-separated list of names.
-func splitNames(s string) []string {
-	var out []string
-	for _, n := range strings.Split(s, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			out = append(out, n)
-		}
-	}
-	return out
 }

@@ -59,6 +59,28 @@ func compareDue(store *replication.StateStore, vm string, every time.Duration, n
 	return vs.LastCompare == nil || now.Sub(vs.LastCompare.Time) >= every, nil
 }
 
+// VerifyNames parses `ferry run --verify NAMES` (comma-separated VMs of
+// the plan).
+func VerifyNames(pf *PlanFile, typed string) ([]string, error) {
+	var all, out []string
+	for _, vm := range pf.VMs {
+		all = append(all, vm.Name)
+	}
+	for _, n := range strings.Split(typed, ",") {
+		if n = strings.TrimSpace(n); n == "" || slices.Contains(out, n) {
+			continue
+		}
+		if !slices.Contains(all, n) {
+			return nil, fmt.Errorf("--verify=%q names %q, which is not in the plan (VMs: %s)", typed, n, strings.Join(all, ","))
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--verify=%q names no VM (VMs of the plan: %s)", typed, strings.Join(all, ","))
+	}
+	return out, nil
+}
+
 // VerifyReplicas runs a full compare of each named VM's replica now (`ferry
 // run --verify`): every block of a new snapshot against the replica read
 // back by the receiver, blocks that differ re-sent; the result is recorded
