@@ -438,6 +438,8 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 				mib(ev.Acked), mib(ev.Planned), mib(int64(ev.Rate)), ev.ETA.Round(time.Second)), frac))
 		case replication.EventPhase:
 			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Phase), -1))
+		case replication.EventRepaired, replication.EventCompared:
+			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Msg), -1))
 		case replication.EventRPOWarning, replication.EventError, replication.EventWarning:
 			msg := ev.Msg
 			if ev.Err != nil {
