@@ -285,12 +285,16 @@ type pass struct {
 	start  time.Time
 	kind   PassKind
 
-	diskKind                                                    PassKind // of the disk being sent
-	dmap                                                        []uint64 // the sender's digest map of the disk being sent
-	compare                                                     bool     // a full compare was asked for
-	compared                                                    bool     // ... and every disk was compared
-	touched                                                     map[string][]int64
-	checked, resent, cmpBlocks, differing, repaired, unreported atomic.Int64
+	diskKind PassKind // of the disk being sent
+	dmap     []uint64 // the sender's digest map of the disk being sent
+	compare  bool     // a full compare was asked for
+	compared bool     // ... and every disk was compared
+	touched  map[string][]int64
+
+	// Blocks checked and re-sent; of a full compare: compared, differing,
+	// repaired, unreported (CompareResult).
+	checked, resent                            atomic.Int64
+	cmpBlocks, differing, repaired, unreported atomic.Int64
 
 	conns []*senderConn
 	seq   atomic.Uint32
@@ -802,7 +806,12 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 				}
 				if ci < len(changed) && changed[ci].Offset == blk*HashBlock {
 					u := changed[ci]
-					u.scan, u.hash, u.expected = true, hs[blk-b], p.dmap[blk]
+					u.scan = true
+					if len(u.parts) > 0 {
+						// (Not for a block an earlier attempt of this pass
+						// wrote: the replica is ahead of the map there.)
+						u.hash, u.expected = hs[blk-b], p.dmap[blk]
+					}
 					units = append(units, u)
 					continue
 				}
@@ -1002,7 +1011,7 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 			// snapshots are frozen, a change CBT missed) is counted apart;
 			// after a CBT reset (full-compare pass) that is expected.
 			switch {
-			case u.expected == 0 && u.compare, u.expected != 0 && u.hash != u.expected:
+			case u.expected == 0 && u.compare && p.diskKind != PassFullCompare, u.expected != 0 && u.hash != u.expected:
 				differ = true
 				p.differing.Add(1)
 			case u.compare && p.diskKind != PassFullCompare:
