@@ -290,3 +290,33 @@ func idleStatus(t *testing.T, s *Scheduler) JobStatus {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSchedulerComparesEveryInterval: once verify_every has passed since
+// the last full compare, the next pass is due at once and is a compare
+// (the clock is the scheduler's, moved forward).
+func TestSchedulerComparesEveryInterval(t *testing.T) {
+	_, fs, rcv := setup(t, 4<<20)
+	ev := newEvents()
+	s := NewScheduler(1, ev.add)
+	job := newJob(t, "vm", fs, rcv.addr)
+	if err := s.Add(job, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetVerifyEvery("vm", 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	compared := func(e Event) bool { return e.Kind == EventCompared && e.VM == "vm" }
+	ev.wait(t, 1, compared)
+	st := idleStatus(t, s)
+	if want := st.LastCompare.Time.Add(2 * time.Hour); !st.NextPass.Equal(want) {
+		t.Fatalf("next pass %s, want the next compare's time %s (before the RPO)", st.NextPass, want)
+	}
+	s.mu.Lock()
+	s.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	s.mu.Unlock()
+	s.poke()
+	ev.wait(t, 2, compared)
+}
