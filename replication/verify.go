@@ -14,6 +14,43 @@ import (
 // digest differs before it fails.
 const maxResends = 3
 
+// digestBlocks reads the given blocks of a disk from snap, par at a time,
+// and returns them as units with their digests.
+func digestBlocks(ctx context.Context, snap Snapshot, d Disk, blocks []int64, par int) ([]readUnit, error) {
+	units := make([]readUnit, len(blocks))
+	next := make(chan int)
+	errc := make(chan error, par)
+	for range par {
+		go func() {
+			buf := make([]byte, HashBlock)
+			for k := range next {
+				off := blocks[k] * HashBlock
+				u := readUnit{Extent: Extent{off, min(HashBlock, d.Capacity-off)}}
+				if err := snap.ReadAt(ctx, d.Key, buf[:u.Length], off); err != nil {
+					errc <- fmt.Errorf("read at %d: %w", off, err)
+					for range next {
+					}
+					return
+				}
+				u.digest = xxh3.Hash(buf[:u.Length])
+				units[k] = u
+			}
+			errc <- nil
+		}()
+	}
+	for k := range blocks {
+		next <- k
+	}
+	close(next)
+	var err error
+	for range par {
+		if e := <-errc; e != nil && err == nil {
+			err = e
+		}
+	}
+	return units, err
+}
+
 // ErrNoDigestMap means the sender has no complete block digest map of a
 // disk (state from before digest maps, or lost): the digest-map root cannot
 // be compared, and the caller falls back to a whole-disk verify.
@@ -263,19 +300,14 @@ func (j *Job) VerifyFinal(ctx context.Context) (VerifyResult, error) {
 		return res, err
 	}
 	defer p.conns[0].c.Close()
-	buf := make([]byte, HashBlock)
 	for i, d := range disks {
 		blocks := touched[d.Key]
-		units := make([]readUnit, len(blocks))
-		for k, b := range blocks {
-			off := b * HashBlock
-			units[k] = readUnit{Extent: Extent{off, min(HashBlock, d.Capacity-off)}}
-			data := buf[:units[k].Length]
-			if err := snap.ReadAt(ctx, d.Key, data, off); err != nil {
-				return res, fmt.Errorf("%s: verify disk %s: read at %d: %w", j.VM, d.Key, off, err)
-			}
-			res.BytesRead += units[k].Length
-			units[k].digest = xxh3.Hash(data)
+		units, err := digestBlocks(ctx, snap, d, blocks, j.conns())
+		if err != nil {
+			return res, fmt.Errorf("%s: verify disk %s: %w", j.VM, d.Key, err)
+		}
+		for _, u := range units {
+			res.BytesRead += u.Length
 		}
 		got, _, err := p.readBack(ctx, i, units)
 		if err != nil {
