@@ -46,31 +46,34 @@
 // persisted in their state stores in chunks of 8192 blocks, so that a
 // restart of either side does not re-hash a replica.
 //
-// Every pass checks what it wrote. As blocks become durable at the
-// receiver (acknowledged after fdatasync), the sender has it read them back
-// from the replica disk, 64 blocks at a time while the rest of the batch is
-// still being sent, and compares digests: in an ordinary pass the xxh3 of
-// each range the pass wrote (the sender reads only the span of those
-// ranges, so reads do not grow with scattered small changes); in a full
-// compare, the final pass and for re-sent blocks the whole block's (the
-// sender reads it whole). A block that differs is sent again whole and
-// checked again (at most 3 times, then the pass fails with
-// ErrVerifyMismatch). Both maps take the receiver's read-back digest of the
-// whole block. We chose reading back
-// over a digest computed from the payload before the write: the payload's
-// integrity is already checked per frame (xxh3 in the header), a payload
-// digest cannot cover the unchanged rest of a partly written block without a
-// read anyway, and only a read-back proves the bytes landed at the right
-// place on the replica. The cost is a read of the touched blocks on both
-// sides (the receiver reads whole blocks): bytes on the wire stay the
-// changed bytes. The read-back may be
-// served by the receiver's page cache (dropping it would double the
-// receiver's disk traffic during an initial sync): it proves that the bytes
-// are at the right offsets of the right replica disk as the kernel holds
-// them after fdatasync, not that the medium kept them; the full compares
-// below drop the cached pages first and read from the disk. Checked digests
-// go into both maps; the counters say how many blocks were checked and
-// re-sent.
+// Every pass checks what it wrote. As blocks become durable at the receiver
+// (acknowledged after fdatasync), the sender has it read them back from the
+// replica disk, 64 blocks at a time while the rest of the batch is still
+// being sent, and compares digests: in an ordinary pass the xxh3 of each
+// range the pass wrote (the sender reads only the span of those ranges, so
+// reads do not grow with scattered small changes); in a full compare, the
+// final pass and for re-sent blocks the whole block's (the sender reads it
+// whole). A block that differs is sent again whole and checked again (at
+// most 3 times, then the pass fails with ErrVerifyMismatch). Both maps take
+// the receiver's read-back digest of the whole block (blocks an initial sync
+// does not write are recorded as zero blocks at the sender: what the source
+// holds there). A resumed pass reads and checks again the blocks an earlier
+// attempt wrote below the watermark, so a digest persisted before a crash is
+// either current or checked again before the pass commits.
+//
+// We chose reading back over a digest computed from the payload before the
+// write: the payload's integrity is already checked per frame (xxh3 in the
+// header), a payload digest cannot cover the unchanged rest of a partly
+// written block without a read anyway, and only a read-back proves the bytes
+// landed at the right place on the replica. The cost is a read of the
+// touched blocks on both sides (the receiver reads whole blocks); bytes on
+// the wire stay the changed bytes. The read-back may be served by the
+// receiver's page cache (dropping it would double the receiver's disk
+// traffic during an initial sync): it proves that the bytes are at the right
+// offsets of the right replica disk as the kernel holds them after
+// fdatasync, not that the medium kept them; the full compares below drop the
+// cached pages first and read from the disk. The counters say how many
+// blocks were checked and re-sent.
 //
 // A full compare (PassOptions.Compare; the Scheduler runs one right after
 // the initial sync, every verify interval, default 24 h, and on demand with
