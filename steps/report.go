@@ -55,10 +55,11 @@ type VMReport struct {
 	Outages                 []probe.Outage        `json:"outages,omitempty"`
 	PreCutoverPass          *replication.Counters `json:"pre_cutover_pass,omitempty"`
 	FinalPass               *replication.Counters `json:"final_pass,omitempty"`
+	RolledBack              bool                  `json:"rolled_back,omitempty"`
+	RollbackError           string                `json:"rollback_error,omitempty"`
+
 	// Verify is what the verify phase checked, and the last full compare.
-	Verify        *VerifyReport `json:"verify,omitempty"`
-	RolledBack    bool          `json:"rolled_back,omitempty"`
-	RollbackError string        `json:"rollback_error,omitempty"`
+	Verify *VerifyReport `json:"verify,omitempty"`
 }
 
 func (r *VMReport) finish(err error) {
