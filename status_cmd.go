@@ -30,7 +30,8 @@ exits 1 (it does not wait).
 
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 [{"vm", "rpo", "last_pass", "age_ns", "health", "paused", "reason",
-"last_compare": {"Time", "Duration", "Blocks", "Differing", "Repaired"}}],
+"last_compare": {"time", "duration_ns", "blocks", "differing", "repaired",
+"unreported"}}],
 "endpoints": [{"endpoint", "url", "from"}], "jobs_error"}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

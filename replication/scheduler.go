@@ -266,7 +266,11 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, compare bool) {
 		}
 		sj.due = sj.nextDue(res.Start, now)
 		if res.Duration > sj.rpo/2 {
-			defer s.emit(sj, Event{Kind: EventRPOWarning, Msg: fmt.Sprintf("pass took %s, longer than RPO/2 (%s)", res.Duration.Round(time.Second), sj.rpo/2)})
+			what := "pass"
+			if res.Compare != nil {
+				what = "full compare" // reads every block: plan verify_every accordingly
+			}
+			defer s.emit(sj, Event{Kind: EventRPOWarning, Msg: fmt.Sprintf("%s took %s, longer than RPO/2 (%s)", what, res.Duration.Round(time.Second), sj.rpo/2)})
 		}
 	case ctx.Err() != nil:
 		// Paused or shutting down: the pass resumes later.

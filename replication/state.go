@@ -56,21 +56,21 @@ type VMState struct {
 // the pass's source snapshot against the replica as of that pass (read
 // back, not taken from the receiver's digest map).
 type CompareResult struct {
-	Time     time.Time     // snapshot time of the compared pass
-	Duration time.Duration // of the whole pass
-	Blocks   int64         // blocks compared (HashBlock each, the last one of a disk shorter)
+	Time     time.Time     `json:"time"`        // snapshot time of the compared pass
+	Duration time.Duration `json:"duration_ns"` // of the whole pass
+	Blocks   int64         `json:"blocks"`      // blocks compared (HashBlock each, the last one of a disk shorter)
 	// Differing blocks held something else than the source although changed
 	// block tracking reported no change there (corruption, writes behind
 	// ferry's back, or changes CBT missed); Repaired of them were re-sent and
 	// checked. Blocks CBT reported changed are sent by the pass, not counted.
-	Differing int64
-	Repaired  int64
+	Differing int64 `json:"differing"`
+	Repaired  int64 `json:"repaired"`
 	// Unreported blocks held what the sender's map recorded but not the
 	// source's data: the source changed there without changed block
 	// tracking reporting it for the pass (on vSphere, whose snapshots are
 	// frozen, a change CBT missed), or an ordinary pass wrote part of a
 	// block whose rest was already wrong. They were sent too.
-	Unreported int64 `json:",omitempty"`
+	Unreported int64 `json:"unreported,omitempty"`
 }
 
 // Summary is the result in one line.
