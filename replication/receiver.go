@@ -600,7 +600,7 @@ func (r *Receiver) handle(c net.Conn) {
 	}
 	var hello helloMsg
 	if h.Type != fHello || json.Unmarshal(buf, &hello) != nil || hello.Version != protoVersion {
-		fail("protocol", errors.New("expected hello (protocol version 1)"))
+		fail("protocol", fmt.Errorf("expected hello (protocol version %d): sender and receiver must run the same ferry version", protoVersion))
 		return
 	}
 	if hello.Probe {

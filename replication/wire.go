@@ -21,7 +21,7 @@ import (
 //	16 length u32 | 20 payloadLen u32 | 24 xxh3 u64
 const (
 	headerSize     = 32
-	protoVersion   = 1
+	protoVersion   = 2 // 2: read-back digests (fDigests) and digest-map roots (fRoot)
 	maxControlSize = 64 << 20
 )
 
