@@ -151,6 +151,14 @@ func TestHeadlessMigration(t *testing.T) {
 		!strings.Contains(out, "shutdown 30s (default: a guest OS shutdown)") || !strings.Contains(out, "final pass ") {
 		t.Errorf("plan before the cutover: exit %d\n%s", code, out)
 	}
+	// An on-demand full compare while the VM runs.
+	out, code = run("run", "--plan", l.PlanPath(), "--verify", "WebApp2")
+	if code != 0 || !strings.Contains(out, "full compare: replica equal to the source: 32 blocks compared, 0 differing, 0 repaired") {
+		t.Fatalf("run --verify: exit %d\n%s", code, out)
+	}
+	if out, code = run("run", "--plan", l.PlanPath(), "--verify", "WebApp9"); code != exitUsage || !strings.Contains(out, "not in the plan") {
+		t.Fatalf("run --verify of a VM not in the plan: exit %d\n%s", code, out)
+	}
 	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp3")
 	if code != exitUsage || !strings.Contains(out, "WebApp2") {
 		t.Fatalf("confirming the wrong VM: exit %d\n%s", code, out)
@@ -160,7 +168,7 @@ func TestHeadlessMigration(t *testing.T) {
 		t.Fatalf("cutover: exit %d\n%s", code, out)
 	}
 	out, code = run("status", "--plan", l.PlanPath(), "--json")
-	if code != 0 || !strings.Contains(out, `"health":"cut over"`) {
+	if code != 0 || !strings.Contains(out, `"health":"cut over"`) || !strings.Contains(out, `"last_compare":{`) {
 		t.Fatalf("status: exit %d\n%s", code, out)
 	}
 }

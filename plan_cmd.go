@@ -203,6 +203,8 @@ var otherKeys = map[string]string{
 	"cutover.probe_interval":   "  how often probes run during the cutover (default 250ms)",
 	"cutover.green_timeout":    "  how long the probes may take to answer after power-on before rolling back (default 3m)",
 	"cutover.parallel":         "  how many VMs confirmed together (a wave) are cut over at once, 1 to 32 (default 4); each keeps its own rollback",
+	"cutover.full_verify":      "  true: hash whole disks on both sides inside the downtime window instead of the final pass's blocks and the digest-map roots (default false; its time is in the report)",
+	"verify_every":             "interval between full compares of each replica with its source while the VM runs, after the first one right after the initial sync (default 24h, 1h to 720h)",
 }
 
 func newPlanCmd(g *globalFlags) *cobra.Command {

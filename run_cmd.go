@@ -19,6 +19,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		confirm string
 		finish  bool
 		rollbk  bool
+		verify  string
 	)
 	cmd := &cobra.Command{
 		Use:   "run --plan FILE [--json] [--confirm-cutover NAME] [--state FILE]",
@@ -46,6 +47,12 @@ Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
 JSON object per line with --json (fields: time, step, index, kind, message,
 fraction, item, error; kind is one of started, plan, progress, change,
 warning, done, failed, skipped).
+
+--verify=NAMES first runs a full compare of those VMs' replicas (comma-separated)
+while they run: every block of a new snapshot against the replica read back at
+the receiver, blocks that differ sent again; ferry status and the cutover report
+show when the last one ran and what it found. Full compares also run right after
+the initial sync and then every verify_every (plan, default 24h) in the wizard.
 
 A structured log of every event goes to --log-file (default: ferry.log next
 to the state file).
@@ -91,6 +98,12 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 			case rollbk:
 				env.CutoverDecision = steps.CutoverRollback
 			}
+			var verifyVMs []string
+			if verify != "" {
+				if verifyVMs, err = steps.VerifyNames(env.Plan, verify); err != nil {
+					return usageError{err}
+				}
+			}
 			out := cmd.OutOrStdout()
 			emit := steps.TextPrinter(out, len(it))
 			if asJSON {
@@ -107,6 +120,12 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 					return usageError{err}
 				}
 				return err
+			}
+			if len(verifyVMs) > 0 {
+				// Full compares first, while the VMs still run.
+				if err := env.VerifyReplicas(cmd.Context(), verifyVMs, emit); err != nil {
+					return fmt.Errorf("%w (state: %s)", err, env.State.Path())
+				}
 			}
 			res, err := r.Run(cmd.Context())
 			if err != nil {
@@ -126,6 +145,7 @@ Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON lines")
 	cmd.Flags().StringVar(&confirm, "confirm-cutover", "", "confirm the cutover of these VMs of the plan (comma-separated names)")
 	cmd.Flags().BoolVar(&finish, "finish", false, "for a cutover stopped after power-on was requested: keep the target in Cloud Director (power it on if needed) and finish")
+	cmd.Flags().StringVar(&verify, "verify", "", "first compare these VMs' replicas (comma-separated names) block by block with their running sources, repairing what differs")
 	cmd.Flags().BoolVar(&rollbk, "rollback", false, "for a cutover stopped after power-on was requested: remove the target (replica disks kept) and power the source on again")
 	return cmd
 }

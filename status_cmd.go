@@ -29,7 +29,9 @@ replication data, it shows the steps, names the process that holds it, and
 exits 1 (it does not wait).
 
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
-[{"vm", "rpo", "last_pass", "age_ns", "health", "paused", "reason"}],
+[{"vm", "rpo", "last_pass", "age_ns", "health", "paused", "reason",
+"last_compare": {"time", "duration_ns", "blocks", "differing", "repaired",
+"unreported"}}],
 "endpoints": [{"endpoint", "url", "from"}], "jobs_error"}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,7 +87,7 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 				}
 				return jobsErr
 			}
-			fmt.Fprintln(tw, "\nVM\tRPO\tLAST PASS\tHEALTH")
+			fmt.Fprintln(tw, "\nVM\tRPO\tLAST PASS\tHEALTH\tLAST FULL COMPARE")
 			for _, j := range jobs {
 				last := "-"
 				if !j.LastPass.IsZero() {
@@ -95,7 +97,7 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 				if j.Paused && j.Reason != "" {
 					health += ": " + j.Reason
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, health)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, health, j.LastCompare.Summary())
 			}
 			return tw.Flush()
 		},

@@ -69,3 +69,44 @@ func TestStatusWhileAnotherFerryHoldsTheStore(t *testing.T) {
 		t.Errorf("status --json: %+v", doc)
 	}
 }
+
+// TestStatusShowsLastFullCompare: ferry status shows, per VM, when the
+// last full compare of its replica ran and what it found (text and JSON).
+func TestStatusShowsLastFullCompare(t *testing.T) {
+	l := smallLab(t)
+	store, err := replication.OpenState(steps.ReplicationStorePath(l.PlanPath()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Hour)
+	if err := store.PutVM("WebApp2", replication.VMState{LastPass: time.Now(),
+		LastCompare: &replication.CompareResult{Time: at, Blocks: 16, Differing: 1, Repaired: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	run := func(args ...string) string {
+		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile, "status", "--plan", l.PlanPath()}, args...)...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ferry status %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := run()
+	if !strings.Contains(out, "LAST FULL COMPARE") || !strings.Contains(out, at.Local().Format("2006-01-02 15:04:05")+": 16 blocks compared, 1 differing, 1 repaired") {
+		t.Errorf("ferry status:\n%s", out)
+	}
+	var doc struct {
+		Jobs []struct {
+			VM          string                     `json:"vm"`
+			LastCompare *replication.CompareResult `json:"last_compare"`
+		} `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(run("--json")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Jobs) == 0 || doc.Jobs[0].LastCompare == nil || doc.Jobs[0].LastCompare.Repaired != 1 {
+		t.Errorf("ferry status --json: %+v", doc.Jobs)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 )
 
@@ -101,11 +102,11 @@ func BenchmarkReceiverHashes(b *testing.B) {
 	if err := fillDisk(f.Name(), 64<<20, 2); err != nil {
 		b.Fatal(err)
 	}
-	rep := &replica{f: f, size: 64 << 20, hashes: make([]uint64, 64), valid: make([]bool, 64)}
+	rep := &replica{f: f, size: 64 << 20, hashes: make([]uint64, 64), valid: make([]bool, 64), dirty: map[int]uint64{}, read: new(atomic.Int64)}
 	b.SetBytes(64 << 20)
 	for b.Loop() {
 		rep.invalidate(0, 64<<20)
-		if _, err := rep.blockHashes(0, 64); err != nil {
+		if _, err := rep.blockHashes(0, 64, false); err != nil {
 			b.Fatal(err)
 		}
 	}

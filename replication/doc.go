@@ -22,9 +22,11 @@
 //	...
 //	sched.PassNow("WebApp1")                // last precopy while the VM runs
 //	// shut the VM down, then:
-//	res, err := sched.FinalPass(ctx, "WebApp1") // pass with the VM off, no snapshot, then whole-disk verify
+//	res, err := sched.FinalPass(ctx, "WebApp1") // pass with the VM off, no snapshot, then VerifyFinal
 //
-// A Job can also be driven directly: job.RunPass(ctx, final) and job.Verify(ctx).
+// A Job can also be driven directly: job.RunPass(ctx, final),
+// job.RunPassWith(ctx, PassOptions{Compare: true}) (a full compare),
+// job.VerifyFinal(ctx) after a final pass, and job.Verify(ctx) (whole disks).
 //
 // # A pass
 //
@@ -32,10 +34,68 @@
 // engine asks the receiver for its state, picks the kind of pass (initial:
 // changeId "*"; incremental: changes since the last committed changeId;
 // full-compare: when CBT cannot answer or the receiver is not at our base),
-// plans range reads (extents merged across gaps <= 256 KiB into reads <= 1
-// MiB; only the changed parts are sent), sends data / zero-run frames over
-// Conns TLS connections with a bounded window, and commits on both sides;
-// then the snapshot is deleted and the changeId kept.
+// plans one read per HashBlock (1 MiB) block the changed extents touch
+// (only the changed parts are sent), sends data /
+// zero-run frames over Conns TLS connections with a bounded window, checks
+// what it wrote (below), and commits on both sides; then the snapshot is
+// deleted and the changeId kept.
+//
+// # Verification
+//
+// Both ends keep a block digest map per disk (xxh3 of each 1 MiB block),
+// persisted in their state stores in chunks of 8192 blocks, so that a
+// restart of either side does not re-hash a replica.
+//
+// Every pass checks what it wrote. As blocks become durable at the receiver
+// (acknowledged after fdatasync), the sender has it read them back from the
+// replica disk, 64 blocks at a time while the rest of the batch is still
+// being sent, and compares digests: in an ordinary pass the xxh3 of each
+// range the pass wrote (the sender reads only the span of those ranges, so
+// reads do not grow with scattered small changes); in a full compare, the
+// final pass and for re-sent blocks the whole block's (the sender reads it
+// whole). A block that differs is sent again whole and checked again (at
+// most 3 times, then the pass fails with ErrVerifyMismatch). Both maps take
+// the receiver's read-back digest of the whole block (blocks an initial sync
+// does not write are recorded as zero blocks at the sender: what the source
+// holds there). A resumed pass reads and checks again the blocks an earlier
+// attempt wrote below the watermark, so a digest persisted before a crash is
+// either current or checked again before the pass commits.
+//
+// We chose reading back over a digest computed from the payload before the
+// write: the payload's integrity is already checked per frame (xxh3 in the
+// header), a payload digest cannot cover the unchanged rest of a partly
+// written block without a read anyway, and only a read-back proves the bytes
+// landed at the right place on the replica. The cost is a read of the
+// touched blocks on both sides (the receiver reads whole blocks); bytes on
+// the wire stay the changed bytes. The read-back may be served by the
+// receiver's page cache (dropping it would double the receiver's disk
+// traffic during an initial sync): it proves that the bytes are at the right
+// offsets of the right replica disk as the kernel holds them after
+// fdatasync, not that the medium kept them; the full compares below drop the
+// cached pages first and read from the disk. The counters say how many
+// blocks were checked and re-sent.
+//
+// A full compare (PassOptions.Compare; the Scheduler runs one right after
+// the initial sync, every verify interval, default 24 h, and on demand with
+// VerifyNow) is a pass that, besides the changed blocks, reads every other
+// block of its snapshot and has the receiver read the same block back from
+// the replica (not from its map). A replica block that does not hold what
+// the sender's map says it got is counted as differing (corruption, or
+// writes behind ferry's back), re-sent and checked (repaired); a block whose
+// replica holds what the map says but not the source's data is counted as
+// unreported (the source changed without changed block tracking reporting
+// it, or an ordinary pass wrote part of a block whose rest was already
+// wrong) and re-sent too. The result is kept in the VM's state
+// (VMState.LastCompare).
+//
+// At cutover, VerifyFinal reads the blocks the final pass touched again from
+// the powered-off source and compares them with the receiver's read-back and
+// the sender's map, then compares the root of both digest maps (BLAKE3 over
+// the block digests): its cost follows the final pass, not the disk size.
+// The roots prove that the two maps agree; corruption of the replica behind
+// the receiver's back after the last full compare is not in either map, and
+// only a whole-disk Verify (plan option cutover.full_verify) finds it inside
+// the downtime window.
 //
 // # Resume
 //

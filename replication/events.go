@@ -14,6 +14,8 @@ const (
 	EventPaused     EventKind = "paused"      // job paused (by request or after an error: Err)
 	EventResumed    EventKind = "resumed"
 	EventVerified   EventKind = "verified" // final verify: replica equals source
+	EventCompared   EventKind = "compared" // a full compare ended (Compare says what it found)
+	EventRepaired   EventKind = "repaired" // a pass re-sent blocks the receiver read back differently (Msg)
 	EventWarning    EventKind = "warning"  // something works, but worse than it should (Msg), e.g. reads through vCenter's proxy
 )
 
@@ -40,6 +42,11 @@ type Counters struct {
 	ZeroSkipped int64 // zero bytes sent as zero-run frames instead of data
 	Matched     int64 // full-compare: bytes already equal at the receiver, not sent
 	Acked       int64 // planned bytes the receiver acknowledged as durable (data + zero + matched)
+	// Checked counts blocks (HashBlock) whose digest the receiver read back
+	// after writing and the sender compared with the source's; Resent the
+	// blocks sent again because they differed.
+	Checked int64
+	Resent  int64
 }
 
 // Event is what the engine and the scheduler report to the TUI or the
@@ -59,4 +66,5 @@ type Event struct {
 	ProjectedFinal time.Duration // estimated duration of a final pass now
 	Err            error
 	Msg            string
+	Compare        *CompareResult // EventCompared
 }

@@ -57,7 +57,20 @@ type Receiver struct {
 	// writeErr, when set (tests), is consulted before each write to simulate
 	// a failing or full disk.
 	writeErr atomic.Pointer[func(path string, off int64, n int) error]
+
+	blocksRead atomic.Int64 // blocks read from replica disks to compute digests
 }
+
+// ReceiverStats are counters of a receiver since it started.
+type ReceiverStats struct {
+	// BlocksRead is how many HashBlock blocks the receiver read from replica
+	// disks to compute their digests (read-backs after writes, full
+	// compares, blocks its persisted digest map did not know).
+	BlocksRead int64
+}
+
+// Stats returns the receiver's counters.
+func (r *Receiver) Stats() ReceiverStats { return ReceiverStats{BlocksRead: r.blocksRead.Load()} }
 
 type replica struct {
 	key  string
@@ -71,6 +84,10 @@ type replica struct {
 	hashes []uint64 // per HashBlock; valid[i] says whether hashes[i] is current
 	valid  []bool
 	writes uint64 // bumped by every write, so a hash read during a write is not cached
+	// dirty lists blocks whose digest changed since the map was last
+	// persisted (flushDigests).
+	dirty map[int]uint64
+	read  *atomic.Int64 // the receiver's blocksRead
 }
 
 // ReceiverConfig configures a Receiver.
@@ -263,7 +280,21 @@ func (r *Receiver) openReplica(org, vm, ref string, d Disk) (*replica, error) {
 		return nil, err
 	}
 	n := int((d.Capacity + HashBlock - 1) / HashBlock)
-	rep := &replica{key: key, ref: ref, path: dev.Path, dev: dev, f: dev.File, size: d.Capacity, hashes: make([]uint64, n), valid: make([]bool, n)}
+	// The digest map persisted by an earlier run: a restart does not read
+	// the whole replica again. Every block a pass writes is read back and
+	// its digest stored before that pass commits, so a digest written before
+	// a crash is either current or re-read by the pass that resumes.
+	hashes, err := r.state.Digests(key, n)
+	if err != nil {
+		dev.File.Close()
+		return nil, err
+	}
+	valid := make([]bool, n)
+	for i, h := range hashes {
+		valid[i] = h != 0
+	}
+	rep := &replica{key: key, ref: ref, path: dev.Path, dev: dev, f: dev.File, size: d.Capacity, hashes: hashes, valid: valid,
+		dirty: map[int]uint64{}, read: &r.blocksRead}
 	r.disks[key] = rep
 	return rep, nil
 }
@@ -291,6 +322,9 @@ func (r *Receiver) bind(key, id string) error {
 		// The sender named another replica disk for this disk (ferry made a
 		// new one): what the old one held does not count.
 		st = DiskState{}
+		if err := r.state.ResetDigests(key); err != nil {
+			return err
+		}
 	}
 	st.File = id
 	return r.state.PutDisk(key, st)
@@ -347,34 +381,136 @@ func (r *Receiver) zero(d *replica, off, n int64) error {
 }
 
 // blockHashes returns the xxh3 hashes of count HashBlock blocks from block first.
-func (d *replica) blockHashes(first, count int) ([]uint64, error) {
+func (d *replica) blockHashes(first, count int, fresh bool) ([]uint64, error) {
 	if first < 0 || count < 0 || first+count > len(d.hashes) {
 		return nil, fmt.Errorf("hash query blocks %d+%d out of range (%d blocks)", first, count, len(d.hashes))
 	}
-	out := make([]uint64, count)
-	buf := make([]byte, HashBlock)
-	for i := range count {
-		b := first + i
+	blocks := make([]int64, count)
+	for i := range blocks {
+		blocks[i] = int64(first + i)
+	}
+	return d.digests(blocks, fresh, fresh)
+}
+
+// digests returns the xxh3 digests of the given blocks: from the digest map,
+// or (fresh, or not in the map) read back from the replica disk. With
+// uncached, a read first asks the kernel to drop its cached pages of the
+// block (clean after the fdatasync the caller did), so the bytes come from
+// the disk (full compares); without, a read-back may be served by the page
+// cache (the per-pass check, which would otherwise double the receiver's
+// disk traffic).
+func (d *replica) digests(blocks []int64, fresh, uncached bool) ([]uint64, error) {
+	out := make([]uint64, len(blocks))
+	var buf []byte
+	for i, b := range blocks {
+		if b < 0 || b >= int64(len(d.hashes)) {
+			return nil, fmt.Errorf("digest query: block %d out of range (%d blocks)", b, len(d.hashes))
+		}
 		d.mu.Lock()
 		ok, h, gen := d.valid[b], d.hashes[b], d.writes
 		d.mu.Unlock()
-		if !ok {
-			off := int64(b) * HashBlock
+		if !ok || fresh {
+			if buf == nil {
+				buf = make([]byte, HashBlock)
+			}
+			off := b * HashBlock
 			n := min(HashBlock, d.size-off)
+			if uncached {
+				_ = unix.Fadvise(int(d.f.Fd()), off, n, unix.FADV_DONTNEED)
+			}
 			if _, err := d.f.ReadAt(buf[:n], off); err != nil && err != io.EOF {
 				return nil, err
 			}
+			d.read.Add(1)
 			h = xxh3.Hash(buf[:n])
 			// Cache only if no write happened while we read.
 			d.mu.Lock()
-			if d.writes == gen {
+			if d.writes == gen && (!d.valid[b] || d.hashes[b] != h) {
 				d.hashes[b], d.valid[b] = h, true
+				d.dirty[int(b)] = h
 			}
 			d.mu.Unlock()
 		}
 		out[i] = h
 	}
 	return out, nil
+}
+
+// readBack reads blocks back from the replica and returns their digests
+// (which also go into the digest map) and, where ranges names byte ranges
+// inside a block, the digests of those ranges.
+func (d *replica) readBack(blocks []int64, ranges [][]Extent) ([]uint64, [][]uint64, error) {
+	if ranges == nil {
+		hs, err := d.digests(blocks, true, false)
+		return hs, nil, err
+	}
+	hs := make([]uint64, len(blocks))
+	rhs := make([][]uint64, len(blocks))
+	buf := make([]byte, HashBlock)
+	for i, b := range blocks {
+		if b < 0 || b >= int64(len(d.hashes)) {
+			return nil, nil, fmt.Errorf("digest query: block %d out of range (%d blocks)", b, len(d.hashes))
+		}
+		off := b * HashBlock
+		n := min(HashBlock, d.size-off)
+		for _, e := range ranges[i] {
+			if e.Length <= 0 || e.Offset < off || e.End() > off+n {
+				return nil, nil, fmt.Errorf("digest query: range %d+%d outside block %d", e.Offset, e.Length, b)
+			}
+		}
+		d.mu.Lock()
+		gen := d.writes
+		d.mu.Unlock()
+		if _, err := d.f.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+			return nil, nil, err
+		}
+		d.read.Add(1)
+		hs[i] = xxh3.Hash(buf[:n])
+		for _, e := range ranges[i] {
+			rhs[i] = append(rhs[i], xxh3.Hash(buf[e.Offset-off:e.End()-off]))
+		}
+		d.mu.Lock()
+		if d.writes == gen && (!d.valid[b] || d.hashes[b] != hs[i]) {
+			d.hashes[b], d.valid[b] = hs[i], true
+			d.dirty[int(b)] = hs[i]
+		}
+		d.mu.Unlock()
+	}
+	return hs, rhs, nil
+}
+
+// root is digestRoot over the whole digest map (blocks it does not know
+// are read), and how many blocks had to be read.
+func (d *replica) root() (string, int64, error) {
+	before := d.read.Load()
+	r := newRootHash()
+	for b := 0; b < len(d.hashes); b += maxDigestBlocks {
+		hs, err := d.blockHashes(b, min(maxDigestBlocks, len(d.hashes)-b), false)
+		if err != nil {
+			return "", 0, err
+		}
+		r.add(hs)
+	}
+	return r.sum(), d.read.Load() - before, nil
+}
+
+// flushDigests persists the digests that changed since the last flush.
+func (r *Receiver) flushDigests(d *replica) error {
+	d.mu.Lock()
+	dirty := d.dirty
+	d.dirty = map[int]uint64{}
+	d.mu.Unlock()
+	if err := r.state.PutDigests(d.key, len(d.hashes), dirty); err != nil {
+		d.mu.Lock()
+		for b, h := range dirty { // try again at the next flush
+			if _, ok := d.dirty[b]; !ok {
+				d.dirty[b] = h
+			}
+		}
+		d.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 func (d *replica) digest() (string, error) {
@@ -464,7 +600,7 @@ func (r *Receiver) handle(c net.Conn) {
 	}
 	var hello helloMsg
 	if h.Type != fHello || json.Unmarshal(buf, &hello) != nil || hello.Version != protoVersion {
-		fail("protocol", errors.New("expected hello (protocol version 1)"))
+		fail("protocol", fmt.Errorf("expected hello (protocol version %d): sender and receiver must run the same ferry version", protoVersion))
 		return
 	}
 	if hello.Probe {
@@ -643,9 +779,48 @@ func (r *Receiver) control(t frameType, d *replica, m diskMsg) (replyMsg, error)
 		return replyMsg{Committed: st.Committed}, nil
 	case fHashes:
 		r.mu.Unlock()
-		hs, err := d.blockHashes(int(m.Offset/HashBlock), m.Count)
+		var hs []uint64
+		var err error
+		if m.Fresh {
+			err = d.dev.Sync() // read back what is durable
+		}
+		if err == nil {
+			hs, err = d.blockHashes(int(m.Offset/HashBlock), m.Count, m.Fresh)
+		}
+		if err == nil {
+			err = r.flushDigests(d)
+		}
 		r.mu.Lock()
 		return replyMsg{Hashes: hs}, err
+	case fDigests:
+		if len(m.Blocks) > maxDigestBlocks {
+			return replyMsg{}, fmt.Errorf("digest query of %d blocks: at most %d", len(m.Blocks), maxDigestBlocks)
+		}
+		r.mu.Unlock()
+		// Read back after fdatasync: the digest of what is durable, not of
+		// what the frames carried.
+		if m.Ranges != nil && len(m.Ranges) != len(m.Blocks) {
+			return replyMsg{}, fmt.Errorf("digest query: %d range lists for %d blocks", len(m.Ranges), len(m.Blocks))
+		}
+		err := d.dev.Sync()
+		var hs []uint64
+		var rhs [][]uint64
+		if err == nil {
+			hs, rhs, err = d.readBack(m.Blocks, m.Ranges)
+		}
+		if err == nil {
+			err = r.flushDigests(d)
+		}
+		r.mu.Lock()
+		return replyMsg{Hashes: hs, RangeHashes: rhs}, err
+	case fRoot:
+		r.mu.Unlock()
+		sum, hashed, err := d.root()
+		if err == nil {
+			err = r.flushDigests(d)
+		}
+		r.mu.Lock()
+		return replyMsg{Digest: sum, Count: int64(len(d.hashes)), Hashed: hashed, Size: d.size}, err
 	case fVerify:
 		r.mu.Unlock()
 		err := d.dev.Sync()

@@ -23,6 +23,21 @@ func ValidateRPO(rpo time.Duration) error {
 	return nil
 }
 
+// Full compare schedule bounds (Scheduler.SetVerifyEvery).
+const (
+	DefaultVerifyEvery = 24 * time.Hour
+	MinVerifyEvery     = time.Hour
+	MaxVerifyEvery     = 30 * 24 * time.Hour
+)
+
+// ValidateVerifyEvery checks the interval between full compares.
+func ValidateVerifyEvery(d time.Duration) error {
+	if d < MinVerifyEvery || d > MaxVerifyEvery {
+		return fmt.Errorf("full compare interval %s is out of range: valid range is %s to %s (1 hour to 30 days)", d, MinVerifyEvery, MaxVerifyEvery)
+	}
+	return nil
+}
+
 // ErrPaused is returned for operations on a paused job.
 var ErrPaused = errors.New("replication job is paused")
 
@@ -56,6 +71,37 @@ type schedJob struct {
 	warned    bool          // RPO warning already sent for the current condition
 
 	lastPass time.Time // snapshot time of the last complete pass
+
+	verifyEvery time.Duration  // between full compares
+	lastCompare *CompareResult // the last full compare (nil: none yet)
+	compareNow  bool           // a full compare was asked for (VerifyNow)
+}
+
+// compareDue says whether the job's next pass should be a full compare:
+// right after the initial sync, every verifyEvery, and on demand.
+func (sj *schedJob) compareDue(now time.Time) bool {
+	if sj.compareNow {
+		return true
+	}
+	if sj.lastPass.IsZero() {
+		return false // the initial sync comes first
+	}
+	return sj.lastCompare == nil || now.Sub(sj.lastCompare.Time) >= sj.verifyEvery
+}
+
+// nextDue is when the job's next pass is due after a pass that started at
+// start: one RPO later, or earlier when a full compare is due.
+func (sj *schedJob) nextDue(start, now time.Time) time.Time {
+	due := start.Add(sj.rpo)
+	if sj.compareDue(now) {
+		return now
+	}
+	if sj.lastCompare != nil {
+		if at := sj.lastCompare.Time.Add(sj.verifyEvery); at.Before(due) {
+			due = at
+		}
+	}
+	return due
 }
 
 // JobStatus is a snapshot of a job for `ferry status` and the dashboard.
@@ -68,6 +114,10 @@ type JobStatus struct {
 	LastPass    time.Time
 	LastPassAge time.Duration
 	NextPass    time.Time
+	// LastCompare is the last full compare (nil: none yet); CompareDue
+	// says the next pass is one.
+	LastCompare *CompareResult
+	CompareDue  bool
 }
 
 // NewScheduler returns a scheduler running at most maxConcurrent passes at
@@ -94,12 +144,12 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 	if _, ok := s.jobs[job.VM]; ok {
 		return fmt.Errorf("job %s already scheduled", job.VM)
 	}
-	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, paused: vs.Paused}
+	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, paused: vs.Paused, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare}
 	if vs.Paused {
 		sj.reason = errors.New(vs.PausedReason)
 	}
 	if !vs.LastPass.IsZero() {
-		sj.due = vs.LastPass.Add(rpo)
+		sj.due = sj.nextDue(vs.LastPass, s.now())
 	}
 	// Events go to the job's own callback (if any) and to the scheduler's.
 	prev := job.Events
@@ -190,18 +240,19 @@ func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 		sj.done = make(chan struct{})
 		pctx, cancel := context.WithCancelCause(ctx)
 		sj.cancel = func() { cancel(ErrPaused) }
+		compare := sj.compareDue(now)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.runPass(pctx, sj)
+			s.runPass(pctx, sj, compare)
 			cancel(nil)
 		}()
 	}
 	return next
 }
 
-func (s *Scheduler) runPass(ctx context.Context, sj *schedJob) {
-	res, err := sj.job.RunPass(ctx, false)
+func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, compare bool) {
+	res, err := sj.job.RunPassWith(ctx, PassOptions{Compare: compare})
 	s.mu.Lock()
 	s.running--
 	sj.running = false
@@ -210,9 +261,16 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob) {
 	switch {
 	case err == nil:
 		sj.lastPass = res.Start
-		sj.due = res.Start.Add(sj.rpo)
+		if res.Compare != nil {
+			sj.lastCompare, sj.compareNow = res.Compare, false
+		}
+		sj.due = sj.nextDue(res.Start, now)
 		if res.Duration > sj.rpo/2 {
-			defer s.emit(sj, Event{Kind: EventRPOWarning, Msg: fmt.Sprintf("pass took %s, longer than RPO/2 (%s)", res.Duration.Round(time.Second), sj.rpo/2)})
+			what := "pass"
+			if res.Compare != nil {
+				what = "full compare" // reads every block: plan verify_every accordingly
+			}
+			defer s.emit(sj, Event{Kind: EventRPOWarning, Msg: fmt.Sprintf("%s took %s, longer than RPO/2 (%s)", what, res.Duration.Round(time.Second), sj.rpo/2)})
 		}
 	case ctx.Err() != nil:
 		// Paused or shutting down: the pass resumes later.
@@ -303,6 +361,44 @@ func (s *Scheduler) Resume(vm string) error {
 	return nil
 }
 
+// SetVerifyEvery sets the interval between vm's full compares (default
+// DefaultVerifyEvery).
+func (s *Scheduler) SetVerifyEvery(vm string, every time.Duration) error {
+	if err := ValidateVerifyEvery(every); err != nil {
+		return fmt.Errorf("%s: %w", vm, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sj, err := s.get(vm)
+	if err != nil {
+		return err
+	}
+	sj.verifyEvery = every
+	if !sj.lastPass.IsZero() && !sj.running {
+		sj.due = sj.nextDue(sj.lastPass, s.now())
+	}
+	s.poke()
+	return nil
+}
+
+// VerifyNow makes vm's next pass a full compare, due immediately (after a
+// running pass ends).
+func (s *Scheduler) VerifyNow(vm string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sj, err := s.get(vm)
+	if err != nil {
+		return err
+	}
+	if sj.final {
+		return fmt.Errorf("%s: the cutover owns the job: no full compare now", vm)
+	}
+	sj.compareNow = true
+	sj.due = s.now()
+	s.poke()
+	return nil
+}
+
 // PassNow makes vm's next pass due immediately (e.g. the last precopy
 // before a cutover).
 func (s *Scheduler) PassNow(vm string) error {
@@ -345,7 +441,13 @@ func (s *Scheduler) FinalPass(ctx context.Context, vm string) (PassResult, error
 		}
 	}
 	res, err := sj.job.RunPass(ctx, true)
-	if err == nil {
+	if err == nil && !sj.job.FullVerify {
+		_, err = sj.job.VerifyFinal(ctx)
+		if errors.Is(err, ErrNoDigestMap) {
+			s.emit(sj, Event{Kind: EventWarning, Err: err, Msg: "no complete digest map: verifying whole disks"})
+			err = sj.job.Verify(ctx)
+		}
+	} else if err == nil {
 		err = sj.job.Verify(ctx)
 	}
 	// On failure the cutover rolls back (the VM is powered on again) and warm
@@ -382,7 +484,8 @@ func (s *Scheduler) Status() []JobStatus {
 	now := s.now()
 	var out []JobStatus
 	for _, sj := range s.jobs {
-		st := JobStatus{VM: sj.job.VM, RPO: sj.rpo, Running: sj.running, Paused: sj.paused, LastPass: sj.lastPass, NextPass: sj.due}
+		st := JobStatus{VM: sj.job.VM, RPO: sj.rpo, Running: sj.running, Paused: sj.paused, LastPass: sj.lastPass, NextPass: sj.due,
+			LastCompare: sj.lastCompare, CompareDue: !sj.final && sj.compareDue(now)}
 		if sj.reason != nil {
 			st.Reason = sj.reason.Error()
 		}

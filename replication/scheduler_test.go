@@ -232,3 +232,91 @@ func TestFinalPassFailureContinuesWarm(t *testing.T) {
 	}
 	ev.wait(t, 2, func(e Event) bool { return e.Kind == EventPassDone })
 }
+
+// TestSchedulerComparesAfterInitialSyncAndOnDemand: the scheduler runs a
+// full compare right after the initial sync and when asked (VerifyNow); a
+// replica block corrupted behind the receiver's back is repaired by it while
+// the VM runs, and the status says when the last compare ran and what it found.
+func TestSchedulerComparesAfterInitialSyncAndOnDemand(t *testing.T) {
+	src, fs, rcv := setup(t, 8<<20)
+	ev := newEvents()
+	s := NewScheduler(1, ev.add)
+	job := newJob(t, "vm", fs, rcv.addr)
+	if err := s.Add(job, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetVerifyEvery("vm", time.Minute); err == nil || !strings.Contains(err.Error(), "1 hour to 30 days") {
+		t.Fatalf("verify interval of 1m: %v", err)
+	}
+	if err := s.SetVerifyEvery("vm", 48*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	compared := func(e Event) bool { return e.Kind == EventCompared && e.VM == "vm" }
+	ev.wait(t, 1, compared)
+	st := idleStatus(t, s)
+	if st.LastCompare == nil || st.LastCompare.Blocks != 8 || st.LastCompare.Differing != 0 || st.CompareDue {
+		t.Fatalf("status after the first compare: %+v", st)
+	}
+	if st.NextPass.Sub(st.LastPass) != time.Hour {
+		t.Fatalf("next pass %s after the last, want one RPO", st.NextPass.Sub(st.LastPass))
+	}
+	scribble(t, replicaPath(rcv, "vm", 0), 1, Extent{3<<20 + 9, 3})
+	if err := s.VerifyNow("vm"); err != nil {
+		t.Fatal(err)
+	}
+	ev.wait(t, 2, compared)
+	if c := idleStatus(t, s).LastCompare; c.Differing != 1 || c.Repaired != 1 {
+		t.Fatalf("on-demand compare: %+v", c)
+	}
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
+}
+
+// idleStatus waits until the scheduler's only job has no pass running (it
+// records a pass's result when the pass returns, after its events).
+func idleStatus(t *testing.T, s *Scheduler) JobStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := s.Status()[0]
+		if !st.Running {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a pass is still running after 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSchedulerComparesEveryInterval: once verify_every has passed since
+// the last full compare, the next pass is due at once and is a compare
+// (the clock is the scheduler's, moved forward).
+func TestSchedulerComparesEveryInterval(t *testing.T) {
+	_, fs, rcv := setup(t, 4<<20)
+	ev := newEvents()
+	s := NewScheduler(1, ev.add)
+	job := newJob(t, "vm", fs, rcv.addr)
+	if err := s.Add(job, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetVerifyEvery("vm", 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	compared := func(e Event) bool { return e.Kind == EventCompared && e.VM == "vm" }
+	ev.wait(t, 1, compared)
+	st := idleStatus(t, s)
+	if want := st.LastCompare.Time.Add(2 * time.Hour); !st.NextPass.Equal(want) {
+		t.Fatalf("next pass %s, want the next compare's time %s (before the RPO)", st.NextPass, want)
+	}
+	s.mu.Lock()
+	s.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	s.mu.Unlock()
+	s.poke()
+	ev.wait(t, 2, compared)
+}

@@ -48,14 +48,20 @@ type Job struct {
 	// this long while the window is full (default 2 minutes).
 	AckTimeout time.Duration
 
+	// FullVerify makes Scheduler.FinalPass verify whole disks (Verify)
+	// instead of the final pass's blocks and the digest-map roots
+	// (VerifyFinal).
+	FullVerify bool
+
 	cache *vmCache // VM record for events; set before a pass starts goroutines
 }
 
 // vmCache holds the job's VMState for event fields (age of the last
 // complete pass, projected final-pass time).
 type vmCache struct {
-	mu sync.Mutex
-	vs VMState
+	mu      sync.Mutex
+	vs      VMState
+	touched map[string][]int64 // blocks the last final pass wrote or checked, per disk key
 }
 
 func (j *Job) loadCache() {
@@ -91,6 +97,21 @@ type PassResult struct {
 	Start    time.Time // snapshot time
 	Duration time.Duration
 	Attempts int
+	// Compare is set when the pass was a full compare (PassOptions.Compare)
+	// and compared every block.
+	Compare *CompareResult
+}
+
+// PassOptions choose what a pass does beyond sending changes.
+type PassOptions struct {
+	// Final is the cutover pass on the powered-off VM (no snapshot).
+	Final bool
+	// Compare makes the pass a full compare: besides the changed blocks, it
+	// reads every other block of the snapshot and compares it with the
+	// replica read back by the receiver (not its digest map), re-sending
+	// and checking the blocks that differ. An initial sync compares nothing
+	// (everything it writes is checked anyway): compare in the next pass.
+	Compare bool
 }
 
 // ErrVerifyMismatch means the replica differs from the source after a final pass.
@@ -140,6 +161,12 @@ func retryable(err error) bool {
 // commits it on both sides. A pass interrupted by ctx can be resumed by the
 // next RunPass: its snapshot is kept and acknowledged data is not re-sent.
 func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
+	return j.RunPassWith(ctx, PassOptions{Final: final})
+}
+
+// RunPassWith runs one pass with options (see RunPass).
+func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, error) {
+	final := opts.Final
 	j.loadCache()
 	disks, err := j.Source.Disks(ctx)
 	if err != nil {
@@ -168,7 +195,7 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 	var p *pass
 	for attempt := 0; ; attempt++ {
 		res.Attempts = attempt + 1
-		p = &pass{job: j, snap: snap, disks: disks, states: states, final: final, start: time.Now()}
+		p = &pass{job: j, snap: snap, disks: disks, states: states, final: final, compare: opts.Compare, compared: opts.Compare, start: time.Now(), touched: map[string][]int64{}}
 		err = p.run(ctx)
 		res.Counters = addCounters(res.Counters, p.counters())
 		if err == nil || ctx.Err() != nil || !retryable(err) || attempt >= j.retries() {
@@ -195,6 +222,11 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 		return res, fmt.Errorf("%s: pass: %w", j.VM, err)
 	}
 	res.Kind = p.kind
+	if final {
+		j.cache.mu.Lock()
+		j.cache.touched = p.touched
+		j.cache.mu.Unlock()
+	}
 	j.emit(Event{Kind: EventPhase, Phase: PhaseRelease})
 	if err := snap.Release(ctx); err != nil {
 		// The pass is committed; the next pass deletes a leftover snapshot.
@@ -209,8 +241,12 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 	if s := res.Duration.Seconds(); s > 0 {
 		vs.LastRate = float64(res.Counters.Sent) / s
 	}
-	if res.Kind == PassIncremental {
+	if res.Kind == PassIncremental && !p.compared {
 		vs.LastPlanned = res.Counters.Planned
+	}
+	if p.compared {
+		res.Compare = &CompareResult{Time: start, Duration: res.Duration, Blocks: p.cmpBlocks.Load(), Differing: p.differing.Load(), Repaired: p.repaired.Load(), Unreported: p.unreported.Load()}
+		vs.LastCompare = res.Compare
 	}
 	if err := j.State.PutVM(j.VM, vs); err != nil {
 		return res, err
@@ -219,6 +255,9 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 	j.cache.vs = vs
 	j.cache.mu.Unlock()
 	j.emit(Event{Kind: EventPassDone, Pass: res.Kind, Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
+	if res.Compare != nil {
+		j.emit(Event{Kind: EventCompared, Compare: res.Compare, Msg: "full compare: " + res.Compare.Summary()})
+	}
 	j.emit(Event{Kind: EventPhase, Phase: PhaseIdle})
 	return res, nil
 }
@@ -232,7 +271,8 @@ func (j *Job) retries() int {
 
 func addCounters(a, b Counters) Counters {
 	return Counters{Planned: max(a.Planned, b.Planned), Read: a.Read + b.Read, Sent: a.Sent + b.Sent, Payload: a.Payload + b.Payload,
-		ZeroSkipped: a.ZeroSkipped + b.ZeroSkipped, Matched: a.Matched + b.Matched, Acked: a.Acked + b.Acked}
+		ZeroSkipped: a.ZeroSkipped + b.ZeroSkipped, Matched: a.Matched + b.Matched, Acked: a.Acked + b.Acked,
+		Checked: a.Checked + b.Checked, Resent: a.Resent + b.Resent}
 }
 
 // pass is one attempt of a pass over all disks of a job.
@@ -244,6 +284,17 @@ type pass struct {
 	final  bool
 	start  time.Time
 	kind   PassKind
+
+	diskKind PassKind // of the disk being sent
+	dmap     []uint64 // the sender's digest map of the disk being sent
+	compare  bool     // a full compare was asked for
+	compared bool     // ... and every disk was compared
+	touched  map[string][]int64
+
+	// Blocks checked and re-sent; of a full compare: compared, differing,
+	// repaired, unreported (CompareResult).
+	checked, resent                            atomic.Int64
+	cmpBlocks, differing, repaired, unreported atomic.Int64
 
 	conns []*senderConn
 	seq   atomic.Uint32
@@ -259,7 +310,8 @@ type pass struct {
 
 func (p *pass) counters() Counters {
 	return Counters{Planned: p.planned.Load(), Read: p.read.Load(), Sent: p.sent.Load(), Payload: p.payload.Load(),
-		ZeroSkipped: p.zero.Load(), Matched: p.matched.Load(), Acked: p.ackedBytes.Load()}
+		ZeroSkipped: p.zero.Load(), Matched: p.matched.Load(), Acked: p.ackedBytes.Load(),
+		Checked: p.checked.Load(), Resent: p.resent.Load()}
 }
 
 func (p *pass) compression() float64 {
@@ -552,6 +604,7 @@ type diskSend struct {
 	watermark int64
 	frames    map[uint32]frameRef
 	persisted int64 // watermark last written to the state store (persistMu)
+	durable   chan<- int
 }
 
 type frameRef struct {
@@ -580,7 +633,10 @@ func (p *pass) acked(c *senderConn, seqs []uint32) {
 	}
 	advanced := false
 	for d.next < len(d.units) && d.left[d.next] == 0 {
-		d.watermark = d.units[d.next].End()
+		d.watermark = max(d.watermark, d.units[d.next].End())
+		if d.durable != nil {
+			d.durable <- d.next // buffered for every unit: never blocks
+		}
 		d.next++
 		advanced = true
 	}
@@ -671,6 +727,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	if p.final && kind == PassIncremental {
 		kind = PassFinal
 	}
+	p.diskKind = kind
 	// The pass reports the most thorough kind any of its disks needed.
 	if kindRank[kind] >= kindRank[p.kind] {
 		p.kind = kind
@@ -690,34 +747,91 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		return err
 	}
 	// Large disks are sent in batches of at most batchUnits read units
-	// (drained in between) so the plan in memory stays small.
-	if kind == PassFullCompare {
+	// (drained and checked in between) so the plan in memory stays small.
+	nblocks := (disk.Capacity + HashBlock - 1) / HashBlock
+	if p.dmap, err = j.State.Digests(key, int(nblocks)); err != nil {
+		return err
+	}
+	if kind == PassInitial && wm == 0 {
+		// What the initial sync does not send is zero at the source: that
+		// is what the replica must hold there (a full compare checks it).
+		p.dmap = zeroDigests(disk.Capacity)
+		if err := j.State.PutAllDigests(key, p.dmap); err != nil {
+			return err
+		}
+	}
+	var changed []readUnit
+	if kind != PassFullCompare {
+		changed = planBlocks(ext, disk.Capacity)
+	}
+	scan := kind == PassFullCompare || (p.compare && kind != PassInitial)
+	for k := range changed {
+		u := &changed[k]
+		if !scan && !p.final {
+			// An ordinary pass reads and checks only the ranges it writes
+			// (reads do not grow with scattered small changes); a full
+			// compare, the final pass (whose blocks the cutover verifies
+			// against the source) and re-sent blocks read whole blocks.
+			u.ranges = u.parts
+			u.Extent = Extent{u.parts[0].Offset, u.parts[len(u.parts)-1].End() - u.parts[0].Offset}
+		}
+		// Below the watermark an earlier attempt of this pass wrote the
+		// block: it is read and checked, not sent again.
+		u.parts = trimBelow(u.parts, wm)
+		p.planned.Add(totalLength(u.parts))
+	}
+	if p.compare && !scan {
+		p.compared = false
+	}
+	if scan {
 		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key, Pass: kind})
-		nblocks := (disk.Capacity + HashBlock - 1) / HashBlock
-		p.planned.Add(disk.Capacity - wm/HashBlock*HashBlock)
-		for b := wm / HashBlock; b < nblocks; b += batchUnits {
-			units, err := p.compareUnits(ctx, c0, i, disk.Capacity, b, min(nblocks, b+batchUnits))
+		first := int64(0)
+		if kind == PassFullCompare {
+			first = wm / HashBlock
+			p.planned.Add(disk.Capacity - first*HashBlock)
+		} else {
+			p.planned.Add(disk.Capacity - totalUnits(changed))
+		}
+		ci := 0
+		for b := first; b < nblocks; b += batchUnits {
+			last := min(nblocks, b+batchUnits)
+			hs, err := p.freshHashes(ctx, c0, i, b, last)
 			if err != nil {
 				return fmt.Errorf("disk %s: %w", disk.Key, err)
 			}
-			if err := p.sendBatch(ctx, i, key, &st, units); err != nil {
+			var units []readUnit
+			for blk := b; blk < last; blk++ {
+				for ci < len(changed) && changed[ci].Offset < blk*HashBlock {
+					ci++
+				}
+				if ci < len(changed) && changed[ci].Offset == blk*HashBlock {
+					u := changed[ci]
+					u.scan = true
+					if len(u.parts) > 0 {
+						// (Not for a block an earlier attempt of this pass
+						// wrote: the replica is ahead of the map there.)
+						u.hash, u.expected = hs[blk-b], p.dmap[blk]
+					}
+					units = append(units, u)
+					continue
+				}
+				off := blk * HashBlock
+				e := Extent{off, min(HashBlock, disk.Capacity-off)}
+				units = append(units, readUnit{Extent: e, parts: []Extent{e}, compare: true, hash: hs[blk-b], check: true, expected: p.dmap[blk], scan: true})
+			}
+			p.cmpBlocks.Add(int64(len(units)))
+			if err := p.sendChecked(ctx, i, key, &st, units); err != nil {
 				return fmt.Errorf("disk %s: %w", disk.Key, err)
 			}
 		}
 	} else {
 		j.emit(Event{Kind: EventPhase, Phase: PhaseTransfer, Disk: disk.Key, Pass: kind})
-		ext = trimBelow(ext, wm)
-		p.planned.Add(totalLength(ext))
-		for len(ext) > 0 {
-			k, n := 0, int64(0)
-			for k < len(ext) && (k == 0 || n < batchUnits) {
-				n += (ext[k].Length + FrameMax - 1) / FrameMax
-				k++
-			}
-			if err := p.sendBatch(ctx, i, key, &st, planReads(ext[:k])); err != nil {
+		for len(changed) > 0 {
+			k := min(int64(len(changed)), batchUnits)
+			if err := p.sendChecked(ctx, i, key, &st, changed[:k]); err != nil {
 				return fmt.Errorf("disk %s: %w", disk.Key, err)
 			}
-			ext = ext[k:]
+			changed = changed[k:]
 		}
 	}
 	p.progress(true)
@@ -734,8 +848,15 @@ var batchUnits int64 = 8192 // a variable for tests
 // sendBatch sends units (sorted, above st.Watermark) and waits until the
 // receiver acknowledged all of them; st.Watermark follows.
 func (p *pass) sendBatch(ctx context.Context, disk int, key string, st *DiskState, units []readUnit) error {
+	return p.sendBatchNotify(ctx, disk, key, st, units, nil)
+}
+
+// sendBatchNotify is sendBatch that also sends the index of each unit, in
+// order, to durable once the receiver acknowledged it (and everything
+// before it) as durable; durable must have room for every unit.
+func (p *pass) sendBatchNotify(ctx context.Context, disk int, key string, st *DiskState, units []readUnit, durable chan<- int) error {
 	d := &diskSend{disk: disk, key: key, state: *st, units: units, left: make([]int, len(units)),
-		watermark: st.Watermark, persisted: st.Watermark, frames: map[uint32]frameRef{}}
+		watermark: st.Watermark, persisted: st.Watermark, frames: map[uint32]frameRef{}, durable: durable}
 	for k := range d.left {
 		d.left[k] = -1
 	}
@@ -756,27 +877,23 @@ func (p *pass) sendBatch(ctx context.Context, disk int, key string, st *DiskStat
 	return nil
 }
 
-// compareUnits asks the receiver for the hashes of blocks [first, last) and
-// plans one compare unit per HashBlock block.
-func (p *pass) compareUnits(ctx context.Context, c *senderConn, disk int, capacity, first, last int64) ([]readUnit, error) {
-	var units []readUnit
+// freshHashes asks the receiver for the digests of blocks [first, last)
+// read back from the replica now (not from its digest map).
+func (p *pass) freshHashes(ctx context.Context, c *senderConn, disk int, first, last int64) ([]uint64, error) {
+	var out []uint64
 	for b := first; b < last; {
-		n := min(last-b, 4096)
-		r, err := c.control(ctx, fHashes, disk, diskMsg{Offset: b * HashBlock, Count: int(n)})
+		n := min(last-b, maxDigestBlocks)
+		r, err := c.control(ctx, fHashes, disk, diskMsg{Offset: b * HashBlock, Count: int(n), Fresh: true})
 		if err != nil {
 			return nil, fmt.Errorf("block hashes: %w", err)
 		}
 		if len(r.Hashes) != int(n) {
 			return nil, fmt.Errorf("block hashes: got %d, want %d", len(r.Hashes), n)
 		}
-		for k, h := range r.Hashes {
-			off := (b + int64(k)) * HashBlock
-			e := Extent{off, min(HashBlock, capacity-off)}
-			units = append(units, readUnit{Extent: e, parts: []Extent{e}, compare: true, hash: h})
-		}
+		out = append(out, r.Hashes...)
 		b += n
 	}
-	return units, nil
+	return out, nil
 }
 
 // sendUnits reads units with one reader per connection and sends their frames.
@@ -861,15 +978,52 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 		return fmt.Errorf("read source at %d+%d: %w", u.Offset, u.Length, err)
 	}
 	p.read.Add(u.Length)
+	var digest uint64
+	var rangeDigests []uint64
+	switch {
+	case u.check && u.ranges != nil:
+		for _, e := range u.ranges {
+			rangeDigests = append(rangeDigests, xxh3.Hash(data[e.Offset-u.Offset:e.End()-u.Offset]))
+		}
+	case u.check:
+		digest = xxh3.Hash(data)
+	}
+	if u.scan && !u.compare {
+		// A changed block in a full compare: its unchanged rest is covered.
+		p.ackedBytes.Add(u.Length - totalLength(u.parts))
+	}
+	differ := false
 	var frames []frameSpec
-	if u.compare && xxh3.Hash(data) == u.hash {
+	if u.compare && digest == u.hash {
 		p.matched.Add(u.Length)
 		p.ackedBytes.Add(u.Length)
 	} else {
+		if u.scan {
+			// A full compare: u.hash is the replica's block read back
+			// before this pass wrote anything, u.expected what the sender's
+			// map says the replica got from earlier passes. A replica that
+			// does not hold that is wrong (corruption, or writes behind
+			// ferry's back): counted, and repaired by this pass (a changed
+			// block whose wrong part this pass does not overwrite reads
+			// back wrong and is sent again whole). A compared block whose
+			// replica holds what it should but the source changed although
+			// changed block tracking did not report it (on vSphere, whose
+			// snapshots are frozen, a change CBT missed) is counted apart;
+			// after a CBT reset (full-compare pass) that is expected.
+			switch {
+			case u.expected == 0 && u.compare && p.diskKind != PassFullCompare, u.expected != 0 && u.hash != u.expected:
+				differ = true
+				p.differing.Add(1)
+			case u.compare && p.diskKind != PassFullCompare:
+				p.unreported.Add(1)
+			}
+		}
 		for _, part := range u.parts {
 			frames = append(frames, splitZero(part, data[part.Offset-u.Offset:part.End()-u.Offset])...)
 		}
 	}
+	d.units[k].digest, d.units[k].rangeDigests, d.units[k].sent = digest, rangeDigests, len(frames) > 0
+	d.units[k].differ = d.units[k].differ || differ
 	// Register the frames before sending so acks always find them.
 	seqs := make([]uint32, len(frames))
 	p.mu.Lock()

@@ -2,8 +2,13 @@ package replication
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"sort"
+
+	"github.com/zeebo/blake3"
+	"github.com/zeebo/xxh3"
 )
 
 // Sizes of the wire and of the read plan (replication.md "Wire and speed").
@@ -99,6 +104,77 @@ type readUnit struct {
 	parts   []Extent // changed parts inside the unit
 	compare bool     // full-compare: send only if the hash differs
 	hash    uint64   // receiver's hash of the unit (compare only)
+	// check: the unit is one whole HashBlock block (the last one of a disk
+	// may be shorter), read whole so that the pass knows the block's digest
+	// and checks it against what the receiver read back after writing.
+	check bool
+	// expected is the sender's digest of the block from its map before this
+	// pass (0: not known); a compare unit whose block CBT reported unchanged
+	// is expected to hold it at the receiver.
+	expected uint64
+	scan     bool // part of a full compare (every block of the disk)
+	// ranges, when set, makes a check unit check only these ranges (what
+	// the pass writes in the block, or an earlier attempt of it wrote): the
+	// unit reads only their span, not the whole block (see sendChecked).
+	ranges []Extent
+
+	// Set when the unit was read (sendUnit).
+	digest       uint64   // xxh3 of the whole unit (check units without ranges)
+	rangeDigests []uint64 // xxh3 of each of ranges
+	sent         bool     // frames were sent for it
+	differ       bool     // a compared block that differed where it should not have
+}
+
+// totalUnits is the bytes the units cover.
+func totalUnits(units []readUnit) int64 {
+	var n int64
+	for _, u := range units {
+		n += u.Length
+	}
+	return n
+}
+
+// zeroDigests is the digest map of an all-zero disk of capacity bytes.
+func zeroDigests(capacity int64) []uint64 {
+	n := (capacity + HashBlock - 1) / HashBlock
+	out := make([]uint64, n)
+	full := xxh3.Hash(make([]byte, HashBlock))
+	for i := range out {
+		out[i] = full
+	}
+	if r := capacity % HashBlock; r != 0 {
+		out[n-1] = xxh3.Hash(make([]byte, r))
+	}
+	return out
+}
+
+// planBlocks turns sorted, normalized extents of a disk of capacity bytes
+// into one read unit per HashBlock block they touch: the whole block is
+// read (its digest is what both sides keep), only the changed parts are
+// sent. Reads grow for scattered small changes (a 64 KiB change reads its 1
+// MiB block); bytes on the wire do not.
+func planBlocks(ext []Extent, capacity int64) []readUnit {
+	var units []readUnit
+	for _, e := range ext {
+		for e.Length > 0 {
+			b := e.Offset / HashBlock
+			end := min((b+1)*HashBlock, capacity)
+			take := min(e.Length, end-e.Offset)
+			if n := len(units); n > 0 && units[n-1].Offset == b*HashBlock {
+				u := &units[n-1]
+				if last := &u.parts[len(u.parts)-1]; last.End() == e.Offset {
+					last.Length += take
+				} else {
+					u.parts = append(u.parts, Extent{e.Offset, take})
+				}
+			} else {
+				units = append(units, readUnit{Extent: Extent{b * HashBlock, end - b*HashBlock}, parts: []Extent{{e.Offset, take}}, check: true})
+			}
+			e.Offset += take
+			e.Length -= take
+		}
+	}
+	return units
 }
 
 // planReads turns sorted, normalized extents into read units.
@@ -151,3 +227,27 @@ func totalLength(ext []Extent) int64 {
 	}
 	return n
 }
+
+// digestRoot is the root of a block digest map: BLAKE3 over the digests
+// (8 bytes big endian each) in block order. Sender and receiver compute it
+// the same way over their own maps; equal roots mean equal maps.
+func digestRoot(ds []uint64) string {
+	r := newRootHash()
+	r.add(ds)
+	return r.sum()
+}
+
+// rootHash computes digestRoot incrementally.
+type rootHash struct{ h *blake3.Hasher }
+
+func newRootHash() rootHash { return rootHash{blake3.New()} }
+
+func (r rootHash) add(ds []uint64) {
+	var b [8]byte
+	for _, d := range ds {
+		binary.BigEndian.PutUint64(b[:], d)
+		r.h.Write(b[:])
+	}
+}
+
+func (r rootHash) sum() string { return hex.EncodeToString(r.h.Sum(nil)) }

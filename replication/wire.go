@@ -21,26 +21,28 @@ import (
 //	16 length u32 | 20 payloadLen u32 | 24 xxh3 u64
 const (
 	headerSize     = 32
-	protoVersion   = 1
+	protoVersion   = 2 // 2: read-back digests (fDigests) and digest-map roots (fRoot)
 	maxControlSize = 64 << 20
 )
 
 type frameType uint8
 
 const (
-	fHello  frameType = iota + 1 // sender -> receiver: VM and disks (JSON)
-	fState                       // query a disk's receiver state (JSON)
-	fBegin                       // begin or resume a pass on a disk (JSON)
-	fData                        // disk bytes
-	fZero                        // zero run
-	fSync                        // fsync and acknowledge everything written on this connection
-	fMark                        // sender's durable watermark for a disk (offset field), no reply
-	fEnd                         // commit a pass (JSON)
-	fHashes                      // block hashes of a range (JSON)
-	fVerify                      // whole-disk digest (JSON)
-	fAck                         // receiver -> sender: seqs durable (JSON)
-	fReply                       // receiver -> sender: answer to a control frame (JSON)
-	fError                       // receiver -> sender: failure (JSON), connection closes
+	fHello   frameType = iota + 1 // sender -> receiver: VM and disks (JSON)
+	fState                        // query a disk's receiver state (JSON)
+	fBegin                        // begin or resume a pass on a disk (JSON)
+	fData                         // disk bytes
+	fZero                         // zero run
+	fSync                         // fsync and acknowledge everything written on this connection
+	fMark                         // sender's durable watermark for a disk (offset field), no reply
+	fEnd                          // commit a pass (JSON)
+	fHashes                       // block hashes of a range (JSON)
+	fVerify                       // whole-disk digest (JSON)
+	fAck                          // receiver -> sender: seqs durable (JSON)
+	fReply                        // receiver -> sender: answer to a control frame (JSON)
+	fError                        // receiver -> sender: failure (JSON), connection closes
+	fDigests                      // digests of listed blocks, read back from the replica now (JSON)
+	fRoot                         // root of the receiver's block digest map of a disk (JSON)
 )
 
 const (
@@ -106,7 +108,19 @@ type diskMsg struct {
 	// HashQuery
 	Offset int64 `json:",omitempty"`
 	Count  int   `json:",omitempty"`
+	// Fresh (fHashes) reads the blocks back from the replica instead of
+	// answering from the digest map (a full compare).
+	Fresh bool `json:",omitempty"`
+	// Blocks (fDigests) lists block indexes (at most maxDigestBlocks);
+	// Ranges, if set, holds per block the byte ranges (inside it) whose
+	// digests to return as well.
+	Blocks []int64    `json:",omitempty"`
+	Ranges [][]Extent `json:",omitempty"`
 }
+
+// maxDigestBlocks bounds an fDigests query (and so its reply and the reads
+// it costs the receiver).
+const maxDigestBlocks = 4096
 
 type replyMsg struct {
 	Committed string   `json:",omitempty"` // last committed changeId
@@ -116,6 +130,12 @@ type replyMsg struct {
 	Hashes    []uint64 `json:",omitempty"`
 	Size      int64    `json:",omitempty"`
 	Digest    string   `json:",omitempty"`
+	// fRoot: blocks in the map, and how many of them the receiver had to
+	// read because its map did not know them.
+	Count  int64 `json:",omitempty"`
+	Hashed int64 `json:",omitempty"`
+	// fDigests: per block, the digests of the ranges asked for.
+	RangeHashes [][]uint64 `json:",omitempty"`
 }
 
 type ackMsg struct {

@@ -440,12 +440,22 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	}()
 
 	if err := c.phase("pre-cutover pass", func() (string, error) {
-		r, err := c.job.RunPass(ctx, false)
+		// While the VM still runs: a full compare too if none ran within
+		// verify_every, so the final verify builds on a recent one.
+		compare, err := c.compareDue(store)
+		if err != nil {
+			return "", err
+		}
+		r, err := c.job.RunPassWith(ctx, replication.PassOptions{Compare: compare})
 		c.rep.PreCutoverPass = &r.Counters
 		if err == nil {
 			err = recordPass(store, c.plan.Name, r)
 		}
-		return fmt.Sprintf("%s changed, %s sent", mib(r.Counters.Planned), mib(r.Counters.Sent)), err
+		detail := fmt.Sprintf("%s changed, %s sent", mib(r.Counters.Planned), mib(r.Counters.Sent))
+		if r.Compare != nil {
+			detail += "; full compare: " + compareText(r.Compare)
+		}
+		return detail, err
 	}); err != nil {
 		return err
 	}
@@ -467,7 +477,9 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return err
 	}
 	if err := c.phase("verify", func() (string, error) {
-		return "replica equals source (BLAKE3 of every disk)", c.job.Verify(ctx)
+		v, err := c.verify(ctx)
+		c.rep.Verify = v
+		return v.Detail, err
 	}); err != nil {
 		return err
 	}

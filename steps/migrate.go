@@ -38,6 +38,9 @@ type MigrationPlan struct {
 	Networks map[string]string `yaml:"networks,omitempty"`
 	Probes   []ProbePlan       `yaml:"probes,omitempty"`
 	Cutover  CutoverPlan       `yaml:"cutover,omitempty"`
+	// VerifyEvery is the interval between full compares of each replica
+	// with its source while the VM runs (default 24h, 1h to 720h).
+	VerifyEvery string `yaml:"verify_every,omitempty"`
 }
 
 // ProviderPlan is the placement of migrated VMs in the provider vCenter
@@ -88,6 +91,11 @@ type CutoverPlan struct {
 	HardPowerOff    *bool  `yaml:"hard_power_off,omitempty"`   // after the timeout; default true
 	ProbeInterval   string `yaml:"probe_interval,omitempty"`   // default 250ms
 	GreenTimeout    string `yaml:"green_timeout,omitempty"`    // probes must answer within; default 3m
+	// FullVerify hashes whole disks on both sides inside the downtime
+	// window instead of the final pass's blocks and the digest-map roots
+	// (default false).
+	FullVerify *bool `yaml:"full_verify,omitempty"`
+
 	// Parallel bounds how many VMs of one wave (the VMs confirmed
 	// together) are cut over at once; default DefaultCutoverParallel.
 	Parallel *int `yaml:"parallel,omitempty"`
@@ -468,6 +476,8 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 				mib(ev.Acked), mib(ev.Planned), mib(int64(ev.Rate)), ev.ETA.Round(time.Second)), frac))
 		case replication.EventPhase:
 			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Phase), -1))
+		case replication.EventRepaired, replication.EventCompared:
+			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Msg), -1))
 		case replication.EventRPOWarning, replication.EventError, replication.EventWarning:
 			msg := ev.Msg
 			if ev.Err != nil {

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"io"
 	"net/url"
 	"os"
@@ -229,6 +230,16 @@ func TestMigrateWebApp2(t *testing.T) {
 	}
 	if !strings.Contains(string(md), "| WebApp2 | migrated |") {
 		t.Errorf("report does not say migrated")
+	}
+	// The verify inside the downtime read only the blocks the final pass
+	// touched (and compared the digest-map roots of the 16 MiB disk).
+	var rep CutoverReport
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if v, fp := rep.VMs[0].Verify, rep.VMs[0].FinalPass; v == nil || fp == nil || v.Mode != "final pass" || v.Blocks != fp.Checked ||
+		v.BytesRead != v.Blocks*replication.HashBlock || v.Blocks >= 16 || v.RootBlocks != 16 {
+		t.Errorf("verify %+v, final pass %+v: want only the final pass's blocks read", v, fp)
 	}
 	if err := (&Cutover{}).Verify(ctx, env); err != nil {
 		t.Error(err)

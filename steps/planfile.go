@@ -284,6 +284,11 @@ func (pf *PlanFile) Validate(it Itinerary) error {
 			errs = append(errs, &FieldError{"rpo", err})
 		}
 	}
+	if pf.VerifyEvery != "" {
+		if err := ValidVerifyEvery(pf.VerifyEvery, pf); err != nil {
+			errs = append(errs, &FieldError{"verify_every", err})
+		}
+	}
 	names := map[string]bool{}
 	for i, vm := range pf.VMs {
 		key := fmt.Sprintf("vms[%d]", i)

@@ -55,8 +55,11 @@ func recordPass(store *replication.StateStore, vm string, r replication.PassResu
 		vs.LastInterval = r.Start.Sub(vs.LastPass)
 	}
 	vs.LastPass, vs.LastDuration = r.Start, r.Duration
-	if r.Kind == replication.PassIncremental {
+	if r.Kind == replication.PassIncremental && r.Compare == nil {
 		vs.LastPlanned = r.Counters.Planned
+	}
+	if r.Compare != nil {
+		vs.LastCompare = r.Compare
 	}
 	return store.PutVM(vm, vs)
 }
@@ -65,6 +68,9 @@ func recordPass(store *replication.StateStore, vm string, r replication.PassResu
 func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 	p := Plan{Step: s.ID()}
 	if _, err := receiverTLS(env.Config.Receiver); err != nil {
+		return p, err
+	}
+	if _, err := env.verifyEvery(); err != nil {
 		return p, err
 	}
 	onprem, err := env.OnPrem(ctx)
@@ -114,7 +120,12 @@ func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 		return s.applyWarm(ctx, env, emit)
 	}
 	vms := env.Migrating() // a VM cut over in an earlier wave has no source to follow
+	every, err := env.verifyEvery()
+	if err != nil {
+		return res, err
+	}
 	results := make([]replication.PassResult, len(vms))
+	compares := make([]*replication.CompareResult, len(vms))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2) // bounded concurrency across VMs
 	for i, vmp := range vms {
@@ -123,12 +134,29 @@ func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 			if err != nil {
 				return err
 			}
-			r, err := job.RunPass(gctx, false)
+			due, err := compareDue(job.State, vmp.Name, every, time.Now())
+			if err != nil {
+				return err
+			}
+			r, err := job.RunPassWith(gctx, replication.PassOptions{Compare: due})
 			if err != nil {
 				return fmt.Errorf("replicate %s: %w", vmp.Name, err)
 			}
 			results[i] = r
-			return recordPass(job.State, vmp.Name, r)
+			if err := recordPass(job.State, vmp.Name, r); err != nil {
+				return err
+			}
+			compares[i] = r.Compare
+			// Right after the initial sync: a full compare of the replica.
+			if due, err = compareDue(job.State, vmp.Name, every, time.Now()); err != nil || !due {
+				return err
+			}
+			c, err := job.RunPassWith(gctx, replication.PassOptions{Compare: true})
+			if err != nil {
+				return fmt.Errorf("full compare of %s: %w", vmp.Name, err)
+			}
+			compares[i] = c.Compare
+			return recordPass(job.State, vmp.Name, c)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -140,6 +168,9 @@ func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 			Detail: fmt.Sprintf("%s pass: %s planned, %s on the wire, %s zeros skipped, in %s",
 				r.Kind, mib(r.Counters.Planned), mib(r.Counters.Sent), mib(r.Counters.ZeroSkipped), r.Duration.Round(time.Millisecond)),
 			Resource: &Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}}
+		if c := compares[i]; c != nil {
+			it.Detail += "; full compare: " + compareText(c)
+		}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
 		res.Resources = append(res.Resources, *it.Resource)

@@ -76,6 +76,9 @@ type VMReport struct {
 	FinalPass               *replication.Counters `json:"final_pass,omitempty"`
 	RolledBack              bool                  `json:"rolled_back,omitempty"`
 	RollbackError           string                `json:"rollback_error,omitempty"`
+
+	// Verify is what the verify phase checked, and the last full compare.
+	Verify *VerifyReport `json:"verify,omitempty"`
 }
 
 func (r *VMReport) finish(err error) {
@@ -184,6 +187,9 @@ func (r *CutoverReport) Markdown() string {
 				detail = "FAILED: " + p.Error
 			}
 			fmt.Fprintf(&b, "| %s | %s | %.3f | %s |\n", p.Name, p.Start.Format("15:04:05.000"), p.Seconds(), detail)
+		}
+		if v.Verify != nil {
+			fmt.Fprintf(&b, "\n%s\n", v.Verify.text())
 		}
 		if len(v.Outages) > 0 {
 			b.WriteString("\nProbe outages:\n\n")

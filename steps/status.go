@@ -17,6 +17,9 @@ type VMStatus struct {
 	Health   string        `json:"health"`
 	Paused   bool          `json:"paused,omitempty"`
 	Reason   string        `json:"reason,omitempty"`
+	// LastCompare is the last full compare of the replica with its source
+	// (blocks compared, differing, repaired); nil: none yet.
+	LastCompare *replication.CompareResult `json:"last_compare,omitempty"`
 }
 
 // ReplicationStatus reads every planned VM's replication record, read-only:
@@ -47,7 +50,7 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 				return nil, err
 			}
 		}
-		st := VMStatus{VM: vm.Name, RPO: vm.RPO, LastPass: vs.LastPass, Paused: vs.Paused, Reason: vs.PausedReason}
+		st := VMStatus{VM: vm.Name, RPO: vm.RPO, LastPass: vs.LastPass, Paused: vs.Paused, Reason: vs.PausedReason, LastCompare: vs.LastCompare}
 		rpo, _ := time.ParseDuration(vm.RPO)
 		switch {
 		case cut[cutoverKey(vm.Name)] == cutoverDone:

@@ -68,7 +68,14 @@ func (e *Env) warmJob(ctx context.Context, vm VMPlan) error {
 	if err != nil {
 		return fmt.Errorf("VM %s: RPO %q: %w", vm.Name, vm.RPO, err)
 	}
+	every, err := e.verifyEvery()
+	if err != nil {
+		return err
+	}
 	if err := w.sched.Add(job, rpo); err != nil {
+		return err
+	}
+	if err := w.sched.SetVerifyEvery(vm.Name, every); err != nil {
 		return err
 	}
 	w.added[vm.Name] = true

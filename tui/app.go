@@ -63,6 +63,9 @@ type Feeds struct {
 	// VM's passes. Nil: the keys are shown disabled, saying why.
 	Pause  func(ctx context.Context, vm string) error
 	Resume func(ctx context.Context, vm string) error
+	// Verify asks for a full compare of one VM's replica as its next pass
+	// (steps.Env.VerifyNow). Nil: the key is shown disabled.
+	Verify func(ctx context.Context, vm string) error
 }
 
 // wiring is what the screens share with the root.

@@ -49,6 +49,9 @@ type ReplicationUpdate struct {
 	ProjectedDowntime time.Duration
 	Paused            bool
 	Err               string // last error, shown until a pass succeeds
+	// LastCompare is the last full compare of the replica, in words
+	// (when, blocks compared, differing, repaired); "" none seen yet.
+	LastCompare string
 }
 
 // ProbeUpdate is one probe result for a pair across the stretch.

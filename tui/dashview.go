@@ -170,8 +170,12 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 	}
 	if cursor < len(d.VMs) {
 		r := d.VMs[cursor]
-		out = append(out, sDim.Render(trunc(fmt.Sprintf("%s pass: planned %s · read %s · sent %s · acked %s · RPO %s",
-			r.VM, bytesIEC(r.Planned), bytesIEC(r.Read), bytesIEC(r.Sent), bytesIEC(r.Acked), dur(r.RPO)), width)))
+		line := fmt.Sprintf("%s pass: planned %s · read %s · sent %s · acked %s · RPO %s",
+			r.VM, bytesIEC(r.Planned), bytesIEC(r.Read), bytesIEC(r.Sent), bytesIEC(r.Acked), dur(r.RPO))
+		if r.LastCompare != "" {
+			line += " · last full compare " + r.LastCompare
+		}
+		out = append(out, sDim.Render(trunc(line, width)))
 	}
 	return out
 }

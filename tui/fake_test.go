@@ -308,7 +308,8 @@ func newHarness(t testing.TB, s setup) *harness {
 	if s.feeds {
 		d.Feeds = Feeds{
 			Pause:  func(context.Context, string) error { return nil },
-			Resume: func(context.Context, string) error { return nil }}
+			Resume: func(context.Context, string) error { return nil },
+			Verify: func(context.Context, string) error { return nil }}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -66,6 +66,9 @@ func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 		if j.Paused {
 			r.Phase, r.Err = "paused", j.Reason
 		}
+		if j.LastCompare != nil {
+			r.LastCompare = j.LastCompare.Summary()
+		}
 		if !j.LastPass.IsZero() && j.RPO > 0 {
 			r.Health = RPOOK
 			if j.LastPassAge > j.RPO {
@@ -124,6 +127,10 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		}
 	case replication.EventResumed:
 		r.Paused, r.Err, r.Phase = false, "", "idle"
+	case replication.EventCompared:
+		if ev.Compare != nil {
+			r.LastCompare = ev.Compare.Summary()
+		}
 	}
 	if r.RPO > 0 && !r.LastPass.IsZero() {
 		r.NextPass = r.LastPass.Add(r.RPO)

@@ -70,6 +70,7 @@ var (
 	keySelect = newKey("space", "select", " ", "space")
 	keyPause  = newKey("p", "pause", "p")
 	keyResume = newKey("u", "resume", "u")
+	keyVerify = newKey("v", "full compare", "v")
 	keyPick   = newKey("↑/↓", "pick", "up", "down")
 	keyReload = newKey("ctrl+r", "reload", "ctrl+r")
 	keySubmit = newKey("ctrl+s", "plan now", "ctrl+s")

@@ -379,6 +379,26 @@ func TestDashboardPauseResume(t *testing.T) {
 	h.mustSee(t, "p pause: WebApp3 is already paused")
 }
 
+// TestDashboardFullCompare: v asks the engine for a full compare of the VM
+// under the cursor; the engine's result shows in the VM's detail line.
+func TestDashboardFullCompare(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2", "WebApp3"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h.start(200, 40)
+	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 3, Health: RPOOK, RPO: time.Minute})
+	h.send(replicationMsg{VM: "WebApp3", Phase: "idle", Pass: 2, Paused: true, Health: RPOWarning})
+	h.send(press("v"))
+	h.mustSee(t, "full compare of WebApp2 requested (next pass): done")
+	f := NewReplicationFeed(nil)
+	f.Handle(replication.Event{VM: "WebApp2", Kind: replication.EventCompared,
+		Compare: &replication.CompareResult{Time: t0, Blocks: 16, Differing: 1, Repaired: 1}})
+	u := <-f.Updates()
+	h.send(replicationMsg(u))
+	h.mustSee(t, "last full compare "+t0.Local().Format("2006-01-02 15:04:05")+": 16 blocks compared")
+	h.send(press("down"))
+	h.send(press("v"))
+	h.mustSee(t, "v full compare: WebApp3 is paused: resume it first")
+}
+
 func TestPauseDisabledWithoutEngine(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection")})
 	h.start(120, 40)

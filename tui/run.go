@@ -230,6 +230,7 @@ func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger
 		f.Replication = feed.Updates()
 		f.Pause = func(_ context.Context, vm string) error { return sched.Pause(vm) }
 		f.Resume = func(_ context.Context, vm string) error { return sched.Resume(vm) }
+		f.Verify = func(_ context.Context, vm string) error { return env.VerifyNow(vm) }
 	}
 	if f.Probes == nil {
 		mon, err := env.ProbeMonitor(ctx, time.Second)

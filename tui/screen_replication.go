@@ -49,20 +49,22 @@ func (s *replicationScreen) keys() keyMap {
 		km = s.run.keys()
 	}
 	row, ok := s.cursorVM()
-	pause, resume := keyPause, keyResume
+	pause, resume, verify := keyPause, keyResume, keyVerify
 	switch {
 	case !ok:
 		pause = pause.when(false, "no VM replicating")
 		resume = resume.when(false, "no VM replicating")
+		verify = verify.when(false, "no VM replicating")
 	case row.CutOver():
 		why := row.VM + " is cut over: nothing replicates it any more"
-		pause, resume = pause.when(false, why), resume.when(false, why)
+		pause, resume, verify = pause.when(false, why), resume.when(false, why), verify.when(false, why)
 	default:
 		pause = pause.when(s.w.feeds.Pause != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is already paused")
 		resume = resume.when(s.w.feeds.Resume != nil, "the replication engine is not connected").when(row.Paused, row.VM+" is not paused")
+		verify = verify.when(s.w.feeds.Verify != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is paused: resume it first")
 	}
 	// The step's own keys (enter) first: a narrow help bar keeps them.
-	return append(km, pause, resume, keyUp, keyDown)
+	return append(km, pause, resume, keyUp, keyDown, verify)
 }
 
 func (s *replicationScreen) update(msg tea.Msg) tea.Cmd {
@@ -82,6 +84,8 @@ func (s *replicationScreen) update(msg tea.Msg) tea.Cmd {
 			return nil
 		case keyPause.Matches(msg), keyResume.Matches(msg):
 			return s.control(keyPause.Matches(msg))
+		case keyVerify.Matches(msg):
+			return s.verify()
 		}
 		if s.run.phase == phaseInput {
 			if keyNext.Matches(msg) {
@@ -119,6 +123,20 @@ func (s *replicationScreen) control(pause bool) tea.Cmd {
 	}
 	ctx, idx, vm := s.w.ctx, s.idx, row.VM
 	return func() tea.Msg { return actionDoneMsg{Step: idx, What: what, Err: f(ctx, vm)} }
+}
+
+// verify asks the engine for a full compare of the VM under the cursor as
+// its next pass; the dashboard shows the result when the engine reports it.
+func (s *replicationScreen) verify() tea.Cmd {
+	row, ok := s.cursorVM()
+	f := s.w.feeds.Verify
+	if !ok || f == nil || row.CutOver() || row.Paused {
+		return nil
+	}
+	ctx, idx, vm := s.w.ctx, s.idx, row.VM
+	return func() tea.Msg {
+		return actionDoneMsg{Step: idx, What: "full compare of " + vm + " requested (next pass)", Err: f(ctx, vm)}
+	}
 }
 
 func (s *replicationScreen) view(width, height int) string {
