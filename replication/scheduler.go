@@ -99,7 +99,7 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 		sj.reason = errors.New(vs.PausedReason)
 	}
 	if !vs.LastPass.IsZero() {
-		sj.due = vs.LastPass.Add(rpo)
+		sj.due = nextDue(vs.LastPass, vs.LastDuration, rpo)
 	}
 	// Events go to the job's own callback (if any) and to the scheduler's.
 	prev := job.Events
@@ -127,6 +127,17 @@ func (s *Scheduler) poke() {
 // emit sends a scheduler event through the job (which adds the age of the
 // last pass and the projected final-pass time).
 func (s *Scheduler) emit(sj *schedJob, e Event) { sj.job.emit(e) }
+
+// nextDue is when the pass after one that started at start and took dur
+// must start so that it completes, and the replica is never older than the
+// RPO, before start+rpo: a pass starting at start+rpo would leave the
+// replica older than the RPO for as long as it runs. The lead is twice the
+// last pass's duration (passes vary, and may wait for a free slot), at least
+// RPO/10 and at most RPO/2 (a pass longer than that is warned about anyway).
+func nextDue(start time.Time, dur, rpo time.Duration) time.Time {
+	lead := min(max(2*dur, rpo/10), rpo/2)
+	return start.Add(rpo - lead)
+}
 
 // rpoHealth says what is wrong with a job's RPO now, if anything.
 func rpoHealth(now, lastPass, passStart time.Time, running bool, rpo time.Duration) string {
@@ -210,7 +221,7 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob) {
 	switch {
 	case err == nil:
 		sj.lastPass = res.Start
-		sj.due = res.Start.Add(sj.rpo)
+		sj.due = nextDue(res.Start, res.Duration, sj.rpo)
 		if res.Duration > sj.rpo/2 {
 			defer s.emit(sj, Event{Kind: EventRPOWarning, Msg: fmt.Sprintf("pass took %s, longer than RPO/2 (%s)", res.Duration.Round(time.Second), sj.rpo/2)})
 		}

@@ -232,3 +232,19 @@ func TestFinalPassFailureContinuesWarm(t *testing.T) {
 	}
 	ev.wait(t, 2, func(e Event) bool { return e.Kind == EventPassDone })
 }
+
+// TestNextDue: the next pass starts early enough to complete before the
+// replica is older than the RPO.
+func TestNextDue(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct{ dur, rpo, want time.Duration }{
+		{time.Second, time.Minute, 54 * time.Second},     // lead RPO/10
+		{5 * time.Second, time.Minute, 50 * time.Second}, // lead 2x the pass
+		{time.Minute, time.Minute, 30 * time.Second},     // lead at most RPO/2
+		{0, time.Hour, 54 * time.Minute},
+	} {
+		if got := nextDue(start, c.dur, c.rpo).Sub(start); got != c.want {
+			t.Errorf("pass of %s, RPO %s: next after %s, want %s", c.dur, c.rpo, got, c.want)
+		}
+	}
+}
