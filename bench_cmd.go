@@ -83,6 +83,7 @@ free space in --dir (default: a temporary directory, removed afterwards).`,
 					}
 					return vm.Source, vm.FlatFile, nil
 				}
+				o.Write = func(p string, b []byte, off int64) error { return vm.CBT.WriteAt(p, b, off) }
 				o.BeforeVerify = func(ctx context.Context) error { return vm.PowerOff(ctx) }
 				defer func() {
 					if vm != nil {
