@@ -95,7 +95,9 @@ type rpoWatch struct {
 	from, to time.Time
 	passes   map[string]int       // passes committed in the window, by VM
 	started  map[string]time.Time // start of the running pass, by VM
-	durs     []time.Duration      // durations of the passes committed in the window
+	phase    map[string]phaseAt   // phase of the running pass, by VM
+	inPhase  map[replication.Phase]time.Duration
+	durs     []time.Duration // durations of the passes committed in the window
 	kinds    map[replication.PassKind]int
 	sent     int64
 	warnings []string // RPO warnings in the window
@@ -103,6 +105,23 @@ type rpoWatch struct {
 	worst    time.Duration // largest replica age sampled in the window
 	worstVM  string
 	missed   map[string]bool // VMs whose replica was older than the RPO
+}
+
+type phaseAt struct {
+	phase replication.Phase
+	since time.Time
+}
+
+func (w *rpoWatch) inWindow(at time.Time) bool {
+	return !w.from.IsZero() && !at.Before(w.from) && (w.to.IsZero() || !at.After(w.to))
+}
+
+// endPhase adds the time vm spent in its current phase (in the window).
+func (w *rpoWatch) endPhase(vm string, at time.Time) {
+	if p, ok := w.phase[vm]; ok && w.inWindow(at) {
+		w.inPhase[p.phase] += at.Sub(p.since)
+	}
+	delete(w.phase, vm)
 }
 
 func (w *rpoWatch) handle(e replication.Event) {
@@ -117,10 +136,17 @@ func (w *rpoWatch) handle(e replication.Event) {
 		if _, ok := w.started[e.VM]; !ok && e.Phase != replication.PhaseIdle {
 			w.started[e.VM] = at
 		}
+		if p, ok := w.phase[e.VM]; !ok || p.phase != e.Phase {
+			w.endPhase(e.VM, at)
+			if e.Phase != replication.PhaseIdle {
+				w.phase[e.VM] = phaseAt{e.Phase, at}
+			}
+		}
 	case replication.EventPassDone:
+		w.endPhase(e.VM, at)
 		start, ok := w.started[e.VM]
 		delete(w.started, e.VM)
-		if w.from.IsZero() || at.Before(w.from) || (!w.to.IsZero() && at.After(w.to)) {
+		if !w.inWindow(at) {
 			return
 		}
 		w.passes[e.VM]++
@@ -130,7 +156,11 @@ func (w *rpoWatch) handle(e replication.Event) {
 			w.durs = append(w.durs, at.Sub(start))
 		}
 	case replication.EventRPOWarning, replication.EventError, replication.EventPaused:
-		if w.from.IsZero() || at.Before(w.from) || (!w.to.IsZero() && at.After(w.to)) {
+		if e.Kind != replication.EventRPOWarning {
+			w.endPhase(e.VM, at)
+			delete(w.started, e.VM)
+		}
+		if !w.inWindow(at) {
 			return
 		}
 		msg := fmt.Sprintf("%s: %s", e.VM, e.Msg)
@@ -170,6 +200,7 @@ type rpoBenchResult struct {
 	vms      []string
 	passes   map[string]int
 	durs     []time.Duration
+	inPhase  map[replication.Phase]time.Duration
 	kinds    map[replication.PassKind]int
 	sent     int64
 	warnings []string
@@ -215,7 +246,8 @@ func benchRPO(cmd *cobra.Command, o rpoBenchOptions) (*rpoBenchResult, error) {
 	env := steps.NewEnv(l.Config(), pf, steps.NewState(filepath.Join(dir, "bench.state.json")))
 	defer env.Close(context.WithoutCancel(ctx))
 
-	w := &rpoWatch{passes: map[string]int{}, started: map[string]time.Time{}, kinds: map[replication.PassKind]int{}, missed: map[string]bool{}}
+	w := &rpoWatch{passes: map[string]int{}, started: map[string]time.Time{}, kinds: map[replication.PassKind]int{}, missed: map[string]bool{},
+		phase: map[string]phaseAt{}, inPhase: map[replication.Phase]time.Duration{}}
 	// The wizard's warm replication: the scheduler owns every job, step 6
 	// hands each VM to it and waits for its initial sync.
 	sched, err := env.EnableWarm(ctx, w.handle)
@@ -276,7 +308,7 @@ watch:
 	w.mu.Lock()
 	w.to = time.Now()
 	res.watched = w.to.Sub(w.from)
-	res.passes, res.durs, res.kinds, res.sent = w.passes, w.durs, w.kinds, w.sent
+	res.passes, res.durs, res.kinds, res.sent, res.inPhase = w.passes, w.durs, w.kinds, w.sent, w.inPhase
 	res.warnings, res.errors, res.worst, res.worstVM = w.warnings, w.errors, w.worst, w.worstVM
 	for vm := range w.missed {
 		res.missed = append(res.missed, vm)
@@ -310,6 +342,16 @@ func (r *rpoBenchResult) print(cmd *cobra.Command) {
 	if len(r.durs) > 0 {
 		fmt.Fprintf(out, "pass duration: median %s, p95 %s, max %s (RPO/2 = %s)\n", r.durs[len(r.durs)/2].Round(time.Millisecond),
 			r.durs[len(r.durs)*95/100].Round(time.Millisecond), r.durs[len(r.durs)-1].Round(time.Millisecond), o.RPO/2)
+	}
+	if total > 0 {
+		var parts []string
+		for _, p := range []replication.Phase{replication.PhaseSnapshot, replication.PhasePlan, replication.PhaseCompare, replication.PhaseTransfer,
+			replication.PhaseCommit, replication.PhaseRelease, replication.PhaseVerify} {
+			if d := r.inPhase[p]; d > 0 {
+				parts = append(parts, fmt.Sprintf("%s %s", p, (d/time.Duration(total)).Round(time.Millisecond)))
+			}
+		}
+		fmt.Fprintf(out, "time per pass by phase (mean): %s\n", strings.Join(parts, ", "))
 	}
 	fmt.Fprintf(out, "worst replication lag: %s (%s); RPO %s\n", r.worst.Round(100*time.Millisecond), r.worstVM, o.RPO)
 	fmt.Fprintf(out, "RPO warnings: %d; failed passes: %d\n", len(r.warnings), len(r.errors))
