@@ -40,7 +40,12 @@ func (o *OwnEntity) Entity() *mo.ManagedEntity { return &o.entity }
 // has disabled on obj under obj's lock.
 func Entity(ctx *simulator.Context, obj mo.Entity) OwnEntity {
 	var o OwnEntity
-	ctx.WithLock(obj, func() { o.entity.DisabledMethod = slices.Clone(obj.Entity().DisabledMethod) })
+	ctx.WithLock(obj, func() {
+		o.entity.DisabledMethod = slices.Clone(obj.Entity().DisabledMethod)
+		// vcsim's fault injection names the object by its entity fields
+		// (and panics on an entity without a name).
+		o.entity.Name = obj.Entity().Name
+	})
 	return o
 }
 
