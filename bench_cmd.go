@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -17,18 +18,18 @@ import (
 func newBenchCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmarks: replicate (engine vs a raw copy), cutover (downtime in the lab)",
+		Short: "Benchmarks: replicate (engine vs a raw copy), cutover (downtime in the lab), rpo (many VMs at one RPO)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("choose a benchmark: ferry bench replicate, ferry bench cutover")
+			return usagef("choose a benchmark: ferry bench replicate, ferry bench cutover, ferry bench rpo")
 		},
 	}
-	cmd.AddCommand(newBenchReplicateCmd(), newBenchCutoverCmd())
+	cmd.AddCommand(newBenchReplicateCmd(), newBenchCutoverCmd(), newBenchRPOCmd())
 	return cmd
 }
 
 func newBenchReplicateCmd() *cobra.Command {
-	var size, changed, dir, reader string
+	var size, changed, dir, reader, cpuprofile string
 	var conns int
 	cmd := &cobra.Command{
 		Use:   "replicate [--size 1GiB] [--changed 64MiB]",
@@ -82,11 +83,25 @@ free space in --dir (default: a temporary directory, removed afterwards).`,
 					}
 					return vm.Source, vm.FlatFile, nil
 				}
+				o.Write = func(p string, b []byte, off int64) error { return vm.CBT.WriteAt(p, b, off) }
 				o.BeforeVerify = func(ctx context.Context) error { return vm.PowerOff(ctx) }
 				defer func() {
 					if vm != nil {
 						vm.Close()
 					}
+				}()
+			}
+			if cpuprofile != "" {
+				stop, err := startCPUProfile(cpuprofile)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if err := stop(); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "bench: CPU profile: %v\n", err)
+						return
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "bench: CPU profile of the run in %s (go tool pprof -top %s)\n", cpuprofile, cpuprofile)
 				}()
 			}
 			r, err := replication.BenchReplicate(cmd.Context(), o)
@@ -109,6 +124,7 @@ free space in --dir (default: a temporary directory, removed afterwards).`,
 	fl.StringVar(&changed, "changed", "64MiB", "bytes changed before the incremental pass")
 	fl.StringVar(&dir, "dir", "", "work directory (default: temporary)")
 	fl.IntVar(&conns, "conns", 4, "connections per VM")
+	fl.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the run (every phase: raw copy, initial sync, incremental pass, both ends) to FILE, for go tool pprof")
 	fl.StringVar(&reader, "reader", "host-direct", "source reader: host-direct (a VM in an in-process vCenter, read as ferry reads a real source: snapshot, CBT, ESXi /folder with service tickets) or file (a local file)")
 	return cmd
 }
@@ -129,6 +145,23 @@ func printBench(cmd *cobra.Command, r replication.BenchResult) {
 		incr/initial, r.Incremental.Seconds()/r.Initial.Seconds())
 	fmt.Fprintf(out, "initial sync wire bytes / disk bytes: %.3f\n", float64(r.InitialSent)/float64(r.Size))
 	fmt.Fprintf(out, "incremental bytes sent / bytes changed: %.3f (%d / %d)\n", float64(r.IncrementSent)/float64(r.Changed), r.IncrementSent, r.Changed)
+}
+
+// startCPUProfile writes a CPU profile (runtime/pprof) to path until the
+// returned stop is called.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // parseSize parses "64MiB", "1GiB", "512M", "1048576".

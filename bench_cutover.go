@@ -15,8 +15,8 @@ import (
 )
 
 // benchMaxVMs is the largest wave `ferry bench cutover --vms` can cut over:
-// the lab's WebApp-shaped source VMs (WebApp1..3).
-const benchMaxVMs = 3
+// the lab's web VMs (ferry lab --vms), WebApp1..WebApp<K>.
+const benchMaxVMs = lab.MaxVMs
 
 // Targets of issue 12, printed beside the measured ratios (never asserted).
 const (
@@ -60,7 +60,7 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 				return usagef("--runs %d: want 1 to 20", runs)
 			}
 			if vms < 1 || vms > benchMaxVMs {
-				return usagef("--vms %d: want 1 to %d (the lab has %d WebApp-shaped source VMs, WebApp1..%d)", vms, benchMaxVMs, benchMaxVMs, benchMaxVMs)
+				return usagef("--vms %d: want 1 to %d (the lab's web VMs WebApp1..WebApp%d)", vms, benchMaxVMs, benchMaxVMs)
 			}
 			if len(diskMiBs) == 0 {
 				return usagef("--disk-mib: give at least one size in MiB")
@@ -193,7 +193,7 @@ func benchCutoverOnce(cmd *cobra.Command, disk, rate int64, k int) (*steps.Cutov
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	l, err := lab.Start(ctx, lab.Options{Dir: dir, DiskSize: disk, WorkloadRate: rate})
+	l, err := lab.Start(ctx, lab.Options{Dir: dir, DiskSize: disk, WorkloadRate: rate, VMs: max(k, lab.DefaultVMs)})
 	if err != nil {
 		return nil, err
 	}

@@ -29,11 +29,14 @@ The lab lives as long as this process. To leave the wizard and come back
 "ferry --config DIR/ferry-lab.yaml --plan DIR/plan.yaml".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := tui.CheckTerminal(); err != nil {
-				return fmt.Errorf("%w\n(for the lab alone, without the wizard: ferry lab serve)", err)
-			}
 			if diskMiB < 16 {
 				return usagef("--disk-mib %d: must be at least 16", diskMiB)
+			}
+			if err := lab.ValidateVMs(opts.VMs); err != nil {
+				return usagef("--vms %d: want 1 to %d (web VMs WebApp1..WebAppN)", opts.VMs, lab.MaxVMs)
+			}
+			if err := tui.CheckTerminal(); err != nil {
+				return fmt.Errorf("%w\n(for the lab alone, without the wizard: ferry lab serve)", err)
 			}
 			opts.DiskSize = diskMiB << 20
 			ctx := cmd.Context()
@@ -79,6 +82,7 @@ The lab lives as long as this process. To leave the wizard and come back
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, plan, state, logs, datastores) in DIR instead of a temporary directory")
 	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
+	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
 	cmd.AddCommand(newLabServeCmd(g))
 	return cmd
 }
@@ -108,6 +112,9 @@ The lab also writes the export lines to lab.env in its directory:
 			if diskMiB < 16 {
 				return usagef("--disk-mib %d: must be at least 16", diskMiB)
 			}
+			if err := lab.ValidateVMs(opts.VMs); err != nil {
+				return usagef("--vms %d: want 1 to %d (web VMs WebApp1..WebAppN)", opts.VMs, lab.MaxVMs)
+			}
 			opts.DiskSize = diskMiB << 20
 			opts.WorkloadRate = workloadKiB << 10
 			if workloadKiB == 0 {
@@ -128,14 +135,17 @@ The lab also writes the export lines to lab.env in its directory:
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, datastores) in DIR instead of a temporary directory")
 	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
 	cmd.Flags().Int64Var(&workloadKiB, "workload-kib", lab.DefaultWorkloadRate>>10, "KiB per second the guest workload writes into each running source VM (0: none)")
+	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
 	return cmd
 }
+
+const vmsFlagHelp = "web VMs WebApp1..WebAppN shaped like the walkthrough's, all with the guest workload (1 to 100; WebApp4 and up at 172.16.10.104-200)"
 
 func printLab(w io.Writer, l *lab.Lab) {
 	fmt.Fprint(w, l.Config().Exports())
 	fmt.Fprintln(w, "# address plan: each VM answers TCP probes on its own loopback address while reachable")
 	for _, t := range l.Reach.Plan() {
-		fmt.Fprintf(w, "#   %-8s guest %-13s probe %s\n", t.Name, t.GuestIP, t.Addr)
+		fmt.Fprintf(w, "#   %-9s guest %-13s probe %s\n", t.Name, t.GuestIP, t.Addr)
 	}
 	fmt.Fprintln(w, "# VMs that VM selection must refuse (one per disk kind ferry cannot read):")
 	for _, vm := range lab.RefusedVMs {

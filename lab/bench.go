@@ -20,7 +20,11 @@ type BenchVM struct {
 	Source   *replication.VSphereSource
 	FlatFile string    // the VM's flat extent on the datastore directory
 	ESX      *ESXHosts // which path the reads took
-	Warnings []string  // from the source (a fallback to vCenter's proxy)
+	// CBT is the vCenter's changed block tracking: the bench's writes into
+	// the disk go through its WriteAt, as a guest's reach the disk through
+	// ESXi.
+	CBT      *cbt.Tracker
+	Warnings []string // from the source (a fallback to vCenter's proxy)
 
 	vc     *VCenter
 	client *vsphere.Client
@@ -56,7 +60,7 @@ func StartBenchVM(ctx context.Context, dir string, size int64) (b *BenchVM, err 
 	}
 	b.ESX = b.vc.ESX
 	b.FlatFile = b.vc.FlatFile("bench")
-	cbt.Install(b.vc.Model)
+	b.CBT = cbt.Install(b.vc.Model)
 	if b.client, err = vsphere.Connect(ctx, vsphere.Config{URL: b.vc.URL, Username: b.vc.Username, Password: b.vc.Password, CAFile: caFile}); err != nil {
 		return b, fmt.Errorf("bench vCenter: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -208,8 +209,29 @@ func (e *edgeAppliances) refresh(ctx context.Context) error {
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var vms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "config.vAppConfig", "config.hardware.device"}, &vms); err != nil {
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "config.vAppConfig"}, &vms); err != nil {
 		return err
+	}
+	// Devices only for the edge appliances: reading every VM's (a lab of 100
+	// VMs, 20 times a second) would keep a core busy.
+	var edgeRefs []types.ManagedObjectReference
+	at := map[types.ManagedObjectReference]int{}
+	for i, vm := range vms {
+		if strings.EqualFold(vappProperties(vm)["is_autonomous_edge"], "true") {
+			edgeRefs = append(edgeRefs, vm.Self)
+			at[vm.Self] = i
+		}
+	}
+	if len(edgeRefs) > 0 {
+		var devs []mo.VirtualMachine
+		if err := property.DefaultCollector(e.c.Client).Retrieve(ctx, edgeRefs, []string{"config.hardware.device"}, &devs); err != nil {
+			return err
+		}
+		for _, d := range devs {
+			if i, ok := at[d.Self]; ok && d.Config != nil && vms[i].Config != nil {
+				vms[i].Config.Hardware.Device = d.Config.Hardware.Device
+			}
+		}
 	}
 	var pgs []mo.DistributedVirtualPortgroup
 	if err := v.Retrieve(ctx, []string{"DistributedVirtualPortgroup"}, []string{"name", "key", "config"}, &pgs); err != nil {

@@ -37,6 +37,23 @@ type Options struct {
 	// WorkloadRate is how many bytes per second the guest workload writes
 	// into each running source VM's disk. 0: DefaultWorkloadRate; <0: none.
 	WorkloadRate int64
+	// VMs is how many web VMs the on-prem vCenter runs, WebApp1..WebAppN
+	// (see WebAppVMs), 1 to MaxVMs. 0: DefaultVMs.
+	VMs int
+}
+
+// DefaultVMs is the walkthrough's WebApp1..3; MaxVMs bounds --vms.
+const (
+	DefaultVMs = 3
+	MaxVMs     = 100
+)
+
+// ValidateVMs checks a web VM count (Options.VMs, ferry lab --vms).
+func ValidateVMs(n int) error {
+	if n < 1 || n > MaxVMs {
+		return fmt.Errorf("lab VMs %d: want 1 to %d web VMs (WebApp1..WebApp%d)", n, MaxVMs, MaxVMs)
+	}
+	return nil
 }
 
 // DefaultWorkloadRate keeps incremental passes busy without filling CI disks.
@@ -79,23 +96,39 @@ type Lab struct {
 	vcdCfg   vcdsim.Config
 	edgePass string
 
+	vms       int // web VMs: WebApp1..WebApp<vms>
 	keepDir   bool
 	closeOnce sync.Once
 }
 
-// Source VMs of the walkthrough, on the 172.16.10.0/24 web network.
-var sourceVMs = []VMSpec{
-	{Name: "WebApp1", IP: "172.16.10.11", Network: "company-network", PowerOn: true, Seed: 1},
-	{Name: "WebApp2", IP: "172.16.10.12", Network: "company-network", PowerOn: true, Seed: 2},
-	{Name: "WebApp3", IP: "172.16.10.13", Network: "company-network", PowerOn: true, Seed: 3},
+// WebAppVMs are the first n web VMs, all shaped as the walkthrough's
+// WebApp1..3 (one thin disk of the lab's disk size, one vmxnet3 NIC on
+// company-network 172.16.10.0/24, powered on, the guest workload writing,
+// own seed): WebApp1..3 at 172.16.10.11-13 as in the walkthrough, WebAppK
+// for K >= 4 at 172.16.10.(100+K), so WebApp4..WebApp100 take .104-.200,
+// clear of the gateway (.1), the guest model's VMs (.21-.22) and the refused
+// VMs (.31-.40).
+func WebAppVMs(n int) []VMSpec {
+	var out []VMSpec
+	for k := 1; k <= n; k++ {
+		host := 10 + k
+		if k > 3 {
+			host = 100 + k
+		}
+		out = append(out, VMSpec{Name: fmt.Sprintf("WebApp%d", k), IP: fmt.Sprintf("172.16.10.%d", host),
+			Network: "company-network", PowerOn: true, Seed: int64(k)})
+	}
+	return out
 }
 
-// OnPremSpec is the on-prem vCenter of the walkthrough.
-func OnPremSpec(diskSize int64) VCenterSpec {
-	vms := make([]VMSpec, len(sourceVMs))
-	for i, vm := range sourceVMs {
-		vm.DiskSize = diskSize
-		vms[i] = vm
+// OnPremSpec is the on-prem vCenter of the walkthrough (WebApp1..3).
+func OnPremSpec(diskSize int64) VCenterSpec { return OnPremSpecVMs(diskSize, DefaultVMs) }
+
+// OnPremSpecVMs is the on-prem vCenter with n web VMs.
+func OnPremSpecVMs(diskSize int64, n int) VCenterSpec {
+	vms := WebAppVMs(n)
+	for i := range vms {
+		vms[i].DiskSize = diskSize
 	}
 	// The VMs preflight must refuse, one per disk kind ferry cannot read.
 	for i, vm := range RefusedVMs {
@@ -136,7 +169,13 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if opts.DiskSize < 16<<20 || opts.DiskSize%(1<<20) != 0 {
 		return nil, fmt.Errorf("lab disk size %d: must be a whole number of MiB, at least 16 MiB", opts.DiskSize)
 	}
-	l = &Lab{Dir: opts.Dir, keepDir: opts.Dir != ""}
+	if opts.VMs == 0 {
+		opts.VMs = DefaultVMs
+	}
+	if err := ValidateVMs(opts.VMs); err != nil {
+		return nil, err
+	}
+	l = &Lab{Dir: opts.Dir, keepDir: opts.Dir != "", vms: opts.VMs}
 	if l.Dir == "" {
 		if l.Dir, err = os.MkdirTemp("", "ferry-lab-"); err != nil {
 			return nil, fmt.Errorf("lab directory: %w", err)
@@ -157,7 +196,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := l.CA.WriteFile(l.CAFile); err != nil {
 		return l, fmt.Errorf("lab CA file: %w", err)
 	}
-	if l.OnPrem, err = startVCenter(ctx, OnPremSpec(opts.DiskSize), l.Dir, l.CA); err != nil {
+	if l.OnPrem, err = startVCenter(ctx, OnPremSpecVMs(opts.DiskSize, opts.VMs), l.Dir, l.CA); err != nil {
 		return l, err
 	}
 	if err := createGuestVMs(ctx, l.OnPrem, opts.DiskSize); err != nil {
@@ -205,6 +244,15 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, fmt.Errorf("lab env file: %w", err)
 	}
 	return l, nil
+}
+
+// WebApps lists the lab's web VMs (WebApp1..N, Options.VMs of them).
+func (l *Lab) WebApps() []VMSpec {
+	n := l.vms
+	if n == 0 {
+		n = DefaultVMs
+	}
+	return WebAppVMs(n)
 }
 
 // Config describes the lab's endpoints as ferry's config.

@@ -49,7 +49,7 @@ extension:
 # group to an org VDC network (VM selection refuses an unmapped NIC):
 # networks:
 #   backend-network: <org VDC network>
-vms:
+%svms:
   - name: WebApp2
     power_on: true
 rpo: 1m
@@ -102,8 +102,13 @@ func (l *Lab) WritePlan() (string, error) {
 	if l.edges != nil {
 		port = l.edges.EdgePort()
 	}
+	var web strings.Builder
+	fmt.Fprintf(&web, "# The lab's web VMs (ferry lab --vms N), all running the guest workload; to\n# migrate more of them, list them under vms: (probes: below)\n")
+	for _, vm := range l.WebApps() {
+		fmt.Fprintf(&web, "#   %-9s %s\n", vm.Name, vm.IP)
+	}
 	body := fmt.Sprintf(labPlan, cfg, path, l.EdgeOVA(), on.Datacenter, on.DVS, EdgeApplianceIP, EdgeAppliancePrefix, EdgeApplianceGW, on.Datastore, port,
-		pv.Datacenter, pv.Pool, pv.Datastore, pv.Portgroups[0], ApplianceVM, probes.String())
+		web.String(), pv.Datacenter, pv.Pool, pv.Datastore, pv.Portgroups[0], ApplianceVM, probes.String())
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		return "", fmt.Errorf("lab plan: %w", err)
 	}

@@ -143,7 +143,9 @@ type vmState struct {
 	cfg  *types.VirtualMachineConfigInfo // firmware, boot options, devices
 }
 
-func vmStates(ctx context.Context, c *govmomi.Client) (map[string]vmState, error) {
+// vmStates reads every VM's power state, and with withConfig its devices
+// (MACs), firmware and boot options too (the expensive part with many VMs).
+func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[string]vmState, error) {
 	m := view.NewManager(c.Client)
 	v, err := m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
 	if err != nil {
@@ -151,7 +153,11 @@ func vmStates(ctx context.Context, c *govmomi.Client) (map[string]vmState, error
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var vms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "config.hardware.device", "config.firmware", "config.bootOptions"}, &vms); err != nil {
+	props := []string{"name", "runtime.powerState"}
+	if withConfig {
+		props = append(props, "config.hardware.device", "config.firmware", "config.bootOptions")
+	}
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, props, &vms); err != nil {
 		return nil, err
 	}
 	out := map[string]vmState{}
@@ -175,11 +181,19 @@ func vmStates(ctx context.Context, c *govmomi.Client) (map[string]vmState, error
 }
 
 func (r *Reach) refresh(ctx context.Context) error {
-	onprem, err := vmStates(ctx, r.onprem)
+	// An on-prem VM's MAC and installation are read once: after that only
+	// power states, which keeps a lab of 100 VMs cheap to watch.
+	r.mu.Lock()
+	needConfig := false
+	for _, h := range r.hosts {
+		needConfig = needConfig || h.install == nil
+	}
+	r.mu.Unlock()
+	onprem, err := vmStates(ctx, r.onprem, needConfig)
 	if err != nil {
 		return err
 	}
-	cloud, err := vmStates(ctx, r.cloud)
+	cloud, err := vmStates(ctx, r.cloud, true)
 	if err != nil {
 		return err
 	}
@@ -329,7 +343,7 @@ func (r *Reach) Reachable(guestIP string) bool {
 	return h != nil && h.ln != nil
 }
 
-// Plan lists every VM's address, sorted by name.
+// Plan lists every VM's address, sorted by name (WebApp2 before WebApp10).
 func (r *Reach) Plan() []ReachTarget {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -337,8 +351,34 @@ func (r *Reach) Plan() []ReachTarget {
 	for _, h := range r.hosts {
 		out = append(out, ReachTarget{Name: h.Name, GuestIP: h.GuestIP, Addr: net.JoinHostPort(h.Loopback, fmt.Sprint(h.port))})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool { return nameLess(out[i].Name, out[j].Name) })
 	return out
+}
+
+// nameLess orders names with their trailing numbers as numbers: WebApp2
+// before WebApp10.
+func nameLess(a, b string) bool {
+	pa, na := splitNumber(a)
+	pb, nb := splitNumber(b)
+	if pa != pb || na == nb {
+		return a < b
+	}
+	return na < nb
+}
+
+func splitNumber(s string) (string, int) {
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	n := 0
+	for _, c := range s[i:] {
+		n = n*10 + int(c-'0')
+	}
+	if i == len(s) {
+		n = -1
+	}
+	return s[:i], n
 }
 
 // Close stops the listeners.

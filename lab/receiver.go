@@ -24,7 +24,7 @@ import (
 func (l *Lab) startReplication(ctx context.Context, rate int64) error {
 	l.CBT = cbt.Install(l.OnPrem.Model)
 	if rate > 0 {
-		l.Workload = workload.Start(context.WithoutCancel(ctx), l.OnPrem.Model, workload.Options{Rate: rate})
+		l.Workload = workload.Start(context.WithoutCancel(ctx), l.OnPrem.Model, workload.Options{Rate: rate, Write: l.CBT.WriteAt})
 	}
 
 	serverCert, err := l.CA.Issue("ferry-receiver", "127.0.0.1", "localhost")

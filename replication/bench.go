@@ -24,6 +24,10 @@ type BenchOptions struct {
 	// behind the VM's disk, and lets its changed block tracking find the
 	// changes.
 	Source func(ctx context.Context, size int64) (src Source, diskPath string, err error)
+	// Write, when set, writes the changes between the passes into diskPath
+	// (a guest write: the VM's host sees it, and so does its changed block
+	// tracking); default a plain write into the file.
+	Write func(diskPath string, p []byte, off int64) error
 	// BeforeVerify runs before the final verify, which opens the source
 	// as the cutover does: a VM must be powered off by then.
 	BeforeVerify func(ctx context.Context) error
@@ -81,11 +85,19 @@ func fillDisk(path string, size int64, seed uint64) error {
 
 // changeDisk writes changed random bytes at distinct 64 KiB-aligned offsets.
 func changeDisk(path string, size, changed int64, seed uint64, track *FileSource) error {
+	return changeDiskWith(path, size, changed, seed, track, nil)
+}
+
+// changeDiskWith is changeDisk writing through write (nil: into the file).
+func changeDiskWith(path string, size, changed int64, seed uint64, track *FileSource, write func(string, []byte, int64) error) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if write == nil {
+		write = func(_ string, p []byte, off int64) error { _, err := f.WriteAt(p, off); return err }
+	}
 	const chunk = 64 << 10
 	rng := rand.New(rand.NewPCG(seed, 13))
 	cc := rand.NewChaCha8([32]byte{byte(seed), 1})
@@ -94,7 +106,7 @@ func changeDisk(path string, size, changed int64, seed uint64, track *FileSource
 	for i := 0; int64(i)*chunk < changed && i < len(perm); i++ {
 		n := min(chunk, changed-int64(i)*chunk)
 		_, _ = cc.Read(buf[:n])
-		if _, err := f.WriteAt(buf[:n], int64(perm[i])*chunk); err != nil {
+		if err := write(path, buf[:n], int64(perm[i])*chunk); err != nil {
 			return err
 		}
 		if track != nil {
@@ -223,7 +235,7 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		return r, fmt.Errorf("initial sync: %w", err)
 	}
 	r.Initial, r.InitialSent = res.Duration, res.Counters.Sent
-	if err := changeDisk(src, o.Size, o.Changed, o.Seed+2, tracked); err != nil {
+	if err := changeDiskWith(src, o.Size, o.Changed, o.Seed+2, tracked, o.Write); err != nil {
 		return r, fmt.Errorf("change disk: %w", err)
 	}
 	if res, err = job.RunPass(ctx, false); err != nil {

@@ -70,7 +70,8 @@ type schedJob struct {
 	done      chan struct{} // closed when the running pass ends
 	warned    bool          // RPO warning already sent for the current condition
 
-	lastPass time.Time // snapshot time of the last complete pass
+	lastPass time.Time     // snapshot time of the last complete pass
+	lastDur  time.Duration // how long the last complete pass took
 
 	verifyEvery time.Duration  // between full compares
 	lastCompare *CompareResult // the last full compare (nil: none yet)
@@ -90,9 +91,10 @@ func (sj *schedJob) compareDue(now time.Time) bool {
 }
 
 // nextDue is when the job's next pass is due after a pass that started at
-// start: one RPO later, or earlier when a full compare is due.
-func (sj *schedJob) nextDue(start, now time.Time) time.Time {
-	due := start.Add(sj.rpo)
+// start and took dur: early enough to complete within the RPO (nextDue), or
+// earlier when a full compare is due.
+func (sj *schedJob) nextDue(start time.Time, dur time.Duration, now time.Time) time.Time {
+	due := nextDue(start, dur, sj.rpo)
 	if sj.compareDue(now) {
 		return now
 	}
@@ -144,12 +146,12 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 	if _, ok := s.jobs[job.VM]; ok {
 		return fmt.Errorf("job %s already scheduled", job.VM)
 	}
-	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, paused: vs.Paused, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare}
+	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastDur: vs.LastDuration, paused: vs.Paused, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare}
 	if vs.Paused {
 		sj.reason = errors.New(vs.PausedReason)
 	}
 	if !vs.LastPass.IsZero() {
-		sj.due = sj.nextDue(vs.LastPass, s.now())
+		sj.due = sj.nextDue(vs.LastPass, vs.LastDuration, s.now())
 	}
 	// Events go to the job's own callback (if any) and to the scheduler's.
 	prev := job.Events
@@ -177,6 +179,17 @@ func (s *Scheduler) poke() {
 // emit sends a scheduler event through the job (which adds the age of the
 // last pass and the projected final-pass time).
 func (s *Scheduler) emit(sj *schedJob, e Event) { sj.job.emit(e) }
+
+// nextDue is when the pass after one that started at start and took dur
+// must start so that it completes, and the replica is never older than the
+// RPO, before start+rpo: a pass starting at start+rpo would leave the
+// replica older than the RPO for as long as it runs. The lead is twice the
+// last pass's duration (passes vary, and may wait for a free slot), at least
+// RPO/10 and at most RPO/2 (a pass longer than that is warned about anyway).
+func nextDue(start time.Time, dur, rpo time.Duration) time.Time {
+	lead := min(max(2*dur, rpo/10), rpo/2)
+	return start.Add(rpo - lead)
+}
 
 // rpoHealth says what is wrong with a job's RPO now, if anything.
 func rpoHealth(now, lastPass, passStart time.Time, running bool, rpo time.Duration) string {
@@ -264,7 +277,8 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, compare bool) {
 		if res.Compare != nil {
 			sj.lastCompare, sj.compareNow = res.Compare, false
 		}
-		sj.due = sj.nextDue(res.Start, now)
+		sj.lastDur = res.Duration
+		sj.due = sj.nextDue(res.Start, res.Duration, now)
 		if res.Duration > sj.rpo/2 {
 			what := "pass"
 			if res.Compare != nil {
@@ -375,7 +389,7 @@ func (s *Scheduler) SetVerifyEvery(vm string, every time.Duration) error {
 	}
 	sj.verifyEvery = every
 	if !sj.lastPass.IsZero() && !sj.running {
-		sj.due = sj.nextDue(sj.lastPass, s.now())
+		sj.due = sj.nextDue(sj.lastPass, sj.lastDur, s.now())
 	}
 	s.poke()
 	return nil

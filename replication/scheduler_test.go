@@ -260,8 +260,8 @@ func TestSchedulerComparesAfterInitialSyncAndOnDemand(t *testing.T) {
 	if st.LastCompare == nil || st.LastCompare.Blocks != 8 || st.LastCompare.Differing != 0 || st.CompareDue {
 		t.Fatalf("status after the first compare: %+v", st)
 	}
-	if st.NextPass.Sub(st.LastPass) != time.Hour {
-		t.Fatalf("next pass %s after the last, want one RPO", st.NextPass.Sub(st.LastPass))
+	if d := st.NextPass.Sub(st.LastPass); d > time.Hour || d < time.Hour/2 {
+		t.Fatalf("next pass %s after the last, want within one RPO (early enough to complete before it)", d)
 	}
 	scribble(t, replicaPath(rcv, "vm", 0), 1, Extent{3<<20 + 9, 3})
 	if err := s.VerifyNow("vm"); err != nil {
@@ -319,4 +319,20 @@ func TestSchedulerComparesEveryInterval(t *testing.T) {
 	s.mu.Unlock()
 	s.poke()
 	ev.wait(t, 2, compared)
+}
+
+// TestNextDue: the next pass starts early enough to complete before the
+// replica is older than the RPO.
+func TestNextDue(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct{ dur, rpo, want time.Duration }{
+		{time.Second, time.Minute, 54 * time.Second},     // lead RPO/10
+		{5 * time.Second, time.Minute, 50 * time.Second}, // lead 2x the pass
+		{time.Minute, time.Minute, 30 * time.Second},     // lead at most RPO/2
+		{0, time.Hour, 54 * time.Minute},
+	} {
+		if got := nextDue(start, c.dur, c.rpo).Sub(start); got != c.want {
+			t.Errorf("pass of %s, RPO %s: next after %s, want %s", c.dur, c.rpo, got, c.want)
+		}
+	}
 }

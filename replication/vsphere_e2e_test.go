@@ -223,7 +223,7 @@ func TestVSphereEndToEnd(t *testing.T) {
 			}
 		}}
 
-	w := workload.Start(ctx, l.model, workload.Options{VMs: []string{"DC0_H0_VM0"}, Rate: 4 << 20, Tick: 10 * time.Millisecond})
+	w := workload.Start(ctx, l.model, workload.Options{VMs: []string{"DC0_H0_VM0"}, Rate: 4 << 20, Tick: 10 * time.Millisecond, Write: l.tracker.WriteAt})
 	defer w.Stop()
 	for i := range 3 {
 		if i == 2 {

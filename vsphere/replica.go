@@ -116,11 +116,22 @@ func (c *Client) AttachDisks(ctx context.Context, datacenter, vmName string, dis
 		if err != nil {
 			return nil, fmt.Errorf("replica disk %s: datastore %s: %w", d.Path, p.Datastore, err)
 		}
-		ctrl, err := devices.FindDiskController("scsi")
-		if err != nil {
-			return nil, fmt.Errorf("receiver appliance %s: a SCSI controller with a free slot is needed to hot-add %s: %w", vmName, d.Path, err)
+		ctrl, unit, ok := freeSCSISlot(devices)
+		if !ok && len(scsiControllers(devices)) > 0 && len(scsiControllers(devices)) < maxSCSIControllers {
+			// Every controller is full: hot-add another (paravirtual) one.
+			if devices, err = addSCSIController(ctx, vm, devices); err != nil {
+				return nil, fmt.Errorf("receiver appliance %s: hot-add a SCSI controller for %s: %w", vmName, d.Path, err)
+			}
+			for _, dev := range spec.DeviceChange { // the disks of this call so far
+				devices = append(devices, dev.GetVirtualDeviceConfigSpec().Device)
+			}
+			ctrl, unit, ok = freeSCSISlot(devices)
+		}
+		if !ok {
+			return nil, fmt.Errorf("receiver appliance %s: no free SCSI slot to hot-add %s (it takes %d controllers of %d disks at most): use another receiver appliance for more VMs", vmName, d.Path, maxSCSIControllers, scsiUnits-1)
 		}
 		disk := devices.CreateDisk(ctrl, ds.Reference(), d.Path)
+		disk.UnitNumber = &unit
 		disk.CapacityInKB = d.Capacity / 1024
 		disk.CapacityInBytes = d.Capacity
 		devices = append(devices, disk) // so the next disk takes the next unit

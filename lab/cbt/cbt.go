@@ -1,36 +1,56 @@
 // Package cbt adds changed block tracking to a vcsim (govmomi simulator)
-// model: changeIds on snapshots' disk backings, QueryChangedDiskAreas, and a
-// ranged PUT on the datastore /folder endpoint.
+// model: changeIds on snapshots' disk backings, QueryChangedDiskAreas, a
+// ranged PUT on the datastore /folder endpoint, and the write path the lab's
+// guests write through.
 //
 // Usage (after m.Create(), before or after m.Service.NewServer()):
 //
 //	t := cbt.Install(m)
 //	...
-//	t.Reset(vmName) // simulate a CBT reset (host crash): old changeIds become invalid
+//	t.WriteAt(flatFile, p, off) // a guest write: ESXi sees it, so does the tracker
+//	t.Reset(vmName)             // a CBT reset (host crash): old changeIds become invalid
 //
 // Emulation (docs/vcsim-lab.md): vcsim disks are plain flat files and
-// snapshots freeze nothing. At each CreateSnapshot of a VM with
-// changeTrackingEnabled, the tracker hashes every BlockSize block of each
-// disk's -flat.vmdk (an epoch) and sets the disk backings' ChangeId to
+// snapshots freeze nothing. As ESXi's CBT filter does, the tracker records
+// changes as they are written, never by reading the disk: every lab write
+// into a source flat file goes through it (WriteAt for the guest workload,
+// the ranged PUT, a whole-file PUT), and marks the written BlockSize blocks
+// in the disk's open change set. At each CreateSnapshot of a VM with
+// changeTrackingEnabled the open set of each disk is closed as the changes
+// of a new epoch, and the disk backings' ChangeId becomes
 // "52 <tracking-id>/<epoch>" before the snapshot copies the VM config.
-// QueryChangedDiskAreas(snapshot, key, start, changeId) answers the blocks
-// that differ between any two consecutive epochs from changeId's epoch to the
-// snapshot's (or to the live file when snapshot is nil); "*" answers non-zero
-// blocks. Each answer covers at most Window bytes, so clients must loop on
-// StartOffset+Length as against real vSphere. Flat files shorter than their
-// disk's capacity (vcsim creates them empty) are extended to it (sparse) at
-// the first snapshot or query, as a real -flat.vmdk always has that size.
+// QueryChangedDiskAreas(snapshot, key, start, changeId) answers the union of
+// the change sets after changeId's epoch up to the snapshot's (up to now,
+// open set included, when snapshot is nil); "*" answers the disk's allocated
+// areas (from the file system's extent map: SEEK_DATA / SEEK_HOLE, no data
+// read), as vSphere answers a thin disk's. Each answer covers at most Window
+// bytes, so clients must loop on StartOffset+Length as against real vSphere.
+// Flat files shorter than their disk's capacity (vcsim creates them empty)
+// are extended to it (sparse) at the first snapshot or query, as a real
+// -flat.vmdk always has that size.
+//
+// Nothing may write a tracked flat file behind the tracker's back (ESXi sees
+// every write of its VMs). Should something do it anyway, the tracker notices
+// at the next snapshot or query (the file's size or modification time is not
+// the one its own last write left) and does what ESXi does when it cannot
+// vouch for its change log: a CBT reset, so the old changeIds are refused and
+// the client falls back to a full compare instead of silently missing the
+// write.
 package cbt
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/vmware/govmomi/object"
@@ -39,7 +59,6 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
-	"github.com/zeebo/xxh3"
 
 	"github.com/ferry-migrate/ferry/lab/simwrap"
 )
@@ -54,18 +73,88 @@ const (
 
 var maxEpochs = MaxEpochs // tests lower it
 
-// Tracker holds the epochs of every tracked disk of one model.
+// Tracker holds the change sets of every tracked disk of one model.
 type Tracker struct {
 	model *simulator.Model
 
 	mu    sync.Mutex
 	disks map[string]*disk // by flat file path
+	stats Stats
+}
+
+// Stats counts what the tracker did: tests check with them that it tracks
+// changes without reading the disks.
+type Stats struct {
+	// BytesRead is how many bytes of flat-file content the tracker read to
+	// find changes or allocated areas (none: it tracks writes as they
+	// happen and asks the file system for allocation).
+	BytesRead int64
+	// Writes and BytesWritten count the writes that went through the
+	// tracker (WriteAt and the ranged PUT).
+	Writes, BytesWritten int64
+	// Epochs is how many change sets snapshots closed.
+	Epochs int64
+	// Untracked counts disks whose flat file was written behind the
+	// tracker's back: each one's tracking was reset.
+	Untracked int64
 }
 
 type disk struct {
-	id     string     // tracking id, new after Reset
-	epochs [][]uint64 // block hashes at each snapshot, oldest first
-	first  int        // epoch number of epochs[0] (older ones were pruned)
+	id       string
+	capacity int64
+	// sets[i] holds the blocks written between epochs first+i-1 and
+	// first+i, sorted (sets[0] is never read: no changeId before first).
+	sets  [][]uint32
+	first int      // epoch number of sets[0] (older ones were pruned)
+	open  []uint64 // bitmap of the blocks written since the last epoch
+	// size and mtime of the flat file after the tracker's last write: a
+	// different one means someone else wrote it.
+	size  int64
+	mtime time.Time
+}
+
+func newDisk(capacity int64) *disk {
+	blocks := (capacity + BlockSize - 1) / BlockSize
+	return &disk{id: uuid.NewString(), capacity: capacity, open: make([]uint64, (blocks+63)/64)}
+}
+
+func (d *disk) last() int { return d.first + len(d.sets) - 1 }
+
+// mark records a write of [off, off+n) in the open change set.
+func (d *disk) mark(off, n int64) {
+	if n <= 0 {
+		return
+	}
+	lo, hi := off/BlockSize, (off+n+BlockSize-1)/BlockSize
+	for b := lo; b < hi && b/64 < int64(len(d.open)); b++ {
+		d.open[b/64] |= 1 << (b % 64)
+	}
+}
+
+func (d *disk) markAll() { d.mark(0, d.capacity) }
+
+func (d *disk) isOpen(b int) bool { return b/64 < len(d.open) && d.open[b/64]&(1<<(b%64)) != 0 }
+
+// close turns the open change set into the change set of a new epoch.
+func (d *disk) close() {
+	var set []uint32
+	for w, bits := range d.open {
+		for bits != 0 {
+			i := 0
+			for bits&(1<<i) == 0 {
+				i++
+			}
+			set = append(set, uint32(w*64+i))
+			bits &^= 1 << i
+		}
+		d.open[w] = 0
+	}
+	d.sets = append(d.sets, set)
+	if len(d.sets) > maxEpochs {
+		d.sets[0] = nil
+		d.sets = d.sets[1:]
+		d.first++
+	}
 }
 
 // Install adds the extension to m (which must have been created).
@@ -101,6 +190,65 @@ func Install(m *simulator.Model) *Tracker {
 	}
 	m.Service.Handle("PUT /folder/", http.HandlerFunc(t.servePut))
 	return t
+}
+
+// Stats returns the tracker's counters.
+func (t *Tracker) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.stats
+}
+
+// WriteAt writes p at off into the flat file at path (a local path, as the
+// lab's datastore directories hold them), the way a guest's write reaches
+// the disk through ESXi: the tracker records the blocks it touches. It
+// never extends the file past its disk's capacity.
+func (t *Tracker) WriteAt(file string, p []byte, off int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := t.disks[path.Clean(file)]
+	if d != nil && off+int64(len(p)) > d.capacity {
+		return fmt.Errorf("write of %d bytes at %d: past the end of the %d-byte disk %s", len(p), off, d.capacity, file)
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if d != nil {
+		t.checkLocked(file, d)
+	}
+	if _, err := f.WriteAt(p, off); err != nil {
+		return err
+	}
+	t.stats.Writes++
+	t.stats.BytesWritten += int64(len(p))
+	if d := t.disks[path.Clean(file)]; d != nil {
+		d.mark(off, int64(len(p)))
+		return d.baseline(f)
+	}
+	return nil
+}
+
+// baseline records the file's size and time after a write of the tracker.
+func (d *disk) baseline(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	d.size, d.mtime = fi.Size(), fi.ModTime()
+	return nil
+}
+
+// checkLocked resets the tracking of the disk at p if its flat file was
+// written behind the tracker's back (see the package doc). t.mu is held.
+func (t *Tracker) checkLocked(p string, d *disk) {
+	fi, err := os.Stat(p)
+	if err == nil && fi.Size() == d.size && fi.ModTime().Equal(d.mtime) {
+		return
+	}
+	delete(t.disks, p)
+	t.stats.Untracked++
 }
 
 // Reset forgets the tracking of every disk of the named VM, as a CBT reset
@@ -168,14 +316,24 @@ func diskCapacity(devices []types.BaseVirtualDevice, key int32) int64 {
 }
 
 // ensureSize extends a flat file to the disk's capacity: vcsim creates flat
-// files empty, a real -flat.vmdk always has the capacity's size.
-func ensureSize(p string, capacity int64) error {
+// files empty, a real -flat.vmdk always has the capacity's size. A tracked
+// disk's baseline follows.
+func (t *Tracker) ensureSize(p string, capacity int64) error {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return err
 	}
-	if fi.Size() < capacity {
-		return os.Truncate(p, capacity)
+	if fi.Size() >= capacity {
+		return nil
+	}
+	if err := os.Truncate(p, capacity); err != nil {
+		return err
+	}
+	if d := t.disks[p]; d != nil {
+		if fi, err = os.Stat(p); err != nil {
+			return err
+		}
+		d.size, d.mtime = fi.Size(), fi.ModTime()
 	}
 	return nil
 }
@@ -188,30 +346,9 @@ func (t *Tracker) flatFiles(vm *simulator.VirtualMachine) []string {
 	return out
 }
 
-func hashFile(p string) ([]uint64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var hs []uint64
-	buf := make([]byte, BlockSize)
-	for {
-		n, err := io.ReadFull(f, buf)
-		if n > 0 {
-			hs = append(hs, xxh3.Hash(buf[:n]))
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return hs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
-// epoch records a new epoch for every tracked disk of vm and sets the
-// backings' ChangeId (the snapshot being created copies them).
+// epoch closes the open change set of every tracked disk of vm as a new
+// epoch and sets the backings' ChangeId (the snapshot being created copies
+// them). A disk seen for the first time starts its tracking here.
 func (t *Tracker) epoch(vm *simulator.VirtualMachine) error {
 	if vm.Config.ChangeTrackingEnabled == nil || !*vm.Config.ChangeTrackingEnabled {
 		return nil
@@ -220,25 +357,26 @@ func (t *Tracker) epoch(vm *simulator.VirtualMachine) error {
 	defer t.mu.Unlock()
 	for key, b := range flatBackings(vm.Config.Hardware.Device) {
 		p := t.flatPath(b.FileName)
-		if err := ensureSize(p, diskCapacity(vm.Config.Hardware.Device, key)); err != nil {
-			return err
+		capacity := diskCapacity(vm.Config.Hardware.Device, key)
+		if d := t.disks[p]; d != nil {
+			t.checkLocked(p, d)
 		}
-		hs, err := hashFile(p)
-		if err != nil {
+		if err := t.ensureSize(p, capacity); err != nil {
 			return err
 		}
 		d := t.disks[p]
 		if d == nil {
-			d = &disk{id: uuid.NewString()}
+			d = newDisk(capacity)
+			fi, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			d.size, d.mtime = fi.Size(), fi.ModTime()
 			t.disks[p] = d
 		}
-		d.epochs = append(d.epochs, hs)
-		if len(d.epochs) > maxEpochs {
-			d.epochs[0] = nil
-			d.epochs = d.epochs[1:]
-			d.first++
-		}
-		b.ChangeId = fmt.Sprintf("52 %s/%d", d.id, d.first+len(d.epochs)-1)
+		d.close()
+		t.stats.Epochs++
+		b.ChangeId = fmt.Sprintf("52 %s/%d", d.id, d.last())
 	}
 	return nil
 }
@@ -331,52 +469,56 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 		return nil, &types.InvalidArgument{InvalidProperty: "startOffset"}
 	}
 	p := t.flatPath(b.FileName)
-	if err := ensureSize(p, capacity); err != nil {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if d := t.disks[p]; d != nil {
+		t.checkLocked(p, d)
+	}
+	if err := t.ensureSize(p, capacity); err != nil {
 		return nil, &types.FileFault{File: p}
 	}
 	end := min(req.StartOffset+Window, capacity)
 	lo, hi := int(req.StartOffset/BlockSize), int((end+BlockSize-1)/BlockSize)
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	d := t.disks[p]
-	// chain holds, for the blocks [lo, hi) of this answer only, the epochs
-	// from the oldest to the target (the snapshot's, or the live file's).
-	var chain [][]uint64
-	if d != nil {
-		for _, e := range d.epochs {
-			chain = append(chain, window(e, lo, hi))
-		}
-	}
+	// target is the epoch the answer runs to: the snapshot's, or the open
+	// change set (now) when there is no snapshot.
+	target := -1
 	if req.Snapshot != nil {
 		id, n, ok := parseChangeID(b.ChangeId)
-		if !ok || d == nil || id != d.id || n < d.first || n-d.first >= len(d.epochs) {
+		if !ok || d == nil || id != d.id || n < d.first || n > d.last() {
 			return nil, &types.FileFault{File: "noEpoch: snapshot " + req.Snapshot.Value + " has no tracking epoch"}
 		}
-		chain = chain[:n-d.first+1]
-	} else {
-		live, err := hashRange(p, lo, hi)
+		target = n
+	}
+	changed := make([]bool, hi-lo)
+	if req.ChangeId == "*" {
+		ranges, err := allocated(p, int64(lo)*BlockSize, int64(hi)*BlockSize)
 		if err != nil {
 			return nil, &types.FileFault{File: p}
 		}
-		chain = append(chain, live)
-	}
-	target := chain[len(chain)-1]
-	changed := make([]bool, hi-lo)
-	if req.ChangeId == "*" {
-		zero := xxh3.Hash(make([]byte, BlockSize))
-		for i, h := range target {
-			changed[i] = h != zero && h != 0
+		for _, r := range ranges {
+			for i := r[0] / BlockSize; i < (r[1]+BlockSize-1)/BlockSize; i++ {
+				if k := int(i) - lo; k >= 0 && k < len(changed) {
+					changed[k] = true
+				}
+			}
 		}
 	} else {
 		id, n, ok := parseChangeID(req.ChangeId)
-		if !ok || d == nil || id != d.id || n < d.first || n-d.first >= len(chain) {
+		if !ok || d == nil || id != d.id || n < d.first || n > d.last() || (target >= 0 && n > target) {
 			return nil, &types.InvalidArgument{InvalidProperty: "changeId"}
 		}
-		for e := n - d.first; e+1 < len(chain); e++ {
-			for i := range changed {
-				if chain[e][i] != chain[e+1][i] {
-					changed[i] = true
-				}
+		to := target
+		if to < 0 {
+			to = d.last()
+			for k := range changed {
+				changed[k] = d.isOpen(lo + k)
+			}
+		}
+		for e := n + 1; e <= to; e++ {
+			set := d.sets[e-d.first]
+			for j := sort.Search(len(set), func(j int) bool { return set[j] >= uint32(lo) }); j < len(set) && set[j] < uint32(hi); j++ {
+				changed[int(set[j])-lo] = true
 			}
 		}
 	}
@@ -396,52 +538,46 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 	return info, nil
 }
 
-// window returns hs[lo:hi], with 0 (a block past the end of a shorter file)
-// for missing entries.
-func window(hs []uint64, lo, hi int) []uint64 {
-	out := make([]uint64, hi-lo)
-	for i := lo; i < hi && i < len(hs); i++ {
-		out[i-lo] = hs[i]
-	}
-	return out
-}
+// errNoExtentMap: the file system cannot say where a file's data is.
+var errNoExtentMap = errors.New("no SEEK_DATA")
 
-// hashRange hashes the blocks [lo, hi) of the file (0 past its end).
-func hashRange(p string, lo, hi int) ([]uint64, error) {
+// allocated lists the allocated [start, end) ranges of the file within
+// [from, to), from the file system's extent map (no data read). Where the
+// file system cannot tell, all of [from, to) counts as allocated, as a thick
+// disk's would.
+func allocated(p string, from, to int64) ([][2]int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	out := make([]uint64, hi-lo)
-	buf := make([]byte, BlockSize)
-	for i := lo; i < hi; i++ {
-		n, err := f.ReadAt(buf, int64(i)*BlockSize)
-		if err != nil && err != io.EOF {
-			return nil, err
+	var out [][2]int64
+	for off := from; off < to; {
+		data, err := seekData(f, off)
+		if errors.Is(err, errNoExtentMap) {
+			return [][2]int64{{from, to}}, nil
 		}
-		if n > 0 {
-			out[i-lo] = xxh3.Hash(buf[:n])
+		if errors.Is(err, syscall.ENXIO) || (err == nil && data >= to) { // no data after off
+			break
 		}
+		if err != nil { // unknown: count it all, never less
+			return [][2]int64{{from, to}}, nil
+		}
+		hole, err := seekHole(f, data)
+		if err != nil {
+			return [][2]int64{{from, to}}, nil
+		}
+		out = append(out, [2]int64{data, min(hole, to)})
+		off = hole
 	}
 	return out, nil
 }
 
-// servePut writes a PUT with Content-Range at its offset (the stock handler
-// replaces the whole file); other PUTs go to the stock handler.
+// servePut writes a PUT into a datastore file. With Content-Range it writes
+// at the offset (the stock handler replaces the whole file); other PUTs go
+// to the stock handler. Either way a tracked disk's change set records the
+// write, as ESXi's would.
 func (t *Tracker) servePut(w http.ResponseWriter, r *http.Request) {
-	cr := r.Header.Get("Content-Range")
-	if cr == "" {
-		t.model.Service.ServeDatastore(w, r)
-		return
-	}
-	var start, end, total int64
-	if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &start, &end, &total); err != nil {
-		if _, err := fmt.Sscanf(cr, "bytes %d-%d/*", &start, &end); err != nil || end < start {
-			http.Error(w, "bad Content-Range", http.StatusBadRequest)
-			return
-		}
-	}
 	if strings.Contains(r.URL.Path, "..") {
 		http.Error(w, "bad path", http.StatusBadRequest)
 		return
@@ -454,28 +590,71 @@ func (t *Tracker) servePut(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	p := ""
+	if dir != "" {
+		p = path.Join(dir, strings.TrimPrefix(r.URL.Path, "/folder/"))
+	}
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		t.model.Service.ServeDatastore(w, r)
+		// The whole file was replaced: every block of a tracked disk changed.
+		t.mu.Lock()
+		if d := t.disks[p]; d != nil {
+			d.markAll()
+			if f, err := os.Open(p); err == nil {
+				_ = d.baseline(f)
+				f.Close()
+			}
+		}
+		t.mu.Unlock()
+		return
+	}
+	var start, end, total int64
+	if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &start, &end, &total); err != nil {
+		if _, err := fmt.Sscanf(cr, "bytes %d-%d/*", &start, &end); err != nil || end < start {
+			http.Error(w, "bad Content-Range", http.StatusBadRequest)
+			return
+		}
+	}
 	if dir == "" {
 		http.Error(w, "no such datastore", http.StatusNotFound)
 		return
 	}
-	p := path.Join(dir, strings.TrimPrefix(r.URL.Path, "/folder/"))
 	if err := os.MkdirAll(path.Dir(p), 0o755); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	defer f.Close()
-	n, err := io.Copy(io.NewOffsetWriter(f, start), io.LimitReader(r.Body, end-start+1))
-	if err == nil && n != end-start+1 {
-		err = fmt.Errorf("short body: %d of %d bytes", n, end-start+1)
-	}
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+	// Streamed in chunks, each written as one write of the disk.
+	buf := make([]byte, 1<<20)
+	for off, left := start, end-start+1; left > 0; {
+		n, err := io.ReadFull(r.Body, buf[:min(left, int64(len(buf)))])
+		if err != nil {
+			http.Error(w, fmt.Sprintf("short body at %d of %d bytes: %v", off-start, end-start+1, err), http.StatusBadRequest)
+			return
+		}
+		if err := t.putAt(p, buf[:n], off); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		off, left = off+int64(n), left-int64(n)
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// putAt writes a ranged PUT: through WriteAt for a tracked disk, else
+// creating the file if needed.
+func (t *Tracker) putAt(p string, b []byte, off int64) error {
+	t.mu.Lock()
+	tracked := t.disks[p] != nil
+	t.mu.Unlock()
+	if tracked {
+		return t.WriteAt(p, b, off)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteAt(b, off)
+	return err
 }

@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/vmware/govmomi"
@@ -233,5 +234,134 @@ func TestEpochPruning(t *testing.T) {
 	got, _, err := f.changed(t, &last, ids[3])
 	if err != nil || len(got) != 1 || got[0].Start != 4<<20 {
 		t.Fatalf("changes since a kept epoch: %v %v", got, err)
+	}
+}
+
+func (f *fixture) enable(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	task, err := f.vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
+	if err != nil || task.Wait(ctx) != nil {
+		t.Fatal("enable CBT", err)
+	}
+}
+
+// write is a guest write: through the tracker, as every lab write path.
+func (f *fixture) write(t *testing.T, off int64, n int) {
+	t.Helper()
+	if err := f.tr.WriteAt(f.flat, bytes.Repeat([]byte{0x5a}, n), off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func extents(e ...int64) string {
+	var out []types.DiskChangeExtent
+	for i := 0; i < len(e); i += 2 {
+		out = append(out, types.DiskChangeExtent{Start: e[i], Length: e[i+1]})
+	}
+	return fmt.Sprint(out)
+}
+
+// TestChangesTrackedAsWritten: the tracker answers from the writes it saw,
+// never reading the disk: a write after a snapshot is reported, a block
+// written before the target snapshot and again after it is still reported
+// for that snapshot, an unchanged disk reports nothing, "*" answers the
+// allocated areas.
+func TestChangesTrackedAsWritten(t *testing.T) {
+	f := setup(t)
+	f.enable(t)
+	_, id1 := f.snapshot(t)
+	f.write(t, 5<<20+100, 100<<10) // blocks 80 and 81
+	s2, id2 := f.snapshot(t)
+	f.write(t, 5<<20, 10)   // block 80 again, after s2
+	f.write(t, 25<<20, 1)   // block 400, after s2
+	f.write(t, 38<<20, 200) // block 608, after s2
+
+	got, _, err := f.changed(t, &s2, id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := extents(5<<20, 128<<10); fmt.Sprint(got) != want {
+		t.Fatalf("changes up to s2: %v, want %v", got, want)
+	}
+	live, _, err := f.changed(t, nil, id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := extents(5<<20, 64<<10, 25<<20, 64<<10, 38<<20, 64<<10); fmt.Sprint(live) != want {
+		t.Fatalf("changes since s2 up to now: %v, want %v", live, want)
+	}
+	s3, id3 := f.snapshot(t)
+	if got, _, err = f.changed(t, &s3, id2); err != nil || fmt.Sprint(got) != fmt.Sprint(live) {
+		t.Fatalf("changes s2..s3: %v %v, want %v", got, err, live)
+	}
+	// Nothing written since s3: nothing to report.
+	s4, _ := f.snapshot(t)
+	if got, _, err = f.changed(t, &s4, id3); err != nil || len(got) != 0 {
+		t.Fatalf("unchanged disk reports %v %v", got, err)
+	}
+	if got, _, err = f.changed(t, nil, id3); err != nil || len(got) != 0 {
+		t.Fatalf("unchanged disk (live) reports %v %v", got, err)
+	}
+	// A changeId newer than the snapshot asked about is refused.
+	if _, _, err = f.changed(t, &s2, id3); err == nil {
+		t.Fatal("changes from a later changeId to an earlier snapshot were answered")
+	}
+	all, _, err := f.changed(t, &s4, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := extents(5<<20, 128<<10, 25<<20, 64<<10, 38<<20, 64<<10); fmt.Sprint(all) != want {
+		t.Fatalf("allocated areas %v, want %v", all, want)
+	}
+	st := f.tr.Stats()
+	if st.BytesRead != 0 || st.Writes != 4 || st.Epochs != 4 || st.Untracked != 0 {
+		t.Fatalf("tracker stats %+v: want no bytes read, 4 writes, 4 epochs", st)
+	}
+	// Writes never grow the disk.
+	if err := f.tr.WriteAt(f.flat, []byte("xx"), diskSize-1); err == nil {
+		t.Fatal("a write past the end of the disk was accepted")
+	}
+}
+
+// TestUntrackedWriteResetsTracking: a write into a tracked flat file that
+// did not go through the tracker is never silently lost: the tracking is
+// reset (as ESXi resets CBT when it cannot vouch for it), old changeIds are
+// refused, and the client's full compare finds the write.
+func TestUntrackedWriteResetsTracking(t *testing.T) {
+	f := setup(t)
+	f.enable(t)
+	_, id1 := f.snapshot(t)
+	f.write(t, 0, 10)
+	// Older kernels stamp files with a coarse clock: let it move on.
+	time.Sleep(20 * time.Millisecond)
+	w, err := os.OpenFile(f.flat, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt([]byte("behind the tracker's back"), 7<<20); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	s2, id2 := f.snapshot(t)
+	_, _, err = f.changed(t, &s2, id1)
+	if !soap.IsSoapFault(err) {
+		t.Fatalf("changes since a changeId from before an untracked write: %v, want a fault", err)
+	}
+	if _, ok := soap.ToSoapFault(err).VimFault().(types.InvalidArgument); !ok {
+		t.Fatalf("fault %T, want InvalidArgument (changeId)", soap.ToSoapFault(err).VimFault())
+	}
+	if st := f.tr.Stats(); st.Untracked != 1 {
+		t.Fatalf("stats %+v: want 1 untracked disk", st)
+	}
+	all, _, err := f.changed(t, &s2, "*")
+	if err != nil || fmt.Sprint(all) != extents(0, 64<<10, 7<<20, 64<<10) {
+		t.Fatalf("allocated areas after the reset: %v %v", all, err)
+	}
+	// Tracking goes on from the snapshot after the reset.
+	f.write(t, 9<<20, 1)
+	s3, _ := f.snapshot(t)
+	if got, _, err := f.changed(t, &s3, id2); err != nil || fmt.Sprint(got) != extents(9<<20, 64<<10) {
+		t.Fatalf("changes after the reset: %v %v", got, err)
 	}
 }

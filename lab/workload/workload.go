@@ -29,6 +29,11 @@ type Options struct {
 	WriteSize int64         // bytes per write, writes aligned to it (default 64 KiB)
 	Tick      time.Duration // how often writes are issued (default 50ms)
 	Seed      uint64        // random seed (default 1)
+	// Write writes into a flat file. Give the CBT tracker's WriteAt
+	// (lab/cbt): ESXi sees every write of its guests, and a write the
+	// tracker does not see resets the disk's tracking. Default: a plain
+	// write into the file, for a model without change tracking.
+	Write func(file string, p []byte, off int64) error
 }
 
 // Change is one write into a disk's flat file.
@@ -65,6 +70,9 @@ func Start(ctx context.Context, m *simulator.Model, o Options) *Workload {
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
+	}
+	if o.Write == nil {
+		o.Write = writeAt
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	w := &Workload{m: m, o: o, cancel: cancel, done: make(chan struct{}), changes: map[string][]Change{}, written: map[string]int64{}}
@@ -189,7 +197,7 @@ func (w *Workload) run(ctx context.Context) {
 							buf[i] = byte(rng.Uint32())
 						}
 						w.mu.Lock()
-						err := writeAt(d.file, buf, off)
+						err := w.o.Write(d.file, buf, off)
 						if err != nil && w.err == nil {
 							w.err = fmt.Errorf("workload %s: %w", vm.Name, err)
 						}

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBenchReplicateCPUProfile: --cpuprofile writes a profile pprof reads.
+func TestBenchReplicateCPUProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	out, err := exec.Command(ferryBin, "bench", "replicate", "--size", "16MiB", "--changed", "1MiB", "--reader", "file",
+		"--dir", t.TempDir(), "--cpuprofile", prof).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
+		t.Fatalf("profile %s: %v", prof, err)
+	}
+	if b, err := exec.Command("go", "tool", "pprof", "-top", prof).CombinedOutput(); err != nil {
+		t.Fatalf("go tool pprof: %v: %s", err, b)
+	}
+}
+
+// TestBenchRPOUsage: bench rpo refuses bad input before starting a lab.
+func TestBenchRPOUsage(t *testing.T) {
+	for _, c := range []struct{ args, flag string }{
+		{"--vms 0", "--vms"}, {"--vms 101", "--vms"}, {"--rpo 30s", "--rpo"}, {"--minutes 0", "--minutes"}, {"--minutes -1", "--minutes"},
+	} {
+		out, err := exec.Command(ferryBin, append([]string{"bench", "rpo"}, strings.Fields(c.args)...)...).CombinedOutput()
+		if code := exitCodeOf(err); code != exitUsage || !strings.Contains(string(out), c.flag) {
+			t.Errorf("bench rpo %s: exit %d, %q: want a usage error naming %s", c.args, code, out, c.flag)
+		}
+	}
+}
