@@ -27,17 +27,7 @@ import (
 func TestKillDuringCutover(t *testing.T) {
 	for _, after := range []string{"shutdown", "create VM at provider", "import into vCD"} {
 		t.Run(strings.ReplaceAll(after, " ", "_"), func(t *testing.T) {
-			l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 32 << 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			run := func(args ...string) (string, int) {
-				cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
-				cmd.Env = cleanEnv()
-				out, err := cmd.CombinedOutput()
-				return string(out), exitCodeOf(err)
-			}
+			l, run := headlessLab(t)
 			if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 				t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 			}

@@ -110,17 +110,7 @@ func TestLabServe(t *testing.T) {
 // operator runs it against the lab: steps 1-7, a stop before the cutover,
 // the confirmed cutover, then `ferry status`.
 func TestHeadlessMigration(t *testing.T) {
-	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 32 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	run := func(args ...string) (string, int) {
-		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
-		cmd.Env = cleanEnv()
-		out, err := cmd.CombinedOutput()
-		return string(out), exitCodeOf(err)
-	}
+	l, run := headlessLab(t)
 	out, code := run("run", "--plan", l.PlanPath())
 	if code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run without confirmation: exit %d\n%s", code, out)
@@ -170,6 +160,24 @@ func TestHeadlessMigration(t *testing.T) {
 	out, code = run("status", "--plan", l.PlanPath(), "--json")
 	if code != 0 || !strings.Contains(out, `"health":"cut over"`) || !strings.Contains(out, `"last_compare":{`) {
 		t.Fatalf("status: exit %d\n%s", code, out)
+	}
+}
+
+// headlessLab starts a kept lab (32 MiB disks) for the test and returns it
+// with a runner of the ferry binary against its config (output and exit
+// code).
+func headlessLab(t *testing.T) (*lab.Lab, func(args ...string) (string, int)) {
+	t.Helper()
+	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 32 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, func(args ...string) (string, int) {
+		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		return string(out), exitCodeOf(err)
 	}
 }
 

@@ -41,6 +41,30 @@ type MigrationPlan struct {
 	// VerifyEvery is the interval between full compares of each replica
 	// with its source while the VM runs (default 24h, 1h to 720h).
 	VerifyEvery string `yaml:"verify_every,omitempty"`
+	// ConcurrentPasses bounds how many VMs' replication passes run at once
+	// while the VMs run (each takes a snapshot at the source and reads its
+	// changes); default DefaultConcurrentPasses.
+	ConcurrentPasses *int `yaml:"concurrent_passes,omitempty"`
+}
+
+// DefaultConcurrentPasses is how many replication passes run at once when
+// the plan does not say (concurrent_passes, 1 to MaxConcurrentPasses): few
+// enough that a source vCenter is not flooded with snapshots, enough that
+// dozens of VMs hold a one-minute RPO.
+const (
+	DefaultConcurrentPasses = 4
+	MaxConcurrentPasses     = 32
+)
+
+// concurrentPasses reads concurrent_passes, or its default.
+func concurrentPasses(pf *PlanFile) (int, error) {
+	if pf.ConcurrentPasses == nil {
+		return DefaultConcurrentPasses, nil
+	}
+	if n := *pf.ConcurrentPasses; n < 1 || n > MaxConcurrentPasses {
+		return 0, &FieldError{"concurrent_passes", fmt.Errorf("%d: want 1 to %d replication passes at once (default %d)", n, MaxConcurrentPasses, DefaultConcurrentPasses)}
+	}
+	return *pf.ConcurrentPasses, nil
 }
 
 // ProviderPlan is the placement of migrated VMs in the provider vCenter

@@ -289,6 +289,9 @@ func (pf *PlanFile) Validate(it Itinerary) error {
 			errs = append(errs, &FieldError{"verify_every", err})
 		}
 	}
+	if _, err := concurrentPasses(pf); err != nil {
+		errs = append(errs, err)
+	}
 	names := map[string]bool{}
 	for i, vm := range pf.VMs {
 		key := fmt.Sprintf("vms[%d]", i)

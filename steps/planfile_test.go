@@ -115,6 +115,10 @@ func TestPlanFileValidation(t *testing.T) {
 			[]string{"cutover.parallel", "0: want 1 to 32 VMs cut over at once", "default 4"}},
 		{"cutover.parallel too many", "rpo: 5m", "rpo: 5m\ncutover: {parallel: 33}",
 			[]string{"cutover.parallel", "33: want 1 to 32"}},
+		{"concurrent_passes zero", "rpo: 5m", "rpo: 5m\nconcurrent_passes: 0",
+			[]string{"concurrent_passes", "0: want 1 to 32 replication passes at once", "default 4"}},
+		{"concurrent_passes too many", "rpo: 5m", "rpo: 5m\nconcurrent_passes: 33",
+			[]string{"concurrent_passes", "33: want 1 to 32"}},
 		{"probe on a VM outside the plan", "rpo: 5m", "rpo: 5m\nprobes: [{name: shop, vm: WebApp2, vms: [DB9], tcp: '10.0.0.1:80'}]",
 			[]string{"probes[0].vms[0]", `"DB9" is not a VM of the plan`, "WebApp2"}},
 	} {

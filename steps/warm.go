@@ -31,8 +31,12 @@ func (e *Env) EnableWarm(ctx context.Context, events func(replication.Event)) (*
 	if e.warm != nil {
 		return e.warm.sched, nil
 	}
+	n, err := concurrentPasses(e.Plan)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w := &warm{sched: replication.NewScheduler(2, events), cancel: cancel, done: make(chan struct{}), added: map[string]bool{}}
+	w := &warm{sched: replication.NewScheduler(n, events), cancel: cancel, done: make(chan struct{}), added: map[string]bool{}}
 	go func() { defer close(w.done); _ = w.sched.Run(ctx) }()
 	e.warm = w
 	if e.State.Status("replication") != StatusDone {

@@ -76,27 +76,10 @@ func TestImportFromProviderVCenter(t *testing.T) {
 	ctx := context.Background()
 
 	// The provider vCenter as vCD knows it.
-	u := must(c.Client.OpenApiBuildEndpoint(types.OpenApiPathVersion1_0_0 + types.OpenApiEndpointVirtualCenters))(t)
-	var vcs []*types.VSphereVirtualCenter
-	if err := c.Client.OpenApiGetAllItems("37.0", u, nil, &vcs, nil); err != nil {
-		t.Fatal(err)
-	}
-	if len(vcs) != 1 || !strings.HasPrefix(vcs[0].VcId, "urn:vcloud:vimserver:") {
-		t.Fatalf("virtual centers %+v", vcs)
-	}
-	ext := strings.TrimSuffix(env.srv.URL(), "/api") + "/api/admin/extension/vimServer/" + bareID(vcs[0].VcId)
-
-	var list vmObjectRefsList
-	if _, err := c.Client.ExecuteRequest(ext+"/vmsList", http.MethodGet, "", "vms list: %s", nil, &list); err != nil {
-		t.Fatal(err)
-	}
-	morefs := map[string]string{}
-	for _, r := range list.VmObjectRef {
-		morefs[r.Name] = r.MoRef
-	}
+	ext, morefs := vimServer(t, env, c)
 	moref := morefs["DC0_H0_VM0"]
 	if moref == "" {
-		t.Fatalf("DC0_H0_VM0 not in vmsList %+v", list.VmObjectRef)
+		t.Fatalf("DC0_H0_VM0 not in vmsList %v", morefs)
 	}
 
 	org := must(c.GetOrgByName("Company"))(t)
@@ -247,7 +230,7 @@ func TestImportFromProviderVCenter(t *testing.T) {
 		"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", params, &created); err == nil {
 		t.Fatal("importing a managed VM again succeeded")
 	}
-	list = vmObjectRefsList{}
+	var list vmObjectRefsList
 	if _, err := c.Client.ExecuteRequest(ext+"/vmsList", http.MethodGet, "", "vms list: %s", nil, &list); err != nil {
 		t.Fatal(err)
 	}
@@ -274,20 +257,7 @@ func TestImportBodiesAreValidated(t *testing.T) {
 	vcCfg, _ := providerVC(t)
 	env := start(t, Config{ProviderVC: vcCfg})
 	c := env.provider(t)
-	u := must(c.Client.OpenApiBuildEndpoint(types.OpenApiPathVersion1_0_0 + types.OpenApiEndpointVirtualCenters))(t)
-	var vcs []*types.VSphereVirtualCenter
-	if err := c.Client.OpenApiGetAllItems("37.0", u, nil, &vcs, nil); err != nil {
-		t.Fatal(err)
-	}
-	ext := strings.TrimSuffix(env.srv.URL(), "/api") + "/api/admin/extension/vimServer/" + bareID(vcs[0].VcId)
-	var list vmObjectRefsList
-	if _, err := c.Client.ExecuteRequest(ext+"/vmsList", http.MethodGet, "", "vms list: %s", nil, &list); err != nil {
-		t.Fatal(err)
-	}
-	morefs := map[string]string{}
-	for _, r := range list.VmObjectRef {
-		morefs[r.Name] = r.MoRef
-	}
+	ext, morefs := vimServer(t, env, c)
 	vdc := must(must(c.GetOrgByName("Company"))(t).GetVDCByName("Company-VDC", false))(t)
 
 	post := func(endpoint, mime, body string) (int, string) {
@@ -389,12 +359,7 @@ func TestImportMovesAVMOutsideTheVDC(t *testing.T) {
 	rate := max(size, 1) // bytes per second: copying the third VM takes a second
 	env := start(t, Config{ProviderVC: vcCfg, CopyRate: rate})
 	c := env.provider(t)
-	u := must(c.Client.OpenApiBuildEndpoint(types.OpenApiPathVersion1_0_0 + types.OpenApiEndpointVirtualCenters))(t)
-	var vcs []*types.VSphereVirtualCenter
-	if err := c.Client.OpenApiGetAllItems("37.0", u, nil, &vcs, nil); err != nil {
-		t.Fatal(err)
-	}
-	ext := strings.TrimSuffix(env.srv.URL(), "/api") + "/api/admin/extension/vimServer/" + bareID(vcs[0].VcId)
+	ext, _ := vimServer(t, env, c)
 	vdc := must(must(c.GetOrgByName("Company"))(t).GetVDCByName("Company-VDC", false))(t)
 	importAs := func(name, moref string, sourceMove bool) *types.Task {
 		t.Helper()
@@ -440,4 +405,28 @@ func TestImportMovesAVMOutsideTheVDC(t *testing.T) {
 	if want := time.Duration(float64(rec.Copied) / float64(rate) * float64(time.Second)); end.Sub(start) < want-10*time.Millisecond {
 		t.Errorf("copying %d bytes took %s; at %d B/s it takes at least %s", rec.Copied, end.Sub(start), rate, want)
 	}
+}
+
+// vimServer is the provider vCenter's extension URL as Cloud Director knows
+// it (checked to be the only one), and its importable VMs' morefs by name.
+func vimServer(t *testing.T, env *testEnv, c *govcd.VCDClient) (string, map[string]string) {
+	t.Helper()
+	u := must(c.Client.OpenApiBuildEndpoint(types.OpenApiPathVersion1_0_0 + types.OpenApiEndpointVirtualCenters))(t)
+	var vcs []*types.VSphereVirtualCenter
+	if err := c.Client.OpenApiGetAllItems("37.0", u, nil, &vcs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(vcs) != 1 || !strings.HasPrefix(vcs[0].VcId, "urn:vcloud:vimserver:") {
+		t.Fatalf("virtual centers %+v", vcs)
+	}
+	ext := strings.TrimSuffix(env.srv.URL(), "/api") + "/api/admin/extension/vimServer/" + bareID(vcs[0].VcId)
+	var list vmObjectRefsList
+	if _, err := c.Client.ExecuteRequest(ext+"/vmsList", http.MethodGet, "", "vms list: %s", nil, &list); err != nil {
+		t.Fatal(err)
+	}
+	morefs := map[string]string{}
+	for _, r := range list.VmObjectRef {
+		morefs[r.Name] = r.MoRef
+	}
+	return ext, morefs
 }
