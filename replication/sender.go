@@ -863,6 +863,14 @@ func (p *pass) sendBatchNotify(ctx context.Context, disk int, key string, st *Di
 	p.mu.Lock()
 	p.cur = d
 	p.mu.Unlock()
+	// Once this returns (drained, or failed with acknowledgements still in
+	// flight on the connections' read loops) nothing sends on durable any
+	// more: the caller closes it.
+	defer func() {
+		p.mu.Lock()
+		d.durable = nil
+		p.mu.Unlock()
+	}()
 	if err := p.sendUnits(ctx, d); err != nil {
 		return err
 	}
