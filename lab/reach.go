@@ -211,6 +211,10 @@ func (r *Reach) refresh(ctx context.Context) error {
 		}
 	}
 	stretchUp := r.fabric.AnyUp()
+	// Guests newly powered on at the provider boot first, without the
+	// lock: comparing their disks' bytes takes a moment, and the other VMs'
+	// listeners must not wait for it.
+	fresh := r.bootNew(cloudOn)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for ref := range r.verdicts {
@@ -236,9 +240,11 @@ func (r *Reach) refresh(ctx context.Context) error {
 			for _, vm := range cloudOn[h.MAC] {
 				why, ok := r.verdicts[vm.ref]
 				if !ok {
-					why = h.broken
-					if why == "" {
-						why = h.install.boots(vm.cfg, r.onpremModel, r.cloudModel)
+					if why, ok = fresh[vm.ref]; !ok {
+						continue // powered on since bootNew looked: boots next round
+					}
+					if h.broken != "" {
+						why = h.broken
 					}
 					r.verdicts[vm.ref] = why
 					if why != "" {
@@ -257,6 +263,33 @@ func (r *Reach) refresh(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// bootNew decides, for every powered-on provider VM that carries the MAC
+// of a known guest and has no verdict yet, whether that guest boots on it.
+func (r *Reach) bootNew(cloudOn map[string][]vmState) map[string]string {
+	type job struct {
+		vm      vmState
+		install guestInstall
+	}
+	var jobs []job
+	r.mu.Lock()
+	for _, h := range r.hosts {
+		if h.MAC == "" || h.install == nil {
+			continue
+		}
+		for _, vm := range cloudOn[h.MAC] {
+			if _, ok := r.verdicts[vm.ref]; !ok {
+				jobs = append(jobs, job{vm, *h.install})
+			}
+		}
+	}
+	r.mu.Unlock()
+	fresh := map[string]string{}
+	for _, j := range jobs {
+		fresh[j.vm.ref] = j.install.boots(j.vm.cfg, r.onpremModel, r.cloudModel)
+	}
+	return fresh
 }
 
 // BootRecord is a guest that did not come up on a provider VM.

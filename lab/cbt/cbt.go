@@ -658,3 +658,17 @@ func (t *Tracker) putAt(p string, b []byte, off int64) error {
 	_, err = f.WriteAt(b, off)
 	return err
 }
+
+// NextData is the offset of the first allocated byte of f at or after off
+// (SEEK_DATA), and false when f holds no data from off on. A file system
+// without an extent map answers off itself (everything counts as data).
+func NextData(f *os.File, off int64) (int64, bool) {
+	n, err := seekData(f, off)
+	switch {
+	case err == nil:
+		return n, true
+	case errors.Is(err, syscall.ENXIO):
+		return 0, false
+	}
+	return off, true
+}
