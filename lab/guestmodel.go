@@ -110,13 +110,42 @@ func installOf(cfg *types.VirtualMachineConfigInfo) guestInstall {
 // configuration is cfg at the provider. It returns "" when it boots, or why
 // it does not. Disk bytes are compared through the datastores' directories.
 func (g guestInstall) boots(cfg *types.VirtualMachineConfigInfo, source, target *simulator.Model) string {
+	why, disks := g.hardware(cfg)
+	if why != "" {
+		return why
+	}
+	return disks.bytesWhy(source, target)
+}
+
+// diskPair is a disk the guest was installed on (file on the source) and
+// the disk at its position on the provider VM.
+type diskPair struct{ pos, src, dst string }
+
+type diskPairs []diskPair
+
+// bytesWhy says which disk does not hold the source's bytes ("" when all do).
+func (ps diskPairs) bytesWhy(source, target *simulator.Model) string {
+	for _, p := range ps {
+		if why := sameBytes(source, p.src, target, p.dst); why != "" {
+			return fmt.Sprintf("disk at %s: %s", p.pos, why)
+		}
+	}
+	return ""
+}
+
+// hardware checks what the guest finds at power-on: firmware, secure boot,
+// its disks at the positions it was installed on, its NICs with their types
+// and MACs. It returns why the guest does not boot, or the disks whose bytes
+// decide whether it runs.
+func (g guestInstall) hardware(cfg *types.VirtualMachineConfigInfo) (string, diskPairs) {
 	fw, sb := labFirmware(cfg)
 	if fw != g.firmware {
-		return fmt.Sprintf("firmware is %s but the guest was installed with %s: no bootable device", fw, g.firmware)
+		return fmt.Sprintf("firmware is %s but the guest was installed with %s: no bootable device", fw, g.firmware), nil
 	}
 	if sb != g.secureBoot {
-		return fmt.Sprintf("EFI secure boot is %v but the guest was installed with it %v", onOff(sb), onOff(g.secureBoot))
+		return fmt.Sprintf("EFI secure boot is %v but the guest was installed with it %v", onOff(sb), onOff(g.secureBoot)), nil
 	}
+	var pairs diskPairs
 	devices := object.VirtualDeviceList(cfg.Hardware.Device)
 	type placed struct {
 		ctrl string
@@ -150,13 +179,11 @@ func (g guestInstall) boots(cfg *types.VirtualMachineConfigInfo, source, target 
 				what = "boot disk"
 			}
 			if other, ok := byBusUnit[fmt.Sprintf("%s:%d:%d", busClass(d.ctrl), d.bus, d.unit)]; ok {
-				return fmt.Sprintf("%s %d is at %s but the guest was installed on %s and has no driver for that controller: inaccessible boot device", what, i+1, other, d.pos())
+				return fmt.Sprintf("%s %d is at %s but the guest was installed on %s and has no driver for that controller: inaccessible boot device", what, i+1, other, d.pos()), nil
 			}
-			return fmt.Sprintf("%s %d: no disk at %s, where the guest was installed", what, i+1, d.pos())
+			return fmt.Sprintf("%s %d: no disk at %s, where the guest was installed", what, i+1, d.pos()), nil
 		}
-		if why := sameBytes(source, d.file, target, p.file); why != "" {
-			return fmt.Sprintf("disk at %s: %s", d.pos(), why)
-		}
+		pairs = append(pairs, diskPair{pos: d.pos(), src: d.file, dst: p.file})
 	}
 	cards := map[string]string{}
 	for _, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
@@ -165,13 +192,13 @@ func (g guestInstall) boots(cfg *types.VirtualMachineConfigInfo, source, target 
 	for _, n := range g.nics {
 		typ, ok := cards[n.mac]
 		if !ok {
-			return fmt.Sprintf("no NIC with MAC %s: the guest's %s interface and its address are gone", n.mac, n.typ)
+			return fmt.Sprintf("no NIC with MAC %s: the guest's %s interface and its address are gone", n.mac, n.typ), nil
 		}
 		if typ != n.typ {
-			return fmt.Sprintf("NIC %s is %s but the guest was installed with %s: a new adapter without the static IP", n.mac, typ, n.typ)
+			return fmt.Sprintf("NIC %s is %s but the guest was installed with %s: a new adapter without the static IP", n.mac, typ, n.typ), nil
 		}
 	}
-	return ""
+	return "", pairs
 }
 
 // busClass groups controller types whose unit numbering is the same, so

@@ -40,8 +40,12 @@ type Reach struct {
 	verdicts map[string]string
 	// failures records every guest that did not come up, and why.
 	failures []BootRecord
-	stop     context.CancelFunc
-	stopped  chan struct{}
+	// checks counts the byte checks of booted guests still running; late
+	// holds the failures they found before refresh recorded the boot.
+	checks  sync.WaitGroup
+	late    map[string]string
+	stop    context.CancelFunc
+	stopped chan struct{}
 }
 
 type reachHost struct {
@@ -82,7 +86,7 @@ func loopbackFor(guestIP string) (string, error) {
 
 func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.Fabric) (*Reach, error) {
 	r := &Reach{fabric: fabric, every: 50 * time.Millisecond, hosts: map[string]*reachHost{}, stopped: make(chan struct{}),
-		onpremModel: onprem.Model, cloudModel: provider.Model, verdicts: map[string]string{}}
+		onpremModel: onprem.Model, cloudModel: provider.Model, verdicts: map[string]string{}, late: map[string]string{}}
 	var err error
 	if r.onprem, err = labClient(ctx, onprem); err != nil {
 		return nil, err
@@ -246,6 +250,10 @@ func (r *Reach) refresh(ctx context.Context) error {
 					if h.broken != "" {
 						why = h.broken
 					}
+					if late, ok := r.late[vm.ref]; ok && why == "" {
+						why = late // its byte check ended before this verdict
+					}
+					delete(r.late, vm.ref)
 					r.verdicts[vm.ref] = why
 					if why != "" {
 						r.failures = append(r.failures, BootRecord{VM: h.Name, ProviderVM: vm.ref, At: time.Now(), Reason: why})
@@ -267,8 +275,14 @@ func (r *Reach) refresh(ctx context.Context) error {
 
 // bootNew decides, for every powered-on provider VM that carries the MAC
 // of a known guest and has no verdict yet, whether that guest boots on it.
+// What the guest finds at power-on (firmware, disk positions, NICs) decides
+// at once. Whether its disks hold the source's bytes is checked while it
+// runs, as a real guest reads its disks after it booted: a guest whose disks
+// are not the source's stops answering when the check finds it (checkBytes),
+// so its boot does not take time proportional to its disks' size.
 func (r *Reach) bootNew(cloudOn map[string][]vmState) map[string]string {
 	type job struct {
+		name    string
 		vm      vmState
 		install guestInstall
 	}
@@ -280,16 +294,54 @@ func (r *Reach) bootNew(cloudOn map[string][]vmState) map[string]string {
 		}
 		for _, vm := range cloudOn[h.MAC] {
 			if _, ok := r.verdicts[vm.ref]; !ok {
-				jobs = append(jobs, job{vm, *h.install})
+				jobs = append(jobs, job{h.Name, vm, *h.install})
 			}
 		}
 	}
 	r.mu.Unlock()
 	fresh := map[string]string{}
 	for _, j := range jobs {
-		fresh[j.vm.ref] = j.install.boots(j.vm.cfg, r.onpremModel, r.cloudModel)
+		why, disks := j.install.hardware(j.vm.cfg)
+		fresh[j.vm.ref] = why
+		if why == "" {
+			r.checks.Add(1)
+			go r.checkBytes(j.name, j.vm.ref, disks)
+		}
 	}
 	return fresh
+}
+
+// checkBytes compares the disks of the guest name on provider VM ref with
+// the source's; when they differ, the guest stops answering and the failure
+// is recorded (unless the VM was powered off meanwhile).
+func (r *Reach) checkBytes(name, ref string, disks diskPairs) {
+	defer r.checks.Done()
+	why := disks.bytesWhy(r.onpremModel, r.cloudModel)
+	if why == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, live := r.verdicts[ref]; !live {
+		// Not judged yet (refresh applies verdicts after bootNew) or gone:
+		// a verdict that waits for refresh.
+		r.late[ref] = why
+		return
+	}
+	r.fail(name, ref, why)
+}
+
+// fail records that the guest name does not run on provider VM ref, and
+// takes it off the network (r.mu held).
+func (r *Reach) fail(name, ref, why string) {
+	r.verdicts[ref] = why
+	r.failures = append(r.failures, BootRecord{VM: name, ProviderVM: ref, At: time.Now(), Reason: why})
+	for _, h := range r.hosts {
+		if h.Name == name && h.Cloud {
+			h.Cloud, h.BootFailure = false, why
+			_ = h.set(h.OnPrem)
+		}
+	}
 }
 
 // BootRecord is a guest that did not come up on a provider VM.
@@ -303,6 +355,7 @@ type BootRecord struct {
 // BootFailures lists every guest that did not come up on a provider VM
 // carrying its MAC since the lab started, oldest first.
 func (r *Reach) BootFailures() []BootRecord {
+	r.checks.Wait() // the byte checks of guests that booted have ended
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]BootRecord(nil), r.failures...)
@@ -420,6 +473,7 @@ func (r *Reach) Close() {
 		r.stop()
 		<-r.stopped
 	}
+	r.checks.Wait()
 	r.mu.Lock()
 	for _, h := range r.hosts {
 		h.set(false)
