@@ -123,6 +123,10 @@ func TestSchedulerPassesPauseFinal(t *testing.T) {
 		sameFiles(t, srcs[vm], replicaPath(rcv, vm, 0))
 	}
 
+	// The full compare that follows an initial sync has run, so that the
+	// pass a resume starts is an incremental one.
+	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventCompared && e.VM == "a" })
+
 	// Pause / resume: resume runs a pass at once.
 	if err := s.Pause("a"); err != nil {
 		t.Fatal(err)
