@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -185,23 +186,12 @@ func benchVMs(k int) []string {
 
 func benchCutoverOnce(cmd *cobra.Command, disk, rate int64, k int) (*steps.CutoverReport, error) {
 	ctx := cmd.Context()
-	if rate == 0 {
-		rate = -1
-	}
-	dir, err := os.MkdirTemp("", "ferry-bench-cutover-")
+	l, pf, done, err := benchLab(ctx, "ferry-bench-cutover-", lab.Options{DiskSize: disk, WorkloadRate: rate, VMs: max(k, lab.DefaultVMs)})
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	l, err := lab.Start(ctx, lab.Options{Dir: dir, DiskSize: disk, WorkloadRate: rate, VMs: max(k, lab.DefaultVMs)})
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close()
-	pf, err := steps.LoadPlanFile(l.PlanPath())
-	if err != nil {
-		return nil, err
-	}
+	defer done()
+	dir := l.Dir
 	names := benchVMs(k)
 	if k > 1 {
 		// The lab's plan migrates WebApp2; the wave is WebApp1..k, as
@@ -247,4 +237,30 @@ func median(v []float64) float64 {
 		return 0
 	}
 	return s[len(s)/2]
+}
+
+// benchLab starts a fresh lab in a temporary directory for a benchmark (a
+// WorkloadRate of 0 means no workload) and reads its plan; done closes the
+// lab and removes the directory.
+func benchLab(ctx context.Context, prefix string, opts lab.Options) (*lab.Lab, *steps.PlanFile, func(), error) {
+	if opts.WorkloadRate == 0 {
+		opts.WorkloadRate = -1
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	opts.Dir = dir
+	l, err := lab.Start(ctx, opts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, nil, err
+	}
+	done := func() { l.Close(); os.RemoveAll(dir) }
+	pf, err := steps.LoadPlanFile(l.PlanPath())
+	if err != nil {
+		done()
+		return nil, nil, nil, err
+	}
+	return l, pf, done, nil
 }

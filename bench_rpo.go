@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -214,26 +213,14 @@ type rpoBenchResult struct {
 func benchRPO(cmd *cobra.Command, o rpoBenchOptions) (*rpoBenchResult, error) {
 	ctx := cmd.Context()
 	errOut := cmd.ErrOrStderr()
-	rate := o.Rate
-	if rate == 0 {
-		rate = -1
-	}
-	dir, err := os.MkdirTemp("", "ferry-bench-rpo-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
 	start := time.Now()
-	fmt.Fprintf(errOut, "bench rpo: starting a lab with %d web VMs (%d MiB disks, workload %d KiB/s each) in %s\n", o.VMs, o.DiskSize>>20, max(rate, 0)>>10, dir)
-	l, err := lab.Start(ctx, lab.Options{Dir: dir, DiskSize: o.DiskSize, WorkloadRate: rate, VMs: o.VMs})
+	fmt.Fprintf(errOut, "bench rpo: starting a lab with %d web VMs (%d MiB disks, workload %d KiB/s each)\n", o.VMs, o.DiskSize>>20, max(o.Rate, 0)>>10)
+	l, pf, done, err := benchLab(ctx, "ferry-bench-rpo-", lab.Options{DiskSize: o.DiskSize, WorkloadRate: o.Rate, VMs: o.VMs})
 	if err != nil {
 		return nil, err
 	}
-	defer l.Close()
-	pf, err := steps.LoadPlanFile(l.PlanPath())
-	if err != nil {
-		return nil, err
-	}
+	defer done()
+	dir := l.Dir
 	pf.RPO = o.RPO.String()
 	pf.VMs = nil
 	var names []string

@@ -154,17 +154,9 @@ func checkPlacement(ctx context.Context, env *Env) error {
 	if pp.Datacenter == "" || pp.ResourcePool == "" || pp.Datastore == "" || env.Config == nil || env.Config.Provider.URL == "" {
 		return nil
 	}
-	sys, err := env.VCD(ctx)
+	pl, err := vdcPlacement(ctx, env)
 	if err != nil {
 		return err
-	}
-	vdc, err := sys.VDCByName(env.Plan.Org, env.Plan.VDC)
-	if err != nil {
-		return err
-	}
-	pl, err := sys.VDCPlacement(vdc)
-	if err != nil {
-		return fmt.Errorf("placement of VDC %s: %w", env.Plan.VDC, err)
 	}
 	prov, err := env.ProviderVC(ctx)
 	if err != nil {
@@ -193,6 +185,24 @@ func checkPlacement(ctx context.Context, env *Env) error {
 	return nil
 }
 
+// vdcPlacement is where the plan's org VDC places VMs: its resource
+// pools, datastores and highest hardware version.
+func vdcPlacement(ctx context.Context, env *Env) (vcd.Placement, error) {
+	sys, err := env.VCD(ctx)
+	if err != nil {
+		return vcd.Placement{}, err
+	}
+	vdc, err := sys.VDCByName(env.Plan.Org, env.Plan.VDC)
+	if err != nil {
+		return vcd.Placement{}, err
+	}
+	pl, err := sys.VDCPlacement(vdc)
+	if err != nil {
+		return pl, fmt.Errorf("placement of VDC %s: %w", env.Plan.VDC, err)
+	}
+	return pl, nil
+}
+
 // hwAbove reports whether hardware version v ("vmx-19") is newer than
 // highest; false when either cannot be read.
 func hwAbove(v, highest string) bool {
@@ -205,17 +215,9 @@ func hwAbove(v, highest string) bool {
 // highest its org VDC's provider VDC supports (Cloud Director's
 // hardware-version policy): the target keeps the source's version.
 func checkHWPolicy(ctx context.Context, env *Env, vm, version string) error {
-	sys, err := env.VCD(ctx)
+	pl, err := vdcPlacement(ctx, env)
 	if err != nil {
 		return err
-	}
-	vdc, err := sys.VDCByName(env.Plan.Org, env.Plan.VDC)
-	if err != nil {
-		return err
-	}
-	pl, err := sys.VDCPlacement(vdc)
-	if err != nil {
-		return fmt.Errorf("placement of VDC %s: %w", env.Plan.VDC, err)
 	}
 	if hwAbove(version, pl.HighestHWVersion) {
 		return fmt.Errorf("VM %s: hardware version %s is newer than %s, the highest provider VDC %s supports: Cloud Director cannot run it in VDC %s; ferry does not change a guest's hardware",

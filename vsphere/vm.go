@@ -172,9 +172,8 @@ func (s *VMOverDisks) FromConfig(cfg VMConfig, disks []string, networks []string
 	return nil
 }
 
-// HWVersions lists the virtual hardware versions ("vmx-19") the compute
-// resource of a resource pool can create VMs with.
-func (c *Client) HWVersions(ctx context.Context, datacenter, pool string) ([]string, error) {
+// resourcePool finds a resource pool (path or name) in a datacenter.
+func (c *Client) resourcePool(ctx context.Context, datacenter, pool string) (*object.ResourcePool, error) {
 	f := c.Finder()
 	dc, err := f.Datacenter(ctx, datacenter)
 	if err != nil {
@@ -184,6 +183,16 @@ func (c *Client) HWVersions(ctx context.Context, datacenter, pool string) ([]str
 	rp, err := f.ResourcePool(ctx, pool)
 	if err != nil {
 		return nil, fmt.Errorf("resource pool %s: %w", pool, err)
+	}
+	return rp, nil
+}
+
+// HWVersions lists the virtual hardware versions ("vmx-19") the compute
+// resource of a resource pool can create VMs with.
+func (c *Client) HWVersions(ctx context.Context, datacenter, pool string) ([]string, error) {
+	rp, err := c.resourcePool(ctx, datacenter, pool)
+	if err != nil {
+		return nil, err
 	}
 	var prp mo.ResourcePool
 	if err := c.PropertyCollector().RetrieveOne(ctx, rp.Reference(), []string{"owner"}, &prp); err != nil {
@@ -488,15 +497,9 @@ func (c *Client) FindVM(ctx context.Context, name string) (types.ManagedObjectRe
 // PoolChain lists the managed object ids of a resource pool and of every
 // resource pool above it, the pool first.
 func (c *Client) PoolChain(ctx context.Context, datacenter, pool string) ([]string, error) {
-	f := c.Finder()
-	dc, err := f.Datacenter(ctx, datacenter)
+	rp, err := c.resourcePool(ctx, datacenter, pool)
 	if err != nil {
-		return nil, fmt.Errorf("datacenter %s: %w", datacenter, err)
-	}
-	f.SetDatacenter(dc)
-	rp, err := f.ResourcePool(ctx, pool)
-	if err != nil {
-		return nil, fmt.Errorf("resource pool %s: %w", pool, err)
+		return nil, err
 	}
 	var out []string
 	ref := rp.Reference()
