@@ -52,7 +52,10 @@ const (
 	VLANPortgroupID = 20
 	// labDVSVersion is the lab VDS's version (MAC learning needs 6.6).
 	labDVSVersion = "7.0.3"
-	edgeBootDelay = 300 * time.Millisecond
+	// edgeBootDelay is how long an edge appliance takes from power-on to
+	// answering its API: minutes for a real one; long enough here that
+	// the step that follows a power-on finds it still booting.
+	edgeBootDelay = 1500 * time.Millisecond
 	edgeUser      = "admin"
 )
 
