@@ -52,10 +52,6 @@ const (
 	VLANPortgroupID = 20
 	// labDVSVersion is the lab VDS's version (MAC learning needs 6.6).
 	labDVSVersion = "7.0.3"
-	// edgeBootDelay is how long an edge appliance takes from power-on to
-	// answering its API: minutes for a real one; long enough here that
-	// the step that follows a power-on finds it still booting.
-	edgeBootDelay = 1500 * time.Millisecond
 	edgeUser      = "admin"
 )
 
@@ -67,6 +63,8 @@ type edgeAppliances struct {
 	fabric *stretch.Fabric
 	log    *slog.Logger
 	ln     net.Listener // EdgeApplianceIP:EdgePort, reserved for the lab plan's appliance
+	// bootDelay is how long an appliance takes from power-on to its API.
+	bootDelay time.Duration
 
 	mu    sync.Mutex
 	edges map[string]*edgeVM // by VM moref
@@ -98,7 +96,7 @@ type pgWire struct {
 	promiscuous, forged, macLearning bool
 }
 
-func startEdgeAppliances(ctx context.Context, vc *VCenter, ca *CA, fabric *stretch.Fabric) (*edgeAppliances, error) {
+func startEdgeAppliances(ctx context.Context, vc *VCenter, ca *CA, fabric *stretch.Fabric, bootDelay time.Duration) (*edgeAppliances, error) {
 	if err := setDVSVersion(vc, labDVSVersion); err != nil {
 		return nil, err
 	}
@@ -113,7 +111,7 @@ func startEdgeAppliances(ctx context.Context, vc *VCenter, ca *CA, fabric *stret
 	if err != nil {
 		return nil, fmt.Errorf("lab edge appliance address: %w", err)
 	}
-	e := &edgeAppliances{vc: vc, c: c, ca: ca, fabric: fabric, ln: ln, edges: map[string]*edgeVM{},
+	e := &edgeAppliances{vc: vc, c: c, ca: ca, fabric: fabric, ln: ln, bootDelay: bootDelay, edges: map[string]*edgeVM{},
 		log: slog.New(slog.DiscardHandler), done: make(chan struct{})}
 	fabric.SetWire(e.check)
 	if err := e.refresh(ctx); err != nil {
@@ -323,7 +321,7 @@ func (e *edgeAppliances) refresh(ctx context.Context) error {
 			ev.on, ev.serving = false, false
 			ev.srv.Suspend()
 		}
-		if ev.on && !ev.serving && time.Since(ev.onSince) >= edgeBootDelay {
+		if ev.on && !ev.serving && time.Since(ev.onSince) >= e.bootDelay {
 			ev.serving = true
 			ev.srv.Resume()
 		}

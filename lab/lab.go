@@ -7,12 +7,14 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab/cbt"
@@ -37,6 +39,9 @@ type Options struct {
 	// WorkloadRate is how many bytes per second the guest workload writes
 	// into each running source VM's disk. 0: DefaultWorkloadRate; <0: none.
 	WorkloadRate int64
+	// EdgeBootDelay is how long an edge appliance takes from power-on to
+	// answering its API (a real one: minutes). 0: DefaultEdgeBootDelay.
+	EdgeBootDelay time.Duration
 	// VMs is how many web VMs the on-prem vCenter runs, WebApp1..WebAppN
 	// (see WebAppVMs), 1 to MaxVMs. 0: DefaultVMs.
 	VMs int
@@ -55,6 +60,10 @@ func ValidateVMs(n int) error {
 	}
 	return nil
 }
+
+// DefaultEdgeBootDelay keeps the lab quick; tests of what waits for a
+// booting edge ask for a longer boot (Options.EdgeBootDelay).
+const DefaultEdgeBootDelay = 300 * time.Millisecond
 
 // DefaultWorkloadRate keeps incremental passes busy without filling CI disks.
 const DefaultWorkloadRate = 256 << 10
@@ -228,7 +237,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, err
 	}
 	l.edgePass = randomSecret()
-	if l.edges, err = startEdgeAppliances(ctx, l.OnPrem, l.CA, l.Fabric); err != nil {
+	if l.edges, err = startEdgeAppliances(ctx, l.OnPrem, l.CA, l.Fabric, cmp.Or(opts.EdgeBootDelay, DefaultEdgeBootDelay)); err != nil {
 		return l, fmt.Errorf("lab edge appliances: %w", err)
 	}
 

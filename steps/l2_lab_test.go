@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -25,7 +26,13 @@ import (
 // carries the network's frames. A port set to another VLAN stops them;
 // step 4's verify says so, and a run puts the VLAN back.
 func TestSetupVLANTaggedNetwork(t *testing.T) {
-	l := startLab(t)
+	// The edge boots for 2 s, so that step 4, right after step 3 powered
+	// it on, always finds it booting.
+	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20, EdgeBootDelay: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
 	cfg := l.Config()
 	vlanPlan := func(setMode string) func(pf *steps.PlanFile) {
 		return func(pf *steps.PlanFile) {
