@@ -102,3 +102,41 @@ func TestDocsLinksResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestCodePointsAtDocsThatExist: comments and the README that cite a page
+// of docs/ cite one that exists, and none cites the design notes that
+// lived outside the repository (the repository's docs stand alone).
+func TestCodePointsAtDocsThatExist(t *testing.T) {
+	cite := regexp.MustCompile(`docs/[\w-]+\.md`)
+	outside := regexp.MustCompile(`DESIGN\.md|shared/docs|vcsim-lab\.md`)
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if path == "docs_test.go" || (!strings.HasSuffix(path, ".go") && path != "README.md") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, c := range cite.FindAllString(string(b), -1) {
+			if _, err := os.Stat(c); err != nil {
+				t.Errorf("%s cites %s, which does not exist", path, c)
+			}
+		}
+		if m := outside.FindString(string(b)); m != "" {
+			t.Errorf("%s cites %s, outside the repository: point it at the page of docs/ that holds it", path, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

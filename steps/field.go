@@ -144,7 +144,7 @@ func broadcast(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
-// RPO bounds (DESIGN.md step 5).
+// RPO bounds (docs/replication.md, "The scheduler").
 const (
 	MinRPO = time.Minute
 	MaxRPO = 24 * time.Hour
