@@ -22,7 +22,6 @@ import (
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vsphere"
-	"gopkg.in/yaml.v3"
 )
 
 // Deps is everything the wizard works with. Infrastructure comes in only
@@ -90,14 +89,8 @@ func (w *wiring) spin() string { return w.spinFrame }
 // planSkip is the plan's own skip list (what the sidebar shows before a
 // step is reached); skipReason adds the stage's predicate, evaluated when
 // the step is reached because earlier screens fill in the answers it
-// looks at (the VMs).
-func (w *wiring) planSkip(i int) string {
-	id := w.it[i].Step.ID()
-	if slices.Contains(w.env.Plan.Skip, id) {
-		return "skipped by the plan (skip: " + id + ")"
-	}
-	return ""
-}
+// looks at (the VMs). Both are the steps' words.
+func (w *wiring) planSkip(i int) string { return w.it[i].PlanSkip(w.env.Plan) }
 
 // status is step i's status for the plan as it is now: a step done before
 // VMs were added to the plan (a second wave) is pending again.
@@ -110,34 +103,18 @@ func (w *wiring) status(i int) steps.Status {
 	return st
 }
 
-func (w *wiring) skipReason(i int) string {
-	if r := w.planSkip(i); r != "" {
-		return r
-	}
-	if st := w.it[i]; st.Skip != nil {
-		return st.Skip(w.env.Plan)
-	}
-	return ""
-}
+func (w *wiring) skipReason(i int) string { return w.it[i].SkipReason(w.env.Plan) }
 
 // save completes the answers with their defaults, as `ferry run` does
-// before the first step, and writes them off the Update loop: a snapshot
-// (a YAML round trip, so fields added to the plan later are copied too) goes
-// to the command, and a failure to write is shown, not fatal.
+// before the first step, and writes them off the Update loop: a deep copy
+// (steps.PlanFile.Clone) goes to the command, and a failure to write is
+// shown, not fatal.
 func (w *wiring) save() tea.Cmd {
 	w.env.Plan.ApplyDefaults(w.it)
 	if w.savePlan == nil {
 		return nil
 	}
-	b, err := yaml.Marshal(w.env.Plan)
-	if err != nil {
-		return flash("could not save the answers: " + err.Error())
-	}
-	snap, err := steps.ParsePlanFile(b)
-	if err != nil {
-		return flash("could not save the answers: " + err.Error())
-	}
-	savePlan := w.savePlan
+	snap, savePlan := w.env.Plan.Clone(), w.savePlan
 	return func() tea.Msg {
 		if err := savePlan(snap); err != nil {
 			return flashMsg{Text: "could not save the answers: " + err.Error()}
@@ -229,15 +206,14 @@ func New(ctx context.Context, d Deps) *Model {
 
 func newScreen(w *wiring, i int) screen {
 	st := w.it[i]
-	switch st.Step.ID() {
-	case "vm-selection":
+	switch st.Kind {
+	case steps.KindVMSelection:
 		return newVMScreen(w, i)
-	case "replication":
+	case steps.KindReplication:
 		return newReplicationScreen(w, i)
-	case "checks":
+	case steps.KindChecks:
 		return newChecksScreen(w, i)
-	}
-	if st.Confirm {
+	case steps.KindCutover:
 		return newCutoverScreen(w, i)
 	}
 	return newStepScreen(w, i)
