@@ -34,11 +34,12 @@ type Deps struct {
 	// Itinerary defaults to steps.NewItinerary().
 	Itinerary steps.Itinerary
 	// Inventory lists the on-prem VMs for the VM selection screen.
-	// Default: Env.OnPrem(ctx).VMs(ctx).
+	// Default: Env.OnPremVMs.
 	Inventory func(ctx context.Context) ([]vsphere.VM, error)
 	// Choices lists the values a field may take, by field key
 	// ("org", "vdc", "edge_gateway", "appliance.stretched_portgroup"); a nil
-	// list means free text. Default: port groups from the on-prem vCenter.
+	// list means free text. Default: Env.Choices (Cloud Director and the
+	// on-prem vCenter).
 	Choices func(ctx context.Context, key string) ([]string, error)
 	Feeds   Feeds
 	// ReadOnly removes the dangerous action (the cutover) entirely, for
@@ -184,10 +185,10 @@ func New(ctx context.Context, d Deps) *Model {
 	w := &wiring{ctx: ctx, cfg: d.Config, env: d.Env, it: d.Itinerary, inventory: d.Inventory, choices: d.Choices,
 		feeds: d.Feeds, savePlan: d.SavePlan, readOnly: d.ReadOnly, labDir: d.LabDir, dash: &DashboardState{}, now: d.Now}
 	if w.inventory == nil {
-		w.inventory = envInventory(d.Env)
+		w.inventory = d.Env.OnPremVMs
 	}
 	if w.choices == nil {
-		w.choices = envChoices(d.Env)
+		w.choices = d.Env.Choices
 	}
 	m := &Model{w: w, width: 80, height: 24, help: help.New(),
 		spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)), asks: make(chan secretAskMsg)}
