@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +19,7 @@ import (
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/tlsconf"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -419,13 +419,9 @@ func receiverTLS(ep config.Endpoint) (*tls.Config, error) {
 	if ep.CAFile == "" {
 		return nil, fmt.Errorf("replication receiver %s: trust it by its CA (ca_file / FERRY_CA_FILE) or by its certificate's fingerprint (pin / FERRY_RECEIVER_PIN, printed by ferry receiver)", ep.URL)
 	}
-	pem, err := os.ReadFile(ep.CAFile)
+	pool, err := tlsconf.Pool(ep.CAFile)
 	if err != nil {
-		return nil, fmt.Errorf("replication receiver CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("replication receiver CA file %s holds no certificate", ep.CAFile)
+		return nil, fmt.Errorf("replication receiver %s: %w", ep.URL, err)
 	}
 	return replication.CATLS(cert, pool, false, host), nil
 }

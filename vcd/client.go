@@ -12,13 +12,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
+
+	"github.com/ferry-migrate/ferry/tlsconf"
 )
 
 // Config says how to reach Cloud Director and as whom.
@@ -26,9 +27,9 @@ type Config struct {
 	URL      string // https://host/api
 	User     string
 	Password string
-	Org      string // "System" for the provider administrator
-	CAFile   string
-	RootCAs  *x509.CertPool
+	Org      string         // "System" for the provider administrator
+	CAFile   string         // trusted CAs, replacing the system roots (tlsconf)
+	RootCAs  *x509.CertPool // trusted with CAFile's
 	Insecure bool
 }
 
@@ -76,20 +77,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	c := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(120), govcd.WithVcloudRequestIdFunc(requestID))
 	tr := c.Client.Http.Transport.(*http.Transport)
 	tr.TLSHandshakeTimeout = 15 * time.Second
-	if !cfg.Insecure {
-		pool := cfg.RootCAs
-		if pool == nil && cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("Cloud Director %s: CA file: %w", endpoint, err)
-			}
-			pool = x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("Cloud Director %s: CA file %s holds no PEM certificate", endpoint, cfg.CAFile)
-			}
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tlsCfg, err := tlsconf.Endpoint{CAFile: cfg.CAFile, RootCAs: cfg.RootCAs, Insecure: cfg.Insecure}.Config()
+	if err != nil {
+		return nil, fmt.Errorf("Cloud Director %s: %w", endpoint, err)
 	}
+	tr.TLSClientConfig = tlsCfg
 	// go-vcloud-director has no context; bound the login by ctx's deadline.
 	done := make(chan error, 1)
 	go func() { done <- c.Authenticate(cfg.User, cfg.Password, cfg.Org) }()
