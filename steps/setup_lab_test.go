@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmware/go-vcloud-director/v2/govcd"
 	vcdtypes "github.com/vmware/go-vcloud-director/v2/types/v56"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -152,6 +153,30 @@ func login(t *testing.T, e config.Endpoint) *vcd.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// uiTunnel is the L2 VPN tunnel name of Company's company-edge as
+// go-vcloud-director reads it through c, for changes made as in Cloud
+// Director's UI.
+func uiTunnel(t *testing.T, c *vcd.Client, name string) *govcd.NsxtL2VpnTunnel {
+	t.Helper()
+	org, err := c.GetOrgByName("Company")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdc, err := org.GetVDCByName("Company-VDC", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	egw, err := vdc.GetNsxtEdgeGatewayByName("company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun, err := egw.GetL2VpnTunnelByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tun
 }
 
 func look(t *testing.T, l *lab.Lab) world {

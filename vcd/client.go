@@ -170,14 +170,14 @@ func (c *Client) AdminOrgByName(name string) (*govcd.AdminOrg, error) {
 }
 
 // VDCByName returns the org VDC; the error lists the org's VDCs.
-func (c *Client) VDCByName(orgName, vdcName string) (*govcd.Vdc, error) {
+func (c *Client) VDCByName(orgName, vdcName string) (*VDC, error) {
 	org, err := c.OrgByName(orgName)
 	if err != nil {
 		return nil, err
 	}
 	vdc, err := org.GetVDCByName(vdcName, false)
 	if err == nil {
-		return vdc, nil
+		return wrapVDC(vdc), nil
 	}
 	if !govcd.ContainsNotFound(err) {
 		return nil, fmt.Errorf("VDC %q in org %q: %w", vdcName, orgName, err)
@@ -205,20 +205,22 @@ func vdcNames(org *govcd.Org) []string {
 }
 
 // EdgeGatewayByName returns the NSX-T edge gateway of a VDC; the error lists them.
-func (c *Client) EdgeGatewayByName(vdc *govcd.Vdc, name string) (*govcd.NsxtEdgeGateway, error) {
+func (c *Client) EdgeGatewayByName(vdcH *VDC, name string) (*EdgeGateway, error) {
+	vdc := vdcH.vdc
 	egw, err := vdc.GetNsxtEdgeGatewayByName(name)
 	if err == nil {
-		return egw, nil
+		return wrapEdgeGateway(egw), nil
 	}
 	if !govcd.ContainsNotFound(err) {
 		return nil, fmt.Errorf("edge gateway %q: %w", name, err)
 	}
-	names, _ := EdgeGatewayNames(vdc)
+	names, _ := EdgeGatewayNames(vdcH)
 	return nil, notFound("edge gateway in VDC "+vdc.Vdc.Name, name, names)
 }
 
 // EdgeGatewayNames lists the VDC's NSX-T edge gateways.
-func EdgeGatewayNames(vdc *govcd.Vdc) ([]string, error) {
+func EdgeGatewayNames(vdcH *VDC) ([]string, error) {
+	vdc := vdcH.vdc
 	all, err := vdc.GetAllNsxtEdgeGateways(nil)
 	if err != nil {
 		return nil, fmt.Errorf("edge gateways of VDC %s: %w", vdc.Vdc.Name, err)
