@@ -577,7 +577,7 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref types.ManagedObjectReference, err error) {
 	props := maps.Clone(w.props)
 	if len(w.secrets) > 0 {
-		pass, err := env.password(env.Config.Edge, "FERRY_EDGE_PASSWORD", "the password to give the L2VPN client appliance (and log in to its API with)")
+		pass, err := env.Password(env.Config.Edge, "FERRY_EDGE_PASSWORD", "the password to give the L2VPN client appliance (and log in to its API with)")
 		if err != nil {
 			return ref, err
 		}

@@ -389,14 +389,6 @@ func (e *Env) closeMigration() {
 	}
 }
 
-// ProviderVC is the provider vCenter backing the org VDC, connected on first use.
-func (e *Env) ProviderVC(ctx context.Context) (*vsphere.Client, error) {
-	if e.Config == nil || e.Config.Provider.URL == "" {
-		return nil, errors.New("no provider vCenter configured (FERRY_PROVIDER_URL or provider: in the config)")
-	}
-	return e.provider.get(ctx)
-}
-
 // receiverTLS is the sender's mutual-TLS configuration for the receiver.
 func receiverTLS(ep config.Endpoint) (*tls.Config, error) {
 	if ep.URL == "" {
