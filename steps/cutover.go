@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vcd"
@@ -340,7 +338,7 @@ type vmCutover struct {
 	sys              *vcd.Client
 	src              vsphere.VM
 	job              *replication.Job
-	target           *types.ManagedObjectReference
+	target           *vsphere.Ref
 	vapp             *vcd.VApp
 	createdVApp      bool
 	held             bool // the wizard's scheduler paused for us
@@ -539,7 +537,7 @@ func (c *vmCutover) targetOff(ctx context.Context) bool {
 		return false
 	}
 	st, err := c.provider.PowerState(ctx, *c.target)
-	return err == nil && st == types.VirtualMachinePowerStatePoweredOff
+	return err == nil && st == vsphere.PoweredOff
 }
 
 // resume handles a cutover that stopped after power-on was requested: the
