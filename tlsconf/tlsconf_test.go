@@ -1,15 +1,9 @@
 package tlsconf_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/tlsconf"
 )
 
@@ -33,38 +28,32 @@ func get(t *testing.T, srv *httptest.Server, cfg *tls.Config) error {
 	return err
 }
 
-func writePEM(t *testing.T, certs ...*x509.Certificate) string {
+// newCA is a fresh CA and the PEM file of its certificate.
+func newCA(t *testing.T) (*lab.CA, string) {
 	t.Helper()
-	var b []byte
-	for _, c := range certs {
-		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	ca, err := lab.NewCA("test CA")
+	if err != nil {
+		t.Fatal(err)
 	}
 	p := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
+	if err := ca.WriteFile(p); err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return ca, p
 }
 
-// otherCA is a self-signed CA that signed nothing the test server presents.
-func otherCA(t *testing.T) *x509.Certificate {
+// server is an HTTPS server presenting a certificate ca issued.
+func server(t *testing.T, ca *lab.CA) *httptest.Server {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cfg, err := ca.ServerTLS("127.0.0.1", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "other CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.TLS = cfg
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func TestNoCATrustsTheSystemRoots(t *testing.T) {
@@ -75,8 +64,8 @@ func TestNoCATrustsTheSystemRoots(t *testing.T) {
 	if cfg.RootCAs != nil || cfg.InsecureSkipVerify || cfg.MinVersion != tls.VersionTLS12 {
 		t.Fatalf("no CA: want the system roots (nil RootCAs), verification on, TLS 1.2+; got RootCAs=%v insecure=%v min=%x", cfg.RootCAs, cfg.InsecureSkipVerify, cfg.MinVersion)
 	}
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
-	defer srv.Close()
+	ca, _ := newCA(t)
+	srv := server(t, ca)
 	var unknown x509.UnknownAuthorityError
 	if err := get(t, srv, cfg); !errors.As(err, &unknown) {
 		t.Fatalf("a server signed by no system root: want an unknown-authority error, got %v", err)
@@ -84,9 +73,9 @@ func TestNoCATrustsTheSystemRoots(t *testing.T) {
 }
 
 func TestCAFileReplacesTheSystemRoots(t *testing.T) {
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
-	defer srv.Close()
-	caFile := writePEM(t, srv.Certificate())
+	ca, caFile := newCA(t)
+	other, otherFile := newCA(t)
+	srv := server(t, ca)
 	cfg, err := tlsconf.Endpoint{CAFile: caFile}.Config()
 	if err != nil {
 		t.Fatal(err)
@@ -94,36 +83,38 @@ func TestCAFileReplacesTheSystemRoots(t *testing.T) {
 	if err := get(t, srv, cfg); err != nil {
 		t.Fatalf("server signed by the CA file's CA: %v", err)
 	}
-	want := x509.NewCertPool()
-	want.AddCert(srv.Certificate())
-	if !cfg.RootCAs.Equal(want) {
+	if !cfg.RootCAs.Equal(ca.Pool) {
 		t.Fatal("CA file: the pool holds more than the file's CA (the system roots must not be added)")
 	}
 	// A server whose CA is not in the file is refused.
-	other, err := tlsconf.Endpoint{CAFile: writePEM(t, otherCA(t))}.Config()
+	refused, err := tlsconf.Endpoint{CAFile: otherFile}.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := get(t, srv, other); err == nil {
-		t.Fatal("a server signed by a CA not in the CA file was trusted")
+	var unknown x509.UnknownAuthorityError
+	if err := get(t, srv, refused); !errors.As(err, &unknown) {
+		t.Fatalf("a server signed by a CA not in the CA file: want an unknown-authority error, got %v", err)
 	}
 	// Several files (GOVC_TLS_CA_CERTS style) and a loaded pool add up.
-	both, err := tlsconf.Endpoint{CAFile: writePEM(t, otherCA(t)) + string(os.PathListSeparator) + caFile}.Config()
+	both, err := tlsconf.Endpoint{CAFile: otherFile + string(os.PathListSeparator) + caFile}.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := get(t, srv, both); err != nil {
 		t.Fatalf("second CA file of a list: %v", err)
 	}
-	withPool, err := tlsconf.Endpoint{CAFile: writePEM(t, otherCA(t)), RootCAs: want}.Config()
+	withPool, err := tlsconf.Endpoint{CAFile: otherFile, RootCAs: ca.Pool}.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := get(t, srv, withPool); err != nil {
 		t.Fatalf("RootCAs with a CA file: %v", err)
 	}
-	if want.Equal(withPool.RootCAs) {
-		t.Fatal("the CA file's certificates were added to the caller's RootCAs pool itself")
+	if ca.Pool.Equal(withPool.RootCAs) || other.Pool.Equal(withPool.RootCAs) {
+		t.Fatal("RootCAs and CA file: want both CAs, in a pool of its own (the caller's pool untouched)")
+	}
+	if only, err := tlsconf.Pool(caFile); err != nil || !only.Equal(ca.Pool) {
+		t.Fatalf("the caller's RootCAs pool was changed (or %v)", err)
 	}
 }
 
@@ -153,8 +144,8 @@ func TestBadCAFileNamesTheFile(t *testing.T) {
 }
 
 func TestInsecureIsExplicit(t *testing.T) {
-	srv := httptest.NewTLSServer(http.NotFoundHandler())
-	defer srv.Close()
+	ca, _ := newCA(t)
+	srv := server(t, ca)
 	cfg, err := tlsconf.Endpoint{Insecure: true, CAFile: filepath.Join(t.TempDir(), "never-read.pem")}.Config()
 	if err != nil {
 		t.Fatalf("insecure: the CA file is not read, got %v", err)
