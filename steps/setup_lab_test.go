@@ -155,10 +155,8 @@ func login(t *testing.T, e config.Endpoint) *vcd.Client {
 	return c
 }
 
-// uiTunnel is the L2 VPN tunnel name of Company's company-edge as
-// go-vcloud-director reads it through c, for changes made as in Cloud
-// Director's UI.
-func uiTunnel(t *testing.T, c *vcd.Client, name string) *govcd.NsxtL2VpnTunnel {
+// companyVDC is Company-VDC as go-vcloud-director reads it through c.
+func companyVDC(t *testing.T, c *vcd.Client) *govcd.Vdc {
 	t.Helper()
 	org, err := c.GetOrgByName("Company")
 	if err != nil {
@@ -168,7 +166,15 @@ func uiTunnel(t *testing.T, c *vcd.Client, name string) *govcd.NsxtL2VpnTunnel {
 	if err != nil {
 		t.Fatal(err)
 	}
-	egw, err := vdc.GetNsxtEdgeGatewayByName("company-edge")
+	return vdc
+}
+
+// uiTunnel is the L2 VPN tunnel name of Company's company-edge as
+// go-vcloud-director reads it through c, for changes made as in Cloud
+// Director's UI.
+func uiTunnel(t *testing.T, c *vcd.Client, name string) *govcd.NsxtL2VpnTunnel {
+	t.Helper()
+	egw, err := companyVDC(t, c).GetNsxtEdgeGatewayByName("company-edge")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,14 +229,7 @@ func look(t *testing.T, l *lab.Lab) world {
 
 	// The provider reads the tenant's objects: the tenant itself may not
 	// read tunnels before step 1 (with rights enforced).
-	org, err := sys.GetOrgByName("Company")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vdc, err := org.GetVDCByName("Company-VDC", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vdc := companyVDC(t, sys)
 	if n, err := vdc.GetOpenApiOrgVdcNetworkByName("company-network"); err == nil {
 		s := n.OpenApiOrgVdcNetwork.Subnets.Values[0]
 		w.network = s.Gateway + "/" + strconv.Itoa(s.PrefixLength)
