@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +19,7 @@ import (
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/tlsconf"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -389,14 +389,6 @@ func (e *Env) closeMigration() {
 	}
 }
 
-// ProviderVC is the provider vCenter backing the org VDC, connected on first use.
-func (e *Env) ProviderVC(ctx context.Context) (*vsphere.Client, error) {
-	if e.Config == nil || e.Config.Provider.URL == "" {
-		return nil, errors.New("no provider vCenter configured (FERRY_PROVIDER_URL or provider: in the config)")
-	}
-	return e.provider.get(ctx)
-}
-
 // receiverTLS is the sender's mutual-TLS configuration for the receiver.
 func receiverTLS(ep config.Endpoint) (*tls.Config, error) {
 	if ep.URL == "" {
@@ -419,13 +411,9 @@ func receiverTLS(ep config.Endpoint) (*tls.Config, error) {
 	if ep.CAFile == "" {
 		return nil, fmt.Errorf("replication receiver %s: trust it by its CA (ca_file / FERRY_CA_FILE) or by its certificate's fingerprint (pin / FERRY_RECEIVER_PIN, printed by ferry receiver)", ep.URL)
 	}
-	pem, err := os.ReadFile(ep.CAFile)
+	pool, err := tlsconf.Pool(ep.CAFile)
 	if err != nil {
-		return nil, fmt.Errorf("replication receiver CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("replication receiver CA file %s holds no certificate", ep.CAFile)
+		return nil, fmt.Errorf("replication receiver %s: %w", ep.URL, err)
 	}
 	return replication.CATLS(cert, pool, false, host), nil
 }

@@ -74,9 +74,10 @@ func TestSetupDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	off := *tun.NsxtL2VpnTunnel
+	ui := uiTunnel(t, tenant, "ferry-l2vpn")
+	off := *ui.NsxtL2VpnTunnel
 	off.Enabled, off.PreSharedKey = false, pc.PSK
-	if _, err := tun.Update(&off); err != nil {
+	if _, err := ui.Update(&off); err != nil {
 		t.Fatal(err)
 	}
 	edge, err := nsx.Dial(ctx, nsx.Config{URL: l.EdgeURL(), Username: cfg.Edge.Username, Password: cfg.Edge.Password, CAFile: cfg.Edge.CAFile})

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmware/go-vcloud-director/v2/govcd"
 	vcdtypes "github.com/vmware/go-vcloud-director/v2/types/v56"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -154,6 +155,41 @@ func login(t *testing.T, e config.Endpoint) *vcd.Client {
 	return c
 }
 
+// companyVDC is Company-VDC as go-vcloud-director reads it through c.
+func companyVDC(t *testing.T, c *vcd.Client) *govcd.Vdc {
+	t.Helper()
+	org, err := c.GetOrgByName("Company")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdc, err := org.GetVDCByName("Company-VDC", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vdc
+}
+
+// uiTunnel is the L2 VPN tunnel name of Company's company-edge as
+// go-vcloud-director reads it through c, for changes made as in Cloud
+// Director's UI.
+func uiTunnel(t *testing.T, c *vcd.Client, name string) *govcd.NsxtL2VpnTunnel {
+	t.Helper()
+	egw, err := companyVDC(t, c).GetNsxtEdgeGatewayByName("company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// By id after the name: the list leaves out what only a read by id shows
+	// (the masked key, the peer code).
+	tun, err := egw.GetL2VpnTunnelByName(name)
+	if err == nil {
+		tun, err = egw.GetL2VpnTunnelById(tun.NsxtL2VpnTunnel.ID)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tun
+}
+
 func look(t *testing.T, l *lab.Lab) world {
 	t.Helper()
 	ctx := context.Background()
@@ -198,14 +234,7 @@ func look(t *testing.T, l *lab.Lab) world {
 
 	// The provider reads the tenant's objects: the tenant itself may not
 	// read tunnels before step 1 (with rights enforced).
-	org, err := sys.GetOrgByName("Company")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vdc, err := org.GetVDCByName("Company-VDC", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vdc := companyVDC(t, sys)
 	if n, err := vdc.GetOpenApiOrgVdcNetworkByName("company-network"); err == nil {
 		s := n.OpenApiOrgVdcNetwork.Subnets.Values[0]
 		w.network = s.Gateway + "/" + strconv.Itoa(s.PrefixLength)

@@ -221,13 +221,13 @@ func targetNetworks(ctx context.Context, env *Env) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	nets, err := vdc.GetAllOpenApiOrgVdcNetworks(nil)
+	nets, err := vdc.NetworkNames()
 	if err != nil {
-		return nil, fmt.Errorf("networks of VDC %s: %w", env.Plan.VDC, err)
+		return nil, err
 	}
 	out := map[string]bool{}
 	for _, n := range nets {
-		out[n.OpenApiOrgVdcNetwork.Name] = true
+		out[n] = true
 	}
 	return out, nil
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/go-vcloud-director/v2/govcd"
-
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/stretch"
@@ -174,20 +172,20 @@ func TestNetworkAndTunnel(t *testing.T) {
 	if err != nil || ip == "" {
 		t.Fatalf("local endpoint: %q %v", ip, err)
 	}
-	tun, err := vcd.CreateServerTunnel(egw, vcd.TunnelSpec{Name: "ferry-l2vpn", RemoteEndpointIP: "198.51.100.7", Networks: []*govcd.OpenApiOrgVdcNetwork{net}, Enabled: true})
+	tun, err := vcd.CreateServerTunnel(egw, vcd.TunnelSpec{Name: "ferry-l2vpn", RemoteEndpointIP: "198.51.100.7", Networks: []*vcd.Network{net}, Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if vcd.PeerCode(tun) == "" || len(vcd.TunnelIDs(tun)) != 1 {
-		t.Fatalf("tunnel %+v", tun.NsxtL2VpnTunnel)
+		t.Fatalf("tunnel %+v", tun)
 	}
-	st, err := tenant.TunnelStatus(egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID)
+	st, err := tenant.TunnelStatus(egw.ID, tun.ID)
 	if err != nil || st.Up || st.Reason == "" {
 		t.Fatalf("status before the client: %+v %v", st, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if _, err := tenant.WaitTunnelUp(ctx, egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID, 50*time.Millisecond, nil); err == nil || !strings.Contains(err.Error(), st.Reason) {
+	if _, err := tenant.WaitTunnelUp(ctx, egw.ID, tun.ID, 50*time.Millisecond, nil); err == nil || !strings.Contains(err.Error(), st.Reason) {
 		t.Errorf("wait without a client: %v", err)
 	}
 	l.Fabric.PutClient(stretch.ClientSession{ID: "c", PeerCode: vcd.PeerCode(tun), Enabled: true, TunnelIDs: vcd.TunnelIDs(tun)})
@@ -196,7 +194,7 @@ func TestNetworkAndTunnel(t *testing.T) {
 	if _, err := l.VCD.Faults.Add(vcdsim.Fault{Method: "GET", Path: "/status", Status: 503, Message: "busy", Times: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := tenant.WaitTunnelUp(context.Background(), egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID, 50*time.Millisecond, nil); err != nil || !st.Up {
+	if st, err := tenant.WaitTunnelUp(context.Background(), egw.ID, tun.ID, 50*time.Millisecond, nil); err != nil || !st.Up {
 		t.Errorf("with a matching client, after two failed status requests: %+v %v", st, err)
 	}
 	// A refusal that will not pass ends the wait at once.
@@ -205,7 +203,7 @@ func TestNetworkAndTunnel(t *testing.T) {
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel2()
-	if _, err := tenant.WaitTunnelUp(ctx2, egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID, 50*time.Millisecond, nil); err == nil || ctx2.Err() != nil {
+	if _, err := tenant.WaitTunnelUp(ctx2, egw.ID, tun.ID, 50*time.Millisecond, nil); err == nil || ctx2.Err() != nil {
 		t.Errorf("a forbidden status request: %v (waited: %v)", err, ctx2.Err())
 	}
 }
@@ -259,15 +257,11 @@ func TestImportPowerOnRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tapp, err := tvdc.GetVAppByName("WebApp2-vapp", true)
+	tapp, err := tvdc.VApp("WebApp2-vapp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, err := tapp.GetVMByName("WebApp2", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := vm.GetStatus(); st != "POWERED_ON" {
+	if st, err := tenant.VMStatus(tapp, "WebApp2"); err != nil || st != "POWERED_ON" {
 		t.Errorf("tenant sees WebApp2 %s", st)
 	}
 	if _, err := sys.ImportVMAsVApp(vc, ref.Value, vdc, "again"); err == nil {
@@ -276,7 +270,7 @@ func TestImportPowerOnRemove(t *testing.T) {
 	if err := sys.RemoveVApp(vapp); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tvdc.GetVAppByName("WebApp2-vapp", true); err == nil {
+	if _, err := tvdc.VApp("WebApp2-vapp"); !errors.Is(err, vcd.ErrNotFound) {
 		t.Error("vApp still there after RemoveVApp")
 	}
 }
