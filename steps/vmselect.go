@@ -87,8 +87,8 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if why := env.ownedRefusal(p.Name); why != "" {
 			return nil, errors.New(why)
 		}
-		if err := ValidRPO(p.RPO, pf); err != nil {
-			return nil, fmt.Errorf("VM %s: RPO %w", p.Name, err)
+		if err := p.RPO.Validate(); err != nil {
+			return nil, fmt.Errorf("VM %s: %w", p.Name, err)
 		}
 		// The stretched network may still be ahead, created by step 2.
 		willExist := p.TargetNetwork == pf.Network.Name && !slices.Contains(pf.Skip, "trunk-network")

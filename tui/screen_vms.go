@@ -361,7 +361,7 @@ func (s *vmScreen) submit() tea.Cmd {
 	pf.VMs = vms
 	for _, n := range names {
 		p := on
-		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: s.opts.Network, StorageProfile: s.opts.Storage, RPO: rpo, PowerOn: &p})
+		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: s.opts.Network, StorageProfile: s.opts.Storage, PowerOn: &p}) // RPO: the plan's (save applies it)
 	}
 	s.onForm = false
 	return tea.Batch(s.w.save(), s.run.begin())
