@@ -17,12 +17,18 @@
 //		Conns:  4, Window: 64 << 20, Limiter: sharedLimiter, // optional
 //	}
 //	sched := replication.NewScheduler(2, func(e replication.Event) { ... }) // TUI / headless printer
-//	_ = sched.Add(job, 15*time.Minute)                                       // RPO: 1m to 24h
+//	_ = sched.Add(job, 15*time.Minute)                                       // RPO: 1m to 24h (ParseRPO reads a plan's "15m")
 //	go sched.Run(ctx)                                                         // initial sync, then a pass per RPO
 //	...
 //	sched.PassNow("WebApp1")                // last precopy while the VM runs
+//	_ = sched.WaitPass(ctx, "WebApp1")      // until that pass completes (WaitIdle, Changed: no polling)
 //	// shut the VM down, then:
 //	res, err := sched.FinalPass(ctx, "WebApp1") // pass with the VM off, no snapshot, then VerifyFinal
+//
+// Scheduler.Status gives each job's JobStatus, the one model of a job's
+// state: its Phase (replicating, paused, failed, cutting over, cut over)
+// and its RPO Health (ok, lagging, missed), derived in one place;
+// StoredStatus derives the same from a job's persisted record.
 //
 // A Job can also be driven directly: job.RunPass(ctx, final),
 // job.RunPassWith(ctx, PassOptions{Compare: true}) (a full compare),

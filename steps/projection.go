@@ -273,8 +273,8 @@ func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, sh
 	}
 	interval, intervalFrom := vs.LastInterval, "over the last pass interval"
 	if interval <= 0 {
-		rpo, err := time.ParseDuration(plan.RPO)
-		if err != nil || rpo <= 0 {
+		rpo := plan.RPO.Duration()
+		if rpo <= 0 {
 			rpo = time.Minute
 		}
 		interval, intervalFrom = rpo, "over one RPO (no interval between passes recorded)"

@@ -192,7 +192,7 @@ func (s *Replicate) applyWarm(ctx context.Context, env *Env, emit Emit) (Result,
 			return res, err
 		}
 		r := Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}
-		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name, Detail: "replica complete; a pass runs every " + vmp.RPO + " until the cutover", Resource: &r}
+		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name, Detail: "replica complete; a pass runs every " + vmp.RPO.String() + " until the cutover", Resource: &r}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
 		res.Resources = append(res.Resources, r)

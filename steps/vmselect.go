@@ -89,8 +89,8 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if why := env.ownedRefusal(p.Name); why != "" {
 			return nil, errors.New(why)
 		}
-		if err := ValidRPO(p.RPO, pf); err != nil {
-			return nil, fmt.Errorf("VM %s: RPO %w", p.Name, err)
+		if err := p.RPO.Validate(); err != nil {
+			return nil, fmt.Errorf("VM %s: %w", p.Name, err)
 		}
 		// The stretched network may still be ahead, created by step 2.
 		willExist := p.TargetNetwork == pf.Network.Name && !slices.Contains(pf.Skip, "trunk-network")
@@ -470,8 +470,9 @@ func (e *Env) SelectVMs(names []string, o JobOptions) {
 			vms = append(vms, vm)
 		}
 	}
+	typed, _ := replication.ParseRPO(rpo) // the form checked it; zero (the plan's, at save) otherwise
 	for _, n := range names {
-		vm := VMPlan{Name: n, TargetVApp: n, TargetNetwork: o.Network, StorageProfile: o.Storage, RPO: rpo}
+		vm := VMPlan{Name: n, TargetVApp: n, TargetNetwork: o.Network, StorageProfile: o.Storage, RPO: typed}
 		vm.SetPower(o.Power)
 		vms = append(vms, vm)
 	}

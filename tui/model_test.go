@@ -51,7 +51,7 @@ func withVMs(names ...string) *steps.PlanFile {
 	pf := &steps.PlanFile{Org: "Company", VDC: "Company-VDC", Network: steps.NetworkPlan{Name: "company-network"}, RPO: "1m"}
 	on := true
 	for _, n := range names {
-		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: "company-network", RPO: "1m", PowerOn: &on})
+		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: "company-network", RPO: replication.RPO(replication.MinRPO), PowerOn: &on})
 	}
 	return pf
 }
@@ -524,9 +524,11 @@ func TestReplicationFeed(t *testing.T) {
 	f.Handle(replication.Event{Time: t0, VM: "WebApp2", Kind: replication.EventPhase, Phase: replication.PhaseTransfer, Pass: replication.PassInitial})
 	f.Handle(replication.Event{Time: t0, VM: "WebApp2", Kind: replication.EventProgress, Counters: replication.Counters{Planned: 100, Acked: 25}, Rate: 10, ETA: time.Second})
 	f.Handle(replication.Event{Time: t0.Add(time.Second), VM: "WebApp2", Kind: replication.EventPassDone})
-	f.Handle(replication.Event{Time: t0.Add(2 * time.Minute), VM: "WebApp2", Kind: replication.EventRPOWarning, Msg: "RPO missed: last complete pass is 2m old"})
+	f.Handle(replication.Event{Time: t0.Add(2 * time.Minute), VM: "WebApp2", Kind: replication.EventRPOWarning, Health: replication.HealthMissed, Msg: "RPO missed: last complete pass 2m0s ago, RPO 1m"})
+	// The health is the event's, not read from its words.
+	f.Handle(replication.Event{Time: t0.Add(2 * time.Minute), VM: "WebApp2", Kind: replication.EventRPOWarning, Health: replication.HealthLagging, Msg: "RPO missed (words that do not decide)"})
 	var got []ReplicationUpdate
-	for range 4 {
+	for range 5 {
 		got = append(got, <-f.Updates())
 	}
 	if got[0].Phase != "initial transfer" || (VMRow{ReplicationUpdate: got[1]}).Fraction() != 0.25 {
@@ -538,6 +540,9 @@ func TestReplicationFeed(t *testing.T) {
 	}
 	if got[3].Health != RPOViolated {
 		t.Fatalf("RPO missed: %+v", got[3])
+	}
+	if got[4].Health != RPOWarning {
+		t.Fatalf("lagging: %+v", got[4])
 	}
 }
 
