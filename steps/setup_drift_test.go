@@ -11,12 +11,15 @@ import (
 	"github.com/ferry-migrate/ferry/nsx"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vcd"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestSetupRightsLegacy: with rights.mode legacy, step 1 writes the org's
 // OrgRights list (the walkthrough's PowerShell way), not the bundle.
 func TestSetupRightsLegacy(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Rights.Mode = "legacy"
 		pf.Skip = append(pf.Skip, "trunk-network", "appliance", "dc-extension")
@@ -45,7 +48,7 @@ func TestSetupRightsLegacy(t *testing.T) {
 // session), and what ferry must not touch is a conflict that changes
 // nothing (a session of the plan's name built from another peer code).
 func TestSetupDrift(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)
 	if ev, err := run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json")); err != nil {
@@ -164,7 +167,7 @@ func mustSession(t *testing.T, edge *nsx.Client) nsx.Session {
 // cannot plan the L2 VPN without step 1; the run refuses before changing
 // anything and names what is missing.
 func TestSetupNeedsRights(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	tenant := login(t, l.Config().Tenant)
 	vdc, err := tenant.VDCByName("Company", "Company-VDC")
 	if err != nil {
