@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/zeebo/blake3"
 	"github.com/zeebo/xxh3"
 )
@@ -246,13 +247,11 @@ type VerifyResult struct {
 // Summary is the result in one line.
 func (v VerifyResult) Summary() string {
 	if v.Full {
-		return fmt.Sprintf("whole disks: %s read from the source and hashed (BLAKE3) on both sides", mibText(v.BytesRead))
+		return fmt.Sprintf("whole disks: %s read from the source and hashed (BLAKE3) on both sides", humanize.IBytes(uint64(v.BytesRead)))
 	}
 	return fmt.Sprintf("%d block(s) the final pass touched read back from the powered-off source (%s) and equal at the receiver; digest-map roots equal over %d blocks",
-		v.Blocks, mibText(v.BytesRead), v.RootBlocks)
+		v.Blocks, humanize.IBytes(uint64(v.BytesRead)), v.RootBlocks)
 }
-
-func mibText(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // VerifyFinal is the cutover's verify after a final pass of this Job: it
 // reads the blocks that pass touched again from the powered-off source and
