@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 )
@@ -42,7 +43,7 @@ func TestStatusWhileAnotherFerryHoldsTheStore(t *testing.T) {
 		cmd.Env = cleanEnv()
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
-		return string(out), exitCodeOf(err), time.Since(start)
+		return string(out), labtest.ExitCode(err), time.Since(start)
 	}
 	pid := strconv.Itoa(os.Getpid())
 	out, code, _ := run()

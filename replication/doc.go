@@ -116,4 +116,35 @@
 // sender session: the receiver closes and drains the connections of an older
 // session of the same VM before the new one writes, so frames of a killed
 // sender cannot land after newer data.
+//
+// # Sources: the vSphere CBT reader is an adapter
+//
+// The engine reads source disks only through Source and Snapshot
+// (source.go): disks, snapshot open and release, changed extents since a
+// changeId (ErrCBTReset, ErrSnapshotGone) and range reads. Two adapters
+// implement them: VSphereSource (vsphere.go: snapshot, QueryChangedDiskAreas,
+// reads of the snapshot's base disk; hostread.go: those reads host-direct
+// with service tickets, else through vCenter's /folder proxy) and FileSource
+// (filesource.go: image files, for tests and benchmarks). VSphereSource
+// stays here rather than in package vsphere on purpose: it implements this
+// package's contract, so in vsphere it would make the vSphere client import
+// the replication engine (or the contract would have to move to a third
+// package). The import stays one way, replication -> vsphere: the adapter
+// takes the disk-readability rule from vsphere (DatastoreTypes,
+// UnreadableDisks, the rule Preflight and the VM inventory of the VM
+// selection apply too), and vsphere imports no ferry package. Nothing but
+// this adapter and Preflight talks to vCenter from this package.
+//
+// # Where each job lives
+//
+// job.go: the Job API (RunPass, RunPassWith), its defaults, events and the
+// retry of failed attempts. pass.go: one attempt of a pass (the kind of pass
+// per disk, planning, reading, zero detection, frames, the durable
+// watermark). conn.go: the sender's TLS connections (dial and hello, the
+// reply/ack reader, the per-connection window of unacknowledged bytes and
+// its ack timeout) and Probe. verify.go: checks of what a pass wrote, the
+// cutover's VerifyFinal and the whole-disk Verify. receiver.go: the
+// Receiver (handshake, then the frame loop) and its replica disks; wire.go:
+// the frame format; state.go: both sides' state stores; scheduler.go: RPO
+// passes for many jobs.
 package replication

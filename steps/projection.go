@@ -291,7 +291,7 @@ func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, sh
 		p.Default = true
 	}
 	p.Seconds = bytes / rate
-	p.From = fmt.Sprintf("%s changed at %s/s %s, at %s", mib(int64(bytes)), mib(int64(changeRate)), intervalFrom, rateFrom)
+	p.From = fmt.Sprintf("%s changed at %s/s %s, at %s", Bytes(int64(bytes)), Bytes(int64(changeRate)), intervalFrom, rateFrom)
 	return p
 }
 

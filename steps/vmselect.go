@@ -154,7 +154,7 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	for _, c := range checks {
-		detail := fmt.Sprintf("%s, %d disk(s), %s, RPO %s", c.vm.GuestIP, len(c.vm.Disks), mib(c.vm.DiskBytes()), c.plan.RPO)
+		detail := fmt.Sprintf("%s, %d disk(s), %s, RPO %s", c.vm.GuestIP, len(c.vm.Disks), Bytes(c.vm.DiskBytes()), c.plan.RPO)
 		if c.vm.CBT {
 			p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: c.vm.Name, Detail: detail + ", changed block tracking on"})
 		} else {
