@@ -448,7 +448,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		if err == nil {
 			err = recordPass(store, c.plan.Name, r)
 		}
-		detail := fmt.Sprintf("%s changed, %s sent", mib(r.Counters.Planned), mib(r.Counters.Sent))
+		detail := fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent))
 		if r.Compare != nil {
 			detail += "; full compare: " + compareText(r.Compare)
 		}
@@ -469,7 +469,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if err := c.phase("final pass", func() (string, error) {
 		r, err := c.job.RunPass(ctx, true)
 		c.rep.FinalPass = &r.Counters
-		return fmt.Sprintf("%s changed, %s sent", mib(r.Counters.Planned), mib(r.Counters.Sent)), err
+		return fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent)), err
 	}); err != nil {
 		return err
 	}

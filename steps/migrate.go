@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"golang.org/x/time/rate"
 
 	"github.com/ferry-migrate/ferry/config"
@@ -485,7 +486,7 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 				frac = float64(ev.Acked) / float64(ev.Planned)
 			}
 			emit(Progress(fmt.Sprintf("%s: %s of %s acknowledged, %s/s, ETA %s", vm,
-				mib(ev.Acked), mib(ev.Planned), mib(int64(ev.Rate)), ev.ETA.Round(time.Second)), frac))
+				Bytes(ev.Acked), Bytes(ev.Planned), Bytes(int64(ev.Rate)), ev.ETA.Round(time.Second)), frac))
 		case replication.EventPhase:
 			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Phase), -1))
 		case replication.EventRepaired, replication.EventCompared:
@@ -500,17 +501,10 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 	}
 }
 
-func mib(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+// Bytes formats a byte count in IEC units, as ferry shows every size and
+// amount of data (plan details, progress, reports, the TUI): 512 B, 16 MiB,
+// 1.5 GiB (go-humanize: one decimal below 10, none above).
+func Bytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
 
 // probeTargets builds the probes of the plan.
 func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {

@@ -363,7 +363,7 @@ func TestMigrationBadInput(t *testing.T) {
 		{"VM not found", func(pf *PlanFile) { pf.VMs[0].Name = "WebApp9" }, `VM "WebApp9" not found`},
 		{"VM powered off", func(pf *PlanFile) { pf.VMs[0].Name = "WebApp3" }, "needs a running VM"},
 		{"target network missing", func(pf *PlanFile) { pf.VMs[0].TargetNetwork = "nowhere" }, `target network "nowhere" not found`},
-		{"RPO out of range", func(pf *PlanFile) { pf.VMs[0].RPO = "30s" }, "between 1m and 24h"},
+		{"RPO out of range", func(pf *PlanFile) { pf.VMs[0].RPO = replication.RPO(replication.MinRPO / 2) }, "VM WebApp2: 30s is out of range: the RPO must be between 1m and 24h"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

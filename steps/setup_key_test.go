@@ -10,6 +10,9 @@ import (
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vcd"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestSetupTunnelKey: the key in FERRY_L2VPN_PSK is the tunnel's; Cloud
@@ -19,7 +22,7 @@ import (
 func TestSetupTunnelKey(t *testing.T) {
 	const key, other = "first-key-from-env-7f3a", "second-key-from-env-91c2"
 	t.Setenv(steps.EnvL2VPNPSK, key)
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)
 	if ev, err := run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json")); err != nil {

@@ -25,22 +25,13 @@ import (
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vcd"
 )
 
 // setupSteps are the steps under test; the plan skips the others.
 var setupSteps = []string{"rights", "trunk-network", "appliance", "dc-extension"}
-
-func startLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
 
 // labPlan writes the lab's plan with steps 5 to 8 skipped, changed by edit,
 // into a new directory, and returns its path.
@@ -313,7 +304,7 @@ func untouched(t *testing.T, l *lab.Lab) {
 // changes nothing; the run takes the lab through steps 1 to 4; a second run
 // (new state, so every step applies again) changes nothing.
 func TestSetupRunInProcess(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)
 	ctx := context.Background()

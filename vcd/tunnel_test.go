@@ -10,6 +10,9 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/vcd"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestUpdateServerTunnelKeepsKey: Cloud Director 10.5.1 returns the
@@ -19,7 +22,7 @@ import (
 // stretch comes back UP; without a key the update refuses and changes
 // nothing.
 func TestUpdateServerTunnelKeepsKey(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := login(t, l.Config().VCD)
 	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
 	if err != nil {

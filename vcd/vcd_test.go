@@ -10,21 +10,12 @@ import (
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
-
-func startLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
 
 func login(t *testing.T, e config.Endpoint) *vcd.Client {
 	t.Helper()
@@ -37,7 +28,7 @@ func login(t *testing.T, e config.Endpoint) *vcd.Client {
 }
 
 func TestConnectErrors(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	ctx := context.Background()
 	_, err := vcd.Connect(ctx, vcd.Config{URL: cfg.VCD.URL, User: cfg.VCD.Username, Password: "wrong", Org: "System", CAFile: cfg.VCD.CAFile})
@@ -59,7 +50,7 @@ func TestConnectErrors(t *testing.T) {
 }
 
 func TestRightsPlanApplyIdempotent(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := login(t, l.Config().VCD)
 	spec := vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username}
 	p, err := sys.PlanRights(spec)
@@ -98,7 +89,7 @@ func TestRightsPlanApplyIdempotent(t *testing.T) {
 }
 
 func TestRightsLegacyMode(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := login(t, l.Config().VCD)
 	spec := vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username, Mode: vcd.RightsLegacyMode}
 	p, err := sys.PlanRights(spec)
@@ -117,7 +108,7 @@ func TestRightsLegacyMode(t *testing.T) {
 }
 
 func TestRightsNeedsProvider(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	tenant := login(t, l.Config().Tenant)
 	if _, err := tenant.PlanRights(vcd.RightsSpec{Org: "Company"}); err == nil || !strings.Contains(err.Error(), "System") {
 		t.Errorf("tenant planning rights: %v", err)
@@ -129,7 +120,7 @@ func TestRightsNeedsProvider(t *testing.T) {
 }
 
 func TestNetworkAndTunnel(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := login(t, l.Config().VCD)
 	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
 	if err != nil {
@@ -220,7 +211,7 @@ func TestParseGatewayCIDR(t *testing.T) {
 }
 
 func TestImportPowerOnRemove(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	sys := login(t, l.Config().VCD)
 	pv, err := vsphere.Connect(ctx, vsphere.Config{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile})
@@ -280,7 +271,7 @@ func TestImportPowerOnRemove(t *testing.T) {
 // with Globex) or a global role's tenant copy is refused with the reason,
 // and an unknown user is not found, naming the org's users.
 func TestRightsRefuseShared(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := login(t, l.Config().VCD)
 	user := l.Config().Tenant.Username
 	_, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: user, Bundle: "Default Rights Bundle"})
