@@ -38,6 +38,8 @@ type model struct {
 	imports  []ImportRecord
 	// recustomized lists the guests re-customized at power-on (guestcust.go).
 	recustomized []Recustomization
+	// ns: segment profiles, DHCP, network profile, external networks (netstate.go)
+	ns *netState
 }
 
 func newModel(cfg *Config) (*model, error) {
