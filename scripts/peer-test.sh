@@ -155,6 +155,8 @@ vcd:
   # tier-0 router, segments or segment profiles of these names
   provider_vdc:
     name: Provider-PVDC
+    network_pool: "NSX-T Overlay 1"
+    storage_profile: "*"
   nsxt_provider_vdc:
     name: Provider-PVDC
     storage_profile: "*"
