@@ -134,9 +134,8 @@ done
 # 4. The suite's configuration (govcd/sample_govcd_test_config.yaml), naming
 # the lab's objects: the tenant's catalog lab-catalog with the vApp template
 # photon-5 (one VM) and the VDC's storage profile "*", from which the suite
-# deploys its own vApp at set-up. What the lab lacks (provider VDC, tier-0
-# router, NSX-T segments) is left out: tests needing it skip or fail for
-# that environment reason.
+# deploys its own vApp at set-up. What the lab lacks (an unused NSX-T
+# segment) makes the tests needing it fail for that environment reason.
 cat >"$work/govcd_test_config.yaml" <<EOF
 provider:
   user: "$VCD_USER"
@@ -150,9 +149,10 @@ tenants:
 vcd:
   org: "$FERRY_TENANT_ORG"
   vdc: Company-VDC
-  # named so that the NSX-T tests run (their pre-check wants every name);
-  # the lab has its provider VDC and NSX-T manager, but no network pool,
-  # tier-0 router, segments or segment profiles of these names
+  # named so that the NSX-T tests run (their pre-check wants every name):
+  # the lab's provider VDC, network pool, NSX-T manager, tier-0 gateway and
+  # VRF, edge cluster and NSX-T's default segment profiles; it has no NSX-T
+  # segment left to import (nsxtImportSegment names none of its own)
   provider_vdc:
     name: Provider-PVDC
     network_pool: "NSX-T Overlay 1"
