@@ -141,8 +141,8 @@ func (c *reqCtx) validateDhcp(n *network, d *netDhcp, in *types.OpenApiOrgVdcNet
 			}
 		}
 		server = a
-		if n.NetworkType == "ISOLATED" && c.m.net().profile.ServicesEdgeCluster == nil {
-			return fmt.Errorf("DHCP in NETWORK mode on an isolated network needs a services edge cluster in the network profile of VDC %s", c.m.vdc.name)
+		if n.NetworkType == "ISOLATED" && c.servicesProfile(n) == nil {
+			return fmt.Errorf("DHCP in NETWORK mode on an isolated network needs a services edge cluster in the network profile of its VDC (%s)", n.OwnerRef.Name)
 		}
 	} else if in.IPAddress != "" {
 		return fmt.Errorf("ipAddress: only NETWORK mode takes a DHCP server address")

@@ -145,6 +145,10 @@ func (c *reqCtx) checkImportedBacking(in *types.OpenApiOrgVdcNetwork, self *netw
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "backingNetworkId %q: no importable NSX-T segment of that id (the NSX-T manager has none left); an imported network needs an unused NSX-T segment or backingNetworkType DV_PORTGROUP with an importable port group", in.BackingNetworkId)
 		return false
 	}
+	if in.OrgVdc == nil {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "ownerRef: a network backed by a distributed port group belongs to an org VDC, not a VDC group")
+		return false
+	}
 	if !c.sess.provider {
 		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "Importing a distributed port group as an org VDC network needs the right \"Organization vDC Distributed Network: Import\" (provider)")
 		return false

@@ -31,10 +31,10 @@ func handleEdgeClusters(c *reqCtx) {
 	case vdcID == "" && group == "":
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "edgeClusters: the filter orgVdcId or vdcGroupId is required")
 		return
-	case group != "":
+	case group != "" && c.m.groupByID(group) == nil:
 		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vdcGroup:%s\".", group)
 		return
-	case bareID(vdcID) != c.m.vdc.id:
+	case vdcID != "" && c.m.vdcByID(vdcID) == nil:
 		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vdc:%s\".", vdcID)
 		return
 	}
@@ -48,17 +48,17 @@ func handleEdgeClusters(c *reqCtx) {
 	})
 }
 
-func (c *reqCtx) profileVdc() bool {
-	if bareID(c.r.PathValue("id")) != c.m.vdc.id || !c.canSeeOrg(c.m.vdc.org) {
-		c.notFound("vdc", c.r.PathValue("id"))
-		return false
+func (c *reqCtx) profileVdc() *vdc {
+	if v := c.m.vdcByID(c.r.PathValue("id")); v != nil && c.canSeeOrg(v.org) {
+		return v
 	}
-	return true
+	c.notFound("vdc", c.r.PathValue("id"))
+	return nil
 }
 
 func handleNetworkProfile(c *reqCtx) {
-	if c.profileVdc() {
-		c.json(http.StatusOK, &c.m.net().profile)
+	if v := c.profileVdc(); v != nil {
+		c.json(http.StatusOK, c.m.profileOf(v))
 	}
 }
 
@@ -72,7 +72,8 @@ func (c *reqCtx) edgeClusterRef(what string, refID, backing string) (*types.Open
 }
 
 func handleUpdateNetworkProfile(c *reqCtx) {
-	if !c.profileVdc() {
+	v := c.profileVdc()
+	if v == nil {
 		return
 	}
 	var in types.VdcNetworkProfile
@@ -122,22 +123,45 @@ func handleUpdateNetworkProfile(c *reqCtx) {
 		}
 		*t.into = &types.OpenApiReference{Name: tpl.Name, ID: tpl.ID}
 	}
-	c.m.net().profile = out
-	c.accepted(c.m.newTask(c, "vdcUpdateNetworkProfile", "Updating network profile of VDC "+c.m.vdc.name,
-		types.Reference{ID: c.m.vdc.urn(), Name: c.m.vdc.name, Type: mimeVdc, HREF: c.m.vdc.href()}, nil))
+	*c.m.profileOf(v) = out
+	c.accepted(c.m.newTask(c, "vdcUpdateNetworkProfile", "Updating network profile of VDC "+v.name,
+		types.Reference{ID: v.urn(), Name: v.name, Type: mimeVdc, HREF: v.href()}, nil))
 }
 
 func handleDeleteNetworkProfile(c *reqCtx) {
-	if !c.profileVdc() {
+	v := c.profileVdc()
+	if v == nil {
 		return
 	}
 	for _, n := range c.m.networks {
-		if d := c.m.net().dhcp[bareID(n.ID)]; d != nil && d.cfg != nil && d.cfg.Mode == "NETWORK" && n.NetworkType == "ISOLATED" {
-			c.fail(http.StatusBadRequest, "BAD_REQUEST", "The services edge cluster of VDC %s runs the DHCP service of isolated network %s; delete that DHCP configuration first", c.m.vdc.name, n.Name)
+		if d := c.m.net().dhcp[bareID(n.ID)]; d != nil && d.cfg != nil && d.cfg.Mode == "NETWORK" && n.NetworkType == "ISOLATED" && c.servicesProfile(n) == c.m.profileOf(v) {
+			c.fail(http.StatusBadRequest, "BAD_REQUEST", "The services edge cluster of VDC %s runs the DHCP service of isolated network %s; delete that DHCP configuration first", v.name, n.Name)
 			return
 		}
 	}
-	c.m.net().profile = types.VdcNetworkProfile{}
-	c.accepted(c.m.newTask(c, "vdcUpdateNetworkProfile", "Resetting network profile of VDC "+c.m.vdc.name,
-		types.Reference{ID: c.m.vdc.urn(), Name: c.m.vdc.name, Type: mimeVdc, HREF: c.m.vdc.href()}, nil))
+	*c.m.profileOf(v) = types.VdcNetworkProfile{}
+	c.accepted(c.m.newTask(c, "vdcUpdateNetworkProfile", "Resetting network profile of VDC "+v.name,
+		types.Reference{ID: v.urn(), Name: v.name, Type: mimeVdc, HREF: v.href()}, nil))
+}
+
+// servicesProfile is the network profile with a services edge cluster
+// that serves network n: its VDC's, or one of its VDC group's VDCs'.
+func (c *reqCtx) servicesProfile(n *network) *types.VdcNetworkProfile {
+	if n.OwnerRef == nil {
+		return nil
+	}
+	o, err := c.ownerOf(n.OwnerRef.ID)
+	if err != nil {
+		return nil
+	}
+	vdcs := []*vdc{o.vdc}
+	if o.group != nil {
+		vdcs = o.group.vdcs
+	}
+	for _, v := range vdcs {
+		if p := c.m.profileOf(v); p.ServicesEdgeCluster != nil {
+			return p
+		}
+	}
+	return nil
 }

@@ -22,27 +22,43 @@ const maxEdgeRange = 1 << 16
 
 // checkEdge validates a definition and returns the uplink addresses to
 // allocate (the primary IP first); self is the edge being updated.
-func (c *reqCtx) checkEdge(in *types.OpenAPIEdgeGateway, self *edge) ([]string, error) {
+func (c *reqCtx) checkEdge(in *types.OpenAPIEdgeGateway, self *edge) ([]string, owner, error) {
 	if strings.TrimSpace(in.Name) == "" {
-		return nil, fmt.Errorf("name: must not be empty")
+		return nil, owner{}, fmt.Errorf("name: must not be empty")
 	}
-	owner := in.OwnerRef
-	if owner == nil {
-		owner = in.OrgVdc
+	ref := in.OwnerRef
+	if ref == nil {
+		ref = in.OrgVdc
 	}
-	switch {
-	case owner == nil || owner.ID == "":
-		return nil, fmt.Errorf("ownerRef: the org VDC (or VDC group) of the edge gateway is required")
-	case strings.HasPrefix(owner.ID, "urn:vcloud:vdcGroup:"):
-		return nil, fmt.Errorf("ownerRef: VDC group %q does not exist", owner.ID)
-	case bareID(owner.ID) != c.m.vdc.id:
-		return nil, fmt.Errorf("ownerRef: org VDC %q does not exist", owner.ID)
+	if ref == nil || ref.ID == "" {
+		return nil, owner{}, fmt.Errorf("ownerRef: the org VDC (or VDC group) of the edge gateway is required")
 	}
-	for _, e := range c.m.edges {
-		if e != self && e.Name == in.Name {
-			return nil, fmt.Errorf("an edge gateway named %q already exists in org VDC %s", in.Name, c.m.vdc.name)
+	o, err := c.ownerOf(ref.ID)
+	if err != nil {
+		return nil, owner{}, fmt.Errorf("ownerRef: %v", err)
+	}
+	if self != nil && self.OwnerRef != nil && self.OwnerRef.ID != o.ref.ID {
+		// moving: from a VDC into a group it is part of, or back
+		from, err := c.ownerOf(self.OwnerRef.ID)
+		if err == nil && !((o.group != nil && from.vdc != nil && o.group.has(from.vdc)) || (from.group != nil && o.vdc != nil && from.group.has(o.vdc))) {
+			return nil, owner{}, fmt.Errorf("ownerRef: edge gateway %s can move only into a VDC group its VDC is part of, or back to one of the group's VDCs", self.Name)
+		}
+		for _, n := range c.m.networks {
+			if n.Connection != nil && n.Connection.RouterRef.ID == self.ID {
+				return nil, owner{}, fmt.Errorf("ownerRef: edge gateway %s has network %s connected; it cannot move", self.Name, n.Name)
+			}
 		}
 	}
+	for _, e := range c.m.edges {
+		if e != self && e.Name == in.Name && e.org == o.org {
+			return nil, owner{}, fmt.Errorf("an edge gateway named %q already exists in organization %s", in.Name, o.org.name)
+		}
+	}
+	ips, err := c.checkUplinks(in, self)
+	return ips, o, err
+}
+
+func (c *reqCtx) checkUplinks(in *types.OpenAPIEdgeGateway, self *edge) ([]string, error) {
 	if len(in.EdgeGatewayUplinks) != 1 {
 		return nil, fmt.Errorf("edgeGatewayUplinks: exactly one uplink to a tier-0 backed external network is required (got %d)", len(in.EdgeGatewayUplinks))
 	}
@@ -247,25 +263,28 @@ func handleCreateEdge(c *reqCtx) {
 	if !c.readJSON(&in) {
 		return
 	}
-	ips, err := c.checkEdge(&in, nil)
+	ips, o, err := c.checkEdge(&in, nil)
 	if err != nil {
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "edge gateway: %v", err)
 		return
 	}
-	e := &edge{org: c.m.vdc.org}
+	e := &edge{}
 	e.OpenAPIEdgeGateway = in
 	e.ID = urn("gateway", newUUID())
-	c.m.realizeEdge(e)
+	c.m.realizeEdge(e, o)
 	setUplink(e, ips)
 	c.m.edges = append(c.m.edges, e)
 	c.accepted(edgeTask(c, e, "edgeGatewayCreate", "Creating"))
 }
 
 // realizeEdge fills what vCD sets: owner, org, status, backing, cluster.
-func (m *model) realizeEdge(e *edge) {
+func (m *model) realizeEdge(e *edge, o owner) {
 	e.Status = "REALIZED"
-	e.OwnerRef, e.OrgVdc = refPtr(m.vdc.ref()), refPtr(m.vdc.ref())
-	e.Org = &types.OpenApiReference{Name: m.vdc.org.name, ID: m.vdc.org.urn()}
+	e.org, e.OwnerRef, e.OrgVdc = o.org, refPtr(o.ref), nil
+	if o.vdc != nil {
+		e.OrgVdc = refPtr(o.ref)
+	}
+	e.Org = &types.OpenApiReference{Name: o.org.name, ID: o.org.urn()}
 	e.OrgVdcNetworkCount = nil
 	if e.DistributedRoutingEnabled == nil {
 		e.DistributedRoutingEnabled = addrOf(true)
@@ -291,7 +310,7 @@ func handleUpdateEdge(c *reqCtx) {
 	if !c.readJSON(&in) {
 		return
 	}
-	ips, err := c.checkEdge(&in, e)
+	ips, o, err := c.checkEdge(&in, e)
 	if err != nil {
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "edge gateway %s: %v", e.Name, err)
 		return
@@ -307,7 +326,7 @@ func handleUpdateEdge(c *reqCtx) {
 	id, backing, cluster := e.ID, e.GatewayBacking, e.EdgeClusterConfig
 	e.OpenAPIEdgeGateway = in
 	e.ID = id
-	c.m.realizeEdge(e)
+	c.m.realizeEdge(e, o)
 	e.GatewayBacking, e.EdgeClusterConfig = backing, cluster
 	setUplink(e, ips)
 	c.accepted(edgeTask(c, e, "edgeGatewayUpdate", "Updating"))
@@ -337,9 +356,16 @@ func handleDeleteEdge(c *reqCtx) {
 	c.accepted(edgeTask(c, e, "edgeGatewayDelete", "Deleting"))
 }
 
-// checkNonDistributed: a NON_DISTRIBUTED connection needs an edge gateway
-// with non-distributed routing enabled.
-func (c *reqCtx) checkNonDistributed(in *types.OpenApiOrgVdcNetwork) bool {
+// checkRouter: a routed network and its edge gateway have the same owner
+// (org VDC or VDC group); a NON_DISTRIBUTED connection needs an edge
+// gateway with non-distributed routing enabled.
+func (c *reqCtx) checkRouter(in *types.OpenApiOrgVdcNetwork) bool {
+	for _, e := range c.m.edges {
+		if e.ID == in.Connection.RouterRef.ID && e.OwnerRef != nil && in.OwnerRef != nil && e.OwnerRef.ID != in.OwnerRef.ID {
+			c.fail(http.StatusBadRequest, "BAD_REQUEST", "connection.routerRef: edge gateway %s belongs to %s, the network to %s; a routed network must have the owner of its edge gateway", e.Name, e.OwnerRef.Name, in.OwnerRef.Name)
+			return false
+		}
+	}
 	if in.Connection.ConnectionTypeValue != "NON_DISTRIBUTED" {
 		return true
 	}

@@ -15,16 +15,27 @@ type netState struct {
 	templates []*types.NsxtSegmentProfileTemplate
 	segments  map[string]*types.OrgVdcNetworkSegmentProfiles
 	dhcp      map[string]*netDhcp
-	profile   types.VdcNetworkProfile
+	profiles  map[string]*types.VdcNetworkProfile // by VDC id
 	extnets   []*extNet
+	groups    []*vdcGroup // vdcgroup.go
 }
 
 func (m *model) net() *netState {
 	if m.ns == nil {
-		m.ns = &netState{segments: map[string]*types.OrgVdcNetworkSegmentProfiles{}, dhcp: map[string]*netDhcp{}}
+		m.ns = &netState{segments: map[string]*types.OrgVdcNetworkSegmentProfiles{}, dhcp: map[string]*netDhcp{}, profiles: map[string]*types.VdcNetworkProfile{}}
 		m.ns.extnets = m.seedExternalNetworks()
 	}
 	return m.ns
+}
+
+// profileOf is the network profile of a VDC.
+func (m *model) profileOf(v *vdc) *types.VdcNetworkProfile {
+	p := m.net().profiles[v.id]
+	if p == nil {
+		p = &types.VdcNetworkProfile{}
+		m.net().profiles[v.id] = p
+	}
+	return p
 }
 
 // forgetNetwork drops what belonged to a deleted network.

@@ -75,8 +75,7 @@ func (c *reqCtx) validateNetwork(in *types.OpenApiOrgVdcNetwork, self *network) 
 	if owner == nil {
 		owner = in.OrgVdc
 	}
-	if owner == nil || bareID(owner.ID) != c.m.vdc.id || !c.canSeeOrg(c.m.vdc.org) {
-		c.fail(http.StatusBadRequest, "BAD_REQUEST", "ownerRef: org VDC %v does not exist", owner)
+	if !c.placeNetwork(in, owner) { // vdcgroup.go: an org VDC or VDC group
 		return false
 	}
 	for _, n := range c.m.networks {
@@ -117,7 +116,7 @@ func (c *reqCtx) validateNetwork(in *types.OpenApiOrgVdcNetwork, self *network) 
 			c.fail(http.StatusBadRequest, "BAD_REQUEST", "connection.routerRef: edge gateway %q does not exist", in.Connection.RouterRef.ID)
 			return false
 		}
-		if !c.checkNonDistributed(in) { // edgecreate.go
+		if !c.checkRouter(in) { // edgecreate.go
 			return false
 		}
 		switch in.Connection.ConnectionTypeValue {
@@ -144,12 +143,10 @@ func handleCreateNetwork(c *reqCtx) {
 	}
 	tpl := in.SegmentProfileTemplate // write-only (segprofiles.go)
 	in.SegmentProfileTemplate = nil
-	n := &network{OpenApiOrgVdcNetwork: in, org: c.m.vdc.org}
+	n := &network{OpenApiOrgVdcNetwork: in, org: c.m.ownerOrg(in.OwnerRef)}
 	n.ID = urn("network", newUUID())
 	c.m.applyNetworkTemplate(n.ID, tpl)
 	n.Status = "REALIZED"
-	n.OwnerRef = refPtr(c.m.vdc.ref())
-	n.OrgVdc = refPtr(c.m.vdc.ref())
 	n.OrgVdcIsNsxTBacked = true
 	n.BackingNetworkId = nameUUID("segment", n.ID)
 	n.BackingNetworkType = "NSXT_FLEXIBLE_SEGMENT"
@@ -179,8 +176,6 @@ func handleUpdateNetwork(c *reqCtx) {
 	n.OpenApiOrgVdcNetwork = in
 	n.ID, n.BackingNetworkId, n.BackingNetworkType = id, backing, backingType
 	n.Status = "REALIZED"
-	n.OwnerRef = refPtr(c.m.vdc.ref())
-	n.OrgVdc = refPtr(c.m.vdc.ref())
 	n.OrgVdcIsNsxTBacked = true
 	t := c.m.newTask(c, "orgVdcNetworkUpdate", "Updating org VDC network "+n.Name,
 		types.Reference{ID: n.ID, Name: n.Name, Type: "application/vnd.vmware.vcloud.orgNetwork+xml", HREF: n.adminHref()}, nil)

@@ -146,6 +146,8 @@ func (s *Server) routes() {
 	s.edgeClusterRoutes(coll, item)
 	s.extnetRoutes(coll, item)
 	s.dvpgRoutes(coll)
+	s.orgVdcRoutes()
+	s.vdcGroupRoutes(coll, item)
 
 	// anything else: a vCD-style error naming the call, so that a client
 	// using an endpoint the simulator lacks says so clearly

@@ -99,9 +99,9 @@ func (c *reqCtx) nsxtScopeFilter(what string) bool {
 		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "%s: filtering by NSX-T manager needs the right \"Provider: View\"", what)
 	case mgr != "" && bareID(mgr) != nsxtManagerID():
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "nsxTManagerRef.id: NSX-T manager %q does not exist", mgr)
-	case group != "":
+	case group != "" && c.m.groupByID(group) == nil:
 		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vdcGroup:%s\".", group)
-	case vdcID != "" && (bareID(vdcID) != c.m.vdc.id || !c.canSeeOrg(c.m.vdc.org)):
+	case vdcID != "" && (c.m.vdcByID(vdcID) == nil || !c.canSeeOrg(c.m.vdcByID(vdcID).org)):
 		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vdc:%s\".", vdcID)
 	default:
 		return true
