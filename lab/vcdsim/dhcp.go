@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
@@ -294,16 +295,6 @@ func (c *reqCtx) validateBinding(n *network, d *netDhcp, in *types.OpenApiOrgVdc
 	return nil
 }
 
-func (c *reqCtx) bindingFromPath(d *netDhcp) *types.OpenApiOrgVdcNetworkDhcpBinding {
-	for _, b := range d.bindings {
-		if b.ID == c.r.PathValue("binding") {
-			return b
-		}
-	}
-	c.notFound("dhcpBinding", c.r.PathValue("binding"))
-	return nil
-}
-
 func handleDhcpBindings(c *reqCtx) {
 	n := c.networkFromPath()
 	if n == nil {
@@ -316,12 +307,24 @@ func handleDhcpBindings(c *reqCtx) {
 	c.writePage(items, jsonField)
 }
 
-func handleDhcpBinding(c *reqCtx) {
+// bindingFromPath finds the network and binding the path names.
+func (c *reqCtx) bindingFromPath() (*network, *netDhcp, *types.OpenApiOrgVdcNetworkDhcpBinding) {
 	n := c.networkFromPath()
 	if n == nil {
-		return
+		return nil, nil, nil
 	}
-	if b := c.bindingFromPath(c.m.dhcpOf(n)); b != nil {
+	d := c.m.dhcpOf(n)
+	for _, b := range d.bindings {
+		if b.ID == c.r.PathValue("binding") {
+			return n, d, b
+		}
+	}
+	c.notFound("dhcpBinding", c.r.PathValue("binding"))
+	return nil, nil, nil
+}
+
+func handleDhcpBinding(c *reqCtx) {
+	if _, _, b := c.bindingFromPath(); b != nil {
 		c.json(http.StatusOK, b)
 	}
 }
@@ -351,12 +354,7 @@ func handleCreateDhcpBinding(c *reqCtx) {
 }
 
 func handleUpdateDhcpBinding(c *reqCtx) {
-	n := c.networkFromPath()
-	if n == nil {
-		return
-	}
-	d := c.m.dhcpOf(n)
-	b := c.bindingFromPath(d)
+	n, d, b := c.bindingFromPath()
 	if b == nil {
 		return
 	}
@@ -379,20 +377,10 @@ func handleUpdateDhcpBinding(c *reqCtx) {
 }
 
 func handleDeleteDhcpBinding(c *reqCtx) {
-	n := c.networkFromPath()
-	if n == nil {
-		return
-	}
-	d := c.m.dhcpOf(n)
-	b := c.bindingFromPath(d)
+	n, d, b := c.bindingFromPath()
 	if b == nil {
 		return
 	}
-	for i, x := range d.bindings {
-		if x == b {
-			d.bindings = append(d.bindings[:i], d.bindings[i+1:]...)
-			break
-		}
-	}
+	d.bindings = slices.DeleteFunc(d.bindings, func(x *types.OpenApiOrgVdcNetworkDhcpBinding) bool { return x == b })
 	c.accepted(netTask(c, n, "orgVdcNetworkDhcpBindingDelete", "Deleting DHCP binding "+b.Name))
 }

@@ -107,17 +107,8 @@ next:
 }
 
 func handleImportableDvpgs(c *reqCtx) {
-	terms := parseQueryFilter(c.r.URL.Query().Get("filter"))
-	vdcID, group := terms["orgVdcId"], terms["vdcGroupId"]
-	switch {
-	case vdcID == "" && group == "":
-		c.fail(http.StatusBadRequest, "BAD_REQUEST", "importableDvpgs: the filter orgVdcId or vdcGroupId is required")
-		return
-	case group != "":
-		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vdcGroup:%s\".", group)
-		return
-	case bareID(vdcID) != c.m.vdc.id:
-		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vdc:%s\".", vdcID)
+	// a port group backs a network of an org VDC, not of a VDC group
+	if !c.vdcScope("importableDvpgs", false) {
 		return
 	}
 	ds, err := c.m.importableDvpgs(nil)
@@ -129,12 +120,7 @@ func handleImportableDvpgs(c *reqCtx) {
 	for _, d := range ds {
 		items = append(items, d)
 	}
-	c.writePage(items, func(item any, field string) (string, bool) {
-		if field == "orgVdcId" || field == "vdcGroupId" {
-			return "", false
-		}
-		return jsonField(item, field)
-	})
+	c.writePage(items, scopeFields)
 }
 
 // checkImportedBacking validates the backing of an OPAQUE (imported)

@@ -25,27 +25,12 @@ func (s *Server) edgeClusterRoutes(coll, item func(method, path string, h handle
 }
 
 func handleEdgeClusters(c *reqCtx) {
-	terms := parseQueryFilter(c.r.URL.Query().Get("filter"))
-	vdcID, group := terms["orgVdcId"], terms["vdcGroupId"]
-	switch {
-	case vdcID == "" && group == "":
-		c.fail(http.StatusBadRequest, "BAD_REQUEST", "edgeClusters: the filter orgVdcId or vdcGroupId is required")
-		return
-	case group != "" && c.m.groupByID(group) == nil:
-		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vdcGroup:%s\".", group)
-		return
-	case vdcID != "" && c.m.vdcByID(vdcID) == nil:
-		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vdc:%s\".", vdcID)
+	if !c.vdcScope("edgeClusters", true) {
 		return
 	}
 	ec := &types.NsxtEdgeCluster{ID: edgeClusterID(), Name: edgeClusterName, Description: "NSX-T edge cluster of the lab",
 		NodeCount: 2, NodeType: "EDGE_NODE", DeploymentType: "VIRTUAL_MACHINE"}
-	c.writePage([]any{ec}, func(item any, field string) (string, bool) {
-		if field == "orgVdcId" || field == "vdcGroupId" {
-			return "", false
-		}
-		return jsonField(item, field)
-	})
+	c.writePage([]any{ec}, scopeFields)
 }
 
 func (c *reqCtx) profileVdc() *vdc {

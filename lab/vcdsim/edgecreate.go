@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
@@ -347,12 +348,7 @@ func handleDeleteEdge(c *reqCtx) {
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "Edge gateway %s has %d L2 VPN tunnel(s); delete them first", e.Name, len(e.tunnels))
 		return
 	}
-	for i, x := range c.m.edges {
-		if x == e {
-			c.m.edges = append(c.m.edges[:i], c.m.edges[i+1:]...)
-			break
-		}
-	}
+	c.m.edges = slices.DeleteFunc(c.m.edges, func(x *edge) bool { return x == e })
 	c.accepted(edgeTask(c, e, "edgeGatewayDelete", "Deleting"))
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
@@ -253,13 +254,7 @@ func handleDeleteExternalNetwork(c *reqCtx) {
 			return
 		}
 	}
-	ns := c.m.net()
-	for i, x := range ns.extnets {
-		if x == e {
-			ns.extnets = append(ns.extnets[:i], ns.extnets[i+1:]...)
-			break
-		}
-	}
+	c.m.net().extnets = slices.DeleteFunc(c.m.net().extnets, func(x *extNet) bool { return x == e })
 	c.accepted(c.m.newTask(c, "externalNetworkDelete", "Deleting external network "+e.Name,
 		types.Reference{ID: e.ID, Name: e.Name, Type: "application/vnd.vmware.admin.vmwexternalnet+xml"}, nil))
 }

@@ -170,12 +170,7 @@ func handleDeleteOrgVdc(c *reqCtx) {
 			c.m.edges = slices.DeleteFunc(c.m.edges, func(x *edge) bool { return x == e })
 		}
 	}
-	for i, x := range c.m.extraVdcs {
-		if x == v {
-			c.m.extraVdcs = append(c.m.extraVdcs[:i], c.m.extraVdcs[i+1:]...)
-			break
-		}
-	}
+	c.m.extraVdcs = slices.DeleteFunc(c.m.extraVdcs, func(x *vdc) bool { return x == v })
 	delete(c.m.net().profiles, v.id)
 	t := c.m.newTask(c, "vdcDeleteVdc", "Deleting Virtual Datacenter "+v.name,
 		types.Reference{ID: v.urn(), Name: v.name, Type: mimeVdc, HREF: "/api/admin/vdc/" + v.id}, nil)

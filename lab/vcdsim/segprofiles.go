@@ -2,6 +2,7 @@ package vcdsim
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
@@ -91,15 +92,32 @@ func (s *Server) segmentProfileRoutes(coll, item func(method, path string, h han
 // manager is in scope; it answers the error itself.
 func (c *reqCtx) nsxtScopeFilter(what string) bool {
 	terms := parseQueryFilter(c.r.URL.Query().Get("filter"))
-	mgr, vdcID, group := terms["nsxTManagerRef.id"], terms["orgVdcId"], terms["vdcGroupId"]
+	mgr := terms["nsxTManagerRef.id"]
 	switch {
-	case mgr == "" && vdcID == "" && group == "":
+	case mgr == "" && terms["orgVdcId"] == "" && terms["vdcGroupId"] == "":
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "%s: one of the filters nsxTManagerRef.id, orgVdcId or vdcGroupId is required", what)
-	case mgr != "" && !c.sess.provider:
+	case mgr == "":
+		return c.vdcScope(what, true)
+	case !c.sess.provider:
 		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "%s: filtering by NSX-T manager needs the right \"Provider: View\"", what)
-	case mgr != "" && bareID(mgr) != nsxtManagerID():
+	case bareID(mgr) != nsxtManagerID():
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "nsxTManagerRef.id: NSX-T manager %q does not exist", mgr)
-	case group != "" && c.m.groupByID(group) == nil:
+	default:
+		return true
+	}
+	return false
+}
+
+// vdcScope checks the filter orgVdcId==<VDC> or vdcGroupId==<group> that a
+// VDC-scoped NSX-T resource list requires (groups: whether a VDC group may
+// be the scope); it answers the error itself.
+func (c *reqCtx) vdcScope(what string, groups bool) bool {
+	terms := parseQueryFilter(c.r.URL.Query().Get("filter"))
+	vdcID, group := terms["orgVdcId"], terms["vdcGroupId"]
+	switch {
+	case vdcID == "" && group == "":
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "%s: the filter orgVdcId or vdcGroupId is required", what)
+	case group != "" && (!groups || c.m.groupByID(group) == nil || !c.canSeeOrg(c.m.groupByID(group).org)):
 		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vdcGroup:%s\".", group)
 	case vdcID != "" && (c.m.vdcByID(vdcID) == nil || !c.canSeeOrg(c.m.vdcByID(vdcID).org)):
 		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vdc:%s\".", vdcID)
@@ -259,13 +277,7 @@ func handleDeleteSegmentProfileTemplate(c *reqCtx) {
 			return
 		}
 	}
-	ns := c.m.net()
-	for i, x := range ns.templates {
-		if x == t {
-			ns.templates = append(ns.templates[:i], ns.templates[i+1:]...)
-			break
-		}
-	}
+	c.m.net().templates = slices.DeleteFunc(c.m.net().templates, func(x *types.NsxtSegmentProfileTemplate) bool { return x == t })
 	c.w.WriteHeader(http.StatusNoContent)
 }
 

@@ -3,6 +3,7 @@ package vcdsim
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
@@ -249,13 +250,7 @@ func handleDeleteVdcGroup(c *reqCtx) {
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VDC group %s owns %s; delete them first", g.Name, strings.Join(contents, ", "))
 		return
 	}
-	ns := c.m.net()
-	for i, x := range ns.groups {
-		if x == g {
-			ns.groups = append(ns.groups[:i], ns.groups[i+1:]...)
-			break
-		}
-	}
+	c.m.net().groups = slices.DeleteFunc(c.m.net().groups, func(x *vdcGroup) bool { return x == g })
 	c.accepted(c.m.newTask(c, "vdcGroupDelete", "Deleting VDC group "+g.Name,
 		types.Reference{ID: g.Id, Name: g.Name, Type: "application/json"}, nil))
 }
