@@ -237,22 +237,25 @@ func handleQuery(c *reqCtx) {
 }
 
 func (c *reqCtx) vdcRecords() []queryRecord {
-	v := c.m.vdc
-	if !c.canSeeOrg(v.org) {
-		return nil
+	var out []queryRecord
+	for _, v := range append([]*vdc{c.m.vdc}, c.m.extraVdcs...) { // orgvdcs.go
+		if !c.canSeeOrg(v.org) {
+			continue
+		}
+		href := c.abs(v.href())
+		if c.sess.provider {
+			href = c.abs("/api/admin/vdc/" + v.id)
+		}
+		rec := &types.QueryResultOrgVdcRecordType{
+			HREF: href, Name: v.name, OrgName: v.org.name, Org: c.abs(v.org.href()),
+			IsEnabled: "true", AllocationModel: "Flex", Status: "READY", IsBusy: "false",
+			NetworkProviderType: "NSX_T", ProviderVdcName: pvdcName, VcName: "provider-vc",
+		}
+		out = append(out, queryRecord{rec: rec, fields: map[string]string{
+			"name": v.name, "org": rec.Org, "orgName": v.org.name, "id": v.id, "href": href, "isEnabled": "true",
+		}})
 	}
-	href := c.abs(v.href())
-	if c.sess.provider {
-		href = c.abs("/api/admin/vdc/" + v.id)
-	}
-	rec := &types.QueryResultOrgVdcRecordType{
-		HREF: href, Name: v.name, OrgName: v.org.name, Org: c.abs(v.org.href()),
-		IsEnabled: "true", AllocationModel: "Flex", Status: "READY", IsBusy: "false",
-		NetworkProviderType: "NSX_T", ProviderVdcName: pvdcName, VcName: "provider-vc",
-	}
-	return []queryRecord{{rec: rec, fields: map[string]string{
-		"name": v.name, "org": rec.Org, "orgName": v.org.name, "id": v.id, "href": href, "isEnabled": "true",
-	}}}
+	return out
 }
 
 func (c *reqCtx) edgeRecords() []queryRecord {

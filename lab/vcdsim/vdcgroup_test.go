@@ -33,6 +33,9 @@ func TestVdcGroupLifecycle(t *testing.T) {
 	if _, err := adminOrg.CreateOrgVdc(cfg); err == nil {
 		t.Fatal("a second VDC of one name created")
 	}
+	if recs := must(must(p.GetOrgByName("Company"))(t).QueryOrgVdcList())(t); len(recs) != 2 {
+		t.Fatalf("orgVdc query after creating a VDC: %d records", len(recs))
+	}
 	company := providerVdc(t, p)
 	cands := must(adminOrg.GetAllNsxtVdcGroupCandidates(second.Vdc.ID, url.Values{"filter": {"name==Company-VDC"}}))(t)
 	if len(cands) != 1 || cands[0].Id != company.Vdc.ID {
