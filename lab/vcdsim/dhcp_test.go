@@ -60,7 +60,7 @@ func TestNetworkDhcp(t *testing.T) {
 	}
 	relay := *netMode
 	relay.Mode, relay.IPAddress, relay.DhcpPools = "RELAY", "", nil
-	refused("mode change", &relay, "only on routed networks")
+	refused("RELAY mode on an isolated network", &relay, "only on routed networks")
 
 	b := must(n.CreateOpenApiOrgVdcNetworkDhcpBinding(&types.OpenApiOrgVdcNetworkDhcpBinding{
 		Name: "host-1", BindingType: "IPV4", MacAddress: "00:11:22:33:44:55", IpAddress: "10.20.0.231",
@@ -96,4 +96,27 @@ func TestNetworkDhcp(t *testing.T) {
 	if err := vdc.DeleteVdcNetworkProfile(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// On a routed network EDGE mode works (with the lease time and mode the
+// client fills in) and the mode of an existing service cannot change.
+func TestRoutedNetworkDhcpMode(t *testing.T) {
+	env := start(t, Config{})
+	c := env.tenant(t)
+	tr := newTrunk(t, c)
+	id := tr.net.OpenApiOrgVdcNetwork.ID
+	edge := &types.OpenApiOrgVdcNetworkDhcp{Enabled: addrOf(true), DhcpPools: []types.OpenApiOrgVdcNetworkDhcpPools{{
+		Enabled: addrOf(true), IPRange: types.OpenApiOrgVdcNetworkDhcpIpRange{StartAddress: "172.16.10.100", EndAddress: "172.16.10.110"}}}}
+	got := must(tr.vdc.UpdateOpenApiOrgVdcNetworkDhcp(id, edge))(t)
+	if got.OpenApiOrgVdcNetworkDhcp.Mode != "EDGE" || *got.OpenApiOrgVdcNetworkDhcp.LeaseTime != 86400 {
+		t.Fatalf("EDGE mode DHCP %+v", got.OpenApiOrgVdcNetworkDhcp)
+	}
+	netMode := &types.OpenApiOrgVdcNetworkDhcp{Enabled: addrOf(true), Mode: "NETWORK", IPAddress: "172.16.10.5", LeaseTime: addrOf(3600)}
+	if _, err := tr.vdc.UpdateOpenApiOrgVdcNetworkDhcp(id, netMode); err == nil || !strings.Contains(err.Error(), "cannot be changed") {
+		t.Fatalf("mode change of an existing DHCP service: %v", err)
+	}
+	if err := tr.vdc.DeleteOpenApiOrgVdcNetworkDhcp(id); err != nil {
+		t.Fatal(err)
+	}
+	must(tr.vdc.UpdateOpenApiOrgVdcNetworkDhcp(id, netMode))(t)
 }
