@@ -96,6 +96,9 @@ Try it without any VMware installation: ferry lab`,
 			if err := tui.CheckTerminal(); err != nil {
 				return err
 			}
+			if err := engineRunsWizard(wizardPlan, wizardState); err != nil {
+				return err
+			}
 			cfg, err := g.loadConfig()
 			if err != nil {
 				return err

@@ -168,7 +168,15 @@ func TestHeadlessMigration(t *testing.T) {
 // code).
 func headlessLab(t *testing.T) (*lab.Lab, func(args ...string) (string, int)) {
 	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 32 << 20})
+	return labWith(t, lab.Options{DiskSize: 32 << 20})
+}
+
+// labWith starts a kept lab with opts (Dir: a test directory) and returns
+// it with a runner of the ferry binary against its config.
+func labWith(t *testing.T, opts lab.Options) (*lab.Lab, func(args ...string) (string, int)) {
+	t.Helper()
+	opts.Dir = t.TempDir()
+	l, err := lab.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -71,7 +70,21 @@ listens. Logs go to --log-file (default: ferry.log beside the state file).
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// A server survives the terminal it was started from.
 			signal.Ignore(syscall.SIGHUP)
-			return runServe(cmd.Context(), g, &sf, cmd.OutOrStdout())
+			out := cmd.OutOrStdout()
+			return runServe(cmd.Context(), g, &sf, func(si servedInfo) error {
+				fmt.Fprintf(out, "ferry serve: engine for %s (pid %d)\n", si.plan, os.Getpid())
+				fmt.Fprintf(out, "socket: %s\n", si.socket)
+				fmt.Fprintf(out, "event log: %s (ferry status --follow)\n", si.eventLog)
+				if si.metrics != nil {
+					fmt.Fprintf(out, "metrics: http://%s/metrics\n", si.metrics)
+				}
+				if si.ssh != nil {
+					_, port, _ := net.SplitHostPort(si.ssh.String())
+					fmt.Fprintf(out, "ssh: ssh -p %s %s (add -t view to watch only)\n", port, sshHost(si.ssh))
+				}
+				fmt.Fprintln(out, "engine ready")
+				return nil
+			})
 		},
 	}
 	sf.plan.register(cmd, false)
@@ -82,7 +95,15 @@ listens. Logs go to --log-file (default: ferry.log beside the state file).
 	return cmd
 }
 
-func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, out io.Writer) error {
+// servedInfo is where a started engine listens.
+type servedInfo struct {
+	plan, socket, eventLog, hostKey string
+	metrics, ssh                    net.Addr // nil: not served
+}
+
+// runServe runs the engine of sf until ctx ends; ready is called once it
+// listens everywhere it should.
+func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(servedInfo) error) error {
 	var metricsLn net.Listener
 	if sf.metrics != "" {
 		if _, _, err := net.SplitHostPort(sf.metrics); err != nil {
@@ -161,29 +182,28 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, out io.Writer
 	defer eng.Close(context.WithoutCancel(ctx))
 	logger.Info("engine start", "state", env.State.Path(), "pid", os.Getpid())
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- eng.Serve(ctx, sock) }()
-	fmt.Fprintf(out, "ferry serve: engine for %s (pid %d)\n", env.State.Plan, os.Getpid())
-	fmt.Fprintf(out, "socket: %s\n", engine.SocketPath(env.State.Path()))
-	fmt.Fprintf(out, "event log: %s (ferry status --follow)\n", engine.EventLogPath(env.State.Path()))
+	si := servedInfo{plan: env.State.Plan, socket: engine.SocketPath(env.State.Path()), eventLog: engine.EventLogPath(env.State.Path())}
 	if metricsLn != nil {
 		go func() { errc <- eng.ServeMetrics(ctx, metricsLn) }()
-		fmt.Fprintf(out, "metrics: http://%s/metrics\n", metricsLn.Addr())
+		si.metrics = metricsLn.Addr()
 	}
 	if sshLn != nil {
-		hostKey := sf.hostKey
-		if hostKey == "" {
-			hostKey = hostKeyPath(env.State.Path())
+		si.hostKey = sf.hostKey
+		if si.hostKey == "" {
+			si.hostKey = hostKeyPath(env.State.Path())
 		}
-		srv, err := newSSHServer(&sshWizard{eng: eng, keys: keys, plan: sf.plan.plan, log: logger}, hostKey)
+		srv, err := newSSHServer(&sshWizard{eng: eng, keys: keys, plan: sf.plan.plan, log: logger}, si.hostKey)
 		if err != nil {
 			return err
 		}
 		go func() { errc <- serveSSH(ctx, srv, sshLn) }()
-		_, port, _ := net.SplitHostPort(sshLn.Addr().String())
-		fmt.Fprintf(out, "ssh: ssh -p %s %s (add -t view to watch only)\n", port, sshHost(sshLn.Addr()))
+		si.ssh = sshLn.Addr()
 	}
-	fmt.Fprintln(out, "engine ready")
+	if err := ready(si); err != nil {
+		return err
+	}
 	select {
 	case <-ctx.Done():
 		logger.Info("engine stop", "cause", context.Cause(ctx))
@@ -206,4 +226,16 @@ func sshHost(addr net.Addr) string {
 		return "localhost"
 	}
 	return host
+}
+
+// engineRunsWizard says, when a ferry serve engine runs the plan, where its
+// wizard is: the engine holds the state, a second wizard beside it would
+// only be refused its lock.
+func engineRunsWizard(plan, state string) error {
+	f := planFlags{plan: plan, state: state}
+	cl, err := engine.Dial(f.statePath())
+	if err != nil || cl == nil {
+		return nil // none runs (or it cannot be told): the wizard's lock decides
+	}
+	return fmt.Errorf("a ferry serve engine runs this plan (socket %s): its wizard is served over SSH (ferry serve --ssh ADDR --authorized-keys FILE, then ssh -p PORT HOST); ferry status and ferry run talk to it directly", cl.Socket)
 }
