@@ -323,7 +323,7 @@ func TestServeEngine(t *testing.T) {
 // middle of the initial sync; a new engine resumes it, and the resumed
 // pass plans only what the receiver had not acknowledged.
 func TestServeKill9ResumesPass(t *testing.T) {
-	l, run := headlessLab(t)
+	l, run := engineLab(t)
 	// A bandwidth cap makes the initial sync last long enough to be killed
 	// in its middle.
 	plan, err := os.ReadFile(l.PlanPath())
