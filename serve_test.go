@@ -341,17 +341,17 @@ func TestServeKill9ResumesPass(t *testing.T) {
 	}
 	defer client.Wait()
 
-	// Follow the event log until part of the initial sync is acknowledged.
+	// Follow the event log until half the initial sync is acknowledged (its first part then surely is: acknowledgements come out of order).
 	var mid engine.Record
 	log := filepath.Join(l.Dir, "plan.events.jsonl")
 	deadline := time.Now().Add(2 * time.Minute)
 	for mid.Planned == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("no part of the initial sync was ever acknowledged")
+			t.Fatal("the initial sync never got half acknowledged")
 		}
 		time.Sleep(100 * time.Millisecond)
 		for _, r := range readRecords(t, log) {
-			if r.Kind == "progress" && r.VM == "WebApp2" && r.Pass == "initial" && r.Acked > 0 && r.Acked < r.Planned {
+			if r.Kind == "progress" && r.VM == "WebApp2" && r.Pass == "initial" && r.Acked*2 >= r.Planned && r.Acked < r.Planned {
 				mid = r
 			}
 			if r.Kind == "pass-done" && r.VM == "WebApp2" {
