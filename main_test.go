@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 )
 
@@ -35,20 +36,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func exitCodeOf(err error) int {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
-}
-
 func TestUsageErrorExit2(t *testing.T) {
 	out, err := exec.Command(ferryBin, "--no-such-flag").CombinedOutput()
-	if code := exitCodeOf(err); code != exitUsage {
+	if code := labtest.ExitCode(err); code != exitUsage {
 		t.Fatalf("exit %d, want %d: %s", code, exitUsage, out)
 	}
 	if !strings.Contains(string(out), "no-such-flag") {
@@ -176,16 +166,12 @@ func headlessLab(t *testing.T) (*lab.Lab, func(args ...string) (string, int)) {
 func labWith(t *testing.T, opts lab.Options) (*lab.Lab, func(args ...string) (string, int)) {
 	t.Helper()
 	opts.Dir = t.TempDir()
-	l, err := lab.Start(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := labtest.Start(t, opts)
 	return l, func(args ...string) (string, int) {
 		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
 		cmd.Env = cleanEnv()
 		out, err := cmd.CombinedOutput()
-		return string(out), exitCodeOf(err)
+		return string(out), labtest.ExitCode(err)
 	}
 }
 

@@ -232,8 +232,7 @@ func (w *sshWizard) program(sess ssh.Session) *tea.Program {
 	feed := tui.NewReplicationFeed(func(vm string) time.Duration {
 		for _, v := range env.Plan.VMs {
 			if v.Name == vm {
-				d, _ := time.ParseDuration(v.RPO)
-				return d
+				return v.RPO.Duration()
 			}
 		}
 		return 0

@@ -33,12 +33,16 @@ replication data, it shows the steps, names the process that holds it, and
 exits 1 (it does not wait).
 
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
-[{"vm", "rpo", "last_pass", "age_ns", "health", "paused", "reason",
-"last_compare": {"time", "duration_ns", "blocks", "differing", "repaired",
-"unreported"}}],
+[{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "health",
+"paused", "reason", "last_compare": {"time", "duration_ns", "blocks",
+"differing", "repaired", "unreported"}}],
 "endpoints": [{"endpoint", "url", "from"}], "jobs_error",
 "engine": {"pid", "socket", "since", "busy", "attached": [{"user",
-"fingerprint", "role", "remote"}]}}.
+"fingerprint", "role", "remote"}]}}. A job's phase is replicating, paused,
+failed (a failed pass paused it), cutting over or cut over; its rpo_health is
+unknown (no complete pass yet), ok, lagging (a pass longer than RPO/2) or
+missed (the last complete pass is older than the RPO); health says the status
+in words.
 
 While a ferry serve engine runs for the state file, the status comes from it
 (the "engine" key says which; the text output's first line too): live, with
@@ -136,7 +140,7 @@ func printStatus(out io.Writer, st engine.Status, asJSON bool) error {
 		if !j.LastPass.IsZero() {
 			last = j.LastPass.Local().Format("2006-01-02 15:04:05")
 		}
-		health := j.Health
+		health := j.Summary
 		if j.Paused && j.Reason != "" {
 			health += ": " + j.Reason
 		}

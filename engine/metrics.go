@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -92,9 +91,9 @@ func (m *Metrics) replicationEvent(ev replication.Event) {
 			m.durations.WithLabelValues(ev.VM, kind).Observe(ev.Time.Sub(start).Seconds())
 		}
 	case replication.EventRPOWarning:
-		// The scheduler warns about long passes too; a violation is a
-		// replica older than the RPO.
-		if strings.HasPrefix(ev.Msg, "RPO missed") {
+		// The scheduler warns about long passes too (lagging); a violation
+		// is a replica older than the RPO.
+		if ev.Health == replication.HealthMissed {
 			m.violations.WithLabelValues(ev.VM).Inc()
 		}
 	}
@@ -129,8 +128,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, j := range jobs {
 		gauge(m.phase, 1, j.VM, e.phase(j.VM))
-		if rpo, err := time.ParseDuration(j.RPO); err == nil {
-			gauge(m.rpo, rpo.Seconds(), j.VM)
+		if j.RPO > 0 {
+			gauge(m.rpo, j.RPO.Duration().Seconds(), j.VM)
 		}
 		if j.LastPass.IsZero() || e.Env.VMPhase(j.VM) == steps.VMCutOver {
 			continue
