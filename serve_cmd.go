@@ -62,6 +62,18 @@ ferry_replication_last_full_compare_timestamp_seconds and
 ferry_cutover_phase{phase=selected|replicating|cutting over|decision
 needed|cut over}, and ferry_sessions_attached{role}.
 
+--ssh ADDR serves the wizard to SSH clients (public-key authentication
+only, the keys of --authorized-keys, an OpenSSH authorized_keys file; each
+session is logged with its key's fingerprint). The first session drives;
+the others watch, read-only, as does a session opened with the command
+"view" (ssh -t -p PORT HOST view) or with a key marked command="view" in
+the file. Only the driver can confirm a cutover; its confirmation screen
+lists who else is attached. A dropped connection detaches: nothing stops.
+The listener is bounded before authentication: 10 s to authenticate and
+open a session, at most 16 connections, a 30 min idle timeout. The host key
+is --host-key, or PLAN.ssh_host_ed25519_key beside the state file (created,
+0600).
+
 The engine prints "engine ready" on standard output once its socket
 listens. Logs go to --log-file (default: ferry.log beside the state file).
 
