@@ -16,7 +16,7 @@ import (
 	"github.com/ferry-migrate/ferry/tui"
 )
 
-// Exit codes (DESIGN.md): 0 ok, 1 failed, 2 usage, 130 aborted.
+// Exit codes (docs/architecture.md, "Commands"): 0 ok, 1 failed, 2 usage, 130 aborted.
 const (
 	exitOK      = 0
 	exitFailed  = 1

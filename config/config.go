@@ -94,7 +94,8 @@ func (c *Config) Save(path string) error {
 // EnvVar is one NAME=value pair, in the order the lab prints them.
 type EnvVar struct{ Name, Value string }
 
-// Env returns the environment variables describing c (the names of DESIGN.md).
+// Env returns the environment variables describing c (the names listed in
+// docs/architecture.md, "How a command gets its world").
 func (c *Config) Env() []EnvVar {
 	v := []EnvVar{
 		{"GOVC_URL", c.OnPrem.URL},

@@ -28,7 +28,7 @@ import (
 const TicketLifetime = time.Minute
 
 // ESXHosts plays the ESXi hosts of one lab vCenter on the data path, as
-// ESXi does (real-world.md "Reading source disks"):
+// ESXi does (docs/real-world.md "Reading source disks"):
 //
 //   - every host serves the datastore HTTP endpoint /folder on its own
 //     address (127.0.0.1, the management IP vcsim reports, and the port the

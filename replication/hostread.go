@@ -21,7 +21,7 @@ import (
 	"github.com/vmware/govmomi/vmdk"
 )
 
-// Reading a source disk (real-world.md "Reading source disks"): the
+// Reading a source disk (docs/real-world.md "Reading source disks"): the
 // snapshot's base disk is read over the datastore HTTP endpoint /folder of
 // the ESXi host that runs the VM, each request carrying a generic service
 // ticket (AcquireGenericServiceTicket, cookie vmware_cgi_ticket) that

@@ -46,9 +46,9 @@ func (r PreflightReport) Err() error {
 }
 
 // Preflight checks that the VM is powered on, has CBT on every disk, has
-// no snapshots of its own (replication.md: forklift #2397, #1030) and only
+// no snapshots of its own (docs/real-world.md "Changed block tracking": forklift #2397, #1030) and only
 // disks the transport can read: flat base disks in persistent mode, not
-// encrypted, on VMFS or NFS (real-world.md "Reading source disks").
+// encrypted, on VMFS or NFS (docs/real-world.md "Reading source disks").
 func Preflight(ctx context.Context, c *vim25.Client, vm types.ManagedObjectReference) (PreflightReport, error) {
 	s := NewVSphereSource(c, vm)
 	m, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "config.changeTrackingEnabled", "config.hardware.device", "config.keyId")

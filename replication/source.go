@@ -11,7 +11,7 @@ import (
 	"github.com/zeebo/xxh3"
 )
 
-// Sizes of the wire and of the read plan (replication.md "Wire and speed").
+// Sizes of the wire and of the read plan (docs/real-world.md "Wire and speed").
 const (
 	FrameMax   = 1 << 20   // largest data frame payload
 	MergeGap   = 256 << 10 // extents closer than this are read with one range request

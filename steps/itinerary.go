@@ -76,8 +76,8 @@ func (it Itinerary) IDs() []string {
 	return ids
 }
 
-// NewItinerary returns the eight steps of DESIGN.md. The migration steps
-// (5 to 8) do not apply to a plan without VMs.
+// NewItinerary returns the eight steps (docs/itinerary.md). The migration
+// steps (5 to 8) do not apply to a plan without VMs.
 func NewItinerary() Itinerary {
 	return Itinerary{
 		{Step: &Rights{}},

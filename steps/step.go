@@ -1,5 +1,5 @@
 // Package steps is ferry's itinerary: the eight steps of a warm migration
-// (DESIGN.md), each behind one Step interface that the TUI and the headless
+// (docs/itinerary.md), each behind one Step interface that the TUI and the headless
 // runner share; the operator's answers (PlanFile); the persisted State that
 // lets a dropped session resume; and the headless Runner.
 //

@@ -114,7 +114,7 @@ func noVMs(pf *steps.PlanFile) string {
 	return ""
 }
 
-// fakeItinerary is the eight steps of DESIGN.md as scripted fakes, with
+// fakeItinerary is the eight steps of docs/itinerary.md as scripted fakes, with
 // fields validated by the steps validators.
 func fakeItinerary() (steps.Itinerary, map[string]*fakeStep) {
 	org := field("org", "Organization", "the tenant organization in Cloud Director", true, func(pf *steps.PlanFile) *string { return &pf.Org }, steps.ValidName, "")

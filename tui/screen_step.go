@@ -6,8 +6,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 )
 
-// about says in one line what each step does (DESIGN.md), for the top of
-// its screen.
+// about says in one line what each step does (docs/itinerary.md), for the
+// top of its screen.
 var about = map[string]string{
 	"rights":        "Give the tenant org and its Organization Administrator role the edge gateway and L2 VPN rights.",
 	"trunk-network": "Create the routed org VDC network and the L2VPN server session that stretches it; read its peer code.",

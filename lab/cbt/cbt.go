@@ -10,7 +10,7 @@
 //	t.WriteAt(flatFile, p, off) // a guest write: ESXi sees it, so does the tracker
 //	t.Reset(vmName)             // a CBT reset (host crash): old changeIds become invalid
 //
-// Emulation (docs/vcsim-lab.md): vcsim disks are plain flat files and
+// Emulation (docs/lab.md, "Changed block tracking"): vcsim disks are plain flat files and
 // snapshots freeze nothing. As ESXi's CBT filter does, the tracker records
 // changes as they are written, never by reading the disk: every lab write
 // into a source flat file goes through it (WriteAt for the guest workload,

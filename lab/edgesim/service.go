@@ -8,7 +8,7 @@ import (
 
 // The L2VPN service of the edge: the autonomous edge runs it as a server or
 // as a client, and the peer-code sessions and L2 extensions ferry uses exist
-// only in client mode (real-world.md, "NSX autonomous edge"). The resource
+// only in client mode (docs/real-world.md, "NSX autonomous edge"). The resource
 // is the NSX Manager API v1 L2VpnService ({id, mode: SERVER|CLIENT,
 // _revision}; developer.broadcom.com nsx-t-data-center-rest-api,
 // method_CreateL2VpnService / method_UpdateL2VpnService, which the
