@@ -1,7 +1,10 @@
 package replication
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestReceiverServesWhileStrangersHang: 1,000 TCP connections that never
@@ -156,5 +160,52 @@ func TestReceiverSurvivesAcceptFailures(t *testing.T) {
 	case err := <-served:
 		t.Fatalf("Serve ended: %v", err)
 	default:
+	}
+}
+
+// TestReceiverRefusesMismatchedDigestQuery: a digest query whose range
+// lists do not match its blocks gets an error, and the receiver keeps
+// serving (it used to unlock its mutex twice and die).
+func TestReceiverRefusesMismatchedDigestQuery(t *testing.T) {
+	const capacity = 1 << 20
+	rcv := startReceiver(t, t.TempDir(), "")
+	names, _ := DeviceNames(testUUID("vm", 0))
+	if err := blockDeviceFile(filepath.Join(rcv.byID, names[0]), capacity); err != nil {
+		t.Fatal(err)
+	}
+	client := testTLS(t).client
+	c, err := tls.Dial("tcp", rcv.addr, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fc := newFrameConn(c)
+	if err := fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, Kind: KindAppliance, Org: testOrg, VM: "vm",
+		Session: t.Name(), Disks: []Disk{{Key: "0", Capacity: capacity}}, Replicas: []string{testUUID("vm", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	var h header
+	if _, err := fc.readFrame(&h, nil); err != nil || h.Type != fReply {
+		t.Fatalf("hello: %v (frame %d)", err, h.Type)
+	}
+	begin, _ := json.Marshal(diskMsg{Disk: 0, Pass: "p1", Kind: PassInitial})
+	if err := fc.writeFrame(&header{Type: fBegin}, begin, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fc.readFrame(&h, nil); err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	q, _ := json.Marshal(diskMsg{Disk: 0, Blocks: []int64{0}, Ranges: [][]Extent{{{0, 512}}, {{512, 512}}}})
+	if err := fc.writeFrame(&header{Type: fDigests}, q, true); err != nil {
+		t.Fatal(err)
+	}
+	payload, err := fc.readFrame(&h, nil)
+	if err == nil && !bytes.Contains(payload, []byte("range lists")) {
+		t.Errorf("mismatched digest query answered frame %d %q: want an error naming the range lists", h.Type, payload)
+	}
+	c.Close()
+	if err := Probe(context.Background(), rcv.addr, client); err != nil {
+		t.Fatalf("the receiver stopped serving: %v", err)
 	}
 }

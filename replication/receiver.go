@@ -836,12 +836,12 @@ func (r *Receiver) control(t frameType, d *replica, m diskMsg) (replyMsg, error)
 		if len(m.Blocks) > maxDigestBlocks {
 			return replyMsg{}, fmt.Errorf("digest query of %d blocks: at most %d", len(m.Blocks), maxDigestBlocks)
 		}
-		r.mu.Unlock()
-		// Read back after fdatasync: the digest of what is durable, not of
-		// what the frames carried.
 		if m.Ranges != nil && len(m.Ranges) != len(m.Blocks) {
 			return replyMsg{}, fmt.Errorf("digest query: %d range lists for %d blocks", len(m.Ranges), len(m.Blocks))
 		}
+		r.mu.Unlock()
+		// Read back after fdatasync: the digest of what is durable, not of
+		// what the frames carried.
 		err := d.dev.Sync()
 		var hs []uint64
 		var rhs [][]uint64
