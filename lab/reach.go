@@ -111,6 +111,18 @@ func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
+	// A VM that is off (ColdVMs) still has its probe address in the
+	// address plan: its port is chosen now, as the others' were.
+	for _, h := range r.hosts {
+		if h.port == 0 {
+			if err := h.set(true); err != nil {
+				return nil, err
+			}
+			if err := h.set(false); err != nil {
+				return nil, err
+			}
+		}
+	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.stop = cancel
 	go r.loop(rctx)
