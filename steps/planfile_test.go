@@ -107,6 +107,8 @@ func TestPlanFileValidation(t *testing.T) {
 			[]string{"rpo", "not a duration"}},
 		{"VM RPO out of range", "    power_on: true", "    rpo: 48h",
 			[]string{"vms[0].rpo", "between 1m and 24h"}},
+		{"unknown migration mode", "    power_on: true", "    mode: hot",
+			[]string{"vms[0].mode", `"hot"`, `want "warm"`, `or "cold"`}},
 		{"VM without name", "  - name: WebApp2", "  - target_vapp: x",
 			[]string{"vms[0].name", "is required"}},
 		{"unknown step in skip", "rpo: 5m", "rpo: 5m\nskip: [rights, coffee]",
