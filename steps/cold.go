@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,16 +64,10 @@ func (e *Env) MigrationMode(ctx context.Context, name string) (mode, why string,
 
 // sourceMode is MigrationMode with the source VM it read.
 func (e *Env) sourceMode(ctx context.Context, name string) (mode, why string, src vsphere.VM, err error) {
-	var p VMPlan
-	found := false
-	for _, vm := range e.Plan.VMs {
-		if vm.Name == name {
-			p, found = vm, true
-		}
-	}
-	if !found {
+	if !slices.ContainsFunc(e.Plan.VMs, func(vm VMPlan) bool { return vm.Name == name }) {
 		return "", "", src, fmt.Errorf("VM %q is not in the plan", name)
 	}
+	p := e.planOf(name)
 	onprem, err := e.OnPrem(ctx)
 	if err != nil {
 		return "", "", src, err
@@ -248,4 +243,25 @@ func (e *Env) offProbes(ctx context.Context) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// planOf is the plan's entry for the VM name, or a new one.
+func (e *Env) planOf(name string) VMPlan {
+	for _, vm := range e.Plan.VMs {
+		if vm.Name == name {
+			return vm
+		}
+	}
+	return VMPlan{Name: name}
+}
+
+// PickMode says how the VM would be migrated if it were picked (the plan's
+// mode for a VM of the plan, else by its power state) and why; "", "" for
+// a VM neither mode takes (PickRefusal says why).
+func (e *Env) PickMode(vm vsphere.VM) (mode, why string) {
+	mode, why, err := vmMode(e.planOf(vm.Name), vm)
+	if err != nil {
+		return "", ""
+	}
+	return mode, why
 }

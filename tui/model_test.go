@@ -186,7 +186,7 @@ func TestVMFilter(t *testing.T) {
 	h.mustSee(t, "db01", "legacy-ftp")
 }
 
-func TestVMMultiSelectRefusesPoweredOff(t *testing.T) {
+func TestVMMultiSelectTakesPoweredOffCold(t *testing.T) {
 	h := toVMScreen(t, 120, 40)
 	h.send(press("space"))
 	h.send(press("down"))
@@ -194,12 +194,21 @@ func TestVMMultiSelectRefusesPoweredOff(t *testing.T) {
 	for range 3 {
 		h.send(press("down"))
 	}
-	h.send(press("space")) // legacy-ftp, powered off
+	h.send(press("space")) // legacy-ftp, powered off: a cold migration
 	vs := h.m.screens[h.m.cur].(*vmScreen)
-	if got := vs.selectedNames(); !slices.Equal(got, []string{"WebApp1", "WebApp2"}) {
+	if got := vs.selectedNames(); !slices.Equal(got, []string{"WebApp1", "WebApp2", "legacy-ftp"}) {
 		t.Fatalf("selected %v", got)
 	}
-	h.mustSee(t, "legacy-ftp is powered off: warm migration replicates a running VM", "2 of 5 selected")
+	h.mustSee(t, "cold migration: powered off: one pass without a snapshot", "3 of 5 selected")
+	// The Mode column says cold for it, warm for the running ones.
+	var cold, warm bool
+	for _, l := range strings.Split(h.view(), "\n") {
+		cold = cold || (strings.Contains(l, "legacy-ftp") && strings.Contains(l, " off   cold "))
+		warm = warm || (strings.Contains(l, "WebApp1") && strings.Contains(l, " on    warm "))
+	}
+	if !cold || !warm {
+		t.Errorf("VM table does not show each VM's mode:\n%s", h.view())
+	}
 }
 
 func TestRPOValidation(t *testing.T) {
