@@ -16,6 +16,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/ferry-migrate/ferry/lab/stretch"
 )
 
@@ -40,6 +41,10 @@ type Reach struct {
 	verdicts map[string]string
 	// failures records every guest that did not come up, and why.
 	failures []BootRecord
+	// images gives a source flat file's snapshot images (cbt.Tracker.Images;
+	// nil until the lab's tracker runs): a copy brought up while its source
+	// runs boots from a consistent pass.
+	images func(flat string) []cbt.Image
 	// checks counts the byte checks of booted guests still running; late
 	// holds the failures they found before refresh recorded the boot.
 	checks  sync.WaitGroup
@@ -297,6 +302,7 @@ func (r *Reach) bootNew(cloudOn map[string][]vmState) map[string]string {
 		name    string
 		vm      vmState
 		install guestInstall
+		running bool // the source runs on-prem: the provider VM is a copy
 	}
 	var jobs []job
 	r.mu.Lock()
@@ -306,10 +312,11 @@ func (r *Reach) bootNew(cloudOn map[string][]vmState) map[string]string {
 		}
 		for _, vm := range cloudOn[h.MAC] {
 			if _, ok := r.verdicts[vm.ref]; !ok {
-				jobs = append(jobs, job{h.Name, vm, *h.install})
+				jobs = append(jobs, job{h.Name, vm, *h.install, h.OnPrem})
 			}
 		}
 	}
+	images := r.images
 	r.mu.Unlock()
 	fresh := map[string]string{}
 	for _, j := range jobs {
@@ -317,7 +324,11 @@ func (r *Reach) bootNew(cloudOn map[string][]vmState) map[string]string {
 		fresh[j.vm.ref] = why
 		if why == "" {
 			r.checks.Add(1)
-			go r.checkBytes(j.name, j.vm.ref, disks)
+			var consistent func(string) []cbt.Image
+			if j.running {
+				consistent = images
+			}
+			go r.checkBytes(j.name, j.vm.ref, disks, consistent)
 		}
 	}
 	return fresh
@@ -325,10 +336,12 @@ func (r *Reach) bootNew(cloudOn map[string][]vmState) map[string]string {
 
 // checkBytes compares the disks of the guest name on provider VM ref with
 // the source's; when they differ, the guest stops answering and the failure
-// is recorded (unless the VM was powered off meanwhile).
-func (r *Reach) checkBytes(name, ref string, disks diskPairs) {
+// is recorded (unless the VM was powered off meanwhile). A copy of a source
+// that runs (images set) may instead hold the source as of one of its
+// snapshots: a consistent replication pass.
+func (r *Reach) checkBytes(name, ref string, disks diskPairs, images func(string) []cbt.Image) {
 	defer r.checks.Done()
-	why := disks.bytesWhy(r.onpremModel, r.cloudModel)
+	why := disks.passWhy(r.onpremModel, r.cloudModel, images)
 	if why == "" {
 		return
 	}
@@ -354,6 +367,13 @@ func (r *Reach) fail(name, ref, why string) {
 			_ = h.set(h.OnPrem)
 		}
 	}
+}
+
+// setImages gives the guest model the source disks' snapshot images.
+func (r *Reach) setImages(f func(flat string) []cbt.Image) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.images = f
 }
 
 // BootRecord is a guest that did not come up on a provider VM.
