@@ -265,3 +265,28 @@ func (e *Env) PickMode(vm vsphere.VM) (mode, why string) {
 	}
 	return mode, why
 }
+
+// coldOffKey is the cutover step's output that says a cold VM's source was
+// powered off when its cutover began: a rollback, also one after a crash,
+// leaves it off.
+func coldOffKey(vm string) string { return "source_off." + vm }
+
+// markColdSource records at the start of a cutover whether it begins with
+// a cold VM's source powered off (off), so that a retry after a crash
+// does not power it on.
+func (e *Env) markColdSource(vm string, off bool) error {
+	v := ""
+	if off {
+		v = "off"
+	}
+	if e.State.Get("cutover").Outputs[coldOffKey(vm)] == v {
+		return nil
+	}
+	return e.State.SetOutput("cutover", coldOffKey(vm), v)
+}
+
+// coldSourceWasOff reports whether the VM's cold cutover began with its
+// source powered off.
+func (e *Env) coldSourceWasOff(vm string) bool {
+	return e.State.Get("cutover").Outputs[coldOffKey(vm)] == "off"
+}

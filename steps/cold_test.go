@@ -129,6 +129,23 @@ func TestColdMigrationRolledBack(t *testing.T) {
 	if md := reportOf(t, env); !strings.Contains(md, "| Archive1 | rolled back |") || !strings.Contains(md, "Cold migration") {
 		t.Errorf("report:\n%s", md)
 	}
+
+	// A run that died in the window (state "running") is cleaned up and
+	// retried: the source, off when the window began, is never powered on.
+	l.VCD.Faults.Clear()
+	if err := env.State.SetOutput("cutover", cutoverKey("Archive1"), cutoverRunning); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("retried cutover: %v", err)
+	}
+	md := reportOf(t, env)
+	if !strings.Contains(md, "| Archive1 | migrated |") || strings.Contains(md, "| shutdown |") {
+		t.Errorf("retried cold cutover of a powered-off VM: want migrated without a shutdown:\n%s", md)
+	}
+	if src, _ := onprem.VMByName(ctx, "Archive1"); src.PoweredOn() {
+		t.Error("the retry powered on the source")
+	}
 }
 
 // TestColdMigrationOfRunningVM: a running VM the plan marks mode: cold is

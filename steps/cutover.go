@@ -399,6 +399,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return c.resume(ctx, decision)
 	case cutoverRunning:
 		c.emit(Warning(c.plan.Name + ": a previous cutover was interrupted before power-on was requested; removing what it left at the provider (replica disks kept) before retrying"))
+		c.leaveOff = c.env.coldSourceWasOff(c.plan.Name)
 		if err := c.cleanupLeftovers(ctx); err != nil {
 			return err
 		}
@@ -408,6 +409,9 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return fmt.Errorf("%s: %w", c.plan.Name, err)
 	}
 	c.cold, c.why = mode == ModeCold, why
+	if err := c.env.markColdSource(c.plan.Name, c.cold && !c.src.PoweredOn()); err != nil {
+		return err
+	}
 	store, err := c.env.replicationStore()
 	if err != nil {
 		return err
