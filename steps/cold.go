@@ -191,14 +191,7 @@ func (c *vmCutover) coldWindow(ctx context.Context) error {
 		c.leaveOff = true
 		c.rep.Note = "cold migration of a powered-off VM: no service was running, so no downtime is measured"
 	} else {
-		c.rep.SourceOff = time.Now()
-		if err := c.phase("shutdown", func() (string, error) {
-			forced, err := c.onprem.Shutdown(ctx, c.src.Ref, c.shutdownTimeout, c.hard)
-			if forced {
-				return "guest did not stop in time: powered off hard", err
-			}
-			return "guest shut down (cold migration: the whole replication happens in this window)", err
-		}); err != nil {
+		if err := c.shutdown(ctx, "guest shut down (cold migration: the whole replication happens in this window)"); err != nil {
 			return err
 		}
 	}
@@ -289,4 +282,27 @@ func (e *Env) markColdSource(vm string, off bool) error {
 // source powered off.
 func (e *Env) coldSourceWasOff(vm string) bool {
 	return e.State.Get("cutover").Outputs[coldOffKey(vm)] == "off"
+}
+
+// shutdown is the shutdown phase of a cutover window: guest shutdown, hard
+// power-off after the timeout if the plan allows; done is its detail when
+// the guest stopped by itself.
+func (c *vmCutover) shutdown(ctx context.Context, done string) error {
+	c.rep.SourceOff = time.Now()
+	return c.phase("shutdown", func() (string, error) {
+		forced, err := c.onprem.Shutdown(ctx, c.src.Ref, c.shutdownTimeout, c.hard)
+		if forced {
+			return "guest did not stop in time: powered off hard", err
+		}
+		return done, err
+	})
+}
+
+// coldHealth is `ferry status`'s word on a cold VM's replica: no pass every
+// RPO, so no RPO to miss.
+func coldHealth(last, now time.Time) string {
+	if last.IsZero() {
+		return "cold migration: replicated in one pass in its cutover window"
+	}
+	return fmt.Sprintf("cold migration: replica of the powered-off VM as of %s ago (no pass every RPO; the cutover window passes again)", now.Sub(last).Round(time.Second))
 }

@@ -545,14 +545,7 @@ func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStor
 	}); err != nil {
 		return err
 	}
-	c.rep.SourceOff = time.Now()
-	if err := c.phase("shutdown", func() (string, error) {
-		forced, err := c.onprem.Shutdown(ctx, c.src.Ref, c.shutdownTimeout, c.hard)
-		if forced {
-			return "guest did not stop in time: powered off hard", err
-		}
-		return "guest shut down", err
-	}); err != nil {
+	if err := c.shutdown(ctx, "guest shut down"); err != nil {
 		return err
 	}
 	if err := c.phase("final pass", func() (string, error) {

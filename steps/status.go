@@ -57,6 +57,8 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			st.Health = "cut over"
 		case cut[cutoverKey(vm.Name)] == cutoverPowerOnRequested:
 			st.Health = "DECISION NEEDED: the cutover stopped after power-on of the target was requested; " + decisionHint(vm.Name)
+		case e.isCold(vm.Name):
+			st.Health = coldHealth(vs.LastPass, now)
 		case vs.LastPass.IsZero():
 			st.Health = "no replica yet (run the replication step)"
 		case vs.Paused:
