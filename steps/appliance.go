@@ -73,7 +73,7 @@ func (*Appliance) Fields() []Field {
 			ap(func(a *AppliancePlan) *string { return &a.EgressGateway }), inStretchedNetwork, stretchedGateway),
 		str("appliance.datastore", "Datastore", "where the appliance goes (default: the most free space on a host of the uplink port group)", false,
 			ap(func(a *AppliancePlan) *string { return &a.Datastore }), ValidName, nil),
-		str("appliance.ovf", "Appliance OVA", "the vendor's L2VPN client appliance (NSX autonomous edge) .ova/.ovf path or URL", true,
+		str("appliance.ovf", "Appliance OVA", "the vendor's L2VPN client appliance, the NSX autonomous edge: a path or URL of its .ova/.ovf, the NSX Edge OVA from the Broadcom Support Portal (support.broadcom.com, VMware NSX downloads), which ferry deploys as an autonomous edge", true,
 			ap(func(a *AppliancePlan) *string { return &a.OVF }), validOVFSource, nil),
 		{Key: "appliance.properties", Title: "Appliance OVF properties",
 			Description: "values of OVF properties ferry's table does not fill, as key=value, key=value (never passwords)",

@@ -117,7 +117,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			continue
 		}
 		on := "powered on"
-		if vm.PowerOn != nil && !*vm.PowerOn {
+		if vm.Power() == LeaveOff {
 			on = "left powered off"
 		}
 		detail := fmt.Sprintf("cut over into vApp %s of %s on network %s, %s", vm.TargetVApp, env.Plan.VDC, vm.TargetNetwork, on)
@@ -488,7 +488,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if err := c.phase("connect networks", func() (string, error) { return c.connectNetworks(ctx) }); err != nil {
 		return err
 	}
-	if c.plan.PowerOn != nil && !*c.plan.PowerOn {
+	if c.plan.Power() == LeaveOff {
 		c.rep.Note = "left powered off as planned: the downtime lasts until it is powered on"
 		return c.setState(cutoverDone)
 	}

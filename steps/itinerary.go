@@ -2,13 +2,38 @@ package steps
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+)
+
+// Kind is what sort of step a stage is: what a front end needs to know to
+// show it (the wizard has a screen per kind). Steps that are a form, a plan
+// and an apply are KindForm, the zero value.
+type Kind int
+
+const (
+	// KindForm: answers, then plan, apply and result (steps 1 to 3).
+	KindForm Kind = iota
+	// KindExtension: a form step whose success means the stretch is UP on
+	// both ends (step 4).
+	KindExtension
+	// KindVMSelection: the on-prem VMs to pick and the job's options (step 5).
+	KindVMSelection
+	// KindReplication: replication runs and is watched (step 6).
+	KindReplication
+	// KindChecks: connectivity probes across the stretch (step 7).
+	KindChecks
+	// KindCutover: the dangerous step, confirmed by typing the VM names
+	// (step 8).
+	KindCutover
 )
 
 // Stage is one entry of the itinerary: a step and when it applies.
 type Stage struct {
 	Step Step
+	// Kind says how a front end shows the step (default KindForm).
+	Kind Kind
 	// Skip returns why the step does not apply to this plan ("" = it does).
 	Skip func(pf *PlanFile) string
 	// Confirm marks a dangerous step that needs a typed confirmation
@@ -16,12 +41,22 @@ type Stage struct {
 	Confirm bool
 }
 
-// skipReason combines the plan's skip list and the stage's predicate.
-func (st Stage) skipReason(pf *PlanFile) string {
-	for _, id := range pf.Skip {
-		if id == st.Step.ID() {
-			return "the plan says skip: " + id
-		}
+// PlanSkip says why the plan's own skip list skips the step ("" = it does
+// not). It is known before the step is reached, unlike the stage's
+// predicate, which looks at answers earlier steps collect.
+func (st Stage) PlanSkip(pf *PlanFile) string {
+	if id := st.Step.ID(); slices.Contains(pf.Skip, id) {
+		return "skipped by the plan (skip: " + id + ")"
+	}
+	return ""
+}
+
+// SkipReason says why the step does not apply to the plan as it is now
+// ("" = it does): the plan's skip list, then the stage's predicate. The
+// wizard and the headless runner both show it.
+func (st Stage) SkipReason(pf *PlanFile) string {
+	if r := st.PlanSkip(pf); r != "" {
+		return r
 	}
 	if st.Skip != nil {
 		return st.Skip(pf)
@@ -48,11 +83,11 @@ func NewItinerary() Itinerary {
 		{Step: &Rights{}},
 		{Step: &Trunk{}},
 		{Step: &Appliance{}},
-		{Step: &Extension{}},
-		{Step: &VMSelection{}, Skip: noVMs},
-		{Step: &Replicate{}, Skip: noVMs},
-		{Step: &Checks{}, Skip: noVMs},
-		{Step: &Cutover{}, Skip: noVMs, Confirm: true},
+		{Step: &Extension{}, Kind: KindExtension},
+		{Step: &VMSelection{}, Kind: KindVMSelection, Skip: noVMs},
+		{Step: &Replicate{}, Kind: KindReplication, Skip: noVMs},
+		{Step: &Checks{}, Kind: KindChecks, Skip: noVMs},
+		{Step: &Cutover{}, Kind: KindCutover, Skip: noVMs, Confirm: true},
 	}
 }
 

@@ -3,6 +3,7 @@ package steps_test
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -127,6 +128,21 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 	if _, err := (&steps.Appliance{}).Plan(ctx, runner(t, cfg, narrow, "", nil).Env); err == nil ||
 		!strings.Contains(err.Error(), "appliance.sink_vlans") || !strings.Contains(err.Error(), "VLAN 20") {
 		t.Errorf("plan with a sink trunk without VLAN 20: %v", err)
+	}
+
+	// No edge URL in the lab's configuration: step 4 finds the edge at the
+	// management address step 3 gave the appliance.
+	if cfg.Edge.URL != "" {
+		t.Fatalf("the lab configures an edge URL (%s): the appliance's address is not exercised", cfg.Edge.URL)
+	}
+	p4, err := (&steps.Extension{}).Plan(ctx, runner(t, cfg, plan, state, nil).Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(p4.Items, func(it steps.Item) bool {
+		return it.Kind == "edge" && it.Name == l.EdgeURL() && strings.Contains(it.Detail, "management address (nsx_ip_0)")
+	}) {
+		t.Errorf("step 4's plan does not find the edge at the appliance's management address %s: %+v", l.EdgeURL(), p4.Items)
 	}
 
 	// A configured edge URL wins over the appliance's address.

@@ -269,7 +269,7 @@ func (pf *PlanFile) Validate(it Itinerary) error {
 	}
 	seen := map[string]bool{}
 	for _, st := range it {
-		if reason := st.skipReason(pf); reason != "" {
+		if reason := st.SkipReason(pf); reason != "" {
 			continue
 		}
 		for _, f := range st.Step.Fields() {

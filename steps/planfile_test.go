@@ -97,6 +97,8 @@ func TestPlanFileValidation(t *testing.T) {
 			[]string{"appliance.gateway", "10.0.0.1", "172.16.10.0/24"}},
 		{"missing IP", "  ip: 172.16.10.250\n", "",
 			[]string{"appliance.ip", "is required"}},
+		{"missing appliance OVA", "  ovf: https://downloads.example.com/nsx-edge-autonomous.ova\n", "",
+			[]string{"appliance.ovf: is required", "NSX autonomous edge", "NSX Edge OVA", "Broadcom Support Portal (support.broadcom.com, VMware NSX downloads)"}},
 		{"missing org", "org: Company\n", "",
 			[]string{"org: is required"}},
 		{"RPO too short", "rpo: 5m", "rpo: 30s",

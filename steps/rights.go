@@ -17,7 +17,9 @@ import (
 // Default Rights Bundle and the global roles are never changed. The session
 // is the provider administrator's. Rights this Cloud Director does not know
 // (dropped after vCD 9.x) are warnings. The legacy mode writes the org's
-// OrgRights document, as the walkthrough's PowerShell script did.
+// OrgRights document instead of a bundle, as the walkthrough's PowerShell
+// script did, and gives the rights to the user's org-local role as the
+// bundle mode does (an org's rights only say what its roles may hold).
 
 // RightsPlan says how the rights reach the tenant (plan file key rights:).
 type RightsPlan struct {
@@ -43,7 +45,7 @@ func (*Rights) Fields() []Field {
 	}
 	return []Field{
 		orgField(),
-		str("rights.mode", "Rights mode", "bundle (Cloud Director 10: rights bundle and role) or legacy (the org's rights list); default: from the API version", false,
+		str("rights.mode", "Rights mode", "bundle (Cloud Director 10: rights bundle and role) or legacy (the org's rights list and role); default: from the API version", false,
 			rp(func(r *RightsPlan) *string { return &r.Mode }), validRightsMode, nil),
 		str("rights.bundle", "Rights bundle", "ferry's own rights bundle, published to this organization only (never a bundle other organizations get)", false,
 			rp(func(r *RightsPlan) *string { return &r.Bundle }), ValidName, func(pf *PlanFile) string { return vcd.DefaultRightsBundle(pf.Org) }),
@@ -90,38 +92,35 @@ func rightsItems(p *vcd.RightsPlan) []Item {
 			Resource: &Resource{Kind: kind, Name: name}})
 	}
 	only := "org " + s.Org + " only"
-	if p.Mode == vcd.RightsLegacyMode {
-		for _, r := range p.LegacyAdd {
-			add(ActionUpdate, "org rights", s.Org, fmt.Sprintf("add %q (%s)", r.Name, only))
-		}
-	} else {
-		if p.BundleCreate {
-			add(ActionCreate, "rights bundle", s.Bundle, "ferry's own, published to "+only)
-		}
-		for _, r := range p.BundleAdd {
-			add(ActionUpdate, "rights bundle", s.Bundle, fmt.Sprintf("add %q (%s)", r.Name, only))
-		}
-		if p.BundlePublish {
-			add(ActionUpdate, "rights bundle", s.Bundle, "publish to "+only)
-		}
-		role := "org-local role"
-		if p.RoleCreate {
-			add(ActionCreate, role, s.Role, "in "+only)
-		}
-		if len(p.RoleCopy) > 0 {
-			add(ActionUpdate, role, s.Role, fmt.Sprintf("add the %d rights of role %q it lacks (%s)", len(p.RoleCopy), p.UserRole, only))
-		}
-		for _, r := range p.RoleAdd {
-			add(ActionUpdate, role, s.Role, fmt.Sprintf("add %q (%s)", r.Name, only))
-		}
-		if p.RoleAssign {
-			add(ActionUpdate, "user", s.User, fmt.Sprintf("role %q -> %q (%s)", p.UserRole, s.Role, only))
-		}
+	for _, r := range p.LegacyAdd {
+		add(ActionUpdate, "org rights", s.Org, fmt.Sprintf("add %q (%s)", r.Name, only))
+	}
+	if p.BundleCreate {
+		add(ActionCreate, "rights bundle", s.Bundle, "ferry's own, published to "+only)
+	}
+	for _, r := range p.BundleAdd {
+		add(ActionUpdate, "rights bundle", s.Bundle, fmt.Sprintf("add %q (%s)", r.Name, only))
+	}
+	if p.BundlePublish {
+		add(ActionUpdate, "rights bundle", s.Bundle, "publish to "+only)
+	}
+	role := "org-local role"
+	if p.RoleCreate {
+		add(ActionCreate, role, s.Role, "in "+only)
+	}
+	if len(p.RoleCopy) > 0 {
+		add(ActionUpdate, role, s.Role, fmt.Sprintf("add the %d rights of role %q it lacks (%s)", len(p.RoleCopy), p.UserRole, only))
+	}
+	for _, r := range p.RoleAdd {
+		add(ActionUpdate, role, s.Role, fmt.Sprintf("add %q (%s)", r.Name, only))
+	}
+	if p.RoleAssign {
+		add(ActionUpdate, "user", s.User, fmt.Sprintf("role %q -> %q (%s)", p.UserRole, s.Role, only))
 	}
 	if len(items) == 0 {
 		where := fmt.Sprintf("in rights bundle %q and org-local role %q of user %s", s.Bundle, s.Role, s.User)
 		if p.Mode == vcd.RightsLegacyMode {
-			where = "in the org's rights"
+			where = fmt.Sprintf("in the org's rights and org-local role %q of user %s", s.Role, s.User)
 		}
 		items = append(items, Item{Action: ActionExists, Kind: "rights", Name: s.Org,
 			Detail: fmt.Sprintf("all %d edge gateway / L2 VPN rights %s", len(p.Known), where)})
@@ -163,11 +162,11 @@ func (s *Rights) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 			emit(Changed(it))
 		}
 	}
+	first := Resource{Kind: "rights bundle", Name: p.Spec.Bundle}
 	if p.Mode == vcd.RightsLegacyMode {
-		res.Resources = []Resource{{Kind: "org rights", Name: p.Spec.Org}}
-	} else {
-		res.Resources = []Resource{{Kind: "rights bundle", Name: p.Spec.Bundle}, {Kind: "org-local role", Name: p.Spec.Role}, {Kind: "user", Name: p.Spec.User}}
+		first = Resource{Kind: "org rights", Name: p.Spec.Org}
 	}
+	res.Resources = []Resource{first, {Kind: "org-local role", Name: p.Spec.Role}, {Kind: "user", Name: p.Spec.User}}
 	emit(Progress("rights in place", 1))
 	return res, nil
 }

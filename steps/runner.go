@@ -65,7 +65,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			out.AlreadyDone++
 			continue
 		}
-		if reason := st.skipReason(pf); reason != "" {
+		if reason := st.SkipReason(pf); reason != "" {
 			if err := state.Skip(id, reason); err != nil {
 				return out, err
 			}
@@ -229,7 +229,7 @@ func (r *Runner) PlanAll(ctx context.Context) ([]StagePlan, error) {
 	var out []StagePlan
 	var errs []error
 	for i, st := range r.Itinerary {
-		sp := StagePlan{Index: i + 1, Step: st.Step, Status: r.Env.State.Status(st.Step.ID()), Skipped: st.skipReason(r.Env.Plan)}
+		sp := StagePlan{Index: i + 1, Step: st.Step, Status: r.Env.State.Status(st.Step.ID()), Skipped: st.SkipReason(r.Env.Plan)}
 		if sp.Skipped == "" {
 			sp.Plan, sp.Err = st.Step.Plan(ctx, r.Env)
 			if sp.Err != nil {

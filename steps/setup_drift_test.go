@@ -14,12 +14,14 @@ import (
 )
 
 // TestSetupRightsLegacy: with rights.mode legacy, step 1 writes the org's
-// OrgRights list (the walkthrough's PowerShell way), not the bundle.
+// OrgRights list (the walkthrough's PowerShell way), not the bundle, and
+// gives the rights to an org-local role of the tenant user, so that step 2
+// (the L2 VPN server, set up as the tenant) is allowed.
 func TestSetupRightsLegacy(t *testing.T) {
 	l := startLab(t)
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Rights.Mode = "legacy"
-		pf.Skip = append(pf.Skip, "trunk-network", "appliance", "dc-extension")
+		pf.Skip = append(pf.Skip, "appliance", "dc-extension")
 	})
 	ev, err := run(t, l.Config(), plan, "")
 	if err != nil {

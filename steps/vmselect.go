@@ -1,12 +1,14 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ferry-migrate/ferry/replication"
@@ -324,4 +326,160 @@ func configItems(c vmCheck) []Item {
 		items = append(items, Item{Action: ActionExists, Kind: "VM configuration", Name: c.vm.Name, Detail: l})
 	}
 	return items
+}
+
+// PowerOn is what the cutover does with a target VM once it is built and
+// connected (the plan's power_on).
+type PowerOn int
+
+const (
+	// PowerOnTarget powers the target on and waits for its probes: the
+	// default.
+	PowerOnTarget PowerOn = iota
+	// LeaveOff leaves the target powered off: the downtime lasts until
+	// someone powers it on.
+	LeaveOff
+)
+
+// Toggle is the other choice.
+func (p PowerOn) Toggle() PowerOn {
+	if p == LeaveOff {
+		return PowerOnTarget
+	}
+	return LeaveOff
+}
+
+// String is p as the plan's power_on and a Bool field write it: true or
+// false.
+func (p PowerOn) String() string { return strconv.FormatBool(p == PowerOnTarget) }
+
+// Power is the VM's power-on choice (power_on; default PowerOnTarget).
+func (vm VMPlan) Power() PowerOn {
+	if vm.PowerOn != nil && !*vm.PowerOn {
+		return LeaveOff
+	}
+	return PowerOnTarget
+}
+
+// SetPower writes choice p as the VM's power_on.
+func (vm *VMPlan) SetPower(p PowerOn) {
+	on := p == PowerOnTarget
+	vm.PowerOn = &on
+}
+
+// WavePower is the power-on choice to offer for a cutover of vms: LeaveOff
+// when any of them is to be left off, so that nobody powers on what the
+// plan says to leave off by confirming a default.
+func WavePower(vms []VMPlan) PowerOn {
+	for _, vm := range vms {
+		if vm.Power() == LeaveOff {
+			return LeaveOff
+		}
+	}
+	return PowerOnTarget
+}
+
+// SetPower gives the plan's VMs named in names the power-on choice p; the
+// others keep theirs.
+func (pf *PlanFile) SetPower(names []string, p PowerOn) {
+	for i := range pf.VMs {
+		if slices.Contains(names, pf.VMs[i].Name) {
+			pf.VMs[i].SetPower(p)
+		}
+	}
+}
+
+// JobOptions are VM selection's answers besides the VMs: one set for every
+// VM selected together.
+type JobOptions struct {
+	Job, RPO, VDC, Network, Storage string
+	Power                           PowerOn
+}
+
+// JobOptions are the job's options as the plan has them: the plan's job,
+// RPO and VDC, and the target network, storage policy and power-on choice of
+// its VMs (the last VM's, as they were written together).
+func (e *Env) JobOptions() JobOptions {
+	pf := e.Plan
+	o := JobOptions{Job: pf.Job, RPO: pf.RPO, VDC: pf.VDC, Network: pf.Network.Name}
+	for _, vm := range pf.VMs {
+		if vm.TargetNetwork != "" {
+			o.Network = vm.TargetNetwork
+		}
+		o.Storage = vm.StorageProfile
+		if vm.PowerOn != nil {
+			o.Power = vm.Power()
+		}
+	}
+	return o
+}
+
+// Fields are the job's options as Fields over o, checked by the plan's
+// validators; defaultJob names the job when the operator does not.
+func (o *JobOptions) Fields(defaultJob func() string) []Field {
+	f := func(key, title, desc string, req bool, p *string, v func(string, *PlanFile) error, def func(*PlanFile) string) Field {
+		return Field{Key: key, Title: title, Description: desc, Required: req, Validate: v, Default: def,
+			Get: func(*PlanFile) string { return *p }, Set: func(_ *PlanFile, v string) { *p = v }}
+	}
+	return []Field{
+		f("job", "Job name", "a name for this migration job", false, &o.Job, ValidName, func(*PlanFile) string { return defaultJob() }),
+		f("rpo", "RPO", "how old the replica may get: 1m to 24h (Extender's best was 5m)", false, &o.RPO, ValidRPO, fixed(DefaultRPO)),
+		f("vdc", "Target VDC", "the org VDC that receives the VMs", true, &o.VDC, ValidName, nil),
+		f("target_network", "Target network", "the stretched org VDC network the VMs attach to", true, &o.Network, ValidName,
+			func(pf *PlanFile) string { return pf.Network.Name }),
+		f("storage_profile", "Storage policy", "the VDC storage policy for the disks (empty: the VDC default)", false, &o.Storage, ValidName, nil),
+		{Key: "power_on", Title: "Power on", Description: "power the VMs on in Cloud Director after the cutover (space toggles)", Bool: true,
+			Validate: ValidBool, Default: fixed(PowerOnTarget.String()),
+			Get: func(*PlanFile) string { return o.Power.String() },
+			Set: func(_ *PlanFile, v string) {
+				// The field refuses anything but a boolean; empty is the default.
+				if on, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil && !on {
+					o.Power = LeaveOff
+				} else {
+					o.Power = PowerOnTarget
+				}
+			}},
+	}
+}
+
+// DefaultJobName names a job after its VMs: the ones cut over in earlier
+// waves, then selected (in that order, each once).
+func (e *Env) DefaultJobName(selected []string) string {
+	names := e.CutOverVMs()
+	for _, n := range selected {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0] + "-Migration"
+	case 2:
+		return names[0] + "-" + names[1] + "-Migration"
+	}
+	return fmt.Sprintf("%s-and-%d-more-Migration", names[0], len(names)-1)
+}
+
+// SelectVMs writes a selection and its options into the plan: the VMs cut
+// over in earlier waves stay as they were (the record of what moved, and
+// what keeps them out of replication); every other VM of the plan is
+// replaced by names, each with the options (an empty RPO: DefaultRPO).
+func (e *Env) SelectVMs(names []string, o JobOptions) {
+	pf := e.Plan
+	rpo := cmp.Or(o.RPO, DefaultRPO)
+	pf.VDC, pf.RPO, pf.Job = o.VDC, rpo, o.Job
+	var vms []VMPlan
+	for _, vm := range pf.VMs {
+		if e.VMPhase(vm.Name) == VMCutOver {
+			vms = append(vms, vm)
+		}
+	}
+	for _, n := range names {
+		vm := VMPlan{Name: n, TargetVApp: n, TargetNetwork: o.Network, StorageProfile: o.Storage, RPO: rpo}
+		vm.SetPower(o.Power)
+		vms = append(vms, vm)
+	}
+	pf.VMs = vms
 }

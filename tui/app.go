@@ -22,7 +22,6 @@ import (
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vsphere"
-	"gopkg.in/yaml.v3"
 )
 
 // Deps is everything the wizard works with. Infrastructure comes in only
@@ -35,11 +34,12 @@ type Deps struct {
 	// Itinerary defaults to steps.NewItinerary().
 	Itinerary steps.Itinerary
 	// Inventory lists the on-prem VMs for the VM selection screen.
-	// Default: Env.OnPrem(ctx).VMs(ctx).
+	// Default: Env.OnPremVMs.
 	Inventory func(ctx context.Context) ([]vsphere.VM, error)
 	// Choices lists the values a field may take, by field key
 	// ("org", "vdc", "edge_gateway", "appliance.stretched_portgroup"); a nil
-	// list means free text. Default: port groups from the on-prem vCenter.
+	// list means free text. Default: Env.Choices (Cloud Director and the
+	// on-prem vCenter).
 	Choices func(ctx context.Context, key string) ([]string, error)
 	Feeds   Feeds
 	// ReadOnly removes the dangerous action (the cutover) entirely, for
@@ -90,14 +90,8 @@ func (w *wiring) spin() string { return w.spinFrame }
 // planSkip is the plan's own skip list (what the sidebar shows before a
 // step is reached); skipReason adds the stage's predicate, evaluated when
 // the step is reached because earlier screens fill in the answers it
-// looks at (the VMs).
-func (w *wiring) planSkip(i int) string {
-	id := w.it[i].Step.ID()
-	if slices.Contains(w.env.Plan.Skip, id) {
-		return "skipped by the plan (skip: " + id + ")"
-	}
-	return ""
-}
+// looks at (the VMs). Both are the steps' words.
+func (w *wiring) planSkip(i int) string { return w.it[i].PlanSkip(w.env.Plan) }
 
 // status is step i's status for the plan as it is now: a step done before
 // VMs were added to the plan (a second wave) is pending again.
@@ -110,34 +104,18 @@ func (w *wiring) status(i int) steps.Status {
 	return st
 }
 
-func (w *wiring) skipReason(i int) string {
-	if r := w.planSkip(i); r != "" {
-		return r
-	}
-	if st := w.it[i]; st.Skip != nil {
-		return st.Skip(w.env.Plan)
-	}
-	return ""
-}
+func (w *wiring) skipReason(i int) string { return w.it[i].SkipReason(w.env.Plan) }
 
 // save completes the answers with their defaults, as `ferry run` does
-// before the first step, and writes them off the Update loop: a snapshot
-// (a YAML round trip, so fields added to the plan later are copied too) goes
-// to the command, and a failure to write is shown, not fatal.
+// before the first step, and writes them off the Update loop: a deep copy
+// (steps.PlanFile.Clone) goes to the command, and a failure to write is
+// shown, not fatal.
 func (w *wiring) save() tea.Cmd {
 	w.env.Plan.ApplyDefaults(w.it)
 	if w.savePlan == nil {
 		return nil
 	}
-	b, err := yaml.Marshal(w.env.Plan)
-	if err != nil {
-		return flash("could not save the answers: " + err.Error())
-	}
-	snap, err := steps.ParsePlanFile(b)
-	if err != nil {
-		return flash("could not save the answers: " + err.Error())
-	}
-	savePlan := w.savePlan
+	snap, savePlan := w.env.Plan.Clone(), w.savePlan
 	return func() tea.Msg {
 		if err := savePlan(snap); err != nil {
 			return flashMsg{Text: "could not save the answers: " + err.Error()}
@@ -207,10 +185,10 @@ func New(ctx context.Context, d Deps) *Model {
 	w := &wiring{ctx: ctx, cfg: d.Config, env: d.Env, it: d.Itinerary, inventory: d.Inventory, choices: d.Choices,
 		feeds: d.Feeds, savePlan: d.SavePlan, readOnly: d.ReadOnly, labDir: d.LabDir, dash: &DashboardState{}, now: d.Now}
 	if w.inventory == nil {
-		w.inventory = envInventory(d.Env)
+		w.inventory = d.Env.OnPremVMs
 	}
 	if w.choices == nil {
-		w.choices = envChoices(d.Env)
+		w.choices = d.Env.Choices
 	}
 	m := &Model{w: w, width: 80, height: 24, help: help.New(),
 		spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)), asks: make(chan secretAskMsg)}
@@ -229,15 +207,14 @@ func New(ctx context.Context, d Deps) *Model {
 
 func newScreen(w *wiring, i int) screen {
 	st := w.it[i]
-	switch st.Step.ID() {
-	case "vm-selection":
+	switch st.Kind {
+	case steps.KindVMSelection:
 		return newVMScreen(w, i)
-	case "replication":
+	case steps.KindReplication:
 		return newReplicationScreen(w, i)
-	case "checks":
+	case steps.KindChecks:
 		return newChecksScreen(w, i)
-	}
-	if st.Confirm {
+	case steps.KindCutover:
 		return newCutoverScreen(w, i)
 	}
 	return newStepScreen(w, i)

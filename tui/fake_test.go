@@ -169,10 +169,16 @@ func fakeItinerary() (steps.Itinerary, map[string]*fakeStep) {
 		byID[f.id] = f
 		st := steps.Stage{Step: f}
 		switch f.id {
-		case "replication", "checks":
-			st.Skip = noVMs
+		case "dc-extension":
+			st.Kind = steps.KindExtension
+		case "vm-selection":
+			st.Kind = steps.KindVMSelection
+		case "replication":
+			st.Skip, st.Kind = noVMs, steps.KindReplication
+		case "checks":
+			st.Skip, st.Kind = noVMs, steps.KindChecks
 		case "cutover":
-			st.Skip, st.Confirm = noVMs, true
+			st.Skip, st.Confirm, st.Kind = noVMs, true, steps.KindCutover
 		}
 		it = append(it, st)
 	}

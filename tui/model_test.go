@@ -160,6 +160,12 @@ func TestFailureShowsReasonAndSkipForNotBuilt(t *testing.T) {
 		t.Fatalf("state %s, want skipped", st)
 	}
 	h.mustSee(t, "↷ skipped")
+	// A wizard started again shows the reason in the steps' words, as
+	// `ferry run` prints it.
+	h2 := newHarness(t, setup{pf: h.env.Plan, done: []string{"rights", "trunk-network", "appliance"}})
+	h2.start(120, 40)
+	h2.send(press("["))
+	h2.mustSee(t, "skipped by the plan (skip: dc-extension)")
 }
 
 func toVMScreen(t *testing.T, w, hgt int) *harness {

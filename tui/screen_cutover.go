@@ -3,7 +3,6 @@ package tui
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -22,7 +21,7 @@ type cutoverScreen struct {
 	idx     int
 	run     stepRun
 	typed   textinput.Model
-	powerOn bool
+	power   steps.PowerOn
 	problem string // why the confirmation was refused
 	// The projected downtime of each VM (steps.Env.ProjectDowntime), read
 	// again at most every projectionTTL: the view must not read the
@@ -49,13 +48,7 @@ func (s *cutoverScreen) projection(vm string) *steps.DowntimeEstimate {
 func newCutoverScreen(w *wiring, idx int) *cutoverScreen {
 	in := newInput()
 	in.Prompt = "> "
-	s := &cutoverScreen{w: w, idx: idx, run: newStepRun(w, idx), typed: in, powerOn: true}
-	for _, vm := range w.env.Plan.VMs {
-		if vm.PowerOn != nil && !*vm.PowerOn {
-			s.powerOn = false
-		}
-	}
-	return s
+	return &cutoverScreen{w: w, idx: idx, run: newStepRun(w, idx), typed: in, power: steps.WavePower(w.env.Plan.VMs)}
 }
 
 func (s *cutoverScreen) init() tea.Cmd {
@@ -143,7 +136,7 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 			s.typed.Blur() // as on every form: esc leaves the field
 			return nil
 		case km.Type == tea.KeyCtrlO:
-			s.powerOn = !s.powerOn
+			s.power = s.power.Toggle()
 			return nil
 		case km.Type == tea.KeyEnter:
 			return s.confirm()
@@ -190,12 +183,7 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 		}
 	}
 	// The toggle is for the VMs cut over now; the others keep their answer.
-	for i := range pf.VMs {
-		if slices.Contains(vms, pf.VMs[i].Name) {
-			on := s.powerOn
-			pf.VMs[i].PowerOn = &on
-		}
-	}
+	pf.SetPower(vms, s.power)
 	s.w.env.CutoverVMs = vms
 	s.typed.Blur()
 	s.run.confirmed = true
@@ -269,7 +257,7 @@ func (s *cutoverScreen) confirmLines(width int) []string {
 		return append(out, "", sWarn.Render(trunc("Read-only session: the cutover is not available here.", width)))
 	}
 	box := "[ ]"
-	if s.powerOn {
+	if s.power == steps.PowerOnTarget {
 		box = "[x]"
 	}
 	out = append(out, "", box+" power on after cutover "+sDim.Render("(ctrl+o)"), "")

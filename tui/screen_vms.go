@@ -3,7 +3,6 @@ package tui
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/textinput"
@@ -14,11 +13,6 @@ import (
 
 // DefaultRPO is the wizard's RPO for a new job: the same as a plan's.
 const DefaultRPO = steps.DefaultRPO
-
-// vmOptions are the job's answers besides the VMs.
-type vmOptions struct {
-	Job, RPO, VDC, Network, Storage, PowerOn string
-}
 
 // vmScreen is step 5: the on-prem VMs in a table with a filter and
 // multi-select (powered-off VMs are listed but refused, with the reason),
@@ -37,7 +31,7 @@ type vmScreen struct {
 	onForm   bool // focus on the options instead of the table
 	notice   string
 
-	opts vmOptions
+	opts steps.JobOptions
 	// autoJob is the job name filled in from the default: it follows the
 	// selection until the operator types one.
 	autoJob string
@@ -48,20 +42,11 @@ type vmScreen struct {
 func newVMScreen(w *wiring, idx int) *vmScreen {
 	pf := w.env.Plan
 	s := &vmScreen{w: w, idx: idx, selected: map[string]bool{}, run: newStepRun(w, idx)}
-	s.opts = vmOptions{Job: pf.Job, RPO: pf.RPO, VDC: pf.VDC, Network: pf.Network.Name, PowerOn: "true"}
-	for _, vm := range pf.VMs {
-		// A VM cut over in an earlier wave stays in the plan (its record)
-		// but is not selected again.
-		if w.env.VMPhase(vm.Name) != steps.VMCutOver {
-			s.selected[vm.Name] = true
-		}
-		if vm.TargetNetwork != "" {
-			s.opts.Network = vm.TargetNetwork
-		}
-		s.opts.Storage = vm.StorageProfile
-		if vm.PowerOn != nil {
-			s.opts.PowerOn = fmt.Sprint(*vm.PowerOn)
-		}
+	s.opts = w.env.JobOptions()
+	// A VM cut over in an earlier wave stays in the plan (its record) but
+	// is not selected again.
+	for _, vm := range w.env.Migrating() {
+		s.selected[vm.Name] = true
 	}
 	s.filter = newInput()
 	s.filter.Prompt = "/"
@@ -75,29 +60,21 @@ func newVMScreen(w *wiring, idx int) *vmScreen {
 	return s
 }
 
-// defaultJob names the job after its VMs: the earlier waves' and the
-// selected ones.
+// defaultJob names the job after its VMs (steps decide how): the selected
+// ones, those of the plan first.
 func (s *vmScreen) defaultJob() string {
-	names := s.w.env.CutOverVMs()
+	var names []string
 	for _, vm := range s.w.env.Plan.VMs {
-		if s.selected[vm.Name] && !slices.Contains(names, vm.Name) {
+		if s.selected[vm.Name] {
 			names = append(names, vm.Name)
 		}
 	}
 	for _, vm := range s.vms {
-		if s.selected[vm.Name] && !slices.Contains(names, vm.Name) {
+		if s.selected[vm.Name] {
 			names = append(names, vm.Name)
 		}
 	}
-	switch len(names) {
-	case 0:
-		return ""
-	case 1:
-		return names[0] + "-Migration"
-	case 2:
-		return names[0] + "-" + names[1] + "-Migration"
-	}
-	return fmt.Sprintf("%s-and-%d-more-Migration", names[0], len(names)-1)
+	return s.w.env.DefaultJobName(names)
 }
 
 // reselected follows a change of the selection: a job name that was the
@@ -109,26 +86,10 @@ func (s *vmScreen) reselected() {
 	}
 }
 
-// fields are the job's options as steps.Fields over s.opts, validated by
-// the steps validators.
+// fields are the job's options (steps.JobOptions.Fields over s.opts),
+// then the step's own answers.
 func (s *vmScreen) fields() []steps.Field {
-	o := &s.opts
-	f := func(key, title, desc string, req bool, p *string, v func(string, *steps.PlanFile) error, def func(*steps.PlanFile) string) steps.Field {
-		return steps.Field{Key: key, Title: title, Description: desc, Required: req, Validate: v, Default: def,
-			Get: func(*steps.PlanFile) string { return *p }, Set: func(_ *steps.PlanFile, v string) { *p = v }}
-	}
-	own := []steps.Field{
-		f("job", "Job name", "a name for this migration job", false, &o.Job, steps.ValidName, func(*steps.PlanFile) string { return s.defaultJob() }),
-		f("rpo", "RPO", "how old the replica may get: 1m to 24h (Extender's best was 5m)", false, &o.RPO, steps.ValidRPO,
-			func(*steps.PlanFile) string { return DefaultRPO }),
-		f("vdc", "Target VDC", "the org VDC that receives the VMs", true, &o.VDC, steps.ValidName, nil),
-		f("target_network", "Target network", "the stretched org VDC network the VMs attach to", true, &o.Network, steps.ValidName,
-			func(pf *steps.PlanFile) string { return pf.Network.Name }),
-		f("storage_profile", "Storage policy", "the VDC storage policy for the disks (empty: the VDC default)", false, &o.Storage, steps.ValidName, nil),
-		f("power_on", "Power on", "power the VMs on in Cloud Director after the cutover (space toggles)", false, &o.PowerOn, steps.ValidBool,
-			func(*steps.PlanFile) string { return "true" }),
-	}
-	own[len(own)-1].Bool = true
+	own := s.opts.Fields(s.defaultJob)
 	// Answers the step asks for that this screen does not cover yet are
 	// edited as they are, in the plan.
 	for _, sf := range s.w.it[s.idx].Step.Fields() {
@@ -340,29 +301,10 @@ func (s *vmScreen) submit() tea.Cmd {
 		s.notice = "Select at least one powered-on VM with space first."
 		return nil
 	}
-	pf := s.w.env.Plan
-	on, err := strconv.ParseBool(s.opts.PowerOn)
-	if err != nil {
-		on = true // the form refuses anything but a boolean; empty is the default
-	}
 	if s.opts.Job == s.defaultJob() {
 		s.autoJob = s.opts.Job
 	}
-	rpo := rpoOrDefault(s.opts.RPO)
-	pf.VDC, pf.RPO, pf.Job = s.opts.VDC, rpo, s.opts.Job
-	// VMs cut over in earlier waves stay as they were: the record of what
-	// moved, and what keeps them out of replication.
-	var vms []steps.VMPlan
-	for _, vm := range pf.VMs {
-		if s.w.env.VMPhase(vm.Name) == steps.VMCutOver {
-			vms = append(vms, vm)
-		}
-	}
-	pf.VMs = vms
-	for _, n := range names {
-		p := on
-		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: s.opts.Network, StorageProfile: s.opts.Storage, RPO: rpo, PowerOn: &p})
-	}
+	s.w.env.SelectVMs(names, s.opts)
 	s.onForm = false
 	return tea.Batch(s.w.save(), s.run.begin())
 }
@@ -525,7 +467,7 @@ func (s *vmScreen) view(width, height int) string {
 	} else {
 		o := s.opts
 		formLines = []string{sDim.Render(trunc(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · power on %s  (tab: options)",
-			orDash(s.form.fields[0].f.Value(s.w.env.Plan)), orDash(rpoOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.PowerOn), width))}
+			orDash(s.form.fields[0].f.Value(s.w.env.Plan)), orDash(rpoOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.Power), width))}
 	}
 	// The notice (why a VM cannot be selected) gets up to two lines.
 	var notice []string

@@ -378,7 +378,7 @@ func errText(err error) string {
 // doneLines is what a step says about its result beyond the summary
 // (step 4: both ends of the stretch are UP).
 func (r *stepRun) doneLines(width int) []string {
-	if r.id() != "dc-extension" {
+	if r.stage.Kind != steps.KindExtension {
 		return nil
 	}
 	return wrapped("The stretch is UP on both ends: the L2VPN server session in Cloud Director and the on-prem client appliance report UP.", width, 0, sOK)

@@ -103,7 +103,7 @@ type RightsPlan struct {
 func (p *RightsPlan) Reach() string {
 	s := p.Spec
 	if p.Mode == RightsLegacyMode {
-		return "org " + s.Org + " only"
+		return fmt.Sprintf("org %s only: the org's rights list, org-local role %q, user %s", s.Org, s.Role, s.User)
 	}
 	return fmt.Sprintf("org %s only: rights bundle %q (published to no other org), org-local role %q, user %s", s.Org, s.Bundle, s.Role, s.User)
 }
@@ -112,11 +112,8 @@ func (p *RightsPlan) Reach() string {
 func (p *RightsPlan) Changes() []string {
 	var out []string
 	s := p.Spec
-	if p.Mode == RightsLegacyMode {
-		for _, r := range p.LegacyAdd {
-			out = append(out, fmt.Sprintf("+ org %s rights: add %q", s.Org, r.Name))
-		}
-		return out
+	for _, r := range p.LegacyAdd {
+		out = append(out, fmt.Sprintf("+ org %s rights: add %q", s.Org, r.Name))
 	}
 	if p.BundleCreate {
 		out = append(out, fmt.Sprintf("+ rights bundle %q: create, for org %s only", s.Bundle, s.Org))
@@ -199,11 +196,12 @@ func (c *Client) PlanRights(spec RightsSpec) (*RightsPlan, error) {
 			return nil, err
 		}
 		p.LegacyAdd = missing(p.Known, have.names())
-		return p, nil
-	}
-	if err := c.planBundle(p); err != nil {
+	} else if err := c.planBundle(p); err != nil {
 		return nil, err
 	}
+	// In both modes the rights reach the user only through its role: an
+	// org's rights list (or bundle) says what the org may grant, a role
+	// what a user has.
 	if err := planRole(adminOrg, p); err != nil {
 		return nil, err
 	}
@@ -325,11 +323,10 @@ func (c *Client) ApplyRights(p *RightsPlan) error {
 	if err != nil {
 		return err
 	}
-	if p.Mode == RightsLegacyMode {
-		if len(p.LegacyAdd) == 0 {
-			return nil
+	if len(p.LegacyAdd) > 0 {
+		if err := c.addOrgRights(adminOrg, p.LegacyAdd); err != nil {
+			return err
 		}
-		return c.addOrgRights(adminOrg, p.LegacyAdd)
 	}
 	if p.BundleCreate || len(p.BundleAdd) > 0 || p.BundlePublish {
 		var bundle *govcd.RightsBundle

@@ -102,7 +102,7 @@ func TestRightsPlanApplyIdempotent(t *testing.T) {
 func TestRightsLegacyMode(t *testing.T) {
 	l := startLab(t)
 	sys := login(t, l.Config().VCD)
-	spec := vcd.RightsSpec{Org: "Company", Mode: vcd.RightsLegacyMode}
+	spec := vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username, Mode: vcd.RightsLegacyMode}
 	p, err := sys.PlanRights(spec)
 	if err != nil {
 		t.Fatal(err)

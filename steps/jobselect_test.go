@@ -1,0 +1,90 @@
+package steps
+
+import (
+	"testing"
+)
+
+// TestPowerOnChoice: the plan's power_on read and written as a typed
+// choice; absent means power on.
+func TestPowerOnChoice(t *testing.T) {
+	off, on := false, true
+	if p := (VMPlan{}).Power(); p != PowerOnTarget {
+		t.Fatalf("no power_on: %v, want power on", p)
+	}
+	if p := (VMPlan{PowerOn: &off}).Power(); p != LeaveOff {
+		t.Fatalf("power_on: false: %v, want leave off", p)
+	}
+	if p := (VMPlan{PowerOn: &on}).Power(); p != PowerOnTarget {
+		t.Fatalf("power_on: true: %v, want power on", p)
+	}
+	if PowerOnTarget.Toggle() != LeaveOff || LeaveOff.Toggle() != PowerOnTarget {
+		t.Fatal("Toggle does not switch")
+	}
+	vms := []VMPlan{{Name: "a"}, {Name: "b", PowerOn: &on}}
+	if WavePower(vms) != PowerOnTarget {
+		t.Fatal("WavePower of VMs that all power on: want power on")
+	}
+	vms = append(vms, VMPlan{Name: "c", PowerOn: &off})
+	if WavePower(vms) != LeaveOff {
+		t.Fatal("WavePower with one VM left off: want leave off (never power on what the plan leaves off)")
+	}
+	pf := &PlanFile{VMs: vms}
+	pf.SetPower([]string{"a", "c"}, LeaveOff)
+	if pf.VMs[0].Power() != LeaveOff || pf.VMs[1].Power() != PowerOnTarget || pf.VMs[2].Power() != LeaveOff {
+		t.Fatalf("SetPower(a, c, off): %v %v %v", pf.VMs[0].Power(), pf.VMs[1].Power(), pf.VMs[2].Power())
+	}
+	// The field the wizard shows writes the choice, never a string.
+	o := &JobOptions{}
+	fs := o.Fields(func() string { return "" })
+	power := fs[len(fs)-1]
+	if power.Key != "power_on" || !power.Bool || power.Get(nil) != "true" {
+		t.Fatalf("power field %q bool=%v value %q", power.Key, power.Bool, power.Get(nil))
+	}
+	for v, want := range map[string]PowerOn{"false": LeaveOff, "FALSE": LeaveOff, "0": LeaveOff, "true": PowerOnTarget, "": PowerOnTarget} {
+		power.Set(nil, v)
+		if o.Power != want {
+			t.Errorf("power_on %q: %v, want %v", v, o.Power, want)
+		}
+	}
+}
+
+// TestSelectVMsSecondWave: a selection replaces the plan's VMs but keeps
+// those cut over in an earlier wave; the default job name counts them; the
+// options read back are the ones written.
+func TestSelectVMsSecondWave(t *testing.T) {
+	env := waveEnv(t) // WebApp2 cut over
+	env.Plan.Network.Name = "company-network"
+	if got, want := env.DefaultJobName(nil), "WebApp2-Migration"; got != want {
+		t.Fatalf("DefaultJobName() = %q, want %q", got, want)
+	}
+	if got, want := env.DefaultJobName([]string{"WebApp1", "WebApp2"}), "WebApp2-WebApp1-Migration"; got != want {
+		t.Fatalf("DefaultJobName(WebApp1, WebApp2) = %q, want %q", got, want)
+	}
+	if got, want := env.DefaultJobName([]string{"WebApp1", "WebApp3"}), "WebApp2-and-2-more-Migration"; got != want {
+		t.Fatalf("DefaultJobName(WebApp1, WebApp3) = %q, want %q", got, want)
+	}
+	o := env.JobOptions()
+	if o.Network != "company-network" || o.Power != PowerOnTarget || o.RPO != "" {
+		t.Fatalf("options of the plan: %+v", o)
+	}
+	o.VDC, o.Job, o.Storage, o.Power = "Company-VDC", "wave-2", "gold", LeaveOff
+	env.SelectVMs([]string{"WebApp1", "WebApp3"}, o)
+	pf := env.Plan
+	if len(pf.VMs) != 3 || pf.VMs[0].Name != "WebApp2" || pf.VMs[1].Name != "WebApp1" || pf.VMs[2].Name != "WebApp3" {
+		t.Fatalf("VMs %+v: want WebApp2 (cut over, kept) then WebApp1, WebApp3", pf.VMs)
+	}
+	if pf.VMs[0].PowerOn != nil || pf.VMs[0].StorageProfile != "" {
+		t.Fatalf("the cut-over VM changed: %+v", pf.VMs[0])
+	}
+	for _, vm := range pf.VMs[1:] {
+		if vm.TargetVApp != vm.Name || vm.TargetNetwork != "company-network" || vm.StorageProfile != "gold" || vm.RPO != DefaultRPO || vm.Power() != LeaveOff {
+			t.Fatalf("selected VM %+v", vm)
+		}
+	}
+	if pf.VDC != "Company-VDC" || pf.Job != "wave-2" || pf.RPO != DefaultRPO {
+		t.Fatalf("plan vdc %q job %q rpo %q", pf.VDC, pf.Job, pf.RPO)
+	}
+	if got := env.JobOptions(); got.Power != LeaveOff || got.Storage != "gold" || got.VDC != "Company-VDC" || got.Job != "wave-2" {
+		t.Fatalf("options read back %+v", got)
+	}
+}
