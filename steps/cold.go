@@ -89,6 +89,15 @@ func (e *Env) isCold(vm string) bool {
 	return e.State.Get("replication").Outputs[coldKey(vm)] == ModeCold
 }
 
+// ColdNote is what the cutover confirmation says of a VM step 6 found to
+// be migrated cold ("" for a warm one).
+func (e *Env) ColdNote(vm string) string {
+	if !e.isCold(vm) {
+		return ""
+	}
+	return "cold migration: a running source is shut down first, then one pass without a snapshot inside the window"
+}
+
 // splitCold splits vms into the warm ones and the cold ones (with the
 // source of each cold one), and records each cold one for the scheduler.
 func (e *Env) splitCold(ctx context.Context, vms []VMPlan) (warm []VMPlan, cold []coldVM, err error) {
