@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestBenchReplicateCPUProfile: --cpuprofile writes a profile pprof reads.
@@ -30,7 +32,7 @@ func TestBenchRPOUsage(t *testing.T) {
 		{"--vms 0", "--vms"}, {"--vms 101", "--vms"}, {"--rpo 30s", "--rpo"}, {"--minutes 0", "--minutes"}, {"--minutes -1", "--minutes"},
 	} {
 		out, err := exec.Command(ferryBin, append([]string{"bench", "rpo"}, strings.Fields(c.args)...)...).CombinedOutput()
-		if code := exitCodeOf(err); code != exitUsage || !strings.Contains(string(out), c.flag) {
+		if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), c.flag) {
 			t.Errorf("bench rpo %s: exit %d, %q: want a usage error naming %s", c.args, code, out, c.flag)
 		}
 	}

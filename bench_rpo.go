@@ -175,7 +175,7 @@ func (w *rpoWatch) handle(e replication.Event) {
 }
 
 // sample records the replicas' ages now.
-func (w *rpoWatch) sample(st []replication.JobStatus, rpo time.Duration) {
+func (w *rpoWatch) sample(st []replication.JobStatus) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, s := range st {
@@ -186,7 +186,7 @@ func (w *rpoWatch) sample(st []replication.JobStatus, rpo time.Duration) {
 		if age > w.worst {
 			w.worst, w.worstVM = age, s.VM
 		}
-		if age > rpo || s.Paused {
+		if s.Health == replication.HealthMissed || s.Paused {
 			w.missed[s.VM] = true
 		}
 	}
@@ -225,7 +225,7 @@ func benchRPO(cmd *cobra.Command, o rpoBenchOptions) (*rpoBenchResult, error) {
 	pf.VMs = nil
 	var names []string
 	for _, vm := range l.WebApps() {
-		pf.VMs = append(pf.VMs, steps.VMPlan{Name: vm.Name, RPO: o.RPO.String()})
+		pf.VMs = append(pf.VMs, steps.VMPlan{Name: vm.Name, RPO: replication.RPO(o.RPO)})
 		names = append(names, vm.Name)
 	}
 	it := steps.NewItinerary()
@@ -278,7 +278,7 @@ watch:
 		case <-end:
 			break watch
 		case <-tick.C:
-			w.sample(sched.Status(), o.RPO)
+			w.sample(sched.Status())
 			if time.Since(progress) >= 30*time.Second {
 				progress = time.Now()
 				w.mu.Lock()
@@ -291,7 +291,7 @@ watch:
 			}
 		}
 	}
-	w.sample(sched.Status(), o.RPO)
+	w.sample(sched.Status())
 	w.mu.Lock()
 	w.to = time.Now()
 	res.watched = w.to.Sub(w.from)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 )
@@ -43,7 +43,7 @@ func TestConfigWinsOverEnvironment(t *testing.T) {
 		var o, e strings.Builder
 		cmd.Stdout, cmd.Stderr = &o, &e
 		err := cmd.Run()
-		return o.String(), e.String(), exitCodeOf(err)
+		return o.String(), e.String(), labtest.ExitCode(err)
 	}
 
 	out, errOut, code := run("plan", "--plan", l.PlanPath())
@@ -92,7 +92,7 @@ func TestConfigWinsOverEnvironment(t *testing.T) {
 	cmd = exec.Command(ferryBin, "plan", "--plan", l.PlanPath())
 	cmd.Env = append(cleanEnv(), "VCD_URL=http://"+strings.TrimPrefix(prod.URL, "https://")+"/api", "VCD_PASSWORD=prod-secret")
 	b, err = cmd.CombinedOutput()
-	if code := exitCodeOf(err); code != exitUsage || !strings.Contains(string(b), "Cloud Director") || !strings.Contains(string(b), "plain HTTP") {
+	if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(b), "Cloud Director") || !strings.Contains(string(b), "plain HTTP") {
 		t.Errorf("VCD_URL=http://...: exit %d\n%s", code, b)
 	}
 }
@@ -116,7 +116,7 @@ func TestRunTakesTheLockBeforeReadingState(t *testing.T) {
 	cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath())
 	cmd.Env = cleanEnv()
 	out, err := cmd.CombinedOutput()
-	if code := exitCodeOf(err); code == 0 || !strings.Contains(string(out), "is in use by ferry process") {
+	if code := labtest.ExitCode(err); code == 0 || !strings.Contains(string(out), "is in use by ferry process") {
 		t.Fatalf("the losing run: exit %d\n%s", code, out)
 	}
 	if strings.Contains(string(out), "corrupt") {
@@ -163,7 +163,7 @@ func TestPreflightProvesTheReceiver(t *testing.T) {
 			cmd := exec.Command(ferryBin, "--config", path, "run", "--plan", l.PlanPath(), "--state", state)
 			cmd.Env = cleanEnv()
 			out, err := cmd.CombinedOutput()
-			if code := exitCodeOf(err); code != exitFailed || !strings.Contains(string(out), "replication receiver") ||
+			if code := labtest.ExitCode(err); code != exitFailed || !strings.Contains(string(out), "replication receiver") ||
 				!strings.Contains(string(out), "nothing was changed") {
 				t.Fatalf("exit %d\n%s", code, out)
 			}
@@ -180,10 +180,6 @@ func TestPreflightProvesTheReceiver(t *testing.T) {
 // smallLab starts a lab with small disks for a test, closed when it ends.
 func smallLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20})
 	return l
 }

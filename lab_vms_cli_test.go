@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestLabVMsFlag: `ferry lab serve --vms` and `ferry lab --vms` refuse a
@@ -12,7 +14,7 @@ import (
 func TestLabVMsFlag(t *testing.T) {
 	for _, args := range [][]string{{"lab", "serve", "--vms", "0"}, {"lab", "serve", "--vms", "101"}, {"lab", "--vms", "0"}} {
 		out, err := exec.Command(ferryBin, args...).CombinedOutput()
-		if code := exitCodeOf(err); code != exitUsage {
+		if code := labtest.ExitCode(err); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d: %s", args, code, exitUsage, out)
 		}
 		if !strings.Contains(string(out), "--vms") || !strings.Contains(string(out), "1 to 100") {

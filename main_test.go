@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 )
 
@@ -35,20 +36,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func exitCodeOf(err error) int {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
-}
-
 func TestUsageErrorExit2(t *testing.T) {
 	out, err := exec.Command(ferryBin, "--no-such-flag").CombinedOutput()
-	if code := exitCodeOf(err); code != exitUsage {
+	if code := labtest.ExitCode(err); code != exitUsage {
 		t.Fatalf("exit %d, want %d: %s", code, exitUsage, out)
 	}
 	if !strings.Contains(string(out), "no-such-flag") {
@@ -168,16 +158,12 @@ func TestHeadlessMigration(t *testing.T) {
 // code).
 func headlessLab(t *testing.T) (*lab.Lab, func(args ...string) (string, int)) {
 	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 32 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 32 << 20})
 	return l, func(args ...string) (string, int) {
 		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
 		cmd.Env = cleanEnv()
 		out, err := cmd.CombinedOutput()
-		return string(out), exitCodeOf(err)
+		return string(out), labtest.ExitCode(err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -40,7 +41,7 @@ func TestPlanFileDefault(t *testing.T) {
 		cmd.Dir = t.TempDir()
 		cmd.Env = cleanEnv()
 		out, err := cmd.CombinedOutput()
-		if code := exitCodeOf(err); code != exitUsage || !strings.Contains(string(out), "plan file ferry-plan.yaml does not exist") ||
+		if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), "plan file ferry-plan.yaml does not exist") ||
 			!strings.Contains(string(out), "ferry lab") {
 			t.Errorf("ferry %s without a plan: exit %d\n%s", c, code, out)
 		}

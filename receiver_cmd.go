@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/tlsconf"
 	"github.com/spf13/cobra"
 )
 
@@ -140,13 +141,12 @@ func runReceiver(cmd *cobra.Command, f receiverFlags) error {
 	var cfg *tls.Config
 	authorize := replication.CertNamespaces()
 	if f.ca != "" {
-		pemBytes, err := os.ReadFile(f.ca)
+		pool, err := tlsconf.Pool(f.ca)
+		if errors.Is(err, tlsconf.ErrNoPEM) {
+			return usagef("--ca: %v", err)
+		}
 		if err != nil {
 			return fmt.Errorf("--ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemBytes) {
-			return usagef("--ca %s: no PEM certificate found", f.ca)
 		}
 		cfg = replication.CATLS(cert, pool, true, "")
 	} else {

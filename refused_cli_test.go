@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -17,11 +18,7 @@ import (
 // nothing changes (the VM keeps changed block tracking off and has no
 // snapshot; no step state is written).
 func TestRefusedVMHeadless(t *testing.T) {
-	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
 	raw, err := os.ReadFile(l.PlanPath())
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +35,7 @@ func TestRefusedVMHeadless(t *testing.T) {
 		c := exec.Command(ferryBin, "--config", l.ConfigFile, cmd, "--plan", plan)
 		c.Env = cleanEnv()
 		out, err := c.CombinedOutput()
-		if code := exitCodeOf(err); code != exitFailed || !strings.Contains(string(out), "hr-encrypted") || !strings.Contains(string(out), "encrypted (VM encryption)") || !strings.Contains(string(out), "decrypt the VM") {
+		if code := labtest.ExitCode(err); code != exitFailed || !strings.Contains(string(out), "hr-encrypted") || !strings.Contains(string(out), "encrypted (VM encryption)") || !strings.Contains(string(out), "decrypt the VM") {
 			t.Errorf("ferry %s: exit %d, want %d and the reason:\n%s", cmd, code, exitFailed, out)
 		}
 	}

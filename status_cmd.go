@@ -29,10 +29,14 @@ replication data, it shows the steps, names the process that holds it, and
 exits 1 (it does not wait).
 
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
-[{"vm", "rpo", "last_pass", "age_ns", "health", "paused", "reason",
-"last_compare": {"time", "duration_ns", "blocks", "differing", "repaired",
-"unreported"}}],
-"endpoints": [{"endpoint", "url", "from"}], "jobs_error"}.`,
+[{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "health",
+"paused", "reason", "last_compare": {"time", "duration_ns", "blocks",
+"differing", "repaired", "unreported"}}],
+"endpoints": [{"endpoint", "url", "from"}], "jobs_error"}. A job's phase is
+replicating, paused, failed (a failed pass paused it), cutting over or cut
+over; its rpo_health is unknown (no complete pass yet), ok, lagging (a pass
+longer than RPO/2) or missed (the last complete pass is older than the RPO);
+health says the status in words.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, it, release, err := f.session(g, false)
@@ -93,7 +97,7 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 				if !j.LastPass.IsZero() {
 					last = j.LastPass.Local().Format("2006-01-02 15:04:05")
 				}
-				health := j.Health
+				health := j.Summary
 				if j.Paused && j.Reason != "" {
 					health += ": " + j.Reason
 				}

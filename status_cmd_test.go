@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 )
@@ -42,7 +43,7 @@ func TestStatusWhileAnotherFerryHoldsTheStore(t *testing.T) {
 		cmd.Env = cleanEnv()
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
-		return string(out), exitCodeOf(err), time.Since(start)
+		return string(out), labtest.ExitCode(err), time.Since(start)
 	}
 	pid := strconv.Itoa(os.Getpid())
 	out, code, _ := run()
@@ -108,5 +109,66 @@ func TestStatusShowsLastFullCompare(t *testing.T) {
 	}
 	if len(doc.Jobs) == 0 || doc.Jobs[0].LastCompare == nil || doc.Jobs[0].LastCompare.Repaired != 1 {
 		t.Errorf("ferry status --json: %+v", doc.Jobs)
+	}
+}
+
+// TestStatusPhaseAndHealth: `ferry status` says a job's phase and RPO
+// health, typed in --json (phase, rpo_health beside the words in health).
+func TestStatusPhaseAndHealth(t *testing.T) {
+	l := smallLab(t)
+	put := func(vs replication.VMState) {
+		store, err := replication.OpenState(steps.ReplicationStorePath(l.PlanPath()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		if err := store.PutVM("WebApp2", vs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) string {
+		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile, "status", "--plan", l.PlanPath()}, args...)...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ferry status %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	type job struct {
+		VM        string `json:"vm"`
+		RPO       string `json:"rpo"`
+		Phase     string `json:"phase"`
+		RPOHealth string `json:"rpo_health"`
+		Health    string `json:"health"`
+		Paused    bool   `json:"paused"`
+		Reason    string `json:"reason"`
+		Age       int64  `json:"age_ns"`
+	}
+	jobs := func() []job {
+		var doc struct {
+			Jobs []job `json:"jobs"`
+		}
+		if err := json.Unmarshal([]byte(run("--json")), &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Jobs
+	}
+
+	put(replication.VMState{LastPass: time.Now().Add(-time.Hour)})
+	if out := run(); !strings.Contains(out, "RPO missed: last complete pass 1h0m") || !strings.Contains(out, "WebApp2  1m") {
+		t.Errorf("ferry status, RPO missed:\n%s", out)
+	}
+	if j := jobs(); len(j) != 1 || j[0].VM != "WebApp2" || j[0].RPO != "1m" || j[0].Phase != "replicating" || j[0].RPOHealth != "missed" ||
+		!strings.HasPrefix(j[0].Health, "RPO missed") || j[0].Age < int64(time.Hour) {
+		t.Errorf("ferry status --json, RPO missed: %+v", j)
+	}
+
+	put(replication.VMState{LastPass: time.Now(), Paused: true, Failed: true, PausedReason: "receiver refused the pass"})
+	if out := run(); !strings.Contains(out, "paused: receiver refused the pass") {
+		t.Errorf("ferry status, failed:\n%s", out)
+	}
+	if j := jobs(); len(j) != 1 || j[0].Phase != "failed" || j[0].RPOHealth != "ok" || j[0].Health != "paused" || !j[0].Paused || j[0].Reason != "receiver refused the pass" {
+		t.Errorf("ferry status --json, failed: %+v", j)
 	}
 }

@@ -5,16 +5,12 @@
 package main
 
 import (
-	_ "github.com/charmbracelet/bubbles/list"
 	_ "github.com/charmbracelet/bubbles/progress"
-	_ "github.com/charmbracelet/bubbles/table"
 	_ "github.com/charmbracelet/bubbles/textinput"
 	_ "github.com/charmbracelet/bubbletea"
-	_ "github.com/charmbracelet/huh"
 	_ "github.com/charmbracelet/lipgloss"
 	_ "github.com/charmbracelet/x/exp/teatest"
 	_ "github.com/klauspost/compress/s2"
-	_ "github.com/klauspost/compress/zstd"
 	_ "github.com/prometheus-community/pro-bing"
 	_ "github.com/vmware/go-vcloud-director/v2/govcd"
 	_ "github.com/vmware/govmomi/simulator"

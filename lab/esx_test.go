@@ -20,6 +20,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 )
 
@@ -29,7 +30,7 @@ import (
 // vCenter issued for that URL and method, once. vCenter's own /folder reads
 // are counted apart.
 func TestESXiHostFolderNeedsTicket(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	ctx := context.Background()
 	vm, err := c.VMByName(ctx, "WebApp1")
@@ -152,7 +153,7 @@ func TestESXiHostFolderNeedsTicket(t *testing.T) {
 // is one ESXi would write, and ferry's parser finds each base disk's flat
 // extent (of the disk's size) and refuses every other kind.
 func TestLabDescriptorsAreESXi(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	// The descriptor itself says what the disk is for these kinds; an
 	// independent disk, or the base under a snapshot or a linked clone, is
 	// a plain base disk on the datastore (the VM's configuration refuses it).

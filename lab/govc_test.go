@@ -15,6 +15,7 @@ import (
 	_ "github.com/vmware/govmomi/cli/vm"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 var govcMu sync.Mutex
@@ -48,7 +49,7 @@ func govc(t *testing.T, l *lab.Lab, args ...string) string {
 }
 
 func TestGovcSeesLab(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 
 	out := govc(t, l, "ls", "/OnPrem-DC/vm")
 	for _, vm := range []string{"WebApp1", "WebApp2", "WebApp3"} {

@@ -14,6 +14,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -198,7 +199,7 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 func TestGuestVMsAreInTheInventoryAndAddressPlan(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	ctx := context.Background()
 	addrs := map[string]string{}
@@ -227,7 +228,7 @@ func TestGuestVMsAreInTheInventoryAndAddressPlan(t *testing.T) {
 // types and MACs are the source's; otherwise the lab says why and the VM
 // does not answer.
 func TestGuestModel(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
 	onprem := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	provider := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)

@@ -11,18 +11,9 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
-
-func startLab(t *testing.T, opts lab.Options) *lab.Lab {
-	t.Helper()
-	l, err := lab.Start(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
 
 func connect(t *testing.T, url, user, pass, ca string) *vsphere.Client {
 	t.Helper()
@@ -35,7 +26,7 @@ func connect(t *testing.T, url, user, pass, ca string) *vsphere.Client {
 }
 
 func TestOnPremInventory(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 32 << 20})
+	l := labtest.Start(t, lab.Options{DiskSize: 32 << 20})
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	vms, err := c.VMs(context.Background())
 	if err != nil {
@@ -97,7 +88,7 @@ func TestOnPremInventory(t *testing.T) {
 }
 
 func TestConnectErrors(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	_, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: "wrong", CAFile: l.CAFile})
 	if !errors.Is(err, vsphere.ErrLogin) {
@@ -117,7 +108,7 @@ func TestConnectErrors(t *testing.T) {
 }
 
 func TestInventoryShowsCBTAndSnapshots(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	vm, err := c.VMByName(ctx, "WebApp3")

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 func TestProviderSide(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	if l.OnPrem.InstanceUUID == l.Provider.InstanceUUID {
 		t.Fatalf("both vCenters report InstanceUuid %s", l.OnPrem.InstanceUUID)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/vmware/govmomi/vmdk"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -28,7 +29,7 @@ import (
 // new VM and for a hot-add to the receiver appliance alike, so no device
 // for it ever appears in the appliance.
 func TestOldDirectWritePathFails(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
 	if strings.Contains(l.Config().Receiver.URL, "/") {
 		t.Fatalf("the lab's receiver endpoint names a directory: %q", l.Config().Receiver.URL)
@@ -79,7 +80,7 @@ func TestOldDirectWritePathFails(t *testing.T) {
 // sender of the right namespace only; detached, the device is gone and a
 // pass fails saying so.
 func TestReplicaDiskHotAddDetach(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
 	pv := lab.ProviderSpec()
 	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
@@ -211,7 +212,7 @@ func (r *restartSnap) ReadAt(ctx context.Context, key string, p []byte, off int6
 // the pass finishes on the same hot-added device, from the durable
 // watermark.
 func TestReceiverRestartResumesOnHotAddedDevice(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
 	pv := lab.ProviderSpec()
 	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
@@ -270,7 +271,7 @@ func TestReceiverRestartResumesOnHotAddedDevice(t *testing.T) {
 // appliance's guest lists no disk by UUID, and ferry refuses to hot-add to
 // the running appliance, naming the setting.
 func TestApplianceWithoutEnableUUID(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
 	pv := lab.ProviderSpec()
 	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)

@@ -8,6 +8,7 @@ import (
 	"github.com/vmware/govmomi/object"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -26,7 +27,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestReachabilityFollowsPowerAndStretch(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	var web2Addr string
 	for _, r := range l.Reach.Plan() {

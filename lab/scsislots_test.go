@@ -12,6 +12,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -23,7 +24,7 @@ import (
 // controller's own (7), and every disk shows in the appliance by UUID.
 // (It used to crash with an index out of range past the first controller.)
 func TestReceiverApplianceManyReplicas(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
 	pv := lab.ProviderSpec()
 	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)

@@ -12,6 +12,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -22,7 +23,7 @@ import (
 // workload writes into every one of them and the lab's CBT tracks it without
 // reading a disk.
 func TestLabVMs(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20, VMs: 5})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, VMs: 5})
 	ctx := context.Background()
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	vms, err := c.VMs(ctx)

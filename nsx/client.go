@@ -12,7 +12,6 @@ package nsx
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -20,9 +19,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/ferry-migrate/ferry/tlsconf"
 )
 
 // Config says how to reach an edge.
@@ -31,8 +31,8 @@ type Config struct {
 	URL      string
 	Username string
 	Password string
-	// CAFile is a PEM file of CA certificates to trust (added to RootCAs,
-	// or to the system roots when RootCAs is nil).
+	// CAFile is a PEM file of CA certificates to trust; with RootCAs, they
+	// replace the system roots (tlsconf).
 	CAFile  string
 	RootCAs *x509.CertPool
 	// Insecure skips certificate verification.
@@ -61,13 +61,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Username == "" {
 		return nil, fmt.Errorf("edge %s: username is empty", base)
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs, InsecureSkipVerify: cfg.Insecure}
-	if cfg.CAFile != "" {
-		pool, err := loadCAFile(cfg.CAFile, cfg.RootCAs)
-		if err != nil {
-			return nil, fmt.Errorf("edge %s: %w", base, err)
-		}
-		tlsCfg.RootCAs = pool
+	tlsCfg, err := tlsconf.Endpoint{CAFile: cfg.CAFile, RootCAs: cfg.RootCAs, Insecure: cfg.Insecure}.Config()
+	if err != nil {
+		return nil, fmt.Errorf("edge %s: %w", base, err)
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
@@ -115,26 +111,6 @@ func baseURL(raw string) (string, error) {
 	}
 	p := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), apiPrefix)
 	return "https://" + u.Host + strings.TrimSuffix(p, "/"), nil
-}
-
-func loadCAFile(path string, base *x509.CertPool) (*x509.CertPool, error) {
-	pemData, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read CA file: %w", err)
-	}
-	var pool *x509.CertPool
-	switch {
-	case base != nil:
-		pool = base.Clone()
-	default:
-		if pool, err = x509.SystemCertPool(); err != nil {
-			pool = x509.NewCertPool()
-		}
-	}
-	if !pool.AppendCertsFromPEM(pemData) {
-		return nil, fmt.Errorf("CA file %s holds no PEM certificate", path)
-	}
-	return pool, nil
 }
 
 // do sends one request to path (below /api/v1) and decodes the JSON answer

@@ -17,12 +17,18 @@
 //		Conns:  4, Window: 64 << 20, Limiter: sharedLimiter, // optional
 //	}
 //	sched := replication.NewScheduler(2, func(e replication.Event) { ... }) // TUI / headless printer
-//	_ = sched.Add(job, 15*time.Minute)                                       // RPO: 1m to 24h
+//	_ = sched.Add(job, 15*time.Minute)                                       // RPO: 1m to 24h (ParseRPO reads a plan's "15m")
 //	go sched.Run(ctx)                                                         // initial sync, then a pass per RPO
 //	...
 //	sched.PassNow("WebApp1")                // last precopy while the VM runs
+//	_ = sched.WaitPass(ctx, "WebApp1")      // until that pass completes (WaitIdle, Changed: no polling)
 //	// shut the VM down, then:
 //	res, err := sched.FinalPass(ctx, "WebApp1") // pass with the VM off, no snapshot, then VerifyFinal
+//
+// Scheduler.Status gives each job's JobStatus, the one model of a job's
+// state: its Phase (replicating, paused, failed, cutting over, cut over)
+// and its RPO Health (ok, lagging, missed), derived in one place;
+// StoredStatus derives the same from a job's persisted record.
 //
 // A Job can also be driven directly: job.RunPass(ctx, final),
 // job.RunPassWith(ctx, PassOptions{Compare: true}) (a full compare),
@@ -110,4 +116,35 @@
 // sender session: the receiver closes and drains the connections of an older
 // session of the same VM before the new one writes, so frames of a killed
 // sender cannot land after newer data.
+//
+// # Sources: the vSphere CBT reader is an adapter
+//
+// The engine reads source disks only through Source and Snapshot
+// (source.go): disks, snapshot open and release, changed extents since a
+// changeId (ErrCBTReset, ErrSnapshotGone) and range reads. Two adapters
+// implement them: VSphereSource (vsphere.go: snapshot, QueryChangedDiskAreas,
+// reads of the snapshot's base disk; hostread.go: those reads host-direct
+// with service tickets, else through vCenter's /folder proxy) and FileSource
+// (filesource.go: image files, for tests and benchmarks). VSphereSource
+// stays here rather than in package vsphere on purpose: it implements this
+// package's contract, so in vsphere it would make the vSphere client import
+// the replication engine (or the contract would have to move to a third
+// package). The import stays one way, replication -> vsphere: the adapter
+// takes the disk-readability rule from vsphere (DatastoreTypes,
+// UnreadableDisks, the rule Preflight and the VM inventory of the VM
+// selection apply too), and vsphere imports no ferry package. Nothing but
+// this adapter and Preflight talks to vCenter from this package.
+//
+// # Where each job lives
+//
+// job.go: the Job API (RunPass, RunPassWith), its defaults, events and the
+// retry of failed attempts. pass.go: one attempt of a pass (the kind of pass
+// per disk, planning, reading, zero detection, frames, the durable
+// watermark). conn.go: the sender's TLS connections (dial and hello, the
+// reply/ack reader, the per-connection window of unacknowledged bytes and
+// its ack timeout) and Probe. verify.go: checks of what a pass wrote, the
+// cutover's VerifyFinal and the whole-disk Verify. receiver.go: the
+// Receiver (handshake, then the frame loop) and its replica disks; wire.go:
+// the frame format; state.go: both sides' state stores; scheduler.go: RPO
+// passes for many jobs.
 package replication

@@ -9,7 +9,7 @@ const (
 	EventPhase      EventKind = "phase"       // a pass entered a phase
 	EventProgress   EventKind = "progress"    // byte counters moved (throttled)
 	EventPassDone   EventKind = "pass-done"   // a pass committed
-	EventRPOWarning EventKind = "rpo-warning" // pass longer than RPO/2, or RPO missed
+	EventRPOWarning EventKind = "rpo-warning" // pass longer than RPO/2, or RPO missed (Health says which)
 	EventError      EventKind = "error"       // a pass failed (Err)
 	EventPaused     EventKind = "paused"      // job paused (by request or after an error: Err)
 	EventResumed    EventKind = "resumed"
@@ -67,4 +67,7 @@ type Event struct {
 	Err            error
 	Msg            string
 	Compare        *CompareResult // EventCompared
+	// Health is the job's RPO health an EventRPOWarning reports
+	// (HealthLagging or HealthMissed).
+	Health Health
 }

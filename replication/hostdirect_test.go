@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -27,11 +28,7 @@ func (w *warnings) all() []string {
 
 func labSource(t *testing.T) (*lab.Lab, *vsphere.Client) {
 	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	c, err := vsphere.Connect(context.Background(), vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
 	if err != nil {
 		t.Fatal(err)

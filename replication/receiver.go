@@ -581,46 +581,73 @@ func (r *Receiver) fence(vm, session string, c net.Conn) func() {
 	}
 }
 
-// handle serves one connection: hello, then frames until EOF.
+// handle serves one connection: the handshake (hello, authorization,
+// replica disks), then frames until EOF.
 func (r *Receiver) handle(c net.Conn) {
 	defer c.Close()
+	s := r.handshake(c)
+	if s == nil {
+		return
+	}
+	defer r.fence(s.hello.Org+"/"+s.hello.VM, s.hello.Session, c)()
+	if err := s.fc.writeJSON(fReply, 0, replyMsg{}); err != nil {
+		return
+	}
+	r.frames(s)
+}
+
+// recvConn is a connection whose sender passed the handshake.
+type recvConn struct {
+	c     net.Conn
+	fc    *frameConn
+	hello helloMsg
+	disks []*replica // opened replicas, in the order of hello.Disks
+}
+
+// fail logs why a connection fails and tells the sender.
+func (r *Receiver) fail(c net.Conn, fc *frameConn, code string, err error) {
+	r.log.Warn("replication connection failed", "remote", c.RemoteAddr().String(), "code", code, "err", err)
+	_ = fc.writeJSON(fError, 0, errorMsg{Code: code, Msg: peerText(err)})
+}
+
+// handshake reads the sender's hello, authorizes it and opens the replica
+// disks it names. It returns nil when the connection is done: a probe was
+// answered, or the sender failed (and was told why).
+func (r *Receiver) handshake(c net.Conn) *recvConn {
 	// Before the sender is authenticated it gets a deadline for the TLS
 	// handshake and its hello, and small buffers: a stranger who opens a
 	// connection and says nothing costs a few KiB for a few seconds.
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	fc := newFrameConnSize(c, preAuthBuffer)
-	fail := func(code string, err error) {
-		r.log.Warn("replication connection failed", "remote", c.RemoteAddr().String(), "code", code, "err", err)
-		_ = fc.writeJSON(fError, 0, errorMsg{Code: code, Msg: peerText(err)})
-	}
+	fail := func(code string, err error) { r.fail(c, fc, code, err) }
 	var h header
 	buf, err := fc.readFrame(&h, nil)
 	if err != nil {
-		return
+		return nil
 	}
 	var hello helloMsg
 	if h.Type != fHello || json.Unmarshal(buf, &hello) != nil || hello.Version != protoVersion {
 		fail("protocol", fmt.Errorf("expected hello (protocol version %d): sender and receiver must run the same ferry version", protoVersion))
-		return
+		return nil
 	}
 	if hello.Probe {
 		_ = fc.writeJSON(fReply, 0, replyMsg{})
-		return
+		return nil
 	}
 	if !validName(hello.Org) || !validName(hello.VM) || len(hello.Disks) == 0 || len(hello.Disks) > 256 || len(hello.Replicas) != len(hello.Disks) {
 		fail("protocol", fmt.Errorf("bad namespace %q/%q, disk count %d or replica count %d", hello.Org, hello.VM, len(hello.Disks), len(hello.Replicas)))
-		return
+		return nil
 	}
 	if hello.Kind != r.writer.Kind() {
 		fail("kind", fmt.Errorf("this is an %s receiver; the plan's receiver kind is %q", r.writer.Kind(), hello.Kind))
-		return
+		return nil
 	}
 	if tc, ok := c.(*tls.Conn); !ok {
 		fail("forbidden", fmt.Errorf("%w: not a TLS connection", ErrForbidden))
-		return
+		return nil
 	} else if err := r.authorize(tc.ConnectionState(), hello.Org, hello.VM); err != nil {
 		fail("forbidden", err)
-		return
+		return nil
 	}
 	// Authenticated: the full buffers, and no deadline but the idle one.
 	_ = c.SetDeadline(time.Time{})
@@ -631,23 +658,31 @@ func (r *Receiver) handle(c net.Conn) {
 	for i, d := range hello.Disks {
 		if !validName(d.Key) || d.Capacity <= 0 || seen[d.Key] || hello.Replicas[i] == "" {
 			fail("protocol", fmt.Errorf("bad or duplicate disk %q size %d, or no replica disk named for it", d.Key, d.Capacity))
-			return
+			return nil
 		}
 		if d.Capacity > MaxCapacity || d.Capacity%512 != 0 {
 			fail("protocol", fmt.Errorf("disk %q: capacity %d bytes is not a virtual disk's (a multiple of 512 bytes, at most 62 TB)", d.Key, d.Capacity))
-			return
+			return nil
 		}
 		seen[d.Key] = true
 		if disks[i], err = r.openReplica(hello.Org, hello.VM, hello.Replicas[i], d); err != nil {
 			fail(errorCode(err), fmt.Errorf("%s disk %s: %w", ns, d.Key, err))
-			return
+			return nil
 		}
 	}
-	defer r.fence(ns, hello.Session, c)()
-	if err := fc.writeJSON(fReply, 0, replyMsg{}); err != nil {
-		return
-	}
+	return &recvConn{c: c, fc: fc, hello: hello, disks: disks}
+}
+
+// frames serves an authenticated connection's frames until EOF or the
+// first failure: writes (acknowledged once synced), watermarks and the
+// control requests of the sender's pass.
+func (r *Receiver) frames(s *recvConn) {
+	c, fc, disks := s.c, s.fc, s.disks
+	fail := func(code string, err error) { r.fail(c, fc, code, err) }
 	var (
+		h        header
+		buf      []byte
+		err      error
 		unsynced []uint32
 		touched  = map[*replica]bool{}
 		dec      = make([]byte, FrameMax)
@@ -713,14 +748,7 @@ func (r *Receiver) handle(c net.Conn) {
 				fail("protocol", fmt.Errorf("watermark %d outside the disk (%d bytes)", h.Offset, d.size))
 				return
 			}
-			r.mu.Lock()
-			st, err := r.state.Disk(d.key)
-			if err == nil && st.Pass != "" && h.Offset > st.Watermark {
-				st.Watermark = h.Offset
-				err = r.state.PutDisk(d.key, st)
-			}
-			r.mu.Unlock()
-			if err != nil {
+			if err := r.mark(d, h.Offset); err != nil {
 				fail("io", err)
 				return
 			}
@@ -740,6 +768,18 @@ func (r *Receiver) handle(c net.Conn) {
 			}
 		}
 	}
+}
+
+// mark records the sender's durable watermark of the pass in flight.
+func (r *Receiver) mark(d *replica, off int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, err := r.state.Disk(d.key)
+	if err == nil && st.Pass != "" && off > st.Watermark {
+		st.Watermark = off
+		err = r.state.PutDisk(d.key, st)
+	}
+	return err
 }
 
 func (r *Receiver) control(t frameType, d *replica, m diskMsg) (replyMsg, error) {

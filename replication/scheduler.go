@@ -9,20 +9,6 @@ import (
 	"time"
 )
 
-// RPO bounds accepted by the scheduler.
-const (
-	MinRPO = time.Minute
-	MaxRPO = 24 * time.Hour
-)
-
-// ValidateRPO checks an RPO against the valid range.
-func ValidateRPO(rpo time.Duration) error {
-	if rpo < MinRPO || rpo > MaxRPO {
-		return fmt.Errorf("RPO %s is out of range: valid range is %s to %s (1 minute to 24 hours)", rpo, MinRPO, MaxRPO)
-	}
-	return nil
-}
-
 // Full compare schedule bounds (Scheduler.SetVerifyEvery).
 const (
 	DefaultVerifyEvery = 24 * time.Hour
@@ -53,6 +39,7 @@ type Scheduler struct {
 	jobs    map[string]*schedJob
 	running int
 	wake    chan struct{}
+	changed chan struct{} // closed (and replaced) when a job's status changes
 	now     func() time.Time
 }
 
@@ -63,6 +50,13 @@ type schedJob struct {
 	reason error
 	final  bool // cutover started: no more scheduled passes
 	due    time.Time
+
+	failed    bool   // paused by a failed pass (not by request)
+	cutOver   bool   // the final pass and its verify succeeded
+	passNow   bool   // a pass was asked for (PassNow): due at once, even after a running one
+	started   uint64 // passes started
+	completed uint64 // the number (started) of the last pass that completed
+	asked     uint64 // the number of the pass the last PassNow, VerifyNow or Resume asked for
 
 	running   bool
 	passStart time.Time
@@ -106,20 +100,27 @@ func (sj *schedJob) nextDue(start time.Time, dur time.Duration, now time.Time) t
 	return due
 }
 
-// JobStatus is a snapshot of a job for `ferry status` and the dashboard.
+// JobStatus is a snapshot of a job: the one model of a replication job's
+// state for the dashboard, `ferry status` (its JSON names are the ones
+// below) and the report. Scheduler.Status gives it for live jobs,
+// StoredStatus for a job's persisted record.
 type JobStatus struct {
-	VM          string
-	RPO         time.Duration
-	Running     bool
-	Paused      bool
-	Reason      string
-	LastPass    time.Time
-	LastPassAge time.Duration
-	NextPass    time.Time
+	VM          string        `json:"vm"`
+	RPO         RPO           `json:"rpo"`
+	Phase       JobPhase      `json:"phase"`
+	Health      Health        `json:"rpo_health"`
+	Running     bool          `json:"running,omitempty"`
+	Paused      bool          `json:"paused,omitempty"`
+	Reason      string        `json:"reason,omitempty"`
+	LastPass    time.Time     `json:"last_pass,omitempty"`
+	LastPassAge time.Duration `json:"age_ns,omitempty"`
+	// PassAge is how long the running pass has run (0: none runs).
+	PassAge  time.Duration `json:"pass_age_ns,omitempty"`
+	NextPass time.Time     `json:"next_pass,omitzero"`
 	// LastCompare is the last full compare (nil: none yet); CompareDue
 	// says the next pass is one.
-	LastCompare *CompareResult
-	CompareDue  bool
+	LastCompare *CompareResult `json:"last_compare,omitempty"`
+	CompareDue  bool           `json:"compare_due,omitempty"`
 }
 
 // NewScheduler returns a scheduler running at most maxConcurrent passes at
@@ -128,7 +129,7 @@ func NewScheduler(maxConcurrent int, events func(Event)) *Scheduler {
 	if maxConcurrent <= 0 {
 		maxConcurrent = 2
 	}
-	return &Scheduler{maxConcurrent: maxConcurrent, events: events, jobs: map[string]*schedJob{}, wake: make(chan struct{}, 1), now: time.Now}
+	return &Scheduler{maxConcurrent: maxConcurrent, events: events, jobs: map[string]*schedJob{}, wake: make(chan struct{}, 1), changed: make(chan struct{}), now: time.Now}
 }
 
 // Add registers a job with its RPO; its first pass (initial sync, or the
@@ -146,7 +147,7 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 	if _, ok := s.jobs[job.VM]; ok {
 		return fmt.Errorf("job %s already scheduled", job.VM)
 	}
-	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastDur: vs.LastDuration, paused: vs.Paused, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare}
+	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastDur: vs.LastDuration, paused: vs.Paused, failed: vs.Paused && vs.Failed, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare}
 	if vs.Paused {
 		sj.reason = errors.New(vs.PausedReason)
 	}
@@ -165,8 +166,86 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 	}
 	job.loadCache()
 	s.jobs[job.VM] = sj
+	s.changedLocked()
 	s.poke()
 	return nil
+}
+
+// changedLocked wakes everyone waiting for a status change (Changed,
+// WaitPass, WaitIdle); s.mu is held.
+func (s *Scheduler) changedLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Changed returns a channel that is closed at the next change of any job's
+// status (a pass starts or ends, a job is added, paused, resumed or cut
+// over): read Status, then wait on a new Changed channel. It never blocks
+// the scheduler, and nothing needs to be released.
+func (s *Scheduler) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// WaitPass waits until the pass the last PassNow, VerifyNow or Resume of
+// vm asked for completes, or, when that one has completed already, the
+// next pass to start (not one running at the call). It fails when the job
+// is or gets paused (the error wraps ErrPaused and says why), when the
+// cutover takes the job over, or when ctx ends.
+func (s *Scheduler) WaitPass(ctx context.Context, vm string) error {
+	s.mu.Lock()
+	sj, err := s.get(vm)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	want := sj.started + 1
+	if sj.asked > sj.completed {
+		want = sj.asked
+	}
+	s.mu.Unlock()
+	return s.wait(ctx, vm, func(sj *schedJob) (bool, error) {
+		switch {
+		case sj.completed >= want:
+			return true, nil
+		case sj.paused:
+			return true, fmt.Errorf("%s: %w: %v", vm, ErrPaused, sj.reason)
+		case sj.final:
+			return true, fmt.Errorf("%s: the cutover owns the job: no more scheduled passes", vm)
+		}
+		return false, nil
+	})
+}
+
+// WaitIdle waits until no pass of vm runs (e.g. after Pause, whose running
+// pass ends at its next checkpoint), or ctx ends.
+func (s *Scheduler) WaitIdle(ctx context.Context, vm string) error {
+	return s.wait(ctx, vm, func(sj *schedJob) (bool, error) { return !sj.running, nil })
+}
+
+// wait waits until done says so for vm's job, checking it at every status
+// change.
+func (s *Scheduler) wait(ctx context.Context, vm string, done func(*schedJob) (bool, error)) error {
+	for {
+		s.mu.Lock()
+		sj, err := s.get(vm)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		ok, err := done(sj)
+		changed := s.changed
+		s.mu.Unlock()
+		if ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
 }
 
 func (s *Scheduler) poke() {
@@ -189,17 +268,6 @@ func (s *Scheduler) emit(sj *schedJob, e Event) { sj.job.emit(e) }
 func nextDue(start time.Time, dur, rpo time.Duration) time.Time {
 	lead := min(max(2*dur, rpo/10), rpo/2)
 	return start.Add(rpo - lead)
-}
-
-// rpoHealth says what is wrong with a job's RPO now, if anything.
-func rpoHealth(now, lastPass, passStart time.Time, running bool, rpo time.Duration) string {
-	if running && now.Sub(passStart) > rpo/2 {
-		return fmt.Sprintf("pass running for %s, longer than RPO/2 (%s)", now.Sub(passStart).Round(time.Second), rpo/2)
-	}
-	if !lastPass.IsZero() && now.Sub(lastPass) > rpo {
-		return fmt.Sprintf("RPO missed: last complete pass is %s old (RPO %s)", now.Sub(lastPass).Round(time.Second), rpo)
-	}
-	return ""
 }
 
 // Run schedules passes until ctx ends; running passes are cancelled (and
@@ -250,21 +318,26 @@ func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 		}
 		s.running++
 		sj.running, sj.passStart, sj.warned = true, now, false
+		sj.started++
+		sj.passNow = false
 		sj.done = make(chan struct{})
 		pctx, cancel := context.WithCancelCause(ctx)
 		sj.cancel = func() { cancel(ErrPaused) }
 		compare := sj.compareDue(now)
+		n := sj.started
+		s.changedLocked()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.runPass(pctx, sj, compare)
+			s.runPass(pctx, sj, n, compare)
 			cancel(nil)
 		}()
 	}
 	return next
 }
 
-func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, compare bool) {
+// runPass runs pass number n of sj.
+func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare bool) {
 	res, err := sj.job.RunPassWith(ctx, PassOptions{Compare: compare})
 	s.mu.Lock()
 	s.running--
@@ -273,34 +346,43 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, compare bool) {
 	now := s.now()
 	switch {
 	case err == nil:
-		sj.lastPass = res.Start
+		sj.lastPass, sj.completed = res.Start, n
 		if res.Compare != nil {
-			sj.lastCompare, sj.compareNow = res.Compare, false
+			sj.lastCompare = res.Compare
+			// A compare that started before a VerifyNow does not answer it.
+			sj.compareNow = sj.compareNow && n < sj.asked
 		}
 		sj.lastDur = res.Duration
 		sj.due = sj.nextDue(res.Start, res.Duration, now)
+		if sj.passNow {
+			sj.due = now
+		}
 		if res.Duration > sj.rpo/2 {
 			what := "pass"
 			if res.Compare != nil {
 				what = "full compare" // reads every block: plan verify_every accordingly
 			}
-			defer s.emit(sj, Event{Kind: EventRPOWarning, Msg: fmt.Sprintf("%s took %s, longer than RPO/2 (%s)", what, res.Duration.Round(time.Second), sj.rpo/2)})
+			defer s.emit(sj, Event{Kind: EventRPOWarning, Health: HealthLagging, Msg: fmt.Sprintf("%s took %s, longer than RPO/2 (%s)", what, res.Duration.Round(time.Second), sj.rpo/2)})
 		}
 	case ctx.Err() != nil:
 		// Paused or shutting down: the pass resumes later.
 		sj.due = now
 	default:
-		sj.paused, sj.reason = true, err
-		defer s.persistPause(sj, err)
+		sj.paused, sj.reason, sj.failed = true, err, true
+		defer s.persistPause(sj, err, true)
 		defer s.emit(sj, Event{Kind: EventPaused, Err: err, Msg: "job paused after a failed pass; the replica is at its last committed pass"})
 	}
+	s.changedLocked()
 	s.mu.Unlock()
 	s.poke()
 }
 
-func (s *Scheduler) persistPause(sj *schedJob, err error) {
+// persistPause records that sj is paused because of err (failed: by a
+// failed pass), or no longer paused (err nil).
+func (s *Scheduler) persistPause(sj *schedJob, err error, failed bool) {
 	vs, _ := sj.job.State.VM(sj.job.VM)
 	vs.Paused = err != nil
+	vs.Failed = err != nil && failed
 	vs.PausedReason = ""
 	if err != nil {
 		vs.PausedReason = err.Error()
@@ -311,24 +393,25 @@ func (s *Scheduler) persistPause(sj *schedJob, err error) {
 func (s *Scheduler) checkRPO() {
 	s.mu.Lock()
 	var warn []*schedJob
-	var msgs []string
+	var sts []JobStatus
 	now := s.now()
 	for _, sj := range s.jobs {
 		if sj.final {
 			continue
 		}
-		msg := rpoHealth(now, sj.lastPass, sj.passStart, sj.running, sj.rpo)
-		if msg != "" && !sj.warned {
+		st := s.statusLocked(sj, now)
+		bad := st.Health == HealthLagging || st.Health == HealthMissed
+		if bad && !sj.warned {
 			sj.warned = true
-			warn, msgs = append(warn, sj), append(msgs, msg)
+			warn, sts = append(warn, sj), append(sts, st)
 		}
-		if msg == "" {
+		if !bad {
 			sj.warned = false
 		}
 	}
 	s.mu.Unlock()
 	for i, sj := range warn {
-		s.emit(sj, Event{Kind: EventRPOWarning, Msg: msgs[i]})
+		s.emit(sj, Event{Kind: EventRPOWarning, Health: sts[i].Health, Msg: sts[i].HealthText()})
 	}
 }
 
@@ -349,12 +432,13 @@ func (s *Scheduler) Pause(vm string) error {
 		s.mu.Unlock()
 		return err
 	}
-	sj.paused, sj.reason = true, errors.New("paused by request")
+	sj.paused, sj.reason, sj.failed = true, errors.New("paused by request"), false
 	if sj.running {
 		sj.cancel()
 	}
+	s.changedLocked()
 	s.mu.Unlock()
-	s.persistPause(sj, sj.reason)
+	s.persistPause(sj, sj.reason, false)
 	s.emit(sj, Event{Kind: EventPaused, Msg: "paused by request"})
 	return nil
 }
@@ -367,9 +451,11 @@ func (s *Scheduler) Resume(vm string) error {
 		s.mu.Unlock()
 		return err
 	}
-	sj.paused, sj.reason, sj.due = false, nil, s.now()
+	sj.paused, sj.reason, sj.failed, sj.due = false, nil, false, s.now()
+	sj.asked = sj.started + 1
+	s.changedLocked()
 	s.mu.Unlock()
-	s.persistPause(sj, nil)
+	s.persistPause(sj, nil, false)
 	s.emit(sj, Event{Kind: EventResumed})
 	s.poke()
 	return nil
@@ -408,7 +494,7 @@ func (s *Scheduler) VerifyNow(vm string) error {
 		return fmt.Errorf("%s: the cutover owns the job: no full compare now", vm)
 	}
 	sj.compareNow = true
-	sj.due = s.now()
+	sj.due, sj.asked = s.now(), sj.started+1
 	s.poke()
 	return nil
 }
@@ -422,7 +508,7 @@ func (s *Scheduler) PassNow(vm string) error {
 	if err != nil {
 		return err
 	}
-	sj.due = s.now()
+	sj.due, sj.passNow, sj.asked = s.now(), true, sj.started+1
 	s.poke()
 	return nil
 }
@@ -446,6 +532,7 @@ func (s *Scheduler) FinalPass(ctx context.Context, vm string) (PassResult, error
 	sj.final = true
 	done := sj.done
 	running := sj.running
+	s.changedLocked()
 	s.mu.Unlock()
 	if running {
 		select {
@@ -474,15 +561,16 @@ func (s *Scheduler) FinalPass(ctx context.Context, vm string) (PassResult, error
 		sj.due = s.now()
 		sj.paused = mismatch
 		if mismatch {
-			sj.reason = err
+			sj.reason, sj.failed = err, true
 		}
 	} else {
-		sj.lastPass = res.Start
+		sj.lastPass, sj.cutOver = res.Start, true
 	}
+	s.changedLocked()
 	s.mu.Unlock()
 	switch {
 	case mismatch:
-		s.persistPause(sj, err)
+		s.persistPause(sj, err, true)
 		s.emit(sj, Event{Kind: EventPaused, Err: err, Msg: "final verify failed"})
 	case err != nil:
 		s.emit(sj, Event{Kind: EventError, Err: err, Msg: "final pass failed; warm replication continues"})
@@ -498,16 +586,26 @@ func (s *Scheduler) Status() []JobStatus {
 	now := s.now()
 	var out []JobStatus
 	for _, sj := range s.jobs {
-		st := JobStatus{VM: sj.job.VM, RPO: sj.rpo, Running: sj.running, Paused: sj.paused, LastPass: sj.lastPass, NextPass: sj.due,
-			LastCompare: sj.lastCompare, CompareDue: !sj.final && sj.compareDue(now)}
-		if sj.reason != nil {
-			st.Reason = sj.reason.Error()
-		}
-		if !sj.lastPass.IsZero() {
-			st.LastPassAge = now.Sub(sj.lastPass)
-		}
-		out = append(out, st)
+		out = append(out, s.statusLocked(sj, now))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].VM < out[j].VM })
 	return out
+}
+
+// statusLocked is sj's status at now; s.mu is held.
+func (s *Scheduler) statusLocked(sj *schedJob, now time.Time) JobStatus {
+	st := JobStatus{VM: sj.job.VM, RPO: RPO(sj.rpo), Running: sj.running, Paused: sj.paused, LastPass: sj.lastPass, NextPass: sj.due,
+		LastCompare: sj.lastCompare, CompareDue: !sj.final && sj.compareDue(now)}
+	if sj.reason != nil {
+		st.Reason = sj.reason.Error()
+	}
+	if !sj.lastPass.IsZero() {
+		st.LastPassAge = now.Sub(sj.lastPass)
+	}
+	if sj.running {
+		st.PassAge = now.Sub(sj.passStart)
+	}
+	st.Phase = jobPhase(sj.paused, sj.failed, sj.final, sj.cutOver)
+	st.Health = st.assess()
+	return st
 }

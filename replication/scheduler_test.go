@@ -12,34 +12,6 @@ import (
 	"time"
 )
 
-func TestValidateRPO(t *testing.T) {
-	for _, d := range []time.Duration{0, 30 * time.Second, 25 * time.Hour} {
-		err := ValidateRPO(d)
-		if err == nil || !strings.Contains(err.Error(), "valid range is 1m0s to 24h0m0s") {
-			t.Errorf("ValidateRPO(%s) = %v", d, err)
-		}
-	}
-	for _, d := range []time.Duration{time.Minute, 15 * time.Minute, 24 * time.Hour} {
-		if err := ValidateRPO(d); err != nil {
-			t.Errorf("ValidateRPO(%s) = %v", d, err)
-		}
-	}
-}
-
-func TestRPOHealth(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	rpo := 10 * time.Minute
-	if m := rpoHealth(now, now.Add(-time.Minute), now.Add(-6*time.Minute), true, rpo); !strings.Contains(m, "RPO/2") {
-		t.Errorf("long pass: %q", m)
-	}
-	if m := rpoHealth(now, now.Add(-11*time.Minute), time.Time{}, false, rpo); !strings.Contains(m, "RPO missed") {
-		t.Errorf("missed: %q", m)
-	}
-	if m := rpoHealth(now, now.Add(-time.Minute), now.Add(-time.Minute), true, rpo); m != "" {
-		t.Errorf("healthy: %q", m)
-	}
-}
-
 // events collects scheduler events and lets a test wait for one.
 type events struct {
 	mu  sync.Mutex

@@ -47,6 +47,8 @@ type VMState struct {
 	LastInterval time.Duration `json:",omitempty"` // time between the last two complete passes' snapshots
 	Paused       bool          `json:",omitempty"`
 	PausedReason string        `json:",omitempty"`
+	// Failed says a failed pass paused the job (not a request).
+	Failed bool `json:",omitempty"`
 	// LastCompare is the last full compare of the replica with its source
 	// (nil: none yet).
 	LastCompare *CompareResult `json:",omitempty"`

@@ -6,6 +6,9 @@
 #   make peer-test                       all groups
 #   scripts/peer-test.sh rights query    some groups
 #   PEER_KEEP=1 scripts/peer-test.sh     keep the work directory (logs, config)
+#   PEER_CHECK_F='^Test_NsxtOrgVdcNetworkRouted$' scripts/peer-test.sh org-vdc-networks
+#                                        run only the tests of the group(s)
+#                                        that this -check.f expression selects
 #
 # Nothing is fetched at run time beyond the Go module cache: the client's
 # module is copied out of the cache (its test files write logs into their own
@@ -109,6 +112,18 @@ oapi -X POST "$api/cloudapi/1.0.0/orgVdcNetworks" -o /dev/null -d "{\"name\":\"s
 	\"connection\":{\"routerRef\":{\"id\":\"$edgeid\"},\"connectionType\":\"INTERNAL\"},
 	\"subnets\":{\"values\":[{\"gateway\":\"172.16.20.1\",\"prefixLength\":24,
 	\"ipRanges\":{\"values\":[{\"startAddress\":\"172.16.20.100\",\"endAddress\":\"172.16.20.199\"}]}}]}}"
+# The NSX-T external network the suite's own edge gateways uplink to (its
+# tests ask for the subnet 10.10.10.10/24), created as a provider creates
+# one: backed by the NSX-T tier-0 VRF that no external network uses yet.
+mgr=$(printf '%s' "$edge" | grep -o '"id":"urn:vcloud:nsxtmanager:[^"]*"' | head -1 | cut -d'"' -f4)
+t0=$(oapi "$api/cloudapi/1.0.0/nsxTResources/importableTier0Routers?filter=_context==$mgr" |
+	grep -o '"id":"[^"]*","description":"[^"]*","displayName":"tier-0-router-vrf"' | cut -d'"' -f4)
+[ -n "$t0" ] || { echo "peer-test: no importable tier-0 VRF tier-0-router-vrf" >&2; exit 1; }
+oapi -X POST "$api/cloudapi/1.0.0/externalNetworks" -o /dev/null -d "{\"name\":\"suite-external\",\"description\":\"\",
+	\"networkBackings\":{\"values\":[{\"backingId\":\"$t0\",\"backingTypeValue\":\"NSXT_VRF_TIER0\",
+	\"networkProvider\":{\"id\":\"$mgr\"}}]},
+	\"subnets\":{\"values\":[{\"gateway\":\"10.10.10.10\",\"prefixLength\":24,\"enabled\":true,
+	\"ipRanges\":{\"values\":[{\"startAddress\":\"10.10.10.100\",\"endAddress\":\"10.10.10.150\"}]}}]}}"
 for n in company-network suite-network; do
 	for _ in $(seq 1 40); do
 		oapi "$api/cloudapi/1.0.0/orgVdcNetworks/?filter=name==$n" | grep -q "\"name\":\"$n\"" && break
@@ -119,9 +134,8 @@ done
 # 4. The suite's configuration (govcd/sample_govcd_test_config.yaml), naming
 # the lab's objects: the tenant's catalog lab-catalog with the vApp template
 # photon-5 (one VM) and the VDC's storage profile "*", from which the suite
-# deploys its own vApp at set-up. What the lab lacks (provider VDC, tier-0
-# router, NSX-T segments) is left out: tests needing it skip or fail for
-# that environment reason.
+# deploys its own vApp at set-up. What the lab lacks (an unused NSX-T
+# segment) makes the tests needing it fail for that environment reason.
 cat >"$work/govcd_test_config.yaml" <<EOF
 provider:
   user: "$VCD_USER"
@@ -135,11 +149,14 @@ tenants:
 vcd:
   org: "$FERRY_TENANT_ORG"
   vdc: Company-VDC
-  # named so that the NSX-T tests run (their pre-check wants every name);
-  # the lab has its provider VDC and NSX-T manager, but no network pool,
-  # tier-0 router, segments or segment profiles of these names
+  # named so that the NSX-T tests run (their pre-check wants every name):
+  # the lab's provider VDC, network pool, NSX-T manager, tier-0 gateway and
+  # VRF, edge cluster and NSX-T's default segment profiles; it has no NSX-T
+  # segment left to import (nsxtImportSegment names none of its own)
   provider_vdc:
     name: Provider-PVDC
+    network_pool: "NSX-T Overlay 1"
+    storage_profile: "*"
   nsxt_provider_vdc:
     name: Provider-PVDC
     storage_profile: "*"
@@ -150,15 +167,17 @@ vcd:
     tier0routerVrf: tier-0-router-vrf
     vdc: Company-VDC
     edgeGateway: company-edge
-    externalNetwork: provider-external
+    externalNetwork: suite-external
+    nsxtEdgeCluster: edge-cluster-01
     routedNetwork: company-network
     nsxtImportSegment: vcd-org-vdc-imported-network-backing
-    nsxtDvpg: test-nsxt-dvpg-no-uplink
-    ipDiscoveryProfile: ip-discovery-profile
-    macDiscoveryProfile: mac-discovery-profile
-    spoofGuardProfile: spoof-guard-profile
-    qosProfile: qos-profile
-    segmentSecurityProfile: segment-security-profile
+    nsxtDvpg: vcd-company-network
+    # NSX-T's default segment profiles
+    ipDiscoveryProfile: default-ip-discovery-profile
+    macDiscoveryProfile: default-mac-discovery-profile
+    spoofGuardProfile: default-spoofguard-profile
+    qosProfile: default-qos-profile
+    segmentSecurityProfile: default-segment-security-profile
   catalog:
     name: lab-catalog
     catalogItem: photon-5
@@ -184,7 +203,7 @@ summary="$work/summary.txt"
 : >"$summary"
 for g in "${groups[@]}"; do
 	name=${g%%|*}
-	re=${g#*|}
+	re=${PEER_CHECK_F:-${g#*|}}
 	out="$work/$name.out"
 	(cd "$work/gvcd/govcd" && GOVCD_CONFIG="$work/govcd_test_config.yaml" \
 		timeout 900 "$work/govcd.test" -test.run '^Test$' -test.timeout 15m -check.f "$re" -check.vv) >"$out" 2>&1 || true

@@ -12,10 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vmware/govmomi/object"
-	"github.com/vmware/govmomi/ovf/importer"
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -137,7 +133,7 @@ func validBool(v string, _ *PlanFile) error {
 }
 
 func validOVFSource(v string, _ *PlanFile) error {
-	if importer.IsRemotePath(v) {
+	if vsphere.IsRemoteOVF(v) {
 		return nil
 	}
 	ext := strings.ToLower(filepath.Ext(v))
@@ -153,19 +149,19 @@ func validOVFSource(v string, _ *PlanFile) error {
 // applianceWorld is what the step found on-prem (read only).
 type applianceWorld struct {
 	c         *vsphere.Client
-	dc        *object.Datacenter
+	dc        *vsphere.Datacenter
 	a         AppliancePlan // with defaults applied
 	stretched *vsphere.Portgroup
-	dvs       *object.DistributedVirtualSwitch
-	uplink    types.ManagedObjectReference // distributed or standard port group
-	sink      *vsphere.Portgroup           // nil: not there yet
-	vm        *vsphere.DeployedVM          // nil: not there yet
-	policy    vsphere.SinkPolicy           // what the sink must be
-	dvsVer    string                       // the DVS's version
-	ovf       OVFMap                       // the table with the plan's overrides
-	nets      map[string]string            // OVF network -> port group
-	props     map[string]string            // OVF properties to set (no secrets)
-	secrets   []vsphere.OVFProperty        // OVF properties that get the edge password
+	dvs       *vsphere.DVS
+	uplink    vsphere.Ref           // distributed or standard port group
+	sink      *vsphere.Portgroup    // nil: not there yet
+	vm        *vsphere.DeployedVM   // nil: not there yet
+	policy    vsphere.SinkPolicy    // what the sink must be
+	dvsVer    string                // the DVS's version
+	ovf       OVFMap                // the table with the plan's overrides
+	nets      map[string]string     // OVF network -> port group
+	props     map[string]string     // OVF properties to set (no secrets)
+	secrets   []vsphere.OVFProperty // OVF properties that get the edge password
 	warnings  []string
 }
 
@@ -574,10 +570,10 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	return res, nil
 }
 
-func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref types.ManagedObjectReference, err error) {
+func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref vsphere.Ref, err error) {
 	props := maps.Clone(w.props)
 	if len(w.secrets) > 0 {
-		pass, err := env.password(env.Config.Edge, "FERRY_EDGE_PASSWORD", "the password to give the L2VPN client appliance (and log in to its API with)")
+		pass, err := env.Password(env.Config.Edge, "FERRY_EDGE_PASSWORD", "the password to give the L2VPN client appliance (and log in to its API with)")
 		if err != nil {
 			return ref, err
 		}

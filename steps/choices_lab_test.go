@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -12,7 +14,7 @@ import (
 // something is what Cloud Director and the on-prem vCenter hold, read
 // through the steps; the provider's own org is never offered as a tenant.
 func TestChoicesFromTheLab(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	pf, err := steps.LoadPlanFile(labPlan(t, l, nil))
 	if err != nil {
 		t.Fatal(err)

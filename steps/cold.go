@@ -165,7 +165,7 @@ func (e *Env) replicateCold(ctx context.Context, vms []coldVM, emit Emit) (Resul
 		rs := Resource{Kind: "replica", Name: c.plan.Name, ID: e.Config.Receiver.URL}
 		it := Item{Action: ActionUpdate, Kind: "replica", Name: c.plan.Name,
 			Detail: fmt.Sprintf("cold migration (%s): %s pass without a snapshot, %s planned, %s on the wire, in %s",
-				c.why, r.Kind, mib(r.Counters.Planned), mib(r.Counters.Sent), r.Duration.Round(time.Millisecond)),
+				c.why, r.Kind, Bytes(r.Counters.Planned), Bytes(r.Counters.Sent), r.Duration.Round(time.Millisecond)),
 			Resource: &rs}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
@@ -185,7 +185,7 @@ func (e *Env) coldPlanItem(p VMPlan, src vsphere.VM, why string, synced bool) It
 	case synced:
 		return Item{Action: ActionUpdate, Kind: "replica", Name: p.Name, Detail: "cold migration (" + why + "): a pass without a snapshot (changed blocks only) to " + e.Config.Receiver.URL}
 	}
-	return Item{Action: ActionCreate, Kind: "replica", Name: p.Name, Detail: fmt.Sprintf("cold migration (%s): one pass of %s without a snapshot to %s", why, mib(src.DiskBytes()), e.Config.Receiver.URL)}
+	return Item{Action: ActionCreate, Kind: "replica", Name: p.Name, Detail: fmt.Sprintf("cold migration (%s): one pass of %s without a snapshot to %s", why, Bytes(src.DiskBytes()), e.Config.Receiver.URL)}
 }
 
 // coldWindow is the start of a cold VM's cutover window: the source shut
@@ -212,7 +212,7 @@ func (c *vmCutover) coldWindow(ctx context.Context) error {
 				err = recordPass(store, c.plan.Name, r)
 			}
 		}
-		return fmt.Sprintf("%s pass without a snapshot: %s planned, %s sent", r.Kind, mib(r.Counters.Planned), mib(r.Counters.Sent)), err
+		return fmt.Sprintf("%s pass without a snapshot: %s planned, %s sent", r.Kind, Bytes(r.Counters.Planned), Bytes(r.Counters.Sent)), err
 	})
 }
 

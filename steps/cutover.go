@@ -11,9 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmware/go-vcloud-director/v2/govcd"
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vcd"
@@ -276,7 +273,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 			continue
 		}
 		vm := c.plan
-		r := Resource{Kind: "vApp", Name: vm.TargetVApp, ID: c.vapp.VApp.HREF}
+		r := Resource{Kind: "vApp", Name: vm.TargetVApp, ID: c.vapp.HREF()}
 		it := Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: fmt.Sprintf("running in vApp %s; measured downtime %s", vm.TargetVApp, c.rep.downtimeText()), Resource: &r}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
@@ -345,8 +342,8 @@ type vmCutover struct {
 	sys              *vcd.Client
 	src              vsphere.VM
 	job              *replication.Job
-	target           *types.ManagedObjectReference
-	vapp             *govcd.VApp
+	target           *vsphere.Ref
+	vapp             *vcd.VApp
 	createdVApp      bool
 	held             bool // the wizard's scheduler paused for us
 	// A cold migration (coldWindow): why its mode is cold; leaveOff keeps
@@ -537,7 +534,7 @@ func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStor
 		if err == nil {
 			err = recordPass(store, c.plan.Name, r)
 		}
-		detail := fmt.Sprintf("%s changed, %s sent", mib(r.Counters.Planned), mib(r.Counters.Sent))
+		detail := fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent))
 		if r.Compare != nil {
 			detail += "; full compare: " + compareText(r.Compare)
 		}
@@ -551,7 +548,7 @@ func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStor
 	if err := c.phase("final pass", func() (string, error) {
 		r, err := c.job.RunPass(ctx, true)
 		c.rep.FinalPass = &r.Counters
-		return fmt.Sprintf("%s changed, %s sent", mib(r.Counters.Planned), mib(r.Counters.Sent)), err
+		return fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent)), err
 	}); err != nil {
 		return err
 	}
@@ -565,7 +562,7 @@ func (c *vmCutover) targetOff(ctx context.Context) bool {
 		return false
 	}
 	st, err := c.provider.PowerState(ctx, *c.target)
-	return err == nil && st == types.VirtualMachinePowerStatePoweredOff
+	return err == nil && st == vsphere.PoweredOff
 }
 
 // resume handles a cutover that stopped after power-on was requested: the
@@ -588,7 +585,7 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 		return err
 	}
 	status := "not imported"
-	if vapp, err := vdc.GetVAppByName(c.plan.TargetVApp, true); err == nil && hasVM(vapp, c.plan.Name) {
+	if vapp, err := vdc.VApp(c.plan.TargetVApp); err == nil && hasVM(vapp, c.plan.Name) {
 		c.vapp, c.createdVApp = vapp, len(otherVMs(vapp, c.plan.Name)) == 0
 		if status, err = c.sys.VMStatus(vapp, c.plan.Name); err != nil {
 			return err
@@ -705,7 +702,7 @@ func (c *vmCutover) importTarget() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if existing, err := vdc.GetVAppByName(c.plan.TargetVApp, true); err == nil {
+	if existing, err := vdc.VApp(c.plan.TargetVApp); err == nil {
 		if err := c.sys.ImportVMIntoVApp(vc, c.target.Value, existing, opts); err != nil {
 			return "", err
 		}
@@ -795,7 +792,7 @@ func (c *vmCutover) waitGreen(ctx context.Context) (string, error) {
 func (c *vmCutover) rollback(ctx context.Context) error {
 	imported := c.vapp != nil && hasVM(c.vapp, c.plan.Name)
 	if imported && c.target == nil {
-		return fmt.Errorf("%s is in vApp %s but its VM in the provider vCenter was not found: nothing deleted, so that its disks (the replica) cannot be lost; detach them and remove the VM by hand", c.plan.Name, c.vapp.VApp.Name)
+		return fmt.Errorf("%s is in vApp %s but its VM in the provider vCenter was not found: nothing deleted, so that its disks (the replica) cannot be lost; detach them and remove the VM by hand", c.plan.Name, c.vapp.Name())
 	}
 	if imported {
 		// Off through Cloud Director, so that it knows; nothing deleted.
@@ -866,7 +863,7 @@ func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
 		c.target = &ref
 	}
 	if vdc, err := c.sys.VDCByName(c.env.Plan.Org, c.env.Plan.VDC); err == nil {
-		if vapp, err := vdc.GetVAppByName(c.plan.TargetVApp, true); err == nil {
+		if vapp, err := vdc.VApp(c.plan.TargetVApp); err == nil {
 			// A vApp holding other VMs is not the interrupted cutover's:
 			// only our VM goes (rollback), the vApp stays.
 			c.vapp, c.createdVApp = vapp, len(otherVMs(vapp, c.plan.Name)) == 0
@@ -886,19 +883,16 @@ func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
 }
 
 // hasVM reports whether vapp holds a VM named name.
-func hasVM(vapp *govcd.VApp, name string) bool {
-	return vapp.VApp.Children != nil && len(otherVMs(vapp, name)) < len(vapp.VApp.Children.VM)
+func hasVM(vapp *vcd.VApp, name string) bool {
+	return slices.Contains(vapp.VMNames(), name)
 }
 
 // otherVMs lists the VMs of vapp other than name.
-func otherVMs(vapp *govcd.VApp, name string) []string {
+func otherVMs(vapp *vcd.VApp, name string) []string {
 	var out []string
-	if vapp.VApp.Children == nil {
-		return nil
-	}
-	for _, vm := range vapp.VApp.Children.VM {
-		if vm.Name != name {
-			out = append(out, vm.Name)
+	for _, vm := range vapp.VMNames() {
+		if vm != name {
+			out = append(out, vm)
 		}
 	}
 	return out

@@ -58,7 +58,7 @@ func webApp2Health(t *testing.T, env *Env) string {
 	}
 	for _, j := range jobs {
 		if j.VM == "WebApp2" {
-			return j.Health
+			return j.Summary
 		}
 	}
 	t.Fatal("WebApp2 not in the status")

@@ -73,12 +73,7 @@ func (w *extWorld) findEdge(ctx context.Context, env *Env) error {
 }
 
 func (w *extWorld) dialEdge(ctx context.Context, env *Env) (*nsx.Client, error) {
-	ep := env.Config.Edge
-	pass, err := env.password(ep, "FERRY_EDGE_PASSWORD", "the on-prem L2VPN client edge's password")
-	if err != nil {
-		return nil, err
-	}
-	return nsx.Dial(ctx, nsx.Config{URL: w.edgeURL, Username: ep.Username, Password: pass, CAFile: ep.CAFile, Insecure: ep.Insecure, Timeout: 10 * time.Second})
+	return env.DialEdge(ctx, w.edgeURL, 10*time.Second)
 }
 
 // waitEdge waits, within the plan's timeout, for the appliance's API to

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/vmware/go-vcloud-director/v2/govcd"
-
 	"github.com/ferry-migrate/ferry/nsx"
 	"github.com/ferry-migrate/ferry/vcd"
 )
@@ -98,7 +96,7 @@ type extWorld struct {
 	timeout time.Duration
 	site    *tenantSite
 	// tun is the server tunnel; nil when step 2 has yet to create it.
-	tun *govcd.NsxtL2VpnTunnel
+	tun *vcd.Tunnel
 	// tunnelID is the id the server gave network.name; 0 until it exists.
 	tunnelID int
 	// edgeURL is where the edge is (configured, or the appliance's
@@ -135,7 +133,7 @@ func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
 	if w.site, err = lookSite(ctx, env, pf); err != nil {
 		return nil, err
 	}
-	egw := w.site.egw.EdgeGateway.Name
+	egw := w.site.egw.Name
 	// A tunnel still to be made by step 2 (or not readable before step 1)
 	// is planned for; one that should be there and is not is an error.
 	if w.tun, err = findTunnel(env, w.site.egw, pf.Tunnel.Name); err != nil && !errors.Is(err, errRightsPending) {
@@ -146,9 +144,9 @@ func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
 		return nil, fmt.Errorf("tunnel.name: no L2 VPN tunnel %q on edge gateway %s; step 2 (trunk-network) creates it: run it again", pf.Tunnel.Name, egw)
 	case w.tun != nil:
 		var names []string
-		for _, sn := range w.tun.NsxtL2VpnTunnel.StretchedNetworks {
-			names = append(names, sn.NetworkRef.Name)
-			if sn.NetworkRef.Name == pf.Network.Name {
+		for _, sn := range w.tun.Stretched {
+			names = append(names, sn.Name)
+			if sn.Name == pf.Network.Name {
 				w.tunnelID = sn.TunnelID
 			}
 		}
@@ -223,7 +221,7 @@ func (w *extWorld) peerAddr() string {
 	if w.tun == nil {
 		return "the tunnel's local endpoint"
 	}
-	return w.tun.NsxtL2VpnTunnel.LocalEndpointIp
+	return w.tun.LocalEndpointIP
 }
 
 // localAddr is the edge's own address in the session.
@@ -232,7 +230,7 @@ func (w *extWorld) localAddr() string {
 	case w.pf.Extension.LocalAddress != "":
 		return w.pf.Extension.LocalAddress
 	case w.tun != nil:
-		return w.tun.NsxtL2VpnTunnel.RemoteEndpointIp
+		return w.tun.RemoteEndpointIP
 	}
 	return "the tunnel's remote endpoint"
 }
@@ -322,8 +320,8 @@ func (w *extWorld) status(ctx context.Context) (edgeSt, vcdSt string) {
 	} else {
 		edgeSt = st.String()
 	}
-	t := w.tun.NsxtL2VpnTunnel
-	if st, err := w.site.c.TunnelStatus(w.site.egw.EdgeGateway.ID, t.ID); err != nil {
+	t := w.tun
+	if st, err := w.site.c.TunnelStatus(w.site.egw.ID, t.ID); err != nil {
 		vcdSt = "unknown (" + err.Error() + ")"
 	} else {
 		vcdSt = tunnelStatusText(st)
@@ -475,7 +473,7 @@ func (w *extWorld) waitUp(ctx context.Context, emit Emit) error {
 	name, tunnel := w.pf.Extension.SessionName, w.pf.Tunnel.Name
 	_, err := w.edge.WaitUp(wctx, w.sess.ID, every, func(st nsx.Status) { say("edge session " + name + ": " + st.String()) })
 	if err == nil {
-		_, err = w.site.c.WaitTunnelUp(wctx, w.site.egw.EdgeGateway.ID, w.tun.NsxtL2VpnTunnel.ID, every,
+		_, err = w.site.c.WaitTunnelUp(wctx, w.site.egw.ID, w.tun.ID, every,
 			func(st vcd.TunnelStatus) { say("Cloud Director tunnel " + tunnel + ": " + tunnelStatusText(st)) })
 	}
 	if err == nil {

@@ -5,8 +5,9 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
+
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // Field is one answer a step needs. The TUI renders it as a form input (title,
@@ -144,22 +145,11 @@ func broadcast(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
-// RPO bounds (DESIGN.md step 5).
-const (
-	MinRPO = time.Minute
-	MaxRPO = 24 * time.Hour
-)
-
-// ValidRPO accepts a Go duration between MinRPO and MaxRPO.
+// ValidRPO accepts an RPO as a plan writes it (replication.ParseRPO: a
+// Go duration between replication.MinRPO and MaxRPO).
 func ValidRPO(v string, _ *PlanFile) error {
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration (want e.g. 5m, 15m or 1h)", v)
-	}
-	if d < MinRPO || d > MaxRPO {
-		return fmt.Errorf("%q is out of range: the RPO must be between 1m and 24h (e.g. 5m)", v)
-	}
-	return nil
+	_, err := replication.ParseRPO(v)
+	return err
 }
 
 // ValidBool accepts true/false (and the other spellings strconv knows).

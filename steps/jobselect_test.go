@@ -77,7 +77,7 @@ func TestSelectVMsSecondWave(t *testing.T) {
 		t.Fatalf("the cut-over VM changed: %+v", pf.VMs[0])
 	}
 	for _, vm := range pf.VMs[1:] {
-		if vm.TargetVApp != vm.Name || vm.TargetNetwork != "company-network" || vm.StorageProfile != "gold" || vm.RPO != DefaultRPO || vm.Power() != LeaveOff {
+		if vm.TargetVApp != vm.Name || vm.TargetNetwork != "company-network" || vm.StorageProfile != "gold" || vm.RPO.String() != DefaultRPO || vm.Power() != LeaveOff {
 			t.Fatalf("selected VM %+v", vm)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/nsx"
 	"github.com/ferry-migrate/ferry/steps"
 )
@@ -199,7 +200,7 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 // its own: step 4 waits for it and gives up after extension.timeout, naming
 // where it looked.
 func TestApplianceNotAutonomousNeverAnswers(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Appliance.OVFProperties = map[string]string{"is_autonomous_edge": "=False"}
 		pf.Extension.Timeout = "3s"

@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,11 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"golang.org/x/time/rate"
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/tlsconf"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -389,14 +390,6 @@ func (e *Env) closeMigration() {
 	}
 }
 
-// ProviderVC is the provider vCenter backing the org VDC, connected on first use.
-func (e *Env) ProviderVC(ctx context.Context) (*vsphere.Client, error) {
-	if e.Config == nil || e.Config.Provider.URL == "" {
-		return nil, errors.New("no provider vCenter configured (FERRY_PROVIDER_URL or provider: in the config)")
-	}
-	return e.provider.get(ctx)
-}
-
 // receiverTLS is the sender's mutual-TLS configuration for the receiver.
 func receiverTLS(ep config.Endpoint) (*tls.Config, error) {
 	if ep.URL == "" {
@@ -419,13 +412,9 @@ func receiverTLS(ep config.Endpoint) (*tls.Config, error) {
 	if ep.CAFile == "" {
 		return nil, fmt.Errorf("replication receiver %s: trust it by its CA (ca_file / FERRY_CA_FILE) or by its certificate's fingerprint (pin / FERRY_RECEIVER_PIN, printed by ferry receiver)", ep.URL)
 	}
-	pem, err := os.ReadFile(ep.CAFile)
+	pool, err := tlsconf.Pool(ep.CAFile)
 	if err != nil {
-		return nil, fmt.Errorf("replication receiver CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("replication receiver CA file %s holds no certificate", ep.CAFile)
+		return nil, fmt.Errorf("replication receiver %s: %w", ep.URL, err)
 	}
 	return replication.CATLS(cert, pool, false, host), nil
 }
@@ -497,7 +486,7 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 				frac = float64(ev.Acked) / float64(ev.Planned)
 			}
 			emit(Progress(fmt.Sprintf("%s: %s of %s acknowledged, %s/s, ETA %s", vm,
-				mib(ev.Acked), mib(ev.Planned), mib(int64(ev.Rate)), ev.ETA.Round(time.Second)), frac))
+				Bytes(ev.Acked), Bytes(ev.Planned), Bytes(int64(ev.Rate)), ev.ETA.Round(time.Second)), frac))
 		case replication.EventPhase:
 			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Phase), -1))
 		case replication.EventRepaired, replication.EventCompared:
@@ -512,17 +501,10 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 	}
 }
 
-func mib(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+// Bytes formats a byte count in IEC units, as ferry shows every size and
+// amount of data (plan details, progress, reports, the TUI): 512 B, 16 MiB,
+// 1.5 GiB (go-humanize: one decimal below 10, none above).
+func Bytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
 
 // probeTargets builds the probes of the plan.
 func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/url"
 	"os"
@@ -97,7 +98,11 @@ func tenantVDC(t *testing.T, l *lab.Lab) *govcd.Vdc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tc.Close() })
-	vdc, err := tc.VDCByName("Company", "Company-VDC")
+	org, err := tc.GetOrgByName("Company")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdc, err := org.GetVDCByName("Company-VDC", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +322,7 @@ func TestCutoverFaultsRollBack(t *testing.T) {
 			}
 			sys, _ := env.VCD(ctx)
 			vdc, _ := sys.VDCByName("Company", "Company-VDC")
-			if _, err := vdc.GetVAppByName("WebApp2", true); err == nil {
+			if _, err := vdc.VApp("WebApp2"); !errors.Is(err, vcd.ErrNotFound) {
 				t.Error("vApp left in vCD")
 			}
 			md, err := os.ReadFile(env.State.Get("cutover").Outputs["report"])
@@ -358,7 +363,7 @@ func TestMigrationBadInput(t *testing.T) {
 		{"VM not found", func(pf *PlanFile) { pf.VMs[0].Name = "WebApp9" }, `VM "WebApp9" not found`},
 		{"VM powered off, mode warm", func(pf *PlanFile) { pf.VMs[0].Name, pf.VMs[0].Mode = "WebApp3", ModeWarm }, "plan says mode: warm, which replicates a running VM"},
 		{"target network missing", func(pf *PlanFile) { pf.VMs[0].TargetNetwork = "nowhere" }, `target network "nowhere" not found`},
-		{"RPO out of range", func(pf *PlanFile) { pf.VMs[0].RPO = "30s" }, "between 1m and 24h"},
+		{"RPO out of range", func(pf *PlanFile) { pf.VMs[0].RPO = replication.RPO(replication.MinRPO / 2) }, "VM WebApp2: 30s is out of range: the RPO must be between 1m and 24h"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -553,7 +558,13 @@ func TestRollbackKeepsAnExistingVApp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the existing vApp is gone: %v", err)
 	}
-	if got := otherVMs(vapp, ""); len(got) != 1 || got[0] != "Legacy" {
+	var got []string
+	if vapp.VApp.Children != nil {
+		for _, vm := range vapp.VApp.Children.VM {
+			got = append(got, vm.Name)
+		}
+	}
+	if len(got) != 1 || got[0] != "Legacy" {
 		t.Errorf("vApp Shared holds %v, want only Legacy", got)
 	}
 	if _, ok, _ := provider.FindVM(ctx, "WebApp2"); ok {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -18,7 +19,7 @@ func waveEnv(t *testing.T) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pf := &PlanFile{VMs: []VMPlan{{Name: "WebApp2", RPO: "1m"}}}
+	pf := &PlanFile{VMs: []VMPlan{{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}}}
 	for id, kind := range map[string]string{"vm-selection": "VM", "replication": "replica"} {
 		if err := st.Finish(id, Result{Resources: []Resource{{Kind: kind, Name: "WebApp2"}}}); err != nil {
 			t.Fatal(err)
@@ -46,7 +47,7 @@ func TestVMPhaseAndSecondWave(t *testing.T) {
 			t.Fatalf("%s stale before the second wave: %s", id, why)
 		}
 	}
-	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1", RPO: "1m"})
+	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1", RPO: replication.RPO(replication.MinRPO)})
 	if m := env.Migrating(); len(m) != 1 || m[0].Name != "WebApp1" {
 		t.Fatalf("migrating %+v, want WebApp1 only", m)
 	}
@@ -118,7 +119,7 @@ func TestRunnerRunsAStaleStepAgain(t *testing.T) {
 	if err := env.State.Finish("rights", Result{}); err != nil {
 		t.Fatal(err)
 	}
-	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1", RPO: "1m"})
+	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1", RPO: replication.RPO(replication.MinRPO)})
 	if _, err := (&Runner{Itinerary: it, Env: env}).Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

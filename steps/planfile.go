@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // PlanFile holds the operator's answers (`ferry run --plan plan.yaml`, or
@@ -127,8 +129,10 @@ type VMPlan struct {
 	TargetVApp     string `yaml:"target_vapp,omitempty"`    // default: the VM's name
 	TargetNetwork  string `yaml:"target_network,omitempty"` // default: network.name
 	StorageProfile string `yaml:"storage_profile,omitempty"`
-	RPO            string `yaml:"rpo,omitempty"` // default: the plan's rpo
-	PowerOn        *bool  `yaml:"power_on,omitempty"`
+	// RPO is read and range-checked once, when the plan loads ("5m" in
+	// the file); default: the plan's rpo (ApplyDefaults).
+	RPO     replication.RPO `yaml:"rpo,omitempty"`
+	PowerOn *bool           `yaml:"power_on,omitempty"`
 	// KeepBIOSUUID gives the target the source's BIOS (SMBIOS) UUID, for
 	// software licensed to it. Off by default: vCenter makes a new one, as
 	// for any new VM.
@@ -141,6 +145,21 @@ type VMPlan struct {
 // DefaultRPO is used when neither the VM nor the plan sets one: ferry's
 // aim (Extender's best was 5 minutes).
 const DefaultRPO = "1m"
+
+// defaultRPO is the RPO of a VM whose plan entry sets none: the plan's rpo,
+// else DefaultRPO. A bad plan rpo gives 0 (no RPO): Validate and the plan
+// load report it, and no job starts without a valid RPO.
+func (pf *PlanFile) defaultRPO() replication.RPO {
+	v := pf.RPO
+	if v == "" {
+		v = DefaultRPO
+	}
+	rpo, err := replication.ParseRPO(v)
+	if err != nil {
+		return 0
+	}
+	return rpo
+}
 
 // Path is the file the plan was loaded from ("" for a plan built in the TUI).
 func (pf *PlanFile) Path() string { return pf.path }
@@ -176,6 +195,9 @@ func ParsePlanFile(b []byte) (*PlanFile, error) {
 		return nil, fmt.Errorf("not valid YAML: %w", err)
 	}
 	if err := rejectSecrets(&root, ""); err != nil {
+		return nil, err
+	}
+	if err := checkRPOs(&root); err != nil {
 		return nil, err
 	}
 	pf := &PlanFile{}
@@ -219,6 +241,43 @@ func rejectSecrets(n *yaml.Node, prefix string) error {
 	return nil
 }
 
+// checkRPOs refuses a plan whose rpo or vms[].rpo is not an RPO
+// (replication.ParseRPO), naming the line, the key, the value and the valid
+// range; decoding would refuse it too, without saying where.
+func checkRPOs(doc *yaml.Node) error {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil // not a plan: decoding says so
+	}
+	check := func(m *yaml.Node, prefix string) error {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if k, v := m.Content[i], m.Content[i+1]; k.Value == "rpo" && v.Kind == yaml.ScalarNode {
+				if _, err := replication.ParseRPO(v.Value); err != nil {
+					return fmt.Errorf("line %d: %s: %w", v.Line, prefix+"rpo", err)
+				}
+			}
+		}
+		return nil
+	}
+	top := doc.Content[0]
+	if err := check(top, ""); err != nil {
+		return err
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value != "vms" || top.Content[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		for j, vm := range top.Content[i+1].Content {
+			if vm.Kind != yaml.MappingNode {
+				continue
+			}
+			if err := check(vm, fmt.Sprintf("vms[%d].", j)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func secretHint(key string) string {
 	k := strings.ToLower(key)
 	if strings.Contains(k, "psk") || strings.Contains(k, "shared") {
@@ -242,11 +301,8 @@ func (pf *PlanFile) ApplyDefaults(it Itinerary) {
 		if vm.TargetNetwork == "" {
 			vm.TargetNetwork = pf.Network.Name
 		}
-		if vm.RPO == "" {
-			vm.RPO = pf.RPO
-		}
-		if vm.RPO == "" {
-			vm.RPO = DefaultRPO
+		if vm.RPO == 0 {
+			vm.RPO = pf.defaultRPO()
 		}
 	}
 }
@@ -318,7 +374,11 @@ func (pf *PlanFile) Validate(it Itinerary) error {
 		check("target_vapp", vm.TargetVApp, ValidName)
 		check("mode", vm.Mode, ValidMode)
 		check("target_network", vm.TargetNetwork, ValidName)
-		check("rpo", vm.RPO, ValidRPO)
+		if vm.RPO != 0 {
+			if err := vm.RPO.Validate(); err != nil {
+				errs = append(errs, &FieldError{key + ".rpo", err})
+			}
+		}
 	}
 	if _, err := cutoverParallel(pf.Cutover); err != nil {
 		errs = append(errs, err)

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 const goodPlan = `
@@ -49,7 +52,7 @@ func TestPlanFileGood(t *testing.T) {
 	if pf.Appliance.SinkPortgroup != "ferry-sink" || pf.Appliance.StretchedPortgroup != "company-network" || pf.Appliance.UplinkPortgroup != "company-network" {
 		t.Errorf("defaults not applied: %+v", pf.Appliance)
 	}
-	if vm := pf.VMs[0]; vm.RPO != "5m" || vm.TargetVApp != "WebApp2" || vm.TargetNetwork != "company-network" || !*vm.PowerOn {
+	if vm := pf.VMs[0]; vm.RPO.String() != "5m" || vm.TargetVApp != "WebApp2" || vm.TargetNetwork != "company-network" || !*vm.PowerOn {
 		t.Errorf("VM defaults: %+v", vm)
 	}
 	if pf.Tunnel.RemoteEndpointIP != "172.16.10.250" {
@@ -101,14 +104,6 @@ func TestPlanFileValidation(t *testing.T) {
 			[]string{"appliance.ovf: is required", "NSX autonomous edge", "NSX Edge OVA", "Broadcom Support Portal (support.broadcom.com, VMware NSX downloads)"}},
 		{"missing org", "org: Company\n", "",
 			[]string{"org: is required"}},
-		{"RPO too short", "rpo: 5m", "rpo: 30s",
-			[]string{"rpo", `"30s" is out of range`, "between 1m and 24h"}},
-		{"RPO too long", "rpo: 5m", "rpo: 25h",
-			[]string{"rpo", "between 1m and 24h"}},
-		{"RPO not a duration", "rpo: 5m", "rpo: soon",
-			[]string{"rpo", "not a duration"}},
-		{"VM RPO out of range", "    power_on: true", "    rpo: 48h",
-			[]string{"vms[0].rpo", "between 1m and 24h"}},
 		{"unknown migration mode", "    power_on: true", "    mode: hot",
 			[]string{"vms[0].mode", `"hot"`, `want "warm"`, `or "cold"`}},
 		{"VM without name", "  - name: WebApp2", "  - target_vapp: x",
@@ -160,7 +155,7 @@ func TestCutoverParallelDefault(t *testing.T) {
 }
 
 func TestPlanFileAllProblemsAtOnce(t *testing.T) {
-	y := strings.NewReplacer("ip: 172.16.10.250", "ip: x", "prefix: 24", "prefix: 99", "rpo: 5m", "rpo: 1s").Replace(goodPlan)
+	y := strings.NewReplacer("ip: 172.16.10.250", "ip: x", "prefix: 24", "prefix: 99", "gateway_cidr: 172.16.10.1/24", "gateway_cidr: x").Replace(goodPlan)
 	_, err := parseValid(t, y)
 	var ve *ValidationError
 	if !errors.As(err, &ve) || len(ve.Errs) < 3 {
@@ -219,14 +214,77 @@ func TestConfirmedVMs(t *testing.T) {
 	}
 }
 
-// TestBadRPOSaidOnce: a bad plan-wide RPO is one problem, not two.
-func TestBadRPOSaidOnce(t *testing.T) {
-	pf, err := ParsePlanFile([]byte("rpo: 5x\nvms: [{name: WebApp2}]\n"))
+// TestPlanFileBadRPO: a bad RPO is refused when the plan loads, naming
+// the line, the key, the value and the valid range, once.
+func TestPlanFileBadRPO(t *testing.T) {
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"RPO too short", "rpo: 5m", "rpo: 30s", `line 19: rpo: "30s" is out of range: the RPO must be between 1m and 24h (e.g. 5m)`},
+		{"RPO too long", "rpo: 5m", "rpo: 25h", `line 19: rpo: "25h" is out of range: the RPO must be between 1m and 24h`},
+		{"RPO not a duration", "rpo: 5m", "rpo: 5x", `line 19: rpo: "5x" is not a duration: the RPO must be between 1m and 24h (e.g. 5m)`},
+		{"VM RPO out of range", "    power_on: true", "    rpo: 48h", `line 18: vms[0].rpo: "48h" is out of range: the RPO must be between 1m and 24h`},
+		{"VM RPO not a duration", "    power_on: true", "    rpo: 5", `line 18: vms[0].rpo: "5" is not a duration`},
+	} {
+		y := strings.Replace(goodPlan, tc.from, tc.to, 1)
+		if y == goodPlan {
+			t.Fatalf("%s: %q not found", tc.name, tc.from)
+		}
+		path := filepath.Join(t.TempDir(), "plan.yaml")
+		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadPlanFile(path)
+		if err == nil || !strings.Contains(err.Error(), "plan file "+path+": "+tc.want) || strings.Count(err.Error(), "the RPO must be") != 1 {
+			t.Errorf("%s: LoadPlanFile: %v\nwant %q", tc.name, err, tc.want)
+		}
+	}
+	// A plan built in memory is checked by Validate.
+	pf, err := parseValid(t, goodPlan)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = pf.Validate(NewItinerary())
-	if err == nil || strings.Count(err.Error(), `"5x" is not a duration`) != 1 {
+	pf.RPO = "5x"
+	if err := pf.Validate(NewItinerary()); err == nil || strings.Count(err.Error(), `"5x" is not a duration`) != 1 {
 		t.Errorf("want the bad RPO said once: %v", err)
+	}
+	pf.VMs[0].RPO = replication.RPO(replication.MaxRPO * 2)
+	if err := pf.Validate(NewItinerary()); err == nil || !strings.Contains(err.Error(), "vms[0].rpo: 48h is out of range") {
+		t.Errorf("VM RPO out of range: %v", err)
+	}
+}
+
+// TestPlanFileRPOSavedAsWritten: RPOs load typed and save as the plan
+// wrote them.
+func TestPlanFileRPOSavedAsWritten(t *testing.T) {
+	y := strings.Replace(goodPlan, "    power_on: true", "    power_on: true\n    rpo: 1h30m\n  - name: WebApp3\n    rpo: 15m\n  - name: WebApp4", 1)
+	pf, err := ParsePlanFile([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pf.VMs[0].RPO.Duration() != 90*time.Minute || pf.VMs[1].RPO.Duration() != 15*time.Minute || pf.VMs[2].RPO != 0 {
+		t.Fatalf("RPOs: %s %s %s", pf.VMs[0].RPO, pf.VMs[1].RPO, pf.VMs[2].RPO)
+	}
+	path := filepath.Join(t.TempDir(), "plan.yaml")
+	if err := pf.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"rpo: 5m\n", "rpo: 1h30m\n", "rpo: 15m\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("saved plan lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Count(string(b), "rpo:") != 3 {
+		t.Errorf("saved plan: want 3 rpo keys (WebApp4 keeps the plan's):\n%s", b)
+	}
+	again, err := LoadPlanFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.ApplyDefaults(NewItinerary())
+	if again.VMs[2].RPO.Duration() != 5*time.Minute {
+		t.Errorf("default RPO of WebApp4: %s, want the plan's 5m", again.VMs[2].RPO)
 	}
 }

@@ -276,8 +276,8 @@ func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, sh
 	}
 	interval, intervalFrom := vs.LastInterval, "over the last pass interval"
 	if interval <= 0 {
-		rpo, err := time.ParseDuration(plan.RPO)
-		if err != nil || rpo <= 0 {
+		rpo := plan.RPO.Duration()
+		if rpo <= 0 {
 			rpo = time.Minute
 		}
 		interval, intervalFrom = rpo, "over one RPO (no interval between passes recorded)"
@@ -294,7 +294,7 @@ func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, sh
 		p.Default = true
 	}
 	p.Seconds = bytes / rate
-	p.From = fmt.Sprintf("%s changed at %s/s %s, at %s", mib(int64(bytes)), mib(int64(changeRate)), intervalFrom, rateFrom)
+	p.From = fmt.Sprintf("%s changed at %s/s %s, at %s", Bytes(int64(bytes)), Bytes(int64(changeRate)), intervalFrom, rateFrom)
 	return p
 }
 

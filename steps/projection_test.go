@@ -14,7 +14,7 @@ import (
 // and the measured throughput), and only what is still unrecorded is a
 // default.
 func TestProjectDowntime(t *testing.T) {
-	vm := VMPlan{Name: "WebApp2", RPO: "1m"}
+	vm := VMPlan{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}
 	est := projectDowntime(vm, replication.VMState{}, cutoverHistory{})
 	if got := est.Short(); !strings.Contains(got, "all defaults") {
 		t.Errorf("nothing recorded: %q", got)

@@ -105,7 +105,7 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		case done:
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: "incremental pass (changed blocks only) to " + env.Config.Receiver.URL})
 		default:
-			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf("initial sync of %s to %s", mib(vm.DiskBytes()), env.Config.Receiver.URL)})
+			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf("initial sync of %s to %s", Bytes(vm.DiskBytes()), env.Config.Receiver.URL)})
 		}
 		// A cold VM that runs gets its disks in its cutover window.
 		if !done && (mode == ModeWarm || !vm.PoweredOn()) {
@@ -116,7 +116,7 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 			}
 			for _, f := range env.replicaFiles(vm.Name, vm.Disks) {
 				p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica disk", Name: f.Path,
-					Detail: fmt.Sprintf("thin, %s, by the provider vCenter; %s", mib(f.Capacity), how)})
+					Detail: fmt.Sprintf("thin, %s, by the provider vCenter; %s", Bytes(f.Capacity), how)})
 			}
 		}
 	}
@@ -195,7 +195,7 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 		r := results[i]
 		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name,
 			Detail: fmt.Sprintf("%s pass: %s planned, %s on the wire, %s zeros skipped, in %s",
-				r.Kind, mib(r.Counters.Planned), mib(r.Counters.Sent), mib(r.Counters.ZeroSkipped), r.Duration.Round(time.Millisecond)),
+				r.Kind, Bytes(r.Counters.Planned), Bytes(r.Counters.Sent), Bytes(r.Counters.ZeroSkipped), r.Duration.Round(time.Millisecond)),
 			Resource: &Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}}
 		if c := compares[i]; c != nil {
 			it.Detail += "; full compare: " + compareText(c)
@@ -220,7 +220,7 @@ func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit 
 			return res, err
 		}
 		r := Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}
-		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name, Detail: "replica complete; a pass runs every " + vmp.RPO + " until the cutover", Resource: &r}
+		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name, Detail: "replica complete; a pass runs every " + vmp.RPO.String() + " until the cutover", Resource: &r}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
 		res.Resources = append(res.Resources, r)

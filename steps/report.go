@@ -153,7 +153,7 @@ func (r *CutoverReport) Markdown() string {
 	for _, v := range r.VMs {
 		final := "-"
 		if v.FinalPass != nil {
-			final = fmt.Sprintf("%s changed, %s sent", mib(v.FinalPass.Planned), mib(v.FinalPass.Sent))
+			final = fmt.Sprintf("%s changed, %s sent", Bytes(v.FinalPass.Planned), Bytes(v.FinalPass.Sent))
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", v.VM, v.Outcome, secs(v.MeasuredDowntimeSeconds), secs(v.ServiceWindowSeconds), approx(v.ProjectedDowntimeSeconds), final)
 	}

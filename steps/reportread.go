@@ -39,7 +39,7 @@ func (e *Env) LastCutoverReport() (*CutoverReport, string, error) {
 func (v VMReport) Figures() string {
 	final := "-"
 	if v.FinalPass != nil {
-		final = fmt.Sprintf("%s changed, %s sent", mib(v.FinalPass.Planned), mib(v.FinalPass.Sent))
+		final = fmt.Sprintf("%s changed, %s sent", Bytes(v.FinalPass.Planned), Bytes(v.FinalPass.Sent))
 	}
 	proj := ""
 	if v.ProjectedDowntimeSeconds > 0 {

@@ -156,7 +156,7 @@ func (s *Rights) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 			return res, err
 		}
 		// A tenant session opened before the grant may not see it.
-		env.cloud.tenant.release(ctx)
+		env.RenewTenant(ctx)
 		for _, it := range items {
 			res.Changes = append(res.Changes, it)
 			emit(Changed(it))

@@ -12,6 +12,7 @@ import (
 	vcdtypes "github.com/vmware/go-vcloud-director/v2/types/v56"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -188,7 +189,7 @@ func tenantUserRights(t *testing.T, l *lab.Lab) (role string, rights []*vcdtypes
 // organization are the same before and after, as a provider reads them. A
 // second run changes nothing.
 func TestRightsLeaveOtherOrgsUntouched(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	before := othersView(t, l, "Company")
 	if !strings.Contains(before, "org Globex\n") || !strings.Contains(before, `rights bundle "Default Rights Bundle"`) {

@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vcd"
 )
@@ -43,17 +44,6 @@ func ferry(bin string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	return cmd
-}
-
-func exitCode(err error) int {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
 }
 
 // jsonEvents parses `ferry run --json` output.
@@ -78,7 +68,7 @@ func TestSetupBinary(t *testing.T) {
 	bin := buildFerry(t)
 
 	t.Run("PlanRunRerun", func(t *testing.T) {
-		l := startLab(t)
+		l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 		plan := labPlan(t, l, nil)
 		dir := filepath.Dir(plan)
 
@@ -129,7 +119,7 @@ func TestSetupBinary(t *testing.T) {
 	})
 
 	t.Run("ResumeAfterKill", func(t *testing.T) {
-		l := startLab(t)
+		l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 		plan := labPlan(t, l, nil)
 		state := filepath.Join(filepath.Dir(plan), "plan.state.json")
 
@@ -200,7 +190,7 @@ func TestSetupBinary(t *testing.T) {
 	})
 
 	t.Run("BadInput", func(t *testing.T) {
-		l := startLab(t)
+		l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 		noPass := l.Config()
 		noPass.Tenant.Password = ""
 		noPassFile := filepath.Join(t.TempDir(), "no-tenant-password.yaml")
@@ -229,7 +219,7 @@ func TestSetupBinary(t *testing.T) {
 					cfg = tc.config
 				}
 				out, err := ferry(bin, nil, "run", "--config", cfg, "--plan", plan).CombinedOutput()
-				if code := exitCode(err); code != tc.code {
+				if code := labtest.ExitCode(err); code != tc.code {
 					t.Errorf("exit %d, want %d:\n%s", code, tc.code, out)
 				}
 				for _, w := range tc.want {
@@ -257,7 +247,7 @@ func TestSetupBinary(t *testing.T) {
 				t.Fatal(err)
 			}
 			out, err := ferry(bin, nil, "run", "--config", l.ConfigFile, "--plan", labPlan(t, l, nil)).CombinedOutput()
-			if code := exitCode(err); code != 1 {
+			if code := labtest.ExitCode(err); code != 1 {
 				t.Errorf("exit %d, want 1:\n%s", code, out)
 			}
 			for _, w := range []string{"conflict", `"company-network"`, "10.9.9.1/24", "172.16.10.1/24", "nothing was changed"} {
@@ -272,12 +262,12 @@ func TestSetupBinary(t *testing.T) {
 	})
 
 	t.Run("TunnelNeverUp", func(t *testing.T) {
-		l := startLab(t)
+		l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 		const reason = "IKE negotiation failed: no proposal chosen"
 		l.Fabric.SetDown(reason)
 		plan := labPlan(t, l, func(pf *steps.PlanFile) { pf.Extension.Timeout = "1s" })
 		out, err := ferry(bin, nil, "run", "--config", l.ConfigFile, "--plan", plan).CombinedOutput()
-		if code := exitCode(err); code != 1 {
+		if code := labtest.ExitCode(err); code != 1 {
 			t.Fatalf("exit %d, want 1:\n%s", code, out)
 		}
 		msg := string(out)

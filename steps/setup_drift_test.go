@@ -11,6 +11,9 @@ import (
 	"github.com/ferry-migrate/ferry/nsx"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vcd"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestSetupRightsLegacy: with rights.mode legacy, step 1 writes the org's
@@ -18,7 +21,7 @@ import (
 // gives the rights to an org-local role of the tenant user, so that step 2
 // (the L2 VPN server, set up as the tenant) is allowed.
 func TestSetupRightsLegacy(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Rights.Mode = "legacy"
 		pf.Skip = append(pf.Skip, "appliance", "dc-extension")
@@ -47,7 +50,7 @@ func TestSetupRightsLegacy(t *testing.T) {
 // session), and what ferry must not touch is a conflict that changes
 // nothing (a session of the plan's name built from another peer code).
 func TestSetupDrift(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)
 	if ev, err := run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json")); err != nil {
@@ -74,9 +77,10 @@ func TestSetupDrift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	off := *tun.NsxtL2VpnTunnel
+	ui := uiTunnel(t, tenant, "ferry-l2vpn")
+	off := *ui.NsxtL2VpnTunnel
 	off.Enabled, off.PreSharedKey = false, pc.PSK
-	if _, err := tun.Update(&off); err != nil {
+	if _, err := ui.Update(&off); err != nil {
 		t.Fatal(err)
 	}
 	edge, err := nsx.Dial(ctx, nsx.Config{URL: l.EdgeURL(), Username: cfg.Edge.Username, Password: cfg.Edge.Password, CAFile: cfg.Edge.CAFile})
@@ -166,7 +170,7 @@ func mustSession(t *testing.T, edge *nsx.Client) nsx.Session {
 // cannot plan the L2 VPN without step 1; the run refuses before changing
 // anything and names what is missing.
 func TestSetupNeedsRights(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	tenant := login(t, l.Config().Tenant)
 	vdc, err := tenant.VDCByName("Company", "Company-VDC")
 	if err != nil {

@@ -10,6 +10,9 @@ import (
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vcd"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestSetupTunnelKey: the key in FERRY_L2VPN_PSK is the tunnel's; Cloud
@@ -19,7 +22,7 @@ import (
 func TestSetupTunnelKey(t *testing.T) {
 	const key, other = "first-key-from-env-7f3a", "second-key-from-env-91c2"
 	t.Setenv(steps.EnvL2VPNPSK, key)
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)
 	if ev, err := run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json")); err != nil {
@@ -39,12 +42,13 @@ func TestSetupTunnelKey(t *testing.T) {
 		t.Fatalf("tunnel: %v %v", tun, err)
 	}
 	code := vcd.PeerCode(tun)
-	if pc, err := vcdsim.ParsePeerCode(code); err != nil || pc.PSK != key || tun.NsxtL2VpnTunnel.PreSharedKey != "******" {
-		t.Fatalf("tunnel key: peer code %+v (%v), preSharedKey %q", pc, err, tun.NsxtL2VpnTunnel.PreSharedKey)
+	ui := uiTunnel(t, tenant, "ferry-l2vpn")
+	if pc, err := vcdsim.ParsePeerCode(code); err != nil || pc.PSK != key || ui.NsxtL2VpnTunnel.PreSharedKey != "******" {
+		t.Fatalf("tunnel key: peer code %+v (%v), preSharedKey %q", pc, err, ui.NsxtL2VpnTunnel.PreSharedKey)
 	}
-	off := *tun.NsxtL2VpnTunnel
+	off := *ui.NsxtL2VpnTunnel
 	off.Enabled, off.PreSharedKey = false, key
-	if _, err := tun.Update(&off); err != nil {
+	if _, err := ui.Update(&off); err != nil {
 		t.Fatal(err)
 	}
 	if look(t, l).tunnelUp {
@@ -70,7 +74,7 @@ func TestSetupTunnelKey(t *testing.T) {
 			t.Errorf("a pre-shared key is shown:\n%s", s)
 		}
 	}
-	if now, err := vcd.FindTunnel(egw, "ferry-l2vpn"); err != nil || vcd.PeerCode(now) != code || now.NsxtL2VpnTunnel.Enabled {
+	if now, err := vcd.FindTunnel(egw, "ferry-l2vpn"); err != nil || vcd.PeerCode(now) != code || now.Enabled {
 		t.Fatalf("the refused run changed the tunnel: %v", err)
 	}
 
@@ -80,7 +84,7 @@ func TestSetupTunnelKey(t *testing.T) {
 	} else if c := ev.of("trunk-network", steps.EventChange); len(c) != 1 || c[0].Item.Action != steps.ActionUpdate {
 		t.Errorf("want one tunnel update:\n%s", ev)
 	}
-	if now, err := vcd.FindTunnel(egw, "ferry-l2vpn"); err != nil || vcd.PeerCode(now) != code || !now.NsxtL2VpnTunnel.Enabled {
+	if now, err := vcd.FindTunnel(egw, "ferry-l2vpn"); err != nil || vcd.PeerCode(now) != code || !now.Enabled {
 		t.Fatalf("after the mending run: %v (peer code kept: %v)", err, now != nil && vcd.PeerCode(now) == code)
 	}
 	if !look(t, l).tunnelUp {

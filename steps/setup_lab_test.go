@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmware/go-vcloud-director/v2/govcd"
 	vcdtypes "github.com/vmware/go-vcloud-director/v2/types/v56"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -24,22 +25,13 @@ import (
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vcd"
 )
 
 // setupSteps are the steps under test; the plan skips the others.
 var setupSteps = []string{"rights", "trunk-network", "appliance", "dc-extension"}
-
-func startLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
 
 // labPlan writes the lab's plan with steps 5 to 8 skipped, changed by edit,
 // into a new directory, and returns its path.
@@ -154,6 +146,41 @@ func login(t *testing.T, e config.Endpoint) *vcd.Client {
 	return c
 }
 
+// companyVDC is Company-VDC as go-vcloud-director reads it through c.
+func companyVDC(t *testing.T, c *vcd.Client) *govcd.Vdc {
+	t.Helper()
+	org, err := c.GetOrgByName("Company")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdc, err := org.GetVDCByName("Company-VDC", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vdc
+}
+
+// uiTunnel is the L2 VPN tunnel name of Company's company-edge as
+// go-vcloud-director reads it through c, for changes made as in Cloud
+// Director's UI.
+func uiTunnel(t *testing.T, c *vcd.Client, name string) *govcd.NsxtL2VpnTunnel {
+	t.Helper()
+	egw, err := companyVDC(t, c).GetNsxtEdgeGatewayByName("company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// By id after the name: the list leaves out what only a read by id shows
+	// (the masked key, the peer code).
+	tun, err := egw.GetL2VpnTunnelByName(name)
+	if err == nil {
+		tun, err = egw.GetL2VpnTunnelById(tun.NsxtL2VpnTunnel.ID)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tun
+}
+
 func look(t *testing.T, l *lab.Lab) world {
 	t.Helper()
 	ctx := context.Background()
@@ -198,14 +225,7 @@ func look(t *testing.T, l *lab.Lab) world {
 
 	// The provider reads the tenant's objects: the tenant itself may not
 	// read tunnels before step 1 (with rights enforced).
-	org, err := sys.GetOrgByName("Company")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vdc, err := org.GetVDCByName("Company-VDC", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vdc := companyVDC(t, sys)
 	if n, err := vdc.GetOpenApiOrgVdcNetworkByName("company-network"); err == nil {
 		s := n.OpenApiOrgVdcNetwork.Subnets.Values[0]
 		w.network = s.Gateway + "/" + strconv.Itoa(s.PrefixLength)
@@ -284,7 +304,7 @@ func untouched(t *testing.T, l *lab.Lab) {
 // changes nothing; the run takes the lab through steps 1 to 4; a second run
 // (new state, so every step applies again) changes nothing.
 func TestSetupRunInProcess(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)
 	ctx := context.Background()

@@ -8,18 +8,16 @@ import (
 	"github.com/ferry-migrate/ferry/replication"
 )
 
-// VMStatus is one replication job's health, as `ferry status` shows it.
+// VMStatus is one replication job's status, as `ferry status` shows it:
+// the job's replication.JobStatus (from its persisted record; Phase says
+// cut over, or cutting over while a decision is needed, from the cutover's
+// state) and that status in words.
 type VMStatus struct {
-	VM       string        `json:"vm"`
-	RPO      string        `json:"rpo"`
-	LastPass time.Time     `json:"last_pass,omitempty"`
-	Age      time.Duration `json:"age_ns,omitempty"`
-	Health   string        `json:"health"`
-	Paused   bool          `json:"paused,omitempty"`
-	Reason   string        `json:"reason,omitempty"`
-	// LastCompare is the last full compare of the replica with its source
-	// (blocks compared, differing, repaired); nil: none yet.
-	LastCompare *replication.CompareResult `json:"last_compare,omitempty"`
+	replication.JobStatus
+	// Summary says the status in words ("ok", "RPO missed: last complete
+	// pass 7m0s ago, RPO 5m", "paused", "cut over", "DECISION NEEDED: ...");
+	// JSON "health", as before the typed Phase and Health.
+	Summary string `json:"health"`
 }
 
 // ReplicationStatus reads every planned VM's replication record, read-only:
@@ -50,25 +48,27 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 				return nil, err
 			}
 		}
-		st := VMStatus{VM: vm.Name, RPO: vm.RPO, LastPass: vs.LastPass, Paused: vs.Paused, Reason: vs.PausedReason, LastCompare: vs.LastCompare}
-		rpo, _ := time.ParseDuration(vm.RPO)
+		st := VMStatus{JobStatus: replication.StoredStatus(vm.Name, vm.RPO, vs, now)}
+		switch cut[cutoverKey(vm.Name)] {
+		case cutoverDone:
+			st.JobStatus = st.WithPhase(replication.JobCutOver)
+		case cutoverPowerOnRequested:
+			st.JobStatus = st.WithPhase(replication.JobCuttingOver)
+		}
 		switch {
-		case cut[cutoverKey(vm.Name)] == cutoverDone:
-			st.Health = "cut over"
-		case cut[cutoverKey(vm.Name)] == cutoverPowerOnRequested:
-			st.Health = "DECISION NEEDED: the cutover stopped after power-on of the target was requested; " + decisionHint(vm.Name)
+		case st.Phase == replication.JobCutOver:
+			st.Summary = "cut over"
+		case st.Phase == replication.JobCuttingOver:
+			st.Summary = "DECISION NEEDED: the cutover stopped after power-on of the target was requested; " + decisionHint(vm.Name)
 		case e.isCold(vm.Name):
-			st.Health = coldHealth(vs.LastPass, now)
-		case vs.LastPass.IsZero():
-			st.Health = "no replica yet (run the replication step)"
-		case vs.Paused:
-			st.Health = "paused"
+			// No pass every RPO: no RPO to keep.
+			st.Summary = coldHealth(st.LastPass, now)
+		case st.LastPass.IsZero():
+			st.Summary = "no replica yet (run the replication step)"
+		case st.Paused:
+			st.Summary = "paused"
 		default:
-			st.Age = now.Sub(vs.LastPass)
-			st.Health = "ok"
-			if rpo > 0 && st.Age > rpo {
-				st.Health = fmt.Sprintf("RPO missed: last complete pass %s ago, RPO %s", st.Age.Round(time.Second), vm.RPO)
-			}
+			st.Summary = st.HealthText()
 		}
 		out = append(out, st)
 	}

@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/ferry-migrate/ferry/steps"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestStretchOfAnotherSubnetNeedsAcknowledging: the on-prem port group
@@ -14,7 +17,7 @@ import (
 // subnets over the stretch. The plan says so, naming the VMs, and the run
 // stops before anything changes unless the plan acknowledges it.
 func TestStretchOfAnotherSubnetNeedsAcknowledging(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	plan := labPlan(t, l, func(pf *steps.PlanFile) { pf.Network.GatewayCIDR = "172.16.20.1/24" })
 	r := runner(t, l.Config(), plan, filepath.Join(t.TempDir(), "state.json"), nil)

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vmware/go-vcloud-director/v2/govcd"
-
 	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -81,7 +79,7 @@ func (c *vmCutover) targetSpec(ctx context.Context, replicas map[string]string) 
 // importOptions are the import's VM name and storage policy: the plan's
 // storage_profile, or the VDC's only policy (none given: Cloud Director's
 // default for the VDC).
-func (c *vmCutover) importOptions(vdc *govcd.Vdc) (vcd.ImportOptions, error) {
+func (c *vmCutover) importOptions(vdc *vcd.VDC) (vcd.ImportOptions, error) {
 	sp, err := vcd.StorageProfile(vdc, c.plan.StorageProfile)
 	if err != nil {
 		return vcd.ImportOptions{}, fmt.Errorf("storage_profile of VM %s: %w", c.plan.Name, err)

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vmware/go-vcloud-director/v2/govcd"
-
 	"github.com/ferry-migrate/ferry/nsx"
 	"github.com/ferry-migrate/ferry/vcd"
 )
@@ -47,8 +45,8 @@ const (
 // tenantSite is the tenant's VDC and edge gateway of the plan.
 type tenantSite struct {
 	c   *vcd.Client
-	vdc *govcd.Vdc
-	egw *govcd.NsxtEdgeGateway
+	vdc *vcd.VDC
+	egw *vcd.EdgeGateway
 }
 
 // lookSite logs in as the tenant and finds the plan's org, VDC and edge
@@ -79,7 +77,7 @@ var errRightsPending = errors.New("the tenant may read L2 VPN tunnels only once 
 
 // findTunnel is vcd.FindTunnel, with Cloud Director's refusal told apart
 // while step 1 is pending.
-func findTunnel(env *Env, egw *govcd.NsxtEdgeGateway, name string) (*govcd.NsxtL2VpnTunnel, error) {
+func findTunnel(env *Env, egw *vcd.EdgeGateway, name string) (*vcd.Tunnel, error) {
 	t, err := vcd.FindTunnel(egw, name)
 	switch {
 	case !errors.Is(err, vcd.ErrForbidden):
@@ -99,8 +97,8 @@ func stepPending(env *Env, id string) bool {
 type trunkWorld struct {
 	pf   *PlanFile // with defaults
 	site *tenantSite
-	net  *govcd.OpenApiOrgVdcNetwork // nil: not there yet
-	tun  *govcd.NsxtL2VpnTunnel      // nil: not there yet
+	net  *vcd.Network // nil: not there yet
+	tun  *vcd.Tunnel  // nil: not there yet
 	// netConflict and tunConflict say why ferry will not touch the
 	// network or the tunnel of the plan's name ("": no conflict).
 	netConflict, tunConflict string
@@ -195,7 +193,7 @@ func (w *trunkWorld) tunnelSpec() vcd.TunnelSpec {
 	spec := vcd.TunnelSpec{Name: w.pf.Tunnel.Name, LocalEndpointIP: w.pf.Tunnel.LocalEndpointIP,
 		RemoteEndpointIP: w.pf.Tunnel.RemoteEndpointIP, Enabled: true}
 	if w.net != nil {
-		spec.Networks = []*govcd.OpenApiOrgVdcNetwork{w.net}
+		spec.Networks = []*vcd.Network{w.net}
 	}
 	return spec
 }
@@ -204,7 +202,7 @@ func (w *trunkWorld) tunnelSpec() vcd.TunnelSpec {
 // mode are conflicts (changing them would cut a running stretch), a
 // network not stretched or a disabled tunnel is drift that Apply mends.
 func (w *trunkWorld) checkTunnel() {
-	t := w.tun.NsxtL2VpnTunnel
+	t := w.tun
 	conflict := func(format string, a ...any) {
 		w.tunConflict = fmt.Sprintf(format, a...) + "; delete the tunnel in Cloud Director or fix the plan"
 	}
@@ -212,11 +210,11 @@ func (w *trunkWorld) checkTunnel() {
 	case t.SessionMode != "SERVER":
 		conflict("it is a %s session, ferry needs a SERVER session", t.SessionMode)
 		return
-	case t.RemoteEndpointIp != w.pf.Tunnel.RemoteEndpointIP:
-		conflict("its remote endpoint is %s, the plan says %s (tunnel.remote_endpoint_ip)", t.RemoteEndpointIp, w.pf.Tunnel.RemoteEndpointIP)
+	case t.RemoteEndpointIP != w.pf.Tunnel.RemoteEndpointIP:
+		conflict("its remote endpoint is %s, the plan says %s (tunnel.remote_endpoint_ip)", t.RemoteEndpointIP, w.pf.Tunnel.RemoteEndpointIP)
 		return
-	case w.pf.Tunnel.LocalEndpointIP != "" && t.LocalEndpointIp != w.pf.Tunnel.LocalEndpointIP:
-		conflict("its local endpoint is %s, the plan says %s (tunnel.local_endpoint_ip)", t.LocalEndpointIp, w.pf.Tunnel.LocalEndpointIP)
+	case w.pf.Tunnel.LocalEndpointIP != "" && t.LocalEndpointIP != w.pf.Tunnel.LocalEndpointIP:
+		conflict("its local endpoint is %s, the plan says %s (tunnel.local_endpoint_ip)", t.LocalEndpointIP, w.pf.Tunnel.LocalEndpointIP)
 		return
 	}
 	// The key: what the tunnel's peer code carries, else FERRY_L2VPN_PSK
@@ -263,7 +261,7 @@ func (w *trunkWorld) tunnelDetail(local string) string {
 }
 
 func (w *trunkWorld) plan() Plan {
-	egw := w.site.egw.EdgeGateway
+	egw := w.site.egw
 	p := Plan{Step: "trunk-network"}
 	p.Items = append(p.Items, Item{Action: ActionExists, Kind: "edge gateway", Name: egw.Name, Detail: "in VDC " + w.pf.VDC,
 		Resource: &Resource{Kind: "edge gateway", Name: egw.Name, ID: egw.ID}})
@@ -283,7 +281,7 @@ func (w *trunkWorld) plan() Plan {
 	case w.net == nil:
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "org VDC network", Name: w.pf.Network.Name, Detail: w.netDetail()})
 	default:
-		n := w.net.OpenApiOrgVdcNetwork
+		n := w.net
 		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "org VDC network", Name: n.Name, Detail: w.netDetail(),
 			Resource: &Resource{Kind: "org VDC network", Name: n.Name, ID: n.ID}})
 	}
@@ -299,11 +297,11 @@ func (w *trunkWorld) plan() Plan {
 	case len(w.drift) > 0:
 		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "L2VPN tunnel", Name: w.pf.Tunnel.Name,
 			Detail:   strings.Join(w.drift, ", ") + ": stretch " + w.pf.Network.Name + " and enable",
-			Resource: &Resource{Kind: "L2VPN tunnel", Name: w.pf.Tunnel.Name, ID: w.tun.NsxtL2VpnTunnel.ID}})
+			Resource: &Resource{Kind: "L2VPN tunnel", Name: w.pf.Tunnel.Name, ID: w.tun.ID}})
 	default:
-		t := w.tun.NsxtL2VpnTunnel
+		t := w.tun
 		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "L2VPN tunnel", Name: t.Name,
-			Detail:   fmt.Sprintf("SERVER on %s, local endpoint %s, remote endpoint %s, stretches %s", w.pf.EdgeGateway, t.LocalEndpointIp, t.RemoteEndpointIp, w.pf.Network.Name),
+			Detail:   fmt.Sprintf("SERVER on %s, local endpoint %s, remote endpoint %s, stretches %s", w.pf.EdgeGateway, t.LocalEndpointIP, t.RemoteEndpointIP, w.pf.Network.Name),
 			Resource: &Resource{Kind: "L2VPN tunnel", Name: t.Name, ID: t.ID}})
 	}
 	return p
@@ -333,7 +331,7 @@ func (s *Trunk) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) 
 		res.Changes = append(res.Changes, it)
 		emit(Changed(it))
 	}
-	egw := w.site.egw.EdgeGateway
+	egw := w.site.egw
 	res.Resources = append(res.Resources, Resource{Kind: "edge gateway", Name: egw.Name, ID: egw.ID})
 
 	if w.net == nil {
@@ -341,11 +339,11 @@ func (s *Trunk) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) 
 		if w.net, err = vcd.CreateRoutedNetwork(w.site.vdc, w.site.egw, w.netSpec()); err != nil {
 			return res, err
 		}
-		n := w.net.OpenApiOrgVdcNetwork
+		n := w.net
 		change(Item{Action: ActionCreate, Kind: "org VDC network", Name: n.Name, Detail: w.netDetail(),
 			Resource: &Resource{Kind: "org VDC network", Name: n.Name, ID: n.ID}})
 	}
-	net := w.net.OpenApiOrgVdcNetwork
+	net := w.net
 	res.Resources = append(res.Resources, Resource{Kind: "org VDC network", Name: net.Name, ID: net.ID})
 
 	spec := w.tunnelSpec()
@@ -361,8 +359,8 @@ func (s *Trunk) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) 
 		if err := env.State.SetOutput(s.ID(), OutPSK, src); err != nil {
 			return res, err
 		}
-		change(Item{Action: ActionCreate, Kind: "L2VPN tunnel", Name: spec.Name, Detail: w.tunnelDetail(w.tun.NsxtL2VpnTunnel.LocalEndpointIp),
-			Resource: &Resource{Kind: "L2VPN tunnel", Name: spec.Name, ID: w.tun.NsxtL2VpnTunnel.ID}})
+		change(Item{Action: ActionCreate, Kind: "L2VPN tunnel", Name: spec.Name, Detail: w.tunnelDetail(w.tun.LocalEndpointIP),
+			Resource: &Resource{Kind: "L2VPN tunnel", Name: spec.Name, ID: w.tun.ID}})
 	case len(w.drift) > 0:
 		emit(Progress("updating L2VPN server tunnel "+spec.Name+": "+strings.Join(w.drift, ", "), 0.5))
 		spec.PreSharedKey = w.key
@@ -370,16 +368,16 @@ func (s *Trunk) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) 
 			return res, err
 		}
 		change(Item{Action: ActionUpdate, Kind: "L2VPN tunnel", Name: spec.Name, Detail: "was: " + strings.Join(w.drift, ", "),
-			Resource: &Resource{Kind: "L2VPN tunnel", Name: spec.Name, ID: w.tun.NsxtL2VpnTunnel.ID}})
+			Resource: &Resource{Kind: "L2VPN tunnel", Name: spec.Name, ID: w.tun.ID}})
 	}
-	t := w.tun.NsxtL2VpnTunnel
+	t := w.tun
 	res.Resources = append(res.Resources, Resource{Kind: "L2VPN tunnel", Name: t.Name, ID: t.ID})
-	for k, v := range map[string]string{OutEdgeGatewayID: egw.ID, OutNetworkID: net.ID, OutTunnelID: t.ID, OutLocalEndpointIP: t.LocalEndpointIp} {
+	for k, v := range map[string]string{OutEdgeGatewayID: egw.ID, OutNetworkID: net.ID, OutTunnelID: t.ID, OutLocalEndpointIP: t.LocalEndpointIP} {
 		if err := env.State.SetOutput(s.ID(), k, v); err != nil {
 			return res, err
 		}
 	}
-	emit(Progress(fmt.Sprintf("L2VPN server %s listening on %s for %s", t.Name, t.LocalEndpointIp, t.RemoteEndpointIp), 1))
+	emit(Progress(fmt.Sprintf("L2VPN server %s listening on %s for %s", t.Name, t.LocalEndpointIP, t.RemoteEndpointIP), 1))
 	return res, nil
 }
 

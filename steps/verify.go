@@ -158,28 +158,19 @@ func (e *Env) warmAdded(vm string) bool {
 // warmCompare asks the wizard's scheduler for a full compare of vm and
 // waits for its result.
 func (e *Env) warmCompare(ctx context.Context, vm string) (*replication.CompareResult, error) {
-	start := time.Now()
 	if err := e.warm.sched.VerifyNow(vm); err != nil {
 		return nil, err
 	}
-	for {
-		for _, st := range e.warm.sched.Status() {
-			if st.VM != vm {
-				continue
-			}
-			if st.Paused {
-				return nil, fmt.Errorf("full compare of %s: %s", vm, st.Reason)
-			}
-			if c := st.LastCompare; c != nil && !c.Time.Before(start) && !st.Running {
-				return c, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+	// The pass VerifyNow asked for is the full compare.
+	if err := e.warm.sched.WaitPass(ctx, vm); err != nil {
+		return nil, fmt.Errorf("full compare of %w", err)
+	}
+	for _, st := range e.warm.sched.Status() {
+		if st.VM == vm && st.LastCompare != nil {
+			return st.LastCompare, nil
 		}
 	}
+	return nil, fmt.Errorf("full compare of %s: the pass ran, but no compare is recorded", vm)
 }
 
 // VerifyNow asks the wizard's scheduler for a full compare of vm as its

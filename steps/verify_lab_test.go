@@ -121,7 +121,7 @@ func TestCutoverFullVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(md), "Verified whole disks inside the downtime window") || !strings.Contains(string(md), "16.0 MiB read from the source") {
+	if !strings.Contains(string(md), "Verified whole disks inside the downtime window") || !strings.Contains(string(md), "16 MiB read from the source") {
 		t.Errorf("report:\n%s", md)
 	}
 }

@@ -91,8 +91,8 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if why := env.ownedRefusal(p.Name); why != "" {
 			return nil, errors.New(why)
 		}
-		if err := ValidRPO(p.RPO, pf); err != nil {
-			return nil, fmt.Errorf("VM %s: RPO %w", p.Name, err)
+		if err := p.RPO.Validate(); err != nil {
+			return nil, fmt.Errorf("VM %s: %w", p.Name, err)
 		}
 		// The stretched network may still be ahead, created by step 2.
 		willExist := p.TargetNetwork == pf.Network.Name && !slices.Contains(pf.Skip, "trunk-network")
@@ -157,9 +157,9 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	for _, c := range checks {
-		detail := fmt.Sprintf("%s migration (%s), %s, %d disk(s), %s, RPO %s", c.mode, c.why, c.vm.GuestIP, len(c.vm.Disks), mib(c.vm.DiskBytes()), c.plan.RPO)
+		detail := fmt.Sprintf("%s migration (%s), %s, %d disk(s), %s, RPO %s", c.mode, c.why, c.vm.GuestIP, len(c.vm.Disks), Bytes(c.vm.DiskBytes()), c.plan.RPO)
 		if c.mode == ModeCold {
-			detail = fmt.Sprintf("%s migration (%s), %d disk(s), %s", c.mode, c.why, len(c.vm.Disks), mib(c.vm.DiskBytes()))
+			detail = fmt.Sprintf("%s migration (%s), %d disk(s), %s", c.mode, c.why, len(c.vm.Disks), Bytes(c.vm.DiskBytes()))
 		}
 		if c.vm.CBT {
 			p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: c.vm.Name, Detail: detail + ", changed block tracking on"})
@@ -227,13 +227,13 @@ func targetNetworks(ctx context.Context, env *Env) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	nets, err := vdc.GetAllOpenApiOrgVdcNetworks(nil)
+	nets, err := vdc.NetworkNames()
 	if err != nil {
-		return nil, fmt.Errorf("networks of VDC %s: %w", env.Plan.VDC, err)
+		return nil, err
 	}
 	out := map[string]bool{}
 	for _, n := range nets {
-		out[n.OpenApiOrgVdcNetwork.Name] = true
+		out[n] = true
 	}
 	return out, nil
 }
@@ -476,8 +476,9 @@ func (e *Env) SelectVMs(names []string, o JobOptions) {
 			vms = append(vms, vm)
 		}
 	}
+	typed, _ := replication.ParseRPO(rpo) // the form checked it; zero (the plan's, at save) otherwise
 	for _, n := range names {
-		vm := VMPlan{Name: n, TargetVApp: n, TargetNetwork: o.Network, StorageProfile: o.Storage, RPO: rpo}
+		vm := VMPlan{Name: n, TargetVApp: n, TargetNetwork: o.Network, StorageProfile: o.Storage, RPO: typed}
 		vm.SetPower(o.Power)
 		vms = append(vms, vm)
 	}

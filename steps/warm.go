@@ -68,15 +68,11 @@ func (e *Env) warmJob(ctx context.Context, vm VMPlan) error {
 	if err != nil {
 		return err
 	}
-	rpo, err := time.ParseDuration(vm.RPO)
-	if err != nil {
-		return fmt.Errorf("VM %s: RPO %q: %w", vm.Name, vm.RPO, err)
-	}
 	every, err := e.verifyEvery()
 	if err != nil {
 		return err
 	}
-	if err := w.sched.Add(job, rpo); err != nil {
+	if err := w.sched.Add(job, vm.RPO.Duration()); err != nil {
 		return err
 	}
 	if err := w.sched.SetVerifyEvery(vm.Name, every); err != nil {
@@ -93,28 +89,13 @@ func (e *Env) warmPass(ctx context.Context, vm VMPlan) error {
 	if err := e.warmJob(ctx, vm); err != nil {
 		return err
 	}
-	start := time.Now()
 	if err := e.warm.sched.PassNow(vm.Name); err != nil {
 		return err
 	}
-	for {
-		for _, st := range e.warm.sched.Status() {
-			if st.VM != vm.Name {
-				continue
-			}
-			if st.Paused {
-				return fmt.Errorf("replicate %s: %s", vm.Name, st.Reason)
-			}
-			if !st.LastPass.Before(start) && !st.Running {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := e.warm.sched.WaitPass(ctx, vm.Name); err != nil {
+		return fmt.Errorf("replicate %w", err)
 	}
+	return nil
 }
 
 // warmHold stops the scheduler's passes of vm and waits until none runs:
@@ -132,20 +113,7 @@ func (e *Env) warmHold(ctx context.Context, vm string) (bool, error) {
 	if err := e.warm.sched.Pause(vm); err != nil {
 		return false, err
 	}
-	for {
-		running := false
-		for _, st := range e.warm.sched.Status() {
-			running = running || (st.VM == vm && st.Running)
-		}
-		if !running {
-			return true, nil
-		}
-		select {
-		case <-ctx.Done():
-			return true, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return true, e.warm.sched.WaitIdle(ctx, vm)
 }
 
 // warmRelease gives the job back to the scheduler (after a rollback).

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 func healthGlyph(h RPOHealth) string {
@@ -171,7 +173,7 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 	if cursor < len(d.VMs) {
 		r := d.VMs[cursor]
 		line := fmt.Sprintf("%s pass: planned %s · read %s · sent %s · acked %s · RPO %s",
-			r.VM, bytesIEC(r.Planned), bytesIEC(r.Read), bytesIEC(r.Sent), bytesIEC(r.Acked), dur(r.RPO))
+			r.VM, steps.Bytes(r.Planned), steps.Bytes(r.Read), steps.Bytes(r.Sent), steps.Bytes(r.Acked), dur(r.RPO))
 		if r.LastCompare != "" {
 			line += " · last full compare " + r.LastCompare
 		}

@@ -221,6 +221,9 @@ type harness struct {
 	it    steps.Itinerary
 	steps map[string]*fakeStep
 	env   *steps.Env
+	// inventory answers Deps.Inventory; a test may replace it (the
+	// on-prem vCenter changed).
+	inventory func(context.Context) ([]vsphere.VM, error)
 }
 
 type setup struct {
@@ -238,8 +241,12 @@ type setup struct {
 	cfg *config.Config
 	// cutOver are VMs whose cutover is recorded done (an earlier wave).
 	cutOver []string
-	// vms replaces the on-prem inventory.
-	vms []vsphere.VM
+	// vms replaces the on-prem inventory; inventory replaces the lister.
+	vms       []vsphere.VM
+	inventory func(context.Context) ([]vsphere.VM, error)
+	// savePlan and labDir are Deps.SavePlan and Deps.LabDir.
+	savePlan func(*steps.PlanFile) error
+	labDir   string
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -303,14 +310,17 @@ func newHarness(t testing.TB, s setup) *harness {
 		cfg = s.cfg
 	}
 	env := steps.NewEnv(cfg, pf, state)
-	inventory := fakeVMs
+	vms := fakeVMs
 	if s.vms != nil {
-		inventory = s.vms
+		vms = s.vms
 	}
-	h := &harness{it: it, steps: byID, env: env, clock: t0}
+	h := &harness{it: it, steps: byID, env: env, clock: t0, inventory: s.inventory}
+	if h.inventory == nil {
+		h.inventory = func(context.Context) ([]vsphere.VM, error) { return vms, nil }
+	}
 	d := Deps{Config: cfg, Env: env, Itinerary: it, Now: func() time.Time { return h.clock },
-		Inventory: func(context.Context) ([]vsphere.VM, error) { return inventory, nil },
-		Choices:   fakeChoices, ReadOnly: s.readOnly}
+		Inventory: func(ctx context.Context) ([]vsphere.VM, error) { return h.inventory(ctx) },
+		Choices:   fakeChoices, ReadOnly: s.readOnly, SavePlan: s.savePlan, LabDir: s.labDir}
 	if s.feeds {
 		d.Feeds = Feeds{
 			Pause:  func(context.Context, string) error { return nil },

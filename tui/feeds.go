@@ -59,7 +59,7 @@ func (f *ReplicationFeed) Handle(ev replication.Event) {
 func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 	for _, j := range jobs {
 		f.mu.Lock()
-		r := &ReplicationUpdate{VM: j.VM, Phase: "idle", RPO: j.RPO, LastPass: j.LastPass, NextPass: j.NextPass, Paused: j.Paused, Health: RPOUnknown}
+		r := &ReplicationUpdate{VM: j.VM, Phase: "idle", RPO: j.RPO.Duration(), LastPass: j.LastPass, NextPass: j.NextPass, Paused: j.Paused, Health: rpoHealth(j.Health)}
 		if j.Running {
 			r.Phase = "running"
 		}
@@ -68,12 +68,6 @@ func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 		}
 		if j.LastCompare != nil {
 			r.LastCompare = j.LastCompare.Summary()
-		}
-		if !j.LastPass.IsZero() && j.RPO > 0 {
-			r.Health = RPOOK
-			if j.LastPassAge > j.RPO {
-				r.Health = RPOViolated
-			}
 		}
 		f.rows[j.VM] = r
 		u := *r
@@ -115,8 +109,8 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		r.Health = RPOOK
 	case replication.EventRPOWarning:
 		r.Health = RPOWarning
-		if strings.HasPrefix(ev.Msg, "RPO missed") {
-			r.Health = RPOViolated
+		if h := rpoHealth(ev.Health); h != RPOUnknown {
+			r.Health = h
 		}
 	case replication.EventError:
 		r.Err = errMsg(ev)
@@ -135,6 +129,19 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 	if r.RPO > 0 && !r.LastPass.IsZero() {
 		r.NextPass = r.LastPass.Add(r.RPO)
 	}
+}
+
+// rpoHealth is the dashboard's wording of the engine's RPO health.
+func rpoHealth(h replication.Health) RPOHealth {
+	switch h {
+	case replication.HealthOK:
+		return RPOOK
+	case replication.HealthLagging:
+		return RPOWarning
+	case replication.HealthMissed:
+		return RPOViolated
+	}
+	return RPOUnknown
 }
 
 func errMsg(ev replication.Event) string {
@@ -178,17 +185,15 @@ func ProbeFeed(ctx context.Context, events <-chan probe.Event, kinds map[string]
 func statusRows(sts []steps.VMStatus) []ReplicationUpdate {
 	out := make([]ReplicationUpdate, 0, len(sts))
 	for _, st := range sts {
-		rpo, _ := time.ParseDuration(st.RPO)
-		u := ReplicationUpdate{VM: st.VM, Phase: "idle", RPO: rpo, LastPass: st.LastPass, Paused: st.Paused, Health: RPOOK}
+		rpo := st.RPO.Duration()
+		u := ReplicationUpdate{VM: st.VM, Phase: "idle", RPO: rpo, LastPass: st.LastPass, Paused: st.Paused, Health: rpoHealth(st.Health)}
 		switch {
-		case st.Health == "cut over":
-			u.Phase = "cut over"
+		case st.Phase == replication.JobCutOver:
+			u.Phase = PhaseCutOver
 		case st.LastPass.IsZero():
-			u.Phase, u.Health = "no replica", RPOUnknown
+			u.Phase = "no replica"
 		case st.Paused:
 			u.Phase, u.Err = "paused", st.Reason
-		case strings.HasPrefix(st.Health, "RPO missed"):
-			u.Health = RPOViolated
 		}
 		if rpo > 0 && !st.LastPass.IsZero() && !st.Paused {
 			u.NextPass = st.LastPass.Add(rpo)

@@ -7,29 +7,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/bubbles/progress"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
+
+	"github.com/ferry-migrate/ferry/steps"
 )
 
-// bytesIEC formats a byte count: 512 B, 1.5 GiB.
-func bytesIEC(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
-
-// rate formats bytes per second.
+// rate formats bytes per second (steps.Bytes).
 func rate(bps float64) string {
 	if bps <= 0 {
 		return "—"
 	}
-	return bytesIEC(int64(bps)) + "/s"
+	return steps.Bytes(int64(bps)) + "/s"
 }
 
 // dur formats a duration for people: 45s, 3m05s, 2h10m.
@@ -100,15 +91,17 @@ func sparkline(vs []float64, width int) string {
 	return b.String()
 }
 
-// bar draws a progress bar of width cells. The dashboard draws one per VM
-// per frame, so it is plain runes rather than a styled component.
+// bar draws frac (0 to 1) as the TUI's one progress bar, bubbles/progress
+// width cells wide without a percentage (callers write their own): the
+// step's bar and the dashboard's bar per VM.
 func bar(frac float64, width int) string {
-	if width <= 0 {
-		return ""
+	profile := lipgloss.ColorProfile()
+	if noColor {
+		profile = termenv.Ascii // the bar's characters say it all
 	}
-	frac = math.Max(0, math.Min(1, frac))
-	n := int(math.Round(frac * float64(width)))
-	return strings.Repeat("█", n) + strings.Repeat("░", width-n)
+	b := progress.New(progress.WithoutPercentage(), progress.WithSolidFill("12"), progress.WithFillCharacters('█', '░'),
+		progress.WithColorProfile(profile), progress.WithWidth(max(width, 0)))
+	return b.ViewAs(frac)
 }
 
 // fit truncates s to width cells (with an ellipsis) and pads it to width.

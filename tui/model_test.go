@@ -51,7 +51,7 @@ func withVMs(names ...string) *steps.PlanFile {
 	pf := &steps.PlanFile{Org: "Company", VDC: "Company-VDC", Network: steps.NetworkPlan{Name: "company-network"}, RPO: "1m"}
 	on := true
 	for _, n := range names {
-		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: "company-network", RPO: "1m", PowerOn: &on})
+		pf.VMs = append(pf.VMs, steps.VMPlan{Name: n, TargetVApp: n, TargetNetwork: "company-network", RPO: replication.RPO(replication.MinRPO), PowerOn: &on})
 	}
 	return pf
 }
@@ -90,9 +90,10 @@ func TestFieldValidationInlineAndRefusesToAdvance(t *testing.T) {
 	h.typeText("Comp/any")
 	h.mustSee(t, `"Comp/any" contains a slash`)
 	h.send(press("enter"))
-	if h.screenID() != "rights" || h.m.screens[0].(*stepScreen).run.phase != phaseInput {
+	if h.screenID() != "rights" {
 		t.Fatal("the form advanced with an invalid field")
 	}
+	h.mustSee(t, `"Comp/any" contains a slash`)
 	for range len("/any") {
 		h.send(press("backspace"))
 	}
@@ -201,11 +202,7 @@ func TestVMMultiSelectTakesPoweredOffCold(t *testing.T) {
 		h.send(press("down"))
 	}
 	h.send(press("space")) // legacy-ftp, powered off: a cold migration
-	vs := h.m.screens[h.m.cur].(*vmScreen)
-	if got := vs.selectedNames(); !slices.Equal(got, []string{"WebApp1", "WebApp2", "legacy-ftp"}) {
-		t.Fatalf("selected %v", got)
-	}
-	h.mustSee(t, "cold migration: powered off: one pass without a snapshot", "3 of 5 selected")
+	h.mustSee(t, "[x] WebApp1", "[x] WebApp2", "[x] legacy-ftp", "cold migration: powered off: one pass without a snapshot", "3 of 5 selected")
 	// The Mode column says cold for it, warm for the running ones.
 	var cold, warm bool
 	for _, l := range strings.Split(h.view(), "\n") {
@@ -533,9 +530,11 @@ func TestReplicationFeed(t *testing.T) {
 	f.Handle(replication.Event{Time: t0, VM: "WebApp2", Kind: replication.EventPhase, Phase: replication.PhaseTransfer, Pass: replication.PassInitial})
 	f.Handle(replication.Event{Time: t0, VM: "WebApp2", Kind: replication.EventProgress, Counters: replication.Counters{Planned: 100, Acked: 25}, Rate: 10, ETA: time.Second})
 	f.Handle(replication.Event{Time: t0.Add(time.Second), VM: "WebApp2", Kind: replication.EventPassDone})
-	f.Handle(replication.Event{Time: t0.Add(2 * time.Minute), VM: "WebApp2", Kind: replication.EventRPOWarning, Msg: "RPO missed: last complete pass is 2m old"})
+	f.Handle(replication.Event{Time: t0.Add(2 * time.Minute), VM: "WebApp2", Kind: replication.EventRPOWarning, Health: replication.HealthMissed, Msg: "RPO missed: last complete pass 2m0s ago, RPO 1m"})
+	// The health is the event's, not read from its words.
+	f.Handle(replication.Event{Time: t0.Add(2 * time.Minute), VM: "WebApp2", Kind: replication.EventRPOWarning, Health: replication.HealthLagging, Msg: "RPO missed (words that do not decide)"})
 	var got []ReplicationUpdate
-	for range 4 {
+	for range 5 {
 		got = append(got, <-f.Updates())
 	}
 	if got[0].Phase != "initial transfer" || (VMRow{ReplicationUpdate: got[1]}).Fraction() != 0.25 {
@@ -547,6 +546,9 @@ func TestReplicationFeed(t *testing.T) {
 	}
 	if got[3].Health != RPOViolated {
 		t.Fatalf("RPO missed: %+v", got[3])
+	}
+	if got[4].Health != RPOWarning {
+		t.Fatalf("lagging: %+v", got[4])
 	}
 }
 
@@ -627,15 +629,14 @@ func TestCtrlCQuitIsAnInterrupt(t *testing.T) {
 }
 
 func TestVMListFailureAndReload(t *testing.T) {
-	h := newHarness(t, setup{done: infraDone})
 	calls := 0
-	h.m.w.inventory = func(context.Context) ([]vsphere.VM, error) {
+	h := newHarness(t, setup{done: infraDone, inventory: func(context.Context) ([]vsphere.VM, error) {
 		calls++
 		if calls == 1 {
 			return nil, errors.New("vCenter 127.0.0.1:8989: connection refused")
 		}
 		return fakeVMs, nil
-	}
+	}})
 	h.start(80, 24)
 	h.mustSee(t, "could not list the on-prem VMs", "connection refused", "ctrl+r")
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
@@ -801,9 +802,8 @@ func TestPrefilledFormPlansWithOneEnter(t *testing.T) {
 }
 
 func TestAnswersSavedAfterEachScreen(t *testing.T) {
-	h := newHarness(t, setup{})
 	var saved []*steps.PlanFile
-	h.m.w.savePlan = func(pf *steps.PlanFile) error { saved = append(saved, pf); return nil }
+	h := newHarness(t, setup{savePlan: func(pf *steps.PlanFile) error { saved = append(saved, pf); return nil }})
 	h.start(80, 24)
 	h.send(press("enter")) // pick Company: the form is accepted
 	if len(saved) != 1 || saved[0].Org != "Company" || saved[0] == h.env.Plan {

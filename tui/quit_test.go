@@ -12,8 +12,7 @@ import (
 // replicate says replication stops; in the lab, that the lab and its
 // directory go away, with the choice to keep the directory.
 func TestQuitDuringReplicationAsks(t *testing.T) {
-	h := newHarness(t, setup{lab: true, pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
-	h.m.w.labDir = "/tmp/ferry-lab-123"
+	h := newHarness(t, setup{lab: true, pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication"), labDir: "/tmp/ferry-lab-123"})
 	h.start(80, 24)
 	_, cmd := h.m.Update(press("q"))
 	if isQuit(cmd) {

@@ -216,8 +216,7 @@ func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger
 		feed := NewReplicationFeed(func(vm string) time.Duration {
 			for _, v := range env.Plan.VMs {
 				if v.Name == vm {
-					d, _ := time.ParseDuration(v.RPO)
-					return d
+					return v.RPO.Duration()
 				}
 			}
 			return 0

@@ -201,8 +201,7 @@ func (s *cutoverScreen) view(width, height int) string {
 		probes := probeLines(s.w.dash, s.w.now(), width, max(3, height/3))
 		var bytes []string
 		if r := &s.run; r.fraction >= 0 {
-			r.bar.Width = max(10, min(width-21, 40))
-			bytes = []string{"  " + r.bar.ViewAs(r.fraction) + fmt.Sprintf(" %3.0f%% of the phase", r.fraction*100), sDim.Render(trunc("  "+r.message, width))}
+			bytes = []string{"  " + bar(r.fraction, max(10, min(width-21, 40))) + fmt.Sprintf(" %3.0f%% of the phase", r.fraction*100), sDim.Render(trunc("  "+r.message, width))}
 		}
 		out = append(out, s.timeline(width, height-len(out)-len(probes)-len(bytes)-1)...)
 		out = append(out, bytes...)

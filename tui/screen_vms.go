@@ -325,7 +325,7 @@ var vmColumns = []column{
 		return "off"
 	}},
 	{"IP", 15, func(vm vsphere.VM) string { return orDash(vm.GuestIP) }},
-	{"Size", 9, func(vm vsphere.VM) string { return bytesIEC(vm.DiskBytes()) }},
+	{"Size", 9, func(vm vsphere.VM) string { return steps.Bytes(vm.DiskBytes()) }},
 	{"Disks", 5, func(vm vsphere.VM) string { return itoa(len(vm.Disks)) }},
 	{"CBT", 3, func(vm vsphere.VM) string {
 		if vm.CBT {

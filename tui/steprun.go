@@ -7,11 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/progress"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/ferry-migrate/ferry/steps"
-	"github.com/muesli/termenv"
 )
 
 // runPhase is where a step is between its inputs and its result.
@@ -60,17 +58,10 @@ type stepRun struct {
 	noScroll            bool
 	cancel              context.CancelFunc
 	stream              <-chan tea.Msg
-	bar                 progress.Model
 }
 
 func newStepRun(w *wiring, idx int) stepRun {
-	profile := lipgloss.ColorProfile()
-	if noColor {
-		profile = termenv.Ascii // the bar's characters say it all
-	}
-	r := stepRun{w: w, idx: idx, stage: w.it[idx], fraction: -1,
-		bar: progress.New(progress.WithoutPercentage(), progress.WithSolidFill("12"), progress.WithFillCharacters('█', '░'),
-			progress.WithColorProfile(profile))}
+	r := stepRun{w: w, idx: idx, stage: w.it[idx], fraction: -1}
 	st := w.env.State.Get(r.id())
 	switch {
 	case st.Status == steps.StatusDone:
@@ -338,8 +329,7 @@ func (r *stepRun) view(width, height int) []string {
 	case phaseApplying:
 		out = append(out, r.w.spin()+" "+trunc(r.message, width-2))
 		if r.fraction >= 0 {
-			r.bar.Width = max(10, min(width-18, 60))
-			out = append(out, r.bar.ViewAs(r.fraction)+fmt.Sprintf(" %3.0f%% of the step", r.fraction*100))
+			out = append(out, bar(r.fraction, max(10, min(width-18, 60)))+fmt.Sprintf(" %3.0f%% of the step", r.fraction*100))
 		}
 		out = append(out, "", sDim.Render("elapsed "+dur(r.w.now().Sub(r.started))))
 		out = append(out, r.logLines(width, height-len(out))...)

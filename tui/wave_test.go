@@ -206,7 +206,7 @@ func TestVMScreenAfterCutoverInSession(t *testing.T) {
 	h.mustSee(t, "✓ cutover complete")
 	off := slices.Clone(afterCutover)
 	off[1].PowerState = "poweredOff"
-	h.m.w.inventory = func(context.Context) ([]vsphere.VM, error) { return off, nil }
+	h.inventory = func(context.Context) ([]vsphere.VM, error) { return off, nil }
 	h.send(gotoStepMsg{Index: 4})
 	h.send(press("esc"))
 	h.mustSee(t, "0 of 3 selected", " ✓  WebApp2                  off")

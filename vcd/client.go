@@ -12,13 +12,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
+
+	"github.com/ferry-migrate/ferry/tlsconf"
 )
 
 // Config says how to reach Cloud Director and as whom.
@@ -26,9 +27,9 @@ type Config struct {
 	URL      string // https://host/api
 	User     string
 	Password string
-	Org      string // "System" for the provider administrator
-	CAFile   string
-	RootCAs  *x509.CertPool
+	Org      string         // "System" for the provider administrator
+	CAFile   string         // trusted CAs, replacing the system roots (tlsconf)
+	RootCAs  *x509.CertPool // trusted with CAFile's
 	Insecure bool
 }
 
@@ -76,20 +77,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	c := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(120), govcd.WithVcloudRequestIdFunc(requestID))
 	tr := c.Client.Http.Transport.(*http.Transport)
 	tr.TLSHandshakeTimeout = 15 * time.Second
-	if !cfg.Insecure {
-		pool := cfg.RootCAs
-		if pool == nil && cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("Cloud Director %s: CA file: %w", endpoint, err)
-			}
-			pool = x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("Cloud Director %s: CA file %s holds no PEM certificate", endpoint, cfg.CAFile)
-			}
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tlsCfg, err := tlsconf.Endpoint{CAFile: cfg.CAFile, RootCAs: cfg.RootCAs, Insecure: cfg.Insecure}.Config()
+	if err != nil {
+		return nil, fmt.Errorf("Cloud Director %s: %w", endpoint, err)
 	}
+	tr.TLSClientConfig = tlsCfg
 	// go-vcloud-director has no context; bound the login by ctx's deadline.
 	done := make(chan error, 1)
 	go func() { done <- c.Authenticate(cfg.User, cfg.Password, cfg.Org) }()
@@ -178,14 +170,14 @@ func (c *Client) AdminOrgByName(name string) (*govcd.AdminOrg, error) {
 }
 
 // VDCByName returns the org VDC; the error lists the org's VDCs.
-func (c *Client) VDCByName(orgName, vdcName string) (*govcd.Vdc, error) {
+func (c *Client) VDCByName(orgName, vdcName string) (*VDC, error) {
 	org, err := c.OrgByName(orgName)
 	if err != nil {
 		return nil, err
 	}
 	vdc, err := org.GetVDCByName(vdcName, false)
 	if err == nil {
-		return vdc, nil
+		return wrapVDC(vdc), nil
 	}
 	if !govcd.ContainsNotFound(err) {
 		return nil, fmt.Errorf("VDC %q in org %q: %w", vdcName, orgName, err)
@@ -213,20 +205,22 @@ func vdcNames(org *govcd.Org) []string {
 }
 
 // EdgeGatewayByName returns the NSX-T edge gateway of a VDC; the error lists them.
-func (c *Client) EdgeGatewayByName(vdc *govcd.Vdc, name string) (*govcd.NsxtEdgeGateway, error) {
+func (c *Client) EdgeGatewayByName(vdcH *VDC, name string) (*EdgeGateway, error) {
+	vdc := vdcH.vdc
 	egw, err := vdc.GetNsxtEdgeGatewayByName(name)
 	if err == nil {
-		return egw, nil
+		return wrapEdgeGateway(egw), nil
 	}
 	if !govcd.ContainsNotFound(err) {
 		return nil, fmt.Errorf("edge gateway %q: %w", name, err)
 	}
-	names, _ := EdgeGatewayNames(vdc)
+	names, _ := EdgeGatewayNames(vdcH)
 	return nil, notFound("edge gateway in VDC "+vdc.Vdc.Name, name, names)
 }
 
 // EdgeGatewayNames lists the VDC's NSX-T edge gateways.
-func EdgeGatewayNames(vdc *govcd.Vdc) ([]string, error) {
+func EdgeGatewayNames(vdcH *VDC) ([]string, error) {
+	vdc := vdcH.vdc
 	all, err := vdc.GetAllNsxtEdgeGateways(nil)
 	if err != nil {
 		return nil, fmt.Errorf("edge gateways of VDC %s: %w", vdc.Vdc.Name, err)

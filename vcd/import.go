@@ -122,7 +122,8 @@ type ImportOptions struct {
 // StorageProfile finds the VDC storage policy named name among vdc's, or,
 // for "", the VDC's only one (nil, no error, when it has several: Cloud
 // Director then uses its default).
-func StorageProfile(vdc *govcd.Vdc, name string) (*types.Reference, error) {
+func StorageProfile(vdcH *VDC, name string) (*types.Reference, error) {
+	vdc := vdcH.vdc
 	var refs []*types.Reference
 	if vdc.Vdc.VdcStorageProfiles != nil {
 		refs = vdc.Vdc.VdcStorageProfiles.VdcStorageProfile
@@ -153,7 +154,8 @@ func (o ImportOptions) storageProfile() *importHref {
 // ImportVMAsVApp imports a provider-vCenter VM into a new vApp of vdc,
 // without copying its disks (sourceMove: the VM stays where it is), and
 // waits for the task.
-func (c *Client) ImportVMAsVApp(vc VirtualCenter, vmMoRef string, vdc *govcd.Vdc, vappName string, opts ...ImportOptions) (*govcd.VApp, error) {
+func (c *Client) ImportVMAsVApp(vc VirtualCenter, vmMoRef string, vdcH *VDC, vappName string, opts ...ImportOptions) (*VApp, error) {
+	vdc := vdcH.vdc
 	var o ImportOptions
 	if len(opts) > 0 {
 		o = opts[0]
@@ -179,11 +181,12 @@ func (c *Client) ImportVMAsVApp(vc VirtualCenter, vmMoRef string, vdc *govcd.Vdc
 	if err != nil {
 		return nil, fmt.Errorf("read imported vApp %q: %w", vappName, err)
 	}
-	return a, nil
+	return &VApp{vapp: a}, nil
 }
 
 // ImportVMIntoVApp imports a provider-vCenter VM into an existing vApp.
-func (c *Client) ImportVMIntoVApp(vc VirtualCenter, vmMoRef string, vapp *govcd.VApp, opts ...ImportOptions) error {
+func (c *Client) ImportVMIntoVApp(vc VirtualCenter, vmMoRef string, vappH *VApp, opts ...ImportOptions) error {
+	vapp := vappH.vapp
 	var o ImportOptions
 	if len(opts) > 0 {
 		o = opts[0]
@@ -221,7 +224,8 @@ type NICConnection struct {
 // Customization is switched off first: with it enabled, Cloud Director
 // re-customizes a guest whose network settings it changed at its next
 // power-on, rewriting the guest's network configuration and computer name.
-func (c *Client) ConnectNICs(vapp *govcd.VApp, vmName string, nics []NICConnection) error {
+func (c *Client) ConnectNICs(vappH *VApp, vmName string, nics []NICConnection) error {
+	vapp := vappH.vapp
 	vm, err := vapp.GetVMByName(vmName, true)
 	if err != nil {
 		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
@@ -323,7 +327,8 @@ var ErrPowerOnRefused = errors.New("Cloud Director refused the power-on")
 
 // PowerOnVM powers on the named VM of a vApp. A failure wraps
 // ErrPowerOnRefused only when Cloud Director itself said no.
-func (c *Client) PowerOnVM(vapp *govcd.VApp, vmName string) error {
+func (c *Client) PowerOnVM(vappH *VApp, vmName string) error {
+	vapp := vappH.vapp
 	vm, err := vapp.GetVMByName(vmName, true)
 	if err != nil {
 		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
@@ -355,7 +360,8 @@ func (c *Client) PowerOnVM(vapp *govcd.VApp, vmName string) error {
 
 // VMStatus is the named VM's status in Cloud Director (POWERED_ON,
 // POWERED_OFF, ...), read afresh.
-func (c *Client) VMStatus(vapp *govcd.VApp, vmName string) (string, error) {
+func (c *Client) VMStatus(vappH *VApp, vmName string) (string, error) {
+	vapp := vappH.vapp
 	vm, err := vapp.GetVMByName(vmName, true)
 	if err != nil {
 		return "", fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
@@ -365,7 +371,8 @@ func (c *Client) VMStatus(vapp *govcd.VApp, vmName string) (string, error) {
 
 // UndeployVM powers the named VM of a vApp off through Cloud Director (a
 // no-op when it is not running); nothing is deleted.
-func (c *Client) UndeployVM(vapp *govcd.VApp, vmName string) error {
+func (c *Client) UndeployVM(vappH *VApp, vmName string) error {
+	vapp := vappH.vapp
 	vm, err := vapp.GetVMByName(vmName, true)
 	if err != nil {
 		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
@@ -385,7 +392,8 @@ func (c *Client) UndeployVM(vapp *govcd.VApp, vmName string) error {
 
 // RemoveVApp powers off (if needed) and deletes a vApp. Cloud Director
 // deletes the VMs' disks with it: detach what must survive first.
-func (c *Client) RemoveVApp(vapp *govcd.VApp) error {
+func (c *Client) RemoveVApp(vappH *VApp) error {
+	vapp := vappH.vapp
 	if err := vapp.Refresh(); err != nil {
 		return fmt.Errorf("vApp %q: %w", vapp.VApp.Name, err)
 	}
@@ -406,7 +414,8 @@ func (c *Client) RemoveVApp(vapp *govcd.VApp) error {
 // import into an existing vApp, which must keep the vApp's other VMs).
 // Cloud Director deletes the VM's disks with it: detach what must survive
 // first.
-func (c *Client) RemoveVM(vapp *govcd.VApp, vmName string) error {
+func (c *Client) RemoveVM(vappH *VApp, vmName string) error {
+	vapp := vappH.vapp
 	vm, err := vapp.GetVMByName(vmName, true)
 	if err != nil {
 		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)

@@ -53,7 +53,9 @@ var ErrConflict = errors.New("already exists with a different configuration")
 // FindNetwork returns the existing network of spec's name, nil if there is
 // none, or an error if the name is used by a network that is not the one
 // spec describes (another gateway, prefix, type or edge).
-func FindNetwork(vdc *govcd.Vdc, egw *govcd.NsxtEdgeGateway, spec NetworkSpec) (*govcd.OpenApiOrgVdcNetwork, error) {
+func FindNetwork(vdcH *VDC, egwH *EdgeGateway, spec NetworkSpec) (*Network, error) {
+	vdc := vdcH.vdc
+	egw := egwH.egw
 	gw, bits, err := ParseGatewayCIDR(spec.GatewayCIDR)
 	if err != nil {
 		return nil, err
@@ -80,11 +82,13 @@ func FindNetwork(vdc *govcd.Vdc, egw *govcd.NsxtEdgeGateway, spec NetworkSpec) (
 		return nil, fmt.Errorf("network %q %w: it is %s %s on %s, the plan wants NAT_ROUTED %s on edge %s; choose another name or fix the plan",
 			spec.Name, ErrConflict, n.NetworkType, have, edge, spec.GatewayCIDR, egw.EdgeGateway.Name)
 	}
-	return net, nil
+	return wrapNetwork(net), nil
 }
 
 // CreateRoutedNetwork creates spec as a NAT_ROUTED network on egw.
-func CreateRoutedNetwork(vdc *govcd.Vdc, egw *govcd.NsxtEdgeGateway, spec NetworkSpec) (*govcd.OpenApiOrgVdcNetwork, error) {
+func CreateRoutedNetwork(vdcH *VDC, egwH *EdgeGateway, spec NetworkSpec) (*Network, error) {
+	vdc := vdcH.vdc
+	egw := egwH.egw
 	gw, bits, err := ParseGatewayCIDR(spec.GatewayCIDR)
 	if err != nil {
 		return nil, err
@@ -106,5 +110,5 @@ func CreateRoutedNetwork(vdc *govcd.Vdc, egw *govcd.NsxtEdgeGateway, spec Networ
 	if err != nil {
 		return nil, fmt.Errorf("create network %q: %w", spec.Name, err)
 	}
-	return net, nil
+	return wrapNetwork(net), nil
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/vmware/go-vcloud-director/v2/govcd"
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 )
 
@@ -26,7 +25,8 @@ type Placement struct {
 }
 
 // VDCPlacement reads the placement of vdc (provider only).
-func (c *Client) VDCPlacement(vdc *govcd.Vdc) (Placement, error) {
+func (c *Client) VDCPlacement(vdcH *VDC) (Placement, error) {
+	vdc := vdcH.vdc
 	var p Placement
 	href := strings.Replace(vdc.Vdc.HREF, "/api/vdc/", "/api/admin/vdc/", 1)
 	var admin types.AdminVdc

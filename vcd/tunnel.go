@@ -22,7 +22,7 @@ type TunnelSpec struct {
 	LocalEndpointIP  string // empty: chosen from the edge's allocated uplink addresses
 	RemoteEndpointIP string // the on-prem client's public address
 	PreSharedKey     string // empty: generated
-	Networks         []*govcd.OpenApiOrgVdcNetwork
+	Networks         []*Network
 	Enabled          bool
 }
 
@@ -38,7 +38,8 @@ func generatePSK() string {
 // ChooseLocalEndpointIP picks the tunnel's local endpoint: the first address
 // allocated to the edge gateway on its uplinks that nothing else uses, else
 // the uplink's primary address.
-func ChooseLocalEndpointIP(egw *govcd.NsxtEdgeGateway) (string, error) {
+func ChooseLocalEndpointIP(egwH *EdgeGateway) (string, error) {
+	egw := egwH.egw
 	used := map[string]bool{}
 	uses, err := egw.GetUsedIpAddresses(nil)
 	if err != nil {
@@ -85,14 +86,15 @@ const MaskedKey = "******"
 // The tunnel is read by id after the name lookup: the list of tunnels
 // leaves out the peer code. Its PreSharedKey is what Cloud Director
 // shows (MaskedKey on 10.5.1 and later), never to be sent back.
-func FindTunnel(egw *govcd.NsxtEdgeGateway, name string) (*govcd.NsxtL2VpnTunnel, error) {
+func FindTunnel(egwH *EdgeGateway, name string) (*Tunnel, error) {
+	egw := egwH.egw
 	t, err := egw.GetL2VpnTunnelByName(name)
 	if err == nil {
 		t, err = egw.GetL2VpnTunnelById(t.NsxtL2VpnTunnel.ID)
 	}
 	switch {
 	case err == nil:
-		return t, nil
+		return wrapTunnel(t), nil
 	case govcd.ContainsNotFound(err):
 		return nil, nil
 	case strings.Contains(err.Error(), "ACCESS_TO_RESOURCE_IS_FORBIDDEN"):
@@ -103,11 +105,11 @@ func FindTunnel(egw *govcd.NsxtEdgeGateway, name string) (*govcd.NsxtL2VpnTunnel
 
 // stretchedNetworks lists the networks a tunnel stretches, with tunnel ids
 // assigned in order from 1 when the server has not assigned them.
-func stretchedNetworks(nets []*govcd.OpenApiOrgVdcNetwork) []types.EdgeL2VpnStretchedNetwork {
+func stretchedNetworks(nets []*Network) []types.EdgeL2VpnStretchedNetwork {
 	var out []types.EdgeL2VpnStretchedNetwork
 	for i, n := range nets {
 		out = append(out, types.EdgeL2VpnStretchedNetwork{
-			NetworkRef: types.OpenApiReference{ID: n.OpenApiOrgVdcNetwork.ID, Name: n.OpenApiOrgVdcNetwork.Name},
+			NetworkRef: types.OpenApiReference{ID: n.ID, Name: n.Name},
 			TunnelID:   i + 1,
 		})
 	}
@@ -115,15 +117,16 @@ func stretchedNetworks(nets []*govcd.OpenApiOrgVdcNetwork) []types.EdgeL2VpnStre
 }
 
 // TunnelDrift lists how an existing tunnel differs from spec (empty: none).
-func TunnelDrift(t *govcd.NsxtL2VpnTunnel, spec TunnelSpec) []string {
+func TunnelDrift(tH *Tunnel, spec TunnelSpec) []string {
+	t := tH.t
 	var d []string
 	have := map[string]bool{}
 	for _, s := range t.NsxtL2VpnTunnel.StretchedNetworks {
 		have[s.NetworkRef.ID] = true
 	}
 	for _, n := range spec.Networks {
-		if !have[n.OpenApiOrgVdcNetwork.ID] {
-			d = append(d, fmt.Sprintf("network %s is not stretched", n.OpenApiOrgVdcNetwork.Name))
+		if !have[n.ID] {
+			d = append(d, fmt.Sprintf("network %s is not stretched", n.Name))
 		}
 	}
 	if !t.NsxtL2VpnTunnel.Enabled && spec.Enabled {
@@ -137,12 +140,13 @@ func TunnelDrift(t *govcd.NsxtL2VpnTunnel, spec TunnelSpec) []string {
 
 // CreateServerTunnel creates the L2 VPN server session and returns it with
 // its peer code.
-func CreateServerTunnel(egw *govcd.NsxtEdgeGateway, spec TunnelSpec) (*govcd.NsxtL2VpnTunnel, error) {
+func CreateServerTunnel(egwH *EdgeGateway, spec TunnelSpec) (*Tunnel, error) {
+	egw := egwH.egw
 	if spec.PreSharedKey == "" {
 		spec.PreSharedKey = generatePSK()
 	}
 	if spec.LocalEndpointIP == "" {
-		ip, err := ChooseLocalEndpointIP(egw)
+		ip, err := ChooseLocalEndpointIP(egwH)
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +169,7 @@ func CreateServerTunnel(egw *govcd.NsxtEdgeGateway, spec TunnelSpec) (*govcd.Nsx
 	if err != nil {
 		return nil, fmt.Errorf("create L2 VPN tunnel %q on edge %s: %w", spec.Name, egw.EdgeGateway.Name, err)
 	}
-	return t, nil
+	return wrapTunnel(t), nil
 }
 
 // ErrKeyUnknown: a tunnel update needs the tunnel's pre-shared key, which
@@ -177,7 +181,8 @@ var ErrKeyUnknown = errors.New("the pre-shared key is required to update an L2 V
 // be the tunnel's current key: what t says of the key is Cloud Director's
 // mask, and sending it back would set the key to it, cutting the on-prem
 // client off. The peer code, which carries the key, is not sent either.
-func UpdateServerTunnel(t *govcd.NsxtL2VpnTunnel, spec TunnelSpec) (*govcd.NsxtL2VpnTunnel, error) {
+func UpdateServerTunnel(tH *Tunnel, spec TunnelSpec) (*Tunnel, error) {
+	t := tH.t
 	cfg := *t.NsxtL2VpnTunnel
 	switch spec.PreSharedKey {
 	case "":
@@ -196,9 +201,9 @@ func UpdateServerTunnel(t *govcd.NsxtL2VpnTunnel, spec TunnelSpec) (*govcd.NsxtL
 		}
 	}
 	for _, n := range spec.Networks {
-		if !have[n.OpenApiOrgVdcNetwork.ID] {
+		if !have[n.ID] {
 			cfg.StretchedNetworks = append(cfg.StretchedNetworks, types.EdgeL2VpnStretchedNetwork{
-				NetworkRef: types.OpenApiReference{ID: n.OpenApiOrgVdcNetwork.ID, Name: n.OpenApiOrgVdcNetwork.Name},
+				NetworkRef: types.OpenApiReference{ID: n.ID, Name: n.Name},
 				TunnelID:   next,
 			})
 			next++
@@ -209,7 +214,7 @@ func UpdateServerTunnel(t *govcd.NsxtL2VpnTunnel, spec TunnelSpec) (*govcd.NsxtL
 	if err != nil {
 		return nil, fmt.Errorf("update L2 VPN tunnel %q: %w", cfg.Name, err)
 	}
-	return out, nil
+	return wrapTunnel(out), nil
 }
 
 // TunnelStatus is the runtime status of an L2 VPN tunnel.
@@ -283,10 +288,11 @@ func permanent(err error) bool {
 }
 
 // PeerCode returns the server tunnel's peer code (read back from vCD).
-func PeerCode(t *govcd.NsxtL2VpnTunnel) string { return t.NsxtL2VpnTunnel.PeerCode }
+func PeerCode(t *Tunnel) string { return t.t.NsxtL2VpnTunnel.PeerCode }
 
 // TunnelIDs lists the tunnel ids the server stretches, sorted.
-func TunnelIDs(t *govcd.NsxtL2VpnTunnel) []int {
+func TunnelIDs(tH *Tunnel) []int {
+	t := tH.t
 	var ids []int
 	for _, s := range t.NsxtL2VpnTunnel.StretchedNetworks {
 		ids = append(ids, s.TunnelID)

@@ -10,6 +10,9 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/vcd"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestUpdateServerTunnelKeepsKey: Cloud Director 10.5.1 returns the
@@ -19,7 +22,7 @@ import (
 // stretch comes back UP; without a key the update refuses and changes
 // nothing.
 func TestUpdateServerTunnelKeepsKey(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := login(t, l.Config().VCD)
 	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
 	if err != nil {
@@ -43,16 +46,37 @@ func TestUpdateServerTunnelKeepsKey(t *testing.T) {
 	}
 	const key = "a-key-the-admin-chose-42"
 	spec := vcd.TunnelSpec{Name: "ferry-l2vpn", RemoteEndpointIP: "198.51.100.7", PreSharedKey: key,
-		Networks: []*govcd.OpenApiOrgVdcNetwork{net}, Enabled: true}
+		Networks: []*vcd.Network{net}, Enabled: true}
 	created, err := vcd.CreateServerTunnel(egw, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k := created.NsxtL2VpnTunnel.PreSharedKey; k != "******" {
+	// Read as go-vcloud-director reads it, for what vcd.Tunnel does not show.
+	raw := func(id string) *govcd.NsxtL2VpnTunnel {
+		t.Helper()
+		org, err := tenant.GetOrgByName("Company")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := org.GetVDCByName("Company-VDC", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := v.GetNsxtEdgeGatewayByName("company-edge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tun, err := g.GetL2VpnTunnelById(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tun
+	}
+	if k := raw(created.ID).NsxtL2VpnTunnel.PreSharedKey; k != "******" {
 		t.Fatalf("Cloud Director 10.5.1 answers the key as ******, the lab said %q", k)
 	}
 	code := vcd.PeerCode(created)
-	egwID, tunID := egw.EdgeGateway.ID, created.NsxtL2VpnTunnel.ID
+	egwID, tunID := egw.ID, created.ID
 	l.Fabric.PutClient(stretch.ClientSession{ID: "onprem", PeerCode: code, Enabled: true, TunnelIDs: vcd.TunnelIDs(created)})
 	waitUp := func(what string) {
 		t.Helper()
@@ -72,9 +96,10 @@ func TestUpdateServerTunnelKeepsKey(t *testing.T) {
 	if vcd.PeerCode(found) != code {
 		t.Fatal("FindTunnel does not return the tunnel's peer code")
 	}
-	off := *found.NsxtL2VpnTunnel
+	ui := raw(found.ID)
+	off := *ui.NsxtL2VpnTunnel
 	off.Enabled, off.PreSharedKey = false, key
-	if _, err := found.Update(&off); err != nil {
+	if _, err := ui.Update(&off); err != nil {
 		t.Fatal(err)
 	}
 
@@ -100,9 +125,9 @@ func TestUpdateServerTunnelKeepsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !mended.NsxtL2VpnTunnel.Enabled || vcd.PeerCode(mended) != code {
+	if !mended.Enabled || vcd.PeerCode(mended) != code {
 		t.Fatalf("after the update: enabled %v, peer code kept %v (the key was changed)",
-			mended.NsxtL2VpnTunnel.Enabled, vcd.PeerCode(mended) == code)
+			mended.Enabled, vcd.PeerCode(mended) == code)
 	}
 	waitUp("after ferry enabled the tunnel again")
 }

@@ -8,25 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/go-vcloud-director/v2/govcd"
-
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
-
-func startLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
 
 func login(t *testing.T, e config.Endpoint) *vcd.Client {
 	t.Helper()
@@ -39,7 +28,7 @@ func login(t *testing.T, e config.Endpoint) *vcd.Client {
 }
 
 func TestConnectErrors(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	ctx := context.Background()
 	_, err := vcd.Connect(ctx, vcd.Config{URL: cfg.VCD.URL, User: cfg.VCD.Username, Password: "wrong", Org: "System", CAFile: cfg.VCD.CAFile})
@@ -61,7 +50,7 @@ func TestConnectErrors(t *testing.T) {
 }
 
 func TestRightsPlanApplyIdempotent(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := login(t, l.Config().VCD)
 	spec := vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username}
 	p, err := sys.PlanRights(spec)
@@ -100,7 +89,7 @@ func TestRightsPlanApplyIdempotent(t *testing.T) {
 }
 
 func TestRightsLegacyMode(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := login(t, l.Config().VCD)
 	spec := vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username, Mode: vcd.RightsLegacyMode}
 	p, err := sys.PlanRights(spec)
@@ -119,7 +108,7 @@ func TestRightsLegacyMode(t *testing.T) {
 }
 
 func TestRightsNeedsProvider(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	tenant := login(t, l.Config().Tenant)
 	if _, err := tenant.PlanRights(vcd.RightsSpec{Org: "Company"}); err == nil || !strings.Contains(err.Error(), "System") {
 		t.Errorf("tenant planning rights: %v", err)
@@ -131,7 +120,7 @@ func TestRightsNeedsProvider(t *testing.T) {
 }
 
 func TestNetworkAndTunnel(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := login(t, l.Config().VCD)
 	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
 	if err != nil {
@@ -174,20 +163,20 @@ func TestNetworkAndTunnel(t *testing.T) {
 	if err != nil || ip == "" {
 		t.Fatalf("local endpoint: %q %v", ip, err)
 	}
-	tun, err := vcd.CreateServerTunnel(egw, vcd.TunnelSpec{Name: "ferry-l2vpn", RemoteEndpointIP: "198.51.100.7", Networks: []*govcd.OpenApiOrgVdcNetwork{net}, Enabled: true})
+	tun, err := vcd.CreateServerTunnel(egw, vcd.TunnelSpec{Name: "ferry-l2vpn", RemoteEndpointIP: "198.51.100.7", Networks: []*vcd.Network{net}, Enabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if vcd.PeerCode(tun) == "" || len(vcd.TunnelIDs(tun)) != 1 {
-		t.Fatalf("tunnel %+v", tun.NsxtL2VpnTunnel)
+		t.Fatalf("tunnel %+v", tun)
 	}
-	st, err := tenant.TunnelStatus(egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID)
+	st, err := tenant.TunnelStatus(egw.ID, tun.ID)
 	if err != nil || st.Up || st.Reason == "" {
 		t.Fatalf("status before the client: %+v %v", st, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if _, err := tenant.WaitTunnelUp(ctx, egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID, 50*time.Millisecond, nil); err == nil || !strings.Contains(err.Error(), st.Reason) {
+	if _, err := tenant.WaitTunnelUp(ctx, egw.ID, tun.ID, 50*time.Millisecond, nil); err == nil || !strings.Contains(err.Error(), st.Reason) {
 		t.Errorf("wait without a client: %v", err)
 	}
 	l.Fabric.PutClient(stretch.ClientSession{ID: "c", PeerCode: vcd.PeerCode(tun), Enabled: true, TunnelIDs: vcd.TunnelIDs(tun)})
@@ -196,7 +185,7 @@ func TestNetworkAndTunnel(t *testing.T) {
 	if _, err := l.VCD.Faults.Add(vcdsim.Fault{Method: "GET", Path: "/status", Status: 503, Message: "busy", Times: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := tenant.WaitTunnelUp(context.Background(), egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID, 50*time.Millisecond, nil); err != nil || !st.Up {
+	if st, err := tenant.WaitTunnelUp(context.Background(), egw.ID, tun.ID, 50*time.Millisecond, nil); err != nil || !st.Up {
 		t.Errorf("with a matching client, after two failed status requests: %+v %v", st, err)
 	}
 	// A refusal that will not pass ends the wait at once.
@@ -205,7 +194,7 @@ func TestNetworkAndTunnel(t *testing.T) {
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel2()
-	if _, err := tenant.WaitTunnelUp(ctx2, egw.EdgeGateway.ID, tun.NsxtL2VpnTunnel.ID, 50*time.Millisecond, nil); err == nil || ctx2.Err() != nil {
+	if _, err := tenant.WaitTunnelUp(ctx2, egw.ID, tun.ID, 50*time.Millisecond, nil); err == nil || ctx2.Err() != nil {
 		t.Errorf("a forbidden status request: %v (waited: %v)", err, ctx2.Err())
 	}
 }
@@ -222,7 +211,7 @@ func TestParseGatewayCIDR(t *testing.T) {
 }
 
 func TestImportPowerOnRemove(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	sys := login(t, l.Config().VCD)
 	pv, err := vsphere.Connect(ctx, vsphere.Config{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile})
@@ -259,15 +248,11 @@ func TestImportPowerOnRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tapp, err := tvdc.GetVAppByName("WebApp2-vapp", true)
+	tapp, err := tvdc.VApp("WebApp2-vapp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, err := tapp.GetVMByName("WebApp2", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := vm.GetStatus(); st != "POWERED_ON" {
+	if st, err := tenant.VMStatus(tapp, "WebApp2"); err != nil || st != "POWERED_ON" {
 		t.Errorf("tenant sees WebApp2 %s", st)
 	}
 	if _, err := sys.ImportVMAsVApp(vc, ref.Value, vdc, "again"); err == nil {
@@ -276,7 +261,7 @@ func TestImportPowerOnRemove(t *testing.T) {
 	if err := sys.RemoveVApp(vapp); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tvdc.GetVAppByName("WebApp2-vapp", true); err == nil {
+	if _, err := tvdc.VApp("WebApp2-vapp"); !errors.Is(err, vcd.ErrNotFound) {
 		t.Error("vApp still there after RemoveVApp")
 	}
 }
@@ -286,7 +271,7 @@ func TestImportPowerOnRemove(t *testing.T) {
 // with Globex) or a global role's tenant copy is refused with the reason,
 // and an unknown user is not found, naming the org's users.
 func TestRightsRefuseShared(t *testing.T) {
-	l := startLab(t)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := login(t, l.Config().VCD)
 	user := l.Config().Tenant.Username
 	_, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: user, Bundle: "Default Rights Bundle"})

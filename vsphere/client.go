@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"syscall"
 
@@ -21,6 +20,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/tlsconf"
 )
 
 // Config says how to reach one vCenter.
@@ -28,8 +29,8 @@ type Config struct {
 	URL      string // https://host[:port][/sdk]
 	Username string
 	Password string
-	CAFile   string         // PEM file of trusted CAs (GOVC_TLS_CA_CERTS)
-	RootCAs  *x509.CertPool // alternative to CAFile
+	CAFile   string         // PEM file(s) of trusted CAs (GOVC_TLS_CA_CERTS), replacing the system roots (tlsconf)
+	RootCAs  *x509.CertPool // trusted with CAFile's
 	Insecure bool           // skip certificate verification
 }
 
@@ -68,20 +69,12 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("vCenter %s: no password given (set GOVC_PASSWORD)", endpoint)
 	}
 
-	sc := soap.NewClient(u, cfg.Insecure)
-	if !cfg.Insecure {
-		switch {
-		case cfg.RootCAs != nil:
-			sc.DefaultTransport().TLSClientConfig.RootCAs = cfg.RootCAs
-		case cfg.CAFile != "":
-			if _, err := os.Stat(cfg.CAFile); err != nil {
-				return nil, fmt.Errorf("vCenter %s: CA file: %w", endpoint, err)
-			}
-			if err := sc.SetRootCAs(cfg.CAFile); err != nil {
-				return nil, fmt.Errorf("vCenter %s: CA file %s: %w", endpoint, cfg.CAFile, err)
-			}
-		}
+	pool, err := tlsconf.Endpoint{CAFile: cfg.CAFile, RootCAs: cfg.RootCAs, Insecure: cfg.Insecure}.Pool()
+	if err != nil {
+		return nil, fmt.Errorf("vCenter %s: %w", endpoint, err)
 	}
+	sc := soap.NewClient(u, cfg.Insecure)
+	sc.DefaultTransport().TLSClientConfig.RootCAs = pool
 	vc, err := vim25.NewClient(ctx, sc)
 	if err != nil {
 		return nil, explain(endpoint, err)

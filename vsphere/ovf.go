@@ -28,7 +28,7 @@ type OVFDeploy struct {
 	// Source is a .ovf or .ova file, or an http(s) URL of one.
 	Source     string
 	Name       string
-	Datacenter *object.Datacenter
+	Datacenter *Datacenter
 	// Datastore is a datastore name; empty picks the datastore with the
 	// most free space on the host that carries the first mapped network.
 	Datastore string
@@ -118,7 +118,8 @@ type Placement struct {
 // PlaceOnNetwork picks a host connected to the port group (so the VM's NIC
 // can attach), its cluster's root resource pool, and the named datastore of
 // that host, or the one with the most free space.
-func (c *Client) PlaceOnNetwork(ctx context.Context, dc *object.Datacenter, pg types.ManagedObjectReference, datastore string) (*Placement, error) {
+func (c *Client) PlaceOnNetwork(ctx context.Context, dcH *Datacenter, pg types.ManagedObjectReference, datastore string) (*Placement, error) {
+	dc := dcH.dc
 	pc := property.DefaultCollector(c.Client.Client)
 	var net mo.Network
 	if err := pc.RetrieveOne(ctx, pg, []string{"name", "host"}, &net); err != nil {
@@ -283,8 +284,8 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (types.ManagedObjec
 	imp := &importer.Importer{
 		Name:         name,
 		Client:       c.Client.Client,
-		Finder:       find.NewFinder(c.Client.Client, false).SetDatacenter(d.Datacenter),
-		Datacenter:   d.Datacenter,
+		Finder:       find.NewFinder(c.Client.Client, false).SetDatacenter(d.Datacenter.dc),
+		Datacenter:   d.Datacenter.dc,
 		Datastore:    pl.Datastore,
 		ResourcePool: pl.ResourcePool,
 		Host:         pl.Host,
@@ -375,7 +376,8 @@ func (v *DeployedVM) PoweredOn() bool {
 }
 
 // FindDeployedVM finds a VM of dc by name; (nil, nil) when there is none.
-func (c *Client) FindDeployedVM(ctx context.Context, dc *object.Datacenter, name string) (*DeployedVM, error) {
+func (c *Client) FindDeployedVM(ctx context.Context, dcH *Datacenter, name string) (*DeployedVM, error) {
+	dc := dcH.dc
 	m := view.NewManager(c.Client.Client)
 	v, err := m.CreateContainerView(ctx, dc.Reference(), []string{"VirtualMachine"}, true)
 	if err != nil {

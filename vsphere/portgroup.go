@@ -154,12 +154,12 @@ func acceptReject(b *bool) string {
 }
 
 // Datacenter finds a datacenter by name; an empty name means the only one.
-func (c *Client) Datacenter(ctx context.Context, name string) (*object.Datacenter, error) {
+func (c *Client) Datacenter(ctx context.Context, name string) (*Datacenter, error) {
 	f := c.Finder()
 	if name == "" {
 		dc, err := f.DefaultDatacenter(ctx)
 		if err == nil {
-			return dc, nil
+			return &Datacenter{dc}, nil
 		}
 		names, _ := c.datacenterNames(ctx)
 		return nil, fmt.Errorf("vCenter %s: choose a datacenter (datacenters: %s)", c.Endpoint, list(names))
@@ -169,7 +169,7 @@ func (c *Client) Datacenter(ctx context.Context, name string) (*object.Datacente
 		names, _ := c.datacenterNames(ctx)
 		return nil, fmt.Errorf("datacenter %q %w on vCenter %s (datacenters: %s)", name, ErrNotFound, c.Endpoint, list(names))
 	}
-	return dc, nil
+	return &Datacenter{dc}, nil
 }
 
 func (c *Client) datacenterNames(ctx context.Context) ([]string, error) {
@@ -187,7 +187,8 @@ func (c *Client) datacenterNames(ctx context.Context) ([]string, error) {
 
 // Portgroups lists the distributed port groups of dc (uplink port groups
 // excluded), sorted by name.
-func (c *Client) Portgroups(ctx context.Context, dc *object.Datacenter) ([]Portgroup, error) {
+func (c *Client) Portgroups(ctx context.Context, dcH *Datacenter) ([]Portgroup, error) {
+	dc := dcH.dc
 	m := view.NewManager(c.Client.Client)
 	v, err := m.CreateContainerView(ctx, dc.Reference(), []string{"DistributedVirtualPortgroup", "DistributedVirtualSwitch"}, true)
 	if err != nil {
@@ -264,8 +265,9 @@ func boolValue(p *types.BoolPolicy) *bool {
 
 // Portgroup finds a distributed port group of dc by name. Not found: the
 // error wraps ErrNotFound and lists the port groups that exist.
-func (c *Client) Portgroup(ctx context.Context, dc *object.Datacenter, name string) (*Portgroup, error) {
-	pgs, err := c.Portgroups(ctx, dc)
+func (c *Client) Portgroup(ctx context.Context, dcH *Datacenter, name string) (*Portgroup, error) {
+	dc := dcH.dc
+	pgs, err := c.Portgroups(ctx, dcH)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +284,8 @@ func (c *Client) Portgroup(ctx context.Context, dc *object.Datacenter, name stri
 // Network finds any network of dc by name: a distributed port group, a
 // standard port group ("VM Network") or an opaque network. The error lists
 // the networks that exist.
-func (c *Client) Network(ctx context.Context, dc *object.Datacenter, name string) (types.ManagedObjectReference, error) {
+func (c *Client) Network(ctx context.Context, dcH *Datacenter, name string) (types.ManagedObjectReference, error) {
+	dc := dcH.dc
 	m := view.NewManager(c.Client.Client)
 	v, err := m.CreateContainerView(ctx, dc.Reference(), []string{"Network"}, true)
 	if err != nil {
@@ -312,7 +315,8 @@ func (c *Client) Network(ctx context.Context, dc *object.Datacenter, name string
 }
 
 // DVS finds a distributed switch of dc by name; the error lists the switches.
-func (c *Client) DVS(ctx context.Context, dc *object.Datacenter, name string) (*object.DistributedVirtualSwitch, error) {
+func (c *Client) DVS(ctx context.Context, dcH *Datacenter, name string) (*DVS, error) {
+	dc := dcH.dc
 	m := view.NewManager(c.Client.Client)
 	v, err := m.CreateContainerView(ctx, dc.Reference(), []string{"DistributedVirtualSwitch"}, true)
 	if err != nil {
@@ -328,7 +332,7 @@ func (c *Client) DVS(ctx context.Context, dc *object.Datacenter, name string) (*
 		if s.Name == name {
 			d := object.NewDistributedVirtualSwitch(c.Client.Client, s.Self)
 			d.InventoryPath = s.Name
-			return d, nil
+			return &DVS{d}, nil
 		}
 		names = append(names, s.Name)
 	}
@@ -340,7 +344,8 @@ func (c *Client) DVS(ctx context.Context, dc *object.Datacenter, name string) (*
 // trunk 0-4094, promiscuous mode and forged transmits Accept. It reads the
 // port group back, re-applies the policy once if vCenter did not keep it,
 // and fails if it still reads back wrong.
-func (c *Client) CreateSinkPortgroup(ctx context.Context, dc *object.Datacenter, dvs *object.DistributedVirtualSwitch, name string, want SinkPolicy) (*Portgroup, error) {
+func (c *Client) CreateSinkPortgroup(ctx context.Context, dcH *Datacenter, dvsH *DVS, name string, want SinkPolicy) (*Portgroup, error) {
+	dvs := dvsH.dvs
 	setting, err := sinkPortSetting(nil, want)
 	if err != nil {
 		return nil, err
@@ -360,14 +365,14 @@ func (c *Client) CreateSinkPortgroup(ctx context.Context, dc *object.Datacenter,
 	if err := task.Wait(ctx); err != nil {
 		return nil, fmt.Errorf("create port group %q on %s: %w", name, dvs.Name(), err)
 	}
-	pg, err := c.Portgroup(ctx, dc, name)
+	pg, err := c.Portgroup(ctx, dcH, name)
 	if err != nil {
 		return nil, fmt.Errorf("read back port group %q: %w", name, err)
 	}
 	if len(pg.SinkProblems(want)) > 0 {
 		// vCenter did not keep the policy: apply it once more with a
 		// complete spec; SecureSinkPortgroup fails if it still reads back wrong.
-		return c.SecureSinkPortgroup(ctx, dc, pg, want)
+		return c.SecureSinkPortgroup(ctx, dcH, pg, want)
 	}
 	return pg, nil
 }
@@ -376,7 +381,7 @@ func (c *Client) CreateSinkPortgroup(ctx context.Context, dc *object.Datacenter,
 // CreateSinkPortgroup). ReconfigureDVPortgroup replaces the whole
 // configuration, so the spec carries every setting read from pg with only
 // the security policy and VLAN changed. It reads the result back.
-func (c *Client) SecureSinkPortgroup(ctx context.Context, dc *object.Datacenter, pg *Portgroup, want SinkPolicy) (*Portgroup, error) {
+func (c *Client) SecureSinkPortgroup(ctx context.Context, dcH *Datacenter, pg *Portgroup, want SinkPolicy) (*Portgroup, error) {
 	cfg := pg.config
 	setting, err := sinkPortSetting(cfg.DefaultPortConfig, want)
 	if err != nil {
@@ -410,7 +415,7 @@ func (c *Client) SecureSinkPortgroup(ctx context.Context, dc *object.Datacenter,
 	if err := task.Wait(ctx); err != nil {
 		return nil, fmt.Errorf("reconfigure port group %q: %w", pg.Name, err)
 	}
-	back, err := c.Portgroup(ctx, dc, pg.Name)
+	back, err := c.Portgroup(ctx, dcH, pg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("read back port group %q: %w", pg.Name, err)
 	}
@@ -469,7 +474,8 @@ func sinkPortSetting(base types.BaseDVPortSetting, want SinkPolicy) (*types.VMwa
 }
 
 // DVSVersion is the product version of a distributed switch ("7.0.3").
-func (c *Client) DVSVersion(ctx context.Context, dvs *object.DistributedVirtualSwitch) (string, error) {
+func (c *Client) DVSVersion(ctx context.Context, dvsH *DVS) (string, error) {
+	dvs := dvsH.dvs
 	var d mo.DistributedVirtualSwitch
 	if err := property.DefaultCollector(c.Client.Client).RetrieveOne(ctx, dvs.Reference(), []string{"summary.productInfo"}, &d); err != nil {
 		return "", fmt.Errorf("read the version of distributed switch %s: %w", dvs.Name(), err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -50,7 +51,16 @@ func TestSecureSinkPortgroupKeepsTheRestOfTheConfig(t *testing.T) {
 			UplinkTeamingPolicy: &types.VmwareUplinkPortTeamingPolicy{Policy: &types.StringPolicy{Value: "failover_explicit"}},
 		},
 	}
-	task, err := dvs.AddPortgroup(ctx, []types.DVPortgroupConfigSpec{spec})
+	// Someone adds the port group through govmomi.
+	gdc, err := c.Finder().DefaultDatacenter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := find.NewFinder(c.Client.Client).SetDatacenter(gdc).Network(ctx, dvs.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := n.(*object.DistributedVirtualSwitch).AddPortgroup(ctx, []types.DVPortgroupConfigSpec{spec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +83,7 @@ func TestSecureSinkPortgroupKeepsTheRestOfTheConfig(t *testing.T) {
 		t.Errorf("after: %q", p)
 	}
 
-	net, err := find.NewFinder(c.Client.Client).SetDatacenter(dc).Network(ctx, "sink")
+	net, err := find.NewFinder(c.Client.Client).SetDatacenter(gdc).Network(ctx, "sink")
 	if err != nil {
 		t.Fatal(err)
 	}

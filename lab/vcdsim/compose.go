@@ -152,6 +152,10 @@ func handleComposeVApp(c *reqCtx) {
 	if v == nil {
 		return
 	}
+	if v != c.m.vdc {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VDC %s has no compute in the provider vCenter of the lab (only %s has); vcdsim composes vApps there only", v.name, c.m.vdc.name)
+		return
+	}
 	var in types.ComposeVAppParams
 	if !c.readXML(&in) {
 		return

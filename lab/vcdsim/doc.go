@@ -20,7 +20,8 @@
 //	GET  sessions/current; DELETE sessions[/provider|/{id}]
 //	GET  /api/admin, /api/org, /api/org/{id}, /api/admin/org/{id}, /api/vdc/{id}
 //	GET|PUT|POST /api/admin/org/{id}/rights    legacy OrgRights XML
-//	GET  /api/query                            orgVdc, adminOrgVdc, vApp, adminVApp, vm, adminVM, edgeGateway, orgVdcNetwork
+//	GET  /api/query                            orgVdc, adminOrgVdc, vApp, adminVApp, vm, adminVM, edgeGateway, orgVdcNetwork,
+//	                                           networkPool, providerVdcStorageProfile, ...
 //	GET  /api/task/{id}; POST /api/task/{id}/action/cancel
 //	rights, rightsCategories                   (tenant context: the org's effective rights)
 //	rightsBundles[/{id}[/rights|/tenants|/tenants/publish|unpublish|publishAll|unpublishAll]]
@@ -29,6 +30,13 @@
 //	edgeGateways[/{id}[/usedIpAddresses]]
 //	orgVdcNetworks[/{id}]                      create / update (connectionTypeValue SUBINTERFACE) / delete: 202 + task
 //	edgeGateways/{id}/l2vpn/tunnels[/{id}[/status|/metrics]]   create 202 + task (Details = tunnel id)
+//	edgeGateways (POST), edgeGateways/{id} (PUT, DELETE)     provider; owner an org VDC or VDC group
+//	orgVdcNetworks/{id}/segmentProfiles, /dhcp, /dhcp/bindings[/{id}]
+//	nsxTResources/segment{IpDiscovery,MacDiscovery,SpoofGuard,QoS,Security}Profiles, edgeClusters, importableTier0Routers
+//	segmentProfileTemplates[/{id}], externalNetworks[/{id}], vdcs/{id}/networkProfile, vdcs/{id}/capabilities
+//	vdcGroups[/{id}], vdcGroups/networkingCandidateVdcs
+//	virtualCenters/resources/importableDvpgs   port groups for OPAQUE (DV_PORTGROUP) networks
+//	POST /api/admin/org/{id}/vdcsparams; DELETE /api/admin/vdc/{id}   org VDCs beside Company-VDC
 //	virtualCenters[/{id}]
 //	GET  /api/admin/extension/vimServer/{uuid}/vmsList
 //	POST /api/admin/extension/vimServer/{uuid}/importVmAsVApp | importVmIntoExistingVApp

@@ -54,7 +54,7 @@ func (m *model) seedEdge() error {
 		OrgVdc:      refPtr(m.vdc.ref()),
 		Org:         &types.OpenApiReference{Name: m.tenant.name, ID: m.tenant.urn()},
 		EdgeGatewayUplinks: []types.EdgeGatewayUplinks{{
-			UplinkID:   urn("network", nameUUID("external", "provider-external")),
+			UplinkID:   uplinkNetworkID(),
 			UplinkName: "provider-external",
 			Subnets: types.OpenAPIEdgeGatewaySubnets{Values: []types.OpenAPIEdgeGatewaySubnetValue{{
 				Gateway:      gw.String(),
@@ -73,11 +73,11 @@ func (m *model) seedEdge() error {
 		GatewayBacking: &types.OpenAPIEdgeGatewayBacking{
 			BackingID:       nameUUID("tier1", m.cfg.EdgeGateway),
 			GatewayType:     "NSXT_BACKED",
-			NetworkProvider: types.NetworkProvider{Name: "nsxt-manager", ID: urn("nsxtmanager", nameUUID("nsxt"))},
+			NetworkProvider: types.NetworkProvider{Name: NsxtManagerName, ID: nsxtManagerRef().ID},
 		},
 		EdgeClusterConfig: &types.OpenAPIEdgeGatewayEdgeClusterConfig{PrimaryEdgeCluster: types.OpenAPIEdgeGatewayEdgeCluster{
-			EdgeClusterRef: &types.OpenApiReference{Name: "edge-cluster-01", ID: nameUUID("edgecluster")},
-			BackingID:      nameUUID("edgecluster"),
+			EdgeClusterRef: &types.OpenApiReference{Name: edgeClusterName, ID: edgeClusterID()},
+			BackingID:      edgeClusterID(),
 		}},
 	}
 	m.edges = append(m.edges, e)

@@ -46,3 +46,27 @@ func TestProviderVdcQuery(t *testing.T) {
 		t.Fatal("a tenant queried provider VDCs")
 	}
 }
+
+// The provider VDC's network pool and storage profile answer their queries,
+// for the provider only.
+func TestNetworkPoolAndStorageProfileQueries(t *testing.T) {
+	env := start(t, Config{})
+	p := env.provider(t)
+	if l := must(govcd.QueryNetworkPoolByName(p, NetworkPoolName))(t); len(l) != 1 || l[0].Name != NetworkPoolName {
+		t.Fatalf("network pools named %s: %+v", NetworkPoolName, l)
+	}
+	if l := must(govcd.QueryNetworkPoolByName(p, "other"))(t); len(l) != 0 {
+		t.Fatalf("network pool filter ignored: %+v", l)
+	}
+	pvdc := must(govcd.QueryProviderVdcByName(p, pvdcName))(t)[0]
+	sp := must(p.QueryProviderVdcStorageProfileByName("*", pvdc.HREF))(t)
+	if sp.ProviderVdcHREF != pvdc.HREF || !sp.IsEnabled {
+		t.Fatalf("storage profile %+v", sp)
+	}
+	if l := must(p.Client.QueryProviderVdcStorageProfiles(pvdc.HREF + "x"))(t); len(l) != 0 {
+		t.Fatalf("storage profiles of another provider VDC: %+v", l)
+	}
+	if _, err := env.tenant(t).QueryNetworkPools(); err == nil {
+		t.Fatal("a tenant queried network pools")
+	}
+}

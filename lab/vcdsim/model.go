@@ -20,6 +20,8 @@ type model struct {
 	orgs   []*org
 	users  []*orgUser
 	vdc    *vdc
+	// extraVdcs are org VDCs created through the API (orgvdcs.go)
+	extraVdcs []*vdc
 
 	rights     []*types.Right
 	rightByID  map[string]*types.Right
@@ -38,6 +40,8 @@ type model struct {
 	imports  []ImportRecord
 	// recustomized lists the guests re-customized at power-on (guestcust.go).
 	recustomized []Recustomization
+	// ns: segment profiles, DHCP, network profile, external networks (netstate.go)
+	ns *netState
 }
 
 func newModel(cfg *Config) (*model, error) {
@@ -150,8 +154,8 @@ func handleOrg(c *reqCtx) {
 		return
 	}
 	x := &types.Org{HREF: c.abs(o.href()), Type: mimeOrg, ID: o.urn(), Name: o.name, FullName: o.fullName, Description: o.description, IsEnabled: !o.disabled}
-	if o == c.m.tenant {
-		x.Link = append(x.Link, &types.Link{Rel: "down", Type: mimeVdc, Name: c.m.vdc.name, HREF: c.abs(c.m.vdc.href())})
+	for _, v := range c.m.orgVdcs(o) { // orgvdcs.go
+		x.Link = append(x.Link, &types.Link{Rel: "down", Type: mimeVdc, Name: v.name, HREF: c.abs(v.href())})
 	}
 	for _, k := range c.m.catalogs {
 		if k.org == o {
@@ -182,8 +186,10 @@ func (c *reqCtx) adminOrgXML(o *org) *types.AdminOrg {
 			{Rel: "down", Type: mimeOrgRight, HREF: c.abs("/api/admin/org/" + o.id + "/rights")},
 		},
 	}
+	for _, v := range c.m.orgVdcs(o) { // orgvdcs.go
+		x.Vdcs.Vdcs = append(x.Vdcs.Vdcs, &types.Reference{HREF: c.abs("/api/admin/vdc/" + v.id), Type: "application/vnd.vmware.admin.vdc+xml", Name: v.name, ID: v.urn()})
+	}
 	if o == c.m.tenant {
-		x.Vdcs.Vdcs = append(x.Vdcs.Vdcs, &types.Reference{HREF: c.abs("/api/admin/vdc/" + c.m.vdc.id), Type: "application/vnd.vmware.admin.vdc+xml", Name: c.m.vdc.name, ID: c.m.vdc.urn()})
 		for _, n := range c.m.networks {
 			x.Networks.Networks = append(x.Networks.Networks, &types.Reference{HREF: c.abs(n.adminHref()), Type: "application/vnd.vmware.admin.network+xml", Name: n.Name})
 		}
@@ -205,8 +211,8 @@ func handleAdmin(c *reqCtx) {
 }
 
 func (c *reqCtx) vdcFromPath() *vdc {
-	v := c.m.vdc
-	if bareID(c.r.PathValue("id")) != v.id || !c.canSeeOrg(v.org) {
+	v := c.m.vdcByID(c.r.PathValue("id")) // the lab's VDC or one created (orgvdcs.go)
+	if v == nil || !c.canSeeOrg(v.org) {
 		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "No access to entity \"com.vmware.vcloud.entity.vdc:%s\".", c.r.PathValue("id"))
 		return nil
 	}
@@ -234,10 +240,16 @@ func handleVdc(c *reqCtx) {
 		Link: types.LinkList{{Rel: "up", Type: mimeOrg, HREF: c.abs(v.org.href())}},
 	}
 	for _, a := range c.m.vapps {
+		if v != c.m.vdc {
+			break // the lab's vApps are in its own VDC
+		}
 		x.ResourceEntities[0].ResourceEntity = append(x.ResourceEntities[0].ResourceEntity,
 			&types.ResourceReference{HREF: c.abs(a.href()), ID: a.urn(), Type: mimeVApp, Name: a.name})
 	}
 	for _, n := range c.m.networks {
+		if n.OrgVdc == nil || bareID(n.OrgVdc.ID) != v.id {
+			continue
+		}
 		x.AvailableNetworks[0].Network = append(x.AvailableNetworks[0].Network,
 			&types.Reference{HREF: c.abs(n.adminHref()), ID: n.ID, Type: "application/vnd.vmware.vcloud.orgNetwork+xml", Name: n.Name})
 	}

@@ -64,8 +64,8 @@ func (c *reqCtx) validateNetwork(in *types.OpenApiOrgVdcNetwork, self *network) 
 	case in.Name == "":
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "name: must not be empty")
 		return false
-	case in.NetworkType != "NAT_ROUTED" && in.NetworkType != "ISOLATED":
-		c.fail(http.StatusBadRequest, "BAD_REQUEST", "networkType %q: this simulator supports NAT_ROUTED and ISOLATED", in.NetworkType)
+	case in.NetworkType != "NAT_ROUTED" && in.NetworkType != "ISOLATED" && in.NetworkType != "OPAQUE":
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "networkType %q: this simulator supports NAT_ROUTED, ISOLATED and OPAQUE", in.NetworkType)
 		return false
 	case len(in.Subnets.Values) == 0:
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "subnets: at least one subnet is required")
@@ -75,8 +75,7 @@ func (c *reqCtx) validateNetwork(in *types.OpenApiOrgVdcNetwork, self *network) 
 	if owner == nil {
 		owner = in.OrgVdc
 	}
-	if owner == nil || bareID(owner.ID) != c.m.vdc.id || !c.canSeeOrg(c.m.vdc.org) {
-		c.fail(http.StatusBadRequest, "BAD_REQUEST", "ownerRef: org VDC %v does not exist", owner)
+	if !c.placeNetwork(in, owner) { // vdcgroup.go: an org VDC or VDC group
 		return false
 	}
 	for _, n := range c.m.networks {
@@ -117,6 +116,9 @@ func (c *reqCtx) validateNetwork(in *types.OpenApiOrgVdcNetwork, self *network) 
 			c.fail(http.StatusBadRequest, "BAD_REQUEST", "connection.routerRef: edge gateway %q does not exist", in.Connection.RouterRef.ID)
 			return false
 		}
+		if !c.checkRouter(in) { // edgecreate.go
+			return false
+		}
 		switch in.Connection.ConnectionTypeValue {
 		case "":
 			in.Connection.ConnectionTypeValue = "INTERNAL"
@@ -127,7 +129,10 @@ func (c *reqCtx) validateNetwork(in *types.OpenApiOrgVdcNetwork, self *network) 
 		}
 		in.Connection.ConnectionType = in.Connection.ConnectionTypeValue
 	}
-	return true
+	if in.NetworkType == "OPAQUE" && !c.checkImportedBacking(in, self) { // dvpg.go
+		return false
+	}
+	return c.checkNetworkTemplate(in) // segprofiles.go
 }
 
 // handleCreateNetwork answers 202 with a task whose owner is the network.
@@ -136,14 +141,18 @@ func handleCreateNetwork(c *reqCtx) {
 	if !c.readJSON(&in) || !c.validateNetwork(&in, nil) {
 		return
 	}
-	n := &network{OpenApiOrgVdcNetwork: in, org: c.m.vdc.org}
+	tpl := in.SegmentProfileTemplate // write-only (segprofiles.go)
+	in.SegmentProfileTemplate = nil
+	n := &network{OpenApiOrgVdcNetwork: in, org: c.m.ownerOrg(in.OwnerRef)}
 	n.ID = urn("network", newUUID())
+	c.m.applyNetworkTemplate(n.ID, tpl)
 	n.Status = "REALIZED"
-	n.OwnerRef = refPtr(c.m.vdc.ref())
-	n.OrgVdc = refPtr(c.m.vdc.ref())
 	n.OrgVdcIsNsxTBacked = true
 	n.BackingNetworkId = nameUUID("segment", n.ID)
 	n.BackingNetworkType = "NSXT_FLEXIBLE_SEGMENT"
+	if in.NetworkType == "OPAQUE" { // an imported port group (dvpg.go)
+		n.BackingNetworkId, n.BackingNetworkType = in.BackingNetworkId, in.BackingNetworkType
+	}
 	c.m.networks = append(c.m.networks, n)
 	t := c.m.newTask(c, "orgVdcNetworkCreate", "Creating org VDC network "+n.Name,
 		types.Reference{ID: n.ID, Name: n.Name, Type: "application/vnd.vmware.vcloud.orgNetwork+xml", HREF: n.adminHref()}, nil)
@@ -161,12 +170,12 @@ func handleUpdateNetwork(c *reqCtx) {
 	if !c.readJSON(&in) || !c.validateNetwork(&in, n) {
 		return
 	}
-	id, backing := n.ID, n.BackingNetworkId
+	id, backing, backingType := n.ID, n.BackingNetworkId, n.BackingNetworkType
+	c.m.applyNetworkTemplate(id, in.SegmentProfileTemplate)
+	in.SegmentProfileTemplate = nil
 	n.OpenApiOrgVdcNetwork = in
-	n.ID, n.BackingNetworkId, n.BackingNetworkType = id, backing, "NSXT_FLEXIBLE_SEGMENT"
+	n.ID, n.BackingNetworkId, n.BackingNetworkType = id, backing, backingType
 	n.Status = "REALIZED"
-	n.OwnerRef = refPtr(c.m.vdc.ref())
-	n.OrgVdc = refPtr(c.m.vdc.ref())
 	n.OrgVdcIsNsxTBacked = true
 	t := c.m.newTask(c, "orgVdcNetworkUpdate", "Updating org VDC network "+n.Name,
 		types.Reference{ID: n.ID, Name: n.Name, Type: "application/vnd.vmware.vcloud.orgNetwork+xml", HREF: n.adminHref()}, nil)
@@ -193,6 +202,7 @@ func handleDeleteNetwork(c *reqCtx) {
 			c.m.networks = append(c.m.networks[:i], c.m.networks[i+1:]...)
 		}
 	}
+	c.m.forgetNetwork(n.ID)
 	t := c.m.newTask(c, "orgVdcNetworkDelete", "Deleting org VDC network "+n.Name,
 		types.Reference{ID: n.ID, Name: n.Name, Type: "application/vnd.vmware.vcloud.orgNetwork+xml", HREF: n.adminHref()}, nil)
 	c.accepted(t)

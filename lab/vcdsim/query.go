@@ -61,7 +61,7 @@ func normHref(h string) string {
 	return strings.Replace(h, "/api/admin/", "/api/", 1)
 }
 
-var hrefFields = map[string]bool{"org": true, "vdc": true, "container": true, "href": true, "network": true, "object": true, "catalog": true}
+var hrefFields = map[string]bool{"providerVdc": true, "org": true, "vdc": true, "container": true, "href": true, "network": true, "object": true, "catalog": true}
 
 func (q queryRecord) matches(terms map[string]string) bool {
 	for k, want := range terms {
@@ -120,6 +120,16 @@ func handleQuery(c *reqCtx) {
 	case "providerVdc":
 		var ok bool
 		if recs, ok = c.pvdcRecords(); !ok {
+			return
+		}
+	case "networkPool": // pvdcquery.go
+		var ok bool
+		if recs, ok = c.networkPoolRecords(); !ok {
+			return
+		}
+	case "providerVdcStorageProfile": // pvdcquery.go
+		var ok bool
+		if recs, ok = c.pvdcStorageProfileRecords(); !ok {
 			return
 		}
 	case "vAppNetwork", "adminVAppNetwork":
@@ -205,6 +215,10 @@ func handleQuery(c *reqCtx) {
 			}
 		case *types.QueryResultVMWProviderVdcRecordType:
 			res.VMWProviderVdcRecord = append(res.VMWProviderVdcRecord, r)
+		case *types.QueryResultNetworkPoolRecordType:
+			res.NetworkPoolRecord = append(res.NetworkPoolRecord, r)
+		case *types.QueryResultProviderVdcStorageProfileRecordType:
+			res.ProviderVdcStorageProfileRecord = append(res.ProviderVdcStorageProfileRecord, r)
 		case *types.QueryResultVappNetworkRecordType:
 			if admin {
 				res.AdminVappNetworkRecord = append(res.AdminVappNetworkRecord, r)
@@ -223,22 +237,25 @@ func handleQuery(c *reqCtx) {
 }
 
 func (c *reqCtx) vdcRecords() []queryRecord {
-	v := c.m.vdc
-	if !c.canSeeOrg(v.org) {
-		return nil
+	var out []queryRecord
+	for _, v := range append([]*vdc{c.m.vdc}, c.m.extraVdcs...) { // orgvdcs.go
+		if !c.canSeeOrg(v.org) {
+			continue
+		}
+		href := c.abs(v.href())
+		if c.sess.provider {
+			href = c.abs("/api/admin/vdc/" + v.id)
+		}
+		rec := &types.QueryResultOrgVdcRecordType{
+			HREF: href, Name: v.name, OrgName: v.org.name, Org: c.abs(v.org.href()),
+			IsEnabled: "true", AllocationModel: "Flex", Status: "READY", IsBusy: "false",
+			NetworkProviderType: "NSX_T", ProviderVdcName: pvdcName, VcName: "provider-vc",
+		}
+		out = append(out, queryRecord{rec: rec, fields: map[string]string{
+			"name": v.name, "org": rec.Org, "orgName": v.org.name, "id": v.id, "href": href, "isEnabled": "true",
+		}})
 	}
-	href := c.abs(v.href())
-	if c.sess.provider {
-		href = c.abs("/api/admin/vdc/" + v.id)
-	}
-	rec := &types.QueryResultOrgVdcRecordType{
-		HREF: href, Name: v.name, OrgName: v.org.name, Org: c.abs(v.org.href()),
-		IsEnabled: "true", AllocationModel: "Flex", Status: "READY", IsBusy: "false",
-		NetworkProviderType: "NSX_T", ProviderVdcName: pvdcName, VcName: "provider-vc",
-	}
-	return []queryRecord{{rec: rec, fields: map[string]string{
-		"name": v.name, "org": rec.Org, "orgName": v.org.name, "id": v.id, "href": href, "isEnabled": "true",
-	}}}
+	return out
 }
 
 func (c *reqCtx) edgeRecords() []queryRecord {

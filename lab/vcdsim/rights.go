@@ -107,7 +107,7 @@ var otherRights = map[string][]string{
 		"Catalog: View ACL", "Catalog: View Private and Shared Catalogs", "Catalog: View Published Catalogs",
 		"Catalog Item: Copy / Move a vApp Template / Media", "Catalog Item: Create / Upload a vApp Template / Media",
 		"Catalog Item: Download a vApp Template", "Catalog Item: Edit vApp Template / Media Properties",
-		"Catalog Item: View vApp Templates / Media",
+		"Catalog Item: View vApp Templates / Media", "vApp Template / Media: View", "vApp Template / Media: Edit",
 	},
 	"Infrastructure": {
 		"Provider vDC: View", "Provider Network: View", "Provider Network: Edit", "External Network: View",
@@ -165,7 +165,7 @@ func (m *model) seedRights() {
 	}
 	for _, names := range otherRights {
 		for _, n := range names {
-			add(n, nameUUID("right", n))
+			add(n, rightID(n)) // impliedrights.go
 		}
 	}
 	sort.Slice(m.rights, func(i, j int) bool { return m.rights[i].Name < m.rights[j].Name })
@@ -374,31 +374,4 @@ func handlePutOrgRights(c *reqCtx) {
 		o.extraRights[id] = true
 	}
 	c.xml(http.StatusOK, mimeOrgRight, "OrgRights", c.orgRightsXML(o))
-}
-
-// seedImpliedRights gives each MODIFY right the rights it implies, as vCD
-// lists them in impliedRights: whoever may change an entity may view it,
-// so a MODIFY right implies the VIEW rights of its own entity (the name
-// before the colon). A client adding a right is expected to add these too
-// (go-vcloud-director's FindMissingImpliedRights).
-func (m *model) seedImpliedRights() {
-	views := map[string][]*types.Right{}
-	for _, r := range m.rights {
-		if r.RightType == "VIEW" {
-			entity, _, _ := strings.Cut(r.Name, ":")
-			views[entity] = append(views[entity], r)
-		}
-	}
-	for _, r := range m.rights {
-		if r.RightType != "MODIFY" {
-			continue
-		}
-		entity, _, ok := strings.Cut(r.Name, ":")
-		if !ok {
-			continue
-		}
-		for _, v := range views[entity] {
-			r.ImpliedRights = append(r.ImpliedRights, types.OpenApiReference{Name: v.Name, ID: v.ID})
-		}
-	}
 }

@@ -139,6 +139,16 @@ func (s *Server) routes() {
 	item("GET", "edgeGateways/{edge}/l2vpn/tunnels/{id}/status", handleTunnelStatus)
 	item("GET", "edgeGateways/{edge}/l2vpn/tunnels/{id}/metrics", handleTunnelMetrics)
 
+	// segment profiles and templates, network DHCP, edge clusters and the
+	// VDC network profile, external networks and edge gateway lifecycle
+	s.segmentProfileRoutes(coll, item)
+	s.dhcpRoutes(coll, item)
+	s.edgeClusterRoutes(coll, item)
+	s.extnetRoutes(coll, item)
+	s.dvpgRoutes(coll)
+	s.orgVdcRoutes()
+	s.vdcGroupRoutes(coll, item)
+
 	// anything else: a vCD-style error naming the call, so that a client
 	// using an endpoint the simulator lacks says so clearly
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,269 @@
+package replication
+
+// The Job API: one VM's job, its defaults and events, and RunPass with the
+// retry of failed attempts. A pass attempt is in pass.go, its connections in
+// conn.go.
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Job replicates one VM's disks to a receiver. A Job is not safe for
+// concurrent passes; the Scheduler runs one pass per job at a time.
+type Job struct {
+	VM  string // the source VM; with Org, the replica namespace at the receiver
+	Org string // the tenant org the VM migrates to
+	// Kind is the receiver kind the replica disks were prepared for
+	// (KindAppliance, KindNFS).
+	Kind string
+	// Replicas names, per source disk key, the replica disk the receiver
+	// writes: the UUID of the disk hot-added to the receiver appliance, or
+	// the datastore path of its descriptor (nfs). The provider vCenter
+	// creates these disks before the first pass.
+	Replicas map[string]string
+	Source   Source        // VSphereSource, FileSource
+	Addr     string        // receiver host:port
+	TLS      *tls.Config   // client config with a client certificate (mutual TLS 1.3)
+	State    *StateStore   // sender-side state (may be shared by jobs)
+	Conns    int           // connections per pass (default 4)
+	Window   int64         // unacknowledged bytes in flight per VM (default 64 MiB)
+	Limiter  *rate.Limiter // shared bandwidth cap in wire bytes; nil = none
+	Events   func(Event)   // optional
+	Retries  int           // reconnects within a pass before giving up (default 5, backoff from 250ms)
+	// Dial opens the TCP connections (default: net.Dialer).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// AckTimeout fails a connection whose receiver acknowledges nothing for
+	// this long while the window is full (default 2 minutes).
+	AckTimeout time.Duration
+
+	// FullVerify makes Scheduler.FinalPass verify whole disks (Verify)
+	// instead of the final pass's blocks and the digest-map roots
+	// (VerifyFinal).
+	FullVerify bool
+
+	cache *vmCache // VM record for events; set before a pass starts goroutines
+}
+
+// vmCache holds the job's VMState for event fields (age of the last
+// complete pass, projected final-pass time).
+type vmCache struct {
+	mu      sync.Mutex
+	vs      VMState
+	touched map[string][]int64 // blocks the last final pass wrote or checked, per disk key
+}
+
+func (j *Job) loadCache() {
+	if j.cache == nil {
+		vs, _ := j.State.VM(j.VM)
+		j.cache = &vmCache{vs: vs}
+	}
+}
+
+// projectedFinal estimates a final pass at now: the data changed since the
+// last pass (at the change rate seen between the last two passes) over the
+// last pass's transfer rate.
+func projectedFinal(vs VMState, now time.Time) time.Duration {
+	if vs.LastPass.IsZero() || vs.LastInterval <= 0 || vs.LastRate <= 0 {
+		return 0
+	}
+	changeRate := float64(vs.LastPlanned) / vs.LastInterval.Seconds()
+	delta := changeRate * now.Sub(vs.LastPass).Seconds()
+	return time.Duration(delta / vs.LastRate * float64(time.Second))
+}
+
+func (j *Job) ackTimeout() time.Duration {
+	if j.AckTimeout <= 0 {
+		return 2 * time.Minute
+	}
+	return j.AckTimeout
+}
+
+// PassResult summarizes a committed pass.
+type PassResult struct {
+	Kind     PassKind
+	Counters Counters
+	Start    time.Time // snapshot time
+	Duration time.Duration
+	Attempts int
+	// Compare is set when the pass was a full compare (PassOptions.Compare)
+	// and compared every block.
+	Compare *CompareResult
+}
+
+// PassOptions choose what a pass does beyond sending changes.
+type PassOptions struct {
+	// Final is the cutover pass on the powered-off VM (no snapshot).
+	Final bool
+	// Compare makes the pass a full compare: besides the changed blocks, it
+	// reads every other block of the snapshot and compares it with the
+	// replica read back by the receiver (not its digest map), re-sending
+	// and checking the blocks that differ. An initial sync compares nothing
+	// (everything it writes is checked anyway): compare in the next pass.
+	Compare bool
+}
+
+func (j *Job) conns() int {
+	if j.Conns <= 0 {
+		return 4
+	}
+	return j.Conns
+}
+
+func (j *Job) window() int64 {
+	if j.Window <= 0 {
+		return 64 << 20
+	}
+	return j.Window
+}
+
+func (j *Job) emit(e Event) {
+	if j.Events == nil {
+		return
+	}
+	e.Time = time.Now()
+	e.VM = j.VM
+	if c := j.cache; c != nil {
+		c.mu.Lock()
+		if !c.vs.LastPass.IsZero() {
+			e.LastPassAge = e.Time.Sub(c.vs.LastPass)
+		}
+		e.ProjectedFinal = projectedFinal(c.vs, e.Time)
+		c.mu.Unlock()
+	}
+	j.Events(e)
+}
+
+// retryable says whether a failed attempt may be retried by reconnecting.
+func retryable(err error) bool {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		return re.Code == "bad_hash"
+	}
+	return !errors.Is(err, ErrCBTReset) && !errors.Is(err, ErrVerifyMismatch) && !errors.Is(err, ErrNoReplicaDisk)
+}
+
+// RunPass runs one pass (final: the cutover pass on the powered-off VM) and
+// commits it on both sides. A pass interrupted by ctx can be resumed by the
+// next RunPass: its snapshot is kept and acknowledged data is not re-sent.
+func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
+	return j.RunPassWith(ctx, PassOptions{Final: final})
+}
+
+// RunPassWith runs one pass with options (see RunPass).
+func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, error) {
+	final := opts.Final
+	j.loadCache()
+	disks, err := j.Source.Disks(ctx)
+	if err != nil {
+		return PassResult{}, fmt.Errorf("%s: list disks: %w", j.VM, err)
+	}
+	states := make([]DiskState, len(disks))
+	resume := ""
+	for i, d := range disks {
+		if states[i], err = j.State.Disk(diskStateKey(j.VM, d.Key)); err != nil {
+			return PassResult{}, err
+		}
+		if states[i].Pass != "" && !final {
+			resume = states[i].Pass
+		}
+	}
+	j.emit(Event{Kind: EventPhase, Phase: PhaseSnapshot})
+	start := time.Now()
+	snap, err := j.Source.Open(ctx, resume, final)
+	if errors.Is(err, ErrSnapshotGone) {
+		snap, err = j.Source.Open(ctx, "", final)
+	}
+	if err != nil {
+		return PassResult{}, fmt.Errorf("%s: open pass: %w", j.VM, err)
+	}
+	res := PassResult{Kind: PassIncremental, Start: start}
+	var p *pass
+	for attempt := 0; ; attempt++ {
+		res.Attempts = attempt + 1
+		p = &pass{job: j, snap: snap, disks: disks, states: states, final: final, compare: opts.Compare, compared: opts.Compare, start: time.Now(), touched: map[string][]int64{}}
+		err = p.run(ctx)
+		res.Counters = addCounters(res.Counters, p.counters())
+		if err == nil || ctx.Err() != nil || !retryable(err) || attempt >= j.retries() {
+			break
+		}
+		j.emit(Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("attempt %d failed, reconnecting", attempt+1)})
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(time.Duration(250<<attempt)*time.Millisecond, 10*time.Second)):
+		}
+		for i, d := range disks {
+			states[i], _ = j.State.Disk(diskStateKey(j.VM, d.Key))
+		}
+	}
+	if err != nil {
+		if ctx.Err() == nil || errors.Is(context.Cause(ctx), ErrPaused) {
+			// Do not leave a snapshot growing on the source VM after a failure
+			// or while paused; the next pass starts over from the same base
+			// changeId. (A killed sender keeps it and resumes in it.)
+			_ = snap.Release(context.WithoutCancel(ctx))
+		}
+		j.emit(Event{Kind: EventError, Err: err})
+		j.emit(Event{Kind: EventPhase, Phase: PhaseIdle})
+		return res, fmt.Errorf("%s: pass: %w", j.VM, err)
+	}
+	res.Kind = p.kind
+	if final {
+		j.cache.mu.Lock()
+		j.cache.touched = p.touched
+		j.cache.mu.Unlock()
+	}
+	j.emit(Event{Kind: EventPhase, Phase: PhaseRelease})
+	if err := snap.Release(ctx); err != nil {
+		// The pass is committed; the next pass deletes a leftover snapshot.
+		j.emit(Event{Kind: EventError, Err: err, Msg: "pass snapshot not deleted; the next pass retries"})
+	}
+	res.Duration = time.Since(start)
+	vs, _ := j.State.VM(j.VM)
+	if !vs.LastPass.IsZero() {
+		vs.LastInterval = start.Sub(vs.LastPass)
+	}
+	vs.LastPass, vs.LastDuration = start, res.Duration
+	if s := res.Duration.Seconds(); s > 0 {
+		vs.LastRate = float64(res.Counters.Sent) / s
+	}
+	if res.Kind == PassIncremental && !p.compared {
+		vs.LastPlanned = res.Counters.Planned
+	}
+	if p.compared {
+		res.Compare = &CompareResult{Time: start, Duration: res.Duration, Blocks: p.cmpBlocks.Load(), Differing: p.differing.Load(), Repaired: p.repaired.Load(), Unreported: p.unreported.Load()}
+		vs.LastCompare = res.Compare
+	}
+	if err := j.State.PutVM(j.VM, vs); err != nil {
+		return res, err
+	}
+	j.cache.mu.Lock()
+	j.cache.vs = vs
+	j.cache.mu.Unlock()
+	j.emit(Event{Kind: EventPassDone, Pass: res.Kind, Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
+	if res.Compare != nil {
+		j.emit(Event{Kind: EventCompared, Compare: res.Compare, Msg: "full compare: " + res.Compare.Summary()})
+	}
+	j.emit(Event{Kind: EventPhase, Phase: PhaseIdle})
+	return res, nil
+}
+
+func (j *Job) retries() int {
+	if j.Retries <= 0 {
+		return 5 // with the backoff: about 8 s for a receiver to come back
+	}
+	return j.Retries
+}
+
+func addCounters(a, b Counters) Counters {
+	return Counters{Planned: max(a.Planned, b.Planned), Read: a.Read + b.Read, Sent: a.Sent + b.Sent, Payload: a.Payload + b.Payload,
+		ZeroSkipped: a.ZeroSkipped + b.ZeroSkipped, Matched: a.Matched + b.Matched, Acked: a.Acked + b.Acked,
+		Checked: a.Checked + b.Checked, Resent: a.Resent + b.Resent}
+}

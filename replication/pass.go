@@ -1,0 +1,596 @@
+package replication
+
+// One attempt of a pass over a job's disks: the kind of pass per disk, the
+// plan of read units, reading, zero runs, frames and the durable watermark.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/zeebo/xxh3"
+)
+
+// pass is one attempt of a pass over all disks of a job.
+type pass struct {
+	job    *Job
+	snap   Snapshot
+	disks  []Disk
+	states []DiskState
+	final  bool
+	start  time.Time
+	kind   PassKind
+
+	diskKind PassKind // of the disk being sent
+	dmap     []uint64 // the sender's digest map of the disk being sent
+	compare  bool     // a full compare was asked for
+	compared bool     // ... and every disk was compared
+	touched  map[string][]int64
+
+	// Blocks checked and re-sent; of a full compare: compared, differing,
+	// repaired, unreported (CompareResult).
+	checked, resent                            atomic.Int64
+	cmpBlocks, differing, repaired, unreported atomic.Int64
+
+	conns []*senderConn
+	seq   atomic.Uint32
+
+	planned, read, sent, payload, dataWire, zero, matched, ackedBytes atomic.Int64
+
+	markc     chan struct{}
+	persistMu sync.Mutex // orders watermark writes to the state store
+	mu        sync.Mutex // guards cur and the progress throttle
+	cur       *diskSend
+	lastProg  time.Time
+}
+
+func (p *pass) counters() Counters {
+	return Counters{Planned: p.planned.Load(), Read: p.read.Load(), Sent: p.sent.Load(), Payload: p.payload.Load(),
+		ZeroSkipped: p.zero.Load(), Matched: p.matched.Load(), Acked: p.ackedBytes.Load(),
+		Checked: p.checked.Load(), Resent: p.resent.Load()}
+}
+
+func (p *pass) compression() float64 {
+	if w := p.dataWire.Load(); w > 0 {
+		return float64(p.payload.Load()) / float64(w)
+	}
+	return 1
+}
+
+func (p *pass) rate() float64 {
+	if s := time.Since(p.start).Seconds(); s > 0 {
+		return float64(p.sent.Load()) / s
+	}
+	return 0
+}
+
+func (p *pass) progress(force bool) {
+	p.mu.Lock()
+	if !force && time.Since(p.lastProg) < 250*time.Millisecond {
+		p.mu.Unlock()
+		return
+	}
+	p.lastProg = time.Now()
+	p.mu.Unlock()
+	c := p.counters()
+	e := Event{Kind: EventProgress, Phase: PhaseTransfer, Pass: p.kind, Counters: c, Compression: p.compression(), Rate: p.rate()}
+	if s := time.Since(p.start).Seconds(); s > 0 && c.Acked > 0 {
+		e.ETA = time.Duration(float64(c.Planned-c.Acked) / (float64(c.Acked) / s) * float64(time.Second))
+	}
+	p.job.emit(e)
+}
+
+func (p *pass) run(ctx context.Context) (err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer func() {
+		if cerr := context.Cause(ctx); err != nil && cerr != nil && !errors.Is(cerr, context.Canceled) {
+			err = cerr // the connection's own error explains the failure better
+		}
+		for _, c := range p.conns {
+			c.c.Close()
+		}
+	}()
+	if err := p.dial(ctx, cancel, p.job.conns()); err != nil {
+		return err
+	}
+	p.markc = make(chan struct{}, 1)
+	go p.marks(ctx)
+	for i := range p.disks {
+		if err := p.runDisk(ctx, i); err != nil {
+			if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+				return c
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// diskSend tracks one disk's units while they are in flight.
+type diskSend struct {
+	disk      int
+	key       string
+	state     DiskState
+	units     []readUnit
+	left      []int // frames not yet acknowledged per unit (-1: not yet read)
+	next      int   // first unit not known durable
+	watermark int64
+	frames    map[uint32]frameRef
+	persisted int64 // watermark last written to the state store (persistMu)
+	durable   chan<- int
+}
+
+type frameRef struct {
+	unit int
+	wire int64
+	raw  int64
+}
+
+func (p *pass) acked(c *senderConn, seqs []uint32) {
+	p.mu.Lock()
+	d := p.cur
+	if d == nil {
+		p.mu.Unlock()
+		return
+	}
+	var wire int64
+	for _, s := range seqs {
+		f, ok := d.frames[s]
+		if !ok {
+			continue
+		}
+		delete(d.frames, s)
+		wire += f.wire
+		p.ackedBytes.Add(f.raw)
+		d.left[f.unit]--
+	}
+	advanced := false
+	for d.next < len(d.units) && d.left[d.next] == 0 {
+		d.watermark = max(d.watermark, d.units[d.next].End())
+		if d.durable != nil {
+			d.durable <- d.next // buffered for every unit: never blocks
+		}
+		d.next++
+		advanced = true
+	}
+	st := d.state
+	st.Watermark = d.watermark
+	p.mu.Unlock()
+	if advanced {
+		// Durable at the receiver: remember it here (before the window is
+		// released, so a drained pass has persisted all of it) and tell the
+		// receiver (asynchronously).
+		p.persistMu.Lock()
+		if st.Watermark > d.persisted {
+			d.persisted = st.Watermark
+			_ = p.job.State.PutDisk(d.key, st)
+		}
+		p.persistMu.Unlock()
+		select {
+		case p.markc <- struct{}{}:
+		default:
+		}
+	}
+	c.release(wire)
+	p.progress(false)
+}
+
+// marks sends the sender's durable watermark to the receiver, which keeps
+// it as its own record of the pass in flight.
+func (p *pass) marks(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.markc:
+		}
+		p.mu.Lock()
+		d := p.cur
+		h := header{Type: fMark, Disk: uint16(d.disk), Offset: d.watermark}
+		p.mu.Unlock()
+		if err := p.conns[0].write(ctx, &h, nil, true); err != nil {
+			return
+		}
+	}
+}
+
+var kindRank = map[PassKind]int{PassIncremental: 1, PassFinal: 2, PassInitial: 3, PassFullCompare: 4}
+
+func (p *pass) runDisk(ctx context.Context, i int) error {
+	j := p.job
+	disk := p.disks[i]
+	key := diskStateKey(j.VM, disk.Key)
+	ss := p.states[i]
+	c0 := p.conns[0]
+	target := p.snap.ChangeID(disk.Key)
+	rs, err := c0.control(ctx, fState, i, diskMsg{})
+	if err != nil {
+		return fmt.Errorf("disk %s: receiver state: %w", disk.Key, err)
+	}
+	if ss.Pass == p.snap.ID() && ss.Target == target && rs.Committed == target && rs.Pass == "" {
+		// The receiver committed this pass before we could record it.
+		if kindRank[ss.Kind] >= kindRank[p.kind] {
+			p.kind = ss.Kind
+		}
+		return j.State.PutDisk(key, DiskState{Committed: target, Size: disk.Capacity})
+	}
+	j.emit(Event{Kind: EventPhase, Phase: PhasePlan, Disk: disk.Key})
+	base, kind := ss.Committed, PassIncremental
+	var ext []Extent
+	switch {
+	case base == "" && rs.Committed == "":
+		kind, base = PassInitial, AllChanged
+	case base == "" || base != rs.Committed:
+		// The replica is not at our base (state lost on one side): compare.
+		kind = PassFullCompare
+	}
+	if kind != PassFullCompare {
+		ext, err = p.snap.Extents(ctx, disk.Key, base)
+		if errors.Is(err, ErrCBTReset) {
+			j.emit(Event{Kind: EventError, Disk: disk.Key, Err: err, Msg: "changed block tracking unusable: full-compare pass"})
+			kind, err = PassFullCompare, nil
+		}
+		if err != nil {
+			return fmt.Errorf("disk %s: changed areas: %w", disk.Key, err)
+		}
+	}
+	if kind == PassFullCompare {
+		base = ""
+	}
+	if p.final && kind == PassIncremental {
+		kind = PassFinal
+	}
+	p.diskKind = kind
+	// The pass reports the most thorough kind any of its disks needed.
+	if kindRank[kind] >= kindRank[p.kind] {
+		p.kind = kind
+	}
+	resumable := ss.Pass == p.snap.ID() && ss.Target == target && ss.Base == base &&
+		rs.Pass == p.snap.ID() && rs.Target == target
+	bg, err := c0.control(ctx, fBegin, i, diskMsg{Pass: p.snap.ID(), Base: base, Target: target, Kind: kind})
+	if err != nil {
+		return fmt.Errorf("disk %s: begin pass: %w", disk.Key, err)
+	}
+	wm := bg.Watermark
+	if resumable {
+		wm = max(wm, ss.Watermark)
+	}
+	st := DiskState{Committed: ss.Committed, Pass: p.snap.ID(), Base: base, Target: target, Kind: kind, Watermark: wm, Size: disk.Capacity}
+	if err := j.State.PutDisk(key, st); err != nil {
+		return err
+	}
+	// Large disks are sent in batches of at most batchUnits read units
+	// (drained and checked in between) so the plan in memory stays small.
+	nblocks := (disk.Capacity + HashBlock - 1) / HashBlock
+	if p.dmap, err = j.State.Digests(key, int(nblocks)); err != nil {
+		return err
+	}
+	if kind == PassInitial && wm == 0 {
+		// What the initial sync does not send is zero at the source: that
+		// is what the replica must hold there (a full compare checks it).
+		p.dmap = zeroDigests(disk.Capacity)
+		if err := j.State.PutAllDigests(key, p.dmap); err != nil {
+			return err
+		}
+	}
+	var changed []readUnit
+	if kind != PassFullCompare {
+		changed = planBlocks(ext, disk.Capacity)
+	}
+	scan := kind == PassFullCompare || (p.compare && kind != PassInitial)
+	for k := range changed {
+		u := &changed[k]
+		if !scan && !p.final {
+			// An ordinary pass reads and checks only the ranges it writes
+			// (reads do not grow with scattered small changes); a full
+			// compare, the final pass (whose blocks the cutover verifies
+			// against the source) and re-sent blocks read whole blocks.
+			u.ranges = u.parts
+			u.Extent = Extent{u.parts[0].Offset, u.parts[len(u.parts)-1].End() - u.parts[0].Offset}
+		}
+		// Below the watermark an earlier attempt of this pass wrote the
+		// block: it is read and checked, not sent again.
+		u.parts = trimBelow(u.parts, wm)
+		p.planned.Add(totalLength(u.parts))
+	}
+	if p.compare && !scan {
+		p.compared = false
+	}
+	if scan {
+		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key, Pass: kind})
+		first := int64(0)
+		if kind == PassFullCompare {
+			first = wm / HashBlock
+			p.planned.Add(disk.Capacity - first*HashBlock)
+		} else {
+			p.planned.Add(disk.Capacity - totalUnits(changed))
+		}
+		ci := 0
+		for b := first; b < nblocks; b += batchUnits {
+			last := min(nblocks, b+batchUnits)
+			hs, err := p.freshHashes(ctx, c0, i, b, last)
+			if err != nil {
+				return fmt.Errorf("disk %s: %w", disk.Key, err)
+			}
+			var units []readUnit
+			for blk := b; blk < last; blk++ {
+				for ci < len(changed) && changed[ci].Offset < blk*HashBlock {
+					ci++
+				}
+				if ci < len(changed) && changed[ci].Offset == blk*HashBlock {
+					u := changed[ci]
+					u.scan = true
+					if len(u.parts) > 0 {
+						// (Not for a block an earlier attempt of this pass
+						// wrote: the replica is ahead of the map there.)
+						u.hash, u.expected = hs[blk-b], p.dmap[blk]
+					}
+					units = append(units, u)
+					continue
+				}
+				off := blk * HashBlock
+				e := Extent{off, min(HashBlock, disk.Capacity-off)}
+				units = append(units, readUnit{Extent: e, parts: []Extent{e}, compare: true, hash: hs[blk-b], check: true, expected: p.dmap[blk], scan: true})
+			}
+			p.cmpBlocks.Add(int64(len(units)))
+			if err := p.sendChecked(ctx, i, key, &st, units); err != nil {
+				return fmt.Errorf("disk %s: %w", disk.Key, err)
+			}
+		}
+	} else {
+		j.emit(Event{Kind: EventPhase, Phase: PhaseTransfer, Disk: disk.Key, Pass: kind})
+		for len(changed) > 0 {
+			k := min(int64(len(changed)), batchUnits)
+			if err := p.sendChecked(ctx, i, key, &st, changed[:k]); err != nil {
+				return fmt.Errorf("disk %s: %w", disk.Key, err)
+			}
+			changed = changed[k:]
+		}
+	}
+	p.progress(true)
+	j.emit(Event{Kind: EventPhase, Phase: PhaseCommit, Disk: disk.Key})
+	if _, err := c0.control(ctx, fEnd, i, diskMsg{Pass: p.snap.ID(), Target: target}); err != nil {
+		return fmt.Errorf("disk %s: commit: %w", disk.Key, err)
+	}
+	return j.State.PutDisk(key, DiskState{Committed: target, Size: disk.Capacity})
+}
+
+// batchUnits bounds the read units planned and in flight at a time.
+var batchUnits int64 = 8192 // a variable for tests
+
+// sendBatch sends units (sorted, above st.Watermark) and waits until the
+// receiver acknowledged all of them; st.Watermark follows.
+func (p *pass) sendBatch(ctx context.Context, disk int, key string, st *DiskState, units []readUnit) error {
+	return p.sendBatchNotify(ctx, disk, key, st, units, nil)
+}
+
+// sendBatchNotify is sendBatch that also sends the index of each unit, in
+// order, to durable once the receiver acknowledged it (and everything
+// before it) as durable; durable must have room for every unit.
+func (p *pass) sendBatchNotify(ctx context.Context, disk int, key string, st *DiskState, units []readUnit, durable chan<- int) error {
+	d := &diskSend{disk: disk, key: key, state: *st, units: units, left: make([]int, len(units)),
+		watermark: st.Watermark, persisted: st.Watermark, frames: map[uint32]frameRef{}, durable: durable}
+	for k := range d.left {
+		d.left[k] = -1
+	}
+	p.mu.Lock()
+	p.cur = d
+	p.mu.Unlock()
+	// Once this returns (drained, or failed with acknowledgements still in
+	// flight on the connections' read loops) nothing sends on durable any
+	// more: the caller closes it.
+	defer func() {
+		p.mu.Lock()
+		d.durable = nil
+		p.mu.Unlock()
+	}()
+	if err := p.sendUnits(ctx, d); err != nil {
+		return err
+	}
+	for _, c := range p.conns {
+		if err := c.drain(ctx); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	st.Watermark = d.watermark
+	p.mu.Unlock()
+	return nil
+}
+
+// freshHashes asks the receiver for the digests of blocks [first, last)
+// read back from the replica now (not from its digest map).
+func (p *pass) freshHashes(ctx context.Context, c *senderConn, disk int, first, last int64) ([]uint64, error) {
+	var out []uint64
+	for b := first; b < last; {
+		n := min(last-b, maxDigestBlocks)
+		r, err := c.control(ctx, fHashes, disk, diskMsg{Offset: b * HashBlock, Count: int(n), Fresh: true})
+		if err != nil {
+			return nil, fmt.Errorf("block hashes: %w", err)
+		}
+		if len(r.Hashes) != int(n) {
+			return nil, fmt.Errorf("block hashes: got %d, want %d", len(r.Hashes), n)
+		}
+		out = append(out, r.Hashes...)
+		b += n
+	}
+	return out, nil
+}
+
+// sendUnits reads units with one reader per connection and sends their frames.
+func (p *pass) sendUnits(ctx context.Context, d *diskSend) error {
+	next := make(chan int)
+	errc := make(chan error, len(p.conns))
+	for _, c := range p.conns {
+		go func() {
+			buf := make([]byte, FrameMax)
+			enc := make([]byte, s2.MaxEncodedLen(FrameMax))
+			for k := range next {
+				if err := p.sendUnit(ctx, c, d, k, buf, enc); err != nil {
+					errc <- err
+					for range next {
+					}
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	var err error
+	n := len(p.conns) // readers still to report
+feed:
+	for k := range d.units {
+		select {
+		case next <- k:
+		case err = <-errc:
+			n--
+			break feed
+		case <-ctx.Done():
+			err = context.Cause(ctx)
+			break feed
+		}
+	}
+	close(next)
+	for ; n > 0; n-- {
+		if e := <-errc; e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+func isZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	return len(bytes.TrimLeft(b, "\x00")) == 0
+}
+
+type frameSpec struct {
+	off, n int64
+	zero   bool
+}
+
+// splitZero splits a part into zero and non-zero runs at ZeroGrain
+// boundaries (absolute disk offsets).
+func splitZero(part Extent, data []byte) []frameSpec {
+	var out []frameSpec
+	off := part.Offset
+	for off < part.End() {
+		end := min((off/ZeroGrain+1)*ZeroGrain, part.End())
+		z := isZero(data[off-part.Offset : end-part.Offset])
+		if n := len(out); n > 0 && out[n-1].zero == z {
+			out[n-1].n += end - off
+		} else {
+			out = append(out, frameSpec{off, end - off, z})
+		}
+		off = end
+	}
+	return out
+}
+
+func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, buf, enc []byte) error {
+	u := d.units[k]
+	data := buf[:u.Length]
+	if err := p.snap.ReadAt(ctx, p.disks[d.disk].Key, data, u.Offset); err != nil {
+		return fmt.Errorf("read source at %d+%d: %w", u.Offset, u.Length, err)
+	}
+	p.read.Add(u.Length)
+	var digest uint64
+	var rangeDigests []uint64
+	switch {
+	case u.check && u.ranges != nil:
+		for _, e := range u.ranges {
+			rangeDigests = append(rangeDigests, xxh3.Hash(data[e.Offset-u.Offset:e.End()-u.Offset]))
+		}
+	case u.check:
+		digest = xxh3.Hash(data)
+	}
+	if u.scan && !u.compare {
+		// A changed block in a full compare: its unchanged rest is covered.
+		p.ackedBytes.Add(u.Length - totalLength(u.parts))
+	}
+	differ := false
+	var frames []frameSpec
+	if u.compare && digest == u.hash {
+		p.matched.Add(u.Length)
+		p.ackedBytes.Add(u.Length)
+	} else {
+		if u.scan {
+			// A full compare: u.hash is the replica's block read back
+			// before this pass wrote anything, u.expected what the sender's
+			// map says the replica got from earlier passes. A replica that
+			// does not hold that is wrong (corruption, or writes behind
+			// ferry's back): counted, and repaired by this pass (a changed
+			// block whose wrong part this pass does not overwrite reads
+			// back wrong and is sent again whole). A compared block whose
+			// replica holds what it should but the source changed although
+			// changed block tracking did not report it (on vSphere, whose
+			// snapshots are frozen, a change CBT missed) is counted apart;
+			// after a CBT reset (full-compare pass) that is expected.
+			switch {
+			case u.expected == 0 && u.compare && p.diskKind != PassFullCompare, u.expected != 0 && u.hash != u.expected:
+				differ = true
+				p.differing.Add(1)
+			case u.compare && p.diskKind != PassFullCompare:
+				p.unreported.Add(1)
+			}
+		}
+		for _, part := range u.parts {
+			frames = append(frames, splitZero(part, data[part.Offset-u.Offset:part.End()-u.Offset])...)
+		}
+	}
+	d.units[k].digest, d.units[k].rangeDigests, d.units[k].sent = digest, rangeDigests, len(frames) > 0
+	d.units[k].differ = d.units[k].differ || differ
+	// Register the frames before sending so acks always find them.
+	seqs := make([]uint32, len(frames))
+	p.mu.Lock()
+	d.left[k] = len(frames)
+	for i := range frames {
+		seqs[i] = p.seq.Add(1)
+	}
+	p.mu.Unlock()
+	if len(frames) == 0 {
+		p.acked(c, nil) // advances the watermark over a unit that needed no frames
+		return nil
+	}
+	for i, f := range frames {
+		h := header{Type: fZero, Seq: seqs[i], Disk: uint16(d.disk), Offset: f.off, Length: uint32(f.n)}
+		var payload []byte
+		if !f.zero {
+			raw := data[f.off-u.Offset : f.off-u.Offset+f.n]
+			h.Type, h.Hash = fData, xxh3.Hash(raw)
+			payload, h.Flags = encodeData(enc, raw)
+		}
+		wire := int64(headerSize + len(payload))
+		p.mu.Lock()
+		d.frames[seqs[i]] = frameRef{unit: k, wire: wire, raw: f.n}
+		p.mu.Unlock()
+		syncNow, err := c.reserve(wire)
+		if err != nil {
+			return err
+		}
+		if syncNow {
+			h.Flags |= flagSync
+		}
+		if err := c.write(ctx, &h, payload, syncNow); err != nil {
+			return err
+		}
+		if f.zero {
+			p.zero.Add(f.n)
+		} else {
+			p.payload.Add(f.n)
+			p.dataWire.Add(wire)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+// Package session connects ferry to the systems its configuration names: the
+// on-prem vCenter (source), the provider vCenter backing the org VDC, Cloud
+// Director as the provider administrator and as the tenant's organization
+// administrator, and the on-prem L2VPN client edge. Each client connects on
+// first use (a plan for step 3 needs vCenter but not Cloud Director) and is
+// held until Close; a missing password is asked for through Secret (the
+// environment, or the TUI's prompt).
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/nsx"
+	"github.com/ferry-migrate/ferry/vcd"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// Session holds the clients of one configuration.
+type Session struct {
+	Config *config.Config
+	// Secret returns a secret by environment variable name; the TUI sets a
+	// prompt here. The default (SecretFromEnv) reads the environment.
+	Secret func(name, what string) (string, error)
+
+	onprem   lazy[*vsphere.Client]
+	provider lazy[*vsphere.Client]
+	vcd      lazy[*vcd.Client]
+	tenant   lazy[*vcd.Client]
+	edge     lazy[*nsx.Client]
+}
+
+// New returns a Session whose clients connect from cfg when first used.
+func New(cfg *config.Config) *Session {
+	s := &Session{Config: cfg, Secret: SecretFromEnv}
+	closeVC := func(ctx context.Context, c *vsphere.Client) { _ = c.Close(ctx) }
+	s.onprem.dial = func(ctx context.Context) (*vsphere.Client, error) { return dialVC(ctx, s.Config.OnPrem) }
+	s.onprem.close = closeVC
+	s.provider.dial = func(ctx context.Context) (*vsphere.Client, error) { return dialVC(ctx, s.Config.Provider) }
+	s.provider.close = closeVC
+	closeVCD := func(_ context.Context, c *vcd.Client) { _ = c.Close() }
+	s.vcd.dial = func(ctx context.Context) (*vcd.Client, error) {
+		return s.dialVCD(ctx, s.Config.VCD, "VCD_PASSWORD", "the Cloud Director provider administrator's password")
+	}
+	s.vcd.close = closeVCD
+	s.tenant.dial = func(ctx context.Context) (*vcd.Client, error) {
+		return s.dialVCD(ctx, s.Config.Tenant, "FERRY_TENANT_PASSWORD", "the tenant organization administrator's password")
+	}
+	s.tenant.close = closeVCD
+	s.edge.dial = func(ctx context.Context) (*nsx.Client, error) {
+		if s.Config.Edge.URL == "" {
+			return nil, errors.New("the on-prem L2VPN client edge has no URL (set FERRY_EDGE_URL or edge.url in the config)")
+		}
+		return s.DialEdge(ctx, s.Config.Edge.URL, 0)
+	}
+	s.edge.close = func(_ context.Context, c *nsx.Client) { c.Close() }
+	return s
+}
+
+// SecretFromEnv reads the secret from the environment variable name; the
+// error says what is needed and where to set it.
+func SecretFromEnv(name, what string) (string, error) {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("%s is needed: set %s in the environment", what, name)
+}
+
+func dialVC(ctx context.Context, ep config.Endpoint) (*vsphere.Client, error) {
+	return vsphere.Connect(ctx, vsphere.Config{URL: ep.URL, Username: ep.Username, Password: ep.Password, CAFile: ep.CAFile, Insecure: ep.Insecure})
+}
+
+// Password is ep's password, else the secret envVar (asked for as what).
+func (s *Session) Password(ep config.Endpoint, envVar, what string) (string, error) {
+	if ep.Password != "" {
+		return ep.Password, nil
+	}
+	return s.Secret(envVar, what)
+}
+
+func (s *Session) dialVCD(ctx context.Context, ep config.Endpoint, passVar, what string) (*vcd.Client, error) {
+	pass := ""
+	// vcd.Connect names what is missing; only ask for a password when the
+	// rest of the login is there.
+	if ep.URL != "" && ep.Username != "" {
+		var err error
+		if pass, err = s.Password(ep, passVar, what); err != nil {
+			return nil, err
+		}
+	}
+	return vcd.Connect(ctx, vcd.Config{URL: ep.URL, User: ep.Username, Password: pass, Org: ep.Org, CAFile: ep.CAFile, Insecure: ep.Insecure})
+}
+
+// DialEdge connects to the on-prem L2VPN client edge at url with the
+// configured edge login, CA and password (timeout 0: nsx's default). The
+// caller closes the client; Edge is the held one at the configured URL.
+func (s *Session) DialEdge(ctx context.Context, url string, timeout time.Duration) (*nsx.Client, error) {
+	ep := s.Config.Edge
+	pass, err := s.Password(ep, "FERRY_EDGE_PASSWORD", "the on-prem L2VPN client edge's password")
+	if err != nil {
+		return nil, err
+	}
+	return nsx.Dial(ctx, nsx.Config{URL: url, Username: ep.Username, Password: pass, CAFile: ep.CAFile, Insecure: ep.Insecure, Timeout: timeout})
+}
+
+// OnPrem is the on-prem vCenter (source), connected on first use.
+func (s *Session) OnPrem(ctx context.Context) (*vsphere.Client, error) {
+	if s.Config == nil {
+		return nil, errors.New("no endpoints configured (ferry --config or GOVC_URL)")
+	}
+	return s.onprem.get(ctx)
+}
+
+// ProviderVC is the provider vCenter backing the org VDC, connected on first use.
+func (s *Session) ProviderVC(ctx context.Context) (*vsphere.Client, error) {
+	if s.Config == nil || s.Config.Provider.URL == "" {
+		return nil, errors.New("no provider vCenter configured (FERRY_PROVIDER_URL or provider: in the config)")
+	}
+	return s.provider.get(ctx)
+}
+
+// VCD is Cloud Director as the provider administrator (org System).
+func (s *Session) VCD(ctx context.Context) (*vcd.Client, error) {
+	if s.Config == nil {
+		return nil, errors.New("no endpoints configured (ferry --config or VCD_URL)")
+	}
+	return s.vcd.get(ctx)
+}
+
+// Tenant is Cloud Director as the tenant's organization administrator.
+func (s *Session) Tenant(ctx context.Context) (*vcd.Client, error) {
+	if s.Config == nil {
+		return nil, errors.New("no endpoints configured (ferry --config or FERRY_TENANT_*)")
+	}
+	return s.tenant.get(ctx)
+}
+
+// RenewTenant logs the tenant out: its next use logs in again, with the
+// rights it holds then (Cloud Director fixes a session's rights at login).
+func (s *Session) RenewTenant(ctx context.Context) { s.tenant.release(ctx) }
+
+// Edge is the on-prem L2VPN client edge (NSX autonomous edge API) at the
+// configured URL.
+func (s *Session) Edge(ctx context.Context) (*nsx.Client, error) {
+	if s.Config == nil {
+		return nil, errors.New("no endpoints configured (ferry --config or FERRY_EDGE_URL)")
+	}
+	return s.edge.get(ctx)
+}
+
+// Close logs out of every client that was connected.
+func (s *Session) Close(ctx context.Context) {
+	s.onprem.release(ctx)
+	s.provider.release(ctx)
+	s.vcd.release(ctx)
+	s.tenant.release(ctx)
+	s.edge.release(ctx)
+}
+
+// lazy is a client connected on first use. A failed connect is not cached,
+// so the next use retries (the operator may have fixed the password).
+type lazy[T any] struct {
+	mu    sync.Mutex
+	v     T
+	ok    bool
+	dial  func(context.Context) (T, error)
+	close func(context.Context, T)
+}
+
+func (l *lazy[T]) get(ctx context.Context) (T, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ok {
+		return l.v, nil
+	}
+	v, err := l.dial(ctx)
+	if err != nil {
+		return v, err
+	}
+	l.v, l.ok = v, true
+	return v, nil
+}
+
+func (l *lazy[T]) release(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ok && l.close != nil {
+		l.close(ctx, l.v)
+	}
+	var zero T
+	l.v, l.ok = zero, false
+}
