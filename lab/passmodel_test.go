@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/cbt"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestGuestModelConsistentPass: while a source runs, a copy of it at the
@@ -21,7 +22,7 @@ import (
 // kept writing). A copy mixing that snapshot with a block written since, as
 // a replica caught in the middle of a pass would, does not boot.
 func TestGuestModelConsistentPass(t *testing.T) {
-	l := startLab(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: 2 << 20})
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: 2 << 20})
 	ctx := context.Background()
 	onprem := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	provider := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
