@@ -47,7 +47,10 @@ type Reach struct {
 	images func(flat string) []cbt.Image
 	// checks counts the byte checks of booted guests still running; late
 	// holds the failures they found before refresh recorded the boot.
-	checks  sync.WaitGroup
+	checks sync.WaitGroup
+	// checkMu keeps checks.Add from running concurrently with checks.Wait
+	// (BootFailures may be polled while guests are powered on).
+	checkMu sync.Mutex
 	late    map[string]string
 	stop    context.CancelFunc
 	stopped chan struct{}
@@ -323,7 +326,9 @@ func (r *Reach) bootNew(cloudOn map[string][]vmState) map[string]string {
 		why, disks := j.install.hardware(j.vm.cfg)
 		fresh[j.vm.ref] = why
 		if why == "" {
+			r.checkMu.Lock()
 			r.checks.Add(1)
+			r.checkMu.Unlock()
 			var consistent func(string) []cbt.Image
 			if j.running {
 				consistent = images
@@ -387,7 +392,9 @@ type BootRecord struct {
 // BootFailures lists every guest that did not come up on a provider VM
 // carrying its MAC since the lab started, oldest first.
 func (r *Reach) BootFailures() []BootRecord {
+	r.checkMu.Lock()
 	r.checks.Wait() // the byte checks of guests that booted have ended
+	r.checkMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]BootRecord(nil), r.failures...)
@@ -505,7 +512,9 @@ func (r *Reach) Close() {
 		r.stop()
 		<-r.stopped
 	}
+	r.checkMu.Lock()
 	r.checks.Wait()
+	r.checkMu.Unlock()
 	r.mu.Lock()
 	for _, h := range r.hosts {
 		h.set(false)
