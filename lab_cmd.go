@@ -90,6 +90,7 @@ The lab lives as long as this process. To leave the wizard and come back
 func newLabServeCmd(g *globalFlags) *cobra.Command {
 	var opts lab.Options
 	var diskMiB, workloadKiB int64
+	var sshAddr string
 	cmd := &cobra.Command{
 		Use:   "serve [--dir DIR]",
 		Short: "Start the lab only; print export lines for every endpoint; run until interrupted",
@@ -106,7 +107,15 @@ they are kept.
 The lab also writes the export lines to lab.env in its directory:
 
   ferry lab serve --dir ~/ferry-lab          # terminal 1: runs until Ctrl-C
-  . ~/ferry-lab/lab.env                      # terminal 2, once terminal 1 says "lab ready"`,
+  . ~/ferry-lab/lab.env                      # terminal 2, once terminal 1 says "lab ready"
+
+With --ssh ADDR the lab runs with an engine (ferry serve) for its plan, and
+the engine serves the wizard over SSH on ADDR: the lab generates a key that
+may attach (DIR/ssh/id_ed25519, 0600) and a known_hosts file for the
+engine's host key, and prints the ssh command before "lab ready". The first
+session drives, the others watch (ssh ... -t view); replication goes on
+every RPO whoever is attached. With --dir, the directory (plan, state,
+downtime reports, event log) stays after the lab stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if diskMiB < 16 {
@@ -126,7 +135,16 @@ The lab also writes the export lines to lab.env in its directory:
 				return fmt.Errorf("start lab: %w", err)
 			}
 			defer l.Close()
-			printLab(cmd.OutOrStdout(), l)
+			if sshAddr != "" {
+				// The engine runs until ctx ends: SIGHUP too, as for the lab.
+				if err := serveLabEngine(ctx, g, l, sshAddr, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.ErrOrStderr(), "lab stopping")
+				return nil
+			}
+			printLabInfo(cmd.OutOrStdout(), l)
+			fmt.Fprintln(cmd.OutOrStdout(), "lab ready")
 			<-ctx.Done()
 			fmt.Fprintln(cmd.ErrOrStderr(), "lab stopping")
 			return nil
@@ -134,6 +152,7 @@ The lab also writes the export lines to lab.env in its directory:
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, datastores) in DIR instead of a temporary directory")
 	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
+	cmd.Flags().StringVar(&sshAddr, "ssh", "", "run an engine for the lab's plan and serve the wizard over SSH on this address (host:port), with a key the lab generates")
 	cmd.Flags().Int64Var(&workloadKiB, "workload-kib", lab.DefaultWorkloadRate>>10, "KiB per second the guest workload writes into each running source VM (0: none)")
 	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
 	return cmd
@@ -141,7 +160,9 @@ The lab also writes the export lines to lab.env in its directory:
 
 const vmsFlagHelp = "web VMs WebApp1..WebAppN shaped like the walkthrough's, all with the guest workload (1 to 100; WebApp4 and up at 172.16.10.104-200)"
 
-func printLab(w io.Writer, l *lab.Lab) {
+// printLabInfo prints the export lines and what the lab offers (the caller
+// prints "lab ready" when it is).
+func printLabInfo(w io.Writer, l *lab.Lab) {
 	fmt.Fprint(w, l.Config().Exports())
 	fmt.Fprintln(w, "# address plan: each VM answers TCP probes on its own loopback address while reachable")
 	for _, t := range l.Reach.Plan() {
@@ -163,5 +184,4 @@ func printLab(w io.Writer, l *lab.Lab) {
 	fmt.Fprintf(w, "# config file: %s (ferry --config)\n", l.ConfigFile)
 	fmt.Fprintf(w, "# a plan with every answer filled in: ferry run --config %s --plan %s\n", l.ConfigFile, l.PlanPath())
 	fmt.Fprintf(w, "# the same export lines: . %s\n", l.EnvFile)
-	fmt.Fprintln(w, "lab ready")
 }

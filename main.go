@@ -96,6 +96,9 @@ Try it without any VMware installation: ferry lab`,
 			if err := tui.CheckTerminal(); err != nil {
 				return err
 			}
+			if err := engineRunsWizard(wizardPlan, wizardState); err != nil {
+				return err
+			}
 			cfg, err := g.loadConfig()
 			if err != nil {
 				return err
@@ -110,7 +113,7 @@ Try it without any VMware installation: ferry lab`,
 	root.PersistentFlags().StringVar(&g.logFile, "log-file", "", "write logs to this file (default: ferry.log in the state directory)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
-	root.AddCommand(newLabCmd(g), newPlanCmd(g), newRunCmd(g), newStatusCmd(g), newReceiverCmd(g), newBenchCmd(g))
+	root.AddCommand(newLabCmd(g), newPlanCmd(g), newRunCmd(g), newStatusCmd(g), newReceiverCmd(g), newBenchCmd(g), newServeCmd(g))
 	return root
 }
 

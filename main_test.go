@@ -158,7 +158,15 @@ func TestHeadlessMigration(t *testing.T) {
 // code).
 func headlessLab(t *testing.T) (*lab.Lab, func(args ...string) (string, int)) {
 	t.Helper()
-	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 32 << 20})
+	return labWith(t, lab.Options{DiskSize: 32 << 20})
+}
+
+// labWith starts a kept lab with opts (Dir: a test directory) and returns
+// it with a runner of the ferry binary against its config.
+func labWith(t *testing.T, opts lab.Options) (*lab.Lab, func(args ...string) (string, int)) {
+	t.Helper()
+	opts.Dir = t.TempDir()
+	l := labtest.Start(t, opts)
 	return l, func(args ...string) (string, int) {
 		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
 		cmd.Env = cleanEnv()

@@ -260,8 +260,9 @@ Plan file keys:
 // writeEndpoints lists the endpoints a command talks to and where each came
 // from (--config or the environment), so an admin with several environments
 // sees which one this is before anything happens.
-func writeEndpoints(w io.Writer, cfg *config.Config) {
-	o := cfg.Origins()
+func writeEndpoints(w io.Writer, cfg *config.Config) { writeOrigins(w, cfg.Origins()) }
+
+func writeOrigins(w io.Writer, o []config.Origin) {
 	if len(o) == 0 {
 		fmt.Fprintln(w, "Endpoints: none configured (--config FILE, or GOVC_URL, VCD_URL, ...)")
 		return

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -60,9 +61,19 @@ to the state file).
 Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 2 bad usage or plan file, 130 interrupted.
 
+While a ferry serve engine runs for the state file, the steps run in it: this
+command sends the request over the engine's socket and prints the events it
+streams back. Interrupting it (or losing its terminal) stops the printing,
+not the steps; ferry status --follow shows how they end.
+
 ` + stateHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cl, err := dialEngine(&f); err != nil {
+				return err
+			} else if cl != nil {
+				return runViaEngine(cmd, cl, &f, engine.RunRequest{Confirm: confirm, Finish: finish, Rollback: rollbk, Verify: verify}, asJSON)
+			}
 			env, it, release, err := f.session(g, true)
 			if err != nil {
 				return err
@@ -162,4 +173,46 @@ func openLog(g *globalFlags, statePath string) (*os.File, error) {
 		return nil, fmt.Errorf("open log file: %w", err)
 	}
 	return f, nil
+}
+
+// dialEngine returns a client of the ferry serve engine that runs for the
+// command's state file, or nil when none runs (the command then works
+// standalone).
+func dialEngine(f *planFlags) (*engine.Client, error) {
+	cl, err := engine.Dial(f.statePath())
+	if errors.Is(err, engine.ErrNotRunning) {
+		return nil, nil
+	}
+	return cl, err
+}
+
+// runViaEngine is ferry run as a client of a running engine.
+func runViaEngine(cmd *cobra.Command, cl *engine.Client, f *planFlags, req engine.RunRequest, asJSON bool) error {
+	if f.applianceOVF != "" {
+		return usagef("--appliance-ovf: a ferry serve engine runs this plan (%s) with the plan's appliance.ovf; set it in the plan file and restart the engine", cl.Socket)
+	}
+	req.Client = fmt.Sprintf("ferry run (pid %d)", os.Getpid())
+	out := cmd.OutOrStdout()
+	emit := steps.TextPrinter(out, len(steps.NewItinerary()))
+	if asJSON {
+		emit = steps.JSONPrinter(out)
+	} else {
+		fmt.Fprintf(out, "ferry: the steps run in the ferry serve engine (%s)\n", cl.Socket)
+	}
+	res, err := cl.Run(cmd.Context(), req, emit)
+	var re *engine.RemoteError
+	if errors.As(err, &re) && re.Usage {
+		return usageError{err}
+	}
+	if err != nil {
+		return fmt.Errorf("%w (state: %s)", err, f.statePath())
+	}
+	if !asJSON {
+		msg := fmt.Sprintf("ferry: %d done, %d already done, %d skipped", res.Done, res.AlreadyDone, res.Skipped)
+		if res.StoppedBefore != "" {
+			msg += "; stopped at " + res.StoppedBefore + " (waiting for --confirm-cutover)"
+		}
+		fmt.Fprintf(out, "%s; state: %s\n", msg, f.statePath())
+	}
+	return nil
 }

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestLabServeHangup: a dropped SSH session sends SIGHUP; the lab stops as
@@ -41,4 +44,100 @@ func TestLabServeHangup(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("lab directory %s left behind after SIGHUP: %v", dir, err)
 	}
+}
+
+// tmuxPane runs a command in a detached tmux session of its own.
+type tmuxPane struct {
+	t       *testing.T
+	session string
+}
+
+func newTmuxPane(t *testing.T, name, command string) *tmuxPane {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed")
+	}
+	p := &tmuxPane{t: t, session: fmt.Sprintf("ferry-%s-%d", name, os.Getpid())}
+	p.tmux("new-session", "-d", "-s", p.session, "-x", "100", "-y", "30", command+"; echo EXIT=$?; sleep 600")
+	t.Cleanup(func() { exec.Command("tmux", "-L", p.session, "kill-server").Run() })
+	return p
+}
+
+func (p *tmuxPane) tmux(args ...string) string {
+	p.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", p.session}, args...)...).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func (p *tmuxPane) screen() string { return p.tmux("capture-pane", "-p", "-t", p.session) }
+
+// waitFor polls the screen (a terminal has no event to wait on); press,
+// when set, is sent between looks.
+func (p *tmuxPane) waitFor(want string, press ...string) {
+	p.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(p.screen(), want) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("never saw %q; screen:\n%s", want, p.screen())
+		}
+		if len(press) > 0 {
+			p.tmux(append([]string{"send-keys", "-t", p.session}, press...)...)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// hangup sends SIGHUP to the ferry the pane runs, as a dropped SSH session
+// does, and waits for it to exit.
+func (p *tmuxPane) hangup() {
+	p.t.Helper()
+	shell := strings.TrimSpace(p.tmux("display", "-p", "-t", p.session, "#{pane_pid}"))
+	out, err := exec.Command("pgrep", "-P", shell, "ferry").Output()
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil || perr != nil {
+		p.t.Fatalf("the pane's ferry (child of %s): %q %v", shell, out, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		p.t.Fatal(err)
+	}
+	p.waitFor("EXIT=")
+	if alt := strings.TrimSpace(p.tmux("display", "-p", "-t", p.session, "#{alternate_on}")); alt != "0" {
+		p.t.Errorf("after SIGHUP the terminal is still in the wizard's alternate screen:\n%s", p.screen())
+	}
+}
+
+// TestWizardHangup: SIGHUP to a foreground wizard (its SSH session
+// dropped) is handled as SIGTERM: the terminal is restored, what the steps
+// did is in the state, and the lab's temporary directory is removed.
+func TestWizardHangup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	t.Run("wizard", func(t *testing.T) {
+		l, run := headlessLab(t)
+		p := newTmuxPane(t, "hup-wizard", ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath())
+		p.waitFor("Step 1 of 8")
+		p.waitFor("✓ 1 Rights", "Enter") // plan, apply
+		p.hangup()
+		if s := p.screen(); !strings.Contains(s, "EXIT=130") {
+			t.Errorf("the wizard after SIGHUP:\n%s", s)
+		}
+		out, code := run("status", "--plan", l.PlanPath(), "--json")
+		if code != 0 || !strings.Contains(out, `{"step":"rights","status":"done"`) {
+			t.Errorf("the state after SIGHUP: exit %d\n%s", code, out)
+		}
+	})
+	t.Run("lab", func(t *testing.T) {
+		tmp := t.TempDir()
+		p := newTmuxPane(t, "hup-lab", "TMPDIR="+tmp+" "+ferryBin+" lab --disk-mib 16")
+		p.waitFor("Step 1 of 8")
+		p.hangup()
+		left, _ := filepath.Glob(filepath.Join(tmp, "ferry-lab-*"))
+		if len(left) > 0 {
+			t.Errorf("lab directory left behind after SIGHUP: %v", left)
+		}
+	})
 }

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -16,6 +19,7 @@ func newStatusCmd(g *globalFlags) *cobra.Command {
 	var (
 		f      planFlags
 		asJSON bool
+		follow bool
 	)
 	cmd := &cobra.Command{
 		Use:   "status --plan FILE [--state FILE] [--json]",
@@ -32,81 +36,139 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 [{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "health",
 "paused", "reason", "last_compare": {"time", "duration_ns", "blocks",
 "differing", "repaired", "unreported"}}],
-"endpoints": [{"endpoint", "url", "from"}], "jobs_error"}. A job's phase is
-replicating, paused, failed (a failed pass paused it), cutting over or cut
-over; its rpo_health is unknown (no complete pass yet), ok, lagging (a pass
-longer than RPO/2) or missed (the last complete pass is older than the RPO);
-health says the status in words.`,
+"endpoints": [{"endpoint", "url", "from"}], "jobs_error",
+"engine": {"pid", "socket", "since", "busy", "attached": [{"user",
+"fingerprint", "role", "remote"}]}}. A job's phase is replicating, paused,
+failed (a failed pass paused it), cutting over or cut over; its rpo_health is
+unknown (no complete pass yet), ok, lagging (a pass longer than RPO/2) or
+missed (the last complete pass is older than the RPO); health says the status
+in words.
+
+While a ferry serve engine runs for the state file, the status comes from it
+(the "engine" key says which; the text output's first line too): live, with
+the sessions attached to it.
+
+--follow prints the last events of the engine's event log (plan.events.jsonl
+beside the state file) and then every new one as it is written, until
+interrupted; it follows the log across rotations and waits for it if no
+engine has written one yet.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			if follow {
+				return followEvents(cmd.Context(), out, engine.EventLogPath(f.statePath()), asJSON)
+			}
+			cl, err := dialEngine(&f)
+			if err != nil {
+				return err
+			}
+			if cl != nil {
+				st, err := cl.Status(cmd.Context())
+				if st.Engine == nil {
+					return err // no document: the engine did not answer
+				}
+				return printStatus(out, st, asJSON)
+			}
 			env, it, release, err := f.session(g, false)
 			if err != nil {
 				return err
 			}
 			defer release()
 			defer env.Close(cmd.Context())
-			jobs, jobsErr := env.ReplicationStatus(time.Now())
-			if errors.Is(jobsErr, steps.ErrStoreOwned) {
-				return usageError{jobsErr}
-			}
 			// The steps come from the state file and are shown even when
 			// the replication data cannot be read (a running ferry holds
 			// it); then the command says so and exits 1.
-			out := cmd.OutOrStdout()
-			if asJSON {
-				type stepStatus struct {
-					Step    string `json:"step"`
-					Status  string `json:"status"`
-					Summary string `json:"summary,omitempty"`
-					Error   string `json:"error,omitempty"`
-				}
-				var ss []stepStatus
-				for _, st := range it {
-					s := env.State.Get(st.Step.ID())
-					ss = append(ss, stepStatus{st.Step.ID(), string(s.Status), s.Summary, s.Error})
-				}
-				doc := map[string]any{"steps": ss, "jobs": jobs, "endpoints": env.Config.Origins()}
-				if jobsErr != nil {
-					doc["jobs_error"] = jobsErr.Error()
-				}
-				if err := json.NewEncoder(out).Encode(doc); err != nil {
-					return err
-				}
-				return jobsErr
+			st, jobsErr := engine.StatusOf(env, it, time.Now())
+			if errors.Is(jobsErr, steps.ErrStoreOwned) {
+				return usageError{jobsErr}
 			}
-			writeEndpoints(out, env.Config)
-			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "STEP\tSTATUS\tSUMMARY")
-			for i, st := range it {
-				s := env.State.Get(st.Step.ID())
-				summary := s.Summary
-				if s.Error != "" {
-					summary = s.Error
-				}
-				fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, st.Step.Title(), s.Status, summary)
-			}
-			if jobsErr != nil {
-				if err := tw.Flush(); err != nil {
-					return err
-				}
-				return jobsErr
-			}
-			fmt.Fprintln(tw, "\nVM\tRPO\tLAST PASS\tHEALTH\tLAST FULL COMPARE")
-			for _, j := range jobs {
-				last := "-"
-				if !j.LastPass.IsZero() {
-					last = j.LastPass.Local().Format("2006-01-02 15:04:05")
-				}
-				health := j.Summary
-				if j.Paused && j.Reason != "" {
-					health += ": " + j.Reason
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, health, j.LastCompare.Summary())
-			}
-			return tw.Flush()
+			return printStatus(out, st, asJSON)
 		},
 	}
 	f.register(cmd, false)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the event log (passes, steps, sessions) until interrupted; with --json, its JSON lines as they are")
 	return cmd
+}
+
+// printStatus prints a status document as text or JSON; its jobs error
+// (the replication data held by another ferry) is the command's error.
+func printStatus(out io.Writer, st engine.Status, asJSON bool) error {
+	var jobsErr error
+	if st.JobsError != "" {
+		jobsErr = errors.New(st.JobsError)
+	}
+	if asJSON {
+		if err := json.NewEncoder(out).Encode(st); err != nil {
+			return err
+		}
+		return jobsErr
+	}
+	if e := st.Engine; e != nil {
+		fmt.Fprintf(out, "Engine: ferry serve, pid %d, running since %s (%s)\n", e.PID, e.Since.Local().Format("2006-01-02 15:04:05"), e.Socket)
+		if e.Busy != "" {
+			fmt.Fprintf(out, "  running steps for %s\n", e.Busy)
+		}
+		for _, a := range e.Attached {
+			fmt.Fprintf(out, "  attached: %s (%s) from %s, key %s\n", a.User, a.Role, a.Remote, a.Fingerprint)
+		}
+		fmt.Fprintln(out)
+	}
+	writeOrigins(out, st.Endpoints)
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tSTATUS\tSUMMARY")
+	titles := map[string]string{}
+	for _, s := range steps.NewItinerary() {
+		titles[s.Step.ID()] = s.Step.Title()
+	}
+	for i, s := range st.Steps {
+		summary := s.Summary
+		if s.Error != "" {
+			summary = s.Error
+		}
+		fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, titles[s.Step], s.Status, summary)
+	}
+	if jobsErr != nil {
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		return jobsErr
+	}
+	fmt.Fprintln(tw, "\nVM\tRPO\tLAST PASS\tHEALTH\tLAST FULL COMPARE")
+	for _, j := range st.Jobs {
+		last := "-"
+		if !j.LastPass.IsZero() {
+			last = j.LastPass.Local().Format("2006-01-02 15:04:05")
+		}
+		health := j.Summary
+		if j.Paused && j.Reason != "" {
+			health += ": " + j.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, health, j.LastCompare.Summary())
+	}
+	return tw.Flush()
+}
+
+// followEvents tails the event log: text lines, or its JSON lines as they are.
+func followEvents(ctx context.Context, out io.Writer, path string, asJSON bool) error {
+	if !asJSON {
+		fmt.Fprintf(out, "following %s (ctrl+c to stop)\n", path)
+	}
+	err := engine.Follow(ctx, path, 20, 250*time.Millisecond, func(line []byte) error {
+		if asJSON {
+			_, err := fmt.Fprintf(out, "%s\n", line)
+			return err
+		}
+		var r engine.Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			_, err := fmt.Fprintf(out, "%s\n", line)
+			return err
+		}
+		_, err := fmt.Fprintln(out, r.Text())
+		return err
+	})
+	if err == nil && ctx.Err() != nil {
+		return nil // interrupted: the normal end of following
+	}
+	return err
 }

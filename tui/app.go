@@ -52,6 +52,9 @@ type Deps struct {
 	// so a resumed session (and `ferry run --plan`) has them. May be nil.
 	SavePlan func(*steps.PlanFile) error
 	Now      func() time.Time
+	// Session, when set, is a wizard attached to a running engine (see
+	// Session); nil: the foreground wizard that owns its env.
+	Session *Session
 }
 
 // Feeds are the live streams and controls of replication and probes.
@@ -80,6 +83,7 @@ type wiring struct {
 	savePlan  func(*steps.PlanFile) error
 	readOnly  bool
 	labDir    string
+	session   *Session
 	dash      *DashboardState
 	now       func() time.Time
 	spinFrame string
@@ -183,7 +187,7 @@ func New(ctx context.Context, d Deps) *Model {
 		d.Config = &config.Config{}
 	}
 	w := &wiring{ctx: ctx, cfg: d.Config, env: d.Env, it: d.Itinerary, inventory: d.Inventory, choices: d.Choices,
-		feeds: d.Feeds, savePlan: d.SavePlan, readOnly: d.ReadOnly, labDir: d.LabDir, dash: &DashboardState{}, now: d.Now}
+		feeds: d.Feeds, savePlan: d.SavePlan, readOnly: d.ReadOnly || d.Session.viewer(), labDir: d.LabDir, session: d.Session, dash: &DashboardState{}, now: d.Now}
 	if w.inventory == nil {
 		w.inventory = d.Env.OnPremVMs
 	}
@@ -195,7 +199,9 @@ func New(ctx context.Context, d Deps) *Model {
 	m.help.ShortSeparator = "  "
 	m.help.Styles = helpStyles()
 	w.spinFrame = m.spinner.View()
-	d.Env.Secret = promptSecret(ctx, d.Env.Secret, m.asks)
+	if d.Session == nil { // an engine's env is shared: its secrets are its own
+		d.Env.Secret = promptSecret(ctx, d.Env.Secret, m.asks)
+	}
 	for i := range d.Itinerary {
 		m.screens = append(m.screens, newScreen(w, i))
 	}
@@ -428,6 +434,9 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	if m.quitAsk != nil {
 		return m.answerQuit(msg)
 	}
+	if m.w.session.viewer() {
+		return m.viewerKey(msg)
+	}
 	s := m.screens[m.cur]
 	capturing := s.capturing()
 	if keyQuit.Matches(msg) && (!capturing || msg.Type == tea.KeyCtrlC) {
@@ -567,6 +576,9 @@ func (m *Model) header(width int) string {
 	parts := []string{sTitle.Render("ferry")}
 	if c.Lab {
 		parts = append(parts, sBadge.Render(" LAB "))
+	}
+	if p := m.w.session.headerPart(); p != "" {
+		parts = append(parts, p)
 	}
 	if len(c.Unverified()) > 0 {
 		parts = append(parts, sErr.Render("TLS NOT VERIFIED"))

@@ -25,6 +25,9 @@ var (
 // quitQuestion says what quitting now would stop (nil: nothing, quit
 // without asking).
 func (m *Model) quitQuestion(ctrlC bool) *quitAsk {
+	if m.w.session != nil {
+		return nil // quitting detaches from the engine: nothing stops
+	}
 	var lines []string
 	var repl []string
 	for _, vm := range m.w.env.Migrating() {

@@ -258,6 +258,10 @@ func (s *cutoverScreen) confirmLines(width int) []string {
 	if s.w.readOnly {
 		return append(out, "", sWarn.Render(trunc("Read-only session: the cutover is not available here.", width)))
 	}
+	if l := s.w.session.othersLine(); l != "" {
+		out = append(out, "")
+		out = append(out, wrapped(l, width, 0, sWarn)...)
+	}
 	box := "[ ]"
 	if s.power == steps.PowerOnTarget {
 		box = "[x]"

@@ -111,8 +111,14 @@ func (r *stepRun) startPlan() tea.Cmd {
 // startApply runs the step; its events come back one message at a time
 // through a channel and a re-arming waitForEvent.
 func (r *stepRun) startApply() tea.Cmd {
-	ctx, cancel := context.WithCancel(r.w.ctx)
+	sess := r.w.session
+	runCtx := r.w.ctx
+	if sess != nil && sess.RunCtx != nil {
+		runCtx = sess.RunCtx
+	}
+	ctx, cancel := context.WithCancel(runCtx)
 	r.cancel = cancel
+	view := r.w.ctx // the screen: gone with its session, not the step
 	r.phase, r.err, r.events, r.fraction, r.message = phaseApplying, nil, nil, -1, "starting"
 	r.started, r.finished = r.w.now(), time.Time{}
 	ch := make(chan tea.Msg, 256)
@@ -121,14 +127,26 @@ func (r *stepRun) startApply() tea.Cmd {
 		select {
 		case ch <- m:
 		case <-ctx.Done():
+		case <-view.Done():
 		}
 	}
 	idx := r.idx
-	runner := &steps.Runner{Itinerary: steps.Itinerary{r.stage}, Env: r.w.env, Confirmed: r.confirmed,
-		Emit: func(ev steps.Event) { send(stepEventMsg{Step: idx, Event: ev}) }}
+	var emit steps.Emit = func(ev steps.Event) { send(stepEventMsg{Step: idx, Event: ev}) }
+	if sess != nil && sess.Emit != nil {
+		emit = sess.Emit(emit)
+	}
+	runner := &steps.Runner{Itinerary: steps.Itinerary{r.stage}, Env: r.w.env, Confirmed: r.confirmed, Emit: emit}
 	state, id := r.w.env.State, r.id()
 	run := func() tea.Msg {
 		defer close(ch)
+		if sess != nil && sess.Exclusive != nil {
+			release, err := sess.Exclusive(sess.Who)
+			if err != nil {
+				send(applyDoneMsg{Step: idx, Err: err})
+				return nil
+			}
+			defer release()
+		}
 		// The runner passes over a step that is done; the operator who
 		// changed its answers and applies again wants it run (apply is
 		// idempotent, so an unchanged step changes nothing).

@@ -1,0 +1,410 @@
+// Package engine is `ferry serve`: one long-running process that owns a
+// plan's itinerary state, its replication scheduler, its probes and its
+// cutovers, and keeps replicating whether anyone watches or not. Clients
+// (`ferry run`, `ferry status`, wizards attached over SSH) reach it over a
+// Unix socket beside the state file, or in-process.
+//
+// The engine runs the same steps as a foreground ferry, with the same
+// confirmation rules: it holds the state file's lock for as long as it runs,
+// so no other ferry acts on the plan behind its back.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/probe"
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// Options configure an engine.
+type Options struct {
+	// EventLog is the JSON-lines event log (default: EventLogPath of the
+	// state file); EventLogMax the size at which it is rotated (default
+	// DefaultEventLogMax), keeping EventLogKeep older files (default 3).
+	EventLog     string
+	EventLogMax  int64
+	EventLogKeep int
+	Log          *slog.Logger
+}
+
+// Engine owns one plan's env (state, clients, replication store) and its
+// scheduler. Step runs are exclusive: one at a time, whoever asks (a
+// `ferry run` client or the driver of a wizard).
+type Engine struct {
+	Env       *steps.Env
+	Itinerary steps.Itinerary
+	Sched     *replication.Scheduler
+	Probes    *probe.Monitor // nil when the plan has no probes
+	Metrics   *Metrics
+	log       *slog.Logger
+	events    *EventLog
+	started   time.Time
+
+	mu        sync.Mutex
+	subs      map[int]func(replication.Event)
+	nextSub   int
+	busy      string // who runs steps now ("" when nobody)
+	cutting   map[string]bool
+	logged    map[string]int64 // per VM: the tenth of its pass last logged
+	attached  map[int]Attachment
+	nextAttch int
+	ctx       context.Context
+	cancel    context.CancelFunc
+}
+
+// Attachment is a client attached to the engine's wizard (an SSH session).
+type Attachment struct {
+	User        string `json:"user"`
+	Fingerprint string `json:"fingerprint"`
+	Role        string `json:"role"` // "driver" or "viewer"
+	Remote      string `json:"remote"`
+	Since       time.Time
+}
+
+// Start starts the engine over env (its state locked by the caller, its
+// replication store open): the scheduler takes every VM that has a replica
+// and passes it every RPO, the probes run, and every event goes to the
+// event log and the metrics. Close stops it.
+func Start(ctx context.Context, env *steps.Env, it steps.Itinerary, opts Options) (*Engine, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	path := opts.EventLog
+	if path == "" {
+		path = EventLogPath(env.State.Path())
+	}
+	elog, err := OpenEventLog(path, opts.EventLogMax, opts.EventLogKeep)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	e := &Engine{Env: env, Itinerary: it, log: opts.Log, events: elog, started: time.Now(),
+		subs: map[int]func(replication.Event){}, cutting: map[string]bool{}, logged: map[string]int64{}, attached: map[int]Attachment{}, ctx: ctx, cancel: cancel}
+	e.Metrics = newMetrics(e)
+	sched, err := env.EnableWarm(ctx, e.replicationEvent)
+	if err != nil {
+		// Jobs that could not start are logged; the others replicate.
+		e.log.Warn("engine: some replication jobs did not start", "err", err)
+		e.events.Write(Record{Source: "engine", Kind: "warning", Message: "some replication jobs did not start: " + err.Error()})
+	}
+	e.Sched = sched
+	mon, err := env.ProbeMonitor(ctx, time.Second)
+	if err != nil {
+		e.log.Warn("engine: the plan's probes cannot run", "err", err)
+	}
+	if mon != nil {
+		e.Probes = mon
+		go mon.Run(ctx)
+	}
+	e.events.Write(Record{Source: "engine", Kind: "started", Message: fmt.Sprintf("engine started (pid %d) for state %s", os.Getpid(), env.State.Path())})
+	return e, nil
+}
+
+// Close stops the scheduler (a running pass resumes at the next start),
+// the probes, and the event log. The caller closes the env and releases
+// the lock after it.
+func (e *Engine) Close(ctx context.Context) {
+	e.cancel()
+	e.Env.Close(ctx)
+	e.events.Write(Record{Source: "engine", Kind: "stopped", Message: "engine stopped"})
+	e.events.Close()
+}
+
+// Context is the engine's: it ends when the engine stops. Steps a wizard
+// session starts run in it, so that they outlive the session.
+func (e *Engine) Context() context.Context { return e.ctx }
+
+// EventLogPath is the event log of a state file: plan.state.json ->
+// plan.events.jsonl beside it.
+func EventLogPath(statePath string) string { return stem(statePath) + ".events.jsonl" }
+
+// SocketPath is the engine's Unix socket for a state file:
+// plan.state.json -> plan.sock beside it.
+func SocketPath(statePath string) string { return stem(statePath) + ".sock" }
+
+func stem(statePath string) string {
+	base := strings.TrimSuffix(statePath, filepath.Ext(statePath))
+	return strings.TrimSuffix(base, ".state")
+}
+
+// Subscribe receives every replication event from now on (a dashboard);
+// the returned function ends the subscription. f must not block.
+func (e *Engine) Subscribe(f func(replication.Event)) (cancel func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	id := e.nextSub
+	e.nextSub++
+	e.subs[id] = f
+	return func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		delete(e.subs, id)
+	}
+}
+
+func (e *Engine) replicationEvent(ev replication.Event) {
+	if ev.Kind == replication.EventPhase && ev.Phase == replication.PhaseSnapshot {
+		e.mu.Lock()
+		delete(e.logged, ev.VM) // a new pass
+		e.mu.Unlock()
+	}
+	e.Metrics.replicationEvent(ev)
+	if ev.Kind != replication.EventProgress || e.progressStep(ev) {
+		e.events.Write(replicationRecord(ev))
+	}
+	e.mu.Lock()
+	subs := make([]func(replication.Event), 0, len(e.subs))
+	for _, f := range e.subs {
+		subs = append(subs, f)
+	}
+	e.mu.Unlock()
+	for _, f := range subs {
+		f(ev)
+	}
+}
+
+// progressStep says whether a progress event goes to the event log: the
+// first one of a pass and then one per tenth of the pass acknowledged
+// (screens get them all; the log gets enough to follow a long pass).
+func (e *Engine) progressStep(ev replication.Event) bool {
+	if ev.Planned <= 0 {
+		return false
+	}
+	tenth := ev.Acked * 10 / ev.Planned
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	last, ok := e.logged[ev.VM]
+	if ok && tenth <= last && ev.Acked > 0 {
+		return false
+	}
+	e.logged[ev.VM] = tenth
+	return true
+}
+
+// ErrBusy is wrapped by the error of a step run asked for while another
+// one runs.
+var ErrBusy = errors.New("the engine is running steps")
+
+// Exclusive takes the engine's step lock for who (a step run, a wizard's
+// step); release gives it back. It does not wait: a second caller gets an
+// error wrapping ErrBusy that names the first.
+func (e *Engine) Exclusive(who string) (release func(), err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.busy != "" {
+		return nil, fmt.Errorf("%w for %s; wait for it to finish (ferry status --follow shows its progress)", ErrBusy, e.busy)
+	}
+	e.busy = who
+	return func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.busy = ""
+	}, nil
+}
+
+// RunRequest is what `ferry run` asks of the engine: its flags.
+type RunRequest struct {
+	Confirm  string `json:"confirm,omitempty"`
+	Finish   bool   `json:"finish,omitempty"`
+	Rollback bool   `json:"rollback,omitempty"`
+	Verify   string `json:"verify,omitempty"`
+	Client   string `json:"client,omitempty"` // who asks, for the log and ErrBusy
+}
+
+// UsageError marks a request the engine refused before doing anything
+// because of bad input (the client exits 2).
+type UsageError struct{ Err error }
+
+func (u UsageError) Error() string { return u.Err.Error() }
+func (u UsageError) Unwrap() error { return u.Err }
+
+// Run runs the itinerary as `ferry run` does, in the engine: the steps go
+// on if the client goes away (a cutover is never left halfway because a
+// terminal closed). emit receives every step event.
+func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (steps.Outcome, error) {
+	var out steps.Outcome
+	env := e.Env
+	var cutover []string
+	if req.Confirm != "" {
+		vms, err := steps.ConfirmedVMs(env.Plan, req.Confirm)
+		if err != nil {
+			return out, UsageError{err}
+		}
+		cutover = vms
+	}
+	decision := ""
+	switch {
+	case req.Finish && req.Rollback:
+		return out, UsageError{errors.New("--finish and --rollback exclude each other")}
+	case (req.Finish || req.Rollback) && req.Confirm == "":
+		return out, UsageError{errors.New("--finish and --rollback decide for the VMs named by --confirm-cutover")}
+	case req.Finish:
+		decision = steps.CutoverFinish
+	case req.Rollback:
+		decision = steps.CutoverRollback
+	}
+	var verify []string
+	if req.Verify != "" {
+		var err error
+		if verify, err = steps.VerifyNames(env.Plan, req.Verify); err != nil {
+			return out, UsageError{err}
+		}
+	}
+	who := req.Client
+	if who == "" {
+		who = "a ferry run client"
+	}
+	release, err := e.Exclusive(who)
+	if err != nil {
+		return out, err
+	}
+	defer release()
+	env.CutoverVMs, env.CutoverDecision = cutover, decision
+	defer func() { env.CutoverVMs, env.CutoverDecision = nil, "" }()
+	e.setCutting(cutover, true)
+	defer e.setCutting(cutover, false)
+
+	e.events.Write(Record{Source: "engine", Kind: "run", Message: "steps run for " + who})
+	emit = e.logSteps(emit)
+	r := &steps.Runner{Itinerary: e.Itinerary, Env: env, Emit: emit, Confirmed: req.Confirm != ""}
+	if err := r.Preflight(ctx); err != nil {
+		return out, err
+	}
+	if len(verify) > 0 {
+		if err := env.VerifyReplicas(ctx, verify, emit); err != nil {
+			return out, err
+		}
+	}
+	return r.Run(ctx)
+}
+
+// logSteps also writes every step event to the event log.
+func (e *Engine) logSteps(emit steps.Emit) steps.Emit {
+	return func(ev steps.Event) {
+		if ev.Kind != steps.EventProgress || ev.Fraction < 0 || ev.Fraction >= 1 {
+			e.events.Write(stepRecord(ev))
+		}
+		emit(ev)
+	}
+}
+
+// StepEmit is what a wizard's step run passes to its steps so the event log
+// records them as it does the engine's runs.
+func (e *Engine) StepEmit(emit steps.Emit) steps.Emit { return e.logSteps(emit) }
+
+func (e *Engine) setCutting(vms []string, on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, vm := range vms {
+		if on {
+			e.cutting[vm] = true
+		} else {
+			delete(e.cutting, vm)
+		}
+	}
+}
+
+// phase is vm's migration phase, with "cutting over" while a confirmed
+// cutover of it runs.
+func (e *Engine) phase(vm string) string {
+	e.mu.Lock()
+	cutting := e.cutting[vm]
+	e.mu.Unlock()
+	p := e.Env.VMPhase(vm)
+	if cutting && p != steps.VMCutOver && e.Env.State.Status("cutover") == steps.StatusRunning {
+		return "cutting over"
+	}
+	return string(p)
+}
+
+// Attach records a client attached to the engine's wizard; detach removes it.
+func (e *Engine) Attach(a Attachment) (detach func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	id := e.nextAttch
+	e.nextAttch++
+	a.Since = time.Now()
+	e.attached[id] = a
+	e.events.Write(Record{Source: "ssh", Kind: "attached", Message: fmt.Sprintf("%s attached as %s from %s (key %s)", a.User, a.Role, a.Remote, a.Fingerprint)})
+	return func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		delete(e.attached, id)
+		e.events.Write(Record{Source: "ssh", Kind: "detached", Message: fmt.Sprintf("%s (%s, key %s) detached", a.User, a.Role, a.Fingerprint)})
+	}
+}
+
+// Attached lists the attached clients, oldest first.
+func (e *Engine) Attached() []Attachment {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Attachment, 0, len(e.attached))
+	for _, a := range e.attached {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b Attachment) int { return a.Since.Compare(b.Since) })
+	return out
+}
+
+// StepStatus is one step's line of `ferry status`.
+type StepStatus struct {
+	Step    string `json:"step"`
+	Status  string `json:"status"`
+	Summary string `json:"summary,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Info says which engine answered a status.
+type Info struct {
+	PID      int          `json:"pid"`
+	Socket   string       `json:"socket"`
+	Since    time.Time    `json:"since"`
+	Busy     string       `json:"busy,omitempty"`
+	Attached []Attachment `json:"attached,omitempty"`
+}
+
+// Status is `ferry status --json`'s document.
+type Status struct {
+	Steps     []StepStatus     `json:"steps"`
+	Jobs      []steps.VMStatus `json:"jobs"`
+	Endpoints []config.Origin  `json:"endpoints"`
+	JobsError string           `json:"jobs_error,omitempty"`
+	Engine    *Info            `json:"engine,omitempty"`
+}
+
+// StatusOf reads env's status: the steps from its state, the jobs from its
+// replication store (jobsErr when that cannot be read).
+func StatusOf(env *steps.Env, it steps.Itinerary, now time.Time) (Status, error) {
+	st := Status{Endpoints: env.Config.Origins()}
+	for _, s := range it {
+		ss := env.State.Get(s.Step.ID())
+		st.Steps = append(st.Steps, StepStatus{s.Step.ID(), string(ss.Status), ss.Summary, ss.Error})
+	}
+	jobs, err := env.ReplicationStatus(now)
+	st.Jobs = jobs
+	if err != nil {
+		st.JobsError = err.Error()
+	}
+	return st, err
+}
+
+// Status is the engine's status document.
+func (e *Engine) Status(now time.Time) (Status, error) {
+	st, err := StatusOf(e.Env, e.Itinerary, now)
+	e.mu.Lock()
+	busy := e.busy
+	e.mu.Unlock()
+	st.Engine = &Info{PID: os.Getpid(), Socket: SocketPath(e.Env.State.Path()), Since: e.started, Busy: busy, Attached: e.Attached()}
+	return st, err
+}

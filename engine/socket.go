@@ -1,0 +1,259 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// The socket protocol: the client writes one JSON request line; the engine
+// answers with JSON lines: events (a run), then one final reply.
+type request struct {
+	Op  string      `json:"op"` // "status" or "run"
+	Run *RunRequest `json:"run,omitempty"`
+}
+
+type reply struct {
+	Event   *steps.Event   `json:"event,omitempty"`
+	Status  *Status        `json:"status,omitempty"`
+	Outcome *steps.Outcome `json:"outcome,omitempty"`
+	Error   string         `json:"error,omitempty"`
+	Usage   bool           `json:"usage,omitempty"` // the error is bad input (exit 2)
+	Final   bool           `json:"final,omitempty"`
+}
+
+// Limits of the socket listener: it is owner-only (0600), but a stuck or
+// buggy client must not hold the engine.
+const (
+	maxClients     = 16
+	requestTimeout = 5 * time.Second
+	maxRequest     = 64 << 10
+	writeTimeout   = 10 * time.Second
+)
+
+// Listen opens the engine's Unix socket for statePath, owner only (0600). A
+// socket file left by an engine that died (kill -9) is replaced: the
+// caller holds the state lock, so no other engine serves this plan.
+func Listen(statePath string) (net.Listener, error) {
+	path := SocketPath(statePath)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("engine socket: %w", err)
+	}
+	old := syscall.Umask(0o177) // created 0600, not chmod-ed after a window
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("engine socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("engine socket: %w", err)
+	}
+	return ln, nil
+}
+
+// Serve answers clients on ln until ctx ends.
+func (e *Engine) Serve(ctx context.Context, ln net.Listener) error {
+	go func() { <-ctx.Done(); ln.Close() }()
+	sem := make(chan struct{}, maxClients)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("engine socket: %w", err)
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			c.Close() // too many clients at once
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			defer c.Close()
+			e.serveConn(ctx, c)
+		}()
+	}
+}
+
+// sameUser says whether the peer of a Unix connection runs as this
+// process's user (the socket is 0600 already; this is the second lock).
+func sameUser(c net.Conn) bool {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil || cerr != nil {
+		return false
+	}
+	return int(cred.Uid) == os.Getuid()
+}
+
+func (e *Engine) serveConn(ctx context.Context, c net.Conn) {
+	if !sameUser(c) {
+		e.log.Warn("engine socket: a client of another user was refused")
+		return
+	}
+	_ = c.SetReadDeadline(time.Now().Add(requestTimeout))
+	line, err := bufio.NewReaderSize(io.LimitReader(c, maxRequest), 4096).ReadBytes('\n')
+	if err != nil {
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	var mu sync.Mutex
+	enc := json.NewEncoder(c)
+	dead := false
+	send := func(r reply) {
+		mu.Lock()
+		defer mu.Unlock()
+		if dead {
+			return
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if err := enc.Encode(r); err != nil {
+			dead = true // the client went away; the engine goes on
+		}
+	}
+	var req request
+	if err := json.Unmarshal(line, &req); err != nil {
+		send(reply{Error: "bad request: " + err.Error(), Final: true})
+		return
+	}
+	switch req.Op {
+	case "status":
+		st, err := e.Status(time.Now())
+		r := reply{Status: &st, Final: true}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		send(r)
+	case "run":
+		if req.Run == nil {
+			send(reply{Error: "bad request: run without parameters", Final: true})
+			return
+		}
+		// The run belongs to the engine, not to the connection: a client
+		// that goes away (ctrl+c, a dropped session) does not stop it.
+		out, err := e.Run(ctx, *req.Run, func(ev steps.Event) { send(reply{Event: &ev}) })
+		r := reply{Outcome: &out, Final: true}
+		if err != nil {
+			r.Error = err.Error()
+			var ue UsageError
+			r.Usage = errors.As(err, &ue)
+		}
+		send(r)
+	default:
+		send(reply{Error: fmt.Sprintf("bad request: op %q (want status or run)", req.Op), Final: true})
+	}
+}
+
+// ErrNotRunning is returned by Dial when no engine serves the state file.
+var ErrNotRunning = errors.New("no ferry serve engine runs for this state file")
+
+// Client talks to a running engine.
+type Client struct {
+	Socket string
+}
+
+// Dial finds the engine serving statePath: ErrNotRunning when there is
+// none (no socket, or one an engine that died left behind).
+func Dial(statePath string) (*Client, error) {
+	path := SocketPath(statePath)
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, ErrNotRunning
+		}
+		return nil, fmt.Errorf("engine socket %s: %w", path, err)
+	}
+	c.Close()
+	return &Client{Socket: path}, nil
+}
+
+// RemoteError is an error the engine reported.
+type RemoteError struct {
+	Msg   string
+	Usage bool
+}
+
+func (r *RemoteError) Error() string { return r.Msg }
+
+func (cl *Client) call(ctx context.Context, req request, each func(reply)) (reply, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", cl.Socket)
+	if err != nil {
+		return reply{}, fmt.Errorf("engine socket %s: %w", cl.Socket, err)
+	}
+	defer c.Close()
+	go func() { <-ctx.Done(); c.Close() }()
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return reply{}, fmt.Errorf("engine socket: %w", err)
+	}
+	dec := json.NewDecoder(bufio.NewReader(c))
+	for {
+		var r reply
+		if err := dec.Decode(&r); err != nil {
+			if ctx.Err() != nil {
+				return reply{}, ctx.Err()
+			}
+			return reply{}, fmt.Errorf("engine socket: the engine closed the connection before answering: %w", err)
+		}
+		if !r.Final {
+			each(r)
+			continue
+		}
+		if r.Error != "" {
+			return r, &RemoteError{Msg: r.Error, Usage: r.Usage}
+		}
+		return r, nil
+	}
+}
+
+// Status asks the engine for its status document. A document comes back
+// with an error when the jobs could not be read.
+func (cl *Client) Status(ctx context.Context) (Status, error) {
+	r, err := cl.call(ctx, request{Op: "status"}, func(reply) {})
+	if r.Status != nil {
+		return *r.Status, err
+	}
+	return Status{}, err
+}
+
+// Run asks the engine to run the steps; emit receives their events. If ctx
+// ends first, the client stops listening: the run goes on in the engine.
+func (cl *Client) Run(ctx context.Context, req RunRequest, emit steps.Emit) (steps.Outcome, error) {
+	r, err := cl.call(ctx, request{Op: "run", Run: &req}, func(r reply) {
+		if r.Event != nil {
+			emit(*r.Event)
+		}
+	})
+	if r.Outcome != nil {
+		return *r.Outcome, err
+	}
+	return steps.Outcome{}, err
+}

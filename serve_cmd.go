@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// serveFlags are `ferry serve`'s own flags.
+type serveFlags struct {
+	plan           planFlags
+	metrics        string
+	ssh            string
+	authorizedKeys string
+	hostKey        string
+}
+
+func newServeCmd(g *globalFlags) *cobra.Command {
+	var sf serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve --plan FILE [--state FILE] [--metrics ADDR]",
+		Short: "The long-running engine: replication every RPO, probes and cutovers, whoever watches",
+		Long: `Run the engine for a plan until stopped (SIGTERM or SIGINT; SIGHUP is
+ignored, so a closed terminal does not stop it). The engine holds the plan's
+state and replication store, passes every replicated VM every RPO, runs the
+plan's probes, and resumes all of it by itself after a restart (a pass that
+was interrupted, even by kill -9, continues without re-sending what the
+receiver acknowledged).
+
+While it runs, ferry run and ferry status for the same state file are its
+clients: they talk to it over a Unix socket beside the state file
+(plan.yaml -> plan.sock, mode 0600, owner only). A ferry run's steps run in
+the engine, with the same confirmation rules (--confirm-cutover); if the
+client goes away (ctrl+c, a dropped session) the steps go on, and ferry
+status --follow shows them. One step run at a time: a second one is refused
+while the first runs.
+
+Events (replication passes, step progress, attached sessions) are appended
+to a JSON-lines event log beside the state file (plan.events.jsonl, 0600,
+rotated at 16 MiB, 3 old files kept), which ferry status --follow tails.
+
+--metrics ADDR serves Prometheus metrics at http://ADDR/metrics: per VM
+ferry_replication_lag_seconds (age of the replica's data),
+ferry_replication_last_pass_completed_age_seconds,
+ferry_replication_bytes_sent_total, ferry_replication_bytes_changed_total,
+ferry_replication_passes_total and ferry_replication_pass_duration_seconds
+(by pass kind), ferry_replication_rpo_violations_total,
+ferry_replication_last_full_compare_timestamp_seconds and
+..._differing_blocks, ferry_replication_paused, ferry_replication_pass_running,
+ferry_cutover_phase{phase=selected|replicating|cutting over|decision
+needed|cut over}, and ferry_sessions_attached{role}.
+
+--ssh ADDR serves the wizard to SSH clients (public-key authentication
+only, the keys of --authorized-keys, an OpenSSH authorized_keys file; each
+session is logged with its key's fingerprint). The first session drives;
+the others watch, read-only, as does a session opened with the command
+"view" (ssh -t -p PORT HOST view) or with a key marked command="view" in
+the file. Only the driver can confirm a cutover; its confirmation screen
+lists who else is attached. A dropped connection detaches: nothing stops.
+The listener is bounded before authentication: 10 s to authenticate and
+open a session, at most 16 connections, a 30 min idle timeout. The host key
+is --host-key, or PLAN.ssh_host_ed25519_key beside the state file (created,
+0600).
+
+The engine prints "engine ready" on standard output once its socket
+listens. Logs go to --log-file (default: ferry.log beside the state file).
+
+` + stateHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// A server survives the terminal it was started from.
+			signal.Ignore(syscall.SIGHUP)
+			out := cmd.OutOrStdout()
+			return runServe(cmd.Context(), g, &sf, func(si servedInfo) error {
+				fmt.Fprintf(out, "ferry serve: engine for %s (pid %d)\n", si.plan, os.Getpid())
+				fmt.Fprintf(out, "socket: %s\n", si.socket)
+				fmt.Fprintf(out, "event log: %s (ferry status --follow)\n", si.eventLog)
+				if si.metrics != nil {
+					fmt.Fprintf(out, "metrics: http://%s/metrics\n", si.metrics)
+				}
+				if si.ssh != nil {
+					_, port, _ := net.SplitHostPort(si.ssh.String())
+					fmt.Fprintf(out, "ssh: ssh -p %s %s (add -t view to watch only)\n", port, sshHost(si.ssh))
+				}
+				fmt.Fprintln(out, "engine ready")
+				return nil
+			})
+		},
+	}
+	sf.plan.register(cmd, false)
+	cmd.Flags().StringVar(&sf.metrics, "metrics", "", "serve Prometheus metrics on this address (host:port), at /metrics")
+	cmd.Flags().StringVar(&sf.ssh, "ssh", "", "serve the wizard to SSH clients on this address (host:port); needs --authorized-keys")
+	cmd.Flags().StringVar(&sf.authorizedKeys, "authorized-keys", "", "OpenSSH authorized_keys file of the keys that may attach (command=\"view\" before a key: it only watches)")
+	cmd.Flags().StringVar(&sf.hostKey, "host-key", "", "the SSH host key (default: PLAN.ssh_host_ed25519_key beside the state file, created 0600 on first use)")
+	return cmd
+}
+
+// servedInfo is where a started engine listens.
+type servedInfo struct {
+	plan, socket, eventLog, hostKey string
+	metrics, ssh                    net.Addr // nil: not served
+}
+
+// runServe runs the engine of sf until ctx ends; ready is called once it
+// listens everywhere it should.
+func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(servedInfo) error) error {
+	var metricsLn net.Listener
+	if sf.metrics != "" {
+		if _, _, err := net.SplitHostPort(sf.metrics); err != nil {
+			return usagef("--metrics %q: want host:port (e.g. 127.0.0.1:9464): %v", sf.metrics, err)
+		}
+	}
+	var keys []authorizedKey
+	switch {
+	case sf.ssh == "" && (sf.authorizedKeys != "" || sf.hostKey != ""):
+		return usagef("--authorized-keys and --host-key go with --ssh ADDR")
+	case sf.ssh != "":
+		if _, _, err := net.SplitHostPort(sf.ssh); err != nil {
+			return usagef("--ssh %q: want host:port (e.g. 0.0.0.0:2222): %v", sf.ssh, err)
+		}
+		if sf.authorizedKeys == "" {
+			return usagef("--ssh needs --authorized-keys FILE: the public keys that may attach (public-key authentication only)")
+		}
+		var err error
+		if keys, err = loadAuthorizedKeys(sf.authorizedKeys); err != nil {
+			return usageError{err}
+		}
+	}
+	env, it, release, err := sf.plan.session(g, true)
+	if err != nil {
+		if errors.Is(err, steps.ErrStateLocked) {
+			return fmt.Errorf("%w (is a ferry serve already running? ferry status says)", err)
+		}
+		return err
+	}
+	defer release()
+	if err := env.CheckReplicationStore(); err != nil {
+		env.Close(ctx)
+		return usageError{err}
+	}
+	logf, err := openLog(g, env.State.Path())
+	if err != nil {
+		env.Close(ctx)
+		return err
+	}
+	defer logf.Close()
+	logger := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	env.Log = logger
+	if err := env.OpenReplicationStore(); err != nil {
+		env.Close(ctx)
+		if errors.Is(err, steps.ErrStoreOwned) {
+			return usageError{err}
+		}
+		return err
+	}
+	if sf.metrics != "" {
+		if metricsLn, err = net.Listen("tcp", sf.metrics); err != nil {
+			env.Close(ctx)
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		defer metricsLn.Close()
+	}
+	var sshLn net.Listener
+	if sf.ssh != "" {
+		if sshLn, err = net.Listen("tcp", sf.ssh); err != nil {
+			env.Close(ctx)
+			return fmt.Errorf("--ssh: %w", err)
+		}
+		defer sshLn.Close()
+	}
+	sock, err := engine.Listen(env.State.Path())
+	if err != nil {
+		env.Close(ctx)
+		return err
+	}
+	eng, err := engine.Start(ctx, env, it, engine.Options{Log: logger})
+	if err != nil {
+		sock.Close()
+		env.Close(ctx)
+		return err
+	}
+	defer eng.Close(context.WithoutCancel(ctx))
+	logger.Info("engine start", "state", env.State.Path(), "pid", os.Getpid())
+
+	errc := make(chan error, 3)
+	go func() { errc <- eng.Serve(ctx, sock) }()
+	si := servedInfo{plan: env.State.Plan, socket: engine.SocketPath(env.State.Path()), eventLog: engine.EventLogPath(env.State.Path())}
+	if metricsLn != nil {
+		go func() { errc <- eng.ServeMetrics(ctx, metricsLn) }()
+		si.metrics = metricsLn.Addr()
+	}
+	if sshLn != nil {
+		si.hostKey = sf.hostKey
+		if si.hostKey == "" {
+			si.hostKey = hostKeyPath(env.State.Path())
+		}
+		srv, err := newSSHServer(&sshWizard{eng: eng, keys: keys, plan: sf.plan.plan, log: logger}, si.hostKey)
+		if err != nil {
+			return err
+		}
+		go func() { errc <- serveSSH(ctx, srv, sshLn) }()
+		si.ssh = sshLn.Addr()
+	}
+	if err := ready(si); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("engine stop", "cause", context.Cause(ctx))
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// hostKeyPath is the default SSH host key of a state file.
+func hostKeyPath(statePath string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(statePath, filepath.Ext(statePath)), ".state") + ".ssh_host_ed25519_key"
+}
+
+// sshHost is what a client types to reach addr: the address, or localhost
+// for a wildcard one.
+func sshHost(addr net.Addr) string {
+	host, _, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		return "localhost"
+	}
+	return host
+}
+
+// engineRunsWizard says, when a ferry serve engine runs the plan, where its
+// wizard is: the engine holds the state, a second wizard beside it would
+// only be refused its lock.
+func engineRunsWizard(plan, state string) error {
+	f := planFlags{plan: plan, state: state}
+	cl, err := engine.Dial(f.statePath())
+	if err != nil || cl == nil {
+		return nil // none runs (or it cannot be told): the wizard's lock decides
+	}
+	return fmt.Errorf("a ferry serve engine runs this plan (socket %s): its wizard is served over SSH (ferry serve --ssh ADDR --authorized-keys FILE, then ssh -p PORT HOST); ferry status and ferry run talk to it directly", cl.Socket)
+}

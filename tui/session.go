@@ -1,0 +1,78 @@
+package tui
+
+import (
+	"context"
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// Session makes the wizard one of several attached to a running engine
+// (ferry serve, over SSH): the engine's env is shared, steps run in the
+// engine's context under its step lock, and quitting only detaches.
+type Session struct {
+	// Who is this session's user as the others see it ("admin (alice@laptop)").
+	Who string
+	// Viewer, when set, makes the session watch only and says why ("view
+	// mode"): nothing it does changes the answers, runs a step or cuts over.
+	Viewer string
+	// Others lists the other sessions attached ("bob (viewer), key
+	// SHA256:..."), shown on the cutover confirmation.
+	Others func() []string
+	// Exclusive takes the engine's step lock for a step run; release gives
+	// it back. It refuses, saying who runs steps, when another one holds it.
+	Exclusive func(who string) (release func(), err error)
+	// RunCtx is the context steps run in (the engine's): a session that
+	// goes away does not stop a step halfway. Nil: the wizard's own.
+	RunCtx context.Context
+	// Emit wraps a step run's events (the engine's event log). May be nil.
+	Emit func(steps.Emit) steps.Emit
+}
+
+func (s *Session) viewer() bool { return s != nil && s.Viewer != "" }
+
+// headerPart is what the header says about the session.
+func (s *Session) headerPart() string {
+	if s == nil {
+		return ""
+	}
+	if s.Viewer != "" {
+		return sWarn.Render("WATCHING") + " " + s.Viewer
+	}
+	return sBadge.Render(" DRIVER ") + " " + s.Who
+}
+
+// othersLine is the cutover confirmation's line about the other sessions.
+func (s *Session) othersLine() string {
+	if s == nil || s.Others == nil {
+		return ""
+	}
+	o := s.Others()
+	if len(o) == 0 {
+		return "No one else is attached to this engine."
+	}
+	return "Also attached: " + strings.Join(o, "; ")
+}
+
+// viewerKey handles a key in a watching session: moving between steps,
+// help and quitting (which detaches); anything else is refused, saying why.
+func (m *Model) viewerKey(msg tea.KeyMsg) tea.Cmd {
+	m.flash = ""
+	switch {
+	case keyQuit.Matches(msg) || msg.Type == tea.KeyCtrlC:
+		return tea.Quit
+	case keyHelp.Matches(msg):
+		m.showHelp = !m.showHelp
+	case m.showHelp && keyBack.Matches(msg):
+		m.showHelp = false
+	case keyPrevSt.Matches(msg) && m.cur > 0:
+		return gotoStep(m.cur - 1)
+	case keyNextSt.Matches(msg) && m.cur < len(m.screens)-1:
+		return gotoStep(m.cur + 1)
+	default:
+		m.flash = "You are watching (" + m.w.session.Viewer + "): only the driver changes anything."
+	}
+	return nil
+}
