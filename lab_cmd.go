@@ -172,6 +172,10 @@ func printLabInfo(w io.Writer, l *lab.Lab) {
 	for _, vm := range lab.RefusedVMs {
 		fmt.Fprintf(w, "#   %-20s %s\n", vm.Name, vm.Disk)
 	}
+	fmt.Fprintln(w, "# VMs that are powered off (a cold migration takes them; a warm one refuses them):")
+	for _, vm := range lab.ColdVMs {
+		fmt.Fprintf(w, "#   %-20s %s\n", vm.Name, vm.IP)
+	}
 	fmt.Fprintf(w, "# guest operations login: %s / %s\n", lab.GuestUser, lab.GuestPassword)
 	if l.VCD != nil {
 		org, user := l.VCD.OtherOrg()

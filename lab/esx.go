@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -52,6 +53,41 @@ type ESXHosts struct {
 	proxyReads atomic.Int64 // GET/HEAD /folder answered by vCenter
 	hostReads  atomic.Int64 // GET/HEAD /folder answered by a host with a valid ticket
 	refused    atomic.Int64 // host requests refused (no, used, expired or mismatched ticket)
+
+	// frozen, when set (SetFrozen), gives the content of a flat file (local
+	// path) whose VM has a snapshot: the base as of the snapshot
+	// (cbt.Tracker.Reader), nil for the file itself.
+	frozen atomic.Pointer[func(path string) io.ReadSeeker]
+}
+
+// SetFrozen makes the hosts and vCenter's proxy serve a snapshotted VM's
+// base as f says the snapshot froze it.
+func (e *ESXHosts) SetFrozen(f func(path string) io.ReadSeeker) { e.frozen.Store(&f) }
+
+// serveFrozen serves the file at local path p as its VM's snapshot froze
+// it, and reports whether it did (false: serve the file itself).
+func (e *ESXHosts) serveFrozen(w http.ResponseWriter, r *http.Request, p string) bool {
+	f := e.frozen.Load()
+	if f == nil {
+		return false
+	}
+	rs := (*f)(p)
+	if rs == nil {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, "", time.Time{}, rs)
+	return true
+}
+
+// datastoreDir is the directory of the named datastore ("" if none).
+func (e *ESXHosts) datastoreDir(name string) string {
+	for _, o := range e.model.Map().All("Datastore") {
+		if ds, ok := o.(*simulator.Datastore); ok && ds.Name == name {
+			return ds.Info.GetDatastoreInfo().Url
+		}
+	}
+	return ""
 }
 
 type serviceTicket struct {
@@ -150,6 +186,11 @@ func startESXHosts(m *simulator.Model, ca *CA) (_ *ESXHosts, err error) {
 	}
 	m.Service.Handle("GET /folder/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.proxyReads.Add(1)
+		rel := strings.TrimPrefix(r.URL.Path, "/folder/")
+		if dir := e.datastoreDir(r.URL.Query().Get("dsName")); dir != "" && !strings.Contains(rel, "..") &&
+			e.serveFrozen(w, r, filepath.Join(dir, filepath.FromSlash(rel))) {
+			return
+		}
 		m.Service.ServeDatastore(w, r)
 	}))
 	return e, nil
@@ -274,6 +315,9 @@ func (e *ESXHosts) hostHandler(h *esxHost) http.Handler {
 			return
 		}
 		e.hostReads.Add(1)
+		if e.serveFrozen(w, r, filepath.Join(dir, filepath.FromSlash(rel))) {
+			return
+		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		http.ServeContent(w, r, "", fi.ModTime(), f)
 	})

@@ -133,6 +133,40 @@ func (ps diskPairs) bytesWhy(source, target *simulator.Model) string {
 	return ""
 }
 
+// passWhy is bytesWhy for a guest that may also boot from a consistent
+// replication pass: its disks hold the source's bytes now, or all of them
+// hold the source as of one and the same snapshot (images gives each source
+// flat file's snapshot images, cbt.Tracker.Images). A replica caught in the
+// middle of a pass matches neither: a disk no guest can boot from.
+func (ps diskPairs) passWhy(source, target *simulator.Model, images func(flat string) []cbt.Image) string {
+	why := ps.bytesWhy(source, target)
+	if why == "" || images == nil {
+		return why
+	}
+	var common map[int64]bool // snapshot sequence numbers every disk matches
+	for _, p := range ps {
+		a, err := flatOf(source, p.src)
+		if err != nil {
+			return why
+		}
+		b, err := flatOf(target, p.dst)
+		if err != nil {
+			return why
+		}
+		match := map[int64]bool{}
+		for _, im := range images(a) {
+			if (common == nil || common[im.Seq]) && sameAsImage(im, a, b) {
+				match[im.Seq] = true
+			}
+		}
+		common = match
+		if len(common) == 0 {
+			return why + "; nor does it hold the source as of any of its snapshots (a replica caught in the middle of a pass is not a consistent disk)"
+		}
+	}
+	return ""
+}
+
 // hardware checks what the guest finds at power-on: firmware, secure boot,
 // its disks at the positions it was installed on, its NICs with their types
 // and MACs. It returns why the guest does not boot, or the disks whose bytes
@@ -269,10 +303,42 @@ func sameBytes(sm *simulator.Model, src string, tm *simulator.Model, dst string)
 		return err.Error()
 	}
 	defer fb.Close()
-	// Holes both files share are zeros on both: only the MiB that hold data
-	// in either are read (the lab's disks are sparse; reading every hole
-	// would make a guest's "boot" take time proportional to the disk's
-	// size, which a real guest's does not).
+	off, err := firstDiff(fa, fa, fb)
+	if err != nil {
+		return err.Error()
+	}
+	if off >= 0 {
+		return fmt.Sprintf("%s does not hold the bytes of the source's %s (first difference in the MiB at %d): the guest finds a corrupt disk", dst, src, off)
+	}
+	return ""
+}
+
+// sameAsImage reports whether the flat file at local path b holds the
+// source flat file a as of snapshot image im.
+func sameAsImage(im cbt.Image, a, b string) bool {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false
+	}
+	defer fb.Close()
+	off, err := firstDiff(im, fa, fb)
+	return err == nil && off < 0
+}
+
+// firstDiff compares the content ra (the source disk, now or as of a
+// snapshot) with the file fb, and returns the offset of the first MiB where
+// they differ, or -1. A shorter file reads as zeros up to the longer one's
+// size. Only the MiB that hold data in fa (the source's flat file, whose
+// data covers every snapshot image of it) or fb are read: holes both share
+// are zeros on both (the lab's disks are sparse; reading every hole would
+// make a guest's "boot" take time proportional to the disk's size, which a
+// real guest's does not).
+func firstDiff(ra io.ReaderAt, fa, fb *os.File) (int64, error) {
 	const mib = 1 << 20
 	ba, bb := make([]byte, mib), make([]byte, mib)
 	for off := int64(0); ; off += int64(len(ba)) {
@@ -280,7 +346,7 @@ func sameBytes(sm *simulator.Model, src string, tm *simulator.Model, dst string)
 		db, okb := cbt.NextData(fb, off)
 		switch {
 		case !oka && !okb:
-			return ""
+			return -1, nil
 		case !oka:
 			off = db
 		case !okb:
@@ -289,22 +355,22 @@ func sameBytes(sm *simulator.Model, src string, tm *simulator.Model, dst string)
 			off = min(da, db)
 		}
 		off -= off % mib
-		na, ea := fa.ReadAt(ba, off)
+		na, ea := ra.ReadAt(ba, off)
 		nb, eb := fb.ReadAt(bb, off)
 		if ea != nil && !errors.Is(ea, io.EOF) {
-			return ea.Error()
+			return 0, ea
 		}
 		if eb != nil && !errors.Is(eb, io.EOF) {
-			return eb.Error()
+			return 0, eb
 		}
 		n := max(na, nb)
 		clear(ba[na:n])
 		clear(bb[nb:n])
 		if !bytes.Equal(ba[:n], bb[:n]) {
-			return fmt.Sprintf("%s does not hold the bytes of the source's %s (first difference in the MiB at %d): the guest finds a corrupt disk", dst, src, off)
+			return off, nil
 		}
 		if n == 0 {
-			return ""
+			return -1, nil
 		}
 	}
 }

@@ -115,8 +115,8 @@ type Lab struct {
 // company-network 172.16.10.0/24, powered on, the guest workload writing,
 // own seed): WebApp1..3 at 172.16.10.11-13 as in the walkthrough, WebAppK
 // for K >= 4 at 172.16.10.(100+K), so WebApp4..WebApp100 take .104-.200,
-// clear of the gateway (.1), the guest model's VMs (.21-.22) and the refused
-// VMs (.31-.40).
+// clear of the gateway (.1), the guest model's VMs (.21-.22), the refused
+// VMs (.31-.40) and the powered-off VMs (ColdVMs, .41).
 func WebAppVMs(n int) []VMSpec {
 	var out []VMSpec
 	for k := 1; k <= n; k++ {
@@ -128,6 +128,14 @@ func WebAppVMs(n int) []VMSpec {
 			Network: "company-network", PowerOn: true, Seed: int64(k)})
 	}
 	return out
+}
+
+// ColdVMs are the on-prem VMs that are powered off: shaped as the WebApps
+// (one thin disk, one vmxnet3 NIC on company-network) but not running, so
+// the guest workload never writes them and they answer no probe until a
+// migrated copy runs. A warm migration refuses them; a cold one takes them.
+var ColdVMs = []VMSpec{
+	{Name: "Archive1", IP: "172.16.10.41", Network: "company-network", Seed: 41},
 }
 
 // OnPremSpec is the on-prem vCenter of the walkthrough (WebApp1..3).
@@ -142,6 +150,10 @@ func OnPremSpecVMs(diskSize int64, n int) VCenterSpec {
 	// The VMs preflight must refuse, one per disk kind ferry cannot read.
 	for i, vm := range RefusedVMs {
 		vm.Network, vm.DiskSize, vm.PowerOn, vm.Seed = "company-network", refusedDiskSize, true, int64(100+i)
+		vms = append(vms, vm)
+	}
+	for _, vm := range ColdVMs {
+		vm.DiskSize = diskSize
 		vms = append(vms, vm)
 	}
 	return VCenterSpec{

@@ -107,6 +107,10 @@ func (l *Lab) WritePlan() (string, error) {
 	for _, vm := range l.WebApps() {
 		fmt.Fprintf(&web, "#   %-9s %s\n", vm.Name, vm.IP)
 	}
+	fmt.Fprintf(&web, "# Powered off, for a cold migration (one pass, no snapshot; mode: cold makes a\n# running VM cold too: shut down at the start of its cutover window):\n")
+	for _, vm := range ColdVMs {
+		fmt.Fprintf(&web, "#   %-9s %s\n", vm.Name, vm.IP)
+	}
 	body := fmt.Sprintf(labPlan, cfg, path, l.EdgeOVA(), on.Datacenter, on.DVS, EdgeApplianceIP, EdgeAppliancePrefix, EdgeApplianceGW, on.Datastore, port,
 		web.String(), pv.Datacenter, pv.Pool, pv.Datastore, pv.Portgroups[0], ApplianceVM, probes.String())
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/ferry-migrate/ferry/lab/stretch"
 )
 
@@ -40,9 +41,16 @@ type Reach struct {
 	verdicts map[string]string
 	// failures records every guest that did not come up, and why.
 	failures []BootRecord
+	// images gives a source flat file's snapshot images (cbt.Tracker.Images;
+	// nil until the lab's tracker runs): a copy brought up while its source
+	// runs boots from a consistent pass.
+	images func(flat string) []cbt.Image
 	// checks counts the byte checks of booted guests still running; late
 	// holds the failures they found before refresh recorded the boot.
-	checks  sync.WaitGroup
+	checks sync.WaitGroup
+	// checkMu keeps checks.Add from running concurrently with checks.Wait
+	// (BootFailures may be polled while guests are powered on).
+	checkMu sync.Mutex
 	late    map[string]string
 	stop    context.CancelFunc
 	stopped chan struct{}
@@ -110,6 +118,18 @@ func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.
 	}
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
+	}
+	// A VM that is off (ColdVMs) still has its probe address in the
+	// address plan: its port is chosen now, as the others' were.
+	for _, h := range r.hosts {
+		if h.port == 0 {
+			if err := h.set(true); err != nil {
+				return nil, err
+			}
+			if err := h.set(false); err != nil {
+				return nil, err
+			}
+		}
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.stop = cancel
@@ -285,6 +305,7 @@ func (r *Reach) bootNew(cloudOn map[string][]vmState) map[string]string {
 		name    string
 		vm      vmState
 		install guestInstall
+		running bool // the source runs on-prem: the provider VM is a copy
 	}
 	var jobs []job
 	r.mu.Lock()
@@ -294,18 +315,25 @@ func (r *Reach) bootNew(cloudOn map[string][]vmState) map[string]string {
 		}
 		for _, vm := range cloudOn[h.MAC] {
 			if _, ok := r.verdicts[vm.ref]; !ok {
-				jobs = append(jobs, job{h.Name, vm, *h.install})
+				jobs = append(jobs, job{h.Name, vm, *h.install, h.OnPrem})
 			}
 		}
 	}
+	images := r.images
 	r.mu.Unlock()
 	fresh := map[string]string{}
 	for _, j := range jobs {
 		why, disks := j.install.hardware(j.vm.cfg)
 		fresh[j.vm.ref] = why
 		if why == "" {
+			r.checkMu.Lock()
 			r.checks.Add(1)
-			go r.checkBytes(j.name, j.vm.ref, disks)
+			r.checkMu.Unlock()
+			var consistent func(string) []cbt.Image
+			if j.running {
+				consistent = images
+			}
+			go r.checkBytes(j.name, j.vm.ref, disks, consistent)
 		}
 	}
 	return fresh
@@ -313,10 +341,12 @@ func (r *Reach) bootNew(cloudOn map[string][]vmState) map[string]string {
 
 // checkBytes compares the disks of the guest name on provider VM ref with
 // the source's; when they differ, the guest stops answering and the failure
-// is recorded (unless the VM was powered off meanwhile).
-func (r *Reach) checkBytes(name, ref string, disks diskPairs) {
+// is recorded (unless the VM was powered off meanwhile). A copy of a source
+// that runs (images set) may instead hold the source as of one of its
+// snapshots: a consistent replication pass.
+func (r *Reach) checkBytes(name, ref string, disks diskPairs, images func(string) []cbt.Image) {
 	defer r.checks.Done()
-	why := disks.bytesWhy(r.onpremModel, r.cloudModel)
+	why := disks.passWhy(r.onpremModel, r.cloudModel, images)
 	if why == "" {
 		return
 	}
@@ -344,6 +374,13 @@ func (r *Reach) fail(name, ref, why string) {
 	}
 }
 
+// setImages gives the guest model the source disks' snapshot images.
+func (r *Reach) setImages(f func(flat string) []cbt.Image) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.images = f
+}
+
 // BootRecord is a guest that did not come up on a provider VM.
 type BootRecord struct {
 	VM         string // the source VM whose guest it is
@@ -355,7 +392,9 @@ type BootRecord struct {
 // BootFailures lists every guest that did not come up on a provider VM
 // carrying its MAC since the lab started, oldest first.
 func (r *Reach) BootFailures() []BootRecord {
+	r.checkMu.Lock()
 	r.checks.Wait() // the byte checks of guests that booted have ended
+	r.checkMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]BootRecord(nil), r.failures...)
@@ -473,7 +512,9 @@ func (r *Reach) Close() {
 		r.stop()
 		<-r.stopped
 	}
+	r.checkMu.Lock()
 	r.checks.Wait()
+	r.checkMu.Unlock()
 	r.mu.Lock()
 	for _, h := range r.hosts {
 		h.set(false)

@@ -23,6 +23,11 @@ import (
 // grants it the tenant org's replica namespace only.
 func (l *Lab) startReplication(ctx context.Context, rate int64) error {
 	l.CBT = cbt.Install(l.OnPrem.Model)
+	// Readers of a snapshotted VM's base get it as the snapshot froze it.
+	l.OnPrem.ESX.SetFrozen(l.CBT.Reader)
+	if l.Reach != nil {
+		l.Reach.setImages(l.CBT.Images)
+	}
 	if rate > 0 {
 		l.Workload = workload.Start(context.WithoutCancel(ctx), l.OnPrem.Model, workload.Options{Rate: rate, Write: l.CBT.WriteAt})
 	}

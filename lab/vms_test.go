@@ -143,7 +143,7 @@ func TestLabVMsRange(t *testing.T) {
 			t.Errorf("VMs %d: the lab directory was created", n)
 		}
 	}
-	if got := len(lab.OnPremSpecVMs(16<<20, lab.MaxVMs).VMs); got != lab.MaxVMs+len(lab.RefusedVMs) {
+	if got := len(lab.OnPremSpecVMs(16<<20, lab.MaxVMs).VMs); got != lab.MaxVMs+len(lab.RefusedVMs)+len(lab.ColdVMs) {
 		t.Errorf("100 web VMs: spec has %d VMs", got)
 	}
 	if err := lab.OnPremSpecVMs(16<<20, lab.MaxVMs).Validate(); err != nil {

@@ -60,13 +60,20 @@ func (s *Checks) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 		return Result{}, err
 	}
 	var bad []string
+	off, err := env.offProbes(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 	for _, st := range m.Stats() {
 		line := fmt.Sprintf("%s: %d/%d answered", st.Target, st.Sent-st.Lost, st.Sent)
 		if st.Last.OK {
 			line += fmt.Sprintf(", %s", st.Last.Latency.Round(10*time.Microsecond))
 		}
+		if why, ok := off[st.Target]; ok && !st.Last.OK {
+			line += "; not expected to answer before its cutover: " + why
+		}
 		emit(Progress(line, -1))
-		if !st.Last.OK {
+		if _, ok := off[st.Target]; !st.Last.OK && !ok {
 			bad = append(bad, fmt.Sprintf("%s (%s)", st.Target, st.Last.Err))
 		}
 	}

@@ -118,6 +118,10 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			on = "left powered off"
 		}
 		detail := fmt.Sprintf("cut over into vApp %s of %s on network %s, %s", vm.TargetVApp, env.Plan.VDC, vm.TargetNetwork, on)
+		if mode, why, err := env.MigrationMode(ctx, vm.Name); err == nil && mode == ModeCold {
+			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: detail + "; cold migration (" + why + ")"})
+			continue
+		}
 		if est, err := env.ProjectDowntime(vm.Name); err == nil {
 			detail += "; projected downtime " + est.Short() + ": " + est.Text()
 			projected = append(projected, est.Total)
@@ -342,6 +346,11 @@ type vmCutover struct {
 	vapp             *vcd.VApp
 	createdVApp      bool
 	held             bool // the wizard's scheduler paused for us
+	// A cold migration (coldWindow): why its mode is cold; leaveOff keeps
+	// a source that was powered off before the cutover off after a rollback.
+	cold     bool
+	why      string
+	leaveOff bool
 }
 
 func (c *vmCutover) phase(name string, f func() (string, error)) error {
@@ -387,18 +396,24 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return c.resume(ctx, decision)
 	case cutoverRunning:
 		c.emit(Warning(c.plan.Name + ": a previous cutover was interrupted before power-on was requested; removing what it left at the provider (replica disks kept) before retrying"))
+		c.leaveOff = c.env.coldSourceWasOff(c.plan.Name)
 		if err := c.cleanupLeftovers(ctx); err != nil {
 			return err
 		}
 	}
-	if !c.src.PoweredOn() {
-		return fmt.Errorf("%s: the source VM is %s: a warm cutover starts from a running VM", c.plan.Name, c.src.PowerState)
+	mode, why, err := vmMode(c.plan, c.src)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.plan.Name, err)
+	}
+	c.cold, c.why = mode == ModeCold, why
+	if err := c.env.markColdSource(c.plan.Name, c.cold && !c.src.PoweredOn()); err != nil {
+		return err
 	}
 	store, err := c.env.replicationStore()
 	if err != nil {
 		return err
 	}
-	if ok, err := synced(store, c.plan.Name); err != nil || !ok {
+	if ok, err := synced(store, c.plan.Name); !c.cold && (err != nil || !ok) {
 		if err == nil {
 			err = fmt.Errorf("%s has no completed initial sync: run the replication step first", c.plan.Name)
 		}
@@ -433,44 +448,18 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 			return
 		}
 		_ = c.setState(cutoverRolledBack)
+		if c.leaveOff {
+			err = fmt.Errorf("%w (rolled back: %s stays powered off on-prem as it was, its replica disks are kept)", err, c.plan.Name)
+			return
+		}
 		err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept and replication can continue)", err, c.plan.Name)
 	}()
 
-	if err := c.phase("pre-cutover pass", func() (string, error) {
-		// While the VM still runs: a full compare too if none ran within
-		// verify_every, so the final verify builds on a recent one.
-		compare, err := c.compareDue(store)
-		if err != nil {
-			return "", err
+	if c.cold {
+		if err := c.coldWindow(ctx); err != nil {
+			return err
 		}
-		r, err := c.job.RunPassWith(ctx, replication.PassOptions{Compare: compare})
-		c.rep.PreCutoverPass = &r.Counters
-		if err == nil {
-			err = recordPass(store, c.plan.Name, r)
-		}
-		detail := fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent))
-		if r.Compare != nil {
-			detail += "; full compare: " + compareText(r.Compare)
-		}
-		return detail, err
-	}); err != nil {
-		return err
-	}
-	c.rep.SourceOff = time.Now()
-	if err := c.phase("shutdown", func() (string, error) {
-		forced, err := c.onprem.Shutdown(ctx, c.src.Ref, c.shutdownTimeout, c.hard)
-		if forced {
-			return "guest did not stop in time: powered off hard", err
-		}
-		return "guest shut down", err
-	}); err != nil {
-		return err
-	}
-	if err := c.phase("final pass", func() (string, error) {
-		r, err := c.job.RunPass(ctx, true)
-		c.rep.FinalPass = &r.Counters
-		return fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent)), err
-	}); err != nil {
+	} else if err := c.warmWindow(ctx, store); err != nil {
 		return err
 	}
 	if err := c.phase("verify", func() (string, error) {
@@ -528,6 +517,42 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return fmt.Errorf("%w: %w: the target runs in Cloud Director but does not answer, the source stays off: %s", err, ErrDecisionNeeded, decisionHint(c.plan.Name))
 	}
 	return c.setState(cutoverDone)
+}
+
+// warmWindow is the start of a warm VM's cutover window: a last pass while
+// it runs, the shutdown, the final pass with the VM off.
+func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStore) error {
+	if err := c.phase("pre-cutover pass", func() (string, error) {
+		// While the VM still runs: a full compare too if none ran within
+		// verify_every, so the final verify builds on a recent one.
+		compare, err := c.compareDue(store)
+		if err != nil {
+			return "", err
+		}
+		r, err := c.job.RunPassWith(ctx, replication.PassOptions{Compare: compare})
+		c.rep.PreCutoverPass = &r.Counters
+		if err == nil {
+			err = recordPass(store, c.plan.Name, r)
+		}
+		detail := fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent))
+		if r.Compare != nil {
+			detail += "; full compare: " + compareText(r.Compare)
+		}
+		return detail, err
+	}); err != nil {
+		return err
+	}
+	if err := c.shutdown(ctx, "guest shut down"); err != nil {
+		return err
+	}
+	if err := c.phase("final pass", func() (string, error) {
+		r, err := c.job.RunPass(ctx, true)
+		c.rep.FinalPass = &r.Counters
+		return fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent)), err
+	}); err != nil {
+		return err
+	}
+	return nil
 }
 
 // targetOff reports whether the provider vCenter says the target is powered
@@ -810,7 +835,9 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := c.onprem.EnsurePoweredOn(ctx, c.src.Ref); err != nil {
+	if c.leaveOff {
+		// A cold migration of a VM that was off: it stays off.
+	} else if err := c.onprem.EnsurePoweredOn(ctx, c.src.Ref); err != nil {
 		errs = append(errs, err)
 	} else if !c.rep.SourceOff.IsZero() {
 		c.rep.SourceBackOn = time.Now()

@@ -361,7 +361,7 @@ func TestMigrationBadInput(t *testing.T) {
 		want string
 	}{
 		{"VM not found", func(pf *PlanFile) { pf.VMs[0].Name = "WebApp9" }, `VM "WebApp9" not found`},
-		{"VM powered off", func(pf *PlanFile) { pf.VMs[0].Name = "WebApp3" }, "needs a running VM"},
+		{"VM powered off, mode warm", func(pf *PlanFile) { pf.VMs[0].Name, pf.VMs[0].Mode = "WebApp3", ModeWarm }, "plan says mode: warm, which replicates a running VM"},
 		{"target network missing", func(pf *PlanFile) { pf.VMs[0].TargetNetwork = "nowhere" }, `target network "nowhere" not found`},
 		{"RPO out of range", func(pf *PlanFile) { pf.VMs[0].RPO = replication.RPO(replication.MinRPO / 2) }, "VM WebApp2: 30s is out of range: the RPO must be between 1m and 24h"},
 	}

@@ -111,11 +111,12 @@ func (e *Env) PickRefusal(vm vsphere.VM) string {
 	}
 	switch {
 	case vm.Template:
-		return vm.Name + " is a template: only running VMs can be warm-migrated"
-	case !vm.PoweredOn():
-		return fmt.Sprintf("%s is %s: warm migration replicates a running VM; power it on in vCenter first", vm.Name, powerWord(vm))
+		return vm.Name + " is a template: only VMs can be migrated (warm while they run, cold while they are off)"
 	case len(vm.Unreadable) > 0:
 		return vm.Name + ": " + strings.Join(vm.Unreadable, "; ")
+	}
+	if _, _, err := vmMode(e.planOf(vm.Name), vm); err != nil {
+		return err.Error() // suspended, or off with mode: warm
 	}
 	var own []string
 	for _, n := range vm.SnapshotNames {
@@ -150,14 +151,4 @@ func (e *Env) ownedRefusal(name string) string {
 		return name + " was deployed by ferry (L2 appliance step): migrating it would cut the stretch"
 	}
 	return ""
-}
-
-func powerWord(vm vsphere.VM) string {
-	switch vm.PowerState {
-	case "poweredOn":
-		return "on"
-	case "suspended":
-		return "suspended"
-	}
-	return "powered off"
 }

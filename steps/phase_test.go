@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmware/govmomi/vim25/types"
+
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -81,6 +83,30 @@ func TestPickRefusal(t *testing.T) {
 	off := vsphere.VM{Name: "WebApp2", PowerState: "poweredOff"}
 	if got := env.PickRefusal(off); strings.Contains(got, "power it on") {
 		t.Errorf("a cut-over VM's refusal advises powering it on: %q", got)
+	}
+}
+
+// TestPickMode: a powered-off VM is picked for a cold migration, a running
+// one for a warm one unless the plan says mode: cold; a suspended VM, and a
+// powered-off one the plan marks warm, are refused with what to do.
+func TestPickMode(t *testing.T) {
+	env := waveEnv(t)
+	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "batch", Mode: ModeCold}, VMPlan{Name: "db", Mode: ModeWarm})
+	for _, tc := range []struct {
+		name, power, mode, why, refusal string
+	}{
+		{"legacy", "poweredOff", ModeCold, "powered off: one pass without a snapshot", ""},
+		{"web", "poweredOn", ModeWarm, "running: replicated while it runs", ""},
+		{"batch", "poweredOn", ModeCold, "mode: cold in the plan: shut down at the start of its cutover window", ""},
+		{"db", "poweredOff", "", "", "plan says mode: warm, which replicates a running VM; power it on, or set mode: cold"},
+		{"paused", "suspended", "", "", "is suspended: its memory state would be lost"},
+	} {
+		vm := vsphere.VM{Name: tc.name, PowerState: types.VirtualMachinePowerState(tc.power)}
+		mode, why := env.PickMode(vm)
+		refusal := env.PickRefusal(vm)
+		if mode != tc.mode || !strings.HasPrefix(why, tc.why) || (tc.refusal == "") != (refusal == "") || !strings.Contains(refusal, tc.refusal) {
+			t.Errorf("%s %s: mode %q (%s), refusal %q; want %q (%s), refusal %q", tc.name, tc.power, mode, why, refusal, tc.mode, tc.why, tc.refusal)
+		}
 	}
 }
 

@@ -137,6 +137,9 @@ type VMPlan struct {
 	// software licensed to it. Off by default: vCenter makes a new one, as
 	// for any new VM.
 	KeepBIOSUUID bool `yaml:"keep_bios_uuid,omitempty"`
+	// Mode is "warm" or "cold" (ModeWarm, ModeCold); empty: warm for a
+	// running VM, cold for a powered-off one.
+	Mode string `yaml:"mode,omitempty"`
 }
 
 // DefaultRPO is used when neither the VM nor the plan sets one: ferry's
@@ -369,6 +372,7 @@ func (pf *PlanFile) Validate(it Itinerary) error {
 		}
 		check("name", vm.Name, ValidName)
 		check("target_vapp", vm.TargetVApp, ValidName)
+		check("mode", vm.Mode, ValidMode)
 		check("target_network", vm.TargetNetwork, ValidName)
 		if vm.RPO != 0 {
 			if err := vm.RPO.Validate(); err != nil {

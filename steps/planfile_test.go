@@ -104,6 +104,8 @@ func TestPlanFileValidation(t *testing.T) {
 			[]string{"appliance.ovf: is required", "NSX autonomous edge", "NSX Edge OVA", "Broadcom Support Portal (support.broadcom.com, VMware NSX downloads)"}},
 		{"missing org", "org: Company\n", "",
 			[]string{"org: is required"}},
+		{"unknown migration mode", "    power_on: true", "    mode: hot",
+			[]string{"vms[0].mode", `"hot"`, `want "warm"`, `or "cold"`}},
 		{"VM without name", "  - name: WebApp2", "  - target_vapp: x",
 			[]string{"vms[0].name", "is required"}},
 		{"unknown step in skip", "rpo: 5m", "rpo: 5m\nskip: [rights, coffee]",

@@ -198,6 +198,9 @@ func (e *Env) ProjectDowntime(vm string) (*DowntimeEstimate, error) {
 	if plan == nil {
 		return nil, fmt.Errorf("VM %s is not in the plan", vm)
 	}
+	if e.isCold(vm) {
+		return nil, fmt.Errorf("VM %s is migrated cold: ferry projects the downtime of warm cutovers only", vm)
+	}
 	var vs replication.VMState
 	store, done, err := e.readReplicationStore()
 	if err != nil {

@@ -95,10 +95,20 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		if err != nil {
 			return p, err
 		}
-		if done {
+		mode, why, err := vmMode(vmp, vm)
+		if err != nil {
+			return p, err
+		}
+		switch {
+		case mode == ModeCold:
+			p.Items = append(p.Items, env.coldPlanItem(vmp, vm, why, done))
+		case done:
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: "incremental pass (changed blocks only) to " + env.Config.Receiver.URL})
-		} else {
+		default:
 			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf("initial sync of %s to %s", Bytes(vm.DiskBytes()), env.Config.Receiver.URL)})
+		}
+		// A cold VM that runs gets its disks in its cutover window.
+		if !done && (mode == ModeWarm || !vm.PoweredOn()) {
 			// Its disks, made by the provider vCenter (kept if they exist).
 			how := "written by the nfs receiver on the mounted datastore"
 			if kind == replication.KindAppliance {
@@ -115,11 +125,30 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 
 // Apply implements Step.
 func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
-	var res Result
-	if env.warm != nil {
-		return s.applyWarm(ctx, env, emit)
+	// A VM cut over in an earlier wave has no source to follow; a cold one
+	// gets its one pass without a snapshot (replicateCold).
+	vms, cold, err := env.splitCold(ctx, env.Migrating())
+	if err != nil {
+		return Result{}, err
 	}
-	vms := env.Migrating() // a VM cut over in an earlier wave has no source to follow
+	res, err := env.replicateCold(ctx, cold, emit)
+	if err != nil {
+		return res, err
+	}
+	var more Result
+	if env.warm != nil {
+		more, err = s.applyWarm(ctx, env, vms, emit)
+	} else {
+		more, err = s.applyPasses(ctx, env, vms, emit)
+	}
+	res.Changes = append(res.Changes, more.Changes...)
+	res.Resources = append(res.Resources, more.Resources...)
+	return res, err
+}
+
+// applyPasses runs a pass of each warm VM (headless: no scheduler).
+func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emit Emit) (Result, error) {
+	var res Result
 	every, err := env.verifyEvery()
 	if err != nil {
 		return res, err
@@ -183,9 +212,8 @@ func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 
 // applyWarm hands the VMs to the wizard's scheduler, which keeps passing
 // every RPO after the step, and waits for each one's first pass.
-func (s *Replicate) applyWarm(ctx context.Context, env *Env, emit Emit) (Result, error) {
+func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit Emit) (Result, error) {
 	var res Result
-	vms := env.Migrating()
 	for i, vmp := range vms {
 		emit(Progress(fmt.Sprintf("%s: replicating (the dashboard shows the pass)", vmp.Name), float64(i)/float64(len(vms))))
 		if err := env.warmPass(ctx, vmp); err != nil {
@@ -211,7 +239,7 @@ func (s *Replicate) Verify(ctx context.Context, env *Env) error {
 		if err != nil {
 			return err
 		}
-		if !done {
+		if !done && !env.isCold(vmp.Name) { // a running cold VM's pass is in its cutover window
 			return fmt.Errorf("VM %s has no complete replica yet", vmp.Name)
 		}
 	}

@@ -46,14 +46,18 @@ func (p PhaseRecord) Seconds() float64 { return p.End.Sub(p.Start).Seconds() }
 
 // VMReport is one VM's part of the report.
 type VMReport struct {
-	VM         string        `json:"vm"`
-	TargetVApp string        `json:"target_vapp"`
-	Outcome    string        `json:"outcome"` // migrated, rolled back, failed
-	Error      string        `json:"error,omitempty"`
-	Note       string        `json:"note,omitempty"`
-	Started    time.Time     `json:"started"`
-	Finished   time.Time     `json:"finished"`
-	Phases     []PhaseRecord `json:"phases"`
+	VM         string `json:"vm"`
+	TargetVApp string `json:"target_vapp"`
+	Outcome    string `json:"outcome"` // migrated, rolled back, failed
+	Error      string `json:"error,omitempty"`
+	Note       string `json:"note,omitempty"`
+	// Mode is "cold" for a cold migration (ModeWhy says why); empty for a
+	// warm one (the report then says nothing of the mode).
+	Mode     string        `json:"mode,omitempty"`
+	ModeWhy  string        `json:"mode_why,omitempty"`
+	Started  time.Time     `json:"started"`
+	Finished time.Time     `json:"finished"`
+	Phases   []PhaseRecord `json:"phases"`
 	// SourceOff is when the shutdown began; TargetOn when the target was powered on.
 	SourceOff time.Time `json:"source_off,omitempty"`
 	TargetOn  time.Time `json:"target_on,omitempty"`
@@ -173,6 +177,9 @@ func (r *CutoverReport) Markdown() string {
 		}
 		if v.RollbackError != "" {
 			fmt.Fprintf(&b, "ROLLBACK FAILED: %s\n\n", v.RollbackError)
+		}
+		if v.Mode != "" {
+			fmt.Fprintf(&b, "%s migration: %s.\n\n", strings.ToUpper(v.Mode[:1])+v.Mode[1:], v.ModeWhy)
 		}
 		if v.Note != "" {
 			fmt.Fprintf(&b, "%s\n\n", v.Note)

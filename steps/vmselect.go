@@ -38,6 +38,8 @@ type vmCheck struct {
 	config vsphere.VMConfig
 	// networks is the org VDC network of each of config.NICs, in order.
 	networks []string
+	// mode is how the VM is migrated (ModeWarm, ModeCold), why says why.
+	mode, why string
 }
 
 // check reads every selected VM; it fails on what ferry cannot fix.
@@ -101,8 +103,9 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if !ok {
 			return nil, fmt.Errorf("VM %q not found on vCenter %s (running VMs: %s)", p.Name, onprem.Endpoint, strings.Join(running, ", "))
 		}
-		if !vm.PoweredOn() {
-			return nil, fmt.Errorf("VM %q is %s: a warm migration needs a running VM; power it on or choose another (running: %s)", p.Name, vm.PowerState, strings.Join(running, ", "))
+		mode, why, err := vmMode(p, vm)
+		if err != nil {
+			return nil, fmt.Errorf("%w (running: %s)", err, strings.Join(running, ", "))
 		}
 		rep, err := replication.Preflight(ctx, onprem.Client.Client, vm.Ref)
 		if err != nil {
@@ -141,7 +144,7 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 				return nil, err
 			}
 		}
-		out = append(out, vmCheck{plan: p, vm: vm, report: rep, config: cfg, networks: nets})
+		out = append(out, vmCheck{plan: p, vm: vm, report: rep, config: cfg, networks: nets, mode: mode, why: why})
 	}
 	return out, nil
 }
@@ -154,7 +157,10 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	for _, c := range checks {
-		detail := fmt.Sprintf("%s, %d disk(s), %s, RPO %s", c.vm.GuestIP, len(c.vm.Disks), Bytes(c.vm.DiskBytes()), c.plan.RPO)
+		detail := fmt.Sprintf("%s migration (%s), %s, %d disk(s), %s, RPO %s", c.mode, c.why, c.vm.GuestIP, len(c.vm.Disks), Bytes(c.vm.DiskBytes()), c.plan.RPO)
+		if c.mode == ModeCold {
+			detail = fmt.Sprintf("%s migration (%s), %d disk(s), %s", c.mode, c.why, len(c.vm.Disks), Bytes(c.vm.DiskBytes()))
+		}
 		if c.vm.CBT {
 			p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: c.vm.Name, Detail: detail + ", changed block tracking on"})
 		} else {

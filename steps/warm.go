@@ -61,7 +61,7 @@ func (e *Env) warmJob(ctx context.Context, vm VMPlan) error {
 	w := e.warm
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.added[vm.Name] {
+	if w.added[vm.Name] || e.isCold(vm.Name) { // a cold VM has no pass every RPO
 		return nil
 	}
 	job, _, err := e.job(ctx, vm.Name, nil)

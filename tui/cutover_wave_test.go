@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,20 @@ func TestCutoverConfirmProjectsDowntime(t *testing.T) {
 	h.start(120, 40)
 	h.mustSee(t, "projected downtime ~1m43s", "shutdown 30s* · final pass 10s*", "probes green 30s* (* default: not",
 		"Confirmed together they are one wave: 2 at a time (cutover.parallel)", "rollback · projected wave downtime ~1m43s")
+}
+
+// TestCutoverConfirmSaysCold: a VM step 6 found to be migrated cold gets
+// no warm projection; the confirmation says what its window does.
+func TestCutoverConfirmSaysCold(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "legacy-ftp"), done: checksDone})
+	if err := h.env.State.SetOutput("replication", "mode.legacy-ftp", steps.ModeCold); err != nil {
+		t.Fatal(err)
+	}
+	h.start(160, 40)
+	h.mustSee(t, "cold migration: a running source is shut down first, then one pass without a snapshot inside the window")
+	if strings.Count(h.view(), "projected downtime ~") != 1 {
+		t.Errorf("want a projection for the warm VM only:\n%s", h.view())
+	}
 }
 
 // TestCutoverConfirmProjectsFromRecords: with a recorded change rate and

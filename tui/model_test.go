@@ -193,7 +193,7 @@ func TestVMFilter(t *testing.T) {
 	h.mustSee(t, "db01", "legacy-ftp")
 }
 
-func TestVMMultiSelectRefusesPoweredOff(t *testing.T) {
+func TestVMMultiSelectTakesPoweredOffCold(t *testing.T) {
 	h := toVMScreen(t, 120, 40)
 	h.send(press("space"))
 	h.send(press("down"))
@@ -201,8 +201,17 @@ func TestVMMultiSelectRefusesPoweredOff(t *testing.T) {
 	for range 3 {
 		h.send(press("down"))
 	}
-	h.send(press("space")) // legacy-ftp, powered off
-	h.mustSee(t, "[x] WebApp1", "[x] WebApp2", " -  legacy-ftp", "legacy-ftp is powered off: warm migration replicates a running VM", "2 of 5 selected")
+	h.send(press("space")) // legacy-ftp, powered off: a cold migration
+	h.mustSee(t, "[x] WebApp1", "[x] WebApp2", "[x] legacy-ftp", "cold migration: powered off: one pass without a snapshot", "3 of 5 selected")
+	// The Mode column says cold for it, warm for the running ones.
+	var cold, warm bool
+	for _, l := range strings.Split(h.view(), "\n") {
+		cold = cold || (strings.Contains(l, "legacy-ftp") && strings.Contains(l, " off   cold "))
+		warm = warm || (strings.Contains(l, "WebApp1") && strings.Contains(l, " on    warm "))
+	}
+	if !cold || !warm {
+		t.Errorf("VM table does not show each VM's mode:\n%s", h.view())
+	}
 }
 
 func TestRPOValidation(t *testing.T) {

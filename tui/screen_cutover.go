@@ -231,6 +231,9 @@ func (s *cutoverScreen) confirmLines(width int) []string {
 			ests = append(ests, est)
 			facts = append(facts, "projected downtime ~"+dur(est.Total))
 		}
+		if note := s.w.env.ColdNote(vm.Name); note != "" {
+			facts = append(facts, note)
+		}
 		if r, ok := s.w.dash.Row(vm.Name); ok {
 			facts = append(facts, "last pass "+ago(s.w.now(), r.LastPass), fmt.Sprint(r.Health))
 		}

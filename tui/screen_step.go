@@ -13,7 +13,7 @@ var about = map[string]string{
 	"trunk-network": "Create the routed org VDC network and the L2VPN server session that stretches it; read its peer code.",
 	"appliance":     "On-prem: a sink port group (promiscuous, forged transmits) and the standalone L2VPN client appliance.",
 	"dc-extension":  "Configure the client session from the server's peer code and wait until both ends report UP.",
-	"vm-selection":  "Pick the running VMs to warm-migrate, their target and the RPO.",
+	"vm-selection":  "Pick the VMs to migrate (warm if running, cold if off), their target and the RPO.",
 	"replication":   "Initial full sync, then incremental passes every RPO until the cutover.",
 	"checks":        "Probe reachability between the VMs across the stretch, before, during and after the cutover.",
 	"cutover":       "Final pass, shut down the source, last pass, import into the vApp, power on, probes green.",

@@ -343,9 +343,27 @@ func orDash(s string) string {
 	return s
 }
 
+// columns are the VM table's columns: Power, then how each VM would be
+// migrated (warm or cold; the notice line says why), then vmColumns.
+func (s *vmScreen) columns() []column {
+	mode := column{"Mode", 4, func(vm vsphere.VM) string {
+		m, _ := s.w.env.PickMode(vm)
+		return orDash(m)
+	}}
+	return append([]column{vmColumns[0], mode}, vmColumns[1:]...)
+}
+
+// modeNote says how the VM would be migrated and why.
+func (s *vmScreen) modeNote(vm vsphere.VM) string {
+	if m, why := s.w.env.PickMode(vm); m != "" {
+		return m + " migration: " + why
+	}
+	return ""
+}
+
 func (s *vmScreen) table(width, rows int) []string {
 	const nameMin, fixed = 10, 6 // cursor + checkbox
-	cols := vmColumns
+	cols := s.columns()
 	for len(cols) > 0 {
 		w := fixed + nameMin
 		for _, c := range cols {
@@ -455,7 +473,10 @@ func (s *vmScreen) view(width, height int) string {
 	var notice []string
 	style, text := sWarn, s.notice
 	if text == "" && s.cursor < len(s.shown()) {
-		style, text = sDim, s.refusal(s.shown()[s.cursor])
+		vm := s.shown()[s.cursor]
+		if style, text = sDim, s.refusal(vm); text == "" {
+			text = s.modeNote(vm)
+		}
 	}
 	for i, l := range wrap(text, width) {
 		if i == 2 {

@@ -10,8 +10,10 @@
 //	t.WriteAt(flatFile, p, off) // a guest write: ESXi sees it, so does the tracker
 //	t.Reset(vmName)             // a CBT reset (host crash): old changeIds become invalid
 //
-// Emulation (docs/lab.md, "Changed block tracking"): vcsim disks are plain flat files and
-// snapshots freeze nothing. As ESXi's CBT filter does, the tracker records
+// Emulation (docs/lab.md, "Changed block tracking"): vcsim disks are plain flat files and its
+// snapshots freeze nothing; the tracker freezes a snapshotted VM's base
+// (freeze.go: copy-on-write images, served to readers of the base). As
+// ESXi's CBT filter does, the tracker records
 // changes as they are written, never by reading the disk: every lab write
 // into a source flat file goes through it (WriteAt for the guest workload,
 // the ranged PUT, a whole-file PUT), and marks the written BlockSize blocks
@@ -77,9 +79,11 @@ var maxEpochs = MaxEpochs // tests lower it
 type Tracker struct {
 	model *simulator.Model
 
-	mu    sync.Mutex
-	disks map[string]*disk // by flat file path
-	stats Stats
+	mu      sync.Mutex
+	disks   map[string]*disk   // by flat file path
+	frozen  map[string]*frozen // snapshot images, by flat file path (freeze.go)
+	snapSeq int64              // snapshots frozen so far
+	stats   Stats
 }
 
 // Stats counts what the tracker did: tests check with them that it tracks
@@ -97,6 +101,9 @@ type Stats struct {
 	// Untracked counts disks whose flat file was written behind the
 	// tracker's back: each one's tracking was reset.
 	Untracked int64
+	// CopiedOnWrite is how many bytes writes saved into snapshot images
+	// before overwriting them (freeze.go): the delta disks ESXi would write.
+	CopiedOnWrite int64
 }
 
 type disk struct {
@@ -210,13 +217,18 @@ func (t *Tracker) WriteAt(file string, p []byte, off int64) error {
 	if d != nil && off+int64(len(p)) > d.capacity {
 		return fmt.Errorf("write of %d bytes at %d: past the end of the %d-byte disk %s", len(p), off, d.capacity, file)
 	}
-	f, err := os.OpenFile(file, os.O_WRONLY, 0)
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	if d != nil {
 		t.checkLocked(file, d)
+	}
+	// A snapshot froze the base: what this write overwrites goes to the
+	// snapshot's images first.
+	if err := t.cow(file, f, off, int64(len(p))); err != nil {
+		return err
 	}
 	if _, err := f.WriteAt(p, off); err != nil {
 		return err
@@ -401,6 +413,7 @@ func (w *trackedVM) CreateSnapshotTask(ctx *simulator.Context, req *types.Create
 	if err := w.t.epoch(w.VirtualMachine); err != nil {
 		return &methods.CreateSnapshot_TaskBody{Fault_: simulator.Fault(err.Error(), &types.FileFault{})}
 	}
+	w.t.freeze(w.VirtualMachine)
 	return w.VirtualMachine.CreateSnapshotTask(ctx, req)
 }
 
@@ -414,6 +427,7 @@ func (w *trackedVM) CreateSnapshotExTask(ctx *simulator.Context, req *types.Crea
 	if err := w.t.epoch(w.VirtualMachine); err != nil {
 		return &methods.CreateSnapshotEx_TaskBody{Fault_: simulator.Fault(err.Error(), &types.FileFault{})}
 	}
+	w.t.freeze(w.VirtualMachine)
 	return w.VirtualMachine.CreateSnapshotExTask(ctx, req)
 }
 
@@ -599,6 +613,7 @@ func (t *Tracker) servePut(w http.ResponseWriter, r *http.Request) {
 		t.model.Service.ServeDatastore(w, r)
 		// The whole file was replaced: every block of a tracked disk changed.
 		t.mu.Lock()
+		delete(t.frozen, p) // replaced: no image of it is known any more
 		if d := t.disks[p]; d != nil {
 			d.markAll()
 			if f, err := os.Open(p); err == nil {
