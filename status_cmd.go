@@ -41,8 +41,9 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 "fingerprint", "role", "remote"}]}}. A job's phase is replicating, paused,
 failed (a failed pass paused it), cutting over or cut over; its rpo_health is
 unknown (no complete pass yet), ok, lagging (a pass longer than RPO/2) or
-missed (the last complete pass is older than the RPO); health says the status
-in words.
+missed (the last complete pass is older than the RPO), or none (a cold
+migration: no pass every RPO, so no RPO to keep); health says the status in
+words.
 
 While a ferry serve engine runs for the state file, the status comes from it
 (the "engine" key says which; the text output's first line too): live, with

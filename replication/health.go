@@ -17,6 +17,9 @@ const (
 	HealthLagging Health = "lagging"
 	// HealthMissed: the last complete pass is older than the RPO.
 	HealthMissed Health = "missed"
+	// HealthNone: the job has no RPO to keep (a cold migration: one pass in
+	// its cutover window, none every RPO).
+	HealthNone Health = "none"
 )
 
 // JobPhase is where a replication job is in its life.

@@ -53,7 +53,7 @@ func TestColdMigrationOfPoweredOffVM(t *testing.T) {
 	}
 	// ferry status: a cold VM has no RPO to miss, however long ago its pass.
 	sts, err := env.ReplicationStatus(time.Now().Add(2 * time.Hour))
-	if err != nil || len(sts) != 1 || !strings.HasPrefix(sts[0].Summary, "cold migration: replica of the powered-off VM") {
+	if err != nil || len(sts) != 1 || !strings.HasPrefix(sts[0].Summary, "cold migration: replica of the powered-off VM") || sts[0].Health != replication.HealthNone {
 		t.Errorf("status %+v (%v): want Archive1's replica shown as cold", sts, err)
 	}
 

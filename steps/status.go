@@ -62,7 +62,7 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			st.Summary = "DECISION NEEDED: the cutover stopped after power-on of the target was requested; " + decisionHint(vm.Name)
 		case e.isCold(vm.Name):
 			// No pass every RPO: no RPO to keep.
-			st.Summary = coldHealth(st.LastPass, now)
+			st.Health, st.Summary = replication.HealthNone, coldHealth(st.LastPass, now)
 		case st.LastPass.IsZero():
 			st.Summary = "no replica yet (run the replication step)"
 		case st.Paused:
