@@ -515,7 +515,9 @@ func (s *Scheduler) PassNow(vm string) error {
 
 // FinalPass is the cutover pass: call it with the source VM powered off. It
 // stops the job's scheduled passes, waits for a running one, runs a pass
-// without snapshot, then verifies whole-disk hashes of replica and source.
+// without snapshot, then verifies what that pass touched plus the digest
+// maps' roots (VerifyFinal; whole disks with Job.FullVerify or when no
+// complete digest map exists).
 // After a success the job runs no more passes; after a failure warm
 // replication resumes (paused instead if the verify found a difference).
 func (s *Scheduler) FinalPass(ctx context.Context, vm string) (PassResult, error) {

@@ -153,10 +153,14 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 	if err != nil {
 		return res, err
 	}
+	limit, err := concurrentPasses(env.Plan)
+	if err != nil {
+		return res, err
+	}
 	results := make([]replication.PassResult, len(vms))
 	compares := make([]*replication.CompareResult, len(vms))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(2) // bounded concurrency across VMs
+	g.SetLimit(limit) // concurrent_passes, as the wizard's scheduler
 	for i, vmp := range vms {
 		g.Go(func() error {
 			job, _, err := env.job(gctx, vmp.Name, progressEmitter(emit, vmp.Name))
