@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -90,6 +91,11 @@ func (l *Lab) WritePlan() (string, error) {
 	var probes strings.Builder
 	if l.Reach != nil {
 		for _, t := range l.Reach.Plan() {
+			if slices.ContainsFunc(ColdVMs, func(vm VMSpec) bool { return vm.Name == t.Name }) {
+				// Powered off: nothing answers until it is migrated.
+				fmt.Fprintf(&probes, "  # powered off until migrated: list it under vms: (mode cold) first\n  # - name: %s (tcp)\n  #   vm: %s\n  #   tcp: %s\n", t.Name, t.Name, t.Addr)
+				continue
+			}
 			fmt.Fprintf(&probes, "  - name: %s (tcp)\n    vm: %s\n    tcp: %s\n", t.Name, t.Name, t.Addr)
 		}
 	}

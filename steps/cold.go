@@ -230,6 +230,11 @@ func (e *Env) offProbes(ctx context.Context) (map[string]string, error) {
 		all := true
 		for _, vm := range deps {
 			off, known := offVMs[vm]
+			if !known && !slices.ContainsFunc(e.Plan.VMs, func(p VMPlan) bool { return p.Name == vm }) {
+				// Not migrated by this plan: its probe answers or not as
+				// the machine does.
+				known, offVMs[vm] = true, false
+			}
 			if !known {
 				mode, _, src, err := e.sourceMode(ctx, vm)
 				if err != nil {
