@@ -41,7 +41,7 @@ receiver acknowledged).
 
 While it runs, ferry run and ferry status for the same state file are its
 clients: they talk to it over a Unix socket beside the state file
-(plan.yaml -> plan.sock, mode 0600, owner only). A ferry run's steps run in
+(plan.state.json -> plan.sock, mode 0600, owner only). A ferry run's steps run in
 the engine, with the same confirmation rules (--confirm-cutover); if the
 client goes away (ctrl+c, a dropped session) the steps go on, and ferry
 status --follow shows them. One step run at a time: a second one is refused
