@@ -184,7 +184,7 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 	}
 	// The toggle is for the VMs cut over now; the others keep their answer.
 	pf.SetPower(vms, s.power)
-	s.w.env.CutoverVMs = vms
+	s.run.cutoverVMs = vms // given to the Env once the run holds the step lock
 	s.typed.Blur()
 	s.run.confirmed = true
 	return tea.Batch(s.w.save(), s.run.startApply())

@@ -49,6 +49,10 @@ type stepRun struct {
 	// confirmed is set by the cutover screen once the operator typed the
 	// confirmation; it lets the runner pass the stage's Confirm gate.
 	confirmed bool
+	// cutoverVMs are the VMs the operator confirmed; the run hands them to
+	// the shared Env only once it holds the engine's step lock (another
+	// client's run may be using the Env until then).
+	cutoverVMs []string
 	// note says why a done step shows its inputs again (VMs added).
 	note string
 	// scroll is the first line shown of the plan or result; page and
@@ -137,6 +141,7 @@ func (r *stepRun) startApply() tea.Cmd {
 	}
 	runner := &steps.Runner{Itinerary: steps.Itinerary{r.stage}, Env: r.w.env, Confirmed: r.confirmed, Emit: emit}
 	state, id := r.w.env.State, r.id()
+	env, cutoverVMs := r.w.env, r.cutoverVMs
 	run := func() tea.Msg {
 		defer close(ch)
 		if sess != nil && sess.Exclusive != nil {
@@ -146,6 +151,9 @@ func (r *stepRun) startApply() tea.Cmd {
 				return nil
 			}
 			defer release()
+		}
+		if cutoverVMs != nil {
+			env.CutoverVMs = cutoverVMs
 		}
 		// The runner passes over a step that is done; the operator who
 		// changed its answers and applies again wants it run (apply is
