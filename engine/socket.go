@@ -71,14 +71,25 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener) error {
 	sem := make(chan struct{}, maxClients)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return fmt.Errorf("engine socket: %w", err)
+			// Out of file descriptors or another passing failure: wait and
+			// accept again (as the replication receiver and net/http do)
+			// rather than leave every client without its engine.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			continue
 		}
+		backoff = 0
 		select {
 		case sem <- struct{}{}:
 		default:
