@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -69,8 +67,8 @@ func TestKillDuringCutover(t *testing.T) {
 			for _, side := range []struct {
 				name string
 				vc   *lab.VCenter
-				want types.VirtualMachinePowerState
-			}{{"source (on-prem)", l.OnPrem, types.VirtualMachinePowerStatePoweredOff}, {"target (provider)", l.Provider, types.VirtualMachinePowerStatePoweredOn}} {
+				want vsphere.PowerState
+			}{{"source (on-prem)", l.OnPrem, vsphere.PoweredOff}, {"target (provider)", l.Provider, vsphere.PoweredOn}} {
 				vc, err := vsphere.Connect(ctx, vsphere.Config{URL: side.vc.URL, Username: side.vc.Username, Password: side.vc.Password, CAFile: l.CAFile})
 				if err != nil {
 					t.Fatal(err)

@@ -441,7 +441,7 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 	if err != nil {
 		return nil, vm, err
 	}
-	src := replication.NewVSphereSource(onprem.Client.Client, vm.Ref)
+	src := replication.NewVSphereSource(onprem.Client.Client, vm.Ref.Reference())
 	if events != nil {
 		src.Warn = func(msg string) {
 			events(replication.Event{Time: time.Now(), VM: vmName, Kind: replication.EventWarning, Msg: msg})

@@ -121,7 +121,7 @@ func diskFilesOf(t *testing.T, env *Env, vm string) []string {
 	if err != nil || !ok {
 		t.Fatalf("provider VM %s: %v", vm, err)
 	}
-	devices, err := object.NewVirtualMachine(provider.Client.Client, ref).Device(ctx)
+	devices, err := object.NewVirtualMachine(provider.Client.Client, ref.Reference()).Device(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
