@@ -1,7 +1,6 @@
 package steps
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -468,7 +467,7 @@ func (e *Env) DefaultJobName(selected []string) string {
 // replaced by names, each with the options (an empty RPO: DefaultRPO).
 func (e *Env) SelectVMs(names []string, o JobOptions) {
 	pf := e.Plan
-	rpo := cmp.Or(o.RPO, DefaultRPO)
+	rpo := RPOOrDefault(o.RPO)
 	pf.VDC, pf.RPO, pf.Job = o.VDC, rpo, o.Job
 	var vms []VMPlan
 	for _, vm := range pf.VMs {

@@ -251,7 +251,7 @@ func TestRPOValidation(t *testing.T) {
 	}
 	h.send(press("enter")) // the empty RPO takes the default
 	pf := h.env.Plan
-	if pf.RPO != DefaultRPO || len(pf.VMs) != 1 || pf.VMs[0].Name != "WebApp1" || pf.VMs[0].PowerOn == nil || !*pf.VMs[0].PowerOn {
+	if pf.RPO != steps.DefaultRPO || len(pf.VMs) != 1 || pf.VMs[0].Name != "WebApp1" || pf.VMs[0].PowerOn == nil || !*pf.VMs[0].PowerOn {
 		t.Fatalf("plan after submit: rpo %q vms %+v", pf.RPO, pf.VMs)
 	}
 }
