@@ -18,36 +18,29 @@ func eventPrinter(w io.Writer, total int, asJSON bool) steps.Emit {
 	return textPrinter(w, total)
 }
 
+// eventPrefix starts textPrinter's line of each kind of event (none: the
+// message alone, as for progress).
+var eventPrefix = map[steps.EventKind]string{
+	steps.EventStarted:  "started: ",
+	steps.EventPlanItem: "plan ",
+	steps.EventChange:   "changed: ",
+	steps.EventWarning:  "warning: ",
+	steps.EventDone:     "done: ",
+	steps.EventSkipped:  "skipped: ",
+}
+
 // textPrinter prints events as lines: "[3/8] appliance: + create port group ...".
 func textPrinter(w io.Writer, total int) steps.Emit {
 	var mu sync.Mutex
 	return func(ev steps.Event) {
 		mu.Lock()
 		defer mu.Unlock()
-		var msg string
-		switch ev.Kind {
-		case steps.EventStarted:
-			msg = "started: " + ev.Message
-		case steps.EventProgress:
-			if ev.Fraction >= 0 {
-				msg = fmt.Sprintf("%3.0f%% %s", ev.Fraction*100, ev.Message)
-			} else {
-				msg = ev.Message
-			}
-		case steps.EventPlanItem:
-			msg = "plan " + ev.Message
-		case steps.EventChange:
-			msg = "changed: " + ev.Message
-		case steps.EventWarning:
-			msg = "warning: " + ev.Message
-		case steps.EventDone:
-			msg = "done: " + ev.Message
-		case steps.EventSkipped:
-			msg = "skipped: " + ev.Message
-		case steps.EventFailed:
+		msg := eventPrefix[ev.Kind] + ev.Message
+		switch {
+		case ev.Kind == steps.EventProgress && ev.Fraction >= 0:
+			msg = fmt.Sprintf("%3.0f%% %s", ev.Fraction*100, ev.Message)
+		case ev.Kind == steps.EventFailed:
 			msg = "FAILED: " + ev.Error
-		default:
-			msg = ev.Message
 		}
 		fmt.Fprintf(w, "[%d/%d] %s: %s\n", ev.Index, total, ev.Step, msg)
 	}
