@@ -87,7 +87,7 @@ type statusDoc struct {
 	Engine *struct {
 		PID      int `json:"pid"`
 		Attached []struct {
-			User, Fingerprint, Role string
+			User, Fingerprint, Role, Via string
 		} `json:"attached"`
 	} `json:"engine"`
 }

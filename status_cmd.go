@@ -111,6 +111,10 @@ func printStatus(out io.Writer, st engine.Status, asJSON bool) error {
 			fmt.Fprintf(out, "  running steps for %s\n", e.Busy)
 		}
 		for _, a := range e.Attached {
+			if a.Fingerprint == "" {
+				fmt.Fprintf(out, "  attached: %s (%s) from a %s terminal, %s\n", a.User, a.Role, a.Via, a.Remote)
+				continue
+			}
 			fmt.Fprintf(out, "  attached: %s (%s) from %s, key %s\n", a.User, a.Role, a.Remote, a.Fingerprint)
 		}
 		fmt.Fprintln(out)
