@@ -64,10 +64,16 @@ ferry_replication_last_full_compare_timestamp_seconds and
 ferry_cutover_phase{phase=selected|replicating|cutting over|decision
 needed|cut over}, and ferry_sessions_attached{role}.
 
+The wizard started in a terminal (ferry --plan FILE, no command) by this
+engine's user attaches to the engine over the socket and shows its live
+journey, as an SSH session does; the rule for who drives is the same for
+both: the first terminal drives, the others watch (ferry --view: watch
+only). Quitting it or closing its terminal detaches: nothing stops.
+
 --ssh ADDR serves the wizard to SSH clients (public-key authentication
 only, the keys of --authorized-keys, an OpenSSH authorized_keys file; each
-session is logged with its key's fingerprint). The first session drives;
-the others watch, read-only, as does a session opened with the command
+session is logged with its key's fingerprint). The first session (SSH or
+local) drives; the others watch, read-only, as does a session opened with the command
 "view" (ssh -t -p PORT HOST view) or with a key marked command="view" in
 the file. Only the driver can confirm a cutover; its confirmation screen
 lists who else is attached. A dropped connection detaches: nothing stops.
