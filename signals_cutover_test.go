@@ -31,32 +31,9 @@ func TestCutoverHangup(t *testing.T) {
 		if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 			t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 		}
-		cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
-		cmd.Env = cleanEnv()
-		pr, pw := io.Pipe()
-		cmd.Stdout, cmd.Stderr = pw, pw
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait(); pw.Close() }()
-		var seen []string
-		hup := false
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			seen = append(seen, sc.Text())
-			if !hup && strings.Contains(sc.Text(), "WebApp2: create VM at provider done") {
-				_ = cmd.Process.Signal(syscall.SIGHUP)
-				hup = true
-			}
-		}
-		err := <-done
-		out := strings.Join(seen, "\n")
-		if !hup {
-			t.Fatalf("the cutover never created the target:\n%s", out)
-		}
-		if code := cmd.ProcessState.ExitCode(); code != exitAborted || !strings.Contains(out, "rolled back: WebApp2 is running on-prem again") {
-			t.Fatalf("ferry run after SIGHUP mid-cutover: exit %d (%v), want %d and the rollback\n%s", code, err, exitAborted, out)
+		out, code := cutoverSignalled(t, l, "WebApp2: create VM at provider done", syscall.SIGHUP)
+		if code != exitAborted || !strings.Contains(out, "rolled back: WebApp2 is running on-prem again") {
+			t.Fatalf("ferry run after SIGHUP mid-cutover: exit %d, want %d and the rollback\n%s", code, exitAborted, out)
 		}
 		rolledBack(t, l, run)
 	})
@@ -170,4 +147,36 @@ func connectVC(t *testing.T, l *lab.Lab, v *lab.VCenter) *vsphere.Client {
 	}
 	t.Cleanup(func() { vc.Close(ctx) })
 	return vc
+}
+
+// cutoverSignalled runs ferry run --confirm-cutover WebApp2 and sends it sig
+// when it prints a line containing at; it returns what the run printed and
+// its exit code.
+func cutoverSignalled(t *testing.T, l *lab.Lab, at string, sig syscall.Signal) (string, int) {
+	t.Helper()
+	cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+	cmd.Env = cleanEnv()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); pw.Close() }()
+	var seen []string
+	sent := false
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		seen = append(seen, sc.Text())
+		if !sent && strings.Contains(sc.Text(), at) {
+			_ = cmd.Process.Signal(sig)
+			sent = true
+		}
+	}
+	<-done
+	out := strings.Join(seen, "\n")
+	if !sent {
+		t.Fatalf("the cutover never printed %q:\n%s", at, out)
+	}
+	return out, cmd.ProcessState.ExitCode()
 }
