@@ -87,6 +87,7 @@ type wiring struct {
 	dash      *DashboardState
 	now       func() time.Time
 	spinFrame string
+	runs      inflight
 }
 
 func (w *wiring) spin() string { return w.spinFrame }
