@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/vim25/types"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // TestKillDuringCutover kills `ferry run` with SIGKILL (no handler runs) at
@@ -35,7 +35,7 @@ func TestKillDuringCutover(t *testing.T) {
 			if out, code := run("status", "--plan", l.PlanPath(), "--json"); code != 0 || !strings.Contains(out, `"health":"cut over"`) {
 				t.Errorf("status: exit %d\n%s", code, out)
 			}
-			powerStates(t, l, types.VirtualMachinePowerStatePoweredOff, types.VirtualMachinePowerStatePoweredOn)
+			powerStates(t, l, vsphere.PoweredOff, vsphere.PoweredOn)
 			// The lab's probe of WebApp2 answers: the target's guest booted.
 			deadline := time.Now().Add(10 * time.Second)
 			for !l.Reach.Reachable("172.16.10.12") {

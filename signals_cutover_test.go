@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -58,7 +56,7 @@ func TestCutoverHangup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st == types.VirtualMachinePowerStatePoweredOff {
+			if st == vsphere.PoweredOff {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -75,7 +73,7 @@ func TestCutoverHangup(t *testing.T) {
 		doc := statusJSON(t, run, l.PlanPath())
 		if len(doc.Jobs) == 1 && doc.Jobs[0].Health == "cut over" {
 			t.Logf("the signal came after power-on: the cutover finished")
-			powerStates(t, l, types.VirtualMachinePowerStatePoweredOff, types.VirtualMachinePowerStatePoweredOn)
+			powerStates(t, l, vsphere.PoweredOff, vsphere.PoweredOn)
 			return
 		}
 		rolledBack(t, l, run)
@@ -88,7 +86,7 @@ func TestCutoverHangup(t *testing.T) {
 // state readable) then cuts it over.
 func rolledBack(t *testing.T, l *lab.Lab, run func(args ...string) (string, int)) {
 	t.Helper()
-	powerStates(t, l, types.VirtualMachinePowerStatePoweredOn, "")
+	powerStates(t, l, vsphere.PoweredOn, "")
 	doc := statusJSON(t, run, l.PlanPath())
 	for _, s := range doc.Steps {
 		if s.Step == "cutover" && s.Status == "done" {
@@ -102,18 +100,18 @@ func rolledBack(t *testing.T, l *lab.Lab, run func(args ...string) (string, int)
 	if code != 0 || !strings.Contains(out, "measured downtime") {
 		t.Fatalf("the cutover again after the rollback: exit %d\n%s", code, out)
 	}
-	powerStates(t, l, types.VirtualMachinePowerStatePoweredOff, types.VirtualMachinePowerStatePoweredOn)
+	powerStates(t, l, vsphere.PoweredOff, vsphere.PoweredOn)
 }
 
 // powerStates checks WebApp2's power state on-prem and at the provider
 // ("": the provider has no running copy).
-func powerStates(t *testing.T, l *lab.Lab, source, target types.VirtualMachinePowerState) {
+func powerStates(t *testing.T, l *lab.Lab, source, target vsphere.PowerState) {
 	t.Helper()
 	ctx := context.Background()
 	for _, side := range []struct {
 		name string
 		vc   *lab.VCenter
-		want types.VirtualMachinePowerState
+		want vsphere.PowerState
 	}{{"source (on-prem)", l.OnPrem, source}, {"target (provider)", l.Provider, target}} {
 		vc := connectVC(t, l, side.vc)
 		ref, ok, err := vc.FindVM(ctx, "WebApp2")
@@ -130,7 +128,7 @@ func powerStates(t *testing.T, l *lab.Lab, source, target types.VirtualMachinePo
 		switch {
 		case err != nil:
 			t.Errorf("%s WebApp2: %v", side.name, err)
-		case side.want == "" && st == types.VirtualMachinePowerStatePoweredOn:
+		case side.want == "" && st == vsphere.PoweredOn:
 			t.Errorf("%s WebApp2 runs; want no running copy there", side.name)
 		case side.want != "" && st != side.want:
 			t.Errorf("%s WebApp2 is %s, want %s", side.name, st, side.want)

@@ -152,11 +152,11 @@ func Run(ctx context.Context, opts Options) error {
 	if !ok {
 		return nil
 	}
-	if m.keepLab {
+	if m.KeepLab() {
 		opts.KeepLabDir()
 		fmt.Fprintf(os.Stderr, "ferry: the lab's directory is kept: %s\n", opts.LabDir)
 	}
-	if m.interrupted {
+	if m.Interrupted() {
 		if opts.Config != nil && opts.Config.Lab {
 			// The lab goes with this process: there is nothing to resume.
 			return labInterrupted{}
