@@ -24,7 +24,9 @@ import (
 // has its own loopback address (guest IP 172.16.10.12 -> 127.16.10.12) and
 // answers TCP connections there while it is reachable: powered on on-prem, or
 // powered on at the provider (a VM with the same MAC, as a cutover creates
-// it) while the L2 stretch is UP. Probes therefore really stop while a VM is
+// it) while the L2 stretch carries its on-prem network (stretch.Reaches: an
+// UP session whose port for that network has the port group's VLAN and a
+// sink that delivers it). Probes therefore really stop while a VM is
 // down and come back after cutover.
 type Reach struct {
 	fabric *stretch.Fabric
@@ -59,6 +61,7 @@ type Reach struct {
 type reachHost struct {
 	Name     string
 	GuestIP  string
+	Network  string // on-prem port group of the NIC with the guest IP
 	Loopback string // host:port where the VM answers
 	MAC      string
 	OnPrem   bool // powered on on-prem
@@ -107,14 +110,14 @@ func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.
 		if err != nil {
 			return nil, err
 		}
-		r.hosts[vm.IP] = &reachHost{Name: vm.Name, GuestIP: vm.IP, Loopback: lo}
+		r.hosts[vm.IP] = &reachHost{Name: vm.Name, GuestIP: vm.IP, Network: vm.Network, Loopback: lo}
 	}
 	for _, vm := range guestVMs {
 		lo, err := loopbackFor(vm.IP)
 		if err != nil {
 			return nil, err
 		}
-		r.hosts[vm.IP] = &reachHost{Name: vm.Name, GuestIP: vm.IP, Loopback: lo}
+		r.hosts[vm.IP] = &reachHost{Name: vm.Name, GuestIP: vm.IP, Network: vm.NICs[0].Portgroup, Loopback: lo}
 	}
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
@@ -234,7 +237,17 @@ func (r *Reach) refresh(ctx context.Context) error {
 			}
 		}
 	}
-	stretchUp := r.fabric.AnyUp()
+	// Which networks the stretch carries (the hosts' networks never
+	// change; the fabric is asked outside r.mu).
+	r.mu.Lock()
+	carried := map[string]bool{}
+	for _, h := range r.hosts {
+		carried[h.Network] = false
+	}
+	r.mu.Unlock()
+	for n := range carried {
+		carried[n] = r.fabric.Reaches(n)
+	}
 	// Guests newly powered on at the provider boot first, without the
 	// lock: comparing their disks' bytes takes a moment, and the other VMs'
 	// listeners must not wait for it.
@@ -281,7 +294,7 @@ func (r *Reach) refresh(ctx context.Context) error {
 				}
 				h.BootFailure = why
 				if why == "" {
-					h.Cloud = stretchUp
+					h.Cloud = carried[h.Network]
 					break
 				}
 			}
