@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,8 +55,10 @@ type Reach struct {
 	// (BootFailures may be polled while guests are powered on).
 	checkMu sync.Mutex
 	late    map[string]string
-	stop    context.CancelFunc
-	stopped chan struct{}
+	// netNames names the on-prem networks by moref (networkNames).
+	netNames map[string]string
+	stop     context.CancelFunc
+	stopped  chan struct{}
 }
 
 type reachHost struct {
@@ -168,6 +171,7 @@ type vmState struct {
 	on   bool
 	macs []string
 	cfg  *types.VirtualMachineConfigInfo // firmware, boot options, devices
+	nets []string                        // morefs of the networks its NICs are on
 }
 
 // vmStates reads every VM's power state, and with withConfig its devices
@@ -180,7 +184,7 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[stri
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var vms []mo.VirtualMachine
-	props := []string{"name", "runtime.powerState"}
+	props := []string{"name", "runtime.powerState", "network"}
 	if withConfig {
 		props = append(props, "config.hardware.device", "config.firmware", "config.bootOptions")
 	}
@@ -195,6 +199,9 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[stri
 			continue
 		}
 		st := vmState{ref: vm.Self.Value, on: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn, cfg: vm.Config}
+		for _, n := range vm.Network {
+			st.nets = append(st.nets, n.Value)
+		}
 		if vm.Config != nil {
 			for _, d := range vm.Config.Hardware.Device {
 				if nic, ok := d.(types.BaseVirtualEthernetCard); ok {
@@ -237,16 +244,32 @@ func (r *Reach) refresh(ctx context.Context) error {
 			}
 		}
 	}
-	// Which networks the stretch carries (the hosts' networks never
-	// change; the fabric is asked outside r.mu).
-	r.mu.Lock()
+	// Which of each source VM's on-prem networks the stretch carries now
+	// (the fabric is asked outside r.mu): a VM whose NIC an operator moved
+	// to another port group is reachable over that one.
+	netNames, err := r.networkNames(ctx, onprem)
+	if err != nil {
+		return err
+	}
+	hostNets := map[string][]string{}
 	carried := map[string]bool{}
+	r.mu.Lock()
 	for _, h := range r.hosts {
-		carried[h.Network] = false
+		nets := []string{h.Network}
+		if st, ok := onprem[h.Name]; ok && len(st.nets) > 0 {
+			nets = nets[:0]
+			for _, ref := range st.nets {
+				nets = append(nets, netNames[ref])
+			}
+		}
+		hostNets[h.Name] = nets
+		for _, n := range nets {
+			carried[n] = false
+		}
 	}
 	r.mu.Unlock()
 	for n := range carried {
-		carried[n] = r.fabric.Reaches(n)
+		carried[n] = n != "" && r.fabric.Reaches(n)
 	}
 	// Guests newly powered on at the provider boot first, without the
 	// lock: comparing their disks' bytes takes a moment, and the other VMs'
@@ -294,7 +317,7 @@ func (r *Reach) refresh(ctx context.Context) error {
 				}
 				h.BootFailure = why
 				if why == "" {
-					h.Cloud = carried[h.Network]
+					h.Cloud = slices.ContainsFunc(hostNets[h.Name], func(n string) bool { return carried[n] })
 					break
 				}
 			}
@@ -304,6 +327,42 @@ func (r *Reach) refresh(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// networkNames gives the on-prem networks' names by moref, read again only
+// when a VM is on a network not seen before.
+func (r *Reach) networkNames(ctx context.Context, onprem map[string]vmState) (map[string]string, error) {
+	r.mu.Lock()
+	names := r.netNames
+	r.mu.Unlock()
+	fresh := names != nil
+	for _, st := range onprem {
+		for _, ref := range st.nets {
+			if _, ok := names[ref]; !ok {
+				fresh = false
+			}
+		}
+	}
+	if fresh {
+		return names, nil
+	}
+	v, err := view.NewManager(r.onprem.Client).CreateContainerView(ctx, r.onprem.ServiceContent.RootFolder, []string{"Network"}, true)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	var nets []mo.Network
+	if err := v.Retrieve(ctx, []string{"Network"}, []string{"name"}, &nets); err != nil {
+		return nil, err
+	}
+	names = map[string]string{}
+	for _, n := range nets {
+		names[n.Self.Value] = n.Name
+	}
+	r.mu.Lock()
+	r.netNames = names
+	r.mu.Unlock()
+	return names, nil
 }
 
 // bootNew decides, for every powered-on provider VM that carries the MAC
