@@ -470,12 +470,15 @@ func setDVSVersion(vc *VCenter, version string) error {
 			continue
 		}
 		found = true
-		if dvs.Summary.ProductInfo != nil {
-			dvs.Summary.ProductInfo.Version = version
-		}
-		if cfg := dvs.Config.GetDVSConfigInfo(); cfg != nil && cfg.ProductInfo.Version != "" {
-			cfg.ProductInfo.Version = version
-		}
+		// Under the object's lock: a running lab's clients read it.
+		reg.WithLock(&simulator.Context{Map: reg}, dvs, func() {
+			if dvs.Summary.ProductInfo != nil {
+				dvs.Summary.ProductInfo.Version = version
+			}
+			if cfg := dvs.Config.GetDVSConfigInfo(); cfg != nil && cfg.ProductInfo.Version != "" {
+				cfg.ProductInfo.Version = version
+			}
+		})
 	}
 	if !found {
 		return fmt.Errorf("lab vCenter %s has no distributed switch", vc.Spec.Name)
