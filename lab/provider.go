@@ -469,6 +469,10 @@ func (l *Lab) ReplicaFlatFile(p string) string {
 // TenantOrg is the lab tenant's org in Cloud Director.
 const TenantOrg = "Company"
 
+// BubbleNetwork is the lab's isolated org VDC network in Company-VDC (the
+// web network's subnet, no uplink): where test migrations run their copies.
+const BubbleNetwork = "test-bubble"
+
 // ApplianceVM is the receiver appliance's name in the lab's provider vCenter.
 const ApplianceVM = "ferry-receiver"
 

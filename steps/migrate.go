@@ -39,6 +39,8 @@ type MigrationPlan struct {
 	Networks map[string]string `yaml:"networks,omitempty"`
 	Probes   []ProbePlan       `yaml:"probes,omitempty"`
 	Cutover  CutoverPlan       `yaml:"cutover,omitempty"`
+	// TestMigration tunes test migrations (`ferry run --test-migrate`).
+	TestMigration TestMigrationPlan `yaml:"test_migration,omitempty"`
 	// VerifyEvery is the interval between full compares of each replica
 	// with its source while the VM runs (default 24h, 1h to 720h).
 	VerifyEvery string `yaml:"verify_every,omitempty"`
@@ -506,6 +508,24 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 // 1.5 GiB (go-humanize: one decimal below 10, none above).
 func Bytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
 
+// guestAuth is the guest OS login of guest-operation probes (the config,
+// or FERRY_GUEST_USER / FERRY_GUEST_PASSWORD); probe names the probe.
+func (e *Env) guestAuth(probe string) (vsphere.GuestAuth, error) {
+	user, pass := e.Config.Guest.Username, e.Config.Guest.Password
+	var err error
+	if user == "" {
+		if user, err = e.Secret(EnvGuestUser, "the guest OS login for guest-operation probes"); err != nil {
+			return vsphere.GuestAuth{}, fmt.Errorf("probe %q: %w", probe, err)
+		}
+	}
+	if pass == "" {
+		if pass, err = e.Secret(EnvGuestPassword, "the guest OS password for guest-operation probes"); err != nil {
+			return vsphere.GuestAuth{}, fmt.Errorf("probe %q: %w", probe, err)
+		}
+	}
+	return vsphere.GuestAuth{Username: user, Password: pass}, nil
+}
+
 // probeTargets builds the probes of the plan.
 func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 	var out []probe.Target
@@ -528,17 +548,9 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 			}
 			out = append(out, probe.Target{Name: name, Prober: probe.ICMP{Host: p.ICMP, Privileged: *icmpPrivileged}})
 		case p.From != "" && p.To != "":
-			user, pass := e.Config.Guest.Username, e.Config.Guest.Password
-			var err error
-			if user == "" {
-				if user, err = e.Secret(EnvGuestUser, "the guest OS login for guest-operation probes"); err != nil {
-					return nil, fmt.Errorf("probe %q: %w", name, err)
-				}
-			}
-			if pass == "" {
-				if pass, err = e.Secret(EnvGuestPassword, "the guest OS password for guest-operation probes"); err != nil {
-					return nil, fmt.Errorf("probe %q: %w", name, err)
-				}
+			auth, err := e.guestAuth(name)
+			if err != nil {
+				return nil, err
 			}
 			onprem, err := e.OnPrem(ctx)
 			if err != nil {
@@ -548,7 +560,7 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 			if err != nil {
 				return nil, fmt.Errorf("probe %q: %w", name, err)
 			}
-			to, auth := p.To, vsphere.GuestAuth{Username: user, Password: pass}
+			to := p.To
 			out = append(out, probe.Target{Name: name, Prober: probe.Func{
 				Name: fmt.Sprintf("guest ping %s -> %s", p.From, p.To),
 				F:    func(ctx context.Context) error { return onprem.GuestPing(ctx, from.Ref, auth, to) },

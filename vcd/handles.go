@@ -33,6 +33,16 @@ func (v *VDC) NetworkNames() ([]string, error) {
 	return names, nil
 }
 
+// NetworkType is the networkType of the VDC's org VDC network name
+// (NAT_ROUTED, ISOLATED, OPAQUE, ...).
+func (v *VDC) NetworkType(name string) (string, error) {
+	n, err := v.vdc.GetOpenApiOrgVdcNetworkByName(name)
+	if err != nil {
+		return "", fmt.Errorf("org VDC network %s of VDC %s: %w", name, v.Name, err)
+	}
+	return n.OpenApiOrgVdcNetwork.NetworkType, nil
+}
+
 // EdgeGateway is an NSX-T edge gateway of an org VDC.
 type EdgeGateway struct {
 	Name string

@@ -558,3 +558,13 @@ func (c *Client) DatastoreID(ctx context.Context, datacenter, name string) (stri
 	}
 	return ds.Reference().Value, nil
 }
+
+// ToolsRunning reports whether VMware Tools run in the VM's guest (the
+// guest booted far enough to start them).
+func (c *Client) ToolsRunning(ctx context.Context, ref types.ManagedObjectReference) (bool, error) {
+	var m mo.VirtualMachine
+	if err := c.PropertyCollector().RetrieveOne(ctx, ref, []string{"guest.toolsRunningStatus"}, &m); err != nil {
+		return false, fmt.Errorf("VM %s: %w", ref.Value, err)
+	}
+	return m.Guest != nil && m.Guest.ToolsRunningStatus == string(types.VirtualMachineToolsRunningStatusGuestToolsRunning), nil
+}
