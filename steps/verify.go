@@ -61,7 +61,9 @@ func compareDue(store *replication.StateStore, vm string, every time.Duration, n
 
 // VerifyNames parses `ferry run --verify NAMES` (comma-separated VMs of
 // the plan).
-func VerifyNames(pf *PlanFile, typed string) ([]string, error) { return planVMNames(pf, "--verify", typed) }
+func VerifyNames(pf *PlanFile, typed string) ([]string, error) {
+	return planVMNames(pf, "--verify", typed)
+}
 
 // planVMNames checks a flag's comma-separated VM names against the plan.
 func planVMNames(pf *PlanFile, flag, typed string) ([]string, error) {
