@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -36,7 +37,8 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 [{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "health",
 "paused", "reason", "last_compare": {"time", "duration_ns", "blocks",
 "differing", "repaired", "unreported"}}],
-"endpoints": [{"endpoint", "url", "from"}], "jobs_error",
+"endpoints": [{"endpoint", "url", "from"}], "jobs_error", "tests_left_running"
+(VMs whose test migration was not cleaned up: ferry run --test-cleanup),
 "engine": {"pid", "socket", "since", "busy", "attached": [{"user",
 "fingerprint", "role", "remote"}]}}. A job's phase is replicating, paused,
 failed (a failed pass paused it), cutting over or cut over; its rpo_health is
@@ -128,6 +130,9 @@ func printStatus(out io.Writer, st engine.Status, asJSON bool) error {
 			summary = s.Error
 		}
 		fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, titles[s.Step], s.Status, summary)
+	}
+	if len(st.Tests) > 0 {
+		fmt.Fprintf(tw, "\nTEST MIGRATION LEFT RUNNING: %s (its copy and the receiver appliance's snapshot may be at the provider; the cutover waits): ferry run --test-cleanup\n", strings.Join(st.Tests, ", "))
 	}
 	if jobsErr != nil {
 		if err := tw.Flush(); err != nil {
