@@ -268,11 +268,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 			return out, UsageError{err}
 		}
 	}
-	who := req.Client
-	if who == "" {
-		who = "a ferry run client"
-	}
-	release, err := e.Exclusive(who)
+	who, release, err := e.exclusiveFor(req)
 	if err != nil {
 		return out, err
 	}
@@ -296,6 +292,17 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	return r.Run(ctx)
 }
 
+// exclusiveFor takes the engine's step lock for req's client, named for
+// the log and for ErrBusy.
+func (e *Engine) exclusiveFor(req RunRequest) (string, func(), error) {
+	who := req.Client
+	if who == "" {
+		who = "a ferry run client"
+	}
+	release, err := e.Exclusive(who)
+	return who, release, err
+}
+
 // runTest runs a test migration or its cleanup (RunRequest.TestMigrate,
 // TestCleanup) while the scheduler goes on replicating.
 func (e *Engine) runTest(ctx context.Context, req RunRequest, emit steps.Emit) (steps.Outcome, error) {
@@ -312,11 +319,7 @@ func (e *Engine) runTest(ctx context.Context, req RunRequest, emit steps.Emit) (
 	} else if req.Confirm != "" || req.Verify != "" || req.Finish || req.Rollback {
 		return out, UsageError{errors.New("--test-cleanup runs alone: without --confirm-cutover, --finish, --rollback or --verify")}
 	}
-	who := req.Client
-	if who == "" {
-		who = "a ferry run client"
-	}
-	release, err := e.Exclusive(who)
+	who, release, err := e.exclusiveFor(req)
 	if err != nil {
 		return out, err
 	}

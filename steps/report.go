@@ -174,12 +174,8 @@ func (r *CutoverReport) Markdown() string {
 		return r.testMarkdown()
 	}
 	var b strings.Builder
-	b.WriteString("# Cutover report\n\n")
-	if r.Job != "" {
-		fmt.Fprintf(&b, "Job %s. ", r.Job)
-	}
-	fmt.Fprintf(&b, "Started %s, finished %s (%s).\n\n",
-		r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Millisecond))
+	r.header(&b, "Cutover report")
+	b.WriteString("\n\n")
 	if len(r.VMs) > 1 {
 		fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime %s from the first shutdown (%s) to the last service back (%s); projected %s.\n\n",
 			len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), clock(r.LastServiceBack), approx(r.ProjectedWaveSeconds))
@@ -278,12 +274,8 @@ func phaseTable(b *strings.Builder, phases []PhaseRecord) {
 // testMarkdown renders a test migration's report.
 func (r *CutoverReport) testMarkdown() string {
 	var b strings.Builder
-	b.WriteString("# Test migration report\n\n")
-	if r.Job != "" {
-		fmt.Fprintf(&b, "Job %s. ", r.Job)
-	}
-	fmt.Fprintf(&b, "Started %s, finished %s (%s). The sources kept running and replicating; each copy ran on child disks of its replica in an isolated network and was deleted.\n\n",
-		r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Millisecond))
+	r.header(&b, "Test migration report")
+	b.WriteString(" The sources kept running and replicating; each copy ran on child disks of its replica in an isolated network and was deleted.\n\n")
 	b.WriteString("| VM | outcome | powered on | boot time | probes answered |\n|---|---|---|---|---|\n")
 	for _, v := range r.VMs {
 		ran, ok := 0, 0
@@ -318,4 +310,14 @@ func (r *CutoverReport) testMarkdown() string {
 		}
 	}
 	return b.String()
+}
+
+// header writes the report's title and its job, start and end.
+func (r *CutoverReport) header(b *strings.Builder, title string) {
+	fmt.Fprintf(b, "# %s\n\n", title)
+	if r.Job != "" {
+		fmt.Fprintf(b, "Job %s. ", r.Job)
+	}
+	fmt.Fprintf(b, "Started %s, finished %s (%s).",
+		r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Millisecond))
 }

@@ -40,28 +40,33 @@ func findSnapshot(info *types.VirtualMachineSnapshotInfo, name string) (types.Ma
 	return walk(info.RootSnapshotList)
 }
 
-// HasSnapshot reports whether the VM named vmName has a snapshot named name.
-func (c *Client) HasSnapshot(ctx context.Context, datacenter, vmName, name string) (bool, error) {
+// snapshotOf finds the VM named vmName and its snapshot named name (ok
+// false when it has none).
+func (c *Client) snapshotOf(ctx context.Context, datacenter, vmName, name string) (*object.VirtualMachine, types.ManagedObjectReference, bool, error) {
+	var none types.ManagedObjectReference
 	vm, _, err := c.findVMIn(ctx, datacenter, vmName)
 	if err != nil {
-		return false, err
+		return nil, none, false, err
 	}
 	var m mo.VirtualMachine
 	if err := vm.Properties(ctx, vm.Reference(), []string{"snapshot"}, &m); err != nil {
-		return false, fmt.Errorf("VM %s: %w", vmName, err)
+		return nil, none, false, fmt.Errorf("VM %s: %w", vmName, err)
 	}
-	_, ok := findSnapshot(m.Snapshot, name)
-	return ok, nil
+	ref, ok := findSnapshot(m.Snapshot, name)
+	return vm, ref, ok, nil
+}
+
+// HasSnapshot reports whether the VM named vmName has a snapshot named name.
+func (c *Client) HasSnapshot(ctx context.Context, datacenter, vmName, name string) (bool, error) {
+	_, _, ok, err := c.snapshotOf(ctx, datacenter, vmName, name)
+	return ok, err
 }
 
 // SnapshotVM takes a snapshot named name of the VM named vmName (no memory,
 // no quiescing), unless it has one of that name already.
 func (c *Client) SnapshotVM(ctx context.Context, datacenter, vmName, name, description string) error {
-	if ok, err := c.HasSnapshot(ctx, datacenter, vmName, name); err != nil || ok {
-		return err
-	}
-	vm, _, err := c.findVMIn(ctx, datacenter, vmName)
-	if err != nil {
+	vm, _, ok, err := c.snapshotOf(ctx, datacenter, vmName, name)
+	if err != nil || ok {
 		return err
 	}
 	task, err := vm.CreateSnapshot(ctx, name, description, false, false)
@@ -78,17 +83,9 @@ func (c *Client) SnapshotVM(ctx context.Context, datacenter, vmName, name, descr
 // named vmName; a VM without it has nothing to remove. It reports whether
 // a snapshot was removed.
 func (c *Client) RemoveSnapshot(ctx context.Context, datacenter, vmName, name string) (bool, error) {
-	vm, _, err := c.findVMIn(ctx, datacenter, vmName)
-	if err != nil {
+	_, ref, ok, err := c.snapshotOf(ctx, datacenter, vmName, name)
+	if err != nil || !ok {
 		return false, err
-	}
-	var m mo.VirtualMachine
-	if err := vm.Properties(ctx, vm.Reference(), []string{"snapshot"}, &m); err != nil {
-		return false, fmt.Errorf("VM %s: %w", vmName, err)
-	}
-	ref, ok := findSnapshot(m.Snapshot, name)
-	if !ok {
-		return false, nil
 	}
 	res, err := methods.RemoveSnapshot_Task(ctx, c.Client.Client, &types.RemoveSnapshot_Task{This: ref, Consolidate: types.NewBool(true)})
 	if err == nil {
