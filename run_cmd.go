@@ -25,7 +25,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		testCln bool
 	)
 	cmd := &cobra.Command{
-		Use:   "run --plan FILE [--json] [--confirm-cutover NAME] [--state FILE]",
+		Use:   "run --plan FILE [--json] [--confirm-cutover NAME | --test-migrate NAMES | --test-cleanup] [--state FILE]",
 		Short: "Run the itinerary headless; progress as lines (or JSON lines)",
 		Long: `Run the itinerary's steps in order without a terminal, resuming from the
 state file: steps already done are not run again, a step that failed or was
