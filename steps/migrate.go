@@ -157,12 +157,6 @@ func (p ProbePlan) deps() []string {
 	return out
 }
 
-// Guest login environment variables for guest-operation probes.
-const (
-	EnvGuestUser     = "FERRY_GUEST_USER"
-	EnvGuestPassword = "FERRY_GUEST_PASSWORD"
-)
-
 func durationOr(s string, def time.Duration) (time.Duration, error) {
 	if s == "" {
 		return def, nil
@@ -443,7 +437,7 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 	if err != nil {
 		return nil, vm, err
 	}
-	src := replication.NewVSphereSource(onprem.Client.Client, vm.Ref)
+	src := replication.NewVSphereSource(onprem.Client.Client, vm.Ref.Reference())
 	if events != nil {
 		src.Warn = func(msg string) {
 			events(replication.Event{Time: time.Now(), VM: vmName, Kind: replication.EventWarning, Msg: msg})
@@ -508,24 +502,6 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 // 1.5 GiB (go-humanize: one decimal below 10, none above).
 func Bytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
 
-// guestAuth is the guest OS login of guest-operation probes (the config,
-// or FERRY_GUEST_USER / FERRY_GUEST_PASSWORD); probe names the probe.
-func (e *Env) guestAuth(probe string) (vsphere.GuestAuth, error) {
-	user, pass := e.Config.Guest.Username, e.Config.Guest.Password
-	var err error
-	if user == "" {
-		if user, err = e.Secret(EnvGuestUser, "the guest OS login for guest-operation probes"); err != nil {
-			return vsphere.GuestAuth{}, fmt.Errorf("probe %q: %w", probe, err)
-		}
-	}
-	if pass == "" {
-		if pass, err = e.Secret(EnvGuestPassword, "the guest OS password for guest-operation probes"); err != nil {
-			return vsphere.GuestAuth{}, fmt.Errorf("probe %q: %w", probe, err)
-		}
-	}
-	return vsphere.GuestAuth{Username: user, Password: pass}, nil
-}
-
 // probeTargets builds the probes of the plan.
 func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 	var out []probe.Target
@@ -548,23 +524,11 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 			}
 			out = append(out, probe.Target{Name: name, Prober: probe.ICMP{Host: p.ICMP, Privileged: *icmpPrivileged}})
 		case p.From != "" && p.To != "":
-			auth, err := e.guestAuth(name)
-			if err != nil {
-				return nil, err
-			}
-			onprem, err := e.OnPrem(ctx)
-			if err != nil {
-				return nil, err
-			}
-			from, err := onprem.VMByName(ctx, p.From)
+			pr, err := e.GuestPing(ctx, p.From, p.To)
 			if err != nil {
 				return nil, fmt.Errorf("probe %q: %w", name, err)
 			}
-			to := p.To
-			out = append(out, probe.Target{Name: name, Prober: probe.Func{
-				Name: fmt.Sprintf("guest ping %s -> %s", p.From, p.To),
-				F:    func(ctx context.Context) error { return onprem.GuestPing(ctx, from.Ref, auth, to) },
-			}})
+			out = append(out, probe.Target{Name: name, Prober: pr})
 		default:
 			return nil, fmt.Errorf("probe %q: give tcp: host:port, icmp: host, or from: VM and to: address", name)
 		}

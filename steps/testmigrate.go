@@ -398,9 +398,9 @@ func (e *Env) bubbleProbes(ctx context.Context, copies []*testCopy) {
 		tp := TestProbe{Name: name}
 		switch {
 		case p.From != "" && booted[p.From] != nil:
-			auth, err := e.guestAuth(name)
+			auth, err := e.GuestAuth()
 			if err != nil {
-				tp.Detail = err.Error()
+				tp.Detail = fmt.Sprintf("probe %q: %v", name, err)
 				break
 			}
 			tc := booted[p.From]

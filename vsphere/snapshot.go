@@ -105,8 +105,8 @@ type DiskChain struct {
 }
 
 // DiskChains lists the disks of a VM, in device order.
-func (c *Client) DiskChains(ctx context.Context, ref types.ManagedObjectReference) ([]DiskChain, error) {
-	devices, err := object.NewVirtualMachine(c.Client.Client, ref).Device(ctx)
+func (c *Client) DiskChains(ctx context.Context, ref Ref) ([]DiskChain, error) {
+	devices, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).Device(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("VM %s: %w", ref.Value, err)
 	}
@@ -130,10 +130,10 @@ func (c *Client) DiskChains(ctx context.Context, ref types.ManagedObjectReferenc
 // (never their parents): the disks are removed with fileOperation destroy,
 // then the VM. Any other VM is refused, changing nothing: one of its disks
 // could be a replica. A VM that no longer exists is not an error.
-func (c *Client) DestroyLinkedClone(ctx context.Context, ref types.ManagedObjectReference, parents []string) error {
-	vm := object.NewVirtualMachine(c.Client.Client, ref)
+func (c *Client) DestroyLinkedClone(ctx context.Context, ref Ref, parents []string) error {
+	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
 	var m mo.VirtualMachine
-	err := vm.Properties(ctx, ref, []string{"name", "snapshot", "config.hardware.device"}, &m)
+	err := vm.Properties(ctx, ref.Reference(), []string{"name", "snapshot", "config.hardware.device"}, &m)
 	if gone(err) {
 		return nil
 	}
