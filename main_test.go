@@ -139,6 +139,25 @@ func TestHeadlessMigration(t *testing.T) {
 	if out, code = run("run", "--plan", l.PlanPath(), "--verify", "WebApp9"); code != exitUsage || !strings.Contains(out, "not in the plan") {
 		t.Fatalf("run --verify of a VM not in the plan: exit %d\n%s", code, out)
 	}
+	// A test migration while WebApp2 runs: a report, nothing left behind.
+	if out, code = run("run", "--plan", l.PlanPath(), "--test-migrate", "WebApp2", "--confirm-cutover", "WebApp2"); code != exitUsage || !strings.Contains(out, "run alone") {
+		t.Fatalf("run --test-migrate with --confirm-cutover: exit %d\n%s", code, out)
+	}
+	out, code = run("run", "--plan", l.PlanPath(), "--test-migrate", "WebApp2")
+	_, report, found := strings.Cut(out, "ferry: test migration report: ")
+	report, _, _ = strings.Cut(report, "\n")
+	if code != 0 || !found {
+		t.Fatalf("run --test-migrate: exit %d\n%s", code, out)
+	}
+	if md, err := os.ReadFile(report); err != nil || !strings.Contains(string(md), "| WebApp2 | booted |") {
+		t.Fatalf("test migration report %s (%v):\n%s", report, err, md)
+	}
+	if out, code = run("status", "--plan", l.PlanPath()); code != 0 || strings.Contains(out, "TEST MIGRATION LEFT RUNNING") {
+		t.Fatalf("status after the test migration: exit %d\n%s", code, out)
+	}
+	if out, code = run("run", "--plan", l.PlanPath(), "--test-cleanup"); code != 0 || !strings.Contains(out, "no snapshot left") {
+		t.Fatalf("run --test-cleanup with nothing left: exit %d\n%s", code, out)
+	}
 	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp3")
 	if code != exitUsage || !strings.Contains(out, "WebApp2") {
 		t.Fatalf("confirming the wrong VM: exit %d\n%s", code, out)

@@ -21,9 +21,11 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		finish  bool
 		rollbk  bool
 		verify  string
+		testMig string
+		testCln bool
 	)
 	cmd := &cobra.Command{
-		Use:   "run --plan FILE [--json] [--confirm-cutover NAME] [--state FILE]",
+		Use:   "run --plan FILE [--json] [--confirm-cutover NAME | --test-migrate NAMES | --test-cleanup] [--state FILE]",
 		Short: "Run the itinerary headless; progress as lines (or JSON lines)",
 		Long: `Run the itinerary's steps in order without a terminal, resuming from the
 state file: steps already done are not run again, a step that failed or was
@@ -55,6 +57,29 @@ the receiver, blocks that differ sent again; ferry status and the cutover report
 show when the last one ran and what it found. Full compares also run right after
 the initial sync and then every verify_every (plan, default 24h) in the wizard.
 
+--test-migrate=NAMES runs a test migration of those VMs (comma-separated) and
+nothing else: with their replication idle, a snapshot of the receiver appliance
+freezes the replica disks (replication goes on into the appliance's deltas); a
+copy of each VM, built as its cutover target would be but on child disks of
+its frozen replica (nothing copied, the replica never written), is imported
+into Cloud Director as vApp ferry-test-<VM>, connected to the plan's isolated
+org VDC network (test_migration.network: no uplink, so the copy keeps the
+source's MAC and address without clashing with it), powered on and watched
+until VMware Tools run in it (test_migration.boot_timeout, default 3m); the
+plan's guest pings from a VM with a copy run inside that network, TCP and ICMP
+probes (from this host) cannot and are listed as not run. Then the copies are
+deleted through Cloud Director (their child disks only) and the snapshot
+removed (its writes consolidated into the replicas). The source is never
+touched. A report in the downtime report's format (test-migration-*.md and
+.json beside the state file) says what booted, when, and which probes
+answered; its path is printed. The run fails (exit 1) if a copy did not boot
+or a probe did not answer; the cleanup happens anyway.
+
+--test-cleanup removes what a test migration left (a killed run): the copies in
+Cloud Director and at the provider, and the appliance's snapshot. Running it
+again changes nothing. ferry status lists a test left running; the cutover
+and another test wait until it is cleaned up.
+
 A structured log of every event goes to --log-file (default: ferry.log next
 to the state file).
 
@@ -72,7 +97,10 @@ not the steps; ferry status --follow shows how they end.
 			if cl, err := dialEngine(&f); err != nil {
 				return err
 			} else if cl != nil {
-				return runViaEngine(cmd, cl, &f, engine.RunRequest{Confirm: confirm, Finish: finish, Rollback: rollbk, Verify: verify}, asJSON)
+				return runViaEngine(cmd, cl, &f, engine.RunRequest{Confirm: confirm, Finish: finish, Rollback: rollbk, Verify: verify, TestMigrate: testMig, TestCleanup: testCln}, asJSON)
+			}
+			if (testMig != "" || testCln) && (confirm != "" || verify != "" || finish || rollbk || (testMig != "" && testCln)) {
+				return usageError{fmt.Errorf("--test-migrate and --test-cleanup run alone: without each other, --confirm-cutover, --finish, --rollback or --verify")}
 			}
 			env, it, release, err := f.session(g, true)
 			if err != nil {
@@ -108,6 +136,9 @@ not the steps; ferry status --follow shows how they end.
 				env.CutoverDecision = steps.CutoverFinish
 			case rollbk:
 				env.CutoverDecision = steps.CutoverRollback
+			}
+			if testMig != "" || testCln {
+				return runTest(cmd, env, testMig, asJSON)
 			}
 			var verifyVMs []string
 			if verify != "" {
@@ -155,7 +186,46 @@ not the steps; ferry status --follow shows how they end.
 	cmd.Flags().BoolVar(&finish, "finish", false, "for a cutover stopped after power-on was requested: keep the target in Cloud Director (power it on if needed) and finish")
 	cmd.Flags().StringVar(&verify, "verify", "", "first compare these VMs' replicas (comma-separated names) block by block with their running sources, repairing what differs")
 	cmd.Flags().BoolVar(&rollbk, "rollback", false, "for a cutover stopped after power-on was requested: remove the target (replica disks kept) and power the source on again")
+	cmd.Flags().StringVar(&testMig, "test-migrate", "", "run only a test migration of these VMs (comma-separated): a copy from the replica in the plan's isolated network, checked and deleted; a report")
+	cmd.Flags().BoolVar(&testCln, "test-cleanup", false, "remove what a test migration left (its copies and the receiver appliance's snapshot)")
 	return cmd
+}
+
+// runTest is ferry run --test-migrate / --test-cleanup without an engine.
+func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool) error {
+	out := cmd.OutOrStdout()
+	emit := eventPrinter(out, len(steps.NewItinerary()), asJSON)
+	if names == "" {
+		if err := env.TestCleanup(cmd.Context(), emit); err != nil {
+			return fmt.Errorf("%w (state: %s)", err, env.State.Path())
+		}
+		if !asJSON {
+			fmt.Fprintf(out, "ferry: no test migration left; state: %s\n", env.State.Path())
+		}
+		return nil
+	}
+	vms, err := steps.TestNames(env.Plan, names)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := env.OpenReplicationStore(); err != nil {
+		if errors.Is(err, steps.ErrStoreOwned) {
+			return usageError{err}
+		}
+		return err
+	}
+	report, err := env.TestMigrate(cmd.Context(), vms, emit)
+	var fe *steps.FieldError
+	if errors.As(err, &fe) && report == "" {
+		return usageError{err}
+	}
+	if report != "" && !asJSON {
+		fmt.Fprintf(out, "ferry: test migration report: %s\n", report)
+	}
+	if err != nil {
+		return fmt.Errorf("%w (state: %s)", err, env.State.Path())
+	}
+	return nil
 }
 
 // openLog opens --log-file, or ferry.log next to the state file (0600:
@@ -201,6 +271,12 @@ func runViaEngine(cmd *cobra.Command, cl *engine.Client, f *planFlags, req engin
 	}
 	if err != nil {
 		return fmt.Errorf("%w (state: %s)", err, f.statePath())
+	}
+	if !asJSON && (req.TestMigrate != "" || req.TestCleanup) {
+		if res.Report != "" {
+			fmt.Fprintf(out, "ferry: test migration report: %s\n", res.Report)
+		}
+		return nil
 	}
 	if !asJSON {
 		msg := fmt.Sprintf("ferry: %d done, %d already done, %d skipped", res.Done, res.AlreadyDone, res.Skipped)

@@ -636,3 +636,38 @@ func TestLabServeSSH(t *testing.T) {
 		}
 	}
 }
+
+// TestServeTestMigration: while ferry serve replicates WebApp2 every RPO,
+// ferry run --test-migrate WebApp2 runs in the engine (its passes held only
+// while the appliance's snapshot is taken): the report path is printed,
+// nothing is left running, and the scheduler's passes go on, incremental.
+func TestServeTestMigration(t *testing.T) {
+	l, run := engineLab(t)
+	srv := startServe(t, l, "--metrics", "127.0.0.1:0")
+	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
+		t.Fatalf("run through the engine: exit %d\n%s", code, out)
+	}
+	out, code := run("run", "--plan", l.PlanPath(), "--test-migrate", "WebApp2")
+	_, report, found := strings.Cut(out, "ferry: test migration report: ")
+	report, _, _ = strings.Cut(report, "\n")
+	if code != 0 || !found || !strings.Contains(out, "the steps run in the ferry serve engine") {
+		t.Fatalf("run --test-migrate through the engine: exit %d\n%s", code, out)
+	}
+	if md, err := os.ReadFile(report); err != nil || !strings.Contains(string(md), "| WebApp2 | booted |") {
+		t.Fatalf("test migration report %s (%v):\n%s", report, err, md)
+	}
+	ended := time.Now()
+	if out, code = run("status", "--plan", l.PlanPath()); code != 0 || strings.Contains(out, "TEST MIGRATION LEFT RUNNING") {
+		t.Fatalf("status after the test migration: exit %d\n%s", code, out)
+	}
+	// An incremental pass of the scheduler completes after the test.
+	inc := `ferry_replication_passes_total{kind="incremental",vm="WebApp2"}`
+	before := scrape(t, srv.metrics)[inc]
+	deadline := time.Now().Add(3 * time.Minute)
+	for scrape(t, srv.metrics)[inc] <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("no incremental pass of WebApp2 completed after the test migration (ended %s): %s stays %v", ended.Format(time.TimeOnly), inc, before)
+		}
+		time.Sleep(time.Second)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -37,7 +38,8 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 "paused", "reason", "last_compare": {"time", "duration_ns", "blocks",
 "differing", "repaired", "unreported"}, "in_flight": {"kind",
 "durable_bytes", "size_bytes"}}],
-"endpoints": [{"endpoint", "url", "from"}], "jobs_error",
+"endpoints": [{"endpoint", "url", "from"}], "jobs_error", "tests_left_running"
+(VMs whose test migration was not cleaned up: ferry run --test-cleanup),
 "engine": {"pid", "socket", "since", "busy", "attached": [{"user",
 "fingerprint", "role", "remote", "via"}]}}. A job's in_flight is a pass
 started and not committed: the one running, or one interrupted (a stop, a
@@ -137,6 +139,9 @@ func printStatus(out io.Writer, st engine.Status, asJSON bool) error {
 			summary = s.Error
 		}
 		fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, titles[s.Step], s.Status, summary)
+	}
+	if len(st.Tests) > 0 {
+		fmt.Fprintf(tw, "\nTEST MIGRATION LEFT RUNNING: %s (its copy and the receiver appliance's snapshot may be at the provider; the cutover waits): ferry run --test-cleanup\n", strings.Join(st.Tests, ", "))
 	}
 	if jobsErr != nil {
 		if err := tw.Flush(); err != nil {

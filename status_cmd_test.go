@@ -172,3 +172,34 @@ func TestStatusPhaseAndHealth(t *testing.T) {
 		t.Errorf("ferry status --json, failed: %+v", j)
 	}
 }
+
+// TestStatusListsTestLeftRunning: a test migration recorded in the state
+// and not cleaned up (a killed run) is listed by ferry status (text and
+// JSON) until `ferry run --test-cleanup` removes it.
+func TestStatusListsTestLeftRunning(t *testing.T) {
+	l := smallLab(t)
+	statePath := filepath.Join(l.Dir, "plan.state.json")
+	if err := steps.NewState(statePath).SetOutput("test-migration", "test.WebApp2", "running"); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		return string(out), labtest.ExitCode(err)
+	}
+	out, code := run("status", "--plan", l.PlanPath())
+	if code != 0 || !strings.Contains(out, "TEST MIGRATION LEFT RUNNING: WebApp2") || !strings.Contains(out, "ferry run --test-cleanup") {
+		t.Fatalf("status with a test left: exit %d\n%s", code, out)
+	}
+	out, code = run("status", "--plan", l.PlanPath(), "--json")
+	if code != 0 || !strings.Contains(out, `"tests_left_running":["WebApp2"]`) {
+		t.Fatalf("status --json with a test left: exit %d\n%s", code, out)
+	}
+	if out, code = run("run", "--plan", l.PlanPath(), "--test-cleanup"); code != 0 || !strings.Contains(out, "no test migration left") {
+		t.Fatalf("run --test-cleanup: exit %d\n%s", code, out)
+	}
+	if out, code = run("status", "--plan", l.PlanPath()); code != 0 || strings.Contains(out, "TEST MIGRATION LEFT RUNNING") {
+		t.Fatalf("status after the cleanup: exit %d\n%s", code, out)
+	}
+}

@@ -231,7 +231,11 @@ type RunRequest struct {
 	Finish   bool   `json:"finish,omitempty"`
 	Rollback bool   `json:"rollback,omitempty"`
 	Verify   string `json:"verify,omitempty"`
-	Client   string `json:"client,omitempty"` // who asks, for the log and ErrBusy
+	// TestMigrate names the VMs of a test migration (nothing else runs);
+	// TestCleanup removes what a test left.
+	TestMigrate string `json:"test_migrate,omitempty"`
+	TestCleanup bool   `json:"test_cleanup,omitempty"`
+	Client      string `json:"client,omitempty"` // who asks, for the log and ErrBusy
 }
 
 // UsageError marks a request the engine refused before doing anything
@@ -266,6 +270,9 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	case req.Rollback:
 		decision = steps.CutoverRollback
 	}
+	if req.TestMigrate != "" || req.TestCleanup {
+		return e.runTest(ctx, req, emit)
+	}
 	var verify []string
 	if req.Verify != "" {
 		var err error
@@ -273,11 +280,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 			return out, UsageError{err}
 		}
 	}
-	who := req.Client
-	if who == "" {
-		who = "a ferry run client"
-	}
-	release, err := e.Exclusive(who)
+	who, release, err := e.exclusiveFor(req)
 	if err != nil {
 		return out, err
 	}
@@ -299,6 +302,48 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 		}
 	}
 	return r.Run(ctx)
+}
+
+// exclusiveFor takes the engine's step lock for req's client, named for
+// the log and for ErrBusy.
+func (e *Engine) exclusiveFor(req RunRequest) (string, func(), error) {
+	who := req.Client
+	if who == "" {
+		who = "a ferry run client"
+	}
+	release, err := e.Exclusive(who)
+	return who, release, err
+}
+
+// runTest runs a test migration or its cleanup (RunRequest.TestMigrate,
+// TestCleanup) while the scheduler goes on replicating.
+func (e *Engine) runTest(ctx context.Context, req RunRequest, emit steps.Emit) (steps.Outcome, error) {
+	var out steps.Outcome
+	var names []string
+	if req.TestMigrate != "" {
+		if req.TestCleanup || req.Confirm != "" || req.Verify != "" || req.Finish || req.Rollback {
+			return out, UsageError{errors.New("--test-migrate runs alone: without --test-cleanup, --confirm-cutover, --finish, --rollback or --verify")}
+		}
+		var err error
+		if names, err = steps.TestNames(e.Env.Plan, req.TestMigrate); err != nil {
+			return out, UsageError{err}
+		}
+	} else if req.Confirm != "" || req.Verify != "" || req.Finish || req.Rollback {
+		return out, UsageError{errors.New("--test-cleanup runs alone: without --confirm-cutover, --finish, --rollback or --verify")}
+	}
+	who, release, err := e.exclusiveFor(req)
+	if err != nil {
+		return out, err
+	}
+	defer release()
+	emit = e.logSteps(emit)
+	if req.TestCleanup {
+		e.events.Write(Record{Source: "engine", Kind: "run", Message: "test migration cleanup for " + who})
+		return out, e.Env.TestCleanup(ctx, emit)
+	}
+	e.events.Write(Record{Source: "engine", Kind: "run", Message: "test migration of " + strings.Join(names, ", ") + " for " + who})
+	out.Report, err = e.Env.TestMigrate(ctx, names, emit)
+	return out, err
 }
 
 // logSteps also writes every step event to the event log.
@@ -399,13 +444,16 @@ type Status struct {
 	Jobs      []steps.VMStatus `json:"jobs"`
 	Endpoints []config.Origin  `json:"endpoints"`
 	JobsError string           `json:"jobs_error,omitempty"`
-	Engine    *Info            `json:"engine,omitempty"`
+	// Tests are the VMs whose test migration is left running (its copy
+	// and the receiver appliance's snapshot may be at the provider).
+	Tests  []string `json:"tests_left_running,omitempty"`
+	Engine *Info    `json:"engine,omitempty"`
 }
 
 // StatusOf reads env's status: the steps from its state, the jobs from its
 // replication store (jobsErr when that cannot be read).
 func StatusOf(env *steps.Env, it steps.Itinerary, now time.Time) (Status, error) {
-	st := Status{Endpoints: env.Config.Origins()}
+	st := Status{Endpoints: env.Config.Origins(), Tests: env.TestsLeftRunning()}
 	for _, s := range it {
 		ss := env.State.Get(s.Step.ID())
 		st.Steps = append(st.Steps, StepStatus{s.Step.ID(), string(ss.Status), ss.Summary, ss.Error})

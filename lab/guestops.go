@@ -24,14 +24,14 @@ const (
 // the target address is reachable in the lab's network model, 1 otherwise.
 type guestPing struct {
 	mo.GuestProcessManager
-	reach func(ip string) bool
+	reach func(vm types.ManagedObjectReference, ip string) bool
 
 	mu    sync.Mutex
 	next  int64
 	procs map[int64]types.GuestProcessInfo
 }
 
-func installGuestPing(m *simulator.Model, reach func(ip string) bool) {
+func installGuestPing(m *simulator.Model, reach func(vm types.ManagedObjectReference, ip string) bool) {
 	ref := types.ManagedObjectReference{Type: "GuestProcessManager", Value: "guestOperationsProcessManager"}
 	if gom, ok := m.Map().Get(*m.ServiceContent.GuestOperationsManager).(*simulator.GuestOperationsManager); ok && gom.ProcessManager != nil {
 		ref = *gom.ProcessManager
@@ -65,7 +65,7 @@ func (g *guestPing) StartProgramInGuest(ctx *simulator.Context, req *types.Start
 	exit := int32(2) // ping: usage error
 	if len(args) > 0 {
 		exit = 1
-		if g.reach(args[len(args)-1]) {
+		if g.reach(req.Vm, args[len(args)-1]) {
 			exit = 0
 		}
 	}

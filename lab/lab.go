@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmware/govmomi/vim25/types"
+
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/ferry-migrate/ferry/lab/edgesim"
@@ -234,9 +236,8 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric); err != nil {
 		return l, err
 	}
-	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
-		installGuestPing(vc.Model, l.Reach.Reachable)
-	}
+	installGuestPing(l.OnPrem.Model, func(_ types.ManagedObjectReference, ip string) bool { return l.Reach.Reachable(ip) })
+	installGuestPing(l.Provider.Model, l.Reach.ReachableFromCloud)
 
 	rate := opts.WorkloadRate
 	if rate == 0 {
@@ -310,6 +311,9 @@ func (l *Lab) startVCD() error {
 		Fabric:         l.Fabric,
 		// The tenant needs step 1's rights for L2 VPN, as on a real vCD.
 		EnforceRights: true,
+		// A network with no uplink for test migrations: a copy of a running
+		// VM keeps its address there without clashing with the source.
+		IsolatedNetworks: map[string]string{BubbleNetwork: "172.16.10.1/24"},
 		ProviderVC: &vcdsim.ProviderVC{
 			URL:      l.Provider.URL,
 			Username: l.Provider.Username,
@@ -333,6 +337,9 @@ func (l *Lab) startVCD() error {
 		return fmt.Errorf("lab Cloud Director: %w", err)
 	}
 	l.VCD = srv
+	if l.Reach != nil {
+		l.Reach.setNICNetworks(srv.NICNetworks)
+	}
 	return nil
 }
 

@@ -70,6 +70,10 @@ probes:
   shutdown_timeout: 1m
   hard_power_off: true
   probe_interval: 100ms
+# ferry run --test-migrate WebApp2: a copy from the replica, on child disks,
+# in Company-VDC's isolated network (no uplink), then deleted.
+test_migration:
+  network: %s
 `
 
 // EdgeOVA is the lab's autonomous edge OVA (written by Start).
@@ -118,7 +122,7 @@ func (l *Lab) WritePlan() (string, error) {
 		fmt.Fprintf(&web, "#   %-9s %s\n", vm.Name, vm.IP)
 	}
 	body := fmt.Sprintf(labPlan, cfg, path, l.EdgeOVA(), on.Datacenter, on.DVS, EdgeApplianceIP, EdgeAppliancePrefix, EdgeApplianceGW, on.Datastore, port,
-		web.String(), pv.Datacenter, pv.Pool, pv.Datastore, pv.Portgroups[0], ApplianceVM, probes.String())
+		web.String(), pv.Datacenter, pv.Pool, pv.Datastore, pv.Portgroups[0], ApplianceVM, probes.String(), BubbleNetwork)
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		return "", fmt.Errorf("lab plan: %w", err)
 	}

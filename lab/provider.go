@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -55,6 +56,9 @@ func (e *esxDisks) refuse(reason string) types.BaseMethodFault {
 	return &types.InvalidDiskFormat{}
 }
 
+// esxVMMethods are the VirtualMachine methods the provider wraps.
+var esxVMMethods = []string{"ReconfigVM_Task", "PowerOnVM_Task", "CreateSnapshot_Task", "CreateSnapshotEx_Task", "RemoveAllSnapshots_Task", "Destroy_Task"}
+
 // installESXDisks wraps the provider vCenter's disk calls.
 func installESXDisks(vc *VCenter) *esxDisks {
 	e := &esxDisks{vc: vc}
@@ -63,11 +67,19 @@ func installESXDisks(vc *VCenter) *esxDisks {
 	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
 		var w mo.Reference
 		switch {
-		case method.This.Type == "VirtualDiskManager" && method.Name == "CreateVirtualDisk_Task":
+		case method.This.Type == "VirtualDiskManager" && (method.Name == "CreateVirtualDisk_Task" || method.Name == "DeleteVirtualDisk_Task"):
 			if m, ok := ctx.Map.Get(method.This).(*simulator.VirtualDiskManager); ok {
 				w = &esxDiskManager{VirtualDiskManager: m, e: e}
 			}
-		case method.This.Type == "VirtualMachine" && (method.Name == "ReconfigVM_Task" || method.Name == "PowerOnVM_Task"):
+		case method.This.Type == "FileManager" && method.Name == "DeleteDatastoreFile_Task":
+			if m, ok := ctx.Map.Get(method.This).(*simulator.FileManager); ok {
+				w = &esxFileManager{FileManager: m, e: e}
+			}
+		case method.This.Type == "VirtualMachineSnapshot" && method.Name == "RemoveSnapshot_Task":
+			if s, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachineSnapshot); ok {
+				w = &esxSnapshot{VirtualMachineSnapshot: s, e: e}
+			}
+		case method.This.Type == "VirtualMachine" && slices.Contains(esxVMMethods, method.Name):
 			if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
 				w = &esxVM{OwnEntity: simwrap.Entity(ctx, vm), VirtualMachine: vm, e: e}
 			}
@@ -83,7 +95,7 @@ func installESXDisks(vc *VCenter) *esxDisks {
 		}
 		if ctx.Session != nil {
 			switch ctx.Session.Registry.Get(method.This).(type) {
-			case *esxDiskManager, *esxVM, *esxFolder:
+			case *esxDiskManager, *esxVM, *esxFolder, *esxFileManager, *esxSnapshot:
 				ctx.Session.Registry.Remove(ctx, method.This)
 			}
 		}
@@ -226,16 +238,44 @@ func flatExtent(p string) (string, error) {
 // prepare checks the disks of a device change as ESXi would: an existing
 // disk's descriptor must be one ESXi opens; a disk to create is created
 // here, in ESXi's format, and then attached as an existing one.
-func (e *esxDisks) prepare(ctx *simulator.Context, changes []types.BaseVirtualDeviceConfigSpec) types.BaseMethodFault {
+func (e *esxDisks) prepare(ctx *simulator.Context, self types.ManagedObjectReference, changes []types.BaseVirtualDeviceConfigSpec) types.BaseMethodFault {
 	for _, ch := range changes {
 		spec := ch.GetVirtualDeviceConfigSpec()
 		disk, ok := spec.Device.(*types.VirtualDisk)
-		if !ok || spec.Operation != types.VirtualDeviceConfigSpecOperationAdd {
+		if !ok {
 			continue
 		}
 		b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
 		if !ok || b.FileName == "" {
 			continue
+		}
+		if spec.Operation == types.VirtualDeviceConfigSpecOperationRemove && b.Parent != nil && hasSnapshot(ctx, self) {
+			// The disk's delta belongs to the VM's snapshot.
+			return e.refuseWith(fmt.Sprintf("remove %s: the VM has a snapshot that holds this disk", b.FileName), &types.NotSupported{})
+		}
+		if spec.Operation == types.VirtualDeviceConfigSpecOperationRemove && spec.FileOperation == types.VirtualDeviceConfigSpecFileOperationDestroy {
+			// Deletes the disk's own file, never its parents.
+			if f := deleteFault(ctx, e, self, b.FileName); f != nil {
+				return f
+			}
+			if f := e.deleteDisk(ctx, b.FileName); f != nil {
+				return f
+			}
+			spec.FileOperation = ""
+			continue
+		}
+		if spec.Operation != types.VirtualDeviceConfigSpecOperationAdd {
+			continue
+		}
+		if spec.FileOperation == types.VirtualDeviceConfigSpecFileOperationCreate && b.Parent != nil {
+			if f := e.createChild(ctx, self, b); f != nil {
+				return f
+			}
+			spec.FileOperation = ""
+			continue
+		}
+		if spec.FileOperation == "" && inOwnChain(ctx, self, b.FileName) {
+			return e.refuseWith(fmt.Sprintf("%s is in a disk chain of this VM already", b.FileName), &types.FileLocked{FileFault: types.FileFault{File: b.FileName}})
 		}
 		var p object.DatastorePath
 		if !p.FromString(b.FileName) || p.Path == "" {
@@ -271,24 +311,45 @@ func (e *esxDisks) prepare(ctx *simulator.Context, changes []types.BaseVirtualDe
 	return nil
 }
 
-// lockedBy names a powered-on VM other than self that has the disk file
-// attached: ESXi locks a disk's files while a VM that uses it runs, so no
-// other VM can open it ("" if none).
-func lockedBy(ctx *simulator.Context, self types.ManagedObjectReference, file string) string {
+// lockedBy names a powered-on VM other than self that holds the disk file
+// open so that self cannot open it: ESXi opens the top of a running VM's
+// disk chain for writing (no other VM may open it) and the disks below it
+// (a base frozen by a snapshot, the parent of a linked clone) for reading
+// (others may read them, nobody may write them). top says whether self
+// opens file as the top of a chain ("" if nothing is in the way).
+func lockedBy(ctx *simulator.Context, self types.ManagedObjectReference, file string, top bool) string {
 	for _, o := range ctx.Map.All("VirtualMachine") {
 		vm, ok := o.(*simulator.VirtualMachine)
 		if !ok || vm.Self == self || vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn || vm.Config == nil {
 			continue
 		}
 		for _, d := range vm.Config.Hardware.Device {
-			if disk, ok := d.(*types.VirtualDisk); ok {
-				if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok && b.GetVirtualDeviceFileBackingInfo().FileName == file {
+			disk, ok := d.(*types.VirtualDisk)
+			if !ok {
+				continue
+			}
+			for j, f := range chainOf(disk) {
+				if f == file && (top || j == 0) {
 					return vm.Name
 				}
 			}
 		}
 	}
 	return ""
+}
+
+// chainOf lists the files of a disk's chain, top first.
+func chainOf(disk *types.VirtualDisk) []string {
+	var out []string
+	switch b := disk.Backing.(type) {
+	case *types.VirtualDiskFlatVer2BackingInfo:
+		for ; b != nil; b = b.Parent {
+			out = append(out, b.FileName)
+		}
+	case types.BaseVirtualDeviceFileBackingInfo:
+		out = append(out, b.GetVirtualDeviceFileBackingInfo().FileName)
+	}
+	return out
 }
 
 func failedTask(obj mo.Reference, name string, f types.BaseMethodFault) *simulator.Task {
@@ -342,7 +403,7 @@ func (vm *esxVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Ta
 			if disk, ok := spec.Device.(*types.VirtualDisk); ok && spec.Operation == types.VirtualDeviceConfigSpecOperationAdd && spec.FileOperation == "" {
 				if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
 					file := b.GetVirtualDeviceFileBackingInfo().FileName
-					if other := lockedBy(ctx, vm.Self, file); other != "" {
+					if other := lockedBy(ctx, vm.Self, file, true); other != "" {
 						f := vm.e.refuse(fmt.Sprintf("%s: locked by running VM %s", file, other))
 						return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
 					}
@@ -350,7 +411,7 @@ func (vm *esxVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Ta
 			}
 		}
 	}
-	if f := vm.e.prepare(ctx, req.Spec.DeviceChange); f != nil {
+	if f := vm.e.prepare(ctx, vm.Self, req.Spec.DeviceChange); f != nil {
 		return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
 	}
 	return vm.VirtualMachine.ReconfigVMTask(ctx, req)
@@ -365,9 +426,8 @@ func (vm *esxVM) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task
 			if !ok {
 				continue
 			}
-			if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
-				file := b.GetVirtualDeviceFileBackingInfo().FileName
-				if other := lockedBy(ctx, vm.Self, file); other != "" {
+			for j, file := range chainOf(disk) {
+				if other := lockedBy(ctx, vm.Self, file, j == 0); other != "" {
 					vm.e.refuse(fmt.Sprintf("power on %s: %s is locked by running VM %s", vm.Name, file, other))
 					return &methods.PowerOnVM_TaskBody{Res: &types.PowerOnVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "powerOnVm", &types.FileLocked{FileFault: types.FileFault{File: file}}).Run(ctx)}}
 				}
@@ -384,21 +444,22 @@ type esxFolder struct {
 }
 
 func (f *esxFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Task) soap.HasFault {
-	if fault := f.e.prepare(ctx, req.Config.DeviceChange); fault != nil {
+	if fault := f.e.prepare(ctx, types.ManagedObjectReference{}, req.Config.DeviceChange); fault != nil {
 		return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{Returnval: failedTask(f.Folder, "createVm", fault).Run(ctx)}}
 	}
 	return f.Folder.CreateVMTask(ctx, req)
 }
 
-// ReplicaFlatFile is the flat extent of the provider disk whose descriptor
-// is at the datastore path p ("[provider-ds] dir/x.vmdk"), as its
-// descriptor names it; "" if there is no such usable disk.
+// ReplicaFlatFile is the extent of the provider disk whose descriptor is
+// at the datastore path p ("[provider-ds] dir/x.vmdk"), as its descriptor
+// names it (for a child disk, its delta extent, in which the lab keeps the
+// whole disk: provsnap.go); "" if there is no such usable disk.
 func (l *Lab) ReplicaFlatFile(p string) string {
 	var dp object.DatastorePath
 	if !dp.FromString(p) || dp.Datastore != l.Provider.Spec.Datastore {
 		return ""
 	}
-	flat, err := flatExtent(filepath.Join(l.Provider.DatastoreDir, filepath.FromSlash(dp.Path)))
+	flat, err := contentFile(filepath.Join(l.Provider.DatastoreDir, filepath.FromSlash(dp.Path)))
 	if err != nil {
 		return ""
 	}
@@ -407,6 +468,10 @@ func (l *Lab) ReplicaFlatFile(p string) string {
 
 // TenantOrg is the lab tenant's org in Cloud Director.
 const TenantOrg = "Company"
+
+// BubbleNetwork is the lab's isolated org VDC network in Company-VDC (the
+// web network's subnet, no uplink): where test migrations run their copies.
+const BubbleNetwork = "test-bubble"
 
 // ApplianceVM is the receiver appliance's name in the lab's provider vCenter.
 const ApplianceVM = "ferry-receiver"
@@ -470,7 +535,7 @@ func (a *Appliance) sync(ctx *simulator.Context, vm *mo.VirtualMachine) {
 			if err != nil {
 				continue
 			}
-			flat, err := flatExtent(desc)
+			flat, err := contentFile(desc)
 			if err != nil {
 				continue // unusable: no device
 			}

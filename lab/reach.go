@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/ferry-migrate/ferry/lab/stretch"
+	"github.com/ferry-migrate/ferry/lab/vcdsim"
 )
 
 // Reach simulates the network of the walkthrough's web VMs. Each source VM
@@ -55,6 +56,14 @@ type Reach struct {
 	// (BootFailures may be polled while guests are powered on).
 	checkMu sync.Mutex
 	late    map[string]string
+	// nicNets says on which Cloud Director network each NIC of a provider
+	// VM is (vcdsim.Server.NICNetworks; nil until the lab's vCD runs).
+	nicNets func() map[string]map[string]vcdsim.NICNetwork
+	// bubbles are the provider VMs whose guest booted on a NIC connected
+	// to an isolated org VDC network, by moref: reachable only from VMs of
+	// the same network (ReachableFromCloud), never from the stretch or the
+	// host.
+	bubbles map[string]bubbleVM
 	// netNames names the on-prem networks by moref (networkNames).
 	netNames map[string]string
 	stop     context.CancelFunc
@@ -100,7 +109,7 @@ func loopbackFor(guestIP string) (string, error) {
 
 func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.Fabric) (*Reach, error) {
 	r := &Reach{fabric: fabric, every: 50 * time.Millisecond, hosts: map[string]*reachHost{}, stopped: make(chan struct{}),
-		onpremModel: onprem.Model, cloudModel: provider.Model, verdicts: map[string]string{}, late: map[string]string{}}
+		onpremModel: onprem.Model, cloudModel: provider.Model, verdicts: map[string]string{}, late: map[string]string{}, bubbles: map[string]bubbleVM{}}
 	var err error
 	if r.onprem, err = labClient(ctx, onprem); err != nil {
 		return nil, err
@@ -271,15 +280,28 @@ func (r *Reach) refresh(ctx context.Context) error {
 	for n := range carried {
 		carried[n] = n != "" && r.fabric.Reaches(n)
 	}
+	var nicNets map[string]map[string]vcdsim.NICNetwork
+	r.mu.Lock()
+	nicNetsF := r.nicNets
+	r.mu.Unlock()
+	if nicNetsF != nil {
+		nicNets = nicNetsF()
+	}
 	// Guests newly powered on at the provider boot first, without the
 	// lock: comparing their disks' bytes takes a moment, and the other VMs'
 	// listeners must not wait for it.
 	fresh := r.bootNew(cloudOn)
+	// VMware Tools in the provider VMs whose verdict changed: set once
+	// r.mu is released (the VM's lock is taken).
+	var tools []toolsChange
+	defer func() { r.setTools(tools) }()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for ref := range r.verdicts {
 		if !live[ref] {
 			delete(r.verdicts, ref) // powered off or gone: the next power-on boots again
+			delete(r.bubbles, ref)
+			tools = append(tools, toolsChange{ref, false})
 		}
 	}
 	for _, h := range r.hosts {
@@ -311,11 +333,22 @@ func (r *Reach) refresh(ctx context.Context) error {
 					}
 					delete(r.late, vm.ref)
 					r.verdicts[vm.ref] = why
+					tools = append(tools, toolsChange{vm.ref, why == ""})
 					if why != "" {
 						r.failures = append(r.failures, BootRecord{VM: h.Name, ProviderVM: vm.ref, At: time.Now(), Reason: why})
 					}
 				}
 				h.BootFailure = why
+				if n, ok := nicNets[vm.ref][h.MAC]; ok && n.Type == "ISOLATED" && n.Connected {
+					// In a bubble: not on the stretch, the host cannot reach it.
+					ip := n.IP
+					if ip == "" {
+						ip = h.GuestIP
+					}
+					r.bubbles[vm.ref] = bubbleVM{network: n.Network, guestIP: ip, up: why == ""}
+					continue
+				}
+				delete(r.bubbles, vm.ref)
 				if why == "" {
 					h.Cloud = slices.ContainsFunc(hostNets[h.Name], func(n string) bool { return carried[n] })
 					break
@@ -423,20 +456,26 @@ func (r *Reach) checkBytes(name, ref string, disks diskPairs, images func(string
 		return
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, live := r.verdicts[ref]; !live {
 		// Not judged yet (refresh applies verdicts after bootNew) or gone:
 		// a verdict that waits for refresh.
 		r.late[ref] = why
+		r.mu.Unlock()
 		return
 	}
 	r.fail(name, ref, why)
+	r.mu.Unlock()
+	r.setTools([]toolsChange{{ref, false}})
 }
 
 // fail records that the guest name does not run on provider VM ref, and
 // takes it off the network (r.mu held).
 func (r *Reach) fail(name, ref, why string) {
 	r.verdicts[ref] = why
+	if b, ok := r.bubbles[ref]; ok {
+		b.up = false
+		r.bubbles[ref] = b
+	}
 	r.failures = append(r.failures, BootRecord{VM: name, ProviderVM: ref, At: time.Now(), Reason: why})
 	for _, h := range r.hosts {
 		if h.Name == name && h.Cloud {
@@ -596,5 +635,69 @@ func (r *Reach) Close() {
 		if c != nil {
 			c.Logout(context.Background())
 		}
+	}
+}
+
+// bubbleVM is a provider VM on an isolated org VDC network.
+type bubbleVM struct {
+	network string
+	guestIP string // its address there
+	up      bool   // its guest booted and runs
+}
+
+// setNICNetworks gives the network model Cloud Director's NIC connections.
+func (r *Reach) setNICNetworks(f func() map[string]map[string]vcdsim.NICNetwork) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nicNets = f
+}
+
+// ReachableFromCloud reports whether a guest in the provider VM vm reaches
+// guestIP: from a VM on an isolated network, only a running guest on the
+// same network does; from any other, what Reachable says.
+func (r *Reach) ReachableFromCloud(vm types.ManagedObjectReference, guestIP string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b, ok := r.bubbles[vm.Value]; ok {
+		for ref, o := range r.bubbles {
+			if ref != vm.Value && o.network == b.network && o.guestIP == guestIP && o.up {
+				return true
+			}
+		}
+		return false
+	}
+	h := r.hosts[guestIP]
+	return h != nil && h.ln != nil
+}
+
+// toolsChange is a provider VM whose VMware Tools start (its guest booted)
+// or stop (it did not, or it is off).
+type toolsChange struct {
+	ref     string
+	running bool
+}
+
+// setTools sets the provider VMs' guest.toolsRunningStatus, as VMware
+// Tools in a guest that booted (or not) report it to vCenter.
+func (r *Reach) setTools(changes []toolsChange) {
+	if len(changes) == 0 {
+		return
+	}
+	reg := r.cloudModel.Map()
+	for _, ch := range changes {
+		vm, ok := reg.Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: ch.ref}).(*simulator.VirtualMachine)
+		if !ok {
+			continue
+		}
+		st := types.VirtualMachineToolsRunningStatusGuestToolsNotRunning
+		if ch.running {
+			st = types.VirtualMachineToolsRunningStatusGuestToolsRunning
+		}
+		ctx := &simulator.Context{Map: reg}
+		reg.WithLock(ctx, vm, func() {
+			if vm.Guest != nil && vm.Guest.ToolsRunningStatus != string(st) {
+				ctx.Update(vm, []types.PropertyChange{{Name: "guest.toolsRunningStatus", Val: string(st)}})
+			}
+		})
 	}
 }

@@ -152,6 +152,11 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		return res, err
 	}
 	hard := env.Plan.Cutover.HardPowerOff == nil || *env.Plan.Cutover.HardPowerOff
+	// A test's snapshot freezes every replica on the receiver appliance:
+	// none can be detached for a target until it is removed.
+	if err := env.checkNoTestLeft("the cutover"); err != nil {
+		return res, err
+	}
 
 	targets, err := env.probeTargets(ctx)
 	if err != nil {

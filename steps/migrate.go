@@ -39,6 +39,8 @@ type MigrationPlan struct {
 	Networks map[string]string `yaml:"networks,omitempty"`
 	Probes   []ProbePlan       `yaml:"probes,omitempty"`
 	Cutover  CutoverPlan       `yaml:"cutover,omitempty"`
+	// TestMigration tunes test migrations (`ferry run --test-migrate`).
+	TestMigration TestMigrationPlan `yaml:"test_migration,omitempty"`
 	// VerifyEvery is the interval between full compares of each replica
 	// with its source while the VM runs (default 24h, 1h to 720h).
 	VerifyEvery string `yaml:"verify_every,omitempty"`

@@ -12,8 +12,14 @@ import (
 	"github.com/ferry-migrate/ferry/replication"
 )
 
-// CutoverReport is the downtime report of one cutover run.
+// ReportTest is the Kind of a test migration's report.
+const ReportTest = "test migration"
+
+// CutoverReport is the downtime report of one cutover run, or (Kind
+// ReportTest) the report of a test migration, in the same format: its
+// phases, when the copy was powered on and booted, which probes answered.
 type CutoverReport struct {
+	Kind     string    `json:"kind,omitempty"` // "" for a cutover
 	Job      string    `json:"job,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
@@ -83,6 +89,28 @@ type VMReport struct {
 
 	// Verify is what the verify phase checked, and the last full compare.
 	Verify *VerifyReport `json:"verify,omitempty"`
+
+	// A test migration: BootSeconds from power-on to the guest's VMware
+	// Tools running (ServiceBack), and the plan's probes in the isolated
+	// network.
+	BootSeconds float64     `json:"boot_seconds,omitempty"`
+	Probes      []TestProbe `json:"probes,omitempty"`
+}
+
+// finishTest closes a test migration's VM report.
+func (r *VMReport) finishTest(err error) {
+	r.Finished = time.Now()
+	if !r.TargetOn.IsZero() && !r.ServiceBack.IsZero() {
+		r.BootSeconds = r.ServiceBack.Sub(r.TargetOn).Seconds()
+	}
+	switch {
+	case err == nil:
+		r.Outcome = "booted"
+	case !r.TargetOn.IsZero() && r.ServiceBack.IsZero():
+		r.Outcome, r.Error = "did not boot", err.Error()
+	default:
+		r.Outcome, r.Error = "failed", err.Error()
+	}
 }
 
 func (r *VMReport) finish(err error) {
@@ -121,7 +149,11 @@ func (r *VMReport) downtimeText() string {
 
 // Save writes the report as Markdown and JSON into dir and returns both paths.
 func (r *CutoverReport) Save(dir string) (md, js string, err error) {
-	base := filepath.Join(dir, "cutover-"+r.Started.UTC().Format("20060102-150405"))
+	prefix := "cutover-"
+	if r.Kind == ReportTest {
+		prefix = "test-migration-"
+	}
+	base := filepath.Join(dir, prefix+r.Started.UTC().Format("20060102-150405"))
 	md, js = base+".md", base+".json"
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -138,13 +170,12 @@ func (r *CutoverReport) Save(dir string) (md, js string, err error) {
 
 // Markdown renders the report for people.
 func (r *CutoverReport) Markdown() string {
-	var b strings.Builder
-	b.WriteString("# Cutover report\n\n")
-	if r.Job != "" {
-		fmt.Fprintf(&b, "Job %s. ", r.Job)
+	if r.Kind == ReportTest {
+		return r.testMarkdown()
 	}
-	fmt.Fprintf(&b, "Started %s, finished %s (%s).\n\n",
-		r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Millisecond))
+	var b strings.Builder
+	r.header(&b, "Cutover report")
+	b.WriteString("\n\n")
 	if len(r.VMs) > 1 {
 		fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime %s from the first shutdown (%s) to the last service back (%s); projected %s.\n\n",
 			len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), clock(r.LastServiceBack), approx(r.ProjectedWaveSeconds))
@@ -187,14 +218,7 @@ func (r *CutoverReport) Markdown() string {
 		if v.Projection != nil {
 			fmt.Fprintf(&b, "Projected %s, measured %s. %s\n\n", approx(v.ProjectedDowntimeSeconds), v.downtimeText(), v.Projection.Text())
 		}
-		b.WriteString("| phase | start | seconds | detail |\n|---|---|---|---|\n")
-		for _, p := range v.Phases {
-			detail := p.Detail
-			if p.Error != "" {
-				detail = "FAILED: " + p.Error
-			}
-			fmt.Fprintf(&b, "| %s | %s | %.3f | %s |\n", p.Name, p.Start.Format("15:04:05.000"), p.Seconds(), detail)
-		}
+		phaseTable(&b, v.Phases)
 		if v.Verify != nil {
 			fmt.Fprintf(&b, "\n%s\n", v.Verify.text())
 		}
@@ -233,4 +257,67 @@ func secs(s float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1fs", s)
+}
+
+// phaseTable renders a VM's phases.
+func phaseTable(b *strings.Builder, phases []PhaseRecord) {
+	b.WriteString("| phase | start | seconds | detail |\n|---|---|---|---|\n")
+	for _, p := range phases {
+		detail := p.Detail
+		if p.Error != "" {
+			detail = "FAILED: " + p.Error
+		}
+		fmt.Fprintf(b, "| %s | %s | %.3f | %s |\n", p.Name, p.Start.Format("15:04:05.000"), p.Seconds(), detail)
+	}
+}
+
+// testMarkdown renders a test migration's report.
+func (r *CutoverReport) testMarkdown() string {
+	var b strings.Builder
+	r.header(&b, "Test migration report")
+	b.WriteString(" The sources kept running and replicating; each copy ran on child disks of its replica in an isolated network and was deleted.\n\n")
+	b.WriteString("| VM | outcome | powered on | boot time | probes answered |\n|---|---|---|---|---|\n")
+	for _, v := range r.VMs {
+		ran, ok := 0, 0
+		for _, p := range v.Probes {
+			if p.Ran {
+				ran++
+			}
+			if p.Answered {
+				ok++
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d of %d run (%d not runnable in the bubble) |\n", v.VM, v.Outcome, clock(v.TargetOn), secs(v.BootSeconds), ok, ran, len(v.Probes)-ran)
+	}
+	for _, v := range r.VMs {
+		fmt.Fprintf(&b, "\n## %s -> vApp %s: %s\n\n", v.VM, v.TargetVApp, v.Outcome)
+		if v.Error != "" {
+			fmt.Fprintf(&b, "Error: %s\n\n", v.Error)
+		}
+		phaseTable(&b, v.Phases)
+		if len(v.Probes) > 0 {
+			b.WriteString("\nProbes:\n\n")
+			for _, p := range v.Probes {
+				verdict := "not run"
+				switch {
+				case p.Answered:
+					verdict = "answered"
+				case p.Ran:
+					verdict = "NO ANSWER"
+				}
+				fmt.Fprintf(&b, "- %s: %s (%s)\n", p.Name, verdict, p.Detail)
+			}
+		}
+	}
+	return b.String()
+}
+
+// header writes the report's title and its job, start and end.
+func (r *CutoverReport) header(b *strings.Builder, title string) {
+	fmt.Fprintf(b, "# %s\n\n", title)
+	if r.Job != "" {
+		fmt.Fprintf(b, "Job %s. ", r.Job)
+	}
+	fmt.Fprintf(b, "Started %s, finished %s (%s).",
+		r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Millisecond))
 }

@@ -30,6 +30,8 @@ type Outcome struct {
 	// StoppedBefore is the step the run stopped in front of for want of a
 	// confirmation ("" when it ran to the end).
 	StoppedBefore string
+	// Report is a test migration's report (`ferry run --test-migrate`).
+	Report string `json:",omitempty"`
 }
 
 // ErrWaiting is returned by a step that did what it was allowed to and

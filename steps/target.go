@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -102,13 +101,7 @@ func (c *vmCutover) connectNetworks(ctx context.Context) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("NIC %s %s on port group %q maps to no org VDC network (networks: in the plan)", n.Type, n.MAC, n.Portgroup)
 		}
-		ip := ""
-		for _, a := range n.IPs {
-			if addr, err := netip.ParseAddr(a); err == nil && addr.Is4() {
-				ip = a
-				break
-			}
-		}
+		ip := firstIPv4(n.IPs)
 		nics = append(nics, vcd.NICConnection{MAC: n.MAC, Network: net, IP: ip})
 		how := "DHCP (no address known)"
 		if ip != "" {

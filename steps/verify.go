@@ -62,6 +62,11 @@ func compareDue(store *replication.StateStore, vm string, every time.Duration, n
 // VerifyNames parses `ferry run --verify NAMES` (comma-separated VMs of
 // the plan).
 func VerifyNames(pf *PlanFile, typed string) ([]string, error) {
+	return planVMNames(pf, "--verify", typed)
+}
+
+// planVMNames checks a flag's comma-separated VM names against the plan.
+func planVMNames(pf *PlanFile, flag, typed string) ([]string, error) {
 	var all, out []string
 	for _, vm := range pf.VMs {
 		all = append(all, vm.Name)
@@ -71,12 +76,12 @@ func VerifyNames(pf *PlanFile, typed string) ([]string, error) {
 			continue
 		}
 		if !slices.Contains(all, n) {
-			return nil, fmt.Errorf("--verify=%q names %q, which is not in the plan (VMs: %s)", typed, n, strings.Join(all, ","))
+			return nil, fmt.Errorf("%s=%q names %q, which is not in the plan (VMs: %s)", flag, typed, n, strings.Join(all, ","))
 		}
 		out = append(out, n)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("--verify=%q names no VM (VMs of the plan: %s)", typed, strings.Join(all, ","))
+		return nil, fmt.Errorf("%s=%q names no VM (VMs of the plan: %s)", flag, typed, strings.Join(all, ","))
 	}
 	return out, nil
 }

@@ -40,6 +40,16 @@ func (v *VDC) NetworkNames() ([]string, error) {
 	return names, nil
 }
 
+// NetworkType is the networkType of the VDC's org VDC network name
+// (NAT_ROUTED, ISOLATED, OPAQUE, ...).
+func (v *VDC) NetworkType(name string) (string, error) {
+	n, err := v.vdc.GetOpenApiOrgVdcNetworkByName(name)
+	if err != nil {
+		return "", fmt.Errorf("org VDC network %s of VDC %s: %w", name, v.Name, err)
+	}
+	return n.OpenApiOrgVdcNetwork.NetworkType, nil
+}
+
 // StoragePolicy is a storage policy (storage profile) of an org VDC.
 type StoragePolicy struct {
 	Name string

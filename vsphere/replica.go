@@ -182,6 +182,17 @@ func (c *Client) DetachDiskFiles(ctx context.Context, datacenter, vmName string,
 	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
 		if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok && want[b.GetVirtualDeviceFileBackingInfo().FileName] {
 			changes = append(changes, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationRemove, Device: d})
+			continue
+		}
+		// Frozen by a snapshot of the appliance: vSphere does not detach a
+		// disk a snapshot holds, and detaching the delta would lose the
+		// writes made since.
+		if top, ok := d.GetVirtualDevice().Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+			for b := top.Parent; b != nil; b = b.Parent {
+				if want[b.FileName] {
+					return fmt.Errorf("replica disk %s of receiver appliance %s is frozen by a snapshot of the appliance (a test migration's, while its copy runs): remove the snapshot first (`ferry run --test-cleanup`)", b.FileName, vmName)
+				}
+			}
 		}
 	}
 	if len(changes) == 0 {
@@ -197,12 +208,15 @@ func (c *Client) DetachDiskFiles(ctx context.Context, datacenter, vmName string,
 	return nil
 }
 
-// diskFiles maps the file of each flat disk of devices to its UUID.
+// diskFiles maps the file of each flat disk of devices to its UUID. A disk
+// frozen by a snapshot of the VM is a delta whose parent is that file: each
+// file of its chain maps to the disk's UUID (the guest's device is the same).
 func diskFiles(devices object.VirtualDeviceList) map[string]string {
 	out := map[string]string{}
 	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
-		if b, ok := d.GetVirtualDevice().Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
-			out[b.FileName] = b.Uuid
+		top, ok := d.GetVirtualDevice().Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		for b := top; ok && b != nil; b = b.Parent {
+			out[b.FileName] = top.Uuid
 		}
 	}
 	return out

@@ -106,6 +106,11 @@ type DiskFile struct {
 	Bus            int32  `json:",omitempty"`
 	Unit           int32  `json:",omitempty"`
 	Mode           string `json:",omitempty"` // persistent (default), independent_persistent, ...
+	// Parent, when set, makes CreateVMOverDisks create Path as a child disk
+	// (a linked clone) of the existing disk Parent: nothing is copied, the
+	// VM's writes go to Path and Parent is only read. Parent must not be
+	// written by a running VM (a snapshot of that VM freezes it).
+	Parent string `json:",omitempty"`
 }
 
 // NICSpec is a network adapter of the VM to create.
@@ -236,7 +241,8 @@ func (c *Client) CheckHWVersion(ctx context.Context, datacenter, pool, version s
 }
 
 // CreateVMOverDisks creates a powered-off VM whose disks are the given
-// existing files (nothing is copied), with the given firmware, hardware
+// existing files, or child disks of them (DiskFile.Parent; nothing is
+// copied either way), with the given firmware, hardware
 // version, CPU, memory, controllers, disk positions and NICs.
 func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (Ref, error) {
 	var none Ref
@@ -265,13 +271,20 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (Ref, 
 	if err != nil {
 		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
 	}
-	// Add devices without a file operation: the disks exist already.
+	// Add devices without a file operation: the disks exist already; a
+	// child disk is created over its parent.
 	changes, err := devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
 	if err != nil {
 		return none, err
 	}
 	for _, ch := range changes {
-		ch.GetVirtualDeviceConfigSpec().FileOperation = ""
+		spec := ch.GetVirtualDeviceConfigSpec()
+		spec.FileOperation = ""
+		if d, ok := spec.Device.(*types.VirtualDisk); ok {
+			if b, ok := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok && b.Parent != nil {
+				spec.FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+			}
+		}
 	}
 	guest := spec.GuestID
 	if guest == "" {
@@ -368,12 +381,26 @@ func buildDevices(ctx context.Context, f *find.Finder, ds types.ManagedObjectRef
 			mode = string(types.VirtualDiskModePersistent)
 		}
 		u := unit
+		var parent *types.VirtualDiskFlatVer2BackingInfo
+		if d.Parent != "" {
+			var pp DatastorePath
+			if !pp.FromString(d.Parent) || pp.Datastore == "" || pp.Path == "" {
+				return nil, fmt.Errorf("disk %s: parent %q is not a datastore path", d.Path, d.Parent)
+			}
+			pds, err := f.Datastore(ctx, pp.Datastore)
+			if err != nil {
+				return nil, fmt.Errorf("disk %s: parent %s: %w", d.Path, d.Parent, err)
+			}
+			ref := pds.Reference()
+			parent = &types.VirtualDiskFlatVer2BackingInfo{DiskMode: mode, VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: d.Parent, Datastore: &ref}}
+		}
 		disk := &types.VirtualDisk{
 			VirtualDevice: types.VirtualDevice{
 				Key: int32(-200 - i), ControllerKey: key, UnitNumber: &u,
 				Backing: &types.VirtualDiskFlatVer2BackingInfo{
 					DiskMode:                     mode,
 					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: d.Path, Datastore: &ds},
+					Parent:                       parent,
 				},
 			},
 			CapacityInKB: d.Capacity / 1024, CapacityInBytes: d.Capacity,
@@ -530,4 +557,14 @@ func (c *Client) DatastoreID(ctx context.Context, datacenter, name string) (stri
 		return "", fmt.Errorf("datastore %s: %w", name, err)
 	}
 	return ds.Reference().Value, nil
+}
+
+// ToolsRunning reports whether VMware Tools run in the VM's guest (the
+// guest booted far enough to start them).
+func (c *Client) ToolsRunning(ctx context.Context, ref Ref) (bool, error) {
+	var m mo.VirtualMachine
+	if err := c.PropertyCollector().RetrieveOne(ctx, ref.Reference(), []string{"guest.toolsRunningStatus"}, &m); err != nil {
+		return false, fmt.Errorf("VM %s: %w", ref.Value, err)
+	}
+	return m.Guest != nil && m.Guest.ToolsRunningStatus == string(types.VirtualMachineToolsRunningStatusGuestToolsRunning), nil
 }

@@ -60,6 +60,9 @@ func newModel(cfg *Config) (*model, error) {
 	if err := m.seedEdge(); err != nil {
 		return nil, err
 	}
+	if err := m.seedIsolated(); err != nil {
+		return nil, err
+	}
 	if cfg.ProviderVC != nil {
 		m.vc = newVCenter(cfg.ProviderVC)
 	}

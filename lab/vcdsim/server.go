@@ -67,6 +67,11 @@ type Config struct {
 	// ProviderVC is needed for import and for power operations on imported VMs.
 	ProviderVC *ProviderVC
 
+	// IsolatedNetworks are ISOLATED org VDC networks of VDC to seed, by
+	// name: their gateway and prefix ("172.16.10.1/24"). An isolated
+	// network has no uplink: nothing outside it reaches a VM on it.
+	IsolatedNetworks map[string]string
+
 	// EnforceRights makes tenant users need the L2 VPN rights for tunnel
 	// operations ("Organization vDC Gateway: View L2 VPN" to read,
 	// "... Configure L2 VPN" to change), through their own role (the tenant

@@ -1,0 +1,553 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vcd"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// A test migration brings a copy of each named VM up at the provider from
+// its replica as of the last completed pass, without touching the source
+// or stopping replication, checks that it boots and answers inside an
+// isolated network, deletes it, and writes a report.
+//
+// The replica disks are hot-added to the receiver appliance, which writes
+// them. With the VMs' passes idle, a snapshot of the appliance freezes them
+// (its later writes go to the appliance's deltas, the block devices the
+// receiver writes are unchanged); the copy runs on child disks (linked
+// clones) of the frozen replicas, so nothing is copied and the replica is
+// never written. The copy is imported into Cloud Director as a vApp of its
+// own, its NICs on the plan's isolated org VDC network (no uplink: the
+// copy keeps the source's MAC and address without clashing with the
+// running source), powered on, watched until VMware Tools run in it, and
+// the plan's probes that can run inside the isolated network run there.
+// Then the copy is deleted through Cloud Director (which deletes its child
+// disks, never their parents) and the snapshot removed (consolidated).
+//
+// The state records a test before anything is changed at the provider, so
+// that `ferry run --test-cleanup` removes what a killed test left.
+
+// TestMigrationPlan tunes test migrations.
+type TestMigrationPlan struct {
+	// Network is the ISOLATED org VDC network of the VDC the copies'
+	// NICs are connected to.
+	Network string `yaml:"network,omitempty"`
+	// BootTimeout bounds the wait for VMware Tools in a copy (default 3m).
+	BootTimeout string `yaml:"boot_timeout,omitempty"`
+}
+
+const (
+	// testStep is the state record of test migrations.
+	testStep = "test-migration"
+	// TestSnapshot is the receiver appliance's snapshot during a test.
+	TestSnapshot = "ferry-test-migration"
+)
+
+func testKey(vm string) string { return "test." + vm }
+
+// TestCopyName is the provider vCenter name of vm's test copy.
+func TestCopyName(vm string) string { return vm + "-ferry-test" }
+
+// TestVApp is the Cloud Director vApp of vm's test copy.
+func TestVApp(vm string) string { return "ferry-test-" + vm }
+
+// TestsLeftRunning lists the VMs whose test migration is recorded in the
+// state and not cleaned up (a test still running, or killed).
+func (e *Env) TestsLeftRunning() []string {
+	var out []string
+	for k, v := range e.State.Get(testStep).Outputs {
+		if vm, ok := strings.CutPrefix(k, "test."); ok && v != "" {
+			out = append(out, vm)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ErrTestLeftRunning says a test migration's copy or snapshot may still be
+// at the provider.
+var ErrTestLeftRunning = errors.New("a test migration is left running")
+
+// checkNoTestLeft refuses what must not run while a test is left running.
+func (e *Env) checkNoTestLeft(what string) error {
+	if left := e.TestsLeftRunning(); len(left) > 0 {
+		return fmt.Errorf("%w (%s): %s waits until `ferry run --test-cleanup` removed it", ErrTestLeftRunning, strings.Join(left, ", "), what)
+	}
+	return nil
+}
+
+// TestNames checks --test-migrate's VM names against the plan.
+func TestNames(pf *PlanFile, typed string) ([]string, error) {
+	return planVMNames(pf, "--test-migrate", typed)
+}
+
+// testCopy is one VM's copy in a test migration.
+type testCopy struct {
+	c        *vmCutover // the cutover's target build, for the copy
+	replicas []string   // the replica disks (datastore paths), source disk order
+	ref      *vsphere.Ref
+	vapp     *vcd.VApp
+}
+
+// TestMigrate runs a test migration of the named VMs (TestNames) and
+// returns the report's path. The copies are always deleted and the
+// snapshot removed, whatever happened; an error says what failed (a copy
+// that did not boot is one).
+func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (string, error) {
+	tp := e.Plan.TestMigration
+	if tp.Network == "" {
+		return "", &FieldError{"test_migration.network", errors.New("name the ISOLATED org VDC network (no uplink) the test copies run on, so that they cannot clash with the running sources")}
+	}
+	bootTimeout, err := durationOr(tp.BootTimeout, 3*time.Minute)
+	if err != nil {
+		return "", &FieldError{"test_migration.boot_timeout", err}
+	}
+	if err := e.checkNoTestLeft("another test migration"); err != nil {
+		return "", err
+	}
+	if kind, err := e.receiverKind(); err != nil {
+		return "", err
+	} else if kind != replication.KindAppliance {
+		return "", fmt.Errorf("provider.receiver_kind %s: a test migration freezes the replica disks with a snapshot of the receiver appliance; it needs receiver_kind appliance", kind)
+	}
+	sys, err := e.VCD(ctx)
+	if err != nil {
+		return "", err
+	}
+	vdc, err := sys.VDCByName(e.Plan.Org, e.Plan.VDC)
+	if err != nil {
+		return "", err
+	}
+	if typ, err := vdc.NetworkType(tp.Network); err != nil {
+		return "", &FieldError{"test_migration.network", err}
+	} else if typ != "ISOLATED" {
+		return "", &FieldError{"test_migration.network", fmt.Errorf("%s is a %s network: a test copy keeps the source's MAC and address, so it must run on an ISOLATED org VDC network (no uplink, not stretched)", tp.Network, typ)}
+	}
+	store, err := e.replicationStore()
+	if err != nil {
+		return "", err
+	}
+	cut := e.State.Get("cutover").Outputs
+	var copies []*testCopy
+	for _, n := range names {
+		if cut[cutoverKey(n)] != "" && cut[cutoverKey(n)] != cutoverRolledBack {
+			return "", fmt.Errorf("%s: its cutover is %s: a test migration tests a VM that still runs on-prem", n, cut[cutoverKey(n)])
+		}
+		if ok, err := synced(store, n); err != nil {
+			return "", err
+		} else if !ok {
+			return "", fmt.Errorf("%s has no completed pass to test: run the replication step first", n)
+		}
+		i := slices.IndexFunc(e.Plan.VMs, func(v VMPlan) bool { return v.Name == n })
+		c := &vmCutover{env: e, emit: emit, plan: e.Plan.VMs[i], rep: VMReport{VM: n, TargetVApp: TestVApp(n)}}
+		if err := c.connect(ctx, false); err != nil {
+			return "", err
+		}
+		if c.src, err = c.onprem.VMByName(ctx, n); err != nil {
+			return "", err
+		}
+		tc := &testCopy{c: c}
+		for _, f := range e.replicaFiles(n, c.src.Disks) {
+			tc.replicas = append(tc.replicas, f.Path)
+		}
+		copies = append(copies, tc)
+	}
+	// Recorded before the provider changes: a killed test is cleaned up.
+	for _, tc := range copies {
+		if err := e.State.SetOutput(testStep, testKey(tc.c.plan.Name), "running"); err != nil {
+			return "", err
+		}
+	}
+	report := &CutoverReport{Kind: ReportTest, Job: e.Plan.Job, Started: time.Now(), Parallel: 1}
+	for _, tc := range copies {
+		tc.c.rep.Started = report.Started
+	}
+	runErr := e.testCopies(ctx, copies, vdc, bootTimeout)
+	cleanErr := e.testCleanup(context.WithoutCancel(ctx), copies, emit)
+	for _, tc := range copies {
+		var err error
+		if tc.c.rep.Error != "" {
+			err = errors.New(tc.c.rep.Error)
+		}
+		tc.c.rep.finishTest(err)
+		report.VMs = append(report.VMs, tc.c.rep)
+	}
+	report.Finished = time.Now()
+	dir := "."
+	if e.State.Path() != "" {
+		dir = filepath.Dir(e.State.Path())
+	}
+	md, js, err := report.Save(dir)
+	if err != nil {
+		return "", errors.Join(runErr, cleanErr, fmt.Errorf("save the test migration report: %w", err))
+	}
+	emit(Progress(fmt.Sprintf("test migration report: %s (JSON: %s)", md, js), -1))
+	return md, errors.Join(runErr, cleanErr)
+}
+
+// testCopies freezes the replicas and brings every copy up; a VM's failure
+// is in its report (rep.Error) and in the error returned.
+func (e *Env) testCopies(ctx context.Context, copies []*testCopy, vdc *vcd.VDC, bootTimeout time.Duration) error {
+	first := copies[0].c
+	err := first.phase("freeze replicas", func() (string, error) {
+		// The VMs' passes idle and held, so that the snapshot freezes a
+		// completed pass; replication goes on as soon as it is taken.
+		var held []string
+		defer func() {
+			for _, vm := range held {
+				_ = e.warmRelease(vm)
+			}
+		}()
+		for _, tc := range copies {
+			ok, err := e.warmHold(ctx, tc.c.plan.Name)
+			if ok {
+				held = append(held, tc.c.plan.Name)
+			}
+			if err != nil {
+				return "", err
+			}
+		}
+		applianceMu.Lock()
+		defer applianceMu.Unlock()
+		if err := first.provider.SnapshotVM(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, TestSnapshot,
+			"ferry test migration of "+strings.Join(testNamesOf(copies), ", ")+": freezes the replica disks; remove with ferry run --test-cleanup"); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("snapshot %s of receiver appliance %s; replication continues", TestSnapshot, e.Plan.Provider.ReceiverVM), nil
+	})
+	if err != nil {
+		for _, tc := range copies[1:] {
+			tc.c.rep.Error = err.Error()
+		}
+		first.rep.Error = err.Error()
+		return err
+	}
+	var errs []error
+	for _, tc := range copies {
+		if err := e.bringUp(ctx, tc, vdc, bootTimeout); err != nil {
+			tc.c.rep.Error = err.Error()
+			errs = append(errs, err)
+		}
+	}
+	e.bubbleProbes(ctx, copies)
+	for _, tc := range copies {
+		for _, p := range tc.c.rep.Probes {
+			if p.Ran && !p.Answered {
+				tc.c.rep.Error = strings.TrimPrefix(tc.c.rep.Error+"; ", "; ") + fmt.Sprintf("probe %q did not answer in the isolated network: %s", p.Name, p.Detail)
+				errs = append(errs, fmt.Errorf("%s: probe %q did not answer in the isolated network", tc.c.plan.Name, p.Name))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func testNamesOf(copies []*testCopy) []string {
+	var out []string
+	for _, tc := range copies {
+		out = append(out, tc.c.plan.Name)
+	}
+	return out
+}
+
+// bringUp builds, imports, connects and powers on one copy and waits for
+// its guest.
+func (e *Env) bringUp(ctx context.Context, tc *testCopy, vdc *vcd.VDC, bootTimeout time.Duration) error {
+	c := tc.c
+	name := c.plan.Name
+	if err := c.phase("create copy at provider", func() (string, error) {
+		replicas := map[string]string{}
+		for i, d := range c.src.Disks {
+			replicas[d.File] = tc.replicas[i]
+		}
+		spec, cfg, err := c.targetSpec(ctx, replicas)
+		if err != nil {
+			return "", err
+		}
+		spec.Name = TestCopyName(name)
+		spec.UUID = "" // a copy, never the source's identity
+		for i := range spec.Disks {
+			spec.Disks[i].Parent = spec.Disks[i].Path
+			spec.Disks[i].Path = fmt.Sprintf("[%s] %s/%s_%d.vmdk", e.Plan.Provider.Datastore, spec.Name, spec.Name, i)
+		}
+		// Nothing connected until Cloud Director puts the NICs on the
+		// isolated network: the copy never touches the stretched one.
+		for i := range spec.NICs {
+			spec.NICs[i].StartConnected = false
+		}
+		ref, err := c.provider.CreateVMOverDisks(ctx, spec)
+		if err != nil {
+			return "", err
+		}
+		tc.ref = &ref
+		return fmt.Sprintf("%s over child disks of %d replica disk(s) (nothing copied): %s, %d NIC(s) with the source's MACs", ref.Value, len(spec.Disks), cfg.Summary(), len(cfg.NICs)), nil
+	}); err != nil {
+		return err
+	}
+	if err := c.phase("import into vCD", func() (string, error) {
+		u, err := url.Parse(e.Config.Provider.URL)
+		if err != nil {
+			return "", fmt.Errorf("provider vCenter URL: %w", err)
+		}
+		vc, err := c.sys.VirtualCenterFor(u.Host)
+		if err != nil {
+			return "", err
+		}
+		opts, err := c.importOptions(vdc)
+		if err != nil {
+			return "", err
+		}
+		opts.VMName = TestCopyName(name)
+		if tc.vapp, err = c.sys.ImportVMAsVApp(vc, tc.ref.Value, vdc, TestVApp(name), opts); err != nil {
+			return "", err
+		}
+		return "as vApp " + TestVApp(name), nil
+	}); err != nil {
+		return err
+	}
+	if err := c.phase("connect to isolated network", func() (string, error) {
+		cfg, err := c.targetConfig(ctx)
+		if err != nil {
+			return "", err
+		}
+		var nics []vcd.NICConnection
+		var ips []string
+		for _, n := range cfg.NICs {
+			ip := firstIPv4(n.IPs)
+			nics = append(nics, vcd.NICConnection{MAC: n.MAC, Network: e.Plan.TestMigration.Network, IP: ip})
+			if ip != "" {
+				ips = append(ips, ip)
+			}
+		}
+		if err := c.sys.ConnectNICs(tc.vapp, TestCopyName(name), nics); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d NIC(s) on %s (the source's MACs; addresses %s)", len(nics), e.Plan.TestMigration.Network, strings.Join(ips, ", ")), nil
+	}); err != nil {
+		return err
+	}
+	if err := c.phase("power on", func() (string, error) {
+		return "", c.sys.PowerOnVM(tc.vapp, TestCopyName(name))
+	}); err != nil {
+		return err
+	}
+	c.rep.TargetOn = time.Now()
+	return c.phase("boot", func() (string, error) {
+		deadline := time.Now().Add(bootTimeout)
+		for {
+			ok, err := c.provider.ToolsRunning(ctx, *tc.ref)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				c.rep.ServiceBack = time.Now()
+				return fmt.Sprintf("VMware Tools running after %s", c.rep.ServiceBack.Sub(c.rep.TargetOn).Round(time.Millisecond)), nil
+			}
+			if time.Now().After(deadline) {
+				return "", fmt.Errorf("the copy did not boot: VMware Tools not running %s after power-on (test_migration.boot_timeout)", bootTimeout)
+			}
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	})
+}
+
+func firstIPv4(ips []string) string {
+	for _, a := range ips {
+		if addr, err := netip.ParseAddr(a); err == nil && addr.Is4() {
+			return a
+		}
+	}
+	return ""
+}
+
+// TestProbe is one of the plan's probes in a test migration's report.
+type TestProbe struct {
+	Name     string `json:"name"`
+	Ran      bool   `json:"ran"`
+	Answered bool   `json:"answered,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+// bubbleProbes runs the plan's probes that can run inside the isolated
+// network: a guest ping from a VM that has a booted copy there (it runs in
+// the copy). TCP and ICMP probes leave from ferry's host, which has no
+// path into an isolated network: listed as not run, with why. Each probe
+// is reported with the VMs it names (vm, vms, from).
+func (e *Env) bubbleProbes(ctx context.Context, copies []*testCopy) {
+	booted := map[string]*testCopy{}
+	for _, tc := range copies {
+		if !tc.c.rep.ServiceBack.IsZero() {
+			booted[tc.c.plan.Name] = tc
+		}
+	}
+	for i, p := range e.Plan.Probes {
+		name := p.label(i)
+		tp := TestProbe{Name: name}
+		switch {
+		case p.From != "" && booted[p.From] != nil:
+			auth, err := e.GuestAuth()
+			if err != nil {
+				tp.Detail = fmt.Sprintf("probe %q: %v", name, err)
+				break
+			}
+			tc := booted[p.From]
+			tp.Ran = true
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err = tc.c.provider.GuestPing(pctx, *tc.ref, auth, p.To)
+			cancel()
+			if err != nil {
+				tp.Detail = "from the copy of " + p.From + ": " + err.Error()
+			} else {
+				tp.Answered, tp.Detail = true, fmt.Sprintf("guest ping %s from the copy of %s answered", p.To, p.From)
+			}
+		case p.From != "":
+			tp.Detail = "not run: " + p.From + " has no running copy in the isolated network"
+		default:
+			tp.Detail = "not run: it leaves from ferry's host, which has no path into the isolated network " + e.Plan.TestMigration.Network
+		}
+		for _, tc := range copies {
+			if p.From == tc.c.plan.Name || slices.Contains(p.deps(), tc.c.plan.Name) {
+				tc.c.rep.Probes = append(tc.c.rep.Probes, tp)
+			}
+		}
+	}
+}
+
+// testCleanup deletes the copies through Cloud Director (their child disks
+// with them), any copy Cloud Director does not hold at the provider, and
+// removes the appliance's snapshot; then clears the state's record.
+func (e *Env) testCleanup(ctx context.Context, copies []*testCopy, emit Emit) error {
+	var errs []error
+	for _, tc := range copies {
+		c := tc.c
+		err := c.phase("delete copy", func() (string, error) {
+			return e.deleteCopy(ctx, c.sys, c.provider, c.plan.Name, tc.replicas)
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		// The snapshot stays while a copy may stand on it.
+		return errors.Join(errs...)
+	}
+	first := copies[0].c
+	if err := first.phase("remove snapshot", func() (string, error) { return e.removeTestSnapshot(ctx, first.provider) }); err != nil {
+		return err
+	}
+	for _, tc := range copies {
+		if err := e.State.SetOutput(testStep, testKey(tc.c.plan.Name), ""); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deleteCopy removes vm's test copy: its vApp through Cloud Director
+// (undeployed first; vCD deletes the VM's disks, i.e. its children), then
+// a copy Cloud Director never imported, at the provider (only if all its
+// disks are children of the replicas).
+func (e *Env) deleteCopy(ctx context.Context, sys *vcd.Client, provider *vsphere.Client, vm string, replicas []string) (string, error) {
+	var done []string
+	vdc, err := sys.VDCByName(e.Plan.Org, e.Plan.VDC)
+	if err != nil {
+		return "", err
+	}
+	if vapp, err := vdc.VApp(TestVApp(vm)); err == nil {
+		if other := otherVMs(vapp, TestCopyName(vm)); len(other) > 0 {
+			return "", fmt.Errorf("vApp %s holds VMs ferry did not put there (%s): not deleting it", TestVApp(vm), strings.Join(other, ", "))
+		}
+		if err := sys.RemoveVApp(vapp); err != nil {
+			return "", err
+		}
+		done = append(done, "vApp "+TestVApp(vm)+" deleted in Cloud Director")
+	}
+	if ref, ok, err := provider.FindVM(ctx, TestCopyName(vm)); err != nil {
+		return "", err
+	} else if ok {
+		if err := provider.DestroyLinkedClone(ctx, ref, replicas); err != nil {
+			return "", err
+		}
+		done = append(done, "VM "+TestCopyName(vm)+" deleted at the provider")
+	}
+	if len(done) == 0 {
+		return "nothing left", nil
+	}
+	return strings.Join(done, "; ") + " (its child disks only: the replica is kept)", nil
+}
+
+// removeTestSnapshot consolidates the receiver appliance's test snapshot.
+func (e *Env) removeTestSnapshot(ctx context.Context, provider *vsphere.Client) (string, error) {
+	applianceMu.Lock()
+	defer applianceMu.Unlock()
+	removed, err := provider.RemoveSnapshot(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, TestSnapshot)
+	switch {
+	case err != nil:
+		return "", err
+	case removed:
+		return "the appliance's writes since the snapshot consolidated into the replica disks", nil
+	}
+	return "no snapshot left", nil
+}
+
+// TestCleanup removes what test migrations left (`ferry run
+// --test-cleanup`): every copy the state records or the provider holds,
+// and the appliance's snapshot. Running it again changes nothing.
+func (e *Env) TestCleanup(ctx context.Context, emit Emit) error {
+	sys, err := e.VCD(ctx)
+	if err != nil {
+		return err
+	}
+	provider, err := e.ProviderVC(ctx)
+	if err != nil {
+		return err
+	}
+	onprem, err := e.OnPrem(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range e.Plan.VMs {
+		var replicas []string
+		if src, err := onprem.VMByName(ctx, p.Name); err == nil {
+			for _, f := range e.replicaFiles(p.Name, src.Disks) {
+				replicas = append(replicas, f.Path)
+			}
+		}
+		detail, err := e.deleteCopy(ctx, sys, provider, p.Name, replicas)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
+			continue
+		}
+		if detail != "nothing left" {
+			emit(Progress(p.Name+": "+detail, -1))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(append(errs, errors.New("the appliance's snapshot is kept while a copy may stand on it"))...)
+	}
+	detail, err := e.removeTestSnapshot(ctx, provider)
+	if err != nil {
+		return err
+	}
+	emit(Progress("receiver appliance: "+detail, -1))
+	for _, vm := range e.TestsLeftRunning() {
+		if err := e.State.SetOutput(testStep, testKey(vm), ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}

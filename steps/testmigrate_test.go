@@ -1,0 +1,226 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// testMigrationLab is migrationLab for WebApp1 and WebApp2 (the plan's
+// guest ping runs from WebApp1 to WebApp2), replicated by step 6, with the
+// lab's isolated network for test copies.
+func testMigrationLab(t *testing.T) (*lab.Lab, *Env) {
+	t.Helper()
+	l, env := migrationLab(t, "WebApp2")
+	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1"})
+	env.Plan.ApplyDefaults(NewItinerary())
+	env.Plan.TestMigration = TestMigrationPlan{Network: lab.BubbleNetwork, BootTimeout: "20s"}
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if out, err := r.Run(context.Background()); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("replication: %v (stopped before %q)", err, out.StoppedBefore)
+	}
+	return l, env
+}
+
+// providerHoldsNothing fails the test if the provider vCenter, its
+// datastore, Cloud Director or the receiver appliance keeps anything of
+// vm's test copy.
+func providerHoldsNothing(t *testing.T, l *lab.Lab, env *Env, vm string) {
+	t.Helper()
+	ctx := context.Background()
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := provider.FindVM(ctx, TestCopyName(vm)); err != nil || ok {
+		t.Errorf("the provider vCenter still has %s (%v)", TestCopyName(vm), err)
+	}
+	if _, err := tenantVDC(t, l).GetVAppByName(TestVApp(vm), true); err == nil {
+		t.Errorf("Cloud Director still has vApp %s", TestVApp(vm))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(l.Provider.DatastoreDir, TestCopyName(vm))); len(entries) > 0 {
+		t.Errorf("the copy's files are still on the datastore: %v", entries)
+	}
+	if snap, err := provider.HasSnapshot(ctx, "Provider-DC", lab.ApplianceVM, TestSnapshot); err != nil || snap {
+		t.Errorf("the receiver appliance still has its test snapshot (%v)", err)
+	}
+	if left := env.TestsLeftRunning(); len(left) > 0 {
+		t.Errorf("state lists tests left running: %v", left)
+	}
+}
+
+// TestTestMigrationOfRunningVM: a test migration of WebApp2 (and WebApp1,
+// whose copy pings WebApp2's in the bubble) while both run and replicate:
+// the copies boot on child disks of the frozen replicas in the isolated
+// network, a pass made during the test writes the appliance's delta and
+// not the frozen replica, the report says what booted and answered, and
+// afterwards the provider holds nothing of the copies, the replica holds
+// the pass made during the test, and the next pass is incremental.
+func TestTestMigrationOfRunningVM(t *testing.T) {
+	l, env := testMigrationLab(t)
+	ctx := context.Background()
+
+	// Not on a routed (stretched) network: the copy keeps the source's
+	// MAC and address.
+	env.Plan.TestMigration.Network = "company-network"
+	if _, err := env.TestMigrate(ctx, []string{"WebApp2"}, func(Event) {}); err == nil || !strings.Contains(err.Error(), "ISOLATED") {
+		t.Fatalf("test migration onto the stretched network: %v", err)
+	}
+	env.Plan.TestMigration.Network = lab.BubbleNetwork
+
+	replica := l.ReplicaFlatFile("[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0))
+	before := fileHash(t, replica)
+	var during replication.PassResult
+	var hookErr error
+	env.phaseHook = func(vm, phase string) {
+		if vm != "WebApp2" || phase != "boot" || hookErr != nil {
+			return
+		}
+		// Replication goes on while the copies run.
+		job, _, err := env.job(ctx, "WebApp2", nil)
+		if err == nil {
+			during, err = job.RunPass(ctx, false)
+		}
+		if err == nil && during.Counters.Sent == 0 {
+			err = errors.New("the pass during the test sent nothing (the guest workload writes)")
+		}
+		if err == nil && fileHash(t, replica) != before {
+			err = errors.New("a pass during the test changed the frozen replica base")
+		}
+		hookErr = err
+	}
+	var lines []string
+	md, err := env.TestMigrate(ctx, []string{"WebApp1", "WebApp2"}, func(ev Event) { lines = append(lines, ev.Message+ev.Error) })
+	if err != nil {
+		t.Fatalf("test migration: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	if hookErr != nil {
+		t.Fatal(hookErr)
+	}
+	raw, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := string(raw)
+	for _, want := range []string{"# Test migration report", "| WebApp2 | booted |", "| WebApp1 | booted |",
+		"| create copy at provider |", "nothing copied", "| boot |", "VMware Tools running after",
+		"WebApp1 -> WebApp2: answered", "tcp WebApp2: not run", "| delete copy |", "| remove snapshot |"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	if why := l.Reach.BootFailure("WebApp2"); why != "" {
+		t.Errorf("WebApp2's copy did not boot in the lab's guest model: %s", why)
+	}
+	for _, vm := range []string{"WebApp1", "WebApp2"} {
+		providerHoldsNothing(t, l, env, vm)
+	}
+	// Replication goes on from the replica as the pass during the test left
+	// it: the next pass is incremental and the replica verifies.
+	job, _, err := env.job(ctx, "WebApp2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := job.RunPass(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Kind != replication.PassIncremental {
+		t.Errorf("the pass after the test is %s, want incremental", next.Kind)
+	}
+	// A full compare: every block of the replica (consolidated after the
+	// test) holds the source's.
+	cmp, err := job.RunPassWith(ctx, replication.PassOptions{Compare: true})
+	if err != nil || cmp.Compare == nil || cmp.Compare.Differing != 0 {
+		t.Errorf("full compare after the test: %+v %v", cmp.Compare, err)
+	}
+}
+
+// TestTestMigrationCopyDoesNotBoot: a copy whose guest does not boot is
+// reported so, and the cleanup still happens.
+func TestTestMigrationCopyDoesNotBoot(t *testing.T) {
+	l, env := testMigrationLab(t)
+	env.Plan.TestMigration.BootTimeout = "3s"
+	if err := l.Reach.BreakGuest("WebApp2", "lab: the guest's boot loader is damaged"); err != nil {
+		t.Fatal(err)
+	}
+	md, err := env.TestMigrate(context.Background(), []string{"WebApp2"}, func(Event) {})
+	if err == nil || !strings.Contains(err.Error(), "did not boot") {
+		t.Fatalf("test migration of a guest that does not boot: %v", err)
+	}
+	raw, rerr := os.ReadFile(md)
+	if rerr != nil {
+		t.Fatalf("no report (%v); error: %v", rerr, err)
+	}
+	for _, want := range []string{"| WebApp2 | did not boot |", "VMware Tools not running", "| delete copy |", "| remove snapshot |"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("report lacks %q:\n%s", want, raw)
+		}
+	}
+	providerHoldsNothing(t, l, env, "WebApp2")
+}
+
+// TestTestCleanupAfterKill: a test killed while its copy runs leaves the
+// copy and the snapshot; the state lists it, the cutover waits, and
+// TestCleanup removes both (twice: the second finds nothing).
+func TestTestCleanupAfterKill(t *testing.T) {
+	l, env := testMigrationLab(t)
+	ctx := context.Background()
+	env.phaseHook = func(vm, phase string) {
+		if phase == "boot" {
+			panic("killed")
+		}
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != "killed" {
+				t.Fatalf("recovered %v", r)
+			}
+		}()
+		_, _ = env.TestMigrate(ctx, []string{"WebApp2"}, func(Event) {})
+	}()
+	env.phaseHook = nil
+	if left := env.TestsLeftRunning(); len(left) != 1 || left[0] != "WebApp2" {
+		t.Fatalf("tests left running: %v", left)
+	}
+	provider, _ := env.ProviderVC(ctx)
+	if _, ok, _ := provider.FindVM(ctx, TestCopyName("WebApp2")); !ok {
+		t.Fatal("the killed test left no copy: the kill came too late to test anything")
+	}
+	if _, err := env.TestMigrate(ctx, []string{"WebApp2"}, func(Event) {}); !errors.Is(err, ErrTestLeftRunning) {
+		t.Errorf("a second test while one is left: %v", err)
+	}
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}, Confirmed: true}
+	env.CutoverVMs = []string{"WebApp2"}
+	if _, err := r.Run(ctx); !errors.Is(err, ErrTestLeftRunning) {
+		t.Errorf("cutover while a test is left: %v", err)
+	}
+	// A new process on the same state (after kill -9).
+	st, err := LoadState(env.State.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env2 := NewEnv(l.Config(), env.Plan, st)
+	t.Cleanup(func() { env2.Close(context.Background()) })
+	var lines []string
+	if err := env2.TestCleanup(ctx, func(ev Event) { lines = append(lines, ev.Message) }); err != nil {
+		t.Fatalf("cleanup: %v", err)
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "consolidated") {
+		t.Errorf("cleanup did not remove the snapshot:\n%s", strings.Join(lines, "\n"))
+	}
+	providerHoldsNothing(t, l, env2, "WebApp2")
+	lines = nil
+	if err := env2.TestCleanup(ctx, func(ev Event) { lines = append(lines, ev.Message) }); err != nil {
+		t.Fatalf("second cleanup: %v", err)
+	}
+	if got := strings.Join(lines, "\n"); !strings.Contains(got, "no snapshot left") || strings.Contains(got, "deleted") {
+		t.Errorf("second cleanup changed something:\n%s", got)
+	}
+}
