@@ -91,19 +91,11 @@ free space in --dir (default: a temporary directory, removed afterwards).`,
 					}
 				}()
 			}
-			if cpuprofile != "" {
-				stop, err := startCPUProfile(cpuprofile)
-				if err != nil {
-					return err
-				}
-				defer func() {
-					if err := stop(); err != nil {
-						fmt.Fprintf(cmd.ErrOrStderr(), "bench: CPU profile: %v\n", err)
-						return
-					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "bench: CPU profile of the run in %s (go tool pprof -top %s)\n", cpuprofile, cpuprofile)
-				}()
+			stop, err := benchCPUProfile(cmd, cpuprofile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			r, err := replication.BenchReplicate(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -145,6 +137,25 @@ func printBench(cmd *cobra.Command, r replication.BenchResult) {
 		incr/initial, r.Incremental.Seconds()/r.Initial.Seconds())
 	fmt.Fprintf(out, "initial sync wire bytes / disk bytes: %.3f\n", float64(r.InitialSent)/float64(r.Size))
 	fmt.Fprintf(out, "incremental bytes sent / bytes changed: %.3f (%d / %d)\n", float64(r.IncrementSent)/float64(r.Changed), r.IncrementSent, r.Changed)
+}
+
+// benchCPUProfile starts a CPU profile of a benchmark to path (none when
+// path is empty); the returned stop ends it and says on stderr where it is.
+func benchCPUProfile(cmd *cobra.Command, path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	end, err := startCPUProfile(path)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := end(); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "bench: CPU profile: %v\n", err)
+			return
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "bench: CPU profile of the run in %s (go tool pprof -top %s)\n", path, path)
+	}, nil
 }
 
 // startCPUProfile writes a CPU profile (runtime/pprof) to path until the

@@ -519,26 +519,71 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	return c.setState(cutoverDone)
 }
 
-// warmWindow is the start of a warm VM's cutover window: a last pass while
-// it runs, the shutdown, the final pass with the VM off.
+// Pre-cutover passes. The final pass carries what the guest writes while
+// the last pre-cutover pass runs (and during the shutdown): after a long
+// pass (a replica far behind, as right after an initial sync, or a full
+// compare) another one runs while the VM is still up, as long as they get
+// shorter, at most maxPreCutoverPasses in all.
+const (
+	maxPreCutoverPasses = 3
+	// preCutoverSettled: a pass this short leaves the final pass little.
+	preCutoverSettled = time.Second
+)
+
+// anotherPreCutoverPass says whether the cutover runs another pre-cutover
+// pass after passes that took took (in order): the last took longer than
+// preCutoverSettled and, after the first, at most 3/4 of the one before
+// (still converging; a guest writing as fast as a pass copies does not
+// wait for a pass that never gets shorter).
+func anotherPreCutoverPass(took []time.Duration) bool {
+	n := len(took)
+	if n == 0 {
+		return true
+	}
+	if n >= maxPreCutoverPasses || took[n-1] <= preCutoverSettled {
+		return false
+	}
+	return n == 1 || took[n-1] <= took[n-2]*3/4
+}
+
+// warmWindow is the start of a warm VM's cutover window: pre-cutover
+// passes while it runs, the shutdown, the final pass with the VM off.
 func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStore) error {
 	if err := c.phase("pre-cutover pass", func() (string, error) {
-		// While the VM still runs: a full compare too if none ran within
-		// verify_every, so the final verify builds on a recent one.
-		compare, err := c.compareDue(store)
-		if err != nil {
-			return "", err
+		var took []time.Duration
+		var details []string
+		for anotherPreCutoverPass(took) {
+			// While the VM still runs: a full compare too if none ran
+			// within verify_every, so the final verify builds on a recent
+			// one.
+			compare, err := c.compareDue(store)
+			if err != nil {
+				return "", err
+			}
+			start := time.Now()
+			r, err := c.job.RunPassWith(ctx, replication.PassOptions{Compare: compare})
+			took = append(took, time.Since(start))
+			c.rep.PreCutoverPass, c.rep.PreCutoverPasses = &r.Counters, len(took)
+			if err == nil {
+				err = recordPass(store, c.plan.Name, r)
+			}
+			detail := fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent))
+			if r.Compare != nil {
+				detail += "; full compare: " + compareText(r.Compare)
+			}
+			details = append(details, detail)
+			if err != nil {
+				return strings.Join(details, "; then "), err
+			}
 		}
-		r, err := c.job.RunPassWith(ctx, replication.PassOptions{Compare: compare})
-		c.rep.PreCutoverPass = &r.Counters
-		if err == nil {
-			err = recordPass(store, c.plan.Name, r)
+		if len(took) == 1 {
+			return details[0], nil
 		}
-		detail := fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent))
-		if r.Compare != nil {
-			detail += "; full compare: " + compareText(r.Compare)
+		var secs []string
+		for _, d := range took {
+			secs = append(secs, fmt.Sprintf("%.1fs", d.Seconds()))
 		}
-		return detail, err
+		return fmt.Sprintf("%d passes (%s): %s", len(took), strings.Join(secs, ", "), strings.Join(details, "; then ")), nil
 	}); err != nil {
 		return err
 	}
