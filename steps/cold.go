@@ -302,6 +302,7 @@ func (e *Env) coldSourceWasOff(vm string) bool {
 // power-off after the timeout if the plan allows; done is its detail when
 // the guest stopped by itself.
 func (c *vmCutover) shutdown(ctx context.Context, done string) error {
+	c.hurry()
 	c.rep.SourceOff = time.Now()
 	return c.phase("shutdown", func() (string, error) {
 		forced, err := c.onprem.Shutdown(ctx, c.src.Ref, c.shutdownTimeout, c.hard)

@@ -346,6 +346,7 @@ type vmCutover struct {
 	vapp             *vcd.VApp
 	createdVApp      bool
 	held             bool // the wizard's scheduler paused for us
+	unhurry          func()
 	// A cold migration (coldWindow): why its mode is cold; leaveOff keeps
 	// a source that was powered off before the cutover off after a rollback.
 	cold     bool
@@ -382,6 +383,11 @@ func (c *vmCutover) setState(v string) error {
 
 func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	c.rep.Started = time.Now()
+	defer func() {
+		if c.unhurry != nil {
+			c.unhurry()
+		}
+	}()
 	decision := c.env.CutoverDecision
 	if decision != "" && state != cutoverPowerOnRequested {
 		return fmt.Errorf("%s: --%s decides on a cutover interrupted after power-on was requested; this VM's cutover is not (state %q): run without it", c.plan.Name, decision, state)
@@ -787,7 +793,25 @@ func (c *vmCutover) probeNames() []string {
 	return untagged
 }
 
+// hurry probes this VM's probes (its own, or the plan's untagged ones, and
+// those of several VMs it is one of) every FastInterval from now until its
+// cutover ends: the window's outage and the first answer after it are
+// measured to within that, not the probe interval.
+func (c *vmCutover) hurry() {
+	if c.unhurry != nil || c.mon == nil {
+		return
+	}
+	names := c.probeNames()
+	for i, p := range c.env.Plan.Probes {
+		if deps := p.deps(); len(deps) > 1 && slices.Contains(deps, c.plan.Name) {
+			names = append(names, p.label(i))
+		}
+	}
+	c.unhurry = c.mon.Hurry(names...)
+}
+
 func (c *vmCutover) waitGreen(ctx context.Context) (string, error) {
+	c.hurry()
 	names := c.probeNames()
 	if len(names) == 0 {
 		c.rep.ServiceBack = c.rep.TargetOn
@@ -800,32 +824,54 @@ func (c *vmCutover) waitGreen(ctx context.Context) (string, error) {
 	for _, n := range names {
 		want[n] = true
 	}
-	deadline := time.Now().Add(c.greenTimeout)
+	back, red, err := awaitAnswers(ctx, c.mon, names, c.rep.TargetOn, time.Now().Add(c.greenTimeout), c.interval)
+	if err != nil {
+		return "", err
+	}
+	if len(red) > 0 {
+		return "", fmt.Errorf("probes still not answering after %s: %v; the VM runs in vCD: check its network", c.greenTimeout, red)
+	}
+	c.rep.ServiceBack = back
+	return fmt.Sprintf("%d probe(s) answering", len(names)), nil
+}
+
+// awaitAnswers waits until every probe of names answers probes sent after
+// since, or deadline. It wakes at each sample of the monitor (and every
+// poll at the latest) and returns when the last of them began answering
+// (the arrival of its first answer, Monitor.AnsweringSince), or those still
+// not answering at the deadline.
+func awaitAnswers(ctx context.Context, mon *probe.Monitor, names []string, since, deadline time.Time, poll time.Duration) (time.Time, []string, error) {
+	events := mon.Subscribe(64)
+	defer mon.Unsubscribe(events)
 	for {
-		green := 0
+		var back time.Time
 		var red []string
-		for _, st := range c.mon.Stats() {
-			if !want[st.Target] {
-				continue
-			}
-			if st.Last.OK && st.Last.At.After(c.rep.TargetOn) {
-				green++
-			} else {
-				red = append(red, st.Target)
+		for _, n := range names {
+			at, ok := mon.AnsweringSince(n, since)
+			if !ok {
+				red = append(red, n)
+			} else if at.After(back) {
+				back = at
 			}
 		}
-		if green == len(want) {
-			c.rep.ServiceBack = time.Now()
-			return fmt.Sprintf("%d probe(s) answering", green), nil
+		if len(red) == 0 {
+			return back, nil, nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("probes still not answering after %s: %v; the VM runs in vCD: check its network", c.greenTimeout, red)
+			return time.Time{}, red, nil
 		}
+		tm := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(c.interval):
+			tm.Stop()
+			return time.Time{}, nil, ctx.Err()
+		case _, open := <-events:
+			if !open {
+				events = nil // the monitor stopped: the timer alone
+			}
+		case <-tm.C:
 		}
+		tm.Stop()
 	}
 }
 

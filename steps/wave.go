@@ -111,31 +111,20 @@ func judgeWaveProbes(ctx context.Context, wps []waveProbe, wave []*vmCutover, mo
 				return
 			}
 			emit(Progress(fmt.Sprintf("wave: probe %s (%s): all up, waiting for it to answer", wp.name, strings.Join(wp.all, ", ")), -1))
-			deadline := time.Now().Add(greenTimeout)
-			for {
-				var st probe.Stats
-				for _, s := range mon.Stats() {
-					if s.Target == wp.name {
-						st = s
-					}
-				}
-				if st.Last.OK && st.Last.At.After(r.Since) {
-					r.Green = st.Last.At
-					emit(Progress(fmt.Sprintf("wave: probe %s (%s) answering", wp.name, strings.Join(wp.all, ", ")), -1))
-					break
-				}
-				if time.Now().After(deadline) {
-					r.Error = fmt.Sprintf("not answering %s after all of its VMs were up", greenTimeout)
-					emit(Warning(fmt.Sprintf("wave: probe %s (%s): %s", wp.name, strings.Join(wp.all, ", "), r.Error)))
-					break
-				}
-				select {
-				case <-ctx.Done():
-					r.Error = ctx.Err().Error()
-					out[i] = r
-					return
-				case <-time.After(interval):
-				}
+			release := mon.Hurry(wp.name)
+			green, red, err := awaitAnswers(ctx, mon, []string{wp.name}, r.Since, time.Now().Add(greenTimeout), interval)
+			release()
+			switch {
+			case err != nil:
+				r.Error = err.Error()
+				out[i] = r
+				return
+			case len(red) > 0:
+				r.Error = fmt.Sprintf("not answering %s after all of its VMs were up", greenTimeout)
+				emit(Warning(fmt.Sprintf("wave: probe %s (%s): %s", wp.name, strings.Join(wp.all, ", "), r.Error)))
+			default:
+				r.Green = green
+				emit(Progress(fmt.Sprintf("wave: probe %s (%s) answering", wp.name, strings.Join(wp.all, ", ")), -1))
 			}
 			var first time.Time
 			for _, n := range wp.deps {
