@@ -200,6 +200,7 @@ func (c *vmCutover) coldWindow(ctx context.Context) error {
 		c.leaveOff = true
 		c.rep.Note = "cold migration of a powered-off VM: no service was running, so no downtime is measured"
 	} else {
+		c.waveReady(ctx)
 		if err := c.shutdown(ctx, "guest shut down (cold migration: the whole replication happens in this window)"); err != nil {
 			return err
 		}

@@ -238,6 +238,10 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	}()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, parallel)
+	var gate *waveGate
+	if len(wave) > 1 {
+		gate = newWaveGate()
+	}
 	for i, c := range wave {
 		wg.Add(1)
 		go func() {
@@ -251,6 +255,9 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 				return
 			}
 			defer func() { <-sem }()
+			var leave func()
+			c.ready, leave = gate.enter()
+			defer leave()
 			err := c.run(ctx, prev.Outputs[cutoverKey(c.plan.Name)])
 			c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
 			c.rep.finish(err)
@@ -347,6 +354,8 @@ type vmCutover struct {
 	createdVApp      bool
 	held             bool // the wizard's scheduler paused for us
 	unhurry          func()
+	// ready waits at the wave's gate (waveGate) and says how long.
+	ready func(ctx context.Context) time.Duration
 	// A cold migration (coldWindow): why its mode is cold; leaveOff keeps
 	// a source that was powered off before the cutover off after a rollback.
 	cold     bool
@@ -552,6 +561,43 @@ func anotherPreCutoverPass(took []time.Duration) bool {
 	return n == 1 || took[n-1] <= took[n-2]*3/4
 }
 
+// preCutoverPass runs one pass while the VM runs (a full compare too if
+// none ran within verify_every, so the final verify builds on a recent one)
+// and records it.
+func (c *vmCutover) preCutoverPass(ctx context.Context, store *replication.StateStore) (string, time.Duration, error) {
+	compare, err := c.compareDue(store)
+	if err != nil {
+		return "", 0, err
+	}
+	start := time.Now()
+	r, err := c.job.RunPassWith(ctx, replication.PassOptions{Compare: compare})
+	took := time.Since(start)
+	c.rep.PreCutoverPass = &r.Counters
+	c.rep.PreCutoverPasses++
+	if err == nil {
+		err = recordPass(store, c.plan.Name, r)
+	}
+	detail := fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent))
+	if r.Compare != nil {
+		detail += "; full compare: " + compareText(r.Compare)
+	}
+	return detail, took, err
+}
+
+// waveReady waits until the wave's other VMs holding a slot are ready to
+// shut down too (waveGate; at once for a VM cut over alone) and says how
+// long it waited; a wait is reported.
+func (c *vmCutover) waveReady(ctx context.Context) time.Duration {
+	if c.ready == nil {
+		return 0
+	}
+	waited := c.ready(ctx)
+	if waited >= 10*time.Millisecond {
+		c.emit(Progress(fmt.Sprintf("%s: waited %.1fs for the wave's other VMs to be ready to shut down", c.plan.Name, waited.Seconds()), -1))
+	}
+	return waited
+}
+
 // warmWindow is the start of a warm VM's cutover window: pre-cutover
 // passes while it runs, the shutdown, the final pass with the VM off.
 func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStore) error {
@@ -559,24 +605,8 @@ func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStor
 		var took []time.Duration
 		var details []string
 		for anotherPreCutoverPass(took) {
-			// While the VM still runs: a full compare too if none ran
-			// within verify_every, so the final verify builds on a recent
-			// one.
-			compare, err := c.compareDue(store)
-			if err != nil {
-				return "", err
-			}
-			start := time.Now()
-			r, err := c.job.RunPassWith(ctx, replication.PassOptions{Compare: compare})
-			took = append(took, time.Since(start))
-			c.rep.PreCutoverPass, c.rep.PreCutoverPasses = &r.Counters, len(took)
-			if err == nil {
-				err = recordPass(store, c.plan.Name, r)
-			}
-			detail := fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent))
-			if r.Compare != nil {
-				detail += "; full compare: " + compareText(r.Compare)
-			}
+			detail, d, err := c.preCutoverPass(ctx, store)
+			took = append(took, d)
 			details = append(details, detail)
 			if err != nil {
 				return strings.Join(details, "; then "), err
@@ -592,6 +622,16 @@ func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStor
 		return fmt.Sprintf("%d passes (%s): %s", len(took), strings.Join(secs, ", "), strings.Join(details, "; then ")), nil
 	}); err != nil {
 		return err
+	}
+	if waited := c.waveReady(ctx); waited > preCutoverSettled {
+		// The guest kept writing while the wave's other VMs finished their
+		// passes: one more, so the final pass carries seconds, not that.
+		if err := c.phase("pre-cutover pass", func() (string, error) {
+			detail, _, err := c.preCutoverPass(ctx, store)
+			return fmt.Sprintf("after waiting %.1fs for the wave's other VMs: %s", waited.Seconds(), detail), err
+		}); err != nil {
+			return err
+		}
 	}
 	if err := c.shutdown(ctx, "guest shut down"); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-migrate/ferry/probe"
@@ -213,4 +214,59 @@ func waveProjection(each []time.Duration, parallel int) time.Duration {
 		slots[k] += x
 	}
 	return slices.Max(slots)
+}
+
+// waveGate lines up the shutdowns of a wave's VMs: a VM ready to shut down
+// (its pre-cutover passes done) waits until every other VM of the wave
+// holding a slot (cutover.parallel) is ready too or has ended, so the
+// wave's services go down together instead of one VM's outage starting
+// while another still copies with its service up. VMs that get a slot
+// later do not hold back those already past the gate.
+type waveGate struct {
+	mu      sync.Mutex
+	pending int           // VMs holding a slot, neither ready nor ended
+	changed chan struct{} // closed (and replaced) whenever pending drops
+}
+
+func newWaveGate() *waveGate { return &waveGate{changed: make(chan struct{})} }
+
+// enter counts a VM that got its slot; the returned leave must be called
+// when its cutover ends.
+func (g *waveGate) enter() (ready func(ctx context.Context) time.Duration, leave func()) {
+	if g == nil {
+		return func(context.Context) time.Duration { return 0 }, func() {}
+	}
+	g.mu.Lock()
+	g.pending++
+	g.mu.Unlock()
+	done := false // ready or left: no longer pending
+	release := func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if done {
+			return
+		}
+		done = true
+		g.pending--
+		close(g.changed)
+		g.changed = make(chan struct{})
+	}
+	ready = func(ctx context.Context) time.Duration {
+		start := time.Now()
+		release()
+		for {
+			g.mu.Lock()
+			n, ch := g.pending, g.changed
+			g.mu.Unlock()
+			if n == 0 {
+				return time.Since(start)
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return time.Since(start)
+			}
+		}
+	}
+	return ready, release
 }
