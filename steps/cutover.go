@@ -623,16 +623,9 @@ func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStor
 	}); err != nil {
 		return err
 	}
-	if waited := c.waveReady(ctx); waited > preCutoverSettled {
-		// The guest kept writing while the wave's other VMs finished their
-		// passes: one more, so the final pass carries seconds, not that.
-		if err := c.phase("pre-cutover pass", func() (string, error) {
-			detail, _, err := c.preCutoverPass(ctx, store)
-			return fmt.Sprintf("after waiting %.1fs for the wave's other VMs: %s", waited.Seconds(), detail), err
-		}); err != nil {
-			return err
-		}
-	}
+	// No pass after waiting: it would stagger the shutdowns again (the
+	// last VM to be ready goes at once); the final pass carries the wait.
+	c.waveReady(ctx)
 	if err := c.shutdown(ctx, "guest shut down"); err != nil {
 		return err
 	}
