@@ -21,6 +21,9 @@ func TestBenchReplicateCPUProfile(t *testing.T) {
 	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
 		t.Fatalf("profile %s: %v", prof, err)
 	}
+	if !strings.Contains(string(out), "CPU time (this process") || !strings.Contains(string(out), "CPU seconds per GiB") {
+		t.Errorf("no CPU time of the initial sync and the raw copy in:\n%s", out)
+	}
 	if b, err := exec.Command("go", "tool", "pprof", "-top", prof).CombinedOutput(); err != nil {
 		t.Fatalf("go tool pprof: %v: %s", err, b)
 	}
@@ -35,5 +38,15 @@ func TestBenchRPOUsage(t *testing.T) {
 		if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), c.flag) {
 			t.Errorf("bench rpo %s: exit %d, %q: want a usage error naming %s", c.args, code, out, c.flag)
 		}
+	}
+}
+
+// TestBenchCutoverCPUProfileUnwritable: bench cutover --cpuprofile to a
+// path that cannot be created fails naming the flag, before any lab starts.
+func TestBenchCutoverCPUProfileUnwritable(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "no-such-dir", "cpu.pprof")
+	out, err := exec.Command(ferryBin, "bench", "cutover", "--runs", "1", "--cpuprofile", bad).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--cpuprofile") || strings.Contains(string(out), "DISK") {
+		t.Fatalf("bench cutover --cpuprofile %s: %v, %q: want a failure naming --cpuprofile before the first run", bad, err, out)
 	}
 }

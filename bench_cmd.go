@@ -91,19 +91,11 @@ free space in --dir (default: a temporary directory, removed afterwards).`,
 					}
 				}()
 			}
-			if cpuprofile != "" {
-				stop, err := startCPUProfile(cpuprofile)
-				if err != nil {
-					return err
-				}
-				defer func() {
-					if err := stop(); err != nil {
-						fmt.Fprintf(cmd.ErrOrStderr(), "bench: CPU profile: %v\n", err)
-						return
-					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "bench: CPU profile of the run in %s (go tool pprof -top %s)\n", cpuprofile, cpuprofile)
-				}()
+			stop, err := benchCPUProfile(cmd, cpuprofile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			r, err := replication.BenchReplicate(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -134,17 +126,40 @@ func printBench(cmd *cobra.Command, r replication.BenchResult) {
 	initial := replication.MBps(r.Size, r.Initial)
 	incr := replication.MBps(r.Changed, r.Incremental)
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "measure\tbytes\ttime\tMB/s\t")
-	fmt.Fprintf(w, "raw local copy\t%d\t%s\t%.0f\t\n", r.Size, r.RawCopy.Round(1e6), raw)
-	fmt.Fprintf(w, "initial sync (TLS loopback, appliance writer)\t%d\t%s\t%.0f\t\n", r.Size, r.Initial.Round(1e6), initial)
-	fmt.Fprintf(w, "incremental pass\t%d\t%s\t%.0f\t\n", r.Changed, r.Incremental.Round(1e6), incr)
+	fmt.Fprintln(w, "measure\tbytes\ttime\tMB/s\tCPU time\t")
+	fmt.Fprintf(w, "raw local copy\t%d\t%s\t%.0f\t%s\t\n", r.Size, r.RawCopy.Round(1e6), raw, r.RawCopyCPU.Round(1e7))
+	fmt.Fprintf(w, "initial sync (TLS loopback, appliance writer)\t%d\t%s\t%.0f\t%s\t\n", r.Size, r.Initial.Round(1e6), initial, r.InitialCPU.Round(1e7))
+	fmt.Fprintf(w, "incremental pass\t%d\t%s\t%.0f\t%s\t\n", r.Changed, r.Incremental.Round(1e6), incr, r.IncrementalCPU.Round(1e7))
 	w.Flush()
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "initial sync / raw copy throughput: %.2f\n", initial/raw)
+	if r.RawCopyCPU > 0 && r.InitialCPU > 0 {
+		fmt.Fprintf(out, "CPU time (this process: both ends, and the in-process vCenter/ESXi with --reader host-direct) initial sync / raw copy: %.1f; initial sync: %.1f CPU seconds per GiB\n",
+			r.InitialCPU.Seconds()/r.RawCopyCPU.Seconds(), r.InitialCPU.Seconds()/(float64(r.Size)/(1<<30)))
+	}
 	fmt.Fprintf(out, "incremental / initial throughput (changed bytes per second): %.2f; incremental time / initial time: %.3f\n",
 		incr/initial, r.Incremental.Seconds()/r.Initial.Seconds())
 	fmt.Fprintf(out, "initial sync wire bytes / disk bytes: %.3f\n", float64(r.InitialSent)/float64(r.Size))
 	fmt.Fprintf(out, "incremental bytes sent / bytes changed: %.3f (%d / %d)\n", float64(r.IncrementSent)/float64(r.Changed), r.IncrementSent, r.Changed)
+}
+
+// benchCPUProfile starts a CPU profile of a benchmark to path (none when
+// path is empty); the returned stop ends it and says on stderr where it is.
+func benchCPUProfile(cmd *cobra.Command, path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	end, err := startCPUProfile(path)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := end(); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "bench: CPU profile: %v\n", err)
+			return
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "bench: CPU profile of the run in %s (go tool pprof -top %s)\n", path, path)
+	}, nil
 }
 
 // startCPUProfile writes a CPU profile (runtime/pprof) to path until the

@@ -31,8 +31,9 @@ func newBenchCutoverCmd() *cobra.Command {
 	var runs, vms int
 	var diskMiBs []int64
 	var workloadKiB int64
+	var cpuprofile string
 	cmd := &cobra.Command{
-		Use:   "cutover [--runs 3] [--disk-mib 256[,4096]] [--vms 1] [--workload-kib 256]",
+		Use:   "cutover [--runs 3] [--disk-mib 256[,4096]] [--vms 1] [--workload-kib 256] [--cpuprofile FILE]",
 		Short: "Measure a warm migration's downtime in the lab (steps 1-8), one VM or a wave",
 		Long: `Start a fresh embedded lab, run the lab's plan through every step and the
 cutover (headless, as ferry run --confirm-cutover does), and read the downtime
@@ -49,6 +50,9 @@ answering again); for one VM it is the same window.
 
 --disk-mib takes several sizes (e.g. --disk-mib 256,4096): each is measured
 and the downtime ratio of the largest to the smallest is printed.
+
+--cpuprofile FILE writes a CPU profile (runtime/pprof) of the whole
+benchmark, lab included (it runs in the same process), for go tool pprof.
 
 Targets (issue 12), printed beside the measurement, not asserted: the 4096 MiB
 / 256 MiB downtime ratio at most 1.3, and a wave of 3 at most 1.5x one VM.
@@ -71,6 +75,11 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 					return usagef("--disk-mib %d: must be at least 16", d)
 				}
 			}
+			stop, err := benchCPUProfile(cmd, cpuprofile)
+			if err != nil {
+				return err
+			}
+			defer stop()
 			out := cmd.OutOrStdout()
 			// Fixed columns: each run's line is printed as soon as it is measured.
 			const row = "%-10s %-4s %-7s %-14s %-18s %-22s %-10s %-17s %s\n"
@@ -124,6 +133,7 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 	cmd.Flags().IntVar(&runs, "runs", 3, "migrations to measure per disk size (a fresh lab each)")
 	cmd.Flags().IntVar(&vms, "vms", 1, fmt.Sprintf("VMs cut over together, one wave (1 to %d: WebApp1..K; 1 is WebApp2)", benchMaxVMs))
 	cmd.Flags().Int64SliceVar(&diskMiBs, "disk-mib", []int64{lab.DefaultDiskSize >> 20}, "size of each source VM's disk in MiB; several, comma-separated, are each measured (e.g. 256,4096)")
+	cmd.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the whole benchmark (lab and both ends of the replication included) to FILE, for go tool pprof")
 	cmd.Flags().Int64Var(&workloadKiB, "workload-kib", lab.DefaultWorkloadRate>>10, "KiB per second the guest workload writes into each running VM")
 	return cmd
 }

@@ -54,13 +54,11 @@ second) and whether any VM missed its RPO. Target: none does.`,
 			if workloadKiB < 0 {
 				return usagef("--workload-kib %d: must be 0 or more", workloadKiB)
 			}
-			if cpuprofile != "" {
-				stop, err := startCPUProfile(cpuprofile)
-				if err != nil {
-					return err
-				}
-				defer stop()
+			stop, err := benchCPUProfile(cmd, cpuprofile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			r, err := benchRPO(cmd, rpoBenchOptions{VMs: vms, RPO: rpo, Watch: time.Duration(minutes * float64(time.Minute)),
 				DiskSize: diskMiB << 20, Rate: workloadKiB << 10})
 			if err != nil {

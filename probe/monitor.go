@@ -88,10 +88,14 @@ type Event struct {
 	Outage *Outage
 }
 
-// Monitor probes its targets every Interval.
+// Monitor probes its targets every Interval, and every FastInterval the
+// targets someone hurries (Hurry).
 type Monitor struct {
 	Interval time.Duration // default 1s
-	History  int           // samples kept per target; default 3600
+	// FastInterval is how often hurried targets are probed; default a tenth
+	// of Interval, at least MinFastInterval.
+	FastInterval time.Duration
+	History      int // samples kept per target; default 3600
 
 	mu      sync.Mutex
 	targets []Target
@@ -105,15 +109,65 @@ type targetState struct {
 	lastOK  time.Time
 	down    *Outage
 	suspect *Sample // a timed-out probe waiting for a second failure
+	hurry   int     // Hurry calls not released
+	wake    chan struct{}
 }
 
 // NewMonitor returns a monitor over targets.
 func NewMonitor(interval time.Duration, targets ...Target) *Monitor {
 	m := &Monitor{Interval: interval, targets: targets, state: map[string]*targetState{}}
 	for _, t := range targets {
-		m.state[t.Name] = &targetState{stats: Stats{Target: t.Name}}
+		m.state[t.Name] = &targetState{stats: Stats{Target: t.Name}, wake: make(chan struct{}, 1)}
 	}
 	return m
+}
+
+// MinFastInterval is the shortest default FastInterval.
+const MinFastInterval = 10 * time.Millisecond
+
+// Hurry probes the named targets every FastInterval (at once, then on)
+// until the returned release is called: while a change is expected (a
+// cutover window), so that an outage's start and end, and the first answer
+// after it, are measured to within FastInterval rather than Interval. Each
+// sample is still a real probe with the same timeout. Unknown names are
+// ignored; calls nest.
+func (m *Monitor) Hurry(names ...string) (release func()) {
+	m.mu.Lock()
+	var hurried []*targetState
+	for _, n := range names {
+		if st, ok := m.state[n]; ok {
+			st.hurry++
+			hurried = append(hurried, st)
+			select {
+			case st.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	m.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			for _, st := range hurried {
+				st.hurry--
+			}
+			m.mu.Unlock()
+		})
+	}
+}
+
+// next is how long target name waits before its next probe.
+func (m *Monitor) next(name string, interval time.Duration) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state[name].hurry == 0 {
+		return interval
+	}
+	if m.FastInterval > 0 {
+		return m.FastInterval
+	}
+	return max(interval/10, MinFastInterval)
 }
 
 // Subscribe returns a channel of events; slow readers miss events, never block probes.
@@ -132,33 +186,43 @@ func (m *Monitor) Subscribe(buf int) <-chan Event {
 // rounds come less often than the interval.
 const MinProbeTimeout = 250 * time.Millisecond
 
-// Run probes every target every Interval until ctx ends, each probe bounded
-// by the interval or MinProbeTimeout, whichever is longer. Targets are
-// probed concurrently so a hanging one does not delay the others.
+// Run probes every target every Interval (hurried ones every
+// FastInterval) until ctx ends, each probe bounded by the interval or
+// MinProbeTimeout, whichever is longer. Each target is probed on its own
+// schedule so a hanging one does not delay the others.
 func (m *Monitor) Run(ctx context.Context) {
 	interval := m.Interval
 	if interval <= 0 {
 		interval = time.Second
 	}
 	timeout := max(interval, MinProbeTimeout)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	defer func() {
-		m.mu.Lock()
-		for _, ch := range m.subs {
-			close(ch)
-		}
-		m.subs = nil
-		m.mu.Unlock()
-	}()
-	for {
-		m.Round(ctx, timeout)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	var wg sync.WaitGroup
+	for _, t := range m.targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wake := m.state[t.Name].wake
+			for {
+				m.probe(ctx, t, timeout)
+				tm := time.NewTimer(m.next(t.Name, interval))
+				select {
+				case <-ctx.Done():
+					tm.Stop()
+					return
+				case <-tm.C:
+				case <-wake:
+					tm.Stop()
+				}
+			}
+		}()
 	}
+	wg.Wait()
+	m.mu.Lock()
+	for _, ch := range m.subs {
+		close(ch)
+	}
+	m.subs = nil
+	m.mu.Unlock()
 }
 
 // Round probes every target once, each bounded by timeout.
@@ -168,24 +232,29 @@ func (m *Monitor) Round(ctx context.Context, timeout time.Duration) {
 		wg.Add(1)
 		go func(t Target) {
 			defer wg.Done()
-			pctx, cancel := context.WithTimeout(ctx, timeout)
-			at := time.Now()
-			rtt, err := t.Prober.Probe(pctx)
-			timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded)
-			cancel()
-			if ctx.Err() != nil {
-				return
-			}
-			s := Sample{At: at, OK: err == nil, Latency: rtt}
-			if err != nil {
-				s.Err = err.Error()
-				var ne net.Error
-				s.TimedOut = timedOut || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
-			}
-			m.record(t.Name, s)
+			m.probe(ctx, t, timeout)
 		}(t)
 	}
 	wg.Wait()
+}
+
+// probe probes t once, bounded by timeout, and records the sample.
+func (m *Monitor) probe(ctx context.Context, t Target, timeout time.Duration) {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	at := time.Now()
+	rtt, err := t.Prober.Probe(pctx)
+	timedOut := errors.Is(pctx.Err(), context.DeadlineExceeded)
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	s := Sample{At: at, OK: err == nil, Latency: rtt}
+	if err != nil {
+		s.Err = err.Error()
+		var ne net.Error
+		s.TimedOut = timedOut || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+	}
+	m.record(t.Name, s)
 }
 
 func (m *Monitor) record(name string, s Sample) {
@@ -239,6 +308,41 @@ func (m *Monitor) record(name string, s Sample) {
 		default:
 		}
 	}
+}
+
+// Unsubscribe stops the events of a channel from Subscribe and closes it.
+func (m *Monitor) Unsubscribe(ch <-chan Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, c := range m.subs {
+		if (<-chan Event)(c) == ch {
+			m.subs = append(m.subs[:i], m.subs[i+1:]...)
+			close(c)
+			return
+		}
+	}
+}
+
+// AnsweringSince says since when target answers without interruption,
+// counting only answers to probes sent after since: the arrival of the
+// first answer (the probe's time plus its round trip) of its current run
+// of answers. ok is false when its last probe was not answered or was sent
+// before since.
+func (m *Monitor) AnsweringSince(target string, since time.Time) (at time.Time, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, found := m.state[target]
+	if !found {
+		return time.Time{}, false
+	}
+	for i := len(st.samples) - 1; i >= 0; i-- {
+		s := st.samples[i]
+		if !s.OK || !s.At.After(since) {
+			break
+		}
+		at, ok = s.At.Add(s.Latency), true
+	}
+	return at, ok
 }
 
 // Stats returns a copy of every target's statistics, in target order.

@@ -157,3 +157,92 @@ func TestOneLateAnswerIsNotAnOutage(t *testing.T) {
 		})
 	}
 }
+
+// TestAnsweringSince: the first answer of a target's current run of
+// answers, counted from probes sent after since; none while it does not
+// answer.
+func TestAnsweringSince(t *testing.T) {
+	refused := errors.New("connection refused")
+	p := &script{out: []error{nil, refused, nil, nil, refused, nil}}
+	m := NewMonitor(time.Hour, Target{Name: "t", Prober: p})
+	round := func() { m.Round(context.Background(), time.Second) }
+	round()
+	round() // refused
+	since := m.Samples("t")[1].At
+	if _, ok := m.AnsweringSince("t", since); ok {
+		t.Fatal("answering while its last probe was refused")
+	}
+	round()
+	round()
+	s := m.Samples("t")
+	if at, ok := m.AnsweringSince("t", since); !ok || !at.Equal(s[2].At.Add(s[2].Latency)) {
+		t.Fatalf("answering since %v %v, want the arrival of the first answer after the refusal (%v)", at, ok, s[2].At.Add(s[2].Latency))
+	}
+	// Probes sent before since do not count.
+	if at, ok := m.AnsweringSince("t", s[2].At); !ok || !at.Equal(s[3].At.Add(s[3].Latency)) {
+		t.Fatalf("answering since %v %v, want the first answer to a probe sent after since", at, ok)
+	}
+	if _, ok := m.AnsweringSince("t", s[3].At); ok {
+		t.Fatal("answering, with no probe sent after since")
+	}
+	if _, ok := m.AnsweringSince("nobody", since); ok {
+		t.Fatal("an unknown target answers")
+	}
+	round() // refused again: a new outage
+	round()
+	s = m.Samples("t")
+	if at, ok := m.AnsweringSince("t", since); !ok || !at.Equal(s[5].At.Add(s[5].Latency)) {
+		t.Fatalf("answering since %v %v, want since the answer after the second refusal", at, ok)
+	}
+}
+
+// TestHurry: a hurried target is probed again at once and then every
+// FastInterval, not every Interval (an hour here); the others keep their
+// interval; Unsubscribe closes the event channel.
+func TestHurry(t *testing.T) {
+	var mu sync.Mutex
+	counts := map[string]int{}
+	prober := func(name string) Prober {
+		return Func{Name: name, F: func(context.Context) error {
+			mu.Lock()
+			counts[name]++
+			mu.Unlock()
+			return nil
+		}}
+	}
+	m := NewMonitor(time.Hour, Target{Name: "fast", Prober: prober("fast")}, Target{Name: "slow", Prober: prober("slow")})
+	m.FastInterval = time.Millisecond
+	events := m.Subscribe(1024)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	// The first sample of each target, at Run's start.
+	for seen := map[string]bool{}; len(seen) < 2; {
+		seen[(<-events).Target] = true
+	}
+	release := m.Hurry("fast", "unknown")
+	for n := 0; n < 5; {
+		var ev Event
+		select {
+		case ev = <-events:
+		case <-time.After(time.Minute): // a hang guard, not a measurement
+			t.Fatalf("hurried: %d samples of fast in a minute, want 5 (its interval is an hour)", n)
+		}
+		if ev.Target != "fast" {
+			t.Fatalf("a sample of %s, which was not hurried, before its hour", ev.Target)
+		}
+		n++
+	}
+	release()
+	release() // once is enough
+	m.Unsubscribe(events)
+	for range events { // drained, then closed
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if counts["slow"] != 1 || counts["fast"] < 6 {
+		t.Fatalf("probes %v: want 1 of slow, at least 6 of fast", counts)
+	}
+}

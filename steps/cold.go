@@ -198,6 +198,7 @@ func (c *vmCutover) coldWindow(ctx context.Context) error {
 		c.leaveOff = true
 		c.rep.Note = "cold migration of a powered-off VM: no service was running, so no downtime is measured"
 	} else {
+		c.waveReady(ctx)
 		if err := c.shutdown(ctx, "guest shut down (cold migration: the whole replication happens in this window)"); err != nil {
 			return err
 		}
@@ -300,6 +301,7 @@ func (e *Env) coldSourceWasOff(vm string) bool {
 // power-off after the timeout if the plan allows; done is its detail when
 // the guest stopped by itself.
 func (c *vmCutover) shutdown(ctx context.Context, done string) error {
+	c.hurry()
 	c.rep.SourceOff = time.Now()
 	return c.phase("shutdown", func() (string, error) {
 		forced, err := c.onprem.Shutdown(ctx, c.src.Ref, c.shutdownTimeout, c.hard)

@@ -245,6 +245,10 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	}()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, parallel)
+	var gate *waveGate
+	if len(wave) > 1 {
+		gate = newWaveGate()
+	}
 	for i, c := range wave {
 		wg.Add(1)
 		go func() {
@@ -258,6 +262,9 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 				return
 			}
 			defer func() { <-sem }()
+			var leave func()
+			c.ready, leave = gate.enter()
+			defer leave()
 			err := c.run(ctx, prev.Outputs[cutoverKey(c.plan.Name)])
 			c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
 			c.rep.finish(err)
@@ -353,6 +360,9 @@ type vmCutover struct {
 	vapp             *vcd.VApp
 	createdVApp      bool
 	held             bool // the wizard's scheduler paused for us
+	unhurry          func()
+	// ready waits at the wave's gate (waveGate) and says how long.
+	ready func(ctx context.Context) time.Duration
 	// A cold migration (coldWindow): why its mode is cold; leaveOff keeps
 	// a source that was powered off before the cutover off after a rollback.
 	cold     bool
@@ -389,6 +399,11 @@ func (c *vmCutover) setState(v string) error {
 
 func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	c.rep.Started = time.Now()
+	defer func() {
+		if c.unhurry != nil {
+			c.unhurry()
+		}
+	}()
 	decision := c.env.CutoverDecision
 	if decision != "" && state != cutoverPowerOnRequested {
 		return fmt.Errorf("%s: --%s decides on a cutover interrupted after power-on was requested; this VM's cutover is not (state %q): run without it", c.plan.Name, decision, state)
@@ -534,29 +549,98 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	return c.setState(cutoverDone)
 }
 
-// warmWindow is the start of a warm VM's cutover window: a last pass while
-// it runs, the shutdown, the final pass with the VM off.
+// Pre-cutover passes. The final pass carries what the guest writes while
+// the last pre-cutover pass runs (and during the shutdown): after a long
+// pass (a replica far behind, as right after an initial sync, or a full
+// compare) another one runs while the VM is still up, as long as they get
+// shorter, at most maxPreCutoverPasses in all.
+const (
+	maxPreCutoverPasses = 3
+	// preCutoverSettled: a pass this short leaves the final pass little.
+	preCutoverSettled = time.Second
+)
+
+// anotherPreCutoverPass says whether the cutover runs another pre-cutover
+// pass after passes that took took (in order): the last took longer than
+// preCutoverSettled and, after the first, at most 3/4 of the one before
+// (still converging; a guest writing as fast as a pass copies does not
+// wait for a pass that never gets shorter).
+func anotherPreCutoverPass(took []time.Duration) bool {
+	n := len(took)
+	if n == 0 {
+		return true
+	}
+	if n >= maxPreCutoverPasses || took[n-1] <= preCutoverSettled {
+		return false
+	}
+	return n == 1 || took[n-1] <= took[n-2]*3/4
+}
+
+// preCutoverPass runs one pass while the VM runs (a full compare too if
+// none ran within verify_every, so the final verify builds on a recent one)
+// and records it.
+func (c *vmCutover) preCutoverPass(ctx context.Context, store *replication.StateStore) (string, time.Duration, error) {
+	compare, err := c.compareDue(store)
+	if err != nil {
+		return "", 0, err
+	}
+	start := time.Now()
+	r, err := c.job.RunPassWith(ctx, replication.PassOptions{Compare: compare})
+	took := time.Since(start)
+	c.rep.PreCutoverPass = &r.Counters
+	c.rep.PreCutoverPasses++
+	if err == nil {
+		err = recordPass(store, c.plan.Name, r)
+	}
+	detail := fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent))
+	if r.Compare != nil {
+		detail += "; full compare: " + compareText(r.Compare)
+	}
+	return detail, took, err
+}
+
+// waveReady waits until the wave's other VMs holding a slot are ready to
+// shut down too (waveGate; at once for a VM cut over alone) and says how
+// long it waited; a wait is reported.
+func (c *vmCutover) waveReady(ctx context.Context) time.Duration {
+	if c.ready == nil {
+		return 0
+	}
+	waited := c.ready(ctx)
+	if waited >= 10*time.Millisecond {
+		c.emit(Progress(fmt.Sprintf("%s: waited %.1fs for the wave's other VMs to be ready to shut down", c.plan.Name, waited.Seconds()), -1))
+	}
+	return waited
+}
+
+// warmWindow is the start of a warm VM's cutover window: pre-cutover
+// passes while it runs, the shutdown, the final pass with the VM off.
 func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStore) error {
 	if err := c.phase("pre-cutover pass", func() (string, error) {
-		// While the VM still runs: a full compare too if none ran within
-		// verify_every, so the final verify builds on a recent one.
-		compare, err := c.compareDue(store)
-		if err != nil {
-			return "", err
+		var took []time.Duration
+		var details []string
+		for anotherPreCutoverPass(took) {
+			detail, d, err := c.preCutoverPass(ctx, store)
+			took = append(took, d)
+			details = append(details, detail)
+			if err != nil {
+				return strings.Join(details, "; then "), err
+			}
 		}
-		r, err := c.job.RunPassWith(ctx, replication.PassOptions{Compare: compare})
-		c.rep.PreCutoverPass = &r.Counters
-		if err == nil {
-			err = recordPass(store, c.plan.Name, r)
+		if len(took) == 1 {
+			return details[0], nil
 		}
-		detail := fmt.Sprintf("%s changed, %s sent", Bytes(r.Counters.Planned), Bytes(r.Counters.Sent))
-		if r.Compare != nil {
-			detail += "; full compare: " + compareText(r.Compare)
+		var secs []string
+		for _, d := range took {
+			secs = append(secs, fmt.Sprintf("%.1fs", d.Seconds()))
 		}
-		return detail, err
+		return fmt.Sprintf("%d passes (%s): %s", len(took), strings.Join(secs, ", "), strings.Join(details, "; then ")), nil
 	}); err != nil {
 		return err
 	}
+	// No pass after waiting: it would stagger the shutdowns again (the
+	// last VM to be ready goes at once); the final pass carries the wait.
+	c.waveReady(ctx)
 	if err := c.shutdown(ctx, "guest shut down"); err != nil {
 		return err
 	}
@@ -760,7 +844,27 @@ func (c *vmCutover) probeNames() []string {
 	return untagged
 }
 
+// hurry probes this VM's probes (its own, or the plan's untagged ones, and
+// those of several VMs it is one of) every FastInterval from now until its
+// cutover ends: the window's outage and the first answer after it are
+// measured to within that, not the probe interval.
+func (c *vmCutover) hurry() {
+	if c.unhurry != nil || c.mon == nil {
+		return
+	}
+	names := c.probeNames()
+	for i, p := range c.env.Plan.Probes {
+		if deps := p.deps(); len(deps) > 1 && slices.Contains(deps, c.plan.Name) {
+			names = append(names, p.label(i))
+		}
+	}
+	c.unhurry = c.mon.Hurry(names...)
+}
+
+// waitGreen waits for the VM's probes past the point of no return: a
+// cancellation does not stop it (the target may be serving; see Apply).
 func (c *vmCutover) waitGreen() (string, error) {
+	c.hurry()
 	names := c.probeNames()
 	if len(names) == 0 {
 		c.rep.ServiceBack = c.rep.TargetOn
@@ -773,28 +877,54 @@ func (c *vmCutover) waitGreen() (string, error) {
 	for _, n := range names {
 		want[n] = true
 	}
-	deadline := time.Now().Add(c.greenTimeout)
+	back, red, err := awaitAnswers(context.Background(), c.mon, names, c.rep.TargetOn, time.Now().Add(c.greenTimeout), c.interval)
+	if err != nil {
+		return "", err
+	}
+	if len(red) > 0 {
+		return "", fmt.Errorf("probes still not answering after %s: %v; the VM runs in vCD: check its network", c.greenTimeout, red)
+	}
+	c.rep.ServiceBack = back
+	return fmt.Sprintf("%d probe(s) answering", len(names)), nil
+}
+
+// awaitAnswers waits until every probe of names answers probes sent after
+// since, or deadline. It wakes at each sample of the monitor (and every
+// poll at the latest) and returns when the last of them began answering
+// (the arrival of its first answer, Monitor.AnsweringSince), or those still
+// not answering at the deadline.
+func awaitAnswers(ctx context.Context, mon *probe.Monitor, names []string, since, deadline time.Time, poll time.Duration) (time.Time, []string, error) {
+	events := mon.Subscribe(64)
+	defer mon.Unsubscribe(events)
 	for {
-		green := 0
+		var back time.Time
 		var red []string
-		for _, st := range c.mon.Stats() {
-			if !want[st.Target] {
-				continue
-			}
-			if st.Last.OK && st.Last.At.After(c.rep.TargetOn) {
-				green++
-			} else {
-				red = append(red, st.Target)
+		for _, n := range names {
+			at, ok := mon.AnsweringSince(n, since)
+			if !ok {
+				red = append(red, n)
+			} else if at.After(back) {
+				back = at
 			}
 		}
-		if green == len(want) {
-			c.rep.ServiceBack = time.Now()
-			return fmt.Sprintf("%d probe(s) answering", green), nil
+		if len(red) == 0 {
+			return back, nil, nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("probes still not answering after %s: %v; the VM runs in vCD: check its network", c.greenTimeout, red)
+			return time.Time{}, red, nil
 		}
-		time.Sleep(c.interval)
+		tm := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return time.Time{}, nil, ctx.Err()
+		case _, open := <-events:
+			if !open {
+				events = nil // the monitor stopped: the timer alone
+			}
+		case <-tm.C:
+		}
+		tm.Stop()
 	}
 }
 

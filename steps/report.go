@@ -80,12 +80,14 @@ type VMReport struct {
 	// SourceBackOn - SourceOff): the downtime as ferry's phases see it.
 	ServiceWindowSeconds float64 `json:"service_window_seconds,omitempty"`
 	// MeasuredDowntimeSeconds is the longest probe outage during the cutover.
-	MeasuredDowntimeSeconds float64               `json:"measured_downtime_seconds,omitempty"`
-	Outages                 []probe.Outage        `json:"outages,omitempty"`
-	PreCutoverPass          *replication.Counters `json:"pre_cutover_pass,omitempty"`
-	FinalPass               *replication.Counters `json:"final_pass,omitempty"`
-	RolledBack              bool                  `json:"rolled_back,omitempty"`
-	RollbackError           string                `json:"rollback_error,omitempty"`
+	MeasuredDowntimeSeconds float64        `json:"measured_downtime_seconds,omitempty"`
+	Outages                 []probe.Outage `json:"outages,omitempty"`
+	// PreCutoverPass is the last pre-cutover pass (PreCutoverPasses ran).
+	PreCutoverPass   *replication.Counters `json:"pre_cutover_pass,omitempty"`
+	PreCutoverPasses int                   `json:"pre_cutover_passes,omitempty"`
+	FinalPass        *replication.Counters `json:"final_pass,omitempty"`
+	RolledBack       bool                  `json:"rolled_back,omitempty"`
+	RollbackError    string                `json:"rollback_error,omitempty"`
 
 	// Verify is what the verify phase checked, and the last full compare.
 	Verify *VerifyReport `json:"verify,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-migrate/ferry/probe"
@@ -111,31 +112,20 @@ func judgeWaveProbes(ctx context.Context, wps []waveProbe, wave []*vmCutover, mo
 				return
 			}
 			emit(Progress(fmt.Sprintf("wave: probe %s (%s): all up, waiting for it to answer", wp.name, strings.Join(wp.all, ", ")), -1))
-			deadline := time.Now().Add(greenTimeout)
-			for {
-				var st probe.Stats
-				for _, s := range mon.Stats() {
-					if s.Target == wp.name {
-						st = s
-					}
-				}
-				if st.Last.OK && st.Last.At.After(r.Since) {
-					r.Green = st.Last.At
-					emit(Progress(fmt.Sprintf("wave: probe %s (%s) answering", wp.name, strings.Join(wp.all, ", ")), -1))
-					break
-				}
-				if time.Now().After(deadline) {
-					r.Error = fmt.Sprintf("not answering %s after all of its VMs were up", greenTimeout)
-					emit(Warning(fmt.Sprintf("wave: probe %s (%s): %s", wp.name, strings.Join(wp.all, ", "), r.Error)))
-					break
-				}
-				select {
-				case <-ctx.Done():
-					r.Error = ctx.Err().Error()
-					out[i] = r
-					return
-				case <-time.After(interval):
-				}
+			release := mon.Hurry(wp.name)
+			green, red, err := awaitAnswers(ctx, mon, []string{wp.name}, r.Since, time.Now().Add(greenTimeout), interval)
+			release()
+			switch {
+			case err != nil:
+				r.Error = err.Error()
+				out[i] = r
+				return
+			case len(red) > 0:
+				r.Error = fmt.Sprintf("not answering %s after all of its VMs were up", greenTimeout)
+				emit(Warning(fmt.Sprintf("wave: probe %s (%s): %s", wp.name, strings.Join(wp.all, ", "), r.Error)))
+			default:
+				r.Green = green
+				emit(Progress(fmt.Sprintf("wave: probe %s (%s) answering", wp.name, strings.Join(wp.all, ", ")), -1))
 			}
 			var first time.Time
 			for _, n := range wp.deps {
@@ -224,4 +214,59 @@ func waveProjection(each []time.Duration, parallel int) time.Duration {
 		slots[k] += x
 	}
 	return slices.Max(slots)
+}
+
+// waveGate lines up the shutdowns of a wave's VMs: a VM ready to shut down
+// (its pre-cutover passes done) waits until every other VM of the wave
+// holding a slot (cutover.parallel) is ready too or has ended, so the
+// wave's services go down together instead of one VM's outage starting
+// while another still copies with its service up. VMs that get a slot
+// later do not hold back those already past the gate.
+type waveGate struct {
+	mu      sync.Mutex
+	pending int           // VMs holding a slot, neither ready nor ended
+	changed chan struct{} // closed (and replaced) whenever pending drops
+}
+
+func newWaveGate() *waveGate { return &waveGate{changed: make(chan struct{})} }
+
+// enter counts a VM that got its slot; the returned leave must be called
+// when its cutover ends.
+func (g *waveGate) enter() (ready func(ctx context.Context) time.Duration, leave func()) {
+	if g == nil {
+		return func(context.Context) time.Duration { return 0 }, func() {}
+	}
+	g.mu.Lock()
+	g.pending++
+	g.mu.Unlock()
+	done := false // ready or left: no longer pending
+	release := func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if done {
+			return
+		}
+		done = true
+		g.pending--
+		close(g.changed)
+		g.changed = make(chan struct{})
+	}
+	ready = func(ctx context.Context) time.Duration {
+		start := time.Now()
+		release()
+		for {
+			g.mu.Lock()
+			n, ch := g.pending, g.changed
+			g.mu.Unlock()
+			if n == 0 {
+				return time.Since(start)
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return time.Since(start)
+			}
+		}
+	}
+	return ready, release
 }

@@ -25,8 +25,10 @@
 // the change sets after changeId's epoch up to the snapshot's (up to now,
 // open set included, when snapshot is nil); "*" answers the disk's allocated
 // areas (from the file system's extent map: SEEK_DATA / SEEK_HOLE, no data
-// read), as vSphere answers a thin disk's. Each answer covers at most Window
-// bytes, so clients must loop on StartOffset+Length as against real vSphere.
+// read), as vSphere answers a thin disk's. As real vSphere's, an answer
+// runs from StartOffset to the disk's end unless it holds MaxExtents
+// extents: then it ends with its last one, so clients must loop on
+// StartOffset+Length (one call misses the rest, as against real vSphere).
 // Flat files shorter than their disk's capacity (vcsim creates them empty)
 // are extended to it (sparse) at the first snapshot or query, as a real
 // -flat.vmdk always has that size.
@@ -67,13 +69,19 @@ import (
 
 const (
 	BlockSize = 64 << 10 // tracking granularity
-	Window    = 16 << 20 // bytes of disk covered by one QueryChangedDiskAreas answer
+	// MaxExtents bounds the extents of one QueryChangedDiskAreas answer, as
+	// real vSphere answers at most about 2,000 (kubevirt CDI PR 3534);
+	// with fewer an answer covers the rest of the disk in one call.
+	MaxExtents = 2000
 	// MaxEpochs bounds the memory of a long-running lab: changes since an
 	// older changeId are refused (clients fall back to a full compare).
 	MaxEpochs = 256
 )
 
-var maxEpochs = MaxEpochs // tests lower it
+var (
+	maxEpochs  = MaxEpochs  // tests lower it
+	maxExtents = MaxExtents // tests lower it
+)
 
 // Tracker holds the change sets of every tracked disk of one model.
 type Tracker struct {
@@ -491,8 +499,7 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 	if err := t.ensureSize(p, capacity); err != nil {
 		return nil, &types.FileFault{File: p}
 	}
-	end := min(req.StartOffset+Window, capacity)
-	lo, hi := int(req.StartOffset/BlockSize), int((end+BlockSize-1)/BlockSize)
+	lo, hi := req.StartOffset/BlockSize, (capacity+BlockSize-1)/BlockSize
 	d := t.disks[p]
 	// target is the epoch the answer runs to: the snapshot's, or the open
 	// change set (now) when there is no snapshot.
@@ -504,17 +511,21 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 		}
 		target = n
 	}
-	changed := make([]bool, hi-lo)
+	// changed: a bitmap of the blocks [lo, hi) to answer.
+	changed := make([]uint64, (hi-lo+63)/64)
+	mark := func(blk int64) {
+		if k := blk - lo; k >= 0 && k < hi-lo {
+			changed[k/64] |= 1 << (k % 64)
+		}
+	}
 	if req.ChangeId == "*" {
-		ranges, err := allocated(p, int64(lo)*BlockSize, int64(hi)*BlockSize)
+		ranges, err := allocated(p, lo*BlockSize, hi*BlockSize)
 		if err != nil {
 			return nil, &types.FileFault{File: p}
 		}
 		for _, r := range ranges {
 			for i := r[0] / BlockSize; i < (r[1]+BlockSize-1)/BlockSize; i++ {
-				if k := int(i) - lo; k >= 0 && k < len(changed) {
-					changed[k] = true
-				}
+				mark(i)
 			}
 		}
 	} else {
@@ -525,27 +536,36 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 		to := target
 		if to < 0 {
 			to = d.last()
-			for k := range changed {
-				changed[k] = d.isOpen(lo + k)
+			for i := lo; i < hi; i++ {
+				if d.isOpen(int(i)) {
+					mark(i)
+				}
 			}
 		}
 		for e := n + 1; e <= to; e++ {
 			set := d.sets[e-d.first]
-			for j := sort.Search(len(set), func(j int) bool { return set[j] >= uint32(lo) }); j < len(set) && set[j] < uint32(hi); j++ {
-				changed[int(set[j])-lo] = true
+			for j := sort.Search(len(set), func(j int) bool { return int64(set[j]) >= lo }); j < len(set) && int64(set[j]) < hi; j++ {
+				mark(int64(set[j]))
 			}
 		}
 	}
-	info := &types.DiskChangeInfo{StartOffset: req.StartOffset, Length: end - req.StartOffset}
-	for k, c := range changed {
-		if !c {
+	info := &types.DiskChangeInfo{StartOffset: req.StartOffset, Length: capacity - req.StartOffset}
+	for k := int64(0); k < hi-lo; k++ {
+		if changed[k/64]&(1<<(k%64)) == 0 {
 			continue
 		}
-		i := int64(lo + k)
-		s, e := max(i*BlockSize, req.StartOffset), min((i+1)*BlockSize, end)
-		if n := len(info.ChangedArea); n > 0 && info.ChangedArea[n-1].Start+info.ChangedArea[n-1].Length == s {
+		i := lo + k
+		s, e := max(i*BlockSize, req.StartOffset), min((i+1)*BlockSize, capacity)
+		n := len(info.ChangedArea)
+		if n > 0 && info.ChangedArea[n-1].Start+info.ChangedArea[n-1].Length == s {
 			info.ChangedArea[n-1].Length += e - s
 			continue
+		}
+		if n == maxExtents {
+			// Full: the answer ends with its last extent.
+			last := info.ChangedArea[n-1]
+			info.Length = last.Start + last.Length - req.StartOffset
+			break
 		}
 		info.ChangedArea = append(info.ChangedArea, types.DiskChangeExtent{Start: s, Length: e - s})
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-const diskSize = 40 << 20 // more than cbt.Window: clients must loop
+const diskSize = 40 << 20
 
 type fixture struct {
 	m       *simulator.Model
@@ -133,8 +133,14 @@ func (f *fixture) changed(t *testing.T, snap *types.ManagedObjectReference, chan
 			return nil, calls, err
 		}
 		calls++
-		if res.Returnval.Length > cbt.Window {
-			t.Fatalf("answer covers %d bytes, more than the window", res.Returnval.Length)
+		a := res.Returnval
+		if a.StartOffset != off || a.Length <= 0 || a.StartOffset+a.Length > diskSize {
+			t.Fatalf("answer at %d covers %d+%d: want a non-empty range from the offset asked, within the disk", off, a.StartOffset, a.Length)
+		}
+		for _, e := range a.ChangedArea {
+			if e.Start < a.StartOffset || e.Start+e.Length > a.StartOffset+a.Length {
+				t.Fatalf("extent %+v outside the answer's range %d+%d", e, a.StartOffset, a.Length)
+			}
 		}
 		out = append(out, res.Returnval.ChangedArea...)
 		off = res.Returnval.StartOffset + res.Returnval.Length
@@ -167,8 +173,8 @@ func TestChangedBlockTracking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if calls != 3 {
-		t.Fatalf("%d calls to cover %d bytes, want 3", calls, diskSize)
+	if calls != 1 {
+		t.Fatalf("%d calls to cover %d bytes holding 2 extents, want 1 (as real vSphere answers a whole disk)", calls, diskSize)
 	}
 	want := []types.DiskChangeExtent{{Start: 1 << 20, Length: 128 << 10}, {Start: 30 << 20, Length: 64 << 10}}
 	if fmt.Sprint(all) != fmt.Sprint(want) {
@@ -363,5 +369,44 @@ func TestUntrackedWriteResetsTracking(t *testing.T) {
 	s3, _ := f.snapshot(t)
 	if got, _, err := f.changed(t, &s3, id2); err != nil || fmt.Sprint(got) != extents(9<<20, 64<<10) {
 		t.Fatalf("changes after the reset: %v %v", got, err)
+	}
+}
+
+// TestAnswerBoundedByExtents: an answer holds at most MaxExtents extents
+// (adjacent blocks are one extent) and then ends with its last one, so a
+// client that makes one call misses the rest and one that loops on
+// StartOffset+Length gets every change.
+func TestAnswerBoundedByExtents(t *testing.T) {
+	defer cbt.SetMaxExtents(2)()
+	f := setup(t)
+	f.enable(t)
+	_, id1 := f.snapshot(t)
+	f.write(t, 1<<20, 128<<10) // blocks 16, 17: one extent
+	f.write(t, 3<<20, 1)
+	f.write(t, 9<<20, 1)
+	f.write(t, 20<<20, 1)
+	f.write(t, diskSize-1, 1) // the last block
+	s2, _ := f.snapshot(t)
+	res, err := methods.QueryChangedDiskAreas(context.Background(), f.c, &types.QueryChangedDiskAreas{
+		This: f.vm.Reference(), Snapshot: &s2, DeviceKey: f.key, StartOffset: 0, ChangeId: id1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := res.Returnval
+	if fmt.Sprint(first.ChangedArea) != extents(1<<20, 128<<10, 3<<20, 64<<10) || first.Length != 3<<20+64<<10 {
+		t.Fatalf("first answer %v over %d bytes: want 2 extents, ending with the second", first.ChangedArea, first.Length)
+	}
+	got, calls, err := f.changed(t, &s2, id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := extents(1<<20, 128<<10, 3<<20, 64<<10, 9<<20, 64<<10, 20<<20, 64<<10, diskSize-64<<10, 64<<10); fmt.Sprint(got) != want || calls != 3 {
+		t.Fatalf("looping: %v in %d calls, want %v in 3", got, calls, want)
+	}
+	// An answer from an offset inside an extent starts there.
+	res, err = methods.QueryChangedDiskAreas(context.Background(), f.c, &types.QueryChangedDiskAreas{
+		This: f.vm.Reference(), Snapshot: &s2, DeviceKey: f.key, StartOffset: 1<<20 + 100, ChangeId: id1})
+	if err != nil || len(res.Returnval.ChangedArea) == 0 || res.Returnval.ChangedArea[0] != (types.DiskChangeExtent{Start: 1<<20 + 100, Length: 128<<10 - 100}) {
+		t.Fatalf("answer from inside an extent: %+v %v", res, err)
 	}
 }
