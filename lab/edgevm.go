@@ -65,6 +65,8 @@ type edgeAppliances struct {
 	ln     net.Listener // EdgeApplianceIP:EdgePort, reserved for the lab plan's appliance
 	// bootDelay is how long an appliance takes from power-on to its API.
 	bootDelay time.Duration
+	// booting > 0 keeps every powered-on appliance booting (HoldEdgeBoot).
+	booting int
 
 	// refreshMu makes refreshes one at a time: each starts or stops edges
 	// after releasing mu (see refresh).
@@ -138,6 +140,28 @@ func (l *Lab) Carries(network string) error {
 		}
 	}
 	return l.Fabric.Carries(network)
+}
+
+// HoldEdgeBoot keeps the edge appliances that are powered on (or powered on
+// later) booting, their API silent, until the returned release is called,
+// however long that takes: a real appliance boots for minutes, and tests of
+// what waits for it must not depend on how fast the machine is. Release is
+// idempotent.
+func (l *Lab) HoldEdgeBoot() (release func()) {
+	if l.edges == nil {
+		return func() {}
+	}
+	l.edges.mu.Lock()
+	l.edges.booting++
+	l.edges.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.edges.mu.Lock()
+			l.edges.booting--
+			l.edges.mu.Unlock()
+		})
+	}
 }
 
 // EdgeURL is where the L2VPN client appliance deployed with the lab's plan
@@ -339,7 +363,7 @@ func (e *edgeAppliances) refresh(ctx context.Context) error {
 			ev.on, ev.serving = false, false
 			after = append(after, ev.srv.Suspend)
 		}
-		if ev.on && !ev.serving && time.Since(ev.onSince) >= e.bootDelay {
+		if ev.on && !ev.serving && e.booting == 0 && time.Since(ev.onSince) >= e.bootDelay {
 			ev.serving = true
 			after = append(after, ev.srv.Resume)
 		}

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -28,9 +27,7 @@ import (
 // carries the network's frames. A port set to another VLAN stops them;
 // step 4's verify says so, and a run puts the VLAN back.
 func TestSetupVLANTaggedNetwork(t *testing.T) {
-	// The edge boots for 2 s, so that step 4, right after step 3 powered
-	// it on, always finds it booting.
-	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20, EdgeBootDelay: 2 * time.Second})
+	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +172,10 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 
 	// The appliance is powered off: step 4 sees no edge; step 3 powers it
 	// on and step 4 waits for the API to answer after the boot.
+	// The edge stays booting until step 4 says it waits for it.
 	powerOffAppliance(t, l)
+	release := l.HoldEdgeBoot()
+	defer release()
 	r = runner(t, cfg, plan, state, nil)
 	if err := (&steps.Extension{}).Verify(ctx, r.Env); err == nil || !strings.Contains(err.Error(), "poweredOff") {
 		t.Errorf("verify with the appliance off: %v", err)
@@ -185,7 +185,10 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 	}
 	var waited bool
 	if _, err := (&steps.Extension{}).Apply(ctx, r.Env, func(ev steps.Event) {
-		waited = waited || strings.Contains(ev.Message, "waiting up to 2m for the edge's API")
+		if strings.Contains(ev.Message, "waiting up to 2m for the edge's API") {
+			waited = true
+			release()
+		}
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -244,9 +244,12 @@ func TestMigrateWebApp2(t *testing.T) {
 		t.Fatal(err)
 	}
 	if v, fp := rep.VMs[0].Verify, rep.VMs[0].FinalPass; v == nil || fp == nil || v.Mode != "final pass" || v.Blocks != fp.Checked ||
-		v.BytesRead != v.Blocks*replication.HashBlock || v.Blocks >= 16 || v.RootBlocks != 16 {
+		v.BytesRead != v.Blocks*replication.HashBlock || v.RootBlocks != 16 {
 		t.Errorf("verify %+v, final pass %+v: want only the final pass's blocks read", v, fp)
 	}
+	// How many blocks the final pass touched depends on how long the guest
+	// wrote before its shutdown (a loaded machine: all 16 of this small
+	// disk); that the verify read exactly those is what matters above.
 	if err := (&Cutover{}).Verify(ctx, env); err != nil {
 		t.Error(err)
 	}
