@@ -3,7 +3,9 @@ package replication_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -114,6 +116,52 @@ func TestSourceReadsHostDirect(t *testing.T) {
 	readAll(t, src)
 	if len(w.all()) != 1 {
 		t.Errorf("the fallback was warned again: %q", w.all())
+	}
+}
+
+// TestSourceReadsExtentNamedByDescriptor: WebApp2's descriptor
+// WebApp2.vmdk names its flat extent webapp02-flat.vmdk (renamed by hand, as
+// ESXi allows); a pass reads that file, host-direct and through the proxy.
+// A reader that derived WebApp2-flat.vmdk from the descriptor's name would
+// find no such file and fail.
+func TestSourceReadsExtentNamedByDescriptor(t *testing.T) {
+	l, c := labSource(t)
+	ctx := context.Background()
+	vm, err := c.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := l.OnPrem.FlatFile("WebApp2")
+	if filepath.Base(flat) != lab.RenamedExtent {
+		t.Fatalf("the lab's WebApp2 extent is %s, want %s", flat, lab.RenamedExtent)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(flat), "WebApp2-flat.vmdk")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("WebApp2-flat.vmdk exists (%v): the lab must hold only the extent its descriptor names", err)
+	}
+	want, err := os.ReadFile(flat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(want[:1<<20], []byte{0}) == 1<<20 {
+		t.Fatal("the extent's first MiB is zeros: the comparison would prove nothing")
+	}
+	var w warnings
+	src := replication.NewVSphereSource(c.Client.Client, vm.Ref)
+	src.Warn = w.add
+	host0 := l.OnPrem.ESX.HostReads()
+	if got := readAll(t, src); !bytes.Equal(got, want) {
+		t.Fatal("host-direct pass read something other than the extent the descriptor names")
+	}
+	if h := l.OnPrem.ESX.HostReads() - host0; h < 16 {
+		t.Errorf("%d host-direct reads, want at least 16", h)
+	}
+	src = replication.NewVSphereSource(c.Client.Client, vm.Ref)
+	src.ProxyOnly, src.Warn = true, w.add
+	if got := readAll(t, src); !bytes.Equal(got, want) {
+		t.Fatal("proxied pass read something other than the extent the descriptor names")
+	}
+	if msgs := w.all(); len(msgs) != 0 {
+		t.Errorf("warnings: %q", msgs)
 	}
 }
 

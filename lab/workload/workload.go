@@ -13,11 +13,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path"
 	"sync"
 	"time"
 
-	"github.com/vmware/govmomi/object"
+	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -159,17 +158,14 @@ func (w *Workload) disks(vm *simulator.VirtualMachine) []disk {
 	return out
 }
 
+// flatPath is the local path of the flat extent the disk's descriptor
+// names ("" when it names none: the guest writes no other kind).
 func (w *Workload) flatPath(fileName string) string {
-	var p object.DatastorePath
-	if !p.FromString(fileName) {
+	p, err := dsfile.Flat(w.m, fileName)
+	if err != nil {
 		return ""
 	}
-	for _, o := range w.m.Map().All("Datastore") {
-		if ds, ok := o.(*simulator.Datastore); ok && ds.Name == p.Datastore {
-			return path.Join(ds.Info.GetDatastoreInfo().Url, simulator.VirtualDiskBackingFileName(p.Path))
-		}
-	}
-	return ""
+	return p
 }
 
 func (w *Workload) run(ctx context.Context) {
