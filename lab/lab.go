@@ -95,6 +95,10 @@ type Lab struct {
 	// creates and checks disks (as ESXi on VMFS).
 	Appliance     *Appliance
 	ProviderDisks *esxDisks
+	// NFSExport is the directory behind the provider's NFS datastore
+	// (ProviderNFSDatastore): what a receiver host mounting that export
+	// sees, for `ferry receiver --kind nfs --datastore-dir`.
+	NFSExport string
 	// Receiver is ferry's replication receiver, as in the receiver appliance.
 	Receiver     *replication.Receiver
 	ReceiverAddr string
@@ -239,6 +243,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, err
 	}
 	l.ProviderDisks = installESXDisks(l.Provider)
+	if l.NFSExport, err = mountNFS(ctx, l.Provider, l.Dir); err != nil {
+		return l, err
+	}
 	if l.Appliance, err = startAppliance(ctx, l.Provider, l.ProviderDisks, l.Dir); err != nil {
 		return l, err
 	}
@@ -328,9 +335,10 @@ func (l *Lab) startVCD() error {
 			Password: l.Provider.Password,
 			RootCAs:  l.CA.Pool,
 			Name:     "provider-vc",
-			// The org VDC's pool and the provider VDC's datastore.
+			// The org VDC's pool and the provider VDC's datastores (new
+			// VMs go to the first).
 			ResourcePool: ProviderSpec().Pool,
-			Datastores:   []string{ProviderSpec().Datastore},
+			Datastores:   []string{ProviderSpec().Datastore, ProviderNFSDatastore},
 		},
 	}
 	srv, err := vcdsim.New(l.vcdCfg)
