@@ -55,4 +55,3 @@ func mountNFS(ctx context.Context, vc *VCenter, dir string) (string, error) {
 	}
 	return export, nil
 }
-
