@@ -54,6 +54,11 @@ type Workload struct {
 	written map[string]int64
 	err     error
 	ticks   int // rounds done (tests wait on it)
+
+	// flats caches each disk's flat extent (by backing file name), read
+	// once from its descriptor: the run goroutine looks it up with the VM
+	// locked, every tick.
+	flats map[string]string
 }
 
 // Start starts writing until ctx ends or Stop is called.
@@ -161,10 +166,17 @@ func (w *Workload) disks(vm *simulator.VirtualMachine) []disk {
 // flatPath is the local path of the flat extent the disk's descriptor
 // names ("" when it names none: the guest writes no other kind).
 func (w *Workload) flatPath(fileName string) string {
+	if p, ok := w.flats[fileName]; ok {
+		return p
+	}
 	p, err := dsfile.Flat(w.m, fileName)
 	if err != nil {
-		return ""
+		p = ""
 	}
+	if w.flats == nil {
+		w.flats = map[string]string{}
+	}
+	w.flats[fileName] = p
 	return p
 }
 
