@@ -1,18 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"io"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -33,30 +26,7 @@ func TestKillDuringCutover(t *testing.T) {
 			}
 
 			// The cutover, killed when the phase's end is printed.
-			cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
-			cmd.Env = cleanEnv()
-			pr, pw := io.Pipe()
-			cmd.Stdout, cmd.Stderr = pw, pw
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait(); pw.Close() }()
-			var seen []string
-			killed := false
-			sc := bufio.NewScanner(pr)
-			for sc.Scan() {
-				line := sc.Text()
-				seen = append(seen, line)
-				if !killed && strings.Contains(line, "WebApp2: "+after+" done") {
-					_ = cmd.Process.Signal(syscall.SIGKILL)
-					killed = true
-				}
-			}
-			<-done
-			if !killed {
-				t.Fatalf("the cutover never printed %q:\n%s", "WebApp2: "+after+" done", strings.Join(seen, "\n"))
-			}
+			cutoverSignalled(t, l, "WebApp2: "+after+" done", syscall.SIGKILL)
 
 			out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
 			if code != 0 || !strings.Contains(out, "measured downtime") {
@@ -65,25 +35,7 @@ func TestKillDuringCutover(t *testing.T) {
 			if out, code := run("status", "--plan", l.PlanPath(), "--json"); code != 0 || !strings.Contains(out, `"health":"cut over"`) {
 				t.Errorf("status: exit %d\n%s", code, out)
 			}
-			ctx := context.Background()
-			for _, side := range []struct {
-				name string
-				vc   *lab.VCenter
-				want types.VirtualMachinePowerState
-			}{{"source (on-prem)", l.OnPrem, types.VirtualMachinePowerStatePoweredOff}, {"target (provider)", l.Provider, types.VirtualMachinePowerStatePoweredOn}} {
-				vc, err := vsphere.Connect(ctx, vsphere.Config{URL: side.vc.URL, Username: side.vc.Username, Password: side.vc.Password, CAFile: l.CAFile})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ref, ok, err := vc.FindVM(ctx, "WebApp2")
-				if err != nil || !ok {
-					t.Fatalf("%s WebApp2: %v %v", side.name, ok, err)
-				}
-				if st, err := vc.PowerState(ctx, ref); err != nil || st != side.want {
-					t.Errorf("%s WebApp2 is %s (%v), want %s", side.name, st, err, side.want)
-				}
-				vc.Close(ctx)
-			}
+			powerStates(t, l, vsphere.PoweredOff, vsphere.PoweredOn)
 			// The lab's probe of WebApp2 answers: the target's guest booted.
 			deadline := time.Now().Add(10 * time.Second)
 			for !l.Reach.Reachable("172.16.10.12") {
