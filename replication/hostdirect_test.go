@@ -146,7 +146,7 @@ func TestSourceReadsExtentNamedByDescriptor(t *testing.T) {
 		t.Fatal("the extent's first MiB is zeros: the comparison would prove nothing")
 	}
 	var w warnings
-	src := replication.NewVSphereSource(c.Client.Client, vm.Ref)
+	src := replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
 	src.Warn = w.add
 	host0 := l.OnPrem.ESX.HostReads()
 	if got := readAll(t, src); !bytes.Equal(got, want) {
@@ -155,7 +155,7 @@ func TestSourceReadsExtentNamedByDescriptor(t *testing.T) {
 	if h := l.OnPrem.ESX.HostReads() - host0; h < 16 {
 		t.Errorf("%d host-direct reads, want at least 16", h)
 	}
-	src = replication.NewVSphereSource(c.Client.Client, vm.Ref)
+	src = replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
 	src.ProxyOnly, src.Warn = true, w.add
 	if got := readAll(t, src); !bytes.Equal(got, want) {
 		t.Fatal("proxied pass read something other than the extent the descriptor names")
@@ -217,7 +217,7 @@ func TestHostDirectRunSharesOneTicket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := replication.EnableCBT(ctx, c.Client.Client, vm.Ref); err != nil {
+	if err := replication.EnableCBT(ctx, c.Client.Client, vm.Ref.Reference()); err != nil {
 		t.Fatal(err)
 	}
 	flat := l.OnPrem.FlatFile("WebApp1")
@@ -232,7 +232,7 @@ func TestHostDirectRunSharesOneTicket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := replication.NewVSphereSource(c.Client.Client, vm.Ref)
+	src := replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
 	disks, err := src.Disks(ctx)
 	if err != nil {
 		t.Fatal(err)
