@@ -185,6 +185,7 @@ func (w *Workload) run(ctx context.Context) {
 	rng := rand.New(rand.NewPCG(w.o.Seed, 7))
 	buf := make([]byte, w.o.WriteSize)
 	credit := map[string]float64{}
+	maxCredit := max(float64(w.o.WriteSize), 4*float64(w.o.Rate)*w.o.Tick.Seconds())
 	last := time.Now()
 	t := time.NewTicker(w.o.Tick)
 	defer t.Stop()
@@ -197,7 +198,10 @@ func (w *Workload) run(ctx context.Context) {
 			last = now
 			w.each(func(vm *simulator.VirtualMachine) {
 				for _, d := range w.disks(vm) {
-					credit[d.file] += float64(w.o.Rate) * dt
+					// A guest that falls behind (a loaded machine) writes
+					// at most a few ticks' worth at once: it never holds the
+					// VM locked long enough to starve vCenter's other calls.
+					credit[d.file] = min(credit[d.file]+float64(w.o.Rate)*dt, maxCredit)
 					for credit[d.file] >= float64(w.o.WriteSize) && d.capacity >= w.o.WriteSize {
 						credit[d.file] -= float64(w.o.WriteSize)
 						off := rng.Int64N(d.capacity/w.o.WriteSize) * w.o.WriteSize
