@@ -55,7 +55,9 @@ a disk, a descriptor or a datastore file. Two kinds:
       The receiver runs on a host that mounts the NFS export of the provider
       datastore read-write at --datastore-dir. vCenter still creates the disks;
       the receiver writes only into the flat extent named by each disk's
-      descriptor. (VMFS and vSAN datastores cannot be written this way.)
+      descriptor. The plan sets provider.receiver_kind: nfs and
+      provider.datastore to that NFS datastore, which must back the provider
+      VDC. (VMFS and vSAN datastores cannot be written this way.)
 
 Replicas are namespaced per org and VM. A sender may write only the
 namespaces its identity grants:

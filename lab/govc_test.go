@@ -82,9 +82,10 @@ func TestGovcSeesLab(t *testing.T) {
 		t.Errorf("govc datastore.ls: disk missing:\n%s", out)
 	}
 
-	// The disk holds data, and govc can download it over the datastore API.
+	// The disk holds data, and govc can download it over the datastore API
+	// (WebApp2's descriptor names its flat extent RenamedExtent).
 	dst := t.TempDir() + "/disk"
-	govc(t, l, "datastore.download", "-dc", "OnPrem-DC", "-ds", "onprem-ds", "WebApp2/WebApp2-flat.vmdk", dst)
+	govc(t, l, "datastore.download", "-dc", "OnPrem-DC", "-ds", "onprem-ds", "WebApp2/"+lab.RenamedExtent, dst)
 	got, err := os.ReadFile(dst)
 	if err != nil {
 		t.Fatal(err)

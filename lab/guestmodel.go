@@ -6,17 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
-	"path/filepath"
 	"reflect"
 	"strings"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
-	"github.com/vmware/govmomi/vmdk"
 
 	"github.com/ferry-migrate/ferry/lab/cbt"
+	"github.com/ferry-migrate/ferry/lab/dsfile"
 )
 
 // guestInstall is what a source VM's guest OS was installed with: the
@@ -256,30 +254,7 @@ func onOff(b bool) string {
 // flatOf finds a disk's flat extent on the model's datastores, from its
 // descriptor's extent line.
 func flatOf(m *simulator.Model, file string) (string, error) {
-	var p object.DatastorePath
-	if !p.FromString(file) {
-		return "", fmt.Errorf("disk path %q is not a datastore path", file)
-	}
-	var dir string
-	for _, o := range m.Map().All("Datastore") {
-		if ds, ok := o.(*simulator.Datastore); ok && ds.Name == p.Datastore {
-			dir = ds.Info.GetDatastoreInfo().Url
-		}
-	}
-	if dir == "" {
-		return "", fmt.Errorf("datastore %s not found", p.Datastore)
-	}
-	desc := filepath.Join(dir, filepath.FromSlash(p.Path))
-	f, err := os.Open(desc)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	d, err := vmdk.ParseDescriptor(f)
-	if err != nil || len(d.Extent) == 0 {
-		return "", fmt.Errorf("descriptor %s: no extent (%v)", file, err)
-	}
-	return filepath.Join(filepath.Dir(desc), path.Base(d.Extent[0].Info)), nil
+	return dsfile.Flat(m, file)
 }
 
 // sameBytes compares two disks' contents (a shorter file reads as zeros up

@@ -14,6 +14,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -65,9 +66,10 @@ func sourceLayout(t *testing.T, l *lab.Lab, c *vsphere.Client, name string) clou
 	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
 		disk := d.(*types.VirtualDisk)
 		file := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).FileName
-		var p object.DatastorePath
-		p.FromString(file)
-		flat := filepath.Join(l.OnPrem.DatastoreDir, strings.TrimSuffix(p.Path, ".vmdk")+"-flat.vmdk")
+		flat, err := dsfile.Flat(l.OnPrem.Model, file)
+		if err != nil {
+			t.Fatal(err)
+		}
 		cc.disks = append(cc.disks, copyDisk{ctrl: idx[disk.ControllerKey], unit: *disk.UnitNumber, srcFlat: flat, capacity: disk.CapacityInBytes})
 	}
 	for _, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {

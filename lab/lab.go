@@ -97,6 +97,10 @@ type Lab struct {
 	// creates and checks disks (as ESXi on VMFS).
 	Appliance     *Appliance
 	ProviderDisks *esxDisks
+	// NFSExport is the directory behind the provider's NFS datastore
+	// (ProviderNFSDatastore): what a receiver host mounting that export
+	// sees, for `ferry receiver --kind nfs --datastore-dir`.
+	NFSExport string
 	// Receiver is ferry's replication receiver, as in the receiver appliance.
 	Receiver     *replication.Receiver
 	ReceiverAddr string
@@ -112,13 +116,21 @@ type Lab struct {
 	closeOnce sync.Once
 }
 
+// RenamedExtent is WebApp2's flat extent: its descriptor WebApp2.vmdk was
+// renamed by hand from webapp02.vmdk (as an admin does in the ESXi shell)
+// and still names webapp02-flat.vmdk, so a reader that guesses
+// WebApp2-flat.vmdk from the descriptor's name finds no such file and
+// every journey of WebApp2 fails.
+const RenamedExtent = "webapp02-flat.vmdk"
+
 // WebAppVMs are the first n web VMs, all shaped as the walkthrough's
 // WebApp1..3 (one thin disk of the lab's disk size, one vmxnet3 NIC on
 // company-network 172.16.10.0/24, powered on, the guest workload writing,
-// own seed): WebApp1..3 at 172.16.10.11-13 as in the walkthrough, WebAppK
-// for K >= 4 at 172.16.10.(100+K), so WebApp4..WebApp100 take .104-.200,
-// clear of the gateway (.1), the guest model's VMs (.21-.22), the refused
-// VMs (.31-.40) and the powered-off VMs (ColdVMs, .41).
+// own seed; WebApp2's descriptor names RenamedExtent): WebApp1..3 at
+// 172.16.10.11-13 as in the walkthrough, WebAppK for K >= 4 at
+// 172.16.10.(100+K), so WebApp4..WebApp100 take .104-.200, clear of the
+// gateway (.1), the guest model's VMs (.21-.22), the refused VMs (.31-.40)
+// and the powered-off VMs (ColdVMs, .41).
 func WebAppVMs(n int) []VMSpec {
 	var out []VMSpec
 	for k := 1; k <= n; k++ {
@@ -126,8 +138,12 @@ func WebAppVMs(n int) []VMSpec {
 		if k > 3 {
 			host = 100 + k
 		}
-		out = append(out, VMSpec{Name: fmt.Sprintf("WebApp%d", k), IP: fmt.Sprintf("172.16.10.%d", host),
-			Network: "company-network", PowerOn: true, Seed: int64(k)})
+		vm := VMSpec{Name: fmt.Sprintf("WebApp%d", k), IP: fmt.Sprintf("172.16.10.%d", host),
+			Network: "company-network", PowerOn: true, Seed: int64(k)}
+		if k == 2 {
+			vm.Extent = RenamedExtent
+		}
+		out = append(out, vm)
 	}
 	return out
 }
@@ -229,6 +245,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, err
 	}
 	l.ProviderDisks = installESXDisks(l.Provider)
+	if l.NFSExport, err = mountNFS(ctx, l.Provider, l.Dir); err != nil {
+		return l, err
+	}
 	if l.Appliance, err = startAppliance(ctx, l.Provider, l.ProviderDisks, l.Dir); err != nil {
 		return l, err
 	}
@@ -320,9 +339,10 @@ func (l *Lab) startVCD() error {
 			Password: l.Provider.Password,
 			RootCAs:  l.CA.Pool,
 			Name:     "provider-vc",
-			// The org VDC's pool and the provider VDC's datastore.
+			// The org VDC's pool and the provider VDC's datastores (new
+			// VMs go to the first).
 			ResourcePool: ProviderSpec().Pool,
-			Datastores:   []string{ProviderSpec().Datastore},
+			Datastores:   []string{ProviderSpec().Datastore, ProviderNFSDatastore},
 		},
 	}
 	srv, err := vcdsim.New(l.vcdCfg)

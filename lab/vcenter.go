@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/google/uuid"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -32,6 +34,12 @@ type VMSpec struct {
 	// Datastore holds the VM's disk, created if missing; "" the vCenter's
 	// datastore.
 	Datastore string
+	// Extent, when set, is the file name of the disk's flat extent, which
+	// its descriptor <name>.vmdk names instead of <name>-flat.vmdk: a
+	// descriptor renamed by hand (mv in the ESXi shell) keeps naming its
+	// old extent, and ESXi follows the extent line. A reader that derives
+	// the flat file from the descriptor's name finds nothing.
+	Extent string
 }
 
 // VCenterSpec describes one simulated vCenter.
@@ -86,6 +94,8 @@ func (s VCenterSpec) Validate() error {
 			return fmt.Errorf("lab vCenter %q: VM %q is on port group %q, which is not one of %v", s.Name, vm.Name, vm.Network, s.Portgroups)
 		case !validDiskKind(vm.Disk):
 			return fmt.Errorf("lab vCenter %q: VM %q has an unknown disk kind %q", s.Name, vm.Name, vm.Disk)
+		case vm.Extent != "" && (vm.Disk != "" || !strings.HasSuffix(vm.Extent, "-flat.vmdk") || strings.ContainsAny(vm.Extent, `/\`) || vm.Extent == vm.Name+"-flat.vmdk"):
+			return fmt.Errorf("lab vCenter %q: VM %q extent %q: want another file name ending in -flat.vmdk, in the VM's folder, for a base disk", s.Name, vm.Name, vm.Extent)
 		case vm.DiskSize < 1<<20 || vm.DiskSize%(1<<20) != 0:
 			return fmt.Errorf("lab vCenter %q: VM %q disk size %d must be a whole number of MiB, at least 1 MiB", s.Name, vm.Name, vm.DiskSize)
 		}
@@ -172,9 +182,25 @@ func (vc *VCenter) Close() {
 	}
 }
 
-// FlatFile returns the path of a VM's first disk's flat file on the lab's datastore directory.
+// FlatFile returns the local path of a VM's first disk's flat extent, as
+// its descriptor names it ("" if the VM has no such disk).
 func (vc *VCenter) FlatFile(vm string) string {
-	return filepath.Join(vc.DatastoreDir, vm, vm+"-flat.vmdk")
+	for _, o := range vc.Model.Map().All("VirtualMachine") {
+		v, ok := o.(*simulator.VirtualMachine)
+		if !ok || v.Name != vm {
+			continue
+		}
+		for _, d := range object.VirtualDeviceList(v.Config.Hardware.Device).SelectByType((*types.VirtualDisk)(nil)) {
+			if b, ok := d.(*types.VirtualDisk).Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+				p, err := dsfile.Flat(vc.Model, b.GetVirtualDeviceFileBackingInfo().FileName)
+				if err != nil {
+					return ""
+				}
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 func build(ctx context.Context, c *govmomi.Client, spec VCenterSpec, dir, dsDir string) error {

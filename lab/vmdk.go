@@ -197,6 +197,14 @@ func shapeVM(m *simulator.Model, vm *simulator.VirtualMachine, vs VMSpec) error 
 		}
 		d := descriptor{createType: "vmfs", parentCID: "ffffffff", extentType: "VMFS", extent: base + "-flat.vmdk",
 			sectors: capacity / 512, thin: b.ThinProvisioned != nil && *b.ThinProvisioned}
+		if vs.Extent != "" {
+			// The descriptor was renamed, its extent kept its name.
+			dir := filepath.Dir(descPath)
+			if err := os.Rename(filepath.Join(dir, d.extent), filepath.Join(dir, vs.Extent)); err != nil {
+				return fmt.Errorf("extent: %w", err)
+			}
+			d.extent = vs.Extent
+		}
 		switch vs.Disk {
 		case "", DiskSnapshot:
 		case DiskIndependentPersistent:

@@ -3,7 +3,9 @@ package replication_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -117,6 +119,52 @@ func TestSourceReadsHostDirect(t *testing.T) {
 	}
 }
 
+// TestSourceReadsExtentNamedByDescriptor: WebApp2's descriptor
+// WebApp2.vmdk names its flat extent webapp02-flat.vmdk (renamed by hand, as
+// ESXi allows); a pass reads that file, host-direct and through the proxy.
+// A reader that derived WebApp2-flat.vmdk from the descriptor's name would
+// find no such file and fail.
+func TestSourceReadsExtentNamedByDescriptor(t *testing.T) {
+	l, c := labSource(t)
+	ctx := context.Background()
+	vm, err := c.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := l.OnPrem.FlatFile("WebApp2")
+	if filepath.Base(flat) != lab.RenamedExtent {
+		t.Fatalf("the lab's WebApp2 extent is %s, want %s", flat, lab.RenamedExtent)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(flat), "WebApp2-flat.vmdk")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("WebApp2-flat.vmdk exists (%v): the lab must hold only the extent its descriptor names", err)
+	}
+	want, err := os.ReadFile(flat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(want[:1<<20], []byte{0}) == 1<<20 {
+		t.Fatal("the extent's first MiB is zeros: the comparison would prove nothing")
+	}
+	var w warnings
+	src := replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
+	src.Warn = w.add
+	host0 := l.OnPrem.ESX.HostReads()
+	if got := readAll(t, src); !bytes.Equal(got, want) {
+		t.Fatal("host-direct pass read something other than the extent the descriptor names")
+	}
+	if h := l.OnPrem.ESX.HostReads() - host0; h < 16 {
+		t.Errorf("%d host-direct reads, want at least 16", h)
+	}
+	src = replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
+	src.ProxyOnly, src.Warn = true, w.add
+	if got := readAll(t, src); !bytes.Equal(got, want) {
+		t.Fatal("proxied pass read something other than the extent the descriptor names")
+	}
+	if msgs := w.all(); len(msgs) != 0 {
+		t.Errorf("warnings: %q", msgs)
+	}
+}
+
 // TestSourceRefusesUnreadableDisks: opening a pass on a VM whose disk the
 // transport cannot read fails with the reason, and leaves no snapshot.
 func TestSourceRefusesUnreadableDisks(t *testing.T) {
@@ -155,4 +203,115 @@ func TestSourceRefusesUnreadableDisks(t *testing.T) {
 			t.Errorf("%s: %d snapshot(s) left", spec.Name, after.Snapshots)
 		}
 	}
+}
+
+// TestHostDirectRunSharesOneTicket: a pass that reads a run of changed
+// blocks in order reads it with one service ticket (one host GET), not one
+// per read, and reads exactly the disk's bytes; a block read again (a
+// resend) gets a GET of its own. Readers at once (as a pass's connections
+// take its units) read the same bytes.
+func TestHostDirectRunSharesOneTicket(t *testing.T) {
+	l, c := labSource(t)
+	ctx := context.Background()
+	vm, err := c.VMByName(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := replication.EnableCBT(ctx, c.Client.Client, vm.Ref.Reference()); err != nil {
+		t.Fatal(err)
+	}
+	flat := l.OnPrem.FlatFile("WebApp1")
+	run := make([]byte, 6<<20) // guest writes: a run of 2-8 MiB
+	for i := range run {
+		run[i] = byte(i*7 + i>>20)
+	}
+	if err := l.CBT.WriteAt(flat, run, 2<<20); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(flat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
+	disks, err := src.Disks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := disks[0].Key
+	type unit struct{ off, n int64 }
+	// pass reads the changed extents of a new snapshot with readers
+	// goroutines and returns the host GETs it took.
+	pass := func(readers int) int64 {
+		snap, err := src.Open(ctx, "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer snap.Release(ctx)
+		extents, err := snap.Extents(ctx, key, "*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var units []unit
+		for _, e := range extents {
+			for off := e.Offset; off < e.End(); off += replication.FrameMax {
+				units = append(units, unit{off, min(replication.FrameMax, e.End()-off)})
+			}
+		}
+		host0 := l.OnPrem.ESX.HostReads()
+		next := make(chan unit)
+		errs := make(chan error, readers)
+		got := make([]byte, len(want))
+		for range readers {
+			go func() {
+				for u := range next {
+					if err := snap.ReadAt(ctx, key, got[u.off:u.off+u.n], u.off); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for _, u := range units {
+			next <- u
+		}
+		close(next)
+		for range readers {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, u := range units {
+			if !bytes.Equal(got[u.off:u.off+u.n], want[u.off:u.off+u.n]) {
+				t.Fatalf("%d readers: read at %d+%d differs from the disk", readers, u.off, u.n)
+			}
+		}
+		gets := l.OnPrem.ESX.HostReads() - host0
+		if gets > int64(len(units)) {
+			t.Errorf("%d readers: %d host GETs for %d reads", readers, gets, len(units))
+		}
+		if readers > 1 {
+			return gets
+		}
+		// In order: the boot block alone, then one GET for 2-9 MiB (the run
+		// and the block at 8 MiB it touches).
+		if len(units) != 8 || gets != 2 {
+			t.Errorf("%d host GETs (service tickets) for %d reads: want 2 for 8 (the boot block, then the 2-9 MiB run)", gets, len(units))
+		}
+		// A block of the run read again (a resend): a GET of its own,
+		// the same bytes; the run is not read ahead a second time.
+		for _, off := range []int64{3 << 20, 4 << 20} {
+			host0 = l.OnPrem.ESX.HostReads()
+			again := make([]byte, replication.FrameMax)
+			if err := snap.ReadAt(ctx, key, again, off); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(again, want[off:off+replication.FrameMax]) || l.OnPrem.ESX.HostReads()-host0 != 1 {
+				t.Errorf("re-read at %d: equal=%v, %d GETs, want 1", off, bytes.Equal(again, want[off:off+replication.FrameMax]), l.OnPrem.ESX.HostReads()-host0)
+			}
+		}
+		return gets
+	}
+	pass(1)
+	pass(4)
 }

@@ -88,28 +88,47 @@ func (v *vsSnapshot) fileURL(ds, p string) *url.URL {
 }
 
 // get issues one GET of a datastore file (with a Range header when rng is
-// set) and hands the response to f. Host-direct, it first acquires a
-// one-time service ticket for the URL; the ticket is sent as a cookie only
-// and never logged.
+// set) and hands the response to f.
 func (v *vsSnapshot) get(ctx context.Context, ds, p, rng string, f func(*http.Response) error) error {
-	u := v.fileURL(ds, p)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if v.host == nil {
+		// vCenter's proxy: the session cookie authenticates the request.
+		u := v.fileURL(ds, p)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return err
+		}
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		return v.s.Client.Client.Do(ctx, req, f)
+	}
+	res, err := v.do(ctx, ds, p, rng)
 	if err != nil {
 		return err
 	}
+	defer res.Body.Close()
+	return f(res)
+}
+
+// do issues one host-direct GET of a datastore file (with a Range header
+// when rng is set): it first acquires a one-time service ticket for the
+// URL; the ticket is sent as a cookie only and never logged. The caller
+// closes the response body.
+func (v *vsSnapshot) do(ctx context.Context, ds, p, rng string) (*http.Response, error) {
+	u := v.fileURL(ds, p)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 	if rng != "" {
 		req.Header.Set("Range", rng)
-	}
-	if v.host == nil {
-		// vCenter's proxy: the session cookie authenticates the request.
-		return v.s.Client.Client.Do(ctx, req, f)
 	}
 	res, err := methods.AcquireGenericServiceTicket(ctx, v.s.Client, &types.AcquireGenericServiceTicket{
 		This: *v.s.Client.ServiceContent.SessionManager,
 		Spec: &types.SessionManagerHttpServiceRequestSpec{Url: u.String(), Method: "httpGet"},
 	})
 	if err != nil {
-		return fmt.Errorf("service ticket for host %s: %w", v.host.name, err)
+		return nil, fmt.Errorf("service ticket for host %s: %w", v.host.name, err)
 	}
 	t := res.Returnval
 	if t.SslThumbprint != "" {
@@ -122,10 +141,9 @@ func (v *vsSnapshot) get(ctx context.Context, ds, p, rng string, f func(*http.Re
 	hc := &http.Client{Transport: v.s.Client.Client.DefaultTransport()}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("host %s: %w", v.host.name, err)
+		return nil, fmt.Errorf("host %s: %w", v.host.name, err)
 	}
-	defer resp.Body.Close()
-	return f(resp)
+	return resp, nil
 }
 
 // readDescriptor reads and checks the descriptor of a disk's backing file

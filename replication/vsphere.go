@@ -286,6 +286,8 @@ type vsSnapshot struct {
 	disks  map[string]vsDisk
 	dcPath string
 	host   *hostEndpoint // nil: through vCenter's /folder proxy
+	// streams are the open host-direct GETs of runs of changed blocks.
+	streams hostStreams
 }
 
 func (v *vsSnapshot) ID() string { return v.id }
@@ -341,11 +343,14 @@ func (v *vsSnapshot) Extents(ctx context.Context, key, base string) ([]Extent, e
 		}
 		off = next
 	}
-	return normalize(out, d.Capacity), nil
+	out = normalize(out, d.Capacity)
+	v.streams.setRuns(key, out, d.Capacity)
+	return out, nil
 }
 
-// ReadAt implements Snapshot with one Range GET; the 206's Content-Range
-// must match the request exactly.
+// ReadAt implements Snapshot with a Range GET (host-direct, one GET may
+// serve a run of reads: hoststream.go); the 206's Content-Range must match
+// the request exactly.
 func (v *vsSnapshot) ReadAt(ctx context.Context, key string, p []byte, off int64) error {
 	d, ok := v.disks[key]
 	if !ok {
@@ -354,15 +359,15 @@ func (v *vsSnapshot) ReadAt(ctx context.Context, key string, p []byte, off int64
 	if off < 0 || off+int64(len(p)) > d.Capacity {
 		return fmt.Errorf("read %d bytes at %d beyond disk %s (%d bytes)", len(p), off, key, d.Capacity)
 	}
+	if v.host != nil {
+		if done, err := v.streamRead(ctx, d, p, off); done {
+			return err
+		}
+	}
 	last := off + int64(len(p)) - 1
 	return v.get(ctx, d.ds, d.flat, fmt.Sprintf("bytes=%d-%d", off, last), func(res *http.Response) error {
-		if res.StatusCode != http.StatusPartialContent {
-			return fmt.Errorf("GET %s range %d-%d: %s (want 206 Partial Content)", d.flat, off, last, res.Status)
-		}
-		var a, b, total int64
-		cr := res.Header.Get("Content-Range")
-		if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &a, &b, &total); err != nil || a != off || b != last {
-			return fmt.Errorf("GET %s range %d-%d: Content-Range %q does not match", d.flat, off, last, cr)
+		if err := checkRange(res, d.flat, off, last); err != nil {
+			return err
 		}
 		if _, err := io.ReadFull(res.Body, p); err != nil {
 			return fmt.Errorf("GET %s range %d-%d: %w", d.flat, off, last, err)
@@ -373,6 +378,7 @@ func (v *vsSnapshot) ReadAt(ctx context.Context, key string, p []byte, off int64
 
 // Release implements Snapshot: deletes the pass snapshot.
 func (v *vsSnapshot) Release(ctx context.Context) error {
+	v.streams.closeAll()
 	if v.snap == nil {
 		return nil
 	}

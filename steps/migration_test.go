@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -199,6 +200,26 @@ func TestMigrateWebApp2(t *testing.T) {
 	}
 	if got := diskFilesOf(t, env, "WebApp2"); !slices.Equal(got, []string{replica}) {
 		t.Errorf("target WebApp2's disks %v, want the replica %s", got, replica)
+	}
+	// Nothing but the disk vCenter made is in the replica folder: ferry
+	// wrote no descriptor or file of its own into the datastore.
+	var files []string
+	root := filepath.Join(l.Provider.DatastoreDir, replication.ReplicasFolder)
+	if err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(root, p)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Company/WebApp2/WebApp2_0-flat.vmdk", "Company/WebApp2/WebApp2_0.vmdk"}; !slices.Equal(files, want) {
+		t.Errorf("files in the provider datastore's %s: %v, want only the disk vCenter made %v", replication.ReplicasFolder, files, want)
+	}
+	if raw, err := os.ReadFile(filepath.Join(root, "Company", "WebApp2", "WebApp2_0.vmdk")); err != nil ||
+		!strings.Contains(string(raw), `createType="vmfs"`) || !strings.Contains(string(raw), "ddb.uuid") {
+		t.Errorf("replica descriptor is not ESXi's (%v):\n%s", err, raw)
 	}
 
 	// go-vcloud-director (as the tenant) sees WebApp2 running in Company-VDC.

@@ -257,8 +257,9 @@ func TestPlacementChecked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The provider VDC's datastores: provider-ds and the NFS datastore.
 	pl, err := sys.VDCPlacement(vdc)
-	if err != nil || len(pl.VDCPools) != 1 || len(pl.ProviderPools) != 1 || len(pl.Datastores) != 1 || pl.ProviderVDC == "" {
+	if err != nil || len(pl.VDCPools) != 1 || len(pl.ProviderPools) != 1 || len(pl.Datastores) != 2 || pl.ProviderVDC == "" {
 		t.Fatalf("placement %+v %v", pl, err)
 	}
 
@@ -337,8 +338,8 @@ func TestStoragePolicyChecked(t *testing.T) {
 	if err != nil || len(vcs) != 1 {
 		t.Fatalf("virtual centers %v %v", vcs, err)
 	}
-	dss, err := sys.PolicyDatastores(vcs[0], "*")
-	if err != nil || len(dss) != 1 {
+	dss, err := sys.PolicyDatastores(vcs[0], "*") // provider-ds and provider-nfs
+	if err != nil || len(dss) != 2 {
 		t.Fatalf("datastores of policy *: %v %v", dss, err)
 	}
 	env.Plan.VMs[0].StorageProfile = "gold"

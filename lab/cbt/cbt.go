@@ -57,13 +57,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/ferry-migrate/ferry/lab/simwrap"
 )
 
@@ -297,18 +297,14 @@ func (t *Tracker) findVM(name string) *simulator.VirtualMachine {
 	return nil
 }
 
-// flatPath maps "[ds] dir/x.vmdk" to the local path of dir/x-flat.vmdk.
+// flatPath maps "[ds] dir/x.vmdk" to the local path of the flat extent its
+// descriptor names ("" when it names none).
 func (t *Tracker) flatPath(fileName string) string {
-	var p object.DatastorePath
-	if !p.FromString(fileName) {
+	p, err := dsfile.Flat(t.model, fileName)
+	if err != nil {
 		return ""
 	}
-	for _, o := range t.model.Map().All("Datastore") {
-		if ds, ok := o.(*simulator.Datastore); ok && ds.Name == p.Datastore {
-			return path.Join(ds.Info.GetDatastoreInfo().Url, simulator.VirtualDiskBackingFileName(p.Path))
-		}
-	}
-	return ""
+	return p
 }
 
 func flatBackings(devices []types.BaseVirtualDevice) map[int32]*types.VirtualDiskFlatVer2BackingInfo {

@@ -13,11 +13,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path"
 	"sync"
 	"time"
 
-	"github.com/vmware/govmomi/object"
+	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -55,6 +54,11 @@ type Workload struct {
 	written map[string]int64
 	err     error
 	ticks   int // rounds done (tests wait on it)
+
+	// flats caches each disk's flat extent (by backing file name), read
+	// once from its descriptor: the run goroutine looks it up with the VM
+	// locked, every tick.
+	flats map[string]string
 }
 
 // Start starts writing until ctx ends or Stop is called.
@@ -159,17 +163,21 @@ func (w *Workload) disks(vm *simulator.VirtualMachine) []disk {
 	return out
 }
 
+// flatPath is the local path of the flat extent the disk's descriptor
+// names ("" when it names none: the guest writes no other kind).
 func (w *Workload) flatPath(fileName string) string {
-	var p object.DatastorePath
-	if !p.FromString(fileName) {
-		return ""
+	if p, ok := w.flats[fileName]; ok {
+		return p
 	}
-	for _, o := range w.m.Map().All("Datastore") {
-		if ds, ok := o.(*simulator.Datastore); ok && ds.Name == p.Datastore {
-			return path.Join(ds.Info.GetDatastoreInfo().Url, simulator.VirtualDiskBackingFileName(p.Path))
-		}
+	p, err := dsfile.Flat(w.m, fileName)
+	if err != nil {
+		p = ""
 	}
-	return ""
+	if w.flats == nil {
+		w.flats = map[string]string{}
+	}
+	w.flats[fileName] = p
+	return p
 }
 
 func (w *Workload) run(ctx context.Context) {
@@ -177,6 +185,7 @@ func (w *Workload) run(ctx context.Context) {
 	rng := rand.New(rand.NewPCG(w.o.Seed, 7))
 	buf := make([]byte, w.o.WriteSize)
 	credit := map[string]float64{}
+	maxCredit := max(float64(w.o.WriteSize), 4*float64(w.o.Rate)*w.o.Tick.Seconds())
 	last := time.Now()
 	t := time.NewTicker(w.o.Tick)
 	defer t.Stop()
@@ -189,7 +198,10 @@ func (w *Workload) run(ctx context.Context) {
 			last = now
 			w.each(func(vm *simulator.VirtualMachine) {
 				for _, d := range w.disks(vm) {
-					credit[d.file] += float64(w.o.Rate) * dt
+					// A guest that falls behind (a loaded machine) writes
+					// at most a few ticks' worth at once: it never holds the
+					// VM locked long enough to starve vCenter's other calls.
+					credit[d.file] = min(credit[d.file]+float64(w.o.Rate)*dt, maxCredit)
 					for credit[d.file] >= float64(w.o.WriteSize) && d.capacity >= w.o.WriteSize {
 						credit[d.file] -= float64(w.o.WriteSize)
 						off := rng.Int64N(d.capacity/w.o.WriteSize) * w.o.WriteSize

@@ -1,0 +1,249 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+)
+
+// Host-direct reads cost one AcquireGenericServiceTicket round trip to
+// vCenter per GET: a ticket "may be used only once and is valid only for
+// the spec with which it was acquired" (SessionManagerGenericServiceTicket),
+// and the spec is the URL and method, not the byte range. So instead of a
+// ticket per 1 MiB read, one GET (one ticket) covers a run of blocks the
+// pass will read: the changed extents QueryChangedDiskAreas returned, each
+// widened to whole HashBlocks, merged when they touch, at most streamSpan
+// per GET. Reads of that run are served in order from the open response
+// (a short gap is read and dropped); a read that no open response can serve
+// gets a GET of its own, as before. Measured with BenchmarkServiceTicket
+// and BenchmarkSourceRead.
+
+const (
+	// streamSpan bounds one GET's range.
+	streamSpan = 32 << 20
+	// streamSkip is the largest gap a read skips in an open response.
+	streamSkip = 256 << 10
+	// streamsPerDisk bounds the responses held open per disk.
+	streamsPerDisk = 4
+)
+
+// rangeStream is an open ranged GET of one disk's flat extent.
+type rangeStream struct {
+	key   string
+	body  io.ReadCloser
+	pos   int64 // the next byte the body yields
+	end   int64 // exclusive
+	busy  bool
+	until int64 // while busy: pos after the read in progress
+}
+
+// hostStreams holds a snapshot's open ranged GETs and the runs that may be
+// read ahead.
+type hostStreams struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	open []*rangeStream
+	// runs are, per disk, the block-aligned runs of changed extents; claimed
+	// is how far into the runs a GET already reached (never read ahead twice).
+	runs    map[string][]Extent
+	claimed map[string]int64
+}
+
+func (h *hostStreams) init() {
+	if h.cond == nil {
+		h.cond = sync.NewCond(&h.mu)
+		h.runs = map[string][]Extent{}
+		h.claimed = map[string]int64{}
+	}
+}
+
+// setRuns records the extents a pass of disk key will read.
+func (h *hostStreams) setRuns(key string, extents []Extent, capacity int64) {
+	var runs []Extent
+	for _, e := range extents {
+		lo := e.Offset / HashBlock * HashBlock
+		hi := min((e.End()+HashBlock-1)/HashBlock*HashBlock, capacity)
+		if n := len(runs); n > 0 && lo <= runs[n-1].End() {
+			runs[n-1].Length = max(runs[n-1].End(), hi) - runs[n-1].Offset
+			continue
+		}
+		runs = append(runs, Extent{lo, hi - lo})
+	}
+	h.mu.Lock()
+	h.init()
+	h.runs[key], h.claimed[key] = runs, 0
+	h.mu.Unlock()
+}
+
+// acquire finds how to serve n bytes at off of disk key: an idle open
+// response that reaches off (marked busy; fresh false), after waiting
+// while a busy one is reading up to off (the run's reads are served in
+// order); else, when off starts an unread part of a run of changed blocks,
+// a new response held busy for the GET the caller sends (fresh true),
+// ranging to the end of the run (at most streamSpan); else nil: the
+// caller makes a GET of its own.
+func (h *hostStreams) acquire(key string, off, n int64) (s *rangeStream, fresh bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.init()
+	for {
+		wait := false
+		for _, s := range h.open {
+			if s.key != key || off+n > s.end {
+				continue
+			}
+			switch {
+			case !s.busy && s.pos <= off && off-s.pos <= streamSkip:
+				s.busy, s.until = true, off+n
+				return s, false
+			case s.busy && s.until <= off:
+				wait = true
+			}
+		}
+		if !wait {
+			break
+		}
+		h.cond.Wait()
+	}
+	if off < h.claimed[key] {
+		return nil, false
+	}
+	end := off + n
+	for _, r := range h.runs[key] {
+		if r.Offset <= off && off < r.End() {
+			end = max(end, min(r.End(), off+streamSpan))
+			break
+		}
+	}
+	if end <= off+n {
+		return nil, false
+	}
+	h.claimed[key] = end
+	s = &rangeStream{key: key, pos: off, end: end, busy: true, until: off + n}
+	h.open = append(h.open, s)
+	// Beyond streamsPerDisk, the oldest idle responses of the disk close.
+	count := 0
+	for _, o := range h.open {
+		if o.key == key {
+			count++
+		}
+	}
+	for i := 0; count > streamsPerDisk && i < len(h.open); {
+		if o := h.open[i]; o.key == key && !o.busy {
+			o.close()
+			h.open = append(h.open[:i], h.open[i+1:]...)
+			count--
+			continue
+		}
+		i++
+	}
+	return s, true
+}
+
+// setBody gives the held s its response body.
+func (h *hostStreams) setBody(s *rangeStream, body io.ReadCloser) {
+	h.mu.Lock()
+	s.body = body
+	h.mu.Unlock()
+}
+
+// put gives s back after a read; a failed or finished response is closed.
+func (h *hostStreams) put(s *rangeStream, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.busy = false
+	if err != nil || s.pos >= s.end {
+		s.close()
+		for i, o := range h.open {
+			if o == s {
+				h.open = append(h.open[:i], h.open[i+1:]...)
+				break
+			}
+		}
+	}
+	h.cond.Broadcast()
+}
+
+// closeAll closes every open response.
+func (h *hostStreams) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.open {
+		s.close()
+	}
+	h.open = nil
+	if h.cond != nil {
+		h.cond.Broadcast()
+	}
+}
+
+// close closes s's response, if it has one (held by h.mu).
+func (s *rangeStream) close() {
+	if s.body != nil {
+		s.body.Close()
+	}
+}
+
+// read reads len(p) bytes at off from s (owned by the caller), dropping a
+// gap before off.
+func (s *rangeStream) read(p []byte, off int64) error {
+	if gap := off - s.pos; gap > 0 {
+		if _, err := io.CopyN(io.Discard, s.body, gap); err != nil {
+			return err
+		}
+	}
+	if _, err := io.ReadFull(s.body, p); err != nil {
+		return err
+	}
+	s.pos = off + int64(len(p))
+	return nil
+}
+
+// checkRange checks a 206 answer to "bytes=off-last".
+func checkRange(res *http.Response, flat string, off, last int64) error {
+	if res.StatusCode != http.StatusPartialContent {
+		return fmt.Errorf("GET %s range %d-%d: %s (want 206 Partial Content)", flat, off, last, res.Status)
+	}
+	var a, b, total int64
+	cr := res.Header.Get("Content-Range")
+	if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &a, &b, &total); err != nil || a != off || b != last {
+		return fmt.Errorf("GET %s range %d-%d: Content-Range %q does not match", flat, off, last, cr)
+	}
+	return nil
+}
+
+// streamRead serves a host-direct read from an open response of the run
+// it falls in, or opens one GET for the rest of the run; it reports false
+// when the read is not one to stream (then ReadAt makes a GET of its own).
+func (v *vsSnapshot) streamRead(ctx context.Context, d vsDisk, p []byte, off int64) (bool, error) {
+	n := int64(len(p))
+	s, fresh := v.streams.acquire(d.Key, off, n)
+	if s == nil {
+		return false, nil
+	}
+	if !fresh {
+		err := s.read(p, off)
+		v.streams.put(s, err)
+		// A broken response (connection lost): a GET of its own.
+		return err == nil, nil
+	}
+	res, err := v.do(ctx, d.ds, d.flat, fmt.Sprintf("bytes=%d-%d", off, s.end-1))
+	if err == nil {
+		if err = checkRange(res, d.flat, off, s.end-1); err != nil {
+			res.Body.Close()
+		}
+	}
+	if err != nil {
+		v.streams.put(s, err)
+		return true, err
+	}
+	v.streams.setBody(s, res.Body)
+	err = s.read(p, off)
+	v.streams.put(s, err)
+	if err != nil {
+		return true, fmt.Errorf("GET %s range %d-%d: %w", d.flat, off, off+n-1, err)
+	}
+	return true, nil
+}
