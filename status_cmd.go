@@ -34,12 +34,15 @@ exits 1 (it does not wait).
 
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 [{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "health",
-"paused", "reason", "last_compare": {"time", "duration_ns", "blocks",
-"differing", "repaired", "unreported"}}],
+"paused", "reason", "compare_due", "last_compare": {"time", "duration_ns",
+"blocks", "differing", "repaired", "unreported"}}],
 "endpoints": [{"endpoint", "url", "from"}], "jobs_error",
 "engine": {"pid", "socket", "since", "busy", "attached": [{"user",
 "fingerprint", "role", "remote"}]}}. A job's phase is replicating, paused,
-failed (a failed pass paused it), cutting over or cut over; its rpo_health is
+failed (a failed pass, or a cutover verify that found the replica differs from
+its source, paused it), cutting over or cut over; compare_due says its next
+pass is a full compare (after such a verify: ferry run --verify=VM runs it,
+repairs the replica and resumes the job); its rpo_health is
 unknown (no complete pass yet), ok, lagging (a pass longer than RPO/2) or
 missed (the last complete pass is older than the RPO), or none (a cold
 migration: no pass every RPO, so no RPO to keep); health says the status in

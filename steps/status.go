@@ -65,6 +65,8 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			st.Health, st.Summary = replication.HealthNone, coldHealth(st.LastPass, now)
 		case st.LastPass.IsZero():
 			st.Summary = "no replica yet (run the replication step)"
+		case st.Paused && st.CompareDue:
+			st.Summary = "paused: the replica differs from its source; `ferry run --verify=" + vm.Name + "` (or resume on the dashboard) runs a full compare that repairs it"
 		case st.Paused:
 			st.Summary = "paused"
 		default:

@@ -140,7 +140,8 @@ func compareText(c *replication.CompareResult) string {
 	}
 	s := fmt.Sprintf("%d blocks compared, %d differing, %d repaired (%s)", c.Blocks, c.Differing, c.Repaired, c.Time.Local().Format("2006-01-02 15:04:05"))
 	if c.Unreported > 0 {
-		s += fmt.Sprintf("; %d block(s) changed at the source without changed block tracking reporting it, sent too", c.Unreported)
+		s += fmt.Sprintf("; %d block(s) held other data than the last pass recorded (changed at the source without changed block tracking reporting it, "+
+			"or already wrong in the replica when a pass wrote part of them), sent too", c.Unreported)
 	}
 	if c.Differing == 0 {
 		s = "replica equal to the source: " + s
