@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"os/exec"
 	"strings"
@@ -11,28 +10,41 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/vim25/types"
-
-	"github.com/ferry-migrate/ferry/lab"
-	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // TestKillDuringCutover kills `ferry run` with SIGKILL (no handler runs) at
 // phase boundaries of a cutover, before power-on of the target is
-// requested: with the source shut down and nothing at the provider yet,
+// requested: in the middle of the pre-cutover pass (its transfer started,
+// the pass's snapshot open on the source), after that pass with the source
+// still running, with the source shut down and nothing at the provider yet,
 // with the target created at the provider, and with it imported into
-// Cloud Director. A second `ferry run` then finishes the cutover: exactly
-// one copy of WebApp2 runs (the target), the source stays off, and the
-// status says cut over. (A kill after power-on was requested is never
+// Cloud Director. A kill before the shutdown leaves the source running and
+// nothing at the provider. A second `ferry run` then finishes the cutover:
+// exactly one copy of WebApp2 runs (the target), the source stays off, and
+// the status says cut over. (A kill after power-on was requested is never
 // rolled back automatically: the steps' crash tests cover it.)
 func TestKillDuringCutover(t *testing.T) {
-	for _, after := range []string{"shutdown", "create VM at provider", "import into vCD"} {
-		t.Run(strings.ReplaceAll(after, " ", "_"), func(t *testing.T) {
+	for _, kp := range []struct {
+		name string
+		// The run is killed at the first line holding at printed after
+		// a line holding after ("": from the start).
+		after, at string
+		// The source still runs when the run is killed.
+		beforeShutdown bool
+	}{
+		{"mid_pre-cutover_pass", "WebApp2: pre-cutover pass", "WebApp2: transfer", true},
+		{"pre-cutover_pass", "", "WebApp2: pre-cutover pass done", true},
+		{"shutdown", "", "WebApp2: shutdown done", false},
+		{"create_VM_at_provider", "", "WebApp2: create VM at provider done", false},
+		{"import_into_vCD", "", "WebApp2: import into vCD done", false},
+	} {
+		t.Run(kp.name, func(t *testing.T) {
 			l, run := headlessLab(t)
 			if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 				t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 			}
 
-			// The cutover, killed when the phase's end is printed.
+			// The cutover, killed when the line is printed.
 			cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
 			cmd.Env = cleanEnv()
 			pr, pw := io.Pipe()
@@ -43,47 +55,33 @@ func TestKillDuringCutover(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait(); pw.Close() }()
 			var seen []string
-			killed := false
+			armed, killed := kp.after == "", false
 			sc := bufio.NewScanner(pr)
 			for sc.Scan() {
 				line := sc.Text()
 				seen = append(seen, line)
-				if !killed && strings.Contains(line, "WebApp2: "+after+" done") {
+				if !killed && armed && strings.Contains(line, kp.at) {
 					_ = cmd.Process.Signal(syscall.SIGKILL)
 					killed = true
 				}
+				armed = armed || strings.Contains(line, kp.after)
 			}
 			<-done
 			if !killed {
-				t.Fatalf("the cutover never printed %q:\n%s", "WebApp2: "+after+" done", strings.Join(seen, "\n"))
+				t.Fatalf("the cutover never printed %q (after %q):\n%s", kp.at, kp.after, strings.Join(seen, "\n"))
+			}
+			if kp.beforeShutdown {
+				checkPower(t, l, "after the kill before the shutdown", types.VirtualMachinePowerStatePoweredOn, "")
 			}
 
 			out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
 			if code != 0 || !strings.Contains(out, "measured downtime") {
-				t.Fatalf("re-run after SIGKILL after %s: exit %d\n%s", after, code, out)
+				t.Fatalf("re-run after SIGKILL at %q: exit %d\n%s", kp.at, code, out)
 			}
 			if out, code := run("status", "--plan", l.PlanPath(), "--json"); code != 0 || !strings.Contains(out, `"health":"cut over"`) {
 				t.Errorf("status: exit %d\n%s", code, out)
 			}
-			ctx := context.Background()
-			for _, side := range []struct {
-				name string
-				vc   *lab.VCenter
-				want types.VirtualMachinePowerState
-			}{{"source (on-prem)", l.OnPrem, types.VirtualMachinePowerStatePoweredOff}, {"target (provider)", l.Provider, types.VirtualMachinePowerStatePoweredOn}} {
-				vc, err := vsphere.Connect(ctx, vsphere.Config{URL: side.vc.URL, Username: side.vc.Username, Password: side.vc.Password, CAFile: l.CAFile})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ref, ok, err := vc.FindVM(ctx, "WebApp2")
-				if err != nil || !ok {
-					t.Fatalf("%s WebApp2: %v %v", side.name, ok, err)
-				}
-				if st, err := vc.PowerState(ctx, ref); err != nil || st != side.want {
-					t.Errorf("%s WebApp2 is %s (%v), want %s", side.name, st, err, side.want)
-				}
-				vc.Close(ctx)
-			}
+			checkPower(t, l, "after the re-run", types.VirtualMachinePowerStatePoweredOff, types.VirtualMachinePowerStatePoweredOn)
 			// The lab's probe of WebApp2 answers: the target's guest booted.
 			deadline := time.Now().Add(10 * time.Second)
 			for !l.Reach.Reachable("172.16.10.12") {
