@@ -7,9 +7,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab"
 )
 
 // TestKillDuringCutover kills `ferry run` with SIGKILL (no handler runs) at
@@ -22,7 +23,7 @@ import (
 // nothing at the provider. A second `ferry run` then finishes the cutover:
 // exactly one copy of WebApp2 runs (the target), the source stays off, and
 // the status says cut over. (A kill after power-on was requested is never
-// rolled back automatically: the steps' crash tests cover it.)
+// rolled back automatically: TestKillAfterPowerOnRequested.)
 func TestKillDuringCutover(t *testing.T) {
 	for _, kp := range []struct {
 		name string
@@ -44,32 +45,7 @@ func TestKillDuringCutover(t *testing.T) {
 				t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 			}
 
-			// The cutover, killed when the line is printed.
-			cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
-			cmd.Env = cleanEnv()
-			pr, pw := io.Pipe()
-			cmd.Stdout, cmd.Stderr = pw, pw
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait(); pw.Close() }()
-			var seen []string
-			armed, killed := kp.after == "", false
-			sc := bufio.NewScanner(pr)
-			for sc.Scan() {
-				line := sc.Text()
-				seen = append(seen, line)
-				if !killed && armed && strings.Contains(line, kp.at) {
-					_ = cmd.Process.Signal(syscall.SIGKILL)
-					killed = true
-				}
-				armed = armed || strings.Contains(line, kp.after)
-			}
-			<-done
-			if !killed {
-				t.Fatalf("the cutover never printed %q (after %q):\n%s", kp.at, kp.after, strings.Join(seen, "\n"))
-			}
+			killCutover(t, l, kp.after, kp.at)
 			if kp.beforeShutdown {
 				checkPower(t, l, "after the kill before the shutdown", types.VirtualMachinePowerStatePoweredOn, "")
 			}
@@ -82,14 +58,85 @@ func TestKillDuringCutover(t *testing.T) {
 				t.Errorf("status: exit %d\n%s", code, out)
 			}
 			checkPower(t, l, "after the re-run", types.VirtualMachinePowerStatePoweredOff, types.VirtualMachinePowerStatePoweredOn)
-			// The lab's probe of WebApp2 answers: the target's guest booted.
-			deadline := time.Now().Add(10 * time.Second)
-			for !l.Reach.Reachable("172.16.10.12") {
-				if time.Now().After(deadline) {
-					t.Fatalf("WebApp2 does not answer after the re-run (guest model: %q)", l.Reach.BootFailure("WebApp2"))
-				}
-				time.Sleep(50 * time.Millisecond)
+			waitAnswers(t, l, "after the re-run")
+		})
+	}
+}
+
+// killCutover runs a confirmed cutover of WebApp2 with the ferry binary and
+// kills it with SIGKILL at the first line holding at printed after a line
+// holding after ("": from the start).
+func killCutover(t *testing.T, l *lab.Lab, after, at string) {
+	t.Helper()
+	cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+	cmd.Env = cleanEnv()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); pw.Close() }()
+	var seen []string
+	armed, killed := after == "", false
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		line := sc.Text()
+		seen = append(seen, line)
+		if !killed && armed && strings.Contains(line, at) {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+		}
+		armed = armed || strings.Contains(line, after)
+	}
+	<-done
+	if !killed {
+		t.Fatalf("the cutover never printed %q (after %q):\n%s", at, after, strings.Join(seen, "\n"))
+	}
+}
+
+// TestKillAfterPowerOnRequested kills `ferry run` with SIGKILL as the power-on
+// phase starts (power-on of the target recorded as requested; the request
+// may or may not have reached Cloud Director) and right after it. Nothing is
+// rolled back on a guess: the next run finishes the cutover when the target
+// runs and answers its probes; otherwise it stops with DECISION NEEDED
+// (exit 1, source still off, ferry status saying so) and --finish finishes
+// it. Either way exactly one copy of WebApp2 runs in the end: the target.
+func TestKillAfterPowerOnRequested(t *testing.T) {
+	for _, kp := range []struct{ name, after, at string }{
+		{"power-on_requested", "WebApp2: connect networks done", "WebApp2: power on"},
+		{"power_on", "", "WebApp2: power on done"},
+	} {
+		t.Run(kp.name, func(t *testing.T) {
+			l, run := headlessLab(t)
+			if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
+				t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 			}
+			killCutover(t, l, kp.after, kp.at)
+
+			out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+			if code != 0 {
+				if code != 1 || !strings.Contains(out, "a decision is needed") || !strings.Contains(out, "--finish") {
+					t.Fatalf("re-run after SIGKILL at %q: exit %d, want 0 (finished) or 1 asking for a decision\n%s", kp.at, code, out)
+				}
+				if kp.name == "power_on" {
+					t.Errorf("re-run after the power-on was done asks for a decision:\n%s", out)
+				}
+				if job := webApp2Job(t, run, l); !strings.HasPrefix(job.Summary, "DECISION NEEDED") {
+					t.Errorf("status while a decision is needed: %+v", job)
+				}
+				// The source stays off; the target is there (a power-on
+				// task the kill left may still be running).
+				checkPower(t, l, "while a decision is needed", types.VirtualMachinePowerStatePoweredOff, anyPower)
+				if out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--finish"); code != 0 {
+					t.Fatalf("--finish: exit %d\n%s", code, out)
+				}
+			}
+			if job := webApp2Job(t, run, l); job.Summary != "cut over" {
+				t.Errorf("status after the cutover: %+v", job)
+			}
+			checkPower(t, l, "after the cutover", types.VirtualMachinePowerStatePoweredOff, types.VirtualMachinePowerStatePoweredOn)
+			waitAnswers(t, l, "after the cutover")
 		})
 	}
 }
