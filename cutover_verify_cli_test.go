@@ -46,9 +46,10 @@ func TestVerifyMismatchAtCutoverPausesTheJob(t *testing.T) {
 		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 	}
 
-	// Garbage in three places of the replica's flat file (the guest keeps
-	// writing until the shutdown: one of them could be overwritten by a
-	// pass, not all three).
+	// Garbage in eight places of the replica's flat file, each in its own
+	// 64 KiB chunk and 1 MiB block (the guest keeps writing until the
+	// shutdown: a pass may carry the source's data over some of them, not
+	// over all).
 	replica := l.ReplicaFlatFile("[" + l.Provider.Spec.Datastore + "] " + replication.ReplicaDiskPath(lab.TenantOrg, "WebApp2", 0))
 	if replica == "" {
 		t.Fatal("no replica flat file of WebApp2 at the provider")
@@ -58,7 +59,7 @@ func TestVerifyMismatchAtCutoverPausesTheJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	offsets := []int64{3<<20 + 4093, 11<<20 + 17, 27<<20 + 60000}
+	offsets := []int64{1<<20 + 5, 3<<20 + 4093, 7<<20 + 99, 11<<20 + 17, 15<<20 + 8191, 19<<20 + 333, 23<<20 + 1, 27<<20 + 60000}
 	for _, off := range offsets {
 		if _, err := f.WriteAt(garbage, off); err != nil {
 			t.Fatal(err)

@@ -159,7 +159,16 @@ func (e *Env) warmAdded(vm string) bool {
 // warmCompare asks the wizard's scheduler for a full compare of vm and
 // waits for its result.
 func (e *Env) warmCompare(ctx context.Context, vm string) (*replication.CompareResult, error) {
-	if err := e.warm.sched.VerifyNow(vm); err != nil {
+	ask := e.warm.sched.VerifyNow
+	for _, st := range e.warm.sched.Status() {
+		if st.VM == vm && st.Paused && st.CompareDue {
+			// Paused because its replica differs from the source: asking
+			// for the full compare that repairs it resumes the job, whose
+			// next pass is that compare.
+			ask = e.warm.sched.Resume
+		}
+	}
+	if err := ask(vm); err != nil {
 		return nil, err
 	}
 	// The pass VerifyNow asked for is the full compare.

@@ -148,8 +148,9 @@ func TestVerifyEveryValidated(t *testing.T) {
 // cutover whose verify (cutover.full_verify) finds the replica corrupted
 // behind the receiver's back rolls back and leaves the scheduler's job
 // paused as failed, with the mismatch as its reason (not resumed as after
-// other rollbacks); a new cutover is refused while it is; resuming it runs
-// a full compare that repairs the replica, and the cutover then succeeds.
+// other rollbacks); a new cutover is refused while it is; `ferry run
+// --verify` resumes it with a full compare that repairs the replica, and the
+// cutover then succeeds.
 func TestVerifyMismatchAtCutoverInTheWizard(t *testing.T) {
 	l, env := migrationLab(t, "WebApp2")
 	yes := true
@@ -179,6 +180,10 @@ func TestVerifyMismatchAtCutoverInTheWizard(t *testing.T) {
 			t.Fatalf("no full compare after the initial sync: %+v", sched.Status())
 		}
 	}
+	// The guest stops writing: on this small disk it would soon overwrite
+	// the corrupted bytes, and its passes would carry the source's data
+	// there before the cutover's verify could see them.
+	l.Workload.Stop()
 	replica := l.ReplicaFlatFile("[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0))
 	f, err := os.OpenFile(replica, os.O_RDWR, 0)
 	if err != nil {
@@ -210,12 +215,12 @@ func TestVerifyMismatchAtCutoverInTheWizard(t *testing.T) {
 		t.Fatalf("scheduler after the refused cutover: %+v", st)
 	}
 
-	// Resumed (the dashboard's key): a full compare repairs the replica.
-	if err := sched.Resume("WebApp2"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sched.WaitPass(ctx, "WebApp2"); err != nil {
-		t.Fatal(err)
+	// `ferry run --verify` against the wizard's (or an engine's) scheduler
+	// resumes the job with the full compare that repairs the replica
+	// (resuming it on the dashboard does the same: the replication tests).
+	lines = nil
+	if err := env.VerifyReplicas(ctx, []string{"WebApp2"}, func(ev Event) { lines = append(lines, ev.Message+ev.Error) }); err != nil {
+		t.Fatalf("verify: %v\n%s", err, strings.Join(lines, "\n"))
 	}
 	st = sched.Status()[0]
 	// Differing, or unreported when a pass wrote part of a corrupted block.
