@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/replication"
@@ -81,7 +79,7 @@ func TestVerifyMismatchAtCutoverPausesTheJob(t *testing.T) {
 	if out, _ := run("status", "--plan", l.PlanPath()); !strings.Contains(out, "paused: the replica differs from its source") || !strings.Contains(out, "replica differs from source") {
 		t.Errorf("text status after the mismatch does not say the job is paused and why:\n%s", out)
 	}
-	checkPower(t, l, "after the rolled-back cutover", types.VirtualMachinePowerStatePoweredOn, "")
+	checkPower(t, l, "after the rolled-back cutover", vsphere.PoweredOn, "")
 	if st, err := os.Stat(replica); err != nil || st.Size() != 32<<20 {
 		t.Fatalf("the replica flat file after the rollback: %v %v", st, err)
 	}
@@ -91,7 +89,7 @@ func TestVerifyMismatchAtCutoverPausesTheJob(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "not cut over: a verify found the replica differs from the source") || !strings.Contains(out, "ferry run --verify=WebApp2") {
 		t.Fatalf("cutover of a paused job: exit %d, want 1 refusing it\n%s", code, out)
 	}
-	checkPower(t, l, "after the refused cutover", types.VirtualMachinePowerStatePoweredOn, "")
+	checkPower(t, l, "after the refused cutover", vsphere.PoweredOn, "")
 
 	// The full compare repairs the kept replica and replication goes on.
 	out, code = run("run", "--plan", l.PlanPath(), "--verify", "WebApp2")
@@ -118,7 +116,7 @@ func TestVerifyMismatchAtCutoverPausesTheJob(t *testing.T) {
 	if job := webApp2Job(t, run, l); job.Summary != "cut over" {
 		t.Errorf("status after the cutover: %+v", job)
 	}
-	checkPower(t, l, "after the cutover", types.VirtualMachinePowerStatePoweredOff, types.VirtualMachinePowerStatePoweredOn)
+	checkPower(t, l, "after the cutover", vsphere.PoweredOff, vsphere.PoweredOn)
 	if !bytes.Equal(readFile(t, replica), readFile(t, l.OnPrem.FlatFile("WebApp2"))) {
 		t.Error("the replica differs from the source after the cutover")
 	}
@@ -169,23 +167,20 @@ func webApp2Job(t *testing.T, run func(args ...string) (string, int), l *lab.Lab
 }
 
 // anyPower accepts a VM in any power state (checkPower).
-const anyPower types.VirtualMachinePowerState = "any"
+const anyPower vsphere.PowerState = "any"
 
 // checkPower checks WebApp2's power state on-prem (the source) and at the
 // provider (the target; "" for no VM there, anyPower for a VM in any
 // state), through govmomi.
-func checkPower(t *testing.T, l *lab.Lab, when string, source, target types.VirtualMachinePowerState) {
+func checkPower(t *testing.T, l *lab.Lab, when string, source, target vsphere.PowerState) {
 	t.Helper()
 	ctx := context.Background()
 	for _, side := range []struct {
 		name string
 		vc   *lab.VCenter
-		want types.VirtualMachinePowerState
+		want vsphere.PowerState
 	}{{"source (on-prem)", l.OnPrem, source}, {"target (provider)", l.Provider, target}} {
-		vc, err := vsphere.Connect(ctx, vsphere.Config{URL: side.vc.URL, Username: side.vc.Username, Password: side.vc.Password, CAFile: l.CAFile})
-		if err != nil {
-			t.Fatal(err)
-		}
+		vc := connectVC(t, l, side.vc)
 		ref, ok, err := vc.FindVM(ctx, "WebApp2")
 		if err != nil {
 			t.Fatal(err)
@@ -200,6 +195,5 @@ func checkPower(t *testing.T, l *lab.Lab, when string, source, target types.Virt
 				t.Errorf("%s: %s WebApp2 is %s (%v), want %s", when, side.name, st, err, side.want)
 			}
 		}
-		vc.Close(ctx)
 	}
 }

@@ -8,9 +8,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // TestKillDuringCutover kills `ferry run` with SIGKILL (no handler runs) at
@@ -51,7 +50,7 @@ func TestKillDuringCutover(t *testing.T) {
 
 			killCutover(t, l, kp.after, kp.at)
 			if kp.beforeShutdown {
-				checkPower(t, l, "after the kill before the shutdown", types.VirtualMachinePowerStatePoweredOn, "")
+				checkPower(t, l, "after the kill before the shutdown", vsphere.PoweredOn, "")
 			}
 
 			out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
@@ -61,7 +60,7 @@ func TestKillDuringCutover(t *testing.T) {
 			if out, code := run("status", "--plan", l.PlanPath(), "--json"); code != 0 || !strings.Contains(out, `"health":"cut over"`) {
 				t.Errorf("status: exit %d\n%s", code, out)
 			}
-			checkPower(t, l, "after the re-run", types.VirtualMachinePowerStatePoweredOff, types.VirtualMachinePowerStatePoweredOn)
+			checkPower(t, l, "after the re-run", vsphere.PoweredOff, vsphere.PoweredOn)
 			waitAnswers(t, l, "after the re-run")
 		})
 	}
@@ -134,7 +133,7 @@ func TestKillAfterPowerOnRequested(t *testing.T) {
 				}
 				// The source stays off; the target is there (a power-on
 				// task the kill left may still be running).
-				checkPower(t, l, "while a decision is needed", types.VirtualMachinePowerStatePoweredOff, anyPower)
+				checkPower(t, l, "while a decision is needed", vsphere.PoweredOff, anyPower)
 				if out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--finish"); code != 0 {
 					t.Fatalf("--finish: exit %d\n%s", code, out)
 				}
@@ -142,7 +141,7 @@ func TestKillAfterPowerOnRequested(t *testing.T) {
 			if job := webApp2Job(t, run, l); job.Summary != "cut over" {
 				t.Errorf("status after the cutover: %+v", job)
 			}
-			checkPower(t, l, "after the cutover", types.VirtualMachinePowerStatePoweredOff, types.VirtualMachinePowerStatePoweredOn)
+			checkPower(t, l, "after the cutover", vsphere.PoweredOff, vsphere.PoweredOn)
 			waitAnswers(t, l, "after the cutover")
 		})
 	}

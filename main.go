@@ -75,6 +75,7 @@ came from.`
 
 func newRootCmd(g *globalFlags) *cobra.Command {
 	var wizardPlan, wizardState string
+	var wizardView bool
 	root := &cobra.Command{
 		Use:   "ferry",
 		Short: "Warm-migrate running vSphere VMs into a VMware Cloud Director tenant over a stretched L2 network",
@@ -88,6 +89,8 @@ GOVC_PASSWORD, GOVC_TLS_CA_CERTS, GOVC_INSECURE for the on-prem vCenter; VCD_URL
 VCD_USER, VCD_PASSWORD, VCD_ORG for Cloud Director; FERRY_* for the rest).
 ` + precedenceHelp + `
 
+` + attachHelp + `
+
 Try it without any VMware installation: ferry lab`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -96,8 +99,14 @@ Try it without any VMware installation: ferry lab`,
 			if err := tui.CheckTerminal(); err != nil {
 				return err
 			}
-			if err := engineRunsWizard(wizardPlan, wizardState); err != nil {
+			f := planFlags{plan: wizardPlan, state: wizardState}
+			if cl, err := dialEngine(&f); err != nil {
 				return err
+			} else if cl != nil {
+				return attachWizard(cmd.Context(), cl, wizardView)
+			}
+			if wizardView {
+				return usagef("--view watches a ferry serve engine's wizard, and none runs for %s", f.statePath())
 			}
 			cfg, err := g.loadConfig()
 			if err != nil {
@@ -108,6 +117,7 @@ Try it without any VMware installation: ferry lab`,
 	}
 	root.Flags().StringVar(&wizardPlan, "plan", defaultPlan, "plan file: the wizard reads it if it exists and saves your answers to it (for ferry run)")
 	root.Flags().StringVar(&wizardState, "state", "", "state file to resume from (default: next to the plan, PLAN.state.json)")
+	root.Flags().BoolVar(&wizardView, "view", false, "with a ferry serve engine running for the state file: attach to its wizard watch-only")
 	root.PersistentFlags().StringVar(&g.config, "config", "", "endpoints config file (YAML), e.g. the one ferry lab serve writes; wins over the environment")
 	root.PersistentFlags().BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification (NOT recommended)")
 	root.PersistentFlags().StringVar(&g.logFile, "log-file", "", "write logs to this file (default: ferry.log in the state directory)")

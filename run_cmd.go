@@ -120,10 +120,7 @@ not the steps; ferry status --follow shows how they end.
 				}
 			}
 			out := cmd.OutOrStdout()
-			emit := steps.TextPrinter(out, len(it))
-			if asJSON {
-				emit = steps.JSONPrinter(out)
-			}
+			emit := eventPrinter(out, len(it), asJSON)
 			r := &steps.Runner{Itinerary: it, Env: env, Emit: emit, Confirmed: confirm != ""}
 			// Bad input (unknown names, conflicts, logins) stops the run
 			// before the first change, not halfway through.
@@ -197,10 +194,8 @@ func runViaEngine(cmd *cobra.Command, cl *engine.Client, f *planFlags, req engin
 	}
 	req.Client = fmt.Sprintf("ferry run (pid %d)", os.Getpid())
 	out := cmd.OutOrStdout()
-	emit := steps.TextPrinter(out, len(steps.NewItinerary()))
-	if asJSON {
-		emit = steps.JSONPrinter(out)
-	} else {
+	emit := eventPrinter(out, len(steps.NewItinerary()), asJSON)
+	if !asJSON {
 		fmt.Fprintf(out, "ferry: the steps run in the ferry serve engine (%s)\n", cl.Socket)
 	}
 	res, err := cl.Run(cmd.Context(), req, emit)

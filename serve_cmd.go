@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/engine"
@@ -62,10 +64,16 @@ ferry_replication_last_full_compare_timestamp_seconds and
 ferry_cutover_phase{phase=selected|replicating|cutting over|decision
 needed|cut over}, and ferry_sessions_attached{role}.
 
+The wizard started in a terminal (ferry --plan FILE, no command) by this
+engine's user attaches to the engine over the socket and shows its live
+journey, as an SSH session does; the rule for who drives is the same for
+both: the first terminal drives, the others watch (ferry --view: watch
+only). Quitting it or closing its terminal detaches: nothing stops.
+
 --ssh ADDR serves the wizard to SSH clients (public-key authentication
 only, the keys of --authorized-keys, an OpenSSH authorized_keys file; each
-session is logged with its key's fingerprint). The first session drives;
-the others watch, read-only, as does a session opened with the command
+session is logged with its key's fingerprint). The first session (SSH or
+local) drives; the others watch, read-only, as does a session opened with the command
 "view" (ssh -t -p PORT HOST view) or with a key marked command="view" in
 the file. Only the driver can confirm a cutover; its confirmation screen
 lists who else is attached. A dropped connection detaches: nothing stops.
@@ -194,6 +202,11 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 	defer eng.Close(context.WithoutCancel(ctx))
 	logger.Info("engine start", "state", env.State.Path(), "pid", os.Getpid())
 
+	// The wizard's styles render for the attached terminals, not for this
+	// process's (which has none as a service).
+	lipgloss.SetColorProfile(termenv.ANSI256)
+	wiz := &servedWizard{eng: eng, plan: sf.plan.plan, log: logger}
+	eng.ServeWizard(wiz.serveTerminal)
 	errc := make(chan error, 3)
 	go func() { errc <- eng.Serve(ctx, sock) }()
 	si := servedInfo{plan: env.State.Plan, socket: engine.SocketPath(env.State.Path()), eventLog: engine.EventLogPath(env.State.Path())}
@@ -206,7 +219,7 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 		if si.hostKey == "" {
 			si.hostKey = hostKeyPath(env.State.Path())
 		}
-		srv, err := newSSHServer(&sshWizard{eng: eng, keys: keys, plan: sf.plan.plan, log: logger}, si.hostKey)
+		srv, err := newSSHServer(&sshWizard{servedWizard: wiz, keys: keys}, si.hostKey)
 		if err != nil {
 			return err
 		}
@@ -238,16 +251,4 @@ func sshHost(addr net.Addr) string {
 		return "localhost"
 	}
 	return host
-}
-
-// engineRunsWizard says, when a ferry serve engine runs the plan, where its
-// wizard is: the engine holds the state, a second wizard beside it would
-// only be refused its lock.
-func engineRunsWizard(plan, state string) error {
-	f := planFlags{plan: plan, state: state}
-	cl, err := engine.Dial(f.statePath())
-	if err != nil || cl == nil {
-		return nil // none runs (or it cannot be told): the wizard's lock decides
-	}
-	return fmt.Errorf("a ferry serve engine runs this plan (socket %s): its wizard is served over SSH (ferry serve --ssh ADDR --authorized-keys FILE, then ssh -p PORT HOST); ferry status and ferry run talk to it directly", cl.Socket)
 }

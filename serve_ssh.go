@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -15,16 +14,11 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
 	bm "github.com/charmbracelet/wish/bubbletea"
 	"github.com/muesli/termenv"
 	gossh "golang.org/x/crypto/ssh"
-
-	"github.com/ferry-migrate/ferry/engine"
-	"github.com/ferry-migrate/ferry/steps"
-	"github.com/ferry-migrate/ferry/tui"
 )
 
 // Limits of the SSH listener, all applied before authentication: a client
@@ -91,18 +85,13 @@ func loadAuthorizedKeys(path string) ([]authorizedKey, error) {
 	return out, nil
 }
 
-// sshWizard serves the wizard of an engine to SSH clients: one bubbletea
-// model per session over the engine's shared env; one driver at a time,
-// the other sessions watch.
+// sshWizard serves the wizard of an engine to SSH clients, each session
+// an attachment of the engine's served wizard.
 type sshWizard struct {
-	eng  *engine.Engine
+	*servedWizard
 	keys []authorizedKey
-	plan string
-	log  *slog.Logger
 
-	conns  atomic.Int32
-	mu     sync.Mutex
-	driver string // the driving session's user, "" when none
+	conns atomic.Int32
 }
 
 func (w *sshWizard) lookup(key ssh.PublicKey) (authorizedKey, bool) {
@@ -186,92 +175,27 @@ func (w *sshWizard) program(sess ssh.Session) *tea.Program {
 	if !ok { // not reached: authentication checked it
 		return nil
 	}
-	fp := gossh.FingerprintSHA256(ak.key)
-	who := sess.User()
+	a := attachee{who: sess.User(), fingerprint: gossh.FingerprintSHA256(ak.key), remote: sess.RemoteAddr().String(), via: "ssh"}
 	if ak.comment != "" {
-		who += " (" + ak.comment + ")"
+		a.who += " (" + ak.comment + ")"
 	}
-	role, why := roleDriver, ""
 	switch cmd := strings.Join(sess.Command(), " "); {
 	case ak.viewer:
-		role, why = roleViewer, "this key only watches"
+		a.viewer = "this key only watches"
 	case cmd == "view":
-		role, why = roleViewer, "view mode"
+		a.viewer = "view mode"
 	case cmd != "" && cmd != "drive":
 		wish.Fatalf(sess, "ferry: unknown command %q: ssh … (the wizard; the first session drives) or ssh … -t view (watch only)\r\n", cmd)
 		return nil
 	}
-	if _, _, ok := sess.Pty(); !ok {
+	pty, _, ok := sess.Pty()
+	if !ok {
 		wish.Fatalln(sess, "ferry: the wizard needs a terminal: ssh -t …")
 		return nil
 	}
-	if role == roleDriver {
-		w.mu.Lock()
-		if w.driver != "" {
-			role, why = roleViewer, w.driver+" drives"
-		} else {
-			w.driver = who
-		}
-		w.mu.Unlock()
-	}
-	remote := sess.RemoteAddr().String()
-	w.log.Info("ssh: session", "user", sess.User(), "comment", ak.comment, "fingerprint", fp, "role", role, "remote", remote)
-	detach := w.eng.Attach(engine.Attachment{User: who, Fingerprint: fp, Role: role, Remote: remote})
-	ctx, cancel := context.WithCancel(sess.Context())
-	context.AfterFunc(ctx, func() {
-		detach()
-		if role == roleDriver {
-			w.mu.Lock()
-			w.driver = ""
-			w.mu.Unlock()
-		}
-		w.log.Info("ssh: session ended", "user", sess.User(), "fingerprint", fp, "role", role)
-	})
-
-	env := w.eng.Env
-	feed := tui.NewReplicationFeed(func(vm string) time.Duration {
-		for _, v := range env.Plan.VMs {
-			if v.Name == vm {
-				return v.RPO.Duration()
-			}
-		}
-		return 0
-	})
-	unsubscribe := w.eng.Subscribe(feed.Handle)
-	context.AfterFunc(ctx, unsubscribe)
-	feed.Seed(w.eng.Sched.Status())
-	feeds := tui.Feeds{Replication: feed.Updates(),
-		Pause:  func(_ context.Context, vm string) error { return w.eng.Sched.Pause(vm) },
-		Resume: func(_ context.Context, vm string) error { return w.eng.Sched.Resume(vm) },
-		Verify: func(_ context.Context, vm string) error { return env.VerifyNow(vm) },
-	}
-	if w.eng.Probes != nil {
-		feeds.Probes = tui.ProbeFeed(ctx, w.eng.Probes.Subscribe(64), nil)
-	}
-	engineCtx := w.eng.Context()
-	session := &tui.Session{Who: who, RunCtx: engineCtx, Emit: w.eng.StepEmit,
-		Exclusive: func(who string) (func(), error) { return w.eng.Exclusive(who + " over SSH") },
-		Others: func() []string {
-			var o []string
-			for _, a := range w.eng.Attached() {
-				if a.Fingerprint == fp && a.Remote == remote {
-					continue
-				}
-				o = append(o, fmt.Sprintf("%s (%s, key %s)", a.User, a.Role, a.Fingerprint))
-			}
-			return o
-		}}
-	if role == roleViewer {
-		session.Viewer = why
-	}
-	deps := tui.Deps{Env: env, Itinerary: w.eng.Itinerary, Feeds: feeds, Session: session,
-		SavePlan: func(pf *steps.PlanFile) error { return pf.Save(w.plan) }}
-	model := tui.New(ctx, deps)
-	opts := append(bm.MakeOptions(sess), tea.WithAltScreen(), tea.WithContext(ctx))
-	p := tea.NewProgram(model, opts...)
-	if pty, _, ok := sess.Pty(); ok {
-		go p.Send(tea.WindowSizeMsg{Width: pty.Window.Width, Height: pty.Window.Height})
-	}
+	w.log.Info("ssh: session", "user", sess.User(), "comment", ak.comment, "fingerprint", a.fingerprint, "remote", a.remote)
+	p, cancel := w.attach(sess.Context(), a, bm.MakeOptions(sess)...)
+	go p.Send(tea.WindowSizeMsg{Width: pty.Window.Width, Height: pty.Window.Height})
 	go func() {
 		// The session's end (a dropped connection) ends the program; the
 		// middleware's own wait covers the rest.
@@ -283,9 +207,6 @@ func (w *sshWizard) program(sess ssh.Session) *tea.Program {
 
 // serveSSH serves the wizard on ln until ctx ends.
 func serveSSH(ctx context.Context, srv *ssh.Server, ln net.Listener) error {
-	// The wizard's styles render for the SSH clients' terminals, not for
-	// this process's (which has none as a service).
-	lipgloss.SetColorProfile(termenv.ANSI256)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)

@@ -83,11 +83,16 @@ type statusDoc struct {
 		VM       string    `json:"vm"`
 		LastPass time.Time `json:"last_pass"`
 		Health   string    `json:"health"`
+		InFlight *struct {
+			Kind    string `json:"kind"`
+			Durable int64  `json:"durable_bytes"`
+			Size    int64  `json:"size_bytes"`
+		} `json:"in_flight"`
 	} `json:"jobs"`
 	Engine *struct {
 		PID      int `json:"pid"`
 		Attached []struct {
-			User, Fingerprint, Role string
+			User, Fingerprint, Role, Via string
 		} `json:"attached"`
 	} `json:"engine"`
 }
@@ -320,11 +325,13 @@ func TestServeEngine(t *testing.T) {
 }
 
 // TestServeKill9ResumesPass: the engine is killed with SIGKILL in the
-// middle of the initial sync, once the receiver acknowledged part of it; a
-// new engine for the same state takes the plan over (socket, lock, store),
-// the initial sync completes, and the job is healthy. (Whether the resumed
-// pass re-sends what was acknowledged is replication's: the test logs what
-// it planned and sent; see the report of branch serve.)
+// middle of the initial sync, once the receiver acknowledged part of it;
+// ferry status --json (standalone while no engine runs) shows the pass in
+// flight and its durable watermark; a new engine for the same state takes
+// the plan over (socket, lock, store), resumes the initial sync without
+// re-sending what lay below the watermark (its event log's pass-done
+// record: the data it planned and the bytes it sent), and the job is
+// healthy.
 func TestServeKill9ResumesPass(t *testing.T) {
 	// A light workload (passes stay small) on a larger disk (the initial
 	// sync is long enough to be caught in its middle).
@@ -346,13 +353,15 @@ func TestServeKill9ResumesPass(t *testing.T) {
 	}
 	defer client.Wait()
 
-	// Follow the event log until a quarter of the initial sync is acknowledged (with one unit acknowledged the durable watermark may still be 0: acknowledgements come out of order).
+	// Follow the event log until the receiver acknowledged part of the
+	// initial sync (it acknowledges what it synced, in batches: the
+	// durable watermark follows; ferry status says where it was).
 	var mid engine.Record
 	log := filepath.Join(l.Dir, "plan.events.jsonl")
 	deadline := time.Now().Add(2 * time.Minute)
-	for mid.Planned == 0 {
+	for {
 		if time.Now().After(deadline) {
-			t.Fatal("a quarter of the initial sync was never acknowledged")
+			t.Fatal("no part of the initial sync was ever acknowledged")
 		}
 		time.Sleep(20 * time.Millisecond)
 		for _, r := range readRecords(t, log) {
@@ -362,6 +371,9 @@ func TestServeKill9ResumesPass(t *testing.T) {
 			if r.Kind == "pass-done" && r.VM == "WebApp2" {
 				t.Fatalf("the initial sync ended before the test could kill the engine: %+v", r)
 			}
+		}
+		if mid.Planned > 0 {
+			break
 		}
 	}
 	for _, r := range readRecords(t, log) {
@@ -375,6 +387,18 @@ func TestServeKill9ResumesPass(t *testing.T) {
 	<-srv.done
 	srv.done <- nil // for the cleanup's wait
 	t.Logf("killed at %d of %d bytes acknowledged", mid.Acked, mid.Planned)
+	// What the dead engine left: the pass in flight and its durable
+	// watermark, read from the store without an engine.
+	doc := statusJSON(t, run, l.PlanPath())
+	if doc.Engine != nil || len(doc.Jobs) != 1 || doc.Jobs[0].InFlight == nil {
+		t.Fatalf("ferry status --json after the kill: want the initial sync in flight, standalone: %+v", doc)
+	}
+	inflight := *doc.Jobs[0].InFlight
+	above := inflight.Size - inflight.Durable
+	t.Logf("in flight at the kill: %s pass, %d of %d bytes below the durable watermark", inflight.Kind, inflight.Durable, inflight.Size)
+	if inflight.Kind != "initial" || inflight.Durable <= 0 || above <= 0 {
+		t.Fatalf("the pass in flight at the kill: %+v (want the initial sync, partly durable)", inflight)
+	}
 
 	// The new engine, without the cap (it reads the plan when it starts).
 	if err := os.WriteFile(l.PlanPath(), plan, 0o600); err != nil {
@@ -395,9 +419,17 @@ func TestServeKill9ResumesPass(t *testing.T) {
 	if resumed == nil {
 		t.Fatal("no initial pass completed after the restart")
 	}
-	t.Logf("the resumed pass: %s, planned %d bytes, sent %d (before the kill: %d of %d acknowledged)",
-		resumed.Pass, resumed.Planned, resumed.Sent, mid.Acked, mid.Planned)
-	doc := statusJSON(t, run, l.PlanPath())
+	t.Logf("the resumed pass: %s, planned %d bytes, sent %d (before the kill: %d of %d acknowledged; %d bytes above the durable watermark)",
+		resumed.Pass, resumed.Planned, resumed.Sent, mid.Acked, mid.Planned, above)
+	// The resumed pass is the same initial sync, not started over (less
+	// than the whole of it); what it sends lies above the watermark: its
+	// data (planned), and on the wire that data with its frames (32-byte
+	// headers, control messages: allowed 1%).
+	if resumed.Pass != "initial" || resumed.Planned >= mid.Planned || resumed.Planned > above || resumed.Sent > above+above/100 {
+		t.Errorf("the pass after the restart re-sent acknowledged data: %s pass, %d bytes planned of the initial sync's %d, %d sent; only %d lay above the durable watermark at the kill",
+			resumed.Pass, resumed.Planned, mid.Planned, resumed.Sent, above)
+	}
+	doc = statusJSON(t, run, l.PlanPath())
 	if len(doc.Jobs) == 0 || doc.Jobs[0].Health != "ok" || doc.Jobs[0].LastPass.IsZero() {
 		t.Errorf("status after the restart: %+v", doc.Jobs)
 	}

@@ -35,10 +35,15 @@ exits 1 (it does not wait).
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 [{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "health",
 "paused", "reason", "compare_due", "last_compare": {"time", "duration_ns",
-"blocks", "differing", "repaired", "unreported"}}],
+"blocks", "differing", "repaired", "unreported"}, "in_flight": {"kind",
+"durable_bytes", "size_bytes"}}],
 "endpoints": [{"endpoint", "url", "from"}], "jobs_error",
 "engine": {"pid", "socket", "since", "busy", "attached": [{"user",
-"fingerprint", "role", "remote"}]}}. A job's phase is replicating, paused,
+"fingerprint", "role", "remote", "via"}]}}. A job's in_flight is a pass
+started and not committed: the one running, or one interrupted (a stop, a
+crash) that the next pass resumes in its snapshot; durable_bytes is where
+its disks' durable watermarks are (what lies below is on the receiver's
+disks and is not sent again), of size_bytes. A job's phase is replicating, paused,
 failed (a failed pass, or a cutover verify that found the replica differs from
 its source, paused it), cutting over or cut over; compare_due says its next
 pass is a full compare (after such a verify: ferry run --verify=VM runs it,
@@ -114,6 +119,10 @@ func printStatus(out io.Writer, st engine.Status, asJSON bool) error {
 			fmt.Fprintf(out, "  running steps for %s\n", e.Busy)
 		}
 		for _, a := range e.Attached {
+			if a.Fingerprint == "" {
+				fmt.Fprintf(out, "  attached: %s (%s) from a %s terminal, %s\n", a.User, a.Role, a.Via, a.Remote)
+				continue
+			}
 			fmt.Fprintf(out, "  attached: %s (%s) from %s, key %s\n", a.User, a.Role, a.Remote, a.Fingerprint)
 		}
 		fmt.Fprintln(out)

@@ -59,17 +59,29 @@ type Engine struct {
 	logged    map[string]int64 // per VM: the tenth of its pass last logged
 	attached  map[int]Attachment
 	nextAttch int
+	wizard    WizardServer // serves attached terminals (nil: none)
+	terminals int          // terminals attached over the socket
 	ctx       context.Context
 	cancel    context.CancelFunc
 }
 
-// Attachment is a client attached to the engine's wizard (an SSH session).
+// Attachment is a client attached to the engine's wizard: an SSH session,
+// or a local terminal attached over the socket.
 type Attachment struct {
 	User        string `json:"user"`
-	Fingerprint string `json:"fingerprint"`
-	Role        string `json:"role"` // "driver" or "viewer"
+	Fingerprint string `json:"fingerprint,omitempty"` // an SSH session's key
+	Role        string `json:"role"`                  // "driver" or "viewer"
 	Remote      string `json:"remote"`
+	Via         string `json:"via"` // "ssh" or "local"
 	Since       time.Time
+}
+
+// String says who the attachment is, as the others see it.
+func (a Attachment) String() string {
+	if a.Fingerprint == "" {
+		return fmt.Sprintf("%s (%s, %s %s)", a.User, a.Role, a.Via, a.Remote)
+	}
+	return fmt.Sprintf("%s (%s, key %s)", a.User, a.Role, a.Fingerprint)
 }
 
 // Start starts the engine over env (its state locked by the caller, its
@@ -335,13 +347,20 @@ func (e *Engine) Attach(a Attachment) (detach func()) {
 	id := e.nextAttch
 	e.nextAttch++
 	a.Since = time.Now()
+	if a.Via == "" {
+		a.Via = "ssh"
+	}
 	e.attached[id] = a
-	e.events.Write(Record{Source: "ssh", Kind: "attached", Message: fmt.Sprintf("%s attached as %s from %s (key %s)", a.User, a.Role, a.Remote, a.Fingerprint)})
+	from := fmt.Sprintf("from %s (key %s)", a.Remote, a.Fingerprint)
+	if a.Fingerprint == "" {
+		from = "from a " + a.Via + " terminal, " + a.Remote
+	}
+	e.events.Write(Record{Source: a.Via, Kind: "attached", Message: fmt.Sprintf("%s attached as %s %s", a.User, a.Role, from)})
 	return func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		delete(e.attached, id)
-		e.events.Write(Record{Source: "ssh", Kind: "detached", Message: fmt.Sprintf("%s (%s, key %s) detached", a.User, a.Role, a.Fingerprint)})
+		e.events.Write(Record{Source: a.Via, Kind: "detached", Message: a.String() + " detached"})
 	}
 }
 

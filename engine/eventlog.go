@@ -29,7 +29,7 @@ const (
 // Record is one line of the event log.
 type Record struct {
 	Time    time.Time `json:"time"`
-	Source  string    `json:"source"` // "replication", "step", "engine", "ssh"
+	Source  string    `json:"source"` // "replication", "step", "engine", "ssh", "local"
 	Kind    string    `json:"kind"`
 	VM      string    `json:"vm,omitempty"`
 	Step    string    `json:"step,omitempty"`

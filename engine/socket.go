@@ -22,8 +22,9 @@ import (
 // The socket protocol: the client writes one JSON request line; the engine
 // answers with JSON lines: events (a run), then one final reply.
 type request struct {
-	Op  string      `json:"op"` // "status" or "run"
-	Run *RunRequest `json:"run,omitempty"`
+	Op     string         `json:"op"` // "status", "run" or "attach"
+	Run    *RunRequest    `json:"run,omitempty"`
+	Attach *AttachRequest `json:"attach,omitempty"`
 }
 
 type reply struct {
@@ -32,7 +33,9 @@ type reply struct {
 	Outcome *steps.Outcome `json:"outcome,omitempty"`
 	Error   string         `json:"error,omitempty"`
 	Usage   bool           `json:"usage,omitempty"` // the error is bad input (exit 2)
-	Final   bool           `json:"final,omitempty"`
+	// Attached accepts an attach: the terminal's stream follows.
+	Attached bool `json:"attached,omitempty"`
+	Final    bool `json:"final,omitempty"`
 }
 
 // Limits of the socket listener: it is owner-only (0600), but a stuck or
@@ -109,20 +112,26 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener) error {
 // sameUser says whether the peer of a Unix connection runs as this
 // process's user (the socket is 0600 already; this is the second lock).
 func sameUser(c net.Conn) bool {
+	cred, ok := peer(c)
+	return ok && int(cred.Uid) == os.Getuid()
+}
+
+// peer is the credentials of a Unix connection's peer process.
+func peer(c net.Conn) (unix.Ucred, bool) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
-		return false
+		return unix.Ucred{}, false
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return false
+		return unix.Ucred{}, false
 	}
 	var cred *unix.Ucred
 	var cerr error
 	if err := raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil || cerr != nil {
-		return false
+		return unix.Ucred{}, false
 	}
-	return int(cred.Uid) == os.Getuid()
+	return *cred, true
 }
 
 func (e *Engine) serveConn(ctx context.Context, c net.Conn) {
@@ -131,7 +140,9 @@ func (e *Engine) serveConn(ctx context.Context, c net.Conn) {
 		return
 	}
 	_ = c.SetReadDeadline(time.Now().Add(requestTimeout))
-	line, err := bufio.NewReaderSize(io.LimitReader(c, maxRequest), 4096).ReadBytes('\n')
+	lr := &io.LimitedReader{R: c, N: maxRequest}
+	br := bufio.NewReaderSize(lr, 4096)
+	line, err := br.ReadBytes('\n')
 	if err != nil {
 		return
 	}
@@ -139,16 +150,17 @@ func (e *Engine) serveConn(ctx context.Context, c net.Conn) {
 	var mu sync.Mutex
 	enc := json.NewEncoder(c)
 	dead := false
-	send := func(r reply) {
+	send := func(r reply) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		if dead {
-			return
+			return false
 		}
 		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if err := enc.Encode(r); err != nil {
 			dead = true // the client went away; the engine goes on
 		}
+		return !dead
 	}
 	var req request
 	if err := json.Unmarshal(line, &req); err != nil {
@@ -178,8 +190,10 @@ func (e *Engine) serveConn(ctx context.Context, c net.Conn) {
 			r.Usage = errors.As(err, &ue)
 		}
 		send(r)
+	case "attach":
+		e.attach(ctx, c, br, lr, req.Attach, send)
 	default:
-		send(reply{Error: fmt.Sprintf("bad request: op %q (want status or run)", req.Op), Final: true})
+		send(reply{Error: fmt.Sprintf("bad request: op %q (want status, run or attach)", req.Op), Final: true})
 	}
 }
 

@@ -68,10 +68,10 @@ func StartBenchVM(ctx context.Context, dir string, size int64) (b *BenchVM, err 
 	if err != nil {
 		return b, err
 	}
-	if err := replication.EnableCBT(ctx, b.client.Client.Client, vm.Ref); err != nil {
+	if err := replication.EnableCBT(ctx, b.client.Client.Client, vm.Ref.Reference()); err != nil {
 		return b, err
 	}
-	b.Source = replication.NewVSphereSource(b.client.Client.Client, vm.Ref)
+	b.Source = replication.NewVSphereSource(b.client.Client.Client, vm.Ref.Reference())
 	b.Source.Warn = func(msg string) { b.Warnings = append(b.Warnings, msg) }
 	return b, nil
 }

@@ -13,22 +13,24 @@ import (
 // The lab's L2VPN client appliance: an OVA with the descriptor shape of the
 // vendor's NSX autonomous edge (the NSX Edge OVA deployed with
 // is_autonomous_edge=True), so that ferry's mapping of the vendor's networks
-// and properties is exercised. Where each fact comes from:
+// and properties is exercised. Where each fact comes from (and what is not
+// verified: docs/real-world.md, "NSX autonomous edge"):
 //
-//   - Networks "Network 0" .. "Network 3": the NSX Edge OVA's network names
-//     (PowerCLI's Get-OvfConfiguration shows them as NetworkMapping.Network_0
-//     .. Network_3; gist.github.com/gowatana/4bdf805cb32b4ffe748562973432e1c4).
-//     For the autonomous edge, Network 0 is management, Network 1 the uplink
-//     (external), Network 2 the trunk (L2 extension), Network 3 HA
-//     (jonamiki.com, "Using NSX Autonomous Edge to extend L2 networks").
-//   - Properties nsx_passwd_0, nsx_cli_passwd_0, nsx_hostname, nsx_ip_0,
-//     nsx_netmask_0, nsx_gateway_0, nsx_dns1_0, nsx_domain_0, nsx_ntp_0,
-//     nsx_isSSHEnabled, nsx_allowSSHRootLogin, is_autonomous_edge: the ovftool
-//     --prop: keys used to deploy NSX Edge / autonomous edge OVAs (same gist;
-//     ovftool deploy scripts found with the code search, e.g.
-//     "--prop:is_autonomous_edge=True"). The netmask is dotted, not a prefix.
-//   - The passwords are password properties with a minimum length (the
-//     deploy wizard refuses short ones); the lab requires 12 characters.
+//   - Networks "Network 0" .. "Network 3" and the properties nsx_passwd_0,
+//     nsx_cli_passwd_0 (both required to install), nsx_hostname, nsx_ip_0,
+//     nsx_netmask_0 (dotted), nsx_gateway_0, nsx_dns1_0, nsx_domain_0,
+//     nsx_ntp_0, nsx_isSSHEnabled, nsx_allowSSHRootLogin, is_autonomous_edge
+//     (True/False, default False): Broadcom techdocs, NSX (VCF 9.0) "Install
+//     NSX Edge on ESX Using the Command-Line OVF Tool". For the autonomous
+//     edge, Network 0 is management, Network 1 the uplink, Network 2 the
+//     trunk (L2 extension), Network 3 HA ("Add an Autonomous Edge as an L2
+//     VPN Client", same documentation).
+//   - The passwords are password properties with a minimum length: NSX
+//     appliance passwords need at least 12 characters (NSX Edge installation
+//     requirements); the lab requires 12.
+//   - The labels, categories and the order of the properties are the lab's;
+//     the vendor's External Port and HA properties (their keys are not in a
+//     public source) are left out.
 //
 // The disk is an empty stream-optimized VMDK: the lab "boots" the appliance
 // by watching the on-prem vCenter (edgevm.go), not by running the image.

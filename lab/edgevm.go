@@ -66,11 +66,14 @@ type edgeAppliances struct {
 	// bootDelay is how long an appliance takes from power-on to its API.
 	bootDelay time.Duration
 
-	mu    sync.Mutex
-	edges map[string]*edgeVM // by VM moref
-	wire  wireState
-	stop  context.CancelFunc
-	done  chan struct{}
+	// refreshMu makes refreshes one at a time: each starts or stops edges
+	// after releasing mu (see refresh).
+	refreshMu sync.Mutex
+	mu        sync.Mutex
+	edges     map[string]*edgeVM // by VM moref
+	wire      wireState
+	stop      context.CancelFunc
+	done      chan struct{}
 }
 
 type edgeVM struct {
@@ -172,9 +175,13 @@ func (e *edgeAppliances) close() {
 	}
 	e.ln.Close()
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	var srvs []*edgesim.Server
 	for _, ev := range e.edges {
-		_ = ev.srv.Close()
+		srvs = append(srvs, ev.srv)
+	}
+	e.mu.Unlock()
+	for _, srv := range srvs { // outside mu, as in refresh
+		_ = srv.Close()
 	}
 	_ = e.c.Logout(context.Background())
 }
@@ -202,7 +209,12 @@ func (e *edgeAppliances) accept(ln net.Listener, ip string) {
 }
 
 // refresh reads the appliance VMs and the wiring, and boots or stops edges.
+// An edge's sessions enter and leave the fabric (Suspend, Resume, Close)
+// after mu is released: the fabric calls check, which takes mu, while it
+// holds its own lock, so taking the fabric's lock under mu could deadlock.
 func (e *edgeAppliances) refresh(ctx context.Context) error {
+	e.refreshMu.Lock()
+	defer e.refreshMu.Unlock()
 	m := view.NewManager(e.c.Client)
 	v, err := m.CreateContainerView(ctx, e.c.ServiceContent.RootFolder, []string{"VirtualMachine", "DistributedVirtualPortgroup", "DistributedVirtualSwitch"}, true)
 	if err != nil {
@@ -282,6 +294,12 @@ func (e *edgeAppliances) refresh(ctx context.Context) error {
 		ws.portgroups[pg.Name] = w
 	}
 
+	var after []func() // fabric changes, run once mu is released
+	defer func() {
+		for _, f := range after {
+			f()
+		}
+	}()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.wire = ws
@@ -319,16 +337,17 @@ func (e *edgeAppliances) refresh(ctx context.Context) error {
 			ev.on, ev.onSince = true, time.Now()
 		case !on && ev.on:
 			ev.on, ev.serving = false, false
-			ev.srv.Suspend()
+			after = append(after, ev.srv.Suspend)
 		}
 		if ev.on && !ev.serving && time.Since(ev.onSince) >= e.bootDelay {
 			ev.serving = true
-			ev.srv.Resume()
+			after = append(after, ev.srv.Resume)
 		}
 	}
 	for id, ev := range e.edges {
 		if !seen[id] { // deleted
-			_ = ev.srv.Close()
+			srv := ev.srv
+			after = append(after, func() { _ = srv.Close() })
 			delete(e.edges, id)
 		}
 	}

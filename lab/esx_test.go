@@ -39,7 +39,7 @@ func TestESXiHostFolderNeedsTicket(t *testing.T) {
 	}
 	var mvm mo.VirtualMachine
 	pc := property.DefaultCollector(c.Client.Client)
-	if err := pc.RetrieveOne(ctx, vm.Ref, []string{"runtime.host"}, &mvm); err != nil {
+	if err := pc.RetrieveOne(ctx, vm.Ref.Reference(), []string{"runtime.host"}, &mvm); err != nil {
 		t.Fatal(err)
 	}
 	var host mo.HostSystem

@@ -49,7 +49,7 @@ func sourceLayout(t *testing.T, l *lab.Lab, c *vsphere.Client, name string) clou
 		t.Fatal(err)
 	}
 	var vm mo.VirtualMachine
-	if err := c.PropertyCollector().RetrieveOne(ctx, src.Ref, []string{"config"}, &vm); err != nil {
+	if err := c.PropertyCollector().RetrieveOne(ctx, src.Ref.Reference(), []string{"config"}, &vm); err != nil {
 		t.Fatal(err)
 	}
 	cc := cloudCopy{firmware: vm.Config.Firmware}
@@ -79,7 +79,7 @@ func sourceLayout(t *testing.T, l *lab.Lab, c *vsphere.Client, name string) clou
 // createCopy creates and powers on a provider VM named name from cc, over
 // disks the provider vCenter creates and the test fills with the source's
 // bytes (as replication would).
-func createCopy(t *testing.T, l *lab.Lab, c *vsphere.Client, name string, cc cloudCopy) types.ManagedObjectReference {
+func createCopy(t *testing.T, l *lab.Lab, c *vsphere.Client, name string, cc cloudCopy) vsphere.Ref {
 	t.Helper()
 	ctx := context.Background()
 	f := c.Finder()
@@ -172,7 +172,8 @@ func createCopy(t *testing.T, l *lab.Lab, c *vsphere.Client, name string, cc clo
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := info.Result.(types.ManagedObjectReference)
+	mor := info.Result.(types.ManagedObjectReference)
+	ref := vsphere.Ref{Type: mor.Type, Value: mor.Value}
 	if err := c.EnsurePoweredOn(ctx, ref); err != nil {
 		t.Fatal(err)
 	}

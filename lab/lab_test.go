@@ -118,7 +118,7 @@ func TestInventoryShowsCBTAndSnapshots(t *testing.T) {
 	if vm.CBT || vm.Snapshots != 0 {
 		t.Fatalf("fresh VM: CBT=%v snapshots=%d", vm.CBT, vm.Snapshots)
 	}
-	obj := object.NewVirtualMachine(c.Client.Client, vm.Ref)
+	obj := object.NewVirtualMachine(c.Client.Client, vm.Ref.Reference())
 	task, err := obj.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
 	if err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ func TestGuestModelConsistentPass(t *testing.T) {
 	}
 	flat := l.OnPrem.FlatFile(name)
 	before := len(l.CBT.Images(flat))
-	task, err := object.NewVirtualMachine(onprem.Client.Client, src.Ref).CreateSnapshot(ctx, "pass", "", false, false)
+	task, err := object.NewVirtualMachine(onprem.Client.Client, src.Ref.Reference()).CreateSnapshot(ctx, "pass", "", false, false)
 	if err != nil || task.Wait(ctx) != nil {
 		t.Fatal("snapshot", err)
 	}

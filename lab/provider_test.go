@@ -279,7 +279,7 @@ func TestApplianceWithoutEnableUUID(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("receiver appliance: %v", err)
 	}
-	task, err := object.NewVirtualMachine(c.Client.Client, ref).Reconfigure(ctx, types.VirtualMachineConfigSpec{
+	task, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).Reconfigure(ctx, types.VirtualMachineConfigSpec{
 		ExtraConfig: []types.BaseOptionValue{&types.OptionValue{Key: "disk.EnableUUID", Value: "FALSE"}}})
 	if err == nil {
 		err = task.Wait(ctx)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -24,7 +25,9 @@ import (
 // has its own loopback address (guest IP 172.16.10.12 -> 127.16.10.12) and
 // answers TCP connections there while it is reachable: powered on on-prem, or
 // powered on at the provider (a VM with the same MAC, as a cutover creates
-// it) while the L2 stretch is UP. Probes therefore really stop while a VM is
+// it) while the L2 stretch carries its on-prem network (stretch.Reaches: an
+// UP session whose port for that network has the port group's VLAN and a
+// sink that delivers it). Probes therefore really stop while a VM is
 // down and come back after cutover.
 type Reach struct {
 	fabric *stretch.Fabric
@@ -52,13 +55,16 @@ type Reach struct {
 	// (BootFailures may be polled while guests are powered on).
 	checkMu sync.Mutex
 	late    map[string]string
-	stop    context.CancelFunc
-	stopped chan struct{}
+	// netNames names the on-prem networks by moref (networkNames).
+	netNames map[string]string
+	stop     context.CancelFunc
+	stopped  chan struct{}
 }
 
 type reachHost struct {
 	Name     string
 	GuestIP  string
+	Network  string // on-prem port group of the NIC with the guest IP
 	Loopback string // host:port where the VM answers
 	MAC      string
 	OnPrem   bool // powered on on-prem
@@ -107,14 +113,14 @@ func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.
 		if err != nil {
 			return nil, err
 		}
-		r.hosts[vm.IP] = &reachHost{Name: vm.Name, GuestIP: vm.IP, Loopback: lo}
+		r.hosts[vm.IP] = &reachHost{Name: vm.Name, GuestIP: vm.IP, Network: vm.Network, Loopback: lo}
 	}
 	for _, vm := range guestVMs {
 		lo, err := loopbackFor(vm.IP)
 		if err != nil {
 			return nil, err
 		}
-		r.hosts[vm.IP] = &reachHost{Name: vm.Name, GuestIP: vm.IP, Loopback: lo}
+		r.hosts[vm.IP] = &reachHost{Name: vm.Name, GuestIP: vm.IP, Network: vm.NICs[0].Portgroup, Loopback: lo}
 	}
 	if err := r.refresh(ctx); err != nil {
 		return nil, err
@@ -165,6 +171,7 @@ type vmState struct {
 	on   bool
 	macs []string
 	cfg  *types.VirtualMachineConfigInfo // firmware, boot options, devices
+	nets []string                        // morefs of the networks its NICs are on
 }
 
 // vmStates reads every VM's power state, and with withConfig its devices
@@ -177,7 +184,7 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[stri
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var vms []mo.VirtualMachine
-	props := []string{"name", "runtime.powerState"}
+	props := []string{"name", "runtime.powerState", "network"}
 	if withConfig {
 		props = append(props, "config.hardware.device", "config.firmware", "config.bootOptions")
 	}
@@ -192,6 +199,9 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[stri
 			continue
 		}
 		st := vmState{ref: vm.Self.Value, on: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn, cfg: vm.Config}
+		for _, n := range vm.Network {
+			st.nets = append(st.nets, n.Value)
+		}
 		if vm.Config != nil {
 			for _, d := range vm.Config.Hardware.Device {
 				if nic, ok := d.(types.BaseVirtualEthernetCard); ok {
@@ -234,7 +244,33 @@ func (r *Reach) refresh(ctx context.Context) error {
 			}
 		}
 	}
-	stretchUp := r.fabric.AnyUp()
+	// Which of each source VM's on-prem networks the stretch carries now
+	// (the fabric is asked outside r.mu): a VM whose NIC an operator moved
+	// to another port group is reachable over that one.
+	netNames, err := r.networkNames(ctx, onprem)
+	if err != nil {
+		return err
+	}
+	hostNets := map[string][]string{}
+	carried := map[string]bool{}
+	r.mu.Lock()
+	for _, h := range r.hosts {
+		nets := []string{h.Network}
+		if st, ok := onprem[h.Name]; ok && len(st.nets) > 0 {
+			nets = nets[:0]
+			for _, ref := range st.nets {
+				nets = append(nets, netNames[ref])
+			}
+		}
+		hostNets[h.Name] = nets
+		for _, n := range nets {
+			carried[n] = false
+		}
+	}
+	r.mu.Unlock()
+	for n := range carried {
+		carried[n] = n != "" && r.fabric.Reaches(n)
+	}
 	// Guests newly powered on at the provider boot first, without the
 	// lock: comparing their disks' bytes takes a moment, and the other VMs'
 	// listeners must not wait for it.
@@ -281,7 +317,7 @@ func (r *Reach) refresh(ctx context.Context) error {
 				}
 				h.BootFailure = why
 				if why == "" {
-					h.Cloud = stretchUp
+					h.Cloud = slices.ContainsFunc(hostNets[h.Name], func(n string) bool { return carried[n] })
 					break
 				}
 			}
@@ -291,6 +327,42 @@ func (r *Reach) refresh(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// networkNames gives the on-prem networks' names by moref, read again only
+// when a VM is on a network not seen before.
+func (r *Reach) networkNames(ctx context.Context, onprem map[string]vmState) (map[string]string, error) {
+	r.mu.Lock()
+	names := r.netNames
+	r.mu.Unlock()
+	fresh := names != nil
+	for _, st := range onprem {
+		for _, ref := range st.nets {
+			if _, ok := names[ref]; !ok {
+				fresh = false
+			}
+		}
+	}
+	if fresh {
+		return names, nil
+	}
+	v, err := view.NewManager(r.onprem.Client).CreateContainerView(ctx, r.onprem.ServiceContent.RootFolder, []string{"Network"}, true)
+	if err != nil {
+		return nil, err
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	var nets []mo.Network
+	if err := v.Retrieve(ctx, []string{"Network"}, []string{"name"}, &nets); err != nil {
+		return nil, err
+	}
+	names = map[string]string{}
+	for _, n := range nets {
+		names[n.Self.Value] = n.Name
+	}
+	r.mu.Lock()
+	r.netNames = names
+	r.mu.Unlock()
+	return names, nil
 }
 
 // bootNew decides, for every powered-on provider VM that carries the MAC

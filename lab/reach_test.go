@@ -58,7 +58,7 @@ func TestReachabilityFollowsPowerAndStretch(t *testing.T) {
 		t.Error("guest ping with a wrong guest login succeeded")
 	}
 
-	task, err := object.NewVirtualMachine(onprem.Client.Client, src.Ref).PowerOff(ctx)
+	task, err := object.NewVirtualMachine(onprem.Client.Client, src.Ref.Reference()).PowerOff(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func TestReceiverApplianceManyReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m mo.VirtualMachine
-	if err := object.NewVirtualMachine(c.Client.Client, ref.Ref).Properties(ctx, ref.Ref, []string{"config.hardware.device"}, &m); err != nil {
+	if err := object.NewVirtualMachine(c.Client.Client, ref.Ref.Reference()).Properties(ctx, ref.Ref.Reference(), []string{"config.hardware.device"}, &m); err != nil {
 		t.Fatal(err)
 	}
 	devices := object.VirtualDeviceList(m.Config.Hardware.Device)

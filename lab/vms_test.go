@@ -113,7 +113,7 @@ func TestLabVMs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj := object.NewVirtualMachine(c.Client.Client, ref.Ref)
+	obj := object.NewVirtualMachine(c.Client.Client, ref.Ref.Reference())
 	task, err := obj.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
 	if err == nil {
 		err = task.Wait(ctx)

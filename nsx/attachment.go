@@ -11,7 +11,10 @@ import (
 
 // Attachment is an on-prem network stretched over an L2VPN session: on the
 // autonomous edge, a logical port (named after the network) with an L2
-// extension {l2vpn_session_id, tunnel_id}.
+// extension {l2vpn_session_id, tunnel_id}. A port's resource_type is one of
+// LogicalPortResourceType's values; an L2 port is a LogicalRouterPort
+// (NSX Autonomous Edge REST API, schemas_LogicalPortResourceType,
+// schemas_LogicalRouterPort, schemas_L2Extension).
 type Attachment struct {
 	ID          string // logical port id
 	Network     string // the on-prem network / port group
@@ -49,6 +52,9 @@ func (p logicalPort) attachment() Attachment {
 }
 
 const portsPath = "/ports"
+
+// portResourceType is the resource_type of the ports ferry creates.
+const portResourceType = "LogicalRouterPort"
 
 // Attachments lists the networks stretched over session sessionID.
 func (c *Client) Attachments(ctx context.Context, sessionID string) ([]Attachment, error) {
@@ -117,7 +123,7 @@ func (c *Client) AttachNetwork(ctx context.Context, sessionID, network string, v
 	ext := &l2Extension{SessionID: sessionID, TunnelID: tunnelID}
 	if existing == nil {
 		var out logicalPort
-		in := logicalPort{ResourceType: "LogicalPort", DisplayName: network, VLAN: vlan, AdminState: "UP", L2Extension: ext}
+		in := logicalPort{ResourceType: portResourceType, DisplayName: network, VLAN: vlan, AdminState: "UP", L2Extension: ext}
 		if err := c.do(ctx, http.MethodPost, portsPath, in, &out); err != nil {
 			return Attachment{}, fmt.Errorf("attach network %q with tunnel id %d: %w", network, tunnelID, err)
 		}

@@ -15,7 +15,9 @@ import (
 // v1 L2VpnService, {id, mode: SERVER|CLIENT, _revision}, at
 // /api/v1/vpn/l2vpn/services (POST to create, PUT /{id} to change;
 // developer.broadcom.com nsx-t-data-center-rest-api method_CreateL2VpnService,
-// method_UpdateL2VpnService), the same /api/v1/vpn/l2vpn tree as the sessions.
+// method_UpdateL2VpnService), the same /api/v1/vpn/l2vpn tree as the sessions
+// (that the autonomous edge's own API serves it is unverified:
+// docs/real-world.md).
 
 // Service is the edge's L2VPN service.
 type Service struct {

@@ -80,7 +80,7 @@ func TestSourceReadsHostDirect(t *testing.T) {
 	}
 
 	var w warnings
-	src := replication.NewVSphereSource(c.Client.Client, vm.Ref)
+	src := replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
 	src.Warn = w.add
 	proxy0, host0 := l.OnPrem.ESX.ProxyReads(), l.OnPrem.ESX.HostReads()
 	if got := readAll(t, src); !bytes.Equal(got, want) {
@@ -137,7 +137,7 @@ func TestSourceRefusesUnreadableDisks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src := replication.NewVSphereSource(c.Client.Client, vm.Ref)
+		src := replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
 		snap, err := src.Open(ctx, "", false)
 		if err == nil {
 			snap.Release(ctx)

@@ -77,10 +77,15 @@ func dialVC(ctx context.Context, ep config.Endpoint) (*vsphere.Client, error) {
 
 // Password is ep's password, else the secret envVar (asked for as what).
 func (s *Session) Password(ep config.Endpoint, envVar, what string) (string, error) {
-	if ep.Password != "" {
-		return ep.Password, nil
+	return s.orSecret(ep.Password, envVar, what)
+}
+
+// orSecret is v, else the secret name (asked for as what).
+func (s *Session) orSecret(v, name, what string) (string, error) {
+	if v != "" {
+		return v, nil
 	}
-	return s.Secret(envVar, what)
+	return s.Secret(name, what)
 }
 
 func (s *Session) dialVCD(ctx context.Context, ep config.Endpoint, passVar, what string) (*vcd.Client, error) {

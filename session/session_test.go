@@ -78,3 +78,21 @@ func TestNoConfig(t *testing.T) {
 	}
 	s.Close(ctx) // nothing connected: nothing to close
 }
+
+func TestGuestPingAsksForAMissingGuestLogin(t *testing.T) {
+	cfg := &config.Config{}
+	cfg.Guest.Username = "root"
+	s := session.New(cfg)
+	var asked []string
+	refused := errors.New("operator pressed Esc")
+	s.Secret = func(name, what string) (string, error) {
+		asked = append(asked, name)
+		return "", refused
+	}
+	if _, err := s.GuestPing(context.Background(), "WebApp1", "172.16.10.12"); !errors.Is(err, refused) {
+		t.Fatalf("guest ping without a guest password: %v, want the prompt's error", err)
+	}
+	if len(asked) != 1 || asked[0] != session.EnvGuestPassword {
+		t.Fatalf("asked %q, want only %s (the user is configured)", asked, session.EnvGuestPassword)
+	}
+}

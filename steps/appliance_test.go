@@ -589,3 +589,73 @@ func TestApplianceUnknownDatastoreRefusedByThePlan(t *testing.T) {
 		t.Error("a refused apply created something")
 	}
 }
+
+// The duplicate gateway: step 3's plan shows how it is handled (local
+// egress optimisation). The vendor's OVA takes no egress gateway, so the
+// plan says so in a warning and the apply warns; an appliance version with
+// such a property, mapped in the plan, gets the gateway and no warning.
+func TestApplianceDuplicateGateway(t *testing.T) {
+	o := newOnPrem(t)
+	ctx := context.Background()
+	egress := func(p Plan) Item {
+		t.Helper()
+		for _, it := range p.Items {
+			if it.Kind == "duplicate gateway" {
+				return it
+			}
+		}
+		t.Fatalf("the plan does not show the duplicate gateway:\n%s", p)
+		return Item{}
+	}
+	warned := func(evs []Event) bool {
+		return slices.ContainsFunc(evs, func(e Event) bool {
+			return e.Kind == EventWarning && strings.Contains(e.Message, "duplicate gateway 172.16.10.1") && strings.Contains(e.Message, "across the tunnel")
+		})
+	}
+
+	env := newApplianceEnv(t, o, appliancePlan())
+	p, err := (&Appliance{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := egress(p)
+	if it.Name != "172.16.10.1" || !strings.Contains(it.Detail, "local egress optimisation") || !strings.Contains(it.Detail, "WARNING: the appliance OVF takes no egress gateway") ||
+		!strings.Contains(it.Detail, "appliance.ovf_properties") || !strings.Contains(p.String(), "duplicate gateway") {
+		t.Errorf("duplicate gateway with the vendor's OVA: %+v", it)
+	}
+	var evs []Event
+	if _, err := (&Appliance{}).Apply(ctx, env, collect(&evs)); err != nil {
+		t.Fatal(err)
+	}
+	if !warned(evs) {
+		t.Errorf("apply did not warn about the duplicate gateway: %+v", evs)
+	}
+
+	withEgress := strings.Replace(lab.EdgeOVF(), "<Category>DNS</Category>",
+		`<Property ovf:key="edge_egress_gw" ovf:type="string" ovf:userConfigurable="true" ovf:value=""><Label>Local egress gateway</Label></Property>
+      <Category>DNS</Category>`, 1)
+	pf := appliancePlanOVF(t, withEgress)
+	pf.Appliance.Name = "edge-with-egress"
+	pf.Appliance.OVFProperties = map[string]string{"edge_egress_gw": "egress_gateway"}
+	env = newApplianceEnv(t, o, pf)
+	if p, err = (&Appliance{}).Plan(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	if it := egress(p); strings.Contains(it.Detail, "WARNING") || !strings.Contains(it.Detail, "the appliance gets it as edge_egress_gw") {
+		t.Errorf("duplicate gateway with a mapped property: %+v", it)
+	}
+	evs = nil
+	if _, err := (&Appliance{}).Apply(ctx, env, collect(&evs)); err != nil {
+		t.Fatal(err)
+	}
+	if warned(evs) {
+		t.Error("apply warned although the appliance takes the egress gateway")
+	}
+	props := map[string]string{}
+	for _, p := range o.vm(t, "edge-with-egress").Config.VAppConfig.(*types.VmConfigInfo).Property {
+		props[p.Id] = p.Value
+	}
+	if props["edge_egress_gw"] != "172.16.10.1" {
+		t.Errorf("edge_egress_gw = %q, want the stretched network's gateway", props["edge_egress_gw"])
+	}
+}

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -39,7 +37,7 @@ func ValidMode(m string, _ *PlanFile) error {
 func vmMode(p VMPlan, src vsphere.VM) (mode, why string, err error) {
 	state := src.PowerState
 	switch {
-	case state == types.VirtualMachinePowerStateSuspended:
+	case state == vsphere.Suspended:
 		return "", "", fmt.Errorf("VM %q is suspended: its memory state would be lost; power it on (warm migration) or shut it down (cold migration)", p.Name)
 	case p.Mode == ModeCold && src.PoweredOn():
 		return ModeCold, "mode: cold in the plan: shut down at the start of its cutover window, then one pass", nil

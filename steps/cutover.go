@@ -171,7 +171,9 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		return res, err
 	}
 	mon := probe.NewMonitor(interval, targets...)
-	mctx, stopProbes := context.WithCancel(ctx)
+	// The probes outlive a cancelled ctx: a target powered on before the
+	// cancellation is judged by them all the same (waitGreen).
+	mctx, stopProbes := context.WithCancel(context.WithoutCancel(ctx))
 	probesDone := make(chan struct{})
 	go func() { defer close(probesDone); mon.Run(mctx) }()
 	defer func() { stopProbes(); <-probesDone }()
@@ -519,6 +521,11 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		c.rep.Note = "left powered off as planned: the downtime lasts until it is powered on"
 		return c.setState(cutoverDone)
 	}
+	// The point of no return. Stopped before it (a signal: a dropped
+	// session, SIGTERM), the cutover rolls back; past it, it is finished.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: stopped before power-on of the target: %w", c.plan.Name, err)
+	}
 	// From here on the target may run: written before the request is sent.
 	if err := c.setState(cutoverPowerOnRequested); err != nil {
 		return err
@@ -543,7 +550,10 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	// serves nobody while the source is off, and ferry cannot tell a guest
 	// that did not boot from a probe path that does not reach the cloud, so
 	// it stops and asks (the state stays "power-on requested").
-	if err := c.phase("probes green", func() (string, error) { return c.waitGreen(ctx) }); err != nil {
+	// A cancellation does not cut the wait short (it has its own bound,
+	// greenTimeout): stopping here would leave a target that runs, and may
+	// serve, as a decision for the operator.
+	if err := c.phase("probes green", func() (string, error) { return c.waitGreen() }); err != nil {
 		return fmt.Errorf("%w: %w: the target runs in Cloud Director but does not answer, the source stays off: %s", err, ErrDecisionNeeded, decisionHint(c.plan.Name))
 	}
 	return c.setState(cutoverDone)
@@ -657,7 +667,10 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 		}
 	}
 	c.rep.TargetOn = time.Now()
-	if err := c.phase("probes green", func() (string, error) { return c.waitGreen(ctx) }); err != nil {
+	// A cancellation does not cut the wait short (it has its own bound,
+	// greenTimeout): stopping here would leave a target that runs, and may
+	// serve, as a decision for the operator.
+	if err := c.phase("probes green", func() (string, error) { return c.waitGreen() }); err != nil {
 		if decision == CutoverFinish {
 			if serr := c.setState(cutoverDone); serr != nil {
 				return serr
@@ -772,7 +785,7 @@ func (c *vmCutover) probeNames() []string {
 	return untagged
 }
 
-func (c *vmCutover) waitGreen(ctx context.Context) (string, error) {
+func (c *vmCutover) waitGreen() (string, error) {
 	names := c.probeNames()
 	if len(names) == 0 {
 		c.rep.ServiceBack = c.rep.TargetOn
@@ -806,11 +819,7 @@ func (c *vmCutover) waitGreen(ctx context.Context) (string, error) {
 		if time.Now().After(deadline) {
 			return "", fmt.Errorf("probes still not answering after %s: %v; the VM runs in vCD: check its network", c.greenTimeout, red)
 		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(c.interval):
-		}
+		time.Sleep(c.interval)
 	}
 }
 

@@ -146,6 +146,26 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 		t.Errorf("step 4's plan does not find the edge at the appliance's management address %s: %+v", l.EdgeURL(), p4.Items)
 	}
 
+	// A wrong edge password is refused at once, naming the edge found
+	// through the appliance (no wait for an API that answers).
+	wrong := *cfg
+	wrong.Edge.Password = "not-the-edge-password"
+	if _, err := (&steps.Extension{}).Plan(ctx, runner(t, &wrong, plan, state, nil).Env); err == nil ||
+		!strings.Contains(err.Error(), "wrong username or password for edge "+l.EdgeURL()) || strings.Contains(err.Error(), wrong.Edge.Password) {
+		t.Errorf("plan with a wrong edge password: %v", err)
+	}
+
+	// A VLAN trunk is not a VM network to stretch.
+	trunk := labPlan(t, l, func(pf *steps.PlanFile) {
+		vlanPlan("true")(pf)
+		pf.Appliance.StretchedPortgroup = "ferry-sink"
+		pf.Appliance.SinkPortgroup = "ferry-sink-2"
+	})
+	if _, err := (&steps.Appliance{}).Plan(ctx, runner(t, cfg, trunk, "", nil).Env); err == nil ||
+		!strings.Contains(err.Error(), "appliance.stretched_portgroup") || !strings.Contains(err.Error(), `"ferry-sink" is a VLAN trunk`) {
+		t.Errorf("plan stretching the sink trunk: %v", err)
+	}
+
 	// A configured edge URL wins over the appliance's address.
 	dead := *cfg
 	dead.Edge.URL = "https://127.0.0.1:1"

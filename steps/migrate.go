@@ -155,12 +155,6 @@ func (p ProbePlan) deps() []string {
 	return out
 }
 
-// Guest login environment variables for guest-operation probes.
-const (
-	EnvGuestUser     = "FERRY_GUEST_USER"
-	EnvGuestPassword = "FERRY_GUEST_PASSWORD"
-)
-
 func durationOr(s string, def time.Duration) (time.Duration, error) {
 	if s == "" {
 		return def, nil
@@ -441,7 +435,7 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 	if err != nil {
 		return nil, vm, err
 	}
-	src := replication.NewVSphereSource(onprem.Client.Client, vm.Ref)
+	src := replication.NewVSphereSource(onprem.Client.Client, vm.Ref.Reference())
 	if events != nil {
 		src.Warn = func(msg string) {
 			events(replication.Event{Time: time.Now(), VM: vmName, Kind: replication.EventWarning, Msg: msg})
@@ -528,31 +522,11 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 			}
 			out = append(out, probe.Target{Name: name, Prober: probe.ICMP{Host: p.ICMP, Privileged: *icmpPrivileged}})
 		case p.From != "" && p.To != "":
-			user, pass := e.Config.Guest.Username, e.Config.Guest.Password
-			var err error
-			if user == "" {
-				if user, err = e.Secret(EnvGuestUser, "the guest OS login for guest-operation probes"); err != nil {
-					return nil, fmt.Errorf("probe %q: %w", name, err)
-				}
-			}
-			if pass == "" {
-				if pass, err = e.Secret(EnvGuestPassword, "the guest OS password for guest-operation probes"); err != nil {
-					return nil, fmt.Errorf("probe %q: %w", name, err)
-				}
-			}
-			onprem, err := e.OnPrem(ctx)
-			if err != nil {
-				return nil, err
-			}
-			from, err := onprem.VMByName(ctx, p.From)
+			pr, err := e.GuestPing(ctx, p.From, p.To)
 			if err != nil {
 				return nil, fmt.Errorf("probe %q: %w", name, err)
 			}
-			to, auth := p.To, vsphere.GuestAuth{Username: user, Password: pass}
-			out = append(out, probe.Target{Name: name, Prober: probe.Func{
-				Name: fmt.Sprintf("guest ping %s -> %s", p.From, p.To),
-				F:    func(ctx context.Context) error { return onprem.GuestPing(ctx, from.Ref, auth, to) },
-			}})
+			out = append(out, probe.Target{Name: name, Prober: pr})
 		default:
 			return nil, fmt.Errorf("probe %q: give tcp: host:port, icmp: host, or from: VM and to: address", name)
 		}

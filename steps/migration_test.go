@@ -24,6 +24,7 @@ import (
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -64,8 +65,8 @@ func migrationLab(t *testing.T, vm string) (*lab.Lab, *Env) {
 		},
 	}
 	pf.ApplyDefaults(NewItinerary())
-	t.Setenv(EnvGuestUser, lab.GuestUser)
-	t.Setenv(EnvGuestPassword, lab.GuestPassword)
+	t.Setenv(session.EnvGuestUser, lab.GuestUser)
+	t.Setenv(session.EnvGuestPassword, lab.GuestPassword)
 	st := NewState(filepath.Join(t.TempDir(), "state.json"))
 	env := NewEnv(l.Config(), pf, st)
 	t.Cleanup(func() { env.Close(context.Background()) })
@@ -121,7 +122,7 @@ func diskFilesOf(t *testing.T, env *Env, vm string) []string {
 	if err != nil || !ok {
 		t.Fatalf("provider VM %s: %v", vm, err)
 	}
-	devices, err := object.NewVirtualMachine(provider.Client.Client, ref).Device(ctx)
+	devices, err := object.NewVirtualMachine(provider.Client.Client, ref.Reference()).Device(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,19 +14,29 @@ import (
 // NSX Edge OVA deployed with is_autonomous_edge=True). ferry maps the OVF's
 // networks and properties with one table, ApplianceOVFMap; a plan overrides
 // or extends it for other versions (appliance.ovf_networks,
-// appliance.ovf_properties). Where the vendor facts come from:
+// appliance.ovf_properties). Where the vendor facts come from (details and
+// what is not verified: docs/real-world.md, "NSX autonomous edge"):
 //
-//   - Networks "Network 0" (management), "Network 1" (uplink / external),
-//     "Network 2" (trunk, the L2 extension), "Network 3" (HA): the NSX Edge
-//     OVA's network names (PowerCLI Get-OvfConfiguration: NetworkMapping.
-//     Network_0..Network_3, gist.github.com/gowatana/4bdf805cb32b4ffe748562973432e1c4);
-//     their roles for the autonomous edge as in jonamiki.com "Using NSX
-//     Autonomous Edge to extend L2 networks from on-prem to VMware Cloud on AWS".
-//   - Property keys nsx_ip_0, nsx_netmask_0 (a dotted netmask), nsx_gateway_0,
-//     nsx_hostname, nsx_passwd_0 (root), nsx_cli_passwd_0 (admin, the API
-//     user), is_autonomous_edge: ovftool --prop: keys of NSX Edge deployments
-//     (the same gist; public ovftool scripts deploy the autonomous edge with
-//     --prop:is_autonomous_edge=True).
+//   - Networks "Network 0" .. "Network 3" and the property keys nsx_ip_0,
+//     nsx_netmask_0 (a dotted netmask, e.g. 255.255.255.0), nsx_gateway_0,
+//     nsx_hostname, nsx_passwd_0 (system root password) and nsx_cli_passwd_0
+//     (CLI admin password; both required to install), is_autonomous_edge
+//     (True/False, default False): Broadcom techdocs, NSX (VCF 9.0) "Install
+//     NSX Edge on ESX Using the Command-Line OVF Tool" (its OVF parameter
+//     table and its ovftool example, --net:"Network 0=Mgmt" .. "Network 3").
+//   - Their roles for the autonomous edge: Broadcom techdocs, NSX (VCF 9.0)
+//     "Add an Autonomous Edge as an L2 VPN Client": on Select networks, the
+//     uplink port group, the L2 extension (trunk) port group and an HA
+//     interface; Network 0 is the management interface (eth0) of every NSX
+//     Edge (the OVF Tool page: "get interface eth0" shows nsx_ip_0), so
+//     Network 1 is the uplink, Network 2 the trunk, Network 3 HA, as
+//     jonamiki.com "Using NSX Autonomous Edge to extend L2 networks from
+//     on-prem to VMware Cloud on AWS" deploys it.
+//   - Not mapped: the autonomous edge's "External Port" property (VLAN id,
+//     exit interface, IP, prefix length, e.g. 0,eth1,192.168.5.1,24, per
+//     the same page): its OVF key is not in a public source ferry found.
+//     When the OVA requires it, the plan gives it in appliance.properties
+//     (refused by name until then).
 //
 // ferry gives the management interface the appliance's address
 // (appliance.ip), so that step 4 finds the edge's API there, and both

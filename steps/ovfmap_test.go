@@ -2,6 +2,7 @@ package steps
 
 import (
 	"maps"
+	"strings"
 	"testing"
 )
 
@@ -28,7 +29,10 @@ func TestOVFMapAndProperties(t *testing.T) {
 	if !maps.Equal(before, ApplianceOVFMap.Properties) {
 		t.Error("a plan's override changed ferry's table")
 	}
-	if errs := checkOVFMapPlan(AppliancePlan{OVFProperties: map[string]string{"x": "ipaddr"}, OVFNetworks: map[string]string{"Network 0": "mgmt"}}); len(errs) != 2 {
+	errs := checkOVFMapPlan(AppliancePlan{OVFProperties: map[string]string{"x": "ipaddr"}, OVFNetworks: map[string]string{"Network 0": "mgmt"}})
+	if len(errs) != 2 ||
+		!strings.Contains(errs[0].Error(), `appliance.ovf_networks.Network 0: "mgmt" is not a role: want uplink`) || !strings.Contains(errs[0].Error(), "or sink") ||
+		!strings.Contains(errs[1].Error(), `appliance.ovf_properties.x: "ipaddr" is not a source: want one of ip, prefix, netmask, gateway, egress_gateway, hostname, edge_password, or =text`) {
 		t.Errorf("bad overrides: %v", errs)
 	}
 

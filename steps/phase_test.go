@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmware/govmomi/vim25/types"
-
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -101,7 +99,7 @@ func TestPickMode(t *testing.T) {
 		{"db", "poweredOff", "", "", "plan says mode: warm, which replicates a running VM; power it on, or set mode: cold"},
 		{"paused", "suspended", "", "", "is suspended: its memory state would be lost"},
 	} {
-		vm := vsphere.VM{Name: tc.name, PowerState: types.VirtualMachinePowerState(tc.power)}
+		vm := vsphere.VM{Name: tc.name, PowerState: vsphere.PowerState(tc.power)}
 		mode, why := env.PickMode(vm)
 		refusal := env.PickRefusal(vm)
 		if mode != tc.mode || !strings.HasPrefix(why, tc.why) || (tc.refusal == "") != (refusal == "") || !strings.Contains(refusal, tc.refusal) {

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -146,15 +147,15 @@ type VMPlan struct {
 // aim (Extender's best was 5 minutes).
 const DefaultRPO = "1m"
 
+// RPOOrDefault is the RPO a job or plan gets from rpo as written: rpo, or
+// DefaultRPO when it is empty.
+func RPOOrDefault(rpo string) string { return cmp.Or(rpo, DefaultRPO) }
+
 // defaultRPO is the RPO of a VM whose plan entry sets none: the plan's rpo,
 // else DefaultRPO. A bad plan rpo gives 0 (no RPO): Validate and the plan
 // load report it, and no job starts without a valid RPO.
 func (pf *PlanFile) defaultRPO() replication.RPO {
-	v := pf.RPO
-	if v == "" {
-		v = DefaultRPO
-	}
-	rpo, err := replication.ParseRPO(v)
+	rpo, err := replication.ParseRPO(RPOOrDefault(pf.RPO))
 	if err != nil {
 		return 0
 	}

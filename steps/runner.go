@@ -2,13 +2,11 @@ package steps
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -263,51 +261,5 @@ func WritePlans(w io.Writer, plans []StagePlan) {
 				fmt.Fprintf(w, "    %s\n", line)
 			}
 		}
-	}
-}
-
-// TextPrinter prints events as lines: "[3/8] appliance: + create port group ...".
-func TextPrinter(w io.Writer, total int) Emit {
-	var mu sync.Mutex
-	return func(ev Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		var msg string
-		switch ev.Kind {
-		case EventStarted:
-			msg = "started: " + ev.Message
-		case EventProgress:
-			if ev.Fraction >= 0 {
-				msg = fmt.Sprintf("%3.0f%% %s", ev.Fraction*100, ev.Message)
-			} else {
-				msg = ev.Message
-			}
-		case EventPlanItem:
-			msg = "plan " + ev.Message
-		case EventChange:
-			msg = "changed: " + ev.Message
-		case EventWarning:
-			msg = "warning: " + ev.Message
-		case EventDone:
-			msg = "done: " + ev.Message
-		case EventSkipped:
-			msg = "skipped: " + ev.Message
-		case EventFailed:
-			msg = "FAILED: " + ev.Error
-		default:
-			msg = ev.Message
-		}
-		fmt.Fprintf(w, "[%d/%d] %s: %s\n", ev.Index, total, ev.Step, msg)
-	}
-}
-
-// JSONPrinter prints events as JSON lines.
-func JSONPrinter(w io.Writer) Emit {
-	var mu sync.Mutex
-	enc := json.NewEncoder(w)
-	return func(ev Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		_ = enc.Encode(ev)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -77,7 +78,8 @@ func TestSetupBinary(t *testing.T) {
 			t.Fatalf("ferry plan: %v\n%s", err, out)
 		}
 		for _, want := range []string{"+ create org VDC network \"company-network\"", "+ create L2VPN tunnel \"ferry-l2vpn\"",
-			"+ create port group \"ferry-sink\"", "+ create VM \"ferry-l2vpn-client\"", "+ create L2VPN session", l2vpnRight} {
+			"+ create port group \"ferry-sink\"", "+ create VM \"ferry-l2vpn-client\"", "+ create L2VPN session", l2vpnRight,
+			"= exists duplicate gateway \"172.16.10.1\"", "local egress optimisation", "WARNING: the appliance OVF takes no egress gateway"} {
 			if !bytes.Contains(out, []byte(want)) {
 				t.Errorf("ferry plan does not say %q:\n%s", want, out)
 			}
@@ -96,6 +98,9 @@ func TestSetupBinary(t *testing.T) {
 			if len(ev.of(id, steps.EventDone)) != 1 {
 				t.Errorf("%s not done:\n%s", id, ev)
 			}
+		}
+		if !slices.ContainsFunc(ev.of("appliance", steps.EventWarning), func(e steps.Event) bool { return strings.Contains(e.Message, "duplicate gateway 172.16.10.1") }) {
+			t.Errorf("ferry run does not warn about the duplicate gateway:\n%s", ev)
 		}
 		w := look(t, l)
 		if w.bundleHas || w.globalRoleHas || !w.tenantRoleHas || w.network == "" || !w.tunnelUp || !w.sinkMACLearning || !w.sinkForged || w.appliancePower != "poweredOn" {

@@ -18,6 +18,20 @@ type VMStatus struct {
 	// pass 7m0s ago, RPO 5m", "paused", "cut over", "DECISION NEEDED: ...");
 	// JSON "health", as before the typed Phase and Health.
 	Summary string `json:"health"`
+	// InFlight is a pass started and not committed (nil: none): the one
+	// running, or one interrupted (a stop, a crash), which the next pass
+	// resumes in the same snapshot from its durable watermark.
+	InFlight *PassInFlight `json:"in_flight,omitempty"`
+}
+
+// PassInFlight is a pass in flight as the sender's store records it.
+type PassInFlight struct {
+	Kind replication.PassKind `json:"kind"`
+	// Durable is the sum of the disks' durable watermarks: all the pass
+	// planned below them is on the receiver's disks, and a resumed pass
+	// does not send it again. Size is the sum of the disks' sizes.
+	Durable int64 `json:"durable_bytes"`
+	Size    int64 `json:"size_bytes"`
 }
 
 // ReplicationStatus reads every planned VM's replication record, read-only:
@@ -49,6 +63,12 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			}
 		}
 		st := VMStatus{JobStatus: replication.StoredStatus(vm.Name, vm.RPO, vs, now)}
+		if store != nil {
+			var err error
+			if st.InFlight, err = passInFlight(store, vm.Name); err != nil {
+				return nil, err
+			}
+		}
 		switch cut[cutoverKey(vm.Name)] {
 		case cutoverDone:
 			st.JobStatus = st.WithPhase(replication.JobCutOver)
@@ -76,4 +96,24 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// passInFlight reads vm's pass in flight from the sender's store.
+func passInFlight(store *replication.StateStore, vm string) (*PassInFlight, error) {
+	disks, err := store.DisksWithPrefix(vm + "/")
+	if err != nil {
+		return nil, err
+	}
+	var p *PassInFlight
+	for _, d := range disks {
+		if d.Pass == "" {
+			continue
+		}
+		if p == nil {
+			p = &PassInFlight{Kind: d.Kind}
+		}
+		p.Durable += d.Watermark
+		p.Size += d.Size
+	}
+	return p, nil
 }

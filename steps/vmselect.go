@@ -1,7 +1,6 @@
 package steps
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,7 +106,7 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w (running: %s)", err, strings.Join(running, ", "))
 		}
-		rep, err := replication.Preflight(ctx, onprem.Client.Client, vm.Ref)
+		rep, err := replication.Preflight(ctx, onprem.Client.Client, vm.Ref.Reference())
 		if err != nil {
 			return nil, fmt.Errorf("VM %s: preflight: %w", p.Name, err)
 		}
@@ -191,7 +190,7 @@ func (s *VMSelection) Apply(ctx context.Context, env *Env, emit Emit) (Result, e
 		}
 		if !c.vm.CBT {
 			emit(Progress("enabling changed block tracking on "+c.vm.Name, -1))
-			if err := replication.EnableCBT(ctx, onprem.Client.Client, c.vm.Ref); err != nil {
+			if err := replication.EnableCBT(ctx, onprem.Client.Client, c.vm.Ref.Reference()); err != nil {
 				return res, fmt.Errorf("enable changed block tracking on %s: %w", c.vm.Name, err)
 			}
 			it := Item{Action: ActionUpdate, Kind: "VM", Name: c.vm.Name, Detail: "changed block tracking enabled", Resource: &r}
@@ -468,7 +467,7 @@ func (e *Env) DefaultJobName(selected []string) string {
 // replaced by names, each with the options (an empty RPO: DefaultRPO).
 func (e *Env) SelectVMs(names []string, o JobOptions) {
 	pf := e.Plan
-	rpo := cmp.Or(o.RPO, DefaultRPO)
+	rpo := RPOOrDefault(o.RPO)
 	pf.VDC, pf.RPO, pf.Job = o.VDC, rpo, o.Job
 	var vms []VMPlan
 	for _, vm := range pf.VMs {

@@ -87,6 +87,7 @@ type wiring struct {
 	dash      *DashboardState
 	now       func() time.Time
 	spinFrame string
+	runs      inflight
 }
 
 func (w *wiring) spin() string { return w.spinFrame }
@@ -359,6 +360,14 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 	}
 	return m.screens[m.cur].update(msg)
 }
+
+// Interrupted reports whether the operator quit with ctrl+c (Run then
+// returns ErrInterrupted).
+func (m *Model) Interrupted() bool { return m.interrupted }
+
+// KeepLab reports whether the operator, quitting, chose to keep the lab's
+// directory (Run then calls Options.KeepLabDir).
+func (m *Model) KeepLab() bool { return m.keepLab }
 
 // animating reports whether anything moves on screen: a step at work or a
 // replication pass moving data. When nothing does, no tick is re-armed, so

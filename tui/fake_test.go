@@ -13,7 +13,6 @@ import (
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vsphere"
-	"github.com/vmware/govmomi/vim25/types"
 )
 
 // t0 is the fixed clock of every test: relative times in golden files do
@@ -186,7 +185,7 @@ func fakeItinerary() (steps.Itinerary, map[string]*fakeStep) {
 }
 
 func vm(name, power, ip string, gib int64, disks int, cbt bool, snaps int) vsphere.VM {
-	v := vsphere.VM{Name: name, PowerState: types.VirtualMachinePowerState(power), GuestIP: ip, CBT: cbt, Snapshots: snaps}
+	v := vsphere.VM{Name: name, PowerState: vsphere.PowerState(power), GuestIP: ip, CBT: cbt, Snapshots: snaps}
 	for i := 0; i < disks; i++ {
 		v.Disks = append(v.Disks, vsphere.Disk{Label: "Hard disk", Capacity: gib << 30 / int64(disks)})
 	}

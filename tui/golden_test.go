@@ -214,7 +214,7 @@ func TestProgramFlow(t *testing.T) {
 	waitFor("Step 2 of 8")
 	tm.Send(press("ctrl+c"))
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*Model)
-	if !fm.interrupted || fm.w.env.State.Status("rights") != steps.StatusDone {
-		t.Fatalf("final: interrupted %v, rights %s", fm.interrupted, fm.w.env.State.Status("rights"))
+	if !fm.Interrupted() || h.env.State.Status("rights") != steps.StatusDone {
+		t.Fatalf("final: interrupted %v, rights %s", fm.Interrupted(), h.env.State.Status("rights"))
 	}
 }

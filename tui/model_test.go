@@ -7,7 +7,9 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,7 +47,19 @@ func (h *harness) mustNotSee(t *testing.T, unwanted ...string) {
 	}
 }
 
-func (h *harness) screenID() string { return h.it[h.m.cur].Step.ID() }
+// stepHeader is the current step's header line: "Step 3 of 8 · L2 appliance".
+var stepHeader = regexp.MustCompile(`Step (\d+) of \d+ · `)
+
+// screenID is the ID of the step whose screen the view shows, read from
+// its header ("" when the view shows none).
+func (h *harness) screenID() string {
+	m := stepHeader.FindStringSubmatch(h.view())
+	if m == nil {
+		return ""
+	}
+	n, _ := strconv.Atoi(m[1])
+	return h.it[n-1].Step.ID()
+}
 
 func withVMs(names ...string) *steps.PlanFile {
 	pf := &steps.PlanFile{Org: "Company", VDC: "Company-VDC", Network: steps.NetworkPlan{Name: "company-network"}, RPO: "1m"}
@@ -239,10 +253,7 @@ func TestRPOValidation(t *testing.T) {
 	if len(h.env.Plan.VMs) != 0 {
 		t.Fatal("an invalid RPO reached the plan")
 	}
-	vs := h.m.screens[h.m.cur].(*vmScreen)
-	if vs.form.focus != 1 {
-		t.Fatalf("focus on field %d, want the RPO", vs.form.focus)
-	}
+	h.mustSee(t, "▸ RPO") // the focus is back on the RPO
 	for range 3 {
 		h.send(press("backspace"))
 	}
@@ -251,7 +262,7 @@ func TestRPOValidation(t *testing.T) {
 	}
 	h.send(press("enter")) // the empty RPO takes the default
 	pf := h.env.Plan
-	if pf.RPO != DefaultRPO || len(pf.VMs) != 1 || pf.VMs[0].Name != "WebApp1" || pf.VMs[0].PowerOn == nil || !*pf.VMs[0].PowerOn {
+	if pf.RPO != steps.DefaultRPO || len(pf.VMs) != 1 || pf.VMs[0].Name != "WebApp1" || pf.VMs[0].PowerOn == nil || !*pf.VMs[0].PowerOn {
 		t.Fatalf("plan after submit: rpo %q vms %+v", pf.RPO, pf.VMs)
 	}
 }
@@ -483,31 +494,31 @@ func TestResizeNoOverflow(t *testing.T) {
 func TestNoTickWhenIdle(t *testing.T) {
 	h := newHarness(t, setup{done: []string{"rights", "trunk-network", "appliance"}})
 	h.start(80, 24)
-	if h.m.animating() {
-		t.Fatal("idle wizard animates")
+	// rearms: a spinner tick arriving now is re-armed (something moves)
+	// rather than dropped.
+	rearms := func() bool {
+		_, cmd := h.m.Update(spinner.TickMsg{})
+		return cmd != nil
 	}
-	if _, cmd := h.m.Update(spinner.TickMsg{}); cmd != nil {
+	if rearms() {
 		t.Fatal("a tick was re-armed while idle")
 	}
 	_, cmd := h.m.Update(press("enter")) // plan the DC extension: work starts
-	if !h.m.ticking || cmd == nil {
-		t.Fatal("no tick armed while a plan runs")
+	if cmd == nil || !rearms() {
+		t.Fatal("no tick kept while a plan runs")
 	}
 	h.settle(cmd)
-	if h.m.animating() {
-		t.Fatal("still animating after the plan came back")
-	}
-	if _, cmd := h.m.Update(spinner.TickMsg{}); cmd != nil || h.m.ticking {
+	if rearms() {
 		t.Fatal("tick re-armed after the work finished")
 	}
 	// Replication moving data animates; an idle replica does not.
 	h.send(replicationMsg{VM: "WebApp2", Phase: "incremental", Planned: 10, Acked: 5})
-	if !h.m.animating() {
-		t.Fatal("not animating while a pass copies")
+	if !rearms() {
+		t.Fatal("no tick kept while a pass copies")
 	}
 	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Planned: 10, Acked: 10})
-	if h.m.animating() {
-		t.Fatal("animating with every replica idle")
+	if rearms() {
+		t.Fatal("tick re-armed with every replica idle")
 	}
 }
 
@@ -620,7 +631,7 @@ func TestCtrlCQuitIsAnInterrupt(t *testing.T) {
 	h := newHarness(t, setup{})
 	h.start(80, 24)
 	_, cmd := h.m.Update(press("ctrl+c"))
-	if !isQuit(cmd) || !h.m.interrupted {
+	if !isQuit(cmd) || !h.m.Interrupted() {
 		t.Fatal("ctrl+c did not quit as an interrupt")
 	}
 	if !errors.Is(ErrInterrupted, context.Canceled) {

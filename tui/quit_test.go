@@ -26,8 +26,8 @@ func TestQuitDuringReplicationAsks(t *testing.T) {
 		t.Fatal("ctrl+c quit during replication without asking")
 	}
 	_, cmd = h.m.Update(press("k"))
-	if !isQuit(cmd) || !h.m.keepLab || !h.m.interrupted {
-		t.Fatalf("k: quit %v keep %v interrupted %v", isQuit(cmd), h.m.keepLab, h.m.interrupted)
+	if !isQuit(cmd) || !h.m.KeepLab() || !h.m.Interrupted() {
+		t.Fatalf("k: quit %v keep %v interrupted %v", isQuit(cmd), h.m.KeepLab(), h.m.Interrupted())
 	}
 }
 

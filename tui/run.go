@@ -128,12 +128,23 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	feedLive(ctx, &d.Feeds, env, logger)
 	logger.Info("wizard start", "state", opts.StatePath, "plan", opts.PlanPath, "lab", opts.Config != nil && opts.Config.Lab)
-	p := tea.NewProgram(New(ctx, d), tea.WithAltScreen(), tea.WithContext(ctx))
+	model := New(ctx, d)
+	p := tea.NewProgram(model, tea.WithAltScreen(), tea.WithContext(ctx))
 	final, err := p.Run()
 	logger.Info("wizard end", "err", err)
+	stopped := ctx.Err() // a signal (the caller's ctx), not the quit below
+	// A step still running (the wizard was stopped by a signal, or quit
+	// from another screen) is cancelled and ends by its own rules before
+	// ferry does: the terminal is back, the state and the lock are still
+	// held, the env still open.
+	cancel()
+	model.w.runs.close(func() {
+		fmt.Fprintln(os.Stderr, "ferry: stopping: waiting for the running step to end by its own rules (a cutover rolls back, or finishes once the target was powered on)")
+		logger.Info("wizard end: waiting for the running step")
+	})
 	switch {
-	case errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil:
-		return ctx.Err()
+	case errors.Is(err, tea.ErrProgramKilled) && stopped != nil:
+		return stopped
 	case err != nil:
 		return err
 	}
@@ -141,11 +152,11 @@ func Run(ctx context.Context, opts Options) error {
 	if !ok {
 		return nil
 	}
-	if m.keepLab {
+	if m.KeepLab() {
 		opts.KeepLabDir()
 		fmt.Fprintf(os.Stderr, "ferry: the lab's directory is kept: %s\n", opts.LabDir)
 	}
-	if m.interrupted {
+	if m.Interrupted() {
 		if opts.Config != nil && opts.Config.Lab {
 			// The lab goes with this process: there is nothing to resume.
 			return labInterrupted{}

@@ -11,7 +11,7 @@ import (
 var about = map[string]string{
 	"rights":        "Give the tenant org and its Organization Administrator role the edge gateway and L2 VPN rights.",
 	"trunk-network": "Create the routed org VDC network and the L2VPN server session that stretches it; read its peer code.",
-	"appliance":     "On-prem: a sink port group (promiscuous, forged transmits) and the standalone L2VPN client appliance.",
+	"appliance":     "On-prem: a sink port group (MAC learning or promiscuous, forged transmits), the vendor's L2VPN client (NSX autonomous edge), and the duplicate gateway's local egress.",
 	"dc-extension":  "Configure the client session from the server's peer code and wait until both ends report UP.",
 	"vm-selection":  "Pick the VMs to migrate (warm if running, cold if off), their target and the RPO.",
 	"replication":   "Initial full sync, then incremental passes every RPO until the cutover.",

@@ -11,9 +11,6 @@ import (
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
-// DefaultRPO is the wizard's RPO for a new job: the same as a plan's.
-const DefaultRPO = steps.DefaultRPO
-
 // vmScreen is step 5: the on-prem VMs in a table with a filter and
 // multi-select (powered-off VMs are listed but refused, with the reason),
 // then the job's options, then the step's plan and apply.
@@ -434,7 +431,7 @@ func (s *vmScreen) view(width, height int) string {
 		for _, vm := range s.w.env.Migrating() {
 			names = append(names, vm.Name)
 		}
-		line := fmt.Sprintf("%d VM(s): %s → %s / %s, RPO %s", len(names), strings.Join(names, ", "), s.opts.VDC, s.opts.Network, rpoOrDefault(s.opts.RPO))
+		line := fmt.Sprintf("%d VM(s): %s → %s / %s, RPO %s", len(names), strings.Join(names, ", "), s.opts.VDC, s.opts.Network, steps.RPOOrDefault(s.opts.RPO))
 		if len(names) == 0 {
 			line = "No VM left to migrate: press esc to select VMs for another wave"
 		}
@@ -467,7 +464,7 @@ func (s *vmScreen) view(width, height int) string {
 	} else {
 		o := s.opts
 		formLines = []string{sDim.Render(trunc(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · power on %s  (tab: options)",
-			orDash(s.form.fields[0].f.Value(s.w.env.Plan)), orDash(rpoOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.Power), width))}
+			orDash(s.form.fields[0].f.Value(s.w.env.Plan)), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.Power), width))}
 	}
 	// The notice (why a VM cannot be selected) gets up to two lines.
 	var notice []string
@@ -495,11 +492,4 @@ func (s *vmScreen) view(width, height int) string {
 	}
 	out = append(out, formLines...)
 	return box(out, width, height)
-}
-
-func rpoOrDefault(v string) string {
-	if v == "" {
-		return DefaultRPO
-	}
-	return v
 }

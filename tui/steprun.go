@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -142,8 +143,14 @@ func (r *stepRun) startApply() tea.Cmd {
 	runner := &steps.Runner{Itinerary: steps.Itinerary{r.stage}, Env: r.w.env, Confirmed: r.confirmed, Emit: emit}
 	state, id := r.w.env.State, r.id()
 	env, cutoverVMs := r.w.env, r.cutoverVMs
+	runs := &r.w.runs
 	run := func() tea.Msg {
 		defer close(ch)
+		if !runs.start() {
+			send(applyDoneMsg{Step: idx, Err: context.Canceled})
+			return nil
+		}
+		defer runs.done()
 		if sess != nil && sess.Exclusive != nil {
 			release, err := sess.Exclusive(sess.Who)
 			if err != nil {
@@ -528,4 +535,47 @@ func (r *stepRun) begin() tea.Cmd {
 		return r.startApply()
 	}
 	return r.startPlan()
+}
+
+// inflight counts the step runs in progress: a foreground wizard that ends
+// (a signal) returns only once they have ended by their own rules (a
+// cutover rolls back or finishes; it is never left halfway).
+type inflight struct {
+	mu     sync.Mutex
+	wg     sync.WaitGroup
+	n      int
+	closed bool
+}
+
+// start counts a run in; false once the wizard ends (the run must not
+// start).
+func (f *inflight) start() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.n++
+	f.wg.Add(1)
+	return true
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	f.n--
+	f.mu.Unlock()
+	f.wg.Done()
+}
+
+// close refuses new runs and waits for those in progress; before waiting,
+// waiting is called when there are any.
+func (f *inflight) close(waiting func()) {
+	f.mu.Lock()
+	f.closed = true
+	n := f.n
+	f.mu.Unlock()
+	if n > 0 && waiting != nil {
+		waiting()
+	}
+	f.wg.Wait()
 }

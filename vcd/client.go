@@ -131,8 +131,18 @@ func notFound(kind, name string, have []string) error {
 	return fmt.Errorf("%s %q %w (available: %s)", kind, name, ErrNotFound, h)
 }
 
-// OrgByName returns the organization; the error lists the orgs this login sees.
-func (c *Client) OrgByName(name string) (*govcd.Org, error) {
+// OrgByName finds the organization; the error lists the orgs this login
+// sees.
+func (c *Client) OrgByName(name string) (*Org, error) {
+	org, err := c.orgByName(name)
+	if err != nil {
+		return nil, err
+	}
+	return &Org{Name: org.Org.Name, ID: org.Org.ID}, nil
+}
+
+// orgByName returns the organization; the error lists the orgs this login sees.
+func (c *Client) orgByName(name string) (*govcd.Org, error) {
 	org, err := c.GetOrgByName(name)
 	if err == nil {
 		return org, nil
@@ -157,9 +167,9 @@ func (c *Client) OrgNames() ([]string, error) {
 	return names, nil
 }
 
-// AdminOrgByName returns the admin view of an organization.
-func (c *Client) AdminOrgByName(name string) (*govcd.AdminOrg, error) {
-	if _, err := c.OrgByName(name); err != nil {
+// adminOrgByName returns the admin view of an organization.
+func (c *Client) adminOrgByName(name string) (*govcd.AdminOrg, error) {
+	if _, err := c.orgByName(name); err != nil {
 		return nil, err
 	}
 	org, err := c.GetAdminOrgByName(name)
@@ -171,7 +181,7 @@ func (c *Client) AdminOrgByName(name string) (*govcd.AdminOrg, error) {
 
 // VDCByName returns the org VDC; the error lists the org's VDCs.
 func (c *Client) VDCByName(orgName, vdcName string) (*VDC, error) {
-	org, err := c.OrgByName(orgName)
+	org, err := c.orgByName(orgName)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +197,7 @@ func (c *Client) VDCByName(orgName, vdcName string) (*VDC, error) {
 
 // VDCNames lists the org's VDCs.
 func (c *Client) VDCNames(orgName string) ([]string, error) {
-	org, err := c.OrgByName(orgName)
+	org, err := c.orgByName(orgName)
 	if err != nil {
 		return nil, err
 	}

@@ -4,12 +4,19 @@ import (
 	"fmt"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
+	"github.com/vmware/go-vcloud-director/v2/types/v56"
 )
 
 // Handles: what this package returns for Cloud Director objects, so that its
 // callers work with ferry's types and not with go-vcloud-director's. The
 // exported fields are a snapshot taken when the handle was returned; the
 // unexported object is what this package's functions act on.
+
+// Org is an organization, as this login sees it.
+type Org struct {
+	Name string
+	ID   string
+}
 
 // VDC is an org VDC.
 type VDC struct {
@@ -31,6 +38,17 @@ func (v *VDC) NetworkNames() ([]string, error) {
 		names = append(names, n.OpenApiOrgVdcNetwork.Name)
 	}
 	return names, nil
+}
+
+// StoragePolicy is a storage policy (storage profile) of an org VDC.
+type StoragePolicy struct {
+	Name string
+	ID   string
+	href string
+}
+
+func wrapStoragePolicy(r *types.Reference) *StoragePolicy {
+	return &StoragePolicy{Name: r.Name, ID: r.ID, href: r.HREF}
 }
 
 // EdgeGateway is an NSX-T edge gateway of an org VDC.

@@ -116,13 +116,13 @@ type ImportOptions struct {
 	VMName string
 	// StorageProfile is the VDC storage policy the VM is placed in (nil:
 	// the VDC's default). See StorageProfile.
-	StorageProfile *types.Reference
+	StorageProfile *StoragePolicy
 }
 
 // StorageProfile finds the VDC storage policy named name among vdc's, or,
 // for "", the VDC's only one (nil, no error, when it has several: Cloud
 // Director then uses its default).
-func StorageProfile(vdcH *VDC, name string) (*types.Reference, error) {
+func StorageProfile(vdcH *VDC, name string) (*StoragePolicy, error) {
 	vdc := vdcH.vdc
 	var refs []*types.Reference
 	if vdc.Vdc.VdcStorageProfiles != nil {
@@ -131,7 +131,7 @@ func StorageProfile(vdcH *VDC, name string) (*types.Reference, error) {
 	var names []string
 	for _, r := range refs {
 		if name != "" && r.Name == name {
-			return r, nil
+			return wrapStoragePolicy(r), nil
 		}
 		names = append(names, r.Name)
 	}
@@ -139,7 +139,7 @@ func StorageProfile(vdcH *VDC, name string) (*types.Reference, error) {
 	case name != "":
 		return nil, notFound("storage policy", name, names)
 	case len(refs) == 1:
-		return refs[0], nil
+		return wrapStoragePolicy(refs[0]), nil
 	}
 	return nil, nil
 }
@@ -148,7 +148,7 @@ func (o ImportOptions) storageProfile() *importHref {
 	if o.StorageProfile == nil {
 		return nil
 	}
-	return &importHref{HREF: o.StorageProfile.HREF, Name: o.StorageProfile.Name}
+	return &importHref{HREF: o.StorageProfile.href, Name: o.StorageProfile.Name}
 }
 
 // ImportVMAsVApp imports a provider-vCenter VM into a new vApp of vdc,

@@ -57,7 +57,7 @@ func shape(t *testing.T, body any) (root xmlName, attrs []string, children []xml
 // validates bodies against the same content models.
 func TestImportBodiesFollowTheSchema(t *testing.T) {
 	ext, vc := types.XMLNamespaceExtension, types.XMLNamespaceVCloud
-	sp := &types.Reference{HREF: "https://vcd/api/vdcStorageProfile/1", Name: "gold"}
+	sp := wrapStoragePolicy(&types.Reference{HREF: "https://vcd/api/vdcStorageProfile/1", Name: "gold"})
 	o := ImportOptions{VMName: "WinSrv1", StorageProfile: sp}
 
 	asVApp := importAsVAppParams{Xmlns: vc, XmlnsVmext: ext, Name: "WinSrv1", SourceMove: true, Description: "d",

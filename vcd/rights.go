@@ -173,7 +173,7 @@ func (c *Client) PlanRights(spec RightsSpec) (*RightsPlan, error) {
 	if p.Mode != RightsBundleMode && p.Mode != RightsLegacyMode {
 		return nil, fmt.Errorf("rights mode %q: want %q or %q", p.Mode, RightsBundleMode, RightsLegacyMode)
 	}
-	adminOrg, err := c.AdminOrgByName(spec.Org)
+	adminOrg, err := c.adminOrgByName(spec.Org)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +319,7 @@ func planRole(adminOrg *govcd.AdminOrg, p *RightsPlan) error {
 // ApplyRights makes the changes of plan p.
 func (c *Client) ApplyRights(p *RightsPlan) error {
 	s := p.Spec
-	adminOrg, err := c.AdminOrgByName(s.Org)
+	adminOrg, err := c.adminOrgByName(s.Org)
 	if err != nil {
 		return err
 	}

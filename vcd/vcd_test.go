@@ -130,6 +130,12 @@ func TestNetworkAndTunnel(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenant := login(t, l.Config().Tenant)
+	if org, err := tenant.OrgByName("Company"); err != nil || org.Name != "Company" || org.ID == "" {
+		t.Errorf("org Company: %+v, %v", org, err)
+	}
+	if _, err := tenant.OrgByName("Nope"); !errors.Is(err, vcd.ErrNotFound) || !strings.Contains(err.Error(), "Company") {
+		t.Errorf("unknown org: %v", err)
+	}
 	if _, err := tenant.VDCByName("Company", "Nope-VDC"); !errors.Is(err, vcd.ErrNotFound) || !strings.Contains(err.Error(), "Company-VDC") {
 		t.Errorf("unknown VDC: %v", err)
 	}

@@ -154,9 +154,9 @@ func fmtBytes(n int64) string {
 var configProps = []string{"name", "config", "network", "guest.net"}
 
 // VMConfig captures the configuration of a VM (see VMConfig).
-func (c *Client) VMConfig(ctx context.Context, ref types.ManagedObjectReference) (VMConfig, error) {
+func (c *Client) VMConfig(ctx context.Context, ref Ref) (VMConfig, error) {
 	var vm mo.VirtualMachine
-	if err := c.PropertyCollector().RetrieveOne(ctx, ref, configProps, &vm); err != nil {
+	if err := c.PropertyCollector().RetrieveOne(ctx, ref.Reference(), configProps, &vm); err != nil {
 		return VMConfig{}, fmt.Errorf("configuration of %s: %w", ref.Value, err)
 	}
 	if vm.Config == nil {

@@ -18,8 +18,8 @@ type GuestAuth struct {
 
 // GuestPing runs `ping -c 1 -W 1 target` inside vm through VMware Tools and
 // returns nil when the ping got an answer (exit code 0).
-func (c *Client) GuestPing(ctx context.Context, vm types.ManagedObjectReference, auth GuestAuth, target string) error {
-	ops := guest.NewOperationsManager(c.Client.Client, vm)
+func (c *Client) GuestPing(ctx context.Context, vm Ref, auth GuestAuth, target string) error {
+	ops := guest.NewOperationsManager(c.Client.Client, vm.Reference())
 	pm, err := ops.ProcessManager(ctx)
 	if err != nil {
 		return fmt.Errorf("guest operations on %s: %w", vm.Value, err)
@@ -48,8 +48,8 @@ func (c *Client) GuestPing(ctx context.Context, vm types.ManagedObjectReference,
 	}
 }
 
-func vmName(ctx context.Context, c *Client, ref types.ManagedObjectReference) string {
-	name, err := object.NewVirtualMachine(c.Client.Client, ref).ObjectName(ctx)
+func vmName(ctx context.Context, c *Client, ref Ref) string {
+	name, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).ObjectName(ctx)
 	if err != nil {
 		return ref.Value
 	}

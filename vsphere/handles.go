@@ -23,13 +23,35 @@ type DVS struct {
 // Name is the switch's name.
 func (d *DVS) Name() string { return d.dvs.Name() }
 
-// Ref names a vCenter object (its managed object type and id: a VM, a port
-// group). It is govmomi's reference under ferry's name: callers pass it back
-// to this package and read its Value, nothing more.
-type Ref = types.ManagedObjectReference
+// Ref names a vCenter object: its managed object type ("VirtualMachine",
+// "DistributedVirtualPortgroup", ...) and its id ("vm-42"). Callers pass it
+// back to this package and read its Value; only this package converts it to
+// and from govmomi's reference.
+type Ref struct {
+	Type  string
+	Value string
+}
 
-// PoweredOff is the power state of a VM that is off (PowerState).
-const PoweredOff = types.VirtualMachinePowerStatePoweredOff
+// String is "Type:Value", as vCenter writes a managed object reference.
+func (r Ref) String() string { return r.Type + ":" + r.Value }
+
+// Reference is r as govmomi's reference (the mo.Reference interface), for
+// code that reads vCenter through govmomi itself: the replication source.
+func (r Ref) Reference() types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: r.Type, Value: r.Value}
+}
+
+func refOf(m types.ManagedObjectReference) Ref { return Ref{Type: m.Type, Value: m.Value} }
+
+// PowerState is a VM's power state, as vCenter names it.
+type PowerState string
+
+// The power states of a VM.
+const (
+	PoweredOn  = PowerState(types.VirtualMachinePowerStatePoweredOn)
+	PoweredOff = PowerState(types.VirtualMachinePowerStatePoweredOff)
+	Suspended  = PowerState(types.VirtualMachinePowerStateSuspended)
+)
 
 // IsRemoteOVF reports whether an OVF/OVA source is a URL rather than a
 // local file (what the OVF deployment fetches over HTTP).

@@ -23,8 +23,8 @@ type Disk struct {
 // VM is what ferry needs to know about a virtual machine.
 type VM struct {
 	Name        string
-	Ref         types.ManagedObjectReference
-	PowerState  types.VirtualMachinePowerState
+	Ref         Ref
+	PowerState  PowerState
 	GuestIP     string
 	ToolsStatus string // guestToolsRunning, guestToolsNotRunning, ...
 	Disks       []Disk
@@ -42,7 +42,7 @@ type VM struct {
 }
 
 // PoweredOn reports whether the VM runs.
-func (v VM) PoweredOn() bool { return v.PowerState == types.VirtualMachinePowerStatePoweredOn }
+func (v VM) PoweredOn() bool { return v.PowerState == PoweredOn }
 
 // DiskBytes is the total capacity of the VM's disks.
 func (v VM) DiskBytes() int64 {
@@ -131,7 +131,7 @@ func (c *Client) networkNames(ctx context.Context, vms []mo.VirtualMachine) (map
 }
 
 func toVM(m *mo.VirtualMachine, netNames map[types.ManagedObjectReference]string) VM {
-	vm := VM{Name: m.Name, Ref: m.Self, PowerState: m.Runtime.PowerState}
+	vm := VM{Name: m.Name, Ref: refOf(m.Self), PowerState: PowerState(m.Runtime.PowerState)}
 	if m.Guest != nil {
 		vm.GuestIP = m.Guest.IpAddress
 		vm.ToolsStatus = m.Guest.ToolsRunningStatus

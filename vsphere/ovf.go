@@ -118,17 +118,17 @@ type Placement struct {
 // PlaceOnNetwork picks a host connected to the port group (so the VM's NIC
 // can attach), its cluster's root resource pool, and the named datastore of
 // that host, or the one with the most free space.
-func (c *Client) PlaceOnNetwork(ctx context.Context, dcH *Datacenter, pg types.ManagedObjectReference, datastore string) (*Placement, error) {
+func (c *Client) PlaceOnNetwork(ctx context.Context, dcH *Datacenter, pg Ref, datastore string) (*Placement, error) {
 	dc := dcH.dc
 	pc := property.DefaultCollector(c.Client.Client)
 	var net mo.Network
-	if err := pc.RetrieveOne(ctx, pg, []string{"name", "host"}, &net); err != nil {
+	if err := pc.RetrieveOne(ctx, pg.Reference(), []string{"name", "host"}, &net); err != nil {
 		return nil, fmt.Errorf("read network %s: %w", pg.Value, err)
 	}
 	if len(net.Host) == 0 {
 		// Some inventories (vcsim's standard networks) only record the
 		// link on the host side.
-		hosts, err := c.hostsWithNetwork(ctx, dc, pg)
+		hosts, err := c.hostsWithNetwork(ctx, dc, pg.Reference())
 		if err != nil {
 			return nil, err
 		}
@@ -230,8 +230,8 @@ func dedupe(s []string) []string {
 // DeployOVF imports the OVF (CreateImportSpec, ImportVApp, NFC upload of
 // every disk) and powers the VM on if asked. Networks and datastore are
 // resolved before anything is created.
-func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (types.ManagedObjectReference, error) {
-	var none types.ManagedObjectReference
+func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (Ref, error) {
+	var none Ref
 	if d.Datacenter == nil {
 		return none, errors.New("deploy OVF: no datacenter")
 	}
@@ -239,7 +239,7 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (types.ManagedObjec
 		return none, err
 	}
 	var netMap []importer.Network
-	var first *types.ManagedObjectReference
+	var first *Ref
 	var names []string
 	for n := range d.Networks {
 		names = append(names, n)
@@ -253,7 +253,7 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (types.ManagedObjec
 		if first == nil || n == d.PlaceBy {
 			first = &ref
 		}
-		netMap = append(netMap, importer.Network{Name: n, Network: ref.String()})
+		netMap = append(netMap, importer.Network{Name: n, Network: ref.Reference().String()})
 	}
 	if first == nil {
 		return none, errors.New("deploy OVF: no network mapping")
@@ -313,7 +313,7 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (types.ManagedObjec
 	if err := lease.Complete(ctx); err != nil {
 		return none, fmt.Errorf("import OVF %s as %q: complete: %w", d.Source, name, err)
 	}
-	ref := info.Entity
+	ref := refOf(info.Entity)
 	if d.PowerOn {
 		d.progress("powering on "+name, 0.95)
 		if err := c.EnsurePoweredOn(ctx, ref); err != nil {
@@ -364,15 +364,15 @@ func (c *Client) upload(ctx context.Context, d *OVFDeploy, a importer.Archive, l
 // DeployedVM is a VM deployed from an OVF, as ferry checks it.
 type DeployedVM struct {
 	Name       string
-	Ref        types.ManagedObjectReference
-	PowerState types.VirtualMachinePowerState
+	Ref        Ref
+	PowerState PowerState
 	Networks   []string          // port group names of its NICs' networks
 	Properties map[string]string // OVF (vApp) property values by id
 }
 
 // PoweredOn reports whether the VM runs.
 func (v *DeployedVM) PoweredOn() bool {
-	return v.PowerState == types.VirtualMachinePowerStatePoweredOn
+	return v.PowerState == PoweredOn
 }
 
 // FindDeployedVM finds a VM of dc by name; (nil, nil) when there is none.
@@ -410,7 +410,7 @@ func (c *Client) FindDeployedVM(ctx context.Context, dcH *Datacenter, name strin
 	if err != nil {
 		return nil, err
 	}
-	out := &DeployedVM{Name: vm.Name, Ref: vm.Self, PowerState: vm.Runtime.PowerState, Properties: map[string]string{}}
+	out := &DeployedVM{Name: vm.Name, Ref: refOf(vm.Self), PowerState: PowerState(vm.Runtime.PowerState), Properties: map[string]string{}}
 	for _, n := range vm.Network {
 		out.Networks = append(out.Networks, nets[n])
 	}

@@ -21,10 +21,10 @@ var ErrNotFound = errors.New("not found")
 // Portgroup is a distributed port group as ferry sees it.
 type Portgroup struct {
 	Name   string
-	Ref    types.ManagedObjectReference
+	Ref    Ref
 	Key    string
 	DVS    string // switch name
-	DVSRef types.ManagedObjectReference
+	DVSRef Ref
 	// Security policy; nil means not set on the port group (inherited).
 	Promiscuous, ForgedTransmits, MACChanges *bool
 	// Trunk is the VLAN trunk range ("0-4094"); empty when the port group
@@ -219,9 +219,9 @@ func (c *Client) Portgroups(ctx context.Context, dcH *Datacenter) ([]Portgroup, 
 }
 
 func toPortgroup(pg *mo.DistributedVirtualPortgroup, dvsName map[types.ManagedObjectReference]string) Portgroup {
-	p := Portgroup{Name: pg.Name, Ref: pg.Self, Key: pg.Key, config: pg.Config}
+	p := Portgroup{Name: pg.Name, Ref: refOf(pg.Self), Key: pg.Key, config: pg.Config}
 	if r := pg.Config.DistributedVirtualSwitch; r != nil {
-		p.DVSRef, p.DVS = *r, dvsName[*r]
+		p.DVSRef, p.DVS = refOf(*r), dvsName[*r]
 	}
 	s, ok := pg.Config.DefaultPortConfig.(*types.VMwareDVSPortSetting)
 	if !ok || s == nil {
@@ -284,17 +284,17 @@ func (c *Client) Portgroup(ctx context.Context, dcH *Datacenter, name string) (*
 // Network finds any network of dc by name: a distributed port group, a
 // standard port group ("VM Network") or an opaque network. The error lists
 // the networks that exist.
-func (c *Client) Network(ctx context.Context, dcH *Datacenter, name string) (types.ManagedObjectReference, error) {
+func (c *Client) Network(ctx context.Context, dcH *Datacenter, name string) (Ref, error) {
 	dc := dcH.dc
 	m := view.NewManager(c.Client.Client)
 	v, err := m.CreateContainerView(ctx, dc.Reference(), []string{"Network"}, true)
 	if err != nil {
-		return types.ManagedObjectReference{}, fmt.Errorf("vCenter %s: list networks: %w", c.Endpoint, err)
+		return Ref{}, fmt.Errorf("vCenter %s: list networks: %w", c.Endpoint, err)
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var nets []mo.Network
 	if err := v.Retrieve(ctx, []string{"Network"}, []string{"name"}, &nets); err != nil {
-		return types.ManagedObjectReference{}, fmt.Errorf("vCenter %s: list networks: %w", c.Endpoint, err)
+		return Ref{}, fmt.Errorf("vCenter %s: list networks: %w", c.Endpoint, err)
 	}
 	var names []string
 	var found []types.ManagedObjectReference
@@ -306,12 +306,12 @@ func (c *Client) Network(ctx context.Context, dcH *Datacenter, name string) (typ
 	}
 	switch len(found) {
 	case 1:
-		return found[0], nil
+		return refOf(found[0]), nil
 	case 0:
 		sort.Strings(names)
-		return types.ManagedObjectReference{}, fmt.Errorf("network %q %w in datacenter %s (networks: %s)", name, ErrNotFound, dc.Name(), list(names))
+		return Ref{}, fmt.Errorf("network %q %w in datacenter %s (networks: %s)", name, ErrNotFound, dc.Name(), list(names))
 	}
-	return types.ManagedObjectReference{}, fmt.Errorf("%d networks are named %q in datacenter %s; rename all but one", len(found), name, dc.Name())
+	return Ref{}, fmt.Errorf("%d networks are named %q in datacenter %s; rename all but one", len(found), name, dc.Name())
 }
 
 // DVS finds a distributed switch of dc by name; the error lists the switches.
@@ -407,7 +407,7 @@ func (c *Client) SecureSinkPortgroup(ctx context.Context, dcH *Datacenter, pg *P
 		SegmentId:                    cfg.SegmentId,
 		SubnetId:                     cfg.SubnetId,
 	}
-	obj := object.NewDistributedVirtualPortgroup(c.Client.Client, pg.Ref)
+	obj := object.NewDistributedVirtualPortgroup(c.Client.Client, pg.Ref.Reference())
 	task, err := obj.Reconfigure(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("reconfigure port group %q: %w", pg.Name, err)

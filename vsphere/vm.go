@@ -18,21 +18,21 @@ import (
 )
 
 // PowerState reads a VM's power state.
-func (c *Client) PowerState(ctx context.Context, ref types.ManagedObjectReference) (types.VirtualMachinePowerState, error) {
+func (c *Client) PowerState(ctx context.Context, ref Ref) (PowerState, error) {
 	var vm mo.VirtualMachine
-	if err := c.PropertyCollector().RetrieveOne(ctx, ref, []string{"runtime.powerState"}, &vm); err != nil {
+	if err := c.PropertyCollector().RetrieveOne(ctx, ref.Reference(), []string{"runtime.powerState"}, &vm); err != nil {
 		return "", fmt.Errorf("power state of %s: %w", ref.Value, err)
 	}
-	return vm.Runtime.PowerState, nil
+	return PowerState(vm.Runtime.PowerState), nil
 }
 
 // EnsurePoweredOn powers a VM on (no-op if it is on).
-func (c *Client) EnsurePoweredOn(ctx context.Context, ref types.ManagedObjectReference) error {
+func (c *Client) EnsurePoweredOn(ctx context.Context, ref Ref) error {
 	st, err := c.PowerState(ctx, ref)
-	if err != nil || st == types.VirtualMachinePowerStatePoweredOn {
+	if err != nil || st == PoweredOn {
 		return err
 	}
-	task, err := object.NewVirtualMachine(c.Client.Client, ref).PowerOn(ctx)
+	task, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).PowerOn(ctx)
 	if err == nil {
 		err = task.Wait(ctx)
 	}
@@ -43,12 +43,12 @@ func (c *Client) EnsurePoweredOn(ctx context.Context, ref types.ManagedObjectRef
 }
 
 // PowerOff powers a VM off hard (no-op if it is off).
-func (c *Client) PowerOff(ctx context.Context, ref types.ManagedObjectReference) error {
+func (c *Client) PowerOff(ctx context.Context, ref Ref) error {
 	st, err := c.PowerState(ctx, ref)
-	if err != nil || st == types.VirtualMachinePowerStatePoweredOff {
+	if err != nil || st == PoweredOff {
 		return err
 	}
-	task, err := object.NewVirtualMachine(c.Client.Client, ref).PowerOff(ctx)
+	task, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).PowerOff(ctx)
 	if err == nil {
 		err = task.Wait(ctx)
 	}
@@ -64,8 +64,8 @@ var ErrShutdownTimeout = errors.New("guest did not shut down in time")
 // Shutdown asks the guest OS to shut down and waits up to timeout for the VM
 // to be powered off. With hard set, it then powers the VM off; otherwise it
 // returns ErrShutdownTimeout. It reports whether a hard power-off was needed.
-func (c *Client) Shutdown(ctx context.Context, ref types.ManagedObjectReference, timeout time.Duration, hard bool) (forced bool, err error) {
-	vm := object.NewVirtualMachine(c.Client.Client, ref)
+func (c *Client) Shutdown(ctx context.Context, ref Ref, timeout time.Duration, hard bool) (forced bool, err error) {
+	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
 	name := vmName(ctx, c, ref)
 	if err := vm.ShutdownGuest(ctx); err != nil {
 		if !hard {
@@ -75,7 +75,7 @@ func (c *Client) Shutdown(ctx context.Context, ref types.ManagedObjectReference,
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err = property.Wait(wctx, property.DefaultCollector(c.Client.Client), ref, []string{"runtime.powerState"}, func(pc []types.PropertyChange) bool {
+	err = property.Wait(wctx, property.DefaultCollector(c.Client.Client), ref.Reference(), []string{"runtime.powerState"}, func(pc []types.PropertyChange) bool {
 		for _, ch := range pc {
 			if ch.Val == types.VirtualMachinePowerStatePoweredOff {
 				return true
@@ -238,8 +238,8 @@ func (c *Client) CheckHWVersion(ctx context.Context, datacenter, pool, version s
 // CreateVMOverDisks creates a powered-off VM whose disks are the given
 // existing files (nothing is copied), with the given firmware, hardware
 // version, CPU, memory, controllers, disk positions and NICs.
-func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (types.ManagedObjectReference, error) {
-	var none types.ManagedObjectReference
+func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (Ref, error) {
+	var none Ref
 	f := c.Finder()
 	dc, err := f.Datacenter(ctx, spec.Datacenter)
 	if err != nil {
@@ -305,7 +305,7 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (types
 	if err != nil {
 		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
 	}
-	return info.Result.(types.ManagedObjectReference), nil
+	return refOf(info.Result.(types.ManagedObjectReference)), nil
 }
 
 // buildDevices makes the controllers, disks and NICs of spec.
@@ -414,14 +414,14 @@ func buildDevices(ctx context.Context, f *find.Finder, ds types.ManagedObjectRef
 // Destroy of the VM (by vCenter or by Cloud Director, which deletes a VM's
 // attached disks with it) can delete them. It returns the detached files. A
 // VM that no longer exists has nothing attached: no error.
-func (c *Client) DetachDisks(ctx context.Context, ref types.ManagedObjectReference) ([]string, error) {
+func (c *Client) DetachDisks(ctx context.Context, ref Ref) ([]string, error) {
 	if err := c.PowerOff(ctx, ref); err != nil {
 		if gone(err) {
 			return nil, nil
 		}
 		return nil, err
 	}
-	vm := object.NewVirtualMachine(c.Client.Client, ref)
+	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
 	devices, err := vm.Device(ctx)
 	if err != nil {
 		if gone(err) {
@@ -461,11 +461,11 @@ func (c *Client) DetachDisks(ctx context.Context, ref types.ManagedObjectReferen
 // DestroyKeepDisks detaches a VM's disks without deleting their files
 // (DetachDisks), then destroys the VM: the replica disks survive a rollback.
 // A VM already gone is not an error.
-func (c *Client) DestroyKeepDisks(ctx context.Context, ref types.ManagedObjectReference) error {
+func (c *Client) DestroyKeepDisks(ctx context.Context, ref Ref) error {
 	if _, err := c.DetachDisks(ctx, ref); err != nil {
 		return err
 	}
-	task, err := object.NewVirtualMachine(c.Client.Client, ref).Destroy(ctx)
+	task, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).Destroy(ctx)
 	if err == nil {
 		err = task.Wait(ctx)
 	}
@@ -481,17 +481,17 @@ func gone(err error) bool {
 }
 
 // FindVM returns the VM named name, or ok=false.
-func (c *Client) FindVM(ctx context.Context, name string) (types.ManagedObjectReference, bool, error) {
+func (c *Client) FindVM(ctx context.Context, name string) (Ref, bool, error) {
 	vms, err := c.VMs(ctx)
 	if err != nil {
-		return types.ManagedObjectReference{}, false, err
+		return Ref{}, false, err
 	}
 	for _, v := range vms {
 		if v.Name == name {
 			return v.Ref, true, nil
 		}
 	}
-	return types.ManagedObjectReference{}, false, nil
+	return Ref{}, false, nil
 }
 
 // PoolChain lists the managed object ids of a resource pool and of every

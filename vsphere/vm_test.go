@@ -34,7 +34,7 @@ func TestShutdownAndVMOverExistingDisks(t *testing.T) {
 	if err != nil || forced {
 		t.Fatalf("shutdown: forced=%v err=%v", forced, err)
 	}
-	if st, _ := onprem.PowerState(ctx, src.Ref); st != types.VirtualMachinePowerStatePoweredOff {
+	if st, _ := onprem.PowerState(ctx, src.Ref); st != vsphere.PoweredOff {
 		t.Fatalf("after shutdown: %s", st)
 	}
 

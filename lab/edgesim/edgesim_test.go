@@ -297,6 +297,14 @@ func TestPortsAndDelete(t *testing.T) {
 			t.Errorf("%s: %d %+v, want 400", name, got, ae)
 		}
 	}
+	// resource_type is one of LogicalPortResourceType's values.
+	if got, ae := c.do(http.MethodPost, "/api/v1/ports", map[string]any{"display_name": "n3", "resource_type": "LogicalPort"}, nil); got != http.StatusBadRequest ||
+		!strings.Contains(ae.ErrorMessage, `resource_type "LogicalPort"`) || !strings.Contains(ae.ErrorMessage, "LogicalRouterPort") {
+		t.Errorf("resource_type LogicalPort: %d %+v", got, ae)
+	}
+	if p.ResourceType != "LogicalRouterPort" {
+		t.Errorf("port resource_type %q, want LogicalRouterPort", p.ResourceType)
+	}
 	c.mustDo(http.StatusCreated, http.MethodPost, "/api/v1/ports", map[string]any{"display_name": "local-only"}, nil)
 
 	var list struct {

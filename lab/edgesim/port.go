@@ -3,6 +3,7 @@ package edgesim
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -38,12 +39,13 @@ type port struct {
 }
 
 type portRequest struct {
-	DisplayName *string      `json:"display_name"`
-	Description *string      `json:"description"`
-	VLAN        *int         `json:"vlan"`
-	AdminState  *string      `json:"admin_state"`
-	L2Extension *L2Extension `json:"l2_extension"`
-	Revision    *int64       `json:"_revision"`
+	ResourceType *string      `json:"resource_type"`
+	DisplayName  *string      `json:"display_name"`
+	Description  *string      `json:"description"`
+	VLAN         *int         `json:"vlan"`
+	AdminState   *string      `json:"admin_state"`
+	L2Extension  *L2Extension `json:"l2_extension"`
+	Revision     *int64       `json:"_revision"`
 }
 
 // Ports returns a copy of the edge's logical ports in creation order.
@@ -90,9 +92,17 @@ func (s *Server) portNamesOf(id string) []string {
 	return names
 }
 
+// portResourceTypes are the values of the API's LogicalPortResourceType
+// (NSX Autonomous Edge REST API, schemas_LogicalPortResourceType); an L2
+// port is a LogicalRouterPort.
+var portResourceTypes = []string{"LogicalRouterPort", "LogicalRouterIPTunnelPort", "LogicalRouterLoopbackPort", "LogicalRouterManagementPort"}
+
 // checkPort validates the new state of port p (self is the port being
 // updated, nil on create). It returns an HTTP status and message, or 0.
 func (s *Server) checkPort(next LogicalPort, self *port) (int, int, string) {
+	if !slices.Contains(portResourceTypes, next.ResourceType) {
+		return http.StatusBadRequest, codeBadRequest, fmt.Sprintf("resource_type %q is not a LogicalPortResourceType: want one of %s", next.ResourceType, strings.Join(portResourceTypes, ", "))
+	}
 	if next.DisplayName == "" {
 		return http.StatusBadRequest, codeBadRequest, "display_name (the on-prem network) is required"
 	}
@@ -138,7 +148,7 @@ func (s *Server) createPort(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	next := LogicalPort{ResourceType: "LogicalPort", AdminState: "UP"}
+	next := LogicalPort{ResourceType: "LogicalRouterPort", AdminState: "UP"}
 	applyPortRequest(&next, req)
 
 	s.mu.Lock()
@@ -161,6 +171,9 @@ func (s *Server) createPort(w http.ResponseWriter, r *http.Request) {
 }
 
 func applyPortRequest(p *LogicalPort, req portRequest) {
+	if req.ResourceType != nil {
+		p.ResourceType = *req.ResourceType
+	}
 	if req.DisplayName != nil {
 		p.DisplayName = strings.TrimSpace(*req.DisplayName)
 	}

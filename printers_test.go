@@ -1,0 +1,35 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+func TestPrinters(t *testing.T) {
+	for _, tc := range []struct {
+		ev   steps.Event
+		want string
+	}{
+		{steps.Event{Step: "appliance", Index: 3, Kind: steps.EventProgress, Message: "uploading", Fraction: 0.5}, "[3/8] appliance:  50% uploading\n"},
+		{steps.Event{Step: "appliance", Index: 3, Kind: steps.EventProgress, Message: "waiting", Fraction: -1}, "[3/8] appliance: waiting\n"},
+		{steps.Event{Step: "rights", Index: 1, Kind: steps.EventSkipped, Message: "already done"}, "[1/8] rights: skipped: already done\n"},
+		{steps.Event{Step: "appliance", Index: 3, Kind: steps.EventChange, Message: `+ create port group "ferry-sink"`}, "[3/8] appliance: changed: + create port group \"ferry-sink\"\n"},
+		{steps.Event{Step: "cutover", Index: 8, Kind: steps.EventFailed, Message: "x", Error: "WebApp2: no answer"}, "[8/8] cutover: FAILED: WebApp2: no answer\n"},
+	} {
+		var b bytes.Buffer
+		eventPrinter(&b, 8, false)(tc.ev)
+		if got := b.String(); got != tc.want {
+			t.Errorf("text: %q, want %q", got, tc.want)
+		}
+	}
+	var b bytes.Buffer
+	ev := steps.Event{Step: "appliance", Index: 3, Kind: steps.EventProgress, Message: "uploading", Fraction: 0.5}
+	eventPrinter(&b, 8, true)(ev)
+	var back steps.Event
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back.Kind != steps.EventProgress || back.Fraction != 0.5 {
+		t.Errorf("json: %s (%v)", b.String(), err)
+	}
+}

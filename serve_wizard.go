@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/ssh"
+
+	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/tui"
+)
+
+// servedWizard is the wizard a ferry serve engine serves to the terminals
+// that attach to it, over SSH or over its socket: one bubbletea model per
+// terminal over the engine's shared env; one driver at a time (the first
+// terminal that asks), the others watch.
+type servedWizard struct {
+	eng  *engine.Engine
+	plan string
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	driver string // the driving terminal's user, "" when none
+}
+
+// attachee is a terminal attaching to the wizard.
+type attachee struct {
+	who         string // its user as the others see it
+	fingerprint string // an SSH session's key ("" for a local terminal)
+	remote      string // where it is: an address, or a local process
+	via         string // "ssh" or "local"
+	viewer      string // why it only watches ("": it asks to drive)
+}
+
+// attach returns the wizard of a terminal: it drives unless it asked to
+// watch or another terminal drives. The program writes and reads through
+// opts; cancel (or the end of ctx) detaches the terminal: nothing of the
+// engine stops.
+func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.ProgramOption) (*tea.Program, context.CancelFunc) {
+	role, why := roleDriver, a.viewer
+	if why != "" {
+		role = roleViewer
+	} else {
+		w.mu.Lock()
+		if w.driver != "" {
+			role, why = roleViewer, w.driver+" drives"
+		} else {
+			w.driver = a.who
+		}
+		w.mu.Unlock()
+	}
+	w.log.Info("wizard: attached", "user", a.who, "via", a.via, "fingerprint", a.fingerprint, "role", role, "remote", a.remote)
+	detach := w.eng.Attach(engine.Attachment{User: a.who, Fingerprint: a.fingerprint, Role: role, Remote: a.remote, Via: a.via})
+	ctx, cancel := context.WithCancel(ctx)
+	context.AfterFunc(ctx, func() {
+		detach()
+		if role == roleDriver {
+			w.mu.Lock()
+			w.driver = ""
+			w.mu.Unlock()
+		}
+		w.log.Info("wizard: detached", "user", a.who, "via", a.via, "fingerprint", a.fingerprint, "role", role)
+	})
+
+	env := w.eng.Env
+	feed := tui.NewReplicationFeed(func(vm string) time.Duration {
+		for _, v := range env.Plan.VMs {
+			if v.Name == vm {
+				return v.RPO.Duration()
+			}
+		}
+		return 0
+	})
+	unsubscribe := w.eng.Subscribe(feed.Handle)
+	context.AfterFunc(ctx, unsubscribe)
+	feed.Seed(w.eng.Sched.Status())
+	feeds := tui.Feeds{Replication: feed.Updates(),
+		Pause:  func(_ context.Context, vm string) error { return w.eng.Sched.Pause(vm) },
+		Resume: func(_ context.Context, vm string) error { return w.eng.Sched.Resume(vm) },
+		Verify: func(_ context.Context, vm string) error { return env.VerifyNow(vm) },
+	}
+	if w.eng.Probes != nil {
+		feeds.Probes = tui.ProbeFeed(ctx, w.eng.Probes.Subscribe(64), nil)
+	}
+	session := &tui.Session{Who: a.who, RunCtx: w.eng.Context(), Emit: w.eng.StepEmit,
+		Exclusive: func(who string) (func(), error) { return w.eng.Exclusive(who + " (" + a.via + ")") },
+		Others: func() []string {
+			var o []string
+			for _, at := range w.eng.Attached() {
+				if at.Fingerprint == a.fingerprint && at.Remote == a.remote {
+					continue
+				}
+				o = append(o, at.String())
+			}
+			return o
+		}}
+	if role == roleViewer {
+		session.Viewer = why
+	}
+	deps := tui.Deps{Env: env, Itinerary: w.eng.Itinerary, Feeds: feeds, Session: session,
+		SavePlan: func(pf *steps.PlanFile) error { return pf.Save(w.plan) }}
+	model := tui.New(ctx, deps)
+	p := tea.NewProgram(model, append(opts, tea.WithAltScreen(), tea.WithContext(ctx))...)
+	return p, cancel
+}
+
+// serveTerminal serves the wizard to a local terminal attached over the
+// engine's socket, until it detaches or the engine stops.
+func (w *servedWizard) serveTerminal(ctx context.Context, t *engine.Terminal) error {
+	a := attachee{who: t.User + " (local terminal)", remote: fmt.Sprintf("pid %d", t.PID), via: "local"}
+	if t.View {
+		a.viewer = "view mode"
+	}
+	// The terminal is in raw mode at the other end: lines end in \r\n, as
+	// over SSH.
+	out := ssh.NewPtyWriter(t.Out)
+	p, cancel := w.attach(ctx, a, tea.WithInput(t.In), tea.WithOutput(out))
+	defer cancel()
+	go p.Send(tea.WindowSizeMsg{Width: t.Width, Height: t.Height})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ws := <-t.Resize:
+				p.Send(tea.WindowSizeMsg{Width: ws.Width, Height: ws.Height})
+			}
+		}
+	}()
+	_, err := p.Run()
+	p.Kill() // restores what the program set up, after a failure too
+	if ctx.Err() != nil {
+		return nil // the terminal went away, or the engine stops
+	}
+	return err
+}

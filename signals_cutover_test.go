@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// TestCutoverHangup: a dropped SSH session (SIGHUP) in the middle of a
+// cutover, with the source VM already shut down, does not leave the VM
+// between source and target: the cutover's guard holds (before power-on of
+// the target it rolls back, the source runs again), the state says so
+// (ferry status), ferry exits only after, with its terminal restored, and
+// a second ferry run cuts over.
+func TestCutoverHangup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	t.Run("run", func(t *testing.T) {
+		l, run := headlessLab(t)
+		if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
+			t.Fatalf("steps 1-7: exit %d\n%s", code, out)
+		}
+		out, code := cutoverSignalled(t, l, "WebApp2: create VM at provider done", syscall.SIGHUP)
+		if code != exitAborted || !strings.Contains(out, "rolled back: WebApp2 is running on-prem again") {
+			t.Fatalf("ferry run after SIGHUP mid-cutover: exit %d, want %d and the rollback\n%s", code, exitAborted, out)
+		}
+		rolledBack(t, l, run)
+	})
+	t.Run("wizard", func(t *testing.T) {
+		l, run := headlessLab(t)
+		if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
+			t.Fatalf("steps 1-7: exit %d\n%s", code, out)
+		}
+		p := newTmuxPane(t, "hup-cutover", ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath())
+		p.waitFor("Type WebApp2 to confirm")
+		vc := connectVC(t, l, l.OnPrem)
+		ref, ok, err := vc.FindVM(context.Background(), "WebApp2")
+		if err != nil || !ok {
+			t.Fatalf("on-prem WebApp2: %v %v", ok, err)
+		}
+		p.tmux("send-keys", "-t", p.session, "WebApp2", "Enter")
+		// SIGHUP once the source is down: from then on, stopping halfway
+		// would leave the VM running nowhere.
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			st, err := vc.PowerState(context.Background(), ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st == vsphere.PoweredOff {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the source never went down; screen:\n%s", p.screen())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.hangup()
+		if s := p.screen(); !strings.Contains(s, "EXIT=130") {
+			t.Errorf("the wizard after SIGHUP mid-cutover:\n%s", s)
+		}
+		// Either the cutover rolled back (the usual case: the signal came
+		// before power-on of the target) or, past power-on, it finished.
+		doc := statusJSON(t, run, l.PlanPath())
+		if len(doc.Jobs) == 1 && doc.Jobs[0].Health == "cut over" {
+			t.Logf("the signal came after power-on: the cutover finished")
+			powerStates(t, l, vsphere.PoweredOff, vsphere.PoweredOn)
+			return
+		}
+		rolledBack(t, l, run)
+	})
+}
+
+// rolledBack checks a cutover of WebApp2 that was rolled back: the source
+// runs on-prem, nothing runs at the provider, the status says it
+// replicates, and ferry run --confirm-cutover (the lock released, the
+// state readable) then cuts it over.
+func rolledBack(t *testing.T, l *lab.Lab, run func(args ...string) (string, int)) {
+	t.Helper()
+	powerStates(t, l, vsphere.PoweredOn, "")
+	doc := statusJSON(t, run, l.PlanPath())
+	for _, s := range doc.Steps {
+		if s.Step == "cutover" && s.Status == "done" {
+			t.Errorf("the cutover step is done after a rollback: %+v", doc.Steps)
+		}
+	}
+	if len(doc.Jobs) != 1 || doc.Jobs[0].Health == "cut over" || strings.Contains(doc.Jobs[0].Health, "DECISION") {
+		t.Errorf("status after the rollback: %+v", doc.Jobs)
+	}
+	out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+	if code != 0 || !strings.Contains(out, "measured downtime") {
+		t.Fatalf("the cutover again after the rollback: exit %d\n%s", code, out)
+	}
+	powerStates(t, l, vsphere.PoweredOff, vsphere.PoweredOn)
+}
+
+// powerStates checks WebApp2's power state on-prem and at the provider
+// ("": the provider has no running copy).
+func powerStates(t *testing.T, l *lab.Lab, source, target vsphere.PowerState) {
+	t.Helper()
+	ctx := context.Background()
+	for _, side := range []struct {
+		name string
+		vc   *lab.VCenter
+		want vsphere.PowerState
+	}{{"source (on-prem)", l.OnPrem, source}, {"target (provider)", l.Provider, target}} {
+		vc := connectVC(t, l, side.vc)
+		ref, ok, err := vc.FindVM(ctx, "WebApp2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			if side.want != "" {
+				t.Errorf("%s: no WebApp2", side.name)
+			}
+			continue
+		}
+		st, err := vc.PowerState(ctx, ref)
+		switch {
+		case err != nil:
+			t.Errorf("%s WebApp2: %v", side.name, err)
+		case side.want == "" && st == vsphere.PoweredOn:
+			t.Errorf("%s WebApp2 runs; want no running copy there", side.name)
+		case side.want != "" && st != side.want:
+			t.Errorf("%s WebApp2 is %s, want %s", side.name, st, side.want)
+		}
+	}
+}
+
+func connectVC(t *testing.T, l *lab.Lab, v *lab.VCenter) *vsphere.Client {
+	t.Helper()
+	ctx := context.Background()
+	vc, err := vsphere.Connect(ctx, vsphere.Config{URL: v.URL, Username: v.Username, Password: v.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vc.Close(ctx) })
+	return vc
+}
+
+// cutoverSignalled runs ferry run --confirm-cutover WebApp2 and sends it sig
+// when it prints a line containing at; it returns what the run printed and
+// its exit code.
+func cutoverSignalled(t *testing.T, l *lab.Lab, at string, sig syscall.Signal) (string, int) {
+	t.Helper()
+	cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+	cmd.Env = cleanEnv()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); pw.Close() }()
+	var seen []string
+	sent := false
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		seen = append(seen, sc.Text())
+		if !sent && strings.Contains(sc.Text(), at) {
+			_ = cmd.Process.Signal(sig)
+			sent = true
+		}
+	}
+	<-done
+	out := strings.Join(seen, "\n")
+	if !sent {
+		t.Fatalf("the cutover never printed %q:\n%s", at, out)
+	}
+	return out, cmd.ProcessState.ExitCode()
+}
