@@ -1,49 +1,148 @@
 package main
 
 import (
+	"bufio"
+	"io"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // TestKillDuringCutover kills `ferry run` with SIGKILL (no handler runs) at
 // phase boundaries of a cutover, before power-on of the target is
-// requested: with the source shut down and nothing at the provider yet,
-// with the target created at the provider, and with it imported into
-// Cloud Director. A second `ferry run` then finishes the cutover: exactly
-// one copy of WebApp2 runs (the target), the source stays off, and the
-// status says cut over. (A kill after power-on was requested is never
-// rolled back automatically: the steps' crash tests cover it.)
+// requested: in the middle of the pre-cutover pass (its transfer started,
+// the pass's snapshot open on the source), after that pass with the source
+// still running, with the source shut down and nothing at the provider yet
+// (after the shutdown, the final pass and the verify), with the target
+// created at the provider, with it imported into Cloud Director, and with
+// its NICs connected there. A kill before the shutdown leaves the source
+// running and nothing at the provider. A second `ferry run` then finishes
+// the cutover: exactly one copy of WebApp2 runs (the target), the source
+// stays off, and the status says cut over. (A kill after power-on was requested is never
+// rolled back automatically: TestKillAfterPowerOnRequested.)
 func TestKillDuringCutover(t *testing.T) {
-	for _, after := range []string{"shutdown", "create VM at provider", "import into vCD"} {
-		t.Run(strings.ReplaceAll(after, " ", "_"), func(t *testing.T) {
+	for _, kp := range []struct {
+		name string
+		// The run is killed at the first line holding at printed after
+		// a line holding after ("": from the start).
+		after, at string
+		// The source still runs when the run is killed.
+		beforeShutdown bool
+	}{
+		{"mid_pre-cutover_pass", "WebApp2: pre-cutover pass", "WebApp2: transfer", true},
+		{"pre-cutover_pass", "", "WebApp2: pre-cutover pass done", true},
+		{"shutdown", "", "WebApp2: shutdown done", false},
+		{"final_pass", "", "WebApp2: final pass done", false},
+		{"verify", "", "WebApp2: verify done", false},
+		{"create_VM_at_provider", "", "WebApp2: create VM at provider done", false},
+		{"import_into_vCD", "", "WebApp2: import into vCD done", false},
+		{"connect_networks", "", "WebApp2: connect networks done", false},
+	} {
+		t.Run(kp.name, func(t *testing.T) {
 			l, run := headlessLab(t)
 			if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 				t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 			}
 
-			// The cutover, killed when the phase's end is printed.
-			cutoverSignalled(t, l, "WebApp2: "+after+" done", syscall.SIGKILL)
+			killCutover(t, l, kp.after, kp.at)
+			if kp.beforeShutdown {
+				checkPower(t, l, "after the kill before the shutdown", vsphere.PoweredOn, "")
+			}
 
 			out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
 			if code != 0 || !strings.Contains(out, "measured downtime") {
-				t.Fatalf("re-run after SIGKILL after %s: exit %d\n%s", after, code, out)
+				t.Fatalf("re-run after SIGKILL at %q: exit %d\n%s", kp.at, code, out)
 			}
 			if out, code := run("status", "--plan", l.PlanPath(), "--json"); code != 0 || !strings.Contains(out, `"health":"cut over"`) {
 				t.Errorf("status: exit %d\n%s", code, out)
 			}
-			powerStates(t, l, vsphere.PoweredOff, vsphere.PoweredOn)
-			// The lab's probe of WebApp2 answers: the target's guest booted.
-			deadline := time.Now().Add(10 * time.Second)
-			for !l.Reach.Reachable("172.16.10.12") {
-				if time.Now().After(deadline) {
-					t.Fatalf("WebApp2 does not answer after the re-run (guest model: %q)", l.Reach.BootFailure("WebApp2"))
-				}
-				time.Sleep(50 * time.Millisecond)
+			checkPower(t, l, "after the re-run", vsphere.PoweredOff, vsphere.PoweredOn)
+			waitAnswers(t, l, "after the re-run")
+		})
+	}
+}
+
+// killCutover runs a confirmed cutover of WebApp2 with the ferry binary and
+// kills it with SIGKILL at the first line holding at printed after a line
+// holding after ("": from the start).
+func killCutover(t *testing.T, l *lab.Lab, after, at string) {
+	t.Helper()
+	cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+	cmd.Env = cleanEnv()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); pw.Close() }()
+	var seen []string
+	armed, killed := after == "", false
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		line := sc.Text()
+		seen = append(seen, line)
+		if !killed && armed && strings.Contains(line, at) {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+		}
+		armed = armed || strings.Contains(line, after)
+	}
+	<-done
+	if !killed {
+		t.Fatalf("the cutover never printed %q (after %q):\n%s", at, after, strings.Join(seen, "\n"))
+	}
+}
+
+// TestKillAfterPowerOnRequested kills `ferry run` with SIGKILL as the power-on
+// phase starts (power-on of the target recorded as requested; the request
+// may or may not have reached Cloud Director) and right after it. Nothing is
+// rolled back on a guess: the next run finishes the cutover when the target
+// runs and answers its probes; otherwise it stops with DECISION NEEDED
+// (exit 1, source still off, ferry status saying so) and --finish finishes
+// it. Either way exactly one copy of WebApp2 runs in the end: the target.
+func TestKillAfterPowerOnRequested(t *testing.T) {
+	for _, kp := range []struct{ name, after, at string }{
+		{"power-on_requested", "WebApp2: connect networks done", "WebApp2: power on"},
+		{"power_on", "", "WebApp2: power on done"},
+	} {
+		t.Run(kp.name, func(t *testing.T) {
+			l, run := headlessLab(t)
+			if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
+				t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 			}
+			killCutover(t, l, kp.after, kp.at)
+
+			out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+			if code == 0 {
+				t.Log("the re-run found the target running and answering: finished")
+			} else {
+				t.Log("the re-run asked for a decision")
+				if code != 1 || !strings.Contains(out, "a decision is needed") || !strings.Contains(out, "--finish") {
+					t.Fatalf("re-run after SIGKILL at %q: exit %d, want 0 (finished) or 1 asking for a decision\n%s", kp.at, code, out)
+				}
+				if kp.name == "power_on" {
+					t.Errorf("re-run after the power-on was done asks for a decision:\n%s", out)
+				}
+				if job := webApp2Job(t, run, l); !strings.HasPrefix(job.Summary, "DECISION NEEDED") {
+					t.Errorf("status while a decision is needed: %+v", job)
+				}
+				// The source stays off; the target is there (a power-on
+				// task the kill left may still be running).
+				checkPower(t, l, "while a decision is needed", vsphere.PoweredOff, anyPower)
+				if out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--finish"); code != 0 {
+					t.Fatalf("--finish: exit %d\n%s", code, out)
+				}
+			}
+			if job := webApp2Job(t, run, l); job.Summary != "cut over" {
+				t.Errorf("status after the cutover: %+v", job)
+			}
+			checkPower(t, l, "after the cutover", vsphere.PoweredOff, vsphere.PoweredOn)
+			waitAnswers(t, l, "after the cutover")
 		})
 	}
 }

@@ -56,6 +56,10 @@ while they run: every block of a new snapshot against the replica read back at
 the receiver, blocks that differ sent again; ferry status and the cutover report
 show when the last one ran and what it found. Full compares also run right after
 the initial sync and then every verify_every (plan, default 24h) in the wizard.
+A cutover whose verify finds the replica differs from the source rolls back and
+pauses the VM's replication (ferry status: paused, and why); its cutover is
+refused until --verify=NAME has compared and repaired the replica, which
+resumes it.
 
 --test-migrate=NAMES runs a test migration of those VMs (comma-separated) and
 nothing else: with their replication idle, a snapshot of the receiver appliance

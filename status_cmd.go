@@ -35,8 +35,8 @@ exits 1 (it does not wait).
 
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 [{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "health",
-"paused", "reason", "last_compare": {"time", "duration_ns", "blocks",
-"differing", "repaired", "unreported"}, "in_flight": {"kind",
+"paused", "reason", "compare_due", "last_compare": {"time", "duration_ns",
+"blocks", "differing", "repaired", "unreported"}, "in_flight": {"kind",
 "durable_bytes", "size_bytes"}}],
 "endpoints": [{"endpoint", "url", "from"}], "jobs_error", "tests_left_running"
 (VMs whose test migration was not cleaned up: ferry run --test-cleanup),
@@ -46,7 +46,10 @@ started and not committed: the one running, or one interrupted (a stop, a
 crash) that the next pass resumes in its snapshot; durable_bytes is where
 its disks' durable watermarks are (what lies below is on the receiver's
 disks and is not sent again), of size_bytes. A job's phase is replicating, paused,
-failed (a failed pass paused it), cutting over or cut over; its rpo_health is
+failed (a failed pass, or a cutover verify that found the replica differs from
+its source, paused it), cutting over or cut over; compare_due says its next
+pass is a full compare (after such a verify: ferry run --verify=VM runs it,
+repairs the replica and resumes the job); its rpo_health is
 unknown (no complete pass yet), ok, lagging (a pass longer than RPO/2) or
 missed (the last complete pass is older than the RPO), or none (a cold
 migration: no pass every RPO, so no RPO to keep); health says the status in

@@ -86,7 +86,7 @@ func (st JobStatus) HealthText() string {
 // at now, for a reader that runs no scheduler (`ferry status`): no pass
 // runs, and nothing is due.
 func StoredStatus(vm string, rpo RPO, vs VMState, now time.Time) JobStatus {
-	st := JobStatus{VM: vm, RPO: rpo, Paused: vs.Paused, Reason: vs.PausedReason, LastPass: vs.LastPass, LastCompare: vs.LastCompare}
+	st := JobStatus{VM: vm, RPO: rpo, Paused: vs.Paused, Reason: vs.PausedReason, LastPass: vs.LastPass, LastCompare: vs.LastCompare, CompareDue: vs.CompareNeeded}
 	if !vs.LastPass.IsZero() {
 		st.LastPassAge = now.Sub(vs.LastPass)
 	}

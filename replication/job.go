@@ -240,6 +240,15 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 	if p.compared {
 		res.Compare = &CompareResult{Time: start, Duration: res.Duration, Blocks: p.cmpBlocks.Load(), Differing: p.differing.Load(), Repaired: p.repaired.Load(), Unreported: p.unreported.Load()}
 		vs.LastCompare = res.Compare
+		if vs.CompareNeeded {
+			// Every block was compared and what differed was sent and
+			// read back: the replica equals this snapshot of its source,
+			// so the mismatch that paused the job is mended.
+			vs.CompareNeeded = false
+			if vs.Paused && vs.Failed {
+				vs.Paused, vs.Failed, vs.PausedReason = false, false, ""
+			}
+		}
 	}
 	if err := j.State.PutVM(j.VM, vs); err != nil {
 		return res, err

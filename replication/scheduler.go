@@ -147,7 +147,8 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 	if _, ok := s.jobs[job.VM]; ok {
 		return fmt.Errorf("job %s already scheduled", job.VM)
 	}
-	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastDur: vs.LastDuration, paused: vs.Paused, failed: vs.Paused && vs.Failed, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare}
+	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastDur: vs.LastDuration, paused: vs.Paused, failed: vs.Paused && vs.Failed, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare,
+		compareNow: vs.CompareNeeded}
 	if vs.Paused {
 		sj.reason = errors.New(vs.PausedReason)
 	}
@@ -443,6 +444,29 @@ func (s *Scheduler) Pause(vm string) error {
 	return nil
 }
 
+// PauseForMismatch pauses vm's job as failed because a verify found its
+// replica differs from its source (err says where; the cutover's verify,
+// which runs the job's passes itself, reports it here): the job stays
+// paused until Resume, and its next pass is then a full compare, which
+// repairs what differs. The pause is persisted (StateStore.PauseForMismatch).
+func (s *Scheduler) PauseForMismatch(vm string, err error) error {
+	s.mu.Lock()
+	sj, gerr := s.get(vm)
+	if gerr != nil {
+		s.mu.Unlock()
+		return gerr
+	}
+	sj.paused, sj.reason, sj.failed, sj.compareNow = true, err, true, true
+	if sj.running {
+		sj.cancel()
+	}
+	s.changedLocked()
+	s.mu.Unlock()
+	perr := sj.job.State.PauseForMismatch(vm, err)
+	s.emit(sj, Event{Kind: EventPaused, Err: err, Msg: "the replica differs from its source: paused; resuming runs a full compare that repairs it"})
+	return perr
+}
+
 // Resume schedules passes for vm again, starting with one now.
 func (s *Scheduler) Resume(vm string) error {
 	s.mu.Lock()
@@ -561,10 +585,6 @@ func (s *Scheduler) FinalPass(ctx context.Context, vm string) (PassResult, error
 	if err != nil {
 		sj.final = false
 		sj.due = s.now()
-		sj.paused = mismatch
-		if mismatch {
-			sj.reason, sj.failed = err, true
-		}
 	} else {
 		sj.lastPass, sj.cutOver = res.Start, true
 	}
@@ -572,8 +592,7 @@ func (s *Scheduler) FinalPass(ctx context.Context, vm string) (PassResult, error
 	s.mu.Unlock()
 	switch {
 	case mismatch:
-		s.persistPause(sj, err, true)
-		s.emit(sj, Event{Kind: EventPaused, Err: err, Msg: "final verify failed"})
+		_ = s.PauseForMismatch(vm, err)
 	case err != nil:
 		s.emit(sj, Event{Kind: EventError, Err: err, Msg: "final pass failed; warm replication continues"})
 		s.poke()

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -311,4 +312,87 @@ func TestNextDue(t *testing.T) {
 			t.Errorf("pass of %s, RPO %s: next after %s, want %s", c.dur, c.rpo, got, c.want)
 		}
 	}
+}
+
+// TestFinalVerifyMismatchPausesUntilRepaired: a final verify that finds the
+// replica differs from its source pauses the job as failed, with the
+// mismatch as its reason, persisted (a scheduler started later finds it
+// paused); Resume then runs a full compare, which repairs the replica, and
+// the job replicates again. Without a scheduler (headless), a completed
+// full compare of the job lifts the pause.
+func TestFinalVerifyMismatchPausesUntilRepaired(t *testing.T) {
+	src, fs, rcv := setup(t, 4<<20)
+	ev := newEvents()
+	s := NewScheduler(1, ev.add)
+	job := newJob(t, "vm", fs, rcv.addr)
+	job.FullVerify = true
+	if err := s.Add(job, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	compared := func(e Event) bool { return e.Kind == EventCompared && e.VM == "vm" }
+	ev.wait(t, 1, compared) // right after the initial sync
+	idleStatus(t, s)
+
+	// Behind the receiver's back, after the last pass.
+	scribble(t, replicaPath(rcv, "vm", 0), 7, Extent{3<<20 + 5, 3})
+	if _, err := s.FinalPass(context.Background(), "vm"); !errors.Is(err, ErrVerifyMismatch) {
+		t.Fatalf("final pass over a corrupted replica: %v", err)
+	}
+	st := s.Status()[0]
+	if !st.Paused || st.Phase != JobFailed || !strings.Contains(st.Reason, "replica differs from source") || !st.CompareDue {
+		t.Fatalf("status after the mismatch: %+v", st)
+	}
+	vs, err := job.State.VM("vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored := StoredStatus("vm", RPO(time.Hour), vs, time.Now()); !stored.Paused || stored.Phase != JobFailed || stored.Reason != st.Reason || !stored.CompareDue {
+		t.Fatalf("persisted status after the mismatch: %+v", stored)
+	}
+	// A later scheduler (the next wizard) finds the job paused.
+	later := NewScheduler(1, nil)
+	if err := later.Add(&Job{VM: "vm", Org: testOrg, Kind: KindAppliance, Replicas: job.Replicas, Source: fs, Addr: rcv.addr, TLS: job.TLS, State: job.State}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ls := later.Status()[0]; !ls.Paused || ls.Phase != JobFailed || !ls.CompareDue {
+		t.Fatalf("a later scheduler's status: %+v", ls)
+	}
+
+	// Resume: the next pass is a full compare that repairs the block.
+	if err := s.Resume("vm"); err != nil {
+		t.Fatal(err)
+	}
+	ev.wait(t, 2, compared)
+	st = idleStatus(t, s)
+	if st.Paused || st.Phase != JobReplicating || st.CompareDue || st.LastCompare == nil || st.LastCompare.Differing != 1 || st.LastCompare.Repaired != 1 {
+		t.Fatalf("status after resuming: %+v (last compare %+v)", st, st.LastCompare)
+	}
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
+	if vs, _ := job.State.VM("vm"); vs.Paused || vs.CompareNeeded {
+		t.Fatalf("persisted record after the repairing compare: %+v", vs)
+	}
+	if _, err := s.FinalPass(context.Background(), "vm"); err != nil {
+		t.Fatalf("final pass after the repair: %v", err)
+	}
+
+	// Headless: the record says paused; a full compare of the job lifts it.
+	src2, fs2, rcv2 := setup(t, 2<<20)
+	job2 := newJob(t, "vm2", fs2, rcv2.addr)
+	if _, err := job2.RunPass(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	scribble(t, replicaPath(rcv2, "vm2", 0), 8, Extent{1 << 20, 1})
+	if err := job2.State.PauseForMismatch("vm2", fmt.Errorf("vm2: disk 0: %w", ErrVerifyMismatch)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job2.RunPassWith(context.Background(), PassOptions{Compare: true}); err != nil {
+		t.Fatal(err)
+	}
+	if vs, _ := job2.State.VM("vm2"); vs.Paused || vs.Failed || vs.PausedReason != "" || vs.CompareNeeded || vs.LastCompare == nil || vs.LastCompare.Repaired != 1 {
+		t.Fatalf("record after a headless full compare: %+v", vs)
+	}
+	sameFiles(t, src2, replicaPath(rcv2, "vm2", 0))
 }

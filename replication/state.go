@@ -49,6 +49,11 @@ type VMState struct {
 	PausedReason string        `json:",omitempty"`
 	// Failed says a failed pass paused the job (not a request).
 	Failed bool `json:",omitempty"`
+	// CompareNeeded says a verify found the replica differs from its
+	// source (PauseForMismatch): the job is paused and its next pass is a
+	// full compare, which repairs what differs; once that compare
+	// completes, the job is no longer paused.
+	CompareNeeded bool `json:",omitempty"`
 	// LastCompare is the last full compare of the replica with its source
 	// (nil: none yet).
 	LastCompare *CompareResult `json:",omitempty"`
@@ -82,7 +87,7 @@ func (c *CompareResult) Summary() string {
 	}
 	s := fmt.Sprintf("%s: %d blocks compared, %d differing, %d repaired", c.Time.Local().Format("2006-01-02 15:04:05"), c.Blocks, c.Differing, c.Repaired)
 	if c.Unreported > 0 {
-		s += fmt.Sprintf(", %d changed at the source without CBT reporting it", c.Unreported)
+		s += fmt.Sprintf(", %d unreported (changed at the source without CBT reporting it, or already wrong in the replica), sent again", c.Unreported)
 	}
 	return s
 }
@@ -253,6 +258,19 @@ func (s *StateStore) VM(name string) (VMState, error) {
 
 // PutVM stores the record of a VM.
 func (s *StateStore) PutVM(name string, v VMState) error { return s.put(bucketVMs, name, v) }
+
+// PauseForMismatch records that a verify found vm's replica differs from
+// its source (err says where): the job is paused as failed with err as its
+// reason, and its next pass is a full compare (VMState.CompareNeeded). For a
+// job a Scheduler runs, use Scheduler.PauseForMismatch.
+func (s *StateStore) PauseForMismatch(vm string, err error) error {
+	vs, gerr := s.VM(vm)
+	if gerr != nil {
+		return gerr
+	}
+	vs.Paused, vs.Failed, vs.PausedReason, vs.CompareNeeded = true, true, err.Error(), true
+	return s.PutVM(vm, vs)
+}
 
 func diskStateKey(vm, disk string) string { return vm + "/" + disk }
 

@@ -103,6 +103,11 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	}
 	var projected []time.Duration
 	prev := env.State.Get(s.ID())
+	store, done, err := env.readReplicationStore()
+	if err != nil {
+		store, done = nil, func() {}
+	}
+	defer done()
 	for _, vm := range env.Plan.VMs {
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
 			p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: vm.Name, Detail: "already cut over to vApp " + vm.TargetVApp})
@@ -112,6 +117,14 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: vm.Name,
 				Detail: "cutover stopped after power-on of the target was requested: finished if the target runs and answers its probes, otherwise " + decisionHint(vm.Name)})
 			continue
+		}
+		if store != nil {
+			if vs, err := store.VM(vm.Name); err == nil && vs.CompareNeeded {
+				// Refused by Apply for this VM alone (the others of the
+				// wave go on), so not a conflict of the whole step.
+				p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: vm.Name, Detail: replicaMismatchError(vm.Name, vs.PausedReason).Error()})
+				continue
+			}
 		}
 		on := "powered on"
 		if vm.Power() == LeaveOff {
@@ -363,6 +376,9 @@ type vmCutover struct {
 	unhurry          func()
 	// ready waits at the wave's gate (waveGate) and says how long.
 	ready func(ctx context.Context) time.Duration
+	// mismatch is the verify's finding that the replica differs from the
+	// source: the rollback pauses the job until a full compare repairs it.
+	mismatch error
 	// A cold migration (coldWindow): why its mode is cold; leaveOff keeps
 	// a source that was powered off before the cutover off after a rollback.
 	cold     bool
@@ -441,6 +457,13 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		}
 		return err
 	}
+	// A replica a verify found to differ from its source is not cut over
+	// until a full compare has repaired it.
+	if vs, err := store.VM(c.plan.Name); err != nil {
+		return err
+	} else if vs.CompareNeeded {
+		return fmt.Errorf("%s: %w", c.plan.Name, replicaMismatchError(c.plan.Name, vs.PausedReason))
+	}
 	// Checked again before the source stops: an import that relocates or
 	// copies the VM would add to the downtime.
 	if err := checkTargetPlacement(ctx, c.env, c.plan); err != nil {
@@ -470,6 +493,10 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 			return
 		}
 		_ = c.setState(cutoverRolledBack)
+		if c.mismatch != nil {
+			err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept; the replica differs from the source: %s)", err, c.plan.Name, mismatchAdvice(c.plan.Name))
+			return
+		}
 		if c.leaveOff {
 			err = fmt.Errorf("%w (rolled back: %s stays powered off on-prem as it was, its replica disks are kept)", err, c.plan.Name)
 			return
@@ -487,6 +514,9 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if err := c.phase("verify", func() (string, error) {
 		v, err := c.verify(ctx)
 		c.rep.Verify = v
+		if errors.Is(err, replication.ErrVerifyMismatch) {
+			c.mismatch = err // the rollback pauses the job
+		}
 		return v.Detail, err
 	}); err != nil {
 		return err
@@ -990,7 +1020,13 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 	if err := c.env.reattachReplicas(ctx, c.plan.Name, c.src.Disks); err != nil {
 		errs = append(errs, fmt.Errorf("hot-add the replica disks to the receiver appliance again: %w", err))
 	}
-	if c.held {
+	switch {
+	case c.mismatch != nil:
+		// No pass builds on a replica known to differ from its source.
+		if err := c.env.pauseForMismatch(c.plan.Name, c.mismatch); err != nil {
+			errs = append(errs, fmt.Errorf("pause replication after the verify mismatch: %w", err))
+		}
+	case c.held:
 		if err := c.env.warmRelease(c.plan.Name); err != nil {
 			errs = append(errs, err)
 		}

@@ -294,6 +294,14 @@ func TestCutoverFaultsRollBack(t *testing.T) {
 		inject func(l *lab.Lab, env *Env)
 		want   string
 	}{
+		{"pre-cutover pass fails", func(l *lab.Lab, env *Env) {
+			// The pass's snapshot of the running source is refused.
+			web2 := vmRef(env, "WebApp2")
+			l.OnPrem.Model.Service.AddFaultRule(&simulator.FaultInjectionRule{
+				MethodName: "CreateSnapshot_Task", ObjectType: "*", ObjectName: "*", Probability: 1,
+				InclusionPropertyFilter: func(h mo.Reference) bool { return h.Reference().Value == web2 },
+				FaultType:               simulator.FaultTypeGeneric, Message: "snapshot refused", Enabled: true})
+		}, "pre-cutover pass"},
 		{"shutdown refused", func(l *lab.Lab, env *Env) {
 			no := false
 			env.Plan.Cutover.HardPowerOff = &no
@@ -315,9 +323,17 @@ func TestCutoverFaultsRollBack(t *testing.T) {
 				InclusionPropertyFilter: func(h mo.Reference) bool { return h.Reference().Value == web2.Ref.Value && off(h) },
 				FaultType:               simulator.FaultTypeGeneric, Message: "disk read error", Enabled: true})
 		}, "final pass"},
+		{"create VM at provider fails", func(l *lab.Lab, env *Env) {
+			l.Provider.Model.Service.AddFaultRule(&simulator.FaultInjectionRule{
+				MethodName: "CreateVM_Task", ObjectType: "*", ObjectName: "*", Probability: 1,
+				FaultType: simulator.FaultTypeGeneric, Message: "no room at the provider", Enabled: true})
+		}, "create VM at provider"},
 		{"import fails", func(l *lab.Lab, env *Env) {
 			l.VCD.Faults.Add(vcdsim.Fault{Method: "POST", Path: "importVmAsVApp", Status: 500, Message: "import refused by the lab"})
 		}, "import into vCD"},
+		{"connect networks fails", func(l *lab.Lab, env *Env) {
+			l.VCD.Faults.Add(vcdsim.Fault{Method: "PUT", Path: "networkConnectionSection", Status: 500, Message: "network refused by the lab"})
+		}, "connect networks"},
 		{"power-on fails", func(l *lab.Lab, env *Env) {
 			l.VCD.Faults.Add(vcdsim.Fault{Method: "POST", Path: "/power/action/powerOn", Status: 500, Message: "no capacity in the lab"})
 		}, "power on"},
@@ -356,7 +372,7 @@ func TestCutoverFaultsRollBack(t *testing.T) {
 			}
 			// The source was down from the shutdown until the rollback
 			// powered it on again: the report says how long.
-			if tc.want != "shutdown" {
+			if tc.want != "shutdown" && tc.want != "pre-cutover pass" {
 				for _, line := range strings.Split(string(md), "\n") {
 					if cells := strings.Split(line, "|"); strings.HasPrefix(line, "| WebApp2 | rolled back |") && len(cells) > 4 && strings.TrimSpace(cells[4]) == "-" {
 						t.Errorf("a rolled-back cutover's report shows no downtime although the source was down: %s", line)
@@ -368,6 +384,20 @@ func TestCutoverFaultsRollBack(t *testing.T) {
 			checkReplicaResumes(t, l, env, "WebApp2")
 		})
 	}
+}
+
+// vmRef is the moref of the on-prem VM name.
+func vmRef(env *Env, name string) string {
+	ctx := context.Background()
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		panic(err)
+	}
+	vm, err := onprem.VMByName(ctx, name)
+	if err != nil {
+		panic(err)
+	}
+	return vm.Ref.Value
 }
 
 // TestMigrationBadInput: each bad answer is refused with a clear message

@@ -19,9 +19,12 @@ import (
 // TestSetupRightsLegacy: with rights.mode legacy, step 1 writes the org's
 // OrgRights list (the walkthrough's PowerShell way), not the bundle, and
 // gives the rights to an org-local role of the tenant user, so that step 2
-// (the L2 VPN server, set up as the tenant) is allowed.
+// (the L2 VPN server, set up as the tenant) is allowed. Nothing that reaches
+// Globex (or any other organization) changes, on the first run nor on the
+// second, which changes nothing.
 func TestSetupRightsLegacy(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	before := othersView(t, l, "Company")
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Rights.Mode = "legacy"
 		pf.Skip = append(pf.Skip, "appliance", "dc-extension")
@@ -40,8 +43,14 @@ func TestSetupRightsLegacy(t *testing.T) {
 	if w := look(t, l); w.bundleHas {
 		t.Error("legacy mode changed the rights bundle")
 	}
-	if ev, err = run(t, l.Config(), plan, ""); err != nil || ev.of("rights", steps.EventDone)[0].Message != "no changes" {
+	if after := othersView(t, l, "Company"); after != before {
+		t.Errorf("legacy step 1 changed what other organizations get:\n%s", lineDiff(before, after))
+	}
+	if ev, err = run(t, l.Config(), plan, ""); err != nil || ev.of("rights", steps.EventDone)[0].Message != "no changes" || len(ev.of("rights", steps.EventChange)) != 0 {
 		t.Errorf("second legacy run: %v\n%s", err, ev)
+	}
+	if after := othersView(t, l, "Company"); after != before {
+		t.Errorf("the second legacy run changed what other organizations get:\n%s", lineDiff(before, after))
 	}
 }
 

@@ -80,6 +80,9 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			st.Summary = "cut over"
 		case st.Phase == replication.JobCuttingOver:
 			st.Summary = "DECISION NEEDED: the cutover stopped after power-on of the target was requested; " + decisionHint(vm.Name)
+		case st.Paused && st.CompareDue:
+			// A cold VM's too: its cutover is refused until then.
+			st.Summary = "paused: the replica differs from its source; `ferry run --verify=" + vm.Name + "` (or resume on the dashboard) runs a full compare that repairs it"
 		case e.isCold(vm.Name):
 			// No pass every RPO: no RPO to keep.
 			st.Health, st.Summary = replication.HealthNone, coldHealth(st.LastPass, now)

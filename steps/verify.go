@@ -145,7 +145,8 @@ func compareText(c *replication.CompareResult) string {
 	}
 	s := fmt.Sprintf("%d blocks compared, %d differing, %d repaired (%s)", c.Blocks, c.Differing, c.Repaired, c.Time.Local().Format("2006-01-02 15:04:05"))
 	if c.Unreported > 0 {
-		s += fmt.Sprintf("; %d block(s) changed at the source without changed block tracking reporting it, sent too", c.Unreported)
+		s += fmt.Sprintf("; %d block(s) held other data than the last pass recorded (changed at the source without changed block tracking reporting it, "+
+			"or already wrong in the replica when a pass wrote part of them), sent too", c.Unreported)
 	}
 	if c.Differing == 0 {
 		s = "replica equal to the source: " + s
@@ -163,7 +164,16 @@ func (e *Env) warmAdded(vm string) bool {
 // warmCompare asks the wizard's scheduler for a full compare of vm and
 // waits for its result.
 func (e *Env) warmCompare(ctx context.Context, vm string) (*replication.CompareResult, error) {
-	if err := e.warm.sched.VerifyNow(vm); err != nil {
+	ask := e.warm.sched.VerifyNow
+	for _, st := range e.warm.sched.Status() {
+		if st.VM == vm && st.Paused && st.CompareDue {
+			// Paused because its replica differs from the source: asking
+			// for the full compare that repairs it resumes the job, whose
+			// next pass is that compare.
+			ask = e.warm.sched.Resume
+		}
+	}
+	if err := ask(vm); err != nil {
 		return nil, err
 	}
 	// The pass VerifyNow asked for is the full compare.

@@ -143,3 +143,95 @@ func TestVerifyEveryValidated(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyMismatchAtCutoverInTheWizard: with the wizard's scheduler, a
+// cutover whose verify (cutover.full_verify) finds the replica corrupted
+// behind the receiver's back rolls back and leaves the scheduler's job
+// paused as failed, with the mismatch as its reason (not resumed as after
+// other rollbacks); a new cutover is refused while it is; `ferry run
+// --verify` resumes it with a full compare that repairs the replica, and the
+// cutover then succeeds.
+func TestVerifyMismatchAtCutoverInTheWizard(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	yes := true
+	env.Plan.Cutover.FullVerify = &yes
+	ctx := context.Background()
+	sched, err := env.EnableWarm(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, ev.Message+ev.Error) }}
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("run: %+v %v\n%s", out, err, strings.Join(lines, "\n"))
+	}
+	// The full compare right after the initial sync has run (else the
+	// cutover's pre-cutover pass would be one, and repair the replica).
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		changed := sched.Changed()
+		if st := sched.Status()[0]; st.LastCompare != nil && !st.Running {
+			break
+		}
+		select {
+		case <-changed:
+		case <-wctx.Done():
+			t.Fatalf("no full compare after the initial sync: %+v", sched.Status())
+		}
+	}
+	// The guest stops writing: on this small disk it would soon overwrite
+	// the corrupted bytes, and its passes would carry the source's data
+	// there before the cutover's verify could see them.
+	l.Workload.Stop()
+	replica := l.ReplicaFlatFile("[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0))
+	f, err := os.OpenFile(replica, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets := []int64{2<<20 + 99, 7<<20 + 4093, 13<<20 + 1}
+	for _, off := range offsets {
+		if _, err := f.WriteAt([]byte("garbage written behind the receiver's back"), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+
+	r.Confirmed = true
+	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "replica differs from source") || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("cutover over a corrupted replica: %v", err)
+	}
+	st := sched.Status()[0]
+	if !st.Paused || st.Phase != replication.JobFailed || !strings.Contains(st.Reason, "replica differs from source") || !st.CompareDue {
+		t.Fatalf("scheduler after the mismatch: %+v", st)
+	}
+	if !sourceOn(t, env) {
+		t.Fatal("source not running after the rollback")
+	}
+	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "not cut over: a verify found the replica differs") {
+		t.Fatalf("cutover of the paused job: %v", err)
+	}
+	if st := sched.Status()[0]; !st.Paused || st.Phase != replication.JobFailed {
+		t.Fatalf("scheduler after the refused cutover: %+v", st)
+	}
+
+	// `ferry run --verify` against the wizard's (or an engine's) scheduler
+	// resumes the job with the full compare that repairs the replica
+	// (resuming it on the dashboard does the same: the replication tests).
+	lines = nil
+	if err := env.VerifyReplicas(ctx, []string{"WebApp2"}, func(ev Event) { lines = append(lines, ev.Message+ev.Error) }); err != nil {
+		t.Fatalf("verify: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	st = sched.Status()[0]
+	// Differing, or unreported when a pass wrote part of a corrupted block.
+	if c := st.LastCompare; st.Paused || st.CompareDue || c == nil || c.Differing+c.Unreported < 1 || c.Differing+c.Unreported > int64(len(offsets)) || c.Repaired != c.Differing {
+		t.Fatalf("scheduler after resuming: %+v (last compare %+v)", st, c)
+	}
+	lines = nil
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("cutover after the repair: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	if fileHash(t, l.OnPrem.FlatFile("WebApp2")) != fileHash(t, replica) {
+		t.Error("replica differs from source after the cutover")
+	}
+}

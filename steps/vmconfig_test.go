@@ -120,13 +120,16 @@ func migrateVM(t *testing.T, name, greenTimeout string) (*lab.Lab, *Env, error) 
 	return l, env, err
 }
 
-// TestMigrateHeterogeneousVMs: WinSrv1 (EFI + secure boot, LSI Logic SAS and
-// pvscsi, e1000e and vmxnet3 on two networks) and LinuxDB1 (BIOS, LSI Logic,
-// vmxnet3) come up at the provider with the source's firmware, guest id,
-// hardware version, CPU, memory, controllers, disk positions, NIC types and
-// MACs, as govmomi reads them, and the lab's guest model boots them.
+// TestMigrateHeterogeneousVMs: WebApp2, WinSrv1 (EFI + secure boot, LSI
+// Logic SAS and pvscsi, e1000e and vmxnet3 on two networks) and LinuxDB1
+// (BIOS, LSI Logic, vmxnet3) come up at the provider with the source's
+// firmware, guest id, hardware version, CPU, memory, controllers, disk
+// positions, NIC types and MACs, as govmomi reads them; as the tenant sees
+// them in Cloud Director, on the mapped networks at the source's addresses,
+// guest customization off, in the VDC's storage policy; imported in place
+// without a disk copy; and the lab's guest model boots them.
 func TestMigrateHeterogeneousVMs(t *testing.T) {
-	for _, name := range []string{"WinSrv1", "LinuxDB1"} {
+	for _, name := range []string{"WebApp2", "WinSrv1", "LinuxDB1"} {
 		t.Run(name, func(t *testing.T) {
 			l, env, err := migrateVM(t, name, "20s")
 			if err != nil {
@@ -227,12 +230,18 @@ func TestMigrateHeterogeneousVMs(t *testing.T) {
 					}
 				}
 			}
-			if len(src.NICs) == 0 || len(src.NICs[0].IPs) == 0 || src.NICs[0].IPs[0] != map[string]string{"WinSrv1": "172.16.10.21", "LinuxDB1": "172.16.10.22"}[name] {
+			if len(src.NICs) == 0 || len(src.NICs[0].IPs) == 0 || src.NICs[0].IPs[0] != map[string]string{"WebApp2": "172.16.10.12", "WinSrv1": "172.16.10.21", "LinuxDB1": "172.16.10.22"}[name] {
 				t.Errorf("captured NIC addresses %+v", src.NICs)
 			}
+			// Imported in place into the VDC's storage policy (the plan
+			// names none: the VDC's default, passed with the import).
 			imports := l.VCD.Imports()
-			if len(imports) == 0 || imports[len(imports)-1].VM != name || !imports[len(imports)-1].SourceMove || imports[len(imports)-1].DiskCopied {
-				t.Errorf("imports %+v: want %s moved in place, no disk copy", imports, name)
+			if len(imports) == 0 || imports[len(imports)-1].VM != name || !imports[len(imports)-1].SourceMove || imports[len(imports)-1].DiskCopied ||
+				imports[len(imports)-1].Relocated || imports[len(imports)-1].StorageProfile != "*" {
+				t.Errorf("imports %+v: want %s adopted in place in storage profile *, no disk copy", imports, name)
+			}
+			if vm.VM.StorageProfile == nil || vm.VM.StorageProfile.Name != "*" {
+				t.Errorf("%s's storage profile as the tenant sees it: %+v, want *", name, vm.VM.StorageProfile)
 			}
 		})
 	}

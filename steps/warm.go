@@ -124,6 +124,33 @@ func (e *Env) warmRelease(vm string) error {
 	return e.warm.sched.Resume(vm)
 }
 
+// pauseForMismatch pauses vm's replication because a verify found its
+// replica differs from its source: in the wizard's scheduler when it has
+// the job, otherwise in the job's record (the next scheduler finds it so).
+func (e *Env) pauseForMismatch(vm string, mismatch error) error {
+	if e.warm != nil && e.warmAdded(vm) {
+		return e.warm.sched.PauseForMismatch(vm, mismatch)
+	}
+	store, err := e.replicationStore()
+	if err != nil {
+		return err
+	}
+	return store.PauseForMismatch(vm, mismatch)
+}
+
+// mismatchAdvice says what vm's replica, found to differ from its source,
+// needs before vm can be cut over.
+func mismatchAdvice(vm string) string {
+	return fmt.Sprintf("its replication is paused until `ferry run --verify=%s` (or resuming it on the wizard's replication dashboard) "+
+		"runs a full compare that repairs the replica; then cut over again", vm)
+}
+
+// replicaMismatchError refuses the cutover of vm, whose replica a verify
+// found to differ from its source (reason: what it found).
+func replicaMismatchError(vm, reason string) error {
+	return fmt.Errorf("not cut over: a verify found the replica differs from the source (%s); %s", reason, mismatchAdvice(vm))
+}
+
 func (e *Env) stopWarm() {
 	if e.warm != nil {
 		e.warm.cancel()

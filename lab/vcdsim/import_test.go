@@ -291,14 +291,23 @@ func TestImportBodiesAreValidated(t *testing.T) {
 			t.Errorf("%s: %d %s; want 400 with the schema's complaint", name, code, msg)
 		}
 	}
+	// A storage profile that is not one of the org VDC's.
+	if code, msg := post("importVmAsVApp", asMime, `<ImportVmAsVAppParams `+nsExt+` name="a" sourceMove="true"><VmMoRef>`+vm0+`</VmMoRef><VdcStorageProfile href="`+vdc.Vdc.HREF+`"/><Vdc href="`+vdc.Vdc.HREF+`"/></ImportVmAsVAppParams>`); code != http.StatusBadRequest || !strings.Contains(msg, "VdcStorageProfile") {
+		t.Errorf("a storage profile of no org VDC: %d %s; want 400 naming VdcStorageProfile", code, msg)
+	}
 	if len(env.srv.Imports()) != 0 {
 		t.Fatalf("refused bodies imported: %+v", env.srv.Imports())
 	}
 
-	// Valid, with VmName: the VM is named by it.
-	code, msg := post("importVmAsVApp", asMime, `<ImportVmAsVAppParams `+nsExt+` name="App1" sourceMove="true"><vc:Description>d</vc:Description><VmName>web</VmName><VmMoRef>`+vm0+`</VmMoRef><Vdc href="`+vdc.Vdc.HREF+`"/></ImportVmAsVAppParams>`)
+	// Valid, with VmName: the VM is named by it; in the VDC's storage
+	// profile, which the import record names.
+	sp := vdc.Vdc.VdcStorageProfiles.VdcStorageProfile[0]
+	code, msg := post("importVmAsVApp", asMime, `<ImportVmAsVAppParams `+nsExt+` name="App1" sourceMove="true"><vc:Description>d</vc:Description><VmName>web</VmName><VmMoRef>`+vm0+`</VmMoRef><VdcStorageProfile href="`+sp.HREF+`"/><Vdc href="`+vdc.Vdc.HREF+`"/></ImportVmAsVAppParams>`)
 	if code != http.StatusCreated {
 		t.Fatalf("valid import: %d %s", code, msg)
+	}
+	if imp := env.srv.Imports(); len(imp) != 1 || imp[0].StorageProfile != sp.Name {
+		t.Errorf("imports %+v: want one in storage profile %q", imp, sp.Name)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	var vapp *govcd.VApp

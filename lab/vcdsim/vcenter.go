@@ -419,7 +419,10 @@ type ImportRecord struct {
 	Why        string   // why it copied or moved ("" when it adopted the VM in place)
 	Copied     int64    // bytes copied
 	Disks      []string // datastore paths of the VM's disks
-	At         time.Time
+	// StorageProfile is the org VDC storage profile the import named
+	// (VdcStorageProfile; "": none, the VDC's default).
+	StorageProfile string
+	At             time.Time
 }
 
 // importMove is what an import must do to a provider VM before vCD can
@@ -506,6 +509,11 @@ func (c *reqCtx) readImport(v *vcenter, schema importSchema) (*importParams, *ba
 	if in.Name == "" {
 		in.Name = b.name
 	}
+	// The only storage profile of the lab's org VDC is "*".
+	if sp := in.StorageProfile; sp != nil && normHref(sp.HREF) != "/api/vdcStorageProfile/"+nameUUID("sp", c.m.vdc.id) {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VdcStorageProfile: %s is not a storage profile of org VDC %s", sp.HREF, c.m.vdc.name)
+		return nil, nil, false
+	}
 	return &in, b, true
 }
 
@@ -514,6 +522,9 @@ func (m *model) recordImport(a *vapp, v *vm, in *importParams, mv importMove) {
 		Relocated: mv.relocate, Why: strings.Join(mv.why, "; "), Copied: mv.bytes, At: time.Now()}
 	for _, d := range v.disks {
 		rec.Disks = append(rec.Disks, d.Path)
+	}
+	if in.StorageProfile != nil {
+		rec.StorageProfile = "*"
 	}
 	m.imports = append(m.imports, rec)
 }
