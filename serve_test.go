@@ -671,3 +671,67 @@ func TestServeTestMigration(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 }
+
+// TestServeHeadlessCutover is the headless journey with an engine running:
+// between `ferry run` and `ferry run --confirm-cutover`, with no client
+// attached at all, the engine keeps the RPO (passes complete, status says
+// ok, the metrics count them); the confirmed cutover then runs in the
+// engine, and its pre-cutover pass is an incremental one that covers only
+// part of the disk, since the passes before it kept the replica current.
+func TestServeHeadlessCutover(t *testing.T) {
+	l, run := engineLab(t)
+	srv := startServe(t, l, "--metrics", "127.0.0.1:0")
+	out, code := run("run", "--plan", l.PlanPath())
+	if code != 0 || !strings.Contains(out, "the steps run in the ferry serve engine") || !strings.Contains(out, "stopped at cutover") {
+		t.Fatalf("run through the engine: exit %d\n%s", code, out)
+	}
+	first := statusJSON(t, run, l.PlanPath()).lastPass("WebApp2")
+	if first.IsZero() {
+		t.Fatal("no pass after the replication step")
+	}
+	inc := `ferry_replication_passes_total{kind="incremental",vm="WebApp2"}`
+	before := scrape(t, srv.metrics)[inc]
+	// No ferry process but the engine: a pass completes all the same.
+	waitPassAfter(t, run, l.PlanPath(), "WebApp2", first)
+	if after := scrape(t, srv.metrics)[inc]; after <= before {
+		t.Errorf("incremental passes while nobody was attached: %v then %v", before, after)
+	}
+	for _, j := range statusJSON(t, run, l.PlanPath()).Jobs {
+		if j.VM == "WebApp2" && j.Health != "ok" {
+			t.Errorf("WebApp2's RPO health between the runs: %q, want ok", j.Health)
+		}
+	}
+
+	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+	if code != 0 || !strings.Contains(out, "the steps run in the ferry serve engine") || !strings.Contains(out, "measured downtime") {
+		t.Fatalf("cutover through the engine: exit %d\n%s", code, out)
+	}
+	var state struct {
+		Steps map[string]struct {
+			Outputs map[string]string `json:"outputs"`
+		} `json:"steps"`
+	}
+	if b, err := os.ReadFile(filepath.Join(l.Dir, "plan.state.json")); err != nil || json.Unmarshal(b, &state) != nil {
+		t.Fatalf("state file: %v", err)
+	}
+	report := state.Steps["cutover"].Outputs["report"]
+	b, err := os.ReadFile(strings.TrimSuffix(report, ".md") + ".json")
+	if err != nil {
+		t.Fatalf("the cutover's report (%q): %v", report, err)
+	}
+	var rep struct {
+		VMs []struct {
+			VM             string                   `json:"vm"`
+			PreCutoverPass *struct{ Planned int64 } `json:"pre_cutover_pass"`
+		} `json:"vms"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil || len(rep.VMs) != 1 || rep.VMs[0].PreCutoverPass == nil {
+		t.Fatalf("report %s: %v\n%s", report, err, b)
+	}
+	const disk = 32 << 20
+	if p := rep.VMs[0].PreCutoverPass.Planned; p < 0 || p >= disk {
+		t.Errorf("the pre-cutover pass covered %d bytes of the %d-byte disk: want an incremental pass over what changed since the last one (nothing, if the guest wrote nothing since)\n%s", p, disk, b)
+	} else {
+		t.Logf("pre-cutover pass: %d bytes of %d", p, disk)
+	}
+}
