@@ -147,7 +147,7 @@ func (ps diskPairs) passWhy(source, target *simulator.Model, images func(flat st
 		if err != nil {
 			return why
 		}
-		b, err := flatOf(target, p.dst)
+		b, err := contentOf(target, p.dst)
 		if err != nil {
 			return why
 		}
@@ -257,6 +257,19 @@ func flatOf(m *simulator.Model, file string) (string, error) {
 	return dsfile.Flat(m, file)
 }
 
+// contentOf finds the file that holds a provider disk's content as seen
+// through its chain: the flat extent of a base disk, the delta extent of a
+// child disk or of a disk frozen by a snapshot (contentFile: the lab keeps
+// a chain's whole content in its top extent). A test copy at the provider
+// runs on child disks of the replicas.
+func contentOf(m *simulator.Model, file string) (string, error) {
+	p, err := dsfile.Local(m, file)
+	if err != nil {
+		return "", err
+	}
+	return contentFile(p)
+}
+
 // sameBytes compares two disks' contents (a shorter file reads as zeros up
 // to the longer one's size); "" when equal.
 func sameBytes(sm *simulator.Model, src string, tm *simulator.Model, dst string) string {
@@ -264,7 +277,7 @@ func sameBytes(sm *simulator.Model, src string, tm *simulator.Model, dst string)
 	if err != nil {
 		return "source disk: " + err.Error()
 	}
-	b, err := flatOf(tm, dst)
+	b, err := contentOf(tm, dst)
 	if err != nil {
 		return "disk " + dst + ": " + err.Error()
 	}
