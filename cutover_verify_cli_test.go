@@ -166,12 +166,16 @@ func webApp2Job(t *testing.T, run func(args ...string) (string, int), l *lab.Lab
 	return steps.VMStatus{}
 }
 
-// anyPower accepts a VM in any power state (checkPower).
-const anyPower vsphere.PowerState = "any"
+// anyPower accepts a VM in any power state, notRunning a VM that is not
+// powered on or no VM at all (checkPower).
+const (
+	anyPower   vsphere.PowerState = "any"
+	notRunning vsphere.PowerState = "not running"
+)
 
 // checkPower checks WebApp2's power state on-prem (the source) and at the
 // provider (the target; "" for no VM there, anyPower for a VM in any
-// state), through govmomi.
+// state, notRunning for none powered on), through govmomi.
 func checkPower(t *testing.T, l *lab.Lab, when string, source, target vsphere.PowerState) {
 	t.Helper()
 	ctx := context.Background()
@@ -186,10 +190,14 @@ func checkPower(t *testing.T, l *lab.Lab, when string, source, target vsphere.Po
 			t.Fatal(err)
 		}
 		switch {
-		case !ok && side.want != "":
+		case !ok && side.want != "" && side.want != notRunning:
 			t.Errorf("%s: no %s WebApp2", when, side.name)
 		case ok && side.want == "":
 			t.Errorf("%s: a %s WebApp2 is left", when, side.name)
+		case ok && side.want == notRunning:
+			if st, err := vc.PowerState(ctx, ref); err != nil || st == vsphere.PoweredOn {
+				t.Errorf("%s: %s WebApp2 is %s (%v), want no running copy there", when, side.name, st, err)
+			}
 		case ok && side.want != anyPower:
 			if st, err := vc.PowerState(ctx, ref); err != nil || st != side.want {
 				t.Errorf("%s: %s WebApp2 is %s (%v), want %s", when, side.name, st, err, side.want)

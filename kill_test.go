@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"io"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 
-	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -48,13 +44,23 @@ func TestKillDuringCutover(t *testing.T) {
 				t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 			}
 
-			killCutover(t, l, kp.after, kp.at)
+			cutoverSignalled(t, l, kp.after, kp.at, syscall.SIGKILL)
 			if kp.beforeShutdown {
 				checkPower(t, l, "after the kill before the shutdown", vsphere.PoweredOn, "")
 			}
 
 			out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
-			if code != 0 || !strings.Contains(out, "measured downtime") {
+			if code == 1 && strings.Contains(out, "a previous cutover stopped after power-on of the target was requested") {
+				// The binary went on between printing the kill line and
+				// the SIGKILL landing (the pipe is buffered) and recorded
+				// the power-on request: the case TestKillAfterPowerOnRequested
+				// covers. Take the user's way out of it.
+				t.Logf("the kill at %q landed after the power-on request was recorded; finishing with --finish", kp.at)
+				out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--finish")
+				if code != 0 {
+					t.Fatalf("--finish after SIGKILL at %q: exit %d\n%s", kp.at, code, out)
+				}
+			} else if code != 0 || !strings.Contains(out, "measured downtime") {
 				t.Fatalf("re-run after SIGKILL at %q: exit %d\n%s", kp.at, code, out)
 			}
 			if out, code := run("status", "--plan", l.PlanPath(), "--json"); code != 0 || !strings.Contains(out, `"health":"cut over"`) {
@@ -63,38 +69,6 @@ func TestKillDuringCutover(t *testing.T) {
 			checkPower(t, l, "after the re-run", vsphere.PoweredOff, vsphere.PoweredOn)
 			waitAnswers(t, l, "after the re-run")
 		})
-	}
-}
-
-// killCutover runs a confirmed cutover of WebApp2 with the ferry binary and
-// kills it with SIGKILL at the first line holding at printed after a line
-// holding after ("": from the start).
-func killCutover(t *testing.T, l *lab.Lab, after, at string) {
-	t.Helper()
-	cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
-	cmd.Env = cleanEnv()
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait(); pw.Close() }()
-	var seen []string
-	armed, killed := after == "", false
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		line := sc.Text()
-		seen = append(seen, line)
-		if !killed && armed && strings.Contains(line, at) {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			killed = true
-		}
-		armed = armed || strings.Contains(line, after)
-	}
-	<-done
-	if !killed {
-		t.Fatalf("the cutover never printed %q (after %q):\n%s", at, after, strings.Join(seen, "\n"))
 	}
 }
 
@@ -115,7 +89,7 @@ func TestKillAfterPowerOnRequested(t *testing.T) {
 			if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 				t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 			}
-			killCutover(t, l, kp.after, kp.at)
+			cutoverSignalled(t, l, kp.after, kp.at, syscall.SIGKILL)
 
 			out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
 			if code == 0 {

@@ -29,7 +29,7 @@ func TestCutoverHangup(t *testing.T) {
 		if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 			t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 		}
-		out, code := cutoverSignalled(t, l, "WebApp2: create VM at provider done", syscall.SIGHUP)
+		out, code := cutoverSignalled(t, l, "", "WebApp2: create VM at provider done", syscall.SIGHUP)
 		if code != exitAborted || !strings.Contains(out, "rolled back: WebApp2 is running on-prem again") {
 			t.Fatalf("ferry run after SIGHUP mid-cutover: exit %d, want %d and the rollback\n%s", code, exitAborted, out)
 		}
@@ -73,7 +73,7 @@ func TestCutoverHangup(t *testing.T) {
 		doc := statusJSON(t, run, l.PlanPath())
 		if len(doc.Jobs) == 1 && doc.Jobs[0].Health == "cut over" {
 			t.Logf("the signal came after power-on: the cutover finished")
-			powerStates(t, l, vsphere.PoweredOff, vsphere.PoweredOn)
+			checkPower(t, l, "after the hangup", vsphere.PoweredOff, vsphere.PoweredOn)
 			return
 		}
 		rolledBack(t, l, run)
@@ -86,7 +86,7 @@ func TestCutoverHangup(t *testing.T) {
 // state readable) then cuts it over.
 func rolledBack(t *testing.T, l *lab.Lab, run func(args ...string) (string, int)) {
 	t.Helper()
-	powerStates(t, l, vsphere.PoweredOn, "")
+	checkPower(t, l, "after the rollback", vsphere.PoweredOn, notRunning)
 	doc := statusJSON(t, run, l.PlanPath())
 	for _, s := range doc.Steps {
 		if s.Step == "cutover" && s.Status == "done" {
@@ -100,40 +100,7 @@ func rolledBack(t *testing.T, l *lab.Lab, run func(args ...string) (string, int)
 	if code != 0 || !strings.Contains(out, "measured downtime") {
 		t.Fatalf("the cutover again after the rollback: exit %d\n%s", code, out)
 	}
-	powerStates(t, l, vsphere.PoweredOff, vsphere.PoweredOn)
-}
-
-// powerStates checks WebApp2's power state on-prem and at the provider
-// ("": the provider has no running copy).
-func powerStates(t *testing.T, l *lab.Lab, source, target vsphere.PowerState) {
-	t.Helper()
-	ctx := context.Background()
-	for _, side := range []struct {
-		name string
-		vc   *lab.VCenter
-		want vsphere.PowerState
-	}{{"source (on-prem)", l.OnPrem, source}, {"target (provider)", l.Provider, target}} {
-		vc := connectVC(t, l, side.vc)
-		ref, ok, err := vc.FindVM(ctx, "WebApp2")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			if side.want != "" {
-				t.Errorf("%s: no WebApp2", side.name)
-			}
-			continue
-		}
-		st, err := vc.PowerState(ctx, ref)
-		switch {
-		case err != nil:
-			t.Errorf("%s WebApp2: %v", side.name, err)
-		case side.want == "" && st == vsphere.PoweredOn:
-			t.Errorf("%s WebApp2 runs; want no running copy there", side.name)
-		case side.want != "" && st != side.want:
-			t.Errorf("%s WebApp2 is %s, want %s", side.name, st, side.want)
-		}
-	}
+	checkPower(t, l, "after the cutover again", vsphere.PoweredOff, vsphere.PoweredOn)
 }
 
 func connectVC(t *testing.T, l *lab.Lab, v *lab.VCenter) *vsphere.Client {
@@ -148,9 +115,9 @@ func connectVC(t *testing.T, l *lab.Lab, v *lab.VCenter) *vsphere.Client {
 }
 
 // cutoverSignalled runs ferry run --confirm-cutover WebApp2 and sends it sig
-// when it prints a line containing at; it returns what the run printed and
-// its exit code.
-func cutoverSignalled(t *testing.T, l *lab.Lab, at string, sig syscall.Signal) (string, int) {
+// at the first line holding at printed after a line holding after ("":
+// from the start); it returns what the run printed and its exit code.
+func cutoverSignalled(t *testing.T, l *lab.Lab, after, at string, sig syscall.Signal) (string, int) {
 	t.Helper()
 	cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
 	cmd.Env = cleanEnv()
@@ -162,19 +129,21 @@ func cutoverSignalled(t *testing.T, l *lab.Lab, at string, sig syscall.Signal) (
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait(); pw.Close() }()
 	var seen []string
-	sent := false
+	armed, sent := after == "", false
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
-		seen = append(seen, sc.Text())
-		if !sent && strings.Contains(sc.Text(), at) {
+		line := sc.Text()
+		seen = append(seen, line)
+		if !sent && armed && strings.Contains(line, at) {
 			_ = cmd.Process.Signal(sig)
 			sent = true
 		}
+		armed = armed || strings.Contains(line, after)
 	}
 	<-done
 	out := strings.Join(seen, "\n")
 	if !sent {
-		t.Fatalf("the cutover never printed %q:\n%s", at, out)
+		t.Fatalf("the cutover never printed %q (after %q):\n%s", at, after, out)
 	}
 	return out, cmd.ProcessState.ExitCode()
 }
