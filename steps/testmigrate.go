@@ -97,6 +97,7 @@ type testCopy struct {
 	replicas []string   // the replica disks (datastore paths), source disk order
 	ref      *vsphere.Ref
 	vapp     *vcd.VApp
+	guestID  string // the source's guest OS (the probes run Linux programs)
 }
 
 // TestMigrate runs a test migration of the named VMs (TestNames) and
@@ -288,7 +289,7 @@ func (e *Env) bringUp(ctx context.Context, tc *testCopy, vdc *vcd.VDC, bootTimeo
 		if err != nil {
 			return "", err
 		}
-		tc.ref = &ref
+		tc.ref, tc.guestID = &ref, cfg.GuestID
 		return fmt.Sprintf("%s over child disks of %d replica disk(s) (nothing copied): %s, %d NIC(s) with the source's MACs", ref.Value, len(spec.Disks), cfg.Summary(), len(cfg.NICs)), nil
 	}); err != nil {
 		return err
@@ -461,9 +462,10 @@ func bubbleRunner(p ProbePlan, booted map[string]*testCopy) (*testCopy, string) 
 			return nil, vm + " has no running copy in the isolated network"
 		}
 	}
+	// The probes run /bin/ping and bash in the guest: a Linux copy.
 	peers := make([]string, 0, len(booted))
-	for vm := range booted {
-		if !slices.Contains(watched, vm) {
+	for vm, tc := range booted {
+		if !slices.Contains(watched, vm) && !windowsGuest(tc.guestID) {
 			peers = append(peers, vm)
 		}
 	}
@@ -471,10 +473,18 @@ func bubbleRunner(p ProbePlan, booted map[string]*testCopy) (*testCopy, string) 
 		slices.Sort(peers)
 		return booted[peers[0]], ""
 	}
-	if p.TCP != "" && p.VM != "" {
+	switch {
+	case p.TCP != "" && p.VM != "" && !windowsGuest(booted[p.VM].guestID):
 		return booted[p.VM], ""
+	case p.TCP != "" && p.VM != "":
+		return nil, p.VM + "'s copy is a Windows guest and no Linux copy runs beside it: the probe runs bash's /dev/tcp in a Linux guest"
 	}
-	return nil, "no other VM has a running copy in the isolated network to ping from"
+	return nil, "no other Linux VM has a running copy in the isolated network to ping from"
+}
+
+// windowsGuest says whether a vSphere guest OS id names Windows.
+func windowsGuest(guestID string) bool {
+	return strings.HasPrefix(strings.ToLower(guestID), "win")
 }
 
 // testCleanup deletes the copies through Cloud Director (their child disks
