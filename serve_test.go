@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // served is a `ferry serve` process started by a test.
@@ -239,13 +241,7 @@ func TestServeEngine(t *testing.T) {
 	// The driver attaches and sees the dashboard, then drops the connection.
 	drv := attach(t, sshAddr, sshConfig("admin", driverKey, hostKey), "")
 	drv.waitFor(t, "DRIVER")
-	drv.waitFor(t, "Type WebApp2 to confirm")
-	drv.send("\x1b") // leave the field ...
-	drv.waitFor(t, "type to confirm")
-	drv.send("[") // ... back to the checks
-	drv.waitFor(t, "Step 7 of 8")
-	drv.send("[") // ... and the replication dashboard
-	drv.waitFor(t, "Step 6 of 8")
+	drv.toDashboard(t)
 	drv.waitFor(t, "WebApp2")
 	drv.waitFor(t, "RPO ok")
 	if doc := statusJSON(t, run, l.PlanPath()); len(doc.Engine.Attached) != 1 || doc.Engine.Attached[0].Role != "driver" {
@@ -589,6 +585,19 @@ func (s *sshScreen) waitForWithin(t *testing.T, want string, within time.Duratio
 	}
 }
 
+// toDashboard goes from the cutover's confirmation, where an attached
+// wizard opens before the cutover, back to the replication dashboard.
+func (s *sshScreen) toDashboard(t *testing.T) {
+	t.Helper()
+	s.waitFor(t, "Type WebApp2 to confirm")
+	s.send("\x1b") // leave the field ...
+	s.waitFor(t, "type to confirm")
+	s.send("[") // ... back to the checks
+	s.waitFor(t, "Step 7 of 8")
+	s.send("[") // ... and the replication dashboard
+	s.waitFor(t, "Step 6 of 8")
+}
+
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 
 func (s *sshScreen) send(keys string) { _, _ = io.WriteString(s.in, keys) }
@@ -753,4 +762,78 @@ func TestServeHeadlessCutover(t *testing.T) {
 	} else {
 		t.Logf("pre-cutover pass: %d bytes of %d", p, disk)
 	}
+}
+
+// TestDashboardTestMigration drives test migrations from the wizard's
+// dashboard, served by ferry serve over SSH. A standalone `ferry run
+// --test-migrate WebApp2` killed with SIGKILL once its copy is powered on
+// leaves the test running: the dashboard lists it and x cleans it up
+// (provider copy gone, status clean). Then t, pressed twice (the first
+// press says what the second does), runs a test migration of WebApp2 while
+// the engine keeps replicating it: the dashboard shows its outcome, the
+// report says the copy booted, and the provider holds no copy afterwards.
+func TestDashboardTestMigration(t *testing.T) {
+	l, run := engineLab(t)
+	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
+		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
+	}
+	runSignalled(t, l, []string{"run", "--plan", l.PlanPath(), "--test-migrate", "WebApp2"}, "", "WebApp2: power on done", syscall.SIGKILL)
+	if out, _ := run("status", "--plan", l.PlanPath()); !strings.Contains(out, "TEST MIGRATION LEFT RUNNING") {
+		t.Fatalf("status after the killed test migration:\n%s", out)
+	}
+	provider := connectVC(t, l, l.Provider)
+	copyLeft := func() bool {
+		t.Helper()
+		_, ok, err := provider.FindVM(context.Background(), steps.TestCopyName("WebApp2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !copyLeft() {
+		t.Fatal("the killed test migration left no copy at the provider: the kill came too late to test the cleanup")
+	}
+
+	key := sshKey(t)
+	keys := filepath.Join(t.TempDir(), "authorized_keys")
+	if err := os.WriteFile(keys, gossh.MarshalAuthorizedKey(key.PublicKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, l, "--ssh", "127.0.0.1:0", "--authorized-keys", keys)
+	drv := attach(t, sshAddrOf(t, srv.lines["ssh"]), sshConfig("admin", key, hostPublicKey(t, filepath.Join(l.Dir, "plan.ssh_host_ed25519_key"))), "")
+	defer drv.drop()
+	drv.toDashboard(t)
+	drv.waitFor(t, "TEST MIGRATION LEFT RUNNING: WebApp2")
+	drv.send("t")
+	drv.waitFor(t, "a test copy of WebApp2 is left: press x to clean it up first")
+	drv.send("x")
+	drv.waitForWithin(t, "test cleanup: done", 3*time.Minute)
+	if out, _ := run("status", "--plan", l.PlanPath()); strings.Contains(out, "TEST MIGRATION LEFT RUNNING") {
+		t.Fatalf("status after the dashboard's cleanup:\n%s", out)
+	}
+	if copyLeft() {
+		t.Fatal("the dashboard's cleanup left the copy at the provider")
+	}
+
+	before := statusJSON(t, run, l.PlanPath()).lastPass("WebApp2")
+	drv.send("t")
+	drv.waitFor(t, "Press t again to test-migrate WebApp2")
+	drv.send("t")
+	drv.waitFor(t, "test migration of WebApp2")
+	drv.waitForWithin(t, "test migration of WebApp2: done", 5*time.Minute)
+	reports, _ := filepath.Glob(filepath.Join(l.Dir, "test-migration-*.md"))
+	if len(reports) != 1 {
+		t.Fatalf("test migration reports in %s: %v, want one", l.Dir, reports)
+	}
+	if md := readFile(t, reports[0]); !strings.Contains(string(md), "| WebApp2 | booted |") {
+		t.Errorf("test migration report %s:\n%s", reports[0], md)
+	}
+	if copyLeft() {
+		t.Error("the test migration left its copy at the provider")
+	}
+	if out, _ := run("status", "--plan", l.PlanPath()); strings.Contains(out, "TEST MIGRATION LEFT RUNNING") {
+		t.Errorf("status after the dashboard's test migration:\n%s", out)
+	}
+	// The source kept replicating: a pass completes after the test.
+	waitPassAfter(t, run, l.PlanPath(), "WebApp2", before)
 }

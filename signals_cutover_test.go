@@ -119,7 +119,15 @@ func connectVC(t *testing.T, l *lab.Lab, v *lab.VCenter) *vsphere.Client {
 // from the start); it returns what the run printed and its exit code.
 func cutoverSignalled(t *testing.T, l *lab.Lab, after, at string, sig syscall.Signal) (string, int) {
 	t.Helper()
-	cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+	return runSignalled(t, l, []string{"run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2"}, after, at, sig)
+}
+
+// runSignalled runs ferry with args against the lab and sends it sig at the
+// first line holding at printed after a line holding after ("": from the
+// start); it returns what the run printed and its exit code.
+func runSignalled(t *testing.T, l *lab.Lab, args []string, after, at string, sig syscall.Signal) (string, int) {
+	t.Helper()
+	cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
 	cmd.Env = cleanEnv()
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -143,7 +151,7 @@ func cutoverSignalled(t *testing.T, l *lab.Lab, after, at string, sig syscall.Si
 	<-done
 	out := strings.Join(seen, "\n")
 	if !sent {
-		t.Fatalf("the cutover never printed %q (after %q):\n%s", at, after, out)
+		t.Fatalf("ferry %s never printed %q (after %q):\n%s", strings.Join(args, " "), at, after, out)
 	}
 	return out, cmd.ProcessState.ExitCode()
 }

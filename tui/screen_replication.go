@@ -13,6 +13,7 @@ type replicationScreen struct {
 	idx    int
 	run    stepRun
 	cursor int
+	test   testRun
 }
 
 func newReplicationScreen(w *wiring, idx int) *replicationScreen {
@@ -63,18 +64,24 @@ func (s *replicationScreen) keys() keyMap {
 		resume = resume.when(s.w.feeds.Resume != nil, "the replication engine is not connected").when(row.Paused, row.VM+" is not paused")
 		verify = verify.when(s.w.feeds.Verify != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is paused: resume it first")
 	}
+	test, cleanup := s.testKeys(row, ok)
 	// The step's own keys (enter) first: a narrow help bar keeps them.
-	return append(km, pause, resume, keyUp, keyDown, verify)
+	return append(km, pause, resume, keyUp, keyDown, verify, test, cleanup)
 }
 
 func (s *replicationScreen) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
+	case testEventMsg, testDoneMsg:
+		return s.testUpdate(msg)
 	case actionDoneMsg:
 		if msg.Err != nil {
 			return flash(msg.What + " failed: " + msg.Err.Error())
 		}
 		return flash(msg.What + ": done")
 	case tea.KeyMsg:
+		if cmd, ok := s.testKey(msg); ok {
+			return cmd
+		}
 		switch {
 		case keyUp.Matches(msg):
 			s.cursor = max(0, s.cursor-1)
@@ -153,6 +160,7 @@ func (s *replicationScreen) view(width, height int) string {
 		out = append(out, s.run.view(width, min(8, height/3))...)
 		out = append(out, "")
 	}
+	out = append(out, s.testLines(width)...)
 	return box(append(out, dashboardPanel(s.w, s.cursor, width, height-len(out))...), width, height)
 }
 

@@ -116,18 +116,56 @@ func (r *stepRun) startPlan() tea.Cmd {
 // startApply runs the step; its events come back one message at a time
 // through a channel and a re-arming waitForEvent.
 func (r *stepRun) startApply() tea.Cmd {
-	sess := r.w.session
-	runCtx := r.w.ctx
-	if sess != nil && sess.RunCtx != nil {
-		runCtx = sess.RunCtx
-	}
-	ctx, cancel := context.WithCancel(runCtx)
+	ctx, cancel := context.WithCancel(r.w.runContext())
 	r.cancel = cancel
-	view := r.w.ctx // the screen: gone with its session, not the step
 	r.phase, r.err, r.events, r.fraction, r.message = phaseApplying, nil, nil, -1, "starting"
 	r.started, r.finished = r.w.now(), time.Time{}
-	ch := make(chan tea.Msg, 256)
+	idx, stage, confirmed := r.idx, r.stage, r.confirmed
+	state, id := r.w.env.State, r.id()
+	env, cutoverVMs := r.w.env, r.cutoverVMs
+	cmd, ch := r.w.background(ctx,
+		func(ev steps.Event) tea.Msg { return stepEventMsg{Step: idx, Event: ev} },
+		func(err error) tea.Msg { return applyDoneMsg{Step: idx, Err: err} },
+		func(emit steps.Emit) tea.Msg {
+			if cutoverVMs != nil {
+				env.CutoverVMs = cutoverVMs
+			}
+			// The runner passes over a step that is done; the operator who
+			// changed its answers and applies again wants it run (apply is
+			// idempotent, so an unchanged step changes nothing).
+			if state.Status(id) == steps.StatusDone {
+				if err := state.Begin(id); err != nil {
+					return applyDoneMsg{Step: idx, Err: err}
+				}
+			}
+			runner := &steps.Runner{Itinerary: steps.Itinerary{stage}, Env: env, Confirmed: confirmed, Emit: emit}
+			out, err := runner.Run(ctx)
+			return applyDoneMsg{Step: idx, Outcome: out, Err: err}
+		})
 	r.stream = ch
+	return cmd
+}
+
+// runContext is what work started from a screen runs in: the engine's
+// context when the wizard is attached to one (a detach does not stop it),
+// the wizard's otherwise.
+func (w *wiring) runContext() context.Context {
+	if w.session != nil && w.session.RunCtx != nil {
+		return w.session.RunCtx
+	}
+	return w.ctx
+}
+
+// background runs work off the Update loop, as every step run does:
+// counted in w.runs (quitting waits for it), under the engine's step lock
+// when the wizard is attached to an engine, its events passed through the
+// session's Emit (the engine's event log). The events (made messages by
+// event) and then work's own final message come back in order through the
+// returned channel, read by a re-arming waitForEvent; failed makes the
+// final message when work cannot start. ctx bounds the delivery.
+func (w *wiring) background(ctx context.Context, event func(steps.Event) tea.Msg, failed func(error) tea.Msg, work func(steps.Emit) tea.Msg) (tea.Cmd, <-chan tea.Msg) {
+	sess, view := w.session, w.ctx // view: the screen, gone with its session
+	ch := make(chan tea.Msg, 256)
 	send := func(m tea.Msg) {
 		select {
 		case ch <- m:
@@ -135,49 +173,32 @@ func (r *stepRun) startApply() tea.Cmd {
 		case <-view.Done():
 		}
 	}
-	idx := r.idx
-	var emit steps.Emit = func(ev steps.Event) { send(stepEventMsg{Step: idx, Event: ev}) }
+	var emit steps.Emit = func(ev steps.Event) { send(event(ev)) }
 	if sess != nil && sess.Emit != nil {
 		emit = sess.Emit(emit)
 	}
-	runner := &steps.Runner{Itinerary: steps.Itinerary{r.stage}, Env: r.w.env, Confirmed: r.confirmed, Emit: emit}
-	state, id := r.w.env.State, r.id()
-	env, cutoverVMs := r.w.env, r.cutoverVMs
-	runs := &r.w.runs
+	runs := &w.runs
 	run := func() tea.Msg {
 		defer close(ch)
 		if !runs.start() {
-			send(applyDoneMsg{Step: idx, Err: context.Canceled})
+			send(failed(context.Canceled))
 			return nil
 		}
 		defer runs.done()
 		if sess != nil && sess.Exclusive != nil {
 			release, err := sess.Exclusive(sess.Who)
 			if err != nil {
-				send(applyDoneMsg{Step: idx, Err: err})
+				send(failed(err))
 				return nil
 			}
 			defer release()
 		}
-		if cutoverVMs != nil {
-			env.CutoverVMs = cutoverVMs
-		}
-		// The runner passes over a step that is done; the operator who
-		// changed its answers and applies again wants it run (apply is
-		// idempotent, so an unchanged step changes nothing).
-		if state.Status(id) == steps.StatusDone {
-			if err := state.Begin(id); err != nil {
-				send(applyDoneMsg{Step: idx, Err: err})
-				return nil
-			}
-		}
-		out, err := runner.Run(ctx)
-		// The done message goes through the channel too, after the last
+		// The final message goes through the channel too, after the last
 		// event, so the screen sees them in order.
-		send(applyDoneMsg{Step: idx, Outcome: out, Err: err})
+		send(work(emit))
 		return nil
 	}
-	return tea.Batch(run, waitForEvent(ch, asMsg))
+	return tea.Batch(run, waitForEvent(ch, asMsg)), ch
 }
 
 // update handles the step's own messages; for an event it returns the
@@ -558,6 +579,13 @@ func (f *inflight) start() bool {
 	f.n++
 	f.wg.Add(1)
 	return true
+}
+
+// busy says whether a run is in progress.
+func (f *inflight) busy() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n > 0
 }
 
 func (f *inflight) done() {

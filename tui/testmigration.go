@@ -1,0 +1,178 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// A test migration from the dashboard: the key on a VM's row brings a copy
+// of it up at the provider from its replica (steps.Env.TestMigrate, as
+// `ferry run --test-migrate` does), the source and its replication going
+// on; the cleanup key removes what a test left (steps.Env.TestCleanup, as
+// `ferry run --test-cleanup`). Both run off the Update loop like a step and
+// stream their events to a line above the dashboard.
+
+var (
+	keyTest    = newKey("t", "test migration", "t")
+	keyCleanup = newKey("x", "clean up tests", "x")
+)
+
+type (
+	testEventMsg struct {
+		Step  int
+		Event steps.Event
+	}
+	testDoneMsg struct {
+		Step   int
+		Report string
+		Err    error
+	}
+)
+
+func (m testEventMsg) step() int { return m.Step }
+func (m testDoneMsg) step() int  { return m.Step }
+
+// testRun is the dashboard's test migration or cleanup: the one in flight,
+// or the outcome of the last one.
+type testRun struct {
+	// armed is the VM whose test migration a second press of the key
+	// starts (the first press says what it will do).
+	armed   string
+	what    string // "test migration of WebApp2", "test cleanup"
+	running bool
+	started time.Time
+	message string // latest event while running; outcome after
+	failed  bool
+	stream  <-chan tea.Msg
+}
+
+// testKeys are the two keys as the VM under the cursor allows them.
+func (s *replicationScreen) testKeys(row VMRow, ok bool) (test, cleanup Key) {
+	test, cleanup = keyTest, keyCleanup
+	left := s.w.env.TestsLeftRunning()
+	busy := ""
+	switch {
+	case s.test.running:
+		busy = "the " + s.test.what + " is running"
+	case s.w.readOnly:
+		busy = "read-only"
+	case s.w.runs.busy():
+		busy = "a step is running"
+	}
+	switch {
+	case busy != "":
+		test = test.when(false, busy)
+	case !ok:
+		test = test.when(false, "no VM replicating")
+	case row.CutOver():
+		test = test.when(false, row.VM+" is cut over: a test migration tests a VM that still runs on-prem")
+	case row.LastPass.IsZero():
+		test = test.when(false, row.VM+" has no completed pass to test yet")
+	case len(left) > 0:
+		test = test.when(false, "a test copy of "+strings.Join(left, ", ")+" is left: press x to clean it up first")
+	}
+	switch {
+	case busy != "":
+		cleanup = cleanup.when(false, busy)
+	case len(left) == 0:
+		cleanup = cleanup.when(false, "no test migration is left running")
+	}
+	return test, cleanup
+}
+
+// testKey handles the test and cleanup keys; ok is false for other keys
+// (which disarm a first press).
+func (s *replicationScreen) testKey(msg tea.KeyMsg) (tea.Cmd, bool) {
+	row, have := s.cursorVM()
+	test, cleanup := s.testKeys(row, have)
+	switch {
+	case test.Matches(msg) && test.Why == "":
+		if s.test.armed != row.VM {
+			s.test.armed = row.VM
+			return flash(fmt.Sprintf("Press t again to test-migrate %s: a copy boots at the provider from its last completed pass on the isolated test network, is probed, then deleted; %s keeps running and replicating.", row.VM, row.VM)), true
+		}
+		s.test.armed = ""
+		vm := row.VM
+		return s.startTest("test migration of "+vm, func(ctx context.Context, emit steps.Emit) (string, error) {
+			return s.w.env.TestMigrate(ctx, []string{vm}, emit)
+		}), true
+	case cleanup.Matches(msg) && cleanup.Why == "":
+		s.test.armed = ""
+		return s.startTest("test cleanup", func(ctx context.Context, emit steps.Emit) (string, error) {
+			return "", s.w.env.TestCleanup(ctx, emit)
+		}), true
+	}
+	s.test.armed = ""
+	return nil, false
+}
+
+// startTest runs work as a step run is run (wiring.background).
+func (s *replicationScreen) startTest(what string, work func(context.Context, steps.Emit) (string, error)) tea.Cmd {
+	ctx := s.w.runContext()
+	s.test = testRun{what: what, running: true, started: s.w.now(), message: "starting"}
+	idx := s.idx
+	cmd, ch := s.w.background(ctx,
+		func(ev steps.Event) tea.Msg { return testEventMsg{Step: idx, Event: ev} },
+		func(err error) tea.Msg { return testDoneMsg{Step: idx, Err: err} },
+		func(emit steps.Emit) tea.Msg {
+			report, err := work(ctx, emit)
+			return testDoneMsg{Step: idx, Report: report, Err: err}
+		})
+	s.test.stream = ch
+	return cmd
+}
+
+// testUpdate handles the test run's messages.
+func (s *replicationScreen) testUpdate(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case testEventMsg:
+		if m := msg.Event.Message; m != "" {
+			s.test.message = m
+		}
+		return waitForEvent(s.test.stream, asMsg)
+	case testDoneMsg:
+		s.test.running = false
+		s.test.failed = msg.Err != nil
+		var parts []string
+		switch {
+		case msg.Err == nil:
+			parts = append(parts, s.test.what+": done")
+		case errors.Is(msg.Err, context.Canceled):
+			parts = append(parts, s.test.what+" interrupted: "+msg.Err.Error())
+		default:
+			parts = append(parts, s.test.what+" failed: "+msg.Err.Error())
+		}
+		if msg.Report != "" {
+			parts = append(parts, "report "+msg.Report)
+		}
+		s.test.message = strings.Join(parts, " · ")
+		// The state changed (a test recorded, removed): the dashboard's
+		// rows and the left-running line follow it.
+		return func() tea.Msg { return refreshStatusMsg{} }
+	}
+	return nil
+}
+
+// testLines are the dashboard's lines about test migrations: the one
+// running or the last outcome, and the tests left running.
+func (s *replicationScreen) testLines(width int) []string {
+	var out []string
+	switch {
+	case s.test.running:
+		out = append(out, trunc(fmt.Sprintf("%s %s · %s · %s", s.w.spin(), s.test.what, s.test.message, dur(s.w.now().Sub(s.test.started))), width))
+	case s.test.what != "" && s.test.failed:
+		out = append(out, wrapped("✗ "+s.test.message, width, 2, sErr)...)
+	case s.test.what != "":
+		out = append(out, wrapped("✓ "+s.test.message, width, 2, sOK)...)
+	}
+	if left := s.w.env.TestsLeftRunning(); len(left) > 0 && !s.test.running {
+		out = append(out, wrapped("▲ TEST MIGRATION LEFT RUNNING: "+strings.Join(left, ", ")+" · x cleans it up (ferry run --test-cleanup)", width, 2, sWarn)...)
+	}
+	return out
+}
