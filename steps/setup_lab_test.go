@@ -134,16 +134,6 @@ type world struct {
 
 const l2vpnRight = "Organization vDC Gateway: Configure L2 VPN"
 
-func login(t *testing.T, e config.Endpoint) *vcd.Client {
-	t.Helper()
-	c, err := vcd.Connect(context.Background(), vcd.Config{URL: e.URL, User: e.Username, Password: e.Password, Org: e.Org, CAFile: e.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // companyVDC is Company-VDC as go-vcloud-director reads it through c.
 func companyVDC(t *testing.T, c *vcd.Client) *govcd.Vdc {
 	t.Helper()
@@ -185,7 +175,7 @@ func look(t *testing.T, l *lab.Lab) world {
 	var w world
 	cfg := l.Config()
 
-	sys := login(t, cfg.VCD)
+	sys := labtest.VCD(t, cfg.VCD)
 	rb, err := sys.Client.GetRightsBundleByName("Default Rights Bundle")
 	if err != nil {
 		t.Fatal(err)

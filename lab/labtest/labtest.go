@@ -1,6 +1,6 @@
 // Package labtest holds the test helpers that the tests of several packages
 // share: starting the embedded lab for one test, reaching its on-prem
-// vCenter as an operator would, and reading the exit code of a command the
+// vCenter and its Cloud Director as an operator would, and reading the exit code of a command the
 // test ran. Only tests import it.
 package labtest
 
@@ -13,7 +13,9 @@ import (
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 
+	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -48,6 +50,19 @@ func OnPrem(t testing.TB, l *lab.Lab) (c *govmomi.Client, f *find.Finder) {
 		t.Fatal(err)
 	}
 	return vc.Client, f.SetDatacenter(dc)
+}
+
+// VCD logs in to Cloud Director as the endpoint e names (the lab's provider
+// administrator l.Config().VCD, or its tenant l.Config().Tenant) and logs
+// out when the test ends. A failed login fails the test.
+func VCD(t testing.TB, e config.Endpoint) *vcd.Client {
+	t.Helper()
+	c, err := vcd.Connect(context.Background(), vcd.Config{URL: e.URL, User: e.Username, Password: e.Password, Org: e.Org, CAFile: e.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // ExitCode is the exit code of a command that ran and returned err
