@@ -825,7 +825,9 @@ func TestDashboardTestMigration(t *testing.T) {
 	if len(reports) != 1 {
 		t.Fatalf("test migration reports in %s: %v, want one", l.Dir, reports)
 	}
-	if md := readFile(t, reports[0]); !strings.Contains(string(md), "| WebApp2 | booted |") {
+	// The TCP probe of WebApp2 ran inside the isolated network, from the
+	// copy itself (no other VM has a copy there).
+	if md := string(readFile(t, reports[0])); !strings.Contains(md, "| WebApp2 | booted |") || !strings.Contains(md, "WebApp2 (tcp): answered") || !strings.Contains(md, "from the copy of WebApp2 itself") {
 		t.Errorf("test migration report %s:\n%s", reports[0], md)
 	}
 	if copyLeft() {

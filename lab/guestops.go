@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -20,23 +21,27 @@ const (
 )
 
 // guestPing replaces vcsim's GuestProcessManager (which needs Docker and
-// panics without it). It runs one program, ping: the exit code is 0 when
-// the target address is reachable in the lab's network model, 1 otherwise.
+// panics without it). It runs two programs, as a Linux guest would: ping
+// (exit code 0 when the target address is reachable in the lab's network
+// model, 1 otherwise) and coreutils' timeout running bash's /dev/tcp
+// connect (0 when the address accepts a TCP connection in that model, 1
+// when it does not).
 type guestPing struct {
 	mo.GuestProcessManager
 	reach func(vm types.ManagedObjectReference, ip string) bool
+	tcp   func(vm types.ManagedObjectReference, addr string) bool
 
 	mu    sync.Mutex
 	next  int64
 	procs map[int64]types.GuestProcessInfo
 }
 
-func installGuestPing(m *simulator.Model, reach func(vm types.ManagedObjectReference, ip string) bool) {
+func installGuestPing(m *simulator.Model, reach func(vm types.ManagedObjectReference, ip string) bool, tcp func(vm types.ManagedObjectReference, addr string) bool) {
 	ref := types.ManagedObjectReference{Type: "GuestProcessManager", Value: "guestOperationsProcessManager"}
 	if gom, ok := m.Map().Get(*m.ServiceContent.GuestOperationsManager).(*simulator.GuestOperationsManager); ok && gom.ProcessManager != nil {
 		ref = *gom.ProcessManager
 	}
-	g := &guestPing{reach: reach, next: 1000, procs: map[int64]types.GuestProcessInfo{}}
+	g := &guestPing{reach: reach, tcp: tcp, next: 1000, procs: map[int64]types.GuestProcessInfo{}}
 	g.Self = ref
 	m.Map().Put(g)
 }
@@ -57,17 +62,31 @@ func (g *guestPing) StartProgramInGuest(ctx *simulator.Context, req *types.Start
 		body.Fault_ = simulator.Fault("", &types.InvalidArgument{InvalidProperty: "spec"})
 		return body
 	}
-	if !strings.HasSuffix(spec.ProgramPath, "ping") {
+	var exit int32
+	switch spec.ProgramPath {
+	case "/bin/ping", "/usr/bin/ping":
+		args := strings.Fields(spec.Arguments)
+		exit = 2 // ping: usage error
+		if len(args) > 0 {
+			exit = 1
+			if g.reach(req.Vm, args[len(args)-1]) {
+				exit = 0
+			}
+		}
+	case "/usr/bin/timeout":
+		// timeout N /bin/bash -c 'exec 3<>/dev/tcp/HOST/PORT'
+		_, dev, ok := strings.Cut(spec.Arguments, "/dev/tcp/")
+		host, port, ok2 := strings.Cut(strings.TrimRight(dev, "'\" "), "/")
+		exit = 125 // timeout: the command could not run
+		if ok && ok2 && strings.Contains(spec.Arguments, "/bin/bash -c") {
+			exit = 1 // bash: connection refused
+			if g.tcp(req.Vm, net.JoinHostPort(host, port)) {
+				exit = 0
+			}
+		}
+	default:
 		body.Fault_ = simulator.Fault("", &types.FileNotFound{FileFault: types.FileFault{File: spec.ProgramPath}})
 		return body
-	}
-	args := strings.Fields(spec.Arguments)
-	exit := int32(2) // ping: usage error
-	if len(args) > 0 {
-		exit = 1
-		if g.reach(req.Vm, args[len(args)-1]) {
-			exit = 0
-		}
 	}
 	now := time.Now()
 	g.mu.Lock()

@@ -255,8 +255,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric); err != nil {
 		return l, err
 	}
-	installGuestPing(l.OnPrem.Model, func(_ types.ManagedObjectReference, ip string) bool { return l.Reach.Reachable(ip) })
-	installGuestPing(l.Provider.Model, l.Reach.ReachableFromCloud)
+	installGuestPing(l.OnPrem.Model, func(_ types.ManagedObjectReference, ip string) bool { return l.Reach.Reachable(ip) },
+		func(_ types.ManagedObjectReference, addr string) bool { return l.Reach.Accepts(addr) })
+	installGuestPing(l.Provider.Model, l.Reach.ReachableFromCloud, l.Reach.AcceptsFromCloud)
 
 	rate := opts.WorkloadRate
 	if rate == 0 {

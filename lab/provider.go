@@ -479,7 +479,8 @@ const ApplianceVM = "ferry-receiver"
 // Appliance is the receiver appliance: a Linux VM in the provider vCenter
 // that runs ferry's receiver. The lab plays its kernel: a disk hot-added to
 // it (with disk.EnableUUID=TRUE) appears under ByID as wwn-0x<uuid>, backed
-// by the flat file vCenter keeps for that disk, and disappears when the
+// by the flat file vCenter keeps for that disk (the same device through a
+// snapshot of the appliance and its consolidation), and disappears when the
 // disk is detached. A disk whose descriptor ESXi would refuse never appears.
 type Appliance struct {
 	Name string
@@ -542,19 +543,33 @@ func (a *Appliance) sync(ctx *simulator.Context, vm *mo.VirtualMachine) {
 			want["wwn-0x"+strings.ToLower(strings.ReplaceAll(b.Uuid, "-", ""))] = flat
 		}
 	}
+	// A device is a hard link to the file holding the disk's content: the
+	// same inode whatever the datastore paths become. A snapshot and its
+	// consolidation rename that file (provsnap.go) and the guest's block
+	// device stays the same device throughout, as on ESXi; a symlink to a
+	// path would point, for a moment, at a frozen copy or at nothing.
 	entries, _ := os.ReadDir(a.ByID)
 	for _, e := range entries {
 		p := filepath.Join(a.ByID, e.Name())
-		if target, err := os.Readlink(p); err != nil || want[e.Name()] != target {
+		if flat, ok := want[e.Name()]; !ok || !sameFile(p, flat) {
 			_ = os.Remove(p)
 		}
 	}
 	for name, flat := range want {
 		p := filepath.Join(a.ByID, name)
 		if _, err := os.Lstat(p); err != nil {
-			_ = os.Symlink(flat, p)
+			_ = os.Link(flat, p)
 		}
 	}
+}
+
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 func enableUUIDSet(opts []types.BaseOptionValue) bool {

@@ -3,8 +3,10 @@ package lab_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vmware/govmomi/object"
@@ -54,6 +56,43 @@ func TestApplianceSnapshotFreezesReplica(t *testing.T) {
 	if r := l.ProviderDisks.Refusals(); len(r) == 0 || !strings.Contains(r[len(r)-1], "written by running VM "+lab.ApplianceVM) {
 		t.Fatalf("refusals: %q", r)
 	}
+
+	// The receiver checks, after every fdatasync, that its device is still
+	// the disk it opened (a detached disk fails the pass): a snapshot and
+	// its consolidation must never make it look detached, not even for a
+	// moment, as they never do on ESXi.
+	opened, err := dev.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	watching, swapped := make(chan struct{}), make(chan string, 1)
+	var watched sync.WaitGroup
+	watched.Add(1)
+	go func() {
+		defer watched.Done()
+		for {
+			select {
+			case <-watching:
+				return
+			default:
+			}
+			if fi, err := os.Stat(devPath); err != nil || !os.SameFile(fi, opened) {
+				select {
+				case swapped <- fmt.Sprintf("%v (same file: %v)", err, err == nil && os.SameFile(fi, opened)):
+				default:
+				}
+			}
+		}
+	}()
+	defer func() {
+		close(watching)
+		watched.Wait()
+		select {
+		case why := <-swapped:
+			t.Errorf("the appliance's device for the replica changed under the receiver during a snapshot or its consolidation: %s", why)
+		default:
+		}
+	}()
 
 	if err := c.SnapshotVM(ctx, pv.Datacenter, lab.ApplianceVM, "ferry-test", ""); err != nil {
 		t.Fatal(err)

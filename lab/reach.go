@@ -670,6 +670,53 @@ func (r *Reach) ReachableFromCloud(vm types.ManagedObjectReference, guestIP stri
 	return h != nil && h.ln != nil
 }
 
+// serviceIP is the guest IP of the VM whose service addr (host:port) names:
+// its guest address or its loopback (Plan), with the service's port.
+// Callers hold r.mu.
+func (r *Reach) serviceIP(addr string) (string, bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false
+	}
+	for _, h := range r.hosts {
+		if (host == h.GuestIP || host == h.Loopback) && port == fmt.Sprint(h.port) {
+			return h.GuestIP, true
+		}
+	}
+	return "", false
+}
+
+// Accepts says whether a TCP connection to addr (a VM's service, by guest
+// address or loopback) from an on-prem guest is accepted: the VM answers.
+func (r *Reach) Accepts(addr string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ip, ok := r.serviceIP(addr)
+	return ok && r.hosts[ip].ln != nil
+}
+
+// AcceptsFromCloud is Accepts from the guest of provider VM vm: inside an
+// isolated network (a test copy's bubble) only a booted VM of that network
+// with the address answers, the asking VM itself included (its own
+// service, through its own stack).
+func (r *Reach) AcceptsFromCloud(vm types.ManagedObjectReference, addr string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ip, ok := r.serviceIP(addr)
+	if !ok {
+		return false
+	}
+	if b, in := r.bubbles[vm.Value]; in {
+		for _, o := range r.bubbles {
+			if o.network == b.network && o.guestIP == ip && o.up {
+				return true
+			}
+		}
+		return false
+	}
+	return r.hosts[ip].ln != nil
+}
+
 // toolsChange is a provider VM whose VMware Tools start (its guest booted)
 // or stop (it did not, or it is off).
 type toolsChange struct {

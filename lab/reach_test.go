@@ -2,6 +2,8 @@ package lab_test
 
 import (
 	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +59,20 @@ func TestReachabilityFollowsPowerAndStretch(t *testing.T) {
 	if err := onprem.GuestPing(ctx, web1.Ref, vsphere.GuestAuth{Username: "x", Password: "y"}, "172.16.10.12"); err == nil {
 		t.Error("guest ping with a wrong guest login succeeded")
 	}
+	// A TCP connect from inside WebApp1 reaches WebApp2's service, by its
+	// guest address or its loopback, and no other port.
+	_, port, _ := net.SplitHostPort(web2Addr)
+	for _, addr := range []string{web2Addr, net.JoinHostPort("172.16.10.12", port)} {
+		if err := onprem.GuestTCP(ctx, web1.Ref, auth, addr); err != nil {
+			t.Errorf("WebApp1 -> WebApp2 guest tcp %s: %v", addr, err)
+		}
+	}
+	if err := onprem.GuestTCP(ctx, web1.Ref, auth, "172.16.10.12:1"); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("guest tcp to a port WebApp2 does not listen on: %v", err)
+	}
+	if err := onprem.GuestTCP(ctx, web1.Ref, auth, "172.16.10.12:80;reboot"); err == nil {
+		t.Error("guest tcp took a port that is not a number")
+	}
 
 	task, err := object.NewVirtualMachine(onprem.Client.Client, src.Ref.Reference()).PowerOff(ctx)
 	if err != nil {
@@ -68,6 +84,9 @@ func TestReachabilityFollowsPowerAndStretch(t *testing.T) {
 	eventually(t, "WebApp2 to stop answering", func() bool { return !up() })
 	if err := onprem.GuestPing(ctx, web1.Ref, auth, "172.16.10.12"); err == nil {
 		t.Error("guest ping to a powered-off VM succeeded")
+	}
+	if err := onprem.GuestTCP(ctx, web1.Ref, auth, web2Addr); err == nil {
+		t.Error("guest tcp to a powered-off VM succeeded")
 	}
 
 	// A provider VM with WebApp2's MAC, powered on: reachable only with the stretch UP.

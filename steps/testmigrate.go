@@ -381,11 +381,14 @@ type TestProbe struct {
 	Detail   string `json:"detail,omitempty"`
 }
 
-// bubbleProbes runs the plan's probes that can run inside the isolated
-// network: a guest ping from a VM that has a booted copy there (it runs in
-// the copy). TCP and ICMP probes leave from ferry's host, which has no
-// path into an isolated network: listed as not run, with why. Each probe
-// is reported with the VMs it names (vm, vms, from).
+// bubbleProbes runs the plan's probes inside the isolated network, from
+// the booted copies (VMware Tools guest operations: ferry's host has no
+// path into an isolated network): a guest ping from a VM's copy; a TCP or
+// ICMP probe of VMs that all have a booted copy, from a peer copy (one of
+// a VM the probe does not watch), or for TCP, without a peer, from the
+// watched VM's own copy to its own address. What cannot run there is
+// listed as not run, with why. Each probe is reported with the VMs it
+// names (vm, vms, from).
 func (e *Env) bubbleProbes(ctx context.Context, copies []*testCopy) {
 	booted := map[string]*testCopy{}
 	for _, tc := range copies {
@@ -396,27 +399,41 @@ func (e *Env) bubbleProbes(ctx context.Context, copies []*testCopy) {
 	for i, p := range e.Plan.Probes {
 		name := p.label(i)
 		tp := TestProbe{Name: name}
-		switch {
-		case p.From != "" && booted[p.From] != nil:
-			auth, err := e.GuestAuth()
+		from, why := bubbleRunner(p, booted)
+		var auth vsphere.GuestAuth
+		var err error
+		if from != nil {
+			auth, err = e.GuestAuth()
 			if err != nil {
-				tp.Detail = fmt.Sprintf("probe %q: %v", name, err)
-				break
+				from, why = nil, fmt.Sprintf("probe %q: %v", name, err)
 			}
-			tc := booted[p.From]
-			tp.Ran = true
+		}
+		if from == nil {
+			tp.Detail = "not run: " + why
+		} else {
+			what, where := "", "from the copy of "+from.c.plan.Name
 			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err = tc.c.provider.GuestPing(pctx, *tc.ref, auth, p.To)
-			cancel()
-			if err != nil {
-				tp.Detail = "from the copy of " + p.From + ": " + err.Error()
-			} else {
-				tp.Answered, tp.Detail = true, fmt.Sprintf("guest ping %s from the copy of %s answered", p.To, p.From)
+			switch {
+			case p.From != "":
+				what = "guest ping " + p.To
+				err = from.c.provider.GuestPing(pctx, *from.ref, auth, p.To)
+			case p.TCP != "":
+				what = "tcp " + p.TCP
+				if slices.Contains(p.deps(), from.c.plan.Name) {
+					where = "from the copy of " + from.c.plan.Name + " itself (no peer copy in the isolated network)"
+				}
+				err = from.c.provider.GuestTCP(pctx, *from.ref, auth, p.TCP)
+			default:
+				what = "ping " + p.ICMP
+				err = from.c.provider.GuestPing(pctx, *from.ref, auth, p.ICMP)
 			}
-		case p.From != "":
-			tp.Detail = "not run: " + p.From + " has no running copy in the isolated network"
-		default:
-			tp.Detail = "not run: it leaves from ferry's host, which has no path into the isolated network " + e.Plan.TestMigration.Network
+			cancel()
+			tp.Ran = true
+			if err != nil {
+				tp.Detail = what + " " + where + ": " + err.Error()
+			} else {
+				tp.Answered, tp.Detail = true, what+" "+where+" answered"
+			}
 		}
 		for _, tc := range copies {
 			if p.From == tc.c.plan.Name || slices.Contains(p.deps(), tc.c.plan.Name) {
@@ -424,6 +441,40 @@ func (e *Env) bubbleProbes(ctx context.Context, copies []*testCopy) {
 			}
 		}
 	}
+}
+
+// bubbleRunner picks the booted copy a probe runs from inside the isolated
+// network, or says why it cannot run there.
+func bubbleRunner(p ProbePlan, booted map[string]*testCopy) (*testCopy, string) {
+	if p.From != "" {
+		if tc := booted[p.From]; tc != nil {
+			return tc, ""
+		}
+		return nil, p.From + " has no running copy in the isolated network"
+	}
+	watched := p.deps()
+	if len(watched) == 0 {
+		return nil, "it names no VM (vm:), so nothing says its address is in the isolated network"
+	}
+	for _, vm := range watched {
+		if booted[vm] == nil {
+			return nil, vm + " has no running copy in the isolated network"
+		}
+	}
+	peers := make([]string, 0, len(booted))
+	for vm := range booted {
+		if !slices.Contains(watched, vm) {
+			peers = append(peers, vm)
+		}
+	}
+	if len(peers) > 0 {
+		slices.Sort(peers)
+		return booted[peers[0]], ""
+	}
+	if p.TCP != "" && p.VM != "" {
+		return booted[p.VM], ""
+	}
+	return nil, "no other VM has a running copy in the isolated network to ping from"
 }
 
 // testCleanup deletes the copies through Cloud Director (their child disks

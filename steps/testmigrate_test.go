@@ -110,7 +110,7 @@ func TestTestMigrationOfRunningVM(t *testing.T) {
 	report := string(raw)
 	for _, want := range []string{"# Test migration report", "| WebApp2 | booted |", "| WebApp1 | booted |",
 		"| create copy at provider |", "nothing copied", "| boot |", "VMware Tools running after",
-		"WebApp1 -> WebApp2: answered", "tcp WebApp2: not run", "| delete copy |", "| remove snapshot |"} {
+		"WebApp1 -> WebApp2: answered", "tcp WebApp2: answered (tcp 127.16.10.12:", "from the copy of WebApp1 answered)", "| delete copy |", "| remove snapshot |"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q:\n%s", want, report)
 		}
