@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -170,7 +171,7 @@ func TestPreflightProvesTheReceiver(t *testing.T) {
 			if _, err := os.Stat(state); !os.IsNotExist(err) {
 				t.Errorf("a step ran: the state file exists (%v)\n%s", err, out)
 			}
-			if _, err := os.Stat(steps.ReplicationStorePath(l.PlanPath())); !os.IsNotExist(err) {
+			if _, err := os.Stat(session.ReplicationStorePath(l.PlanPath())); !os.IsNotExist(err) {
 				t.Errorf("the refused run created the replication store (%v)", err)
 			}
 		})

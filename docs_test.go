@@ -18,7 +18,7 @@ var (
 	docHeading = regexp.MustCompile(`(?m)^#+ (.+)$`)
 	// A repository path as the pages write it: a top-level directory of
 	// ferry's, then a file or a directory.
-	docPath = regexp.MustCompile(`^(config|docs|engine|lab|nsx|probe|replication|scripts|session|steps|tlsconf|tui|vcd|vsphere)(/[\w.-]+)+$|^[\w-]+\.go$`)
+	docPath = regexp.MustCompile(`^(accept|config|docs|engine|lab|nsx|probe|replication|scripts|session|steps|tlsconf|tui|vcd|vsphere)(/[\w.-]+)+$|^[\w-]+\.go$`)
 )
 
 func docPages(t *testing.T) map[string]string {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -159,7 +160,7 @@ not the steps; ferry status --follow shows how they end.
 				return err
 			}
 			if err := env.OpenReplicationStore(); err != nil {
-				if errors.Is(err, steps.ErrStoreOwned) {
+				if errors.Is(err, session.ErrStoreOwned) {
 					return usageError{err}
 				}
 				return err
@@ -213,7 +214,7 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool) erro
 		return usageError{err}
 	}
 	if err := env.OpenReplicationStore(); err != nil {
-		if errors.Is(err, steps.ErrStoreOwned) {
+		if errors.Is(err, session.ErrStoreOwned) {
 			return usageError{err}
 		}
 		return err

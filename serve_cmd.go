@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -168,7 +169,7 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 	env.Log = logger
 	if err := env.OpenReplicationStore(); err != nil {
 		env.Close(ctx)
-		if errors.Is(err, steps.ErrStoreOwned) {
+		if errors.Is(err, session.ErrStoreOwned) {
 			return usageError{err}
 		}
 		return err

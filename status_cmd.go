@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -90,7 +91,7 @@ engine has written one yet.`,
 			// the replication data cannot be read (a running ferry holds
 			// it); then the command says so and exits 1.
 			st, jobsErr := engine.StatusOf(env, it, time.Now())
-			if errors.Is(jobsErr, steps.ErrStoreOwned) {
+			if errors.Is(jobsErr, session.ErrStoreOwned) {
 				return usageError{jobsErr}
 			}
 			return printStatus(out, st, asJSON)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -32,7 +33,7 @@ func TestStatusWhileAnotherFerryHoldsTheStore(t *testing.T) {
 	if err := st.Finish("rights", steps.Result{}); err != nil {
 		t.Fatal(err)
 	}
-	store, err := replication.OpenState(steps.ReplicationStorePath(l.PlanPath()))
+	store, err := replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestStatusWhileAnotherFerryHoldsTheStore(t *testing.T) {
 // last full compare of its replica ran and what it found (text and JSON).
 func TestStatusShowsLastFullCompare(t *testing.T) {
 	l := smallLab(t)
-	store, err := replication.OpenState(steps.ReplicationStorePath(l.PlanPath()))
+	store, err := replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestStatusShowsLastFullCompare(t *testing.T) {
 func TestStatusPhaseAndHealth(t *testing.T) {
 	l := smallLab(t)
 	put := func(vs replication.VMState) {
-		store, err := replication.OpenState(steps.ReplicationStorePath(l.PlanPath()))
+		store, err := replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
 		if err != nil {
 			t.Fatal(err)
 		}

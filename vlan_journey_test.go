@@ -3,18 +3,16 @@ package main
 import (
 	"context"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi"
-	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/nsx"
 )
 
@@ -97,22 +95,8 @@ func TestHeadlessMigrationOverVLAN(t *testing.T) {
 func moveNIC(t *testing.T, l *lab.Lab, vmName, portgroup string) {
 	t.Helper()
 	ctx := context.Background()
-	u, err := url.Parse(l.OnPrem.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.UserPassword(l.OnPrem.Username, l.OnPrem.Password)
-	c, err := govmomi.NewClient(ctx, u, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, f := labtest.OnPrem(t, l)
 	defer c.Logout(ctx)
-	f := find.NewFinder(c.Client, true)
-	dc, err := f.Datacenter(ctx, "OnPrem-DC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.SetDatacenter(dc)
 	vm, err := f.VirtualMachine(ctx, vmName)
 	if err != nil {
 		t.Fatal(err)

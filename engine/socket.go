@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ferry-migrate/ferry/accept"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -74,25 +75,14 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener) error {
 	sem := make(chan struct{}, maxClients)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	var backoff time.Duration
 	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			// Out of file descriptors or another passing failure: wait and
-			// accept again (as the replication receiver and net/http do)
-			// rather than leave every client without its engine.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(backoff):
-			}
-			continue
+		// Out of file descriptors or another passing failure: accept.Next
+		// waits and accepts again rather than leave every client without
+		// its engine.
+		c, ok := accept.Next(ctx, ln, nil)
+		if !ok {
+			return nil
 		}
-		backoff = 0
 		select {
 		case sem <- struct{}{}:
 		default:

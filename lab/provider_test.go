@@ -29,7 +29,7 @@ import (
 // new VM and for a hot-add to the receiver appliance alike, so no device
 // for it ever appears in the appliance.
 func TestOldDirectWritePathFails(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l, c := providerLab(t)
 	ctx := context.Background()
 	if strings.Contains(l.Config().Receiver.URL, "/") {
 		t.Fatalf("the lab's receiver endpoint names a directory: %q", l.Config().Receiver.URL)
@@ -54,7 +54,6 @@ func TestOldDirectWritePathFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	pv := lab.ProviderSpec()
-	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
 	before, _ := os.ReadDir(l.Appliance.ByID) // its boot disk
 	disk := vsphere.DiskFile{Path: "[" + pv.Datastore + "] WebApp2/WebApp2.vmdk", Capacity: 16 << 20}
 	if _, err := c.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: pv.Datacenter, Pool: pv.Pool,
@@ -80,15 +79,11 @@ func TestOldDirectWritePathFails(t *testing.T) {
 // sender of the right namespace only; detached, the device is gone and a
 // pass fails saying so.
 func TestReplicaDiskHotAddDetach(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l, c := providerLab(t)
 	ctx := context.Background()
 	pv := lab.ProviderSpec()
-	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
-	path := "[" + pv.Datastore + "] " + replication.ReplicaDiskPath(lab.TenantOrg, "WebApp2", 0)
-	disk := vsphere.DiskFile{Path: path, Capacity: 8 << 20}
-	if err := c.CreateReplicaDisks(ctx, pv.Datacenter, []vsphere.DiskFile{disk}); err != nil {
-		t.Fatal(err)
-	}
+	disk := newReplica(t, c, "WebApp2", 8<<20)
+	path := disk.Path
 	if err := c.CreateReplicaDisks(ctx, pv.Datacenter, []vsphere.DiskFile{disk}); err != nil {
 		t.Fatalf("second create (the disk exists): %v", err)
 	}
@@ -101,48 +96,22 @@ func TestReplicaDiskHotAddDetach(t *testing.T) {
 			t.Errorf("descriptor lacks %s:\n%s", want, raw)
 		}
 	}
-	uuids, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := replication.DeviceNames(uuids[path])
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev := filepath.Join(l.Appliance.ByID, names[0])
+	uuid, dev := hotAdd(t, l, c, disk)
 	fi, err := os.Stat(dev)
 	if err != nil || fi.Size() != 8<<20 {
 		t.Fatalf("hot-added disk in the appliance: %v %v", fi, err)
 	}
-	if again, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk}); err != nil || again[path] != uuids[path] {
+	if again, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk}); err != nil || again[path] != uuid {
 		t.Fatalf("second hot-add: %v %v", again, err)
 	}
 
 	// The lab's receiver writes it for the tenant's sender.
-	cert, err := tls.LoadX509KeyPair(l.SenderCert, l.SenderKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(l.CA.CertPEM)
-	src := filepath.Join(t.TempDir(), "src.img")
 	data := make([]byte, 8<<20)
 	for i := range data {
 		data[i] = byte(i % 251)
 	}
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	st, err := replication.OpenState(filepath.Join(t.TempDir(), "sender.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	fs := replication.NewFileSource(src)
-	disks, _ := fs.Disks(ctx)
-	job := &replication.Job{VM: "WebApp2", Org: lab.TenantOrg, Kind: replication.KindAppliance,
-		Replicas: map[string]string{disks[0].Key: uuids[path]}, Source: fs, Addr: l.ReceiverAddr,
-		TLS: replication.CATLS(cert, pool, false, "127.0.0.1"), State: st, Retries: 1}
+	job := senderJob(t, l, "WebApp2", data, uuid)
+	job.Retries = 1
 	if _, err := job.RunPass(ctx, false); err != nil {
 		t.Fatal(err)
 	}
@@ -212,45 +181,17 @@ func (r *restartSnap) ReadAt(ctx context.Context, key string, p []byte, off int6
 // the pass finishes on the same hot-added device, from the durable
 // watermark.
 func TestReceiverRestartResumesOnHotAddedDevice(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l, c := providerLab(t)
 	ctx := context.Background()
-	pv := lab.ProviderSpec()
-	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
 	const size = 24 << 20
-	path := "[" + pv.Datastore + "] " + replication.ReplicaDiskPath(lab.TenantOrg, "WebApp3", 0)
-	disk := vsphere.DiskFile{Path: path, Capacity: size}
-	if err := c.CreateReplicaDisks(ctx, pv.Datacenter, []vsphere.DiskFile{disk}); err != nil {
-		t.Fatal(err)
-	}
-	uuids, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.LoadX509KeyPair(l.SenderCert, l.SenderKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(l.CA.CertPEM)
-	src := filepath.Join(t.TempDir(), "src.img")
+	uuid, dev := hotAdd(t, l, c, newReplica(t, c, "WebApp3", size))
 	data := make([]byte, size)
 	for i := range data {
 		data[i] = byte(i*7 + i/4093)
 	}
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	st, err := replication.OpenState(filepath.Join(t.TempDir(), "sender.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	fs := replication.NewFileSource(src)
-	disks, _ := fs.Disks(ctx)
-	rs := &restartSource{Source: fs, l: l, n: 12}
-	job := &replication.Job{VM: "WebApp3", Org: lab.TenantOrg, Kind: replication.KindAppliance,
-		Replicas: map[string]string{disks[0].Key: uuids[path]}, Source: rs, Addr: l.ReceiverAddr,
-		TLS: replication.CATLS(cert, pool, false, "127.0.0.1"), State: st, Conns: 1, Window: 4 << 20}
+	job := senderJob(t, l, "WebApp3", data, uuid)
+	rs := &restartSource{Source: job.Source, l: l, n: 12}
+	job.Source, job.Conns, job.Window = rs, 1, 4<<20
 	res, err := job.RunPass(ctx, false)
 	if err != nil {
 		t.Fatal(err)
@@ -258,8 +199,7 @@ func TestReceiverRestartResumesOnHotAddedDevice(t *testing.T) {
 	if res.Attempts < 2 || rs.reads.Load() < int64(rs.n) {
 		t.Fatalf("attempts %d, reads %d: the receiver was not restarted mid-pass", res.Attempts, rs.reads.Load())
 	}
-	names, _ := replication.DeviceNames(uuids[path])
-	if got, err := os.ReadFile(filepath.Join(l.Appliance.ByID, names[0])); err != nil || string(got) != string(data) {
+	if got, err := os.ReadFile(dev); err != nil || string(got) != string(data) {
 		t.Fatalf("replica disk differs from the source after the restart (%v)", err)
 	}
 	if err := job.Verify(ctx); err != nil {
@@ -271,10 +211,9 @@ func TestReceiverRestartResumesOnHotAddedDevice(t *testing.T) {
 // appliance's guest lists no disk by UUID, and ferry refuses to hot-add to
 // the running appliance, naming the setting.
 func TestApplianceWithoutEnableUUID(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l, c := providerLab(t)
 	ctx := context.Background()
 	pv := lab.ProviderSpec()
-	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
 	ref, ok, err := c.FindVM(ctx, lab.ApplianceVM)
 	if err != nil || !ok {
 		t.Fatalf("receiver appliance: %v", err)
@@ -290,11 +229,74 @@ func TestApplianceWithoutEnableUUID(t *testing.T) {
 	if entries, _ := os.ReadDir(l.Appliance.ByID); len(entries) != 0 {
 		t.Errorf("disks listed by UUID without disk.EnableUUID: %v", entries)
 	}
-	disk := vsphere.DiskFile{Path: "[" + pv.Datastore + "] " + replication.ReplicaDiskPath(lab.TenantOrg, "WebApp1", 0), Capacity: 4 << 20}
-	if err := c.CreateReplicaDisks(ctx, pv.Datacenter, []vsphere.DiskFile{disk}); err != nil {
-		t.Fatal(err)
-	}
+	disk := newReplica(t, c, "WebApp1", 4<<20)
 	if _, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk}); err == nil || !strings.Contains(err.Error(), "disk.EnableUUID=TRUE") {
 		t.Fatalf("hot-add to an appliance without disk.EnableUUID: %v", err)
 	}
+}
+
+// providerLab starts a lab for a test of the provider side (16 MiB disks,
+// no workload) and logs in to its provider vCenter.
+func providerLab(t *testing.T) (*lab.Lab, *vsphere.Client) {
+	t.Helper()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	return l, connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+}
+
+// newReplica has the provider vCenter create the replica disk of vm's
+// first disk (capacity bytes) on the provider datastore, as step 6 does.
+func newReplica(t *testing.T, c *vsphere.Client, vm string, capacity int64) vsphere.DiskFile {
+	t.Helper()
+	pv := lab.ProviderSpec()
+	disk := vsphere.DiskFile{Path: "[" + pv.Datastore + "] " + replication.ReplicaDiskPath(lab.TenantOrg, vm, 0), Capacity: capacity}
+	if err := c.CreateReplicaDisks(context.Background(), pv.Datacenter, []vsphere.DiskFile{disk}); err != nil {
+		t.Fatal(err)
+	}
+	return disk
+}
+
+// hotAdd hot-adds disk to the receiver appliance: its UUID, and the
+// device the appliance's guest lists it as (by UUID).
+func hotAdd(t *testing.T, l *lab.Lab, c *vsphere.Client, disk vsphere.DiskFile) (uuid, dev string) {
+	t.Helper()
+	uuids, err := c.AttachDisks(context.Background(), lab.ProviderSpec().Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk})
+	if err != nil {
+		t.Fatalf("hot-add %s: %v", disk.Path, err)
+	}
+	names, err := replication.DeviceNames(uuids[disk.Path])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uuids[disk.Path], filepath.Join(l.Appliance.ByID, names[0])
+}
+
+// senderJob is the tenant's sender (the lab's sender certificate, the
+// lab's CA) replicating a source disk holding data to the lab's receiver,
+// into the hot-added replica disk replica, with its state in a temporary
+// store.
+func senderJob(t *testing.T, l *lab.Lab, vm string, data []byte, replica string) *replication.Job {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(l.SenderCert, l.SenderKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(l.CA.CertPEM)
+	src := filepath.Join(t.TempDir(), "src.img")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := replication.OpenState(filepath.Join(t.TempDir(), "sender.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fs := replication.NewFileSource(src)
+	disks, err := fs.Disks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &replication.Job{VM: vm, Org: lab.TenantOrg, Kind: replication.KindAppliance,
+		Replicas: map[string]string{disks[0].Key: replica}, Source: fs, Addr: l.ReceiverAddr,
+		TLS: replication.CATLS(cert, pool, false, "127.0.0.1"), State: st}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,8 +12,6 @@ import (
 	"github.com/vmware/govmomi/object"
 
 	"github.com/ferry-migrate/ferry/lab"
-	"github.com/ferry-migrate/ferry/lab/labtest"
-	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -27,22 +24,14 @@ import (
 // the VM deletes its child and keeps the base; removing the snapshot then
 // consolidates the writes into the base, and the open device writes on.
 func TestApplianceSnapshotFreezesReplica(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l, c := providerLab(t)
 	ctx := context.Background()
 	pv := lab.ProviderSpec()
-	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
 	const size = 8 << 20
-	path := "[" + pv.Datastore + "] " + replication.ReplicaDiskPath(lab.TenantOrg, "WebApp2", 0)
-	disk := vsphere.DiskFile{Path: path, Capacity: size}
-	if err := c.CreateReplicaDisks(ctx, pv.Datacenter, []vsphere.DiskFile{disk}); err != nil {
-		t.Fatal(err)
-	}
-	uuids, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, _ := replication.DeviceNames(uuids[path])
-	dev, err := os.OpenFile(filepath.Join(l.Appliance.ByID, names[0]), os.O_RDWR, 0)
+	disk := newReplica(t, c, "WebApp2", size)
+	path := disk.Path
+	uuid, devPath := hotAdd(t, l, c, disk)
+	dev, err := os.OpenFile(devPath, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +76,7 @@ func TestApplianceSnapshotFreezesReplica(t *testing.T) {
 				return
 			default:
 			}
-			if fi, err := os.Stat(filepath.Join(l.Appliance.ByID, names[0])); err != nil || !os.SameFile(fi, opened) {
+			if fi, err := os.Stat(devPath); err != nil || !os.SameFile(fi, opened) {
 				select {
 				case swapped <- fmt.Sprintf("%v (same file: %v)", err, err == nil && os.SameFile(fi, opened)):
 				default:
@@ -135,7 +124,7 @@ func TestApplianceSnapshotFreezesReplica(t *testing.T) {
 	if _, err := dev.WriteAt(second, 1<<20); err != nil {
 		t.Fatal(err)
 	}
-	again, err := os.OpenFile(filepath.Join(l.Appliance.ByID, names[0]), os.O_RDWR, 0)
+	again, err := os.OpenFile(devPath, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatalf("device after the snapshot: %v", err)
 	}
@@ -151,7 +140,7 @@ func TestApplianceSnapshotFreezesReplica(t *testing.T) {
 		t.Fatalf("the frozen base changed: %q...", b[:8])
 	}
 	// Another hot-add of the replica (the next pass's) finds it attached.
-	if u2, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk}); err != nil || u2[path] != uuids[path] {
+	if u2, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk}); err != nil || u2[path] != uuid {
 		t.Fatalf("hot-add again while the snapshot exists: %v %v", u2, err)
 	}
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/vmware/govmomi/object"
@@ -12,9 +11,6 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
-	"github.com/ferry-migrate/ferry/lab/labtest"
-	"github.com/ferry-migrate/ferry/replication"
-	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // TestReceiverApplianceManyReplicas: the receiver appliance takes the
@@ -24,27 +20,12 @@ import (
 // controller's own (7), and every disk shows in the appliance by UUID.
 // (It used to crash with an index out of range past the first controller.)
 func TestReceiverApplianceManyReplicas(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l, c := providerLab(t)
 	ctx := context.Background()
-	pv := lab.ProviderSpec()
-	c := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
 	const n = 34
 	for i := range n {
-		vm := fmt.Sprintf("WebApp%d", i+1)
-		path := "[" + pv.Datastore + "] " + replication.ReplicaDiskPath(lab.TenantOrg, vm, 0)
-		disk := vsphere.DiskFile{Path: path, Capacity: 1 << 20}
-		if err := c.CreateReplicaDisks(ctx, pv.Datacenter, []vsphere.DiskFile{disk}); err != nil {
-			t.Fatal(err)
-		}
-		uuids, err := c.AttachDisks(ctx, pv.Datacenter, lab.ApplianceVM, []vsphere.DiskFile{disk})
-		if err != nil {
-			t.Fatalf("replica %d: %v", i+1, err)
-		}
-		names, err := replication.DeviceNames(uuids[path])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := os.Stat(filepath.Join(l.Appliance.ByID, names[0])); err != nil {
+		_, dev := hotAdd(t, l, c, newReplica(t, c, fmt.Sprintf("WebApp%d", i+1), 1<<20))
+		if _, err := os.Stat(dev); err != nil {
 			t.Fatalf("replica %d in the appliance: %v", i+1, err)
 		}
 	}

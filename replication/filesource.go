@@ -12,11 +12,11 @@ import (
 )
 
 // FileSource is a Source over local disk image files, for tests and
-// benchmarks. Changed block tracking is emulated like lab/cbt does it: each
-// Open records a hash of every TrackBlock-sized block (an epoch), and the
-// changes since an epoch are the blocks that differed between any two
-// consecutive epochs since then (a write that is later reverted is still
-// reported, as real CBT does). Opening does not freeze the files.
+// benchmarks. Changed block tracking is emulated: each Open records a hash
+// of every TrackBlock-sized block (an epoch), and the changes since an
+// epoch are the blocks that differed between any two consecutive epochs
+// since then (a write that is later reverted is still reported, as real
+// CBT does). Opening does not freeze the files.
 type FileSource struct {
 	TrackBlock int64 // CBT granularity, default 64 KiB
 

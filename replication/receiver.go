@@ -25,6 +25,8 @@ import (
 	"github.com/zeebo/blake3"
 	"github.com/zeebo/xxh3"
 	"golang.org/x/sys/unix"
+
+	"github.com/ferry-migrate/ferry/accept"
 )
 
 // Receiver is the provider-side end of replication: it writes extents in
@@ -148,26 +150,17 @@ func (r *Receiver) Serve(ctx context.Context, ln net.Listener) error {
 	tln := tls.NewListener(ln, r.tls)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	var backoff time.Duration
+	retry := func(err error, wait time.Duration) {
+		r.log.Warn("replication receiver: accept failed; retrying", "err", err, "in", wait)
+	}
 	for {
-		c, err := tln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			// Out of file descriptors or another passing failure: wait
-			// and accept again, as net/http does, instead of stopping
-			// replication for every VM.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			r.log.Warn("replication receiver: accept failed; retrying", "err", err, "in", backoff)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(backoff):
-			}
-			continue
+		// Out of file descriptors or another passing failure: accept.Next
+		// waits and accepts again instead of stopping replication for
+		// every VM.
+		c, ok := accept.Next(ctx, tln, retry)
+		if !ok {
+			return nil
 		}
-		backoff = 0
 		r.mu.Lock()
 		if len(r.conns) >= MaxConns {
 			r.mu.Unlock()

@@ -68,7 +68,7 @@ func PinnedClientTLS(cert tls.Certificate, serverFingerprint string) *tls.Config
 }
 
 // CATLS returns a receiver (server) and a sender (client) config that verify
-// each other against pool (e.g. the lab CA).
+// each other against pool (the CA that issued both certificates).
 func CATLS(cert tls.Certificate, pool *x509.CertPool, server bool, serverName string) *tls.Config {
 	c := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}
 	if server {

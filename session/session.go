@@ -4,7 +4,8 @@
 // administrator, and the on-prem L2VPN client edge. Each client connects on
 // first use (a plan for step 3 needs vCenter but not Cloud Director) and is
 // held until Close; a missing password is asked for through Secret (the
-// environment, or the TUI's prompt).
+// environment, or the TUI's prompt). Store (store.go) places a plan's
+// sender-side replication store, opens it and binds it to one state file.
 package session
 
 import (

@@ -44,5 +44,5 @@ func NewEnv(cfg *config.Config, pf *PlanFile, st *State) *Env {
 func (e *Env) Close(ctx context.Context) {
 	e.Session.Close(ctx)
 	e.stopWarm()
-	e.closeMigration()
+	e.mig.store.Close()
 }

@@ -2,14 +2,11 @@ package steps_test
 
 import (
 	"context"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/vmware/govmomi"
-	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -238,7 +235,7 @@ func TestApplianceNotAutonomousNeverAnswers(t *testing.T) {
 func breakSink(t *testing.T, l *lab.Lab) {
 	t.Helper()
 	ctx := context.Background()
-	c, f := onpremClient(t, l)
+	c, f := labtest.OnPrem(t, l)
 	defer c.Logout(ctx)
 	ref, err := f.Network(ctx, "ferry-sink")
 	if err != nil {
@@ -266,30 +263,10 @@ func breakSink(t *testing.T, l *lab.Lab) {
 	}
 }
 
-func onpremClient(t *testing.T, l *lab.Lab) (*govmomi.Client, *find.Finder) {
-	t.Helper()
-	ctx := context.Background()
-	u, err := url.Parse(l.OnPrem.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.UserPassword(l.OnPrem.Username, l.OnPrem.Password)
-	c, err := govmomi.NewClient(ctx, u, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := find.NewFinder(c.Client, true)
-	dc, err := f.Datacenter(ctx, "OnPrem-DC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, f.SetDatacenter(dc)
-}
-
 func powerOffAppliance(t *testing.T, l *lab.Lab) {
 	t.Helper()
 	ctx := context.Background()
-	c, f := onpremClient(t, l)
+	c, f := labtest.OnPrem(t, l)
 	defer c.Logout(ctx)
 	vm, err := f.VirtualMachine(ctx, "ferry-l2vpn-client")
 	if err != nil {

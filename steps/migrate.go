@@ -5,10 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +17,7 @@ import (
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/tlsconf"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -169,11 +167,11 @@ func durationOr(s string, def time.Duration) (time.Duration, error) {
 }
 
 // migration is what steps 5 to 8 share within one process: the sender's
-// replication state store, opened once (bbolt locks it).
+// replication state store, opened once (bbolt locks it), and the bandwidth
+// limiter.
 type migration struct {
+	store   session.Store
 	mu      sync.Mutex
-	store   *replication.StateStore
-	bound   bool          // the store's owner is this state file
 	limiter *rate.Limiter // shared by every job of the session
 }
 
@@ -195,68 +193,21 @@ func (e *Env) limiter() (*rate.Limiter, error) {
 	return e.mig.limiter, nil
 }
 
-// ReplicationStorePath is a plan's one replication store: beside the plan
-// file and named after it (plan.yaml -> plan.replication.db), whatever the
-// state file is called, so every command given the plan finds the same
-// replication history.
-func ReplicationStorePath(plan string) string {
-	return strings.TrimSuffix(plan, filepath.Ext(plan)) + ".replication.db"
-}
-
-// replicationStorePath is where this Env's store lives: the plan's store
-// when the state knows its plan; beside the state file otherwise (a state
-// without a plan, as the benchmarks use); "" for an in-memory state.
-func (e *Env) replicationStorePath() string {
-	switch {
-	case e.State == nil || e.State.Path() == "":
-		return ""
-	case e.State.Plan != "":
-		return ReplicationStorePath(e.State.Plan)
+// storeFiles are the files the plan's replication store is placed by and
+// bound to (none for an in-memory state).
+func (e *Env) storeFiles() session.StoreFiles {
+	if e.State == nil {
+		return session.StoreFiles{}
 	}
-	return e.State.Path() + ".replication.db"
-}
-
-// ErrStoreOwned is wrapped by the error returned when the plan's replication
-// store belongs to another state file.
-var ErrStoreOwned = errors.New("the plan's replication store belongs to another state file")
-
-// checkStoreOwner refuses a store bound to another state file than ours.
-func (e *Env) checkStoreOwner(path, owner string) error {
-	if owner == "" || owner == e.stateAbs() {
-		return nil
-	}
-	return fmt.Errorf("%w: plan %s keeps its replication history in %s with state file %s, not %s; "+
-		"one plan has one replication history: use --state %s (or, to start this plan over, move both files aside)",
-		ErrStoreOwned, e.State.Plan, path, owner, e.stateAbs(), owner)
-}
-
-func (e *Env) stateAbs() string {
-	abs, err := filepath.Abs(e.State.Path())
-	if err != nil {
-		return e.State.Path()
-	}
-	return abs
+	return session.StoreFiles{Plan: e.State.Plan, State: e.State.Path()}
 }
 
 // CheckReplicationStore says, without opening the store for writing or
 // waiting for a process that holds it, whether the plan's replication store
-// belongs to another state file (ferry plan's check: it changes nothing).
+// belongs to another state file (session.ErrStoreOwned; ferry plan's check:
+// it changes nothing).
 func (e *Env) CheckReplicationStore() error {
-	path := e.replicationStorePath()
-	if path == "" {
-		return nil
-	}
-	if _, err := os.Stat(path); err != nil {
-		return nil // no replication yet
-	}
-	owner, err := replication.ReadOwner(path, 200*time.Millisecond)
-	if errors.Is(err, replication.ErrStoreBusy) {
-		return nil // its holder runs this plan and checked it when it opened it
-	}
-	if err != nil {
-		return err
-	}
-	return e.checkStoreOwner(path, owner)
+	return session.CheckStore(e.storeFiles())
 }
 
 // OpenReplicationStore opens the plan's replication store now (the commands
@@ -268,122 +219,16 @@ func (e *Env) OpenReplicationStore() error {
 }
 
 // readReplicationStore is the plan's store for a reader that must neither
-// change it nor wait for its holder (ferry plan, ferry status): this Env's
-// own store when it has it open, else a read-only view; nil while the plan
-// has no store. done releases it.
+// change it nor wait for its holder (ferry plan, ferry status); nil while
+// the plan has no store. done releases it.
 func (e *Env) readReplicationStore() (st *replication.StateStore, done func(), err error) {
-	done = func() {}
-	e.mig.mu.Lock()
-	own := e.mig.store
-	e.mig.mu.Unlock()
-	if own != nil {
-		return own, done, nil
-	}
-	path := e.replicationStorePath()
-	if path == "" {
-		return nil, done, nil
-	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, done, nil
-	}
-	st, err = replication.OpenStateReadOnly(path, 300*time.Millisecond)
-	if err != nil {
-		return nil, done, err
-	}
-	owner, err := st.Owner()
-	if err == nil {
-		err = e.checkStoreOwner(path, owner)
-	}
-	if err != nil {
-		st.Close()
-		return nil, done, err
-	}
-	return st, func() { st.Close() }, nil
+	return e.mig.store.Read(e.storeFiles())
 }
 
-// replicationStore opens the plan's sender-side replication store (or one
-// in a temporary directory for an in-memory state), checks that it belongs
-// to this state file and, once the state file exists, binds it to it.
+// replicationStore is the plan's sender-side replication store, opened on
+// first use and bound to this state file (session.Store.Open).
 func (e *Env) replicationStore() (*replication.StateStore, error) {
-	e.mig.mu.Lock()
-	defer e.mig.mu.Unlock()
-	if e.mig.store == nil {
-		st, err := e.openReplicationStore()
-		if err != nil {
-			return nil, err
-		}
-		e.mig.store = st
-	}
-	if err := e.bindStore(); err != nil {
-		return nil, err
-	}
-	return e.mig.store, nil
-}
-
-func (e *Env) openReplicationStore() (*replication.StateStore, error) {
-	path := e.replicationStorePath()
-	if path == "" {
-		dir, err := os.MkdirTemp("", "ferry-replication-")
-		if err != nil {
-			return nil, err
-		}
-		path = filepath.Join(dir, "replication.db")
-	} else if legacy := e.State.Path() + ".replication.db"; legacy != path {
-		// ferry before one-store-per-plan kept it beside the state file:
-		// adopt that history rather than start a second one.
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			if _, err := os.Stat(legacy); err == nil {
-				if err := os.Rename(legacy, path); err != nil {
-					return nil, fmt.Errorf("move replication store %s to %s: %w", legacy, path, err)
-				}
-				e.Log.Info("replication store moved beside the plan", "from", legacy, "to", path)
-			}
-		}
-	}
-	st, err := replication.OpenState(path)
-	if err != nil {
-		return nil, fmt.Errorf("replication state %s: %w", path, err)
-	}
-	owner, err := st.Owner()
-	if err == nil && e.State != nil && e.State.Path() != "" {
-		err = e.checkStoreOwner(path, owner)
-	}
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	return st, nil
-}
-
-// bindStore records the state file as the store's owner once the state
-// file exists (ferry status, which writes nothing, never binds a new one).
-func (e *Env) bindStore() error {
-	if e.mig.bound || e.State == nil || e.State.Path() == "" {
-		return nil
-	}
-	if _, err := os.Stat(e.State.Path()); err != nil {
-		return nil
-	}
-	owner, err := e.mig.store.Owner()
-	if err != nil {
-		return err
-	}
-	if owner == "" {
-		if err := e.mig.store.SetOwner(e.stateAbs()); err != nil {
-			return err
-		}
-	}
-	e.mig.bound = true
-	return nil
-}
-
-func (e *Env) closeMigration() {
-	e.mig.mu.Lock()
-	defer e.mig.mu.Unlock()
-	if e.mig.store != nil {
-		_ = e.mig.store.Close()
-		e.mig.store, e.mig.bound = nil, false
-	}
+	return e.mig.store.Open(e.storeFiles(), e.Log)
 }
 
 // receiverTLS is the sender's mutual-TLS configuration for the receiver.

@@ -54,7 +54,7 @@ func refNames(refs []vcdtypes.OpenApiReference) []string {
 // equal only if nothing that reaches another organization changed.
 func othersView(t *testing.T, l *lab.Lab, tenant string) string {
 	t.Helper()
-	sys := login(t, l.Config().VCD)
+	sys := labtest.VCD(t, l.Config().VCD)
 	var b strings.Builder
 	orgs, err := sys.QueryAllOrgs()
 	if err != nil {
@@ -160,7 +160,7 @@ func othersView(t *testing.T, l *lab.Lab, tenant string) string {
 func tenantUserRights(t *testing.T, l *lab.Lab) (role string, rights []*vcdtypes.Right) {
 	t.Helper()
 	cfg := l.Config()
-	sys := login(t, cfg.VCD)
+	sys := labtest.VCD(t, cfg.VCD)
 	adminOrg, err := sys.GetAdminOrgByName(cfg.Tenant.Org)
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +247,7 @@ func TestRightsLeaveOtherOrgsUntouched(t *testing.T) {
 		}
 	}
 	// Its role is Company's own: no other organization uses it.
-	sys := login(t, cfg.VCD)
+	sys := labtest.VCD(t, cfg.VCD)
 	adminOrg, err := sys.GetAdminOrgByName("Company")
 	if err != nil {
 		t.Fatal(err)

@@ -239,7 +239,7 @@ func TestSetupBinary(t *testing.T) {
 		// Last, as it leaves a network behind: the name is taken by a
 		// network on another subnet.
 		t.Run("network name taken", func(t *testing.T) {
-			tenant := login(t, l.Config().Tenant)
+			tenant := labtest.VCD(t, l.Config().Tenant)
 			vdc, err := tenant.VDCByName("Company", "Company-VDC")
 			if err != nil {
 				t.Fatal(err)

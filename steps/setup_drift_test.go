@@ -67,7 +67,7 @@ func TestSetupDrift(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	tenant := login(t, cfg.Tenant)
+	tenant := labtest.VCD(t, cfg.Tenant)
 	vdc, err := tenant.VDCByName("Company", "Company-VDC")
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func mustSession(t *testing.T, edge *nsx.Client) nsx.Session {
 // anything and names what is missing.
 func TestSetupNeedsRights(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
-	tenant := login(t, l.Config().Tenant)
+	tenant := labtest.VCD(t, l.Config().Tenant)
 	vdc, err := tenant.VDCByName("Company", "Company-VDC")
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ func TestSetupTunnelKey(t *testing.T) {
 	if ev, err := run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json")); err != nil {
 		t.Fatalf("%v\n%s", err, ev)
 	}
-	tenant := login(t, cfg.Tenant)
+	tenant := labtest.VCD(t, cfg.Tenant)
 	vdc, err := tenant.VDCByName("Company", "Company-VDC")
 	if err != nil {
 		t.Fatal(err)

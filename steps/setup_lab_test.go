@@ -8,7 +8,6 @@ package steps_test
 import (
 	"context"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 	vcdtypes "github.com/vmware/go-vcloud-director/v2/types/v56"
-	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -136,16 +134,6 @@ type world struct {
 
 const l2vpnRight = "Organization vDC Gateway: Configure L2 VPN"
 
-func login(t *testing.T, e config.Endpoint) *vcd.Client {
-	t.Helper()
-	c, err := vcd.Connect(context.Background(), vcd.Config{URL: e.URL, User: e.Username, Password: e.Password, Org: e.Org, CAFile: e.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // companyVDC is Company-VDC as go-vcloud-director reads it through c.
 func companyVDC(t *testing.T, c *vcd.Client) *govcd.Vdc {
 	t.Helper()
@@ -187,7 +175,7 @@ func look(t *testing.T, l *lab.Lab) world {
 	var w world
 	cfg := l.Config()
 
-	sys := login(t, cfg.VCD)
+	sys := labtest.VCD(t, cfg.VCD)
 	rb, err := sys.Client.GetRightsBundleByName("Default Rights Bundle")
 	if err != nil {
 		t.Fatal(err)
@@ -250,22 +238,8 @@ func look(t *testing.T, l *lab.Lab) world {
 		w.sessions = len(e.Sessions())
 	}
 
-	u, err := url.Parse(l.OnPrem.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.UserPassword(l.OnPrem.Username, l.OnPrem.Password)
-	c, err := govmomi.NewClient(ctx, u, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, f := labtest.OnPrem(t, l)
 	defer c.Logout(ctx)
-	f := find.NewFinder(c.Client, true)
-	dc, err := f.Datacenter(ctx, "OnPrem-DC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.SetDatacenter(dc)
 	if net, err := f.Network(ctx, "ferry-sink"); err == nil {
 		var pg mo.DistributedVirtualPortgroup
 		if err := c.PropertyCollector().RetrieveOne(ctx, net.Reference(), []string{"config"}, &pg); err != nil {

@@ -23,7 +23,7 @@ import (
 // nothing.
 func TestUpdateServerTunnelKeepsKey(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
-	sys := login(t, l.Config().VCD)
+	sys := labtest.VCD(t, l.Config().VCD)
 	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func TestUpdateServerTunnelKeepsKey(t *testing.T) {
 	if err := sys.ApplyRights(rp); err != nil {
 		t.Fatal(err)
 	}
-	tenant := login(t, l.Config().Tenant)
+	tenant := labtest.VCD(t, l.Config().Tenant)
 	vdc, err := tenant.VDCByName("Company", "Company-VDC")
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/lab/stretch"
@@ -16,16 +15,6 @@ import (
 	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
-
-func login(t *testing.T, e config.Endpoint) *vcd.Client {
-	t.Helper()
-	c, err := vcd.Connect(context.Background(), vcd.Config{URL: e.URL, User: e.Username, Password: e.Password, Org: e.Org, CAFile: e.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 func TestConnectErrors(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
@@ -51,7 +40,7 @@ func TestConnectErrors(t *testing.T) {
 
 func TestRightsPlanApplyIdempotent(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
-	sys := login(t, l.Config().VCD)
+	sys := labtest.VCD(t, l.Config().VCD)
 	spec := vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username}
 	p, err := sys.PlanRights(spec)
 	if err != nil {
@@ -90,7 +79,7 @@ func TestRightsPlanApplyIdempotent(t *testing.T) {
 
 func TestRightsLegacyMode(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
-	sys := login(t, l.Config().VCD)
+	sys := labtest.VCD(t, l.Config().VCD)
 	spec := vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username, Mode: vcd.RightsLegacyMode}
 	p, err := sys.PlanRights(spec)
 	if err != nil {
@@ -109,11 +98,11 @@ func TestRightsLegacyMode(t *testing.T) {
 
 func TestRightsNeedsProvider(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
-	tenant := login(t, l.Config().Tenant)
+	tenant := labtest.VCD(t, l.Config().Tenant)
 	if _, err := tenant.PlanRights(vcd.RightsSpec{Org: "Company"}); err == nil || !strings.Contains(err.Error(), "System") {
 		t.Errorf("tenant planning rights: %v", err)
 	}
-	sys := login(t, l.Config().VCD)
+	sys := labtest.VCD(t, l.Config().VCD)
 	if _, err := sys.PlanRights(vcd.RightsSpec{Org: "Nope"}); !errors.Is(err, vcd.ErrNotFound) || !strings.Contains(err.Error(), "Company") {
 		t.Errorf("unknown org: %v", err)
 	}
@@ -121,7 +110,7 @@ func TestRightsNeedsProvider(t *testing.T) {
 
 func TestNetworkAndTunnel(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
-	sys := login(t, l.Config().VCD)
+	sys := labtest.VCD(t, l.Config().VCD)
 	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +118,7 @@ func TestNetworkAndTunnel(t *testing.T) {
 	if err := sys.ApplyRights(rp); err != nil {
 		t.Fatal(err)
 	}
-	tenant := login(t, l.Config().Tenant)
+	tenant := labtest.VCD(t, l.Config().Tenant)
 	if org, err := tenant.OrgByName("Company"); err != nil || org.Name != "Company" || org.ID == "" {
 		t.Errorf("org Company: %+v, %v", org, err)
 	}
@@ -219,7 +208,7 @@ func TestParseGatewayCIDR(t *testing.T) {
 func TestImportPowerOnRemove(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
-	sys := login(t, l.Config().VCD)
+	sys := labtest.VCD(t, l.Config().VCD)
 	pv, err := vsphere.Connect(ctx, vsphere.Config{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile})
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +238,7 @@ func TestImportPowerOnRemove(t *testing.T) {
 		t.Errorf("provider VM after vCD power on: %s", st)
 	}
 	// The tenant sees the VM running in its VDC.
-	tenant := login(t, l.Config().Tenant)
+	tenant := labtest.VCD(t, l.Config().Tenant)
 	tvdc, err := tenant.VDCByName("Company", "Company-VDC")
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +267,7 @@ func TestImportPowerOnRemove(t *testing.T) {
 // and an unknown user is not found, naming the org's users.
 func TestRightsRefuseShared(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
-	sys := login(t, l.Config().VCD)
+	sys := labtest.VCD(t, l.Config().VCD)
 	user := l.Config().Tenant.Username
 	_, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: user, Bundle: "Default Rights Bundle"})
 	if err == nil || !strings.Contains(err.Error(), "Globex") || !strings.Contains(err.Error(), "rights.bundle") {

@@ -1,6 +1,7 @@
 // Package labtest holds the test helpers that the tests of several packages
-// share: starting the embedded lab for one test, and reading the exit code
-// of a command the test ran. Only tests import it.
+// share: starting the embedded lab for one test, reaching its on-prem
+// vCenter and its Cloud Director as an operator would, and reading the exit code of a command the
+// test ran. Only tests import it.
 package labtest
 
 import (
@@ -9,7 +10,13 @@ import (
 	"os/exec"
 	"testing"
 
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
+
+	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/vcd"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // Start starts a lab with opts for the test t and closes it when the test
@@ -22,6 +29,40 @@ func Start(t testing.TB, opts lab.Options) *lab.Lab {
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
+}
+
+// OnPrem logs in to the lab's on-prem vCenter as its administrator (TLS
+// verified against the lab's CA), for a test that looks at or changes the
+// inventory through govmomi as an operator would in vCenter; the finder
+// is set to the on-prem datacenter. The caller logs out (c.Logout). A
+// failed login fails the test.
+func OnPrem(t testing.TB, l *lab.Lab) (c *govmomi.Client, f *find.Finder) {
+	t.Helper()
+	ctx := context.Background()
+	vc, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = find.NewFinder(vc.Client.Client, true)
+	dc, err := f.Datacenter(ctx, l.OnPrem.Spec.Datacenter)
+	if err != nil {
+		_ = vc.Logout(ctx)
+		t.Fatal(err)
+	}
+	return vc.Client, f.SetDatacenter(dc)
+}
+
+// VCD logs in to Cloud Director as the endpoint e names (the lab's provider
+// administrator l.Config().VCD, or its tenant l.Config().Tenant) and logs
+// out when the test ends. A failed login fails the test.
+func VCD(t testing.TB, e config.Endpoint) *vcd.Client {
+	t.Helper()
+	c, err := vcd.Connect(context.Background(), vcd.Config{URL: e.URL, User: e.Username, Password: e.Password, Org: e.Org, CAFile: e.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // ExitCode is the exit code of a command that ran and returned err
