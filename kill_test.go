@@ -44,8 +44,15 @@ func TestKillDuringCutover(t *testing.T) {
 				t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 			}
 
-			cutoverSignalled(t, l, kp.after, kp.at, syscall.SIGKILL)
-			if kp.beforeShutdown {
+			killed, _ := cutoverSignalled(t, l, kp.after, kp.at, syscall.SIGKILL)
+			switch {
+			case kp.beforeShutdown && strings.Contains(killed, "WebApp2: shutdown"):
+				// The binary went on between printing the kill line and
+				// the SIGKILL landing (the pipe is buffered) and began the
+				// shutdown (it prints the phase before it acts): the
+				// later kill points cover that; the re-run must finish.
+				t.Logf("the kill at %q landed after the shutdown began", kp.at)
+			case kp.beforeShutdown:
 				checkPower(t, l, "after the kill before the shutdown", vsphere.PoweredOn, "")
 			}
 

@@ -766,7 +766,7 @@ func TestServeHeadlessCutover(t *testing.T) {
 
 // TestDashboardTestMigration drives test migrations from the wizard's
 // dashboard, served by ferry serve over SSH. A standalone `ferry run
-// --test-migrate WebApp2` killed with SIGKILL once its copy is powered on
+// --test-migrate WebApp2` killed with SIGKILL once its copy is created
 // leaves the test running: the dashboard lists it and x cleans it up
 // (provider copy gone, status clean). Then t, pressed twice (the first
 // press says what the second does), runs a test migration of WebApp2 while
@@ -777,7 +777,7 @@ func TestDashboardTestMigration(t *testing.T) {
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 	}
-	runSignalled(t, l, []string{"run", "--plan", l.PlanPath(), "--test-migrate", "WebApp2"}, "", "WebApp2: power on done", syscall.SIGKILL)
+	runSignalled(t, l, []string{"run", "--plan", l.PlanPath(), "--test-migrate", "WebApp2"}, "", "WebApp2: create copy at provider done", syscall.SIGKILL)
 	if out, _ := run("status", "--plan", l.PlanPath()); !strings.Contains(out, "TEST MIGRATION LEFT RUNNING") {
 		t.Fatalf("status after the killed test migration:\n%s", out)
 	}

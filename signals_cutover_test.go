@@ -30,6 +30,14 @@ func TestCutoverHangup(t *testing.T) {
 			t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 		}
 		out, code := cutoverSignalled(t, l, "", "WebApp2: create VM at provider done", syscall.SIGHUP)
+		if doc := statusJSON(t, run, l.PlanPath()); len(doc.Jobs) == 1 && doc.Jobs[0].Health == "cut over" {
+			// The binary went on between printing the line and the
+			// signal landing (the pipe is buffered) past power-on of the
+			// target: from there the guard finishes the cutover.
+			t.Logf("the signal came after power-on: the cutover finished (exit %d)", code)
+			checkPower(t, l, "after the hangup", vsphere.PoweredOff, vsphere.PoweredOn)
+			return
+		}
 		if code != exitAborted || !strings.Contains(out, "rolled back: WebApp2 is running on-prem again") {
 			t.Fatalf("ferry run after SIGHUP mid-cutover: exit %d, want %d and the rollback\n%s", code, exitAborted, out)
 		}
