@@ -11,9 +11,10 @@ test:
 	# Under the race detector: the concurrent replication engine, the probe
 	# monitor, the TUI (feeds, commands), the Cloud Director simulator (an
 	# HTTPS server with shared state), the accept loop, the session (store,
-	# clients) and the engine (socket clients, subscriptions). steps/ is left out: its race run took 17.6
-	# minutes on 2026-12-02 (load average 3-6; no race found), more than CI's
-	# budget (well under 15 minutes in all); see README "Development".
+	# clients) and the engine (socket clients, subscriptions). steps/ is left
+	# out: its race run took 17.6 minutes on 2026-12-02 (load average 3-6; no
+	# race found), more than CI's budget (well under 15 minutes in all); see
+	# README "Development".
 	$(GO) test -race -count=1 -timeout 30m ./replication/ ./probe/ ./tui/ ./lab/vcdsim/ ./accept/ ./session/ ./engine/
 
 lint:
