@@ -494,7 +494,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		}
 		_ = c.setState(cutoverRolledBack)
 		if c.mismatch != nil {
-			err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept; the replica differs from the source: %s)", err, c.plan.Name, mismatchAdvice(c.plan.Name))
+			err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept; the replica differs from the source: %s)", err, c.plan.Name, mismatchAdvice(c.plan.Name, "cut over again"))
 			return
 		}
 		if c.leaveOff {

@@ -149,6 +149,13 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 		} else if !ok {
 			return "", fmt.Errorf("%s has no completed pass to test: run the replication step first", n)
 		}
+		// A replica a verify found to differ from its source would test
+		// nothing the cutover could rely on.
+		if vs, err := store.VM(n); err != nil {
+			return "", err
+		} else if vs.CompareNeeded {
+			return "", fmt.Errorf("%s: not tested: a verify found the replica differs from the source (%s); %s", n, vs.PausedReason, mismatchAdvice(n, "test it again"))
+		}
 		i := slices.IndexFunc(e.Plan.VMs, func(v VMPlan) bool { return v.Name == n })
 		c := &vmCutover{env: e, emit: emit, plan: e.Plan.VMs[i], rep: VMReport{VM: n, TargetVApp: TestVApp(n)}}
 		if err := c.connect(ctx, false); err != nil {

@@ -224,3 +224,49 @@ func TestTestCleanupAfterKill(t *testing.T) {
 		t.Errorf("second cleanup changed something:\n%s", got)
 	}
 }
+
+// TestTestMigrationKeepsAPausedJobPaused: in the wizard (the scheduler
+// replicating), a test migration of a VM the operator paused leaves it
+// paused (the test holds only the jobs it paused itself), and a VM whose
+// replica a verify found to differ from its source is not tested: the
+// error says to run the repairing full compare first.
+func TestTestMigrationKeepsAPausedJobPaused(t *testing.T) {
+	_, env := testMigrationLab(t)
+	ctx := context.Background()
+	sched, err := env.EnableWarm(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.Pause("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	paused := func(vm string) bool {
+		for _, st := range sched.Status() {
+			if st.VM == vm {
+				return st.Paused
+			}
+		}
+		t.Fatalf("no job of %s: %+v", vm, sched.Status())
+		return false
+	}
+	if _, err := env.TestMigrate(ctx, []string{"WebApp1", "WebApp2"}, func(Event) {}); err != nil {
+		t.Fatalf("test migration: %v", err)
+	}
+	if !paused("WebApp2") {
+		t.Error("the test migration resumed WebApp2, which the operator had paused")
+	}
+	if paused("WebApp1") {
+		t.Error("the test migration left WebApp1 paused")
+	}
+
+	if err := sched.PauseForMismatch("WebApp1", errors.New("block 3 differs")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = env.TestMigrate(ctx, []string{"WebApp1"}, func(Event) {})
+	if err == nil || !strings.Contains(err.Error(), "block 3 differs") || !strings.Contains(err.Error(), "ferry run --verify=WebApp1") {
+		t.Fatalf("test migration of a replica that differs from its source: %v", err)
+	}
+	if left := env.TestsLeftRunning(); len(left) != 0 {
+		t.Errorf("the refused test left %v recorded as running", left)
+	}
+}

@@ -99,7 +99,10 @@ func (e *Env) warmPass(ctx context.Context, vm VMPlan) error {
 }
 
 // warmHold stops the scheduler's passes of vm and waits until none runs:
-// the cutover takes the job over. It reports whether there was a job.
+// the cutover (or a test migration) takes the job over. It reports whether
+// it paused the job, so that the caller resumes it afterwards: a job that
+// was paused already (by the operator, or after a failed pass) runs no pass
+// and is left paused, as it was found.
 func (e *Env) warmHold(ctx context.Context, vm string) (bool, error) {
 	if e.warm == nil {
 		return false, nil
@@ -109,6 +112,11 @@ func (e *Env) warmHold(ctx context.Context, vm string) (bool, error) {
 	e.warm.mu.Unlock()
 	if !added {
 		return false, nil
+	}
+	for _, st := range e.warm.sched.Status() {
+		if st.VM == vm && st.Paused {
+			return false, e.warm.sched.WaitIdle(ctx, vm)
+		}
 	}
 	if err := e.warm.sched.Pause(vm); err != nil {
 		return false, err
@@ -139,16 +147,16 @@ func (e *Env) pauseForMismatch(vm string, mismatch error) error {
 }
 
 // mismatchAdvice says what vm's replica, found to differ from its source,
-// needs before vm can be cut over.
-func mismatchAdvice(vm string) string {
+// needs before vm can be cut over (then: what to do after).
+func mismatchAdvice(vm, then string) string {
 	return fmt.Sprintf("its replication is paused until `ferry run --verify=%s` (or resuming it on the wizard's replication dashboard) "+
-		"runs a full compare that repairs the replica; then cut over again", vm)
+		"runs a full compare that repairs the replica; then %s", vm, then)
 }
 
 // replicaMismatchError refuses the cutover of vm, whose replica a verify
 // found to differ from its source (reason: what it found).
 func replicaMismatchError(vm, reason string) error {
-	return fmt.Errorf("not cut over: a verify found the replica differs from the source (%s); %s", reason, mismatchAdvice(vm))
+	return fmt.Errorf("not cut over: a verify found the replica differs from the source (%s); %s", reason, mismatchAdvice(vm, "cut over again"))
 }
 
 func (e *Env) stopWarm() {
