@@ -72,7 +72,8 @@ func (f StoreFiles) checkOwner(path, owner string) error {
 type Store struct {
 	mu    sync.Mutex
 	st    *replication.StateStore
-	bound bool // the store's owner is the state file
+	bound bool   // the store's owner is the state file
+	tmp   string // the temporary directory of an in-memory state's store
 }
 
 // CheckStore says, without opening the store for writing or waiting for a
@@ -139,11 +140,11 @@ func (s *Store) Open(f StoreFiles, log *slog.Logger) (*replication.StateStore, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.st == nil {
-		st, err := open(f, log)
+		st, tmp, err := open(f, log)
 		if err != nil {
 			return nil, err
 		}
-		s.st = st
+		s.st, s.tmp = st, tmp
 	}
 	if err := s.bind(f); err != nil {
 		return nil, err
@@ -151,29 +152,36 @@ func (s *Store) Open(f StoreFiles, log *slog.Logger) (*replication.StateStore, e
 	return s.st, nil
 }
 
-func open(f StoreFiles, log *slog.Logger) (*replication.StateStore, error) {
+// open opens f's store; tmp is the temporary directory it made for an
+// in-memory state's store ("" otherwise), which Close removes.
+func open(f StoreFiles, log *slog.Logger) (st *replication.StateStore, tmp string, err error) {
 	path := f.Path()
 	if path == "" {
-		dir, err := os.MkdirTemp("", "ferry-replication-")
-		if err != nil {
-			return nil, err
+		if tmp, err = os.MkdirTemp("", "ferry-replication-"); err != nil {
+			return nil, "", err
 		}
-		path = filepath.Join(dir, "replication.db")
+		path = filepath.Join(tmp, "replication.db")
 	} else if legacy := f.State + ".replication.db"; legacy != path {
 		// ferry before one-store-per-plan kept it beside the state file:
 		// adopt that history rather than start a second one.
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			if _, err := os.Stat(legacy); err == nil {
 				if err := os.Rename(legacy, path); err != nil {
-					return nil, fmt.Errorf("move replication store %s to %s: %w", legacy, path, err)
+					return nil, "", fmt.Errorf("move replication store %s to %s: %w", legacy, path, err)
 				}
 				log.Info("replication store moved beside the plan", "from", legacy, "to", path)
 			}
 		}
 	}
-	st, err := replication.OpenState(path)
+	fail := func(err error) (*replication.StateStore, string, error) {
+		if tmp != "" {
+			_ = os.RemoveAll(tmp)
+		}
+		return nil, "", err
+	}
+	st, err = replication.OpenState(path)
 	if err != nil {
-		return nil, fmt.Errorf("replication state %s: %w", path, err)
+		return fail(fmt.Errorf("replication state %s: %w", path, err))
 	}
 	owner, err := st.Owner()
 	if err == nil && f.State != "" {
@@ -181,9 +189,9 @@ func open(f StoreFiles, log *slog.Logger) (*replication.StateStore, error) {
 	}
 	if err != nil {
 		st.Close()
-		return nil, err
+		return fail(err)
 	}
-	return st, nil
+	return st, tmp, nil
 }
 
 // bind records the state file as the store's owner once the state file
@@ -208,12 +216,17 @@ func (s *Store) bind(f StoreFiles) error {
 	return nil
 }
 
-// Close closes the store if it is open; the next Open opens it again.
+// Close closes the store if it is open (an in-memory state's store is
+// removed with its temporary directory); the next Open opens it again.
 func (s *Store) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.st != nil {
 		_ = s.st.Close()
 		s.st, s.bound = nil, false
+	}
+	if s.tmp != "" {
+		_ = os.RemoveAll(s.tmp)
+		s.tmp = ""
 	}
 }

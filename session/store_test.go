@@ -114,3 +114,21 @@ func TestStoreAdoptsTheStoreBesideTheStateFile(t *testing.T) {
 		t.Fatalf("the store is not beside the plan: %v", err)
 	}
 }
+
+// TestInMemoryStoreLeavesNothing: an in-memory state's store lives in a
+// temporary directory that Close removes.
+func TestInMemoryStoreLeavesNothing(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var s session.Store
+	if _, err := s.Open(session.StoreFiles{}, slog.Default()); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 1 {
+		t.Fatalf("an open in-memory store: %d entries in the temporary directory, want its one directory", len(ents))
+	}
+	s.Close()
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("after Close the temporary directory holds %v", ents)
+	}
+}
