@@ -32,8 +32,9 @@ func newBenchCutoverCmd() *cobra.Command {
 	var diskMiBs []int64
 	var workloadKiB int64
 	var cpuprofile string
+	var guestTimes func(*lab.Options) error
 	cmd := &cobra.Command{
-		Use:   "cutover [--runs 3] [--disk-mib 256[,4096]] [--vms 1] [--workload-kib 256] [--cpuprofile FILE]",
+		Use:   "cutover [--runs 3] [--disk-mib 256[,4096]] [--vms 1] [--workload-kib 256] [--guest-shutdown 500ms] [--guest-boot 1s] [--cpuprofile FILE]",
 		Short: "Measure a warm migration's downtime in the lab (steps 1-8), one VM or a wave",
 		Long: `Start a fresh embedded lab, run the lab's plan through every step and the
 cutover (headless, as ferry run --confirm-cutover does), and read the downtime
@@ -50,6 +51,11 @@ answering again); for one VM it is the same window.
 
 --disk-mib takes several sizes (e.g. --disk-mib 256,4096): each is measured
 and the downtime ratio of the largest to the smallest is printed.
+
+--guest-shutdown and --guest-boot are how long the lab's guests take to shut
+down and to boot (as in ferry lab); both are inside the downtime, as they are
+in a real cutover. With 0 for both, what is left is ferry's and the simulated
+vCenters' and Cloud Director's own work, all on this machine's cores.
 
 --cpuprofile FILE writes a CPU profile (runtime/pprof) of the whole
 benchmark, lab included (it runs in the same process), for go tool pprof.
@@ -75,6 +81,10 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 					return usagef("--disk-mib %d: must be at least 16", d)
 				}
 			}
+			var guests lab.Options
+			if err := guestTimes(&guests); err != nil {
+				return err
+			}
 			stop, err := benchCPUProfile(cmd, cpuprofile)
 			if err != nil {
 				return err
@@ -92,7 +102,7 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 			measure := func(disk int64, k int) error {
 				var wave, probes, window []float64
 				for i := 1; i <= runs; i++ {
-					rep, err := benchCutoverOnce(cmd, disk<<20, workloadKiB<<10, k)
+					rep, err := benchCutoverOnce(cmd, disk<<20, workloadKiB<<10, k, guests)
 					if err != nil {
 						return fmt.Errorf("%d MiB, %d VM(s), run %d: %w", disk, k, i, err)
 					}
@@ -135,6 +145,7 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 	cmd.Flags().Int64SliceVar(&diskMiBs, "disk-mib", []int64{lab.DefaultDiskSize >> 20}, "size of each source VM's disk in MiB; several, comma-separated, are each measured (e.g. 256,4096)")
 	cmd.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the whole benchmark (lab and both ends of the replication included) to FILE, for go tool pprof")
 	cmd.Flags().Int64Var(&workloadKiB, "workload-kib", lab.DefaultWorkloadRate>>10, "KiB per second the guest workload writes into each running VM")
+	guestTimes = guestTimeFlags(cmd)
 	return cmd
 }
 
@@ -194,9 +205,10 @@ func benchVMs(k int) []string {
 	return out
 }
 
-func benchCutoverOnce(cmd *cobra.Command, disk, rate int64, k int) (*steps.CutoverReport, error) {
+func benchCutoverOnce(cmd *cobra.Command, disk, rate int64, k int, guests lab.Options) (*steps.CutoverReport, error) {
 	ctx := cmd.Context()
-	l, pf, done, err := benchLab(ctx, "ferry-bench-cutover-", lab.Options{DiskSize: disk, WorkloadRate: rate, VMs: max(k, lab.DefaultVMs)})
+	l, pf, done, err := benchLab(ctx, "ferry-bench-cutover-", lab.Options{DiskSize: disk, WorkloadRate: rate, VMs: max(k, lab.DefaultVMs),
+		GuestShutdown: guests.GuestShutdown, GuestBoot: guests.GuestBoot})
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/tui"
@@ -14,6 +16,7 @@ import (
 func newLabCmd(g *globalFlags) *cobra.Command {
 	var opts lab.Options
 	var diskMiB int64
+	var guestTimes func(*lab.Options) error
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Start the embedded lab and open the wizard against it",
@@ -34,6 +37,9 @@ The lab lives as long as this process. To leave the wizard and come back
 			}
 			if err := lab.ValidateVMs(opts.VMs); err != nil {
 				return usagef("--vms %d: want 1 to %d (web VMs WebApp1..WebAppN)", opts.VMs, lab.MaxVMs)
+			}
+			if err := guestTimes(&opts); err != nil {
+				return err
 			}
 			if err := tui.CheckTerminal(); err != nil {
 				return fmt.Errorf("%w\n(for the lab alone, without the wizard: ferry lab serve)", err)
@@ -83,6 +89,7 @@ The lab lives as long as this process. To leave the wizard and come back
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, plan, state, logs, datastores) in DIR instead of a temporary directory")
 	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
 	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
+	guestTimes = guestTimeFlags(cmd)
 	cmd.AddCommand(newLabServeCmd(g))
 	return cmd
 }
@@ -91,6 +98,7 @@ func newLabServeCmd(g *globalFlags) *cobra.Command {
 	var opts lab.Options
 	var diskMiB, workloadKiB int64
 	var sshAddr string
+	var guestTimes func(*lab.Options) error
 	cmd := &cobra.Command{
 		Use:   "serve [--dir DIR]",
 		Short: "Start the lab only; print export lines for every endpoint; run until interrupted",
@@ -124,6 +132,9 @@ downtime reports, event log) stays after the lab stops.`,
 			if err := lab.ValidateVMs(opts.VMs); err != nil {
 				return usagef("--vms %d: want 1 to %d (web VMs WebApp1..WebAppN)", opts.VMs, lab.MaxVMs)
 			}
+			if err := guestTimes(&opts); err != nil {
+				return err
+			}
 			opts.DiskSize = diskMiB << 20
 			opts.WorkloadRate = workloadKiB << 10
 			if workloadKiB == 0 {
@@ -155,7 +166,30 @@ downtime reports, event log) stays after the lab stops.`,
 	cmd.Flags().StringVar(&sshAddr, "ssh", "", "run an engine for the lab's plan and serve the wizard over SSH on this address (host:port), with a key the lab generates")
 	cmd.Flags().Int64Var(&workloadKiB, "workload-kib", lab.DefaultWorkloadRate>>10, "KiB per second the guest workload writes into each running source VM (0: none)")
 	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
+	guestTimes = guestTimeFlags(cmd)
 	return cmd
+}
+
+// guestTimeFlags adds --guest-shutdown and --guest-boot (how long the lab's
+// guests take to shut down and to boot) to cmd; the returned func checks
+// them and sets them in opts.
+func guestTimeFlags(cmd *cobra.Command) func(opts *lab.Options) error {
+	var shutdown, boot time.Duration
+	cmd.Flags().DurationVar(&shutdown, "guest-shutdown", lab.DefaultGuestShutdown, "how long a lab guest OS takes to shut down (ShutdownGuest to powered off); 0: at once")
+	cmd.Flags().DurationVar(&boot, "guest-boot", lab.DefaultGuestBoot, "how long a lab guest takes from power-on until its services answer and VMware Tools run; 0: at once")
+	return func(opts *lab.Options) error {
+		for _, f := range []struct {
+			name string
+			d    time.Duration
+		}{{"--guest-shutdown", shutdown}, {"--guest-boot", boot}} {
+			if f.d < 0 || f.d > lab.MaxGuestTime {
+				return usagef("%s %v: want 0 (at once) to %v", f.name, f.d, lab.MaxGuestTime)
+			}
+		}
+		// lab.Options: 0 is the default, negative is at once.
+		opts.GuestShutdown, opts.GuestBoot = cmp.Or(shutdown, -1), cmp.Or(boot, -1)
+		return nil
+	}
 }
 
 const vmsFlagHelp = "web VMs WebApp1..WebAppN shaped like the walkthrough's, all with the guest workload (1 to 100; WebApp4 and up at 172.16.10.104-200)"
@@ -164,6 +198,7 @@ const vmsFlagHelp = "web VMs WebApp1..WebAppN shaped like the walkthrough's, all
 // prints "lab ready" when it is).
 func printLabInfo(w io.Writer, l *lab.Lab) {
 	fmt.Fprint(w, l.Config().Exports())
+	fmt.Fprintf(w, "# guests take %v to shut down and %v from power-on to answering (--guest-shutdown, --guest-boot)\n", l.GuestShutdown, l.GuestBoot)
 	fmt.Fprintln(w, "# address plan: each VM answers TCP probes on its own loopback address while reachable")
 	for _, t := range l.Reach.Plan() {
 		fmt.Fprintf(w, "#   %-9s guest %-13s probe %s\n", t.Name, t.GuestIP, t.Addr)

@@ -47,6 +47,44 @@ type Options struct {
 	// VMs is how many web VMs the on-prem vCenter runs, WebApp1..WebAppN
 	// (see WebAppVMs), 1 to MaxVMs. 0: DefaultVMs.
 	VMs int
+	// GuestShutdown is how long a guest OS takes to shut down after
+	// ShutdownGuest, until its VM is powered off; GuestBoot how long from
+	// power-on until its services answer and VMware Tools run. 0: the
+	// defaults; <0: at once (stock vcsim's behaviour, for comparisons).
+	GuestShutdown, GuestBoot time.Duration
+}
+
+// DefaultGuestShutdown and DefaultGuestBoot keep the lab quick: a real
+// Linux guest takes seconds to tens of seconds for each (MaxGuestTime
+// bounds what may be asked).
+const (
+	DefaultGuestShutdown = 500 * time.Millisecond
+	DefaultGuestBoot     = time.Second
+	MaxGuestTime         = 10 * time.Minute
+)
+
+// ValidateGuestTimes checks Options.GuestShutdown and GuestBoot.
+func ValidateGuestTimes(shutdown, boot time.Duration) error {
+	for _, t := range []struct {
+		what string
+		d    time.Duration
+	}{{"guest shutdown", shutdown}, {"guest boot", boot}} {
+		if t.d > MaxGuestTime {
+			return fmt.Errorf("lab %s %v: want at most %v (0 for the default, negative for at once)", t.what, t.d, MaxGuestTime)
+		}
+	}
+	return nil
+}
+
+// guestTime is d, or def when d is 0, or none when d < 0.
+func guestTime(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // DefaultVMs is the walkthrough's WebApp1..3; MaxVMs bounds --vms.
@@ -107,9 +145,14 @@ type Lab struct {
 	// SenderCert / SenderKey: a client certificate the receiver trusts.
 	SenderCert, SenderKey string
 
-	receiver *labReceiver
-	vcdCfg   vcdsim.Config
-	edgePass string
+	// GuestShutdown and GuestBoot are how long its guests take to shut
+	// down and to boot (Options.GuestShutdown, GuestBoot).
+	GuestShutdown, GuestBoot time.Duration
+
+	receiver  *labReceiver
+	shutdowns []*guestShutdown
+	vcdCfg    vcdsim.Config
+	edgePass  string
 
 	vms       int // web VMs: WebApp1..WebApp<vms>
 	keepDir   bool
@@ -214,6 +257,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := ValidateVMs(opts.VMs); err != nil {
 		return nil, err
 	}
+	if err := ValidateGuestTimes(opts.GuestShutdown, opts.GuestBoot); err != nil {
+		return nil, err
+	}
 	l = &Lab{Dir: opts.Dir, keepDir: opts.Dir != "", vms: opts.VMs}
 	if l.Dir == "" {
 		if l.Dir, err = os.MkdirTemp("", "ferry-lab-"); err != nil {
@@ -252,7 +298,11 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, err
 	}
 	l.Fabric = stretch.New()
-	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric); err != nil {
+	l.GuestShutdown, l.GuestBoot = guestTime(opts.GuestShutdown, DefaultGuestShutdown), guestTime(opts.GuestBoot, DefaultGuestBoot)
+	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
+		l.shutdowns = append(l.shutdowns, installGuestShutdown(vc, l.GuestShutdown))
+	}
+	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric, l.GuestBoot); err != nil {
 		return l, err
 	}
 	installGuestPing(l.OnPrem.Model, func(_ types.ManagedObjectReference, ip string) bool { return l.Reach.Reachable(ip) },
@@ -393,6 +443,9 @@ func (l *Lab) Close() error {
 		errs = append(errs, l.stopReplication())
 		if l.Reach != nil {
 			l.Reach.Close()
+		}
+		for _, g := range l.shutdowns {
+			g.close()
 		}
 		for _, vc := range []*VCenter{l.Provider, l.OnPrem} {
 			if vc != nil {

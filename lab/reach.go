@@ -35,8 +35,13 @@ type Reach struct {
 	onprem *govmomi.Client
 	cloud  *govmomi.Client
 	every  time.Duration
-	mu     sync.Mutex
-	hosts  map[string]*reachHost // by guest IP
+	// boot is how long a guest takes from power-on to running its
+	// services and VMware Tools (Options.GuestBoot); started is when the
+	// model started: a VM powered on before it has long booted.
+	boot    time.Duration
+	started time.Time
+	mu      sync.Mutex
+	hosts   map[string]*reachHost // by guest IP
 	// The models behind the two vCenters: the guest model compares disk
 	// bytes on their datastores.
 	onpremModel, cloudModel *simulator.Model
@@ -77,6 +82,8 @@ type reachHost struct {
 	Loopback string // host:port where the VM answers
 	MAC      string
 	OnPrem   bool // powered on on-prem
+	// OnPremUp: powered on on-prem and its guest booted (answers).
+	OnPremUp bool
 	Cloud    bool // a powered-on provider VM carries its MAC and its guest booted
 	// install is what the guest was installed with (the guest model);
 	// nil until read.
@@ -107,8 +114,8 @@ func loopbackFor(guestIP string) (string, error) {
 	return netip.AddrFrom4(b).String(), nil
 }
 
-func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.Fabric) (*Reach, error) {
-	r := &Reach{fabric: fabric, every: 50 * time.Millisecond, hosts: map[string]*reachHost{}, stopped: make(chan struct{}),
+func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.Fabric, boot time.Duration) (*Reach, error) {
+	r := &Reach{fabric: fabric, every: 50 * time.Millisecond, boot: boot, started: time.Now(), hosts: map[string]*reachHost{}, stopped: make(chan struct{}),
 		onpremModel: onprem.Model, cloudModel: provider.Model, verdicts: map[string]string{}, late: map[string]string{}, bubbles: map[string]bubbleVM{}}
 	var err error
 	if r.onprem, err = labClient(ctx, onprem); err != nil {
@@ -178,6 +185,7 @@ func (r *Reach) loop(ctx context.Context) {
 type vmState struct {
 	ref  string
 	on   bool
+	boot time.Time // when it was last powered on (zero: not known)
 	macs []string
 	cfg  *types.VirtualMachineConfigInfo // firmware, boot options, devices
 	nets []string                        // morefs of the networks its NICs are on
@@ -193,7 +201,7 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[stri
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var vms []mo.VirtualMachine
-	props := []string{"name", "runtime.powerState", "network"}
+	props := []string{"name", "runtime.powerState", "summary.runtime.bootTime", "network"}
 	if withConfig {
 		props = append(props, "config.hardware.device", "config.firmware", "config.bootOptions")
 	}
@@ -208,6 +216,9 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[stri
 			continue
 		}
 		st := vmState{ref: vm.Self.Value, on: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn, cfg: vm.Config}
+		if vm.Summary.Runtime.BootTime != nil {
+			st.boot = *vm.Summary.Runtime.BootTime
+		}
 		for _, n := range vm.Network {
 			st.nets = append(st.nets, n.Value)
 		}
@@ -221,6 +232,13 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[stri
 		out[vm.Name] = st
 	}
 	return out, nil
+}
+
+// booted says whether the guest of a powered-on VM has finished booting:
+// it was powered on at least r.boot ago, or before the model started (the
+// lab's VMs run when it starts), or when is not known.
+func (r *Reach) booted(st vmState) bool {
+	return st.boot.IsZero() || !st.boot.After(r.started) || time.Since(st.boot) >= r.boot
 }
 
 func (r *Reach) refresh(ctx context.Context) error {
@@ -247,6 +265,10 @@ func (r *Reach) refresh(ctx context.Context) error {
 			continue
 		}
 		live[st.ref] = true
+		if !r.booted(st) {
+			// Still booting: no verdict, no answer, no VMware Tools yet.
+			continue
+		}
 		for _, mac := range st.macs {
 			if mac != "" {
 				cloudOn[mac] = append(cloudOn[mac], st)
@@ -309,6 +331,10 @@ func (r *Reach) refresh(ctx context.Context) error {
 		if !seen {
 			st.on = h.OnPrem
 		}
+		up := h.OnPremUp // not read this time: the last known state stands
+		if seen {
+			up = st.on && r.booted(st)
+		}
 		if h.MAC == "" && len(st.macs) > 0 {
 			h.MAC = st.macs[0]
 		}
@@ -316,7 +342,7 @@ func (r *Reach) refresh(ctx context.Context) error {
 			inst := installOf(st.cfg)
 			h.install = &inst
 		}
-		h.OnPrem = st.on
+		h.OnPrem, h.OnPremUp = st.on, up
 		h.Cloud, h.BootFailure = false, ""
 		if h.MAC != "" && h.install != nil {
 			for _, vm := range cloudOn[h.MAC] {
@@ -355,7 +381,7 @@ func (r *Reach) refresh(ctx context.Context) error {
 				}
 			}
 		}
-		if err := h.set(h.OnPrem || h.Cloud); err != nil {
+		if err := h.set(h.OnPremUp || h.Cloud); err != nil {
 			return err
 		}
 	}
@@ -480,7 +506,7 @@ func (r *Reach) fail(name, ref, why string) {
 	for _, h := range r.hosts {
 		if h.Name == name && h.Cloud {
 			h.Cloud, h.BootFailure = false, why
-			_ = h.set(h.OnPrem)
+			_ = h.set(h.OnPremUp)
 		}
 	}
 }

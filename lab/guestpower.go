@@ -1,0 +1,113 @@
+package lab
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab/simwrap"
+)
+
+// guestShutdown makes a vCenter's ShutdownGuest behave as vSphere's does:
+// the call asks VMware Tools in the guest to shut the OS down and returns at
+// once; the VM powers off when the guest OS has finished, after delay (stock
+// vcsim powers it off at once). Without VMware Tools running the call fails
+// with ToolsUnavailable, as vSphere's does (stock vcsim accepts it).
+type guestShutdown struct {
+	delay time.Duration
+	done  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+// installGuestShutdown wraps vc's ShutdownGuest; close stops the shutdowns
+// still under way (the lab is closing).
+func installGuestShutdown(vc *VCenter, delay time.Duration) *guestShutdown {
+	g := &guestShutdown{delay: delay, done: make(chan struct{})}
+	reg := vc.Model.Map()
+	prev := reg.Handler
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		if method.This.Type == "VirtualMachine" && method.Name == "ShutdownGuest" {
+			if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
+				w := &shutdownVM{VirtualMachine: vm, g: g, OwnEntity: simwrap.Entity(ctx, vm)}
+				simwrap.Put(ctx, w)
+				return w, nil
+			}
+		}
+		if method.This.Type == "VirtualMachine" && ctx.Session != nil {
+			if _, ok := ctx.Session.Registry.Get(method.This).(*shutdownVM); ok {
+				ctx.Session.Registry.Remove(ctx, method.This)
+			}
+		}
+		if prev != nil {
+			return prev(ctx, method)
+		}
+		return nil, nil
+	}
+	return g
+}
+
+func (g *guestShutdown) close() {
+	g.once.Do(func() { close(g.done) })
+	g.wg.Wait()
+}
+
+type shutdownVM struct {
+	*simulator.VirtualMachine
+	g *guestShutdown
+	simwrap.OwnEntity
+}
+
+// ShutdownGuest is called with the VM's lock held.
+func (w *shutdownVM) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGuest) (res soap.HasFault) {
+	body := &methods.ShutdownGuestBody{}
+	defer func() {
+		if r := recover(); r != nil {
+			body.Fault_ = simulator.Fault(fmt.Sprint(r), &types.SystemError{Reason: fmt.Sprint(r)})
+			res = body
+		}
+	}()
+	vm := w.VirtualMachine
+	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+		body.Fault_ = simulator.Fault("", &types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: vm.Runtime.PowerState})
+		return body
+	}
+	if vm.Guest == nil || vm.Guest.ToolsRunningStatus != string(types.VirtualMachineToolsRunningStatusGuestToolsRunning) {
+		body.Fault_ = simulator.Fault("VMware Tools is not running in the guest", &types.ToolsUnavailable{})
+		return body
+	}
+	if w.g.delay <= 0 {
+		return vm.ShutdownGuest(ctx, req)
+	}
+	var boot time.Time
+	if vm.Summary.Runtime.BootTime != nil {
+		boot = *vm.Summary.Runtime.BootTime
+	}
+	w.g.wg.Add(1)
+	go func() {
+		defer w.g.wg.Done()
+		t := time.NewTimer(w.g.delay)
+		defer t.Stop()
+		select {
+		case <-w.g.done:
+			return
+		case <-t.C:
+		}
+		// The guest OS has shut down: the VM powers off, unless it was
+		// powered off (and perhaps on again) meanwhile.
+		ctx.WithLock(vm, func() {
+			same := vm.Summary.Runtime.BootTime != nil && vm.Summary.Runtime.BootTime.Equal(boot)
+			if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn && same {
+				vm.ShutdownGuest(ctx, req)
+			}
+		})
+	}()
+	body.Res = new(types.ShutdownGuestResponse)
+	return body
+}
