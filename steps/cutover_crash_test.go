@@ -261,3 +261,50 @@ func TestGuestThatDoesNotBootAsksForADecision(t *testing.T) {
 	env.CutoverDecision = ""
 	checkReplicaResumes(t, l, env, "WebApp2")
 }
+
+// TestRollbackKeepsAPausedJobPaused: with the scheduler replicating (as in
+// the wizard), a cutover of a VM whose job the operator paused, rolled back
+// as decided after its guest did not boot, leaves that job paused: a
+// cutover resumes only the jobs it paused itself (as a test migration does).
+func TestRollbackKeepsAPausedJobPaused(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	env.Plan.Cutover.GreenTimeout = "3s"
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("steps 5-7: %v", err)
+	}
+	sched, err := env.EnableWarm(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.Pause("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	paused := func() bool {
+		for _, st := range sched.Status() {
+			if st.VM == "WebApp2" {
+				return st.Paused
+			}
+		}
+		t.Fatalf("no job of WebApp2: %+v", sched.Status())
+		return false
+	}
+	if err := l.Reach.BreakGuest("WebApp2", "no bootable device"); err != nil {
+		t.Fatal(err)
+	}
+	r.Confirmed = true
+	if _, err := r.Run(ctx); !errors.Is(err, ErrDecisionNeeded) {
+		t.Fatalf("cutover of a guest that does not boot: %v; want a request for a decision", err)
+	}
+	env.CutoverDecision = CutoverRollback
+	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "rolled back as decided") {
+		t.Fatalf("--rollback: %v", err)
+	}
+	if !sourceOn(t, env) {
+		t.Error("source off after --rollback")
+	}
+	if !paused() {
+		t.Error("the rollback resumed WebApp2's replication, which the operator had paused")
+	}
+}
