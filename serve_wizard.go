@@ -89,6 +89,7 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 	}
 	session := &tui.Session{Who: a.who, RunCtx: w.eng.Context(), Emit: w.eng.StepEmit,
 		Exclusive: func(who string) (func(), error) { return w.eng.Exclusive(who + " (" + a.via + ")") },
+		Busy:      w.eng.Busy,
 		Others: func() []string {
 			var o []string
 			for _, at := range w.eng.Attached() {

@@ -225,6 +225,13 @@ func (e *Engine) Exclusive(who string) (release func(), err error) {
 	}, nil
 }
 
+// Busy says who holds the engine's step lock now ("" when nobody).
+func (e *Engine) Busy() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.busy
+}
+
 // RunRequest is what `ferry run` asks of the engine: its flags.
 type RunRequest struct {
 	Confirm  string `json:"confirm,omitempty"`

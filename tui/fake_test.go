@@ -246,6 +246,11 @@ type setup struct {
 	// savePlan and labDir are Deps.SavePlan and Deps.LabDir.
 	savePlan func(*steps.PlanFile) error
 	labDir   string
+	// session attaches the wizard to an engine (ferry serve).
+	session *Session
+	// testsRecorded are VMs whose test migration the state records as
+	// running (started, not cleaned up).
+	testsRecorded []string
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -277,6 +282,11 @@ func newHarness(t testing.TB, s setup) *harness {
 			}
 		}
 		if err := state.Finish(id, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, vm := range s.testsRecorded {
+		if err := state.SetOutput("test-migration", "test."+vm, "running"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -319,7 +329,7 @@ func newHarness(t testing.TB, s setup) *harness {
 	}
 	d := Deps{Config: cfg, Env: env, Itinerary: it, Now: func() time.Time { return h.clock },
 		Inventory: func(ctx context.Context) ([]vsphere.VM, error) { return h.inventory(ctx) },
-		Choices:   fakeChoices, ReadOnly: s.readOnly, SavePlan: s.savePlan, LabDir: s.labDir}
+		Choices:   fakeChoices, ReadOnly: s.readOnly, SavePlan: s.savePlan, LabDir: s.labDir, Session: s.session}
 	if s.feeds {
 		d.Feeds = Feeds{
 			Pause:  func(context.Context, string) error { return nil },

@@ -422,6 +422,32 @@ func TestDashboardFullCompare(t *testing.T) {
 	h.mustSee(t, "v full compare: WebApp3 is paused: resume it first")
 }
 
+// TestDashboardTestRecordedWhileEngineBusy: a wizard attached to the
+// engine while it runs steps (a test migration started by a session that
+// went away, perhaps) does not call a recorded test "left running" nor
+// offer to clean it up; once the engine is idle it does.
+func TestDashboardTestRecordedWhileEngineBusy(t *testing.T) {
+	busy := "admin (alice@laptop) (ssh 127.0.0.1)"
+	sess := &Session{Who: "admin (bob@desk)", Busy: func() string { return busy },
+		Exclusive: func(string) (func(), error) { return func() {}, nil }}
+	h := newHarness(t, setup{pf: withVMs("WebApp2", "WebApp3"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true,
+		session: sess, testsRecorded: []string{"WebApp2"}})
+	h.start(200, 40)
+	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 3, Health: RPOOK, RPO: time.Minute, LastPass: t0})
+	h.mustSee(t, "TEST MIGRATION RECORDED: WebApp2", "the engine is running steps for "+busy, "perhaps this test")
+	h.mustNotSee(t, "LEFT RUNNING")
+	h.send(press("x"))
+	h.mustSee(t, "x clean up tests: the engine is running steps for "+busy)
+	h.send(press("t"))
+	h.mustSee(t, "t test migration: the engine is running steps for "+busy)
+
+	busy = ""
+	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 4, Health: RPOOK, RPO: time.Minute, LastPass: t0})
+	h.mustSee(t, "TEST MIGRATION LEFT RUNNING: WebApp2 · x cleans it up")
+	h.send(press("t"))
+	h.mustSee(t, "a test copy of WebApp2 is left: press x to clean it up first")
+}
+
 func TestPauseDisabledWithoutEngine(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection")})
 	h.start(120, 40)

@@ -24,6 +24,9 @@ type Session struct {
 	// Exclusive takes the engine's step lock for a step run; release gives
 	// it back. It refuses, saying who runs steps, when another one holds it.
 	Exclusive func(who string) (release func(), err error)
+	// Busy says who holds the engine's step lock now ("" when nobody):
+	// another session, a ferry run client, or this one. May be nil.
+	Busy func() string
 	// RunCtx is the context steps run in (the engine's): a session that
 	// goes away does not stop a step halfway. Nil: the wizard's own.
 	RunCtx context.Context
@@ -32,6 +35,14 @@ type Session struct {
 }
 
 func (s *Session) viewer() bool { return s != nil && s.Viewer != "" }
+
+// engineBusy is Busy, "" without an engine.
+func (s *Session) engineBusy() string {
+	if s == nil || s.Busy == nil {
+		return ""
+	}
+	return s.Busy()
+}
 
 // headerPart is what the header says about the session.
 func (s *Session) headerPart() string {

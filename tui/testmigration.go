@@ -64,6 +64,10 @@ func (s *replicationScreen) testKeys(row VMRow, ok bool) (test, cleanup Key) {
 		busy = "read-only"
 	case s.w.runs.busy():
 		busy = "a step is running"
+	case s.w.session.engineBusy() != "":
+		// A wizard re-attached while a test it started still runs in the
+		// engine, or another session's or a ferry run client's work.
+		busy = "the engine is running steps for " + s.w.session.engineBusy()
 	}
 	switch {
 	case busy != "":
@@ -172,7 +176,15 @@ func (s *replicationScreen) testLines(width int) []string {
 	case s.test.what != "":
 		out = append(out, wrapped("✓ "+s.test.message, width, 2, sOK)...)
 	}
-	if left := s.w.env.TestsLeftRunning(); len(left) > 0 && !s.test.running {
+	left := s.w.env.TestsLeftRunning()
+	switch busy := s.w.session.engineBusy(); {
+	case len(left) == 0 || s.test.running:
+	case busy != "":
+		// The test may be running now in the engine (started by a session
+		// that went away): not left behind, not to be cleaned up yet.
+		out = append(out, wrapped("▲ TEST MIGRATION RECORDED: "+strings.Join(left, ", ")+" · the engine is running steps for "+busy+
+			" (perhaps this test): if it is left running when they end, x cleans it up", width, 2, sWarn)...)
+	default:
 		out = append(out, wrapped("▲ TEST MIGRATION LEFT RUNNING: "+strings.Join(left, ", ")+" · x cleans it up (ferry run --test-cleanup)", width, 2, sWarn)...)
 	}
 	return out
