@@ -17,6 +17,9 @@ import (
 // terminal's size; quitting it or a SIGHUP detaches it with the terminal
 // restored, and the engine's passes go on every RPO.
 func TestServeLocalAttach(t *testing.T) {
+	// Mostly waiting for the scheduler's next pass (a 1-minute RPO):
+	// it overlaps with the other tests that wait so.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short")
 	}

@@ -170,6 +170,9 @@ func waitPassAfter(t *testing.T, run func(args ...string) (string, int), plan, v
 // unknown key is refused; the driver's confirmation screen shows the
 // viewer, and the driver cuts over.
 func TestServeEngine(t *testing.T) {
+	// Mostly waiting for the scheduler's next pass (a 1-minute RPO):
+	// it overlaps with the other tests that wait so.
+	t.Parallel()
 	l, run := engineLab(t)
 	driverKey, viewerKey, strangerKey := sshKey(t), sshKey(t), sshKey(t)
 	keys := filepath.Join(t.TempDir(), "authorized_keys")
@@ -670,6 +673,9 @@ func TestLabServeSSH(t *testing.T) {
 // while the appliance's snapshot is taken): the report path is printed,
 // nothing is left running, and the scheduler's passes go on, incremental.
 func TestServeTestMigration(t *testing.T) {
+	// Mostly waiting for the scheduler's next pass (a 1-minute RPO):
+	// it overlaps with the other tests that wait so.
+	t.Parallel()
 	l, run := engineLab(t)
 	srv := startServe(t, l, "--metrics", "127.0.0.1:0")
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
@@ -707,6 +713,9 @@ func TestServeTestMigration(t *testing.T) {
 // engine, and its pre-cutover pass is an incremental one that covers only
 // part of the disk, since the passes before it kept the replica current.
 func TestServeHeadlessCutover(t *testing.T) {
+	// Mostly waiting for the scheduler's next pass (a 1-minute RPO):
+	// it overlaps with the other tests that wait so.
+	t.Parallel()
 	l, run := engineLab(t)
 	srv := startServe(t, l, "--metrics", "127.0.0.1:0")
 	out, code := run("run", "--plan", l.PlanPath())
