@@ -165,25 +165,12 @@ func startESXHosts(m *simulator.Model, ca *CA) (_ *ESXHosts, err error) {
 		go func() { _ = h.srv.ServeTLS(ln, "", "") }()
 	}
 
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if method.This.Type == "SessionManager" && method.Name == "AcquireGenericServiceTicket" {
-			if sm, ok := ctx.Map.Get(method.This).(*simulator.SessionManager); ok {
-				w := &ticketingSessionManager{SessionManager: sm, e: e}
-				simwrap.Put(ctx, w)
-				return w, nil
-			}
+	simwrap.Wrap(reg, "SessionManager", []string{"AcquireGenericServiceTicket"}, func(_ *simulator.Context, obj mo.Reference) mo.Reference {
+		if sm, ok := obj.(*simulator.SessionManager); ok {
+			return &ticketingSessionManager{SessionManager: sm, e: e}
 		}
-		if method.This.Type == "SessionManager" && ctx.Session != nil {
-			if _, ok := ctx.Session.Registry.Get(method.This).(*ticketingSessionManager); ok {
-				ctx.Session.Registry.Remove(ctx, method.This)
-			}
-		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+		return nil
+	})
 	m.Service.Handle("GET /folder/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.proxyReads.Add(1)
 		rel := strings.TrimPrefix(r.URL.Path, "/folder/")
@@ -207,12 +194,7 @@ type ticketingSessionManager struct {
 // to one of the hosts, refusing specs that name no host of this vCenter.
 func (w *ticketingSessionManager) AcquireGenericServiceTicket(ctx *simulator.Context, req *types.AcquireGenericServiceTicket) (res soap.HasFault) {
 	body := &methods.AcquireGenericServiceTicketBody{}
-	defer func() {
-		if r := recover(); r != nil {
-			body.Fault_ = simulator.Fault(fmt.Sprint(r), &types.SystemError{Reason: fmt.Sprint(r)})
-			res = body
-		}
-	}()
+	defer simwrap.Recovered(&res, body, &body.Fault_)
 	if ctx.Session == nil {
 		body.Fault_ = simulator.Fault("", &types.NotAuthenticated{})
 		return body

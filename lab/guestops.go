@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -12,6 +11,8 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 )
 
 // Lab guest credentials for VMware Tools guest operations.
@@ -46,13 +47,9 @@ func installGuestPing(m *simulator.Model, reach func(vm types.ManagedObjectRefer
 	m.Map().Put(g)
 }
 
-func (g *guestPing) StartProgramInGuest(ctx *simulator.Context, req *types.StartProgramInGuest) soap.HasFault {
+func (g *guestPing) StartProgramInGuest(ctx *simulator.Context, req *types.StartProgramInGuest) (res soap.HasFault) {
 	body := new(methods.StartProgramInGuestBody)
-	defer func() {
-		if r := recover(); r != nil {
-			body.Fault_ = simulator.Fault(fmt.Sprint(r), &types.SystemError{Reason: fmt.Sprint(r)})
-		}
-	}()
+	defer simwrap.Recovered(&res, body, &body.Fault_)
 	if fault := checkGuest(ctx, req.Vm, req.Auth); fault != nil {
 		body.Fault_ = simulator.Fault("", fault)
 		return body

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"fmt"
 	"sync"
 	"time"
 
@@ -30,26 +29,12 @@ type guestShutdown struct {
 // still under way (the lab is closing).
 func installGuestShutdown(vc *VCenter, delay time.Duration) *guestShutdown {
 	g := &guestShutdown{delay: delay, done: make(chan struct{})}
-	reg := vc.Model.Map()
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if method.This.Type == "VirtualMachine" && method.Name == "ShutdownGuest" {
-			if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
-				w := &shutdownVM{VirtualMachine: vm, g: g, OwnEntity: simwrap.Entity(ctx, vm)}
-				simwrap.Put(ctx, w)
-				return w, nil
-			}
+	simwrap.Wrap(vc.Model.Map(), "VirtualMachine", []string{"ShutdownGuest"}, func(ctx *simulator.Context, obj mo.Reference) mo.Reference {
+		if vm, ok := obj.(*simulator.VirtualMachine); ok {
+			return &shutdownVM{VirtualMachine: vm, g: g, OwnEntity: simwrap.Entity(ctx, vm)}
 		}
-		if method.This.Type == "VirtualMachine" && ctx.Session != nil {
-			if _, ok := ctx.Session.Registry.Get(method.This).(*shutdownVM); ok {
-				ctx.Session.Registry.Remove(ctx, method.This)
-			}
-		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+		return nil
+	})
 	return g
 }
 
@@ -67,12 +52,7 @@ type shutdownVM struct {
 // ShutdownGuest is called with the VM's lock held.
 func (w *shutdownVM) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGuest) (res soap.HasFault) {
 	body := &methods.ShutdownGuestBody{}
-	defer func() {
-		if r := recover(); r != nil {
-			body.Fault_ = simulator.Fault(fmt.Sprint(r), &types.SystemError{Reason: fmt.Sprint(r)})
-			res = body
-		}
-	}()
+	defer simwrap.Recovered(&res, body, &body.Fault_)
 	vm := w.VirtualMachine
 	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
 		body.Fault_ = simulator.Fault("", &types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: vm.Runtime.PowerState})

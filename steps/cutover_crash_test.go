@@ -210,6 +210,24 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 	}
 }
 
+// notBootingLab is a lab with WebApp2 replicated (steps 1-7 done, the
+// runner that did them returned) whose guest will not boot on any new VM
+// (a damaged boot loader the running source never notices); a cutover
+// waits 3 s for its probes.
+func notBootingLab(t *testing.T) (*lab.Lab, *Env, *Runner) {
+	t.Helper()
+	l, env := migrationLab(t, "WebApp2")
+	env.Plan.Cutover.GreenTimeout = "3s"
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(context.Background()); err != nil {
+		t.Fatalf("steps 5-7: %v", err)
+	}
+	if err := l.Reach.BreakGuest("WebApp2", "no bootable device"); err != nil {
+		t.Fatal(err)
+	}
+	return l, env, r
+}
+
 // TestGuestThatDoesNotBootAsksForADecision: the target is built, imported
 // and powered on, but its guest never boots (a damaged boot loader the
 // running source never noticed). The target runs and serves nobody, the
@@ -217,16 +235,8 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 // a guess; it stops and asks, `ferry status` says so, and --rollback brings
 // the source back with its replica kept and replication resuming.
 func TestGuestThatDoesNotBootAsksForADecision(t *testing.T) {
-	l, env := migrationLab(t, "WebApp2")
-	env.Plan.Cutover.GreenTimeout = "3s"
+	l, env, r := notBootingLab(t)
 	ctx := context.Background()
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatalf("steps 5-7: %v", err)
-	}
-	if err := l.Reach.BreakGuest("WebApp2", "no bootable device"); err != nil {
-		t.Fatal(err)
-	}
 	r.Confirmed = true
 	_, err := r.Run(ctx)
 	if !errors.Is(err, ErrDecisionNeeded) || !strings.Contains(err.Error(), "does not answer") || !strings.Contains(err.Error(), "--rollback") {
@@ -267,13 +277,8 @@ func TestGuestThatDoesNotBootAsksForADecision(t *testing.T) {
 // as decided after its guest did not boot, leaves that job paused: a
 // cutover resumes only the jobs it paused itself (as a test migration does).
 func TestRollbackKeepsAPausedJobPaused(t *testing.T) {
-	l, env := migrationLab(t, "WebApp2")
-	env.Plan.Cutover.GreenTimeout = "3s"
+	_, env, r := notBootingLab(t)
 	ctx := context.Background()
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatalf("steps 5-7: %v", err)
-	}
 	sched, err := env.EnableWarm(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -289,9 +294,6 @@ func TestRollbackKeepsAPausedJobPaused(t *testing.T) {
 		}
 		t.Fatalf("no job of WebApp2: %+v", sched.Status())
 		return false
-	}
-	if err := l.Reach.BreakGuest("WebApp2", "no bootable device"); err != nil {
-		t.Fatal(err)
 	}
 	r.Confirmed = true
 	if _, err := r.Run(ctx); !errors.Is(err, ErrDecisionNeeded) {

@@ -14,10 +14,14 @@
 package simwrap
 
 import (
+	"fmt"
+	"reflect"
 	"slices"
+	"sync"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -54,5 +58,55 @@ func Entity(ctx *simulator.Context, obj mo.Entity) OwnEntity {
 func Put(ctx *simulator.Context, w mo.Reference) {
 	if ctx.Session != nil {
 		ctx.Session.Put(w)
+	}
+}
+
+// Wrap installs a handler on reg that sends each call of one of methods on
+// an object of type typ to the wrapper wrap makes for it (through the
+// caller's session, see Put; wrap returns nil to leave the call alone), and
+// takes that wrapper out of the session for the object's other calls.
+// Every other call goes to the handler installed before, if any. The
+// wrapper must embed Own or OwnEntity.
+func Wrap(reg *simulator.Registry, typ string, methods []string, wrap func(ctx *simulator.Context, obj mo.Reference) mo.Reference) {
+	prev := reg.Handler
+	var mine reflect.Type // the wrappers' type, once one was made
+	var mu sync.Mutex
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		if method.This.Type == typ && slices.Contains(methods, method.Name) {
+			if obj := ctx.Map.Get(method.This); obj != nil {
+				if w := wrap(ctx, obj); w != nil {
+					mu.Lock()
+					mine = reflect.TypeOf(w)
+					mu.Unlock()
+					Put(ctx, w)
+					return w, nil
+				}
+			}
+		}
+		if method.This.Type == typ && ctx.Session != nil {
+			mu.Lock()
+			t := mine
+			mu.Unlock()
+			if o := ctx.Session.Registry.Get(method.This); o != nil && t != nil && reflect.TypeOf(o) == t {
+				ctx.Session.Registry.Remove(ctx, method.This)
+			}
+		}
+		if prev != nil {
+			return prev(ctx, method)
+		}
+		return nil, nil
+	}
+}
+
+// Recovered, deferred by a wrapper's method with its named result res, its
+// response body and the body's fault field, answers a panic in the method
+// with a SystemError fault: vcsim would otherwise leave the object locked
+// (Registry.WithLock has no defer) or end the process.
+//
+//	defer simwrap.Recovered(&res, body, &body.Fault_)
+func Recovered(res *soap.HasFault, body soap.HasFault, fault **soap.Fault) {
+	if r := recover(); r != nil {
+		*fault = simulator.Fault(fmt.Sprint(r), &types.SystemError{Reason: fmt.Sprint(r)})
+		*res = body
 	}
 }
