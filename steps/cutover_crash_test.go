@@ -279,22 +279,7 @@ func TestGuestThatDoesNotBootAsksForADecision(t *testing.T) {
 func TestRollbackKeepsAPausedJobPaused(t *testing.T) {
 	_, env, r := notBootingLab(t)
 	ctx := context.Background()
-	sched, err := env.EnableWarm(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sched.Pause("WebApp2"); err != nil {
-		t.Fatal(err)
-	}
-	paused := func() bool {
-		for _, st := range sched.Status() {
-			if st.VM == "WebApp2" {
-				return st.Paused
-			}
-		}
-		t.Fatalf("no job of WebApp2: %+v", sched.Status())
-		return false
-	}
+	_, paused := warmWithPaused(t, env, "WebApp2")
 	r.Confirmed = true
 	if _, err := r.Run(ctx); !errors.Is(err, ErrDecisionNeeded) {
 		t.Fatalf("cutover of a guest that does not boot: %v; want a request for a decision", err)
@@ -306,7 +291,7 @@ func TestRollbackKeepsAPausedJobPaused(t *testing.T) {
 	if !sourceOn(t, env) {
 		t.Error("source off after --rollback")
 	}
-	if !paused() {
+	if !paused("WebApp2") {
 		t.Error("the rollback resumed WebApp2's replication, which the operator had paused")
 	}
 }

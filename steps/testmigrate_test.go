@@ -225,22 +225,19 @@ func TestTestCleanupAfterKill(t *testing.T) {
 	}
 }
 
-// TestTestMigrationKeepsAPausedJobPaused: in the wizard (the scheduler
-// replicating), a test migration of a VM the operator paused leaves it
-// paused (the test holds only the jobs it paused itself), and a VM whose
-// replica a verify found to differ from its source is not tested: the
-// error says to run the repairing full compare first.
-func TestTestMigrationKeepsAPausedJobPaused(t *testing.T) {
-	_, env := testMigrationLab(t)
-	ctx := context.Background()
-	sched, err := env.EnableWarm(ctx, nil)
+// warmWithPaused starts env's scheduler (as the wizard does) and pauses
+// vm's job as an operator would; paused says whether a VM's job is paused.
+func warmWithPaused(t *testing.T, env *Env, vm string) (*replication.Scheduler, func(vm string) bool) {
+	t.Helper()
+	sched, err := env.EnableWarm(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sched.Pause("WebApp2"); err != nil {
+	if err := sched.Pause(vm); err != nil {
 		t.Fatal(err)
 	}
-	paused := func(vm string) bool {
+	return sched, func(vm string) bool {
+		t.Helper()
 		for _, st := range sched.Status() {
 			if st.VM == vm {
 				return st.Paused
@@ -249,6 +246,17 @@ func TestTestMigrationKeepsAPausedJobPaused(t *testing.T) {
 		t.Fatalf("no job of %s: %+v", vm, sched.Status())
 		return false
 	}
+}
+
+// TestTestMigrationKeepsAPausedJobPaused: in the wizard (the scheduler
+// replicating), a test migration of a VM the operator paused leaves it
+// paused (the test holds only the jobs it paused itself), and a VM whose
+// replica a verify found to differ from its source is not tested: the
+// error says to run the repairing full compare first.
+func TestTestMigrationKeepsAPausedJobPaused(t *testing.T) {
+	_, env := testMigrationLab(t)
+	ctx := context.Background()
+	sched, paused := warmWithPaused(t, env, "WebApp2")
 	if _, err := env.TestMigrate(ctx, []string{"WebApp1", "WebApp2"}, func(Event) {}); err != nil {
 		t.Fatalf("test migration: %v", err)
 	}
@@ -262,7 +270,7 @@ func TestTestMigrationKeepsAPausedJobPaused(t *testing.T) {
 	if err := sched.PauseForMismatch("WebApp1", errors.New("block 3 differs")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = env.TestMigrate(ctx, []string{"WebApp1"}, func(Event) {})
+	_, err := env.TestMigrate(ctx, []string{"WebApp1"}, func(Event) {})
 	if err == nil || !strings.Contains(err.Error(), "block 3 differs") || !strings.Contains(err.Error(), "ferry run --verify=WebApp1") {
 		t.Fatalf("test migration of a replica that differs from its source: %v", err)
 	}
