@@ -91,6 +91,8 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 			}
 			defer stop()
 			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "lab guests shut down in %v and boot in %v (--guest-shutdown, --guest-boot): both are inside each downtime\n",
+				cmd.Flag("guest-shutdown").Value, cmd.Flag("guest-boot").Value)
 			// Fixed columns: each run's line is printed as soon as it is measured.
 			const row = "%-10s %-4s %-7s %-14s %-18s %-22s %-10s %-17s %s\n"
 			fmt.Fprintf(out, row, "DISK", "VMS", "RUN", "WAVE DOWNTIME", "PROBES (WORST VM)", "SHUTDOWN TO POWER-ON", "PROJECTED", "FINAL PASS", "SLOWEST PHASE")
