@@ -21,13 +21,13 @@ const (
 	GuestPassword = "lab-guest"
 )
 
-// guestPing replaces vcsim's GuestProcessManager (which needs Docker and
+// guestPrograms replaces vcsim's GuestProcessManager (which needs Docker and
 // panics without it). It runs two programs, as a Linux guest would: ping
 // (exit code 0 when the target address is reachable in the lab's network
 // model, 1 otherwise) and coreutils' timeout running bash's /dev/tcp
 // connect (0 when the address accepts a TCP connection in that model, 1
 // when it does not).
-type guestPing struct {
+type guestPrograms struct {
 	mo.GuestProcessManager
 	reach func(vm types.ManagedObjectReference, ip string) bool
 	tcp   func(vm types.ManagedObjectReference, addr string) bool
@@ -37,17 +37,17 @@ type guestPing struct {
 	procs map[int64]types.GuestProcessInfo
 }
 
-func installGuestPing(m *simulator.Model, reach func(vm types.ManagedObjectReference, ip string) bool, tcp func(vm types.ManagedObjectReference, addr string) bool) {
+func installGuestPrograms(m *simulator.Model, reach func(vm types.ManagedObjectReference, ip string) bool, tcp func(vm types.ManagedObjectReference, addr string) bool) {
 	ref := types.ManagedObjectReference{Type: "GuestProcessManager", Value: "guestOperationsProcessManager"}
 	if gom, ok := m.Map().Get(*m.ServiceContent.GuestOperationsManager).(*simulator.GuestOperationsManager); ok && gom.ProcessManager != nil {
 		ref = *gom.ProcessManager
 	}
-	g := &guestPing{reach: reach, tcp: tcp, next: 1000, procs: map[int64]types.GuestProcessInfo{}}
+	g := &guestPrograms{reach: reach, tcp: tcp, next: 1000, procs: map[int64]types.GuestProcessInfo{}}
 	g.Self = ref
 	m.Map().Put(g)
 }
 
-func (g *guestPing) StartProgramInGuest(ctx *simulator.Context, req *types.StartProgramInGuest) (res soap.HasFault) {
+func (g *guestPrograms) StartProgramInGuest(ctx *simulator.Context, req *types.StartProgramInGuest) (res soap.HasFault) {
 	body := new(methods.StartProgramInGuestBody)
 	defer simwrap.Recovered(&res, body, &body.Fault_)
 	if fault := checkGuest(ctx, req.Vm, req.Auth); fault != nil {
@@ -98,7 +98,7 @@ func (g *guestPing) StartProgramInGuest(ctx *simulator.Context, req *types.Start
 	return body
 }
 
-func (g *guestPing) ListProcessesInGuest(ctx *simulator.Context, req *types.ListProcessesInGuest) soap.HasFault {
+func (g *guestPrograms) ListProcessesInGuest(ctx *simulator.Context, req *types.ListProcessesInGuest) soap.HasFault {
 	body := &methods.ListProcessesInGuestBody{Res: new(types.ListProcessesInGuestResponse)}
 	if fault := checkGuest(ctx, req.Vm, req.Auth); fault != nil {
 		body.Fault_ = simulator.Fault("", fault)
@@ -115,7 +115,7 @@ func (g *guestPing) ListProcessesInGuest(ctx *simulator.Context, req *types.List
 	return body
 }
 
-func (g *guestPing) TerminateProcessInGuest(ctx *simulator.Context, req *types.TerminateProcessInGuest) soap.HasFault {
+func (g *guestPrograms) TerminateProcessInGuest(ctx *simulator.Context, req *types.TerminateProcessInGuest) soap.HasFault {
 	body := new(methods.TerminateProcessInGuestBody)
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -305,9 +305,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric, l.GuestBoot); err != nil {
 		return l, err
 	}
-	installGuestPing(l.OnPrem.Model, func(_ types.ManagedObjectReference, ip string) bool { return l.Reach.Reachable(ip) },
+	installGuestPrograms(l.OnPrem.Model, func(_ types.ManagedObjectReference, ip string) bool { return l.Reach.Reachable(ip) },
 		func(_ types.ManagedObjectReference, addr string) bool { return l.Reach.Accepts(addr) })
-	installGuestPing(l.Provider.Model, l.Reach.ReachableFromCloud, l.Reach.AcceptsFromCloud)
+	installGuestPrograms(l.Provider.Model, l.Reach.ReachableFromCloud, l.Reach.AcceptsFromCloud)
 
 	rate := opts.WorkloadRate
 	if rate == 0 {

@@ -56,7 +56,7 @@ type testRun struct {
 func (s *replicationScreen) testKeys(row VMRow, ok bool) (test, cleanup Key) {
 	test, cleanup = keyTest, keyCleanup
 	left := s.w.env.TestsLeftRunning()
-	busy := ""
+	busy, engine := "", s.w.session.engineBusy()
 	switch {
 	case s.test.running:
 		busy = "the " + s.test.what + " is running"
@@ -64,10 +64,10 @@ func (s *replicationScreen) testKeys(row VMRow, ok bool) (test, cleanup Key) {
 		busy = "read-only"
 	case s.w.runs.busy():
 		busy = "a step is running"
-	case s.w.session.engineBusy() != "":
+	case engine != "":
 		// A wizard re-attached while a test it started still runs in the
 		// engine, or another session's or a ferry run client's work.
-		busy = "the engine is running steps for " + s.w.session.engineBusy()
+		busy = "the engine is running steps for " + engine
 	}
 	switch {
 	case busy != "":
