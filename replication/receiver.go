@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -552,10 +553,12 @@ func (r *Receiver) fence(vm, session string, c net.Conn) func() {
 	done := make(chan struct{})
 	r.mu.Lock()
 	cur := r.vms[vm]
+	// A copy: the old session's handlers delete themselves from its map
+	// (under r.mu) while we close them.
 	var stale map[net.Conn]chan struct{}
 	if cur == nil || cur.id != session {
 		if cur != nil {
-			stale = cur.conns
+			stale = maps.Clone(cur.conns)
 		}
 		cur = &senderSession{id: session, conns: map[net.Conn]chan struct{}{}}
 		r.vms[vm] = cur
