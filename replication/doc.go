@@ -78,8 +78,17 @@
 // traffic during an initial sync): it proves that the bytes are at the right
 // offsets of the right replica disk as the kernel holds them after
 // fdatasync, not that the medium kept them; the full compares below drop the
-// cached pages first and read from the disk. The counters say how many
-// blocks were checked and re-sent.
+// cached pages first and read from the disk. Once a block is read back the
+// receiver drops its cached pages (clean after the fdatasync): it will not
+// read them again, a replica is far larger than the appliance's memory, and
+// a sync then recycles a window's worth of page cache instead of allocating
+// a new page for every byte it writes. The counters say how many blocks were
+// checked and re-sent.
+//
+// Beneath TLS each connection batches its system calls once the sender is
+// authenticated (batchConn): crypto/tls writes every 16 KiB record with its
+// own write(2) and reads about one record per read(2); batched, a frame
+// crosses the kernel in a few 256 KiB writes and reads.
 //
 // A full compare (PassOptions.Compare; the Scheduler runs one right after
 // the initial sync, every verify interval, default 24 h, and on demand with
