@@ -39,12 +39,16 @@ func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc, n int) 
 		if err != nil {
 			return fmt.Errorf("connect to receiver %s: %w", j.Addr, err)
 		}
-		tc := tls.Client(raw, cfg)
+		bc := &batchConn{Conn: raw}
+		tc := tls.Client(bc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return fmt.Errorf("TLS handshake with receiver %s: %w", j.Addr, err)
 		}
-		sc := &senderConn{p: p, c: tc, fc: newFrameConn(tc), max: per, replies: make(chan replyMsg, 1), readDone: make(chan struct{})}
+		bc.batch()
+		fc := newFrameConn(tc)
+		fc.flush = bc.Flush
+		sc := &senderConn{p: p, c: tc, fc: fc, max: per, replies: make(chan replyMsg, 1), readDone: make(chan struct{})}
 		sc.cond = sync.NewCond(&sc.mu)
 		p.conns = append(p.conns, sc)
 		if err := sc.fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, Kind: j.Kind, Org: j.Org, VM: j.VM, Session: session, Disks: p.disks, Replicas: replicas}); err != nil {

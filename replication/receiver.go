@@ -148,7 +148,7 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 
 // Serve accepts TLS connections on ln until ctx ends or ln is closed.
 func (r *Receiver) Serve(ctx context.Context, ln net.Listener) error {
-	tln := tls.NewListener(ln, r.tls)
+	tln := tls.NewListener(batchListener{ln}, r.tls)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	retry := func(err error, wait time.Duration) {
@@ -664,6 +664,10 @@ func (r *Receiver) handshake(c net.Conn) *recvConn {
 	// Authenticated: the full buffers, and no deadline but the idle one.
 	_ = c.SetDeadline(time.Time{})
 	fc = &frameConn{r: bufio.NewReaderSize(fc.r, 256<<10), w: bufio.NewWriterSize(c, 256<<10)}
+	if bc, flush := batchFlush(c); bc != nil {
+		bc.batch()
+		fc.flush = flush
+	}
 	ns := hello.Org + "/" + hello.VM
 	disks := make([]*replica, len(hello.Disks))
 	seen := map[string]bool{}

@@ -178,6 +178,9 @@ type frameConn struct {
 	w    *bufio.Writer
 	rhdr [headerSize]byte // reads and writes happen on different goroutines
 	whdr [headerSize]byte
+	// flush, when set, sends what the connection beneath buffered
+	// (batchConn) after w is flushed.
+	flush func() error
 }
 
 func newFrameConn(rw io.ReadWriter) *frameConn { return newFrameConnSize(rw, 256<<10) }
@@ -198,7 +201,12 @@ func (c *frameConn) writeFrame(h *header, payload []byte, flush bool) error {
 		return err
 	}
 	if flush {
-		return c.w.Flush()
+		if err := c.w.Flush(); err != nil {
+			return err
+		}
+		if c.flush != nil {
+			return c.flush()
+		}
 	}
 	return nil
 }
