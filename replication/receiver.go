@@ -22,6 +22,7 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/zeebo/blake3"
 	"github.com/zeebo/xxh3"
@@ -91,6 +92,9 @@ type replica struct {
 	// persisted (flushDigests).
 	dirty map[int]uint64
 	read  *atomic.Int64 // the receiver's blocksRead
+
+	directOnce sync.Once
+	direct     *os.File // f reopened with O_DIRECT for reads from the disk; nil if not possible
 }
 
 // ReceiverConfig configures a Receiver.
@@ -193,7 +197,7 @@ func (r *Receiver) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, d := range r.disks {
-		d.f.Close()
+		d.close()
 	}
 	r.disks = map[string]*replica{}
 	return r.state.Close()
@@ -263,7 +267,7 @@ func (r *Receiver) openReplica(org, vm, ref string, d Disk) (*replica, error) {
 		// Detached since (and maybe attached again), or ferry named another
 		// replica disk for it: open it anew.
 		delete(r.disks, key)
-		rep.f.Close()
+		rep.close()
 	}
 	dev, err := r.writer.Open(org, vm, ref, d.Capacity)
 	if err != nil {
@@ -388,11 +392,9 @@ func (d *replica) blockHashes(first, count int, fresh bool) ([]uint64, error) {
 
 // digests returns the xxh3 digests of the given blocks: from the digest map,
 // or (fresh, or not in the map) read back from the replica disk. With
-// uncached, a read first asks the kernel to drop its cached pages of the
-// block (clean after the fdatasync the caller did), so the bytes come from
-// the disk (full compares); without, a read-back may be served by the page
-// cache (the per-pass check, which would otherwise double the receiver's
-// disk traffic).
+// uncached the bytes come from the disk (readUncached: full compares);
+// without, a read-back may be served by the page cache (the per-pass check,
+// which would otherwise double the receiver's disk traffic).
 func (d *replica) digests(blocks []int64, fresh, uncached bool) ([]uint64, error) {
 	out := make([]uint64, len(blocks))
 	var buf []byte
@@ -405,14 +407,15 @@ func (d *replica) digests(blocks []int64, fresh, uncached bool) ([]uint64, error
 		d.mu.Unlock()
 		if !ok || fresh {
 			if buf == nil {
-				buf = make([]byte, HashBlock)
+				buf = alignedBuffer(HashBlock)
 			}
 			off := b * HashBlock
 			n := min(HashBlock, d.size-off)
+			read := d.f.ReadAt
 			if uncached {
-				_ = unix.Fadvise(int(d.f.Fd()), off, n, unix.FADV_DONTNEED)
+				read = d.readUncached
 			}
-			if _, err := d.f.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+			if _, err := read(buf[:n], off); err != nil && err != io.EOF {
 				return nil, err
 			}
 			d.read.Add(1)
@@ -523,12 +526,67 @@ func (r *Receiver) flushDigests(d *replica) error {
 	return nil
 }
 
+// digest is the BLAKE3 of the whole replica (the full verify), read in
+// HashBlock pieces whose cached pages are dropped behind the read, so that
+// hashing a disk larger than memory does not push everything else out of
+// the appliance's page cache.
 func (d *replica) digest() (string, error) {
 	h := blake3.New()
-	if _, err := io.Copy(h, io.NewSectionReader(d.f, 0, d.size)); err != nil {
-		return "", err
+	buf := alignedBuffer(HashBlock)
+	for off := int64(0); off < d.size; off += HashBlock {
+		n := min(HashBlock, d.size-off)
+		if _, err := d.readUncached(buf[:n], off); err != nil && err != io.EOF {
+			return "", err
+		}
+		_, _ = h.Write(buf[:n])
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// directAlign is the alignment O_DIRECT reads keep to (offset, length and
+// buffer): the largest logical block size a disk has (4Kn).
+const directAlign = 4096
+
+// alignedBuffer returns n bytes whose first byte is directAlign-aligned.
+func alignedBuffer(n int) []byte {
+	b := make([]byte, n+directAlign)
+	a := (directAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign)) % directAlign
+	return b[a : a+n : a+n]
+}
+
+// readUncached reads p at off from the disk itself, not the page cache
+// (full compares, the full verify): with O_DIRECT when the file system
+// takes it and p and off are aligned (no page is allocated, so a whole-disk
+// read neither costs a page per byte nor pushes everything else out of the
+// appliance's cache), otherwise through the page cache with the range's
+// pages dropped before the read (clean after the caller's fdatasync) and
+// after it.
+func (d *replica) readUncached(p []byte, off int64) (int, error) {
+	d.directOnce.Do(func() {
+		// The descriptor's own file, not its path again: after a detach
+		// and re-attach the path may name another disk.
+		d.direct, _ = os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", d.f.Fd()), os.O_RDONLY|unix.O_DIRECT, 0)
+	})
+	if d.direct != nil && off%directAlign == 0 && len(p)%directAlign == 0 &&
+		uintptr(unsafe.Pointer(unsafe.SliceData(p)))%directAlign == 0 {
+		n, err := d.direct.ReadAt(p, off)
+		if !errors.Is(err, syscall.EINVAL) { // EINVAL: an alignment this disk does not take
+			return n, err
+		}
+	}
+	d.dropCached(off, int64(len(p)))
+	n, err := d.f.ReadAt(p, off)
+	d.dropCached(off, int64(len(p)))
+	return n, err
+}
+
+// close closes the replica's descriptors.
+func (d *replica) close() {
+	d.directOnce.Do(func() {}) // no O_DIRECT descriptor is opened after this
+	if d.direct != nil {
+		d.direct.Close()
+	}
+	d.f.Close()
 }
 
 func errorCode(err error) string {
