@@ -85,14 +85,11 @@ func (l batchListener) Accept() (net.Conn, error) {
 	return &batchConn{Conn: c}, nil
 }
 
-// batchFlush returns the Flush of the batchConn beneath a TLS connection, or
-// nil when there is none.
-func batchFlush(c net.Conn) (*batchConn, func() error) {
-	type netConner interface{ NetConn() net.Conn }
-	if tc, ok := c.(netConner); ok {
-		if bc, ok := tc.NetConn().(*batchConn); ok {
-			return bc, bc.Flush
-		}
+// beneath returns the batchConn beneath a TLS connection, or nil.
+func beneath(c net.Conn) *batchConn {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		bc, _ := tc.NetConn().(*batchConn)
+		return bc
 	}
-	return nil, nil
+	return nil
 }

@@ -526,10 +526,8 @@ func (r *Receiver) flushDigests(d *replica) error {
 	return nil
 }
 
-// digest is the BLAKE3 of the whole replica (the full verify), read in
-// HashBlock pieces whose cached pages are dropped behind the read, so that
-// hashing a disk larger than memory does not push everything else out of
-// the appliance's page cache.
+// digest is the BLAKE3 of the whole replica (the full verify), read from
+// the disk in HashBlock pieces (readUncached).
 func (d *replica) digest() (string, error) {
 	h := blake3.New()
 	buf := alignedBuffer(HashBlock)
@@ -722,9 +720,9 @@ func (r *Receiver) handshake(c net.Conn) *recvConn {
 	// Authenticated: the full buffers, and no deadline but the idle one.
 	_ = c.SetDeadline(time.Time{})
 	fc = &frameConn{r: bufio.NewReaderSize(fc.r, 256<<10), w: bufio.NewWriterSize(c, 256<<10)}
-	if bc, flush := batchFlush(c); bc != nil {
+	if bc := beneath(c); bc != nil {
 		bc.batch()
-		fc.flush = flush
+		fc.flush = bc.Flush
 	}
 	ns := hello.Org + "/" + hello.VM
 	disks := make([]*replica, len(hello.Disks))
