@@ -347,8 +347,29 @@ func (r *Receiver) write(d *replica, p []byte, off int64) error {
 		}
 	}
 	d.invalidate(off, int64(len(p)))
-	_, err := d.f.WriteAt(p, off)
-	return err
+	return writePieces(d.f, p, off)
+}
+
+// writePiece is the most a single write(2) of the receiver hands the page
+// cache. Linux sizes the page-cache folios of a buffered write after the
+// write: a 1 MiB write asks for 1 MiB folios, which come from the large
+// free blocks that a virtual machine with free page reporting has handed
+// back to its host, so every one of them faults in host memory again. In
+// a 4 GiB test on this project's 2-core VM (virtio-balloon free page
+// reporting): 1 MiB writes 6.6-7.3 CPU s, 64-256 KiB writes 0.86-1.6 CPU s.
+// On a machine without that, smaller writes cost a few more system calls.
+const writePiece = 128 << 10
+
+// writePieces writes p at off in writePiece pieces.
+func writePieces(f *os.File, p []byte, off int64) error {
+	for len(p) > 0 {
+		n := min(len(p), writePiece)
+		if _, err := f.WriteAt(p[:n], off); err != nil {
+			return err
+		}
+		p, off = p[n:], off+int64(n)
+	}
+	return nil
 }
 
 var zeroBuf = make([]byte, FrameMax)
@@ -369,7 +390,7 @@ func (r *Receiver) zero(d *replica, off, n int64) error {
 	}
 	for n > 0 {
 		k := min(n, int64(len(zeroBuf)))
-		if _, err := d.f.WriteAt(zeroBuf[:k], off); err != nil {
+		if err := writePieces(d.f, zeroBuf[:k], off); err != nil {
 			return err
 		}
 		off += k
