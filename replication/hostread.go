@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
@@ -73,6 +74,34 @@ func (s *VSphereSource) hostOf(ctx context.Context) (*hostEndpoint, error) {
 
 // fileURL is the /folder URL of a datastore file, on the host (direct) or
 // on vCenter (proxy, which needs dcPath).
+// hostClient is the HTTP client of host-direct reads, one per source: a
+// clone of the vCenter client's transport (the same TLS checks: a trusted
+// CA, or the thumbprint vCenter vouches for with each ticket) that keeps an
+// idle connection for each of a pass's readers. The vCenter client's
+// transport keeps two per host (Go's default), so with more readers than
+// that, connections closed after reads and the next read paid a new TCP
+// and TLS handshake. Not the vCenter client's cookie jar either: the host
+// gets the ticket, not vCenter's session cookie.
+func (s *VSphereSource) hostClient() *http.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hc == nil {
+		t := s.Client.Client.DefaultTransport().Clone()
+		t.MaxIdleConnsPerHost = hostIdleConns
+		t.IdleConnTimeout = hostIdleTimeout
+		s.hc = &http.Client{Transport: t}
+	}
+	return s.hc
+}
+
+// A source keeps at most hostIdleConns idle connections to its ESXi host,
+// each for hostIdleTimeout after its last read: a pass's readers reuse
+// them, and they close between passes.
+const (
+	hostIdleConns   = 16
+	hostIdleTimeout = 15 * time.Second
+)
+
 func (v *vsSnapshot) fileURL(ds, p string) *url.URL {
 	if v.host != nil {
 		u := v.host.base
@@ -136,10 +165,7 @@ func (v *vsSnapshot) do(ctx context.Context, ds, p, rng string) (*http.Response,
 		v.s.Client.Client.SetThumbprint(u.Host, t.SslThumbprint)
 	}
 	req.AddCookie(&http.Cookie{Name: "vmware_cgi_ticket", Value: t.Id})
-	// Not the vCenter client's cookie jar: the host gets the ticket, not
-	// vCenter's session cookie.
-	hc := &http.Client{Transport: v.s.Client.Client.DefaultTransport()}
-	resp, err := hc.Do(req)
+	resp, err := v.s.hostClient().Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("host %s: %w", v.host.name, err)
 	}

@@ -41,7 +41,8 @@ type VSphereSource struct {
 	Warn func(msg string)
 
 	mu          sync.Mutex
-	proxyWarned bool // the fallback was reported; reset when host-direct works again
+	proxyWarned bool         // the fallback was reported; reset when host-direct works again
+	hc          *http.Client // host-direct reads (hostClient)
 }
 
 // warn reports a fallback to the proxy once until host-direct works again.

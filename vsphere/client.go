@@ -75,6 +75,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	sc := soap.NewClient(u, cfg.Insecure)
 	sc.DefaultTransport().TLSClientConfig.RootCAs = pool
+	// Go keeps two idle connections per host by default: with more calls
+	// at once (a pass's readers each ask for a service ticket per read,
+	// several VMs replicate together) the others were closed after each
+	// call and the next paid a new TCP and TLS handshake.
+	sc.DefaultTransport().MaxIdleConnsPerHost = apiIdleConns
 	vc, err := vim25.NewClient(ctx, sc)
 	if err != nil {
 		return nil, explain(endpoint, err)
@@ -85,6 +90,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	return &Client{Client: c, Endpoint: endpoint}, nil
 }
+
+// apiIdleConns is how many idle connections to vCenter a client keeps.
+const apiIdleConns = 32
 
 // Close logs out.
 func (c *Client) Close(ctx context.Context) error {
