@@ -72,8 +72,6 @@ func (s *VSphereSource) hostOf(ctx context.Context) (*hostEndpoint, error) {
 	return &hostEndpoint{name: h.Name, base: url.URL{Scheme: "https", Host: net.JoinHostPort(addr, strconv.Itoa(port))}}, nil
 }
 
-// fileURL is the /folder URL of a datastore file, on the host (direct) or
-// on vCenter (proxy, which needs dcPath).
 // hostClient is the HTTP client of host-direct reads, one per source: a
 // clone of the vCenter client's transport (the same TLS checks: a trusted
 // CA, or the thumbprint vCenter vouches for with each ticket) that keeps an
@@ -102,6 +100,8 @@ const (
 	hostIdleTimeout = 15 * time.Second
 )
 
+// fileURL is the /folder URL of a datastore file, on the host (direct) or
+// on vCenter (proxy, which needs dcPath).
 func (v *vsSnapshot) fileURL(ds, p string) *url.URL {
 	if v.host != nil {
 		u := v.host.base
