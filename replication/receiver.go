@@ -440,7 +440,7 @@ func (d *replica) digests(blocks []int64, fresh, uncached bool) ([]uint64, error
 				return nil, err
 			}
 			d.read.Add(1)
-			if fresh {
+			if fresh && !uncached { // readUncached dropped its pages already
 				d.dropCached(off, n)
 			}
 			h = xxh3.Hash(buf[:n])
