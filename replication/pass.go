@@ -423,20 +423,31 @@ func (p *pass) freshHashes(ctx context.Context, c *senderConn, disk int, first, 
 	return out, nil
 }
 
+// runReader is a Snapshot whose reads are cheapest in runs: each reader
+// takes ReadRun consecutive units at a time (on a host-direct source, the
+// units one ranged GET serves), instead of one.
+type runReader interface{ ReadRun() int }
+
 // sendUnits reads units with one reader per connection and sends their frames.
 func (p *pass) sendUnits(ctx context.Context, d *diskSend) error {
-	next := make(chan int)
+	run := 1
+	if r, ok := p.snap.(runReader); ok {
+		run = max(1, r.ReadRun())
+	}
+	next := make(chan int) // the first unit of a run
 	errc := make(chan error, len(p.conns))
 	for _, c := range p.conns {
 		go func() {
 			buf := make([]byte, FrameMax)
 			enc := make([]byte, s2.MaxEncodedLen(FrameMax))
-			for k := range next {
-				if err := p.sendUnit(ctx, c, d, k, buf, enc); err != nil {
-					errc <- err
-					for range next {
+			for first := range next {
+				for k := first; k < min(first+run, len(d.units)); k++ {
+					if err := p.sendUnit(ctx, c, d, k, buf, enc); err != nil {
+						errc <- err
+						for range next {
+						}
+						return
 					}
-					return
 				}
 			}
 			errc <- nil
@@ -445,7 +456,7 @@ func (p *pass) sendUnits(ctx context.Context, d *diskSend) error {
 	var err error
 	n := len(p.conns) // readers still to report
 feed:
-	for k := range d.units {
+	for k := 0; k < len(d.units); k += run {
 		select {
 		case next <- k:
 		case err = <-errc:

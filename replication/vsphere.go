@@ -293,6 +293,16 @@ type vsSnapshot struct {
 
 func (v *vsSnapshot) ID() string { return v.id }
 
+// ReadRun implements runReader: a host-direct reader takes the blocks one
+// ranged GET (one service ticket) serves, so the pass's readers each read
+// their own response in order rather than queue on one another's.
+func (v *vsSnapshot) ReadRun() int {
+	if v.host == nil {
+		return 1
+	}
+	return streamSpan / HashBlock
+}
+
 func (v *vsSnapshot) ChangeID(key string) string { return v.disks[key].changeID }
 
 // cbtFault says whether a QueryChangedDiskAreas failure means CBT cannot
