@@ -14,6 +14,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/ferry-migrate/ferry/internal/netbatch"
 )
 
 // dial opens n connections to the receiver, each with its hello answered,
@@ -39,13 +41,13 @@ func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc, n int) 
 		if err != nil {
 			return fmt.Errorf("connect to receiver %s: %w", j.Addr, err)
 		}
-		bc := &batchConn{Conn: raw}
+		bc := &netbatch.Conn{Conn: raw}
 		tc := tls.Client(bc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return fmt.Errorf("TLS handshake with receiver %s: %w", j.Addr, err)
 		}
-		bc.batch()
+		bc.Batch()
 		fc := newFrameConn(tc)
 		fc.flush = bc.Flush
 		sc := &senderConn{p: p, c: tc, fc: fc, max: per, replies: make(chan replyMsg, 1), readDone: make(chan struct{})}

@@ -86,7 +86,7 @@
 // checked and re-sent.
 //
 // Beneath TLS each connection batches its system calls once the sender is
-// authenticated (batchConn): crypto/tls writes every 16 KiB record with its
+// authenticated (internal/netbatch): crypto/tls writes every 16 KiB record with its
 // own write(2) and reads about one record per read(2); batched, a frame
 // crosses the kernel in a few 256 KiB writes and reads.
 //

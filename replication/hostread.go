@@ -3,6 +3,7 @@ package replication
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,10 +15,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/netbatch"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vmdk"
 )
@@ -87,9 +90,68 @@ func (s *VSphereSource) hostClient() *http.Client {
 		t := s.Client.Client.DefaultTransport().Clone()
 		t.MaxIdleConnsPerHost = hostIdleConns
 		t.IdleConnTimeout = hostIdleTimeout
+		cfg := t.TLSClientConfig
+		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return s.dialHost(ctx, cfg, network, addr)
+		}
 		s.hc = &http.Client{Transport: t}
 	}
 	return s.hc
+}
+
+// dialHost opens a TLS connection to an ESXi host and checks its
+// certificate as govmomi's client does: against the configured trust
+// first; when that does not trust it, against the thumbprint vCenter
+// vouched for with a service ticket (SetThumbprint), checked during the
+// handshake. Its reads are batched beneath TLS (netbatch) once the
+// handshake is done: a range read's TLS records arrive in 256 KiB read(2)s
+// instead of one each. Writes (requests) are not batched.
+func (s *VSphereSource) dialHost(ctx context.Context, cfg *tls.Config, network, addr string) (net.Conn, error) {
+	c, err := dialBatched(ctx, cfg, network, addr)
+	if err == nil || !soap.IsCertificateUntrusted(err) {
+		return c, err
+	}
+	tp := s.Client.Client.Thumbprint(addr)
+	if tp == "" {
+		return nil, err
+	}
+	pinned := cfg.Clone()
+	// Not trusted by the chain: the thumbprint check below replaces it.
+	pinned.InsecureSkipVerify = true
+	pinned.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return fmt.Errorf("host %s sent no certificate", addr)
+		}
+		if c := cs.PeerCertificates[0]; tp != soap.ThumbprintSHA256(c) && tp != soap.ThumbprintSHA1(c) {
+			return fmt.Errorf("host %s: certificate thumbprint does not match %s, the one vCenter gave", addr, tp)
+		}
+		return nil
+	}
+	return dialBatched(ctx, pinned, network, addr)
+}
+
+// dialBatched dials addr and completes a TLS handshake over a netbatch.Conn
+// whose reads are batched afterwards.
+func dialBatched(ctx context.Context, cfg *tls.Config, network, addr string) (net.Conn, error) {
+	raw, err := (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	b := &netbatch.Conn{Conn: raw}
+	tc := tls.Client(b, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	b.BatchReads()
+	return tc, nil
 }
 
 // A source keeps at most hostIdleConns idle connections to its ESXi host,

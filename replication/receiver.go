@@ -24,11 +24,11 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/ferry-migrate/ferry/accept"
+	"github.com/ferry-migrate/ferry/internal/netbatch"
 	"github.com/zeebo/blake3"
 	"github.com/zeebo/xxh3"
 	"golang.org/x/sys/unix"
-
-	"github.com/ferry-migrate/ferry/accept"
 )
 
 // Receiver is the provider-side end of replication: it writes extents in
@@ -152,7 +152,7 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 
 // Serve accepts TLS connections on ln until ctx ends or ln is closed.
 func (r *Receiver) Serve(ctx context.Context, ln net.Listener) error {
-	tln := tls.NewListener(batchListener{ln}, r.tls)
+	tln := tls.NewListener(netbatch.Listener{Listener: ln}, r.tls)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	retry := func(err error, wait time.Duration) {
@@ -741,8 +741,8 @@ func (r *Receiver) handshake(c net.Conn) *recvConn {
 	// Authenticated: the full buffers, and no deadline but the idle one.
 	_ = c.SetDeadline(time.Time{})
 	fc = &frameConn{r: bufio.NewReaderSize(fc.r, 256<<10), w: bufio.NewWriterSize(c, 256<<10)}
-	if bc := beneath(c); bc != nil {
-		bc.batch()
+	if bc := netbatch.Beneath(c); bc != nil {
+		bc.Batch()
 		fc.flush = bc.Flush
 	}
 	ns := hello.Org + "/" + hello.VM

@@ -179,7 +179,7 @@ type frameConn struct {
 	rhdr [headerSize]byte // reads and writes happen on different goroutines
 	whdr [headerSize]byte
 	// flush, when set, sends what the connection beneath buffered
-	// (batchConn) after w is flushed.
+	// (netbatch.Conn) after w is flushed.
 	flush func() error
 }
 

@@ -1,4 +1,4 @@
-package replication
+package netbatch
 
 import (
 	"bytes"
@@ -8,21 +8,21 @@ import (
 	"time"
 )
 
-// TestBatchConnFlushesAndNeverBlocksClose: once batching, writes reach the
+// TestFlushesAndNeverBlocksClose: once batching, writes reach the
 // peer on Flush (not before), and Close returns at once even while a write
 // is blocked on a peer that stopped reading (a dropped session must not
 // hang the receiver), unblocking that write.
-func TestBatchConnFlushesAndNeverBlocksClose(t *testing.T) {
+func TestFlushesAndNeverBlocksClose(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
-	c := &batchConn{Conn: a}
+	c := &Conn{Conn: a}
 	// Before batch: straight through (the handshake).
 	go func() { _, _ = c.Write([]byte("hello")) }()
 	got := make([]byte, 5)
 	if _, err := io.ReadFull(b, got); err != nil || string(got) != "hello" {
 		t.Fatalf("unbatched write: %q %v", got, err)
 	}
-	c.batch()
+	c.Batch()
 	if _, err := c.Write([]byte("frame")); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestBatchConnFlushesAndNeverBlocksClose(t *testing.T) {
 	}
 	// A write larger than the buffer blocks: nobody reads b.
 	done := make(chan error, 1)
-	go func() { _, err := c.Write(bytes.Repeat([]byte{1}, 2*batchSize)); done <- err }()
+	go func() { _, err := c.Write(bytes.Repeat([]byte{1}, 2*Size)); done <- err }()
 	time.Sleep(20 * time.Millisecond)
 	closed := make(chan struct{})
 	go func() { c.Close(); close(closed) }()
