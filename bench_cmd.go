@@ -30,9 +30,9 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 
 func newBenchReplicateCmd() *cobra.Command {
 	var size, changed, dir, reader, cpuprofile string
-	var conns int
+	var conns, runs int
 	cmd := &cobra.Command{
-		Use:   "replicate [--size 1GiB] [--changed 64MiB]",
+		Use:   "replicate [--size 1GiB] [--changed 64MiB] [--runs 3]",
 		Short: "Measure raw copy vs ferry initial sync vs incremental pass on one disk file",
 		Long: `In one run: write a disk image (1/8 zero, 3/8 compressible, 1/2 random 1 MiB
 blocks), time a raw local copy of it, then ferry's initial sync of the same file
@@ -45,8 +45,12 @@ vCenter, read as ferry reads a real source: a snapshot per pass, changed block
 tracking for the extents, and range reads from the ESXi host's /folder with a
 one-time service ticket each (TLS verified); the output counts the reads that
 went host-direct and through vCenter's proxy. Prints MB/s of
-each, their ratios, and bytes sent / bytes changed. Needs about 3x --size of
-free space in --dir (default: a temporary directory, removed afterwards).`,
+each, their ratios, and bytes sent / bytes changed. With --runs N the raw copy
+and the initial sync (into a new replica each time) are measured N times,
+interleaved in alternating order, and the medians are printed beside every
+run's figures: on a shared machine whose speed drifts (page cache, the
+hypervisor's memory), one pair of timings can mislead. Needs about 3x --size
+of free space in --dir (default: a temporary directory, removed afterwards).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sz, err := parseSize(size)
@@ -59,6 +63,9 @@ free space in --dir (default: a temporary directory, removed afterwards).`,
 			}
 			if conns < 1 || conns > 64 {
 				return usagef("--conns %d: want 1 to 64", conns)
+			}
+			if runs < 1 || runs > 9 {
+				return usagef("--runs %d: want 1 to 9", runs)
 			}
 			work := dir
 			if work == "" {
@@ -73,7 +80,7 @@ free space in --dir (default: a temporary directory, removed afterwards).`,
 				return usagef("--reader %q: want host-direct or file", reader)
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "bench: disk %s, changed %s, %d connections, %s reader, in %s\n", size, changed, conns, reader, work)
-			o := replication.BenchOptions{Dir: work, Size: sz, Changed: ch, Conns: conns}
+			o := replication.BenchOptions{Dir: work, Size: sz, Changed: ch, Conns: conns, Runs: runs}
 			var vm *lab.BenchVM
 			if reader == "host-direct" {
 				o.Source = func(ctx context.Context, size int64) (replication.Source, string, error) {
@@ -116,6 +123,7 @@ free space in --dir (default: a temporary directory, removed afterwards).`,
 	fl.StringVar(&changed, "changed", "64MiB", "bytes changed before the incremental pass")
 	fl.StringVar(&dir, "dir", "", "work directory (default: temporary)")
 	fl.IntVar(&conns, "conns", 4, "connections per VM")
+	fl.IntVar(&runs, "runs", 1, "measure the raw copy and the initial sync this many times, interleaved, and print the medians (1 to 9)")
 	fl.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the run (every phase: raw copy, initial sync, incremental pass, both ends) to FILE, for go tool pprof")
 	fl.StringVar(&reader, "reader", "host-direct", "source reader: host-direct (a VM in an in-process vCenter, read as ferry reads a real source: snapshot, CBT, ESXi /folder with service tickets) or file (a local file)")
 	return cmd
@@ -132,6 +140,16 @@ func printBench(cmd *cobra.Command, r replication.BenchResult) {
 	fmt.Fprintf(w, "incremental pass\t%d\t%s\t%.0f\t%s\t\n", r.Changed, r.Incremental.Round(1e6), incr, r.IncrementalCPU.Round(1e7))
 	w.Flush()
 	out := cmd.OutOrStdout()
+	if len(r.Runs) > 1 {
+		fmt.Fprintf(out, "(raw copy and initial sync: medians of %d interleaved runs)\n", len(r.Runs))
+		w = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(w, "run\traw copy\tMB/s\tCPU time\tinitial sync\tMB/s\tCPU time\tsync / raw throughput\t")
+		for i, run := range r.Runs {
+			fmt.Fprintf(w, "%d\t%s\t%.0f\t%s\t%s\t%.0f\t%s\t%.2f\t\n", i+1, run.RawCopy.Round(1e6), replication.MBps(r.Size, run.RawCopy), run.RawCopyCPU.Round(1e7),
+				run.Initial.Round(1e6), replication.MBps(r.Size, run.Initial), run.InitialCPU.Round(1e7), run.RawCopy.Seconds()/run.Initial.Seconds())
+		}
+		w.Flush()
+	}
 	fmt.Fprintf(out, "initial sync / raw copy throughput: %.2f\n", initial/raw)
 	if r.RawCopyCPU > 0 && r.InitialCPU > 0 {
 		fmt.Fprintf(out, "CPU time (this process: both ends, and the in-process vCenter/ESXi with --reader host-direct) initial sync / raw copy: %.1f; initial sync: %.1f CPU seconds per GiB\n",

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -19,6 +20,9 @@ type BenchOptions struct {
 	Changed int64  // bytes changed between the initial sync and the incremental pass
 	Conns   int    // connections per VM
 	Seed    uint64
+	// Runs is how many times the raw copy and the initial sync are
+	// measured, interleaved (default 1).
+	Runs int
 	// Source, when set, is the VM to replicate instead of a tracked local
 	// file (e.g. a vCenter VM read host-direct, as ferry reads a real
 	// source): the bench writes the disk content to diskPath, the file
@@ -47,6 +51,17 @@ type BenchResult struct {
 	// and, with a VM source, the in-process vCenter and ESXi host serving
 	// the reads. On a loaded machine the throughput ratios follow these.
 	RawCopyCPU, InitialCPU, IncrementalCPU time.Duration
+	// Runs are the raw copies and initial syncs measured (RawCopy, Initial
+	// and their CPU times above are the medians over them).
+	Runs []BenchRun
+}
+
+// BenchRun is one interleaved measurement of the raw copy and the initial
+// sync.
+type BenchRun struct {
+	RawCopy, RawCopyCPU time.Duration
+	Initial, InitialCPU time.Duration
+	InitialSent         int64
 }
 
 // processCPU is the CPU time (user + system) this process used so far.
@@ -168,7 +183,11 @@ func blockDeviceFile(path string, size int64) error {
 
 // BenchReplicate measures, in one run, a raw local copy of a disk file,
 // ferry's initial sync of the same file over loopback TLS, and an
-// incremental pass after o.Changed bytes were rewritten.
+// incremental pass after o.Changed bytes were rewritten. With o.Runs > 1
+// the raw copy and the initial sync (into a new replica each time) are
+// measured o.Runs times, interleaved in alternating order (a machine whose
+// speed drifts weighs on both alike); the result holds every run and their
+// medians.
 func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	r := BenchResult{Size: o.Size, Changed: o.Changed}
 	src := filepath.Join(o.Dir, "source-flat.vmdk")
@@ -182,55 +201,6 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	if err := fillDisk(src, o.Size, o.Seed+1); err != nil {
 		return r, fmt.Errorf("create source disk: %w", err)
 	}
-	start, cpu := time.Now(), processCPU()
-	if err := rawCopy(src, filepath.Join(o.Dir, "rawcopy-flat.vmdk")); err != nil {
-		return r, fmt.Errorf("raw copy: %w", err)
-	}
-	r.RawCopy, r.RawCopyCPU = time.Since(start), processCPU()-cpu
-	_ = os.Remove(filepath.Join(o.Dir, "rawcopy-flat.vmdk"))
-
-	sc, err := SelfSignedCert("receiver")
-	if err != nil {
-		return r, err
-	}
-	cc, err := SelfSignedCert("sender")
-	if err != nil {
-		return r, err
-	}
-	// The receiver writes as in the receiver appliance: a replica disk
-	// found by its UUID under a by-id directory, here a file standing for
-	// the block device the provider vCenter's disk appears as.
-	const uuid = "6000c290-bec4-0000-0000-00000000be4c"
-	byID := filepath.Join(o.Dir, "by-id")
-	names, _ := DeviceNames(uuid)
-	if err := os.MkdirAll(byID, 0o755); err != nil {
-		return r, err
-	}
-	if err := blockDeviceFile(filepath.Join(byID, names[0]), o.Size); err != nil {
-		return r, fmt.Errorf("replica device: %w", err)
-	}
-	rcv, err := NewReceiver(ReceiverConfig{
-		StateDir:  filepath.Join(o.Dir, "receiver"),
-		Writer:    ApplianceWriter{ByID: byID},
-		TLS:       PinnedServerTLS(sc, Fingerprint(cc.Certificate[0])),
-		Authorize: PinnedNamespaces(map[string][]string{Fingerprint(cc.Certificate[0]): {"bench/bench"}}),
-	})
-	if err != nil {
-		return r, err
-	}
-	defer rcv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return r, err
-	}
-	rctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go rcv.Serve(rctx, ln)
-	st, err := OpenState(filepath.Join(o.Dir, "sender", "state.db"))
-	if err != nil {
-		return r, err
-	}
-	defer st.Close()
 	// A tracked source: an incremental pass costs what it costs on vSphere,
 	// where CBT knows the changed blocks without reading the disk.
 	var tracked *FileSource
@@ -238,24 +208,66 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		tracked = NewTrackedFileSource(src)
 		source = tracked
 	}
-	disks, err := source.Disks(ctx)
-	if err != nil {
-		return r, err
+	var t *benchTarget
+	defer func() {
+		if t != nil {
+			t.close()
+		}
+	}()
+	for i := range max(o.Runs, 1) {
+		var run BenchRun
+		copyRaw := func() error {
+			start, cpu := time.Now(), processCPU()
+			if err := rawCopy(src, filepath.Join(o.Dir, "rawcopy-flat.vmdk")); err != nil {
+				return fmt.Errorf("raw copy: %w", err)
+			}
+			run.RawCopy, run.RawCopyCPU = time.Since(start), processCPU()-cpu
+			return os.Remove(filepath.Join(o.Dir, "rawcopy-flat.vmdk"))
+		}
+		initialSync := func() error {
+			if t != nil {
+				// The previous run's replica and state make way.
+				t.close()
+				if err := os.RemoveAll(t.dir); err != nil {
+					return err
+				}
+			}
+			var err error
+			if t, err = newBenchTarget(ctx, o, filepath.Join(o.Dir, fmt.Sprintf("run%d", i+1)), source); err != nil {
+				return err
+			}
+			cpu := processCPU()
+			res, err := t.job.RunPass(ctx, false)
+			if err != nil {
+				return fmt.Errorf("initial sync: %w", err)
+			}
+			run.Initial, run.InitialSent, run.InitialCPU = res.Duration, res.Counters.Sent, processCPU()-cpu
+			return nil
+		}
+		first, second := copyRaw, initialSync
+		if i%2 == 1 {
+			first, second = initialSync, copyRaw
+		}
+		if err := first(); err != nil {
+			return r, err
+		}
+		if err := second(); err != nil {
+			return r, err
+		}
+		r.Runs = append(r.Runs, run)
 	}
-	job := &Job{VM: "bench", Org: "bench", Kind: KindAppliance, Replicas: map[string]string{disks[0].Key: uuid},
-		Source: source, Addr: ln.Addr().String(),
-		TLS: PinnedClientTLS(cc, Fingerprint(sc.Certificate[0])), State: st, Conns: o.Conns}
-	cpu = processCPU()
-	res, err := job.RunPass(ctx, false)
-	if err != nil {
-		return r, fmt.Errorf("initial sync: %w", err)
-	}
-	r.Initial, r.InitialSent, r.InitialCPU = res.Duration, res.Counters.Sent, processCPU()-cpu
+	r.RawCopy = median(r.Runs, func(b BenchRun) time.Duration { return b.RawCopy })
+	r.RawCopyCPU = median(r.Runs, func(b BenchRun) time.Duration { return b.RawCopyCPU })
+	r.Initial = median(r.Runs, func(b BenchRun) time.Duration { return b.Initial })
+	r.InitialCPU = median(r.Runs, func(b BenchRun) time.Duration { return b.InitialCPU })
+	r.InitialSent = r.Runs[len(r.Runs)-1].InitialSent
+	job := t.job
 	if err := changeDiskWith(src, o.Size, o.Changed, o.Seed+2, tracked, o.Write); err != nil {
 		return r, fmt.Errorf("change disk: %w", err)
 	}
-	cpu = processCPU()
-	if res, err = job.RunPass(ctx, false); err != nil {
+	cpu := processCPU()
+	res, err := job.RunPass(ctx, false)
+	if err != nil {
 		return r, fmt.Errorf("incremental pass: %w", err)
 	}
 	r.Incremental, r.IncrementSent, r.IncrementalCPU = res.Duration, res.Counters.Sent, processCPU()-cpu
@@ -268,4 +280,95 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		return r, err
 	}
 	return r, nil
+}
+
+// benchTarget is the receiving end of a bench run: a receiver writing as
+// in the receiver appliance into a new replica device, and a job with its
+// own sender state.
+type benchTarget struct {
+	dir  string
+	job  *Job
+	rcv  *Receiver
+	st   *StateStore
+	stop context.CancelFunc
+}
+
+func newBenchTarget(ctx context.Context, o BenchOptions, dir string, source Source) (t *benchTarget, err error) {
+	sc, err := SelfSignedCert("receiver")
+	if err != nil {
+		return nil, err
+	}
+	cc, err := SelfSignedCert("sender")
+	if err != nil {
+		return nil, err
+	}
+	t = &benchTarget{dir: dir, stop: func() {}}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	// The receiver writes as in the receiver appliance: a replica disk
+	// found by its UUID under a by-id directory, here a file standing for
+	// the block device the provider vCenter's disk appears as.
+	const uuid = "6000c290-bec4-0000-0000-00000000be4c"
+	byID := filepath.Join(dir, "by-id")
+	names, _ := DeviceNames(uuid)
+	if err := os.MkdirAll(byID, 0o755); err != nil {
+		return t, err
+	}
+	if err := blockDeviceFile(filepath.Join(byID, names[0]), o.Size); err != nil {
+		return t, fmt.Errorf("replica device: %w", err)
+	}
+	if t.rcv, err = NewReceiver(ReceiverConfig{
+		StateDir:  filepath.Join(dir, "receiver"),
+		Writer:    ApplianceWriter{ByID: byID},
+		TLS:       PinnedServerTLS(sc, Fingerprint(cc.Certificate[0])),
+		Authorize: PinnedNamespaces(map[string][]string{Fingerprint(cc.Certificate[0]): {"bench/bench"}}),
+	}); err != nil {
+		return t, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return t, err
+	}
+	rctx, stop := context.WithCancel(ctx)
+	t.stop = stop
+	go t.rcv.Serve(rctx, ln)
+	if t.st, err = OpenState(filepath.Join(dir, "sender", "state.db")); err != nil {
+		return t, err
+	}
+	disks, err := source.Disks(ctx)
+	if err != nil {
+		return t, err
+	}
+	t.job = &Job{VM: "bench", Org: "bench", Kind: KindAppliance, Replicas: map[string]string{disks[0].Key: uuid},
+		Source: source, Addr: ln.Addr().String(),
+		TLS: PinnedClientTLS(cc, Fingerprint(sc.Certificate[0])), State: t.st, Conns: o.Conns}
+	return t, nil
+}
+
+func (t *benchTarget) close() {
+	t.stop()
+	if t.st != nil {
+		t.st.Close()
+	}
+	if t.rcv != nil {
+		t.rcv.Close()
+	}
+}
+
+// median is the median of f over runs (the mean of the middle two for an
+// even count).
+func median(runs []BenchRun, f func(BenchRun) time.Duration) time.Duration {
+	v := make([]time.Duration, len(runs))
+	for i, r := range runs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }

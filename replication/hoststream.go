@@ -1,10 +1,12 @@
 package replication
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 )
 
@@ -46,16 +48,18 @@ type hostStreams struct {
 	cond *sync.Cond
 	open []*rangeStream
 	// runs are, per disk, the block-aligned runs of changed extents; claimed
-	// is how far into the runs a GET already reached (never read ahead twice).
+	// are the ranges GETs already asked for, sorted and disjoint (never
+	// read ahead twice). The pass's readers work on different parts of a
+	// disk at once, so a GET's range ends where another's begins.
 	runs    map[string][]Extent
-	claimed map[string]int64
+	claimed map[string][]Extent
 }
 
 func (h *hostStreams) init() {
 	if h.cond == nil {
 		h.cond = sync.NewCond(&h.mu)
 		h.runs = map[string][]Extent{}
-		h.claimed = map[string]int64{}
+		h.claimed = map[string][]Extent{}
 	}
 }
 
@@ -73,7 +77,7 @@ func (h *hostStreams) setRuns(key string, extents []Extent, capacity int64) {
 	}
 	h.mu.Lock()
 	h.init()
-	h.runs[key], h.claimed[key] = runs, 0
+	h.runs[key], h.claimed[key] = runs, nil
 	h.mu.Unlock()
 }
 
@@ -107,7 +111,10 @@ func (h *hostStreams) acquire(key string, off, n int64) (s *rangeStream, fresh b
 		}
 		h.cond.Wait()
 	}
-	if off < h.claimed[key] {
+	claimed := h.claimed[key]
+	// The first claimed range that ends after off.
+	i, _ := slices.BinarySearchFunc(claimed, off, func(e Extent, off int64) int { return cmp.Compare(e.End(), off+1) })
+	if i < len(claimed) && claimed[i].Offset < off+n {
 		return nil, false
 	}
 	end := off + n
@@ -117,10 +124,13 @@ func (h *hostStreams) acquire(key string, off, n int64) (s *rangeStream, fresh b
 			break
 		}
 	}
+	if i < len(claimed) {
+		end = min(end, claimed[i].Offset)
+	}
 	if end <= off+n {
 		return nil, false
 	}
-	h.claimed[key] = end
+	h.claimed[key] = slices.Insert(claimed, i, Extent{off, end - off})
 	s = &rangeStream{key: key, pos: off, end: end, busy: true, until: off + n}
 	h.open = append(h.open, s)
 	// Beyond streamsPerDisk, the oldest idle responses of the disk close.
