@@ -432,7 +432,8 @@ type runReader interface{ ReadRun() int }
 func (p *pass) sendUnits(ctx context.Context, d *diskSend) error {
 	run := 1
 	if r, ok := p.snap.(runReader); ok {
-		run = max(1, r.ReadRun())
+		// Not so long that some connections get nothing to send.
+		run = max(1, min(r.ReadRun(), len(d.units)/len(p.conns)))
 	}
 	next := make(chan int) // the first unit of a run
 	errc := make(chan error, len(p.conns))
