@@ -81,6 +81,26 @@ func (h *hostStreams) setRuns(key string, extents []Extent, capacity int64) {
 	h.mu.Unlock()
 }
 
+// planReads replaces the runs of disk key with the ranges a pass will
+// read (sorted), merged where the gap between them is one a response may
+// skip: a GET then never asks for much more than the pass reads (an
+// ordinary pass reads only the changed ranges, not whole blocks; a
+// response closed before its end costs its connection).
+func (h *hostStreams) planReads(key string, reads []Extent) {
+	var runs []Extent
+	for _, e := range reads {
+		if n := len(runs); n > 0 && e.Offset-runs[n-1].End() <= streamSkip {
+			runs[n-1].Length = max(runs[n-1].End(), e.End()) - runs[n-1].Offset
+			continue
+		}
+		runs = append(runs, e)
+	}
+	h.mu.Lock()
+	h.init()
+	h.runs[key], h.claimed[key] = runs, nil
+	h.mu.Unlock()
+}
+
 // acquire finds how to serve n bytes at off of disk key: an idle open
 // response that reaches off (marked busy; fresh false), after waiting
 // while a busy one is reading up to off (the run's reads are served in

@@ -33,3 +33,21 @@ func TestStreamsForReadersOnDifferentRuns(t *testing.T) {
 		t.Fatalf("read at 7 MiB: got a stream %+v, want a GET of its own", s)
 	}
 }
+
+// TestStreamsCoverWhatThePassReads: with the pass's reads planned, an
+// ordinary pass's small changed ranges get exact GETs (no response left
+// with most of a block unread, whose connection would be lost), and
+// ranges close enough to skip between share one.
+func TestStreamsCoverWhatThePassReads(t *testing.T) {
+	const kib = 1 << 10
+	var h hostStreams
+	h.setRuns("d", []Extent{{0, 8 << 20}}, 8<<20)
+	h.planReads("d", []Extent{{100 * kib, 64 * kib}, {3 << 20, 64 * kib}, {3<<20 + 128*kib, 64 * kib}})
+	if s, _ := h.acquire("d", 100*kib, 64*kib); s != nil {
+		t.Fatalf("a lone 64 KiB read got a stream to %d: want a GET of its own", s.end)
+	}
+	s, fresh := h.acquire("d", 3<<20, 64*kib)
+	if s == nil || !fresh || s.end != 3<<20+192*kib {
+		t.Fatalf("two reads 64 KiB apart: stream %+v, want one GET for both", s)
+	}
+}

@@ -302,6 +302,22 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	if p.compare && !scan {
 		p.compared = false
 	}
+	if rr, ok := p.snap.(runReader); ok {
+		var reads []Extent
+		if scan {
+			// Every block from the first one on.
+			first := int64(0)
+			if kind == PassFullCompare {
+				first = wm / HashBlock * HashBlock
+			}
+			reads = []Extent{{first, disk.Capacity - first}}
+		} else {
+			for _, u := range changed {
+				reads = append(reads, u.Extent)
+			}
+		}
+		rr.PlanReads(disk.Key, reads)
+	}
 	if scan {
 		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key, Pass: kind})
 		first := int64(0)
@@ -425,8 +441,12 @@ func (p *pass) freshHashes(ctx context.Context, c *senderConn, disk int, first, 
 
 // runReader is a Snapshot whose reads are cheapest in runs: each reader
 // takes ReadRun consecutive units at a time (on a host-direct source, the
-// units one ranged GET serves), instead of one.
-type runReader interface{ ReadRun() int }
+// units one ranged GET serves), instead of one, and the pass says with
+// PlanReads which ranges of a disk it will read (sorted).
+type runReader interface {
+	ReadRun() int
+	PlanReads(diskKey string, reads []Extent)
+}
 
 // sendUnits reads units with one reader per connection and sends their frames.
 func (p *pass) sendUnits(ctx context.Context, d *diskSend) error {

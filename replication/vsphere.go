@@ -293,6 +293,14 @@ type vsSnapshot struct {
 
 func (v *vsSnapshot) ID() string { return v.id }
 
+// PlanReads implements runReader: host-direct GETs cover the runs of
+// what the pass reads.
+func (v *vsSnapshot) PlanReads(key string, reads []Extent) {
+	if v.host != nil {
+		v.streams.planReads(key, reads)
+	}
+}
+
 // ReadRun implements runReader: a host-direct reader takes the blocks one
 // ranged GET (one service ticket) serves, so the pass's readers each read
 // their own response in order rather than queue on one another's.
