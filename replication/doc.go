@@ -90,6 +90,13 @@
 // own write(2) and reads about one record per read(2); batched, a frame
 // crosses the kernel in a few 256 KiB writes and reads.
 //
+// A receiver connection's fdatasyncs run beside its frame loop, which goes
+// on writing the frames that follow: an acknowledgement names only frames
+// written before its sync began (one sync may wait while one runs). The
+// connections of one replica share fdatasyncs (ReplicaDevice.Sync groups
+// them), and once one failed every later one fails: Linux reports a lost
+// writeback to one fdatasync only.
+//
 // A full compare (PassOptions.Compare; the Scheduler runs one right after
 // the initial sync, every verify interval, default 24 h, and on demand with
 // VerifyNow) is a pass that, besides the changed blocks, reads every other

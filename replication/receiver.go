@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -771,7 +772,6 @@ func (r *Receiver) handshake(c net.Conn) *recvConn {
 // control requests of the sender's pass.
 func (r *Receiver) frames(s *recvConn) {
 	c, fc, disks := s.c, s.fc, s.disks
-	fail := func(code string, err error) { r.fail(c, fc, code, err) }
 	var (
 		h        header
 		buf      []byte
@@ -780,17 +780,63 @@ func (r *Receiver) frames(s *recvConn) {
 		touched  = map[*replica]bool{}
 		dec      = make([]byte, FrameMax)
 	)
-	sync := func() error {
-		for d := range touched {
-			if err := d.dev.Sync(); err != nil {
-				r.forget(d)
-				return err
+	// The fdatasyncs run beside this loop, which goes on writing frames
+	// meanwhile: an acknowledgement names only frames written before its
+	// sync began. One sync may wait while one runs; beyond that the loop
+	// waits (so does the sender, whose window is full by then).
+	type syncReq struct {
+		disks []*replica
+		seqs  []uint32
+	}
+	var wmu sync.Mutex // fc's writes: this loop's replies, the syncer's acks
+	reqs := make(chan syncReq, 1)
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		for q := range reqs {
+			var err error
+			for _, d := range q.disks {
+				if err = d.dev.Sync(); err != nil {
+					r.forget(d)
+					break
+				}
 			}
-			delete(touched, d)
+			wmu.Lock()
+			if err != nil {
+				r.fail(c, fc, errorCode(err), err)
+			} else {
+				err = fc.writeJSON(fAck, 0, ackMsg{Seqs: q.seqs})
+			}
+			wmu.Unlock()
+			if err != nil {
+				c.Close() // ends the loop's reads
+				for range reqs {
+				}
+				return
+			}
 		}
-		err := fc.writeJSON(fAck, 0, ackMsg{Seqs: unsynced})
+	}()
+	defer func() {
+		close(reqs)
+		// An acknowledgement can no longer be read: a syncer blocked
+		// writing one to a sender that stopped reading must not hold
+		// this handler.
+		c.Close()
+		<-synced
+	}()
+	requestSync := func() {
+		q := syncReq{seqs: slices.Clone(unsynced)}
+		for d := range touched {
+			q.disks = append(q.disks, d)
+		}
+		clear(touched)
 		unsynced = unsynced[:0]
-		return err
+		reqs <- q
+	}
+	fail := func(code string, err error) {
+		wmu.Lock()
+		r.fail(c, fc, code, err)
+		wmu.Unlock()
 	}
 	for {
 		// A sender that went away without closing is dropped eventually.
@@ -826,16 +872,10 @@ func (r *Receiver) frames(s *recvConn) {
 			touched[d] = true
 			unsynced = append(unsynced, h.Seq)
 			if h.Flags&flagSync != 0 {
-				if err := sync(); err != nil {
-					fail(errorCode(err), err)
-					return
-				}
+				requestSync()
 			}
 		case fSync:
-			if err := sync(); err != nil {
-				fail(errorCode(err), err)
-				return
-			}
+			requestSync()
 		case fMark:
 			if h.Offset < 0 || h.Offset > d.size {
 				fail("protocol", fmt.Errorf("watermark %d outside the disk (%d bytes)", h.Offset, d.size))
@@ -856,7 +896,10 @@ func (r *Receiver) frames(s *recvConn) {
 				fail(errorCode(err), err)
 				return
 			}
-			if err := fc.writeJSON(fReply, h.Disk, reply); err != nil {
+			wmu.Lock()
+			err = fc.writeJSON(fReply, h.Disk, reply)
+			wmu.Unlock()
+			if err != nil {
 				return
 			}
 		}

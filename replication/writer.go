@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/vmware/govmomi/vmdk"
 	"golang.org/x/sys/unix"
@@ -60,19 +61,68 @@ type ReplicaDevice struct {
 	// Present fails when the disk is no longer the one opened (detached
 	// from the appliance); nil means it cannot go away.
 	Present func() error
+
+	// Syncs of the device's connections are grouped (syncGroup).
+	sg syncGroup
 }
 
-// Sync makes written data durable (fdatasync), then checks that the disk is
-// still the one opened: data written to a detached device is not
-// acknowledged.
+// Sync makes what was written before the call durable (fdatasync), then
+// checks that the disk is still the one opened: data written to a detached
+// device is not acknowledged. Calls from several connections at once share
+// one fdatasync that started after the last of them was made. Once a sync
+// failed, every later one fails too: Linux reports a failed writeback to
+// one fdatasync only, and a later one that succeeds says nothing of the
+// pages that were lost.
 func (d *ReplicaDevice) Sync() error {
-	if err := unix.Fdatasync(int(d.File.Fd())); err != nil {
-		return fmt.Errorf("fdatasync %s: %w", d.Path, err)
+	return d.sg.sync(func() error {
+		if err := unix.Fdatasync(int(d.File.Fd())); err != nil {
+			return fmt.Errorf("fdatasync %s: %w", d.Path, err)
+		}
+		if d.Present != nil {
+			return d.Present()
+		}
+		return nil
+	})
+}
+
+// syncGroup runs one sync at a time for any number of callers: a caller
+// waits for a sync that started after its call (the running one may not
+// cover its writes) and starts it when none runs.
+type syncGroup struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	running bool
+	started uint64 // syncs started
+	done    uint64 // the last sync finished (syncs finish in order)
+	err     error  // sticky
+}
+
+func (g *syncGroup) sync(do func() error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
 	}
-	if d.Present != nil {
-		return d.Present()
+	want := g.started + 1
+	for g.done < want && g.err == nil {
+		if g.running {
+			g.cond.Wait()
+			continue
+		}
+		g.running = true
+		g.started++
+		gen := g.started
+		g.mu.Unlock()
+		err := do()
+		g.mu.Lock()
+		g.running = false
+		g.done = gen
+		if err != nil && g.err == nil {
+			g.err = err
+		}
+		g.cond.Broadcast()
 	}
-	return nil
+	return g.err
 }
 
 // ErrDetached is matched (errors.Is) by a failure because a replica disk
