@@ -14,13 +14,15 @@ import (
 // vCenter per GET: a ticket "may be used only once and is valid only for
 // the spec with which it was acquired" (SessionManagerGenericServiceTicket),
 // and the spec is the URL and method, not the byte range. So instead of a
-// ticket per 1 MiB read, one GET (one ticket) covers a run of blocks the
-// pass will read: the changed extents QueryChangedDiskAreas returned, each
-// widened to whole HashBlocks, merged when they touch, at most streamSpan
-// per GET. Reads of that run are served in order from the open response
-// (a short gap is read and dropped); a read that no open response can serve
-// gets a GET of its own, as before. Measured with BenchmarkServiceTicket
-// and BenchmarkSourceRead.
+// ticket per 1 MiB read, one GET (one ticket) covers a run of what the pass
+// will read: the ranges the pass plans (PlanReads), merged where a response
+// may skip the gap, at most streamSpan per GET (before a pass plans, the
+// changed extents QueryChangedDiskAreas returned, widened to whole
+// HashBlocks). Each of the pass's readers takes the blocks of one GET at a
+// time (ReadRun) and reads them in order from its open response (a short
+// gap is read and dropped); a read that no open response can serve gets a
+// GET of its own. Measured with BenchmarkServiceTicket and
+// BenchmarkSourceRead.
 
 const (
 	// streamSpan bounds one GET's range.
@@ -47,7 +49,8 @@ type hostStreams struct {
 	mu   sync.Mutex
 	cond *sync.Cond
 	open []*rangeStream
-	// runs are, per disk, the block-aligned runs of changed extents; claimed
+	// runs are, per disk, the runs a pass reads (planReads; before that,
+	// the block-aligned runs of the changed extents); claimed
 	// are the ranges GETs already asked for, sorted and disjoint (never
 	// read ahead twice). The pass's readers work on different parts of a
 	// disk at once, so a GET's range ends where another's begins.
