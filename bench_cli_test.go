@@ -50,3 +50,39 @@ func TestBenchCutoverCPUProfileUnwritable(t *testing.T) {
 		t.Fatalf("bench cutover --cpuprofile %s: %v, %q: want a failure naming --cpuprofile before the first run", bad, err, out)
 	}
 }
+
+// TestBenchReplicateRuns: --runs N measures the raw copy and the initial
+// sync N times (each sync into a new replica: an initial sync every time)
+// and prints every run beside the medians; --runs out of range is a usage
+// error naming the flag.
+func TestBenchReplicateRuns(t *testing.T) {
+	dir := t.TempDir()
+	out, err := exec.Command(ferryBin, "bench", "replicate", "--size", "16MiB", "--changed", "1MiB", "--reader", "file",
+		"--dir", dir, "--runs", "3").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	s := string(out)
+	if !strings.Contains(s, "medians of 3 interleaved runs") {
+		t.Errorf("no medians line in:\n%s", s)
+	}
+	rows := 0
+	for _, l := range strings.Split(s, "\n") {
+		if f := strings.Fields(l); len(f) == 8 && (f[0] == "1" || f[0] == "2" || f[0] == "3") {
+			rows++
+		}
+	}
+	if rows != 3 {
+		t.Errorf("%d run rows, want 3, in:\n%s", rows, s)
+	}
+	// The earlier runs' replicas made way for the next ones.
+	if m, _ := filepath.Glob(filepath.Join(dir, "run*")); len(m) != 1 {
+		t.Errorf("replica directories left: %v, want the last run's only", m)
+	}
+	for _, n := range []string{"0", "10"} {
+		out, err := exec.Command(ferryBin, "bench", "replicate", "--runs", n).CombinedOutput()
+		if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), "--runs") {
+			t.Errorf("--runs %s: exit %d, %q: want a usage error naming --runs", n, code, out)
+		}
+	}
+}
