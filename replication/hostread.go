@@ -107,6 +107,9 @@ func (s *VSphereSource) hostClient() *http.Client {
 // handshake is done: a range read's TLS records arrive in 256 KiB read(2)s
 // instead of one each. Writes (requests) are not batched.
 func (s *VSphereSource) dialHost(ctx context.Context, cfg *tls.Config, network, addr string) (net.Conn, error) {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
 	c, err := dialBatched(ctx, cfg, network, addr)
 	if err == nil || !soap.IsCertificateUntrusted(err) {
 		return c, err
@@ -136,9 +139,6 @@ func dialBatched(ctx context.Context, cfg *tls.Config, network, addr string) (ne
 	raw, err := (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
-	}
-	if cfg == nil {
-		cfg = &tls.Config{}
 	}
 	if cfg.ServerName == "" {
 		cfg = cfg.Clone()
