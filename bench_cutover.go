@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-migrate/ferry/internal/median"
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/steps"
 )
@@ -112,8 +112,8 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 					wave, probes, window = append(wave, f.wave), append(probes, f.probes), append(window, f.window)
 					fmt.Fprintf(out, row, fmt.Sprintf("%d MiB", disk), fmt.Sprint(k), fmt.Sprint(i), fmt.Sprintf("%.2fs", f.wave), fmt.Sprintf("%.2fs", f.probes), fmt.Sprintf("%.2fs", f.window), f.projected, f.final, f.slowest)
 				}
-				medians[key{disk, k}] = median(wave)
-				fmt.Fprintf(out, row, fmt.Sprintf("%d MiB", disk), fmt.Sprint(k), "median", fmt.Sprintf("%.2fs", median(wave)), fmt.Sprintf("%.2fs", median(probes)), fmt.Sprintf("%.2fs", median(window)), "", "", "")
+				medians[key{disk, k}] = median.Of(wave)
+				fmt.Fprintf(out, row, fmt.Sprintf("%d MiB", disk), fmt.Sprint(k), "median", fmt.Sprintf("%.2fs", median.Of(wave)), fmt.Sprintf("%.2fs", median.Of(probes)), fmt.Sprintf("%.2fs", median.Of(window)), "", "", "")
 				return nil
 			}
 			for _, d := range diskMiBs {
@@ -252,15 +252,6 @@ func benchCutoverOnce(cmd *cobra.Command, disk, rate int64, k int, guests lab.Op
 		return nil, fmt.Errorf("downtime report: %v (%d VM sections, want %d)", err, len(rep.VMs), k)
 	}
 	return &rep, nil
-}
-
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
 }
 
 // benchLab starts a fresh lab in a temporary directory for a benchmark (a

@@ -8,9 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"time"
+
+	"github.com/ferry-migrate/ferry/internal/median"
 )
 
 // BenchOptions configure BenchReplicate.
@@ -256,10 +257,10 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		}
 		r.Runs = append(r.Runs, run)
 	}
-	r.RawCopy = median(r.Runs, func(b BenchRun) time.Duration { return b.RawCopy })
-	r.RawCopyCPU = median(r.Runs, func(b BenchRun) time.Duration { return b.RawCopyCPU })
-	r.Initial = median(r.Runs, func(b BenchRun) time.Duration { return b.Initial })
-	r.InitialCPU = median(r.Runs, func(b BenchRun) time.Duration { return b.InitialCPU })
+	r.RawCopy = medianOf(r.Runs, func(b BenchRun) time.Duration { return b.RawCopy })
+	r.RawCopyCPU = medianOf(r.Runs, func(b BenchRun) time.Duration { return b.RawCopyCPU })
+	r.Initial = medianOf(r.Runs, func(b BenchRun) time.Duration { return b.Initial })
+	r.InitialCPU = medianOf(r.Runs, func(b BenchRun) time.Duration { return b.InitialCPU })
 	r.InitialSent = r.Runs[len(r.Runs)-1].InitialSent
 	job := t.job
 	if err := changeDiskWith(src, o.Size, o.Changed, o.Seed+2, tracked, o.Write); err != nil {
@@ -358,17 +359,11 @@ func (t *benchTarget) close() {
 	}
 }
 
-// median is the median of f over runs (the mean of the middle two for an
-// even count).
-func median(runs []BenchRun, f func(BenchRun) time.Duration) time.Duration {
+// medianOf is the median of f over runs.
+func medianOf(runs []BenchRun, f func(BenchRun) time.Duration) time.Duration {
 	v := make([]time.Duration, len(runs))
 	for i, r := range runs {
 		v[i] = f(r)
 	}
-	slices.Sort(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2]
-	}
-	return (v[n/2-1] + v[n/2]) / 2
+	return median.Of(v)
 }

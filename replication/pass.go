@@ -302,21 +302,11 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	if p.compare && !scan {
 		p.compared = false
 	}
-	if rr, ok := p.snap.(runReader); ok {
-		var reads []Extent
-		if scan {
-			// Every block from the first one on.
-			first := int64(0)
-			if kind == PassFullCompare {
-				first = wm / HashBlock * HashBlock
-			}
-			reads = []Extent{{first, disk.Capacity - first}}
-		} else {
-			for _, u := range changed {
-				reads = append(reads, u.Extent)
-			}
+	// The source learns what the pass reads (runReader).
+	planReads := func(reads []Extent) {
+		if rr, ok := p.snap.(runReader); ok {
+			rr.PlanReads(disk.Key, reads)
 		}
-		rr.PlanReads(disk.Key, reads)
 	}
 	if scan {
 		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key, Pass: kind})
@@ -327,6 +317,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		} else {
 			p.planned.Add(disk.Capacity - totalUnits(changed))
 		}
+		planReads([]Extent{{first * HashBlock, disk.Capacity - first*HashBlock}})
 		ci := 0
 		for b := first; b < nblocks; b += batchUnits {
 			last := min(nblocks, b+batchUnits)
@@ -361,6 +352,11 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		}
 	} else {
 		j.emit(Event{Kind: EventPhase, Phase: PhaseTransfer, Disk: disk.Key, Pass: kind})
+		reads := make([]Extent, len(changed))
+		for k, u := range changed {
+			reads[k] = u.Extent
+		}
+		planReads(reads)
 		for len(changed) > 0 {
 			k := min(int64(len(changed)), batchUnits)
 			if err := p.sendChecked(ctx, i, key, &st, changed[:k]); err != nil {

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/median"
 	"github.com/ferry-migrate/ferry/replication"
 )
 
@@ -178,15 +178,6 @@ func (h cutoverHistory) finalThroughput() (float64, int) {
 	return float64(bytes) / secs, n
 }
 
-func medianOf(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
-}
-
 // ProjectDowntime projects the downtime of vm's cutover now.
 func (e *Env) ProjectDowntime(vm string) (*DowntimeEstimate, error) {
 	var plan *VMPlan
@@ -231,7 +222,7 @@ func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory) *Dow
 		if own {
 			whose = "earlier cutovers of " + plan.Name
 		}
-		return EstimatePart{Phase: name, Seconds: medianOf(v), From: fmt.Sprintf("median of %d in %s", len(v), whose)}, true
+		return EstimatePart{Phase: name, Seconds: median.Of(v), From: fmt.Sprintf("median of %d in %s", len(v), whose)}, true
 	}
 	var shutdown, final float64
 	for _, d := range phaseDefaults {
