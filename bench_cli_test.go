@@ -4,6 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,6 +28,41 @@ func TestBenchReplicateCPUProfile(t *testing.T) {
 	}
 	if b, err := exec.Command("go", "tool", "pprof", "-top", prof).CombinedOutput(); err != nil {
 		t.Fatalf("go tool pprof: %v: %s", err, b)
+	}
+	// The profile's samples name the part they worked for.
+	b, err := exec.Command("go", "tool", "pprof", "-tags", prof).CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "ferry.part") || !strings.Contains(string(b), "receiver") {
+		t.Errorf("go tool pprof -tags: %v: want the ferry.part label with the receiver in:\n%s", err, b)
+	}
+}
+
+// TestBenchReplicateHostDirect: the default reader reads a running VM's
+// disk host-direct from its ESXi host, none of it through vCenter's proxy,
+// and the initial sync's CPU time is split between the sender, the
+// receiver and the source's own servers.
+func TestBenchReplicateHostDirect(t *testing.T) {
+	out, err := exec.Command(ferryBin, "bench", "replicate", "--size", "256MiB", "--changed", "1MiB", "--dir", t.TempDir()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	s := string(out)
+	m := regexp.MustCompile(`source reads: (\d+) host-direct .*, (\d+) through vCenter's /folder proxy`).FindStringSubmatch(s)
+	if m == nil || m[1] == "0" || m[2] != "0" {
+		t.Errorf("want reads host-direct only, in:\n%s", s)
+	}
+	line := regexp.MustCompile(`initial sync CPU time by part \(from a CPU profile\): (.*)`).FindStringSubmatch(s)
+	if line == nil {
+		t.Fatalf("no CPU time by part in:\n%s", s)
+	}
+	for _, part := range []string{"sender", "receiver", "source vCenter/ESXi"} {
+		pm := regexp.MustCompile(regexp.QuoteMeta(part) + `[^,]* ([0-9.]+) s`).FindStringSubmatch(line[1])
+		if pm == nil {
+			t.Errorf("no %s in %q", part, line[1])
+			continue
+		}
+		if v, _ := strconv.ParseFloat(pm[1], 64); v <= 0 {
+			t.Errorf("%s: %s s of CPU, want some, in %q", part, pm[1], line[1])
+		}
 	}
 }
 

@@ -49,7 +49,11 @@ each, their ratios, and bytes sent / bytes changed. With --runs N the raw copy
 and the initial sync (into a new replica each time) are measured N times,
 interleaved in alternating order, and the medians are printed beside every
 run's figures: on a shared machine whose speed drifts (page cache, the
-hypervisor's memory), one pair of timings can mislead. Needs about 3x --size
+hypervisor's memory), one pair of timings can mislead. The run is CPU-profiled
+(runtime/pprof, whatever --cpuprofile says) to print the initial sync's CPU
+time by part: ferry's sender, ferry's receiver, and with --reader host-direct
+the in-process vCenter and ESXi host serving the source (on real
+infrastructure their CPU, not ferry's host's). Needs about 3x --size
 of free space in --dir (default: a temporary directory, removed afterwards).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -98,12 +102,26 @@ of free space in --dir (default: a temporary directory, removed afterwards).`,
 					}
 				}()
 			}
-			stop, err := benchCPUProfile(cmd, cpuprofile)
+			if cpuprofile != "" { // fail before the run, not after it
+				f, err := os.OpenFile(cpuprofile, os.O_WRONLY|os.O_CREATE, 0o600)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				f.Close()
+			}
+			// The run is profiled in any case, for the initial sync's CPU by
+			// part; --cpuprofile writes the whole run's profile.
+			prof, err := startCPUSegments()
 			if err != nil {
 				return err
 			}
-			defer stop()
+			o.CPUByPart = prof.cut
 			r, err := replication.BenchReplicate(cmd.Context(), o)
+			if perr := prof.stop(cpuprofile); perr != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "bench: %v\n", perr)
+			} else if cpuprofile != "" {
+				defer fmt.Fprintf(cmd.ErrOrStderr(), "bench: CPU profile of the run in %s (go tool pprof -top %s; by part: go tool pprof -tags %s)\n", cpuprofile, cpuprofile, cpuprofile)
+			}
 			if err != nil {
 				return err
 			}
@@ -124,7 +142,7 @@ of free space in --dir (default: a temporary directory, removed afterwards).`,
 	fl.StringVar(&dir, "dir", "", "work directory (default: temporary)")
 	fl.IntVar(&conns, "conns", 4, "connections per VM")
 	fl.IntVar(&runs, "runs", 1, "measure the raw copy and the initial sync this many times, interleaved, and print the medians (1 to 9)")
-	fl.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the run (every phase: raw copy, initial sync, incremental pass, both ends) to FILE, for go tool pprof")
+	fl.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the run (every phase: raw copy, initial sync, incremental pass, both ends; samples labelled ferry.part=sender|receiver|source) to FILE, for go tool pprof")
 	fl.StringVar(&reader, "reader", "host-direct", "source reader: host-direct (a VM in an in-process vCenter, read as ferry reads a real source: snapshot, CBT, ESXi /folder with service tickets) or file (a local file)")
 	return cmd
 }
@@ -154,6 +172,13 @@ func printBench(cmd *cobra.Command, r replication.BenchResult) {
 	if r.RawCopyCPU > 0 && r.InitialCPU > 0 {
 		fmt.Fprintf(out, "CPU time (this process: both ends, and the in-process vCenter/ESXi with --reader host-direct) initial sync / raw copy: %.1f; initial sync: %.1f CPU seconds per GiB\n",
 			r.InitialCPU.Seconds()/r.RawCopyCPU.Seconds(), r.InitialCPU.Seconds()/(float64(r.Size)/(1<<30)))
+	}
+	if parts := medianParts(r.Runs); parts != nil {
+		label := "initial sync CPU time by part (from a CPU profile)"
+		if len(r.Runs) > 1 {
+			label += ", medians"
+		}
+		fmt.Fprintf(out, "%s: %s\n", label, formatParts(parts))
 	}
 	fmt.Fprintf(out, "incremental / initial throughput (changed bytes per second): %.2f; incremental time / initial time: %.3f\n",
 		incr/initial, r.Incremental.Seconds()/r.Initial.Seconds())

@@ -55,13 +55,19 @@ func StartBenchVM(ctx context.Context, dir string, size int64) (b *BenchVM, err 
 			b.Close()
 		}
 	}()
-	if b.vc, err = startVCenter(ctx, spec, dir, ca); err != nil {
+	// The vCenter's and the ESXi host's servers, and every goroutine they
+	// start, count as the source's CPU; the client's as the sender's.
+	replication.AsPart(ctx, replication.PartSource, func(ctx context.Context) { b.vc, err = startVCenter(ctx, spec, dir, ca) })
+	if err != nil {
 		return b, err
 	}
 	b.ESX = b.vc.ESX
 	b.FlatFile = b.vc.FlatFile("bench")
 	b.CBT = cbt.Install(b.vc.Model)
-	if b.client, err = vsphere.Connect(ctx, vsphere.Config{URL: b.vc.URL, Username: b.vc.Username, Password: b.vc.Password, CAFile: caFile}); err != nil {
+	replication.AsPart(ctx, replication.PartSender, func(ctx context.Context) {
+		b.client, err = vsphere.Connect(ctx, vsphere.Config{URL: b.vc.URL, Username: b.vc.Username, Password: b.vc.Password, CAFile: caFile})
+	})
+	if err != nil {
 		return b, fmt.Errorf("bench vCenter: %w", err)
 	}
 	vm, err := b.client.VMByName(ctx, "bench")

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -37,6 +38,27 @@ type BenchOptions struct {
 	// BeforeVerify runs before the final verify, which opens the source
 	// as the cutover does: a VM must be powered off by then.
 	BeforeVerify func(ctx context.Context) error
+	// CPUByPart, when set, returns the CPU time this process spent since
+	// its previous call, by part (the CPUPartLabel of the goroutines that
+	// spent it); it is called right before and right after each initial
+	// sync.
+	CPUByPart func() map[string]time.Duration
+}
+
+// CPUPartLabel is the pprof label that names the part of a bench run a
+// goroutine works for: PartSender, PartReceiver, or PartSource (the
+// source's own servers, e.g. an in-process vCenter and ESXi host). A
+// goroutine inherits its creator's labels.
+const (
+	CPUPartLabel = "ferry.part"
+	PartSender   = "sender"
+	PartReceiver = "receiver"
+	PartSource   = "source"
+)
+
+// AsPart runs f with the goroutines it starts labelled as part (CPUPartLabel).
+func AsPart(ctx context.Context, part string, f func(context.Context)) {
+	pprof.Do(ctx, pprof.Labels(CPUPartLabel, part), f)
 }
 
 // BenchResult holds the measurements of BenchReplicate.
@@ -63,6 +85,9 @@ type BenchRun struct {
 	RawCopy, RawCopyCPU time.Duration
 	Initial, InitialCPU time.Duration
 	InitialSent         int64
+	// InitialCPUByPart is the initial sync's CPU time by part (with
+	// BenchOptions.CPUByPart; nil without).
+	InitialCPUByPart map[string]time.Duration
 }
 
 // processCPU is the CPU time (user + system) this process used so far.
@@ -237,12 +262,18 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 			if t, err = newBenchTarget(ctx, o, filepath.Join(o.Dir, fmt.Sprintf("run%d", i+1)), source); err != nil {
 				return err
 			}
+			if o.CPUByPart != nil {
+				o.CPUByPart()
+			}
 			cpu := processCPU()
-			res, err := t.job.RunPass(ctx, false)
+			res, err := runPass(ctx, t.job)
 			if err != nil {
 				return fmt.Errorf("initial sync: %w", err)
 			}
 			run.Initial, run.InitialSent, run.InitialCPU = res.Duration, res.Counters.Sent, processCPU()-cpu
+			if o.CPUByPart != nil {
+				run.InitialCPUByPart = o.CPUByPart()
+			}
 			return nil
 		}
 		first, second := copyRaw, initialSync
@@ -267,7 +298,7 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 		return r, fmt.Errorf("change disk: %w", err)
 	}
 	cpu := processCPU()
-	res, err := job.RunPass(ctx, false)
+	res, err := runPass(ctx, job)
 	if err != nil {
 		return r, fmt.Errorf("incremental pass: %w", err)
 	}
@@ -335,7 +366,7 @@ func newBenchTarget(ctx context.Context, o BenchOptions, dir string, source Sour
 	}
 	rctx, stop := context.WithCancel(ctx)
 	t.stop = stop
-	go t.rcv.Serve(rctx, ln)
+	AsPart(ctx, PartReceiver, func(context.Context) { go t.rcv.Serve(rctx, ln) })
 	if t.st, err = OpenState(filepath.Join(dir, "sender", "state.db")); err != nil {
 		return t, err
 	}
@@ -347,6 +378,12 @@ func newBenchTarget(ctx context.Context, o BenchOptions, dir string, source Sour
 		Source: source, Addr: ln.Addr().String(),
 		TLS: PinnedClientTLS(cc, Fingerprint(sc.Certificate[0])), State: t.st, Conns: o.Conns}
 	return t, nil
+}
+
+// runPass runs a pass of job as the sender part.
+func runPass(ctx context.Context, job *Job) (res PassResult, err error) {
+	AsPart(ctx, PartSender, func(ctx context.Context) { res, err = job.RunPass(ctx, false) })
+	return res, err
 }
 
 func (t *benchTarget) close() {
