@@ -45,7 +45,9 @@ vCenter, read as ferry reads a real source: a snapshot per pass, changed block
 tracking for the extents, and range reads from the ESXi host's /folder with a
 one-time service ticket each (TLS verified); the output counts the reads that
 went host-direct and through vCenter's proxy. Prints MB/s of
-each, their ratios, and bytes sent / bytes changed. With --runs N the raw copy
+each, their ratios, bytes sent / bytes changed, and the time of the closing
+whole-disk verify (BLAKE3 of source and replica, what cutover.full_verify
+adds to the downtime). With --runs N the raw copy
 and the initial sync (into a new replica each time) are measured N times,
 interleaved in alternating order, and the medians are printed beside every
 run's figures: on a shared machine whose speed drifts (page cache, the
@@ -183,6 +185,10 @@ func printBench(cmd *cobra.Command, r replication.BenchResult) {
 	fmt.Fprintf(out, "incremental / initial throughput (changed bytes per second): %.2f; incremental time / initial time: %.3f\n",
 		incr/initial, r.Incremental.Seconds()/r.Initial.Seconds())
 	fmt.Fprintf(out, "initial sync wire bytes / disk bytes: %.3f\n", float64(r.InitialSent)/float64(r.Size))
+	if r.FullVerify > 0 {
+		fmt.Fprintf(out, "whole-disk verify (BLAKE3 of source and replica, as cutover.full_verify does in the downtime): %s, %.0f MB/s, %s CPU time\n",
+			r.FullVerify.Round(1e6), replication.MBps(r.Size, r.FullVerify), r.FullVerifyCPU.Round(1e7))
+	}
 	fmt.Fprintf(out, "incremental bytes sent / bytes changed: %.3f (%d / %d)\n", float64(r.IncrementSent)/float64(r.Changed), r.IncrementSent, r.Changed)
 }
 

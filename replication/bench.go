@@ -74,6 +74,10 @@ type BenchResult struct {
 	// and, with a VM source, the in-process vCenter and ESXi host serving
 	// the reads. On a loaded machine the throughput ratios follow these.
 	RawCopyCPU, InitialCPU, IncrementalCPU time.Duration
+	// FullVerify is the closing whole-disk verify (BLAKE3 of the source,
+	// read as the cutover reads the powered-off VM, and of the replica:
+	// what cutover.full_verify costs inside the downtime), and its CPU time.
+	FullVerify, FullVerifyCPU time.Duration
 	// Runs are the raw copies and initial syncs measured (RawCopy, Initial
 	// and their CPU times above are the medians over them).
 	Runs []BenchRun
@@ -308,9 +312,11 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 			return r, err
 		}
 	}
+	start, cpu := time.Now(), processCPU()
 	if err := job.Verify(ctx); err != nil {
 		return r, err
 	}
+	r.FullVerify, r.FullVerifyCPU = time.Since(start), processCPU()-cpu
 	return r, nil
 }
 

@@ -388,30 +388,50 @@ func (j *Job) Verify(ctx context.Context) error {
 	return nil
 }
 
-// digestSource is the BLAKE3 of a whole source disk, read with par parallel
-// 1 MiB range reads and hashed in order.
+// digestSource is the BLAKE3 of a whole source disk, read with par
+// parallel readers and hashed in order. Each reader takes a run of
+// consecutive 1 MiB blocks at a time: one block on most sources, and on a
+// host-direct source the blocks one ranged GET (one service ticket from
+// vCenter) serves, read in order from that response, so a whole-disk read
+// costs a ticket per run, not per MiB. At most as many runs as the source
+// keeps responses open are in flight (read or waiting for the hasher), and
+// each reader reads ahead only a few blocks of its pool, so memory stays
+// at par x digestAhead blocks whatever the run.
 func digestSource(ctx context.Context, snap Snapshot, d Disk, par int) (string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type block struct {
-		buf []byte
-		err error
+		buf  []byte
+		pool chan []byte // where buf goes back after hashing
+		err  error
 	}
 	n := int((d.Capacity + FrameMax - 1) / FrameMax)
+	run, inFlight, ahead := 1, par+1, 2
+	if r, ok := snap.(runReader); ok && r.ReadRun() > 1 {
+		run, ahead = r.ReadRun(), digestAhead
+		// Beyond streamsPerDisk open responses the source closes idle
+		// ones: a run waiting for the hasher would lose its GET.
+		par = min(par, streamsPerDisk)
+		inFlight = par
+		r.PlanReads(d.Key, []Extent{{0, d.Capacity}})
+	}
 	slots := make([]chan block, n)
 	for i := range slots {
 		slots[i] = make(chan block, 1)
 	}
-	free := make(chan []byte, par+1)
-	for range par + 1 {
-		free <- make([]byte, FrameMax)
-	}
-	next := make(chan int)
+	runs := (n + run - 1) / run
+	tokens := make(chan struct{}, inFlight) // runs in flight
+	next := make(chan int)                  // the next run to read
 	go func() {
 		defer close(next)
-		for i := range n {
+		for r := range runs {
 			select {
-			case next <- i:
+			case tokens <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case next <- r:
 			case <-ctx.Done():
 				return
 			}
@@ -419,26 +439,33 @@ func digestSource(ctx context.Context, snap Snapshot, d Disk, par int) (string, 
 	}()
 	for range par {
 		go func() {
-			for {
-				// Take a buffer before an index, so the block the hasher
-				// waits for never waits for a buffer.
-				var buf []byte
-				select {
-				case buf = <-free:
-				case <-ctx.Done():
-					return
+			pool := make(chan []byte, ahead)
+			for range ahead {
+				pool <- make([]byte, FrameMax)
+			}
+			for r := range next {
+				for i := r * run; i < min(n, (r+1)*run); i++ {
+					// The hasher frees this reader's blocks in order, and
+					// the runs before this one hold none of its pool
+					// once read: the block the hasher waits for never
+					// waits for a buffer.
+					var buf []byte
+					select {
+					case buf = <-pool:
+					case <-ctx.Done():
+						return
+					}
+					off := int64(i) * FrameMax
+					buf = buf[:min(FrameMax, d.Capacity-off)]
+					err := snap.ReadAt(ctx, d.Key, buf, off)
+					if err != nil {
+						err = fmt.Errorf("read at %d: %w", off, err)
+					}
+					slots[i] <- block{buf, pool, err}
+					if err != nil {
+						return
+					}
 				}
-				i, ok := <-next
-				if !ok {
-					return
-				}
-				off := int64(i) * FrameMax
-				buf = buf[:min(FrameMax, d.Capacity-off)]
-				err := snap.ReadAt(ctx, d.Key, buf, off)
-				if err != nil {
-					err = fmt.Errorf("read at %d: %w", off, err)
-				}
-				slots[i] <- block{buf, err}
 			}
 		}()
 	}
@@ -454,7 +481,14 @@ func digestSource(ctx context.Context, snap Snapshot, d Disk, par int) (string, 
 			return "", b.err
 		}
 		h.Write(b.buf)
-		free <- b.buf[:cap(b.buf)]
+		b.pool <- b.buf[:cap(b.buf)]
+		if (i+1)%run == 0 || i == n-1 {
+			<-tokens // the run is hashed
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// digestAhead is how many blocks of its run a reader of digestSource may
+// hold before the hasher takes them.
+const digestAhead = 4

@@ -1,0 +1,52 @@
+package replication_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// TestWholeDiskVerifyReadsInRuns: the whole-disk verify (cutover.full_verify,
+// or a cutover without a digest map) reads a host-direct source in ranged
+// GETs of a run of blocks each, one service ticket per GET, not a GET and a
+// ticket per MiB; and the BLAKE3 it takes of the blocks it read out of order
+// by several readers still equals the replica's.
+func TestWholeDiskVerifyReadsInRuns(t *testing.T) {
+	const size = 96 << 20
+	dir := t.TempDir()
+	var vm *lab.BenchVM
+	defer func() {
+		if vm != nil {
+			vm.Close()
+		}
+	}()
+	var before int64
+	o := replication.BenchOptions{Dir: dir, Size: size, Changed: 1 << 20, Conns: 4, Runs: 1,
+		Source: func(ctx context.Context, size int64) (replication.Source, string, error) {
+			var err error
+			if vm, err = lab.StartBenchVM(ctx, filepath.Join(dir, "vcenter"), size); err != nil {
+				return nil, "", err
+			}
+			return vm.Source, vm.FlatFile, nil
+		},
+		Write: func(p string, b []byte, off int64) error { return vm.CBT.WriteAt(p, b, off) },
+		BeforeVerify: func(ctx context.Context) error {
+			before = vm.ESX.HostReads()
+			return vm.PowerOff(ctx)
+		},
+	}
+	if _, err := replication.BenchReplicate(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	// The disk's descriptor, then 96 MiB in three GETs of 32 MiB: a GET per
+	// MiB would be 96.
+	if got := vm.ESX.HostReads() - before; got > 1+size/(32<<20) {
+		t.Errorf("the whole-disk verify made %d host-direct GETs (one service ticket each), want at most %d", got, 1+size/(32<<20))
+	}
+	if n := vm.ESX.ProxyReads(); n != 0 {
+		t.Errorf("%d reads through vCenter's proxy, want none", n)
+	}
+}
