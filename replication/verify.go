@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -18,31 +19,68 @@ import (
 const maxResends = 3
 
 // digestBlocks reads the given blocks of a disk from snap, par at a time,
-// and returns them as units with their digests.
+// and returns them as units with their digests (in the order of blocks).
+// On a host-direct source (runReader) they are read in disk order, and
+// consecutive blocks as one run from one ranged GET (one service ticket
+// from vCenter), not a GET each.
 func digestBlocks(ctx context.Context, snap Snapshot, d Disk, blocks []int64, par int) ([]readUnit, error) {
 	units := make([]readUnit, len(blocks))
-	next := make(chan int)
+	order := make([]int, len(blocks)) // indexes of blocks in disk order
+	for k := range order {
+		order[k] = k
+	}
+	maxRun := 1
+	if r, ok := snap.(runReader); ok && r.ReadRun() > 1 {
+		maxRun = r.ReadRun()
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(blocks[a], blocks[b]) })
+		var reads []Extent
+		for _, k := range order {
+			off := blocks[k] * HashBlock
+			e := Extent{off, min(HashBlock, d.Capacity-off)}
+			n := len(reads)
+			switch {
+			case n > 0 && reads[n-1].End() > off: // the same block twice
+			case n > 0 && reads[n-1].End() == off:
+				reads[n-1].Length += e.Length
+			default:
+				reads = append(reads, e)
+			}
+		}
+		r.PlanReads(d.Key, reads)
+	}
+	// runs[i] is where in order a run starts: up to maxRun consecutive
+	// blocks.
+	var runs []int
+	for i, k := range order {
+		if n := len(runs); n == 0 || blocks[k] != blocks[order[i-1]]+1 || i-runs[n-1] >= maxRun {
+			runs = append(runs, i)
+		}
+	}
+	runs = append(runs, len(order))
+	next := make(chan int) // a run's index in runs
 	errc := make(chan error, par)
 	for range par {
 		go func() {
 			buf := make([]byte, HashBlock)
-			for k := range next {
-				off := blocks[k] * HashBlock
-				u := readUnit{Extent: Extent{off, min(HashBlock, d.Capacity-off)}}
-				if err := snap.ReadAt(ctx, d.Key, buf[:u.Length], off); err != nil {
-					errc <- fmt.Errorf("read at %d: %w", off, err)
-					for range next {
+			for r := range next {
+				for _, k := range order[runs[r]:runs[r+1]] {
+					off := blocks[k] * HashBlock
+					u := readUnit{Extent: Extent{off, min(HashBlock, d.Capacity-off)}}
+					if err := snap.ReadAt(ctx, d.Key, buf[:u.Length], off); err != nil {
+						errc <- fmt.Errorf("read at %d: %w", off, err)
+						for range next {
+						}
+						return
 					}
-					return
+					u.digest = xxh3.Hash(buf[:u.Length])
+					units[k] = u
 				}
-				u.digest = xxh3.Hash(buf[:u.Length])
-				units[k] = u
 			}
 			errc <- nil
 		}()
 	}
-	for k := range blocks {
-		next <- k
+	for r := range len(runs) - 1 {
+		next <- r
 	}
 	close(next)
 	var err error

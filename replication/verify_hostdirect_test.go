@@ -2,6 +2,8 @@ package replication_test
 
 import (
 	"context"
+	"math/rand/v2"
+	"net"
 	"path/filepath"
 	"testing"
 
@@ -48,5 +50,62 @@ func TestWholeDiskVerifyReadsInRuns(t *testing.T) {
 	}
 	if n := vm.ESX.ProxyReads(); n != 0 {
 		t.Errorf("%d reads through vCenter's proxy, want none", n)
+	}
+}
+
+// TestVerifyFinalReadsRunsOfTouchedBlocks: the cutover's verify reads the
+// blocks the final pass touched from the powered-off source; consecutive
+// ones come from one ranged GET (one service ticket) per run, not a GET
+// per MiB inside the downtime.
+func TestVerifyFinalReadsRunsOfTouchedBlocks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	vm, err := lab.StartBenchVM(ctx, filepath.Join(dir, "vcenter"), 96<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	serverTLS, clientTLS := pairTLS(t)
+	r, replicas, _ := applianceReceiver(t, dir, serverTLS, vm.Source)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	go r.Serve(rctx, ln)
+	t.Cleanup(func() { stop(); r.Close() })
+	st, err := replication.OpenState(filepath.Join(dir, "sender", "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	job := &replication.Job{VM: "bench", Org: "bench", Kind: replication.KindAppliance, Replicas: replicas, Source: vm.Source,
+		Addr: ln.Addr().String(), TLS: clientTLS, State: st, Conns: 4}
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	// The guest rewrites 40 MiB from 8 MiB on (blocks 8-47), then stops.
+	data := make([]byte, 40<<20)
+	_, _ = rand.NewChaCha8([32]byte{7}).Read(data)
+	if err := vm.CBT.WriteAt(vm.FlatFile, data, 8<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.PowerOff(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.RunPass(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	before := vm.ESX.HostReads()
+	res, err := job.VerifyFinal(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Blocks != 40 {
+		t.Errorf("verified %d blocks, want the 40 the final pass touched", res.Blocks)
+	}
+	// The descriptor, then blocks 8-39 and 40-47: a GET per MiB would be 40.
+	if got := vm.ESX.HostReads() - before; got > 3 {
+		t.Errorf("the verify made %d host-direct GETs (one service ticket each), want at most 3", got)
 	}
 }
