@@ -3,7 +3,6 @@ package replication_test
 import (
 	"context"
 	"math/rand/v2"
-	"net"
 	"path/filepath"
 	"testing"
 
@@ -67,20 +66,9 @@ func TestVerifyFinalReadsRunsOfTouchedBlocks(t *testing.T) {
 	defer vm.Close()
 	serverTLS, clientTLS := pairTLS(t)
 	r, replicas, _ := applianceReceiver(t, dir, serverTLS, vm.Source)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, stop := context.WithCancel(ctx)
-	go r.Serve(rctx, ln)
-	t.Cleanup(func() { stop(); r.Close() })
-	st, err := replication.OpenState(filepath.Join(dir, "sender", "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	addr, st := serveReceiver(t, r, dir)
 	job := &replication.Job{VM: "bench", Org: "bench", Kind: replication.KindAppliance, Replicas: replicas, Source: vm.Source,
-		Addr: ln.Addr().String(), TLS: clientTLS, State: st, Conns: 4}
+		Addr: addr, TLS: clientTLS, State: st, Conns: 4}
 	if _, err := job.RunPass(ctx, false); err != nil {
 		t.Fatal(err)
 	}

@@ -175,6 +175,26 @@ func applianceReceiver(t testing.TB, dir string, serverTLS *tls.Config, src repl
 	return r, replicas, func(i int) string { return devs[i] }
 }
 
+// serveReceiver serves r on a loopback port until the test ends, and opens
+// the sender's state under dir (closed at the end too); it returns the
+// receiver's address.
+func serveReceiver(t testing.TB, r *replication.Receiver, dir string) (string, *replication.StateStore) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(context.Background())
+	go r.Serve(rctx, ln)
+	t.Cleanup(func() { stop(); r.Close() })
+	st, err := replication.OpenState(filepath.Join(dir, "sender", "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return ln.Addr().String(), st
+}
+
 // TestVSphereEndToEnd: preflight, CBT enable, initial sync and incremental
 // passes while the workload writes, a CBT reset, then the final pass with
 // the VM off: the replica equals the source, block for block.
@@ -200,22 +220,10 @@ func TestVSphereEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	source := replication.NewVSphereSource(l.client, l.vm.Reference())
 	r, replicas, device := applianceReceiver(t, dir, serverTLS, source)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, stop := context.WithCancel(ctx)
-	go r.Serve(rctx, ln)
-	t.Cleanup(func() { stop(); r.Close() })
-
-	st, err := replication.OpenState(filepath.Join(dir, "sender", "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	addr, st := serveReceiver(t, r, dir)
 	var kinds []replication.PassKind
 	job := &replication.Job{VM: "WebApp1", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
-		Addr: ln.Addr().String(), TLS: clientTLS, State: st, Conns: 2, Window: 8 << 20,
+		Addr: addr, TLS: clientTLS, State: st, Conns: 2, Window: 8 << 20,
 		Events: func(e replication.Event) {
 			if e.Kind == replication.EventPassDone {
 				kinds = append(kinds, e.Pass)
