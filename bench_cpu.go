@@ -149,21 +149,21 @@ func formatParts(parts map[string]time.Duration) string {
 // medianParts is each part's median CPU time over the runs (nil when no
 // run has a split).
 func medianParts(runs []replication.BenchRun) map[string]time.Duration {
-	var out map[string]time.Duration
+	out := map[string]time.Duration{}
 	for _, r := range runs {
 		for k := range r.InitialCPUByPart {
-			if out == nil {
-				out = map[string]time.Duration{}
-			}
-			if _, ok := out[k]; ok {
-				continue
-			}
-			v := make([]time.Duration, len(runs))
-			for i, r := range runs {
-				v[i] = r.InitialCPUByPart[k]
-			}
-			out[k] = median.Of(v)
+			out[k] = 0
 		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	for k := range out {
+		v := make([]time.Duration, len(runs))
+		for i, r := range runs {
+			v[i] = r.InitialCPUByPart[k]
+		}
+		out[k] = median.Of(v)
 	}
 	return out
 }

@@ -33,18 +33,10 @@ func digestBlocks(ctx context.Context, snap Snapshot, d Disk, blocks []int64, pa
 	if r, ok := snap.(runReader); ok && r.ReadRun() > 1 {
 		maxRun = r.ReadRun()
 		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(blocks[a], blocks[b]) })
-		var reads []Extent
-		for _, k := range order {
+		reads := make([]Extent, len(order)) // the source merges neighbours
+		for i, k := range order {
 			off := blocks[k] * HashBlock
-			e := Extent{off, min(HashBlock, d.Capacity-off)}
-			n := len(reads)
-			switch {
-			case n > 0 && reads[n-1].End() > off: // the same block twice
-			case n > 0 && reads[n-1].End() == off:
-				reads[n-1].Length += e.Length
-			default:
-				reads = append(reads, e)
-			}
+			reads[i] = Extent{off, min(HashBlock, d.Capacity-off)}
 		}
 		r.PlanReads(d.Key, reads)
 	}
