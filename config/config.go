@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ferry-migrate/ferry/internal/yamlstrict"
 )
 
 // Endpoint is one API endpoint with its login.
@@ -75,8 +77,12 @@ func load(path string, lookup func(string) (string, bool)) (*Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
 		}
-		if err := yaml.Unmarshal(b, file); err != nil {
-			return nil, fmt.Errorf("config %s is not valid YAML: %w", path, err)
+		root, err := yamlstrict.Parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("config %s is %w", path, err)
+		}
+		if err := yamlstrict.Decode(b, root, file); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
 	return merge(file, path, lookup), nil

@@ -97,6 +97,25 @@ func TestCorruptFile(t *testing.T) {
 	}
 }
 
+// TestUnknownKeysRefused: a key the config file does not have (a typo, or
+// insecure: at the top instead of under an endpoint) is refused with its
+// line and the keys valid there, not silently ignored; so is a value of
+// the wrong type, by its key.
+func TestUnknownKeysRefused(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"onprem:\n  url: https://vc.example.com\n  usernme: admin\n", `line 3: unknown key "usernme" under onprem (valid there: ca_file, cert_file, insecure, key_file, org, password, pin, url, username)`},
+		{"insecure: true\n", `line 1: unknown key "insecure" (valid there: edge, guest, lab, onprem, provider, receiver, tenant, vcd)`},
+		{"onprem:\n  insecure: maybe\n", `line 2: onprem.insecure: "maybe" is not true or false`},
+	} {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		os.WriteFile(path, []byte(c.yaml), 0o600)
+		_, err := load(path, env(nil))
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("config %q: %v, want the file and %q", c.yaml, err, c.want)
+		}
+	}
+}
+
 func TestExportsQuote(t *testing.T) {
 	c := &Config{VCD: Endpoint{Password: "it's $x"}}
 	if got := c.Exports(); got != "export VCD_PASSWORD='it'\\''s $x'\n" {
