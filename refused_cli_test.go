@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -53,5 +55,74 @@ func TestRefusedVMHeadless(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(plan), "*.state.json")); len(m) != 0 {
 		t.Errorf("state written: %v", m)
+	}
+}
+
+// TestRunRefusesBeforeStep1: a plan or config that could only fail later
+// (no provider vCenter for the replica disks, a probe watching a VM that
+// does not exist, a cutover timing that is not valid) is refused by
+// `ferry run` before step 1 changes anything: no state is written.
+func TestRunRefusesBeforeStep1(t *testing.T) {
+	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
+	raw, err := os.ReadFile(l.PlanPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(l.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Provider = config.Endpoint{}
+	noProvider := filepath.Join(t.TempDir(), "no-provider.yaml")
+	if err := cfg.Save(noProvider); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, config, from, to string
+		code                   int
+		want                   []string
+	}{
+		{"no provider vCenter", noProvider, "", "", exitFailed,
+			[]string{"step 6 (Replication)", "no provider vCenter configured (FERRY_PROVIDER_URL", "nothing was changed"}},
+		{"probe of no VM", l.ConfigFile, "    vm: WebApp1\n", "    vm: WebApp9\n", exitFailed,
+			[]string{`vm "WebApp9" is not a VM on the on-prem vCenter`, "WebApp1", "nothing was changed"}},
+		{"bad shutdown timeout", l.ConfigFile, "shutdown_timeout: 1m", "shutdown_timeout: -1m", exitUsage,
+			[]string{"cutover.shutdown_timeout", `"-1m" is not valid`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			text := strings.Replace(string(raw), c.from, c.to, 1)
+			if c.from != "" && text == string(raw) {
+				t.Fatalf("the lab plan has no %q", c.from)
+			}
+			plan := filepath.Join(dir, "plan.yaml")
+			if err := os.WriteFile(plan, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(ferryBin, "--config", c.config, "run", "--plan", plan)
+			cmd.Env = cleanEnv()
+			out, err := cmd.CombinedOutput()
+			if code := labtest.ExitCode(err); code != c.code {
+				t.Errorf("exit %d, want %d:\n%s", code, c.code, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output does not say %q:\n%s", w, out)
+				}
+			}
+			if m, _ := filepath.Glob(filepath.Join(dir, "*.state.json")); len(m) != 0 {
+				t.Errorf("state written: %v", m)
+			}
+			// With --json, stdout ends with the refusal as a failed line
+			// of no step.
+			cmd = exec.Command(ferryBin, "--config", c.config, "run", "--plan", plan, "--json")
+			cmd.Env = cleanEnv()
+			stdout, _ := cmd.Output()
+			lines := strings.Split(strings.TrimSpace(string(stdout)), "\n")
+			var last struct{ Step, Kind, Error string }
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Kind != "failed" || last.Step != "" || !strings.Contains(last.Error, c.want[0]) {
+				t.Errorf("--json: last line %q (%v), want a failed line of no step saying %q", lines[len(lines)-1], err, c.want[0])
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -50,7 +51,8 @@ and power the source on again). ferry status shows such a VM as
 Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
 JSON object per line with --json (fields: time, step, index, kind, message,
 fraction, item, error; kind is one of started, plan, progress, change,
-warning, done, failed, skipped).
+warning, done, failed, skipped). A run that is refused or fails ends with a
+failed line whose step is empty and whose error is the run's (also on stderr).
 
 --verify=NAMES first runs a full compare of those VMs' replicas (comma-separated)
 while they run: every block of a new snapshot against the replica read back at
@@ -98,7 +100,16 @@ not the steps; ferry status --follow shows how they end.
 
 ` + stateHelp,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			if asJSON {
+				// A run refused or failed ends with a failed line of no
+				// step: a JSON reader learns why without parsing stderr.
+				defer func() {
+					if err != nil {
+						jsonPrinter(cmd.OutOrStdout())(steps.Event{Time: time.Now(), Kind: steps.EventFailed, Error: err.Error()})
+					}
+				}()
+			}
 			if cl, err := dialEngine(&f); err != nil {
 				return err
 			} else if cl != nil {

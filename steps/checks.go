@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,9 @@ func (s *Checks) Plan(ctx context.Context, env *Env) (Plan, error) {
 	p := Plan{Step: s.ID()}
 	targets, err := env.probeTargets(ctx)
 	if err != nil {
+		return p, err
+	}
+	if err := env.checkProbeVMs(ctx); err != nil {
 		return p, err
 	}
 	for _, t := range targets {
@@ -87,4 +91,38 @@ func (s *Checks) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 func (s *Checks) Verify(ctx context.Context, env *Env) error {
 	_, err := s.Apply(ctx, env, func(Event) {})
 	return err
+}
+
+// checkProbeVMs refuses a probe whose vm: names no on-prem VM (a typo would
+// otherwise leave the probe measuring no VM's downtime). The VMs of the
+// plan are checked by VM selection; a probe may also watch a VM that is
+// not migrated.
+func (e *Env) checkProbeVMs(ctx context.Context) error {
+	var want []string
+	for _, p := range e.Plan.Probes {
+		if p.VM != "" && !slices.ContainsFunc(e.Plan.VMs, func(v VMPlan) bool { return v.Name == p.VM }) {
+			want = append(want, p.VM)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	c, err := e.OnPrem(ctx)
+	if err != nil {
+		return err
+	}
+	vms, err := c.VMs(ctx)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, v := range vms {
+		names = append(names, v.Name)
+	}
+	for i, p := range e.Plan.Probes {
+		if p.VM != "" && slices.Contains(want, p.VM) && !slices.Contains(names, p.VM) {
+			return fmt.Errorf("probe %q: vm %q is not a VM on the on-prem vCenter (VMs there: %s)", p.label(i), p.VM, strings.Join(names, ", "))
+		}
+	}
+	return nil
 }

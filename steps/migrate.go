@@ -175,14 +175,21 @@ type migration struct {
 	limiter *rate.Limiter // shared by every job of the session
 }
 
+// maxBandwidthMbit bounds bandwidth_mbit (400 Gbit/s).
+const maxBandwidthMbit = 400_000
+
+func bandwidthErr(mbit int) error {
+	return fmt.Errorf("%d: want 1 to %d megabits per second, or 0 for no cap", mbit, maxBandwidthMbit)
+}
+
 // limiter is the session's one bandwidth limiter (nil: no cap).
 func (e *Env) limiter() (*rate.Limiter, error) {
 	mbit := e.Plan.BandwidthMbit
 	if mbit == 0 {
 		return nil, nil
 	}
-	if mbit < 0 || mbit > 400_000 {
-		return nil, fmt.Errorf("bandwidth_mbit %d: want 1 to 400000 megabits per second, or 0 for no cap", mbit)
+	if mbit < 0 || mbit > maxBandwidthMbit {
+		return nil, fmt.Errorf("bandwidth_mbit %w", bandwidthErr(mbit))
 	}
 	e.mig.mu.Lock()
 	defer e.mig.mu.Unlock()
@@ -353,11 +360,11 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 	var icmpPrivileged *bool
 	for i, p := range e.Plan.Probes {
 		name := p.label(i)
+		if err := p.check(); err != nil {
+			return nil, fmt.Errorf("probe %q: %w", name, err)
+		}
 		switch {
 		case p.TCP != "":
-			if _, _, err := net.SplitHostPort(p.TCP); err != nil {
-				return nil, fmt.Errorf("probe %q: tcp %q: want host:port", name, p.TCP)
-			}
 			out = append(out, probe.Target{Name: name, Prober: probe.TCP{Addr: p.TCP}})
 		case p.ICMP != "":
 			if icmpPrivileged == nil {
@@ -374,9 +381,29 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 				return nil, fmt.Errorf("probe %q: %w", name, err)
 			}
 			out = append(out, probe.Target{Name: name, Prober: pr})
-		default:
-			return nil, fmt.Errorf("probe %q: give tcp: host:port, icmp: host, or from: VM and to: address", name)
 		}
 	}
 	return out, nil
+}
+
+// check says what is wrong with the probe's shape: exactly one of tcp
+// (host:port), icmp, or from and to.
+func (p ProbePlan) check() error {
+	kinds := 0
+	for _, set := range []bool{p.TCP != "", p.ICMP != "", p.From != "" || p.To != ""} {
+		if set {
+			kinds++
+		}
+	}
+	switch {
+	case kinds != 1:
+		return errors.New("give one of tcp: host:port, icmp: host, or from: VM and to: address")
+	case p.TCP != "":
+		if _, port, err := net.SplitHostPort(p.TCP); err != nil || port == "" {
+			return fmt.Errorf("tcp %q: want host:port, e.g. 172.16.10.12:80", p.TCP)
+		}
+	case p.ICMP == "" && (p.From == "" || p.To == ""):
+		return errors.New("a guest ping needs both from: (the VM to ping from) and to: (the address)")
+	}
+	return nil
 }

@@ -1,11 +1,9 @@
 package steps
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"reflect"
@@ -15,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ferry-migrate/ferry/internal/yamlstrict"
 	"github.com/ferry-migrate/ferry/replication"
 )
 
@@ -168,8 +167,6 @@ func (pf *PlanFile) Path() string { return pf.path }
 // secretKey matches keys that look like they hold a secret.
 var secretKey = regexp.MustCompile(`(?i)(pass(word|wd|phrase)?$|secret|psk|pre_?shared|token|api_?key|private_?key|credential)`)
 
-var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
-
 // ErrSecretInPlan is returned for a plan file that holds a secret.
 var ErrSecretInPlan = errors.New("secrets are never read from the plan file")
 
@@ -191,23 +188,19 @@ func LoadPlanFile(path string) (*PlanFile, error) {
 
 // ParsePlanFile parses plan YAML (see LoadPlanFile).
 func ParsePlanFile(b []byte) (*PlanFile, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, fmt.Errorf("not valid YAML: %w", err)
-	}
-	if err := rejectSecrets(&root, ""); err != nil {
+	root, err := yamlstrict.Parse(b)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkRPOs(&root); err != nil {
+	if err := rejectSecrets(root, ""); err != nil {
+		return nil, err
+	}
+	if err := checkRPOs(root); err != nil {
 		return nil, err
 	}
 	pf := &PlanFile{}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(pf); err != nil && !errors.Is(err, io.EOF) {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
-		return nil, errors.New(unknownField.ReplaceAllString(msg, `unknown key "$1"`))
+	if err := yamlstrict.Decode(b, root, pf); err != nil {
+		return nil, err
 	}
 	return pf, nil
 }
@@ -384,7 +377,19 @@ func (pf *PlanFile) Validate(it Itinerary) error {
 	if _, err := cutoverParallel(pf.Cutover); err != nil {
 		errs = append(errs, err)
 	}
+	if _, _, _, err := cutoverTimings(pf.Cutover); err != nil {
+		errs = append(errs, err)
+	}
+	if pf.BandwidthMbit < 0 || pf.BandwidthMbit > maxBandwidthMbit {
+		errs = append(errs, &FieldError{"bandwidth_mbit", bandwidthErr(pf.BandwidthMbit)})
+	}
+	if k := pf.Provider.ReceiverKind; k != "" && k != replication.KindAppliance && k != replication.KindNFS {
+		errs = append(errs, &FieldError{"provider.receiver_kind", fmt.Errorf("%q: want %s (the default: the receiver appliance) or %s", k, replication.KindAppliance, replication.KindNFS)})
+	}
 	for i, p := range pf.Probes {
+		if err := p.check(); err != nil {
+			errs = append(errs, &FieldError{fmt.Sprintf("probes[%d] (%s)", i, p.label(i)), err})
+		}
 		for j, n := range p.VMs {
 			if n == "" || !names[n] {
 				errs = append(errs, &FieldError{fmt.Sprintf("probes[%d].vms[%d]", i, j), fmt.Errorf("%q is not a VM of the plan (vms: %s)", n, strings.Join(slices.Sorted(maps.Keys(names)), ", "))})

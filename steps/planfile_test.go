@@ -120,6 +120,20 @@ func TestPlanFileValidation(t *testing.T) {
 			[]string{"concurrent_passes", "33: want 1 to 32"}},
 		{"probe on a VM outside the plan", "rpo: 5m", "rpo: 5m\nprobes: [{name: shop, vm: WebApp2, vms: [DB9], tcp: '10.0.0.1:80'}]",
 			[]string{"probes[0].vms[0]", `"DB9" is not a VM of the plan`, "WebApp2"}},
+		{"negative bandwidth", "rpo: 5m", "rpo: 5m\nbandwidth_mbit: -10",
+			[]string{"bandwidth_mbit", "-10: want 1 to 400000 megabits per second, or 0 for no cap"}},
+		{"unknown receiver kind", "rpo: 5m", "rpo: 5m\nprovider: {receiver_kind: floppy}",
+			[]string{"provider.receiver_kind", `"floppy": want appliance`, "or nfs"}},
+		{"tcp probe without port", "rpo: 5m", "rpo: 5m\nprobes: [{name: web, tcp: notahostport}]",
+			[]string{"probes[0] (web)", `tcp "notahostport": want host:port`}},
+		{"probe of no kind", "rpo: 5m", "rpo: 5m\nprobes: [{name: web, vm: WebApp2}]",
+			[]string{"probes[0] (web)", "give one of tcp: host:port, icmp: host, or from: VM and to: address"}},
+		{"guest ping without target", "rpo: 5m", "rpo: 5m\nprobes: [{from: WebApp1}]",
+			[]string{"probes[0] (probe 1)", "needs both from:"}},
+		{"negative shutdown timeout", "rpo: 5m", "rpo: 5m\ncutover: {shutdown_timeout: -1m}",
+			[]string{"cutover.shutdown_timeout", `"-1m" is not valid`, "30s"}},
+		{"zero probe interval", "rpo: 5m", "rpo: 5m\ncutover: {probe_interval: 0s}",
+			[]string{"cutover.probe_interval", `"0s" is not valid`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			y := strings.Replace(goodPlan, tc.from, tc.to, 1)
@@ -194,8 +208,28 @@ func TestPlanFileRejectsSecrets(t *testing.T) {
 
 func TestPlanFileRejectsUnknownKeys(t *testing.T) {
 	_, err := ParsePlanFile([]byte("appliance:\n  ipaddress: 1.2.3.4\n"))
-	if err == nil || !strings.Contains(err.Error(), `line 2: unknown key "ipaddress"`) {
+	if err == nil || !strings.Contains(err.Error(), `line 2: unknown key "ipaddress" under appliance (valid there: `) || !strings.Contains(err.Error(), "egress_gateway, gateway, ip, mac_learning") {
 		t.Errorf("unknown key: %v", err)
+	}
+	// Keys of the inlined migration plan count as the top level's.
+	_, err = ParsePlanFile([]byte("rpo: 5m\nprovidr: {}\n"))
+	if err == nil || !strings.Contains(err.Error(), `line 2: unknown key "providr" (valid there: `) || !strings.Contains(err.Error(), " provider, ") {
+		t.Errorf("unknown top-level key: %v", err)
+	}
+}
+
+// TestPlanFileWrongTypes: a value of the wrong type is refused by its key
+// and the kind of value wanted.
+func TestPlanFileWrongTypes(t *testing.T) {
+	_, err := ParsePlanFile([]byte("cutover:\n  parallel: many\nvms: WebApp2\nprobes:\n  - name: x\n    vms: {a: b}\n"))
+	for _, want := range []string{
+		`line 2: cutover.parallel: "many" is not a whole number`,
+		`line 3: vms: "WebApp2" is not a list (lines starting with "- ")`,
+		`line 6: probes[0].vms: want a list`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
 	}
 }
 

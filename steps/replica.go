@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -33,6 +34,37 @@ func (e *Env) receiverKind() (string, error) {
 	default:
 		return "", fmt.Errorf("provider.receiver_kind %q: want appliance or nfs", k)
 	}
+}
+
+// checkReplicaPlace proves, changing nothing, where replica disks are to be
+// made: the provider vCenter answers with this login, the plan's provider
+// datacenter and datastore exist there and, for the appliance receiver, so
+// does the receiver appliance VM. A run's preflight finds a missing one
+// before step 1 changes anything.
+func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
+	pp := e.Plan.Provider
+	if pp.Datacenter == "" || pp.Datastore == "" {
+		return errors.New("provider.datacenter and provider.datastore: where the provider vCenter creates the replica disks")
+	}
+	if e.Plan.Org == "" {
+		return errors.New("org: the tenant org names the replicas' namespace")
+	}
+	provider, err := e.ProviderVC(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := provider.DatastoreID(ctx, pp.Datacenter, pp.Datastore); err != nil {
+		return fmt.Errorf("provider vCenter %s: %w", provider.Endpoint, err)
+	}
+	if kind != replication.KindAppliance {
+		return nil
+	}
+	if _, ok, err := provider.FindVM(ctx, pp.ReceiverVM); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("provider.receiver_vm: no VM %q on the provider vCenter %s: deploy the receiver appliance (README: \"Deploying the receiver appliance on a real provider\") or name the VM that runs `ferry receiver`", pp.ReceiverVM, provider.Endpoint)
+	}
+	return nil
 }
 
 // replicaFiles are the replica disks of a source VM's disks (same order).

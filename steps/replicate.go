@@ -86,6 +86,7 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	defer done()
+	checkedProvider := false
 	for _, vmp := range env.Migrating() {
 		vm, err := onprem.VMByName(ctx, vmp.Name)
 		if err != nil {
@@ -109,6 +110,12 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		}
 		// A cold VM that runs gets its disks in its cutover window.
 		if !done && (mode == ModeWarm || !vm.PoweredOn()) {
+			if !checkedProvider {
+				if err := env.checkReplicaPlace(ctx, kind); err != nil {
+					return p, err
+				}
+				checkedProvider = true
+			}
 			// Its disks, made by the provider vCenter (kept if they exist).
 			how := "written by the nfs receiver on the mounted datastore"
 			if kind == replication.KindAppliance {
