@@ -124,7 +124,25 @@ Try it without any VMware installation: ferry lab`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(newLabCmd(g), newPlanCmd(g), newRunCmd(g), newStatusCmd(g), newReceiverCmd(g), newBenchCmd(g), newServeCmd(g))
+	argsAreUsage(root)
 	return root
+}
+
+// argsAreUsage makes a wrong argument (an unknown command, an extra
+// argument) a usage error, exit 2, on cmd and every command below it, as a
+// wrong flag is.
+func argsAreUsage(cmd *cobra.Command) {
+	if args := cmd.Args; args != nil {
+		cmd.Args = func(c *cobra.Command, a []string) error {
+			if err := args(c, a); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		argsAreUsage(sub)
+	}
 }
 
 func main() {

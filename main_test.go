@@ -46,6 +46,17 @@ func TestUsageErrorExit2(t *testing.T) {
 	}
 }
 
+// TestUnknownArgumentExit2: an extra argument or an unknown command is bad
+// usage too (exit 2), on every command.
+func TestUnknownArgumentExit2(t *testing.T) {
+	for _, args := range [][]string{{"bogus"}, {"plan", "extra"}, {"run", "extra"}, {"status", "extra"}, {"lab", "extra"}, {"bench", "extra"}, {"receiver", "extra"}, {"serve", "extra"}} {
+		out, err := exec.Command(ferryBin, args...).CombinedOutput()
+		if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), `unknown command "`+args[len(args)-1]+`"`) {
+			t.Errorf("ferry %s: exit %d, want %d and the argument named: %s", strings.Join(args, " "), code, exitUsage, out)
+		}
+	}
+}
+
 // TestLabServe runs `ferry lab serve` as a user would: it prints export
 // lines and "lab ready", runs until SIGTERM, then removes its directory.
 func TestLabServe(t *testing.T) {
