@@ -9,6 +9,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,17 +41,21 @@ type Session struct {
 func New(cfg *config.Config) *Session {
 	s := &Session{Config: cfg, Secret: SecretFromEnv}
 	closeVC := func(ctx context.Context, c *vsphere.Client) { _ = c.Close(ctx) }
-	s.onprem.dial = func(ctx context.Context) (*vsphere.Client, error) { return dialVC(ctx, s.Config.OnPrem) }
+	s.onprem.dial = func(ctx context.Context) (*vsphere.Client, error) {
+		return dialVC(ctx, s.Config.OnPrem, vsphere.Vars{})
+	}
 	s.onprem.close = closeVC
-	s.provider.dial = func(ctx context.Context) (*vsphere.Client, error) { return dialVC(ctx, s.Config.Provider) }
+	s.provider.dial = func(ctx context.Context) (*vsphere.Client, error) {
+		return dialVC(ctx, s.Config.Provider, vsphere.Vars{URL: "FERRY_PROVIDER_URL or provider.url in the --config file", Username: "FERRY_PROVIDER_USERNAME", Password: "FERRY_PROVIDER_PASSWORD"})
+	}
 	s.provider.close = closeVC
 	closeVCD := func(_ context.Context, c *vcd.Client) { _ = c.Close() }
 	s.vcd.dial = func(ctx context.Context) (*vcd.Client, error) {
-		return s.dialVCD(ctx, s.Config.VCD, "VCD_PASSWORD", "the Cloud Director provider administrator's password")
+		return s.dialVCD(ctx, s.Config.VCD, vcd.Vars{}, "the Cloud Director provider administrator's password")
 	}
 	s.vcd.close = closeVCD
 	s.tenant.dial = func(ctx context.Context) (*vcd.Client, error) {
-		return s.dialVCD(ctx, s.Config.Tenant, "FERRY_TENANT_PASSWORD", "the tenant organization administrator's password")
+		return s.dialVCD(ctx, s.Config.Tenant, vcd.Vars{URL: "VCD_URL or vcd.url in the --config file (the tenant logs in to the same Cloud Director)", User: "FERRY_TENANT_USER", Password: "FERRY_TENANT_PASSWORD", Org: "FERRY_TENANT_ORG"}, "the tenant organization administrator's password")
 	}
 	s.tenant.close = closeVCD
 	s.edge.dial = func(ctx context.Context) (*nsx.Client, error) {
@@ -72,8 +77,8 @@ func SecretFromEnv(name, what string) (string, error) {
 	return "", fmt.Errorf("%s is needed: set %s in the environment", what, name)
 }
 
-func dialVC(ctx context.Context, ep config.Endpoint) (*vsphere.Client, error) {
-	return vsphere.Connect(ctx, vsphere.Config{URL: ep.URL, Username: ep.Username, Password: ep.Password, CAFile: ep.CAFile, Insecure: ep.Insecure})
+func dialVC(ctx context.Context, ep config.Endpoint, vars vsphere.Vars) (*vsphere.Client, error) {
+	return vsphere.Connect(ctx, vsphere.Config{URL: ep.URL, Username: ep.Username, Password: ep.Password, CAFile: ep.CAFile, Insecure: ep.Insecure, Vars: vars})
 }
 
 // Password is ep's password, else the secret envVar (asked for as what).
@@ -89,17 +94,17 @@ func (s *Session) orSecret(v, name, what string) (string, error) {
 	return s.Secret(name, what)
 }
 
-func (s *Session) dialVCD(ctx context.Context, ep config.Endpoint, passVar, what string) (*vcd.Client, error) {
+func (s *Session) dialVCD(ctx context.Context, ep config.Endpoint, vars vcd.Vars, what string) (*vcd.Client, error) {
 	pass := ""
 	// vcd.Connect names what is missing; only ask for a password when the
 	// rest of the login is there.
 	if ep.URL != "" && ep.Username != "" {
 		var err error
-		if pass, err = s.Password(ep, passVar, what); err != nil {
+		if pass, err = s.Password(ep, cmp.Or(vars.Password, "VCD_PASSWORD"), what); err != nil {
 			return nil, err
 		}
 	}
-	return vcd.Connect(ctx, vcd.Config{URL: ep.URL, User: ep.Username, Password: pass, Org: ep.Org, CAFile: ep.CAFile, Insecure: ep.Insecure})
+	return vcd.Connect(ctx, vcd.Config{URL: ep.URL, User: ep.Username, Password: pass, Org: ep.Org, CAFile: ep.CAFile, Insecure: ep.Insecure, Vars: vars})
 }
 
 // DialEdge connects to the on-prem L2VPN client edge at url with the

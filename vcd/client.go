@@ -31,6 +31,10 @@ type Config struct {
 	CAFile   string         // trusted CAs, replacing the system roots (tlsconf)
 	RootCAs  *x509.CertPool // trusted with CAFile's
 	Insecure bool
+	// Vars names where the operator sets the URL, user, password and org,
+	// for messages (default: terraform-provider-vcd's VCD_URL, VCD_USER,
+	// VCD_PASSWORD, VCD_ORG).
+	Vars Vars
 }
 
 // Client is a logged-in Cloud Director session.
@@ -39,6 +43,25 @@ type Client struct {
 	Endpoint string
 	Org      string
 	User     string
+}
+
+// Vars are the names of the settings of a login, for messages.
+type Vars struct{ URL, User, Password, Org string }
+
+func (v Vars) or() Vars {
+	if v.URL == "" {
+		v.URL = "VCD_URL or vcd.url in the --config file"
+	}
+	if v.User == "" {
+		v.User = "VCD_USER"
+	}
+	if v.Password == "" {
+		v.Password = "VCD_PASSWORD"
+	}
+	if v.Org == "" {
+		v.Org = "VCD_ORG; System for the provider"
+	}
+	return v
 }
 
 // Sentinel errors for callers that branch on the cause.
@@ -54,8 +77,9 @@ var (
 
 // Connect logs in. Errors name the endpoint and the cause.
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
+	vars := cfg.Vars.or()
 	if cfg.URL == "" {
-		return nil, errors.New("Cloud Director URL is empty (set VCD_URL or vcd.url in the --config file)")
+		return nil, fmt.Errorf("Cloud Director URL is empty (set %s)", vars.URL)
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
@@ -67,11 +91,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	endpoint := u.String()
 	switch {
 	case cfg.User == "":
-		return nil, fmt.Errorf("Cloud Director %s: no user given (set VCD_USER)", endpoint)
+		return nil, fmt.Errorf("Cloud Director %s: no user given (set %s)", endpoint, vars.User)
 	case cfg.Password == "":
-		return nil, fmt.Errorf("Cloud Director %s: no password given for %s (set VCD_PASSWORD)", endpoint, cfg.User)
+		return nil, fmt.Errorf("Cloud Director %s: no password given for %s (set %s)", endpoint, cfg.User, vars.Password)
 	case cfg.Org == "":
-		return nil, fmt.Errorf("Cloud Director %s: no organization given for %s (set VCD_ORG; System for the provider)", endpoint, cfg.User)
+		return nil, fmt.Errorf("Cloud Director %s: no organization given for %s (set %s)", endpoint, cfg.User, vars.Org)
 	}
 
 	c := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(120), govcd.WithVcloudRequestIdFunc(requestID))

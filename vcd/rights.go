@@ -250,7 +250,7 @@ func (c *Client) planBundle(p *RightsPlan) error {
 func planRole(adminOrg *govcd.AdminOrg, p *RightsPlan) error {
 	s := &p.Spec
 	if s.User == "" {
-		return fmt.Errorf("rights for org %s: no tenant user named: step 1 gives the rights to the role of the user who sets up the L2 VPN (FERRY_TENANT_USER)", s.Org)
+		return fmt.Errorf("no tenant user named: step 1 gives the rights to the role of the user who sets up the L2 VPN (set FERRY_TENANT_USER)")
 	}
 	if adminOrg.AdminOrg.Users == nil {
 		return fmt.Errorf("org %s: Cloud Director lists no users", s.Org)

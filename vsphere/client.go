@@ -32,6 +32,25 @@ type Config struct {
 	CAFile   string         // PEM file(s) of trusted CAs (GOVC_TLS_CA_CERTS), replacing the system roots (tlsconf)
 	RootCAs  *x509.CertPool // trusted with CAFile's
 	Insecure bool           // skip certificate verification
+	// Vars names where the operator sets the URL, username and password,
+	// for messages (default: govc's GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD).
+	Vars Vars
+}
+
+// Vars are the names of the settings of a login, for messages.
+type Vars struct{ URL, Username, Password string }
+
+func (v Vars) or() Vars {
+	if v.URL == "" {
+		v.URL = "GOVC_URL or onprem.url in the --config file"
+	}
+	if v.Username == "" {
+		v.Username = "GOVC_USERNAME"
+	}
+	if v.Password == "" {
+		v.Password = "GOVC_PASSWORD"
+	}
+	return v
 }
 
 // Client is a logged-in vCenter session.
@@ -51,8 +70,9 @@ var (
 // Connect logs in to the vCenter described by cfg. Errors name the endpoint
 // and the cause (bad password, unreachable, certificate not trusted).
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
+	vars := cfg.Vars.or()
 	if cfg.URL == "" {
-		return nil, errors.New("vCenter URL is empty (set GOVC_URL or onprem.url in the --config file)")
+		return nil, fmt.Errorf("vCenter URL is empty (set %s)", vars.URL)
 	}
 	u, err := soap.ParseURL(cfg.URL)
 	if err != nil || u == nil || u.Host == "" {
@@ -63,10 +83,10 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		u.User = url.UserPassword(cfg.Username, cfg.Password)
 	}
 	if u.User == nil || u.User.Username() == "" {
-		return nil, fmt.Errorf("vCenter %s: no username given (set GOVC_USERNAME)", endpoint)
+		return nil, fmt.Errorf("vCenter %s: no username given (set %s)", endpoint, vars.Username)
 	}
 	if p, _ := u.User.Password(); p == "" {
-		return nil, fmt.Errorf("vCenter %s: no password given (set GOVC_PASSWORD)", endpoint)
+		return nil, fmt.Errorf("vCenter %s: no password given (set %s)", endpoint, vars.Password)
 	}
 
 	pool, err := tlsconf.Endpoint{CAFile: cfg.CAFile, RootCAs: cfg.RootCAs, Insecure: cfg.Insecure}.Pool()
