@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/view"
@@ -166,6 +167,9 @@ func (c *Client) Datacenter(ctx context.Context, name string) (*Datacenter, erro
 	}
 	dc, err := f.Datacenter(ctx, name)
 	if err != nil {
+		if _, notFound := errors.AsType[*find.NotFoundError](err); !notFound {
+			return nil, fmt.Errorf("datacenter %q on vCenter %s: %w", name, c.Endpoint, err)
+		}
 		names, _ := c.datacenterNames(ctx)
 		return nil, fmt.Errorf("datacenter %q %w on vCenter %s (datacenters: %s)", name, ErrNotFound, c.Endpoint, list(names))
 	}
