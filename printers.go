@@ -42,6 +42,10 @@ func textPrinter(w io.Writer, total int) steps.Emit {
 		case ev.Kind == steps.EventFailed:
 			msg = "FAILED: " + ev.Error
 		}
+		if ev.Index == 0 { // outside the itinerary (ferry run --verify's compares)
+			fmt.Fprintf(w, "[%s] %s\n", ev.Step, msg)
+			return
+		}
 		fmt.Fprintf(w, "[%d/%d] %s: %s\n", ev.Index, total, ev.Step, msg)
 	}
 }

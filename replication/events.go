@@ -61,7 +61,8 @@ type Event struct {
 	Counters
 	Compression    float64       // Payload / data wire bytes (1 = incompressible)
 	Rate           float64       // wire bytes per second over the pass so far
-	ETA            time.Duration // remaining planned bytes at the current rate
+	AckRate        float64       // acknowledged (planned) bytes per second over the pass so far
+	ETA            time.Duration // remaining planned bytes at AckRate
 	LastPassAge    time.Duration // time since the snapshot of the last complete pass
 	ProjectedFinal time.Duration // estimated duration of a final pass now
 	Err            error

@@ -80,7 +80,8 @@ func (p *pass) progress(force bool) {
 	c := p.counters()
 	e := Event{Kind: EventProgress, Phase: PhaseTransfer, Pass: p.kind, Counters: c, Compression: p.compression(), Rate: p.rate()}
 	if s := time.Since(p.start).Seconds(); s > 0 && c.Acked > 0 {
-		e.ETA = time.Duration(float64(c.Planned-c.Acked) / (float64(c.Acked) / s) * float64(time.Second))
+		e.AckRate = float64(c.Acked) / s
+		e.ETA = time.Duration(float64(max(c.Planned-c.Acked, 0)) / e.AckRate * float64(time.Second))
 	}
 	p.job.emit(e)
 }
@@ -284,6 +285,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		changed = planBlocks(ext, disk.Capacity)
 	}
 	scan := kind == PassFullCompare || (p.compare && kind != PassInitial)
+	var partsPlanned int64
 	for k := range changed {
 		u := &changed[k]
 		if !scan && !p.final {
@@ -297,8 +299,9 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		// Below the watermark an earlier attempt of this pass wrote the
 		// block: it is read and checked, not sent again.
 		u.parts = trimBelow(u.parts, wm)
-		p.planned.Add(totalLength(u.parts))
+		partsPlanned += totalLength(u.parts)
 	}
+	p.planned.Add(partsPlanned)
 	if p.compare && !scan {
 		p.compared = false
 	}
@@ -315,7 +318,10 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 			first = wm / HashBlock
 			p.planned.Add(disk.Capacity - first*HashBlock)
 		} else {
-			p.planned.Add(disk.Capacity - totalUnits(changed))
+			// Every byte of the disk is covered: matched, sent, or (the
+			// rest of a changed block) read and checked; acknowledged
+			// bytes reach the capacity.
+			p.planned.Add(disk.Capacity - partsPlanned)
 		}
 		planReads([]Extent{{first * HashBlock, disk.Capacity - first*HashBlock}})
 		ci := 0

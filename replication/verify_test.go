@@ -69,6 +69,11 @@ func TestFullCompareRepairsCorruption(t *testing.T) {
 	if res.Kind != PassIncremental || res.Counters.Payload != HashBlock+64<<10 {
 		t.Fatalf("%s pass sent %d payload bytes, want the repaired block and the change", res.Kind, res.Counters.Payload)
 	}
+	// Its progress covers the whole disk: planned and acknowledged alike
+	// (the rest of the changed block is read and checked, not sent).
+	if res.Counters.Planned != size || res.Counters.Acked != size {
+		t.Fatalf("compare pass planned %d and acknowledged %d bytes, want both the disk's %d", res.Counters.Planned, res.Counters.Acked, size)
+	}
 	sameFiles(t, src, replica)
 	vs, _ := job.State.VM("vm")
 	if l := vs.LastCompare; l == nil || !l.Time.Equal(c.Time) || l.Blocks != c.Blocks || l.Differing != 1 || l.Repaired != 1 {

@@ -331,10 +331,16 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 			last = time.Now()
 			frac := -1.0
 			if ev.Planned > 0 {
-				frac = float64(ev.Acked) / float64(ev.Planned)
+				frac = min(float64(ev.Acked)/float64(ev.Planned), 1)
 			}
-			emit(Progress(fmt.Sprintf("%s: %s of %s acknowledged, %s/s, ETA %s", vm,
-				Bytes(ev.Acked), Bytes(ev.Planned), Bytes(int64(ev.Rate)), ev.ETA.Round(time.Second)), frac))
+			// The rate of the work done (a compare sends little of what
+			// it covers), and what went on the wire when that differs.
+			rate := Bytes(int64(ev.AckRate)) + "/s"
+			if ev.Rate < ev.AckRate*0.9 {
+				rate += fmt.Sprintf(" (%s/s sent)", Bytes(int64(ev.Rate)))
+			}
+			emit(Progress(fmt.Sprintf("%s: %s of %s acknowledged, %s, ETA %s", vm,
+				Bytes(ev.Acked), Bytes(ev.Planned), rate, ev.ETA.Round(time.Second)), frac))
 		case replication.EventPhase:
 			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Phase), -1))
 		case replication.EventRepaired, replication.EventCompared:

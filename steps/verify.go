@@ -92,6 +92,15 @@ func planVMNames(pf *PlanFile, flag, typed string) ([]string, error) {
 // for `ferry status` and the cutover report. With a wizard's scheduler the
 // compare is its next pass.
 func (e *Env) VerifyReplicas(ctx context.Context, names []string, emit Emit) error {
+	// Its events belong to no step of the itinerary: they run before it.
+	inner := emit
+	emit = func(ev Event) {
+		ev.Step, ev.Index = "verify", 0
+		if ev.Time.IsZero() {
+			ev.Time = time.Now()
+		}
+		inner(ev)
+	}
 	store, err := e.replicationStore()
 	if err != nil {
 		return err
