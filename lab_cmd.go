@@ -86,7 +86,7 @@ The lab lives as long as this process. To leave the wizard and come back
 			return tui.Run(ctx, wopts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, plan, state, logs, datastores) in DIR instead of a temporary directory")
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, plan, state, logs, datastores) in DIR instead of a temporary directory; DIR must not hold a lab already")
 	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
 	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
 	guestTimes = guestTimeFlags(cmd)
@@ -110,7 +110,9 @@ client appliance ferry deploys, and ferry finds it there), FERRY_CA_FILE for the
 "ferry --config FILE" accepts, print "lab ready", and run until interrupted
 (Ctrl-C, SIGTERM, or SIGHUP when its terminal goes away). Without --dir the
 lab's files live in a temporary directory that is removed on exit; with --dir
-they are kept.
+they are kept, to read: the lab's vCenters, Cloud Director and edge live in
+memory, so a stopped lab cannot be started again, and a DIR that holds a lab
+already is refused (use a new directory each time).
 
 The lab also writes the export lines to lab.env in its directory:
 
@@ -161,7 +163,7 @@ downtime reports, event log) stays after the lab stops.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, datastores) in DIR instead of a temporary directory")
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, datastores) in DIR instead of a temporary directory; DIR must not hold a lab already")
 	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
 	cmd.Flags().StringVar(&sshAddr, "ssh", "", "run an engine for the lab's plan and serve the wizard over SSH on this address (host:port), with a key the lab generates")
 	cmd.Flags().Int64Var(&workloadKiB, "workload-kib", lab.DefaultWorkloadRate>>10, "KiB per second the guest workload writes into each running source VM (0: none)")

@@ -243,6 +243,20 @@ func ProviderSpec() VCenterSpec {
 	}
 }
 
+// checkFreshDir refuses a --dir that holds a lab already (its CA file): the
+// lab's vCenters, Cloud Director and edge live in memory, so a stopped lab
+// cannot be started again from its files, and starting a new one there
+// would overwrite them (CA, config, plan) under the kept state and reports.
+func checkFreshDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ca.pem")); err == nil {
+		return fmt.Errorf("lab directory %s holds a lab already (running, or stopped and kept): a lab's vCenters, Cloud Director and edge live in memory, so a stopped lab cannot be started again from its files; start the new lab in an empty or new directory (its plan, state and reports stay in %s to read)", dir, dir)
+	}
+	return nil
+}
+
 // Start starts the lab. On error everything started so far is stopped.
 func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if opts.DiskSize == 0 {
@@ -258,6 +272,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return nil, err
 	}
 	if err := ValidateGuestTimes(opts.GuestShutdown, opts.GuestBoot); err != nil {
+		return nil, err
+	}
+	if err := checkFreshDir(opts.Dir); err != nil {
 		return nil, err
 	}
 	l = &Lab{Dir: opts.Dir, keepDir: opts.Dir != "", vms: opts.VMs}

@@ -80,6 +80,16 @@ func TestKeepDir(t *testing.T) {
 	if st.Mode().Perm() != 0o600 {
 		t.Errorf("config file mode %v, want 0600", st.Mode().Perm())
 	}
+	// A second lab in the kept directory is refused with the reason and
+	// what to do, and leaves the kept files as they were.
+	before, _ := os.ReadFile(cfg)
+	_, err = lab.Start(context.Background(), lab.Options{Dir: dir, DiskSize: 16 << 20})
+	if err == nil || !strings.Contains(err.Error(), "holds a lab already") || !strings.Contains(err.Error(), "empty or new directory") {
+		t.Errorf("second lab in the kept directory: %v, want a refusal saying what to do", err)
+	}
+	if after, _ := os.ReadFile(cfg); string(after) != string(before) {
+		t.Error("the refused start changed the kept config file")
+	}
 }
 
 func TestBadOptions(t *testing.T) {
