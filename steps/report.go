@@ -289,7 +289,7 @@ func (r *CutoverReport) testMarkdown() string {
 				ok++
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d of %d run (%d not runnable in the bubble) |\n", v.VM, v.Outcome, clock(v.TargetOn), secs(v.BootSeconds), ok, ran, len(v.Probes)-ran)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d answered of %d run (%d not runnable in the isolated network) |\n", v.VM, v.Outcome, clock(v.TargetOn), secs(v.BootSeconds), ok, ran, len(v.Probes)-ran)
 	}
 	for _, v := range r.VMs {
 		fmt.Fprintf(&b, "\n## %s -> vApp %s: %s\n\n", v.VM, v.TargetVApp, v.Outcome)

@@ -404,10 +404,16 @@ func (e *Env) bubbleProbes(ctx context.Context, copies []*testCopy) {
 			booted[tc.c.plan.Name] = tc
 		}
 	}
+	owners := e.addressOwners(ctx)
 	for i, p := range e.Plan.Probes {
 		name := p.label(i)
 		tp := TestProbe{Name: name}
 		from, why := bubbleRunner(p, booted)
+		if vm, ok := owners[p.To]; from != nil && p.From != "" && ok && booted[vm] == nil {
+			// Pinging a VM that has no copy in the isolated network could
+			// never answer: its address is nobody's there.
+			from, why = nil, fmt.Sprintf("%s is %s's address, and %s has no running copy in the isolated network", p.To, vm, vm)
+		}
 		var auth vsphere.GuestAuth
 		var err error
 		if from != nil {
@@ -449,6 +455,30 @@ func (e *Env) bubbleProbes(ctx context.Context, copies []*testCopy) {
 			}
 		}
 	}
+}
+
+// addressOwners maps the guest addresses of the on-prem VMs to their names,
+// for the guest pings whose target is one of them (none when the inventory
+// cannot be read: the probes then run as they are).
+func (e *Env) addressOwners(ctx context.Context) map[string]string {
+	if !slices.ContainsFunc(e.Plan.Probes, func(p ProbePlan) bool { return p.To != "" }) {
+		return nil
+	}
+	c, err := e.OnPrem(ctx)
+	if err != nil {
+		return nil
+	}
+	vms, err := c.VMs(ctx)
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, vm := range vms {
+		if vm.GuestIP != "" {
+			out[vm.GuestIP] = vm.Name
+		}
+	}
+	return out
 }
 
 // bubbleRunner picks the booted copy a probe runs from inside the isolated

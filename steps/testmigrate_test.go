@@ -278,3 +278,26 @@ func TestTestMigrationKeepsAPausedJobPaused(t *testing.T) {
 		t.Errorf("the refused test left %v recorded as running", left)
 	}
 }
+
+// TestTestMigrationOfOneVMSkipsPingToAbsentPeer: a test migration of
+// WebApp1 alone does not run the plan's guest ping from WebApp1 to
+// WebApp2's address: WebApp2 has no copy in the isolated network, so the
+// ping could never answer. The probe is listed as not run, with why, and
+// the test passes.
+func TestTestMigrationOfOneVMSkipsPingToAbsentPeer(t *testing.T) {
+	_, env := testMigrationLab(t)
+	md, err := env.TestMigrate(context.Background(), []string{"WebApp1"}, func(Event) {})
+	if err != nil {
+		t.Fatalf("test migration of WebApp1: %v", err)
+	}
+	raw, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| WebApp1 | booted |", "0 answered of 0 run (1 not runnable in the isolated network)",
+		"172.16.10.12 is WebApp2's address, and WebApp2 has no running copy in the isolated network"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("report lacks %q:\n%s", want, raw)
+		}
+	}
+}
