@@ -72,10 +72,12 @@ Ports and certificates: the receiver listens on --listen (TCP, e.g. :8444;
 open it from the on-prem senders only). It presents --cert/--key, or a
 self-signed certificate kept in --state-dir (0600 key) whose fingerprint it
 prints for senders to pin (FERRY_RECEIVER_PIN). State (bbolt) lives in
---state-dir (e.g. /var/lib/ferry-receiver).`,
+--state-dir (e.g. /var/lib/ferry-receiver). Logs go to stderr, or with
+--log-file to that file (0600). A start that is refused (a flag, the kind's
+preconditions, --ca) creates nothing: no --state-dir, no key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runReceiver(cmd, f)
+			return runReceiver(cmd, g, f)
 		},
 	}
 	fl := cmd.Flags()
@@ -91,8 +93,10 @@ prints for senders to pin (FERRY_RECEIVER_PIN). State (bbolt) lives in
 	return cmd
 }
 
-func runReceiver(cmd *cobra.Command, f receiverFlags) error {
+func runReceiver(cmd *cobra.Command, g *globalFlags, f receiverFlags) error {
 	switch {
+	case g.insecure:
+		return usagef("--insecure: the receiver has no server to verify; it authenticates its senders by --ca or --pin, which cannot be skipped")
 	case f.listen == "":
 		return usagef("--listen is required (e.g. --listen :8444)")
 	case f.stateDir == "":
@@ -125,6 +129,9 @@ func runReceiver(cmd *cobra.Command, f receiverFlags) error {
 		if !ok {
 			return usagef("--pin %q: want FINGERPRINT=ORG/VM or FINGERPRINT=ORG/* (the namespace this sender may write)", p)
 		}
+		if !replication.ValidFingerprint(fp) {
+			return usagef("--pin %q: %q is not a SHA-256 fingerprint: want 64 hex digits (colons allowed), as ferry prints for a sender certificate", p, fp)
+		}
 		if _, _, err := replication.ParseNamespace(ns); err != nil {
 			return usagef("--pin %q: %v", p, err)
 		}
@@ -132,6 +139,32 @@ func runReceiver(cmd *cobra.Command, f receiverFlags) error {
 	}
 	if _, _, err := net.SplitHostPort(f.listen); err != nil {
 		return usagef("--listen %q: want host:port or :port", f.listen)
+	}
+	// Everything that can refuse the start is checked before the state
+	// directory, its certificate and key are made: a refused start leaves
+	// nothing behind.
+	if err := writer.Check(); err != nil {
+		return err
+	}
+	var pool *x509.CertPool
+	if f.ca != "" {
+		var err error
+		pool, err = tlsconf.Pool(f.ca)
+		if errors.Is(err, tlsconf.ErrNoPEM) {
+			return usagef("--ca: %v", err)
+		}
+		if err != nil {
+			return fmt.Errorf("--ca: %w", err)
+		}
+	}
+	logTo := cmd.ErrOrStderr()
+	if g.logFile != "" {
+		lf, err := os.OpenFile(g.logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("--log-file: %w", err)
+		}
+		defer lf.Close()
+		logTo = lf
 	}
 	if err := os.MkdirAll(f.stateDir, 0o700); err != nil {
 		return fmt.Errorf("--state-dir %s: %w", f.stateDir, err)
@@ -142,14 +175,7 @@ func runReceiver(cmd *cobra.Command, f receiverFlags) error {
 	}
 	var cfg *tls.Config
 	authorize := replication.CertNamespaces()
-	if f.ca != "" {
-		pool, err := tlsconf.Pool(f.ca)
-		if errors.Is(err, tlsconf.ErrNoPEM) {
-			return usagef("--ca: %v", err)
-		}
-		if err != nil {
-			return fmt.Errorf("--ca: %w", err)
-		}
+	if pool != nil {
 		cfg = replication.CATLS(cert, pool, true, "")
 	} else {
 		fps := make([]string, 0, len(pins))
@@ -159,7 +185,7 @@ func runReceiver(cmd *cobra.Command, f receiverFlags) error {
 		cfg = replication.PinnedServerTLS(cert, fps...)
 		authorize = replication.PinnedNamespaces(pins)
 	}
-	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+	log := slog.New(slog.NewTextHandler(logTo, nil))
 	rcv, err := replication.NewReceiver(replication.ReceiverConfig{StateDir: f.stateDir, Writer: writer, TLS: cfg, Authorize: authorize, Log: log})
 	if err != nil {
 		return err

@@ -3,8 +3,11 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestReceiverHelpExplainsKinds: `ferry receiver --help` and the README
@@ -37,6 +40,32 @@ func TestReceiverHelpExplainsKinds(t *testing.T) {
 			if !strings.Contains(text, w) {
 				t.Errorf("%s does not say %q", doc, w)
 			}
+		}
+	}
+}
+
+// TestReceiverRefusedStartLeavesNothing: bad flags are usage errors (exit
+// 2) naming what is wrong, and a start refused for the kind's
+// preconditions creates no state directory and no key.
+func TestReceiverRefusedStartLeavesNothing(t *testing.T) {
+	fp := strings.Repeat("ab", 32)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--pin", "AA=Company/WebApp2"}, exitUsage, `"AA" is not a SHA-256 fingerprint`},
+		{[]string{"--pin", fp + "=Company/WebApp2", "--insecure"}, exitUsage, "--insecure: the receiver has no server to verify"},
+		{[]string{"--pin", fp + "=Company/WebApp2", "--by-id", "/nonexistent/by-id"}, exitFailed, "/nonexistent/by-id"},
+	} {
+		state := filepath.Join(t.TempDir(), "state")
+		args := append([]string{"receiver", "--listen", "127.0.0.1:0", "--state-dir", state}, c.args...)
+		out, err := exec.Command(ferryBin, args...).CombinedOutput()
+		if code := labtest.ExitCode(err); code != c.code || !strings.Contains(string(out), c.want) {
+			t.Errorf("ferry %s: exit %d, want %d and %q:\n%s", strings.Join(args, " "), code, c.code, c.want, out)
+		}
+		if _, err := os.Stat(state); !os.IsNotExist(err) {
+			t.Errorf("ferry %s: the refused start created %s", strings.Join(args, " "), state)
 		}
 	}
 }

@@ -23,6 +23,17 @@ func Fingerprint(der []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
+// ValidFingerprint says whether s is a SHA-256 fingerprint as Fingerprint
+// prints it (64 hex digits; colons, spaces and case do not matter).
+func ValidFingerprint(s string) bool {
+	n := normFingerprint(s)
+	if len(n) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(n)
+	return err == nil
+}
+
 func normFingerprint(s string) string {
 	return strings.ToLower(strings.NewReplacer(":", "", " ", "").Replace(s))
 }
