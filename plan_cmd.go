@@ -116,7 +116,8 @@ func (f *planFlags) session(g *globalFlags, lock bool) (env *steps.Env, it steps
 func planReference() string {
 	var b strings.Builder
 	seen := map[string]bool{}
-	empty := &steps.PlanFile{}
+	// Defaults derived from another answer show it as a placeholder.
+	empty := &steps.PlanFile{Org: "<org>"}
 	for i, st := range steps.NewItinerary() {
 		var lines []string
 		for _, f := range st.Step.Fields() {
