@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/tui"
 )
 
@@ -29,5 +34,18 @@ func TestExitCodeKeepsTheCause(t *testing.T) {
 		if got := exitCode(c.ctx, c.err); got != c.want {
 			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
 		}
+	}
+}
+
+// TestApplianceOVFFlagNamed: a bad --appliance-ovf is reported as the
+// flag's, not as the plan file's appliance.ovf (exit 2).
+func TestApplianceOVFFlagNamed(t *testing.T) {
+	plan := filepath.Join(t.TempDir(), "plan.yaml")
+	if err := os.WriteFile(plan, []byte("rpo: 5m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(ferryBin, "plan", "--plan", plan, "--appliance-ovf", "/nonexistent.ova").CombinedOutput()
+	if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), `--appliance-ovf (in place of the plan's appliance.ovf): "/nonexistent.ova"`) {
+		t.Errorf("exit %d, want %d naming the flag:\n%s", code, exitUsage, out)
 	}
 }

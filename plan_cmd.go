@@ -84,6 +84,15 @@ func (f *planFlags) session(g *globalFlags, lock bool) (env *steps.Env, it steps
 	}
 	it = steps.NewItinerary()
 	if err := pf.Validate(it); err != nil {
+		var ve *steps.ValidationError
+		if errors.As(err, &ve) && f.applianceOVF != "" {
+			// The value came from the flag, not the file: say so.
+			for i, e := range ve.Errs {
+				if fe, ok := errors.AsType[*steps.FieldError](e); ok && fe.Key == "appliance.ovf" {
+					ve.Errs[i] = fmt.Errorf("--appliance-ovf (in place of the plan's appliance.ovf): %w", fe.Err)
+				}
+			}
+		}
 		return nil, nil, release, usageError{err}
 	}
 	pf.ApplyDefaults(it)
