@@ -52,6 +52,7 @@ type Config struct {
 
 	origins   []Origin   // where each endpoint came from (Load)
 	conflicts []conflict // file and environment disagreed (Load)
+	notes     []string   // environment settings not used, and why (Load)
 	insecure  []string   // "on-prem vCenter (GOVC_INSECURE)": verification off, and why
 }
 
@@ -238,6 +239,17 @@ func merge(file *Config, path string, lookup func(string) (string, bool)) *Confi
 		}
 		e := sp.get(&c)
 		fileURL, envURL := urlOf(file), get(sp.urlVar)
+		if v := get(sp.insecVar); sp.insecVar != "" && v != "" {
+			// Verification is never turned off by a word ferry does not
+			// understand, nor for an endpoint the file names.
+			b, err := strconv.ParseBool(v)
+			switch {
+			case err != nil:
+				c.notes = append(c.notes, fmt.Sprintf("%s=%s is not true or false (1, true, 0, false): %s certificates stay verified", sp.insecVar, v, sp.name))
+			case b && fileURL != "" && (envURL == "" || SameURL(fileURL, envURL)): // (a conflict lists it below)
+				c.notes = append(c.notes, fmt.Sprintf("%s: %s is ignored, the endpoint comes from --config %s; to skip verification for it (not recommended) set insecure: true under its entry there", sp.name, sp.insecVar, path))
+			}
+		}
 		if fileURL != "" && envURL != "" && !SameURL(fileURL, envURL) {
 			// The file names another endpoint: none of the environment's
 			// variables for it are used, credentials least of all.
@@ -246,6 +258,9 @@ func merge(file *Config, path string, lookup func(string) (string, bool)) *Confi
 				if get(f.name) != "" {
 					ignored = append(ignored, f.name)
 				}
+			}
+			if sp.insecVar != "" && get(sp.insecVar) != "" {
+				ignored = append(ignored, sp.insecVar)
 			}
 			c.addConflict(sp, path, fileURL, envURL, ignored)
 			if sp.report {
@@ -320,7 +335,8 @@ func (c *Config) addConflict(sp endpointSpec, path, fileURL, envURL string, igno
 func (c *Config) Origins() []Origin { return append([]Origin(nil), c.origins...) }
 
 // Warnings says, one line per endpoint, where --config and the environment
-// named different endpoints and which one is used. Credentials are never shown.
+// named different endpoints and which one is used, and which environment
+// settings of verification were not used and why. Credentials are never shown.
 func (c *Config) Warnings() []string {
 	var out []string
 	for _, k := range c.conflicts {
@@ -331,7 +347,7 @@ func (c *Config) Warnings() []string {
 		}
 		out = append(out, w)
 	}
-	return out
+	return append(out, c.notes...)
 }
 
 // SetInsecure turns certificate verification off for every endpoint (the

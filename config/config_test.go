@@ -40,7 +40,7 @@ func TestFileWinsOverEnv(t *testing.T) {
 	}
 	w := got.Warnings()
 	if len(w) != 1 || !strings.Contains(w[0], "on-prem vCenter: using https://lab:8989/sdk from --config "+path) ||
-		!strings.Contains(w[0], "GOVC_URL=https://prod-vc/sdk is ignored") || !strings.Contains(w[0], "GOVC_PASSWORD") {
+		!strings.Contains(w[0], "GOVC_URL=https://prod-vc/sdk is ignored") || !strings.Contains(w[0], "GOVC_PASSWORD, GOVC_INSECURE") {
 		t.Errorf("warnings: %q", w)
 	}
 	if strings.Contains(strings.Join(w, ""), "prodpw") {
@@ -139,6 +139,21 @@ func TestPlainHTTPRefused(t *testing.T) {
 	c, _ := load("", env(map[string]string{"GOVC_URL": "vc.example.com", "FERRY_RECEIVER_ADDR": "10.0.0.1:8443"}))
 	if err := c.Check(); err != nil {
 		t.Errorf("a URL without a scheme is https (as govc reads it): %v", err)
+	}
+}
+
+// TestUnusedInsecureVariableIsSaid: GOVC_INSECURE that is not a boolean,
+// or that names an endpoint the file gives, turns nothing off and says so.
+func TestUnusedInsecureVariableIsSaid(t *testing.T) {
+	c, _ := load("", env(map[string]string{"GOVC_URL": "https://vc/sdk", "GOVC_INSECURE": "banana"}))
+	if w := strings.Join(c.Warnings(), "\n"); c.InsecureWarning() != "" || !strings.Contains(w, "GOVC_INSECURE=banana is not true or false") {
+		t.Errorf("GOVC_INSECURE=banana: warnings %q, insecure %q", w, c.InsecureWarning())
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	(&Config{OnPrem: Endpoint{URL: "https://vc/sdk"}}).Save(path)
+	c, _ = load(path, env(map[string]string{"GOVC_INSECURE": "1"}))
+	if w := strings.Join(c.Warnings(), "\n"); c.InsecureWarning() != "" || !strings.Contains(w, "on-prem vCenter: GOVC_INSECURE is ignored, the endpoint comes from --config "+path) {
+		t.Errorf("GOVC_INSECURE=1 with the URL in the file: warnings %q, insecure %q", w, c.InsecureWarning())
 	}
 }
 
