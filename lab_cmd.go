@@ -137,6 +137,9 @@ downtime reports, event log) stays after the lab stops.`,
 			if err := guestTimes(&opts); err != nil {
 				return err
 			}
+			if workloadKiB < 0 || workloadKiB > 1<<20 {
+				return usagef("--workload-kib %d: want 0 (no workload) to %d KiB per second", workloadKiB, 1<<20)
+			}
 			opts.DiskSize = diskMiB << 20
 			opts.WorkloadRate = workloadKiB << 10
 			if workloadKiB == 0 {

@@ -46,6 +46,14 @@ func TestUsageErrorExit2(t *testing.T) {
 	}
 }
 
+// TestLabServeFlagsChecked: a negative workload rate is bad usage.
+func TestLabServeFlagsChecked(t *testing.T) {
+	out, err := exec.Command(ferryBin, "lab", "serve", "--workload-kib", "-1").CombinedOutput()
+	if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), "--workload-kib -1: want 0 (no workload) to") {
+		t.Errorf("exit %d, want %d and the range:\n%s", code, exitUsage, out)
+	}
+}
+
 // TestUnknownArgumentExit2: an extra argument or an unknown command is bad
 // usage too (exit 2), on every command.
 func TestUnknownArgumentExit2(t *testing.T) {
