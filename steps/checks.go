@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/probe"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // Checks is step 7: connectivity probes between the VMs across the stretch
@@ -107,11 +108,7 @@ func (e *Env) checkProbeVMs(ctx context.Context) error {
 	if len(want) == 0 {
 		return nil
 	}
-	c, err := e.OnPrem(ctx)
-	if err != nil {
-		return err
-	}
-	vms, err := c.VMs(ctx)
+	vms, err := e.onPremVMs(ctx)
 	if err != nil {
 		return err
 	}
@@ -125,4 +122,13 @@ func (e *Env) checkProbeVMs(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// onPremVMs lists the on-prem vCenter's VMs.
+func (e *Env) onPremVMs(ctx context.Context) ([]vsphere.VM, error) {
+	c, err := e.OnPrem(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.VMs(ctx)
 }

@@ -464,11 +464,7 @@ func (e *Env) addressOwners(ctx context.Context) map[string]string {
 	if !slices.ContainsFunc(e.Plan.Probes, func(p ProbePlan) bool { return p.To != "" }) {
 		return nil
 	}
-	c, err := e.OnPrem(ctx)
-	if err != nil {
-		return nil
-	}
-	vms, err := c.VMs(ctx)
+	vms, err := e.onPremVMs(ctx)
 	if err != nil {
 		return nil
 	}
