@@ -403,7 +403,13 @@ func (s *Extension) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 			return res, err
 		}
 		if did != "" {
-			change(Item{Action: ActionUpdate, Kind: "L2VPN service", Name: "client mode", Detail: did + " on edge " + w.edgeURL})
+			// The change reads as its plan item did: created when the
+			// edge had no service, else switched.
+			action := ActionUpdate
+			if w.mode == "" {
+				action = ActionCreate
+			}
+			change(Item{Action: action, Kind: "L2VPN service", Name: "client mode", Detail: did + " on edge " + w.edgeURL})
 		}
 		w.mode = nsx.ModeClient
 	}
