@@ -38,15 +38,18 @@ type Record struct {
 	Message string    `json:"message,omitempty"`
 	Error   string    `json:"error,omitempty"`
 	// Byte counters of a replication pass (pass-done), and its duration.
-	Planned  int64 `json:"planned,omitempty"`
-	Sent     int64 `json:"sent,omitempty"`
-	Acked    int64 `json:"acked,omitempty"`
+	Planned int64 `json:"planned,omitempty"`
+	Sent    int64 `json:"sent,omitempty"`
+	Acked   int64 `json:"acked,omitempty"`
+	// Resumed: bytes of the pass an earlier attempt (a killed or stopped
+	// ferry) made durable; not in Planned, not sent again.
+	Resumed  int64 `json:"resumed,omitempty"`
 	Duration int64 `json:"duration_ns,omitempty"`
 }
 
 func replicationRecord(ev replication.Event) Record {
 	r := Record{Time: ev.Time, Source: "replication", Kind: string(ev.Kind), VM: ev.VM, Phase: string(ev.Phase), Pass: string(ev.Pass),
-		Message: ev.Msg, Planned: ev.Planned, Sent: ev.Sent, Acked: ev.Acked}
+		Message: ev.Msg, Planned: ev.Planned, Sent: ev.Sent, Acked: ev.Acked, Resumed: ev.Resumed}
 	if ev.Err != nil {
 		r.Error = ev.Err.Error()
 	}

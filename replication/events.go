@@ -42,6 +42,11 @@ type Counters struct {
 	ZeroSkipped int64 // zero bytes sent as zero-run frames instead of data
 	Matched     int64 // full-compare: bytes already equal at the receiver, not sent
 	Acked       int64 // planned bytes the receiver acknowledged as durable (data + zero + matched)
+	// Resumed is what an earlier attempt of this pass (killed, stopped,
+	// or retried) made durable: the pass's bytes below the durable
+	// watermark it resumed from. They are not in Planned and are not sent
+	// again; the pass's progress is (Resumed+Acked) of (Resumed+Planned).
+	Resumed int64
 	// Checked counts blocks (HashBlock) whose digest the receiver read back
 	// after writing and the sender compared with the source's; Resent the
 	// blocks sent again because they differed.

@@ -81,6 +81,11 @@ func TestSenderKilledResumes(t *testing.T) {
 	if res.Counters.Payload > size-st.Watermark {
 		t.Fatalf("resumed pass re-sent acknowledged data: payload %d > %d", res.Counters.Payload, size-st.Watermark)
 	}
+	// Its progress counts what the killed attempt made durable: the whole
+	// disk, not a new pass from 0%.
+	if res.Counters.Resumed != st.Watermark || res.Counters.Resumed+res.Counters.Acked != size {
+		t.Fatalf("resumed pass: %d bytes resumed and %d acknowledged, want %d (the watermark) of %d", res.Counters.Resumed, res.Counters.Acked, st.Watermark, size)
+	}
 	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 	if st, _ = job.State.Disk("vm/0"); st.Pass != "" || st.Committed == "" {
 		t.Fatalf("state after resume: %+v", st)

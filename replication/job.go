@@ -191,6 +191,11 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 		p = &pass{job: j, snap: snap, disks: disks, states: states, final: final, compare: opts.Compare, compared: opts.Compare, start: time.Now(), touched: map[string][]int64{}}
 		err = p.run(ctx)
 		res.Counters = addCounters(res.Counters, p.counters())
+		if attempt == 0 {
+			// What an earlier process made durable; a retry's own
+			// Resumed is this process's Acked already.
+			res.Counters.Resumed = p.resumed.Load()
+		}
 		if err == nil || ctx.Err() != nil || !retryable(err) || attempt >= j.retries() {
 			break
 		}
@@ -274,5 +279,5 @@ func (j *Job) retries() int {
 func addCounters(a, b Counters) Counters {
 	return Counters{Planned: max(a.Planned, b.Planned), Read: a.Read + b.Read, Sent: a.Sent + b.Sent, Payload: a.Payload + b.Payload,
 		ZeroSkipped: a.ZeroSkipped + b.ZeroSkipped, Matched: a.Matched + b.Matched, Acked: a.Acked + b.Acked,
-		Checked: a.Checked + b.Checked, Resent: a.Resent + b.Resent}
+		Checked: a.Checked + b.Checked, Resent: a.Resent + b.Resent, Resumed: a.Resumed}
 }

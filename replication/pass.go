@@ -40,7 +40,7 @@ type pass struct {
 	conns []*senderConn
 	seq   atomic.Uint32
 
-	planned, read, sent, payload, dataWire, zero, matched, ackedBytes atomic.Int64
+	planned, read, sent, payload, dataWire, zero, matched, ackedBytes, resumed atomic.Int64
 
 	markc     chan struct{}
 	persistMu sync.Mutex // orders watermark writes to the state store
@@ -51,7 +51,7 @@ type pass struct {
 
 func (p *pass) counters() Counters {
 	return Counters{Planned: p.planned.Load(), Read: p.read.Load(), Sent: p.sent.Load(), Payload: p.payload.Load(),
-		ZeroSkipped: p.zero.Load(), Matched: p.matched.Load(), Acked: p.ackedBytes.Load(),
+		ZeroSkipped: p.zero.Load(), Matched: p.matched.Load(), Acked: p.ackedBytes.Load(), Resumed: p.resumed.Load(),
 		Checked: p.checked.Load(), Resent: p.resent.Load()}
 }
 
@@ -298,8 +298,12 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		}
 		// Below the watermark an earlier attempt of this pass wrote the
 		// block: it is read and checked, not sent again.
+		all := totalLength(u.parts)
 		u.parts = trimBelow(u.parts, wm)
 		partsPlanned += totalLength(u.parts)
+		if !scan { // a compare's scan reads every block again
+			p.resumed.Add(all - totalLength(u.parts))
+		}
 	}
 	p.planned.Add(partsPlanned)
 	if p.compare && !scan {
@@ -317,6 +321,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		if kind == PassFullCompare {
 			first = wm / HashBlock
 			p.planned.Add(disk.Capacity - first*HashBlock)
+			p.resumed.Add(first * HashBlock) // compared by an earlier attempt
 		} else {
 			// Every byte of the disk is covered: matched, sent, or (the
 			// rest of a changed block) read and checked; acknowledged

@@ -315,6 +315,15 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 	}, vm, nil
 }
 
+// resumedText says how much of a pass an earlier attempt made durable
+// ("" when nothing): a resumed pass does not start again from 0%.
+func resumedText(n int64) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (resumed: %s were durable already)", Bytes(n))
+}
+
 // progressEmitter turns replication events into step progress events, at
 // most a few per second.
 func progressEmitter(emit Emit, vm string) func(replication.Event) {
@@ -331,7 +340,7 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 			last = time.Now()
 			frac := -1.0
 			if ev.Planned > 0 {
-				frac = min(float64(ev.Acked)/float64(ev.Planned), 1)
+				frac = min(float64(ev.Resumed+ev.Acked)/float64(ev.Resumed+ev.Planned), 1)
 			}
 			// The rate of the work done (a compare sends little of what
 			// it covers), and what went on the wire when that differs.
@@ -339,8 +348,8 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 			if ev.Rate < ev.AckRate*0.9 {
 				rate += fmt.Sprintf(" (%s/s sent)", Bytes(int64(ev.Rate)))
 			}
-			emit(Progress(fmt.Sprintf("%s: %s of %s acknowledged, %s, ETA %s", vm,
-				Bytes(ev.Acked), Bytes(ev.Planned), rate, ev.ETA.Round(time.Second)), frac))
+			emit(Progress(fmt.Sprintf("%s: %s of %s acknowledged%s, %s, ETA %s", vm,
+				Bytes(ev.Resumed+ev.Acked), Bytes(ev.Resumed+ev.Planned), resumedText(ev.Resumed), rate, ev.ETA.Round(time.Second)), frac))
 		case replication.EventPhase:
 			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Phase), -1))
 		case replication.EventRepaired, replication.EventCompared:
