@@ -38,12 +38,16 @@ type ReplicationUpdate struct {
 	Pass  int    // number of the pass in flight or last completed
 	// Bytes of the pass in flight.
 	Planned, Read, Sent, Acked int64
-	Rate                       float64       // bytes per second sent
-	ETA                        time.Duration // of the pass in flight; 0 = unknown
-	LastPass                   time.Time     // snapshot time of the last complete pass
-	NextPass                   time.Time
-	RPO                        time.Duration
-	Health                     RPOHealth
+	// Resumed: bytes of the pass in flight that an earlier attempt (a
+	// killed or stopped ferry) made durable; not in Planned, not sent
+	// again, counted as done.
+	Resumed  int64
+	Rate     float64       // bytes per second sent
+	ETA      time.Duration // of the pass in flight; 0 = unknown
+	LastPass time.Time     // snapshot time of the last complete pass
+	NextPass time.Time
+	RPO      time.Duration
+	Health   RPOHealth
 	// ProjectedDowntime is what a cutover now would cost: the final pass
 	// with the VM off, estimated from the last incremental pass.
 	ProjectedDowntime time.Duration
@@ -72,17 +76,19 @@ type VMRow struct {
 	Rates []float64 // last historyLen rates, oldest first
 }
 
-// Fraction is the progress of the pass in flight, by acknowledged bytes.
+// Fraction is the progress of the pass in flight, by durable bytes: what
+// this attempt got acknowledged and what an earlier one made durable (a
+// resumed pass does not start again from 0%).
 func (r VMRow) Fraction() float64 {
 	if r.Planned <= 0 {
 		return 0
 	}
-	return min(1, float64(r.Acked)/float64(r.Planned))
+	return min(1, float64(r.Resumed+r.Acked)/float64(r.Resumed+r.Planned))
 }
 
 // Active reports whether a pass is moving data.
 func (r VMRow) Active() bool {
-	return !r.Paused && r.Err == "" && r.Planned > 0 && r.Acked < r.Planned
+	return !r.Paused && r.Err == "" && r.Phase != PhaseInterrupted && r.Planned > 0 && r.Acked < r.Planned
 }
 
 // ProbeRow is one probed pair with its outage record.
@@ -125,6 +131,11 @@ type DashboardState struct {
 
 // PhaseCutOver is the phase of a VM's row once it is cut over.
 const PhaseCutOver = "cut over"
+
+// PhaseInterrupted is the phase of a VM's row whose first pass a killed or
+// stopped ferry left in flight: the replica exists, its durable part is
+// kept, and the pass resumes from there.
+const PhaseInterrupted = "interrupted"
 
 // MarkCutOver records that vm is cut over: nothing replicates it any more.
 func (d *DashboardState) MarkCutOver(vm string) {

@@ -172,8 +172,13 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 	}
 	if cursor < len(d.VMs) {
 		r := d.VMs[cursor]
-		line := fmt.Sprintf("%s pass: planned %s · read %s · sent %s · acked %s · RPO %s",
-			r.VM, steps.Bytes(r.Planned), steps.Bytes(r.Read), steps.Bytes(r.Sent), steps.Bytes(r.Acked), dur(r.RPO))
+		resumed := ""
+		if r.Resumed > 0 && !r.CutOver() {
+			// Not sent again: what an earlier attempt made durable.
+			resumed = " (resumed: " + steps.Bytes(r.Resumed) + " durable before)"
+		}
+		line := fmt.Sprintf("%s pass: planned %s%s · read %s · sent %s · acked %s · RPO %s",
+			r.VM, steps.Bytes(r.Planned), resumed, steps.Bytes(r.Read), steps.Bytes(r.Sent), steps.Bytes(r.Acked), dur(r.RPO))
 		if r.LastCompare != "" {
 			line += " · last full compare " + r.LastCompare
 		}

@@ -236,6 +236,11 @@ type setup struct {
 	// lastPass records a complete pass per VM in the replication store
 	// beside the state file, as an earlier session would have.
 	lastPass map[string]time.Time
+	// running are step IDs begun and never finished (a killed ferry).
+	running []string
+	// inFlight records, per VM, a pass a killed ferry left in flight on
+	// its one disk: its durable watermark and the disk's size.
+	inFlight map[string][2]int64
 	// cfg replaces the fake endpoints.
 	cfg *config.Config
 	// cutOver are VMs whose cutover is recorded done (an earlier wave).
@@ -285,6 +290,11 @@ func newHarness(t testing.TB, s setup) *harness {
 			t.Fatal(err)
 		}
 	}
+	for _, id := range s.running {
+		if err := state.Begin(id); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, vm := range s.testsRecorded {
 		if err := state.SetOutput("test-migration", "test."+vm, "running"); err != nil {
 			t.Fatal(err)
@@ -295,13 +305,19 @@ func newHarness(t testing.TB, s setup) *harness {
 			t.Fatal(err)
 		}
 	}
-	if len(s.lastPass) > 0 {
+	if len(s.lastPass) > 0 || len(s.inFlight) > 0 {
 		store, err := replication.OpenState(state.Path() + ".replication.db")
 		if err != nil {
 			t.Fatal(err)
 		}
 		for vm, at := range s.lastPass {
 			if err := store.PutVM(vm, replication.VMState{LastPass: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for vm, p := range s.inFlight {
+			d := replication.DiskState{Pass: "snapshot-1", Base: replication.AllChanged, Target: "1", Kind: replication.PassInitial, Watermark: p[0], Size: p[1]}
+			if err := store.PutDisk(vm+"/2000", d); err != nil {
 				t.Fatal(err)
 			}
 		}

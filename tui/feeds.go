@@ -86,6 +86,15 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 	}
 	if ev.LastPassAge > 0 {
 		r.LastPass = at.Add(-ev.LastPassAge)
+		if r.Health == RPOUnknown && r.RPO > 0 {
+			// The job has a complete pass (a row the feed starts from a
+			// job's first event after a restart): its health is its age,
+			// never "no complete pass yet".
+			r.Health = RPOOK
+			if ev.LastPassAge > r.RPO {
+				r.Health = RPOViolated
+			}
+		}
 	}
 	if ev.ProjectedFinal > 0 {
 		r.ProjectedDowntime = ev.ProjectedFinal
@@ -97,7 +106,7 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 			r.Phase = string(ev.Pass) + " " + string(ev.Phase)
 		}
 	case replication.EventProgress:
-		r.Planned, r.Read, r.Sent, r.Acked = ev.Planned, ev.Read, ev.Sent, ev.Acked
+		r.Planned, r.Read, r.Sent, r.Acked, r.Resumed = ev.Planned, ev.Read, ev.Sent, ev.Acked, ev.Resumed
 		r.Rate, r.ETA = ev.Rate, ev.ETA
 	case replication.EventPassDone:
 		r.Pass++
@@ -190,6 +199,11 @@ func statusRows(sts []steps.VMStatus) []ReplicationUpdate {
 		switch {
 		case st.Phase == replication.JobCutOver:
 			u.Phase = PhaseCutOver
+		case st.LastPass.IsZero() && st.InFlight != nil:
+			// A pass interrupted (a killed or stopped ferry): the replica
+			// exists, and the pass resumes from its durable watermark.
+			u.Phase = PhaseInterrupted
+			u.Planned, u.Resumed = st.InFlight.Size-st.InFlight.Durable, st.InFlight.Durable
 		case st.LastPass.IsZero():
 			u.Phase = "no replica"
 		case st.Paused:

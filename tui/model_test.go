@@ -98,6 +98,27 @@ func TestResumeShowsReplicationStatus(t *testing.T) {
 	h.mustSee(t, "● WebApp2 incremental")
 }
 
+// TestResumeShowsInterruptedReplication: a wizard killed during step 6,
+// after WebApp1's initial sync and in the middle of WebApp2's, is started
+// again. Before the engine reports, the dashboard shows what the store
+// kept: WebApp1's complete replica keeps its RPO health, and WebApp2 has a
+// replica whose initial sync was interrupted with a quarter durable (it
+// resumes from there), not "no replica".
+func TestResumeShowsInterruptedReplication(t *testing.T) {
+	pf := withVMs("WebApp1", "WebApp2")
+	h := newHarness(t, setup{pf: pf, done: append(slices.Clone(infraDone), "vm-selection"), running: []string{"replication"},
+		lastPass: map[string]time.Time{"WebApp1": t0.Add(-30 * time.Second)},
+		inFlight: map[string][2]int64{"WebApp2": {16 << 20, 64 << 20}}})
+	h.start(120, 40)
+	if got := h.screenID(); got != "replication" {
+		t.Fatalf("started at %q, want replication", got)
+	}
+	h.mustSee(t, "Step 6 of 8", "● WebApp1 idle", "RPO ok", "WebApp2 interrupted", "pass  25%")
+	h.mustNotSee(t, "no replica")
+	h.send(press("down"))
+	h.mustSee(t, "WebApp2 pass: planned 48 MiB (resumed: 16 MiB durable before)")
+}
+
 func TestFieldValidationInlineAndRefusesToAdvance(t *testing.T) {
 	h := newHarness(t, setup{})
 	h.start(80, 24)
@@ -586,6 +607,27 @@ func TestReplicationFeed(t *testing.T) {
 	}
 	if got[4].Health != RPOWarning {
 		t.Fatalf("lagging: %+v", got[4])
+	}
+}
+
+// TestReplicationFeedJobWithReplica: a job whose first event reaches the
+// feed after a restart (its replica complete, its pass resumed) keeps the
+// RPO health of its last complete pass, and its resumed pass's progress
+// counts what the killed attempt made durable, not 0%.
+func TestReplicationFeedJobWithReplica(t *testing.T) {
+	f := NewReplicationFeed(func(string) time.Duration { return time.Minute })
+	f.Handle(replication.Event{Time: t0, VM: "WebApp1", Kind: replication.EventPhase, Phase: replication.PhaseCompare, Pass: replication.PassIncremental, LastPassAge: 20 * time.Second})
+	f.Handle(replication.Event{Time: t0, VM: "WebApp1", Kind: replication.EventProgress, Counters: replication.Counters{Planned: 40, Acked: 10, Resumed: 60}, LastPassAge: 21 * time.Second})
+	f.Handle(replication.Event{Time: t0, VM: "WebApp3", Kind: replication.EventPhase, Phase: replication.PhaseTransfer, Pass: replication.PassIncremental, LastPassAge: 2 * time.Minute})
+	got := []ReplicationUpdate{<-f.Updates(), <-f.Updates(), <-f.Updates()}
+	if got[0].Health != RPOOK || got[1].Health != RPOOK {
+		t.Errorf("a job with a complete pass 20s ago, RPO 1m: %v, %v (want %v)", got[0].Health, got[1].Health, RPOOK)
+	}
+	if f := (VMRow{ReplicationUpdate: got[1]}).Fraction(); f != 0.7 {
+		t.Errorf("resumed pass (60 durable before, 10 of 40 acknowledged): %.2f done, want 0.70", f)
+	}
+	if got[2].Health != RPOViolated {
+		t.Errorf("a job whose last complete pass is 2m old, RPO 1m: %v", got[2].Health)
 	}
 }
 
