@@ -406,6 +406,14 @@ func TestServeKill9ResumesPass(t *testing.T) {
 			break
 		}
 	}
+	// What step 6 would do now: the replica and its disks exist, and the
+	// interrupted initial sync resumes (not a new one, nor new disks).
+	out, code := run("plan", "--plan", l.PlanPath())
+	if code != 0 || !strings.Contains(out, `= exists replica disk "[provider-ds] ferry-replicas/Company/WebApp2/`) ||
+		strings.Contains(out, "+ create replica disk") || !strings.Contains(out, `~ update replica "WebApp2": resume the interrupted initial pass`) {
+		t.Errorf("ferry plan after the kill: exit %d, want the replica disks kept and the initial sync resumed\n%s", code, out)
+	}
+
 	above := inflight.Size - inflight.Durable
 	t.Logf("in flight at the kill: %s pass, %d of %d bytes below the durable watermark", inflight.Kind, inflight.Durable, inflight.Size)
 	if inflight.Durable <= 0 {
@@ -418,24 +426,50 @@ func TestServeKill9ResumesPass(t *testing.T) {
 		t.Fatalf("the pass in flight at the kill: %+v (want the initial sync, partly durable)", inflight)
 	}
 
-	// The new engine, without the cap (it reads the plan when it starts).
+	// The new engine, without the cap (it reads the plan when it starts),
+	// resumes the interrupted initial sync by itself: no step needs to run
+	// again for it.
 	if err := os.WriteFile(l.PlanPath(), plan, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	restarted := time.Now()
 	startServe(t, l)
-	out, code := run("run", "--plan", l.PlanPath())
-	if code != 0 || !strings.Contains(out, "stopped at cutover") {
-		t.Fatalf("run after the restart: exit %d\n%s", code, out)
-	}
 	var resumed *engine.Record
-	for _, r := range readRecords(t, log) {
-		if r.Kind == "pass-done" && r.VM == "WebApp2" {
-			resumed = &r
+	var progress []engine.Record
+	for deadline := time.Now().Add(2 * time.Minute); resumed == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted engine did not resume the interrupted initial sync (no pass of WebApp2 completed)")
+		}
+		time.Sleep(20 * time.Millisecond)
+		progress = progress[:0]
+		for _, r := range readRecords(t, log) {
+			if r.Time.Before(restarted) || r.VM != "WebApp2" {
+				continue
+			}
+			if r.Kind == "progress" {
+				progress = append(progress, r)
+			}
+			if r.Kind == "pass-done" {
+				resumed = &r
+				break
+			}
+		}
+	}
+	// Its progress counts what the killed engine made durable (the initial
+	// sync's bytes below the watermark), not a pass from 0%.
+	if resumed.Resumed <= 0 || resumed.Resumed > inflight.Durable {
+		t.Errorf("the resumed pass counts %d bytes resumed (and %d planned); want the initial sync's bytes below the durable watermark %d",
+			resumed.Resumed, resumed.Planned, inflight.Durable)
+	}
+	for _, r := range progress {
+		if r.Resumed != resumed.Resumed {
+			t.Errorf("progress of the resumed pass: %+v, want %d bytes resumed", r, resumed.Resumed)
 			break
 		}
 	}
-	if resumed == nil {
-		t.Fatal("no initial pass completed after the restart")
+	out, code = run("run", "--plan", l.PlanPath())
+	if code != 0 || !strings.Contains(out, "stopped at cutover") {
+		t.Fatalf("run after the restart: exit %d\n%s", code, out)
 	}
 	t.Logf("the resumed pass: %s, planned %d bytes, sent %d (before the kill: %d of %d acknowledged; %d bytes above the durable watermark)",
 		resumed.Pass, resumed.Planned, resumed.Sent, mid.Acked, mid.Planned, above)

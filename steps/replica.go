@@ -79,6 +79,27 @@ func (e *Env) replicaFiles(vm string, disks []vsphere.Disk) []vsphere.DiskFile {
 	return out
 }
 
+// replicaDisksFound says which of the replica disks the provider vCenter
+// has already (made by an earlier run of step 6: kept as they are).
+func (e *Env) replicaDisksFound(ctx context.Context, files []vsphere.DiskFile) (map[string]bool, error) {
+	if e.Plan.Provider.Datacenter == "" || e.Plan.Provider.Datastore == "" {
+		return nil, nil // the step's apply says what is missing
+	}
+	provider, err := e.ProviderVC(ctx)
+	if err != nil {
+		return nil, err
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.Path
+	}
+	found, err := provider.DiskFilesFound(ctx, e.Plan.Provider.Datacenter, paths)
+	if err != nil {
+		return nil, fmt.Errorf("replica disks: %w", err)
+	}
+	return found, nil
+}
+
 // prepareReplicas makes sure the provider vCenter has created vm's replica
 // disks and, for the appliance receiver, that they are hot-added to the
 // receiver appliance. It returns the receiver kind and what the sender

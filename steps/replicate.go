@@ -100,11 +100,22 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		if err != nil {
 			return p, err
 		}
+		var inFlight *PassInFlight
+		if store != nil && !done {
+			if inFlight, err = passInFlight(store, vm.Name); err != nil {
+				return p, err
+			}
+		}
 		switch {
 		case mode == ModeCold:
 			p.Items = append(p.Items, env.coldPlanItem(vmp, vm, why, done))
 		case done:
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: "incremental pass (changed blocks only) to " + env.Config.Receiver.URL})
+		case inFlight != nil:
+			// Interrupted (a killed or stopped ferry): the pass resumes in
+			// its snapshot from the durable watermark.
+			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf(
+				"resume the interrupted %s pass to %s: %s of %s durable at the receiver, not sent again", inFlight.Kind, env.Config.Receiver.URL, Bytes(inFlight.Durable), Bytes(inFlight.Size))})
 		default:
 			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf("initial sync of %s to %s", Bytes(vm.DiskBytes()), env.Config.Receiver.URL)})
 		}
@@ -121,9 +132,18 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 			if kind == replication.KindAppliance {
 				how = "hot-added to the receiver appliance " + env.Plan.Provider.ReceiverVM
 			}
-			for _, f := range env.replicaFiles(vm.Name, vm.Disks) {
-				p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica disk", Name: f.Path,
-					Detail: fmt.Sprintf("thin, %s, by the provider vCenter; %s", Bytes(f.Capacity), how)})
+			files := env.replicaFiles(vm.Name, vm.Disks)
+			found, err := env.replicaDisksFound(ctx, files)
+			if err != nil {
+				return p, err
+			}
+			for _, f := range files {
+				it := Item{Action: ActionCreate, Kind: "replica disk", Name: f.Path,
+					Detail: fmt.Sprintf("thin, %s, by the provider vCenter; %s", Bytes(f.Capacity), how)}
+				if found[f.Path] {
+					it.Action, it.Detail = ActionExists, "made by an earlier run, kept as it is (with what it holds); "+how
+				}
+				p.Items = append(p.Items, it)
 			}
 		}
 	}

@@ -39,21 +39,60 @@ func (e *Env) EnableWarm(ctx context.Context, events func(replication.Event)) (*
 	w := &warm{sched: replication.NewScheduler(n, events), cancel: cancel, done: make(chan struct{}), added: map[string]bool{}}
 	go func() { defer close(w.done); _ = w.sched.Run(ctx) }()
 	e.warm = w
-	if e.State.Status("replication") != StatusDone {
-		return w.sched, nil
+	vms, err := e.replicasToFollow()
+	if err != nil {
+		return w.sched, err
 	}
 	var errs []error
-	for _, vm := range e.Plan.VMs {
-		// Only replicas that exist follow their source: not a VM cut over,
-		// nor one added for a second wave (step 6 starts it).
-		if e.VMPhase(vm.Name) != VMReplicating {
-			continue
-		}
+	for _, vm := range vms {
 		if err := e.warmJob(ctx, vm); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return w.sched, errors.Join(errs...)
+}
+
+// replicasToFollow are the plan's VMs whose replica exists, which warm
+// replication follows from the start: the ones step 6 recorded, and the
+// ones a step 6 that never finished (a killed or stopped ferry) left in
+// the store, with a complete pass (it keeps its RPO) or a pass in flight
+// (it resumes from its durable watermark). Not a VM cut over, nor one
+// added for a second wave (step 6 starts it).
+func (e *Env) replicasToFollow() ([]VMPlan, error) {
+	var out, maybe []VMPlan
+	for _, vm := range e.Plan.VMs {
+		switch e.VMPhase(vm.Name) {
+		case VMReplicating:
+			out = append(out, vm)
+		case VMSelected:
+			maybe = append(maybe, vm)
+		}
+	}
+	if len(maybe) == 0 || e.State.Status("replication") == StatusPending {
+		return out, nil
+	}
+	store, done, err := e.readReplicationStore()
+	if err != nil || store == nil {
+		return out, err
+	}
+	defer done()
+	for _, vm := range maybe {
+		ok, err := synced(store, vm.Name)
+		if err != nil {
+			return out, err
+		}
+		if !ok {
+			p, err := passInFlight(store, vm.Name)
+			if err != nil {
+				return out, err
+			}
+			ok = p != nil
+		}
+		if ok {
+			out = append(out, vm)
+		}
+	}
+	return out, nil
 }
 
 // warmJob adds vm's job to the scheduler once.
@@ -89,6 +128,17 @@ func (e *Env) warmPass(ctx context.Context, vm VMPlan) error {
 	if err := e.warmJob(ctx, vm); err != nil {
 		return err
 	}
+	// A first pass that runs already (an initial sync a killed ferry left,
+	// resumed when warm replication started) is the one to wait for:
+	// asking for another pass would add a whole one after it.
+	if st, ok := e.warmStatus(vm.Name); ok && st.Running && st.LastPass.IsZero() {
+		if err := e.warm.sched.WaitIdle(ctx, vm.Name); err != nil {
+			return err
+		}
+		if st, ok := e.warmStatus(vm.Name); ok && !st.LastPass.IsZero() {
+			return nil
+		}
+	}
 	if err := e.warm.sched.PassNow(vm.Name); err != nil {
 		return err
 	}
@@ -96,6 +146,16 @@ func (e *Env) warmPass(ctx context.Context, vm VMPlan) error {
 		return fmt.Errorf("replicate %w", err)
 	}
 	return nil
+}
+
+// warmStatus is vm's job's status in the wizard's scheduler.
+func (e *Env) warmStatus(vm string) (replication.JobStatus, bool) {
+	for _, st := range e.warm.sched.Status() {
+		if st.VM == vm {
+			return st, true
+		}
+	}
+	return replication.JobStatus{}, false
 }
 
 // warmHold stops the scheduler's passes of vm and waits until none runs:

@@ -2,6 +2,7 @@ package vsphere
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -62,6 +63,40 @@ func (c *Client) CreateReplicaDisks(ctx context.Context, datacenter string, disk
 		}
 	}
 	return nil
+}
+
+// DiskFilesFound says which of the datastore paths exist (e.g. replica
+// disks made by an earlier run, which CreateReplicaDisks keeps). It changes
+// nothing: a plan reads it.
+func (c *Client) DiskFilesFound(ctx context.Context, datacenter string, paths []string) (map[string]bool, error) {
+	f := c.Finder()
+	dc, err := f.Datacenter(ctx, datacenter)
+	if err != nil {
+		return nil, fmt.Errorf("datacenter %s: %w", datacenter, err)
+	}
+	f.SetDatacenter(dc)
+	found := map[string]bool{}
+	for _, s := range paths {
+		var p DatastorePath
+		if !p.FromString(s) || p.Datastore == "" || p.Path == "" {
+			return nil, fmt.Errorf("disk %q: not a datastore path", s)
+		}
+		ds, err := f.Datastore(ctx, p.Datastore)
+		if err != nil {
+			return nil, fmt.Errorf("disk %s: datastore %s: %w", s, p.Datastore, err)
+		}
+		_, err = ds.Stat(ctx, p.Path)
+		var noFile object.DatastoreNoSuchFileError
+		var noDir object.DatastoreNoSuchDirectoryError
+		switch {
+		case err == nil:
+			found[s] = true
+		case errors.As(err, &noFile), errors.As(err, &noDir):
+		default:
+			return nil, fmt.Errorf("disk %s: %w", s, err)
+		}
+	}
+	return found, nil
 }
 
 // findVMIn returns the VM named name in datacenter, and a finder set to it.
