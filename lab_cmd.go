@@ -79,7 +79,7 @@ The lab lives as long as this process. To leave the wizard and come back
 				return fmt.Errorf("start lab: %w", err)
 			}
 			defer l.Close()
-			wopts := tui.Options{Config: l.Config(), PlanPath: l.PlanPath(), LogFile: logFile}
+			wopts := tui.Options{Config: l.Config(), PlanPath: l.PlanPath(), LogFile: logFile, RunsLab: true}
 			if temporary {
 				wopts.LabDir, wopts.KeepLabDir = dir, keep
 			}

@@ -45,8 +45,13 @@ type Deps struct {
 	// ReadOnly removes the dangerous action (the cutover) entirely, for
 	// demos and walkthroughs over a shared lab (k9s --readonly).
 	ReadOnly bool
+	// RunsLab is true when this process runs the lab the wizard drives
+	// (`ferry lab`): quitting stops the lab. False for a wizard attached
+	// to a lab another process serves (`ferry lab serve`), even though
+	// Config.Lab is true there too.
+	RunsLab bool
 	// LabDir is the lab's temporary directory, deleted when the wizard
-	// ends unless the operator keeps it (quitting asks).
+	// ends unless the operator keeps it (quitting asks). Only with RunsLab.
 	LabDir string
 	// SavePlan writes the answers after each screen's inputs are accepted,
 	// so a resumed session (and `ferry run --plan`) has them. May be nil.
@@ -82,6 +87,7 @@ type wiring struct {
 	feeds     Feeds
 	savePlan  func(*steps.PlanFile) error
 	readOnly  bool
+	runsLab   bool
 	labDir    string
 	session   *Session
 	dash      *DashboardState
@@ -188,7 +194,7 @@ func New(ctx context.Context, d Deps) *Model {
 		d.Config = &config.Config{}
 	}
 	w := &wiring{ctx: ctx, cfg: d.Config, env: d.Env, it: d.Itinerary, inventory: d.Inventory, choices: d.Choices,
-		feeds: d.Feeds, savePlan: d.SavePlan, readOnly: d.ReadOnly || d.Session.viewer(), labDir: d.LabDir, session: d.Session, dash: &DashboardState{}, now: d.Now}
+		feeds: d.Feeds, savePlan: d.SavePlan, readOnly: d.ReadOnly || d.Session.viewer(), runsLab: d.RunsLab, labDir: d.LabDir, session: d.Session, dash: &DashboardState{}, now: d.Now}
 	if w.inventory == nil {
 		w.inventory = d.Env.OnPremVMs
 	}

@@ -230,6 +230,9 @@ type setup struct {
 	done  []string // step IDs recorded done in the state before start
 	feeds bool     // wire pause and resume (updates are sent as messages)
 	lab   bool
+	// runsLab: the wizard runs the lab itself (ferry lab), not attached
+	// to one another process serves.
+	runsLab bool
 	// readOnly opens the wizard without the cutover (demos).
 	readOnly bool
 	mutate   func(map[string]*fakeStep)
@@ -345,7 +348,7 @@ func newHarness(t testing.TB, s setup) *harness {
 	}
 	d := Deps{Config: cfg, Env: env, Itinerary: it, Now: func() time.Time { return h.clock },
 		Inventory: func(ctx context.Context) ([]vsphere.VM, error) { return h.inventory(ctx) },
-		Choices:   fakeChoices, ReadOnly: s.readOnly, SavePlan: s.savePlan, LabDir: s.labDir, Session: s.session}
+		Choices:   fakeChoices, ReadOnly: s.readOnly, SavePlan: s.savePlan, RunsLab: s.runsLab, LabDir: s.labDir, Session: s.session}
 	if s.feeds {
 		d.Feeds = Feeds{
 			Pause:  func(context.Context, string) error { return nil },

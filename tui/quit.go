@@ -40,7 +40,9 @@ func (m *Model) quitQuestion(ctrlC bool) *quitAsk {
 			"The replicas stay; the next pass catches up when ferry runs again.")
 	}
 	ask := &quitAsk{ctrlC: ctrlC}
-	if m.w.cfg.Lab {
+	// Only a lab this process runs stops with it: a wizard attached to
+	// `ferry lab serve` leaves that lab running.
+	if m.w.runsLab {
 		switch {
 		case m.w.labDir != "":
 			lines = append(lines, "This is the lab: quitting stops it, and its directory "+m.w.labDir+

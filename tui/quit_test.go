@@ -12,7 +12,7 @@ import (
 // replicate says replication stops; in the lab, that the lab and its
 // directory go away, with the choice to keep the directory.
 func TestQuitDuringReplicationAsks(t *testing.T) {
-	h := newHarness(t, setup{lab: true, pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication"), labDir: "/tmp/ferry-lab-123"})
+	h := newHarness(t, setup{lab: true, runsLab: true, pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication"), labDir: "/tmp/ferry-lab-123"})
 	h.start(80, 24)
 	_, cmd := h.m.Update(press("q"))
 	if isQuit(cmd) {
@@ -29,6 +29,27 @@ func TestQuitDuringReplicationAsks(t *testing.T) {
 	if !isQuit(cmd) || !h.m.KeepLab() || !h.m.Interrupted() {
 		t.Fatalf("k: quit %v keep %v interrupted %v", isQuit(cmd), h.m.KeepLab(), h.m.Interrupted())
 	}
+}
+
+// TestQuitAttachedToLabServeKeepsTheLab: a wizard started with the config
+// of a lab that `ferry lab serve` runs (Config.Lab, but this process does
+// not run the lab) does not claim that quitting stops the lab, which keeps
+// running; it still says replication stops.
+func TestQuitAttachedToLabServeKeepsTheLab(t *testing.T) {
+	h := newHarness(t, setup{lab: true, pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+	h.start(80, 24)
+	h.send(press("q"))
+	h.mustSee(t, "Quit ferry?", "Replication of WebApp2 stops")
+	h.mustNotSee(t, "This is the lab", "quitting stops it", "k quit, keep")
+}
+
+// TestQuitInLabItRunsSaysTheLabStops: `ferry lab --dir D` (the wizard runs
+// the lab, the directory is kept anyway) says the lab stops.
+func TestQuitInLabItRunsSaysTheLabStops(t *testing.T) {
+	h := newHarness(t, setup{lab: true, runsLab: true, pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+	h.start(80, 24)
+	h.send(press("q"))
+	h.mustSee(t, "Quit ferry?", "Replication of WebApp2 stops", "This is the lab: quitting stops it.")
 }
 
 // TestQuitWithNothingRunningDoesNotAsk: no replication, not a lab: q quits.

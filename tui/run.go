@@ -40,6 +40,10 @@ type Options struct {
 	// Adapters are the optional feeds and listers (Inventory, Choices,
 	// Feeds, SavePlan, Now); Run fills in Config, Env and Itinerary.
 	Adapters Deps
+	// RunsLab is true when this process runs the lab (`ferry lab`): the
+	// lab stops when the wizard ends, and quitting says so. A wizard
+	// attached to `ferry lab serve` leaves it false.
+	RunsLab bool
 	// LabDir is the lab's temporary directory, deleted when ferry lab
 	// ends; quitting says so and offers to keep it, and KeepLabDir is
 	// called when the operator does (the caller then leaves it in place).
@@ -119,7 +123,8 @@ func Run(ctx context.Context, opts Options) error {
 
 	d := opts.Adapters
 	d.Config, d.Env, d.Itinerary = opts.Config, env, it
-	if opts.KeepLabDir != nil {
+	d.RunsLab = opts.RunsLab
+	if opts.RunsLab && opts.KeepLabDir != nil {
 		d.LabDir = opts.LabDir
 	}
 	if d.SavePlan == nil && opts.PlanPath != "" {
@@ -157,7 +162,7 @@ func Run(ctx context.Context, opts Options) error {
 		fmt.Fprintf(os.Stderr, "ferry: the lab's directory is kept: %s\n", opts.LabDir)
 	}
 	if m.Interrupted() {
-		if opts.Config != nil && opts.Config.Lab {
+		if opts.RunsLab {
 			// The lab goes with this process: there is nothing to resume.
 			return labInterrupted{}
 		}
