@@ -14,7 +14,9 @@ type checksScreen struct {
 }
 
 func newChecksScreen(w *wiring, idx int) *checksScreen {
-	return &checksScreen{w: w, idx: idx, run: newStepRun(w, idx)}
+	s := &checksScreen{w: w, idx: idx, run: newStepRun(w, idx)}
+	s.run.more = s.results
+	return s
 }
 
 func (s *checksScreen) init() tea.Cmd { return nil }
@@ -57,15 +59,20 @@ func (s *checksScreen) view(width, height int) string {
 	switch s.run.phase {
 	case phaseInput:
 		out = append(append(out, wrap("Press enter to plan the probes between the VMs.", width)...), "")
-	case phaseDone, phaseFailed:
-		out = append(out, s.run.view(width, min(8, height/3))...)
-		out = append(out, s.results(width)...)
+	case phasePlanned, phaseDone, phaseFailed:
+		// The plan or the results and the probe panel share the height:
+		// the step's lines get what they need when the panel still has
+		// its rows, and two thirds of the room at least (they scroll).
+		room := height - len(out) - 1 // a blank line above the panel
+		panel := 1 + 2*max(1, len(s.w.dash.Probes))
+		h := min(s.run.need(width), max(room-panel, room*2/3))
+		out = append(out, s.run.view(width, h)...)
 		out = append(out, "")
 	default:
 		out = append(out, s.run.view(width, min(8, height/3))...)
 		out = append(out, "")
 	}
-	return box(append(out, probeLines(s.w.dash, s.w.now(), width, height-len(out))...), width, height)
+	return box(append(out, probeLines(s.w, width, height-len(out))...), width, height)
 }
 
 // results are what the probes answered, as the step reported them.
@@ -77,7 +84,7 @@ func (s *checksScreen) results(width int) []string {
 		}
 	}
 	if len(out) > 0 {
-		out = append([]string{"", sBold.Render("Results")}, out...)
+		out = append([]string{sBold.Render("Results")}, out...)
 	}
 	return out
 }

@@ -61,8 +61,11 @@ type stepRun struct {
 	// them). noScroll: the screen uses the arrows for something else.
 	scroll, page, total int
 	noScroll            bool
-	cancel              context.CancelFunc
-	stream              <-chan tea.Msg
+	// more is a screen's own result lines (step 7's probe results), shown
+	// below the step's result or failure, in what scrolls.
+	more   func(width int) []string
+	cancel context.CancelFunc
+	stream <-chan tea.Msg
 }
 
 func newStepRun(w *wiring, idx int) stepRun {
@@ -334,11 +337,11 @@ func planLines(p steps.Plan, width int) []string {
 func (r *stepRun) scrolled(pinned, rest []string, height int) []string {
 	room := height - len(pinned)
 	r.total = len(rest)
-	if len(rest) <= room || r.noScroll {
+	if len(rest) <= room || r.noScroll || len(rest) == 0 {
 		r.page, r.scroll = max(0, room), 0
 		return append(pinned, rest...)
 	}
-	room = max(1, room-1)
+	room = min(max(1, room-1), len(rest))
 	r.page = room
 	r.scroll = max(0, min(r.scroll, len(rest)-room))
 	out := append(pinned, rest[r.scroll:r.scroll+room]...)
@@ -347,7 +350,66 @@ func (r *stepRun) scrolled(pinned, rest []string, height int) []string {
 
 // scrollable reports a plan or result taller than the panel.
 func (r *stepRun) scrollable() bool {
-	return !r.noScroll && (r.phase == phasePlanned || r.phase == phaseDone) && r.total > r.page
+	return !r.noScroll && (r.phase == phasePlanned || r.phase == phaseDone || r.phase == phaseFailed) && r.total > r.page
+}
+
+// parts are the lines of the plan, the result or the failure: pinned stay
+// in view, rest scrolls below them. ok is false in the other phases.
+func (r *stepRun) parts(width int) (pinned, rest []string, ok bool) {
+	switch r.phase {
+	case phasePlanned:
+		pinned = []string{sBold.Render("Plan") + sDim.Render(" — nothing has changed yet"), planSummary(r.plan), ""}
+		return pinned, planLines(r.plan, width), true
+	case phaseDone:
+		done := sOK.Render("✓ done") + ": " + r.summary
+		if !r.finished.IsZero() && !r.started.IsZero() {
+			done += sDim.Render(" · took " + dur(r.finished.Sub(r.started)))
+		}
+		// Warnings stay in view above what scrolls.
+		pinned = append([]string{done}, r.doneLines(width)...)
+		if w := r.warnings(width); len(w) > 0 {
+			pinned = append(append(pinned, "", sWarn.Render("Warnings")), w...)
+		}
+		pinned = append(pinned, "")
+		rest = r.resultLines(width)
+		if more := r.moreLines(width); len(more) > 0 {
+			if len(rest) > 0 {
+				rest = append(rest, "")
+			}
+			rest = append(rest, more...)
+		}
+		return pinned, rest, true
+	case phaseFailed:
+		pinned = []string{sErr.Render("✗ failed")}
+		for _, l := range wrap(errText(r.err), width) {
+			pinned = append(pinned, sErr.Render(l))
+		}
+		pinned = append(pinned, "")
+		pinned = append(pinned, wrap(r.hint(), width)...)
+		if more := r.moreLines(width); len(more) > 0 {
+			pinned = append(pinned, "")
+			rest = more
+		}
+		return pinned, rest, true
+	}
+	return nil, nil, false
+}
+
+func (r *stepRun) moreLines(width int) []string {
+	if r.more == nil {
+		return nil
+	}
+	return r.more(width)
+}
+
+// need is how many lines the plan, result or failure has in all (0 in the
+// other phases): what a screen sharing its height gives it when it fits.
+func (r *stepRun) need(width int) int {
+	pinned, rest, ok := r.parts(width)
+	if !ok {
+		return 0
+	}
+	return len(pinned) + len(rest)
 }
 
 var keyScroll = newKey("↑/↓/pgdn", "scroll", "up", "down", "k", "j", "pgup", "pgdown")
@@ -373,13 +435,13 @@ func (r *stepRun) scrollKey(msg tea.KeyMsg) bool {
 
 // view renders the phase: plan, progress, result or failure.
 func (r *stepRun) view(width, height int) []string {
+	if pinned, rest, ok := r.parts(width); ok {
+		return r.scrolled(pinned, rest, height)
+	}
 	var out []string
 	switch r.phase {
 	case phasePlanning:
 		out = append(out, r.w.spin()+" reading what exists to plan "+r.stage.Step.Title()+"…")
-	case phasePlanned:
-		pinned := []string{sBold.Render("Plan") + sDim.Render(" — nothing has changed yet"), planSummary(r.plan), ""}
-		return r.scrolled(pinned, planLines(r.plan, width), height)
 	case phaseApplying:
 		out = append(out, r.w.spin()+" "+trunc(r.message, width-2))
 		if r.fraction >= 0 {
@@ -387,27 +449,8 @@ func (r *stepRun) view(width, height int) []string {
 		}
 		out = append(out, "", sDim.Render("elapsed "+dur(r.w.now().Sub(r.started))))
 		out = append(out, r.logLines(width, height-len(out))...)
-	case phaseDone:
-		done := sOK.Render("✓ done") + ": " + r.summary
-		if !r.finished.IsZero() && !r.started.IsZero() {
-			done += sDim.Render(" · took " + dur(r.finished.Sub(r.started)))
-		}
-		// Warnings stay in view above what scrolls.
-		pinned := append([]string{done}, r.doneLines(width)...)
-		if w := r.warnings(width); len(w) > 0 {
-			pinned = append(append(pinned, "", sWarn.Render("Warnings")), w...)
-		}
-		pinned = append(pinned, "")
-		return r.scrolled(pinned, r.resultLines(width), height)
 	case phaseSkipped:
 		out = append(out, "↷ skipped: "+r.summary)
-	case phaseFailed:
-		out = append(out, sErr.Render("✗ failed"))
-		for _, l := range wrap(errText(r.err), width) {
-			out = append(out, sErr.Render(l))
-		}
-		out = append(out, "")
-		out = append(out, wrap(r.hint(), width)...)
 	}
 	return out
 }
@@ -514,9 +557,9 @@ func (r *stepRun) keys() keyMap {
 		return append(keyMap{next.when(r.idx < len(r.w.it)-1, "this is the last step"), back}, scroll...)
 	case phaseFailed:
 		if errors.Is(r.err, steps.ErrNotBuilt) {
-			return keyMap{keyRetry, back, keySkip}
+			return append(keyMap{keyRetry, back, keySkip}, scroll...)
 		}
-		return keyMap{keyRetry, back}
+		return append(keyMap{keyRetry, back}, scroll...)
 	}
 	return nil
 }
