@@ -155,6 +155,32 @@ func (p ProbePlan) deps() []string {
 	return out
 }
 
+// PlanVMProbes are the names of the plan's probes that watch a VM of the
+// plan: those that name it (vm:, vms:), and, when a VM of the plan is
+// named by no probe, the probes that name no VM (they watch it in its
+// cutover, as vmCutover.probeNames has it). Screens list these first.
+func (pf *PlanFile) PlanVMProbes() map[string]bool {
+	out := map[string]bool{}
+	named := map[string]bool{}
+	for i, p := range pf.Probes {
+		for _, d := range p.deps() {
+			named[d] = true
+			if slices.ContainsFunc(pf.VMs, func(v VMPlan) bool { return v.Name == d }) {
+				out[p.label(i)] = true
+			}
+		}
+	}
+	if !slices.ContainsFunc(pf.VMs, func(v VMPlan) bool { return !named[v.Name] }) {
+		return out
+	}
+	for i, p := range pf.Probes {
+		if len(p.deps()) == 0 {
+			out[p.label(i)] = true
+		}
+	}
+	return out
+}
+
 func durationOr(s string, def time.Duration) (time.Duration, error) {
 	if s == "" {
 		return def, nil

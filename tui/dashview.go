@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -188,15 +189,29 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 }
 
 // probeLines draws the probe panel: per pair, status, latency, loss and
-// outages.
-func probeLines(d *DashboardState, now time.Time, width, height int) []string {
+// outages; the probes of the plan's VMs first, then by name.
+func probeLines(w *wiring, width, height int) []string {
+	d, now := w.dash, w.now()
 	out := []string{sBold.Render("Probes")}
 	if len(d.Probes) == 0 {
 		return append(out, sDim.Render(trunc("no probe results yet", width)))
 	}
-	for _, p := range d.Probes {
+	// The probes of the plan's VMs first (what the cutover is judged by),
+	// then by name.
+	first := w.env.Plan.PlanVMProbes()
+	probes := slices.Clone(d.Probes)
+	slices.SortStableFunc(probes, func(a, b ProbeRow) int {
+		if first[a.Pair] != first[b.Pair] {
+			if first[a.Pair] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Pair, b.Pair)
+	})
+	for _, p := range probes {
 		if len(out)+2 > height {
-			out = append(out, sDim.Render(trunc(fmt.Sprintf("… %d more", len(d.Probes)-(len(out)-1)/2), width)))
+			out = append(out, sDim.Render(trunc(fmt.Sprintf("… %d more", len(probes)-(len(out)-1)/2), width)))
 			break
 		}
 		glyph, state := sOK.Render("●"), dur(p.Latency)

@@ -198,7 +198,7 @@ func (s *cutoverScreen) view(width, height int) string {
 	case phaseApplying:
 		out = append(out, sDanger.Render("Cutover running")+sDim.Render(" · elapsed "+dur(s.w.now().Sub(s.run.started))), "")
 		// The probe panel keeps its rows; the timeline shows what fits.
-		probes := probeLines(s.w.dash, s.w.now(), width, max(3, height/3))
+		probes := probeLines(s.w, width, max(3, height/3))
 		var bytes []string
 		if r := &s.run; r.fraction >= 0 {
 			bytes = []string{"  " + bar(r.fraction, max(10, min(width-21, 40))) + fmt.Sprintf(" %3.0f%% of the phase", r.fraction*100), sDim.Render(trunc("  "+r.message, width))}

@@ -172,7 +172,7 @@ func dashboardPanel(w *wiring, cursor, width, height int) []string {
 		pw := min(36, width/3)
 		dw := width - pw - 3
 		left := dashboardLines(w.dash, now, cursor, dw, height)
-		right := probeLines(w.dash, now, pw, height)
+		right := probeLines(w, pw, height)
 		out := make([]string, 0, height)
 		for i := 0; i < height && (i < len(left) || i < len(right)); i++ {
 			l, r := "", ""
@@ -188,5 +188,5 @@ func dashboardPanel(w *wiring, cursor, width, height int) []string {
 	}
 	ph := min(1+2*max(1, len(w.dash.Probes)), max(3, height/3))
 	out := dashboardLines(w.dash, now, cursor, width, height-ph-1)
-	return append(append(out, ""), probeLines(w.dash, now, width, ph)...)
+	return append(append(out, ""), probeLines(w, width, ph)...)
 }
