@@ -189,7 +189,7 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 }
 
 // probeLines draws the probe panel: per pair, status, latency, loss and
-// outages; the probes of the plan's VMs first, then by name.
+// outages; the probes of the plan's VMs first, then by name (ignoring case).
 func probeLines(w *wiring, width, height int) []string {
 	d, now := w.dash, w.now()
 	out := []string{sBold.Render("Probes")}
@@ -206,6 +206,9 @@ func probeLines(w *wiring, width, height int) []string {
 				return -1
 			}
 			return 1
+		}
+		if c := strings.Compare(strings.ToLower(a.Pair), strings.ToLower(b.Pair)); c != 0 {
+			return c
 		}
 		return strings.Compare(a.Pair, b.Pair)
 	})
