@@ -163,11 +163,14 @@ type Model struct {
 	height   int
 	showHelp bool
 	flash    string
-	help     help.Model
-	spinner  spinner.Model
-	ticking  bool
-	asks     chan secretAskMsg
-	prompt   *secretPrompt
+	// flashBusy: the flash says why the screen is busy (quitting refused
+	// during the cutover); it goes once the screen no longer is.
+	flashBusy bool
+	help      help.Model
+	spinner   spinner.Model
+	ticking   bool
+	asks      chan secretAskMsg
+	prompt    *secretPrompt
 	// interrupted records a ctrl+c quit: Run reports it as an abort (exit
 	// code 130), as gum does.
 	interrupted bool
@@ -311,6 +314,9 @@ func (m *Model) syncPhases() {
 // into the dashboard.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	cmd := m.handle(msg)
+	if m.flashBusy && m.screens[m.cur].busy() == "" {
+		m.flash, m.flashBusy = "", false // the cutover ended: no longer true
+	}
 	return m, tea.Batch(cmd, m.animate())
 }
 
@@ -352,7 +358,7 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 	case gotoStepMsg:
 		return m.enter(msg.Index)
 	case flashMsg:
-		m.flash = msg.Text
+		m.flash, m.flashBusy = msg.Text, false
 		return nil
 	case routed:
 		if i := msg.step(); i >= 0 && i < len(m.screens) {
@@ -434,7 +440,7 @@ func (m *Model) finished(i int) bool {
 }
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
-	m.flash = ""
+	m.flash, m.flashBusy = "", false
 	if m.prompt != nil {
 		if msg.Type == tea.KeyCtrlC {
 			msg = tea.KeyMsg{Type: tea.KeyEsc} // cancel the prompt first
@@ -456,7 +462,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	capturing := s.capturing()
 	if keyQuit.Matches(msg) && (!capturing || msg.Type == tea.KeyCtrlC) {
 		if why := s.busy(); why != "" {
-			m.flash = "Quitting is refused: " + why
+			m.flash, m.flashBusy = "Quitting is refused: "+why, true
 			return nil
 		}
 		if m.quitAsk = m.quitQuestion(msg.Type == tea.KeyCtrlC); m.quitAsk != nil {
@@ -476,6 +482,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	}
 	if k, ok := m.keys().pressedDisabled(msg); ok && !capturing {
 		m.flash = k.Help().Key + " " + k.Help().Desc + ": " + k.Why
+		m.flashBusy = k.Why != "" && k.Why == s.busy()
 		return nil
 	}
 	if !capturing {

@@ -342,6 +342,9 @@ func TestQuitRefusedDuringCutover(t *testing.T) {
 		h.send(msg)
 	}
 	h.mustSee(t, "✓ cutover complete")
+	// The refusal was true while the cutover ran; it goes when it ends
+	// (QA: it stayed on screen under "◐ partly cut over").
+	h.mustNotSee(t, "Quitting is refused")
 	_, cmd := h.m.Update(press("q"))
 	if !isQuit(cmd) {
 		t.Fatal("q does not quit after the cutover")
