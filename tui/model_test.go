@@ -808,6 +808,11 @@ func TestCutoverOneByOne(t *testing.T) {
 	h.typeText("WebApp1")
 	h.send(press("enter"))
 	h.mustSee(t, "◐ partly cut over", "WebApp2 not cut over yet (press r and type WebApp2)", "r cut over the others")
+	// The wizard names its key, not the CLI's flag (QA: the runner's
+	// warning showed "(confirm with --confirm-cutover=WebApp2)" too), and
+	// says what is left in the singular when one VM is.
+	h.mustNotSee(t, "--confirm-cutover", "still replicate;")
+	h.mustSee(t, "Next: WebApp2 still replicates; cut it over when its window comes")
 	if st := h.env.State.Status("cutover"); st != steps.StatusPending {
 		t.Fatalf("state %s, want pending (waiting)", st)
 	}

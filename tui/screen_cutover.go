@@ -365,6 +365,9 @@ func (s *cutoverScreen) timeline(width, room int) []string {
 // which key to press instead.
 var cliHint = regexp.MustCompile(`\(confirm with --confirm-cutover=([^)]*)\)`)
 
+// wizardWords puts the wizard's key where the step names the CLI's flag.
+func wizardWords(s string) string { return cliHint.ReplaceAllString(s, "(press r and type $1)") }
+
 // isReportLine is the step's note of where it saved its downtime report.
 func isReportLine(ev steps.Event) bool {
 	return ev.Kind == steps.EventProgress && strings.HasPrefix(ev.Message, "downtime report:")
@@ -379,7 +382,7 @@ func (s *cutoverScreen) resultLines(width int, reportLine bool) []string {
 		case ev.Kind == steps.EventChange:
 			out = append(out, wrapped("  "+ev.Message, width, 4, sOK)...)
 		case ev.Kind == steps.EventWarning:
-			out = append(out, wrapped("  ! "+ev.Message, width, 4, sWarn)...)
+			out = append(out, wrapped("  ! "+wizardWords(ev.Message), width, 4, sWarn)...)
 		case isReportLine(ev) && reportLine:
 			out = append(out, wrapped("  "+ev.Message, width, 4, sDim)...)
 		}
@@ -401,6 +404,9 @@ func (s *cutoverScreen) next(width int) []string {
 			n = append(n, vm.Name)
 		}
 		l = "Next: " + strings.Join(n, ", ") + " still replicate; cut them over when their window comes (r). To add VMs to this job, go back to step 5 ([ steps back)."
+		if len(n) == 1 {
+			l = "Next: " + n[0] + " still replicates; cut it over when its window comes (r). To add VMs to this job, go back to step 5 ([ steps back)."
+		}
 	default:
 		l = "Next: every VM of the job is cut over. For another wave, go back to step 5 ([ steps back), select VMs, and enter. " +
 			"Once the last VM has moved, tear the stretch down: the L2VPN session and client appliance ferry created (steps 2 to 4)."
@@ -415,7 +421,7 @@ func (s *cutoverScreen) report(width, height int) []string {
 	switch s.run.phase {
 	case phaseWaiting:
 		out = append(out, sWarn.Render("◐ partly cut over"))
-		out = append(out, wrap(cliHint.ReplaceAllString(s.run.summary, "(press r and type $1)"), width)...)
+		out = append(out, wrap(wizardWords(s.run.summary), width)...)
 	case phaseFailed:
 		out = append(out, sErr.Render("✗ cutover failed"))
 		out = append(out, wrap(errText(s.run.err), width)...)
