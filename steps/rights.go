@@ -16,7 +16,7 @@ import (
 // role plus the rights, when its role is the provider's global role). The
 // Default Rights Bundle and the global roles are never changed. The session
 // is the provider administrator's. Rights this Cloud Director does not know
-// (dropped after vCD 9.x) are warnings. The legacy mode writes the org's
+// are warnings, and skipped. The legacy mode writes the org's
 // OrgRights document instead of a bundle, as the walkthrough's PowerShell
 // script did, and gives the rights to the user's org-local role as the
 // bundle mode does (an org's rights only say what its roles may hold).

@@ -139,11 +139,13 @@ func (p *RightsPlan) Changes() []string {
 	return out
 }
 
-// Warnings lists rights this vCD does not know.
+// Warnings lists rights this vCD does not know: they are skipped, the
+// others granted. A fact, not a guess at why (a right may be renamed or
+// missing in a version).
 func (p *RightsPlan) Warnings() []string {
 	var out []string
 	for _, r := range p.Unknown {
-		out = append(out, fmt.Sprintf("right %q does not exist in this Cloud Director (dropped after vCD 9.x?); skipped", r))
+		out = append(out, fmt.Sprintf("right %q does not exist in this Cloud Director: skipped", r))
 	}
 	return out
 }
