@@ -159,11 +159,7 @@ func printStatus(out io.Writer, st engine.Status, asJSON bool) error {
 		if !j.LastPass.IsZero() {
 			last = j.LastPass.Local().Format("2006-01-02 15:04:05")
 		}
-		health := j.Summary
-		if j.Paused && j.Reason != "" {
-			health += ": " + j.Reason
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, health, j.LastCompare.Summary())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, j.HealthLine(), j.LastCompare.Summary())
 	}
 	return tw.Flush()
 }

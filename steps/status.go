@@ -24,6 +24,17 @@ type VMStatus struct {
 	InFlight *PassInFlight `json:"in_flight,omitempty"`
 }
 
+// HealthLine is the status in words as `ferry status` prints it: Summary,
+// and why the job is paused when the VM still replicates. A VM cut over
+// (or cutting over) keeps its job's paused record, but the reason is no
+// longer its health: it reads "cut over", not "cut over: paused by request".
+func (st VMStatus) HealthLine() string {
+	if !st.Paused || st.Reason == "" || st.Phase == replication.JobCutOver || st.Phase == replication.JobCuttingOver {
+		return st.Summary
+	}
+	return st.Summary + ": " + st.Reason
+}
+
 // PassInFlight is a pass in flight as the sender's store records it.
 type PassInFlight struct {
 	Kind replication.PassKind `json:"kind"`
