@@ -127,7 +127,19 @@ func (e *Env) PickRefusal(vm vsphere.VM) string {
 	if len(own) > 0 {
 		return fmt.Sprintf("%s has snapshots (%s): ferry reads base disks only; delete (consolidate) them in vCenter first", vm.Name, strings.Join(own, ", "))
 	}
+	for _, pg := range vm.Networks {
+		if _, ok := e.Plan.NICNetwork(e.planOf(vm.Name), pg); !ok {
+			return UnmappedPortgroup(vm.Name, pg)
+		}
+	}
 	return ""
+}
+
+// UnmappedPortgroup says that vm has a NIC on port group pg, which maps to
+// no org VDC network, and what to do: only the plan file's networks: maps
+// it (the wizard has no field for it, and keeps the plan it read).
+func UnmappedPortgroup(vm, pg string) string {
+	return fmt.Sprintf("%s has a NIC on port group %q, which %v: quit, add \"%s: <org VDC network>\" under networks: in the plan file, and start ferry again", vm, pg, ErrNoNetworkMapping, pg)
 }
 
 // ownedRefusal refuses the VMs ferry must never migrate whatever their

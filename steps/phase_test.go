@@ -82,6 +82,18 @@ func TestPickRefusal(t *testing.T) {
 	if got := env.PickRefusal(off); strings.Contains(got, "power it on") {
 		t.Errorf("a cut-over VM's refusal advises powering it on: %q", got)
 	}
+	// A NIC on a port group the plan maps to no org VDC network: refused
+	// in the table, with what to do (the wizard has no field for it).
+	env.Plan.Network.Name = "company-network"
+	win := on("WinSrv1")
+	win.Networks = []string{"company-network", "backend-network"}
+	if got := env.PickRefusal(win); !strings.Contains(got, `port group "backend-network", which maps to no org VDC network`) || !strings.Contains(got, "networks:") {
+		t.Errorf("a VM on an unmapped port group: refusal %q", got)
+	}
+	env.Plan.Networks = map[string]string{"backend-network": "backend"}
+	if got := env.PickRefusal(win); got != "" {
+		t.Errorf("a VM whose port groups are mapped: refusal %q", got)
+	}
 }
 
 // TestPickMode: a powered-off VM is picked for a cold migration, a running

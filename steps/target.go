@@ -56,7 +56,7 @@ func (c *vmCutover) targetSpec(ctx context.Context, replicas map[string]string) 
 	for i, n := range cfg.NICs {
 		orgNet, ok := c.env.Plan.NICNetwork(c.plan, n.Portgroup)
 		if !ok {
-			return spec, cfg, fmt.Errorf("NIC %s %s on port group %q maps to no org VDC network (networks: in the plan)", n.Type, n.MAC, n.Portgroup)
+			return spec, cfg, fmt.Errorf("NIC %s %s on port group %q %w (networks: in the plan)", n.Type, n.MAC, n.Portgroup, ErrNoNetworkMapping)
 		}
 		nets[i] = pp.Network
 		if orgNet != stretched {
@@ -99,7 +99,7 @@ func (c *vmCutover) connectNetworks(ctx context.Context) (string, error) {
 	for _, n := range cfg.NICs {
 		net, ok := c.env.Plan.NICNetwork(c.plan, n.Portgroup)
 		if !ok {
-			return "", fmt.Errorf("NIC %s %s on port group %q maps to no org VDC network (networks: in the plan)", n.Type, n.MAC, n.Portgroup)
+			return "", fmt.Errorf("NIC %s %s on port group %q %w (networks: in the plan)", n.Type, n.MAC, n.Portgroup, ErrNoNetworkMapping)
 		}
 		ip := firstIPv4(n.IPs)
 		nics = append(nics, vcd.NICConnection{MAC: n.MAC, Network: net, IP: ip})

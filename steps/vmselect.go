@@ -289,6 +289,11 @@ func (pf *PlanFile) NICNetwork(vm VMPlan, pg string) (string, bool) {
 	return "", false
 }
 
+// ErrNoNetworkMapping: a NIC of a VM is on a port group that maps to no org
+// VDC network. Only the plan file's networks: says where it goes (the
+// wizard has no field for it): answering again does not help.
+var ErrNoNetworkMapping = errors.New("maps to no org VDC network")
+
 // nicNetworks maps every NIC of cfg to its org VDC network; a NIC without
 // one, or mapped to a network the VDC does not have (and step 2 will not
 // create), is refused here, at planning, not at cutover.
@@ -300,8 +305,8 @@ func nicNetworks(pf *PlanFile, p VMPlan, cfg vsphere.VMConfig, existing map[stri
 	for _, nic := range cfg.NICs {
 		n, ok := pf.NICNetwork(p, nic.Portgroup)
 		if !ok {
-			return nil, fmt.Errorf("VM %s: NIC %s %s is on port group %q, which maps to no org VDC network: add it to the plan's networks: (e.g. networks: {%s: <org VDC network>}; networks in VDC %s: %s)",
-				p.Name, nic.Type, nic.MAC, nic.Portgroup, nic.Portgroup, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "))
+			return nil, fmt.Errorf("VM %s: NIC %s %s is on port group %q, which %w: add it to the plan's networks: (e.g. networks: {%s: <org VDC network>}; networks in VDC %s: %s)",
+				p.Name, nic.Type, nic.MAC, nic.Portgroup, ErrNoNetworkMapping, nic.Portgroup, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "))
 		}
 		if !existing[n] && !willExist(n) {
 			return nil, fmt.Errorf("VM %s: NIC %s %s on port group %q maps to org VDC network %q, which VDC %s does not have (networks: %s)",

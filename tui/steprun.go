@@ -277,9 +277,16 @@ func (r *stepRun) hint() string {
 		return "The step was interrupted. Press r to run it again: apply is idempotent, nothing is created twice."
 	case errors.As(r.err, &fe), errors.As(r.err, &ve):
 		return "Press esc to correct the answer, then enter."
+	case !r.retryHelps():
+		return "Only the plan file's networks: maps a port group to an org VDC network; the wizard has no field for it, and a retry reads the same plan. " +
+			"Press esc and deselect the VM, or quit, add a networks: entry for the port group to the plan file, and start ferry again."
 	}
 	return "Fix the cause named above, then press r to retry (apply is idempotent: nothing is created twice), or esc to change the answers."
 }
+
+// retryHelps is false for a failure that no retry from the wizard can
+// fix: a NIC on a port group the plan maps to no org VDC network.
+func (r *stepRun) retryHelps() bool { return !errors.Is(r.err, steps.ErrNoNetworkMapping) }
 
 // wrapped wraps s to width, continuation lines indented by indent cells,
 // each line in style: a long line keeps its point (the CIDR at its end, the
@@ -556,10 +563,11 @@ func (r *stepRun) keys() keyMap {
 		next.SetHelp("enter", "next step")
 		return append(keyMap{next.when(r.idx < len(r.w.it)-1, "this is the last step"), back}, scroll...)
 	case phaseFailed:
+		retry := keyRetry.when(r.retryHelps(), "a retry reads the same plan: add the port group to networks: in the plan file and start ferry again")
 		if errors.Is(r.err, steps.ErrNotBuilt) {
-			return append(keyMap{keyRetry, back, keySkip}, scroll...)
+			return append(keyMap{retry, back, keySkip}, scroll...)
 		}
-		return append(keyMap{keyRetry, back}, scroll...)
+		return append(keyMap{retry, back}, scroll...)
 	}
 	return nil
 }
@@ -581,7 +589,7 @@ func (r *stepRun) key(msg tea.KeyMsg) tea.Cmd {
 		}
 	case phaseFailed:
 		switch {
-		case keyRetry.Matches(msg):
+		case keyRetry.Matches(msg) && r.retryHelps():
 			return r.startPlan()
 		case keySkip.Matches(msg) && errors.Is(r.err, steps.ErrNotBuilt):
 			pf := r.w.env.Plan

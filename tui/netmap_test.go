@@ -1,0 +1,51 @@
+package tui
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// TestVMTableShowsUnmappedPortgroup (QA: WinSrv1 on backend-network could
+// be selected and only ctrl+s failed): the table says, under the cursor,
+// that its port group maps to no org VDC network and what to do, and the
+// VM cannot be selected.
+func TestVMTableShowsUnmappedPortgroup(t *testing.T) {
+	web := vm("WebApp2", "poweredOn", "172.16.10.12", 20, 1, true, 0)
+	web.Networks = []string{"company-network"} // the stretched port group
+	win := vm("WinSrv1", "poweredOn", "172.16.10.21", 20, 1, true, 0)
+	win.Networks = []string{"backend-network"}
+	h := newHarness(t, setup{pf: withVMs(), done: infraDone, vms: []vsphere.VM{web, win}})
+	h.start(120, 40)
+	h.mustSee(t, "Step 5 of 8")
+	h.send(press("down"))
+	h.mustSee(t, `WinSrv1 has a NIC on port group "backend-network", which maps to no org VDC network`, "start ferry again")
+	h.send(press("space"))
+	h.mustSee(t, "0 of 2 selected")
+	h.send(press("up"))
+	h.send(press("space"))
+	h.mustSee(t, "1 of 2 selected")
+}
+
+// TestUnmappedPortgroupOffersNoRetry: when planning fails because a NIC's
+// port group maps to no org VDC network (a plan that names such a VM), the
+// wizard says to add a networks: entry to the plan file and start again,
+// not "press r to retry", which would read the same plan.
+func TestUnmappedPortgroupOffersNoRetry(t *testing.T) {
+	mutate := func(m map[string]*fakeStep) {
+		m["vm-selection"].planErr = fmt.Errorf("VM WinSrv1: NIC vmxnet3 00:50:56:01 is on port group %q, which %w: add it to the plan's networks:", "backend-network", steps.ErrNoNetworkMapping)
+	}
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: slices.Clone(infraDone), mutate: mutate})
+	h.start(120, 40)
+	h.send(press("tab"))
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
+	h.mustSee(t, "✗ failed", "which maps to no org", "the wizard has no field", "start ferry again")
+	h.mustNotSee(t, "press r to retry")
+	h.send(press("r"))
+	h.mustSee(t, "✗ failed", "a retry reads the same plan")
+	h.mustNotSee(t, "Plan — nothing has changed yet")
+}
