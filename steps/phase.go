@@ -139,7 +139,7 @@ func (e *Env) PickRefusal(vm vsphere.VM) string {
 // no org VDC network, and what to do: only the plan file's networks: maps
 // it (the wizard has no field for it, and keeps the plan it read).
 func UnmappedPortgroup(vm, pg string) string {
-	return fmt.Sprintf("%s has a NIC on port group %q, which %v: quit, add \"%s: <org VDC network>\" under networks: in the plan file, and start ferry again", vm, pg, ErrNoNetworkMapping, pg)
+	return fmt.Sprintf("%s: port group %q %v; add it under networks: in the plan file and start ferry again", vm, pg, ErrNoNetworkMapping)
 }
 
 // ownedRefusal refuses the VMs ferry must never migrate whatever their

@@ -87,7 +87,7 @@ func TestPickRefusal(t *testing.T) {
 	env.Plan.Network.Name = "company-network"
 	win := on("WinSrv1")
 	win.Networks = []string{"company-network", "backend-network"}
-	if got := env.PickRefusal(win); !strings.Contains(got, `port group "backend-network", which maps to no org VDC network`) || !strings.Contains(got, "networks:") {
+	if got := env.PickRefusal(win); !strings.Contains(got, `WinSrv1: port group "backend-network" maps to no org VDC network`) || !strings.Contains(got, "networks:") {
 		t.Errorf("a VM on an unmapped port group: refusal %q", got)
 	}
 	env.Plan.Networks = map[string]string{"backend-network": "backend"}

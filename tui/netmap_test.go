@@ -20,10 +20,10 @@ func TestVMTableShowsUnmappedPortgroup(t *testing.T) {
 	win := vm("WinSrv1", "poweredOn", "172.16.10.21", 20, 1, true, 0)
 	win.Networks = []string{"backend-network"}
 	h := newHarness(t, setup{pf: withVMs(), done: infraDone, vms: []vsphere.VM{web, win}})
-	h.start(120, 40)
+	h.start(80, 24) // the whole notice shows at the QA's size
 	h.mustSee(t, "Step 5 of 8")
 	h.send(press("down"))
-	h.mustSee(t, `WinSrv1 has a NIC on port group "backend-network", which maps to no org VDC network`, "start ferry again")
+	h.mustSee(t, `WinSrv1: port group "backend-network" maps to no org`, "networks: in the plan file", "and start ferry again")
 	h.send(press("space"))
 	h.mustSee(t, "0 of 2 selected")
 	h.send(press("up"))

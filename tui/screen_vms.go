@@ -466,7 +466,7 @@ func (s *vmScreen) view(width, height int) string {
 		formLines = []string{sDim.Render(trunc(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · power on %s  (tab: options)",
 			orDash(s.form.fields[0].f.Value(s.w.env.Plan)), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.Power), width))}
 	}
-	// The notice (why a VM cannot be selected) gets up to two lines.
+	// The notice (why a VM cannot be selected) gets up to three lines.
 	var notice []string
 	style, text := sWarn, s.notice
 	if text == "" && s.cursor < len(s.shown()) {
@@ -476,7 +476,7 @@ func (s *vmScreen) view(width, height int) string {
 		}
 	}
 	for i, l := range wrap(text, width) {
-		if i == 2 {
+		if i == 3 {
 			break
 		}
 		notice = append(notice, style.Render(l))
