@@ -409,7 +409,7 @@ func (s *cutoverScreen) next(width int) []string {
 		}
 	default:
 		l = "Next: every VM of the job is cut over. For another wave, go back to step 5 ([ steps back), select VMs, and enter. " +
-			"Once the last VM has moved, tear the stretch down: the L2VPN session and client appliance ferry created (steps 2 to 4)."
+			"Once the last VM has moved, remove the stretch by hand (ferry has no teardown): the L2VPN session and appliance of steps 2 to 4."
 	}
 	return wrapped(l, width, 0, sBold)
 }

@@ -501,7 +501,7 @@ func (r *stepRun) resultLines(width int) []string {
 		}
 	}
 	if len(created) > 0 {
-		out = append(append(out, sBold.Render("Created by ferry")+sDim.Render(" (a cleanup removes these)")), created...)
+		out = append(append(out, sBold.Render("Created by ferry")+sDim.Render(" (recorded in the state file)")), created...)
 	}
 	if len(used) > 0 {
 		if len(out) > 0 {
