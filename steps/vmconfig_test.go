@@ -59,7 +59,16 @@ func TestVMSelectionCapturesConfigAndMapsNetworks(t *testing.T) {
 	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `"backend", which VDC Company-VDC does not have`) {
 		t.Fatalf("plan with a NIC mapped to a missing network: %v", err)
 	}
+	// An entry for a port group no VM uses (a typo) is refused too.
+	env.Plan.Networks["backend-netwrok"] = "backend"
+	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `"backend", which VDC Company-VDC does not have`) {
+		t.Fatalf("plan with a NIC mapped to a missing network and a typo: %v", err)
+	}
 	backendNetwork(t, env, "backend")
+	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `networks: backend-netwrok: no VM on the on-prem vCenter has a NIC on port group "backend-netwrok" (port groups in use: `) {
+		t.Fatalf("plan with a networks: entry for no port group: %v", err)
+	}
+	delete(env.Plan.Networks, "backend-netwrok")
 	p, err := s.Plan(ctx, env)
 	if err != nil {
 		t.Fatal(err)

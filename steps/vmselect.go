@@ -145,6 +145,11 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		}
 		out = append(out, vmCheck{plan: p, vm: vm, report: rep, config: cfg, networks: nets, mode: mode, why: why})
 	}
+	// The VMs' own NICs were judged above, with their names; what is left
+	// is an entry no VM's NIC uses.
+	if err := checkNetworkMap(pf, all, networks); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -315,6 +320,29 @@ func nicNetworks(pf *PlanFile, p VMPlan, cfg vsphere.VMConfig, existing map[stri
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// checkNetworkMap refuses a networks: entry that can only be a mistake: a
+// port group no on-prem VM has a NIC on (a typo would leave the VM it was
+// meant for refused for want of a mapping), or an org VDC network the VDC
+// does not have (nor will, as the stretched network).
+func checkNetworkMap(pf *PlanFile, vms []vsphere.VM, existing map[string]bool) error {
+	used := map[string]bool{}
+	for _, v := range vms {
+		for _, n := range v.Networks {
+			used[n] = true
+		}
+	}
+	for _, pg := range slices.Sorted(maps.Keys(pf.Networks)) {
+		n := pf.Networks[pg]
+		switch {
+		case !used[pg]:
+			return fmt.Errorf("networks: %s: no VM on the on-prem vCenter has a NIC on port group %q (port groups in use: %s)", pg, pg, strings.Join(slices.Sorted(maps.Keys(used)), ", "))
+		case n != "" && !existing[n] && !(n == pf.Network.Name && !slices.Contains(pf.Skip, "trunk-network")):
+			return fmt.Errorf("networks: %s: org VDC network %q is not in VDC %s (networks: %s)", pg, n, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "))
+		}
+	}
+	return nil
 }
 
 // configItems show a VM's captured configuration in a plan, each NIC with
