@@ -119,11 +119,8 @@ func (r *Runner) runStep(ctx context.Context, i int, st Stage, emit Emit) (err e
 			emit(Warning(err.Error()))
 			return
 		}
-		if ctx.Err() != nil {
-			// Stopped (ctrl+c, a signal, a dropped session): what failed
-			// under a cancelled context is its consequence, not a cause
-			// to fix; the record says so.
-			err = fmt.Errorf("%w: interrupted before it finished; run again to resume", ctx.Err())
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 		}
 		if serr := state.Fail(id, err); serr != nil {
 			err = errors.Join(err, serr)

@@ -135,3 +135,33 @@ func TestWriteBlankDisk(t *testing.T) {
 		t.Errorf("capacity %d", info.Capacity)
 	}
 }
+
+// TestDatacenterNotFoundOnlyWhenAbsent: a datacenter that does not exist is
+// not found, with the ones that do; a lookup stopped by its context says
+// so and is never reported as not found (ctrl+c mid-step once left
+// 'datacenter "OnPrem-DC" not found (datacenters: none)' in the state).
+func TestDatacenterNotFoundOnlyWhenAbsent(t *testing.T) {
+	ctx := context.Background()
+	m := simulator.VPX()
+	if err := m.Create(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Remove()
+	s := m.Service.NewServer()
+	defer s.Close()
+	u := *s.URL
+	u.User = nil
+	c, err := vsphere.Connect(ctx, vsphere.Config{URL: u.String(), Username: "user", Password: "pass"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Datacenter(ctx, "NoSuchDC"); !errors.Is(err, vsphere.ErrNotFound) || !strings.Contains(err.Error(), "DC0") {
+		t.Errorf("absent datacenter: %v, want not found with the datacenters there", err)
+	}
+	stopped, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.Datacenter(stopped, "DC0"); !errors.Is(err, context.Canceled) || errors.Is(err, vsphere.ErrNotFound) {
+		t.Errorf("lookup under a cancelled context: %v, want the cancellation, not not found", err)
+	}
+}
