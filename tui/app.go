@@ -67,6 +67,10 @@ type Deps struct {
 type Feeds struct {
 	Replication <-chan ReplicationUpdate
 	Probes      <-chan ProbeUpdate
+	// ProbesErr says why Probes is nil although the plan has probes (a
+	// probe that cannot be built: its guest's vCenter unreachable, ...):
+	// the probe panel shows it instead of waiting for results.
+	ProbesErr error
 	// Pause and Resume ask the replication engine to stop or restart one
 	// VM's passes. Nil: the keys are shown disabled, saying why.
 	Pause  func(ctx context.Context, vm string) error

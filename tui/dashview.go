@@ -194,6 +194,9 @@ func probeLines(w *wiring, width, height int) []string {
 	d, now := w.dash, w.now()
 	out := []string{sBold.Render("Probes")}
 	if len(d.Probes) == 0 {
+		if err := w.feeds.ProbesErr; err != nil {
+			return append(out, wrapped("the plan's probes cannot run: "+err.Error(), width, 2, sWarn)...)
+		}
 		return append(out, sDim.Render(trunc("no probe results yet", width)))
 	}
 	// The probes of the plan's VMs first (what the cutover is judged by),

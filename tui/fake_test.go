@@ -259,6 +259,8 @@ type setup struct {
 	// testsRecorded are VMs whose test migration the state records as
 	// running (started, not cleaned up).
 	testsRecorded []string
+	// probesErr is Feeds.ProbesErr: why the plan's probes cannot run.
+	probesErr error
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -355,6 +357,7 @@ func newHarness(t testing.TB, s setup) *harness {
 			Resume: func(context.Context, string) error { return nil },
 			Verify: func(context.Context, string) error { return nil }}
 	}
+	d.Feeds.ProbesErr = s.probesErr
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	h.m = New(ctx, d)

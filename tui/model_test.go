@@ -426,6 +426,17 @@ func TestDashboardPauseResume(t *testing.T) {
 	h.mustSee(t, "p pause: WebApp3 is already paused")
 }
 
+// TestProbePanelSaysWhyProbesCannotRun: when the plan's probes cannot run
+// (their guest's vCenter unreachable), the probe panel says so instead of
+// waiting for results that will never come.
+func TestProbePanelSaysWhyProbesCannotRun(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true,
+		probesErr: errors.New(`probe "WebApp1 -> WebApp2": vCenter https://vc/sdk is unreachable`)})
+	h.start(120, 40)
+	h.mustSee(t, "the plan's probes cannot run: probe \"WebApp1 -> WebApp2\": vCenter https://vc/sdk is")
+	h.mustNotSee(t, "no probe results yet")
+}
+
 // TestDashboardFullCompare: v asks the engine for a full compare of the VM
 // under the cursor; the engine's result shows in the VM's detail line.
 func TestDashboardFullCompare(t *testing.T) {

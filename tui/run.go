@@ -252,6 +252,7 @@ func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger
 		switch {
 		case err != nil:
 			logger.Warn("probe panel: the plan's probes cannot run", "err", err)
+			f.ProbesErr = err
 		case mon != nil:
 			go mon.Run(ctx)
 			f.Probes = ProbeFeed(ctx, mon.Subscribe(64), nil)
