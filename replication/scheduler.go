@@ -426,21 +426,28 @@ func (s *Scheduler) get(vm string) (*schedJob, error) {
 
 // Pause stops scheduling passes for vm and interrupts a running pass (it
 // resumes, without re-sending acknowledged data, after Resume).
-func (s *Scheduler) Pause(vm string) error {
+func (s *Scheduler) Pause(vm string) error { return s.PauseWith(vm, PausedByRequest) }
+
+// PausedByRequest is the reason of a job paused by the operator (Pause).
+const PausedByRequest = "paused by request"
+
+// PauseWith is Pause with the reason the job's status gives (ferry holding
+// a job for its own work says what for, not "by request").
+func (s *Scheduler) PauseWith(vm, why string) error {
 	s.mu.Lock()
 	sj, err := s.get(vm)
 	if err != nil {
 		s.mu.Unlock()
 		return err
 	}
-	sj.paused, sj.reason, sj.failed = true, errors.New("paused by request"), false
+	sj.paused, sj.reason, sj.failed = true, errors.New(why), false
 	if sj.running {
 		sj.cancel()
 	}
 	s.changedLocked()
 	s.mu.Unlock()
 	s.persistPause(sj, sj.reason, false)
-	s.emit(sj, Event{Kind: EventPaused, Msg: "paused by request"})
+	s.emit(sj, Event{Kind: EventPaused, Msg: why})
 	return nil
 }
 

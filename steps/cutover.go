@@ -473,7 +473,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return err
 	}
 	// The wizard's scheduler stops passing this VM: the cutover owns it now.
-	if c.held, err = c.env.warmHold(ctx, c.plan.Name); err != nil {
+	if c.held, err = c.env.warmHold(ctx, c.plan.Name, "held by its cutover"); err != nil {
 		return err
 	}
 
@@ -701,7 +701,7 @@ func (c *vmCutover) targetOff(ctx context.Context) bool {
 func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	c.emit(Warning(c.plan.Name + ": a previous cutover stopped after power-on of the target was requested; checking the target"))
 	var err error
-	if c.held, err = c.env.warmHold(ctx, c.plan.Name); err != nil {
+	if c.held, err = c.env.warmHold(ctx, c.plan.Name, "held by its cutover"); err != nil {
 		return err
 	}
 	if ref, ok, err := c.provider.FindVM(ctx, c.plan.Name); err != nil {

@@ -217,7 +217,7 @@ func (e *Env) testCopies(ctx context.Context, copies []*testCopy, vdc *vcd.VDC, 
 			}
 		}()
 		for _, tc := range copies {
-			ok, err := e.warmHold(ctx, tc.c.plan.Name)
+			ok, err := e.warmHold(ctx, tc.c.plan.Name, "held while its test migration freezes the replica (a snapshot of the receiver appliance)")
 			if ok {
 				held = append(held, tc.c.plan.Name)
 			}

@@ -163,7 +163,7 @@ func (e *Env) warmStatus(vm string) (replication.JobStatus, bool) {
 // it paused the job, so that the caller resumes it afterwards: a job that
 // was paused already (by the operator, or after a failed pass) runs no pass
 // and is left paused, as it was found.
-func (e *Env) warmHold(ctx context.Context, vm string) (bool, error) {
+func (e *Env) warmHold(ctx context.Context, vm, why string) (bool, error) {
 	if e.warm == nil {
 		return false, nil
 	}
@@ -178,7 +178,7 @@ func (e *Env) warmHold(ctx context.Context, vm string) (bool, error) {
 			return false, e.warm.sched.WaitIdle(ctx, vm)
 		}
 	}
-	if err := e.warm.sched.Pause(vm); err != nil {
+	if err := e.warm.sched.PauseWith(vm, why); err != nil {
 		return false, err
 	}
 	return true, e.warm.sched.WaitIdle(ctx, vm)

@@ -52,7 +52,11 @@ type ReplicationUpdate struct {
 	// with the VM off, estimated from the last incremental pass.
 	ProjectedDowntime time.Duration
 	Paused            bool
-	Err               string // last error, shown until a pass succeeds
+	// Held says why ferry itself holds the job's passes (its cutover, a
+	// test migration freezing the replica); "" when it does not. The row
+	// reads "held", not "paused": the operator did not pause it.
+	Held string
+	Err  string // last error, shown until a pass succeeds
 	// LastCompare is the last full compare of the replica, in words
 	// (when, blocks compared, differing, repaired); "" none seen yet.
 	LastCompare string

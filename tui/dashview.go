@@ -32,7 +32,10 @@ const progressW = 19
 
 func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 	phase := r.Phase
-	if r.Paused {
+	switch {
+	case r.Paused && r.Held != "":
+		phase = "held"
+	case r.Paused:
 		phase = "paused"
 	}
 	if r.Pass > 0 {
@@ -97,6 +100,9 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 	if r.CutOver() {
 		b.Reset()
 		b.WriteString("  replication ended at the cutover; keep the source powered off")
+	} else if r.Paused && r.Held != "" {
+		b.Reset()
+		b.WriteString("  " + r.Held)
 	} else if r.Paused {
 		b.WriteString("paused")
 	} else {

@@ -127,9 +127,11 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		r.Paused, r.Phase = true, "paused"
 		if ev.Err != nil {
 			r.Err = errMsg(ev)
+		} else if ev.Msg != "" && ev.Msg != replication.PausedByRequest {
+			r.Held, r.Phase = ev.Msg, "held"
 		}
 	case replication.EventResumed:
-		r.Paused, r.Err, r.Phase = false, "", "idle"
+		r.Paused, r.Err, r.Phase, r.Held = false, "", "idle", ""
 	case replication.EventCompared:
 		if ev.Compare != nil {
 			r.LastCompare = ev.Compare.Summary()

@@ -437,6 +437,26 @@ func TestProbePanelSaysWhyProbesCannotRun(t *testing.T) {
 	h.mustNotSee(t, "no probe results yet")
 }
 
+// TestDashboardHeldIsNotPaused: a job ferry holds for its own work (a
+// test migration freezing the replica) reads "held" and why, not "paused"
+// as if the operator had paused it; resumed, it reads as before.
+func TestDashboardHeldIsNotPaused(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h.start(120, 40)
+	f := NewReplicationFeed(nil)
+	why := "held while its test migration freezes the replica (a snapshot of the receiver appliance)"
+	f.Handle(replication.Event{VM: "WebApp1", Kind: replication.EventPaused, Msg: why})
+	h.send(replicationMsg(<-f.Updates()))
+	h.mustSee(t, "▸ WebApp1         held", "  "+why, "○ WebApp1 held")
+	h.mustNotSee(t, "paused")
+	// The operator cannot resume what ferry holds (nor pause it again).
+	h.send(press("u"))
+	h.mustSee(t, "u resume: ferry holds WebApp1 (its row says why) and resumes it")
+	f.Handle(replication.Event{VM: "WebApp1", Kind: replication.EventResumed})
+	h.send(replicationMsg(<-f.Updates()))
+	h.mustNotSee(t, why, "held")
+}
+
 // TestDashboardFullCompare: v asks the engine for a full compare of the VM
 // under the cursor; the engine's result shows in the VM's detail line.
 func TestDashboardFullCompare(t *testing.T) {

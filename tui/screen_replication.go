@@ -60,8 +60,8 @@ func (s *replicationScreen) keys() keyMap {
 		why := row.VM + " is cut over: nothing replicates it any more"
 		pause, resume, verify = pause.when(false, why), resume.when(false, why), verify.when(false, why)
 	default:
-		pause = pause.when(s.w.feeds.Pause != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is already paused")
-		resume = resume.when(s.w.feeds.Resume != nil, "the replication engine is not connected").when(row.Paused, row.VM+" is not paused")
+		pause = pause.when(s.w.feeds.Pause != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is already paused").when(row.Held == "", "ferry holds "+row.VM+" (its row says why)")
+		resume = resume.when(s.w.feeds.Resume != nil, "the replication engine is not connected").when(row.Paused, row.VM+" is not paused").when(row.Held == "", "ferry holds "+row.VM+" (its row says why) and resumes it")
 		verify = verify.when(s.w.feeds.Verify != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is paused: resume it first")
 	}
 	test, cleanup := s.testKeys(row, ok)
