@@ -297,7 +297,9 @@ func (fm *form) view(width, height int) []string {
 	for _, ff := range fm.fields {
 		labelW = max(labelW, len(ff.f.Title))
 	}
-	labelW = min(labelW, max(8, width/3))
+	// Labels get up to two fifths of the panel: at 80 columns a label of
+	// 22 characters (every step's longest) shows whole.
+	labelW = min(labelW, max(8, width*2/5))
 	inputW := max(8, width-labelW-4)
 	var out []string
 	focusStart, focusEnd := 0, 0

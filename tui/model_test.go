@@ -437,6 +437,18 @@ func TestProbePanelSaysWhyProbesCannotRun(t *testing.T) {
 	h.mustNotSee(t, "no probe results yet")
 }
 
+// TestFormLabelsWholeAt80Columns: at 80x24, a label of 22 characters (the
+// longest of the real steps' fields) shows whole beside its input.
+func TestFormLabelsWholeAt80Columns(t *testing.T) {
+	h := newHarness(t, setup{mutate: func(m map[string]*fakeStep) {
+		m["rights"].fields = append(m["rights"].fields,
+			field("appliance.stretched_portgroup", "Stretched port group X", "the on-prem port group to stretch", false,
+				func(pf *steps.PlanFile) *string { return &pf.Appliance.StretchedPortgroup }, steps.ValidName, ""))
+	}})
+	h.start(80, 24)
+	h.mustSee(t, "Stretched port group X ")
+}
+
 // TestDashboardHeldIsNotPaused: a job ferry holds for its own work (a
 // test migration freezing the replica) reads "held" and why, not "paused"
 // as if the operator had paused it; resumed, it reads as before.
