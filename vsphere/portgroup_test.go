@@ -22,20 +22,7 @@ import (
 // must keep everything else it had.
 func TestSecureSinkPortgroupKeepsTheRestOfTheConfig(t *testing.T) {
 	ctx := context.Background()
-	m := simulator.VPX()
-	if err := m.Create(); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Remove()
-	s := m.Service.NewServer()
-	defer s.Close()
-	u := *s.URL
-	u.User = nil
-	c, err := vsphere.Connect(ctx, vsphere.Config{URL: u.String(), Username: "user", Password: "pass"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	c := vcsimClient(t)
 	dc, err := c.Datacenter(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -142,20 +129,7 @@ func TestWriteBlankDisk(t *testing.T) {
 // 'datacenter "OnPrem-DC" not found (datacenters: none)' in the state).
 func TestDatacenterNotFoundOnlyWhenAbsent(t *testing.T) {
 	ctx := context.Background()
-	m := simulator.VPX()
-	if err := m.Create(); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Remove()
-	s := m.Service.NewServer()
-	defer s.Close()
-	u := *s.URL
-	u.User = nil
-	c, err := vsphere.Connect(ctx, vsphere.Config{URL: u.String(), Username: "user", Password: "pass"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	c := vcsimClient(t)
 	if _, err := c.Datacenter(ctx, "NoSuchDC"); !errors.Is(err, vsphere.ErrNotFound) || !strings.Contains(err.Error(), "DC0") {
 		t.Errorf("absent datacenter: %v, want not found with the datacenters there", err)
 	}
@@ -164,4 +138,25 @@ func TestDatacenterNotFoundOnlyWhenAbsent(t *testing.T) {
 	if _, err := c.Datacenter(stopped, "DC0"); !errors.Is(err, context.Canceled) || errors.Is(err, vsphere.ErrNotFound) {
 		t.Errorf("lookup under a cancelled context: %v, want the cancellation, not not found", err)
 	}
+}
+
+// vcsimClient is a client of a new simulated vCenter (vcsim's VPX model),
+// both removed when the test ends.
+func vcsimClient(t *testing.T) *vsphere.Client {
+	t.Helper()
+	m := simulator.VPX()
+	if err := m.Create(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Remove)
+	s := m.Service.NewServer()
+	t.Cleanup(s.Close)
+	u := *s.URL
+	u.User = nil
+	c, err := vsphere.Connect(context.Background(), vsphere.Config{URL: u.String(), Username: "user", Password: "pass"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
 }
