@@ -31,6 +31,11 @@ func TestPlanHelpListsEveryKey(t *testing.T) {
 			t.Errorf("ferry plan --help does not describe %q", k)
 		}
 	}
+	// A default derived from another answer names it (it once read
+	// "ferry L2 VPN ()").
+	if !strings.Contains(help, "[default ferry L2 VPN (<org>)]") {
+		t.Errorf("ferry plan --help: rights.bundle's default does not name the org:\n%s", help)
+	}
 }
 
 // TestPlanFileDefault: plan, run and status look for the file the wizard

@@ -60,6 +60,17 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 	if sv, ok := e.Service(); !ok || sv.Mode != "CLIENT" {
 		t.Errorf("edge L2VPN service: %+v %v", sv, ok)
 	}
+	// The fresh edge had no service: the change reads as a create, as its
+	// plan item did (it once read "~ update ... created").
+	var svc *steps.Item
+	for _, x := range ev.list {
+		if x.Kind == steps.EventChange && x.Item != nil && x.Item.Kind == "L2VPN service" {
+			svc = x.Item
+		}
+	}
+	if svc == nil || svc.Action != steps.ActionCreate {
+		t.Errorf("the L2VPN service's change: %+v, want a create", svc)
+	}
 	ports := e.Ports()
 	if len(ports) != 1 || ports[0].DisplayName != lab.VLANPortgroup || ports[0].VLAN != lab.VLANPortgroupID {
 		t.Fatalf("edge ports: %+v", ports)
