@@ -43,11 +43,8 @@ func (e *Env) receiverKind() (string, error) {
 // before step 1 changes anything.
 func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 	pp := e.Plan.Provider
-	if pp.Datacenter == "" || pp.Datastore == "" {
-		return errors.New("provider.datacenter and provider.datastore: where the provider vCenter creates the replica disks")
-	}
-	if e.Plan.Org == "" {
-		return errors.New("org: the tenant org names the replicas' namespace")
+	if err := e.replicaPlaceAnswered(); err != nil {
+		return err
 	}
 	provider, err := e.ProviderVC(ctx)
 	if err != nil {
@@ -67,6 +64,19 @@ func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 	return nil
 }
 
+// replicaPlaceAnswered says which answer that places the replica disks
+// the plan lacks: the provider datacenter and datastore, and the org that
+// names their namespace.
+func (e *Env) replicaPlaceAnswered() error {
+	if e.Plan.Provider.Datacenter == "" || e.Plan.Provider.Datastore == "" {
+		return errors.New("provider.datacenter and provider.datastore: where the provider vCenter creates the replica disks")
+	}
+	if e.Plan.Org == "" {
+		return errors.New("org: the tenant org names the replicas' namespace")
+	}
+	return nil
+}
+
 // replicaFiles are the replica disks of a source VM's disks (same order).
 func (e *Env) replicaFiles(vm string, disks []vsphere.Disk) []vsphere.DiskFile {
 	out := make([]vsphere.DiskFile, len(disks))
@@ -82,7 +92,7 @@ func (e *Env) replicaFiles(vm string, disks []vsphere.Disk) []vsphere.DiskFile {
 // replicaDisksFound says which of the replica disks the provider vCenter
 // has already (made by an earlier run of step 6: kept as they are).
 func (e *Env) replicaDisksFound(ctx context.Context, files []vsphere.DiskFile) (map[string]bool, error) {
-	if e.Plan.Provider.Datacenter == "" || e.Plan.Provider.Datastore == "" {
+	if e.replicaPlaceAnswered() != nil {
 		return nil, nil // the step's apply says what is missing
 	}
 	provider, err := e.ProviderVC(ctx)
@@ -111,11 +121,8 @@ func (e *Env) prepareReplicas(ctx context.Context, vm vsphere.VM) (string, map[s
 		return "", nil, err
 	}
 	pp := e.Plan.Provider
-	if pp.Datacenter == "" || pp.Datastore == "" {
-		return "", nil, fmt.Errorf("provider.datacenter and provider.datastore: where the provider vCenter creates %s's replica disks", vm.Name)
-	}
-	if e.Plan.Org == "" {
-		return "", nil, fmt.Errorf("org: the tenant org names %s's replica namespace", vm.Name)
+	if err := e.replicaPlaceAnswered(); err != nil {
+		return "", nil, fmt.Errorf("%s: %w", vm.Name, err)
 	}
 	provider, err := e.ProviderVC(ctx)
 	if err != nil {
