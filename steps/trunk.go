@@ -28,7 +28,7 @@ import (
 type Trunk struct{}
 
 func (*Trunk) ID() string      { return "trunk-network" }
-func (*Trunk) Title() string   { return "Trunk network and L2VPN server" }
+func (*Trunk) Title() string   { return "Trunk network" }
 func (*Trunk) Fields() []Field { return trunkFields() }
 
 // Keys of the step 2 outputs recorded in the state.

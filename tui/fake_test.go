@@ -121,10 +121,10 @@ func fakeItinerary() (steps.Itinerary, map[string]*fakeStep) {
 		return steps.Item{Action: steps.ActionCreate, Kind: kind, Name: name, Resource: &steps.Resource{Kind: kind, Name: name, ID: "urn:" + name}}
 	}
 	fs := []*fakeStep{
-		{id: "rights", title: "Rights", fields: []steps.Field{org},
+		{id: "rights", fields: []steps.Field{org},
 			plan:   steps.Plan{Items: []steps.Item{{Action: steps.ActionUpdate, Kind: "rights bundle", Name: "ferry-l2vpn", Detail: "publish to Company"}}},
 			result: steps.Result{Changes: []steps.Item{{Action: steps.ActionUpdate, Kind: "rights bundle", Name: "ferry-l2vpn"}}}},
-		{id: "trunk-network", title: "Trunk network and L2VPN server", fields: []steps.Field{
+		{id: "trunk-network", fields: []steps.Field{
 			org,
 			field("vdc", "Org VDC", "the organization VDC that gets the network", true, func(pf *steps.PlanFile) *string { return &pf.VDC }, steps.ValidName, ""),
 			field("edge_gateway", "Edge gateway", "the tenant edge gateway that runs the L2VPN server", true, func(pf *steps.PlanFile) *string { return &pf.EdgeGateway }, steps.ValidName, ""),
@@ -139,20 +139,20 @@ func fakeItinerary() (steps.Itinerary, map[string]*fakeStep) {
 			}},
 			events: []steps.Event{steps.Progress("creating network", 0.3), steps.Changed(created("org VDC network", "company-network")), steps.Progress("creating tunnel", 0.8), steps.Changed(created("L2VPN tunnel", "ferry-l2vpn"))},
 			result: steps.Result{Changes: []steps.Item{created("org VDC network", "company-network"), created("L2VPN tunnel", "ferry-l2vpn")}}},
-		{id: "appliance", title: "L2 appliance", fields: []steps.Field{
+		{id: "appliance", fields: []steps.Field{
 			field("appliance.stretched_portgroup", "Port group", "the on-prem port group to stretch", true, func(pf *steps.PlanFile) *string { return &pf.Appliance.StretchedPortgroup }, steps.ValidName, ""),
 			field("appliance.ip", "Appliance IP", "the appliance's address on the stretched network", true, func(pf *steps.PlanFile) *string { return &pf.Appliance.IP }, steps.ValidIPv4, ""),
 			field("appliance.prefix", "Prefix length", "e.g. 24", false, func(pf *steps.PlanFile) *string { return &pf.Appliance.Prefix }, steps.ValidPrefix, "24"),
 		},
 			plan: steps.Plan{Items: []steps.Item{created("port group", "ferry-sink"), {Action: steps.ActionConflict, Kind: "VM", Name: "ferry-l2-client", Detail: "exists with IP 172.16.10.9"}}}},
-		{id: "dc-extension", title: "DC extension", err: steps.ErrNotBuilt, planErr: nil},
-		{id: "vm-selection", title: "VM selection", result: steps.Result{}},
-		{id: "replication", title: "Replication", result: steps.Result{Changes: []steps.Item{{Action: steps.ActionCreate, Kind: "replication job", Name: "WebApp2"}}}},
-		{id: "checks", title: "Checks", events: []steps.Event{
+		{id: "dc-extension", err: steps.ErrNotBuilt, planErr: nil},
+		{id: "vm-selection", result: steps.Result{}},
+		{id: "replication", result: steps.Result{Changes: []steps.Item{{Action: steps.ActionCreate, Kind: "replication job", Name: "WebApp2"}}}},
+		{id: "checks", events: []steps.Event{
 			steps.Progress("probe round 1 of 1", 1),
 			steps.Progress("WebApp1 → WebApp2: 3/3 answered, 1.2ms", -1),
 		}},
-		{id: "cutover", title: "Cutover", events: []steps.Event{
+		{id: "cutover", events: []steps.Event{
 			{Kind: steps.EventProgress, Message: "final pass while running", Fraction: -1, Time: t0},
 			{Kind: steps.EventProgress, Message: "shut down source", Fraction: -1, Time: t0.Add(12 * time.Second)},
 			{Kind: steps.EventProgress, Message: "last pass, VM off", Fraction: -1, Time: t0.Add(20 * time.Second)},
@@ -162,9 +162,16 @@ func fakeItinerary() (steps.Itinerary, map[string]*fakeStep) {
 			{Kind: steps.EventProgress, Message: "downtime report: cutover-report.md (JSON: cutover-report.json)", Fraction: -1, Time: t0.Add(45 * time.Second)},
 		}, result: steps.Result{Changes: []steps.Item{{Action: steps.ActionCreate, Kind: "VM", Name: "WebApp2"}}}},
 	}
+	// The real steps' titles: the sidebar and the headings show what the
+	// operator sees (a title too long for 80 columns fails a test).
+	titles := map[string]string{}
+	for _, st := range steps.NewItinerary() {
+		titles[st.Step.ID()] = st.Step.Title()
+	}
 	byID := map[string]*fakeStep{}
 	var it steps.Itinerary
 	for _, f := range fs {
+		f.title = titles[f.id]
 		byID[f.id] = f
 		st := steps.Stage{Step: f}
 		switch f.id {
