@@ -345,14 +345,20 @@ func (fm *form) view(width, height int) []string {
 			}
 		}
 		if focused {
+			// The field's help and why its choices did not load wrap:
+			// their ends say what is valid.
 			if !showErr {
-				out = append(out, indent+sDim.Render(trunc(ff.f.Description, width-len(indent))))
+				for _, l := range wrap(ff.f.Description, width-len(indent)) {
+					out = append(out, indent+sDim.Render(l))
+				}
 			}
 			switch {
 			case ff.loading:
 				out = append(out, indent+sDim.Render(fm.w.spin()+" loading choices…"))
 			case ff.loadErr != nil:
-				out = append(out, indent+sWarn.Render(trunc("choices unavailable: "+ff.loadErr.Error(), width-len(indent))))
+				for _, l := range wrap("choices unavailable: "+ff.loadErr.Error(), width-len(indent)) {
+					out = append(out, indent+sWarn.Render(l))
+				}
 			}
 			vis := ff.visible()
 			for j, c := range vis {
