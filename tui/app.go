@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/config"
@@ -524,57 +525,22 @@ func (m *Model) View() string {
 	if w <= 0 || h <= 0 {
 		return ""
 	}
-	bodyH := max(0, h-3)
 	sw := m.sidebarWidth()
 	mainW := w
 	if sw > 0 {
 		mainW = w - sw - 3
 	}
-	var main string
-	switch {
-	case m.prompt != nil:
-		main = m.prompt.view(mainW, bodyH)
-	case m.quitAsk != nil:
-		main = m.quitAsk.view(mainW, bodyH)
-	case m.showHelp:
-		// One column per group, stacked (side by side they would not fit
-		// at 80 columns), every key padded to the same width so that
-		// enabled and disabled (✗) rows line up across the groups.
-		groups := m.keys().FullHelp()
-		keyW := 0
-		for _, g := range groups {
-			for _, b := range g {
-				keyW = max(keyW, ansiWidth(b.Help().Key))
-			}
-		}
-		out := []string{sTitle.Render("Keys")}
-		for _, g := range groups {
-			out = append(out, "")
-			for _, b := range g {
-				out = append(out, trunc(sBold.Render(fit(b.Help().Key, keyW))+" "+sDim.Render(b.Help().Desc), mainW))
-			}
-		}
-		out = append(out, "", sBold.Render("Marks"))
-		out = append(out, wrap("✓ done  ▶ current  · pending  ✗ failed  ↷ skipped  ✗key: not available now, and why", mainW)...)
-		out = append(out, wrap("RPO: ● ok  ▲ at risk  ✗ missed  ○ no complete pass yet  ✓ cut over", mainW)...)
-		main = box(out, mainW, bodyH)
-	default:
-		main = m.screens[m.cur].view(mainW, bodyH)
+	// The help bar's height depends on the keys, and the keys on what the
+	// screen drew last (a plan that scrolls adds the scroll key): draw
+	// again when the help bar's height changed.
+	footer := m.footer(w)
+	bodyH := max(0, h-2-len(footer))
+	main := m.main(mainW, bodyH)
+	if f := m.footer(w); len(f) != len(footer) {
+		bodyH = max(0, h-2-len(f))
+		main = m.main(mainW, bodyH)
 	}
-	// Help and quit always show; the screen's keys get the rest of the
-	// line; [ and ] are in the full help.
-	m.help.Width = 0
-	global := m.help.ShortHelpView(m.globalKeys()[2:].ShortHelp())
-	m.help.Width = max(0, w-ansiWidth(global)-2)
-	helpLine := m.help.ShortHelpView(m.screens[m.cur].keys().ShortHelp())
-	if m.quitAsk != nil {
-		m.help.Width = w
-		helpLine, global = m.help.ShortHelpView(m.quitAsk.keys().ShortHelp()), ""
-	}
-	if helpLine != "" {
-		helpLine += "  "
-	}
-	helpLine += global
+	footer = m.footer(w)
 	out := make([]string, 0, h)
 	out = append(out, m.header(w))
 	ml := lines(main)
@@ -593,8 +559,94 @@ func (m *Model) View() string {
 	if m.flash != "" {
 		notice = sWarn.Render(m.flash)
 	}
-	out = append(out, notice, helpLine)
+	out = append(append(out, notice), footer...)
 	return box(out, w, h)
+}
+
+// main is the panel beside the sidebar: a question, the help or the screen.
+func (m *Model) main(width, height int) string {
+	switch {
+	case m.prompt != nil:
+		return m.prompt.view(width, height)
+	case m.quitAsk != nil:
+		return m.quitAsk.view(width, height)
+	case m.showHelp:
+		return m.helpView(width, height)
+	}
+	return m.screens[m.cur].view(width, height)
+}
+
+// helpView is the full help: one column per group, stacked (side by side
+// they would not fit at 80 columns), every key padded to the same width so
+// that enabled and disabled (✗) rows line up across the groups.
+func (m *Model) helpView(width, height int) string {
+	groups := m.keys().FullHelp()
+	keyW := 0
+	for _, g := range groups {
+		for _, b := range g {
+			keyW = max(keyW, ansiWidth(b.Help().Key))
+		}
+	}
+	out := []string{sTitle.Render("Keys")}
+	for _, g := range groups {
+		out = append(out, "")
+		for _, b := range g {
+			// A long description (a disabled key's reason) wraps under
+			// itself, beside the key column.
+			for j, l := range wrap(b.Help().Desc, max(1, width-keyW-1)) {
+				k := fit(b.Help().Key, keyW)
+				if j > 0 {
+					k = strings.Repeat(" ", keyW)
+				}
+				out = append(out, sBold.Render(k)+" "+sDim.Render(l))
+			}
+		}
+	}
+	out = append(out, "", sBold.Render("Marks"))
+	out = append(out, wrap("✓ done  ▶ current  · pending  ✗ failed  ↷ skipped  ✗key: not available now, and why", width)...)
+	out = append(out, wrap("RPO: ● ok  ▲ at risk  ✗ missed  ○ no complete pass yet  ✓ cut over", width)...)
+	return box(out, width, height)
+}
+
+// footer is the help bar: the screen's keys, then help and quit ([ and ]
+// are in the full help), each binding whole, on one line or two. When two
+// are not enough, the last disabled keys drop their reason, which ? and
+// pressing them show.
+func (m *Model) footer(width int) []string {
+	km := append(append(keyMap{}, m.screens[m.cur].keys()...), m.globalKeys()[2:]...)
+	if m.quitAsk != nil {
+		km = m.quitAsk.keys()
+	}
+	for n := len(km); ; n-- {
+		if ls := m.helpLines(km.short(n), width); len(ls) <= 2 || n == 0 {
+			return ls
+		}
+	}
+}
+
+// helpLines lays bindings out in lines of at most width cells (a binding
+// wider than that gets a line of its own), each drawn by bubbles/help.
+func (m *Model) helpLines(bs []key.Binding, width int) []string {
+	m.help.Width = 0 // no truncation: the lines are cut here, between bindings
+	sep := ansiWidth(m.help.ShortSeparator)
+	var out []string
+	var line []key.Binding
+	used := 0
+	for _, b := range bs {
+		bw := ansiWidth(m.help.ShortHelpView([]key.Binding{b}))
+		if len(line) > 0 && used+sep+bw > width {
+			out = append(out, m.help.ShortHelpView(line))
+			line, used = nil, 0
+		}
+		if len(line) > 0 {
+			used += sep
+		}
+		line, used = append(line, b), used+bw
+	}
+	if len(line) > 0 {
+		out = append(out, m.help.ShortHelpView(line))
+	}
+	return out
 }
 
 func (m *Model) header(width int) string {

@@ -34,13 +34,18 @@ func (k Key) when(ok bool, why string) Key {
 // Matches reports whether msg presses k, enabled or not.
 func (k Key) Matches(msg tea.KeyMsg) bool { return key.Matches(msg, k.Binding) }
 
-// display is the binding as the help bar shows it: a disabled key with the
-// first clause of its reason (pressing it shows the whole reason).
-func (k Key) display() key.Binding {
+// display is the binding as the help bar shows it: a disabled key marked
+// ✗, with the first clause of its reason when why is set (pressing it
+// shows the whole reason).
+func (k Key) display(why bool) key.Binding {
 	b := k.Binding
 	if k.Why != "" {
 		h := b.Help()
-		b.SetHelp("✗"+h.Key, h.Desc+": "+firstClause(k.Why))
+		desc := h.Desc
+		if why {
+			desc += ": " + firstClause(k.Why)
+		}
+		b.SetHelp("✗"+h.Key, desc)
 	}
 	return b
 }
@@ -83,10 +88,18 @@ var (
 // keyMap adapts a list of Keys to bubbles/help.
 type keyMap []Key
 
-func (km keyMap) ShortHelp() []key.Binding {
+// ShortHelp is the help bar's bindings, every disabled key with its reason.
+func (km keyMap) ShortHelp() []key.Binding { return km.short(len(km)) }
+
+// short is the bindings with the reasons of the first n disabled keys
+// only: the help bar's way to fit (? and pressing a key still say why).
+func (km keyMap) short(n int) []key.Binding {
 	out := make([]key.Binding, 0, len(km))
 	for _, k := range km {
-		out = append(out, k.display())
+		out = append(out, k.display(n > 0))
+		if k.Why != "" {
+			n--
+		}
 	}
 	return out
 }
@@ -96,10 +109,10 @@ func (km keyMap) FullHelp() [][]key.Binding {
 	var screen, global []key.Binding
 	for _, k := range km {
 		if isGlobal(k) {
-			global = append(global, k.display())
+			global = append(global, k.display(true))
 			continue
 		}
-		screen = append(screen, k.display())
+		screen = append(screen, k.display(true))
 	}
 	return [][]key.Binding{screen, global}
 }
