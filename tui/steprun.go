@@ -56,11 +56,10 @@ type stepRun struct {
 	cutoverVMs []string
 	// note says why a done step shows its inputs again (VMs added).
 	note string
-	// scroll is the first line shown of the plan or result; page and
-	// total are what the last view could show and had (the keys page by
-	// them). noScroll: the screen uses the arrows for something else.
-	scroll, page, total int
-	noScroll            bool
+	// scroll shows the plan or the result a page at a time. noScroll: the
+	// screen uses the arrows for something else.
+	scroll   scroller
+	noScroll bool
 	// more is a screen's own result lines (step 7's probe results), shown
 	// below the step's result or failure, in what scrolls.
 	more   func(width int) []string
@@ -212,7 +211,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 		if r.phase != phasePlanning {
 			return nil
 		}
-		r.plan, r.err, r.scroll = msg.Plan, msg.Err, 0
+		r.plan, r.err, r.scroll.top = msg.Plan, msg.Err, 0
 		r.phase = phasePlanned
 		if msg.Err != nil {
 			r.phase = phaseFailed
@@ -235,7 +234,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 			r.cancel()
 			r.cancel = nil
 		}
-		r.finished, r.scroll = r.w.now(), 0
+		r.finished, r.scroll.top = r.w.now(), 0
 		st := r.w.env.State.Get(r.id())
 		switch {
 		case msg.Err != nil:
@@ -339,25 +338,21 @@ func planLines(p steps.Plan, width int) []string {
 	return out
 }
 
-// scrolled shows pinned, then as much of rest as fits from r.scroll, with
-// a line saying where the view is when rest does not fit.
+// scrolled shows pinned, then as much of rest as fits, scrolled.
 func (r *stepRun) scrolled(pinned, rest []string, height int) []string {
-	room := height - len(pinned)
-	r.total = len(rest)
-	if len(rest) <= room || r.noScroll || len(rest) == 0 {
-		r.page, r.scroll = max(0, room), 0
+	if r.noScroll {
 		return append(pinned, rest...)
 	}
-	room = min(max(1, room-1), len(rest))
-	r.page = room
-	r.scroll = max(0, min(r.scroll, len(rest)-room))
-	out := append(pinned, rest[r.scroll:r.scroll+room]...)
-	return append(out, sDim.Render(fmt.Sprintf("lines %d–%d of %d · ↑/↓ j/k pgup/pgdn to scroll", r.scroll+1, r.scroll+room, len(rest))))
+	return r.scroll.view(pinned, rest, height)
 }
 
 // scrollable reports a plan or result taller than the panel.
 func (r *stepRun) scrollable() bool {
-	return !r.noScroll && (r.phase == phasePlanned || r.phase == phaseDone || r.phase == phaseFailed) && r.total > r.page
+	switch r.phase {
+	case phasePlanned, phaseDone, phaseFailed:
+		return !r.noScroll && r.scroll.scrollable()
+	}
+	return false
 }
 
 // parts are the lines of the plan, the result or the failure: pinned stay
@@ -419,26 +414,8 @@ func (r *stepRun) need(width int) int {
 	return len(pinned) + len(rest)
 }
 
-var keyScroll = newKey("↑/↓/pgdn", "scroll", "up", "down", "k", "j", "pgup", "pgdown")
-
 // scrollKey moves the view; it reports whether msg was a scroll key.
-func (r *stepRun) scrollKey(msg tea.KeyMsg) bool {
-	if !r.scrollable() || !keyScroll.Matches(msg) {
-		return false
-	}
-	switch msg.String() {
-	case "up", "k":
-		r.scroll--
-	case "down", "j":
-		r.scroll++
-	case "pgup":
-		r.scroll -= max(1, r.page-1)
-	case "pgdown":
-		r.scroll += max(1, r.page-1)
-	}
-	r.scroll = max(0, min(r.scroll, r.total-r.page))
-	return true
-}
+func (r *stepRun) scrollKey(msg tea.KeyMsg) bool { return r.scrollable() && r.scroll.key(msg) }
 
 // view renders the phase: plan, progress, result or failure.
 func (r *stepRun) view(width, height int) []string {

@@ -1,0 +1,57 @@
+package tui
+
+import (
+	"fmt"
+
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+// scroller shows lines that do not fit in a panel a page at a time, with
+// a line saying where the view is ("lines x–y of n"), the same keys
+// moving it wherever it is used (a step's plan and results).
+type scroller struct {
+	// top is the first line shown of what scrolls; page and total are what
+	// the last view could show and had (the keys page by them).
+	top, page, total int
+}
+
+var keyScroll = newKey("↑/↓/pgdn", "scroll", "up", "down", "k", "j", "pgup", "pgdown")
+
+// view shows pinned, then as much of rest as fits in height from top,
+// with the "lines x–y of n" line when rest does not fit.
+func (s *scroller) view(pinned, rest []string, height int) []string {
+	room := height - len(pinned)
+	s.total = len(rest)
+	if len(rest) <= room || len(rest) == 0 {
+		s.page, s.top = max(0, room), 0
+		return append(pinned, rest...)
+	}
+	room = min(max(1, room-1), len(rest))
+	s.page = room
+	s.top = max(0, min(s.top, len(rest)-room))
+	out := append(pinned, rest[s.top:s.top+room]...)
+	return append(out, sDim.Render(fmt.Sprintf("lines %d–%d of %d · ↑/↓ j/k pgup/pgdn to scroll", s.top+1, s.top+room, len(rest))))
+}
+
+// scrollable reports that the last view did not show everything.
+func (s *scroller) scrollable() bool { return s.total > s.page }
+
+// key moves the view; it reports whether msg was a scroll key of a view
+// that scrolls.
+func (s *scroller) key(msg tea.KeyMsg) bool {
+	if !s.scrollable() || !keyScroll.Matches(msg) {
+		return false
+	}
+	switch msg.String() {
+	case "up", "k":
+		s.top--
+	case "down", "j":
+		s.top++
+	case "pgup":
+		s.top -= max(1, s.page-1)
+	case "pgdown":
+		s.top += max(1, s.page-1)
+	}
+	s.top = max(0, min(s.top, s.total-s.page))
+	return true
+}
