@@ -865,21 +865,112 @@ func TestCutoverOneByOne(t *testing.T) {
 	h.mustSee(t, "✓ cutover complete")
 }
 
-func TestCutoverTimelineKeepsTheLatestPhases(t *testing.T) {
-	h := toCutover(t, func(m map[string]*fakeStep) {
-		var evs []steps.Event
-		for i := range 30 {
-			at := t0.Add(time.Duration(i) * time.Second)
-			evs = append(evs, steps.Event{Kind: steps.EventProgress, Message: fmt.Sprintf("WebApp2: phase %d", i), Fraction: -1, Time: at},
-				steps.Event{Kind: steps.EventProgress, Message: "WebApp2: 1 MiB of 2 MiB acknowledged", Fraction: 0.5, Time: at})
+// thirtyPhases makes the cutover report thirty phases, each with byte
+// progress inside it (not a phase of its own).
+func thirtyPhases(m map[string]*fakeStep) {
+	var evs []steps.Event
+	for i := range 30 {
+		at := t0.Add(time.Duration(i) * time.Second)
+		evs = append(evs, steps.Event{Kind: steps.EventProgress, Message: fmt.Sprintf("WebApp2: phase %d", i), Fraction: -1, Time: at},
+			steps.Event{Kind: steps.EventProgress, Message: "WebApp2: 1 MiB of 2 MiB acknowledged", Fraction: 0.5, Time: at})
+	}
+	m["cutover"].events = evs
+}
+
+// panel is the main panel of a view: each line right of the sidebar's │.
+func panel(view string) []string {
+	var out []string
+	for _, l := range strings.Split(view, "\n") {
+		if _, right, ok := strings.Cut(l, "│ "); ok {
+			out = append(out, strings.TrimRight(right, " "))
 		}
-		m["cutover"].events = evs
+	}
+	return out
+}
+
+// TestCutoverReportScrolls (QA: step 8's downtime report cut its timeline
+// to fit, so at 80x24 its first phases could not be seen): the report
+// scrolls as a step's results do, with their keys and their "lines x–y of
+// n", the verdict in view, down to its last line, the last phase.
+func TestCutoverReportScrolls(t *testing.T) {
+	h := toCutover(t, thirtyPhases)
+	h.send(tea.WindowSizeMsg{Width: 80, Height: 100})
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	// The whole report, as a window tall enough shows it: the lines below
+	// the verdict, up to the last phase.
+	tall := panel(h.view())
+	i := slices.IndexFunc(tall, func(l string) bool { return strings.HasPrefix(l, "✓ cutover complete") })
+	last := slices.IndexFunc(tall, func(l string) bool { return strings.Contains(l, "WebApp2: phase 29") })
+	if i < 0 || last < i || strings.Contains(h.view(), "lines 1–") {
+		t.Fatalf("at 80x100 the report does not show whole:\n%s", h.view())
+	}
+	report := tall[i+1 : last+1]
+
+	h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	h.mustSee(t, "✓ cutover complete", "Downtime report", "↑/↓/pgdn scroll")
+	h.mustNotSee(t, "earlier phases", "WebApp2: phase 29", "acknowledged")
+	seen := map[string]bool{}
+	for range len(report) {
+		v := h.view()
+		m := linesHint.FindStringSubmatch(v)
+		if m == nil {
+			t.Fatalf("no lines hint:\n%s", v)
+		}
+		x, _ := strconv.Atoi(m[1])
+		y, _ := strconv.Atoi(m[2])
+		if m[3] != strconv.Itoa(len(report)) {
+			t.Fatalf("hint %q: the report has %d lines:\n%s", m[0], len(report), v)
+		}
+		// The panel shows the verdict, then lines x to y of the report.
+		p := panel(v)
+		j := slices.IndexFunc(p, func(l string) bool { return strings.HasPrefix(l, "✓ cutover complete") })
+		if j < 0 || j+1+y-x+1 > len(p) || !slices.Equal(p[j+1:j+1+y-x+1], report[x-1:y]) {
+			t.Fatalf("hint %q does not match what shows:\n%s", m[0], v)
+		}
+		for _, l := range report[x-1 : y] {
+			seen[l] = true
+		}
+		if y == len(report) {
+			break
+		}
+		h.send(press("j"))
+	}
+	for k := range 30 {
+		phase := fmt.Sprintf("WebApp2: phase %d", k)
+		if !slices.ContainsFunc(report, func(l string) bool { return strings.HasSuffix(l, phase) }) {
+			t.Fatalf("%q is not in the report", phase)
+		}
+	}
+	for _, l := range report {
+		if !seen[l] {
+			t.Fatalf("scrolling never showed %q", l)
+		}
+	}
+	h.mustSee(t, "WebApp2: phase 29", "✓ cutover complete")
+	for range 10 {
+		h.send(press("pgup"))
+	}
+	h.mustSee(t, "lines 1–", "Downtime report")
+	scrollToEnd(t, h)
+	h.mustSee(t, "WebApp2: phase 29")
+}
+
+// TestCutoverFailureScrolls: a failed cutover keeps its error in view and
+// scrolls the rest; r still confirms again.
+func TestCutoverFailureScrolls(t *testing.T) {
+	h := toCutover(t, func(m map[string]*fakeStep) {
+		thirtyPhases(m)
+		m["cutover"].err = errors.New("import into vApp: placement refused")
 	})
 	h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
 	h.typeText("WebApp2")
 	h.send(press("enter"))
-	h.mustSee(t, "earlier phases", "WebApp2: phase 29")
-	h.mustNotSee(t, "acknowledged", "WebApp2: phase 0 ")
+	h.mustSee(t, "✗ cutover failed", "placement refused", "lines 1–", "r confirm again", "↑/↓/pgdn scroll")
+	scrollToEnd(t, h)
+	h.mustSee(t, "✗ cutover failed", "placement refused", "WebApp2: phase 29")
+	h.send(press("r"))
+	h.mustSee(t, "Type WebApp2 to confirm:")
 }
 
 func TestReplicationStepRefreshesStatus(t *testing.T) {

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -89,9 +90,13 @@ func (s *cutoverScreen) want() string {
 }
 
 func (s *cutoverScreen) keys() keyMap {
+	var scroll keyMap // the downtime report, read-only sessions too
+	if s.run.scrollable() {
+		scroll = keyMap{keyScroll}
+	}
 	switch {
 	case s.w.readOnly:
-		return nil
+		return scroll
 	case s.run.phase == phaseInput:
 		start := keyNext
 		start.SetHelp("enter", "start cutover")
@@ -108,9 +113,9 @@ func (s *cutoverScreen) keys() keyMap {
 		if s.run.phase == phaseWaiting {
 			retry.SetHelp("r", "cut over the others")
 		}
-		return keyMap{retry}
+		return append(keyMap{retry}, scroll...)
 	case s.run.phase == phaseDone:
-		return nil
+		return scroll
 	}
 	return s.run.keys()
 }
@@ -119,6 +124,9 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 	km, ok := msg.(tea.KeyMsg)
 	if !ok {
 		return s.run.update(msg)
+	}
+	if s.run.scrollKey(km) {
+		return nil
 	}
 	if s.w.readOnly {
 		return nil
@@ -208,7 +216,9 @@ func (s *cutoverScreen) view(width, height int) string {
 		out = append(out, "")
 		out = append(out, probes...)
 	default:
-		out = append(out, s.report(width, height-len(out))...)
+		// The report scrolls as a step's results do, its verdict in view.
+		pinned, rest := s.report(width)
+		out = append(out, s.run.scrolled(pinned, rest, height-len(out))...)
 	}
 	return box(out, width, height)
 }
@@ -328,7 +338,7 @@ func (s *cutoverScreen) phases() []phaseSpan {
 }
 
 // timeline draws the phases, the latest last; when they do not fit in
-// room lines the earliest are summed up in one line.
+// room lines (the live view) the earliest are summed up in one line.
 func (s *cutoverScreen) timeline(width, room int) []string {
 	now, t0 := s.w.now(), s.run.started
 	ps := s.phases()
@@ -414,23 +424,22 @@ func (s *cutoverScreen) next(width int) []string {
 	return wrapped(l, width, 0, sBold)
 }
 
-// report is the downtime report, or the failure with what to do next.
-func (s *cutoverScreen) report(width, height int) []string {
-	var out []string
+// report is the downtime report, or the failure with what to do next:
+// the verdict (pinned: it stays in view) and the rest, which scrolls.
+func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 	total := s.run.finished.Sub(s.run.started)
 	switch s.run.phase {
 	case phaseWaiting:
-		out = append(out, sWarn.Render("◐ partly cut over"))
-		out = append(out, wrap(wizardWords(s.run.summary), width)...)
+		pinned = append([]string{sWarn.Render("◐ partly cut over")}, wrap(wizardWords(s.run.summary), width)...)
 	case phaseFailed:
-		out = append(out, sErr.Render("✗ cutover failed"))
-		out = append(out, wrap(errText(s.run.err), width)...)
-		out = append(out, "", trunc("Any failure before the target powers on rolls back: the source runs again and replication goes on.", width))
-		out = append(out, wrap(s.run.hint(), width)...)
-		out = append(out, "")
+		pinned = append([]string{sErr.Render("✗ cutover failed")}, wrap(errText(s.run.err), width)...)
+		rest = append(rest, "")
+		rest = append(rest, wrap("Any failure before the target powers on rolls back: the source runs again and replication goes on.", width)...)
+		rest = append(rest, wrap(s.run.hint(), width)...)
 	default:
-		out = append(out, sOK.Render("✓ cutover complete")+": "+s.run.summary)
+		pinned = []string{sOK.Render("✓ cutover complete") + ": " + s.run.summary}
 	}
+	out := rest
 	if rep, md, err := s.w.env.LastCutoverReport(); rep != nil || err != nil {
 		// The saved report: the same figures as its Markdown, after a
 		// restart too.
@@ -450,19 +459,16 @@ func (s *cutoverScreen) report(width, height int) []string {
 		}
 		out = append(out, s.next(width)...)
 		if s.run.started.IsZero() {
-			return out
+			return pinned, out
 		}
 		if rl := s.resultLines(width, false); len(rl) > 0 {
 			out = append(append(out, "", sBold.Render("Result")), rl...)
 		}
-		if height-len(out) < 4 {
-			return out // the phases are in the report's file
-		}
 		out = append(out, "", sBold.Render("Phases"))
-		return append(out, s.timeline(width, height-len(out))...)
+		return pinned, append(out, s.timeline(width, math.MaxInt)...)
 	}
 	if s.run.started.IsZero() {
-		return out
+		return pinned, out
 	}
 	out = append(out, "", sBold.Render("Downtime report"))
 	out = append(out, fmt.Sprintf("  total time            %s", dur(total)))
@@ -486,5 +492,5 @@ func (s *cutoverScreen) report(width, height int) []string {
 		out = append(append(out, "", sBold.Render("Result")), rl...)
 	}
 	out = append(out, "", sBold.Render("Phases"))
-	return append(out, s.timeline(width, height-len(out))...)
+	return pinned, append(out, s.timeline(width, math.MaxInt)...)
 }

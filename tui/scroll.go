@@ -8,7 +8,8 @@ import (
 
 // scroller shows lines that do not fit in a panel a page at a time, with
 // a line saying where the view is ("lines x–y of n"), the same keys
-// moving it wherever it is used (a step's plan and results).
+// moving it wherever it is used (a step's plan and results, the cutover's
+// downtime report).
 type scroller struct {
 	// top is the first line shown of what scrolls; page and total are what
 	// the last view could show and had (the keys page by them).

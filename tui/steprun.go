@@ -346,10 +346,11 @@ func (r *stepRun) scrolled(pinned, rest []string, height int) []string {
 	return r.scroll.view(pinned, rest, height)
 }
 
-// scrollable reports a plan or result taller than the panel.
+// scrollable reports a plan, result or report (the cutover's, a partial
+// one too) taller than the panel.
 func (r *stepRun) scrollable() bool {
 	switch r.phase {
-	case phasePlanned, phaseDone, phaseFailed:
+	case phasePlanned, phaseDone, phaseFailed, phaseWaiting:
 		return !r.noScroll && r.scroll.scrollable()
 	}
 	return false
