@@ -167,7 +167,9 @@ type Model struct {
 	width    int
 	height   int
 	showHelp bool
-	flash    string
+	// helpScroll scrolls the full help when it is taller than the panel.
+	helpScroll scroller
+	flash      string
 	// flashBusy: the flash says why the screen is busy (quitting refused
 	// during the cutover); it goes once the screen no longer is.
 	flashBusy bool
@@ -478,11 +480,14 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	}
 	// f1 opens the help even while typing; ? is a character then.
 	if keyHelp.Matches(msg) && (!capturing || msg.Type == tea.KeyF1) {
-		m.showHelp = !m.showHelp
+		m.showHelp, m.helpScroll.top = !m.showHelp, 0
 		return nil
 	}
 	if m.showHelp && keyBack.Matches(msg) {
 		m.showHelp = false
+		return nil
+	}
+	if m.showHelp && m.helpScroll.key(msg) {
 		return nil
 	}
 	if k, ok := m.keys().pressedDisabled(msg); ok && !capturing {
@@ -587,7 +592,7 @@ func (m *Model) helpView(width, height int) string {
 			keyW = max(keyW, ansiWidth(b.Help().Key))
 		}
 	}
-	out := []string{sTitle.Render("Keys")}
+	var out []string
 	for _, g := range groups {
 		out = append(out, "")
 		for _, b := range g {
@@ -605,8 +610,10 @@ func (m *Model) helpView(width, height int) string {
 	out = append(out, "", sBold.Render("Marks"))
 	out = append(out, wrap("✓ done  ▶ current  · pending  ✗ failed  ↷ skipped  ✗key: not available now, and why", width)...)
 	out = append(out, wrap("RPO: ● ok  ▲ at risk  ✗ missed  ○ no complete pass yet  ✓ cut over", width)...)
-	return box(out, width, height)
+	return box(m.helpScroll.view([]string{sTitle.Render("Keys")}, out, height), width, height)
 }
+
+var keyCloseHelp = newKey("esc", "close help", "esc")
 
 // footer is the help bar: the screen's keys, then help and quit ([ and ]
 // are in the full help), each binding whole, on one line or two. When two
@@ -614,8 +621,17 @@ func (m *Model) helpView(width, height int) string {
 // pressing them show.
 func (m *Model) footer(width int) []string {
 	km := append(append(keyMap{}, m.screens[m.cur].keys()...), m.globalKeys()[2:]...)
-	if m.quitAsk != nil {
+	switch {
+	case m.quitAsk != nil:
 		km = m.quitAsk.keys()
+	case m.showHelp && m.prompt == nil:
+		// The help lists the screen's keys; here, how to read and leave it.
+		km = nil
+		if m.helpScroll.scrollable() {
+			km = keyMap{keyScroll}
+		}
+		g := m.globalKeys()
+		km = append(km, keyCloseHelp, g[len(g)-1])
 	}
 	for n := len(km); ; n-- {
 		if ls := m.helpLines(km.short(n), width); len(ls) <= 2 || n == 0 {

@@ -75,9 +75,10 @@ func (m *Model) viewerKey(msg tea.KeyMsg) tea.Cmd {
 	case keyQuit.Matches(msg) || msg.Type == tea.KeyCtrlC:
 		return tea.Quit
 	case keyHelp.Matches(msg):
-		m.showHelp = !m.showHelp
+		m.showHelp, m.helpScroll.top = !m.showHelp, 0
 	case m.showHelp && keyBack.Matches(msg):
 		m.showHelp = false
+	case m.showHelp && m.helpScroll.key(msg):
 	case keyPrevSt.Matches(msg) && m.cur > 0:
 		return gotoStep(m.cur - 1)
 	case keyNextSt.Matches(msg) && m.cur < len(m.screens)-1:
