@@ -1,9 +1,84 @@
 package tui
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
 )
+
+// shown splits an 80x24 view into the main panel, what is left of it
+// (the sidebar) and the help bar (below the notice line).
+func shown(view string) (side, main, footer []string) {
+	ls := strings.Split(view, "\n")
+	last := 0
+	for i, l := range ls {
+		if left, right, ok := strings.Cut(l, "│ "); ok {
+			side, main, last = append(side, left), append(main, right), i
+		}
+	}
+	return side, main, ls[min(len(ls), last+2):]
+}
+
+// TestEverythingWholeAt80Columns (QA: at 80 columns the help bar cut
+// shift+tab and ctrl+s with …, the sidebar read "2 Trunk network and…",
+// a field's help ended in …): on every screen of the golden scenarios at
+// 80x24, each step title shows whole in the sidebar, each of the screen's
+// keys whole in the help bar (the help lists them all), and the focused
+// field's help whole.
+func TestEverythingWholeAt80Columns(t *testing.T) {
+	for _, sc := range scenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			h := sc.build(t)
+			h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+			v := h.view()
+			side, main, footer := shown(v)
+			sidebar := strings.Join(side, "\n")
+			for i, st := range h.it {
+				if title := fmt.Sprintf("%d %s", i+1, st.Step.Title()); !strings.Contains(sidebar, title+" ") {
+					t.Errorf("the sidebar does not show %q whole:\n%s", title, v)
+				}
+			}
+			bar := strings.Join(footer, "\n")
+			if strings.Contains(bar, "…") {
+				t.Errorf("the help bar is cut:\n%s", v)
+			}
+			keysShown := bar
+			if h.m.showHelp {
+				// The help lists the keys, each with its reason, wrapped.
+				keysShown = strings.Join(strings.Fields(strings.Join(main, " ")), " ")
+			}
+			for _, k := range h.m.screens[h.m.cur].keys() {
+				hint := k.Help().Key + " " + k.Help().Desc
+				if k.Why != "" {
+					hint = "✗" + hint
+					if h.m.showHelp {
+						hint += ": " + firstClause(k.Why)
+					}
+				}
+				if !strings.Contains(keysShown, hint) {
+					t.Errorf("key %q is not shown whole:\n%s", hint, v)
+				}
+			}
+			if h.m.showHelp {
+				for _, l := range main {
+					if strings.Contains(l, "…") {
+						t.Errorf("the help is cut: %q\n%s", l, v)
+					}
+				}
+			}
+			// The focused field's help, unless its error shows instead.
+			if s, ok := h.m.screens[h.m.cur].(*stepScreen); ok && s.run.phase == phaseInput && len(s.form.fields) > 0 && !s.form.idle && !strings.Contains(v, "✗ ") {
+				f := s.form.fields[s.form.focus].f
+				if words := strings.Join(strings.Fields(strings.Join(main, " ")), " "); f.Description != "" && !strings.Contains(words, f.Description) {
+					t.Errorf("the help of field %q is not shown whole (%q):\n%s", f.Title, f.Description, v)
+				}
+			}
+		})
+	}
+}
 
 // TestHelpScrolls: a help taller than the window scrolls with the step
 // results' keys and hint, down to its last line; the arrows do not move
