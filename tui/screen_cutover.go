@@ -340,6 +340,12 @@ func (s *cutoverScreen) phases() []phaseSpan {
 // timeline draws the phases, the latest last; when they do not fit in
 // room lines (the live view) the earliest are summed up in one line.
 func (s *cutoverScreen) timeline(width, room int) []string {
+	return s.phaseLines(width, room, false)
+}
+
+// phaseLines is the timeline; whole: every phase, each line wrapped under
+// its name (the report, which scrolls), else cut to width.
+func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 	now, t0 := s.w.now(), s.run.started
 	ps := s.phases()
 	if len(ps) == 0 {
@@ -366,7 +372,12 @@ func (s *cutoverScreen) timeline(width, room int) []string {
 				glyph = sErr.Render("✗")
 			}
 		}
-		out = append(out, trunc(fmt.Sprintf("%s %6s  %-7s %s", glyph, "+"+dur(p.start.Sub(t0)), dur(end.Sub(p.start)), p.name), width))
+		l := fmt.Sprintf("%s %6s  %-7s %s", glyph, "+"+dur(p.start.Sub(t0)), dur(end.Sub(p.start)), p.name)
+		if whole {
+			out = append(out, wrapped(l, width, 18, lipgloss.NewStyle())...) // 18: the name's column
+			continue
+		}
+		out = append(out, trunc(l, width))
 	}
 	return out
 }
@@ -465,7 +476,7 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 			out = append(append(out, "", sBold.Render("Result")), rl...)
 		}
 		out = append(out, "", sBold.Render("Phases"))
-		return pinned, append(out, s.timeline(width, math.MaxInt)...)
+		return pinned, append(out, s.phaseLines(width, math.MaxInt, true)...)
 	}
 	if s.run.started.IsZero() {
 		return pinned, out
@@ -492,5 +503,5 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 		out = append(append(out, "", sBold.Render("Result")), rl...)
 	}
 	out = append(out, "", sBold.Render("Phases"))
-	return pinned, append(out, s.timeline(width, math.MaxInt)...)
+	return pinned, append(out, s.phaseLines(width, math.MaxInt, true)...)
 }
