@@ -139,6 +139,14 @@ func scenarios() []scenario {
 			h.send(press("enter"))
 			return h
 		}},
+		{"cutover-confirm-wave", func(t testing.TB) *harness {
+			h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2", "WebApp3"), done: checksDone})
+			h.start(120, 40)
+			dashboardData(h, "WebApp1", "WebApp2", "WebApp3")
+			h.typeText("WebApp")
+			h.send(press("enter"))
+			return h
+		}},
 		{"cutover-running", func(t testing.TB) *harness {
 			h := toCutover(t.(*testing.T), nil)
 			h.typeText("WebApp2")

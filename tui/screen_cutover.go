@@ -29,6 +29,9 @@ type cutoverScreen struct {
 	// replication store and the reports at every frame.
 	proj   map[string]*steps.DowntimeEstimate
 	projAt time.Time
+	// est scrolls the VMs and their estimates on the confirmation; the
+	// prompt and its input stay in view below them.
+	est scroller
 }
 
 const projectionTTL = 5 * time.Second
@@ -49,7 +52,7 @@ func (s *cutoverScreen) projection(vm string) *steps.DowntimeEstimate {
 func newCutoverScreen(w *wiring, idx int) *cutoverScreen {
 	in := newInput()
 	in.Prompt = "> "
-	return &cutoverScreen{w: w, idx: idx, run: newStepRun(w, idx), typed: in, power: steps.WavePower(w.env.Plan.VMs)}
+	return &cutoverScreen{w: w, idx: idx, run: newStepRun(w, idx), typed: in, power: steps.WavePower(w.env.Plan.VMs), est: scroller{typing: true}}
 }
 
 func (s *cutoverScreen) init() tea.Cmd {
@@ -62,6 +65,7 @@ func (s *cutoverScreen) init() tea.Cmd {
 func (s *cutoverScreen) reopen() tea.Cmd {
 	if s.run.reopen() && !s.w.readOnly {
 		s.typed.SetValue("")
+		s.est.top = 0
 		return s.typed.Focus()
 	}
 	return nil
@@ -91,8 +95,11 @@ func (s *cutoverScreen) want() string {
 
 func (s *cutoverScreen) keys() keyMap {
 	var scroll keyMap // the downtime report, read-only sessions too
-	if s.run.scrollable() {
+	switch {
+	case s.run.scrollable():
 		scroll = keyMap{keyScroll}
+	case s.run.phase == phaseInput && s.est.scrollable():
+		scroll = keyMap{s.est.binding()}
 	}
 	switch {
 	case s.w.readOnly:
@@ -103,10 +110,10 @@ func (s *cutoverScreen) keys() keyMap {
 		start = start.when(s.want() != "", "no VMs left to cut over (step 5)")
 		if !s.typed.Focused() {
 			start.SetHelp("enter", "type to confirm")
-			return keyMap{start}
+			return append(keyMap{start}, scroll...)
 		}
 		toggle := newKey("ctrl+o", "toggle power on", "ctrl+o")
-		return keyMap{start, toggle}
+		return append(keyMap{start, toggle}, scroll...)
 	case s.run.phase == phaseFailed || s.run.phase == phaseWaiting:
 		retry := keyRetry
 		retry.SetHelp("r", "confirm again")
@@ -126,6 +133,10 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 		return s.run.update(msg)
 	}
 	if s.run.scrollKey(km) {
+		return nil
+	}
+	// The estimates scroll with keys the input leaves alone.
+	if s.run.phase == phaseInput && s.est.key(km) {
 		return nil
 	}
 	if s.w.readOnly {
@@ -157,6 +168,7 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 		if keyRetry.Matches(km) {
 			s.run.phase = phaseInput
 			s.typed.SetValue("")
+			s.est.top = 0
 			return s.typed.Focus()
 		}
 	}
@@ -180,7 +192,8 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 	if err != nil {
 		s.problem = fmt.Sprintf("%q does not match: type %s exactly.", typed, want)
 		if len(s.w.env.Migrating()) > 1 {
-			s.problem = fmt.Sprintf("%q does not match: type %s, or some of these names to cut them over one by one.", typed, want)
+			// Short: the prompt above says what naming only some does.
+			s.problem = fmt.Sprintf("%q does not match: type %s, or some of these names.", typed, want)
 		}
 		return nil
 	}
@@ -202,7 +215,15 @@ func (s *cutoverScreen) view(width, height int) string {
 	out := stepHeading(s.w, s.idx, width)
 	switch s.run.phase {
 	case phaseInput:
-		out = append(out, s.confirmLines(width)...)
+		top, rest, bottom := s.confirmParts(width, false)
+		if len(out)+len(top)+len(rest)+len(bottom) > height {
+			// The estimates scroll: the step's description and a blank
+			// line give them their room.
+			out = append(out[:1], "")
+			top, rest, bottom = s.confirmParts(width, true)
+		}
+		out = append(out, s.est.view(top, rest, height-len(out)-len(bottom))...)
+		out = append(out, bottom...)
 	case phaseApplying:
 		out = append(out, sDanger.Render("Cutover running")+sDim.Render(" · elapsed "+dur(s.w.now().Sub(s.run.started))), "")
 		// The probe panel keeps its rows; the timeline shows what fits.
@@ -223,16 +244,21 @@ func (s *cutoverScreen) view(width, height int) string {
 	return box(out, width, height)
 }
 
-func (s *cutoverScreen) confirmLines(width int) []string {
+// confirmParts are the confirmation's lines: the warning (top), the VMs
+// with their projected downtime (rest, which scrolls when the window is
+// short: one VM's estimate is six lines at 80 columns) and what the
+// operator acts on (bottom: the toggle, the prompt, its input and why it
+// was refused), which stays in view; tight: without the blank line
+// between the toggle and the prompt.
+func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom []string) {
 	pf := s.w.env.Plan
-	var out []string
 	for _, l := range wrap("⚠ This shuts down the source VMs and starts them in Cloud Director.", width) {
-		out = append(out, sDanger.Render(l))
+		top = append(top, sDanger.Render(l))
 	}
-	out = append(out, "")
+	top = append(top, "")
 	var ests []*steps.DowntimeEstimate
 	for _, vm := range s.w.env.Migrating() {
-		out = append(out, trunc(fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork)), width))
+		rest = append(rest, wrapped(fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork)), width, 4, lipgloss.NewStyle())...)
 		var facts []string
 		// The whole window (shutdown to the first answering probe), not
 		// only the final pass.
@@ -248,48 +274,50 @@ func (s *cutoverScreen) confirmLines(width int) []string {
 			facts = append(facts, "last pass "+ago(s.w.now(), r.LastPass), fmt.Sprint(r.Health))
 		}
 		if len(facts) > 0 {
-			out = append(out, sDim.Render(trunc("    "+strings.Join(facts, " · "), width)))
+			facts[0] = "    " + facts[0]
+			rest = append(rest, joined(facts, width, 6, sDim)...)
 		}
 		if est != nil {
-			out = append(out, wrapped("    "+est.Compact(), width, 6, sDim)...)
+			rest = append(rest, wrapped("    "+est.Compact(), width, 6, sDim)...)
 		}
 	}
 	if len(ests) > 1 {
 		wave, at := s.w.env.ProjectWave(ests)
-		out = append(out, "")
-		out = append(out, wrapped(fmt.Sprintf("  Confirmed together they are one wave: %d at a time (cutover.parallel), each with its own rollback · projected wave downtime ~%s", at, dur(wave)), width, 4, lipgloss.NewStyle())...)
+		rest = append(rest, "")
+		rest = append(rest, wrapped(fmt.Sprintf("  Confirmed together they are one wave: %d at a time (cutover.parallel), each with its own rollback · projected wave downtime ~%s", at, dur(wave)), width, 4, lipgloss.NewStyle())...)
 	}
 	if len(s.w.env.Migrating()) == 0 {
-		out = append(out, sWarn.Render("  no VMs left to cut over: select more in step 5"))
+		rest = append(rest, sWarn.Render("  no VMs left to cut over: select more in step 5"))
 	}
 	if cut := s.w.env.CutOverVMs(); len(cut) > 0 {
-		out = append(out, sDim.Render(trunc("  already cut over: "+strings.Join(cut, ", "), width)))
+		rest = append(rest, wrapped("  already cut over: "+strings.Join(cut, ", "), width, 4, sDim)...)
 	}
 	if s.w.readOnly {
-		return append(out, "", sWarn.Render(trunc("Read-only session: the cutover is not available here.", width)))
+		return top, rest, append(bottom, "", sWarn.Render(trunc("Read-only session: the cutover is not available here.", width)))
 	}
 	if l := s.w.session.othersLine(); l != "" {
-		out = append(out, "")
-		out = append(out, wrapped(l, width, 0, sWarn)...)
+		bottom = append(bottom, "")
+		bottom = append(bottom, wrapped(l, width, 0, sWarn)...)
 	}
 	box := "[ ]"
 	if s.power == steps.PowerOnTarget {
 		box = "[x]"
 	}
-	out = append(out, "", box+" power on after cutover "+sDim.Render("(ctrl+o)"), "")
+	bottom = append(bottom, "", box+" power on after cutover "+sDim.Render("(ctrl+o)"))
+	if !tight {
+		bottom = append(bottom, "")
+	}
 	prompt := "Type " + sBold.Render(orDash(s.want())) + " to confirm:"
 	if len(s.w.env.Migrating()) > 1 {
 		prompt = "Type " + sBold.Render(s.want()) + " to confirm, or some of the names to cut them over one by one:"
 	}
-	for _, l := range wrap(prompt, width) {
-		out = append(out, l)
-	}
+	bottom = append(bottom, wrap(prompt, width)...)
 	s.typed.Width = max(10, width-4)
-	out = append(out, s.typed.View())
+	bottom = append(bottom, s.typed.View())
 	if s.problem != "" {
-		out = append(out, wrapped("✗ "+s.problem, width, 2, sErr)...)
+		bottom = append(bottom, wrapped("✗ "+s.problem, width, 2, sErr)...)
 	}
-	return out
+	return top, rest, bottom
 }
 
 // phaseSpan is one phase of the cutover timeline, from its first event to

@@ -14,9 +14,24 @@ type scroller struct {
 	// top is the first line shown of what scrolls; page and total are what
 	// the last view could show and had (the keys page by them).
 	top, page, total int
+	// typing: the view sits above a text input (the cutover's
+	// confirmation), where j and k are letters of a name: only ↑/↓ and
+	// pgup/pgdn scroll.
+	typing bool
 }
 
-var keyScroll = newKey("↑/↓/pgdn", "scroll", "up", "down", "k", "j", "pgup", "pgdown")
+var (
+	keyScroll       = newKey("↑/↓/pgdn", "scroll", "up", "down", "k", "j", "pgup", "pgdown")
+	keyScrollTyping = newKey("↑/↓/pgdn", "scroll", "up", "down", "pgup", "pgdown")
+)
+
+// binding is the key that scrolls this view, for its help bar.
+func (s *scroller) binding() Key {
+	if s.typing {
+		return keyScrollTyping
+	}
+	return keyScroll
+}
 
 // view shows pinned, then as much of rest as fits in height from top,
 // with the "lines x–y of n" line when rest does not fit.
@@ -31,7 +46,11 @@ func (s *scroller) view(pinned, rest []string, height int) []string {
 	s.page = room
 	s.top = max(0, min(s.top, len(rest)-room))
 	out := append(pinned, rest[s.top:s.top+room]...)
-	return append(out, sDim.Render(fmt.Sprintf("lines %d–%d of %d · ↑/↓ j/k pgup/pgdn to scroll", s.top+1, s.top+room, len(rest))))
+	how := "↑/↓ j/k pgup/pgdn"
+	if s.typing {
+		how = "↑/↓ pgup/pgdn"
+	}
+	return append(out, sDim.Render(fmt.Sprintf("lines %d–%d of %d · %s to scroll", s.top+1, s.top+room, len(rest), how)))
 }
 
 // scrollable reports that the last view did not show everything.
@@ -40,7 +59,7 @@ func (s *scroller) scrollable() bool { return s.total > s.page }
 // key moves the view; it reports whether msg was a scroll key of a view
 // that scrolls.
 func (s *scroller) key(msg tea.KeyMsg) bool {
-	if !s.scrollable() || !keyScroll.Matches(msg) {
+	if !s.scrollable() || !s.binding().Matches(msg) {
 		return false
 	}
 	switch msg.String() {

@@ -307,6 +307,29 @@ func wrapped(s string, width, indent int, style lipgloss.Style) []string {
 	return out
 }
 
+// joined is parts separated by " · " in lines of width cells, breaking
+// only between parts ("RPO ok" stays whole), the later lines indented by
+// indent; a part wider than a line wraps on its own.
+func joined(parts []string, width, indent int, style lipgloss.Style) []string {
+	var out []string
+	line := ""
+	for _, p := range parts {
+		switch next := line + " · " + p; {
+		case line == "":
+			line = p
+		case ansiWidth(next) <= width:
+			line = next
+		default:
+			out = append(out, wrapped(line+" ·", width, indent, style)...)
+			line = strings.Repeat(" ", indent) + p
+		}
+	}
+	if line == "" {
+		return out
+	}
+	return append(out, wrapped(line, width, indent, style)...)
+}
+
 // planSummary is the plan's one-line verdict, shown above its items.
 func planSummary(p steps.Plan) string {
 	switch n := p.Changes(); {
