@@ -665,6 +665,10 @@ func (m *Model) helpLines(bs []key.Binding, width int) []string {
 	return out
 }
 
+// header says where ferry works: the lab, the session, what is unsafe, the
+// endpoints and the tenant. When it does not fit, the endpoints' addresses
+// go first (the VCD's, then the vCenter's: they do not change during a
+// session and the tenant names the cloud side); the org and VDC stay whole.
 func (m *Model) header(width int) string {
 	c := m.w.cfg
 	parts := []string{sTitle.Render("ferry")}
@@ -682,11 +686,12 @@ func (m *Model) header(width int) string {
 		// first, so that even 80 columns show it.
 		parts = append(parts, sWarn.Render("--config wins over "+strings.Join(ign, ", ")))
 	}
+	vcenter, vcd := -1, -1 // the parts that give way when too wide
 	if h := host(c.OnPrem.URL); h != "" {
-		parts = append(parts, "vCenter "+h)
+		vcenter, parts = len(parts), append(parts, "vCenter "+h)
 	}
 	if h := host(c.VCD.URL); h != "" {
-		parts = append(parts, "VCD "+h)
+		vcd, parts = len(parts), append(parts, "VCD "+h)
 	}
 	// The org and VDC show once a step has found them in Cloud Director,
 	// so a mistyped name never looks accepted.
@@ -701,6 +706,11 @@ func (m *Model) header(width int) string {
 	if len(parts) == 1 || (len(parts) == 2 && c.Lab) {
 		// A new user with nothing configured learns both ways forward.
 		parts = append(parts, sWarn.Render("no endpoints configured: ferry --config FILE, or `ferry lab` for a complete demo"))
+	}
+	for _, i := range []int{vcd, vcenter} { // vcd after vcenter: deleting it moves nothing
+		if i >= 0 && ansiWidth(strings.Join(parts, " · ")) > width {
+			parts = slices.Delete(parts, i, i+1)
+		}
 	}
 	return trunc(strings.Join(parts, " · "), width)
 }
