@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,5 +32,27 @@ func TestHeaderAt80Columns(t *testing.T) {
 	head, _, _ = strings.Cut(h.view(), "\n")
 	if want := "ferry ·  LAB  · org Company / Company-VDC"; strings.TrimSpace(head) != want {
 		t.Errorf("header at 60 columns:\n%q\nwant\n%q", head, want)
+	}
+}
+
+// longNames are lab-like VMs whose names outgrow a narrow column.
+var longNames = append(slices.Clone(fakeVMs),
+	vm("kiosk-nonpersistent", "poweredOn", "172.16.10.32", 8, 1, false, 0),
+	vm("oracle-rdm-physical-standby-node-02", "poweredOn", "172.16.10.33", 8, 1, false, 0))
+
+// TestVMNamesWholeAt80Columns (QA: at 80 columns the VM table read
+// "kiosk-nonpe…"): the names take the width the less important columns
+// leave; a name longer than the column's cap shows whole on the line
+// under the table when the cursor is on it.
+func TestVMNamesWholeAt80Columns(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs(), done: infraDone, vms: longNames})
+	h.start(80, 24)
+	h.mustSee(t, "[ ] kiosk-nonpersistent ", "Power Mode IP")
+	for range len(longNames) - 1 {
+		h.send(press("down"))
+	}
+	_, main, _ := shown(h.view())
+	if words := strings.Join(strings.Fields(strings.Join(main, " ")), " "); !strings.Contains(words, "oracle-rdm-physical-standby-node-02: warm migration") {
+		t.Errorf("the VM under the cursor is not named whole:\n%s", h.view())
 	}
 }

@@ -358,11 +358,22 @@ func (s *vmScreen) modeNote(vm vsphere.VM) string {
 	return ""
 }
 
-func (s *vmScreen) table(width, rows int) []string {
-	const nameMin, fixed = 10, 6 // cursor + checkbox
-	cols := s.columns()
+// layout is the VM table's columns and the width of its names at width
+// cells. The names come first: columns drop from the right of the
+// priority order until the longest name fits, up to nameClaim cells (a
+// longer one would cost the IPs of every row); what is left goes to the
+// names, up to nameMax. The line under the table names the cursor's VM
+// whole when the table cuts it.
+func (s *vmScreen) layout(width int) (cols []column, nameW int) {
+	const nameMin, nameWide, nameClaim, nameMax, fixed = 10, 24, 20, 40, 6 // fixed: cursor + checkbox
+	longest := 0
+	for _, vm := range s.vms {
+		longest = max(longest, ansiWidth(vm.Name))
+	}
+	want := max(nameMin, min(longest, nameClaim))
+	cols = s.columns()
 	for len(cols) > 0 {
-		w := fixed + nameMin
+		w := fixed + want
 		for _, c := range cols {
 			w += c.width + 1
 		}
@@ -371,11 +382,15 @@ func (s *vmScreen) table(width, rows int) []string {
 		}
 		cols = cols[:len(cols)-1]
 	}
-	nameW := width - fixed
+	nameW = width - fixed
 	for _, c := range cols {
 		nameW -= c.width + 1
 	}
-	nameW = min(nameW, 24)
+	return cols, min(nameW, max(nameWide, min(longest, nameMax)))
+}
+
+func (s *vmScreen) table(width, rows int) []string {
+	cols, nameW := s.layout(width)
 	row := func(cur, box, name string, vm *vsphere.VM) string {
 		var b strings.Builder
 		b.WriteString(cur + box + " " + fit(name, nameW))
@@ -473,6 +488,9 @@ func (s *vmScreen) view(width, height int) string {
 		vm := s.shown()[s.cursor]
 		if style, text = sDim, s.refusal(vm); text == "" {
 			text = s.modeNote(vm)
+		}
+		if _, nameW := s.layout(width); ansiWidth(vm.Name) > nameW {
+			text = vm.Name + ": " + text // cut in the table, whole here
 		}
 	}
 	for i, l := range wrap(text, width) {
