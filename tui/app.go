@@ -770,7 +770,13 @@ func (m *Model) sidebar(width, height int) []string {
 			if r.CutOver() {
 				glyph = sOK.Render("✓")
 			}
-			out = append(out, trunc(glyph+" "+r.VM+" "+sDim.Render(r.Phase), width))
+			// The name whole up to the row's width; the phase shortens
+			// first, then goes.
+			l := glyph + " " + trunc(r.VM, width-2)
+			if room := width - ansiWidth(l) - 1; r.Phase != "" && room >= min(4, ansiWidth(r.Phase)) {
+				l += " " + sDim.Render(trunc(r.Phase, room))
+			}
+			out = append(out, l)
 		}
 	}
 	return append(out, make([]string, max(0, height-len(out)))...)

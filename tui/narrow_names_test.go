@@ -56,3 +56,20 @@ func TestVMNamesWholeAt80Columns(t *testing.T) {
 		t.Errorf("the VM under the cursor is not named whole:\n%s", h.view())
 	}
 }
+
+// TestSidebarVMNamesWhole (QA: the sidebar cut long VM names with the
+// phase): a replication row shows the name whole up to the sidebar's
+// width, the phase shortened first, then dropped.
+func TestSidebarVMNamesWhole(t *testing.T) {
+	names := []string{"WebApp1", "fileserver-ind", "kiosk-nonpersistent1"}
+	h := newHarness(t, setup{pf: withVMs(names...), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h.start(80, 24)
+	dashboardData(h, names...)
+	side, _, _ := shown(h.view())
+	sidebar := strings.Join(side, "\n")
+	for _, want := range []string{"● WebApp1 incremental", "● fileserver-ind incr…", "▲ kiosk-nonpersistent1"} {
+		if !strings.Contains(sidebar, want) {
+			t.Errorf("the sidebar lacks %q:\n%s", want, h.view())
+		}
+	}
+}
