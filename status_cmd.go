@@ -36,7 +36,7 @@ exits 1 (it does not wait).
 
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 [{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "health",
-"paused", "reason", "compare_due", "last_compare": {"time", "duration_ns",
+"paused", "held", "reason", "compare_due", "last_compare": {"time", "duration_ns",
 "blocks", "differing", "repaired", "unreported"}, "in_flight": {"kind",
 "durable_bytes", "size_bytes"}}],
 "endpoints": [{"endpoint", "url", "from"}], "jobs_error", "tests_left_running"
@@ -47,8 +47,11 @@ started and not committed: the one running, or one interrupted (a stop, a
 crash) that the next pass resumes in its snapshot; durable_bytes is where
 its disks' durable watermarks are (what lies below is on the receiver's
 disks and is not sent again), of size_bytes. A job's phase is replicating, paused,
-failed (a failed pass, or a cutover verify that found the replica differs from
-its source, paused it), cutting over or cut over; compare_due says its next
+held (ferry holds it for its own work, which held names: its cutover or a test
+migration; health says why, and, for a hold a stopped ferry left, whether the
+next wizard or ferry serve resumes it or it waits for the cutover to run
+again), failed (a failed pass, or a cutover verify that found the replica
+differs from its source, paused it), cutting over or cut over; compare_due says its next
 pass is a full compare (after such a verify: ferry run --verify=VM runs it,
 repairs the replica and resumes the job); its rpo_health is
 unknown (no complete pass yet), ok, lagging (a pass longer than RPO/2) or

@@ -204,3 +204,79 @@ func TestStatusListsTestLeftRunning(t *testing.T) {
 		t.Fatalf("status after the cleanup: exit %d\n%s", code, out)
 	}
 }
+
+// TestStatusSaysHeld: a job ferry held for its own work when it stopped
+// (killed during a cutover or a test migration) reads "held" in `ferry
+// status`, with why and what becomes of it, not "paused" with the hold's
+// reason as if it were an error; a record an older ferry wrote (a pause
+// with the hold's reason) reads the same.
+func TestStatusSaysHeld(t *testing.T) {
+	l := smallLab(t)
+	put := func(vs replication.VMState) {
+		t.Helper()
+		store, err := replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		if err := store.PutVM("WebApp2", vs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile, "status", "--plan", l.PlanPath()}, args...)...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ferry status %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	type job struct {
+		Phase  string `json:"phase"`
+		Held   string `json:"held"`
+		Health string `json:"health"`
+		Reason string `json:"reason"`
+	}
+	webApp2 := func() job {
+		t.Helper()
+		var doc struct {
+			Jobs []struct {
+				VM string `json:"vm"`
+				job
+			} `json:"jobs"`
+		}
+		if err := json.Unmarshal([]byte(run("--json")), &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range doc.Jobs {
+			if j.VM == "WebApp2" {
+				return j.job
+			}
+		}
+		t.Fatalf("no WebApp2 in %+v", doc.Jobs)
+		return job{}
+	}
+	// As ferry before the held record wrote it: a pause with the reason.
+	put(replication.VMState{LastPass: time.Now(), Paused: true, PausedReason: "held by its cutover"})
+	const gone = "held: ferry stopped while it held the job for its cutover; that cutover is not in progress: replication resumes when the wizard or ferry serve next starts"
+	if out := run(); !strings.Contains(out, gone) || strings.Contains(out, "paused") {
+		t.Errorf("ferry status, a cutover's hold left by a stopped ferry:\n%s", out)
+	}
+	if j := webApp2(); j.Phase != "held" || j.Held != "cutover" || j.Health != gone || j.Reason != "held by its cutover" {
+		t.Errorf("ferry status --json, a cutover's hold left by a stopped ferry: %+v", j)
+	}
+	// The cutover was under way when ferry stopped: the hold stays.
+	if err := steps.NewState(filepath.Join(l.Dir, "plan.state.json")).SetOutput("cutover", "cutover.WebApp2", "running"); err != nil {
+		t.Fatal(err)
+	}
+	if out := run(); !strings.Contains(out, "held by its cutover, which a previous ferry process left unfinished before power-on of the target was requested") ||
+		!strings.Contains(out, "run the cutover again") || strings.Contains(out, "paused") {
+		t.Errorf("ferry status, an interrupted cutover's hold:\n%s", out)
+	}
+	put(replication.VMState{LastPass: time.Now(), Paused: true, PausedReason: "held while its test migration freezes the replica (a snapshot of the receiver appliance)"})
+	if out := run(); !strings.Contains(out, "held: ferry stopped while it held the job for its test migration; that test migration ended with it") || strings.Contains(out, "paused") {
+		t.Errorf("ferry status, a test migration's hold left by a stopped ferry:\n%s", out)
+	}
+}

@@ -11,12 +11,12 @@ const (
 	EventPassDone   EventKind = "pass-done"   // a pass committed
 	EventRPOWarning EventKind = "rpo-warning" // pass longer than RPO/2, or RPO missed (Health says which)
 	EventError      EventKind = "error"       // a pass failed (Err)
-	EventPaused     EventKind = "paused"      // job paused (by request or after an error: Err)
-	EventResumed    EventKind = "resumed"
-	EventVerified   EventKind = "verified" // final verify: replica equals source
-	EventCompared   EventKind = "compared" // a full compare ended (Compare says what it found)
-	EventRepaired   EventKind = "repaired" // a pass re-sent blocks the receiver read back differently (Msg)
-	EventWarning    EventKind = "warning"  // something works, but worse than it should (Msg), e.g. reads through vCenter's proxy
+	EventPaused     EventKind = "paused"      // job paused (by request, after an error: Err, or held by ferry: Hold, Msg says why)
+	EventResumed    EventKind = "resumed"     // Msg says why when ferry ended a hold a previous process left
+	EventVerified   EventKind = "verified"    // final verify: replica equals source
+	EventCompared   EventKind = "compared"    // a full compare ended (Compare says what it found)
+	EventRepaired   EventKind = "repaired"    // a pass re-sent blocks the receiver read back differently (Msg)
+	EventWarning    EventKind = "warning"     // something works, but worse than it should (Msg), e.g. reads through vCenter's proxy
 )
 
 // Phase of a pass.
@@ -76,4 +76,7 @@ type Event struct {
 	// Health is the job's RPO health an EventRPOWarning reports
 	// (HealthLagging or HealthMissed).
 	Health Health
+	// Hold is what ferry holds the job for (an EventPaused of a hold; ""
+	// for an operator's pause or a failure).
+	Hold Hold
 }

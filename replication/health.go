@@ -28,13 +28,14 @@ type JobPhase string
 const (
 	JobReplicating JobPhase = "replicating"  // an initial sync or a pass per RPO
 	JobPaused      JobPhase = "paused"       // paused by request: Resume
+	JobHeld        JobPhase = "held"         // ferry holds it for its own work (Held says what for, Reason why) and resumes it itself
 	JobFailed      JobPhase = "failed"       // paused by a failed pass or a failed final verify (Reason): Resume retries
 	JobCuttingOver JobPhase = "cutting over" // the cutover owns the job (final pass)
 	JobCutOver     JobPhase = "cut over"     // the final pass and its verify succeeded: nothing replicates it any more
 )
 
 // jobPhase derives a job's phase.
-func jobPhase(paused, failed, final, cutOver bool) JobPhase {
+func jobPhase(paused, failed bool, held Hold, final, cutOver bool) JobPhase {
 	switch {
 	case cutOver:
 		return JobCutOver
@@ -42,6 +43,8 @@ func jobPhase(paused, failed, final, cutOver bool) JobPhase {
 		return JobCuttingOver
 	case paused && failed:
 		return JobFailed
+	case paused && held != "":
+		return JobHeld
 	case paused:
 		return JobPaused
 	}
@@ -87,10 +90,13 @@ func (st JobStatus) HealthText() string {
 // runs, and nothing is due.
 func StoredStatus(vm string, rpo RPO, vs VMState, now time.Time) JobStatus {
 	st := JobStatus{VM: vm, RPO: rpo, Paused: vs.Paused, Reason: vs.PausedReason, LastPass: vs.LastPass, LastCompare: vs.LastCompare, CompareDue: vs.CompareNeeded}
+	if vs.Paused && !vs.Failed {
+		st.Held = vs.Held
+	}
 	if !vs.LastPass.IsZero() {
 		st.LastPassAge = now.Sub(vs.LastPass)
 	}
-	st.Phase = jobPhase(vs.Paused, vs.Failed, false, false)
+	st.Phase = jobPhase(vs.Paused, vs.Failed, st.Held, false, false)
 	st.Health = st.assess()
 	return st
 }

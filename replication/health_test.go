@@ -9,16 +9,19 @@ import (
 func TestJobPhase(t *testing.T) {
 	for _, tc := range []struct {
 		paused, failed, final, cutOver bool
+		held                           Hold
 		want                           JobPhase
 	}{
 		{want: JobReplicating},
 		{paused: true, want: JobPaused},
 		{paused: true, failed: true, want: JobFailed},
+		{paused: true, held: HoldCutover, want: JobHeld},
+		{held: HoldCutover, want: JobReplicating}, // released
 		{final: true, want: JobCuttingOver},
 		{final: true, cutOver: true, want: JobCutOver},
 		{failed: true, want: JobReplicating}, // resumed: no longer failed
 	} {
-		if got := jobPhase(tc.paused, tc.failed, tc.final, tc.cutOver); got != tc.want {
+		if got := jobPhase(tc.paused, tc.failed, tc.held, tc.final, tc.cutOver); got != tc.want {
 			t.Errorf("jobPhase(%+v) = %s, want %s", tc, got, tc.want)
 		}
 	}

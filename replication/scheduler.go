@@ -52,6 +52,7 @@ type schedJob struct {
 	due    time.Time
 
 	failed    bool   // paused by a failed pass (not by request)
+	hold      Hold   // paused because ferry holds it (not by request): what for
 	cutOver   bool   // the final pass and its verify succeeded
 	passNow   bool   // a pass was asked for (PassNow): due at once, even after a running one
 	started   uint64 // passes started
@@ -105,12 +106,15 @@ func (sj *schedJob) nextDue(start time.Time, dur time.Duration, now time.Time) t
 // below) and the report. Scheduler.Status gives it for live jobs,
 // StoredStatus for a job's persisted record.
 type JobStatus struct {
-	VM          string        `json:"vm"`
-	RPO         RPO           `json:"rpo"`
-	Phase       JobPhase      `json:"phase"`
-	Health      Health        `json:"rpo_health"`
-	Running     bool          `json:"running,omitempty"`
-	Paused      bool          `json:"paused,omitempty"`
+	VM      string   `json:"vm"`
+	RPO     RPO      `json:"rpo"`
+	Phase   JobPhase `json:"phase"`
+	Health  Health   `json:"rpo_health"`
+	Running bool     `json:"running,omitempty"`
+	Paused  bool     `json:"paused,omitempty"`
+	// Held says what ferry holds the paused job for ("": not held; the
+	// operator paused it, or a failure did).
+	Held        Hold          `json:"held,omitempty"`
 	Reason      string        `json:"reason,omitempty"`
 	LastPass    time.Time     `json:"last_pass,omitempty"`
 	LastPassAge time.Duration `json:"age_ns,omitempty"`
@@ -151,6 +155,9 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 		compareNow: vs.CompareNeeded}
 	if vs.Paused {
 		sj.reason = errors.New(vs.PausedReason)
+		if !vs.Failed {
+			sj.hold = vs.Held
+		}
 	}
 	if !vs.LastPass.IsZero() {
 		sj.due = sj.nextDue(vs.LastPass, vs.LastDuration, s.now())
@@ -369,8 +376,8 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 		// Paused or shutting down: the pass resumes later.
 		sj.due = now
 	default:
-		sj.paused, sj.reason, sj.failed = true, err, true
-		defer s.persistPause(sj, err, true)
+		sj.paused, sj.reason, sj.failed, sj.hold = true, err, true, ""
+		defer s.persistPause(sj, err, true, "")
 		defer s.emit(sj, Event{Kind: EventPaused, Err: err, Msg: "job paused after a failed pass; the replica is at its last committed pass"})
 	}
 	s.changedLocked()
@@ -379,11 +386,15 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 }
 
 // persistPause records that sj is paused because of err (failed: by a
-// failed pass), or no longer paused (err nil).
-func (s *Scheduler) persistPause(sj *schedJob, err error, failed bool) {
+// failed pass; hold: ferry holds it), or no longer paused (err nil).
+func (s *Scheduler) persistPause(sj *schedJob, err error, failed bool, hold Hold) {
 	vs, _ := sj.job.State.VM(sj.job.VM)
 	vs.Paused = err != nil
 	vs.Failed = err != nil && failed
+	vs.Held = ""
+	if err != nil {
+		vs.Held = hold
+	}
 	vs.PausedReason = ""
 	if err != nil {
 		vs.PausedReason = err.Error()
@@ -426,29 +437,60 @@ func (s *Scheduler) get(vm string) (*schedJob, error) {
 
 // Pause stops scheduling passes for vm and interrupts a running pass (it
 // resumes, without re-sending acknowledged data, after Resume).
-func (s *Scheduler) Pause(vm string) error { return s.PauseWith(vm, PausedByRequest) }
+func (s *Scheduler) Pause(vm string) error { return s.pause(vm, "", PausedByRequest) }
 
 // PausedByRequest is the reason of a job paused by the operator (Pause).
 const PausedByRequest = "paused by request"
 
-// PauseWith is Pause with the reason the job's status gives (ferry holding
-// a job for its own work says what for, not "by request").
-func (s *Scheduler) PauseWith(vm, why string) error {
+// Hold is Pause for ferry's own work h (its cutover, a test migration):
+// the job's status says "held", what for (Held) and why (Reason), not
+// "paused", and so does its persisted record (VMState.Held), so that a
+// ferry started after this one was killed knows it was a hold. Release
+// ends it.
+func (s *Scheduler) Hold(vm string, h Hold, why string) error {
+	if h == "" {
+		return fmt.Errorf("%s: hold for what? (no Hold given)", vm)
+	}
+	return s.pause(vm, h, why)
+}
+
+func (s *Scheduler) pause(vm string, h Hold, why string) error {
 	s.mu.Lock()
 	sj, err := s.get(vm)
 	if err != nil {
 		s.mu.Unlock()
 		return err
 	}
-	sj.paused, sj.reason, sj.failed = true, errors.New(why), false
+	sj.paused, sj.reason, sj.failed, sj.hold = true, errors.New(why), false, h
 	if sj.running {
 		sj.cancel()
 	}
 	s.changedLocked()
 	s.mu.Unlock()
-	s.persistPause(sj, sj.reason, false)
-	s.emit(sj, Event{Kind: EventPaused, Msg: why})
+	s.persistPause(sj, sj.reason, false, h)
+	s.emit(sj, Event{Kind: EventPaused, Msg: why, Hold: h})
 	return nil
+}
+
+// Release ends a hold of vm's job for h (Hold), as Resume does, and reports
+// whether there was one: a job paused otherwise (by the operator, after a
+// failure) or held for something else stays as it is. why, when not "",
+// says why in the resumed event (a hold a previous process left).
+func (s *Scheduler) Release(vm string, h Hold, why string) (bool, error) {
+	s.mu.Lock()
+	sj, err := s.get(vm)
+	if err != nil {
+		s.mu.Unlock()
+		return false, err
+	}
+	if !sj.paused || sj.hold != h || h == "" {
+		s.mu.Unlock()
+		return false, nil
+	}
+	s.resumeLocked(sj)
+	s.mu.Unlock()
+	s.resumed(sj, why)
+	return true, nil
 }
 
 // PauseForMismatch pauses vm's job as failed because a verify found its
@@ -463,7 +505,7 @@ func (s *Scheduler) PauseForMismatch(vm string, err error) error {
 		s.mu.Unlock()
 		return gerr
 	}
-	sj.paused, sj.reason, sj.failed, sj.compareNow = true, err, true, true
+	sj.paused, sj.reason, sj.failed, sj.compareNow, sj.hold = true, err, true, true, ""
 	if sj.running {
 		sj.cancel()
 	}
@@ -482,14 +524,26 @@ func (s *Scheduler) Resume(vm string) error {
 		s.mu.Unlock()
 		return err
 	}
-	sj.paused, sj.reason, sj.failed, sj.due = false, nil, false, s.now()
+	s.resumeLocked(sj)
+	s.mu.Unlock()
+	s.resumed(sj, "")
+	return nil
+}
+
+// resumeLocked schedules sj's passes again, starting with one now; s.mu
+// is held.
+func (s *Scheduler) resumeLocked(sj *schedJob) {
+	sj.paused, sj.reason, sj.failed, sj.hold, sj.due = false, nil, false, "", s.now()
 	sj.asked = sj.started + 1
 	s.changedLocked()
-	s.mu.Unlock()
-	s.persistPause(sj, nil, false)
-	s.emit(sj, Event{Kind: EventResumed})
+}
+
+// resumed records and reports that sj resumed (why: "" or what ended a
+// hold); s.mu is not held.
+func (s *Scheduler) resumed(sj *schedJob, why string) {
+	s.persistPause(sj, nil, false, "")
+	s.emit(sj, Event{Kind: EventResumed, Msg: why})
 	s.poke()
-	return nil
 }
 
 // SetVerifyEvery sets the interval between vm's full compares (default
@@ -622,7 +676,7 @@ func (s *Scheduler) Status() []JobStatus {
 
 // statusLocked is sj's status at now; s.mu is held.
 func (s *Scheduler) statusLocked(sj *schedJob, now time.Time) JobStatus {
-	st := JobStatus{VM: sj.job.VM, RPO: RPO(sj.rpo), Running: sj.running, Paused: sj.paused, LastPass: sj.lastPass, NextPass: sj.due,
+	st := JobStatus{VM: sj.job.VM, RPO: RPO(sj.rpo), Running: sj.running, Paused: sj.paused, Held: sj.hold, LastPass: sj.lastPass, NextPass: sj.due,
 		LastCompare: sj.lastCompare, CompareDue: !sj.final && sj.compareDue(now)}
 	if sj.reason != nil {
 		st.Reason = sj.reason.Error()
@@ -633,7 +687,7 @@ func (s *Scheduler) statusLocked(sj *schedJob, now time.Time) JobStatus {
 	if sj.running {
 		st.PassAge = now.Sub(sj.passStart)
 	}
-	st.Phase = jobPhase(sj.paused, sj.failed, sj.final, sj.cutOver)
+	st.Phase = jobPhase(sj.paused, sj.failed, sj.hold, sj.final, sj.cutOver)
 	st.Health = st.assess()
 	return st
 }

@@ -396,3 +396,79 @@ func TestFinalVerifyMismatchPausesUntilRepaired(t *testing.T) {
 	}
 	sameFiles(t, src2, replicaPath(rcv2, "vm2", 0))
 }
+
+// TestHoldIsPersistedAndReleased: a job ferry holds (Hold) reads "held",
+// what for and why, in its status and in its persisted record, so that a
+// scheduler started after the first one died finds it held, not paused;
+// Release ends only a hold for the same thing, never an operator's pause.
+// A record an older ferry wrote (a pause with a hold's reason) reads as
+// the hold it was.
+func TestHoldIsPersistedAndReleased(t *testing.T) {
+	job := newJob(t, "vm", nil, "")
+	s := NewScheduler(1, nil)
+	if err := s.Add(job, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Hold("vm", HoldCutover, "held by its cutover"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status()[0]; st.Phase != JobHeld || st.Held != HoldCutover || !st.Paused || st.Reason != "held by its cutover" {
+		t.Errorf("status of a held job: %+v", st)
+	}
+	// Another process: a new scheduler over the same store.
+	ev := newEvents()
+	s2 := NewScheduler(1, ev.add)
+	if err := s2.Add(&Job{VM: "vm", State: job.State}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if st := s2.Status()[0]; st.Phase != JobHeld || st.Held != HoldCutover || st.Reason != "held by its cutover" {
+		t.Errorf("status of a held job after a restart: %+v", st)
+	}
+	vs, err := job.State.VM("vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := StoredStatus("vm", RPO(time.Hour), vs, time.Now()); st.Phase != JobHeld || st.Held != HoldCutover {
+		t.Errorf("stored status of a held job: %+v", st)
+	}
+	if ok, err := s2.Release("vm", HoldTestMigration, ""); ok || err != nil {
+		t.Errorf("Release of a hold for something else: %v, %v", ok, err)
+	}
+	if ok, err := s2.Release("vm", HoldCutover, "its cutover is not in progress"); !ok || err != nil {
+		t.Errorf("Release: %v, %v", ok, err)
+	}
+	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventResumed && e.Msg == "its cutover is not in progress" })
+	if vs, _ := job.State.VM("vm"); vs.Paused || vs.Held != "" {
+		t.Errorf("record after Release: %+v", vs)
+	}
+	if err := s2.Pause("vm"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s2.Release("vm", HoldCutover, ""); ok {
+		t.Error("Release resumed a job the operator paused")
+	}
+	if st := s2.Status()[0]; st.Phase != JobPaused || st.Held != "" {
+		t.Errorf("status of a paused job: %+v", st)
+	}
+
+	for _, tc := range []struct {
+		vs   VMState
+		want JobPhase
+	}{
+		{VMState{Paused: true, PausedReason: "held by its cutover"}, JobHeld},
+		{VMState{Paused: true, PausedReason: "held while its test migration freezes the replica (a snapshot of the receiver appliance)"}, JobHeld},
+		{VMState{Paused: true, PausedReason: PausedByRequest}, JobPaused},
+		{VMState{Paused: true, Failed: true, PausedReason: "held by its cutover"}, JobFailed},
+	} {
+		if err := job.State.PutVM("old", tc.vs); err != nil {
+			t.Fatal(err)
+		}
+		vs, err := job.State.VM("old")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := StoredStatus("old", RPO(time.Hour), vs, time.Now()); st.Phase != tc.want {
+			t.Errorf("record %+v reads %s, want %s", tc.vs, st.Phase, tc.want)
+		}
+	}
+}

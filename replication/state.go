@@ -49,6 +49,11 @@ type VMState struct {
 	PausedReason string        `json:",omitempty"`
 	// Failed says a failed pass paused the job (not a request).
 	Failed bool `json:",omitempty"`
+	// Held says ferry holds the job for its own work (its cutover, a test
+	// migration), not the operator nor a failure: PausedReason says why.
+	// Paused is set too, so that a ferry that predates Held keeps the job
+	// paused.
+	Held Hold `json:",omitempty"`
 	// CompareNeeded says a verify found the replica differs from its
 	// source (PauseForMismatch): the job is paused and its next pass is a
 	// full compare, which repairs what differs; once that compare
@@ -57,6 +62,37 @@ type VMState struct {
 	// LastCompare is the last full compare of the replica with its source
 	// (nil: none yet).
 	LastCompare *CompareResult `json:",omitempty"`
+}
+
+// Hold is what ferry holds a job's passes for: work of its own that needs
+// the replica still, as opposed to an operator's pause or a failed pass.
+type Hold string
+
+const (
+	// HoldCutover: the VM's cutover owns the replica. Past its final pass
+	// it gives the replica disks to the target VM: no pass may write them
+	// until the cutover has finished or given them back (a rollback).
+	HoldCutover Hold = "cutover"
+	// HoldTestMigration: a test migration freezes the replica (a snapshot
+	// of the receiver appliance) between two passes; replication goes on
+	// once the snapshot is taken.
+	HoldTestMigration Hold = "test migration"
+)
+
+// legacyHolds are the reasons ferry recorded for its holds before
+// VMState.Held existed, when a hold was stored as a pause with its reason:
+// such a record reads as the hold it was.
+var legacyHolds = map[string]Hold{
+	"held by its cutover": HoldCutover,
+	"held while its test migration freezes the replica (a snapshot of the receiver appliance)": HoldTestMigration,
+}
+
+// upgrade reads a record stored before VMState.Held existed as it would
+// be stored now.
+func (v *VMState) upgrade() {
+	if v.Paused && !v.Failed && v.Held == "" {
+		v.Held = legacyHolds[v.PausedReason]
+	}
 }
 
 // CompareResult is what a full compare found: every block of every disk of
@@ -253,6 +289,7 @@ func (s *StateStore) DisksWithPrefix(prefix string) (map[string]DiskState, error
 func (s *StateStore) VM(name string) (VMState, error) {
 	var v VMState
 	err := s.get(bucketVMs, name, &v)
+	v.upgrade()
 	return v, err
 }
 
@@ -268,8 +305,21 @@ func (s *StateStore) PauseForMismatch(vm string, err error) error {
 	if gerr != nil {
 		return gerr
 	}
-	vs.Paused, vs.Failed, vs.PausedReason, vs.CompareNeeded = true, true, err.Error(), true
+	vs.Paused, vs.Failed, vs.PausedReason, vs.CompareNeeded, vs.Held = true, true, err.Error(), true, ""
 	return s.PutVM(vm, vs)
+}
+
+// Release ends a hold of vm's job for h in its record (the job resumes
+// when a scheduler next takes it) and reports whether there was one; a job
+// paused otherwise (by the operator, a failure) or held for something else
+// stays so. For a job a Scheduler runs, use Scheduler.Release.
+func (s *StateStore) Release(vm string, h Hold) (bool, error) {
+	vs, err := s.VM(vm)
+	if err != nil || !vs.Paused || vs.Held != h {
+		return false, err
+	}
+	vs.Paused, vs.Failed, vs.Held, vs.PausedReason = false, false, "", ""
+	return true, s.PutVM(vm, vs)
 }
 
 func diskStateKey(vm, disk string) string { return vm + "/" + disk }

@@ -473,7 +473,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return err
 	}
 	// The wizard's scheduler stops passing this VM: the cutover owns it now.
-	if c.held, err = c.env.warmHold(ctx, c.plan.Name, "held by its cutover"); err != nil {
+	if c.held, err = c.env.warmHold(ctx, c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
 		return err
 	}
 
@@ -701,7 +701,7 @@ func (c *vmCutover) targetOff(ctx context.Context) bool {
 func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	c.emit(Warning(c.plan.Name + ": a previous cutover stopped after power-on of the target was requested; checking the target"))
 	var err error
-	if c.held, err = c.env.warmHold(ctx, c.plan.Name, "held by its cutover"); err != nil {
+	if c.held, err = c.env.warmHold(ctx, c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
 		return err
 	}
 	if ref, ok, err := c.provider.FindVM(ctx, c.plan.Name); err != nil {
@@ -1027,7 +1027,13 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("pause replication after the verify mismatch: %w", err))
 		}
 	case c.held:
-		if err := c.env.warmRelease(c.plan.Name); err != nil {
+		if err := c.env.warmRelease(c.plan.Name, replication.HoldCutover); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		// The replica is back with replication: a hold a ferry killed
+		// during this VM's cutover left on the job ends with it.
+		if err := c.env.releaseHold(c.plan.Name, replication.HoldCutover, staleHoldText(replication.HoldCutover, "its rollback gave the replica back: replication resumes")); err != nil {
 			errs = append(errs, err)
 		}
 	}

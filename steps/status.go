@@ -28,8 +28,9 @@ type VMStatus struct {
 // and why the job is paused when the VM still replicates. A VM cut over
 // (or cutting over) keeps its job's paused record, but the reason is no
 // longer its health: it reads "cut over", not "cut over: paused by request".
+// A job ferry holds says why in its Summary.
 func (st VMStatus) HealthLine() string {
-	if !st.Paused || st.Reason == "" || st.Phase == replication.JobCutOver || st.Phase == replication.JobCuttingOver {
+	if !st.Paused || st.Reason == "" || st.Held != "" || st.Phase == replication.JobCutOver || st.Phase == replication.JobCuttingOver {
 		return st.Summary
 	}
 	return st.Summary + ": " + st.Reason
@@ -94,6 +95,8 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		case st.Paused && st.CompareDue:
 			// A cold VM's too: its cutover is refused until then.
 			st.Summary = "paused: the replica differs from its source; `ferry run --verify=" + vm.Name + "` (or resume on the dashboard) runs a full compare that repairs it"
+		case st.Held != "":
+			st.Summary = e.heldSummary(st.JobStatus)
 		case e.isCold(vm.Name):
 			// No pass every RPO: no RPO to keep.
 			st.Health, st.Summary = replication.HealthNone, coldHealth(st.LastPass, now)
@@ -107,6 +110,29 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// heldSummary says why ferry holds a job and what becomes of the hold: a
+// hold of this process's scheduler is live (its reason); any other was
+// left by a ferry that stopped while it held the job (holdOutlook says
+// whether it stays, and the next scheduler settles it so).
+func (e *Env) heldSummary(st replication.JobStatus) string {
+	if e.warm != nil && e.warmAdded(st.VM) {
+		if st.Reason == "" {
+			return "held for its " + string(st.Held)
+		}
+		return st.Reason
+	}
+	keep, why := e.holdOutlook(st.VM, st.Held)
+	switch {
+	case keep && why != "":
+		return why
+	case keep && st.Reason != "":
+		return st.Reason
+	case keep:
+		return "held for its " + string(st.Held)
+	}
+	return "held: " + staleHoldText(st.Held, why) + ": replication resumes when the wizard or ferry serve next starts"
 }
 
 // passInFlight reads vm's pass in flight from the sender's store.

@@ -213,11 +213,11 @@ func (e *Env) testCopies(ctx context.Context, copies []*testCopy, vdc *vcd.VDC, 
 		var held []string
 		defer func() {
 			for _, vm := range held {
-				_ = e.warmRelease(vm)
+				_ = e.warmRelease(vm, replication.HoldTestMigration)
 			}
 		}()
 		for _, tc := range copies {
-			ok, err := e.warmHold(ctx, tc.c.plan.Name, "held while its test migration freezes the replica (a snapshot of the receiver appliance)")
+			ok, err := e.warmHold(ctx, tc.c.plan.Name, replication.HoldTestMigration, testHold)
 			if ok {
 				held = append(held, tc.c.plan.Name)
 			}

@@ -118,7 +118,76 @@ func (e *Env) warmJob(ctx context.Context, vm VMPlan) error {
 		return err
 	}
 	w.added[vm.Name] = true
-	return nil
+	return e.settleHold(vm.Name)
+}
+
+// Why ferry holds a job (replication.Scheduler.Hold), as its status says.
+const (
+	cutoverHold = "held by its cutover"
+	testHold    = "held while its test migration freezes the replica (a snapshot of the receiver appliance)"
+	// interruptedCutoverHold: a cutover a previous ferry process left
+	// between its start and the request to power the target on.
+	interruptedCutoverHold = "held by its cutover, which a previous ferry process left unfinished before power-on of the target was requested " +
+		"(the target VM may hold the replica disks): run the cutover again; it removes what it left, gives the replica back to replication and retries"
+)
+
+// holdOutlook says what becomes of a hold h of vm's job that no running
+// ferry process holds any more (ferry was killed while it held the job):
+// keep says it stays (why: the reason it keeps), otherwise why says that
+// its cause is gone. A job held by its cutover stays held while that
+// cutover may have given the replica disks to the target VM (it was
+// interrupted after it started, or after power-on of the target was
+// requested): no pass may write them, and the cutover, run again, either
+// finishes or gives them back to replication (its rollback releases the
+// hold). Any other hold ended with the process that took it: a test
+// migration's snapshot freezes the replica for its copies whatever
+// replication writes after it, and a cutover that is not in progress
+// (rolled back, or never past its start) holds nothing.
+func (e *Env) holdOutlook(vm string, h replication.Hold) (keep bool, why string) {
+	switch h {
+	case replication.HoldCutover:
+		switch state := e.State.Get("cutover").Outputs[cutoverKey(vm)]; state {
+		case cutoverRunning:
+			return true, interruptedCutoverHold
+		case cutoverPowerOnRequested:
+			return true, "held by its cutover, which stopped after power-on of the target was requested: " + decisionHint(vm)
+		case cutoverDone:
+			return true, "cut over: nothing replicates it any more"
+		case "":
+			return false, "that cutover is not in progress"
+		default:
+			return false, fmt.Sprintf("that cutover is not in progress (%s)", state)
+		}
+	case replication.HoldTestMigration:
+		return false, "that test migration ended with it (the replica's snapshot, if it was taken, stays until `ferry run --test-cleanup`)"
+	}
+	// A hold this ferry does not know (a newer one's): kept, as found.
+	return true, ""
+}
+
+// staleHoldText says that ferry stopped while it held a job for h, and why
+// the hold's cause is gone (holdOutlook).
+func staleHoldText(h replication.Hold, why string) string {
+	return fmt.Sprintf("ferry stopped while it held the job for its %s; %s", h, why)
+}
+
+// settleHold decides on a hold of vm's job found when the scheduler took
+// the job (a ferry killed while it held it; see holdOutlook): the job
+// stays held, saying why, or resumes, saying why.
+func (e *Env) settleHold(vm string) error {
+	st, ok := e.warmStatus(vm)
+	if !ok || !st.Paused || st.Held == "" {
+		return nil
+	}
+	keep, why := e.holdOutlook(vm, st.Held)
+	switch {
+	case keep && why != "" && why != st.Reason:
+		return e.warm.sched.Hold(vm, st.Held, why)
+	case keep:
+		return nil
+	}
+	_, err := e.warm.sched.Release(vm, st.Held, staleHoldText(st.Held, why)+": replication resumes")
+	return err
 }
 
 // warmPass makes a pass of vm due now and waits until it completes (step 6
@@ -159,11 +228,12 @@ func (e *Env) warmStatus(vm string) (replication.JobStatus, bool) {
 }
 
 // warmHold stops the scheduler's passes of vm and waits until none runs:
-// the cutover (or a test migration) takes the job over. It reports whether
-// it paused the job, so that the caller resumes it afterwards: a job that
-// was paused already (by the operator, or after a failed pass) runs no pass
-// and is left paused, as it was found.
-func (e *Env) warmHold(ctx context.Context, vm, why string) (bool, error) {
+// the cutover (or a test migration) takes the job over, held for h (why
+// says so in its status). It reports whether it held the job, so that the
+// caller releases it afterwards: a job that was paused already (by the
+// operator, or after a failed pass) runs no pass and is left paused, as it
+// was found.
+func (e *Env) warmHold(ctx context.Context, vm string, h replication.Hold, why string) (bool, error) {
 	if e.warm == nil {
 		return false, nil
 	}
@@ -178,18 +248,36 @@ func (e *Env) warmHold(ctx context.Context, vm, why string) (bool, error) {
 			return false, e.warm.sched.WaitIdle(ctx, vm)
 		}
 	}
-	if err := e.warm.sched.PauseWith(vm, why); err != nil {
+	if err := e.warm.sched.Hold(vm, h, why); err != nil {
 		return false, err
 	}
 	return true, e.warm.sched.WaitIdle(ctx, vm)
 }
 
-// warmRelease gives the job back to the scheduler (after a rollback).
-func (e *Env) warmRelease(vm string) error {
+// warmRelease gives the job warmHold held for h back to the scheduler.
+func (e *Env) warmRelease(vm string, h replication.Hold) error {
 	if e.warm == nil {
 		return nil
 	}
-	return e.warm.sched.Resume(vm)
+	_, err := e.warm.sched.Release(vm, h, "")
+	return err
+}
+
+// releaseHold ends a hold for h of vm's job that this process did not take
+// (a ferry killed while it held the job) once its cause is gone (why says
+// how): in the wizard's scheduler when it has the job, otherwise in the
+// job's record. A job paused otherwise stays paused.
+func (e *Env) releaseHold(vm string, h replication.Hold, why string) error {
+	if e.warm != nil && e.warmAdded(vm) {
+		_, err := e.warm.sched.Release(vm, h, why)
+		return err
+	}
+	store, err := e.replicationStore()
+	if err != nil {
+		return err
+	}
+	_, err = store.Release(vm, h)
+	return err
 }
 
 // pauseForMismatch pauses vm's replication because a verify found its

@@ -57,6 +57,10 @@ type ReplicationUpdate struct {
 	// reads "held", not "paused": the operator did not pause it.
 	Held string
 	Err  string // last error, shown until a pass succeeds
+	// Note is what ferry said when it resumed the job (a hold a stopped
+	// ferry left, whose cause is gone); shown in the detail line until
+	// the job is paused or held again.
+	Note string
 	// LastCompare is the last full compare of the replica, in words
 	// (when, blocks compared, differing, repaired); "" none seen yet.
 	LastCompare string

@@ -166,7 +166,13 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 	if width < 80 {
 		per = 3
 	}
-	room := max(1, (height-2)/per)
+	// What ferry said when it resumed the VM under the cursor, whole,
+	// under its detail line.
+	var note []string
+	if cursor < len(d.VMs) && d.VMs[cursor].Note != "" {
+		note = wrapped(d.VMs[cursor].VM+": "+d.VMs[cursor].Note, width, 2, sDim)
+	}
+	room := max(1, (height-2-len(note))/per)
 	start := 0
 	if cursor >= room {
 		start = cursor - room + 1
@@ -190,6 +196,7 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 			line += " · last full compare " + r.LastCompare
 		}
 		out = append(out, sDim.Render(trunc(line, width)))
+		out = append(out, note...)
 	}
 	return out
 }

@@ -63,7 +63,10 @@ func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 		if j.Running {
 			r.Phase = "running"
 		}
-		if j.Paused {
+		switch {
+		case j.Paused && j.Held != "":
+			r.Phase, r.Held = "held", heldWhy(j.Held, j.Reason)
+		case j.Paused:
 			r.Phase, r.Err = "paused", j.Reason
 		}
 		if j.LastCompare != nil {
@@ -125,13 +128,14 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		r.Err = errMsg(ev)
 	case replication.EventPaused:
 		r.Paused, r.Phase = true, "paused"
+		r.Note = ""
 		if ev.Err != nil {
 			r.Err = errMsg(ev)
-		} else if ev.Msg != "" && ev.Msg != replication.PausedByRequest {
-			r.Held, r.Phase = ev.Msg, "held"
+		} else if ev.Hold != "" {
+			r.Held, r.Phase = heldWhy(ev.Hold, ev.Msg), "held"
 		}
 	case replication.EventResumed:
-		r.Paused, r.Err, r.Phase, r.Held = false, "", "idle", ""
+		r.Paused, r.Err, r.Phase, r.Held, r.Note = false, "", "idle", "", ev.Msg
 	case replication.EventCompared:
 		if ev.Compare != nil {
 			r.LastCompare = ev.Compare.Summary()
@@ -153,6 +157,14 @@ func rpoHealth(h replication.Health) RPOHealth {
 		return RPOViolated
 	}
 	return RPOUnknown
+}
+
+// heldWhy is why ferry holds a job (its reason), or what for.
+func heldWhy(h replication.Hold, reason string) string {
+	if reason != "" {
+		return reason
+	}
+	return "held for its " + string(h)
 }
 
 func errMsg(ev replication.Event) string {
@@ -208,6 +220,9 @@ func statusRows(sts []steps.VMStatus) []ReplicationUpdate {
 			u.Planned, u.Resumed = st.InFlight.Size-st.InFlight.Durable, st.InFlight.Durable
 		case st.LastPass.IsZero():
 			u.Phase = "no replica"
+		case st.Paused && st.Held != "":
+			// Its status says why, and what becomes of the hold.
+			u.Phase, u.Held = "held", heldWhy(st.Held, st.Summary)
 		case st.Paused:
 			u.Phase, u.Err = "paused", st.Reason
 		}

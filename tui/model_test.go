@@ -457,7 +457,7 @@ func TestDashboardHeldIsNotPaused(t *testing.T) {
 	h.start(120, 40)
 	f := NewReplicationFeed(nil)
 	why := "held while its test migration freezes the replica (a snapshot of the receiver appliance)"
-	f.Handle(replication.Event{VM: "WebApp1", Kind: replication.EventPaused, Msg: why})
+	f.Handle(replication.Event{VM: "WebApp1", Kind: replication.EventPaused, Msg: why, Hold: replication.HoldTestMigration})
 	h.send(replicationMsg(<-f.Updates()))
 	h.mustSee(t, "▸ WebApp1         held", "  "+why, "○ WebApp1 held")
 	h.mustNotSee(t, "paused")
@@ -467,6 +467,29 @@ func TestDashboardHeldIsNotPaused(t *testing.T) {
 	f.Handle(replication.Event{VM: "WebApp1", Kind: replication.EventResumed})
 	h.send(replicationMsg(<-f.Updates()))
 	h.mustNotSee(t, why, "held")
+}
+
+// TestDashboardHeldAfterRestart: a wizard started after a ferry that was
+// killed while it held a job for its cutover shows the job as the
+// scheduler found it: "held" and why, not "paused" with the reason as an
+// error, and the operator cannot resume it; when ferry resumes it (the
+// cutover, run again, rolled back), the VM's detail says why.
+func TestDashboardHeldAfterRestart(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h.start(120, 40)
+	f := NewReplicationFeed(nil)
+	why := "held by its cutover, which a previous ferry process left unfinished"
+	f.Seed([]replication.JobStatus{{VM: "WebApp1", RPO: replication.RPO(time.Minute), Phase: replication.JobHeld, Paused: true, Held: replication.HoldCutover, Reason: why, LastPass: t0}})
+	h.send(replicationMsg(<-f.Updates()))
+	h.mustSee(t, "▸ WebApp1         held", "  "+why, "○ WebApp1 held")
+	h.mustNotSee(t, "paused")
+	h.send(press("u"))
+	h.mustSee(t, "u resume: ferry holds WebApp1 (its row says why) and resumes it")
+
+	f.Handle(replication.Event{VM: "WebApp1", Kind: replication.EventResumed, Msg: "ferry stopped while it held the job for its cutover; its rollback gave the replica back: replication resumes"})
+	h.send(replicationMsg(<-f.Updates()))
+	h.mustSee(t, "WebApp1         idle", "WebApp1: ferry stopped while it held the job for its cutover; its rollback gave the replica", "back: replication resumes")
+	h.mustNotSee(t, why, "WebApp1 held")
 }
 
 // TestDashboardFullCompare: v asks the engine for a full compare of the VM

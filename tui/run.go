@@ -15,6 +15,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/term"
 	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -237,7 +238,13 @@ func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger
 			}
 			return 0
 		})
-		sched, err := env.EnableWarm(ctx, feed.Handle)
+		sched, err := env.EnableWarm(ctx, func(ev replication.Event) {
+			if ev.Kind == replication.EventResumed && ev.Msg != "" {
+				// A hold a stopped ferry left, ended: said in the log too.
+				logger.Info("replication resumed", "vm", ev.VM, "why", ev.Msg)
+			}
+			feed.Handle(ev)
+		})
 		if err != nil {
 			logger.Warn("warm replication: some jobs did not start", "err", err)
 		}
