@@ -66,18 +66,19 @@ func (f *planFlags) statePath() string {
 // errors) and the state, and returns the env the steps run in. With lock,
 // the state file's lock is taken before the state is read (the commands
 // that change things: a run that loses the race must not act on a state
-// the winner is changing); release frees it.
-func (f *planFlags) session(g *globalFlags, lock bool) (env *steps.Env, it steps.Itinerary, release func(), err error) {
-	release = func() {}
+// the winner is changing); the caller releases it (StateLock.Release), or
+// discards it when it refuses before changing anything (StateLock.Discard:
+// no lock file left behind). Without lock, the StateLock is nil.
+func (f *planFlags) session(g *globalFlags, lock bool) (env *steps.Env, it steps.Itinerary, sl *steps.StateLock, err error) {
 	if f.plan == "" {
-		return nil, nil, release, usagef("--plan FILE: the plan file is empty (the operator's answers, YAML; default %s)", defaultPlan)
+		return nil, nil, nil, usagef("--plan FILE: the plan file is empty (the operator's answers, YAML; default %s)", defaultPlan)
 	}
 	pf, err := steps.LoadPlanFile(f.plan)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, release, usagef("plan file %s does not exist: answer the wizard (ferry, or ferry lab for the embedded lab) to write it, or pass --plan FILE", f.plan)
+		return nil, nil, nil, usagef("plan file %s does not exist: answer the wizard (ferry, or ferry lab for the embedded lab) to write it, or pass --plan FILE", f.plan)
 	}
 	if err != nil {
-		return nil, nil, release, usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
 	if f.applianceOVF != "" {
 		pf.Appliance.OVF = f.applianceOVF
@@ -93,17 +94,17 @@ func (f *planFlags) session(g *globalFlags, lock bool) (env *steps.Env, it steps
 				}
 			}
 		}
-		return nil, nil, release, usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
 	pf.ApplyDefaults(it)
 
 	cfg, err := g.loadConfig()
 	if err != nil {
-		return nil, nil, release, err
+		return nil, nil, nil, err
 	}
 	if lock {
-		if release, err = steps.LockState(f.statePath()); err != nil {
-			return nil, nil, func() {}, err
+		if sl, err = steps.LockStateFile(f.statePath()); err != nil {
+			return nil, nil, nil, err
 		}
 	}
 	st, err := steps.LoadState(f.statePath())
@@ -114,10 +115,10 @@ func (f *planFlags) session(g *globalFlags, lock bool) (env *steps.Env, it steps
 		}
 	}
 	if err != nil {
-		release()
-		return nil, nil, func() {}, err
+		sl.Discard()
+		return nil, nil, nil, err
 	}
-	return steps.NewEnv(cfg, pf, st), it, release, nil
+	return steps.NewEnv(cfg, pf, st), it, sl, nil
 }
 
 // planReference lists every plan file key the itinerary's steps read,
@@ -241,11 +242,10 @@ Plan file keys:
 ` + planReference(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, it, release, err := f.session(g, false)
+			env, it, _, err := f.session(g, false)
 			if err != nil {
 				return err
 			}
-			defer release()
 			defer env.Close(cmd.Context())
 			if err := env.CheckReplicationStore(); err != nil {
 				return usageError{err}

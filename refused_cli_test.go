@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,7 +19,7 @@ import (
 // TestRefusedVMHeadless: a plan naming a VM whose disks ferry cannot read is
 // refused by `ferry plan` and `ferry run` with the reason, exit 1, and
 // nothing changes (the VM keeps changed block tracking off and has no
-// snapshot; no step state is written).
+// snapshot; no step state, log or lock file is written).
 func TestRefusedVMHeadless(t *testing.T) {
 	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
 	raw, err := os.ReadFile(l.PlanPath())
@@ -33,6 +34,7 @@ func TestRefusedVMHeadless(t *testing.T) {
 	if err := os.WriteFile(plan, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	before := dirFiles(t, filepath.Dir(plan))
 	for _, cmd := range []string{"plan", "run"} {
 		c := exec.Command(ferryBin, "--config", l.ConfigFile, cmd, "--plan", plan)
 		c.Env = cleanEnv()
@@ -56,12 +58,16 @@ func TestRefusedVMHeadless(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(plan), "*.state.json")); len(m) != 0 {
 		t.Errorf("state written: %v", m)
 	}
+	if got := dirFiles(t, filepath.Dir(plan)); !slices.Equal(got, before) {
+		t.Errorf("the refused commands left files beside the plan: %v, before %v", got, before)
+	}
 }
 
 // TestRunRefusesBeforeStep1: a plan or config that could only fail later
 // (no provider vCenter for the replica disks, a probe watching a VM that
 // does not exist, a cutover timing that is not valid) is refused by
-// `ferry run` before step 1 changes anything: no state is written.
+// `ferry run` before step 1 changes anything: no state is written, and no
+// file appears in the plan's directory (no log, no state lock).
 func TestRunRefusesBeforeStep1(t *testing.T) {
 	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
 	raw, err := os.ReadFile(l.PlanPath())
@@ -99,6 +105,7 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 			if err := os.WriteFile(plan, []byte(text), 0o600); err != nil {
 				t.Fatal(err)
 			}
+			before := dirFiles(t, dir)
 			cmd := exec.Command(ferryBin, "--config", c.config, "run", "--plan", plan)
 			cmd.Env = cleanEnv()
 			out, err := cmd.CombinedOutput()
@@ -113,6 +120,10 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 			if m, _ := filepath.Glob(filepath.Join(dir, "*.state.json")); len(m) != 0 {
 				t.Errorf("state written: %v", m)
 			}
+			// Nothing else either: no log, no lock file keeping a stale pid.
+			if got := dirFiles(t, dir); !slices.Equal(got, before) {
+				t.Errorf("the refused run left files in the plan's directory: %v, before %v", got, before)
+			}
 			// With --json, stdout ends with the refusal as a failed line
 			// of no step.
 			cmd = exec.Command(ferryBin, "--config", c.config, "run", "--plan", plan, "--json")
@@ -123,6 +134,23 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Kind != "failed" || last.Step != "" || !strings.Contains(last.Error, c.want[0]) {
 				t.Errorf("--json: last line %q (%v), want a failed line of no step saying %q", lines[len(lines)-1], err, c.want[0])
 			}
+			if got := dirFiles(t, dir); !slices.Equal(got, before) {
+				t.Errorf("the refused run --json left files in the plan's directory: %v, before %v", got, before)
+			}
 		})
 	}
+}
+
+// dirFiles lists the names in dir, sorted.
+func dirFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
 }

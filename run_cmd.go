@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -88,7 +90,8 @@ again changes nothing. ferry status lists a test left running; the cutover
 and another test wait until it is cleaned up.
 
 A structured log of every event goes to --log-file (default: ferry.log next
-to the state file).
+to the state file). A run refused before its first change (bad input, a
+preflight that fails) leaves no file behind: no log, no state lock file.
 
 Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 2 bad usage or plan file, 130 interrupted.
@@ -118,11 +121,29 @@ not the steps; ferry status --follow shows how they end.
 			if (testMig != "" || testCln) && (confirm != "" || verify != "" || finish || rollbk || (testMig != "" && testCln)) {
 				return usageError{fmt.Errorf("--test-migrate and --test-cleanup run alone: without each other, --confirm-cutover, --finish, --rollback or --verify")}
 			}
-			env, it, release, err := f.session(g, true)
+			env, it, lock, err := f.session(g, true)
 			if err != nil {
 				return err
 			}
-			defer release()
+			// A run refused before its first change leaves the disk as it
+			// found it: no lock file, no log (begin marks the first change).
+			logf := newRunLog(logPath(g, env.State.Path()))
+			started := false
+			begin := func() error {
+				if err := logf.begin(); err != nil {
+					return err
+				}
+				started = true
+				return nil
+			}
+			defer func() {
+				if started {
+					lock.Release()
+				} else {
+					lock.Discard()
+				}
+			}()
+			defer logf.Close()
 			defer env.Close(cmd.Context())
 			// The plan's one replication store may belong to another state
 			// file: checked read-only now, taken after the preflight, both
@@ -130,11 +151,6 @@ not the steps; ferry status --follow shows how they end.
 			if err := env.CheckReplicationStore(); err != nil {
 				return usageError{err}
 			}
-			logf, err := openLog(g, env.State.Path())
-			if err != nil {
-				return err
-			}
-			defer logf.Close()
 			env.Log = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			if confirm != "" {
 				vms, err := steps.ConfirmedVMs(env.Plan, confirm)
@@ -154,7 +170,7 @@ not the steps; ferry status --follow shows how they end.
 				env.CutoverDecision = steps.CutoverRollback
 			}
 			if testMig != "" || testCln {
-				return runTest(cmd, env, testMig, asJSON)
+				return runTest(cmd, env, testMig, asJSON, begin)
 			}
 			var verifyVMs []string
 			if verify != "" {
@@ -168,6 +184,9 @@ not the steps; ferry status --follow shows how they end.
 			// Bad input (unknown names, conflicts, logins) stops the run
 			// before the first change, not halfway through.
 			if err := r.Preflight(cmd.Context()); err != nil {
+				return err
+			}
+			if err := begin(); err != nil {
 				return err
 			}
 			if err := env.OpenReplicationStore(); err != nil {
@@ -207,11 +226,15 @@ not the steps; ferry status --follow shows how they end.
 	return cmd
 }
 
-// runTest is ferry run --test-migrate / --test-cleanup without an engine.
-func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool) error {
+// runTest is ferry run --test-migrate / --test-cleanup without an engine;
+// begin is called before the first change.
+func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begin func() error) error {
 	out := cmd.OutOrStdout()
 	emit := eventPrinter(out, len(steps.NewItinerary()), asJSON)
 	if names == "" {
+		if err := begin(); err != nil {
+			return err
+		}
 		if err := env.TestCleanup(cmd.Context(), emit); err != nil {
 			return fmt.Errorf("%w (state: %s)", err, env.State.Path())
 		}
@@ -223,6 +246,9 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool) erro
 	vms, err := steps.TestNames(env.Plan, names)
 	if err != nil {
 		return usageError{err}
+	}
+	if err := begin(); err != nil {
+		return err
 	}
 	if err := env.OpenReplicationStore(); err != nil {
 		if errors.Is(err, session.ErrStoreOwned) {
@@ -244,18 +270,64 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool) erro
 	return nil
 }
 
-// openLog opens --log-file, or ferry.log next to the state file (0600:
-// it names the infrastructure; it never holds secrets).
-func openLog(g *globalFlags, statePath string) (*os.File, error) {
-	path := g.logFile
-	if path == "" {
-		path = filepath.Join(filepath.Dir(statePath), "ferry.log")
+// logPath is --log-file, or ferry.log next to the state file.
+func logPath(g *globalFlags, statePath string) string {
+	if g.logFile != "" {
+		return g.logFile
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	return filepath.Join(filepath.Dir(statePath), "ferry.log")
+}
+
+// runLog is a command's log (logPath; 0600: it names the infrastructure,
+// it never holds secrets), kept in memory until the command begins to
+// change something (begin), so that a command refused before that leaves
+// no log behind, nor a line in an existing one.
+type runLog struct {
+	path string
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	f    *os.File
+}
+
+func newRunLog(path string) *runLog { return &runLog{path: path} }
+
+// Write appends p to the log, or to what it will begin with.
+func (l *runLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		return l.f.Write(p)
+	}
+	return l.buf.Write(p)
+}
+
+// begin opens the log file and writes what was logged so far to it.
+func (l *runLog) begin() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		return nil
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open log file: %w", err)
+		return fmt.Errorf("open log file: %w", err)
 	}
-	return f, nil
+	if _, err := l.buf.WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write log file: %w", err)
+	}
+	l.f = f
+	return nil
+}
+
+// Close closes the log file (what was never begun is dropped).
+func (l *runLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	return l.f.Close()
 }
 
 // dialEngine returns a client of the ferry serve engine that runs for the

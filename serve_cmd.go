@@ -147,26 +147,36 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 			return usageError{err}
 		}
 	}
-	env, it, release, err := sf.plan.session(g, true)
+	env, it, lock, err := sf.plan.session(g, true)
 	if err != nil {
 		if errors.Is(err, steps.ErrStateLocked) {
 			return fmt.Errorf("%w (is a ferry serve already running? ferry status says)", err)
 		}
 		return err
 	}
-	defer release()
+	// Refused before it opens the replication store, serve leaves the
+	// disk as it found it (no lock file, no log), as ferry run does.
+	started := false
+	defer func() {
+		if started {
+			lock.Release()
+		} else {
+			lock.Discard()
+		}
+	}()
 	if err := env.CheckReplicationStore(); err != nil {
 		env.Close(ctx)
 		return usageError{err}
 	}
-	logf, err := openLog(g, env.State.Path())
-	if err != nil {
-		env.Close(ctx)
-		return err
-	}
+	logf := newRunLog(logPath(g, env.State.Path()))
 	defer logf.Close()
 	logger := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	env.Log = logger
+	if err := logf.begin(); err != nil {
+		env.Close(ctx)
+		return err
+	}
+	started = true
 	if err := env.OpenReplicationStore(); err != nil {
 		env.Close(ctx)
 		if errors.Is(err, session.ErrStoreOwned) {

@@ -84,11 +84,10 @@ engine has written one yet.`,
 				}
 				return printStatus(out, st, asJSON)
 			}
-			env, it, release, err := f.session(g, false)
+			env, it, _, err := f.session(g, false)
 			if err != nil {
 				return err
 			}
-			defer release()
 			defer env.Close(cmd.Context())
 			// The steps come from the state file and are shown even when
 			// the replication data cannot be read (a running ferry holds

@@ -3,6 +3,7 @@ package steps
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,6 +113,69 @@ func TestStateLock(t *testing.T) {
 		t.Errorf("lock after release: %v", err)
 	} else {
 		release2()
+	}
+}
+
+// TestStateLockDiscard: a lock discarded (a command refused before it
+// changed anything) leaves the disk as it found it: the lock file it made
+// is gone, a lock file that was there keeps what it held. A process that
+// opened the lock file just before it was removed never holds the lock
+// beside the one that takes it next.
+func TestStateLockDiscard(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new")
+	path := filepath.Join(dir, "plan.state.json")
+	l, err := LockStateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockStateFile(path); !errors.Is(err, ErrStateLocked) {
+		t.Errorf("second lock: %v, want ErrStateLocked", err)
+	}
+	l.Discard()
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the directory made for the lock is left: %v", err)
+	}
+
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".lock", []byte("4242\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err = LockStateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Discard()
+	if b, err := os.ReadFile(path + ".lock"); err != nil || string(b) != "4242\n" {
+		t.Errorf("a lock file that was there before holds %q (%v) after a discarded lock", b, err)
+	}
+	if err := os.Remove(path + ".lock"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A takes the lock; B opens the lock file, then A discards its lock
+	// and C takes it again before B's flock: B must not hold it beside C.
+	a, err := LockStateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c *StateLock
+	var cErr error
+	lockOpened = func() {
+		lockOpened = nil
+		a.Discard()
+		c, cErr = LockStateFile(path)
+	}
+	defer func() { lockOpened = nil }()
+	b, bErr := LockStateFile(path)
+	if cErr != nil {
+		t.Fatalf("lock after a discard: %v", cErr)
+	}
+	defer c.Release()
+	if !errors.Is(bErr, ErrStateLocked) {
+		b.Release()
+		t.Errorf("a lock file removed between open and flock: the lock was taken twice (%v)", bErr)
 	}
 }
 
