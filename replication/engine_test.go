@@ -190,3 +190,50 @@ func TestTrackedFileSource(t *testing.T) {
 		t.Fatalf("pass after a CBT reset: %v", err)
 	}
 }
+
+// TestPassWithNoChangeIsRecorded: an incremental pass that finds nothing
+// changed is recorded as such (LastIncremental with LastPlanned 0: the
+// projected downtime says "no change seen"), and it keeps the throughput
+// the pass before measured: with nothing to copy, it measured none.
+func TestPassWithNoChangeIsRecorded(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	if err := fillDisk(src, 8<<20, 7); err != nil {
+		t.Fatal(err)
+	}
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	source := NewTrackedFileSource(src)
+	job := newJob(t, "vm", source, rcv.addr)
+	ctx := context.Background()
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := changeDisk(src, 8<<20, 1<<20, 9, source); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	before, err := job.State.VM("vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.LastPlanned != 1<<20 || before.LastRate <= 0 || !before.LastIncremental.Equal(before.LastPass) {
+		t.Fatalf("record after a pass with changes: %+v", before)
+	}
+	res, err := job.RunPass(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kind != PassIncremental || res.Counters.Planned != 0 {
+		t.Fatalf("pass with nothing changed: %s, %+v", res.Kind, res.Counters)
+	}
+	vs, err := job.State.VM("vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs.LastPlanned != 0 || !vs.LastIncremental.Equal(res.Start) || vs.LastRate != before.LastRate {
+		t.Errorf("record after a pass with nothing changed: planned %d, incremental at %s (pass at %s), rate %.0f (before %.0f)",
+			vs.LastPlanned, vs.LastIncremental, res.Start, vs.LastRate, before.LastRate)
+	}
+}

@@ -236,11 +236,12 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 		vs.LastInterval = start.Sub(vs.LastPass)
 	}
 	vs.LastPass, vs.LastDuration = start, res.Duration
-	if s := res.Duration.Seconds(); s > 0 {
+	if s := res.Duration.Seconds(); s > 0 && res.Counters.Planned > 0 {
+		// A pass with nothing to copy measured no throughput.
 		vs.LastRate = float64(res.Counters.Sent) / s
 	}
 	if res.Kind == PassIncremental && !p.compared {
-		vs.LastPlanned = res.Counters.Planned
+		vs.LastPlanned, vs.LastIncremental = res.Counters.Planned, start
 	}
 	if p.compared {
 		res.Compare = &CompareResult{Time: start, Duration: res.Duration, Blocks: p.cmpBlocks.Load(), Differing: p.differing.Load(), Repaired: p.repaired.Load(), Unreported: p.unreported.Load()}

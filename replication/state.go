@@ -43,10 +43,14 @@ type VMState struct {
 	LastPass     time.Time     `json:",omitempty"` // snapshot time of the last complete pass
 	LastDuration time.Duration `json:",omitempty"`
 	LastPlanned  int64         `json:",omitempty"` // bytes planned by the last incremental pass
-	LastRate     float64       `json:",omitempty"` // wire bytes/s of the last pass
-	LastInterval time.Duration `json:",omitempty"` // time between the last two complete passes' snapshots
-	Paused       bool          `json:",omitempty"`
-	PausedReason string        `json:",omitempty"`
+	// LastIncremental is the snapshot time of that pass (zero: none
+	// recorded, or a record from before it was kept): with it, a
+	// LastPlanned of 0 says the pass found nothing changed.
+	LastIncremental time.Time     `json:",omitzero"`
+	LastRate        float64       `json:",omitempty"` // wire bytes/s of the last pass that had something to copy
+	LastInterval    time.Duration `json:",omitempty"` // time between the last two complete passes' snapshots
+	Paused          bool          `json:",omitempty"`
+	PausedReason    string        `json:",omitempty"`
 	// Failed says a failed pass paused the job (not a request).
 	Failed bool `json:",omitempty"`
 	// Held says ferry holds the job for its own work (its cutover, a test

@@ -26,6 +26,8 @@ type EstimatePart struct {
 	// From says what the figure comes from.
 	From    string `json:"from"`
 	Default bool   `json:"default,omitempty"`
+	// Note is what Compact says beside the figure ("" nothing).
+	Note string `json:"note,omitempty"`
 }
 
 // DowntimeEstimate is a VM's projected cutover downtime.
@@ -261,8 +263,26 @@ func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, sh
 		p.Seconds, p.From, p.Default = 10, "no pass recorded yet", true
 		return p
 	}
-	if vs.LastPlanned == 0 && vs.LastInterval <= 0 {
+	if vs.LastPlanned == 0 && vs.LastIncremental.IsZero() {
+		// Only an initial sync (and the full compare after it), or a
+		// record from before LastIncremental: whether its last
+		// incremental pass found nothing changed cannot be told.
 		p.Seconds, p.From, p.Default = 10, "no incremental pass recorded yet: change rate unknown", true
+		if vs.LastInterval > 0 {
+			p.From = "change rate unknown: no incremental pass has recorded a change yet"
+		}
+		return p
+	}
+	if vs.LastPlanned == 0 {
+		// Measured, not a rate of 0 B/s: nothing changed between the
+		// last incremental pass and the one before it.
+		since := ""
+		if vs.LastIncremental.Equal(vs.LastPass) && vs.LastInterval > 0 {
+			since = fmt.Sprintf(", nothing written in the %s before it", vs.LastInterval.Round(time.Second))
+		}
+		p.From = fmt.Sprintf("no change seen by the last incremental pass (%s%s): the final pass would copy only what the guest writes from now to its shutdown",
+			vs.LastIncremental.Local().Format("2006-01-02 15:04:05"), since)
+		p.Note = "no change in the last pass"
 		return p
 	}
 	interval, intervalFrom := vs.LastInterval, "over the last pass interval"
@@ -285,9 +305,20 @@ func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, sh
 		p.Default = true
 	}
 	p.Seconds = bytes / rate
-	p.From = fmt.Sprintf("%s changed at %s/s %s, at %s", Bytes(int64(bytes)), Bytes(int64(changeRate)), intervalFrom, rateFrom)
+	p.From = fmt.Sprintf("%s changed at %s %s, at %s", someBytes(bytes), perSecond(changeRate), intervalFrom, rateFrom)
 	return p
 }
+
+// someBytes is a positive amount of bytes: never "0 B".
+func someBytes(n float64) string {
+	if n < 1 {
+		return "under 1 B"
+	}
+	return Bytes(int64(n))
+}
+
+// perSecond is a positive rate in bytes per second: never "0 B/s".
+func perSecond(r float64) string { return someBytes(r) + "/s" }
 
 // Compact is every part in a few words, defaults marked with *:
 // "shutdown 30s* · final pass 0.2s · ... (* default)".
@@ -297,6 +328,9 @@ func (d *DowntimeEstimate) Compact() string {
 		s := p.Phase + " " + roundSecs(p.Seconds)
 		if p.Default {
 			s += "*"
+		}
+		if p.Note != "" {
+			s += " (" + p.Note + ")"
 		}
 		parts = append(parts, s)
 	}

@@ -75,3 +75,51 @@ func TestWaveProjection(t *testing.T) {
 		}
 	}
 }
+
+// TestProjectDowntimeNoChangeSeen: when the last incremental pass found
+// nothing changed, the final pass's projection says so and what it rests
+// on, not "0 B changed at 0 B/s" as if a rate had been measured; when it
+// cannot be told whether a pass found nothing or none ran (a record from
+// before LastIncremental), the change rate is unknown (a default); a
+// change rate under 1 B/s does not read as 0 B/s either.
+func TestProjectDowntimeNoChangeSeen(t *testing.T) {
+	vm := VMPlan{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	final := func(est *DowntimeEstimate) EstimatePart {
+		for _, p := range est.Parts {
+			if p.Phase == "final pass" {
+				return p
+			}
+		}
+		t.Fatalf("no final pass in %+v", est)
+		return EstimatePart{}
+	}
+	zeroRate := func(text string) bool {
+		return strings.Contains(text, " 0 B/s") || strings.Contains(text, " 0 B changed")
+	}
+
+	// As stores record it before LastIncremental: a pass after the initial
+	// sync, nothing planned, nothing sent.
+	est := projectDowntime(vm, replication.VMState{LastPass: t0, LastInterval: time.Minute, LastDuration: time.Second}, cutoverHistory{})
+	if p := final(est); zeroRate(est.Text()) || !p.Default || !strings.Contains(p.From, "change rate unknown") {
+		t.Errorf("no change recorded, old record: final pass %+v\n%s", p, est.Text())
+	}
+
+	vs := replication.VMState{LastPass: t0, LastIncremental: t0, LastInterval: time.Minute, LastDuration: time.Second}
+	est = projectDowntime(vm, vs, cutoverHistory{})
+	p := final(est)
+	if zeroRate(est.Text()) || p.Default || p.Seconds != 0 ||
+		!strings.Contains(p.From, "no change seen by the last incremental pass ("+t0.Local().Format("2006-01-02 15:04:05")+", nothing written in the 1m0s before it)") ||
+		!strings.Contains(p.From, "only what the guest writes from now to its shutdown") {
+		t.Errorf("no change seen: final pass %+v\n%s", p, est.Text())
+	}
+	if c := est.Compact(); !strings.Contains(c, "final pass 0.0s (no change in the last pass)") {
+		t.Errorf("compact: %s", c)
+	}
+
+	vs.LastPlanned, vs.LastRate = 30, 1<<20 // 30 B in a minute: 15 B over the 1 s pass and the 30 s shutdown
+	est = projectDowntime(vm, vs, cutoverHistory{})
+	if p := final(est); zeroRate(est.Text()) || !strings.Contains(p.From, "15 B changed at under 1 B/s over the last pass interval") {
+		t.Errorf("a change rate under 1 B/s: final pass %+v\n%s", p, est.Text())
+	}
+}

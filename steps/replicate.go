@@ -56,7 +56,7 @@ func recordPass(store *replication.StateStore, vm string, r replication.PassResu
 	}
 	vs.LastPass, vs.LastDuration = r.Start, r.Duration
 	if r.Kind == replication.PassIncremental && r.Compare == nil {
-		vs.LastPlanned = r.Counters.Planned
+		vs.LastPlanned, vs.LastIncremental = r.Counters.Planned, r.Start
 	}
 	if r.Compare != nil {
 		vs.LastCompare = r.Compare

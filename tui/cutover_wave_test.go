@@ -70,6 +70,24 @@ func TestCutoverConfirmProjectsFromRecords(t *testing.T) {
 	h.mustNotSee(t, "* default", "one wave")
 }
 
+// TestCutoverConfirmNoChangeSeen: when the last incremental pass found
+// nothing changed, the confirmation's projection says so beside the final
+// pass, which is not a default.
+func TestCutoverConfirmNoChangeSeen(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone})
+	store, err := replication.OpenState(h.env.State.Path() + ".replication.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutVM("WebApp2", replication.VMState{LastPass: t0, LastIncremental: t0, LastInterval: time.Minute, LastDuration: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	h.start(120, 40)
+	h.mustSee(t, "shutdown 30s* · final pass 0.0s (no change in the last pass) · verify 0.0s*")
+	h.mustNotSee(t, "0 B/s", "final pass 0.0s*")
+}
+
 // TestCutoverTimelinePerVM (item 5): the VMs of a wave report at once; the
 // timeline times each phase to the next line of the same VM, not to
 // whichever VM spoke next, and shows every VM's current phase as running.
