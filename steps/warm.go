@@ -152,7 +152,7 @@ func (e *Env) holdOutlook(vm string, h replication.Hold) (keep bool, why string)
 		case cutoverPowerOnRequested:
 			return true, "held by its cutover, which stopped after power-on of the target was requested: " + decisionHint(vm)
 		case cutoverDone:
-			return true, "cut over: nothing replicates it any more"
+			return true, "" // nothing replicates it any more: kept as found
 		case "":
 			return false, "that cutover is not in progress"
 		default:
