@@ -25,7 +25,11 @@
 // the change sets after changeId's epoch up to the snapshot's (up to now,
 // open set included, when snapshot is nil); "*" answers the disk's allocated
 // areas (from the file system's extent map: SEEK_DATA / SEEK_HOLE, no data
-// read), as vSphere answers a thin disk's. As real vSphere's, an answer
+// read), as vSphere answers a thin disk's. Both answer as of the snapshot
+// asked about, as ESXi does (the guest writes into a delta since): for "*",
+// the tracker notes the epoch in which a write first allocated a block that
+// was a hole, and leaves out of a snapshot's answer the blocks allocated
+// after it. As real vSphere's, an answer
 // runs from StartOffset to the disk's end unless it holds MaxExtents
 // extents: then it ends with its last one, so clients must loop on
 // StartOffset+Length (one call misses the rest, as against real vSphere).
@@ -122,6 +126,10 @@ type disk struct {
 	sets  [][]uint32
 	first int      // epoch number of sets[0] (older ones were pruned)
 	open  []uint64 // bitmap of the blocks written since the last epoch
+	// born maps a block a tracked write found unallocated (a hole) to the
+	// epoch of that write (last()+1 then): a snapshot of an older epoch
+	// did not have it. Blocks absent were allocated before tracking began.
+	born map[uint32]int
 	// size and mtime of the flat file after the tracker's last write: a
 	// different one means someone else wrote it.
 	size  int64
@@ -169,7 +177,38 @@ func (d *disk) close() {
 		d.sets[0] = nil
 		d.sets = d.sets[1:]
 		d.first++
+		// Every snapshot still answered is of epoch first or later.
+		for b, e := range d.born {
+			if e <= d.first {
+				delete(d.born, b)
+			}
+		}
 	}
+}
+
+// noteHoles records, before a write of [off, off+n) into f, the blocks it
+// will allocate (holes so far) as born in the open epoch. It asks the file
+// system's extent map; it reads no data.
+func (d *disk) noteHoles(f *os.File, off, n int64) {
+	for b := off / BlockSize; b*BlockSize < off+n; b++ {
+		if _, ok := d.born[uint32(b)]; ok {
+			continue
+		}
+		if data, ok := NextData(f, b*BlockSize); ok && data < (b+1)*BlockSize {
+			continue // allocated already
+		}
+		if d.born == nil {
+			d.born = map[uint32]int{}
+		}
+		d.born[uint32(b)] = d.last() + 1
+	}
+}
+
+// allocatedAt reports whether block b, allocated now, was allocated as of
+// epoch e.
+func (d *disk) allocatedAt(b int64, e int) bool {
+	born, ok := d.born[uint32(b)]
+	return !ok || born <= e
 }
 
 // Install adds the extension to m (which must have been created).
@@ -237,6 +276,9 @@ func (t *Tracker) WriteAt(file string, p []byte, off int64) error {
 	// snapshot's images first.
 	if err := t.cow(file, f, off, int64(len(p))); err != nil {
 		return err
+	}
+	if d := t.disks[path.Clean(file)]; d != nil {
+		d.noteHoles(f, off, int64(len(p)))
 	}
 	if _, err := f.WriteAt(p, off); err != nil {
 		return err
@@ -521,7 +563,10 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 		}
 		for _, r := range ranges {
 			for i := r[0] / BlockSize; i < (r[1]+BlockSize-1)/BlockSize; i++ {
-				mark(i)
+				// For a snapshot: as of it, not the guest's writes since.
+				if target < 0 || d.allocatedAt(i, target) {
+					mark(i)
+				}
 			}
 		}
 	} else {
@@ -632,6 +677,9 @@ func (t *Tracker) servePut(w http.ResponseWriter, r *http.Request) {
 		delete(t.frozen, p) // replaced: no image of it is known any more
 		if d := t.disks[p]; d != nil {
 			d.markAll()
+			// What the old file held is unknown: "*" for older snapshots
+			// answers what the new one holds (more, never less).
+			d.born = nil
 			if f, err := os.Open(p); err == nil {
 				_ = d.baseline(f)
 				f.Close()

@@ -410,3 +410,63 @@ func TestAnswerBoundedByExtents(t *testing.T) {
 		t.Fatalf("answer from inside an extent: %+v %v", res, err)
 	}
 }
+
+// TestAnswersAsOfTheSnapshot: ESXi answers for a snapshot as of the
+// snapshot (the frozen base), whatever the guest writes into its delta
+// since. "*" for a snapshot lists the areas allocated when it was taken,
+// not a region the guest allocated after it; changes since a changeId up to
+// a snapshot are exactly the writes between the two snapshots, not the
+// writes after the one asked about.
+func TestAnswersAsOfTheSnapshot(t *testing.T) {
+	f := setup(t)
+	f.enable(t)
+	f.write(t, 2<<20, 1) // block 32, before s1
+	s1, id1 := f.snapshot(t)
+	f.write(t, 10<<20, 64<<10) // block 160: a new region, after s1
+	all, _, err := f.changed(t, &s1, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := extents(2<<20, 64<<10); fmt.Sprint(all) != want {
+		t.Fatalf("allocated areas of s1 after the guest allocated a new region: %v, want %v (the disk as of s1)", all, want)
+	}
+	if got, _, err := f.changed(t, &s1, id1); err != nil || len(got) != 0 {
+		t.Fatalf("changes from s1's own changeId up to s1: %v %v, want none", got, err)
+	}
+
+	s2, id2 := f.snapshot(t)
+	f.write(t, 2<<20, 1)        // block 32 again, after s2
+	f.write(t, 30<<20, 128<<10) // blocks 480, 481: a new region, after s2
+	all, _, err = f.changed(t, &s2, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := extents(2<<20, 64<<10, 10<<20, 64<<10); fmt.Sprint(all) != want {
+		t.Fatalf("allocated areas of s2: %v, want %v (the disk as of s2)", all, want)
+	}
+	// s1 still answers as of s1, though the disk moved twice since.
+	if all, _, err = f.changed(t, &s1, "*"); err != nil || fmt.Sprint(all) != extents(2<<20, 64<<10) {
+		t.Fatalf("allocated areas of s1 after s2: %v %v", all, err)
+	}
+	got, _, err := f.changed(t, &s2, id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := extents(10<<20, 64<<10); fmt.Sprint(got) != want {
+		t.Fatalf("changes s1..s2 after the guest wrote on: %v, want %v (exactly the writes between the snapshots)", got, want)
+	}
+	// The live disk (no snapshot) has it all.
+	if all, _, err = f.changed(t, nil, "*"); err != nil || fmt.Sprint(all) != extents(2<<20, 64<<10, 10<<20, 64<<10, 30<<20, 128<<10) {
+		t.Fatalf("allocated areas of the live disk: %v %v", all, err)
+	}
+	s3, _ := f.snapshot(t)
+	if got, _, err = f.changed(t, &s3, id2); err != nil || fmt.Sprint(got) != extents(2<<20, 64<<10, 30<<20, 128<<10) {
+		t.Fatalf("changes s2..s3: %v %v", got, err)
+	}
+	if got, _, err = f.changed(t, &s3, id1); err != nil || fmt.Sprint(got) != extents(2<<20, 64<<10, 10<<20, 64<<10, 30<<20, 128<<10) {
+		t.Fatalf("changes s1..s3: %v %v", got, err)
+	}
+	if all, _, err = f.changed(t, &s3, "*"); err != nil || fmt.Sprint(all) != extents(2<<20, 64<<10, 10<<20, 64<<10, 30<<20, 128<<10) {
+		t.Fatalf("allocated areas of s3: %v %v", all, err)
+	}
+}
