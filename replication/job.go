@@ -186,6 +186,7 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 	}
 	res := PassResult{Kind: PassIncremental, Start: start}
 	var p *pass
+	var resumedCompare compareCounts // what an earlier process compared
 	for attempt := 0; ; attempt++ {
 		res.Attempts = attempt + 1
 		p = &pass{job: j, snap: snap, disks: disks, states: states, final: final, compare: opts.Compare, compared: opts.Compare, start: time.Now(), touched: map[string][]int64{}}
@@ -195,6 +196,7 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 			// What an earlier process made durable; a retry's own
 			// Resumed is this process's Acked already.
 			res.Counters.Resumed = p.resumed.Load()
+			resumedCompare = p.cmpTot
 		}
 		if err == nil || ctx.Err() != nil || !retryable(err) || attempt >= j.retries() {
 			break
@@ -244,7 +246,9 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 		vs.LastPlanned, vs.LastIncremental = res.Counters.Planned, start
 	}
 	if p.compared {
-		res.Compare = &CompareResult{Time: start, Duration: res.Duration, Blocks: p.cmpBlocks.Load(), Differing: p.differing.Load(), Repaired: p.repaired.Load(), Unreported: p.unreported.Load()}
+		t := p.cmpTot
+		res.Compare = &CompareResult{Time: start, Duration: res.Duration, Blocks: t.Blocks, Differing: t.Differing, Repaired: t.Repaired, Unreported: t.Unreported,
+			Resumed: resumedCompare.Resumed, ResumedBlocks: resumedCompare.ResumedBlocks}
 		vs.LastCompare = res.Compare
 		if vs.CompareNeeded {
 			// Every block was compared and what differed was sent and

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,10 +33,13 @@ type pass struct {
 	compared bool     // ... and every disk was compared
 	touched  map[string][]int64
 
-	// Blocks checked and re-sent; of a full compare: compared, differing,
-	// repaired, unreported (CompareResult).
-	checked, resent                            atomic.Int64
-	cmpBlocks, differing, repaired, unreported atomic.Int64
+	// Blocks checked and re-sent.
+	checked, resent atomic.Int64
+	// The scan of the disk being sent (nil: none) and what the scans of
+	// the disks before it found (compare.go).
+	cmpMu  sync.Mutex
+	cmp    *compareRun
+	cmpTot compareCounts
 
 	conns []*senderConn
 	seq   atomic.Uint32
@@ -214,12 +218,38 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	if err != nil {
 		return fmt.Errorf("disk %s: receiver state: %w", disk.Key, err)
 	}
+	nblocks := (disk.Capacity + HashBlock - 1) / HashBlock
+	prog, err := j.State.compareProgress(key)
+	if err != nil {
+		return err
+	}
+	// This disk's scan completed in an earlier attempt of this pass (its
+	// progress is recorded complete before the commit).
+	scanned := prog.Pass == p.snap.ID() && prog.Target == target && prog.Next >= nblocks
 	if ss.Pass == p.snap.ID() && ss.Target == target && rs.Committed == target && rs.Pass == "" {
 		// The receiver committed this pass before we could record it.
 		if kindRank[ss.Kind] >= kindRank[p.kind] {
 			p.kind = ss.Kind
 		}
+		if p.compare {
+			if scanned {
+				p.compareDone(prog, nblocks, true)
+				p.resumed.Add(disk.Capacity)
+			} else {
+				p.compared = false // an earlier attempt that did not compare
+			}
+		}
 		return j.State.PutDisk(key, DiskState{Committed: target, Size: disk.Capacity})
+	}
+	if p.compare && scanned && ss.Pass == "" && ss.Committed == target && rs.Pass == "" && rs.Committed == target {
+		// Compared and committed by an earlier attempt of this pass (killed
+		// while a later disk was compared): not read again.
+		if kindRank[prog.Kind] >= kindRank[p.kind] {
+			p.kind = prog.Kind
+		}
+		p.compareDone(prog, nblocks, true)
+		p.resumed.Add(disk.Capacity)
+		return nil
 	}
 	j.emit(Event{Kind: EventPhase, Phase: PhasePlan, Disk: disk.Key})
 	base, kind := ss.Committed, PassIncremental
@@ -268,7 +298,6 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	}
 	// Large disks are sent in batches of at most batchUnits read units
 	// (drained and checked in between) so the plan in memory stays small.
-	nblocks := (disk.Capacity + HashBlock - 1) / HashBlock
 	if p.dmap, err = j.State.Digests(key, int(nblocks)); err != nil {
 		return err
 	}
@@ -285,6 +314,15 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		changed = planBlocks(ext, disk.Capacity)
 	}
 	scan := kind == PassFullCompare || (p.compare && kind != PassInitial)
+	// A scan resumes after the blocks an interrupted attempt of this very
+	// pass compared (compare.go); the changed blocks among them are done.
+	first := int64(0)
+	if scan {
+		if first, err = p.startScan(key, prog, resumable, base, target, kind, nblocks); err != nil {
+			return err
+		}
+		changed = slices.DeleteFunc(changed, func(u readUnit) bool { return u.Offset < first*HashBlock })
+	}
 	var partsPlanned int64
 	for k := range changed {
 		u := &changed[k]
@@ -317,18 +355,16 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	}
 	if scan {
 		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key, Pass: kind})
-		first := int64(0)
-		if kind == PassFullCompare {
-			first = wm / HashBlock
-			p.planned.Add(disk.Capacity - first*HashBlock)
-			p.resumed.Add(first * HashBlock) // compared by an earlier attempt
-		} else {
-			// Every byte of the disk is covered: matched, sent, or (the
-			// rest of a changed block) read and checked; acknowledged
-			// bytes reach the capacity.
-			p.planned.Add(disk.Capacity - partsPlanned)
+		// Every byte of the disk from the first block scanned on is
+		// covered: matched, sent, or (the rest of a changed block) read and
+		// checked; acknowledged bytes reach it. The blocks before were
+		// compared by an earlier attempt.
+		from := min(first*HashBlock, disk.Capacity)
+		p.planned.Add(disk.Capacity - from - partsPlanned)
+		p.resumed.Add(from)
+		if from < disk.Capacity {
+			planReads([]Extent{{from, disk.Capacity - from}})
 		}
-		planReads([]Extent{{first * HashBlock, disk.Capacity - first*HashBlock}})
 		ci := 0
 		for b := first; b < nblocks; b += batchUnits {
 			last := min(nblocks, b+batchUnits)
@@ -356,11 +392,15 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 				e := Extent{off, min(HashBlock, disk.Capacity-off)}
 				units = append(units, readUnit{Extent: e, parts: []Extent{e}, compare: true, hash: hs[blk-b], check: true, expected: p.dmap[blk], scan: true})
 			}
-			p.cmpBlocks.Add(int64(len(units)))
 			if err := p.sendChecked(ctx, i, key, &st, units); err != nil {
 				return fmt.Errorf("disk %s: %w", disk.Key, err)
 			}
 		}
+		p.cmpMu.Lock()
+		prog := p.cmp.rec
+		p.cmp = nil
+		p.cmpMu.Unlock()
+		p.compareDone(prog, nblocks, false)
 	} else {
 		j.emit(Event{Kind: EventPhase, Phase: PhaseTransfer, Disk: disk.Key, Pass: kind})
 		reads := make([]Extent, len(changed))
@@ -576,12 +616,17 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 			// changed block tracking did not report it (on vSphere, whose
 			// snapshots are frozen, a change CBT missed) is counted apart;
 			// after a CBT reset (full-compare pass) that is expected.
+			// Each is recorded before the repair is sent (found).
+			var err error
 			switch {
 			case u.expected == 0 && u.compare && p.diskKind != PassFullCompare, u.expected != 0 && u.hash != u.expected:
 				differ = true
-				p.differing.Add(1)
+				err = p.found(u.Offset/HashBlock, true)
 			case u.compare && p.diskKind != PassFullCompare:
-				p.unreported.Add(1)
+				err = p.found(u.Offset/HashBlock, false)
+			}
+			if err != nil {
+				return err
 			}
 		}
 		for _, part := range u.parts {

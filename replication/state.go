@@ -118,6 +118,13 @@ type CompareResult struct {
 	// frozen, a change CBT missed), or an ordinary pass wrote part of a
 	// block whose rest was already wrong. They were sent too.
 	Unreported int64 `json:"unreported,omitempty"`
+	// Resumed says the compare went on with an interrupted one (its
+	// process killed or stopped) of the same pass, from the last block
+	// that one had durably compared: ResumedBlocks of Blocks were compared
+	// before the interruption and not read again (what they held is in
+	// the counts above).
+	Resumed       bool  `json:"resumed,omitempty"`
+	ResumedBlocks int64 `json:"resumed_blocks,omitempty"`
 }
 
 // Summary is the result in one line.
@@ -129,7 +136,40 @@ func (c *CompareResult) Summary() string {
 	if c.Unreported > 0 {
 		s += fmt.Sprintf(", %d unreported (changed at the source without CBT reporting it, or already wrong in the replica), sent again", c.Unreported)
 	}
+	if c.Resumed {
+		s += fmt.Sprintf("; resumed after an interruption (%d blocks compared before it, not read again)", c.ResumedBlocks)
+	}
 	return s
+}
+
+// compareProgress is how far the scan of one disk in a full compare (or a
+// full-compare pass) got, kept by the sender so that a compare interrupted
+// by a kill resumes its scan instead of starting at block 0. It belongs to
+// one pass (snapshot, base and target changeIds, kind); a pass that does not
+// match starts over.
+type compareProgress struct {
+	Pass   string   `json:",omitempty"`
+	Base   string   `json:",omitempty"`
+	Target string   `json:",omitempty"`
+	Kind   PassKind `json:",omitempty"`
+	// Compare: the pass is a full compare (PassOptions.Compare), not only
+	// a full-compare pass.
+	Compare bool `json:",omitempty"`
+	// Next: every block below it was compared, repaired where it differed,
+	// read back equal to the source, and its digest is in the sender's map
+	// (written in the same transaction).
+	Next int64 `json:",omitempty"`
+	// Differing and Unreported count the blocks of the scan found so, each
+	// recorded before its repair was sent (so a block repaired by an
+	// interrupted run is counted although it reads back right after);
+	// Repaired counts the differing blocks below Next.
+	Differing  int64 `json:",omitempty"`
+	Unreported int64 `json:",omitempty"`
+	Repaired   int64 `json:",omitempty"`
+	// Found holds the blocks at or above Next found differing (true) or
+	// unreported (false): a resumed scan does not count them again, and
+	// counts a differing one repaired once it is checked.
+	Found map[int64]bool `json:",omitempty"`
 }
 
 // StateStore is a small bbolt database of DiskState (and VMState) records,
@@ -146,7 +186,9 @@ var (
 	// digestChunk blocks: key "<disk key>#<chunk, 8 hex digits>", value
 	// 8 bytes (big endian xxh3) per block, 0 = not known.
 	bucketDigests = []byte("digests")
-	keyOwner      = []byte("owner")
+	// bucketCompares holds the sender's compareProgress per disk key.
+	bucketCompares = []byte("compares")
+	keyOwner       = []byte("owner")
 )
 
 // OpenState opens or creates the state database at path.
@@ -162,7 +204,7 @@ func OpenState(path string) (*StateStore, error) {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketDisks, bucketVMs, bucketMeta, bucketDigests} {
+		for _, b := range [][]byte{bucketDisks, bucketVMs, bucketMeta, bucketDigests, bucketCompares} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -359,29 +401,88 @@ func (s *StateStore) PutDigests(disk string, n int, blocks map[int]uint64) error
 	if len(blocks) == 0 {
 		return nil
 	}
+	return s.db.Update(func(tx *bolt.Tx) error { return putDigests(tx, disk, n, blocks) })
+}
+
+func putDigests(tx *bolt.Tx, disk string, n int, blocks map[int]uint64) error {
+	if len(blocks) == 0 {
+		return nil
+	}
 	chunks := map[int][]int{}
 	for b := range blocks {
 		if b >= 0 && b < n {
 			chunks[b/digestChunk] = append(chunks[b/digestChunk], b)
 		}
 	}
+	bk, err := tx.CreateBucketIfNotExists(bucketDigests)
+	if err != nil {
+		return err
+	}
+	for c, bs := range chunks {
+		size := min(digestChunk, n-c*digestChunk) * 8
+		v := make([]byte, size)
+		copy(v, bk.Get(digestKey(disk, c)))
+		for _, b := range bs {
+			binary.BigEndian.PutUint64(v[(b-c*digestChunk)*8:], blocks[b])
+		}
+		if err := bk.Put(digestKey(disk, c), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compareProgress returns the progress of the last scan of a disk (zero
+// value if none).
+func (s *StateStore) compareProgress(disk string) (compareProgress, error) {
+	var c compareProgress
+	err := s.get(bucketCompares, disk, &c)
+	return c, err
+}
+
+// CompareInFlight says whether vm has a full compare (PassOptions.Compare)
+// in flight: a pass interrupted while it compared, which the next pass
+// should go on with as a compare (it resumes the scan).
+func (s *StateStore) CompareInFlight(vm string) (bool, error) {
+	disks, err := s.DisksWithPrefix(vm + "/")
+	if err != nil {
+		return false, err
+	}
+	inflight := map[string]bool{}
+	for _, d := range disks {
+		if d.Pass != "" {
+			inflight[d.Pass] = true
+		}
+	}
+	for key := range disks {
+		c, err := s.compareProgress(key)
+		if err != nil {
+			return false, err
+		}
+		if c.Compare && inflight[c.Pass] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// putCompareProgress stores the progress of a disk's scan together with
+// the digests of blocks (of a disk of n blocks) it checked, in one
+// transaction: a block below c.Next always has its digest stored.
+func (s *StateStore) putCompareProgress(disk string, c compareProgress, n int, blocks map[int]uint64) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		bk, err := tx.CreateBucketIfNotExists(bucketDigests)
+		if err := putDigests(tx, disk, n, blocks); err != nil {
+			return err
+		}
+		bk, err := tx.CreateBucketIfNotExists(bucketCompares)
 		if err != nil {
 			return err
 		}
-		for c, bs := range chunks {
-			size := min(digestChunk, n-c*digestChunk) * 8
-			v := make([]byte, size)
-			copy(v, bk.Get(digestKey(disk, c)))
-			for _, b := range bs {
-				binary.BigEndian.PutUint64(v[(b-c*digestChunk)*8:], blocks[b])
-			}
-			if err := bk.Put(digestKey(disk, c), v); err != nil {
-				return err
-			}
-		}
-		return nil
+		return bk.Put([]byte(disk), b)
 	})
 }
 

@@ -100,9 +100,19 @@ const checkChunk = 64
 // their blocks back from the replica disk and returns their digests, which
 // are compared with the source's as read by this pass; a block that differs
 // is sent again whole and checked again (at most maxResends times). Checked
-// digests go into the sender's map (persisted per batch).
+// digests go into the sender's map (persisted per batch; in a scan, with
+// its progress as blocks are settled).
 func (p *pass) sendChecked(ctx context.Context, disk int, key string, st *DiskState, units []readUnit) error {
 	ck := &checker{p: p, disk: disk, upd: map[int]uint64{}}
+	p.cmpMu.Lock()
+	scanning := p.cmp != nil
+	p.cmpMu.Unlock()
+	if scanning && len(units) > 0 {
+		// A scan's units are its blocks, one each, in order.
+		ck.scanFirst = units[0].Offset / HashBlock
+	} else {
+		ck.scanFirst = -1
+	}
 	durable := make(chan int, len(units))
 	done := make(chan error, 1)
 	go func() { done <- ck.follow(ctx, units, durable) }()
@@ -134,6 +144,9 @@ func (p *pass) sendChecked(ctx context.Context, disk int, key string, st *DiskSt
 			p.dmap[b] = h
 		}
 	}
+	if ck.scanFirst >= 0 {
+		return ck.settle(ck.scanFirst + int64(len(units)))
+	}
 	return p.job.State.PutDigests(key, len(p.dmap), ck.upd)
 }
 
@@ -143,6 +156,8 @@ type checker struct {
 	disk int
 	upd  map[int]uint64 // block -> checked digest, for the sender's map
 	bad  []readUnit     // blocks to send again whole
+	// scanFirst is the first block of a scan's batch (-1: not a scan).
+	scanFirst int64
 }
 
 // follow checks units as their indexes arrive on durable, checkChunk at a
@@ -156,14 +171,30 @@ func (ck *checker) follow(ctx context.Context, units []readUnit, durable <-chan 
 		}
 		pending = append(pending, units[k])
 		if len(pending) >= checkChunk {
-			err = ck.check(ctx, 0, pending)
+			err = ck.checkSettle(ctx, pending)
 			pending = pending[:0]
 		}
 	}
 	if err == nil && len(pending) > 0 {
-		err = ck.check(ctx, 0, pending)
+		err = ck.checkSettle(ctx, pending)
 	}
 	return err
+}
+
+// checkSettle checks units as first sent, in order; in a scan, the blocks
+// up to the first one to send again are then settled (compare.go).
+func (ck *checker) checkSettle(ctx context.Context, units []readUnit) error {
+	if err := ck.check(ctx, 0, units); err != nil {
+		return err
+	}
+	if ck.scanFirst < 0 {
+		return nil
+	}
+	next := units[len(units)-1].Offset/HashBlock + 1
+	if len(ck.bad) > 0 {
+		next = ck.bad[0].Offset / HashBlock
+	}
+	return ck.settle(next)
 }
 
 // check has the receiver read back the blocks of units that must be
@@ -204,9 +235,6 @@ func (ck *checker) check(ctx context.Context, round int, units []readUnit) error
 			if p.final {
 				p.touched[dk] = append(p.touched[dk], blk)
 			}
-			if u.differ {
-				p.repaired.Add(1)
-			}
 			continue
 		}
 		if round == 0 && u.scan && !u.differ && p.diskKind != PassFullCompare {
@@ -214,7 +242,9 @@ func (ck *checker) check(ctx context.Context, round int, units []readUnit) error
 			// the pass but reads back wrong after its changes were
 			// written: the source changed in the rest of the block
 			// without changed block tracking reporting it.
-			p.unreported.Add(1)
+			if err := p.found(blk, false); err != nil {
+				return err
+			}
 		}
 		whole := Extent{blk * HashBlock, min(HashBlock, capacity-blk*HashBlock)}
 		ck.bad = append(ck.bad, readUnit{Extent: whole, parts: []Extent{whole}, check: true, differ: u.differ})

@@ -157,6 +157,9 @@ func compareText(c *replication.CompareResult) string {
 		s += fmt.Sprintf("; %d block(s) held other data than the last pass recorded (changed at the source without changed block tracking reporting it, "+
 			"or already wrong in the replica when a pass wrote part of them), sent too", c.Unreported)
 	}
+	if c.Resumed {
+		s += fmt.Sprintf("; resumed after an interruption (%d blocks compared before it, not read again)", c.ResumedBlocks)
+	}
 	if c.Differing == 0 {
 		s = "replica equal to the source: " + s
 	}

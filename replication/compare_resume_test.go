@@ -1,0 +1,242 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// readCounter counts the bytes each pass snapshot reads from the source,
+// per disk, and calls kill (if set) before the read that brings the count of
+// reads to killAt.
+type readCounter struct {
+	Source
+	mu     sync.Mutex
+	bytes  map[string]int64 // disk key -> bytes read
+	reads  int64
+	killAt int64
+	kill   func()
+}
+
+func (r *readCounter) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
+	s, err := r.Source.Open(ctx, resume, final)
+	if err != nil {
+		return nil, err
+	}
+	return &countedSnap{Snapshot: s, r: r}, nil
+}
+
+// reset forgets the counts and sets the next kill (0: none).
+func (r *readCounter) reset(killAt int64, kill func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bytes, r.reads, r.killAt, r.kill = map[string]int64{}, 0, killAt, kill
+}
+
+func (r *readCounter) read(key string) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bytes[key]
+}
+
+type countedSnap struct {
+	Snapshot
+	r *readCounter
+}
+
+func (s *countedSnap) ReadAt(ctx context.Context, key string, p []byte, off int64) error {
+	s.r.mu.Lock()
+	s.r.reads++
+	s.r.bytes[key] += int64(len(p))
+	if s.r.reads == s.r.killAt && s.r.kill != nil {
+		s.r.kill()
+	}
+	s.r.mu.Unlock()
+	return s.Snapshot.ReadAt(ctx, key, p, off)
+}
+
+// setBatchUnits makes the scan's batches small (each one ends compared,
+// checked and recorded) for a test; the returned func restores it.
+func setBatchUnits(n int64) func() {
+	saved := batchUnits
+	batchUnits = n
+	return func() { batchUnits = saved }
+}
+
+// compareKilled runs an initial sync of a size-byte disk and a full
+// compare, corrupts the replica's blocks at the given indexes, then runs a
+// full compare killed
+// (its context cancelled, as a killed process stops) before its killAt-th
+// source read.
+func compareKilled(t *testing.T, size int64, killAt int64, corrupt ...int64) (src string, rc *readCounter, job *Job, rcv *testReceiver) {
+	t.Helper()
+	src, fs, rcv := setup(t, size)
+	rc = &readCounter{Source: fs}
+	rc.reset(0, nil)
+	job = newJob(t, "vm", rc, rcv.addr)
+	job.Conns = 2
+	if _, err := job.RunPass(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	// A first compare completes (so no compare is due by the schedule).
+	if _, err := job.RunPassWith(context.Background(), PassOptions{Compare: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range corrupt {
+		scribble(t, replicaPath(rcv, "vm", 0), uint64(b), Extent{b*HashBlock + 17, 3})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc.reset(killAt, cancel)
+	if _, err := job.RunPassWith(ctx, PassOptions{Compare: true}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("compare killed at read %d: %v, want a cancellation", killAt, err)
+	}
+	return src, rc, job, rcv
+}
+
+// TestCompareKilledResumes: a full compare killed midway resumes its scan
+// from the last durably compared block, in the same snapshot: the resumed
+// compare reads only the rest of the disk from the source, its progress
+// counts the part compared before the kill, and its result counts every
+// corrupted replica block once, whether the killed run had compared and
+// repaired it (before the kill point, below or above its last recorded
+// block) or not (after the kill point). The result says it was resumed.
+func TestCompareKilledResumes(t *testing.T) {
+	defer setBatchUnits(4)()
+	const size = 32 << 20
+	const blocks = size / HashBlock
+	// Killed before reading block 15: blocks 0-11 (three batches) were
+	// compared, repaired and checked; block 13 was read and found
+	// differing, and its repair may have reached the replica.
+	src, rc, job, rcv := compareKilled(t, size, 16, 3, 13, 25)
+
+	rc.reset(0, nil)
+	res, err := job.RunPassWith(context.Background(), PassOptions{Compare: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Compare
+	if c == nil {
+		t.Fatal("the resumed compare has no result")
+	}
+	if !c.Resumed || c.ResumedBlocks < 12 || c.ResumedBlocks >= blocks {
+		t.Fatalf("result %+v: want it resumed after at least the 12 blocks of the batches completed before the kill", c)
+	}
+	// The part compared before the kill is not read again.
+	if got, want := rc.read("0"), size-c.ResumedBlocks*HashBlock; got != want {
+		t.Fatalf("the resumed compare read %d bytes from the source, want %d (the disk after the %d blocks compared before the kill)", got, want, c.ResumedBlocks)
+	}
+	if c.Blocks != blocks || c.Differing != 3 || c.Repaired != 3 || c.Unreported != 0 {
+		t.Fatalf("result %+v: want %d blocks compared, the 3 corrupted ones differing and repaired", c, blocks)
+	}
+	// Progress counts the part compared before the kill.
+	k := res.Counters
+	if k.Resumed != c.ResumedBlocks*HashBlock || k.Resumed+k.Planned != size || k.Resumed+k.Acked != size {
+		t.Fatalf("counters %+v: want %d bytes resumed, and resumed+planned and resumed+acknowledged the disk's %d", k, c.ResumedBlocks*HashBlock, size)
+	}
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
+	vs, _ := job.State.VM("vm")
+	if vs.LastCompare == nil || !vs.LastCompare.Resumed || vs.LastCompare.Differing != 3 {
+		t.Fatalf("recorded compare %+v", vs.LastCompare)
+	}
+	// A new compare is a new pass: it starts at block 0, and finds the
+	// replica clean.
+	rc.reset(0, nil)
+	res, err = job.RunPassWith(context.Background(), PassOptions{Compare: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := res.Compare; c == nil || c.Resumed || c.Blocks != blocks || c.Differing != 0 || rc.read("0") != size {
+		t.Fatalf("next compare %+v read %d bytes: want every block read and none differing", res.Compare, rc.read("0"))
+	}
+}
+
+// TestCompareResumedInNewSnapshotStartsOver: a killed compare whose
+// snapshot is gone when it resumes compares a new snapshot, so it starts
+// over at block 0: a block of the replica damaged after the kill, below
+// the point the killed run had compared, is found and repaired.
+func TestCompareResumedInNewSnapshotStartsOver(t *testing.T) {
+	defer setBatchUnits(4)()
+	const size = 32 << 20
+	src, rc, job, rcv := compareKilled(t, size, 16, 25)
+	st, err := job.State.Disk("vm/0")
+	if err != nil || st.Pass == "" {
+		t.Fatalf("state after the kill: %+v %v", st, err)
+	}
+	// The pass's snapshot is deleted (by an administrator, say).
+	snap, err := rc.Source.Open(context.Background(), st.Pass, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	scribble(t, replicaPath(rcv, "vm", 0), 2, Extent{2*HashBlock + 5, 1})
+
+	rc.reset(0, nil)
+	res, err := job.RunPassWith(context.Background(), PassOptions{Compare: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Compare
+	if c == nil || c.Resumed || c.ResumedBlocks != 0 || res.Counters.Resumed != 0 || rc.read("0") != size {
+		t.Fatalf("compare of a new snapshot %+v, counters %+v, %d bytes read: want a compare from block 0 reading the whole disk", c, res.Counters, rc.read("0"))
+	}
+	if c.Blocks != size/HashBlock || c.Differing != 2 || c.Repaired != 2 {
+		t.Fatalf("result %+v: want blocks 2 and 25 differing and repaired", c)
+	}
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
+}
+
+// TestCompareKilledOnSecondDisk: a compare killed while scanning a VM's
+// second disk does not compare the first one again when it resumes, and its
+// result still counts what the first disk's scan found.
+func TestCompareKilledOnSecondDisk(t *testing.T) {
+	defer setBatchUnits(4)()
+	const size = 8 << 20
+	dir := t.TempDir()
+	srcs := []string{filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")}
+	for i, p := range srcs {
+		randomDisk(t, p, size, uint64(10+i), Extent{0, size})
+	}
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	rc := &readCounter{Source: NewFileSource(srcs...)}
+	rc.reset(0, nil)
+	job := newJob(t, "vm", rc, rcv.addr)
+	job.Conns = 2
+	if _, err := job.RunPass(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	scribble(t, replicaPath(rcv, "vm", 0), 1, Extent{2*HashBlock + 9, 1})
+	scribble(t, replicaPath(rcv, "vm", 1), 2, Extent{6*HashBlock + 9, 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc.reset(8+6, cancel) // before reading block 5 of the second disk
+	if _, err := job.RunPassWith(ctx, PassOptions{Compare: true}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("compare killed on the second disk: %v", err)
+	}
+
+	rc.reset(0, nil)
+	res, err := job.RunPassWith(context.Background(), PassOptions{Compare: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Compare
+	if c == nil || !c.Resumed || rc.read("0") != 0 {
+		t.Fatalf("resumed compare %+v read %d bytes of the first disk: want it resumed, the first disk not read again", c, rc.read("0"))
+	}
+	if got, want := rc.read("1"), 2*size-c.ResumedBlocks*HashBlock; c.ResumedBlocks < size/HashBlock+4 || got != want {
+		t.Fatalf("resumed after %d blocks, read %d bytes of the second disk: want at least the first disk and a batch of the second resumed, and the rest (%d bytes) read", c.ResumedBlocks, got, want)
+	}
+	if c.Blocks != 2*size/HashBlock || c.Differing != 2 || c.Repaired != 2 {
+		t.Fatalf("result %+v: want every block of both disks compared, one block of each differing and repaired", c)
+	}
+	if k := res.Counters; k.Resumed+k.Acked != 2*size || k.Resumed+k.Planned != 2*size {
+		t.Fatalf("counters %+v: want resumed+acknowledged and resumed+planned both disks' %d bytes", k, 2*size)
+	}
+	for i, p := range srcs {
+		sameFiles(t, p, replicaPath(rcv, "vm", i))
+	}
+}
