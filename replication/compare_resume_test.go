@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // readCounter counts the bytes each pass snapshot reads from the source,
@@ -111,6 +112,16 @@ func TestCompareKilledResumes(t *testing.T) {
 	// compared, repaired and checked; block 13 was read and found
 	// differing, and its repair may have reached the replica.
 	src, rc, job, rcv := compareKilled(t, size, 16, 3, 13, 25)
+	// A scheduler started again (ferry serve after the kill) goes on with
+	// the compare, whatever its schedule.
+	sched := NewScheduler(1, nil)
+	again := *job
+	if err := sched.Add(&again, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if st := sched.Status(); len(st) != 1 || !st[0].CompareDue {
+		t.Fatalf("status after the kill %+v: want the interrupted compare due", st)
+	}
 
 	rc.reset(0, nil)
 	res, err := job.RunPassWith(context.Background(), PassOptions{Compare: true})

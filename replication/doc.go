@@ -128,8 +128,13 @@
 // is gone the pass is redone from the same base changeId with a new snapshot
 // (a superset; writes are idempotent). A failure that is not a cancellation
 // deletes the snapshot. A receiver without the expected base forces a
-// full-compare pass, never a blind incremental one. Each pass attempt is a
-// sender session: the receiver closes and drains the connections of an older
+// full-compare pass, never a blind incremental one. A full compare killed
+// midway resumes its scan, in the same snapshot, after the last block it had
+// settled (compared, repaired, read back and its digest stored: compare.go),
+// not at block 0; what it found before the kill stays counted, its result
+// says it was resumed (CompareResult.Resumed), and a scheduler started again
+// goes on with it as a compare (StateStore.CompareInFlight). A compare of
+// another snapshot starts over. Each pass attempt is a sender session: the receiver closes and drains the connections of an older
 // session of the same VM before the new one writes, so frames of a killed
 // sender cannot land after newer data.
 //

@@ -146,13 +146,19 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 	if err != nil {
 		return err
 	}
+	// A compare interrupted by a kill goes on as a compare (from where it
+	// got to), whatever the schedule says.
+	inflight, err := job.State.CompareInFlight(job.VM)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.jobs[job.VM]; ok {
 		return fmt.Errorf("job %s already scheduled", job.VM)
 	}
 	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastDur: vs.LastDuration, paused: vs.Paused, failed: vs.Paused && vs.Failed, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare,
-		compareNow: vs.CompareNeeded}
+		compareNow: vs.CompareNeeded || inflight}
 	if vs.Paused {
 		sj.reason = errors.New(vs.PausedReason)
 		if !vs.Failed {

@@ -47,7 +47,8 @@ func (e *Env) verifyEvery() (time.Duration, error) {
 }
 
 // compareDue says whether vm's replica is due a full compare: none since
-// its initial sync, or the last one is older than verify_every.
+// its initial sync, the last one is older than verify_every, or one was
+// interrupted (it goes on from where it got to).
 func compareDue(store *replication.StateStore, vm string, every time.Duration, now time.Time) (bool, error) {
 	vs, err := store.VM(vm)
 	if err != nil {
@@ -55,6 +56,9 @@ func compareDue(store *replication.StateStore, vm string, every time.Duration, n
 	}
 	if vs.LastPass.IsZero() {
 		return false, nil
+	}
+	if inflight, err := store.CompareInFlight(vm); err != nil || inflight {
+		return inflight, err // an interrupted compare goes on
 	}
 	return vs.LastCompare == nil || now.Sub(vs.LastCompare.Time) >= every, nil
 }
