@@ -37,7 +37,11 @@ func serveLabEngine(ctx context.Context, g *globalFlags, l *lab.Lab, addr string
 	}
 	lg := *g
 	lg.config = l.ConfigFile
-	sf := serveFlags{plan: planFlags{plan: l.PlanPath()}, ssh: addr, authorizedKeys: authorized, hostKey: filepath.Join(dir, "ssh_host_ed25519_key")}
+	hostKey := filepath.Join(dir, "ssh_host_ed25519_key")
+	if err := writeSSHKey(hostKey, ""); err != nil {
+		return fmt.Errorf("ssh host key: %w", err)
+	}
+	sf := serveFlags{plan: planFlags{plan: l.PlanPath()}, ssh: addr, authorizedKeys: authorized, hostKey: hostKey}
 	return runServe(ctx, &lg, &sf, func(si servedInfo) error {
 		b, err := os.ReadFile(si.hostKey)
 		if err != nil {

@@ -80,8 +80,9 @@ the file. Only the driver can confirm a cutover; its confirmation screen
 lists who else is attached. A dropped connection detaches: nothing stops.
 The listener is bounded before authentication: 10 s to authenticate and
 open a session, at most 16 connections, a 30 min idle timeout. The host key
-is --host-key, or PLAN.ssh_host_ed25519_key beside the state file (created,
-0600).
+is --host-key (an existing private key file, readable by its owner only:
+a missing one is refused, never created), or PLAN.ssh_host_ed25519_key
+beside the state file (created, 0600, on first use).
 
 The engine prints "engine ready" on standard output once its socket
 listens. Logs go to --log-file (default: ferry.log beside the state file).
@@ -112,7 +113,7 @@ listens. Logs go to --log-file (default: ferry.log beside the state file).
 	cmd.Flags().StringVar(&sf.metrics, "metrics", "", "serve Prometheus metrics on this address (host:port), at /metrics")
 	cmd.Flags().StringVar(&sf.ssh, "ssh", "", "serve the wizard to SSH clients on this address (host:port); needs --authorized-keys")
 	cmd.Flags().StringVar(&sf.authorizedKeys, "authorized-keys", "", "OpenSSH authorized_keys file of the keys that may attach (command=\"view\" before a key: it only watches)")
-	cmd.Flags().StringVar(&sf.hostKey, "host-key", "", "the SSH host key (default: PLAN.ssh_host_ed25519_key beside the state file, created 0600 on first use)")
+	cmd.Flags().StringVar(&sf.hostKey, "host-key", "", "the SSH host key, an existing private key file (mode 0600) (default: PLAN.ssh_host_ed25519_key beside the state file, created 0600 on first use)")
 	return cmd
 }
 
@@ -132,6 +133,7 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 		}
 	}
 	var keys []authorizedKey
+	var hostKeyPEM []byte
 	switch {
 	case sf.ssh == "" && (sf.authorizedKeys != "" || sf.hostKey != ""):
 		return usagef("--authorized-keys and --host-key go with --ssh ADDR")
@@ -145,6 +147,13 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 		var err error
 		if keys, err = loadAuthorizedKeys(sf.authorizedKeys); err != nil {
 			return usageError{err}
+		}
+		if sf.hostKey != "" {
+			// Named, it must exist: a mistyped path must not give the
+			// engine a new identity that every client then warns about.
+			if hostKeyPEM, err = readHostKey("--host-key", sf.hostKey); err != nil {
+				return usageError{err}
+			}
 		}
 	}
 	env, it, lock, err := sf.plan.session(g, true)
@@ -164,6 +173,24 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 			lock.Discard()
 		}
 	}()
+	// The listeners come before anything is written beside the state file
+	// (its log, its replication store, its event log): a bad address or a
+	// port in use changes nothing.
+	if sf.metrics != "" {
+		if metricsLn, err = net.Listen("tcp", sf.metrics); err != nil {
+			env.Close(ctx)
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		defer metricsLn.Close()
+	}
+	var sshLn net.Listener
+	if sf.ssh != "" {
+		if sshLn, err = net.Listen("tcp", sf.ssh); err != nil {
+			env.Close(ctx)
+			return fmt.Errorf("--ssh: %w", err)
+		}
+		defer sshLn.Close()
+	}
 	if err := env.CheckReplicationStore(); err != nil {
 		env.Close(ctx)
 		return usageError{err}
@@ -183,21 +210,6 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 			return usageError{err}
 		}
 		return err
-	}
-	if sf.metrics != "" {
-		if metricsLn, err = net.Listen("tcp", sf.metrics); err != nil {
-			env.Close(ctx)
-			return fmt.Errorf("--metrics: %w", err)
-		}
-		defer metricsLn.Close()
-	}
-	var sshLn net.Listener
-	if sf.ssh != "" {
-		if sshLn, err = net.Listen("tcp", sf.ssh); err != nil {
-			env.Close(ctx)
-			return fmt.Errorf("--ssh: %w", err)
-		}
-		defer sshLn.Close()
 	}
 	sock, err := engine.Listen(env.State.Path())
 	if err != nil {
@@ -229,8 +241,11 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 		si.hostKey = sf.hostKey
 		if si.hostKey == "" {
 			si.hostKey = hostKeyPath(env.State.Path())
+			if hostKeyPEM, err = defaultHostKey(si.hostKey); err != nil {
+				return err
+			}
 		}
-		srv, err := newSSHServer(&sshWizard{servedWizard: wiz, keys: keys}, si.hostKey)
+		srv, err := newSSHServer(&sshWizard{servedWizard: wiz, keys: keys}, hostKeyPEM)
 		if err != nil {
 			return err
 		}

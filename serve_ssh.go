@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"strings"
@@ -103,11 +106,83 @@ func (w *sshWizard) lookup(key ssh.PublicKey) (authorizedKey, bool) {
 	return authorizedKey{}, false
 }
 
-// newSSHServer returns the SSH server of w on addr (its listener is the
-// caller's), with hostKey (created, ed25519 and 0600, when missing).
-func newSSHServer(w *sshWizard, hostKey string) (*ssh.Server, error) {
+// readHostKey reads the SSH host key at path (what names it: flag): it
+// must exist, parse, and be readable by its owner only, as sshd wants.
+func readHostKey(flag, path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s %s: no such file (the engine's SSH host key; without --host-key ferry serve creates and keeps one beside the state file)", flag, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("%s %s: a directory, not a private key file", flag, path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s %s: mode %04o: a private key must be readable by its owner only (chmod 600 %s)", flag, path, perm, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	if _, err := gossh.ParsePrivateKey(b); err != nil {
+		return nil, fmt.Errorf("%s %s: not an SSH private key without a passphrase: %v", flag, path, err)
+	}
+	return b, nil
+}
+
+// defaultHostKey reads the host key at path beside the state file, or
+// creates it (ed25519, 0600, and path.pub) on first use. It changes
+// nothing else: the directory's mode is the operator's.
+func defaultHostKey(path string) ([]byte, error) {
+	if _, err := os.Stat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return readHostKey("ssh host key", path)
+	}
+	if err := writeSSHKey(path, ""); err != nil {
+		return nil, fmt.Errorf("ssh host key: %w", err)
+	}
+	return readHostKey("ssh host key", path)
+}
+
+// writeSSHKey writes a new ed25519 private key at path (OpenSSH format,
+// 0600; never over an existing file) and its public key at path.pub.
+func writeSSHKey(path, comment string) error {
+	pk, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return err
+	}
+	blk, err := gossh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(pem.EncodeToMemory(blk)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	pub, err := gossh.NewPublicKey(pk)
+	if err != nil {
+		return err
+	}
+	line := gossh.MarshalAuthorizedKey(pub)
+	if comment != "" {
+		line = append(line[:len(line)-1], " "+comment+"\n"...)
+	}
+	return os.WriteFile(path+".pub", line, 0o600)
+}
+
+// newSSHServer returns the SSH server of w (its listener is the caller's)
+// with the host key hostKey (PEM).
+func newSSHServer(w *sshWizard, hostKey []byte) (*ssh.Server, error) {
 	srv, err := wish.NewServer(
-		wish.WithHostKeyPath(hostKey),
+		wish.WithHostKeyPEM(hostKey),
 		wish.WithPublicKeyAuth(func(ctx ssh.Context, key ssh.PublicKey) bool {
 			_, ok := w.lookup(key)
 			if !ok {

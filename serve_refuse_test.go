@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
+)
+
+// TestServeRefusesBadListenersAndHostKey: ferry serve with a port already
+// in use (--metrics, --ssh) or a --host-key that is missing, readable by
+// others or not a key says which and exits non-zero before it writes
+// anything beside the state file (no log, no replication store, no event
+// log, no host key); without --host-key it creates its own key, 0600,
+// and leaves the plan directory's mode alone.
+func TestServeRefusesBadListenersAndHostKey(t *testing.T) {
+	l, _ := engineLab(t)
+	dir := filepath.Dir(l.PlanPath())
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keys := filepath.Join(t.TempDir(), "authorized_keys")
+	if err := os.WriteFile(keys, gossh.MarshalAuthorizedKey(sshKey(t).PublicKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	keyDir := t.TempDir()
+	openKey := filepath.Join(keyDir, "open_key")
+	if err := writeSSHKey(openKey, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(openKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notKey := filepath.Join(keyDir, "not_a_key")
+	if err := os.WriteFile(notKey, []byte("hello\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(keyDir, "typo", "ssh_host_key")
+	sshArgs := []string{"--ssh", "127.0.0.1:0", "--authorized-keys", keys}
+	cases := []struct {
+		name string
+		args []string
+		want []string // in the error
+	}{
+		{"metrics port in use", []string{"--metrics", busy.Addr().String()}, []string{"--metrics", busy.Addr().String(), "address already in use"}},
+		{"ssh port in use", []string{"--ssh", busy.Addr().String(), "--authorized-keys", keys}, []string{"--ssh", busy.Addr().String(), "address already in use"}},
+		{"missing host key", append(sshArgs, "--host-key", missing), []string{"--host-key " + missing, "no such file"}},
+		{"host key readable by others", append(sshArgs, "--host-key", openKey), []string{"--host-key " + openKey, "mode 0644", "chmod 600"}},
+		{"host key not a key", append(sshArgs, "--host-key", notKey), []string{"--host-key " + notKey, "not an SSH private key"}},
+	}
+	for _, c := range cases {
+		out, err := serveRefused(t, l, c.args...)
+		if labtest.ExitCode(err) == 0 {
+			t.Errorf("%s: ferry serve exit 0, want a refusal:\n%s", c.name, out)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("%s: output does not say %q:\n%s", c.name, w, out)
+			}
+		}
+		for _, f := range []string{"plan.replication.db", "plan.events.jsonl", "ferry.log", "plan.ssh_host_ed25519_key"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+				t.Errorf("%s: refused, but %s was written", c.name, f)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); err == nil {
+		t.Errorf("a missing --host-key created %s", filepath.Dir(missing))
+	}
+	if fi, _ := os.Stat(openKey); fi.Mode().Perm() != 0o644 {
+		t.Errorf("ferry serve changed the mode of %s to %v", openKey, fi.Mode().Perm())
+	}
+
+	srv := startServe(t, l, sshArgs...)
+	hostPublicKey(t, filepath.Join(dir, "plan.ssh_host_ed25519_key")) // 0600, a key
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o755 {
+		t.Errorf("ferry serve changed the plan directory's mode to %v, want it left 0755", fi.Mode().Perm())
+	}
+	c, err := gossh.Dial("tcp", sshAddrOf(t, srv.lines["ssh"]), sshConfig("admin", sshKey(t), hostPublicKey(t, filepath.Join(dir, "plan.ssh_host_ed25519_key"))))
+	if err == nil {
+		c.Close()
+		t.Errorf("a key not in --authorized-keys was let in")
+	} else if !strings.Contains(err.Error(), "unable to authenticate") {
+		t.Errorf("dial with the served host key: %v, want only the client key refused", err)
+	}
+}
+
+// serveRefused runs ferry serve for the lab's plan and returns its output
+// and exit error; an engine that says "engine ready" is stopped (SIGTERM)
+// and the test fails: it should have refused.
+func serveRefused(t *testing.T, l *lab.Lab, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile, "serve", "--plan", l.PlanPath()}, args...)...)
+	cmd.Env = cleanEnv()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { err := cmd.Wait(); pw.Close(); done <- err }()
+	var out strings.Builder
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if sc.Text() == "engine ready" {
+			t.Errorf("ferry serve %s: the engine started", strings.Join(args, " "))
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	return out.String(), <-done
+}
