@@ -48,7 +48,10 @@ clients: they talk to it over a Unix socket beside the state file
 the engine, with the same confirmation rules (--confirm-cutover); if the
 client goes away (ctrl+c, a dropped session) the steps go on, and ferry
 status --follow shows them. One step run at a time: a second one is refused
-while the first runs.
+while the first runs. The engine runs the plan it loaded at its start (and
+what its wizard saved since): a ferry run after the plan file was edited
+(a second wave's VMs, say) is refused, naming what changed; restart the
+engine to run the edited plan.
 
 Events (replication passes, step progress, attached sessions) are appended
 to a JSON-lines event log beside the state file (plan.events.jsonl, 0600,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"os"
@@ -124,4 +125,44 @@ func serveRefused(t *testing.T, l *lab.Lab, args ...string) (string, error) {
 		}
 	}
 	return out.String(), <-done
+}
+
+// TestServeRunRefusesChangedPlanFile: while ferry serve runs a plan, an
+// operator edits the plan file (a second wave, another RPO) and runs ferry
+// run. The engine runs the plan it loaded, so the run is refused, naming
+// the file and what changed, and saying to restart the engine; nothing is
+// run (the state file is as it was). With the file as the engine loaded
+// it, the same run goes through.
+func TestServeRunRefusesChangedPlanFile(t *testing.T) {
+	l, run := engineLab(t)
+	startServe(t, l)
+	orig, err := os.ReadFile(l.PlanPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	statePath := filepath.Join(filepath.Dir(l.PlanPath()), "plan.state.json")
+	stateBefore, _ := os.ReadFile(statePath)
+	changed := strings.Replace(string(orig), "\nvms:\n", "\nvms:\n  - name: WebApp3\n", 1)
+	if changed == string(orig) {
+		t.Fatalf("the lab's plan has no vms: list to add to:\n%s", orig)
+	}
+	if err := os.WriteFile(l.PlanPath(), []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run("run", "--plan", l.PlanPath())
+	if code == 0 || !strings.Contains(out, "plan file "+l.PlanPath()+" has changed since the engine loaded it (vms)") || !strings.Contains(out, "restart ferry serve") {
+		t.Errorf("ferry run with a plan file edited under the engine: exit %d, want a refusal naming the file, vms and the restart\n%s", code, out)
+	}
+	if strings.Contains(out, "already done") {
+		t.Errorf("the engine ran its old plan:\n%s", out)
+	}
+	if stateAfter, _ := os.ReadFile(statePath); !bytes.Equal(stateBefore, stateAfter) {
+		t.Errorf("a refused run changed the state file")
+	}
+	if err := os.WriteFile(l.PlanPath(), orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := run("run", "--plan", l.PlanPath(), "--test-cleanup"); code != 0 || !strings.Contains(out, "the steps run in the ferry serve engine") {
+		t.Errorf("ferry run --test-cleanup with the plan file the engine loaded: exit %d\n%s", code, out)
+	}
 }

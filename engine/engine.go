@@ -10,16 +10,20 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/probe"
@@ -277,6 +281,9 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	case req.Rollback:
 		decision = steps.CutoverRollback
 	}
+	if err := e.checkPlanFile(); err != nil {
+		return out, UsageError{err}
+	}
 	if req.TestMigrate != "" || req.TestCleanup {
 		return e.runTest(ctx, req, emit)
 	}
@@ -309,6 +316,50 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 		}
 	}
 	return r.Run(ctx)
+}
+
+// checkPlanFile refuses a step run when the plan file no longer holds the
+// plan the engine runs (loaded at its start, or saved since by its wizard):
+// an operator who edited it (a second wave's VMs, say) would otherwise see
+// the engine run the old plan and report every step already done.
+func (e *Engine) checkPlanFile() error {
+	path := e.Env.State.Plan
+	if path == "" {
+		return nil
+	}
+	restart := "the engine runs the plan it loaded at its start; restart ferry serve to run the plan file as it is now (nothing was run)"
+	pf, err := steps.LoadPlanFile(path)
+	if err == nil {
+		err = pf.Validate(e.Itinerary)
+	}
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, restart)
+	}
+	pf.ApplyDefaults(e.Itinerary)
+	file, err1 := yaml.Marshal(pf)
+	running, err2 := yaml.Marshal(e.Env.Plan)
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	if bytes.Equal(file, running) {
+		return nil
+	}
+	var a, b map[string]any
+	_ = yaml.Unmarshal(file, &a)
+	_ = yaml.Unmarshal(running, &b)
+	var keys []string
+	for k := range a {
+		if !reflect.DeepEqual(a[k], b[k]) {
+			keys = append(keys, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return fmt.Errorf("plan file %s has changed since the engine loaded it (%s): %s", path, strings.Join(keys, ", "), restart)
 }
 
 // exclusiveFor takes the engine's step lock for req's client, named for
