@@ -82,7 +82,7 @@ engine has written one yet.`,
 				if st.Engine == nil {
 					return err // no document: the engine did not answer
 				}
-				return printStatus(out, st, asJSON)
+				return printStatus(out, st, asJSON, st.Engine.Busy == "")
 			}
 			env, it, _, err := f.session(g, false)
 			if err != nil {
@@ -96,7 +96,9 @@ engine has written one yet.`,
 			if errors.Is(jobsErr, session.ErrStoreOwned) {
 				return usageError{jobsErr}
 			}
-			return printStatus(out, st, asJSON)
+			// Without an engine, a step runs while a ferry process holds
+			// the state file's lock.
+			return printStatus(out, st, asJSON, steps.StateHolder(f.statePath()) == 0)
 		},
 	}
 	f.register(cmd, false)
@@ -107,7 +109,10 @@ engine has written one yet.`,
 
 // printStatus prints a status document as text or JSON; its jobs error
 // (the replication data held by another ferry) is the command's error.
-func printStatus(out io.Writer, st engine.Status, asJSON bool) error {
+// idle says that nobody runs steps now: a step the state records as
+// running was then interrupted (its process was killed or stopped), and
+// the text says so rather than "running".
+func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 	var jobsErr error
 	if st.JobsError != "" {
 		jobsErr = errors.New(st.JobsError)
@@ -140,11 +145,15 @@ func printStatus(out io.Writer, st engine.Status, asJSON bool) error {
 		titles[s.Step.ID()] = s.Step.Title()
 	}
 	for i, s := range st.Steps {
-		summary := s.Summary
+		summary, status := s.Summary, s.Status
 		if s.Error != "" {
 			summary = s.Error
 		}
-		fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, titles[s.Step], s.Status, summary)
+		if idle && status == string(steps.StatusRunning) {
+			status = "interrupted"
+			summary = "its run stopped midway (the process was killed or stopped); the next ferry run, or the wizard, runs it again"
+		}
+		fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, titles[s.Step], status, summary)
 	}
 	if len(st.Tests) > 0 {
 		fmt.Fprintf(tw, "\nTEST MIGRATION LEFT RUNNING: %s (its copy and the receiver appliance's snapshot may be at the provider; the cutover waits): ferry run --test-cleanup\n", strings.Join(st.Tests, ", "))

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// TestStatusSaysInterruptedStep: a step the state file records as running
+// while no ferry runs it (the ferry run or the engine that ran it was
+// killed) is shown by ferry status as interrupted, not running: without an
+// engine, and with an engine that runs no steps; while a ferry process
+// holds the state file, it is running.
+func TestStatusSaysInterruptedStep(t *testing.T) {
+	l := smallLab(t)
+	statePath := filepath.Join(filepath.Dir(l.PlanPath()), "plan.state.json")
+	if err := steps.NewState(statePath).Begin("rights"); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		return string(out), labtest.ExitCode(err)
+	}
+	rightsLine := func(out string) string {
+		for line := range strings.Lines(out) {
+			if strings.HasPrefix(line, "1 Rights") {
+				return strings.Join(strings.Fields(line), " ")
+			}
+		}
+		return ""
+	}
+	want := "1 Rights interrupted its run stopped midway"
+	if out, code := run("status", "--plan", l.PlanPath()); code != 0 || !strings.HasPrefix(rightsLine(out), want) {
+		t.Errorf("ferry status, nobody running the step: exit %d, rights line %q, want %q...\n%s", code, rightsLine(out), want, out)
+	}
+
+	release, err := steps.LockState(statePath) // a ferry run at work
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := run("status", "--plan", l.PlanPath()); rightsLine(out) != "1 Rights running" {
+		t.Errorf("ferry status while a ferry holds the state: rights line %q, want it running\n%s", rightsLine(out), out)
+	}
+	release()
+
+	startServe(t, l)
+	out, code := run("status", "--plan", l.PlanPath())
+	if code != 0 || !strings.HasPrefix(out, "Engine: ferry serve") || !strings.HasPrefix(rightsLine(out), want) {
+		t.Errorf("ferry status from an engine that runs no steps: exit %d, rights line %q, want %q...\n%s", code, rightsLine(out), want, out)
+	}
+}
