@@ -291,6 +291,20 @@ func (e *Env) markColdSource(vm string, off bool) error {
 	return e.State.SetOutput("cutover", coldOffKey(vm), v)
 }
 
+// shutdownKey is the cutover step's output that records when a cutover
+// began to shut the VM's source down.
+func shutdownKey(vm string) string { return "source_shutdown." + vm }
+
+// interruptedShutdown is when the VM's last cutover began to shut its
+// source down (zero: never, or not recorded).
+func (e *Env) interruptedShutdown(vm string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, e.State.Get("cutover").Outputs[shutdownKey(vm)])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
 // coldSourceWasOff reports whether the VM's cold cutover began with its
 // source powered off.
 func (e *Env) coldSourceWasOff(vm string) bool {
@@ -303,6 +317,11 @@ func (e *Env) coldSourceWasOff(vm string) bool {
 func (c *vmCutover) shutdown(ctx context.Context, done string) error {
 	c.hurry()
 	c.rep.SourceOff = time.Now()
+	// Recorded first: a ferry killed from here on leaves the source down,
+	// and the retry's report counts that outage (interruptedShutdown).
+	if err := c.env.State.SetOutput("cutover", shutdownKey(c.plan.Name), c.rep.SourceOff.UTC().Format(time.RFC3339Nano)); err != nil {
+		return err
+	}
 	return c.phase("shutdown", func() (string, error) {
 		forced, err := c.onprem.Shutdown(ctx, c.src.Ref, c.shutdownTimeout, c.hard)
 		if forced {

@@ -435,8 +435,17 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	case cutoverRunning:
 		c.emit(Warning(c.plan.Name + ": a previous cutover was interrupted before power-on was requested; removing what it left at the provider (replica disks kept) before retrying"))
 		c.leaveOff = c.env.coldSourceWasOff(c.plan.Name)
+		// The source the interrupted cutover shut down has been down
+		// since: the cleanup's rollback powers it on, and that outage is
+		// not this attempt's window (the report says so, apart).
+		off, wasOff := c.env.interruptedShutdown(c.plan.Name), !c.src.PoweredOn()
 		if err := c.cleanupLeftovers(ctx); err != nil {
 			return err
+		}
+		if wasOff && !off.IsZero() && !c.leaveOff && c.src.PoweredOn() {
+			c.rep.EarlierOutage = &probe.Outage{Target: c.plan.Name, Start: off, End: time.Now()}
+			c.emit(Warning(fmt.Sprintf("%s: the interrupted cutover left the source powered off from %s until this retry powered it on again (%.0fs of downtime, not in this cutover's figures)",
+				c.plan.Name, off.Local().Format("15:04:05"), c.rep.EarlierOutage.End.Sub(off).Seconds())))
 		}
 	}
 	mode, why, err := vmMode(c.plan, c.src)
@@ -470,6 +479,10 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return fmt.Errorf("%s: %w", c.plan.Name, err)
 	}
 	if err := c.setState(cutoverRunning); err != nil {
+		return err
+	}
+	// This attempt's shutdown, once it begins, is recorded anew.
+	if err := c.env.State.SetOutput("cutover", shutdownKey(c.plan.Name), ""); err != nil {
 		return err
 	}
 	// The wizard's scheduler stops passing this VM: the cutover owns it now.

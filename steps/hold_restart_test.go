@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -66,7 +67,8 @@ func TestRestartKeepsAnInterruptedCutoversHold(t *testing.T) {
 	t.Cleanup(func() { next.Close(context.Background()) })
 
 	const kept = "held by its cutover, which a previous ferry process left unfinished before power-on of the target was requested"
-	if h := webApp2Health(t, next); !strings.Contains(h, kept) || !strings.Contains(h, "run the cutover again") {
+	if h := webApp2Health(t, next); !strings.Contains(h, kept) || !strings.Contains(h, "run the cutover again") ||
+		!strings.Contains(h, "it had shut the source down at ") {
 		t.Errorf("ferry status after the crash: %q", h)
 	}
 	var mu sync.Mutex
@@ -91,12 +93,29 @@ func TestRestartKeepsAnInterruptedCutoversHold(t *testing.T) {
 	mu.Unlock()
 
 	// Run again, the cutover cleans up what the first left and finishes.
-	r = &Runner{Itinerary: NewItinerary(), Env: next, Emit: func(Event) {}, Confirmed: true}
+	// The first had shut the source down: the source was down from then
+	// until the retry's cleanup powered it on, and the retry says so (its
+	// own window starts at its own shutdown).
+	var warned []string
+	r = &Runner{Itinerary: NewItinerary(), Env: next, Confirmed: true, Emit: func(ev Event) {
+		if ev.Kind == EventWarning {
+			warned = append(warned, ev.Message)
+		}
+	}}
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatalf("cutover run again: %v", err)
 	}
 	if h := webApp2Health(t, next); h != "cut over" {
 		t.Errorf("status after the cutover ran again: %q", h)
+	}
+	if !slices.ContainsFunc(warned, func(w string) bool {
+		return strings.Contains(w, "the interrupted cutover left the source powered off from")
+	}) {
+		t.Errorf("the retry does not say how long the interrupted cutover left the source down: %q", warned)
+	}
+	if md := reportOf(t, next); !strings.Contains(md, "An earlier cutover was interrupted after it shut the source down: the source was powered off from") ||
+		!strings.Contains(md, "before it, ") || !strings.Contains(md, "s: interrupted cutover) |") {
+		t.Errorf("the retry's report does not count the outage the interrupted cutover left:\n%s", md)
 	}
 }
 

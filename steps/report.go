@@ -67,6 +67,10 @@ type VMReport struct {
 	// SourceOff is when the shutdown began; TargetOn when the target was powered on.
 	SourceOff time.Time `json:"source_off,omitempty"`
 	TargetOn  time.Time `json:"target_on,omitempty"`
+	// EarlierOutage is the source's outage an interrupted cutover left
+	// (from its shutdown until this retry's cleanup powered the source on):
+	// downtime the service had, not in this cutover's figures.
+	EarlierOutage *probe.Outage `json:"earlier_outage,omitempty"`
 	// SourceBackOn is when a rollback powered the source on again.
 	SourceBackOn time.Time `json:"source_back_on,omitempty"`
 	// ServiceBack is when the VM's own probes answered after power-on (the
@@ -140,6 +144,14 @@ func (r *VMReport) finish(err error) {
 }
 
 func (r *VMReport) downtimeText() string {
+	t := r.windowText()
+	if o := r.EarlierOutage; o != nil {
+		t += fmt.Sprintf("; before it, %.1fs with the source down after an interrupted cutover", o.End.Sub(o.Start).Seconds())
+	}
+	return t
+}
+
+func (r *VMReport) windowText() string {
 	if r.MeasuredDowntimeSeconds > 0 {
 		return fmt.Sprintf("%.1fs (probes)", r.MeasuredDowntimeSeconds)
 	}
@@ -188,7 +200,11 @@ func (r *CutoverReport) Markdown() string {
 		if v.FinalPass != nil {
 			final = fmt.Sprintf("%s changed, %s sent", Bytes(v.FinalPass.Planned), Bytes(v.FinalPass.Sent))
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", v.VM, v.Outcome, secs(v.MeasuredDowntimeSeconds), secs(v.ServiceWindowSeconds), approx(v.ProjectedDowntimeSeconds), final)
+		measured := secs(v.MeasuredDowntimeSeconds)
+		if o := v.EarlierOutage; o != nil {
+			measured += fmt.Sprintf(" (+%.1fs: interrupted cutover)", o.End.Sub(o.Start).Seconds())
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", v.VM, v.Outcome, measured, secs(v.ServiceWindowSeconds), approx(v.ProjectedDowntimeSeconds), final)
 	}
 	if len(r.WaveProbes) > 0 {
 		b.WriteString("\nProbes that depend on several VMs, judged once all of them were up:\n\n")
@@ -216,6 +232,10 @@ func (r *CutoverReport) Markdown() string {
 		}
 		if v.Note != "" {
 			fmt.Fprintf(&b, "%s\n\n", v.Note)
+		}
+		if o := v.EarlierOutage; o != nil {
+			fmt.Fprintf(&b, "An earlier cutover was interrupted after it shut the source down: the source was powered off from %s until this retry powered it on again at %s (%.1fs of downtime before this cutover, not in its figures below).\n\n",
+				clock(o.Start), clock(o.End), o.End.Sub(o.Start).Seconds())
 		}
 		if v.Projection != nil {
 			fmt.Fprintf(&b, "Projected %s, measured %s. %s\n\n", approx(v.ProjectedDowntimeSeconds), v.downtimeText(), v.Projection.Text())
