@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
@@ -28,6 +29,7 @@ type serveFlags struct {
 	ssh            string
 	authorizedKeys string
 	hostKey        string
+	sshKeepalive   time.Duration
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -116,6 +118,7 @@ listens. Logs go to --log-file (default: ferry.log beside the state file).
 	cmd.Flags().StringVar(&sf.metrics, "metrics", "", "serve Prometheus metrics on this address (host:port), at /metrics")
 	cmd.Flags().StringVar(&sf.ssh, "ssh", "", "serve the wizard to SSH clients on this address (host:port); needs --authorized-keys")
 	cmd.Flags().StringVar(&sf.authorizedKeys, "authorized-keys", "", "OpenSSH authorized_keys file of the keys that may attach (command=\"view\" before a key: it only watches)")
+	cmd.Flags().DurationVar(&sf.sshKeepalive, "ssh-keepalive", 15*time.Second, "ask each SSH client for an answer this often and end its session after 3 unanswered (a client gone without closing gives up the driver's role); 0 never asks")
 	cmd.Flags().StringVar(&sf.hostKey, "host-key", "", "the SSH host key, an existing private key file (mode 0600) (default: PLAN.ssh_host_ed25519_key beside the state file, created 0600 on first use)")
 	return cmd
 }
@@ -138,6 +141,8 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 	var keys []authorizedKey
 	var hostKeyPEM []byte
 	switch {
+	case sf.sshKeepalive < 0:
+		return usagef("--ssh-keepalive %s: want a duration of 0 (never ask) or more, e.g. 15s", sf.sshKeepalive)
 	case sf.ssh == "" && (sf.authorizedKeys != "" || sf.hostKey != ""):
 		return usagef("--authorized-keys and --host-key go with --ssh ADDR")
 	case sf.ssh != "":
@@ -248,7 +253,7 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 				return err
 			}
 		}
-		srv, err := newSSHServer(&sshWizard{servedWizard: wiz, keys: keys}, hostKeyPEM)
+		srv, err := newSSHServer(&sshWizard{servedWizard: wiz, keys: keys, keepalive: sf.sshKeepalive}, hostKeyPEM)
 		if err != nil {
 			return err
 		}

@@ -93,6 +93,9 @@ func loadAuthorizedKeys(path string) ([]authorizedKey, error) {
 type sshWizard struct {
 	*servedWizard
 	keys []authorizedKey
+	// keepalive: how often a session's client must answer (0: never
+	// asked); sshKeepaliveMisses unanswered in a row end the session.
+	keepalive time.Duration
 
 	conns atomic.Int32
 }
@@ -277,7 +280,61 @@ func (w *sshWizard) program(sess ssh.Session) *tea.Program {
 		<-sess.Context().Done()
 		cancel()
 	}()
+	if w.keepalive > 0 {
+		go w.keepAlive(sess)
+	}
 	return p
+}
+
+// sshKeepaliveMisses is how many keepalives in a row a client may leave
+// unanswered before its session ends.
+const sshKeepaliveMisses = 3
+
+// keepAlive asks the session's client for an answer every w.keepalive
+// (keepalive@openssh.com, as OpenSSH's ClientAliveInterval does) and ends
+// the connection after sshKeepaliveMisses unanswered: a client gone
+// without closing (network lost, laptop asleep, process stopped) does not
+// keep the driver's role until the idle timeout.
+func (w *sshWizard) keepAlive(sess ssh.Session) {
+	ctx := sess.Context()
+	tick := time.NewTicker(w.keepalive)
+	defer tick.Stop()
+	missed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		answered := make(chan error, 1)
+		go func() {
+			// Any answer counts (OpenSSH answers "failure"); one request
+			// is in flight at a time on the channel.
+			_, err := sess.SendRequest("keepalive@openssh.com", true, nil)
+			answered <- err
+		}()
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-answered:
+			if err == nil {
+				missed = 0
+				continue
+			}
+			missed = sshKeepaliveMisses
+		case <-time.After(w.keepalive):
+			missed++
+		}
+		if missed >= sshKeepaliveMisses {
+			w.log.Warn("ssh: session ended: its client stopped answering keepalives", "user", sess.User(), "remote", sess.RemoteAddr().String(), "every", w.keepalive, "missed", missed)
+			if hc, ok := ctx.Value(handshakeKey{}).(*handshakeConn); ok {
+				hc.Close()
+			} else {
+				sess.Close()
+			}
+			return
+		}
+	}
 }
 
 // serveSSH serves the wizard on ln until ctx ends.

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// TestServeSSHKeepalive: a client that stops answering (its process
+// stopped, its network gone without a FIN) loses its session after three
+// unanswered keepalives, so the driver's role is free again at once, not
+// after the 30-minute idle timeout; a client that answers stays.
+func TestServeSSHKeepalive(t *testing.T) {
+	t.Parallel()
+	l, run := engineLab(t)
+	key := sshKey(t)
+	keys := filepath.Join(t.TempDir(), "authorized_keys")
+	if err := os.WriteFile(keys, gossh.MarshalAuthorizedKey(key.PublicKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := run("serve", "--plan", l.PlanPath(), "--ssh", "127.0.0.1:0", "--authorized-keys", keys, "--ssh-keepalive", "-1s"); code != exitUsage || !strings.Contains(out, "--ssh-keepalive") {
+		t.Fatalf("serve --ssh-keepalive -1s: exit %d\n%s", code, out)
+	}
+	srv := startServe(t, l, "--ssh", "127.0.0.1:0", "--authorized-keys", keys, "--ssh-keepalive", "300ms")
+	sshAddr := sshAddrOf(t, srv.lines["ssh"])
+	cfg := sshConfig("admin", key, hostPublicKey(t, filepath.Join(l.Dir, "plan.ssh_host_ed25519_key")))
+
+	// The frozen client: a session with a terminal and a shell whose
+	// channel requests nobody answers (its data is read, so only the
+	// keepalives go unanswered).
+	frozen, err := gossh.Dial("tcp", sshAddr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close()
+	ch, _, err := frozen.OpenChannel("session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, ch)
+	pty := struct {
+		Term                 string
+		Cols, Rows, PxW, PxH uint32
+		Modes                string
+	}{"xterm-256color", 120, 40, 0, 0, ""}
+	if ok, err := ch.SendRequest("pty-req", true, gossh.Marshal(&pty)); !ok || err != nil {
+		t.Fatalf("pty-req: %v %v", ok, err)
+	}
+	if ok, err := ch.SendRequest("shell", true, nil); !ok || err != nil {
+		t.Fatalf("shell: %v %v", ok, err)
+	}
+	waitAttached := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			doc := statusJSON(t, run, l.PlanPath())
+			var roles []string
+			if doc.Engine != nil {
+				for _, a := range doc.Engine.Attached {
+					roles = append(roles, a.Role)
+				}
+			}
+			if strings.Join(roles, ",") == strings.Join(want, ",") {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("attached sessions: %v, want %v", roles, want)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitAttached("driver")
+
+	// A client that answers (x/crypto/ssh answers requests it does not know).
+	viewer := attach(t, sshAddr, cfg, "view")
+	defer viewer.client.Close()
+	viewer.waitFor(t, "WATCHING")
+	waitAttached("driver", "viewer")
+
+	closed := make(chan error, 1)
+	go func() { closed <- frozen.Wait() }()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the engine kept the session of a client that answers no keepalive")
+	}
+	waitAttached("viewer")
+
+	// The role is free: the next session drives.
+	drv := attach(t, sshAddr, cfg, "")
+	defer drv.client.Close()
+	drv.waitFor(t, "DRIVER")
+	waitAttached("viewer", "driver")
+}
