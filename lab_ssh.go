@@ -41,7 +41,7 @@ func serveLabEngine(ctx context.Context, g *globalFlags, l *lab.Lab, addr string
 	if err := writeSSHKey(hostKey, ""); err != nil {
 		return fmt.Errorf("ssh host key: %w", err)
 	}
-	sf := serveFlags{plan: planFlags{plan: l.PlanPath()}, ssh: addr, authorizedKeys: authorized, hostKey: hostKey}
+	sf := serveFlags{plan: planFlags{plan: l.PlanPath()}, ssh: addr, authorizedKeys: authorized, hostKey: hostKey, sshKeepalive: sshKeepalive}
 	return runServe(ctx, &lg, &sf, func(si servedInfo) error {
 		b, err := os.ReadFile(si.hostKey)
 		if err != nil {

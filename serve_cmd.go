@@ -118,7 +118,7 @@ listens. Logs go to --log-file (default: ferry.log beside the state file).
 	cmd.Flags().StringVar(&sf.metrics, "metrics", "", "serve Prometheus metrics on this address (host:port), at /metrics")
 	cmd.Flags().StringVar(&sf.ssh, "ssh", "", "serve the wizard to SSH clients on this address (host:port); needs --authorized-keys")
 	cmd.Flags().StringVar(&sf.authorizedKeys, "authorized-keys", "", "OpenSSH authorized_keys file of the keys that may attach (command=\"view\" before a key: it only watches)")
-	cmd.Flags().DurationVar(&sf.sshKeepalive, "ssh-keepalive", 15*time.Second, "ask each SSH client for an answer this often and end its session after 3 unanswered (a client gone without closing gives up the driver's role); 0 never asks")
+	cmd.Flags().DurationVar(&sf.sshKeepalive, "ssh-keepalive", sshKeepalive, "ask each SSH client for an answer this often and end its session after 3 unanswered (a client gone without closing gives up the driver's role); 0 never asks")
 	cmd.Flags().StringVar(&sf.hostKey, "host-key", "", "the SSH host key, an existing private key file (mode 0600) (default: PLAN.ssh_host_ed25519_key beside the state file, created 0600 on first use)")
 	return cmd
 }

@@ -32,6 +32,8 @@ const (
 	sshHandshake = 10 * time.Second
 	sshIdle      = 30 * time.Minute
 	sshMaxConns  = 16
+	// sshKeepalive is --ssh-keepalive's default.
+	sshKeepalive = 15 * time.Second
 )
 
 // Roles of an SSH session.
