@@ -406,6 +406,11 @@ func TestServeKill9ResumesPass(t *testing.T) {
 			break
 		}
 	}
+	// ferry status's text says how far it got, not just "no replica yet".
+	if out, code := run("status", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "no replica yet: the initial sync has ") ||
+		!strings.Contains(out, "durable on the receiver; stopped, it resumes from there") {
+		t.Errorf("ferry status after the kill: exit %d, want the initial sync's durable share\n%s", code, out)
+	}
 	// What step 6 would do now: the replica and its disks exist, and the
 	// interrupted initial sync resumes (not a new one, nor new disks).
 	out, code := run("plan", "--plan", l.PlanPath())
