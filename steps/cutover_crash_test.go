@@ -15,11 +15,22 @@ import (
 // does) when it emits the line at; it returns a fresh Env on the same state
 // file, as the next process would have.
 func crashCutover(t *testing.T, l *lab.Lab, env *Env, at func(Event) bool) *Env {
+	return crashCutoverIn(t, l, env, false, at, cutoverPowerOnRequested)
+}
+
+// crashCutoverIn is crashCutover with the wizard's scheduler running
+// (warm) and the cutover state the crash must leave (want).
+func crashCutoverIn(t *testing.T, l *lab.Lab, env *Env, warm bool, at func(Event) bool, want string) *Env {
 	t.Helper()
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if warm {
+		if _, err := env.EnableWarm(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	crash := errors.New("killed")
 	r.Confirmed = true
@@ -41,8 +52,8 @@ func crashCutover(t *testing.T, l *lab.Lab, env *Env, at func(Event) bool) *Env 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverPowerOnRequested {
-		t.Fatalf("cutover state after the crash %q, want %q", got, cutoverPowerOnRequested)
+	if got := st.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != want {
+		t.Fatalf("cutover state after the crash %q, want %q", got, want)
 	}
 	next := NewEnv(l.Config(), env.Plan, st)
 	t.Cleanup(func() { next.Close(context.Background()) })

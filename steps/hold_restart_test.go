@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -33,38 +32,9 @@ func jobOf(t *testing.T, sched *replication.Scheduler, vm string) replication.Jo
 func TestRestartKeepsAnInterruptedCutoversHold(t *testing.T) {
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.EnableWarm(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	crash := errors.New("killed")
-	r.Confirmed = true
-	r.Emit = func(ev Event) {
-		if strings.HasPrefix(ev.Message, "WebApp2: create VM at provider done") {
-			panic(crash)
-		}
-	}
-	func() {
-		defer func() {
-			if p := recover(); p != crash {
-				t.Fatalf("the cutover did not reach the crash point: %v", p)
-			}
-		}()
-		_, _ = r.Run(ctx)
-	}()
-	env.Close(ctx)
-	st, err := LoadState(env.State.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := st.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverRunning {
-		t.Fatalf("cutover state after the crash %q, want %q", got, cutoverRunning)
-	}
-	next := NewEnv(l.Config(), env.Plan, st)
-	t.Cleanup(func() { next.Close(context.Background()) })
+	next := crashCutoverIn(t, l, env, true, func(ev Event) bool {
+		return strings.HasPrefix(ev.Message, "WebApp2: create VM at provider done")
+	}, cutoverRunning)
 
 	const kept = "held by its cutover, which a previous ferry process left unfinished before power-on of the target was requested"
 	if h := webApp2Health(t, next); !strings.Contains(h, kept) || !strings.Contains(h, "run the cutover again") ||
@@ -97,7 +67,7 @@ func TestRestartKeepsAnInterruptedCutoversHold(t *testing.T) {
 	// until the retry's cleanup powered it on, and the retry says so (its
 	// own window starts at its own shutdown).
 	var warned []string
-	r = &Runner{Itinerary: NewItinerary(), Env: next, Confirmed: true, Emit: func(ev Event) {
+	r := &Runner{Itinerary: NewItinerary(), Env: next, Confirmed: true, Emit: func(ev Event) {
 		if ev.Kind == EventWarning {
 			warned = append(warned, ev.Message)
 		}
