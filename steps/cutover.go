@@ -76,6 +76,23 @@ func decisionHint(vm string) string {
 
 func cutoverKey(vm string) string { return "cutover." + vm }
 
+// CutoverNote says what confirming vm's cutover will do when an earlier
+// cutover of it was interrupted ("" when none was): finish it, or clean up
+// and retry.
+func (e *Env) CutoverNote(vm string) string {
+	switch e.State.Get("cutover").Outputs[cutoverKey(vm)] {
+	case cutoverPowerOnRequested:
+		return "DECISION NEEDED: the last cutover stopped after power-on of the target was requested; confirming finishes it if the target runs and answers its probes, otherwise " + decisionHint(vm)
+	case cutoverRunning:
+		note := "the last cutover was interrupted before power-on of the target was requested"
+		if off := e.interruptedShutdown(vm); !off.IsZero() {
+			note += fmt.Sprintf(" (it shut the source down at %s UTC)", off.UTC().Format("15:04:05"))
+		}
+		return note + ": confirming removes what it left at the provider, powers the source on again and cuts over anew"
+	}
+	return ""
+}
+
 // cutoverTimings reads the plan's cutover durations, or their defaults.
 func cutoverTimings(cp CutoverPlan) (shutdownTimeout, probeInterval, greenTimeout time.Duration, err error) {
 	if shutdownTimeout, err = durationOr(cp.ShutdownTimeout, 2*time.Minute); err != nil {

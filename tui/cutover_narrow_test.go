@@ -50,3 +50,17 @@ func TestCutoverConfirmWaveAt80x24(t *testing.T) {
 	h.typeText("jk")
 	h.mustSee(t, "> WebAppjk", "lines 1–")
 }
+
+// TestCutoverConfirmSaysAnInterruptedCutover (QA: after a ferry killed
+// past the target's power-on request, the confirmation read as for a new
+// cutover, and typing the name quietly finished the old one): the VM's
+// line says what confirming will do, and how to roll back instead.
+func TestCutoverConfirmSaysAnInterruptedCutover(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone,
+		cutoverState: map[string]string{"WebApp1": "power-on requested", "WebApp2": "running"}})
+	h.start(120, 40)
+	dashboardData(h, "WebApp1", "WebApp2")
+	h.mustSee(t, "DECISION NEEDED: the last cutover stopped after power-on of the target was requested",
+		"--rollback", "the last cutover was interrupted before power-on of the target was requested",
+		"powers the source on again and cuts over anew")
+}

@@ -251,6 +251,9 @@ type setup struct {
 	// inFlight records, per VM, a pass a killed ferry left in flight on
 	// its one disk: its durable watermark and the disk's size.
 	inFlight map[string][2]int64
+	// cutoverState records, per VM, the cutover state a killed ferry left
+	// ("running", "power-on requested").
+	cutoverState map[string]string
 	// cfg replaces the fake endpoints.
 	cfg *config.Config
 	// cutOver are VMs whose cutover is recorded done (an earlier wave).
@@ -314,6 +317,11 @@ func newHarness(t testing.TB, s setup) *harness {
 	}
 	for _, vm := range s.cutOver {
 		if err := state.SetOutput("cutover", "cutover."+vm, "done"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for vm, st := range s.cutoverState {
+		if err := state.SetOutput("cutover", "cutover."+vm, st); err != nil {
 			t.Fatal(err)
 		}
 	}

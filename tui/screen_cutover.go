@@ -259,6 +259,9 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 	var ests []*steps.DowntimeEstimate
 	for _, vm := range s.w.env.Migrating() {
 		rest = append(rest, wrapped(fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork)), width, 4, lipgloss.NewStyle())...)
+		if note := s.w.env.CutoverNote(vm.Name); note != "" {
+			rest = append(rest, wrapped("    ⚠ "+note, width, 6, sWarn)...)
+		}
 		var facts []string
 		// The whole window (shutdown to the first answering probe), not
 		// only the final pass.
