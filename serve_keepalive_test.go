@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,11 +13,11 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 )
 
-// TestServeSSHKeepalive: a client that stops answering (its process
+// TestServeSSHKeepaliveAndHandshakeLimit: a client that stops answering (its process
 // stopped, its network gone without a FIN) loses its session after three
 // unanswered keepalives, so the driver's role is free again at once, not
 // after the 30-minute idle timeout; a client that answers stays.
-func TestServeSSHKeepalive(t *testing.T) {
+func TestServeSSHKeepaliveAndHandshakeLimit(t *testing.T) {
 	t.Parallel()
 	l, run := engineLab(t)
 	key := sshKey(t)
@@ -96,4 +98,50 @@ func TestServeSSHKeepalive(t *testing.T) {
 	defer drv.client.Close()
 	drv.waitFor(t, "DRIVER")
 	waitAttached("viewer", "driver")
+
+	// Before authentication one address holds at most four connections:
+	// the fifth from it is closed at once, another address gets in, and a
+	// slot given back (a connection closed) lets the first in again.
+	banner := func(from string) (net.Conn, bool) {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		c, err := d.Dial("tcp", sshAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		return c, err == nil && strings.HasPrefix(line, "SSH-2.0-")
+	}
+	var held []net.Conn
+	for i := range 4 {
+		c, ok := banner("127.0.0.1")
+		if !ok {
+			t.Fatalf("handshake %d of 4 from one address refused", i+1)
+		}
+		held = append(held, c)
+	}
+	if c, ok := banner("127.0.0.1"); ok {
+		c.Close()
+		t.Fatal("a fifth connection in its handshake from one address was let in")
+	}
+	if c, ok := banner("127.0.0.2"); !ok {
+		t.Fatal("a connection from another address was refused")
+	} else {
+		c.Close()
+	}
+	held[0].Close()
+	for deadline := time.Now().Add(time.Minute); ; {
+		c, ok := banner("127.0.0.1")
+		c.Close()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a handshake slot given back was never taken again")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, c := range held[1:] {
+		c.Close()
+	}
 }

@@ -27,11 +27,14 @@ import (
 // Limits of the SSH listener, all applied before authentication: a client
 // must authenticate and open its session within sshHandshake; a session
 // without traffic either way is closed after sshIdle; at most
-// sshMaxConns connections at once (handshakes included).
+// sshMaxConns connections at once (handshakes included), and at most
+// sshMaxPreauthPerIP of them from one address not yet past their handshake
+// (one client cannot take every slot and keep the presenter out).
 const (
-	sshHandshake = 10 * time.Second
-	sshIdle      = 30 * time.Minute
-	sshMaxConns  = 16
+	sshHandshake       = 10 * time.Second
+	sshIdle            = 30 * time.Minute
+	sshMaxConns        = 16
+	sshMaxPreauthPerIP = 4
 	// sshKeepalive is --ssh-keepalive's default.
 	sshKeepalive = 15 * time.Second
 )
@@ -100,6 +103,32 @@ type sshWizard struct {
 	keepalive time.Duration
 
 	conns atomic.Int32
+	// preauth counts, per remote address, the connections still in their
+	// handshake.
+	mu      sync.Mutex
+	preauth map[string]int
+}
+
+// takePreauth takes one of ip's handshake slots; false: it has none left.
+func (w *sshWizard) takePreauth(ip string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.preauth[ip] >= sshMaxPreauthPerIP {
+		return false
+	}
+	if w.preauth == nil {
+		w.preauth = map[string]int{}
+	}
+	w.preauth[ip]++
+	return true
+}
+
+func (w *sshWizard) givePreauth(ip string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.preauth[ip]--; w.preauth[ip] <= 0 {
+		delete(w.preauth, ip)
+	}
 }
 
 func (w *sshWizard) lookup(key ssh.PublicKey) (authorizedKey, bool) {
@@ -215,7 +244,16 @@ func (w *sshWizard) admit(ctx ssh.Context, c net.Conn) net.Conn {
 		w.log.Warn("ssh: connection refused: too many", "remote", c.RemoteAddr().String(), "max", sshMaxConns)
 		return nil
 	}
-	hc := &handshakeConn{Conn: c, deadline: time.Now().Add(sshHandshake), release: func() { w.conns.Add(-1) }}
+	ip := c.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	if !w.takePreauth(ip) {
+		w.conns.Add(-1)
+		w.log.Warn("ssh: connection refused: too many handshakes from one address", "remote", c.RemoteAddr().String(), "max", sshMaxPreauthPerIP)
+		return nil
+	}
+	hc := &handshakeConn{Conn: c, deadline: time.Now().Add(sshHandshake), release: func() { w.conns.Add(-1) }, handshook: func() { w.givePreauth(ip) }}
 	_ = c.SetDeadline(hc.deadline)
 	ctx.SetValue(handshakeKey{}, hc)
 	return hc
@@ -231,6 +269,16 @@ type handshakeConn struct {
 	started  atomic.Bool
 	once     sync.Once
 	release  func()
+	// handshook gives back the address's handshake slot (once: at the
+	// session's start, or at the close of one that never started).
+	handshook     func()
+	handshookOnce sync.Once
+}
+
+// start marks the handshake done: the session runs.
+func (c *handshakeConn) start() {
+	c.started.Store(true)
+	c.handshookOnce.Do(c.handshook)
 }
 
 func (c *handshakeConn) SetDeadline(t time.Time) error {
@@ -241,6 +289,7 @@ func (c *handshakeConn) SetDeadline(t time.Time) error {
 }
 
 func (c *handshakeConn) Close() error {
+	c.handshookOnce.Do(c.handshook)
 	c.once.Do(c.release)
 	return c.Conn.Close()
 }
@@ -248,7 +297,7 @@ func (c *handshakeConn) Close() error {
 // program is one session's wizard.
 func (w *sshWizard) program(sess ssh.Session) *tea.Program {
 	if hc, ok := sess.Context().Value(handshakeKey{}).(*handshakeConn); ok {
-		hc.started.Store(true)
+		hc.start()
 		_ = hc.SetDeadline(time.Now().Add(sshIdle))
 	}
 	ak, ok := w.lookup(sess.PublicKey())
