@@ -461,8 +461,8 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		}
 		if wasOff && !off.IsZero() && !c.leaveOff && c.src.PoweredOn() {
 			c.rep.EarlierOutage = &probe.Outage{Target: c.plan.Name, Start: off, End: time.Now()}
-			c.emit(Warning(fmt.Sprintf("%s: the interrupted cutover left the source powered off from %s until this retry powered it on again (%.0fs of downtime, not in this cutover's figures)",
-				c.plan.Name, off.Local().Format("15:04:05"), c.rep.EarlierOutage.End.Sub(off).Seconds())))
+			c.emit(Warning(fmt.Sprintf("%s: the interrupted cutover left the source powered off from %s UTC until this retry powered it on again (%.0fs of downtime, not in this cutover's figures)",
+				c.plan.Name, off.UTC().Format("15:04:05"), c.rep.EarlierOutage.End.Sub(off).Seconds())))
 		}
 	}
 	mode, why, err := vmMode(c.plan, c.src)
