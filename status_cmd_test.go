@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/session"
@@ -117,25 +118,7 @@ func TestStatusShowsLastFullCompare(t *testing.T) {
 // health, typed in --json (phase, rpo_health beside the words in health).
 func TestStatusPhaseAndHealth(t *testing.T) {
 	l := smallLab(t)
-	put := func(vs replication.VMState) {
-		store, err := replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		if err := store.PutVM("WebApp2", vs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run := func(args ...string) string {
-		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile, "status", "--plan", l.PlanPath()}, args...)...)
-		cmd.Env = cleanEnv()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("ferry status %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	put, run := statusOfWebApp2(t, l)
 	type job struct {
 		VM        string `json:"vm"`
 		RPO       string `json:"rpo"`
@@ -212,27 +195,7 @@ func TestStatusListsTestLeftRunning(t *testing.T) {
 // with the hold's reason) reads the same.
 func TestStatusSaysHeld(t *testing.T) {
 	l := smallLab(t)
-	put := func(vs replication.VMState) {
-		t.Helper()
-		store, err := replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		if err := store.PutVM("WebApp2", vs); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile, "status", "--plan", l.PlanPath()}, args...)...)
-		cmd.Env = cleanEnv()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("ferry status %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	put, run := statusOfWebApp2(t, l)
 	type job struct {
 		Phase  string `json:"phase"`
 		Held   string `json:"held"`
@@ -279,4 +242,32 @@ func TestStatusSaysHeld(t *testing.T) {
 	if out := run(); !strings.Contains(out, "held: ferry stopped while it held the job for its test migration; that test migration ended with it") || strings.Contains(out, "paused") {
 		t.Errorf("ferry status, a test migration's hold left by a stopped ferry:\n%s", out)
 	}
+}
+
+// statusOfWebApp2 gives a status test its two tools: put writes WebApp2's
+// replication record as a stopped ferry left it, run runs ferry status
+// with args on the lab's plan and returns what it printed.
+func statusOfWebApp2(t *testing.T, l *lab.Lab) (put func(replication.VMState), run func(args ...string) string) {
+	put = func(vs replication.VMState) {
+		t.Helper()
+		store, err := replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		if err := store.PutVM("WebApp2", vs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run = func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile, "status", "--plan", l.PlanPath()}, args...)...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ferry status %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	return put, run
 }
