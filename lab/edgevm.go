@@ -85,6 +85,9 @@ type edgeVM struct {
 	conns   *connListener
 	on      bool
 	onSince time.Time
+	// boot is the VM's boot time when it was last seen on: another one
+	// means it was powered off and on between two refreshes (a reboot).
+	boot    time.Time
 	serving bool
 	sink    string // port group of the trunk NIC
 }
@@ -246,7 +249,7 @@ func (e *edgeAppliances) refresh(ctx context.Context) error {
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var vms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "config.vAppConfig"}, &vms); err != nil {
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "summary.runtime.bootTime", "config.vAppConfig"}, &vms); err != nil {
 		return err
 	}
 	// Devices only for the edge appliances: reading every VM's (a lab of 100
@@ -356,9 +359,21 @@ func (e *edgeAppliances) refresh(ctx context.Context) error {
 		}
 		ev.sink = trunkPortgroup(vm, pgByKey)
 		on := vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn
+		var boot time.Time
+		if bt := vm.Summary.Runtime.BootTime; bt != nil {
+			boot = *bt
+		}
 		switch {
+		case on && ev.on && !boot.Equal(ev.boot):
+			// Powered off and on again since the last refresh: it boots
+			// again, its API silent meanwhile, as a real appliance's.
+			ev.onSince, ev.boot = time.Now(), boot
+			if ev.serving {
+				ev.serving = false
+				after = append(after, ev.srv.Suspend)
+			}
 		case on && !ev.on:
-			ev.on, ev.onSince = true, time.Now()
+			ev.on, ev.onSince, ev.boot = true, time.Now(), boot
 		case !on && ev.on:
 			ev.on, ev.serving = false, false
 			after = append(after, ev.srv.Suspend)
