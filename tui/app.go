@@ -158,6 +158,29 @@ type screen interface {
 	reopen() tea.Cmd
 }
 
+// watcher is a screen with keys that change only what its own terminal
+// shows (scrolling, a cursor over rows): a session that watches may use
+// them, as the driver does.
+type watcher interface {
+	// watch handles such a key and reports whether it did.
+	watch(msg tea.KeyMsg) bool
+	// watchKeys are those keys as the screen allows them now.
+	watchKeys() keyMap
+}
+
+// screenKeys are the current screen's keys for the help bar and the help:
+// for a watching session only those it may use (watcher).
+func (m *Model) screenKeys() keyMap {
+	s := m.screens[m.cur]
+	if !m.w.session.viewer() {
+		return s.keys()
+	}
+	if w, ok := s.(watcher); ok {
+		return w.watchKeys()
+	}
+	return nil
+}
+
 // Model is the root model.
 type Model struct {
 	w        *wiring
@@ -414,11 +437,16 @@ func (m *Model) animate() tea.Cmd {
 
 // keys are the current screen's bindings followed by the global ones.
 func (m *Model) keys() keyMap {
-	return append(append(keyMap{}, m.screens[m.cur].keys()...), m.globalKeys()...)
+	return append(append(keyMap{}, m.screenKeys()...), m.globalKeys()...)
 }
 
 func (m *Model) globalKeys() keyMap {
 	s := m.screens[m.cur]
+	if m.w.session.viewer() {
+		// A watching session moves between steps freely and quitting
+		// only detaches it (viewerKey).
+		return keyMap{keyPrevSt.when(m.cur > 0, "this is the first step"), keyNextSt.when(m.cur < len(m.screens)-1, "this is the last step"), keyHelp, keyQuit}
+	}
 	why := s.busy()
 	prev := keyPrevSt.when(m.cur > 0, "this is the first step").when(why == "", why)
 	next := keyNextSt.when(m.cur < len(m.screens)-1, "this is the last step").when(m.finished(m.cur), "finish this step first").when(why == "", why)
@@ -620,7 +648,7 @@ var keyCloseHelp = newKey("esc", "close help", "esc")
 // are not enough, the last disabled keys drop their reason, which ? and
 // pressing them show.
 func (m *Model) footer(width int) []string {
-	km := append(append(keyMap{}, m.screens[m.cur].keys()...), m.globalKeys()[2:]...)
+	km := append(append(keyMap{}, m.screenKeys()...), m.globalKeys()[2:]...)
 	switch {
 	case m.quitAsk != nil:
 		km = m.quitAsk.keys()

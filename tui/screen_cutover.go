@@ -93,14 +93,21 @@ func (s *cutoverScreen) want() string {
 	return strings.Join(n, ",")
 }
 
-func (s *cutoverScreen) keys() keyMap {
-	var scroll keyMap // the downtime report, read-only sessions too
+// scrollKeys is the key that scrolls what the screen shows now (the
+// downtime report, the estimates), if it scrolls: read-only and watching
+// sessions too.
+func (s *cutoverScreen) scrollKeys() keyMap {
 	switch {
 	case s.run.scrollable():
-		scroll = keyMap{keyScroll}
+		return keyMap{keyScroll}
 	case s.run.phase == phaseInput && s.est.scrollable():
-		scroll = keyMap{s.est.binding()}
+		return keyMap{s.est.binding()}
 	}
+	return nil
+}
+
+func (s *cutoverScreen) keys() keyMap {
+	scroll := s.scrollKeys()
 	switch {
 	case s.w.readOnly:
 		return scroll

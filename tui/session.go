@@ -68,7 +68,9 @@ func (s *Session) othersLine() string {
 }
 
 // viewerKey handles a key in a watching session: moving between steps,
-// help and quitting (which detaches); anything else is refused, saying why.
+// help, quitting (which detaches) and the screen's keys that change only
+// what this terminal shows (watcher: scrolling, the dashboard's cursor);
+// anything else is refused, saying why.
 func (m *Model) viewerKey(msg tea.KeyMsg) tea.Cmd {
 	m.flash = ""
 	switch {
@@ -83,8 +85,16 @@ func (m *Model) viewerKey(msg tea.KeyMsg) tea.Cmd {
 		return gotoStep(m.cur - 1)
 	case keyNextSt.Matches(msg) && m.cur < len(m.screens)-1:
 		return gotoStep(m.cur + 1)
+	case !m.showHelp && m.watchKey(msg):
 	default:
 		m.flash = "You are watching (" + m.w.session.Viewer + "): only the driver changes anything."
 	}
 	return nil
+}
+
+// watchKey gives msg to the current screen if it only changes what this
+// terminal shows, and reports whether it did.
+func (m *Model) watchKey(msg tea.KeyMsg) bool {
+	w, ok := m.screens[m.cur].(watcher)
+	return ok && w.watch(msg)
 }
