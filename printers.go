@@ -30,8 +30,12 @@ var eventPrefix = map[steps.EventKind]string{
 }
 
 // textPrinter prints events as lines: "[3/8] appliance: + create port group ...".
+// A progress line that says again what the line before it said is left out
+// (a cutover's phase and the replication engine's phase of the same name
+// both announce "WebApp2: verify").
 func textPrinter(w io.Writer, total int) steps.Emit {
 	var mu sync.Mutex
+	var last string
 	return func(ev steps.Event) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -42,11 +46,15 @@ func textPrinter(w io.Writer, total int) steps.Emit {
 		case ev.Kind == steps.EventFailed:
 			msg = "FAILED: " + ev.Error
 		}
+		line := fmt.Sprintf("[%d/%d] %s: %s\n", ev.Index, total, ev.Step, msg)
 		if ev.Index == 0 { // outside the itinerary (ferry run --verify's compares)
-			fmt.Fprintf(w, "[%s] %s\n", ev.Step, msg)
+			line = fmt.Sprintf("[%s] %s\n", ev.Step, msg)
+		}
+		if ev.Kind == steps.EventProgress && line == last {
 			return
 		}
-		fmt.Fprintf(w, "[%d/%d] %s: %s\n", ev.Index, total, ev.Step, msg)
+		last = line
+		fmt.Fprint(w, line)
 	}
 }
 

@@ -34,3 +34,21 @@ func TestPrinters(t *testing.T) {
 		t.Errorf("json: %s (%v)", b.String(), err)
 	}
 }
+
+// TestTextPrinterSaysAProgressLineOnce (seen in the lab's cutover: the
+// cutover's phase and the replication engine's phase of the same name
+// printed "[8/8] cutover: WebApp2: verify" twice in a row): a progress
+// line that repeats the line before it is left out; other lines are not.
+func TestTextPrinterSaysAProgressLineOnce(t *testing.T) {
+	var b bytes.Buffer
+	p := eventPrinter(&b, 8, false)
+	verify := steps.Event{Step: "cutover", Index: 8, Kind: steps.EventProgress, Message: "WebApp2: verify", Fraction: -1}
+	warn := steps.Event{Step: "cutover", Index: 8, Kind: steps.EventWarning, Message: "slow"}
+	for _, ev := range []steps.Event{verify, verify, warn, warn, verify} {
+		p(ev)
+	}
+	want := "[8/8] cutover: WebApp2: verify\n[8/8] cutover: warning: slow\n[8/8] cutover: warning: slow\n[8/8] cutover: WebApp2: verify\n"
+	if got := b.String(); got != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
+	}
+}
