@@ -87,7 +87,7 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 	if w.eng.Probes != nil {
 		feeds.Probes = tui.ProbeFeed(ctx, w.eng.Probes.Subscribe(64), nil)
 	}
-	session := &tui.Session{Who: a.who, RunCtx: w.eng.Context(), Emit: w.eng.StepEmit,
+	session := &tui.Session{Who: a.who, RunCtx: w.eng.Context(), Emit: w.eng.StepEmit, Runs: runBoard{w.eng.Runs},
 		Exclusive: func(who string) (func(), error) { return w.eng.Exclusive(who + " (" + a.via + ")") },
 		Busy:      w.eng.Busy,
 		Others: func() []string {
@@ -140,3 +140,27 @@ func (w *servedWizard) serveTerminal(ctx context.Context, t *engine.Terminal) er
 	}
 	return err
 }
+
+// runBoard is the engine's board of step runs as the wizard sees it
+// (tui.RunBoard): the same records, field for field.
+type runBoard struct{ b *engine.RunBoard }
+
+func (r runBoard) Start(run tui.SharedRun) uint64             { return r.b.Start(engine.StepRun(run)) }
+func (r runBoard) Planned(id uint64, p steps.Plan, err error) { r.b.Planned(id, p, err) }
+func (r runBoard) Event(id uint64, ev steps.Event)            { r.b.Event(id, ev) }
+func (r runBoard) Finish(id uint64, out steps.Outcome, report string, err error) {
+	r.b.Finish(id, out, report, err)
+}
+func (r runBoard) Watch() tui.RunWatch { return runWatch{r.b.Watch()} }
+
+type runWatch struct{ w *engine.RunWatch }
+
+func (r runWatch) Next(ctx context.Context) ([]tui.SharedRun, error) {
+	rs, err := r.w.Next(ctx)
+	out := make([]tui.SharedRun, len(rs))
+	for i, run := range rs {
+		out[i] = tui.SharedRun(run)
+	}
+	return out, err
+}
+func (r runWatch) Close() { r.w.Close() }

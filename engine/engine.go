@@ -51,9 +51,11 @@ type Engine struct {
 	Sched     *replication.Scheduler
 	Probes    *probe.Monitor // nil when the plan has no probes
 	Metrics   *Metrics
-	log       *slog.Logger
-	events    *EventLog
-	started   time.Time
+	// Runs are the wizard sessions' step runs, for every session attached.
+	Runs    *RunBoard
+	log     *slog.Logger
+	events  *EventLog
+	started time.Time
 
 	mu        sync.Mutex
 	subs      map[int]func(replication.Event)
@@ -108,6 +110,7 @@ func Start(ctx context.Context, env *steps.Env, it steps.Itinerary, opts Options
 	e := &Engine{Env: env, Itinerary: it, log: opts.Log, events: elog, started: time.Now(),
 		subs: map[int]func(replication.Event){}, cutting: map[string]bool{}, logged: map[string]int64{}, attached: map[int]Attachment{}, ctx: ctx, cancel: cancel}
 	e.Metrics = newMetrics(e)
+	e.Runs = NewRunBoard()
 	sched, err := env.EnableWarm(ctx, e.replicationEvent)
 	if err != nil {
 		// Jobs that could not start are logged; the others replicate.

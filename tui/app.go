@@ -99,6 +99,7 @@ type wiring struct {
 	now       func() time.Time
 	spinFrame string
 	runs      inflight
+	origin    uint64 // this model, on the board of runs (SharedRun.Origin)
 }
 
 func (w *wiring) spin() string { return w.spinFrame }
@@ -209,6 +210,12 @@ type Model struct {
 	// would stop); keepLab is the answer "keep the lab directory".
 	quitAsk *quitAsk
 	keepLab bool
+	// watch is this session's view of the engine's runs (nil without
+	// one); lastRun the newest run seen, caughtUp once the first batch
+	// (the runs before this session attached) is shown.
+	watch    RunWatch
+	lastRun  uint64
+	caughtUp bool
 }
 
 // New builds the root model. It starts at the first step that is not done
@@ -239,6 +246,11 @@ func New(ctx context.Context, d Deps) *Model {
 	m.help.ShortSeparator = "  "
 	m.help.Styles = helpStyles()
 	w.spinFrame = m.spinner.View()
+	w.origin = origins.Add(1)
+	if d.Session != nil && d.Session.Runs != nil {
+		m.watch = d.Session.Runs.Watch()
+		context.AfterFunc(ctx, m.watch.Close)
+	}
 	if d.Session == nil { // an engine's env is shared: its secrets are its own
 		d.Env.Secret = promptSecret(ctx, d.Env.Secret, m.asks)
 	}
@@ -294,6 +306,7 @@ func (m *Model) Init() tea.Cmd {
 		waitForEvent(f.Probes, asProbe),
 		waitForEvent(m.asks, asSecret),
 		m.loadStatus(),
+		m.waitRuns(),
 		m.enter(m.cur),
 	)
 }
@@ -385,6 +398,8 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 	case secretAskMsg:
 		m.prompt = newSecretPrompt(msg)
 		return nil
+	case runsMsg:
+		return m.mirrorRuns(msg)
 	case gotoStepMsg:
 		return m.enter(msg.Index)
 	case flashMsg:

@@ -14,6 +14,8 @@ type replicationScreen struct {
 	run    stepRun
 	cursor int
 	test   testRun
+	// testMirrored is the board's test run shown (another session's).
+	testMirrored uint64
 }
 
 func newReplicationScreen(w *wiring, idx int) *replicationScreen {

@@ -32,6 +32,10 @@ type Session struct {
 	RunCtx context.Context
 	// Emit wraps a step run's events (the engine's event log). May be nil.
 	Emit func(steps.Emit) steps.Emit
+	// Runs is the engine's board of step runs: this session publishes
+	// its own there and shows the others' (a watching session sees the
+	// driver's plan, progress, result and downtime report). May be nil.
+	Runs RunBoard
 }
 
 func (s *Session) viewer() bool { return s != nil && s.Viewer != "" }

@@ -65,6 +65,10 @@ type stepRun struct {
 	more   func(width int) []string
 	cancel context.CancelFunc
 	stream <-chan tea.Msg
+	// own: the run in flight is this screen's; mirrored is the board's
+	// run this screen shows (another session's, mirror).
+	own      bool
+	mirrored uint64
 }
 
 func newStepRun(w *wiring, idx int) stepRun {
@@ -107,10 +111,12 @@ func (r *stepRun) running() bool { return r.phase == phasePlanning || r.phase ==
 
 // startPlan asks the step what it would change, off the Update loop.
 func (r *stepRun) startPlan() tea.Cmd {
-	r.phase, r.err, r.plan = phasePlanning, nil, steps.Plan{}
+	r.phase, r.err, r.plan, r.own = phasePlanning, nil, steps.Plan{}, true
 	ctx, step, env, idx := r.w.ctx, r.stage.Step, r.w.env, r.idx
+	sh := r.w.share(SharedRun{Step: r.id(), Phase: runPlanning})
 	return func() tea.Msg {
 		p, err := step.Plan(ctx, env)
+		sh.planned(p, err)
 		return planDoneMsg{Step: idx, Plan: p, Err: err}
 	}
 }
@@ -121,7 +127,7 @@ func (r *stepRun) startApply() tea.Cmd {
 	ctx, cancel := context.WithCancel(r.w.runContext())
 	r.cancel = cancel
 	r.phase, r.err, r.events, r.fraction, r.message = phaseApplying, nil, nil, -1, "starting"
-	r.started, r.finished = r.w.now(), time.Time{}
+	r.started, r.finished, r.own = r.w.now(), time.Time{}, true
 	idx, stage, confirmed := r.idx, r.stage, r.confirmed
 	state, id := r.w.env.State, r.id()
 	env, cutoverVMs := r.w.env, r.cutoverVMs
@@ -143,7 +149,7 @@ func (r *stepRun) startApply() tea.Cmd {
 			runner := &steps.Runner{Itinerary: steps.Itinerary{stage}, Env: env, Confirmed: confirmed, Emit: emit}
 			out, err := runner.Run(ctx)
 			return applyDoneMsg{Step: idx, Outcome: out, Err: err}
-		})
+		}, &publish{run: SharedRun{Step: id, Phase: runApplying}, finished: applyFinished})
 	r.stream = ch
 	return cmd
 }
@@ -164,8 +170,11 @@ func (w *wiring) runContext() context.Context {
 // session's Emit (the engine's event log). The events (made messages by
 // event) and then work's own final message come back in order through the
 // returned channel, read by a re-arming waitForEvent; failed makes the
-// final message when work cannot start. ctx bounds the delivery.
-func (w *wiring) background(ctx context.Context, event func(steps.Event) tea.Msg, failed func(error) tea.Msg, work func(steps.Emit) tea.Msg) (tea.Cmd, <-chan tea.Msg) {
+// final message when work cannot start. ctx bounds the delivery. pub, if
+// not nil, shares the run with the engine's other sessions (Session.Runs)
+// once it holds the step lock: its events as they come, its end; this
+// goes on after this session's screen is gone.
+func (w *wiring) background(ctx context.Context, event func(steps.Event) tea.Msg, failed func(error) tea.Msg, work func(steps.Emit) tea.Msg, pub *publish) (tea.Cmd, <-chan tea.Msg) {
 	sess, view := w.session, w.ctx // view: the screen, gone with its session
 	ch := make(chan tea.Msg, 256)
 	send := func(m tea.Msg) {
@@ -175,7 +184,11 @@ func (w *wiring) background(ctx context.Context, event func(steps.Event) tea.Msg
 		case <-view.Done():
 		}
 	}
-	var emit steps.Emit = func(ev steps.Event) { send(event(ev)) }
+	var sh *sharing
+	var emit steps.Emit = func(ev steps.Event) {
+		sh.event(ev)
+		send(event(ev))
+	}
 	if sess != nil && sess.Emit != nil {
 		emit = sess.Emit(emit)
 	}
@@ -195,9 +208,16 @@ func (w *wiring) background(ctx context.Context, event func(steps.Event) tea.Msg
 			}
 			defer release()
 		}
+		if pub != nil {
+			sh = w.share(pub.run)
+		}
 		// The final message goes through the channel too, after the last
 		// event, so the screen sees them in order.
-		send(work(emit))
+		final := work(emit)
+		if sh != nil {
+			sh.finish(pub.finished(final))
+		}
+		send(final)
 		return nil
 	}
 	return tea.Batch(run, waitForEvent(ch, asMsg)), ch
@@ -211,6 +231,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 		if r.phase != phasePlanning {
 			return nil
 		}
+		r.own = false
 		r.plan, r.err, r.scroll.top = msg.Plan, msg.Err, 0
 		r.phase = phasePlanned
 		if msg.Err != nil {
@@ -230,6 +251,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 		}
 		return waitForEvent(r.stream, asMsg)
 	case applyDoneMsg:
+		r.own = false
 		if r.cancel != nil {
 			r.cancel()
 			r.cancel = nil

@@ -128,7 +128,7 @@ func (s *replicationScreen) startTest(what string, work func(context.Context, st
 		func(emit steps.Emit) tea.Msg {
 			report, err := work(ctx, emit)
 			return testDoneMsg{Step: idx, Report: report, Err: err}
-		})
+		}, &publish{run: SharedRun{Step: s.w.it[idx].Step.ID(), Test: what, Phase: runApplying}, finished: testFinished})
 	s.test.stream = ch
 	return cmd
 }
