@@ -211,11 +211,9 @@ type Model struct {
 	quitAsk *quitAsk
 	keepLab bool
 	// watch is this session's view of the engine's runs (nil without
-	// one); lastRun the newest run seen, caughtUp once the first batch
-	// (the runs before this session attached) is shown.
-	watch    RunWatch
-	lastRun  uint64
-	caughtUp bool
+	// one); lastRun the newest run seen.
+	watch   RunWatch
+	lastRun uint64
 }
 
 // New builds the root model. It starts at the first step that is not done

@@ -230,6 +230,9 @@ type harness struct {
 	// inventory answers Deps.Inventory; a test may replace it (the
 	// on-prem vCenter changed).
 	inventory func(context.Context) ([]vsphere.VM, error)
+	// watch is the model's view of the engine's runs, which the test
+	// reads (pullRuns): the synchronous driver cannot wait on it.
+	watch RunWatch
 }
 
 type setup struct {
@@ -271,6 +274,9 @@ type setup struct {
 	testsRecorded []string
 	// probesErr is Feeds.ProbesErr: why the plan's probes cannot run.
 	probesErr error
+	// env, when set, is the env (another harness's: two sessions of one
+	// engine) instead of one made from the fields above.
+	env *steps.Env
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -355,6 +361,9 @@ func newHarness(t testing.TB, s setup) *harness {
 		cfg = s.cfg
 	}
 	env := steps.NewEnv(cfg, pf, state)
+	if s.env != nil {
+		env = s.env
+	}
 	vms := fakeVMs
 	if s.vms != nil {
 		vms = s.vms
@@ -379,6 +388,7 @@ func newHarness(t testing.TB, s setup) *harness {
 	// The synchronous driver cannot wait on the secret channel; secret
 	// prompts are tested by delivering secretAskMsg.
 	h.m.asks = nil
+	h.watch, h.m.watch = h.m.watch, nil
 	// One frame, so spinner frames cannot make golden files flaky.
 	h.m.spinner.Spinner = spinner.Spinner{Frames: []string{"*"}, FPS: time.Second}
 	h.m.w.spinFrame = "*"

@@ -173,7 +173,9 @@ func (m *Model) mirrorRuns(rs runsMsg) tea.Cmd {
 		if !ok {
 			continue
 		}
-		if fresh := r.ID > m.lastRun && m.caughtUp; fresh && i != m.cur && (r.Phase == runPlanning || r.Phase == runApplying) {
+		// A run in flight on another step is announced (the first
+		// batch's too: it began before this session attached).
+		if r.ID > m.lastRun && i != m.cur && r.Phase != runFinished {
 			m.flash = m.runNotice(i, r)
 		}
 		m.lastRun = max(m.lastRun, r.ID)
@@ -184,7 +186,6 @@ func (m *Model) mirrorRuns(rs runsMsg) tea.Cmd {
 			}
 		}
 	}
-	m.caughtUp = true
 	return tea.Batch(append(cmds, m.waitRuns())...)
 }
 

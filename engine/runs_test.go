@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// TestRunBoardNeverBlocksAndCoalesces: a session that watches and never
+// reads does not hold up a run (thousands of events go by); when it reads,
+// it gets each run's latest state once, with the byte progress of a phase
+// kept as its latest and the oldest events beyond MaxRunEvents counted;
+// a session that attaches after the runs started gets them all at once.
+func TestRunBoardNeverBlocksAndCoalesces(t *testing.T) {
+	b := NewRunBoard()
+	stuck := b.Watch() // never read until the end
+	defer stuck.Close()
+
+	plan := b.Start(StepRun{Step: "rights", Phase: RunPlanning, By: "admin"})
+	b.Planned(plan, steps.Plan{Items: []steps.Item{{Action: steps.ActionCreate, Kind: "rights bundle", Name: "ferry"}}}, nil)
+	apply := b.Start(StepRun{Step: "rights", Phase: RunApplying, By: "admin"})
+	b.Planned(plan, steps.Plan{}, errors.New("too late")) // superseded: ignored
+	cut := b.Start(StepRun{Step: "cutover", Phase: RunApplying, By: "admin"})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 3 * MaxRunEvents {
+			b.Event(cut, steps.Event{Kind: steps.EventProgress, Message: "WebApp2: phase", Fraction: -1})
+			b.Event(cut, steps.Event{Kind: steps.EventProgress, Message: "bytes", Fraction: float64(i) / float64(3*MaxRunEvents)})
+			b.Event(cut, steps.Event{Kind: steps.EventProgress, Message: "bytes", Fraction: 0.5})
+		}
+		b.Event(apply, steps.Event{Kind: steps.EventChange, Message: "create rights bundle ferry"})
+		b.Finish(apply, steps.Outcome{}, "", nil)
+		b.Finish(cut, steps.Outcome{}, "", nil)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the runs were held up by a session that does not read")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rs, err := stuck.Next(ctx)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("the stuck session's next read: %d runs (%v), want the latest of rights and cutover", len(rs), err)
+	}
+	rights, cutover := rs[0], rs[1]
+	if rights.ID != apply || rights.Phase != RunFinished || len(rights.Events) != 1 || rights.Err != nil {
+		t.Fatalf("rights: %+v", rights)
+	}
+	if cutover.Phase != RunFinished || len(cutover.Events) != MaxRunEvents || cutover.Dropped != 2*3*MaxRunEvents-MaxRunEvents {
+		t.Fatalf("cutover: phase %s, %d events kept, %d dropped", cutover.Phase, len(cutover.Events), cutover.Dropped)
+	}
+	if last := cutover.Events[len(cutover.Events)-1]; last.Fraction != 0.5 || last.Time.IsZero() {
+		t.Fatalf("the cutover's last event: %+v", last)
+	}
+	// Nothing changed since: the next read waits.
+	short, cancelShort := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelShort()
+	if rs, err := stuck.Next(short); err == nil {
+		t.Fatalf("a read with nothing new returned %d runs", len(rs))
+	}
+
+	late := b.Watch()
+	defer late.Close()
+	if rs, err := late.Next(ctx); err != nil || len(rs) != 2 || rs[0].Step != "rights" || rs[1].Step != "cutover" {
+		t.Fatalf("a session attaching later: %d runs (%v)", len(rs), err)
+	}
+	late.Close()
+	b.Start(StepRun{Step: "checks", Phase: RunPlanning}) // a closed watch is not told
+}

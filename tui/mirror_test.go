@@ -1,0 +1,148 @@
+package tui
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// board is the engine's board of runs as a session sees it (serve_wizard.go
+// wires the same).
+type board struct{ b *engine.RunBoard }
+
+func (r board) Start(run SharedRun) uint64                               { return r.b.Start(engine.StepRun(run)) }
+func (r board) Planned(id uint64, p steps.Plan, err error)               { r.b.Planned(id, p, err) }
+func (r board) Event(id uint64, ev steps.Event)                          { r.b.Event(id, ev) }
+func (r board) Finish(id uint64, o steps.Outcome, rep string, err error) { r.b.Finish(id, o, rep, err) }
+func (r board) Watch() RunWatch                                          { return watch{r.b.Watch()} }
+
+type watch struct{ w *engine.RunWatch }
+
+func (w watch) Next(ctx context.Context) ([]SharedRun, error) {
+	rs, err := w.w.Next(ctx)
+	var out []SharedRun
+	for _, r := range rs {
+		out = append(out, SharedRun(r))
+	}
+	return out, err
+}
+func (w watch) Close() { w.w.Close() }
+
+// pullRuns gives the model what the board has for it now, as the program's
+// wait on the board would.
+func (h *harness) pullRuns() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // what changed already, without waiting
+	if rs, err := h.watch.Next(ctx); err == nil {
+		h.send(runsMsg(rs))
+	}
+}
+
+// pullUntil pulls runs until the screen shows want.
+func (h *harness) pullUntil(t *testing.T, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.pullRuns()
+		v := h.view()
+		if !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(v, w) }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.mustSee(t, want...)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// twoSessions are a driver and a viewer attached to one engine: one env,
+// one board of runs.
+func twoSessions(t *testing.T, s setup, width, height int) (drv, view *harness, b board) {
+	b = board{engine.NewRunBoard()}
+	s.session = &Session{Who: "admin (alice@laptop)", Runs: b,
+		Exclusive: func(string) (func(), error) { return func() {}, nil }}
+	drv = newHarness(t, s)
+	s.env, s.mutate = drv.env, nil
+	s.session = &Session{Who: "bob (projector)", Viewer: "view mode", Runs: b}
+	view = newHarness(t, s)
+	drv.start(width, height)
+	view.start(width, height)
+	return drv, view, b
+}
+
+// TestViewerSeesDriversStepRun (a guided demo's audience saw nothing of
+// what the presenter did: a watching session's screen kept the step's
+// form while the driver planned and applied it, and showed only the
+// sidebar's ✓ afterwards): the viewer sees the driver's plan, then the
+// apply's result with its changes, on the step's screen; a viewer on
+// another step is told and finds the run there; one that attaches later
+// sees the last run of each step.
+func TestViewerSeesDriversStepRun(t *testing.T) {
+	pf := withVMs("WebApp2")
+	pf.EdgeGateway, pf.Network.GatewayCIDR = "company-edge", "172.16.10.1/24"
+	drv, view, b := twoSessions(t, setup{pf: pf, done: []string{"rights"}}, 120, 40)
+	view.mustSee(t, "WATCHING", "Step 2 of 8 · Trunk network")
+	view.send(press("[")) // the viewer looks at step 1 meanwhile
+
+	drv.mustSee(t, "Step 2 of 8 · Trunk network")
+	drv.send(press("enter"))
+	drv.mustSee(t, "Plan — nothing has changed yet", "2 change(s) will be made")
+
+	view.pullRuns()
+	view.mustSee(t, "Step 1 of 8 · Rights", "admin (alice@laptop) plans step 2 · Trunk network (] to watch)")
+	view.send(press("]"))
+	view.mustSee(t, "Plan — nothing has changed yet", "2 change(s) will be made", `+ create org VDC network "company-network"`)
+
+	drv.send(press("enter"))
+	drv.mustSee(t, "✓ done")
+	view.pullRuns()
+	view.mustSee(t, "✓ done", "Changes", "L2VPN tunnel ferry-l2vpn", "✓ 2 Trunk network")
+	view.mustNotSee(t, "Plan — nothing has changed yet")
+
+	// A session that attaches now sees the step's last run.
+	late := newHarness(t, setup{pf: withVMs("WebApp2"), env: drv.env, session: &Session{Who: "carol", Viewer: "view mode", Runs: b}})
+	late.start(120, 40)
+	late.send(press("[")) // it opened at the first step not done
+	late.pullRuns()
+	late.mustSee(t, "Step 2 of 8 · Trunk network", "✓ done", "Changes", "L2VPN tunnel ferry-l2vpn")
+
+	// Nothing the viewer shows goes back to the driver's screen.
+	drv.pullRuns()
+	drv.mustSee(t, "✓ done", "Changes")
+}
+
+// TestViewerSeesDriversCutover: while the driver's cutover runs, the
+// viewer's cutover screen shows it running, its phases as they come; then
+// the downtime report with each VM's measured downtime.
+func TestViewerSeesDriversCutover(t *testing.T) {
+	release := make(chan struct{})
+	drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks"),
+		mutate: func(m map[string]*fakeStep) { m["cutover"].block = release }}, 120, 40)
+	view.mustSee(t, "Step 8 of 8 · Cutover", "Read-only session: the cutover is not available here.")
+	drv.typeText("WebApp2")
+	_, run := drv.m.Update(press("enter"))
+	msgs := make(chan tea.Msg, 64)
+	go collect(run, msgs)
+
+	view.pullUntil(t, "Cutover running", "final pass while running", "power on")
+	view.mustNotSee(t, "Read-only session")
+	// The viewer may quit (it only detaches) while the cutover runs.
+	_, cmd := view.m.Update(press("?"))
+	view.settle(cmd)
+	view.send(press("?"))
+
+	close(release)
+	for msg := range msgs {
+		drv.send(msg)
+	}
+	drv.mustSee(t, "✓ cutover complete")
+	view.pullUntil(t, "✓ cutover complete")
+	view.mustSee(t, "Downtime report", "WebApp2: migrated · measured downtime 29.0s", "Phases", "import into vApp")
+}
