@@ -308,7 +308,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	defer e.setCutting(cutover, false)
 
 	e.events.Write(Record{Source: "engine", Kind: "run", Message: "steps run for " + who})
-	emit = e.logSteps(emit)
+	emit = e.Runs.share(e.logSteps(emit), who)
 	r := &steps.Runner{Itinerary: e.Itinerary, Env: env, Emit: emit, Confirmed: req.Confirm != ""}
 	if err := r.Preflight(ctx); err != nil {
 		return out, err
@@ -398,13 +398,34 @@ func (e *Engine) runTest(ctx context.Context, req RunRequest, emit steps.Emit) (
 	}
 	defer release()
 	emit = e.logSteps(emit)
+	// The wizard's sessions see it on the dashboard, as a driver's.
+	what := "test cleanup"
+	if !req.TestCleanup {
+		what = "test migration of " + strings.Join(names, ", ")
+	}
+	share, finish := e.Runs.shareTest(e.replicationStep(), what, who)
+	emit = share(emit)
 	if req.TestCleanup {
 		e.events.Write(Record{Source: "engine", Kind: "run", Message: "test migration cleanup for " + who})
-		return out, e.Env.TestCleanup(ctx, emit)
+		err = e.Env.TestCleanup(ctx, emit)
+		finish("", err)
+		return out, err
 	}
 	e.events.Write(Record{Source: "engine", Kind: "run", Message: "test migration of " + strings.Join(names, ", ") + " for " + who})
 	out.Report, err = e.Env.TestMigrate(ctx, names, emit)
+	finish(out.Report, err)
 	return out, err
+}
+
+// replicationStep is the ID of the itinerary's replication step (whose
+// dashboard shows test migrations).
+func (e *Engine) replicationStep() string {
+	for _, st := range e.Itinerary {
+		if st.Kind == steps.KindReplication {
+			return st.Step.ID()
+		}
+	}
+	return "replication"
 }
 
 // logSteps also writes every step event to the event log.

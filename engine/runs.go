@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -213,4 +214,45 @@ func (w *RunWatch) Close() {
 	w.b.mu.Lock()
 	defer w.b.mu.Unlock()
 	delete(w.b.watches, w)
+}
+
+// share also publishes the steps of a run the engine runs itself (a
+// `ferry run` client's) on the board, one StepRun per step started, so the
+// wizard's sessions see them as they see a driver's.
+func (b *RunBoard) share(emit steps.Emit, who string) steps.Emit {
+	var mu sync.Mutex
+	ids := map[string]uint64{}
+	return func(ev steps.Event) {
+		emit(ev)
+		mu.Lock()
+		defer mu.Unlock()
+		switch id := ids[ev.Step]; {
+		case ev.Step == "":
+		case ev.Kind == steps.EventStarted:
+			ids[ev.Step] = b.Start(StepRun{Step: ev.Step, By: who, Phase: RunApplying})
+		case id == 0:
+		case ev.Kind == steps.EventDone || ev.Kind == steps.EventSkipped:
+			b.Finish(id, steps.Outcome{}, "", nil)
+			delete(ids, ev.Step)
+		case ev.Kind == steps.EventFailed:
+			b.Finish(id, steps.Outcome{}, "", errors.New(ev.Error))
+			delete(ids, ev.Step)
+		default:
+			b.Event(id, ev)
+		}
+	}
+}
+
+// shareTest publishes a test migration (or its cleanup) the engine runs for
+// a `ferry run` client on the board, as the dashboard's.
+func (b *RunBoard) shareTest(step, what, who string) (emit func(steps.Emit) steps.Emit, finish func(report string, err error)) {
+	id := b.Start(StepRun{Step: step, Test: what, By: who, Phase: RunApplying})
+	return func(inner steps.Emit) steps.Emit {
+			return func(ev steps.Event) {
+				inner(ev)
+				b.Event(id, ev)
+			}
+		}, func(report string, err error) {
+			b.Finish(id, steps.Outcome{}, report, err)
+		}
 }

@@ -73,3 +73,35 @@ func TestRunBoardNeverBlocksAndCoalesces(t *testing.T) {
 	late.Close()
 	b.Start(StepRun{Step: "checks", Phase: RunPlanning}) // a closed watch is not told
 }
+
+// TestRunBoardSharesEngineRuns: the steps of a `ferry run` client's run
+// are on the board, one run per step started, ended by its done or failed
+// event (a step the runner passes over without starting it is not).
+func TestRunBoardSharesEngineRuns(t *testing.T) {
+	b := NewRunBoard()
+	w := b.Watch()
+	defer w.Close()
+	var got []steps.Event
+	emit := b.share(func(ev steps.Event) { got = append(got, ev) }, "a ferry run client")
+	emit(steps.Event{Kind: steps.EventSkipped, Step: "rights", Message: "done before"})
+	emit(steps.Event{Kind: steps.EventStarted, Step: "trunk-network", Message: "Trunk network"})
+	emit(steps.Event{Kind: steps.EventChange, Step: "trunk-network", Message: "+ create L2VPN tunnel"})
+	emit(steps.Event{Kind: steps.EventDone, Step: "trunk-network", Message: "1 change"})
+	emit(steps.Event{Kind: steps.EventStarted, Step: "appliance", Message: "L2 appliance"})
+	emit(steps.Event{Kind: steps.EventFailed, Step: "appliance", Error: "conflict"})
+	if len(got) != 6 {
+		t.Fatalf("the client got %d events, want 6", len(got))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rs, err := w.Next(ctx)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("%d runs (%v), want trunk-network and appliance", len(rs), err)
+	}
+	if r := rs[0]; r.Step != "trunk-network" || r.Phase != RunFinished || r.Err != nil || len(r.Events) != 1 || r.By != "a ferry run client" {
+		t.Fatalf("trunk-network: %+v", r)
+	}
+	if r := rs[1]; r.Step != "appliance" || r.Phase != RunFinished || r.Err == nil || r.Err.Error() != "conflict" {
+		t.Fatalf("appliance: %+v", r)
+	}
+}
