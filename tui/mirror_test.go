@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -145,4 +146,19 @@ func TestViewerSeesDriversCutover(t *testing.T) {
 	drv.mustSee(t, "✓ cutover complete")
 	view.pullUntil(t, "✓ cutover complete")
 	view.mustSee(t, "Downtime report", "WebApp2: migrated · measured downtime 29.0s", "Phases", "import into vApp")
+}
+
+// TestViewerSeesDriversFailure: a step that fails in the driver's hands
+// fails on the viewer's screen too, with the error; what to do next is
+// the driver's to decide, and the viewer is told so instead of keys it
+// cannot use.
+func TestViewerSeesDriversFailure(t *testing.T) {
+	drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"),
+		mutate: func(m map[string]*fakeStep) { m["rights"].err = errors.New("Cloud Director refused the rights bundle") }}, 120, 40)
+	drv.send(press("enter"))
+	drv.send(press("enter"))
+	drv.mustSee(t, "✗ failed", "Cloud Director refused the rights bundle", "press r to retry")
+	view.pullRuns()
+	view.mustSee(t, "✗ failed", "Cloud Director refused the rights bundle", "You are watching: the driver decides what comes next")
+	view.mustNotSee(t, "press r to retry")
 }

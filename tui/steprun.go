@@ -290,6 +290,8 @@ func (r *stepRun) hint() string {
 	switch {
 	case r.err == nil:
 		return ""
+	case r.w.session.viewer():
+		return "You are watching: the driver decides what comes next (a retry, other answers)."
 	case errors.Is(r.err, steps.ErrNotBuilt):
 		return "This step is not built in this version of ferry. Press s to skip it (it is added to the plan's skip list), as `ferry run` would with skip: [" + r.id() + "]."
 	case errors.Is(r.err, steps.ErrConflict):
