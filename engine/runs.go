@@ -220,6 +220,9 @@ func (w *RunWatch) Close() {
 // `ferry run` client's) on the board, one StepRun per step started, so the
 // wizard's sessions see them as they see a driver's.
 func (b *RunBoard) share(emit steps.Emit, who string) steps.Emit {
+	if b == nil { // an engine not made by Start
+		return emit
+	}
 	var mu sync.Mutex
 	ids := map[string]uint64{}
 	return func(ev steps.Event) {
@@ -246,6 +249,9 @@ func (b *RunBoard) share(emit steps.Emit, who string) steps.Emit {
 // shareTest publishes a test migration (or its cleanup) the engine runs for
 // a `ferry run` client on the board, as the dashboard's.
 func (b *RunBoard) shareTest(step, what, who string) (emit func(steps.Emit) steps.Emit, finish func(report string, err error)) {
+	if b == nil {
+		return func(e steps.Emit) steps.Emit { return e }, func(string, error) {}
+	}
 	id := b.Start(StepRun{Step: step, Test: what, By: who, Phase: RunApplying})
 	return func(inner steps.Emit) steps.Emit {
 			return func(ev steps.Event) {
