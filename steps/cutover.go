@@ -88,7 +88,7 @@ func (e *Env) CutoverNote(vm string) string {
 		if off := e.interruptedShutdown(vm); !off.IsZero() {
 			note += fmt.Sprintf(" (it shut the source down at %s UTC)", off.UTC().Format("15:04:05"))
 		}
-		return note + ": confirming removes what it left at the provider, powers the source on again and cuts over anew"
+		return note + ": confirming removes what it left at the provider, powers the source on again and cuts over anew (`ferry run --confirm-cutover=" + vm + " --rollback` only rolls back)"
 	}
 	return ""
 }
@@ -438,31 +438,39 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		}
 	}()
 	decision := c.env.CutoverDecision
-	if decision != "" && state != cutoverPowerOnRequested {
+	switch {
+	case decision == "" || state == cutoverPowerOnRequested:
+	case decision == CutoverRollback && state == cutoverRunning:
+		// Interrupted before power-on was requested: only the rollback
+		// its retry would begin with, and no retry.
+	case decision == CutoverRollback:
+		return fmt.Errorf("%s: --rollback decides on an interrupted cutover (one that stopped before or after power-on of the target was requested); this VM's cutover is not (state %q): run without it", c.plan.Name, state)
+	default:
 		return fmt.Errorf("%s: --%s decides on a cutover interrupted after power-on was requested; this VM's cutover is not (state %q): run without it", c.plan.Name, decision, state)
 	}
 	// After power-on was requested the target may hold the replica disks:
-	// no replication job then (it would hot-add them to the appliance).
-	if err := c.connect(ctx, state != cutoverPowerOnRequested); err != nil {
+	// no replication job then (it would hot-add them to the appliance);
+	// nor for a rollback alone, which passes nothing.
+	if err := c.connect(ctx, state != cutoverPowerOnRequested && decision == ""); err != nil {
 		return err
 	}
 	switch state {
 	case cutoverPowerOnRequested:
 		return c.resume(ctx, decision)
 	case cutoverRunning:
+		if decision == CutoverRollback {
+			return c.rollbackInterrupted(ctx, "as decided (--rollback)")
+		}
 		c.emit(Warning(c.plan.Name + ": a previous cutover was interrupted before power-on was requested; removing what it left at the provider (replica disks kept) before retrying"))
-		c.leaveOff = c.env.coldSourceWasOff(c.plan.Name)
 		// The source the interrupted cutover shut down has been down
 		// since: the cleanup's rollback powers it on, and that outage is
 		// not this attempt's window (the report says so, apart).
-		off, wasOff := c.env.interruptedShutdown(c.plan.Name), !c.src.PoweredOn()
-		if err := c.cleanupLeftovers(ctx); err != nil {
+		if err := c.cleanupInterrupted(ctx); err != nil {
 			return err
 		}
-		if wasOff && !off.IsZero() && !c.leaveOff && c.src.PoweredOn() {
-			c.rep.EarlierOutage = &probe.Outage{Target: c.plan.Name, Start: off, End: time.Now()}
+		if o := c.rep.EarlierOutage; o != nil {
 			c.emit(Warning(fmt.Sprintf("%s: the interrupted cutover left the source powered off from %s UTC until this retry powered it on again (%.0fs of downtime, not in this cutover's figures)",
-				c.plan.Name, off.UTC().Format("15:04:05"), c.rep.EarlierOutage.End.Sub(off).Seconds())))
+				c.plan.Name, o.Start.UTC().Format("15:04:05"), o.End.Sub(o.Start).Seconds())))
 		}
 	}
 	mode, why, err := vmMode(c.plan, c.src)
@@ -498,9 +506,15 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if err := c.setState(cutoverRunning); err != nil {
 		return err
 	}
-	// This attempt's shutdown, once it begins, is recorded anew.
+	// This attempt's shutdown, once it begins, is recorded anew; an
+	// automatic rollback of an earlier one is no longer the news.
 	if err := c.env.State.SetOutput("cutover", shutdownKey(c.plan.Name), ""); err != nil {
 		return err
+	}
+	if c.env.State.Get("cutover").Outputs[recoveredKey(c.plan.Name)] != "" {
+		if err := c.env.State.SetOutput("cutover", recoveredKey(c.plan.Name), ""); err != nil {
+			return err
+		}
 	}
 	// The wizard's scheduler stops passing this VM: the cutover owns it now.
 	if c.held, err = c.env.warmHold(ctx, c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
@@ -1096,6 +1110,72 @@ func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
 	}
 	c.src = src
 	return nil
+}
+
+// cleanupInterrupted removes what a cutover interrupted before power-on
+// was requested left at the provider (cleanupLeftovers: replica disks
+// kept, given back to replication) and powers the source on again, unless
+// it is a cold migration's source that was off before (leaveOff). When
+// that interrupted cutover had shut the source down and this powers it on,
+// the outage it left, from its shutdown until now, is the report's
+// EarlierOutage.
+func (c *vmCutover) cleanupInterrupted(ctx context.Context) error {
+	c.leaveOff = c.env.coldSourceWasOff(c.plan.Name)
+	if c.src.Ref.Value == "" {
+		src, err := c.onprem.VMByName(ctx, c.plan.Name)
+		if err != nil {
+			return err
+		}
+		c.src = src
+	}
+	off, wasOff := c.env.interruptedShutdown(c.plan.Name), !c.src.PoweredOn()
+	if err := c.cleanupLeftovers(ctx); err != nil {
+		return err
+	}
+	if wasOff && !off.IsZero() && !c.leaveOff && c.src.PoweredOn() {
+		c.rep.EarlierOutage = &probe.Outage{Target: c.plan.Name, Start: off, End: time.Now()}
+	}
+	return nil
+}
+
+// undoInterrupted only rolls back a cutover interrupted before power-on of
+// the target was requested (state running), and does not retry it: what it
+// left at the provider removed, the replica disks kept and given back to
+// replication (its hold released), the source powered on again
+// (cleanupInterrupted), the state rolled back. A rollback that fails
+// leaves the state running (cleanupLeftovers deletes nothing before the
+// replica disks are detached from the target; the provider unreachable, it
+// changes nothing).
+func (c *vmCutover) undoInterrupted(ctx context.Context) error {
+	c.rep.RolledBack = true
+	if err := c.cleanupInterrupted(context.WithoutCancel(ctx)); err != nil {
+		c.rep.RollbackError = err.Error()
+		return err
+	}
+	if o := c.rep.EarlierOutage; o != nil {
+		c.rep.SourceBackOn = o.End
+	}
+	return c.setState(cutoverRolledBack)
+}
+
+// rollbackInterrupted is undoInterrupted decided by the operator (how says
+// so): it returns an error either way, as a rollback decided after power-on
+// was requested does, since the VM was not cut over.
+func (c *vmCutover) rollbackInterrupted(ctx context.Context, how string) error {
+	if err := c.undoInterrupted(ctx); err != nil {
+		return fmt.Errorf("%s: rollback %s of the cutover interrupted before power-on was requested: %w (its cutover state stays %q)", c.plan.Name, how, err, cutoverRunning)
+	}
+	var outage string
+	if o := c.rep.EarlierOutage; o != nil {
+		outage = fmt.Sprintf("; the interrupted cutover had left the source powered off from %s UTC (%.0fs of downtime)", o.Start.UTC().Format("15:04:05"), o.End.Sub(o.Start).Seconds())
+		c.emit(Warning(fmt.Sprintf("%s: the interrupted cutover left the source powered off from %s UTC until this rollback powered it on again (%.0fs of downtime)",
+			c.plan.Name, o.Start.UTC().Format("15:04:05"), o.End.Sub(o.Start).Seconds())))
+	}
+	where := "running on-prem again"
+	if c.leaveOff {
+		where = "powered off on-prem, as it was before the cutover"
+	}
+	return fmt.Errorf("%s: cutover rolled back %s: %s, its replica disks are kept and replication can continue%s", c.plan.Name, how, where, outage)
 }
 
 // hasVM reports whether vapp holds a VM named name.

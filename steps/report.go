@@ -234,7 +234,7 @@ func (r *CutoverReport) Markdown() string {
 			fmt.Fprintf(&b, "%s\n\n", v.Note)
 		}
 		if o := v.EarlierOutage; o != nil {
-			fmt.Fprintf(&b, "An earlier cutover was interrupted after it shut the source down: the source was powered off from %s until this retry powered it on again at %s (%.1fs of downtime before this cutover, not in its figures below).\n\n",
+			fmt.Fprintf(&b, "An earlier cutover was interrupted after it shut the source down: the source was powered off from %s until this run powered it on again at %s (%.1fs of downtime before this cutover attempt, not in its figures below).\n\n",
 				clock(o.Start), clock(o.End), o.End.Sub(o.Start).Seconds())
 		}
 		if v.Projection != nil {

@@ -110,6 +110,9 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		default:
 			st.Summary = st.HealthText()
 		}
+		if note := cut[recoveredKey(vm.Name)]; note != "" && st.Phase != replication.JobCutOver && st.Phase != replication.JobCuttingOver {
+			st.Summary += "; " + note
+		}
 		out = append(out, st)
 	}
 	return out, nil

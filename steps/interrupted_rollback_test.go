@@ -1,0 +1,219 @@
+package steps
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// crashedAfterCreate is a lab whose cutover of WebApp2 a wizard (its
+// scheduler replicating) left interrupted with the target VM created over
+// the replica disks and the source shut down: the next process's Env.
+func crashedAfterCreate(t *testing.T) (*lab.Lab, *Env) {
+	t.Helper()
+	l, env := migrationLab(t, "WebApp2")
+	next := crashCutoverIn(t, l, env, true, func(ev Event) bool {
+		return strings.HasPrefix(ev.Message, "WebApp2: create VM at provider done")
+	}, cutoverRunning)
+	if sourceOn(t, next) {
+		t.Fatal("the source runs after the crash: the crash point is before the shutdown")
+	}
+	if _, ok := targetStatus(t, l, next); !ok {
+		t.Fatal("no target at the provider after the crash")
+	}
+	return l, next
+}
+
+// checkRolledBack checks what a user would after the rollback of WebApp2's
+// interrupted cutover: the source runs (govmomi), no target in Cloud
+// Director nor at the provider, the state says rolled back, the replica
+// disks are there, and with a scheduler (sched) the job is no longer held
+// and a pass completes.
+func checkRolledBack(t *testing.T, l *lab.Lab, env *Env, sched *replication.Scheduler) {
+	t.Helper()
+	if !sourceOn(t, env) {
+		t.Error("the source is still powered off after the rollback")
+	}
+	if st, ok := targetStatus(t, l, env); st != "" || ok {
+		t.Errorf("target after the rollback: vCD %q, at the provider %v; want it gone", st, ok)
+	}
+	if got := env.State.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverRolledBack {
+		t.Errorf("cutover state %q, want %q", got, cutoverRolledBack)
+	}
+	desc := replication.ReplicaDiskPath(env.Plan.Org, "WebApp2", 0)
+	for _, f := range []string{desc, strings.TrimSuffix(desc, ".vmdk") + "-flat.vmdk"} {
+		if _, ok := replicaHash(t, env, f); !ok {
+			t.Fatalf("replica file %s is gone after the rollback", f)
+		}
+	}
+	if sched == nil {
+		return
+	}
+	if j := jobOf(t, sched, "WebApp2"); j.Paused {
+		t.Fatalf("WebApp2's job after the rollback: phase %q, paused, %q; want it replicating", j.Phase, j.Reason)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	before := jobOf(t, sched, "WebApp2").LastPass
+	if err := env.warmPass(ctx, env.Plan.VMs[0]); err != nil {
+		t.Fatalf("a pass after the rollback: %v", err)
+	}
+	if after := jobOf(t, sched, "WebApp2").LastPass; !after.After(before) {
+		t.Errorf("no pass completed after the rollback (last pass %s, before %s)", after, before)
+	}
+}
+
+// TestRollbackAloneOfCutoverInterruptedBeforePowerOn: a wizard dies during
+// WebApp2's cutover after it shut the source down and created the target
+// over the replica disks, before power-on was requested. The operator
+// wants the source back without cutting over now: `--rollback` (here in an
+// engine-like process whose scheduler holds the job) removes the target,
+// keeps the replica, powers the source on, records rolled back, releases
+// the hold (a pass completes) and reports the outage the crash left.
+func TestRollbackAloneOfCutoverInterruptedBeforePowerOn(t *testing.T) {
+	l, env := crashedAfterCreate(t)
+	ctx := context.Background()
+	sched, err := env.EnableWarm(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := jobOf(t, sched, "WebApp2"); !j.Paused || j.Held != replication.HoldCutover {
+		t.Fatalf("WebApp2's job before the rollback: %+v; want it held by its cutover", j)
+	}
+	var warned []string
+	env.CutoverDecision = CutoverRollback
+	env.CutoverVMs = []string{"WebApp2"}
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Confirmed: true, Emit: func(ev Event) {
+		if ev.Kind == EventWarning {
+			warned = append(warned, ev.Message)
+		}
+	}}
+	_, err = r.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "cutover rolled back as decided (--rollback)") || !strings.Contains(err.Error(), "powered off from") {
+		t.Fatalf("--rollback of a cutover interrupted before power-on: %v; want it rolled back, saying the outage", err)
+	}
+	env.CutoverDecision, env.CutoverVMs = "", nil
+	if !slices.ContainsFunc(warned, func(w string) bool {
+		return strings.Contains(w, "the interrupted cutover left the source powered off from") && strings.Contains(w, "until this rollback powered it on again")
+	}) {
+		t.Errorf("the rollback does not say how long the interrupted cutover left the source down: %q", warned)
+	}
+	if md := reportOf(t, env); !strings.Contains(md, "An earlier cutover was interrupted after it shut the source down: the source was powered off from") || !strings.Contains(md, "| rolled back |") {
+		t.Errorf("the report does not count the outage the interrupted cutover left:\n%s", md)
+	}
+	checkRolledBack(t, l, env, sched)
+	if h := webApp2Health(t, env); strings.Contains(h, "held") || strings.Contains(h, "DECISION") {
+		t.Errorf("ferry status after the rollback: %q", h)
+	}
+}
+
+// TestStartRollsBackAnInterruptedCutover: an engine (or a headless run)
+// that starts and finds a cutover interrupted before power-on with its
+// source still off rolls it back by itself, loudly: a warning naming the
+// VM, the shutdown time and the outage; the state says rolled back and
+// ferry status says so; the replica stays and replication resumes (a
+// pass completes). The cutover, confirmed again, then cuts over.
+func TestStartRollsBackAnInterruptedCutover(t *testing.T) {
+	l, env := crashedAfterCreate(t)
+	ctx := context.Background()
+	off := env.interruptedShutdown("WebApp2")
+	var warned []string
+	if err := env.RecoverInterruptedCutovers(ctx, func(ev Event) {
+		if ev.Kind == EventWarning {
+			warned = append(warned, ev.Message)
+		}
+	}); err != nil {
+		t.Fatalf("recovery: %v", err)
+	}
+	if !slices.ContainsFunc(warned, func(w string) bool {
+		return strings.HasPrefix(w, "WebApp2: ROLLED BACK AUTOMATICALLY") && strings.Contains(w, off.UTC().Format("2006-01-02 15:04:05")+" UTC") && strings.Contains(w, "of downtime")
+	}) {
+		t.Errorf("the automatic rollback does not say so loudly (VM, shutdown time, outage): %q", warned)
+	}
+	checkRolledBack(t, l, env, nil)
+	if h := webApp2Health(t, env); !strings.Contains(h, "ROLLED BACK AUTOMATICALLY") || !strings.Contains(h, "the source was down from "+off.UTC().Format("2006-01-02 15:04:05")) || strings.Contains(h, "held") {
+		t.Errorf("ferry status after the automatic rollback: %q", h)
+	}
+	sched, err := env.EnableWarm(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRolledBack(t, l, env, sched)
+
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Confirmed: true, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("cutover after the automatic rollback: %v", err)
+	}
+	if h := webApp2Health(t, env); h != "cut over" {
+		t.Errorf("status after the cutover: %q", h)
+	}
+}
+
+// TestStartLeavesWhatIsNotItsToRollBack: the automatic rollback leaves a
+// cutover this run confirms again (its retry cleans up), one whose
+// power-on was requested (the operator decides: two copies must never
+// run), and, when the provider cannot be reached, the state and the hold
+// as they were, saying so.
+func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
+	t.Run("confirmed_again", func(t *testing.T) {
+		_, env := crashedAfterCreate(t)
+		env.CutoverVMs = []string{"WebApp2"}
+		if err := env.RecoverInterruptedCutovers(context.Background(), func(Event) {}); err != nil {
+			t.Fatal(err)
+		}
+		if sourceOn(t, env) || env.State.Get("cutover").Outputs[cutoverKey("WebApp2")] != cutoverRunning {
+			t.Error("the recovery rolled back the cutover this run confirms again")
+		}
+	})
+	t.Run("power-on_requested", func(t *testing.T) {
+		l, env := migrationLab(t, "WebApp2")
+		env = crashCutover(t, l, env, func(ev Event) bool { return ev.Message == "WebApp2: power on" })
+		if err := env.RecoverInterruptedCutovers(context.Background(), func(Event) {}); err != nil {
+			t.Fatal(err)
+		}
+		if sourceOn(t, env) {
+			t.Error("the recovery powered the source on after power-on of the target was requested")
+		}
+		if st, ok := targetStatus(t, l, env); st != "POWERED_OFF" || !ok {
+			t.Errorf("target: vCD %q, at the provider %v; want it left as it was", st, ok)
+		}
+		if h := webApp2Health(t, env); !strings.Contains(h, "DECISION NEEDED") {
+			t.Errorf("status: %q", h)
+		}
+	})
+	t.Run("provider_unreachable", func(t *testing.T) {
+		l, env := crashedAfterCreate(t)
+		cfg := l.Config()
+		cfg.Provider.URL = "https://127.0.0.1:1/sdk"
+		broken := NewEnv(cfg, env.Plan, env.State)
+		var warned []string
+		err := broken.RecoverInterruptedCutovers(context.Background(), func(ev Event) {
+			if ev.Kind == EventWarning {
+				warned = append(warned, ev.Message)
+			}
+		})
+		broken.Close(context.Background())
+		if err == nil || !slices.ContainsFunc(warned, func(w string) bool { return strings.Contains(w, "AUTOMATIC ROLLBACK FAILED") }) {
+			t.Fatalf("recovery with the provider unreachable: %v, warnings %q; want a failure said loudly", err, warned)
+		}
+		if got := env.State.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverRunning {
+			t.Errorf("cutover state %q after the failed rollback, want %q", got, cutoverRunning)
+		}
+		if h := webApp2Health(t, env); !strings.Contains(h, "held by its cutover") {
+			t.Errorf("status after the failed rollback: %q; want the job still held", h)
+		}
+		if _, ok := targetStatus(t, l, env); !ok {
+			t.Error("the target (holding the replica disks) went away")
+		}
+		// The provider back, the next start rolls it back.
+		if err := env.RecoverInterruptedCutovers(context.Background(), func(Event) {}); err != nil {
+			t.Fatal(err)
+		}
+		checkRolledBack(t, l, env, nil)
+	})
+}

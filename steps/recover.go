@@ -1,0 +1,114 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// recoveredKey is the cutover step's output that says how an engine rolled
+// back vm's interrupted cutover by itself (RecoverInterruptedCutovers), for
+// `ferry status`; a new cutover of vm clears it.
+func recoveredKey(vm string) string { return "auto_rollback." + vm }
+
+// RecoverInterruptedCutovers rolls back, by itself, every cutover a
+// previous ferry process left interrupted before power-on of the target
+// was requested (state running: killed, or its machine lost) after it had
+// shut the source down, while that source is still powered off: the
+// service has been down since, and nothing of the cutover can serve (no
+// power-on was requested). It is the rollback `ferry run
+// --confirm-cutover=VM --rollback` does: what the cutover left at the
+// provider removed, the replica disks kept and given back to replication
+// (its hold released), the source powered on again, the state rolled back.
+// Each one is a loud warning (emit, and the log) naming the VM, when its
+// source was shut down and how long it was down; `ferry status` says so
+// until the VM's next cutover.
+//
+// Left alone: a VM this run confirms again (Env.CutoverVMs: its retry
+// begins with the same cleanup), a cutover whose power-on was requested
+// (two copies must never run: the operator decides), a source found
+// running (no outage to end: its cutover, run again or rolled back as
+// decided, cleans up) and a cold migration's source that was off before
+// its cutover (no service was up). A rollback that fails leaves the state
+// and the hold as they are, and its error is returned (the others go on).
+func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit) error {
+	emit = e.recoveryEmit(emit)
+	skip := map[string]bool{}
+	for _, n := range e.CutoverVMs {
+		skip[n] = true
+	}
+	var errs []error
+	for _, vm := range e.Plan.VMs {
+		if e.State.Get("cutover").Outputs[cutoverKey(vm.Name)] != cutoverRunning || skip[vm.Name] {
+			continue
+		}
+		off := e.interruptedShutdown(vm.Name)
+		if off.IsZero() || e.coldSourceWasOff(vm.Name) {
+			continue
+		}
+		if err := e.recoverInterrupted(ctx, vm, off, emit); err != nil {
+			emit(Warning(fmt.Sprintf("%s: AUTOMATIC ROLLBACK FAILED of the cutover a previous ferry process left interrupted before power-on of the target was requested (it shut the source down at %s UTC): %v; "+
+				"its state and its hold on the replica stay as they were; roll it back with `ferry run --confirm-cutover=%s --rollback`, or cut over again with `--confirm-cutover=%s`",
+				vm.Name, off.UTC().Format("2006-01-02 15:04:05"), err, vm.Name, vm.Name)))
+			errs = append(errs, fmt.Errorf("%s: automatic rollback of its interrupted cutover: %w", vm.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// recoverInterrupted is RecoverInterruptedCutovers for one VM, whose
+// interrupted cutover shut its source down at off.
+func (e *Env) recoverInterrupted(ctx context.Context, vm VMPlan, off time.Time, emit Emit) error {
+	c := &vmCutover{env: e, emit: emit, plan: vm, rep: VMReport{VM: vm.Name, TargetVApp: vm.TargetVApp}}
+	if err := c.connect(ctx, false); err != nil {
+		return err
+	}
+	src, err := c.onprem.VMByName(ctx, vm.Name)
+	if err != nil {
+		return err
+	}
+	if src.PoweredOn() {
+		return nil
+	}
+	c.src = src
+	emit(Warning(fmt.Sprintf("%s: a cutover a previous ferry process left interrupted before power-on of the target was requested shut the source down at %s UTC and it is still off: rolling back (replica disks kept)",
+		vm.Name, off.UTC().Format("2006-01-02 15:04:05"))))
+	if err := c.undoInterrupted(ctx); err != nil {
+		return err
+	}
+	now := time.Now()
+	if o := c.rep.EarlierOutage; o != nil {
+		now = o.End
+	}
+	note := fmt.Sprintf("its cutover, interrupted before power-on of the target was requested, was ROLLED BACK AUTOMATICALLY at %s UTC: the source was down from %s UTC (%s of downtime); the replica disks are kept",
+		now.UTC().Format("2006-01-02 15:04:05"), off.UTC().Format("2006-01-02 15:04:05"), now.Sub(off).Round(time.Second))
+	if err := e.State.SetOutput("cutover", recoveredKey(vm.Name), note); err != nil {
+		return err
+	}
+	emit(Warning(fmt.Sprintf("%s: ROLLED BACK AUTOMATICALLY: the cutover a previous ferry process left interrupted had shut the source down at %s UTC; ferry removed what it left at the provider (replica disks kept), powered the source on again at %s UTC after %s of downtime, and replication resumes; cut over again with `ferry run --confirm-cutover=%s`",
+		vm.Name, off.UTC().Format("2006-01-02 15:04:05"), now.UTC().Format("15:04:05"), now.Sub(off).Round(time.Second), vm.Name)))
+	return nil
+}
+
+// recoveryEmit stamps the recovery's events as the cutover step's and
+// writes them to the Env's log too (the runner does so for a step's).
+func (e *Env) recoveryEmit(emit Emit) Emit {
+	return func(ev Event) {
+		ev.Step = "cutover"
+		if ev.Time.IsZero() {
+			ev.Time = time.Now().UTC()
+		}
+		if e.Log != nil {
+			level := slog.LevelInfo
+			if ev.Kind == EventWarning {
+				level = slog.LevelWarn
+			}
+			e.Log.LogAttrs(context.Background(), level, ev.Message, slog.String("step", ev.Step), slog.String("kind", string(ev.Kind)))
+		}
+		if emit != nil {
+			emit(ev)
+		}
+	}
+}
