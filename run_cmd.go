@@ -50,6 +50,20 @@ power it on if needed) or --rollback (remove the target, keeping the replica,
 and power the source on again). ferry status shows such a VM as
 "DECISION NEEDED".
 
+A cutover stopped before power-on was requested (ferry killed, its machine
+lost) holds the VM's replication, and its source may be shut down. Run with
+--confirm-cutover=NAMES again, it removes what it left at the provider
+(replica disks kept), powers the source on and cuts over anew; with --rollback
+too, it only rolls back: what it left removed, the source powered on again
+(a cold migration's source that was off before stays off), the state "rolled
+back", replication resumed, the outage it left reported; the run then ends
+as a decided rollback does (exit 1: nothing was cut over). A run or a ferry
+serve that starts and finds such a cutover whose source is still off, and
+that does not confirm that VM's cutover itself, rolls it back by itself,
+with a warning naming the VM, when its source was shut down and the outage;
+ferry status says so. A rollback that fails changes neither the state nor
+the hold (the run fails).
+
 Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
 JSON object per line with --json (fields: time, step, index, kind, message,
 fraction, item, error; kind is one of started, plan, progress, change,
@@ -195,6 +209,11 @@ not the steps; ferry status --follow shows how they end.
 				}
 				return err
 			}
+			// A cutover a killed ferry left with the source shut down and
+			// no power-on requested is rolled back first (not one this run
+			// confirms again: its retry cleans up by itself); one that
+			// fails is this run's failure, after its steps.
+			recovery := env.RecoverInterruptedCutovers(cmd.Context(), emit)
 			if len(verifyVMs) > 0 {
 				// Full compares first, while the VMs still run.
 				if err := env.VerifyReplicas(cmd.Context(), verifyVMs, emit); err != nil {
@@ -202,7 +221,7 @@ not the steps; ferry status --follow shows how they end.
 				}
 			}
 			res, err := r.Run(cmd.Context())
-			if err != nil {
+			if err = errors.Join(err, recovery); err != nil {
 				return fmt.Errorf("%w (state: %s)", err, env.State.Path())
 			}
 			if !asJSON {
@@ -220,7 +239,7 @@ not the steps; ferry status --follow shows how they end.
 	cmd.Flags().StringVar(&confirm, "confirm-cutover", "", "confirm the cutover of these VMs of the plan (comma-separated names)")
 	cmd.Flags().BoolVar(&finish, "finish", false, "for a cutover stopped after power-on was requested: keep the target in Cloud Director (power it on if needed) and finish")
 	cmd.Flags().StringVar(&verify, "verify", "", "first compare these VMs' replicas (comma-separated names) block by block with their running sources, repairing what differs")
-	cmd.Flags().BoolVar(&rollbk, "rollback", false, "for a cutover stopped after power-on was requested: remove the target (replica disks kept) and power the source on again")
+	cmd.Flags().BoolVar(&rollbk, "rollback", false, "for an interrupted cutover (stopped before or after power-on was requested): remove the target (replica disks kept), power the source on again and let replication resume; no retry")
 	cmd.Flags().StringVar(&testMig, "test-migrate", "", "run only a test migration of these VMs (comma-separated): a copy from the replica in the plan's isolated network, checked and deleted; a report")
 	cmd.Flags().BoolVar(&testCln, "test-cleanup", false, "remove what a test migration left (its copies and the receiver appliance's snapshot)")
 	return cmd

@@ -111,6 +111,14 @@ func Start(ctx context.Context, env *steps.Env, it steps.Itinerary, opts Options
 		subs: map[int]func(replication.Event){}, cutting: map[string]bool{}, logged: map[string]int64{}, attached: map[int]Attachment{}, ctx: ctx, cancel: cancel}
 	e.Metrics = newMetrics(e)
 	e.Runs = NewRunBoard()
+	// A cutover a killed ferry left after it had shut the source down and
+	// before it requested the target's power-on: the service has been down
+	// since. Rolled back now, loudly (the replica kept, its hold released
+	// before the scheduler takes the job); one whose power-on was
+	// requested waits for the operator's decision.
+	if err := env.RecoverInterruptedCutovers(ctx, e.logSteps(func(steps.Event) {})); err != nil {
+		e.log.Warn("engine: automatic rollback of an interrupted cutover failed", "err", err)
+	}
 	sched, err := env.EnableWarm(ctx, e.replicationEvent)
 	if err != nil {
 		// Jobs that could not start are logged; the others replicate.
