@@ -49,6 +49,9 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "cutover rolled back as decided (--rollback)") || !strings.Contains(out, "powered off from") {
 			t.Fatalf("--rollback: exit %d\n%s", code, out)
 		}
+		if strings.Contains(out, "cold migration") {
+			t.Errorf("--rollback's plan takes the source the interrupted cutover shut down for a cold migration's:\n%s", out)
+		}
 		checkPower(t, l, "after --rollback", vsphere.PoweredOn, "")
 		if job := webApp2Job(t, run, l); strings.Contains(job.Summary, "held") {
 			t.Errorf("status after --rollback: %q", job.Summary)

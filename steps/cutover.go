@@ -135,6 +135,17 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 				Detail: "cutover stopped after power-on of the target was requested: finished if the target runs and answers its probes, otherwise " + decisionHint(vm.Name)})
 			continue
 		}
+		rollback := env.CutoverDecision == CutoverRollback && (len(env.CutoverVMs) == 0 || slices.Contains(env.CutoverVMs, vm.Name))
+		if prev.Outputs[cutoverKey(vm.Name)] == cutoverRunning && (rollback || !env.interruptedShutdown(vm.Name).IsZero()) {
+			// Its source may be off because that cutover shut it down: not
+			// a cold migration's.
+			detail := env.CutoverNote(vm.Name)
+			if rollback {
+				detail = "rolled back as decided (--rollback): what the interrupted cutover left at the provider removed (replica disks kept), the source powered on again, replication resumed"
+			}
+			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: vm.Name, Detail: detail})
+			continue
+		}
 		if store != nil {
 			if vs, err := store.VM(vm.Name); err == nil && vs.CompareNeeded {
 				// Refused by Apply for this VM alone (the others of the
