@@ -61,8 +61,8 @@ as a decided rollback does (exit 1: nothing was cut over). A run or a ferry
 serve that starts and finds such a cutover whose source is still off, and
 that does not confirm that VM's cutover itself, rolls it back by itself,
 with a warning naming the VM, when its source was shut down and the outage;
-ferry status says so. A rollback that fails changes neither the state nor
-the hold (the run fails).
+ferry status says so. A rollback that fails leaves the cutover's state and
+its hold on the replica as they were (the run fails).
 
 Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
 JSON object per line with --json (fields: time, step, index, kind, message,

@@ -412,6 +412,9 @@ type vmCutover struct {
 	cold     bool
 	why      string
 	leaveOff bool
+	// keepHoldOnError: a rollback that fails leaves the job's hold (the
+	// cleanup of an interrupted cutover, whose state stays running).
+	keepHoldOnError bool
 }
 
 func (c *vmCutover) phase(name string, f func() (string, error)) error {
@@ -1075,6 +1078,11 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 	if err := c.env.reattachReplicas(ctx, c.plan.Name, c.src.Disks); err != nil {
 		errs = append(errs, fmt.Errorf("hot-add the replica disks to the receiver appliance again: %w", err))
 	}
+	if len(errs) > 0 && c.keepHoldOnError {
+		// The cleanup of an interrupted cutover that failed: its hold
+		// stays with its state (running), for the next attempt.
+		return errors.Join(errs...)
+	}
 	switch {
 	case c.mismatch != nil:
 		// No pass builds on a replica known to differ from its source.
@@ -1140,7 +1148,10 @@ func (c *vmCutover) cleanupInterrupted(ctx context.Context) error {
 		c.src = src
 	}
 	off, wasOff := c.env.interruptedShutdown(c.plan.Name), !c.src.PoweredOn()
-	if err := c.cleanupLeftovers(ctx); err != nil {
+	c.keepHoldOnError = true
+	err := c.cleanupLeftovers(ctx)
+	c.keepHoldOnError = false
+	if err != nil {
 		return err
 	}
 	if wasOff && !off.IsZero() && !c.leaveOff && c.src.PoweredOn() {
