@@ -12,7 +12,11 @@ package replication
 // repair is sent: a resumed scan that reads it back right (its repair
 // reached the replica before the kill) still counts it, and counts it once.
 // The progress belongs to one pass (snapshot, base, target, kind); a resumed
-// scan of another one starts at block 0.
+// scan of another one starts at block 0. When it resumes a compare that was
+// interrupted in another pass (its snapshot was gone), what the interrupted
+// attempt found is carried into the new record (compareProgress.Earlier):
+// those were real repairs of the replica, and the result counts them, each
+// block once.
 
 // compareCounts adds up the scans of a pass's disks.
 type compareCounts struct {
@@ -21,6 +25,59 @@ type compareCounts struct {
 	// is set when a disk's scan went on from such an attempt.
 	ResumedBlocks int64
 	Resumed       bool
+	// StartedOver is set when a disk's scan started over after an
+	// interrupted attempt in another pass; the Earlier counts are what
+	// such attempts found (counted in the totals above too).
+	StartedOver                                          bool
+	EarlierDiffering, EarlierRepaired, EarlierUnreported int64
+}
+
+// earlierFindings is what attempts of a compare interrupted in other passes
+// (whose scans could not be resumed: the snapshot was gone) found on a disk
+// before the scan started over at block 0.
+type earlierFindings struct {
+	Differing, Repaired, Unreported int64
+	// Pending holds those blocks (true: differing) whose repair no scan
+	// has checked yet: the interrupted attempt found them and sent the
+	// repair, and the kill came before it read them back. A later scan
+	// does not count them again, whatever it finds there; once it has
+	// checked a differing one, it counts as repaired.
+	Pending map[int64]bool `json:",omitempty"`
+}
+
+func (e *earlierFindings) pend(blk int64, differing bool) {
+	if e.Pending == nil {
+		e.Pending = map[int64]bool{}
+	}
+	e.Pending[blk] = differing
+}
+
+// carry returns what the scan of c found, with what earlier attempts it
+// went on with found, each block once: what a scan that starts over after
+// c was interrupted carries (Pending: the blocks at or above c.Next whose
+// repair was not checked). For a complete scan (c.Next at the disk's end)
+// it is the scan's result; for a record with only Earlier and Next, what
+// the earlier attempts found as of c's progress.
+func (c compareProgress) carry() *earlierFindings {
+	e := &earlierFindings{}
+	if c.Earlier != nil {
+		e.Differing, e.Repaired, e.Unreported = c.Earlier.Differing, c.Earlier.Repaired, c.Earlier.Unreported
+		for b, differing := range c.Earlier.Pending {
+			switch {
+			case b >= c.Next:
+				e.pend(b, differing)
+			case differing:
+				e.Repaired++ // checked by c's scan
+			}
+		}
+	}
+	e.Differing += c.Differing
+	e.Unreported += c.Unreported
+	e.Repaired += c.Repaired
+	for b, differing := range c.Found {
+		e.pend(b, differing)
+	}
+	return e
 }
 
 // compareRun is the scan of the disk being sent.
@@ -32,7 +89,10 @@ type compareRun struct {
 
 // startScan begins the scan of a disk: from the recorded progress prog
 // when it is this pass's (and the disk's pass resumes: resumable), else
-// from block 0 with a new record. It returns the first block to scan.
+// from block 0 with a new record, which carries what prog found when prog
+// is a compare interrupted in a pass still in flight (its snapshot was
+// gone, or its scan could not be resumed) and this pass is a compare. It
+// returns the first block to scan.
 func (p *pass) startScan(key string, prog compareProgress, resumable bool, base, target string, kind PassKind, nblocks int64) (int64, error) {
 	cr := &compareRun{key: key, n: int(nblocks)}
 	if resumable && prog.Pass == p.snap.ID() && prog.Base == base && prog.Target == target && prog.Kind == kind &&
@@ -45,6 +105,9 @@ func (p *pass) startScan(key string, prog compareProgress, resumable bool, base,
 		}
 	} else {
 		cr.rec = compareProgress{Pass: p.snap.ID(), Base: base, Target: target, Kind: kind, Compare: p.compare}
+		if p.compare && prog.Compare && p.inFlight(prog.Pass) {
+			cr.rec.Earlier = prog.carry()
+		}
 		if err := p.job.State.putCompareProgress(key, cr.rec, 0, nil); err != nil {
 			return 0, err
 		}
@@ -68,6 +131,11 @@ func (p *pass) found(blk int64, differing bool) error {
 	}
 	if _, ok := cr.rec.Found[blk]; ok {
 		return nil
+	}
+	if e := cr.rec.Earlier; e != nil {
+		if _, ok := e.Pending[blk]; ok {
+			return nil // found by the interrupted attempt, and counted
+		}
 	}
 	if cr.rec.Found == nil {
 		cr.rec.Found = map[int64]bool{}
@@ -107,14 +175,37 @@ func (ck *checker) settle(next int64) error {
 	return p.job.State.putCompareProgress(cr.key, cr.rec, cr.n, upd)
 }
 
+// inFlight says whether pass is one of the job's disks' passes in flight
+// when this attempt started (one interrupted before it).
+func (p *pass) inFlight(pass string) bool {
+	if pass == "" {
+		return false
+	}
+	for _, s := range p.states {
+		if s.Pass == pass {
+			return true
+		}
+	}
+	return false
+}
+
 // compareDone adds a disk's completed scan to the pass's compare; resumed:
-// an earlier attempt completed it, and this one read none of it.
+// an earlier attempt completed it, and this one read none of it. What
+// attempts interrupted in other passes found is counted too, and apart.
 func (p *pass) compareDone(prog compareProgress, nblocks int64, resumed bool) {
 	t := &p.cmpTot
 	t.Blocks += nblocks
-	t.Differing += prog.Differing
-	t.Repaired += prog.Repaired
-	t.Unreported += prog.Unreported
+	f := prog.carry()
+	t.Differing += f.Differing
+	t.Repaired += f.Repaired
+	t.Unreported += f.Unreported
+	if prog.Earlier != nil {
+		e := compareProgress{Earlier: prog.Earlier, Next: prog.Next}.carry()
+		t.StartedOver = true
+		t.EarlierDiffering += e.Differing
+		t.EarlierRepaired += e.Repaired
+		t.EarlierUnreported += e.Unreported
+	}
 	if resumed {
 		t.Resumed = true
 		t.ResumedBlocks += nblocks

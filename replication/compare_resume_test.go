@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -249,5 +250,84 @@ func TestCompareKilledOnSecondDisk(t *testing.T) {
 	}
 	for i, p := range srcs {
 		sameFiles(t, p, replicaPath(rcv, "vm", i))
+	}
+}
+
+// TestCompareStartedOverKeepsEarlierFindings: a killed compare whose
+// snapshot is gone when it resumes starts over in a new snapshot, and its
+// recorded result still counts what the killed attempt found and repaired
+// (real repairs of the replica: block 3, repaired and checked before the
+// kill, and block 13, found and its repair sent), says they came from the
+// interrupted attempt, and counts each block once: block 13, damaged
+// again after the kill, is found by the new scan too and counted once.
+// Blocks 25 (not reached before the kill) and 2 (damaged after it) are
+// the new scan's own findings.
+func TestCompareStartedOverKeepsEarlierFindings(t *testing.T) {
+	defer setBatchUnits(4)()
+	const size = 32 << 20
+	src, rc, job, rcv := compareKilled(t, size, 16, 3, 13, 25)
+	ic, err := job.State.InterruptedCompare("vm")
+	if err != nil || ic == nil {
+		t.Fatalf("interrupted compare after the kill: %+v %v", ic, err)
+	}
+	// Blocks 0-11 were settled; block 13 was found (its read precedes the
+	// kill's), and may be settled too.
+	if ic.Blocks < 12 || ic.Total != size/HashBlock || ic.Differing != 2 || ic.Repaired < 1 {
+		t.Fatalf("interrupted compare %+v: want at least 12 of %d blocks compared, blocks 3 and 13 found differing, 3 repaired", ic, size/HashBlock)
+	}
+	st, err := job.State.Disk("vm/0")
+	if err != nil || st.Pass == "" {
+		t.Fatalf("state after the kill: %+v %v", st, err)
+	}
+	snap, err := rc.Source.Open(context.Background(), st.Pass, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	scribble(t, replicaPath(rcv, "vm", 0), 2, Extent{2*HashBlock + 5, 1})
+	scribble(t, replicaPath(rcv, "vm", 0), 4, Extent{13*HashBlock + 7, 1})
+
+	rc.reset(0, nil)
+	res, err := job.RunPassWith(context.Background(), PassOptions{Compare: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.read("0") != size {
+		t.Fatalf("the compare of a new snapshot read %d bytes, want the whole disk", rc.read("0"))
+	}
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
+	vs, err := job.State.VM("vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := vs.LastCompare
+	if c == nil || c.Resumed || !c.StartedOver || c.Blocks != size/HashBlock {
+		t.Fatalf("recorded compare %+v: want a compare of every block that started over", c)
+	}
+	if c.Differing != 4 || c.Repaired != 4 || c.Unreported != 0 {
+		t.Fatalf("recorded compare %+v: want blocks 2, 3, 13 and 25 differing and repaired, each once", c)
+	}
+	if c.EarlierDiffering != 2 || c.EarlierRepaired != 2 {
+		t.Fatalf("recorded compare %+v: want blocks 3 and 13 given as the interrupted attempt's", c)
+	}
+	if r := res.Compare; r == nil || r.Differing != c.Differing || r.EarlierDiffering != c.EarlierDiffering || !r.Time.Equal(c.Time) {
+		t.Fatalf("pass result %+v, recorded %+v", res.Compare, c)
+	}
+	if s := c.Summary(); !strings.Contains(s, "4 differing, 4 repaired") || !strings.Contains(s, "2 differing and 2 repaired of these found by the interrupted attempt") {
+		t.Fatalf("summary %q", s)
+	}
+	if ic, err := job.State.InterruptedCompare("vm"); err != nil || ic != nil {
+		t.Fatalf("compare in flight after it completed: %+v %v", ic, err)
+	}
+	// The next compare carries nothing.
+	rc.reset(0, nil)
+	res, err = job.RunPassWith(context.Background(), PassOptions{Compare: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := res.Compare; c == nil || c.StartedOver || c.Differing != 0 || c.EarlierDiffering != 0 {
+		t.Fatalf("next compare %+v: want a clean compare carrying nothing", res.Compare)
 	}
 }

@@ -134,7 +134,8 @@
 // not at block 0; what it found before the kill stays counted, its result
 // says it was resumed (CompareResult.Resumed), and a scheduler started again
 // goes on with it as a compare (StateStore.CompareInFlight). A compare of
-// another snapshot starts over. Each pass attempt is a sender session: the receiver closes and drains the connections of an older
+// another snapshot starts over, and still counts what the interrupted one
+// found and repaired, each block once (CompareResult.StartedOver). Each pass attempt is a sender session: the receiver closes and drains the connections of an older
 // session of the same VM before the new one writes, so frames of a killed
 // sender cannot land after newer data.
 //

@@ -248,7 +248,8 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 	if p.compared {
 		t := p.cmpTot
 		res.Compare = &CompareResult{Time: start, Duration: res.Duration, Blocks: t.Blocks, Differing: t.Differing, Repaired: t.Repaired, Unreported: t.Unreported,
-			Resumed: resumedCompare.Resumed, ResumedBlocks: resumedCompare.ResumedBlocks}
+			Resumed: resumedCompare.Resumed, ResumedBlocks: resumedCompare.ResumedBlocks,
+			StartedOver: t.StartedOver, EarlierDiffering: t.EarlierDiffering, EarlierRepaired: t.EarlierRepaired, EarlierUnreported: t.EarlierUnreported}
 		vs.LastCompare = res.Compare
 		if vs.CompareNeeded {
 			// Every block was compared and what differed was sent and

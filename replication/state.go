@@ -125,6 +125,34 @@ type CompareResult struct {
 	// the counts above).
 	Resumed       bool  `json:"resumed,omitempty"`
 	ResumedBlocks int64 `json:"resumed_blocks,omitempty"`
+	// StartedOver says the compare went on with an interrupted one that
+	// could not be resumed where it stopped (its snapshot was gone, say),
+	// so it compared from block 0 again (a new snapshot). What the
+	// interrupted attempt had found were real repairs of the replica: the
+	// counts above include them, each block once (a block it found whose
+	// repair it had not checked is not counted again when this compare
+	// finds it too), and Earlier* give them apart.
+	StartedOver       bool  `json:"started_over,omitempty"`
+	EarlierDiffering  int64 `json:"earlier_differing,omitempty"`
+	EarlierRepaired   int64 `json:"earlier_repaired,omitempty"`
+	EarlierUnreported int64 `json:"earlier_unreported,omitempty"`
+}
+
+// EarlierText says, for a compare that started over after an interrupted
+// attempt (StartedOver), what that attempt had found, which the counts
+// include; "" otherwise.
+func (c *CompareResult) EarlierText() string {
+	if c == nil || !c.StartedOver {
+		return ""
+	}
+	if c.EarlierDiffering == 0 && c.EarlierUnreported == 0 {
+		return "started over after an interruption (the interrupted attempt had found nothing)"
+	}
+	s := fmt.Sprintf("started over after an interruption; %d differing and %d repaired of these found by the interrupted attempt", c.EarlierDiffering, c.EarlierRepaired)
+	if c.EarlierUnreported > 0 {
+		s += fmt.Sprintf(", %d unreported", c.EarlierUnreported)
+	}
+	return s
 }
 
 // Summary is the result in one line.
@@ -138,6 +166,9 @@ func (c *CompareResult) Summary() string {
 	}
 	if c.Resumed {
 		s += fmt.Sprintf("; resumed after an interruption (%d blocks compared before it, not read again)", c.ResumedBlocks)
+	}
+	if t := c.EarlierText(); t != "" {
+		s += "; " + t
 	}
 	return s
 }
@@ -170,6 +201,10 @@ type compareProgress struct {
 	// unreported (false): a resumed scan does not count them again, and
 	// counts a differing one repaired once it is checked.
 	Found map[int64]bool `json:",omitempty"`
+	// Earlier is what attempts of this compare interrupted in other passes
+	// found on the disk before this scan started over (nil: none); the
+	// counts above do not include it.
+	Earlier *earlierFindings `json:",omitempty"`
 }
 
 // StateStore is a small bbolt database of DiskState (and VMState) records,
@@ -444,9 +479,35 @@ func (s *StateStore) compareProgress(disk string) (compareProgress, error) {
 // in flight: a pass interrupted while it compared, which the next pass
 // should go on with as a compare (it resumes the scan).
 func (s *StateStore) CompareInFlight(vm string) (bool, error) {
+	ic, err := s.InterruptedCompare(vm)
+	return ic != nil, err
+}
+
+// InterruptedCompare is how far a full compare in flight got, as the
+// sender's store records it: for a reader that runs no pass (`ferry
+// status`), a compare a stopped or killed ferry left midway, which the next
+// pass goes on with (CompareInFlight).
+type InterruptedCompare struct {
+	// Blocks of the VM's disks were compared (and repaired where they
+	// differed) before the interruption, of Total; a compare resumed in
+	// the same snapshot does not read them again.
+	Blocks int64 `json:"blocks"`
+	Total  int64 `json:"total_blocks"`
+	// Differing and Unreported blocks were found so far (each recorded
+	// before its repair was sent); Repaired of the differing ones were
+	// read back right before the interruption.
+	Differing  int64 `json:"differing"`
+	Repaired   int64 `json:"repaired"`
+	Unreported int64 `json:"unreported,omitempty"`
+}
+
+// InterruptedCompare returns vm's full compare in flight (nil: none): a
+// pass that was comparing when it was interrupted, and what its scans
+// (with those of attempts it started over from) had found.
+func (s *StateStore) InterruptedCompare(vm string) (*InterruptedCompare, error) {
 	disks, err := s.DisksWithPrefix(vm + "/")
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	inflight := map[string]bool{}
 	for _, d := range disks {
@@ -454,16 +515,30 @@ func (s *StateStore) CompareInFlight(vm string) (bool, error) {
 			inflight[d.Pass] = true
 		}
 	}
-	for key := range disks {
+	var ic *InterruptedCompare
+	var total int64
+	for key, d := range disks {
+		total += (d.Size + HashBlock - 1) / HashBlock
 		c, err := s.compareProgress(key)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		if c.Compare && inflight[c.Pass] {
-			return true, nil
+		if !c.Compare || !inflight[c.Pass] {
+			continue
 		}
+		if ic == nil {
+			ic = &InterruptedCompare{}
+		}
+		f := c.carry()
+		ic.Blocks += c.Next
+		ic.Differing += f.Differing
+		ic.Repaired += f.Repaired
+		ic.Unreported += f.Unreported
 	}
-	return false, nil
+	if ic != nil {
+		ic.Total = total
+	}
+	return ic, nil
 }
 
 // putCompareProgress stores the progress of a disk's scan together with

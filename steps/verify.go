@@ -164,6 +164,9 @@ func compareText(c *replication.CompareResult) string {
 	if c.Resumed {
 		s += fmt.Sprintf("; resumed after an interruption (%d blocks compared before it, not read again)", c.ResumedBlocks)
 	}
+	if t := c.EarlierText(); t != "" {
+		s += "; " + t
+	}
 	if c.Differing == 0 {
 		s = "replica equal to the source: " + s
 	}
