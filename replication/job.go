@@ -221,7 +221,7 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 		j.emit(Event{Kind: EventPhase, Phase: PhaseIdle})
 		return res, fmt.Errorf("%s: pass: %w", j.VM, err)
 	}
-	res.Kind = p.kind
+	res.Kind = p.passKind()
 	if final {
 		j.cache.mu.Lock()
 		j.cache.touched = p.touched

@@ -25,7 +25,7 @@ type pass struct {
 	states []DiskState
 	final  bool
 	start  time.Time
-	kind   PassKind
+	kind   PassKind // the most thorough kind a disk needed (mu: progress reads it on the connections' read loops)
 
 	diskKind PassKind // of the disk being sent
 	dmap     []uint64 // the sender's digest map of the disk being sent
@@ -48,7 +48,7 @@ type pass struct {
 
 	markc     chan struct{}
 	persistMu sync.Mutex // orders watermark writes to the state store
-	mu        sync.Mutex // guards cur and the progress throttle
+	mu        sync.Mutex // guards cur, kind and the progress throttle
 	cur       *diskSend
 	lastProg  time.Time
 }
@@ -80,9 +80,10 @@ func (p *pass) progress(force bool) {
 		return
 	}
 	p.lastProg = time.Now()
+	kind := p.kind
 	p.mu.Unlock()
 	c := p.counters()
-	e := Event{Kind: EventProgress, Phase: PhaseTransfer, Pass: p.kind, Counters: c, Compression: p.compression(), Rate: p.rate()}
+	e := Event{Kind: EventProgress, Phase: PhaseTransfer, Pass: kind, Counters: c, Compression: p.compression(), Rate: p.rate()}
 	if s := time.Since(p.start).Seconds(); s > 0 && c.Acked > 0 {
 		e.AckRate = float64(c.Acked) / s
 		e.ETA = time.Duration(float64(max(c.Planned-c.Acked, 0)) / e.AckRate * float64(time.Second))
@@ -207,6 +208,26 @@ func (p *pass) marks(ctx context.Context) {
 
 var kindRank = map[PassKind]int{PassIncremental: 1, PassFinal: 2, PassInitial: 3, PassFullCompare: 4}
 
+// raiseKind makes k the pass's kind when it ranks at least as high: the
+// pass reports the most thorough kind any of its disks needed. Under p.mu:
+// a connection's read loop may still report progress (acked, after it
+// released the window a drain waits for) of the disk before while runDisk
+// plans the next one.
+func (p *pass) raiseKind(k PassKind) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if kindRank[k] >= kindRank[p.kind] {
+		p.kind = k
+	}
+}
+
+// passKind is the pass's kind (raiseKind).
+func (p *pass) passKind() PassKind {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.kind
+}
+
 func (p *pass) runDisk(ctx context.Context, i int) error {
 	j := p.job
 	disk := p.disks[i]
@@ -228,9 +249,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	scanned := prog.Pass == p.snap.ID() && prog.Target == target && prog.Next >= nblocks
 	if ss.Pass == p.snap.ID() && ss.Target == target && rs.Committed == target && rs.Pass == "" {
 		// The receiver committed this pass before we could record it.
-		if kindRank[ss.Kind] >= kindRank[p.kind] {
-			p.kind = ss.Kind
-		}
+		p.raiseKind(ss.Kind)
 		if p.compare {
 			if scanned {
 				p.compareDone(prog, nblocks, true)
@@ -244,9 +263,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	if p.compare && scanned && ss.Pass == "" && ss.Committed == target && rs.Pass == "" && rs.Committed == target {
 		// Compared and committed by an earlier attempt of this pass (killed
 		// while a later disk was compared): not read again.
-		if kindRank[prog.Kind] >= kindRank[p.kind] {
-			p.kind = prog.Kind
-		}
+		p.raiseKind(prog.Kind)
 		p.compareDone(prog, nblocks, true)
 		p.resumed.Add(disk.Capacity)
 		return nil
@@ -278,10 +295,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		kind = PassFinal
 	}
 	p.diskKind = kind
-	// The pass reports the most thorough kind any of its disks needed.
-	if kindRank[kind] >= kindRank[p.kind] {
-		p.kind = kind
-	}
+	p.raiseKind(kind)
 	resumable := ss.Pass == p.snap.ID() && ss.Target == target && ss.Base == base &&
 		rs.Pass == p.snap.ID() && rs.Target == target
 	bg, err := c0.control(ctx, fBegin, i, diskMsg{Pass: p.snap.ID(), Base: base, Target: target, Kind: kind})
