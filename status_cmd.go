@@ -37,8 +37,10 @@ exits 1 (it does not wait).
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 [{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "health",
 "paused", "held", "reason", "compare_due", "last_compare": {"time", "duration_ns",
-"blocks", "differing", "repaired", "unreported"}, "in_flight": {"kind",
-"durable_bytes", "size_bytes"}}],
+"blocks", "differing", "repaired", "unreported", "resumed", "resumed_blocks",
+"started_over", "earlier_differing", "earlier_repaired", "earlier_unreported"},
+"in_flight": {"kind", "durable_bytes", "size_bytes"}, "compare_in_flight":
+{"blocks", "total_blocks", "differing", "repaired", "unreported"}}],
 "endpoints": [{"endpoint", "url", "from"}], "jobs_error", "tests_left_running"
 (VMs whose test migration was not cleaned up: ferry run --test-cleanup),
 "engine": {"pid", "socket", "since", "busy", "attached": [{"user",
@@ -46,7 +48,12 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 started and not committed: the one running, or one interrupted (a stop, a
 crash) that the next pass resumes in its snapshot; durable_bytes is where
 its disks' durable watermarks are (what lies below is on the receiver's
-disks and is not sent again), of size_bytes. A job's phase is replicating, paused,
+disks and is not sent again), of size_bytes. A job's compare_in_flight is a
+full compare in flight: with no ferry running the job, one interrupted (a
+stop, a crash) after blocks of total_blocks were compared, having found
+differing blocks (repaired of them checked); the next pass goes on with it
+(compare_due), from there in the same snapshot, or from block 0 keeping
+what it found if the snapshot is gone. A job's phase is replicating, paused,
 held (ferry holds it for its own work, which held names: its cutover or a test
 migration; health says why, and, for a hold a stopped ferry left, whether the
 next wizard or ferry serve resumes it or it waits for the cutover to run

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/steps"
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestStatusWhileAnotherFerryHoldsTheStore: a wizard (here: this test
@@ -270,4 +271,72 @@ func statusOfWebApp2(t *testing.T, l *lab.Lab) (put func(replication.VMState), r
 		return string(out)
 	}
 	return put, run
+}
+
+// TestStatusSaysCompareInterrupted: a full compare that a killed ferry
+// left midway (the sender's store as the kill left it: the pass in flight,
+// the scan's progress and what it found) reads, in ferry status run with no
+// engine, as interrupted, how far it got, and that it resumes when
+// replication runs again; --json says the compare is due and how far it
+// got. Once the pass is committed, nothing is in flight.
+func TestStatusSaysCompareInterrupted(t *testing.T) {
+	l := smallLab(t)
+	put, run := statusOfWebApp2(t, l)
+	put(replication.VMState{LastPass: time.Now(), LastCompare: &replication.CompareResult{Time: time.Now().Add(-time.Hour), Blocks: 16}})
+	records := func(disk, progress string) {
+		t.Helper()
+		db, err := bolt.Open(session.ReplicationStorePath(l.PlanPath()), 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Update(func(tx *bolt.Tx) error {
+			if err := tx.Bucket([]byte("disks")).Put([]byte("WebApp2/2000"), []byte(disk)); err != nil {
+				return err
+			}
+			return tx.Bucket([]byte("compares")).Put([]byte("WebApp2/2000"), []byte(progress))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Killed after settling blocks 0-5 of 16 (block 2 differing,
+	// repaired), having found block 9 differing and sent its repair.
+	const progress = `{"Pass":"snapshot-7","Base":"c1","Target":"c2","Kind":"incremental","Compare":true,"Next":6,"Differing":2,"Repaired":1,"Found":{"9":true}}`
+	records(`{"Committed":"c1","Pass":"snapshot-7","Base":"c1","Target":"c2","Kind":"incremental","Watermark":6291456,"Size":16777216}`, progress)
+	const want = "full compare interrupted (its ferry stopped or was killed midway) after 6 of 16 blocks compared (38%), 2 differing found so far (1 repaired); it resumes from there when replication runs again"
+	if out := run(); !strings.Contains(out, want) {
+		t.Errorf("ferry status, a compare a killed ferry left midway: want %q in\n%s", want, out)
+	}
+	webApp2 := func() (due bool, ic *replication.InterruptedCompare) {
+		t.Helper()
+		var doc struct {
+			Jobs []struct {
+				VM         string                          `json:"vm"`
+				CompareDue bool                            `json:"compare_due"`
+				InFlight   *replication.InterruptedCompare `json:"compare_in_flight"`
+			} `json:"jobs"`
+		}
+		if err := json.Unmarshal([]byte(run("--json")), &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range doc.Jobs {
+			if j.VM == "WebApp2" {
+				return j.CompareDue, j.InFlight
+			}
+		}
+		t.Fatalf("no WebApp2 in %+v", doc.Jobs)
+		return false, nil
+	}
+	if due, ic := webApp2(); !due || ic == nil || *ic != (replication.InterruptedCompare{Blocks: 6, Total: 16, Differing: 2, Repaired: 1}) {
+		t.Errorf("ferry status --json, a compare a killed ferry left midway: compare_due %v, compare_in_flight %+v", due, ic)
+	}
+	// The pass committed: its progress record stays, but nothing is in
+	// flight.
+	records(`{"Committed":"c2","Size":16777216}`, progress)
+	if out := run(); strings.Contains(out, "interrupted") {
+		t.Errorf("ferry status after the compare completed:\n%s", out)
+	}
+	if due, ic := webApp2(); due || ic != nil {
+		t.Errorf("ferry status --json after the compare completed: compare_due %v, compare_in_flight %+v", due, ic)
+	}
 }

@@ -22,6 +22,11 @@ type VMStatus struct {
 	// running, or one interrupted (a stop, a crash), which the next pass
 	// resumes in the same snapshot from its durable watermark.
 	InFlight *PassInFlight `json:"in_flight,omitempty"`
+	// CompareInFlight is a full compare in flight (nil: none): with no
+	// ferry running the job, one a stopped or killed ferry left midway,
+	// which the next pass goes on with (CompareDue is set), from where it
+	// got to when its snapshot is still there.
+	CompareInFlight *replication.InterruptedCompare `json:"compare_in_flight,omitempty"`
 }
 
 // HealthLine is the status in words as `ferry status` prints it: Summary,
@@ -80,6 +85,9 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			if st.InFlight, err = passInFlight(store, vm.Name); err != nil {
 				return nil, err
 			}
+			if st.CompareInFlight, err = store.InterruptedCompare(vm.Name); err != nil {
+				return nil, err
+			}
 		}
 		switch cut[cutoverKey(vm.Name)] {
 		case cutoverDone:
@@ -113,9 +121,38 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		if note := cut[recoveredKey(vm.Name)]; note != "" && st.Phase != replication.JobCutOver && st.Phase != replication.JobCuttingOver {
 			st.Summary += "; " + note
 		}
+		if ic := st.CompareInFlight; ic != nil && st.Phase != replication.JobCutOver && st.Phase != replication.JobCuttingOver {
+			// The next pass goes on with it, whatever the schedule.
+			st.CompareDue = true
+			st.Summary += "; " + e.compareInFlightText(vm.Name, ic, st.Paused)
+		}
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// compareInFlightText says how far vm's full compare in flight got: running
+// in this process's scheduler, or else interrupted (a ferry stopped or was
+// killed while it compared), and that the next pass goes on with it.
+func (e *Env) compareInFlightText(vm string, ic *replication.InterruptedCompare, paused bool) string {
+	got := fmt.Sprintf("%d of %d blocks compared", ic.Blocks, ic.Total)
+	if ic.Total > 0 {
+		got += fmt.Sprintf(" (%.0f%%)", 100*float64(ic.Blocks)/float64(ic.Total))
+	}
+	if ic.Differing > 0 || ic.Unreported > 0 {
+		got += fmt.Sprintf(", %d differing found so far (%d repaired)", ic.Differing, ic.Repaired)
+		if ic.Unreported > 0 {
+			got += fmt.Sprintf(", %d unreported", ic.Unreported)
+		}
+	}
+	if e.warm != nil && e.warmAdded(vm) {
+		return "full compare in progress: " + got
+	}
+	when := "when replication runs again (the wizard, ferry serve, or ferry run)"
+	if paused {
+		when = "when the job is resumed and replication runs again"
+	}
+	return "full compare interrupted (its ferry stopped or was killed midway) after " + got + "; it resumes from there " + when + " (from block 0, keeping what it found, if its snapshot is gone)"
 }
 
 // heldSummary says why ferry holds a job and what becomes of the hold: a
