@@ -173,6 +173,15 @@ func checkPlacement(ctx context.Context, env *Env) error {
 		return &FieldError{"provider.datastore", fmt.Errorf("%s (%s) is not a datastore of provider VDC %s (%s): the import would copy every replica disk, inside the downtime",
 			pp.Datastore, ds, pl.ProviderVDC, strings.Join(pl.Datastores, ", "))}
 	}
+	// The cutover builds the VM's NICs on this port group: a name it
+	// would not find fails the cutover after the source's shutdown. Cloud
+	// Director may make it with the stretched network, so it is looked for
+	// once step 2 has run.
+	if pp.Network != "" && !stepPending(env, "trunk-network") {
+		if err := prov.CheckNetwork(ctx, pp.Datacenter, pp.Network); err != nil {
+			return &FieldError{"provider.network", err}
+		}
+	}
 	return nil
 }
 

@@ -318,6 +318,26 @@ func (c *Client) Network(ctx context.Context, dcH *Datacenter, name string) (Ref
 	return Ref{}, fmt.Errorf("%d networks are named %q in datacenter %s; rename all but one", len(found), name, dc.Name())
 }
 
+// CheckNetwork says whether a VM created in datacenter (CreateVMOverDisks)
+// finds network name, as that creation looks it up: nil, or an error that
+// lists the networks of the datacenter.
+func (c *Client) CheckNetwork(ctx context.Context, datacenter, name string) error {
+	dcH, err := c.Datacenter(ctx, datacenter)
+	if err != nil {
+		return err
+	}
+	f := c.Finder()
+	f.SetDatacenter(dcH.dc)
+	_, err = f.Network(ctx, name)
+	if _, notFound := errors.AsType[*find.NotFoundError](err); notFound {
+		_, err = c.Network(ctx, dcH, name) // its error lists the networks
+	}
+	if err != nil {
+		return fmt.Errorf("vCenter %s: %w", c.Endpoint, err)
+	}
+	return nil
+}
+
 // DVS finds a distributed switch of dc by name; the error lists the switches.
 func (c *Client) DVS(ctx context.Context, dcH *Datacenter, name string) (*DVS, error) {
 	dc := dcH.dc
