@@ -20,6 +20,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -803,7 +804,10 @@ func (m *Model) sidebar(width, height int) []string {
 	if d := m.w.dash; len(d.VMs) > 0 {
 		out = append(out, "", sBold.Render("Replication"))
 		for _, r := range d.VMs {
-			if len(out) >= height-1 {
+			// The name whole: one wider than the row goes on under
+			// itself, indented (broken after a hyphen where it can be).
+			name := strings.Split(ansi.Wrap(r.VM, max(1, width-2), "-"), "\n")
+			if len(out)+len(name) > height-1 {
 				out = append(out, sDim.Render("…"))
 				break
 			}
@@ -811,13 +815,19 @@ func (m *Model) sidebar(width, height int) []string {
 			if r.CutOver() {
 				glyph = sOK.Render("✓")
 			}
-			// The name whole up to the row's width; the phase shortens
-			// first, then goes.
-			l := glyph + " " + trunc(r.VM, width-2)
-			if room := width - ansiWidth(l) - 1; r.Phase != "" && room >= min(4, ansiWidth(r.Phase)) {
-				l += " " + sDim.Render(trunc(r.Phase, room))
+			for i, part := range name {
+				if i == 0 {
+					name[i] = glyph + " " + part
+				} else {
+					name[i] = "  " + part
+				}
 			}
-			out = append(out, l)
+			// The phase after the name's last line: shortened first, then gone.
+			l := &name[len(name)-1]
+			if room := width - ansiWidth(*l) - 1; r.Phase != "" && room >= min(4, ansiWidth(r.Phase)) {
+				*l += " " + sDim.Render(trunc(r.Phase, room))
+			}
+			out = append(out, name...)
 		}
 	}
 	return append(out, make([]string, max(0, height-len(out)))...)

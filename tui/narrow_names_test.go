@@ -73,3 +73,31 @@ func TestSidebarVMNamesWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestSidebarLongVMNameWraps (QA: a VM name longer than the sidebar's 20
+// cells was cut, "oracle-rdm-physical…", where the main panel shows it
+// whole): the name goes on under itself, broken after a hyphen, and the
+// phase follows it when it fits.
+func TestSidebarLongVMNameWraps(t *testing.T) {
+	names := []string{"WebApp1", "oracle-rdm-physical-standby-node-02", "kiosk-nonpersistent1"}
+	h := newHarness(t, setup{pf: withVMs(names...), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h.start(80, 24)
+	dashboardData(h, names...)
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		h.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		side, _, _ := shown(h.view())
+		var rows []string
+		for _, l := range side {
+			rows = append(rows, strings.TrimRight(l, " "))
+		}
+		i := slices.Index(rows, "● oracle-rdm-physical-")
+		if i < 0 || i+1 >= len(rows) || !strings.HasPrefix(rows[i+1], "  standby-node-02 inc") {
+			t.Errorf("at %dx%d the sidebar does not show the long name whole, wrapped under itself:\n%s", size[0], size[1], h.view())
+		}
+		for _, want := range []string{"● WebApp1 incremental", "▲ kiosk-nonpersistent1"} {
+			if !slices.ContainsFunc(rows, func(r string) bool { return strings.HasPrefix(r, want) }) {
+				t.Errorf("at %dx%d the sidebar lacks %q:\n%s", size[0], size[1], want, h.view())
+			}
+		}
+	}
+}
