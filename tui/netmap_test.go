@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -48,4 +49,22 @@ func TestUnmappedPortgroupOffersNoRetry(t *testing.T) {
 	h.send(press("r"))
 	h.mustSee(t, "✗ failed", "a retry reads the same plan")
 	h.mustNotSee(t, "Plan — nothing has changed yet")
+}
+
+// TestRefusedVMHelpBarSaysWhy (QA: on a VM that cannot be selected the
+// help bar read "✗space select: WinSrv1", the VM's name where the reason
+// belongs): it gives the reason's first clause.
+func TestRefusedVMHelpBarSaysWhy(t *testing.T) {
+	web := vm("WebApp2", "poweredOn", "172.16.10.12", 20, 1, true, 0)
+	web.Networks = []string{"company-network"}
+	win := vm("WinSrv1", "poweredOn", "172.16.10.21", 20, 1, true, 0)
+	win.Networks = []string{"backend-network"}
+	h := newHarness(t, setup{pf: withVMs(), done: infraDone, vms: []vsphere.VM{web, win}})
+	h.start(120, 40)
+	h.mustSee(t, "Step 5 of 8")
+	h.send(press("down"))
+	_, _, footer := shown(h.view())
+	if bar := strings.Join(footer, "\n"); !strings.Contains(bar, `✗space select: port group "backend-network" maps to no org VDC network`) {
+		t.Errorf("the help bar does not say why WinSrv1 cannot be selected:\n%s", bar)
+	}
 }

@@ -186,7 +186,9 @@ func (s *vmScreen) keys() keyMap {
 	vms := s.shown()
 	if s.cursor < len(vms) {
 		if r := s.refusal(vms[s.cursor]); r != "" {
-			sel = sel.when(false, r)
+			// The row names the VM: the help bar gives the reason
+			// ("WinSrv1: port group ..." read "select: WinSrv1").
+			sel = sel.when(false, strings.TrimPrefix(r, vms[s.cursor].Name+": "))
 		}
 	} else {
 		sel = sel.when(false, "no VM under the cursor")
