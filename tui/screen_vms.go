@@ -479,9 +479,12 @@ func (s *vmScreen) view(width, height int) string {
 	if s.onForm {
 		formLines = append([]string{sBold.Render("Options")}, s.form.view(width, max(3, height-len(out)-7))...)
 	} else {
+		// Whole, wrapped: cut, it lost "(tab: options)" even at 120 columns.
 		o := s.opts
-		formLines = []string{sDim.Render(trunc(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · power on %s  (tab: options)",
-			orDash(s.form.fields[0].f.Value(s.w.env.Plan)), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.Power), width))}
+		for _, l := range wrap(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · power on %s  (tab: options)",
+			orDash(s.form.fields[0].f.Value(s.w.env.Plan)), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.Power), width) {
+			formLines = append(formLines, sDim.Render(l))
+		}
 	}
 	// The notice (why a VM cannot be selected) gets up to three lines.
 	var notice []string
