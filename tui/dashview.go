@@ -172,17 +172,9 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 	if cursor < len(d.VMs) && d.VMs[cursor].Note != "" {
 		note = wrapped(d.VMs[cursor].VM+": "+d.VMs[cursor].Note, width, 2, sDim)
 	}
-	room := max(1, (height-2-len(note))/per)
-	start := 0
-	if cursor >= room {
-		start = cursor - room + 1
-	}
-	if room < len(d.VMs) {
-		out[0] = trunc(fmt.Sprintf("%s · rows %d–%d", out[0], start+1, min(len(d.VMs), start+room)), width)
-	}
-	for i := start; i < len(d.VMs) && i < start+room; i++ {
-		out = append(out, vmRowLines(&d.VMs[i], now, i == cursor, width)...)
-	}
+	// The detail line of the VM under the cursor: cut, it lost the last
+	// full compare (at 120 columns too).
+	var detail []string
 	if cursor < len(d.VMs) {
 		r := d.VMs[cursor]
 		resumed := ""
@@ -195,7 +187,25 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 		if r.LastCompare != "" {
 			line += " · last full compare " + r.LastCompare
 		}
-		out = append(out, sDim.Render(trunc(line, width)))
+		detail = wrapped(line, width, 2, sDim)
+		// Whole, unless that costs a VM row.
+		if rows := func(n int) int { return min(len(d.VMs), max(1, (height-1-n-len(note))/per)) }; rows(len(detail)) < rows(1) {
+			detail = []string{sDim.Render(trunc(line, width))}
+		}
+	}
+	room := max(1, (height-1-len(detail)-len(note))/per)
+	start := 0
+	if cursor >= room {
+		start = cursor - room + 1
+	}
+	if room < len(d.VMs) {
+		out[0] = trunc(fmt.Sprintf("%s · rows %d–%d", out[0], start+1, min(len(d.VMs), start+room)), width)
+	}
+	for i := start; i < len(d.VMs) && i < start+room; i++ {
+		out = append(out, vmRowLines(&d.VMs[i], now, i == cursor, width)...)
+	}
+	if cursor < len(d.VMs) {
+		out = append(out, detail...)
 		out = append(out, note...)
 	}
 	return out

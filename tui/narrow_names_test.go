@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/config"
@@ -99,5 +100,20 @@ func TestSidebarLongVMNameWraps(t *testing.T) {
 				t.Errorf("at %dx%d the sidebar lacks %q:\n%s", size[0], size[1], want, h.view())
 			}
 		}
+	}
+}
+
+// TestDashboardDetailLineWhole (QA: at 120 columns in the lab the detail
+// line under the VM rows ended "· RPO 5m00s · last…"): the last full
+// compare shows whole, the line wrapping under itself.
+func TestDashboardDetailLineWhole(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h.start(120, 40)
+	h.send(replicationMsg(ReplicationUpdate{VM: "WebApp2", Phase: "idle", Pass: 2, Planned: 256 << 20, Read: 256 << 20, Sent: 769 << 10, Acked: 256 << 20,
+		LastPass: t0.Add(-8 * time.Second), NextPass: t0.Add(292 * time.Second), RPO: 5 * time.Minute, Health: RPOOK,
+		LastCompare: "2026-12-02 20:13:59: 256 blocks compared, 0 differing, 0 repaired"}))
+	_, main, _ := shown(h.view())
+	if words := strings.Join(strings.Fields(strings.Join(main, " ")), " "); !strings.Contains(words, "· RPO 5m00s · last full compare 2026-12-02 20:13:59: 256 blocks compared, 0 differing, 0 repaired") {
+		t.Errorf("the detail line is not whole:\n%s", h.view())
 	}
 }
