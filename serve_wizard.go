@@ -85,7 +85,7 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 		Verify: func(_ context.Context, vm string) error { return env.VerifyNow(vm) },
 	}
 	if w.eng.Probes != nil {
-		feeds.Probes = tui.ProbeFeed(ctx, w.eng.Probes.Subscribe(64), nil)
+		feeds.Probes = tui.ProbeFeed(ctx, w.eng.Probes.Subscribe(64), w.eng.Probes.Kinds())
 	}
 	session := &tui.Session{Who: a.who, RunCtx: w.eng.Context(), Emit: w.eng.StepEmit, Runs: runBoard{w.eng.Runs},
 		Exclusive: func(who string) (func(), error) { return w.eng.Exclusive(who + " (" + a.via + ")") },

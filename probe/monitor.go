@@ -125,6 +125,16 @@ func NewMonitor(interval time.Duration, targets ...Target) *Monitor {
 // MinFastInterval is the shortest default FastInterval.
 const MinFastInterval = 10 * time.Millisecond
 
+// Kinds names each target's probe for people, by target name: its
+// Prober's String ("tcp 10.0.0.5:22").
+func (m *Monitor) Kinds() map[string]string {
+	out := make(map[string]string, len(m.targets))
+	for _, t := range m.targets {
+		out[t.Name] = t.Prober.String()
+	}
+	return out
+}
+
 // Hurry probes the named targets every FastInterval (at once, then on)
 // until the returned release is called: while a change is expected (a
 // cutover window), so that an outage's start and end, and the first answer

@@ -262,7 +262,7 @@ func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger
 			f.ProbesErr = err
 		case mon != nil:
 			go mon.Run(ctx)
-			f.Probes = ProbeFeed(ctx, mon.Subscribe(64), nil)
+			f.Probes = ProbeFeed(ctx, mon.Subscribe(64), mon.Kinds())
 		}
 	}
 }

@@ -1,0 +1,58 @@
+package tui
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// TestProbePanelNamesWhatItProbes (QA: in the lab the probe panel's second
+// line read "   · loss 0% · 0 outage(s)": the wizard's probe feed was given
+// no kinds, so the panel never said what a probe connects to): the panel of
+// a wizard fed by the plan's probes shows "tcp HOST:PORT" under each.
+func TestProbePanelNamesWhatItProbes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	pf := withVMs("WebApp2")
+	pf.Probes = []steps.ProbePlan{{Name: "WebApp2 (tcp)", VM: "WebApp2", TCP: ln.Addr().String()}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := Feeds{Replication: make(chan ReplicationUpdate)} // no warm replication here
+	feedLive(ctx, &f, &steps.Env{Plan: pf}, slog.Default())
+	if f.Probes == nil {
+		t.Fatalf("no probe feed (err %v)", f.ProbesErr)
+	}
+	var u ProbeUpdate
+	select {
+	case u = <-f.Probes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no probe result in 10s")
+	}
+	h := newHarness(t, setup{pf: pf, done: append(append([]string{}, infraDone...), "vm-selection"), feeds: true})
+	h.start(120, 40)
+	h.send(probeMsg(u))
+	h.mustSee(t, "WebApp2 (tcp)", "tcp "+ln.Addr().String()+" · loss 0%")
+	_, main, _ := shown(h.view())
+	for _, l := range main {
+		if strings.HasPrefix(strings.TrimSpace(l), "· loss") {
+			t.Errorf("a probe line starts with its loss, naming no probe: %q\n%s", l, h.view())
+		}
+	}
+}
