@@ -340,3 +340,22 @@ func TestStatusSaysCompareInterrupted(t *testing.T) {
 		t.Errorf("ferry status --json after the compare completed: compare_due %v, compare_in_flight %+v", due, ic)
 	}
 }
+
+// TestStatusInterruptedSyncNotRoundedUp (QA: a ferry run killed in the
+// initial sync of a 1 GiB disk left 1020 MiB durable, and ferry status said
+// "the initial sync has 100%"): the share is rounded down.
+func TestStatusInterruptedSyncNotRoundedUp(t *testing.T) {
+	l := smallLab(t)
+	store, err := replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutDisk("WebApp2/0", replication.DiskState{Pass: "snapshot-1", Kind: replication.PassInitial, Watermark: 1070006272, Size: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	_, run := statusOfWebApp2(t, l)
+	if out := run(); !strings.Contains(out, "the initial sync has 99% (1020 MiB of 1.0 GiB) durable on the receiver") {
+		t.Errorf("ferry status of an initial sync stopped at 99.65%%:\n%s", out)
+	}
+}

@@ -109,8 +109,9 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			// No pass every RPO: no RPO to keep.
 			st.Health, st.Summary = replication.HealthNone, coldHealth(st.LastPass, now)
 		case st.LastPass.IsZero() && st.InFlight != nil && st.InFlight.Size > 0:
-			st.Summary = fmt.Sprintf("no replica yet: the initial sync has %.0f%% (%s of %s) durable on the receiver; stopped, it resumes from there (the replication step, the wizard or ferry serve)",
-				100*float64(st.InFlight.Durable)/float64(st.InFlight.Size), Bytes(st.InFlight.Durable), Bytes(st.InFlight.Size))
+			// Rounded down: 99.6% is not all of it.
+			st.Summary = fmt.Sprintf("no replica yet: the initial sync has %d%% (%s of %s) durable on the receiver; stopped, it resumes from there (the replication step, the wizard or ferry serve)",
+				100*st.InFlight.Durable/st.InFlight.Size, Bytes(st.InFlight.Durable), Bytes(st.InFlight.Size))
 		case st.LastPass.IsZero():
 			st.Summary = "no replica yet (run the replication step)"
 		case st.Paused:
