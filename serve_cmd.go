@@ -84,7 +84,8 @@ local) drives; the others watch, read-only, as does a session opened with the co
 the file. Only the driver can confirm a cutover; its confirmation screen
 lists who else is attached. A dropped connection detaches: nothing stops.
 The listener is bounded before authentication: 10 s to authenticate and
-open a session, at most 16 connections, a 30 min idle timeout. The host key
+open a session, at most 16 connections, of which at most 4 from one
+address still in their handshake, a 30 min idle timeout. The host key
 is --host-key (an existing private key file, readable by its owner only:
 a missing one is refused, never created), or PLAN.ssh_host_ed25519_key
 beside the state file (created, 0600, on first use).

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -164,5 +165,19 @@ func TestServeRunRefusesChangedPlanFile(t *testing.T) {
 	}
 	if out, code := run("run", "--plan", l.PlanPath(), "--test-cleanup"); code != 0 || !strings.Contains(out, "the steps run in the ferry serve engine") {
 		t.Errorf("ferry run --test-cleanup with the plan file the engine loaded: exit %d\n%s", code, out)
+	}
+}
+
+// TestServeHelpStatesSSHLimits (QA: ferry serve --help gave the listener's
+// bounds without the per-address one the README states): the help names
+// both, as the code sets them.
+func TestServeHelpStatesSSHLimits(t *testing.T) {
+	out, err := exec.Command(ferryBin, "serve", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ferry serve --help: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("at most %d connections, of which at most %d from one address still in their handshake", sshMaxConns, sshMaxPreauthPerIP)
+	if got := strings.Join(strings.Fields(string(out)), " "); !strings.Contains(got, want) {
+		t.Errorf("ferry serve --help does not say %q:\n%s", want, out)
 	}
 }
