@@ -52,3 +52,18 @@ func TestPlanFileDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestRunHelpSaysWhereTestProbesRun (QA: ferry run --help said a test
+// migration's TCP and ICMP probes cannot run and are listed as not run,
+// where the code and the README run them from a peer copy in the isolated
+// network): the help says what the code does.
+func TestRunHelpSaysWhereTestProbesRun(t *testing.T) {
+	out, err := exec.Command(ferryBin, "run", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ferry run --help: %v\n%s", err, out)
+	}
+	got := strings.Join(strings.Fields(string(out)), " ")
+	if strings.Contains(got, "TCP and ICMP probes (from this host) cannot") || !strings.Contains(got, "a TCP or ICMP probe whose VMs all have a copy there from a peer copy") {
+		t.Errorf("ferry run --help on a test migration's probes:\n%s", out)
+	}
+}

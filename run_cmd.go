@@ -88,9 +88,13 @@ its frozen replica (nothing copied, the replica never written), is imported
 into Cloud Director as vApp ferry-test-<VM>, connected to the plan's isolated
 org VDC network (test_migration.network: no uplink, so the copy keeps the
 source's MAC and address without clashing with it), powered on and watched
-until VMware Tools run in it (test_migration.boot_timeout, default 3m); the
-plan's guest pings from a VM with a copy run inside that network, TCP and ICMP
-probes (from this host) cannot and are listed as not run. Then the copies are
+until VMware Tools run in it (test_migration.boot_timeout, default 3m). The
+plan's probes run inside that network, in the copies (VMware Tools guest
+operations; this host has no path into it): a guest ping in its from: VM's
+copy; a TCP or ICMP probe whose VMs all have a copy there from a peer copy
+(another VM's), or, for TCP without a peer, from the watched VM's own copy
+to its own address; what cannot run there is listed as not run, with why.
+Then the copies are
 deleted through Cloud Director (their child disks only) and the snapshot
 removed (its writes consolidated into the replicas). The source is never
 touched. A report in the downtime report's format (test-migration-*.md and
