@@ -1090,3 +1090,36 @@ func TestHeaderWithoutEndpointsSuggestsTheLab(t *testing.T) {
 	h.start(120, 40)
 	h.mustSee(t, "no endpoints configured: ferry --config FILE, or `ferry lab` for a complete demo")
 }
+
+// TestLongWarningsScrollWithResult (QA: at 80x24 step 3's warning about
+// the duplicate gateway took the panel, and its result scrolled in one
+// line, "lines 1–1 of 14"): warnings that would leave what scrolls a line
+// or two scroll with it.
+func TestLongWarningsScrollWithResult(t *testing.T) {
+	warning := `duplicate gateway 172.16.10.1: exists on both sides of the stretch (the on-prem router and Cloud Director's edge gateway): local egress optimisation, traffic to 172.16.10.1 is routed on the site it starts from, never over the tunnel; WARNING: the appliance OVF takes no egress gateway (map its property with appliance.ovf_properties: {KEY: egress_gateway}, or set it on the edge): until then migrated VMs reach 172.16.10.1 across the tunnel`
+	h := newHarness(t, setup{mutate: func(m map[string]*fakeStep) {
+		var evs []steps.Event
+		for i := range 12 {
+			evs = append(evs, steps.Changed(steps.Item{Action: steps.ActionUpdate, Kind: "right", Name: fmt.Sprint(i)}))
+		}
+		evs = append(evs, steps.Warning(warning), steps.Warning(warning))
+		m["rights"].events = evs
+	}})
+	h.start(80, 24)
+	h.send(press("enter")) // plan
+	h.send(press("enter")) // apply
+	h.mustSee(t, "✓ done", "Warnings", "duplicate gateway 172.16.10.1")
+	m := regexp.MustCompile(`lines (\d+)–(\d+) of \d+`).FindStringSubmatch(h.view())
+	if m == nil {
+		t.Fatalf("the result does not scroll:\n%s", h.view())
+	}
+	from, _ := strconv.Atoi(m[1])
+	to, _ := strconv.Atoi(m[2])
+	if to-from+1 < 5 {
+		t.Errorf("%s: fewer than 5 lines scroll:\n%s", m[0], h.view())
+	}
+	for range 10 {
+		h.send(press("pgdown"))
+	}
+	h.mustSee(t, `right "11"`)
+}

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 
 	tea "github.com/charmbracelet/bubbletea"
 )
@@ -35,8 +36,18 @@ func (s *scroller) binding() Key {
 
 // view shows pinned, then as much of rest as fits in height from top,
 // with the "lines x–y of n" line when rest does not fit.
+// minScrolled is the fewest lines a scrolled view shows below what it
+// pins; pinned lines that leave less scroll too.
+const minScrolled = 5
+
 func (s *scroller) view(pinned, rest []string, height int) []string {
 	room := height - len(pinned)
+	if len(rest) > room && room-1 < minScrolled && len(pinned) > 0 {
+		// Pinned lines (long warnings at 80x24) that would leave what
+		// scrolls a line or two scroll with it, first.
+		rest = append(slices.Clone(pinned), rest...)
+		pinned, room = nil, height
+	}
 	s.total = len(rest)
 	if len(rest) <= room || len(rest) == 0 {
 		s.page, s.top = max(0, room), 0
