@@ -287,6 +287,12 @@ func (pf *PlanFile) ApplyDefaults(it Itinerary) {
 	for _, st := range it {
 		fillDefaults(pf, st.Step.Fields())
 	}
+	pf.ApplyVMDefaults()
+}
+
+// ApplyVMDefaults fills what each VM of the plan leaves to a default: its
+// vApp, its network and its RPO.
+func (pf *PlanFile) ApplyVMDefaults() {
 	for i := range pf.VMs {
 		vm := &pf.VMs[i]
 		if vm.TargetVApp == "" {

@@ -187,6 +187,11 @@ func loadPlan(opts Options) (*steps.PlanFile, error) {
 	if opts.PlanPath != "" {
 		pf, err := steps.LoadPlanFile(opts.PlanPath)
 		if err == nil {
+			// A plan ferry run or a person wrote leaves the VMs' RPO,
+			// network and vApp to their defaults, as ferry run applies
+			// them: warm replication refused a VM without an RPO ("0s is
+			// out of range", in the log only) and never ran.
+			pf.ApplyVMDefaults()
 			return pf, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
