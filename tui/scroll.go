@@ -34,12 +34,12 @@ func (s *scroller) binding() Key {
 	return keyScroll
 }
 
-// view shows pinned, then as much of rest as fits in height from top,
-// with the "lines x–y of n" line when rest does not fit.
 // minScrolled is the fewest lines a scrolled view shows below what it
 // pins; pinned lines that leave less scroll too.
 const minScrolled = 5
 
+// view shows pinned, then as much of rest as fits in height from top,
+// with the "lines x–y of n" line when rest does not fit.
 func (s *scroller) view(pinned, rest []string, height int) []string {
 	room := height - len(pinned)
 	if len(rest) > room && room-1 < minScrolled && len(pinned) > 0 {
