@@ -98,6 +98,23 @@ func compareKilled(t *testing.T, size int64, killAt int64, corrupt ...int64) (sr
 	return src, rc, job, rcv
 }
 
+// deletePassSnapshot deletes the source snapshot of the pass a kill left in
+// flight (vm/0's), as an administrator might.
+func deletePassSnapshot(t *testing.T, job *Job, rc *readCounter) {
+	t.Helper()
+	st, err := job.State.Disk("vm/0")
+	if err != nil || st.Pass == "" {
+		t.Fatalf("state after the kill: %+v %v", st, err)
+	}
+	snap, err := rc.Source.Open(context.Background(), st.Pass, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCompareKilledResumes: a full compare killed midway resumes its scan
 // from the last durably compared block, in the same snapshot: the resumed
 // compare reads only the rest of the disk from the source, its progress
@@ -173,18 +190,8 @@ func TestCompareResumedInNewSnapshotStartsOver(t *testing.T) {
 	defer setBatchUnits(4)()
 	const size = 32 << 20
 	src, rc, job, rcv := compareKilled(t, size, 16, 25)
-	st, err := job.State.Disk("vm/0")
-	if err != nil || st.Pass == "" {
-		t.Fatalf("state after the kill: %+v %v", st, err)
-	}
 	// The pass's snapshot is deleted (by an administrator, say).
-	snap, err := rc.Source.Open(context.Background(), st.Pass, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := snap.Release(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	deletePassSnapshot(t, job, rc)
 	scribble(t, replicaPath(rcv, "vm", 0), 2, Extent{2*HashBlock + 5, 1})
 
 	rc.reset(0, nil)
@@ -275,17 +282,7 @@ func TestCompareStartedOverKeepsEarlierFindings(t *testing.T) {
 	if ic.Blocks < 12 || ic.Total != size/HashBlock || ic.Differing != 2 || ic.Repaired < 1 {
 		t.Fatalf("interrupted compare %+v: want at least 12 of %d blocks compared, blocks 3 and 13 found differing, 3 repaired", ic, size/HashBlock)
 	}
-	st, err := job.State.Disk("vm/0")
-	if err != nil || st.Pass == "" {
-		t.Fatalf("state after the kill: %+v %v", st, err)
-	}
-	snap, err := rc.Source.Open(context.Background(), st.Pass, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := snap.Release(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	deletePassSnapshot(t, job, rc)
 	scribble(t, replicaPath(rcv, "vm", 0), 2, Extent{2*HashBlock + 5, 1})
 	scribble(t, replicaPath(rcv, "vm", 0), 4, Extent{13*HashBlock + 7, 1})
 
