@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,7 +45,11 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 "endpoints": [{"endpoint", "url", "from"}], "jobs_error", "tests_left_running"
 (VMs whose test migration was not cleaned up: ferry run --test-cleanup),
 "engine": {"pid", "socket", "since", "busy", "attached": [{"user",
-"fingerprint", "role", "remote", "via"}]}}. A job's in_flight is a pass
+"fingerprint", "role", "remote", "via"}]}}. A step's status is pending,
+running (a ferry run, the wizard or the engine runs it now), done, failed,
+skipped or interrupted (the state says it was running, but no ferry runs it:
+its process was killed or stopped; the next ferry run, or the wizard, runs
+it again); the text output says the same. A job's in_flight is a pass
 started and not committed: the one running, or one interrupted (a stop, a
 crash) that the next pass resumes in its snapshot; durable_bytes is where
 its disks' durable watermarks are (what lies below is on the receiver's
@@ -114,6 +119,13 @@ engine has written one yet.`,
 	return cmd
 }
 
+// statusInterrupted is the status ferry status gives a step the state
+// records as running while nobody runs it (interruptedSummary says so).
+const (
+	statusInterrupted  = "interrupted"
+	interruptedSummary = "its run stopped midway (the process was killed or stopped); the next ferry run, or the wizard, runs it again"
+)
+
 // printStatus prints a status document as text or JSON; its jobs error
 // (the replication data held by another ferry) is the command's error.
 // idle says that nobody runs steps now: a step the state records as
@@ -123,6 +135,17 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 	var jobsErr error
 	if st.JobsError != "" {
 		jobsErr = errors.New(st.JobsError)
+	}
+	if idle {
+		// The JSON tells the same truth as the text: a step the state
+		// records as running, with nobody running it, is interrupted.
+		st.Steps = slices.Clone(st.Steps)
+		for i, s := range st.Steps {
+			if s.Status == string(steps.StatusRunning) {
+				st.Steps[i].Status = statusInterrupted
+				st.Steps[i].Summary = interruptedSummary
+			}
+		}
 	}
 	if asJSON {
 		if err := json.NewEncoder(out).Encode(st); err != nil {
@@ -155,10 +178,6 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 		summary, status := s.Summary, s.Status
 		if s.Error != "" {
 			summary = s.Error
-		}
-		if idle && status == string(steps.StatusRunning) {
-			status = "interrupted"
-			summary = "its run stopped midway (the process was killed or stopped); the next ferry run, or the wizard, runs it again"
 		}
 		fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, titles[s.Step], status, summary)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -35,9 +36,28 @@ func TestStatusSaysInterruptedStep(t *testing.T) {
 		}
 		return ""
 	}
+	// rightsJSON is the rights step's status in ferry status --json.
+	rightsJSON := func() string {
+		out, code := run("status", "--plan", l.PlanPath(), "--json")
+		var doc struct {
+			Steps []struct{ Step, Status string }
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("ferry status --json: exit %d, %v\n%s", code, err, out)
+		}
+		for _, s := range doc.Steps {
+			if s.Step == "rights" {
+				return s.Status
+			}
+		}
+		return ""
+	}
 	want := "1 Rights interrupted its run stopped midway"
 	if out, code := run("status", "--plan", l.PlanPath()); code != 0 || !strings.HasPrefix(rightsLine(out), want) {
 		t.Errorf("ferry status, nobody running the step: exit %d, rights line %q, want %q...\n%s", code, rightsLine(out), want, out)
+	}
+	if got := rightsJSON(); got != "interrupted" {
+		t.Errorf("ferry status --json, nobody running the step: rights status %q, want interrupted (as the text says)", got)
 	}
 
 	release, err := steps.LockState(statePath) // a ferry run at work
@@ -47,11 +67,17 @@ func TestStatusSaysInterruptedStep(t *testing.T) {
 	if out, _ := run("status", "--plan", l.PlanPath()); rightsLine(out) != "1 Rights running" {
 		t.Errorf("ferry status while a ferry holds the state: rights line %q, want it running\n%s", rightsLine(out), out)
 	}
+	if got := rightsJSON(); got != "running" {
+		t.Errorf("ferry status --json while a ferry holds the state: rights status %q, want running", got)
+	}
 	release()
 
 	startServe(t, l)
 	out, code := run("status", "--plan", l.PlanPath())
 	if code != 0 || !strings.HasPrefix(out, "Engine: ferry serve") || !strings.HasPrefix(rightsLine(out), want) {
 		t.Errorf("ferry status from an engine that runs no steps: exit %d, rights line %q, want %q...\n%s", code, rightsLine(out), want, out)
+	}
+	if got := rightsJSON(); got != "interrupted" {
+		t.Errorf("ferry status --json from an engine that runs no steps: rights status %q, want interrupted", got)
 	}
 }
