@@ -162,8 +162,8 @@ func (e *Env) replicateCold(ctx context.Context, vms []coldVM, emit Emit) (Resul
 		}
 		rs := Resource{Kind: "replica", Name: c.plan.Name, ID: e.Config.Receiver.URL}
 		it := Item{Action: ActionUpdate, Kind: "replica", Name: c.plan.Name,
-			Detail: fmt.Sprintf("cold migration (%s): %s pass without a snapshot, %s planned, %s on the wire, in %s",
-				c.why, r.Kind, Bytes(r.Counters.Planned), Bytes(r.Counters.Sent), r.Duration.Round(time.Millisecond)),
+			Detail: fmt.Sprintf("cold migration (%s): %s pass without a snapshot, %s, %s on the wire, in %s",
+				c.why, r.Kind, plannedText(r.Counters), Bytes(r.Counters.Sent), r.Duration.Round(time.Millisecond)),
 			Resource: &rs}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
@@ -211,7 +211,7 @@ func (c *vmCutover) coldWindow(ctx context.Context) error {
 				err = recordPass(store, c.plan.Name, r)
 			}
 		}
-		return fmt.Sprintf("%s pass without a snapshot: %s planned, %s sent", r.Kind, Bytes(r.Counters.Planned), Bytes(r.Counters.Sent)), err
+		return fmt.Sprintf("%s pass without a snapshot: %s, %s sent", r.Kind, plannedText(r.Counters), Bytes(r.Counters.Sent)), err
 	})
 }
 

@@ -350,11 +350,50 @@ func resumedText(n int64) string {
 	return fmt.Sprintf(" (resumed: %s were durable already)", Bytes(n))
 }
 
+// plannedText says what a pass planned: all of it, and, for a resumed
+// pass, how much of it an earlier attempt made durable (read back and
+// checked, not sent again), so a pass resumed with everything durable does
+// not read "0 B planned".
+func plannedText(c replication.Counters) string {
+	if c.Resumed <= 0 {
+		return Bytes(c.Planned) + " planned"
+	}
+	return fmt.Sprintf("%s planned (resumed: %s of it durable before the interruption, checked and not sent again; %s to send now)",
+		Bytes(c.Resumed+c.Planned), Bytes(c.Resumed), Bytes(c.Planned))
+}
+
+// progressText is a transfer's progress line and its fraction (-1:
+// unknown). While a resumed pass reads back and checks what an earlier
+// attempt made durable, nothing is acknowledged yet: the line says that,
+// without a rate of 0 B/s and an ETA of 0s.
+func progressText(vm string, ev replication.Event) (string, float64) {
+	frac := -1.0
+	if total := ev.Resumed + ev.Planned; total > 0 {
+		frac = min(float64(ev.Resumed+ev.Acked)/float64(total), 1)
+	}
+	if ev.Resumed > 0 && ev.Acked == 0 {
+		left := "nothing left to send"
+		if ev.Planned > 0 {
+			left = "then " + Bytes(ev.Planned) + " to send"
+		}
+		return fmt.Sprintf("%s: resumed: checking the %s an earlier attempt made durable (not sent again); %s", vm, Bytes(ev.Resumed), left), frac
+	}
+	// The rate of the work done (a compare sends little of what
+	// it covers), and what went on the wire when that differs.
+	rate := Bytes(int64(ev.AckRate)) + "/s"
+	if ev.Rate < ev.AckRate*0.9 {
+		rate += fmt.Sprintf(" (%s/s sent)", Bytes(int64(ev.Rate)))
+	}
+	return fmt.Sprintf("%s: %s of %s acknowledged%s, %s, ETA %s", vm,
+		Bytes(ev.Resumed+ev.Acked), Bytes(ev.Resumed+ev.Planned), resumedText(ev.Resumed), rate, ev.ETA.Round(time.Second)), frac
+}
+
 // progressEmitter turns replication events into step progress events, at
-// most a few per second.
+// most a few per second, and not the same line twice in a row.
 func progressEmitter(emit Emit, vm string) func(replication.Event) {
 	var mu sync.Mutex
 	var last time.Time
+	var lastText string
 	return func(ev replication.Event) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -363,19 +402,12 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 			if time.Since(last) < 250*time.Millisecond {
 				return
 			}
-			last = time.Now()
-			frac := -1.0
-			if ev.Planned > 0 {
-				frac = min(float64(ev.Resumed+ev.Acked)/float64(ev.Resumed+ev.Planned), 1)
+			text, frac := progressText(vm, ev)
+			if text == lastText {
+				return
 			}
-			// The rate of the work done (a compare sends little of what
-			// it covers), and what went on the wire when that differs.
-			rate := Bytes(int64(ev.AckRate)) + "/s"
-			if ev.Rate < ev.AckRate*0.9 {
-				rate += fmt.Sprintf(" (%s/s sent)", Bytes(int64(ev.Rate)))
-			}
-			emit(Progress(fmt.Sprintf("%s: %s of %s acknowledged%s, %s, ETA %s", vm,
-				Bytes(ev.Resumed+ev.Acked), Bytes(ev.Resumed+ev.Planned), resumedText(ev.Resumed), rate, ev.ETA.Round(time.Second)), frac))
+			last, lastText = time.Now(), text
+			emit(Progress(text, frac))
 		case replication.EventPhase:
 			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Phase), -1))
 		case replication.EventRepaired, replication.EventCompared:

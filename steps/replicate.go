@@ -225,8 +225,8 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 	for i, vmp := range vms {
 		r := results[i]
 		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name,
-			Detail: fmt.Sprintf("%s pass: %s planned, %s on the wire, %s zeros skipped, in %s",
-				r.Kind, Bytes(r.Counters.Planned), Bytes(r.Counters.Sent), Bytes(r.Counters.ZeroSkipped), r.Duration.Round(time.Millisecond)),
+			Detail: fmt.Sprintf("%s pass: %s, %s on the wire, %s zeros skipped, in %s",
+				r.Kind, plannedText(r.Counters), Bytes(r.Counters.Sent), Bytes(r.Counters.ZeroSkipped), r.Duration.Round(time.Millisecond)),
 			Resource: &Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}}
 		if c := compares[i]; c != nil {
 			it.Detail += "; full compare: " + compareText(c)
