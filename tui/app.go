@@ -84,23 +84,28 @@ type Feeds struct {
 
 // wiring is what the screens share with the root.
 type wiring struct {
-	ctx       context.Context
-	cfg       *config.Config
-	env       *steps.Env
-	it        steps.Itinerary
-	inventory func(context.Context) ([]vsphere.VM, error)
-	choices   func(context.Context, string) ([]string, error)
-	feeds     Feeds
-	savePlan  func(*steps.PlanFile) error
-	readOnly  bool
-	runsLab   bool
-	labDir    string
-	session   *Session
-	dash      *DashboardState
-	now       func() time.Time
-	spinFrame string
-	runs      inflight
-	origin    uint64 // this model, on the board of runs (SharedRun.Origin)
+	// verifiedOrg and verifiedVDC are the org and VDC names a step found
+	// in Cloud Director (rights: the org; trunk-network: both), as the
+	// plan named them when it ran: the header shows the plan's names only
+	// while they are these (an option changed since is not verified).
+	verifiedOrg, verifiedVDC string
+	ctx                      context.Context
+	cfg                      *config.Config
+	env                      *steps.Env
+	it                       steps.Itinerary
+	inventory                func(context.Context) ([]vsphere.VM, error)
+	choices                  func(context.Context, string) ([]string, error)
+	feeds                    Feeds
+	savePlan                 func(*steps.PlanFile) error
+	readOnly                 bool
+	runsLab                  bool
+	labDir                   string
+	session                  *Session
+	dash                     *DashboardState
+	now                      func() time.Time
+	spinFrame                string
+	runs                     inflight
+	origin                   uint64 // this model, on the board of runs (SharedRun.Origin)
 }
 
 func (w *wiring) spin() string { return w.spinFrame }
@@ -259,6 +264,11 @@ func New(ctx context.Context, d Deps) *Model {
 	m.inited = make([]bool, len(m.screens))
 	m.cur = resumeAt(w)
 	m.syncPhases()
+	for _, id := range []string{"rights", "trunk-network"} {
+		if w.env.State.Status(id) == steps.StatusDone {
+			w.noteVerified(id)
+		}
+	}
 	return m
 }
 
@@ -737,10 +747,11 @@ func (m *Model) header(width int) string {
 	}
 	// The org and VDC show once a step has found them in Cloud Director,
 	// so a mistyped name never looks accepted.
-	st := m.w.env.State
-	if org := m.w.env.Plan.Org; org != "" && (st.Status("rights") == steps.StatusDone || st.Status("trunk-network") == steps.StatusDone) {
+	// A name changed since (a job's Target VDC) shows again once a step
+	// found it.
+	if org := m.w.env.Plan.Org; org != "" && org == m.w.verifiedOrg {
 		ov := "org " + org
-		if v := m.w.env.Plan.VDC; v != "" && st.Status("trunk-network") == steps.StatusDone {
+		if v := m.w.env.Plan.VDC; v != "" && v == m.w.verifiedVDC {
 			ov += " / " + v
 		}
 		parts = append(parts, ov)
@@ -755,6 +766,18 @@ func (m *Model) header(width int) string {
 		}
 	}
 	return trunc(strings.Join(parts, " · "), width)
+}
+
+// noteVerified records the names the done step id found in Cloud
+// Director: the plan's org (rights, trunk-network) and VDC (trunk-network).
+func (w *wiring) noteVerified(id string) {
+	switch id {
+	case "trunk-network":
+		w.verifiedVDC = w.env.Plan.VDC
+		fallthrough
+	case "rights":
+		w.verifiedOrg = w.env.Plan.Org
+	}
 }
 
 func host(raw string) string {

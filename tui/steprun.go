@@ -267,6 +267,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 			r.phase, r.summary = phaseSkipped, st.Summary
 		default:
 			r.phase, r.summary = phaseDone, st.Summary
+			r.w.noteVerified(r.id())
 		}
 	}
 	return nil
