@@ -46,11 +46,24 @@ func (e *Env) EnableWarm(ctx context.Context, events func(replication.Event)) (*
 	var errs []error
 	for _, vm := range vms {
 		if err := e.warmJob(ctx, vm); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &WarmStartError{VM: vm.Name, Err: err})
 		}
 	}
 	return w.sched, errors.Join(errs...)
 }
+
+// WarmStartError is why warm replication did not start one VM's job
+// (EnableWarm joins one per VM): the wizard shows it on the VM's row.
+type WarmStartError struct {
+	VM  string
+	Err error
+}
+
+func (e *WarmStartError) Error() string {
+	return e.VM + ": replication did not start: " + e.Err.Error()
+}
+
+func (e *WarmStartError) Unwrap() error { return e.Err }
 
 // replicasToFollow are the plan's VMs whose replica exists, which warm
 // replication follows from the start: the ones step 6 recorded, and the

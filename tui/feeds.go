@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,28 @@ func (f *ReplicationFeed) Handle(ev replication.Event) {
 	select {
 	case f.ch <- u:
 	default:
+	}
+}
+
+// NotStarted publishes, on each VM's row, why warm replication did not
+// start its job (err from steps.Env.EnableWarm: one steps.WarmStartError
+// per VM); the row says it until a pass succeeds. An error that names no
+// VM goes on a row of its own, so the operator sees it too.
+func (f *ReplicationFeed) NotStarted(err error) {
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		ev := replication.Event{Kind: replication.EventError, VM: "(replication)", Msg: "did not start:", Err: e}
+		var ws *steps.WarmStartError
+		if errors.As(e, &ws) {
+			ev.VM, ev.Err = ws.VM, ws.Err
+		}
+		f.Handle(ev)
 	}
 }
 

@@ -254,6 +254,7 @@ func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger
 			logger.Warn("warm replication: some jobs did not start", "err", err)
 		}
 		feed.Seed(sched.Status())
+		feed.NotStarted(err)
 		f.Replication = feed.Updates()
 		f.Pause = func(_ context.Context, vm string) error { return sched.Pause(vm) }
 		f.Resume = func(_ context.Context, vm string) error { return sched.Resume(vm) }

@@ -1,0 +1,29 @@
+package tui
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// TestDashboardSaysWhichJobsDidNotStart (QA: when warm replication failed
+// to start some jobs, the wizard only logged "some jobs did not start" and
+// the screen said nothing): the dashboard's row of each VM whose job did
+// not start says so, and why.
+func TestDashboardSaysWhichJobsDidNotStart(t *testing.T) {
+	f := NewReplicationFeed(nil)
+	f.NotStarted(errors.Join(
+		&steps.WarmStartError{VM: "WebApp2", Err: errors.New("replica disk not found at the provider")},
+		&steps.WarmStartError{VM: "WebApp3", Err: errors.New("receiver 10.0.0.5:8443: connection refused")},
+	))
+	h := newHarness(t, setup{pf: withVMs("WebApp2", "WebApp3"), done: append(append([]string{}, infraDone...), "vm-selection", "replication"), feeds: true})
+	h.start(120, 40)
+	h.send(gotoStepMsg{Index: 5})
+	for range 2 {
+		h.send(replicationMsg(<-f.Updates()))
+	}
+	h.mustSee(t, "WebApp2", "did not start: replica disk not found at the provider")
+	h.send(press("down"))
+	h.mustSee(t, "WebApp3", "did not start: receiver 10.0.0.5:8443: connection refused")
+}
