@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"testing"
 
 	"github.com/ferry-migrate/ferry/steps"
@@ -12,6 +14,29 @@ import (
 // the screen said nothing): the dashboard's row of each VM whose job did
 // not start says so, and why.
 func TestDashboardSaysWhichJobsDidNotStart(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(append([]string{}, infraDone...), "vm-selection", "replication"), feeds: true})
+	// Step 6 recorded WebApp2's replica: the wizard's warm replication
+	// follows it, and cannot start its job (the harness configures no
+	// endpoint to reach).
+	if err := h.env.State.Record("replication", steps.Resource{Kind: "replica", Name: "WebApp2", ID: "127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := Feeds{Probes: make(chan ProbeUpdate)} // no probes here
+	feedLive(ctx, &f, h.env, slog.Default())
+	defer h.env.Close(context.Background())
+	h.start(120, 40)
+	h.send(gotoStepMsg{Index: 5})
+	for len(f.Replication) > 0 {
+		h.send(replicationMsg(<-f.Replication))
+	}
+	h.mustSee(t, "WebApp2", "did not start:")
+}
+
+// TestNotStartedNamesEachVM: each VM's row says why its own job did not
+// start.
+func TestNotStartedNamesEachVM(t *testing.T) {
 	f := NewReplicationFeed(nil)
 	f.NotStarted(errors.Join(
 		&steps.WarmStartError{VM: "WebApp2", Err: errors.New("replica disk not found at the provider")},
