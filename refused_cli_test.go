@@ -94,6 +94,14 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 			[]string{`vm "WebApp9" is not a VM on the on-prem vCenter`, "WebApp1", "nothing was changed"}},
 		{"bad shutdown timeout", l.ConfigFile, "shutdown_timeout: 1m", "shutdown_timeout: -1m", exitUsage,
 			[]string{"cutover.shutdown_timeout", `"-1m" is not valid`}},
+		// A provider placement that does not exist names its field and
+		// what exists there, in ferry plan too.
+		{"unknown provider datastore", l.ConfigFile, "  datastore: provider-ds\n", "  datastore: provider-dss\n", exitFailed,
+			[]string{`provider.datastore: datastore "provider-dss" not found in datacenter Provider-DC`, "(datastores: provider-ds, provider-nfs)", "nothing was changed"}},
+		{"unknown provider resource pool", l.ConfigFile, "  resource_pool: Company-VDC\n", "  resource_pool: Company-VCD\n", exitFailed,
+			[]string{`provider.resource_pool: resource pool "Company-VCD" not found in datacenter Provider-DC`, "(resource pools: Company-VDC, Resources)", "nothing was changed"}},
+		{"unknown provider datacenter", l.ConfigFile, "  datacenter: Provider-DC\n", "  datacenter: Provider-DX\n", exitFailed,
+			[]string{`provider.datacenter: datacenter "Provider-DX" not found`, "(datacenters: Provider-DC)", "nothing was changed"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -123,6 +131,20 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 			// Nothing else either: no log, no lock file keeping a stale pid.
 			if got := dirFiles(t, dir); !slices.Equal(got, before) {
 				t.Errorf("the refused run left files in the plan's directory: %v, before %v", got, before)
+			}
+			// ferry plan says the same (it changes nothing either way).
+			if c.code == exitFailed && c.config == l.ConfigFile {
+				cmd = exec.Command(ferryBin, "--config", c.config, "plan", "--plan", plan)
+				cmd.Env = cleanEnv()
+				out, err := cmd.CombinedOutput()
+				if code := labtest.ExitCode(err); code != exitFailed {
+					t.Errorf("ferry plan: exit %d, want %d:\n%s", code, exitFailed, out)
+				}
+				for _, w := range c.want {
+					if w != "nothing was changed" && !strings.Contains(string(out), w) {
+						t.Errorf("ferry plan does not say %q:\n%s", w, out)
+					}
+				}
 			}
 			// With --json, stdout ends with the refusal as a failed line
 			// of no step.

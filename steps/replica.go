@@ -50,8 +50,11 @@ func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := provider.Datacenter(ctx, pp.Datacenter); err != nil {
+		return &FieldError{"provider.datacenter", err}
+	}
 	if _, err := provider.DatastoreID(ctx, pp.Datacenter, pp.Datastore); err != nil {
-		return fmt.Errorf("provider vCenter %s: %w", provider.Endpoint, err)
+		return &FieldError{"provider.datastore", err}
 	}
 	if kind != replication.KindAppliance {
 		return nil

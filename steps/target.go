@@ -153,9 +153,12 @@ func checkPlacement(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	if _, err := prov.Datacenter(ctx, pp.Datacenter); err != nil {
+		return &FieldError{"provider.datacenter", err}
+	}
 	chain, err := prov.PoolChain(ctx, pp.Datacenter, pp.ResourcePool)
 	if err != nil {
-		return fmt.Errorf("provider.resource_pool: %w", err)
+		return &FieldError{"provider.resource_pool", err}
 	}
 	inPool := len(chain) > 0 && slices.Contains(pl.VDCPools, chain[0])
 	for _, p := range chain {
@@ -167,7 +170,7 @@ func checkPlacement(ctx context.Context, env *Env) error {
 	}
 	ds, err := prov.DatastoreID(ctx, pp.Datacenter, pp.Datastore)
 	if err != nil {
-		return fmt.Errorf("provider.datastore: %w", err)
+		return &FieldError{"provider.datastore", err}
 	}
 	if !slices.Contains(pl.Datastores, ds) {
 		return &FieldError{"provider.datastore", fmt.Errorf("%s (%s) is not a datastore of provider VDC %s (%s): the import would copy every replica disk, inside the downtime",

@@ -69,21 +69,19 @@ func (c *Client) CreateReplicaDisks(ctx context.Context, datacenter string, disk
 // disks made by an earlier run, which CreateReplicaDisks keeps). It changes
 // nothing: a plan reads it.
 func (c *Client) DiskFilesFound(ctx context.Context, datacenter string, paths []string) (map[string]bool, error) {
-	f := c.Finder()
-	dc, err := f.Datacenter(ctx, datacenter)
+	f, dc, err := c.finderIn(ctx, datacenter)
 	if err != nil {
-		return nil, fmt.Errorf("datacenter %s: %w", datacenter, err)
+		return nil, err
 	}
-	f.SetDatacenter(dc)
 	found := map[string]bool{}
 	for _, s := range paths {
 		var p DatastorePath
 		if !p.FromString(s) || p.Datastore == "" || p.Path == "" {
 			return nil, fmt.Errorf("disk %q: not a datastore path", s)
 		}
-		ds, err := f.Datastore(ctx, p.Datastore)
+		ds, err := c.datastoreIn(ctx, f, dc, p.Datastore)
 		if err != nil {
-			return nil, fmt.Errorf("disk %s: datastore %s: %w", s, p.Datastore, err)
+			return nil, fmt.Errorf("disk %s: %w", s, err)
 		}
 		_, err = ds.Stat(ctx, p.Path)
 		var noFile object.DatastoreNoSuchFileError

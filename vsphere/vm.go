@@ -179,17 +179,11 @@ func (s *VMOverDisks) FromConfig(cfg VMConfig, disks []string, networks []string
 
 // resourcePool finds a resource pool (path or name) in a datacenter.
 func (c *Client) resourcePool(ctx context.Context, datacenter, pool string) (*object.ResourcePool, error) {
-	f := c.Finder()
-	dc, err := f.Datacenter(ctx, datacenter)
+	f, dc, err := c.finderIn(ctx, datacenter)
 	if err != nil {
-		return nil, fmt.Errorf("datacenter %s: %w", datacenter, err)
+		return nil, err
 	}
-	f.SetDatacenter(dc)
-	rp, err := f.ResourcePool(ctx, pool)
-	if err != nil {
-		return nil, fmt.Errorf("resource pool %s: %w", pool, err)
-	}
-	return rp, nil
+	return c.resourcePoolIn(ctx, f, dc, pool)
 }
 
 // HWVersions lists the virtual hardware versions ("vmx-19") the compute
@@ -246,19 +240,17 @@ func (c *Client) CheckHWVersion(ctx context.Context, datacenter, pool, version s
 // version, CPU, memory, controllers, disk positions and NICs.
 func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (Ref, error) {
 	var none Ref
-	f := c.Finder()
-	dc, err := f.Datacenter(ctx, spec.Datacenter)
+	f, dc, err := c.finderIn(ctx, spec.Datacenter)
 	if err != nil {
-		return none, fmt.Errorf("create VM %s: datacenter %s: %w", spec.Name, spec.Datacenter, err)
+		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
 	}
-	f.SetDatacenter(dc)
-	pool, err := f.ResourcePool(ctx, spec.Pool)
+	pool, err := c.resourcePoolIn(ctx, f, dc, spec.Pool)
 	if err != nil {
-		return none, fmt.Errorf("create VM %s: resource pool %s: %w", spec.Name, spec.Pool, err)
+		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
 	}
-	ds, err := f.Datastore(ctx, spec.Datastore)
+	ds, err := c.datastoreIn(ctx, f, dc, spec.Datastore)
 	if err != nil {
-		return none, fmt.Errorf("create VM %s: datastore %s: %w", spec.Name, spec.Datastore, err)
+		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
 	}
 	folders, err := dc.Folders(ctx)
 	if err != nil {
@@ -546,15 +538,13 @@ func (c *Client) PoolChain(ctx context.Context, datacenter, pool string) ([]stri
 
 // DatastoreID is the managed object id of the named datastore.
 func (c *Client) DatastoreID(ctx context.Context, datacenter, name string) (string, error) {
-	f := c.Finder()
-	dc, err := f.Datacenter(ctx, datacenter)
+	f, dc, err := c.finderIn(ctx, datacenter)
 	if err != nil {
-		return "", fmt.Errorf("datacenter %s: %w", datacenter, err)
+		return "", err
 	}
-	f.SetDatacenter(dc)
-	ds, err := f.Datastore(ctx, name)
+	ds, err := c.datastoreIn(ctx, f, dc, name)
 	if err != nil {
-		return "", fmt.Errorf("datastore %s: %w", name, err)
+		return "", err
 	}
 	return ds.Reference().Value, nil
 }
