@@ -102,6 +102,10 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 			[]string{`provider.resource_pool: resource pool "Company-VCD" not found in datacenter Provider-DC`, "(resource pools: Company-VDC, Resources)", "nothing was changed"}},
 		{"unknown provider datacenter", l.ConfigFile, "  datacenter: Provider-DC\n", "  datacenter: Provider-DX\n", exitFailed,
 			[]string{`provider.datacenter: datacenter "Provider-DX" not found`, "(datacenters: Provider-DC)", "nothing was changed"}},
+		// An unknown VM: step 5 lists the powered-off VMs too, which
+		// migrate cold.
+		{"unknown VM", l.ConfigFile, "  - name: WebApp2\n", "  - name: WebApp9\n", exitFailed,
+			[]string{`step 5 (VM selection): VM "WebApp9" not found`, "running VMs: LinuxDB1, WebApp1, WebApp2", "powered off, for a cold migration: Archive1)", "nothing was changed"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -56,11 +56,14 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		return nil, err
 	}
 	byName := map[string]vsphere.VM{}
-	var running []string
+	var running, poweredOff []string
 	for _, v := range all {
 		byName[v.Name] = v
-		if v.PoweredOn() {
+		switch v.PowerState {
+		case vsphere.PoweredOn:
 			running = append(running, v.Name)
+		case vsphere.PoweredOff:
+			poweredOff = append(poweredOff, v.Name)
 		}
 	}
 	if _, err := receiverTLS(env.Config.Receiver); err != nil {
@@ -100,7 +103,7 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		}
 		vm, ok := byName[p.Name]
 		if !ok {
-			return nil, fmt.Errorf("VM %q not found on vCenter %s (running VMs: %s)", p.Name, onprem.Endpoint, strings.Join(running, ", "))
+			return nil, fmt.Errorf("VM %q not found on vCenter %s (running VMs: %s; powered off, for a cold migration: %s)", p.Name, onprem.Endpoint, listOrNone(running), listOrNone(poweredOff))
 		}
 		mode, why, err := vmMode(p, vm)
 		if err != nil {
@@ -515,4 +518,12 @@ func (e *Env) SelectVMs(names []string, o JobOptions) {
 		vms = append(vms, vm)
 	}
 	pf.VMs = vms
+}
+
+// listOrNone joins names with commas, or says none.
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
