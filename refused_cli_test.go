@@ -83,6 +83,15 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 	if err := cfg.Save(noProvider); err != nil {
 		t.Fatal(err)
 	}
+	cfg, err = config.Load(l.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.OnPrem.Password = "Not-The-vCenter-Password"
+	badLogin := filepath.Join(t.TempDir(), "bad-login.yaml")
+	if err := cfg.Save(badLogin); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, config, from, to string
 		code                   int
@@ -94,6 +103,10 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 			[]string{`vm "WebApp9" is not a VM on the on-prem vCenter`, "WebApp1", "nothing was changed"}},
 		{"bad shutdown timeout", l.ConfigFile, "shutdown_timeout: 1m", "shutdown_timeout: -1m", exitUsage,
 			[]string{"cutover.shutdown_timeout", `"-1m" is not valid`}},
+		// A vCenter login refused names the endpoint and the user (never
+		// the password), as Cloud Director's does.
+		{"wrong vCenter password", badLogin, "", "", exitFailed,
+			[]string{"vCenter " + l.OnPrem.URL + ": wrong username or password for " + l.OnPrem.Username, "nothing was changed"}},
 		// A provider placement that does not exist names its field and
 		// what exists there, in ferry plan too.
 		{"unknown provider datastore", l.ConfigFile, "  datastore: provider-ds\n", "  datastore: provider-dss\n", exitFailed,
@@ -123,6 +136,9 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 			out, err := cmd.CombinedOutput()
 			if code := labtest.ExitCode(err); code != c.code {
 				t.Errorf("exit %d, want %d:\n%s", code, c.code, out)
+			}
+			if strings.Contains(string(out), "Not-The-vCenter-Password") {
+				t.Errorf("the output shows the password:\n%s", out)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(string(out), w) {

@@ -91,8 +91,10 @@ func TestConnectErrors(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	_, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: "wrong", CAFile: l.CAFile})
-	if !errors.Is(err, vsphere.ErrLogin) {
-		t.Errorf("wrong password: %v", err)
+	// It names the endpoint and the user, as Cloud Director's does, and
+	// never the password.
+	if want := "vCenter " + l.OnPrem.URL + ": wrong username or password for " + l.OnPrem.Username; !errors.Is(err, vsphere.ErrLogin) || err.Error() != want {
+		t.Errorf("wrong password: %v, want %q", err, want)
 	}
 	t.Log(err)
 	_, err = vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password})

@@ -102,11 +102,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	sc.DefaultTransport().MaxIdleConnsPerHost = apiIdleConns
 	vc, err := vim25.NewClient(ctx, sc)
 	if err != nil {
-		return nil, explain(endpoint, err)
+		return nil, explain(endpoint, u.User.Username(), err)
 	}
 	c := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
 	if err := c.Login(ctx, u.User); err != nil {
-		return nil, explain(endpoint, err)
+		return nil, explain(endpoint, u.User.Username(), err)
 	}
 	return &Client{Client: c, Endpoint: endpoint}, nil
 }
@@ -136,8 +136,9 @@ func redact(u *url.URL) string {
 }
 
 // explain turns transport and login errors into messages that say what is
-// wrong and what would fix it.
-func explain(endpoint string, err error) error {
+// wrong and what would fix it; a refused login names the user (who), never
+// the password.
+func explain(endpoint, who string, err error) error {
 	var unknownCA x509.UnknownAuthorityError
 	var certInvalid x509.CertificateInvalidError
 	var hostname x509.HostnameError
@@ -152,7 +153,7 @@ func explain(endpoint string, err error) error {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr):
 		return fmt.Errorf("vCenter %s is %w: %v", endpoint, ErrUnreachable, err)
 	case isLoginFault(err):
-		return fmt.Errorf("vCenter %s: %w", endpoint, ErrLogin)
+		return fmt.Errorf("vCenter %s: %w for %s", endpoint, ErrLogin, who)
 	}
 	return fmt.Errorf("vCenter %s: %w", endpoint, err)
 }
