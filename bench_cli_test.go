@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-migrate/ferry/lab/labtest"
 )
@@ -74,6 +76,31 @@ func TestBenchRPOUsage(t *testing.T) {
 		out, err := exec.Command(ferryBin, append([]string{"bench", "rpo"}, strings.Fields(c.args)...)...).CombinedOutput()
 		if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), c.flag) {
 			t.Errorf("bench rpo %s: exit %d, %q: want a usage error naming %s", c.args, code, out, c.flag)
+		}
+	}
+}
+
+// TestBenchLogFile: the benchmarks keep no log, so their help does not
+// promise ferry.log in the state directory: it says their output goes to
+// stderr, and --log-file is a usage error saying so, before any lab starts.
+func TestBenchLogFile(t *testing.T) {
+	for _, bench := range []string{"replicate", "cutover", "rpo"} {
+		out, err := exec.Command(ferryBin, "bench", bench, "--help").CombinedOutput()
+		if err != nil || strings.Contains(string(out), "ferry.log") || !regexp.MustCompile(`--log-file string +not for bench: it keeps no log; its progress and warnings go to stderr`).Match(out) {
+			t.Errorf("bench %s --help: %v, its --log-file line does not say stderr:\n%s", bench, err, out)
+		}
+		logFile := filepath.Join(t.TempDir(), "bench.log")
+		for _, args := range [][]string{{"bench", bench, "--log-file", logFile}, {"--log-file", logFile, "bench", bench}} {
+			// Refused at once; a bench that started anyway is cut short.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			out, err := exec.CommandContext(ctx, ferryBin, args...).CombinedOutput()
+			cancel()
+			if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), "--log-file: ferry bench keeps no log") || !strings.Contains(string(out), "2>"+logFile) {
+				t.Errorf("ferry %s: exit %d, want %d and a usage error naming --log-file:\n%s", strings.Join(args, " "), code, exitUsage, out)
+			}
+		}
+		if _, err := os.Stat(logFile); !os.IsNotExist(err) {
+			t.Errorf("bench %s --log-file made %s: %v", bench, logFile, err)
 		}
 	}
 }

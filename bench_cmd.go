@@ -24,6 +24,16 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 			return usagef("choose a benchmark: ferry bench replicate, ferry bench cutover, ferry bench rpo")
 		},
 	}
+	// The benchmarks keep no log: the global --log-file would promise one
+	// (ferry.log in the state directory) and write nothing.
+	var logFile string
+	cmd.PersistentFlags().StringVar(&logFile, "log-file", "", "not for bench: it keeps no log; its progress and warnings go to stderr (redirect it, 2>FILE)")
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if logFile != "" {
+			return usagef("--log-file: ferry bench keeps no log; its progress and warnings go to stderr: redirect it (2>%s) instead", logFile)
+		}
+		return nil
+	}
 	cmd.AddCommand(newBenchReplicateCmd(), newBenchCutoverCmd(), newBenchRPOCmd())
 	return cmd
 }

@@ -90,6 +90,9 @@ preconditions, --ca) creates nothing: no --state-dir, no key.`,
 	fl.StringVar(&f.key, "key", "", "receiver private key (PEM), with --cert")
 	fl.StringVar(&f.ca, "ca", "", "CA certificate(s) (PEM) that sign sender certificates (namespaces from their ferry://replicas URIs)")
 	fl.StringSliceVar(&f.pins, "pin", nil, "FINGERPRINT=ORG/VM (or ORG/*): a sender certificate's SHA-256 fingerprint and the namespace it may write (repeatable)")
+	// The receiver has no state file to log beside: the global flag's
+	// default does not hold here.
+	fl.StringVar(&g.logFile, "log-file", "", "write logs to this file, mode 0600 (default: stderr)")
 	return cmd
 }
 

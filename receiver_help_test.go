@@ -23,10 +23,15 @@ func TestReceiverHelpExplainsKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// It logs to stderr: it has no state file for a ferry.log beside.
+	if strings.Contains(string(out), "ferry.log") {
+		t.Errorf("ferry receiver --help promises a ferry.log:\n%s", out)
+	}
 	for doc, wants := range map[string][]string{
 		"ferry receiver --help": {"--kind appliance", "--kind nfs", "Linux image", "disk.EnableUUID=TRUE", "--by-id",
 			"--datastore-dir", "provider.receiver_kind: nfs", "senders on-prem reach", "--listen", "--cert/--key",
-			"self-signed", "--ca FILE", "--pin", "ferry://replicas/<org>/<vm>"},
+			"self-signed", "--ca FILE", "--pin", "ferry://replicas/<org>/<vm>",
+			"Logs go to stderr", "--log-file string write logs to this file, mode 0600 (default: stderr)"},
 		"README.md": {"`appliance` (default)", "`nfs`:", "Deploying the receiver appliance on a real provider",
 			"Linux image", "disk.EnableUUID=TRUE", "provider.receiver_kind: nfs", "on-prem senders reach that port",
 			"mutual TLS 1.3", "`--cert/--key`", "FERRY_RECEIVER_PIN", "ferry://replicas/<org>/<vm>"},
