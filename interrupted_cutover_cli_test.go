@@ -23,10 +23,17 @@ func killedAfterShutdown(t *testing.T, l *lab.Lab, run func(args ...string) (str
 		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 	}
 	cutoverSignalled(t, l, "", "WebApp2: create VM at provider done", syscall.SIGKILL)
-	if job := webApp2Job(t, run, l); strings.HasPrefix(job.Summary, "DECISION NEEDED") {
+	job := webApp2Job(t, run, l)
+	if strings.HasPrefix(job.Summary, "DECISION NEEDED") {
 		return false
 	}
 	checkPower(t, l, "after the kill", vsphere.PoweredOff, anyPower)
+	// The source is down: status must not read as a healthy job, and the
+	// job stays held (a scheduler started later must not hot-add replica
+	// disks the target may hold).
+	if job.Phase != "held" || !strings.Contains(job.Summary, "left unfinished") || !strings.Contains(job.Summary, "shut the source down") {
+		t.Errorf("status after a headless cutover was killed with the source down: phase %q, %q; want held, saying the cutover was left unfinished with the source down", job.Phase, job.Summary)
+	}
 	return true
 }
 
@@ -117,9 +124,10 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		startServe(t, l)
-		// No outage to end: the engine leaves it to the operator.
-		if job := webApp2Job(t, run, l); strings.Contains(job.Summary, "ROLLED BACK") {
-			t.Fatalf("status with the source powered on by hand: %q; want no automatic rollback", job.Summary)
+		// No outage to end, and no pass either: the target the cutover
+		// created may hold the replica disks.
+		if job := webApp2Job(t, run, l); strings.Contains(job.Summary, "ROLLED BACK") || job.Phase != "held" {
+			t.Fatalf("status with the source powered on by hand: phase %q, %q; want held, no automatic rollback", job.Phase, job.Summary)
 		}
 		checkPower(t, l, "after ferry serve started", vsphere.PoweredOn, anyPower)
 		out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--rollback")

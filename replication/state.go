@@ -390,6 +390,24 @@ func (s *StateStore) PauseForMismatch(vm string, err error) error {
 	return s.PutVM(vm, vs)
 }
 
+// Hold records in vm's record that ferry holds its job for h (why says
+// why), as Scheduler.Hold does, for a job that no Scheduler of this process
+// runs: the next Scheduler to take the job finds it held. It reports
+// whether it held the job: one paused already (by the operator, after a
+// failure, or held) is left as it is. For a job a Scheduler runs, use
+// Scheduler.Hold.
+func (s *StateStore) Hold(vm string, h Hold, why string) (bool, error) {
+	if h == "" {
+		return false, fmt.Errorf("%s: hold for what? (no Hold given)", vm)
+	}
+	vs, err := s.VM(vm)
+	if err != nil || vs.Paused {
+		return false, err
+	}
+	vs.Paused, vs.Failed, vs.Held, vs.PausedReason = true, false, h, why
+	return true, s.PutVM(vm, vs)
+}
+
 // Release ends a hold of vm's job for h in its record (the job resumes
 // when a scheduler next takes it) and reports whether there was one; a job
 // paused otherwise (by the operator, a failure) or held for something else

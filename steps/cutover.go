@@ -534,6 +534,9 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if c.held, err = c.env.warmHold(ctx, c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
 		return err
 	}
+	if err := c.env.recordHold(c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
+		return err
+	}
 
 	// Released after a rollback (deferred calls run last first).
 	unlockVApp := func() {}
@@ -760,6 +763,9 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	c.emit(Warning(c.plan.Name + ": a previous cutover stopped after power-on of the target was requested; checking the target"))
 	var err error
 	if c.held, err = c.env.warmHold(ctx, c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
+		return err
+	}
+	if err := c.env.recordHold(c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
 		return err
 	}
 	if ref, ok, err := c.provider.FindVM(ctx, c.plan.Name); err != nil {

@@ -271,6 +271,23 @@ func (e *Env) warmHold(ctx context.Context, vm string, h replication.Hold, why s
 	return true, e.warm.sched.WaitIdle(ctx, vm)
 }
 
+// recordHold holds vm's job for h (why says why) in its record when no
+// scheduler of this process runs it (a headless run): killed while it holds
+// the job, this ferry leaves it held for the next one to settle
+// (holdOutlook), and ferry status says so. A job paused already is left as
+// it was found.
+func (e *Env) recordHold(vm string, h replication.Hold, why string) error {
+	if e.warm != nil && e.warmAdded(vm) {
+		return nil
+	}
+	store, err := e.replicationStore()
+	if err != nil {
+		return err
+	}
+	_, err = store.Hold(vm, h, why)
+	return err
+}
+
 // warmRelease gives the job warmHold held for h back to the scheduler.
 func (e *Env) warmRelease(vm string, h replication.Hold) error {
 	if e.warm == nil {
