@@ -106,10 +106,24 @@ var phaseDefaults = []struct {
 // defaultPassThroughput is assumed when no pass has measured one.
 const defaultPassThroughput = 50 << 20
 
-// cutoverHistory is the phases of earlier cutovers, from the reports saved
-// beside the state file.
+// cutoverHistory is the phases of earlier cutovers and test migrations,
+// from the reports saved beside the state file.
 type cutoverHistory struct {
 	reports []CutoverReport
+	// tests are test migrations' reports: a copy of the VM created,
+	// imported, connected and powered on at the provider as the cutover
+	// does it, which stands for a cutover's phases none has recorded yet.
+	tests []CutoverReport
+}
+
+// testPhases are the phases of a test migration that stand for a
+// cutover's, and what they measured.
+var testPhases = map[string]struct{ name, what string }{
+	"create VM at provider": {"create copy at provider", ""},
+	"import into vCD":       {"import into vCD", ""},
+	"connect networks":      {"connect to isolated network", ""},
+	"power on":              {"power on", ""},
+	"probes green":          {"boot", ": until VMware Tools ran in the copy; the probes may answer later"},
 }
 
 func (e *Env) cutoverHistory() cutoverHistory {
@@ -117,7 +131,15 @@ func (e *Env) cutoverHistory() cutoverHistory {
 	if e.State == nil || e.State.Path() == "" {
 		return h
 	}
-	files, _ := filepath.Glob(filepath.Join(filepath.Dir(e.State.Path()), "cutover-*.json"))
+	dir := filepath.Dir(e.State.Path())
+	h.reports = readReports(filepath.Join(dir, "cutover-*.json"))
+	h.tests = readReports(filepath.Join(dir, "test-migration-*.json"))
+	return h
+}
+
+func readReports(pattern string) []CutoverReport {
+	var out []CutoverReport
+	files, _ := filepath.Glob(pattern)
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -125,17 +147,21 @@ func (e *Env) cutoverHistory() cutoverHistory {
 		}
 		var r CutoverReport
 		if json.Unmarshal(b, &r) == nil {
-			h.reports = append(h.reports, r)
+			out = append(out, r)
 		}
 	}
-	return h
+	return out
 }
 
-// phase returns the recorded durations of a phase that succeeded: this VM's
-// when it has some, else every VM's; and whose they are.
+// phase returns the recorded durations of a cutover phase that succeeded:
+// this VM's when it has some, else every VM's; and whose they are.
 func (h cutoverHistory) phase(vm, name string) ([]float64, bool) {
+	return phaseIn(h.reports, vm, name)
+}
+
+func phaseIn(reports []CutoverReport, vm, name string) ([]float64, bool) {
 	var mine, all []float64
-	for _, r := range h.reports {
+	for _, r := range reports {
 		for _, v := range r.VMs {
 			for _, p := range v.Phases {
 				if p.Name != name || p.Error != "" || p.End.IsZero() {
@@ -217,14 +243,27 @@ func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory) *Dow
 	}
 	recorded := func(name string) (EstimatePart, bool) {
 		v, own := h.phase(plan.Name, name)
-		if len(v) == 0 {
+		if len(v) > 0 {
+			whose := "earlier cutovers of this plan's VMs"
+			if own {
+				whose = "earlier cutovers of " + plan.Name
+			}
+			return EstimatePart{Phase: name, Seconds: median.Of(v), From: fmt.Sprintf("median of %d in %s", len(v), whose)}, true
+		}
+		// No cutover has recorded it: a test migration did the same at
+		// the provider with a copy of the VM.
+		tp, ok := testPhases[name]
+		if !ok {
 			return EstimatePart{}, false
 		}
-		whose := "earlier cutovers of this plan's VMs"
-		if own {
-			whose = "earlier cutovers of " + plan.Name
+		if v, own = phaseIn(h.tests, plan.Name, tp.name); len(v) == 0 {
+			return EstimatePart{}, false
 		}
-		return EstimatePart{Phase: name, Seconds: median.Of(v), From: fmt.Sprintf("median of %d in %s", len(v), whose)}, true
+		whose := "test migrations of this plan's VMs"
+		if own {
+			whose = "test migrations of " + plan.Name
+		}
+		return EstimatePart{Phase: name, Seconds: median.Of(v), From: fmt.Sprintf("median of %d %q in %s%s", len(v), tp.name, whose, tp.what)}, true
 	}
 	var shutdown, final float64
 	for _, d := range phaseDefaults {

@@ -123,3 +123,47 @@ func TestProjectDowntimeNoChangeSeen(t *testing.T) {
 		t.Errorf("a change rate under 1 B/s: final pass %+v\n%s", p, est.Text())
 	}
 }
+
+// TestProjectDowntimeFromTestMigration: before any cutover, the phases a
+// test migration measured at the provider (create, import, connect, power
+// on, boot) stand for the cutover's, saying so; the shutdown, which a test
+// migration does not do, stays a default. A cutover's own record wins.
+func TestProjectDowntimeFromTestMigration(t *testing.T) {
+	vm := VMPlan{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	phase := func(name string, secs float64) PhaseRecord {
+		return PhaseRecord{Name: name, Start: t0, End: t0.Add(time.Duration(secs * float64(time.Second)))}
+	}
+	test := CutoverReport{Kind: ReportTest, VMs: []VMReport{{VM: "WebApp2", Phases: []PhaseRecord{
+		phase("freeze replicas", 0.1), phase("create copy at provider", 0.3), phase("import into vCD", 0.2),
+		phase("connect to isolated network", 0.1), phase("power on", 0.1), phase("boot", 0.4),
+	}}}}
+	est := projectDowntime(vm, replication.VMState{}, cutoverHistory{tests: []CutoverReport{test}})
+	got := map[string]EstimatePart{}
+	for _, p := range est.Parts {
+		got[p.Phase] = p
+	}
+	for name, secs := range map[string]float64{"create VM at provider": 0.3, "import into vCD": 0.2, "connect networks": 0.1, "power on": 0.1, "probes green": 0.4} {
+		p := got[name]
+		if p.Default || p.Seconds != secs || !strings.Contains(p.From, "test migrations of WebApp2") {
+			t.Errorf("%s: %+v; want %.1f s from the test migration", name, p, secs)
+		}
+	}
+	if !strings.Contains(got["probes green"].From, "VMware Tools") {
+		t.Errorf("probes green does not say the test migration measured VMware Tools, not the probes: %q", got["probes green"].From)
+	}
+	if p := got["shutdown"]; !p.Default {
+		t.Errorf("shutdown %+v: a test migration does not shut the source down; want the default", p)
+	}
+	// Another VM's test migration stands for this one's too, saying whose.
+	est = projectDowntime(VMPlan{Name: "WebApp1"}, replication.VMState{}, cutoverHistory{tests: []CutoverReport{test}})
+	if p := est.Parts[3]; p.Phase != "create VM at provider" || p.Default || !strings.Contains(p.From, "test migrations of this plan's VMs") {
+		t.Errorf("WebApp1 from WebApp2's test migration: %+v", p)
+	}
+	// A cutover's record wins over a test migration's.
+	cut := CutoverReport{VMs: []VMReport{{VM: "WebApp1", Phases: []PhaseRecord{phase("create VM at provider", 2)}}}}
+	est = projectDowntime(vm, replication.VMState{}, cutoverHistory{reports: []CutoverReport{cut}, tests: []CutoverReport{test}})
+	if p := est.Parts[3]; p.Seconds != 2 || !strings.Contains(p.From, "earlier cutovers") {
+		t.Errorf("with a cutover recorded: %+v", p)
+	}
+}
