@@ -93,6 +93,20 @@ func (e *Env) CutoverNote(vm string) string {
 	return ""
 }
 
+// CutoverDecisions are the decisions (CutoverFinish, CutoverRollback) that
+// may be taken on vm's interrupted cutover instead of confirming it again:
+// rollback for one interrupted before power-on of the target was requested,
+// finish or rollback for one interrupted after; none for any other.
+func (e *Env) CutoverDecisions(vm string) []string {
+	switch e.State.Get("cutover").Outputs[cutoverKey(vm)] {
+	case cutoverPowerOnRequested:
+		return []string{CutoverFinish, CutoverRollback}
+	case cutoverRunning:
+		return []string{CutoverRollback}
+	}
+	return nil
+}
+
 // cutoverTimings reads the plan's cutover durations, or their defaults.
 func cutoverTimings(cp CutoverPlan) (shutdownTimeout, probeInterval, greenTimeout time.Duration, err error) {
 	if shutdownTimeout, err = durationOr(cp.ShutdownTimeout, 2*time.Minute); err != nil {

@@ -1,8 +1,12 @@
 package tui
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // TestCutoverConfirmWaveAt80x24 (QA: with two VMs or more, their
@@ -63,4 +67,67 @@ func TestCutoverConfirmSaysAnInterruptedCutover(t *testing.T) {
 	h.mustSee(t, "DECISION NEEDED: the last cutover stopped after power-on of the target was requested",
 		"--rollback", "the last cutover was interrupted before power-on of the target was requested",
 		"powers the source on again and cuts over anew")
+}
+
+// TestCutoverDecisionFromWizard (reported: an operator in the wizard could
+// not roll back an interrupted cutover, nor finish one, without quitting
+// it for `ferry run --rollback` / `--finish`): ctrl+r on the confirmation
+// switches to rolling back, then finishing, the typed VMs' interrupted
+// cutovers, saying what that does and whose; a VM without such a cutover
+// is refused; the decision reaches the step with the VMs and lasts for
+// that run only.
+func TestCutoverDecisionFromWizard(t *testing.T) {
+	var got [][]string
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2", "WebApp3"), done: checksDone,
+		cutoverState: map[string]string{"WebApp1": "power-on requested", "WebApp2": "running"},
+		mutate: func(m map[string]*fakeStep) {
+			m["cutover"].after = func(env *steps.Env) error {
+				got = append(got, append([]string{env.CutoverDecision}, env.CutoverVMs...))
+				if env.CutoverDecision == steps.CutoverRollback {
+					return errors.New("WebApp2: cutover rolled back as decided (--rollback)")
+				}
+				return nil
+			}
+		}})
+	h.start(120, 40)
+	h.mustSee(t, "ctrl+r: roll back or finish an interrupted", "Type WebApp1,WebApp2,WebApp3 to confirm", "ctrl+r roll back / finish")
+
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
+	h.mustSee(t, "This rolls back interrupted cutovers", "ROLL BACK the interrupted cutover of the VMs typed", "finish instead)",
+		"Type WebApp1,WebApp2, or some of the names, to confirm", "enter roll back")
+	h.mustNotSee(t, "power on after cutover", "toggle power on")
+
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
+	h.mustSee(t, "FINISH the interrupted cutover of the VMs typed", "Type WebApp1 to confirm", "over instead)")
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "WebApp2 has no interrupted cutover to finish; type WebApp1")
+	if len(got) != 0 {
+		t.Fatalf("the step ran on a refused confirmation: %v", got)
+	}
+
+	// Back to cutting over, then to rolling back: WebApp2 alone.
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
+	h.mustSee(t, "This shuts down the source VMs", "Type WebApp1,WebApp2,WebApp3 to confirm")
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
+	for range len("WebApp2") {
+		h.send(press("backspace"))
+	}
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	if len(got) != 1 || strings.Join(got[0], " ") != "rollback WebApp2" {
+		t.Fatalf("the step got %q; want the rollback decision for WebApp2", got)
+	}
+	h.mustSee(t, "rolled back as decided")
+	if d := h.env.CutoverDecision; d != "" {
+		t.Errorf("the decision outlived its run: %q", d)
+	}
+	// Confirmed again: a cutover, no decision.
+	h.send(press("r"))
+	h.mustSee(t, "This shuts down the source VMs")
+	h.typeText("WebApp3")
+	h.send(press("enter"))
+	if len(got) != 2 || strings.Join(got[1], " ") != " WebApp3" {
+		t.Errorf("the step got %q after confirming again; want a cutover of WebApp3 with no decision", got)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,52 @@ type cutoverScreen struct {
 	// est scrolls the VMs and their estimates on the confirmation; the
 	// prompt and its input stay in view below them.
 	est scroller
+	// decision, when set (ctrl+r), is what confirming does to the typed
+	// VMs' interrupted cutovers instead of cutting over
+	// (steps.CutoverRollback, steps.CutoverFinish), as `ferry run
+	// --confirm-cutover=VM --rollback` / `--finish` do.
+	decision string
+}
+
+// keyDecide switches the confirmation between cutting over and deciding
+// on interrupted cutovers (roll back, finish).
+var keyDecide = newKey("ctrl+r", "roll back / finish", "ctrl+r")
+
+// decisions are the decisions some VM's interrupted cutover allows
+// (steps.Env.CutoverDecisions), rollback first: what ctrl+r goes through.
+func (s *cutoverScreen) decisions() []string {
+	var out []string
+	for _, d := range []string{steps.CutoverRollback, steps.CutoverFinish} {
+		for _, vm := range s.w.env.Migrating() {
+			if slices.Contains(s.w.env.CutoverDecisions(vm.Name), d) {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// nextDecision is the decision after the current one: cutting over, then
+// each decision some VM allows, then cutting over again.
+func (s *cutoverScreen) nextDecision() string {
+	ds := s.decisions()
+	i := slices.Index(ds, s.decision)
+	if i+1 < len(ds) {
+		return ds[i+1]
+	}
+	return ""
+}
+
+// decisionText says what confirming does with the decision taken.
+func decisionText(d string) string {
+	switch d {
+	case steps.CutoverRollback:
+		return "ROLL BACK the interrupted cutover of the VMs typed: remove what it left at the provider (the replica disks are kept and replication resumes) and power the source on again; nothing is cut over"
+	case steps.CutoverFinish:
+		return "FINISH the interrupted cutover of the VMs typed: keep the target in Cloud Director, power it on if it is off, wait for its probes and mark it cut over; the source stays off"
+	}
+	return ""
 }
 
 const projectionTTL = 5 * time.Second
@@ -88,7 +135,9 @@ func (s *cutoverScreen) busy() string {
 func (s *cutoverScreen) want() string {
 	var n []string
 	for _, vm := range s.w.env.Migrating() {
-		n = append(n, vm.Name)
+		if s.decision == "" || slices.Contains(s.w.env.CutoverDecisions(vm.Name), s.decision) {
+			n = append(n, vm.Name)
+		}
 	}
 	return strings.Join(n, ",")
 }
@@ -119,8 +168,17 @@ func (s *cutoverScreen) keys() keyMap {
 			start.SetHelp("enter", "type to confirm")
 			return append(keyMap{start}, scroll...)
 		}
-		toggle := newKey("ctrl+o", "toggle power on", "ctrl+o")
-		return append(keyMap{start, toggle}, scroll...)
+		if s.decision != "" {
+			start.SetHelp("enter", map[string]string{steps.CutoverRollback: "roll back", steps.CutoverFinish: "finish"}[s.decision])
+		}
+		km := keyMap{start}
+		if s.decision == "" {
+			km = append(km, newKey("ctrl+o", "toggle power on", "ctrl+o"))
+		}
+		if len(s.decisions()) > 0 {
+			km = append(km, keyDecide)
+		}
+		return append(km, scroll...)
 	case s.run.phase == phaseFailed || s.run.phase == phaseWaiting:
 		retry := keyRetry
 		retry.SetHelp("r", "confirm again")
@@ -162,7 +220,12 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 			s.typed.Blur() // as on every form: esc leaves the field
 			return nil
 		case km.Type == tea.KeyCtrlO:
-			s.power = s.power.Toggle()
+			if s.decision == "" {
+				s.power = s.power.Toggle()
+			}
+			return nil
+		case keyDecide.Matches(km) && len(s.decisions()) > 0:
+			s.decision, s.problem = s.nextDecision(), ""
 			return nil
 		case km.Type == tea.KeyEnter:
 			return s.confirm()
@@ -175,7 +238,7 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 		if keyRetry.Matches(km) {
 			s.run.phase = phaseInput
 			s.typed.SetValue("")
-			s.est.top = 0
+			s.est.top, s.decision = 0, ""
 			return s.typed.Focus()
 		}
 	}
@@ -188,6 +251,10 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 	want, typed := s.want(), strings.TrimSpace(s.typed.Value())
 	pf := s.w.env.Plan
 	switch {
+	case want == "" && s.decision != "":
+		s.decision = ""
+		s.problem = "No interrupted cutover left to decide on."
+		return nil
 	case want == "":
 		s.problem = "No VMs to cut over: select them in step 5."
 		return nil
@@ -209,10 +276,16 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 			s.problem = fmt.Sprintf("%s is already cut over; type %s.", n, want)
 			return nil
 		}
+		if s.decision != "" && !slices.Contains(s.w.env.CutoverDecisions(n), s.decision) {
+			s.problem = fmt.Sprintf("%s has no interrupted cutover to %s; type %s (ctrl+r: cut over instead).", n, map[string]string{steps.CutoverRollback: "roll back", steps.CutoverFinish: "finish"}[s.decision], want)
+			return nil
+		}
 	}
-	// The toggle is for the VMs cut over now; the others keep their answer.
-	pf.SetPower(vms, s.power)
-	s.run.cutoverVMs = vms // given to the Env once the run holds the step lock
+	if s.decision == "" {
+		// The toggle is for the VMs cut over now; the others keep their answer.
+		pf.SetPower(vms, s.power)
+	}
+	s.run.cutoverVMs, s.run.decision = vms, s.decision // given to the Env once the run holds the step lock
 	s.typed.Blur()
 	s.run.confirmed = true
 	return tea.Batch(s.w.save(), s.run.startApply())
@@ -259,7 +332,14 @@ func (s *cutoverScreen) view(width, height int) string {
 // between the toggle and the prompt.
 func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom []string) {
 	pf := s.w.env.Plan
-	for _, l := range wrap("⚠ This shuts down the source VMs and starts them in Cloud Director.", width) {
+	warning := "⚠ This shuts down the source VMs and starts them in Cloud Director."
+	switch s.decision {
+	case steps.CutoverRollback:
+		warning = "⚠ This rolls back interrupted cutovers: the targets they left are removed, the sources start on-prem again."
+	case steps.CutoverFinish:
+		warning = "⚠ This finishes interrupted cutovers: the targets run in Cloud Director, the sources stay off."
+	}
+	for _, l := range wrap(warning, width) {
 		top = append(top, sDanger.Render(l))
 	}
 	top = append(top, "")
@@ -309,16 +389,32 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 		bottom = append(bottom, "")
 		bottom = append(bottom, wrapped(l, width, 0, sWarn)...)
 	}
-	box := "[ ]"
-	if s.power == steps.PowerOnTarget {
-		box = "[x]"
+	if s.decision != "" {
+		bottom = append(bottom, "")
+		bottom = append(bottom, wrapped("⚠ "+decisionText(s.decision)+" "+sDim.Render("(ctrl+r: "+orCutOver(s.nextDecision())+")"), width, 2, sWarn)...)
+	} else {
+		box := "[ ]"
+		if s.power == steps.PowerOnTarget {
+			box = "[x]"
+		}
+		line := box + " power on after cutover " + sDim.Render("(ctrl+o)")
+		switch ds := s.decisions(); len(ds) {
+		case 1:
+			line += sDim.Render(" · ctrl+r: roll back an interrupted cutover instead")
+		case 2:
+			line += sDim.Render(" · ctrl+r: roll back or finish an interrupted cutover instead")
+		}
+		bottom = append(bottom, "")
+		bottom = append(bottom, wrapped(line, width, 4, lipgloss.NewStyle())...)
 	}
-	bottom = append(bottom, "", box+" power on after cutover "+sDim.Render("(ctrl+o)"))
 	if !tight {
 		bottom = append(bottom, "")
 	}
 	prompt := "Type " + sBold.Render(orDash(s.want())) + " to confirm:"
-	if len(s.w.env.Migrating()) > 1 {
+	switch {
+	case s.decision != "" && strings.Contains(s.want(), ","):
+		prompt = "Type " + sBold.Render(s.want()) + ", or some of the names, to confirm:"
+	case s.decision == "" && len(s.w.env.Migrating()) > 1:
 		prompt = "Type " + sBold.Render(s.want()) + " to confirm, or some of the names to cut them over one by one:"
 	}
 	bottom = append(bottom, wrap(prompt, width)...)
@@ -542,4 +638,15 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 	}
 	out = append(out, "", sBold.Render("Phases"))
 	return pinned, append(out, s.phaseLines(width, math.MaxInt, true)...)
+}
+
+// orCutOver names a decision for the ctrl+r hint ("": cutting over).
+func orCutOver(d string) string {
+	switch d {
+	case steps.CutoverRollback:
+		return "roll back instead"
+	case steps.CutoverFinish:
+		return "finish instead"
+	}
+	return "cut over instead"
 }

@@ -54,6 +54,9 @@ type stepRun struct {
 	// the shared Env only once it holds the engine's step lock (another
 	// client's run may be using the Env until then).
 	cutoverVMs []string
+	// decision is the operator's decision on the confirmed VMs'
+	// interrupted cutovers ("": cut over); given to the Env with them.
+	decision string
 	// note says why a done step shows its inputs again (VMs added).
 	note string
 	// scroll shows the plan or the result a page at a time. noScroll: the
@@ -130,13 +133,15 @@ func (r *stepRun) startApply() tea.Cmd {
 	r.started, r.finished, r.own = r.w.now(), time.Time{}, true
 	idx, stage, confirmed := r.idx, r.stage, r.confirmed
 	state, id := r.w.env.State, r.id()
-	env, cutoverVMs := r.w.env, r.cutoverVMs
+	env, cutoverVMs, decision := r.w.env, r.cutoverVMs, r.decision
 	cmd, ch := r.w.background(ctx,
 		func(ev steps.Event) tea.Msg { return stepEventMsg{Step: idx, Event: ev} },
 		func(err error) tea.Msg { return applyDoneMsg{Step: idx, Err: err} },
 		func(emit steps.Emit) tea.Msg {
 			if cutoverVMs != nil {
-				env.CutoverVMs = cutoverVMs
+				env.CutoverVMs, env.CutoverDecision = cutoverVMs, decision
+				// A decision is for this run only, as ferry run's flags.
+				defer func() { env.CutoverDecision = "" }()
 			}
 			// The runner passes over a step that is done; the operator who
 			// changed its answers and applies again wants it run (apply is
