@@ -9,7 +9,7 @@ import (
 // about says in one line what each step does (docs/itinerary.md), for the
 // top of its screen.
 var about = map[string]string{
-	"rights":        "Give the tenant org and its Organization Administrator role the edge gateway and L2 VPN rights.",
+	"rights":        "Give the tenant org the edge and L2 VPN rights, and its admin an org-local role holding them.",
 	"trunk-network": "Create the routed org VDC network and the L2VPN server session that stretches it; read its peer code.",
 	"appliance":     "On-prem: a sink port group (MAC learning or promiscuous, forged transmits), the vendor's L2VPN client (NSX autonomous edge), and the duplicate gateway's local egress.",
 	"dc-extension":  "Configure the client session from the server's peer code and wait until both ends report UP.",
