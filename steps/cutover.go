@@ -64,6 +64,40 @@ const (
 	CutoverRollback = "rollback"
 )
 
+// ErrRolledBackAsDecided marks the outcome of a rollback the operator
+// decided (`ferry run --rollback`, the wizard's ctrl+r): no cutover
+// happened, so ferry run exits 1, but there is no failure to fix.
+var ErrRolledBackAsDecided = errors.New("rolled back as decided")
+
+// decidedRollback is a VM's rollback as decided: its message, and
+// ErrRolledBackAsDecided to errors.Is.
+type decidedRollback struct{ msg string }
+
+func (e decidedRollback) Error() string        { return e.msg }
+func (e decidedRollback) Is(target error) bool { return target == ErrRolledBackAsDecided }
+
+// OnlyRolledBackAsDecided reports whether err says nothing but rollbacks
+// as decided (every VM's of a wave): nothing failed.
+func OnlyRolledBackAsDecided(err error) bool {
+	switch u := err.(type) {
+	case nil:
+		return false
+	case decidedRollback:
+		return true
+	case interface{ Unwrap() []error }:
+		errs := u.Unwrap()
+		for _, e := range errs {
+			if !OnlyRolledBackAsDecided(e) {
+				return false
+			}
+		}
+		return len(errs) > 0
+	case interface{ Unwrap() error }:
+		return OnlyRolledBackAsDecided(u.Unwrap())
+	}
+	return err == ErrRolledBackAsDecided
+}
+
 // ErrDecisionNeeded says a cutover was interrupted after power-on was
 // requested and ferry will not guess which copy of the VM should run.
 var ErrDecisionNeeded = errors.New("a decision is needed")
@@ -814,7 +848,7 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 		if err := c.setState(cutoverRolledBack); err != nil {
 			return err
 		}
-		return fmt.Errorf("%s: cutover rolled back as decided (--rollback): running on-prem again, its replica disks are kept and replication can continue", c.plan.Name)
+		return decidedRollback{fmt.Sprintf("%s: cutover rolled back as decided (--rollback): running on-prem again, its replica disks are kept and replication can continue", c.plan.Name)}
 	case CutoverFinish, "":
 	default:
 		return fmt.Errorf("cutover decision %q: want %q or %q", decision, CutoverFinish, CutoverRollback)
@@ -1217,7 +1251,7 @@ func (c *vmCutover) rollbackInterrupted(ctx context.Context, how string) error {
 	if c.leaveOff {
 		where = "powered off on-prem, as it was before the cutover"
 	}
-	return fmt.Errorf("%s: cutover rolled back %s: %s, its replica disks are kept and replication can continue%s", c.plan.Name, how, where, outage)
+	return decidedRollback{fmt.Sprintf("%s: cutover rolled back %s: %s, its replica disks are kept and replication can continue%s", c.plan.Name, how, where, outage)}
 }
 
 // hasVM reports whether vapp holds a VM named name.

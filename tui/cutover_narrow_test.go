@@ -1,7 +1,7 @@
 package tui
 
 import (
-	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -84,13 +84,13 @@ func TestCutoverDecisionFromWizard(t *testing.T) {
 			m["cutover"].after = func(env *steps.Env) error {
 				got = append(got, append([]string{env.CutoverDecision}, env.CutoverVMs...))
 				if env.CutoverDecision == steps.CutoverRollback {
-					return errors.New("WebApp2: cutover rolled back as decided (--rollback)")
+					return fmt.Errorf("WebApp2: cutover rolled back as decided (--rollback): running on-prem again: %w", steps.ErrRolledBackAsDecided)
 				}
 				return nil
 			}
 		}})
 	h.start(120, 40)
-	h.mustSee(t, "ctrl+r: roll back or finish an interrupted", "Type WebApp1,WebApp2,WebApp3 to confirm", "ctrl+r roll back / finish")
+	h.mustSee(t, "ctrl+r: roll back or finish an interrupted", "Type WebApp1,WebApp2,WebApp3 to confirm", "ctrl+r roll back instead")
 
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
 	h.mustSee(t, "This rolls back interrupted cutovers", "ROLL BACK the interrupted cutover of the VMs typed", "finish instead)",
@@ -118,7 +118,8 @@ func TestCutoverDecisionFromWizard(t *testing.T) {
 	if len(got) != 1 || strings.Join(got[0], " ") != "rollback WebApp2" {
 		t.Fatalf("the step got %q; want the rollback decision for WebApp2", got)
 	}
-	h.mustSee(t, "rolled back as decided")
+	h.mustSee(t, "↺ rolled back as decided", "Nothing was cut over")
+	h.mustNotSee(t, "cutover failed", "Fix the cause")
 	if d := h.env.CutoverDecision; d != "" {
 		t.Errorf("the decision outlived its run: %q", d)
 	}

@@ -176,7 +176,9 @@ func (s *cutoverScreen) keys() keyMap {
 			km = append(km, newKey("ctrl+o", "toggle power on", "ctrl+o"))
 		}
 		if len(s.decisions()) > 0 {
-			km = append(km, keyDecide)
+			decide := keyDecide
+			decide.SetHelp("ctrl+r", orCutOver(s.nextDecision()))
+			km = append(km, decide)
 		}
 		return append(km, scroll...)
 	case s.run.phase == phaseFailed || s.run.phase == phaseWaiting:
@@ -502,7 +504,7 @@ func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 				if p.open || i == len(ps)-1 {
 					glyph = s.w.spin()
 				}
-			case s.run.phase == phaseFailed && (p.open || i == len(ps)-1):
+			case s.run.phase == phaseFailed && (p.open || i == len(ps)-1) && !steps.OnlyRolledBackAsDecided(s.run.err):
 				glyph = sErr.Render("✗")
 			}
 		}
@@ -577,6 +579,13 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 	case phaseWaiting:
 		pinned = append([]string{sWarn.Render("◐ partly cut over")}, wrap(wizardWords(s.run.summary), width)...)
 	case phaseFailed:
+		if steps.OnlyRolledBackAsDecided(s.run.err) {
+			// Not a failure: the operator decided it (ctrl+r).
+			pinned = append([]string{sWarn.Render("↺ rolled back as decided")}, wrap(errText(s.run.err), width)...)
+			rest = append(rest, "")
+			rest = append(rest, wrap("Nothing was cut over. Press r to cut over again when its window comes.", width)...)
+			break
+		}
 		pinned = append([]string{sErr.Render("✗ cutover failed")}, wrap(errText(s.run.err), width)...)
 		rest = append(rest, "")
 		rest = append(rest, wrap("Any failure before the target powers on rolls back: the source runs again and replication goes on.", width)...)
