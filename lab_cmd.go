@@ -86,7 +86,10 @@ The lab lives as long as this process. To leave the wizard and come back
 			return tui.Run(ctx, wopts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, plan, state, logs, datastores) in DIR instead of a temporary directory; DIR must not hold a lab already")
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", labDirHelp)
+	// The global --log-file's help speaks of a state directory: here the
+	// log goes beside the lab's plan and state, in the lab's directory.
+	cmd.Flags().StringVar(&g.logFile, "log-file", "", "write the wizard's and the lab's logs to this file (default: ferry.log in the lab's directory)")
 	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
 	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
 	guestTimes = guestTimeFlags(cmd)
@@ -97,7 +100,7 @@ The lab lives as long as this process. To leave the wizard and come back
 func newLabServeCmd(g *globalFlags) *cobra.Command {
 	var opts lab.Options
 	var diskMiB, workloadKiB int64
-	var sshAddr string
+	var sshAddr, logFile string
 	var guestTimes func(*lab.Options) error
 	cmd := &cobra.Command{
 		Use:   "serve [--dir DIR]",
@@ -140,6 +143,10 @@ downtime reports, event log) stays after the lab stops.`,
 			if workloadKiB < 0 || workloadKiB > 1<<20 {
 				return usagef("--workload-kib %d: want 0 (no workload) to %d KiB per second", workloadKiB, 1<<20)
 			}
+			if logFile != "" && sshAddr == "" {
+				return usagef("--log-file: without --ssh the lab keeps no log (its messages go to stderr: redirect it, 2>%s); with --ssh it is the engine's log", logFile)
+			}
+			g.logFile = logFile
 			opts.DiskSize = diskMiB << 20
 			opts.WorkloadRate = workloadKiB << 10
 			if workloadKiB == 0 {
@@ -166,7 +173,8 @@ downtime reports, event log) stays after the lab stops.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&opts.Dir, "dir", "", "keep the lab's files (CA, config, datastores) in DIR instead of a temporary directory; DIR must not hold a lab already")
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", labDirHelp)
+	cmd.Flags().StringVar(&logFile, "log-file", "", "with --ssh: write the engine's log to this file (default: ferry.log in the lab's directory); without --ssh the lab keeps no log (stderr)")
 	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
 	cmd.Flags().StringVar(&sshAddr, "ssh", "", "run an engine for the lab's plan and serve the wizard over SSH on this address (host:port), with a key the lab generates")
 	cmd.Flags().Int64Var(&workloadKiB, "workload-kib", lab.DefaultWorkloadRate>>10, "KiB per second the guest workload writes into each running source VM (0: none)")
@@ -196,6 +204,9 @@ func guestTimeFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 		return nil
 	}
 }
+
+// labDirHelp is --dir of ferry lab and ferry lab serve: what the lab keeps.
+const labDirHelp = "keep the lab's files (CA, config, lab.env, plan, datastores, and the state, logs and reports of the runs of its plan) in DIR instead of a temporary directory removed on exit; DIR must not hold a lab already"
 
 const vmsFlagHelp = "web VMs WebApp1..WebAppN shaped like the walkthrough's, all with the guest workload (1 to 100; WebApp4 and up at 172.16.10.104-200)"
 
