@@ -238,9 +238,10 @@ func probeLines(w *wiring, width, height int) []string {
 		}
 		return strings.Compare(a.Pair, b.Pair)
 	})
-	for _, p := range probes {
-		if len(out)+2 > height {
-			out = append(out, sDim.Render(trunc(fmt.Sprintf("… %d more", len(probes)-(len(out)-1)/2), width)))
+	for i, p := range probes {
+		// Two lines, and one to say how many more follow, if any do.
+		if need := 2 + min(1, len(probes)-i-1); len(out)+need > height {
+			out = append(out, sDim.Render(trunc(fmt.Sprintf("… %d more", len(probes)-i), width)))
 			break
 		}
 		glyph, state := sOK.Render("●"), dur(p.Latency)

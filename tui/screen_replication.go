@@ -190,5 +190,7 @@ func dashboardPanel(w *wiring, cursor, width, height int) []string {
 	}
 	ph := min(1+2*max(1, len(w.dash.Probes)), max(3, height/3))
 	out := dashboardLines(w.dash, now, cursor, width, height-ph-1)
+	// The probes take every row the dashboard leaves.
+	ph = max(ph, height-len(out)-1)
 	return append(append(out, ""), probeLines(w, width, ph)...)
 }
