@@ -287,7 +287,9 @@ func (s *vmScreen) key(msg tea.KeyMsg) tea.Cmd {
 		}
 		s.reselected()
 	case keyField.Matches(msg), keyNext.Matches(msg):
+		// The options from the top, as every form opens.
 		s.onForm = true
+		s.form.setFocus(0)
 	}
 	return nil
 }
@@ -504,10 +506,8 @@ func (s *vmScreen) view(width, height int) string {
 		}
 		notice = append(notice, style.Render(l))
 	}
+	// The table takes the rows the options leave (at least its cursor's).
 	rows := height - len(out) - len(formLines) - len(notice) - 3
-	if s.onForm {
-		rows = min(rows, 3)
-	}
 	out = append(out, s.table(width, rows)...)
 	out = append(append(out, status), notice...)
 	if len(notice) == 0 {
