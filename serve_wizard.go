@@ -79,6 +79,9 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 	unsubscribe := w.eng.Subscribe(feed.Handle)
 	context.AfterFunc(ctx, unsubscribe)
 	feed.Seed(w.eng.Sched.Status())
+	// Jobs the engine could not start: their rows say why, as the
+	// foreground wizard's do.
+	feed.NotStarted(env.WarmNotStarted())
 	feeds := tui.Feeds{Replication: feed.Updates(),
 		Pause:  func(_ context.Context, vm string) error { return w.eng.Sched.Pause(vm) },
 		Resume: func(_ context.Context, vm string) error { return w.eng.Sched.Resume(vm) },

@@ -119,6 +119,10 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		default:
 			st.Summary = st.HealthText()
 		}
+		if err := e.warmFailed(vm.Name); err != nil && st.Phase != replication.JobCutOver && st.Phase != replication.JobCuttingOver {
+			// Its record says how it was; nothing replicates it now.
+			st.Summary = "NOT REPLICATING: its job did not start: " + err.Error() + "; it starts when the replication step runs again, or when ferry serve starts again (was: " + st.Summary + ")"
+		}
 		if note := cut[recoveredKey(vm.Name)]; note != "" && st.Phase != replication.JobCutOver && st.Phase != replication.JobCuttingOver {
 			st.Summary += "; " + note
 		}

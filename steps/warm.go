@@ -22,6 +22,8 @@ type warm struct {
 
 	mu    sync.Mutex
 	added map[string]bool
+	// failed is why a VM's job could not be added (warmJob), until it is.
+	failed map[string]error
 }
 
 // EnableWarm starts warm replication for this session: VMs already
@@ -36,7 +38,7 @@ func (e *Env) EnableWarm(ctx context.Context, events func(replication.Event)) (*
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w := &warm{sched: replication.NewScheduler(n, events), cancel: cancel, done: make(chan struct{}), added: map[string]bool{}}
+	w := &warm{sched: replication.NewScheduler(n, events), cancel: cancel, done: make(chan struct{}), added: map[string]bool{}, failed: map[string]error{}}
 	go func() { defer close(w.done); _ = w.sched.Run(ctx) }()
 	e.warm = w
 	vms, err := e.replicasToFollow()
@@ -50,6 +52,36 @@ func (e *Env) EnableWarm(ctx context.Context, events func(replication.Event)) (*
 		}
 	}
 	return w.sched, errors.Join(errs...)
+}
+
+// WarmNotStarted is why this process's warm replication has not started
+// the jobs of VMs it follows (one WarmStartError per VM), as it stands now:
+// a job that started since (step 6 run again) is no longer in it; nil when
+// every job runs.
+func (e *Env) WarmNotStarted() error {
+	if e.warm == nil {
+		return nil
+	}
+	e.warm.mu.Lock()
+	defer e.warm.mu.Unlock()
+	var errs []error
+	for _, vm := range e.Plan.VMs {
+		if err := e.warm.failed[vm.Name]; err != nil {
+			errs = append(errs, &WarmStartError{VM: vm.Name, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// warmFailed is why this process's warm replication could not start vm's
+// job (nil: it runs, or it is not followed).
+func (e *Env) warmFailed(vm string) error {
+	if e.warm == nil {
+		return nil
+	}
+	e.warm.mu.Lock()
+	defer e.warm.mu.Unlock()
+	return e.warm.failed[vm]
 }
 
 // WarmStartError is why warm replication did not start one VM's job
@@ -109,13 +141,20 @@ func (e *Env) replicasToFollow() ([]VMPlan, error) {
 }
 
 // warmJob adds vm's job to the scheduler once.
-func (e *Env) warmJob(ctx context.Context, vm VMPlan) error {
+func (e *Env) warmJob(ctx context.Context, vm VMPlan) (err error) {
 	w := e.warm
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.added[vm.Name] || e.isCold(vm.Name) { // a cold VM has no pass every RPO
 		return nil
 	}
+	defer func() {
+		if err != nil && !w.added[vm.Name] {
+			w.failed[vm.Name] = err
+		} else {
+			delete(w.failed, vm.Name)
+		}
+	}()
 	job, _, err := e.job(ctx, vm.Name, nil)
 	if err != nil {
 		return err
