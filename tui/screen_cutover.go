@@ -169,7 +169,7 @@ func (s *cutoverScreen) keys() keyMap {
 			return append(keyMap{start}, scroll...)
 		}
 		if s.decision != "" {
-			start.SetHelp("enter", map[string]string{steps.CutoverRollback: "roll back", steps.CutoverFinish: "finish"}[s.decision])
+			start.SetHelp("enter", decisionVerb(s.decision))
 		}
 		km := keyMap{start}
 		if s.decision == "" {
@@ -279,7 +279,7 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 			return nil
 		}
 		if s.decision != "" && !slices.Contains(s.w.env.CutoverDecisions(n), s.decision) {
-			s.problem = fmt.Sprintf("%s has no interrupted cutover to %s; type %s (ctrl+r: cut over instead).", n, map[string]string{steps.CutoverRollback: "roll back", steps.CutoverFinish: "finish"}[s.decision], want)
+			s.problem = fmt.Sprintf("%s has no interrupted cutover to %s; type %s (ctrl+r: cut over instead).", n, decisionVerb(s.decision), want)
 			return nil
 		}
 	}
@@ -649,13 +649,16 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 	return pinned, append(out, s.phaseLines(width, math.MaxInt, true)...)
 }
 
-// orCutOver names a decision for the ctrl+r hint ("": cutting over).
-func orCutOver(d string) string {
+// decisionVerb names what confirming does with decision d ("": cut over).
+func decisionVerb(d string) string {
 	switch d {
 	case steps.CutoverRollback:
-		return "roll back instead"
+		return "roll back"
 	case steps.CutoverFinish:
-		return "finish instead"
+		return "finish"
 	}
-	return "cut over instead"
+	return "cut over"
 }
+
+// orCutOver names a decision for the ctrl+r hint.
+func orCutOver(d string) string { return decisionVerb(d) + " instead" }
