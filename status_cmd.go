@@ -191,14 +191,54 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 		return jobsErr
 	}
 	fmt.Fprintln(tw, "\nVM\tRPO\tLAST PASS\tHEALTH\tLAST FULL COMPARE")
+	// A long health (a hold, a decision, why a job did not start) would
+	// push the next column out of reach: the table has its first words,
+	// and the whole of it follows the table.
+	var details []string
 	for _, j := range st.Jobs {
 		last := "-"
 		if !j.LastPass.IsZero() {
 			last = j.LastPass.Local().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, j.HealthLine(), j.LastCompare.Summary())
+		h := j.HealthLine()
+		short := shortHealth(h)
+		if short != h {
+			details = append(details, j.VM+": "+h)
+			short += " (below)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, short, j.LastCompare.Summary())
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(details) > 0 {
+		fmt.Fprintln(out)
+	}
+	for _, d := range details {
+		fmt.Fprintln(out, d)
+	}
+	return nil
+}
+
+// shortHealthMax is the longest health the jobs table shows whole.
+const shortHealthMax = 40
+
+// shortHealth is a health line as the jobs table shows it: whole when
+// short, else its first words (up to the first ": ", "; ", ", " or " (").
+func shortHealth(h string) string {
+	if len([]rune(h)) <= shortHealthMax {
+		return h
+	}
+	cut := len(h)
+	for _, sep := range []string{": ", "; ", ", ", " ("} {
+		if i := strings.Index(h, sep); i > 0 && i < cut {
+			cut = i
+		}
+	}
+	if r := []rune(h[:cut]); len(r) > shortHealthMax {
+		return string(r[:shortHealthMax-1]) + "…"
+	}
+	return h[:cut]
 }
 
 // followEvents tails the event log: text lines, or its JSON lines as they are.

@@ -42,3 +42,31 @@ func TestStatusCutOverHealth(t *testing.T) {
 		t.Fatalf("status lacks the jobs:\n%s", out)
 	}
 }
+
+// TestStatusLongHealthBelowTable (QA: a held job's health, some 500
+// characters, pushed LAST FULL COMPARE far to the right and made the
+// table unreadable at 80 columns): the table keeps the first words of a
+// long health, and the whole of it follows the table, once per VM.
+func TestStatusLongHealthBelowTable(t *testing.T) {
+	now := time.Now()
+	rpo := replication.RPO(time.Minute)
+	long := "held by its cutover, which a previous ferry process left unfinished before power-on of the target was requested (the target VM may hold the replica disks): run the cutover again"
+	held := replication.StoredStatus("WebApp2", rpo, replication.VMState{LastPass: now}, now)
+	ok := replication.StoredStatus("WebApp1", rpo, replication.VMState{LastPass: now}, now)
+	st := engine.Status{Jobs: []steps.VMStatus{{JobStatus: held, Summary: long}, {JobStatus: ok, Summary: "ok"}}}
+	var b bytes.Buffer
+	if err := printStatus(&b, st, false, true); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	var rows []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "WebApp") {
+			rows = append(rows, l)
+		}
+	}
+	if len(rows) != 3 || !strings.Contains(rows[0], "held by its cutover (below)") || len(rows[0]) > 100 ||
+		!strings.Contains(rows[1], "  ok  ") || rows[2] != "WebApp2: "+long {
+		t.Errorf("status with a long health:\n%s", out)
+	}
+}
