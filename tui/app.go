@@ -220,6 +220,11 @@ type Model struct {
 	// one); lastRun the newest run seen.
 	watch   RunWatch
 	lastRun uint64
+	// A watching session follows the driver to the step of each run it
+	// starts (liveStep: the step of the newest such run, -1 none), unless
+	// it looked around ([ ]) away from it (lookedAround).
+	liveStep     int
+	lookedAround bool
 }
 
 // New builds the root model. It starts at the first step that is not done
@@ -245,7 +250,7 @@ func New(ctx context.Context, d Deps) *Model {
 	if w.choices == nil {
 		w.choices = d.Env.Choices
 	}
-	m := &Model{w: w, width: 80, height: 24, help: help.New(),
+	m := &Model{w: w, width: 80, height: 24, help: help.New(), liveStep: -1,
 		spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)), asks: make(chan secretAskMsg)}
 	m.help.ShortSeparator = "  "
 	m.help.Styles = helpStyles()
@@ -550,8 +555,10 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	if !capturing {
 		switch {
 		case keyPrevSt.Matches(msg):
+			m.lookAround(m.cur - 1)
 			return gotoStep(m.cur - 1)
 		case keyNextSt.Matches(msg):
+			m.lookAround(m.cur + 1)
 			return gotoStep(m.cur + 1)
 		}
 	}

@@ -173,10 +173,20 @@ func (m *Model) mirrorRuns(rs runsMsg) tea.Cmd {
 		if !ok {
 			continue
 		}
-		// A run in flight on another step is announced (the first
-		// batch's too: it began before this session attached).
-		if r.ID > m.lastRun && i != m.cur && r.Phase != runFinished {
-			m.flash = m.runNotice(i, r)
+		// A run in flight on another step: a watching session goes
+		// there (the audience follows the presenter) unless it looked
+		// around; a driving one is told (the first batch's too: it began
+		// before this session attached).
+		if r.ID > m.lastRun && r.Phase != runFinished {
+			m.liveStep = i
+			switch {
+			case i == m.cur:
+			case m.w.session.viewer() && !m.lookedAround:
+				cmds = append(cmds, m.enter(i))
+				m.flash = m.runNotice(i, r, true)
+			default:
+				m.flash = m.runNotice(i, r, false)
+			}
 		}
 		m.lastRun = max(m.lastRun, r.ID)
 		for _, msg := range mr.mirror(r) {
@@ -189,14 +199,27 @@ func (m *Model) mirrorRuns(rs runsMsg) tea.Cmd {
 	return tea.Batch(append(cmds, m.waitRuns())...)
 }
 
-// runNotice says on another step's screen that a run started.
-func (m *Model) runNotice(i int, r SharedRun) string {
+// lookAround notes that a watching session moves to step i by itself:
+// it stops following the driver, until it comes back to the step of the
+// driver's newest run.
+func (m *Model) lookAround(i int) {
+	if m.w.session.viewer() {
+		m.lookedAround = i != m.liveStep
+	}
+}
+
+// runNotice says that a run started on step i: on another step's screen,
+// or (followed) on that step's, which a watching session was taken to.
+func (m *Model) runNotice(i int, r SharedRun, followed bool) string {
 	what := "plans"
 	switch {
 	case r.Test != "":
 		what = "runs a " + r.Test + " on"
 	case r.Phase == runApplying:
 		what = "applies"
+	}
+	if followed {
+		return fmt.Sprintf("%s %s step %d · %s (followed here; [ and ] look around)", r.By, what, i+1, m.w.it[i].Step.Title())
 	}
 	dir := "]"
 	if i < m.cur {

@@ -162,3 +162,39 @@ func TestViewerSeesDriversFailure(t *testing.T) {
 	view.mustSee(t, "✗ failed", "Cloud Director refused the rights bundle", "You are watching: the driver decides what comes next")
 	view.mustNotSee(t, "press r to retry")
 }
+
+// planNow is ctrl+s: plan the step from any field of its form.
+var planNow = tea.KeyMsg{Type: tea.KeyCtrlS}
+
+// TestViewerFollowsDriver (reported: a guided demo's audience stayed on
+// the step it was on while the presenter moved on; it was told where the
+// run was and had to go there by hand): a watching session is taken to
+// the step of each run the driver starts, saying so; once it looks around
+// by itself it stays where it is and is told, until it comes back to the
+// driver's step, and then it follows again.
+func TestViewerFollowsDriver(t *testing.T) {
+	pf := withVMs("WebApp2")
+	pf.EdgeGateway, pf.Network.GatewayCIDR = "company-edge", "172.16.10.1/24"
+	pf.Appliance.IP, pf.Appliance.StretchedPortgroup = "172.16.10.250", "company-network"
+	drv, view, _ := twoSessions(t, setup{pf: pf, done: []string{"rights"}}, 120, 40)
+	view.mustSee(t, "Step 2 of 8 · Trunk network")
+
+	// The viewer looks back at step 1: the driver's plan of step 2 does
+	// not take it away; it is told where to watch.
+	view.send(press("["))
+	drv.send(press("enter"))
+	drv.mustSee(t, "Plan — nothing has changed yet")
+	view.pullRuns()
+	view.mustSee(t, "Step 1 of 8 · Rights", "plans step 2 · Trunk network (] to watch)")
+
+	// Back on the driver's step, it follows again: to step 3, which the
+	// driver plans once step 2 is applied.
+	view.send(press("]"))
+	drv.send(press("enter"))
+	drv.mustSee(t, "✓ done")
+	drv.send(press("]"))
+	drv.mustSee(t, "Step 3 of 8")
+	drv.send(planNow)
+	view.pullRuns()
+	view.mustSee(t, "Step 3 of 8 · L2 appliance", "admin (alice@laptop) plans step 3 · L2 appliance (followed here", "Plan — nothing has changed yet")
+}

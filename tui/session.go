@@ -86,8 +86,10 @@ func (m *Model) viewerKey(msg tea.KeyMsg) tea.Cmd {
 		m.showHelp = false
 	case m.showHelp && m.helpScroll.key(msg):
 	case keyPrevSt.Matches(msg) && m.cur > 0:
+		m.lookAround(m.cur - 1)
 		return gotoStep(m.cur - 1)
 	case keyNextSt.Matches(msg) && m.cur < len(m.screens)-1:
+		m.lookAround(m.cur + 1)
 		return gotoStep(m.cur + 1)
 	case !m.showHelp && m.watchKey(msg):
 	default:
