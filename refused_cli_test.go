@@ -196,3 +196,35 @@ func dirFiles(t *testing.T, dir string) []string {
 	}
 	return out
 }
+
+// TestDecisionRefusedChangesNothing (QA: `--confirm-cutover=WebApp2
+// --rollback` on a VM whose cutover was never interrupted was refused
+// only inside the cutover step, which recorded a failed cutover, wrote a
+// downtime report and exited 1): a decision on a cutover it cannot decide
+// on is a usage error (exit 2) that names the VM and what its cutover is,
+// and leaves no file.
+func TestDecisionRefusedChangesNothing(t *testing.T) {
+	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
+	raw, err := os.ReadFile(l.PlanPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flag := range []string{"--rollback", "--finish"} {
+		dir := t.TempDir()
+		plan := filepath.Join(dir, "plan.yaml")
+		if err := os.WriteFile(plan, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before := dirFiles(t, dir)
+		cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", plan, "--confirm-cutover", "WebApp2", flag)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), flag+" decides on ") ||
+			!strings.Contains(string(out), "the cutover of WebApp2 has not started: run without "+flag) {
+			t.Errorf("%s on a cutover that never started: exit %d, want %d naming the VM:\n%s", flag, code, exitUsage, out)
+		}
+		if got := dirFiles(t, dir); !slices.Equal(got, before) {
+			t.Errorf("%s refused left files beside the plan: %v, before %v", flag, got, before)
+		}
+	}
+}

@@ -187,6 +187,9 @@ not the steps; ferry status --follow shows how they end.
 			case rollbk:
 				env.CutoverDecision = steps.CutoverRollback
 			}
+			if err := env.CheckDecision(env.CutoverVMs, env.CutoverDecision); err != nil {
+				return usageError{err}
+			}
 			if testMig != "" || testCln {
 				return runTest(cmd, env, testMig, asJSON, begin)
 			}

@@ -310,6 +310,9 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 		return out, err
 	}
 	defer release()
+	if err := env.CheckDecision(cutover, decision); err != nil {
+		return out, UsageError{err}
+	}
 	env.CutoverVMs, env.CutoverDecision = cutover, decision
 	defer func() { env.CutoverVMs, env.CutoverDecision = nil, "" }()
 	e.setCutting(cutover, true)

@@ -114,15 +114,22 @@ func cutoverKey(vm string) string { return "cutover." + vm }
 // cutover of it was interrupted ("" when none was): finish it, or clean up
 // and retry.
 func (e *Env) CutoverNote(vm string) string {
+	return e.CutoverNoteWith(vm, "`ferry run --confirm-cutover="+vm+" --rollback` only rolls back", decisionHint(vm))
+}
+
+// CutoverNoteWith is CutoverNote saying how to decide otherwise where it is
+// shown: rollbackOnly for a cutover interrupted before power-on of the
+// target was requested, decide for one interrupted after.
+func (e *Env) CutoverNoteWith(vm, rollbackOnly, decide string) string {
+	since := ""
+	if off := e.interruptedShutdown(vm); !off.IsZero() {
+		since = fmt.Sprintf(" (it shut the source down at %s UTC)", off.UTC().Format("15:04:05"))
+	}
 	switch e.State.Get("cutover").Outputs[cutoverKey(vm)] {
 	case cutoverPowerOnRequested:
-		return "DECISION NEEDED: the last cutover stopped after power-on of the target was requested; confirming finishes it if the target runs and answers its probes, otherwise " + decisionHint(vm)
+		return "DECISION NEEDED: the last cutover stopped after power-on of the target was requested" + since + "; confirming finishes it if the target runs and answers its probes, otherwise " + decide
 	case cutoverRunning:
-		note := "the last cutover was interrupted before power-on of the target was requested"
-		if off := e.interruptedShutdown(vm); !off.IsZero() {
-			note += fmt.Sprintf(" (it shut the source down at %s UTC)", off.UTC().Format("15:04:05"))
-		}
-		return note + ": confirming removes what it left at the provider, powers the source on again and cuts over anew (`ferry run --confirm-cutover=" + vm + " --rollback` only rolls back)"
+		return "the last cutover was interrupted before power-on of the target was requested" + since + ": confirming removes what it left at the provider, powers the source on again and cuts over anew (" + rollbackOnly + ")"
 	}
 	return ""
 }
@@ -137,6 +144,39 @@ func (e *Env) CutoverDecisions(vm string) []string {
 		return []string{CutoverFinish, CutoverRollback}
 	case cutoverRunning:
 		return []string{CutoverRollback}
+	}
+	return nil
+}
+
+// CheckDecision refuses, before anything runs, a decision (CutoverFinish,
+// CutoverRollback) on a VM whose cutover it cannot decide on
+// (CutoverDecisions): it names the VM, what its cutover is, and says to run
+// without the flag. Nothing is recorded: a refused decision is bad input.
+func (e *Env) CheckDecision(vms []string, decision string) error {
+	if decision == "" {
+		return nil
+	}
+	on := map[string]string{
+		CutoverRollback: "an interrupted cutover (stopped before or after power-on of the target was requested)",
+		CutoverFinish:   "a cutover interrupted after power-on of the target was requested",
+	}[decision]
+	for _, vm := range vms {
+		if slices.Contains(e.CutoverDecisions(vm), decision) {
+			continue
+		}
+		what := "has not started"
+		switch st := e.State.Get("cutover").Outputs[cutoverKey(vm)]; st {
+		case "":
+		case cutoverDone:
+			what = "is done"
+		case cutoverRolledBack:
+			what = "was rolled back"
+		case cutoverRunning:
+			what = "was interrupted before power-on of the target was requested: --rollback decides on it, or confirm it alone to clean up and cut over anew"
+		default:
+			what = fmt.Sprintf("is %q", st)
+		}
+		return fmt.Errorf("--%s decides on %s; the cutover of %s %s: run without --%s", decision, on, vm, what, decision)
 	}
 	return nil
 }
@@ -841,9 +881,17 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	switch decision {
 	case CutoverRollback:
 		c.rep.RolledBack = true
-		if err := c.rollback(context.WithoutCancel(ctx)); err != nil {
+		if err := c.phase("roll back", func() (string, error) {
+			return "as decided: the target removed, the replica disks kept, the source powered on", c.rollback(context.WithoutCancel(ctx))
+		}); err != nil {
 			c.rep.RollbackError = err.Error()
 			return fmt.Errorf("%s: rollback as decided (%s): %w", c.plan.Name, where, err)
+		}
+		if off := c.env.interruptedShutdown(c.plan.Name); !off.IsZero() && !c.leaveOff {
+			// Down since the interrupted cutover's shutdown, unless the
+			// target served meanwhile.
+			c.rep.EarlierOutage = &probe.Outage{Target: c.plan.Name, Start: off, End: time.Now()}
+			c.rep.EarlierAtMost = status == "POWERED_ON"
 		}
 		if err := c.setState(cutoverRolledBack); err != nil {
 			return err
@@ -868,6 +916,16 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 		}
 	}
 	c.rep.TargetOn = time.Now()
+	if decision == CutoverFinish {
+		c.rep.Decided = CutoverFinish
+	}
+	// The service has been down since the interrupted cutover shut the
+	// source down: until this run, or, the target found running, at most
+	// that long.
+	if off := c.env.interruptedShutdown(c.plan.Name); !off.IsZero() {
+		c.rep.EarlierOutage = &probe.Outage{Target: c.plan.Name, Start: off, End: c.rep.Started}
+		c.rep.EarlierAtMost = status == "POWERED_ON"
+	}
 	// A cancellation does not cut the wait short (it has its own bound,
 	// greenTimeout): stopping here would leave a target that runs, and may
 	// serve, as a decision for the operator.
@@ -1238,7 +1296,9 @@ func (c *vmCutover) undoInterrupted(ctx context.Context) error {
 // so): it returns an error either way, as a rollback decided after power-on
 // was requested does, since the VM was not cut over.
 func (c *vmCutover) rollbackInterrupted(ctx context.Context, how string) error {
-	if err := c.undoInterrupted(ctx); err != nil {
+	if err := c.phase("roll back", func() (string, error) {
+		return how + ": what the interrupted cutover left at the provider removed, the replica disks kept", c.undoInterrupted(ctx)
+	}); err != nil {
 		return fmt.Errorf("%s: rollback %s of the cutover interrupted before power-on was requested: %w (its cutover state stays %q)", c.plan.Name, how, err, cutoverRunning)
 	}
 	var outage string

@@ -201,6 +201,12 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 				if got := env.State.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverRolledBack {
 					t.Errorf("cutover state %q", got)
 				}
+				// The report: a decision, not an error; the rollback is a
+				// phase; the outage since the interrupted shutdown counts.
+				if md := reportOf(t, env); !strings.Contains(md, "| WebApp2 | rolled back as decided |") || strings.Contains(md, "Error:") ||
+					!strings.Contains(md, "| roll back |") || !strings.Contains(md, "s: interrupted cutover)") {
+					t.Errorf("report of the decided rollback:\n%s", md)
+				}
 				env.CutoverDecision = ""
 				checkReplicaResumes(t, l, env, "WebApp2")
 			case CutoverFinish:
@@ -215,6 +221,12 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 				}
 				if h := webApp2Health(t, env); h != "cut over" {
 					t.Errorf("status after --finish: %q", h)
+				}
+				// The service was down from the interrupted cutover's
+				// shutdown on, not only while this run watched it.
+				if md := reportOf(t, env); !strings.Contains(md, "| WebApp2 | migrated |") || !strings.Contains(md, "s: interrupted cutover)") ||
+					!strings.Contains(md, "the target was off when this run began") {
+					t.Errorf("report of the decided finish does not count the outage since the interrupted shutdown:\n%s", md)
 				}
 			}
 		})

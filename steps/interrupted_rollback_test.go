@@ -103,7 +103,7 @@ func TestRollbackAloneOfCutoverInterruptedBeforePowerOn(t *testing.T) {
 	}) {
 		t.Errorf("the rollback does not say how long the interrupted cutover left the source down: %q", warned)
 	}
-	if md := reportOf(t, env); !strings.Contains(md, "An earlier cutover was interrupted after it shut the source down: the source was powered off from") || !strings.Contains(md, "| rolled back |") {
+	if md := reportOf(t, env); !strings.Contains(md, "An earlier cutover was interrupted after it shut the source down: the source was powered off from") || !strings.Contains(md, "| rolled back as decided |") {
 		t.Errorf("the report does not count the outage the interrupted cutover left:\n%s", md)
 	}
 	checkRolledBack(t, l, env, sched)

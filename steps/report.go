@@ -71,6 +71,13 @@ type VMReport struct {
 	// (from its shutdown until this retry's cleanup powered the source on):
 	// downtime the service had, not in this cutover's figures.
 	EarlierOutage *probe.Outage `json:"earlier_outage,omitempty"`
+	// EarlierAtMost says EarlierOutage is an upper bound: the cutover was
+	// interrupted after power-on of the target was requested and this run
+	// found the target running, so it may have served before this run.
+	EarlierAtMost bool `json:"earlier_at_most,omitempty"`
+	// Decided is the operator's decision this run carried out on an
+	// interrupted cutover (CutoverRollback, CutoverFinish), if any.
+	Decided string `json:"decided,omitempty"`
 	// SourceBackOn is when a rollback powered the source on again.
 	SourceBackOn time.Time `json:"source_back_on,omitempty"`
 	// ServiceBack is when the VM's own probes answered after power-on (the
@@ -136,6 +143,9 @@ func (r *VMReport) finish(err error) {
 	switch {
 	case err == nil:
 		r.Outcome = "migrated"
+	case OnlyRolledBackAsDecided(err) && r.RolledBack && r.RollbackError == "":
+		// Not an error: what the operator decided.
+		r.Outcome, r.Decided, r.Note = "rolled back as decided", CutoverRollback, err.Error()
 	case r.RolledBack && r.RollbackError == "":
 		r.Outcome, r.Error = "rolled back", err.Error()
 	default:
@@ -143,10 +153,28 @@ func (r *VMReport) finish(err error) {
 	}
 }
 
+// earlierText is the outage an interrupted cutover left, in a few words
+// ("" for none): "+25.0s: interrupted cutover".
+func (r *VMReport) earlierText() string {
+	o := r.EarlierOutage
+	if o == nil {
+		return ""
+	}
+	bound := ""
+	if r.EarlierAtMost {
+		bound = "at most "
+	}
+	return fmt.Sprintf("+%s%.1fs: interrupted cutover", bound, o.End.Sub(o.Start).Seconds())
+}
+
 func (r *VMReport) downtimeText() string {
 	t := r.windowText()
 	if o := r.EarlierOutage; o != nil {
-		t += fmt.Sprintf("; before it, %.1fs with the source down after an interrupted cutover", o.End.Sub(o.Start).Seconds())
+		bound := ""
+		if r.EarlierAtMost {
+			bound = "at most "
+		}
+		t += fmt.Sprintf("; before it, %s%.1fs with the source down after an interrupted cutover", bound, o.End.Sub(o.Start).Seconds())
 	}
 	return t
 }
@@ -201,8 +229,8 @@ func (r *CutoverReport) Markdown() string {
 			final = fmt.Sprintf("%s changed, %s sent", Bytes(v.FinalPass.Planned), Bytes(v.FinalPass.Sent))
 		}
 		measured := secs(v.MeasuredDowntimeSeconds)
-		if o := v.EarlierOutage; o != nil {
-			measured += fmt.Sprintf(" (+%.1fs: interrupted cutover)", o.End.Sub(o.Start).Seconds())
+		if e := v.earlierText(); e != "" {
+			measured += " (" + e + ")"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", v.VM, v.Outcome, measured, secs(v.ServiceWindowSeconds), approx(v.ProjectedDowntimeSeconds), final)
 	}
@@ -233,12 +261,24 @@ func (r *CutoverReport) Markdown() string {
 		if v.Note != "" {
 			fmt.Fprintf(&b, "%s\n\n", v.Note)
 		}
-		if o := v.EarlierOutage; o != nil {
+		switch o := v.EarlierOutage; {
+		case o == nil:
+		case v.EarlierAtMost:
+			fmt.Fprintf(&b, "An earlier cutover was interrupted after power-on of the target was requested: the source has been off since %s; this run found the target running at %s, so the service was down for at most %.1fs before this run (the target may have served earlier), not in its figures below.\n\n",
+				clock(o.Start), clock(o.End), o.End.Sub(o.Start).Seconds())
+		case v.Decided == CutoverFinish:
+			fmt.Fprintf(&b, "An earlier cutover was interrupted after power-on of the target was requested: the source has been off since %s and the target was off when this run began at %s (%.1fs of downtime before this run, not in its figures below).\n\n",
+				clock(o.Start), clock(o.End), o.End.Sub(o.Start).Seconds())
+		default:
 			fmt.Fprintf(&b, "An earlier cutover was interrupted after it shut the source down: the source was powered off from %s until this run powered it on again at %s (%.1fs of downtime before this cutover attempt, not in its figures below).\n\n",
 				clock(o.Start), clock(o.End), o.End.Sub(o.Start).Seconds())
 		}
 		if v.Projection != nil {
-			fmt.Fprintf(&b, "Projected %s, measured %s. %s\n\n", approx(v.ProjectedDowntimeSeconds), v.downtimeText(), v.Projection.Text())
+			if t := v.windowText(); t == "not measured" {
+				fmt.Fprintf(&b, "Projected %s; this run measured no downtime of its own%s. %s\n\n", approx(v.ProjectedDowntimeSeconds), strings.TrimPrefix(v.downtimeText(), t), v.Projection.Text())
+			} else {
+				fmt.Fprintf(&b, "Projected %s, measured %s. %s\n\n", approx(v.ProjectedDowntimeSeconds), v.downtimeText(), v.Projection.Text())
+			}
 		}
 		phaseTable(&b, v.Phases)
 		if v.Verify != nil {
@@ -247,7 +287,7 @@ func (r *CutoverReport) Markdown() string {
 		if len(v.Outages) > 0 {
 			b.WriteString("\nProbe outages:\n\n")
 			for _, o := range v.Outages {
-				end, length := "still down", "-"
+				end, length := "not over when this report was written", "-"
 				if !o.End.IsZero() {
 					end, length = o.End.Format("15:04:05.000"), fmt.Sprintf("%.3fs", o.End.Sub(o.Start).Seconds())
 				}

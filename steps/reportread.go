@@ -10,6 +10,26 @@ import (
 	"strings"
 )
 
+// LastCutoverDecided reports whether the cutover step's last run ended in
+// nothing but rollbacks the operator decided (its report says so, after a
+// restart too): the step failed, no VM was cut over, and nothing is to be
+// fixed.
+func (e *Env) LastCutoverDecided() bool {
+	if e.State.Status("cutover") != StatusFailed {
+		return false
+	}
+	rep, _, err := e.LastCutoverReport()
+	if err != nil || rep == nil || len(rep.VMs) == 0 {
+		return false
+	}
+	for _, v := range rep.VMs {
+		if v.Decided != CutoverRollback {
+			return false
+		}
+	}
+	return true
+}
+
 // LastCutoverReport reads the downtime report the last cutover saved (the
 // JSON beside the Markdown named in the state), so that a front end shows
 // the same figures as the file, after a restart too. nil: none was saved.
@@ -45,7 +65,11 @@ func (v VMReport) Figures() string {
 	if v.ProjectedDowntimeSeconds > 0 {
 		proj = " · projected " + approx(v.ProjectedDowntimeSeconds)
 	}
-	return fmt.Sprintf("%s · measured downtime %s · shutdown to power-on %s%s · final pass %s", v.Outcome, secs(v.MeasuredDowntimeSeconds), secs(v.ServiceWindowSeconds), proj, final)
+	measured := secs(v.MeasuredDowntimeSeconds)
+	if e := v.earlierText(); e != "" {
+		measured += " (" + e + ")"
+	}
+	return fmt.Sprintf("%s · measured downtime %s · shutdown to power-on %s%s · final pass %s", v.Outcome, measured, secs(v.ServiceWindowSeconds), proj, final)
 }
 
 // WaveFigures is the wave's line of the report ("" for a single VM).
