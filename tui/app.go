@@ -807,6 +807,8 @@ func (m *Model) stepGlyph(i int) string {
 	// A finished step keeps its mark when it is the current one; its row
 	// is highlighted instead.
 	switch {
+	case st == steps.StatusFailed && m.w.it[i].Step.ID() == "cutover" && m.w.env.LastCutoverDecided():
+		return sWarn.Render("↺") // rolled back as the operator decided
 	case st == steps.StatusFailed:
 		return sErr.Render("✗")
 	case st == steps.StatusDone:

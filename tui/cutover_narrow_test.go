@@ -1,9 +1,12 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/steps"
@@ -65,8 +68,11 @@ func TestCutoverConfirmSaysAnInterruptedCutover(t *testing.T) {
 	h.start(120, 40)
 	dashboardData(h, "WebApp1", "WebApp2")
 	h.mustSee(t, "DECISION NEEDED: the last cutover stopped after power-on of the target was requested",
-		"--rollback", "the last cutover was interrupted before power-on of the target was requested",
-		"powers the source on again and cuts over anew")
+		"ctrl+r: finish (keep the target", "the last cutover was interrupted before power-on of the target was requested",
+		"powers the source on again and cuts over anew", "ctrl+r: only roll back")
+	// The wizard decides on this screen: it does not send the operator to
+	// ferry run's flags.
+	h.mustNotSee(t, "--rollback", "--finish")
 }
 
 // TestCutoverDecisionFromWizard (reported: an operator in the wizard could
@@ -95,7 +101,8 @@ func TestCutoverDecisionFromWizard(t *testing.T) {
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
 	h.mustSee(t, "This rolls back interrupted cutovers", "ROLL BACK the interrupted cutover of the VMs typed", "finish instead)",
 		"Type WebApp1,WebApp2, or some of the names, to confirm", "enter roll back")
-	h.mustNotSee(t, "power on after cutover", "toggle power on")
+	// Only the VMs it decides on, and no cutover window to project.
+	h.mustNotSee(t, "power on after cutover", "toggle power on", "WebApp3 →", "projected", "one wave")
 
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
 	h.mustSee(t, "FINISH the interrupted cutover of the VMs typed", "Type WebApp1 to confirm", "over instead)")
@@ -131,4 +138,33 @@ func TestCutoverDecisionFromWizard(t *testing.T) {
 	if len(got) != 2 || strings.Join(got[1], " ") != " WebApp3" {
 		t.Errorf("the step got %q after confirming again; want a cutover of WebApp3 with no decision", got)
 	}
+}
+
+// TestDecidedRollbackAfterRestart (QA: after a rollback decided with
+// ctrl+r, a wizard started again showed "✗ cutover failed" and "fix the
+// cause", and ✗ in the sidebar): as the report says the rollback was
+// decided, the screen and the sidebar say so after a restart too.
+func TestDecidedRollbackAfterRestart(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone, cutoverState: map[string]string{"WebApp2": "rolled back"}})
+	env := h.env
+	rep := &steps.CutoverReport{Job: "WebApp2-Migration", Started: t0, Finished: t0.Add(time.Second), Parallel: 1,
+		VMs: []steps.VMReport{{VM: "WebApp2", TargetVApp: "WebApp2", Outcome: "rolled back as decided", Decided: steps.CutoverRollback, RolledBack: true}}}
+	md, _, err := rep.Save(filepath.Dir(env.State.Path()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.State.SetOutput("cutover", "report", md); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.State.Begin("cutover"); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.State.Fail("cutover", errors.New("WebApp2: cutover rolled back as decided (--rollback): running on-prem again")); err != nil {
+		t.Fatal(err)
+	}
+	again := newHarness(t, setup{pf: env.Plan, env: env})
+	again.start(120, 40)
+	again.send(gotoStepMsg{Index: 7})
+	again.mustSee(t, "↺ rolled back as decided", "Nothing was cut over", "↺ 8 Cutover")
+	again.mustNotSee(t, "cutover failed", "Fix the cause", "✗ 8 Cutover")
 }

@@ -347,9 +347,16 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 	top = append(top, "")
 	var ests []*steps.DowntimeEstimate
 	for _, vm := range s.w.env.Migrating() {
+		if s.decision != "" && !slices.Contains(s.w.env.CutoverDecisions(vm.Name), s.decision) {
+			continue // not decided on: not typed in this mode
+		}
 		rest = append(rest, wrapped(fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork)), width, 4, lipgloss.NewStyle())...)
-		if note := s.w.env.CutoverNote(vm.Name); note != "" {
+		if note := s.w.env.CutoverNoteWith(vm.Name, "ctrl+r: only roll back",
+			"decide with ctrl+r: finish (keep the target in Cloud Director, power it on if needed) or roll back (remove the target, keep the replica disks, power the source on again)"); note != "" {
 			rest = append(rest, wrapped("    ⚠ "+note, width, 6, sWarn)...)
+		}
+		if s.decision != "" {
+			continue // a decision has no cutover window to project
 		}
 		var facts []string
 		// The whole window (shutdown to the first answering probe), not
@@ -373,7 +380,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 			rest = append(rest, wrapped("    "+est.Compact(), width, 6, sDim)...)
 		}
 	}
-	if len(ests) > 1 {
+	if len(ests) > 1 && s.decision == "" {
 		wave, at := s.w.env.ProjectWave(ests)
 		rest = append(rest, "")
 		rest = append(rest, wrapped(fmt.Sprintf("  Confirmed together they are one wave: %d at a time (cutover.parallel), each with its own rollback · projected wave downtime ~%s", at, dur(wave)), width, 4, lipgloss.NewStyle())...)
@@ -504,7 +511,7 @@ func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 				if p.open || i == len(ps)-1 {
 					glyph = s.w.spin()
 				}
-			case s.run.phase == phaseFailed && (p.open || i == len(ps)-1) && !steps.OnlyRolledBackAsDecided(s.run.err):
+			case s.run.phase == phaseFailed && (p.open || i == len(ps)-1) && !s.decidedRollback():
 				glyph = sErr.Render("✗")
 			}
 		}
@@ -579,7 +586,7 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 	case phaseWaiting:
 		pinned = append([]string{sWarn.Render("◐ partly cut over")}, wrap(wizardWords(s.run.summary), width)...)
 	case phaseFailed:
-		if steps.OnlyRolledBackAsDecided(s.run.err) {
+		if s.decidedRollback() {
 			// Not a failure: the operator decided it (ctrl+r).
 			pinned = append([]string{sWarn.Render("↺ rolled back as decided")}, wrap(errText(s.run.err), width)...)
 			rest = append(rest, "")
@@ -662,3 +669,10 @@ func decisionVerb(d string) string {
 
 // orCutOver names a decision for the ctrl+r hint.
 func orCutOver(d string) string { return decisionVerb(d) + " instead" }
+
+// decidedRollback says the failed run was nothing but rollbacks the
+// operator decided (ctrl+r, --rollback): this session's, or, after a
+// restart, as the last report says.
+func (s *cutoverScreen) decidedRollback() bool {
+	return s.run.phase == phaseFailed && (steps.OnlyRolledBackAsDecided(s.run.err) || s.w.env.LastCutoverDecided())
+}
