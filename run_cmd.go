@@ -48,7 +48,8 @@ the target runs and answers its probes, and otherwise stops and asks for a
 decision, given with --confirm-cutover=NAMES and --finish (keep the target,
 power it on if needed) or --rollback (remove the target, keeping the replica,
 and power the source on again). ferry status shows such a VM as
-"DECISION NEEDED".
+"DECISION NEEDED", and a run that does not confirm its cutover ends with a
+warning saying so.
 
 A cutover stopped before power-on was requested (ferry killed, its machine
 lost) holds the VM's replication, and its source may be shut down. Run with

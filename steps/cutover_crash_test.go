@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,23 @@ func TestCrashAfterPowerOnIsFinished(t *testing.T) {
 		t.Errorf("status after the crash: %q", h)
 	}
 	ctx := context.Background()
+	// A run that does not confirm the cutover (plain `ferry run`) does
+	// not pass it by in silence (QA: it exited 0 saying only that it
+	// stopped before the cutover).
+	var warned []string
+	plain := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) {
+		if ev.Kind == EventWarning {
+			warned = append(warned, ev.Message)
+		}
+	}}
+	if res, err := plain.Run(ctx); err != nil || res.StoppedBefore != "cutover" {
+		t.Fatalf("run without confirmation: %+v %v", res, err)
+	}
+	if !slices.ContainsFunc(warned, func(m string) bool {
+		return strings.HasPrefix(m, "WebApp2: DECISION NEEDED: the last cutover stopped after power-on of the target was requested") && strings.Contains(m, "--finish")
+	}) {
+		t.Errorf("a run without confirmation did not warn of the decision needed: %q", warned)
+	}
 	provider, err := env.ProviderVC(ctx)
 	if err != nil {
 		t.Fatal(err)

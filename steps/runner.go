@@ -75,6 +75,15 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		}
 		if st.Confirm && !r.Confirmed {
 			emit(Warning(fmt.Sprintf("stopped before %s: it needs a typed confirmation (ferry run --confirm-cutover=%s)", st.Step.Title(), vmNames(r.Env.Migrating()))))
+			if id == "cutover" {
+				// A cutover left interrupted is not for later: its VM's
+				// replication is held and its service may be down.
+				for _, vm := range r.Env.Migrating() {
+					if note := r.Env.CutoverNote(vm.Name); note != "" {
+						emit(Warning(vm.Name + ": " + note))
+					}
+				}
+			}
 			out.StoppedBefore = id
 			return out, nil
 		}
