@@ -237,7 +237,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	target := p.snap.ChangeID(disk.Key)
 	rs, err := c0.control(ctx, fState, i, diskMsg{})
 	if err != nil {
-		return fmt.Errorf("disk %s: receiver state: %w", disk.Key, err)
+		return fmt.Errorf("%s: receiver state: %w", disk.Name(), err)
 	}
 	nblocks := (disk.Capacity + HashBlock - 1) / HashBlock
 	prog, err := j.State.compareProgress(key)
@@ -285,7 +285,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 			kind, err = PassFullCompare, nil
 		}
 		if err != nil {
-			return fmt.Errorf("disk %s: changed areas: %w", disk.Key, err)
+			return fmt.Errorf("%s: changed areas: %w", disk.Name(), err)
 		}
 	}
 	if kind == PassFullCompare {
@@ -300,7 +300,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		rs.Pass == p.snap.ID() && rs.Target == target
 	bg, err := c0.control(ctx, fBegin, i, diskMsg{Pass: p.snap.ID(), Base: base, Target: target, Kind: kind})
 	if err != nil {
-		return fmt.Errorf("disk %s: begin pass: %w", disk.Key, err)
+		return fmt.Errorf("%s: begin pass: %w", disk.Name(), err)
 	}
 	wm := bg.Watermark
 	if resumable {
@@ -380,11 +380,12 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 			planReads([]Extent{{from, disk.Capacity - from}})
 		}
 		ci := 0
-		for b := first; b < nblocks; b += batchUnits {
-			last := min(nblocks, b+batchUnits)
+		step := min(batchUnits, scanBatchUnits)
+		for b := first; b < nblocks; b += step {
+			last := min(nblocks, b+step)
 			hs, err := p.freshHashes(ctx, c0, i, b, last)
 			if err != nil {
-				return fmt.Errorf("disk %s: %w", disk.Key, err)
+				return fmt.Errorf("%s: %w", disk.Name(), err)
 			}
 			var units []readUnit
 			for blk := b; blk < last; blk++ {
@@ -394,9 +395,15 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 				if ci < len(changed) && changed[ci].Offset == blk*HashBlock {
 					u := changed[ci]
 					u.scan = true
-					if len(u.parts) > 0 {
-						// (Not for a block an earlier attempt of this pass
-						// wrote: the replica is ahead of the map there.)
+					switch {
+					case len(u.parts) == 0:
+						// An earlier attempt of this pass wrote the block
+						// (below the watermark): the replica is ahead of
+						// the map there.
+					case resumable && u.End() > wm:
+						// An earlier attempt may have written part of it.
+						u.unjudged = true
+					default:
 						u.hash, u.expected = hs[blk-b], p.dmap[blk]
 					}
 					units = append(units, u)
@@ -407,7 +414,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 				units = append(units, readUnit{Extent: e, parts: []Extent{e}, compare: true, hash: hs[blk-b], check: true, expected: p.dmap[blk], scan: true})
 			}
 			if err := p.sendChecked(ctx, i, key, &st, units); err != nil {
-				return fmt.Errorf("disk %s: %w", disk.Key, err)
+				return fmt.Errorf("%s: %w", disk.Name(), err)
 			}
 		}
 		p.cmpMu.Lock()
@@ -425,7 +432,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		for len(changed) > 0 {
 			k := min(int64(len(changed)), batchUnits)
 			if err := p.sendChecked(ctx, i, key, &st, changed[:k]); err != nil {
-				return fmt.Errorf("disk %s: %w", disk.Key, err)
+				return fmt.Errorf("%s: %w", disk.Name(), err)
 			}
 			changed = changed[k:]
 		}
@@ -433,13 +440,20 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	p.progress(true)
 	j.emit(Event{Kind: EventPhase, Phase: PhaseCommit, Disk: disk.Key})
 	if _, err := c0.control(ctx, fEnd, i, diskMsg{Pass: p.snap.ID(), Target: target}); err != nil {
-		return fmt.Errorf("disk %s: commit: %w", disk.Key, err)
+		return fmt.Errorf("%s: commit: %w", disk.Name(), err)
 	}
 	return j.State.PutDisk(key, DiskState{Committed: target, Size: disk.Capacity})
 }
 
 // batchUnits bounds the read units planned and in flight at a time.
 var batchUnits int64 = 8192 // a variable for tests
+
+// scanBatchUnits bounds a scan's batches (blocks), so that its progress is
+// settled at least that often: a changed block's frames are acknowledged
+// when the receiver syncs, which with few changes among the compared
+// blocks may be only when the batch is drained, and nothing after that
+// block settles before.
+const scanBatchUnits = 128
 
 // sendBatch sends units (sorted, above st.Watermark) and waits until the
 // receiver acknowledged all of them; st.Watermark follows.

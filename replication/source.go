@@ -43,6 +43,17 @@ func (e Extent) End() int64 { return e.Offset + e.Length }
 type Disk struct {
 	Key      string // stable key (vSphere device key), used in state and on the wire
 	Capacity int64  // bytes
+	// Label is the name vSphere shows for the disk ("Hard disk 1"), for
+	// messages; never on the wire nor in state.
+	Label string `json:"-"`
+}
+
+// Name is how messages name the disk: its vSphere label, or "disk <key>".
+func (d Disk) Name() string {
+	if d.Label != "" {
+		return d.Label
+	}
+	return "disk " + d.Key
 }
 
 // Source is the vSphere-independent view the engine has of one VM.
@@ -113,6 +124,13 @@ type readUnit struct {
 	// is expected to hold it at the receiver.
 	expected uint64
 	scan     bool // part of a full compare (every block of the disk)
+	// unjudged: a changed block of a scan resumed in its pass, of which an
+	// earlier attempt may have written some changed ranges and not others
+	// (not acknowledged, so not in the sender's map): a replica that holds
+	// neither the map's block nor the source's is not counted as found;
+	// the block is written and checked (re-sent whole if it reads back
+	// wrong) all the same.
+	unjudged bool
 	// ranges, when set, makes a check unit check only these ranges (what
 	// the pass writes in the block, or an earlier attempt of it wrote): the
 	// unit reads only their span, not the whole block (see sendChecked).

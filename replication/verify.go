@@ -237,7 +237,7 @@ func (ck *checker) check(ctx context.Context, round int, units []readUnit) error
 			}
 			continue
 		}
-		if round == 0 && u.scan && !u.differ && p.diskKind != PassFullCompare {
+		if round == 0 && u.scan && !u.differ && !u.unjudged && p.diskKind != PassFullCompare {
 			// A block of a full compare that held what it should before
 			// the pass but reads back wrong after its changes were
 			// written: the source changed in the rest of the block

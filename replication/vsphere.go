@@ -94,7 +94,11 @@ func flatDisks(devices []types.BaseVirtualDevice) []vsDisk {
 		if capacity == 0 {
 			capacity = vd.CapacityInKB * 1024
 		}
-		out = append(out, vsDisk{Disk: Disk{Key: strconv.Itoa(int(vd.Key)), Capacity: capacity}, fileName: b.FileName, changeID: b.ChangeId})
+		label := ""
+		if info := vd.DeviceInfo; info != nil {
+			label = info.GetDescription().Label
+		}
+		out = append(out, vsDisk{Disk: Disk{Key: strconv.Itoa(int(vd.Key)), Capacity: capacity, Label: label}, fileName: b.FileName, changeID: b.ChangeId})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
