@@ -217,7 +217,11 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 			// changeId. (A killed sender keeps it and resumes in it.)
 			_ = snap.Release(context.WithoutCancel(ctx))
 		}
-		j.emit(Event{Kind: EventError, Err: err})
+		if ctx.Err() == nil || errors.Is(context.Cause(ctx), ErrPaused) {
+			// A pass stopped with its ferry (a signal, the wizard quit)
+			// did not fail: it resumes in its snapshot next time.
+			j.emit(Event{Kind: EventError, Err: err})
+		}
 		j.emit(Event{Kind: EventPhase, Phase: PhaseIdle})
 		return res, fmt.Errorf("%s: pass: %w", j.VM, err)
 	}

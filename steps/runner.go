@@ -128,6 +128,16 @@ func (r *Runner) runStep(ctx context.Context, i int, st Stage, emit Emit) (err e
 			emit(Warning(err.Error()))
 			return
 		}
+		if ctx.Err() != nil && id != "cutover" {
+			// Stopped by the operator (a signal, the wizard quit), not
+			// failed: the step stays running in the state, which ferry
+			// status reads as interrupted, and runs again next time. The
+			// cutover records its own outcome (rolled back, or a
+			// decision) and its report, below.
+			err = interruptedErr{cause: context.Cause(ctx), err: ctx.Err()}
+			emit(Warning(err.Error()))
+			return
+		}
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 		}
@@ -274,3 +284,13 @@ func WritePlans(w io.Writer, plans []StagePlan) {
 		}
 	}
 }
+
+// interruptedErr is a step stopped by the operator: it says so, and is
+// the context's error (errors.Is context.Canceled) without repeating it.
+type interruptedErr struct{ cause, err error }
+
+func (e interruptedErr) Error() string {
+	return fmt.Sprintf("interrupted (%v): the step did not finish; the next ferry run, or the wizard, runs it again", e.cause)
+}
+
+func (e interruptedErr) Unwrap() error { return e.err }

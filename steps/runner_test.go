@@ -281,6 +281,38 @@ func TestRunnerAbort(t *testing.T) {
 	}
 }
 
+// TestRunnerInterruptedIsNotFailed (QA: ctrl-c during the initial sync
+// left step 6 "failed" in ferry status, its error the cancellation): a
+// step stopped by the operator is not recorded as failed: the state keeps
+// it running (ferry status: interrupted; the next run runs it again), the
+// run says it was interrupted, and no failed event is emitted.
+func TestRunnerInterruptedIsNotFailed(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	it, steps := fakeItinerary(map[string]bool{}, "a", "b")
+	steps["a"].onApply = func() { cancel(errors.New("interrupt signal received")) }
+	steps["a"].fail = context.Canceled
+	r, _ := newTestRunner(t, it, &PlanFile{}, "")
+	var failed, warned []string
+	r.Emit = func(ev Event) {
+		switch ev.Kind {
+		case EventFailed:
+			failed = append(failed, ev.Error)
+		case EventWarning:
+			warned = append(warned, ev.Message)
+		}
+	}
+	_, err := r.Run(ctx)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted (interrupt signal received)") || !strings.Contains(err.Error(), "runs it again") {
+		t.Errorf("interrupted run: %v", err)
+	}
+	if st := r.Env.State.Get("a"); st.Status != StatusRunning || st.Error != "" {
+		t.Errorf("state of the interrupted step: %s %q, want running (read as interrupted) and no error", st.Status, st.Error)
+	}
+	if len(failed) > 0 || len(warned) != 1 || !strings.HasPrefix(warned[0], "interrupted (") {
+		t.Errorf("events: failed %q, warnings %q; want no failure and one warning saying it was interrupted", failed, warned)
+	}
+}
+
 func TestRunnerStopsOnConflict(t *testing.T) {
 	conflict := &conflictStep{}
 	r, _ := newTestRunner(t, Itinerary{{Step: conflict}}, &PlanFile{}, "")
