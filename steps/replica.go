@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -135,6 +136,9 @@ func (e *Env) prepareReplicas(ctx context.Context, vm vsphere.VM) (string, map[s
 	if err := provider.CreateReplicaDisks(ctx, pp.Datacenter, files); err != nil {
 		return "", nil, err
 	}
+	if err := e.refuseUsedReplicas(ctx, provider, vm.Name, files); err != nil {
+		return "", nil, err
+	}
 	out := map[string]string{}
 	if kind == replication.KindNFS {
 		for i, d := range vm.Disks {
@@ -185,8 +189,39 @@ func (e *Env) reattachReplicas(ctx context.Context, vm string, disks []vsphere.D
 	if err != nil {
 		return err
 	}
+	files := e.replicaFiles(vm, disks)
+	if err := e.refuseUsedReplicas(ctx, provider, vm, files); err != nil {
+		return err
+	}
 	applianceMu.Lock()
 	defer applianceMu.Unlock()
-	_, err = provider.AttachDisks(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, e.replicaFiles(vm, disks))
+	_, err = provider.AttachDisks(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, files)
 	return err
+}
+
+// refuseUsedReplicas refuses to replicate into vm's replica disks while
+// a VM at the provider other than the receiver appliance uses one the
+// appliance does not hold (powered on or not): the VM a cutover made of
+// them (its state file moved aside or lost, ferry would write the source's
+// old data over the migrated VM's disks), or a disk attached by hand. A
+// disk the appliance holds stays its own (a test migration's copies share
+// it as the frozen parent of their disks).
+func (e *Env) refuseUsedReplicas(ctx context.Context, provider *vsphere.Client, vm string, files []vsphere.DiskFile) error {
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, f.Path)
+	}
+	users, err := provider.DiskUsers(ctx, e.Plan.Provider.Datacenter, paths)
+	if err != nil {
+		return fmt.Errorf("%s: who uses its replica disks: %w", vm, err)
+	}
+	appliance := e.Plan.Provider.ReceiverVM
+	for _, p := range paths {
+		if len(users[p]) == 0 || slices.Contains(users[p], appliance) {
+			continue
+		}
+		other := users[p][0]
+		return fmt.Errorf("%s: its replica disk %s is used by VM %s at the provider, so ferry does not write it: if %s was cut over, %s is the migrated VM and its disks are its own now: take %s out of the plan (ferry status shows what the state file says); otherwise detach the disk from %s first", vm, p, other, vm, other, vm, other)
+	}
+	return nil
 }

@@ -75,7 +75,7 @@ func LoadState(path string) (*State, error) {
 		return nil, fmt.Errorf("read state file: %w", err)
 	}
 	corrupt := func(why string) error {
-		return fmt.Errorf("%w: %s: %s; ferry changed nothing. To start over, move it aside (mv %s %s.bad) and run again: steps find what already exists, so nothing is created twice", ErrCorruptState, path, why, path, path)
+		return fmt.Errorf("%w: %s: %s; ferry changed nothing. To start over, move it aside (mv %s %s.bad) and run again: steps find what already exists, so nothing is created twice; take VMs already cut over out of the plan first (ferry refuses to write replica disks a migrated VM uses)", ErrCorruptState, path, why, path, path)
 	}
 	if err := json.Unmarshal(b, s); err != nil {
 		return nil, corrupt(err.Error())

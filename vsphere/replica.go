@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -263,4 +265,57 @@ func enableUUID(opts []types.BaseOptionValue) bool {
 		}
 	}
 	return false
+}
+
+// DiskUsers lists, for each of the datastore paths, the VMs whose disk
+// chain holds that file (as a disk, or a parent of one), powered on or not,
+// sorted. It reads the VMs of each path's datastore (Datastore.vm); it
+// changes nothing.
+func (c *Client) DiskUsers(ctx context.Context, datacenter string, paths []string) (map[string][]string, error) {
+	f, dc, err := c.finderIn(ctx, datacenter)
+	if err != nil {
+		return nil, err
+	}
+	byDS := map[string][]string{}
+	for _, s := range paths {
+		var p DatastorePath
+		if !p.FromString(s) || p.Datastore == "" || p.Path == "" {
+			return nil, fmt.Errorf("disk %q: not a datastore path", s)
+		}
+		byDS[p.Datastore] = append(byDS[p.Datastore], s)
+	}
+	pc := property.DefaultCollector(c.Client.Client)
+	out := map[string][]string{}
+	for name, files := range byDS {
+		ds, err := c.datastoreIn(ctx, f, dc, name)
+		if err != nil {
+			return nil, err
+		}
+		var dsm mo.Datastore
+		if err := ds.Properties(ctx, ds.Reference(), []string{"vm"}, &dsm); err != nil {
+			return nil, fmt.Errorf("datastore %s: its VMs: %w", name, err)
+		}
+		if len(dsm.Vm) == 0 {
+			continue
+		}
+		var vms []mo.VirtualMachine
+		if err := pc.Retrieve(ctx, dsm.Vm, []string{"name", "config.hardware.device"}, &vms); err != nil {
+			return nil, fmt.Errorf("datastore %s: its VMs' disks: %w", name, err)
+		}
+		for _, vm := range vms {
+			if vm.Config == nil {
+				continue
+			}
+			held := diskFiles(object.VirtualDeviceList(vm.Config.Hardware.Device))
+			for _, file := range files {
+				if _, ok := held[file]; ok {
+					out[file] = append(out[file], vm.Name)
+				}
+			}
+		}
+	}
+	for _, names := range out {
+		slices.Sort(names)
+	}
+	return out, nil
 }
