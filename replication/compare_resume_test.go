@@ -388,7 +388,7 @@ func TestResumedCompareDoesNotBlameItsOwnWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	blk := int64(2*scanBatchUnits + 10) // in a batch the stopped attempt did not reach
-	first, second := Extent{blk*HashBlock + 100, 10}, Extent{blk*HashBlock + 600 << 10, 10}
+	first, second := Extent{blk*HashBlock + 100, 10}, Extent{blk*HashBlock + 600<<10, 10}
 	scribble(t, src, 5, first, second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
