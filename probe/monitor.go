@@ -35,10 +35,10 @@ type Sample struct {
 type Outage struct {
 	Target string    `json:"target"`
 	Start  time.Time `json:"start"`
-	End    time.Time `json:"end,omitempty"`
+	End    time.Time `json:"end,omitzero"`
 	// LastOK is the last success before the outage: the outage began
 	// somewhere between LastOK and Start.
-	LastOK time.Time `json:"last_ok,omitempty"`
+	LastOK time.Time `json:"last_ok,omitzero"`
 }
 
 // Length is the outage's length (so far, if it still lasts, measured at now).

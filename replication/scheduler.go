@@ -116,7 +116,7 @@ type JobStatus struct {
 	// operator paused it, or a failure did).
 	Held        Hold          `json:"held,omitempty"`
 	Reason      string        `json:"reason,omitempty"`
-	LastPass    time.Time     `json:"last_pass,omitempty"`
+	LastPass    time.Time     `json:"last_pass,omitzero"`
 	LastPassAge time.Duration `json:"age_ns,omitempty"`
 	// PassAge is how long the running pass has run (0: none runs).
 	PassAge  time.Duration `json:"pass_age_ns,omitempty"`

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -470,5 +471,18 @@ func TestHoldIsPersistedAndReleased(t *testing.T) {
 		if st := StoredStatus("old", RPO(time.Hour), vs, time.Now()); st.Phase != tc.want {
 			t.Errorf("record %+v reads %s, want %s", tc.vs, st.Phase, tc.want)
 		}
+	}
+}
+
+// TestJobStatusJSONHasNoZeroTimes (QA: ferry status --json gave a job
+// with no pass yet "last_pass": "0001-01-01T00:00:00Z"): times that are
+// not known are left out of the JSON.
+func TestJobStatusJSONHasNoZeroTimes(t *testing.T) {
+	b, err := json.Marshal(JobStatus{VM: "vm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(b); strings.Contains(s, "0001-01-01") || strings.Contains(s, "last_pass") || strings.Contains(s, "next_pass") {
+		t.Errorf("JSON of a job with no pass: %s", s)
 	}
 }

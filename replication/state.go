@@ -35,12 +35,12 @@ type DiskState struct {
 	Watermark int64     `json:",omitempty"` // all planned data below this offset is durable at the receiver
 	Size      int64     `json:",omitempty"`
 	File      string    `json:",omitempty"` // receiver: replica flat file, relative to its directory
-	Updated   time.Time `json:",omitempty"`
+	Updated   time.Time `json:",omitzero"`
 }
 
 // VMState is the sender's per-VM record.
 type VMState struct {
-	LastPass     time.Time     `json:",omitempty"` // snapshot time of the last complete pass
+	LastPass     time.Time     `json:",omitzero"` // snapshot time of the last complete pass
 	LastDuration time.Duration `json:",omitempty"`
 	LastPlanned  int64         `json:",omitempty"` // bytes planned by the last incremental pass
 	// LastIncremental is the snapshot time of that pass (zero: none

@@ -29,8 +29,8 @@ type CutoverReport struct {
 	// The wave (the VMs cut over together): its downtime runs from the
 	// first shutdown to the last service back (VMReport.ServiceBack, the
 	// source on again after a rollback, a wave probe answering).
-	FirstShutdown        time.Time `json:"first_shutdown,omitempty"`
-	LastServiceBack      time.Time `json:"last_service_back,omitempty"`
+	FirstShutdown        time.Time `json:"first_shutdown,omitzero"`
+	LastServiceBack      time.Time `json:"last_service_back,omitzero"`
 	WaveDowntimeSeconds  float64   `json:"wave_downtime_seconds,omitempty"`
 	ProjectedWaveSeconds float64   `json:"projected_wave_seconds,omitempty"`
 	// WaveProbes are the probes that depend on several VMs of the wave,
@@ -65,8 +65,8 @@ type VMReport struct {
 	Finished time.Time     `json:"finished"`
 	Phases   []PhaseRecord `json:"phases"`
 	// SourceOff is when the shutdown began; TargetOn when the target was powered on.
-	SourceOff time.Time `json:"source_off,omitempty"`
-	TargetOn  time.Time `json:"target_on,omitempty"`
+	SourceOff time.Time `json:"source_off,omitzero"`
+	TargetOn  time.Time `json:"target_on,omitzero"`
 	// EarlierOutage is the source's outage an interrupted cutover left
 	// (from its shutdown until this retry's cleanup powered the source on):
 	// downtime the service had, not in this cutover's figures.
@@ -79,10 +79,10 @@ type VMReport struct {
 	// interrupted cutover (CutoverRollback, CutoverFinish), if any.
 	Decided string `json:"decided,omitempty"`
 	// SourceBackOn is when a rollback powered the source on again.
-	SourceBackOn time.Time `json:"source_back_on,omitempty"`
+	SourceBackOn time.Time `json:"source_back_on,omitzero"`
 	// ServiceBack is when the VM's own probes answered after power-on (the
 	// power-on itself when no probe watches it alone).
-	ServiceBack time.Time `json:"service_back,omitempty"`
+	ServiceBack time.Time `json:"service_back,omitzero"`
 	// ProjectedDowntimeSeconds is what ferry projected before the cutover
 	// (Projection says from what), to compare with the measured figures.
 	ProjectedDowntimeSeconds float64           `json:"projected_downtime_seconds,omitempty"`

@@ -54,8 +54,8 @@ type WaveProbe struct {
 	VMs  []string `json:"vms"`
 	// Since is when the last of its VMs was up (target powered on, or the
 	// source on again after a rollback); Green when it answered after that.
-	Since   time.Time      `json:"since,omitempty"`
-	Green   time.Time      `json:"green,omitempty"`
+	Since   time.Time      `json:"since,omitzero"`
+	Green   time.Time      `json:"green,omitzero"`
 	Error   string         `json:"error,omitempty"`
 	Note    string         `json:"note,omitempty"`
 	Outages []probe.Outage `json:"outages,omitempty"`
