@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -988,7 +987,7 @@ func (c *vmCutover) createTarget(ctx context.Context) (string, error) {
 }
 
 func (c *vmCutover) importTarget() (string, error) {
-	u, err := url.Parse(c.env.Config.Provider.URL)
+	u, err := vsphere.ParseURL(c.env.Config.Provider.URL)
 	if err != nil {
 		return "", fmt.Errorf("provider vCenter URL: %w", err)
 	}

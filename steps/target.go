@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -250,7 +249,7 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) error {
 	if err != nil || sp == nil {
 		return err // several policies and none named: Cloud Director's default, checked by vCD
 	}
-	u, err := url.Parse(env.Config.Provider.URL)
+	u, err := vsphere.ParseURL(env.Config.Provider.URL)
 	if err != nil {
 		return fmt.Errorf("provider vCenter URL: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -302,7 +301,7 @@ func (e *Env) bringUp(ctx context.Context, tc *testCopy, vdc *vcd.VDC, bootTimeo
 		return err
 	}
 	if err := c.phase("import into vCD", func() (string, error) {
-		u, err := url.Parse(e.Config.Provider.URL)
+		u, err := vsphere.ParseURL(e.Config.Provider.URL)
 		if err != nil {
 			return "", fmt.Errorf("provider vCenter URL: %w", err)
 		}

@@ -85,6 +85,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("Cloud Director URL %q is not valid: want https://host/api", cfg.URL)
 	}
+	if u.Scheme != "https" {
+		return nil, fmt.Errorf("Cloud Director URL %q uses %s: ferry sends credentials over TLS only: want https://host/api", u.Redacted(), u.Scheme)
+	}
 	if !strings.HasSuffix(u.Path, "/api") {
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/api"
 	}

@@ -69,14 +69,28 @@ var (
 
 // Connect logs in to the vCenter described by cfg. Errors name the endpoint
 // and the cause (bad password, unreachable, certificate not trusted).
+// ParseURL reads a vCenter URL as govc does: https:// when it has no
+// scheme, /sdk when it has no path. http:// is refused: ferry sends
+// credentials over TLS only.
+func ParseURL(raw string) (*url.URL, error) {
+	u, err := soap.ParseURL(strings.TrimSpace(raw))
+	if err != nil || u == nil || u.Host == "" {
+		return nil, fmt.Errorf("vCenter URL %q is not valid: want https://host[:port]/sdk", raw)
+	}
+	if u.Scheme != "https" {
+		return nil, fmt.Errorf("vCenter URL %q uses %s: ferry sends credentials over TLS only: want https://host[:port]/sdk", redact(u), u.Scheme)
+	}
+	return u, nil
+}
+
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	vars := cfg.Vars.or()
 	if cfg.URL == "" {
 		return nil, fmt.Errorf("vCenter URL is empty (set %s)", vars.URL)
 	}
-	u, err := soap.ParseURL(cfg.URL)
-	if err != nil || u == nil || u.Host == "" {
-		return nil, fmt.Errorf("vCenter URL %q is not valid: want https://host[:port]/sdk", cfg.URL)
+	u, err := ParseURL(cfg.URL)
+	if err != nil {
+		return nil, err
 	}
 	endpoint := redact(u)
 	if cfg.Username != "" {
