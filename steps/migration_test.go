@@ -416,18 +416,25 @@ func TestMigrationBadInput(t *testing.T) {
 		want string
 	}{
 		{"VM not found", func(pf *PlanFile) { pf.VMs[0].Name = "WebApp9" }, `VM "WebApp9" not found`},
+		// The list of VMs offered leaves out ferry's own L2 VPN appliance
+		// (here: WebApp1 named as the appliance).
+		{"VM not found, appliance not offered", func(pf *PlanFile) { pf.VMs[0].Name, pf.Appliance.Name = "WebApp9", "WebApp1" },
+			`VM "WebApp9" not found on vCenter`},
 		{"VM powered off, mode warm", func(pf *PlanFile) { pf.VMs[0].Name, pf.VMs[0].Mode = "WebApp3", ModeWarm }, "plan says mode: warm, which replicates a running VM"},
 		{"target network missing", func(pf *PlanFile) { pf.VMs[0].TargetNetwork = "nowhere" }, `target network "nowhere" not found`},
 		{"RPO out of range", func(pf *PlanFile) { pf.VMs[0].RPO = replication.RPO(replication.MinRPO / 2) }, "VM WebApp2: 30s is out of range: the RPO must be between 1m and 24h"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			orig := env.Plan.VMs[0]
-			defer func() { env.Plan.VMs[0] = orig }()
+			orig, origApp := env.Plan.VMs[0], env.Plan.Appliance
+			defer func() { env.Plan.VMs[0], env.Plan.Appliance = orig, origApp }()
 			tc.edit(env.Plan)
 			_, err := (&VMSelection{}).Plan(ctx, env)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			if env.Plan.Appliance.Name == "WebApp1" && (strings.Contains(err.Error(), "WebApp1") || !strings.Contains(err.Error(), "WebApp2")) {
+				t.Errorf("VMs offered: %v; want ferry's appliance (WebApp1 here) left out, the others listed", err)
 			}
 		})
 	}

@@ -59,6 +59,9 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 	var running, poweredOff []string
 	for _, v := range all {
 		byName[v.Name] = v
+		if env.ownedRefusal(v.Name) != "" {
+			continue // not one to offer (ferry's appliance, a VM cut over)
+		}
 		switch v.PowerState {
 		case vsphere.PoweredOn:
 			running = append(running, v.Name)
