@@ -31,9 +31,19 @@ func TestExitCodeKeepsTheCause(t *testing.T) {
 		{live, usagef("bad"), exitUsage},
 		{live, nil, exitOK},
 	} {
-		if got := exitCode(c.ctx, c.err); got != c.want {
+		if got := exitCode(c.ctx, c.err, "ferry"); got != c.want {
 			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
 		}
+	}
+}
+
+// TestUsageErrorPointsToItsCommandsHelp (QA: a usage error of ferry run
+// said "Run 'ferry --help' for usage", whose help does not list run's
+// flags).
+func TestUsageErrorPointsToItsCommandsHelp(t *testing.T) {
+	out, err := exec.Command(ferryBin, "run", "--plan", "/nonexistent/plan.yaml", "--finish").CombinedOutput()
+	if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), "Run 'ferry run --help' for usage.") {
+		t.Errorf("exit %d, want %d pointing to ferry run --help:\n%s", code, exitUsage, out)
 	}
 }
 

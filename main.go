@@ -153,11 +153,17 @@ func main() {
 	defer stop()
 	var g globalFlags
 	root := newRootCmd(&g)
-	err := root.ExecuteContext(ctx)
-	os.Exit(exitCode(ctx, err))
+	cmd, err := root.ExecuteContextC(ctx)
+	path := "ferry"
+	if cmd != nil {
+		path = cmd.CommandPath()
+	}
+	os.Exit(exitCode(ctx, err, path))
 }
 
-func exitCode(ctx context.Context, err error) int {
+// exitCode prints err and returns the exit code for it; a usage error
+// points to the help of the command that refused it (path: "ferry run").
+func exitCode(ctx context.Context, err error, path string) int {
 	if err == nil {
 		return exitOK
 	}
@@ -170,7 +176,7 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, tui.ErrInterrupted) || ctx.Err() != nil:
 		return exitAborted
 	case errors.As(err, &ue):
-		fmt.Fprintln(os.Stderr, "Run 'ferry --help' for usage.")
+		fmt.Fprintf(os.Stderr, "Run '%s --help' for usage.\n", path)
 		return exitUsage
 	default:
 		return exitFailed
