@@ -47,7 +47,10 @@ func textPrinter(w io.Writer, total int) steps.Emit {
 			msg = "FAILED: " + ev.Error
 		}
 		line := fmt.Sprintf("[%d/%d] %s: %s\n", ev.Index, total, ev.Step, msg)
-		if ev.Index == 0 { // outside the itinerary (ferry run --verify's compares)
+		switch {
+		case ev.Index == 0 && ev.Step == "":
+			line = msg + "\n"
+		case ev.Index == 0: // outside the itinerary (ferry run --verify's compares, a test migration)
 			line = fmt.Sprintf("[%s] %s\n", ev.Step, msg)
 		}
 		if ev.Kind == steps.EventProgress && line == last {

@@ -19,6 +19,8 @@ func TestPrinters(t *testing.T) {
 		{steps.Event{Step: "appliance", Index: 3, Kind: steps.EventChange, Message: `+ create port group "ferry-sink"`}, "[3/8] appliance: changed: + create port group \"ferry-sink\"\n"},
 		{steps.Event{Step: "cutover", Index: 8, Kind: steps.EventFailed, Message: "x", Error: "WebApp2: no answer"}, "[8/8] cutover: FAILED: WebApp2: no answer\n"},
 		{steps.Event{Step: "verify", Kind: steps.EventProgress, Message: "WebApp2: 71 MiB of 256 MiB acknowledged", Fraction: 0.28}, "[verify]  28% WebApp2: 71 MiB of 256 MiB acknowledged\n"},
+		// An event of no step (QA: printed as "[] ...").
+		{steps.Event{Kind: steps.EventWarning, Message: "slow"}, "warning: slow\n"},
 	} {
 		var b bytes.Buffer
 		eventPrinter(&b, 8, false)(tc.ev)

@@ -259,7 +259,17 @@ not the steps; ferry status --follow shows how they end.
 // begin is called before the first change.
 func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begin func() error) error {
 	out := cmd.OutOrStdout()
-	emit := eventPrinter(out, len(steps.NewItinerary()), asJSON)
+	print := eventPrinter(out, len(steps.NewItinerary()), asJSON)
+	step := "test-migration"
+	if names == "" {
+		step = "test-cleanup"
+	}
+	emit := func(ev steps.Event) {
+		if ev.Step == "" {
+			ev.Step = step
+		}
+		print(ev)
+	}
 	if names == "" {
 		if err := begin(); err != nil {
 			return err
