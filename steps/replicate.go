@@ -246,8 +246,11 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit Emit) (Result, error) {
 	var res Result
 	for i, vmp := range vms {
-		emit(Progress(fmt.Sprintf("%s: replicating (the dashboard shows the pass)", vmp.Name), float64(i)/float64(len(vms))))
-		if err := env.warmPass(ctx, vmp); err != nil {
+		emit(Progress(fmt.Sprintf("%s: replicating", vmp.Name), float64(i)/float64(len(vms))))
+		stop := env.warmListen(vmp.Name, progressEmitter(emit, vmp.Name))
+		err := env.warmPass(ctx, vmp)
+		stop()
+		if err != nil {
 			return res, err
 		}
 		r := Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}

@@ -24,6 +24,34 @@ type warm struct {
 	added map[string]bool
 	// failed is why a VM's job could not be added (warmJob), until it is.
 	failed map[string]error
+	// listen gets a VM's events too while a step waits for its pass
+	// (warmListen).
+	listen map[string]func(replication.Event)
+}
+
+// notify gives ev to the listener of its VM, if any.
+func (w *warm) notify(ev replication.Event) {
+	w.mu.Lock()
+	f := w.listen[ev.VM]
+	w.mu.Unlock()
+	if f != nil {
+		f(ev)
+	}
+}
+
+// warmListen gives vm's pass events to f too until the returned func is
+// called: a step waiting for a pass shows its progress (ferry run through
+// ferry serve has no dashboard).
+func (e *Env) warmListen(vm string, f func(replication.Event)) func() {
+	w := e.warm
+	w.mu.Lock()
+	w.listen[vm] = f
+	w.mu.Unlock()
+	return func() {
+		w.mu.Lock()
+		delete(w.listen, vm)
+		w.mu.Unlock()
+	}
 }
 
 // EnableWarm starts warm replication for this session: VMs already
@@ -38,7 +66,13 @@ func (e *Env) EnableWarm(ctx context.Context, events func(replication.Event)) (*
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w := &warm{sched: replication.NewScheduler(n, events), cancel: cancel, done: make(chan struct{}), added: map[string]bool{}, failed: map[string]error{}}
+	w := &warm{cancel: cancel, done: make(chan struct{}), added: map[string]bool{}, failed: map[string]error{}, listen: map[string]func(replication.Event){}}
+	w.sched = replication.NewScheduler(n, func(ev replication.Event) {
+		if events != nil {
+			events(ev)
+		}
+		w.notify(ev)
+	})
 	go func() { defer close(w.done); _ = w.sched.Run(ctx) }()
 	e.warm = w
 	vms, err := e.replicasToFollow()
