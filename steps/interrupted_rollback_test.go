@@ -139,6 +139,11 @@ func TestStartRollsBackAnInterruptedCutover(t *testing.T) {
 	if h := webApp2Health(t, env); !strings.Contains(h, "ROLLED BACK AUTOMATICALLY") || !strings.Contains(h, "the source was down from "+off.UTC().Format("2006-01-02 15:04:05")) || strings.Contains(h, "held") {
 		t.Errorf("ferry status after the automatic rollback: %q", h)
 	}
+	// The cutover step's row no longer reads as the killed run left it
+	// (QA: ferry status kept "8 Cutover interrupted/failed").
+	if st := env.State.Get("cutover"); st.Status != StatusPending || !strings.Contains(st.Summary, "WebApp2: rolled back automatically") || st.Error != "" {
+		t.Errorf("cutover step after the automatic rollback: %s %q %q; want pending, saying WebApp2 was rolled back", st.Status, st.Summary, st.Error)
+	}
 	sched, err := env.EnableWarm(ctx, nil)
 	if err != nil {
 		t.Fatal(err)

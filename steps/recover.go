@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -40,6 +41,12 @@ func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit) error {
 		skip[n] = true
 	}
 	var errs []error
+	var recovered []string
+	defer func() {
+		if len(recovered) > 0 && len(errs) == 0 {
+			e.pendAfterRecovery(recovered)
+		}
+	}()
 	for _, vm := range e.Plan.VMs {
 		if e.State.Get("cutover").Outputs[cutoverKey(vm.Name)] != cutoverRunning || skip[vm.Name] {
 			continue
@@ -48,6 +55,7 @@ func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit) error {
 		if off.IsZero() || e.coldSourceWasOff(vm.Name) {
 			continue
 		}
+		recovered = append(recovered, vm.Name)
 		if err := e.recoverInterrupted(ctx, vm, off, emit); err != nil {
 			emit(Warning(fmt.Sprintf("%s: AUTOMATIC ROLLBACK FAILED of the cutover a previous ferry process left interrupted before power-on of the target was requested (it shut the source down at %s UTC): %v; "+
 				"its state and its hold on the replica stay as they were; roll it back with `ferry run --confirm-cutover=%s --rollback`, or cut over again with `--confirm-cutover=%s`",
@@ -56,6 +64,23 @@ func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// pendAfterRecovery puts the cutover step back to pending, saying which
+// VMs were rolled back automatically, once no VM's cutover is left
+// unfinished: the step's row said what the killed run left (running, read
+// as interrupted, or failed).
+func (e *Env) pendAfterRecovery(vms []string) {
+	if st := e.State.Status("cutover"); st != StatusRunning && st != StatusFailed {
+		return
+	}
+	for _, vm := range e.Plan.VMs {
+		switch e.State.Get("cutover").Outputs[cutoverKey(vm.Name)] {
+		case cutoverRunning, cutoverPowerOnRequested:
+			return
+		}
+	}
+	_ = e.State.Pend("cutover", strings.Join(vms, ", ")+": rolled back automatically after a cutover a killed ferry left unfinished; waiting for --confirm-cutover")
 }
 
 // recoverInterrupted is RecoverInterruptedCutovers for one VM, whose
