@@ -22,7 +22,10 @@ func TestCutoverConfirmProjectsDowntime(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone})
 	h.start(120, 40)
 	h.mustSee(t, "projected downtime ~1m43s", "shutdown 30s* · final pass 10s*", "probes green 30s* (* default: not",
-		"Confirmed together they are one wave: 2 at a time (cutover.parallel)", "rollback · projected wave downtime ~1m43s")
+		"Confirmed together they are one wave: all 2 at once (cutover.parallel allows it)", "rollback · projected wave downtime ~1m43s")
+	// QA: "2 at a time (cutover.parallel)" read as if the setting were 2
+	// (it is 4 by default).
+	h.mustNotSee(t, "2 at a time")
 }
 
 // TestCutoverConfirmSaysCold: a VM step 6 found to be migrated cold gets

@@ -383,7 +383,11 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 	if len(ests) > 1 && s.decision == "" {
 		wave, at := s.w.env.ProjectWave(ests)
 		rest = append(rest, "")
-		rest = append(rest, wrapped(fmt.Sprintf("  Confirmed together they are one wave: %d at a time (cutover.parallel), each with its own rollback · projected wave downtime ~%s", at, dur(wave)), width, 4, lipgloss.NewStyle())...)
+		together := fmt.Sprintf("%d at a time (cutover.parallel)", at)
+		if at == len(ests) {
+			together = fmt.Sprintf("all %d at once (cutover.parallel allows it)", at)
+		}
+		rest = append(rest, wrapped(fmt.Sprintf("  Confirmed together they are one wave: %s, each with its own rollback · projected wave downtime ~%s", together, dur(wave)), width, 4, lipgloss.NewStyle())...)
 	}
 	if len(s.w.env.Migrating()) == 0 {
 		rest = append(rest, sWarn.Render("  no VMs left to cut over: select more in step 5"))
