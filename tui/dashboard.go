@@ -48,8 +48,9 @@ type ReplicationUpdate struct {
 	NextPass time.Time
 	RPO      time.Duration
 	Health   RPOHealth
-	// ProjectedDowntime is what a cutover now would cost: the final pass
-	// with the VM off, estimated from the last incremental pass.
+	// ProjectedDowntime is what the final pass of a cutover now would
+	// take (the VM off), estimated from the last incremental pass: part
+	// of the cutover's window, which the confirmation projects whole.
 	ProjectedDowntime time.Duration
 	Paused            bool
 	// Held says why ferry itself holds the job's passes (its cutover, a

@@ -109,7 +109,9 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 		b.WriteString(until(now, r.NextPass))
 	}
 	if r.ProjectedDowntime > 0 && !r.CutOver() {
-		b.WriteString(" · cutover ~")
+		// Only the final pass (the source off), not the whole window
+		// the cutover confirmation projects.
+		b.WriteString(" · final pass ~")
 		b.WriteString(dur(r.ProjectedDowntime))
 	}
 	last := b.String()
