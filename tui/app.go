@@ -486,10 +486,12 @@ func (m *Model) globalKeys() keyMap {
 		quit.SetHelp("ctrl+c", "quit")
 		typing := "keys go to the field (esc leaves it)"
 		prev, next = prev.when(false, typing), next.when(false, typing)
+		// ? goes to the field too; f1 opens the help from anywhere.
+		help.SetHelp("f1", "help")
 		if slices.ContainsFunc(s.keys(), func(k Key) bool { return k.Matches(tea.KeyMsg{Type: tea.KeyEsc}) }) {
-			return keyMap{prev, next, quit} // the screen says what esc does
+			return keyMap{prev, next, help, quit} // the screen says what esc does
 		}
-		help = keyLeave
+		return keyMap{prev, next, keyLeave, help, quit}
 	}
 	return keyMap{prev, next, help, quit}
 }
