@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"os"
 	"path/filepath"
@@ -40,8 +41,13 @@ func newOnPrem(t *testing.T) *onprem {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Remove)
+	m.Service.TLS = new(tls.Config) // ferry talks to vCenter over TLS only
 	s := m.Service.NewServer()
 	t.Cleanup(s.Close)
+	ca, err := s.CertificateFile()
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := govmomi.NewClient(ctx, s.URL, true)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +99,7 @@ func newOnPrem(t *testing.T) *onprem {
 	u := *s.URL
 	u.User = nil
 	return &onprem{
-		cfg: &config.Config{OnPrem: config.Endpoint{URL: u.String(), Username: "user", Password: "pass"},
+		cfg: &config.Config{OnPrem: config.Endpoint{URL: u.String(), Username: "user", Password: "pass", CAFile: ca},
 			Edge: config.Endpoint{Username: "admin", Password: testEdgePassword}},
 		c:  c,
 		dc: dc,
@@ -619,7 +625,7 @@ func TestApplianceDuplicateGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	it := egress(p)
-	if it.Name != "172.16.10.1" || !strings.Contains(it.Detail, "local egress optimisation") || !strings.Contains(it.Detail, "WARNING: the appliance OVF takes no egress gateway") ||
+	if it.Name != "172.16.10.1" || !strings.Contains(it.Detail, "local egress optimisation") || !strings.Contains(it.Detail, "WARNING: local egress optimisation is not set up: the appliance OVF takes no egress gateway") ||
 		!strings.Contains(it.Detail, "appliance.ovf_properties") || !strings.Contains(p.String(), "duplicate gateway") {
 		t.Errorf("duplicate gateway with the vendor's OVA: %+v", it)
 	}

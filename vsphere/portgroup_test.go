@@ -2,6 +2,7 @@ package vsphere_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"os"
 	"path/filepath"
@@ -149,11 +150,16 @@ func vcsimClient(t *testing.T) *vsphere.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Remove)
+	m.Service.TLS = new(tls.Config) // ferry talks to vCenter over TLS only
 	s := m.Service.NewServer()
 	t.Cleanup(s.Close)
+	ca, err := s.CertificateFile()
+	if err != nil {
+		t.Fatal(err)
+	}
 	u := *s.URL
 	u.User = nil
-	c, err := vsphere.Connect(context.Background(), vsphere.Config{URL: u.String(), Username: "user", Password: "pass"})
+	c, err := vsphere.Connect(context.Background(), vsphere.Config{URL: u.String(), Username: "user", Password: "pass", CAFile: ca})
 	if err != nil {
 		t.Fatal(err)
 	}
