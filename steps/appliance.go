@@ -404,12 +404,12 @@ func (w *applianceWorld) egressKey() string {
 // its own: the appliance carries it.
 func (w *applianceWorld) egressItem() Item {
 	gw := w.a.EgressGateway
-	d := fmt.Sprintf("exists on both sides of the stretch (the on-prem router and Cloud Director's edge gateway): local egress optimisation, traffic to %s is routed on the site it starts from, never over the tunnel", gw)
+	d := "exists on both sides of the stretch (the on-prem router and Cloud Director's edge gateway)"
 	if k := w.egressKey(); k != "" {
-		return Item{Action: ActionExists, Kind: "duplicate gateway", Name: gw, Detail: d + "; the appliance gets it as " + k}
+		return Item{Action: ActionExists, Kind: "duplicate gateway", Name: gw, Detail: fmt.Sprintf("%s: local egress optimisation, traffic to %s is routed on the site it starts from, never over the tunnel; the appliance gets it as %s", d, gw, k)}
 	}
 	return Item{Action: ActionExists, Kind: "duplicate gateway", Name: gw,
-		Detail: d + "; WARNING: the appliance OVF takes no egress gateway (map its property with appliance.ovf_properties: {KEY: egress_gateway}, or set it on the edge): until then migrated VMs reach " + gw + " across the tunnel"}
+		Detail: fmt.Sprintf("%s; WARNING: local egress optimisation is not set up: the appliance OVF takes no egress gateway (map its property with appliance.ovf_properties: {KEY: egress_gateway}, or set it on the edge): until then migrated VMs reach %s across the tunnel", d, gw)}
 }
 
 func (w *applianceWorld) sinkDetail() string {

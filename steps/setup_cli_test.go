@@ -79,7 +79,7 @@ func TestSetupBinary(t *testing.T) {
 		}
 		for _, want := range []string{"+ create org VDC network \"company-network\"", "+ create L2VPN tunnel \"ferry-l2vpn\"",
 			"+ create port group \"ferry-sink\"", "+ create VM \"ferry-l2vpn-client\"", "+ create L2VPN session", l2vpnRight,
-			"= exists duplicate gateway \"172.16.10.1\"", "local egress optimisation", "WARNING: the appliance OVF takes no egress gateway"} {
+			"= exists duplicate gateway \"172.16.10.1\"", "local egress optimisation", "WARNING: local egress optimisation is not set up: the appliance OVF takes no egress gateway"} {
 			if !bytes.Contains(out, []byte(want)) {
 				t.Errorf("ferry plan does not say %q:\n%s", want, out)
 			}
