@@ -68,3 +68,19 @@ func TestRefusedVMHelpBarSaysWhy(t *testing.T) {
 		t.Errorf("the help bar does not say why WinSrv1 cannot be selected:\n%s", bar)
 	}
 }
+
+// TestVMRefusalWholeAt80x24 (QA: at 80x24 the reason a VM cannot be
+// selected was cut at three lines, losing what to do): the notice under
+// the table is whole, the table giving up rows for it.
+func TestVMRefusalWholeAt80x24(t *testing.T) {
+	web := vm("WebApp2", "poweredOn", "172.16.10.12", 20, 1, true, 0)
+	web.Networks = []string{"company-network"}
+	indep := vm("fileserver-indep", "poweredOn", "172.16.10.37", 20, 1, true, 0)
+	indep.Networks = []string{"company-network"}
+	indep.Unreadable = []string{"Hard disk 2 is an independent disk (independent_persistent): snapshots do not freeze it, so no consistent copy can be read; change it to dependent (persistent) mode with the VM powered off first"}
+	h := newHarness(t, setup{pf: withVMs(), done: infraDone, vms: []vsphere.VM{web, indep}})
+	h.start(80, 24)
+	h.mustSee(t, "Step 5 of 8")
+	h.send(press("down"))
+	h.mustSee(t, "fileserver-indep: Hard disk 2 is an independent disk", "dependent (persistent) mode with the VM powered off", "▸  -  fileserver-indep")
+}

@@ -488,7 +488,8 @@ func (s *vmScreen) view(width, height int) string {
 			formLines = append(formLines, sDim.Render(l))
 		}
 	}
-	// The notice (why a VM cannot be selected) gets up to three lines.
+	// The notice (why a VM cannot be selected, and what to do) is whole:
+	// the table gives up rows for it, down to a few around its cursor.
 	var notice []string
 	style, text := sWarn, s.notice
 	if text == "" && s.cursor < len(s.shown()) {
@@ -500,10 +501,11 @@ func (s *vmScreen) view(width, height int) string {
 			text = vm.Name + ": " + text // cut in the table, whole here
 		}
 	}
-	for i, l := range wrap(text, width) {
-		if i == 3 {
-			break
-		}
+	lines := wrap(text, width)
+	if room := max(3, height-len(out)-len(formLines)-3-4); len(lines) > room {
+		lines = append(lines[:room-1], "… (cut: a taller terminal shows it whole)")
+	}
+	for _, l := range lines {
 		notice = append(notice, style.Render(l))
 	}
 	// The table takes the rows the options leave (at least its cursor's).
