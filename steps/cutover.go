@@ -551,8 +551,10 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	}
 	// After power-on was requested the target may hold the replica disks:
 	// no replication job then (it would hot-add them to the appliance);
-	// nor for a rollback alone, which passes nothing.
-	if err := c.connect(ctx, state != cutoverPowerOnRequested && decision == ""); err != nil {
+	// nor for a rollback alone, which passes nothing; nor before the
+	// cleanup of a cutover interrupted before power-on (its target may
+	// hold them too: the job comes after the cleanup).
+	if err := c.connect(ctx, state != cutoverPowerOnRequested && state != cutoverRunning && decision == ""); err != nil {
 		return err
 	}
 	switch state {
@@ -567,6 +569,11 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		// since: the cleanup's rollback powers it on, and that outage is
 		// not this attempt's window (the report says so, apart).
 		if err := c.cleanupInterrupted(ctx); err != nil {
+			return err
+		}
+		// The target gone, the replica disks are the appliance's again.
+		var err error
+		if c.job, c.src, err = c.env.job(ctx, c.plan.Name, progressEmitter(c.emit, c.plan.Name)); err != nil {
 			return err
 		}
 		if o := c.rep.EarlierOutage; o != nil {
@@ -1288,7 +1295,17 @@ func (c *vmCutover) undoInterrupted(ctx context.Context) error {
 	if o := c.rep.EarlierOutage; o != nil {
 		c.rep.SourceBackOn = o.End
 	}
-	return c.setState(cutoverRolledBack)
+	if err := c.setState(cutoverRolledBack); err != nil {
+		return err
+	}
+	if c.env.warm != nil {
+		// A warm session did not start the job while the cutover was
+		// unfinished (warmJob): it starts now.
+		if err := c.env.warmJob(ctx, c.plan); err != nil {
+			return fmt.Errorf("%s: rolled back, but its replication job did not start again: %w", c.plan.Name, err)
+		}
+	}
+	return nil
 }
 
 // rollbackInterrupted is undoInterrupted decided by the operator (how says

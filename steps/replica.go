@@ -211,6 +211,12 @@ func (e *Env) refuseUsedReplicas(ctx context.Context, provider *vsphere.Client, 
 	for _, f := range files {
 		paths = append(paths, f.Path)
 	}
+	if e.State.Get("cutover").Outputs[cutoverKey(vm)] == cutoverRunning {
+		// A cutover a previous ferry left before power-on of the target
+		// was requested: the other user is its own target, powered off,
+		// which its cleanup removes; the job stays held until then.
+		return nil
+	}
 	users, err := provider.DiskUsers(ctx, e.Plan.Provider.Datacenter, paths)
 	if err != nil {
 		return fmt.Errorf("%s: who uses its replica disks: %w", vm, err)

@@ -25,15 +25,16 @@ type warm struct {
 	// failed is why a VM's job could not be added (warmJob), until it is.
 	failed map[string]error
 	// listen gets a VM's events too while a step waits for its pass
-	// (warmListen).
-	listen map[string]func(replication.Event)
+	// (warmListen). Its own lock: events come while mu is held (warmJob).
+	listenMu sync.Mutex
+	listen   map[string]func(replication.Event)
 }
 
 // notify gives ev to the listener of its VM, if any.
 func (w *warm) notify(ev replication.Event) {
-	w.mu.Lock()
+	w.listenMu.Lock()
 	f := w.listen[ev.VM]
-	w.mu.Unlock()
+	w.listenMu.Unlock()
 	if f != nil {
 		f(ev)
 	}
@@ -44,13 +45,13 @@ func (w *warm) notify(ev replication.Event) {
 // ferry serve has no dashboard).
 func (e *Env) warmListen(vm string, f func(replication.Event)) func() {
 	w := e.warm
-	w.mu.Lock()
+	w.listenMu.Lock()
 	w.listen[vm] = f
-	w.mu.Unlock()
+	w.listenMu.Unlock()
 	return func() {
-		w.mu.Lock()
+		w.listenMu.Lock()
 		delete(w.listen, vm)
-		w.mu.Unlock()
+		w.listenMu.Unlock()
 	}
 }
 
