@@ -68,12 +68,10 @@ func setBatchUnits(n int64) func() {
 	return func() { batchUnits = saved }
 }
 
-// compareKilled runs an initial sync of a size-byte disk and a full
-// compare, corrupts the replica's blocks at the given indexes, then runs a
-// full compare killed
-// (its context cancelled, as a killed process stops) before its killAt-th
-// source read.
-func compareKilled(t *testing.T, size int64, killAt int64, corrupt ...int64) (src string, rc *readCounter, job *Job, rcv *testReceiver) {
+// compared runs an initial sync of a size-byte disk and a first full
+// compare that completes (so no compare is due by the schedule), its
+// source reads counted.
+func compared(t *testing.T, size int64) (src string, rc *readCounter, job *Job, rcv *testReceiver) {
 	t.Helper()
 	src, fs, rcv := setup(t, size)
 	rc = &readCounter{Source: fs}
@@ -83,10 +81,20 @@ func compareKilled(t *testing.T, size int64, killAt int64, corrupt ...int64) (sr
 	if _, err := job.RunPass(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	// A first compare completes (so no compare is due by the schedule).
 	if _, err := job.RunPassWith(context.Background(), PassOptions{Compare: true}); err != nil {
 		t.Fatal(err)
 	}
+	return src, rc, job, rcv
+}
+
+// compareKilled runs an initial sync of a size-byte disk and a full
+// compare, corrupts the replica's blocks at the given indexes, then runs a
+// full compare killed
+// (its context cancelled, as a killed process stops) before its killAt-th
+// source read.
+func compareKilled(t *testing.T, size int64, killAt int64, corrupt ...int64) (src string, rc *readCounter, job *Job, rcv *testReceiver) {
+	t.Helper()
+	src, rc, job, rcv = compared(t, size)
 	for _, b := range corrupt {
 		scribble(t, replicaPath(rcv, "vm", 0), uint64(b), Extent{b*HashBlock + 17, 3})
 	}
@@ -339,17 +347,7 @@ func TestCompareStartedOverKeepsEarlierFindings(t *testing.T) {
 // was drained).
 func TestCompareWithChangesSettlesAsItGoes(t *testing.T) {
 	const size = 3 * scanBatchUnits * HashBlock
-	src, fs, rcv := setup(t, size)
-	rc := &readCounter{Source: fs}
-	rc.reset(0, nil)
-	job := newJob(t, "vm", rc, rcv.addr)
-	job.Conns = 2
-	if _, err := job.RunPass(context.Background(), false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := job.RunPassWith(context.Background(), PassOptions{Compare: true}); err != nil {
-		t.Fatal(err)
-	}
+	src, rc, job, _ := compared(t, size)
 	scribble(t, src, 5, Extent{2*HashBlock + 100, 10})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -376,17 +374,7 @@ func TestCompareWithChangesSettlesAsItGoes(t *testing.T) {
 // that differed.
 func TestResumedCompareDoesNotBlameItsOwnWrites(t *testing.T) {
 	const size = 3 * scanBatchUnits * HashBlock
-	src, fs, rcv := setup(t, size)
-	rc := &readCounter{Source: fs}
-	rc.reset(0, nil)
-	job := newJob(t, "vm", rc, rcv.addr)
-	job.Conns = 2
-	if _, err := job.RunPass(context.Background(), false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := job.RunPassWith(context.Background(), PassOptions{Compare: true}); err != nil {
-		t.Fatal(err)
-	}
+	src, rc, job, rcv := compared(t, size)
 	blk := int64(2*scanBatchUnits + 10) // in a batch the stopped attempt did not reach
 	first, second := Extent{blk*HashBlock + 100, 10}, Extent{blk*HashBlock + 600<<10, 10}
 	scribble(t, src, 5, first, second)
