@@ -65,6 +65,9 @@ type ReplicationUpdate struct {
 	// LastCompare is the last full compare of the replica, in words
 	// (when, blocks compared, differing, repaired); "" none seen yet.
 	LastCompare string
+	// Cold is a cold migration: no pass every RPO (no RPO to keep); its
+	// pass is in its cutover window (or was, for a source that was off).
+	Cold bool
 }
 
 // ProbeUpdate is one probe result for a pair across the stretch.

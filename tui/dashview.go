@@ -46,6 +46,9 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 		mark = sTitle.Render("▸ ")
 	}
 	health := healthGlyph(r.Health) + " " + r.Health.String()
+	if r.Cold {
+		health = sDim.Render("·") + " cold: no RPO"
+	}
 	if r.CutOver() {
 		phase, health = "cut over", sOK.Render("✓")+" migrated"
 	}
@@ -100,6 +103,13 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 	if r.CutOver() {
 		b.Reset()
 		b.WriteString("  replication ended at the cutover; keep the source powered off")
+	} else if r.Cold {
+		b.Reset()
+		if r.LastPass.IsZero() {
+			b.WriteString("  cold migration: its one pass runs in its cutover window, after the shutdown")
+		} else {
+			b.WriteString("  cold migration: replicated " + ago(now, r.LastPass) + " (the source was off); no pass every RPO")
+		}
 	} else if r.Paused && r.Held != "" {
 		b.Reset()
 		b.WriteString("  " + r.Held)

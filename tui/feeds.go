@@ -249,7 +249,11 @@ func statusRows(sts []steps.VMStatus) []ReplicationUpdate {
 		case st.Paused:
 			u.Phase, u.Err = "paused", st.Reason
 		}
-		if rpo > 0 && !st.LastPass.IsZero() && !st.Paused {
+		if st.Health == replication.HealthNone && st.Phase != replication.JobCutOver {
+			// A cold migration: no pass every RPO, so no next pass and no
+			// RPO health.
+			u.Cold, u.Phase = true, "cold"
+		} else if rpo > 0 && !st.LastPass.IsZero() && !st.Paused {
 			u.NextPass = st.LastPass.Add(rpo)
 		}
 		out = append(out, u)

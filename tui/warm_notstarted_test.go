@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -51,4 +53,19 @@ func TestNotStartedNamesEachVM(t *testing.T) {
 	h.mustSee(t, "WebApp2", "did not start: replica disk not found at the provider")
 	h.send(press("down"))
 	h.mustSee(t, "WebApp3", "did not start: receiver 10.0.0.5:8443: connection refused")
+}
+
+// TestDashboardColdRow (QA: a powered-off VM replicated cold read "○ no
+// complete pass yet" beside "last 14s ago", and "next in 46s" though a
+// cold VM gets no pass every RPO): its row says it is cold, when it was
+// replicated and that no pass follows every RPO.
+func TestDashboardColdRow(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("Archive1"), done: append(append([]string{}, infraDone...), "vm-selection", "replication"), feeds: true})
+	h.start(120, 40)
+	h.send(gotoStepMsg{Index: 5})
+	h.send(statusMsg(statusRows([]steps.VMStatus{{
+		JobStatus: replication.JobStatus{VM: "Archive1", RPO: replication.RPO(time.Minute), Health: replication.HealthNone, LastPass: t0.Add(-14 * time.Second)},
+		Summary:   "cold migration: replicated while off"}})))
+	h.mustSee(t, "Archive1", "cold: no RPO", "cold migration: replicated 14s ago (the source was off); no pass every RPO")
+	h.mustNotSee(t, "no complete pass yet", "next in", "next now")
 }
