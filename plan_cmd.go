@@ -232,7 +232,8 @@ func newPlanCmd(g *globalFlags) *cobra.Command {
 		Use:   "plan --plan FILE [--state FILE]",
 		Short: "Print what the itinerary's steps would change; change nothing",
 		Long: `Print, step by step, what ferry run would create or change (+ create,
-~ update, = exists, ! conflict). Nothing is changed, not even the state file.
+~ update, = exists, ? check (a probe), ! conflict). Nothing is changed, not
+even the state file.
 Steps the plan skips, or that do not apply, say why. With --json the plans
 are one JSON array (index, step, title, status, skipped, items, error).
 

@@ -41,7 +41,7 @@ func (s *Checks) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	for _, t := range targets {
-		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "probe", Name: t.Name, Detail: t.Prober.String()})
+		p.Items = append(p.Items, Item{Action: ActionCheck, Kind: "probe", Name: t.Name, Detail: t.Prober.String()})
 	}
 	return p, nil
 }

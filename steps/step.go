@@ -43,6 +43,7 @@ type Action string
 
 const (
 	ActionExists Action = "exists" // found, nothing to do
+	ActionCheck  Action = "check"  // looked at, nothing changed (a probe)
 	ActionCreate Action = "create"
 	ActionUpdate Action = "update"
 	ActionPower  Action = "power on"
@@ -52,7 +53,7 @@ const (
 )
 
 var actionMarks = map[Action]string{
-	ActionExists: "=", ActionCreate: "+", ActionUpdate: "~", ActionPower: "~", ActionConflict: "!",
+	ActionExists: "=", ActionCheck: "?", ActionCreate: "+", ActionUpdate: "~", ActionPower: "~", ActionConflict: "!",
 }
 
 // Item is one line of a plan, or one change made.
@@ -83,7 +84,7 @@ type Plan struct {
 func (p Plan) Changes() int {
 	n := 0
 	for _, it := range p.Items {
-		if it.Action != ActionExists {
+		if it.Action != ActionExists && it.Action != ActionCheck {
 			n++
 		}
 	}
