@@ -221,7 +221,10 @@ func (e *Env) limiter() (*rate.Limiter, error) {
 	defer e.mig.mu.Unlock()
 	if e.mig.limiter == nil {
 		bytes := float64(mbit) * 1e6 / 8
-		e.mig.limiter = rate.NewLimiter(rate.Limit(bytes), 1<<20)
+		// A tenth of a second of the cap at once (at least 64 KiB): with
+		// a 1 MiB burst, a 1 Mbit/s cap let an 8-second burst through at
+		// line rate, so a small pass after a pause was not capped at all.
+		e.mig.limiter = rate.NewLimiter(rate.Limit(bytes), max(64<<10, int(bytes/10)))
 	}
 	return e.mig.limiter, nil
 }
