@@ -259,7 +259,7 @@ not the steps; ferry status --follow shows how they end.
 // begin is called before the first change.
 func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begin func() error) error {
 	out := cmd.OutOrStdout()
-	print := eventPrinter(out, len(steps.NewItinerary()), asJSON)
+	show := eventPrinter(out, len(steps.NewItinerary()), asJSON)
 	step := "test-migration"
 	if names == "" {
 		step = "test-cleanup"
@@ -268,7 +268,7 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begi
 		if ev.Step == "" {
 			ev.Step = step
 		}
-		print(ev)
+		show(ev)
 	}
 	if names == "" {
 		if err := begin(); err != nil {
