@@ -400,8 +400,9 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 						// An earlier attempt of this pass wrote the block
 						// (below the watermark): the replica is ahead of
 						// the map there.
-					case resumable && u.End() > wm:
-						// An earlier attempt may have written part of it.
+					case resumable:
+						// An earlier attempt may have written part of it
+						// (its parts left lie above the watermark).
 						u.unjudged = true
 					default:
 						u.hash, u.expected = hs[blk-b], p.dmap[blk]

@@ -1295,17 +1295,7 @@ func (c *vmCutover) undoInterrupted(ctx context.Context) error {
 	if o := c.rep.EarlierOutage; o != nil {
 		c.rep.SourceBackOn = o.End
 	}
-	if err := c.setState(cutoverRolledBack); err != nil {
-		return err
-	}
-	if c.env.warm != nil {
-		// A warm session did not start the job while the cutover was
-		// unfinished (warmJob): it starts now.
-		if err := c.env.warmJob(ctx, c.plan); err != nil {
-			return fmt.Errorf("%s: rolled back, but its replication job did not start again: %w", c.plan.Name, err)
-		}
-	}
-	return nil
+	return c.setState(cutoverRolledBack)
 }
 
 // rollbackInterrupted is undoInterrupted decided by the operator (how says

@@ -207,15 +207,15 @@ func (e *Env) reattachReplicas(ctx context.Context, vm string, disks []vsphere.D
 // disk the appliance holds stays its own (a test migration's copies share
 // it as the frozen parent of their disks).
 func (e *Env) refuseUsedReplicas(ctx context.Context, provider *vsphere.Client, vm string, files []vsphere.DiskFile) error {
-	var paths []string
-	for _, f := range files {
-		paths = append(paths, f.Path)
-	}
 	if e.State.Get("cutover").Outputs[cutoverKey(vm)] == cutoverRunning {
 		// A cutover a previous ferry left before power-on of the target
 		// was requested: the other user is its own target, powered off,
 		// which its cleanup removes; the job stays held until then.
 		return nil
+	}
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, f.Path)
 	}
 	users, err := provider.DiskUsers(ctx, e.Plan.Provider.Datacenter, paths)
 	if err != nil {

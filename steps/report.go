@@ -160,21 +160,21 @@ func (r *VMReport) earlierText() string {
 	if o == nil {
 		return ""
 	}
-	bound := ""
+	return fmt.Sprintf("+%s%.1fs: interrupted cutover", r.earlierBound(), o.End.Sub(o.Start).Seconds())
+}
+
+// earlierBound is "at most " when EarlierOutage is an upper bound.
+func (r *VMReport) earlierBound() string {
 	if r.EarlierAtMost {
-		bound = "at most "
+		return "at most "
 	}
-	return fmt.Sprintf("+%s%.1fs: interrupted cutover", bound, o.End.Sub(o.Start).Seconds())
+	return ""
 }
 
 func (r *VMReport) downtimeText() string {
 	t := r.windowText()
 	if o := r.EarlierOutage; o != nil {
-		bound := ""
-		if r.EarlierAtMost {
-			bound = "at most "
-		}
-		t += fmt.Sprintf("; before it, %s%.1fs with the source down after an interrupted cutover", bound, o.End.Sub(o.Start).Seconds())
+		t += fmt.Sprintf("; before it, %s%.1fs with the source down after an interrupted cutover", r.earlierBound(), o.End.Sub(o.Start).Seconds())
 	}
 	return t
 }

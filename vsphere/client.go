@@ -67,8 +67,6 @@ var (
 	ErrUnreachable = errors.New("unreachable")
 )
 
-// Connect logs in to the vCenter described by cfg. Errors name the endpoint
-// and the cause (bad password, unreachable, certificate not trusted).
 // ParseURL reads a vCenter URL as govc does: https:// when it has no
 // scheme, /sdk when it has no path. http:// is refused: ferry sends
 // credentials over TLS only.
@@ -83,6 +81,8 @@ func ParseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// Connect logs in to the vCenter described by cfg. Errors name the endpoint
+// and the cause (bad password, unreachable, certificate not trusted).
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	vars := cfg.Vars.or()
 	if cfg.URL == "" {
