@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/session"
@@ -33,6 +34,14 @@ type Env struct {
 
 	mig  migration
 	warm *warm
+
+	// decided caches LastCutoverDecided by the report it read (the
+	// wizard asks each frame; the file changes only with a new report).
+	decided struct {
+		mu     sync.Mutex
+		report string
+		v      bool
+	}
 }
 
 // NewEnv returns an Env whose clients connect from cfg when first used.

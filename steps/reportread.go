@@ -18,16 +18,26 @@ func (e *Env) LastCutoverDecided() bool {
 	if e.State.Status("cutover") != StatusFailed {
 		return false
 	}
-	rep, _, err := e.LastCutoverReport()
-	if err != nil || rep == nil || len(rep.VMs) == 0 {
-		return false
+	md := e.State.Get("cutover").Outputs["report"]
+	d := &e.decided
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if md != "" && md == d.report {
+		return d.v // read already: a report is written once
 	}
-	for _, v := range rep.VMs {
-		if v.Decided != CutoverRollback {
-			return false
+	rep, _, err := e.LastCutoverReport()
+	if err != nil {
+		return false // not cached: read again next time
+	}
+	d.report, d.v = md, rep != nil && len(rep.VMs) > 0
+	if d.v {
+		for _, v := range rep.VMs {
+			if v.Decided != CutoverRollback {
+				d.v = false
+			}
 		}
 	}
-	return true
+	return d.v
 }
 
 // LastCutoverReport reads the downtime report the last cutover saved (the
