@@ -22,7 +22,7 @@ func healthGlyph(h RPOHealth) string {
 }
 
 // vmRowLines draws one VM of the dashboard: two lines when the panel is
-// wide, three when it is narrow.
+// wide, three when it is narrow (one in compact rows, see vmRow).
 //
 //	▸ WebApp2   incremental #12  ██████░░░░  62% ETA 12s  ● RPO ok
 //	  4.1 MiB/s ▂▃▅▇█  last pass 48s ago · next in 12s · cutover ~9s
@@ -31,6 +31,13 @@ func healthGlyph(h RPOHealth) string {
 const progressW = 19
 
 func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
+	return vmRow(r, now, cursor, false, width)
+}
+
+// vmRow draws a VM's row; compact: on one line (name, phase, the pass's
+// percentage, RPO health), for the rows around the cursor's when the full
+// rows do not all fit.
+func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 	phase := r.Phase
 	switch {
 	case r.Paused && r.Held != "":
@@ -81,6 +88,16 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 	b.WriteByte(' ')
 	b.WriteString(fit(phase, phaseW))
 	b.WriteByte(' ')
+	if compact {
+		// One line: the pass's percentage instead of its bar.
+		pct := ""
+		if r.Planned > 0 && !r.CutOver() {
+			pct = fmt.Sprintf("%3.0f%%", r.Fraction()*100)
+		}
+		b.WriteString(fit(pct, 5))
+		b.WriteString(health)
+		return []string{trunc(b.String(), width)}
+	}
 	if wide {
 		progressCell(min(30, max(6, width-2-nameW-1-phaseW-1-progressW-16)))
 		b.WriteString(" ")
@@ -94,9 +111,6 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 		out = append(out, trunc(b.String(), width))
 	}
 	b.Reset()
-	b.WriteString("  ")
-	b.WriteString(fit(rate(r.Rate), 11))
-	b.WriteString(sparkline(r.Rates, min(16, max(4, width/6))))
 	b.WriteString("  last ")
 	b.WriteString(ago(now, r.LastPass))
 	b.WriteString(" · next ")
@@ -125,6 +139,17 @@ func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
 		b.WriteString(dur(r.ProjectedDowntime))
 	}
 	last := b.String()
+	if !r.CutOver() && !r.Cold && (!r.Paused || r.Held == "") {
+		// The rate and its sparkline before it; in a narrow panel the
+		// sparkline, then the rate, give way to the times.
+		spark := min(16, max(4, width/6))
+		switch free := width - 11 - ansiWidth(last); {
+		case free >= spark:
+			last = "  " + fit(rate(r.Rate), 11) + sparkline(r.Rates, spark) + last
+		case free >= 0:
+			last = "  " + fit(rate(r.Rate), 11) + sparkline(r.Rates, min(free, spark)) + last
+		}
+	}
 	if r.Err != "" {
 		last = sErr.Render("  ✗ " + r.Err)
 	}
@@ -206,15 +231,23 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 		}
 	}
 	room := max(1, (height-1-len(detail)-len(note))/per)
+	// When the full rows do not all fit, the VM under the cursor keeps
+	// its full row and the others take one line each, so that a short
+	// window (80x24 over SSH) still lists every VM it can.
+	compactRoom := height - 1 - len(detail) - len(note) - (per - 1)
+	compact := room < len(d.VMs) && compactRoom > room
+	if compact {
+		room = compactRoom
+	}
 	start := 0
 	if cursor >= room {
 		start = cursor - room + 1
 	}
 	if room < len(d.VMs) {
-		out[0] = trunc(fmt.Sprintf("%s · rows %d–%d", out[0], start+1, min(len(d.VMs), start+room)), width)
+		out[0] = trunc(fmt.Sprintf("%s · rows %d–%d of %d", out[0], start+1, min(len(d.VMs), start+room), len(d.VMs)), width)
 	}
 	for i := start; i < len(d.VMs) && i < start+room; i++ {
-		out = append(out, vmRowLines(&d.VMs[i], now, i == cursor, width)...)
+		out = append(out, vmRow(&d.VMs[i], now, i == cursor, compact && i != cursor, width)...)
 	}
 	if cursor < len(d.VMs) {
 		out = append(out, detail...)

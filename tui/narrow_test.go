@@ -95,3 +95,39 @@ func TestHelpScrolls(t *testing.T) {
 	h.send(press("esc"))
 	h.mustSee(t, "▸ WebApp1") // the dashboard's cursor did not move
 }
+
+// TestDashboardListsEveryVMAt80x24 (QA: at 80x24 the dashboard showed two
+// of three VMs beside the probe panel, each VM's last line ended in "f…"
+// and its summary in "rows…"): every VM has a row, the one under the
+// cursor its full row, the summary and the cursor's times whole, wherever
+// the cursor is.
+func TestDashboardListsEveryVMAt80x24(t *testing.T) {
+	vms := []string{"WebApp1", "WebApp2", "WebApp3"}
+	h := newHarness(t, setup{pf: withVMs(vms...), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h.start(80, 24)
+	dashboardData(h, vms...)
+	for cur := range vms {
+		if cur > 0 {
+			h.send(press("down"))
+		}
+		v := h.view()
+		_, main, _ := shown(v)
+		rows := map[string]bool{}
+		for _, l := range main {
+			for _, vm := range vms {
+				if strings.HasPrefix(strings.TrimLeft(l, " ▸"), vm+" ") {
+					rows[vm] = true
+				}
+			}
+			if strings.Contains(l, "VM(s)") && strings.Contains(l, "…") {
+				t.Errorf("the summary is cut: %q", l)
+			}
+		}
+		if len(rows) != len(vms) {
+			t.Errorf("cursor on %s: rows for %v of %v:\n%s", vms[cur], rows, vms, v)
+		}
+		if !strings.Contains(v, "last ") || !strings.Contains(v, "final pass ~") {
+			t.Errorf("cursor on %s: its row's times are not shown whole:\n%s", vms[cur], v)
+		}
+	}
+}
