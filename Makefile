@@ -7,7 +7,10 @@ build:
 
 test:
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	# -parallel 4: the root package's parallel tests (ferry serve journeys)
+	# mostly wait for passes of a 1-minute RPO, so four of them at once
+	# share the 2 cores' waiting, not their CPU.
+	$(GO) test -count=1 -timeout 30m -parallel 4 ./...
 	# Under the race detector: the concurrent replication engine, the probe
 	# monitor, the TUI (feeds, commands), the Cloud Director simulator (an
 	# HTTPS server with shared state), the accept loop, the session (store,

@@ -91,6 +91,9 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		}
 	})
 	t.Run("serve_start", func(t *testing.T) {
+		// Mostly waiting for a pass of a 1-minute RPO: the two serve
+		// cases wait together.
+		t.Parallel()
 		l, run := engineLab(t)
 		if !killedAfterShutdown(t, l, run) {
 			t.Skip("the kill landed after power-on was requested")
@@ -111,6 +114,9 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		waitPassAfter(t, run, l.PlanPath(), "WebApp2", killed)
 	})
 	t.Run("serve_rollback_source_on_by_hand", func(t *testing.T) {
+		// Mostly waiting for a pass of a 1-minute RPO: the two serve
+		// cases wait together.
+		t.Parallel()
 		l, run := engineLab(t)
 		if !killedAfterShutdown(t, l, run) {
 			t.Skip("the kill landed after power-on was requested")
