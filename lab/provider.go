@@ -65,6 +65,9 @@ func installESXDisks(vc *VCenter) *esxDisks {
 	reg := vc.Model.Map()
 	prev := reg.Handler
 	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		// Its wrappers of CreateVM_Task and ReconfigVM_Task hide them from
+		// the handlers before it: vCenter's labels (installDeviceLabels).
+		labelRequest(ctx, method)
 		var w mo.Reference
 		switch {
 		case method.This.Type == "VirtualDiskManager" && (method.Name == "CreateVirtualDisk_Task" || method.Name == "DeleteVirtualDisk_Task"):

@@ -151,6 +151,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 		}
 	}()
 
+	installDeviceLabels(vc)
 	u := *srv.URL
 	c, err := govmomi.NewClient(ctx, &u, true)
 	if err != nil {
