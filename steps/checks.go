@@ -54,7 +54,7 @@ func (s *Checks) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 	}
 	if len(targets) == 0 {
 		emit(Warning("no probes in the plan (probes:): the cutover's downtime will not be measured"))
-		return Result{}, nil
+		return Result{}, env.checkedFor()
 	}
 	m := probe.NewMonitor(time.Second, targets...)
 	for i := range checkRounds {
@@ -85,7 +85,25 @@ func (s *Checks) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 	if len(bad) > 0 {
 		return Result{}, fmt.Errorf("probes not answering: %s; check the VM, the stretch (step 4) and the probe addresses", strings.Join(bad, "; "))
 	}
-	return Result{}, nil
+	return Result{}, env.checkedFor()
+}
+
+// checkedFor records the VMs the checks were run for: a VM added later
+// (a second wave) makes the step run again before its cutover (Env.Stale).
+func (e *Env) checkedFor() error {
+	for _, vm := range e.Migrating() {
+		if err := e.State.SetOutput("checks", checkedKey(vm.Name), time.Now().UTC().Format(time.RFC3339)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkedKey(vm string) string { return "checked:" + vm }
+
+// checked says whether the checks ran for vm (checkedFor).
+func (e *Env) checked(vm string) bool {
+	return e.State.Get("checks").Outputs[checkedKey(vm)] != ""
 }
 
 // Verify implements Step.

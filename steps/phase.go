@@ -86,6 +86,14 @@ func (e *Env) Stale(id string) string {
 		for _, vm := range e.Migrating() {
 			missing = append(missing, vm.Name)
 		}
+	case "checks":
+		// Its probes answered before the first wave's cutover, not
+		// necessarily now that a second one replicates.
+		for _, vm := range e.Migrating() {
+			if !e.checked(vm.Name) {
+				missing = append(missing, vm.Name)
+			}
+		}
 	default:
 		kind, ok := coverKind[id]
 		if !ok {

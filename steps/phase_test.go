@@ -23,6 +23,12 @@ func waveEnv(t *testing.T) *Env {
 			t.Fatal(err)
 		}
 	}
+	if err := st.SetOutput("checks", checkedKey("WebApp2"), "2026-12-03T07:00:00Z"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Finish("checks", Result{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.SetOutput("cutover", cutoverKey("WebApp2"), cutoverDone); err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +46,7 @@ func TestVMPhaseAndSecondWave(t *testing.T) {
 	if p := env.VMPhase("WebApp2"); p != VMCutOver {
 		t.Fatalf("WebApp2 %s, want cut over", p)
 	}
-	for _, id := range []string{"vm-selection", "replication", "cutover"} {
+	for _, id := range []string{"vm-selection", "replication", "checks", "cutover"} {
 		if why := env.Stale(id); why != "" {
 			t.Fatalf("%s stale before the second wave: %s", id, why)
 		}
@@ -49,7 +55,7 @@ func TestVMPhaseAndSecondWave(t *testing.T) {
 	if m := env.Migrating(); len(m) != 1 || m[0].Name != "WebApp1" {
 		t.Fatalf("migrating %+v, want WebApp1 only", m)
 	}
-	for _, id := range []string{"vm-selection", "replication", "cutover"} {
+	for _, id := range []string{"vm-selection", "replication", "checks", "cutover"} {
 		if why := env.Stale(id); !strings.Contains(why, "WebApp1 added") {
 			t.Fatalf("%s: stale %q, want WebApp1 added", id, why)
 		}

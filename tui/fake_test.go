@@ -300,6 +300,10 @@ func newHarness(t testing.TB, s setup) *harness {
 					res.Resources = append(res.Resources, steps.Resource{Kind: "VM", Name: vm.Name})
 				case "replication":
 					res.Resources = append(res.Resources, steps.Resource{Kind: "replica", Name: vm.Name})
+				case "checks":
+					if err := state.SetOutput("checks", "checked:"+vm.Name, "2026-12-03T07:00:00Z"); err != nil {
+						t.Fatal(err)
+					}
 				case "cutover":
 					if err := state.SetOutput("cutover", "cutover."+vm.Name, "done"); err != nil {
 						t.Fatal(err)

@@ -58,6 +58,10 @@ func (s *checksScreen) view(width, height int) string {
 	out := stepHeading(s.w, s.idx, width)
 	switch s.run.phase {
 	case phaseInput:
+		if s.run.note != "" {
+			// A second wave: why the checks run again.
+			out = append(out, wrap(s.run.note+".", width)...)
+		}
 		out = append(append(out, wrap("Press enter to plan the probes between the VMs.", width)...), "")
 	case phasePlanned, phaseDone, phaseFailed:
 		// The plan or the results and the probe panel share the height:
