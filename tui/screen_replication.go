@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"strings"
+
 	tea "github.com/charmbracelet/bubbletea"
 )
 
@@ -157,6 +159,11 @@ func (s *replicationScreen) view(width, height int) string {
 		}
 		out = append(append(out, wrap("Press enter to plan the replication of the selected VMs.", width)...), "")
 	case phaseDone:
+		if cut := s.w.env.CutOverVMs(); len(cut) > 0 && len(s.w.env.Migrating()) == 0 {
+			// Not "started": nothing replicates any more.
+			out = append(out, sOK.Render("✓ replication ended")+sDim.Render(" · every VM is cut over: "+strings.Join(cut, ", ")), "")
+			break
+		}
 		out = append(out, sOK.Render("✓ replication started")+sDim.Render(" · "+s.run.summary), "")
 	default:
 		out = append(out, s.run.view(width, min(8, height/3))...)

@@ -211,3 +211,15 @@ func TestVMScreenAfterCutoverInSession(t *testing.T) {
 	h.send(press("esc"))
 	h.mustSee(t, "0 of 3 selected", " ✓  WebApp2                  off")
 }
+
+// TestReplicationEndedWhenAllCutOver (QA: after the last wave, step 6 still
+// read "✓ replication started"): once every VM of the plan is cut over,
+// step 6 says replication ended, naming them.
+func TestReplicationEndedWhenAllCutOver(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks", "cutover"),
+		cutOver: []string{"WebApp1", "WebApp2"}})
+	h.start(120, 40)
+	h.send(gotoStepMsg{Index: 5})
+	h.mustSee(t, "✓ replication ended", "every VM is cut over: WebApp1, WebApp2")
+	h.mustNotSee(t, "replication started")
+}
