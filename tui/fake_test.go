@@ -31,6 +31,9 @@ type fakeStep struct {
 	// block, when set, holds Apply after its events until closed (or ctx
 	// ends): a step that is still running.
 	block chan struct{}
+	// planBlock, when set, holds Plan until closed (or ctx ends); Plan
+	// sends on planEntered (if set) first.
+	planBlock, planEntered chan struct{}
 	// after, when set, decides Apply's outcome from the environment.
 	after func(env *steps.Env) error
 }
@@ -38,9 +41,19 @@ type fakeStep struct {
 func (f *fakeStep) ID() string            { return f.id }
 func (f *fakeStep) Title() string         { return f.title }
 func (f *fakeStep) Fields() []steps.Field { return f.fields }
-func (f *fakeStep) Plan(context.Context, *steps.Env) (steps.Plan, error) {
+func (f *fakeStep) Plan(ctx context.Context, _ *steps.Env) (steps.Plan, error) {
 	p := f.plan
 	p.Step = f.id
+	if f.planEntered != nil {
+		f.planEntered <- struct{}{}
+	}
+	if f.planBlock != nil {
+		select {
+		case <-f.planBlock:
+		case <-ctx.Done():
+			return steps.Plan{Step: f.id}, ctx.Err()
+		}
+	}
 	return p, f.planErr
 }
 func (f *fakeStep) Apply(ctx context.Context, env *steps.Env, emit steps.Emit) (steps.Result, error) {
@@ -233,6 +246,8 @@ type harness struct {
 	// watch is the model's view of the engine's runs, which the test
 	// reads (pullRuns): the synchronous driver cannot wait on it.
 	watch RunWatch
+	// cancel ends the model's context: the session went away.
+	cancel context.CancelFunc
 }
 
 type setup struct {
@@ -388,6 +403,7 @@ func newHarness(t testing.TB, s setup) *harness {
 	d.Feeds.ProbesErr = s.probesErr
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	h.cancel = cancel
 	h.m = New(ctx, d)
 	// The synchronous driver cannot wait on the secret channel; secret
 	// prompts are tested by delivering secretAskMsg.

@@ -198,3 +198,34 @@ func TestViewerFollowsDriver(t *testing.T) {
 	view.pullRuns()
 	view.mustSee(t, "Step 3 of 8 · L2 appliance", "admin (alice@laptop) plans step 3 · L2 appliance (followed here", "Plan — nothing has changed yet")
 }
+
+// TestPlanOutlivesTheDriversSession (QA: a plan ran in the driver's own
+// context): the driver's connection drops while its plan runs; the plan
+// runs on in the engine's context, as an apply does, and the viewers see it.
+func TestPlanOutlivesTheDriversSession(t *testing.T) {
+	release, entered := make(chan struct{}), make(chan struct{})
+	pf := withVMs("WebApp2")
+	pf.EdgeGateway, pf.Network.GatewayCIDR = "company-edge", "172.16.10.1/24"
+	b := board{engine.NewRunBoard()}
+	s := setup{pf: pf, done: []string{"rights"}, mutate: func(m map[string]*fakeStep) {
+		m["trunk-network"].planBlock, m["trunk-network"].planEntered = release, entered
+	}}
+	s.session = &Session{Who: "admin (alice@laptop)", Runs: b, RunCtx: context.Background(),
+		Exclusive: func(string) (func(), error) { return func() {}, nil }}
+	drv := newHarness(t, s)
+	s.env, s.mutate = drv.env, nil
+	s.session = &Session{Who: "bob (projector)", Viewer: "view mode", Runs: b}
+	view := newHarness(t, s)
+	drv.start(120, 40)
+	view.start(120, 40)
+	drv.mustSee(t, "Step 2 of 8 · Trunk network")
+	_, plan := drv.m.Update(press("enter"))
+	msgs := make(chan tea.Msg, 64)
+	go collect(plan, msgs)
+	<-entered
+	drv.cancel() // the driver's SSH connection dropped
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	view.pullUntil(t, "Plan — nothing has changed yet", "2 change(s) will be made")
+	view.mustNotSee(t, "context canceled")
+}

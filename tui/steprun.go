@@ -115,7 +115,9 @@ func (r *stepRun) running() bool { return r.phase == phasePlanning || r.phase ==
 // startPlan asks the step what it would change, off the Update loop.
 func (r *stepRun) startPlan() tea.Cmd {
 	r.phase, r.err, r.plan, r.own = phasePlanning, nil, steps.Plan{}, true
-	ctx, step, env, idx := r.w.ctx, r.stage.Step, r.w.env, r.idx
+	// The engine's context, as an apply's: a driver whose connection
+	// drops does not cancel the plan its viewers watch.
+	ctx, step, env, idx := r.w.runContext(), r.stage.Step, r.w.env, r.idx
 	sh := r.w.share(SharedRun{Step: r.id(), Phase: runPlanning})
 	return func() tea.Msg {
 		p, err := step.Plan(ctx, env)
