@@ -772,12 +772,14 @@ func TestServeHeadlessCutover(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "the steps run in the ferry serve engine") || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run through the engine: exit %d\n%s", code, out)
 	}
+	// The counter before the last pass's time: a pass that completes
+	// between the two reads counts, and the wait below is for one more.
+	inc := `ferry_replication_passes_total{kind="incremental",vm="WebApp2"}`
+	before := scrape(t, srv.metrics)[inc]
 	first := statusJSON(t, run, l.PlanPath()).lastPass("WebApp2")
 	if first.IsZero() {
 		t.Fatal("no pass after the replication step")
 	}
-	inc := `ferry_replication_passes_total{kind="incremental",vm="WebApp2"}`
-	before := scrape(t, srv.metrics)[inc]
 	// No ferry process but the engine: a pass completes all the same.
 	waitPassAfter(t, run, l.PlanPath(), "WebApp2", first)
 	if after := scrape(t, srv.metrics)[inc]; after <= before {
