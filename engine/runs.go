@@ -22,6 +22,9 @@ const (
 	RunPlanned  = "planned"  // the plan is known (or Err says why not)
 	RunApplying = "applying" // Apply in flight, events streaming
 	RunFinished = "finished" // Outcome and Err are known
+	// RunEditing is not a run: the driver filling in a step's form, its
+	// Answers and Focus as typed (a guided demo's audience sees them).
+	RunEditing = "editing"
 )
 
 // MaxRunEvents bounds the events a run keeps for the sessions that watch
@@ -50,9 +53,21 @@ type StepRun struct {
 	Err      error
 	Started  time.Time
 	Finished time.Time
+	// Answers are a RunEditing record's form values by field key (the
+	// plan's answers: no secret is asked in a form); Focus the field
+	// the driver is in (-1: it left the fields).
+	Answers map[string]string
+	Focus   int
 }
 
-func (r *StepRun) key() string { return r.Step + "\x00" + r.Test }
+// key is the record's place on the board: a step's latest run, its
+// latest test migration, and its form as the driver fills it in.
+func (r *StepRun) key() string {
+	if r.Phase == RunEditing {
+		return r.Step + "\x00" + RunEditing
+	}
+	return r.Step + "\x00" + r.Test
+}
 
 // RunBoard holds the latest run of each step (and of the dashboard's test
 // migration) and tells the watching sessions which changed. It never

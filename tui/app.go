@@ -220,6 +220,9 @@ type Model struct {
 	// one); lastRun the newest run seen.
 	watch   RunWatch
 	lastRun uint64
+	// attached is when this session began: a form the driver filled in
+	// before then is not followed to.
+	attached time.Time
 	// A watching session follows the driver to the step of each run it
 	// starts (liveStep: the step of the newest such run, -1 none), unless
 	// it looked around ([ ]) away from it (lookedAround).
@@ -256,6 +259,7 @@ func New(ctx context.Context, d Deps) *Model {
 	m.help.Styles = helpStyles()
 	w.spinFrame = m.spinner.View()
 	w.origin = origins.Add(1)
+	m.attached = w.now()
 	if d.Session != nil && d.Session.Runs != nil {
 		m.watch = d.Session.Runs.Watch()
 		context.AfterFunc(ctx, m.watch.Close)

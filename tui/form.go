@@ -2,6 +2,7 @@ package tui
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -27,6 +28,8 @@ type form struct {
 	// idle: the operator left the fields with esc; keys are not typed
 	// into them until enter or tab brings the focus back.
 	idle bool
+	// published is what publish last shared.
+	published string
 }
 
 type formField struct {
@@ -59,6 +62,9 @@ func newForm(w *wiring, idx int, fields []steps.Field) *form {
 	}
 	fm.setFocus(0)
 	fm.prefilled = len(fm.fields) > 0 && fm.complete()
+	// As it opens, the form is what every session shows: it is shared
+	// once the driver changes it.
+	_, _, fm.published = fm.typed()
 	return fm
 }
 
@@ -165,6 +171,7 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 	if len(fm.fields) == 0 {
 		return nil, msg.Type == tea.KeyEnter
 	}
+	defer fm.publish()
 	ff := &fm.fields[fm.focus]
 	if fm.idle {
 		if msg.Type == tea.KeyEnter || msg.Type == tea.KeyTab {
@@ -224,6 +231,56 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 	ff.f.Set(fm.w.env.Plan, ff.input.Value())
 	ff.touched, ff.pick = true, 0
 	return cmd, false
+}
+
+// publish shares the form as typed with the engine's other sessions (a
+// watching session shows it: a guided demo's audience sees the presenter
+// type), when it changed since it was last shared. The fields are plan
+// answers; no secret is asked in a form.
+func (fm *form) publish() {
+	if fm.w.readOnly || fm.w.session == nil || fm.w.session.Runs == nil {
+		return
+	}
+	answers, focus, sig := fm.typed()
+	if sig != fm.published {
+		fm.published = sig
+		fm.w.share(SharedRun{Step: fm.w.it[fm.idx].Step.ID(), Phase: runEditing, Answers: answers, Focus: focus})
+	}
+}
+
+// typed is the form as the driver has it: its values by field key, the
+// field it is in (-1: none), and both in one string to compare.
+func (fm *form) typed() (answers map[string]string, focus int, sig string) {
+	answers = make(map[string]string, len(fm.fields))
+	for _, ff := range fm.fields {
+		answers[ff.f.Key] = ff.input.Value()
+	}
+	focus = fm.focus
+	if fm.idle {
+		focus = -1
+	}
+	return answers, focus, fmt.Sprint(focus, answers)
+}
+
+// showAnswers shows the driver's form as it types it: its values, and the
+// field it is in (focus -1: it left the fields).
+func (fm *form) showAnswers(answers map[string]string, focus int) {
+	for i := range fm.fields {
+		if ff := &fm.fields[i]; ff.input.Value() != answers[ff.f.Key] {
+			if v, ok := answers[ff.f.Key]; ok {
+				ff.input.SetValue(v)
+			}
+		}
+	}
+	switch {
+	case len(fm.fields) == 0:
+	case focus < 0:
+		fm.idle = true
+		fm.fields[fm.focus].input.Blur()
+	case focus < len(fm.fields):
+		fm.idle = false
+		fm.setFocus(focus)
+	}
 }
 
 func (fm *form) oneEnter() bool { return fm.prefilled && fm.complete() }

@@ -27,6 +27,7 @@ const (
 	runPlanned  = "planned"
 	runApplying = "applying"
 	runFinished = "finished"
+	runEditing  = "editing" // the driver's form as typed (not a run)
 )
 
 // SharedRun is a step run as every session of an engine sees it
@@ -46,6 +47,8 @@ type SharedRun struct {
 	Err      error
 	Started  time.Time
 	Finished time.Time
+	Answers  map[string]string // runEditing: the form's values by field key
+	Focus    int               // runEditing: the field the driver is in, -1 none
 }
 
 // RunBoard is where the sessions of an engine publish their step runs and
@@ -169,15 +172,18 @@ func (m *Model) mirrorRuns(rs runsMsg) tea.Cmd {
 		if i < 0 {
 			continue
 		}
-		mr, ok := m.screens[i].(mirrorer)
-		if !ok {
+		mr, isMirror := m.screens[i].(mirrorer)
+		a, isAnswerer := m.screens[i].(answerer)
+		editing := r.Phase == runEditing
+		if (editing && !isAnswerer) || (!editing && !isMirror) {
 			continue
 		}
 		// A run in flight on another step: a watching session goes
 		// there (the audience follows the presenter) unless it looked
 		// around; a driving one is told (the first batch's too: it began
-		// before this session attached).
-		if r.ID > m.lastRun && r.Phase != runFinished {
+		// before this session attached). The driver typing into a form
+		// is followed too, unless it typed before this session attached.
+		if r.ID > m.lastRun && r.Phase != runFinished && (!editing || !r.Started.Before(m.attached)) {
 			m.liveStep = i
 			switch {
 			case i == m.cur:
@@ -189,6 +195,10 @@ func (m *Model) mirrorRuns(rs runsMsg) tea.Cmd {
 			}
 		}
 		m.lastRun = max(m.lastRun, r.ID)
+		if editing {
+			a.answers(r)
+			continue
+		}
 		for _, msg := range mr.mirror(r) {
 			cmds = append(cmds, m.screens[i].update(msg))
 			if _, ok := msg.(applyDoneMsg); ok {
@@ -213,6 +223,8 @@ func (m *Model) lookAround(i int) {
 func (m *Model) runNotice(i int, r SharedRun, followed bool) string {
 	what := "plans"
 	switch {
+	case r.Phase == runEditing:
+		what = "fills in"
 	case r.Test != "":
 		what = "runs a " + r.Test + " on"
 	case r.Phase == runApplying:
@@ -227,6 +239,14 @@ func (m *Model) runNotice(i int, r SharedRun, followed bool) string {
 	}
 	return fmt.Sprintf("%s %s step %d · %s (%s to watch)", r.By, what, i+1, m.w.it[i].Step.Title(), dir)
 }
+
+// answerer is a screen with a form that shows the driver's answers as it
+// types them (a runEditing record).
+type answerer interface {
+	answers(r SharedRun)
+}
+
+func (s *stepScreen) answers(r SharedRun) { s.form.showAnswers(r.Answers, r.Focus) }
 
 // mirror shows r, another session's run of this step, as if this screen
 // had started it; a run of this screen's own in flight is left alone.
@@ -309,4 +329,5 @@ var (
 	_ mirrorer = (*vmScreen)(nil)
 	_ mirrorer = (*cutoverScreen)(nil)
 	_ mirrorer = (*replicationScreen)(nil)
+	_ answerer = (*stepScreen)(nil)
 )

@@ -229,3 +229,33 @@ func TestPlanOutlivesTheDriversSession(t *testing.T) {
 	view.pullUntil(t, "Plan — nothing has changed yet", "2 change(s) will be made")
 	view.mustNotSee(t, "context canceled")
 }
+
+// TestViewerSeesDriverType (QA: a guided demo's audience saw a step's
+// form stay as it was while the presenter typed into it, until the plan):
+// a watching session shows the driver's answers as they are typed and the
+// field the driver is in; one that looked elsewhere is told where.
+func TestViewerSeesDriverType(t *testing.T) {
+	drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: []string{"rights"}}, 120, 40)
+	view.mustSee(t, "WATCHING", "Step 2 of 8 · Trunk network")
+	view.send(press("[")) // the viewer looks at step 1
+	view.pullRuns()
+
+	drv.mustSee(t, "Step 2 of 8 · Trunk network")
+	drv.send(press("enter")) // the organization from the pick list
+	drv.send(press("enter")) // the VDC the plan has
+	drv.typeText("company-e")
+	view.pullRuns()
+	view.mustSee(t, "Step 1 of 8 · Rights", "admin (alice@laptop) fills in step 2 · Trunk network (] to watch)")
+	view.send(press("]"))
+	view.mustSee(t, "Step 2 of 8 · Trunk network", "▸ Edge gateway  company-e")
+	drv.typeText("dge")
+	drv.send(press("enter"))
+	drv.send(press("enter")) // the network the plan has
+	drv.typeText("172.16.10.1/24")
+	view.pullRuns()
+	view.mustSee(t, "  Edge gateway  company-edge", "▸ Gateway CIDR  172.16.10.1/24")
+	drv.send(press("esc")) // the driver leaves the fields
+	view.pullRuns()
+	view.mustSee(t, "  Gateway CIDR  172.16.10.1/24")
+	view.mustNotSee(t, "▸ Gateway CIDR")
+}
