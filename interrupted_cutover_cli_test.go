@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -88,6 +91,60 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		}
 		if job := webApp2Job(t, run, l); job.Summary != "cut over" {
 			t.Errorf("status after the cutover: %q", job.Summary)
+		}
+	})
+	t.Run("wizard_start", func(t *testing.T) {
+		if _, err := exec.LookPath("tmux"); err != nil {
+			t.Skip("tmux not installed")
+		}
+		l, run := engineLab(t)
+		if !killedAfterShutdown(t, l, run) {
+			t.Skip("the kill landed after power-on was requested")
+		}
+		// The wizard in a terminal, no engine running: it rolls back
+		// before its screen opens, as ferry run does.
+		session := fmt.Sprintf("ferry-rb-%d", os.Getpid())
+		out, err := exec.Command("tmux", "-L", session, "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
+			ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath()+" 2>"+filepath.Join(l.Dir, "wizard.err")+"; sleep 600").CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux: %v\n%s", err, out)
+		}
+		defer exec.Command("tmux", "-L", session, "kill-server").Run()
+		screen := func() string {
+			out, _ := exec.Command("tmux", "-L", session, "capture-pane", "-p", "-t", session).CombinedOutput()
+			return string(out)
+		}
+		for deadline := time.Now().Add(time.Minute); !strings.Contains(screen(), "Itinerary"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("the wizard did not open:\n%s", screen())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		checkPower(t, l, "once the wizard opened", vsphere.PoweredOn, "")
+		if msg := string(readFile(t, filepath.Join(l.Dir, "wizard.err"))); !strings.Contains(msg, "WebApp2: ROLLED BACK AUTOMATICALLY") {
+			t.Errorf("the wizard's terminal before its screen: want the rollback's warning, got:\n%s", msg)
+		}
+		// The wizard quits (it holds the replication store until then).
+		// It opens on the cutover, saying what it did.
+		if s := screen(); !strings.Contains(s, "Step 8 of 8") || !strings.Contains(s, "ROLLED BACK") {
+			t.Errorf("the wizard opened on:\n%s", s)
+		}
+		for _, key := range []string{"C-c", "y"} { // quit, confirmed
+			if out, err := exec.Command("tmux", "-L", session, "send-keys", "-t", session, key).CombinedOutput(); err != nil {
+				t.Fatalf("tmux: %v\n%s", err, out)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			if _, code := run("status", "--plan", l.PlanPath()); code == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the wizard did not quit:\n%s", screen())
+			}
+		}
+		if job := webApp2Job(t, run, l); !strings.Contains(job.Summary, "ROLLED BACK AUTOMATICALLY") || strings.Contains(job.Summary, "held") {
+			t.Errorf("status after the wizard's automatic rollback: %q", job.Summary)
 		}
 	})
 	t.Run("serve_start", func(t *testing.T) {

@@ -14,6 +14,12 @@ import (
 // `ferry status`; a new cutover of vm clears it.
 func recoveredKey(vm string) string { return "auto_rollback." + vm }
 
+// RecoveredNote says how vm's last cutover, interrupted, was rolled back
+// automatically ("" if it was not, or vm was cut over since).
+func (e *Env) RecoveredNote(vm string) string {
+	return e.State.Get("cutover").Outputs[recoveredKey(vm)]
+}
+
 // RecoverInterruptedCutovers rolls back, by itself, every cutover a
 // previous ferry process left interrupted before power-on of the target
 // was requested (state running: killed, or its machine lost) after it had

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log"
 	"log/slog"
@@ -120,6 +121,15 @@ func Run(ctx context.Context, opts Options) error {
 	// belong to another state file of this plan.
 	if err := env.OpenReplicationStore(); err != nil {
 		return err
+	}
+	// A cutover a killed ferry left with the source shut down and no
+	// power-on requested is rolled back before the screen opens, as
+	// `ferry run` and `ferry serve` do when they start: the service has
+	// been down since. Before, not beside, the screen: nothing the
+	// operator confirms can race it. A failure is said and the wizard
+	// opens all the same (its cutover screen decides: ctrl+r).
+	if err := env.RecoverInterruptedCutovers(ctx, recoveryLines(os.Stderr, logger)); err != nil {
+		logger.Error("automatic rollback at start", "err", err) // its warning said it
 	}
 
 	d := opts.Adapters
@@ -269,6 +279,17 @@ func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger
 		case mon != nil:
 			go mon.Run(ctx)
 			f.Probes = ProbeFeed(ctx, mon.Subscribe(64), mon.Kinds())
+		}
+	}
+}
+
+// recoveryLines prints the warnings of the start's rollback of
+// interrupted cutovers, a line each, before the screen opens, and logs them.
+func recoveryLines(w io.Writer, logger *slog.Logger) steps.Emit {
+	return func(ev steps.Event) {
+		if ev.Kind == steps.EventWarning {
+			fmt.Fprintf(w, "ferry: warning: %s\n", ev.Message)
+			logger.Warn(ev.Message, "step", ev.Step)
 		}
 	}
 }

@@ -354,6 +354,10 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 		if note := s.w.env.CutoverNoteWith(vm.Name, "ctrl+r: only roll back",
 			"decide with ctrl+r: finish (keep the target in Cloud Director, power it on if needed) or roll back (remove the target, keep the replica disks, power the source on again)"); note != "" {
 			rest = append(rest, wrapped("    ⚠ "+note, width, 6, sWarn)...)
+		} else if note := s.w.env.RecoveredNote(vm.Name); note != "" {
+			// The wizard (or an engine) opened on a cutover a killed
+			// ferry left with the source down, and ended the outage.
+			rest = append(rest, wrapped("    ⚠ "+note, width, 6, sWarn)...)
 		}
 		if s.decision != "" {
 			continue // a decision has no cutover window to project
