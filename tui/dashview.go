@@ -62,7 +62,10 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 	progress := ""
 	if r.Planned > 0 && !r.CutOver() {
 		eta := "ETA —"
-		if r.ETA > 0 {
+		switch {
+		case r.Acked >= r.Planned:
+			eta = "done" // the last pass, all of it acknowledged
+		case r.ETA > 0:
 			eta = "ETA " + dur(r.ETA)
 		}
 		// "pass": this VM's pass, not the step's bar above the dashboard.

@@ -223,3 +223,14 @@ func TestReplicationEndedWhenAllCutOver(t *testing.T) {
 	h.mustSee(t, "✓ replication ended", "every VM is cut over: WebApp1, WebApp2")
 	h.mustNotSee(t, "replication started")
 }
+
+// TestDashboardDonePass (QA: an idle VM's row read "pass 100% ETA —"): a
+// pass all acknowledged says done, not an unknown ETA.
+func TestDashboardDonePass(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h.start(120, 40)
+	h.send(replicationMsg(ReplicationUpdate{VM: "WebApp2", Phase: "idle", Pass: 2, Planned: 16 << 20, Read: 16 << 20, Sent: 1 << 20, Acked: 16 << 20,
+		LastPass: t0.Add(-time.Second), NextPass: t0.Add(59 * time.Second), RPO: time.Minute, Health: RPOOK}))
+	h.mustSee(t, "pass 100% done")
+	h.mustNotSee(t, "ETA —")
+}
