@@ -124,11 +124,11 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		if msg := string(readFile(t, filepath.Join(l.Dir, "wizard.err"))); !strings.Contains(msg, "WebApp2: ROLLED BACK AUTOMATICALLY") {
 			t.Errorf("the wizard's terminal before its screen: want the rollback's warning, got:\n%s", msg)
 		}
-		// The wizard quits (it holds the replication store until then).
 		// It opens on the cutover, saying what it did.
 		if s := screen(); !strings.Contains(s, "Step 8 of 8") || !strings.Contains(s, "ROLLED BACK") {
 			t.Errorf("the wizard opened on:\n%s", s)
 		}
+		// The wizard quits (it holds the replication store until then).
 		for _, key := range []string{"C-c", "y"} { // quit, confirmed
 			if out, err := exec.Command("tmux", "-L", session, "send-keys", "-t", session, key).CombinedOutput(); err != nil {
 				t.Fatalf("tmux: %v\n%s", err, out)

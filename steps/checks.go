@@ -106,6 +106,16 @@ func (e *Env) checked(vm string) bool {
 	return e.State.Get("checks").Outputs[checkedKey(vm)] != ""
 }
 
+// checkedAny says whether the checks recorded any VM (checkedFor).
+func (e *Env) checkedAny() bool {
+	for k := range e.State.Get("checks").Outputs {
+		if strings.HasPrefix(k, checkedKey("")) {
+			return true
+		}
+	}
+	return false
+}
+
 // Verify implements Step.
 func (s *Checks) Verify(ctx context.Context, env *Env) error {
 	_, err := s.Apply(ctx, env, func(Event) {})

@@ -88,8 +88,19 @@ func (e *Env) Stale(id string) string {
 		}
 	case "checks":
 		// Its probes answered before the first wave's cutover, not
-		// necessarily now that a second one replicates.
+		// necessarily now that a second one replicates. Not for a VM
+		// whose cutover began (a probe of its source, shut down, must
+		// not stand between it and its rollback or finish), nor for a
+		// state that never recorded the VMs checked (a ferry before
+		// checkedFor: its checks stay done, as they were).
+		if !e.checkedAny() {
+			break
+		}
 		for _, vm := range e.Migrating() {
+			switch e.State.Get("cutover").Outputs[cutoverKey(vm.Name)] {
+			case cutoverRunning, cutoverPowerOnRequested:
+				continue
+			}
 			if !e.checked(vm.Name) {
 				missing = append(missing, vm.Name)
 			}

@@ -173,3 +173,33 @@ func TestRunnerMarksCreatedResources(t *testing.T) {
 		t.Fatalf("resources %+v, want one created", rs)
 	}
 }
+
+// TestChecksStaleOnlyForVMsNotChecked: step 7 runs again for a VM added
+// after it ran, not for one whose cutover began (its source, shut down,
+// would fail the probes before its rollback or finish could run), and not
+// for a state from before the VMs checked were recorded.
+func TestChecksStaleOnlyForVMsNotChecked(t *testing.T) {
+	env := waveEnv(t)
+	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1", RPO: replication.RPO(replication.MinRPO)})
+	if why := env.Stale("checks"); !strings.Contains(why, "WebApp1 added") {
+		t.Fatalf("a second wave: checks stale %q, want WebApp1 added", why)
+	}
+	if err := env.State.SetOutput("cutover", cutoverKey("WebApp1"), cutoverRunning); err != nil {
+		t.Fatal(err)
+	}
+	if why := env.Stale("checks"); why != "" {
+		t.Errorf("WebApp1's cutover began: checks stale %q, want not", why)
+	}
+
+	legacy, err := LoadState(filepath.Join(t.TempDir(), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := legacy.Finish("checks", Result{}); err != nil {
+		t.Fatal(err)
+	}
+	old := NewEnv(nil, &PlanFile{VMs: []VMPlan{{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}}}, legacy)
+	if why := old.Stale("checks"); why != "" {
+		t.Errorf("a state from before the VMs checked were recorded: checks stale %q, want not", why)
+	}
+}
