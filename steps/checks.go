@@ -91,24 +91,19 @@ func (s *Checks) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 // checkedFor records the VMs the checks were run for: a VM added later
 // (a second wave) makes the step run again before its cutover (Env.Stale).
 func (e *Env) checkedFor() error {
+	now, kv := time.Now().UTC().Format(time.RFC3339), map[string]string{}
 	for _, vm := range e.Migrating() {
-		if err := e.State.SetOutput("checks", checkedKey(vm.Name), time.Now().UTC().Format(time.RFC3339)); err != nil {
-			return err
-		}
+		kv[checkedKey(vm.Name)] = now
 	}
-	return nil
+	return e.State.SetOutputs("checks", kv)
 }
 
 func checkedKey(vm string) string { return "checked:" + vm }
 
-// checked says whether the checks ran for vm (checkedFor).
-func (e *Env) checked(vm string) bool {
-	return e.State.Get("checks").Outputs[checkedKey(vm)] != ""
-}
-
-// checkedAny says whether the checks recorded any VM (checkedFor).
-func (e *Env) checkedAny() bool {
-	for k := range e.State.Get("checks").Outputs {
+// recordsChecked says whether the checks step's outputs record any VM
+// checked (checkedFor); a ferry before checkedFor recorded none.
+func recordsChecked(outputs map[string]string) bool {
+	for k := range outputs {
 		if strings.HasPrefix(k, checkedKey("")) {
 			return true
 		}

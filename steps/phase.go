@@ -93,15 +93,17 @@ func (e *Env) Stale(id string) string {
 		// not stand between it and its rollback or finish), nor for a
 		// state that never recorded the VMs checked (a ferry before
 		// checkedFor: its checks stay done, as they were).
-		if !e.checkedAny() {
+		checked := e.State.Get("checks").Outputs
+		if !recordsChecked(checked) {
 			break
 		}
+		cut := e.State.Get("cutover").Outputs
 		for _, vm := range e.Migrating() {
-			switch e.State.Get("cutover").Outputs[cutoverKey(vm.Name)] {
+			switch cut[cutoverKey(vm.Name)] {
 			case cutoverRunning, cutoverPowerOnRequested:
 				continue
 			}
-			if !e.checked(vm.Name) {
+			if checked[checkedKey(vm.Name)] == "" {
 				missing = append(missing, vm.Name)
 			}
 		}

@@ -173,11 +173,16 @@ func (s *State) Record(id string, r Resource) error {
 
 // SetOutput stores a non-secret value for later steps.
 func (s *State) SetOutput(id, key, value string) error {
+	return s.SetOutputs(id, map[string]string{key: value})
+}
+
+// SetOutputs stores non-secret values for later steps, in one write.
+func (s *State) SetOutputs(id string, kv map[string]string) error {
 	return s.update(id, func(st *StepState, _ time.Time) {
 		if st.Outputs == nil {
 			st.Outputs = map[string]string{}
 		}
-		st.Outputs[key] = value
+		maps.Copy(st.Outputs, kv)
 	})
 }
 

@@ -21,22 +21,16 @@ func healthGlyph(h RPOHealth) string {
 	return sDim.Render("○")
 }
 
-// vmRowLines draws one VM of the dashboard: two lines when the panel is
-// wide, three when it is narrow (one in compact rows, see vmRow).
-//
-//	▸ WebApp2   incremental #12  ██████░░░░  62% ETA 12s  ● RPO ok
-//	  4.1 MiB/s ▂▃▅▇█  last pass 48s ago · next in 12s · cutover ~9s
-//
 // progressW is the width of a row's " pass 62% ETA 12s".
 const progressW = 19
 
-func vmRowLines(r *VMRow, now time.Time, cursor bool, width int) []string {
-	return vmRow(r, now, cursor, false, width)
-}
-
-// vmRow draws a VM's row; compact: on one line (name, phase, the pass's
+// vmRow draws one VM of the dashboard: two lines when the panel is wide,
+// three when it is narrow; compact, one (name, phase, the pass's
 // percentage, RPO health), for the rows around the cursor's when the full
 // rows do not all fit.
+//
+//	▸ WebApp2   incremental #12  ██████░░░░  62% ETA 12s  ● RPO ok
+//	  4.1 MiB/s ▂▃▅▇█  last pass 48s ago · next in 12s · final pass ~9s
 func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 	phase := r.Phase
 	switch {
