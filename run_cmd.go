@@ -174,7 +174,7 @@ not the steps; ferry status --follow shows how they end.
 			}
 			env.Log = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			if confirm != "" {
-				vms, err := steps.ConfirmedVMs(env.Plan, confirm)
+				vms, err := steps.ConfirmedVMs(env.Plan(), confirm)
 				if err != nil {
 					return usageError{err}
 				}
@@ -198,7 +198,7 @@ not the steps; ferry status --follow shows how they end.
 			}
 			var verifyVMs []string
 			if verify != "" {
-				if verifyVMs, err = steps.VerifyNames(env.Plan, verify); err != nil {
+				if verifyVMs, err = steps.VerifyNames(env.Plan(), verify); err != nil {
 					return usageError{err}
 				}
 			}
@@ -282,7 +282,7 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begi
 		}
 		return nil
 	}
-	vms, err := steps.TestNames(env.Plan, names)
+	vms, err := steps.TestNames(env.Plan(), names)
 	if err != nil {
 		return usageError{err}
 	}

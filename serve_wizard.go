@@ -69,7 +69,7 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 
 	env := w.eng.Env
 	feed := tui.NewReplicationFeed(func(vm string) time.Duration {
-		for _, v := range env.Plan.VMs {
+		for _, v := range env.Plan().VMs {
 			if v.Name == vm {
 				return v.RPO.Duration()
 			}

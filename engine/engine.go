@@ -275,7 +275,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	env := e.Env
 	var cutover []string
 	if req.Confirm != "" {
-		vms, err := steps.ConfirmedVMs(env.Plan, req.Confirm)
+		vms, err := steps.ConfirmedVMs(env.Plan(), req.Confirm)
 		if err != nil {
 			return out, UsageError{err}
 		}
@@ -301,7 +301,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	var verify []string
 	if req.Verify != "" {
 		var err error
-		if verify, err = steps.VerifyNames(env.Plan, req.Verify); err != nil {
+		if verify, err = steps.VerifyNames(env.Plan(), req.Verify); err != nil {
 			return out, UsageError{err}
 		}
 	}
@@ -351,7 +351,7 @@ func (e *Engine) checkPlanFile() error {
 	}
 	pf.ApplyDefaults(e.Itinerary)
 	file, err1 := yaml.Marshal(pf)
-	running, err2 := yaml.Marshal(e.Env.Plan)
+	running, err2 := yaml.Marshal(e.Env.Plan())
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
@@ -397,7 +397,7 @@ func (e *Engine) runTest(ctx context.Context, req RunRequest, emit steps.Emit) (
 			return out, UsageError{errors.New("--test-migrate runs alone: without --test-cleanup, --confirm-cutover, --finish, --rollback or --verify")}
 		}
 		var err error
-		if names, err = steps.TestNames(e.Env.Plan, req.TestMigrate); err != nil {
+		if names, err = steps.TestNames(e.Env.Plan(), req.TestMigrate); err != nil {
 			return out, UsageError{err}
 		}
 	} else if req.Confirm != "" || req.Verify != "" || req.Finish || req.Rollback {

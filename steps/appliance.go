@@ -197,7 +197,7 @@ func (s *Appliance) inputs(pf *PlanFile) (AppliancePlan, error) {
 // look reads what exists. Missing inputs (port group, switch, datacenter)
 // are errors naming what exists; a missing sink or appliance is not.
 func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error) {
-	a, err := s.inputs(env.Plan)
+	a, err := s.inputs(env.Plan())
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 	if w.dvs, err = c.DVS(ctx, w.dc, w.a.DVS); err != nil {
 		return nil, fmt.Errorf("appliance.dvs: %w", err)
 	}
-	if err := w.sinkPolicy(ctx, env.Plan); err != nil {
+	if err := w.sinkPolicy(ctx, env.Plan()); err != nil {
 		return nil, err
 	}
 	if w.uplink, err = c.Network(ctx, w.dc, a.UplinkPortgroup); err != nil {
@@ -236,7 +236,7 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 	}
 	w.ovf = ovfMap(a)
 	if w.vm == nil {
-		if err := w.checkOVF(env.Plan); err != nil {
+		if err := w.checkOVF(env.Plan()); err != nil {
 			return nil, err
 		}
 		// The plan looks up what the deploy will use: a datastore that the

@@ -123,8 +123,8 @@ func (s *Checks) Verify(ctx context.Context, env *Env) error {
 // not migrated.
 func (e *Env) checkProbeVMs(ctx context.Context) error {
 	var want []string
-	for _, p := range e.Plan.Probes {
-		if p.VM != "" && !slices.ContainsFunc(e.Plan.VMs, func(v VMPlan) bool { return v.Name == p.VM }) {
+	for _, p := range e.Plan().Probes {
+		if p.VM != "" && !slices.ContainsFunc(e.Plan().VMs, func(v VMPlan) bool { return v.Name == p.VM }) {
 			want = append(want, p.VM)
 		}
 	}
@@ -139,7 +139,7 @@ func (e *Env) checkProbeVMs(ctx context.Context) error {
 	for _, v := range vms {
 		names = append(names, v.Name)
 	}
-	for i, p := range e.Plan.Probes {
+	for i, p := range e.Plan().Probes {
 		if p.VM != "" && slices.Contains(want, p.VM) && !slices.Contains(names, p.VM) {
 			return fmt.Errorf("probe %q: vm %q is not a VM on the on-prem vCenter (VMs there: %s)", p.label(i), p.VM, strings.Join(names, ", "))
 		}

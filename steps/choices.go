@@ -41,7 +41,7 @@ func (e *Env) portgroupChoices(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	dc, err := c.Datacenter(ctx, e.Plan.Appliance.Datacenter)
+	dc, err := c.Datacenter(ctx, e.Plan().Appliance.Datacenter)
 	if err != nil {
 		return nil, err
 	}
@@ -72,9 +72,9 @@ func (e *Env) cloudChoices(ctx context.Context, key string) ([]string, error) {
 		}
 		return tenants, err
 	case "vdc":
-		return c.VDCNames(e.Plan.Org)
+		return c.VDCNames(e.Plan().Org)
 	}
-	vdc, err := c.VDCByName(e.Plan.Org, e.Plan.VDC)
+	vdc, err := c.VDCByName(e.Plan().Org, e.Plan().VDC)
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func (e *Env) MigrationMode(ctx context.Context, name string) (mode, why string,
 
 // sourceMode is MigrationMode with the source VM it read.
 func (e *Env) sourceMode(ctx context.Context, name string) (mode, why string, src vsphere.VM, err error) {
-	if !slices.ContainsFunc(e.Plan.VMs, func(vm VMPlan) bool { return vm.Name == name }) {
+	if !slices.ContainsFunc(e.Plan().VMs, func(vm VMPlan) bool { return vm.Name == name }) {
 		return "", "", src, fmt.Errorf("VM %q is not in the plan", name)
 	}
 	p := e.planOf(name)
@@ -221,7 +221,7 @@ func (c *vmCutover) coldWindow(ctx context.Context) error {
 func (e *Env) offProbes(ctx context.Context) (map[string]string, error) {
 	out := map[string]string{}
 	offVMs := map[string]bool{}
-	for i, p := range e.Plan.Probes {
+	for i, p := range e.Plan().Probes {
 		deps := p.deps()
 		if len(deps) == 0 {
 			continue
@@ -229,7 +229,7 @@ func (e *Env) offProbes(ctx context.Context) (map[string]string, error) {
 		all := true
 		for _, vm := range deps {
 			off, known := offVMs[vm]
-			if !known && !slices.ContainsFunc(e.Plan.VMs, func(p VMPlan) bool { return p.Name == vm }) {
+			if !known && !slices.ContainsFunc(e.Plan().VMs, func(p VMPlan) bool { return p.Name == vm }) {
 				// Not migrated by this plan: its probe answers or not as
 				// the machine does.
 				known, offVMs[vm] = true, false
@@ -253,7 +253,7 @@ func (e *Env) offProbes(ctx context.Context) (map[string]string, error) {
 
 // planOf is the plan's entry for the VM name, or a new one.
 func (e *Env) planOf(name string) VMPlan {
-	for _, vm := range e.Plan.VMs {
+	for _, vm := range e.Plan().VMs {
 		if vm.Name == name {
 			return vm
 		}

@@ -17,7 +17,7 @@ import (
 func coldLab(t *testing.T, vm string) (*lab.Lab, *Env) {
 	t.Helper()
 	l, env := migrationLab(t, vm)
-	env.Plan.Probes = slices.DeleteFunc(env.Plan.Probes, func(p ProbePlan) bool { return p.TCP == "" })
+	env.Plan().Probes = slices.DeleteFunc(env.Plan().Probes, func(p ProbePlan) bool { return p.TCP == "" })
 	return l, env
 }
 
@@ -157,7 +157,7 @@ func TestColdMigrationRolledBack(t *testing.T) {
 // brings it up in Company-VDC, where its guest boots from the replica.
 func TestColdMigrationOfRunningVM(t *testing.T) {
 	l, env := coldLab(t, "WebApp3")
-	env.Plan.VMs[0].Mode = ModeCold
+	env.Plan().VMs[0].Mode = ModeCold
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
 	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {

@@ -198,10 +198,10 @@ func cutoverTimings(cp CutoverPlan) (shutdownTimeout, probeInterval, greenTimeou
 // preflight refuses a bad one before step 1 changes anything.
 func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	p := Plan{Step: s.ID()}
-	if _, _, _, err := cutoverTimings(env.Plan.Cutover); err != nil {
+	if _, _, _, err := cutoverTimings(env.Plan().Cutover); err != nil {
 		return p, err
 	}
-	parallel, err := cutoverParallel(env.Plan.Cutover)
+	parallel, err := cutoverParallel(env.Plan().Cutover)
 	if err != nil {
 		return p, err
 	}
@@ -212,7 +212,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		store, done = nil, func() {}
 	}
 	defer done()
-	for _, vm := range env.Plan.VMs {
+	for _, vm := range env.Plan().VMs {
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
 			p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: vm.Name, Detail: "already cut over to vApp " + vm.TargetVApp})
 			continue
@@ -245,7 +245,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		if vm.Power() == LeaveOff {
 			on = "left powered off"
 		}
-		detail := fmt.Sprintf("cut over into vApp %s of %s on network %s, %s", vm.TargetVApp, env.Plan.VDC, vm.TargetNetwork, on)
+		detail := fmt.Sprintf("cut over into vApp %s of %s on network %s, %s", vm.TargetVApp, env.Plan().VDC, vm.TargetNetwork, on)
 		if mode, why, err := env.MigrationMode(ctx, vm.Name); err == nil && mode == ModeCold {
 			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: detail + "; cold migration (" + why + ")"})
 			continue
@@ -271,15 +271,15 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 // them are up. The report has one section per VM and the wave's total.
 func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
 	var res Result
-	shutdownTimeout, interval, greenTimeout, err := cutoverTimings(env.Plan.Cutover)
+	shutdownTimeout, interval, greenTimeout, err := cutoverTimings(env.Plan().Cutover)
 	if err != nil {
 		return res, err
 	}
-	parallel, err := cutoverParallel(env.Plan.Cutover)
+	parallel, err := cutoverParallel(env.Plan().Cutover)
 	if err != nil {
 		return res, err
 	}
-	hard := env.Plan.Cutover.HardPowerOff == nil || *env.Plan.Cutover.HardPowerOff
+	hard := env.Plan().Cutover.HardPowerOff == nil || *env.Plan().Cutover.HardPowerOff
 	// A test's snapshot freezes every replica on the receiver appliance:
 	// none can be detached for a target until it is removed.
 	if err := env.checkNoTestLeft("the cutover"); err != nil {
@@ -309,7 +309,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		}
 	}(emit)
 
-	report := &CutoverReport{Job: env.Plan.Job, Started: time.Now(), Parallel: parallel}
+	report := &CutoverReport{Job: env.Plan().Job, Started: time.Now(), Parallel: parallel}
 	prev := env.State.Get(s.ID())
 	selected := map[string]bool{}
 	for _, n := range env.CutoverVMs {
@@ -318,7 +318,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	var waiting []string
 	var wave []*vmCutover
 	vappLocks := map[string]*sync.Mutex{}
-	for _, vm := range env.Plan.VMs {
+	for _, vm := range env.Plan().VMs {
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
 			emit(Progress(vm.Name+": already cut over", -1))
 			continue
@@ -458,7 +458,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 // Verify implements Step.
 func (s *Cutover) Verify(ctx context.Context, env *Env) error {
 	st := env.State.Get(s.ID())
-	for _, vm := range env.Plan.VMs {
+	for _, vm := range env.Plan().VMs {
 		if st.Outputs[cutoverKey(vm.Name)] != cutoverDone {
 			return fmt.Errorf("VM %s is not cut over", vm.Name)
 		}
@@ -867,7 +867,7 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	} else if ok {
 		c.target = &ref
 	}
-	vdc, err := c.sys.VDCByName(c.env.Plan.Org, c.env.Plan.VDC)
+	vdc, err := c.sys.VDCByName(c.env.Plan().Org, c.env.Plan().VDC)
 	if err != nil {
 		return err
 	}
@@ -1002,7 +1002,7 @@ func (c *vmCutover) importTarget() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	vdc, err := c.sys.VDCByName(c.env.Plan.Org, c.env.Plan.VDC)
+	vdc, err := c.sys.VDCByName(c.env.Plan().Org, c.env.Plan().VDC)
 	if err != nil {
 		return "", err
 	}
@@ -1032,7 +1032,7 @@ func (c *vmCutover) importTarget() (string, error) {
 func (c *vmCutover) probeNames() []string {
 	var own, untagged []string
 	shared := false
-	for i, p := range c.env.Plan.Probes {
+	for i, p := range c.env.Plan().Probes {
 		name := p.label(i)
 		deps := p.deps()
 		switch {
@@ -1059,7 +1059,7 @@ func (c *vmCutover) hurry() {
 		return
 	}
 	names := c.probeNames()
-	for i, p := range c.env.Plan.Probes {
+	for i, p := range c.env.Plan().Probes {
 		if deps := p.deps(); len(deps) > 1 && slices.Contains(deps, c.plan.Name) {
 			names = append(names, p.label(i))
 		}
@@ -1074,7 +1074,7 @@ func (c *vmCutover) waitGreen() (string, error) {
 	names := c.probeNames()
 	if len(names) == 0 {
 		c.rep.ServiceBack = c.rep.TargetOn
-		if len(c.env.Plan.Probes) > 0 {
+		if len(c.env.Plan().Probes) > 0 {
 			return "no probe watches this VM alone (judged with the wave)", nil
 		}
 		return "no probes in the plan", nil
@@ -1229,7 +1229,7 @@ func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
 	} else if ok {
 		c.target = &ref
 	}
-	if vdc, err := c.sys.VDCByName(c.env.Plan.Org, c.env.Plan.VDC); err == nil {
+	if vdc, err := c.sys.VDCByName(c.env.Plan().Org, c.env.Plan().VDC); err == nil {
 		if vapp, err := vdc.VApp(c.plan.TargetVApp); err == nil {
 			// A vApp holding other VMs is not the interrupted cutover's:
 			// only our VM goes (rollback), the vApp stays.

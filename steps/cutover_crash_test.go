@@ -56,7 +56,7 @@ func crashCutoverIn(t *testing.T, l *lab.Lab, env *Env, warm bool, at func(Event
 	if got := st.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != want {
 		t.Fatalf("cutover state after the crash %q, want %q", got, want)
 	}
-	next := NewEnv(l.Config(), env.Plan, st)
+	next := NewEnv(l.Config(), env.Plan(), st)
 	t.Cleanup(func() { next.Close(context.Background()) })
 	return next
 }
@@ -258,7 +258,7 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 func notBootingLab(t *testing.T) (*lab.Lab, *Env, *Runner) {
 	t.Helper()
 	l, env := migrationLab(t, "WebApp2")
-	env.Plan.Cutover.GreenTimeout = "3s"
+	env.Plan().Cutover.GreenTimeout = "3s"
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
 	if _, err := r.Run(context.Background()); err != nil {
 		t.Fatalf("steps 5-7: %v", err)

@@ -24,12 +24,12 @@ func replicaHash(t *testing.T, env *Env, file string) (sum [32]byte, ok bool) {
 		t.Fatal(err)
 	}
 	f := provider.Finder()
-	dc, err := f.Datacenter(ctx, env.Plan.Provider.Datacenter)
+	dc, err := f.Datacenter(ctx, env.Plan().Provider.Datacenter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.SetDatacenter(dc)
-	ds, err := f.Datastore(ctx, env.Plan.Provider.Datastore)
+	ds, err := f.Datastore(ctx, env.Plan().Provider.Datastore)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +58,11 @@ func replicaHash(t *testing.T, env *Env, file string) (sum [32]byte, ok bool) {
 func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
 	t.Helper()
 	ctx := context.Background()
-	desc := replication.ReplicaDiskPath(env.Plan.Org, vm, 0)
+	desc := replication.ReplicaDiskPath(env.Plan().Org, vm, 0)
 	flat := strings.TrimSuffix(desc, ".vmdk") + "-flat.vmdk" // as the lab's vCenter names it
 	for _, f := range []string{desc, flat} {
 		if _, ok := replicaHash(t, env, f); !ok {
-			t.Fatalf("replica file [%s] %s is gone after the rollback", env.Plan.Provider.Datastore, f)
+			t.Fatalf("replica file [%s] %s is gone after the rollback", env.Plan().Provider.Datastore, f)
 		}
 	}
 	onprem, err := env.OnPrem(ctx)

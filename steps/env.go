@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/session"
@@ -18,7 +19,6 @@ const EnvL2VPNPSK = "FERRY_L2VPN_PSK"
 // password).
 type Env struct {
 	*session.Session
-	Plan  *PlanFile
 	State *State
 	Log   *slog.Logger
 	// CutoverVMs limits the cutover to these VMs (one by one); nil: every VM of the plan.
@@ -31,6 +31,11 @@ type Env struct {
 	// phaseHook, for tests, is called as each VM's cutover phase begins
 	// (from that VM's goroutine).
 	phaseHook func(vm, phase string)
+
+	// plan is the answers as they are now (Plan); planMu serialises
+	// EditPlan.
+	plan   atomic.Pointer[PlanFile]
+	planMu sync.Mutex
 
 	mig  migration
 	warm *warm
@@ -46,7 +51,37 @@ type Env struct {
 
 // NewEnv returns an Env whose clients connect from cfg when first used.
 func NewEnv(cfg *config.Config, pf *PlanFile, st *State) *Env {
-	return &Env{Session: session.New(cfg), Plan: pf, State: st, Log: slog.New(slog.DiscardHandler)}
+	e := &Env{Session: session.New(cfg), State: st, Log: slog.New(slog.DiscardHandler)}
+	e.SetPlan(pf)
+	return e
+}
+
+// Plan is the answers as they are now. Several goroutines read them at
+// once (the steps, the replication jobs, and under ferry serve every
+// attached terminal while one of them types), so the plan is never changed
+// in place once an Env holds it: EditPlan publishes a changed copy, and a
+// caller that needs one consistent view of several answers reads Plan once.
+// Only code that owns the Env alone (a test before it starts anything) may
+// change the plan it returns.
+func (e *Env) Plan() *PlanFile { return e.plan.Load() }
+
+// SetPlan replaces the answers with pf, which the Env then owns: the
+// caller must not change pf afterwards (EditPlan does that).
+func (e *Env) SetPlan(pf *PlanFile) { e.plan.Store(pf) }
+
+// EditPlan changes the answers: edit gets a deep copy of the plan as it is,
+// which then becomes the plan (the one returned). Edits are serialised;
+// readers see the plan before or after an edit, never halfway.
+func (e *Env) EditPlan(edit func(pf *PlanFile)) *PlanFile {
+	e.planMu.Lock()
+	defer e.planMu.Unlock()
+	pf := e.plan.Load().Clone()
+	if pf == nil {
+		pf = &PlanFile{}
+	}
+	edit(pf)
+	e.plan.Store(pf)
+	return pf
 }
 
 // Close logs out of every client that was connected and stops replication.

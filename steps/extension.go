@@ -124,7 +124,7 @@ func (w *extWorld) setClientMode() bool {
 }
 
 func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
-	pf, err := answers(env.Plan, s.Fields())
+	pf, err := answers(env.Plan(), s.Fields())
 	if err != nil {
 		return nil, err
 	}

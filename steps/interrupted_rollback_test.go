@@ -45,7 +45,7 @@ func checkRolledBack(t *testing.T, l *lab.Lab, env *Env, sched *replication.Sche
 	if got := env.State.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverRolledBack {
 		t.Errorf("cutover state %q, want %q", got, cutoverRolledBack)
 	}
-	desc := replication.ReplicaDiskPath(env.Plan.Org, "WebApp2", 0)
+	desc := replication.ReplicaDiskPath(env.Plan().Org, "WebApp2", 0)
 	for _, f := range []string{desc, strings.TrimSuffix(desc, ".vmdk") + "-flat.vmdk"} {
 		if _, ok := replicaHash(t, env, f); !ok {
 			t.Fatalf("replica file %s is gone after the rollback", f)
@@ -60,7 +60,7 @@ func checkRolledBack(t *testing.T, l *lab.Lab, env *Env, sched *replication.Sche
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	before := jobOf(t, sched, "WebApp2").LastPass
-	if err := env.warmPass(ctx, env.Plan.VMs[0]); err != nil {
+	if err := env.warmPass(ctx, env.Plan().VMs[0]); err != nil {
 		t.Fatalf("a pass after the rollback: %v", err)
 	}
 	if after := jobOf(t, sched, "WebApp2").LastPass; !after.After(before) {
@@ -195,7 +195,7 @@ func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
 		l, env := crashedAfterCreate(t)
 		cfg := l.Config()
 		cfg.Provider.URL = "https://127.0.0.1:1/sdk"
-		broken := NewEnv(cfg, env.Plan, env.State)
+		broken := NewEnv(cfg, env.Plan(), env.State)
 		var warned []string
 		err := broken.RecoverInterruptedCutovers(context.Background(), func(ev Event) {
 			if ev.Kind == EventWarning {

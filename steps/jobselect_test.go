@@ -53,7 +53,7 @@ func TestPowerOnChoice(t *testing.T) {
 // options read back are the ones written.
 func TestSelectVMsSecondWave(t *testing.T) {
 	env := waveEnv(t) // WebApp2 cut over
-	env.Plan.Network.Name = "company-network"
+	env.Plan().Network.Name = "company-network"
 	if got, want := env.DefaultJobName(nil), "WebApp2-Migration"; got != want {
 		t.Fatalf("DefaultJobName() = %q, want %q", got, want)
 	}
@@ -69,7 +69,7 @@ func TestSelectVMsSecondWave(t *testing.T) {
 	}
 	o.VDC, o.Job, o.Storage, o.Power = "Company-VDC", "wave-2", "gold", LeaveOff
 	env.SelectVMs([]string{"WebApp1", "WebApp3"}, o)
-	pf := env.Plan
+	pf := env.Plan()
 	if len(pf.VMs) != 3 || pf.VMs[0].Name != "WebApp2" || pf.VMs[1].Name != "WebApp1" || pf.VMs[2].Name != "WebApp3" {
 		t.Fatalf("VMs %+v: want WebApp2 (cut over, kept) then WebApp1, WebApp3", pf.VMs)
 	}

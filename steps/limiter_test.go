@@ -17,7 +17,7 @@ func TestBandwidthCapIsSharedAndValidated(t *testing.T) {
 	if l, err := env.limiter(); l != nil || err != nil {
 		t.Fatalf("no cap: %v %v", l, err)
 	}
-	env.Plan.BandwidthMbit = 80
+	env.Plan().BandwidthMbit = 80
 	a, err := env.limiter()
 	if err != nil {
 		t.Fatal(err)

@@ -210,7 +210,7 @@ func bandwidthErr(mbit int) error {
 
 // limiter is the session's one bandwidth limiter (nil: no cap).
 func (e *Env) limiter() (*rate.Limiter, error) {
-	mbit := e.Plan.BandwidthMbit
+	mbit := e.Plan().BandwidthMbit
 	if mbit == 0 {
 		return nil, nil
 	}
@@ -332,7 +332,7 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 	}
 	return &replication.Job{
 		VM:       vmName,
-		Org:      e.Plan.Org,
+		Org:      e.Plan().Org,
 		Kind:     kind,
 		Replicas: replicas,
 		Limiter:  limiter,
@@ -434,7 +434,7 @@ func Bytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
 func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 	var out []probe.Target
 	var icmpPrivileged *bool
-	for i, p := range e.Plan.Probes {
+	for i, p := range e.Plan().Probes {
 		name := p.label(i)
 		if err := p.check(); err != nil {
 			return nil, fmt.Errorf("probe %q: %w", name, err)

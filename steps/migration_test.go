@@ -304,7 +304,7 @@ func TestCutoverFaultsRollBack(t *testing.T) {
 		}, "pre-cutover pass"},
 		{"shutdown refused", func(l *lab.Lab, env *Env) {
 			no := false
-			env.Plan.Cutover.HardPowerOff = &no
+			env.Plan().Cutover.HardPowerOff = &no
 			l.OnPrem.Model.Service.AddFaultRule(&simulator.FaultInjectionRule{
 				MethodName: "ShutdownGuest", ObjectType: "*", ObjectName: "WebApp2", Probability: 1,
 				FaultType: simulator.FaultTypeInvalidState, Message: "guest refuses to shut down", Enabled: true})
@@ -426,14 +426,14 @@ func TestMigrationBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			orig, origApp := env.Plan.VMs[0], env.Plan.Appliance
-			defer func() { env.Plan.VMs[0], env.Plan.Appliance = orig, origApp }()
-			tc.edit(env.Plan)
+			orig, origApp := env.Plan().VMs[0], env.Plan().Appliance
+			defer func() { env.Plan().VMs[0], env.Plan().Appliance = orig, origApp }()
+			tc.edit(env.Plan())
 			_, err := (&VMSelection{}).Plan(ctx, env)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			if env.Plan.Appliance.Name == "WebApp1" && (strings.Contains(err.Error(), "WebApp1") || !strings.Contains(err.Error(), "WebApp2")) {
+			if env.Plan().Appliance.Name == "WebApp1" && (strings.Contains(err.Error(), "WebApp1") || !strings.Contains(err.Error(), "WebApp2")) {
 				t.Errorf("VMs offered: %v; want ferry's appliance (WebApp1 here) left out, the others listed", err)
 			}
 		})
@@ -445,14 +445,14 @@ func TestMigrationBadInput(t *testing.T) {
 	}
 	// A bad cutover duration is refused by the cutover's plan, so that a
 	// confirmed run's preflight stops before anything changes.
-	env.Plan.Cutover.ShutdownTimeout = "soon"
+	env.Plan().Cutover.ShutdownTimeout = "soon"
 	if _, err := (&Cutover{}).Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `cutover.shutdown_timeout: duration "soon" is not valid`) {
 		t.Errorf("cutover plan with shutdown_timeout soon: %v", err)
 	}
-	env.Plan.Cutover.ShutdownTimeout = "10s"
+	env.Plan().Cutover.ShutdownTimeout = "10s"
 	// Cutover without a completed initial sync is refused, the source untouched.
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}, Confirmed: true}
-	env.Plan.Skip = append(env.Plan.Skip, "replication")
+	env.Plan().Skip = append(env.Plan().Skip, "replication")
 	_, err := r.Run(ctx)
 	if err == nil || !strings.Contains(err.Error(), "no completed initial sync") {
 		t.Fatalf("cutover without sync: %v", err)
@@ -468,13 +468,13 @@ func TestMigrationBadInput(t *testing.T) {
 func TestCutoverOneByOne(t *testing.T) {
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
-	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp3"})
-	env.Plan.ApplyDefaults(NewItinerary())
+	env.Plan().VMs = append(env.Plan().VMs, VMPlan{Name: "WebApp3"})
+	env.Plan().ApplyDefaults(NewItinerary())
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	vms, err := ConfirmedVMs(env.Plan, "WebApp2")
+	vms, err := ConfirmedVMs(env.Plan(), "WebApp2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +492,7 @@ func TestCutoverOneByOne(t *testing.T) {
 	if web2.PoweredOn() || !web3.PoweredOn() {
 		t.Fatalf("after cutting over WebApp2 only: WebApp2 on=%v, WebApp3 on=%v", web2.PoweredOn(), web3.PoweredOn())
 	}
-	if _, err := ConfirmedVMs(env.Plan, "WebApp9"); err == nil {
+	if _, err := ConfirmedVMs(env.Plan(), "WebApp9"); err == nil {
 		t.Error("confirming a VM outside the plan was accepted")
 	}
 	env.CutoverVMs = []string{"WebApp3"}
@@ -510,8 +510,8 @@ func TestCutoverOneByOne(t *testing.T) {
 func TestInterruptedCutoverKeepsASharedVApp(t *testing.T) {
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
-	env.Plan.VMs = []VMPlan{{Name: "WebApp2", TargetVApp: "Shop"}, {Name: "WebApp3", TargetVApp: "Shop"}}
-	env.Plan.ApplyDefaults(NewItinerary())
+	env.Plan().VMs = []VMPlan{{Name: "WebApp2", TargetVApp: "Shop"}, {Name: "WebApp3", TargetVApp: "Shop"}}
+	env.Plan().ApplyDefaults(NewItinerary())
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatal(err)
@@ -606,7 +606,7 @@ func TestRollbackKeepsAnExistingVApp(t *testing.T) {
 	if _, err := sys.ImportVMAsVApp(vc, other.Value, vdc, "Shared"); err != nil {
 		t.Fatal(err)
 	}
-	env.Plan.VMs[0].TargetVApp = "Shared"
+	env.Plan().VMs[0].TargetVApp = "Shared"
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatal(err)

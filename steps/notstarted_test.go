@@ -29,7 +29,7 @@ func TestStatusSaysAJobDidNotStart(t *testing.T) {
 	// WebApp2, replicated before, cannot start.
 	cfg := l.Config()
 	cfg.OnPrem.URL = "https://127.0.0.1:1/sdk"
-	broken := NewEnv(cfg, env.Plan, st)
+	broken := NewEnv(cfg, env.Plan(), st)
 	t.Cleanup(func() { broken.Close(context.Background()) })
 	if err := broken.OpenReplicationStore(); err != nil {
 		t.Fatal(err)

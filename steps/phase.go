@@ -45,7 +45,7 @@ func (e *Env) VMPhase(vm string) VMPhase {
 // ones replication and the cutover still work on.
 func (e *Env) Migrating() []VMPlan {
 	var out []VMPlan
-	for _, vm := range e.Plan.VMs {
+	for _, vm := range e.Plan().VMs {
 		if e.VMPhase(vm.Name) != VMCutOver {
 			out = append(out, vm)
 		}
@@ -56,7 +56,7 @@ func (e *Env) Migrating() []VMPlan {
 // CutOverVMs names the plan's VMs that are cut over, in plan order.
 func (e *Env) CutOverVMs() []string {
 	var out []string
-	for _, vm := range e.Plan.VMs {
+	for _, vm := range e.Plan().VMs {
 		if e.VMPhase(vm.Name) == VMCutOver {
 			out = append(out, vm.Name)
 		}
@@ -149,7 +149,7 @@ func (e *Env) PickRefusal(vm vsphere.VM) string {
 		return fmt.Sprintf("%s has snapshots (%s): ferry reads base disks only; delete (consolidate) them in vCenter first", vm.Name, strings.Join(own, ", "))
 	}
 	for _, pg := range vm.Networks {
-		if _, ok := e.Plan.NICNetwork(e.planOf(vm.Name), pg); !ok {
+		if _, ok := e.Plan().NICNetwork(e.planOf(vm.Name), pg); !ok {
 			return UnmappedPortgroup(vm.Name, pg)
 		}
 	}
@@ -173,7 +173,7 @@ func (e *Env) ownedRefusal(name string) string {
 	case VMDecisionNeeded:
 		return name + ": its cutover stopped after the target's power-on was requested; " + decisionHint(name)
 	}
-	appliance := e.Plan.Appliance.Name
+	appliance := e.Plan().Appliance.Name
 	if appliance == "" {
 		appliance = "ferry-l2vpn-client"
 	}

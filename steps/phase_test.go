@@ -51,7 +51,7 @@ func TestVMPhaseAndSecondWave(t *testing.T) {
 			t.Fatalf("%s stale before the second wave: %s", id, why)
 		}
 	}
-	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1", RPO: replication.RPO(replication.MinRPO)})
+	env.Plan().VMs = append(env.Plan().VMs, VMPlan{Name: "WebApp1", RPO: replication.RPO(replication.MinRPO)})
 	if m := env.Migrating(); len(m) != 1 || m[0].Name != "WebApp1" {
 		t.Fatalf("migrating %+v, want WebApp1 only", m)
 	}
@@ -90,13 +90,13 @@ func TestPickRefusal(t *testing.T) {
 	}
 	// A NIC on a port group the plan maps to no org VDC network: refused
 	// in the table, with what to do (the wizard has no field for it).
-	env.Plan.Network.Name = "company-network"
+	env.Plan().Network.Name = "company-network"
 	win := on("WinSrv1")
 	win.Networks = []string{"company-network", "backend-network"}
 	if got := env.PickRefusal(win); !strings.Contains(got, `WinSrv1: port group "backend-network" maps to no org VDC network`) || !strings.Contains(got, "networks:") {
 		t.Errorf("a VM on an unmapped port group: refusal %q", got)
 	}
-	env.Plan.Networks = map[string]string{"backend-network": "backend"}
+	env.Plan().Networks = map[string]string{"backend-network": "backend"}
 	if got := env.PickRefusal(win); got != "" {
 		t.Errorf("a VM whose port groups are mapped: refusal %q", got)
 	}
@@ -107,7 +107,7 @@ func TestPickRefusal(t *testing.T) {
 // powered-off one the plan marks warm, are refused with what to do.
 func TestPickMode(t *testing.T) {
 	env := waveEnv(t)
-	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "batch", Mode: ModeCold}, VMPlan{Name: "db", Mode: ModeWarm})
+	env.Plan().VMs = append(env.Plan().VMs, VMPlan{Name: "batch", Mode: ModeCold}, VMPlan{Name: "db", Mode: ModeWarm})
 	for _, tc := range []struct {
 		name, power, mode, why, refusal string
 	}{
@@ -135,7 +135,7 @@ func TestRunnerRunsAStaleStepAgain(t *testing.T) {
 	if err := env.State.Finish("rights", Result{}); err != nil {
 		t.Fatal(err)
 	}
-	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1", RPO: replication.RPO(replication.MinRPO)})
+	env.Plan().VMs = append(env.Plan().VMs, VMPlan{Name: "WebApp1", RPO: replication.RPO(replication.MinRPO)})
 	if _, err := (&Runner{Itinerary: it, Env: env}).Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestRunnerMarksCreatedResources(t *testing.T) {
 // for a state from before the VMs checked were recorded.
 func TestChecksStaleOnlyForVMsNotChecked(t *testing.T) {
 	env := waveEnv(t)
-	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1", RPO: replication.RPO(replication.MinRPO)})
+	env.Plan().VMs = append(env.Plan().VMs, VMPlan{Name: "WebApp1", RPO: replication.RPO(replication.MinRPO)})
 	if why := env.Stale("checks"); !strings.Contains(why, "WebApp1 added") {
 		t.Fatalf("a second wave: checks stale %q, want WebApp1 added", why)
 	}

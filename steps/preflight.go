@@ -27,7 +27,7 @@ func (r *Runner) Preflight(ctx context.Context) error {
 	needReceiver := false
 	for i, st := range r.Itinerary {
 		id := st.Step.ID()
-		if r.Env.State.Status(id) == StatusDone || st.SkipReason(r.Env.Plan) != "" {
+		if r.Env.State.Status(id) == StatusDone || st.SkipReason(r.Env.Plan()) != "" {
 			continue
 		}
 		if st.Confirm && !r.Confirmed {

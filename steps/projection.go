@@ -209,9 +209,10 @@ func (h cutoverHistory) finalThroughput() (float64, int) {
 // ProjectDowntime projects the downtime of vm's cutover now.
 func (e *Env) ProjectDowntime(vm string) (*DowntimeEstimate, error) {
 	var plan *VMPlan
-	for i := range e.Plan.VMs {
-		if e.Plan.VMs[i].Name == vm {
-			plan = &e.Plan.VMs[i]
+	pf := e.Plan()
+	for i := range pf.VMs {
+		if pf.VMs[i].Name == vm {
+			plan = &pf.VMs[i]
 		}
 	}
 	if plan == nil {
@@ -383,7 +384,7 @@ func (d *DowntimeEstimate) Compact() string {
 // ProjectWave is the projected downtime of VMs cut over together (their
 // estimates), at cutover.parallel at a time, and how many run at once.
 func (e *Env) ProjectWave(ests []*DowntimeEstimate) (time.Duration, int) {
-	parallel, err := cutoverParallel(e.Plan.Cutover)
+	parallel, err := cutoverParallel(e.Plan().Cutover)
 	if err != nil {
 		parallel = DefaultCutoverParallel
 	}

@@ -53,7 +53,7 @@ func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit) error {
 			e.pendAfterRecovery(recovered)
 		}
 	}()
-	for _, vm := range e.Plan.VMs {
+	for _, vm := range e.Plan().VMs {
 		if e.State.Get("cutover").Outputs[cutoverKey(vm.Name)] != cutoverRunning || skip[vm.Name] {
 			continue
 		}
@@ -80,7 +80,7 @@ func (e *Env) pendAfterRecovery(vms []string) {
 	if st := e.State.Status("cutover"); st != StatusRunning && st != StatusFailed {
 		return
 	}
-	for _, vm := range e.Plan.VMs {
+	for _, vm := range e.Plan().VMs {
 		switch e.State.Get("cutover").Outputs[cutoverKey(vm.Name)] {
 		case cutoverRunning, cutoverPowerOnRequested:
 			return

@@ -24,9 +24,9 @@ var applianceMu sync.Mutex
 
 // receiverKind is the plan's receiver kind (default: the appliance).
 func (e *Env) receiverKind() (string, error) {
-	switch k := e.Plan.Provider.ReceiverKind; k {
+	switch k := e.Plan().Provider.ReceiverKind; k {
 	case "", replication.KindAppliance:
-		if e.Plan.Provider.ReceiverVM == "" {
+		if e.Plan().Provider.ReceiverVM == "" {
 			return "", fmt.Errorf("provider.receiver_vm: name the receiver appliance, the provider VM that runs `ferry receiver` and to which ferry hot-adds the replica disks (or set provider.receiver_kind: nfs)")
 		}
 		return replication.KindAppliance, nil
@@ -43,7 +43,7 @@ func (e *Env) receiverKind() (string, error) {
 // does the receiver appliance VM. A run's preflight finds a missing one
 // before step 1 changes anything.
 func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
-	pp := e.Plan.Provider
+	pp := e.Plan().Provider
 	if err := e.replicaPlaceAnswered(); err != nil {
 		return err
 	}
@@ -72,10 +72,10 @@ func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 // the plan lacks: the provider datacenter and datastore, and the org that
 // names their namespace.
 func (e *Env) replicaPlaceAnswered() error {
-	if e.Plan.Provider.Datacenter == "" || e.Plan.Provider.Datastore == "" {
+	if e.Plan().Provider.Datacenter == "" || e.Plan().Provider.Datastore == "" {
 		return errors.New("provider.datacenter and provider.datastore: where the provider vCenter creates the replica disks")
 	}
-	if e.Plan.Org == "" {
+	if e.Plan().Org == "" {
 		return errors.New("org: the tenant org names the replicas' namespace")
 	}
 	return nil
@@ -86,7 +86,7 @@ func (e *Env) replicaFiles(vm string, disks []vsphere.Disk) []vsphere.DiskFile {
 	out := make([]vsphere.DiskFile, len(disks))
 	for i, d := range disks {
 		out[i] = vsphere.DiskFile{
-			Path:     fmt.Sprintf("[%s] %s", e.Plan.Provider.Datastore, replication.ReplicaDiskPath(e.Plan.Org, vm, i)),
+			Path:     fmt.Sprintf("[%s] %s", e.Plan().Provider.Datastore, replication.ReplicaDiskPath(e.Plan().Org, vm, i)),
 			Capacity: d.Capacity,
 		}
 	}
@@ -107,7 +107,7 @@ func (e *Env) replicaDisksFound(ctx context.Context, files []vsphere.DiskFile) (
 	for i, f := range files {
 		paths[i] = f.Path
 	}
-	found, err := provider.DiskFilesFound(ctx, e.Plan.Provider.Datacenter, paths)
+	found, err := provider.DiskFilesFound(ctx, e.Plan().Provider.Datacenter, paths)
 	if err != nil {
 		return nil, fmt.Errorf("replica disks: %w", err)
 	}
@@ -124,7 +124,7 @@ func (e *Env) prepareReplicas(ctx context.Context, vm vsphere.VM) (string, map[s
 	if err != nil {
 		return "", nil, err
 	}
-	pp := e.Plan.Provider
+	pp := e.Plan().Provider
 	if err := e.replicaPlaceAnswered(); err != nil {
 		return "", nil, fmt.Errorf("%s: %w", vm.Name, err)
 	}
@@ -142,7 +142,7 @@ func (e *Env) prepareReplicas(ctx context.Context, vm vsphere.VM) (string, map[s
 	out := map[string]string{}
 	if kind == replication.KindNFS {
 		for i, d := range vm.Disks {
-			out[strconv.Itoa(int(d.Key))] = replication.ReplicaDiskPath(e.Plan.Org, vm.Name, i)
+			out[strconv.Itoa(int(d.Key))] = replication.ReplicaDiskPath(e.Plan().Org, vm.Name, i)
 		}
 		return kind, out, nil
 	}
@@ -175,7 +175,7 @@ func (e *Env) releaseReplicas(ctx context.Context, vm string, disks []vsphere.Di
 	}
 	applianceMu.Lock()
 	defer applianceMu.Unlock()
-	return provider.DetachDiskFiles(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, paths)
+	return provider.DetachDiskFiles(ctx, e.Plan().Provider.Datacenter, e.Plan().Provider.ReceiverVM, paths)
 }
 
 // reattachReplicas gives vm's replica disks back to the receiver appliance
@@ -195,7 +195,7 @@ func (e *Env) reattachReplicas(ctx context.Context, vm string, disks []vsphere.D
 	}
 	applianceMu.Lock()
 	defer applianceMu.Unlock()
-	_, err = provider.AttachDisks(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, files)
+	_, err = provider.AttachDisks(ctx, e.Plan().Provider.Datacenter, e.Plan().Provider.ReceiverVM, files)
 	return err
 }
 
@@ -217,11 +217,11 @@ func (e *Env) refuseUsedReplicas(ctx context.Context, provider *vsphere.Client, 
 	for _, f := range files {
 		paths = append(paths, f.Path)
 	}
-	users, err := provider.DiskUsers(ctx, e.Plan.Provider.Datacenter, paths)
+	users, err := provider.DiskUsers(ctx, e.Plan().Provider.Datacenter, paths)
 	if err != nil {
 		return fmt.Errorf("%s: who uses its replica disks: %w", vm, err)
 	}
-	appliance := e.Plan.Provider.ReceiverVM
+	appliance := e.Plan().Provider.ReceiverVM
 	for _, p := range paths {
 		if len(users[p]) == 0 || slices.Contains(users[p], appliance) {
 			continue

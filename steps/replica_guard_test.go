@@ -37,7 +37,7 @@ func TestCutOverVMsDisksAreNotReplicatedAgain(t *testing.T) {
 	}
 	env.Close(ctx)
 
-	fresh := NewEnv(l.Config(), env.Plan, NewState(filepath.Join(t.TempDir(), "state.json")))
+	fresh := NewEnv(l.Config(), env.Plan(), NewState(filepath.Join(t.TempDir(), "state.json")))
 	t.Cleanup(func() { fresh.Close(context.Background()) })
 	again := &Runner{Itinerary: NewItinerary(), Env: fresh, Emit: func(Event) {}}
 	_, err = again.Run(ctx)
@@ -49,7 +49,7 @@ func TestCutOverVMsDisksAreNotReplicatedAgain(t *testing.T) {
 	if provider, err = fresh.ProviderVC(ctx); err != nil {
 		t.Fatal(err)
 	}
-	users, err := provider.DiskUsers(ctx, env.Plan.Provider.Datacenter, paths)
+	users, err := provider.DiskUsers(ctx, env.Plan().Provider.Datacenter, paths)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -157,7 +157,7 @@ func TestReplicatePlanNamesReplicaDisks(t *testing.T) {
 	if !found {
 		t.Errorf("plan items %+v: no replica disk %s hot-added to %s", p.Items, want, lab.ApplianceVM)
 	}
-	env.Plan.Provider.ReceiverVM = ""
+	env.Plan().Provider.ReceiverVM = ""
 	if _, err := (&Replicate{}).Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "provider.receiver_vm") {
 		t.Errorf("plan without a receiver appliance: %v", err)
 	}

@@ -130,7 +130,7 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 			// Its disks, made by the provider vCenter (kept if they exist).
 			how := "written by the nfs receiver on the mounted datastore"
 			if kind == replication.KindAppliance {
-				how = "hot-added to the receiver appliance " + env.Plan.Provider.ReceiverVM
+				how = "hot-added to the receiver appliance " + env.Plan().Provider.ReceiverVM
 			}
 			files := env.replicaFiles(vm.Name, vm.Disks)
 			found, err := env.replicaDisksFound(ctx, files)
@@ -180,7 +180,7 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 	if err != nil {
 		return res, err
 	}
-	limit, err := concurrentPasses(env.Plan)
+	limit, err := concurrentPasses(env.Plan())
 	if err != nil {
 		return res, err
 	}

@@ -63,7 +63,7 @@ func validRightsMode(v string, _ *PlanFile) error {
 
 // look reads what the org lacks; it changes nothing.
 func (s *Rights) look(ctx context.Context, env *Env) (*vcd.Client, *vcd.RightsPlan, error) {
-	pf, err := answers(env.Plan, s.Fields())
+	pf, err := answers(env.Plan(), s.Fields())
 	if err != nil {
 		return nil, nil, err
 	}

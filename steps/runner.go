@@ -48,7 +48,7 @@ var ErrConflict = errors.New("conflict with what exists")
 // an error wrapping context.Canceled (exit 130).
 func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	var out Outcome
-	pf, state := r.Env.Plan, r.Env.State
+	pf, state := r.Env.Plan(), r.Env.State
 	for i, st := range r.Itinerary {
 		id := st.Step.ID()
 		emit := r.bind(i, id)
@@ -248,7 +248,7 @@ func (r *Runner) PlanAll(ctx context.Context) ([]StagePlan, error) {
 	var out []StagePlan
 	var errs []error
 	for i, st := range r.Itinerary {
-		sp := StagePlan{Index: i + 1, Step: st.Step, Status: r.Env.State.Status(st.Step.ID()), Skipped: st.SkipReason(r.Env.Plan)}
+		sp := StagePlan{Index: i + 1, Step: st.Step, Status: r.Env.State.Status(st.Step.ID()), Skipped: st.SkipReason(r.Env.Plan())}
 		if sp.Skipped == "" {
 			sp.Plan, sp.Err = st.Step.Plan(ctx, r.Env)
 			if sp.Err != nil {

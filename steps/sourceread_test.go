@@ -33,11 +33,11 @@ func TestVMSelectionRefusesUnreadableDisks(t *testing.T) {
 	if len(want) != len(lab.RefusedVMs) {
 		t.Fatalf("%d refused VMs in the lab, %d expectations", len(lab.RefusedVMs), len(want))
 	}
-	orig := env.Plan.VMs[0]
-	defer func() { env.Plan.VMs[0] = orig }()
+	orig := env.Plan().VMs[0]
+	defer func() { env.Plan().VMs[0] = orig }()
 	for _, spec := range lab.RefusedVMs {
 		t.Run(spec.Name, func(t *testing.T) {
-			env.Plan.VMs[0].Name = spec.Name
+			env.Plan().VMs[0].Name = spec.Name
 			_, err := (&VMSelection{}).Plan(ctx, env)
 			if err == nil {
 				t.Fatalf("%s (%s): planned", spec.Name, spec.Disk)
@@ -60,7 +60,7 @@ func TestVMSelectionRefusesUnreadableDisks(t *testing.T) {
 		})
 	}
 	// The walkthrough's VM is still accepted.
-	env.Plan.VMs[0] = orig
+	env.Plan().VMs[0] = orig
 	if _, err := (&VMSelection{}).Plan(ctx, env); err != nil {
 		t.Fatalf("WebApp2: %v", err)
 	}

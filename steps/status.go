@@ -71,7 +71,7 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 
 	cut := e.State.Get("cutover").Outputs
 	var out []VMStatus
-	for _, vm := range e.Plan.VMs {
+	for _, vm := range e.Plan().VMs {
 		var vs replication.VMState
 		if store != nil {
 			var err error

@@ -33,7 +33,7 @@ func (c *vmCutover) targetConfig(ctx context.Context) (vsphere.VMConfig, error) 
 // Director connects it to its own network. replicas maps a source disk
 // file to its replica's path.
 func (c *vmCutover) targetSpec(ctx context.Context, replicas map[string]string) (vsphere.VMOverDisks, vsphere.VMConfig, error) {
-	pp := c.env.Plan.Provider
+	pp := c.env.Plan().Provider
 	spec := vsphere.VMOverDisks{Name: c.plan.Name, Datacenter: pp.Datacenter, Pool: pp.ResourcePool, Datastore: pp.Datastore}
 	cfg, err := c.targetConfig(ctx)
 	if err != nil {
@@ -49,11 +49,11 @@ func (c *vmCutover) targetSpec(ctx context.Context, replicas map[string]string) 
 	}
 	stretched := c.plan.TargetNetwork
 	if stretched == "" {
-		stretched = c.env.Plan.Network.Name
+		stretched = c.env.Plan().Network.Name
 	}
 	nets := make([]string, len(cfg.NICs))
 	for i, n := range cfg.NICs {
-		orgNet, ok := c.env.Plan.NICNetwork(c.plan, n.Portgroup)
+		orgNet, ok := c.env.Plan().NICNetwork(c.plan, n.Portgroup)
 		if !ok {
 			return spec, cfg, fmt.Errorf("NIC %s %s on port group %q %w (networks: in the plan)", n.Type, n.MAC, n.Portgroup, ErrNoNetworkMapping)
 		}
@@ -96,7 +96,7 @@ func (c *vmCutover) connectNetworks(ctx context.Context) (string, error) {
 	var nics []vcd.NICConnection
 	var parts []string
 	for _, n := range cfg.NICs {
-		net, ok := c.env.Plan.NICNetwork(c.plan, n.Portgroup)
+		net, ok := c.env.Plan().NICNetwork(c.plan, n.Portgroup)
 		if !ok {
 			return "", fmt.Errorf("NIC %s %s on port group %q %w (networks: in the plan)", n.Type, n.MAC, n.Portgroup, ErrNoNetworkMapping)
 		}
@@ -124,7 +124,7 @@ func checkStorageProfile(ctx context.Context, env *Env, p VMPlan) error {
 	if err != nil {
 		return err
 	}
-	vdc, err := c.VDCByName(env.Plan.Org, env.Plan.VDC)
+	vdc, err := c.VDCByName(env.Plan().Org, env.Plan().VDC)
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func checkStorageProfile(ctx context.Context, env *Env, p VMPlan) error {
 // relocates the VM), and the replica datastore one of the provider VDC's
 // datastores (otherwise the import copies every disk, inside the downtime).
 func checkPlacement(ctx context.Context, env *Env) error {
-	pp := env.Plan.Provider
+	pp := env.Plan().Provider
 	if pp.Datacenter == "" || pp.ResourcePool == "" || pp.Datastore == "" || env.Config == nil || env.Config.Provider.URL == "" {
 		return nil
 	}
@@ -165,7 +165,7 @@ func checkPlacement(ctx context.Context, env *Env) error {
 	}
 	if !inPool {
 		return &FieldError{"provider.resource_pool", fmt.Errorf("%s (%v) is neither VDC %s's resource pool (%s) nor inside provider VDC %s's (%s): Cloud Director would relocate the VM at import, inside the downtime",
-			pp.ResourcePool, chain, env.Plan.VDC, strings.Join(pl.VDCPools, ", "), pl.ProviderVDC, strings.Join(pl.ProviderPools, ", "))}
+			pp.ResourcePool, chain, env.Plan().VDC, strings.Join(pl.VDCPools, ", "), pl.ProviderVDC, strings.Join(pl.ProviderPools, ", "))}
 	}
 	ds, err := prov.DatastoreID(ctx, pp.Datacenter, pp.Datastore)
 	if err != nil {
@@ -194,13 +194,13 @@ func vdcPlacement(ctx context.Context, env *Env) (vcd.Placement, error) {
 	if err != nil {
 		return vcd.Placement{}, err
 	}
-	vdc, err := sys.VDCByName(env.Plan.Org, env.Plan.VDC)
+	vdc, err := sys.VDCByName(env.Plan().Org, env.Plan().VDC)
 	if err != nil {
 		return vcd.Placement{}, err
 	}
 	pl, err := sys.VDCPlacement(vdc)
 	if err != nil {
-		return pl, fmt.Errorf("placement of VDC %s: %w", env.Plan.VDC, err)
+		return pl, fmt.Errorf("placement of VDC %s: %w", env.Plan().VDC, err)
 	}
 	return pl, nil
 }
@@ -223,7 +223,7 @@ func checkHWPolicy(ctx context.Context, env *Env, vm, version string) error {
 	}
 	if hwAbove(version, pl.HighestHWVersion) {
 		return fmt.Errorf("VM %s: hardware version %s is newer than %s, the highest provider VDC %s supports: Cloud Director cannot run it in VDC %s; ferry does not change a guest's hardware",
-			vm, version, pl.HighestHWVersion, pl.ProviderVDC, env.Plan.VDC)
+			vm, version, pl.HighestHWVersion, pl.ProviderVDC, env.Plan().VDC)
 	}
 	return nil
 }
@@ -233,7 +233,7 @@ func checkHWPolicy(ctx context.Context, env *Env, vm, version string) error {
 // storage_profile, or the VDC's only one): Cloud Director would move the
 // disks into the policy at import, a full copy inside the downtime.
 func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) error {
-	pp := env.Plan.Provider
+	pp := env.Plan().Provider
 	if pp.Datacenter == "" || pp.Datastore == "" || env.Config == nil || env.Config.Provider.URL == "" {
 		return nil
 	}
@@ -241,7 +241,7 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) error {
 	if err != nil {
 		return err
 	}
-	vdc, err := sys.VDCByName(env.Plan.Org, env.Plan.VDC)
+	vdc, err := sys.VDCByName(env.Plan().Org, env.Plan().VDC)
 	if err != nil {
 		return err
 	}

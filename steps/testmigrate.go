@@ -104,7 +104,7 @@ type testCopy struct {
 // snapshot removed, whatever happened; an error says what failed (a copy
 // that did not boot is one).
 func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (string, error) {
-	tp := e.Plan.TestMigration
+	tp := e.Plan().TestMigration
 	if tp.Network == "" {
 		return "", &FieldError{"test_migration.network", errors.New("name the ISOLATED org VDC network (no uplink) the test copies run on, so that they cannot clash with the running sources")}
 	}
@@ -124,7 +124,7 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 	if err != nil {
 		return "", err
 	}
-	vdc, err := sys.VDCByName(e.Plan.Org, e.Plan.VDC)
+	vdc, err := sys.VDCByName(e.Plan().Org, e.Plan().VDC)
 	if err != nil {
 		return "", err
 	}
@@ -155,8 +155,8 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 		} else if vs.CompareNeeded {
 			return "", fmt.Errorf("%s: not tested: a verify found the replica differs from the source (%s); %s", n, vs.PausedReason, mismatchAdvice(n, "test it again"))
 		}
-		i := slices.IndexFunc(e.Plan.VMs, func(v VMPlan) bool { return v.Name == n })
-		c := &vmCutover{env: e, emit: emit, plan: e.Plan.VMs[i], rep: VMReport{VM: n, TargetVApp: TestVApp(n)}}
+		i := slices.IndexFunc(e.Plan().VMs, func(v VMPlan) bool { return v.Name == n })
+		c := &vmCutover{env: e, emit: emit, plan: e.Plan().VMs[i], rep: VMReport{VM: n, TargetVApp: TestVApp(n)}}
 		if err := c.connect(ctx, false); err != nil {
 			return "", err
 		}
@@ -175,7 +175,7 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 			return "", err
 		}
 	}
-	report := &CutoverReport{Kind: ReportTest, Job: e.Plan.Job, Started: time.Now(), Parallel: 1}
+	report := &CutoverReport{Kind: ReportTest, Job: e.Plan().Job, Started: time.Now(), Parallel: 1}
 	for _, tc := range copies {
 		tc.c.rep.Started = report.Started
 	}
@@ -226,11 +226,11 @@ func (e *Env) testCopies(ctx context.Context, copies []*testCopy, vdc *vcd.VDC, 
 		}
 		applianceMu.Lock()
 		defer applianceMu.Unlock()
-		if err := first.provider.SnapshotVM(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, TestSnapshot,
+		if err := first.provider.SnapshotVM(ctx, e.Plan().Provider.Datacenter, e.Plan().Provider.ReceiverVM, TestSnapshot,
 			"ferry test migration of "+strings.Join(testNamesOf(copies), ", ")+": freezes the replica disks; remove with ferry run --test-cleanup"); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("snapshot %s of receiver appliance %s; replication continues", TestSnapshot, e.Plan.Provider.ReceiverVM), nil
+		return fmt.Sprintf("snapshot %s of receiver appliance %s; replication continues", TestSnapshot, e.Plan().Provider.ReceiverVM), nil
 	})
 	if err != nil {
 		for _, tc := range copies[1:] {
@@ -284,7 +284,7 @@ func (e *Env) bringUp(ctx context.Context, tc *testCopy, vdc *vcd.VDC, bootTimeo
 		spec.UUID = "" // a copy, never the source's identity
 		for i := range spec.Disks {
 			spec.Disks[i].Parent = spec.Disks[i].Path
-			spec.Disks[i].Path = fmt.Sprintf("[%s] %s/%s_%d.vmdk", e.Plan.Provider.Datastore, spec.Name, spec.Name, i)
+			spec.Disks[i].Path = fmt.Sprintf("[%s] %s/%s_%d.vmdk", e.Plan().Provider.Datastore, spec.Name, spec.Name, i)
 		}
 		// Nothing connected until Cloud Director puts the NICs on the
 		// isolated network: the copy never touches the stretched one.
@@ -330,7 +330,7 @@ func (e *Env) bringUp(ctx context.Context, tc *testCopy, vdc *vcd.VDC, bootTimeo
 		var ips []string
 		for _, n := range cfg.NICs {
 			ip := firstIPv4(n.IPs)
-			nics = append(nics, vcd.NICConnection{MAC: n.MAC, Network: e.Plan.TestMigration.Network, IP: ip})
+			nics = append(nics, vcd.NICConnection{MAC: n.MAC, Network: e.Plan().TestMigration.Network, IP: ip})
 			if ip != "" {
 				ips = append(ips, ip)
 			}
@@ -338,7 +338,7 @@ func (e *Env) bringUp(ctx context.Context, tc *testCopy, vdc *vcd.VDC, bootTimeo
 		if err := c.sys.ConnectNICs(tc.vapp, TestCopyName(name), nics); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%d NIC(s) on %s (the source's MACs; addresses %s)", len(nics), e.Plan.TestMigration.Network, strings.Join(ips, ", ")), nil
+		return fmt.Sprintf("%d NIC(s) on %s (the source's MACs; addresses %s)", len(nics), e.Plan().TestMigration.Network, strings.Join(ips, ", ")), nil
 	}); err != nil {
 		return err
 	}
@@ -404,7 +404,7 @@ func (e *Env) bubbleProbes(ctx context.Context, copies []*testCopy) {
 		}
 	}
 	owners := e.addressOwners(ctx)
-	for i, p := range e.Plan.Probes {
+	for i, p := range e.Plan().Probes {
 		name := p.label(i)
 		tp := TestProbe{Name: name}
 		from, why := bubbleRunner(p, booted)
@@ -460,7 +460,7 @@ func (e *Env) bubbleProbes(ctx context.Context, copies []*testCopy) {
 // for the guest pings whose target is one of them (none when the inventory
 // cannot be read: the probes then run as they are).
 func (e *Env) addressOwners(ctx context.Context) map[string]string {
-	if !slices.ContainsFunc(e.Plan.Probes, func(p ProbePlan) bool { return p.To != "" }) {
+	if !slices.ContainsFunc(e.Plan().Probes, func(p ProbePlan) bool { return p.To != "" }) {
 		return nil
 	}
 	vms, err := e.onPremVMs(ctx)
@@ -555,7 +555,7 @@ func (e *Env) testCleanup(ctx context.Context, copies []*testCopy, emit Emit) er
 // disks are children of the replicas).
 func (e *Env) deleteCopy(ctx context.Context, sys *vcd.Client, provider *vsphere.Client, vm string, replicas []string) (string, error) {
 	var done []string
-	vdc, err := sys.VDCByName(e.Plan.Org, e.Plan.VDC)
+	vdc, err := sys.VDCByName(e.Plan().Org, e.Plan().VDC)
 	if err != nil {
 		return "", err
 	}
@@ -586,7 +586,7 @@ func (e *Env) deleteCopy(ctx context.Context, sys *vcd.Client, provider *vsphere
 func (e *Env) removeTestSnapshot(ctx context.Context, provider *vsphere.Client) (string, error) {
 	applianceMu.Lock()
 	defer applianceMu.Unlock()
-	removed, err := provider.RemoveSnapshot(ctx, e.Plan.Provider.Datacenter, e.Plan.Provider.ReceiverVM, TestSnapshot)
+	removed, err := provider.RemoveSnapshot(ctx, e.Plan().Provider.Datacenter, e.Plan().Provider.ReceiverVM, TestSnapshot)
 	switch {
 	case err != nil:
 		return "", err
@@ -613,7 +613,7 @@ func (e *Env) TestCleanup(ctx context.Context, emit Emit) error {
 		return err
 	}
 	var errs []error
-	for _, p := range e.Plan.VMs {
+	for _, p := range e.Plan().VMs {
 		var replicas []string
 		if src, err := onprem.VMByName(ctx, p.Name); err == nil {
 			for _, f := range e.replicaFiles(p.Name, src.Disks) {

@@ -18,9 +18,9 @@ import (
 func testMigrationLab(t *testing.T) (*lab.Lab, *Env) {
 	t.Helper()
 	l, env := migrationLab(t, "WebApp2")
-	env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: "WebApp1"})
-	env.Plan.ApplyDefaults(NewItinerary())
-	env.Plan.TestMigration = TestMigrationPlan{Network: lab.BubbleNetwork, BootTimeout: "20s"}
+	env.Plan().VMs = append(env.Plan().VMs, VMPlan{Name: "WebApp1"})
+	env.Plan().ApplyDefaults(NewItinerary())
+	env.Plan().TestMigration = TestMigrationPlan{Network: lab.BubbleNetwork, BootTimeout: "20s"}
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
 	if out, err := r.Run(context.Background()); err != nil || out.StoppedBefore != "cutover" {
 		t.Fatalf("replication: %v (stopped before %q)", err, out.StoppedBefore)
@@ -68,11 +68,11 @@ func TestTestMigrationOfRunningVM(t *testing.T) {
 
 	// Not on a routed (stretched) network: the copy keeps the source's
 	// MAC and address.
-	env.Plan.TestMigration.Network = "company-network"
+	env.Plan().TestMigration.Network = "company-network"
 	if _, err := env.TestMigrate(ctx, []string{"WebApp2"}, func(Event) {}); err == nil || !strings.Contains(err.Error(), "ISOLATED") {
 		t.Fatalf("test migration onto the stretched network: %v", err)
 	}
-	env.Plan.TestMigration.Network = lab.BubbleNetwork
+	env.Plan().TestMigration.Network = lab.BubbleNetwork
 
 	replica := l.ReplicaFlatFile("[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0))
 	before := fileHash(t, replica)
@@ -146,7 +146,7 @@ func TestTestMigrationOfRunningVM(t *testing.T) {
 // reported so, and the cleanup still happens.
 func TestTestMigrationCopyDoesNotBoot(t *testing.T) {
 	l, env := testMigrationLab(t)
-	env.Plan.TestMigration.BootTimeout = "3s"
+	env.Plan().TestMigration.BootTimeout = "3s"
 	if err := l.Reach.BreakGuest("WebApp2", "lab: the guest's boot loader is damaged"); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestTestCleanupAfterKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env2 := NewEnv(l.Config(), env.Plan, st)
+	env2 := NewEnv(l.Config(), env.Plan(), st)
 	t.Cleanup(func() { env2.Close(context.Background()) })
 	var lines []string
 	if err := env2.TestCleanup(ctx, func(ev Event) { lines = append(lines, ev.Message) }); err != nil {

@@ -90,7 +90,7 @@ func findTunnel(env *Env, egw *vcd.EdgeGateway, name string) (*vcd.Tunnel, error
 
 // stepPending reports whether step id is still to run in this itinerary.
 func stepPending(env *Env, id string) bool {
-	return env.State.Status(id) != StatusDone && !slices.Contains(env.Plan.Skip, id)
+	return env.State.Status(id) != StatusDone && !slices.Contains(env.Plan().Skip, id)
 }
 
 // trunkWorld is what step 2 found (read only).
@@ -113,12 +113,12 @@ type trunkWorld struct {
 }
 
 func (s *Trunk) look(ctx context.Context, env *Env) (*trunkWorld, error) {
-	pf, err := answers(env.Plan, s.Fields())
+	pf, err := answers(env.Plan(), s.Fields())
 	if err != nil {
 		return nil, err
 	}
 	if pf.Tunnel.RemoteEndpointIP == "" {
-		return nil, &ValidationError{Path: env.Plan.path, Errs: []error{&FieldError{"tunnel.remote_endpoint_ip",
+		return nil, &ValidationError{Path: env.Plan().path, Errs: []error{&FieldError{"tunnel.remote_endpoint_ip",
 			errors.New("is required: the address the on-prem L2VPN client connects from (or set appliance.ip)")}}}
 	}
 	w := &trunkWorld{pf: pf}

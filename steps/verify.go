@@ -35,11 +35,11 @@ func ValidVerifyEvery(v string, _ *PlanFile) error {
 
 // verifyEvery is the plan's interval between full compares.
 func (e *Env) verifyEvery() (time.Duration, error) {
-	v := e.Plan.VerifyEvery
+	v := e.Plan().VerifyEvery
 	if v == "" {
 		v = DefaultVerifyEvery
 	}
-	if err := ValidVerifyEvery(v, e.Plan); err != nil {
+	if err := ValidVerifyEvery(v, e.Plan()); err != nil {
 		return 0, &FieldError{"verify_every", err}
 	}
 	d, _ := time.ParseDuration(v)
@@ -111,7 +111,7 @@ func (e *Env) VerifyReplicas(ctx context.Context, names []string, emit Emit) err
 	}
 	cut := e.State.Get("cutover").Outputs
 	for _, name := range names {
-		if !slices.ContainsFunc(e.Plan.VMs, func(v VMPlan) bool { return v.Name == name }) {
+		if !slices.ContainsFunc(e.Plan().VMs, func(v VMPlan) bool { return v.Name == name }) {
 			return fmt.Errorf("--verify %s: not a VM of the plan", name)
 		}
 		if cut[cutoverKey(name)] != "" && cut[cutoverKey(name)] != cutoverRolledBack {
@@ -255,7 +255,7 @@ func (c *vmCutover) verify(ctx context.Context) (*VerifyReport, error) {
 		}
 	}
 	var err error
-	full := fullVerify(c.env.Plan.Cutover)
+	full := fullVerify(c.env.Plan().Cutover)
 	if !full {
 		var v replication.VerifyResult
 		v, err = c.job.VerifyFinal(ctx)

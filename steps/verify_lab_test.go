@@ -110,7 +110,7 @@ func TestCorruptedReplicaRepairedWhileRunning(t *testing.T) {
 func TestCutoverFullVerify(t *testing.T) {
 	_, env := migrationLab(t, "WebApp2")
 	yes := true
-	env.Plan.Cutover.FullVerify = &yes
+	env.Plan().Cutover.FullVerify = &yes
 	ctx := context.Background()
 	var lines []string
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, ev.Message+ev.Error) }, Confirmed: true}
@@ -154,7 +154,7 @@ func TestVerifyEveryValidated(t *testing.T) {
 func TestVerifyMismatchAtCutoverInTheWizard(t *testing.T) {
 	l, env := migrationLab(t, "WebApp2")
 	yes := true
-	env.Plan.Cutover.FullVerify = &yes
+	env.Plan().Cutover.FullVerify = &yes
 	ctx := context.Background()
 	sched, err := env.EnableWarm(ctx, nil)
 	if err != nil {

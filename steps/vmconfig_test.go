@@ -55,12 +55,12 @@ func TestVMSelectionCapturesConfigAndMapsNetworks(t *testing.T) {
 		t.Fatal("a refused selection persisted a configuration")
 	}
 
-	env.Plan.Networks = map[string]string{lab.SecondPortgroup: "backend"}
+	env.Plan().Networks = map[string]string{lab.SecondPortgroup: "backend"}
 	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `"backend", which VDC Company-VDC does not have`) {
 		t.Fatalf("plan with a NIC mapped to a missing network: %v", err)
 	}
 	// An entry for a port group no VM uses (a typo) is refused too.
-	env.Plan.Networks["backend-netwrok"] = "backend"
+	env.Plan().Networks["backend-netwrok"] = "backend"
 	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `"backend", which VDC Company-VDC does not have`) {
 		t.Fatalf("plan with a NIC mapped to a missing network and a typo: %v", err)
 	}
@@ -68,7 +68,7 @@ func TestVMSelectionCapturesConfigAndMapsNetworks(t *testing.T) {
 	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `networks: backend-netwrok: no VM on the on-prem vCenter has a NIC on port group "backend-netwrok" (port groups in use: `) {
 		t.Fatalf("plan with a networks: entry for no port group: %v", err)
 	}
-	delete(env.Plan.Networks, "backend-netwrok")
+	delete(env.Plan().Networks, "backend-netwrok")
 	p, err := s.Plan(ctx, env)
 	if err != nil {
 		t.Fatal(err)
@@ -113,10 +113,10 @@ func migrateVM(t *testing.T, name, greenTimeout string) (*lab.Lab, *Env, error) 
 	t.Helper()
 	l, env := migrationLab(t, name)
 	ctx := context.Background()
-	env.Plan.Networks = map[string]string{lab.SecondPortgroup: "backend"}
-	env.Plan.Cutover.GreenTimeout = greenTimeout
+	env.Plan().Networks = map[string]string{lab.SecondPortgroup: "backend"}
+	env.Plan().Cutover.GreenTimeout = greenTimeout
 	// WinSrv1's licence is bound to its BIOS UUID: the plan keeps it.
-	env.Plan.VMs[0].KeepBIOSUUID = name == "WinSrv1"
+	env.Plan().VMs[0].KeepBIOSUUID = name == "WinSrv1"
 	backendNetwork(t, env, "backend")
 	var lines []string
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
@@ -316,12 +316,12 @@ func TestPlacementChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	env.Plan.Provider.ResourcePool = "/Provider-DC/host/Other-Cluster/Resources"
+	env.Plan().Provider.ResourcePool = "/Provider-DC/host/Other-Cluster/Resources"
 	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "provider.resource_pool") || !strings.Contains(err.Error(), "relocate") {
 		t.Errorf("a pool outside the provider VDC: %v", err)
 	}
-	env.Plan.Provider.ResourcePool = "Company-VDC"
-	env.Plan.Provider.Datastore = "other-ds"
+	env.Plan().Provider.ResourcePool = "Company-VDC"
+	env.Plan().Provider.Datastore = "other-ds"
 	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "provider.datastore") || !strings.Contains(err.Error(), "copy every replica disk") {
 		t.Errorf("a datastore outside the provider VDC: %v", err)
 	}
@@ -360,11 +360,11 @@ func TestStoragePolicyChecked(t *testing.T) {
 	if err != nil || len(dss) != 2 {
 		t.Fatalf("datastores of policy *: %v %v", dss, err)
 	}
-	env.Plan.VMs[0].StorageProfile = "gold"
+	env.Plan().VMs[0].StorageProfile = "gold"
 	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `"gold"`) {
 		t.Errorf("a storage_profile the VDC lacks: %v", err)
 	}
-	env.Plan.VMs[0].StorageProfile = "*"
+	env.Plan().VMs[0].StorageProfile = "*"
 	if _, err := s.Plan(ctx, env); err != nil {
 		t.Errorf("storage_profile *: %v", err)
 	}
@@ -389,15 +389,15 @@ func TestStoragePolicyChecked(t *testing.T) {
 	if _, err := dssys.CreateLocalDatastore(ctx, "bronze-ds", dir); err != nil {
 		t.Fatal(err)
 	}
-	env.Plan.Provider.Datastore = "bronze-ds"
+	env.Plan().Provider.Datastore = "bronze-ds"
 	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "provider.datastore") {
 		t.Errorf("a datastore outside the provider VDC and the policy: %v", err)
 	}
-	if err := checkStoragePolicy(ctx, env, env.Plan.VMs[0]); err == nil || !strings.Contains(err.Error(), `does not support storage policy "*"`) {
+	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err == nil || !strings.Contains(err.Error(), `does not support storage policy "*"`) {
 		t.Errorf("the storage policy check on its own: %v", err)
 	}
-	env.Plan.Provider.Datastore = "provider-ds"
-	if err := checkStoragePolicy(ctx, env, env.Plan.VMs[0]); err != nil {
+	env.Plan().Provider.Datastore = "provider-ds"
+	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err != nil {
 		t.Errorf("provider-ds supports *: %v", err)
 	}
 }

@@ -43,7 +43,7 @@ type vmCheck struct {
 
 // check reads every selected VM; it fails on what ferry cannot fix.
 func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
-	pf := env.Plan
+	pf := env.Plan()
 	if len(pf.VMs) == 0 {
 		return nil, errors.New("no VMs selected (vms: in the plan)")
 	}
@@ -233,7 +233,7 @@ func targetNetworks(ctx context.Context, env *Env) (map[string]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	vdc, err := c.VDCByName(env.Plan.Org, env.Plan.VDC)
+	vdc, err := c.VDCByName(env.Plan().Org, env.Plan().VDC)
 	if err != nil {
 		return nil, err
 	}
@@ -438,7 +438,7 @@ type JobOptions struct {
 // RPO and VDC, and the target network, storage policy and power-on choice of
 // its VMs (the last VM's, as they were written together).
 func (e *Env) JobOptions() JobOptions {
-	pf := e.Plan
+	pf := e.Plan()
 	o := JobOptions{Job: pf.Job, RPO: pf.RPO, VDC: pf.VDC, Network: pf.Network.Name}
 	for _, vm := range pf.VMs {
 		if vm.TargetNetwork != "" {
@@ -505,22 +505,23 @@ func (e *Env) DefaultJobName(selected []string) string {
 // what keeps them out of replication); every other VM of the plan is
 // replaced by names, each with the options (an empty RPO: DefaultRPO).
 func (e *Env) SelectVMs(names []string, o JobOptions) {
-	pf := e.Plan
 	rpo := RPOOrDefault(o.RPO)
-	pf.VDC, pf.RPO, pf.Job = o.VDC, rpo, o.Job
-	var vms []VMPlan
-	for _, vm := range pf.VMs {
-		if e.VMPhase(vm.Name) == VMCutOver {
+	typed, _ := replication.ParseRPO(rpo) // the form checked it; zero (the plan's, at save) otherwise
+	e.EditPlan(func(pf *PlanFile) {
+		pf.VDC, pf.RPO, pf.Job = o.VDC, rpo, o.Job
+		var vms []VMPlan
+		for _, vm := range pf.VMs {
+			if e.VMPhase(vm.Name) == VMCutOver {
+				vms = append(vms, vm)
+			}
+		}
+		for _, n := range names {
+			vm := VMPlan{Name: n, TargetVApp: n, TargetNetwork: o.Network, StorageProfile: o.Storage, RPO: typed}
+			vm.SetPower(o.Power)
 			vms = append(vms, vm)
 		}
-	}
-	typed, _ := replication.ParseRPO(rpo) // the form checked it; zero (the plan's, at save) otherwise
-	for _, n := range names {
-		vm := VMPlan{Name: n, TargetVApp: n, TargetNetwork: o.Network, StorageProfile: o.Storage, RPO: typed}
-		vm.SetPower(o.Power)
-		vms = append(vms, vm)
-	}
-	pf.VMs = vms
+		pf.VMs = vms
+	})
 }
 
 // listOrNone joins names with commas, or says none.

@@ -62,7 +62,7 @@ func (e *Env) EnableWarm(ctx context.Context, events func(replication.Event)) (*
 	if e.warm != nil {
 		return e.warm.sched, nil
 	}
-	n, err := concurrentPasses(e.Plan)
+	n, err := concurrentPasses(e.Plan())
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (e *Env) WarmNotStarted() error {
 	e.warm.mu.Lock()
 	defer e.warm.mu.Unlock()
 	var errs []error
-	for _, vm := range e.Plan.VMs {
+	for _, vm := range e.Plan().VMs {
 		if err := e.warm.failed[vm.Name]; err != nil {
 			errs = append(errs, &WarmStartError{VM: vm.Name, Err: err})
 		}
@@ -140,7 +140,7 @@ func (e *WarmStartError) Unwrap() error { return e.Err }
 // added for a second wave (step 6 starts it).
 func (e *Env) replicasToFollow() ([]VMPlan, error) {
 	var out, maybe []VMPlan
-	for _, vm := range e.Plan.VMs {
+	for _, vm := range e.Plan().VMs {
 		switch e.VMPhase(vm.Name) {
 		case VMReplicating:
 			out = append(out, vm)

@@ -29,7 +29,7 @@ type waveProbe struct {
 // least one VM of the wave.
 func (e *Env) waveProbes(wave []string) []waveProbe {
 	var out []waveProbe
-	for i, p := range e.Plan.Probes {
+	for i, p := range e.Plan().Probes {
 		deps := p.deps()
 		if len(deps) < 2 {
 			continue

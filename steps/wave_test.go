@@ -24,14 +24,14 @@ func waveLab(t *testing.T, vms ...string) (*lab.Lab, *Env) {
 	for _, r := range l.Reach.Plan() {
 		addr[r.Name] = r.Addr
 	}
-	env.Plan.VMs, env.Plan.Probes = nil, nil
+	env.Plan().VMs, env.Plan().Probes = nil, nil
 	for _, vm := range vms {
-		env.Plan.VMs = append(env.Plan.VMs, VMPlan{Name: vm})
-		env.Plan.Probes = append(env.Plan.Probes, ProbePlan{Name: "tcp " + vm, VM: vm, TCP: addr[vm]})
+		env.Plan().VMs = append(env.Plan().VMs, VMPlan{Name: vm})
+		env.Plan().Probes = append(env.Plan().Probes, ProbePlan{Name: "tcp " + vm, VM: vm, TCP: addr[vm]})
 	}
-	env.Plan.Probes = append(env.Plan.Probes, ProbePlan{Name: "shop", VM: vms[0], VMs: vms[1:2], TCP: addr[vms[0]]})
-	env.Plan.ApplyDefaults(NewItinerary())
-	if err := env.Plan.Validate(NewItinerary()); err != nil {
+	env.Plan().Probes = append(env.Plan().Probes, ProbePlan{Name: "shop", VM: vms[0], VMs: vms[1:2], TCP: addr[vms[0]]})
+	env.Plan().ApplyDefaults(NewItinerary())
+	if err := env.Plan().Validate(NewItinerary()); err != nil {
 		t.Fatal(err)
 	}
 	return l, env
@@ -77,7 +77,7 @@ func TestWaveCutsOverInParallel(t *testing.T) {
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	vms, err := ConfirmedVMs(env.Plan, "WebApp1,WebApp2,WebApp3")
+	vms, err := ConfirmedVMs(env.Plan(), "WebApp1,WebApp2,WebApp3")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,8 +239,8 @@ func TestWaveFailureRollsBackThatVMOnly(t *testing.T) {
 // creates a second vApp nor finds the first half made.
 func TestWaveIntoOneVApp(t *testing.T) {
 	l, env := waveLab(t, "WebApp2", "WebApp3")
-	for i := range env.Plan.VMs {
-		env.Plan.VMs[i].TargetVApp = "Shop"
+	for i := range env.Plan().VMs {
+		env.Plan().VMs[i].TargetVApp = "Shop"
 	}
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}

@@ -114,7 +114,7 @@ func (w *wiring) spin() string { return w.spinFrame }
 // step is reached); skipReason adds the stage's predicate, evaluated when
 // the step is reached because earlier screens fill in the answers it
 // looks at (the VMs). Both are the steps' words.
-func (w *wiring) planSkip(i int) string { return w.it[i].PlanSkip(w.env.Plan) }
+func (w *wiring) planSkip(i int) string { return w.it[i].PlanSkip(w.env.Plan()) }
 
 // status is step i's status for the plan as it is now: a step done before
 // VMs were added to the plan (a second wave) is pending again.
@@ -127,18 +127,18 @@ func (w *wiring) status(i int) steps.Status {
 	return st
 }
 
-func (w *wiring) skipReason(i int) string { return w.it[i].SkipReason(w.env.Plan) }
+func (w *wiring) skipReason(i int) string { return w.it[i].SkipReason(w.env.Plan()) }
 
 // save completes the answers with their defaults, as `ferry run` does
 // before the first step, and writes them off the Update loop: a deep copy
 // (steps.PlanFile.Clone) goes to the command, and a failure to write is
 // shown, not fatal.
 func (w *wiring) save() tea.Cmd {
-	w.env.Plan.ApplyDefaults(w.it)
+	w.env.EditPlan(func(pf *steps.PlanFile) { pf.ApplyDefaults(w.it) })
 	if w.savePlan == nil {
 		return nil
 	}
-	snap, savePlan := w.env.Plan.Clone(), w.savePlan
+	snap, savePlan := w.env.Plan().Clone(), w.savePlan
 	return func() tea.Msg {
 		if err := savePlan(snap); err != nil {
 			return flashMsg{Text: "could not save the answers: " + err.Error()}
@@ -333,7 +333,7 @@ func (m *Model) Init() tea.Cmd {
 // run before, so a resumed wizard shows it at once.
 func (m *Model) loadStatus() tea.Cmd {
 	env := m.w.env
-	if len(env.Plan.VMs) == 0 || env.State.Status("replication") == steps.StatusPending {
+	if len(env.Plan().VMs) == 0 || env.State.Status("replication") == steps.StatusPending {
 		return nil
 	}
 	now := m.w.now()
@@ -762,9 +762,9 @@ func (m *Model) header(width int) string {
 	// so a mistyped name never looks accepted.
 	// A name changed since (a job's Target VDC) shows again once a step
 	// found it.
-	if org := m.w.env.Plan.Org; org != "" && org == m.w.verifiedOrg {
+	if org := m.w.env.Plan().Org; org != "" && org == m.w.verifiedOrg {
 		ov := "org " + org
-		if v := m.w.env.Plan.VDC; v != "" && v == m.w.verifiedVDC {
+		if v := m.w.env.Plan().VDC; v != "" && v == m.w.verifiedVDC {
 			ov += " / " + v
 		}
 		parts = append(parts, ov)
@@ -786,10 +786,10 @@ func (m *Model) header(width int) string {
 func (w *wiring) noteVerified(id string) {
 	switch id {
 	case "trunk-network":
-		w.verifiedVDC = w.env.Plan.VDC
+		w.verifiedVDC = w.env.Plan().VDC
 		fallthrough
 	case "rights":
-		w.verifiedOrg = w.env.Plan.Org
+		w.verifiedOrg = w.env.Plan().Org
 	}
 }
 

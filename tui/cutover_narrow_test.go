@@ -162,7 +162,7 @@ func TestDecidedRollbackAfterRestart(t *testing.T) {
 	if err := env.State.Fail("cutover", errors.New("WebApp2: cutover rolled back as decided (--rollback): running on-prem again")); err != nil {
 		t.Fatal(err)
 	}
-	again := newHarness(t, setup{pf: env.Plan, env: env})
+	again := newHarness(t, setup{pf: env.Plan(), env: env})
 	again.start(120, 40)
 	again.send(gotoStepMsg{Index: 7})
 	again.mustSee(t, "↺ rolled back as decided", "Nothing was cut over", "↺ 8 Cutover")

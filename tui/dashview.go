@@ -266,7 +266,7 @@ func probeLines(w *wiring, width, height int) []string {
 	}
 	// The probes of the plan's VMs first (what the cutover is judged by),
 	// then by name.
-	first := w.env.Plan.PlanVMProbes()
+	first := w.env.Plan().PlanVMProbes()
 	probes := slices.Clone(d.Probes)
 	slices.SortStableFunc(probes, func(a, b ProbeRow) int {
 		if first[a.Pair] != first[b.Pair] {

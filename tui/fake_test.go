@@ -85,11 +85,11 @@ func (f *fakeStep) Apply(ctx context.Context, env *steps.Env, emit steps.Emit) (
 		// As the real cutover: each VM cut over is recorded.
 		vms := env.CutoverVMs
 		if len(vms) == 0 {
-			for _, vm := range env.Plan.VMs {
+			for _, vm := range env.Plan().VMs {
 				vms = append(vms, vm.Name)
 			}
 		}
-		rep := &steps.CutoverReport{Job: env.Plan.Job, Started: t0, Finished: t0.Add(45 * time.Second)}
+		rep := &steps.CutoverReport{Job: env.Plan().Job, Started: t0, Finished: t0.Add(45 * time.Second)}
 		for _, vm := range vms {
 			if serr := env.State.SetOutput("cutover", "cutover."+vm, "done"); serr != nil {
 				return f.result, serr

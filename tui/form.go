@@ -49,10 +49,10 @@ func newForm(w *wiring, idx int, fields []steps.Field) *form {
 	for _, f := range fields {
 		in := newInput()
 		in.Prompt = ""
-		in.SetValue(f.Get(w.env.Plan))
+		in.SetValue(f.Get(w.env.Plan()))
 		switch {
-		case f.Default != nil && f.Default(w.env.Plan) != "":
-			in.Placeholder = f.Default(w.env.Plan)
+		case f.Default != nil && f.Default(w.env.Plan()) != "":
+			in.Placeholder = f.Default(w.env.Plan())
 		case f.Required:
 			in.Placeholder = "required"
 		default:
@@ -135,7 +135,7 @@ func (fm *form) complete() bool {
 
 // fieldErr is the field's validation message without the key.
 func (fm *form) fieldErr(ff *formField) error {
-	err := ff.f.Check(fm.w.env.Plan)
+	err := ff.f.Check(fm.w.env.Plan())
 	var fe *steps.FieldError
 	if errors.As(err, &fe) {
 		return fe.Err
@@ -146,16 +146,17 @@ func (fm *form) fieldErr(ff *formField) error {
 // submit fills defaults and validates every field; it focuses the first bad one.
 func (fm *form) submit() bool {
 	fm.submitted = true
-	pf := fm.w.env.Plan
-	for i := range fm.fields {
-		ff := &fm.fields[i]
-		if ff.f.Get(pf) == "" && ff.f.Default != nil {
-			if d := ff.f.Default(pf); d != "" {
-				ff.f.Set(pf, d)
-				ff.input.SetValue(d)
+	fm.w.env.EditPlan(func(pf *steps.PlanFile) {
+		for i := range fm.fields {
+			ff := &fm.fields[i]
+			if ff.f.Get(pf) == "" && ff.f.Default != nil {
+				if d := ff.f.Default(pf); d != "" {
+					ff.f.Set(pf, d)
+					ff.input.SetValue(d)
+				}
 			}
 		}
-	}
+	})
 	for i := range fm.fields {
 		if fm.fieldErr(&fm.fields[i]) != nil {
 			fm.setFocus(i)
@@ -216,7 +217,7 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 	case msg.Type == tea.KeyEnter:
 		if len(vis) > 0 && ff.pick < len(vis) {
 			ff.input.SetValue(vis[ff.pick])
-			ff.f.Set(fm.w.env.Plan, vis[ff.pick])
+			fm.set(ff, vis[ff.pick])
 			ff.touched, ff.pick = true, 0
 		}
 		// A form answered in full (the lab's plan, a resumed session)
@@ -228,7 +229,7 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 		return nil, false
 	}
 	ff.input, cmd = ff.input.Update(msg)
-	ff.f.Set(fm.w.env.Plan, ff.input.Value())
+	fm.set(ff, ff.input.Value())
 	ff.touched, ff.pick = true, 0
 	return cmd, false
 }
@@ -237,6 +238,13 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 // watching session shows it: a guided demo's audience sees the presenter
 // type), when it changed since it was last shared. The fields are plan
 // answers; no secret is asked in a form.
+// set writes a field's answer into the plan: as a new plan (Env.EditPlan),
+// since the steps, the replication jobs and under ferry serve the other
+// terminals read the plan while this one types.
+func (fm *form) set(ff *formField, v string) {
+	fm.w.env.EditPlan(func(pf *steps.PlanFile) { ff.f.Set(pf, v) })
+}
+
 func (fm *form) publish() {
 	if fm.w.readOnly || fm.w.session == nil || fm.w.session.Runs == nil {
 		return
@@ -303,7 +311,7 @@ func (fm *form) toggle(ff *formField, msg tea.KeyMsg) bool {
 	}
 	s := strconv.FormatBool(v)
 	ff.input.SetValue(s)
-	ff.f.Set(fm.w.env.Plan, s)
+	fm.set(ff, s)
 	ff.touched = true
 	return true
 }
@@ -374,7 +382,7 @@ func (fm *form) view(width, height int) []string {
 		// Defaults may derive from other answers (the job name from the
 		// first selected VM): refresh the placeholder.
 		if ff.f.Default != nil {
-			if d := ff.f.Default(fm.w.env.Plan); d != "" {
+			if d := ff.f.Default(fm.w.env.Plan()); d != "" {
 				ff.input.Placeholder = d
 			}
 		}

@@ -30,8 +30,8 @@ func TestOneKeymap(t *testing.T) {
 	h.send(press("?"))
 	h.send(press("enter")) // back into the fields
 	h.typeText("x")
-	if pf.Org != "Companyx" {
-		t.Fatalf("org %q: typing after enter did not reach the first field", pf.Org)
+	if org := h.env.Plan().Org; org != "Companyx" {
+		t.Fatalf("org %q: typing after enter did not reach the first field", org)
 	}
 	h.send(press("esc"))
 	if _, cmd := h.m.Update(press("q")); !isQuit(cmd) {
@@ -79,7 +79,7 @@ func TestJobNameFollowsTheSelection(t *testing.T) {
 	h.mustSee(t, "job WebApp1-WebApp2-Migration")
 	h.send(press("tab"))
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
-	if j := h.env.Plan.Job; j != "WebApp1-WebApp2-Migration" {
+	if j := h.env.Plan().Job; j != "WebApp1-WebApp2-Migration" {
 		t.Fatalf("job %q", j)
 	}
 }

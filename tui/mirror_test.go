@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,4 +259,70 @@ func TestViewerSeesDriverType(t *testing.T) {
 	view.pullRuns()
 	view.mustSee(t, "  Gateway CIDR  172.16.10.1/24")
 	view.mustNotSee(t, "▸ Gateway CIDR")
+}
+
+// TestTypingWhileOthersReadThePlan (QA of ferry serve under the race
+// detector: the driver's form wrote its answers into the plan in place
+// while a watching terminal drew it and the steps read it, a data race
+// that can tear an answer): while the driver types, a watching terminal
+// draws frames and a step reads the answers, each on its own goroutine
+// as under ferry serve. make test runs this package with -race.
+func TestTypingWhileOthersReadThePlan(t *testing.T) {
+	drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: []string{"rights"}}, 120, 40)
+	drv.mustSee(t, "Step 2 of 8 · Trunk network")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var frames, edge string // what the readers read last (kept, so the reads are not optimised away)
+	var started sync.WaitGroup
+	wg.Add(2)
+	started.Add(2)
+	go func() { // the watching terminal's frames
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				frames = view.m.View()
+				if i == 0 {
+					started.Done()
+				}
+			}
+		}
+	}()
+	go func() { // a step reading the answers
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				pf := drv.env.Plan()
+				edge = pf.EdgeGateway + " " + pf.Network.GatewayCIDR
+				if i == 0 {
+					started.Done()
+				}
+			}
+		}
+	}()
+	started.Wait()
+	drv.send(press("enter")) // the organization from the pick list
+	drv.send(press("enter")) // the VDC the plan has
+	drv.typeText("company-edge")
+	drv.send(press("enter"))
+	drv.send(press("enter")) // the network the plan has
+	drv.typeText("172.16.10.1/24")
+	drv.send(press("ctrl+s")) // plan now: the defaults are filled in and saved
+	close(stop)
+	wg.Wait()
+	if frames == "" || edge == "" {
+		t.Fatal("the readers read nothing")
+	}
+	drv.mustSee(t, "Plan — nothing has changed yet")
+	pf := drv.env.Plan()
+	if pf.EdgeGateway != "company-edge" || pf.Network.GatewayCIDR != "172.16.10.1/24" || pf.Tunnel.Name != "ferry-l2vpn" {
+		t.Fatalf("answers in the plan: edge %q, CIDR %q, tunnel %q", pf.EdgeGateway, pf.Network.GatewayCIDR, pf.Tunnel.Name)
+	}
+	view.pullRuns()
+	view.mustSee(t, "Plan — nothing has changed yet")
 }

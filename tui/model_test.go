@@ -136,8 +136,8 @@ func TestFieldValidationInlineAndRefusesToAdvance(t *testing.T) {
 	h.mustNotSee(t, "contains a slash")
 	h.send(press("enter"))
 	h.mustSee(t, "Plan — nothing has changed yet", `~ update rights bundle "ferry-l2vpn"`)
-	if h.env.Plan.Org != "Company" {
-		t.Fatalf("org = %q, want Company", h.env.Plan.Org)
+	if h.env.Plan().Org != "Company" {
+		t.Fatalf("org = %q, want Company", h.env.Plan().Org)
 	}
 }
 
@@ -152,8 +152,8 @@ func TestStepPlanApplyResultAndNext(t *testing.T) {
 		h.send(press("enter"))
 	}
 	h.send(press("enter")) // tunnel name: default
-	if h.env.Plan.Tunnel.Name != "ferry-l2vpn" {
-		t.Fatalf("default not applied: tunnel name %q", h.env.Plan.Tunnel.Name)
+	if h.env.Plan().Tunnel.Name != "ferry-l2vpn" {
+		t.Fatalf("default not applied: tunnel name %q", h.env.Plan().Tunnel.Name)
 	}
 	h.mustSee(t, `= exists edge gateway "company-edge"`, `+ create org VDC network "company-network"`, "2 change(s) will be made")
 	h.send(press("enter"))
@@ -189,8 +189,8 @@ func TestFailureShowsReasonAndSkipForNotBuilt(t *testing.T) {
 	h.send(press("enter")) // apply
 	h.mustSee(t, "✗ failed", "not built yet", "Press s to skip it", "✗ 4 DC extension")
 	h.send(press("s"))
-	if !slices.Contains(h.env.Plan.Skip, "dc-extension") {
-		t.Fatalf("skip list %v", h.env.Plan.Skip)
+	if !slices.Contains(h.env.Plan().Skip, "dc-extension") {
+		t.Fatalf("skip list %v", h.env.Plan().Skip)
 	}
 	if st := h.env.State.Status("dc-extension"); st != steps.StatusSkipped {
 		t.Fatalf("state %s, want skipped", st)
@@ -198,7 +198,7 @@ func TestFailureShowsReasonAndSkipForNotBuilt(t *testing.T) {
 	h.mustSee(t, "↷ skipped")
 	// A wizard started again shows the reason in the steps' words, as
 	// `ferry run` prints it.
-	h2 := newHarness(t, setup{pf: h.env.Plan, done: []string{"rights", "trunk-network", "appliance"}})
+	h2 := newHarness(t, setup{pf: h.env.Plan(), done: []string{"rights", "trunk-network", "appliance"}})
 	h2.start(120, 40)
 	h2.send(press("["))
 	h2.mustSee(t, "skipped by the plan (skip: dc-extension)")
@@ -271,7 +271,7 @@ func TestRPOValidation(t *testing.T) {
 		h.send(press("tab"))
 	}
 	h.send(press("enter")) // submit from the last field: refused, focus back on RPO
-	if len(h.env.Plan.VMs) != 0 {
+	if len(h.env.Plan().VMs) != 0 {
 		t.Fatal("an invalid RPO reached the plan")
 	}
 	h.mustSee(t, "▸ RPO") // the focus is back on the RPO
@@ -282,7 +282,7 @@ func TestRPOValidation(t *testing.T) {
 		h.send(press("tab"))
 	}
 	h.send(press("enter")) // the empty RPO takes the default
-	pf := h.env.Plan
+	pf := h.env.Plan()
 	if pf.RPO != steps.DefaultRPO || len(pf.VMs) != 1 || pf.VMs[0].Name != "WebApp1" || pf.VMs[0].PowerOn == nil || !*pf.VMs[0].PowerOn {
 		t.Fatalf("plan after submit: rpo %q vms %+v", pf.RPO, pf.VMs)
 	}
@@ -316,7 +316,7 @@ func TestCutoverNeedsTypedName(t *testing.T) {
 	if st := h.env.State.Status("cutover"); st != steps.StatusDone {
 		t.Fatalf("state %s", st)
 	}
-	if on := h.env.Plan.VMs[0].PowerOn; on == nil || *on {
+	if on := h.env.Plan().VMs[0].PowerOn; on == nil || *on {
 		t.Fatal("power-on toggle not written to the plan")
 	}
 }
@@ -863,7 +863,7 @@ func TestCutoverOneByOne(t *testing.T) {
 				for _, n := range env.CutoverVMs {
 					cut[n] = true
 				}
-				if len(cut) < len(env.Plan.VMs) {
+				if len(cut) < len(env.Plan().VMs) {
 					return fmt.Errorf("%w: WebApp2 not cut over yet (confirm with --confirm-cutover=WebApp2)", steps.ErrWaiting)
 				}
 				return nil
@@ -1057,7 +1057,7 @@ func TestAnswersSavedAfterEachScreen(t *testing.T) {
 	h := newHarness(t, setup{savePlan: func(pf *steps.PlanFile) error { saved = append(saved, pf); return nil }})
 	h.start(80, 24)
 	h.send(press("enter")) // pick Company: the form is accepted
-	if len(saved) != 1 || saved[0].Org != "Company" || saved[0] == h.env.Plan {
+	if len(saved) != 1 || saved[0].Org != "Company" || saved[0] == h.env.Plan() {
 		t.Fatalf("saved %+v; want one snapshot with org Company", saved)
 	}
 }

@@ -35,7 +35,7 @@ func TestProbePanelNamesWhatItProbes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f := Feeds{Replication: make(chan ReplicationUpdate)} // no warm replication here
-	feedLive(ctx, &f, &steps.Env{Plan: pf}, slog.Default())
+	feedLive(ctx, &f, steps.NewEnv(nil, pf, nil), slog.Default())
 	if f.Probes == nil {
 		t.Fatalf("no probe feed (err %v)", f.ProbesErr)
 	}

@@ -246,7 +246,7 @@ func RedirectLogs(path string) (*slog.Logger, func(), error) {
 func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger) {
 	if f.Replication == nil {
 		feed := NewReplicationFeed(func(vm string) time.Duration {
-			for _, v := range env.Plan.VMs {
+			for _, v := range env.Plan().VMs {
 				if v.Name == vm {
 					return v.RPO.Duration()
 				}

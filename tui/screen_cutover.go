@@ -99,7 +99,7 @@ func (s *cutoverScreen) projection(vm string) *steps.DowntimeEstimate {
 func newCutoverScreen(w *wiring, idx int) *cutoverScreen {
 	in := newInput()
 	in.Prompt = "> "
-	return &cutoverScreen{w: w, idx: idx, run: newStepRun(w, idx), typed: in, power: steps.WavePower(w.env.Plan.VMs), est: scroller{typing: true}}
+	return &cutoverScreen{w: w, idx: idx, run: newStepRun(w, idx), typed: in, power: steps.WavePower(w.env.Plan().VMs), est: scroller{typing: true}}
 }
 
 func (s *cutoverScreen) init() tea.Cmd {
@@ -251,7 +251,7 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 // `ferry run --confirm-cutover` and starts the cutover.
 func (s *cutoverScreen) confirm() tea.Cmd {
 	want, typed := s.want(), strings.TrimSpace(s.typed.Value())
-	pf := s.w.env.Plan
+	pf := s.w.env.Plan()
 	switch {
 	case want == "" && s.decision != "":
 		s.decision = ""
@@ -285,7 +285,7 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 	}
 	if s.decision == "" {
 		// The toggle is for the VMs cut over now; the others keep their answer.
-		pf.SetPower(vms, s.power)
+		s.w.env.EditPlan(func(pf *steps.PlanFile) { pf.SetPower(vms, s.power) })
 	}
 	s.run.cutoverVMs, s.run.decision = vms, s.decision // given to the Env once the run holds the step lock
 	s.typed.Blur()
@@ -333,7 +333,7 @@ func (s *cutoverScreen) view(width, height int) string {
 // was refused), which stays in view; tight: without the blank line
 // between the toggle and the prompt.
 func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom []string) {
-	pf := s.w.env.Plan
+	pf := s.w.env.Plan()
 	warning := "⚠ This shuts down the source VMs and starts them in Cloud Director."
 	switch s.decision {
 	case steps.CutoverRollback:
@@ -457,7 +457,7 @@ func (s *cutoverScreen) vmOf(msg string) string {
 	if !ok {
 		return ""
 	}
-	for _, vm := range s.w.env.Plan.VMs {
+	for _, vm := range s.w.env.Plan().VMs {
 		if vm.Name == name {
 			return name
 		}

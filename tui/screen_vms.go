@@ -37,7 +37,7 @@ type vmScreen struct {
 }
 
 func newVMScreen(w *wiring, idx int) *vmScreen {
-	pf := w.env.Plan
+	pf := w.env.Plan()
 	s := &vmScreen{w: w, idx: idx, selected: map[string]bool{}, run: newStepRun(w, idx)}
 	s.opts = w.env.JobOptions()
 	// A VM cut over in an earlier wave stays in the plan (its record) but
@@ -61,7 +61,7 @@ func newVMScreen(w *wiring, idx int) *vmScreen {
 // ones, those of the plan first.
 func (s *vmScreen) defaultJob() string {
 	var names []string
-	for _, vm := range s.w.env.Plan.VMs {
+	for _, vm := range s.w.env.Plan().VMs {
 		if s.selected[vm.Name] {
 			names = append(names, vm.Name)
 		}
@@ -484,7 +484,7 @@ func (s *vmScreen) view(width, height int) string {
 		// Whole, wrapped: cut, it lost "(tab: options)" even at 120 columns.
 		o := s.opts
 		for _, l := range wrap(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · power on %s  (tab: options)",
-			orDash(s.form.fields[0].f.Value(s.w.env.Plan)), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.Power), width) {
+			orDash(s.form.fields[0].f.Value(s.w.env.Plan())), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.Power), width) {
 			formLines = append(formLines, sDim.Render(l))
 		}
 	}

@@ -625,8 +625,7 @@ func (r *stepRun) key(msg tea.KeyMsg) tea.Cmd {
 		case keyRetry.Matches(msg) && r.retryHelps():
 			return r.startPlan()
 		case keySkip.Matches(msg) && errors.Is(r.err, steps.ErrNotBuilt):
-			pf := r.w.env.Plan
-			pf.Skip = append(pf.Skip, r.id())
+			r.w.env.EditPlan(func(pf *steps.PlanFile) { pf.Skip = append(pf.Skip, r.id()) })
 			return tea.Batch(r.w.save(), r.startApply())
 		}
 	}

@@ -91,7 +91,7 @@ func TestSecondWave(t *testing.T) {
 	h.send(press("enter")) // apply
 	h.mustSee(t, "✓ done")
 	names := []string{}
-	for _, vm := range h.env.Plan.VMs {
+	for _, vm := range h.env.Plan().VMs {
 		names = append(names, vm.Name)
 	}
 	if !slices.Equal(names, []string{"WebApp2", "WebApp1"}) {
@@ -124,7 +124,7 @@ func TestPowerOnIsAToggle(t *testing.T) {
 		h.typeText(typed)
 		h.mustSee(t, "[ ] no")
 		h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
-		if on := h.env.Plan.VMs[0].PowerOn; on == nil || *on {
+		if on := h.env.Plan().VMs[0].PowerOn; on == nil || *on {
 			t.Fatalf("typed %q: power on %v, want false", typed, on)
 		}
 	}
