@@ -228,6 +228,15 @@ type Model struct {
 	// it looked around ([ ]) away from it (lookedAround).
 	liveStep     int
 	lookedAround bool
+	// notice is the run the flash tells of (runNotice), so that the flash
+	// follows its step's runs to their end ("applies" becomes "applied")
+	// while nothing else took its place.
+	notice struct {
+		run      uint64
+		step     int
+		followed bool
+		text     string
+	}
 }
 
 // New builds the root model. It starts at the first step that is not done

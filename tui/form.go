@@ -234,10 +234,6 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 	return cmd, false
 }
 
-// publish shares the form as typed with the engine's other sessions (a
-// watching session shows it: a guided demo's audience sees the presenter
-// type), when it changed since it was last shared. The fields are plan
-// answers; no secret is asked in a form.
 // set writes a field's answer into the plan: as a new plan (Env.EditPlan),
 // since the steps, the replication jobs and under ferry serve the other
 // terminals read the plan while this one types.
@@ -245,6 +241,10 @@ func (fm *form) set(ff *formField, v string) {
 	fm.w.env.EditPlan(func(pf *steps.PlanFile) { ff.f.Set(pf, v) })
 }
 
+// publish shares the form as typed with the engine's other sessions (a
+// watching session shows it: a guided demo's audience sees the presenter
+// type), when it changed since it was last shared. The fields are plan
+// answers; no secret is asked in a form.
 func (fm *form) publish() {
 	if fm.w.readOnly || fm.w.session == nil || fm.w.session.Runs == nil {
 		return

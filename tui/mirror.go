@@ -189,10 +189,14 @@ func (m *Model) mirrorRuns(rs runsMsg) tea.Cmd {
 			case i == m.cur:
 			case m.w.session.viewer() && !m.lookedAround:
 				cmds = append(cmds, m.enter(i))
-				m.flash = m.runNotice(i, r, true)
+				m.setNotice(i, r, true)
 			default:
-				m.flash = m.runNotice(i, r, false)
+				m.setNotice(i, r, false)
 			}
+		} else if n := &m.notice; n.text != "" && n.text == m.flash && i == n.step && r.ID >= n.run && !editing {
+			// The step the flash tells of went on (its plan ended, its
+			// apply ran): the flash says so, not what was being done.
+			m.setNotice(n.step, r, n.followed)
 		}
 		m.lastRun = max(m.lastRun, r.ID)
 		if editing {
@@ -218,17 +222,34 @@ func (m *Model) lookAround(i int) {
 	}
 }
 
-// runNotice says that a run started on step i: on another step's screen,
-// or (followed) on that step's, which a watching session was taken to.
+// setNotice flashes runNotice and remembers which run it tells of.
+func (m *Model) setNotice(i int, r SharedRun, followed bool) {
+	m.flash = m.runNotice(i, r, followed)
+	m.notice.run, m.notice.step, m.notice.followed, m.notice.text = r.ID, i, followed, m.flash
+}
+
+// runNotice says that a run started on step i, or how far it went: on
+// another step's screen, or (followed) on that step's, which a watching
+// session was taken to.
 func (m *Model) runNotice(i int, r SharedRun, followed bool) string {
 	what := "plans"
 	switch {
+	case r.Phase == runEditing && r.Answers["confirm"] != "":
+		what = "types the confirmation of" // the cutover's (cutoverScreen.publish)
 	case r.Phase == runEditing:
 		what = "fills in"
+	case r.Test != "" && r.Phase == runFinished:
+		what = "ran a " + r.Test + " on"
 	case r.Test != "":
 		what = "runs a " + r.Test + " on"
+	case r.Phase == runPlanned:
+		what = "planned"
 	case r.Phase == runApplying:
 		what = "applies"
+	case r.Phase == runFinished && r.Err != nil:
+		what = "failed to apply"
+	case r.Phase == runFinished:
+		what = "applied"
 	}
 	if followed {
 		return fmt.Sprintf("%s %s step %d · %s (followed here; [ and ] look around)", r.By, what, i+1, m.w.it[i].Step.Title())

@@ -98,7 +98,7 @@ func TestViewerSeesDriversStepRun(t *testing.T) {
 	drv.mustSee(t, "Plan — nothing has changed yet", "2 change(s) will be made")
 
 	view.pullRuns()
-	view.mustSee(t, "Step 1 of 8 · Rights", "admin (alice@laptop) plans step 2 · Trunk network (] to watch)")
+	view.mustSee(t, "Step 1 of 8 · Rights", "admin (alice@laptop) planned step 2 · Trunk network (] to watch)")
 	view.send(press("]"))
 	view.mustSee(t, "Plan — nothing has changed yet", "2 change(s) will be made", `+ create org VDC network "company-network"`)
 
@@ -128,7 +128,22 @@ func TestViewerSeesDriversCutover(t *testing.T) {
 	drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks"),
 		mutate: func(m map[string]*fakeStep) { m["cutover"].block = release }}, 120, 40)
 	view.mustSee(t, "Step 8 of 8 · Cutover", "Read-only session: the cutover is not available here.")
-	drv.typeText("WebApp2")
+	// The audience sees the presenter confirm (QA: it saw nothing of the
+	// confirmation until the cutover ran); a viewer looking at another
+	// step is told where.
+	view.send(press("["))
+	drv.typeText("W")
+	view.pullRuns()
+	view.mustSee(t, "Step 7 of 8", "admin (alice@laptop) types the confirmation of step 8 · Cutover (] to watch)")
+	view.send(press("]"))
+	drv.typeText("ebApp")
+	drv.send(tea.KeyMsg{Type: tea.KeyCtrlO})
+	view.pullRuns()
+	view.mustSee(t, "[ ] power on after cutover", "admin (alice@laptop) types the confirmation:", "> WebApp")
+	drv.send(tea.KeyMsg{Type: tea.KeyCtrlO})
+	drv.typeText("2")
+	view.pullRuns()
+	view.mustSee(t, "[x] power on after cutover", "> WebApp2")
 	_, run := drv.m.Update(press("enter"))
 	msgs := make(chan tea.Msg, 64)
 	go collect(run, msgs)
@@ -186,18 +201,24 @@ func TestViewerFollowsDriver(t *testing.T) {
 	drv.send(press("enter"))
 	drv.mustSee(t, "Plan — nothing has changed yet")
 	view.pullRuns()
-	view.mustSee(t, "Step 1 of 8 · Rights", "plans step 2 · Trunk network (] to watch)")
+	view.mustSee(t, "Step 1 of 8 · Rights", "planned step 2 · Trunk network (] to watch)")
 
-	// Back on the driver's step, it follows again: to step 3, which the
-	// driver plans once step 2 is applied.
-	view.send(press("]"))
+	// The notice follows the run to its end (QA: a viewer read "applies
+	// step 8" long after the cutover was complete).
 	drv.send(press("enter"))
 	drv.mustSee(t, "✓ done")
+	view.pullRuns()
+	view.mustSee(t, "Step 1 of 8 · Rights", "admin (alice@laptop) applied step 2 · Trunk network (] to watch)")
+	view.mustNotSee(t, "planned step 2", "applies step 2")
+
+	// Back on the driver's step, it follows again: to step 3, which the
+	// driver plans.
+	view.send(press("]"))
 	drv.send(press("]"))
 	drv.mustSee(t, "Step 3 of 8")
 	drv.send(planNow)
 	view.pullRuns()
-	view.mustSee(t, "Step 3 of 8 · L2 appliance", "admin (alice@laptop) plans step 3 · L2 appliance (followed here", "Plan — nothing has changed yet")
+	view.mustSee(t, "Step 3 of 8 · L2 appliance", "admin (alice@laptop) planned step 3 · L2 appliance (followed here", "Plan — nothing has changed yet")
 }
 
 // TestPlanOutlivesTheDriversSession (QA: a plan ran in the driver's own

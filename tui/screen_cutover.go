@@ -38,6 +38,14 @@ type cutoverScreen struct {
 	// (steps.CutoverRollback, steps.CutoverFinish), as `ferry run
 	// --confirm-cutover=VM --rollback` / `--finish` do.
 	decision string
+	// published is the confirmation as last shared with the engine's
+	// other sessions (publish); driver is the driver's, as a watching
+	// session last got it (answers).
+	published string
+	driver    struct {
+		by, typed, decision string
+		power               steps.PowerOn
+	}
 }
 
 // keyDecide switches the confirmation between cutting over and deciding
@@ -211,6 +219,7 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 	}
 	switch s.run.phase {
 	case phaseInput:
+		defer s.publish()
 		switch {
 		case !s.typed.Focused():
 			// esc left the field: enter or tab types again.
@@ -241,6 +250,7 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 			s.run.phase = phaseInput
 			s.typed.SetValue("")
 			s.est.top, s.decision = 0, ""
+			s.publish()
 			return s.typed.Focus()
 		}
 	}
@@ -400,7 +410,19 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 		rest = append(rest, wrapped("  already cut over: "+strings.Join(cut, ", "), width, 4, sDim)...)
 	}
 	if s.w.readOnly {
-		return top, rest, append(bottom, "", sWarn.Render(trunc("Read-only session: the cutover is not available here.", width)))
+		bottom = append(bottom, "", sWarn.Render(trunc("Read-only session: the cutover is not available here.", width)))
+		if d := s.driver; d.by != "" {
+			// The audience of a guided demo sees the presenter confirm.
+			bottom = append(bottom, "")
+			if d.decision != "" {
+				bottom = append(bottom, wrapped("⚠ "+decisionText(d.decision), width, 2, sWarn)...)
+			} else {
+				bottom = append(bottom, powerBox(d.power)+" power on after cutover")
+			}
+			bottom = append(bottom, wrap(d.by+" types the confirmation:", width)...)
+			bottom = append(bottom, trunc("> "+d.typed, width))
+		}
+		return top, rest, bottom
 	}
 	if l := s.w.session.othersLine(); l != "" {
 		bottom = append(bottom, "")
@@ -410,11 +432,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 		bottom = append(bottom, "")
 		bottom = append(bottom, wrapped("⚠ "+decisionText(s.decision)+" "+sDim.Render("(ctrl+r: "+orCutOver(s.nextDecision())+")"), width, 2, sWarn)...)
 	} else {
-		box := "[ ]"
-		if s.power == steps.PowerOnTarget {
-			box = "[x]"
-		}
-		line := box + " power on after cutover " + sDim.Render("(ctrl+o)")
+		line := powerBox(s.power) + " power on after cutover " + sDim.Render("(ctrl+o)")
 		switch ds := s.decisions(); len(ds) {
 		case 1:
 			line += sDim.Render(" · ctrl+r: roll back an interrupted cutover instead")
@@ -441,6 +459,42 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 		bottom = append(bottom, wrapped("✗ "+s.problem, width, 2, sErr)...)
 	}
 	return top, rest, bottom
+}
+
+// powerBox is the power-on toggle's box.
+func powerBox(p steps.PowerOn) string {
+	if p == steps.PowerOnTarget {
+		return "[x]"
+	}
+	return "[ ]"
+}
+
+// publish shares the confirmation as typed with the engine's other
+// sessions (a runEditing record, as a form's): a guided demo's audience
+// is taken to the cutover and sees the presenter type the VMs' names,
+// the power-on toggle and a decision on interrupted cutovers.
+func (s *cutoverScreen) publish() {
+	if s.w.readOnly || s.w.session == nil || s.w.session.Runs == nil {
+		return
+	}
+	focus := 0
+	if !s.typed.Focused() {
+		focus = -1
+	}
+	answers := map[string]string{"confirm": s.typed.Value(), "power_on": fmt.Sprint(s.power == steps.PowerOnTarget), "decision": s.decision}
+	if sig := fmt.Sprint(focus, answers); sig != s.published {
+		s.published = sig
+		s.w.share(SharedRun{Step: s.w.it[s.idx].Step.ID(), Phase: runEditing, Answers: answers, Focus: focus})
+	}
+}
+
+// answers shows the driver's confirmation as it types it.
+func (s *cutoverScreen) answers(r SharedRun) {
+	s.driver.by, s.driver.typed, s.driver.decision = r.By, r.Answers["confirm"], r.Answers["decision"]
+	s.driver.power = steps.LeaveOff
+	if r.Answers["power_on"] == "true" {
+		s.driver.power = steps.PowerOnTarget
+	}
 }
 
 // phaseSpan is one phase of the cutover timeline, from its first event to
