@@ -358,4 +358,18 @@ func TestStatusInterruptedSyncNotRoundedUp(t *testing.T) {
 	if out := run(); !strings.Contains(out, "the initial sync has 99% (1020 MiB of 1.0 GiB) durable on the receiver") {
 		t.Errorf("ferry status of an initial sync stopped at 99.65%%:\n%s", out)
 	}
+	// Killed after the last acknowledgement, before the pass was recorded
+	// (QA: "has 100% durable; stopped, it resumes from there"): it says
+	// that nothing is left to send.
+	store, err = replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutDisk("WebApp2/0", replication.DiskState{Pass: "snapshot-1", Kind: replication.PassInitial, Watermark: 1 << 30, Size: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	if out := run(); !strings.Contains(out, "all of the initial sync (1.0 GiB) is durable on the receiver, but the pass was not recorded as ended") || strings.Contains(out, "100%") {
+		t.Errorf("ferry status of an initial sync all durable but not recorded:\n%s", out)
+	}
 }

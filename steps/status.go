@@ -108,6 +108,11 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		case e.isCold(vm.Name):
 			// No pass every RPO: no RPO to keep.
 			st.Health, st.Summary = replication.HealthNone, coldHealth(st.LastPass, now)
+		case st.LastPass.IsZero() && st.InFlight != nil && st.InFlight.Size > 0 && st.InFlight.Durable >= st.InFlight.Size:
+			// Killed between the receiver's last acknowledgement (or its
+			// commit) and the sender recording the pass.
+			st.Summary = fmt.Sprintf("no replica yet: all of the initial sync (%s) is durable on the receiver, but the pass was not recorded as ended; it ends, without sending the data again, when replication runs (the replication step, the wizard or ferry serve)",
+				Bytes(st.InFlight.Size))
 		case st.LastPass.IsZero() && st.InFlight != nil && st.InFlight.Size > 0:
 			// Rounded down: 99.6% is not all of it.
 			st.Summary = fmt.Sprintf("no replica yet: the initial sync has %d%% (%s of %s) durable on the receiver; stopped, it resumes from there (the replication step, the wizard or ferry serve)",
