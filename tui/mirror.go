@@ -313,10 +313,15 @@ func (r *stepRun) mirror(sr SharedRun) []tea.Msg {
 	return nil
 }
 
-func (s *stepScreen) mirror(r SharedRun) []tea.Msg    { return s.run.mirror(r) }
-func (s *checksScreen) mirror(r SharedRun) []tea.Msg  { return s.run.mirror(r) }
-func (s *vmScreen) mirror(r SharedRun) []tea.Msg      { return s.run.mirror(r) }
-func (s *cutoverScreen) mirror(r SharedRun) []tea.Msg { return s.run.mirror(r) }
+func (s *stepScreen) mirror(r SharedRun) []tea.Msg   { return s.run.mirror(r) }
+func (s *checksScreen) mirror(r SharedRun) []tea.Msg { return s.run.mirror(r) }
+func (s *vmScreen) mirror(r SharedRun) []tea.Msg     { return s.run.mirror(r) }
+func (s *cutoverScreen) mirror(r SharedRun) []tea.Msg {
+	if r.ID > s.driver.id { // the confirmation shown was used by this run, or an earlier one
+		s.driver.by, s.mirrored = "", max(s.mirrored, r.ID)
+	}
+	return s.run.mirror(r)
+}
 
 // The dashboard shows the step's run and the test migrations.
 func (s *replicationScreen) mirror(r SharedRun) []tea.Msg {

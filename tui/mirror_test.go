@@ -347,3 +347,19 @@ func TestTypingWhileOthersReadThePlan(t *testing.T) {
 	view.pullRuns()
 	view.mustSee(t, "Plan — nothing has changed yet")
 }
+
+// TestViewerDropsAUsedConfirmation: a confirmation the driver typed is
+// shown until a run of the cutover begins (it was used); a session that
+// gets the records late, in any order, does not show it on the next
+// wave's prompt.
+func TestViewerDropsAUsedConfirmation(t *testing.T) {
+	_, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks")}, 120, 40)
+	s := view.m.screens[7].(*cutoverScreen)
+	typed := SharedRun{ID: 5, Step: "cutover", Phase: runEditing, By: "admin", Answers: map[string]string{"confirm": "WebApp2", "power_on": "true"}}
+	s.answers(typed)
+	view.mustSee(t, "admin types the confirmation:", "> WebApp2")
+	s.mirror(SharedRun{ID: 6, Step: "cutover", Phase: runFinished, By: "admin", Err: errors.New("refused")})
+	s.answers(typed) // delivered again, after the run
+	s.run.phase = phaseInput
+	view.mustNotSee(t, "admin types the confirmation:", "> WebApp2")
+}

@@ -40,12 +40,15 @@ type cutoverScreen struct {
 	decision string
 	// published is the confirmation as last shared with the engine's
 	// other sessions (publish); driver is the driver's, as a watching
-	// session last got it (answers).
+	// session last got it (answers: record id), until a newer run of the
+	// step ends it (mirrored: the newest run's id).
 	published string
 	driver    struct {
 		by, typed, decision string
 		power               steps.PowerOn
+		id                  uint64
 	}
+	mirrored uint64
 }
 
 // keyDecide switches the confirmation between cutting over and deciding
@@ -488,9 +491,13 @@ func (s *cutoverScreen) publish() {
 	}
 }
 
-// answers shows the driver's confirmation as it types it.
+// answers shows the driver's confirmation as it types it, unless a run
+// of the step began since (that confirmation was used).
 func (s *cutoverScreen) answers(r SharedRun) {
-	s.driver.by, s.driver.typed, s.driver.decision = r.By, r.Answers["confirm"], r.Answers["decision"]
+	if r.ID < s.mirrored {
+		return
+	}
+	s.driver.by, s.driver.typed, s.driver.decision, s.driver.id = r.By, r.Answers["confirm"], r.Answers["decision"], r.ID
 	s.driver.power = steps.LeaveOff
 	if r.Answers["power_on"] == "true" {
 		s.driver.power = steps.PowerOnTarget
