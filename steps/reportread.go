@@ -73,7 +73,7 @@ func (v VMReport) Figures() string {
 	}
 	proj := ""
 	if v.ProjectedDowntimeSeconds > 0 {
-		proj = " · projected " + approx(v.ProjectedDowntimeSeconds)
+		proj = " · projected " + approx(v.ProjectedDowntimeSeconds) + v.Projection.basis()
 	}
 	measured := secs(v.MeasuredDowntimeSeconds)
 	if e := v.earlierText(); e != "" {
