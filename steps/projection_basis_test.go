@@ -31,4 +31,14 @@ func TestFiguresSayProjectionDefaults(t *testing.T) {
 			t.Errorf("figures with projection %+v:\n%s\nwant %q", c.est, got, c.want)
 		}
 	}
+	// The Markdown report's table too (its text below lists every part).
+	r := CutoverReport{VMs: []VMReport{{VM: "WebApp2", Outcome: "migrated", MeasuredDowntimeSeconds: 2.1, ProjectedDowntimeSeconds: 103,
+		Projection: &DowntimeEstimate{Parts: parts(true, true, true)}}}}
+	if md := r.Markdown(); !strings.Contains(md, "| ~103.0s (defaults) |") {
+		t.Errorf("report table of a projection all defaults:\n%s", md)
+	}
+	r.VMs[0].Projection = &DowntimeEstimate{Parts: parts(false, true, false)}
+	if md := r.Markdown(); !strings.Contains(md, "| ~103.0s (partly defaults) |") {
+		t.Errorf("report table of a projection partly defaults:\n%s", md)
+	}
 }

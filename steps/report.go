@@ -232,7 +232,16 @@ func (r *CutoverReport) Markdown() string {
 		if e := v.earlierText(); e != "" {
 			measured += " (" + e + ")"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", v.VM, v.Outcome, measured, secs(v.ServiceWindowSeconds), approx(v.ProjectedDowntimeSeconds), final)
+		proj := approx(v.ProjectedDowntimeSeconds)
+		if v.ProjectedDowntimeSeconds > 0 && v.Projection != nil {
+			switch def := v.Projection.Defaults(); {
+			case len(def) == len(v.Projection.Parts):
+				proj += " (defaults)"
+			case len(def) > 0:
+				proj += " (partly defaults)"
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", v.VM, v.Outcome, measured, secs(v.ServiceWindowSeconds), proj, final)
 	}
 	if len(r.WaveProbes) > 0 {
 		b.WriteString("\nProbes that depend on several VMs, judged once all of them were up:\n\n")
