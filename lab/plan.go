@@ -94,13 +94,23 @@ func (l *Lab) WritePlan() (string, error) {
 	pv := ProviderSpec()
 	var probes strings.Builder
 	if l.Reach != nil {
+		refused := false
 		for _, t := range l.Reach.Plan() {
+			if slices.ContainsFunc(RefusedVMs, func(vm VMSpec) bool { return vm.Name == t.Name }) {
+				// Preflight refuses to migrate them: their probes would
+				// only crowd the wizard's probe panel and step 7.
+				refused = true
+				continue
+			}
 			if slices.ContainsFunc(ColdVMs, func(vm VMSpec) bool { return vm.Name == t.Name }) {
 				// Powered off: nothing answers until it is migrated.
 				fmt.Fprintf(&probes, "  # powered off until migrated: list it under vms: (mode cold) first\n  # - name: %s (tcp)\n  #   vm: %s\n  #   tcp: %s\n", t.Name, t.Name, t.Addr)
 				continue
 			}
 			fmt.Fprintf(&probes, "  - name: %s (tcp)\n    vm: %s\n    tcp: %s\n", t.Name, t.Name, t.Addr)
+		}
+		if refused {
+			fmt.Fprintf(&probes, "  # The VMs preflight refuses (their disks; ferry lab serve lists them) answer\n  # probes too, at the addresses ferry lab serve prints; none is listed here.\n")
 		}
 	}
 	if _, err := os.Stat(l.EdgeOVA()); err != nil {

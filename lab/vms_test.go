@@ -83,6 +83,13 @@ func TestLabVMs(t *testing.T) {
 	for _, p := range pf.Probes {
 		planned[p.VM] = p.TCP
 	}
+	// The VMs preflight refuses get no probe in the plan: they would only
+	// crowd the wizard's probe panel (QA: 10 of its 16 probes were theirs).
+	for _, vm := range lab.RefusedVMs {
+		if _, ok := planned[vm.Name]; ok {
+			t.Errorf("the lab plan probes %s, which preflight refuses", vm.Name)
+		}
+	}
 	text, _ := os.ReadFile(l.PlanPath())
 	for name, ip := range want {
 		lo := "127" + strings.TrimPrefix(ip, "172")
