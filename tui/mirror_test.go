@@ -297,35 +297,26 @@ func TestTypingWhileOthersReadThePlan(t *testing.T) {
 	var started sync.WaitGroup
 	wg.Add(2)
 	started.Add(2)
-	go func() { // the watching terminal's frames
+	loop := func(read func()) {
 		defer wg.Done()
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
 				return
 			default:
-				frames = view.m.View()
+				read()
 				if i == 0 {
 					started.Done()
 				}
 			}
 		}
-	}()
-	go func() { // a step reading the answers
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-				pf := drv.env.Plan()
-				edge = pf.EdgeGateway + " " + pf.Network.GatewayCIDR
-				if i == 0 {
-					started.Done()
-				}
-			}
-		}
-	}()
+	}
+	// The watching terminal's frames, and a step reading the answers.
+	go loop(func() { frames = view.m.View() })
+	go loop(func() {
+		pf := drv.env.Plan()
+		edge = pf.EdgeGateway + " " + pf.Network.GatewayCIDR
+	})
 	started.Wait()
 	drv.send(press("enter")) // the organization from the pick list
 	drv.send(press("enter")) // the VDC the plan has
