@@ -104,7 +104,7 @@ func EnableCBT(ctx context.Context, c *vim25.Client, vm types.ManagedObjectRefer
 	if err != nil {
 		return fmt.Errorf("enable CBT: %w", err)
 	}
-	if err := task.Wait(ctx); err != nil {
+	if _, err := vsphere.WaitTask(ctx, task); err != nil {
 		return fmt.Errorf("enable CBT: %w", err)
 	}
 	res, err := methods.CreateSnapshot_Task(ctx, c, &types.CreateSnapshot_Task{This: vm, Name: SnapshotPrefix + "cbt-activate"})

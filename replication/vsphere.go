@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferry-migrate/ferry/vsphere"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
@@ -21,6 +20,8 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // SnapshotPrefix names the snapshots ferry creates (and may delete).
@@ -134,7 +135,7 @@ func snapshotTree(tree []types.VirtualMachineSnapshotTree, f func(types.VirtualM
 }
 
 func (s *VSphereSource) waitTask(ctx context.Context, ref types.ManagedObjectReference) (types.AnyType, error) {
-	info, err := object.NewTask(s.Client, ref).WaitForResult(ctx)
+	info, err := vsphere.WaitTask(ctx, object.NewTask(s.Client, ref))
 	if err != nil {
 		return nil, err
 	}

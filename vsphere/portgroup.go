@@ -386,7 +386,7 @@ func (c *Client) CreateSinkPortgroup(ctx context.Context, dcH *Datacenter, dvsH 
 	if err != nil {
 		return nil, fmt.Errorf("create port group %q on %s: %w", name, dvs.Name(), err)
 	}
-	if err := task.Wait(ctx); err != nil {
+	if _, err := WaitTask(ctx, task); err != nil {
 		return nil, fmt.Errorf("create port group %q on %s: %w", name, dvs.Name(), err)
 	}
 	pg, err := c.Portgroup(ctx, dcH, name)
@@ -436,7 +436,7 @@ func (c *Client) SecureSinkPortgroup(ctx context.Context, dcH *Datacenter, pg *P
 	if err != nil {
 		return nil, fmt.Errorf("reconfigure port group %q: %w", pg.Name, err)
 	}
-	if err := task.Wait(ctx); err != nil {
+	if _, err := WaitTask(ctx, task); err != nil {
 		return nil, fmt.Errorf("reconfigure port group %q: %w", pg.Name, err)
 	}
 	back, err := c.Portgroup(ctx, dcH, pg.Name)

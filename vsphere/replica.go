@@ -58,7 +58,7 @@ func (c *Client) CreateReplicaDisks(ctx context.Context, datacenter string, disk
 		}
 		task, err := vdm.CreateVirtualDisk(ctx, d.Path, dc, spec)
 		if err == nil {
-			err = task.Wait(ctx)
+			_, err = WaitTask(ctx, task)
 		}
 		if err != nil && !fault.Is(err, &types.FileAlreadyExists{}) {
 			return fmt.Errorf("create replica disk %s: %w", d.Path, err)
@@ -176,7 +176,7 @@ func (c *Client) AttachDisks(ctx context.Context, datacenter, vmName string, dis
 	if spec.ExtraConfig != nil || spec.DeviceChange != nil {
 		task, err := vm.Reconfigure(ctx, spec)
 		if err == nil {
-			err = task.Wait(ctx)
+			_, err = WaitTask(ctx, task)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("hot-add replica disks to receiver appliance %s: %w", vmName, err)
@@ -235,7 +235,7 @@ func (c *Client) DetachDiskFiles(ctx context.Context, datacenter, vmName string,
 	}
 	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = WaitTask(ctx, task)
 	}
 	if err != nil {
 		return fmt.Errorf("detach replica disks from receiver appliance %s: %w", vmName, err)

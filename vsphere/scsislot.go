@@ -68,7 +68,7 @@ func addSCSIController(ctx context.Context, vm *object.VirtualMachine, devices o
 	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
 		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: c}}})
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = WaitTask(ctx, task)
 	}
 	if err != nil {
 		return nil, err

@@ -71,7 +71,7 @@ func (c *Client) SnapshotVM(ctx context.Context, datacenter, vmName, name, descr
 	}
 	task, err := vm.CreateSnapshot(ctx, name, description, false, false)
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = WaitTask(ctx, task)
 	}
 	if err != nil {
 		return fmt.Errorf("snapshot %q of VM %s: %w", name, vmName, err)
@@ -89,7 +89,7 @@ func (c *Client) RemoveSnapshot(ctx context.Context, datacenter, vmName, name st
 	}
 	res, err := methods.RemoveSnapshot_Task(ctx, c.Client.Client, &types.RemoveSnapshot_Task{This: ref, Consolidate: types.NewBool(true)})
 	if err == nil {
-		err = object.NewTask(c.Client.Client, res.Returnval).Wait(ctx)
+		_, err = WaitTask(ctx, object.NewTask(c.Client.Client, res.Returnval))
 	}
 	if err != nil {
 		return false, fmt.Errorf("remove snapshot %q of VM %s (consolidate its disks): %w", name, vmName, err)
@@ -165,7 +165,7 @@ func (c *Client) DestroyLinkedClone(ctx context.Context, ref Ref, parents []stri
 	if len(changes) > 0 {
 		task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
 		if err == nil {
-			err = task.Wait(ctx)
+			_, err = WaitTask(ctx, task)
 		}
 		if err != nil {
 			return fmt.Errorf("delete the child disks of VM %s: %w", ref.Value, err)
@@ -173,7 +173,7 @@ func (c *Client) DestroyLinkedClone(ctx context.Context, ref Ref, parents []stri
 	}
 	task, err := vm.Destroy(ctx)
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = WaitTask(ctx, task)
 	}
 	if err != nil && !gone(err) {
 		return fmt.Errorf("delete VM %s: %w", ref.Value, err)

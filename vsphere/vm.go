@@ -34,7 +34,7 @@ func (c *Client) EnsurePoweredOn(ctx context.Context, ref Ref) error {
 	}
 	task, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).PowerOn(ctx)
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = WaitTask(ctx, task)
 	}
 	if err != nil {
 		return fmt.Errorf("power on %s: %w", vmName(ctx, c, ref), err)
@@ -50,7 +50,7 @@ func (c *Client) PowerOff(ctx context.Context, ref Ref) error {
 	}
 	task, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).PowerOff(ctx)
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = WaitTask(ctx, task)
 	}
 	if err != nil {
 		return fmt.Errorf("power off %s: %w", vmName(ctx, c, ref), err)
@@ -306,7 +306,7 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (Ref, 
 	if err != nil {
 		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
 	}
-	info, err := task.WaitForResult(ctx)
+	info, err := WaitTask(ctx, task)
 	if err != nil {
 		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
 	}
@@ -461,7 +461,7 @@ func (c *Client) DetachDisks(ctx context.Context, ref Ref) ([]string, error) {
 	}
 	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = WaitTask(ctx, task)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("detach disks of %s: %w", ref.Value, err)
@@ -486,7 +486,7 @@ func (c *Client) DestroyKeepDisks(ctx context.Context, ref Ref) error {
 	}
 	task, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).Destroy(ctx)
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = WaitTask(ctx, task)
 	}
 	if err != nil && !gone(err) {
 		return fmt.Errorf("destroy %s: %w", ref.Value, err)

@@ -2,12 +2,14 @@ package vsphere_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vmdk"
 
@@ -108,5 +110,32 @@ func TestShutdownAndVMOverExistingDisks(t *testing.T) {
 	}
 	if _, ok, _ := provider.FindVM(ctx, "WebApp2"); ok {
 		t.Error("VM still exists")
+	}
+}
+
+// TestTaskWaitEndedByContextIsAnError (CI: ferry panicked on a nil task
+// result when SIGHUP ended a replication pass's snapshot wait; govmomi's
+// Task.WaitForResult returns no info and no error when the context is
+// cancelled while it waits): a power-on whose wait is cancelled is an
+// error naming the cancellation, not a success.
+func TestTaskWaitEndedByContextIsAnError(t *testing.T) {
+	c := vcsimClient(t)
+	ctx := context.Background()
+	vms, err := c.VMs(ctx)
+	if err != nil || len(vms) == 0 {
+		t.Fatalf("vcsim VMs: %v %v", vms, err)
+	}
+	ref := vms[0].Ref
+	if err := c.PowerOff(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	// The power-on task runs for 2 s; the wait is cancelled after 200 ms.
+	simulator.TaskDelay.MethodDelay = map[string]int{"PowerOn": 2000, "LockHandoff": 0} // the task's Info.Name
+	defer func() { simulator.TaskDelay.MethodDelay = nil }()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	time.AfterFunc(200*time.Millisecond, cancel)
+	if err := c.EnsurePoweredOn(cctx, ref); !errors.Is(err, context.Canceled) {
+		t.Errorf("power on whose wait was cancelled: %v, want the cancellation", err)
 	}
 }
