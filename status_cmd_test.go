@@ -372,4 +372,20 @@ func TestStatusInterruptedSyncNotRoundedUp(t *testing.T) {
 	if out := run(); !strings.Contains(out, "all of the initial sync (1.0 GiB) is durable on the receiver, but the pass was not recorded as ended") || strings.Contains(out, "100%") {
 		t.Errorf("ferry status of an initial sync all durable but not recorded:\n%s", out)
 	}
+	// Killed after the receiver committed the disk and the sender
+	// recorded the commit, before it recorded the pass (QA of
+	// TestServeKill9ResumesPass: "no replica yet (run the replication
+	// step)", and ferry plan planned a new initial sync): the data is
+	// there, and replication goes on from it.
+	store, err = replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutDisk("WebApp2/0", replication.DiskState{Committed: "snapshot-1/change-1", Size: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	if out := run(); !strings.Contains(out, "no pass recorded yet: the initial sync of 1 disk (1.0 GiB) is committed on the receiver, but the pass was not recorded as ended; replication goes on from there without sending it again") {
+		t.Errorf("ferry status of an initial sync committed but not recorded:\n%s", out)
+	}
 }

@@ -101,8 +101,13 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 			return p, err
 		}
 		var inFlight *PassInFlight
+		var committed int
+		var committedSize int64
 		if store != nil && !done {
 			if inFlight, err = passInFlight(store, vm.Name); err != nil {
+				return p, err
+			}
+			if committed, committedSize, err = committedUnrecorded(store, vm.Name); err != nil {
 				return p, err
 			}
 		}
@@ -116,6 +121,18 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 			// its snapshot from the durable watermark.
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf(
 				"resume the interrupted %s pass to %s: %s of %s durable at the receiver, not sent again", inFlight.Kind, env.Config.Receiver.URL, Bytes(inFlight.Durable), Bytes(inFlight.Size))})
+		case committed > 0:
+			rest := ""
+			if more := len(vm.Disks) - committed; more > 0 {
+				rest = fmt.Sprintf(", and the initial sync of the %d other", more)
+				if more > 1 {
+					rest += "s"
+				}
+			}
+			// Stopped after the receiver committed the first pass of these
+			// disks, before the pass was recorded: they go on from there.
+			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf(
+				"go on from the initial sync of %s committed at %s (its pass was not recorded as ended): changed blocks only%s", disksPhrase(committed, committedSize), env.Config.Receiver.URL, rest)})
 		default:
 			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf("initial sync of %s to %s", Bytes(vm.DiskBytes()), env.Config.Receiver.URL)})
 		}

@@ -80,6 +80,8 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			}
 		}
 		st := VMStatus{JobStatus: replication.StoredStatus(vm.Name, vm.RPO, vs, now)}
+		var committed int
+		var committedSize int64
 		if store != nil {
 			var err error
 			if st.InFlight, err = passInFlight(store, vm.Name); err != nil {
@@ -87,6 +89,11 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			}
 			if st.CompareInFlight, err = store.InterruptedCompare(vm.Name); err != nil {
 				return nil, err
+			}
+			if st.LastPass.IsZero() && st.InFlight == nil {
+				if committed, committedSize, err = committedUnrecorded(store, vm.Name); err != nil {
+					return nil, err
+				}
 			}
 		}
 		switch cut[cutoverKey(vm.Name)] {
@@ -117,6 +124,11 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			// Rounded down: 99.6% is not all of it.
 			st.Summary = fmt.Sprintf("no replica yet: the initial sync has %d%% (%s of %s) durable on the receiver; stopped, it resumes from there (the replication step, the wizard or ferry serve)",
 				100*st.InFlight.Durable/st.InFlight.Size, Bytes(st.InFlight.Durable), Bytes(st.InFlight.Size))
+		case st.LastPass.IsZero() && st.InFlight == nil && committed > 0:
+			// Killed between the commit of every disk's first pass and
+			// recording the pass.
+			st.Summary = fmt.Sprintf("no pass recorded yet: the initial sync of %s is committed on the receiver, but the pass was not recorded as ended; replication goes on from there without sending it again (the replication step, the wizard or ferry serve)",
+				disksPhrase(committed, committedSize))
 		case st.LastPass.IsZero():
 			st.Summary = "no replica yet (run the replication step)"
 		case st.Paused:
@@ -186,6 +198,37 @@ func (e *Env) heldSummary(st replication.JobStatus) string {
 		return "held for its " + string(st.Held)
 	}
 	return "held: " + staleHoldText(st.Held, why) + ": replication resumes when the wizard or ferry serve next starts"
+}
+
+// committedUnrecorded reads, for vm, the disks whose pass the receiver
+// committed (and the sender's store recorded as committed) with no pass in
+// flight: with no pass of the VM recorded, a ferry stopped between the
+// commit of its first pass and recording that pass. The next pass goes on
+// from there (an incremental one for these disks), so the data is not sent
+// again. n is how many disks, size their capacity.
+func committedUnrecorded(store *replication.StateStore, vm string) (n int, size int64, err error) {
+	disks, err := store.DisksWithPrefix(vm + "/")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, d := range disks {
+		if d.Pass != "" {
+			return 0, 0, nil // a pass in flight: passInFlight says it
+		}
+		if d.Committed != "" {
+			n++
+			size += d.Size
+		}
+	}
+	return n, size, nil
+}
+
+// disksPhrase is "1 disk (1.0 GiB)" or "3 disks (12 GiB)".
+func disksPhrase(n int, size int64) string {
+	if n == 1 {
+		return "1 disk (" + Bytes(size) + ")"
+	}
+	return fmt.Sprintf("%d disks (%s)", n, Bytes(size))
 }
 
 // passInFlight reads vm's pass in flight from the sender's store.

@@ -135,9 +135,10 @@ func (e *WarmStartError) Unwrap() error { return e.Err }
 // replicasToFollow are the plan's VMs whose replica exists, which warm
 // replication follows from the start: the ones step 6 recorded, and the
 // ones a step 6 that never finished (a killed or stopped ferry) left in
-// the store, with a complete pass (it keeps its RPO) or a pass in flight
-// (it resumes from its durable watermark). Not a VM cut over, nor one
-// added for a second wave (step 6 starts it).
+// the store, with a complete pass (it keeps its RPO), a pass in flight
+// (it resumes from its durable watermark) or a first pass the receiver
+// committed that was not recorded (it goes on from there). Not a VM cut
+// over, nor one added for a second wave (step 6 starts it).
 func (e *Env) replicasToFollow() ([]VMPlan, error) {
 	var out, maybe []VMPlan
 	for _, vm := range e.Plan().VMs {
@@ -167,6 +168,13 @@ func (e *Env) replicasToFollow() ([]VMPlan, error) {
 				return out, err
 			}
 			ok = p != nil
+			if !ok {
+				n, _, err := committedUnrecorded(store, vm.Name)
+				if err != nil {
+					return out, err
+				}
+				ok = n > 0
+			}
 		}
 		if ok {
 			out = append(out, vm)

@@ -1,0 +1,105 @@
+package steps
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// TestKilledAfterFirstCommitGoesOn: ferry killed while step 6 ran, after
+// the receiver committed WebApp2's initial sync and the sender recorded
+// the commit of its disk, before it recorded the pass. Started again,
+// `ferry status` says the initial sync is committed (not "no replica yet
+// (run the replication step)"), step 6's plan goes on from it instead of
+// planning a new initial sync, and warm replication follows the VM at
+// once with an incremental pass of what changed since.
+func TestKilledAfterFirstCommitGoesOn(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	it := NewItinerary()
+	six := slices.Index(it.IDs(), "replication")
+	// Steps 1-5, and the state file as step 6 found it.
+	if _, err := (&Runner{Itinerary: it[:six], Env: env, Emit: func(Event) {}}).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(env.State.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := (&Runner{Itinerary: it, Env: env, Emit: func(Event) {}}).Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("steps 1-7: %v %+v", err, out)
+	}
+	// What the kill left: the disk's commit recorded, the pass not, and a
+	// state file whose step 6 began and recorded nothing.
+	store, err := env.replicationStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	disks, err := store.DisksWithPrefix("WebApp2/")
+	if err != nil || len(disks) != 1 {
+		t.Fatalf("WebApp2's disks in the store: %+v %v", disks, err)
+	}
+	for _, d := range disks {
+		if d.Committed == "" || d.Pass != "" {
+			t.Fatalf("WebApp2's disk after step 6: %+v, want its pass committed", d)
+		}
+	}
+	if err := store.PutVM("WebApp2", replication.VMState{}); err != nil {
+		t.Fatal(err)
+	}
+	env.Close(ctx)
+	if err := os.WriteFile(env.State.Path(), before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := LoadState(env.State.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Begin("replication"); err != nil {
+		t.Fatal(err)
+	}
+	next := NewEnv(l.Config(), env.Plan(), st)
+	t.Cleanup(func() { next.Close(context.Background()) })
+
+	if h := webApp2Health(t, next); !strings.Contains(h, "no pass recorded yet: the initial sync of 1 disk (16 MiB) is committed on the receiver") {
+		t.Errorf("ferry status after the kill: %q", h)
+	}
+	p, err := (&Replicate{}).Plan(ctx, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replica *Item
+	for i, item := range p.Items {
+		if item.Kind == "replica" && item.Name == "WebApp2" {
+			replica = &p.Items[i]
+		}
+	}
+	if replica == nil || replica.Action != ActionUpdate || !strings.Contains(replica.Detail, "go on from the initial sync of 1 disk (16 MiB) committed at ") {
+		t.Errorf("step 6's plan after the kill: %+v, want the replica gone on from", p.Items)
+	}
+	passes := make(chan replication.Event, 16)
+	sched, err := next.EnableWarm(ctx, func(ev replication.Event) {
+		if ev.Kind == replication.EventPassDone && ev.VM == "WebApp2" {
+			passes <- ev
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sched.Status(); len(got) != 1 || got[0].VM != "WebApp2" {
+		t.Fatalf("the restarted scheduler follows %+v, want WebApp2", got)
+	}
+	if err := sched.PassNow("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := <-passes; ev.Pass != replication.PassIncremental || ev.Counters.Planned >= 16<<20 {
+		t.Errorf("the pass after the restart: %s, %d bytes planned; want an incremental one of what changed since the committed initial sync", ev.Pass, ev.Counters.Planned)
+	}
+	if h := webApp2Health(t, next); !strings.HasPrefix(h, "ok") {
+		t.Errorf("ferry status after that pass: %q", h)
+	}
+}
