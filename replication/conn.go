@@ -50,7 +50,7 @@ func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc, n int) 
 		bc.Batch()
 		fc := newFrameConn(tc)
 		fc.flush = bc.Flush
-		sc := &senderConn{p: p, c: tc, fc: fc, max: per, replies: make(chan replyMsg, 1), readDone: make(chan struct{})}
+		sc := &senderConn{p: p, c: tc, fc: fc, max: per, flagged: time.Now(), replies: make(chan replyMsg, 1), readDone: make(chan struct{})}
 		sc.cond = sync.NewCond(&sc.mu)
 		p.conns = append(p.conns, sc)
 		if err := sc.fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, Kind: j.Kind, Org: j.Org, VM: j.VM, Session: session, Disks: p.disks, Replicas: replicas}); err != nil {
@@ -79,8 +79,9 @@ type senderConn struct {
 
 	mu        sync.Mutex
 	cond      *sync.Cond
-	inflight  int64 // unacknowledged wire bytes
-	unflagged int64 // wire bytes sent since the last frame that asked for an ack
+	inflight  int64     // unacknowledged wire bytes
+	unflagged int64     // wire bytes sent since the last frame that asked for an ack
+	flagged   time.Time // when a frame last asked for an ack (or the connection opened)
 	max       int64
 	err       error
 
@@ -175,6 +176,17 @@ func (c *senderConn) write(ctx context.Context, h *header, payload []byte, flush
 	}
 	c.wmu.Lock()
 	err := c.fc.writeFrame(h, payload, flush)
+	if err == nil && c.askedLate(h) {
+		// An acknowledgement of everything sent so far (the receiver syncs
+		// first), without waiting for it.
+		if l := c.p.job.Limiter; l != nil {
+			err = l.WaitN(ctx, headerSize)
+		}
+		if err == nil {
+			err = c.fc.writeFrame(&header{Type: fSync}, nil, true)
+		}
+		n += headerSize
+	}
 	c.wmu.Unlock()
 	if err == nil {
 		c.p.sent.Add(int64(n))
@@ -197,7 +209,7 @@ func (c *senderConn) write(ctx context.Context, h *header, payload []byte, flush
 // reserve waits for window space for n wire bytes and reports whether the
 // frame should ask for an fsync and acknowledgement: one frame in every
 // max/2 bytes does, so whenever the window is full an acknowledgement is on
-// its way (max >= 4 frames).
+// its way (max >= 4 frames). On a slow link write asks sooner (ackEvery).
 func (c *senderConn) reserve(n int64) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -211,6 +223,34 @@ func (c *senderConn) reserve(n int64) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// ackEvery is how long a connection sends data at most before it asks for
+// an acknowledgement, however few bytes that was: on a slow or capped link
+// half a window takes minutes (8 MiB at 1 Mbit/s: 67 s, and a connection
+// gets a share of the cap), and until an acknowledgement nothing of it is
+// durable for the sender (a kill sends it again) nor shown as progress.
+const ackEvery = time.Second
+
+// askedLate reports, once a data or zero frame was written, whether the
+// connection has sent for ackEvery since it last asked for an
+// acknowledgement: then an fSync follows the frame at once.
+func (c *senderConn) askedLate(h *header) bool {
+	if h.Type != fData && h.Type != fZero {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if h.Flags&flagSync != 0 {
+		c.flagged = now
+		return false
+	}
+	if now.Sub(c.flagged) < ackEvery {
+		return false
+	}
+	c.flagged, c.unflagged = now, 0
+	return true
 }
 
 // wait waits (c.mu held) while blocked() holds, failing the connection if
@@ -242,7 +282,7 @@ func (c *senderConn) drain(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.unflagged = 0
+	c.unflagged, c.flagged = 0, time.Now()
 	return c.wait(func() bool { return c.inflight > 0 })
 }
 
