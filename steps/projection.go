@@ -61,7 +61,24 @@ func (d *DowntimeEstimate) Short() string {
 	default:
 		s += " (from recorded data)"
 	}
+	if m := d.TestWouldMeasure(); len(m) > 0 {
+		s += "; a test migration (ferry run --test-migrate=" + d.VM + ") measures " + strings.Join(m, ", ")
+	}
 	return s
+}
+
+// TestWouldMeasure lists the phases of the estimate that are defaults and
+// that a test migration of the VM measures at the provider, as the cutover
+// does them (testPhases): a first cutover's projection is mostly those
+// defaults, cautious for real infrastructure.
+func (d *DowntimeEstimate) TestWouldMeasure() []string {
+	var out []string
+	for _, p := range d.Parts {
+		if _, ok := testPhases[p.Phase]; ok && p.Default {
+			out = append(out, p.Phase)
+		}
+	}
+	return out
 }
 
 // basis says, beside a projected figure, which of it is defaults: a

@@ -16,7 +16,8 @@ import (
 func TestProjectDowntime(t *testing.T) {
 	vm := VMPlan{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}
 	est := projectDowntime(vm, replication.VMState{}, cutoverHistory{})
-	if got := est.Short(); !strings.Contains(got, "all defaults") {
+	if got := est.Short(); !strings.Contains(got, "all defaults") ||
+		!strings.Contains(got, "; a test migration (ferry run --test-migrate=WebApp2) measures create VM at provider, import into vCD, connect networks, power on, probes green") {
 		t.Errorf("nothing recorded: %q", got)
 	}
 	if len(est.Defaults()) != len(est.Parts) {
@@ -36,8 +37,8 @@ func TestProjectDowntime(t *testing.T) {
 	// 60 MiB changed in the last minute (1 MiB/s); the last pass took 4 s.
 	vs := replication.VMState{LastPass: t0, LastPlanned: 60 << 20, LastInterval: time.Minute, LastDuration: 4 * time.Second, LastRate: 20 << 20}
 	est = projectDowntime(vm, vs, h)
-	if def := est.Defaults(); len(def) != 0 {
-		t.Errorf("defaults %v with every phase recorded", def)
+	if def := est.Defaults(); len(def) != 0 || strings.Contains(est.Short(), "test migration") {
+		t.Errorf("defaults %v with every phase recorded: %s", def, est.Short())
 	}
 	var final EstimatePart
 	for _, p := range est.Parts {
@@ -154,6 +155,9 @@ func TestProjectDowntimeFromTestMigration(t *testing.T) {
 	}
 	if p := got["shutdown"]; !p.Default {
 		t.Errorf("shutdown %+v: a test migration does not shut the source down; want the default", p)
+	}
+	if short := est.Short(); strings.Contains(short, "a test migration") {
+		t.Errorf("after a test migration the projection still suggests one: %s", short)
 	}
 	// Another VM's test migration stands for this one's too, saying whose.
 	est = projectDowntime(VMPlan{Name: "WebApp1"}, replication.VMState{}, cutoverHistory{tests: []CutoverReport{test}})

@@ -50,9 +50,9 @@ func TestCutoverConfirmWaveAt80x24(t *testing.T) {
 	if n := strings.Count(seen, "probes green 30s* (* default: not recorded"); n < 3 {
 		t.Errorf("%d of 3 estimates shown in full while scrolling", n)
 	}
-	h.send(press("pgup"))
-	h.send(press("pgup"))
-	h.send(press("pgup"))
+	for range 5 {
+		h.send(press("pgup"))
+	}
 	h.mustSee(t, "lines 1–", "WebApp1 → Company-VDC")
 	h.typeText("jk")
 	h.mustSee(t, "> WebAppjk", "lines 1–")

@@ -359,6 +359,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 	}
 	top = append(top, "")
 	var ests []*steps.DowntimeEstimate
+	measure := false // a projection that a test migration would measure
 	for _, vm := range s.w.env.Migrating() {
 		if s.decision != "" && !slices.Contains(s.w.env.CutoverDecisions(vm.Name), s.decision) {
 			continue // not decided on: not typed in this mode
@@ -395,6 +396,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 		}
 		if est != nil {
 			rest = append(rest, wrapped("    "+est.Compact(), width, 6, sDim)...)
+			measure = measure || len(est.TestWouldMeasure()) > 0
 		}
 	}
 	if len(ests) > 1 && s.decision == "" {
@@ -405,6 +407,9 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 			together = fmt.Sprintf("all %d at once (cutover.parallel allows it)", at)
 		}
 		rest = append(rest, wrapped(fmt.Sprintf("  Confirmed together they are one wave: %s, each with its own rollback · projected wave downtime ~%s", together, dur(wave)), width, 4, lipgloss.NewStyle())...)
+	}
+	if measure && !s.w.readOnly {
+		rest = append(rest, wrapped("  * a test migration (t on step 6's dashboard) measures the phases at the provider first", width, 4, sDim)...)
 	}
 	if len(s.w.env.Migrating()) == 0 {
 		rest = append(rest, sWarn.Render("  no VMs left to cut over: select more in step 5"))
