@@ -350,11 +350,24 @@ func TestStatusInterruptedSyncNotRoundedUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PutDisk("WebApp2/0", replication.DiskState{Pass: "snapshot-1", Kind: replication.PassInitial, Watermark: 1070006272, Size: 1 << 30}); err != nil {
+	if err := store.PutDisk("WebApp2/0", replication.DiskState{Pass: "snapshot-1", Kind: replication.PassInitial, Size: 1 << 30}); err != nil {
 		t.Fatal(err)
 	}
 	store.Close()
 	_, run := statusOfWebApp2(t, l)
+	// Stopped before the watermark moved (QA: "has 0% (0 B of 64 MiB)
+	// durable ...; stopped, it resumes from there").
+	if out := run(); !strings.Contains(out, "no replica yet: the initial sync was stopped before any of it was durable on the receiver; it starts again from the beginning") {
+		t.Errorf("ferry status of an initial sync stopped with nothing durable:\n%s", out)
+	}
+	store, err = replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutDisk("WebApp2/0", replication.DiskState{Pass: "snapshot-1", Kind: replication.PassInitial, Watermark: 1070006272, Size: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
 	if out := run(); !strings.Contains(out, "the initial sync has 99% (1020 MiB of 1.0 GiB) durable on the receiver") {
 		t.Errorf("ferry status of an initial sync stopped at 99.65%%:\n%s", out)
 	}

@@ -103,3 +103,33 @@ func TestKilledAfterFirstCommitGoesOn(t *testing.T) {
 		t.Errorf("ferry status after that pass: %q", h)
 	}
 }
+
+// TestReplicatePlanResumesFromNothingDurable: step 6's plan for an initial
+// sync stopped before its durable watermark moved says the pass is sent
+// from the start (QA: "0 B of 64 MiB durable at the receiver, not sent
+// again").
+func TestReplicatePlanResumesFromNothingDurable(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	store, err := env.replicationStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutDisk("WebApp2/2000", replication.DiskState{Pass: "snapshot-1", Kind: replication.PassInitial, Size: 16 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := (&Replicate{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, it := range p.Items {
+		if it.Kind == "replica" && it.Name == "WebApp2" {
+			found = it.Action == ActionUpdate && strings.Contains(it.Detail, "resume the interrupted initial pass") &&
+				strings.Contains(it.Detail, "nothing of it was durable at the receiver yet, so it is sent from the start")
+		}
+	}
+	if !found {
+		t.Errorf("step 6's plan: %+v", p.Items)
+	}
+}

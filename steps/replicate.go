@@ -116,6 +116,11 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 			p.Items = append(p.Items, env.coldPlanItem(vmp, vm, why, done))
 		case done:
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: "incremental pass (changed blocks only) to " + env.Config.Receiver.URL})
+		case inFlight != nil && inFlight.Durable <= 0:
+			// Stopped before any of it was durable in disk order (acks come
+			// out of order, the watermark follows the first gap).
+			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf(
+				"resume the interrupted %s pass to %s in its snapshot: nothing of it was durable at the receiver yet, so it is sent from the start", inFlight.Kind, env.Config.Receiver.URL)})
 		case inFlight != nil:
 			// Interrupted (a killed or stopped ferry): the pass resumes in
 			// its snapshot from the durable watermark.

@@ -120,6 +120,8 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			// commit) and the sender recording the pass.
 			st.Summary = fmt.Sprintf("no replica yet: all of the initial sync (%s) is durable on the receiver, but the pass was not recorded as ended; it ends, without sending the data again, when replication runs (the replication step, the wizard or ferry serve)",
 				Bytes(st.InFlight.Size))
+		case st.LastPass.IsZero() && st.InFlight != nil && st.InFlight.Durable <= 0:
+			st.Summary = "no replica yet: the initial sync was stopped before any of it was durable on the receiver; it starts again from the beginning when replication runs (the replication step, the wizard or ferry serve)"
 		case st.LastPass.IsZero() && st.InFlight != nil && st.InFlight.Size > 0:
 			// Rounded down: 99.6% is not all of it.
 			st.Summary = fmt.Sprintf("no replica yet: the initial sync has %d%% (%s of %s) durable on the receiver; stopped, it resumes from there (the replication step, the wizard or ferry serve)",
