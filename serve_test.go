@@ -434,29 +434,7 @@ func TestServeKill9ResumesPass(t *testing.T) {
 	if err := os.WriteFile(l.PlanPath(), plan, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	restarted := time.Now()
-	startServe(t, l)
-	var resumed *engine.Record
-	var progress []engine.Record
-	for deadline := time.Now().Add(2 * time.Minute); resumed == nil; {
-		if time.Now().After(deadline) {
-			t.Fatal("the restarted engine did not resume the interrupted initial sync (no pass of WebApp2 completed)")
-		}
-		time.Sleep(20 * time.Millisecond)
-		progress = progress[:0]
-		for _, r := range readRecords(t, log) {
-			if r.Time.Before(restarted) || r.VM != "WebApp2" {
-				continue
-			}
-			if r.Kind == "progress" {
-				progress = append(progress, r)
-			}
-			if r.Kind == "pass-done" {
-				resumed = &r
-				break
-			}
-		}
-	}
+	resumed, progress := restartUntilPass(t, l, log, "the restarted engine did not resume the interrupted initial sync")
 	// Its progress counts what the killed engine made durable (the initial
 	// sync's bytes below the watermark), not a pass from 0%; unless the
 	// receiver had committed the whole pass before the kill (the sender's
@@ -513,29 +491,16 @@ func killedAfterCommit(t *testing.T, l *lab.Lab, run func(...string) (string, in
 	if err := os.WriteFile(l.PlanPath(), plan, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	restarted := time.Now()
-	startServe(t, l)
-	var next *engine.Record
-	for deadline := time.Now().Add(2 * time.Minute); next == nil; {
-		if time.Now().After(deadline) {
-			t.Fatal("the restarted engine did not follow WebApp2 (no pass of it completed)")
-		}
-		time.Sleep(20 * time.Millisecond)
-		for _, r := range readRecords(t, log) {
-			if !r.Time.Before(restarted) && r.VM == "WebApp2" && r.Kind == "pass-done" {
-				next = &r
-				break
-			}
-		}
-	}
-	// What changed since the killed pass's snapshot (the light workload's
-	// writes), not the initial sync again.
+	// What the killed initial sync planned, before the restart.
 	var initial int64
 	for _, r := range readRecords(t, log) {
-		if r.Time.Before(restarted) && r.VM == "WebApp2" && r.Kind == "progress" && r.Pass == "initial" {
+		if r.VM == "WebApp2" && r.Kind == "progress" && r.Pass == "initial" {
 			initial = r.Planned
 		}
 	}
+	next, _ := restartUntilPass(t, l, log, "the restarted engine did not follow WebApp2")
+	// What changed since the killed pass's snapshot (the light workload's
+	// writes), not the initial sync again.
 	if next.Pass != "incremental" || initial <= 0 || next.Planned >= initial {
 		t.Errorf("the pass after the restart: %s, %d bytes planned; want an incremental pass of what changed since the committed initial sync (of %d bytes)", next.Pass, next.Planned, initial)
 	}
@@ -546,6 +511,33 @@ func killedAfterCommit(t *testing.T, l *lab.Lab, run func(...string) (string, in
 	doc := statusJSON(t, run, l.PlanPath())
 	if len(doc.Jobs) == 0 || doc.Jobs[0].Health != "ok" || doc.Jobs[0].LastPass.IsZero() {
 		t.Errorf("status after the restart: %+v", doc.Jobs)
+	}
+}
+
+// restartUntilPass starts a new engine and waits until WebApp2 completes a
+// pass: its pass-done record in the event log, and the progress records of
+// WebApp2 written since the restart.
+func restartUntilPass(t *testing.T, l *lab.Lab, log, failure string) (*engine.Record, []engine.Record) {
+	t.Helper()
+	restarted := time.Now()
+	startServe(t, l)
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		if time.Now().After(deadline) {
+			t.Fatal(failure + " (no pass of WebApp2 completed)")
+		}
+		time.Sleep(20 * time.Millisecond)
+		var progress []engine.Record
+		for _, r := range readRecords(t, log) {
+			if r.Time.Before(restarted) || r.VM != "WebApp2" {
+				continue
+			}
+			if r.Kind == "progress" {
+				progress = append(progress, r)
+			}
+			if r.Kind == "pass-done" {
+				return &r, progress
+			}
+		}
 	}
 }
 

@@ -104,10 +104,7 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		var committed int
 		var committedSize int64
 		if store != nil && !done {
-			if inFlight, err = passInFlight(store, vm.Name); err != nil {
-				return p, err
-			}
-			if committed, committedSize, err = committedUnrecorded(store, vm.Name); err != nil {
+			if inFlight, committed, committedSize, err = storedPass(store, vm.Name); err != nil {
 				return p, err
 			}
 		}

@@ -84,16 +84,11 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		var committedSize int64
 		if store != nil {
 			var err error
-			if st.InFlight, err = passInFlight(store, vm.Name); err != nil {
+			if st.InFlight, committed, committedSize, err = storedPass(store, vm.Name); err != nil {
 				return nil, err
 			}
 			if st.CompareInFlight, err = store.InterruptedCompare(vm.Name); err != nil {
 				return nil, err
-			}
-			if st.LastPass.IsZero() && st.InFlight == nil {
-				if committed, committedSize, err = committedUnrecorded(store, vm.Name); err != nil {
-					return nil, err
-				}
 			}
 		}
 		switch cut[cutoverKey(vm.Name)] {
@@ -202,29 +197,6 @@ func (e *Env) heldSummary(st replication.JobStatus) string {
 	return "held: " + staleHoldText(st.Held, why) + ": replication resumes when the wizard or ferry serve next starts"
 }
 
-// committedUnrecorded reads, for vm, the disks whose pass the receiver
-// committed (and the sender's store recorded as committed) with no pass in
-// flight: with no pass of the VM recorded, a ferry stopped between the
-// commit of its first pass and recording that pass. The next pass goes on
-// from there (an incremental one for these disks), so the data is not sent
-// again. n is how many disks, size their capacity.
-func committedUnrecorded(store *replication.StateStore, vm string) (n int, size int64, err error) {
-	disks, err := store.DisksWithPrefix(vm + "/")
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, d := range disks {
-		if d.Pass != "" {
-			return 0, 0, nil // a pass in flight: passInFlight says it
-		}
-		if d.Committed != "" {
-			n++
-			size += d.Size
-		}
-	}
-	return n, size, nil
-}
-
 // disksPhrase is "1 disk (1.0 GiB)" or "3 disks (12 GiB)".
 func disksPhrase(n int, size int64) string {
 	if n == 1 {
@@ -233,22 +205,32 @@ func disksPhrase(n int, size int64) string {
 	return fmt.Sprintf("%d disks (%s)", n, Bytes(size))
 }
 
-// passInFlight reads vm's pass in flight from the sender's store.
-func passInFlight(store *replication.StateStore, vm string) (*PassInFlight, error) {
+// storedPass reads vm's disk records in the sender's store, once: its pass
+// in flight (nil: none), or else the disks whose pass was committed (with
+// no pass of the VM recorded, a ferry stopped between the commit of its
+// first pass and recording it: the next pass goes on from there, an
+// incremental one for these disks, so the data is not sent again), n of
+// them, size their capacity.
+func storedPass(store *replication.StateStore, vm string) (p *PassInFlight, n int, size int64, err error) {
 	disks, err := store.DisksWithPrefix(vm + "/")
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
-	var p *PassInFlight
 	for _, d := range disks {
-		if d.Pass == "" {
-			continue
+		switch {
+		case d.Pass != "":
+			if p == nil {
+				p = &PassInFlight{Kind: d.Kind}
+			}
+			p.Durable += d.Watermark
+			p.Size += d.Size
+		case d.Committed != "":
+			n++
+			size += d.Size
 		}
-		if p == nil {
-			p = &PassInFlight{Kind: d.Kind}
-		}
-		p.Durable += d.Watermark
-		p.Size += d.Size
 	}
-	return p, nil
+	if p != nil {
+		return p, 0, 0, nil
+	}
+	return nil, n, size, nil
 }

@@ -163,18 +163,11 @@ func (e *Env) replicasToFollow() ([]VMPlan, error) {
 			return out, err
 		}
 		if !ok {
-			p, err := passInFlight(store, vm.Name)
+			p, committed, _, err := storedPass(store, vm.Name)
 			if err != nil {
 				return out, err
 			}
-			ok = p != nil
-			if !ok {
-				n, _, err := committedUnrecorded(store, vm.Name)
-				if err != nil {
-					return out, err
-				}
-				ok = n > 0
-			}
+			ok = p != nil || committed > 0
 		}
 		if ok {
 			out = append(out, vm)
