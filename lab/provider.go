@@ -70,7 +70,7 @@ func installESXDisks(vc *VCenter) *esxDisks {
 		labelRequest(ctx, method)
 		var w mo.Reference
 		switch {
-		case method.This.Type == "VirtualDiskManager" && (method.Name == "CreateVirtualDisk_Task" || method.Name == "DeleteVirtualDisk_Task"):
+		case method.This.Type == "VirtualDiskManager" && (method.Name == "CreateVirtualDisk_Task" || method.Name == "DeleteVirtualDisk_Task" || method.Name == "ExtendVirtualDisk_Task"):
 			if m, ok := ctx.Map.Get(method.This).(*simulator.VirtualDiskManager); ok {
 				w = &esxDiskManager{VirtualDiskManager: m, e: e}
 			}
@@ -392,6 +392,31 @@ func (m *esxDiskManager) CreateVirtualDiskTask(ctx *simulator.Context, req *type
 	return &methods.CreateVirtualDisk_TaskBody{Res: &types.CreateVirtualDisk_TaskResponse{Returnval: task.Run(ctx)}}
 }
 
+// ExtendVirtualDiskTask extends a disk as ESXi does (extend.go), keeping
+// its descriptor in ESXi's format; a disk a running VM holds is locked.
+func (m *esxDiskManager) ExtendVirtualDiskTask(ctx *simulator.Context, req *types.ExtendVirtualDisk_Task) soap.HasFault {
+	task := simulator.CreateTask(m, "extendVirtualDisk", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		local, err := m.e.localPath(ctx, req.Name)
+		if err != nil {
+			return nil, &types.InvalidDatastorePath{DatastorePath: req.Name}
+		}
+		if _, err := os.Stat(local); err != nil {
+			return nil, &types.FileNotFound{FileFault: types.FileFault{File: req.Name}}
+		}
+		if req.NewCapacityKb <= 0 {
+			return nil, &types.InvalidArgument{InvalidProperty: "newCapacityKb"}
+		}
+		if holder := lockedBy(ctx, types.ManagedObjectReference{}, req.Name, true); holder != "" {
+			return nil, m.e.refuseWith(fmt.Sprintf("extend %s: locked by running VM %s", req.Name, holder), &types.FileLocked{FileFault: types.FileFault{File: req.Name}})
+		}
+		if err := growDisk(local, req.NewCapacityKb*1024); err != nil {
+			return nil, &types.FileFault{File: req.Name + ": " + err.Error()}
+		}
+		return req.Name, nil
+	})
+	return &methods.ExtendVirtualDisk_TaskBody{Res: &types.ExtendVirtualDisk_TaskResponse{Returnval: task.Run(ctx)}}
+}
+
 type esxVM struct {
 	*simulator.VirtualMachine
 	e *esxDisks
@@ -414,7 +439,14 @@ func (vm *esxVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Ta
 			}
 		}
 	}
-	if f := vm.e.prepare(ctx, vm.Self, req.Spec.DeviceChange); f != nil {
+	f := vm.e.prepare(ctx, vm.Self, req.Spec.DeviceChange)
+	if f == nil {
+		var grown []grownDisk
+		if grown, f = diskGrowth(vm.VirtualMachine, req.Spec.DeviceChange); f == nil {
+			f = applyGrowth(vm.e.vc.Model, grown, nil)
+		}
+	}
+	if f != nil {
 		return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
 	}
 	return vm.VirtualMachine.ReconfigVMTask(ctx, req)

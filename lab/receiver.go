@@ -23,6 +23,8 @@ import (
 // grants it the tenant org's replica namespace only.
 func (l *Lab) startReplication(ctx context.Context, rate int64) error {
 	l.CBT = cbt.Install(l.OnPrem.Model)
+	// Disks extend as on ESXi, and changed block tracking follows.
+	installDiskExtend(l.OnPrem, l.CBT)
 	// Readers of a snapshotted VM's base get it as the snapshot froze it.
 	l.OnPrem.ESX.SetFrozen(l.CBT.Reader)
 	if l.Reach != nil {

@@ -396,6 +396,39 @@ func (t *Tracker) ensureSize(p string, capacity int64) error {
 	return nil
 }
 
+// Grow records that the disk whose flat file is at p was extended to
+// capacity bytes (the file already has that size, or gets it here), as
+// ESXi's CBT does since 6.0: its changeIds stay valid and the new area is
+// not a change until something writes it. An extension is not a write
+// behind the tracker's back.
+func (t *Tracker) Grow(p string, capacity int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p = path.Clean(p)
+	d := t.disks[p]
+	if d != nil {
+		t.checkLocked(p, d)
+		d = t.disks[p]
+	}
+	if err := t.ensureSize(p, capacity); err != nil {
+		return err
+	}
+	if d == nil || capacity <= d.capacity {
+		return nil
+	}
+	d.capacity = capacity
+	blocks := (capacity + BlockSize - 1) / BlockSize
+	for int64(len(d.open)) < (blocks+63)/64 {
+		d.open = append(d.open, 0)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	d.size, d.mtime = fi.Size(), fi.ModTime()
+	return nil
+}
+
 func (t *Tracker) flatFiles(vm *simulator.VirtualMachine) []string {
 	var out []string
 	for _, b := range flatBackings(vm.Config.Hardware.Device) {

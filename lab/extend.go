@@ -1,0 +1,198 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab/cbt"
+	"github.com/ferry-migrate/ferry/lab/dsfile"
+	"github.com/ferry-migrate/ferry/lab/simwrap"
+)
+
+// Extending a disk, as ESXi does it: a reconfigure that raises a disk's
+// capacity (hot-extend of a running VM's disk, or a powered-off one's), or
+// VirtualDiskManager.ExtendVirtualDisk of a disk no running VM holds,
+// rewrites the extent line of the disk's descriptor with the new size and
+// grows its flat extent (thin: the new area reads as zeros). vcsim changes
+// only the device's capacity (reconfigure) or rewrites the descriptor in
+// its own format without the flat file (ExtendVirtualDisk); a reader of the
+// extent would then find it shorter than the disk. As on ESXi:
+//   - a disk of a VM that has snapshots cannot be extended ("Invalid
+//     operation for device '0'": InvalidDeviceOperation);
+//   - a disk cannot shrink;
+//   - changed block tracking stays valid across the extension (ESXi 6.0 and
+//     later): the new area is not reported as changed until the guest
+//     writes it.
+
+// extentLine matches a descriptor's extent line: access, size in sectors,
+// type and file.
+var extentLine = regexp.MustCompile(`(?m)^(RW|RDONLY|NOACCESS) ([0-9]+) (VMFS|FLAT) ("[^"]*")`)
+
+const sectorSize = 512
+
+// growDisk extends the disk whose descriptor is at local path desc to
+// capacity bytes: the descriptor's extent line and the flat extent.
+func growDisk(desc string, capacity int64) error {
+	raw, err := os.ReadFile(desc)
+	if err != nil {
+		return err
+	}
+	m := extentLine.FindAllSubmatchIndex(raw, -1)
+	if len(m) != 1 {
+		return fmt.Errorf("descriptor %s: %d flat extents, want one", filepath.Base(desc), len(m))
+	}
+	sectors := (capacity + sectorSize - 1) / sectorSize
+	old, err := strconv.ParseInt(string(raw[m[0][4]:m[0][5]]), 10, 64)
+	if err != nil {
+		return err
+	}
+	if sectors < old {
+		return fmt.Errorf("descriptor %s: cannot shrink a disk from %d to %d sectors", filepath.Base(desc), old, sectors)
+	}
+	flat, err := dsfile.FlatOf(desc)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(flat)
+	if err != nil {
+		return err
+	}
+	if fi.Size() < sectors*sectorSize {
+		if err := os.Truncate(flat, sectors*sectorSize); err != nil {
+			return err
+		}
+	}
+	out := append([]byte{}, raw[:m[0][4]]...)
+	out = strconv.AppendInt(out, sectors, 10)
+	out = append(out, raw[m[0][5]:]...)
+	return os.WriteFile(desc, out, 0o600)
+}
+
+// grownDisk is a disk a reconfigure extends.
+type grownDisk struct {
+	file     string // datastore path of its descriptor
+	capacity int64
+}
+
+// diskGrowth lists the disks of vm that changes extend; a fault when ESXi
+// would refuse the extension (the VM has snapshots, or a disk would shrink).
+// The caller holds vm's lock or knows nothing else changes it.
+func diskGrowth(vm *simulator.VirtualMachine, changes []types.BaseVirtualDeviceConfigSpec) ([]grownDisk, types.BaseMethodFault) {
+	var out []grownDisk
+	if vm.Config == nil {
+		return nil, nil
+	}
+	for i, ch := range changes {
+		spec := ch.GetVirtualDeviceConfigSpec()
+		disk, ok := spec.Device.(*types.VirtualDisk)
+		if !ok || spec.Operation != types.VirtualDeviceConfigSpecOperationEdit {
+			continue
+		}
+		var old *types.VirtualDisk
+		for _, d := range vm.Config.Hardware.Device {
+			if vd, ok := d.(*types.VirtualDisk); ok && vd.Key == disk.Key {
+				old = vd
+			}
+		}
+		if old == nil {
+			continue
+		}
+		want, have := diskBytes(disk), diskBytes(old)
+		if want == 0 || want == have {
+			continue
+		}
+		if want < have || vm.Snapshot != nil {
+			return nil, &types.InvalidDeviceOperation{InvalidDeviceSpec: types.InvalidDeviceSpec{DeviceIndex: int32(i)}}
+		}
+		b, ok := old.Backing.(types.BaseVirtualDeviceFileBackingInfo)
+		if !ok {
+			return nil, &types.InvalidDeviceOperation{InvalidDeviceSpec: types.InvalidDeviceSpec{DeviceIndex: int32(i)}}
+		}
+		out = append(out, grownDisk{file: b.GetVirtualDeviceFileBackingInfo().FileName, capacity: want})
+	}
+	return out, nil
+}
+
+func diskBytes(d *types.VirtualDisk) int64 {
+	if d.CapacityInBytes != 0 {
+		return d.CapacityInBytes
+	}
+	return d.CapacityInKB * 1024
+}
+
+// applyGrowth grows the disks' files before the reconfigure records their
+// new capacity; tracker (nil: none) follows the flat files' new size.
+func applyGrowth(m *simulator.Model, grown []grownDisk, tracker *cbt.Tracker) types.BaseMethodFault {
+	for _, g := range grown {
+		desc, err := dsfile.Local(m, g.file)
+		if err == nil && tracker != nil {
+			// The tracker grows the flat file itself: an extension is not
+			// a write behind its back.
+			var flat string
+			if flat, err = dsfile.FlatOf(desc); err == nil {
+				err = tracker.Grow(flat, g.capacity)
+			}
+		}
+		if err == nil {
+			err = growDisk(desc, g.capacity)
+		}
+		if err != nil {
+			return &types.FileFault{File: g.file + ": " + err.Error()}
+		}
+	}
+	return nil
+}
+
+// installDiskExtend makes the on-prem vCenter extend disks as ESXi does
+// (see above); tracker's changed block tracking follows.
+func installDiskExtend(vc *VCenter, tracker *cbt.Tracker) {
+	reg := vc.Model.Map()
+	prev := reg.Handler
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		if method.This.Type == "VirtualMachine" && method.Name == "ReconfigVM_Task" {
+			// This wrapper hides the method from the handlers before it:
+			// vCenter's labels (installDeviceLabels).
+			labelRequest(ctx, method)
+			if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
+				w := &extendVM{OwnEntity: simwrap.Entity(ctx, vm), VirtualMachine: vm, model: vc.Model, tracker: tracker}
+				simwrap.Put(ctx, w)
+				return w, nil
+			}
+		} else if ctx.Session != nil {
+			if _, ok := ctx.Session.Registry.Get(method.This).(*extendVM); ok {
+				ctx.Session.Registry.Remove(ctx, method.This)
+			}
+		}
+		if prev != nil {
+			return prev(ctx, method)
+		}
+		return nil, nil
+	}
+}
+
+type extendVM struct {
+	*simulator.VirtualMachine
+	model   *simulator.Model
+	tracker *cbt.Tracker
+	simwrap.OwnEntity
+}
+
+func (vm *extendVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
+	grown, f := diskGrowth(vm.VirtualMachine, req.Spec.DeviceChange)
+	if f == nil {
+		f = applyGrowth(vm.model, grown, vm.tracker)
+	}
+	if f != nil {
+		return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
+	}
+	return vm.VirtualMachine.ReconfigVMTask(ctx, req)
+}

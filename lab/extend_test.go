@@ -1,0 +1,159 @@
+package lab_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// extendFirstDisk reconfigures vm's first disk to capacity bytes.
+func extendFirstDisk(ctx context.Context, vm *object.VirtualMachine, capacity int64) error {
+	devices, err := vm.Device(ctx)
+	if err != nil {
+		return err
+	}
+	disk := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+	disk.CapacityInBytes, disk.CapacityInKB = capacity, capacity/1024
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: disk},
+	}})
+	if err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	return err
+}
+
+func snapshot(ctx context.Context, t *testing.T, vm *object.VirtualMachine, name string) types.ManagedObjectReference {
+	t.Helper()
+	task, err := vm.CreateSnapshot(ctx, name, "", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := vsphere.WaitTask(ctx, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Result.(types.ManagedObjectReference)
+}
+
+// TestDiskExtendAsESXi: extending a running VM's disk grows its descriptor
+// and flat extent as ESXi does, is refused while the VM has a snapshot, and
+// keeps changed block tracking valid: the new area is not a change, a
+// guest write into it is. At the provider, VirtualDiskManager refuses to
+// extend a disk the running receiver appliance holds and extends it, in
+// ESXi's descriptor format, once detached.
+func TestDiskExtendAsESXi(t *testing.T) {
+	// No guest workload: the only write is the test's.
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	ref, ok, err := c.FindVM(ctx, "WebApp3")
+	if err != nil || !ok {
+		t.Fatal(err)
+	}
+	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
+	if err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1 := snapshot(ctx, t, vm, "s1")
+	var snap mo.VirtualMachineSnapshot
+	if err := vm.Properties(ctx, s1, []string{"config.hardware"}, &snap); err != nil {
+		t.Fatal(err)
+	}
+	disk := object.VirtualDeviceList(snap.Config.Hardware.Device).SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+	changeID := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ChangeId
+
+	err = extendFirstDisk(ctx, vm, 24<<20)
+	if !fault.Is(err, &types.InvalidDeviceOperation{}) {
+		t.Fatalf("extend with a snapshot: %v, want InvalidDeviceOperation", err)
+	}
+	if task, err = vm.RemoveAllSnapshot(ctx, nil); err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := extendFirstDisk(ctx, vm, 24<<20); err != nil {
+		t.Fatalf("extend: %v", err)
+	}
+	if err := extendFirstDisk(ctx, vm, 20<<20); !fault.Is(err, &types.InvalidDeviceOperation{}) {
+		t.Errorf("shrink: %v, want InvalidDeviceOperation", err)
+	}
+	flat := l.OnPrem.FlatFile("WebApp3")
+	if fi, err := os.Stat(flat); err != nil || fi.Size() != 24<<20 {
+		t.Errorf("flat extent after the extension: %v %v, want 24 MiB", fi, err)
+	}
+	desc, err := os.ReadFile(filepath.Join(filepath.Dir(flat), "WebApp3.vmdk"))
+	if err != nil || !strings.Contains(string(desc), "RW 49152 VMFS ") {
+		t.Errorf("descriptor after the extension (%v):\n%s", err, desc)
+	}
+
+	// Changed block tracking: only what the guest writes into the new area.
+	if err := l.CBT.WriteAt(flat, make([]byte, 64<<10), 20<<20); err != nil {
+		t.Fatal(err)
+	}
+	s2 := snapshot(ctx, t, vm, "s2")
+	res, err := methods.QueryChangedDiskAreas(ctx, c.Client.Client, &types.QueryChangedDiskAreas{This: vm.Reference(), Snapshot: &s2, DeviceKey: disk.Key, ChangeId: changeID})
+	if err != nil {
+		t.Fatalf("QueryChangedDiskAreas since before the extension: %v", err)
+	}
+	var changed int64
+	for _, a := range res.Returnval.ChangedArea {
+		changed += a.Length
+		if a.Start < 20<<20 || a.Start+a.Length > 20<<20+64<<10 {
+			t.Errorf("changed area %d+%d: want only the guest's write at 20 MiB", a.Start, a.Length)
+		}
+	}
+	if changed == 0 {
+		t.Error("the guest's write into the new area is not a change")
+	}
+
+	// The provider: a replica disk the running appliance holds is locked.
+	pc := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	file := vsphere.DiskFile{Path: "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp3", 0), Capacity: 16 << 20}
+	if err := pc.CreateReplicaDisks(ctx, "Provider-DC", []vsphere.DiskFile{file}); err != nil {
+		t.Fatal(err)
+	}
+	uuids, err := pc.AttachDisks(ctx, "Provider-DC", lab.ApplianceVM, []vsphere.DiskFile{file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.ExtendDisk(ctx, "Provider-DC", file.Path, 24<<20); err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Errorf("extend a disk the running appliance holds: %v, want it locked", err)
+	}
+	if err := pc.DetachDiskFiles(ctx, "Provider-DC", lab.ApplianceVM, []string{file.Path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.ExtendDisk(ctx, "Provider-DC", file.Path, 24<<20); err != nil {
+		t.Fatalf("extend a detached disk: %v", err)
+	}
+	if n, err := pc.DiskCapacity(ctx, "Provider-DC", file.Path); err != nil || n != 24<<20 {
+		t.Errorf("replica disk after the extension: %d bytes (%v), want 24 MiB", n, err)
+	}
+	// Still a disk ESXi opens: the appliance takes it, at its new size.
+	file.Capacity = 24 << 20
+	if _, err := pc.AttachDisks(ctx, "Provider-DC", lab.ApplianceVM, []vsphere.DiskFile{file}); err != nil {
+		t.Fatalf("hot-add the extended disk: %v", err)
+	}
+	names, _ := replication.DeviceNames(uuids[file.Path])
+	if fi, err := os.Stat(filepath.Join(l.Appliance.ByID, names[0])); err != nil || fi.Size() != 24<<20 {
+		t.Errorf("the appliance's device of the extended disk: %v %v, want 24 MiB", fi, err)
+	}
+}
