@@ -5,11 +5,14 @@ package replication
 // conn.go.
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +46,13 @@ type Job struct {
 	// AckTimeout fails a connection whose receiver acknowledges nothing for
 	// this long while the window is full (default 2 minutes).
 	AckTimeout time.Duration
+
+	// Grow extends the replica disk of disk (extended at the source from
+	// from bytes to disk.Capacity) to disk.Capacity, through the provider
+	// vCenter, before the pass that finds the source disk larger writes
+	// it. It must be idempotent: a pass interrupted after it ran calls it
+	// again. nil: such a pass fails, saying the replica is too small.
+	Grow func(ctx context.Context, disk Disk, from int64) error
 
 	// FullVerify makes Scheduler.FinalPass verify whole disks (Verify)
 	// instead of the final pass's blocks and the digest-map roots
@@ -171,6 +181,9 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 		if states[i], err = j.State.Disk(diskStateKey(j.VM, d.Key)); err != nil {
 			return PassResult{}, err
 		}
+		if states[i], err = j.grown(ctx, d, states[i]); err != nil {
+			return PassResult{}, fmt.Errorf("%s: %w", j.VM, err)
+		}
 		if states[i].Pass != "" && !final {
 			resume = states[i].Pass
 		}
@@ -277,6 +290,59 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 	}
 	j.emit(Event{Kind: EventPhase, Phase: PhaseIdle})
 	return res, nil
+}
+
+// grown handles a source disk found larger than it was at the last pass
+// (vSphere extends disks, and never shrinks them): the replica disk is
+// extended to match (Grow), the sender's digest map gets the digests of
+// zeros for the new blocks (a thin extension reads as zeros on both sides;
+// the guest's writes there since are changes that changed block tracking
+// reports), and the disk's record its new size. No full sync follows.
+// It returns the disk's record as the pass is to find it.
+func (j *Job) grown(ctx context.Context, d Disk, st DiskState) (DiskState, error) {
+	switch {
+	case st.Size == 0 || st.Size == d.Capacity:
+		return st, nil
+	case d.Capacity < st.Size:
+		return st, fmt.Errorf("%s is %s at the source, less than the %s it was replicated at: a virtual disk does not shrink; select the VM again to replicate it anew",
+			d.Name(), sizeText(d.Capacity), sizeText(st.Size))
+	case j.Grow == nil:
+		return st, fmt.Errorf("%s was extended at the source from %s to %s, and this job cannot extend its replica disk", d.Name(), sizeText(st.Size), sizeText(d.Capacity))
+	}
+	from := st.Size
+	j.emit(Event{Kind: EventWarning, Disk: d.Key, Msg: fmt.Sprintf("%s was extended at the source from %s to %s: extending its replica disk to match (no full sync)", d.Name(), sizeText(from), sizeText(d.Capacity))})
+	if err := j.Grow(ctx, d, from); err != nil {
+		return st, fmt.Errorf("%s was extended at the source from %s to %s: extend its replica disk: %w", d.Name(), sizeText(from), sizeText(d.Capacity), err)
+	}
+	key := diskStateKey(j.VM, d.Key)
+	n := int((d.Capacity + HashBlock - 1) / HashBlock)
+	zero := zeroDigests(d.Capacity)
+	blocks := map[int]uint64{}
+	first := int(from / HashBlock)
+	if from%HashBlock != 0 {
+		blocks[first] = 0 // holds more now: known again once a pass sends it
+		first++
+	}
+	for b := first; b < n; b++ {
+		blocks[b] = zero[b]
+	}
+	if err := j.State.PutDigests(key, n, blocks); err != nil {
+		return st, err
+	}
+	st.Size, st.GrewFrom = d.Capacity, min(from, cmp.Or(st.GrewFrom, from))
+	return st, j.State.PutDisk(key, st)
+}
+
+// sizeText is a disk size in IEC units with up to two decimals, so that
+// two sizes a message compares read apart ("16 MiB", "16.5 MiB").
+func sizeText(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	v, u := float64(n), 0
+	for v >= 1024 && u < len(units)-1 {
+		v, u = v/1024, u+1
+	}
+	s := strings.TrimRight(strings.TrimRight(strconv.FormatFloat(v, 'f', 2, 64), "0"), ".")
+	return s + " " + units[u]
 }
 
 func (j *Job) retries() int {

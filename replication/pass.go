@@ -306,7 +306,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	if resumable {
 		wm = max(wm, ss.Watermark)
 	}
-	st := DiskState{Committed: ss.Committed, Pass: p.snap.ID(), Base: base, Target: target, Kind: kind, Watermark: wm, Size: disk.Capacity}
+	st := DiskState{Committed: ss.Committed, Pass: p.snap.ID(), Base: base, Target: target, Kind: kind, Watermark: wm, Size: disk.Capacity, GrewFrom: ss.GrewFrom}
 	if err := j.State.PutDisk(key, st); err != nil {
 		return err
 	}
@@ -325,6 +325,11 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	}
 	var changed []readUnit
 	if kind != PassFullCompare {
+		if g := ss.GrewFrom; g%HashBlock != 0 && kind != PassInitial {
+			// The disk was extended from a size inside this block: its
+			// digest covered less than the block holds now.
+			ext = normalize(append(ext, Extent{Offset: g / HashBlock * HashBlock, Length: HashBlock}), disk.Capacity)
+		}
 		changed = planBlocks(ext, disk.Capacity)
 	}
 	scan := kind == PassFullCompare || (p.compare && kind != PassInitial)

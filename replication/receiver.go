@@ -259,15 +259,17 @@ func (r *Receiver) openReplica(org, vm, ref string, d Disk) (*replica, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rep := r.disks[key]; rep != nil {
-		if rep.size != d.Capacity && rep.ref == ref {
-			return nil, fmt.Errorf("disk %s: size changed from %d to %d while open", key, rep.size, d.Capacity)
+		if d.Capacity < rep.size && rep.ref == ref {
+			return nil, fmt.Errorf("disk %s: %d bytes at the source, less than the %d its replica was written at: a virtual disk does not shrink", key, d.Capacity, rep.size)
 		}
-		if rep.ref == ref && (rep.dev.Present == nil || rep.dev.Present() == nil) {
+		if rep.ref == ref && rep.size == d.Capacity && (rep.dev.Present == nil || rep.dev.Present() == nil) {
 			return rep, nil
 		}
-		// Detached since (and maybe attached again), or ferry named another
+		// Detached since (and maybe attached again), extended at the
+		// source (and its replica disk with it), or ferry named another
 		// replica disk for it: open it anew.
 		delete(r.disks, key)
+		_ = r.flushDigests(rep)
 		rep.close()
 	}
 	dev, err := r.writer.Open(org, vm, ref, d.Capacity)
@@ -275,6 +277,10 @@ func (r *Receiver) openReplica(org, vm, ref string, d Disk) (*replica, error) {
 		return nil, err
 	}
 	if err := r.bind(key, dev.ID); err != nil {
+		dev.File.Close()
+		return nil, err
+	}
+	if err := r.grown(key, d.Capacity); err != nil {
 		dev.File.Close()
 		return nil, err
 	}
@@ -296,6 +302,26 @@ func (r *Receiver) openReplica(org, vm, ref string, d Disk) (*replica, error) {
 		dirty: map[int]uint64{}, read: &r.blocksRead}
 	r.disks[key] = rep
 	return rep, nil
+}
+
+// grown forgets the digest of the last block of disk key when the disk was
+// last written at a size that ended inside that block and is now larger:
+// the block holds more than the digest covered (the rest reads as zeros
+// since the extension; it is read again when a pass needs its digest).
+// Every block after it is new, and has no digest yet.
+func (r *Receiver) grown(key string, capacity int64) error {
+	st, err := r.state.Disk(key)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Size > capacity:
+		return fmt.Errorf("disk %s: %d bytes at the source, less than the %d its replica was written at: a virtual disk does not shrink", key, capacity, st.Size)
+	case st.Size == 0 || st.Size == capacity || st.Size%HashBlock == 0:
+		return nil
+	}
+	n := int((capacity + HashBlock - 1) / HashBlock)
+	return r.state.PutDigests(key, n, map[int]uint64{int(st.Size / HashBlock): 0})
 }
 
 // bind records that disk key is written on the replica disk id, refusing a

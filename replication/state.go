@@ -27,15 +27,19 @@ const (
 // DiskState is what each side persists per disk (sender and receiver keep
 // the same record).
 type DiskState struct {
-	Committed string    `json:",omitempty"` // changeId of the last committed pass
-	Pass      string    `json:",omitempty"` // pass in flight (snapshot id)
-	Base      string    `json:",omitempty"`
-	Target    string    `json:",omitempty"` // changeId the pass in flight reaches
-	Kind      PassKind  `json:",omitempty"`
-	Watermark int64     `json:",omitempty"` // all planned data below this offset is durable at the receiver
-	Size      int64     `json:",omitempty"`
-	File      string    `json:",omitempty"` // receiver: replica flat file, relative to its directory
-	Updated   time.Time `json:",omitzero"`
+	Committed string   `json:",omitempty"` // changeId of the last committed pass
+	Pass      string   `json:",omitempty"` // pass in flight (snapshot id)
+	Base      string   `json:",omitempty"`
+	Target    string   `json:",omitempty"` // changeId the pass in flight reaches
+	Kind      PassKind `json:",omitempty"`
+	Watermark int64    `json:",omitempty"` // all planned data below this offset is durable at the receiver
+	Size      int64    `json:",omitempty"`
+	// GrewFrom (sender) is the size the disk had before it was extended
+	// at the source, until a pass commits at its new size: when it ended
+	// inside a HashBlock, that block is read and sent again.
+	GrewFrom int64     `json:",omitempty"`
+	File     string    `json:",omitempty"` // receiver: replica flat file, relative to its directory
+	Updated  time.Time `json:",omitzero"`
 }
 
 // VMState is the sender's per-VM record.

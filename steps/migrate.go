@@ -341,6 +341,7 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 		TLS:      tlsCfg,
 		State:    store,
 		Events:   events,
+		Grow:     e.growReplica(vmName),
 	}, vm, nil
 }
 

@@ -231,3 +231,71 @@ func (e *Env) refuseUsedReplicas(ctx context.Context, provider *vsphere.Client, 
 	}
 	return nil
 }
+
+// growReplica is vm's replication.Job.Grow: a source disk extended at the
+// source gets its replica disk extended by the provider vCenter before a
+// pass writes it. With the appliance receiver, the disk is detached from
+// the appliance for it and hot-added again, so that the appliance's kernel
+// finds it at its new size (a disk extended while attached keeps its old
+// size in the guest until a rescan); no file operation, no copy. The
+// configuration captured at VM selection takes the new capacity, so that
+// the cutover builds the target VM with it.
+func (e *Env) growReplica(vmName string) func(context.Context, replication.Disk, int64) error {
+	return func(ctx context.Context, d replication.Disk, from int64) error {
+		kind, err := e.receiverKind()
+		if err != nil {
+			return err
+		}
+		onprem, err := e.OnPrem(ctx)
+		if err != nil {
+			return err
+		}
+		vm, err := onprem.VMByName(ctx, vmName)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(vm.Disks, func(s vsphere.Disk) bool { return strconv.Itoa(int(s.Key)) == d.Key })
+		if i < 0 {
+			return fmt.Errorf("%s: the source VM has no disk with key %s any more", vmName, d.Key)
+		}
+		file := e.replicaFiles(vmName, vm.Disks)[i]
+		file.Capacity = d.Capacity
+		provider, err := e.ProviderVC(ctx)
+		if err != nil {
+			return err
+		}
+		dc, appliance := e.Plan().Provider.Datacenter, e.Plan().Provider.ReceiverVM
+		if kind == replication.KindAppliance {
+			applianceMu.Lock()
+			defer applianceMu.Unlock()
+			if err := provider.DetachDiskFiles(ctx, dc, appliance, []string{file.Path}); err != nil {
+				return err
+			}
+		}
+		if err := provider.ExtendDisk(ctx, dc, file.Path, d.Capacity); err != nil {
+			return err
+		}
+		if kind == replication.KindAppliance {
+			if _, err := provider.AttachDisks(ctx, dc, appliance, []vsphere.DiskFile{file}); err != nil {
+				return err
+			}
+		}
+		return e.captureGrowth(vmName, vm.Disks[i].File, d.Capacity)
+	}
+}
+
+// captureGrowth records in the configuration captured at VM selection that
+// the source disk file was extended to capacity bytes.
+func (e *Env) captureGrowth(vm, file string, capacity int64) error {
+	cfg, ok, err := savedVMConfig(e.State, vm)
+	if err != nil || !ok {
+		return err
+	}
+	for i := range cfg.Disks {
+		if cfg.Disks[i].File == file && cfg.Disks[i].Capacity < capacity {
+			cfg.Disks[i].Capacity = capacity
+			return saveVMConfig(e.State, cfg)
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"slices"
 	"strings"
@@ -13,7 +14,9 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+	"github.com/vmware/govmomi/vmdk"
 )
 
 // The replica disks at the provider are made by vCenter (thin virtual
@@ -63,6 +66,68 @@ func (c *Client) CreateReplicaDisks(ctx context.Context, datacenter string, disk
 		if err != nil && !fault.Is(err, &types.FileAlreadyExists{}) {
 			return fmt.Errorf("create replica disk %s: %w", d.Path, err)
 		}
+	}
+	return nil
+}
+
+// descriptorMax bounds a descriptor read (ESXi's are below 1 KiB).
+const descriptorMax = 64 << 10
+
+// DiskCapacity is the capacity in bytes the descriptor of the disk at the
+// datastore path p declares (the sum of its extents), read through the
+// vCenter's datastore /folder: the disk's size whether or not a VM has it.
+func (c *Client) DiskCapacity(ctx context.Context, datacenter, p string) (int64, error) {
+	f, dc, err := c.finderIn(ctx, datacenter)
+	if err != nil {
+		return 0, err
+	}
+	var dp DatastorePath
+	if !dp.FromString(p) || dp.Datastore == "" || dp.Path == "" {
+		return 0, fmt.Errorf("disk %q: not a datastore path", p)
+	}
+	ds, err := c.datastoreIn(ctx, f, dc, dp.Datastore)
+	if err != nil {
+		return 0, fmt.Errorf("disk %s: %w", p, err)
+	}
+	rc, _, err := ds.Download(ctx, dp.Path, &soap.DefaultDownload)
+	if err != nil {
+		return 0, fmt.Errorf("disk %s: descriptor: %w", p, err)
+	}
+	defer rc.Close()
+	d, err := vmdk.ParseDescriptor(io.LimitReader(rc, descriptorMax))
+	if err != nil {
+		return 0, fmt.Errorf("disk %s: descriptor: %w", p, err)
+	}
+	var n int64
+	for _, x := range d.Extent {
+		n += x.Size * vmdk.SectorSize
+	}
+	return n, nil
+}
+
+// ExtendDisk extends the disk at the datastore path p to capacity bytes
+// (VirtualDiskManager.ExtendVirtualDisk; thin: the new area reads as
+// zeros), unless it holds that much already. No running VM may have the
+// disk open: vSphere refuses (the file is locked) and extends a running
+// VM's disk only through a reconfigure of that VM.
+func (c *Client) ExtendDisk(ctx context.Context, datacenter, p string, capacity int64) error {
+	have, err := c.DiskCapacity(ctx, datacenter, p)
+	if err != nil || have >= capacity {
+		return err
+	}
+	dc, err := c.Finder().Datacenter(ctx, datacenter)
+	if err != nil {
+		return fmt.Errorf("datacenter %s: %w", datacenter, err)
+	}
+	task, err := object.NewVirtualDiskManager(c.Client.Client).ExtendVirtualDisk(ctx, p, dc, (capacity+1023)/1024, nil)
+	if err == nil {
+		_, err = WaitTask(ctx, task)
+	}
+	if fault.Is(err, &types.FileLocked{}) {
+		return fmt.Errorf("extend disk %s to %s: the disk is locked, open in a running VM (vSphere extends a running VM's disk only through a reconfigure of that VM): %w", p, fmtBytes(capacity), err)
+	}
+	if err != nil {
+		return fmt.Errorf("extend disk %s to %s: %w", p, fmtBytes(capacity), err)
 	}
 	return nil
 }
