@@ -191,8 +191,45 @@ func (vm *extendVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM
 	if f == nil {
 		f = applyGrowth(vm.model, grown, vm.tracker)
 	}
+	if f == nil {
+		f = createAdded(vm.model, req.Spec.DeviceChange)
+	}
 	if f != nil {
 		return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
 	}
 	return vm.VirtualMachine.ReconfigVMTask(ctx, req)
+}
+
+// createAdded creates the disks a reconfigure adds with a file operation
+// create in ESXi's format (descriptor and flat extent, as createESXDisk
+// does at the provider), where vcsim would write a descriptor of its own
+// (CID 0, parentCID 0, no ddb.uuid) that no ESXi writes; the reconfigure
+// then attaches the disk made.
+func createAdded(m *simulator.Model, changes []types.BaseVirtualDeviceConfigSpec) types.BaseMethodFault {
+	for _, ch := range changes {
+		spec := ch.GetVirtualDeviceConfigSpec()
+		disk, ok := spec.Device.(*types.VirtualDisk)
+		if !ok || spec.Operation != types.VirtualDeviceConfigSpecOperationAdd || spec.FileOperation != types.VirtualDeviceConfigSpecFileOperationCreate {
+			continue
+		}
+		b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		if !ok || b.Parent != nil {
+			continue
+		}
+		local, err := dsfile.Local(m, b.FileName)
+		if err != nil {
+			continue // vcsim names the file itself
+		}
+		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+			return &types.CannotCreateFile{FileFault: types.FileFault{File: b.FileName}}
+		}
+		if err := createESXDisk(local, diskBytes(disk), b.ThinProvisioned == nil || *b.ThinProvisioned); err != nil {
+			if os.IsExist(err) {
+				return &types.FileAlreadyExists{FileFault: types.FileFault{File: b.FileName}}
+			}
+			return &types.CannotCreateFile{FileFault: types.FileFault{File: b.FileName}}
+		}
+		spec.FileOperation = ""
+	}
+	return nil
 }

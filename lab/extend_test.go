@@ -52,7 +52,8 @@ func snapshot(ctx context.Context, t *testing.T, vm *object.VirtualMachine, name
 // TestDiskExtendAsESXi: extending a running VM's disk grows its descriptor
 // and flat extent as ESXi does, is refused while the VM has a snapshot, and
 // keeps changed block tracking valid: the new area is not a change, a
-// guest write into it is. At the provider, VirtualDiskManager refuses to
+// guest write into it is. A disk added with a file operation create gets
+// ESXi's descriptor, not vcsim's. At the provider, VirtualDiskManager refuses to
 // extend a disk the running receiver appliance holds and extends it, in
 // ESXi's descriptor format, once detached.
 func TestDiskExtendAsESXi(t *testing.T) {
@@ -123,6 +124,35 @@ func TestDiskExtendAsESXi(t *testing.T) {
 	}
 	if changed == 0 {
 		t.Error("the guest's write into the new area is not a change")
+	}
+
+	// A disk added with a file operation create is made as ESXi makes it.
+	first := disk
+	unit := int32(1)
+	added := &types.VirtualDisk{
+		VirtualDevice: types.VirtualDevice{Key: -1, ControllerKey: first.ControllerKey, UnitNumber: &unit,
+			Backing: &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent), ThinProvisioned: types.NewBool(true),
+				VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: "[onprem-ds] WebApp3/data.vmdk", Datastore: first.Backing.(*types.VirtualDiskFlatVer2BackingInfo).Datastore}}},
+		CapacityInKB: 4 << 10, CapacityInBytes: 4 << 20,
+	}
+	if task, err = vm.RemoveAllSnapshot(ctx, nil); err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err = vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate, Device: added},
+	}})
+	if err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err != nil {
+		t.Fatalf("add a disk: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(flat), "data.vmdk"))
+	if err != nil || !strings.Contains(string(raw), "parentCID=ffffffff") || !strings.Contains(string(raw), "ddb.uuid") || !strings.Contains(string(raw), `RW 8192 VMFS "data-flat.vmdk"`) {
+		t.Errorf("descriptor of the added disk is not ESXi's (%v):\n%s", err, raw)
 	}
 
 	// The provider: a replica disk the running appliance holds is locked.
