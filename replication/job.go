@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -53,6 +54,12 @@ type Job struct {
 	// it. It must be idempotent: a pass interrupted after it ran calls it
 	// again. nil: such a pass fails, saying the replica is too small.
 	Grow func(ctx context.Context, disk Disk, from int64) error
+
+	// AddDisks prepares the replica disks of disks added to the source VM
+	// since the job was made (a pass finds disks Replicas does not name)
+	// and returns what the receiver knows them by, by source disk key. It
+	// must be idempotent. nil: such a pass fails, naming the disks.
+	AddDisks func(ctx context.Context, added []Disk) (map[string]string, error)
 
 	// FullVerify makes Scheduler.FinalPass verify whole disks (Verify)
 	// instead of the final pass's blocks and the digest-map roots
@@ -187,6 +194,9 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 		if states[i].Pass != "" && !final {
 			resume = states[i].Pass
 		}
+	}
+	if err := j.added(ctx, disks); err != nil {
+		return PassResult{}, fmt.Errorf("%s: %w", j.VM, err)
 	}
 	j.emit(Event{Kind: EventPhase, Phase: PhaseSnapshot})
 	start := time.Now()
@@ -331,6 +341,43 @@ func (j *Job) grown(ctx context.Context, d Disk, st DiskState) (DiskState, error
 	}
 	st.Size, st.GrewFrom = d.Capacity, min(from, cmp.Or(st.GrewFrom, from))
 	return st, j.State.PutDisk(key, st)
+}
+
+// added has the replica disks of disks added to the source since the job
+// was made prepared (AddDisks): the pass gives each an initial sync.
+func (j *Job) added(ctx context.Context, disks []Disk) error {
+	var added []Disk
+	var names []string
+	for _, d := range disks {
+		if j.Replicas[d.Key] == "" {
+			added = append(added, d)
+			names = append(names, fmt.Sprintf("%s (%s)", d.Name(), sizeText(d.Capacity)))
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	what := strings.Join(names, ", ")
+	if j.AddDisks == nil {
+		return fmt.Errorf("%s added to the source, and this job cannot make replica disks", what)
+	}
+	j.emit(Event{Kind: EventWarning, Msg: what + " added to the source: making its replica disk; it gets an initial sync"})
+	reps, err := j.AddDisks(ctx, added)
+	if err != nil {
+		return fmt.Errorf("%s added to the source: make its replica disk: %w", what, err)
+	}
+	all := maps.Clone(j.Replicas)
+	if all == nil {
+		all = map[string]string{}
+	}
+	for _, d := range added {
+		if reps[d.Key] == "" {
+			return fmt.Errorf("%s added to the source: no replica disk was prepared for it", d.Name())
+		}
+		all[d.Key] = reps[d.Key]
+	}
+	j.Replicas = all
+	return nil
 }
 
 // sizeText is a disk size in IEC units with up to two decimals, so that

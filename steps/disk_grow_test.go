@@ -12,6 +12,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -187,5 +188,149 @@ func TestSourceDiskExtendedDuringReplication(t *testing.T) {
 	}
 	if fileHash(t, l.OnPrem.FlatFile("WebApp2")) != fileHash(t, l.ReplicaFlatFile(replica)) {
 		t.Error("replica differs from the extended source")
+	}
+}
+
+// changeSourceDisk adds (file made by vCenter when create) or removes a
+// disk of the on-prem VM vm at unit 1 of its first disk's controller.
+func changeSourceDisk(t *testing.T, env *Env, vm string, op types.VirtualDeviceConfigSpecOperation, create bool, file string, capacity int64) {
+	t.Helper()
+	ctx := context.Background()
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, ok, err := onprem.FindVM(ctx, vm)
+	if err != nil || !ok {
+		t.Fatalf("on-prem VM %s: %v", vm, err)
+	}
+	v := object.NewVirtualMachine(onprem.Client.Client, ref.Reference())
+	devices, err := v.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &types.VirtualDeviceConfigSpec{Operation: op}
+	if op == types.VirtualDeviceConfigSpecOperationRemove {
+		for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+			if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok && b.GetVirtualDeviceFileBackingInfo().FileName == file {
+				spec.Device = d
+			}
+		}
+	} else {
+		first := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+		ds := first.Backing.(*types.VirtualDiskFlatVer2BackingInfo).Datastore
+		unit := int32(1)
+		disk := &types.VirtualDisk{
+			VirtualDevice: types.VirtualDevice{Key: -1, ControllerKey: first.ControllerKey, UnitNumber: &unit,
+				Backing: &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent), ThinProvisioned: types.NewBool(true),
+					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: file, Datastore: ds}}},
+			CapacityInKB: capacity / 1024, CapacityInBytes: capacity,
+		}
+		spec.Device = disk
+		if create {
+			spec.FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+		}
+	}
+	task, err := v.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{spec}})
+	if err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err != nil {
+		t.Fatalf("%s disk %s of %s: %v", op, file, vm, err)
+	}
+}
+
+// TestSourceDiskAddedDuringReplication: an admin adds a disk to WebApp2
+// while ferry replicates it. The next pass makes its replica disk, hot-adds
+// it to the receiver appliance and syncs it (the job is not paused), and
+// the configuration captured at VM selection gets it. Removed again, the
+// cutover refuses before the source stops (the target is built as
+// captured); attached again, the cutover builds the target with both
+// disks, the second one equal to the source's. Before, the cutover built a
+// target without the added disk and reported it migrated.
+func TestSourceDiskAddedDuringReplication(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	var mu sync.Mutex
+	var passes []replication.Event
+	var warnings []string
+	sched, err := env.EnableWarm(ctx, func(ev replication.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev.Kind {
+		case replication.EventPassDone:
+			passes = append(passes, ev)
+		case replication.EventWarning:
+			warnings = append(warnings, ev.Msg)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("steps 1-7: %v %+v\n%s", err, out, strings.Join(lines, "\n"))
+	}
+	l.Workload.Stop()
+
+	data := "[onprem-ds] WebApp2/data.vmdk"
+	changeSourceDisk(t, env, "WebApp2", types.VirtualDeviceConfigSpecOperationAdd, true, data, 4<<20)
+	flat, err := dsfile.Flat(l.OnPrem.Model, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 256<<10)
+	rand.Read(p)
+	if err := l.CBT.WriteAt(flat, p, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.PassNow("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.WaitPass(ctx, "WebApp2"); err != nil {
+		t.Fatalf("the pass after the disk was added: %v", err)
+	}
+	mu.Lock()
+	if !slices.Contains(warnings, "Hard disk 2 (4 MiB) added to the source: making its replica disk; it gets an initial sync") {
+		t.Errorf("no warning said the disk was added: %q", warnings)
+	}
+	mu.Unlock()
+	replica := "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 1)
+	if got := diskFilesOf(t, env, lab.ApplianceVM); !slices.Contains(got, replica) {
+		t.Fatalf("receiver appliance disks %v, want the added disk's replica %s", got, replica)
+	}
+	if fileHash(t, flat) != fileHash(t, l.ReplicaFlatFile(replica)) {
+		t.Fatal("the added disk's replica differs from it after the pass")
+	}
+
+	// Removed again: the cutover refuses before anything changes.
+	changeSourceDisk(t, env, "WebApp2", types.VirtualDeviceConfigSpecOperationRemove, false, data, 0)
+	r.Confirmed = true
+	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "Hard disk 2 ("+data+", 4.0 MiB) was captured at VM selection and is no longer a disk of the source") {
+		t.Fatalf("cutover without the captured disk: %v, want it refused", err)
+	}
+	onprem, _ := env.OnPrem(ctx)
+	if src, err := onprem.VMByName(ctx, "WebApp2"); err != nil || !src.PoweredOn() {
+		t.Fatalf("source after the refused cutover: %+v %v, want it running", src, err)
+	}
+	if got := env.State.Get("cutover").Outputs[cutoverKey("WebApp2")]; got == cutoverRunning || got == cutoverDone {
+		t.Fatalf("cutover state after the refusal: %q", got)
+	}
+
+	// Attached again: the target gets both disks.
+	changeSourceDisk(t, env, "WebApp2", types.VirtualDeviceConfigSpecOperationAdd, false, data, 4<<20)
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("cutover: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	if got := env.State.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverDone {
+		t.Fatalf("cutover of WebApp2: %q\n%s", got, strings.Join(lines, "\n"))
+	}
+	want := []string{"[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0), replica}
+	if got := diskFilesOf(t, env, "WebApp2"); !slices.Equal(got, want) {
+		t.Errorf("target WebApp2's disks %v, want %v", got, want)
+	}
+	if fileHash(t, flat) != fileHash(t, l.ReplicaFlatFile(replica)) {
+		t.Error("the added disk's replica differs from it after the cutover")
 	}
 }

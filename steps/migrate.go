@@ -326,9 +326,15 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 	}
 	// The provider vCenter creates the replica disks; the receiver
 	// appliance gets them hot-added.
-	kind, replicas, err := e.prepareReplicas(ctx, vm)
+	kind, replicas, added, err := e.followDisks(ctx, vm)
 	if err != nil {
 		return nil, vm, fmt.Errorf("%s: replica disks: %w", vmName, err)
+	}
+	for _, d := range added {
+		if events != nil {
+			events(replication.Event{Time: time.Now(), VM: vmName, Kind: replication.EventWarning,
+				Msg: fmt.Sprintf("%s (%s, %s) was added to the source after VM selection: it is replicated, and the target gets it too", d.Label, d.File, Bytes(d.Capacity))})
+		}
 	}
 	return &replication.Job{
 		VM:       vmName,
@@ -342,6 +348,7 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 		State:    store,
 		Events:   events,
 		Grow:     e.growReplica(vmName),
+		AddDisks: e.addReplicaDisks(vmName),
 	}, vm, nil
 }
 

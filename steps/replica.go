@@ -299,3 +299,69 @@ func (e *Env) captureGrowth(vm, file string, capacity int64) error {
 	}
 	return nil
 }
+
+// addReplicaDisks is vm's replication.Job.AddDisks: disks added to the
+// source since its job was made get their replica disks and a place in the
+// captured configuration (followDisks).
+func (e *Env) addReplicaDisks(vmName string) func(context.Context, []replication.Disk) (map[string]string, error) {
+	return func(ctx context.Context, _ []replication.Disk) (map[string]string, error) {
+		onprem, err := e.OnPrem(ctx)
+		if err != nil {
+			return nil, err
+		}
+		vm, err := onprem.VMByName(ctx, vmName)
+		if err != nil {
+			return nil, err
+		}
+		_, replicas, _, err := e.followDisks(ctx, vm)
+		return replicas, err
+	}
+}
+
+// followDisks prepares the replica disks of every disk the source VM has
+// now (prepareReplicas) and adds to the configuration captured at VM
+// selection the disks added to the source since (and any controller they
+// sit on that it lacks), so that the cutover builds the target with them.
+// It returns the receiver kind, the replicas, and the disks it added to
+// the captured configuration.
+func (e *Env) followDisks(ctx context.Context, vm vsphere.VM) (string, map[string]string, []vsphere.DiskConfig, error) {
+	kind, replicas, err := e.prepareReplicas(ctx, vm)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	saved, ok, err := savedVMConfig(e.State, vm.Name)
+	if err != nil || !ok || !slices.ContainsFunc(vm.Disks, func(d vsphere.Disk) bool {
+		return !slices.ContainsFunc(saved.Disks, func(s vsphere.DiskConfig) bool { return s.File == d.File })
+	}) {
+		return kind, replicas, nil, err
+	}
+	onprem, err := e.OnPrem(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	now, err := onprem.VMConfig(ctx, vm.Ref)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cfg, added := addedDisks(saved, now)
+	return kind, replicas, added, saveVMConfig(e.State, cfg)
+}
+
+// addedDisks is the captured configuration saved with the disks of now it
+// lacks (by file), and the controllers they sit on that it lacks.
+func addedDisks(saved, now vsphere.VMConfig) (vsphere.VMConfig, []vsphere.DiskConfig) {
+	var added []vsphere.DiskConfig
+	for _, d := range now.Disks {
+		if slices.ContainsFunc(saved.Disks, func(s vsphere.DiskConfig) bool { return s.File == d.File }) {
+			continue
+		}
+		saved.Disks = append(saved.Disks, d)
+		added = append(added, d)
+		for _, c := range now.Controllers {
+			if c.Type == d.ControllerType && c.Bus == d.Bus && !slices.ContainsFunc(saved.Controllers, func(s vsphere.ControllerConfig) bool { return s.Type == c.Type && s.Bus == c.Bus }) {
+				saved.Controllers = append(saved.Controllers, c)
+			}
+		}
+	}
+	return saved, added
+}
