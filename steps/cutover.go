@@ -612,7 +612,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if err := checkTargetPlacement(ctx, c.env, c.plan); err != nil {
 		return fmt.Errorf("%s: %w", c.plan.Name, err)
 	}
-	if err := c.capturedDisksThere(); err != nil {
+	if err := c.capturedDisksThere(ctx); err != nil {
 		return fmt.Errorf("%s: %w", c.plan.Name, err)
 	}
 	if err := c.setState(cutoverRunning); err != nil {
@@ -974,19 +974,23 @@ func (c *vmCutover) connect(ctx context.Context, withJob bool) error {
 }
 
 // capturedDisksThere refuses, before the source stops, a cutover whose
-// captured configuration names a disk the source no longer has: the target
-// is built from that configuration, over the replicas of the source's
-// disks. (A disk added to the source is in the configuration already: the
-// job followed it, followDisks.)
-func (c *vmCutover) capturedDisksThere() error {
+// captured configuration has a disk where the source has none now: the
+// target is built from that configuration, over the replicas of the
+// source's disks. (A disk added to the source is in the configuration
+// already: the job followed it, followDisks.)
+func (c *vmCutover) capturedDisksThere(ctx context.Context) error {
 	cfg, ok, err := savedVMConfig(c.env.State, c.plan.Name)
 	if err != nil || !ok {
 		return err
 	}
+	now, err := c.onprem.VMConfig(ctx, c.src.Ref)
+	if err != nil {
+		return err
+	}
 	for _, d := range cfg.Disks {
-		if !slices.ContainsFunc(c.src.Disks, func(s vsphere.Disk) bool { return s.File == d.File }) {
-			return fmt.Errorf("%s (%s, %s) was captured at VM selection and is no longer a disk of the source, so the target cannot be built as captured: attach the disk to the source again, or run VM selection (step 5) again in the wizard to capture the source as it is now; nothing was changed",
-				cmp.Or(d.Label, "a disk"), d.File, Bytes(d.Capacity))
+		if !hasDiskAt(now, d) {
+			return fmt.Errorf("%s (%s, %s at %s) was captured at VM selection and the source has no disk there now, so the target cannot be built as captured: attach the disk to the source again, or run VM selection (step 5) again in the wizard to capture the source as it is now; nothing was changed",
+				cmp.Or(d.Label, "a disk"), d.File, Bytes(d.Capacity), d.Position())
 		}
 	}
 	return nil

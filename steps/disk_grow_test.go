@@ -307,7 +307,7 @@ func TestSourceDiskAddedDuringReplication(t *testing.T) {
 	// Removed again: the cutover refuses before anything changes.
 	changeSourceDisk(t, env, "WebApp2", types.VirtualDeviceConfigSpecOperationRemove, false, data, 0)
 	r.Confirmed = true
-	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "Hard disk 2 ("+data+", 4.0 MiB) was captured at VM selection and is no longer a disk of the source") {
+	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "Hard disk 2 ("+data+", 4.0 MiB at pvscsi0:1) was captured at VM selection and the source has no disk there now") {
 		t.Fatalf("cutover without the captured disk: %v, want it refused", err)
 	}
 	onprem, _ := env.OnPrem(ctx)

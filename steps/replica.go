@@ -280,20 +280,27 @@ func (e *Env) growReplica(vmName string) func(context.Context, replication.Disk,
 				return err
 			}
 		}
-		return e.captureGrowth(vmName, vm.Disks[i].File, d.Capacity)
+		return e.captureGrowth(ctx, onprem, vm, i, d.Capacity)
 	}
 }
 
 // captureGrowth records in the configuration captured at VM selection that
-// the source disk file was extended to capacity bytes.
-func (e *Env) captureGrowth(vm, file string, capacity int64) error {
-	cfg, ok, err := savedVMConfig(e.State, vm)
+// the source's disk i (of vm.Disks) was extended to capacity bytes.
+func (e *Env) captureGrowth(ctx context.Context, onprem *vsphere.Client, vm vsphere.VM, i int, capacity int64) error {
+	cfg, ok, err := savedVMConfig(e.State, vm.Name)
 	if err != nil || !ok {
 		return err
 	}
-	for i := range cfg.Disks {
-		if cfg.Disks[i].File == file && cfg.Disks[i].Capacity < capacity {
-			cfg.Disks[i].Capacity = capacity
+	now, err := onprem.VMConfig(ctx, vm.Ref)
+	if err != nil {
+		return err
+	}
+	if i >= len(now.Disks) {
+		return fmt.Errorf("%s: the source VM has %d disk(s) now", vm.Name, len(now.Disks))
+	}
+	for j := range cfg.Disks {
+		if cfg.Disks[j].Position() == now.Disks[i].Position() && cfg.Disks[j].Capacity < capacity {
+			cfg.Disks[j].Capacity = capacity
 			return saveVMConfig(e.State, cfg)
 		}
 	}
@@ -330,9 +337,7 @@ func (e *Env) followDisks(ctx context.Context, vm vsphere.VM) (string, map[strin
 		return "", nil, nil, err
 	}
 	saved, ok, err := savedVMConfig(e.State, vm.Name)
-	if err != nil || !ok || !slices.ContainsFunc(vm.Disks, func(d vsphere.Disk) bool {
-		return !slices.ContainsFunc(saved.Disks, func(s vsphere.DiskConfig) bool { return s.File == d.File })
-	}) {
+	if err != nil || !ok {
 		return kind, replicas, nil, err
 	}
 	onprem, err := e.OnPrem(ctx)
@@ -344,15 +349,24 @@ func (e *Env) followDisks(ctx context.Context, vm vsphere.VM) (string, map[strin
 		return "", nil, nil, err
 	}
 	cfg, added := addedDisks(saved, now)
+	if len(added) == 0 {
+		return kind, replicas, nil, nil
+	}
 	return kind, replicas, added, saveVMConfig(e.State, cfg)
 }
 
-// addedDisks is the captured configuration saved with the disks of now it
-// lacks (by file), and the controllers they sit on that it lacks.
+// hasDiskAt says whether cfg has a disk at d's position (controller type,
+// bus, unit): a disk keeps it while its file becomes a snapshot's delta.
+func hasDiskAt(cfg vsphere.VMConfig, d vsphere.DiskConfig) bool {
+	return slices.ContainsFunc(cfg.Disks, func(s vsphere.DiskConfig) bool { return s.Position() == d.Position() })
+}
+
+// addedDisks is the captured configuration saved with the disks of now at
+// positions it has none at, and the controllers they sit on that it lacks.
 func addedDisks(saved, now vsphere.VMConfig) (vsphere.VMConfig, []vsphere.DiskConfig) {
 	var added []vsphere.DiskConfig
 	for _, d := range now.Disks {
-		if slices.ContainsFunc(saved.Disks, func(s vsphere.DiskConfig) bool { return s.File == d.File }) {
+		if hasDiskAt(saved, d) {
 			continue
 		}
 		saved.Disks = append(saved.Disks, d)
