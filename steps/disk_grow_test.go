@@ -17,10 +17,8 @@ import (
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
-// extendSourceDisk extends the first disk of the on-prem VM vm to capacity
-// bytes as an admin does in the vSphere Client: a reconfigure of the
-// running VM (hot-extend).
-func extendSourceDisk(t *testing.T, env *Env, vm string, capacity int64) {
+// sourceDevices is the on-prem VM vm and its devices.
+func sourceDevices(t *testing.T, env *Env, vm string) (*object.VirtualMachine, object.VirtualDeviceList) {
 	t.Helper()
 	ctx := context.Background()
 	onprem, err := env.OnPrem(ctx)
@@ -36,17 +34,31 @@ func extendSourceDisk(t *testing.T, env *Env, vm string, capacity int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	disk := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
-	disk.CapacityInBytes, disk.CapacityInKB = capacity, capacity/1024
-	task, err := v.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
-		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: disk},
-	}})
+	return v, devices
+}
+
+// reconfigureDevice reconfigures the VM v with the device change spec, as
+// an admin does in the vSphere Client.
+func reconfigureDevice(t *testing.T, v *object.VirtualMachine, spec *types.VirtualDeviceConfigSpec) {
+	t.Helper()
+	ctx := context.Background()
+	task, err := v.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{spec}})
 	if err == nil {
 		_, err = vsphere.WaitTask(ctx, task)
 	}
 	if err != nil {
-		t.Fatalf("extend %s's disk to %d bytes: %v", vm, capacity, err)
+		t.Fatalf("%s %s: %v", spec.Operation, v.Reference().Value, err)
 	}
+}
+
+// extendSourceDisk extends the first disk of the on-prem VM vm to capacity
+// bytes: a reconfigure of the running VM (hot-extend).
+func extendSourceDisk(t *testing.T, env *Env, vm string, capacity int64) {
+	t.Helper()
+	v, devices := sourceDevices(t, env, vm)
+	disk := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+	disk.CapacityInBytes, disk.CapacityInKB = capacity, capacity/1024
+	reconfigureDevice(t, v, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: disk})
 }
 
 // guestWrite writes n random bytes at off into vm's disk, as its guest does.
@@ -62,24 +74,84 @@ func guestWrite(t *testing.T, l *lab.Lab, vm string, off int64, n int) {
 // diskCapacityOf is the capacity of the first disk of the provider VM vm.
 func diskCapacityOf(t *testing.T, env *Env, vm string) int64 {
 	t.Helper()
+	disks := providerDisks(t, env, vm)
+	if len(disks) == 0 {
+		t.Fatalf("provider VM %s has no disk", vm)
+	}
+	return disks[0].CapacityInBytes
+}
+
+// diskChangeJourney is WebApp2 replicated in the lab with warm
+// replication on, stopped before its cutover, with the lab's workload
+// stopped (only the test writes from then on), and what the scheduler and
+// the steps reported.
+type diskChangeJourney struct {
+	l     *lab.Lab
+	env   *Env
+	sched *replication.Scheduler
+	r     *Runner
+
+	mu       sync.Mutex
+	passes   []replication.Event
+	warnings []string
+	lines    []string
+}
+
+func startDiskChangeJourney(t *testing.T) *diskChangeJourney {
+	t.Helper()
+	j := &diskChangeJourney{}
+	j.l, j.env = migrationLab(t, "WebApp2")
 	ctx := context.Background()
-	provider, err := env.ProviderVC(ctx)
+	var err error
+	j.sched, err = j.env.EnableWarm(ctx, func(ev replication.Event) {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		switch ev.Kind {
+		case replication.EventPassDone:
+			j.passes = append(j.passes, ev)
+		case replication.EventWarning:
+			j.warnings = append(j.warnings, ev.Msg)
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, ok, err := provider.FindVM(ctx, vm)
-	if err != nil || !ok {
-		t.Fatalf("provider VM %s: %v", vm, err)
+	j.r = &Runner{Itinerary: NewItinerary(), Env: j.env, Emit: func(ev Event) {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.lines = append(j.lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error)
+	}}
+	if out, err := j.r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("steps 1-7: %v %+v\n%s", err, out, j.log())
 	}
-	devices, err := object.NewVirtualMachine(provider.Client.Client, ref.Reference()).Device(ctx)
-	if err != nil {
-		t.Fatal(err)
+	j.l.Workload.Stop()
+	return j
+}
+
+// log is what the steps reported, one line per event.
+func (j *diskChangeJourney) log() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return strings.Join(j.lines, "\n")
+}
+
+// warned says whether the scheduler reported the warning w.
+func (j *diskChangeJourney) warned(w string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Contains(j.warnings, w)
+}
+
+// cutOver runs the confirmed cutover and checks that it ended done.
+func (j *diskChangeJourney) cutOver(t *testing.T) {
+	t.Helper()
+	j.r.Confirmed = true
+	if _, err := j.r.Run(context.Background()); err != nil {
+		t.Fatalf("cutover: %v\n%s", err, j.log())
 	}
-	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
-		return d.(*types.VirtualDisk).CapacityInBytes
+	if got := j.env.State.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverDone {
+		t.Fatalf("cutover of WebApp2: %q\n%s", got, j.log())
 	}
-	t.Fatalf("provider VM %s has no disk", vm)
-	return 0
 }
 
 // TestSourceDiskExtendedDuringReplication: an admin extends WebApp2's disk
@@ -91,62 +163,37 @@ func diskCapacityOf(t *testing.T, env *Env, vm string) int64 {
 // whole-disk verify in the window), and the target VM
 // gets a 20 MiB disk equal to the source's.
 func TestSourceDiskExtendedDuringReplication(t *testing.T) {
-	l, env := migrationLab(t, "WebApp2")
+	j := startDiskChangeJourney(t)
+	l, env, sched := j.l, j.env, j.sched
 	ctx := context.Background()
-	var mu sync.Mutex
-	var passes []replication.Event
-	var warnings []string
-	sched, err := env.EnableWarm(ctx, func(ev replication.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev.Kind {
-		case replication.EventPassDone:
-			passes = append(passes, ev)
-		case replication.EventWarning:
-			warnings = append(warnings, ev.Msg)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
-	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
-		t.Fatalf("steps 1-7: %v %+v\n%s", err, out, strings.Join(lines, "\n"))
-	}
-	// Only this test's writes from here: the lab's workload would write
-	// anywhere on the disk.
-	l.Workload.Stop()
 	replica := "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0)
 	provider, err := env.ProviderVC(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pass := func(what string, capacity int64) replication.Event {
+	pass := func(what string, capacity int64) {
 		t.Helper()
-		mu.Lock()
-		n := len(passes)
-		mu.Unlock()
+		j.mu.Lock()
+		n := len(j.passes)
+		j.mu.Unlock()
 		if err := sched.PassNow("WebApp2"); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
 		if err := sched.WaitPass(ctx, "WebApp2"); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		st := sched.Status()[0]
-		if len(passes) == n || st.Paused {
-			t.Fatalf("%s: no pass completed; job %+v", what, st)
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		if len(j.passes) == n {
+			t.Fatalf("%s: no pass completed", what)
 		}
-		ev := passes[len(passes)-1]
+		ev := j.passes[len(j.passes)-1]
 		if ev.Pass != replication.PassIncremental || ev.Counters.Planned >= 8<<20 {
 			t.Errorf("%s: a %s pass of %d bytes, want an incremental one of what the guest wrote", what, ev.Pass, ev.Counters.Planned)
 		}
 		if got, err := provider.DiskCapacity(ctx, "Provider-DC", replica); err != nil || got != capacity {
 			t.Errorf("%s: replica disk %s holds %d bytes (%v), want %d", what, replica, got, err, capacity)
 		}
-		return ev
 	}
 
 	extendSourceDisk(t, env, "WebApp2", 16<<20+512<<10)
@@ -158,30 +205,18 @@ func TestSourceDiskExtendedDuringReplication(t *testing.T) {
 	// the same (its digest covered 512 KiB of it).
 	guestWrite(t, l, "WebApp2", 19<<20, 64<<10)
 	pass("after the second extension", 20<<20)
-	mu.Lock()
-	if !slices.ContainsFunc(warnings, func(w string) bool {
-		return strings.Contains(w, "Hard disk 1 was extended at the source from 16.5 MiB to 20 MiB: extending its replica disk to match (no full sync)")
-	}) {
-		t.Errorf("no warning said the disk was extended: %q", warnings)
+	if w := "Hard disk 1 was extended at the source from 16.5 MiB to 20 MiB: extending its replica disk to match (no full sync)"; !j.warned(w) {
+		t.Errorf("no warning %q", w)
 	}
-	mu.Unlock()
 	if got := diskFilesOf(t, env, lab.ApplianceVM); !slices.Contains(got, replica) {
 		t.Fatalf("receiver appliance disks %v after the extensions, want %s hot-added again", got, replica)
 	}
 
 	// The cutover: its final pass, the check of the digest maps, and a
 	// target with the extended disk.
-	r.Confirmed = true
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatalf("cutover: %v\n%s", err, strings.Join(lines, "\n"))
-	}
-	if got := env.State.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverDone {
-		t.Fatalf("cutover of WebApp2: %q\n%s", got, strings.Join(lines, "\n"))
-	}
-	for _, line := range lines {
-		if strings.Contains(line, "verifying whole disks") {
-			t.Errorf("the cutover verified whole disks inside the downtime: %q", line)
-		}
+	j.cutOver(t)
+	if log := j.log(); strings.Contains(log, "verifying whole disks") {
+		t.Errorf("the cutover verified whole disks inside the downtime:\n%s", log)
 	}
 	if got := diskCapacityOf(t, env, "WebApp2"); got != 20<<20 {
 		t.Errorf("target WebApp2's disk: %d bytes, want the extended 20 MiB", got)
@@ -195,20 +230,7 @@ func TestSourceDiskExtendedDuringReplication(t *testing.T) {
 // disk of the on-prem VM vm at unit 1 of its first disk's controller.
 func changeSourceDisk(t *testing.T, env *Env, vm string, op types.VirtualDeviceConfigSpecOperation, create bool, file string, capacity int64) {
 	t.Helper()
-	ctx := context.Background()
-	onprem, err := env.OnPrem(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, ok, err := onprem.FindVM(ctx, vm)
-	if err != nil || !ok {
-		t.Fatalf("on-prem VM %s: %v", vm, err)
-	}
-	v := object.NewVirtualMachine(onprem.Client.Client, ref.Reference())
-	devices, err := v.Device(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, devices := sourceDevices(t, env, vm)
 	spec := &types.VirtualDeviceConfigSpec{Operation: op}
 	if op == types.VirtualDeviceConfigSpecOperationRemove {
 		for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
@@ -220,24 +242,17 @@ func changeSourceDisk(t *testing.T, env *Env, vm string, op types.VirtualDeviceC
 		first := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
 		ds := first.Backing.(*types.VirtualDiskFlatVer2BackingInfo).Datastore
 		unit := int32(1)
-		disk := &types.VirtualDisk{
+		spec.Device = &types.VirtualDisk{
 			VirtualDevice: types.VirtualDevice{Key: -1, ControllerKey: first.ControllerKey, UnitNumber: &unit,
 				Backing: &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent), ThinProvisioned: types.NewBool(true),
 					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: file, Datastore: ds}}},
 			CapacityInKB: capacity / 1024, CapacityInBytes: capacity,
 		}
-		spec.Device = disk
 		if create {
 			spec.FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
 		}
 	}
-	task, err := v.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{spec}})
-	if err == nil {
-		_, err = vsphere.WaitTask(ctx, task)
-	}
-	if err != nil {
-		t.Fatalf("%s disk %s of %s: %v", op, file, vm, err)
-	}
+	reconfigureDevice(t, v, spec)
 }
 
 // TestSourceDiskAddedDuringReplication: an admin adds a disk to WebApp2
@@ -249,30 +264,9 @@ func changeSourceDisk(t *testing.T, env *Env, vm string, op types.VirtualDeviceC
 // disks, the second one equal to the source's. Before, the cutover built a
 // target without the added disk and reported it migrated.
 func TestSourceDiskAddedDuringReplication(t *testing.T) {
-	l, env := migrationLab(t, "WebApp2")
+	j := startDiskChangeJourney(t)
+	l, env, sched, r := j.l, j.env, j.sched, j.r
 	ctx := context.Background()
-	var mu sync.Mutex
-	var passes []replication.Event
-	var warnings []string
-	sched, err := env.EnableWarm(ctx, func(ev replication.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev.Kind {
-		case replication.EventPassDone:
-			passes = append(passes, ev)
-		case replication.EventWarning:
-			warnings = append(warnings, ev.Msg)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
-	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
-		t.Fatalf("steps 1-7: %v %+v\n%s", err, out, strings.Join(lines, "\n"))
-	}
-	l.Workload.Stop()
 
 	data := "[onprem-ds] WebApp2/data.vmdk"
 	changeSourceDisk(t, env, "WebApp2", types.VirtualDeviceConfigSpecOperationAdd, true, data, 4<<20)
@@ -291,11 +285,9 @@ func TestSourceDiskAddedDuringReplication(t *testing.T) {
 	if err := sched.WaitPass(ctx, "WebApp2"); err != nil {
 		t.Fatalf("the pass after the disk was added: %v", err)
 	}
-	mu.Lock()
-	if !slices.Contains(warnings, "Hard disk 2 (4 MiB) added to the source: making its replica disk; it gets an initial sync") {
-		t.Errorf("no warning said the disk was added: %q", warnings)
+	if w := "Hard disk 2 (4 MiB) added to the source: making its replica disk; it gets an initial sync"; !j.warned(w) {
+		t.Errorf("no warning %q", w)
 	}
-	mu.Unlock()
 	replica := "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 1)
 	if got := diskFilesOf(t, env, lab.ApplianceVM); !slices.Contains(got, replica) {
 		t.Fatalf("receiver appliance disks %v, want the added disk's replica %s", got, replica)
@@ -320,12 +312,7 @@ func TestSourceDiskAddedDuringReplication(t *testing.T) {
 
 	// Attached again: the target gets both disks.
 	changeSourceDisk(t, env, "WebApp2", types.VirtualDeviceConfigSpecOperationAdd, false, data, 4<<20)
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatalf("cutover: %v\n%s", err, strings.Join(lines, "\n"))
-	}
-	if got := env.State.Get("cutover").Outputs[cutoverKey("WebApp2")]; got != cutoverDone {
-		t.Fatalf("cutover of WebApp2: %q\n%s", got, strings.Join(lines, "\n"))
-	}
+	j.cutOver(t)
 	want := []string{"[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0), replica}
 	if got := diskFilesOf(t, env, "WebApp2"); !slices.Equal(got, want) {
 		t.Errorf("target WebApp2's disks %v, want %v", got, want)

@@ -114,6 +114,18 @@ func tenantVDC(t *testing.T, l *lab.Lab) *govcd.Vdc {
 // diskFilesOf lists the disk files of the provider VM named vm.
 func diskFilesOf(t *testing.T, env *Env, vm string) []string {
 	t.Helper()
+	var out []string
+	for _, d := range providerDisks(t, env, vm) {
+		if b, ok := d.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+			out = append(out, b.GetVirtualDeviceFileBackingInfo().FileName)
+		}
+	}
+	return out
+}
+
+// providerDisks lists the disks of the provider VM named vm.
+func providerDisks(t *testing.T, env *Env, vm string) []*types.VirtualDisk {
+	t.Helper()
 	ctx := context.Background()
 	provider, err := env.ProviderVC(ctx)
 	if err != nil {
@@ -127,11 +139,9 @@ func diskFilesOf(t *testing.T, env *Env, vm string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	var out []*types.VirtualDisk
 	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
-		if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
-			out = append(out, b.GetVirtualDeviceFileBackingInfo().FileName)
-		}
+		out = append(out, d.(*types.VirtualDisk))
 	}
 	return out
 }
