@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"io"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/dsfile"
@@ -25,7 +28,8 @@ import (
 // disk there (ESXi's descriptor), the receiver writes the flat extent that
 // descriptor names, nothing is hot-added to the receiver appliance, and the
 // confirmed cutover's final pass leaves the replica equal to the powered-off
-// source, from which the migrated VM is built.
+// source, from which the migrated VM is built; the source's disk, extended
+// before the cutover, has its replica extended on the NFS datastore too.
 func TestNFSReceiverJourney(t *testing.T) {
 	l, _ := labWith(t, lab.Options{DiskSize: 32 << 20})
 	dir := t.TempDir()
@@ -119,6 +123,31 @@ func TestNFSReceiverJourney(t *testing.T) {
 		t.Errorf("devices in the receiver appliance: %d, before: %d (the nfs kind hot-adds nothing)", len(now), len(appliance0))
 	}
 
+	// An admin extends WebApp2's disk before the cutover: its final pass
+	// has the provider vCenter extend the replica disk on the NFS datastore
+	// (nothing to detach: the nfs kind hot-adds nothing), and the receiver
+	// writes it at its new size.
+	_, f := labtest.OnPrem(t, l)
+	ctx := context.Background()
+	vm, err := f.VirtualMachine(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	devices, err := vm.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+	disk.CapacityInBytes, disk.CapacityInKB = 48<<20, 48<<10
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: disk}}})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	out, code = run("run", "--plan", planFile, "--confirm-cutover", "WebApp2")
 	if code != 0 || !strings.Contains(out, "measured downtime") {
 		t.Fatalf("cutover: exit %d\n%s", code, out)
@@ -129,6 +158,9 @@ func TestNFSReceiverJourney(t *testing.T) {
 	}
 	if sum(t, l.OnPrem.FlatFile("WebApp2")) != sum(t, flat) {
 		t.Error("the replica on the NFS datastore differs from the powered-off source")
+	}
+	if text, err := os.ReadFile(desc); err != nil || !strings.Contains(string(text), "RW 98304 VMFS ") {
+		t.Errorf("the replica's descriptor after the source's extension to 48 MiB (%v):\n%s", err, text)
 	}
 	t.Log(out)
 }
