@@ -149,6 +149,11 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		}
 	case replication.EventError:
 		r.Err = errMsg(ev)
+	case replication.EventWarning:
+		// What ferry did on its own that the operator should know (a
+		// source disk extended or added, reads through vCenter's proxy):
+		// under the VM's detail line, until the next such news.
+		r.Note = errMsg(ev)
 	case replication.EventPaused:
 		r.Paused, r.Phase = true, "paused"
 		r.Note = ""

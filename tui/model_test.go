@@ -426,6 +426,19 @@ func TestDashboardPauseResume(t *testing.T) {
 	h.mustSee(t, "p pause: WebApp3 is already paused")
 }
 
+// TestDashboardShowsReplicationWarnings: what the engine did on its own
+// for a VM (a source disk extended: its replica extended to match) shows
+// under the VM's detail line, whole, at 80 columns too.
+func TestDashboardShowsReplicationWarnings(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h.start(80, 24)
+	f := NewReplicationFeed(nil)
+	msg := "Hard disk 1 was extended at the source from 16 MiB to 20 MiB: extending its replica disk to match (no full sync)"
+	f.Handle(replication.Event{VM: "WebApp2", Kind: replication.EventWarning, Msg: msg})
+	h.send(replicationMsg(<-f.Updates()))
+	h.mustSee(t, "WebApp2: Hard disk 1 was extended at the source from 16", "MiB to 20 MiB: extending its replica disk to match", "(no full sync)")
+}
+
 // TestProbePanelSaysWhyProbesCannotRun: when the plan's probes cannot run
 // (their guest's vCenter unreachable), the probe panel says so instead of
 // waiting for results that will never come.
