@@ -51,12 +51,14 @@ func reconfigureDevice(t *testing.T, v *object.VirtualMachine, spec *types.Virtu
 	}
 }
 
-// extendSourceDisk extends the first disk of the on-prem VM vm to capacity
-// bytes: a reconfigure of the running VM (hot-extend).
+// extendSourceDisk extends the first disk (lowest key) of the on-prem VM
+// vm to capacity bytes: a reconfigure of the running VM (hot-extend).
 func extendSourceDisk(t *testing.T, env *Env, vm string, capacity int64) {
 	t.Helper()
 	v, devices := sourceDevices(t, env, vm)
-	disk := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+	disk := slices.MinFunc(devices.SelectByType((*types.VirtualDisk)(nil)), func(a, b types.BaseVirtualDevice) int {
+		return int(a.GetVirtualDevice().Key - b.GetVirtualDevice().Key)
+	}).(*types.VirtualDisk)
 	disk.CapacityInBytes, disk.CapacityInKB = capacity, capacity/1024
 	reconfigureDevice(t, v, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: disk})
 }
@@ -310,12 +312,29 @@ func TestSourceDiskAddedDuringReplication(t *testing.T) {
 		t.Fatalf("cutover state after the refusal: %q", got)
 	}
 
-	// Attached again: the target gets both disks.
+	// Attached again, and the first disk extended (vSphere may list the
+	// edited disk last then): the target gets both disks, each replica
+	// its own disk's.
 	changeSourceDisk(t, env, "WebApp2", types.VirtualDeviceConfigSpecOperationAdd, false, data, 4<<20)
+	extendSourceDisk(t, env, "WebApp2", 20<<20)
 	j.cutOver(t)
-	want := []string{"[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0), replica}
-	if got := diskFilesOf(t, env, "WebApp2"); !slices.Equal(got, want) {
-		t.Errorf("target WebApp2's disks %v, want %v", got, want)
+	first := "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0)
+	if got := diskFilesOf(t, env, "WebApp2"); !slices.Equal(got, []string{first, replica}) {
+		t.Errorf("target WebApp2's disks %v, want %v", got, []string{first, replica})
+	}
+	var capacities []int64
+	for _, d := range providerDisks(t, env, "WebApp2") {
+		capacities = append(capacities, d.CapacityInBytes)
+	}
+	if !slices.Equal(capacities, []int64{20 << 20, 4 << 20}) {
+		t.Errorf("target WebApp2's disk capacities %v, want 20 MiB (extended) and 4 MiB", capacities)
+	}
+	firstFlat, err := dsfile.Flat(l.OnPrem.Model, "[onprem-ds] WebApp2/WebApp2.vmdk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fileHash(t, firstFlat) != fileHash(t, l.ReplicaFlatFile(first)) {
+		t.Error("the first disk's replica differs from it after the cutover")
 	}
 	if fileHash(t, flat) != fileHash(t, l.ReplicaFlatFile(replica)) {
 		t.Error("the added disk's replica differs from it after the cutover")

@@ -280,13 +280,13 @@ func (e *Env) growReplica(vmName string) func(context.Context, replication.Disk,
 				return err
 			}
 		}
-		return e.captureGrowth(ctx, onprem, vm, i, d.Capacity)
+		return e.captureGrowth(ctx, onprem, vm, vm.Disks[i].Key, d.Capacity)
 	}
 }
 
 // captureGrowth records in the configuration captured at VM selection that
-// the source's disk i (of vm.Disks) was extended to capacity bytes.
-func (e *Env) captureGrowth(ctx context.Context, onprem *vsphere.Client, vm vsphere.VM, i int, capacity int64) error {
+// the source's disk with device key key was extended to capacity bytes.
+func (e *Env) captureGrowth(ctx context.Context, onprem *vsphere.Client, vm vsphere.VM, key int32, capacity int64) error {
 	cfg, ok, err := savedVMConfig(e.State, vm.Name)
 	if err != nil || !ok {
 		return err
@@ -295,8 +295,9 @@ func (e *Env) captureGrowth(ctx context.Context, onprem *vsphere.Client, vm vsph
 	if err != nil {
 		return err
 	}
-	if i >= len(now.Disks) {
-		return fmt.Errorf("%s: the source VM has %d disk(s) now", vm.Name, len(now.Disks))
+	i := slices.IndexFunc(now.Disks, func(d vsphere.DiskConfig) bool { return d.Key == key })
+	if i < 0 {
+		return fmt.Errorf("%s: the source VM has no disk with key %d any more", vm.Name, key)
 	}
 	for j := range cfg.Disks {
 		if cfg.Disks[j].Position() == now.Disks[i].Position() && cfg.Disks[j].Capacity < capacity {

@@ -58,6 +58,9 @@ type ControllerConfig struct {
 
 // DiskConfig is one virtual disk and where it sits.
 type DiskConfig struct {
+	// Key is the device key the disk had when captured (it keeps it for
+	// life; 0 in a configuration captured before ferry kept it).
+	Key            int32  `json:"key,omitempty"`
 	Label          string `json:"label,omitempty"`
 	File           string `json:"file"`
 	ControllerType string `json:"controller_type"`
@@ -256,7 +259,7 @@ func configOf(cfg *types.VirtualMachineConfigInfo, netNames map[types.ManagedObj
 	for _, d := range devices {
 		switch dev := d.(type) {
 		case *types.VirtualDisk:
-			dc := DiskConfig{Capacity: dev.CapacityInBytes}
+			dc := DiskConfig{Key: dev.Key, Capacity: dev.CapacityInBytes}
 			if dc.Capacity == 0 {
 				dc.Capacity = dev.CapacityInKB * 1024
 			}

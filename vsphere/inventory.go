@@ -1,8 +1,10 @@
 package vsphere
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/vmware/govmomi/view"
@@ -152,6 +154,11 @@ func toVM(m *mo.VirtualMachine, netNames map[types.ManagedObjectReference]string
 				}
 			}
 		}
+		// By device key, which a disk keeps for life (a disk added later
+		// gets a higher one): the replica disks are named by their disk's
+		// place in this list, which must not move when vSphere lists the
+		// devices in another order (after a reconfigure that edits one).
+		slices.SortStableFunc(vm.Disks, func(a, b Disk) int { return cmp.Compare(a.Key, b.Key) })
 	}
 	if m.Snapshot != nil {
 		vm.Snapshots = countSnapshots(m.Snapshot.RootSnapshotList)
