@@ -65,7 +65,10 @@ func TestVMConfigCapturesTheSource(t *testing.T) {
 			want := vsphere.DiskConfig{ControllerType: ct.Type, Bus: ct.Bus, Unit: d.Unit, Capacity: 16 << 20, Thin: true, File: g.DiskFile("onprem-ds", i), Mode: "persistent"}
 			var found bool
 			for _, cd := range cfg.Disks {
-				cd.Label = ""
+				if cd.Key == 0 {
+					t.Errorf("%s: disk %s captured without its device key", g.Name, cd.File)
+				}
+				cd.Label, cd.Key = "", 0
 				if reflect.DeepEqual(cd, want) {
 					found = true
 				}
