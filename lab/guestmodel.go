@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/vmware/govmomi/object"
@@ -99,6 +100,19 @@ func installOf(cfg *types.VirtualMachineConfigInfo) guestInstall {
 			g.disks = append(g.disks, id)
 		case types.BaseVirtualEthernetCard:
 			g.nics = append(g.nics, installedNIC{typ: labNICType(d), mac: strings.ToLower(dev.GetVirtualEthernetCard().MacAddress)})
+		}
+	}
+	return g
+}
+
+// withDisksOf is g with the disks of now (what the source VM has now) at
+// positions g has none at: a disk added to the running source is one its
+// guest formats and mounts (an fstab entry, a drive letter), and needs
+// wherever it boots next. A disk removed stays: its guest still expects it.
+func (g guestInstall) withDisksOf(now guestInstall) guestInstall {
+	for _, d := range now.disks {
+		if !slices.ContainsFunc(g.disks, func(x installedDisk) bool { return x.pos() == d.pos() }) {
+			g.disks = append(slices.Clip(g.disks), d)
 		}
 	}
 	return g

@@ -303,6 +303,68 @@ func TestGuestModel(t *testing.T) {
 	}
 }
 
+// TestGuestNeedsTheDiskAddedToIt: a disk added to a running source VM is
+// one its guest then mounts, so a copy without it does not come up ("no
+// disk at lsilogic0:1"), and a copy with it does: a migration that leaves
+// an added disk behind fails its probes in the lab as it would for real.
+func TestGuestNeedsTheDiskAddedToIt(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	onprem := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	provider := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	l.Fabric.PutServer(stretch.ServerTunnel{ID: "t1", PeerCode: "pc", Enabled: true, TunnelIDs: []int{1}})
+	l.Fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: "pc", Enabled: true, TunnelIDs: []int{1}})
+	const name = "LinuxDB1"
+	src, err := onprem.VMByName(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := object.NewVirtualMachine(onprem.Client.Client, src.Ref.Reference())
+	devices, err := vm.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+	unit := int32(1)
+	data := &types.VirtualDisk{
+		VirtualDevice: types.VirtualDevice{Key: -1, ControllerKey: first.ControllerKey, UnitNumber: &unit,
+			Backing: &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent), ThinProvisioned: types.NewBool(true),
+				VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: "[onprem-ds] LinuxDB1/data.vmdk", Datastore: first.Backing.(*types.VirtualDiskFlatVer2BackingInfo).Datastore}}},
+		CapacityInKB: 4 << 10, CapacityInBytes: 4 << 20,
+	}
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate, Device: data},
+	}})
+	if err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := onprem.PowerOff(ctx, src.Ref); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, name+" to stop answering", func() bool { return !l.Reach.Reachable(src.GuestIP) })
+
+	cc := sourceLayout(t, l, onprem, name)
+	if len(cc.disks) != 2 {
+		t.Fatalf("source layout %+v, want the added disk", cc)
+	}
+	without := cc
+	without.disks = cc.disks[:1]
+	ref := createCopy(t, l, provider, name+"-without-data", without)
+	eventually(t, "a verdict on the copy without the added disk", func() bool { return l.Reach.BootFailure(name) != "" })
+	if why := l.Reach.BootFailure(name); !strings.Contains(why, "no disk at lsilogic0:1, where the guest was installed") {
+		t.Errorf("copy without the added disk: boot failure %q", why)
+	}
+	if err := provider.PowerOff(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "verdict cleared", func() bool { return l.Reach.BootFailure(name) == "" })
+	createCopy(t, l, provider, name, cc)
+	eventually(t, name+" to answer from the cloud", func() bool { return l.Reach.Reachable(src.GuestIP) })
+}
+
 func nicType(d types.BaseVirtualDevice) string {
 	return strings.ToLower(strings.TrimPrefix(reflect.TypeOf(d).Elem().Name(), "Virtual"))
 }

@@ -86,8 +86,10 @@ type reachHost struct {
 	OnPremUp bool
 	Cloud    bool // a powered-on provider VM carries its MAC and its guest booted
 	// install is what the guest was installed with (the guest model);
-	// nil until read.
+	// nil until read. version is the on-prem VM's config.changeVersion
+	// when it was read: a reconfigure since (a disk added) is read again.
 	install *guestInstall
+	version string
 	// BootFailure says why the guest did not come up on a provider VM
 	// carrying its MAC ("" when it did, or none was tried).
 	BootFailure string
@@ -187,8 +189,10 @@ type vmState struct {
 	on   bool
 	boot time.Time // when it was last powered on (zero: not known)
 	macs []string
-	cfg  *types.VirtualMachineConfigInfo // firmware, boot options, devices
+	cfg  *types.VirtualMachineConfigInfo // firmware, boot options, devices (nil: not read)
 	nets []string                        // morefs of the networks its NICs are on
+	// version is config.changeVersion, which a reconfigure changes.
+	version string
 }
 
 // vmStates reads every VM's power state, and with withConfig its devices
@@ -201,7 +205,7 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[stri
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var vms []mo.VirtualMachine
-	props := []string{"name", "runtime.powerState", "summary.runtime.bootTime", "network"}
+	props := []string{"name", "runtime.powerState", "summary.runtime.bootTime", "network", "config.changeVersion"}
 	if withConfig {
 		props = append(props, "config.hardware.device", "config.firmware", "config.bootOptions")
 	}
@@ -215,15 +219,21 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[stri
 			// its last known state stands.
 			continue
 		}
-		st := vmState{ref: vm.Self.Value, on: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn, cfg: vm.Config}
+		st := vmState{ref: vm.Self.Value, on: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn}
+		if vm.Config != nil {
+			st.version = vm.Config.ChangeVersion
+			if withConfig {
+				st.cfg = vm.Config
+			}
+		}
 		if vm.Summary.Runtime.BootTime != nil {
 			st.boot = *vm.Summary.Runtime.BootTime
 		}
 		for _, n := range vm.Network {
 			st.nets = append(st.nets, n.Value)
 		}
-		if vm.Config != nil {
-			for _, d := range vm.Config.Hardware.Device {
+		if st.cfg != nil {
+			for _, d := range st.cfg.Hardware.Device {
 				if nic, ok := d.(types.BaseVirtualEthernetCard); ok {
 					st.macs = append(st.macs, strings.ToLower(nic.GetVirtualEthernetCard().MacAddress))
 				}
@@ -242,17 +252,33 @@ func (r *Reach) booted(st vmState) bool {
 }
 
 func (r *Reach) refresh(ctx context.Context) error {
-	// An on-prem VM's MAC and installation are read once: after that only
-	// power states, which keeps a lab of 100 VMs cheap to watch.
+	// An on-prem VM's MAC and installation are read once, and again only
+	// after a reconfigure (its config.changeVersion moved: a disk added,
+	// which its guest then mounts): otherwise only power states, which
+	// keeps a lab of 100 VMs cheap to watch.
 	r.mu.Lock()
 	needConfig := false
+	versions := map[string]string{}
 	for _, h := range r.hosts {
 		needConfig = needConfig || h.install == nil
+		versions[h.Name] = h.version
 	}
 	r.mu.Unlock()
 	onprem, err := vmStates(ctx, r.onprem, needConfig)
 	if err != nil {
 		return err
+	}
+	if !needConfig {
+		for name, st := range onprem {
+			if v, ok := versions[name]; ok && st.version != v {
+				needConfig = true
+			}
+		}
+		if needConfig {
+			if onprem, err = vmStates(ctx, r.onprem, true); err != nil {
+				return err
+			}
+		}
 	}
 	cloud, err := vmStates(ctx, r.cloud, true)
 	if err != nil {
@@ -338,9 +364,12 @@ func (r *Reach) refresh(ctx context.Context) error {
 		if h.MAC == "" && len(st.macs) > 0 {
 			h.MAC = st.macs[0]
 		}
-		if h.install == nil && st.cfg != nil {
+		if st.cfg != nil && (h.install == nil || st.version != h.version) {
 			inst := installOf(st.cfg)
-			h.install = &inst
+			if h.install != nil {
+				inst = h.install.withDisksOf(inst)
+			}
+			h.install, h.version = &inst, st.version
 		}
 		h.OnPrem, h.OnPremUp = st.on, up
 		h.Cloud, h.BootFailure = false, ""
