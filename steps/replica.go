@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -81,16 +82,77 @@ func (e *Env) replicaPlaceAnswered() error {
 	return nil
 }
 
-// replicaFiles are the replica disks of a source VM's disks (same order).
+// replicaFiles are the replica disks of a source VM's disks (same order):
+// <vm>_<n>.vmdk, n the disk's replica number (replicaNumbers).
 func (e *Env) replicaFiles(vm string, disks []vsphere.Disk) []vsphere.DiskFile {
+	nums, _ := e.replicaNumbers(vm, disks)
 	out := make([]vsphere.DiskFile, len(disks))
 	for i, d := range disks {
 		out[i] = vsphere.DiskFile{
-			Path:     fmt.Sprintf("[%s] %s", e.Plan().Provider.Datastore, replication.ReplicaDiskPath(e.Plan().Org, vm, i)),
+			Path:     fmt.Sprintf("[%s] %s", e.Plan().Provider.Datastore, replication.ReplicaDiskPath(e.Plan().Org, vm, nums[i])),
 			Capacity: d.Capacity,
 		}
 	}
 	return out
+}
+
+// replicaNumbersKey is the replication step's output that holds which
+// replica number each of vm's disks (by device key) has.
+func replicaNumbersKey(vm string) string { return "replica-numbers." + vm }
+
+// replicaNumbers gives each of vm's disks the number of its replica disk,
+// for life: the numbers recorded (replicaNumbersKey), and for a disk not
+// recorded yet, with none recorded, its place in disks (by device key: the
+// naming of every replica made before ferry recorded them), else the next
+// number after the highest recorded. A disk added to the source, wherever
+// it sits, never takes another disk's replica, and a removed disk's number
+// is not given again. changed says whether a number was given (to be
+// recorded by recordReplicaNumbers).
+func (e *Env) replicaNumbers(vm string, disks []vsphere.Disk) (nums []int, changed bool) {
+	rec := map[int32]int{}
+	if s := e.State.Get("replication").Outputs[replicaNumbersKey(vm)]; s != "" {
+		_ = json.Unmarshal([]byte(s), &rec) // unreadable: as if none were recorded
+	}
+	next := 0
+	for _, n := range rec {
+		next = max(next, n+1)
+	}
+	fresh := len(rec) == 0
+	nums = make([]int, len(disks))
+	for i, d := range disks {
+		n, ok := rec[d.Key]
+		switch {
+		case ok:
+		case fresh:
+			n, changed = i, true
+		default:
+			n, changed = next, true
+			next++
+		}
+		rec[d.Key], nums[i] = n, n
+	}
+	return nums, changed
+}
+
+// recordReplicaNumbers records the replica numbers of vm's disks, before
+// their replica disks are made.
+func (e *Env) recordReplicaNumbers(vm string, disks []vsphere.Disk) error {
+	nums, changed := e.replicaNumbers(vm, disks)
+	if !changed {
+		return nil
+	}
+	rec := map[int32]int{}
+	if s := e.State.Get("replication").Outputs[replicaNumbersKey(vm)]; s != "" {
+		_ = json.Unmarshal([]byte(s), &rec)
+	}
+	for i, d := range disks {
+		rec[d.Key] = nums[i]
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return e.State.SetOutput("replication", replicaNumbersKey(vm), string(b))
 }
 
 // replicaDisksFound says which of the replica disks the provider vCenter
@@ -132,6 +194,9 @@ func (e *Env) prepareReplicas(ctx context.Context, vm vsphere.VM) (string, map[s
 	if err != nil {
 		return "", nil, err
 	}
+	if err := e.recordReplicaNumbers(vm.Name, vm.Disks); err != nil {
+		return "", nil, err
+	}
 	files := e.replicaFiles(vm.Name, vm.Disks)
 	if err := provider.CreateReplicaDisks(ctx, pp.Datacenter, files); err != nil {
 		return "", nil, err
@@ -141,8 +206,9 @@ func (e *Env) prepareReplicas(ctx context.Context, vm vsphere.VM) (string, map[s
 	}
 	out := map[string]string{}
 	if kind == replication.KindNFS {
+		nums, _ := e.replicaNumbers(vm.Name, vm.Disks)
 		for i, d := range vm.Disks {
-			out[strconv.Itoa(int(d.Key))] = replication.ReplicaDiskPath(e.Plan().Org, vm.Name, i)
+			out[strconv.Itoa(int(d.Key))] = replication.ReplicaDiskPath(e.Plan().Org, vm.Name, nums[i])
 		}
 		return kind, out, nil
 	}
