@@ -339,6 +339,13 @@ func (e *Env) growReplica(vmName string) func(context.Context, replication.Disk,
 			}
 		}
 		if err := provider.ExtendDisk(ctx, dc, file.Path, d.Capacity); err != nil {
+			if kind == replication.KindAppliance {
+				// Given back as it was: replication stays paused with
+				// this error, the replica where the receiver finds it.
+				was := file
+				was.Capacity = from
+				_, _ = provider.AttachDisks(ctx, dc, appliance, []vsphere.DiskFile{was})
+			}
 			return err
 		}
 		if kind == replication.KindAppliance {
