@@ -56,7 +56,7 @@ func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc, n int) 
 		if err := sc.fc.writeJSON(fHello, 0, helloMsg{Version: protoVersion, Kind: j.Kind, Org: j.Org, VM: j.VM, Session: session, Disks: p.disks, Replicas: replicas}); err != nil {
 			return err
 		}
-		go sc.readLoop(cancel)
+		p.loops.Go(func() { sc.readLoop(cancel) })
 		if _, err := sc.await(ctx); err != nil {
 			return fmt.Errorf("receiver hello: %w", err)
 		}
@@ -125,7 +125,10 @@ func (c *senderConn) readLoop(cancel context.CancelCauseFunc) {
 		case fReply:
 			var m replyMsg
 			if err := json.Unmarshal(buf, &m); err == nil {
-				c.replies <- m
+				select {
+				case c.replies <- m:
+				case <-c.p.stop: // the pass is over: nobody awaits it
+				}
 			}
 		case fError:
 			var m errorMsg

@@ -47,8 +47,10 @@ type pass struct {
 	planned, read, sent, payload, dataWire, zero, matched, ackedBytes, resumed atomic.Int64
 
 	markc     chan struct{}
-	persistMu sync.Mutex // orders watermark writes to the state store
-	mu        sync.Mutex // guards cur, kind and the progress throttle
+	loops     sync.WaitGroup // the connections' read loops and marks: run returns after them
+	stop      chan struct{}  // closed when run returns: a read loop no longer hands over replies
+	persistMu sync.Mutex     // orders watermark writes to the state store
+	mu        sync.Mutex     // guards cur, kind and the progress throttle
 	cur       *diskSend
 	lastProg  time.Time
 }
@@ -92,6 +94,7 @@ func (p *pass) progress(force bool) {
 }
 
 func (p *pass) run(ctx context.Context) (err error) {
+	p.stop = make(chan struct{})
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer func() {
@@ -101,12 +104,17 @@ func (p *pass) run(ctx context.Context) (err error) {
 		for _, c := range p.conns {
 			c.c.Close()
 		}
+		// Nothing of this pass runs on after it returns (a caller may
+		// change the job, or run the next pass, at once).
+		cancel(nil)
+		close(p.stop)
+		p.loops.Wait()
 	}()
 	if err := p.dial(ctx, cancel, p.job.conns()); err != nil {
 		return err
 	}
 	p.markc = make(chan struct{}, 1)
-	go p.marks(ctx)
+	p.loops.Go(func() { p.marks(ctx) })
 	for i := range p.disks {
 		if err := p.runDisk(ctx, i); err != nil {
 			if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
