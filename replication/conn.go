@@ -21,6 +21,7 @@ import (
 // dial opens n connections to the receiver, each with its hello answered,
 // and splits the job's window between them (at least 4 frames each).
 func (p *pass) dial(ctx context.Context, cancel context.CancelCauseFunc, n int) error {
+	p.stop = make(chan struct{})
 	j := p.job
 	dial := j.Dial
 	if dial == nil {

@@ -93,22 +93,28 @@ func (p *pass) progress(force bool) {
 	p.job.emit(e)
 }
 
+// end closes the pass's connections, cancels it and waits for its loops:
+// nothing of the pass runs on after it (a caller may change the job, or
+// run the next pass, at once).
+func (p *pass) end(cancel context.CancelCauseFunc) {
+	for _, c := range p.conns {
+		c.c.Close()
+	}
+	cancel(nil)
+	if p.stop != nil {
+		close(p.stop)
+	}
+	p.loops.Wait()
+}
+
 func (p *pass) run(ctx context.Context) (err error) {
-	p.stop = make(chan struct{})
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer func() {
 		if cerr := context.Cause(ctx); err != nil && cerr != nil && !errors.Is(cerr, context.Canceled) {
 			err = cerr // the connection's own error explains the failure better
 		}
-		for _, c := range p.conns {
-			c.c.Close()
-		}
-		// Nothing of this pass runs on after it returns (a caller may
-		// change the job, or run the next pass, at once).
-		cancel(nil)
-		close(p.stop)
-		p.loops.Wait()
+		p.end(cancel)
 	}()
 	if err := p.dial(ctx, cancel, p.job.conns()); err != nil {
 		return err

@@ -357,10 +357,10 @@ func (j *Job) VerifyFinal(ctx context.Context) (VerifyResult, error) {
 	p := &pass{job: j, snap: snap, disks: disks, start: time.Now()}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	defer p.end(cancel)
 	if err := p.dial(ctx, cancel, 1); err != nil {
 		return res, err
 	}
-	defer p.conns[0].c.Close()
 	for i, d := range disks {
 		blocks := touched[d.Key]
 		units, err := digestBlocks(ctx, snap, d, blocks, j.conns())
@@ -418,10 +418,10 @@ func (j *Job) Verify(ctx context.Context) error {
 	p := &pass{job: j, snap: snap, disks: disks, start: time.Now()}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	defer p.end(cancel)
 	if err := p.dial(ctx, cancel, 1); err != nil {
 		return err
 	}
-	defer p.conns[0].c.Close()
 	for i, d := range disks {
 		type answer struct {
 			r   replyMsg
