@@ -7,8 +7,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
@@ -38,16 +41,25 @@ func sourceDevices(t *testing.T, env *Env, vm string) (*object.VirtualMachine, o
 }
 
 // reconfigureDevice reconfigures the VM v with the device change spec, as
-// an admin does in the vSphere Client.
+// an admin does in the vSphere Client: again a moment later while vSphere
+// refuses because the VM has a snapshot (a pass of ferry's runs).
 func reconfigureDevice(t *testing.T, v *object.VirtualMachine, spec *types.VirtualDeviceConfigSpec) {
 	t.Helper()
 	ctx := context.Background()
-	task, err := v.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{spec}})
-	if err == nil {
-		_, err = vsphere.WaitTask(ctx, task)
-	}
-	if err != nil {
-		t.Fatalf("%s %s: %v", spec.Operation, v.Reference().Value, err)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		task, err := v.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{spec}})
+		if err == nil {
+			_, err = vsphere.WaitTask(ctx, task)
+		}
+		if err == nil {
+			return
+		}
+		var vm mo.VirtualMachine
+		if !fault.Is(err, &types.InvalidDeviceOperation{}) || time.Now().After(deadline) ||
+			v.Properties(ctx, v.Reference(), []string{"snapshot"}, &vm) != nil || vm.Snapshot == nil {
+			t.Fatalf("%s %s: %v", spec.Operation, v.Reference().Value, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
