@@ -36,6 +36,31 @@ func extendFirstDisk(ctx context.Context, vm *object.VirtualMachine, capacity in
 	return err
 }
 
+// addDataDisk adds to vm a thin disk of capacity bytes that vCenter makes
+// at file (a file operation create), at unit 1 of its first disk's
+// controller.
+func addDataDisk(ctx context.Context, vm *object.VirtualMachine, file string, capacity int64) error {
+	devices, err := vm.Device(ctx)
+	if err != nil {
+		return err
+	}
+	first := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+	unit := int32(1)
+	data := &types.VirtualDisk{
+		VirtualDevice: types.VirtualDevice{Key: -1, ControllerKey: first.ControllerKey, UnitNumber: &unit,
+			Backing: &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent), ThinProvisioned: types.NewBool(true),
+				VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: file, Datastore: first.Backing.(*types.VirtualDiskFlatVer2BackingInfo).Datastore}}},
+		CapacityInKB: capacity / 1024, CapacityInBytes: capacity,
+	}
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate, Device: data},
+	}})
+	if err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	return err
+}
+
 func snapshot(ctx context.Context, t *testing.T, vm *object.VirtualMachine, name string) types.ManagedObjectReference {
 	t.Helper()
 	task, err := vm.CreateSnapshot(ctx, name, "", false, false)
@@ -127,27 +152,13 @@ func TestDiskExtendAsESXi(t *testing.T) {
 	}
 
 	// A disk added with a file operation create is made as ESXi makes it.
-	first := disk
-	unit := int32(1)
-	added := &types.VirtualDisk{
-		VirtualDevice: types.VirtualDevice{Key: -1, ControllerKey: first.ControllerKey, UnitNumber: &unit,
-			Backing: &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent), ThinProvisioned: types.NewBool(true),
-				VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: "[onprem-ds] WebApp3/data.vmdk", Datastore: first.Backing.(*types.VirtualDiskFlatVer2BackingInfo).Datastore}}},
-		CapacityInKB: 4 << 10, CapacityInBytes: 4 << 20,
-	}
 	if task, err = vm.RemoveAllSnapshot(ctx, nil); err == nil {
 		_, err = vsphere.WaitTask(ctx, task)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	task, err = vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
-		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate, Device: added},
-	}})
-	if err == nil {
-		_, err = vsphere.WaitTask(ctx, task)
-	}
-	if err != nil {
+	if err := addDataDisk(ctx, vm, "[onprem-ds] WebApp3/data.vmdk", 4<<20); err != nil {
 		t.Fatalf("add a disk: %v", err)
 	}
 	raw, err := os.ReadFile(filepath.Join(filepath.Dir(flat), "data.vmdk"))

@@ -230,13 +230,21 @@ func TestGuestVMsAreInTheInventoryAndAddressPlan(t *testing.T) {
 // guest only when firmware, controllers, disk positions and bytes, NIC
 // types and MACs are the source's; otherwise the lab says why and the VM
 // does not answer.
-func TestGuestModel(t *testing.T) {
+// guestModelLab is a lab without guest workload, the stretch up, and
+// logins to both vCenters.
+func guestModelLab(t *testing.T) (*lab.Lab, *vsphere.Client, *vsphere.Client) {
+	t.Helper()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
-	ctx := context.Background()
 	onprem := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	provider := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
 	l.Fabric.PutServer(stretch.ServerTunnel{ID: "t1", PeerCode: "pc", Enabled: true, TunnelIDs: []int{1}})
 	l.Fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: "pc", Enabled: true, TunnelIDs: []int{1}})
+	return l, onprem, provider
+}
+
+func TestGuestModel(t *testing.T) {
+	l, onprem, provider := guestModelLab(t)
+	ctx := context.Background()
 	const name = "WinSrv1"
 	src, err := onprem.VMByName(ctx, name)
 	if err != nil {
@@ -308,37 +316,14 @@ func TestGuestModel(t *testing.T) {
 // disk at lsilogic0:1"), and a copy with it does: a migration that leaves
 // an added disk behind fails its probes in the lab as it would for real.
 func TestGuestNeedsTheDiskAddedToIt(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	l, onprem, provider := guestModelLab(t)
 	ctx := context.Background()
-	onprem := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
-	provider := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
-	l.Fabric.PutServer(stretch.ServerTunnel{ID: "t1", PeerCode: "pc", Enabled: true, TunnelIDs: []int{1}})
-	l.Fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: "pc", Enabled: true, TunnelIDs: []int{1}})
 	const name = "LinuxDB1"
 	src, err := onprem.VMByName(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm := object.NewVirtualMachine(onprem.Client.Client, src.Ref.Reference())
-	devices, err := vm.Device(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
-	unit := int32(1)
-	data := &types.VirtualDisk{
-		VirtualDevice: types.VirtualDevice{Key: -1, ControllerKey: first.ControllerKey, UnitNumber: &unit,
-			Backing: &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent), ThinProvisioned: types.NewBool(true),
-				VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: "[onprem-ds] LinuxDB1/data.vmdk", Datastore: first.Backing.(*types.VirtualDiskFlatVer2BackingInfo).Datastore}}},
-		CapacityInKB: 4 << 10, CapacityInBytes: 4 << 20,
-	}
-	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
-		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate, Device: data},
-	}})
-	if err == nil {
-		_, err = vsphere.WaitTask(ctx, task)
-	}
-	if err != nil {
+	if err := addDataDisk(ctx, object.NewVirtualMachine(onprem.Client.Client, src.Ref.Reference()), "[onprem-ds] LinuxDB1/data.vmdk", 4<<20); err != nil {
 		t.Fatal(err)
 	}
 	if err := onprem.PowerOff(ctx, src.Ref); err != nil {
