@@ -87,12 +87,17 @@ func (e *Engine) attach(ctx context.Context, c net.Conn, br *bufio.Reader, lr *i
 		fail(fmt.Sprintf("%d terminals are attached already (the most at once); detach one first", maxAttached))
 		return
 	}
-	defer func() {
+	// The terminal's slot is free before its client can see the session
+	// end (the reply, the connection closed): a terminal that attaches
+	// again at once is not refused for its own old session.
+	release := sync.OnceFunc(func() {
 		e.mu.Lock()
 		e.terminals--
 		e.mu.Unlock()
-	}()
+	})
+	defer release()
 	if req == nil || req.Width < 1 || req.Height < 1 || req.Width > 1<<15 || req.Height > 1<<15 {
+		release()
 		fail("bad request: attach needs the terminal's size (width and height, 1-32768 cells)")
 		return
 	}
@@ -137,6 +142,7 @@ func (e *Engine) attach(ctx context.Context, c net.Conn, br *bufio.Reader, lr *i
 		e.log.Warn("engine socket: attached terminal", "err", err)
 	}
 	in.Close()
+	release()
 	c.Close()
 	<-done
 }
