@@ -259,9 +259,6 @@ func (r *Receiver) openReplica(org, vm, ref string, d Disk) (*replica, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rep := r.disks[key]; rep != nil {
-		if d.Capacity < rep.size && rep.ref == ref {
-			return nil, fmt.Errorf("disk %s: %d bytes at the source, less than the %d its replica was written at: a virtual disk does not shrink", key, d.Capacity, rep.size)
-		}
 		if rep.ref == ref && rep.size == d.Capacity && (rep.dev.Present == nil || rep.dev.Present() == nil) {
 			return rep, nil
 		}

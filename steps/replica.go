@@ -85,7 +85,7 @@ func (e *Env) replicaPlaceAnswered() error {
 // replicaFiles are the replica disks of a source VM's disks (same order):
 // <vm>_<n>.vmdk, n the disk's replica number (replicaNumbers).
 func (e *Env) replicaFiles(vm string, disks []vsphere.Disk) []vsphere.DiskFile {
-	nums, _ := e.replicaNumbers(vm, disks)
+	nums, _, _ := e.replicaNumbers(vm, disks)
 	out := make([]vsphere.DiskFile, len(disks))
 	for i, d := range disks {
 		out[i] = vsphere.DiskFile{
@@ -106,10 +106,10 @@ func replicaNumbersKey(vm string) string { return "replica-numbers." + vm }
 // naming of every replica made before ferry recorded them), else the next
 // number after the highest recorded. A disk added to the source, wherever
 // it sits, never takes another disk's replica, and a removed disk's number
-// is not given again. changed says whether a number was given (to be
-// recorded by recordReplicaNumbers).
-func (e *Env) replicaNumbers(vm string, disks []vsphere.Disk) (nums []int, changed bool) {
-	rec := map[int32]int{}
+// is not given again. rec is every number, recorded or given; changed
+// says whether one was given (to be recorded by recordReplicaNumbers).
+func (e *Env) replicaNumbers(vm string, disks []vsphere.Disk) (nums []int, rec map[int32]int, changed bool) {
+	rec = map[int32]int{}
 	if s := e.State.Get("replication").Outputs[replicaNumbersKey(vm)]; s != "" {
 		_ = json.Unmarshal([]byte(s), &rec) // unreadable: as if none were recorded
 	}
@@ -131,22 +131,15 @@ func (e *Env) replicaNumbers(vm string, disks []vsphere.Disk) (nums []int, chang
 		}
 		rec[d.Key], nums[i] = n, n
 	}
-	return nums, changed
+	return nums, rec, changed
 }
 
 // recordReplicaNumbers records the replica numbers of vm's disks, before
 // their replica disks are made.
 func (e *Env) recordReplicaNumbers(vm string, disks []vsphere.Disk) error {
-	nums, changed := e.replicaNumbers(vm, disks)
+	_, rec, changed := e.replicaNumbers(vm, disks)
 	if !changed {
 		return nil
-	}
-	rec := map[int32]int{}
-	if s := e.State.Get("replication").Outputs[replicaNumbersKey(vm)]; s != "" {
-		_ = json.Unmarshal([]byte(s), &rec)
-	}
-	for i, d := range disks {
-		rec[d.Key] = nums[i]
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -206,7 +199,7 @@ func (e *Env) prepareReplicas(ctx context.Context, vm vsphere.VM) (string, map[s
 	}
 	out := map[string]string{}
 	if kind == replication.KindNFS {
-		nums, _ := e.replicaNumbers(vm.Name, vm.Disks)
+		nums, _, _ := e.replicaNumbers(vm.Name, vm.Disks)
 		for i, d := range vm.Disks {
 			out[strconv.Itoa(int(d.Key))] = replication.ReplicaDiskPath(e.Plan().Org, vm.Name, nums[i])
 		}
