@@ -41,6 +41,9 @@ The lab lives as long as this process. To leave the wizard and come back
 			if err := guestTimes(&opts); err != nil {
 				return err
 			}
+			if opts.SessionIdle < time.Second || opts.SessionIdle > 24*time.Hour {
+				return usagef("--session-idle %v: want 1s to 24h", opts.SessionIdle)
+			}
 			if err := tui.CheckTerminal(); err != nil {
 				return fmt.Errorf("%w\n(for the lab alone, without the wizard: ferry lab serve)", err)
 			}
@@ -93,6 +96,7 @@ The lab lives as long as this process. To leave the wizard and come back
 	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
 	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
 	guestTimes = guestTimeFlags(cmd)
+	cmd.Flags().DurationVar(&opts.SessionIdle, "session-idle", lab.DefaultSessionIdle, sessionIdleHelp)
 	cmd.AddCommand(newLabServeCmd(g))
 	return cmd
 }
@@ -140,6 +144,9 @@ downtime reports, event log) stays after the lab stops.`,
 			if err := guestTimes(&opts); err != nil {
 				return err
 			}
+			if opts.SessionIdle < time.Second || opts.SessionIdle > 24*time.Hour {
+				return usagef("--session-idle %v: want 1s to 24h", opts.SessionIdle)
+			}
 			if workloadKiB < 0 || workloadKiB > 1<<20 {
 				return usagef("--workload-kib %d: want 0 (no workload) to %d KiB per second", workloadKiB, 1<<20)
 			}
@@ -180,6 +187,7 @@ downtime reports, event log) stays after the lab stops.`,
 	cmd.Flags().Int64Var(&workloadKiB, "workload-kib", lab.DefaultWorkloadRate>>10, "KiB per second the guest workload writes into each running source VM (0: none)")
 	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
 	guestTimes = guestTimeFlags(cmd)
+	cmd.Flags().DurationVar(&opts.SessionIdle, "session-idle", lab.DefaultSessionIdle, sessionIdleHelp)
 	return cmd
 }
 
@@ -208,6 +216,8 @@ func guestTimeFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 // labDirHelp is --dir of ferry lab and ferry lab serve: what the lab keeps.
 const labDirHelp = "keep the lab's files (CA, config, lab.env, plan, datastores, and the state, logs and reports of the runs of its plan) in DIR instead of a temporary directory removed on exit; DIR must not hold a lab already"
 
+const sessionIdleHelp = "how long the lab's vCenters and Cloud Director keep an API session nobody uses (vCenter's and Cloud Director's default: 30m); a shorter one shows ferry logging in again after a long wait, as ferry serve does for days"
+
 const vmsFlagHelp = "web VMs WebApp1..WebAppN shaped like the walkthrough's, all with the guest workload (1 to 100; WebApp4 and up at 172.16.10.104-200)"
 
 // printLabInfo prints the export lines and what the lab offers (the caller
@@ -215,6 +225,7 @@ const vmsFlagHelp = "web VMs WebApp1..WebAppN shaped like the walkthrough's, all
 func printLabInfo(w io.Writer, l *lab.Lab) {
 	fmt.Fprint(w, l.Config().Exports())
 	fmt.Fprintf(w, "# guests take %v to shut down and %v from power-on to answering (--guest-shutdown, --guest-boot)\n", l.GuestShutdown, l.GuestBoot)
+	fmt.Fprintf(w, "# API sessions end after %v unused, in both vCenters and in Cloud Director (--session-idle)\n", l.SessionIdle)
 	fmt.Fprintln(w, "# address plan: each VM answers TCP probes on its own loopback address while reachable")
 	for _, t := range l.Reach.Plan() {
 		fmt.Fprintf(w, "#   %-9s guest %-13s probe %s\n", t.Name, t.GuestIP, t.Addr)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
@@ -204,6 +205,9 @@ func (e *edgeAppliances) loop(ctx context.Context) {
 		case <-t.C:
 			if err := e.refresh(ctx); err != nil {
 				e.log.Debug("lab edge appliances", "err", err)
+				if fault.Is(err, &types.NotAuthenticated{}) { // the session ended: log in again
+					_ = e.c.Login(ctx, e.vc.Server.URL.User)
+				}
 			}
 		}
 	}

@@ -179,7 +179,7 @@ func (e *ESXHosts) Close() {
 
 // startESXHosts starts one /folder server per host of m, wraps vCenter's
 // AcquireGenericServiceTicket and counts vCenter's own /folder reads.
-func startESXHosts(m *simulator.Model, ca *CA) (_ *ESXHosts, err error) {
+func startESXHosts(m *simulator.Model, ca *CA, session func(*http.Request) bool) (_ *ESXHosts, err error) {
 	e := &ESXHosts{model: m, tickets: map[string]serviceTicket{}, hosts: map[string]*esxHost{}}
 	defer func() {
 		if err != nil {
@@ -225,6 +225,12 @@ func startESXHosts(m *simulator.Model, ca *CA) (_ *ESXHosts, err error) {
 		return nil
 	})
 	m.Service.Handle("GET /folder/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// vCenter serves /folder to a session only (its cookie): stock
+		// vcsim checks nothing.
+		if !session(r) {
+			http.Error(w, "not authenticated: /folder needs a vCenter session (cookie "+soap.SessionCookieName+")", http.StatusUnauthorized)
+			return
+		}
 		e.proxyReads.Add(1)
 		rel := strings.TrimPrefix(r.URL.Path, "/folder/")
 		if dir := e.datastoreDir(r.URL.Query().Get("dsName")); dir != "" && !strings.Contains(rel, "..") &&

@@ -52,6 +52,11 @@ type Options struct {
 	// power-on until its services answer and VMware Tools run. 0: the
 	// defaults; <0: at once (stock vcsim's behaviour, for comparisons).
 	GuestShutdown, GuestBoot time.Duration
+	// SessionIdle is how long the vCenters and Cloud Director keep an API
+	// session nobody uses: after that its calls are refused as not
+	// authenticated, and a client must log in again. 0:
+	// DefaultSessionIdle (30 minutes, their defaults).
+	SessionIdle time.Duration
 }
 
 // DefaultGuestShutdown and DefaultGuestBoot keep the lab quick: a real
@@ -148,6 +153,9 @@ type Lab struct {
 	// GuestShutdown and GuestBoot are how long its guests take to shut
 	// down and to boot (Options.GuestShutdown, GuestBoot).
 	GuestShutdown, GuestBoot time.Duration
+	// SessionIdle is how long the vCenters and Cloud Director keep an
+	// unused API session (Options.SessionIdle).
+	SessionIdle time.Duration
 
 	receiver  *labReceiver
 	shutdowns []*guestShutdown
@@ -274,10 +282,13 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := ValidateGuestTimes(opts.GuestShutdown, opts.GuestBoot); err != nil {
 		return nil, err
 	}
+	if opts.SessionIdle < 0 {
+		return nil, fmt.Errorf("lab session idle timeout %v: want a positive duration (0 for the default, %v)", opts.SessionIdle, DefaultSessionIdle)
+	}
 	if err := checkFreshDir(opts.Dir); err != nil {
 		return nil, err
 	}
-	l = &Lab{Dir: opts.Dir, keepDir: opts.Dir != "", vms: opts.VMs}
+	l = &Lab{Dir: opts.Dir, keepDir: opts.Dir != "", vms: opts.VMs, SessionIdle: cmp.Or(opts.SessionIdle, DefaultSessionIdle)}
 	if l.Dir == "" {
 		if l.Dir, err = os.MkdirTemp("", "ferry-lab-"); err != nil {
 			return nil, fmt.Errorf("lab directory: %w", err)
@@ -298,13 +309,15 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := l.CA.WriteFile(l.CAFile); err != nil {
 		return l, fmt.Errorf("lab CA file: %w", err)
 	}
-	if l.OnPrem, err = startVCenter(ctx, OnPremSpecVMs(opts.DiskSize, opts.VMs), l.Dir, l.CA); err != nil {
+	onprem, provider := OnPremSpecVMs(opts.DiskSize, opts.VMs), ProviderSpec()
+	onprem.SessionIdle, provider.SessionIdle = opts.SessionIdle, opts.SessionIdle
+	if l.OnPrem, err = startVCenter(ctx, onprem, l.Dir, l.CA); err != nil {
 		return l, err
 	}
 	if err := createGuestVMs(ctx, l.OnPrem, opts.DiskSize); err != nil {
 		return l, err
 	}
-	if l.Provider, err = startVCenter(ctx, ProviderSpec(), l.Dir, l.CA); err != nil {
+	if l.Provider, err = startVCenter(ctx, provider, l.Dir, l.CA); err != nil {
 		return l, err
 	}
 	l.ProviderDisks = installESXDisks(l.Provider)
@@ -398,6 +411,7 @@ func (l *Lab) startVCD() error {
 		Fabric:         l.Fabric,
 		// The tenant needs step 1's rights for L2 VPN, as on a real vCD.
 		EnforceRights: true,
+		SessionIdle:   l.SessionIdle,
 		// A network with no uplink for test migrations: a copy of a running
 		// VM keeps its address there without clashing with the source.
 		IsolatedNetworks: map[string]string{BubbleNetwork: "172.16.10.1/24"},

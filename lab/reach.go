@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -34,6 +36,7 @@ type Reach struct {
 	fabric *stretch.Fabric
 	onprem *govmomi.Client
 	cloud  *govmomi.Client
+	users  map[*govmomi.Client]*url.Userinfo // to log in again
 	every  time.Duration
 	// boot is how long a guest takes from power-on to running its
 	// services and VMware Tools (Options.GuestBoot); started is when the
@@ -126,6 +129,7 @@ func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.
 	if r.cloud, err = labClient(ctx, provider); err != nil {
 		return nil, err
 	}
+	r.users = map[*govmomi.Client]*url.Userinfo{r.onprem: onprem.Server.URL.User, r.cloud: provider.Server.URL.User}
 	for _, vm := range onprem.Spec.VMs {
 		lo, err := loopbackFor(vm.IP)
 		if err != nil {
@@ -179,7 +183,13 @@ func (r *Reach) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = r.refresh(ctx) // a failed poll keeps the last known state
+			// A failed poll keeps the last known state; a session the
+			// vCenter ended (idle, or killed) is logged in again.
+			if err := r.refresh(ctx); fault.Is(err, &types.NotAuthenticated{}) {
+				for _, c := range []*govmomi.Client{r.onprem, r.cloud} {
+					_ = c.Login(ctx, r.users[c])
+				}
+			}
 		}
 	}
 }

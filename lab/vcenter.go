@@ -1,14 +1,17 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/google/uuid"
@@ -53,6 +56,10 @@ type VCenterSpec struct {
 	Portgroups []string
 	Pool       string // extra resource pool under the cluster (e.g. the org VDC's), optional
 	VMs        []VMSpec
+	// SessionIdle is how long an API session may go unused before vCenter
+	// ends it (later calls with its cookie fail NotAuthenticated). 0:
+	// DefaultSessionIdle.
+	SessionIdle time.Duration
 }
 
 // VCenter is one running simulated vCenter.
@@ -131,6 +138,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	if err := m.Create(); err != nil {
 		return nil, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
+	sessions := enforceSessions(m.Map(), cmp.Or(spec.SessionIdle, DefaultSessionIdle))
 	user, pass := "administrator@vsphere.local", randomSecret()
 	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(user, pass)}
 	m.Service.TLS = tlsCfg
@@ -164,7 +172,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	if err := shapeDisks(ctx, m, c, spec); err != nil {
 		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
-	if vc.ESX, err = startESXHosts(m, ca); err != nil {
+	if vc.ESX, err = startESXHosts(m, ca, func(r *http.Request) bool { return sessions.live(r, user) }); err != nil {
 		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
 	return vc, nil

@@ -94,14 +94,27 @@ type Config struct {
 	// datastore outside the VDC's storage policy): the import task takes
 	// the disks' size over this rate. Default 200 MiB/s.
 	CopyRate int64
+
+	// SessionIdle is how long a session may go unused before Cloud
+	// Director ends it: its token then answers 401, and the client must
+	// log in again. Default DefaultSessionIdle (Cloud Director's own
+	// default, reported as sessionIdleTimeoutMinutes by
+	// /cloudapi/1.0.0/sessions/current).
+	SessionIdle time.Duration
 }
 
 // DefaultCopyRate is Config.CopyRate's default.
 const DefaultCopyRate = 200 << 20
 
+// DefaultSessionIdle is Cloud Director's default idle session timeout.
+const DefaultSessionIdle = 30 * time.Minute
+
 func (c *Config) defaults() {
 	if c.CopyRate <= 0 {
 		c.CopyRate = DefaultCopyRate
+	}
+	if c.SessionIdle <= 0 {
+		c.SessionIdle = DefaultSessionIdle
 	}
 	def := func(p *string, v string) {
 		if *p == "" {

@@ -26,6 +26,7 @@ type session struct {
 	org      *org
 	provider bool
 	created  time.Time
+	used     time.Time // last request made with the token (sessions.mu)
 }
 
 type sessions struct {
@@ -51,7 +52,19 @@ func (s *Server) sessionFor(r *http.Request) *session {
 	ss := s.sessions()
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.byToken[tok]
+	sess := ss.byToken[tok]
+	if sess == nil {
+		return nil
+	}
+	// A session unused for longer than the idle timeout is over, as in
+	// Cloud Director: its token is refused from then on.
+	now := time.Now()
+	if now.Sub(sess.used) > s.cfg.SessionIdle {
+		delete(ss.byToken, tok)
+		return nil
+	}
+	sess.used = now
+	return sess
 }
 
 // versionRE finds the version parameter of an Accept header.
@@ -114,7 +127,7 @@ func handleLogin(providerLogin bool) handlerFunc {
 		ss.mu.Unlock()
 		c.w.Header().Set("X-VMWARE-VCLOUD-ACCESS-TOKEN", sess.token)
 		c.w.Header().Set("X-VMWARE-VCLOUD-TOKEN-TYPE", "Bearer")
-		c.json(http.StatusOK, sessionInfo(sess))
+		c.json(http.StatusOK, sessionInfo(sess, c.s.cfg.SessionIdle))
 	}
 }
 
@@ -137,10 +150,11 @@ func (m *model) login(user, orgName, pass string, providerLogin bool) *session {
 		org:      o,
 		provider: o == m.system,
 		created:  time.Now(),
+		used:     time.Now(),
 	}
 }
 
-func sessionInfo(s *session) types.CurrentSessionInfo {
+func sessionInfo(s *session, idle time.Duration) types.CurrentSessionInfo {
 	role := "Organization Administrator"
 	if s.provider {
 		role = "System Administrator"
@@ -152,11 +166,11 @@ func sessionInfo(s *session) types.CurrentSessionInfo {
 		Location:                  "vcdsim",
 		Roles:                     []string{role},
 		RoleRefs:                  []types.OpenApiReference{{Name: role, ID: urn("role", nameUUID("role", role))}},
-		SessionIdleTimeoutMinutes: 30,
+		SessionIdleTimeoutMinutes: int(idle.Minutes()),
 	}
 }
 
-func handleCurrentSession(c *reqCtx) { c.json(http.StatusOK, sessionInfo(c.sess)) }
+func handleCurrentSession(c *reqCtx) { c.json(http.StatusOK, sessionInfo(c.sess, c.s.cfg.SessionIdle)) }
 
 func handleLogout(c *reqCtx) {
 	ss := c.s.sessions()

@@ -1,0 +1,131 @@
+package lab
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// API sessions as vCenter keeps them: one unused for longer than its idle
+// timeout ends, and every later call with its cookie fails NotAuthenticated,
+// property reads included. Stock vcsim ends no session (unless the setting
+// config.vmacore.soap.sessionTimeout exists, and then through a goroutine
+// per login that outlives the lab), and answers property reads without
+// one.
+
+// DefaultSessionIdle is how long vCenter and Cloud Director keep an unused
+// API session by default: 30 minutes (vCenter: KB 1031039,
+// config.vmacore.soap.sessionTimeout; Cloud Director: its idle session
+// timeout, sessionIdleTimeoutMinutes of the current session).
+const DefaultSessionIdle = 30 * time.Minute
+
+// readsNeedingSession are the property reads vcsim answers without a
+// session; vCenter does not.
+var readsNeedingSession = []string{"RetrieveProperties", "RetrievePropertiesEx", "ContinueRetrievePropertiesEx", "Fetch"}
+
+// sessionClock ends the sessions of one vCenter that went unused for idle:
+// it is consulted on every call, before vcsim runs it.
+type sessionClock struct {
+	reg  *simulator.Registry
+	idle time.Duration
+
+	mu     sync.Mutex
+	used   map[string]time.Time // session key -> its last call
+	pruned time.Time
+}
+
+// enforceSessions makes reg's vCenter end sessions unused for idle, and
+// refuse property reads made without a session (never logged in, logged
+// out, or ended), as vCenter does. The clock it returns also judges the
+// session cookie of vCenter's /folder requests (sessionClock.live).
+func enforceSessions(reg *simulator.Registry, idle time.Duration) *sessionClock {
+	sc := &sessionClock{reg: reg, idle: idle, used: map[string]time.Time{}, pruned: time.Now()}
+	prev := reg.Handler
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		if ctx.Session != nil && !sc.use(ctx.Session.Key, ctx.Session.LoginTime) {
+			// vcsim took the session before this handler: refused here.
+			ctx.Session = nil
+		}
+		if ctx.Session == nil && (slices.Contains(readsNeedingSession, method.Name) || !publicMethod(method.Name)) {
+			return nil, &types.NotAuthenticated{NoPermission: types.NoPermission{Object: &method.This, PrivilegeId: "System.View"}}
+		}
+		if prev != nil {
+			return prev(ctx, method)
+		}
+		return nil, nil
+	}
+	return sc
+}
+
+// live says whether r carries the cookie of a session of user that vCenter
+// still keeps (an HTTP request, such as a /folder read, uses the session
+// as a call does).
+func (sc *sessionClock) live(r *http.Request, user string) bool {
+	c, err := r.Cookie(soap.SessionCookieName)
+	if err != nil || c.Value == "" {
+		return false
+	}
+	res := sc.reg.SessionManager().SessionIsActive(&simulator.Context{Map: sc.reg}, &types.SessionIsActive{SessionID: c.Value, UserName: user})
+	b, ok := res.(*methods.SessionIsActiveBody)
+	return ok && b.Res != nil && b.Res.Returnval && sc.use(c.Value, time.Time{})
+}
+
+// use records a use of the session key, logged in at login (zero: unknown,
+// and then a session never used before is taken as new), and says whether
+// the session is still alive. It ends the sessions found idle: key, and
+// once per idle timeout every other one (so that the clock forgets them).
+func (sc *sessionClock) use(key string, login time.Time) bool {
+	ended := sc.call(key, login)
+	for _, k := range ended {
+		// As vCenter: the session is gone, its objects with it.
+		sc.reg.SessionManager().TerminateSession(&simulator.Context{Session: &simulator.Session{}}, &types.TerminateSession{SessionId: []string{k}})
+	}
+	return !slices.Contains(ended, key)
+}
+
+// publicMethod says whether vCenter runs method without a session.
+func publicMethod(method string) bool {
+	switch method {
+	case "Login", "LoginByToken", "LoginExtensionByCertificate", "CloneSession", "RetrieveServiceContent", "RetrieveInternalContent", "PbmRetrieveServiceContent", "List", "GetTrustedCertificates":
+		return true
+	}
+	return false
+}
+
+// call records a call of the session key (logged in at login) and returns
+// the sessions that ended before it: key, if it had gone unused for longer
+// than the idle timeout, and, once per idle timeout, every other such
+// session (so that the clock forgets them).
+func (sc *sessionClock) call(key string, login time.Time) (ended []string) {
+	now := time.Now()
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	last, seen := sc.used[key]
+	if !seen {
+		last = cmp.Or(login, now)
+	}
+	if now.Sub(last) > sc.idle {
+		delete(sc.used, key)
+		ended = append(ended, key)
+	} else {
+		sc.used[key] = now
+	}
+	if now.Sub(sc.pruned) > sc.idle {
+		for k, t := range sc.used {
+			if now.Sub(t) > sc.idle {
+				delete(sc.used, k)
+				ended = append(ended, k)
+			}
+		}
+		sc.pruned = now
+	}
+	return ended
+}
