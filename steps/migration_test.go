@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -34,7 +35,16 @@ import (
 // their own) and a plan for steps 5-8 that migrates vm.
 func migrationLab(t *testing.T, vm string) (*lab.Lab, *Env) {
 	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20, WorkloadRate: 512 << 10})
+	return migrationLabWith(t, vm, lab.Options{})
+}
+
+// migrationLabWith is migrationLab with the lab's options opts (its disk
+// size and workload rate are migrationLab's unless opts sets them).
+func migrationLabWith(t *testing.T, vm string, opts lab.Options) (*lab.Lab, *Env) {
+	t.Helper()
+	opts.DiskSize = cmp.Or(opts.DiskSize, 16<<20)
+	opts.WorkloadRate = cmp.Or(opts.WorkloadRate, 512<<10)
+	l, err := lab.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,6 +122,13 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if err := c.Login(ctx, u.User); err != nil {
 		return nil, explain(endpoint, u.User.Username(), err)
 	}
+	user := u.User
+	vc.RoundTripper = &relogin{rt: vc.RoundTripper, login: func(ctx context.Context) error {
+		if err := c.SessionManager.Login(ctx, user); err != nil {
+			return explain(endpoint, user.Username(), err)
+		}
+		return nil
+	}}
 	return &Client{Client: c, Endpoint: endpoint}, nil
 }
 

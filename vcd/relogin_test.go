@@ -1,0 +1,56 @@
+package vcd_test
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/vcd"
+)
+
+// TestEndedSessionLoggedInAgain: Cloud Director ended ferry's session (it
+// went unused for the idle timeout; the lab's is short). The next
+// requests, a create with a body among them and several at once, log in
+// again and go through; the objects ferry fetched before stay usable.
+func TestEndedSessionLoggedInAgain(t *testing.T) {
+	const idle = 500 * time.Millisecond
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, SessionIdle: idle})
+	sys := labtest.VCD(t, l.Config().VCD)
+	vdc, err := sys.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	egw, err := sys.EdgeGatewayByName(vdc, "company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * idle)
+	// The first request after the session ended is a POST with a body.
+	if _, err := vcd.CreateRoutedNetwork(vdc, egw, vcd.NetworkSpec{Name: "after-idle", GatewayCIDR: "172.16.40.1/24"}); err != nil {
+		t.Fatalf("create a network after the session ended: %v", err)
+	}
+	time.Sleep(2 * idle)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = sys.VDCByName("Company", "Company-VDC") })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("request %d of 4 made together after the session ended: %v", i+1, err)
+		}
+	}
+	// The network is there, as a new login of the tenant sees it.
+	tenant := labtest.VCD(t, l.Config().Tenant)
+	tvdc, err := tenant.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, err := tvdc.NetworkNames(); err != nil || !slices.Contains(names, "after-idle") {
+		t.Errorf("networks of Company-VDC %v (%v): want after-idle, created after the session ended", names, err)
+	}
+}

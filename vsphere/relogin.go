@@ -1,0 +1,66 @@
+package vsphere
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// relogin logs in to vCenter again when vCenter ended ferry's session, and
+// retries the call that found out. vCenter ends an API session nobody used
+// for 30 minutes (KB 1031039, config.vmacore.soap.sessionTimeout), or when
+// it restarts or an admin terminates it; ferry holds its sessions for as
+// long as it runs (ferry serve: days, with hours between a VM's last pass
+// and its cutover). A NotAuthenticated fault means vCenter did not run the
+// call, so running it again is safe. The credentials stay in this
+// process's memory, as the login needs them; they are never written.
+type relogin struct {
+	rt    soap.RoundTripper
+	login func(ctx context.Context) error
+
+	mu     sync.Mutex
+	logins uint64 // logins done again (mu)
+}
+
+func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	switch req.(type) {
+	case *methods.LoginBody, *methods.LoginByTokenBody, *methods.LoginExtensionByCertificateBody, *methods.LogoutBody:
+		return r.rt.RoundTrip(ctx, req, res)
+	}
+	r.mu.Lock()
+	seen := r.logins
+	r.mu.Unlock()
+	err := r.rt.RoundTrip(ctx, req, res)
+	if !fault.Is(err, &types.NotAuthenticated{}) {
+		return err
+	}
+	if lerr := r.again(ctx, seen); lerr != nil {
+		return fmt.Errorf("%w (vCenter ended ferry's session, and logging in again failed: %v)", err, lerr)
+	}
+	// The response holds the fault: a new one for the retry.
+	if v := reflect.ValueOf(res); v.Kind() == reflect.Pointer && !v.IsNil() {
+		v.Elem().Set(reflect.Zero(v.Elem().Type()))
+	}
+	return r.rt.RoundTrip(ctx, req, res)
+}
+
+// again logs in, unless another call did since seen (calls refused
+// together log in once).
+func (r *relogin) again(ctx context.Context, seen uint64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.logins != seen {
+		return nil
+	}
+	if err := r.login(ctx); err != nil {
+		return err
+	}
+	r.logins++
+	return nil
+}
