@@ -57,6 +57,10 @@ type Options struct {
 	// authenticated, and a client must log in again. 0:
 	// DefaultSessionIdle (30 minutes, their defaults).
 	SessionIdle time.Duration
+	// ProviderDatastoreCapacity is the capacity in bytes of each provider
+	// datastore (provider-ds, provider-nfs), whose free space is what their
+	// files leave. 0: DefaultDatastoreCapacity.
+	ProviderDatastoreCapacity int64
 }
 
 // DefaultGuestShutdown and DefaultGuestBoot keep the lab quick: a real
@@ -311,6 +315,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 	onprem, provider := OnPremSpecVMs(opts.DiskSize, opts.VMs), ProviderSpec()
 	onprem.SessionIdle, provider.SessionIdle = opts.SessionIdle, opts.SessionIdle
+	provider.DatastoreCapacity = opts.ProviderDatastoreCapacity
 	if l.OnPrem, err = startVCenter(ctx, onprem, l.Dir, l.CA); err != nil {
 		return l, err
 	}
@@ -324,6 +329,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if l.NFSExport, err = mountNFS(ctx, l.Provider, l.Dir); err != nil {
 		return l, err
 	}
+	l.Provider.storage.refresh() // the NFS datastore's space too
 	if l.Appliance, err = startAppliance(ctx, l.Provider, l.ProviderDisks, l.Dir); err != nil {
 		return l, err
 	}

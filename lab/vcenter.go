@@ -60,6 +60,9 @@ type VCenterSpec struct {
 	// ends it (later calls with its cookie fail NotAuthenticated). 0:
 	// DefaultSessionIdle.
 	SessionIdle time.Duration
+	// DatastoreCapacity is each datastore's capacity in bytes (its free
+	// space is what its files leave). 0: DefaultDatastoreCapacity.
+	DatastoreCapacity int64
 }
 
 // VCenter is one running simulated vCenter.
@@ -75,6 +78,8 @@ type VCenter struct {
 	Password     string
 	DatastoreDir string // the directory backing the datastore
 	InstanceUUID string
+
+	storage *storage
 }
 
 // Validate checks a spec before any vcsim call: a panic inside a vcsim task
@@ -175,6 +180,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	if vc.ESX, err = startESXHosts(m, ca, func(r *http.Request) bool { return sessions.live(r, user) }); err != nil {
 		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
+	vc.storage = installStorage(vc, cmp.Or(spec.DatastoreCapacity, DefaultDatastoreCapacity))
 	return vc, nil
 }
 

@@ -1,0 +1,172 @@
+package lab
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab/dsfile"
+	"github.com/ferry-migrate/ferry/lab/simwrap"
+)
+
+// Storage as vCenter reports it. A datastore's free space is its capacity
+// less what its files take on disk, and it shrinks as thin disks are
+// written (stock vcsim reports every datastore as 1 TiB per host, all of
+// it free, whatever is written). A VM's storage layout lists each thin
+// disk's extent at the bytes it takes (ESXi allocates a thin disk as it is
+// written), where vcsim lists its apparent size, the disk's capacity. Both
+// are as of their last refresh, as in vCenter: the lab's start, then
+// RefreshDatastore and RefreshStorageInfo. (Not on a timer: vcsim reads a
+// datastore's summary without its lock, so a write in the background
+// races its tasks.)
+
+// DefaultDatastoreCapacity is a lab datastore's capacity unless its
+// vCenter's spec says another.
+const DefaultDatastoreCapacity = 2 << 40
+
+type storage struct {
+	reg      *simulator.Registry
+	capacity atomic.Int64
+}
+
+// installStorage makes vc's datastores report capacity and the free space
+// their files leave, and its VMs' thin extents the bytes they take.
+func installStorage(vc *VCenter, capacity int64) *storage {
+	s := &storage{reg: vc.Model.Map()}
+	s.capacity.Store(capacity)
+	simwrap.Wrap(s.reg, "Datastore", []string{"RefreshDatastore"}, func(ctx *simulator.Context, obj mo.Reference) mo.Reference {
+		if ds, ok := obj.(*simulator.Datastore); ok {
+			return &spaceDatastore{Datastore: ds, s: s, OwnEntity: simwrap.Entity(ctx, ds)}
+		}
+		return nil
+	})
+	simwrap.Wrap(s.reg, "VirtualMachine", []string{"RefreshStorageInfo"}, func(ctx *simulator.Context, obj mo.Reference) mo.Reference {
+		if vm, ok := obj.(*simulator.VirtualMachine); ok {
+			return &storageVM{VirtualMachine: vm, model: vc.Model, OwnEntity: simwrap.Entity(ctx, vm)}
+		}
+		return nil
+	})
+	s.refresh()
+	return s
+}
+
+// SetDatastoreCapacity changes the capacity of every datastore of vc (an
+// admin grew or shrank them), in bytes, as vCenter reports it from the
+// next RefreshDatastore.
+func (vc *VCenter) SetDatastoreCapacity(capacity int64) {
+	vc.storage.capacity.Store(capacity)
+}
+
+// refresh sets every datastore's space (before the vCenter is used: see
+// above).
+func (s *storage) refresh() {
+	for _, o := range s.reg.All("Datastore") {
+		ds, ok := o.(*simulator.Datastore)
+		if !ok {
+			continue
+		}
+		var dir string
+		ctx := &simulator.Context{Map: s.reg}
+		s.reg.WithLock(ctx, ds, func() { dir = ds.Info.GetDatastoreInfo().Url })
+		used := allocatedUnder(dir)
+		s.reg.WithLock(ctx, ds, func() { s.setSpace(ds, used) })
+	}
+}
+
+// setSpace sets ds's capacity and free space (its lock held).
+func (s *storage) setSpace(ds *simulator.Datastore, used int64) {
+	capacity := s.capacity.Load()
+	free := max(capacity-used, 0)
+	ds.Summary.Capacity, ds.Summary.FreeSpace = capacity, free
+	info := ds.Info.GetDatastoreInfo()
+	info.FreeSpace, info.MaxFileSize = free, capacity
+	info.Timestamp = types.NewTime(time.Now())
+}
+
+// allocatedUnder is what the files under dir take on disk.
+func allocatedUnder(dir string) int64 {
+	var n int64
+	if dir == "" {
+		return 0
+	}
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			n += allocated(info)
+		}
+		return nil
+	})
+	return n
+}
+
+// allocated is what a file takes on disk (its apparent size where the
+// platform does not say).
+func allocated(info fs.FileInfo) int64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return st.Blocks * 512
+	}
+	return info.Size()
+}
+
+type spaceDatastore struct {
+	*simulator.Datastore
+	s *storage
+	simwrap.OwnEntity
+}
+
+// RefreshDatastore is called with the datastore's lock held.
+func (w *spaceDatastore) RefreshDatastore(ctx *simulator.Context, req *types.RefreshDatastore) (res soap.HasFault) {
+	body := &methods.RefreshDatastoreBody{}
+	defer simwrap.Recovered(&res, body, &body.Fault_)
+	dir := w.Info.GetDatastoreInfo().Url
+	if _, err := os.Stat(dir); err != nil {
+		body.Fault_ = simulator.Fault(err.Error(), &types.HostConfigFault{})
+		return body
+	}
+	w.s.setSpace(w.Datastore, allocatedUnder(dir))
+	body.Res = &types.RefreshDatastoreResponse{}
+	return body
+}
+
+type storageVM struct {
+	*simulator.VirtualMachine
+	model *simulator.Model
+	simwrap.OwnEntity
+}
+
+// RefreshStorageInfo is called with the VM's lock held: vcsim's, then each
+// disk extent at the bytes it takes.
+func (w *storageVM) RefreshStorageInfo(ctx *simulator.Context, req *types.RefreshStorageInfo) (res soap.HasFault) {
+	body := &methods.RefreshStorageInfoBody{}
+	defer simwrap.Recovered(&res, body, &body.Fault_)
+	if r := w.VirtualMachine.RefreshStorageInfo(ctx, req); r.Fault() != nil {
+		return r
+	}
+	vm := w.VirtualMachine
+	for i, f := range vm.LayoutEx.File {
+		if f.Type != string(types.VirtualMachineFileLayoutExFileTypeDiskExtent) {
+			continue
+		}
+		local, err := dsfile.Local(w.model, f.Name)
+		if err != nil {
+			continue
+		}
+		if info, err := os.Stat(local); err == nil {
+			vm.LayoutEx.File[i].Size = allocated(info)
+			vm.LayoutEx.File[i].UniqueSize = allocated(info)
+		}
+	}
+	body.Res = &types.RefreshStorageInfoResponse{}
+	return body
+}

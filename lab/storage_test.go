@@ -1,0 +1,123 @@
+package lab_test
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
+)
+
+// TestStorageAsVCenterReports: a datastore's free space is its capacity
+// less what its files take, and shrinks as a thin disk is written (stock
+// vcsim: 1 TiB per host, all free, always); a VM's storage layout lists a
+// thin disk's extent at the bytes it takes, not at its capacity.
+func TestStorageAsVCenterReports(t *testing.T) {
+	const capacity = 512 << 20
+	l := labtest.Start(t, lab.Options{DiskSize: 64 << 20, WorkloadRate: -1, ProviderDatastoreCapacity: capacity})
+	ctx := context.Background()
+
+	prov := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	dc, err := prov.Finder().Datacenter(ctx, "Provider-DC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := prov.Finder().SetDatacenter(dc).Datastore(ctx, "provider-ds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	space := func() (capacity, free int64) {
+		t.Helper()
+		if _, err := methods.RefreshDatastore(ctx, prov.Client.Client, &types.RefreshDatastore{This: ds.Reference()}); err != nil {
+			t.Fatal(err)
+		}
+		var m mo.Datastore
+		if err := property.DefaultCollector(prov.Client.Client).RetrieveOne(ctx, ds.Reference(), []string{"summary"}, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m.Summary.Capacity, m.Summary.FreeSpace
+	}
+	gotCap, free := space()
+	if gotCap != capacity || free <= 0 || free >= capacity {
+		t.Fatalf("provider-ds: capacity %d, free %d: want %d, less its files", gotCap, free, capacity)
+	}
+	// A thin disk takes next to nothing until it is written.
+	name := "[provider-ds] space-test/space.vmdk"
+	if err := object.NewFileManager(prov.Client.Client).MakeDirectory(ctx, "[provider-ds] space-test", dc, true); err != nil {
+		t.Fatal(err)
+	}
+	task, err := object.NewVirtualDiskManager(prov.Client.Client).CreateVirtualDisk(ctx, name, dc, &types.FileBackedVirtualDiskSpec{
+		VirtualDiskSpec: types.VirtualDiskSpec{DiskType: string(types.VirtualDiskTypeThin), AdapterType: string(types.VirtualDiskAdapterTypeLsiLogic)},
+		CapacityKb:      128 << 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, afterCreate := space()
+	if free-afterCreate > 1<<20 {
+		t.Errorf("a new thin 128 MiB disk took %d bytes of free space, want next to none", free-afterCreate)
+	}
+	// Written (as the appliance writes its hot-added disk), it takes what
+	// was written.
+	flat := l.Provider.DatastoreDir + "/space-test/space-flat.vmdk"
+	f, err := os.OpenFile(flat, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	for i := range 32 {
+		if _, err := f.WriteAt(buf, int64(i)<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	_, afterWrite := space()
+	if took := afterCreate - afterWrite; took < 32<<20 || took > 33<<20 {
+		t.Errorf("writing 32 MiB into the thin disk took %d bytes of free space, want 32 MiB", took)
+	}
+
+	// On-prem: WebApp1's thin disk extent at what it takes.
+	onprem := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	odc, err := onprem.Finder().Datacenter(ctx, l.OnPrem.Spec.Datacenter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := onprem.Finder().SetDatacenter(odc).VirtualMachine(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.RefreshStorageInfo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mvm mo.VirtualMachine
+	if err := property.DefaultCollector(onprem.Client.Client).RetrieveOne(ctx, vm.Reference(), []string{"layoutEx"}, &mvm); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(l.OnPrem.FlatFile("WebApp1"), &st); err != nil {
+		t.Fatal(err)
+	}
+	var extents []int64
+	for _, f := range mvm.LayoutEx.File {
+		if f.Type == string(types.VirtualMachineFileLayoutExFileTypeDiskExtent) {
+			extents = append(extents, f.Size)
+		}
+	}
+	if len(extents) != 1 || extents[0] != st.Blocks*512 || extents[0] >= 64<<20 {
+		t.Errorf("WebApp1's disk extents in its layout %v: want one, of the %d bytes its flat file takes (less than its 64 MiB capacity)", extents, st.Blocks*512)
+	}
+}
