@@ -166,6 +166,13 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if err != nil {
 		return p, err
 	}
+	space, err := spaceFor(ctx, env, checks)
+	if err != nil {
+		return p, err
+	}
+	if err := space.refusal(); err != nil {
+		return p, err
+	}
 	for _, c := range checks {
 		detail := fmt.Sprintf("%s migration (%s), %s, %d disk(s), %s, RPO %s", c.mode, c.why, c.vm.GuestIP, len(c.vm.Disks), Bytes(c.vm.DiskBytes()), c.plan.RPO)
 		if c.mode == ModeCold {
@@ -178,6 +185,9 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 		}
 		p.Items = append(p.Items, configItems(c)...)
 	}
+	if it, ok := space.item(); ok {
+		p.Items = append(p.Items, it)
+	}
 	return p, nil
 }
 
@@ -187,6 +197,17 @@ func (s *VMSelection) Apply(ctx context.Context, env *Env, emit Emit) (Result, e
 	checks, err := s.check(ctx, env)
 	if err != nil {
 		return res, err
+	}
+	// The replicas must fit the provider datastore before anything changes.
+	space, err := spaceFor(ctx, env, checks)
+	if err != nil {
+		return res, err
+	}
+	if err := space.refusal(); err != nil {
+		return res, err
+	}
+	if w := space.warning(); w != "" {
+		emit(Warning(w))
 	}
 	onprem, err := env.OnPrem(ctx)
 	if err != nil {

@@ -1,0 +1,89 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// replicaSpace is what the replica disks of the VMs that step 5 selects
+// and that have none yet ask of the provider datastore.
+type replicaSpace struct {
+	datastore       string
+	capacity, free  int64
+	need, canGrowTo int64 // what their source disks take now; their capacity
+	vms             []string
+}
+
+// spaceFor reads the provider datastore's free space and what the replicas
+// of checks' VMs without one would take. The zero value (nothing to
+// say) when the plan names no provider datastore or every VM has its
+// replicas already.
+func spaceFor(ctx context.Context, env *Env, checks []vmCheck) (replicaSpace, error) {
+	pp := env.Plan().Provider
+	sp := replicaSpace{datastore: pp.Datastore}
+	if pp.Datacenter == "" || pp.Datastore == "" || env.Config == nil || env.Config.Provider.URL == "" {
+		return replicaSpace{}, nil
+	}
+	replicas := env.State.Get("replication").Resources
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		return sp, err
+	}
+	for _, c := range checks {
+		if hasResource(replicas, "replica", c.vm.Name) {
+			continue // it takes its space already
+		}
+		use, err := onprem.DiskUse(ctx, c.vm.Ref)
+		if err != nil {
+			return sp, fmt.Errorf("VM %s: %w", c.vm.Name, err)
+		}
+		sp.need += use
+		sp.canGrowTo += c.vm.DiskBytes()
+		sp.vms = append(sp.vms, c.vm.Name)
+	}
+	if len(sp.vms) == 0 {
+		return replicaSpace{}, nil
+	}
+	prov, err := env.ProviderVC(ctx)
+	if err != nil {
+		return sp, err
+	}
+	if sp.capacity, sp.free, err = prov.DatastoreSpace(ctx, pp.Datacenter, pp.Datastore); err != nil {
+		return sp, &FieldError{"provider.datastore", err}
+	}
+	return sp, nil
+}
+
+// refusal says why replication cannot start on this datastore (nil: it
+// can): the replicas' written blocks would not fit.
+func (sp replicaSpace) refusal() error {
+	if len(sp.vms) == 0 || sp.need <= sp.free {
+		return nil
+	}
+	return &FieldError{"provider.datastore", fmt.Errorf("datastore %s has %s free (of %s), and the replica disks of %s need %s to start (what the source disks take now; thin, they grow as the guests write, up to %s): replication would fill it, and on a full datastore ESXi pauses the VMs whose thin disks must grow (the receiver appliance among them) and others fail to power on. Free space on %s, or set provider.datastore to another datastore of the provider VDC; nothing was changed",
+		sp.datastore, Bytes(sp.free), Bytes(sp.capacity), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.canGrowTo), sp.datastore)}
+}
+
+// warning says when the replicas fit now but could outgrow the datastore
+// as the guests write ("" when they cannot).
+func (sp replicaSpace) warning() string {
+	if len(sp.vms) == 0 || sp.canGrowTo <= sp.free || sp.need > sp.free {
+		return ""
+	}
+	return fmt.Sprintf("datastore %s has %s free: the replica disks of %s will take %s (what the source disks hold now) and can grow to %s (their disks' capacity) as the guests write: watch its free space",
+		sp.datastore, Bytes(sp.free), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.canGrowTo))
+}
+
+// item is the plan's line for the datastore.
+func (sp replicaSpace) item() (Item, bool) {
+	if len(sp.vms) == 0 {
+		return Item{}, false
+	}
+	detail := fmt.Sprintf("%s free of %s; the replica disks of %s will take %s (what the source disks hold now), up to %s as the guests write",
+		Bytes(sp.free), Bytes(sp.capacity), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.canGrowTo))
+	if w := sp.warning(); w != "" {
+		detail += " (more than is free: watch its free space)"
+	}
+	return Item{Action: ActionCheck, Kind: "datastore", Name: sp.datastore, Detail: detail}, true
+}
