@@ -353,3 +353,71 @@ func TestGuestNeedsTheDiskAddedToIt(t *testing.T) {
 func nicType(d types.BaseVirtualDevice) string {
 	return strings.ToLower(strings.TrimPrefix(reflect.TypeOf(d).Elem().Name(), "Virtual"))
 }
+
+// TestGuestForgetsADiskOnceItBootedWithout: a disk added to the running
+// LinuxDB1 and removed again is still expected by its guest (an fstab
+// entry): a copy without it does not come up. Once the source has booted
+// again on-prem without it, its guest came up without that disk, and a
+// copy without it comes up too.
+func TestGuestForgetsADiskOnceItBootedWithout(t *testing.T) {
+	l, onprem, provider := guestModelLab(t)
+	ctx := context.Background()
+	const name = "LinuxDB1"
+	src, err := onprem.VMByName(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := object.NewVirtualMachine(onprem.Client.Client, src.Ref.Reference())
+	if err := addDataDisk(ctx, vm, "[onprem-ds] LinuxDB1/data.vmdk", 4<<20); err != nil {
+		t.Fatal(err)
+	}
+	cc := sourceLayout(t, l, onprem, name) // waits until the model read the added disk
+	if len(cc.disks) != 2 {
+		t.Fatalf("source layout %+v, want the added disk", cc)
+	}
+	removeDisk := func() {
+		t.Helper()
+		devices, err := vm.Device(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		disks := devices.SelectByType((*types.VirtualDisk)(nil))
+		if err := vm.RemoveDevice(ctx, true, disks[len(disks)-1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeDisk()
+	stopSource := func() {
+		t.Helper()
+		if err := onprem.PowerOff(ctx, src.Ref); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, name+" to stop answering", func() bool { return !l.Reach.Reachable(src.GuestIP) })
+	}
+	stopSource()
+	one := sourceLayout(t, l, onprem, name)
+	if len(one.disks) != 1 {
+		t.Fatalf("source layout %+v, want one disk", one)
+	}
+	ref := createCopy(t, l, provider, name+"-removed-while-running", one)
+	eventually(t, "a verdict on the copy", func() bool { return l.Reach.BootFailure(name) != "" })
+	if why := l.Reach.BootFailure(name); !strings.Contains(why, "no disk at lsilogic0:1, where the guest was installed") {
+		t.Errorf("copy without the disk removed from the running source: boot failure %q", why)
+	}
+	if err := provider.PowerOff(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "verdict cleared", func() bool { return l.Reach.BootFailure(name) == "" })
+
+	// Booted again on-prem, without the disk.
+	if _, err := vm.PowerOn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, name+" to answer on-prem", func() bool { return l.Reach.Reachable(src.GuestIP) })
+	stopSource()
+	createCopy(t, l, provider, name, one)
+	eventually(t, name+" to answer from the cloud", func() bool { return l.Reach.Reachable(src.GuestIP) })
+	if why := l.Reach.BootFailure(name); why != "" {
+		t.Errorf("copy after the source booted without the disk: boot failure %q", why)
+	}
+}

@@ -93,6 +93,9 @@ type reachHost struct {
 	// when it was read: a reconfigure since (a disk added) is read again.
 	install *guestInstall
 	version string
+	// boot is the on-prem VM's boot time when install was read: a guest
+	// that booted again on-prem since is installed as it is now (below).
+	boot time.Time
 	// BootFailure says why the guest did not come up on a provider VM
 	// carrying its MAC ("" when it did, or none was tried).
 	BootFailure string
@@ -207,6 +210,12 @@ type vmState struct {
 
 // vmStates reads every VM's power state, and with withConfig its devices
 // (MACs), firmware and boot options too (the expensive part with many VMs).
+// rebooted says whether the on-prem VM in st runs since another boot than
+// boot, the one its guest's installation was read at (zero: it was off).
+func rebooted(st vmState, boot time.Time) bool {
+	return st.on && !st.boot.IsZero() && !st.boot.Equal(boot)
+}
+
 func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[string]vmState, error) {
 	m := view.NewManager(c.Client)
 	v, err := m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
@@ -268,10 +277,10 @@ func (r *Reach) refresh(ctx context.Context) error {
 	// keeps a lab of 100 VMs cheap to watch.
 	r.mu.Lock()
 	needConfig := false
-	versions := map[string]string{}
+	versions, boots := map[string]string{}, map[string]time.Time{}
 	for _, h := range r.hosts {
 		needConfig = needConfig || h.install == nil
-		versions[h.Name] = h.version
+		versions[h.Name], boots[h.Name] = h.version, h.boot
 	}
 	r.mu.Unlock()
 	onprem, err := vmStates(ctx, r.onprem, needConfig)
@@ -280,7 +289,7 @@ func (r *Reach) refresh(ctx context.Context) error {
 	}
 	if !needConfig {
 		for name, st := range onprem {
-			if v, ok := versions[name]; ok && st.version != v {
+			if v, ok := versions[name]; ok && (st.version != v || rebooted(st, boots[name])) {
 				needConfig = true
 			}
 		}
@@ -374,12 +383,19 @@ func (r *Reach) refresh(ctx context.Context) error {
 		if h.MAC == "" && len(st.macs) > 0 {
 			h.MAC = st.macs[0]
 		}
-		if st.cfg != nil && (h.install == nil || st.version != h.version) {
+		if st.cfg != nil && (h.install == nil || st.version != h.version || rebooted(st, h.boot)) {
+			// A guest that booted on-prem since it was read came up with
+			// the disks its VM has now: a disk removed before that boot is
+			// one it no longer needs. Otherwise a disk removed from the
+			// running guest stays expected (withDisksOf).
 			inst := installOf(st.cfg)
-			if h.install != nil {
+			if h.install != nil && !rebooted(st, h.boot) {
 				inst = h.install.withDisksOf(inst)
 			}
 			h.install, h.version = &inst, st.version
+			if st.on {
+				h.boot = st.boot
+			}
 		}
 		h.OnPrem, h.OnPremUp = st.on, up
 		h.Cloud, h.BootFailure = false, ""
