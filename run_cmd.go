@@ -25,6 +25,7 @@ func newRunCmd(g *globalFlags) *cobra.Command {
 		finish  bool
 		rollbk  bool
 		verify  string
+		redo    string
 		testMig string
 		testCln bool
 	)
@@ -81,6 +82,13 @@ pauses the VM's replication (ferry status: paused, and why); its cutover is
 refused until --verify=NAME has compared and repaired the replica, which
 resumes it.
 
+--redo=STEPS runs those steps again though they are done (comma-separated step
+ids: rights, trunk-network, appliance, dc-extension, vm-selection, replication,
+checks; not the cutover). Every step is idempotent and plans from what it finds:
+--redo vm-selection captures the VMs' configurations as they are now, after a
+disk was removed from a source (its cutover refuses the configuration captured
+before, naming the disk).
+
 --test-migrate=NAMES runs a test migration of those VMs (comma-separated) and
 nothing else: with their replication idle, a snapshot of the receiver appliance
 freezes the replica disks (replication goes on into the appliance's deltas); a
@@ -134,13 +142,19 @@ not the steps; ferry status --follow shows how they end.
 					}
 				}()
 			}
+			var redoSteps []string
+			if redo != "" {
+				if redoSteps, err = steps.RedoSteps(steps.NewItinerary(), redo); err != nil {
+					return usageError{err}
+				}
+			}
 			if cl, err := dialEngine(&f); err != nil {
 				return err
 			} else if cl != nil {
-				return runViaEngine(cmd, cl, &f, engine.RunRequest{Confirm: confirm, Finish: finish, Rollback: rollbk, Verify: verify, TestMigrate: testMig, TestCleanup: testCln}, asJSON)
+				return runViaEngine(cmd, cl, &f, engine.RunRequest{Confirm: confirm, Finish: finish, Rollback: rollbk, Verify: verify, Redo: redo, TestMigrate: testMig, TestCleanup: testCln}, asJSON)
 			}
-			if (testMig != "" || testCln) && (confirm != "" || verify != "" || finish || rollbk || (testMig != "" && testCln)) {
-				return usageError{fmt.Errorf("--test-migrate and --test-cleanup run alone: without each other, --confirm-cutover, --finish, --rollback or --verify")}
+			if (testMig != "" || testCln) && (confirm != "" || verify != "" || redo != "" || finish || rollbk || (testMig != "" && testCln)) {
+				return usageError{fmt.Errorf("--test-migrate and --test-cleanup run alone: without each other, --confirm-cutover, --finish, --rollback, --verify or --redo")}
 			}
 			env, it, lock, err := f.session(g, true)
 			if err != nil {
@@ -204,7 +218,7 @@ not the steps; ferry status --follow shows how they end.
 			}
 			out := cmd.OutOrStdout()
 			emit := eventPrinter(out, len(it), asJSON)
-			r := &steps.Runner{Itinerary: it, Env: env, Emit: emit, Confirmed: confirm != ""}
+			r := &steps.Runner{Itinerary: it, Env: env, Emit: emit, Confirmed: confirm != "", Redo: redoSteps}
 			// Bad input (unknown names, conflicts, logins) stops the run
 			// before the first change, not halfway through.
 			if err := r.Preflight(cmd.Context()); err != nil {
@@ -248,6 +262,7 @@ not the steps; ferry status --follow shows how they end.
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print progress as JSON lines")
 	cmd.Flags().StringVar(&confirm, "confirm-cutover", "", "confirm the cutover of these VMs of the plan (comma-separated names)")
 	cmd.Flags().BoolVar(&finish, "finish", false, "for a cutover stopped after power-on was requested: keep the target in Cloud Director (power it on if needed) and finish")
+	cmd.Flags().StringVar(&redo, "redo", "", "run these steps again though they are done (comma-separated step ids, e.g. vm-selection to capture the VMs' configurations anew); not the cutover")
 	cmd.Flags().StringVar(&verify, "verify", "", "first compare these VMs' replicas (comma-separated names) block by block with their running sources, repairing what differs")
 	cmd.Flags().BoolVar(&rollbk, "rollback", false, "for an interrupted cutover (stopped before or after power-on was requested): remove the target (replica disks kept), power the source on again and let replication resume; no retry")
 	cmd.Flags().StringVar(&testMig, "test-migrate", "", "run only a test migration of these VMs (comma-separated): a copy from the replica in the plan's isolated network, checked and deleted; a report")

@@ -253,6 +253,8 @@ type RunRequest struct {
 	Finish   bool   `json:"finish,omitempty"`
 	Rollback bool   `json:"rollback,omitempty"`
 	Verify   string `json:"verify,omitempty"`
+	// Redo names steps done already that run again (comma-separated ids).
+	Redo string `json:"redo,omitempty"`
 	// TestMigrate names the VMs of a test migration (nothing else runs);
 	// TestCleanup removes what a test left.
 	TestMigrate string `json:"test_migrate,omitempty"`
@@ -298,10 +300,16 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	if req.TestMigrate != "" || req.TestCleanup {
 		return e.runTest(ctx, req, emit)
 	}
-	var verify []string
+	var verify, redo []string
 	if req.Verify != "" {
 		var err error
 		if verify, err = steps.VerifyNames(env.Plan(), req.Verify); err != nil {
+			return out, UsageError{err}
+		}
+	}
+	if req.Redo != "" {
+		var err error
+		if redo, err = steps.RedoSteps(e.Itinerary, req.Redo); err != nil {
 			return out, UsageError{err}
 		}
 	}
@@ -320,7 +328,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 
 	e.events.Write(Record{Source: "engine", Kind: "run", Message: "steps run for " + who})
 	emit = e.Runs.share(e.logSteps(emit), who)
-	r := &steps.Runner{Itinerary: e.Itinerary, Env: env, Emit: emit, Confirmed: req.Confirm != ""}
+	r := &steps.Runner{Itinerary: e.Itinerary, Env: env, Emit: emit, Confirmed: req.Confirm != "", Redo: redo}
 	if err := r.Preflight(ctx); err != nil {
 		return out, err
 	}

@@ -989,7 +989,7 @@ func (c *vmCutover) capturedDisksThere(ctx context.Context) error {
 	}
 	for _, d := range cfg.Disks {
 		if !hasDiskAt(now, d) {
-			return fmt.Errorf("%s (%s, %s at %s) was captured at VM selection and the source has no disk there now, so the target cannot be built as captured: attach the disk to the source again, or run VM selection (step 5) again in the wizard to capture the source as it is now; nothing was changed",
+			return fmt.Errorf("%s (%s, %s at %s) was captured at VM selection and the source has no disk there now, so the target cannot be built as captured: attach the disk to the source again, or run VM selection again to capture the source as it is now (the wizard's step 5, or ferry run --redo vm-selection); nothing was changed",
 				cmp.Or(d.Label, "a disk"), d.File, Bytes(d.Capacity), d.Position())
 		}
 	}

@@ -352,3 +352,79 @@ func TestSourceDiskAddedDuringReplication(t *testing.T) {
 		t.Error("the added disk's replica differs from it after the cutover")
 	}
 }
+
+// TestRedoVMSelectionAfterADiskWasRemoved: a disk added to WebApp2 while
+// it replicated, then removed from it, and the source restarted without it
+// (its guest no longer needs it: the lab's guest model). Its cutover
+// refuses the configuration captured with the disk, and says how to
+// capture anew; a run with --redo vm-selection (Runner.Redo) runs step 5
+// again, and the cutover then builds the target with the one disk the
+// source has. The removed disk's replica is kept.
+func TestRedoVMSelectionAfterADiskWasRemoved(t *testing.T) {
+	j := startDiskChangeJourney(t)
+	l, env, sched, r := j.l, j.env, j.sched, j.r
+	ctx := context.Background()
+
+	data := "[onprem-ds] WebApp2/data.vmdk"
+	changeSourceDisk(t, env, "WebApp2", types.VirtualDeviceConfigSpecOperationAdd, true, data, 4<<20)
+	if err := sched.PassNow("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.WaitPass(ctx, "WebApp2"); err != nil {
+		t.Fatalf("the pass after the disk was added: %v", err)
+	}
+	changeSourceDisk(t, env, "WebApp2", types.VirtualDeviceConfigSpecOperationRemove, false, data, 0)
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := onprem.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := onprem.PowerOff(ctx, src.Ref); err != nil {
+		t.Fatal(err)
+	}
+	task, err := object.NewVirtualMachine(onprem.Client.Client, src.Ref.Reference()).PowerOn(ctx)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); !l.Reach.Reachable(src.GuestIP); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("WebApp2 does not answer after its restart")
+		}
+	}
+	r.Confirmed = true
+	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "ferry run --redo vm-selection") {
+		t.Fatalf("cutover without the captured disk: %v, want it refused, naming --redo vm-selection", err)
+	}
+
+	r.Confirmed = false
+	r.Redo = []string{"vm-selection"}
+	before := len(j.log())
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("run with --redo vm-selection: %v %+v\n%s", err, out, j.log())
+	}
+	if got := j.log()[before:]; !strings.Contains(got, "progress vm-selection: runs again: asked for (--redo)") || !strings.Contains(got, "done vm-selection") {
+		t.Fatalf("VM selection did not run again:\n%s", got)
+	}
+	cfg, ok, err := savedVMConfig(env.State, "WebApp2")
+	if err != nil || !ok || len(cfg.Disks) != 1 {
+		t.Fatalf("WebApp2's configuration captured again: %+v %v %v, want one disk", cfg.Disks, ok, err)
+	}
+
+	r.Redo = nil
+	j.cutOver(t)
+	first := "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0)
+	if got := diskFilesOf(t, env, "WebApp2"); !slices.Equal(got, []string{first}) {
+		t.Errorf("target WebApp2's disks %v, want %v", got, []string{first})
+	}
+	// The removed disk's replica is kept at the receiver appliance.
+	removed := "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 1)
+	if got := diskFilesOf(t, env, lab.ApplianceVM); !slices.Contains(got, removed) {
+		t.Errorf("receiver appliance disks %v: want the removed disk's replica %s kept", got, removed)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,6 +21,10 @@ type Runner struct {
 	// Confirmed is true when the operator has confirmed the dangerous steps
 	// (the cutover) for this plan; see ConfirmedVMs.
 	Confirmed bool
+	// Redo names steps done already that run again (`ferry run --redo`;
+	// RedoSteps checks the names): every step but the cutover is
+	// idempotent and plans from what it finds.
+	Redo []string
 }
 
 // Outcome summarizes a run.
@@ -32,6 +37,29 @@ type Outcome struct {
 	StoppedBefore string
 	// Report is a test migration's report (`ferry run --test-migrate`).
 	Report string `json:",omitempty"`
+}
+
+// RedoSteps checks a --redo list (comma-separated step ids of it) and
+// returns the ids. The cutover is not one: it runs for the VMs
+// --confirm-cutover names.
+func RedoSteps(it Itinerary, list string) ([]string, error) {
+	var ids, all []string
+	for _, st := range it {
+		if id := st.Step.ID(); id != "cutover" {
+			all = append(all, id)
+		}
+	}
+	for _, id := range strings.Split(list, ",") {
+		id = strings.TrimSpace(id)
+		switch {
+		case id == "cutover":
+			return nil, errors.New("--redo cutover: the cutover runs for the VMs --confirm-cutover names (a VM cut over is not cut over again)")
+		case !slices.Contains(all, id):
+			return nil, fmt.Errorf("--redo %q: not a step; want one or more of %s (comma-separated)", id, strings.Join(all, ", "))
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 // ErrWaiting is returned by a step that did what it was allowed to and
@@ -56,6 +84,8 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		if why := r.Env.Stale(id); why != "" {
 			// A second wave: the step runs again for the VMs added.
 			emit(Event{Kind: EventProgress, Message: "runs again: " + why, Fraction: -1})
+		} else if prev.Status == StatusDone && slices.Contains(r.Redo, id) {
+			emit(Event{Kind: EventProgress, Message: "runs again: asked for (--redo)", Fraction: -1})
 		} else if prev.Status == StatusDone {
 			msg := "already done"
 			if prev.Finished != nil {

@@ -388,3 +388,18 @@ func TestRunnerResumesAtApplianceAgainstVCSim(t *testing.T) {
 		t.Errorf("appliance state: %+v", a)
 	}
 }
+
+// TestRedoSteps: --redo takes step ids of the itinerary, not the cutover,
+// and an unknown name is refused with the valid ones.
+func TestRedoSteps(t *testing.T) {
+	it := NewItinerary()
+	if got, err := RedoSteps(it, "vm-selection, checks"); err != nil || !slices.Equal(got, []string{"vm-selection", "checks"}) {
+		t.Errorf("vm-selection, checks: %v %v", got, err)
+	}
+	if _, err := RedoSteps(it, "cutover"); err == nil || !strings.Contains(err.Error(), "--confirm-cutover") {
+		t.Errorf("cutover: %v, want refused, naming --confirm-cutover", err)
+	}
+	if _, err := RedoSteps(it, "vm-selecton"); err == nil || !strings.Contains(err.Error(), "vm-selection, replication, checks") {
+		t.Errorf("a misspelt step: %v, want refused, listing the steps", err)
+	}
+}
