@@ -337,17 +337,25 @@ func TestGuestNeedsTheDiskAddedToIt(t *testing.T) {
 	}
 	without := cc
 	without.disks = cc.disks[:1]
-	ref := createCopy(t, l, provider, name+"-without-data", without)
-	eventually(t, "a verdict on the copy without the added disk", func() bool { return l.Reach.BootFailure(name) != "" })
-	if why := l.Reach.BootFailure(name); !strings.Contains(why, "no disk at lsilogic0:1, where the guest was installed") {
-		t.Errorf("copy without the added disk: boot failure %q", why)
+	copyDoesNotBoot(t, l, provider, name, name+"-without-data", without, "no disk at lsilogic0:1, where the guest was installed")
+	createCopy(t, l, provider, name, cc)
+	eventually(t, name+" to answer from the cloud", func() bool { return l.Reach.Reachable(src.GuestIP) })
+}
+
+// copyDoesNotBoot creates copyName, a copy of the source name laid out as
+// cc, at the provider; checks that its guest does not come up, for a
+// reason that says want; and powers it off (the verdict cleared).
+func copyDoesNotBoot(t *testing.T, l *lab.Lab, provider *vsphere.Client, name, copyName string, cc cloudCopy, want string) {
+	t.Helper()
+	ref := createCopy(t, l, provider, copyName, cc)
+	eventually(t, "a verdict on "+copyName, func() bool { return l.Reach.BootFailure(name) != "" })
+	if why := l.Reach.BootFailure(name); !strings.Contains(why, want) {
+		t.Errorf("%s: boot failure %q, want %q", copyName, why, want)
 	}
-	if err := provider.PowerOff(ctx, ref); err != nil {
+	if err := provider.PowerOff(context.Background(), ref); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "verdict cleared", func() bool { return l.Reach.BootFailure(name) == "" })
-	createCopy(t, l, provider, name, cc)
-	eventually(t, name+" to answer from the cloud", func() bool { return l.Reach.Reachable(src.GuestIP) })
 }
 
 func nicType(d types.BaseVirtualDevice) string {
@@ -399,15 +407,7 @@ func TestGuestForgetsADiskOnceItBootedWithout(t *testing.T) {
 	if len(one.disks) != 1 {
 		t.Fatalf("source layout %+v, want one disk", one)
 	}
-	ref := createCopy(t, l, provider, name+"-removed-while-running", one)
-	eventually(t, "a verdict on the copy", func() bool { return l.Reach.BootFailure(name) != "" })
-	if why := l.Reach.BootFailure(name); !strings.Contains(why, "no disk at lsilogic0:1, where the guest was installed") {
-		t.Errorf("copy without the disk removed from the running source: boot failure %q", why)
-	}
-	if err := provider.PowerOff(ctx, ref); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "verdict cleared", func() bool { return l.Reach.BootFailure(name) == "" })
+	copyDoesNotBoot(t, l, provider, name, name+"-removed-while-running", one, "no disk at lsilogic0:1, where the guest was installed")
 
 	// Booted again on-prem, without the disk.
 	if _, err := vm.PowerOn(ctx); err != nil {

@@ -121,6 +121,25 @@ func tenantVDC(t *testing.T, l *lab.Lab) *govcd.Vdc {
 	return vdc
 }
 
+// tenantVMStatus is the status go-vcloud-director, as the tenant, reports
+// for the VM name in its vApp of the same name in Company-VDC.
+func tenantVMStatus(t *testing.T, l *lab.Lab, name string) string {
+	t.Helper()
+	vapp, err := tenantVDC(t, l).GetVAppByName(name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := vapp.GetVMByName(name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := vm.GetStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // diskFilesOf lists the disk files of the provider VM named vm.
 func diskFilesOf(t *testing.T, env *Env, vm string) []string {
 	t.Helper()
@@ -243,15 +262,7 @@ func TestMigrateWebApp2(t *testing.T) {
 	}
 
 	// go-vcloud-director (as the tenant) sees WebApp2 running in Company-VDC.
-	vapp, err := tenantVDC(t, l).GetVAppByName("WebApp2", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm, err := vapp.GetVMByName("WebApp2", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := vm.GetStatus(); st != "POWERED_ON" {
+	if st := tenantVMStatus(t, l, "WebApp2"); st != "POWERED_ON" {
 		t.Errorf("WebApp2 in vCD is %s", st)
 	}
 

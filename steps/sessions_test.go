@@ -36,15 +36,7 @@ func TestSessionsEndWhileFerryWaits(t *testing.T) {
 		t.Fatalf("cutover of WebApp2: %q\n%s", got, strings.Join(lines, "\n"))
 	}
 	// The tenant sees WebApp2 running in Company-VDC.
-	vapp, err := tenantVDC(t, l).GetVAppByName("WebApp2", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm, err := vapp.GetVMByName("WebApp2", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := vm.GetStatus(); st != "POWERED_ON" {
+	if st := tenantVMStatus(t, l, "WebApp2"); st != "POWERED_ON" {
 		t.Errorf("WebApp2 in Cloud Director is %s, want POWERED_ON", st)
 	}
 }

@@ -38,7 +38,9 @@ func TestReplicasMustFitTheProviderDatastore(t *testing.T) {
 		t.Error("VM selection captured WebApp2's configuration though it refused")
 	}
 
-	// Room for what WebApp2's disk holds, not for its whole 16 MiB.
+	// Room for what WebApp2's disk holds, not for its whole 16 MiB (the
+	// guest workload stopped: what the disk holds stays as measured).
+	l.Workload.Stop()
 	onprem, err := env.OnPrem(ctx)
 	if err != nil {
 		t.Fatal(err)
