@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -17,7 +18,9 @@ import (
 // their capacity is what they could grow to.
 func (c *Client) DiskUse(ctx context.Context, ref Ref) (int64, error) {
 	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
-	if err := vm.RefreshStorageInfo(ctx); err != nil {
+	// An account without the privilege reads the layout as vCenter last
+	// refreshed it (it does so on its own, every few minutes).
+	if err := vm.RefreshStorageInfo(ctx); err != nil && !fault.Is(err, &types.NoPermission{}) {
 		return 0, fmt.Errorf("VM %s: refresh its storage information: %w", ref.Value, err)
 	}
 	var m mo.VirtualMachine
@@ -36,7 +39,8 @@ func (c *Client) DiskUse(ctx context.Context, ref Ref) (int64, error) {
 }
 
 // DatastoreSpace is a datastore's capacity and free space, as refreshed
-// by vCenter now (RefreshDatastore).
+// by vCenter now (RefreshDatastore; without the privilege, as vCenter last
+// refreshed them).
 func (c *Client) DatastoreSpace(ctx context.Context, datacenter, name string) (capacity, free int64, err error) {
 	f, dc, err := c.finderIn(ctx, datacenter)
 	if err != nil {
@@ -46,7 +50,7 @@ func (c *Client) DatastoreSpace(ctx context.Context, datacenter, name string) (c
 	if err != nil {
 		return 0, 0, err
 	}
-	if _, err := methods.RefreshDatastore(ctx, c.Client.Client, &types.RefreshDatastore{This: ds.Reference()}); err != nil {
+	if _, err := methods.RefreshDatastore(ctx, c.Client.Client, &types.RefreshDatastore{This: ds.Reference()}); err != nil && !fault.Is(err, &types.NoPermission{}) {
 		return 0, 0, fmt.Errorf("datastore %s: refresh its free space: %w", name, err)
 	}
 	var m mo.Datastore
