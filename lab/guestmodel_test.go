@@ -379,10 +379,9 @@ func TestGuestForgetsADiskOnceItBootedWithout(t *testing.T) {
 	if err := addDataDisk(ctx, vm, "[onprem-ds] LinuxDB1/data.vmdk", 4<<20); err != nil {
 		t.Fatal(err)
 	}
-	cc := sourceLayout(t, l, onprem, name) // waits until the model read the added disk
-	if len(cc.disks) != 2 {
-		t.Fatalf("source layout %+v, want the added disk", cc)
-	}
+	// The guest mounts the disk (the model reads the VM every 50 ms; a
+	// disk removed before it looked was never the guest's).
+	eventually(t, "the guest model to read the added disk", func() bool { return l.Reach.InstalledDisks(name) == 2 })
 	removeDisk := func() {
 		t.Helper()
 		devices, err := vm.Device(ctx)
@@ -395,6 +394,10 @@ func TestGuestForgetsADiskOnceItBootedWithout(t *testing.T) {
 		}
 	}
 	removeDisk()
+	eventually(t, "the source to have one disk", func() bool { return len(sourceLayout(t, l, onprem, name).disks) == 1 })
+	if n := l.Reach.InstalledDisks(name); n != 2 {
+		t.Errorf("the guest model holds %d disks needed after one was removed from the running source, want 2", n)
+	}
 	stopSource := func() {
 		t.Helper()
 		if err := onprem.PowerOff(ctx, src.Ref); err != nil {
@@ -414,6 +417,7 @@ func TestGuestForgetsADiskOnceItBootedWithout(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, name+" to answer on-prem", func() bool { return l.Reach.Reachable(src.GuestIP) })
+	eventually(t, "the guest model to need one disk", func() bool { return l.Reach.InstalledDisks(name) == 1 })
 	stopSource()
 	createCopy(t, l, provider, name, one)
 	eventually(t, name+" to answer from the cloud", func() bool { return l.Reach.Reachable(src.GuestIP) })

@@ -606,6 +606,21 @@ func (r *Reach) BootFailure(name string) string {
 	return ""
 }
 
+// InstalledDisks is how many disks the guest model holds the guest of the
+// source VM name to need (0 before it read the VM): the disks it was
+// installed with, those added to it since, and those removed from it
+// while it ran, until it boots again on-prem.
+func (r *Reach) InstalledDisks(name string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.hosts {
+		if h.Name == name && h.install != nil {
+			return len(h.install.disks)
+		}
+	}
+	return 0
+}
+
 // BreakGuest makes the guest of the source VM name fail to boot on any
 // provider VM powered on from now on, for reason (a damaged boot loader the
 // running source never notices, an OS that panics on new hardware): a fault
