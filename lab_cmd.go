@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/tui"
 	"github.com/spf13/cobra"
 )
@@ -16,7 +17,7 @@ import (
 func newLabCmd(g *globalFlags) *cobra.Command {
 	var opts lab.Options
 	var diskMiB int64
-	var guestTimes func(*lab.Options) error
+	var guestTimes, limits func(*lab.Options) error
 	cmd := &cobra.Command{
 		Use:   "lab",
 		Short: "Start the embedded lab and open the wizard against it",
@@ -41,8 +42,8 @@ The lab lives as long as this process. To leave the wizard and come back
 			if err := guestTimes(&opts); err != nil {
 				return err
 			}
-			if opts.SessionIdle < time.Second || opts.SessionIdle > 24*time.Hour {
-				return usagef("--session-idle %v: want 1s to 24h", opts.SessionIdle)
+			if err := limits(&opts); err != nil {
+				return err
 			}
 			if err := tui.CheckTerminal(); err != nil {
 				return fmt.Errorf("%w\n(for the lab alone, without the wizard: ferry lab serve)", err)
@@ -96,7 +97,7 @@ The lab lives as long as this process. To leave the wizard and come back
 	cmd.Flags().Int64Var(&diskMiB, "disk-mib", lab.DefaultDiskSize>>20, "size of each source VM's disk in MiB (sparse)")
 	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
 	guestTimes = guestTimeFlags(cmd)
-	cmd.Flags().DurationVar(&opts.SessionIdle, "session-idle", lab.DefaultSessionIdle, sessionIdleHelp)
+	limits = limitFlags(cmd)
 	cmd.AddCommand(newLabServeCmd(g))
 	return cmd
 }
@@ -105,7 +106,7 @@ func newLabServeCmd(g *globalFlags) *cobra.Command {
 	var opts lab.Options
 	var diskMiB, workloadKiB int64
 	var sshAddr, logFile string
-	var guestTimes func(*lab.Options) error
+	var guestTimes, limits func(*lab.Options) error
 	cmd := &cobra.Command{
 		Use:   "serve [--dir DIR]",
 		Short: "Start the lab only; print export lines for every endpoint; run until interrupted",
@@ -144,8 +145,8 @@ downtime reports, event log) stays after the lab stops.`,
 			if err := guestTimes(&opts); err != nil {
 				return err
 			}
-			if opts.SessionIdle < time.Second || opts.SessionIdle > 24*time.Hour {
-				return usagef("--session-idle %v: want 1s to 24h", opts.SessionIdle)
+			if err := limits(&opts); err != nil {
+				return err
 			}
 			if workloadKiB < 0 || workloadKiB > 1<<20 {
 				return usagef("--workload-kib %d: want 0 (no workload) to %d KiB per second", workloadKiB, 1<<20)
@@ -187,7 +188,7 @@ downtime reports, event log) stays after the lab stops.`,
 	cmd.Flags().Int64Var(&workloadKiB, "workload-kib", lab.DefaultWorkloadRate>>10, "KiB per second the guest workload writes into each running source VM (0: none)")
 	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
 	guestTimes = guestTimeFlags(cmd)
-	cmd.Flags().DurationVar(&opts.SessionIdle, "session-idle", lab.DefaultSessionIdle, sessionIdleHelp)
+	limits = limitFlags(cmd)
 	return cmd
 }
 
@@ -216,7 +217,25 @@ func guestTimeFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 // labDirHelp is --dir of ferry lab and ferry lab serve: what the lab keeps.
 const labDirHelp = "keep the lab's files (CA, config, lab.env, plan, datastores, and the state, logs and reports of the runs of its plan) in DIR instead of a temporary directory removed on exit; DIR must not hold a lab already"
 
-const sessionIdleHelp = "how long the lab's vCenters and Cloud Director keep an API session nobody uses (vCenter's and Cloud Director's default: 30m); a shorter one shows ferry logging in again after a long wait, as ferry serve does for days"
+// limitFlags adds --session-idle and --provider-datastore-mib (limits of
+// the real systems the lab plays) to cmd; the returned func checks them
+// and sets them in opts.
+func limitFlags(cmd *cobra.Command) func(opts *lab.Options) error {
+	var dsMiB int64
+	var idle time.Duration
+	cmd.Flags().DurationVar(&idle, "session-idle", lab.DefaultSessionIdle, "how long the lab's vCenters and Cloud Director keep an API session nobody uses (vCenter's and Cloud Director's default: 30m); a shorter one shows ferry logging in again after a long wait, as ferry serve does for days")
+	cmd.Flags().Int64Var(&dsMiB, "provider-datastore-mib", lab.DefaultDatastoreCapacity>>20, "capacity of each provider datastore in MiB (free: what its files leave); a small one shows VM selection refusing replicas that would not fit")
+	return func(opts *lab.Options) error {
+		if idle < time.Second || idle > 24*time.Hour {
+			return usagef("--session-idle %v: want 1s to 24h", idle)
+		}
+		if dsMiB < 1 || dsMiB > lab.DefaultDatastoreCapacity>>20 {
+			return usagef("--provider-datastore-mib %d: want 1 to %d (2 TiB)", dsMiB, lab.DefaultDatastoreCapacity>>20)
+		}
+		opts.SessionIdle, opts.ProviderDatastoreCapacity = idle, dsMiB<<20
+		return nil
+	}
+}
 
 const vmsFlagHelp = "web VMs WebApp1..WebAppN shaped like the walkthrough's, all with the guest workload (1 to 100; WebApp4 and up at 172.16.10.104-200)"
 
@@ -226,6 +245,7 @@ func printLabInfo(w io.Writer, l *lab.Lab) {
 	fmt.Fprint(w, l.Config().Exports())
 	fmt.Fprintf(w, "# guests take %v to shut down and %v from power-on to answering (--guest-shutdown, --guest-boot)\n", l.GuestShutdown, l.GuestBoot)
 	fmt.Fprintf(w, "# API sessions end after %v unused, in both vCenters and in Cloud Director (--session-idle)\n", l.SessionIdle)
+	fmt.Fprintf(w, "# provider datastores hold %s each (--provider-datastore-mib); VM selection refuses replicas that would not fit\n", steps.Bytes(l.ProviderDatastoreCapacity))
 	fmt.Fprintln(w, "# address plan: each VM answers TCP probes on its own loopback address while reachable")
 	for _, t := range l.Reach.Plan() {
 		fmt.Fprintf(w, "#   %-9s guest %-13s probe %s\n", t.Name, t.GuestIP, t.Addr)

@@ -160,6 +160,9 @@ type Lab struct {
 	// SessionIdle is how long the vCenters and Cloud Director keep an
 	// unused API session (Options.SessionIdle).
 	SessionIdle time.Duration
+	// ProviderDatastoreCapacity is each provider datastore's capacity
+	// (Options.ProviderDatastoreCapacity).
+	ProviderDatastoreCapacity int64
 
 	receiver  *labReceiver
 	shutdowns []*guestShutdown
@@ -286,13 +289,17 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := ValidateGuestTimes(opts.GuestShutdown, opts.GuestBoot); err != nil {
 		return nil, err
 	}
+	if opts.ProviderDatastoreCapacity < 0 {
+		return nil, fmt.Errorf("lab provider datastore capacity %d: want a positive size (0 for the default, %d)", opts.ProviderDatastoreCapacity, int64(DefaultDatastoreCapacity))
+	}
 	if opts.SessionIdle < 0 {
 		return nil, fmt.Errorf("lab session idle timeout %v: want a positive duration (0 for the default, %v)", opts.SessionIdle, DefaultSessionIdle)
 	}
 	if err := checkFreshDir(opts.Dir); err != nil {
 		return nil, err
 	}
-	l = &Lab{Dir: opts.Dir, keepDir: opts.Dir != "", vms: opts.VMs, SessionIdle: cmp.Or(opts.SessionIdle, DefaultSessionIdle)}
+	l = &Lab{Dir: opts.Dir, keepDir: opts.Dir != "", vms: opts.VMs, SessionIdle: cmp.Or(opts.SessionIdle, DefaultSessionIdle),
+		ProviderDatastoreCapacity: cmp.Or(opts.ProviderDatastoreCapacity, DefaultDatastoreCapacity)}
 	if l.Dir == "" {
 		if l.Dir, err = os.MkdirTemp("", "ferry-lab-"); err != nil {
 			return nil, fmt.Errorf("lab directory: %w", err)

@@ -61,7 +61,7 @@ func (sp replicaSpace) refusal() error {
 	if len(sp.vms) == 0 || sp.need <= sp.free {
 		return nil
 	}
-	return &FieldError{"provider.datastore", fmt.Errorf("datastore %s has %s free (of %s), and the replica disks of %s need %s to start (what the source disks take now; thin, they grow as the guests write, up to %s): replication would fill it, and on a full datastore ESXi pauses the VMs whose thin disks must grow (the receiver appliance among them) and others fail to power on. Free space on %s, or set provider.datastore to another datastore of the provider VDC; nothing was changed",
+	return &FieldError{"provider.datastore", fmt.Errorf("datastore %s has %s free (of %s), and the replica disks of %s need %s to start (what the source disks take now; thin, they grow as the guests write, up to %s): replication would fill it, and on a full datastore ESXi pauses the VMs whose thin disks must grow (the receiver appliance among them) and others fail to power on. Free space on %s, or set provider.datastore to another datastore of the provider VDC",
 		sp.datastore, Bytes(sp.free), Bytes(sp.capacity), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.canGrowTo), sp.datastore)}
 }
 
