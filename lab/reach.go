@@ -186,11 +186,14 @@ func (r *Reach) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			// A failed poll keeps the last known state; a session the
-			// vCenter ended (idle, or killed) is logged in again.
+			// A failed poll keeps the last known state; the session a
+			// vCenter ended (idle, or killed) is logged in again (not the
+			// other's: a second login would leave its session behind).
 			if err := r.refresh(ctx); fault.Is(err, &types.NotAuthenticated{}) {
 				for _, c := range []*govmomi.Client{r.onprem, r.cloud} {
-					_ = c.Login(ctx, r.users[c])
+					if us, err := c.SessionManager.UserSession(ctx); err == nil && us == nil {
+						_ = c.Login(ctx, r.users[c])
+					}
 				}
 			}
 		}

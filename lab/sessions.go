@@ -27,10 +27,6 @@ import (
 // timeout, sessionIdleTimeoutMinutes of the current session).
 const DefaultSessionIdle = 30 * time.Minute
 
-// readsNeedingSession are the property reads vcsim answers without a
-// session; vCenter does not.
-var readsNeedingSession = []string{"RetrieveProperties", "RetrievePropertiesEx", "ContinueRetrievePropertiesEx", "Fetch"}
-
 // sessionClock ends the sessions of one vCenter that went unused for idle:
 // it is consulted on every call, before vcsim runs it.
 type sessionClock struct {
@@ -54,7 +50,7 @@ func enforceSessions(reg *simulator.Registry, idle time.Duration) *sessionClock 
 			// vcsim took the session before this handler: refused here.
 			ctx.Session = nil
 		}
-		if ctx.Session == nil && (slices.Contains(readsNeedingSession, method.Name) || !publicMethod(method.Name)) {
+		if ctx.Session == nil && !publicMethod(method.Name) {
 			return nil, &types.NotAuthenticated{NoPermission: types.NoPermission{Object: &method.This, PrivilegeId: "System.View"}}
 		}
 		if prev != nil {
@@ -91,7 +87,9 @@ func (sc *sessionClock) use(key string, login time.Time) bool {
 	return !slices.Contains(ended, key)
 }
 
-// publicMethod says whether vCenter runs method without a session.
+// publicMethod says whether vCenter runs method without a session: the
+// logins and the service content. Not property reads (RetrieveProperties,
+// RetrievePropertiesEx, Fetch), which vcsim answers without one.
 func publicMethod(method string) bool {
 	switch method {
 	case "Login", "LoginByToken", "LoginExtensionByCertificate", "CloneSession", "RetrieveServiceContent", "RetrieveInternalContent", "PbmRetrieveServiceContent", "List", "GetTrustedCertificates":

@@ -155,9 +155,10 @@ func toVM(m *mo.VirtualMachine, netNames map[types.ManagedObjectReference]string
 			}
 		}
 		// By device key, which a disk keeps for life (a disk added later
-		// gets a higher one): the replica disks are named by their disk's
-		// place in this list, which must not move when vSphere lists the
-		// devices in another order (after a reconfigure that edits one).
+		// gets a higher one), not in the order vSphere lists the devices
+		// (after a reconfigure that edits one it lists that disk last):
+		// the replicas of a VM whose replica numbers are not recorded yet
+		// are numbered by their disk's place in this list.
 		slices.SortStableFunc(vm.Disks, func(a, b Disk) int { return cmp.Compare(a.Key, b.Key) })
 	}
 	if m.Snapshot != nil {
