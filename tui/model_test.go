@@ -805,8 +805,8 @@ func TestVMListFailureAndReload(t *testing.T) {
 }
 
 // TestLongPlanScrolls (issue 14 items 9 and 12): a fifty-line rights plan
-// keeps its summary in view and scrolls with the arrows, j/k and
-// PgUp/PgDn; at 80 columns a long line wraps and keeps its point; after the
+// keeps its summary in view and scrolls with the arrows, j/k, PgUp/PgDn,
+// and to its ends with Home/End and g/G; at 80 columns a long line wraps and keeps its point; after the
 // apply, the warnings stay above the changes.
 func TestLongPlanScrolls(t *testing.T) {
 	long := `add "Organization vDC Gateway: Configure L2 VPN" (to Company only; the end of the line matters)`
@@ -835,6 +835,16 @@ func TestLongPlanScrolls(t *testing.T) {
 	h.send(press("k"))
 	h.mustNotSee(t, `right "49"`)
 	h.send(press("j"))
+	h.mustSee(t, `right "49"`)
+	h.send(press("home"))
+	h.mustSee(t, `~ update right "0"`, "lines 1–")
+	h.mustNotSee(t, `right "49"`)
+	h.send(press("end"))
+	h.mustSee(t, `right "49"`, "of 52")
+	h.mustNotSee(t, `~ update right "0"`)
+	h.send(press("g"))
+	h.mustSee(t, `~ update right "0"`)
+	h.send(press("G"))
 	h.mustSee(t, `right "49"`)
 	h.send(press("enter")) // apply
 	h.mustSee(t, "✓ done", "Warnings", `"Gateway: View L2 VPN" does not exist`, "Changes", `right "0"`, "↑/↓/pgdn scroll")

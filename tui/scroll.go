@@ -16,13 +16,13 @@ type scroller struct {
 	// the last view could show and had (the keys page by them).
 	top, page, total int
 	// typing: the view sits above a text input (the cutover's
-	// confirmation), where j and k are letters of a name: only ↑/↓ and
-	// pgup/pgdn scroll.
+	// confirmation), where j, k, g and G are letters of a name and home and
+	// end move its cursor: only ↑/↓ and pgup/pgdn scroll.
 	typing bool
 }
 
 var (
-	keyScroll       = newKey("↑/↓/pgdn", "scroll", "up", "down", "k", "j", "pgup", "pgdown")
+	keyScroll       = newKey("↑/↓/pgdn", "scroll", "up", "down", "k", "j", "pgup", "pgdown", "home", "end", "g", "G")
 	keyScrollTyping = newKey("↑/↓/pgdn", "scroll", "up", "down", "pgup", "pgdown")
 )
 
@@ -57,7 +57,7 @@ func (s *scroller) view(pinned, rest []string, height int) []string {
 	s.page = room
 	s.top = max(0, min(s.top, len(rest)-room))
 	out := append(pinned, rest[s.top:s.top+room]...)
-	how := "↑/↓ j/k pgup/pgdn"
+	how := "↑/↓ j/k pgup/pgdn g/G"
 	if s.typing {
 		how = "↑/↓ pgup/pgdn"
 	}
@@ -82,6 +82,10 @@ func (s *scroller) key(msg tea.KeyMsg) bool {
 		s.top -= max(1, s.page-1)
 	case "pgdown":
 		s.top += max(1, s.page-1)
+	case "home", "g":
+		s.top = 0
+	case "end", "G":
+		s.top = s.total
 	}
 	s.top = max(0, min(s.top, s.total-s.page))
 	return true
