@@ -806,8 +806,9 @@ func TestVMListFailureAndReload(t *testing.T) {
 
 // TestLongPlanScrolls (issue 14 items 9 and 12): a fifty-line rights plan
 // keeps its summary in view and scrolls with the arrows, j/k, PgUp/PgDn,
-// and to its ends with Home/End and g/G; at 80 columns a long line wraps and keeps its point; after the
-// apply, the warnings stay above the changes.
+// and to its ends with Home/End and g/G; at 80 columns a long line wraps
+// and keeps its point; after the apply, the warnings stay above the
+// changes.
 func TestLongPlanScrolls(t *testing.T) {
 	long := `add "Organization vDC Gateway: Configure L2 VPN" (to Company only; the end of the line matters)`
 	h := newHarness(t, setup{mutate: func(m map[string]*fakeStep) {
