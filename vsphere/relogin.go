@@ -38,7 +38,7 @@ func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
 	r.mu.Unlock()
 	err := r.rt.RoundTrip(ctx, req, res)
 	if !fault.Is(err, &types.NotAuthenticated{}) {
-		return err
+		return privilegeError(req, err)
 	}
 	if lerr := r.again(ctx, seen); lerr != nil {
 		return fmt.Errorf("%w (vCenter ended ferry's session, and logging in again failed: %v)", err, lerr)
@@ -47,7 +47,7 @@ func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
 	if v := reflect.ValueOf(res); v.Kind() == reflect.Pointer && !v.IsNil() {
 		v.Elem().Set(reflect.Zero(v.Elem().Type()))
 	}
-	return r.rt.RoundTrip(ctx, req, res)
+	return privilegeError(req, r.rt.RoundTrip(ctx, req, res))
 }
 
 // again logs in, unless another call did since seen (calls refused
