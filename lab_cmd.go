@@ -223,6 +223,9 @@ const labDirHelp = "keep the lab's files (CA, config, lab.env, plan, datastores,
 func limitFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 	var dsMiB int64
 	var idle time.Duration
+	var onpremWithheld, providerWithheld []string
+	cmd.Flags().StringSliceVar(&onpremWithheld, "onprem-withhold", nil, "privileges (comma-separated vCenter ids, e.g. VirtualMachine.Interact.PowerOn) that the role of ferry's account on the on-prem vCenter lacks: its calls that need one are refused, as by a vCenter whose admin left them out of ferry's role")
+	cmd.Flags().StringSliceVar(&providerWithheld, "provider-withhold", nil, "privileges the role of ferry's account on the provider vCenter lacks (as --onprem-withhold), e.g. Datastore.FileManagement")
 	cmd.Flags().DurationVar(&idle, "session-idle", lab.DefaultSessionIdle, "how long the lab's vCenters and Cloud Director keep an API session nobody uses (vCenter's and Cloud Director's default: 30m); a shorter one shows ferry logging in again after a long wait, as ferry serve does for days")
 	cmd.Flags().Int64Var(&dsMiB, "provider-datastore-mib", lab.DefaultDatastoreCapacity>>20, "capacity of each provider datastore in MiB (free: what its files leave); a small one shows VM selection refusing replicas that would not fit")
 	return func(opts *lab.Options) error {
@@ -233,6 +236,15 @@ func limitFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 			return usagef("--provider-datastore-mib %d: want 1 to %d (2 TiB)", dsMiB, lab.DefaultDatastoreCapacity>>20)
 		}
 		opts.SessionIdle, opts.ProviderDatastoreCapacity = idle, dsMiB<<20
+		for _, f := range []struct {
+			name string
+			ids  []string
+		}{{"--onprem-withhold", onpremWithheld}, {"--provider-withhold", providerWithheld}} {
+			if err := lab.CheckPrivileges(f.ids); err != nil {
+				return usagef("%s: %v", f.name, err)
+			}
+		}
+		opts.OnPremWithheld, opts.ProviderWithheld = onpremWithheld, providerWithheld
 		return nil
 	}
 }
@@ -246,6 +258,8 @@ func printLabInfo(w io.Writer, l *lab.Lab) {
 	fmt.Fprintf(w, "# guests take %v to shut down and %v from power-on to answering (--guest-shutdown, --guest-boot)\n", l.GuestShutdown, l.GuestBoot)
 	fmt.Fprintf(w, "# API sessions end after %v unused, in both vCenters and in Cloud Director (--session-idle)\n", l.SessionIdle)
 	fmt.Fprintf(w, "# provider datastores hold %s each (--provider-datastore-mib); VM selection refuses replicas that would not fit\n", steps.Bytes(l.ProviderDatastoreCapacity))
+	fmt.Fprintf(w, "# ferry's account on both vCenters is %s (the lab's own clients log in as the administrator); its role lacks on-prem: %s (--onprem-withhold), provider: %s (--provider-withhold)\n",
+		lab.FerryUser, l.OnPrem.Privileges.WithheldText(), l.Provider.Privileges.WithheldText())
 	fmt.Fprintln(w, "# address plan: each VM answers TCP probes on its own loopback address while reachable")
 	for _, t := range l.Reach.Plan() {
 		fmt.Fprintf(w, "#   %-9s guest %-13s probe %s\n", t.Name, t.GuestIP, t.Addr)

@@ -106,7 +106,7 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 		// A vCenter login refused names the endpoint and the user (never
 		// the password), as Cloud Director's does.
 		{"wrong vCenter password", badLogin, "", "", exitFailed,
-			[]string{"vCenter " + l.OnPrem.URL + ": wrong username or password for " + l.OnPrem.Username, "nothing was changed"}},
+			[]string{"vCenter " + l.OnPrem.URL + ": wrong username or password for " + lab.FerryUser, "nothing was changed"}},
 		// A provider placement that does not exist names its field and
 		// what exists there, in ferry plan too.
 		{"unknown provider datastore", l.ConfigFile, "  datastore: provider-ds\n", "  datastore: provider-dss\n", exitFailed,

@@ -218,8 +218,21 @@ func startESXHosts(m *simulator.Model, ca *CA, session func(*http.Request) bool)
 		go func() { _ = h.srv.Serve(netbatch.TLSListener(ln, tlsCfg)) }()
 	}
 
-	simwrap.Wrap(reg, "SessionManager", []string{"AcquireGenericServiceTicket"}, func(_ *simulator.Context, obj mo.Reference) mo.Reference {
+	simwrap.Wrap(reg, "SessionManager", []string{"AcquireGenericServiceTicket"}, func(ctx *simulator.Context, obj mo.Reference) mo.Reference {
 		if sm, ok := obj.(*simulator.SessionManager); ok {
+			// The wrapper stays in the session's registry, where the
+			// property collector finds it too: as vcsim's own session view
+			// of the SessionManager (Session.Get), a copy that reports the
+			// caller's session as currentSession (vCenter always does).
+			if ctx.Session != nil {
+				ref := sm.Reference()
+				if ctx.Session.Registry.Get(ref) != nil {
+					ctx.Session.Registry.Remove(ctx, ref) // an earlier call's wrapper
+				}
+				if view, ok := ctx.Session.Get(ref).(*simulator.SessionManager); ok {
+					sm = view
+				}
+			}
 			return &ticketingSessionManager{SessionManager: sm, e: e}
 		}
 		return nil

@@ -61,6 +61,9 @@ type Options struct {
 	// datastore (provider-ds, provider-nfs), whose free space is what their
 	// files leave. 0: DefaultDatastoreCapacity.
 	ProviderDatastoreCapacity int64
+	// OnPremWithheld and ProviderWithheld are privileges the role of
+	// ferry's account (FerryUser) lacks on each vCenter (Privileges).
+	OnPremWithheld, ProviderWithheld []string
 }
 
 // DefaultGuestShutdown and DefaultGuestBoot keep the lab quick: a real
@@ -367,6 +370,17 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, fmt.Errorf("lab edge appliances: %w", err)
 	}
 
+	// Last, so that it judges a call before the lab's other wrappers.
+	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
+		enforcePrivileges(vc.Model.Map(), vc.Privileges)
+	}
+	if err := l.OnPrem.Privileges.Withhold(opts.OnPremWithheld...); err != nil {
+		return l, fmt.Errorf("on-prem vCenter: %w", err)
+	}
+	if err := l.Provider.Privileges.Withhold(opts.ProviderWithheld...); err != nil {
+		return l, fmt.Errorf("provider vCenter: %w", err)
+	}
+
 	l.ConfigFile = filepath.Join(l.Dir, "ferry-lab.yaml")
 	if err := l.Config().Save(l.ConfigFile); err != nil {
 		return l, fmt.Errorf("lab config: %w", err)
@@ -394,10 +408,10 @@ func (l *Lab) WebApps() []VMSpec {
 func (l *Lab) Config() *config.Config {
 	c := &config.Config{Lab: true, Guest: config.Endpoint{Username: GuestUser, Password: GuestPassword}}
 	if l.OnPrem != nil {
-		c.OnPrem = config.Endpoint{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile}
+		c.OnPrem = config.Endpoint{URL: l.OnPrem.URL, Username: FerryUser, Password: l.OnPrem.FerryPassword, CAFile: l.CAFile}
 	}
 	if l.Provider != nil {
-		c.Provider = config.Endpoint{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile}
+		c.Provider = config.Endpoint{URL: l.Provider.URL, Username: FerryUser, Password: l.Provider.FerryPassword, CAFile: l.CAFile}
 	}
 	if l.VCD != nil {
 		c.VCD = config.Endpoint{URL: l.VCD.URL(), Username: l.vcdCfg.SystemUser, Password: l.vcdCfg.SystemPassword, Org: "System", CAFile: l.CAFile}

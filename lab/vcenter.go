@@ -78,6 +78,11 @@ type VCenter struct {
 	Password     string
 	DatastoreDir string // the directory backing the datastore
 	InstanceUUID string
+	// FerryPassword is the password of ferry's own account, FerryUser
+	// (Username is the administrator's, for the lab and tests), whose
+	// role lacks the privileges Privileges withholds.
+	FerryPassword string
+	Privileges    *Privileges
 
 	storage *storage
 }
@@ -145,18 +150,24 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	}
 	sessions := enforceSessions(m.Map(), cmp.Or(spec.SessionIdle, DefaultSessionIdle))
 	user, pass := "administrator@vsphere.local", randomSecret()
+	ferryPass := randomSecret()
+	m.Map().SessionManager().ValidLogin = func(req *types.Login) bool {
+		return req.UserName == user && req.Password == pass || req.UserName == FerryUser && req.Password == ferryPass
+	}
 	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(user, pass)}
 	m.Service.TLS = tlsCfg
 	srv := m.Service.NewServer()
 	vc = &VCenter{
-		Spec:         spec,
-		Model:        m,
-		Server:       srv,
-		URL:          (&url.URL{Scheme: "https", Host: srv.URL.Host, Path: "/sdk"}).String(),
-		Username:     user,
-		Password:     pass,
-		DatastoreDir: dsDir,
-		InstanceUUID: m.ServiceContent.About.InstanceUuid,
+		Spec:          spec,
+		Model:         m,
+		Server:        srv,
+		URL:           (&url.URL{Scheme: "https", Host: srv.URL.Host, Path: "/sdk"}).String(),
+		Username:      user,
+		Password:      pass,
+		DatastoreDir:  dsDir,
+		InstanceUUID:  m.ServiceContent.About.InstanceUuid,
+		FerryPassword: ferryPass,
+		Privileges:    newPrivileges(m),
 	}
 	defer func() {
 		if err != nil {
@@ -177,7 +188,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	if err := shapeDisks(ctx, m, c, spec); err != nil {
 		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
-	if vc.ESX, err = startESXHosts(m, ca, func(r *http.Request) bool { return sessions.live(r, user) }); err != nil {
+	if vc.ESX, err = startESXHosts(m, ca, func(r *http.Request) bool { return sessions.live(r, user) || sessions.live(r, FerryUser) }); err != nil {
 		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
 	vc.storage = installStorage(vc, cmp.Or(spec.DatastoreCapacity, DefaultDatastoreCapacity))
