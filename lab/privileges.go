@@ -203,6 +203,10 @@ func requiredPrivileges(ctx *simulator.Context, method *simulator.Method) []stri
 		if req, ok := method.Body.(*types.CreateVM_Task); ok {
 			return createVMPrivileges(req.Config)
 		}
+	case "ResourcePool.ImportVApp", "VirtualApp.ImportVApp":
+		return []string{"VApp.Import"}
+	case "VmwareDistributedVirtualSwitch.AddDVPortgroup_Task", "DistributedVirtualSwitch.AddDVPortgroup_Task", "VmwareDistributedVirtualSwitch.CreateDVPortgroup_Task", "DistributedVirtualSwitch.CreateDVPortgroup_Task":
+		return []string{"DVPortgroup.Create"}
 	case "VirtualDiskManager.CreateVirtualDisk_Task", "VirtualDiskManager.ExtendVirtualDisk_Task", "VirtualDiskManager.DeleteVirtualDisk_Task",
 		"VirtualDiskManager.CopyVirtualDisk_Task", "VirtualDiskManager.MoveVirtualDisk_Task",
 		"FileManager.MakeDirectory", "FileManager.DeleteDatastoreFile_Task", "FileManager.MoveDatastoreFile_Task", "FileManager.CopyDatastoreFile_Task":

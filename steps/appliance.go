@@ -491,7 +491,13 @@ func (s *Appliance) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if err != nil {
 		return Plan{Step: s.ID()}, err
 	}
-	return w.plan(), nil
+	p := w.plan()
+	conflicts, err := w.privilegeItems(ctx)
+	if err != nil {
+		return p, err
+	}
+	p.Items = append(p.Items, conflicts...)
+	return p, nil
 }
 
 // Apply creates the sink port group (or re-applies its policy when it

@@ -262,6 +262,28 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		last.Detail += fmt.Sprintf(" Confirmed together, the %d VMs are one wave, cut over in parallel (%d at a time, cutover.parallel): projected wave downtime ~%s.",
 			len(projected), min(parallel, len(projected)), roundSecs(waveProjection(projected, parallel).Seconds()))
 	}
+	// What the cutovers to run will ask of both vCenters: a privilege found
+	// missing once the source is shut down would leave it down.
+	var sources []vsphere.VM
+	for _, it := range p.Items {
+		if it.Action != ActionCreate || (len(env.CutoverVMs) > 0 && !slices.Contains(env.CutoverVMs, it.Name)) {
+			continue
+		}
+		onprem, err := env.OnPrem(ctx)
+		if err != nil {
+			return p, err
+		}
+		vm, err := onprem.VMByName(ctx, it.Name)
+		if err != nil {
+			return p, err
+		}
+		sources = append(sources, vm)
+	}
+	conflicts, err := env.privilegeItems(ctx, sources, make([]bool, len(sources)))
+	if err != nil {
+		return p, err
+	}
+	p.Items = append(p.Items, conflicts...)
 	return p, nil
 }
 

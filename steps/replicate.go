@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // Replicate is step 6: the initial full sync of every selected VM's disks to
@@ -87,6 +88,8 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 	}
 	defer done()
 	checkedProvider := false
+	var sources []vsphere.VM
+	var replicate []bool
 	for _, vmp := range env.Migrating() {
 		vm, err := onprem.VMByName(ctx, vmp.Name)
 		if err != nil {
@@ -100,6 +103,7 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		if err != nil {
 			return p, err
 		}
+		sources, replicate = append(sources, vm), append(replicate, mode == ModeWarm)
 		var inFlight *PassInFlight
 		var committed int
 		var committedSize int64
@@ -166,6 +170,12 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 			}
 		}
 	}
+	// What the replication and the cutovers will ask of both vCenters.
+	conflicts, err := env.privilegeItems(ctx, sources, replicate)
+	if err != nil {
+		return p, err
+	}
+	p.Items = append(p.Items, conflicts...)
 	return p, nil
 }
 

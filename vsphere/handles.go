@@ -23,6 +23,9 @@ type DVS struct {
 // Name is the switch's name.
 func (d *DVS) Name() string { return d.dvs.Name() }
 
+// Ref is the switch's reference.
+func (d *DVS) Ref() Ref { return refOf(d.dvs.Reference()) }
+
 // Ref names a vCenter object: its managed object type ("VirtualMachine",
 // "DistributedVirtualPortgroup", ...) and its id ("vm-42"). Callers pass it
 // back to this package and read its Value; only this package converts it to

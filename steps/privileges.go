@@ -1,0 +1,170 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// The vCenter privileges the journey uses (vsphere/privileges.go), checked
+// before step 5 replicates and before a cutover: a privilege missing from
+// the role of ferry's account is a conflict of the step's plan, so the run
+// stops there with nothing changed, naming each privilege, the object and
+// what it is for. Without the check, a missing one surfaces mid-journey: a
+// pass that cannot take its snapshot, a replica disk that cannot be made,
+// or a cutover that shut the source down and cannot power it on again.
+
+// Source VM privileges (on-prem vCenter).
+var (
+	needCBT        = vsphere.Need{Privilege: "VirtualMachine.Config.ChangeTracking", For: "turn on its changed block tracking (it is off)"}
+	needSnapshot   = vsphere.Need{Privilege: "VirtualMachine.State.CreateSnapshot", For: "take each replication pass's snapshot"}
+	needUnsnapshot = vsphere.Need{Privilege: "VirtualMachine.State.RemoveSnapshot", For: "remove each pass's snapshot after it"}
+	needChanged    = vsphere.Need{Privilege: "VirtualMachine.Provisioning.DiskRandomRead", For: "ask which blocks changed since the last pass (QueryChangedDiskAreas)"}
+	needPowerOff   = vsphere.Need{Privilege: "VirtualMachine.Interact.PowerOff", For: "shut the source down at its cutover"}
+	needPowerOn    = vsphere.Need{Privilege: "VirtualMachine.Interact.PowerOn", For: "power the source on again if its cutover rolls back"}
+)
+
+// sourceNeeds are the privileges ferry needs on the source vm: for its
+// warm replication when replicate (changed block tracking turned on when
+// it is off, a snapshot per pass, the changed blocks), and for its cutover
+// when the source runs (shut it down, and power it on again on a rollback).
+func sourceNeeds(vm vsphere.VM, replicate bool) []vsphere.Need {
+	var n []vsphere.Need
+	if replicate {
+		if !vm.CBT {
+			n = append(n, needCBT)
+		}
+		n = append(n, needSnapshot, needUnsnapshot, needChanged)
+	}
+	if vm.PoweredOn() {
+		n = append(n, needPowerOff, needPowerOn)
+	}
+	return n
+}
+
+// privilegeItems checks that ferry's accounts hold, on the on-prem vCenter,
+// what each source in sources needs (sourceNeeds, replicate says whether
+// its replication is still to run) and, on the provider vCenter, what its
+// replica disks and its cutover need there; one conflict item per
+// privilege missing. It changes nothing.
+func (e *Env) privilegeItems(ctx context.Context, sources []vsphere.VM, replicate []bool) ([]Item, error) {
+	if len(sources) == 0 {
+		return nil, nil
+	}
+	onprem, err := e.OnPrem(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var demands []vsphere.Demand
+	for i, vm := range sources {
+		if needs := sourceNeeds(vm, replicate[i]); len(needs) > 0 {
+			demands = append(demands, vsphere.Demand{Ref: vm.Ref, Object: "VM " + vm.Name, Needs: needs})
+		}
+	}
+	missing, err := onprem.MissingPrivileges(ctx, demands)
+	if err != nil {
+		return nil, err
+	}
+	items := privilegeConflicts(ctx, "on-prem", onprem, missing)
+
+	pp := e.Plan().Provider
+	if err := e.replicaPlaceAnswered(); err != nil {
+		return items, nil // the step's own check names what is missing
+	}
+	kind, err := e.receiverKind()
+	if err != nil {
+		return nil, err
+	}
+	provider, err := e.ProviderVC(ctx)
+	if err != nil {
+		return nil, err
+	}
+	appliance := ""
+	if kind == replication.KindAppliance {
+		appliance = pp.ReceiverVM
+	}
+	refs, err := provider.Refs(ctx, pp.Datacenter, pp.ResourcePool, pp.Datastore, pp.Network, appliance)
+	if err != nil {
+		// A placement not found: the step's own checks name its field
+		// and what exists.
+		return items, nil
+	}
+	demands = []vsphere.Demand{
+		{Ref: refs.Datastore, Object: "datastore " + pp.Datastore, Needs: []vsphere.Need{
+			{Privilege: "Datastore.FileManagement", For: "create the replica disks there, and extend them when a source disk grows"},
+			{Privilege: "Datastore.AllocateSpace", For: "create each target VM there at its cutover"},
+		}},
+		{Ref: refs.Folder, Object: "the VM folder of datacenter " + pp.Datacenter, Needs: []vsphere.Need{
+			{Privilege: "VirtualMachine.Inventory.Create", For: "create each target VM over its replica disks at its cutover"},
+			{Privilege: "VirtualMachine.Config.AddExistingDisk", For: "give a target VM its replica disks"},
+			{Privilege: "VirtualMachine.Inventory.Delete", For: "remove a target VM again (its disks kept) when its cutover rolls back"},
+		}},
+	}
+	if pp.ResourcePool != "" {
+		demands = append(demands, vsphere.Demand{Ref: refs.Pool, Object: "resource pool " + pp.ResourcePool, Needs: []vsphere.Need{
+			{Privilege: "Resource.AssignVMToPool", For: "place each target VM there"}}})
+	}
+	if pp.Network != "" {
+		demands = append(demands, vsphere.Demand{Ref: refs.Network, Object: "network " + pp.Network, Needs: []vsphere.Need{
+			{Privilege: "Network.Assign", For: "connect each target VM to it"}}})
+	}
+	if appliance != "" {
+		demands = append(demands, vsphere.Demand{Ref: refs.VM, Object: "the receiver appliance VM " + appliance, Needs: []vsphere.Need{
+			{Privilege: "VirtualMachine.Config.AddExistingDisk", For: "hot-add the replica disks to it"},
+			{Privilege: "VirtualMachine.Config.RemoveDisk", For: "detach them from it for each cutover"},
+		}})
+	}
+	if missing, err = provider.MissingPrivileges(ctx, demands); err != nil {
+		return nil, err
+	}
+	return append(items, privilegeConflicts(ctx, "provider", provider, missing)...), nil
+}
+
+// privilegeConflicts makes one conflict item per missing privilege of the
+// account of vCenter c (which: "on-prem" or "provider").
+func privilegeConflicts(ctx context.Context, which string, c *vsphere.Client, missing []vsphere.Missing) []Item {
+	if len(missing) == 0 {
+		return nil
+	}
+	user := c.UserName(ctx)
+	var items []Item
+	for _, m := range missing {
+		items = append(items, Item{Action: ActionConflict, Kind: "privilege", Name: m.Privilege, Detail: fmt.Sprintf(
+			"ferry's account %s on the %s vCenter %s lacks it on %s, needed to %s: add it to the account's role in vCenter, granted on that object or above it",
+			user, which, c.Endpoint, m.Object, m.For)})
+	}
+	return items
+}
+
+// privilegeItems checks that ferry's on-prem account holds what step 3's
+// apply will do: deploy the L2 appliance from its OVF and power it on (or
+// only power it on), and create the sink port group; one conflict item per
+// privilege missing. It changes nothing.
+func (w *applianceWorld) privilegeItems(ctx context.Context) ([]Item, error) {
+	var demands []vsphere.Demand
+	switch {
+	case w.vm == nil:
+		refs, err := w.c.Refs(ctx, w.dc.Name(), "", "", "", "")
+		if err != nil {
+			return nil, err
+		}
+		demands = append(demands, vsphere.Demand{Ref: refs.Folder, Object: "the VM folder of datacenter " + w.dc.Name(), Needs: []vsphere.Need{
+			{Privilege: "VApp.Import", For: "deploy the L2 appliance " + w.a.Name + " from its OVF"},
+			{Privilege: "VirtualMachine.Interact.PowerOn", For: "power the L2 appliance on"},
+		}})
+	case !w.vm.PoweredOn():
+		demands = append(demands, vsphere.Demand{Ref: w.vm.Ref, Object: "VM " + w.vm.Name, Needs: []vsphere.Need{
+			{Privilege: "VirtualMachine.Interact.PowerOn", For: "power the L2 appliance on"}}})
+	}
+	if w.sink == nil && w.dvs != nil {
+		demands = append(demands, vsphere.Demand{Ref: w.dvs.Ref(), Object: "distributed switch " + w.dvs.Name(), Needs: []vsphere.Need{
+			{Privilege: "DVPortgroup.Create", For: "create the sink port group " + w.a.SinkPortgroup}}})
+	}
+	missing, err := w.c.MissingPrivileges(ctx, demands)
+	if err != nil {
+		return nil, err
+	}
+	return privilegeConflicts(ctx, "on-prem", w.c, missing), nil
+}
