@@ -348,6 +348,13 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
 		l.shutdowns = append(l.shutdowns, installGuestShutdown(vc, l.GuestShutdown))
 	}
+	l.installTracking()
+	// The last wrapper of vCenter's calls, so that it judges a call before
+	// the lab's other wrappers; before the lab's background clients start
+	// calling (a handler is not swapped under a running call).
+	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
+		enforcePrivileges(vc.Model.Map(), vc.Privileges)
+	}
 	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric, l.GuestBoot); err != nil {
 		return l, err
 	}
@@ -370,10 +377,6 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, fmt.Errorf("lab edge appliances: %w", err)
 	}
 
-	// Last, so that it judges a call before the lab's other wrappers.
-	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
-		enforcePrivileges(vc.Model.Map(), vc.Privileges)
-	}
 	if err := l.OnPrem.Privileges.Withhold(opts.OnPremWithheld...); err != nil {
 		return l, fmt.Errorf("on-prem vCenter: %w", err)
 	}

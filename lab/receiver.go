@@ -22,11 +22,6 @@ import (
 // certificates from the lab CA (mutual TLS); the sender's certificate
 // grants it the tenant org's replica namespace only.
 func (l *Lab) startReplication(ctx context.Context, rate int64) error {
-	l.CBT = cbt.Install(l.OnPrem.Model)
-	// Disks extend as on ESXi, and changed block tracking follows.
-	installDiskExtend(l.OnPrem, l.CBT)
-	// Readers of a snapshotted VM's base get it as the snapshot froze it.
-	l.OnPrem.ESX.SetFrozen(l.CBT.Reader)
 	if l.Reach != nil {
 		l.Reach.setImages(l.CBT.Images)
 	}
@@ -51,6 +46,16 @@ func (l *Lab) startReplication(ctx context.Context, rate int64) error {
 		Log:       slog.New(slog.DiscardHandler),
 	}}
 	return l.receiver.start(l, "127.0.0.1:0")
+}
+
+// installTracking gives the on-prem vCenter changed block tracking (and
+// disks that extend as on ESXi, tracking following). It wraps vCenter's
+// calls, so it runs before any lab client calls in the background.
+func (l *Lab) installTracking() {
+	l.CBT = cbt.Install(l.OnPrem.Model)
+	installDiskExtend(l.OnPrem, l.CBT)
+	// Readers of a snapshotted VM's base get it as the snapshot froze it.
+	l.OnPrem.ESX.SetFrozen(l.CBT.Reader)
 }
 
 // labReceiver is the receiver process of the lab's receiver appliance.
