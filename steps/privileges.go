@@ -146,11 +146,14 @@ func (w *applianceWorld) privilegeItems(ctx context.Context) ([]Item, error) {
 	var demands []vsphere.Demand
 	switch {
 	case w.vm == nil:
-		refs, err := w.c.Refs(ctx, w.dc.Name(), "", "", "", "")
+		// Where the deploy imports it: vCenter checks the import there,
+		// and the new VM inherits that pool's permissions.
+		pl, err := w.c.PlaceOnNetwork(ctx, w.dc, w.uplink, w.a.Datastore)
 		if err != nil {
-			return nil, err
+			return nil, nil // the step's own checks name what is wrong
 		}
-		demands = append(demands, vsphere.Demand{Ref: refs.Folder, Object: "the VM folder of datacenter " + w.dc.Name(), Needs: []vsphere.Need{
+		pool := pl.ResourcePool.Reference()
+		demands = append(demands, vsphere.Demand{Ref: vsphere.Ref{Type: pool.Type, Value: pool.Value}, Object: "the resource pool the L2 appliance is deployed into (" + pool.String() + ")", Needs: []vsphere.Need{
 			{Privilege: "VApp.Import", For: "deploy the L2 appliance " + w.a.Name + " from its OVF"},
 			{Privilege: "VirtualMachine.Interact.PowerOn", For: "power the L2 appliance on"},
 		}})
