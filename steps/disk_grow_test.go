@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -426,5 +427,65 @@ func TestRedoVMSelectionAfterADiskWasRemoved(t *testing.T) {
 	removed := "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 1)
 	if got := diskFilesOf(t, env, lab.ApplianceVM); !slices.Contains(got, removed) {
 		t.Errorf("receiver appliance disks %v: want the removed disk's replica %s kept", got, removed)
+	}
+}
+
+// TestReplicaExtendRefusedGivesDiskBack: the provider vCenter refuses to
+// extend a replica disk (here ferry's role lost Datastore.FileManagement
+// after replication started, the lab refusing ExtendVirtualDisk as vCenter
+// does): the pass fails naming the privilege, the job pauses, and the
+// replica disk, detached from the receiver appliance for the extension, is
+// hot-added to it again at its old size with what it holds. Given the
+// privilege back, resuming extends it and replication goes on incrementally.
+func TestReplicaExtendRefusedGivesDiskBack(t *testing.T) {
+	j := startDiskChangeJourney(t)
+	l, env, sched := j.l, j.env, j.sched
+	ctx := context.Background()
+	replica := "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp2", 0)
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fileHash(t, l.ReplicaFlatFile(replica))
+	if err := l.Provider.Privileges.Withhold("Datastore.FileManagement"); err != nil {
+		t.Fatal(err)
+	}
+	extendSourceDisk(t, env, "WebApp2", 20<<20)
+	guestWrite(t, l, "WebApp2", 19<<20, 64<<10)
+	if err := sched.PassNow("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	err = sched.WaitPass(ctx, "WebApp2")
+	if !errors.Is(err, replication.ErrPaused) || !strings.Contains(err.Error(), "ExtendVirtualDisk_Task") || !strings.Contains(err.Error(), "lacks the privilege Datastore.FileManagement") {
+		t.Fatalf("pass with the extension refused: %v, want a paused job naming the call and the privilege", err)
+	}
+	if got := diskFilesOf(t, env, lab.ApplianceVM); !slices.Contains(got, replica) {
+		t.Fatalf("receiver appliance disks %v after the refused extension, want %s given back", got, replica)
+	}
+	if got, err := provider.DiskCapacity(ctx, "Provider-DC", replica); err != nil || got != 16<<20 {
+		t.Fatalf("replica disk holds %d bytes (%v) after the refused extension, want its old 16 MiB", got, err)
+	}
+	if fileHash(t, l.ReplicaFlatFile(replica)) != before {
+		t.Fatal("the refused extension changed what the replica holds")
+	}
+
+	l.Provider.Privileges.Grant("Datastore.FileManagement")
+	if err := sched.Resume("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.WaitPass(ctx, "WebApp2"); err != nil {
+		t.Fatalf("pass after the privilege came back: %v", err)
+	}
+	if got, err := provider.DiskCapacity(ctx, "Provider-DC", replica); err != nil || got != 20<<20 {
+		t.Fatalf("replica disk holds %d bytes (%v), want the extended 20 MiB", got, err)
+	}
+	j.mu.Lock()
+	last := j.passes[len(j.passes)-1]
+	j.mu.Unlock()
+	if last.Pass != replication.PassIncremental {
+		t.Errorf("the pass after the extension was %s, want incremental", last.Pass)
+	}
+	if fileHash(t, l.OnPrem.FlatFile("WebApp2")) != fileHash(t, l.ReplicaFlatFile(replica)) {
+		t.Error("replica differs from the extended source")
 	}
 }
