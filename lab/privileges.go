@@ -2,7 +2,6 @@ package lab
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,30 +34,28 @@ const FerryUser = "ferry@vsphere.local"
 
 // Privileges are the privileges the role of a vCenter's FerryUser lacks.
 type Privileges struct {
-	known map[string]bool // every privilege id this vCenter defines
-
 	mu       sync.Mutex
 	withheld map[string]bool
 }
 
-func newPrivileges(m *simulator.Model) *Privileges {
-	p := &Privileges{known: map[string]bool{}, withheld: map[string]bool{}}
-	for _, r := range m.Map().Get(*m.ServiceContent.AuthorizationManager).(*simulator.AuthorizationManager).RoleList {
+func newPrivileges() *Privileges { return &Privileges{withheld: map[string]bool{}} }
+
+// definedPrivileges are the privilege ids the lab's vCenters define (those
+// of vcsim's roles, Admin's being all of them).
+var definedPrivileges = sync.OnceValue(func() map[string]bool {
+	ids := map[string]bool{}
+	for _, r := range esx.RoleList {
 		for _, id := range r.Privilege {
-			p.known[id] = true
+			ids[id] = true
 		}
 	}
-	return p
-}
+	return ids
+})
 
 // CheckPrivileges refuses an id the lab's vCenters do not define.
 func CheckPrivileges(ids []string) error {
 	for _, id := range ids {
-		known := false
-		for _, r := range esx.RoleList {
-			known = known || slices.Contains(r.Privilege, id)
-		}
-		if !known {
+		if !definedPrivileges()[id] {
 			return fmt.Errorf("privilege %q: vCenter defines no such privilege (ids look like VirtualMachine.Interact.PowerOn or Datastore.FileManagement)", id)
 		}
 	}
@@ -100,47 +97,42 @@ func (p *Privileges) Withheld() []string {
 	return ids
 }
 
-func (p *Privileges) lacks(id string) bool {
+// holds says whether ferry's role holds the privilege id: one vCenter
+// defines and that is not withheld.
+func (p *Privileges) holds(id string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.withheld[id]
+	return definedPrivileges()[id] && !p.withheld[id]
 }
 
-// enforcePrivileges makes reg's vCenter refuse FerryUser's calls that need
-// a withheld privilege, and answer its privilege checks from its role. It
-// is installed last, so that it runs before the lab's other wrappers.
+// enforcePrivileges makes reg's vCenter answer FerryUser's privilege checks
+// of its own session from its role, and refuse its calls that need a
+// withheld privilege. It is installed after the lab's other wrappers, so
+// that a refusal comes before any of them runs.
 func enforcePrivileges(reg *simulator.Registry, p *Privileges) {
+	simwrap.Wrap(reg, "AuthorizationManager", []string{"HasPrivilegeOnEntities", "HasPrivilegeOnEntity"}, func(ctx *simulator.Context, obj mo.Reference) mo.Reference {
+		m, ok := obj.(*simulator.AuthorizationManager)
+		if !ok || ctx.Session == nil || ctx.Session.UserName != FerryUser {
+			return nil
+		}
+		return &ferryAuthorization{AuthorizationManager: m, p: p, session: ctx.Session.Key}
+	})
 	prev := reg.Handler
 	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
 		if ctx.Session != nil && ctx.Session.UserName == FerryUser {
-			for _, id := range requiredPrivileges(ctx, method) {
-				if p.lacks(id) {
+			for _, id := range requiredPrivileges(method) {
+				if !p.holds(id) {
 					return nil, &types.NoPermission{Object: &method.This, PrivilegeId: id}
 				}
 			}
-			if method.This.Type == "AuthorizationManager" && (method.Name == "HasPrivilegeOnEntities" || method.Name == "HasPrivilegeOnEntity") {
-				if m, ok := ctx.Map.Get(method.This).(*simulator.AuthorizationManager); ok {
-					w := &ferryAuthorization{AuthorizationManager: m, p: p, session: ctx.Session.Key}
-					simwrap.Put(ctx, w)
-					return w, nil
-				}
-			}
 		}
-		if ctx.Session != nil {
-			if _, ok := ctx.Session.Registry.Get(method.This).(*ferryAuthorization); ok {
-				ctx.Session.Registry.Remove(ctx, method.This)
-			}
-		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
+		return prev(ctx, method)
 	}
 }
 
 // ferryAuthorization answers FerryUser's privilege checks of its own
-// session from its role: granted unless withheld (the role is granted at
-// the root, propagating).
+// session from its role (granted at the root, propagating): every
+// privilege it holds, on every entity.
 type ferryAuthorization struct {
 	*simulator.AuthorizationManager
 	p       *Privileges
@@ -156,7 +148,7 @@ func (a *ferryAuthorization) HasPrivilegeOnEntities(req *types.HasPrivilegeOnEnt
 	for _, e := range req.Entity {
 		ep := types.EntityPrivilege{Entity: e}
 		for _, id := range req.PrivId {
-			ep.PrivAvailability = append(ep.PrivAvailability, types.PrivilegeAvailability{PrivId: id, IsGranted: a.p.known[id] && !a.p.lacks(id)})
+			ep.PrivAvailability = append(ep.PrivAvailability, types.PrivilegeAvailability{PrivId: id, IsGranted: a.p.holds(id)})
 		}
 		res = append(res, ep)
 	}
@@ -169,7 +161,7 @@ func (a *ferryAuthorization) HasPrivilegeOnEntity(req *types.HasPrivilegeOnEntit
 	}
 	res := make([]bool, len(req.PrivId))
 	for i, id := range req.PrivId {
-		res[i] = a.p.known[id] && !a.p.lacks(id)
+		res[i] = a.p.holds(id)
 	}
 	return &methods.HasPrivilegeOnEntityBody{Res: &types.HasPrivilegeOnEntityResponse{Returnval: res}}
 }
@@ -177,7 +169,7 @@ func (a *ferryAuthorization) HasPrivilegeOnEntity(req *types.HasPrivilegeOnEntit
 // requiredPrivileges are the privileges vCenter checks for a call (the
 // vSphere API reference's "Required privileges" of each method), for the
 // calls of the journey; a reconfigure needs what its spec changes.
-func requiredPrivileges(ctx *simulator.Context, method *simulator.Method) []string {
+func requiredPrivileges(method *simulator.Method) []string {
 	switch method.This.Type + "." + method.Name {
 	case "VirtualMachine.CreateSnapshot_Task", "VirtualMachine.CreateSnapshotEx_Task":
 		return []string{"VirtualMachine.State.CreateSnapshot"}
@@ -216,43 +208,38 @@ func requiredPrivileges(ctx *simulator.Context, method *simulator.Method) []stri
 }
 
 // reconfigPrivileges are what a reconfigure with spec needs: a privilege
-// per kind of change.
+// per kind of change (an id may come more than once).
 func reconfigPrivileges(spec types.VirtualMachineConfigSpec) []string {
 	var ids []string
-	add := func(id string) {
-		if !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
-	}
 	if spec.ChangeTrackingEnabled != nil {
-		add("VirtualMachine.Config.ChangeTracking")
+		ids = append(ids, "VirtualMachine.Config.ChangeTracking")
 	}
 	if len(spec.ExtraConfig) > 0 {
-		add("VirtualMachine.Config.AdvancedConfig")
+		ids = append(ids, "VirtualMachine.Config.AdvancedConfig")
 	}
 	if spec.NumCPUs != 0 || spec.NumCoresPerSocket != nil {
-		add("VirtualMachine.Config.CPUCount")
+		ids = append(ids, "VirtualMachine.Config.CPUCount")
 	}
 	if spec.MemoryMB != 0 {
-		add("VirtualMachine.Config.Memory")
+		ids = append(ids, "VirtualMachine.Config.Memory")
 	}
 	if spec.Name != "" {
-		add("VirtualMachine.Config.Rename")
+		ids = append(ids, "VirtualMachine.Config.Rename")
 	}
 	for _, c := range spec.DeviceChange {
 		d := c.GetVirtualDeviceConfigSpec()
 		_, disk := d.Device.(*types.VirtualDisk)
 		switch {
 		case disk && d.Operation == types.VirtualDeviceConfigSpecOperationAdd && d.FileOperation == types.VirtualDeviceConfigSpecFileOperationCreate:
-			add("VirtualMachine.Config.AddNewDisk")
+			ids = append(ids, "VirtualMachine.Config.AddNewDisk")
 		case disk && d.Operation == types.VirtualDeviceConfigSpecOperationAdd:
-			add("VirtualMachine.Config.AddExistingDisk")
+			ids = append(ids, "VirtualMachine.Config.AddExistingDisk")
 		case disk && d.Operation == types.VirtualDeviceConfigSpecOperationRemove:
-			add("VirtualMachine.Config.RemoveDisk")
+			ids = append(ids, "VirtualMachine.Config.RemoveDisk")
 		case d.Operation == types.VirtualDeviceConfigSpecOperationEdit:
-			add("VirtualMachine.Config.EditDevice")
+			ids = append(ids, "VirtualMachine.Config.EditDevice")
 		default:
-			add("VirtualMachine.Config.AddRemoveDevice")
+			ids = append(ids, "VirtualMachine.Config.AddRemoveDevice")
 		}
 	}
 	return ids
@@ -260,20 +247,19 @@ func reconfigPrivileges(spec types.VirtualMachineConfigSpec) []string {
 
 // createVMPrivileges are what CreateVM_Task with config needs: the VM's
 // creation in the folder, its resource pool, the space for its files, an
-// existing disk it is given, and the networks its NICs join.
+// existing disk it is given, and the networks its NICs join (an id may
+// come more than once).
 func createVMPrivileges(config types.VirtualMachineConfigSpec) []string {
 	ids := []string{"VirtualMachine.Inventory.Create", "Resource.AssignVMToPool", "Datastore.AllocateSpace"}
 	for _, c := range config.DeviceChange {
 		d := c.GetVirtualDeviceConfigSpec()
 		switch d.Device.(type) {
 		case *types.VirtualDisk:
-			if d.FileOperation != types.VirtualDeviceConfigSpecFileOperationCreate && !slices.Contains(ids, "VirtualMachine.Config.AddExistingDisk") {
+			if d.FileOperation != types.VirtualDeviceConfigSpecFileOperationCreate {
 				ids = append(ids, "VirtualMachine.Config.AddExistingDisk")
 			}
 		case types.BaseVirtualEthernetCard:
-			if !slices.Contains(ids, "Network.Assign") {
-				ids = append(ids, "Network.Assign")
-			}
+			ids = append(ids, "Network.Assign")
 		}
 	}
 	return ids

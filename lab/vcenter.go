@@ -167,7 +167,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 		DatastoreDir:  dsDir,
 		InstanceUUID:  m.ServiceContent.About.InstanceUuid,
 		FerryPassword: ferryPass,
-		Privileges:    newPrivileges(m),
+		Privileges:    newPrivileges(),
 	}
 	defer func() {
 		if err != nil {

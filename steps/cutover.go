@@ -265,13 +265,15 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	// What the cutovers to run will ask of both vCenters: a privilege found
 	// missing once the source is shut down would leave it down.
 	var sources []vsphere.VM
+	var onprem *vsphere.Client
 	for _, it := range p.Items {
 		if it.Action != ActionCreate || (len(env.CutoverVMs) > 0 && !slices.Contains(env.CutoverVMs, it.Name)) {
 			continue
 		}
-		onprem, err := env.OnPrem(ctx)
-		if err != nil {
-			return p, err
+		if onprem == nil {
+			if onprem, err = env.OnPrem(ctx); err != nil {
+				return p, err
+			}
 		}
 		vm, err := onprem.VMByName(ctx, it.Name)
 		if err != nil {
