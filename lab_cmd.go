@@ -217,17 +217,19 @@ func guestTimeFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 // labDirHelp is --dir of ferry lab and ferry lab serve: what the lab keeps.
 const labDirHelp = "keep the lab's files (CA, config, lab.env, plan, datastores, and the state, logs and reports of the runs of its plan) in DIR instead of a temporary directory removed on exit; DIR must not hold a lab already"
 
-// limitFlags adds --session-idle and --provider-datastore-mib (limits of
-// the real systems the lab plays) to cmd; the returned func checks them
-// and sets them in opts.
+// limitFlags adds --session-idle, --provider-datastore-mib,
+// --onprem-datastore-mib and the withheld privileges (limits of the real
+// systems the lab plays) to cmd; the returned func checks them and sets
+// them in opts.
 func limitFlags(cmd *cobra.Command) func(opts *lab.Options) error {
-	var dsMiB int64
+	var dsMiB, onpremMiB int64
 	var idle time.Duration
 	var onpremWithheld, providerWithheld []string
 	cmd.Flags().StringSliceVar(&onpremWithheld, "onprem-withhold", nil, "privileges (comma-separated vCenter ids, e.g. VirtualMachine.Interact.PowerOn) that the role of ferry's account on the on-prem vCenter lacks: its calls that need one are refused, as by a vCenter whose admin left them out of ferry's role")
 	cmd.Flags().StringSliceVar(&providerWithheld, "provider-withhold", nil, "privileges the role of ferry's account on the provider vCenter lacks (as --onprem-withhold), e.g. Datastore.FileManagement")
 	cmd.Flags().DurationVar(&idle, "session-idle", lab.DefaultSessionIdle, "how long the lab's vCenters and Cloud Director keep an API session nobody uses (vCenter's and Cloud Director's default: 30m); a shorter one shows ferry logging in again after a long wait, as ferry serve does for days")
 	cmd.Flags().Int64Var(&dsMiB, "provider-datastore-mib", lab.DefaultDatastoreCapacity>>20, "capacity of each provider datastore in MiB (free: what its files leave); a small one shows VM selection refusing replicas that would not fit")
+	cmd.Flags().Int64Var(&onpremMiB, "onprem-datastore-mib", lab.DefaultDatastoreCapacity>>20, "capacity of each on-prem datastore in MiB (free: what its files leave); one with less free than the plan's snapshot_reserve (default 4GiB) shows replication refusing to snapshot the source VMs")
 	return func(opts *lab.Options) error {
 		if idle < time.Second || idle > 24*time.Hour {
 			return usagef("--session-idle %v: want 1s to 24h", idle)
@@ -235,7 +237,10 @@ func limitFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 		if dsMiB < 1 || dsMiB > lab.DefaultDatastoreCapacity>>20 {
 			return usagef("--provider-datastore-mib %d: want 1 to %d (2 TiB)", dsMiB, lab.DefaultDatastoreCapacity>>20)
 		}
-		opts.SessionIdle, opts.ProviderDatastoreCapacity = idle, dsMiB<<20
+		if onpremMiB < 1 || onpremMiB > lab.DefaultDatastoreCapacity>>20 {
+			return usagef("--onprem-datastore-mib %d: want 1 to %d (2 TiB)", onpremMiB, lab.DefaultDatastoreCapacity>>20)
+		}
+		opts.SessionIdle, opts.ProviderDatastoreCapacity, opts.OnPremDatastoreCapacity = idle, dsMiB<<20, onpremMiB<<20
 		for _, f := range []struct {
 			name string
 			ids  []string
@@ -258,6 +263,7 @@ func printLabInfo(w io.Writer, l *lab.Lab) {
 	fmt.Fprintf(w, "# guests take %v to shut down and %v from power-on to answering (--guest-shutdown, --guest-boot)\n", l.GuestShutdown, l.GuestBoot)
 	fmt.Fprintf(w, "# API sessions end after %v unused, in both vCenters and in Cloud Director (--session-idle)\n", l.SessionIdle)
 	fmt.Fprintf(w, "# provider datastores hold %s each (--provider-datastore-mib); VM selection refuses replicas that would not fit\n", steps.Bytes(l.ProviderDatastoreCapacity))
+	fmt.Fprintf(w, "# on-prem datastores hold %s each (--onprem-datastore-mib); a pass snapshots its source only with the plan's snapshot_reserve free there\n", steps.Bytes(l.OnPremDatastoreCapacity))
 	fmt.Fprintf(w, "# ferry's account on both vCenters is %s (the lab's own clients log in as the administrator); its role lacks on-prem: %s (--onprem-withhold), provider: %s (--provider-withhold)\n",
 		lab.FerryUser, l.OnPrem.Privileges.WithheldText(), l.Provider.Privileges.WithheldText())
 	fmt.Fprintln(w, "# address plan: each VM answers TCP probes on its own loopback address while reachable")

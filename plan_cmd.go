@@ -220,6 +220,7 @@ var otherKeys = map[string]string{
 	"test_migration":              "test migrations (ferry run --test-migrate NAMES):",
 	"test_migration.network":      "  the ISOLATED org VDC network (no uplink) the test copies run on, with the sources' MACs and addresses",
 	"test_migration.boot_timeout": "  how long VMware Tools may take to run in a copy after power-on (default 3m)",
+	"snapshot_reserve":            "free space a replication pass needs on the datastore of the source VM's snapshot deltas (its working directory) before it takes its snapshot; below half of it a pass stops and removes its snapshot (default 4GiB, 1GiB to 1TiB)",
 	"verify_every":                "interval between full compares of each replica with its source while the VM runs, after the first one right after the initial sync (default 24h, 1h to 720h)",
 }
 

@@ -61,6 +61,10 @@ type Options struct {
 	// datastore (provider-ds, provider-nfs), whose free space is what their
 	// files leave. 0: DefaultDatastoreCapacity.
 	ProviderDatastoreCapacity int64
+	// OnPremDatastoreCapacity is the same for each on-prem datastore, where
+	// the source VMs' files and their snapshot deltas are. 0:
+	// DefaultDatastoreCapacity.
+	OnPremDatastoreCapacity int64
 	// OnPremWithheld and ProviderWithheld are privileges the role of
 	// ferry's account (FerryUser) lacks on each vCenter (Privileges).
 	OnPremWithheld, ProviderWithheld []string
@@ -163,9 +167,9 @@ type Lab struct {
 	// SessionIdle is how long the vCenters and Cloud Director keep an
 	// unused API session (Options.SessionIdle).
 	SessionIdle time.Duration
-	// ProviderDatastoreCapacity is each provider datastore's capacity
-	// (Options.ProviderDatastoreCapacity).
-	ProviderDatastoreCapacity int64
+	// ProviderDatastoreCapacity and OnPremDatastoreCapacity are each
+	// provider and on-prem datastore's capacity (Options).
+	ProviderDatastoreCapacity, OnPremDatastoreCapacity int64
 
 	receiver  *labReceiver
 	shutdowns []*guestShutdown
@@ -295,6 +299,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if opts.ProviderDatastoreCapacity < 0 {
 		return nil, fmt.Errorf("lab provider datastore capacity %d: want a positive size (0 for the default, %d)", opts.ProviderDatastoreCapacity, int64(DefaultDatastoreCapacity))
 	}
+	if opts.OnPremDatastoreCapacity < 0 {
+		return nil, fmt.Errorf("lab on-prem datastore capacity %d: want a positive size (0 for the default, %d)", opts.OnPremDatastoreCapacity, int64(DefaultDatastoreCapacity))
+	}
 	if opts.SessionIdle < 0 {
 		return nil, fmt.Errorf("lab session idle timeout %v: want a positive duration (0 for the default, %v)", opts.SessionIdle, DefaultSessionIdle)
 	}
@@ -302,7 +309,8 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return nil, err
 	}
 	l = &Lab{Dir: opts.Dir, keepDir: opts.Dir != "", vms: opts.VMs, SessionIdle: cmp.Or(opts.SessionIdle, DefaultSessionIdle),
-		ProviderDatastoreCapacity: cmp.Or(opts.ProviderDatastoreCapacity, DefaultDatastoreCapacity)}
+		ProviderDatastoreCapacity: cmp.Or(opts.ProviderDatastoreCapacity, DefaultDatastoreCapacity),
+		OnPremDatastoreCapacity:   cmp.Or(opts.OnPremDatastoreCapacity, DefaultDatastoreCapacity)}
 	if l.Dir == "" {
 		if l.Dir, err = os.MkdirTemp("", "ferry-lab-"); err != nil {
 			return nil, fmt.Errorf("lab directory: %w", err)
@@ -325,7 +333,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 	onprem, provider := OnPremSpecVMs(opts.DiskSize, opts.VMs), ProviderSpec()
 	onprem.SessionIdle, provider.SessionIdle = opts.SessionIdle, opts.SessionIdle
-	provider.DatastoreCapacity = opts.ProviderDatastoreCapacity
+	provider.DatastoreCapacity, onprem.DatastoreCapacity = opts.ProviderDatastoreCapacity, opts.OnPremDatastoreCapacity
 	if l.OnPrem, err = startVCenter(ctx, onprem, l.Dir, l.CA); err != nil {
 		return l, err
 	}

@@ -40,6 +40,14 @@ type VSphereSource struct {
 	// Warn receives warnings (reads falling back to vCenter's proxy); nil:
 	// the default slog logger. Warnings hold no secrets.
 	Warn func(msg string)
+	// SnapshotReserve is the free space in bytes that the datastore of the
+	// VM's snapshot deltas must have before a pass takes its snapshot; a
+	// pass stops, removing its snapshot, when it falls below half of it
+	// (snapspace.go). 0: DefaultSnapshotReserve.
+	SnapshotReserve int64
+	// SpaceEvery is how often that datastore is checked while a pass
+	// snapshot is open (0: every 30 s).
+	SpaceEvery time.Duration
 
 	mu          sync.Mutex
 	proxyWarned bool         // the fallback was reported; reset when host-direct works again
@@ -206,6 +214,14 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 		if vs.snap == nil {
 			return nil, ErrSnapshotGone
 		}
+		// Resumed in a snapshot whose delta has grown since: below half
+		// the reserve it is removed, not resumed.
+		if err := s.lowRoom(ctx, vm.Name); err != nil {
+			if rerr := s.removeSnapshot(ctx, *vs.snap); rerr != nil {
+				return nil, fmt.Errorf("%w (and removing the snapshot failed: %v)", err, rerr)
+			}
+			return nil, err
+		}
 	default:
 		// A snapshot of ours left by a crash after a commit: delete it first.
 		for _, t := range snaps {
@@ -214,6 +230,11 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 					return nil, fmt.Errorf("remove stale snapshot %s: %w", t.Name, err)
 				}
 			}
+		}
+		// Room for the snapshot's deltas (after removing a stale one of
+		// ours, which frees its delta's space).
+		if err := s.roomForSnapshot(ctx, vm.Name); err != nil {
+			return nil, err
 		}
 		name := SnapshotPrefix + time.Now().UTC().Format("20060102T150405")
 		res, err := methods.CreateSnapshot_Task(ctx, s.Client, &types.CreateSnapshot_Task{This: s.VM, Name: name,
@@ -252,6 +273,9 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 			_ = vs.Release(context.WithoutCancel(ctx))
 		}
 		return nil, err
+	}
+	if vs.snap != nil {
+		vs.watchSpace(ctx)
 	}
 	return vs, nil
 }
@@ -294,6 +318,9 @@ type vsSnapshot struct {
 	host   *hostEndpoint // nil: through vCenter's /folder proxy
 	// streams are the open host-direct GETs of runs of changed blocks.
 	streams hostStreams
+	// space checks the free space of the snapshot's datastore while it
+	// is open (nil: no snapshot).
+	space *spaceWatch
 }
 
 func (v *vsSnapshot) ID() string { return v.id }
@@ -336,6 +363,9 @@ func cbtFault(err error) bool {
 // to StartOffset+Length of each answer until the whole disk is covered (an
 // answer holds a bounded number of extents and may hold none).
 func (v *vsSnapshot) Extents(ctx context.Context, key, base string) ([]Extent, error) {
+	if err := v.spaceErr(); err != nil {
+		return nil, err
+	}
 	d, ok := v.disks[key]
 	if !ok {
 		return nil, fmt.Errorf("no disk %s", key)
@@ -376,6 +406,9 @@ func (v *vsSnapshot) Extents(ctx context.Context, key, base string) ([]Extent, e
 // serve a run of reads: hoststream.go); the 206's Content-Range must match
 // the request exactly.
 func (v *vsSnapshot) ReadAt(ctx context.Context, key string, p []byte, off int64) error {
+	if err := v.spaceErr(); err != nil {
+		return err
+	}
 	d, ok := v.disks[key]
 	if !ok {
 		return fmt.Errorf("no disk %s", key)
@@ -402,6 +435,7 @@ func (v *vsSnapshot) ReadAt(ctx context.Context, key string, p []byte, off int64
 
 // Release implements Snapshot: deletes the pass snapshot.
 func (v *vsSnapshot) Release(ctx context.Context) error {
+	v.stopWatch()
 	v.streams.closeAll()
 	if v.snap == nil {
 		return nil

@@ -42,6 +42,11 @@ type MigrationPlan struct {
 	// VerifyEvery is the interval between full compares of each replica
 	// with its source while the VM runs (default 24h, 1h to 720h).
 	VerifyEvery string `yaml:"verify_every,omitempty"`
+	// SnapshotReserve is the free space a replication pass needs on the
+	// datastore of the source VM's snapshot deltas before it takes its
+	// snapshot (a size, default 4GiB, 1GiB to 1TiB); a pass stops and
+	// removes its snapshot when the free space falls below half of it.
+	SnapshotReserve string `yaml:"snapshot_reserve,omitempty"`
 	// ConcurrentPasses bounds how many VMs' replication passes run at once
 	// while the VMs run (each takes a snapshot at the source and reads its
 	// changes); default DefaultConcurrentPasses.
@@ -318,7 +323,12 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 	if err != nil {
 		return nil, vm, err
 	}
+	reserve, err := snapshotReserve(e.Plan())
+	if err != nil {
+		return nil, vm, err
+	}
 	src := replication.NewVSphereSource(onprem.Client.Client, vm.Ref.Reference())
+	src.SnapshotReserve = reserve
 	if events != nil {
 		src.Warn = func(msg string) {
 			events(replication.Event{Time: time.Now(), VM: vmName, Kind: replication.EventWarning, Msg: msg})

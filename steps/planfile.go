@@ -351,6 +351,9 @@ func (pf *PlanFile) Validate(it Itinerary) error {
 	if _, err := concurrentPasses(pf); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := snapshotReserve(pf); err != nil {
+		errs = append(errs, err)
+	}
 	names := map[string]bool{}
 	for i, vm := range pf.VMs {
 		key := fmt.Sprintf("vms[%d]", i)

@@ -176,6 +176,11 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	p.Items = append(p.Items, conflicts...)
+	// Room for the pass snapshots' deltas on the source datastores.
+	if conflicts, err = env.snapshotRoomItems(ctx, onprem, sources, replicate); err != nil {
+		return p, err
+	}
+	p.Items = append(p.Items, conflicts...)
 	return p, nil
 }
 

@@ -1,0 +1,146 @@
+package replication_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// snapshots lists the names of vm's snapshots, as vCenter reports them.
+func snapshots(t *testing.T, c *vsphere.Client, vm types.ManagedObjectReference) []string {
+	t.Helper()
+	var m mo.VirtualMachine
+	if err := property.DefaultCollector(c.Client.Client).RetrieveOne(context.Background(), vm, []string{"snapshot"}, &m); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	if m.Snapshot != nil {
+		var walk func([]types.VirtualMachineSnapshotTree)
+		walk = func(ts []types.VirtualMachineSnapshotTree) {
+			for _, s := range ts {
+				names = append(names, s.Name)
+				walk(s.ChildSnapshotList)
+			}
+		}
+		walk(m.Snapshot.RootSnapshotList)
+	}
+	return names
+}
+
+// TestPassSnapshotNeedsRoomOnTheSourceDatastore: a pass snapshot's delta
+// grows on the datastore of the VM's working directory by what the guest
+// writes, and ESXi stops the VM when it cannot grow. With less than the
+// reserve free there, no snapshot is taken (a job's pass fails at once,
+// not retried, naming the datastore and what is free); with the reserve
+// free the snapshot is taken, and once the free space falls below half
+// the reserve while it is open, its reads fail with the reason, and
+// releasing it removes it.
+func TestPassSnapshotNeedsRoomOnTheSourceDatastore(t *testing.T) {
+	l, c := labSource(t)
+	ctx := context.Background()
+	vm, err := c.VMByName(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := vm.Ref.Reference()
+	if err := replication.EnableCBT(ctx, c.Client.Client, ref); err != nil {
+		t.Fatal(err)
+	}
+	room, err := vsphere.SnapshotRoomOf(ctx, c.Client.Client, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if room.Datastore == "" || room.Free < replication.DefaultSnapshotReserve {
+		t.Fatalf("room for WebApp1's snapshots: %+v, want its datastore with more than the reserve free", room)
+	}
+	used := room.Capacity - room.Free
+	setFree := func(free int64) { l.OnPrem.SetDatastoreCapacity(used + free) }
+
+	src := replication.NewVSphereSource(c.Client.Client, ref)
+	src.SpaceEvery = 20 * time.Millisecond
+	setFree(1 << 30)
+	_, err = src.Open(ctx, "", false)
+	if !errors.Is(err, replication.ErrSourceSpace) {
+		t.Fatalf("open a pass with 1 GiB free: %v, want ErrSourceSpace", err)
+	}
+	for _, want := range []string{room.Datastore, "WebApp1", "1.0 GiB free", "4.0 GiB free there", "No snapshot was taken"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not say %q", err, want)
+		}
+	}
+	if s := snapshots(t, c, ref); len(s) > 0 {
+		t.Fatalf("snapshots after the refusal: %v", s)
+	}
+
+	// A job's pass fails at once (nothing to retry until space is freed).
+	serverTLS, clientTLS := pairTLS(t)
+	dir := t.TempDir()
+	r, replicas, _ := applianceReceiver(t, dir, serverTLS, src)
+	addr, st := serveReceiver(t, r, dir)
+	job := &replication.Job{VM: "WebApp1", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: src,
+		Addr: addr, TLS: clientTLS, State: st, Conns: 2, Window: 8 << 20}
+	res, err := job.RunPass(ctx, false)
+	if !errors.Is(err, replication.ErrSourceSpace) || res.Attempts > 1 {
+		t.Fatalf("pass with 1 GiB free: %v after %d attempt(s), want ErrSourceSpace at the first", err, res.Attempts)
+	}
+	if s := snapshots(t, c, ref); len(s) > 0 {
+		t.Fatalf("snapshots after the refused pass: %v", s)
+	}
+
+	// Above half the reserve but below it: still no new snapshot.
+	setFree(3 << 30)
+	if _, err := src.Open(ctx, "", false); !errors.Is(err, replication.ErrSourceSpace) {
+		t.Fatalf("open a pass with 3 GiB free: %v, want ErrSourceSpace", err)
+	}
+
+	setFree(5 << 30)
+	snap, err := src.Open(ctx, "", false)
+	if err != nil {
+		t.Fatalf("open a pass with 5 GiB free: %v", err)
+	}
+	disks, err := src.Disks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	if err := snap.ReadAt(ctx, disks[0].Key, buf, 0); err != nil {
+		t.Fatalf("read with room: %v", err)
+	}
+	if s := snapshots(t, c, ref); len(s) != 1 || !strings.HasPrefix(s[0], replication.SnapshotPrefix) {
+		t.Fatalf("snapshots during the pass: %v, want the pass's", s)
+	}
+
+	// Another VM's files take the datastore down to 1.5 GiB free.
+	setFree(3 << 29)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err = snap.ReadAt(ctx, disks[0].Key, buf, 0)
+		if err != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !errors.Is(err, replication.ErrSourceSpace) {
+		t.Fatalf("read with 1.5 GiB free: %v, want ErrSourceSpace", err)
+	}
+	for _, want := range []string{room.Datastore, "1.5 GiB free", "below 2.0 GiB", "snapshot is removed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("stop %q does not say %q", err, want)
+		}
+	}
+	if err := snap.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := snapshots(t, c, ref); len(s) > 0 {
+		t.Fatalf("snapshots after the release: %v", s)
+	}
+}

@@ -1,0 +1,87 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/mo"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// TestReplicationRefusedWithoutRoomForSnapshots: every pass snapshots the
+// running source, and its delta grows on the datastore of the VM's working
+// directory; ESXi stops the VM when that datastore is full. With less than
+// snapshot_reserve free there, step 6 refuses in its plan, naming the
+// datastore, the VM, what is free and what to do, and no snapshot is
+// taken; once there is room, the journey goes on.
+func TestReplicationRefusedWithoutRoomForSnapshots(t *testing.T) {
+	l, env := migrationLabWith(t, "WebApp2", lab.Options{})
+	ctx := context.Background()
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := onprem.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := vsphere.SnapshotRoomOf(ctx, onprem.Client.Client, src.Ref.Reference())
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := room.Capacity - room.Free
+	l.OnPrem.SetDatastoreCapacity(used + 3<<30)
+	env.Plan().SnapshotReserve = "6GiB"
+
+	var lines []string
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
+	_, err = r.Run(ctx)
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("run with 3 GiB free for snapshots: %v, want a conflict\n%s", err, strings.Join(lines, "\n"))
+	}
+	for _, want := range []string{room.Datastore, "WebApp2", "3.0 GiB free", "6.0 GiB free (snapshot_reserve)", "lower snapshot_reserve"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not say %q", err, want)
+		}
+	}
+	var m mo.VirtualMachine
+	if err := property.DefaultCollector(onprem.Client.Client).RetrieveOne(ctx, src.Ref.Reference(), []string{"snapshot"}, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Snapshot != nil {
+		t.Errorf("WebApp2 has snapshots after the refusal: %+v", m.Snapshot.RootSnapshotList)
+	}
+	if st := env.State.Get("replication").Status; st == StatusDone {
+		t.Errorf("replication is %s after its refusal", st)
+	}
+
+	// A plan that asks for less than is free goes on.
+	env.Plan().SnapshotReserve = "2GiB"
+	lines = nil
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("run with room for snapshots: %v %+v\n%s", err, out, strings.Join(lines, "\n"))
+	}
+}
+
+func TestSnapshotReserveValidated(t *testing.T) {
+	for _, tc := range []struct{ v, want string }{
+		{"", ""}, {"4GiB", ""}, {"1 TiB", ""},
+		{"512MiB", "512 MiB: want 1.0 GiB to 1.0 TiB"},
+		{"2TiB", "want a size such as 4GiB (1.0 GiB to 1.0 TiB"},
+		{"lots", `"lots": want a size such as 4GiB`},
+	} {
+		_, err := snapshotReserve(&PlanFile{MigrationPlan: MigrationPlan{SnapshotReserve: tc.v}})
+		var fe *FieldError
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("snapshot_reserve %q: %v", tc.v, err)
+		case tc.want != "" && (!errors.As(err, &fe) || fe.Key != "snapshot_reserve" || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("snapshot_reserve %q: %v, want a snapshot_reserve error saying %q", tc.v, err, tc.want)
+		}
+	}
+}
