@@ -164,7 +164,7 @@ func retryable(err error) bool {
 	if errors.As(err, &re) {
 		return re.Code == "bad_hash"
 	}
-	return !errors.Is(err, ErrCBTReset) && !errors.Is(err, ErrVerifyMismatch) && !errors.Is(err, ErrNoReplicaDisk) && !errors.Is(err, ErrSourceSpace)
+	return !errors.Is(err, ErrCBTReset) && !errors.Is(err, ErrVerifyMismatch) && !errors.Is(err, ErrNoReplicaDisk) && !errors.Is(err, ErrSourceSpace) && !errors.Is(err, ErrForeignSnapshot)
 }
 
 // RunPass runs one pass (final: the cutover pass on the powered-off VM) and

@@ -486,3 +486,59 @@ func TestJobStatusJSONHasNoZeroTimes(t *testing.T) {
 		t.Errorf("JSON of a job with no pass: %s", s)
 	}
 }
+
+// foreignWhile refuses new passes, as a VM with someone else's snapshot
+// does, while refuse is set.
+type foreignWhile struct {
+	Source
+	refuse *atomic.Bool
+}
+
+func (f foreignWhile) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
+	if f.refuse.Load() && !final {
+		return nil, fmt.Errorf("%w: VM vm has snapshot \"nightly-backup\"", ErrForeignSnapshot)
+	}
+	return f.Source.Open(ctx, resume, final)
+}
+
+// TestSchedulerWaitsOutForeignSnapshot: a pass that finds someone else's
+// snapshot on its source (a nightly backup's) does not pause the job: the
+// error is reported, the next pass is due soon, and once the snapshot is
+// gone the job goes on.
+func TestSchedulerWaitsOutForeignSnapshot(t *testing.T) {
+	_, fs, rcv := setup(t, 2<<20)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	ev := newEvents()
+	s := NewScheduler(1, ev.add)
+	if err := s.Add(newJob(t, "vm", foreignWhile{fs, &refuse}, rcv.addr), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventError && errors.Is(e.Err, ErrForeignSnapshot) })
+	deadline := time.Now().Add(10 * time.Second)
+	var st JobStatus
+	for {
+		st = s.Status()[0]
+		if !st.Running || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st.Paused || st.Phase != JobReplicating {
+		t.Fatalf("status after a pass found a foreign snapshot: %+v, want the job replicating, not paused", st)
+	}
+	if wait := time.Until(st.NextPass); wait <= 0 || wait > foreignSnapshotRetry {
+		t.Errorf("next pass in %v, want within %v", wait, foreignSnapshotRetry)
+	}
+	refuse.Store(false)
+	if err := s.PassNow("vm"); err != nil {
+		t.Fatal(err)
+	}
+	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventPassDone && e.VM == "vm" })
+	if st := s.Status()[0]; st.Paused {
+		t.Fatalf("status after the snapshot went: %+v", st)
+	}
+}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -146,4 +149,25 @@ func (v *vsSnapshot) stopWatch() {
 	}
 	v.space.stopOnce.Do(func() { close(v.space.stop) })
 	<-v.space.done
+}
+
+// ErrForeignSnapshot means the source VM has a snapshot ferry did not take
+// (a backup job's, an admin's): a pass takes no snapshot of its own on top
+// of it and is tried again later (the scheduler does not pause the job).
+var ErrForeignSnapshot = errors.New("the source VM has a snapshot ferry did not take")
+
+// foreignSnapshot refuses a new pass while VM name has a snapshot among
+// snaps that is not one of ferry's pass snapshots.
+func foreignSnapshot(name string, snaps []types.VirtualMachineSnapshotTree) error {
+	var other []string
+	for _, t := range snaps {
+		if !strings.HasPrefix(t.Name, SnapshotPrefix) {
+			other = append(other, strconv.Quote(t.Name))
+		}
+	}
+	if len(other) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: VM %s has %s, e.g. a backup job's: while a snapshot exists ESXi writes the guest's changes into its delta, and the base disk a pass reads is not current. No snapshot was taken; the pass is tried again once it is removed",
+		ErrForeignSnapshot, name, "snapshot "+strings.Join(other, ", "))
 }

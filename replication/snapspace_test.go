@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -142,5 +143,52 @@ func TestPassSnapshotNeedsRoomOnTheSourceDatastore(t *testing.T) {
 	}
 	if s := snapshots(t, c, ref); len(s) > 0 {
 		t.Fatalf("snapshots after the release: %v", s)
+	}
+}
+
+// TestPassWaitsForForeignSnapshot: while the source VM has a snapshot
+// ferry did not take (a backup job's), ESXi writes the guest's changes into
+// its delta and the base disk a pass reads is stale: a pass takes no
+// snapshot of its own and says why; once the snapshot is gone, it does.
+func TestPassWaitsForForeignSnapshot(t *testing.T) {
+	_, c := labSource(t)
+	ctx := context.Background()
+	vm, err := c.VMByName(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := vm.Ref.Reference()
+	if err := replication.EnableCBT(ctx, c.Client.Client, ref); err != nil {
+		t.Fatal(err)
+	}
+	ovm := object.NewVirtualMachine(c.Client.Client, ref)
+	task, err := ovm.CreateSnapshot(ctx, "nightly-backup", "a backup job's", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src := replication.NewVSphereSource(c.Client.Client, ref)
+	_, err = src.Open(ctx, "", false)
+	if !errors.Is(err, replication.ErrForeignSnapshot) || !strings.Contains(err.Error(), `"nightly-backup"`) {
+		t.Fatalf("open a pass beside a backup's snapshot: %v, want ErrForeignSnapshot naming it", err)
+	}
+	if s := snapshots(t, c, ref); len(s) != 1 || s[0] != "nightly-backup" {
+		t.Fatalf("snapshots after the refusal: %v, want only the backup's", s)
+	}
+	task, err = ovm.RemoveAllSnapshot(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := src.Open(ctx, "", false)
+	if err != nil {
+		t.Fatalf("open a pass once the backup's snapshot is gone: %v", err)
+	}
+	if err := snap.Release(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

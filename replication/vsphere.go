@@ -223,6 +223,13 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 			return nil, err
 		}
 	default:
+		// Someone else's snapshot (a backup job's, an admin's): while it
+		// exists ESXi writes the guest's changes into its delta, so the
+		// base disk a pass reads is not current. No snapshot of ours on top
+		// of it; the pass waits until it is gone.
+		if err := foreignSnapshot(vm.Name, snaps); err != nil {
+			return nil, err
+		}
 		// A snapshot of ours left by a crash after a commit: delete it first.
 		for _, t := range snaps {
 			if strings.HasPrefix(t.Name, SnapshotPrefix) {
