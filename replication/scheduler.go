@@ -350,9 +350,9 @@ func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 	return next
 }
 
-// foreignSnapshotRetry is how soon a pass that found a snapshot ferry did
-// not take on its source is tried again.
-const foreignSnapshotRetry = 30 * time.Second
+// sourceWaitRetry is how soon a pass is tried again that found a snapshot
+// ferry did not take on its source, or too little room for its own.
+const sourceWaitRetry = 30 * time.Second
 
 // runPass runs pass number n of sj.
 func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare bool) {
@@ -385,11 +385,12 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 	case ctx.Err() != nil:
 		// Paused or shutting down: the pass resumes later.
 		sj.due = now
-	case errors.Is(err, ErrForeignSnapshot):
-		// Someone else's snapshot (a nightly backup's) comes and goes:
-		// not a failure to pause for; the pass is tried again soon, and
+	case errors.Is(err, ErrForeignSnapshot) || errors.Is(err, ErrSourceSpace):
+		// Someone else's snapshot (a nightly backup's) comes and goes, and
+		// so does the room for a pass snapshot's delta: not failures to
+		// pause for; the pass is tried again soon (Open checks again), and
 		// the RPO health says when the wait costs the RPO.
-		sj.due = now.Add(min(foreignSnapshotRetry, sj.rpo))
+		sj.due = now.Add(min(sourceWaitRetry, sj.rpo))
 		defer s.emit(sj, Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("pass not started, tried again at %s:", sj.due.Format("15:04:05"))})
 	default:
 		sj.paused, sj.reason, sj.failed, sj.hold = true, err, true, ""

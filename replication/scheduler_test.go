@@ -487,37 +487,48 @@ func TestJobStatusJSONHasNoZeroTimes(t *testing.T) {
 	}
 }
 
-// foreignWhile refuses new passes, as a VM with someone else's snapshot
-// does, while refuse is set.
-type foreignWhile struct {
+// refuseWhile refuses new passes with err, as a VM with someone else's
+// snapshot, or without room for a pass snapshot, does, while refuse is set.
+type refuseWhile struct {
 	Source
 	refuse *atomic.Bool
+	err    error
 }
 
-func (f foreignWhile) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
+func (f refuseWhile) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
 	if f.refuse.Load() && !final {
-		return nil, fmt.Errorf("%w: VM vm has snapshot \"nightly-backup\"", ErrForeignSnapshot)
+		return nil, f.err
 	}
 	return f.Source.Open(ctx, resume, final)
 }
 
 // TestSchedulerWaitsOutForeignSnapshot: a pass that finds someone else's
-// snapshot on its source (a nightly backup's) does not pause the job: the
-// error is reported, the next pass is due soon, and once the snapshot is
-// gone the job goes on.
+// snapshot on its source (a nightly backup's), or too little room on the
+// source datastore for its own, does not pause the job: the error is
+// reported, the next pass is due soon, and once the cause is gone the job
+// goes on.
 func TestSchedulerWaitsOutForeignSnapshot(t *testing.T) {
+	for _, cause := range []error{
+		fmt.Errorf("%w: VM vm has snapshot \"nightly-backup\"", ErrForeignSnapshot),
+		fmt.Errorf("%w: datastore ds has 1.0 GiB free", ErrSourceSpace),
+	} {
+		t.Run(cause.Error(), func(t *testing.T) { waitsOut(t, cause) })
+	}
+}
+
+func waitsOut(t *testing.T, cause error) {
 	_, fs, rcv := setup(t, 2<<20)
 	var refuse atomic.Bool
 	refuse.Store(true)
 	ev := newEvents()
 	s := NewScheduler(1, ev.add)
-	if err := s.Add(newJob(t, "vm", foreignWhile{fs, &refuse}, rcv.addr), time.Hour); err != nil {
+	if err := s.Add(newJob(t, "vm", refuseWhile{fs, &refuse, cause}, rcv.addr), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)
-	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventError && errors.Is(e.Err, ErrForeignSnapshot) })
+	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventError && errors.Is(e.Err, errors.Unwrap(cause)) })
 	deadline := time.Now().Add(10 * time.Second)
 	var st JobStatus
 	for {
@@ -528,10 +539,10 @@ func TestSchedulerWaitsOutForeignSnapshot(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if st.Paused || st.Phase != JobReplicating {
-		t.Fatalf("status after a pass found a foreign snapshot: %+v, want the job replicating, not paused", st)
+		t.Fatalf("status after a pass was refused: %+v, want the job replicating, not paused", st)
 	}
-	if wait := time.Until(st.NextPass); wait <= 0 || wait > foreignSnapshotRetry {
-		t.Errorf("next pass in %v, want within %v", wait, foreignSnapshotRetry)
+	if wait := time.Until(st.NextPass); wait <= 0 || wait > sourceWaitRetry {
+		t.Errorf("next pass in %v, want within %v", wait, sourceWaitRetry)
 	}
 	refuse.Store(false)
 	if err := s.PassNow("vm"); err != nil {
@@ -539,6 +550,6 @@ func TestSchedulerWaitsOutForeignSnapshot(t *testing.T) {
 	}
 	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventPassDone && e.VM == "vm" })
 	if st := s.Status()[0]; st.Paused {
-		t.Fatalf("status after the snapshot went: %+v", st)
+		t.Fatalf("status once the cause went: %+v", st)
 	}
 }

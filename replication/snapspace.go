@@ -48,7 +48,8 @@ func ValidateSnapshotReserve(n int64) error {
 
 // ErrSourceSpace means the datastore that receives the source VM's
 // snapshot deltas has too little free space: a pass did not take its
-// snapshot, or stopped and removed it. The pass fails (not retried).
+// snapshot, or stopped and removed it. The pass fails (not retried within
+// it); the scheduler tries again later without pausing the job.
 var ErrSourceSpace = errors.New("too little free space for a pass snapshot on the source datastore")
 
 // defaultSpaceEvery is how often an open pass snapshot's datastore is
@@ -79,7 +80,7 @@ func (s *VSphereSource) roomForSnapshot(ctx context.Context, name string) error 
 	if room.Free >= s.reserve() {
 		return nil
 	}
-	return fmt.Errorf("%w: datastore %s, where VM %s's snapshot deltas go, has %s free (of %s), and a pass takes its snapshot only with %s free there: a delta grows by every block the guest writes during the pass, and ESXi stops a VM whose delta cannot grow. No snapshot was taken; free space on %s (or move the VM's working directory), then resume its replication",
+	return fmt.Errorf("%w: datastore %s, where VM %s's snapshot deltas go, has %s free (of %s), and a pass takes its snapshot only with %s free there: a delta grows by every block the guest writes during the pass, and ESXi stops a VM whose delta cannot grow. No snapshot was taken; free space on %s (or move the VM's working directory) before the next pass",
 		ErrSourceSpace, room.Datastore, name, humanize.IBytes(uint64(room.Free)), humanize.IBytes(uint64(room.Capacity)), humanize.IBytes(uint64(s.reserve())), room.Datastore)
 }
 
@@ -91,7 +92,7 @@ func (s *VSphereSource) lowRoom(ctx context.Context, name string) error {
 	if err != nil || room.Free >= s.reserve()/2 {
 		return nil
 	}
-	return fmt.Errorf("%w: datastore %s, where the deltas of VM %s's pass snapshot go, fell to %s free (of %s), below %s (half the %s a pass snapshot needs): the pass stopped and its snapshot is removed before the delta can fill the datastore and ESXi stops the VM. Free space on %s, then resume its replication: it goes on from what the receiver holds",
+	return fmt.Errorf("%w: datastore %s, where the deltas of VM %s's pass snapshot go, fell to %s free (of %s), below %s (half the %s a pass snapshot needs): the pass stopped and its snapshot is removed before the delta can fill the datastore and ESXi stops the VM. Free space on %s: the next pass goes on from what the receiver holds",
 		ErrSourceSpace, room.Datastore, name, humanize.IBytes(uint64(room.Free)), humanize.IBytes(uint64(room.Capacity)), humanize.IBytes(uint64(s.reserve()/2)), humanize.IBytes(uint64(s.reserve())), room.Datastore)
 }
 
@@ -154,6 +155,7 @@ func (v *vsSnapshot) stopWatch() {
 // ErrForeignSnapshot means the source VM has a snapshot ferry did not take
 // (a backup job's, an admin's): a pass takes no snapshot of its own on top
 // of it and is tried again later (the scheduler does not pause the job).
+// Both are waited out: sourceWaitRetry.
 var ErrForeignSnapshot = errors.New("the source VM has a snapshot ferry did not take")
 
 // foreignSnapshot refuses a new pass while VM name has a snapshot among
