@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -286,7 +287,31 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	p.Items = append(p.Items, conflicts...)
+	// Someone else's snapshot (a backup job's) stops the cutover's passes;
+	// said here, before the confirmation, not after it.
+	for _, vm := range sources {
+		if other := foreignSnapshots(vm.SnapshotNames); len(other) > 0 {
+			for i, n := range other {
+				other[i] = strconv.Quote(n)
+			}
+			p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "snapshot", Name: vm.Name, Detail: fmt.Sprintf(
+				"%s has %s, which ferry did not take (e.g. a backup job's): while it exists the base disk ferry reads is not current, so its cutover would stop at the pre-cutover pass, before the shutdown. Remove it (or let the backup job finish), then confirm again",
+				vm.Name, "snapshot "+strings.Join(other, ", "))})
+		}
+	}
 	return p, nil
+}
+
+// foreignSnapshots are the names among names that are not ferry's pass
+// snapshots.
+func foreignSnapshots(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !strings.HasPrefix(n, replication.SnapshotPrefix) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Apply implements Step. The VMs confirmed together are one wave: they are

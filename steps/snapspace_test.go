@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
 
@@ -83,5 +84,47 @@ func TestSnapshotReserveValidated(t *testing.T) {
 		case tc.want != "" && (!errors.As(err, &fe) || fe.Key != "snapshot_reserve" || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("snapshot_reserve %q: %v, want a snapshot_reserve error saying %q", tc.v, err, tc.want)
 		}
+	}
+}
+
+// TestCutoverRefusedBesideForeignSnapshot: a snapshot ferry did not take
+// (a backup job's) on a VM to cut over is a conflict of the cutover's
+// plan: the run refuses before anything happens, naming it, and the
+// source keeps running.
+func TestCutoverRefusedBesideForeignSnapshot(t *testing.T) {
+	_, env := migrationLabWith(t, "WebApp2", lab.Options{})
+	ctx := context.Background()
+	var lines []string
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("run to the cutover: %v %+v\n%s", err, out, strings.Join(lines, "\n"))
+	}
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := onprem.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := object.NewVirtualMachine(onprem.Client.Client, src.Ref.Reference()).CreateSnapshot(ctx, "nightly-backup", "", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env.CutoverVMs = []string{"WebApp2"}
+	r.Confirmed = true
+	lines = nil
+	_, err = r.Run(ctx)
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), `snapshot "nightly-backup"`) || !strings.Contains(err.Error(), "before the shutdown") {
+		t.Fatalf("cutover beside a backup's snapshot: %v, want a conflict naming it\n%s", err, strings.Join(lines, "\n"))
+	}
+	if src, err = onprem.VMByName(ctx, "WebApp2"); err != nil || !src.PoweredOn() {
+		t.Fatalf("WebApp2 after the refusal: %+v %v, want it running", src.PowerState, err)
+	}
+	if st := env.State.Get("cutover").Status; st == StatusDone {
+		t.Errorf("cutover is %s after its refusal", st)
 	}
 }
