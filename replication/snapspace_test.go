@@ -37,6 +37,20 @@ func snapshots(t *testing.T, c *vsphere.Client, vm types.ManagedObjectReference)
 	return names
 }
 
+// trackedVM is the lab VM name, with changed block tracking on.
+func trackedVM(t *testing.T, c *vsphere.Client, name string) types.ManagedObjectReference {
+	t.Helper()
+	vm, err := c.VMByName(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := vm.Ref.Reference()
+	if err := replication.EnableCBT(context.Background(), c.Client.Client, ref); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
 // TestPassSnapshotNeedsRoomOnTheSourceDatastore: a pass snapshot's delta
 // grows on the datastore of the VM's working directory by what the guest
 // writes, and ESXi stops the VM when it cannot grow. With less than the
@@ -48,14 +62,7 @@ func snapshots(t *testing.T, c *vsphere.Client, vm types.ManagedObjectReference)
 func TestPassSnapshotNeedsRoomOnTheSourceDatastore(t *testing.T) {
 	l, c := labSource(t)
 	ctx := context.Background()
-	vm, err := c.VMByName(ctx, "WebApp1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := vm.Ref.Reference()
-	if err := replication.EnableCBT(ctx, c.Client.Client, ref); err != nil {
-		t.Fatal(err)
-	}
+	ref := trackedVM(t, c, "WebApp1")
 	room, err := vsphere.SnapshotRoomOf(ctx, c.Client.Client, ref)
 	if err != nil {
 		t.Fatal(err)
@@ -153,14 +160,7 @@ func TestPassSnapshotNeedsRoomOnTheSourceDatastore(t *testing.T) {
 func TestPassWaitsForForeignSnapshot(t *testing.T) {
 	_, c := labSource(t)
 	ctx := context.Background()
-	vm, err := c.VMByName(ctx, "WebApp1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := vm.Ref.Reference()
-	if err := replication.EnableCBT(ctx, c.Client.Client, ref); err != nil {
-		t.Fatal(err)
-	}
+	ref := trackedVM(t, c, "WebApp1")
 	ovm := object.NewVirtualMachine(c.Client.Client, ref)
 	task, err := ovm.CreateSnapshot(ctx, "nightly-backup", "a backup job's", false, false)
 	if err != nil {
