@@ -391,7 +391,7 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 		// pause for; the pass is tried again soon (Open checks again), and
 		// the RPO health says when the wait costs the RPO.
 		sj.due = now.Add(min(sourceWaitRetry, sj.rpo))
-		defer s.emit(sj, Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("pass not started, tried again at %s:", sj.due.Format("15:04:05"))})
+		defer s.emit(sj, Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("next try at %s:", sj.due.Format("15:04:05"))})
 	default:
 		sj.paused, sj.reason, sj.failed, sj.hold = true, err, true, ""
 		defer s.persistPause(sj, err, true, "")
