@@ -88,6 +88,11 @@ type vsDisk struct {
 	ds, flat string // datastore and path of the flat extent named by the descriptor
 }
 
+// flatDisks are the disks among devices whose chain ends at a flat base
+// disk: the base's file, the current backing's changeId. While the VM has a
+// snapshot, ESXi reports its disks as deltas over that base (SEsparse on
+// VMFS6), which a pass does not read; the snapshot's own devices are the
+// base disks.
 func flatDisks(devices []types.BaseVirtualDevice) []vsDisk {
 	var out []vsDisk
 	for _, d := range devices {
@@ -95,9 +100,29 @@ func flatDisks(devices []types.BaseVirtualDevice) []vsDisk {
 		if !ok {
 			continue
 		}
-		b, ok := vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
-		if !ok {
+		base, deltas := vd.Backing, 0
+		for p := vsphere.ParentBacking(base); p != nil; p = vsphere.ParentBacking(base) {
+			base, deltas = p, deltas+1
+		}
+		var fileName, changeID string
+		switch b := base.(type) {
+		case *types.VirtualDiskFlatVer2BackingInfo:
+			fileName, changeID = b.FileName, b.ChangeId
+		case *types.VirtualDiskSeSparseBackingInfo:
+			// The base of an SEsparse chain is typed as one whatever its
+			// format (its descriptor tells, when a pass reads it).
+			if deltas == 0 {
+				continue
+			}
+			fileName = b.FileName
+		default:
 			continue
+		}
+		switch top := vd.Backing.(type) {
+		case *types.VirtualDiskFlatVer2BackingInfo:
+			changeID = top.ChangeId
+		case *types.VirtualDiskSeSparseBackingInfo:
+			changeID = top.ChangeId
 		}
 		capacity := vd.CapacityInBytes
 		if capacity == 0 {
@@ -107,7 +132,7 @@ func flatDisks(devices []types.BaseVirtualDevice) []vsDisk {
 		if info := vd.DeviceInfo; info != nil {
 			label = info.GetDescription().Label
 		}
-		out = append(out, vsDisk{Disk: Disk{Key: strconv.Itoa(int(vd.Key)), Capacity: capacity, Label: label}, fileName: b.FileName, changeID: b.ChangeId})
+		out = append(out, vsDisk{Disk: Disk{Key: strconv.Itoa(int(vd.Key)), Capacity: capacity, Label: label}, fileName: fileName, changeID: changeID})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out

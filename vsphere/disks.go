@@ -30,8 +30,9 @@ func DiskRefusal(d *types.VirtualDisk, dsType string, vmEncrypted bool, snapDept
 		label = info.GetDescription().Label
 	}
 	backing := d.Backing
-	for deltas := 0; ; deltas++ {
-		parent := parentBacking(backing)
+	deltas := 0
+	for ; ; deltas++ {
+		parent := ParentBacking(backing)
 		if parent == nil {
 			break
 		}
@@ -42,6 +43,13 @@ func DiskRefusal(d *types.VirtualDisk, dsType string, vmEncrypted bool, snapDept
 			return fmt.Sprintf("%s is a delta disk over a parent (a linked clone): ferry reads only flat base disks; full-clone or consolidate the VM to a flat disk first", label)
 		}
 		backing = parent
+	}
+	if sb, ok := backing.(*types.VirtualDiskSeSparseBackingInfo); ok && deltas > 0 {
+		// The base under snapshot deltas: the API types a chain's
+		// parents as its top (an SEsparse delta's parent is an SEsparse
+		// backing) whatever the base's own format, which the disk's
+		// descriptor tells when a pass reads it. Judge it as a base disk.
+		backing = &types.VirtualDiskFlatVer2BackingInfo{VirtualDeviceFileBackingInfo: sb.VirtualDeviceFileBackingInfo, DiskMode: sb.DiskMode, KeyId: sb.KeyId}
 	}
 	switch b := backing.(type) {
 	case *types.VirtualDiskRawDiskMappingVer1BackingInfo:
@@ -140,8 +148,10 @@ func UnreadableDisks(vm *mo.VirtualMachine, dsTypes map[types.ManagedObjectRefer
 	return out
 }
 
-// parentBacking is the parent of a delta disk backing, nil for a base disk.
-func parentBacking(b types.BaseVirtualDeviceBackingInfo) types.BaseVirtualDeviceBackingInfo {
+// ParentBacking is the parent of a delta disk backing, nil for a base
+// disk. While a VM has a snapshot its disks' backings are deltas (SEsparse
+// on VMFS6, vmfsSparse before) whose chain ends at the base disk.
+func ParentBacking(b types.BaseVirtualDeviceBackingInfo) types.BaseVirtualDeviceBackingInfo {
 	switch b := b.(type) {
 	case *types.VirtualDiskFlatVer2BackingInfo:
 		if b.Parent != nil {
