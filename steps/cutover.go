@@ -709,6 +709,10 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 			err = fmt.Errorf("%w (rolled back: %s stays powered off on-prem as it was, its replica disks are kept)", err, c.plan.Name)
 			return
 		}
+		if c.rep.SourceOff.IsZero() {
+			err = fmt.Errorf("%w (stopped before the shutdown: %s kept running on-prem, its replica disks are kept and replication goes on)", err, c.plan.Name)
+			return
+		}
 		err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept and replication can continue)", err, c.plan.Name)
 	}()
 
