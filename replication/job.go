@@ -261,6 +261,7 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 	}
 	res.Duration = time.Since(start)
 	vs, _ := j.State.VM(j.VM)
+	vs.Waiting = "" // a pass completed
 	if !vs.LastPass.IsZero() {
 		vs.LastInterval = start.Sub(vs.LastPass)
 	}

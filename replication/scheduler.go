@@ -48,8 +48,10 @@ type schedJob struct {
 	rpo    time.Duration
 	paused bool
 	reason error
-	final  bool // cutover started: no more scheduled passes
-	due    time.Time
+	// waiting is why the last pass was waited out (VMState.Waiting).
+	waiting string
+	final   bool // cutover started: no more scheduled passes
+	due     time.Time
 
 	failed    bool   // paused by a failed pass (not by request)
 	hold      Hold   // paused because ferry holds it (not by request): what for
@@ -114,8 +116,11 @@ type JobStatus struct {
 	Paused  bool     `json:"paused,omitempty"`
 	// Held says what ferry holds the paused job for ("": not held; the
 	// operator paused it, or a failure did).
-	Held        Hold          `json:"held,omitempty"`
-	Reason      string        `json:"reason,omitempty"`
+	Held   Hold   `json:"held,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Waiting says why passes are not running although the job is not
+	// paused (VMState.Waiting).
+	Waiting     string        `json:"waiting,omitempty"`
 	LastPass    time.Time     `json:"last_pass,omitzero"`
 	LastPassAge time.Duration `json:"age_ns,omitempty"`
 	// PassAge is how long the running pass has run (0: none runs).
@@ -158,7 +163,7 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 		return fmt.Errorf("job %s already scheduled", job.VM)
 	}
 	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastDur: vs.LastDuration, paused: vs.Paused, failed: vs.Paused && vs.Failed, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare,
-		compareNow: vs.CompareNeeded || inflight}
+		compareNow: vs.CompareNeeded || inflight, waiting: vs.Waiting}
 	if vs.Paused {
 		sj.reason = errors.New(vs.PausedReason)
 		if !vs.Failed {
@@ -364,7 +369,7 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 	now := s.now()
 	switch {
 	case err == nil:
-		sj.lastPass, sj.completed = res.Start, n
+		sj.lastPass, sj.completed, sj.waiting = res.Start, n, ""
 		if res.Compare != nil {
 			sj.lastCompare = res.Compare
 			// A compare that started before a VerifyNow does not answer it.
@@ -391,6 +396,8 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 		// pause for; the pass is tried again soon (Open checks again), and
 		// the RPO health says when the wait costs the RPO.
 		sj.due = now.Add(min(sourceWaitRetry, sj.rpo))
+		sj.waiting = err.Error()
+		defer s.persistWaiting(sj, sj.waiting)
 		defer s.emit(sj, Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("next try at %s:", sj.due.Format("15:04:05"))})
 	default:
 		sj.paused, sj.reason, sj.failed, sj.hold = true, err, true, ""
@@ -400,6 +407,13 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 	s.changedLocked()
 	s.mu.Unlock()
 	s.poke()
+}
+
+// persistWaiting records why sj's passes are waited out.
+func (s *Scheduler) persistWaiting(sj *schedJob, why string) {
+	vs, _ := sj.job.State.VM(sj.job.VM)
+	vs.Waiting = why
+	_ = sj.job.State.PutVM(sj.job.VM, vs)
 }
 
 // persistPause records that sj is paused because of err (failed: by a
@@ -698,6 +712,7 @@ func (s *Scheduler) statusLocked(sj *schedJob, now time.Time) JobStatus {
 	if sj.reason != nil {
 		st.Reason = sj.reason.Error()
 	}
+	st.Waiting = sj.waiting
 	if !sj.lastPass.IsZero() {
 		st.LastPassAge = now.Sub(sj.lastPass)
 	}

@@ -544,12 +544,39 @@ func waitsOut(t *testing.T, cause error) {
 	if wait := time.Until(st.NextPass); wait <= 0 || wait > sourceWaitRetry {
 		t.Errorf("next pass in %v, want within %v", wait, sourceWaitRetry)
 	}
+	// Why, for the dashboard and (stored) for ferry status.
+	job := s.jobs["vm"].job
+	stored := func() string {
+		vs, err := job.State.VM("vm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vs.Waiting
+	}
+	want := errors.Unwrap(cause).Error()
+	if !strings.Contains(st.Waiting, want) {
+		t.Errorf("status says it waits for %q, want %q", st.Waiting, want)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(stored(), want) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := StoredStatus("vm", RPO(time.Hour), VMState{Waiting: stored()}, time.Now()); !strings.Contains(got.Waiting, want) {
+		t.Errorf("stored status says it waits for %q, want %q", got.Waiting, want)
+	}
 	refuse.Store(false)
 	if err := s.PassNow("vm"); err != nil {
 		t.Fatal(err)
 	}
 	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventPassDone && e.VM == "vm" })
-	if st := s.Status()[0]; st.Paused {
+	// The job's pass is done before the scheduler records it.
+	if err := s.WaitIdle(ctx, "vm"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status()[0]; st.Paused || st.Waiting != "" {
 		t.Fatalf("status once the cause went: %+v", st)
+	}
+	if w := stored(); w != "" {
+		t.Errorf("stored waiting reason after a pass completed: %q", w)
 	}
 }

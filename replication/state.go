@@ -70,6 +70,10 @@ type VMState struct {
 	// LastCompare is the last full compare of the replica with its source
 	// (nil: none yet).
 	LastCompare *CompareResult `json:",omitempty"`
+	// Waiting says why the last pass did not run, or stopped, without
+	// pausing the job (someone else's snapshot on the source, too little
+	// room for a pass snapshot), until a pass completes ("": none).
+	Waiting string `json:",omitempty"`
 }
 
 // Hold is what ferry holds a job's passes for: work of its own that needs

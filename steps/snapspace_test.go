@@ -5,12 +5,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -126,5 +128,20 @@ func TestCutoverRefusedBesideForeignSnapshot(t *testing.T) {
 	}
 	if st := env.State.Get("cutover").Status; st == StatusDone {
 		t.Errorf("cutover is %s after its refusal", st)
+	}
+}
+
+// TestStatusSaysWhyPassesWait: a job whose passes are waited out (someone
+// else's snapshot on the source) is not paused, and `ferry status` says
+// why no pass runs.
+func TestStatusSaysWhyPassesWait(t *testing.T) {
+	why := `the source VM has a snapshot ferry did not take: VM WebApp2 has snapshot "nightly-backup"`
+	st := VMStatus{JobStatus: replication.StoredStatus("WebApp2", replication.RPO(time.Minute), replication.VMState{Waiting: why, LastPass: time.Now().Add(-5 * time.Minute)}, time.Now()), Summary: "RPO missed"}
+	if got := st.HealthLine(); got != "RPO missed; passes wait: "+why {
+		t.Errorf("health line %q", got)
+	}
+	st.Waiting = ""
+	if got := st.HealthLine(); got != "RPO missed" {
+		t.Errorf("health line without a wait %q", got)
 	}
 }

@@ -35,7 +35,14 @@ type VMStatus struct {
 // longer its health: it reads "cut over", not "cut over: paused by request".
 // A job ferry holds says why in its Summary.
 func (st VMStatus) HealthLine() string {
-	if !st.Paused || st.Reason == "" || st.Held != "" || st.Phase == replication.JobCutOver || st.Phase == replication.JobCuttingOver {
+	if st.Phase == replication.JobCutOver || st.Phase == replication.JobCuttingOver {
+		return st.Summary
+	}
+	if !st.Paused && st.Waiting != "" {
+		// Not paused, and yet no pass runs: why.
+		return st.Summary + "; passes wait: " + st.Waiting
+	}
+	if !st.Paused || st.Reason == "" || st.Held != "" {
 		return st.Summary
 	}
 	return st.Summary + ": " + st.Reason

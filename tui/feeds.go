@@ -91,6 +91,8 @@ func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 			r.Phase, r.Held = "held", heldWhy(j.Held, j.Reason)
 		case j.Paused:
 			r.Phase, r.Err = "paused", j.Reason
+		case j.Waiting != "":
+			r.Err = j.Waiting // not paused; passes wait (a backup's snapshot...)
 		}
 		if j.LastCompare != nil {
 			r.LastCompare = j.LastCompare.Summary()
@@ -253,6 +255,8 @@ func statusRows(sts []steps.VMStatus) []ReplicationUpdate {
 			u.Phase, u.Held = "held", heldWhy(st.Held, st.Summary)
 		case st.Paused:
 			u.Phase, u.Err = "paused", st.Reason
+		case st.Waiting != "":
+			u.Err = st.Waiting
 		}
 		if st.Health == replication.HealthNone && st.Phase != replication.JobCutOver {
 			// A cold migration: no pass every RPO, so no next pass and no
