@@ -83,11 +83,9 @@ func Preflight(ctx context.Context, c *vim25.Client, vm types.ManagedObjectRefer
 		r.Problems = append(r.Problems, fmt.Sprintf("CBT not active yet on disks %s (EnableCBT activates it)", strings.Join(r.DisksWithoutCBT, ", ")))
 	}
 	if m.Snapshot != nil {
-		snapshotTree(m.Snapshot.RootSnapshotList, func(t types.VirtualMachineSnapshotTree) {
-			if !strings.HasPrefix(t.Name, SnapshotPrefix) {
-				r.Snapshots = append(r.Snapshots, t.Name)
-			}
-		})
+		var names []string
+		snapshotTree(m.Snapshot.RootSnapshotList, func(t types.VirtualMachineSnapshotTree) { names = append(names, t.Name) })
+		r.Snapshots = ForeignSnapshots(names)
 	}
 	if len(r.Snapshots) > 0 {
 		r.Refusals = append(r.Refusals, fmt.Sprintf("has snapshots (%s): its disks are delta chains ferry does not read; delete (consolidate) them in vCenter first", strings.Join(r.Snapshots, ", ")))

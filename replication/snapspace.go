@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -158,17 +157,27 @@ func (v *vsSnapshot) stopWatch() {
 // Both are waited out: sourceWaitRetry.
 var ErrForeignSnapshot = errors.New("the source VM has a snapshot ferry did not take")
 
-// foreignSnapshot refuses a new pass while VM name has a snapshot among
-// snaps that is not one of ferry's pass snapshots.
-func foreignSnapshot(name string, snaps []types.VirtualMachineSnapshotTree) error {
-	var other []string
-	for _, t := range snaps {
-		if !strings.HasPrefix(t.Name, SnapshotPrefix) {
-			other = append(other, strconv.Quote(t.Name))
+// ForeignSnapshots are the names among a VM's snapshot names that are not
+// ferry's pass snapshots (SnapshotPrefix): someone else's.
+func ForeignSnapshots(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !strings.HasPrefix(n, SnapshotPrefix) {
+			out = append(out, n)
 		}
 	}
+	return out
+}
+
+// foreignSnapshot refuses a new pass while VM name has a snapshot among
+// names that is not one of ferry's pass snapshots.
+func foreignSnapshot(name string, names []string) error {
+	other := ForeignSnapshots(names)
 	if len(other) == 0 {
 		return nil
+	}
+	for i, n := range other {
+		other[i] = strconv.Quote(n)
 	}
 	return fmt.Errorf("%w: VM %s has %s, e.g. a backup job's: while a snapshot exists ESXi writes the guest's changes into its delta, and the base disk a pass reads is not current. No snapshot was taken; the pass is tried again once it is removed",
 		ErrForeignSnapshot, name, "snapshot "+strings.Join(other, ", "))

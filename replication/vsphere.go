@@ -199,8 +199,11 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 		return nil, fmt.Errorf("VM %s cannot be replicated by ferry: %s", vm.Name, strings.Join(r, "; "))
 	}
 	var snaps []types.VirtualMachineSnapshotTree
+	var names []string
 	if vm.Snapshot != nil {
-		snapshotTree(vm.Snapshot.RootSnapshotList, func(t types.VirtualMachineSnapshotTree) { snaps = append(snaps, t) })
+		snapshotTree(vm.Snapshot.RootSnapshotList, func(t types.VirtualMachineSnapshotTree) {
+			snaps, names = append(snaps, t), append(names, t.Name)
+		})
 	}
 	vs := &vsSnapshot{s: s, vmName: vm.Name}
 	devices := vm.Config.Hardware.Device
@@ -211,10 +214,8 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 		}
 		// A pass snapshot left by an interrupted precopy is ours to delete;
 		// any other snapshot means the base disk is not current.
-		for _, t := range snaps {
-			if !strings.HasPrefix(t.Name, SnapshotPrefix) {
-				return nil, fmt.Errorf("final pass needs VM %s without snapshots (it has %q): the base disk is not current", vm.Name, t.Name)
-			}
+		if other := ForeignSnapshots(names); len(other) > 0 {
+			return nil, fmt.Errorf("final pass needs VM %s without snapshots (it has %q): the base disk is not current", vm.Name, other[0])
 		}
 		for _, t := range snaps {
 			if err := s.removeSnapshot(ctx, t.Snapshot); err != nil {
@@ -252,7 +253,7 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 		// exists ESXi writes the guest's changes into its delta, so the
 		// base disk a pass reads is not current. No snapshot of ours on top
 		// of it; the pass waits until it is gone.
-		if err := foreignSnapshot(vm.Name, snaps); err != nil {
+		if err := foreignSnapshot(vm.Name, names); err != nil {
 			return nil, err
 		}
 		// A snapshot of ours left by a crash after a commit: delete it first.

@@ -290,7 +290,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	// Someone else's snapshot (a backup job's) stops the cutover's passes;
 	// said here, before the confirmation, not after it.
 	for _, vm := range sources {
-		if other := foreignSnapshots(vm.SnapshotNames); len(other) > 0 {
+		if other := replication.ForeignSnapshots(vm.SnapshotNames); len(other) > 0 {
 			for i, n := range other {
 				other[i] = strconv.Quote(n)
 			}
@@ -300,18 +300,6 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		}
 	}
 	return p, nil
-}
-
-// foreignSnapshots are the names among names that are not ferry's pass
-// snapshots.
-func foreignSnapshots(names []string) []string {
-	var out []string
-	for _, n := range names {
-		if !strings.HasPrefix(n, replication.SnapshotPrefix) {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // Apply implements Step. The VMs confirmed together are one wave: they are

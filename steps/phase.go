@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -138,7 +139,7 @@ func (e *Env) PickRefusal(vm vsphere.VM) string {
 	if _, _, err := vmMode(e.planOf(vm.Name), vm); err != nil {
 		return err.Error() // suspended, or off with mode: warm
 	}
-	if own := foreignSnapshots(vm.SnapshotNames); len(own) > 0 {
+	if own := replication.ForeignSnapshots(vm.SnapshotNames); len(own) > 0 {
 		return fmt.Sprintf("%s has snapshots (%s): ferry reads base disks only; delete (consolidate) them in vCenter first", vm.Name, strings.Join(own, ", "))
 	}
 	for _, pg := range vm.Networks {
