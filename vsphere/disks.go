@@ -169,6 +169,38 @@ func ParentBacking(b types.BaseVirtualDeviceBackingInfo) types.BaseVirtualDevice
 	return nil
 }
 
+// chainFiles lists the files of a virtual disk's chain, its top first: a
+// snapshot delta or a child disk (linked clone) names its parent, down to
+// the base. The API types a delta as a flat (FlatVer2 with a
+// deltaDiskFormat), SEsparse or sparse backing with a parent
+// (ParentBacking); every form is followed. Nil for a backing that is not a
+// virtual disk file of one of those kinds (an RDM, a vVol).
+func chainFiles(b types.BaseVirtualDeviceBackingInfo) []string {
+	var out []string
+	for ; b != nil; b = ParentBacking(b) {
+		switch b.(type) {
+		case *types.VirtualDiskFlatVer2BackingInfo, *types.VirtualDiskSeSparseBackingInfo, *types.VirtualDiskSparseVer2BackingInfo:
+		default:
+			return out
+		}
+		out = append(out, b.(types.BaseVirtualDeviceFileBackingInfo).GetVirtualDeviceFileBackingInfo().FileName)
+	}
+	return out
+}
+
+// diskUUID is the UUID of a virtual disk backing ("" if it has none).
+func diskUUID(b types.BaseVirtualDeviceBackingInfo) string {
+	switch b := b.(type) {
+	case *types.VirtualDiskFlatVer2BackingInfo:
+		return b.Uuid
+	case *types.VirtualDiskSeSparseBackingInfo:
+		return b.Uuid
+	case *types.VirtualDiskSparseVer2BackingInfo:
+		return b.Uuid
+	}
+	return ""
+}
+
 // snapDepth is the number of snapshots from the root to the current one.
 func snapDepth(info *types.VirtualMachineSnapshotInfo) int {
 	if info == nil || info.CurrentSnapshot == nil {

@@ -287,10 +287,10 @@ func (c *Client) DetachDiskFiles(ctx context.Context, datacenter, vmName string,
 		// Frozen by a snapshot of the appliance: vSphere does not detach a
 		// disk a snapshot holds, and detaching the delta would lose the
 		// writes made since.
-		if top, ok := d.GetVirtualDevice().Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
-			for b := top.Parent; b != nil; b = b.Parent {
-				if want[b.FileName] {
-					return fmt.Errorf("replica disk %s of receiver appliance %s is frozen by a snapshot of the appliance (a test migration's, while its copy runs): remove the snapshot first (`ferry run --test-cleanup`)", b.FileName, vmName)
+		if chain := chainFiles(d.GetVirtualDevice().Backing); len(chain) > 1 {
+			for _, f := range chain[1:] {
+				if want[f] {
+					return fmt.Errorf("replica disk %s of receiver appliance %s is frozen by a snapshot of the appliance (a test migration's, while its copy runs): remove the snapshot first (`ferry run --test-cleanup`)", f, vmName)
 				}
 			}
 		}
@@ -314,9 +314,9 @@ func (c *Client) DetachDiskFiles(ctx context.Context, datacenter, vmName string,
 func diskFiles(devices object.VirtualDeviceList) map[string]string {
 	out := map[string]string{}
 	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
-		top, ok := d.GetVirtualDevice().Backing.(*types.VirtualDiskFlatVer2BackingInfo)
-		for b := top; ok && b != nil; b = b.Parent {
-			out[b.FileName] = top.Uuid
+		b := d.GetVirtualDevice().Backing
+		for _, f := range chainFiles(b) {
+			out[f] = diskUUID(b)
 		}
 	}
 	return out

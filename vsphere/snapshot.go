@@ -112,13 +112,13 @@ func (c *Client) DiskChains(ctx context.Context, ref Ref) ([]DiskChain, error) {
 	}
 	var out []DiskChain
 	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
-		b, ok := d.GetVirtualDevice().Backing.(*types.VirtualDiskFlatVer2BackingInfo)
-		if !ok {
+		chain := chainFiles(d.GetVirtualDevice().Backing)
+		if len(chain) == 0 {
 			continue
 		}
-		dc := DiskChain{File: b.FileName}
-		if b.Parent != nil {
-			dc.Parent = b.Parent.FileName
+		dc := DiskChain{File: chain[0]}
+		if len(chain) > 1 {
+			dc.Parent = chain[1]
 		}
 		out = append(out, dc)
 	}
@@ -148,11 +148,11 @@ func (c *Client) DestroyLinkedClone(ctx context.Context, ref Ref, parents []stri
 	}
 	var changes []types.BaseVirtualDeviceConfigSpec
 	for _, d := range object.VirtualDeviceList(m.Config.Hardware.Device).SelectByType((*types.VirtualDisk)(nil)) {
-		b, ok := d.GetVirtualDevice().Backing.(*types.VirtualDiskFlatVer2BackingInfo)
-		if !ok || b.Parent == nil || !slices.Contains(parents, b.Parent.FileName) {
+		chain := chainFiles(d.GetVirtualDevice().Backing)
+		if len(chain) < 2 || !slices.Contains(parents, chain[1]) {
 			name := "a disk"
-			if ok {
-				name = b.FileName
+			if len(chain) > 0 {
+				name = chain[0]
 			}
 			return fmt.Errorf("VM %s: %s is not a child disk of %s: not deleting the VM (its disk could be a replica)", m.Name, name, strings.Join(parents, ", "))
 		}
