@@ -94,9 +94,9 @@ func installOf(cfg *types.VirtualMachineConfigInfo) guestInstall {
 			if dev.UnitNumber != nil {
 				id.unit = *dev.UnitNumber
 			}
-			if b, ok := dev.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
-				id.file = b.GetVirtualDeviceFileBackingInfo().FileName
-			}
+			// The base's file, where the lab keeps the disk's content
+			// (a snapshotted disk's backing names its delta).
+			id.file = cbt.BaseFile(dev.Backing)
 			g.disks = append(g.disks, id)
 		case types.BaseVirtualEthernetCard:
 			g.nics = append(g.nics, installedNIC{typ: labNICType(d), mac: strings.ToLower(dev.GetVirtualEthernetCard().MacAddress)})

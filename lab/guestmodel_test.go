@@ -14,6 +14,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/lab/stretch"
@@ -65,8 +66,8 @@ func sourceLayout(t *testing.T, l *lab.Lab, c *vsphere.Client, name string) clou
 	}
 	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
 		disk := d.(*types.VirtualDisk)
-		file := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).FileName
-		flat, err := dsfile.Flat(l.OnPrem.Model, file)
+		// The base's flat file: a snapshotted disk's backing is a delta.
+		flat, err := dsfile.Flat(l.OnPrem.Model, cbt.BaseFile(disk.Backing))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/google/uuid"
 	"github.com/vmware/govmomi"
@@ -217,8 +218,8 @@ func (vc *VCenter) FlatFile(vm string) string {
 			continue
 		}
 		for _, d := range object.VirtualDeviceList(v.Config.Hardware.Device).SelectByType((*types.VirtualDisk)(nil)) {
-			if b, ok := d.(*types.VirtualDisk).Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
-				p, err := dsfile.Flat(vc.Model, b.GetVirtualDeviceFileBackingInfo().FileName)
+			if f := cbt.BaseFile(d.(*types.VirtualDisk).Backing); f != "" {
+				p, err := dsfile.Flat(vc.Model, f)
 				if err != nil {
 					return ""
 				}

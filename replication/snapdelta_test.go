@@ -14,15 +14,15 @@ import (
 
 // TestDisksWhileSnapshotted: while a VM has a snapshot (a pass's, left by
 // a killed ferry and resumed), ESXi reports each of its disks as a delta
-// over the base, with the current changeId on the delta: an SEsparse delta
-// on VMFS6, whose parent the API types as SEsparse too (an SEsparse
-// backing's parent is one), or a vmfsSparse delta (a flat backing with a
-// parent) before. Either way the source still lists the disk (a resumed
-// pass starts by listing them), and preflight finds the disk, its changed
-// block tracking, and nothing it cannot read. (vcsim keeps the base
-// backing at a snapshot; the test sets what ESXi reports.)
+// over the base, with the current changeId on the delta: a flat backing
+// with a parent (deltaDiskFormat seSparseFormat on VMFS6, as the lab
+// reports it), or, as the API also allows, an SEsparse backing whose
+// parent the API types as SEsparse too (the test retypes the lab's chain).
+// Either way the source still lists the disk (a resumed pass starts by
+// listing them), and preflight finds the disk, its changed block
+// tracking, and nothing it cannot read.
 func TestDisksWhileSnapshotted(t *testing.T) {
-	for _, kind := range []string{"seSparse", "vmfsSparse"} {
+	for _, kind := range []string{"seSparse", "flat"} {
 		t.Run(kind, func(t *testing.T) {
 			l := newVcsimLab(t)
 			ctx := context.Background()
@@ -45,15 +45,15 @@ func TestDisksWhileSnapshotted(t *testing.T) {
 					if !ok {
 						continue
 					}
-					base := vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
-					file := types.VirtualDeviceFileBackingInfo{FileName: strings.TrimSuffix(base.FileName, ".vmdk") + "-000001.vmdk", Datastore: base.Datastore}
+					delta, ok := vd.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+					if !ok || delta.Parent == nil || !strings.HasSuffix(delta.FileName, "-000001.vmdk") || delta.ChangeId == "" {
+						t.Errorf("the lab reports the snapshotted disk as %+v, want a delta with the changeId over the base", vd.Backing)
+						return
+					}
 					if kind == "seSparse" {
+						base := delta.Parent
 						parent := &types.VirtualDiskSeSparseBackingInfo{VirtualDeviceFileBackingInfo: base.VirtualDeviceFileBackingInfo, DiskMode: base.DiskMode}
-						vd.Backing = &types.VirtualDiskSeSparseBackingInfo{VirtualDeviceFileBackingInfo: file, DiskMode: base.DiskMode, Parent: parent, ChangeId: base.ChangeId, GrainSize: 4}
-					} else {
-						delta := *base
-						delta.VirtualDeviceFileBackingInfo, delta.Parent = file, base
-						vd.Backing = &delta
+						vd.Backing = &types.VirtualDiskSeSparseBackingInfo{VirtualDeviceFileBackingInfo: delta.VirtualDeviceFileBackingInfo, DiskMode: delta.DiskMode, Parent: parent, ChangeId: delta.ChangeId, GrainSize: 4}
 					}
 					key = vd.Key
 					break

@@ -274,7 +274,9 @@ func configOf(cfg *types.VirtualMachineConfigInfo, netNames map[types.ManagedObj
 			if dev.UnitNumber != nil {
 				dc.Unit = *dev.UnitNumber
 			}
-			switch b := dev.Backing.(type) {
+			// The disk's base (its identity, and the format the target's
+			// disk takes), also while a snapshot's delta takes the writes.
+			switch b := baseOf(dev.Backing).(type) {
 			case *types.VirtualDiskFlatVer2BackingInfo:
 				dc.File, dc.Mode = b.FileName, b.DiskMode
 				dc.Thin = b.ThinProvisioned != nil && *b.ThinProvisioned

@@ -101,7 +101,8 @@ func DatastoreTypes(ctx context.Context, c *vim25.Client, vms []mo.VirtualMachin
 			if !ok {
 				continue
 			}
-			if fb, ok := d.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+			// The base's datastore: a snapshot's delta may be on another.
+			if fb, ok := baseOf(d.Backing).(types.BaseVirtualDeviceFileBackingInfo); ok {
 				if ds := fb.GetVirtualDeviceFileBackingInfo().Datastore; ds != nil && !seen[*ds] {
 					seen[*ds] = true
 					refs = append(refs, *ds)
@@ -136,7 +137,7 @@ func UnreadableDisks(vm *mo.VirtualMachine, dsTypes map[types.ManagedObjectRefer
 			continue
 		}
 		dsType := ""
-		if fb, ok := d.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+		if fb, ok := baseOf(d.Backing).(types.BaseVirtualDeviceFileBackingInfo); ok {
 			if ds := fb.GetVirtualDeviceFileBackingInfo().Datastore; ds != nil {
 				dsType = dsTypes[*ds]
 			}
@@ -186,6 +187,17 @@ func chainFiles(b types.BaseVirtualDeviceBackingInfo) []string {
 		out = append(out, b.(types.BaseVirtualDeviceFileBackingInfo).GetVirtualDeviceFileBackingInfo().FileName)
 	}
 	return out
+}
+
+// baseOf is the base of the disk chain whose top is b (b itself for a
+// disk without a parent). A disk's identity is its base: while the VM has
+// a snapshot its backing names the snapshot's delta, which changes with
+// every snapshot taken and removed.
+func baseOf(b types.BaseVirtualDeviceBackingInfo) types.BaseVirtualDeviceBackingInfo {
+	for p := ParentBacking(b); p != nil; p = ParentBacking(b) {
+		b = p
+	}
+	return b
 }
 
 // diskUUID is the UUID of a virtual disk backing ("" if it has none).

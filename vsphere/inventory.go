@@ -16,7 +16,7 @@ import (
 type Disk struct {
 	Key       int32  // device key (QueryChangedDiskAreas needs it)
 	Label     string // "Hard disk 1"
-	File      string // "[datastore] vm/vm.vmdk"
+	File      string // "[datastore] vm/vm.vmdk": the base disk's, also while a snapshot's delta takes the writes
 	Capacity  int64  // bytes
 	ChangeID  string // CBT change id of the current backing, if any
 	Datastore string // datastore name
@@ -181,11 +181,11 @@ func toDisk(d *types.VirtualDisk) Disk {
 	if info := d.GetVirtualDevice().DeviceInfo; info != nil {
 		disk.Label = info.GetDescription().Label
 	}
-	switch b := d.Backing.(type) {
-	case *types.VirtualDiskFlatVer2BackingInfo:
-		disk.File = b.FileName
+	if b, ok := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
 		disk.ChangeID = b.ChangeId
-	case types.BaseVirtualDeviceFileBackingInfo:
+	}
+	// The disk's base file, also while a snapshot's delta takes the writes.
+	if b, ok := baseOf(d.Backing).(types.BaseVirtualDeviceFileBackingInfo); ok {
 		disk.File = b.GetVirtualDeviceFileBackingInfo().FileName
 	}
 	var p DatastorePath

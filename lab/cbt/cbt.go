@@ -12,7 +12,8 @@
 //
 // Emulation (docs/lab.md, "Changed block tracking"): vcsim disks are plain flat files and its
 // snapshots freeze nothing; the tracker freezes a snapshotted VM's base
-// (freeze.go: copy-on-write images, served to readers of the base). As
+// (freeze.go: copy-on-write images, served to readers of the base) and
+// names the snapshot's delta in the VM's disk backing (deltas.go). As
 // ESXi's CBT filter does, the tracker records
 // changes as they are written, never by reading the disk: every lab write
 // into a source flat file goes through it (WriteAt for the guest workload,
@@ -239,6 +240,7 @@ func Install(m *simulator.Model) *Tracker {
 		}
 		return nil, nil
 	}
+	(&deltaHandler{made: map[string]bool{}}).install(reg)
 	if m.Service.ServeMux == nil {
 		m.Service.ServeMux = http.NewServeMux()
 	}
@@ -432,7 +434,7 @@ func (t *Tracker) Grow(p string, capacity int64) error {
 func (t *Tracker) flatFiles(vm *simulator.VirtualMachine) []string {
 	var out []string
 	for _, b := range flatBackings(vm.Config.Hardware.Device) {
-		out = append(out, t.flatPath(b.FileName))
+		out = append(out, t.flatPath(BaseFile(b)))
 	}
 	return out
 }
@@ -447,7 +449,7 @@ func (t *Tracker) epoch(vm *simulator.VirtualMachine) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for key, b := range flatBackings(vm.Config.Hardware.Device) {
-		p := t.flatPath(b.FileName)
+		p := t.flatPath(BaseFile(b))
 		capacity := diskCapacity(vm.Config.Hardware.Device, key)
 		if d := t.disks[p]; d != nil {
 			t.checkLocked(p, d)
@@ -561,7 +563,7 @@ func (t *Tracker) query(ctx *simulator.Context, vm *simulator.VirtualMachine, re
 	if req.StartOffset < 0 || req.StartOffset >= capacity {
 		return nil, &types.InvalidArgument{InvalidProperty: "startOffset"}
 	}
-	p := t.flatPath(b.FileName)
+	p := t.flatPath(BaseFile(b))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if d := t.disks[p]; d != nil {

@@ -54,7 +54,7 @@ func (t *Tracker) freeze(vm *simulator.VirtualMachine) {
 	}
 	t.snapSeq++
 	for key, b := range flatBackings(vm.Config.Hardware.Device) {
-		p := t.flatPath(b.FileName)
+		p := t.flatPath(BaseFile(b))
 		if p == "" {
 			continue
 		}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -156,7 +157,9 @@ func (w *Workload) disks(vm *simulator.VirtualMachine) []disk {
 		if capacity == 0 {
 			capacity = vd.CapacityInKB * 1024
 		}
-		if f := w.flatPath(b.FileName); f != "" {
+		// A snapshotted disk's backing is a delta: the lab keeps the
+		// content in the base's flat file.
+		if f := w.flatPath(cbt.BaseFile(b)); f != "" {
 			out = append(out, disk{file: f, capacity: capacity})
 		}
 	}

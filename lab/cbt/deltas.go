@@ -1,0 +1,188 @@
+package cbt
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Snapshot deltas in the VM's configuration. When ESXi takes a snapshot of
+// a VM, each disk that is not independent goes on in a new delta disk
+// (<disk>-000001.vmdk; SEsparse on VMFS6), and the VM's configuration says
+// so: the disk's backing names the delta, whose parent names the disk below
+// it, down to the base; the snapshot's own configuration keeps the backing
+// as it was when the snapshot was taken. Removing a snapshot consolidates a
+// delta: with no snapshot left the disk's backing is the base again. vcsim
+// leaves backings alone, so the tracker plays it: after each change of a
+// VM's snapshot tree (a create has copied the configuration into the
+// snapshot by then) each disk's chain is made as deep as the current
+// snapshot is, its top carrying the disk's UUID and changeId. A client that
+// takes a VM's current disk file for the disk's identity sees another file
+// while a snapshot is open, as against ESXi.
+//
+// The lab keeps a disk's content in the base's flat file (and freeze's
+// images); readers follow a backing to its base (BaseFile). The deltas'
+// descriptors and extents are not written: nothing may read them.
+
+// DeltaSuffix is the name a disk's n-th snapshot delta gets: <disk>-00000n.vmdk.
+func DeltaSuffix(n int) string { return fmt.Sprintf("-%06d", n) }
+
+// BaseFile is the file of the base of the disk chain whose top is b: b's
+// own file for a disk without a parent ("" for a backing with no file).
+func BaseFile(b types.BaseVirtualDeviceBackingInfo) string {
+	for {
+		var parent types.BaseVirtualDeviceBackingInfo
+		switch x := b.(type) {
+		case *types.VirtualDiskFlatVer2BackingInfo:
+			if x.Parent != nil {
+				parent = x.Parent
+			}
+		case *types.VirtualDiskSeSparseBackingInfo:
+			if x.Parent != nil {
+				parent = x.Parent
+			}
+		case *types.VirtualDiskSparseVer2BackingInfo:
+			if x.Parent != nil {
+				parent = x.Parent
+			}
+		}
+		if parent == nil {
+			fb, ok := b.(types.BaseVirtualDeviceFileBackingInfo)
+			if !ok {
+				return ""
+			}
+			return fb.GetVirtualDeviceFileBackingInfo().FileName
+		}
+		b = parent
+	}
+}
+
+// snapshotDepth is the number of snapshots from the root of vm's tree to
+// its current one (0 without a snapshot).
+func snapshotDepth(info *types.VirtualMachineSnapshotInfo) int {
+	if info == nil || info.CurrentSnapshot == nil {
+		return 0
+	}
+	var walk func(tree []types.VirtualMachineSnapshotTree, depth int) int
+	walk = func(tree []types.VirtualMachineSnapshotTree, depth int) int {
+		for _, t := range tree {
+			if t.Snapshot == *info.CurrentSnapshot {
+				return depth
+			}
+			if n := walk(t.ChildSnapshotList, depth+1); n > 0 {
+				return n
+			}
+		}
+		return 0
+	}
+	return walk(info.RootSnapshotList, 1)
+}
+
+// deltaHandler keeps the disk chains of a model's VMs as deep as their
+// current snapshots (a registry handler: it sees every update). made holds
+// the deltas it named: a disk's chain below them (a linked clone's
+// parent) is left as it is.
+type deltaHandler struct {
+	mu   sync.Mutex
+	made map[string]bool
+}
+
+func (h *deltaHandler) Reference() types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: "FerryLabSnapshotDeltas", Value: "snapshot-deltas"}
+}
+
+func (*deltaHandler) PutObject(*simulator.Context, mo.Reference)                    {}
+func (*deltaHandler) RemoveObject(*simulator.Context, types.ManagedObjectReference) {}
+
+// UpdateObject runs inside the update of the VM's snapshot tree (its lock
+// held by the updater).
+func (h *deltaHandler) UpdateObject(ctx *simulator.Context, obj mo.Reference, changes []types.PropertyChange) {
+	if obj.Reference().Type != "VirtualMachine" {
+		return
+	}
+	relevant := false
+	for _, c := range changes {
+		switch c.Name {
+		case "snapshot", "snapshot.currentSnapshot", "snapshot.rootSnapshotList":
+			relevant = true
+		}
+	}
+	if !relevant {
+		return
+	}
+	if vm, ok := ctx.Map.Get(obj.Reference()).(*simulator.VirtualMachine); ok {
+		h.sync(ctx, vm)
+	}
+}
+
+// install adds h to reg and gives the VMs that have snapshots already
+// their deltas.
+func (h *deltaHandler) install(reg *simulator.Registry) {
+	reg.AddHandler(h)
+	ctx := &simulator.Context{Map: reg}
+	for _, o := range reg.All("VirtualMachine") {
+		if vm, ok := o.(*simulator.VirtualMachine); ok {
+			reg.WithLock(ctx, vm, func() { h.sync(ctx, vm) })
+		}
+	}
+}
+
+// sync makes vm's disk chains as deep as its current snapshot (vm locked).
+func (h *deltaHandler) sync(ctx *simulator.Context, vm *simulator.VirtualMachine) {
+	if vm.Config == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	depth := snapshotDepth(vm.Snapshot)
+	devices := make([]types.BaseVirtualDevice, len(vm.Config.Hardware.Device))
+	copy(devices, vm.Config.Hardware.Device)
+	changed := false
+	for i, d := range devices {
+		disk, ok := d.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		top, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		if !ok || top.DiskMode == string(types.VirtualDiskModeIndependent_persistent) || top.DiskMode == string(types.VirtualDiskModeIndependent_nonpersistent) {
+			continue
+		}
+		base, have := top, 0
+		for base.Parent != nil && h.made[base.FileName] {
+			base, have = base.Parent, have+1
+		}
+		if have == depth {
+			continue
+		}
+		// The new chain over base: base itself for depth 0, else depth
+		// deltas, the top keeping the disk's UUID and changeId.
+		cur := base
+		stem := strings.TrimSuffix(base.FileName, ".vmdk")
+		for n := 1; n <= depth; n++ {
+			d := *cur
+			d.FileName = stem + DeltaSuffix(n) + ".vmdk"
+			d.Parent = cur
+			d.DeltaDiskFormat = string(types.VirtualDiskDeltaDiskFormatSeSparseFormat)
+			h.made[d.FileName] = true
+			cur = &d
+		}
+		if cur != base {
+			cur.Uuid, cur.ChangeId = top.Uuid, top.ChangeId
+		} else {
+			b := *base
+			b.ChangeId = top.ChangeId
+			cur = &b
+		}
+		nd := *disk
+		nd.Backing = cur
+		devices[i] = &nd
+		changed = true
+	}
+	if changed {
+		ctx.Update(vm, []types.PropertyChange{{Name: "config.hardware.device", Val: devices}})
+	}
+}
