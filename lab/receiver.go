@@ -54,6 +54,9 @@ func (l *Lab) startReplication(ctx context.Context, rate int64) error {
 func (l *Lab) installTracking() {
 	l.CBT = cbt.Install(l.OnPrem.Model)
 	installDiskExtend(l.OnPrem, l.CBT)
+	// A snapshotted VM's delta takes datastore space as the guest writes.
+	deltas := l.CBT.DeltaBytes
+	l.OnPrem.storage.deltas.Store(&deltas)
 	// Readers of a snapshotted VM's base get it as the snapshot froze it.
 	l.OnPrem.ESX.SetFrozen(l.CBT.Reader)
 }

@@ -36,6 +36,20 @@ const DefaultDatastoreCapacity = 2 << 40
 type storage struct {
 	reg      *simulator.Registry
 	capacity atomic.Int64
+	// deltas, when set, is what the snapshot deltas of the disks under a
+	// datastore's directory take (cbt.Tracker.DeltaBytes): the lab keeps
+	// no delta files.
+	deltas atomic.Pointer[func(dir string) int64]
+}
+
+// used is what a datastore whose files are under dir has taken: its files
+// and its VMs' snapshot deltas.
+func (s *storage) used(dir string) int64 {
+	n := allocatedUnder(dir)
+	if f := s.deltas.Load(); f != nil && dir != "" {
+		n += (*f)(dir)
+	}
+	return n
 }
 
 // installStorage makes vc's datastores report capacity and the free space
@@ -77,7 +91,7 @@ func (s *storage) refresh() {
 		var dir string
 		ctx := &simulator.Context{Map: s.reg}
 		s.reg.WithLock(ctx, ds, func() { dir = ds.Info.GetDatastoreInfo().Url })
-		used := allocatedUnder(dir)
+		used := s.used(dir)
 		s.reg.WithLock(ctx, ds, func() { s.setSpace(ds, used) })
 	}
 }
@@ -134,7 +148,7 @@ func (w *spaceDatastore) RefreshDatastore(ctx *simulator.Context, req *types.Ref
 		body.Fault_ = simulator.Fault(err.Error(), &types.HostConfigFault{})
 		return body
 	}
-	w.s.setSpace(w.Datastore, allocatedUnder(dir))
+	w.s.setSpace(w.Datastore, w.s.used(dir))
 	body.Res = &types.RefreshDatastoreResponse{}
 	return body
 }

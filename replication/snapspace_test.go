@@ -1,6 +1,7 @@
 package replication_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -190,5 +191,79 @@ func TestPassWaitsForForeignSnapshot(t *testing.T) {
 	}
 	if err := snap.Release(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPassSnapshotDeltaTakesTheRoom: the pass snapshot's delta takes the
+// datastore's space as the guest writes (the lab counts it, as ESXi's
+// delta grows): with a small reserve, a guest writing more than half of it
+// while the pass's snapshot is open brings the datastore below half the
+// reserve, the pass stops with the reason, and the snapshot is removed,
+// which gives the space back.
+func TestPassSnapshotDeltaTakesTheRoom(t *testing.T) {
+	l, c := labSource(t)
+	ctx := context.Background()
+	ref := trackedVM(t, c, "WebApp1")
+	room, err := vsphere.SnapshotRoomOf(ctx, c.Client.Client, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The guest has written 10 MiB of its disk (the thin disk holds it).
+	flat := l.OnPrem.FlatFile("WebApp1")
+	data := bytes.Repeat([]byte{0xa5}, 1<<20)
+	for off := int64(0); off < 10<<20; off += 1 << 20 {
+		if err := l.CBT.WriteAt(flat, data, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if room, err = vsphere.SnapshotRoomOf(ctx, c.Client.Client, ref); err != nil {
+		t.Fatal(err)
+	}
+	const reserve = 8 << 20
+	used := room.Capacity - room.Free
+	l.OnPrem.SetDatastoreCapacity(used + 12<<20)
+
+	src := replication.NewVSphereSource(c.Client.Client, ref)
+	src.SnapshotReserve, src.SpaceEvery = reserve, 20*time.Millisecond
+	snap, err := src.Open(ctx, "", false)
+	if err != nil {
+		t.Fatalf("open a pass with 12 MiB free, 8 MiB reserved: %v", err)
+	}
+	disks, err := src.Disks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	if err := snap.ReadAt(ctx, disks[0].Key, buf, 0); err != nil {
+		t.Fatalf("read with room: %v", err)
+	}
+	// The guest rewrites those 10 MiB while the pass's snapshot is open:
+	// its delta takes them.
+	data = bytes.Repeat([]byte{0x5a}, 1<<20)
+	for off := int64(0); off < 10<<20; off += 1 << 20 {
+		if err := l.CBT.WriteAt(flat, data, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err = snap.ReadAt(ctx, disks[0].Key, buf, 0)
+		if err != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !errors.Is(err, replication.ErrSourceSpace) || !strings.Contains(err.Error(), "snapshot is removed") {
+		t.Fatalf("read after the guest wrote 10 MiB into the snapshot's delta: %v, want ErrSourceSpace", err)
+	}
+	if err := snap.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := vsphere.SnapshotRoomOf(ctx, c.Client.Client, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Free != 12<<20 {
+		t.Errorf("free after the snapshot's removal: %d bytes, want the delta's space back (12 MiB)", after.Free)
 	}
 }

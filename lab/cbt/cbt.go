@@ -97,6 +97,8 @@ type Tracker struct {
 	frozen  map[string]*frozen // snapshot images, by flat file path (freeze.go)
 	snapSeq int64              // snapshots frozen so far
 	stats   Stats
+	// snapped holds the VMs that have a snapshot now (deltas.go).
+	snapped map[types.ManagedObjectReference]bool
 }
 
 // Stats counts what the tracker did: tests check with them that it tracks
@@ -240,7 +242,7 @@ func Install(m *simulator.Model) *Tracker {
 		}
 		return nil, nil
 	}
-	(&deltaHandler{made: map[string]bool{}}).install(reg)
+	(&deltaHandler{t: t, made: map[string]bool{}}).install(reg)
 	if m.Service.ServeMux == nil {
 		m.Service.ServeMux = http.NewServeMux()
 	}

@@ -2,6 +2,7 @@ package cbt
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"sync"
 
@@ -87,6 +88,7 @@ func snapshotDepth(info *types.VirtualMachineSnapshotInfo) int {
 // the deltas it named: a disk's chain below them (a linked clone's
 // parent) is left as it is.
 type deltaHandler struct {
+	t    *Tracker
 	mu   sync.Mutex
 	made map[string]bool
 }
@@ -139,6 +141,16 @@ func (h *deltaHandler) sync(ctx *simulator.Context, vm *simulator.VirtualMachine
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	depth := snapshotDepth(vm.Snapshot)
+	h.t.mu.Lock()
+	if h.t.snapped == nil {
+		h.t.snapped = map[types.ManagedObjectReference]bool{}
+	}
+	if depth > 0 {
+		h.t.snapped[vm.Self] = true
+	} else {
+		delete(h.t.snapped, vm.Self)
+	}
+	h.t.mu.Unlock()
 	devices := make([]types.BaseVirtualDevice, len(vm.Config.Hardware.Device))
 	copy(devices, vm.Config.Hardware.Device)
 	changed := false
@@ -185,4 +197,34 @@ func (h *deltaHandler) sync(ctx *simulator.Context, vm *simulator.VirtualMachine
 	if changed {
 		ctx.Update(vm, []types.PropertyChange{{Name: "config.hardware.device", Val: devices}})
 	}
+}
+
+// DeltaBytes is what the snapshot deltas of the disks whose flat files are
+// under the local directory dir take beyond their flat files: ESXi's delta
+// takes every block the guest writes while the VM has a snapshot, on the
+// datastore of the VM's snapshot directory (here the disk's own), so a long
+// pass's snapshot eats the datastore's free space as the guest writes. The
+// lab's guest writes the flat file in place (a write into a hole grows the
+// file, which the datastore counts already) and keeps the blocks it
+// overwrote in freeze's images: a delta counts the BlockSize blocks that
+// held data and were overwritten since the first snapshot of the VM's
+// current chain (ESXi's grains are smaller: a guest's scattered small
+// writes take less there).
+func (t *Tracker) DeltaBytes(dir string) int64 {
+	dir = path.Clean(dir) + "/"
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n int64
+	for p, fz := range t.frozen {
+		if !strings.HasPrefix(p, dir) || !t.snapped[fz.vm] {
+			continue
+		}
+		for i := len(fz.images) - 1; i >= 0; i-- {
+			if fz.images[i].chain {
+				n += fz.images[i].overwritten * BlockSize
+				break
+			}
+		}
+	}
+	return n
 }

@@ -33,6 +33,9 @@ type image struct {
 	// chain is set on an image taken when the VM had no snapshot: the base
 	// is frozen at it until the VM has no snapshot again.
 	chain bool
+	// overwritten counts the saved blocks that held data (were not holes)
+	// when saved: what ESXi's delta takes beyond what the base grows by.
+	overwritten int64
 }
 
 // frozen is the images of one flat file, oldest first.
@@ -102,6 +105,7 @@ func (t *Tracker) cow(p string, f *os.File, off, n int64) error {
 	}
 	for b := off / BlockSize; b*BlockSize < off+n; b++ {
 		var old []byte
+		held := false
 		for _, im := range fz.images {
 			if _, ok := im.saved[b]; ok {
 				continue
@@ -114,8 +118,13 @@ func (t *Tracker) cow(p string, f *os.File, off, n int64) error {
 				}
 				clear(old[k:])
 				t.stats.CopiedOnWrite += BlockSize
+				d, ok := NextData(f, b*BlockSize)
+				held = ok && d < (b+1)*BlockSize
 			}
 			im.saved[b] = old
+			if held {
+				im.overwritten++
+			}
 			fz.bytes += BlockSize
 		}
 	}
