@@ -130,14 +130,7 @@ func TestPassSnapshotNeedsRoomOnTheSourceDatastore(t *testing.T) {
 
 	// Another VM's files take the datastore down to 1.5 GiB free.
 	setFree(3 << 29)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err = snap.ReadAt(ctx, disks[0].Key, buf, 0)
-		if err != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	err = readUntilFails(ctx, snap, disks[0].Key, buf)
 	if !errors.Is(err, replication.ErrSourceSpace) {
 		t.Fatalf("read with 1.5 GiB free: %v, want ErrSourceSpace", err)
 	}
@@ -245,14 +238,7 @@ func TestPassSnapshotDeltaTakesTheRoom(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err = snap.ReadAt(ctx, disks[0].Key, buf, 0)
-		if err != nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	err = readUntilFails(ctx, snap, disks[0].Key, buf)
 	if !errors.Is(err, replication.ErrSourceSpace) || !strings.Contains(err.Error(), "snapshot is removed") {
 		t.Fatalf("read after the guest wrote 10 MiB into the snapshot's delta: %v, want ErrSourceSpace", err)
 	}
@@ -265,5 +251,19 @@ func TestPassSnapshotDeltaTakesTheRoom(t *testing.T) {
 	}
 	if after.Free != 12<<20 {
 		t.Errorf("free after the snapshot's removal: %d bytes, want the delta's space back (12 MiB)", after.Free)
+	}
+}
+
+// readUntilFails reads the start of disk key from snap until a read fails
+// (the pass's space watch stops it) or 30 s have passed, and returns the
+// last read's error.
+func readUntilFails(ctx context.Context, snap replication.Snapshot, key string, buf []byte) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := snap.ReadAt(ctx, key, buf, 0)
+		if err != nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
