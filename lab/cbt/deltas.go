@@ -29,8 +29,8 @@ import (
 // images); readers follow a backing to its base (BaseFile). The deltas'
 // descriptors and extents are not written: nothing may read them.
 
-// DeltaSuffix is the name a disk's n-th snapshot delta gets: <disk>-00000n.vmdk.
-func DeltaSuffix(n int) string { return fmt.Sprintf("-%06d", n) }
+// deltaSuffix is the name a disk's n-th snapshot delta gets: <disk>-00000n.vmdk.
+func deltaSuffix(n int) string { return fmt.Sprintf("-%06d", n) }
 
 // BaseFile is the file of the base of the disk chain whose top is b: b's
 // own file for a disk without a parent ("" for a backing with no file).
@@ -176,7 +176,7 @@ func (h *deltaHandler) sync(ctx *simulator.Context, vm *simulator.VirtualMachine
 		stem := strings.TrimSuffix(base.FileName, ".vmdk")
 		for n := 1; n <= depth; n++ {
 			d := *cur
-			d.FileName = stem + DeltaSuffix(n) + ".vmdk"
+			d.FileName = stem + deltaSuffix(n) + ".vmdk"
 			d.Parent = cur
 			d.DeltaDiskFormat = string(types.VirtualDiskDeltaDiskFormatSeSparseFormat)
 			h.made[d.FileName] = true
