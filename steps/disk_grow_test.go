@@ -449,6 +449,15 @@ func TestReplicaExtendRefusedGivesDiskBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Replication catches up with the guest (its workload stopped), so no
+	// scheduled pass writes the replica while the test looks at it: one
+	// still in flight when the hash was taken made this test fail in CI.
+	if err := sched.PassNow("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.WaitPass(ctx, "WebApp2"); err != nil {
+		t.Fatal(err)
+	}
 	before := fileHash(t, l.ReplicaFlatFile(replica))
 	if err := l.Provider.Privileges.Withhold("Datastore.FileManagement"); err != nil {
 		t.Fatal(err)
