@@ -41,14 +41,18 @@ func sourceDevices(t *testing.T, env *Env, vm string) (*object.VirtualMachine, o
 	return v, devices
 }
 
-// reconfigureDevice reconfigures the VM v with the device change spec, as
-// an admin does in the vSphere Client: again a moment later while vSphere
-// refuses because the VM has a snapshot (a pass of ferry's runs).
-func reconfigureDevice(t *testing.T, v *object.VirtualMachine, spec *types.VirtualDeviceConfigSpec) {
+// reconfigureDevice reconfigures the on-prem VM vm with the device change
+// that spec builds from its devices, as an admin does in the vSphere
+// Client: again a moment later, from the devices read again, while vSphere
+// refuses because the VM has a snapshot (a pass of ferry's runs). The
+// devices are read again because a disk's backing names its snapshot
+// delta while the snapshot is open and its base file once it is removed.
+func reconfigureDevice(t *testing.T, env *Env, vm string, spec func(object.VirtualDeviceList) *types.VirtualDeviceConfigSpec) {
 	t.Helper()
 	ctx := context.Background()
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		task, err := v.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{spec}})
+		v, devices := sourceDevices(t, env, vm)
+		task, err := v.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{spec(devices)}})
 		if err == nil {
 			_, err = vsphere.WaitTask(ctx, task)
 		}
@@ -59,24 +63,38 @@ func reconfigureDevice(t *testing.T, v *object.VirtualMachine, spec *types.Virtu
 		// by now, so the refusal is not judged by the snapshot seen
 		// after it: a refusal that lasts past the deadline fails.
 		if !fault.Is(err, &types.InvalidDeviceOperation{}) || time.Now().After(deadline) {
-			var vm mo.VirtualMachine
-			_ = v.Properties(ctx, v.Reference(), []string{"snapshot"}, &vm)
-			t.Fatalf("%s %s: %v (snapshot now: %v)", spec.Operation, v.Reference().Value, err, vm.Snapshot != nil)
+			var m mo.VirtualMachine
+			_ = v.Properties(ctx, v.Reference(), []string{"snapshot"}, &m)
+			t.Fatalf("%s %s: %v (snapshot now: %v)", vm, v.Reference().Value, err, m.Snapshot != nil)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// baseFile is the file at the bottom of the disk d's backing chain (its
+// own file when no snapshot is open).
+func baseFile(d types.BaseVirtualDevice) string {
+	b, ok := d.GetVirtualDevice().Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+	if !ok {
+		return ""
+	}
+	for b.Parent != nil {
+		b = b.Parent
+	}
+	return b.FileName
 }
 
 // extendSourceDisk extends the first disk (lowest key) of the on-prem VM
 // vm to capacity bytes: a reconfigure of the running VM (hot-extend).
 func extendSourceDisk(t *testing.T, env *Env, vm string, capacity int64) {
 	t.Helper()
-	v, devices := sourceDevices(t, env, vm)
-	disk := slices.MinFunc(devices.SelectByType((*types.VirtualDisk)(nil)), func(a, b types.BaseVirtualDevice) int {
-		return int(a.GetVirtualDevice().Key - b.GetVirtualDevice().Key)
-	}).(*types.VirtualDisk)
-	disk.CapacityInBytes, disk.CapacityInKB = capacity, capacity/1024
-	reconfigureDevice(t, v, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: disk})
+	reconfigureDevice(t, env, vm, func(devices object.VirtualDeviceList) *types.VirtualDeviceConfigSpec {
+		disk := slices.MinFunc(devices.SelectByType((*types.VirtualDisk)(nil)), func(a, b types.BaseVirtualDevice) int {
+			return int(a.GetVirtualDevice().Key - b.GetVirtualDevice().Key)
+		}).(*types.VirtualDisk)
+		disk.CapacityInBytes, disk.CapacityInKB = capacity, capacity/1024
+		return &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: disk}
+	})
 }
 
 // guestWrite writes n random bytes at off into vm's disk, as its guest does.
@@ -248,29 +266,33 @@ func TestSourceDiskExtendedDuringReplication(t *testing.T) {
 // disk of the on-prem VM vm at unit 1 of its first disk's controller.
 func changeSourceDisk(t *testing.T, env *Env, vm string, op types.VirtualDeviceConfigSpecOperation, create bool, file string, capacity int64) {
 	t.Helper()
-	v, devices := sourceDevices(t, env, vm)
-	spec := &types.VirtualDeviceConfigSpec{Operation: op}
-	if op == types.VirtualDeviceConfigSpecOperationRemove {
-		for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
-			if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok && b.GetVirtualDeviceFileBackingInfo().FileName == file {
-				spec.Device = d
+	reconfigureDevice(t, env, vm, func(devices object.VirtualDeviceList) *types.VirtualDeviceConfigSpec {
+		spec := &types.VirtualDeviceConfigSpec{Operation: op}
+		if op == types.VirtualDeviceConfigSpecOperationRemove {
+			for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+				if baseFile(d) == file {
+					spec.Device = d
+				}
+			}
+			if spec.Device == nil {
+				t.Fatalf("on-prem VM %s has no disk %s", vm, file)
+			}
+		} else {
+			first := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+			ds := first.Backing.(*types.VirtualDiskFlatVer2BackingInfo).Datastore
+			unit := int32(1)
+			spec.Device = &types.VirtualDisk{
+				VirtualDevice: types.VirtualDevice{Key: -1, ControllerKey: first.ControllerKey, UnitNumber: &unit,
+					Backing: &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent), ThinProvisioned: types.NewBool(true),
+						VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: file, Datastore: ds}}},
+				CapacityInKB: capacity / 1024, CapacityInBytes: capacity,
+			}
+			if create {
+				spec.FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
 			}
 		}
-	} else {
-		first := devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
-		ds := first.Backing.(*types.VirtualDiskFlatVer2BackingInfo).Datastore
-		unit := int32(1)
-		spec.Device = &types.VirtualDisk{
-			VirtualDevice: types.VirtualDevice{Key: -1, ControllerKey: first.ControllerKey, UnitNumber: &unit,
-				Backing: &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent), ThinProvisioned: types.NewBool(true),
-					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: file, Datastore: ds}}},
-			CapacityInKB: capacity / 1024, CapacityInBytes: capacity,
-		}
-		if create {
-			spec.FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
-		}
-	}
-	reconfigureDevice(t, v, spec)
+		return spec
+	})
 }
 
 // TestSourceDiskAddedDuringReplication: an admin adds a disk to WebApp2
