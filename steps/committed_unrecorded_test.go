@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-migrate/ferry/replication"
 )
@@ -127,6 +128,41 @@ func TestReplicatePlanResumesFromNothingDurable(t *testing.T) {
 		if it.Kind == "replica" && it.Name == "WebApp2" {
 			found = it.Action == ActionUpdate && strings.Contains(it.Detail, "resume the interrupted initial pass") &&
 				strings.Contains(it.Detail, "nothing of it was durable at the receiver yet, so it is sent from the start")
+		}
+	}
+	if !found {
+		t.Errorf("step 6's plan: %+v", p.Items)
+	}
+}
+
+// TestReplicatePlanResumesInterruptedLaterPass: step 6's plan for a VM
+// whose initial sync ended, and whose later pass (here the full compare
+// after the initial sync, an incremental pass that reads every block) was
+// stopped halfway, says that pass resumes with what is durable not sent
+// again (QA: it said "incremental pass (changed blocks only)" while the
+// run resumed 1.1 GiB into a 2 GiB compare).
+func TestReplicatePlanResumesInterruptedLaterPass(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	store, err := env.replicationStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutVM("WebApp2", replication.VMState{LastPass: time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutDisk("WebApp2/2000", replication.DiskState{Committed: "52 1", Pass: "snapshot-2", Kind: replication.PassIncremental, Watermark: 8 << 20, Size: 16 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := (&Replicate{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, it := range p.Items {
+		if it.Kind == "replica" && it.Name == "WebApp2" {
+			found = it.Action == ActionUpdate && strings.Contains(it.Detail, "resume the interrupted incremental pass") &&
+				strings.Contains(it.Detail, "8.0 MiB of 16 MiB durable at the receiver, not sent again")
 		}
 	}
 	if !found {

@@ -107,7 +107,7 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		var inFlight *PassInFlight
 		var committed int
 		var committedSize int64
-		if store != nil && !done {
+		if store != nil {
 			if inFlight, committed, committedSize, err = storedPass(store, vm.Name); err != nil {
 				return p, err
 			}
@@ -115,6 +115,21 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		switch {
 		case mode == ModeCold:
 			p.Items = append(p.Items, env.coldPlanItem(vmp, vm, why, done))
+		case done && inFlight != nil:
+			// A later pass (an incremental one, or a full compare) was
+			// interrupted: the next pass resumes it.
+			ic, err := store.InterruptedCompare(vm.Name)
+			if err != nil {
+				return p, err
+			}
+			what := fmt.Sprintf("%s pass to %s: %s of %s durable at the receiver, not sent again", inFlight.Kind, env.Config.Receiver.URL, Bytes(inFlight.Durable), Bytes(inFlight.Size))
+			switch {
+			case ic != nil:
+				what = fmt.Sprintf("full compare with %s: %d of %d blocks compared, not read again", env.Config.Receiver.URL, ic.Blocks, ic.Total)
+			case inFlight.Durable <= 0:
+				what = fmt.Sprintf("%s pass to %s in its snapshot: nothing of it was durable at the receiver yet, so it is sent from the start", inFlight.Kind, env.Config.Receiver.URL)
+			}
+			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: "resume the interrupted " + what + "; then changed blocks only"})
 		case done:
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: "incremental pass (changed blocks only) to " + env.Config.Receiver.URL})
 		case inFlight != nil && inFlight.Durable <= 0:
