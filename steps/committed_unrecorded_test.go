@@ -111,7 +111,6 @@ func TestKilledAfterFirstCommitGoesOn(t *testing.T) {
 // again").
 func TestReplicatePlanResumesFromNothingDurable(t *testing.T) {
 	_, env := migrationLab(t, "WebApp2")
-	ctx := context.Background()
 	store, err := env.replicationStore()
 	if err != nil {
 		t.Fatal(err)
@@ -119,20 +118,26 @@ func TestReplicatePlanResumesFromNothingDurable(t *testing.T) {
 	if err := store.PutDisk("WebApp2/2000", replication.DiskState{Pass: "snapshot-1", Kind: replication.PassInitial, Size: 16 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := (&Replicate{}).Plan(ctx, env)
+	if it := replicaPlanItem(t, env); it.Action != ActionUpdate || !strings.Contains(it.Detail, "resume the interrupted initial pass") ||
+		!strings.Contains(it.Detail, "nothing of it was durable at the receiver yet, so it is sent from the start") {
+		t.Errorf("step 6's plan for WebApp2: %s", it)
+	}
+}
+
+// replicaPlanItem is step 6's plan item for WebApp2's replica.
+func replicaPlanItem(t *testing.T, env *Env) Item {
+	t.Helper()
+	p, err := (&Replicate{}).Plan(context.Background(), env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var found bool
 	for _, it := range p.Items {
 		if it.Kind == "replica" && it.Name == "WebApp2" {
-			found = it.Action == ActionUpdate && strings.Contains(it.Detail, "resume the interrupted initial pass") &&
-				strings.Contains(it.Detail, "nothing of it was durable at the receiver yet, so it is sent from the start")
+			return it
 		}
 	}
-	if !found {
-		t.Errorf("step 6's plan: %+v", p.Items)
-	}
+	t.Fatalf("step 6's plan has no replica item for WebApp2: %+v", p.Items)
+	return Item{}
 }
 
 // TestReplicatePlanResumesInterruptedLaterPass: step 6's plan for a VM
@@ -143,7 +148,6 @@ func TestReplicatePlanResumesFromNothingDurable(t *testing.T) {
 // run resumed 1.1 GiB into a 2 GiB compare).
 func TestReplicatePlanResumesInterruptedLaterPass(t *testing.T) {
 	_, env := migrationLab(t, "WebApp2")
-	ctx := context.Background()
 	store, err := env.replicationStore()
 	if err != nil {
 		t.Fatal(err)
@@ -154,18 +158,8 @@ func TestReplicatePlanResumesInterruptedLaterPass(t *testing.T) {
 	if err := store.PutDisk("WebApp2/2000", replication.DiskState{Committed: "52 1", Pass: "snapshot-2", Kind: replication.PassIncremental, Watermark: 8 << 20, Size: 16 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := (&Replicate{}).Plan(ctx, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var found bool
-	for _, it := range p.Items {
-		if it.Kind == "replica" && it.Name == "WebApp2" {
-			found = it.Action == ActionUpdate && strings.Contains(it.Detail, "resume the interrupted incremental pass") &&
-				strings.Contains(it.Detail, "8.0 MiB of 16 MiB durable at the receiver, not sent again")
-		}
-	}
-	if !found {
-		t.Errorf("step 6's plan: %+v", p.Items)
+	if it := replicaPlanItem(t, env); it.Action != ActionUpdate || !strings.Contains(it.Detail, "resume the interrupted incremental pass") ||
+		!strings.Contains(it.Detail, "8.0 MiB of 16 MiB durable at the receiver, not sent again") {
+		t.Errorf("step 6's plan for WebApp2: %s", it)
 	}
 }
