@@ -648,6 +648,13 @@ func attach(t *testing.T, addr string, cfg *gossh.ClientConfig, command string) 
 	return s
 }
 
+// text is everything the session showed, escape sequences removed.
+func (s *sshScreen) text() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ansi.Strip(s.out.String())
+}
+
 func (s *sshScreen) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -742,6 +749,18 @@ func TestLabServeSSH(t *testing.T) {
 	scr.waitFor(t, "LAB")
 	scr.waitFor(t, "DRIVER")
 	scr.waitFor(t, "Step 1 of 8")
+	// A second session with the same key, as the printed hint says
+	// ("add -t view to watch only"), watches; the first one still drives
+	// and its screen stays its own.
+	view := attach(t, net.JoinHostPort(host, port), &gossh.ClientConfig{User: user, Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		HostKeyCallback: hostKeys, Timeout: 10 * time.Second}, "view")
+	view.waitFor(t, "WATCHING")
+	scr.send("x") // into the form's field: the driver's answers take it
+	scr.waitFor(t, "Companyx")
+	if text := scr.text(); strings.Contains(text, "WATCHING") || strings.Contains(text, "only the driver changes anything") {
+		t.Fatalf("the driving session shows the watching session's screen:\n%s", tail(text, 3000))
+	}
+	view.drop()
 	scr.drop()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
