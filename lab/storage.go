@@ -40,6 +40,8 @@ type storage struct {
 	// datastore's directory take (cbt.Tracker.DeltaBytes): the lab keeps
 	// no delta files.
 	deltas atomic.Pointer[func(dir string) int64]
+	// refreshes counts RefreshDatastore calls (DatastoreRefreshes).
+	refreshes atomic.Int64
 }
 
 // used is what a datastore whose files are under dir has taken: its files
@@ -139,6 +141,11 @@ type spaceDatastore struct {
 	simwrap.OwnEntity
 }
 
+// DatastoreRefreshes is how many RefreshDatastore calls vc has answered
+// (each makes a real vCenter ask its hosts): a test can see that a client
+// does not refresh one datastore once per VM.
+func (vc *VCenter) DatastoreRefreshes() int64 { return vc.storage.refreshes.Load() }
+
 // RefreshDatastore is called with the datastore's lock held.
 func (w *spaceDatastore) RefreshDatastore(ctx *simulator.Context, req *types.RefreshDatastore) (res soap.HasFault) {
 	body := &methods.RefreshDatastoreBody{}
@@ -148,6 +155,7 @@ func (w *spaceDatastore) RefreshDatastore(ctx *simulator.Context, req *types.Ref
 		body.Fault_ = simulator.Fault(err.Error(), &types.HostConfigFault{})
 		return body
 	}
+	w.s.refreshes.Add(1)
 	w.s.setSpace(w.Datastore, w.s.used(dir))
 	body.Res = &types.RefreshDatastoreResponse{}
 	return body

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dustin/go-humanize"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -45,13 +46,24 @@ func (e *Env) snapshotRoomItems(ctx context.Context, onprem *vsphere.Client, sou
 		vms  []string
 	}
 	var lows []*low
+	// Each datastore is refreshed once, however many VMs put their
+	// deltas there (a wave of 100 VMs on one datastore).
+	rooms := map[types.ManagedObjectReference]vsphere.SnapshotRoom{}
 	for i, vm := range sources {
 		if !warm[i] {
 			continue
 		}
-		room, err := vsphere.SnapshotRoomOf(ctx, onprem.Client.Client, vm.Ref.Reference())
+		room, err := vsphere.SnapshotPlaceOf(ctx, onprem.Client.Client, vm.Ref.Reference())
 		if err != nil {
 			return nil, fmt.Errorf("VM %s: %w", vm.Name, err)
+		}
+		if r, ok := rooms[room.Ref]; ok {
+			room = r
+		} else {
+			if room, err = vsphere.RefreshRoom(ctx, onprem.Client.Client, room); err != nil {
+				return nil, fmt.Errorf("VM %s: %w", vm.Name, err)
+			}
+			rooms[room.Ref] = room
 		}
 		if room.Free >= reserve {
 			continue

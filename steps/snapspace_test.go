@@ -145,3 +145,22 @@ func TestStatusSaysWhyPassesWait(t *testing.T) {
 		t.Errorf("health line without a wait %q", got)
 	}
 }
+
+// TestReplicationPlanRefreshesEachDatastoreOnce: step 6's plan reads the
+// free space where the pass snapshots of its VMs go, refreshed, once per
+// datastore however many VMs share it (each refresh makes vCenter ask its
+// hosts; a wave of 100 VMs on one datastore asked 100 times).
+func TestReplicationPlanRefreshesEachDatastoreOnce(t *testing.T) {
+	l, env := waveLab(t, "WebApp1", "WebApp2", "WebApp3")
+	before := l.OnPrem.DatastoreRefreshes()
+	p, err := (&Replicate{}).Plan(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.Items); n == 0 {
+		t.Fatal("step 6 planned nothing")
+	}
+	if got := l.OnPrem.DatastoreRefreshes() - before; got != 1 {
+		t.Errorf("step 6's plan of 3 VMs on onprem-ds refreshed on-prem datastores %d times, want once", got)
+	}
+}

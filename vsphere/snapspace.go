@@ -32,6 +32,16 @@ type SnapshotRoom struct {
 // capacity and free space, refreshed now (RefreshDatastore; an account
 // without the privilege reads them as vCenter last refreshed them).
 func SnapshotRoomOf(ctx context.Context, c *vim25.Client, vm types.ManagedObjectReference) (SnapshotRoom, error) {
+	room, err := SnapshotPlaceOf(ctx, c, vm)
+	if err != nil {
+		return room, err
+	}
+	return RefreshRoom(ctx, c, room)
+}
+
+// SnapshotPlaceOf reads where vm's snapshot deltas go: the datastore's
+// name and reference, without its space (RefreshRoom reads it).
+func SnapshotPlaceOf(ctx context.Context, c *vim25.Client, vm types.ManagedObjectReference) (SnapshotRoom, error) {
 	var m mo.VirtualMachine
 	pc := property.DefaultCollector(c)
 	if err := pc.RetrieveOne(ctx, vm, []string{"name", "config.files", "datastore"}, &m); err != nil {
@@ -55,25 +65,28 @@ func SnapshotRoomOf(ctx context.Context, c *vim25.Client, vm types.ManagedObject
 			return room, fmt.Errorf("VM %s: datastores: %w", m.Name, err)
 		}
 	}
-	found := false
 	for _, ds := range dss {
 		if ds.Name == p.Datastore {
-			room.Ref, found = ds.Self, true
+			room.Ref = ds.Self
+			return room, nil
 		}
 	}
-	if !found {
-		names := make([]string, 0, len(dss))
-		for _, ds := range dss {
-			names = append(names, ds.Name)
-		}
-		return room, fmt.Errorf("VM %s: its snapshot directory is on datastore %s, which is not among its datastores (%s)", m.Name, p.Datastore, strings.Join(names, ", "))
+	names := make([]string, 0, len(dss))
+	for _, ds := range dss {
+		names = append(names, ds.Name)
 	}
+	return room, fmt.Errorf("VM %s: its snapshot directory is on datastore %s, which is not among its datastores (%s)", m.Name, p.Datastore, strings.Join(names, ", "))
+}
+
+// RefreshRoom returns room (SnapshotPlaceOf) with its datastore's capacity
+// and free space, refreshed now.
+func RefreshRoom(ctx context.Context, c *vim25.Client, room SnapshotRoom) (SnapshotRoom, error) {
 	if _, err := methods.RefreshDatastore(ctx, c, &types.RefreshDatastore{This: room.Ref}); err != nil && !fault.Is(err, &types.NoPermission{}) {
-		return room, fmt.Errorf("datastore %s: refresh its free space: %w", p.Datastore, err)
+		return room, fmt.Errorf("datastore %s: refresh its free space: %w", room.Datastore, err)
 	}
 	var ds mo.Datastore
-	if err := pc.RetrieveOne(ctx, room.Ref, []string{"summary"}, &ds); err != nil {
-		return room, fmt.Errorf("datastore %s: %w", p.Datastore, err)
+	if err := property.DefaultCollector(c).RetrieveOne(ctx, room.Ref, []string{"summary"}, &ds); err != nil {
+		return room, fmt.Errorf("datastore %s: %w", room.Datastore, err)
 	}
 	room.Capacity, room.Free = ds.Summary.Capacity, ds.Summary.FreeSpace
 	return room, nil
