@@ -115,9 +115,10 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		switch {
 		case mode == ModeCold:
 			p.Items = append(p.Items, env.coldPlanItem(vmp, vm, why, done))
-		case done && inFlight != nil:
+		case done && inFlight != nil && !env.passRunning(vm.Name):
 			// A later pass (an incremental one, or a full compare) was
-			// interrupted: the next pass resumes it.
+			// interrupted: the next pass resumes it. (One this process's
+			// scheduler runs now is not interrupted: the plain line.)
 			ic, err := store.InterruptedCompare(vm.Name)
 			if err != nil {
 				return p, err

@@ -309,6 +309,16 @@ func (e *Env) warmPass(ctx context.Context, vm VMPlan) error {
 	return nil
 }
 
+// passRunning says whether this process's scheduler (the wizard's, the
+// engine's) runs a pass of vm now.
+func (e *Env) passRunning(vm string) bool {
+	if e.warm == nil {
+		return false
+	}
+	st, ok := e.warmStatus(vm)
+	return ok && st.Running
+}
+
 // warmStatus is vm's job's status in the wizard's scheduler.
 func (e *Env) warmStatus(vm string) (replication.JobStatus, bool) {
 	for _, st := range e.warm.sched.Status() {
