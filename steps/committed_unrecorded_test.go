@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/ferry-migrate/ferry/replication"
 )
 
@@ -161,5 +163,54 @@ func TestReplicatePlanResumesInterruptedLaterPass(t *testing.T) {
 	if it := replicaPlanItem(t, env); it.Action != ActionUpdate || !strings.Contains(it.Detail, "resume the interrupted incremental pass") ||
 		!strings.Contains(it.Detail, "8.0 MiB of 16 MiB durable at the receiver, not sent again") {
 		t.Errorf("step 6's plan for WebApp2: %s", it)
+	}
+}
+
+// TestReplicatePlanWhileAPassRuns: step 6's plan made while this
+// process's scheduler runs a pass of the VM (the wizard: esc, enter on the
+// replication dashboard during a pass) does not call that pass
+// interrupted; it is the plain incremental line (before: "resume the
+// interrupted full compare ... 3360 of 4096 blocks").
+func TestReplicatePlanWhileAPassRuns(t *testing.T) {
+	// A limiter from the start (uncapped in effect), slowed below once the
+	// journey is there, so that a pass of 1 MiB takes seconds.
+	j := startDiskChangeJourneyWith(t, func(env *Env) { env.Plan().BandwidthMbit = maxBandwidthMbit })
+	lim, err := j.env.limiter()
+	if err != nil || lim == nil {
+		t.Fatalf("limiter: %v", err)
+	}
+	lim.SetBurst(64 << 10)
+	lim.SetLimit(256 << 10)
+	defer lim.SetLimit(rate.Inf)
+	guestWrite(t, j.l, "WebApp2", 1<<20, 1<<20)
+	if err := j.sched.PassNow("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	store, err := j.env.replicationStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		p, _, _, err := storedPass(store, "WebApp2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p != nil && j.env.passRunning("WebApp2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no pass of WebApp2 in flight after PassNow")
+		}
+	}
+	it := replicaPlanItem(t, j.env)
+	if !j.env.passRunning("WebApp2") {
+		t.Skip("the pass ended before the plan was read")
+	}
+	if strings.Contains(it.Detail, "interrupted") || !strings.Contains(it.Detail, "incremental pass (changed blocks only)") {
+		t.Errorf("step 6's plan while a pass runs: %s", it)
+	}
+	lim.SetLimit(rate.Inf)
+	if err := j.sched.WaitPass(context.Background(), "WebApp2"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -135,8 +135,18 @@ type diskChangeJourney struct {
 
 func startDiskChangeJourney(t *testing.T) *diskChangeJourney {
 	t.Helper()
+	return startDiskChangeJourneyWith(t, nil)
+}
+
+// startDiskChangeJourneyWith is startDiskChangeJourney with prepare
+// (unless nil) called on the env before anything runs.
+func startDiskChangeJourneyWith(t *testing.T, prepare func(*Env)) *diskChangeJourney {
+	t.Helper()
 	j := &diskChangeJourney{}
 	j.l, j.env = migrationLab(t, "WebApp2")
+	if prepare != nil {
+		prepare(j.env)
+	}
 	ctx := context.Background()
 	var err error
 	j.sched, err = j.env.EnableWarm(ctx, func(ev replication.Event) {
