@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -238,6 +239,10 @@ even the state file.
 Steps the plan skips, or that do not apply, say why. With --json the plans
 are one JSON array (index, step, title, status, skipped, items, error).
 
+While a ferry serve engine runs for the state file, the engine plans (it
+holds the plan's replication store) with its endpoints and the plan it
+loaded; a plan file edited since is refused, naming the keys that changed.
+
 ` + stateHelp + `
 
 Plan file keys:
@@ -249,22 +254,35 @@ Plan file keys:
 				return err
 			}
 			defer env.Close(cmd.Context())
+			var (
+				plans   []steps.StagePlan
+				origins []config.Origin
+			)
+			if cl, err := dialEngine(&f); err != nil {
+				return err
+			} else if cl != nil {
+				// The engine holds the plan's replication store: it plans,
+				// with its endpoints and the plan it runs.
+				if f.applianceOVF != "" {
+					return usagef("--appliance-ovf: a ferry serve engine runs this plan (%s) with the plan's appliance.ovf; set it in the plan file and restart the engine", cl.Socket)
+				}
+				plans, origins, err = cl.Plan(cmd.Context(), it)
+				var re *engine.RemoteError
+				if errors.As(err, &re) && re.Usage {
+					return usageError{err}
+				}
+				if plans == nil && err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "ferry: planned by the ferry serve engine (%s)\n", cl.Socket)
+				return printPlans(cmd, plans, origins, asJSON, err)
+			}
 			if err := env.CheckReplicationStore(); err != nil {
 				return usageError{err}
 			}
 			r := &steps.Runner{Itinerary: it, Env: env}
-			plans, err := r.PlanAll(cmd.Context())
-			if asJSON {
-				// stdout stays one JSON document; the endpoints go beside it.
-				writeEndpoints(cmd.ErrOrStderr(), env.Config)
-				if jerr := writePlansJSON(cmd.OutOrStdout(), plans); jerr != nil {
-					return jerr
-				}
-			} else {
-				writeEndpoints(cmd.OutOrStdout(), env.Config)
-				steps.WritePlans(cmd.OutOrStdout(), plans)
-			}
-			return err
+			plans, err = r.PlanAll(cmd.Context())
+			return printPlans(cmd, plans, env.Config.Origins(), asJSON, err)
 		},
 	}
 	f.register(cmd, true)
@@ -272,11 +290,25 @@ Plan file keys:
 	return cmd
 }
 
-// writeEndpoints lists the endpoints a command talks to and where each came
+// printPlans prints plans (as JSON with asJSON) after the endpoints they
+// were made with, and returns err (the plans' error).
+func printPlans(cmd *cobra.Command, plans []steps.StagePlan, origins []config.Origin, asJSON bool, err error) error {
+	if asJSON {
+		// stdout stays one JSON document; the endpoints go beside it.
+		writeOrigins(cmd.ErrOrStderr(), origins)
+		if jerr := writePlansJSON(cmd.OutOrStdout(), plans); jerr != nil {
+			return jerr
+		}
+	} else {
+		writeOrigins(cmd.OutOrStdout(), origins)
+		steps.WritePlans(cmd.OutOrStdout(), plans)
+	}
+	return err
+}
+
+// writeOrigins lists the endpoints a command talks to and where each came
 // from (--config or the environment), so an admin with several environments
 // sees which one this is before anything happens.
-func writeEndpoints(w io.Writer, cfg *config.Config) { writeOrigins(w, cfg.Origins()) }
-
 func writeOrigins(w io.Writer, o []config.Origin) {
 	if len(o) == 0 {
 		fmt.Fprintln(w, "Endpoints: none configured (--config FILE, or GOVC_URL, VCD_URL, ...)")

@@ -234,6 +234,13 @@ func TestServeEngine(t *testing.T) {
 	if first.IsZero() {
 		t.Fatalf("no pass after the replication step: %+v", doc)
 	}
+	// ferry plan while the engine holds the replication store: the engine
+	// plans (before, step 6 failed with "replication store is in use by
+	// another ferry process" and the cutover had no projection).
+	if out, code := run("plan", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "planned by the ferry serve engine") ||
+		!strings.Contains(out, `~ update replica "WebApp2": incremental pass`) || !strings.Contains(out, "projected downtime") {
+		t.Errorf("ferry plan while the engine runs: exit %d\n%s", code, out)
+	}
 
 	// An unknown key is refused.
 	if c, err := gossh.Dial("tcp", sshAddr, sshConfig("mallory", strangerKey, hostKey)); err == nil {

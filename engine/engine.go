@@ -340,6 +340,18 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	return r.Run(ctx)
 }
 
+// Plan plans every step of the engine's itinerary with the engine's env
+// (ferry plan while the engine runs: the replication store is the
+// engine's). It changes nothing and takes no step lock, as a wizard's plan
+// screen does not.
+func (e *Engine) Plan(ctx context.Context) ([]steps.StagePlan, error) {
+	if err := e.checkPlanFile(); err != nil {
+		return nil, UsageError{err}
+	}
+	r := &steps.Runner{Itinerary: e.Itinerary, Env: e.Env}
+	return r.PlanAll(ctx)
+}
+
 // checkPlanFile refuses a step run when the plan file no longer holds the
 // plan the engine runs (loaded at its start, or saved since by its wizard):
 // an operator who edited it (a second wave's VMs, say) would otherwise see

@@ -17,13 +17,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ferry-migrate/ferry/accept"
+	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
 // The socket protocol: the client writes one JSON request line; the engine
 // answers with JSON lines: events (a run), then one final reply.
 type request struct {
-	Op     string         `json:"op"` // "status", "run" or "attach"
+	Op     string         `json:"op"` // "status", "plan", "run" or "attach"
 	Run    *RunRequest    `json:"run,omitempty"`
 	Attach *AttachRequest `json:"attach,omitempty"`
 }
@@ -32,8 +33,11 @@ type reply struct {
 	Event   *steps.Event   `json:"event,omitempty"`
 	Status  *Status        `json:"status,omitempty"`
 	Outcome *steps.Outcome `json:"outcome,omitempty"`
-	Error   string         `json:"error,omitempty"`
-	Usage   bool           `json:"usage,omitempty"` // the error is bad input (exit 2)
+	Plans   []wirePlan     `json:"plans,omitempty"`
+	// Endpoints are the engine's, with a plan (where each came from).
+	Endpoints []config.Origin `json:"endpoints,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	Usage     bool            `json:"usage,omitempty"` // the error is bad input (exit 2)
 	// Attached accepts an attach: the terminal's stream follows.
 	Attached bool `json:"attached,omitempty"`
 	Final    bool `json:"final,omitempty"`
@@ -165,6 +169,15 @@ func (e *Engine) serveConn(ctx context.Context, c net.Conn) {
 			r.Error = err.Error()
 		}
 		send(r)
+	case "plan":
+		plans, err := e.Plan(ctx)
+		r := reply{Plans: toWire(plans), Endpoints: e.Env.Config.Origins(), Final: true}
+		if err != nil {
+			r.Error = err.Error()
+			var ue UsageError
+			r.Usage = errors.As(err, &ue)
+		}
+		send(r)
 	case "run":
 		if req.Run == nil {
 			send(reply{Error: "bad request: run without parameters", Final: true})
@@ -183,7 +196,7 @@ func (e *Engine) serveConn(ctx context.Context, c net.Conn) {
 	case "attach":
 		e.attach(ctx, c, br, lr, req.Attach, send)
 	default:
-		send(reply{Error: fmt.Sprintf("bad request: op %q (want status, run or attach)", req.Op), Final: true})
+		send(reply{Error: fmt.Sprintf("bad request: op %q (want status, plan, run or attach)", req.Op), Final: true})
 	}
 }
 
@@ -271,4 +284,52 @@ func (cl *Client) Run(ctx context.Context, req RunRequest, emit steps.Emit) (ste
 		return *r.Outcome, err
 	}
 	return steps.Outcome{}, err
+}
+
+// wirePlan is a steps.StagePlan on the socket (its step by ID, its error
+// as text).
+type wirePlan struct {
+	Index   int          `json:"index"`
+	Step    string       `json:"step"`
+	Status  steps.Status `json:"status"`
+	Skipped string       `json:"skipped,omitempty"`
+	Items   []steps.Item `json:"items,omitempty"`
+	Error   string       `json:"error,omitempty"`
+}
+
+func toWire(plans []steps.StagePlan) []wirePlan {
+	out := make([]wirePlan, 0, len(plans))
+	for _, sp := range plans {
+		w := wirePlan{Index: sp.Index, Step: sp.Step.ID(), Status: sp.Status, Skipped: sp.Skipped, Items: sp.Plan.Items}
+		if sp.Err != nil {
+			w.Error = sp.Err.Error()
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// Plan asks the engine for the plans of its itinerary's steps (it changes
+// nothing), given back as steps of it (the client's; both are
+// steps.NewItinerary), and the endpoints the engine uses. The error is the
+// engine's, as PlanAll's.
+func (cl *Client) Plan(ctx context.Context, it steps.Itinerary) ([]steps.StagePlan, []config.Origin, error) {
+	r, err := cl.call(ctx, request{Op: "plan"}, func(reply) {})
+	byID := map[string]steps.Step{}
+	for _, st := range it {
+		byID[st.Step.ID()] = st.Step
+	}
+	var out []steps.StagePlan
+	for _, w := range r.Plans {
+		st, ok := byID[w.Step]
+		if !ok {
+			return out, r.Endpoints, fmt.Errorf("the engine planned a step this ferry does not know: %q (another ferry version?)", w.Step)
+		}
+		sp := steps.StagePlan{Index: w.Index, Step: st, Status: w.Status, Skipped: w.Skipped, Plan: steps.Plan{Step: w.Step, Items: w.Items}}
+		if w.Error != "" {
+			sp.Err = errors.New(w.Error)
+		}
+		out = append(out, sp)
+	}
+	return out, r.Endpoints, err
 }
