@@ -324,26 +324,7 @@ func writeOrigins(w io.Writer, o []config.Origin) {
 }
 
 func writePlansJSON(w io.Writer, plans []steps.StagePlan) error {
-	type stagePlan struct {
-		Index   int          `json:"index"`
-		Step    string       `json:"step"`
-		Title   string       `json:"title"`
-		Status  steps.Status `json:"status"`
-		Skipped string       `json:"skipped,omitempty"`
-		Items   []steps.Item `json:"items,omitempty"`
-		Changes int          `json:"changes"`
-		Error   string       `json:"error,omitempty"`
-	}
-	out := make([]stagePlan, 0, len(plans))
-	for _, sp := range plans {
-		p := stagePlan{Index: sp.Index, Step: sp.Step.ID(), Title: sp.Step.Title(), Status: sp.Status,
-			Skipped: sp.Skipped, Items: sp.Plan.Items, Changes: sp.Plan.Changes()}
-		if sp.Err != nil {
-			p.Error = sp.Err.Error()
-		}
-		out = append(out, p)
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return enc.Encode(steps.PlanDocs(plans))
 }

@@ -241,6 +241,20 @@ func TestServeEngine(t *testing.T) {
 		!strings.Contains(out, `~ update replica "WebApp2": incremental pass`) || !strings.Contains(out, "projected downtime") {
 		t.Errorf("ferry plan while the engine runs: exit %d\n%s", code, out)
 	}
+	planJSON := exec.Command(ferryBin, "--config", l.ConfigFile, "plan", "--plan", l.PlanPath(), "--json")
+	planJSON.Env = cleanEnv()
+	var plans []steps.PlanDoc
+	if out, err := planJSON.Output(); err != nil || json.Unmarshal(out, &plans) != nil {
+		t.Errorf("ferry plan --json while the engine runs: %v\n%s", err, out)
+	}
+	for _, p := range plans {
+		if p.Error != "" || (p.Step == "replication" && (p.Changes != 1 || len(p.Items) != 1 || p.Items[0].Name != "WebApp2")) {
+			t.Errorf("ferry plan --json while the engine runs, step %s: %+v", p.Step, p)
+		}
+	}
+	if len(plans) != len(steps.NewItinerary()) {
+		t.Errorf("ferry plan --json while the engine runs: %d plans, want one per step", len(plans))
+	}
 
 	// An unknown key is refused.
 	if c, err := gossh.Dial("tcp", sshAddr, sshConfig("mallory", strangerKey, hostKey)); err == nil {

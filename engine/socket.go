@@ -30,10 +30,10 @@ type request struct {
 }
 
 type reply struct {
-	Event   *steps.Event   `json:"event,omitempty"`
-	Status  *Status        `json:"status,omitempty"`
-	Outcome *steps.Outcome `json:"outcome,omitempty"`
-	Plans   []wirePlan     `json:"plans,omitempty"`
+	Event   *steps.Event    `json:"event,omitempty"`
+	Status  *Status         `json:"status,omitempty"`
+	Outcome *steps.Outcome  `json:"outcome,omitempty"`
+	Plans   []steps.PlanDoc `json:"plans,omitempty"`
 	// Endpoints are the engine's, with a plan (where each came from).
 	Endpoints []config.Origin `json:"endpoints,omitempty"`
 	Error     string          `json:"error,omitempty"`
@@ -171,7 +171,7 @@ func (e *Engine) serveConn(ctx context.Context, c net.Conn) {
 		send(r)
 	case "plan":
 		plans, err := e.Plan(ctx)
-		r := reply{Plans: toWire(plans), Endpoints: e.Env.Config.Origins(), Final: true}
+		r := reply{Plans: steps.PlanDocs(plans), Endpoints: e.Env.Config.Origins(), Final: true}
 		if err != nil {
 			r.Error = err.Error()
 			var ue UsageError
@@ -284,29 +284,6 @@ func (cl *Client) Run(ctx context.Context, req RunRequest, emit steps.Emit) (ste
 		return *r.Outcome, err
 	}
 	return steps.Outcome{}, err
-}
-
-// wirePlan is a steps.StagePlan on the socket (its step by ID, its error
-// as text).
-type wirePlan struct {
-	Index   int          `json:"index"`
-	Step    string       `json:"step"`
-	Status  steps.Status `json:"status"`
-	Skipped string       `json:"skipped,omitempty"`
-	Items   []steps.Item `json:"items,omitempty"`
-	Error   string       `json:"error,omitempty"`
-}
-
-func toWire(plans []steps.StagePlan) []wirePlan {
-	out := make([]wirePlan, 0, len(plans))
-	for _, sp := range plans {
-		w := wirePlan{Index: sp.Index, Step: sp.Step.ID(), Status: sp.Status, Skipped: sp.Skipped, Items: sp.Plan.Items}
-		if sp.Err != nil {
-			w.Error = sp.Err.Error()
-		}
-		out = append(out, w)
-	}
-	return out
 }
 
 // Plan asks the engine for the plans of its itinerary's steps (it changes

@@ -271,6 +271,33 @@ type StagePlan struct {
 	Err     error
 }
 
+// PlanDoc is a StagePlan as JSON: `ferry plan --json` prints these, and
+// the engine's socket carries them (the step by its ID, the error as text).
+type PlanDoc struct {
+	Index   int    `json:"index"`
+	Step    string `json:"step"`
+	Title   string `json:"title"`
+	Status  Status `json:"status"`
+	Skipped string `json:"skipped,omitempty"`
+	Items   []Item `json:"items,omitempty"`
+	Changes int    `json:"changes"`
+	Error   string `json:"error,omitempty"`
+}
+
+// PlanDocs is plans as PlanDocs.
+func PlanDocs(plans []StagePlan) []PlanDoc {
+	out := make([]PlanDoc, 0, len(plans))
+	for _, sp := range plans {
+		d := PlanDoc{Index: sp.Index, Step: sp.Step.ID(), Title: sp.Step.Title(), Status: sp.Status,
+			Skipped: sp.Skipped, Items: sp.Plan.Items, Changes: sp.Plan.Changes()}
+		if sp.Err != nil {
+			d.Error = sp.Err.Error()
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 // PlanAll asks every step that would run what it would change. It changes
 // nothing (not even the state file). The error reports the steps whose plan
 // failed; the others are still in the list.
