@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -212,5 +213,26 @@ func TestReplicatePlanWhileAPassRuns(t *testing.T) {
 	lim.SetLimit(rate.Inf)
 	if err := j.sched.WaitPass(context.Background(), "WebApp2"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplicatePlanWhileAnotherFerryHoldsTheStore: step 6's plan made by
+// a second ferry (ferry plan beside a running ferry run or wizard of the
+// plan) says who holds the replication data and what to do, not only
+// "replication store is in use by another ferry process".
+func TestReplicatePlanWhileAnotherFerryHoldsTheStore(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	if _, err := env.replicationStore(); err != nil { // this ferry holds it
+		t.Fatal(err)
+	}
+	other := NewEnv(env.Config, env.Plan(), env.State)
+	_, err := (&Replicate{}).Plan(context.Background(), other)
+	if !errors.Is(err, replication.ErrStoreBusy) {
+		t.Fatalf("step 6's plan beside a ferry holding the store: %v", err)
+	}
+	for _, want := range []string{"replication data is held by a running ferry (a wizard or run of this plan)", "plan again once it ends", "ferry serve engine plans"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("step 6's plan beside a ferry holding the store: %q does not say %q", err, want)
+		}
 	}
 }

@@ -263,7 +263,16 @@ func (e *Env) OpenReplicationStore() error {
 // change it nor wait for its holder (ferry plan, ferry status); nil while
 // the plan has no store. done releases it.
 func (e *Env) readReplicationStore() (st *replication.StateStore, done func(), err error) {
-	return e.mig.store.Read(e.storeFiles())
+	st, done, err = e.mig.store.Read(e.storeFiles())
+	if errors.Is(err, replication.ErrStoreBusy) {
+		// Say who: the state lock names the process.
+		who := "a running ferry (a wizard or run of this plan)"
+		if pid := StateHolder(e.State.Path()); pid > 0 {
+			who = fmt.Sprintf("ferry process %d (a wizard or run of this plan)", pid)
+		}
+		err = fmt.Errorf("replication data is held by %s: %w", who, err)
+	}
+	return st, done, err
 }
 
 // replicationStore is the plan's sender-side replication store, opened on

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -83,6 +84,9 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	store, done, err := env.readReplicationStore()
+	if errors.Is(err, replication.ErrStoreBusy) {
+		return p, fmt.Errorf("%w; plan again once it ends (a ferry serve engine plans while it replicates)", err)
+	}
 	if err != nil {
 		return p, err
 	}

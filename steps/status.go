@@ -65,11 +65,7 @@ type PassInFlight struct {
 func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 	store, done, err := e.readReplicationStore()
 	if errors.Is(err, replication.ErrStoreBusy) {
-		who := "a running ferry (a wizard or run of this plan)"
-		if pid := StateHolder(e.State.Path()); pid > 0 {
-			who = fmt.Sprintf("ferry process %d (a wizard or run of this plan)", pid)
-		}
-		return nil, fmt.Errorf("replication data is held by %s; its dashboard shows the live status: %w", who, err)
+		return nil, fmt.Errorf("%w; its dashboard shows the live status", err)
 	}
 	if err != nil {
 		return nil, err
