@@ -112,25 +112,14 @@ func TestPassSnapshotNeedsRoomOnTheSourceDatastore(t *testing.T) {
 	}
 
 	setFree(5 << 30)
-	snap, err := src.Open(ctx, "", false)
-	if err != nil {
-		t.Fatalf("open a pass with 5 GiB free: %v", err)
-	}
-	disks, err := src.Disks(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1<<20)
-	if err := snap.ReadAt(ctx, disks[0].Key, buf, 0); err != nil {
-		t.Fatalf("read with room: %v", err)
-	}
+	snap, key, buf := openAndRead(t, src, "with 5 GiB free")
 	if s := snapshots(t, c, ref); len(s) != 1 || !strings.HasPrefix(s[0], replication.SnapshotPrefix) {
 		t.Fatalf("snapshots during the pass: %v, want the pass's", s)
 	}
 
 	// Another VM's files take the datastore down to 1.5 GiB free.
 	setFree(3 << 29)
-	err = readUntilFails(ctx, snap, disks[0].Key, buf)
+	err = readUntilFails(ctx, snap, key, buf)
 	if !errors.Is(err, replication.ErrSourceSpace) {
 		t.Fatalf("read with 1.5 GiB free: %v, want ErrSourceSpace", err)
 	}
@@ -218,18 +207,7 @@ func TestPassSnapshotDeltaTakesTheRoom(t *testing.T) {
 
 	src := replication.NewVSphereSource(c.Client.Client, ref)
 	src.SnapshotReserve, src.SpaceEvery = reserve, 20*time.Millisecond
-	snap, err := src.Open(ctx, "", false)
-	if err != nil {
-		t.Fatalf("open a pass with 12 MiB free, 8 MiB reserved: %v", err)
-	}
-	disks, err := src.Disks(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1<<20)
-	if err := snap.ReadAt(ctx, disks[0].Key, buf, 0); err != nil {
-		t.Fatalf("read with room: %v", err)
-	}
+	snap, key, buf := openAndRead(t, src, "with 12 MiB free, 8 MiB reserved")
 	// The guest rewrites those 10 MiB while the pass's snapshot is open:
 	// its delta takes them.
 	data = bytes.Repeat([]byte{0x5a}, 1<<20)
@@ -238,7 +216,7 @@ func TestPassSnapshotDeltaTakesTheRoom(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err = readUntilFails(ctx, snap, disks[0].Key, buf)
+	err = readUntilFails(ctx, snap, key, buf)
 	if !errors.Is(err, replication.ErrSourceSpace) || !strings.Contains(err.Error(), "snapshot is removed") {
 		t.Fatalf("read after the guest wrote 10 MiB into the snapshot's delta: %v, want ErrSourceSpace", err)
 	}
@@ -252,6 +230,27 @@ func TestPassSnapshotDeltaTakesTheRoom(t *testing.T) {
 	if after.Free != 12<<20 {
 		t.Errorf("free after the snapshot's removal: %d bytes, want the delta's space back (12 MiB)", after.Free)
 	}
+}
+
+// openAndRead opens a pass of src (situation says with how much room) and
+// reads the first MiB of its first disk; it returns the pass's snapshot,
+// that disk's key and a buffer of a MiB.
+func openAndRead(t *testing.T, src *replication.VSphereSource, situation string) (replication.Snapshot, string, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := src.Open(ctx, "", false)
+	if err != nil {
+		t.Fatalf("open a pass %s: %v", situation, err)
+	}
+	disks, err := src.Disks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	if err := snap.ReadAt(ctx, disks[0].Key, buf, 0); err != nil {
+		t.Fatalf("read %s: %v", situation, err)
+	}
+	return snap, disks[0].Key, buf
 }
 
 // readUntilFails reads the start of disk key from snap until a read fails

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -14,16 +15,8 @@ import (
 // heterogeneous VMs is what the lab built them with.
 func TestVMConfigCapturesTheSource(t *testing.T) {
 	ctx := context.Background()
-	l, err := lab.Start(ctx, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	c := connectTo(t, l, l.OnPrem)
 	for _, g := range lab.GuestVMs() {
 		vm, err := c.VMByName(ctx, g.Name)
 		if err != nil {
@@ -96,16 +89,8 @@ func TestVMConfigCapturesTheSource(t *testing.T) {
 // its environment browser; one it cannot create is refused with the list.
 func TestCheckHWVersion(t *testing.T) {
 	ctx := context.Background()
-	l, err := lab.Start(ctx, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c, err := vsphere.Connect(ctx, vsphere.Config{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	c := connectTo(t, l, l.Provider)
 	have, err := c.HWVersions(ctx, "Provider-DC", "Company-VDC")
 	if err != nil || len(have) == 0 {
 		t.Fatalf("hardware versions: %v %v", have, err)

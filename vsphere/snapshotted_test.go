@@ -10,7 +10,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
-	"github.com/ferry-migrate/ferry/vsphere"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestDiskIdentityWhileSnapshotted: while a source VM has a snapshot (a
@@ -21,15 +21,8 @@ import (
 // disks to the replicas by that name.
 func TestDiskIdentityWhileSnapshotted(t *testing.T) {
 	ctx := context.Background()
-	l, err := lab.Start(ctx, lab.Options{DiskSize: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	c := connectTo(t, l, l.OnPrem)
 	vm, err := c.VMByName(ctx, "WebApp2")
 	if err != nil {
 		t.Fatal(err)

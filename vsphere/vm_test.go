@@ -14,20 +14,14 @@ import (
 	"github.com/vmware/govmomi/vmdk"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 func TestShutdownAndVMOverExistingDisks(t *testing.T) {
 	ctx := context.Background()
-	l, err := lab.Start(ctx, lab.Options{DiskSize: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	onprem, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	onprem := connectTo(t, l, l.OnPrem)
 	src, err := onprem.VMByName(ctx, "WebApp2")
 	if err != nil {
 		t.Fatal(err)
