@@ -109,7 +109,9 @@ removed (its writes consolidated into the replicas). The source is never
 touched. A report in the downtime report's format (test-migration-*.md and
 .json beside the state file) says what booted, when, and which probes
 answered; its path is printed. The run fails (exit 1) if a copy did not boot
-or a probe did not answer; the cleanup happens anyway.
+or a probe did not answer; the cleanup happens anyway. A test is refused before
+it changes anything (exit 1) when ferry's provider vCenter account lacks a
+privilege it needs (each is named: the README's "vCenter privileges").
 
 --test-cleanup removes what a test migration left (a killed run): the copies in
 Cloud Director and at the provider, and the appliance's snapshot. Running it

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -69,9 +70,46 @@ func (e *Env) privilegeItems(ctx context.Context, sources []vsphere.VM, replicat
 	}
 	items := privilegeConflicts(ctx, "on-prem", onprem, missing)
 
+	provider, err := e.providerPrivilegeItems(ctx, providerNeeds{
+		datastore: []vsphere.Need{
+			{Privilege: "Datastore.FileManagement", For: "create the replica disks there, and extend them when a source disk grows"},
+			{Privilege: "Datastore.AllocateSpace", For: "create each target VM there at its cutover"},
+		},
+		folder: []vsphere.Need{
+			{Privilege: "VirtualMachine.Inventory.Create", For: "create each target VM over its replica disks at its cutover"},
+			{Privilege: "VirtualMachine.Config.AddExistingDisk", For: "give a target VM its replica disks"},
+			{Privilege: "VirtualMachine.Inventory.Delete", For: "remove a target VM again (its disks kept) when its cutover rolls back"},
+		},
+		pool:    []vsphere.Need{{Privilege: "Resource.AssignVMToPool", For: "place each target VM there"}},
+		network: []vsphere.Need{{Privilege: "Network.Assign", For: "connect each target VM to it"}},
+		appliance: []vsphere.Need{
+			{Privilege: "VirtualMachine.Config.AddExistingDisk", For: "hot-add the replica disks to it"},
+			{Privilege: "VirtualMachine.Config.RemoveDisk", For: "detach them from it for each cutover"},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(items, provider...), nil
+}
+
+// providerNeeds are what ferry's work asks of its account on the provider
+// vCenter, by object of the plan's provider placement: its datastore, the
+// VM folder of its datacenter, its resource pool and network (when the
+// plan names them), and the receiver appliance VM (receiver kind
+// appliance).
+type providerNeeds struct {
+	datastore, folder, pool, network, appliance []vsphere.Need
+}
+
+// providerPrivilegeItems checks that ferry's provider account holds needs;
+// one conflict item per privilege missing. A placement not answered or not
+// found is left to the step's own checks, which name the field (no
+// items). It changes nothing.
+func (e *Env) providerPrivilegeItems(ctx context.Context, needs providerNeeds) ([]Item, error) {
 	pp := e.Plan().Provider
 	if err := e.replicaPlaceAnswered(); err != nil {
-		return items, nil // the step's own check names what is missing
+		return nil, nil
 	}
 	kind, err := e.receiverKind()
 	if err != nil {
@@ -87,39 +125,26 @@ func (e *Env) privilegeItems(ctx context.Context, sources []vsphere.VM, replicat
 	}
 	refs, err := provider.Refs(ctx, pp.Datacenter, pp.ResourcePool, pp.Datastore, pp.Network, appliance)
 	if err != nil {
-		// A placement not found: the step's own checks name its field
-		// and what exists.
-		return items, nil
+		return nil, nil
 	}
-	demands = []vsphere.Demand{
-		{Ref: refs.Datastore, Object: "datastore " + pp.Datastore, Needs: []vsphere.Need{
-			{Privilege: "Datastore.FileManagement", For: "create the replica disks there, and extend them when a source disk grows"},
-			{Privilege: "Datastore.AllocateSpace", For: "create each target VM there at its cutover"},
-		}},
-		{Ref: refs.Folder, Object: "the VM folder of datacenter " + pp.Datacenter, Needs: []vsphere.Need{
-			{Privilege: "VirtualMachine.Inventory.Create", For: "create each target VM over its replica disks at its cutover"},
-			{Privilege: "VirtualMachine.Config.AddExistingDisk", For: "give a target VM its replica disks"},
-			{Privilege: "VirtualMachine.Inventory.Delete", For: "remove a target VM again (its disks kept) when its cutover rolls back"},
-		}},
+	demands := []vsphere.Demand{
+		{Ref: refs.Datastore, Object: "datastore " + pp.Datastore, Needs: needs.datastore},
+		{Ref: refs.Folder, Object: "the VM folder of datacenter " + pp.Datacenter, Needs: needs.folder},
 	}
 	if pp.ResourcePool != "" {
-		demands = append(demands, vsphere.Demand{Ref: refs.Pool, Object: "resource pool " + pp.ResourcePool, Needs: []vsphere.Need{
-			{Privilege: "Resource.AssignVMToPool", For: "place each target VM there"}}})
+		demands = append(demands, vsphere.Demand{Ref: refs.Pool, Object: "resource pool " + pp.ResourcePool, Needs: needs.pool})
 	}
 	if pp.Network != "" {
-		demands = append(demands, vsphere.Demand{Ref: refs.Network, Object: "network " + pp.Network, Needs: []vsphere.Need{
-			{Privilege: "Network.Assign", For: "connect each target VM to it"}}})
+		demands = append(demands, vsphere.Demand{Ref: refs.Network, Object: "network " + pp.Network, Needs: needs.network})
 	}
 	if appliance != "" {
-		demands = append(demands, vsphere.Demand{Ref: refs.VM, Object: "the receiver appliance VM " + appliance, Needs: []vsphere.Need{
-			{Privilege: "VirtualMachine.Config.AddExistingDisk", For: "hot-add the replica disks to it"},
-			{Privilege: "VirtualMachine.Config.RemoveDisk", For: "detach them from it for each cutover"},
-		}})
+		demands = append(demands, vsphere.Demand{Ref: refs.VM, Object: "the receiver appliance VM " + appliance, Needs: needs.appliance})
 	}
-	if missing, err = provider.MissingPrivileges(ctx, demands); err != nil {
+	missing, err := provider.MissingPrivileges(ctx, demands)
+	if err != nil {
 		return nil, err
 	}
-	return append(items, privilegeConflicts(ctx, "provider", provider, missing)...), nil
+	return privilegeConflicts(ctx, "provider", provider, missing), nil
 }
 
 // privilegeConflicts makes one conflict item per missing privilege of the
@@ -170,4 +195,39 @@ func (w *applianceWorld) privilegeItems(ctx context.Context) ([]Item, error) {
 		return nil, err
 	}
 	return privilegeConflicts(ctx, "on-prem", w.c, missing), nil
+}
+
+// testPrivileges checks that ferry's provider account holds what a test
+// migration does there: freeze the replica disks with a snapshot of the
+// receiver appliance and remove it afterwards, create each copy over child
+// disks of its replica, and remove a copy Cloud Director did not import.
+// Without the check, a missing one surfaces mid-test, and a snapshot that
+// cannot be removed holds the cutover until someone grants the privilege
+// and runs ferry run --test-cleanup. An error names each privilege
+// missing; nothing is changed.
+func (e *Env) testPrivileges(ctx context.Context) error {
+	items, err := e.providerPrivilegeItems(ctx, providerNeeds{
+		datastore: []vsphere.Need{{Privilege: "Datastore.AllocateSpace", For: "create each test copy's child disks there"}},
+		folder: []vsphere.Need{
+			{Privilege: "VirtualMachine.Inventory.Create", For: "create each test copy over child disks of its replica"},
+			{Privilege: "VirtualMachine.Inventory.Delete", For: "remove a test copy that Cloud Director did not import"},
+		},
+		pool:    []vsphere.Need{{Privilege: "Resource.AssignVMToPool", For: "place each test copy there"}},
+		network: []vsphere.Need{{Privilege: "Network.Assign", For: "give each test copy its NICs (Cloud Director then moves them to the isolated network)"}},
+		appliance: []vsphere.Need{
+			{Privilege: "VirtualMachine.State.CreateSnapshot", For: "freeze the replica disks for the test with a snapshot"},
+			{Privilege: "VirtualMachine.State.RemoveSnapshot", For: "remove that snapshot after the test (its deltas merge back into the replicas)"},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	var why []string
+	for _, it := range items {
+		why = append(why, it.Name+": "+it.Detail)
+	}
+	return fmt.Errorf("test migration not started, nothing changed: %s", strings.Join(why, "; "))
 }

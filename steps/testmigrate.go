@@ -169,6 +169,9 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 		}
 		copies = append(copies, tc)
 	}
+	if err := e.testPrivileges(ctx); err != nil {
+		return "", err
+	}
 	// Recorded before the provider changes: a killed test is cleaned up.
 	for _, tc := range copies {
 		if err := e.State.SetOutput(testStep, testKey(tc.c.plan.Name), "running"); err != nil {

@@ -301,3 +301,34 @@ func TestTestMigrationOfOneVMSkipsPingToAbsentPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestTestMigrationRefusedWithoutPrivileges: a test migration whose
+// provider account could take the receiver appliance's snapshot but not
+// remove it (nor remove a copy) is refused before anything is changed,
+// naming each privilege, where it is missing and what it is for. Before,
+// the test ran, and the snapshot it could not remove held the cutover.
+func TestTestMigrationRefusedWithoutPrivileges(t *testing.T) {
+	l, env := testMigrationLab(t)
+	for _, p := range []string{"VirtualMachine.State.RemoveSnapshot", "VirtualMachine.Inventory.Delete"} {
+		if err := l.Provider.Privileges.Withhold(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := env.TestMigrate(context.Background(), []string{"WebApp2"}, func(Event) {})
+	if err == nil {
+		t.Fatal("test migration without VirtualMachine.State.RemoveSnapshot on the receiver appliance ran")
+	}
+	for _, want := range []string{"nothing changed", "VirtualMachine.State.RemoveSnapshot", "the receiver appliance VM " + lab.ApplianceVM,
+		"remove that snapshot after the test", "VirtualMachine.Inventory.Delete", "the VM folder of datacenter Provider-DC"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal lacks %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "CreateSnapshot:") {
+		t.Errorf("refusal names a privilege the account holds: %v", err)
+	}
+	providerHoldsNothing(t, l, env, "WebApp2")
+	if reports, _ := filepath.Glob(filepath.Join(filepath.Dir(env.State.Path()), "test-migration-*")); len(reports) > 0 {
+		t.Errorf("a refused test wrote reports: %v", reports)
+	}
+}
