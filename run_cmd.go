@@ -103,7 +103,9 @@ operations; this host has no path into it): a guest ping in its from: VM's
 copy; a TCP or ICMP probe whose VMs all have a copy there from a peer copy
 (another VM's), or, for TCP without a peer, from the watched VM's own copy
 to its own address; what cannot run there is listed as not run, with why.
-Then the copies are
+Then each copy's guest OS is shut down through VMware Tools, as a cutover
+shuts its source down (timed: the first cutover's projected shutdown; a guest
+slower than cutover.shutdown_timeout is reported), and the copies are
 deleted through Cloud Director (their child disks only) and the snapshot
 removed (its writes consolidated into the replicas). The source is never
 touched. A report in the downtime report's format (test-migration-*.md and

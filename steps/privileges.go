@@ -200,7 +200,8 @@ func (w *applianceWorld) privilegeItems(ctx context.Context) ([]Item, error) {
 // testPrivileges checks that ferry's provider account holds what a test
 // migration does there: freeze the replica disks with a snapshot of the
 // receiver appliance and remove it afterwards, create each copy over child
-// disks of its replica, and remove a copy Cloud Director did not import.
+// disks of its replica, shut its guest down, and remove a copy Cloud
+// Director did not import.
 // Without the check, a missing one surfaces mid-test, and a snapshot that
 // cannot be removed holds the cutover until someone grants the privilege
 // and runs ferry run --test-cleanup. An error names each privilege
@@ -210,6 +211,7 @@ func (e *Env) testPrivileges(ctx context.Context) error {
 		datastore: []vsphere.Need{{Privilege: "Datastore.AllocateSpace", For: "create each test copy's child disks there"}},
 		folder: []vsphere.Need{
 			{Privilege: "VirtualMachine.Inventory.Create", For: "create each test copy over child disks of its replica"},
+			{Privilege: "VirtualMachine.Interact.PowerOff", For: "shut each test copy's guest OS down (it measures the shutdown its cutover waits for)"},
 			{Privilege: "VirtualMachine.Inventory.Delete", For: "remove a test copy that Cloud Director did not import"},
 		},
 		pool:    []vsphere.Need{{Privilege: "Resource.AssignVMToPool", For: "place each test copy there"}},

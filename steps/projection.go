@@ -153,6 +153,7 @@ type cutoverHistory struct {
 // testPhases are the phases of a test migration that stand for a
 // cutover's, and what they measured.
 var testPhases = map[string]struct{ name, what string }{
+	"shutdown":              {"shut down copy", ": the guest OS shutdown of the copy"},
 	"create VM at provider": {"create copy at provider", ""},
 	"import into vCD":       {"import into vCD", ""},
 	"connect networks":      {"connect to isolated network", ""},

@@ -17,7 +17,7 @@ func TestProjectDowntime(t *testing.T) {
 	vm := VMPlan{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}
 	est := projectDowntime(vm, replication.VMState{}, cutoverHistory{})
 	if got := est.Short(); !strings.Contains(got, "all defaults") ||
-		!strings.Contains(got, "; a test migration (ferry run --test-migrate=WebApp2) measures create VM at provider, import into vCD, connect networks, power on, probes green") {
+		!strings.Contains(got, "; a test migration (ferry run --test-migrate=WebApp2) measures shutdown, create VM at provider, import into vCD, connect networks, power on, probes green") {
 		t.Errorf("nothing recorded: %q", got)
 	}
 	if len(est.Defaults()) != len(est.Parts) {
@@ -126,9 +126,11 @@ func TestProjectDowntimeNoChangeSeen(t *testing.T) {
 }
 
 // TestProjectDowntimeFromTestMigration: before any cutover, the phases a
-// test migration measured at the provider (create, import, connect, power
-// on, boot) stand for the cutover's, saying so; the shutdown, which a test
-// migration does not do, stays a default. A cutover's own record wins.
+// test migration measured (its copy's guest shutdown; create, import,
+// connect, power on and boot at the provider) stand for the cutover's,
+// saying so. A test report from before copies were shut down leaves the
+// shutdown a default, and the projection says a test would measure it. A
+// cutover's own record wins.
 func TestProjectDowntimeFromTestMigration(t *testing.T) {
 	vm := VMPlan{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}
 	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
@@ -137,14 +139,14 @@ func TestProjectDowntimeFromTestMigration(t *testing.T) {
 	}
 	test := CutoverReport{Kind: ReportTest, VMs: []VMReport{{VM: "WebApp2", Phases: []PhaseRecord{
 		phase("freeze replicas", 0.1), phase("create copy at provider", 0.3), phase("import into vCD", 0.2),
-		phase("connect to isolated network", 0.1), phase("power on", 0.1), phase("boot", 0.4),
+		phase("connect to isolated network", 0.1), phase("power on", 0.1), phase("boot", 0.4), phase("shut down copy", 0.6),
 	}}}}
 	est := projectDowntime(vm, replication.VMState{}, cutoverHistory{tests: []CutoverReport{test}})
 	got := map[string]EstimatePart{}
 	for _, p := range est.Parts {
 		got[p.Phase] = p
 	}
-	for name, secs := range map[string]float64{"create VM at provider": 0.3, "import into vCD": 0.2, "connect networks": 0.1, "power on": 0.1, "probes green": 0.4} {
+	for name, secs := range map[string]float64{"shutdown": 0.6, "create VM at provider": 0.3, "import into vCD": 0.2, "connect networks": 0.1, "power on": 0.1, "probes green": 0.4} {
 		p := got[name]
 		if p.Default || p.Seconds != secs || !strings.Contains(p.From, "test migrations of WebApp2") {
 			t.Errorf("%s: %+v; want %.1f s from the test migration", name, p, secs)
@@ -153,11 +155,17 @@ func TestProjectDowntimeFromTestMigration(t *testing.T) {
 	if !strings.Contains(got["probes green"].From, "VMware Tools") {
 		t.Errorf("probes green does not say the test migration measured VMware Tools, not the probes: %q", got["probes green"].From)
 	}
-	if p := got["shutdown"]; !p.Default {
-		t.Errorf("shutdown %+v: a test migration does not shut the source down; want the default", p)
+	if !strings.Contains(got["shutdown"].From, "guest OS shutdown of the copy") {
+		t.Errorf("shutdown does not say it is the copy's guest shutdown: %q", got["shutdown"].From)
 	}
 	if short := est.Short(); strings.Contains(short, "a test migration") {
 		t.Errorf("after a test migration the projection still suggests one: %s", short)
+	}
+	// A test report without the copy's shutdown (an older ferry's).
+	old := CutoverReport{Kind: ReportTest, VMs: []VMReport{{VM: "WebApp2", Phases: test.VMs[0].Phases[:6]}}}
+	est = projectDowntime(vm, replication.VMState{}, cutoverHistory{tests: []CutoverReport{old}})
+	if p := est.Parts[0]; p.Phase != "shutdown" || !p.Default || !strings.HasSuffix(est.Short(), "a test migration (ferry run --test-migrate=WebApp2) measures shutdown") {
+		t.Errorf("from a test report without the shutdown: %+v; %s", p, est.Short())
 	}
 	// Another VM's test migration stands for this one's too, saying whose.
 	est = projectDowntime(VMPlan{Name: "WebApp1"}, replication.VMState{}, cutoverHistory{tests: []CutoverReport{test}})

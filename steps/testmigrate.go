@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-migrate/ferry/replication"
@@ -258,6 +259,59 @@ func (e *Env) testCopies(ctx context.Context, copies []*testCopy, vdc *vcd.VDC, 
 			}
 		}
 	}
+	if err := e.shutDownCopies(ctx, copies); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// shutDownCopies asks the guest OS of each booted copy to shut down, as a
+// cutover shuts its source down (VMware Tools, ShutdownGuest), all at once,
+// and records how long each took: a first cutover's projection has that
+// for its shutdown instead of a 30 s default. A guest that does not stop
+// within cutover.shutdown_timeout is found here, before any window; the
+// phase says what its cutover would then do, and the copy is deleted
+// (powered off) anyway. An error only for a shutdown ferry could not ask.
+func (e *Env) shutDownCopies(ctx context.Context, copies []*testCopy) error {
+	timeout, _, _, err := cutoverTimings(e.Plan().Cutover)
+	if err != nil {
+		return err
+	}
+	hard := e.Plan().Cutover.HardPowerOff == nil || *e.Plan().Cutover.HardPowerOff
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(copies))
+	for i, tc := range copies {
+		if tc.ref == nil || tc.c.rep.ServiceBack.IsZero() {
+			continue // not booted: nothing to measure
+		}
+		emit := tc.c.emit
+		tc.c.emit = func(ev Event) { mu.Lock(); defer mu.Unlock(); emit(ev) }
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { tc.c.emit = emit }()
+			c := tc.c
+			errs[i] = c.phase("shut down copy", func() (string, error) {
+				_, err := c.provider.Shutdown(ctx, *tc.ref, timeout, false)
+				switch {
+				case errors.Is(err, vsphere.ErrShutdownTimeout):
+					then := "powers the source off hard after as long (cutover.hard_power_off)"
+					if !hard {
+						then = "stops there with the source running (cutover.hard_power_off: false)"
+					}
+					return fmt.Sprintf("the guest OS did not stop within %s (cutover.shutdown_timeout): %s's cutover waits as long, then %s; the copy is powered off with its deletion", timeout, c.plan.Name, then), nil
+				case err != nil:
+					return "", err
+				}
+				return "the guest OS shut down through VMware Tools, as the cutover shuts the source down: " + c.plan.Name + "'s projected shutdown", nil
+			})
+			if errs[i] != nil {
+				c.rep.Error = strings.TrimPrefix(c.rep.Error+"; ", "; ") + errs[i].Error()
+			}
+		}()
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

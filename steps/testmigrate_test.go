@@ -110,10 +110,22 @@ func TestTestMigrationOfRunningVM(t *testing.T) {
 	report := string(raw)
 	for _, want := range []string{"# Test migration report", "| WebApp2 | booted |", "| WebApp1 | booted |",
 		"| create copy at provider |", "nothing copied", "| boot |", "VMware Tools running after",
-		"WebApp1 -> WebApp2: answered", "tcp WebApp2: answered (tcp 127.16.10.12:", "from the copy of WebApp1 answered)", "| delete copy |", "| remove snapshot |"} {
+		"WebApp1 -> WebApp2: answered", "tcp WebApp2: answered (tcp 127.16.10.12:", "from the copy of WebApp1 answered)",
+		"| shut down copy |", "the guest OS shut down through VMware Tools", "| delete copy |", "| remove snapshot |"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q:\n%s", want, report)
 		}
+	}
+	// The copy's guest shutdown (the lab's guests take GuestShutdown) is
+	// what WebApp2's first cutover projects for its shutdown, not the 30 s
+	// default.
+	est, err := env.ProjectDowntime("WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := est.Parts[0]; p.Phase != "shutdown" || p.Default || p.Seconds < l.GuestShutdown.Seconds() || p.Seconds > 10 ||
+		!strings.Contains(p.From, `"shut down copy" in test migrations of WebApp2`) {
+		t.Errorf("projected shutdown after the test migration: %+v (lab guests shut down in %s)", p, l.GuestShutdown)
 	}
 	if why := l.Reach.BootFailure("WebApp2"); why != "" {
 		t.Errorf("WebApp2's copy did not boot in the lab's guest model: %s", why)
@@ -330,5 +342,35 @@ func TestTestMigrationRefusedWithoutPrivileges(t *testing.T) {
 	providerHoldsNothing(t, l, env, "WebApp2")
 	if reports, _ := filepath.Glob(filepath.Join(filepath.Dir(env.State.Path()), "test-migration-*")); len(reports) > 0 {
 		t.Errorf("a refused test wrote reports: %v", reports)
+	}
+}
+
+// TestTestMigrationGuestSlowToShutDown: a copy whose guest OS takes longer
+// to shut down than cutover.shutdown_timeout is reported so (what its
+// cutover would do then), the test still passes and cleans up, and the
+// projection has the timeout for the shutdown.
+func TestTestMigrationGuestSlowToShutDown(t *testing.T) {
+	l, env := testMigrationLab(t)
+	timeout := l.GuestShutdown / 5
+	env.Plan().Cutover.ShutdownTimeout = timeout.String()
+	md, err := env.TestMigrate(context.Background(), []string{"WebApp2"}, func(Event) {})
+	if err != nil {
+		t.Fatalf("test migration with a guest slow to shut down: %v", err)
+	}
+	raw, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "the guest OS did not stop within " + timeout.String() + " (cutover.shutdown_timeout): WebApp2's cutover waits as long, then powers the source off hard"
+	if !strings.Contains(string(raw), want) || !strings.Contains(string(raw), "| WebApp2 | booted |") {
+		t.Errorf("report lacks %q or the copy's boot:\n%s", want, raw)
+	}
+	providerHoldsNothing(t, l, env, "WebApp2")
+	est, err := env.ProjectDowntime("WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := est.Parts[0]; p.Default || p.Seconds < timeout.Seconds() || p.Seconds >= l.GuestShutdown.Seconds() {
+		t.Errorf("projected shutdown %+v, want about the %s timeout", p, timeout)
 	}
 }
