@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -14,10 +16,18 @@ const (
 	EnvGuestPassword = "FERRY_GUEST_PASSWORD"
 )
 
-// GuestPing is a probe that pings to from inside the on-prem VM from
-// through VMware Tools, logged in with the configured guest login (a missing
-// user or password is asked for through Secret).
-func (s *Session) GuestPing(ctx context.Context, from, to string) (probe.Prober, error) {
+// Moved finds a VM that no longer runs on-prem (cut over): the vCenter it
+// runs in now and its reference there; ok false when it is nowhere else.
+type Moved func(ctx context.Context) (c *vsphere.Client, vm vsphere.Ref, ok bool, err error)
+
+// GuestPing is a probe that pings to from inside the VM from through VMware
+// Tools, logged in with the configured guest login (a missing user or
+// password is asked for through Secret). It pings from where from runs:
+// the on-prem VM while it is powered on, else the VM moved finds (its
+// cutover target, in the provider vCenter) once that is powered on; a
+// from: VM running in neither fails the probe saying so. moved may be nil
+// (from is not migrated).
+func (s *Session) GuestPing(ctx context.Context, from, to string, moved Moved) (probe.Prober, error) {
 	auth, err := s.GuestAuth()
 	if err != nil {
 		return nil, err
@@ -30,10 +40,80 @@ func (s *Session) GuestPing(ctx context.Context, from, to string) (probe.Prober,
 	if err != nil {
 		return nil, err
 	}
+	w := &guestWhere{name: from, onprem: onprem, vm: vm.Ref, moved: moved}
 	return probe.Func{
 		Name: fmt.Sprintf("guest ping %s -> %s", from, to),
-		F:    func(ctx context.Context) error { return onprem.GuestPing(ctx, vm.Ref, auth, to) },
+		F: func(ctx context.Context) error {
+			c, ref, err := w.find(ctx)
+			if err != nil {
+				return err
+			}
+			return c.GuestPing(ctx, ref, auth, to)
+		},
 	}, nil
+}
+
+// guestWhere finds where a guest probe's from: VM runs now.
+type guestWhere struct {
+	name   string
+	onprem *vsphere.Client
+	vm     vsphere.Ref
+	moved  Moved
+
+	mu     sync.Mutex
+	there  *vsphere.Client // where moved found it, once found
+	target vsphere.Ref
+	// missed is when moved last found nothing (or failed), and why: a
+	// lookup lists a vCenter's VMs, so a probe hurried to every few
+	// milliseconds in a cutover window asks again at most every
+	// movedEvery.
+	missed    time.Time
+	missedErr error
+}
+
+// movedEvery bounds how often a guest probe looks for its moved VM.
+const movedEvery = time.Second
+
+func (w *guestWhere) find(ctx context.Context) (*vsphere.Client, vsphere.Ref, error) {
+	st, err := w.onprem.PowerState(ctx, w.vm)
+	if err != nil || st == vsphere.PoweredOn || w.moved == nil {
+		// Unreadable: try there anyway, and fail with its own reason.
+		return w.onprem, w.vm, nil
+	}
+	w.mu.Lock()
+	there, target := w.there, w.target
+	w.mu.Unlock()
+	if there == nil {
+		w.mu.Lock()
+		if time.Since(w.missed) < movedEvery {
+			err := w.missedErr
+			w.mu.Unlock()
+			return nil, vsphere.Ref{}, err
+		}
+		w.mu.Unlock()
+		c, ref, ok, err := w.moved(ctx)
+		switch {
+		case err != nil:
+			err = fmt.Errorf("%s is %s on-prem; finding it where it was cut over to: %w", w.name, st, err)
+		case !ok:
+			err = fmt.Errorf("%s is %s on-prem and runs nowhere else: no guest to ping from", w.name, st)
+		}
+		w.mu.Lock()
+		if err != nil {
+			w.missed, w.missedErr = time.Now(), err
+		} else {
+			w.there, w.target = c, ref
+		}
+		w.mu.Unlock()
+		if err != nil {
+			return nil, vsphere.Ref{}, err
+		}
+		there, target = c, ref
+	}
+	if st2, err := there.PowerState(ctx, target); err == nil && st2 != vsphere.PoweredOn {
+		return nil, vsphere.Ref{}, fmt.Errorf("%s is %s on-prem and %s where it was cut over to (%s): no guest to ping from", w.name, st, st2, there.Endpoint)
+	}
+	return there, target, nil
 }
 
 // GuestAuth is the guest OS login of guest operations: the configured one,

@@ -89,7 +89,7 @@ func TestGuestPingAsksForAMissingGuestLogin(t *testing.T) {
 		asked = append(asked, name)
 		return "", refused
 	}
-	if _, err := s.GuestPing(context.Background(), "WebApp1", "172.16.10.12"); !errors.Is(err, refused) {
+	if _, err := s.GuestPing(context.Background(), "WebApp1", "172.16.10.12", nil); !errors.Is(err, refused) {
 		t.Fatalf("guest ping without a guest password: %v, want the prompt's error", err)
 	}
 	if len(asked) != 1 || asked[0] != session.EnvGuestPassword {

@@ -479,7 +479,7 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 			}
 			out = append(out, probe.Target{Name: name, Prober: probe.ICMP{Host: p.ICMP, Privileged: *icmpPrivileged}})
 		case p.From != "" && p.To != "":
-			pr, err := e.GuestPing(ctx, p.From, p.To)
+			pr, err := e.GuestPing(ctx, p.From, p.To, e.movedVM(p.From))
 			if err != nil {
 				return nil, fmt.Errorf("probe %q: %w", name, err)
 			}
@@ -487,6 +487,23 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 		}
 	}
 	return out, nil
+}
+
+// movedVM finds vm where its cutover put it, for a guest probe that pings
+// from it: its target in the provider vCenter, by name (as a resumed
+// cutover finds it). nil for a VM the plan does not migrate.
+func (e *Env) movedVM(vm string) session.Moved {
+	if !slices.ContainsFunc(e.Plan().VMs, func(v VMPlan) bool { return v.Name == vm }) {
+		return nil
+	}
+	return func(ctx context.Context) (*vsphere.Client, vsphere.Ref, bool, error) {
+		provider, err := e.ProviderVC(ctx)
+		if err != nil {
+			return nil, vsphere.Ref{}, false, err
+		}
+		ref, ok, err := provider.FindVM(ctx, vm)
+		return provider, ref, ok, err
+	}
 }
 
 // check says what is wrong with the probe's shape: exactly one of tcp
