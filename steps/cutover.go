@@ -111,6 +111,31 @@ func decisionHint(vm string) string {
 
 func cutoverKey(vm string) string { return "cutover." + vm }
 
+// targetKey is the state output of the provider vCenter reference of vm's
+// cutover target, recorded when the cutover creates it.
+func targetKey(vm string) string { return "target." + vm }
+
+// findTarget finds vm's cutover target in the provider vCenter: by the
+// reference its cutover recorded (Cloud Director may have renamed the VM it
+// adopted), else by name (a target created before ferry recorded it). ok
+// false when neither is there.
+func (e *Env) findTarget(ctx context.Context, provider *vsphere.Client, vm string) (vsphere.Ref, bool, error) {
+	if v := e.State.Get("cutover").Outputs[targetKey(vm)]; v != "" {
+		ref := vsphere.Ref{Type: "VirtualMachine", Value: v}
+		name, ok, err := provider.VMByRef(ctx, ref)
+		if err != nil {
+			return vsphere.Ref{}, false, err
+		}
+		if ok {
+			if name != vm {
+				e.Log.Info("cutover target found by its recorded reference", "vm", vm, "ref", v, "name", name)
+			}
+			return ref, true, nil
+		}
+	}
+	return provider.FindVM(ctx, vm)
+}
+
 // CutoverNote says what confirming vm's cutover will do when an earlier
 // cutover of it was interrupted ("" when none was): finish it, or clean up
 // and retry.
@@ -907,7 +932,7 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	if err := c.env.recordHold(c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
 		return err
 	}
-	if ref, ok, err := c.provider.FindVM(ctx, c.plan.Name); err != nil {
+	if ref, ok, err := c.env.findTarget(ctx, c.provider, c.plan.Name); err != nil {
 		return err
 	} else if ok {
 		c.target = &ref
@@ -1058,6 +1083,12 @@ func (c *vmCutover) createTarget(ctx context.Context) (string, error) {
 		return "", err
 	}
 	c.target = &ref
+	// Recorded before the import: Cloud Director may rename the VM it
+	// adopts in vCenter; an interrupted cutover's cleanup, a resumed one and
+	// a guest probe from the VM find it by this reference.
+	if err := c.env.State.SetOutput("cutover", targetKey(c.plan.Name), ref.Value); err != nil {
+		return "", err
+	}
 	return fmt.Sprintf("%s over %d replica disk(s) as the source: %s, %d controller(s), %d NIC(s)", ref.Value, len(spec.Disks), cfg.Summary(), len(cfg.Controllers), len(cfg.NICs)), nil
 }
 
@@ -1292,7 +1323,7 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 // cleanupLeftovers removes a target VM and vApp left by a cutover
 // interrupted before power-on was requested.
 func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
-	if ref, ok, err := c.provider.FindVM(ctx, c.plan.Name); err != nil {
+	if ref, ok, err := c.env.findTarget(ctx, c.provider, c.plan.Name); err != nil {
 		return err
 	} else if ok {
 		c.target = &ref

@@ -490,8 +490,8 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 }
 
 // movedVM finds vm where its cutover put it, for a guest probe that pings
-// from it: its target in the provider vCenter, by name (as a resumed
-// cutover finds it). nil for a VM the plan does not migrate.
+// from it: its target in the provider vCenter (findTarget). nil for a VM
+// the plan does not migrate.
 func (e *Env) movedVM(vm string) session.Moved {
 	if !slices.ContainsFunc(e.Plan().VMs, func(v VMPlan) bool { return v.Name == vm }) {
 		return nil
@@ -501,7 +501,7 @@ func (e *Env) movedVM(vm string) session.Moved {
 		if err != nil {
 			return nil, vsphere.Ref{}, false, err
 		}
-		ref, ok, err := provider.FindVM(ctx, vm)
+		ref, ok, err := e.findTarget(ctx, provider, vm)
 		return provider, ref, ok, err
 	}
 }

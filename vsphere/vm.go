@@ -499,6 +499,19 @@ func gone(err error) bool {
 	return fault.Is(err, &types.ManagedObjectNotFound{})
 }
 
+// VMByRef reads the name of the VM ref; ok false when vCenter has no such
+// VM (any more).
+func (c *Client) VMByRef(ctx context.Context, ref Ref) (name string, ok bool, err error) {
+	var vm mo.VirtualMachine
+	if err := c.PropertyCollector().RetrieveOne(ctx, ref.Reference(), []string{"name"}, &vm); err != nil {
+		if gone(err) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("VM %s: %w", ref.Value, err)
+	}
+	return vm.Name, true, nil
+}
+
 // FindVM returns the VM named name, or ok=false.
 func (c *Client) FindVM(ctx context.Context, name string) (Ref, bool, error) {
 	vms, err := c.VMs(ctx)
