@@ -179,6 +179,10 @@ func requiredPrivileges(method *simulator.Method) []string {
 		return []string{"VirtualMachine.State.RevertToSnapshot"}
 	case "VirtualMachine.QueryChangedDiskAreas":
 		return []string{"VirtualMachine.Provisioning.DiskRandomRead"}
+	case "GuestProcessManager.StartProgramInGuest", "GuestProcessManager.TerminateProcessInGuest":
+		return []string{"VirtualMachine.GuestOperations.Execute"}
+	case "GuestProcessManager.ListProcessesInGuest":
+		return []string{"VirtualMachine.GuestOperations.Query"}
 	case "VirtualMachine.PowerOnVM_Task":
 		return []string{"VirtualMachine.Interact.PowerOn"}
 	case "VirtualMachine.PowerOffVM_Task", "VirtualMachine.ShutdownGuest":

@@ -93,3 +93,28 @@ func TestPrivilegeCheckAfterServiceTicket(t *testing.T) {
 		t.Fatalf("session user %q after a service ticket, want %s", got, lab.FerryUser)
 	}
 }
+
+// TestGuestOperationsNeedTheirPrivileges: a guest program started by
+// ferry's account needs VirtualMachine.GuestOperations.Execute on the VM,
+// as vCenter checks StartProgramInGuest (vSphere API: its vm parameter's
+// required privilege); the administrator's works.
+func TestGuestOperationsNeedTheirPrivileges(t *testing.T) {
+	ctx := context.Background()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1, OnPremWithheld: []string{"VirtualMachine.GuestOperations.Execute"}})
+	cfg := l.Config()
+	ferry := connect(t, cfg.OnPrem.URL, cfg.OnPrem.Username, cfg.OnPrem.Password, l.CAFile)
+	admin := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	vm, err := ferry.VMByName(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := vsphere.GuestAuth{Username: lab.GuestUser, Password: lab.GuestPassword}
+	err = ferry.GuestPing(ctx, vm.Ref, auth, "172.16.10.12")
+	var pe *vsphere.PrivilegeError
+	if !errors.As(err, &pe) || pe.Privilege != "VirtualMachine.GuestOperations.Execute" || !strings.Contains(err.Error(), "StartProgramInGuest") {
+		t.Fatalf("guest ping by ferry's account without VirtualMachine.GuestOperations.Execute: %v, want a NoPermission naming it", err)
+	}
+	if err := admin.GuestPing(ctx, vm.Ref, auth, "172.16.10.12"); err != nil {
+		t.Fatalf("the administrator's guest ping: %v", err)
+	}
+}

@@ -307,7 +307,15 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		}
 		sources = append(sources, vm)
 	}
-	conflicts, err := env.privilegeItems(ctx, sources, make([]bool, len(sources)))
+	// A guest ping from a VM cut over runs in its target, through the
+	// provider vCenter (Env.movedVM).
+	var guestFrom []string
+	for _, pr := range env.Plan().Probes {
+		if pr.From != "" && !slices.Contains(guestFrom, pr.From) && slices.ContainsFunc(sources, func(v vsphere.VM) bool { return v.Name == pr.From }) {
+			guestFrom = append(guestFrom, pr.From)
+		}
+	}
+	conflicts, err := env.privilegeItems(ctx, sources, make([]bool, len(sources)), guestFrom...)
 	if err != nil {
 		return p, err
 	}

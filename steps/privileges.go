@@ -48,9 +48,10 @@ func sourceNeeds(vm vsphere.VM, replicate bool) []vsphere.Need {
 // privilegeItems checks that ferry's accounts hold, on the on-prem vCenter,
 // what each source in sources needs (sourceNeeds, replicate says whether
 // its replication is still to run) and, on the provider vCenter, what its
-// replica disks and its cutover need there; one conflict item per
-// privilege missing. It changes nothing.
-func (e *Env) privilegeItems(ctx context.Context, sources []vsphere.VM, replicate []bool) ([]Item, error) {
+// replica disks and its cutover need there, and guest operations when a
+// probe pings from a VM in guestFrom (cut over: the ping then runs in its
+// target); one conflict item per privilege missing. It changes nothing.
+func (e *Env) privilegeItems(ctx context.Context, sources []vsphere.VM, replicate []bool, guestFrom ...string) ([]Item, error) {
 	if len(sources) == 0 {
 		return nil, nil
 	}
@@ -70,7 +71,7 @@ func (e *Env) privilegeItems(ctx context.Context, sources []vsphere.VM, replicat
 	}
 	items := privilegeConflicts(ctx, "on-prem", onprem, missing)
 
-	provider, err := e.providerPrivilegeItems(ctx, providerNeeds{
+	needs := providerNeeds{
 		datastore: []vsphere.Need{
 			{Privilege: "Datastore.FileManagement", For: "create the replica disks there, and extend them when a source disk grows"},
 			{Privilege: "Datastore.AllocateSpace", For: "create each target VM there at its cutover"},
@@ -86,7 +87,17 @@ func (e *Env) privilegeItems(ctx context.Context, sources []vsphere.VM, replicat
 			{Privilege: "VirtualMachine.Config.AddExistingDisk", For: "hot-add the replica disks to it"},
 			{Privilege: "VirtualMachine.Config.RemoveDisk", For: "detach them from it for each cutover"},
 		},
-	})
+	}
+	if len(guestFrom) > 0 {
+		// The target VM is created in this folder; its permissions come
+		// from there (Cloud Director may move it into its own folder
+		// under the datacenter: grant at the datacenter to cover both).
+		what := "run the guest ping from " + strings.Join(guestFrom, ", ") + " in the target once the source is off (VMware Tools, StartProgramInGuest)"
+		needs.folder = append(needs.folder,
+			vsphere.Need{Privilege: "VirtualMachine.GuestOperations.Execute", For: what},
+			vsphere.Need{Privilege: "VirtualMachine.GuestOperations.Query", For: "read that ping's exit code (ListProcessesInGuest)"})
+	}
+	provider, err := e.providerPrivilegeItems(ctx, needs)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +218,7 @@ func (w *applianceWorld) privilegeItems(ctx context.Context) ([]Item, error) {
 // and runs ferry run --test-cleanup. An error names each privilege
 // missing; nothing is changed.
 func (e *Env) testPrivileges(ctx context.Context) error {
-	items, err := e.providerPrivilegeItems(ctx, providerNeeds{
+	needs := providerNeeds{
 		datastore: []vsphere.Need{{Privilege: "Datastore.AllocateSpace", For: "create each test copy's child disks there"}},
 		folder: []vsphere.Need{
 			{Privilege: "VirtualMachine.Inventory.Create", For: "create each test copy over child disks of its replica"},
@@ -220,7 +231,13 @@ func (e *Env) testPrivileges(ctx context.Context) error {
 			{Privilege: "VirtualMachine.State.CreateSnapshot", For: "freeze the replica disks for the test with a snapshot"},
 			{Privilege: "VirtualMachine.State.RemoveSnapshot", For: "remove that snapshot after the test (its deltas merge back into the replicas)"},
 		},
-	})
+	}
+	if len(e.Plan().Probes) > 0 {
+		needs.folder = append(needs.folder,
+			vsphere.Need{Privilege: "VirtualMachine.GuestOperations.Execute", For: "run the plan's probes inside the isolated network, in the copies (VMware Tools, StartProgramInGuest)"},
+			vsphere.Need{Privilege: "VirtualMachine.GuestOperations.Query", For: "read those probes' exit codes (ListProcessesInGuest)"})
+	}
+	items, err := e.providerPrivilegeItems(ctx, needs)
 	if err != nil {
 		return err
 	}
