@@ -110,7 +110,16 @@ func (w *guestWhere) find(ctx context.Context) (*vsphere.Client, vsphere.Ref, er
 		}
 		there, target = c, ref
 	}
-	if st2, err := there.PowerState(ctx, target); err == nil && st2 != vsphere.PoweredOn {
+	st2, err := there.PowerState(ctx, target)
+	switch {
+	case err != nil:
+		// Gone (a rolled-back cutover removed it; a retry makes another):
+		// the next probe looks for it again.
+		w.mu.Lock()
+		w.there = nil
+		w.mu.Unlock()
+		return nil, vsphere.Ref{}, fmt.Errorf("%s is %s on-prem; where it was cut over to: %w", w.name, st, err)
+	case st2 != vsphere.PoweredOn:
 		return nil, vsphere.Ref{}, fmt.Errorf("%s is %s on-prem and %s where it was cut over to (%s): no guest to ping from", w.name, st, st2, there.Endpoint)
 	}
 	return there, target, nil

@@ -298,7 +298,7 @@ func (e *Env) shutDownCopies(ctx context.Context, copies []*testCopy) error {
 				case errors.Is(err, vsphere.ErrShutdownTimeout):
 					then := "powers the source off hard after as long (cutover.hard_power_off)"
 					if !hard {
-						then = "stops there with the source running (cutover.hard_power_off: false)"
+						then = "fails and rolls back, powering the source on again (cutover.hard_power_off: false)"
 					}
 					return fmt.Sprintf("the guest OS did not stop within %s (cutover.shutdown_timeout): %s's cutover waits as long, then %s; the copy is powered off with its deletion", timeout, c.plan.Name, then), nil
 				case err != nil:
