@@ -92,10 +92,8 @@ func (e *Env) privilegeItems(ctx context.Context, sources []vsphere.VM, replicat
 		// The target VM is created in this folder; its permissions come
 		// from there (Cloud Director may move it into its own folder
 		// under the datacenter: grant at the datacenter to cover both).
-		what := "run the guest ping from " + strings.Join(guestFrom, ", ") + " in the target once the source is off (VMware Tools, StartProgramInGuest)"
-		needs.folder = append(needs.folder,
-			vsphere.Need{Privilege: "VirtualMachine.GuestOperations.Execute", For: what},
-			vsphere.Need{Privilege: "VirtualMachine.GuestOperations.Query", For: "read that ping's exit code (ListProcessesInGuest)"})
+		what := "run the guest ping from " + strings.Join(guestFrom, ", ") + " in the target once the source is off"
+		needs.folder = append(needs.folder, guestOpNeeds(what)...)
 	}
 	provider, err := e.providerPrivilegeItems(ctx, needs)
 	if err != nil {
@@ -233,9 +231,7 @@ func (e *Env) testPrivileges(ctx context.Context) error {
 		},
 	}
 	if len(e.Plan().Probes) > 0 {
-		needs.folder = append(needs.folder,
-			vsphere.Need{Privilege: "VirtualMachine.GuestOperations.Execute", For: "run the plan's probes inside the isolated network, in the copies (VMware Tools, StartProgramInGuest)"},
-			vsphere.Need{Privilege: "VirtualMachine.GuestOperations.Query", For: "read those probes' exit codes (ListProcessesInGuest)"})
+		needs.folder = append(needs.folder, guestOpNeeds("run the plan's probes inside the isolated network, in the copies")...)
 	}
 	items, err := e.providerPrivilegeItems(ctx, needs)
 	if err != nil {
@@ -249,4 +245,13 @@ func (e *Env) testPrivileges(ctx context.Context) error {
 		why = append(why, it.Name+": "+it.Detail)
 	}
 	return fmt.Errorf("test migration not started, nothing changed: %s", strings.Join(why, "; "))
+}
+
+// guestOpNeeds are the privileges of a guest program ferry runs to do what
+// (a probe through VMware Tools): start it, and read its exit code.
+func guestOpNeeds(what string) []vsphere.Need {
+	return []vsphere.Need{
+		{Privilege: "VirtualMachine.GuestOperations.Execute", For: what + " (VMware Tools: StartProgramInGuest)"},
+		{Privilege: "VirtualMachine.GuestOperations.Query", For: what + " (VMware Tools: ListProcessesInGuest, for its exit code)"},
+	}
 }
