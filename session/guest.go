@@ -64,7 +64,7 @@ type guestWhere struct {
 	there  *vsphere.Client // where moved found it, once found
 	target vsphere.Ref
 	// missed is when moved last found nothing (or failed), and why: a
-	// lookup lists a vCenter's VMs, so a probe hurried to every few
+	// lookup may list a vCenter's VMs, so a probe hurried to every few
 	// milliseconds in a cutover window asks again at most every
 	// movedEvery.
 	missed    time.Time
@@ -80,35 +80,9 @@ func (w *guestWhere) find(ctx context.Context) (*vsphere.Client, vsphere.Ref, er
 		// Unreadable: try there anyway, and fail with its own reason.
 		return w.onprem, w.vm, nil
 	}
-	w.mu.Lock()
-	there, target := w.there, w.target
-	w.mu.Unlock()
-	if there == nil {
-		w.mu.Lock()
-		if time.Since(w.missed) < movedEvery {
-			err := w.missedErr
-			w.mu.Unlock()
-			return nil, vsphere.Ref{}, err
-		}
-		w.mu.Unlock()
-		c, ref, ok, err := w.moved(ctx)
-		switch {
-		case err != nil:
-			err = fmt.Errorf("%s is %s on-prem; finding it where it was cut over to: %w", w.name, st, err)
-		case !ok:
-			err = fmt.Errorf("%s is %s on-prem and runs nowhere else: no guest to ping from", w.name, st)
-		}
-		w.mu.Lock()
-		if err != nil {
-			w.missed, w.missedErr = time.Now(), err
-		} else {
-			w.there, w.target = c, ref
-		}
-		w.mu.Unlock()
-		if err != nil {
-			return nil, vsphere.Ref{}, err
-		}
-		there, target = c, ref
+	there, target, err := w.located(ctx, st)
+	if err != nil {
+		return nil, vsphere.Ref{}, err
 	}
 	st2, err := there.PowerState(ctx, target)
 	switch {
@@ -123,6 +97,32 @@ func (w *guestWhere) find(ctx context.Context) (*vsphere.Client, vsphere.Ref, er
 		return nil, vsphere.Ref{}, fmt.Errorf("%s is %s on-prem and %s where it was cut over to (%s): no guest to ping from", w.name, st, st2, there.Endpoint)
 	}
 	return there, target, nil
+}
+
+// located is where moved found the VM (st on-prem), looked up when not
+// known, at most every movedEvery.
+func (w *guestWhere) located(ctx context.Context, st vsphere.PowerState) (*vsphere.Client, vsphere.Ref, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.there != nil {
+		return w.there, w.target, nil
+	}
+	if time.Since(w.missed) < movedEvery {
+		return nil, vsphere.Ref{}, w.missedErr
+	}
+	c, ref, ok, err := w.moved(ctx)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("%s is %s on-prem; finding it where it was cut over to: %w", w.name, st, err)
+	case !ok:
+		err = fmt.Errorf("%s is %s on-prem and runs nowhere else: no guest to ping from", w.name, st)
+	}
+	if err != nil {
+		w.missed, w.missedErr = time.Now(), err
+		return nil, vsphere.Ref{}, err
+	}
+	w.there, w.target = c, ref
+	return c, ref, nil
 }
 
 // GuestAuth is the guest OS login of guest operations: the configured one,

@@ -371,14 +371,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 
 	// The VMs of a wave report from several goroutines: one at a time to
 	// the front end (each line names its VM).
-	var emitMu sync.Mutex
-	emit = func(next Emit) Emit {
-		return func(ev Event) {
-			emitMu.Lock()
-			defer emitMu.Unlock()
-			next(ev)
-		}
-	}(emit)
+	emit = serialEmit(emit)
 
 	report := &CutoverReport{Job: env.Plan().Job, Started: time.Now(), Parallel: parallel}
 	prev := env.State.Get(s.ID())

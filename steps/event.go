@@ -1,6 +1,9 @@
 package steps
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // EventKind says what an Event reports.
 type EventKind string
@@ -57,4 +60,15 @@ func Changed(it Item) Event {
 // Warning is something the operator should read but that does not stop the step.
 func Warning(msg string) Event {
 	return Event{Kind: EventWarning, Message: msg}
+}
+
+// serialEmit passes events to next one at a time, for work that reports
+// from several goroutines (a wave's VMs, a test migration's copies).
+func serialEmit(next Emit) Emit {
+	var mu sync.Mutex
+	return func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		next(ev)
+	}
 }

@@ -105,6 +105,7 @@ type testCopy struct {
 // snapshot removed, whatever happened; an error says what failed (a copy
 // that did not boot is one).
 func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (string, error) {
+	emit = serialEmit(emit) // the copies shut down from goroutines of their own
 	tp := e.Plan().TestMigration
 	if tp.Network == "" {
 		return "", &FieldError{"test_migration.network", errors.New("name the ISOLATED org VDC network (no uplink) the test copies run on, so that they cannot clash with the running sources")}
@@ -278,19 +279,15 @@ func (e *Env) shutDownCopies(ctx context.Context, copies []*testCopy) error {
 		return err
 	}
 	hard := e.Plan().Cutover.HardPowerOff == nil || *e.Plan().Cutover.HardPowerOff
-	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(copies))
 	for i, tc := range copies {
 		if tc.ref == nil || tc.c.rep.ServiceBack.IsZero() {
 			continue // not booted: nothing to measure
 		}
-		emit := tc.c.emit
-		tc.c.emit = func(ev Event) { mu.Lock(); defer mu.Unlock(); emit(ev) }
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { tc.c.emit = emit }()
 			c := tc.c
 			errs[i] = c.phase("shut down copy", func() (string, error) {
 				_, err := c.provider.Shutdown(ctx, *tc.ref, timeout, false)
