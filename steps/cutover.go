@@ -350,7 +350,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	if err != nil {
 		return res, err
 	}
-	hard := env.Plan().Cutover.HardPowerOff == nil || *env.Plan().Cutover.HardPowerOff
+	hard := env.Plan().Cutover.hardPowerOff()
 	// A test's snapshot freezes every replica on the receiver appliance:
 	// none can be detached for a target until it is removed.
 	if err := env.checkNoTestLeft("the cutover"); err != nil {

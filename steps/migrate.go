@@ -131,6 +131,10 @@ type CutoverPlan struct {
 	Parallel *int `yaml:"parallel,omitempty"`
 }
 
+// hardPowerOff says whether a guest that does not shut down within the
+// timeout is powered off hard (hard_power_off, default true).
+func (cp CutoverPlan) hardPowerOff() bool { return cp.HardPowerOff == nil || *cp.HardPowerOff }
+
 // DefaultCutoverParallel is how many VMs of a wave are cut over at once
 // when the plan does not say (cutover.parallel); MaxCutoverParallel bounds it.
 const (

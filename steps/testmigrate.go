@@ -278,7 +278,7 @@ func (e *Env) shutDownCopies(ctx context.Context, copies []*testCopy) error {
 	if err != nil {
 		return err
 	}
-	hard := e.Plan().Cutover.HardPowerOff == nil || *e.Plan().Cutover.HardPowerOff
+	hard := e.Plan().Cutover.hardPowerOff()
 	var wg sync.WaitGroup
 	errs := make([]error, len(copies))
 	for i, tc := range copies {
