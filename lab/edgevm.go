@@ -72,11 +72,14 @@ type edgeAppliances struct {
 	// refreshMu makes refreshes one at a time: each starts or stops edges
 	// after releasing mu (see refresh).
 	refreshMu sync.Mutex
-	mu        sync.Mutex
-	edges     map[string]*edgeVM // by VM moref
-	wire      wireState
-	stop      context.CancelFunc
-	done      chan struct{}
+	// read is the last read of the vCenter (under refreshMu), read again
+	// when its model changed (modelWatch).
+	read  polled[edgeRead]
+	mu    sync.Mutex
+	edges map[string]*edgeVM // by VM moref
+	wire  wireState
+	stop  context.CancelFunc
+	done  chan struct{}
 }
 
 type edgeVM struct {
@@ -105,7 +108,7 @@ type pgWire struct {
 	promiscuous, forged, macLearning bool
 }
 
-func startEdgeAppliances(ctx context.Context, vc *VCenter, ca *CA, fabric *stretch.Fabric, bootDelay time.Duration) (*edgeAppliances, error) {
+func startEdgeAppliances(ctx context.Context, vc *VCenter, ca *CA, fabric *stretch.Fabric, bootDelay, sessionIdle time.Duration) (*edgeAppliances, error) {
 	if err := setDVSVersion(vc, labDVSVersion); err != nil {
 		return nil, err
 	}
@@ -122,8 +125,11 @@ func startEdgeAppliances(ctx context.Context, vc *VCenter, ca *CA, fabric *stret
 	}
 	e := &edgeAppliances{vc: vc, c: c, ca: ca, fabric: fabric, ln: ln, bootDelay: bootDelay, edges: map[string]*edgeVM{},
 		log: slog.New(slog.DiscardHandler), done: make(chan struct{})}
+	e.read = polled[edgeRead]{watch: watchModel(vc.Model.Map(), "VirtualMachine", "DistributedVirtualPortgroup", "DistributedVirtualSwitch"),
+		maxAge: pollMaxAge(sessionIdle)}
 	fabric.SetWire(e.check)
-	if err := e.refresh(ctx); err != nil {
+	if err := e.refresh(ctx, true); err != nil {
+		e.read.watch.close()
 		ln.Close()
 		return nil, err
 	}
@@ -139,7 +145,7 @@ func startEdgeAppliances(ctx context.Context, vc *VCenter, ca *CA, fabric *stret
 // on-prem vCenter first rather than the last poll's).
 func (l *Lab) Carries(network string) error {
 	if l.edges != nil {
-		if err := l.edges.refresh(context.Background()); err != nil {
+		if err := l.edges.refresh(context.Background(), true); err != nil {
 			return err
 		}
 	}
@@ -203,7 +209,7 @@ func (e *edgeAppliances) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := e.refresh(ctx); err != nil {
+			if err := e.refresh(ctx, false); err != nil {
 				e.log.Debug("lab edge appliances", "err", err)
 				if fault.Is(err, &types.NotAuthenticated{}) { // the session ended: log in again
 					_ = e.c.Login(ctx, e.vc.Server.URL.User)
@@ -218,6 +224,7 @@ func (e *edgeAppliances) close() {
 		e.stop()
 		<-e.done
 	}
+	e.read.watch.close()
 	e.ln.Close()
 	e.mu.Lock()
 	var srvs []*edgesim.Server
@@ -308,52 +315,20 @@ func (c *gatedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// refresh reads the appliance VMs and the wiring, and boots or stops edges.
-// An edge's sessions enter and leave the fabric (Suspend, Resume, Close)
-// after mu is released: the fabric calls check, which takes mu, while it
-// holds its own lock, so taking the fabric's lock under mu could deadlock.
-func (e *edgeAppliances) refresh(ctx context.Context) error {
+// refresh reads the appliance VMs and the wiring (again only if the
+// vCenter changed since the last read, unless force), and boots or stops
+// edges. An edge's sessions enter and leave the fabric (Suspend, Resume,
+// Close) after mu is released: the fabric calls check, which takes mu,
+// while it holds its own lock, so taking the fabric's lock under mu could
+// deadlock.
+func (e *edgeAppliances) refresh(ctx context.Context, force bool) error {
 	e.refreshMu.Lock()
 	defer e.refreshMu.Unlock()
-	m := view.NewManager(e.c.Client)
-	v, err := m.CreateContainerView(ctx, e.c.ServiceContent.RootFolder, []string{"VirtualMachine", "DistributedVirtualPortgroup", "DistributedVirtualSwitch"}, true)
+	rd, err := e.read.get(force, func() (edgeRead, bool, error) { rd, err := e.readVCenter(ctx); return rd, true, err })
 	if err != nil {
 		return err
 	}
-	defer v.Destroy(context.WithoutCancel(ctx))
-	var vms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "summary.runtime.bootTime", "config.vAppConfig"}, &vms); err != nil {
-		return err
-	}
-	// Devices only for the edge appliances: reading every VM's (a lab of 100
-	// VMs, 20 times a second) would keep a core busy.
-	var edgeRefs []types.ManagedObjectReference
-	at := map[types.ManagedObjectReference]int{}
-	for i, vm := range vms {
-		if strings.EqualFold(vappProperties(vm)["is_autonomous_edge"], "true") {
-			edgeRefs = append(edgeRefs, vm.Self)
-			at[vm.Self] = i
-		}
-	}
-	if len(edgeRefs) > 0 {
-		var devs []mo.VirtualMachine
-		if err := property.DefaultCollector(e.c.Client).Retrieve(ctx, edgeRefs, []string{"config.hardware.device"}, &devs); err != nil {
-			return err
-		}
-		for _, d := range devs {
-			if i, ok := at[d.Self]; ok && d.Config != nil && vms[i].Config != nil {
-				vms[i].Config.Hardware.Device = d.Config.Hardware.Device
-			}
-		}
-	}
-	var pgs []mo.DistributedVirtualPortgroup
-	if err := v.Retrieve(ctx, []string{"DistributedVirtualPortgroup"}, []string{"name", "key", "config"}, &pgs); err != nil {
-		return err
-	}
-	var switches []mo.DistributedVirtualSwitch
-	if err := v.Retrieve(ctx, []string{"DistributedVirtualSwitch"}, []string{"name", "summary"}, &switches); err != nil {
-		return err
-	}
+	vms, pgs, switches := rd.vms, rd.pgs, rd.switches
 	ws := wireState{portgroups: map[string]pgWire{}, dvsVersion: map[string]string{}}
 	dvsName := map[types.ManagedObjectReference]string{}
 	for _, s := range switches {
@@ -464,6 +439,54 @@ func (e *edgeAppliances) refresh(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// edgeRead is what refresh reads of the vCenter.
+type edgeRead struct {
+	vms      []mo.VirtualMachine
+	pgs      []mo.DistributedVirtualPortgroup
+	switches []mo.DistributedVirtualSwitch
+}
+
+// readVCenter reads the VMs (devices only for the edge appliances), the
+// port groups and the switches.
+func (e *edgeAppliances) readVCenter(ctx context.Context) (rd edgeRead, _ error) {
+	v, err := view.NewManager(e.c.Client).CreateContainerView(ctx, e.c.ServiceContent.RootFolder, []string{"VirtualMachine", "DistributedVirtualPortgroup", "DistributedVirtualSwitch"}, true)
+	if err != nil {
+		return edgeRead{}, err
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "summary.runtime.bootTime", "config.vAppConfig"}, &rd.vms); err != nil {
+		return edgeRead{}, err
+	}
+	// Devices only for the edge appliances: reading every VM's (a lab of 100
+	// VMs, 20 times a second) would keep a core busy.
+	var edgeRefs []types.ManagedObjectReference
+	at := map[types.ManagedObjectReference]int{}
+	for i, vm := range rd.vms {
+		if strings.EqualFold(vappProperties(vm)["is_autonomous_edge"], "true") {
+			edgeRefs = append(edgeRefs, vm.Self)
+			at[vm.Self] = i
+		}
+	}
+	if len(edgeRefs) > 0 {
+		var devs []mo.VirtualMachine
+		if err := property.DefaultCollector(e.c.Client).Retrieve(ctx, edgeRefs, []string{"config.hardware.device"}, &devs); err != nil {
+			return edgeRead{}, err
+		}
+		for _, d := range devs {
+			if i, ok := at[d.Self]; ok && d.Config != nil && rd.vms[i].Config != nil {
+				rd.vms[i].Config.Hardware.Device = d.Config.Hardware.Device
+			}
+		}
+	}
+	if err := v.Retrieve(ctx, []string{"DistributedVirtualPortgroup"}, []string{"name", "key", "config"}, &rd.pgs); err != nil {
+		return edgeRead{}, err
+	}
+	if err := v.Retrieve(ctx, []string{"DistributedVirtualSwitch"}, []string{"name", "summary"}, &rd.switches); err != nil {
+		return edgeRead{}, err
+	}
+	return rd, nil
 }
 
 func boolPolicy(p *types.BoolPolicy) bool { return p != nil && p.Value != nil && *p.Value }

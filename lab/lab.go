@@ -363,7 +363,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
 		enforcePrivileges(vc.Model.Map(), vc.Privileges)
 	}
-	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric, l.GuestBoot); err != nil {
+	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric, l.GuestBoot, l.SessionIdle); err != nil {
 		return l, err
 	}
 	installGuestPrograms(l.OnPrem.Model, func(_ types.ManagedObjectReference, ip string) bool { return l.Reach.Reachable(ip) },
@@ -381,7 +381,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, err
 	}
 	l.edgePass = randomSecret()
-	if l.edges, err = startEdgeAppliances(ctx, l.OnPrem, l.CA, l.Fabric, cmp.Or(opts.EdgeBootDelay, DefaultEdgeBootDelay)); err != nil {
+	if l.edges, err = startEdgeAppliances(ctx, l.OnPrem, l.CA, l.Fabric, cmp.Or(opts.EdgeBootDelay, DefaultEdgeBootDelay), l.SessionIdle); err != nil {
 		return l, fmt.Errorf("lab edge appliances: %w", err)
 	}
 

@@ -48,6 +48,10 @@ type Reach struct {
 	// The models behind the two vCenters: the guest model compares disk
 	// bytes on their datastores.
 	onpremModel, cloudModel *simulator.Model
+	// The last reads of the two vCenters' VMs (on-prem with and without
+	// their configs), read again when their models changed (modelWatch).
+	onpremStates, onpremConfigs, cloudStates polled[map[string]vmState]
+	watches                                  []*modelWatch
 	// verdicts caches, per powered-on provider VM (moref), why its guest
 	// did not boot ("" when it did); dropped when the VM is off.
 	verdicts map[string]string
@@ -122,9 +126,15 @@ func loopbackFor(guestIP string) (string, error) {
 	return netip.AddrFrom4(b).String(), nil
 }
 
-func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.Fabric, boot time.Duration) (*Reach, error) {
+func startReach(ctx context.Context, onprem, provider *VCenter, fabric *stretch.Fabric, boot, sessionIdle time.Duration) (*Reach, error) {
 	r := &Reach{fabric: fabric, every: 50 * time.Millisecond, boot: boot, started: time.Now(), hosts: map[string]*reachHost{}, stopped: make(chan struct{}),
 		onpremModel: onprem.Model, cloudModel: provider.Model, verdicts: map[string]string{}, late: map[string]string{}, bubbles: map[string]bubbleVM{}}
+	onpremWatch, cloudWatch := watchModel(onprem.Model.Map(), "VirtualMachine"), watchModel(provider.Model.Map(), "VirtualMachine")
+	r.watches = []*modelWatch{onpremWatch, cloudWatch}
+	maxAge := pollMaxAge(sessionIdle)
+	r.onpremStates = polled[map[string]vmState]{watch: onpremWatch, maxAge: maxAge}
+	r.onpremConfigs = polled[map[string]vmState]{watch: onpremWatch, maxAge: maxAge}
+	r.cloudStates = polled[map[string]vmState]{watch: cloudWatch, maxAge: maxAge}
 	var err error
 	if r.onprem, err = labClient(ctx, onprem); err != nil {
 		return nil, err
@@ -219,11 +229,12 @@ func rebooted(st vmState, boot time.Time) bool {
 	return st.on && !st.boot.IsZero() && !st.boot.Equal(boot)
 }
 
-func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[string]vmState, error) {
+// complete is false when a VM could not be read this time.
+func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (_ map[string]vmState, complete bool, _ error) {
 	m := view.NewManager(c.Client)
 	v, err := m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var vms []mo.VirtualMachine
@@ -232,13 +243,15 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[stri
 		props = append(props, "config.hardware.device", "config.firmware", "config.bootOptions")
 	}
 	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, props, &vms); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	out := map[string]vmState{}
+	complete = true
 	for _, vm := range vms {
 		if vm.Runtime.PowerState == "" {
 			// Not read this time (the VM was busy, e.g. in a snapshot):
 			// its last known state stands.
+			complete = false
 			continue
 		}
 		st := vmState{ref: vm.Self.Value, on: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn}
@@ -263,7 +276,7 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (map[stri
 		}
 		out[vm.Name] = st
 	}
-	return out, nil
+	return out, complete, nil
 }
 
 // booted says whether the guest of a powered-on VM has finished booting:
@@ -286,7 +299,14 @@ func (r *Reach) refresh(ctx context.Context) error {
 		versions[h.Name], boots[h.Name] = h.version, h.boot
 	}
 	r.mu.Unlock()
-	onprem, err := vmStates(ctx, r.onprem, needConfig)
+	onpremRead := func(withConfig bool) (map[string]vmState, error) {
+		p := &r.onpremStates
+		if withConfig {
+			p = &r.onpremConfigs
+		}
+		return p.get(false, func() (map[string]vmState, bool, error) { return vmStates(ctx, r.onprem, withConfig) })
+	}
+	onprem, err := onpremRead(needConfig)
 	if err != nil {
 		return err
 	}
@@ -297,12 +317,12 @@ func (r *Reach) refresh(ctx context.Context) error {
 			}
 		}
 		if needConfig {
-			if onprem, err = vmStates(ctx, r.onprem, true); err != nil {
+			if onprem, err = onpremRead(true); err != nil {
 				return err
 			}
 		}
 	}
-	cloud, err := vmStates(ctx, r.cloud, true)
+	cloud, err := r.cloudStates.get(false, func() (map[string]vmState, bool, error) { return vmStates(ctx, r.cloud, true) })
 	if err != nil {
 		return err
 	}
@@ -730,6 +750,9 @@ func (r *Reach) Close() {
 		h.set(false)
 	}
 	r.mu.Unlock()
+	for _, w := range r.watches {
+		w.close()
+	}
 	for _, c := range []*govmomi.Client{r.onprem, r.cloud} {
 		if c != nil {
 			c.Logout(context.Background())

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -33,6 +34,8 @@ type sessionClock struct {
 	reg  *simulator.Registry
 	idle time.Duration
 
+	calls atomic.Int64 // API calls made, answered or refused
+
 	mu     sync.Mutex
 	used   map[string]time.Time // session key -> its last call
 	pruned time.Time
@@ -46,6 +49,7 @@ func enforceSessions(reg *simulator.Registry, idle time.Duration) *sessionClock 
 	sc := &sessionClock{reg: reg, idle: idle, used: map[string]time.Time{}, pruned: time.Now()}
 	prev := reg.Handler
 	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		sc.calls.Add(1)
 		if ctx.Session != nil && !sc.use(ctx.Session.Key, ctx.Session.LoginTime) {
 			// vcsim took the session before this handler: refused here.
 			ctx.Session = nil

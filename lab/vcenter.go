@@ -85,8 +85,13 @@ type VCenter struct {
 	FerryPassword string
 	Privileges    *Privileges
 
-	storage *storage
+	storage  *storage
+	sessions *sessionClock
 }
+
+// Calls is how many API calls this vCenter has been made so far (the lab's
+// own included).
+func (vc *VCenter) Calls() int64 { return vc.sessions.calls.Load() }
 
 // Validate checks a spec before any vcsim call: a panic inside a vcsim task
 // kills the whole process, so nothing wrong may reach it.
@@ -169,6 +174,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 		InstanceUUID:  m.ServiceContent.About.InstanceUuid,
 		FerryPassword: ferryPass,
 		Privileges:    newPrivileges(),
+		sessions:      sessions,
 	}
 	defer func() {
 		if err != nil {
