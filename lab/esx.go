@@ -179,7 +179,9 @@ func (e *ESXHosts) Close() {
 
 // startESXHosts starts one /folder server per host of m, wraps vCenter's
 // AcquireGenericServiceTicket and counts vCenter's own /folder reads.
-func startESXHosts(m *simulator.Model, ca *CA, session func(*http.Request) bool) (_ *ESXHosts, err error) {
+// folderAccess says whether vCenter serves a /folder request: nil when the
+// request's session may, otherwise why not and the HTTP status.
+func startESXHosts(m *simulator.Model, ca *CA, folderAccess func(*http.Request) (int, error)) (_ *ESXHosts, err error) {
 	e := &ESXHosts{model: m, tickets: map[string]serviceTicket{}, hosts: map[string]*esxHost{}}
 	defer func() {
 		if err != nil {
@@ -237,11 +239,12 @@ func startESXHosts(m *simulator.Model, ca *CA, session func(*http.Request) bool)
 		}
 		return nil
 	})
-	m.Service.Handle("GET /folder/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// vCenter serves /folder to a session only (its cookie): stock
-		// vcsim checks nothing.
-		if !session(r) {
-			http.Error(w, "not authenticated: /folder needs a vCenter session (cookie "+soap.SessionCookieName+")", http.StatusUnauthorized)
+	folder := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// vCenter serves /folder to a session only (its cookie), whose
+		// user holds Datastore.Browse (folderAccess): stock vcsim checks
+		// nothing.
+		if status, err := folderAccess(r); err != nil {
+			http.Error(w, err.Error(), status)
 			return
 		}
 		e.proxyReads.Add(1)
@@ -251,7 +254,10 @@ func startESXHosts(m *simulator.Model, ca *CA, session func(*http.Request) bool)
 			return
 		}
 		m.Service.ServeDatastore(w, r)
-	}))
+	})
+	// Reads (GET and HEAD; writes go to vcsim's handler, or to the CBT
+	// model's where it runs).
+	m.Service.Handle("GET /folder/", folder)
 	return e, nil
 }
 

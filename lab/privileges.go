@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -125,6 +126,9 @@ func enforcePrivileges(reg *simulator.Registry, p *Privileges) {
 					return nil, &types.NoPermission{Object: &method.This, PrivilegeId: id}
 				}
 			}
+			if id, ds := ticketPrivilege(reg, method); id != "" && !p.holds(id) {
+				return nil, &types.NoPermission{Object: ds, PrivilegeId: id}
+			}
 		}
 		return prev(ctx, method)
 	}
@@ -164,6 +168,47 @@ func (a *ferryAuthorization) HasPrivilegeOnEntity(req *types.HasPrivilegeOnEntit
 		res[i] = a.p.holds(id)
 	}
 	return &methods.HasPrivilegeOnEntityBody{Res: &types.HasPrivilegeOnEntityResponse{Returnval: res}}
+}
+
+// folderPrivilege is the privilege an HTTP request for a datastore file
+// (/folder) needs on its datastore, by method: Datastore.Browse to read,
+// Datastore.FileManagement to write or delete (vSphere Web Services SDK
+// Programming Guide, "Privilege Requirements for HTTP Access": HTTP access
+// to a file needs the privileges any other way to it would).
+func folderPrivilege(method string) string {
+	if method == "GET" || method == "HEAD" {
+		return "Datastore.Browse"
+	}
+	return "Datastore.FileManagement"
+}
+
+// ticketPrivilege is what a generic service ticket for a host's /folder
+// URL needs, and the datastore it names: the host honours a ticket without
+// knowing vCenter's users, so vCenter checks the privilege of the access
+// when it issues one (the lab's reading of the guide's rule above).
+func ticketPrivilege(reg *simulator.Registry, method *simulator.Method) (string, *types.ManagedObjectReference) {
+	req, ok := method.Body.(*types.AcquireGenericServiceTicket)
+	if !ok {
+		return "", nil
+	}
+	spec, ok := req.Spec.(*types.SessionManagerHttpServiceRequestSpec)
+	if !ok {
+		return "", nil
+	}
+	u, err := url.Parse(spec.Url)
+	if err != nil || !strings.HasPrefix(u.Path, "/folder") {
+		return "", nil
+	}
+	// The spec's method is httpGet, httpPut, ...
+	id := folderPrivilege(strings.ToUpper(strings.TrimPrefix(spec.Method, "http")))
+	ds := &method.This
+	for _, o := range reg.All("Datastore") {
+		if d, ok := o.(*simulator.Datastore); ok && d.Name == u.Query().Get("dsName") {
+			ref := d.Self
+			ds = &ref
+		}
+	}
+	return id, ds
 }
 
 // requiredPrivileges are the privileges vCenter checks for a call (the

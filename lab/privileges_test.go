@@ -3,6 +3,9 @@ package lab_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -116,5 +119,68 @@ func TestGuestOperationsNeedTheirPrivileges(t *testing.T) {
 	}
 	if err := admin.GuestPing(ctx, vm.Ref, auth, "172.16.10.12"); err != nil {
 		t.Fatalf("the administrator's guest ping: %v", err)
+	}
+}
+
+// TestReadingDatastoreFilesNeedsBrowse: reading a datastore file over HTTP
+// needs Datastore.Browse on its datastore, as any other access to it would
+// (vSphere Web Services SDK Programming Guide, "Privilege Requirements for
+// HTTP Access"): without it ferry's account gets a 403 from vCenter's
+// /folder and no service ticket for a host's (the host cannot check
+// vCenter's roles, vCenter checks when it issues the ticket); the
+// administrator reads; the privilege given back, ferry's account reads.
+func TestReadingDatastoreFilesNeedsBrowse(t *testing.T) {
+	ctx := context.Background()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1, OnPremWithheld: []string{"Datastore.Browse"}})
+	cfg := l.Config()
+	ferry := connect(t, cfg.OnPrem.URL, cfg.OnPrem.Username, cfg.OnPrem.Password, l.CAFile)
+	admin := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	file := "/folder/WebApp1/WebApp1-flat.vmdk?dsName=onprem-ds"
+	read := func(c *vsphere.Client) (int, error) {
+		t.Helper()
+		u, err := url.Parse(l.OnPrem.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+u.Host+file, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Range", "bytes=0-511")
+		code := 0
+		err = c.Client.Client.Do(ctx, req, func(res *http.Response) error {
+			code = res.StatusCode
+			_, err := io.Copy(io.Discard, res.Body)
+			return err
+		})
+		return code, err
+	}
+	ticket := func(c *vsphere.Client) error {
+		_, err := methods.AcquireGenericServiceTicket(ctx, c.Client.Client, &types.AcquireGenericServiceTicket{
+			This: *c.Client.ServiceContent.SessionManager,
+			Spec: &types.SessionManagerHttpServiceRequestSpec{Method: "httpGet", Url: "https://" + l.OnPrem.ESX.Addr(l.OnPrem.Spec.Hosts[0]) + file},
+		})
+		return err
+	}
+	if code, err := read(ferry); err != nil || code != http.StatusForbidden {
+		t.Errorf("vCenter /folder GET by ferry's account without Datastore.Browse: %d %v, want 403", code, err)
+	}
+	err := ticket(ferry)
+	var pe *vsphere.PrivilegeError
+	if !errors.As(err, &pe) || pe.Privilege != "Datastore.Browse" || !strings.HasPrefix(pe.Object, "Datastore:") {
+		t.Errorf("a host /folder ticket for ferry's account without Datastore.Browse: %v, want NoPermission naming it on the datastore", err)
+	}
+	if code, err := read(admin); err != nil || code != http.StatusPartialContent {
+		t.Errorf("the administrator's /folder GET: %d %v, want 206", code, err)
+	}
+	if err := ticket(admin); err != nil {
+		t.Errorf("the administrator's ticket: %v", err)
+	}
+	l.OnPrem.Privileges.Grant("Datastore.Browse")
+	if code, err := read(ferry); err != nil || code != http.StatusPartialContent {
+		t.Errorf("vCenter /folder GET by ferry's account with Datastore.Browse: %d %v, want 206", code, err)
+	}
+	if err := ticket(ferry); err != nil {
+		t.Errorf("a ticket for ferry's account with Datastore.Browse: %v", err)
 	}
 }

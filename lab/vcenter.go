@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -195,7 +197,19 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	if err := shapeDisks(ctx, m, c, spec); err != nil {
 		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
-	if vc.ESX, err = startESXHosts(m, ca, func(r *http.Request) bool { return sessions.live(r, user) || sessions.live(r, FerryUser) }); err != nil {
+	folderAccess := func(r *http.Request) (int, error) {
+		switch {
+		case sessions.live(r, user):
+			return 0, nil
+		case sessions.live(r, FerryUser):
+			if id := folderPrivilege(r.Method); !vc.Privileges.holds(id) {
+				return http.StatusForbidden, fmt.Errorf("permission denied: %s lacks %s on datastore %s (HTTP access to datastore files needs it)", FerryUser, id, r.URL.Query().Get("dsName"))
+			}
+			return 0, nil
+		}
+		return http.StatusUnauthorized, errors.New("not authenticated: /folder needs a vCenter session (cookie " + soap.SessionCookieName + ")")
+	}
+	if vc.ESX, err = startESXHosts(m, ca, folderAccess); err != nil {
 		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
 	vc.storage = installStorage(vc, cmp.Or(spec.DatastoreCapacity, DefaultDatastoreCapacity))
