@@ -315,3 +315,38 @@ func TestHostDirectRunSharesOneTicket(t *testing.T) {
 	pass(1)
 	pass(4)
 }
+
+// TestSourceReadRefusedNamesBrowse: when ferry's account lacks
+// Datastore.Browse (taken away after the checks ahead ran), vCenter refuses
+// the service ticket and its /folder answers 403: the pass fails naming
+// the privilege, not with a bare "403 Forbidden", and leaves no snapshot.
+func TestSourceReadRefusedNamesBrowse(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1, OnPremWithheld: []string{"Datastore.Browse"}})
+	ctx := context.Background()
+	cfg := l.Config()
+	c, err := vsphere.Connect(ctx, vsphere.Config{URL: cfg.OnPrem.URL, Username: cfg.OnPrem.Username, Password: cfg.OnPrem.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	vm, err := c.VMByName(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
+	src.Warn = func(string) {}
+	if _, err := src.Disks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := src.Open(ctx, "", false)
+	if err == nil {
+		_ = snap.Release(ctx)
+		t.Fatal("a pass opened without Datastore.Browse")
+	}
+	if !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "needs the privilege Datastore.Browse") {
+		t.Errorf("the refusal %q does not name the privilege", err)
+	}
+	if after, err := c.VMByName(ctx, "WebApp1"); err != nil || after.Snapshots != 0 {
+		t.Errorf("WebApp1 after the refused pass: %d snapshot(s), %v; want none", after.Snapshots, err)
+	}
+}

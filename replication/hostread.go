@@ -244,7 +244,7 @@ func (v *vsSnapshot) readDescriptor(ctx context.Context, d vsDisk) (string, erro
 	var raw []byte
 	err := v.get(ctx, p.Datastore, p.Path, "", func(res *http.Response) error {
 		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", p.Path, res.Status)
+			return fmt.Errorf("GET %s: %s%s", p.Path, res.Status, refusedRead(res))
 		}
 		b, err := io.ReadAll(io.LimitReader(res.Body, descriptorMax+1))
 		if err != nil {

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"unicode"
 )
 
 // Host-direct reads cost one AcquireGenericServiceTicket round trip to
@@ -234,10 +236,33 @@ func (s *rangeStream) read(p []byte, off int64) error {
 	return nil
 }
 
+// refusedRead explains an answer refusing a datastore read (the start of
+// its body, and the privilege a 403 asks for), "" for another answer.
+func refusedRead(res *http.Response) string {
+	if res.StatusCode != http.StatusForbidden && res.StatusCode != http.StatusUnauthorized {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 300))
+	text := strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return ' '
+	}, strings.TrimSpace(string(b)))
+	why := ""
+	if text != "" {
+		why = ": " + text
+	}
+	if res.StatusCode == http.StatusForbidden {
+		why += "; reading a datastore file over HTTP needs the privilege Datastore.Browse on its datastore (grant it to the role of ferry's account)"
+	}
+	return why
+}
+
 // checkRange checks a 206 answer to "bytes=off-last".
 func checkRange(res *http.Response, flat string, off, last int64) error {
 	if res.StatusCode != http.StatusPartialContent {
-		return fmt.Errorf("GET %s range %d-%d: %s (want 206 Partial Content)", flat, off, last, res.Status)
+		return fmt.Errorf("GET %s range %d-%d: %s (want 206 Partial Content)%s", flat, off, last, res.Status, refusedRead(res))
 	}
 	var a, b, total int64
 	cr := res.Header.Get("Content-Range")
