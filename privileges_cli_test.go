@@ -20,7 +20,7 @@ import (
 // privileges back, the same plan runs up to its cutover.
 func TestRunRefusesMissingPrivileges(t *testing.T) {
 	l, run := labWith(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1,
-		OnPremWithheld:   []string{"VirtualMachine.State.CreateSnapshot", "VirtualMachine.Interact.PowerOn", "DVPortgroup.Create"},
+		OnPremWithheld:   []string{"VirtualMachine.State.CreateSnapshot", "VirtualMachine.Interact.PowerOn", "DVPortgroup.Create", "Datastore.Browse", "VirtualMachine.GuestOperations.Execute"},
 		ProviderWithheld: []string{"Datastore.FileManagement"}})
 	ctx := context.Background()
 	admin, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
@@ -40,6 +40,9 @@ func TestRunRefusesMissingPrivileges(t *testing.T) {
 	for _, want := range []string{
 		`privilege "VirtualMachine.State.CreateSnapshot"`, "on VM WebApp2, needed to take each replication pass's snapshot",
 		`privilege "VirtualMachine.Interact.PowerOn"`, "power the source on again if its cutover rolls back",
+		`privilege "Datastore.Browse"`, "on datastore onprem-ds, needed to read the source disks on it",
+		// Step 7 runs the plan's guest ping from WebApp1, on-prem.
+		"step 7 (Checks)", `privilege "VirtualMachine.GuestOperations.Execute"`, "on VM WebApp1, needed to run the plan's guest pings from it",
 		`privilege "Datastore.FileManagement"`, "provider vCenter " + l.Provider.URL, "on datastore provider-ds, needed to create the replica disks",
 		"ferry's account " + lab.FerryUser, "nothing was changed",
 		// Step 3 deploys the L2 appliance, powers it on and creates the
@@ -67,7 +70,7 @@ func TestRunRefusesMissingPrivileges(t *testing.T) {
 		t.Error("state written by a refused run")
 	}
 
-	l.OnPrem.Privileges.Grant("VirtualMachine.State.CreateSnapshot", "VirtualMachine.Interact.PowerOn", "DVPortgroup.Create")
+	l.OnPrem.Privileges.Grant("VirtualMachine.State.CreateSnapshot", "VirtualMachine.Interact.PowerOn", "DVPortgroup.Create", "Datastore.Browse", "VirtualMachine.GuestOperations.Execute")
 	l.Provider.Privileges.Grant("Datastore.FileManagement")
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run with the privileges given back: exit %d\n%s", code, out)

@@ -43,6 +43,11 @@ func (s *Checks) Plan(ctx context.Context, env *Env) (Plan, error) {
 	for _, t := range targets {
 		p.Items = append(p.Items, Item{Action: ActionCheck, Kind: "probe", Name: t.Name, Detail: t.Prober.String()})
 	}
+	conflicts, err := env.onpremGuestItems(ctx)
+	if err != nil {
+		return p, err
+	}
+	p.Items = append(p.Items, conflicts...)
 	return p, nil
 }
 

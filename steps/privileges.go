@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ferry-migrate/ferry/replication"
@@ -25,6 +26,11 @@ var (
 	needChanged    = vsphere.Need{Privilege: "VirtualMachine.Provisioning.DiskRandomRead", For: "ask which blocks changed since the last pass (QueryChangedDiskAreas)"}
 	needPowerOff   = vsphere.Need{Privilege: "VirtualMachine.Interact.PowerOff", For: "shut the source down at its cutover"}
 	needPowerOn    = vsphere.Need{Privilege: "VirtualMachine.Interact.PowerOn", For: "power the source on again if its cutover rolls back"}
+	// On the datastores of the source disks: HTTP access to a datastore's
+	// files needs what any other access would (vSphere Web Services SDK
+	// Programming Guide, "Privilege Requirements for HTTP Access"), for
+	// the passes' reads and the cutover's final pass and verify alike.
+	needBrowse = vsphere.Need{Privilege: "Datastore.Browse", For: "read the source disks on it (HTTP /folder: from the ESXi host with a service ticket, or through vCenter)"}
 )
 
 // sourceNeeds are the privileges ferry needs on the source vm: for its
@@ -60,9 +66,16 @@ func (e *Env) privilegeItems(ctx context.Context, sources []vsphere.VM, replicat
 		return nil, err
 	}
 	var demands []vsphere.Demand
+	datastores := map[vsphere.Ref]bool{}
 	for i, vm := range sources {
 		if needs := sourceNeeds(vm, replicate[i]); len(needs) > 0 {
 			demands = append(demands, vsphere.Demand{Ref: vm.Ref, Object: "VM " + vm.Name, Needs: needs})
+		}
+		for _, d := range vm.Disks {
+			if d.DatastoreRef != (vsphere.Ref{}) && !datastores[d.DatastoreRef] {
+				datastores[d.DatastoreRef] = true
+				demands = append(demands, vsphere.Demand{Ref: d.DatastoreRef, Object: "datastore " + d.Datastore, Needs: []vsphere.Need{needBrowse}})
+			}
 		}
 	}
 	missing, err := onprem.MissingPrivileges(ctx, demands)
@@ -245,6 +258,45 @@ func (e *Env) testPrivileges(ctx context.Context) error {
 		why = append(why, it.Name+": "+it.Detail)
 	}
 	return fmt.Errorf("test migration not started, nothing changed: %s", strings.Join(why, "; "))
+}
+
+// onpremGuestItems checks that ferry's on-prem account may run the plan's
+// guest pings in their from: VMs that run on-prem (one cut over pings from
+// its target, checked at its cutover); one conflict item per privilege
+// missing. Step 7 runs every probe, and a run checks this in its
+// preflight, before the replication rather than after it. It changes
+// nothing.
+func (e *Env) onpremGuestItems(ctx context.Context) ([]Item, error) {
+	var from []string
+	for _, pr := range e.Plan().Probes {
+		if pr.From != "" && !slices.Contains(from, pr.From) {
+			from = append(from, pr.From)
+		}
+	}
+	if len(from) == 0 {
+		return nil, nil
+	}
+	onprem, err := e.OnPrem(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vms, err := onprem.VMs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var demands []vsphere.Demand
+	for _, name := range from {
+		i := slices.IndexFunc(vms, func(v vsphere.VM) bool { return v.Name == name })
+		if i < 0 || !vms[i].PoweredOn() {
+			continue // gone or off: the probe's own check says so, or it pings from the target
+		}
+		demands = append(demands, vsphere.Demand{Ref: vms[i].Ref, Object: "VM " + name, Needs: guestOpNeeds("run the plan's guest pings from it")})
+	}
+	missing, err := onprem.MissingPrivileges(ctx, demands)
+	if err != nil {
+		return nil, err
+	}
+	return privilegeConflicts(ctx, "on-prem", onprem, missing), nil
 }
 
 // guestOpNeeds are the privileges of a guest program ferry runs to do what

@@ -20,6 +20,8 @@ type Disk struct {
 	Capacity  int64  // bytes
 	ChangeID  string // CBT change id of the current backing, if any
 	Datastore string // datastore name
+	// DatastoreRef is the base file's datastore (zero if vCenter did not say).
+	DatastoreRef Ref
 }
 
 // VM is what ferry needs to know about a virtual machine.
@@ -187,6 +189,9 @@ func toDisk(d *types.VirtualDisk) Disk {
 	// The disk's base file, also while a snapshot's delta takes the writes.
 	if b, ok := baseOf(d.Backing).(types.BaseVirtualDeviceFileBackingInfo); ok {
 		disk.File = b.GetVirtualDeviceFileBackingInfo().FileName
+		if ds := b.GetVirtualDeviceFileBackingInfo().Datastore; ds != nil {
+			disk.DatastoreRef = refOf(*ds)
+		}
 	}
 	var p DatastorePath
 	if p.FromString(disk.File) {
