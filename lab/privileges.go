@@ -245,7 +245,15 @@ func requiredPrivileges(method *simulator.Method) []string {
 			return createVMPrivileges(req.Config)
 		}
 	case "ResourcePool.ImportVApp", "VirtualApp.ImportVApp":
-		return []string{"VApp.Import"}
+		// The import, the space its disks take, and the networks its NICs
+		// join (an OVF deployment's minimum permissions: Broadcom KB 322346).
+		ids := []string{"VApp.Import", "Datastore.AllocateSpace"}
+		if req, ok := method.Body.(*types.ImportVApp); ok && importsNIC(req.Spec) {
+			ids = append(ids, "Network.Assign")
+		}
+		return ids
+	case "DistributedVirtualPortgroup.ReconfigureDVPortgroup_Task":
+		return []string{"DVPortgroup.Modify"}
 	case "VmwareDistributedVirtualSwitch.AddDVPortgroup_Task", "DistributedVirtualSwitch.AddDVPortgroup_Task", "VmwareDistributedVirtualSwitch.CreateDVPortgroup_Task", "DistributedVirtualSwitch.CreateDVPortgroup_Task":
 		return []string{"DVPortgroup.Create"}
 	case "VirtualDiskManager.CreateVirtualDisk_Task", "VirtualDiskManager.ExtendVirtualDisk_Task", "VirtualDiskManager.DeleteVirtualDisk_Task",
@@ -254,6 +262,25 @@ func requiredPrivileges(method *simulator.Method) []string {
 		return []string{"Datastore.FileManagement"}
 	}
 	return nil
+}
+
+// importsNIC says whether an import spec gives a VM a NIC.
+func importsNIC(spec types.BaseImportSpec) bool {
+	switch sp := spec.(type) {
+	case *types.VirtualMachineImportSpec:
+		for _, c := range sp.ConfigSpec.DeviceChange {
+			if _, ok := c.GetVirtualDeviceConfigSpec().Device.(types.BaseVirtualEthernetCard); ok {
+				return true
+			}
+		}
+	case *types.VirtualAppImportSpec:
+		for _, child := range sp.Child {
+			if importsNIC(child) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // reconfigPrivileges are what a reconfigure with spec needs: a privilege
