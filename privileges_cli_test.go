@@ -20,7 +20,8 @@ import (
 // privileges back, the same plan runs up to its cutover.
 func TestRunRefusesMissingPrivileges(t *testing.T) {
 	l, run := labWith(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1,
-		OnPremWithheld:   []string{"VirtualMachine.State.CreateSnapshot", "VirtualMachine.Interact.PowerOn", "DVPortgroup.Create", "Datastore.Browse", "VirtualMachine.GuestOperations.Execute"},
+		OnPremWithheld: []string{"VirtualMachine.State.CreateSnapshot", "VirtualMachine.Interact.PowerOn", "DVPortgroup.Create", "Datastore.Browse", "VirtualMachine.GuestOperations.Execute",
+			"Network.Assign", "Datastore.AllocateSpace"},
 		ProviderWithheld: []string{"Datastore.FileManagement"}})
 	ctx := context.Background()
 	admin, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
@@ -48,6 +49,8 @@ func TestRunRefusesMissingPrivileges(t *testing.T) {
 		// Step 3 deploys the L2 appliance, powers it on and creates the
 		// sink port group on-prem.
 		"step 3 (L2 appliance)", "power the L2 appliance on", `privilege "DVPortgroup.Create"`, "on distributed switch onprem-vds, needed to create the sink port group",
+		`privilege "Network.Assign"`, "needed to connect the L2 appliance's uplink NIC to it", "needed to connect the L2 appliance's sink NIC",
+		`privilege "Datastore.AllocateSpace"`, "needed to deploy the L2 appliance's disks there",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the refusal does not say %q:\n%s", want, out)
@@ -70,7 +73,8 @@ func TestRunRefusesMissingPrivileges(t *testing.T) {
 		t.Error("state written by a refused run")
 	}
 
-	l.OnPrem.Privileges.Grant("VirtualMachine.State.CreateSnapshot", "VirtualMachine.Interact.PowerOn", "DVPortgroup.Create", "Datastore.Browse", "VirtualMachine.GuestOperations.Execute")
+	l.OnPrem.Privileges.Grant("VirtualMachine.State.CreateSnapshot", "VirtualMachine.Interact.PowerOn", "DVPortgroup.Create", "Datastore.Browse", "VirtualMachine.GuestOperations.Execute",
+		"Network.Assign", "Datastore.AllocateSpace")
 	l.Provider.Privileges.Grant("Datastore.FileManagement")
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run with the privileges given back: exit %d\n%s", code, out)

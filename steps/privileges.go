@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -204,6 +205,24 @@ func (w *applianceWorld) privilegeItems(ctx context.Context) ([]Item, error) {
 			{Privilege: "VApp.Import", For: "deploy the L2 appliance " + w.a.Name + " from its OVF"},
 			{Privilege: "VirtualMachine.Interact.PowerOn", For: "power the L2 appliance on"},
 		}})
+		// The import also takes space on the datastore and connects the
+		// appliance's NICs to their port groups (an OVF deployment's
+		// minimum permissions: Broadcom KB 322346).
+		ds := pl.Datastore.Reference()
+		dsName := cmp.Or(w.a.Datastore, pl.Datastore.Name(), ds.String())
+		demands = append(demands, vsphere.Demand{Ref: vsphere.Ref{Type: ds.Type, Value: ds.Value}, Object: "datastore " + dsName, Needs: []vsphere.Need{
+			{Privilege: "Datastore.AllocateSpace", For: "deploy the L2 appliance's disks there"}}})
+		demands = append(demands, vsphere.Demand{Ref: w.uplink, Object: "port group " + w.a.UplinkPortgroup, Needs: []vsphere.Need{
+			{Privilege: "Network.Assign", For: "connect the L2 appliance's uplink NIC to it"}}})
+		switch {
+		case w.sink != nil:
+			demands = append(demands, vsphere.Demand{Ref: w.sink.Ref, Object: "port group " + w.sink.Name, Needs: []vsphere.Need{
+				{Privilege: "Network.Assign", For: "connect the L2 appliance's sink NIC to it"}}})
+		case w.dvs != nil:
+			// The sink does not exist yet: its switch's permissions pass to it.
+			demands = append(demands, vsphere.Demand{Ref: w.dvs.Ref(), Object: "distributed switch " + w.dvs.Name(), Needs: []vsphere.Need{
+				{Privilege: "Network.Assign", For: "connect the L2 appliance's sink NIC to the sink port group " + w.a.SinkPortgroup + " made on it"}}})
+		}
 	case !w.vm.PoweredOn():
 		demands = append(demands, vsphere.Demand{Ref: w.vm.Ref, Object: "VM " + w.vm.Name, Needs: []vsphere.Need{
 			{Privilege: "VirtualMachine.Interact.PowerOn", For: "power the L2 appliance on"}}})
@@ -211,6 +230,10 @@ func (w *applianceWorld) privilegeItems(ctx context.Context) ([]Item, error) {
 	if w.sink == nil && w.dvs != nil {
 		demands = append(demands, vsphere.Demand{Ref: w.dvs.Ref(), Object: "distributed switch " + w.dvs.Name(), Needs: []vsphere.Need{
 			{Privilege: "DVPortgroup.Create", For: "create the sink port group " + w.a.SinkPortgroup}}})
+	}
+	if w.sink != nil && len(w.sink.SinkProblems(w.policy)) > 0 {
+		demands = append(demands, vsphere.Demand{Ref: w.sink.Ref, Object: "port group " + w.sink.Name, Needs: []vsphere.Need{
+			{Privilege: "DVPortgroup.Modify", For: "re-apply the sink policy it drifted from"}}})
 	}
 	missing, err := w.c.MissingPrivileges(ctx, demands)
 	if err != nil {
