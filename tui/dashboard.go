@@ -77,6 +77,7 @@ type ProbeUpdate struct {
 	Time    time.Time
 	Up      bool
 	Latency time.Duration
+	Err     string // why it did not answer ("" when up)
 }
 
 // historyLen is how many samples a sparkline keeps.

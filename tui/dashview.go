@@ -281,8 +281,18 @@ func probeLines(w *wiring, width, height int) []string {
 		return strings.Compare(a.Pair, b.Pair)
 	})
 	for i, p := range probes {
-		// Two lines, and one to say how many more follow, if any do.
-		if need := 2 + min(1, len(probes)-i-1); len(out)+need > height {
+		// A down probe says why (its last error, in at most three lines): a
+		// red probe without a reason leaves the operator guessing (QA: a
+		// guest ping refused for a missing privilege showed only "down").
+		var why []string
+		if !p.Up && p.Err != "" {
+			why = wrap(p.Err, max(1, width-4))
+			if len(why) > 3 {
+				why = append(why[:2], trunc(strings.Join(why[2:], " "), max(1, width-4)))
+			}
+		}
+		// Its lines, and one to say how many more follow, if any do.
+		if need := 2 + len(why) + min(1, len(probes)-i-1); len(out)+need > height {
 			out = append(out, sDim.Render(trunc(fmt.Sprintf("… %d more", len(probes)-i), width)))
 			break
 		}
@@ -296,6 +306,9 @@ func probeLines(w *wiring, width, height int) []string {
 			l2 += " · last " + dur(p.LastOutage)
 		}
 		out = append(out, sDim.Render(trunc(l2, width-4))+" "+sparkline(p.Latencies, min(8, max(0, width-ansiWidth(l2)-2))))
+		for _, l := range why {
+			out = append(out, sWarn.Render("  "+l))
+		}
 	}
 	return out
 }

@@ -220,7 +220,7 @@ func ProbeFeed(ctx context.Context, events <-chan probe.Event, kinds map[string]
 				if !ok {
 					return
 				}
-				u := ProbeUpdate{Pair: ev.Target, Kind: kinds[ev.Target], Time: ev.Sample.At, Up: ev.Sample.OK, Latency: ev.Sample.Latency}
+				u := ProbeUpdate{Pair: ev.Target, Kind: kinds[ev.Target], Time: ev.Sample.At, Up: ev.Sample.OK, Latency: ev.Sample.Latency, Err: ev.Sample.Err}
 				select {
 				case out <- u:
 				case <-ctx.Done():

@@ -56,3 +56,32 @@ func TestProbePanelNamesWhatItProbes(t *testing.T) {
 		}
 	}
 }
+
+// TestDownProbeSaysWhy (QA: with the guest operation privilege withheld,
+// the guest ping showed "✗ ... down 1m06s" and nothing else): a probe
+// that does not answer shows its last error under it, at 120x40 and
+// 80x24, and drops it once it answers again.
+func TestDownProbeSaysWhy(t *testing.T) {
+	pf := withVMs("WebApp2")
+	pf.Probes = []steps.ProbePlan{{Name: "WebApp1 -> WebApp2 (guest ping)", From: "WebApp1", To: "172.16.10.12"}}
+	const why = "vCenter refused StartProgramInGuest on VirtualMachine:vm-52: ferry's account lacks the privilege VirtualMachine.GuestOperations.Execute"
+	for _, size := range [][2]int{{120, 40}, {80, 24}} {
+		h := newHarness(t, setup{pf: pf, done: append(append([]string{}, infraDone...), "vm-selection"), feeds: true})
+		h.start(size[0], size[1])
+		h.send(probeMsg(ProbeUpdate{Pair: "WebApp1 -> WebApp2 (guest ping)", Kind: "guest ping WebApp1 -> 172.16.10.12", Time: time.Now(), Err: why}))
+		v := h.view()
+		flat := strings.Join(strings.Fields(v), " ")
+		for _, want := range []string{"down", "vCenter refused StartProgramInGuest"} {
+			if !strings.Contains(flat, want) {
+				t.Errorf("%dx%d: the down probe does not say %q:\n%s", size[0], size[1], want, v)
+			}
+		}
+		if !strings.Contains(flat, "VirtualMachine.GuestOperations.Execute") {
+			t.Errorf("%dx%d: the reason lost the privilege's name:\n%s", size[0], size[1], v)
+		}
+		h.send(probeMsg(ProbeUpdate{Pair: "WebApp1 -> WebApp2 (guest ping)", Kind: "guest ping WebApp1 -> 172.16.10.12", Time: time.Now(), Up: true, Latency: time.Millisecond}))
+		if v := h.view(); strings.Contains(v, "StartProgramInGuest") {
+			t.Errorf("%dx%d: the reason stays after the probe answered:\n%s", size[0], size[1], v)
+		}
+	}
+}
