@@ -37,6 +37,14 @@ state file: steps already done are not run again, a step that failed or was
 interrupted runs again (every step is idempotent). The run stops at the first
 failure.
 
+Before step 1 a run plans every step it would run (its preflight) and is
+refused, with nothing changed (exit 1), for whatever would stop it later: a
+name that does not resolve, a login that fails, the receiver not answering,
+or a privilege the role of ferry's vCenter accounts lacks for the L2
+appliance (step 3), the replication (the source disks' datastores among
+them), the probes (guest pings from on-prem VMs) or the cutover; each is
+named with its object and what it is for (README: "vCenter privileges").
+
 The cutover is never run without --confirm-cutover=NAMES naming the VMs to cut
 over (comma-separated); without it the run stops in front of it and says so.
 Naming only some of the plan's VMs cuts them over one by one: the others stay
