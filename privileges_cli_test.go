@@ -82,7 +82,8 @@ func TestRunRefusesMissingPrivileges(t *testing.T) {
 }
 
 // TestCutoverRefusedWithoutPowerOn: a privilege taken from ferry's role
-// after replication started (here the power-on a rollback needs) refuses
+// after replication started (here the power-on a rollback needs, and the
+// guest operations of the plan's guest ping from WebApp1) refuses
 // the cutover before the source is shut down: it keeps running, no target
 // VM is made, and once the privilege is back the cutover migrates it.
 func TestCutoverRefusedWithoutPowerOn(t *testing.T) {
@@ -90,14 +91,16 @@ func TestCutoverRefusedWithoutPowerOn(t *testing.T) {
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run without confirmation: exit %d\n%s", code, out)
 	}
-	if err := l.OnPrem.Privileges.Withhold("VirtualMachine.Interact.PowerOn"); err != nil {
+	if err := l.OnPrem.Privileges.Withhold("VirtualMachine.Interact.PowerOn", "VirtualMachine.GuestOperations.Execute"); err != nil {
 		t.Fatal(err)
 	}
 	out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
 	if code != exitFailed {
 		t.Fatalf("cutover without VirtualMachine.Interact.PowerOn: exit %d, want %d\n%s", code, exitFailed, out)
 	}
-	for _, want := range []string{"step 8 (Cutover)", `privilege "VirtualMachine.Interact.PowerOn"`, "on VM WebApp2", "power the source on again if its cutover rolls back"} {
+	for _, want := range []string{"step 8 (Cutover)", `privilege "VirtualMachine.Interact.PowerOn"`, "on VM WebApp2", "power the source on again if its cutover rolls back",
+		// The cutover's guest ping from WebApp1, on-prem.
+		`privilege "VirtualMachine.GuestOperations.Execute"`, "on VM WebApp1, needed to run the plan's guest pings from it"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the refusal does not say %q:\n%s", want, out)
 		}
@@ -123,7 +126,7 @@ func TestCutoverRefusedWithoutPowerOn(t *testing.T) {
 		t.Fatalf("a target VM WebApp2 at the provider after the refused cutover (found %v, %v)", found, err)
 	}
 
-	l.OnPrem.Privileges.Grant("VirtualMachine.Interact.PowerOn")
+	l.OnPrem.Privileges.Grant("VirtualMachine.Interact.PowerOn", "VirtualMachine.GuestOperations.Execute")
 	if out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2"); code != 0 || !strings.Contains(out, "measured downtime") {
 		t.Fatalf("cutover with the privilege back: exit %d\n%s", code, out)
 	}

@@ -320,6 +320,13 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	p.Items = append(p.Items, conflicts...)
+	// The cutover judges its probes: a guest ping from a VM that runs
+	// on-prem needs guest operations there (a refused one would stop a
+	// healthy cutover for a decision).
+	if conflicts, err = env.onpremGuestItems(ctx); err != nil {
+		return p, err
+	}
+	p.Items = append(p.Items, conflicts...)
 	// Someone else's snapshot (a backup job's) stops the cutover's passes;
 	// said here, before the confirmation, not after it.
 	for _, vm := range sources {
