@@ -136,13 +136,13 @@ func (e *Env) checkProbeVMs(ctx context.Context) error {
 	if len(want) == 0 {
 		return nil
 	}
-	vms, err := e.onPremVMs(ctx)
+	c, err := e.OnPrem(ctx)
 	if err != nil {
 		return err
 	}
-	var names []string
-	for _, v := range vms {
-		names = append(names, v.Name)
+	_, names, err := c.VMsNamed(ctx) // the names only
+	if err != nil {
+		return err
 	}
 	for i, p := range e.Plan().Probes {
 		if p.VM != "" && slices.Contains(want, p.VM) && !slices.Contains(names, p.VM) {

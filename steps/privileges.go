@@ -303,7 +303,7 @@ func (e *Env) onpremGuestItems(ctx context.Context) ([]Item, error) {
 	if err != nil {
 		return nil, err
 	}
-	vms, err := onprem.VMs(ctx)
+	vms, _, err := onprem.VMsNamed(ctx, from...)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -65,6 +67,15 @@ var vmProps = []string{
 
 // VMs lists every virtual machine in the inventory, sorted by name.
 func (c *Client) VMs(ctx context.Context) ([]VM, error) {
+	mvms, err := c.retrieveVMs(ctx, vmProps)
+	if err != nil {
+		return nil, err
+	}
+	return c.toVMs(ctx, mvms)
+}
+
+// retrieveVMs reads props of every VM in the inventory.
+func (c *Client) retrieveVMs(ctx context.Context, props []string) ([]mo.VirtualMachine, error) {
 	m := view.NewManager(c.Client.Client)
 	v, err := m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
 	if err != nil {
@@ -72,9 +83,52 @@ func (c *Client) VMs(ctx context.Context) ([]VM, error) {
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var mvms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, vmProps, &mvms); err != nil {
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, props, &mvms); err != nil {
 		return nil, fmt.Errorf("vCenter %s: list VMs: %w", c.Endpoint, err)
 	}
+	return mvms, nil
+}
+
+// VMsNamed returns the VMs with these names (sorted by name; a name no VM
+// has is left out) and the names of every VM: it reads every VM's name,
+// then the devices, snapshots and the rest of only the VMs named (a vCenter
+// of thousands of VMs answers their devices in megabytes).
+func (c *Client) VMsNamed(ctx context.Context, names ...string) (vms []VM, all []string, err error) {
+	for attempt := 0; ; attempt++ {
+		vms, all, err = c.vmsNamed(ctx, names)
+		// A VM removed between the two reads: read again, once.
+		if attempt > 0 || !fault.Is(err, &types.ManagedObjectNotFound{}) {
+			return vms, all, err
+		}
+	}
+}
+
+func (c *Client) vmsNamed(ctx context.Context, names []string) (vms []VM, all []string, err error) {
+	byName, err := c.retrieveVMs(ctx, []string{"name"})
+	if err != nil {
+		return nil, nil, err
+	}
+	var refs []types.ManagedObjectReference
+	for _, m := range byName {
+		all = append(all, m.Name)
+		if slices.Contains(names, m.Name) {
+			refs = append(refs, m.Self)
+		}
+	}
+	sort.Strings(all)
+	if len(refs) == 0 {
+		return nil, all, nil
+	}
+	var mvms []mo.VirtualMachine
+	if err := c.PropertyCollector().Retrieve(ctx, refs, vmProps, &mvms); err != nil {
+		return nil, nil, fmt.Errorf("vCenter %s: read VMs %s: %w", c.Endpoint, strings.Join(names, ", "), err)
+	}
+	vms, err = c.toVMs(ctx, mvms)
+	return vms, all, err
+}
+
+// toVMs turns what retrieveVMs read with vmProps into VMs, sorted by name.
+func (c *Client) toVMs(ctx context.Context, mvms []mo.VirtualMachine) ([]VM, error) {
 	netNames, err := c.networkNames(ctx, mvms)
 	if err != nil {
 		return nil, err
@@ -95,16 +149,12 @@ func (c *Client) VMs(ctx context.Context) ([]VM, error) {
 
 // VMByName returns the VM with this name, or an error listing what exists.
 func (c *Client) VMByName(ctx context.Context, name string) (VM, error) {
-	vms, err := c.VMs(ctx)
+	vms, names, err := c.VMsNamed(ctx, name)
 	if err != nil {
 		return VM{}, err
 	}
-	var names []string
-	for _, v := range vms {
-		if v.Name == name {
-			return v, nil
-		}
-		names = append(names, v.Name)
+	if len(vms) > 0 {
+		return vms[0], nil
 	}
 	return VM{}, fmt.Errorf("VM %q not found on vCenter %s (VMs there: %s)", name, c.Endpoint, list(names))
 }
