@@ -221,14 +221,14 @@ type vmState struct {
 	version string
 }
 
-// vmStates reads every VM's power state, and with withConfig its devices
-// (MACs), firmware and boot options too (the expensive part with many VMs).
 // rebooted says whether the on-prem VM in st runs since another boot than
 // boot, the one its guest's installation was read at (zero: it was off).
 func rebooted(st vmState, boot time.Time) bool {
 	return st.on && !st.boot.IsZero() && !st.boot.Equal(boot)
 }
 
+// vmStates reads every VM's power state, and with withConfig its devices
+// (MACs), firmware and boot options too (the expensive part with many VMs);
 // complete is false when a VM could not be read this time.
 func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (_ map[string]vmState, complete bool, _ error) {
 	m := view.NewManager(c.Client)
