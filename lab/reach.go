@@ -211,12 +211,15 @@ func (r *Reach) loop(ctx context.Context) {
 }
 
 type vmState struct {
-	ref  string
-	on   bool
-	boot time.Time // when it was last powered on (zero: not known)
-	macs []string
-	cfg  *types.VirtualMachineConfigInfo // firmware, boot options, devices (nil: not read)
-	nets []string                        // morefs of the networks its NICs are on
+	ref string
+	on  bool
+	// paused: a question is pending (a full datastore stopped it): its
+	// guest runs nothing.
+	paused bool
+	boot   time.Time // when it was last powered on (zero: not known)
+	macs   []string
+	cfg    *types.VirtualMachineConfigInfo // firmware, boot options, devices (nil: not read)
+	nets   []string                        // morefs of the networks its NICs are on
 	// version is config.changeVersion, which a reconfigure changes.
 	version string
 }
@@ -238,7 +241,7 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (_ map[st
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var vms []mo.VirtualMachine
-	props := []string{"name", "runtime.powerState", "summary.runtime.bootTime", "network", "config.changeVersion"}
+	props := []string{"name", "runtime.powerState", "runtime.question", "summary.runtime.bootTime", "network", "config.changeVersion"}
 	if withConfig {
 		props = append(props, "config.hardware.device", "config.firmware", "config.bootOptions")
 	}
@@ -254,7 +257,7 @@ func vmStates(ctx context.Context, c *govmomi.Client, withConfig bool) (_ map[st
 			complete = false
 			continue
 		}
-		st := vmState{ref: vm.Self.Value, on: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn}
+		st := vmState{ref: vm.Self.Value, on: vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn, paused: vm.Runtime.Question != nil}
 		if vm.Config != nil {
 			st.version = vm.Config.ChangeVersion
 			if withConfig {
@@ -401,7 +404,7 @@ func (r *Reach) refresh(ctx context.Context) error {
 		}
 		up := h.OnPremUp // not read this time: the last known state stands
 		if seen {
-			up = st.on && r.booted(st)
+			up = st.on && !st.paused && r.booted(st)
 		}
 		if h.MAC == "" && len(st.macs) > 0 {
 			h.MAC = st.macs[0]

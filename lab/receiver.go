@@ -26,7 +26,7 @@ func (l *Lab) startReplication(ctx context.Context, rate int64) error {
 		l.Reach.setImages(l.CBT.Images)
 	}
 	if rate > 0 {
-		l.Workload = workload.Start(context.WithoutCancel(ctx), l.OnPrem.Model, workload.Options{Rate: rate, Write: l.CBT.WriteAt})
+		l.Workload = workload.Start(context.WithoutCancel(ctx), l.OnPrem.Model, workload.Options{Rate: rate, Write: l.guestWrite, Refused: stun})
 	}
 
 	serverCert, err := l.CA.Issue("ferry-receiver", "127.0.0.1", "localhost")
@@ -54,6 +54,7 @@ func (l *Lab) startReplication(ctx context.Context, rate int64) error {
 func (l *Lab) installTracking() {
 	l.CBT = cbt.Install(l.OnPrem.Model)
 	installDiskExtend(l.OnPrem, l.CBT)
+	installAnswers(l.OnPrem) // a VM paused by a full datastore (guestWrite)
 	// A snapshotted VM's delta takes datastore space as the guest writes.
 	deltas := l.CBT.DeltaBytes
 	l.OnPrem.storage.deltas.Store(&deltas)

@@ -2,6 +2,7 @@ package cbt
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"strings"
 	"sync"
@@ -227,4 +228,41 @@ func (t *Tracker) DeltaBytes(dir string) int64 {
 		}
 	}
 	return n
+}
+
+// Growth is how many bytes a guest write of n bytes at off into the flat
+// file would add to its datastore: the blocks it allocates in the thin
+// disk (holes), and, while the disk's VM has a snapshot, the blocks its
+// delta takes (held blocks not yet overwritten since the chain began), as
+// DeltaBytes counts them.
+func (t *Tracker) Growth(file string, off, n int64) (int64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var chain *image
+	if fz := t.frozen[path.Clean(file)]; fz != nil && t.snapped[fz.vm] {
+		for i := len(fz.images) - 1; i >= 0; i-- {
+			if fz.images[i].chain {
+				chain = fz.images[i]
+				break
+			}
+		}
+	}
+	var g int64
+	for b := off / BlockSize; b*BlockSize < off+n; b++ {
+		d, ok := NextData(f, b*BlockSize)
+		held := ok && d < (b+1)*BlockSize
+		if !held {
+			g += BlockSize
+		} else if chain != nil {
+			if _, saved := chain.saved[b]; !saved {
+				g += BlockSize
+			}
+		}
+	}
+	return g, nil
 }

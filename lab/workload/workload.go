@@ -34,6 +34,11 @@ type Options struct {
 	// tracker does not see resets the disk's tracking. Default: a plain
 	// write into the file, for a model without change tracking.
 	Write func(file string, p []byte, off int64) error
+	// Refused, when set, is told of a write Write refused (with the VM's
+	// lock held) and says whether that is how the VM's host answers it
+	// (ESXi pauses a VM whose write finds its datastore full): then the
+	// write is not an error of the workload.
+	Refused func(reg *simulator.Registry, vm *simulator.VirtualMachine, err error) bool
 }
 
 // Change is one write into a disk's flat file.
@@ -130,7 +135,8 @@ func (w *Workload) each(f func(vm *simulator.VirtualMachine)) {
 			continue
 		}
 		reg.WithLock(lockCtx, vm, func() {
-			if (len(want) == 0 || want[vm.Name]) && vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
+			// A VM with a question pending is paused: its guest runs nothing.
+			if (len(want) == 0 || want[vm.Name]) && vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn && vm.Runtime.Question == nil {
 				f(vm)
 			}
 		})
@@ -213,6 +219,10 @@ func (w *Workload) run(ctx context.Context) {
 						}
 						w.mu.Lock()
 						err := w.o.Write(d.file, buf, off)
+						if err != nil && w.o.Refused != nil && w.o.Refused(w.m.Map(), vm, err) {
+							w.mu.Unlock()
+							return // paused: no more writes
+						}
 						if err != nil && w.err == nil {
 							w.err = fmt.Errorf("workload %s: %w", vm.Name, err)
 						}

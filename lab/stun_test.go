@@ -1,0 +1,106 @@
+package lab_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/probe"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// TestFullDatastorePausesTheVM: a guest write that needs space its
+// datastore no longer has (here a snapshot's delta growing) pauses the VM
+// as ESXi does: still powered on, a question pending (out of space,
+// Retry/Cancel), its guest's services silent, later writes refused. Space
+// freed (the snapshot removed) and Retry answered, it runs again.
+func TestFullDatastorePausesTheVM(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	vm, err := c.VMByName(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := object.NewVirtualMachine(c.Client.Client, vm.Ref.Reference())
+	mib := bytes.Repeat([]byte{0xa5}, 1<<20)
+	for off := int64(0); off < 4<<20; off += 1 << 20 { // the guest's data, allocated
+		if err := l.GuestWrite("WebApp1", mib, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait := func(task *object.Task, err error) {
+		t.Helper()
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait(obj.CreateSnapshot(ctx, "backup", "", false, false))
+	room, err := vsphere.SnapshotRoomOf(ctx, c.Client.Client, vm.Ref.Reference())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.OnPrem.SetDatastoreCapacity(room.Capacity - room.Free + 2<<20) // 2 MiB free
+
+	var addr string
+	for _, r := range l.Reach.Plan() {
+		if r.Name == "WebApp1" {
+			addr = r.Addr
+		}
+	}
+	web1 := probe.TCP{Addr: addr, Timeout: time.Second}
+	answers := func() bool { _, err := web1.Probe(ctx); return err == nil }
+	if !answers() {
+		t.Fatal("WebApp1 does not answer before the datastore fills")
+	}
+	question := func() *mo.VirtualMachine {
+		t.Helper()
+		var m mo.VirtualMachine
+		if err := obj.Properties(ctx, obj.Reference(), []string{"runtime"}, &m); err != nil {
+			t.Fatal(err)
+		}
+		return &m
+	}
+
+	// The guest rewrites its data: the delta takes 1 MiB a write.
+	for off := int64(0); off < 2<<20; off += 1 << 20 {
+		if err := l.GuestWrite("WebApp1", mib, off); err != nil {
+			t.Fatalf("write %d MiB into the delta with 2 MiB free: %v", off>>20+1, err)
+		}
+	}
+	err = l.GuestWrite("WebApp1", mib, 2<<20)
+	if err == nil || !strings.Contains(err.Error(), "no more space") {
+		t.Fatalf("a third MiB with 2 MiB free: %v, want no more space", err)
+	}
+	m := question()
+	if m.Runtime.Question == nil || !strings.Contains(m.Runtime.Question.Text, "There is no more space for virtual disk") || m.Runtime.PowerState != "poweredOn" {
+		t.Fatalf("WebApp1 after its write found the datastore full: %s, question %+v; want powered on with ESXi's out-of-space question", m.Runtime.PowerState, m.Runtime.Question)
+	}
+	eventually(t, "WebApp1 to stop answering while paused", func() bool { return !answers() })
+	if err := l.GuestWrite("WebApp1", mib, 0); err == nil || !strings.Contains(err.Error(), "paused") {
+		t.Errorf("a write to the paused VM: %v, want refused", err)
+	}
+
+	// Space freed (the snapshot's delta merged back) and Retry answered.
+	wait(obj.RemoveAllSnapshot(ctx, nil))
+	if err := obj.Answer(ctx, m.Runtime.Question.Id, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if m := question(); m.Runtime.Question != nil {
+		t.Fatalf("question still pending after Retry: %+v", m.Runtime.Question)
+	}
+	if err := l.GuestWrite("WebApp1", mib, 2<<20); err != nil {
+		t.Errorf("a write after Retry with the space back: %v", err)
+	}
+	eventually(t, "WebApp1 to answer again", answers)
+}
