@@ -266,3 +266,69 @@ func readUntilFails(ctx context.Context, snap replication.Snapshot, key string, 
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestPassSpaceWatchKeepsTheSourceRunning: the guest writes on through a
+// pass (each MiB a new block of the snapshot's delta) while the pass reads;
+// once the datastore's free space falls below half the reserve the pass's
+// reads fail and it releases its snapshot, before the guest's writes fill
+// the datastore, which would pause the source VM (ESXi's out-of-space
+// question: lab.GuestWrite). The guest writes its 12 MiB, never paused.
+func TestPassSpaceWatchKeepsTheSourceRunning(t *testing.T) {
+	l, c := labSource(t)
+	ctx := context.Background()
+	ref := trackedVM(t, c, "WebApp1")
+	data := bytes.Repeat([]byte{0xa5}, 1<<20)
+	for off := int64(0); off < 12<<20; off += 1 << 20 { // the guest's data, allocated
+		if err := l.GuestWrite("WebApp1", data, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	room, err := vsphere.SnapshotRoomOf(ctx, c.Client.Client, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const reserve = 8 << 20
+	l.OnPrem.SetDatastoreCapacity(room.Capacity - room.Free + 10<<20) // 10 MiB free
+
+	src := replication.NewVSphereSource(c.Client.Client, ref)
+	src.SnapshotReserve, src.SpaceEvery = reserve, 20*time.Millisecond
+	snap, key, buf := openAndRead(t, src, "with 10 MiB free, 8 MiB reserved")
+	open := true
+	data = bytes.Repeat([]byte{0x5a}, 1<<20)
+	for off := int64(0); off < 12<<20; off += 1 << 20 {
+		if err := l.GuestWrite("WebApp1", data, off); err != nil {
+			t.Fatalf("the guest's write of MiB %d (pass snapshot open: %v): %v", off>>20, open, err)
+		}
+		if !open {
+			continue
+		}
+		// The pass reads on; below half the reserve its watch stops it
+		// (within a few checks).
+		now, err := vsphere.SnapshotRoomOf(ctx, c.Client.Client, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rerr error
+		if now.Free < reserve/2 {
+			rerr = readUntilFails(ctx, snap, key, buf)
+		} else {
+			rerr = snap.ReadAt(ctx, key, buf, 0)
+		}
+		if rerr != nil {
+			if !errors.Is(rerr, replication.ErrSourceSpace) {
+				t.Fatalf("the pass's read: %v, want ErrSourceSpace if any", rerr)
+			}
+			if err := snap.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			open = false
+		}
+	}
+	if open {
+		t.Fatal("the pass never stopped for want of space")
+	}
+	vm, err := c.VMByName(ctx, "WebApp1")
+	if err != nil || !vm.PoweredOn() || vm.Snapshots != 0 {
+		t.Fatalf("WebApp1 after the pass: %+v, %v; want running, no snapshot", vm.PowerState, err)
+	}
+}
