@@ -40,7 +40,8 @@ func TestIdleLabLeavesItsVCentersAlone(t *testing.T) {
 	if _, err := web2.Probe(ctx); err != nil {
 		t.Fatalf("WebApp2 does not answer while powered on: %v", err)
 	}
-	_, f := labtest.OnPrem(t, l)
+	c, f := labtest.OnPrem(t, l)
+	defer c.Logout(ctx)
 	vm, err := f.VirtualMachine(ctx, "WebApp2")
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,7 @@ func TestSinkDriftNeedsModify(t *testing.T) {
 	}
 	ctx := context.Background()
 	c, f := labtest.OnPrem(t, l)
+	defer c.Logout(ctx)
 	net, err := f.Network(ctx, "ferry-sink")
 	if err != nil {
 		t.Fatal(err)
