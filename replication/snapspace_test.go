@@ -332,3 +332,54 @@ func TestPassSpaceWatchKeepsTheSourceRunning(t *testing.T) {
 		t.Fatalf("WebApp1 after the pass: %+v, %v; want running, no snapshot", vm.PowerState, err)
 	}
 }
+
+// TestPassReportsAPausedSource: a source VM paused by vCenter (its
+// datastore full: ESXi's out-of-space question pending) is reported by the
+// next pass, once per question, naming the question; the pass takes no
+// snapshot there (no room). Space freed and Retry answered, the next pass
+// runs, with nothing more reported.
+func TestPassReportsAPausedSource(t *testing.T) {
+	l, c := labSource(t)
+	ctx := context.Background()
+	ref := trackedVM(t, c, "WebApp1")
+	room, err := vsphere.SnapshotRoomOf(ctx, c.Client.Client, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.OnPrem.SetDatastoreCapacity(room.Capacity - room.Free) // full
+	// The guest writes into a hole of its thin disk: no space for it.
+	if err := l.GuestWrite("WebApp1", make([]byte, 64<<10), 15<<20); err == nil {
+		t.Fatal("a guest write into a full datastore succeeded")
+	}
+	var w warnings
+	src := replication.NewVSphereSource(c.Client.Client, ref)
+	src.Warn = w.add
+	for range 2 {
+		if _, err := src.Open(ctx, "", false); !errors.Is(err, replication.ErrSourceSpace) {
+			t.Fatalf("a pass of the paused VM on its full datastore: %v, want ErrSourceSpace", err)
+		}
+	}
+	msgs := w.all()
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "VM WebApp1 is paused") || !strings.Contains(msgs[0], "There is no more space for virtual disk") {
+		t.Fatalf("warnings %q: want one naming the paused VM and its question", msgs)
+	}
+
+	l.OnPrem.SetDatastoreCapacity(room.Capacity)
+	var m mo.VirtualMachine
+	if err := property.DefaultCollector(c.Client.Client).RetrieveOne(ctx, ref, []string{"runtime.question"}, &m); err != nil || m.Runtime.Question == nil {
+		t.Fatalf("WebApp1's question: %+v, %v", m.Runtime.Question, err)
+	}
+	if err := object.NewVirtualMachine(c.Client.Client, ref).Answer(ctx, m.Runtime.Question.Id, "1"); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := src.Open(ctx, "", false)
+	if err != nil {
+		t.Fatalf("a pass after Retry with space: %v", err)
+	}
+	if err := snap.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.all()) != 1 {
+		t.Errorf("warned again once the VM ran: %q", w.all())
+	}
+}

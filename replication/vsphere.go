@@ -51,6 +51,7 @@ type VSphereSource struct {
 
 	mu          sync.Mutex
 	proxyWarned bool         // the fallback was reported; reset when host-direct works again
+	asked       string       // the id of the VM's pending question last reported
 	hc          *http.Client // host-direct reads (hostClient)
 }
 
@@ -63,6 +64,31 @@ func (s *VSphereSource) warn(msg string) {
 	if done {
 		return
 	}
+	if s.Warn != nil {
+		s.Warn(msg)
+		return
+	}
+	slog.Warn(msg)
+}
+
+// reportQuestion warns, once per question, that the VM is paused with a
+// question pending in vCenter (ESXi pauses a VM whose datastore is full
+// until someone frees space and answers Retry): its guest runs nothing
+// meanwhile, and nothing but an answer in vSphere lets it run again.
+func (s *VSphereSource) reportQuestion(vm mo.VirtualMachine) {
+	q := vm.Runtime.Question
+	s.mu.Lock()
+	id := ""
+	if q != nil {
+		id = q.Id
+	}
+	fresh := id != "" && id != s.asked
+	s.asked = id
+	s.mu.Unlock()
+	if !fresh {
+		return
+	}
+	msg := fmt.Sprintf("VM %s is paused: vCenter asks %q, and its guest runs nothing until someone answers in vSphere (for a full datastore: free space there, then answer Retry); ferry does not answer it", vm.Name, q.Text)
 	if s.Warn != nil {
 		s.Warn(msg)
 		return
@@ -186,10 +212,11 @@ func (s *VSphereSource) removeSnapshot(ctx context.Context, ref types.ManagedObj
 
 // Open implements Source.
 func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
-	vm, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "config.hardware.device", "config.keyId")
+	vm, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "runtime.question", "config.hardware.device", "config.keyId")
 	if err != nil {
 		return nil, err
 	}
+	s.reportQuestion(vm)
 	// Disks this transport cannot read are refused before any snapshot.
 	dsTypes, err := vsphere.DatastoreTypes(ctx, s.Client, []mo.VirtualMachine{vm})
 	if err != nil {
