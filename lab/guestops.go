@@ -136,6 +136,11 @@ func checkGuest(ctx *simulator.Context, ref types.ManagedObjectReference, auth t
 	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
 		return &types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: vm.Runtime.PowerState}
 	}
+	if vm.Runtime.Question != nil {
+		// Paused until its question is answered (a full datastore): its
+		// guest, VMware Tools included, runs nothing.
+		return &types.GuestOperationsUnavailable{}
+	}
 	a, ok := auth.(*types.NamePasswordAuthentication)
 	if !ok || a.Username != GuestUser || a.Password != GuestPassword {
 		return &types.InvalidGuestLogin{}

@@ -19,7 +19,8 @@ import (
 // TestFullDatastorePausesTheVM: a guest write that needs space its
 // datastore no longer has (here a snapshot's delta growing) pauses the VM
 // as ESXi does: still powered on, a question pending (out of space,
-// Retry/Cancel), its guest's services silent, later writes refused. Space
+// Retry/Cancel), its guest's services and VMware Tools silent, later
+// writes refused. Space
 // freed (the snapshot removed) and Retry answered, it runs again.
 func TestFullDatastorePausesTheVM(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
@@ -90,6 +91,10 @@ func TestFullDatastorePausesTheVM(t *testing.T) {
 	if err := l.GuestWrite("WebApp1", mib, 0); err == nil || !strings.Contains(err.Error(), "paused") {
 		t.Errorf("a write to the paused VM: %v, want refused", err)
 	}
+	auth := vsphere.GuestAuth{Username: lab.GuestUser, Password: lab.GuestPassword}
+	if err := c.GuestPing(ctx, vm.Ref, auth, "172.16.10.12"); err == nil {
+		t.Error("a guest ping from the paused VM succeeded (VMware Tools run nothing there)")
+	}
 
 	// Space freed (the snapshot's delta merged back) and Retry answered.
 	wait(obj.RemoveAllSnapshot(ctx, nil))
@@ -103,4 +108,7 @@ func TestFullDatastorePausesTheVM(t *testing.T) {
 		t.Errorf("a write after Retry with the space back: %v", err)
 	}
 	eventually(t, "WebApp1 to answer again", answers)
+	if err := c.GuestPing(ctx, vm.Ref, auth, "172.16.10.12"); err != nil {
+		t.Errorf("a guest ping from WebApp1 running again: %v", err)
+	}
 }
