@@ -20,8 +20,8 @@ import (
 // datastore no longer has (here a snapshot's delta growing) pauses the VM
 // as ESXi does: still powered on, a question pending (out of space,
 // Retry/Cancel), its guest's services and VMware Tools silent, later
-// writes refused. Space
-// freed (the snapshot removed) and Retry answered, it runs again.
+// writes refused. Space freed (the snapshot removed) and Retry answered,
+// it runs again.
 func TestFullDatastorePausesTheVM(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
