@@ -336,7 +336,9 @@ func TestPassSpaceWatchKeepsTheSourceRunning(t *testing.T) {
 // TestPassReportsAPausedSource: a source VM paused by vCenter (its
 // datastore full: ESXi's out-of-space question pending) is reported by the
 // next pass, once per question, naming the question; the pass takes no
-// snapshot there (no room). Space freed and Retry answered, the next pass
+// snapshot there (no room), and its refusal (what ferry status shows as
+// why passes wait) says the VM is paused. Space freed and Retry answered,
+// the next pass
 // runs, with nothing more reported.
 func TestPassReportsAPausedSource(t *testing.T) {
 	l, c := labSource(t)
@@ -355,8 +357,9 @@ func TestPassReportsAPausedSource(t *testing.T) {
 	src := replication.NewVSphereSource(c.Client.Client, ref)
 	src.Warn = w.add
 	for range 2 {
-		if _, err := src.Open(ctx, "", false); !errors.Is(err, replication.ErrSourceSpace) {
-			t.Fatalf("a pass of the paused VM on its full datastore: %v, want ErrSourceSpace", err)
+		_, err := src.Open(ctx, "", false)
+		if !errors.Is(err, replication.ErrSourceSpace) || !strings.Contains(err.Error(), "VM WebApp1 is paused meanwhile") {
+			t.Fatalf("a pass of the paused VM on its full datastore: %v, want ErrSourceSpace saying the VM is paused", err)
 		}
 	}
 	msgs := w.all()

@@ -294,6 +294,11 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 		// Room for the snapshot's deltas (after removing a stale one of
 		// ours, which frees its delta's space).
 		if err := s.roomForSnapshot(ctx, vm.Name); err != nil {
+			if q := vm.Runtime.Question; q != nil {
+				// Said where the wait is recorded (ferry status), not
+				// only in the pass's warning.
+				err = fmt.Errorf("%w; VM %s is paused meanwhile: vCenter asks %q (answer Retry once space is free)", err, vm.Name, q.Text)
+			}
 			return nil, err
 		}
 		name := SnapshotPrefix + time.Now().UTC().Format("20060102T150405")
