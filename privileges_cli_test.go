@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -129,5 +132,51 @@ func TestCutoverRefusedWithoutPowerOn(t *testing.T) {
 	l.OnPrem.Privileges.Grant("VirtualMachine.Interact.PowerOn", "VirtualMachine.GuestOperations.Execute")
 	if out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2"); code != 0 || !strings.Contains(out, "measured downtime") {
 		t.Fatalf("cutover with the privilege back: exit %d\n%s", code, out)
+	}
+}
+
+// TestRunChecksTheApplianceAdvancedConfig: a receiver appliance that is
+// powered off without disk.EnableUUID gets it set in the reconfigure that
+// hot-adds the replica disks, which needs VirtualMachine.Config.
+// AdvancedConfig on it (vCenter checks it for a reconfigure of
+// extraConfig): without it a run is refused before step 1, naming it on
+// the appliance; with disk.EnableUUID already set, it is not asked for.
+func TestRunChecksTheApplianceAdvancedConfig(t *testing.T) {
+	l, run := labWith(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1, ProviderWithheld: []string{"VirtualMachine.Config.AdvancedConfig"}})
+	ctx := context.Background()
+	admin, err := vsphere.Connect(ctx, vsphere.Config{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if out, code := run("plan", "--plan", l.PlanPath()); code != 0 || strings.Contains(out, `privilege "VirtualMachine.Config.AdvancedConfig"`) {
+		t.Fatalf("plan with the appliance's disk.EnableUUID set: exit %d, want 0 and no AdvancedConfig asked for\n%s", code, out)
+	}
+	ref, ok, err := admin.FindVM(ctx, lab.ApplianceVM)
+	if err != nil || !ok {
+		t.Fatalf("receiver appliance: %v", err)
+	}
+	vm := object.NewVirtualMachine(admin.Client.Client, ref.Reference())
+	task, err := vm.PowerOff(ctx)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err == nil {
+		task, err = vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: []types.BaseOptionValue{&types.OptionValue{Key: "disk.EnableUUID", Value: "FALSE"}}})
+	}
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, code := run("run", "--plan", l.PlanPath())
+	if code != exitFailed {
+		t.Fatalf("run without the privilege: exit %d, want %d\n%s", code, exitFailed, out)
+	}
+	for _, want := range []string{`privilege "VirtualMachine.Config.AdvancedConfig"`, "on the receiver appliance VM " + lab.ApplianceVM, "needed to set disk.EnableUUID=TRUE", "nothing was changed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the refusal does not say %q:\n%s", want, out)
+		}
 	}
 }

@@ -161,6 +161,18 @@ func (e *Env) providerPrivilegeItems(ctx context.Context, needs providerNeeds) (
 		demands = append(demands, vsphere.Demand{Ref: refs.Network, Object: "network " + pp.Network, Needs: needs.network})
 	}
 	if appliance != "" {
+		if slices.ContainsFunc(needs.appliance, func(n vsphere.Need) bool { return n.Privilege == "VirtualMachine.Config.AddExistingDisk" }) {
+			// Hot-adding to an appliance that is off without
+			// disk.EnableUUID sets it in the same reconfigure.
+			sets, err := provider.SetsEnableUUID(ctx, refs.VM)
+			if err != nil {
+				return nil, err
+			}
+			if sets {
+				needs.appliance = append(slices.Clip(needs.appliance), vsphere.Need{Privilege: "VirtualMachine.Config.AdvancedConfig",
+					For: "set " + vsphere.EnableUUIDKey + "=TRUE on it (powered off without it), so that its guest finds the replica disks by UUID"})
+			}
+		}
 		demands = append(demands, vsphere.Demand{Ref: refs.VM, Object: "the receiver appliance VM " + appliance, Needs: needs.appliance})
 	}
 	missing, err := provider.MissingPrivileges(ctx, demands)

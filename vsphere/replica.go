@@ -322,6 +322,18 @@ func diskFiles(devices object.VirtualDeviceList) map[string]string {
 	return out
 }
 
+// SetsEnableUUID says whether AttachDisks would set disk.EnableUUID=TRUE on
+// the VM vm (the receiver appliance): it is powered off without it. That
+// reconfigure needs VirtualMachine.Config.AdvancedConfig besides the
+// disks' privileges.
+func (c *Client) SetsEnableUUID(ctx context.Context, vm Ref) (bool, error) {
+	var m mo.VirtualMachine
+	if err := c.PropertyCollector().RetrieveOne(ctx, vm.Reference(), []string{"config.extraConfig", "runtime.powerState"}, &m); err != nil {
+		return false, fmt.Errorf("vCenter %s: VM %s: %w", c.Endpoint, vm.Value, err)
+	}
+	return m.Config != nil && !enableUUID(m.Config.ExtraConfig) && m.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOff, nil
+}
+
 func enableUUID(opts []types.BaseOptionValue) bool {
 	for _, o := range opts {
 		if v := o.GetOptionValue(); v.Key == EnableUUIDKey {
