@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,6 +43,11 @@ type storage struct {
 	deltas atomic.Pointer[func(dir string) int64]
 	// refreshes counts RefreshDatastore calls (DatastoreRefreshes).
 	refreshes atomic.Int64
+
+	// taken estimates, by datastore directory, what guest writes found
+	// taken there (room): its last walk, plus what writes took since.
+	takenMu sync.Mutex
+	taken   map[string]takenEstimate
 }
 
 // used is what a datastore whose files are under dir has taken: its files

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -48,17 +49,65 @@ func (l *Lab) guestWrite(file string, p []byte, off int64) error {
 		return err
 	}
 	if need > 0 {
-		if free, ok := l.OnPrem.storage.freeFor(file); ok && free < need {
+		if free, ok := l.OnPrem.storage.room(file, need); !ok {
 			return &noSpaceError{file: file, need: need, free: free}
 		}
 	}
 	return l.CBT.WriteAt(file, p, off)
 }
 
-// freeFor is the free space now of the datastore that holds the local file
-// p (its capacity less what its files and deltas take), and whether one
-// does.
-func (s *storage) freeFor(p string) (int64, bool) {
+// takenEstimate is what a datastore's files and deltas took at its last
+// walk (at), plus what guest writes took since.
+type takenEstimate struct {
+	bytes int64
+	at    time.Time
+}
+
+// Walking a datastore's files (storage.used) takes a couple of
+// milliseconds with 50 VMs: once per growing guest write, under the VM's
+// lock, it cost more than a core. A write is let through on the estimate
+// while it leaves roomMargin free and the estimate is younger than
+// roomFresh; nearer the full datastore, every write walks, and a write is
+// refused only on a fresh walk.
+const (
+	roomMargin = 64 << 20
+	roomFresh  = time.Second
+)
+
+// room says whether the datastore that holds the local file p has need
+// bytes free for a guest write, and takes them; free is what it has (when
+// it has not). A file on no datastore of this vCenter has room.
+func (s *storage) room(p string, need int64) (free int64, ok bool) {
+	dir := s.dirOf(p)
+	if dir == "" {
+		return 0, true
+	}
+	capacity := s.capacity.Load()
+	s.takenMu.Lock()
+	defer s.takenMu.Unlock()
+	e, known := s.taken[dir]
+	if !known || time.Since(e.at) >= roomFresh || capacity-e.bytes-need < roomMargin {
+		e = takenEstimate{bytes: s.used(dir), at: time.Now()}
+	}
+	if free = capacity - e.bytes; free < need {
+		s.setTaken(dir, e)
+		return free, false
+	}
+	e.bytes += need
+	s.setTaken(dir, e)
+	return free, true
+}
+
+func (s *storage) setTaken(dir string, e takenEstimate) {
+	if s.taken == nil {
+		s.taken = map[string]takenEstimate{}
+	}
+	s.taken[dir] = e
+}
+
+// dirOf is the directory of the datastore that holds the local file p
+// ("" when none does).
+func (s *storage) dirOf(p string) string {
 	ctx := &simulator.Context{Map: s.reg}
 	for _, o := range s.reg.All("Datastore") {
 		ds, ok := o.(*simulator.Datastore)
@@ -68,10 +117,10 @@ func (s *storage) freeFor(p string) (int64, bool) {
 		var dir string
 		s.reg.WithLock(ctx, ds, func() { dir = ds.Info.GetDatastoreInfo().Url })
 		if dir != "" && strings.HasPrefix(filepath.Clean(p), filepath.Clean(dir)+string(filepath.Separator)) {
-			return s.capacity.Load() - s.used(dir), true
+			return dir
 		}
 	}
-	return 0, false
+	return ""
 }
 
 var questionSeq atomic.Int64
