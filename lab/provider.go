@@ -524,7 +524,8 @@ type Appliance struct {
 	disks *esxDisks
 	ref   types.ManagedObjectReference
 
-	mu sync.Mutex
+	mu      sync.Mutex
+	devices map[string]string // by-id name -> the flat file it is (sync)
 }
 
 // Reference implements simulator.RegisterObject: the appliance watches the
@@ -583,6 +584,7 @@ func (a *Appliance) sync(ctx *simulator.Context, vm *mo.VirtualMachine) {
 	// consolidation rename that file (provsnap.go) and the guest's block
 	// device stays the same device throughout, as on ESXi; a symlink to a
 	// path would point, for a moment, at a frozen copy or at nothing.
+	a.devices = want
 	entries, _ := os.ReadDir(a.ByID)
 	for _, e := range entries {
 		p := filepath.Join(a.ByID, e.Name())

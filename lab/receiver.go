@@ -55,6 +55,9 @@ func (l *Lab) installTracking() {
 	l.CBT = cbt.Install(l.OnPrem.Model)
 	installDiskExtend(l.OnPrem, l.CBT)
 	installAnswers(l.OnPrem) // a VM paused by a full datastore (guestWrite)
+	// The receiver appliance paused by a full provider datastore
+	// (appliancestun.go).
+	installAnswers(l.Provider)
 	// A snapshotted VM's delta takes datastore space as the guest writes.
 	deltas := l.CBT.DeltaBytes
 	l.OnPrem.storage.deltas.Store(&deltas)
@@ -81,6 +84,8 @@ func (r *labReceiver) start(l *Lab, addr string) error {
 		return fmt.Errorf("lab replication receiver: %w", err)
 	}
 	l.Receiver, l.ReceiverAddr = rcv, ln.Addr().String()
+	// The receiver runs in the appliance: paused with it (appliancestun.go).
+	ln = l.applianceGate().listener(ln)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop, r.done = cancel, make(chan struct{})
 	go func() {

@@ -78,7 +78,11 @@ const (
 // bytes free for a guest write, and takes them; free is what it has (when
 // it has not). A file on no datastore of this vCenter has room.
 func (s *storage) room(p string, need int64) (free int64, ok bool) {
-	dir := s.dirOf(p)
+	return s.roomIn(s.dirOf(p), need)
+}
+
+// roomIn is room for the datastore whose files are under dir ("": none).
+func (s *storage) roomIn(dir string, need int64) (free int64, ok bool) {
 	if dir == "" {
 		return 0, true
 	}
@@ -117,6 +121,27 @@ func (s *storage) dirOf(p string) string {
 		var dir string
 		s.reg.WithLock(ctx, ds, func() { dir = ds.Info.GetDatastoreInfo().Url })
 		if dir != "" && strings.HasPrefix(filepath.Clean(p), filepath.Clean(dir)+string(filepath.Separator)) {
+			return dir
+		}
+	}
+	return ""
+}
+
+// dirNamed is the directory of the datastore named name ("" when none is).
+func (s *storage) dirNamed(name string) string {
+	ctx := &simulator.Context{Map: s.reg}
+	for _, o := range s.reg.All("Datastore") {
+		ds, ok := o.(*simulator.Datastore)
+		if !ok {
+			continue
+		}
+		var dir string
+		s.reg.WithLock(ctx, ds, func() {
+			if ds.Name == name {
+				dir = ds.Info.GetDatastoreInfo().Url
+			}
+		})
+		if dir != "" {
 			return dir
 		}
 	}
