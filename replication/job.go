@@ -61,6 +61,15 @@ type Job struct {
 	// must be idempotent. nil: such a pass fails, naming the disks.
 	AddDisks func(ctx context.Context, added []Disk) (map[string]string, error)
 
+	// Room reports the free space of the datastore holding the replica
+	// disks and the state of the receiver appliance (replicaspace.go): a
+	// pass starts only with room for what it writes and the appliance
+	// running, and stops when either is lost (ErrReplicaSpace,
+	// ErrReceiverPaused). nil: not checked.
+	Room func(ctx context.Context) (ReplicaRoom, error)
+	// RoomEvery is how often a running pass asks Room (default 30s).
+	RoomEvery time.Duration
+
 	// FullVerify makes Scheduler.FinalPass verify whole disks (Verify)
 	// instead of the final pass's blocks and the digest-map roots
 	// (VerifyFinal).
@@ -164,7 +173,8 @@ func retryable(err error) bool {
 	if errors.As(err, &re) {
 		return re.Code == "bad_hash"
 	}
-	return !errors.Is(err, ErrCBTReset) && !errors.Is(err, ErrVerifyMismatch) && !errors.Is(err, ErrNoReplicaDisk) && !errors.Is(err, ErrSourceSpace) && !errors.Is(err, ErrForeignSnapshot)
+	return !errors.Is(err, ErrCBTReset) && !errors.Is(err, ErrVerifyMismatch) && !errors.Is(err, ErrNoReplicaDisk) && !errors.Is(err, ErrSourceSpace) && !errors.Is(err, ErrForeignSnapshot) &&
+		!errors.Is(err, ErrReplicaSpace) && !errors.Is(err, ErrReceiverPaused)
 }
 
 // RunPass runs one pass (final: the cutover pass on the powered-off VM) and
@@ -196,6 +206,10 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 		}
 	}
 	if err := j.added(ctx, disks); err != nil {
+		return PassResult{}, fmt.Errorf("%s: %w", j.VM, err)
+	}
+	// No snapshot of the source while the replicas could not be written.
+	if err := j.checkRoom(ctx, 0); err != nil {
 		return PassResult{}, fmt.Errorf("%s: %w", j.VM, err)
 	}
 	j.emit(Event{Kind: EventPhase, Phase: PhaseSnapshot})

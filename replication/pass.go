@@ -46,6 +46,9 @@ type pass struct {
 
 	planned, read, sent, payload, dataWire, zero, matched, ackedBytes, resumed atomic.Int64
 
+	// sendPlanned is the changed bytes planned to be sent (toWrite).
+	sendPlanned atomic.Int64
+
 	markc     chan struct{}
 	loops     sync.WaitGroup // the connections' read loops and marks: run returns after them
 	stop      chan struct{}  // closed when run returns: a read loop no longer hands over replies
@@ -121,6 +124,7 @@ func (p *pass) run(ctx context.Context) (err error) {
 	}
 	p.markc = make(chan struct{}, 1)
 	p.loops.Go(func() { p.marks(ctx) })
+	p.loops.Go(func() { p.watchRoom(ctx, cancel) })
 	for i := range p.disks {
 		if err := p.runDisk(ctx, i); err != nil {
 			if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
@@ -377,6 +381,11 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		}
 	}
 	p.planned.Add(partsPlanned)
+	p.sendPlanned.Add(partsPlanned)
+	// Room at the provider for what this disk's changes may write.
+	if err := j.checkRoom(ctx, p.toWrite()); err != nil {
+		return fmt.Errorf("%s: %w", disk.Name(), err)
+	}
 	if p.compare && !scan {
 		p.compared = false
 	}

@@ -360,18 +360,20 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 		}
 	}
 	return &replication.Job{
-		VM:       vmName,
-		Org:      e.Plan().Org,
-		Kind:     kind,
-		Replicas: replicas,
-		Limiter:  limiter,
-		Source:   src,
-		Addr:     e.Config.Receiver.URL,
-		TLS:      tlsCfg,
-		State:    store,
-		Events:   events,
-		Grow:     e.growReplica(vmName),
-		AddDisks: e.addReplicaDisks(vmName),
+		VM:        vmName,
+		Org:       e.Plan().Org,
+		Kind:      kind,
+		Replicas:  replicas,
+		Limiter:   limiter,
+		Source:    src,
+		Addr:      e.Config.Receiver.URL,
+		TLS:       tlsCfg,
+		State:     store,
+		Events:    events,
+		Grow:      e.growReplica(vmName),
+		AddDisks:  e.addReplicaDisks(vmName),
+		Room:      e.replicaRoom(kind),
+		RoomEvery: roomEvery,
 	}, vm, nil
 }
 

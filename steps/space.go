@@ -4,6 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // replicaSpace is what the replica disks of the VMs that step 5 selects
@@ -58,21 +64,21 @@ func spaceFor(ctx context.Context, env *Env, checks []vmCheck) (replicaSpace, er
 // refusal says why replication cannot start on this datastore (nil: it
 // can): the replicas' written blocks would not fit.
 func (sp replicaSpace) refusal() error {
-	if len(sp.vms) == 0 || sp.need <= sp.free {
+	if len(sp.vms) == 0 || sp.need+replication.ReplicaHeadroom <= sp.free {
 		return nil
 	}
-	return &FieldError{"provider.datastore", fmt.Errorf("datastore %s has %s free (of %s), and the replica disks of %s need %s to start (what the source disks take now; thin, they grow as the guests write, up to %s): replication would fill it, and on a full datastore ESXi pauses the VMs whose thin disks must grow (the receiver appliance among them) and others fail to power on. Free space on %s, or set provider.datastore to another datastore of the provider VDC",
-		sp.datastore, Bytes(sp.free), Bytes(sp.capacity), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.canGrowTo), sp.datastore)}
+	return &FieldError{"provider.datastore", fmt.Errorf("datastore %s has %s free (of %s), and the replica disks of %s need %s to start (what the source disks take now; thin, they grow as the guests write, up to %s) and %s left free beside them: replication would fill it, and on a full datastore ESXi pauses the VMs whose thin disks must grow (the receiver appliance among them) and others fail to power on. Free space on %s, or set provider.datastore to another datastore of the provider VDC",
+		sp.datastore, Bytes(sp.free), Bytes(sp.capacity), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.canGrowTo), Bytes(replication.ReplicaHeadroom), sp.datastore)}
 }
 
 // warning says when the replicas fit now but could outgrow the datastore
 // as the guests write ("" when they cannot).
 func (sp replicaSpace) warning() string {
-	if len(sp.vms) == 0 || sp.canGrowTo <= sp.free || sp.need > sp.free {
+	if len(sp.vms) == 0 || sp.canGrowTo+replication.ReplicaHeadroom <= sp.free || sp.refusal() != nil {
 		return ""
 	}
-	return fmt.Sprintf("datastore %s has %s free: the replica disks of %s will take %s (what the source disks hold now) and can grow to %s (their disks' capacity) as the guests write: watch its free space",
-		sp.datastore, Bytes(sp.free), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.canGrowTo))
+	return fmt.Sprintf("datastore %s has %s free: the replica disks of %s will take %s (what the source disks hold now) and can grow to %s (their disks' capacity) as the guests write; passes wait while they would leave less than %s free there: watch its free space",
+		sp.datastore, Bytes(sp.free), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.canGrowTo), Bytes(replication.ReplicaHeadroom))
 }
 
 // item is the plan's line for the datastore.
@@ -83,7 +89,50 @@ func (sp replicaSpace) item() (Item, bool) {
 	detail := fmt.Sprintf("%s free of %s; the replica disks of %s will take %s (what the source disks hold now), up to %s as the guests write",
 		Bytes(sp.free), Bytes(sp.capacity), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.canGrowTo))
 	if w := sp.warning(); w != "" {
-		detail += " (more than is free: watch its free space)"
+		detail += fmt.Sprintf(" (with the %s passes leave free, more than is free: watch its free space)", Bytes(replication.ReplicaHeadroom))
 	}
 	return Item{Action: ActionCheck, Kind: "datastore", Name: sp.datastore, Detail: detail}, true
+}
+
+// roomEvery is how often a running pass asks replicaRoom (0: the
+// replication default); a variable for tests.
+var roomEvery time.Duration
+
+// replicaRoom is a replication job's Room (nil when the plan names no
+// provider datastore): the free space of the provider datastore that holds
+// the replica disks, refreshed, and, for an appliance receiver, whether the
+// receiver appliance runs. On a full datastore ESXi pauses the appliance
+// and every replication to it stops, so passes wait for room instead.
+func (e *Env) replicaRoom(kind string) func(context.Context) (replication.ReplicaRoom, error) {
+	pp := e.Plan().Provider
+	if pp.Datacenter == "" || pp.Datastore == "" || e.Config == nil || e.Config.Provider.URL == "" {
+		return nil
+	}
+	appliance := ""
+	if kind == replication.KindAppliance {
+		appliance = pp.ReceiverVM
+	}
+	var mu sync.Mutex
+	var ref types.ManagedObjectReference // the appliance, once found
+	return func(ctx context.Context) (replication.ReplicaRoom, error) {
+		r := replication.ReplicaRoom{Datastore: pp.Datastore, Appliance: appliance}
+		prov, err := e.ProviderVC(ctx)
+		if err != nil {
+			return r, err
+		}
+		if r.Capacity, r.Free, err = prov.DatastoreSpace(ctx, pp.Datacenter, pp.Datastore); err != nil {
+			return r, err
+		}
+		if appliance == "" {
+			return r, nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		st, err := prov.VMRunStateOf(ctx, ref, appliance)
+		if err != nil {
+			return r, err
+		}
+		ref, r.Off, r.Question = st.Ref, !st.On, st.Question
+		return r, nil
+	}
 }

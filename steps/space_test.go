@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // TestReplicasMustFitTheProviderDatastore: the replica disks are thin, and
@@ -64,7 +65,7 @@ func TestReplicasMustFitTheProviderDatastore(t *testing.T) {
 	if need == 0 || need+(2<<20) >= src.DiskBytes() {
 		t.Fatalf("WebApp2's disk takes %d bytes of %d: the test wants it to take some, and less than its capacity by 2 MiB", need, src.DiskBytes())
 	}
-	l.Provider.SetDatastoreCapacity(capacity - free + need + 1<<20)
+	l.Provider.SetDatastoreCapacity(capacity - free + need + replication.ReplicaHeadroom + 1<<20)
 	plan, err := (&VMSelection{}).Plan(ctx, env)
 	if err != nil {
 		t.Fatal(err)

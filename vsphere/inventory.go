@@ -278,3 +278,46 @@ func list(names []string) string {
 	}
 	return s
 }
+
+// VMRunState is whether a VM runs: powered on, and the question vCenter
+// has pending on it ("": none; ESXi pauses a VM until its question is
+// answered, e.g. when its thin disk cannot grow on a full datastore).
+type VMRunState struct {
+	Ref      types.ManagedObjectReference
+	On       bool
+	Question string
+}
+
+// VMRunStateOf reads the run state of the VM ref, or, when ref is the zero
+// value or names no VM any more, of the VM named name.
+func (c *Client) VMRunStateOf(ctx context.Context, ref types.ManagedObjectReference, name string) (VMRunState, error) {
+	var m mo.VirtualMachine
+	props := []string{"name", "runtime.powerState", "runtime.question"}
+	err := fmt.Errorf("no VM %q", name)
+	if ref.Value != "" {
+		err = c.PropertyCollector().RetrieveOne(ctx, ref, props, &m)
+	}
+	if err != nil || m.Name != name {
+		byName, lerr := c.retrieveVMs(ctx, []string{"name"})
+		if lerr != nil {
+			return VMRunState{}, lerr
+		}
+		ref = types.ManagedObjectReference{}
+		for _, v := range byName {
+			if v.Name == name {
+				ref = v.Self
+			}
+		}
+		if ref.Value == "" {
+			return VMRunState{}, fmt.Errorf("VM %q not found on vCenter %s", name, c.Endpoint)
+		}
+		if err := c.PropertyCollector().RetrieveOne(ctx, ref, props, &m); err != nil {
+			return VMRunState{}, fmt.Errorf("VM %s: %w", name, err)
+		}
+	}
+	st := VMRunState{Ref: ref, On: m.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn}
+	if q := m.Runtime.Question; q != nil {
+		st.Question = cmp.Or(q.Text, q.Id)
+	}
+	return st, nil
+}

@@ -1,0 +1,117 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dustin/go-humanize"
+)
+
+// Room for the replicas at the provider. The replica disks are thin: a pass
+// grows them by what it writes where they hold nothing yet (all of it in an
+// initial sync). On a full datastore ESXi pauses every VM whose thin disk
+// must grow, and the receiver appliance is one: it stops with a question
+// pending in vCenter, and with it every replication to it, of every VM and
+// every tenant, until someone frees space and answers. Other tenants'
+// VMs fill the same datastore. So a pass with a Room to ask starts only
+// while the datastore keeps ReplicaHeadroom free beyond what the pass may
+// still write, and stops when it no longer would (checked every RoomEvery
+// while it runs) or when the appliance is paused: the job waits, it does
+// not fail, and nothing is written that could pause the appliance.
+
+// ReplicaHeadroom is the free space a pass leaves on the replicas'
+// datastore: VMware's threshold at which administrators should act on a
+// full VMFS (Broadcom KB 318856: 200 MB; at 100 MB "VMFS stops growing").
+const ReplicaHeadroom = 200 << 20
+
+// ReplicaRoom is what a Job's Room reports of the provider side.
+type ReplicaRoom struct {
+	Datastore      string // the datastore holding the replica disks
+	Capacity, Free int64
+	// Appliance is the receiver appliance VM ("" for an nfs receiver);
+	// Question the question vCenter has pending on it ("": none), which
+	// holds it paused; Off that it is not powered on.
+	Appliance, Question string
+	Off                 bool
+}
+
+// ErrReplicaSpace means the datastore of the replica disks has too little
+// free space for what a pass may write: the pass did not start, or
+// stopped. It is not retried within the pass; the scheduler waits and
+// tries again without pausing the job.
+var ErrReplicaSpace = errors.New("too little free space for the replica disks on the provider datastore")
+
+// ErrReceiverPaused means the receiver appliance is paused (a question
+// pending in vCenter) or powered off: passes wait, as for ErrReplicaSpace.
+var ErrReceiverPaused = errors.New("the receiver appliance is not running")
+
+// defaultRoomEvery is how often a running pass asks Room unless the job
+// says.
+const defaultRoomEvery = 30 * time.Second
+
+func (j *Job) roomEvery() time.Duration {
+	if j.RoomEvery > 0 {
+		return j.RoomEvery
+	}
+	return defaultRoomEvery
+}
+
+// checkRoom asks Room whether the pass may go on writing need more bytes:
+// nil when it may, or when Room cannot tell (the next check asks again).
+func (j *Job) checkRoom(ctx context.Context, need int64) error {
+	if j.Room == nil {
+		return nil
+	}
+	r, err := j.Room(ctx)
+	if err != nil {
+		return nil
+	}
+	if r.Appliance != "" && (r.Question != "" || r.Off) {
+		why := "is powered off"
+		if r.Question != "" {
+			why = fmt.Sprintf("is paused: vCenter asks %q", r.Question)
+		}
+		return fmt.Errorf("%w: receiver appliance %s %s, and it writes no replica while it is (nor does it for any other VM or tenant). Passes of %s wait: someone must answer in vSphere (for a full datastore: free space on %s first, then answer Retry) or power it on; ferry does not",
+			ErrReceiverPaused, r.Appliance, why, j.VM, r.Datastore)
+	}
+	if r.Free-need >= ReplicaHeadroom {
+		return nil
+	}
+	may := ""
+	if need > 0 {
+		may = fmt.Sprintf(", and this pass of %s may still write %s into its thin replica disks", j.VM, humanize.IBytes(uint64(need)))
+	}
+	return fmt.Errorf("%w: datastore %s has %s free (of %s)%s: a pass leaves %s free there, because on a full datastore ESXi pauses the VMs whose thin disks must grow, the receiver appliance among them (every replication to it would stop). Passes of %s wait; free space on %s or grow it",
+		ErrReplicaSpace, r.Datastore, humanize.IBytes(uint64(max(r.Free, 0))), humanize.IBytes(uint64(r.Capacity)), may, humanize.IBytes(ReplicaHeadroom), j.VM, r.Datastore)
+}
+
+// toWrite is what the pass may still write into the replicas: what it
+// planned to send less what the receiver acknowledged.
+func (p *pass) toWrite() int64 {
+	return max(p.sendPlanned.Load()-p.ackedBytes.Load(), 0)
+}
+
+// watchRoom asks Room every RoomEvery while the pass runs, and cancels it
+// with the reason once it must stop.
+func (p *pass) watchRoom(ctx context.Context, cancel context.CancelCauseFunc) {
+	if p.job.Room == nil {
+		return
+	}
+	t := time.NewTicker(p.job.roomEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		if err := p.job.checkRoom(ctx, p.toWrite()); err != nil {
+			cancel(err)
+			return
+		}
+	}
+}

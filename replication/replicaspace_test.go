@@ -1,0 +1,79 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// TestPassWaitsForRoomAtTheProvider: a pass stops, without retrying, once
+// the datastore of the replica disks no longer has room for what it still
+// writes and the headroom (another tenant filled it meanwhile); a pass does
+// not start while the receiver appliance is paused, saying what vCenter
+// asks; with room and the appliance running again, the next pass completes
+// the replica.
+func TestPassWaitsForRoomAtTheProvider(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	const size = 8 << 20
+	randomDisk(t, src, size, 3, Extent{0, size})
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	job := newJob(t, "vm", NewFileSource(src), rcv.addr)
+	job.Limiter = rate.NewLimiter(rate.Limit(2<<20), 64<<10) // about 4 s
+	var mu sync.Mutex
+	room := ReplicaRoom{Datastore: "provider-ds", Capacity: 1 << 40, Free: 1 << 30, Appliance: "ferry-receiver"}
+	set := func(f func(*ReplicaRoom)) {
+		mu.Lock()
+		defer mu.Unlock()
+		f(&room)
+	}
+	job.Room = func(context.Context) (ReplicaRoom, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return room, nil
+	}
+	job.RoomEvery = 50 * time.Millisecond
+	attempts := 0
+	job.Events = func(ev Event) {
+		if ev.Kind == EventProgress && ev.Counters.Acked > 0 {
+			set(func(r *ReplicaRoom) { r.Free = ReplicaHeadroom + 1<<20 }) // less than the pass still writes
+		}
+		if ev.Kind == EventError && strings.Contains(ev.Msg, "reconnecting") {
+			attempts++
+		}
+	}
+	ctx := context.Background()
+	res, err := job.RunPass(ctx, false)
+	if !errors.Is(err, ErrReplicaSpace) {
+		t.Fatalf("pass on a datastore filling up: %v, want ErrReplicaSpace", err)
+	}
+	for _, want := range []string{"provider-ds has 201 MiB free", "this pass of vm may still write", "receiver appliance among them", "Passes of vm wait"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not say %q", err, want)
+		}
+	}
+	if attempts > 0 || res.Counters.Acked >= size {
+		t.Errorf("the pass went on: %d retries, %d of %d bytes acknowledged", attempts, res.Counters.Acked, size)
+	}
+
+	// The appliance paused: no pass starts, and it says why.
+	job.Events = nil
+	const q = "There is no more space for virtual disk vm_0-flat.vmdk. You might be able to continue this session by freeing disk space on the relevant volume, and clicking Retry."
+	set(func(r *ReplicaRoom) { r.Free, r.Question = 1<<30, q })
+	if _, err := job.RunPass(ctx, false); !errors.Is(err, ErrReceiverPaused) || !strings.Contains(err.Error(), "ferry-receiver is paused: vCenter asks") || !strings.Contains(err.Error(), q) {
+		t.Fatalf("pass with the appliance paused: %v, want ErrReceiverPaused naming it and its question", err)
+	}
+
+	set(func(r *ReplicaRoom) { r.Question = "" })
+	job.Limiter = nil
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatalf("pass with room and the appliance running: %v", err)
+	}
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
+}

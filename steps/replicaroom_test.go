@@ -1,0 +1,98 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
+)
+
+// TestFullProviderDatastoreDoesNotPauseTheAppliance: once another tenant
+// filled the provider datastore, a pass of ferry's waits for room and
+// writes nothing (a write growing a thin replica disk there would pause the
+// receiver appliance, and every replication to it). A sender that does not
+// look first pauses the appliance (the lab, as ESXi: its question pending,
+// the receiver silent); ferry's next pass says so, naming the question, and
+// waits. Space freed and Retry answered in vSphere, the pass completes.
+func TestFullProviderDatastoreDoesNotPauseTheAppliance(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("replicate: %v %+v", err, out)
+	}
+	prov, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appliance, err := prov.VMRunStateOf(ctx, types.ManagedObjectReference{}, lab.ApplianceVM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	question := func() *types.VirtualMachineQuestionInfo {
+		t.Helper()
+		var m mo.VirtualMachine
+		if err := property.DefaultCollector(prov.Client.Client).RetrieveOne(ctx, appliance.Ref, []string{"runtime.question"}, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m.Runtime.Question
+	}
+	capacity, free, err := prov.DatastoreSpace(ctx, "Provider-DC", "provider-ds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Provider.SetDatastoreCapacity(capacity - free) // full
+
+	job, _, err := env.job(ctx, "WebApp2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	_, err = job.RunPass(wctx, false)
+	cancel()
+	if !errors.Is(err, replication.ErrReplicaSpace) || !strings.Contains(err.Error(), "datastore provider-ds has 0 B free") {
+		t.Fatalf("pass on the full provider datastore: %v, want it to wait for room on provider-ds", err)
+	}
+	if q := question(); q != nil {
+		t.Fatalf("ferry's pass paused the receiver appliance: %q", q.Text)
+	}
+
+	// A sender that does not look first.
+	job.Room = nil
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err = job.RunPass(pctx, false)
+	cancel()
+	if err == nil {
+		t.Fatal("a pass wrote into the full provider datastore")
+	}
+	q := question()
+	if q == nil || !strings.HasPrefix(q.Text, "There is no more space for virtual disk") {
+		t.Fatalf("after a write into the full provider datastore the appliance's question is %+v, want ESXi's out-of-space question", q)
+	}
+
+	job, _, err = env.job(ctx, "WebApp2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = job.RunPass(ctx, false)
+	if !errors.Is(err, replication.ErrReceiverPaused) || !strings.Contains(err.Error(), "receiver appliance ferry-receiver is paused") || !strings.Contains(err.Error(), q.Text) {
+		t.Fatalf("pass with the appliance paused: %v, want ErrReceiverPaused naming it and its question", err)
+	}
+
+	l.Provider.SetDatastoreCapacity(capacity)
+	if err := object.NewVirtualMachine(prov.Client.Client, appliance.Ref).Answer(ctx, q.Id, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatalf("pass after Retry with room: %v", err)
+	}
+}
