@@ -46,8 +46,9 @@ type pass struct {
 
 	planned, read, sent, payload, dataWire, zero, matched, ackedBytes, resumed atomic.Int64
 
-	// sendPlanned is the changed bytes planned to be sent (toWrite).
-	sendPlanned atomic.Int64
+	// sendPlanned is the changed bytes planned to be sent, growPlanned
+	// what writing them may add to the thin replicas (toWrite).
+	sendPlanned, growPlanned atomic.Int64
 
 	markc     chan struct{}
 	loops     sync.WaitGroup // the connections' read loops and marks: run returns after them
@@ -382,6 +383,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	}
 	p.planned.Add(partsPlanned)
 	p.sendPlanned.Add(partsPlanned)
+	p.growPlanned.Add(growth(changed, p.dmap, disk.Capacity))
 	// Room at the provider for what this disk's changes may write.
 	if err := j.checkRoom(ctx, p.toWrite()); err != nil {
 		return fmt.Errorf("%s: %w", disk.Name(), err)

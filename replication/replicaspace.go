@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/zeebo/xxh3"
 )
 
 // Room for the replicas at the provider. The replica disks are thin: a pass
@@ -81,16 +82,56 @@ func (j *Job) checkRoom(ctx context.Context, need int64) error {
 	}
 	may := ""
 	if need > 0 {
-		may = fmt.Sprintf(", and this pass of %s may still write %s into its thin replica disks", j.VM, humanize.IBytes(uint64(need)))
+		may = fmt.Sprintf(", and this pass of %s may still grow its thin replica disks by %s (what it writes into their empty blocks)", j.VM, humanize.IBytes(uint64(need)))
 	}
 	return fmt.Errorf("%w: datastore %s has %s free (of %s)%s: a pass leaves %s free there, because on a full datastore ESXi pauses the VMs whose thin disks must grow, the receiver appliance among them (every replication to it would stop). Passes of %s wait; free space on %s or grow it",
 		ErrReplicaSpace, r.Datastore, humanize.IBytes(uint64(max(r.Free, 0))), humanize.IBytes(uint64(r.Capacity)), may, humanize.IBytes(ReplicaHeadroom), j.VM, r.Datastore)
 }
 
-// toWrite is what the pass may still write into the replicas: what it
-// planned to send less what the receiver acknowledged.
+// toWrite is what the pass may still add to the thin replicas: what its
+// writes into empty blocks may allocate (growth), in proportion to what it
+// planned to send and the receiver has not acknowledged yet.
 func (p *pass) toWrite() int64 {
-	return max(p.sendPlanned.Load()-p.ackedBytes.Load(), 0)
+	planned, grow := p.sendPlanned.Load(), p.growPlanned.Load()
+	left := max(planned-p.ackedBytes.Load(), 0)
+	if planned <= 0 || grow <= 0 {
+		return 0
+	}
+	return int64(float64(grow) * float64(left) / float64(planned))
+}
+
+// zeroBlockDigest is the digest of a whole HashBlock of zeros.
+var zeroBlockDigest = xxh3.Hash(make([]byte, HashBlock))
+
+// zeroDigest is the digest of n bytes of zeros (a disk's last block may be
+// short).
+func zeroDigest(n int64) uint64 {
+	if n == HashBlock {
+		return zeroBlockDigest
+	}
+	return xxh3.Hash(make([]byte, n))
+}
+
+// growth is what writing units may allocate in a thin replica disk of
+// capacity bytes whose blocks held what dmap says: a whole block (VMFS
+// allocates a thin disk's 1 MiB file blocks as they are first written,
+// the size of HashBlock) for each unit written into a block that holds
+// zeros there (never written, or zeros written and their space unmapped)
+// or whose digest is not known; nothing for a block that holds data.
+func growth(units []readUnit, dmap []uint64, capacity int64) int64 {
+	var n int64
+	for _, u := range units {
+		if len(u.parts) == 0 {
+			continue // written by an earlier attempt
+		}
+		b := u.parts[0].Offset / HashBlock
+		size := min(HashBlock, capacity-b*HashBlock)
+		if b < int64(len(dmap)) && dmap[b] != 0 && dmap[b] != zeroDigest(size) {
+			continue // holds data: allocated
+		}
+		n += size
+	}
+	return n
 }
 
 // watchRoom asks Room every RoomEvery while the pass runs, and cancels it

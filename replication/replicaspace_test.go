@@ -53,7 +53,7 @@ func TestPassWaitsForRoomAtTheProvider(t *testing.T) {
 	if !errors.Is(err, ErrReplicaSpace) {
 		t.Fatalf("pass on a datastore filling up: %v, want ErrReplicaSpace", err)
 	}
-	for _, want := range []string{"provider-ds has 201 MiB free", "this pass of vm may still write", "receiver appliance among them", "Passes of vm wait"} {
+	for _, want := range []string{"provider-ds has 201 MiB free", "this pass of vm may still grow its thin replica disks by", "receiver appliance among them", "Passes of vm wait"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not say %q", err, want)
 		}
@@ -74,6 +74,15 @@ func TestPassWaitsForRoomAtTheProvider(t *testing.T) {
 	job.Limiter = nil
 	if _, err := job.RunPass(ctx, false); err != nil {
 		t.Fatalf("pass with room and the appliance running: %v", err)
+	}
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
+
+	// Changes into blocks that hold data allocate nothing: a pass of 4 MiB
+	// of them runs with 1 MiB above the headroom free.
+	scribble(t, src, 9, Extent{1 << 20, 4 << 20})
+	set(func(r *ReplicaRoom) { r.Free = ReplicaHeadroom + 1<<20 })
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatalf("pass overwriting data with 1 MiB above the headroom: %v", err)
 	}
 	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 }
