@@ -95,4 +95,25 @@ func TestFullProviderDatastoreDoesNotPauseTheAppliance(t *testing.T) {
 	if _, err := job.RunPass(ctx, false); err != nil {
 		t.Fatalf("pass after Retry with room: %v", err)
 	}
+
+	// Powered off (Cancel does that too), the appliance runs no receiver.
+	vm := object.NewVirtualMachine(prov.Client.Client, appliance.Ref)
+	power := func(f func(context.Context) (*object.Task, error)) {
+		t.Helper()
+		task, err := f(ctx)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	power(vm.PowerOff)
+	if _, err := job.RunPass(ctx, false); !errors.Is(err, replication.ErrReceiverPaused) || !strings.Contains(err.Error(), "receiver appliance ferry-receiver is powered off") {
+		t.Fatalf("pass with the appliance off: %v, want ErrReceiverPaused saying it is off", err)
+	}
+	power(vm.PowerOn)
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatalf("pass with the appliance on again: %v", err)
+	}
 }
