@@ -111,41 +111,42 @@ func (s *storage) setTaken(dir string, e takenEstimate) {
 
 // dirOf is the directory of the datastore that holds the local file p
 // ("" when none does).
-func (s *storage) dirOf(p string) string {
-	ctx := &simulator.Context{Map: s.reg}
-	for _, o := range s.reg.All("Datastore") {
-		ds, ok := o.(*simulator.Datastore)
-		if !ok {
-			continue
+func (s *storage) dirOf(p string) (dir string) {
+	s.eachDir(func(_, d string) bool {
+		if strings.HasPrefix(filepath.Clean(p), filepath.Clean(d)+string(filepath.Separator)) {
+			dir = d
 		}
-		var dir string
-		s.reg.WithLock(ctx, ds, func() { dir = ds.Info.GetDatastoreInfo().Url })
-		if dir != "" && strings.HasPrefix(filepath.Clean(p), filepath.Clean(dir)+string(filepath.Separator)) {
-			return dir
-		}
-	}
-	return ""
+		return dir == ""
+	})
+	return dir
 }
 
 // dirNamed is the directory of the datastore named name ("" when none is).
-func (s *storage) dirNamed(name string) string {
+func (s *storage) dirNamed(name string) (dir string) {
+	s.eachDir(func(n, d string) bool {
+		if n == name {
+			dir = d
+		}
+		return dir == ""
+	})
+	return dir
+}
+
+// eachDir calls f with each datastore's name and directory until f
+// returns false.
+func (s *storage) eachDir(f func(name, dir string) bool) {
 	ctx := &simulator.Context{Map: s.reg}
 	for _, o := range s.reg.All("Datastore") {
 		ds, ok := o.(*simulator.Datastore)
 		if !ok {
 			continue
 		}
-		var dir string
-		s.reg.WithLock(ctx, ds, func() {
-			if ds.Name == name {
-				dir = ds.Info.GetDatastoreInfo().Url
-			}
-		})
-		if dir != "" {
-			return dir
+		var name, dir string
+		s.reg.WithLock(ctx, ds, func() { name, dir = ds.Name, ds.Info.GetDatastoreInfo().Url })
+		if dir != "" && !f(name, dir) {
+			return
 		}
 	}
-	return ""
 }
 
 var questionSeq atomic.Int64
