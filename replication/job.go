@@ -209,7 +209,7 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 		return PassResult{}, fmt.Errorf("%s: %w", j.VM, err)
 	}
 	// No snapshot of the source while the replicas could not be written.
-	if err := j.checkRoom(ctx, 0); err != nil {
+	if err := j.checkRoom(ctx, 0, true); err != nil {
 		return PassResult{}, fmt.Errorf("%s: %w", j.VM, err)
 	}
 	j.emit(Event{Kind: EventPhase, Phase: PhaseSnapshot})

@@ -385,7 +385,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	p.sendPlanned.Add(partsPlanned)
 	p.growPlanned.Add(growth(changed, p.dmap, disk.Capacity))
 	// Room at the provider for what this disk's changes may write.
-	if err := j.checkRoom(ctx, p.toWrite()); err != nil {
+	if err := j.checkRoom(ctx, p.toWrite(), false); err != nil {
 		return fmt.Errorf("%s: %w", disk.Name(), err)
 	}
 	if p.compare && !scan {

@@ -59,14 +59,18 @@ func (j *Job) roomEvery() time.Duration {
 	return defaultRoomEvery
 }
 
-// checkRoom asks Room whether the pass may go on writing need more bytes:
-// nil when it may, or when Room cannot tell (the next check asks again).
-func (j *Job) checkRoom(ctx context.Context, need int64) error {
+// checkRoom asks Room whether the pass may go on growing the replicas by
+// need bytes: nil when it may, or when Room cannot tell (the next check
+// asks again; with warn, a warning says so).
+func (j *Job) checkRoom(ctx context.Context, need int64, warn bool) error {
 	if j.Room == nil {
 		return nil
 	}
 	r, err := j.Room(ctx)
 	if err != nil {
+		if warn && ctx.Err() == nil {
+			j.emit(Event{Kind: EventWarning, Err: err, Msg: "the room for the replicas at the provider and the receiver appliance were not checked before this pass (the pass checks again as it runs):"})
+		}
 		return nil
 	}
 	if r.Appliance != "" && (r.Question != "" || r.Off) {
@@ -150,7 +154,7 @@ func (p *pass) watchRoom(ctx context.Context, cancel context.CancelCauseFunc) {
 			return
 		case <-t.C:
 		}
-		if err := p.job.checkRoom(ctx, p.toWrite()); err != nil {
+		if err := p.job.checkRoom(ctx, p.toWrite(), false); err != nil {
 			cancel(err)
 			return
 		}

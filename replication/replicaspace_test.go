@@ -85,4 +85,21 @@ func TestPassWaitsForRoomAtTheProvider(t *testing.T) {
 		t.Fatalf("pass overwriting data with 1 MiB above the headroom: %v", err)
 	}
 	sameFiles(t, src, replicaPath(rcv, "vm", 0))
+
+	// The provider vCenter out of reach: the pass runs, with a warning.
+	var warned []string
+	job.Events = func(ev Event) {
+		if ev.Kind == EventWarning {
+			warned = append(warned, ev.Msg+" "+ev.Err.Error())
+		}
+	}
+	job.Room = func(context.Context) (ReplicaRoom, error) { return ReplicaRoom{}, errors.New("provider vCenter unreachable") }
+	scribble(t, src, 10, Extent{0, 1 << 20})
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatalf("pass without an answer from Room: %v", err)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "not checked") || !strings.Contains(warned[0], "unreachable") {
+		t.Errorf("warnings %q: want one saying the room was not checked, and why", warned)
+	}
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 }
