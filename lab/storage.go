@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+	"golang.org/x/sys/unix"
 
 	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/ferry-migrate/ferry/lab/simwrap"
@@ -23,8 +25,9 @@ import (
 // less what its files take on disk, and it shrinks as thin disks are
 // written (stock vcsim reports every datastore as 1 TiB per host, all of
 // it free, whatever is written). A VM's storage layout lists each thin
-// disk's extent at the bytes it takes (ESXi allocates a thin disk as it is
-// written), where vcsim lists its apparent size, the disk's capacity. Both
+// disk's extent at what it takes (ESXi allocates a thin disk as it is
+// written, in VMFS's 1 MiB file blocks: inFileBlocks), where vcsim lists
+// its apparent size, the disk's capacity. Both
 // are as of their last refresh, as in vCenter: the lab's start, then
 // RefreshDatastore and RefreshStorageInfo. (Not on a timer: vcsim reads a
 // datastore's summary without its lock, so a write in the background
@@ -141,6 +144,49 @@ func allocated(info fs.FileInfo) int64 {
 	return info.Size()
 }
 
+// fileBlock is VMFS6's file block: a thin disk takes space in whole
+// 1 MiB blocks, each allocated when first written (vSphere Storage, "VMFS
+// Datastores": VMFS6 uses 1 MB file blocks).
+const fileBlock = 1 << 20
+
+// inFileBlocks is what the file p takes in whole file blocks: those that
+// hold data (SEEK_DATA / SEEK_HOLE), as a VM's storage layout reports a
+// thin disk extent on VMFS; where the platform cannot say, what it
+// allocated (allocated).
+func inFileBlocks(p string) (int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size := info.Size()
+	var n, next int64 // blocks counted; the first block not counted yet
+	for off := int64(0); off < size; {
+		data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+		if err != nil {
+			if errors.Is(err, unix.ENXIO) {
+				break // no data after off
+			}
+			return allocated(info), nil
+		}
+		hole, err := unix.Seek(int(f.Fd()), data, unix.SEEK_HOLE)
+		if err != nil {
+			return allocated(info), nil
+		}
+		first, last := max(data/fileBlock, next), (hole-1)/fileBlock
+		if last >= first {
+			n += last - first + 1
+			next = last + 1
+		}
+		off = hole
+	}
+	return n * fileBlock, nil
+}
+
 type spaceDatastore struct {
 	*simulator.Datastore
 	s *storage
@@ -190,9 +236,8 @@ func (w *storageVM) RefreshStorageInfo(ctx *simulator.Context, req *types.Refres
 		if err != nil {
 			continue
 		}
-		if info, err := os.Stat(local); err == nil {
-			vm.LayoutEx.File[i].Size = allocated(info)
-			vm.LayoutEx.File[i].UniqueSize = allocated(info)
+		if n, err := inFileBlocks(local); err == nil {
+			vm.LayoutEx.File[i].Size, vm.LayoutEx.File[i].UniqueSize = n, n
 		}
 	}
 	body.Res = &types.RefreshStorageInfoResponse{}
