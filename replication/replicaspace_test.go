@@ -93,7 +93,9 @@ func TestPassWaitsForRoomAtTheProvider(t *testing.T) {
 			warned = append(warned, ev.Msg+" "+ev.Err.Error())
 		}
 	}
-	job.Room = func(context.Context) (ReplicaRoom, error) { return ReplicaRoom{}, errors.New("provider vCenter unreachable") }
+	job.Room = func(context.Context) (ReplicaRoom, error) {
+		return ReplicaRoom{}, errors.New("provider vCenter unreachable")
+	}
 	scribble(t, src, 10, Extent{0, 1 << 20})
 	if _, err := job.RunPass(ctx, false); err != nil {
 		t.Fatalf("pass without an answer from Room: %v", err)
