@@ -62,11 +62,12 @@ type Job struct {
 	AddDisks func(ctx context.Context, added []Disk) (map[string]string, error)
 
 	// Room reports the free space of the datastore holding the replica
-	// disks and the state of the receiver appliance (replicaspace.go): a
-	// pass starts only with room for what it writes and the appliance
-	// running, and stops when either is lost (ErrReplicaSpace,
-	// ErrReceiverPaused). nil: not checked.
-	Room func(ctx context.Context) (ReplicaRoom, error)
+	// disks, less what other passes writing there may still add, and the
+	// state of the receiver appliance (replicaspace.go): a pass starts
+	// only with room for what it writes and the appliance running, and
+	// stops when either is lost (ErrReplicaSpace, ErrReceiverPaused).
+	// nil: not checked.
+	Room RoomLedger
 	// RoomEvery is how often a running pass asks Room (default 30s).
 	RoomEvery time.Duration
 
@@ -209,6 +210,9 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 		return PassResult{}, fmt.Errorf("%s: %w", j.VM, err)
 	}
 	// No snapshot of the source while the replicas could not be written.
+	if j.Room != nil {
+		defer j.Room.Release(j.VM)
+	}
 	if err := j.checkRoom(ctx, 0, true); err != nil {
 		return PassResult{}, fmt.Errorf("%s: %w", j.VM, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -36,6 +37,23 @@ type ReplicaRoom struct {
 	// holds it paused; Off that it is not powered on.
 	Appliance, Question string
 	Off                 bool
+	// Others is what the other VMs' passes may still write there
+	// (RoomLedger): Free less Others is what this pass may use.
+	Others int64
+}
+
+// RoomLedger answers a Job's passes about the room for the replicas at
+// the provider. Several VMs' passes write the same datastore at once (a
+// wave's initial syncs): each may fit what is free, all of them may not,
+// so the ledger keeps what each pass may still write and reports to each
+// what the others leave.
+type RoomLedger interface {
+	// Room reports the datastore and the appliance, with Free less what
+	// the other VMs' passes may still write there; need is what vm's pass
+	// may still write (0: nothing known yet).
+	Room(ctx context.Context, vm string, need int64) (ReplicaRoom, error)
+	// Release says vm's pass writes no more.
+	Release(vm string)
 }
 
 // ErrReplicaSpace means the datastore of the replica disks has too little
@@ -66,7 +84,7 @@ func (j *Job) checkRoom(ctx context.Context, need int64, warn bool) error {
 	if j.Room == nil {
 		return nil
 	}
-	r, err := j.Room(ctx)
+	r, err := j.Room.Room(ctx, j.VM, need)
 	if err != nil {
 		if warn && ctx.Err() == nil {
 			j.emit(Event{Kind: EventWarning, Err: err, Msg: "the room for the replicas at the provider and the receiver appliance were not checked before this pass (the pass checks again as it runs):"})
@@ -81,12 +99,15 @@ func (j *Job) checkRoom(ctx context.Context, need int64, warn bool) error {
 		return fmt.Errorf("%w: receiver appliance %s %s, and it writes no replica while it is (nor does it for any other VM or tenant). Passes of %s wait: someone must answer in vSphere (for a full datastore: free space on %s first, then answer Retry) or power it on; ferry does not",
 			ErrReceiverPaused, r.Appliance, why, j.VM, r.Datastore)
 	}
-	if r.Free-need >= ReplicaHeadroom {
+	if r.Free-r.Others-need >= ReplicaHeadroom {
 		return nil
 	}
 	may := ""
+	if r.Others > 0 {
+		may = fmt.Sprintf(", of which other VMs' passes may still take %s", humanize.IBytes(uint64(r.Others)))
+	}
 	if need > 0 {
-		may = fmt.Sprintf(", and this pass of %s may still grow its thin replica disks by %s (what it writes into their empty blocks)", j.VM, humanize.IBytes(uint64(need)))
+		may += fmt.Sprintf(", and this pass of %s may still grow its thin replica disks by %s (what it writes into their empty blocks)", j.VM, humanize.IBytes(uint64(need)))
 	}
 	return fmt.Errorf("%w: datastore %s has %s free (of %s)%s: a pass leaves %s free there, because on a full datastore ESXi pauses the VMs whose thin disks must grow, the receiver appliance among them (every replication to it would stop). Passes of %s wait; free space on %s or grow it",
 		ErrReplicaSpace, r.Datastore, humanize.IBytes(uint64(max(r.Free, 0))), humanize.IBytes(uint64(r.Capacity)), may, humanize.IBytes(ReplicaHeadroom), j.VM, r.Datastore)
@@ -159,4 +180,48 @@ func (p *pass) watchRoom(ctx context.Context, cancel context.CancelCauseFunc) {
 			return
 		}
 	}
+}
+
+// NewRoomLedger is a RoomLedger over read, which reads the datastore and
+// the appliance (through the provider vCenter): one read at a time, and
+// not again within maxAge (every VM's passes ask it, and each read
+// refreshes the datastore, which a real vCenter asks its hosts to do).
+func NewRoomLedger(read func(context.Context) (ReplicaRoom, error), maxAge time.Duration) RoomLedger {
+	return &roomLedger{read: read, maxAge: maxAge, needs: map[string]int64{}}
+}
+
+type roomLedger struct {
+	read   func(context.Context) (ReplicaRoom, error)
+	maxAge time.Duration
+
+	mu    sync.Mutex
+	last  ReplicaRoom
+	at    time.Time
+	needs map[string]int64 // what each VM's pass may still write
+}
+
+func (l *roomLedger) Room(ctx context.Context, vm string, need int64) (ReplicaRoom, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.needs[vm] = need
+	if l.at.IsZero() || time.Since(l.at) >= l.maxAge {
+		r, err := l.read(ctx)
+		if err != nil {
+			return r, err
+		}
+		l.last, l.at = r, time.Now()
+	}
+	r := l.last
+	for v, n := range l.needs {
+		if v != vm {
+			r.Others += n
+		}
+	}
+	return r, nil
+}
+
+func (l *roomLedger) Release(vm string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.needs, vm)
 }

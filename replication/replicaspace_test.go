@@ -33,11 +33,11 @@ func TestPassWaitsForRoomAtTheProvider(t *testing.T) {
 		defer mu.Unlock()
 		f(&room)
 	}
-	job.Room = func(context.Context) (ReplicaRoom, error) {
+	job.Room = NewRoomLedger(func(context.Context) (ReplicaRoom, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return room, nil
-	}
+	}, 0)
 	job.RoomEvery = 50 * time.Millisecond
 	attempts := 0
 	job.Events = func(ev Event) {
@@ -93,9 +93,9 @@ func TestPassWaitsForRoomAtTheProvider(t *testing.T) {
 			warned = append(warned, ev.Msg+" "+ev.Err.Error())
 		}
 	}
-	job.Room = func(context.Context) (ReplicaRoom, error) {
+	job.Room = NewRoomLedger(func(context.Context) (ReplicaRoom, error) {
 		return ReplicaRoom{}, errors.New("provider vCenter unreachable")
-	}
+	}, 0)
 	scribble(t, src, 10, Extent{0, 1 << 20})
 	if _, err := job.RunPass(ctx, false); err != nil {
 		t.Fatalf("pass without an answer from Room: %v", err)
@@ -104,4 +104,52 @@ func TestPassWaitsForRoomAtTheProvider(t *testing.T) {
 		t.Errorf("warnings %q: want one saying the room was not checked, and why", warned)
 	}
 	sameFiles(t, src, replicaPath(rcv, "vm", 0))
+}
+
+// TestConcurrentPassesShareTheRoom: two VMs' initial syncs each fit what is
+// free at the provider, both together do not: the second waits while the
+// first may still write what would leave less than the headroom, saying
+// so; once the first is done, it runs.
+func TestConcurrentPassesShareTheRoom(t *testing.T) {
+	dir := t.TempDir()
+	const size = 8 << 20
+	src1, src2 := filepath.Join(dir, "src1.img"), filepath.Join(dir, "src2.img")
+	randomDisk(t, src1, size, 4, Extent{0, size})
+	randomDisk(t, src2, size, 5, Extent{0, size})
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	free := int64(ReplicaHeadroom + 12<<20) // room for one disk, not two
+	ledger := NewRoomLedger(func(context.Context) (ReplicaRoom, error) {
+		return ReplicaRoom{Datastore: "provider-ds", Capacity: 1 << 40, Free: free}, nil
+	}, 0)
+	first := newJob(t, "vm1", NewFileSource(src1), rcv.addr)
+	first.Room = ledger
+	first.Limiter = rate.NewLimiter(rate.Limit(2<<20), 64<<10) // about 4 s
+	second := newJob(t, "vm2", NewFileSource(src2), rcv.addr)
+	second.Room = ledger
+	ctx := context.Background()
+	started := make(chan struct{})
+	var once sync.Once
+	first.Events = func(ev Event) {
+		if ev.Kind == EventPhase && ev.Phase == PhaseTransfer {
+			once.Do(func() { close(started) })
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := first.RunPass(ctx, false)
+		done <- err
+	}()
+	<-started
+	_, err := second.RunPass(ctx, false)
+	if !errors.Is(err, ErrReplicaSpace) || !strings.Contains(err.Error(), "of which other VMs' passes may still take 8.0 MiB") {
+		t.Fatalf("second initial sync while the first runs: %v, want ErrReplicaSpace counting the first's writes", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("first initial sync: %v", err)
+	}
+	if _, err := second.RunPass(ctx, false); err != nil {
+		t.Fatalf("second initial sync after the first: %v", err)
+	}
+	sameFiles(t, src1, replicaPath(rcv, "vm1", 0))
+	sameFiles(t, src2, replicaPath(rcv, "vm2", 0))
 }

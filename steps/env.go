@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/session"
 )
 
@@ -46,6 +47,14 @@ type Env struct {
 		mu     sync.Mutex
 		report string
 		v      bool
+	}
+
+	// rooms are the replication jobs' room ledgers, by provider
+	// datastore and receiver appliance (replicaRoom): the VMs' passes
+	// share them.
+	rooms struct {
+		mu sync.Mutex
+		m  map[string]replication.RoomLedger
 	}
 }
 

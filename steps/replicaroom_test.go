@@ -24,6 +24,9 @@ import (
 // the receiver silent); ferry's next pass says so, naming the question, and
 // waits. Space freed and Retry answered in vSphere, the pass completes.
 func TestFullProviderDatastoreDoesNotPauseTheAppliance(t *testing.T) {
+	// Every pass reads the datastore and the appliance afresh.
+	defer func(d time.Duration) { roomMaxAge = d }(roomMaxAge)
+	roomMaxAge = 0
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}

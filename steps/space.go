@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vmware/govmomi/vim25/types"
@@ -98,12 +97,19 @@ func (sp replicaSpace) item() (Item, bool) {
 // replication default); a variable for tests.
 var roomEvery time.Duration
 
-// replicaRoom is a replication job's Room (nil when the plan names no
-// provider datastore): the free space of the provider datastore that holds
-// the replica disks, refreshed, and, for an appliance receiver, whether the
-// receiver appliance runs. On a full datastore ESXi pauses the appliance
-// and every replication to it stops, so passes wait for room instead.
-func (e *Env) replicaRoom(kind string) func(context.Context) (replication.ReplicaRoom, error) {
+// roomMaxAge is how long the provider datastore's free space and the
+// appliance's state, once read, answer every VM's passes (a variable for
+// tests).
+var roomMaxAge = 2 * time.Second
+
+// replicaRoom is the replication jobs' room ledger (nil when the plan
+// names no provider datastore), one for every VM whose replicas share the
+// datastore and the receiver appliance: the free space of the provider
+// datastore that holds the replica disks, refreshed, and, for an appliance
+// receiver, whether the receiver appliance runs. On a full datastore ESXi
+// pauses the appliance and every replication to it stops, so passes wait
+// for room instead.
+func (e *Env) replicaRoom(kind string) replication.RoomLedger {
 	pp := e.Plan().Provider
 	if pp.Datacenter == "" || pp.Datastore == "" || e.Config == nil || e.Config.Provider.URL == "" {
 		return nil
@@ -112,9 +118,14 @@ func (e *Env) replicaRoom(kind string) func(context.Context) (replication.Replic
 	if kind == replication.KindAppliance {
 		appliance = pp.ReceiverVM
 	}
-	var mu sync.Mutex
+	key := pp.Datacenter + "/" + pp.Datastore + "/" + appliance
+	e.rooms.mu.Lock()
+	defer e.rooms.mu.Unlock()
+	if l, ok := e.rooms.m[key]; ok {
+		return l
+	}
 	var ref types.ManagedObjectReference // the appliance, once found
-	return func(ctx context.Context) (replication.ReplicaRoom, error) {
+	l := replication.NewRoomLedger(func(ctx context.Context) (replication.ReplicaRoom, error) {
 		r := replication.ReplicaRoom{Datastore: pp.Datastore, Appliance: appliance}
 		prov, err := e.ProviderVC(ctx)
 		if err != nil {
@@ -126,13 +137,16 @@ func (e *Env) replicaRoom(kind string) func(context.Context) (replication.Replic
 		if appliance == "" {
 			return r, nil
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		st, err := prov.VMRunStateOf(ctx, ref, appliance)
 		if err != nil {
 			return r, err
 		}
 		ref, r.Off, r.Question = st.Ref, !st.On, st.Question
 		return r, nil
+	}, roomMaxAge)
+	if e.rooms.m == nil {
+		e.rooms.m = map[string]replication.RoomLedger{}
 	}
+	e.rooms.m[key] = l
+	return l
 }
