@@ -344,6 +344,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, err
 	}
 	l.ProviderDisks = installESXDisks(l.Provider)
+	installSwaps(l.Provider) // before any provider VM powers on
 	if l.NFSExport, err = mountNFS(ctx, l.Provider, l.Dir); err != nil {
 		return l, err
 	}

@@ -469,6 +469,10 @@ func (vm *esxVM) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task
 			}
 		}
 	}
+	if f := vm.e.vc.storage.roomToPowerOn(vm.VirtualMachine); f != nil {
+		vm.e.refuse(fmt.Sprintf("power on %s: no room for its swap file", vm.Name))
+		return &methods.PowerOnVM_TaskBody{Res: &types.PowerOnVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "powerOnVm", f).Run(ctx)}}
+	}
 	return vm.VirtualMachine.PowerOnVMTask(ctx, req)
 }
 
@@ -683,6 +687,8 @@ func startAppliance(ctx context.Context, vc *VCenter, disks *esxDisks, dir strin
 		Files:        &types.VirtualMachineFileInfo{VmPathName: fmt.Sprintf("[%s] %s", spec.Datastore, a.Name)},
 		DeviceChange: changes,
 		ExtraConfig:  []types.BaseOptionValue{&types.OptionValue{Key: "disk.EnableUUID", Value: "TRUE"}},
+		// All its memory reserved, as appliances often are: no swap file.
+		MemoryAllocation: &types.ResourceAllocationInfo{Reservation: types.NewInt64(2048)},
 	}, pool, nil)
 	if err != nil {
 		return nil, fmt.Errorf("lab receiver appliance: %w", err)

@@ -44,6 +44,8 @@ type storage struct {
 	// datastore's directory take (cbt.Tracker.DeltaBytes): the lab keeps
 	// no delta files.
 	deltas atomic.Pointer[func(dir string) int64]
+	// swaps, when set, is the swap its powered-on VMs take (swap.go).
+	swaps atomic.Pointer[swaps]
 	// refreshes counts RefreshDatastore calls (DatastoreRefreshes).
 	refreshes atomic.Int64
 
@@ -59,6 +61,9 @@ func (s *storage) used(dir string) int64 {
 	n := allocatedUnder(dir)
 	if f := s.deltas.Load(); f != nil && dir != "" {
 		n += (*f)(dir)
+	}
+	if w := s.swaps.Load(); w != nil && dir != "" {
+		n += w.in(dir)
 	}
 	return n
 }

@@ -2,12 +2,15 @@ package lab_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -120,5 +123,84 @@ func TestStorageAsVCenterReports(t *testing.T) {
 	// In whole 1 MiB blocks, as VMFS allocates a thin disk.
 	if len(extents) != 1 || extents[0]%(1<<20) != 0 || extents[0] < st.Blocks*512 || extents[0] >= 64<<20 {
 		t.Errorf("WebApp1's disk extents in its layout %v: want one, of the 1 MiB blocks that hold the %d bytes its flat file takes (less than its 64 MiB capacity)", extents, st.Blocks*512)
+	}
+}
+
+// TestPowerOnNeedsRoomForItsSwap: a provider VM powered on takes a swap
+// file of its unreserved memory on its datastore, and does not power on
+// without room for it (stock vcsim: any VM powers on anywhere); powered
+// off, it gives the room back.
+func TestPowerOnNeedsRoomForItsSwap(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	prov := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	f := prov.Finder()
+	dc, err := f.Datacenter(ctx, "Provider-DC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetDatacenter(dc)
+	ds, err := f.Datastore(ctx, "provider-ds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := f.ResourcePool(ctx, "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := folders.VmFolder.CreateVM(ctx, types.VirtualMachineConfigSpec{Name: "swaptest", GuestId: "otherLinux64Guest", NumCPUs: 1, MemoryMB: 1024,
+		Files: &types.VirtualMachineFileInfo{VmPathName: "[provider-ds] swaptest"}}, pool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := ct.WaitForResult(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := object.NewVirtualMachine(prov.Client.Client, info.Result.(types.ManagedObjectReference))
+	free := func() int64 {
+		t.Helper()
+		if _, err := methods.RefreshDatastore(ctx, prov.Client.Client, &types.RefreshDatastore{This: ds.Reference()}); err != nil {
+			t.Fatal(err)
+		}
+		var m mo.Datastore
+		if err := property.DefaultCollector(prov.Client.Client).RetrieveOne(ctx, ds.Reference(), []string{"summary"}, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m.Summary.FreeSpace
+	}
+	before := free()
+	l.Provider.SetDatastoreCapacity(lab.DefaultDatastoreCapacity - before + 512<<20) // 512 MiB free
+	power := func(f func(context.Context) (*object.Task, error)) error {
+		pt, err := f(ctx)
+		if err == nil {
+			err = pt.Wait(ctx)
+		}
+		return err
+	}
+	err = power(vm.PowerOn)
+	var te task.Error
+	if !errors.As(err, &te) {
+		t.Fatalf("power-on of a 1 GiB VM with 512 MiB free: %v, want a refusal for its swap file", err)
+	}
+	if f, ok := te.Fault().(*types.GenericVmConfigFault); !ok || !strings.Contains(f.Reason, "swap file") {
+		t.Fatalf("power-on of a 1 GiB VM with 512 MiB free: %#v, want a refusal for its swap file", te.Fault())
+	}
+	l.Provider.SetDatastoreCapacity(lab.DefaultDatastoreCapacity)
+	if err := power(vm.PowerOn); err != nil {
+		t.Fatal(err)
+	}
+	if got := free(); got != before-1<<30 {
+		t.Errorf("free space with the VM on: %d, want %d (its 1 GiB swap file)", got, before-1<<30)
+	}
+	if err := power(vm.PowerOff); err != nil {
+		t.Fatal(err)
+	}
+	if got := free(); got != before {
+		t.Errorf("free space with the VM off again: %d, want %d", got, before)
 	}
 }

@@ -3,6 +3,7 @@ package vcdsim
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	vimsession "github.com/vmware/govmomi/session"
+	vimtask "github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -282,10 +284,22 @@ func (v *vcenter) power(moref string, on bool) error {
 			err = task.Wait(ctx)
 		}
 		if err != nil {
-			return fmt.Errorf("power %s %s in the provider vCenter: %w", map[bool]string{true: "on", false: "off"}[on], moref, err)
+			return fmt.Errorf("power %s %s in the provider vCenter: %s%w", map[bool]string{true: "on", false: "off"}[on], moref, reasonOf(err), err)
 		}
 		return nil
 	})
+}
+
+// reasonOf is the reason a vCenter task's fault gives, and ": " (vCenter's
+// task error says it; vcsim's says only the fault's type); "" when none.
+func reasonOf(err error) string {
+	var te vimtask.Error
+	if errors.As(err, &te) {
+		if f, ok := te.Fault().(*vim.GenericVmConfigFault); ok && f.Reason != "" {
+			return f.Reason + ": "
+		}
+	}
+	return ""
 }
 
 // listVMs lists the provider vCenter's VMs (not templates).
