@@ -327,6 +327,19 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	p.Items = append(p.Items, conflicts...)
+	// Room for the targets' swap files: without it they would not start,
+	// after their sources were shut down.
+	var names []string
+	for _, vm := range sources {
+		names = append(names, vm.Name)
+	}
+	swap, ok, err := env.swapRoomItem(ctx, names)
+	if err != nil {
+		return p, err
+	}
+	if ok {
+		p.Items = append(p.Items, swap)
+	}
 	// Someone else's snapshot (a backup job's) stops the cutover's passes;
 	// said here, before the confirmation, not after it.
 	for _, vm := range sources {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // TestFullProviderDatastoreDoesNotPauseTheAppliance: once another tenant
@@ -118,5 +119,47 @@ func TestFullProviderDatastoreDoesNotPauseTheAppliance(t *testing.T) {
 	power(vm.PowerOn)
 	if _, err := job.RunPass(ctx, false); err != nil {
 		t.Fatalf("pass with the appliance on again: %v", err)
+	}
+}
+
+// TestCutoverNeedsRoomForTheTargetsSwap: a target VM powered on at the
+// provider takes a swap file of its memory on the provider datastore (the
+// lab, as ESXi, refuses its power-on without room). Without room for it
+// the cutover is refused before anything changes, saying so: the source
+// is never shut down for a target that could not start.
+func TestCutoverNeedsRoomForTheTargetsSwap(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("replicate: %v %+v", err, out)
+	}
+	prov, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	capacity, free, err := prov.DatastoreSpace(ctx, "Provider-DC", "provider-ds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for the replicas' passes, not for WebApp2's 1 GiB of memory.
+	l.Provider.SetDatastoreCapacity(capacity - free + 512<<20)
+	env.CutoverVMs = []string{"WebApp2"}
+	r.Confirmed = true
+	_, err = r.Run(ctx)
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "swap files take 1.0 GiB") || !strings.Contains(err.Error(), "WebApp2 1.0 GiB") {
+		t.Fatalf("cutover without room for the target's swap: %v, want a conflict naming it", err)
+	}
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm, err := onprem.VMByName(ctx, "WebApp2"); err != nil || vm.PowerState != vsphere.PoweredOn {
+		t.Fatalf("WebApp2 after the refused cutover: %+v, %v; want it running on-prem", vm.PowerState, err)
+	}
+
+	l.Provider.SetDatastoreCapacity(capacity)
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("cutover with room: %v", err)
 	}
 }
