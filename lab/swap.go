@@ -139,7 +139,7 @@ func (s *storage) roomToPowerOn(vm *simulator.VirtualMachine) types.BaseMethodFa
 	if free := s.capacity.Load() - s.used(dir); free < need {
 		return &types.GenericVmConfigFault{VmConfigFault: types.VmConfigFault{VimFault: types.VimFault{MethodFault: types.MethodFault{
 			FaultMessage: []types.LocalizableMessage{{Key: "msg.swap.extend.fail", Message: fmt.Sprintf("Failed to extend swap file from 0 KB to %d KB.", need>>10)}}}}},
-			Reason: fmt.Sprintf("Could not power on virtual machine: No space left on device. Failed to extend swap file from 0 KB to %d KB (%s has %d bytes free).", need>>10, vm.Name, max(free, 0))}
+			Reason: fmt.Sprintf("Could not power on virtual machine: No space left on device. Failed to extend swap file of %s from 0 KB to %d KB (its datastore has %d bytes free).", vm.Name, need>>10, max(free, 0))}
 	}
 	return nil
 }
