@@ -330,10 +330,12 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	// Room for the targets' swap files: without it they would not start,
 	// after their sources were shut down.
 	var names []string
-	for _, vm := range sources {
-		names = append(names, vm.Name)
+	for _, vm := range env.Plan().VMs {
+		if vm.Power() != LeaveOff && slices.ContainsFunc(sources, func(v vsphere.VM) bool { return v.Name == vm.Name }) {
+			names = append(names, vm.Name)
+		}
 	}
-	swap, ok, err := env.swapRoomItem(ctx, names)
+	swap, ok, err := env.swapRoomItem(ctx, names, "the cutover would shut the sources down and then fail to power the targets on")
 	if err != nil {
 		return p, err
 	}

@@ -147,8 +147,15 @@ func TestCutoverNeedsRoomForTheTargetsSwap(t *testing.T) {
 	env.CutoverVMs = []string{"WebApp2"}
 	r.Confirmed = true
 	_, err = r.Run(ctx)
-	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "swap files take 1.0 GiB") || !strings.Contains(err.Error(), "WebApp2 1.0 GiB") {
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "swap files take 1.0 GiB") || !strings.Contains(err.Error(), "WebApp2 1.0 GiB") || !strings.Contains(err.Error(), "the cutover would shut the sources down") {
 		t.Fatalf("cutover without room for the target's swap: %v, want a conflict naming it", err)
+	}
+	// A test copy would not start either.
+	pf := *env.Plan()
+	pf.TestMigration.Network = lab.BubbleNetwork
+	env.SetPlan(&pf)
+	if _, err := env.TestMigrate(ctx, []string{"WebApp2"}, func(Event) {}); err == nil || !strings.Contains(err.Error(), "not tested") || !strings.Contains(err.Error(), "the test copies would not start") {
+		t.Fatalf("test migration without room for the copy's swap: %v, want it refused", err)
 	}
 	onprem, err := env.OnPrem(ctx)
 	if err != nil {

@@ -152,13 +152,13 @@ func (e *Env) replicaRoom(kind string) replication.RoomLedger {
 	return l
 }
 
-// swapRoomItem is the cutover plan's line for the room the targets' swap
-// files take on the provider datastore when they power on: ESXi makes a
-// .vswp of each VM's unreserved memory (ferry reserves none) in its
-// directory, and a VM without room for it does not start (Broadcom KB
-// 318856). A conflict when they would not fit beside the headroom: the
-// cutover would shut the sources down, then fail at power-on.
-func (e *Env) swapRoomItem(ctx context.Context, vms []string) (Item, bool, error) {
+// swapRoomItem is the plan's line for the room that the swap files of
+// vms (powered on at the provider: cutover targets, test copies) take on
+// the provider datastore: ESXi makes a .vswp of each VM's unreserved memory
+// (ferry reserves none) in its directory, and a VM without room for it
+// does not start (Broadcom KB 318856). A conflict, saying what would
+// happen (fails), when they would not fit beside the headroom.
+func (e *Env) swapRoomItem(ctx context.Context, vms []string, fails string) (Item, bool, error) {
 	pp := e.Plan().Provider
 	if pp.Datacenter == "" || pp.Datastore == "" || e.Config == nil || e.Config.Provider.URL == "" {
 		return Item{}, false, nil
@@ -166,7 +166,7 @@ func (e *Env) swapRoomItem(ctx context.Context, vms []string) (Item, bool, error
 	var need int64
 	var each []string
 	for _, vm := range e.Plan().VMs {
-		if !slices.Contains(vms, vm.Name) || vm.Power() == LeaveOff {
+		if !slices.Contains(vms, vm.Name) {
 			continue
 		}
 		cfg, ok, err := savedVMConfig(e.State, vm.Name)
@@ -187,12 +187,12 @@ func (e *Env) swapRoomItem(ctx context.Context, vms []string) (Item, bool, error
 	if err != nil {
 		return Item{}, false, &FieldError{"provider.datastore", err}
 	}
-	what := fmt.Sprintf("the targets' swap files take %s when they power on (ESXi makes one of each VM's memory: %s)", Bytes(need), strings.Join(each, ", "))
+	what := fmt.Sprintf("their swap files take %s when they power on at the provider (ESXi makes one of each VM's memory: %s)", Bytes(need), strings.Join(each, ", "))
 	if free-need >= replication.ReplicaHeadroom {
 		return Item{Action: ActionCheck, Kind: "datastore", Name: pp.Datastore,
 			Detail: fmt.Sprintf("%s free of %s; %s", Bytes(free), Bytes(capacity), what)}, true, nil
 	}
 	return Item{Action: ActionConflict, Kind: "datastore", Name: pp.Datastore,
-		Detail: fmt.Sprintf("%s has %s free (of %s), and %s, beside the %s ferry leaves free there: a VM without room for its swap file does not start, so the cutover would shut the sources down and then fail to power the targets on. Free space on %s, then confirm again",
-			pp.Datastore, Bytes(free), Bytes(capacity), what, Bytes(replication.ReplicaHeadroom), pp.Datastore)}, true, nil
+		Detail: fmt.Sprintf("%s has %s free (of %s), and %s, beside the %s ferry leaves free there: a VM without room for its swap file does not start, so %s. Free space on %s first",
+			pp.Datastore, Bytes(free), Bytes(capacity), what, Bytes(replication.ReplicaHeadroom), fails, pp.Datastore)}, true, nil
 }

@@ -139,6 +139,12 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 	if err != nil {
 		return "", err
 	}
+	// The copies run at the provider: room for their swap files.
+	if it, ok, err := e.swapRoomItem(ctx, names, "the test copies would not start"); err != nil {
+		return "", err
+	} else if ok && it.Action == ActionConflict {
+		return "", &FieldError{"provider.datastore", errors.New("not tested: " + it.Detail)}
+	}
 	cut := e.State.Get("cutover").Outputs
 	var copies []*testCopy
 	for _, n := range names {
