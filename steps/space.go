@@ -26,11 +26,11 @@ type replicaSpace struct {
 // say) when the plan names no provider datastore or every VM has its
 // replicas already.
 func spaceFor(ctx context.Context, env *Env, checks []vmCheck) (replicaSpace, error) {
-	pp := env.Plan().Provider
-	sp := replicaSpace{datastore: pp.Datastore}
-	if pp.Datacenter == "" || pp.Datastore == "" || env.Config == nil || env.Config.Provider.URL == "" {
+	pp, ok := env.providerDatastore()
+	if !ok {
 		return replicaSpace{}, nil
 	}
+	sp := replicaSpace{datastore: pp.Datastore}
 	replicas := env.State.Get("replication").Resources
 	onprem, err := env.OnPrem(ctx)
 	if err != nil {
@@ -111,8 +111,8 @@ var roomMaxAge = 2 * time.Second
 // pauses the appliance and every replication to it stops, so passes wait
 // for room instead.
 func (e *Env) replicaRoom(kind string) replication.RoomLedger {
-	pp := e.Plan().Provider
-	if pp.Datacenter == "" || pp.Datastore == "" || e.Config == nil || e.Config.Provider.URL == "" {
+	pp, ok := e.providerDatastore()
+	if !ok {
 		return nil
 	}
 	appliance := ""
@@ -159,8 +159,8 @@ func (e *Env) replicaRoom(kind string) replication.RoomLedger {
 // does not start (Broadcom KB 318856). A conflict, saying what would
 // happen (fails), when they would not fit beside the headroom.
 func (e *Env) swapRoomItem(ctx context.Context, vms []string, fails string) (Item, bool, error) {
-	pp := e.Plan().Provider
-	if pp.Datacenter == "" || pp.Datastore == "" || e.Config == nil || e.Config.Provider.URL == "" {
+	pp, ok := e.providerDatastore()
+	if !ok {
 		return Item{}, false, nil
 	}
 	var need int64
@@ -195,4 +195,12 @@ func (e *Env) swapRoomItem(ctx context.Context, vms []string, fails string) (Ite
 	return Item{Action: ActionConflict, Kind: "datastore", Name: pp.Datastore,
 		Detail: fmt.Sprintf("%s has %s free (of %s), and %s, beside the %s ferry leaves free there: a VM without room for its swap file does not start, so %s. Free space on %s first",
 			pp.Datastore, Bytes(free), Bytes(capacity), what, Bytes(replication.ReplicaHeadroom), fails, pp.Datastore)}, true, nil
+}
+
+// providerDatastore is the plan's provider side when it names the
+// datastore of the replica disks and a provider vCenter is configured to
+// read it from (false: nothing to check there).
+func (e *Env) providerDatastore() (ProviderPlan, bool) {
+	pp := e.Plan().Provider
+	return pp, pp.Datacenter != "" && pp.Datastore != "" && e.Config != nil && e.Config.Provider.URL != ""
 }

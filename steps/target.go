@@ -233,8 +233,8 @@ func checkHWPolicy(ctx context.Context, env *Env, vm, version string) error {
 // storage_profile, or the VDC's only one): Cloud Director would move the
 // disks into the policy at import, a full copy inside the downtime.
 func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) error {
-	pp := env.Plan().Provider
-	if pp.Datacenter == "" || pp.Datastore == "" || env.Config == nil || env.Config.Provider.URL == "" {
+	pp, ok := env.providerDatastore()
+	if !ok {
 		return nil
 	}
 	sys, err := env.VCD(ctx)
