@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/ferry-migrate/ferry/lab/simwrap"
 )
@@ -24,10 +26,12 @@ import (
 // Storage as vCenter reports it. A datastore's free space is its capacity
 // less what its files take on disk, and it shrinks as thin disks are
 // written (stock vcsim reports every datastore as 1 TiB per host, all of
-// it free, whatever is written). A VM's storage layout lists each thin
-// disk's extent at what it takes (ESXi allocates a thin disk as it is
-// written, in VMFS's 1 MiB file blocks: inFileBlocks), where vcsim lists
-// its apparent size, the disk's capacity. Both
+// it free, whatever is written). ESXi allocates a thin disk as it is
+// written, in VMFS's 1 MiB file blocks (inFileBlocks): a datastore counts
+// its thin disks' flat extents in those blocks (an NFS datastore, in what
+// its server's file system takes), and a VM's storage layout lists each
+// thin disk's extent at them, where vcsim lists its apparent size, the
+// disk's capacity. Both
 // are as of their last refresh, as in vCenter: the lab's start, then
 // RefreshDatastore and RefreshStorageInfo. (Not on a timer: vcsim reads a
 // datastore's summary without its lock, so a write in the background
@@ -46,6 +50,8 @@ type storage struct {
 	deltas atomic.Pointer[func(dir string) int64]
 	// swaps, when set, is the swap its powered-on VMs take (swap.go).
 	swaps atomic.Pointer[swaps]
+	// nfs: by datastore directory, whether it is an NFS datastore (isNFS).
+	nfs sync.Map
 	// refreshes counts RefreshDatastore calls (DatastoreRefreshes).
 	refreshes atomic.Int64
 
@@ -58,7 +64,7 @@ type storage struct {
 // used is what a datastore whose files are under dir has taken: its files
 // and its VMs' snapshot deltas.
 func (s *storage) used(dir string) int64 {
-	n := allocatedUnder(dir)
+	n := allocatedUnder(dir, !s.isNFS(dir))
 	if f := s.deltas.Load(); f != nil && dir != "" {
 		n += (*f)(dir)
 	}
@@ -122,15 +128,24 @@ func (s *storage) setSpace(ds *simulator.Datastore, used int64) {
 	info.Timestamp = types.NewTime(time.Now())
 }
 
-// allocatedUnder is what the files under dir take on disk.
-func allocatedUnder(dir string) int64 {
+// allocatedUnder is what the files under dir take on disk; with vmfs, the
+// thin disks' flat extents in whole file blocks (inFileBlocks), as VMFS
+// allocates them (an NFS datastore takes what the server's file system
+// allocates).
+func allocatedUnder(dir string, vmfs bool) int64 {
 	var n int64
 	if dir == "" {
 		return 0
 	}
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
+		}
+		if vmfs && strings.HasSuffix(d.Name(), "-flat.vmdk") {
+			if b, err := inFileBlocks(p); err == nil {
+				n += b
+				return nil
+			}
 		}
 		if info, err := d.Info(); err == nil {
 			n += allocated(info)
@@ -138,6 +153,27 @@ func allocatedUnder(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// isNFS says whether the datastore whose files are under dir is an NFS
+// one (a datastore's type does not change once made).
+func (s *storage) isNFS(dir string) bool {
+	if v, ok := s.nfs.Load(dir); ok {
+		return v.(bool)
+	}
+	nfs := false
+	ctx := &simulator.Context{Map: s.reg}
+	for _, o := range s.reg.All("Datastore") {
+		if ds, ok := o.(*simulator.Datastore); ok {
+			s.reg.WithLock(ctx, ds, func() {
+				if ds.Info.GetDatastoreInfo().Url == dir {
+					nfs = strings.HasPrefix(ds.Summary.Type, "NFS")
+				}
+			})
+		}
+	}
+	s.nfs.Store(dir, nfs)
+	return nfs
 }
 
 // allocated is what a file takes on disk (its apparent size where the
@@ -149,10 +185,8 @@ func allocated(info fs.FileInfo) int64 {
 	return info.Size()
 }
 
-// fileBlock is VMFS6's file block: a thin disk takes space in whole
-// 1 MiB blocks, each allocated when first written (vSphere Storage, "VMFS
-// Datastores": VMFS6 uses 1 MB file blocks).
-const fileBlock = 1 << 20
+// fileBlock is VMFS6's file block (cbt.FileBlock).
+const fileBlock = cbt.FileBlock
 
 // inFileBlocks is what the file p takes in whole file blocks: those that
 // hold data (SEEK_DATA / SEEK_HOLE), as a VM's storage layout reports a

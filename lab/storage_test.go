@@ -20,9 +20,10 @@ import (
 )
 
 // TestStorageAsVCenterReports: a datastore's free space is its capacity
-// less what its files take, and shrinks as a thin disk is written (stock
-// vcsim: 1 TiB per host, all free, always); a VM's storage layout lists a
-// thin disk's extent at the 1 MiB blocks it takes, not at its capacity.
+// less what its files take, and shrinks as a thin disk is written, in
+// VMFS's 1 MiB file blocks (stock vcsim: 1 TiB per host, all free,
+// always); a VM's storage layout lists a thin disk's extent at the 1 MiB
+// blocks it takes, not at its capacity.
 func TestStorageAsVCenterReports(t *testing.T) {
 	const capacity = 512 << 20
 	l := labtest.Start(t, lab.Options{DiskSize: 64 << 20, WorkloadRate: -1, ProviderDatastoreCapacity: capacity})
@@ -91,6 +92,22 @@ func TestStorageAsVCenterReports(t *testing.T) {
 	_, afterWrite := space()
 	if took := afterCreate - afterWrite; took < 32<<20 || took > 33<<20 {
 		t.Errorf("writing 32 MiB into the thin disk took %d bytes of free space, want 32 MiB", took)
+	}
+	// 4 KiB into each of 8 blocks that held nothing: VMFS allocates a
+	// whole 1 MiB file block for each, 8 MiB (not 32 KiB).
+	f, err = os.OpenFile(flat, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		if _, err := f.WriteAt(buf[:4<<10], int64(40+3*i)<<20+300<<10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	_, afterScattered := space()
+	if took := afterWrite - afterScattered; took != 8<<20 {
+		t.Errorf("4 KiB written into each of 8 empty 1 MiB blocks took %d bytes of free space, want 8 MiB (VMFS's 1 MiB file blocks)", took)
 	}
 
 	// On-prem: WebApp1's thin disk extent at what it takes.

@@ -3,12 +3,15 @@ package lab_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
+	"golang.org/x/sys/unix"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
@@ -110,5 +113,52 @@ func TestFullDatastorePausesTheVM(t *testing.T) {
 	eventually(t, "WebApp1 to answer again", answers)
 	if err := c.GuestPing(ctx, vm.Ref, auth, "172.16.10.12"); err != nil {
 		t.Errorf("a guest ping from WebApp1 running again: %v", err)
+	}
+}
+
+// TestGuestWriteTakesWholeFileBlocks: on VMFS a thin disk grows in 1 MiB
+// file blocks, so 4 KiB written into a block that holds no data needs a
+// whole one: with half a MiB free such a write pauses the VM, where the
+// same write into a block that holds data goes through.
+func TestGuestWriteTakesWholeFileBlocks(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	vm, err := c.VMByName(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mib := bytes.Repeat([]byte{0x5a}, 1<<20)
+	if err := l.GuestWrite("WebApp1", mib, 0); err != nil { // block 0 holds data
+		t.Fatal(err)
+	}
+	// A 1 MiB block of the flat file with no data in it.
+	f, err := os.Open(l.OnPrem.FlatFile("WebApp1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := int64(-1)
+	for b := int64(1); b < 16 && empty < 0; b++ {
+		d, err := unix.Seek(int(f.Fd()), b<<20, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) || (err == nil && d >= (b+1)<<20) {
+			empty = b
+		}
+	}
+	f.Close()
+	if empty < 0 {
+		t.Skip("every 1 MiB block of WebApp1's disk holds data")
+	}
+	room, err := vsphere.SnapshotRoomOf(ctx, c.Client.Client, vm.Ref.Reference())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.OnPrem.SetDatastoreCapacity(room.Capacity - room.Free + 512<<10) // half a MiB free
+
+	if err := l.GuestWrite("WebApp1", mib[:4<<10], 300<<10); err != nil {
+		t.Fatalf("4 KiB into a block that holds data, half a MiB free: %v, want written (it takes no new block)", err)
+	}
+	err = l.GuestWrite("WebApp1", mib[:4<<10], empty<<20+300<<10)
+	if err == nil || !strings.Contains(err.Error(), "no more space") {
+		t.Fatalf("4 KiB into an empty 1 MiB block, half a MiB free: %v, want no more space (VMFS allocates the whole block)", err)
 	}
 }

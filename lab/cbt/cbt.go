@@ -74,6 +74,11 @@ import (
 
 const (
 	BlockSize = 64 << 10 // tracking granularity
+	// FileBlock is VMFS6's file block: a thin disk takes space in whole
+	// 1 MiB blocks, each allocated when first written (vSphere Storage,
+	// "VMFS Datastores": VMFS6 uses 1 MB file blocks). The lab's datastores
+	// holding thin disks behave like VMFS.
+	FileBlock = 1 << 20
 	// MaxExtents bounds the extents of one QueryChangedDiskAreas answer, as
 	// real vSphere answers at most about 2,000 (kubevirt CDI PR 3534);
 	// with fewer an answer covers the rest of the disk in one call.

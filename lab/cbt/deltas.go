@@ -231,9 +231,10 @@ func (t *Tracker) DeltaBytes(dir string) int64 {
 }
 
 // Growth is how many bytes a guest write of n bytes at off into the flat
-// file would add to its datastore: the blocks it allocates in the thin
-// disk (holes), and, while the disk's VM has a snapshot, the blocks its
-// delta takes (held blocks not yet overwritten since the chain began), as
+// file would add to its datastore: the VMFS file blocks (FileBlock) it
+// allocates in the thin disk, those it touches that hold no data yet; and,
+// while the disk's VM has a snapshot, the blocks its delta takes instead
+// (held blocks not yet overwritten since the chain began, and holes), as
 // DeltaBytes counts them.
 func (t *Tracker) Growth(file string, off, n int64) (int64, error) {
 	t.mu.Lock()
@@ -253,15 +254,21 @@ func (t *Tracker) Growth(file string, off, n int64) (int64, error) {
 		}
 	}
 	var g int64
+	if chain == nil {
+		for b := off / FileBlock; b*FileBlock < off+n; b++ {
+			if d, ok := NextData(f, b*FileBlock); !ok || d >= (b+1)*FileBlock {
+				g += FileBlock
+			}
+		}
+		return g, nil
+	}
 	for b := off / BlockSize; b*BlockSize < off+n; b++ {
 		d, ok := NextData(f, b*BlockSize)
 		held := ok && d < (b+1)*BlockSize
 		if !held {
 			g += BlockSize
-		} else if chain != nil {
-			if _, saved := chain.saved[b]; !saved {
-				g += BlockSize
-			}
+		} else if _, saved := chain.saved[b]; !saved {
+			g += BlockSize
 		}
 	}
 	return g, nil
