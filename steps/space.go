@@ -19,6 +19,11 @@ type replicaSpace struct {
 	capacity, free  int64
 	need, canGrowTo int64 // what their source disks take now; their capacity
 	vms             []string
+	// swap is what the swap files of their targets will take when the
+	// cutover powers them on (their memory: swapRoomItem), swapEach says
+	// it by VM.
+	swap     int64
+	swapEach []string
 }
 
 // spaceFor reads the provider datastore's free space and what the replicas
@@ -47,6 +52,10 @@ func spaceFor(ctx context.Context, env *Env, checks []vmCheck) (replicaSpace, er
 		sp.need += use
 		sp.canGrowTo += c.vm.DiskBytes()
 		sp.vms = append(sp.vms, c.vm.Name)
+		if c.plan.Power() != LeaveOff && c.config.MemoryMB > 0 {
+			sp.swap += c.config.MemoryMB << 20
+			sp.swapEach = append(sp.swapEach, fmt.Sprintf("%s %s", c.vm.Name, Bytes(c.config.MemoryMB<<20)))
+		}
 	}
 	if len(sp.vms) == 0 {
 		return replicaSpace{}, nil
@@ -81,6 +90,28 @@ func (sp replicaSpace) warning() string {
 		sp.datastore, Bytes(sp.free), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.canGrowTo), Bytes(replication.ReplicaHeadroom))
 }
 
+// swapWarning says when the replicas fit now but the targets' swap files
+// would not fit beside them at cutover, as things stand ("" when they
+// would): the cutover refuses then, before it shuts a source down.
+func (sp replicaSpace) swapWarning() string {
+	if len(sp.vms) == 0 || sp.swap == 0 || sp.need+sp.swap+replication.ReplicaHeadroom <= sp.free || sp.refusal() != nil {
+		return ""
+	}
+	return fmt.Sprintf("datastore %s has %s free: beside the replica disks of %s (%s now), their targets' swap files will take %s when the cutover powers them on (ESXi makes one of each VM's memory: %s), more than is free with the %s ferry leaves free there; the cutover refuses until there is room (a VM without room for its swap file does not start): free space on %s before the cutover",
+		sp.datastore, Bytes(sp.free), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.swap), strings.Join(sp.swapEach, ", "), Bytes(replication.ReplicaHeadroom), sp.datastore)
+}
+
+// warnings are warning's and swapWarning's, those that say something.
+func (sp replicaSpace) warnings() []string {
+	var out []string
+	for _, w := range []string{sp.warning(), sp.swapWarning()} {
+		if w != "" {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
 // item is the plan's line for the datastore.
 func (sp replicaSpace) item() (Item, bool) {
 	if len(sp.vms) == 0 {
@@ -90,6 +121,12 @@ func (sp replicaSpace) item() (Item, bool) {
 		Bytes(sp.free), Bytes(sp.capacity), strings.Join(sp.vms, ", "), Bytes(sp.need), Bytes(sp.canGrowTo))
 	if w := sp.warning(); w != "" {
 		detail += fmt.Sprintf(" (with the %s passes leave free, more than is free: watch its free space)", Bytes(replication.ReplicaHeadroom))
+	}
+	if sp.swap > 0 {
+		detail += fmt.Sprintf("; at cutover their targets' swap files take %s more", Bytes(sp.swap))
+		if sp.swapWarning() != "" {
+			detail += fmt.Sprintf(" (with the replicas and the %s, more than is free: the cutover refuses until there is room)", Bytes(replication.ReplicaHeadroom))
+		}
 	}
 	return Item{Action: ActionCheck, Kind: "datastore", Name: sp.datastore, Detail: detail}, true
 }

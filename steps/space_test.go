@@ -87,3 +87,69 @@ func TestReplicasMustFitTheProviderDatastore(t *testing.T) {
 		t.Errorf("no warning that the replica can outgrow provider-ds:\n%s", log)
 	}
 }
+
+// TestVMSelectionWarnsOfTheTargetsSwap: a provider datastore with room for
+// the replicas (their whole capacity, with the headroom) but not for the
+// swap files their targets take when the cutover powers them on: VM
+// selection goes on, and says now, in its plan and as a warning, that the
+// cutover will refuse until there is room, rather than leaving it to be
+// found after days of replication. With room for both, it says what the
+// swap will take, without the warning.
+func TestVMSelectionWarnsOfTheTargetsSwap(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	l.Workload.Stop()
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := onprem.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	capacity, free, err := prov.DatastoreSpace(ctx, "Provider-DC", "provider-ds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	datastoreLine := func() string {
+		t.Helper()
+		plan, err := (&VMSelection{}).Plan(ctx, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range plan.Items {
+			if it.Kind == "datastore" {
+				return it.Name + ": " + it.Detail
+			}
+		}
+		return ""
+	}
+	// Room for the replica's whole capacity and the headroom, and 8 MiB:
+	// not for WebApp2's 1 GiB of memory.
+	l.Provider.SetDatastoreCapacity(capacity - free + src.DiskBytes() + replication.ReplicaHeadroom + 8<<20)
+	var lines []string
+	r := &Runner{Itinerary: NewItinerary()[:5], Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("steps 1 to 5 with room for the replicas: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	log := strings.Join(lines, "\n")
+	if !strings.Contains(log, "warning vm-selection: datastore provider-ds has") || !strings.Contains(log, "WebApp2 1.0 GiB") || !strings.Contains(log, "before the cutover") {
+		t.Errorf("no warning that the targets' swap will not fit at cutover:\n%s", log)
+	}
+	if strings.Contains(log, "can grow to") {
+		t.Errorf("a warning that the replica can outgrow provider-ds, which has room for its capacity:\n%s", log)
+	}
+	if line := datastoreLine(); !strings.Contains(line, "swap files take 1.0 GiB more") || !strings.Contains(line, "the cutover refuses until there is room") {
+		t.Errorf("plan's datastore line %q: want the targets' 1.0 GiB of swap, and that the cutover would refuse", line)
+	}
+
+	// Room for both: the line says what the swap takes, no warning.
+	l.Provider.SetDatastoreCapacity(capacity)
+	if line := datastoreLine(); !strings.Contains(line, "swap files take 1.0 GiB more") || strings.Contains(line, "refuses") {
+		t.Errorf("plan's datastore line with room for all %q: want the swap said, without a refusal to come", line)
+	}
+}

@@ -206,7 +206,7 @@ func (s *VMSelection) Apply(ctx context.Context, env *Env, emit Emit) (Result, e
 	if err := space.refusal(); err != nil {
 		return res, err
 	}
-	if w := space.warning(); w != "" {
+	for _, w := range space.warnings() {
 		emit(Warning(w))
 	}
 	onprem, err := env.OnPrem(ctx)
