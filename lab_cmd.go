@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/tui"
 	"github.com/spf13/cobra"
@@ -218,11 +219,11 @@ func guestTimeFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 const labDirHelp = "keep the lab's files (CA, config, lab.env, plan, datastores, and the state, logs and reports of the runs of its plan) in DIR instead of a temporary directory removed on exit; DIR must not hold a lab already"
 
 // limitFlags adds --session-idle, --provider-datastore-mib,
-// --onprem-datastore-mib and the withheld privileges (limits of the real
-// systems the lab plays) to cmd; the returned func checks them and sets
+// --onprem-datastore-mib, --vdc-memory-mib and the withheld privileges
+// (limits of the real systems the lab plays) to cmd; the returned func checks them and sets
 // them in opts.
 func limitFlags(cmd *cobra.Command) func(opts *lab.Options) error {
-	var dsMiB, onpremMiB int64
+	var dsMiB, onpremMiB, vdcMiB int64
 	var idle time.Duration
 	var onpremWithheld, providerWithheld []string
 	cmd.Flags().StringSliceVar(&onpremWithheld, "onprem-withhold", nil, "privileges (comma-separated vCenter ids, e.g. VirtualMachine.Interact.PowerOn) that the role of ferry's account on the on-prem vCenter lacks: its calls that need one are refused, as by a vCenter whose admin left them out of ferry's role")
@@ -230,7 +231,12 @@ func limitFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 	cmd.Flags().DurationVar(&idle, "session-idle", lab.DefaultSessionIdle, "how long the lab's vCenters and Cloud Director keep an API session nobody uses (vCenter's and Cloud Director's default: 30m); a shorter one shows ferry logging in again after a long wait, as ferry serve does for days")
 	cmd.Flags().Int64Var(&dsMiB, "provider-datastore-mib", lab.DefaultDatastoreCapacity>>20, "capacity of each provider datastore in MiB (free: what its files leave); a small one shows VM selection refusing replicas that would not fit")
 	cmd.Flags().Int64Var(&onpremMiB, "onprem-datastore-mib", lab.DefaultDatastoreCapacity>>20, "capacity of each on-prem datastore in MiB (free: what its files leave); one with less free than the plan's snapshot_reserve (default 4GiB) shows replication refusing to snapshot the source VMs")
+	cmd.Flags().Int64Var(&vdcMiB, "vdc-memory-mib", vcdsim.DefaultVDCMemMB, "memory limit of the org VDC in MiB: Cloud Director powers a VM on there only while its running VMs use no more; a small one (e.g. 512) shows VM selection warning and the cutover refusing before any shutdown")
 	return func(opts *lab.Options) error {
+		if vdcMiB < 1 || vdcMiB > 1<<30 {
+			return usagef("--vdc-memory-mib %d: want 1 to %d", vdcMiB, 1<<30)
+		}
+		opts.VDCMemoryMB = vdcMiB
 		if idle < time.Second || idle > 24*time.Hour {
 			return usagef("--session-idle %v: want 1s to 24h", idle)
 		}
@@ -264,6 +270,7 @@ func printLabInfo(w io.Writer, l *lab.Lab) {
 	fmt.Fprintf(w, "# API sessions end after %v unused, in both vCenters and in Cloud Director (--session-idle)\n", l.SessionIdle)
 	fmt.Fprintf(w, "# provider datastores hold %s each (--provider-datastore-mib); VM selection refuses replicas that would not fit\n", steps.Bytes(l.ProviderDatastoreCapacity))
 	fmt.Fprintf(w, "# on-prem datastores hold %s each (--onprem-datastore-mib); a pass snapshots its source only with the plan's snapshot_reserve free there\n", steps.Bytes(l.OnPremDatastoreCapacity))
+	fmt.Fprintf(w, "# the org VDC runs VMs up to %d vCPU (at %d MHz) and %d MiB of memory (--vdc-memory-mib); Cloud Director refuses a power-on past them, and the cutover checks first\n", vcdsim.DefaultVDCCPUMHz/vcdsim.DefaultVCPUSpeedM, vcdsim.DefaultVCPUSpeedM, l.VDCMemoryMB)
 	fmt.Fprintf(w, "# ferry's account on both vCenters is %s (the lab's own clients log in as the administrator); its role lacks on-prem: %s (--onprem-withhold), provider: %s (--provider-withhold)\n",
 		lab.FerryUser, l.OnPrem.Privileges.WithheldText(), l.Provider.Privileges.WithheldText())
 	fmt.Fprintln(w, "# address plan: each VM answers TCP probes on its own loopback address while reachable")

@@ -65,6 +65,10 @@ type Options struct {
 	// the source VMs' files and their snapshot deltas are. 0:
 	// DefaultDatastoreCapacity.
 	OnPremDatastoreCapacity int64
+	// VDCMemoryMB is the org VDC's memory limit in MB: Cloud Director
+	// powers a VM on there only while the VMs running in it use no more
+	// (vcdsim, compute.go). 0: vcdsim.DefaultVDCMemMB.
+	VDCMemoryMB int64
 	// OnPremWithheld and ProviderWithheld are privileges the role of
 	// ferry's account (FerryUser) lacks on each vCenter (Privileges).
 	OnPremWithheld, ProviderWithheld []string
@@ -170,6 +174,8 @@ type Lab struct {
 	// ProviderDatastoreCapacity and OnPremDatastoreCapacity are each
 	// provider and on-prem datastore's capacity (Options).
 	ProviderDatastoreCapacity, OnPremDatastoreCapacity int64
+	// VDCMemoryMB is the org VDC's memory limit (Options.VDCMemoryMB).
+	VDCMemoryMB int64
 
 	receiver  *labReceiver
 	shutdowns []*guestShutdown
@@ -302,6 +308,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if opts.OnPremDatastoreCapacity < 0 {
 		return nil, fmt.Errorf("lab on-prem datastore capacity %d: want a positive size (0 for the default, %d)", opts.OnPremDatastoreCapacity, int64(DefaultDatastoreCapacity))
 	}
+	if opts.VDCMemoryMB < 0 {
+		return nil, fmt.Errorf("lab org VDC memory limit %d MB: want a positive size (0 for the default, %d)", opts.VDCMemoryMB, vcdsim.DefaultVDCMemMB)
+	}
 	if opts.SessionIdle < 0 {
 		return nil, fmt.Errorf("lab session idle timeout %v: want a positive duration (0 for the default, %v)", opts.SessionIdle, DefaultSessionIdle)
 	}
@@ -310,7 +319,8 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 	l = &Lab{Dir: opts.Dir, keepDir: opts.Dir != "", vms: opts.VMs, SessionIdle: cmp.Or(opts.SessionIdle, DefaultSessionIdle),
 		ProviderDatastoreCapacity: cmp.Or(opts.ProviderDatastoreCapacity, DefaultDatastoreCapacity),
-		OnPremDatastoreCapacity:   cmp.Or(opts.OnPremDatastoreCapacity, DefaultDatastoreCapacity)}
+		OnPremDatastoreCapacity:   cmp.Or(opts.OnPremDatastoreCapacity, DefaultDatastoreCapacity),
+		VDCMemoryMB:               cmp.Or(opts.VDCMemoryMB, vcdsim.DefaultVDCMemMB)}
 	if l.Dir == "" {
 		if l.Dir, err = os.MkdirTemp("", "ferry-lab-"); err != nil {
 			return nil, fmt.Errorf("lab directory: %w", err)
@@ -470,6 +480,7 @@ func (l *Lab) startVCD() error {
 	if err != nil {
 		return fmt.Errorf("lab Cloud Director: %w", err)
 	}
+	srv.SetVDCCompute(vcdsim.DefaultVDCCPUMHz, l.VDCMemoryMB)
 	tlsCfg, err := l.CA.ServerTLS("vcd")
 	if err != nil {
 		return err

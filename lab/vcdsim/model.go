@@ -20,6 +20,8 @@ type model struct {
 	orgs   []*org
 	users  []*orgUser
 	vdc    *vdc
+	// quota is vdc's compute quota (compute.go).
+	quota compute
 	// extraVdcs are org VDCs created through the API (orgvdcs.go)
 	extraVdcs []*vdc
 
@@ -51,6 +53,7 @@ func newModel(cfg *Config) (*model, error) {
 	m.other = &org{id: nameUUID("org", cfg.OtherOrg), name: cfg.OtherOrg, fullName: cfg.OtherOrg + " Corp.", extraRights: map[string]bool{}}
 	m.orgs = []*org{m.system, m.tenant, m.other}
 	m.vdc = &vdc{id: nameUUID("vdc", cfg.TenantOrg, cfg.VDC), name: cfg.VDC, org: m.tenant}
+	m.quota = compute{cpuMHz: DefaultVDCCPUMHz, memMB: DefaultVDCMemMB, vcpuMHz: DefaultVCPUSpeedM}
 
 	m.seedRights()
 	m.seedBundles()
@@ -231,8 +234,8 @@ func handleVdc(c *reqCtx) {
 		HREF: c.abs(v.href()), Type: mimeVdc, ID: v.urn(), Name: v.name, Status: 1,
 		AllocationModel: "Flex",
 		ComputeCapacity: []*types.ComputeCapacity{{
-			CPU:    &types.CapacityWithUsage{Units: "MHz", Allocated: 20000, Limit: 20000},
-			Memory: &types.CapacityWithUsage{Units: "MB", Allocated: 65536, Limit: 65536},
+			CPU:    &types.CapacityWithUsage{Units: "MHz", Allocated: c.m.quota.cpuMHz, Limit: c.m.quota.cpuMHz},
+			Memory: &types.CapacityWithUsage{Units: "MB", Allocated: c.m.quota.memMB, Limit: c.m.quota.memMB},
 		}},
 		ResourceEntities:  []*types.ResourceEntities{{}},
 		AvailableNetworks: []*types.AvailableNetworks{{}},
@@ -241,6 +244,9 @@ func handleVdc(c *reqCtx) {
 			HREF: c.abs("/api/vdcStorageProfile/" + nameUUID("sp", v.id)), Name: "*", Type: "application/vnd.vmware.vcloud.vdcStorageProfile+xml",
 		}}},
 		Link: types.LinkList{{Rel: "up", Type: mimeOrg, HREF: c.abs(v.org.href())}},
+	}
+	if v == c.m.vdc {
+		x.ComputeCapacity[0].CPU.Used, x.ComputeCapacity[0].Memory.Used = c.m.usedCompute()
 	}
 	for _, a := range c.m.vapps {
 		if v != c.m.vdc {

@@ -141,6 +141,7 @@ func (c *reqCtx) writeVdc(x *types.Vdc) {
 	a := &types.AdminVdc{Xmlns: xmlnsVcloud, Vdc: *x}
 	a.Type = "application/vnd.vmware.admin.vdc+xml"
 	a.ProviderVdcReference = c.pvdcRef()
+	a.VCpuInMhz2 = addrOf(c.m.quota.vcpuMHz)
 	if vdcPool, _, _, err := c.m.backing(); err == nil {
 		a.ResourcePoolRefs = &types.VimObjectRefs{VimObjectRef: []*types.VimObjectRef{c.vimRef(vdcPool, "RESOURCE_POOL")}}
 	}

@@ -505,7 +505,14 @@ func handlePower(c *reqCtx) {
 		}
 	}
 	var err error
+	if on {
+		// Cloud Director's quota: nothing powers on past the VDC's limits.
+		err = c.m.admitPowerOn(vms)
+	}
 	for _, x := range vms {
+		if err != nil {
+			break
+		}
 		on := on
 		if op == "deploy" && !on {
 			on = x.poweredOn // deploy with powerOn=false leaves the power state
