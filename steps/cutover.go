@@ -342,6 +342,15 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if ok {
 		p.Items = append(p.Items, swap)
 	}
+	// Room in the org VDC's compute quota: Cloud Director refuses to
+	// power the targets on past it, after their sources were shut down.
+	quota, ok, err := env.computeRoomItem(ctx, names, "the cutover would shut the sources down and then fail to power the targets on")
+	if err != nil {
+		return p, err
+	}
+	if ok {
+		p.Items = append(p.Items, quota)
+	}
 	// Someone else's snapshot (a backup job's) stops the cutover's passes;
 	// said here, before the confirmation, not after it.
 	for _, vm := range sources {

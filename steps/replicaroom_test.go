@@ -170,3 +170,49 @@ func TestCutoverNeedsRoomForTheTargetsSwap(t *testing.T) {
 		t.Fatalf("cutover with room: %v", err)
 	}
 }
+
+// TestCutoverNeedsTheVDCsComputeQuota: Cloud Director refuses to power a
+// VM on past its org VDC's CPU or memory limit. A cutover whose targets
+// would not fit in what the VDC's running VMs leave refuses before any
+// shutdown, saying what is short (before, the source was shut down and
+// the target's power-on failed); a test migration refuses too; with room
+// the cutover goes through.
+func TestCutoverNeedsTheVDCsComputeQuota(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("replicate: %v %+v", err, out)
+	}
+	cc, err := env.vdcCompute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for 512 MB more: not for WebApp2's 1024 MB.
+	l.VCD.SetVDCCompute(cc.CPULimitMHz, cc.MemUsedMB+512)
+	env.CutoverVMs = []string{"WebApp2"}
+	r.Confirmed = true
+	_, err = r.Run(ctx)
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "Cloud Director refuses to power VMs on past the VDC's allocation") ||
+		!strings.Contains(err.Error(), "WebApp2 1 vCPU, 1024 MB") || !strings.Contains(err.Error(), "memory: 1024 MB needed") {
+		t.Fatalf("cutover past the VDC's memory limit: %v, want a conflict naming it", err)
+	}
+	pf := *env.Plan()
+	pf.TestMigration.Network = lab.BubbleNetwork
+	env.SetPlan(&pf)
+	if _, err := env.TestMigrate(ctx, []string{"WebApp2"}, func(Event) {}); err == nil || !strings.Contains(err.Error(), "not tested") || !strings.Contains(err.Error(), "the test copies would not start") {
+		t.Fatalf("test migration past the VDC's memory limit: %v, want it refused", err)
+	}
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm, err := onprem.VMByName(ctx, "WebApp2"); err != nil || vm.PowerState != vsphere.PoweredOn {
+		t.Fatalf("WebApp2 after the refused cutover: %+v, %v; want it running on-prem", vm.PowerState, err)
+	}
+
+	l.VCD.SetVDCCompute(cc.CPULimitMHz, cc.MemLimitMB)
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("cutover with room: %v", err)
+	}
+}

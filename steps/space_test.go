@@ -153,3 +153,42 @@ func TestVMSelectionWarnsOfTheTargetsSwap(t *testing.T) {
 		t.Errorf("plan's datastore line with room for all %q: want the swap said, without a refusal to come", line)
 	}
 }
+
+// TestVMSelectionWarnsOfTheVDCsComputeQuota: when the org VDC's allocation
+// leaves no room for the selected VMs' targets to power on, VM selection
+// says so now (its plan's VDC line, a warning), not the cutover after
+// days of replication; with room its line says what they will take.
+func TestVMSelectionWarnsOfTheVDCsComputeQuota(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	l.VCD.SetVDCCompute(100000, 512) // 512 MB: not WebApp2's 1024
+	var lines []string
+	r := &Runner{Itinerary: NewItinerary()[:5], Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("steps 1 to 5: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	log := strings.Join(lines, "\n")
+	if !strings.Contains(log, "warning vm-selection: VDC Company-VDC: the targets of WebApp2 will take 1 vCPU and 1024 MB") || !strings.Contains(log, "memory: 1024 MB needed, and 0 of its 512 MB are in use") {
+		t.Errorf("no warning that WebApp2's target will not fit the VDC's allocation:\n%s", log)
+	}
+	line := func() string {
+		t.Helper()
+		plan, err := (&VMSelection{}).Plan(ctx, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range plan.Items {
+			if it.Kind == "VDC" {
+				return it.Name + ": " + it.Detail
+			}
+		}
+		return ""
+	}
+	if got := line(); !strings.Contains(got, "memory 0 of 512 MB in use") || !strings.Contains(got, "the cutover refuses until there is room") {
+		t.Errorf("plan's VDC line %q: want the quota, and that the cutover would refuse", got)
+	}
+	l.VCD.SetVDCCompute(100000, 1<<17)
+	if got := line(); !strings.Contains(got, "will take 1 vCPU and 1024 MB") || strings.Contains(got, "refuses") {
+		t.Errorf("plan's VDC line with room %q: want what the target takes, no refusal to come", got)
+	}
+}

@@ -145,6 +145,12 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 	} else if ok && it.Action == ActionConflict {
 		return "", &FieldError{"provider.datastore", errors.New("not tested: " + it.Detail)}
 	}
+	// And room in the org VDC's compute quota: Cloud Director powers them on.
+	if it, ok, err := e.computeRoomItem(ctx, names, "the test copies would not start"); err != nil {
+		return "", err
+	} else if ok && it.Action == ActionConflict {
+		return "", fmt.Errorf("not tested: VDC %s: %s", it.Name, it.Detail)
+	}
 	cut := e.State.Get("cutover").Outputs
 	var copies []*testCopy
 	for _, n := range names {

@@ -188,6 +188,11 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if it, ok := space.item(); ok {
 		p.Items = append(p.Items, it)
 	}
+	if it, _, ok, err := selectionQuota(ctx, env, checks); err != nil {
+		return p, err
+	} else if ok {
+		p.Items = append(p.Items, it)
+	}
 	return p, nil
 }
 
@@ -207,6 +212,11 @@ func (s *VMSelection) Apply(ctx context.Context, env *Env, emit Emit) (Result, e
 		return res, err
 	}
 	for _, w := range space.warnings() {
+		emit(Warning(w))
+	}
+	if _, w, _, err := selectionQuota(ctx, env, checks); err != nil {
+		return res, err
+	} else if w != "" {
 		emit(Warning(w))
 	}
 	onprem, err := env.OnPrem(ctx)
