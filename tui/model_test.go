@@ -1147,3 +1147,20 @@ func TestLongWarningsScrollWithResult(t *testing.T) {
 	}
 	h.mustSee(t, `right "11"`)
 }
+
+// TestCutoverRefusedBeforeItBegan: a cutover its plan's checks refuse
+// (a conflict: no room for the targets at the provider, say) never began:
+// the screen says so, with no downtime report and no phase still
+// "starting", and r confirms again.
+func TestCutoverRefusedBeforeItBegan(t *testing.T) {
+	h := toCutover(t, func(m map[string]*fakeStep) {
+		m["cutover"].plan = steps.Plan{Items: []steps.Item{{Action: steps.ActionConflict, Kind: "VDC", Name: "Company-VDC", Detail: "short of memory"}}}
+	})
+	h.send(tea.WindowSizeMsg{Width: 120, Height: 40})
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "✗ cutover failed", "short of memory", "Refused by the cutover's checks before it began", "r confirm again")
+	h.mustNotSee(t, "Downtime report", "starting", "rolls back")
+	h.send(press("r"))
+	h.mustSee(t, "Type WebApp2 to confirm:")
+}

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -669,6 +670,12 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 		}
 		pinned = append([]string{sErr.Render("✗ cutover failed")}, wrap(errText(s.run.err), width)...)
 		rest = append(rest, "")
+		if errors.Is(s.run.err, steps.ErrConflict) && len(s.phases()) == 0 {
+			// Refused by its plan's checks: it never began, so there is
+			// no downtime to report and nothing was rolled back.
+			rest = append(rest, wrap("Refused by the cutover's checks before it began: nothing was shut down or changed.", width)...)
+			return pinned, append(rest, wrap(s.run.hint(), width)...)
+		}
 		rest = append(rest, wrap("Any failure before the target powers on rolls back: the source runs again and replication goes on.", width)...)
 		rest = append(rest, wrap(s.run.hint(), width)...)
 	default:
