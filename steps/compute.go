@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ferry-migrate/ferry/vcd"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // vdcCompute reads the plan's org VDC's compute quota and use.
@@ -26,23 +27,33 @@ func (e *Env) vdcCompute(ctx context.Context) (vcd.Compute, error) {
 	return cc, nil
 }
 
-// computeNeed is what vms (their configurations as VM selection captured
-// them) take of an org VDC's quota when they run: vCPUs and memory, and
-// the VMs said one by one.
-func (e *Env) computeNeed(vms []string) (vcpus, memMB int64, each []string) {
+// computeTally sums what VMs take of an org VDC's quota when they run:
+// vCPUs and memory, the VMs' names, and each said with its share.
+type computeTally struct {
+	vcpus, memMB int64
+	names, each  []string
+}
+
+func (t *computeTally) add(name string, cfg vsphere.VMConfig) {
+	t.vcpus += int64(cfg.CPUs)
+	t.memMB += cfg.MemoryMB
+	t.names = append(t.names, name)
+	t.each = append(t.each, fmt.Sprintf("%s %d vCPU, %d MB", name, cfg.CPUs, cfg.MemoryMB))
+}
+
+// computeNeed is what vms take of the org VDC's quota when they run, from
+// their configurations as VM selection captured them.
+func (e *Env) computeNeed(vms []string) computeTally {
+	var t computeTally
 	for _, vm := range e.Plan().VMs {
 		if !slices.Contains(vms, vm.Name) {
 			continue
 		}
-		cfg, ok, err := savedVMConfig(e.State, vm.Name)
-		if err != nil || !ok {
-			continue // its cutover refuses without it
+		if cfg, ok, err := savedVMConfig(e.State, vm.Name); err == nil && ok {
+			t.add(vm.Name, cfg) // without it, its cutover refuses
 		}
-		vcpus += int64(cfg.CPUs)
-		memMB += cfg.MemoryMB
-		each = append(each, fmt.Sprintf("%s %d vCPU, %d MB", vm.Name, cfg.CPUs, cfg.MemoryMB))
 	}
-	return vcpus, memMB, each
+	return t
 }
 
 // computeRoomItem is the plan's line for the org VDC's compute quota that
@@ -50,16 +61,16 @@ func (e *Env) computeNeed(vms []string) (vcpus, memMB int64, each []string) {
 // Director refuses a power-on past the VDC's CPU or memory limit. A
 // conflict, saying what would happen (fails), when they would not fit.
 func (e *Env) computeRoomItem(ctx context.Context, vms []string, fails string) (Item, bool, error) {
-	vcpus, mem, each := e.computeNeed(vms)
-	if len(each) == 0 {
+	t := e.computeNeed(vms)
+	if len(t.names) == 0 {
 		return Item{}, false, nil
 	}
 	cc, err := e.vdcCompute(ctx)
 	if err != nil {
 		return Item{}, false, err
 	}
-	what := fmt.Sprintf("powered on there they take %d vCPU and %d MB (%s)", vcpus, mem, strings.Join(each, "; "))
-	if ok, why := cc.Admits(vcpus, mem); !ok {
+	what := fmt.Sprintf("powered on there they take %d vCPU and %d MB (%s)", t.vcpus, t.memMB, strings.Join(t.each, "; "))
+	if ok, why := cc.Admits(t.vcpus, t.memMB); !ok {
 		return Item{Action: ActionConflict, Kind: "VDC", Name: e.Plan().VDC,
 			Detail: fmt.Sprintf("Cloud Director refuses to power VMs on past the VDC's allocation, and %s: short of %s; so %s. Power VMs off in %s, or have the provider raise its allocation, first",
 				what, why, fails, e.Plan().VDC)}, true, nil
@@ -73,26 +84,22 @@ func (e *Env) computeRoomItem(ctx context.Context, vms []string, fails string) (
 // them on, and a warning when, as things stand, they would not fit (the
 // cutover refuses then). ok is false when no selected VM powers on there.
 func selectionQuota(ctx context.Context, env *Env, checks []vmCheck) (it Item, warning string, ok bool, err error) {
-	var vcpus, mem int64
-	var names []string
+	var t computeTally
 	for _, c := range checks {
-		if c.plan.Power() == LeaveOff || c.config.MemoryMB == 0 {
-			continue
+		if c.plan.Power() != LeaveOff && c.config.MemoryMB > 0 {
+			t.add(c.vm.Name, c.config)
 		}
-		vcpus += int64(c.config.CPUs)
-		mem += c.config.MemoryMB
-		names = append(names, c.vm.Name)
 	}
-	if len(names) == 0 {
+	if len(t.names) == 0 {
 		return Item{}, "", false, nil
 	}
 	cc, err := env.vdcCompute(ctx)
 	if err != nil {
 		return Item{}, "", false, err
 	}
-	what := fmt.Sprintf("the targets of %s will take %d vCPU and %d MB when the cutover powers them on", strings.Join(names, ", "), vcpus, mem)
+	what := fmt.Sprintf("the targets of %s will take %d vCPU and %d MB when the cutover powers them on", strings.Join(t.names, ", "), t.vcpus, t.memMB)
 	it = Item{Action: ActionCheck, Kind: "VDC", Name: env.Plan().VDC, Detail: cc.Summary() + "; " + what}
-	if fits, why := cc.Admits(vcpus, mem); !fits {
+	if fits, why := cc.Admits(t.vcpus, t.memMB); !fits {
 		it.Detail += " (more than its allocation leaves: the cutover refuses until there is room)"
 		warning = fmt.Sprintf("VDC %s: %s, and Cloud Director refuses to power VMs on past the VDC's allocation: short of %s as things stand; the cutover refuses until there is room: power VMs off there, or have the provider raise its allocation, before the cutover",
 			env.Plan().VDC, what, why)

@@ -14,7 +14,9 @@ import (
 // then use more CPU or memory than its limit ("the total CPU used by all
 // VMs running in the VDC cannot exceed" the allocation: Service Provider
 // Admin Guide, Flex allocation model; Broadcom KB 436477). A VM uses its
-// vCPUs times the VDC's vCPU speed, and its memory.
+// vCPUs times the VDC's vCPU speed, and its memory (a VDC that includes VM
+// memory overhead, or a VM sizing policy with a CPU limit of its own,
+// counts somewhat differently: Admits is the plain rule).
 type Compute struct {
 	AllocationModel string
 	// Limits and use; a limit of 0 is unlimited.
