@@ -220,8 +220,8 @@ const labDirHelp = "keep the lab's files (CA, config, lab.env, plan, datastores,
 
 // limitFlags adds --session-idle, --provider-datastore-mib,
 // --onprem-datastore-mib, --vdc-memory-mib and the withheld privileges
-// (limits of the real systems the lab plays) to cmd; the returned func checks them and sets
-// them in opts.
+// (limits of the real systems the lab plays) to cmd; the returned func
+// checks them and sets them in opts.
 func limitFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 	var dsMiB, onpremMiB, vdcMiB int64
 	var idle time.Duration
