@@ -106,3 +106,33 @@ func selectionQuota(ctx context.Context, env *Env, checks []vmCheck) (it Item, w
 	}
 	return it, warning, true, nil
 }
+
+// CutoverReadiness is what would make a cutover of every VM not cut over
+// yet refuse, as things stand: the room its targets need at the provider
+// (their swap files on the provider datastore, the org VDC's compute
+// quota), as conflicts; none when they fit. The cutover's plan checks the
+// same again when it is confirmed: this is for the confirmation, to say it
+// before the operator types the names.
+func (e *Env) CutoverReadiness(ctx context.Context) ([]Item, error) {
+	var names []string
+	for _, vm := range e.Migrating() {
+		if vm.Power() != LeaveOff {
+			names = append(names, vm.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	const fails = "the cutover would refuse, before shutting any source down"
+	var out []Item
+	for _, check := range []func(context.Context, []string, string) (Item, bool, error){e.swapRoomItem, e.computeRoomItem} {
+		it, ok, err := check(ctx, names, fails)
+		if err != nil {
+			return out, err
+		}
+		if ok && it.Action == ActionConflict {
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}

@@ -190,6 +190,10 @@ func TestCutoverNeedsTheVDCsComputeQuota(t *testing.T) {
 	}
 	// Room for 512 MB more: not for WebApp2's 1024 MB.
 	l.VCD.SetVDCCompute(cc.CPULimitMHz, cc.MemUsedMB+512)
+	// The confirmation's readiness check says it before anything is typed.
+	if items, err := env.CutoverReadiness(ctx); err != nil || len(items) != 1 || items[0].Kind != "VDC" || !strings.Contains(items[0].Detail, "memory: 1024 MB needed") {
+		t.Fatalf("readiness past the VDC's memory limit: %+v, %v; want the VDC's conflict", items, err)
+	}
 	env.CutoverVMs = []string{"WebApp2"}
 	r.Confirmed = true
 	_, err = r.Run(ctx)
@@ -212,6 +216,9 @@ func TestCutoverNeedsTheVDCsComputeQuota(t *testing.T) {
 	}
 
 	l.VCD.SetVDCCompute(cc.CPULimitMHz, cc.MemLimitMB)
+	if items, err := env.CutoverReadiness(ctx); err != nil || len(items) != 0 {
+		t.Fatalf("readiness with room: %+v, %v; want nothing refusing", items, err)
+	}
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatalf("cutover with room: %v", err)
 	}

@@ -43,7 +43,10 @@ type Deps struct {
 	// list means free text. Default: Env.Choices (Cloud Director and the
 	// on-prem vCenter).
 	Choices func(ctx context.Context, key string) ([]string, error)
-	Feeds   Feeds
+	// Readiness says what would make the cutover refuse as things stand,
+	// for its confirmation. Default: Env.CutoverReadiness.
+	Readiness func(ctx context.Context) ([]steps.Item, error)
+	Feeds     Feeds
 	// ReadOnly removes the dangerous action (the cutover) entirely, for
 	// demos and walkthroughs over a shared lab (k9s --readonly).
 	ReadOnly bool
@@ -95,6 +98,7 @@ type wiring struct {
 	it                       steps.Itinerary
 	inventory                func(context.Context) ([]vsphere.VM, error)
 	choices                  func(context.Context, string) ([]string, error)
+	readiness                func(context.Context) ([]steps.Item, error)
 	feeds                    Feeds
 	savePlan                 func(*steps.PlanFile) error
 	readOnly                 bool
@@ -254,13 +258,16 @@ func New(ctx context.Context, d Deps) *Model {
 	if d.Config == nil {
 		d.Config = &config.Config{}
 	}
-	w := &wiring{ctx: ctx, cfg: d.Config, env: d.Env, it: d.Itinerary, inventory: d.Inventory, choices: d.Choices,
+	w := &wiring{ctx: ctx, cfg: d.Config, env: d.Env, it: d.Itinerary, inventory: d.Inventory, choices: d.Choices, readiness: d.Readiness,
 		feeds: d.Feeds, savePlan: d.SavePlan, readOnly: d.ReadOnly || d.Session.viewer(), runsLab: d.RunsLab, labDir: d.LabDir, session: d.Session, dash: &DashboardState{}, now: d.Now}
 	if w.inventory == nil {
 		w.inventory = d.Env.OnPremVMs
 	}
 	if w.choices == nil {
 		w.choices = d.Env.Choices
+	}
+	if w.readiness == nil {
+		w.readiness = d.Env.CutoverReadiness
 	}
 	m := &Model{w: w, width: 80, height: 24, help: help.New(), liveStep: -1,
 		spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)), asks: make(chan secretAskMsg)}

@@ -279,6 +279,8 @@ type setup struct {
 	// vms replaces the on-prem inventory; inventory replaces the lister.
 	vms       []vsphere.VM
 	inventory func(context.Context) ([]vsphere.VM, error)
+	// readiness replaces Env.CutoverReadiness (default: nothing refuses).
+	readiness func(context.Context) ([]steps.Item, error)
 	// savePlan and labDir are Deps.SavePlan and Deps.LabDir.
 	savePlan func(*steps.PlanFile) error
 	labDir   string
@@ -393,6 +395,7 @@ func newHarness(t testing.TB, s setup) *harness {
 	}
 	d := Deps{Config: cfg, Env: env, Itinerary: it, Now: func() time.Time { return h.clock },
 		Inventory: func(ctx context.Context) ([]vsphere.VM, error) { return h.inventory(ctx) },
+		Readiness: h.readinessOf(s.readiness),
 		Choices:   fakeChoices, ReadOnly: s.readOnly, SavePlan: s.savePlan, RunsLab: s.runsLab, LabDir: s.labDir, Session: s.session}
 	if s.feeds {
 		d.Feeds = Feeds{
@@ -508,4 +511,12 @@ func (h *harness) typeText(s string) {
 	for _, r := range s {
 		h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
 	}
+}
+
+// readinessOf is the harness's Deps.Readiness: f, or nothing refuses.
+func (h *harness) readinessOf(f func(context.Context) ([]steps.Item, error)) func(context.Context) ([]steps.Item, error) {
+	if f == nil {
+		return func(context.Context) ([]steps.Item, error) { return nil, nil }
+	}
+	return f
 }

@@ -289,7 +289,13 @@ func TestRPOValidation(t *testing.T) {
 }
 
 func toCutover(t *testing.T, mutate func(map[string]*fakeStep)) *harness {
-	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks"), mutate: mutate})
+	return toCutoverWith(t, setup{mutate: mutate})
+}
+
+// toCutoverWith is toCutover with s's other settings.
+func toCutoverWith(t *testing.T, s setup) *harness {
+	s.pf, s.done = withVMs("WebApp2"), append(slices.Clone(infraDone), "vm-selection", "replication", "checks")
+	h := newHarness(t, s)
 	h.start(120, 40)
 	if h.screenID() != "cutover" {
 		t.Fatalf("at %q", h.screenID())
@@ -1163,4 +1169,32 @@ func TestCutoverRefusedBeforeItBegan(t *testing.T) {
 	h.mustNotSee(t, "Downtime report", "starting", "rolls back")
 	h.send(press("r"))
 	h.mustSee(t, "Type WebApp2 to confirm:")
+}
+
+// TestCutoverConfirmationSaysWhatWouldRefuse: the confirmation reads, in
+// the background, what would make the cutover refuse as things stand (no
+// room for the targets at the provider) and says it before the names are
+// typed; with the targets left off (ctrl+o) it does not apply; r after the
+// refusal reads it again, and once there is room it is gone.
+func TestCutoverConfirmationSaysWhatWouldRefuse(t *testing.T) {
+	short := true
+	h := toCutoverWith(t, setup{readiness: func(context.Context) ([]steps.Item, error) {
+		if !short {
+			return nil, nil
+		}
+		return []steps.Item{{Action: steps.ActionConflict, Kind: "VDC", Name: "Company-VDC", Detail: "short of memory: 1024 MB needed"}}, nil
+	}, mutate: func(m map[string]*fakeStep) {
+		m["cutover"].plan = steps.Plan{Items: []steps.Item{{Action: steps.ActionConflict, Kind: "VDC", Name: "Company-VDC", Detail: "short of memory"}}}
+	}})
+	h.mustSee(t, "✗ refused as things stand: VDC Company-VDC: short of memory: 1024 MB needed", "Type WebApp2 to confirm:")
+	h.send(press("ctrl+o"))
+	h.mustNotSee(t, "refused as things stand")
+	h.send(press("ctrl+o"))
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "✗ cutover failed", "Refused by the cutover's checks before it began")
+	short = false
+	h.send(press("r"))
+	h.mustSee(t, "Type WebApp2 to confirm:")
+	h.mustNotSee(t, "refused as things stand")
 }

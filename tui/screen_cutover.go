@@ -50,6 +50,40 @@ type cutoverScreen struct {
 		id                  uint64
 	}
 	mirrored uint64
+	// ready is what would make the cutover refuse as things stand
+	// (steps.Env.CutoverReadiness), read in the background when the
+	// confirmation opens; readyGen tells its answers apart.
+	ready    []steps.Item
+	readyGen int
+}
+
+// cutoverReadyMsg answers a readiness check (precheck) of generation gen.
+type cutoverReadyMsg struct {
+	Step, gen int
+	items     []steps.Item
+}
+
+func (m cutoverReadyMsg) step() int { return m.Step }
+
+// precheck reads, in the background, what would make the cutover refuse
+// now: the confirmation says it before the names are typed. A check that
+// cannot answer says nothing (the cutover's plan checks again).
+func (s *cutoverScreen) precheck() tea.Cmd {
+	if s.run.phase != phaseInput {
+		return nil
+	}
+	s.readyGen++
+	gen, idx, ctx, env, readiness := s.readyGen, s.idx, s.w.ctx, s.w.env, s.w.readiness
+	return func() tea.Msg {
+		items, err := readiness(ctx)
+		if err != nil {
+			if env.Log != nil {
+				env.Log.Debug("cutover readiness", "err", err)
+			}
+			items = nil
+		}
+		return cutoverReadyMsg{Step: idx, gen: gen, items: items}
+	}
 }
 
 // keyDecide switches the confirmation between cutting over and deciding
@@ -116,18 +150,18 @@ func newCutoverScreen(w *wiring, idx int) *cutoverScreen {
 
 func (s *cutoverScreen) init() tea.Cmd {
 	if s.run.phase == phaseInput && !s.w.readOnly {
-		return s.typed.Focus()
+		return tea.Batch(s.typed.Focus(), s.precheck())
 	}
-	return nil
+	return s.precheck()
 }
 
 func (s *cutoverScreen) reopen() tea.Cmd {
 	if s.run.reopen() && !s.w.readOnly {
 		s.typed.SetValue("")
 		s.est.top = 0
-		return s.typed.Focus()
+		return tea.Batch(s.typed.Focus(), s.precheck())
 	}
-	return nil
+	return s.precheck()
 }
 
 func (s *cutoverScreen) running() bool { return s.run.running() }
@@ -207,6 +241,12 @@ func (s *cutoverScreen) keys() keyMap {
 }
 
 func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
+	if m, ok := msg.(cutoverReadyMsg); ok {
+		if m.gen == s.readyGen {
+			s.ready = m.items
+		}
+		return nil
+	}
 	km, ok := msg.(tea.KeyMsg)
 	if !ok {
 		return s.run.update(msg)
@@ -255,7 +295,7 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 			s.typed.SetValue("")
 			s.est.top, s.decision = 0, ""
 			s.publish()
-			return s.typed.Focus()
+			return tea.Batch(s.typed.Focus(), s.precheck())
 		}
 	}
 	return nil
@@ -357,6 +397,12 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 	}
 	for _, l := range wrap(warning, width) {
 		top = append(top, sDanger.Render(l))
+	}
+	if s.decision == "" && s.power == steps.PowerOnTarget {
+		// What would refuse it now: said before the names are typed.
+		for _, it := range s.ready {
+			top = append(top, wrapped("✗ refused as things stand: "+it.Kind+" "+it.Name+": "+it.Detail, width, 2, sErr)...)
+		}
 	}
 	top = append(top, "")
 	var ests []*steps.DowntimeEstimate
