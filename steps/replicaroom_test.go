@@ -194,6 +194,16 @@ func TestCutoverNeedsTheVDCsComputeQuota(t *testing.T) {
 	if items, err := env.CutoverReadiness(ctx); err != nil || len(items) != 1 || items[0].Kind != "VDC" || !strings.Contains(items[0].Detail, "memory: 1024 MB needed") {
 		t.Fatalf("readiness past the VDC's memory limit: %+v, %v; want the VDC's conflict", items, err)
 	}
+	// So does a run that stops before the cutover (ferry run without
+	// --confirm-cutover).
+	var lines []string
+	unconfirmed := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message) }}
+	if out, err := unconfirmed.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("run to the cutover: %v %+v", err, out)
+	}
+	if log := strings.Join(lines, "\n"); !strings.Contains(log, "warning cutover: the cutover would refuse as things stand: VDC Company-VDC:") {
+		t.Errorf("a run stopped before the cutover does not say it would refuse:\n%s", log)
+	}
 	env.CutoverVMs = []string{"WebApp2"}
 	r.Confirmed = true
 	_, err = r.Run(ctx)

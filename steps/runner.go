@@ -113,6 +113,13 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 						emit(Warning(vm.Name + ": " + note))
 					}
 				}
+				// What would refuse it as things stand, said now rather
+				// than when it is confirmed (the plan checks again then).
+				if items, err := r.Env.CutoverReadiness(ctx); err == nil {
+					for _, it := range items {
+						emit(Warning(fmt.Sprintf("the cutover would refuse as things stand: %s %s: %s", it.Kind, it.Name, it.Detail)))
+					}
+				}
 			}
 			out.StoppedBefore = id
 			return out, nil
