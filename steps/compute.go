@@ -10,13 +10,22 @@ import (
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
-// vdcCompute reads the plan's org VDC's compute quota and use.
-func (e *Env) vdcCompute(ctx context.Context) (vcd.Compute, error) {
+// planVDC is the provider's client and the plan's org VDC.
+func (e *Env) planVDC(ctx context.Context) (*vcd.Client, *vcd.VDC, error) {
 	sys, err := e.VCD(ctx)
 	if err != nil {
-		return vcd.Compute{}, err
+		return nil, nil, err
 	}
 	vdc, err := sys.VDCByName(e.Plan().Org, e.Plan().VDC)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sys, vdc, nil
+}
+
+// vdcCompute reads the plan's org VDC's compute quota and use.
+func (e *Env) vdcCompute(ctx context.Context) (vcd.Compute, error) {
+	sys, vdc, err := e.planVDC(ctx)
 	if err != nil {
 		return vcd.Compute{}, err
 	}

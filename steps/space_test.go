@@ -115,19 +115,7 @@ func TestVMSelectionWarnsOfTheTargetsSwap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	datastoreLine := func() string {
-		t.Helper()
-		plan, err := (&VMSelection{}).Plan(ctx, env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range plan.Items {
-			if it.Kind == "datastore" {
-				return it.Name + ": " + it.Detail
-			}
-		}
-		return ""
-	}
+	datastoreLine := func() string { return selectionLine(t, env, "datastore") }
 	// Room for the replica's whole capacity and the headroom, and 8 MiB:
 	// not for WebApp2's 1 GiB of memory.
 	l.Provider.SetDatastoreCapacity(capacity - free + src.DiskBytes() + replication.ReplicaHeadroom + 8<<20)
@@ -171,19 +159,7 @@ func TestVMSelectionWarnsOfTheVDCsComputeQuota(t *testing.T) {
 	if !strings.Contains(log, "warning vm-selection: VDC Company-VDC: the targets of WebApp2 will take 1 vCPU and 1024 MB") || !strings.Contains(log, "memory: 1024 MB needed, and 0 of its 512 MB are in use") {
 		t.Errorf("no warning that WebApp2's target will not fit the VDC's allocation:\n%s", log)
 	}
-	line := func() string {
-		t.Helper()
-		plan, err := (&VMSelection{}).Plan(ctx, env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range plan.Items {
-			if it.Kind == "VDC" {
-				return it.Name + ": " + it.Detail
-			}
-		}
-		return ""
-	}
+	line := func() string { return selectionLine(t, env, "VDC") }
 	if got := line(); !strings.Contains(got, "memory 0 of 512 MB in use") || !strings.Contains(got, "the cutover refuses until there is room") {
 		t.Errorf("plan's VDC line %q: want the quota, and that the cutover would refuse", got)
 	}
@@ -191,4 +167,20 @@ func TestVMSelectionWarnsOfTheVDCsComputeQuota(t *testing.T) {
 	if got := line(); !strings.Contains(got, "will take 1 vCPU and 1024 MB") || strings.Contains(got, "refuses") {
 		t.Errorf("plan's VDC line with room %q: want what the target takes, no refusal to come", got)
 	}
+}
+
+// selectionLine is VM selection's plan line of kind ("datastore", "VDC"):
+// its name and detail, "" when it has none.
+func selectionLine(t *testing.T, env *Env, kind string) string {
+	t.Helper()
+	plan, err := (&VMSelection{}).Plan(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range plan.Items {
+		if it.Kind == kind {
+			return it.Name + ": " + it.Detail
+		}
+	}
+	return ""
 }

@@ -190,11 +190,7 @@ func checkPlacement(ctx context.Context, env *Env) error {
 // vdcPlacement is where the plan's org VDC places VMs: its resource
 // pools, datastores and highest hardware version.
 func vdcPlacement(ctx context.Context, env *Env) (vcd.Placement, error) {
-	sys, err := env.VCD(ctx)
-	if err != nil {
-		return vcd.Placement{}, err
-	}
-	vdc, err := sys.VDCByName(env.Plan().Org, env.Plan().VDC)
+	sys, vdc, err := env.planVDC(ctx)
 	if err != nil {
 		return vcd.Placement{}, err
 	}
