@@ -270,7 +270,7 @@ func printLabInfo(w io.Writer, l *lab.Lab) {
 	fmt.Fprintf(w, "# API sessions end after %v unused, in both vCenters and in Cloud Director (--session-idle)\n", l.SessionIdle)
 	fmt.Fprintf(w, "# provider datastores hold %s each (--provider-datastore-mib); VM selection refuses replicas that would not fit\n", steps.Bytes(l.ProviderDatastoreCapacity))
 	fmt.Fprintf(w, "# on-prem datastores hold %s each (--onprem-datastore-mib); a pass snapshots its source only with the plan's snapshot_reserve free there\n", steps.Bytes(l.OnPremDatastoreCapacity))
-	fmt.Fprintf(w, "# the org VDC runs VMs up to %d vCPU (at %d MHz) and %d MiB of memory (--vdc-memory-mib); Cloud Director refuses a power-on past them, and the cutover checks first\n", vcdsim.DefaultVDCCPUMHz/vcdsim.DefaultVCPUSpeedM, vcdsim.DefaultVCPUSpeedM, l.VDCMemoryMB)
+	fmt.Fprintf(w, "# the org VDC runs VMs up to %d vCPU (at %d MHz) and %s of memory (--vdc-memory-mib); Cloud Director refuses a power-on past them, and the cutover checks first\n", vcdsim.DefaultVDCCPUMHz/vcdsim.DefaultVCPUSpeedM, vcdsim.DefaultVCPUSpeedM, steps.Bytes(l.VDCMemoryMB<<20))
 	fmt.Fprintf(w, "# ferry's account on both vCenters is %s (the lab's own clients log in as the administrator); its role lacks on-prem: %s (--onprem-withhold), provider: %s (--provider-withhold)\n",
 		lab.FerryUser, l.OnPrem.Privileges.WithheldText(), l.Provider.Privileges.WithheldText())
 	fmt.Fprintln(w, "# address plan: each VM answers TCP probes on its own loopback address while reachable")
