@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -180,7 +181,16 @@ func printBench(cmd *cobra.Command, r replication.BenchResult) {
 		}
 		w.Flush()
 	}
-	fmt.Fprintf(out, "initial sync / raw copy throughput: %.2f\n", initial/raw)
+	spread := ""
+	if len(r.Runs) > 1 {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, run := range r.Runs {
+			x := run.RawCopy.Seconds() / run.Initial.Seconds()
+			lo, hi = math.Min(lo, x), math.Max(hi, x)
+		}
+		spread = fmt.Sprintf("; per run %.2f to %.2f", lo, hi)
+	}
+	fmt.Fprintf(out, "initial sync / raw copy throughput: %.2f (target ≥ %.1f at 4 GiB%s)\n", initial/raw, targetSyncRatio, spread)
 	if r.RawCopyCPU > 0 && r.InitialCPU > 0 {
 		fmt.Fprintf(out, "CPU time (this process: both ends, and the in-process vCenter/ESXi with --reader host-direct) initial sync / raw copy: %.1f; initial sync: %.1f CPU seconds per GiB\n",
 			r.InitialCPU.Seconds()/r.RawCopyCPU.Seconds(), r.InitialCPU.Seconds()/(float64(r.Size)/(1<<30)))
@@ -199,7 +209,7 @@ func printBench(cmd *cobra.Command, r replication.BenchResult) {
 		fmt.Fprintf(out, "whole-disk verify (BLAKE3 of source and replica, as cutover.full_verify does in the downtime): %s, %.0f MB/s, %s CPU time\n",
 			r.FullVerify.Round(1e6), replication.MBps(r.Size, r.FullVerify), r.FullVerifyCPU.Round(1e7))
 	}
-	fmt.Fprintf(out, "incremental bytes sent / bytes changed: %.3f (%d / %d)\n", float64(r.IncrementSent)/float64(r.Changed), r.IncrementSent, r.Changed)
+	fmt.Fprintf(out, "incremental bytes sent / bytes changed: %.3f (%d / %d; target ≤ %.1f)\n", float64(r.IncrementSent)/float64(r.Changed), r.IncrementSent, r.Changed, targetSentRatio)
 }
 
 // benchCPUProfile starts a CPU profile of a benchmark to path (none when

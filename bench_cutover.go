@@ -23,6 +23,8 @@ const benchMaxVMs = lab.MaxVMs
 const (
 	targetDiskRatio = 1.3 // downtime of a 4096 MiB disk / a 256 MiB disk
 	targetWaveRatio = 1.5 // a wave of 3 VMs / one VM
+	targetSyncRatio = 0.8 // initial sync throughput / a raw local copy's (bench replicate)
+	targetSentRatio = 1.1 // incremental bytes sent / bytes changed (bench replicate)
 )
 
 // newBenchCutoverCmd measures the downtime of a warm migration in the lab:
