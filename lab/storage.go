@@ -162,16 +162,12 @@ func (s *storage) isNFS(dir string) bool {
 		return v.(bool)
 	}
 	nfs := false
-	ctx := &simulator.Context{Map: s.reg}
-	for _, o := range s.reg.All("Datastore") {
-		if ds, ok := o.(*simulator.Datastore); ok {
-			s.reg.WithLock(ctx, ds, func() {
-				if ds.Info.GetDatastoreInfo().Url == dir {
-					nfs = strings.HasPrefix(ds.Summary.Type, "NFS")
-				}
-			})
+	s.eachDir(func(_, d, typ string) bool {
+		if d == dir {
+			nfs = strings.HasPrefix(typ, "NFS")
 		}
-	}
+		return d != dir
+	})
 	s.nfs.Store(dir, nfs)
 	return nfs
 }

@@ -112,7 +112,7 @@ func (s *storage) setTaken(dir string, e takenEstimate) {
 // dirOf is the directory of the datastore that holds the local file p
 // ("" when none does).
 func (s *storage) dirOf(p string) (dir string) {
-	s.eachDir(func(_, d string) bool {
+	s.eachDir(func(_, d, _ string) bool {
 		if strings.HasPrefix(filepath.Clean(p), filepath.Clean(d)+string(filepath.Separator)) {
 			dir = d
 		}
@@ -123,7 +123,7 @@ func (s *storage) dirOf(p string) (dir string) {
 
 // dirNamed is the directory of the datastore named name ("" when none is).
 func (s *storage) dirNamed(name string) (dir string) {
-	s.eachDir(func(n, d string) bool {
+	s.eachDir(func(n, d, _ string) bool {
 		if n == name {
 			dir = d
 		}
@@ -132,18 +132,18 @@ func (s *storage) dirNamed(name string) (dir string) {
 	return dir
 }
 
-// eachDir calls f with each datastore's name and directory until f
-// returns false.
-func (s *storage) eachDir(f func(name, dir string) bool) {
+// eachDir calls f with each datastore's name, directory and type
+// (summary.type) until f returns false.
+func (s *storage) eachDir(f func(name, dir, typ string) bool) {
 	ctx := &simulator.Context{Map: s.reg}
 	for _, o := range s.reg.All("Datastore") {
 		ds, ok := o.(*simulator.Datastore)
 		if !ok {
 			continue
 		}
-		var name, dir string
-		s.reg.WithLock(ctx, ds, func() { name, dir = ds.Name, ds.Info.GetDatastoreInfo().Url })
-		if dir != "" && !f(name, dir) {
+		var name, dir, typ string
+		s.reg.WithLock(ctx, ds, func() { name, dir, typ = ds.Name, ds.Info.GetDatastoreInfo().Url, ds.Summary.Type })
+		if dir != "" && !f(name, dir, typ) {
 			return
 		}
 	}

@@ -390,12 +390,10 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 	case ctx.Err() != nil:
 		// Paused or shutting down: the pass resumes later.
 		sj.due = now
-	case errors.Is(err, ErrForeignSnapshot) || errors.Is(err, ErrSourceSpace) || errors.Is(err, ErrReplicaSpace) || errors.Is(err, ErrReceiverPaused):
-		// Someone else's snapshot (a nightly backup's) comes and goes, and
-		// so does the room for a pass snapshot's delta, the room for the
-		// replicas at the provider and a paused receiver appliance: not
-		// failures to pause for; the pass is tried again soon (it checks
-		// again), and the RPO health says when the wait costs the RPO.
+	case waitsOutside(err):
+		// Not a failure to pause for: the pass is tried again soon (it
+		// checks again), and the RPO health says when the wait costs the
+		// RPO.
 		sj.due = now.Add(min(sourceWaitRetry, sj.rpo))
 		sj.waiting = err.Error()
 		defer s.persistWaiting(sj, sj.waiting)

@@ -41,12 +41,14 @@ func (e *Env) vdcCompute(ctx context.Context) (vcd.Compute, error) {
 type computeTally struct {
 	vcpus, memMB int64
 	names, each  []string
+	mems         []int64 // each VM's memory in MB, as names
 }
 
 func (t *computeTally) add(name string, cfg vsphere.VMConfig) {
 	t.vcpus += int64(cfg.CPUs)
 	t.memMB += cfg.MemoryMB
 	t.names = append(t.names, name)
+	t.mems = append(t.mems, cfg.MemoryMB)
 	t.each = append(t.each, fmt.Sprintf("%s %d vCPU, %d MB", name, cfg.CPUs, cfg.MemoryMB))
 }
 

@@ -30,10 +30,7 @@ func TestFullProviderDatastoreDoesNotPauseTheAppliance(t *testing.T) {
 	roomMaxAge = 0
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
-	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
-		t.Fatalf("replicate: %v %+v", err, out)
-	}
+	replicateToCutover(t, env)
 	prov, err := env.ProviderVC(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -130,10 +127,7 @@ func TestFullProviderDatastoreDoesNotPauseTheAppliance(t *testing.T) {
 func TestCutoverNeedsRoomForTheTargetsSwap(t *testing.T) {
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
-	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
-		t.Fatalf("replicate: %v %+v", err, out)
-	}
+	r := replicateToCutover(t, env)
 	prov, err := env.ProviderVC(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -150,20 +144,8 @@ func TestCutoverNeedsRoomForTheTargetsSwap(t *testing.T) {
 	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "swap files take 1.0 GiB") || !strings.Contains(err.Error(), "WebApp2 1.0 GiB") || !strings.Contains(err.Error(), "the cutover would shut the sources down") {
 		t.Fatalf("cutover without room for the target's swap: %v, want a conflict naming it", err)
 	}
-	// A test copy would not start either.
-	pf := *env.Plan()
-	pf.TestMigration.Network = lab.BubbleNetwork
-	env.SetPlan(&pf)
-	if _, err := env.TestMigrate(ctx, []string{"WebApp2"}, func(Event) {}); err == nil || !strings.Contains(err.Error(), "not tested") || !strings.Contains(err.Error(), "the test copies would not start") {
-		t.Fatalf("test migration without room for the copy's swap: %v, want it refused", err)
-	}
-	onprem, err := env.OnPrem(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if vm, err := onprem.VMByName(ctx, "WebApp2"); err != nil || vm.PowerState != vsphere.PoweredOn {
-		t.Fatalf("WebApp2 after the refused cutover: %+v, %v; want it running on-prem", vm.PowerState, err)
-	}
+	// A test copy would not start either; WebApp2 still runs on-prem.
+	refusedWithSourceRunning(t, env, "without room for the copy's swap")
 
 	l.Provider.SetDatastoreCapacity(capacity)
 	if _, err := r.Run(ctx); err != nil {
@@ -180,10 +162,7 @@ func TestCutoverNeedsRoomForTheTargetsSwap(t *testing.T) {
 func TestCutoverNeedsTheVDCsComputeQuota(t *testing.T) {
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
-	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
-		t.Fatalf("replicate: %v %+v", err, out)
-	}
+	r := replicateToCutover(t, env)
 	cc, err := env.vdcCompute(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -211,19 +190,7 @@ func TestCutoverNeedsTheVDCsComputeQuota(t *testing.T) {
 		!strings.Contains(err.Error(), "WebApp2 1 vCPU, 1024 MB") || !strings.Contains(err.Error(), "memory: 1024 MB needed") {
 		t.Fatalf("cutover past the VDC's memory limit: %v, want a conflict naming it", err)
 	}
-	pf := *env.Plan()
-	pf.TestMigration.Network = lab.BubbleNetwork
-	env.SetPlan(&pf)
-	if _, err := env.TestMigrate(ctx, []string{"WebApp2"}, func(Event) {}); err == nil || !strings.Contains(err.Error(), "not tested") || !strings.Contains(err.Error(), "the test copies would not start") {
-		t.Fatalf("test migration past the VDC's memory limit: %v, want it refused", err)
-	}
-	onprem, err := env.OnPrem(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if vm, err := onprem.VMByName(ctx, "WebApp2"); err != nil || vm.PowerState != vsphere.PoweredOn {
-		t.Fatalf("WebApp2 after the refused cutover: %+v, %v; want it running on-prem", vm.PowerState, err)
-	}
+	refusedWithSourceRunning(t, env, "past the VDC's memory limit")
 
 	l.VCD.SetVDCCompute(cc.CPULimitMHz, cc.MemLimitMB)
 	if items, err := env.CutoverReadiness(ctx); err != nil || len(items) != 0 {
@@ -231,5 +198,37 @@ func TestCutoverNeedsTheVDCsComputeQuota(t *testing.T) {
 	}
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatalf("cutover with room: %v", err)
+	}
+}
+
+// replicateToCutover runs the lab's plan up to the cutover (not confirmed)
+// and returns its runner.
+func replicateToCutover(t *testing.T, env *Env) *Runner {
+	t.Helper()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if out, err := r.Run(context.Background()); err != nil || out.StoppedBefore != "cutover" {
+		t.Fatalf("replicate: %v %+v", err, out)
+	}
+	return r
+}
+
+// refusedWithSourceRunning checks, after a cutover of WebApp2 was refused
+// (why), that a test migration of it is refused too (its copy would not
+// start) and that WebApp2 still runs on-prem.
+func refusedWithSourceRunning(t *testing.T, env *Env, why string) {
+	t.Helper()
+	ctx := context.Background()
+	pf := *env.Plan()
+	pf.TestMigration.Network = lab.BubbleNetwork
+	env.SetPlan(&pf)
+	if _, err := env.TestMigrate(ctx, []string{"WebApp2"}, func(Event) {}); err == nil || !strings.Contains(err.Error(), "not tested") || !strings.Contains(err.Error(), "the test copies would not start") {
+		t.Fatalf("test migration %s: %v, want it refused", why, err)
+	}
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm, err := onprem.VMByName(ctx, "WebApp2"); err != nil || vm.PowerState != vsphere.PoweredOn {
+		t.Fatalf("WebApp2 after the refused cutover: %+v, %v; want it running on-prem", vm.PowerState, err)
 	}
 }

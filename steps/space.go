@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -200,21 +199,14 @@ func (e *Env) swapRoomItem(ctx context.Context, vms []string, fails string) (Ite
 	if !ok {
 		return Item{}, false, nil
 	}
-	var need int64
-	var each []string
-	for _, vm := range e.Plan().VMs {
-		if !slices.Contains(vms, vm.Name) {
-			continue
-		}
-		cfg, ok, err := savedVMConfig(e.State, vm.Name)
-		if err != nil || !ok {
-			continue // its cutover refuses without it
-		}
-		need += cfg.MemoryMB << 20
-		each = append(each, fmt.Sprintf("%s %s", vm.Name, Bytes(cfg.MemoryMB<<20)))
-	}
+	t := e.computeNeed(vms)
+	need := t.memMB << 20
 	if need == 0 {
 		return Item{}, false, nil
+	}
+	var each []string
+	for i, name := range t.names {
+		each = append(each, fmt.Sprintf("%s %s", name, Bytes(t.mems[i]<<20)))
 	}
 	prov, err := e.ProviderVC(ctx)
 	if err != nil {
