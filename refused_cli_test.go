@@ -92,6 +92,15 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 	if err := cfg.Save(badLogin); err != nil {
 		t.Fatal(err)
 	}
+	cfg, err = config.Load(l.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Edge.Password = "short-1"
+	shortEdge := filepath.Join(t.TempDir(), "short-edge.yaml")
+	if err := cfg.Save(shortEdge); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, config, from, to string
 		code                   int
@@ -107,6 +116,10 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 		// the password), as Cloud Director's does.
 		{"wrong vCenter password", badLogin, "", "", exitFailed,
 			[]string{"vCenter " + l.OnPrem.URL + ": wrong username or password for " + lab.FerryUser, "nothing was changed"}},
+		// An edge password the appliance's OVF refuses stops the run
+		// before steps 1 and 2 change anything, not at step 3's deploy.
+		{"short edge password", shortEdge, "", "", exitFailed,
+			[]string{"step 3 (L2 appliance)", "the edge password (the config's edge.password, or FERRY_EDGE_PASSWORD) has 7 characters", "asks for at least 12 for nsx_passwd_0", "nothing was changed"}},
 		// A provider placement that does not exist names its field and
 		// what exists there, in ferry plan too.
 		{"unknown provider datastore", l.ConfigFile, "  datastore: provider-ds\n", "  datastore: provider-dss\n", exitFailed,

@@ -418,7 +418,7 @@ func (w *applianceWorld) sinkDetail() string {
 
 func (w *applianceWorld) vmDetail() string {
 	d := fmt.Sprintf("from %s; management address %s on %s via %s", w.ovfName(), w.a.IP+"/"+w.a.Prefix, w.a.UplinkPortgroup, w.a.Gateway)
-	if w.a.EgressGateway != "" {
+	if w.a.EgressGateway != "" && w.egressKey() != "" {
 		d += ", egress gateway " + w.a.EgressGateway
 	}
 	return d + ", trunk on " + w.a.SinkPortgroup + ", powered on"
@@ -492,6 +492,7 @@ func (s *Appliance) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return Plan{Step: s.ID()}, err
 	}
 	p := w.plan()
+	p.Items = append(p.Items, w.passwordItems(env)...)
 	conflicts, err := w.privilegeItems(ctx)
 	if err != nil {
 		return p, err
@@ -509,6 +510,7 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 		return Result{}, err
 	}
 	plan := w.plan()
+	plan.Items = append(plan.Items, w.passwordItems(env)...)
 	if c := plan.Conflicts(); len(c) > 0 {
 		return Result{}, fmt.Errorf("%w, nothing changed: %s", ErrConflict, c[0])
 	}
@@ -583,10 +585,10 @@ func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref v
 		if err != nil {
 			return ref, err
 		}
+		if err := w.checkEdgePassword(pass); err != nil {
+			return ref, fmt.Errorf("%w; nothing was deployed", err)
+		}
 		for _, p := range w.secrets {
-			if len(pass) < p.MinLen {
-				return ref, fmt.Errorf("the edge password (FERRY_EDGE_PASSWORD) is shorter than the %d characters the appliance OVF asks for %s; nothing was deployed", p.MinLen, p.Key)
-			}
 			props[p.Key] = pass
 		}
 	}
@@ -607,6 +609,36 @@ func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref v
 		PowerOn:    true,
 		Progress:   func(msg string, f float64) { emit(Progress(msg, f)) },
 	})
+}
+
+// edgePasswordFrom names where the edge password comes from, for errors.
+const edgePasswordFrom = "the config's edge.password, or FERRY_EDGE_PASSWORD"
+
+// passwordItems is a conflict when the appliance is to be deployed with
+// an edge password its OVF refuses: said by the plan, so a run's preflight
+// refuses before steps 1 and 2 change anything. Only a password known
+// without asking (config or environment) is checked here; one the wizard
+// asks for at the deploy is checked there.
+func (w *applianceWorld) passwordItems(env *Env) []Item {
+	if w.vm != nil || len(w.secrets) == 0 || env.Config.Edge.Password == "" {
+		return nil
+	}
+	if err := w.checkEdgePassword(env.Config.Edge.Password); err != nil {
+		return []Item{{Action: ActionConflict, Kind: "VM", Name: w.a.Name, Detail: err.Error()}}
+	}
+	return nil
+}
+
+// checkEdgePassword is an error when pass is shorter than one of the OVF's
+// password properties asks for.
+func (w *applianceWorld) checkEdgePassword(pass string) error {
+	for _, p := range w.secrets {
+		if len(pass) < p.MinLen {
+			return fmt.Errorf("the edge password (%s) has %d characters; the appliance OVF %s asks for at least %d for %s: set a longer one",
+				edgePasswordFrom, len(pass), w.ovfName(), p.MinLen, p.Key)
+		}
+	}
+	return nil
 }
 
 // Verify reads the port group and the appliance back.

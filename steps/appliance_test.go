@@ -525,16 +525,29 @@ func TestApplianceRequiredPropertyByName(t *testing.T) {
 	}
 }
 
-// The edge password the appliance gets must be long enough for the OVF.
+// The edge password the appliance gets must be long enough for the OVF:
+// the plan says so (a conflict, so a run's preflight refuses before step 1)
+// and the apply changes nothing, not even the sink port group.
 func TestApplianceShortEdgePasswordRefused(t *testing.T) {
 	o := newOnPrem(t)
 	o.cfg.Edge.Password = "tiny-pw"
-	_, err := (&Appliance{}).Apply(context.Background(), newApplianceEnv(t, o, appliancePlan()), collect(new([]Event)))
-	if err == nil || !strings.Contains(err.Error(), "12 characters") || strings.Contains(err.Error(), "tiny-pw") {
+	env := newApplianceEnv(t, o, appliancePlan())
+	p, err := (&Appliance{}).Plan(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Conflicts(); len(c) != 1 || !strings.Contains(c[0].Detail, "has 7 characters") || !strings.Contains(c[0].Detail, "at least 12") || strings.Contains(p.String(), "tiny-pw") {
+		t.Errorf("plan with a short edge password:\n%s", p)
+	}
+	_, err = (&Appliance{}).Apply(context.Background(), env, collect(new([]Event)))
+	if err == nil || !strings.Contains(err.Error(), "at least 12") || strings.Contains(err.Error(), "tiny-pw") {
 		t.Errorf("short edge password: %v", err)
 	}
 	if o.vm(t, "ferry-l2vpn-client") != nil {
 		t.Error("deployed with a short password")
+	}
+	if o.portgroup(t, "ferry-sink") != nil {
+		t.Error("the sink port group was created although the deploy could not run")
 	}
 }
 
@@ -629,6 +642,21 @@ func TestApplianceDuplicateGateway(t *testing.T) {
 		!strings.Contains(it.Detail, "appliance.ovf_properties") || !strings.Contains(p.String(), "duplicate gateway") {
 		t.Errorf("duplicate gateway with the vendor's OVA: %+v", it)
 	}
+	// The VM it deploys does not get the gateway either: the plan says
+	// nothing that contradicts the warning.
+	vmItem := func(p Plan) Item {
+		t.Helper()
+		for _, it := range p.Items {
+			if it.Kind == "VM" {
+				return it
+			}
+		}
+		t.Fatalf("the plan deploys no VM:\n%s", p)
+		return Item{}
+	}
+	if it := vmItem(p); strings.Contains(it.Detail, "egress gateway") {
+		t.Errorf("the appliance's line promises an egress gateway the OVF does not take: %s", it.Detail)
+	}
 	var evs []Event
 	if _, err := (&Appliance{}).Apply(ctx, env, collect(&evs)); err != nil {
 		t.Fatal(err)
@@ -649,6 +677,9 @@ func TestApplianceDuplicateGateway(t *testing.T) {
 	}
 	if it := egress(p); strings.Contains(it.Detail, "WARNING") || !strings.Contains(it.Detail, "the appliance gets it as edge_egress_gw") {
 		t.Errorf("duplicate gateway with a mapped property: %+v", it)
+	}
+	if it := vmItem(p); !strings.Contains(it.Detail, "egress gateway 172.16.10.1") {
+		t.Errorf("the appliance's line does not name the egress gateway it gets: %s", it.Detail)
 	}
 	evs = nil
 	if _, err := (&Appliance{}).Apply(ctx, env, collect(&evs)); err != nil {
