@@ -204,3 +204,53 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		waitPassAfter(t, run, l.PlanPath(), "WebApp2", time.Now())
 	})
 }
+
+// TestInterruptedShutdownSettlesBeforeTheRollback: a cutover killed while
+// its source's guest OS is still shutting down (vCenter reports such a VM
+// powered on until the guest stops) is rolled back only once that shutdown
+// is over, so the source runs afterwards: by `ferry run --confirm-cutover
+// --rollback` and by a `ferry run` that starts and does not confirm it,
+// both right after the kill. Before, both found the source powered on,
+// left it so, and it powered off seconds later with nothing to bring it
+// back (status said ok).
+func TestInterruptedShutdownSettlesBeforeTheRollback(t *testing.T) {
+	// Longer than a run's preflight takes, so that the runs below begin
+	// while the guest still shuts down.
+	const shutdown = 10 * time.Second
+	killedInShutdown := func(t *testing.T) (*lab.Lab, func(args ...string) (string, int)) {
+		t.Helper()
+		l, run := labWith(t, lab.Options{DiskSize: 32 << 20, WorkloadRate: 32 << 10, GuestShutdown: shutdown})
+		if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
+			t.Fatalf("steps 1-7: exit %d\n%s", code, out)
+		}
+		// Killed once ShutdownGuest has gone out, the guest still shutting down.
+		runSignalledLate(t, l, []string{"run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2"}, "", "cutover: WebApp2: shutdown", syscall.SIGKILL, 500*time.Millisecond)
+		checkPower(t, l, "right after the kill, the guest shutting down", vsphere.PoweredOn, "")
+		return l, run
+	}
+	settled := func(t *testing.T, l *lab.Lab, out string) {
+		t.Helper()
+		if !strings.Contains(out, "a guest shutting down reads as powered on: waiting until") || !strings.Contains(out, "finished the shutdown the interrupted cutover asked for") {
+			t.Errorf("the run did not say it waited for the guest's shutdown:\n%s", out)
+		}
+		// Well past the guest's shutdown: the source must still run.
+		time.Sleep(shutdown)
+		checkPower(t, l, "after the guest's shutdown time", vsphere.PoweredOn, "")
+	}
+	t.Run("run_rollback", func(t *testing.T) {
+		l, run := killedInShutdown(t)
+		out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--rollback")
+		if code != 1 || !strings.Contains(out, "cutover rolled back as decided (--rollback): running on-prem again") || !strings.Contains(out, "powered off from") {
+			t.Fatalf("--rollback: exit %d\n%s", code, out)
+		}
+		settled(t, l, out)
+	})
+	t.Run("run_start", func(t *testing.T) {
+		l, run := killedInShutdown(t)
+		out, code := run("run", "--plan", l.PlanPath())
+		if code != 0 || !strings.Contains(out, "warning: WebApp2: ROLLED BACK AUTOMATICALLY") {
+			t.Fatalf("ferry run after the kill: exit %d\n%s", code, out)
+		}
+		settled(t, l, out)
+	})
+}

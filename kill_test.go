@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -125,5 +127,80 @@ func TestKillAfterPowerOnRequested(t *testing.T) {
 			checkPower(t, l, "after the cutover", vsphere.PoweredOff, vsphere.PoweredOn)
 			waitAnswers(t, l, "after the cutover")
 		})
+	}
+}
+
+// TestKilledRollbackCannotBeFinished: a `--rollback` of a cutover whose
+// power-on was requested, killed right after it detached the replica disks
+// from the target (both copies off, the target without disks), leaves a
+// cutover that only a rollback can complete: `--finish` is refused, naming
+// why and the command that completes it, and changes nothing (before, it
+// powered the disk-less target on and recorded the VM as cut over, with the
+// source off: nothing served); `--rollback` again brings the source back.
+func TestKilledRollbackCannotBeFinished(t *testing.T) {
+	l, run := headlessLab(t)
+	if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
+		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
+	}
+	cutoverSignalled(t, l, "", "WebApp2: power on done", syscall.SIGKILL)
+	runSignalled(t, l, []string{"run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--rollback"},
+		"", "replica disks detached from the target", syscall.SIGKILL)
+	checkPower(t, l, "after the killed rollback", vsphere.PoweredOff, vsphere.PoweredOff)
+
+	out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--finish")
+	if code != 1 || !strings.Contains(out, "the target holds 0 of the source's 1 disks") || !strings.Contains(out, "cannot be finished; roll back with `ferry run --confirm-cutover=WebApp2 --rollback`") {
+		t.Fatalf("--finish after a rollback killed once the disks were detached: exit %d\n%s", code, out)
+	}
+	checkPower(t, l, "after the refused --finish", vsphere.PoweredOff, vsphere.PoweredOff)
+	if job := webApp2Job(t, run, l); job.Summary == "cut over" {
+		t.Errorf("status after the refused --finish: %+v", job)
+	}
+
+	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--rollback")
+	if code != 1 || !strings.Contains(out, "cutover rolled back as decided (--rollback): running on-prem again") {
+		t.Fatalf("--rollback again: exit %d\n%s", code, out)
+	}
+	checkPower(t, l, "after --rollback", vsphere.PoweredOn, "")
+	waitAnswers(t, l, "after --rollback")
+}
+
+// TestKilledBeforeTheReportIsSaved: a cutover killed once the VM is cut
+// over but before the downtime report is written loses none of its
+// figures: the next run says the VM is already cut over and writes the
+// report, with its measured downtime, from what the killed run kept in the
+// state (before, no report was ever written for it).
+func TestKilledBeforeTheReportIsSaved(t *testing.T) {
+	l, run := headlessLab(t)
+	if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
+		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
+	}
+	out, _ := cutoverSignalled(t, l, "", `changed: + create VM "WebApp2"`, syscall.SIGKILL)
+	i := strings.Index(out, "measured downtime ")
+	if i < 0 {
+		t.Fatalf("the killed run printed no measured downtime:\n%s", out)
+	}
+	measured := strings.Fields(out[i+len("measured downtime "):])[0]
+	if reports, _ := filepath.Glob(filepath.Join(l.Dir, "cutover-*.md")); len(reports) > 0 {
+		t.Skipf("the kill landed after the report was saved: %v", reports)
+	}
+
+	out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+	if code != 0 || !strings.Contains(out, "WebApp2: already cut over") || !strings.Contains(out, "stopped before it saved its downtime report (measured downtime "+measured) {
+		t.Fatalf("the run after the kill: exit %d\n%s", code, out)
+	}
+	reports, _ := filepath.Glob(filepath.Join(l.Dir, "cutover-*.md"))
+	if len(reports) != 1 {
+		t.Fatalf("reports after the re-run: %v, want one", reports)
+	}
+	b, err := os.ReadFile(reports[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := string(b); !strings.Contains(md, "WebApp2") || !strings.Contains(md, "earlier run that stopped before it saved its report") {
+		t.Errorf("the report does not hold WebApp2's cutover:\n%s", md)
+	}
+	// Once saved, it is not reported again.
+	if out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2"); code != 0 || strings.Contains(out, "stopped before it saved") {
+		t.Errorf("a later run: exit %d\n%s", code, out)
 	}
 }

@@ -135,6 +135,12 @@ func cutoverSignalled(t *testing.T, l *lab.Lab, after, at string, sig syscall.Si
 // start); it returns what the run printed and its exit code.
 func runSignalled(t *testing.T, l *lab.Lab, args []string, after, at string, sig syscall.Signal) (string, int) {
 	t.Helper()
+	return runSignalledLate(t, l, args, after, at, sig, 0)
+}
+
+// runSignalledLate is runSignalled sending sig delay after the line.
+func runSignalledLate(t *testing.T, l *lab.Lab, args []string, after, at string, sig syscall.Signal, delay time.Duration) (string, int) {
+	t.Helper()
 	cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
 	cmd.Env = cleanEnv()
 	pr, pw := io.Pipe()
@@ -151,7 +157,11 @@ func runSignalled(t *testing.T, l *lab.Lab, args []string, after, at string, sig
 		line := sc.Text()
 		seen = append(seen, line)
 		if !sent && armed && strings.Contains(line, at) {
-			_ = cmd.Process.Signal(sig)
+			if delay > 0 {
+				time.AfterFunc(delay, func() { _ = cmd.Process.Signal(sig) })
+			} else {
+				_ = cmd.Process.Signal(sig)
+			}
 			sent = true
 		}
 		armed = armed || strings.Contains(line, after)

@@ -305,6 +305,39 @@ func (e *Env) interruptedShutdown(vm string) time.Time {
 	return t
 }
 
+// settleInterruptedShutdown reads the VM's source again once a guest
+// shutdown an interrupted cutover asked for (at off) has had its time: a
+// source that reads powered on while the plan's shutdown timeout since off
+// has not passed may be a guest still shutting down (vCenter reports it
+// powered on until the guest stops), which would power off seconds after a
+// rollback found it running. It waits until the source is off or that
+// timeout has passed, saying so, and returns the source as read then.
+func (c *vmCutover) settleInterruptedShutdown(ctx context.Context, src vsphere.VM, off time.Time) (vsphere.VM, error) {
+	if off.IsZero() || !src.PoweredOn() {
+		return src, nil
+	}
+	timeout, _, _, err := cutoverTimings(c.env.Plan().Cutover)
+	if err != nil {
+		return src, err
+	}
+	until := off.Add(timeout)
+	if !time.Now().Before(until) {
+		return src, nil
+	}
+	c.emit(Progress(fmt.Sprintf("%s: the source reads powered on, but the interrupted cutover asked its guest OS to shut down at %s UTC, and a guest shutting down reads as powered on: waiting until %s UTC (cutover.shutdown_timeout %s) for it to stop before deciding",
+		c.plan.Name, off.UTC().Format("15:04:05"), until.UTC().Format("15:04:05"), timeout), -1))
+	wasOff, err := c.onprem.WaitPoweredOff(ctx, src.Ref, until)
+	if err != nil {
+		return src, err
+	}
+	if !wasOff {
+		c.emit(Progress(fmt.Sprintf("%s: the source is still powered on at the end of the shutdown timeout: its guest did not stop, taken as running", c.plan.Name), -1))
+		return src, nil
+	}
+	c.emit(Progress(fmt.Sprintf("%s: the source's guest OS finished the shutdown the interrupted cutover asked for: it is powered off", c.plan.Name), -1))
+	return c.onprem.VMByName(ctx, c.plan.Name)
+}
+
 // coldSourceWasOff reports whether the VM's cold cutover began with its
 // source powered off.
 func (e *Env) coldSourceWasOff(vm string) bool {

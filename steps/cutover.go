@@ -3,6 +3,7 @@ package steps
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -413,9 +414,16 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	var waiting []string
 	var wave []*vmCutover
 	vappLocks := map[string]*sync.Mutex{}
+	// VMs a killed run cut over before it saved its report: their sections
+	// go into this run's report.
+	var unreported []VMReport
 	for _, vm := range env.Plan().VMs {
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
 			emit(Progress(vm.Name+": already cut over", -1))
+			if r, ok := env.unreportedCutover(vm.Name); ok {
+				unreported = append(unreported, r)
+				emit(Progress(fmt.Sprintf("%s: cut over by a run that stopped before it saved its downtime report (measured downtime %s): in this run's report", vm.Name, r.downtimeText()), -1))
+			}
 			continue
 		}
 		if len(selected) > 0 && !selected[vm.Name] {
@@ -491,6 +499,13 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 			err := c.run(ctx, prev.Outputs[cutoverKey(c.plan.Name)])
 			c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
 			c.rep.finish(err)
+			if err == nil {
+				// Kept until a report file holds it: a ferry killed before
+				// the wave's report is saved loses no VM's figures.
+				if serr := env.keepUnreported(c.rep); serr != nil {
+					emit(Warning(fmt.Sprintf("%s: could not keep its report in the state until the report is saved: %v", c.plan.Name, serr)))
+				}
+			}
 			errs[i] = err
 		}()
 	}
@@ -526,6 +541,10 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	if len(wave) > 1 && report.WaveDowntimeSeconds > 0 {
 		emit(Progress(fmt.Sprintf("wave downtime %.1fs from the first shutdown to the last service back (projected ~%.1fs)", report.WaveDowntimeSeconds, report.ProjectedWaveSeconds), -1))
 	}
+	for _, r := range unreported {
+		r.Note = strings.TrimSpace(r.Note + " Cut over by an earlier run that stopped before it saved its report; its figures were kept in the state.")
+		report.VMs = append(report.VMs, r)
+	}
 	if len(report.VMs) > 0 {
 		dir := "."
 		if env.State.Path() != "" {
@@ -537,6 +556,13 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		} else {
 			emit(Progress(fmt.Sprintf("downtime report: %s (JSON: %s)", md, js), -1))
 			if err := env.State.SetOutput(s.ID(), "report", md); err != nil {
+				return res, err
+			}
+			reported := map[string]string{}
+			for _, r := range report.VMs {
+				reported[unreportedKey(r.VM)] = ""
+			}
+			if err := env.State.SetOutputs(s.ID(), reported); err != nil {
 				return res, err
 			}
 		}
@@ -1012,6 +1038,15 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	if c.vapp == nil {
 		return fmt.Errorf("%s: %w: %s: %s", c.plan.Name, ErrDecisionNeeded, where, decisionHint(c.plan.Name))
 	}
+	if lacks, err := c.targetLacksDisks(ctx); err != nil {
+		return err
+	} else if lacks != "" {
+		// A rollback interrupted after it detached the replica disks
+		// (kept on the datastore), or disks removed by hand: powered on,
+		// the target would boot without its disks and serve nothing.
+		return fmt.Errorf("%s: %w: %s, but %s (a rollback interrupted after it detached the replica disks, which stay on the datastore, leaves this): it cannot be finished; roll back with `ferry run --confirm-cutover=%s --rollback`",
+			c.plan.Name, ErrDecisionNeeded, where, lacks, c.plan.Name)
+	}
 	if c.src.PoweredOn() {
 		return fmt.Errorf("%s: %w: %s; two copies must never run: shut one down, then %s", c.plan.Name, ErrDecisionNeeded, where, decisionHint(c.plan.Name))
 	}
@@ -1265,6 +1300,48 @@ func awaitAnswers(ctx context.Context, mon *probe.Monitor, names []string, since
 	}
 }
 
+// unreportedKey is the cutover step's output that keeps a VM's cutover
+// report (JSON) from the end of its cutover until a report file holds it.
+func unreportedKey(vm string) string { return "unreported." + vm }
+
+// keepUnreported keeps r in the state until the report is saved.
+func (e *Env) keepUnreported(r VMReport) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return e.State.SetOutput("cutover", unreportedKey(r.VM), string(b))
+}
+
+// unreportedCutover is vm's cutover report a run kept and did not save.
+func (e *Env) unreportedCutover(vm string) (VMReport, bool) {
+	var r VMReport
+	v := e.State.Get("cutover").Outputs[unreportedKey(vm)]
+	if v == "" || json.Unmarshal([]byte(v), &r) != nil {
+		return r, false
+	}
+	return r, true
+}
+
+// targetLacksDisks says, when the target VM at the provider holds fewer
+// disks than the source has (a rollback interrupted after it detached the
+// replica disks, or disks removed by hand), how many it holds ("" when it
+// holds them all, or there is no target or source read to compare). Disks
+// are counted, not named: Cloud Director may move an imported VM's files.
+func (c *vmCutover) targetLacksDisks(ctx context.Context) (string, error) {
+	if c.target == nil || len(c.src.Disks) == 0 {
+		return "", nil
+	}
+	files, err := c.provider.DiskFilesOf(ctx, *c.target)
+	if err != nil {
+		return "", fmt.Errorf("%s: read the target's disks: %w", c.plan.Name, err)
+	}
+	if len(files) >= len(c.src.Disks) {
+		return "", nil
+	}
+	return fmt.Sprintf("the target holds %d of the source's %d disks", len(files), len(c.src.Disks)), nil
+}
+
 // rollback removes what the cutover made in vCD and at the provider and
 // powers the source on again. The replica disks are detached from the
 // target in vCenter before anything is deleted (Cloud Director deletes a
@@ -1396,9 +1473,15 @@ func (c *vmCutover) cleanupInterrupted(ctx context.Context) error {
 		}
 		c.src = src
 	}
-	off, wasOff := c.env.interruptedShutdown(c.plan.Name), !c.src.PoweredOn()
+	off := c.env.interruptedShutdown(c.plan.Name)
+	src, err := c.settleInterruptedShutdown(ctx, c.src, off)
+	if err != nil {
+		return err
+	}
+	c.src = src
+	wasOff := !c.src.PoweredOn()
 	c.keepHoldOnError = true
-	err := c.cleanupLeftovers(ctx)
+	err = c.cleanupLeftovers(ctx)
 	c.keepHoldOnError = false
 	if err != nil {
 		return err

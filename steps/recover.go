@@ -100,6 +100,9 @@ func (e *Env) recoverInterrupted(ctx context.Context, vm VMPlan, off time.Time, 
 	if err != nil {
 		return err
 	}
+	if src, err = c.settleInterruptedShutdown(ctx, src, off); err != nil {
+		return err
+	}
 	if src.PoweredOn() {
 		return nil
 	}

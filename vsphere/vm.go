@@ -95,6 +95,33 @@ func (c *Client) Shutdown(ctx context.Context, ref Ref, timeout time.Duration, h
 	return true, c.PowerOff(ctx, ref)
 }
 
+// WaitPoweredOff waits until the VM is powered off or until, and reports
+// whether it is off. vCenter reports a VM whose guest OS is shutting down
+// (ShutdownGuest) as powered on until the guest has stopped.
+func (c *Client) WaitPoweredOff(ctx context.Context, ref Ref, until time.Time) (bool, error) {
+	wctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	off := false
+	err := property.Wait(wctx, property.DefaultCollector(c.Client.Client), ref.Reference(), []string{"runtime.powerState"}, func(pc []types.PropertyChange) bool {
+		for _, ch := range pc {
+			if ch.Val == types.VirtualMachinePowerStatePoweredOff {
+				off = true
+			}
+		}
+		return off
+	})
+	if off {
+		return true, nil
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if wctx.Err() != nil {
+		return false, nil // still on at until
+	}
+	return false, err
+}
+
 // DiskFile is an existing virtual disk to attach, and where: the
 // controller type and bus of one of VMOverDisks.Controllers and the unit
 // number on it. Without a controller type, disks go in order onto one
@@ -473,6 +500,25 @@ func (c *Client) DetachDisks(ctx context.Context, ref Ref) ([]string, error) {
 	}
 	if left := devices.SelectByType((*types.VirtualDisk)(nil)); len(left) > 0 {
 		return nil, fmt.Errorf("detach disks of %s: %d disk(s) still attached", ref.Value, len(left))
+	}
+	return files, nil
+}
+
+// DiskFilesOf lists the files of the virtual disks attached to a VM (none
+// for a VM that no longer exists).
+func (c *Client) DiskFilesOf(ctx context.Context, ref Ref) ([]string, error) {
+	devices, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).Device(ctx)
+	if err != nil {
+		if gone(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("devices of %s: %w", ref.Value, err)
+	}
+	var files []string
+	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+		if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+			files = append(files, b.GetVirtualDeviceFileBackingInfo().FileName)
+		}
 	}
 	return files, nil
 }
