@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -278,7 +279,10 @@ Plan file keys:
 				return printPlans(cmd, plans, origins, asJSON, err)
 			}
 			if err := env.CheckReplicationStore(); err != nil {
-				return usageError{err}
+				if errors.Is(err, session.ErrStoreOwned) {
+					return usageError{err}
+				}
+				return err
 			}
 			r := &steps.Runner{Itinerary: it, Env: env}
 			plans, err = r.PlanAll(cmd.Context())

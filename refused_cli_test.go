@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -239,5 +240,42 @@ func TestDecisionRefusedChangesNothing(t *testing.T) {
 		if got := dirFiles(t, dir); !slices.Equal(got, before) {
 			t.Errorf("%s refused left files beside the plan: %v, before %v", flag, got, before)
 		}
+	}
+}
+
+// TestDamagedReplicationStore: a plan's replication store that cannot be
+// read (damaged, truncated, another kind of file) is named as such by
+// ferry run, plan and status, exit 1 (not a usage error), and nothing is
+// changed: no state file, the store's bytes as they were.
+func TestDamagedReplicationStore(t *testing.T) {
+	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
+	dir := t.TempDir()
+	raw, err := os.ReadFile(l.PlanPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := filepath.Join(dir, "plan.yaml")
+	if err := os.WriteFile(plan, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Join(dir, "plan.replication.db")
+	garbage := bytes.Repeat([]byte("not a store "), 400)
+	if err := os.WriteFile(store, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"run", "--plan", plan}, {"plan", "--plan", plan}, {"status", "--plan", plan}} {
+		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if code := labtest.ExitCode(err); code != exitFailed || !strings.Contains(string(out), "replication store "+store+" cannot be read as a replication store: it is damaged, or not one") ||
+			strings.Contains(string(out), "for usage") {
+			t.Errorf("ferry %s with a damaged store: exit %d, want %d naming the store and what is wrong\n%s", args[0], code, exitFailed, out)
+		}
+	}
+	if b, _ := os.ReadFile(store); !bytes.Equal(b, garbage) {
+		t.Error("the damaged store was changed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "plan.state.json")); !os.IsNotExist(err) {
+		t.Errorf("a state file was written: %v", err)
 	}
 }

@@ -196,7 +196,10 @@ not the steps; ferry status --follow shows how they end.
 			// file: checked read-only now, taken after the preflight, both
 			// before the first change (a refused run creates nothing).
 			if err := env.CheckReplicationStore(); err != nil {
-				return usageError{err}
+				if errors.Is(err, session.ErrStoreOwned) {
+					return usageError{err}
+				}
+				return err
 			}
 			env.Log = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			if confirm != "" {

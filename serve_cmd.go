@@ -202,7 +202,10 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 	}
 	if err := env.CheckReplicationStore(); err != nil {
 		env.Close(ctx)
-		return usageError{err}
+		if errors.Is(err, session.ErrStoreOwned) {
+			return usageError{err}
+		}
+		return err
 	}
 	logf := newRunLog(logPath(g, env.State.Path()))
 	defer logf.Close()

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -244,7 +246,7 @@ func OpenState(path string) (*StateStore, error) {
 		return nil, fmt.Errorf("%w: %s", ErrStoreBusy, path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+		return nil, openStateError(path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketDisks, bucketVMs, bucketMeta, bucketDigests, bucketCompares} {
@@ -259,6 +261,22 @@ func OpenState(path string) (*StateStore, error) {
 		return nil, err
 	}
 	return &StateStore{db: db}, nil
+}
+
+// ErrStoreDamaged says a store's file is there but cannot be read as a
+// store: damaged, truncated, or another kind of file.
+var ErrStoreDamaged = errors.New("cannot be read as a replication store: it is damaged, or not one")
+
+// openStateError is the error of opening the store at path: the system's
+// (a permission, a missing directory) as it is, anything the store's
+// format refuses as ErrStoreDamaged.
+func openStateError(path string, err error) error {
+	var pe *fs.PathError
+	var errno syscall.Errno
+	if errors.As(err, &pe) || errors.As(err, &errno) {
+		return fmt.Errorf("open replication store %s: %w", path, err)
+	}
+	return fmt.Errorf("replication store %s %w (%v)", path, ErrStoreDamaged, err)
 }
 
 // ErrStoreBusy is returned by ReadOwner when another process holds the store.
@@ -292,7 +310,7 @@ func OpenStateReadOnly(path string, wait time.Duration) (*StateStore, error) {
 		return nil, fmt.Errorf("%w: %s", ErrStoreBusy, path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+		return nil, openStateError(path, err)
 	}
 	return &StateStore{db: db}, nil
 }
@@ -306,7 +324,7 @@ func ReadOwner(path string, wait time.Duration) (string, error) {
 		return "", fmt.Errorf("%w: %s", ErrStoreBusy, path)
 	}
 	if err != nil {
-		return "", fmt.Errorf("open state %s: %w", path, err)
+		return "", openStateError(path, err)
 	}
 	defer db.Close()
 	var owner string

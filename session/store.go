@@ -181,7 +181,10 @@ func open(f StoreFiles, log *slog.Logger) (st *replication.StateStore, tmp strin
 	}
 	st, err = replication.OpenState(path)
 	if err != nil {
-		return fail(fmt.Errorf("replication state %s: %w", path, err))
+		if !errors.Is(err, replication.ErrStoreDamaged) { // (that one names the file)
+			err = fmt.Errorf("replication state %s: %w", path, err)
+		}
+		return fail(err)
 	}
 	owner, err := st.Owner()
 	if err == nil && f.State != "" {
