@@ -80,6 +80,11 @@ func LoadState(path string) (*State, error) {
 	if err := json.Unmarshal(b, s); err != nil {
 		return nil, corrupt(err.Error())
 	}
+	if s.Version > stateVersion {
+		// Not damaged: written by a newer ferry. Moving it aside would
+		// throw a good record away.
+		return nil, fmt.Errorf("state file %s is version %d, written by a newer ferry; this ferry reads version %d: ferry changed nothing; run it with the ferry that wrote it (or a newer one)", path, s.Version, stateVersion)
+	}
 	if s.Version != stateVersion {
 		return nil, corrupt(fmt.Sprintf("version %d, this ferry reads version %d", s.Version, stateVersion))
 	}

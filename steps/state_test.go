@@ -72,7 +72,7 @@ func TestStateCorruptFile(t *testing.T) {
 		"garbage":        "{not json",
 		"truncated":      `{"version":1,"steps":{"rights":{"status":"do`,
 		"unknown status": `{"version":1,"steps":{"rights":{"status":"maybe"}}}`,
-		"newer version":  `{"version":99,"steps":{}}`,
+		"version 0":      `{"version":0,"steps":{}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "ferry.state.json")
@@ -93,6 +93,24 @@ func TestStateCorruptFile(t *testing.T) {
 				t.Error("LoadState modified the corrupt file")
 			}
 		})
+	}
+}
+
+// A state file from a newer ferry is not called corrupt (moving it aside
+// would throw a good record away): the error says which ferry reads it.
+func TestStateFromANewerFerry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ferry.state.json")
+	content := []byte(`{"version":99,"steps":{}}`)
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadState(path)
+	if err == nil || errors.Is(err, ErrCorruptState) || strings.Contains(err.Error(), "mv ") ||
+		!strings.Contains(err.Error(), "version 99, written by a newer ferry") || !strings.Contains(err.Error(), "changed nothing") {
+		t.Errorf("LoadState of a newer ferry's state file: %v", err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, content) {
+		t.Error("LoadState modified the file")
 	}
 }
 
