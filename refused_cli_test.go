@@ -102,6 +102,15 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 	if err := cfg.Save(shortEdge); err != nil {
 		t.Fatal(err)
 	}
+	cfg, err = config.Load(l.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Tenant.Org = "Acme"
+	noOrg := filepath.Join(t.TempDir(), "no-org.yaml")
+	if err := cfg.Save(noOrg); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, config, from, to string
 		code                   int
@@ -121,6 +130,10 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 		// before steps 1 and 2 change anything, not at step 3's deploy.
 		{"short edge password", shortEdge, "", "", exitFailed,
 			[]string{"step 3 (L2 appliance)", "the edge password (the config's edge.password, or FERRY_EDGE_PASSWORD) has 7 characters", "asks for at least 12 for nsx_passwd_0", "nothing was changed"}},
+		// Cloud Director refuses a login to an org that does not exist
+		// as a wrong password; the provider's session tells them apart.
+		{"tenant org that does not exist", noOrg, "", "", exitFailed,
+			[]string{"wrong username or password for companyadmin@Acme", `the tenant's org (tenant.org in the config, or FERRY_TENANT_ORG): organization "Acme" not found (available: `, "nothing was changed"}},
 		// A provider placement that does not exist names its field and
 		// what exists there, in ferry plan too.
 		{"unknown provider datastore", l.ConfigFile, "  datastore: provider-ds\n", "  datastore: provider-dss\n", exitFailed,
@@ -271,11 +284,42 @@ func TestDamagedReplicationStore(t *testing.T) {
 			strings.Contains(string(out), "for usage") {
 			t.Errorf("ferry %s with a damaged store: exit %d, want %d naming the store and what is wrong\n%s", args[0], code, exitFailed, out)
 		}
+		if !strings.Contains(string(out), "move it aside (mv "+store+" "+store+".damaged) and run ferry run again") {
+			t.Errorf("ferry %s with a damaged store does not say what to do:\n%s", args[0], out)
+		}
 	}
 	if b, _ := os.ReadFile(store); !bytes.Equal(b, garbage) {
 		t.Error("the damaged store was changed")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "plan.state.json")); !os.IsNotExist(err) {
 		t.Errorf("a state file was written: %v", err)
+	}
+}
+
+// TestReplicationStoreMovedAside: a plan's replication store moved aside
+// (or lost) after step 6 ran is not taken for an empty history: ferry run
+// says so and runs the replication step again, which keeps the replica
+// disk and brings its records back, so status shows the replica and the
+// cutover goes through. Before, ferry run skipped step 6 as done with a
+// new empty store, exit 0, and the cutover refused for want of a sync.
+func TestReplicationStoreMovedAside(t *testing.T) {
+	l, run := headlessLab(t)
+	if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
+		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
+	}
+	store := filepath.Join(l.Dir, "plan.replication.db")
+	if err := os.Rename(store, store+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run("run", "--plan", l.PlanPath())
+	if code != 0 || !strings.Contains(out, "runs again: the replication store "+store+" holds no completed sync of WebApp2") ||
+		!strings.Contains(out, "full compare: replica equal to the source") {
+		t.Fatalf("ferry run with the store moved aside: exit %d\n%s", code, out)
+	}
+	if job := webApp2Job(t, run, l); strings.Contains(job.Summary, "no replica yet") {
+		t.Errorf("status after the replication ran again: %+v", job)
+	}
+	if out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2"); code != 0 || !strings.Contains(out, "measured downtime") {
+		t.Fatalf("cutover: exit %d\n%s", code, out)
 	}
 }

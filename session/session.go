@@ -55,7 +55,18 @@ func New(cfg *config.Config) *Session {
 	}
 	s.vcd.close = closeVCD
 	s.tenant.dial = func(ctx context.Context) (*vcd.Client, error) {
-		return s.dialVCD(ctx, s.Config.Tenant, vcd.Vars{URL: "VCD_URL or vcd.url in the --config file (the tenant logs in to the same Cloud Director)", User: "FERRY_TENANT_USER", Password: "FERRY_TENANT_PASSWORD", Org: "FERRY_TENANT_ORG"}, "the tenant organization administrator's password")
+		c, err := s.dialVCD(ctx, s.Config.Tenant, vcd.Vars{URL: "VCD_URL or vcd.url in the --config file (the tenant logs in to the same Cloud Director)", User: "FERRY_TENANT_USER", Password: "FERRY_TENANT_PASSWORD", Org: "FERRY_TENANT_ORG"}, "the tenant organization administrator's password")
+		if errors.Is(err, vcd.ErrLogin) && s.Config.Tenant.Org != "" {
+			// Cloud Director answers a login to an org that does not
+			// exist as it answers a wrong password: ask the provider's
+			// session, when there is one, whether the org exists.
+			if p, perr := s.VCD(ctx); perr == nil {
+				if _, oerr := p.OrgByName(s.Config.Tenant.Org); errors.Is(oerr, vcd.ErrNotFound) {
+					return nil, fmt.Errorf("%w; the tenant's org (tenant.org in the config, or FERRY_TENANT_ORG): %w", err, oerr)
+				}
+			}
+		}
+		return c, err
 	}
 	s.tenant.close = closeVCD
 	s.edge.dial = func(ctx context.Context) (*nsx.Client, error) {

@@ -66,6 +66,16 @@ func (f StoreFiles) checkOwner(path, owner string) error {
 		ErrStoreOwned, f.Plan, path, owner, f.stateAbs(), owner)
 }
 
+// damaged adds to a store's ErrStoreDamaged what to do (err as it is
+// otherwise).
+func damaged(path string, err error) error {
+	if !errors.Is(err, replication.ErrStoreDamaged) {
+		return err
+	}
+	return fmt.Errorf("%w; nothing was changed. To go on, move it aside (mv %s %s.damaged) and run ferry run again: "+
+		"the replication step then runs again, keeping the replica disks, comparing them with their sources and sending what differs (about all their data)", err, path, path)
+}
+
 // Store is one process's sender-side replication store for a plan: opened
 // once (bbolt locks it), checked to belong to the state file, and bound to
 // the state file once that exists. The zero Store is closed.
@@ -92,7 +102,7 @@ func CheckStore(f StoreFiles) error {
 		return nil // its holder runs this plan and checked it when it opened it
 	}
 	if err != nil {
-		return err
+		return damaged(path, err)
 	}
 	return f.checkOwner(path, owner)
 }
@@ -118,7 +128,7 @@ func (s *Store) Read(f StoreFiles) (st *replication.StateStore, done func(), err
 	}
 	st, err = replication.OpenStateReadOnly(path, 300*time.Millisecond)
 	if err != nil {
-		return nil, done, err
+		return nil, done, damaged(path, err)
 	}
 	owner, err := st.Owner()
 	if err == nil {
@@ -184,7 +194,7 @@ func open(f StoreFiles, log *slog.Logger) (st *replication.StateStore, tmp strin
 		if !errors.Is(err, replication.ErrStoreDamaged) { // (that one names the file)
 			err = fmt.Errorf("replication state %s: %w", path, err)
 		}
-		return fail(err)
+		return fail(damaged(path, err))
 	}
 	owner, err := st.Owner()
 	if err == nil && f.State != "" {

@@ -124,6 +124,40 @@ func (e *Env) Stale(id string) string {
 	return fmt.Sprintf("%s added to the plan since this step ran", strings.Join(missing, ", "))
 }
 
+// ReplicasLost says why the replication step, recorded as done, must run
+// again ("" = it need not): the plan's replication store holds no
+// completed sync of a VM that step 6 replicated warm and that is not cut
+// over (the store was moved aside, replaced or lost since: ferry run would
+// otherwise go on with an empty store, and the cutover refuse). Running it
+// again keeps the replica disks, compares them with their sources and
+// sends what differs. `ferry run` asks it (it reads the store; the wizard's
+// screens do not).
+func (e *Env) ReplicasLost() string {
+	if e.State.Status("replication") != StatusDone {
+		return ""
+	}
+	st, done, err := e.readReplicationStore()
+	if err != nil {
+		return ""
+	}
+	defer done()
+	var lost []string
+	cut := e.State.Get("cutover").Outputs
+	for _, vm := range e.Migrating() {
+		if e.isCold(vm.Name) || cut[cutoverKey(vm.Name)] != "" && cut[cutoverKey(vm.Name)] != cutoverRolledBack {
+			continue
+		}
+		if ok, err := synced(st, vm.Name); err == nil && !ok {
+			lost = append(lost, vm.Name)
+		}
+	}
+	if len(lost) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the replication store %s holds no completed sync of %s (moved aside, replaced or lost since this step ran): it runs again for them, keeping the replica disks, comparing them with their sources and sending what differs",
+		e.storeFiles().Path(), strings.Join(lost, ", "))
+}
+
 // PickRefusal says why vm cannot be selected for a warm migration ("" = it
 // can). The wizard's VM table and step 5's check share it.
 func (e *Env) PickRefusal(vm vsphere.VM) string {

@@ -84,6 +84,8 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		if why := r.Env.Stale(id); why != "" {
 			// A second wave: the step runs again for the VMs added.
 			emit(Event{Kind: EventProgress, Message: "runs again: " + why, Fraction: -1})
+		} else if why := r.lost(id); why != "" {
+			emit(Warning("runs again: " + why))
 		} else if prev.Status == StatusDone && slices.Contains(r.Redo, id) {
 			emit(Event{Kind: EventProgress, Message: "runs again: asked for (--redo)", Fraction: -1})
 		} else if prev.Status == StatusDone {
@@ -358,3 +360,11 @@ func (e interruptedErr) Error() string {
 }
 
 func (e interruptedErr) Unwrap() error { return e.err }
+
+// lost is Env.ReplicasLost for the replication step ("" for the others).
+func (r *Runner) lost(id string) string {
+	if id != "replication" {
+		return ""
+	}
+	return r.Env.ReplicasLost()
+}
