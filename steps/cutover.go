@@ -1036,6 +1036,11 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 		return fmt.Errorf("cutover decision %q: want %q or %q", decision, CutoverFinish, CutoverRollback)
 	}
 	if c.vapp == nil {
+		if decision == CutoverFinish {
+			// Nothing in Cloud Director to keep (a rollback interrupted
+			// after it removed the target leaves this).
+			return fmt.Errorf("%s: %w: %s: there is no target in Cloud Director to finish with; complete the rollback with `ferry run --confirm-cutover=%s --rollback` (the replica disks are kept)", c.plan.Name, ErrDecisionNeeded, where, c.plan.Name)
+		}
 		return fmt.Errorf("%s: %w: %s: %s", c.plan.Name, ErrDecisionNeeded, where, decisionHint(c.plan.Name))
 	}
 	if lacks, err := c.targetLacksDisks(ctx); err != nil {

@@ -86,11 +86,32 @@ func (e *PreflightError) Error() string {
 	if len(e.Errs) == 1 {
 		return fmt.Sprintf("%v; %v", e.Errs[0], ErrPreflight)
 	}
+	// Steps refused for the same reason (one login that fails, say) are
+	// one line naming them all, not the reason once per step.
+	var causes []string
+	steps := map[string][]string{}
+	for _, err := range e.Errs {
+		msg := err.Error()
+		step, cause, ok := strings.Cut(msg, "): ")
+		if !ok || !strings.HasPrefix(step, "step ") {
+			step, cause = "", msg
+		} else {
+			step += ")"
+		}
+		if _, seen := steps[cause]; !seen {
+			causes = append(causes, cause)
+		}
+		steps[cause] = append(steps[cause], step)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d steps cannot run; %v:", len(e.Errs), ErrPreflight)
-	for _, err := range e.Errs {
+	for _, cause := range causes {
 		b.WriteString("\n  ")
-		b.WriteString(err.Error())
+		if names := steps[cause]; len(names) == 1 && names[0] == "" {
+			b.WriteString(cause)
+		} else {
+			b.WriteString(strings.Join(names, ", ") + ": " + cause)
+		}
 	}
 	return b.String()
 }

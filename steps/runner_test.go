@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -401,5 +402,27 @@ func TestRedoSteps(t *testing.T) {
 	}
 	if _, err := RedoSteps(it, "vm-selecton"); err == nil || !strings.Contains(err.Error(), "vm-selection, replication, checks") {
 		t.Errorf("a misspelt step: %v, want refused, listing the steps", err)
+	}
+}
+
+// A reason several steps share (one login that fails) is said once, naming
+// the steps, not once per step.
+func TestPreflightErrorSaysACauseOnce(t *testing.T) {
+	login := errors.New("vCenter https://vc: wrong username or password for ferry")
+	err := &PreflightError{Errs: []error{
+		fmt.Errorf("step 2 (Trunk network): %w", login),
+		fmt.Errorf("step 3 (L2 appliance): %w", login),
+		fmt.Errorf("step 5 (VM selection): %w", errors.New(`VM "WebApp9" not found`)),
+		fmt.Errorf("replication receiver: %w", errors.New("connection refused")),
+	}}
+	want := "4 steps cannot run; nothing was changed:" +
+		"\n  step 2 (Trunk network), step 3 (L2 appliance): vCenter https://vc: wrong username or password for ferry" +
+		"\n  step 5 (VM selection): VM \"WebApp9\" not found" +
+		"\n  replication receiver: connection refused"
+	if got := err.Error(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if !errors.Is(err, login) || !errors.Is(err, ErrPreflight) {
+		t.Error("the causes are not in the error's chain")
 	}
 }

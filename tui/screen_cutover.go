@@ -736,7 +736,7 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 			out = append(out, wrapped("  "+err.Error(), width, 4, sWarn)...)
 		} else {
 			out = append(out, "")
-			out = append(out, sBold.Render("Downtime report")+fmt.Sprintf(" · total %s", rep.Finished.Sub(rep.Started).Round(time.Millisecond)))
+			out = append(out, sBold.Render("Downtime report")+fmt.Sprintf(" · the cutover took %s", rep.Finished.Sub(rep.Started).Round(time.Millisecond)))
 			if wave := rep.WaveFigures(); wave != "" {
 				out = append(out, wrapped("  "+wave, width, 4, sBold)...)
 			}

@@ -184,7 +184,7 @@ func TestDowntimeReportKeptAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start(120, 40)
-	h.mustSee(t, "✓ cutover complete", "Downtime report · total 6.105s", "WebApp2: migrated · measured downtime 3.2s · shutdown to power-on 3.2s",
+	h.mustSee(t, "✓ cutover complete", "Downtime report · the cutover took 6.105s", "WebApp2: migrated · measured downtime 3.2s · shutdown to power-on 3.2s",
 		filepath.Base(md), "Next: every VM of the job is cut over")
 	b, err := os.ReadFile(md)
 	if err != nil || !strings.Contains(string(b), "| WebApp2 | migrated | 3.2s | 3.2s |") {
