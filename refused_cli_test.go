@@ -75,42 +75,24 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(l.ConfigFile)
-	if err != nil {
-		t.Fatal(err)
+	// The lab's config with one change, saved as another file.
+	configWith := func(name string, change func(*config.Config)) string {
+		t.Helper()
+		cfg, err := config.Load(l.ConfigFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(cfg)
+		path := filepath.Join(t.TempDir(), name)
+		if err := cfg.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		return path
 	}
-	cfg.Provider = config.Endpoint{}
-	noProvider := filepath.Join(t.TempDir(), "no-provider.yaml")
-	if err := cfg.Save(noProvider); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err = config.Load(l.ConfigFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.OnPrem.Password = "Not-The-vCenter-Password"
-	badLogin := filepath.Join(t.TempDir(), "bad-login.yaml")
-	if err := cfg.Save(badLogin); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err = config.Load(l.ConfigFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Edge.Password = "short-1"
-	shortEdge := filepath.Join(t.TempDir(), "short-edge.yaml")
-	if err := cfg.Save(shortEdge); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err = config.Load(l.ConfigFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Tenant.Org = "Acme"
-	noOrg := filepath.Join(t.TempDir(), "no-org.yaml")
-	if err := cfg.Save(noOrg); err != nil {
-		t.Fatal(err)
-	}
+	noProvider := configWith("no-provider.yaml", func(c *config.Config) { c.Provider = config.Endpoint{} })
+	badLogin := configWith("bad-login.yaml", func(c *config.Config) { c.OnPrem.Password = "Not-The-vCenter-Password" })
+	shortEdge := configWith("short-edge.yaml", func(c *config.Config) { c.Edge.Password = "short-1" })
+	noOrg := configWith("no-org.yaml", func(c *config.Config) { c.Tenant.Org = "Acme" })
 	for _, c := range []struct {
 		name, config, from, to string
 		code                   int

@@ -616,16 +616,18 @@ func TestApplianceUnknownDatastoreRefusedByThePlan(t *testing.T) {
 func TestApplianceDuplicateGateway(t *testing.T) {
 	o := newOnPrem(t)
 	ctx := context.Background()
-	egress := func(p Plan) Item {
+	item := func(p Plan, kind string) Item {
 		t.Helper()
 		for _, it := range p.Items {
-			if it.Kind == "duplicate gateway" {
+			if it.Kind == kind {
 				return it
 			}
 		}
-		t.Fatalf("the plan does not show the duplicate gateway:\n%s", p)
+		t.Fatalf("the plan has no %s:\n%s", kind, p)
 		return Item{}
 	}
+	egress := func(p Plan) Item { t.Helper(); return item(p, "duplicate gateway") }
+	vmItem := func(p Plan) Item { t.Helper(); return item(p, "VM") }
 	warned := func(evs []Event) bool {
 		return slices.ContainsFunc(evs, func(e Event) bool {
 			return e.Kind == EventWarning && strings.Contains(e.Message, "duplicate gateway 172.16.10.1") && strings.Contains(e.Message, "across the tunnel")
@@ -644,16 +646,6 @@ func TestApplianceDuplicateGateway(t *testing.T) {
 	}
 	// The VM it deploys does not get the gateway either: the plan says
 	// nothing that contradicts the warning.
-	vmItem := func(p Plan) Item {
-		t.Helper()
-		for _, it := range p.Items {
-			if it.Kind == "VM" {
-				return it
-			}
-		}
-		t.Fatalf("the plan deploys no VM:\n%s", p)
-		return Item{}
-	}
 	if it := vmItem(p); strings.Contains(it.Detail, "egress gateway") {
 		t.Errorf("the appliance's line promises an egress gateway the OVF does not take: %s", it.Detail)
 	}
