@@ -40,12 +40,13 @@ func (r *Runner) Preflight(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		step := fmt.Sprintf("step %d (%s)", i+1, st.Step.Title())
 		if err != nil {
-			errs = append(errs, fmt.Errorf("step %d (%s): %w", i+1, st.Step.Title(), err))
+			errs = append(errs, &stepError{step, err})
 			continue
 		}
 		if len(p.Conflicts()) > 0 {
-			errs = append(errs, fmt.Errorf("step %d (%s): %w: %s", i+1, st.Step.Title(), ErrConflict, p.conflictText()))
+			errs = append(errs, &stepError{step, fmt.Errorf("%w: %s", ErrConflict, p.conflictText())})
 		}
 	}
 	if needReceiver {
@@ -88,32 +89,40 @@ func (e *PreflightError) Error() string {
 	}
 	// Steps refused for the same reason (one login that fails, say) are
 	// one line naming them all, not the reason once per step.
-	var causes []string
+	var causes []string // in order; a reason of no step stands alone
 	steps := map[string][]string{}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d steps cannot run; %v:", len(e.Errs), ErrPreflight)
 	for _, err := range e.Errs {
-		msg := err.Error()
-		step, cause, ok := strings.Cut(msg, "): ")
-		if !ok || !strings.HasPrefix(step, "step ") {
-			step, cause = "", msg
-		} else {
-			step += ")"
+		se, ok := err.(*stepError)
+		if !ok {
+			causes = append(causes, "\x00"+err.Error())
+			continue
 		}
+		cause := se.err.Error()
 		if _, seen := steps[cause]; !seen {
 			causes = append(causes, cause)
 		}
-		steps[cause] = append(steps[cause], step)
+		steps[cause] = append(steps[cause], se.step)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d steps cannot run; %v:", len(e.Errs), ErrPreflight)
 	for _, cause := range causes {
 		b.WriteString("\n  ")
-		if names := steps[cause]; len(names) == 1 && names[0] == "" {
-			b.WriteString(cause)
+		if alone, ok := strings.CutPrefix(cause, "\x00"); ok {
+			b.WriteString(alone)
 		} else {
-			b.WriteString(strings.Join(names, ", ") + ": " + cause)
+			b.WriteString(strings.Join(steps[cause], ", ") + ": " + cause)
 		}
 	}
 	return b.String()
 }
 
 func (e *PreflightError) Unwrap() []error { return append([]error{ErrPreflight}, e.Errs...) }
+
+// stepError is a step's reason in a PreflightError: "step N (Title): err".
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }

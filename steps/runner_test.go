@@ -410,9 +410,9 @@ func TestRedoSteps(t *testing.T) {
 func TestPreflightErrorSaysACauseOnce(t *testing.T) {
 	login := errors.New("vCenter https://vc: wrong username or password for ferry")
 	err := &PreflightError{Errs: []error{
-		fmt.Errorf("step 2 (Trunk network): %w", login),
-		fmt.Errorf("step 3 (L2 appliance): %w", login),
-		fmt.Errorf("step 5 (VM selection): %w", errors.New(`VM "WebApp9" not found`)),
+		&stepError{"step 2 (Trunk network)", login},
+		&stepError{"step 3 (L2 appliance)", login},
+		&stepError{"step 5 (VM selection)", errors.New(`VM "WebApp9" not found`)},
 		fmt.Errorf("replication receiver: %w", errors.New("connection refused")),
 	}}
 	want := "4 steps cannot run; nothing was changed:" +

@@ -73,17 +73,7 @@ func (c *Client) Shutdown(ctx context.Context, ref Ref, timeout time.Duration, h
 		}
 		return true, c.PowerOff(ctx, ref)
 	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	err = property.Wait(wctx, property.DefaultCollector(c.Client.Client), ref.Reference(), []string{"runtime.powerState"}, func(pc []types.PropertyChange) bool {
-		for _, ch := range pc {
-			if ch.Val == types.VirtualMachinePowerStatePoweredOff {
-				return true
-			}
-		}
-		return false
-	})
-	if err == nil {
+	if off, _ := c.WaitPoweredOff(ctx, ref, time.Now().Add(timeout)); off {
 		return false, nil
 	}
 	if ctx.Err() != nil {
@@ -475,14 +465,12 @@ func (c *Client) DetachDisks(ctx context.Context, ref Ref) ([]string, error) {
 		}
 		return nil, fmt.Errorf("devices of %s: %w", ref.Value, err)
 	}
+	disks := devices.SelectByType((*types.VirtualDisk)(nil))
 	var changes []types.BaseVirtualDeviceConfigSpec
-	var files []string
-	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+	for _, d := range disks {
 		changes = append(changes, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationRemove, Device: d})
-		if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
-			files = append(files, b.GetVirtualDeviceFileBackingInfo().FileName)
-		}
 	}
+	files := backingFiles(disks)
 	if len(changes) == 0 {
 		return nil, nil
 	}
@@ -514,13 +502,18 @@ func (c *Client) DiskFilesOf(ctx context.Context, ref Ref) ([]string, error) {
 		}
 		return nil, fmt.Errorf("devices of %s: %w", ref.Value, err)
 	}
+	return backingFiles(devices.SelectByType((*types.VirtualDisk)(nil))), nil
+}
+
+// backingFiles lists the files that back disks.
+func backingFiles(disks object.VirtualDeviceList) []string {
 	var files []string
-	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+	for _, d := range disks {
 		if b, ok := d.GetVirtualDevice().Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
 			files = append(files, b.GetVirtualDeviceFileBackingInfo().FileName)
 		}
 	}
-	return files, nil
+	return files
 }
 
 // DestroyKeepDisks detaches a VM's disks without deleting their files
