@@ -84,3 +84,32 @@ func TestVMRefusalWholeAt80x24(t *testing.T) {
 	h.send(press("down"))
 	h.mustSee(t, "fileserver-indep: Hard disk 2 is an independent disk", "dependent (persistent) mode with the VM powered off", "▸  -  fileserver-indep")
 }
+
+// TestVMModeColumnOfVMsThatCannotBePicked (QA: the Mode column said "cold"
+// for a cut-over VM's powered-off source and "warm" for a running VM
+// refused for its disks): a VM that cannot be picked has no mode, a dash.
+func TestVMModeColumnOfVMsThatCannotBePicked(t *testing.T) {
+	migrated := vm("WebApp1", "poweredOff", "", 20, 1, true, 0)
+	migrated.Networks = []string{"company-network"}
+	web := vm("WebApp2", "poweredOn", "172.16.10.12", 20, 1, true, 0)
+	web.Networks = []string{"company-network"}
+	indep := vm("fileserver-indep", "poweredOn", "172.16.10.37", 20, 1, true, 0)
+	indep.Networks = []string{"company-network"}
+	indep.Unreadable = []string{"Hard disk 2 is an independent disk (independent_persistent): change it to dependent (persistent) mode with the VM powered off first"}
+	h := newHarness(t, setup{pf: withVMs("WebApp1"), done: infraDone, vms: []vsphere.VM{migrated, web, indep}, cutOver: []string{"WebApp1"}})
+	h.start(120, 40)
+	h.mustSee(t, "Step 5 of 8")
+	_, main, _ := shown(h.view())
+	want := map[string]string{"WebApp1": "—", "WebApp2": "warm", "fileserver-indep": "—"}
+	for name, mode := range want {
+		row := ""
+		for _, l := range main {
+			if strings.Contains(l, " "+name+" ") {
+				row = l
+			}
+		}
+		if f := strings.Fields(row); len(f) < 4 || !slices.Contains(f, mode) || (mode == "—" && (slices.Contains(f, "warm") || slices.Contains(f, "cold"))) {
+			t.Errorf("%s's row %q: want Mode %q", name, row, mode)
+		}
+	}
+}

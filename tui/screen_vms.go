@@ -345,9 +345,13 @@ func orDash(s string) string {
 }
 
 // columns are the VM table's columns: Power, then how each VM would be
-// migrated (warm or cold; the notice line says why), then vmColumns.
+// migrated (warm or cold; the notice line says why; a dash for a VM that
+// cannot be picked, a cut-over source among them), then vmColumns.
 func (s *vmScreen) columns() []column {
 	mode := column{"Mode", 4, func(vm vsphere.VM) string {
+		if s.refusal(vm) != "" {
+			return orDash("")
+		}
 		m, _ := s.w.env.PickMode(vm)
 		return orDash(m)
 	}}
