@@ -436,7 +436,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		wave = append(wave, &vmCutover{env: env, emit: emit, plan: vm, mon: mon, interval: interval,
 			shutdownTimeout: shutdownTimeout, hard: hard, greenTimeout: greenTimeout,
 			vappMu: vappLocks[vm.TargetVApp], up: make(chan struct{}),
-			rep: VMReport{VM: vm.Name, TargetVApp: vm.TargetVApp}})
+			rep: VMReport{VM: vm.Name, TargetVApp: vm.TargetVApp, EarlierOutages: env.keptEarlierOutages(vm.Name)}})
 	}
 	var names []string
 	for _, c := range wave {
@@ -516,7 +516,11 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	}
 	var failed []error
 	for i, c := range wave {
-		report.VMs = append(report.VMs, c.rep)
+		if err := errs[i]; !errors.Is(err, ErrDecisionNeeded) || len(c.rep.Phases) > 0 || len(c.rep.EarlierOutages) > 0 {
+			report.VMs = append(report.VMs, c.rep)
+		}
+		// else: a run that found a decision needed and changed nothing
+		// has nothing to report (each such run would add an empty report).
 		if err := errs[i]; err != nil {
 			if !strings.HasPrefix(err.Error(), c.plan.Name) {
 				err = fmt.Errorf("%s: %w", c.plan.Name, err)
@@ -561,6 +565,9 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 			reported := map[string]string{}
 			for _, r := range report.VMs {
 				reported[unreportedKey(r.VM)] = ""
+				if len(env.keptEarlierOutages(r.VM)) > 0 {
+					reported[earlierOutagesKey(r.VM)] = ""
+				}
 			}
 			if err := env.State.SetOutputs(s.ID(), reported); err != nil {
 				return res, err
@@ -623,6 +630,11 @@ type vmCutover struct {
 	// keepHoldOnError: a rollback that fails leaves the job's hold (the
 	// cleanup of an interrupted cutover, whose state stays running).
 	keepHoldOnError bool
+	// endedOutage is the outage of an interrupted cutover the cleanup
+	// found ended: by this run powering the source on (endedByUs), or
+	// earlier.
+	endedOutage *EarlierOutage
+	endedByUs   bool
 }
 
 func (c *vmCutover) phase(name string, f func() (string, error)) error {
@@ -697,9 +709,9 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		if c.job, c.src, err = c.env.job(ctx, c.plan.Name, progressEmitter(c.emit, c.plan.Name)); err != nil {
 			return err
 		}
-		if o := c.rep.EarlierOutage; o != nil {
-			c.emit(Warning(fmt.Sprintf("%s: the interrupted cutover left the source powered off from %s UTC until this retry powered it on again (%.0fs of downtime, not in this cutover's figures)",
-				c.plan.Name, o.Start.UTC().Format("15:04:05"), o.End.Sub(o.Start).Seconds())))
+		if o := c.endedOutage; o != nil {
+			c.emit(Warning(fmt.Sprintf("%s: the interrupted cutover left the source powered off from %s UTC until %s (%.0fs of downtime, not in this cutover's figures)",
+				c.plan.Name, o.Start.UTC().Format("15:04:05"), c.endedBy(), o.seconds())))
 		}
 	}
 	mode, why, err := vmMode(c.plan, c.src)
@@ -1023,9 +1035,18 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 		}
 		if off := c.env.interruptedShutdown(c.plan.Name); !off.IsZero() && !c.leaveOff {
 			// Down since the interrupted cutover's shutdown, unless the
-			// target served meanwhile.
-			c.rep.EarlierOutage = &probe.Outage{Target: c.plan.Name, Start: off, End: time.Now()}
-			c.rep.EarlierAtMost = status == "POWERED_ON"
+			// target served meanwhile, or the source was back on before
+			// this run (a rollback killed after it powered the source on).
+			end, how := time.Now(), "after power-on of the target was requested: the source was off from %s until this rollback powered it on again at %s"
+			if on := backOnSince(c.src, off); srcState == string(vsphere.PoweredOn) && !on.IsZero() {
+				end, how = on, "after power-on of the target was requested: the source was off from %s until it was powered on again at %s, before this rollback (by a ferry run that stopped before it saved its report, or by hand)"
+			}
+			if status == "POWERED_ON" {
+				how += "; the target was running meanwhile and may have served"
+			}
+			if _, err := c.earlier(off, end, status == "POWERED_ON", fmt.Sprintf(how, clock(off), clock(end))); err != nil {
+				return err
+			}
 		}
 		if err := c.setState(cutoverRolledBack); err != nil {
 			return err
@@ -1071,8 +1092,13 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	// source down: until this run, or, the target found running, at most
 	// that long.
 	if off := c.env.interruptedShutdown(c.plan.Name); !off.IsZero() {
-		c.rep.EarlierOutage = &probe.Outage{Target: c.plan.Name, Start: off, End: c.rep.Started}
-		c.rep.EarlierAtMost = status == "POWERED_ON"
+		how := fmt.Sprintf("after power-on of the target was requested: the source has been off since %s and the target was off when this run began at %s", clock(off), clock(c.rep.Started))
+		if status == "POWERED_ON" {
+			how = fmt.Sprintf("after power-on of the target was requested: the source has been off since %s and this run found the target running at %s (it may have served earlier)", clock(off), clock(c.rep.Started))
+		}
+		if _, err := c.earlier(off, c.rep.Started, status == "POWERED_ON", how); err != nil {
+			return err
+		}
 	}
 	// A cancellation does not cut the wait short (it has its own bound,
 	// greenTimeout): stopping here would leave a target that runs, and may
@@ -1325,7 +1351,47 @@ func (e *Env) unreportedCutover(vm string) (VMReport, bool) {
 	if v == "" || json.Unmarshal([]byte(v), &r) != nil {
 		return r, false
 	}
+	r.upgrade()
 	return r, true
+}
+
+// earlierOutagesKey is the cutover step's output that keeps (JSON) the
+// outages interrupted cutovers left a VM's service, from when a run finds
+// one until a saved report holds it: a run killed in between (after it
+// powered the source on again, or once its own attempt began and the
+// shutdown it found was no longer recorded) loses none.
+func earlierOutagesKey(vm string) string { return "earlier_outages." + vm }
+
+// keptEarlierOutages are the outages kept under earlierOutagesKey.
+func (e *Env) keptEarlierOutages(vm string) []EarlierOutage {
+	var out []EarlierOutage
+	if v := e.State.Get("cutover").Outputs[earlierOutagesKey(vm)]; v != "" {
+		_ = json.Unmarshal([]byte(v), &out)
+	}
+	return out
+}
+
+// earlier records o, an outage an interrupted cutover left, in the report
+// and in the state (before anything else can happen to the VM).
+func (c *vmCutover) earlier(start, end time.Time, atMost bool, how string) (EarlierOutage, error) {
+	o := EarlierOutage{Start: start, End: end, AtMost: atMost, How: how}
+	c.rep.addEarlier(o)
+	b, err := json.Marshal(c.rep.EarlierOutages)
+	if err != nil {
+		return o, err
+	}
+	return o, c.env.State.SetOutput("cutover", earlierOutagesKey(c.plan.Name), string(b))
+}
+
+// backOnSince is when src, read powered on, was powered on again after the
+// shutdown an interrupted cutover began at off (zero: it was not, or its
+// boot time is unknown): by a run killed before it saved its report, or
+// by hand.
+func backOnSince(src vsphere.VM, off time.Time) time.Time {
+	if off.IsZero() || !src.PoweredOn() || !src.BootTime.After(off) {
+		return time.Time{}
+	}
+	return src.BootTime
 }
 
 // targetLacksDisks says, when the target VM at the provider holds fewer
@@ -1491,10 +1557,30 @@ func (c *vmCutover) cleanupInterrupted(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if wasOff && !off.IsZero() && !c.leaveOff && c.src.PoweredOn() {
-		c.rep.EarlierOutage = &probe.Outage{Target: c.plan.Name, Start: off, End: time.Now()}
+	switch {
+	case wasOff && !off.IsZero() && !c.leaveOff && c.src.PoweredOn():
+		now := time.Now()
+		o, err := c.earlier(off, now, false, fmt.Sprintf("after it shut the source down: the source was powered off from %s until ferry powered it on again at %s", clock(off), clock(now)))
+		c.endedOutage, c.endedByUs = &o, true
+		return err
+	case !wasOff && !backOnSince(c.src, off).IsZero():
+		// Found running again: a run killed after it powered the source
+		// on (before it saved its report), or someone by hand, ended the
+		// outage at the source's boot.
+		on := backOnSince(c.src, off)
+		o, err := c.earlier(off, on, false, fmt.Sprintf("after it shut the source down: the source was powered off from %s until it was powered on again at %s (by a ferry run that stopped before it saved its report, or by hand)", clock(off), clock(on)))
+		c.endedOutage = &o
+		return err
 	}
 	return nil
+}
+
+// endedBy says who ended endedOutage, for a warning.
+func (c *vmCutover) endedBy() string {
+	if c.endedByUs {
+		return "this run powered it on again"
+	}
+	return "it was powered on again before this run (by a ferry run that stopped before it saved its report, or by hand)"
 }
 
 // undoInterrupted only rolls back a cutover interrupted before power-on of
@@ -1511,7 +1597,7 @@ func (c *vmCutover) undoInterrupted(ctx context.Context) error {
 		c.rep.RollbackError = err.Error()
 		return err
 	}
-	if o := c.rep.EarlierOutage; o != nil {
+	if o := c.endedOutage; o != nil && c.endedByUs {
 		c.rep.SourceBackOn = o.End
 	}
 	return c.setState(cutoverRolledBack)
@@ -1527,10 +1613,14 @@ func (c *vmCutover) rollbackInterrupted(ctx context.Context, how string) error {
 		return fmt.Errorf("%s: rollback %s of the cutover interrupted before power-on was requested: %w (its cutover state stays %q)", c.plan.Name, how, err, cutoverRunning)
 	}
 	var outage string
-	if o := c.rep.EarlierOutage; o != nil {
-		outage = fmt.Sprintf("; the interrupted cutover had left the source powered off from %s UTC (%.0fs of downtime)", o.Start.UTC().Format("15:04:05"), o.End.Sub(o.Start).Seconds())
-		c.emit(Warning(fmt.Sprintf("%s: the interrupted cutover left the source powered off from %s UTC until this rollback powered it on again (%.0fs of downtime)",
-			c.plan.Name, o.Start.UTC().Format("15:04:05"), o.End.Sub(o.Start).Seconds())))
+	if o := c.endedOutage; o != nil {
+		outage = fmt.Sprintf("; the interrupted cutover had left the source powered off from %s UTC (%.0fs of downtime)", o.Start.UTC().Format("15:04:05"), o.seconds())
+		by := "this rollback powered it on again"
+		if !c.endedByUs {
+			by = c.endedBy()
+		}
+		c.emit(Warning(fmt.Sprintf("%s: the interrupted cutover left the source powered off from %s UTC until %s (%.0fs of downtime)",
+			c.plan.Name, o.Start.UTC().Format("15:04:05"), by, o.seconds())))
 	}
 	where := "running on-prem again"
 	if c.leaveOff {

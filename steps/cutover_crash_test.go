@@ -202,8 +202,13 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 			if sourceOn(t, env) {
 				t.Error("the undecided re-run powered the source on")
 			}
-			if h := webApp2Health(t, env); !strings.Contains(h, "DECISION NEEDED") {
-				t.Errorf("status: %q", h)
+			if h := webApp2Health(t, env); !strings.Contains(h, "DECISION NEEDED") || !strings.Contains(h, "finishes it by itself if the target runs and answers its probes") {
+				t.Errorf("status: %q; want it to say a decision is needed unless a confirmed run finds the target running", h)
+			}
+			// A run that found a decision needed and changed nothing
+			// saves no report (each one added an empty report file).
+			if md := env.State.Get("cutover").Outputs["report"]; md != "" {
+				t.Errorf("the undecided re-run saved a downtime report %s", md)
 			}
 
 			env.CutoverDecision = decision

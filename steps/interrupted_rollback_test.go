@@ -222,3 +222,54 @@ func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
 		checkRolledBack(t, l, env, nil)
 	})
 }
+
+// TestOutagesOfKilledRetriesAreReported: a cutover killed after it shut
+// the source down leaves an outage; the source is then powered on again
+// before any run reports it (a retry or rollback killed right after its
+// power-on, or someone by hand), and the retry that finds it running is
+// killed too, after its own shutdown. The run that finally cuts over
+// reports both outages: the first from the shutdown to the source's boot
+// (read from vCenter), the second until it powered the source on again.
+func TestOutagesOfKilledRetriesAreReported(t *testing.T) {
+	l, env := crashedAfterCreate(t)
+	ctx := context.Background()
+	first := env.interruptedShutdown("WebApp2")
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := onprem.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := onprem.EnsurePoweredOn(ctx, src.Ref); err != nil {
+		t.Fatal(err)
+	}
+	// The retry finds the source running, cleans up, shuts it down again
+	// and dies after it created the target anew.
+	next := crashCutoverIn(t, l, env, false, func(ev Event) bool {
+		return strings.HasPrefix(ev.Message, "WebApp2: create VM at provider done")
+	}, cutoverRunning)
+	second := next.interruptedShutdown("WebApp2")
+	if !second.After(first) {
+		t.Fatalf("the retry's shutdown (%s) is not recorded after the first (%s)", second, first)
+	}
+	r := &Runner{Itinerary: NewItinerary(), Env: next, Confirmed: true, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("the cutover after two interrupted ones: %v", err)
+	}
+	md := reportOf(t, next)
+	for _, want := range []string{
+		"An earlier cutover was interrupted after it shut the source down: the source was powered off from " + clock(first) + " until it was powered on again at ",
+		"(by a ferry run that stopped before it saved its report, or by hand)",
+		"An earlier cutover was interrupted after it shut the source down: the source was powered off from " + clock(second) + " until ferry powered it on again at ",
+		": interrupted cutovers) |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report of the cutover after two interrupted ones lacks %q:\n%s", want, md)
+		}
+	}
+	if kept := next.keptEarlierOutages("WebApp2"); len(kept) != 0 {
+		t.Errorf("outages still kept in the state after a report holds them: %+v", kept)
+	}
+}

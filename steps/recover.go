@@ -113,7 +113,7 @@ func (e *Env) recoverInterrupted(ctx context.Context, vm VMPlan, off time.Time, 
 		return err
 	}
 	now := time.Now()
-	if o := c.rep.EarlierOutage; o != nil {
+	if o := c.endedOutage; o != nil {
 		now = o.End
 	}
 	note := fmt.Sprintf("its cutover, interrupted before power-on of the target was requested, was ROLLED BACK AUTOMATICALLY at %s UTC: the source was down from %s UTC (%s of downtime); the replica disks are kept",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,14 +68,16 @@ type VMReport struct {
 	// SourceOff is when the shutdown began; TargetOn when the target was powered on.
 	SourceOff time.Time `json:"source_off,omitzero"`
 	TargetOn  time.Time `json:"target_on,omitzero"`
-	// EarlierOutage is the source's outage an interrupted cutover left
-	// (from its shutdown until this retry's cleanup powered the source on):
-	// downtime the service had, not in this cutover's figures.
-	EarlierOutage *probe.Outage `json:"earlier_outage,omitempty"`
-	// EarlierAtMost says EarlierOutage is an upper bound: the cutover was
-	// interrupted after power-on of the target was requested and this run
-	// found the target running, so it may have served before this run.
-	EarlierAtMost bool `json:"earlier_at_most,omitempty"`
+	// EarlierOutages are the outages interrupted cutovers left the
+	// service before this run's attempt (from a shutdown until the source
+	// was powered on again, or the target ran): downtime the service had,
+	// not in this cutover's figures. Each is kept in the state from when a
+	// run finds it until a saved report holds it (earlierOutagesKey).
+	EarlierOutages []EarlierOutage `json:"earlier_outages,omitempty"`
+	// LegacyEarlier and LegacyAtMost are how reports of earlier ferry
+	// versions held one such outage (read into EarlierOutages).
+	LegacyEarlier *probe.Outage `json:"earlier_outage,omitempty"`
+	LegacyAtMost  bool          `json:"earlier_at_most,omitempty"`
 	// Decided is the operator's decision this run carried out on an
 	// interrupted cutover (CutoverRollback, CutoverFinish), if any.
 	Decided string `json:"decided,omitempty"`
@@ -153,30 +156,81 @@ func (r *VMReport) finish(err error) {
 	}
 }
 
-// earlierText is the outage an interrupted cutover left, in a few words
-// ("" for none): "+25.0s: interrupted cutover".
-func (r *VMReport) earlierText() string {
-	o := r.EarlierOutage
-	if o == nil {
-		return ""
-	}
-	return fmt.Sprintf("+%s%.1fs: interrupted cutover", r.earlierBound(), o.End.Sub(o.Start).Seconds())
+// EarlierOutage is an outage of the service an interrupted cutover left
+// before a run's attempt.
+type EarlierOutage struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// AtMost says End is an upper bound: the cutover was interrupted after
+	// power-on of the target was requested and a later run found the
+	// target running, so it may have served before End.
+	AtMost bool `json:"at_most,omitempty"`
+	// How says how it began and ended, completing "An earlier cutover was
+	// interrupted ...".
+	How string `json:"how"`
 }
 
-// earlierBound is "at most " when EarlierOutage is an upper bound.
-func (r *VMReport) earlierBound() string {
-	if r.EarlierAtMost {
+func (o EarlierOutage) seconds() float64 { return o.End.Sub(o.Start).Seconds() }
+
+// bound is "at most " for an upper bound.
+func (o EarlierOutage) bound() string {
+	if o.AtMost {
 		return "at most "
 	}
 	return ""
 }
 
+// addEarlier adds o to the report's earlier outages, in place of one that
+// began at the same shutdown (the same outage, found again).
+func (r *VMReport) addEarlier(o EarlierOutage) {
+	for i, e := range r.EarlierOutages {
+		if e.Start.Equal(o.Start) {
+			r.EarlierOutages[i] = o
+			return
+		}
+	}
+	r.EarlierOutages = append(r.EarlierOutages, o)
+	slices.SortFunc(r.EarlierOutages, func(a, b EarlierOutage) int { return a.Start.Compare(b.Start) })
+}
+
+// upgrade reads an earlier version's single outage into EarlierOutages.
+func (r *VMReport) upgrade() {
+	if o := r.LegacyEarlier; o != nil && len(r.EarlierOutages) == 0 {
+		r.EarlierOutages = []EarlierOutage{{Start: o.Start, End: o.End, AtMost: r.LegacyAtMost,
+			How: fmt.Sprintf("(the source was off from %s until %s)", clock(o.Start), clock(o.End))}}
+	}
+	r.LegacyEarlier, r.LegacyAtMost = nil, false
+}
+
+// earlierText is the outages interrupted cutovers left, in a few words
+// ("" for none): "+25.0s: interrupted cutover".
+func (r *VMReport) earlierText() string {
+	if len(r.EarlierOutages) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, o := range r.EarlierOutages {
+		parts = append(parts, fmt.Sprintf("+%s%.1fs", o.bound(), o.seconds()))
+	}
+	if len(parts) == 1 {
+		return parts[0] + ": interrupted cutover"
+	}
+	return strings.Join(parts, " ") + ": interrupted cutovers"
+}
+
 func (r *VMReport) downtimeText() string {
 	t := r.windowText()
-	if o := r.EarlierOutage; o != nil {
-		t += fmt.Sprintf("; before it, %s%.1fs with the source down after an interrupted cutover", r.earlierBound(), o.End.Sub(o.Start).Seconds())
+	if len(r.EarlierOutages) == 0 {
+		return t
 	}
-	return t
+	var parts []string
+	for _, o := range r.EarlierOutages {
+		parts = append(parts, fmt.Sprintf("%s%.1fs", o.bound(), o.seconds()))
+	}
+	if len(parts) == 1 {
+		return t + fmt.Sprintf("; before it, %s with the source down after an interrupted cutover", parts[0])
+	}
+	return t + fmt.Sprintf("; before it, %s with the source down after interrupted cutovers", strings.Join(parts, " and "))
 }
 
 func (r *VMReport) windowText() string {
@@ -270,17 +324,8 @@ func (r *CutoverReport) Markdown() string {
 		if v.Note != "" {
 			fmt.Fprintf(&b, "%s\n\n", v.Note)
 		}
-		switch o := v.EarlierOutage; {
-		case o == nil:
-		case v.EarlierAtMost:
-			fmt.Fprintf(&b, "An earlier cutover was interrupted after power-on of the target was requested: the source has been off since %s; this run found the target running at %s, so the service was down for at most %.1fs before this run (the target may have served earlier), not in its figures below.\n\n",
-				clock(o.Start), clock(o.End), o.End.Sub(o.Start).Seconds())
-		case v.Decided == CutoverFinish:
-			fmt.Fprintf(&b, "An earlier cutover was interrupted after power-on of the target was requested: the source has been off since %s and the target was off when this run began at %s (%.1fs of downtime before this run, not in its figures below).\n\n",
-				clock(o.Start), clock(o.End), o.End.Sub(o.Start).Seconds())
-		default:
-			fmt.Fprintf(&b, "An earlier cutover was interrupted after it shut the source down: the source was powered off from %s until this run powered it on again at %s (%.1fs of downtime before this cutover attempt, not in its figures below).\n\n",
-				clock(o.Start), clock(o.End), o.End.Sub(o.Start).Seconds())
+		for _, o := range v.EarlierOutages {
+			fmt.Fprintf(&b, "An earlier cutover was interrupted %s: %s%.1fs of downtime before this run's attempt, not in its figures below.\n\n", o.How, o.bound(), o.seconds())
 		}
 		if v.Projection != nil {
 			if t := v.windowText(); t == "not measured" {

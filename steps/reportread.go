@@ -61,6 +61,9 @@ func (e *Env) LastCutoverReport() (*CutoverReport, string, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, md, fmt.Errorf("downtime report %s: %w", md, err)
 	}
+	for i := range r.VMs {
+		r.VMs[i].upgrade()
+	}
 	return &r, md, nil
 }
 

@@ -104,7 +104,9 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		case st.Phase == replication.JobCutOver:
 			st.Summary = "cut over"
 		case st.Phase == replication.JobCuttingOver:
-			st.Summary = "DECISION NEEDED: the cutover stopped after power-on of the target was requested; " + decisionHint(vm.Name)
+			// ferry status reads no vCenter nor Cloud Director: whether the
+			// target runs is for the next run to find.
+			st.Summary = "DECISION NEEDED: the cutover stopped after power-on of the target was requested; `ferry run --confirm-cutover=" + vm.Name + "` finishes it by itself if the target runs and answers its probes, otherwise " + decisionHint(vm.Name)
 		case st.Paused && st.CompareDue:
 			// A cold VM's too: its cutover is refused until then.
 			st.Summary = "paused: the replica differs from its source; `ferry run --verify=" + vm.Name + "` (or resume on the dashboard) runs a full compare that repairs it"

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/view"
@@ -45,6 +46,9 @@ type VM struct {
 	Unreadable []string
 	// SnapshotNames are the names in the snapshot tree.
 	SnapshotNames []string
+	// BootTime is when the VM was last powered on (zero: powered off, or
+	// not reported).
+	BootTime time.Time
 }
 
 // PoweredOn reports whether the VM runs.
@@ -62,7 +66,7 @@ func (v VM) DiskBytes() int64 {
 var vmProps = []string{
 	"name", "runtime.powerState", "guest.ipAddress", "guest.toolsRunningStatus",
 	"config.hardware.device", "config.changeTrackingEnabled", "config.uuid", "config.template",
-	"snapshot", "network", "config.keyId",
+	"snapshot", "network", "config.keyId", "summary.runtime.bootTime",
 }
 
 // VMs lists every virtual machine in the inventory, sorted by name.
@@ -186,6 +190,9 @@ func (c *Client) networkNames(ctx context.Context, vms []mo.VirtualMachine) (map
 
 func toVM(m *mo.VirtualMachine, netNames map[types.ManagedObjectReference]string) VM {
 	vm := VM{Name: m.Name, Ref: refOf(m.Self), PowerState: PowerState(m.Runtime.PowerState)}
+	if bt := m.Summary.Runtime.BootTime; bt != nil && vm.PoweredOn() {
+		vm.BootTime = *bt
+	}
 	if m.Guest != nil {
 		vm.GuestIP = m.Guest.IpAddress
 		vm.ToolsStatus = m.Guest.ToolsRunningStatus
