@@ -57,6 +57,11 @@ type Options struct {
 	// authenticated, and a client must log in again. 0:
 	// DefaultSessionIdle (30 minutes, their defaults).
 	SessionIdle time.Duration
+	// ImportLeaseTimeout is how long the vCenters keep an OVF import lease
+	// that nobody keeps alive (HttpNfcLeaseProgress) before the import fails
+	// and the VM it was creating is removed. 0: DefaultImportLeaseTimeout
+	// (300 s, vCenter's).
+	ImportLeaseTimeout time.Duration
 	// ProviderDatastoreCapacity is the capacity in bytes of each provider
 	// datastore (provider-ds, provider-nfs), whose free space is what their
 	// files leave. 0: DefaultDatastoreCapacity.
@@ -179,6 +184,7 @@ type Lab struct {
 
 	receiver  *labReceiver
 	shutdowns []*guestShutdown
+	leases    []*importLeases
 	vcdCfg    vcdsim.Config
 	edgePass  string
 
@@ -366,6 +372,8 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	l.GuestShutdown, l.GuestBoot = guestTime(opts.GuestShutdown, DefaultGuestShutdown), guestTime(opts.GuestBoot, DefaultGuestBoot)
 	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
 		l.shutdowns = append(l.shutdowns, installGuestShutdown(vc, l.GuestShutdown))
+		vc.leases = installImportLeases(vc, opts.ImportLeaseTimeout)
+		l.leases = append(l.leases, vc.leases)
 	}
 	l.installTracking()
 	// The last wrapper of vCenter's calls, so that it judges a call before
@@ -527,6 +535,9 @@ func (l *Lab) Close() error {
 		}
 		for _, g := range l.shutdowns {
 			g.close()
+		}
+		for _, il := range l.leases {
+			il.close()
 		}
 		for _, vc := range []*VCenter{l.Provider, l.OnPrem} {
 			if vc != nil {

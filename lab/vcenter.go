@@ -89,6 +89,7 @@ type VCenter struct {
 
 	storage  *storage
 	sessions *sessionClock
+	leases   *importLeases
 }
 
 // Calls is how many API calls this vCenter has been made so far (the lab's

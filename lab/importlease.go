@@ -1,0 +1,261 @@
+package lab
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab/simwrap"
+)
+
+// DefaultImportLeaseTimeout is how long an OVF import lease lives without
+// HttpNfcLeaseProgress: vCenter's (HttpNfcLeaseInfo.leaseTimeout, 300 s).
+const DefaultImportLeaseTimeout = 300 * time.Second
+
+// importLeases makes a vCenter's OVF import leases (HttpNfcLease) behave
+// as vSphere's do. While a lease is held, operations that alter the VM it
+// covers are refused (vSphere API: "PowerOn, Destroy, Migrate, etc."). A
+// lease that HttpNfcLeaseProgress does not keep alive within its timeout
+// times out and the import fails: vCenter removes the VM it was creating;
+// HttpNfcLeaseAbort removes it at once. A lease is the vCenter's managed
+// object, not its session's: another session (a ferry started after one
+// that was killed mid-upload) may abort it. Stock vcsim keeps the VM in
+// every case, lets anything power it on, and keeps the lease in the
+// session that made it.
+type importLeases struct {
+	reg     *simulator.Registry
+	timeout time.Duration
+
+	mu      sync.Mutex
+	held    map[types.ManagedObjectReference]*heldLease
+	expired map[types.ManagedObjectReference]bool // timed out
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+type heldLease struct {
+	lease *simulator.HttpNfcLease
+	timer *time.Timer
+}
+
+// installImportLeases wraps vc's ImportVApp and judges the calls on its
+// leases and on the VMs they cover; close stops the lease timers.
+func installImportLeases(vc *VCenter, timeout time.Duration) *importLeases {
+	if timeout <= 0 {
+		timeout = DefaultImportLeaseTimeout
+	}
+	reg := vc.Model.Map()
+	il := &importLeases{reg: reg, timeout: timeout, held: map[types.ManagedObjectReference]*heldLease{}, expired: map[types.ManagedObjectReference]bool{}}
+	simwrap.Wrap(reg, "ResourcePool", []string{"ImportVApp"}, func(ctx *simulator.Context, obj mo.Reference) mo.Reference {
+		if p, ok := obj.(*simulator.ResourcePool); ok {
+			return &importingPool{ResourcePool: p, il: il, OwnEntity: simwrap.Entity(ctx, p)}
+		}
+		return nil
+	})
+	prev := reg.Handler
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		switch method.This.Type {
+		case "HttpNfcLease":
+			if h, fault, ok := il.leaseCall(method); ok {
+				return h, fault
+			}
+		case "VirtualMachine":
+			switch method.Name {
+			case "PowerOnVM_Task", "Destroy_Task", "UnregisterVM", "ReconfigVM_Task", "RelocateVM_Task", "MigrateVM_Task",
+				"CloneVM_Task", "CreateSnapshot_Task", "MarkAsTemplate":
+				if il.covers(method.This) {
+					return nil, &types.InvalidState{}
+				}
+			}
+		}
+		if prev != nil {
+			return prev(ctx, method)
+		}
+		return nil, nil
+	}
+	return il
+}
+
+type importingPool struct {
+	*simulator.ResourcePool
+	il *importLeases
+	simwrap.OwnEntity
+}
+
+// ImportVApp is vcsim's, whose lease is then held (timed, and known to
+// every session).
+func (p *importingPool) ImportVApp(ctx *simulator.Context, req *types.ImportVApp) (res soap.HasFault) {
+	body := &methods.ImportVAppBody{}
+	defer simwrap.Recovered(&res, body, &body.Fault_)
+	res = p.ResourcePool.ImportVApp(ctx, req)
+	if b, ok := res.(*methods.ImportVAppBody); ok && b.Res != nil && ctx.Session != nil {
+		if l, ok := ctx.Session.Get(b.Res.Returnval).(*simulator.HttpNfcLease); ok {
+			p.il.hold(l)
+		}
+	}
+	return res
+}
+
+func (il *importLeases) hold(l *simulator.HttpNfcLease) {
+	il.mu.Lock()
+	defer il.mu.Unlock()
+	if il.closed {
+		return
+	}
+	ref := l.Reference()
+	il.held[ref] = &heldLease{lease: l, timer: time.AfterFunc(il.timeout, func() { il.expire(ref) })}
+}
+
+// leaseCall answers a call on a held lease (ok): Progress keeps it alive,
+// Complete and Abort release it, Abort removing the VM. A call on a lease
+// that timed out fails as vCenter's does.
+func (il *importLeases) leaseCall(method *simulator.Method) (mo.Reference, types.BaseMethodFault, bool) {
+	il.mu.Lock()
+	if il.expired[method.This] {
+		il.mu.Unlock()
+		if method.Name == "HttpNfcLeaseAbort" {
+			return nil, &types.InvalidState{}, true // already in the error state
+		}
+		return nil, &types.Timedout{}, true
+	}
+	h := il.held[method.This]
+	if h != nil {
+		switch method.Name {
+		case "HttpNfcLeaseProgress":
+			h.timer.Reset(il.timeout)
+		case "HttpNfcLeaseComplete":
+			h.timer.Stop()
+			delete(il.held, method.This)
+		case "HttpNfcLeaseAbort":
+			h.timer.Stop()
+			delete(il.held, method.This)
+		}
+	}
+	il.mu.Unlock()
+	if h == nil {
+		return nil, nil, false
+	}
+	if method.Name == "HttpNfcLeaseAbort" {
+		// The import fails: vCenter removes what it was creating.
+		il.removeEntity(h.lease)
+	}
+	// Answered by the lease itself, whichever session made it.
+	return h.lease, nil, true
+}
+
+// expire times a lease out: it enters the error state and the VM it was
+// importing is removed.
+func (il *importLeases) expire(ref types.ManagedObjectReference) {
+	il.mu.Lock()
+	h := il.held[ref]
+	if h == nil || il.closed {
+		il.mu.Unlock()
+		return
+	}
+	delete(il.held, ref)
+	il.expired[ref] = true
+	il.wg.Add(1)
+	il.mu.Unlock()
+	defer il.wg.Done()
+	ctx := il.context()
+	il.reg.WithLock(ctx, h.lease, func() {
+		h.lease.State = types.HttpNfcLeaseStateError
+		h.lease.Error = &types.LocalizedMethodFault{Fault: &types.Timedout{}, LocalizedMessage: "the lease timed out: no HttpNfcLeaseProgress within its timeout"}
+	})
+	il.removeEntity(h.lease)
+}
+
+// covers says whether a held lease covers the VM ref.
+func (il *importLeases) covers(ref types.ManagedObjectReference) bool {
+	il.mu.Lock()
+	var leases []*simulator.HttpNfcLease
+	for _, h := range il.held {
+		leases = append(leases, h.lease)
+	}
+	il.mu.Unlock()
+	for _, l := range leases {
+		if e, ok := il.entity(l); ok && e == ref {
+			return true
+		}
+	}
+	return false
+}
+
+// entity is the VM a lease covers, once its import made it.
+func (il *importLeases) entity(l *simulator.HttpNfcLease) (ref types.ManagedObjectReference, ok bool) {
+	il.reg.WithLock(il.context(), l, func() {
+		if l.Info != nil {
+			ref, ok = l.Info.Entity, true
+		}
+	})
+	return ref, ok
+}
+
+// removeEntity destroys the VM the lease was importing, with its files.
+func (il *importLeases) removeEntity(l *simulator.HttpNfcLease) {
+	ref, ok := il.entity(l)
+	if !ok {
+		return
+	}
+	vm, ok := il.reg.Get(ref).(*simulator.VirtualMachine)
+	if !ok {
+		return
+	}
+	ctx := il.context()
+	var res soap.HasFault
+	il.reg.WithLock(ctx, vm, func() {
+		if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
+			return // cannot be: PowerOn was refused while the lease was held
+		}
+		res = vm.DestroyTask(ctx, &types.Destroy_Task{This: ref})
+	})
+	if b, ok := res.(*methods.Destroy_TaskBody); ok && b.Res != nil {
+		if t, ok := il.reg.Get(b.Res.Returnval).(*simulator.Task); ok {
+			t.Wait()
+		}
+	}
+}
+
+// context is the lab's own context for vCenter's internal work.
+func (il *importLeases) context() *simulator.Context {
+	return &simulator.Context{Context: context.Background(), Map: il.reg,
+		Session: &simulator.Session{UserSession: types.UserSession{Key: "lab-import-leases", UserName: "vpxd"}, Registry: simulator.NewRegistry(), Map: il.reg}}
+}
+
+// close stops the leases' timers (the lab is closing).
+func (il *importLeases) close() {
+	il.mu.Lock()
+	il.closed = true
+	for _, h := range il.held {
+		h.timer.Stop()
+	}
+	il.mu.Unlock()
+	il.wg.Wait()
+}
+
+// ImportHeld says whether an OVF import lease still held (neither
+// completed, aborted nor timed out) covers a VM named name.
+func (vc *VCenter) ImportHeld(name string) bool {
+	il := vc.leases
+	if il == nil {
+		return false
+	}
+	for _, o := range il.reg.All("VirtualMachine") {
+		if vm, ok := o.(*simulator.VirtualMachine); ok && il.nameOf(vm) == name && il.covers(vm.Self) {
+			return true
+		}
+	}
+	return false
+}
+
+// nameOf reads vm's name under its lock.
+func (il *importLeases) nameOf(vm *simulator.VirtualMachine) (name string) {
+	il.reg.WithLock(il.context(), vm, func() { name = vm.Name })
+	return name
+}
