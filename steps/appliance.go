@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -163,6 +165,31 @@ type applianceWorld struct {
 	props     map[string]string     // OVF properties to set (no secrets)
 	secrets   []vsphere.OVFProperty // OVF properties that get the edge password
 	warnings  []string
+	// interrupted is the import a killed deploy left (its VM found, so
+	// vm is nil: it is deployed anew once that import is aborted).
+	interrupted *applianceImport
+}
+
+// importKey is the appliance step's output that records the OVF import of
+// the appliance in flight (JSON applianceImport), from when vCenter made
+// its lease and VM until the deploy succeeded.
+const importKey = "import"
+
+// applianceImport is an OVF import of the appliance: its lease and the VM
+// vCenter made for it.
+type applianceImport struct {
+	Lease vsphere.Ref `json:"lease"`
+	VM    vsphere.Ref `json:"vm"`
+}
+
+// importInFlight is the import a deploy recorded and did not finish.
+func importInFlight(env *Env) (applianceImport, bool) {
+	var imp applianceImport
+	v := env.State.Get("appliance").Outputs[importKey]
+	if v == "" || json.Unmarshal([]byte(v), &imp) != nil || imp.VM.Value == "" {
+		return imp, false
+	}
+	return imp, true
 }
 
 // inputs checks the step's answers and fills their defaults, then refuses
@@ -233,6 +260,12 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 	}
 	if w.vm, err = c.FindDeployedVM(ctx, w.dc, a.Name); err != nil {
 		return nil, err
+	}
+	if imp, ok := importInFlight(env); ok && w.vm != nil && w.vm.Ref == imp.VM && !w.vm.PoweredOn() {
+		// A ferry killed during the upload: that VM is half-imported
+		// (vCenter refuses to power it on while its lease is held, and
+		// removes it when the lease times out).
+		w.interrupted, w.vm = &imp, nil
 	}
 	w.ovf = ovfMap(a)
 	if w.vm == nil {
@@ -445,7 +478,11 @@ func (w *applianceWorld) plan() Plan {
 		p.Items = append(p.Items, w.egressItem())
 	}
 	if w.vm == nil {
-		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: w.a.Name, Detail: w.vmDetail()})
+		d := w.vmDetail()
+		if w.interrupted != nil {
+			d += "; first the import an interrupted deploy left (VM " + w.interrupted.VM.Value + ", half-uploaded) is aborted, and vCenter removes that VM"
+		}
+		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: w.a.Name, Detail: d})
 		return p
 	}
 	if c := w.vmConflicts(); len(c) > 0 {
@@ -554,6 +591,14 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 
 	switch {
 	case w.vm == nil:
+		if imp := w.interrupted; imp != nil {
+			emit(Warning(fmt.Sprintf("the deploy of %s was interrupted during its upload (ferry stopped): VM %s is half-imported and vCenter refuses to power it on; aborting its import (lease %s), so that vCenter removes it, then deploying the appliance anew",
+				w.a.Name, imp.VM.Value, imp.Lease.Value)))
+			if err := w.c.AbortImport(ctx, imp.Lease, imp.VM, 2*time.Minute); err != nil {
+				return res, err
+			}
+			change(Item{Action: ActionUpdate, Kind: "VM", Name: w.a.Name, Detail: "the interrupted import of VM " + imp.VM.Value + " aborted: vCenter removed it"})
+		}
 		ref, err := w.deploy(ctx, env, emit)
 		if ref.Value != "" {
 			change(Item{Action: ActionCreate, Kind: "VM", Name: w.a.Name, Detail: w.vmDetail(),
@@ -598,7 +643,7 @@ func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref v
 			placeBy = n
 		}
 	}
-	return w.c.DeployOVF(ctx, vsphere.OVFDeploy{
+	ref, err = w.c.DeployOVF(ctx, vsphere.OVFDeploy{
 		Source:     w.a.OVF,
 		Name:       w.a.Name,
 		Datacenter: w.dc,
@@ -608,7 +653,20 @@ func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref v
 		Properties: props,
 		PowerOn:    true,
 		Progress:   func(msg string, f float64) { emit(Progress(msg, f)) },
+		// Recorded before the upload: a run killed during it leaves a VM
+		// the next run must abort the import of (importInFlight).
+		Importing: func(lease, vm vsphere.Ref) error {
+			b, err := json.Marshal(applianceImport{Lease: lease, VM: vm})
+			if err != nil {
+				return err
+			}
+			return env.State.SetOutput("appliance", importKey, string(b))
+		},
 	})
+	if err == nil {
+		err = env.State.SetOutput("appliance", importKey, "")
+	}
+	return ref, err
 }
 
 // edgePasswordFrom names where the edge password comes from, for errors.

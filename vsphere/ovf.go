@@ -8,7 +8,9 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/nfc"
 	"github.com/vmware/govmomi/object"
@@ -43,6 +45,11 @@ type OVFDeploy struct {
 	PowerOn    bool
 	// Progress receives progress messages; fraction in 0..1 or -1.
 	Progress func(msg string, fraction float64)
+	// Importing, if set, is told the import lease and the VM it creates
+	// as soon as vCenter has made them, before any upload: a caller killed
+	// during the upload can then abort that import (AbortImport) instead
+	// of finding a VM it cannot power on until the lease times out.
+	Importing func(lease, vm Ref) error
 }
 
 func (d *OVFDeploy) progress(msg string, f float64) {
@@ -301,6 +308,13 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (Ref, error) {
 	if err != nil {
 		return none, fmt.Errorf("import OVF %s as %q: %w", d.Source, name, err)
 	}
+	if d.Importing != nil {
+		if err := d.Importing(refOf(lease.Reference()), refOf(info.Entity)); err != nil {
+			_ = lease.Abort(context.WithoutCancel(ctx), nil)
+			return none, fmt.Errorf("import OVF %s as %q: %w", d.Source, name, err)
+		}
+	}
+	d.progress(fmt.Sprintf("importing %s: vCenter made VM %s under import lease %s; uploading %d files", name, info.Entity.Value, lease.Reference().Value, len(info.Items)), 0.1)
 	updater := lease.StartUpdater(ctx, info)
 	for i, item := range info.Items {
 		if err := c.upload(ctx, &d, imp.Archive, lease, item, i, len(info.Items)); err != nil {
@@ -321,6 +335,51 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (Ref, error) {
 		}
 	}
 	return ref, nil
+}
+
+// AbortImport ends an OVF import a killed process left (lease and vm as
+// OVFDeploy.Importing was told): it aborts the lease, so vCenter fails the
+// import and removes the VM it was creating, and waits until that VM is
+// gone (until timeout). A lease already over (timed out, aborted or
+// completed) is not an error; a VM still there after the abort, powered
+// off, is destroyed: it is the import's, and was never started.
+func (c *Client) AbortImport(ctx context.Context, lease, vm Ref, timeout time.Duration) error {
+	err := nfc.NewLease(c.Client.Client, lease.Reference()).Abort(ctx, &types.LocalizedMethodFault{
+		Fault: &types.RequestCanceled{}, LocalizedMessage: "the process that imported this OVF was interrupted"})
+	if err != nil && !gone(err) && !fault.Is(err, &types.InvalidState{}) && !fault.Is(err, &types.Timedout{}) {
+		return fmt.Errorf("abort import lease %s: %w", lease.Value, err)
+	}
+	for end := time.Now().Add(timeout); ; {
+		_, ok, err := c.VMByRef(ctx, vm)
+		if err != nil || !ok {
+			return err
+		}
+		if time.Now().After(end) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if ps, err := c.PowerState(ctx, vm); err != nil || ps == PoweredOn {
+		if gone(err) {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("VM %s, left by an interrupted OVF import, runs: it was not removed; check it in vCenter", vm.Value)
+		}
+		return err
+	}
+	task, err := object.NewVirtualMachine(c.Client.Client, vm.Reference()).Destroy(ctx)
+	if err == nil {
+		_, err = WaitTask(ctx, task)
+	}
+	if err != nil && !gone(err) {
+		return fmt.Errorf("remove VM %s left by an interrupted OVF import (its lease %s may still be held until it times out): %w", vm.Value, lease.Value, err)
+	}
+	return nil
 }
 
 // upload sends one file of the OVF over the NFC lease, reporting progress
