@@ -16,6 +16,7 @@ import (
 // on it: it aborts the import the killed run left (vCenter removes that VM)
 // and deploys the appliance anew, which then runs.
 func TestKilledDuringTheApplianceUpload(t *testing.T) {
+	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l, run := headlessLab(t)
 	out, _ := runSignalled(t, l, []string{"run", "--plan", l.PlanPath()}, "", "importing ferry-l2vpn-client: vCenter made VM", syscall.SIGKILL)
 	ctx := context.Background()

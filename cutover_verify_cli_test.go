@@ -28,6 +28,7 @@ import (
 // not a new copy), which lifts the pause; the cutover then succeeds with a
 // replica equal to the source.
 func TestVerifyMismatchAtCutoverPausesTheJob(t *testing.T) {
+	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l, run := headlessLab(t)
 	plan, err := os.ReadFile(l.PlanPath())
 	if err != nil {

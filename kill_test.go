@@ -41,6 +41,9 @@ func TestKillDuringCutover(t *testing.T) {
 		{"connect_networks", "", "WebApp2: connect networks done", false},
 	} {
 		t.Run(kp.name, func(t *testing.T) {
+			// Each kill point has a lab of its own; they wait on the
+			// lab's guests more than they use the CPU.
+			t.Parallel()
 			l, run := headlessLab(t)
 			if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 				t.Fatalf("steps 1-7: exit %d\n%s", code, out)
@@ -89,11 +92,13 @@ func TestKillDuringCutover(t *testing.T) {
 // (exit 1, source still off, ferry status saying so) and --finish finishes
 // it. Either way exactly one copy of WebApp2 runs in the end: the target.
 func TestKillAfterPowerOnRequested(t *testing.T) {
+	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	for _, kp := range []struct{ name, after, at string }{
 		{"power-on_requested", "WebApp2: connect networks done", "WebApp2: power on"},
 		{"power_on", "", "WebApp2: power on done"},
 	} {
 		t.Run(kp.name, func(t *testing.T) {
+			t.Parallel()
 			l, run := headlessLab(t)
 			if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 				t.Fatalf("steps 1-7: exit %d\n%s", code, out)
@@ -138,6 +143,7 @@ func TestKillAfterPowerOnRequested(t *testing.T) {
 // powered the disk-less target on and recorded the VM as cut over, with the
 // source off: nothing served); `--rollback` again brings the source back.
 func TestKilledRollbackCannotBeFinished(t *testing.T) {
+	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l, run := headlessLab(t)
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
@@ -170,6 +176,7 @@ func TestKilledRollbackCannotBeFinished(t *testing.T) {
 // report, with its measured downtime, from what the killed run kept in the
 // state (before, no report was ever written for it).
 func TestKilledBeforeTheReportIsSaved(t *testing.T) {
+	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l, run := headlessLab(t)
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 		t.Fatalf("steps 1-7: exit %d\n%s", code, out)

@@ -119,6 +119,7 @@ func TestLabServe(t *testing.T) {
 // operator runs it against the lab: steps 1-7, a stop before the cutover,
 // the confirmed cutover, then `ferry status`.
 func TestHeadlessMigration(t *testing.T) {
+	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l, run := headlessLab(t)
 	out, code := run("run", "--plan", l.PlanPath())
 	if code != 0 || !strings.Contains(out, "stopped at cutover") {

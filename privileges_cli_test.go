@@ -90,6 +90,7 @@ func TestRunRefusesMissingPrivileges(t *testing.T) {
 // the cutover before the source is shut down: it keeps running, no target
 // VM is made, and once the privilege is back the cutover migrates it.
 func TestCutoverRefusedWithoutPowerOn(t *testing.T) {
+	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l, run := labWith(t, lab.Options{DiskSize: 16 << 20})
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run without confirmation: exit %d\n%s", code, out)

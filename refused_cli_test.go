@@ -70,6 +70,7 @@ func TestRefusedVMHeadless(t *testing.T) {
 // `ferry run` before step 1 changes anything: no state is written, and no
 // file appears in the plan's directory (no log, no state lock).
 func TestRunRefusesBeforeStep1(t *testing.T) {
+	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
 	raw, err := os.ReadFile(l.PlanPath())
 	if err != nil {
@@ -285,6 +286,7 @@ func TestDamagedReplicationStore(t *testing.T) {
 // cutover goes through. Before, ferry run skipped step 6 as done with a
 // new empty store, exit 0, and the cutover refused for want of a sync.
 func TestReplicationStoreMovedAside(t *testing.T) {
+	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l, run := headlessLab(t)
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 		t.Fatalf("steps 1-7: exit %d\n%s", code, out)

@@ -25,6 +25,7 @@ import (
 // (the stretch no longer carries its network) and `ferry plan` names the
 // drift; with VLAN 20 back it answers again.
 func TestHeadlessMigrationOverVLAN(t *testing.T) {
+	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l, run := headlessLab(t)
 	moveNIC(t, l, "WebApp2", lab.VLANPortgroup)
 	body, err := os.ReadFile(l.PlanPath())
