@@ -176,7 +176,8 @@ func TestKilledRollbackCannotBeFinished(t *testing.T) {
 // report, with its measured downtime, from what the killed run kept in the
 // state (before, no report was ever written for it).
 func TestKilledBeforeTheReportIsSaved(t *testing.T) {
-	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
+	// Not in parallel: under load the kill lands after the report more
+	// often (its window is the wave's end), and the test then skips.
 	l, run := headlessLab(t)
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
