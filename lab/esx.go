@@ -56,6 +56,7 @@ type ESXHosts struct {
 	proxyReads atomic.Int64 // GET/HEAD /folder answered by vCenter
 	hostReads  atomic.Int64 // GET/HEAD /folder answered by a host with a valid ticket
 	refused    atomic.Int64 // host requests refused (no, used, expired or mismatched ticket)
+	taken      atomic.Int32 // tickets to issue as already used (TakeNextTickets)
 
 	// frozen, when set (SetFrozen), gives the content of a flat file (local
 	// path) whose VM has a snapshot: the base as of the snapshot
@@ -155,6 +156,12 @@ func (e *ESXHosts) HostReads() int64 { return e.hostReads.Load() }
 
 // Refused is the number of host /folder requests refused for their ticket.
 func (e *ESXHosts) Refused() int64 { return e.refused.Load() }
+
+// TakeNextTickets makes the next n service tickets vCenter issues reach
+// their host used already, as a request replayed with its ticket's cookie
+// finds it (net/http replays an idempotent GET on a reused connection that
+// failed, cookie and all): the host refuses them (401), counted in Refused.
+func (e *ESXHosts) TakeNextTickets(n int) { e.taken.Add(int32(n)) }
 
 // Addr returns the address (127.0.0.1:port) of the named host, "" if none.
 func (e *ESXHosts) Addr(host string) string {
@@ -299,7 +306,11 @@ func (w *ticketingSessionManager) AcquireGenericServiceTicket(ctx *simulator.Con
 		return body
 	}
 	id := randomSecret() + randomSecret()
-	w.e.tickets[id] = serviceTicket{url: u, method: spec.Method, expires: time.Now().Add(TicketLifetime)}
+	if n := w.e.taken.Load(); n > 0 && w.e.taken.CompareAndSwap(n, n-1) {
+		// Issued, and used already (TakeNextTickets): the host refuses it.
+	} else {
+		w.e.tickets[id] = serviceTicket{url: u, method: spec.Method, expires: time.Now().Add(TicketLifetime)}
+	}
 	w.e.mu.Unlock()
 	body.Res = &types.AcquireGenericServiceTicketResponse{Returnval: types.SessionManagerGenericServiceTicket{Id: id, HostName: h.name, SslThumbprint: h.thumbprint}}
 	return body

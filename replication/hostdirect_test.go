@@ -350,3 +350,38 @@ func TestSourceReadRefusedNamesBrowse(t *testing.T) {
 		t.Errorf("WebApp1 after the refused pass: %d snapshot(s), %v; want none", after.Snapshots, err)
 	}
 }
+
+// TestHostDirectReadWithATicketSpent: a GET whose one-time service ticket
+// reaches the host spent already (a request net/http replayed, cookie and
+// all, after a reused connection failed under it) is refused 401; the
+// read is made again with a new ticket and succeeds, host-direct, with no
+// fallback to vCenter's proxy and nothing warned.
+func TestHostDirectReadWithATicketSpent(t *testing.T) {
+	l, c := labSource(t)
+	ctx := context.Background()
+	vm, err := c.VMByName(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(l.OnPrem.FlatFile("WebApp1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w warnings
+	src := replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
+	src.Warn = w.add
+	refused0, proxy0 := l.OnPrem.ESX.Refused(), l.OnPrem.ESX.ProxyReads()
+	l.OnPrem.ESX.TakeNextTickets(1)
+	if got := readAll(t, src); !bytes.Equal(got, want) {
+		t.Fatal("the read with a spent ticket differs from the source disk")
+	}
+	if r := l.OnPrem.ESX.Refused() - refused0; r != 1 {
+		t.Errorf("%d host requests refused, want the one with the spent ticket", r)
+	}
+	if p := l.OnPrem.ESX.ProxyReads() - proxy0; p != 0 {
+		t.Errorf("%d reads through vCenter's proxy after a spent ticket, want 0", p)
+	}
+	if msgs := w.all(); len(msgs) != 0 {
+		t.Errorf("warnings: %q", msgs)
+	}
+}

@@ -203,35 +203,45 @@ func (v *vsSnapshot) get(ctx context.Context, ds, p, rng string, f func(*http.Re
 
 // do issues one host-direct GET of a datastore file (with a Range header
 // when rng is set): it first acquires a one-time service ticket for the
-// URL; the ticket is sent as a cookie only and never logged. The caller
-// closes the response body.
+// URL; the ticket is sent as a cookie only and never logged. A GET the
+// host refuses as unauthorized is made once more with a new ticket: a
+// one-time ticket is spent by the first request that reaches the host, and
+// net/http replays an idempotent GET, cookie and all, when a reused
+// connection fails under it. The caller closes the response body.
 func (v *vsSnapshot) do(ctx context.Context, ds, p, rng string) (*http.Response, error) {
 	u := v.fileURL(ds, p)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return nil, err
+		}
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		res, err := methods.AcquireGenericServiceTicket(ctx, v.s.Client, &types.AcquireGenericServiceTicket{
+			This: *v.s.Client.ServiceContent.SessionManager,
+			Spec: &types.SessionManagerHttpServiceRequestSpec{Url: u.String(), Method: "httpGet"},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("service ticket for host %s: %w", v.host.name, err)
+		}
+		t := res.Returnval
+		if t.SslThumbprint != "" {
+			// vCenter vouches for the host's certificate (govmomi does the same).
+			v.s.Client.Client.SetThumbprint(u.Host, t.SslThumbprint)
+		}
+		req.AddCookie(&http.Cookie{Name: "vmware_cgi_ticket", Value: t.Id})
+		resp, err := v.s.hostClient().Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", v.host.name, err)
+		}
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+			resp.Body.Close()
+			continue
+		}
+		return resp, nil
 	}
-	if rng != "" {
-		req.Header.Set("Range", rng)
-	}
-	res, err := methods.AcquireGenericServiceTicket(ctx, v.s.Client, &types.AcquireGenericServiceTicket{
-		This: *v.s.Client.ServiceContent.SessionManager,
-		Spec: &types.SessionManagerHttpServiceRequestSpec{Url: u.String(), Method: "httpGet"},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("service ticket for host %s: %w", v.host.name, err)
-	}
-	t := res.Returnval
-	if t.SslThumbprint != "" {
-		// vCenter vouches for the host's certificate (govmomi does the same).
-		v.s.Client.Client.SetThumbprint(u.Host, t.SslThumbprint)
-	}
-	req.AddCookie(&http.Cookie{Name: "vmware_cgi_ticket", Value: t.Id})
-	resp, err := v.s.hostClient().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("host %s: %w", v.host.name, err)
-	}
-	return resp, nil
 }
 
 // readDescriptor reads and checks the descriptor of a disk's backing file
