@@ -311,9 +311,13 @@ func (e *Env) interruptedShutdown(vm string) time.Time {
 // has not passed may be a guest still shutting down (vCenter reports it
 // powered on until the guest stops), which would power off seconds after a
 // rollback found it running. It waits until the source is off or that
-// timeout has passed, saying so, and returns the source as read then.
+// timeout has passed, saying so, and returns the source as read then. A
+// source whose boot time is after off was powered on again since: there is
+// no shutdown to wait for.
 func (c *vmCutover) settleInterruptedShutdown(ctx context.Context, src vsphere.VM, off time.Time) (vsphere.VM, error) {
-	if off.IsZero() || !src.PoweredOn() {
+	if off.IsZero() || !src.PoweredOn() || !backOnSince(src, off).IsZero() {
+		// Not shutting down: off, or powered on again since (a retry or
+		// rollback killed after its power-on, or someone by hand).
 		return src, nil
 	}
 	timeout, _, _, err := cutoverTimings(c.env.Plan().Cutover)

@@ -246,10 +246,18 @@ func TestOutagesOfKilledRetriesAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The retry finds the source running, cleans up, shuts it down again
-	// and dies after it created the target anew.
+	// and dies after it created the target anew. It does not wait for the
+	// first shutdown to end (QA: it waited out cutover.shutdown_timeout,
+	// then said the guest "did not stop"): the source's boot time says it
+	// was powered on again since.
+	waited := false
 	next := crashCutoverIn(t, l, env, false, func(ev Event) bool {
+		waited = waited || strings.Contains(ev.Message, "a guest shutting down reads as powered on")
 		return strings.HasPrefix(ev.Message, "WebApp2: create VM at provider done")
 	}, cutoverRunning)
+	if waited {
+		t.Error("the retry waited for a shutdown that had ended: the source was powered on again after it")
+	}
 	second := next.interruptedShutdown("WebApp2")
 	if !second.After(first) {
 		t.Fatalf("the retry's shutdown (%s) is not recorded after the first (%s)", second, first)
