@@ -258,3 +258,46 @@ func TestInterruptedShutdownSettlesBeforeTheRollback(t *testing.T) {
 		settled(t, l, out)
 	})
 }
+
+// TestPlanDroppingAnUnfinishedCutoverRefused (QA): WebApp2's cutover is
+// killed after it shut the source down, and the plan is then edited to
+// migrate WebApp1 instead. Nothing run from that plan would roll WebApp2
+// back: `ferry run` and `ferry plan` refuse it (exit 2, naming WebApp2 and
+// what to do) and change nothing (the source stays off); `ferry status`
+// says so. With WebApp2 back in the plan, a run rolls it back by itself.
+func TestPlanDroppingAnUnfinishedCutoverRefused(t *testing.T) {
+	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
+	l, run := headlessLab(t)
+	if !killedAfterShutdown(t, l, run) {
+		t.Skip("the kill landed after power-on was requested")
+	}
+	orig, err := os.ReadFile(l.PlanPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(orig), "  - name: WebApp2\n", "  - name: WebApp1\n", 1)
+	if edited == string(orig) {
+		t.Fatal("the lab plan does not list WebApp2 as expected")
+	}
+	if err := os.WriteFile(l.PlanPath(), []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"run", "--plan", l.PlanPath()}, {"plan", "--plan", l.PlanPath()}} {
+		out, code := run(args...)
+		if code != 2 || !strings.Contains(out, "WebApp2 is no longer in the plan, but its cutover was interrupted before power-on") || !strings.Contains(out, "put WebApp2 back under vms:") {
+			t.Errorf("ferry %s with WebApp2's unfinished cutover dropped from the plan: exit %d\n%s", args[0], code, out)
+		}
+	}
+	if out, code := run("status", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "UNFINISHED CUTOVER OUTSIDE THE PLAN: WebApp2 is no longer in the plan") {
+		t.Errorf("ferry status: exit %d\n%s", code, out)
+	}
+	checkPower(t, l, "after the refused runs", vsphere.PoweredOff, anyPower)
+
+	if err := os.WriteFile(l.PlanPath(), orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "WebApp2: ROLLED BACK AUTOMATICALLY") {
+		t.Fatalf("ferry run with WebApp2 back in the plan: exit %d\n%s", code, out)
+	}
+	checkPower(t, l, "after the rollback", vsphere.PoweredOn, "")
+}

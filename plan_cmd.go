@@ -120,7 +120,15 @@ func (f *planFlags) session(g *globalFlags, lock bool) (env *steps.Env, it steps
 		sl.Discard()
 		return nil, nil, nil, err
 	}
-	return steps.NewEnv(cfg, pf, st), it, sl, nil
+	env = steps.NewEnv(cfg, pf, st)
+	if lock {
+		// ferry status shows it; what would act on the plan refuses it.
+		if err := env.CheckDroppedCutovers(); err != nil {
+			sl.Discard()
+			return nil, nil, nil, usageError{err}
+		}
+	}
+	return env, it, sl, nil
 }
 
 // planReference lists every plan file key the itinerary's steps read,
@@ -251,6 +259,13 @@ Plan file keys:
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, it, _, err := f.session(g, false)
+			if err == nil {
+				// A run of this plan would refuse it.
+				if derr := env.CheckDroppedCutovers(); derr != nil {
+					env.Close(cmd.Context())
+					err = usageError{derr}
+				}
+			}
 			if err != nil {
 				return err
 			}

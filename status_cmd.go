@@ -181,6 +181,9 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 		}
 		fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, titles[s.Step], status, summary)
 	}
+	for _, d := range st.Dropped {
+		fmt.Fprintf(tw, "\nUNFINISHED CUTOVER OUTSIDE THE PLAN: %s\n", d)
+	}
 	if len(st.Tests) > 0 {
 		fmt.Fprintf(tw, "\nTEST MIGRATION LEFT RUNNING: %s (its copy and the receiver appliance's snapshot may be at the provider; the cutover waits): ferry run --test-cleanup\n", strings.Join(st.Tests, ", "))
 	}

@@ -559,14 +559,17 @@ type Status struct {
 	JobsError string           `json:"jobs_error,omitempty"`
 	// Tests are the VMs whose test migration is left running (its copy
 	// and the receiver appliance's snapshot may be at the provider).
-	Tests  []string `json:"tests_left_running,omitempty"`
-	Engine *Info    `json:"engine,omitempty"`
+	Tests []string `json:"tests_left_running,omitempty"`
+	// Dropped says of each VM the plan no longer lists whose cutover was
+	// left unfinished what is wrong and what to do (Env.DroppedCutovers).
+	Dropped []string `json:"dropped_cutovers,omitempty"`
+	Engine  *Info    `json:"engine,omitempty"`
 }
 
 // StatusOf reads env's status: the steps from its state, the jobs from its
 // replication store (jobsErr when that cannot be read).
 func StatusOf(env *steps.Env, it steps.Itinerary, now time.Time) (Status, error) {
-	st := Status{Endpoints: env.Config.Origins(), Tests: env.TestsLeftRunning()}
+	st := Status{Endpoints: env.Config.Origins(), Tests: env.TestsLeftRunning(), Dropped: env.DroppedCutovers()}
 	for _, s := range it {
 		ss := env.State.Get(s.Step.ID())
 		st.Steps = append(st.Steps, StepStatus{s.Step.ID(), string(ss.Status), ss.Summary, ss.Error})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -13,6 +14,49 @@ import (
 // back vm's interrupted cutover by itself (RecoverInterruptedCutovers), for
 // `ferry status`; a new cutover of vm clears it.
 func recoveredKey(vm string) string { return "auto_rollback." + vm }
+
+// DroppedCutovers says, for each VM the plan no longer lists whose cutover
+// the state records as left unfinished (interrupted before or after
+// power-on of the target was requested), what is wrong and what to do.
+// Nothing run from this plan would roll such a cutover back or finish it
+// (RecoverInterruptedCutovers and the cutover step take the plan's VMs),
+// and its source may be down: the commands that change things refuse the
+// plan (CheckDroppedCutovers), ferry status says so.
+func (e *Env) DroppedCutovers() []string {
+	in := map[string]bool{}
+	for _, vm := range e.Plan().VMs {
+		in[vm.Name] = true
+	}
+	var out []string
+	for k, v := range e.State.Get("cutover").Outputs {
+		vm, ok := strings.CutPrefix(k, cutoverKey(""))
+		if !ok || in[vm] || (v != cutoverRunning && v != cutoverPowerOnRequested) {
+			continue
+		}
+		since := ""
+		if off := e.interruptedShutdown(vm); !off.IsZero() {
+			since = fmt.Sprintf(", after it shut the source down at %s UTC (the source may still be off)", off.UTC().Format("2006-01-02 15:04:05"))
+		}
+		what, then := "before", "the next run rolls it back by itself if its source is off, or decide with `--confirm-cutover="+vm+" --rollback`"
+		if v == cutoverPowerOnRequested {
+			what, then = "after", "then decide with `--confirm-cutover="+vm+" --finish` or `--rollback`"
+		}
+		out = append(out, fmt.Sprintf("%s is no longer in the plan, but its cutover was interrupted %s power-on of the target was requested%s: put %s back under vms: in the plan file; %s",
+			vm, what, since, vm, then))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// CheckDroppedCutovers refuses a plan that no longer lists a VM whose
+// cutover was left unfinished (DroppedCutovers), before anything runs.
+func (e *Env) CheckDroppedCutovers() error {
+	d := e.DroppedCutovers()
+	if len(d) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the plan leaves an unfinished cutover behind, which nothing run from it would end: %s", strings.Join(d, "; "))
+}
 
 // RecoveredNote says how vm's last cutover, interrupted, was rolled back
 // automatically ("" if it was not, or vm was cut over since).

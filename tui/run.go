@@ -114,6 +114,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	env := steps.NewEnv(opts.Config, pf, state)
 	env.Log = logger
+	// A VM taken out of the plan with its cutover unfinished: the wizard
+	// would not show it, nor end it.
+	if err := env.CheckDroppedCutovers(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer env.Close(context.WithoutCancel(ctx))
