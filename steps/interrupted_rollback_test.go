@@ -281,3 +281,21 @@ func TestOutagesOfKilledRetriesAreReported(t *testing.T) {
 		t.Errorf("outages still kept in the state after a report holds them: %+v", kept)
 	}
 }
+
+// TestStatusOfARetryKilledAfterItsCleanup (QA: ferry status said "ok"): a
+// retry of an interrupted cutover killed once its cleanup powered the
+// source on and gave the replica back to replication, before its own
+// attempt held the job again, leaves the cutover running: status says the
+// cutover was interrupted and what confirming it does.
+func TestStatusOfARetryKilledAfterItsCleanup(t *testing.T) {
+	l, env := crashedAfterCreate(t)
+	next := crashCutoverIn(t, l, env, false, func(ev Event) bool {
+		return ev.Kind == EventWarning && strings.Contains(ev.Message, "until this run powered it on again")
+	}, cutoverRunning)
+	if !sourceOn(t, next) {
+		t.Fatal("the source is off after the retry's cleanup")
+	}
+	if h := webApp2Health(t, next); !strings.Contains(h, "the last cutover was interrupted before power-on of the target was requested") || !strings.Contains(h, "confirming removes what it left at the provider") {
+		t.Errorf("ferry status after a retry killed after its cleanup: %q", h)
+	}
+}

@@ -145,6 +145,11 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		if note := cut[recoveredKey(vm.Name)]; note != "" && st.Phase != replication.JobCutOver && st.Phase != replication.JobCuttingOver {
 			st.Summary += "; " + note
 		}
+		if cut[cutoverKey(vm.Name)] == cutoverRunning && st.Held == "" {
+			// Not held (a retry killed after its cleanup gave the replica
+			// back): replication goes on, and the cutover is still to end.
+			st.Summary += "; " + e.CutoverNote(vm.Name)
+		}
 		if ic := st.CompareInFlight; ic != nil && st.Phase != replication.JobCutOver && st.Phase != replication.JobCuttingOver {
 			// The next pass goes on with it, whatever the schedule.
 			st.CompareDue = true
