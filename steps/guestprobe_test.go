@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,7 +27,7 @@ func TestGuestPingFromACutOverVM(t *testing.T) {
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatalf("cutover: %v\n%s", err, strings.Join(lines, "\n"))
 	}
-	reports := readReports(filepath.Join(filepath.Dir(env.State.Path()), "cutover-*.json"))
+	reports := env.cutoverHistory().reports
 	if len(reports) != 1 || len(reports[0].VMs) != 1 {
 		t.Fatalf("cutover reports: %+v", reports)
 	}

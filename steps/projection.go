@@ -35,6 +35,9 @@ type DowntimeEstimate struct {
 	VM           string         `json:"vm"`
 	TotalSeconds float64        `json:"total_seconds"`
 	Parts        []EstimatePart `json:"parts"`
+	// Unreadable names the downtime reports beside the state that could not
+	// be read (damaged, truncated), and why: their figures are not counted.
+	Unreadable []string `json:"unreadable_reports,omitempty"`
 	// Total is TotalSeconds as a duration.
 	Total time.Duration `json:"-"`
 }
@@ -108,7 +111,11 @@ func (d *DowntimeEstimate) Text() string {
 		}
 		parts = append(parts, fmt.Sprintf("%s %s (%s)", p.Phase, roundSecs(p.Seconds), from))
 	}
-	return "Projection: " + strings.Join(parts, " + ") + "."
+	t := "Projection: " + strings.Join(parts, " + ") + "."
+	if len(d.Unreadable) > 0 {
+		t += fmt.Sprintf(" Not counted: %d downtime report(s) that cannot be read (%s); move or mend them.", len(d.Unreadable), strings.Join(d.Unreadable, "; "))
+	}
+	return t
 }
 
 func roundSecs(s float64) string {
@@ -148,6 +155,8 @@ type cutoverHistory struct {
 	// imported, connected and powered on at the provider as the cutover
 	// does it, which stands for a cutover's phases none has recorded yet.
 	tests []CutoverReport
+	// unreadable are the report files that could not be read, and why.
+	unreadable []string
 }
 
 // testPhases are the phases of a test migration that stand for a
@@ -167,23 +176,26 @@ func (e *Env) cutoverHistory() cutoverHistory {
 		return h
 	}
 	dir := filepath.Dir(e.State.Path())
-	h.reports = readReports(filepath.Join(dir, "cutover-*.json"))
-	h.tests = readReports(filepath.Join(dir, "test-migration-*.json"))
+	h.reports = h.read(filepath.Join(dir, "cutover-*.json"))
+	h.tests = h.read(filepath.Join(dir, "test-migration-*.json"))
 	return h
 }
 
-func readReports(pattern string) []CutoverReport {
+// read reads the reports matching pattern, noting those it cannot read.
+func (h *cutoverHistory) read(pattern string) []CutoverReport {
 	var out []CutoverReport
 	files, _ := filepath.Glob(pattern)
 	for _, f := range files {
 		b, err := os.ReadFile(f)
+		var r CutoverReport
+		if err == nil {
+			err = json.Unmarshal(b, &r)
+		}
 		if err != nil {
+			h.unreadable = append(h.unreadable, filepath.Base(f)+": "+err.Error())
 			continue
 		}
-		var r CutoverReport
-		if json.Unmarshal(b, &r) == nil {
-			out = append(out, r)
-		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -272,7 +284,7 @@ func (e *Env) ProjectDowntime(vm string) (*DowntimeEstimate, error) {
 }
 
 func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory) *DowntimeEstimate {
-	est := &DowntimeEstimate{VM: plan.Name}
+	est := &DowntimeEstimate{VM: plan.Name, Unreadable: h.unreadable}
 	add := func(p EstimatePart) {
 		est.Parts = append(est.Parts, p)
 		est.TotalSeconds += p.Seconds

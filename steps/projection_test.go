@@ -1,6 +1,9 @@
 package steps
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +180,34 @@ func TestProjectDowntimeFromTestMigration(t *testing.T) {
 	est = projectDowntime(vm, replication.VMState{}, cutoverHistory{reports: []CutoverReport{cut}, tests: []CutoverReport{test}})
 	if p := est.Parts[3]; p.Seconds != 2 || !strings.Contains(p.From, "earlier cutovers") {
 		t.Errorf("with a cutover recorded: %+v", p)
+	}
+}
+
+// TestProjectionNamesUnreadableReports (QA: a truncated report silently
+// turned the projection's recorded shutdown into the 30 s default): a
+// downtime report beside the state that cannot be read is named in the
+// projection's text, with why, and the readable ones still count.
+func TestProjectionNamesUnreadableReports(t *testing.T) {
+	dir := t.TempDir()
+	env := NewEnv(nil, &PlanFile{VMs: []VMPlan{{Name: "WebApp2"}}}, NewState(filepath.Join(dir, "plan.state.json")))
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	good := CutoverReport{Started: t0, VMs: []VMReport{{VM: "WebApp2", Phases: []PhaseRecord{{Name: "shutdown", Start: t0, End: t0.Add(4 * time.Second)}}}}}
+	b, err := json.Marshal(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cutover-20261201-120000.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cutover-20261201-130000.json"), b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	est := projectDowntime(VMPlan{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}, replication.VMState{}, env.cutoverHistory())
+	text := est.Text()
+	if !strings.Contains(text, "Not counted: 1 downtime report(s) that cannot be read (cutover-20261201-130000.json: unexpected end of JSON input)") {
+		t.Errorf("the projection does not name the unreadable report: %s", text)
+	}
+	if !strings.Contains(text, "shutdown 4.0s (median of 1 in earlier cutovers of WebApp2)") {
+		t.Errorf("the readable report no longer counts: %s", text)
 	}
 }
