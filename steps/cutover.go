@@ -245,12 +245,19 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: vm.Name, Detail: "already cut over to vApp " + vm.TargetVApp})
 			continue
 		}
+		decided := env.CutoverDecision != "" && (len(env.CutoverVMs) == 0 || slices.Contains(env.CutoverVMs, vm.Name))
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverPowerOnRequested {
-			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: vm.Name,
-				Detail: "cutover stopped after power-on of the target was requested: finished if the target runs and answers its probes, otherwise " + decisionHint(vm.Name)})
+			detail := "cutover stopped after power-on of the target was requested: finished if the target runs and answers its probes, otherwise " + decisionHint(vm.Name)
+			switch {
+			case decided && env.CutoverDecision == CutoverRollback:
+				detail = "cutover stopped after power-on of the target was requested: rolled back as decided (--rollback): the target removed, the replica disks kept, the source powered on again"
+			case decided && env.CutoverDecision == CutoverFinish:
+				detail = "cutover stopped after power-on of the target was requested: finished as decided (--finish): the target powered on if it is not, and kept"
+			}
+			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: vm.Name, Detail: detail})
 			continue
 		}
-		rollback := env.CutoverDecision == CutoverRollback && (len(env.CutoverVMs) == 0 || slices.Contains(env.CutoverVMs, vm.Name))
+		rollback := decided && env.CutoverDecision == CutoverRollback
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverRunning && (rollback || !env.interruptedShutdown(vm.Name).IsZero()) {
 			// Its source may be off because that cutover shut it down: not
 			// a cold migration's.
@@ -259,6 +266,12 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 				detail = "rolled back as decided (--rollback): what the interrupted cutover left at the provider removed (replica disks kept), the source powered on again, replication resumed"
 			}
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: vm.Name, Detail: detail})
+			continue
+		}
+		if len(env.CutoverVMs) > 0 && !slices.Contains(env.CutoverVMs, vm.Name) {
+			// Not confirmed in this run: it goes on replicating.
+			p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: vm.Name,
+				Detail: "not confirmed in this run: replication goes on; cut it over with --confirm-cutover=" + vm.Name})
 			continue
 		}
 		if store != nil {

@@ -212,6 +212,18 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 			}
 
 			env.CutoverDecision = decision
+			// The plan says what the decision does, not what a run
+			// without one would (QA: a --rollback run's plan spoke of
+			// finishing).
+			plan, err := (&Cutover{}).Plan(ctx, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(plan.Items, func(it Item) bool {
+				return it.Name == "WebApp2" && strings.Contains(it.Detail, "as decided (--"+decision+")")
+			}) {
+				t.Errorf("the cutover's plan with --%s: %+v", decision, plan.Items)
+			}
 			_, err = r.Run(ctx)
 			switch decision {
 			case CutoverRollback:

@@ -516,6 +516,18 @@ func TestCutoverOneByOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.CutoverVMs, r.Confirmed = vms, true
+	// The plan of this run cuts WebApp2 over and says WebApp3 waits (QA:
+	// it listed every VM as cut over).
+	plan, err := (&Cutover{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range plan.Items {
+		switch {
+		case it.Name == "WebApp2" && it.Action != ActionCreate, it.Name == "WebApp3" && (it.Action != ActionExists || !strings.Contains(it.Detail, "not confirmed in this run")):
+			t.Errorf("the plan of a cutover of WebApp2 alone: %s %s: %s", it.Action, it.Name, it.Detail)
+		}
+	}
 	out, err := r.Run(ctx)
 	if err != nil || out.StoppedBefore != "cutover" {
 		t.Fatalf("first cutover: %+v %v", out, err)
