@@ -797,6 +797,10 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 			return
 		}
 		_ = c.setState(cutoverRolledBack)
+		if !c.rep.SourceBackOn.IsZero() {
+			// The report measures the outage to its end.
+			c.awaitSourceBack(c.rep.SourceBackOn)
+		}
 		if c.mismatch != nil {
 			err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept; the replica differs from the source: %s)", err, c.plan.Name, mismatchAdvice(c.plan.Name, "cut over again"))
 			return
@@ -1040,24 +1044,38 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	switch decision {
 	case CutoverRollback:
 		c.rep.RolledBack = true
+		began := time.Now()
 		if err := c.phase("roll back", func() (string, error) {
 			return "as decided: the target removed, the replica disks kept, the source powered on", c.rollback(context.WithoutCancel(ctx))
 		}); err != nil {
 			c.rep.RollbackError = err.Error()
 			return fmt.Errorf("%s: rollback as decided (%s): %w", c.plan.Name, where, err)
 		}
+		poweredOn := time.Now()
+		if srcState != string(vsphere.PoweredOn) {
+			// The report measures this run's outage to its end.
+			c.awaitSourceBack(poweredOn)
+		}
 		if off := c.env.interruptedShutdown(c.plan.Name); !off.IsZero() && !c.leaveOff {
-			// Down since the interrupted cutover's shutdown, unless the
-			// target served meanwhile, or the source was back on before
-			// this run (a rollback killed after it powered the source on).
-			end, how := time.Now(), "after power-on of the target was requested: the source was off from %s until this rollback powered it on again at %s"
-			if on := backOnSince(c.src, off); srcState == string(vsphere.PoweredOn) && !on.IsZero() {
-				end, how = on, "after power-on of the target was requested: the source was off from %s until it was powered on again at %s, before this rollback (by a ferry run that stopped before it saved its report, or by hand)"
+			// Down since the interrupted cutover's shutdown: until the
+			// source was back (powered on again before this run by a
+			// rollback killed after its power-on, or by hand; or by this
+			// rollback, until it answered), or, the target found running,
+			// at most until this rollback removed it (what came after is
+			// this run's own outage, measured by the probes).
+			var end time.Time
+			var how string
+			switch on := backOnSince(c.src, off); {
+			case srcState == string(vsphere.PoweredOn) && !on.IsZero():
+				end, how = on, fmt.Sprintf("after power-on of the target was requested: the source was off from %s until it was powered on again at %s, before this rollback (by a ferry run that stopped before it saved its report, or by hand)", clock(off), clock(on))
+			case status == "POWERED_ON":
+				end, how = began, fmt.Sprintf("after power-on of the target was requested: the source was off from %s; the target ran until this rollback began at %s and may have served meanwhile", clock(off), clock(began))
+			case !c.rep.ServiceBack.IsZero():
+				end, how = c.rep.ServiceBack, fmt.Sprintf("after power-on of the target was requested: the source was off from %s until this rollback powered it on again at %s, answering again at %s", clock(off), clock(poweredOn), clock(c.rep.ServiceBack))
+			default:
+				end, how = poweredOn, fmt.Sprintf("after power-on of the target was requested: the source was off from %s until this rollback powered it on again at %s", clock(off), clock(poweredOn))
 			}
-			if status == "POWERED_ON" {
-				how += "; the target was running meanwhile and may have served"
-			}
-			if _, err := c.earlier(off, end, status == "POWERED_ON", fmt.Sprintf(how, clock(off), clock(end))); err != nil {
+			if _, err := c.earlier(off, end, status == "POWERED_ON", how); err != nil {
 				return err
 			}
 		}
@@ -1302,6 +1320,31 @@ func (c *vmCutover) waitGreen() (string, error) {
 	}
 	c.rep.ServiceBack = back
 	return fmt.Sprintf("%d probe(s) answering", len(names)), nil
+}
+
+// awaitSourceBack waits, once a rollback powered the source on again at
+// since, until the VM's own probes answer (up to the green timeout), so
+// that the report measures the outage to its end (ServiceBack) instead of
+// leaving it "not over". Probes still silent then are said in the phase's
+// detail, not made an error: the rollback is done, and the source's guest
+// may take its time to boot.
+func (c *vmCutover) awaitSourceBack(since time.Time) {
+	names := c.probeNames()
+	if c.mon == nil || len(names) == 0 || c.leaveOff {
+		return
+	}
+	c.hurry()
+	_ = c.phase("source answering", func() (string, error) {
+		back, red, err := awaitAnswers(context.Background(), c.mon, names, since, time.Now().Add(c.greenTimeout), c.interval)
+		if err != nil {
+			return "", err
+		}
+		if len(red) > 0 {
+			return fmt.Sprintf("%s not answering %s after the source was powered on again: check the source", strings.Join(red, ", "), c.greenTimeout), nil
+		}
+		c.rep.ServiceBack = back
+		return fmt.Sprintf("%d probe(s) answering again", len(names)), nil
+	})
 }
 
 // awaitAnswers waits until every probe of names answers probes sent after
@@ -1624,6 +1667,17 @@ func (c *vmCutover) rollbackInterrupted(ctx context.Context, how string) error {
 		return how + ": what the interrupted cutover left at the provider removed, the replica disks kept", c.undoInterrupted(ctx)
 	}); err != nil {
 		return fmt.Errorf("%s: rollback %s of the cutover interrupted before power-on was requested: %w (its cutover state stays %q)", c.plan.Name, how, err, cutoverRunning)
+	}
+	if o := c.endedOutage; o != nil && c.endedByUs {
+		// The outage ends when the source answers again, not at its
+		// power-on.
+		if c.awaitSourceBack(o.End); !c.rep.ServiceBack.IsZero() {
+			back, err := c.earlier(o.Start, c.rep.ServiceBack, false, o.How+", answering again at "+clock(c.rep.ServiceBack))
+			if err != nil {
+				return err
+			}
+			c.endedOutage = &back
+		}
 	}
 	var outage string
 	if o := c.endedOutage; o != nil {

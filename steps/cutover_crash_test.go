@@ -353,3 +353,27 @@ func TestRollbackKeepsAPausedJobPaused(t *testing.T) {
 		t.Error("the rollback resumed WebApp2's replication, which the operator had paused")
 	}
 }
+
+// TestDecidedRollbackMeasuresItsOutage (QA: the report of a --rollback of
+// a target that ran said its probe outage was "not over", and counted the
+// earlier outage past the target's removal): the rollback waits for the
+// source to answer again, its report closes the outage and has the
+// earlier one end when the rollback began.
+func TestDecidedRollbackMeasuresItsOutage(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	env = crashCutover(t, l, env, func(ev Event) bool { return strings.HasPrefix(ev.Message, "WebApp2: power on done in") })
+	env.CutoverDecision = CutoverRollback
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}, Confirmed: true}
+	if _, err := r.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "rolled back as decided") {
+		t.Fatalf("--rollback: %v", err)
+	}
+	md := reportOf(t, env)
+	for _, want := range []string{"| source answering |", "probe(s) answering again", "the target ran until this rollback began at"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report of the decided rollback lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "not over when this report was written") {
+		t.Errorf("the report leaves the rollback's outage open:\n%s", md)
+	}
+}
