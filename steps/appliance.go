@@ -172,7 +172,7 @@ type applianceWorld struct {
 
 // importKey is the appliance step's output that records the OVF import of
 // the appliance in flight (JSON applianceImport), from when vCenter made
-// its lease and VM until the deploy succeeded.
+// its lease and VM until the import completed.
 const importKey = "import"
 
 // applianceImport is an OVF import of the appliance: its lease and the VM
@@ -663,8 +663,12 @@ func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref v
 			return env.State.SetOutput("appliance", importKey, string(b))
 		},
 	})
-	if err == nil {
-		err = env.State.SetOutput("appliance", importKey, "")
+	if ref.Value != "" {
+		// Imported whole (DeployOVF names the VM once the lease is
+		// complete), even if its power-on then failed: nothing to abort.
+		if serr := env.State.SetOutput("appliance", importKey, ""); err == nil {
+			err = serr
+		}
 	}
 	return ref, err
 }

@@ -463,6 +463,9 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	}
 	if len(wave) > 1 {
 		emit(Progress(fmt.Sprintf("wave of %d VMs (%s), %d at a time", len(wave), strings.Join(names, ", "), min(parallel, len(wave))), -1))
+		// As many as ran at once, as the line above says (the report
+		// said cutover.parallel, more than the wave had).
+		report.Parallel = min(parallel, len(wave))
 	}
 	report.ProjectedWaveSeconds = waveProjection(report.projections(wave), parallel).Seconds()
 
