@@ -325,7 +325,7 @@ func (r *CutoverReport) Markdown() string {
 			fmt.Fprintf(&b, "%s\n\n", v.Note)
 		}
 		for _, o := range v.EarlierOutages {
-			fmt.Fprintf(&b, "An earlier cutover was interrupted %s: %s%.1fs of downtime before this run's attempt, not in its figures below.\n\n", o.How, o.bound(), o.seconds())
+			fmt.Fprintf(&b, "An earlier cutover was interrupted %s (%s%.1fs of downtime before this run's attempt, not in its figures below).\n\n", o.How, o.bound(), o.seconds())
 		}
 		if v.Projection != nil {
 			if t := v.windowText(); t == "not measured" {
