@@ -39,6 +39,25 @@ func labSource(t *testing.T) (*lab.Lab, *vsphere.Client) {
 	return l, c
 }
 
+// webApp1Source is a lab's WebApp1 as a replication source whose warnings
+// are kept, and the bytes of its disk.
+func webApp1Source(t *testing.T) (*lab.Lab, *replication.VSphereSource, []byte, *warnings) {
+	t.Helper()
+	l, c := labSource(t)
+	vm, err := c.VMByName(context.Background(), "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(l.OnPrem.FlatFile("WebApp1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &warnings{}
+	src := replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
+	src.Warn = w.add
+	return l, src, want, w
+}
+
 // readAll reads the whole first disk of a pass and releases it.
 func readAll(t *testing.T, src *replication.VSphereSource) []byte {
 	t.Helper()
@@ -70,20 +89,7 @@ func readAll(t *testing.T, src *replication.VSphereSource) []byte {
 // proxy serves none of it, and nothing is warned. When the host cannot be
 // reached the reads go through the proxy, with a warning naming the cost.
 func TestSourceReadsHostDirect(t *testing.T) {
-	l, c := labSource(t)
-	ctx := context.Background()
-	vm, err := c.VMByName(ctx, "WebApp1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile(l.OnPrem.FlatFile("WebApp1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	var w warnings
-	src := replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
-	src.Warn = w.add
+	l, src, want, w := webApp1Source(t)
 	proxy0, host0 := l.OnPrem.ESX.ProxyReads(), l.OnPrem.ESX.HostReads()
 	if got := readAll(t, src); !bytes.Equal(got, want) {
 		t.Fatal("host-direct read differs from the source disk")
@@ -357,19 +363,7 @@ func TestSourceReadRefusedNamesBrowse(t *testing.T) {
 // read is made again with a new ticket and succeeds, host-direct, with no
 // fallback to vCenter's proxy and nothing warned.
 func TestHostDirectReadWithATicketSpent(t *testing.T) {
-	l, c := labSource(t)
-	ctx := context.Background()
-	vm, err := c.VMByName(ctx, "WebApp1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile(l.OnPrem.FlatFile("WebApp1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var w warnings
-	src := replication.NewVSphereSource(c.Client.Client, vm.Ref.Reference())
-	src.Warn = w.add
+	l, src, want, w := webApp1Source(t)
 	refused0, proxy0 := l.OnPrem.ESX.Refused(), l.OnPrem.ESX.ProxyReads()
 	l.OnPrem.ESX.TakeNextTickets(1)
 	if got := readAll(t, src); !bytes.Equal(got, want) {
