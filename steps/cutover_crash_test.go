@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // crashCutover runs a confirmed cutover of WebApp2 whose process "dies"
@@ -107,16 +108,23 @@ func targetStatus(t *testing.T, l *lab.Lab, env *Env) (string, bool) {
 
 func sourceOn(t *testing.T, env *Env) bool {
 	t.Helper()
+	_, src := sourceVM(t, env, "WebApp2")
+	return src.PoweredOn()
+}
+
+// sourceVM reads the on-prem VM name as govmomi sees it, with the client.
+func sourceVM(t *testing.T, env *Env, name string) (*vsphere.Client, vsphere.VM) {
+	t.Helper()
 	ctx := context.Background()
 	onprem, err := env.OnPrem(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := onprem.VMByName(ctx, "WebApp2")
+	src, err := onprem.VMByName(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return src.PoweredOn()
+	return onprem, src
 }
 
 // TestCrashAfterPowerOnIsFinished: the process dies right after vCD

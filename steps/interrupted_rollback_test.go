@@ -234,14 +234,7 @@ func TestOutagesOfKilledRetriesAreReported(t *testing.T) {
 	l, env := crashedAfterCreate(t)
 	ctx := context.Background()
 	first := env.interruptedShutdown("WebApp2")
-	onprem, err := env.OnPrem(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := onprem.VMByName(ctx, "WebApp2")
-	if err != nil {
-		t.Fatal(err)
-	}
+	onprem, src := sourceVM(t, env, "WebApp2")
 	if err := onprem.EnsurePoweredOn(ctx, src.Ref); err != nil {
 		t.Fatal(err)
 	}
