@@ -41,8 +41,8 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 ignored, so a closed terminal does not stop it). The engine holds the plan's
 state and replication store, passes every replicated VM every RPO, runs the
 plan's probes, and resumes all of it by itself after a restart (a pass that
-was interrupted, even by kill -9, continues without re-sending what the
-receiver acknowledged).
+was interrupted, even by kill -9, continues from the point below which the
+receiver acknowledged everything).
 
 While it runs, ferry run and ferry status for the same state file are its
 clients: they talk to it over a Unix socket beside the state file

@@ -49,7 +49,7 @@ func setup(t *testing.T, size int64) (src string, fs *FileSource, rcv *testRecei
 }
 
 // TestSenderKilledResumes: a pass cancelled mid-way (the sender process
-// killed) resumes in the same snapshot without re-sending acknowledged data.
+// killed) resumes in the same snapshot from its durable watermark.
 func TestSenderKilledResumes(t *testing.T) {
 	const size = 32 << 20
 	src, fs, rcv := setup(t, size)

@@ -466,7 +466,7 @@ func (s *Scheduler) get(vm string) (*schedJob, error) {
 }
 
 // Pause stops scheduling passes for vm and interrupts a running pass (it
-// resumes, without re-sending acknowledged data, after Resume).
+// resumes from its durable watermark after Resume).
 func (s *Scheduler) Pause(vm string) error { return s.pause(vm, "", PausedByRequest) }
 
 // PausedByRequest is the reason of a job paused by the operator (Pause).

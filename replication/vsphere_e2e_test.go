@@ -299,7 +299,7 @@ func (c *cancelConn) Write(p []byte) (int, error) {
 }
 
 // TestVSphereSenderKilledResumesSnapshot: a sender killed mid-pass resumes
-// in the same vSphere snapshot without re-sending acknowledged data, and the
+// in the same vSphere snapshot from its durable watermark, and the
 // snapshot is deleted afterwards.
 func TestVSphereSenderKilledResumesSnapshot(t *testing.T) {
 	l := newVcsimLab(t)
