@@ -92,6 +92,15 @@ func TestServeSSHKeepaliveAndHandshakeLimit(t *testing.T) {
 		t.Fatal("the engine kept the session of a client that answers no keepalive")
 	}
 	waitAttached("viewer")
+	// The engine's log says how the session ended, as an ordinary end; its
+	// stderr has nothing of it (wish's own middleware wrote "app exit with
+	// error ... context canceled" there).
+	if errs := srv.stderr.String(); strings.Contains(errs, "app exit") || strings.Contains(errs, "context canceled") {
+		t.Fatalf("the engine's stderr after a dropped session:\n%s", errs)
+	}
+	if log, err := os.ReadFile(filepath.Join(l.Dir, "ferry.log")); err != nil || !strings.Contains(string(log), "ssh: session ended: the connection closed") {
+		t.Fatalf("the engine's log after a dropped session (%v):\n%s", err, log)
+	}
 
 	// The role is free: the next session drives.
 	drv := attach(t, sshAddr, cfg, "")

@@ -20,7 +20,6 @@ import (
 	"github.com/charmbracelet/ssh"
 	"github.com/charmbracelet/wish"
 	bm "github.com/charmbracelet/wish/bubbletea"
-	"github.com/muesli/termenv"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -225,15 +224,53 @@ func newSSHServer(w *sshWizard, hostKey []byte) (*ssh.Server, error) {
 			return ok
 		}),
 		wish.WithIdleTimeout(sshIdle),
-		wish.WithMiddleware(
-			bm.MiddlewareWithProgramHandler(w.program, termenv.ANSI256),
-		),
+		wish.WithMiddleware(w.wizardMiddleware),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("ssh server: %w", err)
 	}
 	srv.ConnCallback = w.admit
 	return srv, nil
+}
+
+// wizardMiddleware runs a session's wizard, as wish's bubbletea middleware
+// does, but says how the session ended in ferry's log: a session its client
+// closed or dropped is an ordinary end (wish's middleware logs it as "app
+// exit with error ... context canceled" to its own logger).
+func (w *sshWizard) wizardMiddleware(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		p := w.program(sess)
+		if p == nil {
+			next(sess)
+			return
+		}
+		_, resized, _ := sess.Pty() // program refused a session without one
+		ctx, cancel := context.WithCancel(sess.Context())
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					p.Quit()
+					return
+				case win := <-resized:
+					p.Send(tea.WindowSizeMsg{Width: win.Width, Height: win.Height})
+				}
+			}
+		}()
+		_, err := p.Run()
+		p.Kill() // restores the terminal if the wizard panicked
+		cancel()
+		attrs := []any{"user", sess.User(), "remote", sess.RemoteAddr().String()}
+		switch {
+		case err == nil:
+			w.log.Info("ssh: session ended", attrs...)
+		case errors.Is(err, tea.ErrProgramKilled) && sess.Context().Err() != nil:
+			w.log.Info("ssh: session ended: the connection closed", attrs...)
+		default:
+			w.log.Error("ssh: session ended: the wizard failed", append(attrs, "error", err)...)
+		}
+		next(sess)
+	}
 }
 
 // admit bounds connections before anything else: their number, and the

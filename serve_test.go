@@ -34,6 +34,25 @@ type served struct {
 	metrics string            // http://host:port/metrics, or ""
 	lines   map[string]string // its "name: value" lines before "engine ready"
 	done    chan error
+	stderr  *lockedBuffer // what it wrote to stderr (also copied to the test's)
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and readers at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startServe starts `ferry serve` for the lab's plan and waits for "engine
@@ -42,7 +61,8 @@ func startServe(t *testing.T, l *lab.Lab, args ...string) *served {
 	t.Helper()
 	cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile, "serve", "--plan", l.PlanPath()}, args...)...)
 	cmd.Env = cleanEnv()
-	cmd.Stderr = os.Stderr
+	errBuf := &lockedBuffer{}
+	cmd.Stderr = io.MultiWriter(os.Stderr, errBuf)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +70,7 @@ func startServe(t *testing.T, l *lab.Lab, args ...string) *served {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &served{cmd: cmd, lines: map[string]string{}, done: make(chan error, 1)}
+	s := &served{cmd: cmd, lines: map[string]string{}, done: make(chan error, 1), stderr: errBuf}
 	sc := bufio.NewScanner(stdout)
 	ready := false
 	for sc.Scan() {
