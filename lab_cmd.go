@@ -6,13 +6,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/tui"
+	"github.com/ferry-migrate/ferry/vsphere"
 	"github.com/spf13/cobra"
+	"github.com/vmware/govmomi/ovf"
 )
 
 func newLabCmd(g *globalFlags) *cobra.Command {
@@ -270,6 +273,14 @@ func printLabInfo(w io.Writer, l *lab.Lab) {
 	fmt.Fprintf(w, "# API sessions end after %v unused, in both vCenters and in Cloud Director (--session-idle)\n", l.SessionIdle)
 	fmt.Fprintf(w, "# provider datastores hold %s each (--provider-datastore-mib); VM selection refuses replicas that would not fit\n", steps.Bytes(l.ProviderDatastoreCapacity))
 	fmt.Fprintf(w, "# on-prem datastores hold %s each (--onprem-datastore-mib); a pass snapshots its source only with the plan's snapshot_reserve free there\n", steps.Bytes(l.OnPremDatastoreCapacity))
+	if free, swap, ok := l.OnPrem.DatastoreUse(l.OnPrem.Spec.Datastore); ok {
+		line := fmt.Sprintf("#   %s has %s free now: the swap files of the VMs running there take %s", l.OnPrem.Spec.Datastore, steps.Bytes(free), steps.Bytes(swap))
+		if e, err := ovf.Unmarshal(strings.NewReader(lab.EdgeOVF())); err == nil {
+			need := vsphere.OVFNeeds(e)
+			line += fmt.Sprintf(", and the L2 appliance will take %s (its disks and swap file)", steps.Bytes(need.Disks+need.Swap))
+		}
+		fmt.Fprintln(w, line)
+	}
 	fmt.Fprintf(w, "# the org VDC runs VMs up to %d vCPU (at %d MHz) and %s of memory (--vdc-memory-mib); Cloud Director refuses a power-on past them, and the cutover checks first\n", vcdsim.DefaultVDCCPUMHz/vcdsim.DefaultVCPUSpeedM, vcdsim.DefaultVCPUSpeedM, steps.Bytes(l.VDCMemoryMB<<20))
 	fmt.Fprintf(w, "# ferry's account on both vCenters is %s (the lab's own clients log in as the administrator); its role lacks on-prem: %s (--onprem-withhold), provider: %s (--provider-withhold)\n",
 		lab.FerryUser, l.OnPrem.Privileges.WithheldText(), l.Provider.Privileges.WithheldText())

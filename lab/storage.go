@@ -102,6 +102,30 @@ func (vc *VCenter) SetDatastoreCapacity(capacity int64) {
 	vc.storage.capacity.Store(capacity)
 }
 
+// DatastoreUse is the named datastore's free space as the lab counts it
+// now (its capacity less its files, snapshot deltas and running VMs' swap
+// files) and what the swap files take of it; ok is false when vc has no
+// datastore of that name.
+func (vc *VCenter) DatastoreUse(name string) (free, swap int64, ok bool) {
+	s := vc.storage
+	for _, o := range s.reg.All("Datastore") {
+		ds, isDS := o.(*simulator.Datastore)
+		if !isDS {
+			continue
+		}
+		var dsName, dir string
+		s.reg.WithLock(&simulator.Context{Map: s.reg}, ds, func() { dsName, dir = ds.Name, ds.Info.GetDatastoreInfo().Url })
+		if dsName != name {
+			continue
+		}
+		if w := s.swaps.Load(); w != nil {
+			swap = w.in(dir)
+		}
+		return max(s.capacity.Load()-s.used(dir), 0), swap, true
+	}
+	return 0, 0, false
+}
+
 // refresh sets every datastore's space (before the vCenter is used: see
 // above).
 func (s *storage) refresh() {

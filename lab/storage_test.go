@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // TestStorageAsVCenterReports: a datastore's free space is its capacity
@@ -179,34 +180,10 @@ func TestPowerOnNeedsRoomForItsSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	vm := object.NewVirtualMachine(prov.Client.Client, info.Result.(types.ManagedObjectReference))
-	free := func() int64 {
-		t.Helper()
-		if _, err := methods.RefreshDatastore(ctx, prov.Client.Client, &types.RefreshDatastore{This: ds.Reference()}); err != nil {
-			t.Fatal(err)
-		}
-		var m mo.Datastore
-		if err := property.DefaultCollector(prov.Client.Client).RetrieveOne(ctx, ds.Reference(), []string{"summary"}, &m); err != nil {
-			t.Fatal(err)
-		}
-		return m.Summary.FreeSpace
-	}
+	free := func() int64 { return freeSpace(t, prov, ds) }
 	before := free()
 	l.Provider.SetDatastoreCapacity(lab.DefaultDatastoreCapacity - before + 512<<20) // 512 MiB free
-	power := func(f func(context.Context) (*object.Task, error)) error {
-		pt, err := f(ctx)
-		if err == nil {
-			err = pt.Wait(ctx)
-		}
-		return err
-	}
-	err = power(vm.PowerOn)
-	var te task.Error
-	if !errors.As(err, &te) {
-		t.Fatalf("power-on of a 1 GiB VM with 512 MiB free: %v, want a refusal for its swap file", err)
-	}
-	if f, ok := te.Fault().(*types.GenericVmConfigFault); !ok || !strings.Contains(f.Reason, "swap file") {
-		t.Fatalf("power-on of a 1 GiB VM with 512 MiB free: %#v, want a refusal for its swap file", te.Fault())
-	}
+	refusedForSwap(t, vm, "power-on of a 1 GiB VM with 512 MiB free")
 	l.Provider.SetDatastoreCapacity(lab.DefaultDatastoreCapacity)
 	if err := power(vm.PowerOn); err != nil {
 		t.Fatal(err)
@@ -219,5 +196,84 @@ func TestPowerOnNeedsRoomForItsSwap(t *testing.T) {
 	}
 	if got := free(); got != before {
 		t.Errorf("free space with the VM off again: %d, want %d", got, before)
+	}
+}
+
+// TestOnPremPowerOnNeedsRoomForItsSwap: on-prem too, the VMs that run when
+// the lab starts hold their swap files, and a VM powered off (a source shut
+// down by a cutover, the L2 appliance ferry deploys) does not power on
+// again without room for its swap (stock vcsim, and the lab before: the
+// on-prem VMs powered on anywhere).
+func TestOnPremPowerOnNeedsRoomForItsSwap(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	f := c.Finder()
+	dc, err := f.Datacenter(ctx, "OnPrem-DC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetDatacenter(dc)
+	ds, err := f.Datastore(ctx, "onprem-ds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := f.VirtualMachine(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := freeSpace(t, c, ds)
+	if err := power(vm.PowerOff); err != nil {
+		t.Fatal(err)
+	}
+	off := freeSpace(t, c, ds)
+	if off != running+1<<30 {
+		t.Fatalf("free space of onprem-ds with WebApp1 (1 GiB of memory) running: %d, off: %d; want its swap file counted while it runs", running, off)
+	}
+	l.OnPrem.SetDatastoreCapacity(lab.DefaultDatastoreCapacity - off + 512<<20) // 512 MiB free
+	refusedForSwap(t, vm, "on-prem power-on of a 1 GiB VM with 512 MiB free")
+	l.OnPrem.SetDatastoreCapacity(lab.DefaultDatastoreCapacity)
+	if err := power(vm.PowerOn); err != nil {
+		t.Fatal(err)
+	}
+	if got := freeSpace(t, c, ds); got != running {
+		t.Errorf("free space with WebApp1 on again: %d, want %d", got, running)
+	}
+}
+
+// freeSpace is ds's free space after a RefreshDatastore.
+func freeSpace(t *testing.T, c *vsphere.Client, ds *object.Datastore) int64 {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := methods.RefreshDatastore(ctx, c.Client.Client, &types.RefreshDatastore{This: ds.Reference()}); err != nil {
+		t.Fatal(err)
+	}
+	var m mo.Datastore
+	if err := property.DefaultCollector(c.Client.Client).RetrieveOne(ctx, ds.Reference(), []string{"summary"}, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m.Summary.FreeSpace
+}
+
+// power runs a power operation's task to its end.
+func power(f func(context.Context) (*object.Task, error)) error {
+	pt, err := f(context.Background())
+	if err == nil {
+		err = pt.Wait(context.Background())
+	}
+	return err
+}
+
+// refusedForSwap powers vm on and wants the task refused for want of room
+// for its swap file.
+func refusedForSwap(t *testing.T, vm *object.VirtualMachine, what string) {
+	t.Helper()
+	err := power(vm.PowerOn)
+	var te task.Error
+	if !errors.As(err, &te) {
+		t.Fatalf("%s: %v, want a refusal for its swap file", what, err)
+	}
+	if f, ok := te.Fault().(*types.GenericVmConfigFault); !ok || !strings.Contains(f.Reason, "swap file") {
+		t.Fatalf("%s: %#v, want a refusal for its swap file", what, te.Fault())
 	}
 }

@@ -1,12 +1,16 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -15,10 +19,12 @@ import (
 // it powers off (vSphere Resource Management: swap space is reserved for
 // any unreserved virtual machine memory); without room for it the VM does
 // not start (Broadcom KB 318856, "Virtual machine startup failure": the
-// .vswp file cannot be created). The lab keeps no swap files: its provider
-// vCenter counts the swap of its powered-on VMs as taken on their
-// datastores, and refuses a power-on without room for it. (The on-prem
-// VMs were running before ferry came; their swap is not counted.)
+// .vswp file cannot be created). The lab keeps no swap files: both its
+// vCenters count the swap of their powered-on VMs as taken on their
+// datastores (on-prem, the VMs that run when the lab starts hold theirs
+// from the start), and refuse a power-on without room for it: at the
+// provider the target VMs and the receiver appliance, on-prem the L2
+// appliance ferry deploys and a source powered on again by a rollback.
 
 // swaps keeps the swap of a vCenter's powered-on VMs, by VM: a registry
 // handler that follows their power state.
@@ -37,9 +43,50 @@ type swapFile struct {
 // installSwaps makes vc count its powered-on VMs' swap on their datastores
 // (storage.used) and refuse a power-on without room for it (esxVM).
 func installSwaps(vc *VCenter) {
-	w := &swaps{reg: vc.Model.Map(), byVM: map[types.ManagedObjectReference]swapFile{}}
-	vc.Model.Map().AddHandler(w)
+	reg := vc.Model.Map()
+	w := &swaps{reg: reg, byVM: map[types.ManagedObjectReference]swapFile{}}
+	ctx := &simulator.Context{Context: context.Background(), Map: reg,
+		Session: &simulator.Session{UserSession: types.UserSession{Key: "lab-swaps", UserName: "vpxd"}, Registry: simulator.NewRegistry(), Map: reg}}
+	reg.AddHandler(w)
+	for _, o := range reg.All("VirtualMachine") {
+		vm, ok := o.(*simulator.VirtualMachine)
+		if !ok {
+			continue
+		}
+		reg.WithLock(ctx, vm, func() {
+			if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
+				w.mu.Lock()
+				w.byVM[vm.Self] = swapFile{dir: w.dirOf(&vm.VirtualMachine), bytes: swapBytes(&vm.VirtualMachine)}
+				w.mu.Unlock()
+			}
+		})
+	}
 	vc.storage.swaps.Store(w)
+	vc.storage.refresh() // the datastores' free space counts the swap now
+}
+
+// refuseSwaplessPowerOn makes vc's VMs fail to power on without room for
+// their swap file, as ESXi does (the provider's VMs do it in esxVM).
+func refuseSwaplessPowerOn(vc *VCenter) {
+	simwrap.Wrap(vc.Model.Map(), "VirtualMachine", []string{"PowerOnVM_Task"}, func(ctx *simulator.Context, obj mo.Reference) mo.Reference {
+		if vm, ok := obj.(*simulator.VirtualMachine); ok {
+			return &swapVM{VirtualMachine: vm, s: vc.storage, OwnEntity: simwrap.Entity(ctx, vm)}
+		}
+		return nil
+	})
+}
+
+type swapVM struct {
+	*simulator.VirtualMachine
+	s *storage
+	simwrap.OwnEntity
+}
+
+func (vm *swapVM) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task) soap.HasFault {
+	if f := vm.s.roomToPowerOn(vm.VirtualMachine); f != nil {
+		return &methods.PowerOnVM_TaskBody{Res: &types.PowerOnVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "powerOnVm", f).Run(ctx)}}
+	}
+	return vm.VirtualMachine.PowerOnVMTask(ctx, req)
 }
 
 // Reference implements simulator.RegisterObject.
@@ -139,7 +186,7 @@ func (s *storage) roomToPowerOn(vm *simulator.VirtualMachine) types.BaseMethodFa
 	if free := s.capacity.Load() - s.used(dir); free < need {
 		return &types.GenericVmConfigFault{VmConfigFault: types.VmConfigFault{VimFault: types.VimFault{MethodFault: types.MethodFault{
 			FaultMessage: []types.LocalizableMessage{{Key: "msg.swap.extend.fail", Message: fmt.Sprintf("Failed to extend swap file from 0 KB to %d KB.", need>>10)}}}}},
-			Reason: fmt.Sprintf("Could not power on virtual machine: No space left on device. Failed to extend swap file of %s from 0 KB to %d KB (its datastore has %d bytes free).", vm.Name, need>>10, max(free, 0))}
+			Reason: fmt.Sprintf("Could not power on virtual machine: No space left on device for the swap file of %s (its datastore has %d bytes free)", vm.Name, max(free, 0))}
 	}
 	return nil
 }

@@ -168,6 +168,10 @@ type applianceWorld struct {
 	// interrupted is the import a killed deploy left (its VM found, so
 	// vm is nil: it is deployed anew once that import is aborted).
 	interrupted *applianceImport
+	need        vsphere.OVFRoom // what the OVF's VM takes (checkOVF)
+	// noRoom says why the appliance's datastore cannot take the deploy or
+	// the power-on (""  when it can).
+	noRoom string
 }
 
 // importKey is the appliance step's output that records the OVF import of
@@ -274,14 +278,50 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 		}
 		// The plan looks up what the deploy will use: a datastore that the
 		// uplink's hosts do not have fails here, before the sink port
-		// group is created, not halfway through the apply.
-		if a.Datastore != "" {
-			if _, err := c.PlaceOnNetwork(ctx, w.dc, w.uplink, a.Datastore); err != nil {
+		// group is created, not halfway through the apply; one without
+		// room for the appliance is a conflict.
+		place, err := c.PlaceOnNetwork(ctx, w.dc, w.uplink, a.Datastore)
+		if err != nil {
+			if a.Datastore != "" {
 				return nil, fmt.Errorf("appliance.datastore: %w", err)
 			}
+			return nil, err
+		}
+		if err := w.checkRoom(ctx, place.DatastoreName); err != nil {
+			return nil, err
+		}
+	} else if !w.vm.PoweredOn() && w.vm.Datastore != "" {
+		if err := w.checkRoom(ctx, w.vm.Datastore); err != nil {
+			return nil, err
 		}
 	}
 	return w, nil
+}
+
+// checkRoom sets w.noRoom when datastore ds has no room for what the
+// appliance still needs there: its disks and its swap file for a deploy,
+// its swap file to power on one that is off. ESXi makes a VM's swap file
+// (its memory beyond its reservation) when it powers on, and a VM without
+// room for it does not start: found after the upload, a deploy would leave
+// an appliance that is off.
+func (w *applianceWorld) checkRoom(ctx context.Context, ds string) error {
+	_, free, err := w.c.DatastoreSpace(ctx, w.a.Datacenter, ds)
+	if err != nil {
+		return err
+	}
+	swapWhy := "ESXi makes one of a VM's memory beyond its reservation when it powers on, and a VM without room for it does not start"
+	if w.vm == nil {
+		if need := w.need.Disks + w.need.Swap; need > free {
+			w.noRoom = fmt.Sprintf("datastore %s has %s free; the appliance needs %s there: its disks (%s at their capacity, thin) and its swap file (%s: %s). Free space on %s, or set appliance.datastore to a datastore of the uplink's hosts with room",
+				ds, Bytes(free), Bytes(need), Bytes(w.need.Disks), Bytes(w.need.Swap), swapWhy, ds)
+		}
+		return nil
+	}
+	if w.vm.Swap > free {
+		w.noRoom = fmt.Sprintf("VM %s is %s, and datastore %s has %s free: powering it on needs %s there for its swap file (%s). Free space on %s",
+			w.vm.Name, w.vm.PowerState, ds, Bytes(free), Bytes(w.vm.Swap), swapWhy, ds)
+	}
+	return nil
 }
 
 // sinkPolicy decides how the sink delivers frames (MAC learning where the
@@ -324,6 +364,7 @@ func (w *applianceWorld) checkOVF(pf *PlanFile) error {
 	if err != nil {
 		return fmt.Errorf("appliance.ovf: %w", err)
 	}
+	w.need = vsphere.OVFNeeds(e)
 	nets, props := vsphere.OVFNetworks(e), vsphere.OVFPropertyInfo(e)
 	w.nets = map[string]string{}
 	roles := map[string]bool{}
@@ -483,6 +524,9 @@ func (w *applianceWorld) plan() Plan {
 			d += "; first the import an interrupted deploy left (VM " + w.interrupted.VM.Value + ", half-uploaded) is aborted, and vCenter removes that VM"
 		}
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: w.a.Name, Detail: d})
+		if w.noRoom != "" {
+			p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "VM", Name: w.a.Name, Detail: w.noRoom})
+		}
 		return p
 	}
 	if c := w.vmConflicts(); len(c) > 0 {
@@ -493,6 +537,9 @@ func (w *applianceWorld) plan() Plan {
 	res := &Resource{Kind: "VM", Name: w.vm.Name, ID: w.vm.Ref.Value}
 	if !w.vm.PoweredOn() {
 		p.Items = append(p.Items, Item{Action: ActionPower, Kind: "VM", Name: w.vm.Name, Detail: "is " + string(w.vm.PowerState), Resource: res})
+		if w.noRoom != "" {
+			p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "VM", Name: w.vm.Name, Detail: w.noRoom})
+		}
 	} else {
 		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: w.vm.Name, Detail: "powered on, uplink " + w.a.IP + "/" + w.a.Prefix, Resource: res})
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,6 +90,50 @@ func (c *Client) ReadOVF(source string) (*ovf.Envelope, error) {
 	return e, nil
 }
 
+// OVFRoom is what the VM of an OVF takes on its datastore: its disks at
+// their capacity (deployed thin, they grow up to it) and, once powered on,
+// its swap file (its memory beyond its reservation; with several
+// deployment options, the largest).
+type OVFRoom struct{ Disks, Swap int64 }
+
+// OVFNeeds reads an OVF's OVFRoom.
+func OVFNeeds(e *ovf.Envelope) OVFRoom {
+	var r OVFRoom
+	if e.Disk != nil {
+		for _, d := range e.Disk.Disks {
+			n, err := strconv.ParseInt(d.Capacity, 10, 64)
+			if err != nil {
+				continue // a ${property} capacity: set at the deploy
+			}
+			unit := int64(1)
+			if d.CapacityAllocationUnits != nil {
+				unit = max(ovf.ParseCapacityAllocationUnits(*d.CapacityAllocationUnits), 1)
+			}
+			r.Disks += n * unit
+		}
+	}
+	if e.VirtualSystem == nil {
+		return r
+	}
+	for _, hw := range e.VirtualSystem.VirtualHardware {
+		for _, it := range hw.Item {
+			if it.ResourceType == nil || *it.ResourceType != ovf.Memory || it.VirtualQuantity == nil {
+				continue
+			}
+			unit := int64(1 << 20) // vSphere's default for memory: MB
+			if it.AllocationUnits != nil {
+				unit = max(ovf.ParseCapacityAllocationUnits(*it.AllocationUnits), 1)
+			}
+			mem := int64(*it.VirtualQuantity) * unit
+			if it.Reservation != nil {
+				mem -= int64(*it.Reservation) * unit
+			}
+			r.Swap = max(r.Swap, mem)
+		}
+	}
+	return r
+}
+
 // OVFNetworks lists the network names an OVF declares.
 func OVFNetworks(e *ovf.Envelope) []string {
 	var out []string
@@ -116,10 +161,11 @@ func OVFProperties(e *ovf.Envelope) []string {
 
 // Placement is where a VM goes.
 type Placement struct {
-	Host         *object.HostSystem
-	ResourcePool *object.ResourcePool
-	Datastore    *object.Datastore
-	Folder       *object.Folder
+	Host          *object.HostSystem
+	ResourcePool  *object.ResourcePool
+	Datastore     *object.Datastore
+	DatastoreName string
+	Folder        *object.Folder
 }
 
 // PlaceOnNetwork picks a host connected to the port group (so the VM's NIC
@@ -189,10 +235,11 @@ func (c *Client) PlaceOnNetwork(ctx context.Context, dcH *Datacenter, pg Ref, da
 			return nil, err
 		}
 		return &Placement{
-			Host:         object.NewHostSystem(c.Client.Client, h.Self),
-			ResourcePool: object.NewResourcePool(c.Client.Client, *cr.ResourcePool),
-			Datastore:    object.NewDatastore(c.Client.Client, best.Self),
-			Folder:       folders.VmFolder,
+			Host:          object.NewHostSystem(c.Client.Client, h.Self),
+			ResourcePool:  object.NewResourcePool(c.Client.Client, *cr.ResourcePool),
+			Datastore:     object.NewDatastore(c.Client.Client, best.Self),
+			DatastoreName: best.Name,
+			Folder:        folders.VmFolder,
 		}, nil
 	}
 	if datastore != "" {
@@ -427,6 +474,11 @@ type DeployedVM struct {
 	PowerState PowerState
 	Networks   []string          // port group names of its NICs' networks
 	Properties map[string]string // OVF (vApp) property values by id
+	// Datastore holds its configuration, where ESXi makes its swap file
+	// when it powers on; Swap is that file's size (its memory beyond its
+	// reservation).
+	Datastore string
+	Swap      int64
 }
 
 // PoweredOn reports whether the VM runs.
@@ -461,7 +513,7 @@ func (c *Client) FindDeployedVM(ctx context.Context, dcH *Datacenter, name strin
 	}
 	var vms []mo.VirtualMachine
 	pc := property.DefaultCollector(c.Client.Client)
-	if err := pc.Retrieve(ctx, refs, []string{"name", "runtime.powerState", "network", "config.vAppConfig"}, &vms); err != nil {
+	if err := pc.Retrieve(ctx, refs, []string{"name", "runtime.powerState", "network", "config.vAppConfig", "config.hardware.memoryMB", "config.memoryAllocation", "config.files"}, &vms); err != nil {
 		return nil, fmt.Errorf("vCenter %s: read VM %q: %w", c.Endpoint, name, err)
 	}
 	vm := &vms[0]
@@ -474,6 +526,17 @@ func (c *Client) FindDeployedVM(ctx context.Context, dcH *Datacenter, name strin
 		out.Networks = append(out.Networks, nets[n])
 	}
 	sort.Strings(out.Networks)
+	if vm.Config != nil {
+		var p DatastorePath
+		if p.FromString(vm.Config.Files.VmPathName) {
+			out.Datastore = p.Datastore
+		}
+		mem := int64(vm.Config.Hardware.MemoryMB) << 20
+		if a := vm.Config.MemoryAllocation; a != nil && a.Reservation != nil {
+			mem -= *a.Reservation << 20
+		}
+		out.Swap = max(mem, 0)
+	}
 	if vm.Config != nil && vm.Config.VAppConfig != nil {
 		if vc, ok := vm.Config.VAppConfig.(*types.VmConfigInfo); ok {
 			for _, p := range vc.Property {

@@ -4,8 +4,11 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"reflect"
+	"strings"
 
 	"github.com/vmware/govmomi/object"
+	vimtask "github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -21,7 +24,48 @@ func WaitTask(ctx context.Context, task *object.Task) (*types.TaskInfo, error) {
 		err = cmp.Or(ctx.Err(), errors.New("the wait for the task ended without its result"))
 	}
 	if err != nil {
+		var te vimtask.Error
+		if errors.As(err, &te) {
+			err = taskError{te}
+		}
 		return nil, err
 	}
 	return info, nil
+}
+
+// taskError is a task's failure whose message says what its fault says:
+// vCenter's localized message, then the fault's own messages and reason
+// where they add to it (a power-on refused for want of room for the swap
+// file names the file in a fault message; a localized message can be a
+// bare "A general system error occurred", or, from some servers, only
+// the fault's type). errors.As still finds the task.Error.
+type taskError struct{ te vimtask.Error }
+
+func (e taskError) Unwrap() error { return e.te }
+
+func (e taskError) Error() string {
+	msg := e.te.LocalizedMessage
+	f := e.te.Fault()
+	if f == nil {
+		return msg
+	}
+	typ := reflect.TypeOf(f).String()
+	if msg == "" || msg == typ {
+		msg = strings.TrimPrefix(typ, "*types.")
+	}
+	add := func(s string) {
+		if s = strings.TrimSpace(s); s != "" && !strings.Contains(msg, strings.TrimSuffix(s, ".")) {
+			msg = strings.TrimSuffix(msg, ".") + ": " + s
+		}
+	}
+	v := reflect.ValueOf(f)
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		if r := v.Elem().FieldByName("Reason"); r.IsValid() && r.Kind() == reflect.String {
+			add(r.String())
+		}
+	}
+	for _, m := range f.GetMethodFault().FaultMessage {
+		add(m.Message)
+	}
+	return msg
 }

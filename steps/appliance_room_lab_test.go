@@ -1,0 +1,107 @@
+package steps_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// TestApplianceNeedsRoomOnItsDatastore: the L2 appliance takes its disks
+// and, once powered on, a swap file of its memory (4 GiB for the lab's
+// OVA) on its on-prem datastore, where the running VMs hold theirs.
+//   - Without room for both, the run's preflight refuses, naming the
+//     datastore, the sizes and what to do, before step 1 changes anything
+//     (the run used to upload the appliance, then fail to power it on).
+//   - With room for the upload but not for the swap file by the time it
+//     powers on (the datastore filled during the upload), the run fails at
+//     the power-on and leaves the appliance imported and off; the plan then
+//     says why it cannot be powered on; once there is room the next run
+//     powers that same VM on (its import completed: nothing to abort, no
+//     second deploy).
+func TestApplianceNeedsRoomOnItsDatastore(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	vc, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Logout(ctx)
+	withFree := func(free int64) {
+		t.Helper()
+		capacity, now, err := vc.DatastoreSpace(ctx, l.OnPrem.Spec.Datacenter, "onprem-ds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.OnPrem.SetDatastoreCapacity(capacity - now + free)
+	}
+	withFree(2 << 30) // less than the appliance's 4 GiB of memory
+	plan := labPlan(t, l, nil)
+	state := filepath.Join(t.TempDir(), "state.json")
+	ev, err := run(t, l.Config(), plan, state)
+	if err == nil {
+		t.Fatalf("run with 2 GiB free for the appliance: no error\n%s", ev)
+	}
+	for _, want := range []string{"onprem-ds has 2.0 GiB free", "4.0 GiB", "swap file", "appliance.datastore"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal lacks %q: %v", want, err)
+		}
+	}
+	untouched(t, l)
+
+	// Room for the upload, and the datastore fills while it runs.
+	withFree(lab.DefaultDatastoreCapacity) // the default: plenty
+	ev = &events{}
+	filled := false
+	r := runner(t, l.Config(), plan, state, func(e steps.Event) {
+		ev.emit(e)
+		if !filled && e.Step == "appliance" && strings.Contains(e.Message, "vCenter made VM") {
+			filled = true
+			withFree(1 << 30)
+		}
+	})
+	if err := r.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Run(ctx)
+	if !filled || err == nil || !strings.Contains(err.Error(), "swap file") {
+		t.Fatalf("run whose appliance has no room for its swap file at its power-on (datastore filled: %v): %v\n%s", filled, err, ev)
+	}
+	first, err := vc.VMByName(ctx, "ferry-l2vpn-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.PoweredOn() || l.OnPrem.ImportHeld("ferry-l2vpn-client") {
+		t.Fatalf("the appliance after its power-on failed: %s, import still held: %v; want it imported and off", first.PowerState, l.OnPrem.ImportHeld("ferry-l2vpn-client"))
+	}
+	plans, err := runner(t, l.Config(), plan, state, (&events{}).emit).PlanAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s strings.Builder
+	for _, sp := range plans {
+		s.WriteString(sp.Plan.String())
+	}
+	if !strings.Contains(s.String(), "powering it on needs 4.0 GiB there for its swap file") {
+		t.Errorf("the plan with the appliance off and 1 GiB free does not say why it cannot power it on:\n%s", s.String())
+	}
+
+	withFree(lab.DefaultDatastoreCapacity)
+	if ev, err := run(t, l.Config(), plan, state); err != nil {
+		t.Fatalf("run with room again: %v\n%s", err, ev)
+	} else if s := ev.String(); strings.Contains(s, "interrupted") || strings.Contains(s, "uploading") {
+		t.Errorf("the run after the power-on failed redeployed the appliance:\n%s", s)
+	}
+	app, err := vc.VMByName(ctx, "ferry-l2vpn-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.Ref != first.Ref || !app.PoweredOn() {
+		t.Errorf("the appliance after the run with room: %s %s; want %s, the VM imported before, powered on", app.Ref.Value, app.PowerState, first.Ref.Value)
+	}
+}
