@@ -29,6 +29,10 @@ type Session struct {
 	// Secret returns a secret by environment variable name; the TUI sets a
 	// prompt here. The default (SecretFromEnv) reads the environment.
 	Secret func(name, what string) (string, error)
+	// Prompts says that Secret asks someone (the wizard) for a secret the
+	// environment lacks; without it such a secret is an error, which a
+	// plan names before anything changes.
+	Prompts bool
 
 	onprem   lazy[*vsphere.Client]
 	provider lazy[*vsphere.Client]

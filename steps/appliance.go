@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -673,7 +674,7 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref vsphere.Ref, err error) {
 	props := maps.Clone(w.props)
 	if len(w.secrets) > 0 {
-		pass, err := env.Password(env.Config.Edge, "FERRY_EDGE_PASSWORD", "the password to give the L2VPN client appliance (and log in to its API with)")
+		pass, err := env.Password(env.Config.Edge, edgePasswordEnv, "the password to give the L2VPN client appliance (and log in to its API with)")
 		if err != nil {
 			return ref, err
 		}
@@ -721,7 +722,10 @@ func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref v
 }
 
 // edgePasswordFrom names where the edge password comes from, for errors.
-const edgePasswordFrom = "the config's edge.password, or FERRY_EDGE_PASSWORD"
+const edgePasswordFrom = "the config's edge.password, or " + edgePasswordEnv
+
+// edgePasswordEnv is the environment variable of the edge password.
+const edgePasswordEnv = "FERRY_EDGE_PASSWORD"
 
 // passwordItems is a conflict when the appliance is to be deployed with
 // an edge password its OVF refuses: said by the plan, so a run's preflight
@@ -729,10 +733,18 @@ const edgePasswordFrom = "the config's edge.password, or FERRY_EDGE_PASSWORD"
 // without asking (config or environment) is checked here; one the wizard
 // asks for at the deploy is checked there.
 func (w *applianceWorld) passwordItems(env *Env) []Item {
-	if w.vm != nil || len(w.secrets) == 0 || env.Config.Edge.Password == "" {
+	if w.vm != nil || len(w.secrets) == 0 {
 		return nil
 	}
-	if err := w.checkEdgePassword(env.Config.Edge.Password); err != nil {
+	pass := cmp.Or(env.Config.Edge.Password, os.Getenv(edgePasswordEnv))
+	if pass == "" {
+		if env.Prompts {
+			return nil // the wizard asks for it at the deploy
+		}
+		return []Item{{Action: ActionConflict, Kind: "VM", Name: w.a.Name,
+			Detail: fmt.Sprintf("the appliance OVF %s takes the edge password (the L2VPN client's admin password, which ferry then logs in to its API with), and none is set: set %s; a run without a terminal cannot ask for it", w.ovfName(), edgePasswordFrom)}}
+	}
+	if err := w.checkEdgePassword(pass); err != nil {
 		return []Item{{Action: ActionConflict, Kind: "VM", Name: w.a.Name, Detail: err.Error()}}
 	}
 	return nil

@@ -551,6 +551,36 @@ func TestApplianceShortEdgePasswordRefused(t *testing.T) {
 	}
 }
 
+// TestApplianceEdgePasswordMissingWithoutATerminal: a run that cannot ask
+// for the edge password (ferry run, ferry serve) and finds none set is
+// refused by the plan, so its preflight stops before step 1 changes
+// anything (it used to fail at the deploy, after steps 1 and 2 and the sink
+// port group); the wizard, which asks at the deploy, is not refused.
+func TestApplianceEdgePasswordMissingWithoutATerminal(t *testing.T) {
+	o := newOnPrem(t)
+	o.cfg.Edge.Password = ""
+	t.Setenv("FERRY_EDGE_PASSWORD", "")
+	env := newApplianceEnv(t, o, appliancePlan())
+	p, err := (&Appliance{}).Plan(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Conflicts(); len(c) != 1 || !strings.Contains(c[0].Detail, "FERRY_EDGE_PASSWORD") || !strings.Contains(c[0].Detail, "edge.password") {
+		t.Errorf("plan without an edge password, nobody to ask:\n%s", p)
+	}
+	_, err = (&Appliance{}).Apply(context.Background(), env, collect(new([]Event)))
+	if err == nil || !strings.Contains(err.Error(), "FERRY_EDGE_PASSWORD") {
+		t.Errorf("apply without an edge password: %v", err)
+	}
+	if o.portgroup(t, "ferry-sink") != nil {
+		t.Error("the sink port group was created although the deploy could not run")
+	}
+	env.Prompts = true
+	if p, err := (&Appliance{}).Plan(context.Background(), env); err != nil || len(p.Conflicts()) != 0 {
+		t.Errorf("plan of the wizard, which asks for the password at the deploy: %v\n%s", err, p)
+	}
+}
+
 // MAC learning needs VDS 6.6 (vcsim's switch is 6.5); a sink VLAN range
 // without the stretched VLAN is refused at planning.
 func TestApplianceSinkPreconditions(t *testing.T) {

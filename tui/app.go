@@ -282,6 +282,7 @@ func New(ctx context.Context, d Deps) *Model {
 	}
 	if d.Session == nil { // an engine's env is shared: its secrets are its own
 		d.Env.Secret = promptSecret(ctx, d.Env.Secret, m.asks)
+		d.Env.Prompts = true
 	}
 	for i := range d.Itinerary {
 		m.screens = append(m.screens, newScreen(w, i))
