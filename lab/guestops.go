@@ -45,6 +45,31 @@ func installGuestPrograms(m *simulator.Model, reach func(vm types.ManagedObjectR
 	g := &guestPrograms{reach: reach, tcp: tcp, next: 1000, procs: map[int64]types.GuestProcessInfo{}}
 	g.Self = ref
 	m.Map().Put(g)
+	// vcsim has no GuestAuthManager: the lab's checks a login as its
+	// guests' VMware Tools do.
+	if gom, ok := m.Map().Get(*m.ServiceContent.GuestOperationsManager).(*simulator.GuestOperationsManager); ok && gom.AuthManager == nil {
+		a := &guestAuth{}
+		a.Self = types.ManagedObjectReference{Type: "GuestAuthManager", Value: "guestOperationsAuthManager"}
+		gom.AuthManager = &a.Self
+		m.Map().Put(a)
+	}
+}
+
+// guestAuth is the guest operations' GuestAuthManager.
+type guestAuth struct {
+	mo.GuestAuthManager
+}
+
+// ValidateCredentialsInGuest refuses as checkGuest does (a wrong login:
+// InvalidGuestLogin).
+func (a *guestAuth) ValidateCredentialsInGuest(ctx *simulator.Context, req *types.ValidateCredentialsInGuest) soap.HasFault {
+	body := &methods.ValidateCredentialsInGuestBody{}
+	if fault := checkGuest(ctx, req.Vm, req.Auth); fault != nil {
+		body.Fault_ = simulator.Fault("", fault)
+		return body
+	}
+	body.Res = &types.ValidateCredentialsInGuestResponse{}
+	return body
 }
 
 func (g *guestPrograms) StartProgramInGuest(ctx *simulator.Context, req *types.StartProgramInGuest) (res soap.HasFault) {

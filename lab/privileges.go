@@ -226,7 +226,7 @@ func requiredPrivileges(method *simulator.Method) []string {
 		return []string{"VirtualMachine.Provisioning.DiskRandomRead"}
 	case "GuestProcessManager.StartProgramInGuest", "GuestProcessManager.TerminateProcessInGuest":
 		return []string{"VirtualMachine.GuestOperations.Execute"}
-	case "GuestProcessManager.ListProcessesInGuest":
+	case "GuestProcessManager.ListProcessesInGuest", "GuestAuthManager.ValidateCredentialsInGuest":
 		return []string{"VirtualMachine.GuestOperations.Query"}
 	case "VirtualMachine.PowerOnVM_Task":
 		return []string{"VirtualMachine.Interact.PowerOn"}

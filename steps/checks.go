@@ -88,7 +88,11 @@ func (s *Checks) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 		}
 	}
 	if len(bad) > 0 {
-		return Result{}, fmt.Errorf("probes not answering: %s; check the VM, the stretch (step 4) and the probe addresses", strings.Join(bad, "; "))
+		hint := "check the VM, the stretch (step 4) and the probe addresses"
+		if all := strings.Join(bad, "; "); strings.Contains(all, vsphere.ErrGuestLogin.Error()) {
+			hint = "a guest refused the login of the guest pings: set the guest OS account they run as (" + guestLoginFrom + "), then run again; for the others, " + hint
+		}
+		return Result{}, fmt.Errorf("probes not answering: %s; %s", strings.Join(bad, "; "), hint)
 	}
 	return Result{}, env.checkedFor()
 }

@@ -3,11 +3,14 @@ package steps
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -331,8 +334,33 @@ func (e *Env) onpremGuestItems(ctx context.Context) ([]Item, error) {
 	if err != nil {
 		return nil, err
 	}
-	return privilegeConflicts(ctx, "on-prem", onprem, missing), nil
+	items := privilegeConflicts(ctx, "on-prem", onprem, missing)
+	if len(items) > 0 || len(demands) == 0 {
+		return items, nil
+	}
+	// The guest login, checked on a VM the pings run from (the plan's
+	// preflight, before step 1, and not at step 7 after the initial sync).
+	// A login not set is the probes' own to report (probeTargets), or the
+	// wizard's to ask for.
+	from0 := demands[0].Object
+	if e.Config.Guest.Username == "" && os.Getenv(session.EnvGuestUser) == "" || e.Config.Guest.Password == "" && os.Getenv(session.EnvGuestPassword) == "" {
+		return nil, nil
+	}
+	auth, err := e.GuestAuth()
+	if err != nil {
+		return nil, err
+	}
+	if err := onprem.ValidateGuestAuth(ctx, demands[0].Ref, auth); errors.Is(err, vsphere.ErrGuestLogin) {
+		return []Item{{Action: ActionConflict, Kind: "guest login", Name: strings.TrimPrefix(from0, "VM "),
+			Detail: fmt.Sprintf("%v: the plan's guest pings run inside the guest as that account; set the right one (%s)", err, guestLoginFrom)}}, nil
+	}
+	// Other failures (VMware Tools not running yet) are the probes' own
+	// to report.
+	return nil, nil
 }
+
+// guestLoginFrom names where the guest OS login of guest pings comes from.
+const guestLoginFrom = "the config's guest.username and guest.password, or " + session.EnvGuestUser + " and " + session.EnvGuestPassword
 
 // guestOpNeeds are the privileges of a guest program ferry runs to do what
 // (a probe through VMware Tools): start it, and read its exit code.

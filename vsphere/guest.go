@@ -2,12 +2,14 @@ package vsphere
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/guest"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
@@ -66,6 +68,25 @@ func (c *Client) GuestTCP(ctx context.Context, vm Ref, auth GuestAuth, addr stri
 	return fmt.Errorf("tcp %s from guest %s: refused or unreachable (exit code %d)", addr, vmName(ctx, c, vm), code)
 }
 
+// ErrGuestLogin is a guest OS login that a VM's VMware Tools refused.
+var ErrGuestLogin = errors.New("the guest OS refused the login")
+
+// ValidateGuestAuth checks auth against vm's guest OS through VMware Tools
+// (GuestAuthManager.ValidateCredentialsInGuest): nil when it logs in; an
+// error wrapping ErrGuestLogin when the guest refuses it; other errors
+// (VM off, Tools not running) as they come.
+func (c *Client) ValidateGuestAuth(ctx context.Context, vm Ref, auth GuestAuth) error {
+	am, err := guest.NewOperationsManager(c.Client.Client, vm.Reference()).AuthManager(ctx)
+	if err != nil {
+		return fmt.Errorf("guest operations on %s: %w", vm.Value, err)
+	}
+	err = am.ValidateCredentials(ctx, &types.NamePasswordAuthentication{Username: auth.Username, Password: auth.Password})
+	if fault.Is(err, &types.InvalidGuestLogin{}) {
+		return fmt.Errorf("guest %s, user %q: %w", vmName(ctx, c, vm), auth.Username, ErrGuestLogin)
+	}
+	return err
+}
+
 // guestRun starts program with args inside vm through VMware Tools and
 // waits for it to end: its exit code.
 func (c *Client) guestRun(ctx context.Context, vm Ref, auth GuestAuth, program, args string) (int32, error) {
@@ -76,6 +97,9 @@ func (c *Client) guestRun(ctx context.Context, vm Ref, auth GuestAuth, program, 
 	}
 	a := &types.NamePasswordAuthentication{Username: auth.Username, Password: auth.Password}
 	pid, err := pm.StartProgram(ctx, a, &types.GuestProgramSpec{ProgramPath: program, Arguments: args})
+	if fault.Is(err, &types.InvalidGuestLogin{}) {
+		return 0, fmt.Errorf("start %s as %q: %w", program, auth.Username, ErrGuestLogin)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", program, err)
 	}
