@@ -234,7 +234,14 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 	if err != nil {
 		return PassResult{}, fmt.Errorf("%s: open pass: %w", j.VM, err)
 	}
-	res := PassResult{Kind: PassIncremental, Start: start}
+	// The replica holds the source as of the snapshot: a pass resumed in
+	// the snapshot a killed ferry left dates from that snapshot (its last
+	// pass, lag and RPO), not from now; its duration is this process's.
+	asOf := start
+	if ts, ok := snap.(interface{ Taken() time.Time }); ok && !ts.Taken().IsZero() && ts.Taken().Before(start) {
+		asOf = ts.Taken()
+	}
+	res := PassResult{Kind: PassIncremental, Start: asOf}
 	var p *pass
 	var resumedCompare compareCounts // what an earlier process compared
 	for attempt := 0; ; attempt++ {
@@ -290,9 +297,9 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 	vs, _ := j.State.VM(j.VM)
 	vs.Waiting = "" // a pass completed
 	if !vs.LastPass.IsZero() {
-		vs.LastInterval = start.Sub(vs.LastPass)
+		vs.LastInterval = asOf.Sub(vs.LastPass)
 	}
-	vs.LastPass, vs.LastDuration = start, res.Duration
+	vs.LastPass, vs.LastDuration = asOf, res.Duration
 	if s := res.Duration.Seconds(); s > 0 && res.Counters.Planned > 0 {
 		// A pass with nothing to copy measured no throughput.
 		vs.LastRate = float64(res.Counters.Sent) / s

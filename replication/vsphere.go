@@ -261,7 +261,7 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 		for _, t := range snaps {
 			if t.Snapshot.Value == resume {
 				ref := t.Snapshot
-				vs.snap = &ref
+				vs.snap, vs.taken = &ref, t.CreateTime
 			}
 		}
 		if vs.snap == nil {
@@ -378,6 +378,7 @@ type vsSnapshot struct {
 	vmName string
 	id     string
 	snap   *types.ManagedObjectReference // nil: final pass on the powered-off VM
+	taken  time.Time                     // a resumed snapshot's creation (zero: taken now)
 	disks  map[string]vsDisk
 	dcPath string
 	host   *hostEndpoint // nil: through vCenter's /folder proxy
@@ -513,3 +514,7 @@ func (v *vsSnapshot) Release(ctx context.Context) error {
 	}
 	return err
 }
+
+// Taken is when a snapshot a pass resumed in was taken (zero for one
+// taken by this pass): the point in time its data is from.
+func (s *vsSnapshot) Taken() time.Time { return s.taken }

@@ -342,11 +342,24 @@ func TestVSphereSenderKilledResumesSnapshot(t *testing.T) {
 	if ds.Pass == "" || ds.Watermark == 0 {
 		t.Fatalf("state after kill: %+v", ds)
 	}
+	var left1 mo.VirtualMachine
+	if err := l.vm.Properties(ctx, l.vm.Reference(), []string{"snapshot"}, &left1); err != nil || left1.Snapshot == nil || len(left1.Snapshot.RootSnapshotList) != 1 {
+		t.Fatalf("the killed pass's snapshot: %+v %v", left1.Snapshot, err)
+	}
+	taken := left1.Snapshot.RootSnapshotList[0].CreateTime
+	time.Sleep(1500 * time.Millisecond) // the sender stays down a while
 	job2 := *job
 	job2.Dial = nil
 	res, err := job2.RunPass(ctx, false)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The replica holds the source as of that snapshot: the pass (its
+	// status's last pass, the replication lag, the RPO) dates from it, not
+	// from the restart.
+	vs, _ := st.VM("vm")
+	if d := res.Start.Sub(taken); d < -time.Second || d > time.Second || !vs.LastPass.Equal(res.Start) {
+		t.Errorf("resumed pass dated %s (state: last pass %s), its snapshot was taken %s", res.Start, vs.LastPass, taken)
 	}
 	if want := allocatedAbove(ds.Watermark); res.Kind != replication.PassInitial || res.Counters.Payload+res.Counters.ZeroSkipped > want {
 		t.Fatalf("resumed pass %s sent %d bytes, watermark was %d: acknowledged data re-sent", res.Kind, res.Counters.Payload, ds.Watermark)
