@@ -16,7 +16,7 @@ import (
 // name and the networks that exist, before the source is shut down.
 func TestProviderNetworkTypoRefusedBeforeShutdown(t *testing.T) {
 	l, run := headlessLab(t)
-	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
+	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") || !strings.Contains(out, "replication stopped with this run") {
 		t.Fatalf("run without confirmation: exit %d\n%s", code, out)
 	}
 	raw, err := os.ReadFile(l.PlanPath())

@@ -140,7 +140,10 @@ goes on with it; a replication pass resumes where it got to).
 While a ferry serve engine runs for the state file, the steps run in it: this
 command sends the request over the engine's socket and prints the events it
 streams back. Interrupting it (or losing its terminal) stops the printing,
-not the steps; ferry status --follow shows how they end.
+not the steps; ferry status --follow shows how they end. Without an engine
+the replication passes run in this process: they stop when it ends (at the
+cutover awaiting confirmation too), and nothing keeps the RPO until the next
+run, the wizard or ferry serve (ferry status says "stopped").
 
 ` + stateHelp,
 		Args: cobra.NoArgs,
@@ -269,6 +272,10 @@ not the steps; ferry status --follow shows how they end.
 					msg += "; stopped at " + res.StoppedBefore + " (waiting for --confirm-cutover)"
 				}
 				fmt.Fprintf(out, "%s; state: %s\n", msg, env.State.Path())
+				if res.StoppedBefore != "" {
+					// Its passes ran in this process: none run now.
+					fmt.Fprintf(out, "ferry: replication stopped with this run, and the RPO is not kept until the cutover: `ferry serve --plan %s` replicates every RPO in the background (ferry run and ferry status then use it)\n", f.plan)
+				}
 			}
 			return nil
 		},

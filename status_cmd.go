@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/steps"
 )
@@ -63,7 +64,9 @@ held (ferry holds it for its own work, which held names: its cutover or a test
 migration; health says why, and, for a hold a stopped ferry left, whether the
 next wizard or ferry serve resumes it or it waits for the cutover to run
 again), failed (a failed pass, or a cutover verify that found the replica
-differs from its source, paused it), cutting over or cut over; compare_due says its next
+differs from its source, paused it), cutting over, cut over, or stopped (it
+would replicate, but no ferry serve, wizard or ferry run runs for the plan:
+nothing does; its rpo_health still says how old its replica is); compare_due says its next
 pass is a full compare (after such a verify: ferry run --verify=VM runs it,
 repairs the replica and resumes the job); its rpo_health is
 unknown (no complete pass yet), ok, lagging (a pass longer than RPO/2) or
@@ -126,6 +129,9 @@ const (
 	interruptedSummary = "its run stopped midway (the process was killed or stopped); the next ferry run, or the wizard, runs it again"
 )
 
+// stoppedSummary begins the health of a job nothing replicates now.
+const stoppedSummary = "not replicating: no ferry serve, wizard or ferry run is running for this plan (ferry serve replicates every RPO in the background)"
+
 // printStatus prints a status document as text or JSON; its jobs error
 // (the replication data held by another ferry) is the command's error.
 // idle says that nobody runs steps now: a step the state records as
@@ -144,6 +150,17 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 			if s.Status == string(steps.StatusRunning) {
 				st.Steps[i].Status = statusInterrupted
 				st.Steps[i].Summary = interruptedSummary
+			}
+		}
+		if st.Engine == nil {
+			// Nothing replicates: a job the record calls replicating
+			// is stopped, whatever its last pass's age says.
+			st.Jobs = slices.Clone(st.Jobs)
+			for i, j := range st.Jobs {
+				if j.Phase == replication.JobReplicating && j.Health != replication.HealthNone {
+					st.Jobs[i].JobStatus = j.WithPhase(replication.JobStopped)
+					st.Jobs[i].Summary = stoppedSummary + "; " + j.Summary
+				}
 			}
 		}
 	}

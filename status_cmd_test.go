@@ -116,7 +116,8 @@ func TestStatusShowsLastFullCompare(t *testing.T) {
 }
 
 // TestStatusPhaseAndHealth: `ferry status` says a job's phase and RPO
-// health, typed in --json (phase, rpo_health beside the words in health).
+// health, typed in --json (phase, rpo_health beside the words in health);
+// with no ferry running for the plan, a job is stopped, not replicating.
 func TestStatusPhaseAndHealth(t *testing.T) {
 	l := smallLab(t)
 	put, run := statusOfWebApp2(t, l)
@@ -144,9 +145,14 @@ func TestStatusPhaseAndHealth(t *testing.T) {
 	if out := run(); !strings.Contains(out, "RPO missed: last complete pass 1h0m") || !strings.Contains(out, "WebApp2  1m") {
 		t.Errorf("ferry status, RPO missed:\n%s", out)
 	}
-	if j := jobs(); len(j) != 1 || j[0].VM != "WebApp2" || j[0].RPO != "1m" || j[0].Phase != "replicating" || j[0].RPOHealth != "missed" ||
-		!strings.HasPrefix(j[0].Health, "RPO missed") || j[0].Age < int64(time.Hour) {
-		t.Errorf("ferry status --json, RPO missed: %+v", j)
+	// No engine runs, nor any ferry run or wizard: nothing replicates
+	// (the record alone would say "replicating").
+	if j := jobs(); len(j) != 1 || j[0].VM != "WebApp2" || j[0].RPO != "1m" || j[0].Phase != "stopped" || j[0].RPOHealth != "missed" ||
+		!strings.HasPrefix(j[0].Health, "not replicating: no ferry serve, wizard or ferry run") || !strings.Contains(j[0].Health, "; RPO missed") || j[0].Age < int64(time.Hour) {
+		t.Errorf("ferry status --json, RPO missed, nothing running: %+v", j)
+	}
+	if out := run(); !strings.Contains(out, "not replicating (below)") {
+		t.Errorf("ferry status, nothing running:\n%s", out)
 	}
 
 	put(replication.VMState{LastPass: time.Now(), Paused: true, Failed: true, PausedReason: "receiver refused the pass"})

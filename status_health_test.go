@@ -22,7 +22,7 @@ func TestStatusCutOverHealth(t *testing.T) {
 	paused := replication.StoredStatus("WebApp1", rpo, replication.VMState{LastPass: now, Paused: true, PausedReason: "paused by request"}, now)
 	st := engine.Status{Jobs: []steps.VMStatus{{JobStatus: cut, Summary: "cut over"}, {JobStatus: paused, Summary: "paused"}}}
 	var b bytes.Buffer
-	if err := printStatus(&b, st, false, true); err != nil {
+	if err := printStatus(&b, st, false, false); err != nil { // a ferry runs for the plan
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -55,7 +55,7 @@ func TestStatusLongHealthBelowTable(t *testing.T) {
 	ok := replication.StoredStatus("WebApp1", rpo, replication.VMState{LastPass: now}, now)
 	st := engine.Status{Jobs: []steps.VMStatus{{JobStatus: held, Summary: long}, {JobStatus: ok, Summary: "ok"}}}
 	var b bytes.Buffer
-	if err := printStatus(&b, st, false, true); err != nil {
+	if err := printStatus(&b, st, false, false); err != nil { // a ferry runs for the plan
 		t.Fatal(err)
 	}
 	out := b.String()

@@ -32,6 +32,10 @@ const (
 	JobFailed      JobPhase = "failed"       // paused by a failed pass or a failed final verify (Reason): Resume retries
 	JobCuttingOver JobPhase = "cutting over" // the cutover owns the job (final pass)
 	JobCutOver     JobPhase = "cut over"     // the final pass and its verify succeeded: nothing replicates it any more
+	// JobStopped: no ferry process replicates it now (ferry status, with
+	// no engine and no run or wizard holding the plan); the next ferry
+	// serve, wizard or ferry run goes on with it.
+	JobStopped JobPhase = "stopped"
 )
 
 // jobPhase derives a job's phase.
