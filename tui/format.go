@@ -127,6 +127,23 @@ func trunc(s string, width int) string {
 	return s
 }
 
+// truncKeepingTail is trunc, except that a line too long for width and
+// holding sep keeps what follows its last sep whole and cuts the text
+// before it ("WebApp2: connect net… done in 7ms", not "… done in 7m…",
+// which reads as minutes).
+func truncKeepingTail(s string, width int, sep string) string {
+	i := strings.LastIndex(s, sep)
+	if i < 0 || ansi.StringWidth(s) <= width {
+		return trunc(s, width)
+	}
+	tail := s[i:]
+	room := width - ansi.StringWidth(tail)
+	if room < 2 {
+		return trunc(s, width)
+	}
+	return trunc(s[:i], room) + tail
+}
+
 // wrap wraps plain text to width cells.
 func wrap(s string, width int) []string {
 	if width <= 0 {

@@ -641,7 +641,7 @@ func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 			out = append(out, wrapped(l, width, 18, lipgloss.NewStyle())...) // 18: the name's column
 			continue
 		}
-		out = append(out, trunc(l, width))
+		out = append(out, truncKeepingTail(l, width, " done in "))
 	}
 	return out
 }
