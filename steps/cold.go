@@ -93,7 +93,7 @@ func (e *Env) ColdNote(vm string) string {
 	if !e.isCold(vm) {
 		return ""
 	}
-	return "cold migration: a running source is shut down first, then one pass without a snapshot inside the window"
+	return "cold migration: its source is shut down first if it runs, then one pass without a snapshot inside the window"
 }
 
 // splitCold splits vms into the warm ones and the cold ones (with the

@@ -429,7 +429,7 @@ func (d *DowntimeEstimate) Compact() string {
 }
 
 // ProjectWave is the projected downtime of VMs cut over together (their
-// estimates), at cutover.parallel at a time, and how many run at once.
+// estimates), at cutover.parallel at a time, and that bound.
 func (e *Env) ProjectWave(ests []*DowntimeEstimate) (time.Duration, int) {
 	parallel, err := cutoverParallel(e.Plan().Cutover)
 	if err != nil {
@@ -441,5 +441,5 @@ func (e *Env) ProjectWave(ests []*DowntimeEstimate) (time.Duration, int) {
 			d = append(d, est.Total)
 		}
 	}
-	return waveProjection(d, parallel), min(parallel, len(d))
+	return waveProjection(d, parallel), parallel
 }

@@ -29,16 +29,25 @@ func TestCutoverConfirmProjectsDowntime(t *testing.T) {
 }
 
 // TestCutoverConfirmSaysCold: a VM step 6 found to be migrated cold gets
-// no warm projection; the confirmation says what its window does.
+// no warm projection; the confirmation says what its window does, and
+// counts it in the wave (QA: a wave of 5 with a cold VM read "all 4 at
+// once", its line "last pass 29s ago · no complete pass yet", and "a
+// running source is shut down first" for a source that was off).
 func TestCutoverConfirmSaysCold(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp1", "legacy-ftp"), done: checksDone})
 	if err := h.env.State.SetOutput("replication", "mode.legacy-ftp", steps.ModeCold); err != nil {
 		t.Fatal(err)
 	}
 	h.start(160, 40)
-	h.mustSee(t, "cold migration: a running source is shut down first, then one pass without a snapshot inside the window")
+	h.mustSee(t, "cold migration: its source is shut down first if it runs, then one pass without a snapshot inside the window",
+		"Confirmed together they are one wave: all 2 at once", "for the 1 with a projection (a cold migration's window is its one pass, not projected)")
 	if strings.Count(h.view(), "projected downtime ~") != 1 {
 		t.Errorf("want a projection for the warm VM only:\n%s", h.view())
+	}
+	for _, l := range strings.Split(h.view(), "\n") {
+		if strings.Contains(l, "cold migration:") && strings.Contains(l, "last pass") {
+			t.Errorf("the cold VM's line ages a last pass: %s", l)
+		}
 	}
 }
 

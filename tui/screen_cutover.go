@@ -407,10 +407,12 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 	top = append(top, "")
 	var ests []*steps.DowntimeEstimate
 	measure := false // a projection that a test migration would measure
+	n := 0           // the VMs typed
 	for _, vm := range s.w.env.Migrating() {
 		if s.decision != "" && !slices.Contains(s.w.env.CutoverDecisions(vm.Name), s.decision) {
 			continue // not decided on: not typed in this mode
 		}
+		n++
 		rest = append(rest, wrapped(fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork)), width, 4, lipgloss.NewStyle())...)
 		if note := s.w.env.CutoverNoteWith(vm.Name, "ctrl+r: only roll back",
 			"decide with ctrl+r: finish (keep the target in Cloud Director, power it on if needed) or roll back (remove the target, keep the replica disks, power the source on again)"); note != "" {
@@ -432,9 +434,8 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 			facts = append(facts, "projected downtime ~"+dur(est.Total))
 		}
 		if note := s.w.env.ColdNote(vm.Name); note != "" {
-			facts = append(facts, note)
-		}
-		if r, ok := s.w.dash.Row(vm.Name); ok {
+			facts = append(facts, note) // no pass every RPO: no last pass to age
+		} else if r, ok := s.w.dash.Row(vm.Name); ok {
 			facts = append(facts, "last pass "+ago(s.w.now(), r.LastPass), fmt.Sprint(r.Health))
 		}
 		if len(facts) > 0 {
@@ -446,14 +447,21 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 			measure = measure || len(est.TestWouldMeasure()) > 0
 		}
 	}
-	if len(ests) > 1 && s.decision == "" {
-		wave, at := s.w.env.ProjectWave(ests)
+	if n > 1 && s.decision == "" {
+		wave, parallel := s.w.env.ProjectWave(ests)
 		rest = append(rest, "")
-		together := fmt.Sprintf("%d at a time (cutover.parallel)", at)
-		if at == len(ests) {
-			together = fmt.Sprintf("all %d at once (cutover.parallel allows it)", at)
+		together := fmt.Sprintf("%d, %d at a time (cutover.parallel)", n, parallel)
+		if parallel >= n {
+			together = fmt.Sprintf("all %d at once (cutover.parallel allows it)", n)
 		}
-		rest = append(rest, wrapped(fmt.Sprintf("  Confirmed together they are one wave: %s, each with its own rollback · projected wave downtime ~%s", together, dur(wave)), width, 4, lipgloss.NewStyle())...)
+		proj := "projected wave downtime ~" + dur(wave)
+		switch {
+		case len(ests) == 0:
+			proj = "no downtime projected (a cold migration's window is its one pass)"
+		case len(ests) < n:
+			proj += fmt.Sprintf(" for the %d with a projection (a cold migration's window is its one pass, not projected)", len(ests))
+		}
+		rest = append(rest, wrapped(fmt.Sprintf("  Confirmed together they are one wave: %s, each with its own rollback · %s", together, proj), width, 4, lipgloss.NewStyle())...)
 	}
 	if measure && !s.w.readOnly {
 		rest = append(rest, wrapped("  * a test migration (t on step 6's dashboard) measures the phases at the provider first", width, 4, sDim)...)
