@@ -143,10 +143,8 @@ func (e *Env) replicateCold(ctx context.Context, vms []coldVM, emit Emit) (Resul
 	var res Result
 	for _, c := range vms {
 		if c.src.PoweredOn() {
-			it := Item{Action: ActionExists, Kind: "replica", Name: c.plan.Name,
-				Detail: "cold migration (" + c.why + "): replicated in one pass in its cutover window, after the shutdown"}
-			emit(Changed(it))
-			res.Changes = append(res.Changes, it)
+			// Nothing changes now: said, not counted as a change.
+			emit(Progress(c.plan.Name+": cold migration ("+c.why+"): replicated in one pass in its cutover window, after the shutdown", -1))
 			continue
 		}
 		job, _, err := e.job(ctx, c.plan.Name, progressEmitter(emit, c.plan.Name))

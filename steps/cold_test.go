@@ -168,6 +168,11 @@ func TestColdMigrationOfRunningVM(t *testing.T) {
 	} else if ok, _ := synced(store, "WebApp3"); ok {
 		t.Error("a running VM marked cold was replicated before its cutover window")
 	}
+	// Run again, unconfirmed: nothing to do (QA: every such run ran step 6
+	// again, "WebApp3 added to the plan since this step ran", 1 change).
+	if out, err := r.Run(ctx); err != nil || out.Done != 0 || out.StoppedBefore != "cutover" {
+		t.Errorf("second run before the cutover: %+v, %v; want nothing done", out, err)
+	}
 	r.Confirmed = true
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatalf("cutover: %v", err)

@@ -113,7 +113,9 @@ func (e *Env) Stale(id string) string {
 			return ""
 		}
 		for _, vm := range e.Migrating() {
-			if !hasResource(st.Resources, kind, vm.Name) {
+			// A running VM step 6 found cold has no replica until its
+			// cutover window: handled all the same.
+			if !hasResource(st.Resources, kind, vm.Name) && (id != "replication" || !e.isCold(vm.Name) || vm.Mode == ModeWarm) {
 				missing = append(missing, vm.Name)
 			}
 		}
