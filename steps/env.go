@@ -84,13 +84,35 @@ func (e *Env) SetPlan(pf *PlanFile) { e.plan.Store(pf) }
 func (e *Env) EditPlan(edit func(pf *PlanFile)) *PlanFile {
 	e.planMu.Lock()
 	defer e.planMu.Unlock()
-	pf := e.plan.Load().Clone()
+	old := e.plan.Load()
+	pf := old.Clone()
 	if pf == nil {
 		pf = &PlanFile{}
 	}
 	edit(pf)
+	if old != nil {
+		followDefaults(old, pf)
+	}
 	e.plan.Store(pf)
 	return pf
+}
+
+// followDefaults keeps an answer that holds the default derived from other
+// answers (the rights bundle named after the org) following them when they
+// change: the wizard writes defaults into the plan, and an operator who
+// fixes a typo in the org must not keep a bundle named after the typo. An
+// answer that differs from its default stays as it is.
+func followDefaults(old, pf *PlanFile) {
+	for _, st := range NewItinerary() {
+		for _, f := range st.Step.Fields() {
+			if f.Default == nil {
+				continue
+			}
+			if was, now := f.Default(old), f.Default(pf); was != now && was != "" && f.Get(pf) == was {
+				f.Set(pf, now)
+			}
+		}
+	}
 }
 
 // Close logs out of every client that was connected and stops replication.
