@@ -300,16 +300,18 @@ func TestServeEngine(t *testing.T) {
 	second := waitPassAfter(t, run, l.PlanPath(), "WebApp2", dropped)
 	t.Logf("passes at %s and, after the drop, %s", first.Format(time.TimeOnly), second.Format(time.TimeOnly))
 	after := scrape(t, srv.metrics)
-	inc := `ferry_replication_passes_total{kind="incremental",vm="WebApp2"}`
-	if after[inc] <= before[inc] {
-		t.Errorf("metrics: %s %v -> %v, want it to grow", inc, before[inc], after[inc])
+	if b, a := passesAfterSync(before, "WebApp2"), passesAfterSync(after, "WebApp2"); a <= b {
+		t.Errorf("metrics: passes after the initial sync %v -> %v, want them to grow", b, a)
 	}
 	for _, m := range []string{`ferry_replication_lag_seconds{vm="WebApp2"}`, `ferry_replication_last_pass_completed_age_seconds{vm="WebApp2"}`,
 		`ferry_replication_bytes_sent_total{vm="WebApp2"}`, `ferry_replication_bytes_changed_total{vm="WebApp2"}`,
-		`ferry_replication_pass_duration_seconds_count{kind="incremental",vm="WebApp2"}`, `ferry_replication_last_full_compare_timestamp_seconds{vm="WebApp2"}`} {
+		`ferry_replication_last_full_compare_timestamp_seconds{vm="WebApp2"}`} {
 		if _, ok := after[m]; !ok {
 			t.Errorf("metrics: no %s", m)
 		}
+	}
+	if after[`ferry_replication_pass_duration_seconds_count{kind="incremental",vm="WebApp2"}`]+after[`ferry_replication_pass_duration_seconds_count{kind="full-compare",vm="WebApp2"}`] == 0 {
+		t.Error("metrics: no duration of a pass after the initial sync")
 	}
 	if lag := after[`ferry_replication_lag_seconds{vm="WebApp2"}`]; lag > 60 {
 		t.Errorf("metrics: lag %vs with a 1m RPO", lag)
@@ -842,13 +844,12 @@ func TestServeTestMigration(t *testing.T) {
 	if out, code = run("status", "--plan", l.PlanPath()); code != 0 || strings.Contains(out, "TEST MIGRATION LEFT RUNNING") {
 		t.Fatalf("status after the test migration: exit %d\n%s", code, out)
 	}
-	// An incremental pass of the scheduler completes after the test.
-	inc := `ferry_replication_passes_total{kind="incremental",vm="WebApp2"}`
-	before := scrape(t, srv.metrics)[inc]
+	// A pass of the scheduler completes after the test.
+	before := passesAfterSync(scrape(t, srv.metrics), "WebApp2")
 	deadline := time.Now().Add(3 * time.Minute)
-	for scrape(t, srv.metrics)[inc] <= before {
+	for passesAfterSync(scrape(t, srv.metrics), "WebApp2") <= before {
 		if time.Now().After(deadline) {
-			t.Fatalf("no incremental pass of WebApp2 completed after the test migration (ended %s): %s stays %v", ended.Format(time.TimeOnly), inc, before)
+			t.Fatalf("no pass of WebApp2 completed after the test migration (ended %s): %v passes after the initial sync", ended.Format(time.TimeOnly), before)
 		}
 		time.Sleep(time.Second)
 	}
@@ -872,16 +873,15 @@ func TestServeHeadlessCutover(t *testing.T) {
 	}
 	// The counter before the last pass's time: a pass that completes
 	// between the two reads counts, and the wait below is for one more.
-	inc := `ferry_replication_passes_total{kind="incremental",vm="WebApp2"}`
-	before := scrape(t, srv.metrics)[inc]
+	before := passesAfterSync(scrape(t, srv.metrics), "WebApp2")
 	first := statusJSON(t, run, l.PlanPath()).lastPass("WebApp2")
 	if first.IsZero() {
 		t.Fatal("no pass after the replication step")
 	}
 	// No ferry process but the engine: a pass completes all the same.
 	waitPassAfter(t, run, l.PlanPath(), "WebApp2", first)
-	if after := scrape(t, srv.metrics)[inc]; after <= before {
-		t.Errorf("incremental passes while nobody was attached: %v then %v", before, after)
+	if after := passesAfterSync(scrape(t, srv.metrics), "WebApp2"); after <= before {
+		t.Errorf("passes while nobody was attached: %v then %v", before, after)
 	}
 	for _, j := range statusJSON(t, run, l.PlanPath()).Jobs {
 		if j.VM == "WebApp2" && j.Health != "ok" {
@@ -997,4 +997,11 @@ func TestDashboardTestMigration(t *testing.T) {
 	}
 	// The source kept replicating: a pass completes after the test.
 	waitPassAfter(t, run, l.PlanPath(), "WebApp2", before)
+}
+
+// passesAfterSync counts vm's completed passes after its initial sync in
+// scraped metrics: incremental ones and full compares (the scheduler runs
+// one right after the initial sync, then every verify interval).
+func passesAfterSync(m map[string]float64, vm string) float64 {
+	return m[`ferry_replication_passes_total{kind="incremental",vm="`+vm+`"}`] + m[`ferry_replication_passes_total{kind="full-compare",vm="`+vm+`"}`]
 }

@@ -309,7 +309,7 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 	}
 	if p.compared {
 		t := p.cmpTot
-		res.Compare = &CompareResult{Time: start, Duration: res.Duration, Blocks: t.Blocks, Differing: t.Differing, Repaired: t.Repaired, Unreported: t.Unreported,
+		res.Compare = &CompareResult{Time: asOf, Duration: res.Duration, Blocks: t.Blocks, Differing: t.Differing, Repaired: t.Repaired, Unreported: t.Unreported,
 			Resumed: resumedCompare.Resumed, ResumedBlocks: resumedCompare.ResumedBlocks,
 			StartedOver: t.StartedOver, EarlierDiffering: t.EarlierDiffering, EarlierRepaired: t.EarlierRepaired, EarlierUnreported: t.EarlierUnreported}
 		vs.LastCompare = res.Compare
@@ -329,7 +329,7 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 	j.cache.mu.Lock()
 	j.cache.vs = vs
 	j.cache.mu.Unlock()
-	j.emit(Event{Kind: EventPassDone, Pass: res.Kind, Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
+	j.emit(Event{Kind: EventPassDone, Pass: p.eventKind(res.Kind), Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
 	if res.Compare != nil {
 		j.emit(Event{Kind: EventCompared, Compare: res.Compare, Msg: "full compare: " + res.Compare.Summary()})
 	}

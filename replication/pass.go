@@ -89,7 +89,7 @@ func (p *pass) progress(force bool) {
 	kind := p.kind
 	p.mu.Unlock()
 	c := p.counters()
-	e := Event{Kind: EventProgress, Phase: PhaseTransfer, Pass: kind, Counters: c, Compression: p.compression(), Rate: p.rate()}
+	e := Event{Kind: EventProgress, Phase: PhaseTransfer, Pass: p.eventKind(kind), Counters: c, Compression: p.compression(), Rate: p.rate()}
 	if s := time.Since(p.start).Seconds(); s > 0 && c.Acked > 0 {
 		e.AckRate = float64(c.Acked) / s
 		e.ETA = time.Duration(float64(max(c.Planned-c.Acked, 0)) / e.AckRate * float64(time.Second))
@@ -241,6 +241,16 @@ func (p *pass) raiseKind(k PassKind) {
 }
 
 // passKind is the pass's kind (raiseKind).
+// eventKind is the kind events and metrics give a pass of kind: a full
+// compare of an incremental pass (scheduled, or on demand) reads every
+// block as a full-compare pass does, and is counted as one.
+func (p *pass) eventKind(kind PassKind) PassKind {
+	if p.compare && kind == PassIncremental {
+		return PassFullCompare
+	}
+	return kind
+}
+
 func (p *pass) passKind() PassKind {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -398,7 +408,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		}
 	}
 	if scan {
-		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key, Pass: kind})
+		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key, Pass: p.eventKind(kind)})
 		// Every byte of the disk from the first block scanned on is
 		// covered: matched, sent, or (the rest of a changed block) read and
 		// checked; acknowledged bytes reach it. The blocks before were
@@ -454,7 +464,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		p.cmpMu.Unlock()
 		p.compareDone(prog, nblocks, false)
 	} else {
-		j.emit(Event{Kind: EventPhase, Phase: PhaseTransfer, Disk: disk.Key, Pass: kind})
+		j.emit(Event{Kind: EventPhase, Phase: PhaseTransfer, Disk: disk.Key, Pass: p.eventKind(kind)})
 		reads := make([]Extent, len(changed))
 		for k, u := range changed {
 			reads[k] = u.Extent

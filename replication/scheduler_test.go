@@ -100,6 +100,9 @@ func TestSchedulerPassesPauseFinal(t *testing.T) {
 	// The full compare that follows an initial sync has run, so that the
 	// pass a resume starts is an incremental one.
 	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventCompared && e.VM == "a" })
+	// Counted as a full compare (metrics, the event log), not as an
+	// incremental pass (QA: the incremental pass histogram held compares).
+	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventPassDone && e.VM == "a" && e.Pass == PassFullCompare })
 
 	// Pause / resume: resume runs a pass at once.
 	if err := s.Pause("a"); err != nil {
