@@ -105,7 +105,9 @@ func TestVerifyMismatchAtCutoverPausesTheJob(t *testing.T) {
 	// The corrupted blocks count as differing, or as unreported when a
 	// pass had written part of them (the sender's map then took the
 	// receiver's digest of the whole block): sent again either way.
-	if found := c.Differing + c.Unreported; job.Paused || job.Phase != replication.JobReplicating || job.CompareDue || job.Summary != "ok" ||
+	// Not paused; no ferry runs for the plan now, so nothing replicates
+	// ("stopped"), with its replica current.
+	if found := c.Differing + c.Unreported; job.Paused || job.Phase != replication.JobStopped || job.CompareDue || !strings.HasSuffix(job.Summary, "; ok") ||
 		c.Blocks != 32 || found < 1 || found > int64(len(offsets)) || c.Repaired != c.Differing {
 		t.Fatalf("status after the repairing compare: %+v (last compare %+v)", job, c)
 	}

@@ -336,6 +336,15 @@ func TestStatusSaysCompareInterrupted(t *testing.T) {
 	if due, ic := webApp2(); !due || ic == nil || *ic != (replication.InterruptedCompare{Blocks: 6, Total: 16, Differing: 2, Repaired: 1}) {
 		t.Errorf("ferry status --json, a compare a killed ferry left midway: compare_due %v, compare_in_flight %+v", due, ic)
 	}
+	// The compare was the repair of a mismatch a cutover's verify found
+	// (`ferry run --verify` resumed the job for it, then was killed): the
+	// status still says the replica differs, and what the verify found
+	// (QA: it read "ok", and the cutover's refusal gave an empty reason).
+	put(replication.VMState{LastPass: time.Now(), CompareNeeded: true, Mismatch: "verify of disk 2000: block 9 differs"})
+	if out := run(); !strings.Contains(out, "the replica differs from its source (verify of disk 2000: block 9 differs): the cutover waits until a full compare repairs it") {
+		t.Errorf("ferry status, a mismatch's repair a killed ferry left midway:\n%s", out)
+	}
+	put(replication.VMState{LastPass: time.Now(), LastCompare: &replication.CompareResult{Time: time.Now().Add(-time.Hour), Blocks: 16}})
 	// The pass committed: its progress record stays, but nothing is in
 	// flight.
 	records(`{"Committed":"c2","Size":16777216}`, progress)

@@ -86,7 +86,34 @@ func load(path string, lookup func(string) (string, bool)) (*Config, error) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
-	return merge(file, path, lookup), nil
+	c := merge(file, path, lookup)
+	if note := exposedPasswords(path, file); note != "" {
+		c.notes = append(c.notes, note)
+	}
+	return c, nil
+}
+
+// exposedPasswords says when the config file at path holds passwords and
+// others than its owner may read it ("" otherwise), as ssh says of a key.
+func exposedPasswords(path string, file *Config) string {
+	if path == "" {
+		return ""
+	}
+	var with []string
+	for _, e := range []struct {
+		key string
+		ep  *Endpoint
+	}{{"onprem", &file.OnPrem}, {"provider", &file.Provider}, {"vcd", &file.VCD}, {"tenant", &file.Tenant}, {"edge", &file.Edge}, {"guest", &file.Guest}, {"receiver", &file.Receiver}} {
+		if e.ep.Password != "" {
+			with = append(with, e.key)
+		}
+	}
+	fi, err := os.Stat(path)
+	if len(with) == 0 || err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("config %s holds passwords (%s) and is readable by others than its owner (mode %04o): chmod 600 %s, or take the passwords out of it (the environment, or the prompt)",
+		path, strings.Join(with, ", "), fi.Mode().Perm(), path)
 }
 
 // Save writes the config to path with mode 0600 (it may hold lab passwords).

@@ -179,3 +179,43 @@ func TestEveryWayOfTurningVerificationOffIsSaid(t *testing.T) {
 		t.Errorf("flag: %q %+v", w, c)
 	}
 }
+
+// TestConfigWithPasswordsReadableByOthers (QA: a config holding passwords
+// at mode 0644 was used without a word): a warning names the file, which
+// endpoints' passwords it holds (never the passwords) and the chmod; at
+// 0600, or without passwords, nothing is said.
+func TestConfigWithPasswordsReadableByOthers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ferry.yaml")
+	write := func(body string, mode os.FileMode) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withPw := "vcd:\n  url: https://vcd.example.com\n  username: admin\n  password: s3cret-pw\n"
+	write(withPw, 0o644)
+	got, err := load(path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(got.Warnings(), "\n")
+	if !strings.Contains(w, "config "+path+" holds passwords (vcd) and is readable by others than its owner (mode 0644): chmod 600 "+path) || strings.Contains(w, "s3cret-pw") {
+		t.Errorf("warnings of a 0644 config with a password: %q", w)
+	}
+	for _, c := range []struct {
+		body string
+		mode os.FileMode
+	}{{withPw, 0o600}, {"vcd:\n  url: https://vcd.example.com\n  username: admin\n", 0o644}} {
+		write(c.body, c.mode)
+		got, err := load(path, env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := got.Warnings(); len(w) != 0 {
+			t.Errorf("mode %04o: warnings %q", c.mode, w)
+		}
+	}
+}

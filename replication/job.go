@@ -317,7 +317,7 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 			// Every block was compared and what differed was sent and
 			// read back: the replica equals this snapshot of its source,
 			// so the mismatch that paused the job is mended.
-			vs.CompareNeeded = false
+			vs.CompareNeeded, vs.Mismatch = false, ""
 			if vs.Paused && vs.Failed {
 				vs.Paused, vs.Failed, vs.PausedReason = false, false, ""
 			}

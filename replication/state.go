@@ -69,6 +69,9 @@ type VMState struct {
 	// full compare, which repairs what differs; once that compare
 	// completes, the job is no longer paused.
 	CompareNeeded bool `json:",omitempty"`
+	// Mismatch is what that verify found, kept until the full compare
+	// completes (PausedReason goes when the job is resumed for it).
+	Mismatch string `json:",omitempty"`
 	// LastCompare is the last full compare of the replica with its source
 	// (nil: none yet).
 	LastCompare *CompareResult `json:",omitempty"`
@@ -412,7 +415,7 @@ func (s *StateStore) PauseForMismatch(vm string, err error) error {
 	if gerr != nil {
 		return gerr
 	}
-	vs.Paused, vs.Failed, vs.PausedReason, vs.CompareNeeded, vs.Held = true, true, err.Error(), true, ""
+	vs.Paused, vs.Failed, vs.PausedReason, vs.CompareNeeded, vs.Held, vs.Mismatch = true, true, err.Error(), true, "", err.Error()
 	return s.PutVM(vm, vs)
 }
 

@@ -278,7 +278,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			if vs, err := store.VM(vm.Name); err == nil && vs.CompareNeeded {
 				// Refused by Apply for this VM alone (the others of the
 				// wave go on), so not a conflict of the whole step.
-				p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: vm.Name, Detail: replicaMismatchError(vm.Name, vs.PausedReason).Error()})
+				p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: vm.Name, Detail: replicaMismatchError(vm.Name, mismatchOf(vs)).Error()})
 				continue
 			}
 		}
@@ -753,7 +753,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if vs, err := store.VM(c.plan.Name); err != nil {
 		return err
 	} else if vs.CompareNeeded {
-		return fmt.Errorf("%s: %w", c.plan.Name, replicaMismatchError(c.plan.Name, vs.PausedReason))
+		return fmt.Errorf("%s: %w", c.plan.Name, replicaMismatchError(c.plan.Name, mismatchOf(vs)))
 	}
 	// Checked again before the source stops: an import that relocates or
 	// copies the VM would add to the downtime.

@@ -138,6 +138,11 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		default:
 			st.Summary = st.HealthText()
 		}
+		if vs.CompareNeeded && !st.Paused && st.Phase != replication.JobCutOver && st.Phase != replication.JobCuttingOver {
+			// Resumed for the full compare that repairs it, which has
+			// not completed (a ferry stopped or killed midway).
+			st.Summary = "the replica differs from its source (" + mismatchOf(vs) + "): the cutover waits until a full compare repairs it (`ferry run --verify=" + vm.Name + "`, or replication running); " + st.Summary
+		}
 		if err := e.warmFailed(vm.Name); err != nil && st.Phase != replication.JobCutOver && st.Phase != replication.JobCuttingOver {
 			// Its record says how it was; nothing replicates it now.
 			st.Summary = "NOT REPLICATING: its job did not start: " + err.Error() + "; it starts when the replication step runs again, or when ferry serve starts again (was: " + st.Summary + ")"

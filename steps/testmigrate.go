@@ -167,7 +167,7 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 		if vs, err := store.VM(n); err != nil {
 			return "", err
 		} else if vs.CompareNeeded {
-			return "", fmt.Errorf("%s: not tested: a verify found the replica differs from the source (%s); %s", n, vs.PausedReason, mismatchAdvice(n, "test it again"))
+			return "", fmt.Errorf("%s: not tested: a verify found the replica differs from the source (%s); %s", n, mismatchOf(vs), mismatchAdvice(n, "test it again"))
 		}
 		i := slices.IndexFunc(e.Plan().VMs, func(v VMPlan) bool { return v.Name == n })
 		c := &vmCutover{env: e, emit: emit, plan: e.Plan().VMs[i], rep: VMReport{VM: n, TargetVApp: TestVApp(n)}}

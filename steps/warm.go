@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -416,8 +417,13 @@ func (e *Env) pauseForMismatch(vm string, mismatch error) error {
 // mismatchAdvice says what vm's replica, found to differ from its source,
 // needs before vm can be cut over (then: what to do after).
 func mismatchAdvice(vm, then string) string {
-	return fmt.Sprintf("its replication is paused until `ferry run --verify=%s` (or resuming it on the wizard's replication dashboard) "+
-		"runs a full compare that repairs the replica; then %s", vm, then)
+	return fmt.Sprintf("a full compare that repairs the replica must complete first: `ferry run --verify=%s` (or resuming the job on the wizard's replication dashboard) "+
+		"runs one; then %s", vm, then)
+}
+
+// mismatchOf is what the verify that found vs's replica differing found.
+func mismatchOf(vs replication.VMState) string {
+	return cmp.Or(vs.Mismatch, vs.PausedReason, "no detail recorded")
 }
 
 // replicaMismatchError refuses the cutover of vm, whose replica a verify
