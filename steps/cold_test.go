@@ -181,6 +181,11 @@ func TestColdMigrationOfRunningVM(t *testing.T) {
 	if src, _ := onprem.VMByName(ctx, "WebApp3"); src.PoweredOn() {
 		t.Error("source WebApp3 still runs after its cold cutover")
 	}
+	// ferry status --json: cut over, and not a paused job (QA: "paused":
+	// true, "held": "cutover" for good, which a monitor alerts on).
+	if sts, err := env.ReplicationStatus(time.Now()); err != nil || len(sts) != 1 || sts[0].Phase != replication.JobCutOver || sts[0].Paused || sts[0].Held != "" || sts[0].Reason != "" {
+		t.Errorf("status after the cutover: %+v (%v)", sts, err)
+	}
 	replica := "[provider-ds] " + replication.ReplicaDiskPath("Company", "WebApp3", 0)
 	if fileHash(t, l.OnPrem.FlatFile("WebApp3")) != fileHash(t, l.ReplicaFlatFile(replica)) {
 		t.Error("replica differs from the source shut down for it")

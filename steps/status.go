@@ -97,6 +97,9 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		switch cut[cutoverKey(vm.Name)] {
 		case cutoverDone:
 			st.JobStatus = st.WithPhase(replication.JobCutOver)
+			// Its job stays paused by its cutover for good; a monitor
+			// that alerts on a paused job must not fire for it.
+			st.Paused, st.Held, st.Reason = false, "", ""
 		case cutoverPowerOnRequested:
 			st.JobStatus = st.WithPhase(replication.JobCuttingOver)
 		}

@@ -125,3 +125,16 @@ func TestCutoverTimelinePerVM(t *testing.T) {
 	h.mustSee(t, "✓    +0s  3s      WebApp1: shutdown", "✓    +1s  6s      WebApp2: shutdown",
 		"+3s  7s      WebApp1: final pass", "+7s  3s      WebApp2: final pass")
 }
+
+// TestDashboardDetailOfAColdVM (QA: the replication dashboard's detail line
+// of a cold VM read "pass: planned 0 B · read 0 B · sent 0 B · acked 0 B ·
+// RPO 1m00s" beside "cold: no RPO"): it says what a cold migration does.
+func TestDashboardDetailOfAColdVM(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("legacy-ftp"), done: append(slices.Clone(infraDone), "vm-selection"), running: []string{"replication"}})
+	if err := h.env.State.SetOutput("replication", "mode.legacy-ftp", steps.ModeCold); err != nil {
+		t.Fatal(err)
+	}
+	h.start(120, 40)
+	h.mustSee(t, "cold: no RPO", "legacy-ftp: cold migration, no pass every RPO")
+	h.mustNotSee(t, "legacy-ftp pass: planned", "RPO 1m00s")
+}

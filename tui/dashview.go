@@ -218,6 +218,11 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 		}
 		line := fmt.Sprintf("%s pass: planned %s%s · read %s · sent %s · acked %s · RPO %s",
 			r.VM, steps.Bytes(r.Planned), resumed, steps.Bytes(r.Read), steps.Bytes(r.Sent), steps.Bytes(r.Acked), dur(r.RPO))
+		if r.Cold {
+			// No scheduled passes to count, no RPO: its one pass is in
+			// step 6's log (a source that was off) or in its cutover.
+			line = r.VM + ": cold migration, no pass every RPO; its one pass's figures are in step 6's log (a source that was off) or in its cutover's report"
+		}
 		if r.LastCompare != "" {
 			line += " · last full compare " + r.LastCompare
 		}
