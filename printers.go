@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/ferry-migrate/ferry/steps"
@@ -40,6 +41,9 @@ func textPrinter(w io.Writer, total int) steps.Emit {
 		mu.Lock()
 		defer mu.Unlock()
 		msg := eventPrefix[ev.Kind] + ev.Message
+		if ev.Kind == steps.EventSkipped && strings.HasPrefix(ev.Message, "already done") {
+			msg = ev.Message // counted as already done, not as skipped
+		}
 		switch {
 		case ev.Kind == steps.EventProgress && ev.Fraction >= 0:
 			msg = fmt.Sprintf("%3.0f%% %s", ev.Fraction*100, ev.Message)

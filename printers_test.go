@@ -15,7 +15,7 @@ func TestPrinters(t *testing.T) {
 	}{
 		{steps.Event{Step: "appliance", Index: 3, Kind: steps.EventProgress, Message: "uploading", Fraction: 0.5}, "[3/8] appliance:  50% uploading\n"},
 		{steps.Event{Step: "appliance", Index: 3, Kind: steps.EventProgress, Message: "waiting", Fraction: -1}, "[3/8] appliance: waiting\n"},
-		{steps.Event{Step: "rights", Index: 1, Kind: steps.EventSkipped, Message: "already done"}, "[1/8] rights: skipped: already done\n"},
+		{steps.Event{Step: "rights", Index: 1, Kind: steps.EventSkipped, Message: "already done"}, "[1/8] rights: already done\n"},
 		{steps.Event{Step: "appliance", Index: 3, Kind: steps.EventChange, Message: `+ create port group "ferry-sink"`}, "[3/8] appliance: changed: + create port group \"ferry-sink\"\n"},
 		{steps.Event{Step: "cutover", Index: 8, Kind: steps.EventFailed, Message: "x", Error: "WebApp2: no answer"}, "[8/8] cutover: FAILED: WebApp2: no answer\n"},
 		{steps.Event{Step: "verify", Kind: steps.EventProgress, Message: "WebApp2: 71 MiB of 256 MiB acknowledged", Fraction: 0.28}, "[verify]  28% WebApp2: 71 MiB of 256 MiB acknowledged\n"},
