@@ -394,8 +394,14 @@ func plannedText(c replication.Counters) string {
 	if c.Resumed <= 0 {
 		return Bytes(c.Planned) + " planned"
 	}
-	return fmt.Sprintf("%s planned (resumed: %s of it durable before the interruption, checked and not sent again; %s to send now)",
-		Bytes(c.Resumed+c.Planned), Bytes(c.Resumed), Bytes(c.Planned))
+	again := "not sent again"
+	if c.Resent > 0 {
+		// The check found blocks that read back otherwise (a replica
+		// changed behind ferry's back, a write lost): those were sent.
+		again = fmt.Sprintf("not sent again but for %d block(s) the check found differing, sent again", c.Resent)
+	}
+	return fmt.Sprintf("%s planned (resumed: %s of it durable before the interruption, checked and %s; %s to send now)",
+		Bytes(c.Resumed+c.Planned), Bytes(c.Resumed), again, Bytes(c.Planned))
 }
 
 // progressText is a transfer's progress line and its fraction (-1:

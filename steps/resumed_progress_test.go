@@ -40,6 +40,11 @@ func TestResumedPassProgressAndSummary(t *testing.T) {
 	if s := plannedText(replication.Counters{Resumed: 39 << 20}); s != "39 MiB planned (resumed: 39 MiB of it durable before the interruption, checked and not sent again; 0 B to send now)" {
 		t.Errorf("summary of a resumed pass with everything durable: %q", s)
 	}
+	// QA: blocks the resumed pass's check found differing were sent again
+	// all the same; the summary said none were.
+	if s := plannedText(replication.Counters{Resumed: 39 << 20, Resent: 2}); !strings.Contains(s, "checked and not sent again but for 2 block(s) the check found differing, sent again") {
+		t.Errorf("resumed with 2 blocks sent again: %q", s)
+	}
 	if s := plannedText(replication.Counters{Planned: 12 << 20}); s != "12 MiB planned" {
 		t.Errorf("summary of a pass not resumed: %q", s)
 	}
