@@ -170,6 +170,7 @@ type applianceWorld struct {
 	// vm is nil: it is deployed anew once that import is aborted).
 	interrupted *applianceImport
 	need        vsphere.OVFRoom // what the OVF's VM takes (checkOVF)
+	use         *datastoreUse   // what the deploy or power-on is to take (nil: nothing)
 	// noRoom says why the appliance's datastore cannot take the deploy or
 	// the power-on (""  when it can).
 	noRoom string
@@ -229,6 +230,7 @@ func (s *Appliance) inputs(pf *PlanFile) (AppliancePlan, error) {
 // look reads what exists. Missing inputs (port group, switch, datacenter)
 // are errors naming what exists; a missing sink or appliance is not.
 func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error) {
+	env.applianceUse.Store(nil)
 	a, err := s.inputs(env.Plan())
 	if err != nil {
 		return nil, err
@@ -296,6 +298,7 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 			return nil, err
 		}
 	}
+	env.applianceUse.Store(w.use)
 	return w, nil
 }
 
@@ -311,6 +314,10 @@ func (w *applianceWorld) checkRoom(ctx context.Context, ds string) error {
 		return err
 	}
 	swapWhy := "ESXi makes one of a VM's memory beyond its reservation when it powers on, and a VM without room for it does not start"
+	w.use = &datastoreUse{datastore: ds, bytes: w.need.Disks + w.need.Swap}
+	if w.vm != nil {
+		w.use.bytes = w.vm.Swap
+	}
 	if w.vm == nil {
 		if need := w.need.Disks + w.need.Swap; need > free {
 			w.noRoom = fmt.Sprintf("datastore %s has %s free; the appliance needs %s there: its disks (%s at their capacity, thin) and its swap file (%s: %s). Free space on %s, or set appliance.datastore to a datastore of the uplink's hosts with room",

@@ -3,6 +3,7 @@ package steps_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,4 +105,34 @@ func TestApplianceNeedsRoomOnItsDatastore(t *testing.T) {
 	if app.Ref != first.Ref || !app.PoweredOn() {
 		t.Errorf("the appliance after the run with room: %s %s; want %s, the VM imported before, powered on", app.Ref.Value, app.PowerState, first.Ref.Value)
 	}
+}
+
+// TestPreflightCountsTheApplianceBeforeSnapshotRoom: the L2 appliance step
+// 3 deploys and the pass snapshots of step 6 share the on-prem datastore.
+// With room for the appliance but not, once it is there, for the snapshot
+// reserve beside it, the run's preflight refuses before step 1 (it passed
+// both checks apart, and step 6 then refused after steps 1 to 5 ran).
+func TestPreflightCountsTheApplianceBeforeSnapshotRoom(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	vc, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Logout(ctx)
+	capacity, free, err := vc.DatastoreSpace(ctx, l.OnPrem.Spec.Datacenter, "onprem-ds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6 GiB free: the appliance (4 GiB) fits, and so would the snapshot
+	// reserve (4 GiB), but not both.
+	l.OnPrem.SetDatastoreCapacity(capacity - free + 6<<30)
+	plan := labPlan(t, l, func(pf *steps.PlanFile) {
+		pf.Skip = slices.DeleteFunc(pf.Skip, func(id string) bool { return id == "vm-selection" || id == "replication" })
+	})
+	ev, err := run(t, l.Config(), plan, filepath.Join(t.TempDir(), "state.json"))
+	if err == nil || !strings.Contains(err.Error(), "step 6") || !strings.Contains(err.Error(), "once the L2 appliance step 3 deploys there takes its 4.0 GiB") {
+		t.Fatalf("run with room for the appliance or the snapshot reserve, not both: %v\n%s", err, ev)
+	}
+	untouched(t, l)
 }

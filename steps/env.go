@@ -56,6 +56,18 @@ type Env struct {
 		mu sync.Mutex
 		m  map[string]replication.RoomLedger
 	}
+
+	// applianceUse is what step 3's last plan found the L2 appliance
+	// still to take on an on-prem datastore (its deploy, or the swap file
+	// of its power-on); nil: nothing. A preflight plans step 3 before step
+	// 6, whose snapshot room must not count that space as free.
+	applianceUse atomic.Pointer[datastoreUse]
+}
+
+// datastoreUse is space something is to take on a datastore.
+type datastoreUse struct {
+	datastore string
+	bytes     int64
 }
 
 // NewEnv returns an Env whose clients connect from cfg when first used.

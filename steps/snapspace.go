@@ -49,6 +49,9 @@ func (e *Env) snapshotRoomItems(ctx context.Context, onprem *vsphere.Client, sou
 	// Each datastore is refreshed once, however many VMs put their
 	// deltas there (a wave of 100 VMs on one datastore).
 	rooms := map[types.ManagedObjectReference]vsphere.SnapshotRoom{}
+	// The L2 appliance step 3 is still to deploy (or power on) takes its
+	// part first (a preflight plans every step before step 1).
+	pending := e.applianceUse.Load()
 	for i, vm := range sources {
 		if !warm[i] {
 			continue
@@ -62,6 +65,9 @@ func (e *Env) snapshotRoomItems(ctx context.Context, onprem *vsphere.Client, sou
 		} else {
 			if room, err = vsphere.RefreshRoom(ctx, onprem.Client.Client, room); err != nil {
 				return nil, fmt.Errorf("VM %s: %w", vm.Name, err)
+			}
+			if pending != nil && pending.datastore == room.Datastore {
+				room.Free -= pending.bytes
 			}
 			rooms[room.Ref] = room
 		}
@@ -77,9 +83,13 @@ func (e *Env) snapshotRoomItems(ctx context.Context, onprem *vsphere.Client, sou
 	}
 	var items []Item
 	for _, l := range lows {
+		free := Bytes(l.room.Free)
+		if pending != nil && pending.datastore == l.room.Datastore {
+			free += fmt.Sprintf(" once the L2 appliance step 3 deploys there takes its %s", Bytes(pending.bytes))
+		}
 		items = append(items, Item{Action: ActionConflict, Kind: "datastore", Name: l.room.Datastore, Detail: fmt.Sprintf(
 			"where the pass snapshots of %s put their deltas: %s free (of %s), and a pass takes its snapshot only with %s free (snapshot_reserve), because a delta grows by every block the guest writes and ESXi stops a VM whose delta cannot grow on a full datastore. Free space on %s, or lower snapshot_reserve (%s to %s)",
-			strings.Join(l.vms, ", "), Bytes(l.room.Free), Bytes(l.room.Capacity), Bytes(reserve), l.room.Datastore,
+			strings.Join(l.vms, ", "), free, Bytes(l.room.Capacity), Bytes(reserve), l.room.Datastore,
 			humanize.IBytes(replication.MinSnapshotReserve), humanize.IBytes(replication.MaxSnapshotReserve))})
 	}
 	return items, nil
