@@ -832,6 +832,16 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		if errors.Is(err, replication.ErrVerifyMismatch) {
 			c.mismatch = err // the rollback pauses the job
 		}
+		if err == nil && v != nil {
+			// Kept for a run that finishes this cutover after an
+			// interruption past the power-on request: its report says
+			// what this attempt verified.
+			if b, merr := json.Marshal(keptVerify{At: time.Now(), Verify: v}); merr == nil {
+				if serr := c.env.State.SetOutput("cutover", verifyKey(c.plan.Name), string(b)); serr != nil {
+					return v.Detail, serr
+				}
+			}
+		}
 		return v.Detail, err
 	}); err != nil {
 		return err
@@ -1122,6 +1132,7 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	if decision == CutoverFinish {
 		c.rep.Decided = CutoverFinish
 	}
+	c.keptVerify()
 	// The service has been down since the interrupted cutover shut the
 	// source down: until this run, or, the target found running, at most
 	// that long.
@@ -1151,6 +1162,27 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 		c.rep.Note = "finished as decided (--finish) after an interruption"
 	}
 	return c.setState(cutoverDone)
+}
+
+// keptVerify is what the interrupted attempt's verify found, kept in the
+// state under verifyKey.
+type keptVerify struct {
+	At     time.Time     `json:"at"`
+	Verify *VerifyReport `json:"verify"`
+}
+
+func verifyKey(vm string) string { return "verify." + vm }
+
+// keptVerify puts the verify of the attempt a run finishes (it ran before
+// the power-on request the attempt was interrupted after) in the report.
+func (c *vmCutover) keptVerify() {
+	var k keptVerify
+	if c.rep.Verify != nil || json.Unmarshal([]byte(c.env.State.Get("cutover").Outputs[verifyKey(c.plan.Name)]), &k) != nil || k.Verify == nil {
+		return
+	}
+	v := *k.Verify
+	v.Detail = "by the interrupted attempt, at " + clock(k.At) + ": " + v.Detail
+	c.rep.Verify = &v
 }
 
 func (c *vmCutover) connect(ctx context.Context, withJob bool) error {

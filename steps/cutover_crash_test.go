@@ -271,6 +271,13 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 					!strings.Contains(md, "the target was off when this run began") {
 					t.Errorf("report of the decided finish does not count the outage since the interrupted shutdown:\n%s", md)
 				}
+				// What the interrupted attempt verified before it asked
+				// for the power-on (QA: the report had no verify line and
+				// no last full compare).
+				if md := reportOf(t, env); !strings.Contains(md, "Verified what the final pass touched") || !strings.Contains(md, "by the interrupted attempt, at ") ||
+					!strings.Contains(md, "Last full compare while the VM ran:") {
+					t.Errorf("report of the decided finish says nothing of the verify:\n%s", md)
+				}
 			}
 		})
 	}
