@@ -28,19 +28,7 @@ import (
 func TestApplianceNeedsRoomOnItsDatastore(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
-	vc, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vc.Logout(ctx)
-	withFree := func(free int64) {
-		t.Helper()
-		capacity, now, err := vc.DatastoreSpace(ctx, l.OnPrem.Spec.Datacenter, "onprem-ds")
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.OnPrem.SetDatastoreCapacity(capacity - now + free)
-	}
+	vc, withFree := onpremRoom(t, l)
 	withFree(2 << 30) // less than the appliance's 4 GiB of memory
 	plan := labPlan(t, l, nil)
 	state := filepath.Join(t.TempDir(), "state.json")
@@ -114,19 +102,10 @@ func TestApplianceNeedsRoomOnItsDatastore(t *testing.T) {
 // both checks apart, and step 6 then refused after steps 1 to 5 ran).
 func TestPreflightCountsTheApplianceBeforeSnapshotRoom(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
-	ctx := context.Background()
-	vc, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vc.Logout(ctx)
-	capacity, free, err := vc.DatastoreSpace(ctx, l.OnPrem.Spec.Datacenter, "onprem-ds")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// 6 GiB free: the appliance (4 GiB) fits, and so would the snapshot
 	// reserve (4 GiB), but not both.
-	l.OnPrem.SetDatastoreCapacity(capacity - free + 6<<30)
+	_, withFree := onpremRoom(t, l)
+	withFree(6 << 30)
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Skip = slices.DeleteFunc(pf.Skip, func(id string) bool { return id == "vm-selection" || id == "replication" })
 	})
@@ -135,4 +114,24 @@ func TestPreflightCountsTheApplianceBeforeSnapshotRoom(t *testing.T) {
 		t.Fatalf("run with room for the appliance or the snapshot reserve, not both: %v\n%s", err, ev)
 	}
 	untouched(t, l)
+}
+
+// onpremRoom is a client of l's on-prem vCenter (logged out at the test's
+// end) and a function that leaves free bytes free on onprem-ds.
+func onpremRoom(t *testing.T, l *lab.Lab) (*vsphere.Client, func(free int64)) {
+	t.Helper()
+	ctx := context.Background()
+	vc, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vc.Logout(context.Background()) })
+	return vc, func(free int64) {
+		t.Helper()
+		capacity, now, err := vc.DatastoreSpace(ctx, l.OnPrem.Spec.Datacenter, "onprem-ds")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.OnPrem.SetDatastoreCapacity(capacity - now + free)
+	}
 }
