@@ -196,7 +196,7 @@ func durationOr(s string, def time.Duration) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("duration %q is not valid: want e.g. 30s, 2m", s)
+		return 0, fmt.Errorf("duration %q is not valid: want a positive duration such as %s (the default)", s, def)
 	}
 	return d, nil
 }

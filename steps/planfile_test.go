@@ -131,9 +131,10 @@ func TestPlanFileValidation(t *testing.T) {
 		{"guest ping without target", "rpo: 5m", "rpo: 5m\nprobes: [{from: WebApp1}]",
 			[]string{"probes[0] (probe 1)", "needs both from:"}},
 		{"negative shutdown timeout", "rpo: 5m", "rpo: 5m\ncutover: {shutdown_timeout: -1m}",
-			[]string{"cutover.shutdown_timeout", `"-1m" is not valid`, "30s"}},
+			[]string{"cutover.shutdown_timeout", `"-1m" is not valid`, "such as 2m0s (the default)"}},
+		// QA: its example read "e.g. 30s, 2m" for a 250ms default.
 		{"zero probe interval", "rpo: 5m", "rpo: 5m\ncutover: {probe_interval: 0s}",
-			[]string{"cutover.probe_interval", `"0s" is not valid`}},
+			[]string{"cutover.probe_interval", `"0s" is not valid`, "such as 250ms (the default)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			y := strings.Replace(goodPlan, tc.from, tc.to, 1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -367,6 +368,8 @@ func planSummary(p steps.Plan) string {
 	switch n := p.Changes(); {
 	case len(p.Conflicts()) > 0:
 		return sErr.Render(fmt.Sprintf("%d conflict(s): apply is refused until they are resolved", len(p.Conflicts())))
+	case n == 0 && slices.ContainsFunc(p.Items, func(it steps.Item) bool { return it.Action == steps.ActionCheck }):
+		return "no changes: it checks what its items say"
 	case n == 0:
 		return "no changes: everything already exists"
 	default:
