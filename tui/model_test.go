@@ -1198,3 +1198,26 @@ func TestCutoverConfirmationSaysWhatWouldRefuse(t *testing.T) {
 	h.mustSee(t, "Type WebApp2 to confirm:")
 	h.mustNotSee(t, "refused as things stand")
 }
+
+// TestVMKeysTypedWhileTheListLoads (QA: keys typed right after step 5
+// opened, while its VM list loaded, were partly lost, and the selection was
+// not the one typed): the table's keys wait for the list and then apply.
+func TestVMKeysTypedWhileTheListLoads(t *testing.T) {
+	first := true
+	h := newHarness(t, setup{pf: &steps.PlanFile{VDC: "Company-VDC", Network: steps.NetworkPlan{Name: "company-network"}}, done: infraDone,
+		inventory: func(context.Context) ([]vsphere.VM, error) {
+			if first { // no list yet: the first read failed
+				first = false
+				return nil, errors.New("vCenter did not answer")
+			}
+			return fakeVMs, nil
+		}})
+	h.start(120, 40)
+	_, load := h.m.Update(tea.KeyMsg{Type: tea.KeyCtrlR}) // the list, in flight
+	for _, k := range []string{"space", "down", "space", "down", "down", "down", "space"} {
+		h.send(press(k))
+	}
+	h.mustNotSee(t, "[x] WebApp1")
+	h.settle(load)
+	h.mustSee(t, "[x] WebApp1", "[x] WebApp2", "[x] legacy-ftp", "3 of 5 selected")
+}

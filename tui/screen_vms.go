@@ -27,6 +27,10 @@ type vmScreen struct {
 	filterOn bool
 	onForm   bool // focus on the options instead of the table
 	notice   string
+	// typedAhead are the table's keys (up, down, select) pressed while
+	// the list loaded: played once it is there, so that a quick typist's
+	// selection is the one typed, not part of it.
+	typedAhead []tea.KeyMsg
 
 	opts steps.JobOptions
 	// autoJob is the job name filled in from the default: it follows the
@@ -216,6 +220,17 @@ func (s *vmScreen) update(msg tea.Msg) tea.Cmd {
 				delete(s.selected, name)
 			}
 		}
+		typed := s.typedAhead
+		s.typedAhead = nil
+		if msg.Err != nil {
+			return nil
+		}
+		for _, k := range typed {
+			if vms := s.shown(); keySelect.Matches(k) && s.cursor < len(vms) && s.refusal(vms[s.cursor]) != "" {
+				continue // its select key is disabled: as if pressed so
+			}
+			s.key(k)
+		}
 		return nil
 	case choicesMsg:
 		s.form.setChoices(msg)
@@ -235,6 +250,10 @@ func (s *vmScreen) update(msg tea.Msg) tea.Cmd {
 
 func (s *vmScreen) key(msg tea.KeyMsg) tea.Cmd {
 	s.notice = ""
+	if s.loading && !s.filterOn && !s.onForm && (keyUp.Matches(msg) || keyDown.Matches(msg) || keySelect.Matches(msg)) {
+		s.typedAhead = append(s.typedAhead, msg)
+		return nil
+	}
 	switch {
 	case s.filterOn:
 		switch msg.Type {
