@@ -277,7 +277,7 @@ func printLabInfo(w io.Writer, l *lab.Lab) {
 		line := fmt.Sprintf("#   %s has %s free now: the swap files of the VMs running there take %s", l.OnPrem.Spec.Datastore, steps.Bytes(free), steps.Bytes(swap))
 		if e, err := ovf.Unmarshal(strings.NewReader(lab.EdgeOVF())); err == nil {
 			need := vsphere.OVFNeeds(e)
-			line += fmt.Sprintf(", and the L2 appliance will take %s (its disks and swap file)", steps.Bytes(need.Disks+need.Swap))
+			line += fmt.Sprintf(", and the L2 appliance will take %s (its thin disks as deployed and its swap file)", steps.Bytes(need.Populated+need.Swap))
 		}
 		fmt.Fprintln(w, line)
 	}

@@ -314,14 +314,20 @@ func (w *applianceWorld) checkRoom(ctx context.Context, ds string) error {
 		return err
 	}
 	swapWhy := "ESXi makes one of a VM's memory beyond its reservation when it powers on, and a VM without room for it does not start"
-	w.use = &datastoreUse{datastore: ds, bytes: w.need.Disks + w.need.Swap}
+	w.use = &datastoreUse{datastore: ds, bytes: w.need.Populated + w.need.Swap}
 	if w.vm != nil {
 		w.use.bytes = w.vm.Swap
 	}
 	if w.vm == nil {
-		if need := w.need.Disks + w.need.Swap; need > free {
-			w.noRoom = fmt.Sprintf("datastore %s has %s free; the appliance needs %s there: its disks (%s at their capacity, thin) and its swap file (%s: %s). Free space on %s, or set appliance.datastore to a datastore of the uplink's hosts with room",
-				ds, Bytes(free), Bytes(need), Bytes(w.need.Disks), Bytes(w.need.Swap), swapWhy, ds)
+		// Deployed thin: its disks take what the OVF carries, and grow
+		// as the appliance writes (a warning when they could not grow
+		// to their capacity).
+		if need := w.need.Populated + w.need.Swap; need > free {
+			w.noRoom = fmt.Sprintf("datastore %s has %s free; the appliance needs %s there: its disks as deployed (%s, thin) and its swap file (%s: %s). Free space on %s, or set appliance.datastore to a datastore of the uplink's hosts with room",
+				ds, Bytes(free), Bytes(need), Bytes(w.need.Populated), Bytes(w.need.Swap), swapWhy, ds)
+		} else if full := w.need.Disks + w.need.Swap; full > free {
+			w.warnings = append(w.warnings, fmt.Sprintf("datastore %s has %s free: room for the appliance as deployed (%s), not for its thin disks grown to their capacity (%s) beside its swap file (%s); on a full datastore ESXi pauses a VM whose thin disk must grow",
+				ds, Bytes(free), Bytes(need), Bytes(w.need.Disks), Bytes(w.need.Swap)))
 		}
 		return nil
 	}

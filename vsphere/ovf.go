@@ -90,17 +90,28 @@ func (c *Client) ReadOVF(source string) (*ovf.Envelope, error) {
 	return e, nil
 }
 
-// OVFRoom is what the VM of an OVF takes on its datastore: its disks at
-// their capacity (deployed thin, they grow up to it) and, once powered on,
-// its swap file (its memory beyond its reservation; with several
-// deployment options, the largest).
-type OVFRoom struct{ Disks, Swap int64 }
+// OVFRoom is what the VM of an OVF takes on its datastore: its disks as
+// deployed thin (Populated: the data the OVF carries) and at their capacity
+// (Disks: what they may grow to), and, once powered on, its swap file (its
+// memory beyond its reservation; with several deployment options, the
+// largest).
+type OVFRoom struct{ Disks, Populated, Swap int64 }
 
 // OVFNeeds reads an OVF's OVFRoom.
 func OVFNeeds(e *ovf.Envelope) OVFRoom {
 	var r OVFRoom
+	files := map[string]int64{}
+	for _, f := range e.References {
+		files[f.ID] = int64(f.Size)
+	}
 	if e.Disk != nil {
 		for _, d := range e.Disk.Disks {
+			switch {
+			case d.PopulatedSize != nil:
+				r.Populated += int64(*d.PopulatedSize)
+			case d.FileRef != nil:
+				r.Populated += files[*d.FileRef] // at least what is uploaded
+			}
 			n, err := strconv.ParseInt(d.Capacity, 10, 64)
 			if err != nil {
 				continue // a ${property} capacity: set at the deploy
