@@ -298,7 +298,27 @@ func probeLines(w *wiring, width, height int) []string {
 		}
 		// Its lines, and one to say how many more follow, if any do.
 		if need := 2 + len(why) + min(1, len(probes)-i-1); len(out)+need > height {
-			out = append(out, sDim.Render(trunc(fmt.Sprintf("… %d more", len(probes)-i), width)))
+			// No room for their rows: their names and states, the down
+			// ones first (QA: "… 2 more" at 80x24, with no way to see them).
+			rest := slices.Clone(probes[i:])
+			slices.SortStableFunc(rest, func(a, b ProbeRow) int {
+				switch {
+				case a.Up == b.Up:
+					return 0
+				case !a.Up:
+					return -1
+				}
+				return 1
+			})
+			var names []string
+			for _, r := range rest {
+				state := "up"
+				if !r.Up {
+					state = "DOWN"
+				}
+				names = append(names, r.Pair+" "+state)
+			}
+			out = append(out, sDim.Render(trunc(fmt.Sprintf("… %d more: %s", len(probes)-i, strings.Join(names, ", ")), width)))
 			break
 		}
 		glyph, state := sOK.Render("●"), dur(p.Latency)

@@ -43,4 +43,11 @@ func TestProbePanelUsesTheRoom(t *testing.T) {
 	if shown < 10 || !strings.Contains(v, more) {
 		t.Errorf("%d of %d probes shown at 80x40 with one VM (want 10 and %q):\n%s", shown, len(h.m.w.dash.Probes), more, v)
 	}
+	// Those without a row are named with their state, the down ones
+	// first (QA: "… 2 more" at 80x24 hid which probes they were).
+	last := h.m.w.dash.Probes[len(h.m.w.dash.Probes)-1].Pair
+	h.send(probeMsg{Pair: last, Kind: "tcp", Time: t0.Add(1e9), Up: false, Err: "refused"})
+	if v := h.view(); !strings.Contains(v, "more: "+last+" DOWN") {
+		t.Errorf("the probes without a row do not say %s is down:\n%s", last, v)
+	}
 }
