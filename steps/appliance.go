@@ -293,6 +293,9 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 		if err := w.checkRoom(ctx, place.DatastoreName); err != nil {
 			return nil, err
 		}
+		// The deploy goes where the room was checked, not wherever a
+		// new ranking would put it.
+		w.a.Datastore = place.DatastoreName
 	} else if !w.vm.PoweredOn() && w.vm.Datastore != "" {
 		if err := w.checkRoom(ctx, w.vm.Datastore); err != nil {
 			return nil, err

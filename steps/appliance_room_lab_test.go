@@ -2,6 +2,7 @@ package steps_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vsphere"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
 )
 
 // TestApplianceNeedsRoomOnItsDatastore: the L2 appliance takes its disks
@@ -134,4 +137,76 @@ func onpremRoom(t *testing.T, l *lab.Lab) (*vsphere.Client, func(free int64)) {
 		}
 		l.OnPrem.SetDatastoreCapacity(capacity - now + free)
 	}
+}
+
+// TestApplianceDefaultPlacementRanksFreshFreeSpace (QA: without
+// appliance.datastore, step 3 ranked the datastores by vCenter's free space
+// as of their last refresh and refreshed only the one it picked: a full
+// datastore whose figure was stale was picked over one with room, each plan
+// blamed another datastore, and a run passed preflight and was refused at
+// step 3 after steps 1 and 2): every candidate is refreshed before the
+// ranking, and the appliance goes where the room was checked.
+func TestApplianceDefaultPlacementRanksFreshFreeSpace(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	vc, withFree := onpremRoom(t, l)
+	withFree(6 << 30) // onprem-ds; the other datastores, with fewer VMs, more
+	// vCenter's figures now: every datastore refreshed once.
+	for _, ds := range []string{"onprem-ds", "vsanDatastore", "vvol-ds"} {
+		if _, _, err := vc.DatastoreSpace(ctx, l.OnPrem.Spec.Datacenter, ds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The other two fill up behind vCenter's back (another host's VMs):
+	// 2 GiB left on each, while their figures still say plenty.
+	for _, dir := range []string{"onprem-vsanDatastore", "onprem-vvol-ds"} {
+		free, _, ok := l.OnPrem.DatastoreUse(strings.TrimPrefix(dir, "onprem-"))
+		if !ok {
+			t.Fatalf("no datastore %s", dir)
+		}
+		fillBlocks(t, filepath.Join(l.Dir, dir, "other-host", "other-flat.vmdk"), free-2<<30)
+	}
+	plan := labPlan(t, l, func(pf *steps.PlanFile) { pf.Appliance.Datastore = "" })
+	if ev, err := run(t, l.Config(), plan, filepath.Join(t.TempDir(), "state.json")); err != nil {
+		t.Fatalf("run with room on onprem-ds only, the default placement: %v\n%s", err, ev)
+	}
+	app, err := vc.VMByName(ctx, "ferry-l2vpn-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds := vmDatastore(t, vc, app.Ref); ds != "onprem-ds" || !app.PoweredOn() {
+		t.Errorf("the appliance on %s, %s; want it on onprem-ds, the datastore with room, powered on", ds, app.PowerState)
+	}
+}
+
+// fillBlocks makes path (a flat extent) take n bytes of its datastore in
+// the lab, which counts a flat file in the 1 MiB blocks that hold data: one
+// byte in each (a sparse file, cheap on the real disk).
+func fillBlocks(t *testing.T, path string, n int64) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for off := int64(0); off < n; off += 1 << 20 {
+		if _, err := f.WriteAt([]byte{1}, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// vmDatastore is the datastore of the VM's configuration, as vCenter says.
+func vmDatastore(t *testing.T, vc *vsphere.Client, ref vsphere.Ref) string {
+	t.Helper()
+	var m mo.VirtualMachine
+	if err := vc.PropertyCollector().RetrieveOne(context.Background(), ref.Reference(), []string{"config.files.vmPathName"}, &m); err != nil {
+		t.Fatal(err)
+	}
+	var p object.DatastorePath
+	p.FromString(m.Config.Files.VmPathName)
+	return p.Datastore
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/vmware/govmomi/ovf/importer"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/progress"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -207,9 +208,25 @@ func (c *Client) PlaceOnNetwork(ctx context.Context, dcH *Datacenter, pg Ref, da
 	}
 	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
 	var dsNames []string
+	refreshed := map[types.ManagedObjectReference]bool{}
 	for _, h := range hosts {
 		if h.Runtime.ConnectionState != types.HostSystemConnectionStateConnected || h.Parent == nil {
 			continue
+		}
+		if datastore == "" {
+			// Ranked by free space: vCenter's figure is as of its last
+			// refresh, so each candidate is refreshed first (else the
+			// ranking follows stale figures and changes with each refresh:
+			// a plan would check one datastore and the deploy use another).
+			for _, ref := range h.Datastore {
+				if refreshed[ref] {
+					continue
+				}
+				refreshed[ref] = true
+				if _, err := methods.RefreshDatastore(ctx, c.Client.Client, &types.RefreshDatastore{This: ref}); err != nil && !fault.Is(err, &types.NoPermission{}) {
+					return nil, fmt.Errorf("refresh the free space of datastore %s: %w", ref.Value, err)
+				}
+			}
 		}
 		var dss []mo.Datastore
 		if len(h.Datastore) > 0 {
