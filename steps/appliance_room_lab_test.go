@@ -210,3 +210,54 @@ func vmDatastore(t *testing.T, vc *vsphere.Client, ref vsphere.Ref) string {
 	p.FromString(m.Config.Files.VmPathName)
 	return p.Datastore
 }
+
+// TestRedoAndEdgePasswordCheckedBeforeStep1 (QA): a run without a terminal
+// and without the edge password that would redo step 3 (the appliance found
+// off) and then run step 4 is refused by its preflight: the redone step is
+// planned there too (it was not: its power-on ran first), and step 4 needs
+// the password to log in to the edge whether the edge answers yet or not.
+// Nothing changes: the appliance stays off, step 3 stays done.
+func TestRedoAndEdgePasswordCheckedBeforeStep1(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	state := filepath.Join(t.TempDir(), "state.json")
+	first := labPlan(t, l, func(pf *steps.PlanFile) { pf.Skip = append(pf.Skip, "dc-extension") })
+	if ev, err := run(t, l.Config(), first, state); err != nil {
+		t.Fatalf("steps 1-3: %v\n%s", err, ev)
+	}
+	vc, withFree := onpremRoom(t, l)
+	app, err := vc.VMByName(ctx, "ferry-l2vpn-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vc.PowerOff(ctx, app.Ref); err != nil {
+		t.Fatal(err)
+	}
+	// A redo of step 3 alone, with no room for the appliance's swap file:
+	// refused by the preflight, step 3 left done (it was recorded failed).
+	withFree(1 << 30)
+	r := runner(t, l.Config(), first, state, (&events{}).emit)
+	r.Redo = []string{"appliance"}
+	if err := r.Preflight(ctx); err == nil || !strings.Contains(err.Error(), "step 3") || !strings.Contains(err.Error(), "swap file") {
+		t.Fatalf("preflight of a redo of step 3 without room for the appliance's swap file: %v", err)
+	}
+	if st := r.Env.State.Status("appliance"); st != steps.StatusDone {
+		t.Errorf("step 3 after the refused redo: %s, want done", st)
+	}
+	withFree(lab.DefaultDatastoreCapacity)
+	cfg := l.Config()
+	cfg.Edge.Password = ""
+	t.Setenv("FERRY_EDGE_PASSWORD", "")
+	r = runner(t, cfg, labPlan(t, l, nil), state, (&events{}).emit)
+	r.Redo = []string{"appliance"}
+	err = r.Preflight(ctx)
+	if err == nil || !strings.Contains(err.Error(), "step 4") || !strings.Contains(err.Error(), "FERRY_EDGE_PASSWORD") {
+		t.Fatalf("preflight of a redo of step 3 and step 4 without the edge password: %v", err)
+	}
+	if app, err := vc.VMByName(ctx, "ferry-l2vpn-client"); err != nil || app.PoweredOn() {
+		t.Errorf("the appliance after the refused run: %v, %s; want it left off", err, app.PowerState)
+	}
+	if st := r.Env.State.Status("appliance"); st != steps.StatusDone {
+		t.Errorf("step 3 after the refused run: %s, want done", st)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -124,6 +125,17 @@ func (w *extWorld) setClientMode() bool {
 }
 
 func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
+	w, err := s.lookWorld(ctx, env)
+	if err == nil && w.conflict == "" && env.Config.Edge.Password == "" && os.Getenv(edgePasswordEnv) == "" && !env.Prompts {
+		// Known before anything changes, whether the edge answers yet
+		// or not (QA: an appliance found off was powered on by step 3,
+		// then step 4 failed for the password).
+		w.conflict = "this step logs in to the edge's API with the edge password, and none is set: set " + edgePasswordFrom + "; a run without a terminal cannot ask for it"
+	}
+	return w, err
+}
+
+func (s *Extension) lookWorld(ctx context.Context, env *Env) (*extWorld, error) {
 	pf, err := answers(env.Plan(), s.Fields())
 	if err != nil {
 		return nil, err
@@ -133,6 +145,7 @@ func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
 	if w.site, err = lookSite(ctx, env, pf); err != nil {
 		return nil, err
 	}
+
 	egw := w.site.egw.Name
 	// A tunnel still to be made by step 2 (or not readable before step 1)
 	// is planned for; one that should be there and is not is an error.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ferry-migrate/ferry/replication"
@@ -27,7 +28,7 @@ func (r *Runner) Preflight(ctx context.Context) error {
 	needReceiver := false
 	for i, st := range r.Itinerary {
 		id := st.Step.ID()
-		if r.Env.State.Status(id) == StatusDone || st.SkipReason(r.Env.Plan()) != "" {
+		if !r.runs(id) || st.SkipReason(r.Env.Plan()) != "" {
 			continue
 		}
 		if st.Confirm && !r.Confirmed {
@@ -126,3 +127,11 @@ type stepError struct {
 
 func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
 func (e *stepError) Unwrap() error { return e.err }
+
+// runs says whether Run would run step id: it is not done, or it runs
+// again (VMs added since, replicas lost, --redo). A step run again is
+// planned by the preflight too (QA: a --redo step was not, and a refusal
+// only its own plan found came after earlier steps changed things).
+func (r *Runner) runs(id string) bool {
+	return r.Env.State.Status(id) != StatusDone || r.Env.Stale(id) != "" || r.lost(id) != "" || slices.Contains(r.Redo, id)
+}
