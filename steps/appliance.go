@@ -170,6 +170,7 @@ type applianceWorld struct {
 	// vm is nil: it is deployed anew once that import is aborted).
 	interrupted *applianceImport
 	need        vsphere.OVFRoom // what the OVF's VM takes (checkOVF)
+	edgePass    string          // the edge password the deploy gives it (Apply)
 	use         *datastoreUse   // what the deploy or power-on is to take (nil: nothing)
 	// noRoom says why the appliance's datastore cannot take the deploy or
 	// the power-on (""  when it can).
@@ -621,6 +622,23 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	if w.a.EgressGateway != "" && w.egressKey() == "" {
 		emit(Warning("duplicate gateway " + w.a.EgressGateway + ": " + w.egressItem().Detail))
 	}
+	if w.vm == nil && len(w.secrets) > 0 {
+		// The password first (the wizard asks for it now), checked
+		// before anything changes: a refused one must not leave the sink
+		// port group behind.
+		pass, err := env.Password(env.Config.Edge, edgePasswordEnv, "the password to give the L2VPN client appliance (and log in to its API with)")
+		if err != nil {
+			return Result{}, err
+		}
+		from := edgePasswordFrom
+		if env.Config.Edge.Password == "" && os.Getenv(edgePasswordEnv) == "" {
+			from = "the one typed at the prompt"
+		}
+		if err := w.checkEdgePassword(pass, from); err != nil {
+			return Result{}, fmt.Errorf("%w; nothing was changed", err)
+		}
+		w.edgePass = pass
+	}
 	var res Result
 	change := func(it Item) {
 		res.Changes = append(res.Changes, it)
@@ -689,17 +707,8 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 
 func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref vsphere.Ref, err error) {
 	props := maps.Clone(w.props)
-	if len(w.secrets) > 0 {
-		pass, err := env.Password(env.Config.Edge, edgePasswordEnv, "the password to give the L2VPN client appliance (and log in to its API with)")
-		if err != nil {
-			return ref, err
-		}
-		if err := w.checkEdgePassword(pass); err != nil {
-			return ref, fmt.Errorf("%w; nothing was deployed", err)
-		}
-		for _, p := range w.secrets {
-			props[p.Key] = pass
-		}
+	for _, p := range w.secrets {
+		props[p.Key] = w.edgePass // asked for and checked by Apply
 	}
 	placeBy := ""
 	for _, n := range sortedKeys(w.nets) {
@@ -760,7 +769,7 @@ func (w *applianceWorld) passwordItems(env *Env) []Item {
 		return []Item{{Action: ActionConflict, Kind: "VM", Name: w.a.Name,
 			Detail: fmt.Sprintf("the appliance OVF %s takes the edge password (the L2VPN client's admin password, which ferry then logs in to its API with), and none is set: set %s; a run without a terminal cannot ask for it", w.ovfName(), edgePasswordFrom)}}
 	}
-	if err := w.checkEdgePassword(pass); err != nil {
+	if err := w.checkEdgePassword(pass, edgePasswordFrom); err != nil {
 		return []Item{{Action: ActionConflict, Kind: "VM", Name: w.a.Name, Detail: err.Error()}}
 	}
 	return nil
@@ -768,11 +777,11 @@ func (w *applianceWorld) passwordItems(env *Env) []Item {
 
 // checkEdgePassword is an error when pass is shorter than one of the OVF's
 // password properties asks for.
-func (w *applianceWorld) checkEdgePassword(pass string) error {
+func (w *applianceWorld) checkEdgePassword(pass, from string) error {
 	for _, p := range w.secrets {
 		if len(pass) < p.MinLen {
 			return fmt.Errorf("the edge password (%s) has %d characters; the appliance OVF %s asks for at least %d for %s: set a longer one",
-				edgePasswordFrom, len(pass), w.ovfName(), p.MinLen, p.Key)
+				from, len(pass), w.ovfName(), p.MinLen, p.Key)
 		}
 	}
 	return nil

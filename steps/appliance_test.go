@@ -579,6 +579,18 @@ func TestApplianceEdgePasswordMissingWithoutATerminal(t *testing.T) {
 	if p, err := (&Appliance{}).Plan(context.Background(), env); err != nil || len(p.Conflicts()) != 0 {
 		t.Errorf("plan of the wizard, which asks for the password at the deploy: %v\n%s", err, p)
 	}
+	// The wizard's prompt gets a password too short for the OVF: refused
+	// before anything changes, saying where it came from (QA: the sink
+	// port group was created first, and the error named the config and
+	// the environment).
+	env.Secret = func(name, what string) (string, error) { return "tiny-pw", nil }
+	_, err = (&Appliance{}).Apply(context.Background(), env, collect(new([]Event)))
+	if err == nil || !strings.Contains(err.Error(), "the one typed at the prompt") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("apply with a short password typed at the prompt: %v", err)
+	}
+	if o.portgroup(t, "ferry-sink") != nil {
+		t.Error("the sink port group was created before the typed password was refused")
+	}
 }
 
 // MAC learning needs VDS 6.6 (vcsim's switch is 6.5); a sink VLAN range
