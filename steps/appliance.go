@@ -318,17 +318,18 @@ func (w *applianceWorld) checkRoom(ctx context.Context, ds string) error {
 		return err
 	}
 	swapWhy := "ESXi makes one of a VM's memory beyond its reservation when it powers on, and a VM without room for it does not start"
-	w.use = &datastoreUse{datastore: ds, bytes: w.need.Populated + w.need.Swap}
+	w.use = &datastoreUse{datastore: ds, bytes: w.need.Populated + w.need.Swap, what: "the L2 appliance step 3 deploys there"}
 	if w.vm != nil {
-		w.use.bytes = w.vm.Swap
+		w.use.bytes, w.use.what = w.vm.Swap, "the swap file of the L2 appliance step 3 powers on"
 	}
 	if w.vm == nil {
 		// Deployed thin: its disks take what the OVF carries, and grow
 		// as the appliance writes (a warning when they could not grow
 		// to their capacity).
 		if need := w.need.Populated + w.need.Swap; need > free {
+			has, needs := bytesApart(free, need)
 			w.noRoom = fmt.Sprintf("datastore %s has %s free; the appliance needs %s there: its disks as deployed (%s, thin) and its swap file (%s: %s). Free space on %s, or set appliance.datastore to a datastore of the uplink's hosts with room",
-				ds, Bytes(free), Bytes(need), Bytes(w.need.Populated), Bytes(w.need.Swap), swapWhy, ds)
+				ds, has, needs, Bytes(w.need.Populated), Bytes(w.need.Swap), swapWhy, ds)
 		} else if full := w.need.Disks + w.need.Swap; full > free {
 			w.warnings = append(w.warnings, fmt.Sprintf("datastore %s has %s free: room for the appliance as deployed (%s), not for its thin disks grown to their capacity (%s) beside its swap file (%s); on a full datastore ESXi pauses a VM whose thin disk must grow",
 				ds, Bytes(free), Bytes(need), Bytes(w.need.Disks), Bytes(w.need.Swap)))
@@ -336,8 +337,9 @@ func (w *applianceWorld) checkRoom(ctx context.Context, ds string) error {
 		return nil
 	}
 	if w.vm.Swap > free {
+		has, needs := bytesApart(free, w.vm.Swap)
 		w.noRoom = fmt.Sprintf("VM %s is %s, and datastore %s has %s free: powering it on needs %s there for its swap file (%s). Free space on %s",
-			w.vm.Name, w.vm.PowerState, ds, Bytes(free), Bytes(w.vm.Swap), swapWhy, ds)
+			w.vm.Name, w.vm.PowerState, ds, has, needs, swapWhy, ds)
 	}
 	return nil
 }
@@ -811,4 +813,13 @@ func (s *Appliance) Verify(ctx context.Context, env *Env) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// bytesApart says have and need, need being more, so that they read apart:
+// in MiB when Bytes rounds them alike ("4.0 GiB free; needs 4.0 GiB").
+func bytesApart(have, need int64) (string, string) {
+	if h, n := Bytes(have), Bytes(need); h != n {
+		return h, n
+	}
+	return fmt.Sprintf("%d MiB", have>>20), fmt.Sprintf("%d MiB", (need+1<<20-1)>>20)
 }

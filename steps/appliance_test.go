@@ -730,3 +730,15 @@ func TestApplianceDuplicateGateway(t *testing.T) {
 		t.Errorf("edge_egress_gw = %q, want the stretched network's gateway", props["edge_egress_gw"])
 	}
 }
+
+// TestBytesApart (QA: "datastore onprem-ds has 4.0 GiB free; the appliance
+// needs 4.0 GiB there" read as a contradiction): sizes that round alike are
+// said in MiB, the need rounded up.
+func TestBytesApart(t *testing.T) {
+	if h, n := bytesApart(4096<<20+900<<10, 4097<<20); h != "4096 MiB" || n != "4097 MiB" {
+		t.Errorf("alike: %s, %s", h, n)
+	}
+	if h, n := bytesApart(2<<30, 4<<30); h != "2.0 GiB" || n != "4.0 GiB" {
+		t.Errorf("apart: %s, %s", h, n)
+	}
+}

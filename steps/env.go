@@ -64,10 +64,12 @@ type Env struct {
 	applianceUse atomic.Pointer[datastoreUse]
 }
 
-// datastoreUse is space something is to take on a datastore.
+// datastoreUse is space something is to take on a datastore (what: what
+// takes it, in words).
 type datastoreUse struct {
 	datastore string
 	bytes     int64
+	what      string
 }
 
 // NewEnv returns an Env whose clients connect from cfg when first used.

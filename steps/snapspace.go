@@ -83,13 +83,13 @@ func (e *Env) snapshotRoomItems(ctx context.Context, onprem *vsphere.Client, sou
 	}
 	var items []Item
 	for _, l := range lows {
-		free := Bytes(l.room.Free)
+		after := ""
 		if pending != nil && pending.datastore == l.room.Datastore {
-			free += fmt.Sprintf(" once the L2 appliance step 3 deploys there takes its %s", Bytes(pending.bytes))
+			after = fmt.Sprintf(" once %s has taken its %s", pending.what, Bytes(pending.bytes))
 		}
 		items = append(items, Item{Action: ActionConflict, Kind: "datastore", Name: l.room.Datastore, Detail: fmt.Sprintf(
-			"where the pass snapshots of %s put their deltas: %s free (of %s), and a pass takes its snapshot only with %s free (snapshot_reserve), because a delta grows by every block the guest writes and ESXi stops a VM whose delta cannot grow on a full datastore. Free space on %s, or lower snapshot_reserve (%s to %s)",
-			strings.Join(l.vms, ", "), free, Bytes(l.room.Capacity), Bytes(reserve), l.room.Datastore,
+			"where the pass snapshots of %s put their deltas: %s free (of %s)%s, and a pass takes its snapshot only with %s free (snapshot_reserve), because a delta grows by every block the guest writes and ESXi stops a VM whose delta cannot grow on a full datastore. Free space on %s, or lower snapshot_reserve (%s to %s)",
+			strings.Join(l.vms, ", "), Bytes(l.room.Free), Bytes(l.room.Capacity), after, Bytes(reserve), l.room.Datastore,
 			humanize.IBytes(replication.MinSnapshotReserve), humanize.IBytes(replication.MaxSnapshotReserve))})
 	}
 	return items, nil
