@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -129,10 +130,16 @@ func (w *guestWhere) located(ctx context.Context, st vsphere.PowerState) (*vsphe
 // or what Secret gives for a missing user or password.
 func (s *Session) GuestAuth() (vsphere.GuestAuth, error) {
 	user, err := s.orSecret(s.Config.Guest.Username, EnvGuestUser, "the guest OS login for guest-operation probes")
+	if errors.Is(err, ErrSecretMissing) {
+		return vsphere.GuestAuth{}, fmt.Errorf("%w (or guest.username in the config)", err)
+	}
 	if err != nil {
 		return vsphere.GuestAuth{}, err
 	}
 	pass, err := s.orSecret(s.Config.Guest.Password, EnvGuestPassword, "the guest OS password for guest-operation probes")
+	if errors.Is(err, ErrSecretMissing) {
+		return vsphere.GuestAuth{}, fmt.Errorf("%w (or guest.password in the config)", err)
+	}
 	if err != nil {
 		return vsphere.GuestAuth{}, err
 	}

@@ -89,8 +89,13 @@ func SecretFromEnv(name, what string) (string, error) {
 	if v, ok := os.LookupEnv(name); ok && v != "" {
 		return v, nil
 	}
-	return "", fmt.Errorf("%s is needed: set %s in the environment", what, name)
+	return "", fmt.Errorf("%s is needed: set %s in the environment%w", what, name, ErrSecretMissing)
 }
+
+// ErrSecretMissing marks a secret the environment lacks and nobody could be
+// asked for (SecretFromEnv); its message is empty, so that it adds nothing
+// to the error that wraps it.
+var ErrSecretMissing = errors.New("")
 
 func dialVC(ctx context.Context, ep config.Endpoint, vars vsphere.Vars) (*vsphere.Client, error) {
 	return vsphere.Connect(ctx, vsphere.Config{URL: ep.URL, Username: ep.Username, Password: ep.Password, CAFile: ep.CAFile, Insecure: ep.Insecure, Vars: vars})
@@ -128,6 +133,9 @@ func (s *Session) dialVCD(ctx context.Context, ep config.Endpoint, vars vcd.Vars
 func (s *Session) DialEdge(ctx context.Context, url string, timeout time.Duration) (*nsx.Client, error) {
 	ep := s.Config.Edge
 	pass, err := s.Password(ep, "FERRY_EDGE_PASSWORD", "the on-prem L2VPN client edge's password")
+	if errors.Is(err, ErrSecretMissing) {
+		return nil, fmt.Errorf("%w (or edge.password in the config)", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -96,3 +96,16 @@ func TestGuestPingAsksForAMissingGuestLogin(t *testing.T) {
 		t.Fatalf("asked %q, want only %s (the user is configured)", asked, session.EnvGuestPassword)
 	}
 }
+
+// TestSecretMissingNamesTheConfigToo (QA): a guest or edge password that
+// neither the environment nor the config gives is asked for by the
+// variable and by the config key.
+func TestSecretMissingNamesTheConfigToo(t *testing.T) {
+	t.Setenv(session.EnvGuestUser, "ferry")
+	t.Setenv(session.EnvGuestPassword, "")
+	s := session.New(&config.Config{})
+	_, err := s.GuestAuth()
+	if err == nil || !strings.Contains(err.Error(), "set FERRY_GUEST_PASSWORD in the environment (or guest.password in the config)") {
+		t.Errorf("guest password missing: %v", err)
+	}
+}
