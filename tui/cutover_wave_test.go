@@ -137,4 +137,7 @@ func TestDashboardDetailOfAColdVM(t *testing.T) {
 	h.start(120, 40)
 	h.mustSee(t, "cold: no RPO", "legacy-ftp: cold migration, no pass every RPO")
 	h.mustNotSee(t, "legacy-ftp pass: planned", "RPO 1m00s")
+	// Nothing to compare (QA: v was offered and then failed).
+	h.send(press("v"))
+	h.mustSee(t, "legacy-ftp is a cold migration: no passes to pause or compare")
 }

@@ -63,6 +63,9 @@ func (s *replicationScreen) keys() keyMap {
 	case row.CutOver():
 		why := row.VM + " is cut over: nothing replicates it any more"
 		pause, resume, verify = pause.when(false, why), resume.when(false, why), verify.when(false, why)
+	case row.Cold:
+		why := row.VM + " is a cold migration: no passes to pause or compare; its one pass is in its cutover window"
+		pause, resume, verify = pause.when(false, why), resume.when(false, why), verify.when(false, why)
 	default:
 		pause = pause.when(s.w.feeds.Pause != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is already paused").when(row.Held == "", "ferry holds "+row.VM+" (its row says why)")
 		resume = resume.when(s.w.feeds.Resume != nil, "the replication engine is not connected").when(row.Paused, row.VM+" is not paused").when(row.Held == "", "ferry holds "+row.VM+" (its row says why) and resumes it")
