@@ -278,12 +278,16 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 	}
 	for i, vmp := range vms {
 		r := results[i]
+		kind := string(r.Kind) + " pass"
+		if compares[i] != nil && r.Kind == replication.PassIncremental {
+			kind = "full compare" // every block read, as events and metrics count it
+		}
 		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name,
-			Detail: fmt.Sprintf("%s pass: %s, %s on the wire, %s zeros skipped, in %s",
-				r.Kind, plannedText(r.Counters), Bytes(r.Counters.Sent), Bytes(r.Counters.ZeroSkipped), r.Duration.Round(time.Millisecond)),
+			Detail: fmt.Sprintf("%s: %s, %s on the wire, %s zeros skipped, in %s",
+				kind, plannedText(r.Counters), Bytes(r.Counters.Sent), Bytes(r.Counters.ZeroSkipped), r.Duration.Round(time.Millisecond)),
 			Resource: &Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}}
 		if c := compares[i]; c != nil {
-			it.Detail += "; full compare: " + compareText(c)
+			it.Detail += "; it found: " + compareText(c)
 		}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
