@@ -640,6 +640,15 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 			return Result{}, fmt.Errorf("%w; nothing was changed", err)
 		}
 		w.edgePass = pass
+		if env.Prompts && w.a.Datastore != "" {
+			// The prompt may have stayed open a while: the room again.
+			if err := w.checkRoom(ctx, w.a.Datastore); err != nil {
+				return Result{}, err
+			}
+			if w.noRoom != "" {
+				return Result{}, fmt.Errorf("%w, nothing changed: %s", ErrConflict, w.noRoom)
+			}
+		}
 	}
 	var res Result
 	change := func(it Item) {

@@ -261,3 +261,33 @@ func TestRedoAndEdgePasswordCheckedBeforeStep1(t *testing.T) {
 		t.Errorf("step 3 after the refused run: %s, want done", st)
 	}
 }
+
+// TestApplianceRoomCheckedAgainAfterThePrompt (QA): the wizard checks the
+// appliance's room when step 3 starts, then asks for the edge password; a
+// datastore that filled while the prompt was open is found before the
+// upload (it was found at the power-on, after it), and nothing changes.
+func TestApplianceRoomCheckedAgainAfterThePrompt(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	vc, withFree := onpremRoom(t, l)
+	cfg := l.Config()
+	pass := cfg.Edge.Password
+	cfg.Edge.Password = ""
+	t.Setenv("FERRY_EDGE_PASSWORD", "")
+	r := runner(t, cfg, labPlan(t, l, nil), filepath.Join(t.TempDir(), "state.json"), (&events{}).emit)
+	r.Env.Prompts = true
+	r.Env.Secret = func(name, what string) (string, error) {
+		withFree(1 << 30) // filled while the operator typed
+		return pass, nil
+	}
+	if err := r.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "swap file") || !strings.Contains(err.Error(), "nothing changed") {
+		t.Fatalf("run whose datastore filled during the password prompt: %v", err)
+	}
+	if _, err := vc.VMByName(ctx, "ferry-l2vpn-client"); err == nil {
+		t.Error("the appliance was deployed into a datastore without room for its swap file")
+	}
+}
