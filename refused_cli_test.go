@@ -297,7 +297,7 @@ func TestReplicationStoreMovedAside(t *testing.T) {
 	}
 	out, code := run("run", "--plan", l.PlanPath())
 	if code != 0 || !strings.Contains(out, "runs again: the replication store "+store+" holds no completed sync of WebApp2") ||
-		!strings.Contains(out, "full compare: replica equal to the source") {
+		!strings.Contains(out, "full compare: 32 MiB planned") || !strings.Contains(out, "it found: replica equal to the source") {
 		t.Fatalf("ferry run with the store moved aside: exit %d\n%s", code, out)
 	}
 	if job := webApp2Job(t, run, l); strings.Contains(job.Summary, "no replica yet") {

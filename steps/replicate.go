@@ -279,7 +279,7 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 	for i, vmp := range vms {
 		r := results[i]
 		kind := string(r.Kind) + " pass"
-		if compares[i] != nil && r.Kind == replication.PassIncremental {
+		if compares[i] != nil {
 			kind = "full compare" // every block read, as events and metrics count it
 		}
 		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name,
