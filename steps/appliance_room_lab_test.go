@@ -233,6 +233,11 @@ func TestRedoAndEdgePasswordCheckedBeforeStep1(t *testing.T) {
 	if err := vc.PowerOff(ctx, app.Ref); err != nil {
 		t.Fatal(err)
 	}
+	// A run that finds step 3 done says its appliance is off (QA: it ended
+	// as if all were well, with the stretch down).
+	if ev, err := run(t, l.Config(), first, state); err != nil || !strings.Contains(ev.String(), "done before, but now the L2 appliance VM ferry-l2vpn-client is poweredOff: the L2 stretch is down; `ferry run --redo=appliance` applies it again") {
+		t.Errorf("run with step 3 done and its appliance off: %v\n%s", err, ev)
+	}
 	// A redo of step 3 alone, with no room for the appliance's swap file:
 	// refused by the preflight, step 3 left done (it was recorded failed).
 	withFree(1 << 30)

@@ -95,6 +95,11 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			}
 			emit(Event{Kind: EventSkipped, Message: msg})
 			out.AlreadyDone++
+			if d, ok := st.Step.(drifter); ok && st.SkipReason(pf) == "" {
+				if drift := d.drift(ctx, r.Env); drift != "" {
+					emit(Warning(fmt.Sprintf("done before, but now %s; `ferry run --redo=%s` applies it again", drift, id)))
+				}
+			}
 			continue
 		}
 		if reason := st.SkipReason(pf); reason != "" {
@@ -367,4 +372,13 @@ func (r *Runner) lost(id string) string {
 		return ""
 	}
 	return r.Env.ReplicasLost()
+}
+
+// drifter is a step done before whose effect can be undone behind ferry's
+// back in a way that breaks what follows (the L2 appliance powered off: the
+// stretch is down): drift says how, in words ("" when it holds or cannot be
+// read). A run says so for a step it finds done, rather than end as if all
+// were well.
+type drifter interface {
+	drift(ctx context.Context, env *Env) string
 }
