@@ -564,6 +564,9 @@ func (s *Scheduler) Resume(vm string) error {
 // is held.
 func (s *Scheduler) resumeLocked(sj *schedJob) {
 	sj.paused, sj.reason, sj.failed, sj.hold, sj.due = false, nil, false, "", s.now()
+	// Due at once even after a pass still finishing (a pause that landed
+	// as it ended): its end would set the next pass an RPO later.
+	sj.passNow = true
 	sj.asked = sj.started + 1
 	s.changedLocked()
 }
