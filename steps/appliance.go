@@ -633,7 +633,7 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 			return Result{}, err
 		}
 		from := edgePasswordFrom
-		if env.Config.Edge.Password == "" && os.Getenv(edgePasswordEnv) == "" {
+		if knownEdgePassword(env) == "" {
 			from = "the one typed at the prompt"
 		}
 		if err := w.checkEdgePassword(pass, from); err != nil {
@@ -778,6 +778,12 @@ const edgePasswordFrom = "the config's edge.password, or " + edgePasswordEnv
 // edgePasswordEnv is the environment variable of the edge password.
 const edgePasswordEnv = "FERRY_EDGE_PASSWORD"
 
+// knownEdgePassword is the edge password known without asking (the
+// config's, else the environment's); "" when only a prompt could give it.
+func knownEdgePassword(env *Env) string {
+	return cmp.Or(env.Config.Edge.Password, os.Getenv(edgePasswordEnv))
+}
+
 // passwordItems is a conflict when the appliance is to be deployed with
 // an edge password its OVF refuses: said by the plan, so a run's preflight
 // refuses before steps 1 and 2 change anything. Only a password known
@@ -787,7 +793,7 @@ func (w *applianceWorld) passwordItems(env *Env) []Item {
 	if w.vm != nil || len(w.secrets) == 0 {
 		return nil
 	}
-	pass := cmp.Or(env.Config.Edge.Password, os.Getenv(edgePasswordEnv))
+	pass := knownEdgePassword(env)
 	if pass == "" {
 		if env.Prompts {
 			return nil // the wizard asks for it at the deploy

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 
@@ -126,7 +125,7 @@ func (w *extWorld) setClientMode() bool {
 
 func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
 	w, err := s.lookWorld(ctx, env)
-	if err == nil && w.conflict == "" && env.Config.Edge.Password == "" && os.Getenv(edgePasswordEnv) == "" && !env.Prompts {
+	if err == nil && w.conflict == "" && knownEdgePassword(env) == "" && !env.Prompts {
 		// Known before anything changes, whether the edge answers yet
 		// or not (QA: an appliance found off was powered on by step 3,
 		// then step 4 failed for the password).
@@ -135,6 +134,10 @@ func (s *Extension) look(ctx context.Context, env *Env) (*extWorld, error) {
 	return w, err
 }
 
+// lookWorld reads what step 4 works with (the tunnel and its id for the
+// network, the stretched port group's VLAN, the edge, its L2VPN service,
+// the session and the attachment) and says what would stop it (conflict);
+// it changes nothing. look adds the edge password's check.
 func (s *Extension) lookWorld(ctx context.Context, env *Env) (*extWorld, error) {
 	pf, err := answers(env.Plan(), s.Fields())
 	if err != nil {
@@ -353,6 +356,31 @@ func tunnelStatusText(st vcd.TunnelStatus) string {
 	default:
 		return st.Status + " (Cloud Director gives no reason)"
 	}
+}
+
+// drift says when Cloud Director reports the server tunnel step 4
+// connected the edge to as not UP (the edge's session disabled or gone,
+// the appliance off): the L2 stretch is down. It reads Cloud Director
+// only, so it needs neither the edge nor its password; a tunnel that is
+// gone is step 2's drift.
+func (s *Extension) drift(ctx context.Context, env *Env) string {
+	pf, err := answers(env.Plan(), s.Fields())
+	if err != nil {
+		return ""
+	}
+	site, err := lookSite(ctx, env, pf)
+	if err != nil {
+		return ""
+	}
+	tun, err := findTunnel(env, site.egw, pf.Tunnel.Name)
+	if err != nil || tun == nil {
+		return ""
+	}
+	st, err := site.c.TunnelStatus(site.egw.ID, tun.ID)
+	if err != nil || st.Up {
+		return ""
+	}
+	return fmt.Sprintf("the L2 stretch is down: Cloud Director reports L2 VPN tunnel %s %s", pf.Tunnel.Name, tunnelStatusText(st))
 }
 
 // Plan says what Apply would do; it changes nothing.

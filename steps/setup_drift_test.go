@@ -62,7 +62,8 @@ func TestSetupDrift(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)
-	if ev, err := run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json")); err != nil {
+	state := filepath.Join(t.TempDir(), "state.json")
+	if ev, err := run(t, cfg, plan, state); err != nil {
 		t.Fatalf("%v\n%s", err, ev)
 	}
 	ctx := context.Background()
@@ -108,6 +109,22 @@ func TestSetupDrift(t *testing.T) {
 		t.Fatal("stretch still UP with both ends disabled")
 	}
 
+	// A run that finds steps 2 and 4 done says the stretch is down and
+	// how to mend it (it ended as if all were well).
+	ev, err := run(t, cfg, plan, state)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, ev)
+	}
+	for _, want := range []string{
+		"done before, but now L2 VPN tunnel ferry-l2vpn differs from the plan (tunnel is disabled): the L2 stretch is down or does not carry company-network; `ferry run --redo=trunk-network` applies it again",
+		"done before, but now the L2 stretch is down: Cloud Director reports L2 VPN tunnel ferry-l2vpn DOWN: ",
+		"`ferry run --redo=dc-extension` applies it again",
+	} {
+		if !strings.Contains(ev.String(), want) {
+			t.Errorf("run with steps 2 and 4 done, tunnel and session disabled: no %q:\n%s", want, ev)
+		}
+	}
+
 	plans, err := runner(t, cfg, plan, "", nil).PlanAll(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +136,7 @@ func TestSetupDrift(t *testing.T) {
 			t.Errorf("plan does not say %q:\n%s", want, out.String())
 		}
 	}
-	ev, err := run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json"))
+	ev, err = run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json"))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, ev)
 	}

@@ -307,6 +307,24 @@ func (w *trunkWorld) plan() Plan {
 	return p
 }
 
+// drift says when the network or the server tunnel step 2 made is gone
+// or changed (disabled, no longer stretching the network): the L2 stretch
+// is down then, or will not carry the network.
+func (s *Trunk) drift(ctx context.Context, env *Env) string {
+	w, err := s.look(ctx, env)
+	switch {
+	case err != nil:
+		return ""
+	case w.net == nil:
+		return fmt.Sprintf("Cloud Director network %s is gone from %s: the L2 stretch has nothing to carry", w.pf.Network.Name, w.pf.VDC)
+	case w.tun == nil:
+		return fmt.Sprintf("L2 VPN tunnel %s is gone from edge gateway %s: the L2 stretch is down", w.pf.Tunnel.Name, w.pf.EdgeGateway)
+	case len(w.drift) > 0:
+		return fmt.Sprintf("L2 VPN tunnel %s differs from the plan (%s): the L2 stretch is down or does not carry %s", w.pf.Tunnel.Name, strings.Join(w.drift, ", "), w.pf.Network.Name)
+	}
+	return ""
+}
+
 // Plan says what Apply would create; it changes nothing.
 func (s *Trunk) Plan(ctx context.Context, env *Env) (Plan, error) {
 	w, err := s.look(ctx, env)

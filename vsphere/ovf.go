@@ -381,7 +381,7 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (Ref, error) {
 	d.progress("creating import spec for "+name, 0.05)
 	info, lease, err := imp.ImportVApp(ctx, ovfDescriptorName(d.Source), opts)
 	if err != nil {
-		return none, fmt.Errorf("import OVF %s as %q: %w", d.Source, name, err)
+		return none, fmt.Errorf("import OVF %s as %q: %w", d.Source, name, describeFault(err))
 	}
 	if d.Importing != nil {
 		if err := d.Importing(refOf(lease.Reference()), refOf(info.Entity)); err != nil {
@@ -400,7 +400,7 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (Ref, error) {
 	}
 	updater.Done()
 	if err := lease.Complete(ctx); err != nil {
-		return none, fmt.Errorf("import OVF %s as %q: complete: %w", d.Source, name, err)
+		return none, fmt.Errorf("import OVF %s as %q: complete: %w", d.Source, name, describeFault(err))
 	}
 	ref := refOf(info.Entity)
 	if d.PowerOn {

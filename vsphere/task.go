@@ -24,13 +24,25 @@ func WaitTask(ctx context.Context, task *object.Task) (*types.TaskInfo, error) {
 		err = cmp.Or(ctx.Err(), errors.New("the wait for the task ended without its result"))
 	}
 	if err != nil {
-		var te vimtask.Error
-		if errors.As(err, &te) {
-			err = taskError{te}
-		}
-		return nil, err
+		return nil, describeFault(err)
 	}
 	return info, nil
+}
+
+// describeFault makes a task's failure as govmomi returns it (a
+// task.Error from a task's wait, a *task.Error from an OVF import lease's)
+// a taskError, whose message says what its fault says; any other error,
+// wrapped ones included, is returned as it is.
+func describeFault(err error) error {
+	switch e := err.(type) {
+	case vimtask.Error:
+		return taskError{e}
+	case *vimtask.Error:
+		if e != nil {
+			return taskError{*e}
+		}
+	}
+	return err
 }
 
 // taskError is a task's failure whose message says what its fault says:
