@@ -310,8 +310,36 @@ func (e *esxDisks) prepare(ctx *simulator.Context, self types.ManagedObjectRefer
 				return e.refuse(fmt.Sprintf("%s: %s", b.FileName, reason))
 			}
 		}
+		// The disk's UUID is its descriptor's ddb.uuid, made at random
+		// when the disk was created, as vCenter reports it (vcsim derives
+		// it from the datacenter and the path: a disk deleted and made
+		// again at the same path kept its UUID, and with it the receiver
+		// appliance's device name, as if it were the same disk).
+		if u := descriptorUUID(local); u != "" {
+			b.Uuid = u
+		}
 	}
 	return nil
+}
+
+// descriptorUUID is the ddb.uuid of the descriptor at p ("60 00 C2 9a ...")
+// in the form vCenter gives a disk backing's uuid
+// ("6000C29a-xxxx-xxxx-xxxx-xxxxxxxxxxxx"); "" if it has none.
+func descriptorUUID(p string) string {
+	f, err := os.Open(p)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	d, err := vmdk.ParseDescriptor(f)
+	if err != nil {
+		return ""
+	}
+	h := strings.ReplaceAll(d.DDB["uuid"], " ", "")
+	if len(h) != 32 {
+		return ""
+	}
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // lockedBy names a powered-on VM other than self that holds the disk file
@@ -453,7 +481,9 @@ func (vm *esxVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Ta
 }
 
 // PowerOnVMTask fails, as ESXi does, when a disk of the VM is open in
-// another running VM (a replica still attached to the receiver appliance).
+// another running VM (a replica still attached to the receiver appliance),
+// when a NIC has a static MAC address in VMware's reserved ranges
+// (refuseStaticMACs), or without room for the swap file.
 func (vm *esxVM) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task) soap.HasFault {
 	if vm.Config != nil && vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
 		for _, d := range vm.Config.Hardware.Device {
@@ -468,6 +498,10 @@ func (vm *esxVM) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task
 				}
 			}
 		}
+	}
+	if f := refuseStaticMACs(vm.VirtualMachine); f != nil {
+		vm.e.refuse(fmt.Sprintf("power on %s: a NIC's static MAC address is one ESXi does not allow", vm.Name))
+		return &methods.PowerOnVM_TaskBody{Res: &types.PowerOnVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "powerOnVm", f).Run(ctx)}}
 	}
 	if f := vm.e.vc.storage.roomToPowerOn(vm.VirtualMachine); f != nil {
 		vm.e.refuse(fmt.Sprintf("power on %s: no room for its swap file", vm.Name))

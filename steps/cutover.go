@@ -365,6 +365,19 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if ok {
 		p.Items = append(p.Items, quota)
 	}
+	// The networks the targets connect to, and the stretch that carries
+	// the stretched one.
+	var cutting []VMPlan
+	for _, vm := range env.Plan().VMs {
+		if slices.ContainsFunc(sources, func(v vsphere.VM) bool { return v.Name == vm.Name }) {
+			cutting = append(cutting, vm)
+		}
+	}
+	wire, err := env.wireItems(ctx, cutting)
+	if err != nil {
+		return p, err
+	}
+	p.Items = append(p.Items, wire...)
 	// Someone else's snapshot (a backup job's) stops the cutover's passes;
 	// said here, before the confirmation, not after it.
 	for _, vm := range sources {

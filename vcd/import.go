@@ -309,14 +309,58 @@ func (c *Client) postXML(vc VirtualCenter, action, contentType string, body, out
 func (c *Client) waitTask(t *types.Task) error {
 	task := govcd.NewTask(&c.Client)
 	task.Task = t
-	return task.WaitInspectTaskCompletion(nil, taskPoll)
+	return followTask(task, taskPollGrace)
 }
 
 func (c *Client) wait(task govcd.Task, err error) error {
 	if err != nil {
 		return err
 	}
-	return task.WaitInspectTaskCompletion(nil, taskPoll)
+	return followTask(&task, taskPollGrace)
+}
+
+// taskPollGrace is how long a task is polled on through failed polls (a
+// 5xx from a cell or load balancer, a dropped connection) before ferry
+// gives up following it.
+const taskPollGrace = 2 * time.Minute
+
+// followTask polls a Cloud Director task every taskPoll until it ends, and
+// says whether it succeeded. Unlike go-vcloud-director's
+// WaitInspectTaskCompletion, a poll that fails does not end the wait (the
+// task goes on in Cloud Director whatever its client saw: a cutover that
+// took an import it could not follow for a failed one rolled back around
+// a VM Cloud Director was importing), unless the failure will not pass
+// (permanent) or polls kept failing for grace; and a task that ended
+// aborted (cancelled) is a failure, not a success.
+func followTask(task *govcd.Task, grace time.Duration) error {
+	var failing time.Time // since when polls fail; zero: the last one answered
+	for {
+		err := task.Refresh()
+		switch {
+		case err == nil:
+			failing = time.Time{}
+			switch task.Task.Status {
+			case "success":
+				return nil
+			case "queued", "preRunning", "running":
+			case "error":
+				msg := task.Task.Operation
+				if task.Task.Error != nil {
+					msg = fmt.Sprintf("[%d:%s] - %s", task.Task.Error.MajorErrorCode, task.Task.Error.MinorErrorCode, task.Task.Error.Message)
+				}
+				return fmt.Errorf("task did not complete successfully: %s", msg)
+			default: // aborted, canceled
+				return fmt.Errorf("task %s (%s) ended %s in Cloud Director: it did not complete", task.Task.Name, task.Task.Operation, task.Task.Status)
+			}
+		case permanent(err):
+			return fmt.Errorf("follow task %s: %w", task.Task.HREF, err)
+		case failing.IsZero():
+			failing = time.Now()
+		case time.Since(failing) > grace:
+			return fmt.Errorf("follow task %s: its status could not be read for %s: %w; it may still run in Cloud Director", task.Task.HREF, grace, err)
+		}
+		time.Sleep(taskPoll)
+	}
 }
 
 // ErrPowerOnRefused says Cloud Director answered a power-on with an error,
