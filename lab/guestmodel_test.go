@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -144,7 +145,11 @@ func createCopy(t *testing.T, l *lab.Lab, c *vsphere.Client, name string, cc clo
 		disk.CapacityInBytes, disk.CapacityInKB = d.capacity, d.capacity/1024
 		devices = append(devices, disk)
 	}
-	for _, n := range cc.nics {
+	var extra []types.BaseOptionValue
+	for i, n := range cc.nics {
+		// A source's generated MAC kept as a static one: ESXi takes it
+		// only with the NIC's check off (as ferry creates its targets).
+		extra = append(extra, &types.OptionValue{Key: fmt.Sprintf("ethernet%d.checkMACAddress", i), Value: "false"})
 		nic, err := devices.CreateEthernetCard(n.typ, backing)
 		if err != nil {
 			t.Fatal(err)
@@ -162,7 +167,8 @@ func createCopy(t *testing.T, l *lab.Lab, c *vsphere.Client, name string, cc clo
 	}
 	spec := types.VirtualMachineConfigSpec{
 		Name: name, GuestId: "otherGuest64", DeviceChange: changes, Firmware: cc.firmware,
-		Files: &types.VirtualMachineFileInfo{VmPathName: "[provider-ds] " + name},
+		Files:       &types.VirtualMachineFileInfo{VmPathName: "[provider-ds] " + name},
+		ExtraConfig: extra,
 	}
 	if cc.secureBoot {
 		spec.BootOptions = &types.VirtualMachineBootOptions{EfiSecureBootEnabled: types.NewBool(true)}
