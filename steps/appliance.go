@@ -759,17 +759,17 @@ func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref v
 
 // drift says when the appliance step 3 deployed is gone or off (the L2
 // stretch is down then).
-func (s *Appliance) drift(ctx context.Context, env *Env) string {
+func (s *Appliance) drift(ctx context.Context, env *Env) (string, string) {
 	w, err := s.look(ctx, env)
 	switch {
 	case err != nil:
-		return ""
+		return "", ""
 	case w.vm == nil:
-		return "the L2 appliance VM " + w.a.Name + " is gone: the L2 stretch is down"
+		return "the L2 appliance VM " + w.a.Name + " is gone: the L2 stretch is down", ""
 	case !w.vm.PoweredOn():
-		return fmt.Sprintf("the L2 appliance VM %s is %s: the L2 stretch is down", w.vm.Name, w.vm.PowerState)
+		return fmt.Sprintf("the L2 appliance VM %s is %s: the L2 stretch is down", w.vm.Name, w.vm.PowerState), ""
 	}
-	return ""
+	return "", ""
 }
 
 // edgePasswordFrom names where the edge password comes from, for errors.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -110,6 +111,17 @@ type extWorld struct {
 	sess              *nsx.Session    // nil: not there yet
 	att               *nsx.Attachment // nil: not there yet
 	conflict          string          // why ferry will not go on ("": none)
+	// replace: sess is ferry's own (step 4 made it) but from the peer
+	// code of a tunnel that is gone: Apply deletes it and makes it anew.
+	replace bool
+}
+
+// ownSession says whether step 4 recorded the edge session id as made by
+// ferry (not one it found).
+func ownSession(env *Env, id string) bool {
+	return slices.ContainsFunc(env.State.Get("dc-extension").Resources, func(r Resource) bool {
+		return r.Kind == "L2VPN session" && r.ID == id && r.Created
+	})
 }
 
 func (w *extWorld) close() {
@@ -208,6 +220,12 @@ func (s *Extension) lookWorld(ctx context.Context, env *Env) (*extWorld, error) 
 	if w.tun != nil {
 		for _, t := range sess.TransportTunnels {
 			if t.PeerCode != "" && !nsx.SamePeerCode(t.PeerCode, vcd.PeerCode(w.tun)) {
+				if ownSession(env, sess.ID) {
+					// Made by ferry from a tunnel since deleted and made
+					// again (step 2 run again): it is replaced.
+					w.replace = true
+					return w, nil
+				}
 				w.conflict = fmt.Sprintf("session %q on edge %s was created from another peer code than tunnel %q's; delete the session on the edge or set extension.session_name",
 					sess.Name, w.edge.URL(), pf.Tunnel.Name)
 				return w, nil
@@ -284,6 +302,11 @@ func (w *extWorld) plan(ctx context.Context) Plan {
 		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "L2VPN service", Name: "client mode", Detail: "CLIENT"})
 	}
 	switch {
+	case w.replace:
+		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "L2VPN session", Name: name,
+			Detail: fmt.Sprintf("made by ferry from the peer code of an earlier L2 VPN tunnel %s, since deleted and made again: deleted with its port, and made again on edge %s from the tunnel's peer code: peer %s, local address %s",
+				pf.Tunnel.Name, w.edgeURL, w.peerAddr(), w.localAddr()),
+			Resource: &Resource{Kind: "L2VPN session", Name: name, ID: w.sess.ID}})
 	case w.sess == nil:
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "L2VPN session", Name: name,
 			Detail: fmt.Sprintf("on edge %s from the peer code of Cloud Director tunnel %q: peer %s, local address %s",
@@ -363,24 +386,24 @@ func tunnelStatusText(st vcd.TunnelStatus) string {
 // the appliance off): the L2 stretch is down. It reads Cloud Director
 // only, so it needs neither the edge nor its password; a tunnel that is
 // gone is step 2's drift.
-func (s *Extension) drift(ctx context.Context, env *Env) string {
+func (s *Extension) drift(ctx context.Context, env *Env) (string, string) {
 	pf, err := answers(env.Plan(), s.Fields())
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	site, err := lookSite(ctx, env, pf)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	tun, err := findTunnel(env, site.egw, pf.Tunnel.Name)
 	if err != nil || tun == nil {
-		return ""
+		return "", ""
 	}
 	st, err := site.c.TunnelStatus(site.egw.ID, tun.ID)
 	if err != nil || st.Up {
-		return ""
+		return "", ""
 	}
-	return fmt.Sprintf("the L2 stretch is down: Cloud Director reports L2 VPN tunnel %s %s", pf.Tunnel.Name, tunnelStatusText(st))
+	return fmt.Sprintf("the L2 stretch is down: Cloud Director reports L2 VPN tunnel %s %s", pf.Tunnel.Name, tunnelStatusText(st)), ""
 }
 
 // Plan says what Apply would do; it changes nothing.
@@ -453,6 +476,15 @@ func (s *Extension) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 			change(Item{Action: action, Kind: "L2VPN service", Name: "client mode", Detail: did + " on edge " + w.edgeURL})
 		}
 		w.mode = nsx.ModeClient
+	}
+	if w.replace {
+		if err := w.edge.DeleteSession(ctx, w.sess.ID); err != nil {
+			return res, err
+		}
+		change(Item{Action: ActionUpdate, Kind: "L2VPN session", Name: name,
+			Detail:   fmt.Sprintf("made by ferry from the peer code of an earlier L2 VPN tunnel %s: deleted with its port, to be made again", pf.Tunnel.Name),
+			Resource: &Resource{Kind: "L2VPN session", Name: name, ID: w.sess.ID}})
+		w.sess, w.att = nil, nil
 	}
 	emit(Progress("configuring L2VPN client session "+name+" on "+w.edge.URL(), 0.1))
 	sess, created, err := w.edge.EnsureSession(ctx, name, peerCode, w.peerAddr(), w.localAddr())

@@ -1,11 +1,13 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -76,6 +78,7 @@ var ErrConflict = errors.New("conflict with what exists")
 // an error wrapping context.Canceled (exit 130).
 func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	var out Outcome
+	defer r.rerunning()()
 	pf, state := r.Env.Plan(), r.Env.State
 	for i, st := range r.Itinerary {
 		id := st.Step.ID()
@@ -96,8 +99,8 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			emit(Event{Kind: EventSkipped, Message: msg})
 			out.AlreadyDone++
 			if d, ok := st.Step.(drifter); ok && st.SkipReason(pf) == "" {
-				if drift := d.drift(ctx, r.Env); drift != "" {
-					emit(Warning(fmt.Sprintf("done before, but now %s; `ferry run --redo=%s` applies it again", drift, id)))
+				if drift, redo := d.drift(ctx, r.Env); drift != "" {
+					emit(Warning(fmt.Sprintf("done before, but now %s; `ferry run --redo=%s` applies it again", drift, cmp.Or(redo, id))))
 				}
 			}
 			continue
@@ -134,7 +137,9 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		if err := r.runStep(ctx, i, st, emit); err != nil {
+		err := r.runStep(ctx, i, st, emit)
+		r.ranAgain(id)
+		if err != nil {
 			if errors.Is(err, ErrWaiting) {
 				out.StoppedBefore = id
 				return out, nil
@@ -144,6 +149,27 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		out.Done++
 	}
 	return out, nil
+}
+
+// rerunning tells the Env which done steps this run runs again (Redo),
+// for the plans of the steps after them; the func it returns forgets them.
+func (r *Runner) rerunning() func() {
+	m := map[string]bool{}
+	for _, id := range r.Redo {
+		m[id] = true
+	}
+	r.Env.rerun.Store(&m)
+	return func() { r.Env.rerun.Store(nil) }
+}
+
+// ranAgain says step id has run in this run: it is done or failed now, no
+// longer one to run again.
+func (r *Runner) ranAgain(id string) {
+	if m := r.Env.rerun.Load(); m != nil && (*m)[id] {
+		n := maps.Clone(*m)
+		delete(n, id)
+		r.Env.rerun.Store(&n)
+	}
 }
 
 func vmNames(vms []VMPlan) string {
@@ -378,7 +404,7 @@ func (r *Runner) lost(id string) string {
 // back in a way that breaks what follows (the L2 appliance powered off: the
 // stretch is down): drift says how, in words ("" when it holds or cannot be
 // read). A run says so for a step it finds done, rather than end as if all
-// were well.
+// were well. redo is what to run again for it ("": the step alone).
 type drifter interface {
-	drift(ctx context.Context, env *Env) string
+	drift(ctx context.Context, env *Env) (drift, redo string)
 }

@@ -216,3 +216,46 @@ func TestSetupNeedsRights(t *testing.T) {
 	}
 	untouched(t, l)
 }
+
+// TestTunnelDeletedMadeAgainWithRedo (QA): the L2 VPN tunnel deleted in
+// Cloud Director after steps 1-4 ran. A run says the stretch is down and
+// names the redo; `--redo=trunk-network,dc-extension` makes the tunnel
+// again and replaces the edge session ferry had made from the old
+// tunnel's peer code, and the stretch is UP again. It was refused by
+// step 4's plan (the tunnel missing although step 2 was to run again),
+// and step 4 alone stopped at a conflict over its own session.
+func TestTunnelDeletedMadeAgainWithRedo(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	cfg := l.Config()
+	plan := labPlan(t, l, nil)
+	state := filepath.Join(t.TempDir(), "state.json")
+	if ev, err := run(t, cfg, plan, state); err != nil {
+		t.Fatalf("%v\n%s", err, ev)
+	}
+	if err := uiTunnel(t, labtest.VCD(t, cfg.Tenant), "ferry-l2vpn").Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if look(t, l).tunnelUp {
+		t.Fatal("stretch UP without its tunnel")
+	}
+	ev, err := run(t, cfg, plan, state)
+	if err != nil || !strings.Contains(ev.String(), "done before, but now L2 VPN tunnel ferry-l2vpn is gone from edge gateway company-edge: the L2 stretch is down; `ferry run --redo=trunk-network,dc-extension` applies it again") {
+		t.Errorf("run with the tunnel deleted: %v\n%s", err, ev)
+	}
+	ev = &events{}
+	r := runner(t, cfg, plan, state, ev.emit)
+	r.Redo = []string{"trunk-network", "dc-extension"}
+	ctx := context.Background()
+	if err := r.Preflight(ctx); err != nil {
+		t.Fatalf("preflight of --redo=trunk-network,dc-extension: %v", err)
+	}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("run --redo=trunk-network,dc-extension: %v\n%s", err, ev)
+	}
+	if !strings.Contains(ev.String(), "made by ferry from the peer code of an earlier L2 VPN tunnel ferry-l2vpn") {
+		t.Errorf("the run did not say it replaced its session:\n%s", ev)
+	}
+	if w := look(t, l); !w.tunnelUp || w.sessions != 1 || w.tunnels != 1 {
+		t.Errorf("after the redo: stretch UP %v, %d session(s), %d tunnel(s); want UP, 1 and 1", w.tunnelUp, w.sessions, w.tunnels)
+	}
+}

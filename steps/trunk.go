@@ -88,9 +88,18 @@ func findTunnel(env *Env, egw *vcd.EdgeGateway, name string) (*vcd.Tunnel, error
 	return nil, fmt.Errorf("%w; the tenant lacks the L2 VPN rights: run step 1 (rights), or have the provider grant them", err)
 }
 
-// stepPending reports whether step id is still to run in this itinerary.
+// stepPending reports whether step id is still to run in this itinerary:
+// not done, or done and to run again in the run under way (--redo; QA:
+// with the tunnel deleted, --redo=trunk-network,dc-extension was refused by
+// step 4's plan, which said step 2 must make it again).
 func stepPending(env *Env, id string) bool {
-	return env.State.Status(id) != StatusDone && !slices.Contains(env.Plan().Skip, id)
+	if slices.Contains(env.Plan().Skip, id) {
+		return false
+	}
+	if m := env.rerun.Load(); m != nil && (*m)[id] {
+		return true
+	}
+	return env.State.Status(id) != StatusDone
 }
 
 // trunkWorld is what step 2 found (read only).
@@ -310,19 +319,20 @@ func (w *trunkWorld) plan() Plan {
 // drift says when the network or the server tunnel step 2 made is gone
 // or changed (disabled, no longer stretching the network): the L2 stretch
 // is down then, or will not carry the network.
-func (s *Trunk) drift(ctx context.Context, env *Env) string {
+func (s *Trunk) drift(ctx context.Context, env *Env) (string, string) {
 	w, err := s.look(ctx, env)
 	switch {
 	case err != nil:
-		return ""
+		return "", ""
 	case w.net == nil:
-		return fmt.Sprintf("Cloud Director network %s is gone from %s: the L2 stretch has nothing to carry", w.pf.Network.Name, w.pf.VDC)
+		return fmt.Sprintf("Cloud Director network %s is gone from %s: the L2 stretch has nothing to carry", w.pf.Network.Name, w.pf.VDC), ""
 	case w.tun == nil:
-		return fmt.Sprintf("L2 VPN tunnel %s is gone from edge gateway %s: the L2 stretch is down", w.pf.Tunnel.Name, w.pf.EdgeGateway)
+		// A new tunnel has a new peer code: step 4 connects the edge to it.
+		return fmt.Sprintf("L2 VPN tunnel %s is gone from edge gateway %s: the L2 stretch is down", w.pf.Tunnel.Name, w.pf.EdgeGateway), "trunk-network,dc-extension"
 	case len(w.drift) > 0:
-		return fmt.Sprintf("L2 VPN tunnel %s differs from the plan (%s): the L2 stretch is down or does not carry %s", w.pf.Tunnel.Name, strings.Join(w.drift, ", "), w.pf.Network.Name)
+		return fmt.Sprintf("L2 VPN tunnel %s differs from the plan (%s): the L2 stretch is down or does not carry %s", w.pf.Tunnel.Name, strings.Join(w.drift, ", "), w.pf.Network.Name), ""
 	}
-	return ""
+	return "", ""
 }
 
 // Plan says what Apply would create; it changes nothing.
