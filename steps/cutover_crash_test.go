@@ -330,6 +330,11 @@ func TestGuestThatDoesNotBootAsksForADecision(t *testing.T) {
 	if h := webApp2Health(t, env); !strings.Contains(h, "DECISION NEEDED") {
 		t.Errorf("status: %q", h)
 	}
+	// The report says the service was down when the cutover ended, for at
+	// least as long as it had been (QA: "no probe outage seen").
+	if md := reportOf(t, env); !strings.Contains(md, "(probes: still down when the cutover ended)") || strings.Contains(md, "no probe outage seen") || !strings.Contains(md, "not over when this report was written") {
+		t.Errorf("report of a cutover left for a decision:\n%s", md)
+	}
 
 	env.CutoverDecision = CutoverRollback
 	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "rolled back as decided") {

@@ -84,3 +84,31 @@ func TestCutoverRefusedWithoutItsNetwork(t *testing.T) {
 		t.Errorf("source WebApp2 after the refused cutover: %+v %v, want it running", src, err)
 	}
 }
+
+// TestPreflightSaysTheReceiverApplianceIsOff (QA): with the receiver
+// appliance powered off at the provider, a confirmed cutover's preflight
+// says so, not only that the TLS handshake with the receiver failed.
+func TestPreflightSaysTheReceiverApplianceIsOff(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, ok, err := provider.FindVM(ctx, lab.ApplianceVM)
+	if err != nil || !ok {
+		t.Fatalf("receiver appliance: %v %v", ok, err)
+	}
+	if err := provider.PowerOff(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	r.Confirmed = true
+	err = r.Preflight(ctx)
+	if err == nil || !strings.Contains(err.Error(), "the receiver appliance "+lab.ApplianceVM+" (provider.receiver_vm) is poweredOff at the provider, and the receiver runs in it: power it on") {
+		t.Fatalf("preflight with the receiver appliance off: %v", err)
+	}
+}

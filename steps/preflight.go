@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // ErrPreflight is wrapped by the error of a run refused before any change.
@@ -79,7 +80,38 @@ func (e *Env) ProbeReceiver(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return replication.Probe(ctx, e.Config.Receiver.URL, cfg)
+	err = replication.Probe(ctx, e.Config.Receiver.URL, cfg)
+	if err != nil && ctx.Err() == nil {
+		if why := e.receiverApplianceDown(ctx); why != "" {
+			err = fmt.Errorf("%w: %s", err, why)
+		}
+	}
+	return err
+}
+
+// receiverApplianceDown says, when the receiver is an appliance the
+// provider vCenter has powered off (or suspended), that this is why it
+// does not answer ("" otherwise, or when it cannot tell). QA: a cutover
+// refused with only "TLS handshake with receiver ...: EOF".
+func (e *Env) receiverApplianceDown(ctx context.Context) string {
+	kind, err := e.receiverKind()
+	pp := e.Plan().Provider
+	if err != nil || kind != replication.KindAppliance || pp.ReceiverVM == "" {
+		return ""
+	}
+	provider, err := e.ProviderVC(ctx)
+	if err != nil {
+		return ""
+	}
+	ref, ok, err := provider.FindVM(ctx, pp.ReceiverVM)
+	if err != nil || !ok {
+		return ""
+	}
+	st, err := provider.PowerState(ctx, ref)
+	if err != nil || st == vsphere.PoweredOn {
+		return ""
+	}
+	return fmt.Sprintf("the receiver appliance %s (provider.receiver_vm) is %s at the provider, and the receiver runs in it: power it on", pp.ReceiverVM, st)
 }
 
 // PreflightError lists what stops a run before it starts.

@@ -94,8 +94,12 @@ type VMReport struct {
 	// SourceBackOn - SourceOff): the downtime as ferry's phases see it.
 	ServiceWindowSeconds float64 `json:"service_window_seconds,omitempty"`
 	// MeasuredDowntimeSeconds is the longest probe outage during the cutover.
-	MeasuredDowntimeSeconds float64        `json:"measured_downtime_seconds,omitempty"`
-	Outages                 []probe.Outage `json:"outages,omitempty"`
+	MeasuredDowntimeSeconds float64 `json:"measured_downtime_seconds,omitempty"`
+	// OutageOpen says the longest outage was not over when the cutover
+	// ended (a target that does not answer, left for a decision):
+	// MeasuredDowntimeSeconds runs until then, a lower bound.
+	OutageOpen bool           `json:"outage_open,omitempty"`
+	Outages    []probe.Outage `json:"outages,omitempty"`
 	// PreCutoverPass is the last pre-cutover pass (PreCutoverPasses ran).
 	PreCutoverPass   *replication.Counters `json:"pre_cutover_pass,omitempty"`
 	PreCutoverPasses int                   `json:"pre_cutover_passes,omitempty"`
@@ -139,8 +143,14 @@ func (r *VMReport) finish(err error) {
 		r.ServiceWindowSeconds = r.SourceBackOn.Sub(r.SourceOff).Seconds()
 	}
 	for _, o := range r.Outages {
-		if !o.End.IsZero() && o.End.Sub(o.Start).Seconds() > r.MeasuredDowntimeSeconds {
-			r.MeasuredDowntimeSeconds = o.End.Sub(o.Start).Seconds()
+		end, open := o.End, o.End.IsZero()
+		if open {
+			// Still down as the cutover ends (QA: a target left for a
+			// decision that never answered read "no probe outage seen").
+			end = r.Finished
+		}
+		if d := end.Sub(o.Start).Seconds(); d > r.MeasuredDowntimeSeconds {
+			r.MeasuredDowntimeSeconds, r.OutageOpen = d, open
 		}
 	}
 	switch {
@@ -234,6 +244,9 @@ func (r *VMReport) downtimeText() string {
 }
 
 func (r *VMReport) windowText() string {
+	if r.MeasuredDowntimeSeconds > 0 && r.OutageOpen {
+		return fmt.Sprintf("at least %.1fs (probes: still down when the cutover ended)", r.MeasuredDowntimeSeconds)
+	}
 	if r.MeasuredDowntimeSeconds > 0 {
 		return fmt.Sprintf("%.1fs (probes)", r.MeasuredDowntimeSeconds)
 	}

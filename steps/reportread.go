@@ -79,6 +79,9 @@ func (v VMReport) Figures() string {
 		proj = " · projected " + approx(v.ProjectedDowntimeSeconds) + v.Projection.basis()
 	}
 	measured := secs(v.MeasuredDowntimeSeconds)
+	if v.OutageOpen {
+		measured = "at least " + measured + " (still down when the cutover ended)"
+	}
 	if e := v.earlierText(); e != "" {
 		measured += " (" + e + ")"
 	}
