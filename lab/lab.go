@@ -356,6 +356,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := createGuestVMs(ctx, l.OnPrem, opts.DiskSize); err != nil {
 		return l, err
 	}
+	if err := guestNetDetail(l.OnPrem, "WebApp2", "192.168.100.12"); err != nil {
+		return l, err
+	}
 	installSwaps(l.OnPrem) // the running VMs hold theirs
 	refuseSwaplessPowerOn(l.OnPrem)
 	if l.Provider, err = startVCenter(ctx, provider, l.Dir, l.CA); err != nil {

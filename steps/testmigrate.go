@@ -437,9 +437,12 @@ func (e *Env) bringUp(ctx context.Context, tc *testCopy, vdc *vcd.VDC, bootTimeo
 	})
 }
 
+// firstIPv4 is the address a target keeps (MANUAL in Cloud Director):
+// the NIC's first IPv4 address that is neither link-local (169.254/16, a
+// guest's own when it has none) nor loopback; "" for none (DHCP).
 func firstIPv4(ips []string) string {
 	for _, a := range ips {
-		if addr, err := netip.ParseAddr(a); err == nil && addr.Is4() {
+		if addr, err := netip.ParseAddr(a); err == nil && addr.Is4() && !addr.IsLinkLocalUnicast() && !addr.IsLoopback() {
 			return a
 		}
 	}

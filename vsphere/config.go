@@ -3,6 +3,7 @@ package vsphere
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"sort"
 	"strings"
@@ -97,8 +98,12 @@ type NICConfig struct {
 	Portgroup string `json:"portgroup"`
 	// StartConnected is "connect at power on".
 	StartConnected bool `json:"start_connected"`
-	// IPs are the guest's addresses on this NIC (VMware Tools), IPv4 first.
+	// IPs are the guest's addresses on this NIC (VMware Tools): IPv4
+	// first, link-local ones (169.254/16, fe80::/10) last.
 	IPs []string `json:"ips,omitempty"`
+	// Key is the NIC's device key, which VMware Tools' guest.net entries
+	// name it by (deviceConfigId).
+	Key int32 `json:"key,omitempty"`
 }
 
 // Summary is the configuration in one line, for plans and VM details.
@@ -192,22 +197,52 @@ func (c *Client) VMConfig(ctx context.Context, ref Ref) (VMConfig, error) {
 	}
 	if vm.Guest != nil {
 		for i, n := range cfg.NICs {
-			for _, g := range vm.Guest.Net {
-				if strings.EqualFold(g.MacAddress, n.MAC) {
-					cfg.NICs[i].IPs = sortIPs(g.IpAddress)
-				}
-			}
+			cfg.NICs[i].IPs = guestIPs(vm.Guest.Net, n)
 		}
 	}
 	return cfg, nil
 }
 
-// sortIPs puts IPv4 addresses first, keeping the order otherwise.
+// guestIPs are the addresses VMware Tools reports for nic: those of the
+// guest.net entry of that very device (deviceConfigId, its key). Only when
+// Tools names no entry by it, those of the entries with its MAC. A guest
+// lists more than one entry per MAC (a VLAN sub-interface, a bridge or a
+// bond over the NIC, deviceConfigId -1), and their addresses are not the
+// NIC's (the last such entry used to win).
+func guestIPs(net []types.GuestNicInfo, nic NICConfig) []string {
+	var keyed, byMAC []string
+	for _, g := range net {
+		switch {
+		case nic.Key != 0 && g.DeviceConfigId == nic.Key:
+			keyed = append(keyed, g.IpAddress...)
+		case strings.EqualFold(g.MacAddress, nic.MAC):
+			byMAC = append(byMAC, g.IpAddress...)
+		}
+	}
+	if len(keyed) == 0 {
+		keyed = byMAC
+	}
+	return sortIPs(keyed)
+}
+
+// sortIPs puts IPv4 addresses first and link-local ones (169.254/16,
+// fe80::/10: a guest gives itself those without being given an address)
+// last, keeping the order otherwise.
 func sortIPs(ips []string) []string {
 	out := append([]string(nil), ips...)
-	sort.SliceStable(out, func(i, j int) bool {
-		return !strings.Contains(out[i], ":") && strings.Contains(out[j], ":")
-	})
+	rank := func(s string) int {
+		a, err := netip.ParseAddr(s)
+		switch {
+		case err != nil:
+			return 3
+		case a.IsLinkLocalUnicast():
+			return 2
+		case a.Is4():
+			return 0
+		}
+		return 1
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank(out[i]) < rank(out[j]) })
 	return out
 }
 
@@ -289,7 +324,7 @@ func configOf(cfg *types.VirtualMachineConfigInfo, netNames map[types.ManagedObj
 			out.Disks = append(out.Disks, dc)
 		case types.BaseVirtualEthernetCard:
 			card := dev.GetVirtualEthernetCard()
-			n := NICConfig{Type: NICType(d), MAC: strings.ToLower(card.MacAddress)}
+			n := NICConfig{Type: NICType(d), MAC: strings.ToLower(card.MacAddress), Key: card.Key}
 			if info := card.DeviceInfo; info != nil {
 				n.Label = info.GetDescription().Label
 			}
