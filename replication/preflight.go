@@ -97,19 +97,14 @@ func Preflight(ctx context.Context, c *vim25.Client, vm types.ManagedObjectRefer
 // EnableCBT turns on changed block tracking and activates it with a
 // snapshot create/delete cycle (disks get a changeId at the next stun).
 func EnableCBT(ctx context.Context, c *vim25.Client, vm types.ManagedObjectReference) error {
-	o := object.NewVirtualMachine(c, vm)
-	task, err := o.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
-	if err != nil {
-		return fmt.Errorf("enable CBT: %w", err)
-	}
-	if _, err := vsphere.WaitTask(ctx, task); err != nil {
-		return fmt.Errorf("enable CBT: %w", err)
+	s := NewVSphereSource(c, vm)
+	if err := s.enableCBT(ctx); err != nil {
+		return err
 	}
 	res, err := methods.CreateSnapshot_Task(ctx, c, &types.CreateSnapshot_Task{This: vm, Name: SnapshotPrefix + "cbt-activate"})
 	if err != nil {
 		return fmt.Errorf("activate CBT: %w", err)
 	}
-	s := NewVSphereSource(c, vm)
 	r, err := s.waitTask(ctx, res.Returnval)
 	if err != nil {
 		return fmt.Errorf("activate CBT: %w", err)
@@ -119,4 +114,17 @@ func EnableCBT(ctx context.Context, c *vim25.Client, vm types.ManagedObjectRefer
 		return errors.New("activate CBT: snapshot task returned no snapshot")
 	}
 	return s.removeSnapshot(ctx, ref)
+}
+
+// enableCBT turns changed block tracking on in the VM's configuration; it
+// takes effect at the VM's next stun (a snapshot's creation).
+func (s *VSphereSource) enableCBT(ctx context.Context) error {
+	task, err := object.NewVirtualMachine(s.Client, s.VM).Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
+	if err != nil {
+		return fmt.Errorf("enable CBT: %w", err)
+	}
+	if _, err := vsphere.WaitTask(ctx, task); err != nil {
+		return fmt.Errorf("enable CBT: %w", err)
+	}
+	return nil
 }

@@ -212,7 +212,7 @@ func (s *VSphereSource) removeSnapshot(ctx context.Context, ref types.ManagedObj
 
 // Open implements Source.
 func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
-	vm, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "runtime.question", "config.hardware.device", "config.keyId")
+	vm, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "runtime.question", "config.hardware.device", "config.keyId", "config.changeTrackingEnabled")
 	if err != nil {
 		return nil, err
 	}
@@ -301,6 +301,17 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 			}
 			return nil, err
 		}
+		if cbt := vm.Config.ChangeTrackingEnabled; cbt == nil || !*cbt {
+			// Changed block tracking was turned off behind ferry's back
+			// (ferry turned it on at VM selection): on again, so that the
+			// snapshot below activates it and the passes after this one
+			// (a full compare: no changeId of before holds) send only
+			// changes again, the cutover's final pass among them.
+			if err := s.enableCBT(ctx); err != nil {
+				return nil, err
+			}
+			vs.cbtReenabled = true
+		}
 		name := SnapshotPrefix + time.Now().UTC().Format("20060102T150405")
 		res, err := methods.CreateSnapshot_Task(ctx, s.Client, &types.CreateSnapshot_Task{This: s.VM, Name: name,
 			Description: "ferry replication pass (deleted after the pass)", Memory: false, Quiesce: false})
@@ -379,9 +390,12 @@ type vsSnapshot struct {
 	id     string
 	snap   *types.ManagedObjectReference // nil: final pass on the powered-off VM
 	taken  time.Time                     // a resumed snapshot's creation (zero: taken now)
-	disks  map[string]vsDisk
-	dcPath string
-	host   *hostEndpoint // nil: through vCenter's /folder proxy
+	// cbtReenabled: changed block tracking was found off and turned on
+	// again before this snapshot (no earlier changeId holds).
+	cbtReenabled bool
+	disks        map[string]vsDisk
+	dcPath       string
+	host         *hostEndpoint // nil: through vCenter's /folder proxy
 	// streams are the open host-direct GETs of runs of changed blocks.
 	streams hostStreams
 	// space checks the free space of the snapshot's datastore while it
@@ -438,6 +452,10 @@ func (v *vsSnapshot) Extents(ctx context.Context, key, base string) ([]Extent, e
 	}
 	if base == "" {
 		return nil, fmt.Errorf("disk %s: no base changeId: %w", key, ErrCBTReset)
+	}
+	if v.cbtReenabled {
+		// Off since the last pass: no changeId of before holds.
+		return nil, fmt.Errorf("disk %s: changed block tracking had been turned off on VM %s; ferry turned it on again, and the passes after this one send only changes: %w", key, v.vmName, ErrCBTReset)
 	}
 	if v.ChangeID(key) == "" {
 		return nil, fmt.Errorf("disk %s has no changeId (CBT not active): %w", key, ErrCBTReset)

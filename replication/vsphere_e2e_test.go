@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -429,5 +430,58 @@ func BenchmarkVSphereInitialSync(b *testing.B) {
 		stop()
 		r.Close()
 		b.StartTimer()
+	}
+}
+
+// TestCBTTurnedOffIsTurnedOnAgain (QA): changed block tracking turned off
+// on a replicated VM behind ferry's back. The next pass cannot trust any
+// changeId and compares the whole disk, and turns CBT on again (it stayed
+// off: every later pass, the cutover's final one inside the downtime among
+// them, was a full compare); the pass after it is incremental again.
+func TestCBTTurnedOffIsTurnedOnAgain(t *testing.T) {
+	l := newVcsimLab(t)
+	ctx := context.Background()
+	if err := replication.EnableCBT(ctx, l.client, l.vm.Reference()); err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, clientTLS := pairTLS(t)
+	dir := t.TempDir()
+	source := replication.NewVSphereSource(l.client, l.vm.Reference())
+	r, replicas, _ := applianceReceiver(t, dir, serverTLS, source)
+	addr, st := serveReceiver(t, r, dir)
+	var msgs []string
+	job := &replication.Job{VM: "WebApp1", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
+		Addr: addr, TLS: clientTLS, State: st, Conns: 2, Window: 8 << 20,
+		Events: func(e replication.Event) {
+			if e.Kind == replication.EventError && e.Err != nil {
+				msgs = append(msgs, e.Err.Error())
+			}
+		}}
+	if res, err := job.RunPass(ctx, false); err != nil || res.Kind != replication.PassInitial {
+		t.Fatalf("first pass: %v %v", res.Kind, err)
+	}
+	task, err := l.vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := job.RunPass(ctx, false)
+	if err != nil || res.Kind != replication.PassFullCompare {
+		t.Fatalf("pass with CBT off: %v %v; want a full compare", res.Kind, err)
+	}
+	if !strings.Contains(strings.Join(msgs, "\n"), "changed block tracking had been turned off on VM") {
+		t.Errorf("the pass did not say CBT was off and turned on again: %q", msgs)
+	}
+	var vm mo.VirtualMachine
+	if err := l.vm.Properties(ctx, l.vm.Reference(), []string{"config.changeTrackingEnabled"}, &vm); err != nil {
+		t.Fatal(err)
+	}
+	if on := vm.Config.ChangeTrackingEnabled; on == nil || !*on {
+		t.Error("CBT still off after the pass")
+	}
+	if res, err := job.RunPass(ctx, false); err != nil || res.Kind != replication.PassIncremental {
+		t.Errorf("the pass after: %v %v; want an incremental one", res.Kind, err)
 	}
 }
