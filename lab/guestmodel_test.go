@@ -86,16 +86,7 @@ func sourceLayout(t *testing.T, l *lab.Lab, c *vsphere.Client, name string) clou
 func createCopy(t *testing.T, l *lab.Lab, c *vsphere.Client, name string, cc cloudCopy) vsphere.Ref {
 	t.Helper()
 	ctx := context.Background()
-	f := c.Finder()
-	dc, err := f.Datacenter(ctx, "Provider-DC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.SetDatacenter(dc)
-	pool, err := f.ResourcePool(ctx, "Company-VDC")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, dc, pool := providerPlace(t, c)
 	ds, err := f.Datastore(ctx, "provider-ds")
 	if err != nil {
 		t.Fatal(err)

@@ -7,12 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // TestStaticMACsESXiRefuses: a provider VM whose NIC has a static (manual)
@@ -24,16 +26,7 @@ func TestStaticMACsESXiRefuses(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
 	prov := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
-	f := prov.Finder()
-	dc, err := f.Datacenter(ctx, "Provider-DC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.SetDatacenter(dc)
-	pool, err := f.ResourcePool(ctx, "Company-VDC")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, dc, pool := providerPlace(t, prov)
 	pg, err := f.Network(ctx, lab.ProviderSpec().Portgroups[0])
 	if err != nil {
 		t.Fatal(err)
@@ -101,4 +94,22 @@ func faultText(err error) string {
 		out = append(out, m.Message)
 	}
 	return strings.Join(out, "; ")
+}
+
+// providerPlace is a finder set to the provider's datacenter, that
+// datacenter, and the provider VDC's resource pool, where tests create VMs.
+func providerPlace(t *testing.T, prov *vsphere.Client) (*find.Finder, *object.Datacenter, *object.ResourcePool) {
+	t.Helper()
+	ctx := context.Background()
+	f := prov.Finder()
+	dc, err := f.Datacenter(ctx, "Provider-DC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetDatacenter(dc)
+	pool, err := f.ResourcePool(ctx, "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, dc, pool
 }

@@ -152,17 +152,8 @@ func TestPowerOnNeedsRoomForItsSwap(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
 	prov := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
-	f := prov.Finder()
-	dc, err := f.Datacenter(ctx, "Provider-DC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.SetDatacenter(dc)
+	f, dc, pool := providerPlace(t, prov)
 	ds, err := f.Datastore(ctx, "provider-ds")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := f.ResourcePool(ctx, "Company-VDC")
 	if err != nil {
 		t.Fatal(err)
 	}
