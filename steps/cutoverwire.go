@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/ferry-migrate/ferry/vcd"
 )
 
 // wireItems are the cutover plan's conflicts about what the targets of vms
@@ -40,9 +42,13 @@ func (e *Env) wireItems(ctx context.Context, vms []VMPlan) ([]Item, error) {
 			}
 			stretched = stretched || n == pf.Network.Name
 			if !existing[n] {
+				mend := "Create the network again in Cloud Director"
+				if n == pf.Network.Name && !slices.Contains(pf.Skip, "trunk-network") {
+					mend = "Make the network again (step 2 makes it: ferry run --redo=trunk-network,dc-extension)"
+				}
 				out = append(out, Item{Action: ActionConflict, Kind: "network", Name: n, Detail: fmt.Sprintf(
-					"%s's NIC %s connects to org VDC network %s, which VDC %s no longer has (networks: %s): the cutover would shut %s down and then fail to connect its target. Create the network again (step 2 makes %s: ferry run --redo=trunk-network), or map the NIC's port group %s to another network (networks: in the plan)",
-					name, nic.MAC, n, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "), name, pf.Network.Name, nic.Portgroup)})
+					"%s's NIC %s connects to org VDC network %s, which VDC %s no longer has (networks: %s): the cutover would shut %s down and then fail to connect its target. %s, or map the NIC's port group %s to another network (networks: in the plan)",
+					name, nic.MAC, n, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "), name, mend, nic.Portgroup)})
 			}
 		}
 	}
@@ -78,6 +84,21 @@ func (e *Env) stretchItem(ctx context.Context) (Item, bool) {
 		return Item{Action: ActionConflict, Kind: "L2 stretch", Name: pf.Network.Name, Detail: fmt.Sprintf(
 			"L2 VPN tunnel %s is gone from edge gateway %s: the migrated VMs would be cut off from the on-prem network. Make it again (ferry run --redo=trunk-network,dc-extension), then confirm again",
 			pf.Tunnel.Name, pf.EdgeGateway)}, true
+	}
+	switch {
+	case !tun.Enabled:
+		return Item{Action: ActionConflict, Kind: "L2 stretch", Name: pf.Network.Name, Detail: fmt.Sprintf(
+			"L2 VPN tunnel %s is disabled in Cloud Director: the migrated VMs would be cut off from the on-prem network. Enable it (ferry run --redo=trunk-network), then confirm again",
+			pf.Tunnel.Name)}, true
+	case !slices.ContainsFunc(tun.Stretched, func(n vcd.StretchedNetwork) bool { return n.Name == pf.Network.Name }):
+		// UP, but carrying other networks (QA: the cutover went ahead).
+		var names []string
+		for _, n := range tun.Stretched {
+			names = append(names, n.Name)
+		}
+		return Item{Action: ActionConflict, Kind: "L2 stretch", Name: pf.Network.Name, Detail: fmt.Sprintf(
+			"L2 VPN tunnel %s no longer stretches %s (it stretches: %s): the migrated VMs would be cut off from the on-prem network. Stretch it again (ferry run --redo=trunk-network,dc-extension), then confirm again",
+			pf.Tunnel.Name, pf.Network.Name, listOrNone(names))}, true
 	}
 	st, err := site.c.TunnelStatus(site.egw.ID, tun.ID)
 	if err != nil || st.Up {

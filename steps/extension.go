@@ -217,6 +217,14 @@ func (s *Extension) lookWorld(ctx context.Context, env *Env) (*extWorld, error) 
 		return nil, err
 	}
 	w.sess = &sess
+	if w.tun == nil && stepPending(env, "trunk-network") && !ownSession(env, sess.ID) {
+		// Step 2 is to make the tunnel anew: a new peer code, which a
+		// session made elsewhere does not carry (QA: --redo of steps 2 and
+		// 4 made the tunnel, then stopped at this session).
+		w.conflict = fmt.Sprintf("session %q on edge %s was not made by ferry with this state file, and step 2 is to make L2 VPN tunnel %q anew, with a new peer code that session does not carry; delete the session on the edge or set extension.session_name",
+			sess.Name, w.edge.URL(), pf.Tunnel.Name)
+		return w, nil
+	}
 	if w.tun != nil {
 		for _, t := range sess.TransportTunnels {
 			if t.PeerCode != "" && !nsx.SamePeerCode(t.PeerCode, vcd.PeerCode(w.tun)) {
@@ -385,7 +393,7 @@ func tunnelStatusText(st vcd.TunnelStatus) string {
 // connected the edge to as not UP (the edge's session disabled or gone,
 // the appliance off): the L2 stretch is down. It reads Cloud Director
 // only, so it needs neither the edge nor its password; a tunnel that is
-// gone is step 2's drift.
+// gone or disabled is step 2's drift.
 func (s *Extension) drift(ctx context.Context, env *Env) (string, string) {
 	pf, err := answers(env.Plan(), s.Fields())
 	if err != nil {
@@ -396,8 +404,8 @@ func (s *Extension) drift(ctx context.Context, env *Env) (string, string) {
 		return "", ""
 	}
 	tun, err := findTunnel(env, site.egw, pf.Tunnel.Name)
-	if err != nil || tun == nil {
-		return "", ""
+	if err != nil || tun == nil || !tun.Enabled {
+		return "", "" // gone or disabled: step 2's drift, mended by its redo
 	}
 	st, err := site.c.TunnelStatus(site.egw.ID, tun.ID)
 	if err != nil || st.Up {
