@@ -571,7 +571,9 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	}
 	report.Finished = time.Now()
 	report.finishWave()
-	if len(wave) > 1 && report.WaveDowntimeSeconds > 0 {
+	if len(wave) > 1 && report.WaveDowntimeSeconds > 0 && report.WaveOutageOpen {
+		emit(Progress(fmt.Sprintf("wave downtime at least %.1fs from the first shutdown, a service still down when its cutover ended (projected ~%.1fs)", report.WaveDowntimeSeconds, report.ProjectedWaveSeconds), -1))
+	} else if len(wave) > 1 && report.WaveDowntimeSeconds > 0 {
 		emit(Progress(fmt.Sprintf("wave downtime %.1fs from the first shutdown to the last service back (projected ~%.1fs)", report.WaveDowntimeSeconds, report.ProjectedWaveSeconds), -1))
 	}
 	for _, r := range unreported {

@@ -30,10 +30,14 @@ type CutoverReport struct {
 	// The wave (the VMs cut over together): its downtime runs from the
 	// first shutdown to the last service back (VMReport.ServiceBack, the
 	// source on again after a rollback, a wave probe answering).
-	FirstShutdown        time.Time `json:"first_shutdown,omitzero"`
-	LastServiceBack      time.Time `json:"last_service_back,omitzero"`
-	WaveDowntimeSeconds  float64   `json:"wave_downtime_seconds,omitempty"`
-	ProjectedWaveSeconds float64   `json:"projected_wave_seconds,omitempty"`
+	FirstShutdown       time.Time `json:"first_shutdown,omitzero"`
+	LastServiceBack     time.Time `json:"last_service_back,omitzero"`
+	WaveDowntimeSeconds float64   `json:"wave_downtime_seconds,omitempty"`
+	// WaveOutageOpen: a VM's service was not back when its cutover ended
+	// (left for a decision): the wave's downtime runs to that end, a lower
+	// bound, and LastServiceBack is not set.
+	WaveOutageOpen       bool    `json:"wave_outage_open,omitempty"`
+	ProjectedWaveSeconds float64 `json:"projected_wave_seconds,omitempty"`
 	// WaveProbes are the probes that depend on several VMs of the wave,
 	// judged once all of them were up.
 	WaveProbes []WaveProbe `json:"wave_probes,omitempty"`
@@ -286,8 +290,13 @@ func (r *CutoverReport) Markdown() string {
 	r.header(&b, "Cutover report")
 	b.WriteString("\n\n")
 	if len(r.VMs) > 1 {
-		fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime %s from the first shutdown (%s) to the last service back (%s); projected %s.\n\n",
-			len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), clock(r.LastServiceBack), approx(r.ProjectedWaveSeconds))
+		if r.WaveOutageOpen {
+			fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime at least %s from the first shutdown (%s), a VM's service still down when its cutover ended; projected %s.\n\n",
+				len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), approx(r.ProjectedWaveSeconds))
+		} else {
+			fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime %s from the first shutdown (%s) to the last service back (%s); projected %s.\n\n",
+				len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), clock(r.LastServiceBack), approx(r.ProjectedWaveSeconds))
+		}
 	}
 	b.WriteString("| VM | outcome | measured downtime | shutdown to power-on | projected | final pass |\n|---|---|---|---|---|---|\n")
 	for _, v := range r.VMs {

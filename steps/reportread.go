@@ -93,5 +93,8 @@ func (r *CutoverReport) WaveFigures() string {
 	if len(r.VMs) < 2 {
 		return ""
 	}
+	if r.WaveOutageOpen {
+		return fmt.Sprintf("wave of %d (at most %d at a time) · downtime at least %s from the first shutdown, a service still down when its cutover ended · projected %s", len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), approx(r.ProjectedWaveSeconds))
+	}
 	return fmt.Sprintf("wave of %d (at most %d at a time) · downtime %s from the first shutdown to the last service back · projected %s", len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), approx(r.ProjectedWaveSeconds))
 }

@@ -151,7 +151,8 @@ func judgeWaveProbes(ctx context.Context, wps []waveProbe, wave []*vmCutover, mo
 
 // finishWave sums the wave up: from the first shutdown to the last service
 // back (a VM's probes answering, the target powered on when none watches it
-// alone, the source on again after a rollback, a wave probe answering).
+// alone, the source on again after a rollback, a wave probe answering), or
+// to the end of a VM's cutover that ended with its service still down.
 func (r *CutoverReport) finishWave() {
 	var first, last time.Time
 	for _, v := range r.VMs {
@@ -168,9 +169,16 @@ func (r *CutoverReport) finishWave() {
 		if !v.SourceBackOn.IsZero() {
 			back = v.SourceBackOn
 		}
+		open := v.OutageOpen && v.SourceBackOn.IsZero()
+		if open {
+			// Not back when its cutover ended (QA: the wave read 0.9 s
+			// "to the last service back" with no service back).
+			back = v.Finished
+		}
 		if back.After(last) {
 			last = back
 		}
+		r.WaveOutageOpen = r.WaveOutageOpen || open
 	}
 	for _, p := range r.WaveProbes {
 		if p.Green.After(last) {
@@ -180,6 +188,9 @@ func (r *CutoverReport) finishWave() {
 	if !first.IsZero() && last.After(first) {
 		r.FirstShutdown, r.LastServiceBack = first, last
 		r.WaveDowntimeSeconds = last.Sub(first).Seconds()
+		if r.WaveOutageOpen {
+			r.LastServiceBack = time.Time{}
+		}
 	}
 }
 
