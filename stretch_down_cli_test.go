@@ -38,7 +38,8 @@ func TestCutoverRefusedWhileTheStretchIsDown(t *testing.T) {
 	}
 
 	out, code = run("run", "--plan", l.PlanPath())
-	if code != 0 || !strings.Contains(out, "the L2 stretch is down: Cloud Director reports L2 VPN tunnel ferry-l2vpn DOWN") || !strings.Contains(out, "--redo=dc-extension") {
+	if code != 0 || !strings.Contains(out, "the L2 stretch is down: Cloud Director reports L2 VPN tunnel ferry-l2vpn DOWN") || !strings.Contains(out, "--redo=dc-extension") ||
+		!strings.Contains(out, `the cutover would refuse as things stand: L2 stretch company-network: the L2 stretch is down`) {
 		t.Errorf("run with the edge session disabled: exit %d, want a warning that the stretch is down\n%s", code, out)
 	}
 	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")

@@ -145,5 +145,11 @@ func (e *Env) CutoverReadiness(ctx context.Context) ([]Item, error) {
 			out = append(out, it)
 		}
 	}
-	return out, nil
+	// The networks and the stretch the targets need (QA: the wizard's
+	// confirmation showed none of it until the names were typed).
+	wire, err := e.wireItems(ctx, e.Migrating())
+	if err != nil {
+		return out, err
+	}
+	return append(out, wire...), nil
 }

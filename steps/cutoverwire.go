@@ -105,6 +105,6 @@ func (e *Env) stretchItem(ctx context.Context) (Item, bool) {
 		return Item{}, false
 	}
 	return Item{Action: ActionConflict, Kind: "L2 stretch", Name: pf.Network.Name, Detail: fmt.Sprintf(
-		"the L2 stretch is down: Cloud Director reports L2 VPN tunnel %s %s; the cutover would shut the sources down and power on targets their on-prem peers cannot reach. Bring it UP again (a ferry run without --confirm-cutover says which done step drifted and how to apply it again), then confirm again",
+		"the L2 stretch is down: Cloud Director reports L2 VPN tunnel %s %s; the cutover would shut the sources down and power on targets their on-prem peers cannot reach. Bring it UP again (apply step 4, dc-extension, again, or step 3, appliance, if its VM is off: ferry run --redo=dc-extension, or that step's screen in the wizard), then confirm again",
 		pf.Tunnel.Name, tunnelStatusText(st))}, true
 }

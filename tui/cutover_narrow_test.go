@@ -168,3 +168,35 @@ func TestDecidedRollbackAfterRestart(t *testing.T) {
 	again.mustSee(t, "↺ rolled back as decided", "Nothing was cut over", "↺ 8 Cutover")
 	again.mustNotSee(t, "cutover failed", "Fix the cause", "✗ 8 Cutover")
 }
+
+// TestRefusedCutoverAfterADecidedRollback (QA): a cutover refused by its
+// checks (the stretch down) after an earlier rollback decided with ctrl+r
+// showed "↺ rolled back as decided" over the old report, and a "starting"
+// spinner that never stopped: it says the cutover failed, refused before it
+// began, and no phase spins.
+func TestRefusedCutoverAfterADecidedRollback(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone,
+		mutate: func(m map[string]*fakeStep) {
+			// Refused by its plan: nothing ran, no phase was reported.
+			m["cutover"].events = nil
+			m["cutover"].after = func(env *steps.Env) error {
+				return fmt.Errorf("%w, nothing changed: ! conflict L2 stretch \"company-network\": the L2 stretch is down", steps.ErrConflict)
+			}
+		}})
+	env := h.env
+	rep := &steps.CutoverReport{Job: "WebApp2-Migration", Started: t0, Finished: t0.Add(time.Second), Parallel: 1,
+		VMs: []steps.VMReport{{VM: "WebApp2", TargetVApp: "WebApp2", Outcome: "rolled back as decided", Decided: steps.CutoverRollback, RolledBack: true}}}
+	md, _, err := rep.Save(filepath.Dir(env.State.Path()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.State.SetOutput("cutover", "report", md); err != nil {
+		t.Fatal(err)
+	}
+	h.start(120, 40)
+	h.mustSee(t, "Type WebApp2 to confirm")
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "✗ cutover failed", "stretch is down", "Refused by the cutover's checks before it began")
+	h.mustNotSee(t, "rolled back as decided", "starting")
+}

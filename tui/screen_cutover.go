@@ -620,6 +620,9 @@ func (s *cutoverScreen) timeline(width, room int) []string {
 func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 	now, t0 := s.w.now(), s.run.started
 	ps := s.phases()
+	if len(ps) == 0 && s.run.phase == phaseFailed {
+		return []string{sDim.Render("(no phase began)")}
+	}
 	if len(ps) == 0 {
 		return []string{s.w.spin() + " starting"}
 	}
@@ -809,5 +812,15 @@ func orCutOver(d string) string { return decisionVerb(d) + " instead" }
 // operator decided (ctrl+r, --rollback): this session's, or, after a
 // restart, as the last report says.
 func (s *cutoverScreen) decidedRollback() bool {
-	return s.run.phase == phaseFailed && (steps.OnlyRolledBackAsDecided(s.run.err) || s.w.env.LastCutoverDecided())
+	if s.run.phase != phaseFailed || s.run.err == nil {
+		return false
+	}
+	if steps.OnlyRolledBackAsDecided(s.run.err) {
+		return true
+	}
+	// After a restart the failure is the state's text: the last report
+	// says whether it was decided, but only for that rollback's failure
+	// (QA: a cutover refused by its checks since read "rolled back as
+	// decided", over the old report).
+	return strings.Contains(s.run.err.Error(), "rolled back as decided") && s.w.env.LastCutoverDecided()
 }

@@ -204,22 +204,24 @@ func (c *Client) VMConfig(ctx context.Context, ref Ref) (VMConfig, error) {
 }
 
 // guestIPs are the addresses VMware Tools reports for nic: those of the
-// guest.net entry of that very device (deviceConfigId, its key). Only when
-// Tools names no entry by it, those of the entries with its MAC. A guest
-// lists more than one entry per MAC (a VLAN sub-interface, a bridge or a
-// bond over the NIC, deviceConfigId -1), and their addresses are not the
-// NIC's (the last such entry used to win).
+// guest.net entry of that very device (deviceConfigId, its key), even none
+// (the NIC has no address: DHCP). Only when no entry names the device, those
+// of the entries with its MAC that name a device. A guest lists more than
+// one entry per MAC (a VLAN sub-interface, a bridge or a bond over the NIC:
+// deviceConfigId -1), and their addresses are not the NIC's (the last
+// entry with the MAC used to win).
 func guestIPs(net []types.GuestNicInfo, nic NICConfig) []string {
 	var keyed, byMAC []string
+	found := false
 	for _, g := range net {
 		switch {
 		case nic.Key != 0 && g.DeviceConfigId == nic.Key:
-			keyed = append(keyed, g.IpAddress...)
-		case strings.EqualFold(g.MacAddress, nic.MAC):
+			keyed, found = append(keyed, g.IpAddress...), true
+		case strings.EqualFold(g.MacAddress, nic.MAC) && g.DeviceConfigId != -1:
 			byMAC = append(byMAC, g.IpAddress...)
 		}
 	}
-	if len(keyed) == 0 {
+	if !found {
 		keyed = byMAC
 	}
 	return sortIPs(keyed)
