@@ -169,7 +169,7 @@ func (s *Extension) lookWorld(ctx context.Context, env *Env) (*extWorld, error) 
 	}
 	switch {
 	case w.tun == nil && !stepPending(env, "trunk-network"):
-		return nil, fmt.Errorf("tunnel.name: no L2 VPN tunnel %q on edge gateway %s; step 2 (trunk-network) creates it: run it again", pf.Tunnel.Name, egw)
+		return nil, fmt.Errorf("tunnel.name: no L2 VPN tunnel %q on edge gateway %s; step 2 (trunk-network) creates it: `ferry run --redo=trunk-network,dc-extension` makes it again and connects the edge to it", pf.Tunnel.Name, egw)
 	case w.tun != nil:
 		var names []string
 		for _, sn := range w.tun.Stretched {
@@ -179,7 +179,7 @@ func (s *Extension) lookWorld(ctx context.Context, env *Env) (*extWorld, error) 
 			}
 		}
 		if w.tunnelID == 0 && !stepPending(env, "trunk-network") {
-			return nil, fmt.Errorf("network.name: L2 VPN tunnel %q on edge gateway %s does not stretch network %q (it stretches: %v); step 2 (trunk-network) adds it: run it again",
+			return nil, fmt.Errorf("network.name: L2 VPN tunnel %q on edge gateway %s does not stretch network %q (it stretches: %v); step 2 (trunk-network) adds it: `ferry run --redo=trunk-network,dc-extension`",
 				pf.Tunnel.Name, egw, pf.Network.Name, names)
 		}
 	}
