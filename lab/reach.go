@@ -370,15 +370,27 @@ func (r *Reach) refresh(ctx context.Context) error {
 		}
 	}
 	r.mu.Unlock()
-	for n := range carried {
-		carried[n] = n != "" && r.fabric.Reaches(n)
-	}
 	var nicNets map[string]map[string]vcdsim.NICNetwork
 	r.mu.Lock()
 	nicNetsF := r.nicNets
 	r.mu.Unlock()
 	if nicNetsF != nil {
 		nicNets = nicNetsF()
+	}
+	// Carried to which org VDC network: frames of an on-prem network cross
+	// only to the network the server stretches its tunnel id to (a target
+	// Cloud Director connected elsewhere is not reached over it).
+	clouds := map[string]bool{"": true}
+	for _, byMAC := range nicNets {
+		for _, n := range byMAC {
+			clouds[n.Network] = true
+		}
+	}
+	carriedTo := map[[2]string]bool{}
+	for n := range carried {
+		for cloud := range clouds {
+			carriedTo[[2]string{n, cloud}] = n != "" && r.fabric.ReachesTo(n, cloud)
+		}
 	}
 	// Guests newly powered on at the provider boot first, without the
 	// lock: comparing their disks' bytes takes a moment, and the other VMs'
@@ -457,7 +469,8 @@ func (r *Reach) refresh(ctx context.Context) error {
 				}
 				delete(r.bubbles, vm.ref)
 				if why == "" {
-					h.Cloud = slices.ContainsFunc(hostNets[h.Name], func(n string) bool { return carried[n] })
+					cloud := nicNets[vm.ref][h.MAC].Network // "": not Cloud Director's, any
+					h.Cloud = slices.ContainsFunc(hostNets[h.Name], func(n string) bool { return carriedTo[[2]string{n, cloud}] })
 					break
 				}
 			}

@@ -60,11 +60,12 @@ func (e *Env) wireItems(ctx context.Context, vms []VMPlan) ([]Item, error) {
 	return out, nil
 }
 
-// stretchItem is a conflict when the plan's L2 VPN tunnel is gone or Cloud
-// Director reports it not UP: the targets on the stretched network would
-// be cut off from the sources' network. ok=false when the stretch is UP,
-// cannot be read, or is not ferry's to check (step 2 skipped by the plan
-// and no tunnel of its name: the stretch was made some other way).
+// stretchItem is a conflict when the plan's L2 VPN tunnel is gone,
+// disabled, no longer stretches the plan's network, or Cloud Director
+// reports it not UP: the targets on the stretched network would be cut off
+// from the sources' network. ok=false when the stretch is UP, cannot be
+// read, or is not ferry's to check (step 2 skipped by the plan and no
+// tunnel of its name: the stretch was made some other way).
 func (e *Env) stretchItem(ctx context.Context) (Item, bool) {
 	pf, err := answers(e.Plan(), (&Extension{}).Fields())
 	if err != nil {

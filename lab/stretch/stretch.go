@@ -29,6 +29,9 @@ type ServerTunnel struct {
 	PeerCode  string // the peer code the server hands out
 	Enabled   bool
 	TunnelIDs []int // stretchedNetworks[].tunnelId
+	// Networks names the org VDC network the server stretches on each
+	// tunnel id (nil: not said, any network).
+	Networks map[int]string
 }
 
 // ClientSession is the on-prem edge side of an L2 VPN.
@@ -191,10 +194,31 @@ func (f *Fabric) Reaches(network string) bool {
 	return bare || f.Carries(network) == nil
 }
 
+// ReachesTo is Reaches for a VM running in the cloud on the org VDC
+// network cloud: the server must stretch the on-prem network's tunnel id
+// to that network (frames of an on-prem network cross to the network the
+// server maps its tunnel id to, not to any other). "" for cloud: any.
+func (f *Fabric) ReachesTo(network, cloud string) bool {
+	f.mu.Lock()
+	bare := false
+	for _, t := range f.servers {
+		for _, c := range f.clients {
+			if c.PeerCode == t.PeerCode && len(c.Ports) == 0 && f.pair(t, c).Up {
+				bare = true
+			}
+		}
+	}
+	f.mu.Unlock()
+	return bare || f.carries(network, cloud) == nil
+}
+
 // Carries says whether frames of the on-prem network cross the stretch: an
 // UP session stretches it on a tunnel id the server stretches, and the
 // on-prem wiring delivers them (Wire). The error says why not.
-func (f *Fabric) Carries(network string) error {
+func (f *Fabric) Carries(network string) error { return f.carries(network, "") }
+
+// carries is Carries to the org VDC network cloud ("": any).
+func (f *Fabric) carries(network, cloud string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	why := fmt.Errorf("no L2VPN client session stretches network %q", network)
@@ -204,12 +228,14 @@ func (f *Fabric) Carries(network string) error {
 				continue
 			}
 			var st Status
+			var server ServerTunnel
 			found := false
 			for _, t := range f.servers {
 				if t.PeerCode == c.PeerCode {
-					st, found = f.pair(t, c), true
+					st, server, found = f.pair(t, c), t, true
 				}
 			}
+			to, mapped := server.Networks[p.TunnelID]
 			switch {
 			case !found:
 				why = fmt.Errorf("session %s: peer unreachable", c.ID)
@@ -217,6 +243,8 @@ func (f *Fabric) Carries(network string) error {
 				why = fmt.Errorf("session %s is DOWN: %s", c.ID, st.Reason)
 			case !slices.Contains(st.Matched, p.TunnelID):
 				why = fmt.Errorf("tunnel id %d of network %q is not stretched by the server", p.TunnelID, network)
+			case cloud != "" && mapped && to != cloud:
+				why = fmt.Errorf("tunnel id %d of network %q is stretched to org VDC network %q, not %q", p.TunnelID, network, to, cloud)
 			default:
 				if err := f.check(p); err != nil {
 					why = err

@@ -82,3 +82,25 @@ func TestCarriesOnlyWhenTheWireDelivers(t *testing.T) {
 		t.Errorf("the session itself stays UP: %+v", st)
 	}
 }
+
+// Frames of an on-prem network cross to the org VDC network the server
+// stretches their tunnel id to, and to no other: a server that maps the id
+// to another network (UP all the same) does not reach a VM on the plan's.
+func TestReachesOnlyTheNetworkTheServerMapsTo(t *testing.T) {
+	f := New()
+	f.PutServer(ServerTunnel{ID: "t1", PeerCode: "pc1", Enabled: true, TunnelIDs: []int{1}, Networks: map[int]string{1: "company-network"}})
+	f.PutClient(ClientSession{ID: "s1", PeerCode: "pc1", Enabled: true, TunnelIDs: []int{1}, Ports: []Port{{Network: "company-network", TunnelID: 1}}})
+	if !f.ReachesTo("company-network", "company-network") || !f.ReachesTo("company-network", "") {
+		t.Error("not carried to the network the server stretches")
+	}
+	f.PutServer(ServerTunnel{ID: "t1", PeerCode: "pc1", Enabled: true, TunnelIDs: []int{1}, Networks: map[int]string{1: "other-net"}})
+	if !f.ServerStatus("t1").Up {
+		t.Fatal("the stretch is not UP with the other network on the same tunnel id")
+	}
+	if f.ReachesTo("company-network", "company-network") {
+		t.Error("carried to company-network while the server stretches tunnel id 1 to other-net")
+	}
+	if !f.ReachesTo("company-network", "other-net") {
+		t.Error("not carried to other-net, which the server stretches")
+	}
+}

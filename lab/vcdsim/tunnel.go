@@ -101,7 +101,11 @@ func (s *Server) publish(t *tunnel) {
 	if t.SessionMode != "SERVER" {
 		return
 	}
-	s.Fabric.PutServer(stretch.ServerTunnel{ID: t.ID, PeerCode: t.PeerCode, Enabled: t.Enabled, TunnelIDs: t.tunnelIDs()})
+	nets := map[int]string{}
+	for _, sn := range t.StretchedNetworks {
+		nets[sn.TunnelID] = sn.NetworkRef.Name
+	}
+	s.Fabric.PutServer(stretch.ServerTunnel{ID: t.ID, PeerCode: t.PeerCode, Enabled: t.Enabled, TunnelIDs: t.tunnelIDs(), Networks: nets})
 }
 
 func (c *reqCtx) tunnelFromPath(e *edge) *tunnel {
