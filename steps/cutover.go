@@ -288,6 +288,11 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		}
 		detail := fmt.Sprintf("cut over into vApp %s of %s on network %s, %s", vm.TargetVApp, env.Plan().VDC, vm.TargetNetwork, on)
 		if mode, why, err := env.MigrationMode(ctx, vm.Name); err == nil && mode == ModeCold {
+			if env.State.Status("replication") == StatusDone && env.Stale("replication") == "" && !env.isCold(vm.Name) {
+				// Replicated warm, off now: someone powered it off (QA: the
+				// plan said "cold" as if it always had been).
+				why += "; it was running when step 6 replicated it, so it was powered off since, not by ferry: its service is down already, and its cutover compares its whole disk inside the window"
+			}
 			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: detail + "; cold migration (" + why + ")"})
 			continue
 		}

@@ -112,3 +112,38 @@ func TestPreflightSaysTheReceiverApplianceIsOff(t *testing.T) {
 		t.Fatalf("preflight with the receiver appliance off: %v", err)
 	}
 }
+
+// TestCutoverPlanSaysAWarmSourceWasPoweredOff (QA): a source replicated
+// warm and powered off since, outside ferry, is cut over cold; the plan
+// says it was running when replicated, so its service is down already
+// (it read "cold migration" as if it always had been).
+func TestCutoverPlanSaysAWarmSourceWasPoweredOff(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := onprem.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := onprem.PowerOff(ctx, src.Ref); err != nil {
+		t.Fatal(err)
+	}
+	p, err := (&Cutover{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, it := range p.Items {
+		b.WriteString(it.String() + "\n")
+	}
+	if !strings.Contains(b.String(), "cold migration (") || !strings.Contains(b.String(), "it was running when step 6 replicated it, so it was powered off since, not by ferry") {
+		t.Errorf("cutover plan:\n%s", b.String())
+	}
+}
