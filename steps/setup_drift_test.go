@@ -72,14 +72,7 @@ func TestSetupDrift(t *testing.T) {
 	ctx := context.Background()
 
 	tenant := labtest.VCD(t, cfg.Tenant)
-	vdc, err := tenant.VDCByName("Company", "Company-VDC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	egw, err := tenant.EdgeGatewayByName(vdc, "company-edge")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, egw := companyEdge(t, tenant)
 	tun, err := vcd.FindTunnel(egw, "ferry-l2vpn")
 	if err != nil || tun == nil {
 		t.Fatalf("tunnel: %v %v", tun, err)
@@ -201,14 +194,7 @@ func mustSession(t *testing.T, edge *nsx.Client) nsx.Session {
 func TestSetupNeedsRights(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	tenant := labtest.VCD(t, l.Config().Tenant)
-	vdc, err := tenant.VDCByName("Company", "Company-VDC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	egw, err := tenant.EdgeGatewayByName(vdc, "company-edge")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, egw := companyEdge(t, tenant)
 	if _, err := vcd.FindTunnel(egw, "ferry-l2vpn"); err == nil {
 		t.Skip("this lab does not enforce tenant rights (vcdsim.Config.EnforceRights)")
 	}
@@ -280,14 +266,7 @@ func TestCutoverRefusedWhenTheTunnelStretchesAnotherNetwork(t *testing.T) {
 		t.Fatalf("%v\n%s", err, ev)
 	}
 	tenant := labtest.VCD(t, cfg.Tenant)
-	vdc, err := tenant.VDCByName("Company", "Company-VDC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	egw, err := tenant.EdgeGatewayByName(vdc, "company-edge")
-	if err != nil {
-		t.Fatal(err)
-	}
+	vdc, egw := companyEdge(t, tenant)
 	other, err := vcd.CreateRoutedNetwork(vdc, egw, vcd.NetworkSpec{Name: "other-net", GatewayCIDR: "10.20.30.1/24"})
 	if err != nil {
 		t.Fatal(err)
@@ -341,4 +320,19 @@ func TestSessionMadeElsewhereRefusedBeforeStep2(t *testing.T) {
 	if n := look(t, l).tunnels; n != 0 {
 		t.Errorf("%d tunnel(s) after the refused run; want none made", n)
 	}
+}
+
+// companyEdge is the lab's Company-VDC and its edge gateway company-edge,
+// through ferry's vcd package.
+func companyEdge(t *testing.T, c *vcd.Client) (*vcd.VDC, *vcd.EdgeGateway) {
+	t.Helper()
+	vdc, err := c.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	egw, err := c.EdgeGatewayByName(vdc, "company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vdc, egw
 }

@@ -147,15 +147,7 @@ func TestCutoverDecisionFromWizard(t *testing.T) {
 func TestDecidedRollbackAfterRestart(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone, cutoverState: map[string]string{"WebApp2": "rolled back"}})
 	env := h.env
-	rep := &steps.CutoverReport{Job: "WebApp2-Migration", Started: t0, Finished: t0.Add(time.Second), Parallel: 1,
-		VMs: []steps.VMReport{{VM: "WebApp2", TargetVApp: "WebApp2", Outcome: "rolled back as decided", Decided: steps.CutoverRollback, RolledBack: true}}}
-	md, _, err := rep.Save(filepath.Dir(env.State.Path()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.State.SetOutput("cutover", "report", md); err != nil {
-		t.Fatal(err)
-	}
+	saveDecidedRollbackReport(t, env)
 	if err := env.State.Begin("cutover"); err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +176,19 @@ func TestRefusedCutoverAfterADecidedRollback(t *testing.T) {
 			}
 		}})
 	env := h.env
+	saveDecidedRollbackReport(t, env)
+	h.start(120, 40)
+	h.mustSee(t, "Type WebApp2 to confirm")
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "✗ cutover failed", "stretch is down", "Refused by the cutover's checks before it began")
+	h.mustNotSee(t, "rolled back as decided", "starting")
+}
+
+// saveDecidedRollbackReport saves, as the last cutover's report, a
+// rollback of WebApp2 decided by the operator.
+func saveDecidedRollbackReport(t *testing.T, env *steps.Env) {
+	t.Helper()
 	rep := &steps.CutoverReport{Job: "WebApp2-Migration", Started: t0, Finished: t0.Add(time.Second), Parallel: 1,
 		VMs: []steps.VMReport{{VM: "WebApp2", TargetVApp: "WebApp2", Outcome: "rolled back as decided", Decided: steps.CutoverRollback, RolledBack: true}}}
 	md, _, err := rep.Save(filepath.Dir(env.State.Path()))
@@ -193,10 +198,4 @@ func TestRefusedCutoverAfterADecidedRollback(t *testing.T) {
 	if err := env.State.SetOutput("cutover", "report", md); err != nil {
 		t.Fatal(err)
 	}
-	h.start(120, 40)
-	h.mustSee(t, "Type WebApp2 to confirm")
-	h.typeText("WebApp2")
-	h.send(press("enter"))
-	h.mustSee(t, "✗ cutover failed", "stretch is down", "Refused by the cutover's checks before it began")
-	h.mustNotSee(t, "rolled back as decided", "starting")
 }
