@@ -56,6 +56,7 @@ type ESXHosts struct {
 	proxyReads atomic.Int64 // GET/HEAD /folder answered by vCenter
 	hostReads  atomic.Int64 // GET/HEAD /folder answered by a host with a valid ticket
 	refused    atomic.Int64 // host requests refused (no, used, expired or mismatched ticket)
+	locked     atomic.Int64 // GETs refused: the file is a running VM's disk (disklock.go)
 	taken      atomic.Int32 // tickets to issue as already used (TakeNextTickets)
 
 	// frozen, when set (SetFrozen), gives the content of a flat file (local
@@ -153,6 +154,10 @@ func (e *ESXHosts) ProxyReads() int64 { return e.proxyReads.Load() }
 
 // HostReads is the number of /folder reads hosts answered directly.
 func (e *ESXHosts) HostReads() int64 { return e.hostReads.Load() }
+
+// Locked is how many /folder GETs were refused because the file is a
+// running VM's disk (the top of its chain).
+func (e *ESXHosts) Locked() int64 { return e.locked.Load() }
 
 // Refused is the number of host /folder requests refused for their ticket.
 func (e *ESXHosts) Refused() int64 { return e.refused.Load() }
@@ -256,9 +261,10 @@ func startESXHosts(m *simulator.Model, ca *CA, folderAccess func(*http.Request) 
 		}
 		e.proxyReads.Add(1)
 		rel := strings.TrimPrefix(r.URL.Path, "/folder/")
-		if dir := e.datastoreDir(r.URL.Query().Get("dsName")); dir != "" && !strings.Contains(rel, "..") &&
-			e.serveFrozen(w, r, filepath.Join(dir, filepath.FromSlash(rel))) {
-			return
+		if dir := e.datastoreDir(r.URL.Query().Get("dsName")); dir != "" && !strings.Contains(rel, "..") {
+			if p := filepath.Join(dir, filepath.FromSlash(rel)); e.serveFrozen(w, r, p) || e.refuseLocked(w, p) {
+				return
+			}
 		}
 		m.Service.ServeDatastore(w, r)
 	})
@@ -390,7 +396,7 @@ func (e *ESXHosts) hostHandler(h *esxHost) http.Handler {
 			return
 		}
 		e.hostReads.Add(1)
-		if e.serveFrozen(w, r, filepath.Join(dir, filepath.FromSlash(rel))) {
+		if e.serveFrozen(w, r, filepath.Join(dir, filepath.FromSlash(rel))) || e.refuseLocked(w, filepath.Join(dir, filepath.FromSlash(rel))) {
 			return
 		}
 		serveFile(w, r, fi.ModTime(), f)

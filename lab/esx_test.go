@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/vmware/govmomi/object"
@@ -22,6 +23,7 @@ import (
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // TestESXiHostFolderNeedsTicket: each on-prem ESXi host serves /folder on
@@ -54,6 +56,9 @@ func TestESXiHostFolderNeedsTicket(t *testing.T) {
 	if got := l.OnPrem.ESX.Addr(host.Name); got != addr {
 		t.Fatalf("host %s: vCenter reports %s, the lab serves it at %s", host.Name, addr, got)
 	}
+	// A running VM's base disk is readable once a snapshot freezes it
+	// (TestRunningVMsDiskIsLocked).
+	snapshot(ctx, t, object.NewVirtualMachine(c.Client.Client, vm.Ref.Reference()), "pass")
 	flat := l.OnPrem.FlatFile("WebApp1")
 	want, err := os.ReadFile(flat)
 	if err != nil {
@@ -203,4 +208,114 @@ func TestLabDescriptorsAreESXi(t *testing.T) {
 	if want := len(lab.OnPremSpec(16 << 20).VMs); n < want {
 		t.Errorf("found %d descriptors, want at least %d", n, want)
 	}
+}
+
+// TestRunningVMsDiskIsLocked: a running VM without a snapshot writes its
+// base disk, and ESXi holds that flat file locked: its /folder (host-direct
+// with a valid ticket, and vCenter's proxy) cannot open it. A snapshot
+// freezes the base (readable, as it was at the snapshot); removing the
+// snapshot locks it again; a powered-off VM's disk is readable.
+func TestRunningVMsDiskIsLocked(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	ctx := context.Background()
+	vm, err := c.VMByName(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm.PowerState != vsphere.PoweredOn {
+		t.Fatalf("WebApp1 is %s, want it running", vm.PowerState)
+	}
+	ref := vm.Ref.Reference()
+	want, err := os.ReadFile(l.OnPrem.FlatFile("WebApp1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mvm mo.VirtualMachine
+	pc := property.DefaultCollector(c.Client.Client)
+	if err := pc.RetrieveOne(ctx, ref, []string{"runtime.host"}, &mvm); err != nil {
+		t.Fatal(err)
+	}
+	var host mo.HostSystem
+	if err := pc.RetrieveOne(ctx, *mvm.Runtime.Host, []string{"name"}, &host); err != nil {
+		t.Fatal(err)
+	}
+	u := url.URL{Scheme: "https", Host: l.OnPrem.ESX.Addr(host.Name), Path: "/folder/WebApp1/WebApp1-flat.vmdk", RawQuery: url.Values{"dsName": {"onprem-ds"}}.Encode()}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: l.CA.Pool}}}
+	// hostGet reads the first 4 KiB from the host with a fresh ticket.
+	hostGet := func() (int, string) {
+		t.Helper()
+		res, err := methods.AcquireGenericServiceTicket(ctx, c.Client.Client, &types.AcquireGenericServiceTicket{
+			This: *c.Client.ServiceContent.SessionManager,
+			Spec: &types.SessionManagerHttpServiceRequestSpec{Url: u.String(), Method: "httpGet"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, u.String(), nil)
+		req.AddCookie(&http.Cookie{Name: "vmware_cgi_ticket", Value: res.Returnval.Id})
+		req.Header.Set("Range", "bytes=0-4095")
+		hres, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hres.Body.Close()
+		b, _ := io.ReadAll(hres.Body)
+		return hres.StatusCode, string(b)
+	}
+	// proxyGet reads the first 4 KiB through vCenter's /folder.
+	proxyGet := func() int {
+		t.Helper()
+		pu := *c.Client.Client.URL()
+		pu.User = nil
+		pu.Path, pu.RawQuery = u.Path, url.Values{"dsName": {"onprem-ds"}, "dcPath": {"OnPrem-DC"}}.Encode()
+		req, _ := http.NewRequest(http.MethodGet, pu.String(), nil)
+		req.Header.Set("Range", "bytes=0-4095")
+		code := 0
+		if err := c.Client.Client.Client.Do(ctx, req, func(res *http.Response) error { code = res.StatusCode; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	locked := func(when string) {
+		t.Helper()
+		if code, body := hostGet(); code != http.StatusInternalServerError || !strings.Contains(body, "locked by the running virtual machine WebApp1") {
+			t.Errorf("%s: host GET %d %.80q, want 500 naming the lock", when, code, body)
+		}
+		if code := proxyGet(); code != http.StatusInternalServerError {
+			t.Errorf("%s: proxy GET %d, want 500", when, code)
+		}
+	}
+	readable := func(when string) {
+		t.Helper()
+		if code, body := hostGet(); code != http.StatusPartialContent || body != string(want[:4096]) {
+			t.Errorf("%s: host GET %d (%d bytes), want 206 and the disk's first 4 KiB", when, code, len(body))
+		}
+		if code := proxyGet(); code != http.StatusPartialContent {
+			t.Errorf("%s: proxy GET %d, want 206", when, code)
+		}
+	}
+	locked0 := l.OnPrem.ESX.Locked()
+	locked("running, no snapshot")
+	if n := l.OnPrem.ESX.Locked() - locked0; n != 2 {
+		t.Errorf("%d GETs counted locked, want 2", n)
+	}
+	vmo := object.NewVirtualMachine(c.Client.Client, ref)
+	snapshot(ctx, t, vmo, "pass")
+	readable("running, with a snapshot")
+	task, err := vmo.RemoveAllSnapshot(ctx, nil)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	locked("running, snapshot removed")
+	if task, err = vmo.PowerOff(ctx); err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	readable("powered off")
 }

@@ -13,6 +13,7 @@ import (
 	_ "github.com/vmware/govmomi/cli/datastore"
 	_ "github.com/vmware/govmomi/cli/object"
 	_ "github.com/vmware/govmomi/cli/vm"
+	_ "github.com/vmware/govmomi/cli/vm/snapshot"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
@@ -83,7 +84,9 @@ func TestGovcSeesLab(t *testing.T) {
 	}
 
 	// The disk holds data, and govc can download it over the datastore API
-	// (WebApp2's descriptor names its flat extent RenamedExtent).
+	// (WebApp2's descriptor names its flat extent RenamedExtent) once a
+	// snapshot freezes it: the running VM locks the disk it writes.
+	govc(t, l, "snapshot.create", "-vm", "WebApp2", "backup")
 	dst := t.TempDir() + "/disk"
 	govc(t, l, "datastore.download", "-dc", "OnPrem-DC", "-ds", "onprem-ds", "WebApp2/"+lab.RenamedExtent, dst)
 	got, err := os.ReadFile(dst)

@@ -135,7 +135,7 @@ func TestReadingDatastoreFilesNeedsBrowse(t *testing.T) {
 	cfg := l.Config()
 	ferry := connect(t, cfg.OnPrem.URL, cfg.OnPrem.Username, cfg.OnPrem.Password, l.CAFile)
 	admin := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
-	file := "/folder/WebApp1/WebApp1-flat.vmdk?dsName=onprem-ds"
+	file := "/folder/WebApp1/WebApp1.vmdk?dsName=onprem-ds" // the descriptor: the running VM locks its flat extent
 	read := func(c *vsphere.Client) (int, error) {
 		t.Helper()
 		u, err := url.Parse(l.OnPrem.URL)

@@ -174,17 +174,18 @@ func retryable(err error) bool {
 	if errors.As(err, &re) {
 		return re.Code == "bad_hash"
 	}
-	return !errors.Is(err, ErrCBTReset) && !errors.Is(err, ErrVerifyMismatch) && !errors.Is(err, ErrNoReplicaDisk) && !waitsOutside(err)
+	return !errors.Is(err, ErrCBTReset) && !errors.Is(err, ErrVerifyMismatch) && !errors.Is(err, ErrNoReplicaDisk) && !errors.Is(err, ErrPoweredOnDuringFinal) && !waitsOutside(err)
 }
 
 // waitsOutside says whether a pass stopped for something outside ferry
 // that comes and goes: someone else's snapshot (a nightly backup's), the
 // room for a pass snapshot's delta on the source datastore, the room for
-// the replicas at the provider, a paused receiver appliance. Not retried
+// the replicas at the provider, a paused receiver appliance, a pass
+// snapshot someone removed. Not retried
 // within the pass, not a failure to pause the job for: the scheduler tries
 // again later.
 func waitsOutside(err error) bool {
-	return errors.Is(err, ErrForeignSnapshot) || errors.Is(err, ErrSourceSpace) || errors.Is(err, ErrReplicaSpace) || errors.Is(err, ErrReceiverPaused)
+	return errors.Is(err, ErrForeignSnapshot) || errors.Is(err, ErrSourceSpace) || errors.Is(err, ErrReplicaSpace) || errors.Is(err, ErrReceiverPaused) || errors.Is(err, ErrSnapshotRemoved)
 }
 
 // RunPass runs one pass (final: the cutover pass on the powered-off VM) and

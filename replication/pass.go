@@ -479,6 +479,13 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		}
 	}
 	p.progress(true)
+	// What was read came from the pass's point in time only if its
+	// snapshot (a final pass: the VM powered off) still holds now.
+	if h, ok := p.snap.(heldSnapshot); ok {
+		if err := h.Held(ctx); err != nil {
+			return fmt.Errorf("%s: %w", disk.Name(), err)
+		}
+	}
 	j.emit(Event{Kind: EventPhase, Phase: PhaseCommit, Disk: disk.Key})
 	if _, err := c0.control(ctx, fEnd, i, diskMsg{Pass: p.snap.ID(), Target: target}); err != nil {
 		return fmt.Errorf("%s: commit: %w", disk.Name(), err)

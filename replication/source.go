@@ -28,7 +28,24 @@ var (
 	ErrCBTReset = errors.New("changed block tracking cannot answer from this changeId")
 	// ErrSnapshotGone means a resumed pass's snapshot no longer exists.
 	ErrSnapshotGone = errors.New("pass snapshot no longer exists")
+	// ErrSnapshotRemoved means the snapshot a pass was reading was removed
+	// (not by ferry) before the pass committed: what it read after that may
+	// mix points in time, so nothing of it is committed. Something outside
+	// ferry (waitsOutside): the next pass, soon, reads again from the last
+	// committed point.
+	ErrSnapshotRemoved = errors.New("pass snapshot removed during the pass")
+	// ErrPoweredOnDuringFinal means the source VM was powered on while the
+	// final pass read its disks: the replica would not be what it shut down
+	// with. Not retried.
+	ErrPoweredOnDuringFinal = errors.New("source VM powered on during the final pass")
 )
+
+// heldSnapshot is a Snapshot that can tell whether its point in time still
+// holds: the snapshot still exists (the VM, powered off, still is for a
+// final pass). A pass asks before it commits a disk.
+type heldSnapshot interface {
+	Held(ctx context.Context) error
+}
 
 // Extent is a byte range of a disk.
 type Extent struct {

@@ -502,11 +502,11 @@ func (v *vsSnapshot) ReadAt(ctx context.Context, key string, p []byte, off int64
 	}
 	if v.host != nil {
 		if done, err := v.streamRead(ctx, d, p, off); done {
-			return err
+			return v.explain(ctx, err)
 		}
 	}
 	last := off + int64(len(p)) - 1
-	return v.get(ctx, d.ds, d.flat, fmt.Sprintf("bytes=%d-%d", off, last), func(res *http.Response) error {
+	return v.explain(ctx, v.get(ctx, d.ds, d.flat, fmt.Sprintf("bytes=%d-%d", off, last), func(res *http.Response) error {
 		if err := checkRange(res, d.flat, off, last); err != nil {
 			return err
 		}
@@ -514,7 +514,48 @@ func (v *vsSnapshot) ReadAt(ctx context.Context, key string, p []byte, off int64
 			return fmt.Errorf("GET %s range %d-%d: %w", d.flat, off, last, err)
 		}
 		return nil
-	})
+	}))
+}
+
+// Held implements heldSnapshot: ErrSnapshotRemoved when the pass snapshot
+// no longer exists, ErrPoweredOnDuringFinal when a final pass's VM runs.
+// Once a running VM's snapshot is removed, ESXi consolidates it into the
+// base disk and the guest writes there: a /folder read then fails (the
+// running VM locks the file), or a read already under way goes on with
+// data from after the snapshot.
+func (v *vsSnapshot) Held(ctx context.Context) error {
+	vm, err := v.s.vm(ctx, "snapshot", "runtime.powerState")
+	if err != nil {
+		return fmt.Errorf("check that the pass snapshot of VM %s still exists: %w", v.vmName, err)
+	}
+	if v.snap == nil {
+		if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
+			return fmt.Errorf("%w: VM %s is %s: its disks changed while the final pass read them; the cutover cannot use this replica", ErrPoweredOnDuringFinal, v.vmName, vm.Runtime.PowerState)
+		}
+		return nil
+	}
+	found := false
+	if vm.Snapshot != nil {
+		snapshotTree(vm.Snapshot.RootSnapshotList, func(t types.VirtualMachineSnapshotTree) {
+			found = found || t.Snapshot.Value == v.snap.Value
+		})
+	}
+	if !found {
+		return fmt.Errorf("%w: ferry's snapshot %s of VM %s was removed while the pass read it (not by ferry: a backup job's or an admin's snapshot cleanup?); nothing of this pass is committed, and the next pass reads again from the last committed one", ErrSnapshotRemoved, v.snap.Value, v.vmName)
+	}
+	return nil
+}
+
+// explain returns why a read of the snapshot failed when its point in time
+// no longer holds (Held), err otherwise.
+func (v *vsSnapshot) explain(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if herr := v.Held(ctx); errors.Is(herr, ErrSnapshotRemoved) || errors.Is(herr, ErrPoweredOnDuringFinal) {
+		return fmt.Errorf("%w (the read failed: %v)", herr, err)
+	}
+	return err
 }
 
 // Release implements Snapshot: deletes the pass snapshot.

@@ -1,0 +1,149 @@
+package replication_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/replication"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+)
+
+// hookConn runs the armed hook once, in the Write that takes the bytes
+// written since it was armed past its threshold (the sender waits for it).
+type hookConn struct {
+	net.Conn
+	h *writeHook
+}
+
+type writeHook struct {
+	left atomic.Int64
+	fn   atomic.Pointer[func()]
+}
+
+func (h *writeHook) arm(after int64, fn func()) { h.left.Store(after); h.fn.Store(&fn) }
+
+func (c *hookConn) Write(p []byte) (int, error) {
+	if c.h.left.Add(-int64(len(p))) < 0 {
+		if fn := c.h.fn.Swap(nil); fn != nil {
+			(*fn)()
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// TestSnapshotRemovedMidPassCommitsNothing: someone removes ferry's pass
+// snapshot while the pass reads it (a backup product's or an admin's
+// snapshot cleanup), and the guest goes on writing: ESXi consolidates the
+// delta into the base disk the pass reads, so what it reads from then on
+// is not the snapshot's point in time. The pass fails saying so, commits
+// nothing, and waits outside ferry (the scheduler tries again soon, no
+// pause); the next pass brings the replica to the source. Likewise a final
+// pass whose VM is powered on meanwhile fails and is not retried.
+func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
+	l, c := labSource(t)
+	ctx := context.Background()
+	vm, err := c.VMByName(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := vm.Ref.Reference()
+	vmo := object.NewVirtualMachine(c.Client.Client, ref)
+	if err := replication.EnableCBT(ctx, c.Client.Client, ref); err != nil {
+		t.Fatal(err)
+	}
+	flat := l.OnPrem.FlatFile("WebApp1")
+	// Random data all over the disk, so that the passes are long enough
+	// to be interrupted.
+	guest := func(seed byte) {
+		t.Helper()
+		buf := make([]byte, 1<<20)
+		_, _ = rand.NewChaCha8([32]byte{seed}).Read(buf) // not compressible: sent as it is
+		for off := int64(0); off < 16<<20; off += 2 << 20 {
+			if err := l.CBT.WriteAt(flat, buf, off); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	guest(1)
+	source := replication.NewVSphereSource(c.Client.Client, ref)
+	dir := t.TempDir()
+	serverTLS, clientTLS := pairTLS(t)
+	r, replicas, device := applianceReceiver(t, dir, serverTLS, source)
+	addr, st := serveReceiver(t, r, dir)
+	hook := &writeHook{}
+	var done int
+	job := &replication.Job{VM: "WebApp1", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
+		Addr: addr, TLS: clientTLS, State: st, Conns: 1, Window: 1 << 20,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			return &hookConn{Conn: c, h: hook}, err
+		},
+		Events: func(e replication.Event) {
+			if e.Kind == replication.EventPassDone {
+				done++
+			}
+		}}
+	disks, err := source.Disks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "WebApp1/" + disks[0].Key
+	wait := func(task *object.Task, err error) {
+		t.Helper()
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	hook.arm(3<<20, func() {
+		wait(vmo.RemoveAllSnapshot(ctx, nil))
+		guest(2) // lands in the base disk the pass is reading
+	})
+	_, err = job.RunPass(ctx, false)
+	if !errors.Is(err, replication.ErrSnapshotRemoved) || !strings.Contains(err.Error(), "removed while the pass read it") {
+		t.Fatalf("pass whose snapshot was removed: %v, want ErrSnapshotRemoved", err)
+	}
+	if hook.fn.Load() != nil {
+		t.Fatal("the snapshot was not removed during the pass")
+	}
+	if ds, _ := st.Disk(key); ds.Committed != "" || done != 0 {
+		t.Fatalf("pass committed (state %+v, %d passes done)", ds, done)
+	}
+	if !replication.WaitsOutside(err) {
+		t.Errorf("%v: the scheduler would pause the job instead of trying again soon", err)
+	}
+
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatalf("next pass: %v", err)
+	}
+	guest(3)
+	wait(vmo.PowerOff(ctx))
+	hook.arm(1<<20, func() { wait(vmo.PowerOn(ctx)) })
+	_, err = job.RunPass(ctx, true)
+	if !errors.Is(err, replication.ErrPoweredOnDuringFinal) {
+		t.Fatalf("final pass of a VM powered on meanwhile: %v, want ErrPoweredOnDuringFinal", err)
+	}
+	if hook.fn.Load() != nil {
+		t.Fatal("the VM was not powered on during the final pass")
+	}
+	wait(vmo.PowerOff(ctx))
+	if _, err := job.RunPass(ctx, true); err != nil {
+		t.Fatalf("final pass: %v", err)
+	}
+	if a, b := fileSum(t, flat), fileSum(t, device(0)); a != b {
+		t.Fatal("replica differs from the source after the final pass")
+	}
+	var left mo.VirtualMachine
+	if err := vmo.Properties(ctx, ref, []string{"snapshot"}, &left); err != nil || left.Snapshot != nil {
+		t.Fatalf("snapshots left: %v %v", left.Snapshot, err)
+	}
+}
