@@ -2,21 +2,22 @@ package steps
 
 import (
 	"context"
-	"crypto/sha256"
-	"io"
+	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/vmware/govmomi/vim25/soap"
-
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/ferry-migrate/ferry/replication"
 )
 
-// replicaHash reads a replica file through the provider vCenter (the
-// datastore's HTTP file access, as any vSphere client would) and hashes it;
-// ok is false when vCenter has no such file.
-func replicaHash(t *testing.T, env *Env, file string) (sum [32]byte, ok bool) {
+// replicaHash hashes a replica file of the plan's provider datastore; ok
+// is false when the provider vCenter has no such file (its datastore
+// browser, as any vSphere client sees it). The bytes are read from the
+// lab's datastore directory: a replica attached to the running receiver
+// appliance is locked, and vCenter's /folder refuses to read it, as ESXi's
+// does.
+func replicaHash(t *testing.T, l *lab.Lab, env *Env, file string) (sum [32]byte, ok bool) {
 	t.Helper()
 	ctx := context.Background()
 	provider, err := env.ProviderVC(ctx)
@@ -36,17 +37,11 @@ func replicaHash(t *testing.T, env *Env, file string) (sum [32]byte, ok bool) {
 	if _, err := ds.Stat(ctx, file); err != nil {
 		return sum, false
 	}
-	rc, _, err := ds.Download(ctx, file, &soap.DefaultDownload)
+	local, err := dsfile.Local(l.Provider.Model, fmt.Sprintf("[%s] %s", ds.Name(), file))
 	if err != nil {
-		t.Fatalf("download [%s] %s: %v", ds.Name(), file, err)
-	}
-	defer rc.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, rc); err != nil {
 		t.Fatal(err)
 	}
-	copy(sum[:], h.Sum(nil))
-	return sum, true
+	return fileHash(t, local), true
 }
 
 // checkReplicaResumes checks, after a rollback, that vm's replica disk is
@@ -61,7 +56,7 @@ func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
 	desc := replication.ReplicaDiskPath(env.Plan().Org, vm, 0)
 	flat := strings.TrimSuffix(desc, ".vmdk") + "-flat.vmdk" // as the lab's vCenter names it
 	for _, f := range []string{desc, flat} {
-		if _, ok := replicaHash(t, env, f); !ok {
+		if _, ok := replicaHash(t, l, env, f); !ok {
 			t.Fatalf("replica file [%s] %s is gone after the rollback", env.Plan().Provider.Datastore, f)
 		}
 	}
@@ -90,7 +85,7 @@ func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
 	if size := src.DiskBytes(); r.Counters.Planned >= size {
 		t.Errorf("the pass after the rollback planned %d bytes of a %d-byte disk: not incremental", r.Counters.Planned, size)
 	}
-	got, ok := replicaHash(t, env, flat)
+	got, ok := replicaHash(t, l, env, flat)
 	if !ok {
 		t.Fatal("replica flat file gone after the pass")
 	}

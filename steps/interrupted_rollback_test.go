@@ -47,7 +47,7 @@ func checkRolledBack(t *testing.T, l *lab.Lab, env *Env, sched *replication.Sche
 	}
 	desc := replication.ReplicaDiskPath(env.Plan().Org, "WebApp2", 0)
 	for _, f := range []string{desc, strings.TrimSuffix(desc, ".vmdk") + "-flat.vmdk"} {
-		if _, ok := replicaHash(t, env, f); !ok {
+		if _, ok := replicaHash(t, l, env, f); !ok {
 			t.Fatalf("replica file %s is gone after the rollback", f)
 		}
 	}
