@@ -487,6 +487,13 @@ func (l *Lab) startVCD() error {
 			// VMs go to the first).
 			ResourcePool: ProviderSpec().Pool,
 			Datastores:   []string{ProviderSpec().Datastore, ProviderNFSDatastore},
+			// Two storage policies, as most VDCs have: "*" (the default)
+			// and one that only the NFS datastore supports. A plan that
+			// names none gets the default, which ferry must look up.
+			StoragePolicies: []vcdsim.StoragePolicy{
+				{Name: "*", Datastores: []string{ProviderSpec().Datastore, ProviderNFSDatastore}},
+				{Name: NFSStoragePolicy, Datastores: []string{ProviderNFSDatastore}},
+			},
 		},
 	}
 	srv, err := vcdsim.New(l.vcdCfg)

@@ -21,6 +21,10 @@ import (
 // provider VDC (and so the org VDC's storage policy) beside provider-ds.
 const ProviderNFSDatastore = "provider-nfs"
 
+// NFSStoragePolicy is the org VDC's second storage policy: only the NFS
+// datastore supports it ("*", the default, is supported by both).
+const NFSStoragePolicy = "NFS"
+
 // mountNFS creates ProviderNFSDatastore on every host of vc, backed by a
 // directory of dir, and returns that directory (the export).
 func mountNFS(ctx context.Context, vc *VCenter, dir string) (string, error) {

@@ -78,7 +78,7 @@ func (c *vmCutover) targetSpec(ctx context.Context, replicas map[string]string) 
 // storage_profile, or the VDC's only policy (none given: Cloud Director's
 // default for the VDC).
 func (c *vmCutover) importOptions(vdc *vcd.VDC) (vcd.ImportOptions, error) {
-	sp, err := vcd.StorageProfile(vdc, c.plan.StorageProfile)
+	sp, err := c.sys.StorageProfile(vdc, c.plan.StorageProfile)
 	if err != nil {
 		return vcd.ImportOptions{}, fmt.Errorf("storage_profile of VM %s: %w", c.plan.Name, err)
 	}
@@ -128,7 +128,7 @@ func checkStorageProfile(ctx context.Context, env *Env, p VMPlan) error {
 	if err != nil {
 		return err
 	}
-	if _, err := vcd.StorageProfile(vdc, p.StorageProfile); err != nil {
+	if _, err := c.StorageProfile(vdc, p.StorageProfile); err != nil {
 		return fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
 	}
 	return nil
@@ -241,9 +241,9 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) error {
 	if err != nil {
 		return err
 	}
-	sp, err := vcd.StorageProfile(vdc, p.StorageProfile)
-	if err != nil || sp == nil {
-		return err // several policies and none named: Cloud Director's default, checked by vCD
+	sp, err := sys.StorageProfile(vdc, p.StorageProfile)
+	if err != nil {
+		return fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
 	}
 	u, err := vsphere.ParseURL(env.Config.Provider.URL)
 	if err != nil {
@@ -266,8 +266,12 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) error {
 		return fmt.Errorf("provider.datastore: %w", err)
 	}
 	if !slices.Contains(dss, ds) {
-		return &FieldError{"provider.datastore", fmt.Errorf("%s (%s) does not support storage policy %q of VM %s (its datastores: %s): the import would copy every replica disk into the policy, inside the downtime",
-			pp.Datastore, ds, sp.Name, p.Name, strings.Join(dss, ", "))}
+		which := fmt.Sprintf("storage policy %q of VM %s", sp.Name, p.Name)
+		if sp.Default {
+			which = fmt.Sprintf("storage policy %q, VDC %s's default, which VM %s gets with no storage_profile named", sp.Name, env.Plan().VDC, p.Name)
+		}
+		return &FieldError{"provider.datastore", fmt.Errorf("%s (%s) does not support %s (its datastores: %s): the import would copy every replica disk into the policy, inside the downtime; name a policy this datastore supports as the VM's storage_profile, or choose a datastore of the policy",
+			pp.Datastore, ds, which, strings.Join(dss, ", "))}
 	}
 	return nil
 }

@@ -400,4 +400,27 @@ func TestStoragePolicyChecked(t *testing.T) {
 	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err != nil {
 		t.Errorf("provider-ds supports *: %v", err)
 	}
+
+	// No storage_profile named, and the VDC has several policies: the VM
+	// gets the VDC's default, which the provider made one provider-ds does
+	// not support (only the NFS datastore does). The import would copy the
+	// replicas into it inside the downtime: refused at selection, naming the
+	// default and what to do.
+	env.Plan().VMs[0].StorageProfile = ""
+	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err != nil {
+		t.Errorf("no storage_profile, the default * supported by provider-ds: %v", err)
+	}
+	if err := l.VCD.SetDefaultStoragePolicy(lab.NFSStoragePolicy); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Plan(ctx, env)
+	for _, want := range []string{"provider.datastore", `"NFS"`, "default", "storage_profile"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no storage_profile, the VDC's default NFS not supported by provider-ds: %v; want it refused naming %s", err, want)
+		}
+	}
+	env.Plan().VMs[0].StorageProfile = "*"
+	if _, err := s.Plan(ctx, env); err != nil {
+		t.Errorf("storage_profile * named, NFS the default: %v", err)
+	}
 }

@@ -54,7 +54,10 @@ func (v *VDC) NetworkType(name string) (string, error) {
 type StoragePolicy struct {
 	Name string
 	ID   string
-	href string
+	// Default: the VDC's default policy, found because none was named
+	// (Client.StorageProfile).
+	Default bool
+	href    string
 }
 
 func wrapStoragePolicy(r *types.Reference) *StoragePolicy {

@@ -120,9 +120,10 @@ type ImportOptions struct {
 }
 
 // StorageProfile finds the VDC storage policy named name among vdc's, or,
-// for "", the VDC's only one (nil, no error, when it has several: Cloud
-// Director then uses its default).
-func StorageProfile(vdcH *VDC, name string) (*StoragePolicy, error) {
+// for "", the one Cloud Director uses for a VM given none: the VDC's only
+// one, or of several its default (each profile read until the default is
+// found, GET /api/vdcStorageProfile/{id}), marked Default.
+func (c *Client) StorageProfile(vdcH *VDC, name string) (*StoragePolicy, error) {
 	vdc := vdcH.vdc
 	var refs []*types.Reference
 	if vdc.Vdc.VdcStorageProfiles != nil {
@@ -138,10 +139,23 @@ func StorageProfile(vdcH *VDC, name string) (*StoragePolicy, error) {
 	switch {
 	case name != "":
 		return nil, notFound("storage policy", name, names)
+	case len(refs) == 0:
+		return nil, fmt.Errorf("VDC %s has no storage policy", vdcH.Name)
 	case len(refs) == 1:
 		return wrapStoragePolicy(refs[0]), nil
 	}
-	return nil, nil
+	for _, r := range refs {
+		sp, err := c.Client.GetStorageProfileByHref(r.HREF)
+		if err != nil {
+			return nil, fmt.Errorf("VDC %s: storage policy %s: %w", vdcH.Name, r.Name, err)
+		}
+		if sp.Default {
+			p := wrapStoragePolicy(r)
+			p.Default = true
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("VDC %s has several storage policies (%s) and none is its default: name one as storage_profile", vdcH.Name, strings.Join(names, ", "))
 }
 
 func (o ImportOptions) storageProfile() *importHref {

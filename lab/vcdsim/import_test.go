@@ -57,6 +57,7 @@ type importVmAsVAppParams struct {
 	SourceMove  bool     `xml:"sourceMove,attr"`
 	Description string   `xml:"Description,omitempty"`
 	VMMoRef     string   `xml:"vmext:VmMoRef"`
+	Profile     *hrefRef `xml:"vmext:VdcStorageProfile,omitempty"`
 	Vdc         *hrefRef `xml:"vmext:Vdc"`
 }
 
@@ -438,4 +439,88 @@ func vimServer(t *testing.T, env *testEnv, c *govcd.VCDClient) (string, map[stri
 		morefs[r.Name] = r.MoRef
 	}
 	return ext, morefs
+}
+
+// TestImportIntoTheDefaultStoragePolicy: an org VDC with several storage
+// policies lists them all, and GET /api/vdcStorageProfile/{id} says which
+// is its default (the provider can change it). An import that names no
+// policy places the VM in the default one: when the VM's datastore does not
+// support it, Cloud Director copies the disks into the policy (the import
+// takes their size over the copy rate); naming a policy the datastore
+// supports adopts the VM in place.
+func TestImportIntoTheDefaultStoragePolicy(t *testing.T) {
+	vcCfg, vc := providerVC(t)
+	ctx := context.Background()
+	finder := find.NewFinder(vc.Client, true)
+	finder.SetDatacenter(must(finder.DefaultDatacenter(ctx))(t))
+	// Both VMs in the org VDC's pool, on its datastore.
+	root := must(finder.ResourcePool(ctx, "/DC0/host/DC0_C0/Resources"))(t)
+	poolRef := must(root.Create(ctx, "Tenant-VDC", vim.DefaultResourceConfigSpec()))(t).Reference()
+	for _, name := range []string{"DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1"} {
+		move := must(must(finder.VirtualMachine(ctx, name))(t).Relocate(ctx, vim.VirtualMachineRelocateSpec{Pool: &poolRef}, vim.VirtualMachineMovePriorityDefaultPriority))(t)
+		if err := move.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vm := must(finder.VirtualMachine(ctx, "DC0_C0_RP0_VM0"))(t)
+	vcCfg.ResourcePool, vcCfg.Datastores = "Tenant-VDC", []string{"LocalDS_0"}
+	vcCfg.StoragePolicies = []StoragePolicy{{Name: "*", Datastores: []string{"LocalDS_0"}}, {Name: "Gold", Datastores: []string{"gold-ds"}}}
+	env := start(t, Config{ProviderVC: vcCfg, CopyRate: 1 << 40})
+	c := env.provider(t)
+	ext, _ := vimServer(t, env, c)
+	vdc := must(must(c.GetOrgByName("Company"))(t).GetVDCByName("Company-VDC", false))(t)
+	profiles := map[string]string{} // name -> href
+	defaults := func() []string {
+		t.Helper()
+		var out []string
+		for name, href := range profiles {
+			if must(c.Client.GetStorageProfileByHref(href))(t).Default {
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+	for _, r := range vdc.Vdc.VdcStorageProfiles.VdcStorageProfile {
+		profiles[r.Name] = r.HREF
+	}
+	if len(profiles) != 2 || profiles["*"] == "" || profiles["Gold"] == "" {
+		t.Fatalf("the VDC's storage profiles: %v, want * and Gold", profiles)
+	}
+	if d := defaults(); len(d) != 1 || d[0] != "*" {
+		t.Fatalf("default storage profiles %v, want [*]", d)
+	}
+	if err := env.srv.SetDefaultStoragePolicy("Gold"); err != nil {
+		t.Fatal(err)
+	}
+	if d := defaults(); len(d) != 1 || d[0] != "Gold" {
+		t.Fatalf("default storage profiles %v after the provider made Gold the default", d)
+	}
+	importAs := func(name, profile string) ImportRecord {
+		t.Helper()
+		var created types.VApp
+		params := &importVmAsVAppParams{XmlnsVmext: types.XMLNamespaceExtension, Xmlns: types.XMLNamespaceVCloud,
+			Name: name, SourceMove: true, VMMoRef: vm.Reference().Value, Vdc: &hrefRef{HREF: vdc.Vdc.HREF}}
+		if profile != "" {
+			params.Profile = &hrefRef{HREF: profiles[profile]}
+		}
+		if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
+			"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", params, &created); err != nil {
+			t.Fatal(err)
+		}
+		task := govcd.NewTask(&c.Client)
+		task.Task = created.Tasks.Task[0]
+		if err := task.WaitInspectTaskCompletion(nil, 20*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		imps := env.srv.Imports()
+		return imps[len(imps)-1]
+	}
+	if rec := importAs("default", ""); !rec.DiskCopied || rec.Policy != "Gold" || !strings.Contains(rec.Why, "outside storage policy Gold") {
+		t.Errorf("an import naming no policy, the default Gold not supported by the VM's datastore: %+v; want its disks copied into Gold", rec)
+	}
+	// Another VM beside it, in the policy its datastore supports.
+	vm = must(finder.VirtualMachine(ctx, "DC0_C0_RP0_VM1"))(t)
+	if rec := importAs("named", "*"); rec.DiskCopied || rec.Relocated || rec.Policy != "*" || rec.StorageProfile != "*" {
+		t.Errorf("an import naming *, which the VM's datastore supports: %+v; want it adopted in place", rec)
+	}
 }

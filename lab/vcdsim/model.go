@@ -40,6 +40,9 @@ type model struct {
 	catalogs []*catalog // see catalog.go
 	vc       *vcenter
 	imports  []ImportRecord
+	// defaultSP is the org VDCs' default storage policy when set
+	// (SetDefaultStoragePolicy; storagepolicy.go).
+	defaultSP string
 	// recustomized lists the guests re-customized at power-on (guestcust.go).
 	recustomized []Recustomization
 	// ns: segment profiles, DHCP, network profile, external networks (netstate.go)
@@ -240,10 +243,8 @@ func handleVdc(c *reqCtx) {
 		ResourceEntities:  []*types.ResourceEntities{{}},
 		AvailableNetworks: []*types.AvailableNetworks{{}},
 		NicQuota:          0, NetworkQuota: 1000, VMQuota: 0, IsEnabled: true,
-		VdcStorageProfiles: &types.VdcStorageProfiles{VdcStorageProfile: []*types.Reference{{
-			HREF: c.abs("/api/vdcStorageProfile/" + nameUUID("sp", v.id)), Name: "*", Type: "application/vnd.vmware.vcloud.vdcStorageProfile+xml",
-		}}},
-		Link: types.LinkList{{Rel: "up", Type: mimeOrg, HREF: c.abs(v.org.href())}},
+		VdcStorageProfiles: &types.VdcStorageProfiles{VdcStorageProfile: c.storageProfileRefs(v)},
+		Link:               types.LinkList{{Rel: "up", Type: mimeOrg, HREF: c.abs(v.org.href())}},
 	}
 	if v == c.m.vdc {
 		x.ComputeCapacity[0].CPU.Used, x.ComputeCapacity[0].Memory.Used = c.m.usedCompute()

@@ -85,7 +85,9 @@ func (c *reqCtx) checkVdcConfiguration(o *org, in *types.VdcConfiguration) error
 		return fmt.Errorf("VdcStorageProfile: at least one is required")
 	}
 	for _, sp := range in.VdcStorageProfile {
-		if sp.ProviderVdcStorageProfile == nil || normHref(sp.ProviderVdcStorageProfile.HREF) != normHref(sps[0].fields["href"]) {
+		if sp.ProviderVdcStorageProfile == nil || !slices.ContainsFunc(sps, func(r queryRecord) bool {
+			return normHref(sp.ProviderVdcStorageProfile.HREF) == normHref(r.fields["href"])
+		}) {
 			return fmt.Errorf("VdcStorageProfile: provider VDC storage profile %v does not exist in %s", sp.ProviderVdcStorageProfile, pvdcName)
 		}
 		if sp.Default {

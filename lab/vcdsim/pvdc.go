@@ -151,16 +151,11 @@ func (c *reqCtx) writeVdc(x *types.Vdc) {
 func addrOf[T any](v T) *T { return &v }
 
 // handleVimStorageProfiles lists the provider vCenter's storage policies
-// and the datastores supporting each: "*" (any datastore) backed by the
-// configured datastores, as the org VDC's one storage policy is.
+// and the datastores supporting each (storagepolicy.go): by default "*"
+// (any datastore) backed by the provider VDC's datastores.
 func handleVimStorageProfiles(c *reqCtx) {
 	v := c.vcFromPath()
 	if v == nil {
-		return
-	}
-	_, _, dss, err := c.m.backing()
-	if err != nil {
-		c.fail(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "storage policies: %v", err)
 		return
 	}
 	type profile struct {
@@ -174,10 +169,22 @@ func handleVimStorageProfiles(c *reqCtx) {
 		Type     string    `xml:"type,attr"`
 		Profiles []profile `xml:"VMWStorageProfile"`
 	}
-	p := profile{Name: "*", MoRef: "aa6d5a82-1c88-45da-85d3-3d74b91a5bad", VimObjectType: "STORAGE_PROFILE"}
-	for _, d := range dss {
-		p.DataStoreRefs.VimObjectRef = append(p.DataStoreRefs.VimObjectRef, c.vimRef(d, "DATASTORE"))
+	var ps []profile
+	for _, sp := range c.m.policies() {
+		dss, err := c.m.policyDatastores(sp)
+		if err != nil {
+			c.fail(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "storage policies: %v", err)
+			return
+		}
+		p := profile{Name: sp.Name, MoRef: nameUUID("spbm", sp.Name), VimObjectType: "STORAGE_PROFILE"}
+		if sp.Name == "*" {
+			p.MoRef = "aa6d5a82-1c88-45da-85d3-3d74b91a5bad"
+		}
+		for _, d := range dss {
+			p.DataStoreRefs.VimObjectRef = append(p.DataStoreRefs.VimObjectRef, c.vimRef(d, "DATASTORE"))
+		}
+		ps = append(ps, p)
 	}
 	c.xml(http.StatusOK, "application/vnd.vmware.admin.vmwStorageProfiles+xml", "VMWStorageProfiles",
-		&profiles{HREF: c.abs(c.r.URL.Path), Type: "application/vnd.vmware.admin.vmwStorageProfiles+xml", Profiles: []profile{p}})
+		&profiles{HREF: c.abs(c.r.URL.Path), Type: "application/vnd.vmware.admin.vmwStorageProfiles+xml", Profiles: ps})
 }

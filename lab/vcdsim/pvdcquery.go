@@ -37,19 +37,24 @@ func (c *reqCtx) networkPoolRecords() ([]queryRecord, bool) {
 }
 
 // pvdcStorageProfileRecords is the providerVdcStorageProfile query
-// (provider only): the provider VDC's storage policy, "*" (any datastore
-// of the provider VDC), which the org VDC's "*" profile comes from.
+// (provider only): the provider VDC's storage policies (by default "*",
+// any datastore of the provider VDC), which the org VDC's profiles come
+// from (storagepolicy.go).
 func (c *reqCtx) pvdcStorageProfileRecords() ([]queryRecord, bool) {
 	if !c.sess.provider {
 		c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "Query type providerVdcStorageProfile is for the provider only")
 		return nil, false
 	}
-	id := nameUUID("pvdcStorageProfile", c.m.pvdcID(), "*")
-	pvdc := c.pvdcRef().HREF
-	rec := &types.QueryResultProviderVdcStorageProfileRecordType{HREF: c.abs("/api/admin/pvdcStorageProfile/" + id), Name: "*",
-		ProviderVdcHREF: pvdc, IsEnabled: true}
-	if c.m.vc != nil {
-		rec.VcHREF = c.abs("/api/admin/extension/vimServer/" + c.m.vc.id)
+	var out []queryRecord
+	for _, p := range c.m.policies() {
+		id := nameUUID("pvdcStorageProfile", c.m.pvdcID(), p.Name)
+		pvdc := c.pvdcRef().HREF
+		rec := &types.QueryResultProviderVdcStorageProfileRecordType{HREF: c.abs("/api/admin/pvdcStorageProfile/" + id), Name: p.Name,
+			ProviderVdcHREF: pvdc, IsEnabled: true}
+		if c.m.vc != nil {
+			rec.VcHREF = c.abs("/api/admin/extension/vimServer/" + c.m.vc.id)
+		}
+		out = append(out, queryRecord{rec: rec, fields: map[string]string{"name": rec.Name, "href": rec.HREF, "id": id, "providerVdc": pvdc, "isEnabled": "true"}})
 	}
-	return []queryRecord{{rec: rec, fields: map[string]string{"name": rec.Name, "href": rec.HREF, "id": id, "providerVdc": pvdc, "isEnabled": "true"}}}, true
+	return out, true
 }

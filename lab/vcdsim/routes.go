@@ -71,6 +71,7 @@ func (s *Server) routes() {
 
 	// provider vCenter and import; the provider VDC (pvdc.go)
 	s.pvdcRoutes()
+	s.storagePolicyRoutes()
 	coll("GET", "virtualCenters", handleVirtualCenters, provider)
 	item("GET", "virtualCenters/{id}", handleVirtualCenter, provider)
 	s.handle("GET /api/admin/extension/vimServer/{vc}/vmsList", handleVmsList, provider)

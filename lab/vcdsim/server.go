@@ -30,6 +30,10 @@ type ProviderVC struct {
 	// provider VDC's); Datastores back the provider VDC (pvdc.go).
 	ResourcePool string
 	Datastores   []string
+	// StoragePolicies are the VM storage policies the provider VDC and the
+	// org VDC offer, the first the org VDC's default (SetDefaultStoragePolicy
+	// changes it). Default: "*", backed by every datastore in Datastores.
+	StoragePolicies []StoragePolicy
 }
 
 // Config describes the simulated Cloud Director. Zero fields get lab defaults.

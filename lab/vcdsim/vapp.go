@@ -37,6 +37,7 @@ type vapp struct {
 // vm is a VM managed by vCD, backed by a provider vCenter VM (moref).
 type vm struct {
 	id, name  string
+	policy    string // its storage policy ("": the VDC's default)
 	vapp      *vapp
 	moref     string
 	uuid      string
@@ -201,7 +202,7 @@ func (c *reqCtx) vmXML(v *vm) *types.Vm {
 			MemoryResourceMb: &types.MemoryResourceMb{Configured: mem},
 			DiskSection:      &types.DiskSection{},
 		},
-		StorageProfile:         &types.Reference{Name: "*", HREF: c.abs("/api/vdcStorageProfile/" + nameUUID("sp", c.m.vdc.id))},
+		StorageProfile:         c.vmStorageProfile(v),
 		VirtualHardwareSection: c.hardwareXML(v),
 	}
 	for i, d := range v.disks {

@@ -436,7 +436,10 @@ type ImportRecord struct {
 	// StorageProfile is the org VDC storage profile the import named
 	// (VdcStorageProfile; "": none, the VDC's default).
 	StorageProfile string
-	At             time.Time
+	// Policy is the storage policy the VM was placed in: the one named, or
+	// the VDC's default at the import.
+	Policy string
+	At     time.Time
 }
 
 // importMove is what an import must do to a provider VM before vCD can
@@ -449,6 +452,7 @@ type importMove struct {
 	relocate, copyDisks bool
 	why                 []string
 	bytes               int64
+	policy              string // the storage policy the VM is placed in
 }
 
 func (c *reqCtx) placement(b *backingVM, in *importParams) importMove {
@@ -457,15 +461,22 @@ func (c *reqCtx) placement(b *backingVM, in *importParams) importMove {
 		mv.copyDisks = true
 		mv.why = append(mv.why, "sourceMove=false: the disks are copied")
 	}
-	if vdcPool, _, dss, err := c.m.backing(); err == nil {
+	// The storage policy named, or the VDC's default.
+	sp, _ := c.m.policyNamed(c.m.defaultPolicy())
+	if in.StorageProfile != nil {
+		sp, _ = c.m.policyByHref(in.StorageProfile.HREF)
+	}
+	mv.policy = sp.Name
+	if vdcPool, _, _, err := c.m.backing(); err == nil {
 		if b.pool != vdcPool {
 			mv.relocate = true
 			mv.why = append(mv.why, fmt.Sprintf("the VM is in resource pool %s, not the org VDC's %s: moved into it", b.pool, vdcPool))
 		}
+		dss, err := c.m.policyDatastores(sp)
 		for _, ds := range b.datastores {
-			if !slices.Contains(dss, ds) {
+			if err == nil && !slices.Contains(dss, ds) {
 				mv.relocate, mv.copyDisks = true, true
-				mv.why = append(mv.why, fmt.Sprintf("its files are on datastore %s, outside the VDC's storage policy: its disks are copied", ds))
+				mv.why = append(mv.why, fmt.Sprintf("its files are on datastore %s, outside storage policy %s: its disks are copied", ds, sp.Name))
 				break
 			}
 		}
@@ -523,10 +534,11 @@ func (c *reqCtx) readImport(v *vcenter, schema importSchema) (*importParams, *ba
 	if in.Name == "" {
 		in.Name = b.name
 	}
-	// The only storage profile of the lab's org VDC is "*".
-	if sp := in.StorageProfile; sp != nil && normHref(sp.HREF) != "/api/vdcStorageProfile/"+nameUUID("sp", c.m.vdc.id) {
-		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VdcStorageProfile: %s is not a storage profile of org VDC %s", sp.HREF, c.m.vdc.name)
-		return nil, nil, false
+	if sp := in.StorageProfile; sp != nil {
+		if _, ok := c.m.policyByHref(sp.HREF); !ok {
+			c.fail(http.StatusBadRequest, "BAD_REQUEST", "VdcStorageProfile: %s is not a storage profile of org VDC %s", sp.HREF, c.m.vdc.name)
+			return nil, nil, false
+		}
 	}
 	return &in, b, true
 }
@@ -538,8 +550,11 @@ func (m *model) recordImport(a *vapp, v *vm, in *importParams, mv importMove) {
 		rec.Disks = append(rec.Disks, d.Path)
 	}
 	if in.StorageProfile != nil {
-		rec.StorageProfile = "*"
+		p, _ := m.policyByHref(in.StorageProfile.HREF)
+		rec.StorageProfile = p.Name
 	}
+	rec.Policy = mv.policy
+	v.policy = mv.policy
 	m.imports = append(m.imports, rec)
 }
 
