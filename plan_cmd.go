@@ -238,15 +238,21 @@ func newPlanCmd(g *globalFlags) *cobra.Command {
 	var (
 		f      planFlags
 		asJSON bool
+		redo   string
 	)
 	cmd := &cobra.Command{
-		Use:   "plan --plan FILE [--state FILE]",
+		Use:   "plan --plan FILE [--state FILE] [--redo STEPS]",
 		Short: "Print what the itinerary's steps would change; change nothing",
 		Long: `Print, step by step, what ferry run would create or change (+ create,
 ~ update, = exists, ? check (a probe), ! conflict). Nothing is changed, not
 even the state file.
 Steps the plan skips, or that do not apply, say why. With --json the plans
-are one JSON array (index, step, title, status, skipped, items, error).
+are one JSON array (index, step, title, status, skipped, redo, items, error).
+
+--redo=STEPS plans what ferry run --redo=STEPS would do: those steps, done
+already, are marked to run again, and the steps after them plan as if they
+had not run (the recovery a drift warning names, such as
+--redo=trunk-network,dc-extension after the tunnel was deleted).
 
 While a ferry serve engine runs for the state file, the engine plans (it
 holds the plan's replication store) with its endpoints and the plan it
@@ -258,6 +264,13 @@ Plan file keys:
 ` + planReference(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var redoSteps []string
+			if redo != "" {
+				var err error
+				if redoSteps, err = steps.RedoSteps(steps.NewItinerary(), redo); err != nil {
+					return usageError{err}
+				}
+			}
 			env, it, _, err := f.session(g, false)
 			if err == nil {
 				// A run of this plan would refuse it.
@@ -282,7 +295,7 @@ Plan file keys:
 				if f.applianceOVF != "" {
 					return usagef("--appliance-ovf: a ferry serve engine runs this plan (%s) with the plan's appliance.ovf; set it in the plan file and restart the engine", cl.Socket)
 				}
-				plans, origins, err = cl.Plan(cmd.Context(), it)
+				plans, origins, err = cl.Plan(cmd.Context(), it, redo)
 				var re *engine.RemoteError
 				if errors.As(err, &re) && re.Usage {
 					return usageError{err}
@@ -299,13 +312,14 @@ Plan file keys:
 				}
 				return err
 			}
-			r := &steps.Runner{Itinerary: it, Env: env}
+			r := &steps.Runner{Itinerary: it, Env: env, Redo: redoSteps}
 			plans, err = r.PlanAll(cmd.Context())
 			return printPlans(cmd, plans, env.Config.Origins(), asJSON, err)
 		},
 	}
 	f.register(cmd, true)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plans as JSON")
+	cmd.Flags().StringVar(&redo, "redo", "", "plan as ferry run --redo would: these steps (comma-separated step ids) run again though they are done, and the steps after them plan accordingly")
 	return cmd
 }
 

@@ -275,6 +275,18 @@ func TestServeEngine(t *testing.T) {
 	if len(plans) != len(steps.NewItinerary()) {
 		t.Errorf("ferry plan --json while the engine runs: %d plans, want one per step", len(plans))
 	}
+	// --redo reaches the engine: the step is planned to run again.
+	planRedo := exec.Command(ferryBin, "--config", l.ConfigFile, "plan", "--plan", l.PlanPath(), "--json", "--redo=vm-selection")
+	planRedo.Env = cleanEnv()
+	plans = nil
+	if out, err := planRedo.Output(); err != nil || json.Unmarshal(out, &plans) != nil {
+		t.Errorf("ferry plan --json --redo=vm-selection while the engine runs: %v\n%s", err, out)
+	}
+	for _, p := range plans {
+		if p.Redo != (p.Step == "vm-selection") {
+			t.Errorf("ferry plan --redo=vm-selection while the engine runs, step %s: redo %v", p.Step, p.Redo)
+		}
+	}
 
 	// An unknown key is refused.
 	if c, err := gossh.Dial("tcp", sshAddr, sshConfig("mallory", strangerKey, hostKey)); err == nil {

@@ -42,6 +42,15 @@ func TestCutoverRefusedWhileTheStretchIsDown(t *testing.T) {
 		!strings.Contains(out, `the cutover would refuse as things stand: L2 stretch company-network: the L2 stretch is down`) {
 		t.Errorf("run with the edge session disabled: exit %d, want a warning that the stretch is down\n%s", code, out)
 	}
+	// The recovery the warning names, previewed: step 4 runs again and
+	// enables the session.
+	out, code = run("plan", "--plan", l.PlanPath(), "--redo=dc-extension")
+	if code != 0 || !strings.Contains(out, "DC extension (state: done; runs again: --redo)") || !strings.Contains(out, `~ update L2VPN session "ferry-l2vpn": is disabled: enable it`) {
+		t.Errorf("plan --redo=dc-extension: exit %d, want step 4 to run again and enable the session\n%s", code, out)
+	}
+	if out, code = run("plan", "--plan", l.PlanPath(), "--redo=cutover"); code != 2 || !strings.Contains(out, "--confirm-cutover") {
+		t.Errorf("plan --redo=cutover: exit %d, want a usage error (2) naming --confirm-cutover\n%s", code, out)
+	}
 	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
 	if code == 0 || !strings.Contains(out, "the L2 stretch is down") || !strings.Contains(out, "nothing was changed") {
 		t.Fatalf("cutover with the stretch down: exit %d, want it refused before any change\n%s", code, out)

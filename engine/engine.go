@@ -344,11 +344,28 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 // (ferry plan while the engine runs: the replication store is the
 // engine's). It changes nothing and takes no step lock, as a wizard's plan
 // screen does not.
-func (e *Engine) Plan(ctx context.Context) ([]steps.StagePlan, error) {
+//
+// With redo (`ferry plan --redo`), the steps after those it names plan as
+// if those ran again. That is the env's own view of what is pending, which
+// a run shares: the plan takes the step lock (refused, ErrBusy, while
+// steps run) so that no run sees it.
+func (e *Engine) Plan(ctx context.Context, redo string) ([]steps.StagePlan, error) {
 	if err := e.checkPlanFile(); err != nil {
 		return nil, UsageError{err}
 	}
 	r := &steps.Runner{Itinerary: e.Itinerary, Env: e.Env}
+	if redo != "" {
+		ids, err := steps.RedoSteps(e.Itinerary, redo)
+		if err != nil {
+			return nil, UsageError{err}
+		}
+		release, err := e.Exclusive("ferry plan --redo")
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		r.Redo = ids
+	}
 	return r.PlanAll(ctx)
 }
 

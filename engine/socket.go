@@ -24,7 +24,8 @@ import (
 // The socket protocol: the client writes one JSON request line; the engine
 // answers with JSON lines: events (a run), then one final reply.
 type request struct {
-	Op     string         `json:"op"` // "status", "plan", "run" or "attach"
+	Op     string         `json:"op"`             // "status", "plan", "run" or "attach"
+	Redo   string         `json:"redo,omitempty"` // plan: as --redo would run
 	Run    *RunRequest    `json:"run,omitempty"`
 	Attach *AttachRequest `json:"attach,omitempty"`
 }
@@ -170,7 +171,7 @@ func (e *Engine) serveConn(ctx context.Context, c net.Conn) {
 		}
 		send(r)
 	case "plan":
-		plans, err := e.Plan(ctx)
+		plans, err := e.Plan(ctx, req.Redo)
 		r := reply{Plans: steps.PlanDocs(plans), Endpoints: e.Env.Config.Origins(), Final: true}
 		if err != nil {
 			r.Error = err.Error()
@@ -290,8 +291,8 @@ func (cl *Client) Run(ctx context.Context, req RunRequest, emit steps.Emit) (ste
 // nothing), given back as steps of it (the client's; both are
 // steps.NewItinerary), and the endpoints the engine uses. The error is the
 // engine's, as PlanAll's.
-func (cl *Client) Plan(ctx context.Context, it steps.Itinerary) ([]steps.StagePlan, []config.Origin, error) {
-	r, err := cl.call(ctx, request{Op: "plan"}, func(reply) {})
+func (cl *Client) Plan(ctx context.Context, it steps.Itinerary, redo string) ([]steps.StagePlan, []config.Origin, error) {
+	r, err := cl.call(ctx, request{Op: "plan", Redo: redo}, func(reply) {})
 	byID := map[string]steps.Step{}
 	for _, st := range it {
 		byID[st.Step.ID()] = st.Step
@@ -302,7 +303,7 @@ func (cl *Client) Plan(ctx context.Context, it steps.Itinerary) ([]steps.StagePl
 		if !ok {
 			return out, r.Endpoints, fmt.Errorf("the engine planned a step this ferry does not know: %q (another ferry version?)", w.Step)
 		}
-		sp := steps.StagePlan{Index: w.Index, Step: st, Status: w.Status, Skipped: w.Skipped, Plan: steps.Plan{Step: w.Step, Items: w.Items}}
+		sp := steps.StagePlan{Index: w.Index, Step: st, Status: w.Status, Skipped: w.Skipped, Redo: w.Redo, Plan: steps.Plan{Step: w.Step, Items: w.Items}}
 		if w.Error != "" {
 			sp.Err = errors.New(w.Error)
 		}

@@ -225,6 +225,13 @@ func (s *Extension) lookWorld(ctx context.Context, env *Env) (*extWorld, error) 
 			sess.Name, w.edge.URL(), pf.Tunnel.Name)
 		return w, nil
 	}
+	if w.tun == nil && stepPending(env, "trunk-network") {
+		// Ferry's own session, and step 2 is to make the tunnel anew (a
+		// new peer code): the run replaces the session, once the tunnel
+		// exists (below). A plan says so now.
+		w.replace = true
+		return w, nil
+	}
 	if w.tun != nil {
 		for _, t := range sess.TransportTunnels {
 			if t.PeerCode != "" && !nsx.SamePeerCode(t.PeerCode, vcd.PeerCode(w.tun)) {

@@ -307,8 +307,11 @@ type StagePlan struct {
 	Step    Step   //
 	Status  Status // from the state file
 	Skipped string // why it does not run; empty when it does
-	Plan    Plan
-	Err     error
+	// Redo: a step done before that the run would run again (--redo); the
+	// plans of the steps after it count it pending.
+	Redo bool
+	Plan Plan
+	Err  error
 }
 
 // PlanDoc is a StagePlan as JSON: `ferry plan --json` prints these, and
@@ -319,6 +322,7 @@ type PlanDoc struct {
 	Title   string `json:"title"`
 	Status  Status `json:"status"`
 	Skipped string `json:"skipped,omitempty"`
+	Redo    bool   `json:"redo,omitempty"`
 	Items   []Item `json:"items,omitempty"`
 	Changes int    `json:"changes"`
 	Error   string `json:"error,omitempty"`
@@ -329,7 +333,7 @@ func PlanDocs(plans []StagePlan) []PlanDoc {
 	out := make([]PlanDoc, 0, len(plans))
 	for _, sp := range plans {
 		d := PlanDoc{Index: sp.Index, Step: sp.Step.ID(), Title: sp.Step.Title(), Status: sp.Status,
-			Skipped: sp.Skipped, Items: sp.Plan.Items, Changes: sp.Plan.Changes()}
+			Skipped: sp.Skipped, Redo: sp.Redo, Items: sp.Plan.Items, Changes: sp.Plan.Changes()}
 		if sp.Err != nil {
 			d.Error = sp.Err.Error()
 		}
@@ -340,12 +344,18 @@ func PlanDocs(plans []StagePlan) []PlanDoc {
 
 // PlanAll asks every step that would run what it would change. It changes
 // nothing (not even the state file). The error reports the steps whose plan
-// failed; the others are still in the list.
+// failed; the others are still in the list. With Redo (`ferry plan
+// --redo`) the steps after those named plan as the run with that --redo
+// would: the named steps count as pending for them.
 func (r *Runner) PlanAll(ctx context.Context) ([]StagePlan, error) {
+	if len(r.Redo) > 0 {
+		defer r.rerunning()()
+	}
 	var out []StagePlan
 	var errs []error
 	for i, st := range r.Itinerary {
-		sp := StagePlan{Index: i + 1, Step: st.Step, Status: r.Env.State.Status(st.Step.ID()), Skipped: st.SkipReason(r.Env.Plan())}
+		sp := StagePlan{Index: i + 1, Step: st.Step, Status: r.Env.State.Status(st.Step.ID()), Skipped: st.SkipReason(r.Env.Plan()),
+			Redo: slices.Contains(r.Redo, st.Step.ID())}
 		if sp.Skipped == "" {
 			sp.Plan, sp.Err = st.Step.Plan(ctx, r.Env)
 			if sp.Err != nil {
@@ -365,7 +375,12 @@ func WritePlans(w io.Writer, plans []StagePlan) {
 	n := len(plans)
 	for _, sp := range plans {
 		fmt.Fprintf(w, "[%d/%d] %s", sp.Index, n, sp.Step.Title())
-		if sp.Status != StatusPending {
+		switch {
+		case sp.Redo && sp.Status != StatusPending:
+			fmt.Fprintf(w, " (state: %s; runs again: --redo)", sp.Status)
+		case sp.Redo:
+			fmt.Fprint(w, " (runs: --redo)")
+		case sp.Status != StatusPending:
 			fmt.Fprintf(w, " (state: %s)", sp.Status)
 		}
 		fmt.Fprintln(w)

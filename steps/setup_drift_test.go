@@ -235,6 +235,24 @@ func TestTunnelDeletedMadeAgainWithRedo(t *testing.T) {
 	r := runner(t, cfg, plan, state, ev.emit)
 	r.Redo = []string{"trunk-network", "dc-extension"}
 	ctx := context.Background()
+	// ferry plan --redo=trunk-network,dc-extension previews the recovery:
+	// a new tunnel, ferry's session replaced (made from the deleted
+	// tunnel's peer code), the network attached again.
+	plans, err := r.PlanAll(ctx)
+	var out strings.Builder
+	steps.WritePlans(&out, plans)
+	for _, want := range []string{
+		"Trunk network (state: done; runs again: --redo)", `+ create L2VPN tunnel "ferry-l2vpn"`,
+		"DC extension (state: done; runs again: --redo)", `~ update L2VPN session "ferry-l2vpn": made by ferry from the peer code of an earlier L2 VPN tunnel`,
+		`+ create stretched network "company-network"`,
+	} {
+		if err != nil || !strings.Contains(out.String(), want) {
+			t.Errorf("plan --redo=trunk-network,dc-extension: %v; want %q in\n%s", err, want, out.String())
+		}
+	}
+	if w := look(t, l); w.tunnels != 0 || w.sessions != 1 {
+		t.Fatalf("the plan changed something: %d tunnel(s), %d session(s)", w.tunnels, w.sessions)
+	}
 	if err := r.Preflight(ctx); err != nil {
 		t.Fatalf("preflight of --redo=trunk-network,dc-extension: %v", err)
 	}
