@@ -195,8 +195,22 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 	return j.RunPassWith(ctx, PassOptions{Final: final})
 }
 
-// RunPassWith runs one pass with options (see RunPass).
+// RunPassWith runs one pass with options (see RunPass). A pass whose
+// snapshot someone removed while it read (ErrSnapshotRemoved: a backup
+// product's or an admin's snapshot cleanup) starts again at once in a new
+// snapshot, once; removed again, the error is returned (the scheduler
+// waits it out, waitsOutside).
 func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, error) {
+	res, err := j.runPass(ctx, opts)
+	if errors.Is(err, ErrSnapshotRemoved) && ctx.Err() == nil {
+		j.emit(Event{Kind: EventWarning, Msg: fmt.Sprintf("%v; the pass starts again in a new snapshot", err)})
+		res, err = j.runPass(ctx, opts)
+	}
+	return res, err
+}
+
+// runPass is one attempt of RunPassWith.
+func (j *Job) runPass(ctx context.Context, opts PassOptions) (PassResult, error) {
 	final := opts.Final
 	j.loadCache()
 	disks, err := j.Source.Disks(ctx)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -41,10 +42,11 @@ func (c *hookConn) Write(p []byte) (int, error) {
 // snapshot while the pass reads it (a backup product's or an admin's
 // snapshot cleanup), and the guest goes on writing: ESXi consolidates the
 // delta into the base disk the pass reads, so what it reads from then on
-// is not the snapshot's point in time. The pass fails saying so, commits
+// is not the snapshot's point in time. The pass starts again at once in a
+// new snapshot, saying why; removed again, it fails saying so, commits
 // nothing, and waits outside ferry (the scheduler tries again soon, no
-// pause); the next pass brings the replica to the source. Likewise a final
-// pass whose VM is powered on meanwhile fails and is not retried.
+// pause); the next pass brings the replica to the source. A final pass
+// whose VM is powered on meanwhile fails and is not retried.
 func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
 	l, c := labSource(t)
 	ctx := context.Background()
@@ -77,7 +79,11 @@ func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
 	r, replicas, device := applianceReceiver(t, dir, serverTLS, source)
 	addr, st := serveReceiver(t, r, dir)
 	hook := &writeHook{}
-	var done int
+	var (
+		mu       sync.Mutex // events may come from the pass's goroutines
+		done     int
+		warnings []string
+	)
 	job := &replication.Job{VM: "WebApp1", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
 		Addr: addr, TLS: clientTLS, State: st, Conns: 1, Window: 1 << 20,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -85,10 +91,17 @@ func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
 			return &hookConn{Conn: c, h: hook}, err
 		},
 		Events: func(e replication.Event) {
-			if e.Kind == replication.EventPassDone {
+			mu.Lock()
+			defer mu.Unlock()
+			switch e.Kind {
+			case replication.EventPassDone:
 				done++
+			case replication.EventWarning:
+				warnings = append(warnings, e.Msg)
 			}
 		}}
+	warned := func() string { mu.Lock(); defer mu.Unlock(); return strings.Join(warnings, "\n") }
+	passes := func() int { mu.Lock(); defer mu.Unlock(); return done }
 	disks, err := source.Disks(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -104,19 +117,44 @@ func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
 		}
 	}
 
-	hook.arm(3<<20, func() {
-		wait(vmo.RemoveAllSnapshot(ctx, nil))
-		guest(2) // lands in the base disk the pass is reading
-	})
-	_, err = job.RunPass(ctx, false)
-	if !errors.Is(err, replication.ErrSnapshotRemoved) || !strings.Contains(err.Error(), "removed while the pass read it") {
-		t.Fatalf("pass whose snapshot was removed: %v, want ErrSnapshotRemoved", err)
+	// Removed once: the pass starts again at once in a new snapshot.
+	removeAndWrite := func(seed byte, then func()) func() {
+		return func() {
+			wait(vmo.RemoveAllSnapshot(ctx, nil))
+			guest(seed) // lands in the base disk the pass is reading
+			if then != nil {
+				then()
+			}
+		}
+	}
+	hook.arm(3<<20, removeAndWrite(2, nil))
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatalf("pass whose snapshot was removed once: %v, want it started again and done", err)
 	}
 	if hook.fn.Load() != nil {
 		t.Fatal("the snapshot was not removed during the pass")
 	}
-	if ds, _ := st.Disk(key); ds.Committed != "" || done != 0 {
-		t.Fatalf("pass committed (state %+v, %d passes done)", ds, done)
+	if !strings.Contains(warned(), "removed while the pass read it") || !strings.Contains(warned(), "starts again in a new snapshot") {
+		t.Errorf("warnings %q: want the removal and the new start named", warned())
+	}
+	first, _ := st.Disk(key)
+	if first.Committed == "" || passes() != 1 {
+		t.Fatalf("after the started-again pass: state %+v, %d passes done", first, passes())
+	}
+
+	// Removed in the pass started again too: it fails and commits nothing;
+	// the scheduler waits it out.
+	guest(4)
+	hook.arm(3<<20, removeAndWrite(5, func() { hook.arm(3<<20, removeAndWrite(6, nil)) }))
+	_, err = job.RunPass(ctx, false)
+	if !errors.Is(err, replication.ErrSnapshotRemoved) || !strings.Contains(err.Error(), "removed while the pass read it") {
+		t.Fatalf("pass whose snapshot was removed twice: %v, want ErrSnapshotRemoved", err)
+	}
+	if hook.fn.Load() != nil {
+		t.Fatal("the snapshot of the pass started again was not removed")
+	}
+	if ds, _ := st.Disk(key); ds.Committed != first.Committed || passes() != 1 {
+		t.Fatalf("pass committed (state %+v, was %+v; %d passes done)", ds, first, passes())
 	}
 	if !replication.WaitsOutside(err) {
 		t.Errorf("%v: the scheduler would pause the job instead of trying again soon", err)
