@@ -346,9 +346,8 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 // screen does not.
 //
 // With redo (`ferry plan --redo`), the steps after those it names plan as
-// if those ran again. That is the env's own view of what is pending, which
-// a run shares: the plan takes the step lock (refused, ErrBusy, while
-// steps run) so that no run sees it.
+// if those ran again (the plan's own view: a run or another plan beside it
+// does not see it).
 func (e *Engine) Plan(ctx context.Context, redo string) ([]steps.StagePlan, error) {
 	if err := e.checkPlanFile(); err != nil {
 		return nil, UsageError{err}
@@ -359,11 +358,6 @@ func (e *Engine) Plan(ctx context.Context, redo string) ([]steps.StagePlan, erro
 		if err != nil {
 			return nil, UsageError{err}
 		}
-		release, err := e.Exclusive("ferry plan --redo")
-		if err != nil {
-			return nil, err
-		}
-		defer release()
 		r.Redo = ids
 	}
 	return r.PlanAll(ctx)

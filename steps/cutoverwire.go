@@ -75,7 +75,7 @@ func (e *Env) stretchItem(ctx context.Context) (Item, bool) {
 	if err != nil {
 		return Item{}, false
 	}
-	tun, err := findTunnel(e, site.egw, pf.Tunnel.Name)
+	tun, err := findTunnel(ctx, e, site.egw, pf.Tunnel.Name)
 	switch {
 	case err != nil:
 		return Item{}, false

@@ -42,7 +42,7 @@ func (w *extWorld) findEdge(ctx context.Context, env *Env) error {
 	}
 	key := ovfMap(a).mgmtKey()
 	if vm == nil {
-		if !stepPending(env, "appliance") {
+		if !stepPending(ctx, env, "appliance") {
 			return fmt.Errorf("the L2VPN client appliance VM %q does not exist: step 3 (appliance) deploys it, run it again (or set the edge's URL, FERRY_EDGE_URL)", a.Name)
 		}
 		w.edgeURL = "https://" + net.JoinHostPort(a.IP, port)

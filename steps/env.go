@@ -62,11 +62,6 @@ type Env struct {
 	// of its power-on); nil: nothing. A preflight plans step 3 before step
 	// 6, whose snapshot room must not count that space as free.
 	applianceUse atomic.Pointer[datastoreUse]
-
-	// rerun names the steps done before that the run under way runs
-	// again (--redo) and has not yet run: for the steps after them, still
-	// to run (stepPending), as a step not yet done is. Set by the Runner.
-	rerun atomic.Pointer[map[string]bool]
 }
 
 // datastoreUse is space something is to take on a datastore (what: what

@@ -164,11 +164,11 @@ func (s *Extension) lookWorld(ctx context.Context, env *Env) (*extWorld, error) 
 	egw := w.site.egw.Name
 	// A tunnel still to be made by step 2 (or not readable before step 1)
 	// is planned for; one that should be there and is not is an error.
-	if w.tun, err = findTunnel(env, w.site.egw, pf.Tunnel.Name); err != nil && !errors.Is(err, errRightsPending) {
+	if w.tun, err = findTunnel(ctx, env, w.site.egw, pf.Tunnel.Name); err != nil && !errors.Is(err, errRightsPending) {
 		return nil, fmt.Errorf("tunnel.name: %w", err)
 	}
 	switch {
-	case w.tun == nil && !stepPending(env, "trunk-network"):
+	case w.tun == nil && !stepPending(ctx, env, "trunk-network"):
 		return nil, fmt.Errorf("tunnel.name: no L2 VPN tunnel %q on edge gateway %s; step 2 (trunk-network) creates it: `ferry run --redo=trunk-network,dc-extension` makes it again and connects the edge to it", pf.Tunnel.Name, egw)
 	case w.tun != nil:
 		var names []string
@@ -178,7 +178,7 @@ func (s *Extension) lookWorld(ctx context.Context, env *Env) (*extWorld, error) 
 				w.tunnelID = sn.TunnelID
 			}
 		}
-		if w.tunnelID == 0 && !stepPending(env, "trunk-network") {
+		if w.tunnelID == 0 && !stepPending(ctx, env, "trunk-network") {
 			return nil, fmt.Errorf("network.name: L2 VPN tunnel %q on edge gateway %s does not stretch network %q (it stretches: %v); step 2 (trunk-network) adds it: `ferry run --redo=trunk-network,dc-extension`",
 				pf.Tunnel.Name, egw, pf.Network.Name, names)
 		}
@@ -217,7 +217,7 @@ func (s *Extension) lookWorld(ctx context.Context, env *Env) (*extWorld, error) 
 		return nil, err
 	}
 	w.sess = &sess
-	if w.tun == nil && stepPending(env, "trunk-network") && !ownSession(env, sess.ID) {
+	if w.tun == nil && stepPending(ctx, env, "trunk-network") && !ownSession(env, sess.ID) {
 		// Step 2 is to make the tunnel anew: a new peer code, which a
 		// session made elsewhere does not carry (QA: --redo of steps 2 and
 		// 4 made the tunnel, then stopped at this session).
@@ -225,7 +225,7 @@ func (s *Extension) lookWorld(ctx context.Context, env *Env) (*extWorld, error) 
 			sess.Name, w.edge.URL(), pf.Tunnel.Name)
 		return w, nil
 	}
-	if w.tun == nil && stepPending(env, "trunk-network") {
+	if w.tun == nil && stepPending(ctx, env, "trunk-network") {
 		// Ferry's own session, and step 2 is to make the tunnel anew (a
 		// new peer code): the run replaces the session, once the tunnel
 		// exists (below). A plan says so now.
@@ -410,7 +410,7 @@ func (s *Extension) drift(ctx context.Context, env *Env) (string, string) {
 	if err != nil {
 		return "", ""
 	}
-	tun, err := findTunnel(env, site.egw, pf.Tunnel.Name)
+	tun, err := findTunnel(ctx, env, site.egw, pf.Tunnel.Name)
 	if err != nil || tun == nil || !tun.Enabled {
 		return "", "" // gone or disabled: step 2's drift, mended by its redo
 	}

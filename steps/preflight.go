@@ -26,7 +26,7 @@ var ErrPreflight = errors.New("nothing was changed")
 // configured trust and client certificate and a protocol hello.
 func (r *Runner) Preflight(ctx context.Context) error {
 	var errs []error
-	defer r.rerunning()()
+	ctx = withRedo(ctx, r.Redo)
 	needReceiver := false
 	for i, st := range r.Itinerary {
 		id := st.Step.ID()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -78,7 +77,7 @@ var ErrConflict = errors.New("conflict with what exists")
 // an error wrapping context.Canceled (exit 130).
 func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 	var out Outcome
-	defer r.rerunning()()
+	ctx = withRedo(ctx, r.Redo)
 	pf, state := r.Env.Plan(), r.Env.State
 	for i, st := range r.Itinerary {
 		id := st.Step.ID()
@@ -138,7 +137,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			return out, err
 		}
 		err := r.runStep(ctx, i, st, emit)
-		r.ranAgain(id)
+		ranAgain(ctx, id)
 		if err != nil {
 			if errors.Is(err, ErrWaiting) {
 				out.StoppedBefore = id
@@ -149,27 +148,6 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		out.Done++
 	}
 	return out, nil
-}
-
-// rerunning tells the Env which done steps this run runs again (Redo),
-// for the plans of the steps after them; the func it returns forgets them.
-func (r *Runner) rerunning() func() {
-	m := map[string]bool{}
-	for _, id := range r.Redo {
-		m[id] = true
-	}
-	r.Env.rerun.Store(&m)
-	return func() { r.Env.rerun.Store(nil) }
-}
-
-// ranAgain says step id has run in this run: it is done or failed now, no
-// longer one to run again.
-func (r *Runner) ranAgain(id string) {
-	if m := r.Env.rerun.Load(); m != nil && (*m)[id] {
-		n := maps.Clone(*m)
-		delete(n, id)
-		r.Env.rerun.Store(&n)
-	}
 }
 
 func vmNames(vms []VMPlan) string {
@@ -348,9 +326,7 @@ func PlanDocs(plans []StagePlan) []PlanDoc {
 // --redo`) the steps after those named plan as the run with that --redo
 // would: the named steps count as pending for them.
 func (r *Runner) PlanAll(ctx context.Context) ([]StagePlan, error) {
-	if len(r.Redo) > 0 {
-		defer r.rerunning()()
-	}
+	ctx = withRedo(ctx, r.Redo)
 	var out []StagePlan
 	var errs []error
 	for i, st := range r.Itinerary {

@@ -179,7 +179,7 @@ func checkPlacement(ctx context.Context, env *Env) error {
 	// would not find fails the cutover after the source's shutdown. Cloud
 	// Director may make it with the stretched network, so it is looked for
 	// once step 2 has run.
-	if pp.Network != "" && !stepPending(env, "trunk-network") {
+	if pp.Network != "" && !stepPending(ctx, env, "trunk-network") {
 		if err := prov.CheckNetwork(ctx, pp.Datacenter, pp.Network); err != nil {
 			return &FieldError{"provider.network", err}
 		}

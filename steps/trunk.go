@@ -77,12 +77,12 @@ var errRightsPending = errors.New("the tenant may read L2 VPN tunnels only once 
 
 // findTunnel is vcd.FindTunnel, with Cloud Director's refusal told apart
 // while step 1 is pending.
-func findTunnel(env *Env, egw *vcd.EdgeGateway, name string) (*vcd.Tunnel, error) {
+func findTunnel(ctx context.Context, env *Env, egw *vcd.EdgeGateway, name string) (*vcd.Tunnel, error) {
 	t, err := vcd.FindTunnel(egw, name)
 	switch {
 	case !errors.Is(err, vcd.ErrForbidden):
 		return t, err
-	case stepPending(env, "rights"):
+	case stepPending(ctx, env, "rights"):
 		return nil, errRightsPending
 	}
 	return nil, fmt.Errorf("%w; the tenant lacks the L2 VPN rights: run step 1 (rights), or have the provider grant them", err)
@@ -92,11 +92,11 @@ func findTunnel(env *Env, egw *vcd.EdgeGateway, name string) (*vcd.Tunnel, error
 // not done, or done and to run again in the run under way (--redo; QA:
 // with the tunnel deleted, --redo=trunk-network,dc-extension was refused by
 // step 4's plan, which said step 2 must make it again).
-func stepPending(env *Env, id string) bool {
+func stepPending(ctx context.Context, env *Env, id string) bool {
 	if slices.Contains(env.Plan().Skip, id) {
 		return false
 	}
-	if m := env.rerun.Load(); m != nil && (*m)[id] {
+	if redoing(ctx, id) {
 		return true
 	}
 	return env.State.Status(id) != StatusDone
@@ -141,7 +141,7 @@ func (s *Trunk) look(ctx context.Context, env *Env) (*trunkWorld, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network.name: %w", err)
 	}
-	if w.tun, err = findTunnel(env, w.site.egw, pf.Tunnel.Name); errors.Is(err, errRightsPending) {
+	if w.tun, err = findTunnel(ctx, env, w.site.egw, pf.Tunnel.Name); errors.Is(err, errRightsPending) {
 		w.unreadable, err = true, nil
 	}
 	if err != nil {
