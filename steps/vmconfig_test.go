@@ -423,4 +423,24 @@ func TestStoragePolicyChecked(t *testing.T) {
 	if _, err := s.Plan(ctx, env); err != nil {
 		t.Errorf("storage_profile * named, NFS the default: %v", err)
 	}
+
+	// A policy the provider disabled: Cloud Director places no VM in it,
+	// so the import would fail after the shutdown. Refused at selection.
+	if err := l.VCD.SetDefaultStoragePolicy("*"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.VCD.SetStoragePolicyEnabled(lab.NFSStoragePolicy, false); err != nil {
+		t.Fatal(err)
+	}
+	env.Plan().VMs[0].StorageProfile = lab.NFSStoragePolicy
+	env.Plan().Provider.Datastore = lab.ProviderNFSDatastore
+	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `storage policy "NFS" of VDC Company-VDC is disabled`) {
+		t.Errorf("storage_profile naming a disabled policy: %v, want it refused", err)
+	}
+	if err := l.VCD.SetStoragePolicyEnabled(lab.NFSStoragePolicy, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err != nil {
+		t.Errorf("NFS enabled again, on provider-nfs: %v", err)
+	}
 }

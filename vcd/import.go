@@ -119,10 +119,11 @@ type ImportOptions struct {
 	StorageProfile *StoragePolicy
 }
 
-// StorageProfile finds the VDC storage policy named name among vdc's, or,
-// for "", the one Cloud Director uses for a VM given none: the VDC's only
-// one, or of several its default (each profile read until the default is
-// found, GET /api/vdcStorageProfile/{id}), marked Default.
+// StorageProfile finds the VDC storage policy named name among vdc's
+// (refused when disabled: GET /api/vdcStorageProfile/{id}), or, for "", the
+// one Cloud Director uses for a VM given none: the VDC's only one, or of
+// several its default (each profile read until the default is found),
+// marked Default.
 func (c *Client) StorageProfile(vdcH *VDC, name string) (*StoragePolicy, error) {
 	vdc := vdcH.vdc
 	var refs []*types.Reference
@@ -132,6 +133,13 @@ func (c *Client) StorageProfile(vdcH *VDC, name string) (*StoragePolicy, error) 
 	var names []string
 	for _, r := range refs {
 		if name != "" && r.Name == name {
+			sp, err := c.Client.GetStorageProfileByHref(r.HREF)
+			if err != nil {
+				return nil, fmt.Errorf("VDC %s: storage policy %s: %w", vdcH.Name, r.Name, err)
+			}
+			if sp.Enabled != nil && !*sp.Enabled {
+				return nil, fmt.Errorf("storage policy %q of VDC %s is disabled: Cloud Director places no VM in it (its import would fail inside the downtime); name an enabled one, or ask the provider to enable it", name, vdcH.Name)
+			}
 			return wrapStoragePolicy(r), nil
 		}
 		names = append(names, r.Name)

@@ -523,4 +523,26 @@ func TestImportIntoTheDefaultStoragePolicy(t *testing.T) {
 	if rec := importAs("named", "*"); rec.DiskCopied || rec.Relocated || rec.Policy != "*" || rec.StorageProfile != "*" {
 		t.Errorf("an import naming *, which the VM's datastore supports: %+v; want it adopted in place", rec)
 	}
+
+	// A disabled policy: its profile says so, and an import naming it is
+	// refused; the default cannot be disabled.
+	if err := env.srv.SetStoragePolicyEnabled("Gold", false); err == nil {
+		t.Error("the default storage policy was disabled")
+	}
+	if err := env.srv.SetDefaultStoragePolicy("*"); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.srv.SetStoragePolicyEnabled("Gold", false); err != nil {
+		t.Fatal(err)
+	}
+	if p := must(c.Client.GetStorageProfileByHref(profiles["Gold"]))(t); p.Enabled == nil || *p.Enabled {
+		t.Errorf("disabled Gold's profile: Enabled %v", p.Enabled)
+	}
+	params := &importVmAsVAppParams{XmlnsVmext: types.XMLNamespaceExtension, Xmlns: types.XMLNamespaceVCloud,
+		Name: "disabled", SourceMove: true, VMMoRef: must(finder.VirtualMachine(ctx, "DC0_H0_VM0"))(t).Reference().Value,
+		Profile: &hrefRef{HREF: profiles["Gold"]}, Vdc: &hrefRef{HREF: vdc.Vdc.HREF}}
+	if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
+		"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", params, &types.VApp{}); err == nil || !strings.Contains(err.Error(), "disabled") {
+		t.Errorf("an import naming a disabled policy: %v, want it refused", err)
+	}
 }

@@ -43,6 +43,9 @@ type model struct {
 	// defaultSP is the org VDCs' default storage policy when set
 	// (SetDefaultStoragePolicy; storagepolicy.go).
 	defaultSP string
+	// disabledSP are the storage policies disabled in the org VDCs
+	// (SetStoragePolicyEnabled).
+	disabledSP map[string]bool
 	// recustomized lists the guests re-customized at power-on (guestcust.go).
 	recustomized []Recustomization
 	// ns: segment profiles, DHCP, network profile, external networks (netstate.go)

@@ -51,17 +51,39 @@ func (m *model) defaultPolicy() string {
 }
 
 // SetDefaultStoragePolicy makes the named storage policy the org VDC's
-// default, as a provider administrator may at any time.
+// default, as a provider administrator may at any time (an enabled one:
+// Cloud Director keeps its default enabled).
 func (s *Server) SetDefaultStoragePolicy(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, p := range s.m.policies() {
-		if p.Name == name {
-			s.m.defaultSP = name
-			return nil
-		}
+	if _, ok := s.m.policyNamed(name); !ok {
+		return fmt.Errorf("no storage policy %q", name)
 	}
-	return fmt.Errorf("no storage policy %q", name)
+	if s.m.disabledSP[name] {
+		return fmt.Errorf("storage policy %q is disabled: the default must be enabled", name)
+	}
+	s.m.defaultSP = name
+	return nil
+}
+
+// SetStoragePolicyEnabled enables or disables the named storage policy of
+// the org VDC, as a provider administrator may: Cloud Director places no
+// new VM in a disabled policy (an import naming it is refused). The
+// default cannot be disabled.
+func (s *Server) SetStoragePolicyEnabled(name string, enabled bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m.policyNamed(name); !ok {
+		return fmt.Errorf("no storage policy %q", name)
+	}
+	if !enabled && name == s.m.defaultPolicy() {
+		return fmt.Errorf("storage policy %q is the default: make another one the default first", name)
+	}
+	if s.m.disabledSP == nil {
+		s.m.disabledSP = map[string]bool{}
+	}
+	s.m.disabledSP[name] = !enabled
+	return nil
 }
 
 // spID is the id of VDC vdcID's profile of policy name ("*" keeps the id
@@ -115,7 +137,7 @@ func handleVdcStorageProfile(c *reqCtx) {
 			if spID(v.id, p.Name) != id {
 				continue
 			}
-			enabled := true
+			enabled := !c.m.disabledSP[p.Name]
 			c.xml(http.StatusOK, mimeVdcStorageProfile, "VdcStorageProfile", &types.VdcStorageProfile{
 				ID: urn("vdcstorageProfile", id), Name: p.Name, Enabled: &enabled, Units: "MB",
 				Default: p.Name == c.m.defaultPolicy(),

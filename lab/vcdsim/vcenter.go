@@ -535,8 +535,13 @@ func (c *reqCtx) readImport(v *vcenter, schema importSchema) (*importParams, *ba
 		in.Name = b.name
 	}
 	if sp := in.StorageProfile; sp != nil {
-		if _, ok := c.m.policyByHref(sp.HREF); !ok {
+		p, ok := c.m.policyByHref(sp.HREF)
+		if !ok {
 			c.fail(http.StatusBadRequest, "BAD_REQUEST", "VdcStorageProfile: %s is not a storage profile of org VDC %s", sp.HREF, c.m.vdc.name)
+			return nil, nil, false
+		}
+		if c.m.disabledSP[p.Name] {
+			c.fail(http.StatusBadRequest, "BAD_REQUEST", "VdcStorageProfile: storage policy %s of org VDC %s is disabled", p.Name, c.m.vdc.name)
 			return nil, nil, false
 		}
 	}
