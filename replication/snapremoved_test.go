@@ -173,7 +173,16 @@ func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
 	if hook.fn.Load() != nil {
 		t.Fatal("the VM was not powered on during the final pass")
 	}
+	// Powered on and off again during the final pass.
 	wait(vmo.PowerOff(ctx))
+	hook.arm(1<<20, func() { wait(vmo.PowerOn(ctx)); guest(7); wait(vmo.PowerOff(ctx)) })
+	_, err = job.RunPass(ctx, true)
+	if !errors.Is(err, replication.ErrPoweredOnDuringFinal) || !strings.Contains(err.Error(), "and off again") {
+		t.Fatalf("final pass of a VM powered on and off meanwhile: %v, want ErrPoweredOnDuringFinal", err)
+	}
+	if hook.fn.Load() != nil {
+		t.Fatal("the VM was not powered on and off during the final pass")
+	}
 	if _, err := job.RunPass(ctx, true); err != nil {
 		t.Fatalf("final pass: %v", err)
 	}

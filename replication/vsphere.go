@@ -257,6 +257,10 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 			devices = vm.Config.Hardware.Device
 		}
 		vs.id = "final-" + time.Now().UTC().Format("20060102T150405.000")
+		// vCenter's clock, for the power-ons Held looks for since.
+		if now, err := methods.GetCurrentTime(ctx, s.Client); err == nil {
+			vs.offSince = *now
+		}
 	case resume != "":
 		for _, t := range snaps {
 			if t.Snapshot.Value == resume {
@@ -390,6 +394,9 @@ type vsSnapshot struct {
 	id     string
 	snap   *types.ManagedObjectReference // nil: final pass on the powered-off VM
 	taken  time.Time                     // a resumed snapshot's creation (zero: taken now)
+	// offSince is vCenter's time when a final pass opened the powered-off
+	// VM (zero: unknown, or not a final pass).
+	offSince time.Time
 	// cbtReenabled: changed block tracking was found off and turned on
 	// again before this snapshot (no earlier changeId holds).
 	cbtReenabled bool
@@ -532,6 +539,16 @@ func (v *vsSnapshot) Held(ctx context.Context) error {
 		if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
 			return fmt.Errorf("%w: VM %s is %s: its disks changed while the final pass read them; the cutover cannot use this replica", ErrPoweredOnDuringFinal, v.vmName, vm.Runtime.PowerState)
 		}
+		// Powered on and off again meanwhile: vCenter's events say so.
+		if !v.offSince.IsZero() {
+			on, err := v.s.poweredOnSince(ctx, v.offSince)
+			if err != nil {
+				return fmt.Errorf("check that VM %s stayed powered off during the final pass: %w", v.vmName, err)
+			}
+			if !on.IsZero() {
+				return fmt.Errorf("%w: VM %s was powered on at %s, and off again: its disks changed while the final pass read them; the cutover cannot use this replica", ErrPoweredOnDuringFinal, v.vmName, on.UTC().Format(time.RFC3339))
+			}
+		}
 		return nil
 	}
 	found := false
@@ -544,6 +561,29 @@ func (v *vsSnapshot) Held(ctx context.Context) error {
 		return fmt.Errorf("%w: ferry's snapshot %s of VM %s was removed while the pass read it (not by ferry: a backup job's or an admin's snapshot cleanup?); nothing of this pass is committed, and the next pass reads again from the last committed one", ErrSnapshotRemoved, v.snap.Value, v.vmName)
 	}
 	return nil
+}
+
+// poweredOnSince is when vCenter last recorded the VM powered on after
+// since (zero: not since), from its events (VmPoweredOnEvent).
+func (s *VSphereSource) poweredOnSince(ctx context.Context, since time.Time) (time.Time, error) {
+	res, err := methods.QueryEvents(ctx, s.Client, &types.QueryEvents{
+		This: *s.Client.ServiceContent.EventManager,
+		Filter: types.EventFilterSpec{
+			Entity:      &types.EventFilterSpecByEntity{Entity: s.VM, Recursion: types.EventFilterSpecRecursionOptionSelf},
+			Time:        &types.EventFilterSpecByTime{BeginTime: &since},
+			EventTypeId: []string{"VmPoweredOnEvent"},
+		},
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	var last time.Time
+	for _, e := range res.Returnval {
+		if t := e.GetEvent().CreatedTime; t.After(last) {
+			last = t
+		}
+	}
+	return last, nil
 }
 
 // explain returns why a read of the snapshot failed when its point in time
