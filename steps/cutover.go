@@ -777,7 +777,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	}
 	// Checked again before the source stops: an import that relocates or
 	// copies the VM would add to the downtime.
-	if err := checkTargetPlacement(ctx, c.env, c.plan); err != nil {
+	if err := checkTargetPlacement(ctx, c.env, c.plan, c.src.DiskBytes()); err != nil {
 		return fmt.Errorf("%s: %w", c.plan.Name, err)
 	}
 	if err := c.capturedDisksThere(ctx); err != nil {

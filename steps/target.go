@@ -227,8 +227,11 @@ func checkHWPolicy(ctx context.Context, env *Env, vm, version string) error {
 // checkStoragePolicy refuses, before the cutover starts, a replica
 // datastore that does not support the VM's VDC storage policy (the plan's
 // storage_profile, or the VDC's only one): Cloud Director would move the
-// disks into the policy at import, a full copy inside the downtime.
-func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) error {
+// disks into the policy at import, a full copy inside the downtime. It
+// refuses too when the policy's storage limit has less room left than need
+// bytes (the disks' capacity of the VMs whom says, still to be imported
+// into it): Cloud Director would refuse the import after the shutdown.
+func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan, need int64, whom string) error {
 	pp, ok := env.providerDatastore()
 	if !ok {
 		return nil
@@ -244,6 +247,10 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) error {
 	sp, err := sys.StorageProfile(vdc, p.StorageProfile)
 	if err != nil {
 		return fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
+	}
+	if left := (sp.LimitMB - sp.UsedMB) << 20; sp.LimitMB > 0 && need > left {
+		return fmt.Errorf("storage policy %q of VDC %s has %s left of its %s limit (%s used), and %s take %s (Cloud Director counts the disks' capacity): it would refuse the import after the source's shutdown; ask the provider to raise the limit, or name another policy as storage_profile",
+			sp.Name, env.Plan().VDC, Bytes(max(0, left)), Bytes(sp.LimitMB<<20), Bytes(sp.UsedMB<<20), whom, Bytes(need))
 	}
 	u, err := vsphere.ParseURL(env.Config.Provider.URL)
 	if err != nil {
@@ -276,10 +283,11 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) error {
 	return nil
 }
 
-// checkTargetPlacement is checkPlacement and checkStoragePolicy for one VM.
-func checkTargetPlacement(ctx context.Context, env *Env, p VMPlan) error {
+// checkTargetPlacement is checkPlacement and checkStoragePolicy for one VM
+// whose disks take need bytes.
+func checkTargetPlacement(ctx context.Context, env *Env, p VMPlan, need int64) error {
 	if err := checkPlacement(ctx, env); err != nil {
 		return err
 	}
-	return checkStoragePolicy(ctx, env, p)
+	return checkStoragePolicy(ctx, env, p, need, "VM "+p.Name+"'s disks")
 }

@@ -393,11 +393,11 @@ func TestStoragePolicyChecked(t *testing.T) {
 	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "provider.datastore") {
 		t.Errorf("a datastore outside the provider VDC and the policy: %v", err)
 	}
-	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err == nil || !strings.Contains(err.Error(), `does not support storage policy "*"`) {
+	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0], 0, ""); err == nil || !strings.Contains(err.Error(), `does not support storage policy "*"`) {
 		t.Errorf("the storage policy check on its own: %v", err)
 	}
 	env.Plan().Provider.Datastore = "provider-ds"
-	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err != nil {
+	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0], 0, ""); err != nil {
 		t.Errorf("provider-ds supports *: %v", err)
 	}
 
@@ -407,7 +407,7 @@ func TestStoragePolicyChecked(t *testing.T) {
 	// replicas into it inside the downtime: refused at selection, naming the
 	// default and what to do.
 	env.Plan().VMs[0].StorageProfile = ""
-	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err != nil {
+	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0], 0, ""); err != nil {
 		t.Errorf("no storage_profile, the default * supported by provider-ds: %v", err)
 	}
 	if err := l.VCD.SetDefaultStoragePolicy(lab.NFSStoragePolicy); err != nil {
@@ -440,7 +440,32 @@ func TestStoragePolicyChecked(t *testing.T) {
 	if err := l.VCD.SetStoragePolicyEnabled(lab.NFSStoragePolicy, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err != nil {
+	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0], 0, ""); err != nil {
 		t.Errorf("NFS enabled again, on provider-nfs: %v", err)
+	}
+
+	// The policy's storage limit has less room than the VM's disks take
+	// (Cloud Director counts their capacity): the import would be refused
+	// after the shutdown. Refused at selection; room enough, it passes.
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := onprem.VMByName(ctx, "LinuxDB1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	needMB := (src.DiskBytes() + 1<<20 - 1) >> 20
+	if err := l.VCD.SetStoragePolicyLimit(lab.NFSStoragePolicy, needMB-1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `storage policy "NFS" of VDC Company-VDC has`) || !strings.Contains(err.Error(), "raise the limit") {
+		t.Errorf("a storage limit below the VM's disks: %v, want it refused", err)
+	}
+	if err := l.VCD.SetStoragePolicyLimit(lab.NFSStoragePolicy, needMB); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Plan(ctx, env); err != nil {
+		t.Errorf("a storage limit that fits the VM's disks: %v", err)
 	}
 }

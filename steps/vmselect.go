@@ -85,6 +85,12 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 	}
 	var out []vmCheck
 	seen := map[string]bool{}
+	// What the VMs checked so far, by storage_profile, will take of their
+	// policy's storage limit (their disks' capacity).
+	byPolicy := map[string]struct {
+		bytes int64
+		names []string
+	}{}
 	for _, p := range pf.VMs {
 		if seen[p.Name] {
 			return nil, fmt.Errorf("VM %q is listed twice in the plan", p.Name)
@@ -132,7 +138,14 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if err := checkStorageProfile(ctx, env, p); err != nil {
 			return nil, err
 		}
-		if err := checkStoragePolicy(ctx, env, p); err != nil {
+		g := byPolicy[p.StorageProfile]
+		g.bytes, g.names = g.bytes+vm.DiskBytes(), append(g.names, p.Name)
+		byPolicy[p.StorageProfile] = g
+		whom := "VM " + p.Name + "'s disks"
+		if len(g.names) > 1 {
+			whom = "the disks of VMs " + strings.Join(g.names, ", ")
+		}
+		if err := checkStoragePolicy(ctx, env, p, g.bytes, whom); err != nil {
 			return nil, err
 		}
 		// The target gets the source's hardware version: refused here when

@@ -57,7 +57,10 @@ type StoragePolicy struct {
 	// Default: the VDC's default policy, found because none was named
 	// (Client.StorageProfile).
 	Default bool
-	href    string
+	// LimitMB is the VDC's storage limit in the policy (0: unlimited),
+	// UsedMB what its VMs take of it (their disks' capacity).
+	LimitMB, UsedMB int64
+	href            string
 }
 
 func wrapStoragePolicy(r *types.Reference) *StoragePolicy {

@@ -131,16 +131,29 @@ func (c *Client) StorageProfile(vdcH *VDC, name string) (*StoragePolicy, error) 
 		refs = vdc.Vdc.VdcStorageProfiles.VdcStorageProfile
 	}
 	var names []string
+	// read is the policy at r as Cloud Director has it now.
+	read := func(r *types.Reference) (*StoragePolicy, *types.VdcStorageProfile, error) {
+		sp, err := c.Client.GetStorageProfileByHref(r.HREF)
+		if err != nil {
+			return nil, nil, fmt.Errorf("VDC %s: storage policy %s: %w", vdcH.Name, r.Name, err)
+		}
+		p := wrapStoragePolicy(r)
+		p.LimitMB, p.UsedMB = sp.Limit, sp.StorageUsedMB
+		if sp.Units == "GB" {
+			p.LimitMB, p.UsedMB = sp.Limit*1024, sp.StorageUsedMB*1024
+		}
+		return p, sp, nil
+	}
 	for _, r := range refs {
 		if name != "" && r.Name == name {
-			sp, err := c.Client.GetStorageProfileByHref(r.HREF)
+			p, sp, err := read(r)
 			if err != nil {
-				return nil, fmt.Errorf("VDC %s: storage policy %s: %w", vdcH.Name, r.Name, err)
+				return nil, err
 			}
 			if sp.Enabled != nil && !*sp.Enabled {
 				return nil, fmt.Errorf("storage policy %q of VDC %s is disabled: Cloud Director places no VM in it (its import would fail inside the downtime); name an enabled one, or ask the provider to enable it", name, vdcH.Name)
 			}
-			return wrapStoragePolicy(r), nil
+			return p, nil
 		}
 		names = append(names, r.Name)
 	}
@@ -150,15 +163,15 @@ func (c *Client) StorageProfile(vdcH *VDC, name string) (*StoragePolicy, error) 
 	case len(refs) == 0:
 		return nil, fmt.Errorf("VDC %s has no storage policy", vdcH.Name)
 	case len(refs) == 1:
-		return wrapStoragePolicy(refs[0]), nil
+		p, _, err := read(refs[0])
+		return p, err
 	}
 	for _, r := range refs {
-		sp, err := c.Client.GetStorageProfileByHref(r.HREF)
+		p, sp, err := read(r)
 		if err != nil {
-			return nil, fmt.Errorf("VDC %s: storage policy %s: %w", vdcH.Name, r.Name, err)
+			return nil, err
 		}
 		if sp.Default {
-			p := wrapStoragePolicy(r)
 			p.Default = true
 			return p, nil
 		}

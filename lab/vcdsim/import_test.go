@@ -524,6 +524,26 @@ func TestImportIntoTheDefaultStoragePolicy(t *testing.T) {
 		t.Errorf("an import naming *, which the VM's datastore supports: %+v; want it adopted in place", rec)
 	}
 
+	// The storage limit: the VMs in a policy count their disks' capacity
+	// against it, and an import past it is refused.
+	star := must(c.Client.GetStorageProfileByHref(profiles["*"]))(t)
+	if star.StorageUsedMB <= 0 || star.Limit != 0 {
+		t.Errorf("policy * after an import into it: used %d MB, limit %d; want some used, no limit", star.StorageUsedMB, star.Limit)
+	}
+	if err := env.srv.SetStoragePolicyLimit("*", star.StorageUsedMB); err != nil {
+		t.Fatal(err)
+	}
+	if p := must(c.Client.GetStorageProfileByHref(profiles["*"]))(t); p.Limit != star.StorageUsedMB {
+		t.Errorf("policy * limit %d, want %d", p.Limit, star.StorageUsedMB)
+	}
+	full := &importVmAsVAppParams{XmlnsVmext: types.XMLNamespaceExtension, Xmlns: types.XMLNamespaceVCloud,
+		Name: "full", SourceMove: true, VMMoRef: must(finder.VirtualMachine(ctx, "DC0_H0_VM0"))(t).Reference().Value,
+		Profile: &hrefRef{HREF: profiles["*"]}, Vdc: &hrefRef{HREF: vdc.Vdc.HREF}}
+	if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
+		"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", full, &types.VApp{}); err == nil || !strings.Contains(err.Error(), "storage quota") {
+		t.Errorf("an import past the policy's storage limit: %v, want it refused", err)
+	}
+
 	// A disabled policy: its profile says so, and an import naming it is
 	// refused; the default cannot be disabled.
 	if err := env.srv.SetStoragePolicyEnabled("Gold", false); err == nil {

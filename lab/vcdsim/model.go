@@ -46,6 +46,8 @@ type model struct {
 	// disabledSP are the storage policies disabled in the org VDCs
 	// (SetStoragePolicyEnabled).
 	disabledSP map[string]bool
+	// limitSP are storage limits set at run time (SetStoragePolicyLimit).
+	limitSP map[string]int64
 	// recustomized lists the guests re-customized at power-on (guestcust.go).
 	recustomized []Recustomization
 	// ns: segment profiles, DHCP, network profile, external networks (netstate.go)

@@ -1,6 +1,7 @@
 package vcdsim
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -19,6 +20,10 @@ import (
 type StoragePolicy struct {
 	Name       string
 	Datastores []string
+	// LimitMB is the org VDC's storage limit in the policy (0: unlimited;
+	// SetStoragePolicyLimit changes it): Cloud Director refuses a VM whose
+	// disks' capacity would take the policy's use past it.
+	LimitMB int64
 }
 
 // mimeVdcStorageProfile is a VdcStorageProfile's media type.
@@ -64,6 +69,47 @@ func (s *Server) SetDefaultStoragePolicy(name string) error {
 	}
 	s.m.defaultSP = name
 	return nil
+}
+
+// SetStoragePolicyLimit sets the org VDC's storage limit in the named
+// policy (MB, 0: unlimited), as a provider administrator may.
+func (s *Server) SetStoragePolicyLimit(name string, mb int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m.policyNamed(name); !ok {
+		return fmt.Errorf("no storage policy %q", name)
+	}
+	if s.m.limitSP == nil {
+		s.m.limitSP = map[string]int64{}
+	}
+	s.m.limitSP[name] = mb
+	return nil
+}
+
+// policyLimit is the named policy's limit in MB (0: unlimited).
+func (m *model) policyLimit(name string) int64 {
+	if mb, ok := m.limitSP[name]; ok {
+		return mb
+	}
+	p, _ := m.policyNamed(name)
+	return p.LimitMB
+}
+
+// policyUsedMB is what the org VDC's VMs in the named policy take of its
+// limit: their disks' capacity (thin or not, as Cloud Director counts it).
+func (m *model) policyUsedMB(name string) int64 {
+	var kb int64
+	for _, a := range m.vapps {
+		for _, v := range a.vms {
+			if cmp.Or(v.policy, m.defaultPolicy()) != name {
+				continue
+			}
+			for _, d := range v.disks {
+				kb += d.CapacityKB
+			}
+		}
+	}
+	return kb / 1024
 }
 
 // SetStoragePolicyEnabled enables or disables the named storage policy of
@@ -140,6 +186,7 @@ func handleVdcStorageProfile(c *reqCtx) {
 			enabled := !c.m.disabledSP[p.Name]
 			c.xml(http.StatusOK, mimeVdcStorageProfile, "VdcStorageProfile", &types.VdcStorageProfile{
 				ID: urn("vdcstorageProfile", id), Name: p.Name, Enabled: &enabled, Units: "MB",
+				Limit: c.m.policyLimit(p.Name), StorageUsedMB: c.m.policyUsedMB(p.Name),
 				Default: p.Name == c.m.defaultPolicy(),
 			})
 			return

@@ -545,6 +545,22 @@ func (c *reqCtx) readImport(v *vcenter, schema importSchema) (*importParams, *ba
 			return nil, nil, false
 		}
 	}
+	// The VM's disks count against its policy's storage limit.
+	policy := c.m.defaultPolicy()
+	if in.StorageProfile != nil {
+		p, _ := c.m.policyByHref(in.StorageProfile.HREF)
+		policy = p.Name
+	}
+	if limit := c.m.policyLimit(policy); limit > 0 {
+		var kb int64
+		for _, d := range b.disks {
+			kb += d.CapacityKB
+		}
+		if used := c.m.policyUsedMB(policy); used+kb/1024 > limit {
+			c.fail(http.StatusBadRequest, "BAD_REQUEST", "The requested operation will exceed the VDC's storage quota: storage policy %s of org VDC %s has %d MB of %d MB left, VM %s needs %d MB", policy, c.m.vdc.name, max(0, limit-used), limit, b.name, kb/1024)
+			return nil, nil, false
+		}
+	}
 	return &in, b, true
 }
 
