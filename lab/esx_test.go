@@ -39,15 +39,7 @@ func TestESXiHostFolderNeedsTicket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mvm mo.VirtualMachine
-	pc := property.DefaultCollector(c.Client.Client)
-	if err := pc.RetrieveOne(ctx, vm.Ref.Reference(), []string{"runtime.host"}, &mvm); err != nil {
-		t.Fatal(err)
-	}
-	var host mo.HostSystem
-	if err := pc.RetrieveOne(ctx, *mvm.Runtime.Host, []string{"name", "summary.config.port"}, &host); err != nil {
-		t.Fatal(err)
-	}
+	host := hostOf(t, c, vm.Ref.Reference())
 	ips, err := object.NewHostSystem(c.Client.Client, host.Self).ManagementIPs(ctx)
 	if err != nil || len(ips) == 0 {
 		t.Fatalf("management IPs of %s: %v %v", host.Name, ips, err)
@@ -210,6 +202,22 @@ func TestLabDescriptorsAreESXi(t *testing.T) {
 	}
 }
 
+// hostOf is the host that runs the VM ref: its name and port.
+func hostOf(t *testing.T, c *vsphere.Client, ref types.ManagedObjectReference) mo.HostSystem {
+	t.Helper()
+	ctx := context.Background()
+	var mvm mo.VirtualMachine
+	pc := property.DefaultCollector(c.Client.Client)
+	if err := pc.RetrieveOne(ctx, ref, []string{"runtime.host"}, &mvm); err != nil {
+		t.Fatal(err)
+	}
+	var host mo.HostSystem
+	if err := pc.RetrieveOne(ctx, *mvm.Runtime.Host, []string{"name", "summary.config.port"}, &host); err != nil {
+		t.Fatal(err)
+	}
+	return host
+}
+
 // TestRunningVMsDiskIsLocked: a running VM without a snapshot writes its
 // base disk, and ESXi holds that flat file locked: its /folder (host-direct
 // with a valid ticket, and vCenter's proxy) cannot open it. A snapshot
@@ -231,15 +239,7 @@ func TestRunningVMsDiskIsLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mvm mo.VirtualMachine
-	pc := property.DefaultCollector(c.Client.Client)
-	if err := pc.RetrieveOne(ctx, ref, []string{"runtime.host"}, &mvm); err != nil {
-		t.Fatal(err)
-	}
-	var host mo.HostSystem
-	if err := pc.RetrieveOne(ctx, *mvm.Runtime.Host, []string{"name"}, &host); err != nil {
-		t.Fatal(err)
-	}
+	host := hostOf(t, c, ref)
 	u := url.URL{Scheme: "https", Host: l.OnPrem.ESX.Addr(host.Name), Path: "/folder/WebApp1/WebApp1-flat.vmdk", RawQuery: url.Values{"dsName": {"onprem-ds"}}.Encode()}
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: l.CA.Pool}}}
 	// hostGet reads the first 4 KiB from the host with a fresh ticket.

@@ -373,19 +373,12 @@ func TestImportMovesAVMOutsideTheVDC(t *testing.T) {
 	vdc := must(must(c.GetOrgByName("Company"))(t).GetVDCByName("Company-VDC", false))(t)
 	importAs := func(name, moref string, sourceMove bool) *types.Task {
 		t.Helper()
-		var created types.VApp
-		params := &importVmAsVAppParams{XmlnsVmext: types.XMLNamespaceExtension, Xmlns: types.XMLNamespaceVCloud,
-			Name: name, SourceMove: sourceMove, VMMoRef: moref, Vdc: &hrefRef{HREF: vdc.Vdc.HREF}}
-		if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
-			"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", params, &created); err != nil {
+		task, err := importVM(t, c, ext, &importVmAsVAppParams{XmlnsVmext: types.XMLNamespaceExtension, Xmlns: types.XMLNamespaceVCloud,
+			Name: name, SourceMove: sourceMove, VMMoRef: moref, Vdc: &hrefRef{HREF: vdc.Vdc.HREF}})
+		if err != nil {
 			t.Fatal(err)
 		}
-		task := govcd.NewTask(&c.Client)
-		task.Task = created.Tasks.Task[0]
-		if err := task.WaitInspectTaskCompletion(nil, 20*time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
-		return task.Task
+		return task
 	}
 
 	importAs("in-place", inside.Reference().Value, true)
@@ -415,6 +408,23 @@ func TestImportMovesAVMOutsideTheVDC(t *testing.T) {
 	if want := time.Duration(float64(rec.Copied) / float64(rate) * float64(time.Second)); end.Sub(start) < want-10*time.Millisecond {
 		t.Errorf("copying %d bytes took %s; at %d B/s it takes at least %s", rec.Copied, end.Sub(start), rate, want)
 	}
+}
+
+// importVM posts an import to the vimServer extension at ext and waits
+// for its task (the error: Cloud Director refused the request).
+func importVM(t *testing.T, c *govcd.VCDClient, ext string, params *importVmAsVAppParams) (*types.Task, error) {
+	t.Helper()
+	var created types.VApp
+	if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
+		"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", params, &created); err != nil {
+		return nil, err
+	}
+	task := govcd.NewTask(&c.Client)
+	task.Task = created.Tasks.Task[0]
+	if err := task.WaitInspectTaskCompletion(nil, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	return task.Task, nil
 }
 
 // vimServer is the provider vCenter's extension URL as Cloud Director knows
@@ -497,19 +507,12 @@ func TestImportIntoTheDefaultStoragePolicy(t *testing.T) {
 	}
 	importAs := func(name, profile string) ImportRecord {
 		t.Helper()
-		var created types.VApp
 		params := &importVmAsVAppParams{XmlnsVmext: types.XMLNamespaceExtension, Xmlns: types.XMLNamespaceVCloud,
 			Name: name, SourceMove: true, VMMoRef: vm.Reference().Value, Vdc: &hrefRef{HREF: vdc.Vdc.HREF}}
 		if profile != "" {
 			params.Profile = &hrefRef{HREF: profiles[profile]}
 		}
-		if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
-			"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", params, &created); err != nil {
-			t.Fatal(err)
-		}
-		task := govcd.NewTask(&c.Client)
-		task.Task = created.Tasks.Task[0]
-		if err := task.WaitInspectTaskCompletion(nil, 20*time.Millisecond); err != nil {
+		if _, err := importVM(t, c, ext, params); err != nil {
 			t.Fatal(err)
 		}
 		imps := env.srv.Imports()
@@ -539,8 +542,7 @@ func TestImportIntoTheDefaultStoragePolicy(t *testing.T) {
 	full := &importVmAsVAppParams{XmlnsVmext: types.XMLNamespaceExtension, Xmlns: types.XMLNamespaceVCloud,
 		Name: "full", SourceMove: true, VMMoRef: must(finder.VirtualMachine(ctx, "DC0_H0_VM0"))(t).Reference().Value,
 		Profile: &hrefRef{HREF: profiles["*"]}, Vdc: &hrefRef{HREF: vdc.Vdc.HREF}}
-	if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
-		"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", full, &types.VApp{}); err == nil || !strings.Contains(err.Error(), "storage quota") {
+	if _, err := importVM(t, c, ext, full); err == nil || !strings.Contains(err.Error(), "storage quota") {
 		t.Errorf("an import past the policy's storage limit: %v, want it refused", err)
 	}
 
@@ -561,8 +563,7 @@ func TestImportIntoTheDefaultStoragePolicy(t *testing.T) {
 	params := &importVmAsVAppParams{XmlnsVmext: types.XMLNamespaceExtension, Xmlns: types.XMLNamespaceVCloud,
 		Name: "disabled", SourceMove: true, VMMoRef: must(finder.VirtualMachine(ctx, "DC0_H0_VM0"))(t).Reference().Value,
 		Profile: &hrefRef{HREF: profiles["Gold"]}, Vdc: &hrefRef{HREF: vdc.Vdc.HREF}}
-	if _, err := c.Client.ExecuteRequest(ext+"/importVmAsVApp", http.MethodPost,
-		"application/vnd.vmware.admin.importVmAsVAppParams+xml", "import: %s", params, &types.VApp{}); err == nil || !strings.Contains(err.Error(), "disabled") {
+	if _, err := importVM(t, c, ext, params); err == nil || !strings.Contains(err.Error(), "disabled") {
 		t.Errorf("an import naming a disabled policy: %v, want it refused", err)
 	}
 }
