@@ -138,9 +138,13 @@ func (c *Client) StorageProfile(vdcH *VDC, name string) (*StoragePolicy, error) 
 			return nil, nil, fmt.Errorf("VDC %s: storage policy %s: %w", vdcH.Name, r.Name, err)
 		}
 		p := wrapStoragePolicy(r)
+		// The limit is in the profile's Units, its use always in MB.
 		p.LimitMB, p.UsedMB = sp.Limit, sp.StorageUsedMB
-		if sp.Units == "GB" {
-			p.LimitMB, p.UsedMB = sp.Limit*1024, sp.StorageUsedMB*1024
+		switch strings.ToUpper(sp.Units) {
+		case "GB":
+			p.LimitMB = sp.Limit << 10
+		case "TB":
+			p.LimitMB = sp.Limit << 20
 		}
 		return p, sp, nil
 	}
