@@ -145,6 +145,12 @@ func (e *Env) CutoverReadiness(ctx context.Context) ([]Item, error) {
 			out = append(out, it)
 		}
 	}
+	// The storage policies' limits the targets are imported into.
+	full, err := e.storageRoomItems(ctx, e.Migrating(), fails)
+	if err != nil {
+		return out, err
+	}
+	out = append(out, full...)
 	// The networks and the stretch the targets need (QA: the wizard's
 	// confirmation showed none of it until the names were typed).
 	wire, err := e.wireItems(ctx, e.Migrating())

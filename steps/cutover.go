@@ -378,6 +378,13 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			cutting = append(cutting, vm)
 		}
 	}
+	// Room in the storage policies' limits for the whole wave: each VM's
+	// own check before its shutdown cannot see the others' imports.
+	full, err := env.storageRoomItems(ctx, cutting, "the cutover would shut the sources down and then fail to import some of them")
+	if err != nil {
+		return p, err
+	}
+	p.Items = append(p.Items, full...)
 	wire, err := env.wireItems(ctx, cutting)
 	if err != nil {
 		return p, err

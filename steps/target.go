@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -229,9 +230,11 @@ func checkHWPolicy(ctx context.Context, env *Env, vm, version string) error {
 // storage_profile, or the VDC's only one): Cloud Director would move the
 // disks into the policy at import, a full copy inside the downtime. It
 // refuses too when the policy's storage limit has less room left than need
-// bytes (the disks' capacity of the VMs whom says, still to be imported
-// into it): Cloud Director would refuse the import after the shutdown.
-func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan, need int64, whom string) error {
+// says the VMs still to be imported into that policy take (their disks'
+// capacity; whom names them): Cloud Director would refuse the import after
+// the shutdown. need is given the policy the VM resolves to (the named one,
+// or the VDC's default).
+func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan, need func(policy string) (bytes int64, whom string)) error {
 	pp, ok := env.providerDatastore()
 	if !ok {
 		return nil
@@ -248,9 +251,8 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan, need int64, who
 	if err != nil {
 		return fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
 	}
-	if left := (sp.LimitMB - sp.UsedMB) << 20; sp.LimitMB > 0 && need > left {
-		return fmt.Errorf("storage policy %q of VDC %s has %s left of its %s limit (%s used), and %s take %s (Cloud Director counts the disks' capacity): it would refuse the import after the source's shutdown; ask the provider to raise the limit, or name another policy as storage_profile",
-			sp.Name, env.Plan().VDC, Bytes(max(0, left)), Bytes(sp.LimitMB<<20), Bytes(sp.UsedMB<<20), whom, Bytes(need))
+	if n, whom := need(sp.Name); sp.LimitMB > 0 && n > (sp.LimitMB-sp.UsedMB)<<20 {
+		return errors.New(policyFull(env, sp, n, whom) + ": it would refuse the import after the source's shutdown; ask the provider to raise the limit, or name another policy as storage_profile")
 	}
 	u, err := vsphere.ParseURL(env.Config.Provider.URL)
 	if err != nil {
@@ -283,11 +285,71 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan, need int64, who
 	return nil
 }
 
+// policyFull says that policy sp has less room left of its storage limit
+// than n bytes, which the VMs whom names take.
+func policyFull(env *Env, sp *vcd.StoragePolicy, n int64, whom string) string {
+	return fmt.Sprintf("storage policy %q of VDC %s has %s left of its %s limit (%s used), and %s take %s (Cloud Director counts the disks' capacity)",
+		sp.Name, env.Plan().VDC, Bytes(max(0, (sp.LimitMB-sp.UsedMB)<<20)), Bytes(sp.LimitMB<<20), Bytes(sp.UsedMB<<20), whom, Bytes(n))
+}
+
 // checkTargetPlacement is checkPlacement and checkStoragePolicy for one VM
 // whose disks take need bytes.
 func checkTargetPlacement(ctx context.Context, env *Env, p VMPlan, need int64) error {
 	if err := checkPlacement(ctx, env); err != nil {
 		return err
 	}
-	return checkStoragePolicy(ctx, env, p, need, "VM "+p.Name+"'s disks")
+	return checkStoragePolicy(ctx, env, p, func(string) (int64, string) { return need, "VM " + p.Name + "'s disks" })
+}
+
+// storageRoomItems are the conflicts of the storage policies whose limits
+// have less room left than vms' targets take (their captured disks'
+// capacity, summed per policy each VM resolves to): fails says what
+// would happen.
+func (e *Env) storageRoomItems(ctx context.Context, vms []VMPlan, fails string) ([]Item, error) {
+	type need struct {
+		sp    *vcd.StoragePolicy
+		bytes int64
+		names []string
+	}
+	var order []*need
+	byName := map[string]*need{}
+	if len(vms) == 0 {
+		return nil, nil
+	}
+	sys, vdc, err := e.planVDC(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range vms {
+		cfg, ok, err := savedVMConfig(e.State, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue // its cutover refuses without it
+		}
+		sp, err := sys.StorageProfile(vdc, p.StorageProfile)
+		if err != nil {
+			return nil, fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
+		}
+		n := byName[sp.Name]
+		if n == nil {
+			n = &need{sp: sp}
+			byName[sp.Name] = n
+			order = append(order, n)
+		}
+		for _, d := range cfg.Disks {
+			n.bytes += d.Capacity
+		}
+		n.names = append(n.names, p.Name)
+	}
+	var out []Item
+	for _, n := range order {
+		if n.sp.LimitMB > 0 && n.bytes > (n.sp.LimitMB-n.sp.UsedMB)<<20 {
+			out = append(out, Item{Action: ActionConflict, Kind: "storage policy", Name: n.sp.Name,
+				Detail: fmt.Sprintf("%s: Cloud Director refuses an import past the limit, so %s. Ask the provider to raise the limit, or name another policy as storage_profile, first",
+					policyFull(e, n.sp, n.bytes, "the targets of "+strings.Join(n.names, ", ")), fails)})
+		}
+	}
+	return out, nil
 }

@@ -85,8 +85,8 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 	}
 	var out []vmCheck
 	seen := map[string]bool{}
-	// What the VMs checked so far, by storage_profile, will take of their
-	// policy's storage limit (their disks' capacity).
+	// What the VMs checked so far, by the storage policy they resolve to,
+	// will take of its storage limit (their disks' capacity).
 	byPolicy := map[string]struct {
 		bytes int64
 		names []string
@@ -138,14 +138,17 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if err := checkStorageProfile(ctx, env, p); err != nil {
 			return nil, err
 		}
-		g := byPolicy[p.StorageProfile]
-		g.bytes, g.names = g.bytes+vm.DiskBytes(), append(g.names, p.Name)
-		byPolicy[p.StorageProfile] = g
-		whom := "VM " + p.Name + "'s disks"
-		if len(g.names) > 1 {
-			whom = "the disks of VMs " + strings.Join(g.names, ", ")
-		}
-		if err := checkStoragePolicy(ctx, env, p, g.bytes, whom); err != nil {
+		// Summed per policy the VMs resolve to ("" and a name of the
+		// default are one).
+		if err := checkStoragePolicy(ctx, env, p, func(policy string) (int64, string) {
+			g := byPolicy[policy]
+			g.bytes, g.names = g.bytes+vm.DiskBytes(), append(g.names, p.Name)
+			byPolicy[policy] = g
+			if len(g.names) > 1 {
+				return g.bytes, "the disks of VMs " + strings.Join(g.names, ", ")
+			}
+			return g.bytes, "VM " + p.Name + "'s disks"
+		}); err != nil {
 			return nil, err
 		}
 		// The target gets the source's hardware version: refused here when

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -262,5 +263,51 @@ func TestWaveIntoOneVApp(t *testing.T) {
 		if _, err := vapp.GetVMByName(name, true); err != nil {
 			t.Errorf("vApp Shop: %s: %v", name, err)
 		}
+	}
+}
+
+// TestWaveRefusedPastTheStorageLimit (QA): a wave whose targets together
+// take more of their storage policy's limit than it has left is refused
+// before any source is shut down; each VM's own check before its shutdown
+// saw room for itself, and the second import was refused after its
+// shutdown. VM selection sums a VM naming the default policy ("*") with one
+// naming none: the same policy.
+func TestWaveRefusedPastTheStorageLimit(t *testing.T) {
+	l, env := waveLab(t, "WebApp1", "WebApp2")
+	env.Plan().VMs[0].StorageProfile = "*" // the default, named
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Room for one 16 MiB VM, not two.
+	if err := l.VCD.SetStoragePolicyLimit("*", 24); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&VMSelection{}).Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "the disks of VMs WebApp1, WebApp2 take 32 MiB") {
+		t.Errorf("VM selection past the limit: %v, want the two VMs summed", err)
+	}
+	items, err := env.CutoverReadiness(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(items, func(it Item) bool {
+		return it.Action == ActionConflict && it.Kind == "storage policy" && strings.Contains(it.Detail, "the targets of WebApp1, WebApp2")
+	}) {
+		t.Errorf("cutover readiness: %v, want the storage policy's limit as a conflict", items)
+	}
+	env.CutoverVMs, r.Confirmed = []string{"WebApp1", "WebApp2"}, true
+	_, err = r.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), `storage policy "*" of VDC Company-VDC has 24 MiB left`) {
+		t.Fatalf("wave past the storage limit: %v, want it refused before any shutdown", err)
+	}
+	onprem, _ := env.OnPrem(ctx)
+	for _, vm := range []string{"WebApp1", "WebApp2"} {
+		if src, err := onprem.VMByName(ctx, vm); err != nil || !src.PoweredOn() {
+			t.Errorf("source %s after the refused wave: %v, want it running", vm, err)
+		}
+	}
+	if imps := l.VCD.Imports(); len(imps) != 0 {
+		t.Errorf("imports after the refused wave: %+v", imps)
 	}
 }
