@@ -200,17 +200,24 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 // product's or an admin's snapshot cleanup) starts again at once in a new
 // snapshot, once; removed again, the error is returned (the scheduler
 // waits it out, waitsOutside).
+//
+// The result of a pass started again counts the bytes of both attempts;
+// its start and duration are the second's (the replica is as of its
+// snapshot).
 func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, error) {
-	res, err := j.runPass(ctx, opts)
+	res, err := j.runPass(ctx, opts, true)
 	if errors.Is(err, ErrSnapshotRemoved) && ctx.Err() == nil {
 		j.emit(Event{Kind: EventWarning, Msg: fmt.Sprintf("%v; the pass starts again in a new snapshot", err)})
-		res, err = j.runPass(ctx, opts)
+		first := res.Counters
+		res, err = j.runPass(ctx, opts, false)
+		res.Counters = addCounters(first, res.Counters)
 	}
 	return res, err
 }
 
-// runPass is one attempt of RunPassWith.
-func (j *Job) runPass(ctx context.Context, opts PassOptions) (PassResult, error) {
+// runPass is one attempt of RunPassWith; the first one's ErrSnapshotRemoved
+// is not reported as an error (RunPassWith starts the pass again).
+func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassResult, error) {
 	final := opts.Final
 	j.loadCache()
 	disks, err := j.Source.Disks(ctx)
@@ -289,7 +296,7 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions) (PassResult, error)
 			// changeId. (A killed sender keeps it and resumes in it.)
 			_ = snap.Release(context.WithoutCancel(ctx))
 		}
-		if ctx.Err() == nil || errors.Is(context.Cause(ctx), ErrPaused) {
+		if (ctx.Err() == nil || errors.Is(context.Cause(ctx), ErrPaused)) && !(first && errors.Is(err, ErrSnapshotRemoved)) {
 			// A pass stopped with its ferry (a signal, the wizard quit)
 			// did not fail: it resumes in its snapshot next time.
 			j.emit(Event{Kind: EventError, Err: err})

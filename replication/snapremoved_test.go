@@ -82,6 +82,7 @@ func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
 	var (
 		mu       sync.Mutex // events may come from the pass's goroutines
 		done     int
+		errs     int
 		warnings []string
 	)
 	job := &replication.Job{VM: "WebApp1", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
@@ -98,10 +99,13 @@ func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
 				done++
 			case replication.EventWarning:
 				warnings = append(warnings, e.Msg)
+			case replication.EventError:
+				errs++
 			}
 		}}
 	warned := func() string { mu.Lock(); defer mu.Unlock(); return strings.Join(warnings, "\n") }
 	passes := func() int { mu.Lock(); defer mu.Unlock(); return done }
+	failures := func() int { mu.Lock(); defer mu.Unlock(); return errs }
 	disks, err := source.Disks(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +141,9 @@ func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
 	if !strings.Contains(warned(), "removed while the pass read it") || !strings.Contains(warned(), "starts again in a new snapshot") {
 		t.Errorf("warnings %q: want the removal and the new start named", warned())
 	}
+	if n := failures(); n != 0 {
+		t.Errorf("%d error events for a pass started again and done: want only the warning", n)
+	}
 	first, _ := st.Disk(key)
 	if first.Committed == "" || passes() != 1 {
 		t.Fatalf("after the started-again pass: state %+v, %d passes done", first, passes())
@@ -155,6 +162,9 @@ func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
 	}
 	if ds, _ := st.Disk(key); ds.Committed != first.Committed || passes() != 1 {
 		t.Fatalf("pass committed (state %+v, was %+v; %d passes done)", ds, first, passes())
+	}
+	if failures() == 0 {
+		t.Error("no error event for the pass whose snapshot was removed twice")
 	}
 	if !replication.WaitsOutside(err) {
 		t.Errorf("%v: the scheduler would pause the job instead of trying again soon", err)

@@ -212,6 +212,16 @@ func (s *VSphereSource) removeSnapshot(ctx context.Context, ref types.ManagedObj
 
 // Open implements Source.
 func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
+	// A final pass's VM must stay off: vCenter's clock before its power
+	// state is read, for the power-ons Held looks for since.
+	var offSince time.Time
+	if final {
+		now, err := methods.GetCurrentTime(ctx, s.Client)
+		if err != nil {
+			return nil, fmt.Errorf("vCenter's time: %w", err)
+		}
+		offSince = *now
+	}
 	vm, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "runtime.question", "config.hardware.device", "config.keyId", "config.changeTrackingEnabled")
 	if err != nil {
 		return nil, err
@@ -257,10 +267,7 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 			devices = vm.Config.Hardware.Device
 		}
 		vs.id = "final-" + time.Now().UTC().Format("20060102T150405.000")
-		// vCenter's clock, for the power-ons Held looks for since.
-		if now, err := methods.GetCurrentTime(ctx, s.Client); err == nil {
-			vs.offSince = *now
-		}
+		vs.offSince = offSince
 	case resume != "":
 		for _, t := range snaps {
 			if t.Snapshot.Value == resume {
@@ -395,7 +402,7 @@ type vsSnapshot struct {
 	snap   *types.ManagedObjectReference // nil: final pass on the powered-off VM
 	taken  time.Time                     // a resumed snapshot's creation (zero: taken now)
 	// offSince is vCenter's time when a final pass opened the powered-off
-	// VM (zero: unknown, or not a final pass).
+	// VM, before it read its power state (zero: not a final pass).
 	offSince time.Time
 	// cbtReenabled: changed block tracking was found off and turned on
 	// again before this snapshot (no earlier changeId holds).
@@ -569,9 +576,11 @@ func (s *VSphereSource) poweredOnSince(ctx context.Context, since time.Time) (ti
 	res, err := methods.QueryEvents(ctx, s.Client, &types.QueryEvents{
 		This: *s.Client.ServiceContent.EventManager,
 		Filter: types.EventFilterSpec{
-			Entity:      &types.EventFilterSpecByEntity{Entity: s.VM, Recursion: types.EventFilterSpecRecursionOptionSelf},
-			Time:        &types.EventFilterSpecByTime{BeginTime: &since},
-			EventTypeId: []string{"VmPoweredOnEvent"},
+			Entity: &types.EventFilterSpecByEntity{Entity: s.VM, Recursion: types.EventFilterSpecRecursionOptionSelf},
+			Time:   &types.EventFilterSpecByTime{BeginTime: &since},
+			// The class and its subclasses a DRS cluster and HA log
+			// (the filter matches exact types).
+			EventTypeId: []string{"VmPoweredOnEvent", "DrsVmPoweredOnEvent", "VmRestartedOnAlternateHostEvent"},
 		},
 	})
 	if err != nil {
