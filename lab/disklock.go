@@ -42,6 +42,11 @@ func (e *ESXHosts) lockedBy(p string) string {
 			}
 		})
 		for _, f := range tops {
+			// A flat extent is in its descriptor's folder: only those
+			// descriptors are read (a lab of 100 VMs reads one or two).
+			if desc, err := dsfile.Local(e.model, f); err != nil || filepath.Dir(desc) != filepath.Dir(p) {
+				continue
+			}
 			if flat, err := dsfile.Flat(e.model, f); err == nil && filepath.Clean(flat) == p {
 				return name
 			}

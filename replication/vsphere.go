@@ -565,7 +565,7 @@ func (v *vsSnapshot) Held(ctx context.Context) error {
 		})
 	}
 	if !found {
-		return fmt.Errorf("%w: ferry's snapshot %s of VM %s was removed while the pass read it (not by ferry: a backup job's or an admin's snapshot cleanup?); nothing of this pass is committed, and the next pass reads again from the last committed one", ErrSnapshotRemoved, v.snap.Value, v.vmName)
+		return fmt.Errorf("%w: ferry's snapshot %s of VM %s was removed while the pass read it (not by this pass: a backup job's or an admin's snapshot cleanup, or another ferry working this VM?); nothing of this pass is committed, and the next pass reads again from the last committed one", ErrSnapshotRemoved, v.snap.Value, v.vmName)
 	}
 	return nil
 }
