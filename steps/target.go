@@ -174,7 +174,7 @@ func checkPlacement(ctx context.Context, env *Env) error {
 	}
 	if !slices.Contains(pl.Datastores, ds) {
 		return &FieldError{"provider.datastore", fmt.Errorf("%s (%s) is not a datastore of provider VDC %s (%s): the import would copy every replica disk, inside the downtime",
-			pp.Datastore, ds, pl.ProviderVDC, strings.Join(pl.Datastores, ", "))}
+			pp.Datastore, ds, pl.ProviderVDC, strings.Join(prov.DatastoreNames(ctx, pl.Datastores), ", "))}
 	}
 	// The cutover builds the VM's NICs on this port group: a name it
 	// would not find fails the cutover after the source's shutdown. Cloud
@@ -280,7 +280,7 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan, need func(polic
 			which = fmt.Sprintf("storage policy %q, VDC %s's default, which VM %s gets with no storage_profile named", sp.Name, env.Plan().VDC, p.Name)
 		}
 		return &FieldError{"provider.datastore", fmt.Errorf("%s (%s) does not support %s (its datastores: %s): the import would copy every replica disk into the policy, inside the downtime; name a policy this datastore supports as the VM's storage_profile, or choose a datastore of the policy",
-			pp.Datastore, ds, which, strings.Join(dss, ", "))}
+			pp.Datastore, ds, which, strings.Join(prov.DatastoreNames(ctx, dss), ", "))}
 	}
 	return nil
 }

@@ -413,11 +413,14 @@ func TestStoragePolicyChecked(t *testing.T) {
 	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0], noStorage); err != nil {
 		t.Errorf("no storage_profile, the default * supported by provider-ds: %v", err)
 	}
+	if p, err := s.Plan(ctx, env); err != nil || !strings.Contains(p.String(), `? check storage policy "*": VDC Company-VDC's default (no storage_profile named): the imports of LinuxDB1 name it`) {
+		t.Errorf("VM selection's plan with no storage_profile: %v, want the default policy the import names\n%s", err, p.String())
+	}
 	if err := l.VCD.SetDefaultStoragePolicy(lab.NFSStoragePolicy); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.Plan(ctx, env)
-	for _, want := range []string{"provider.datastore", `"NFS"`, "default", "storage_profile"} {
+	for _, want := range []string{"provider.datastore", `"NFS"`, "default", "storage_profile", "its datastores: provider-nfs (datastore-"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("no storage_profile, the VDC's default NFS not supported by provider-ds: %v; want it refused naming %s", err, want)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -209,7 +210,61 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 	} else if ok {
 		p.Items = append(p.Items, it)
 	}
+	policies, err := selectionPolicies(ctx, env, checks)
+	if err != nil {
+		return p, err
+	}
+	p.Items = append(p.Items, policies...)
 	return p, nil
+}
+
+// selectionPolicies are VM selection's lines for the storage policies the
+// selected VMs' imports will name: which one (the VDC's default when the
+// plan names none) and what their disks take of its limit. The checks
+// refused what would not do already.
+func selectionPolicies(ctx context.Context, env *Env, checks []vmCheck) ([]Item, error) {
+	if len(checks) == 0 {
+		return nil, nil
+	}
+	sys, vdc, err := env.planVDC(ctx)
+	if err != nil {
+		return nil, err
+	}
+	type use struct {
+		sp    *vcd.StoragePolicy
+		bytes int64
+		names []string
+	}
+	var order []*use
+	byName := map[string]*use{}
+	for _, c := range checks {
+		sp, err := sys.StorageProfile(vdc, c.plan.StorageProfile)
+		if err != nil {
+			return nil, fmt.Errorf("VM %s: storage_profile: %w", c.plan.Name, err)
+		}
+		u := byName[sp.Name]
+		if u == nil {
+			u = &use{sp: sp}
+			byName[sp.Name] = u
+			order = append(order, u)
+		}
+		u.bytes += c.vm.DiskBytes()
+		u.names = append(u.names, c.plan.Name)
+	}
+	var out []Item
+	for _, u := range order {
+		which := "named by storage_profile"
+		if u.sp.Default {
+			which = fmt.Sprintf("VDC %s's default (no storage_profile named)", env.Plan().VDC)
+		}
+		limit := "no storage limit"
+		if u.sp.LimitMB > 0 {
+			limit = fmt.Sprintf("%s left of its %s limit", Bytes(max(0, (u.sp.LimitMB-u.sp.UsedMB)<<20)), Bytes(u.sp.LimitMB<<20))
+		}
+		out = append(out, Item{Action: ActionCheck, Kind: "storage policy", Name: u.sp.Name,
+			Detail: fmt.Sprintf("%s: the imports of %s name it, their disks take %s of it (%s)", which, strings.Join(u.names, ", "), Bytes(u.bytes), limit)})
+	}
+	return out, nil
 }
 
 // Apply implements Step.

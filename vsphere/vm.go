@@ -623,6 +623,20 @@ func (c *Client) DatastoreID(ctx context.Context, datacenter, name string) (stri
 	return ds.Reference().Value, nil
 }
 
+// DatastoreNames names the datastores whose managed object ids are ids
+// ("name (id)"; the id alone for one vCenter cannot read), for messages.
+func (c *Client) DatastoreNames(ctx context.Context, ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id
+		var ds mo.Datastore
+		if err := c.PropertyCollector().RetrieveOne(ctx, types.ManagedObjectReference{Type: "Datastore", Value: id}, []string{"name"}, &ds); err == nil {
+			out[i] = ds.Name + " (" + id + ")"
+		}
+	}
+	return out
+}
+
 // ToolsRunning reports whether VMware Tools run in the VM's guest (the
 // guest booted far enough to start them).
 func (c *Client) ToolsRunning(ctx context.Context, ref Ref) (bool, error) {
