@@ -115,26 +115,6 @@ func (c *vmCutover) connectNetworks(ctx context.Context) (string, error) {
 	return strings.Join(parts, "; "), nil
 }
 
-// checkStorageProfile refuses, at VM selection, a storage_profile the VDC
-// does not have.
-func checkStorageProfile(ctx context.Context, env *Env, p VMPlan) error {
-	if p.StorageProfile == "" {
-		return nil
-	}
-	c, err := env.VCD(ctx)
-	if err != nil {
-		return err
-	}
-	vdc, err := c.VDCByName(env.Plan().Org, env.Plan().VDC)
-	if err != nil {
-		return err
-	}
-	if _, err := c.StorageProfile(vdc, p.StorageProfile); err != nil {
-		return fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
-	}
-	return nil
-}
-
 // checkPlacement refuses, before any cutover starts, a provider placement
 // that Cloud Director's import would move: the plan's resource pool must be
 // the org VDC's pool or inside its provider VDC's pools (otherwise vCD
@@ -225,80 +205,116 @@ func checkHWPolicy(ctx context.Context, env *Env, vm, version string) error {
 	return nil
 }
 
-// checkStoragePolicy refuses, before the cutover starts, a replica
-// datastore that does not support the VM's VDC storage policy (the plan's
-// storage_profile, or the VDC's only one): Cloud Director would move the
-// disks into the policy at import, a full copy inside the downtime. It
-// refuses too when the policy's storage limit has less room left than need
-// says the VMs still to be imported into that policy take (their disks'
-// capacity; whom names them): Cloud Director would refuse the import after
-// the shutdown. need is given the policy the VM resolves to (the named one,
-// or the VDC's default).
-func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan, need func(policy string) (bytes int64, whom string)) error {
-	pp, ok := env.providerDatastore()
-	if !ok {
-		return nil
-	}
-	sys, err := env.VCD(ctx)
+// checkStoragePolicy resolves the VDC storage policy the VM's import will
+// name (the plan's storage_profile, refused when the VDC lacks it or it is
+// disabled; else the VDC's only or default one), and refuses a replica
+// datastore that does not support it: Cloud Director would move the disks
+// into the policy at import, a full copy inside the downtime.
+func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) (*vcd.StoragePolicy, error) {
+	sys, vdc, err := env.planVDC(ctx)
 	if err != nil {
-		return err
-	}
-	vdc, err := sys.VDCByName(env.Plan().Org, env.Plan().VDC)
-	if err != nil {
-		return err
+		return nil, err
 	}
 	sp, err := sys.StorageProfile(vdc, p.StorageProfile)
 	if err != nil {
-		return fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
+		return nil, fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
 	}
-	if n, whom := need(sp.Name); sp.LimitMB > 0 && n > (sp.LimitMB-sp.UsedMB)<<20 {
-		return errors.New(policyFull(env, sp, n, whom) + ": it would refuse the import after the source's shutdown; ask the provider to raise the limit, or name another policy as storage_profile")
+	pp, ok := env.providerDatastore()
+	if !ok {
+		return sp, nil
 	}
 	u, err := vsphere.ParseURL(env.Config.Provider.URL)
 	if err != nil {
-		return fmt.Errorf("provider vCenter URL: %w", err)
+		return nil, fmt.Errorf("provider vCenter URL: %w", err)
 	}
 	vc, err := sys.VirtualCenterFor(u.Host)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dss, err := sys.PolicyDatastores(vc, sp.Name)
 	if err != nil {
-		return fmt.Errorf("VM %s: storage policy %s: %w", p.Name, sp.Name, err)
+		return nil, fmt.Errorf("VM %s: storage policy %s: %w", p.Name, sp.Name, err)
 	}
 	prov, err := env.ProviderVC(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ds, err := prov.DatastoreID(ctx, pp.Datacenter, pp.Datastore)
 	if err != nil {
-		return fmt.Errorf("provider.datastore: %w", err)
+		return nil, fmt.Errorf("provider.datastore: %w", err)
 	}
 	if !slices.Contains(dss, ds) {
 		which := fmt.Sprintf("storage policy %q of VM %s", sp.Name, p.Name)
 		if sp.Default {
 			which = fmt.Sprintf("storage policy %q, VDC %s's default, which VM %s gets with no storage_profile named", sp.Name, env.Plan().VDC, p.Name)
 		}
-		return &FieldError{"provider.datastore", fmt.Errorf("%s (%s) does not support %s (its datastores: %s): the import would copy every replica disk into the policy, inside the downtime; name a policy this datastore supports as the VM's storage_profile, or choose a datastore of the policy",
+		return nil, &FieldError{"provider.datastore", fmt.Errorf("%s (%s) does not support %s (its datastores: %s): the import would copy every replica disk into the policy, inside the downtime; name a policy this datastore supports as the VM's storage_profile, or choose a datastore of the policy",
 			pp.Datastore, ds, which, strings.Join(prov.DatastoreNames(ctx, dss), ", "))}
 	}
-	return nil
+	return sp, nil
 }
 
-// policyFull says that policy sp has less room left of its storage limit
-// than n bytes, which the VMs whom names take.
-func policyFull(env *Env, sp *vcd.StoragePolicy, n int64, whom string) string {
+// policyUse is what VMs still to be imported into one storage policy
+// take of its storage limit: their disks' capacity, which Cloud Director
+// counts.
+type policyUse struct {
+	sp    *vcd.StoragePolicy
+	bytes int64
+	names []string
+}
+
+// full says the policy's limit has less room left than the VMs take.
+func (u *policyUse) full() bool {
+	return u.sp.LimitMB > 0 && u.bytes > (u.sp.LimitMB-u.sp.UsedMB)<<20
+}
+
+// room is what the VMs take of the policy, said as who they are.
+func (u *policyUse) room(env *Env, who string) string {
 	return fmt.Sprintf("storage policy %q of VDC %s has %s left of its %s limit (%s used), and %s take %s (Cloud Director counts the disks' capacity)",
-		sp.Name, env.Plan().VDC, Bytes(max(0, (sp.LimitMB-sp.UsedMB)<<20)), Bytes(sp.LimitMB<<20), Bytes(sp.UsedMB<<20), whom, Bytes(n))
+		u.sp.Name, env.Plan().VDC, Bytes(max(0, (u.sp.LimitMB-u.sp.UsedMB)<<20)), Bytes(u.sp.LimitMB<<20), Bytes(u.sp.UsedMB<<20), who, Bytes(u.bytes))
+}
+
+// disks names the VMs' disks.
+func (u *policyUse) disks() string {
+	if len(u.names) == 1 {
+		return "VM " + u.names[0] + "'s disks"
+	}
+	return "the disks of VMs " + strings.Join(u.names, ", ")
+}
+
+// refusal is the error of VMs whose imports the policy's limit would refuse.
+func (u *policyUse) refusal(env *Env) error {
+	return errors.New(u.room(env, u.disks()) + ": it would refuse the import after the source's shutdown; ask the provider to raise the limit, or name another policy as storage_profile")
+}
+
+// policyUses sums VMs per storage policy, in the order first seen.
+type policyUses []*policyUse
+
+// add counts VM name's disks (bytes) in policy sp and returns its use.
+func (us *policyUses) add(sp *vcd.StoragePolicy, name string, bytes int64) *policyUse {
+	i := slices.IndexFunc(*us, func(u *policyUse) bool { return u.sp.Name == sp.Name })
+	if i < 0 {
+		*us, i = append(*us, &policyUse{sp: sp}), len(*us)
+	}
+	u := (*us)[i]
+	u.bytes, u.names = u.bytes+bytes, append(u.names, name)
+	return u
 }
 
 // checkTargetPlacement is checkPlacement and checkStoragePolicy for one VM
-// whose disks take need bytes.
+// whose disks take need bytes, with room for them in the policy's limit.
 func checkTargetPlacement(ctx context.Context, env *Env, p VMPlan, need int64) error {
 	if err := checkPlacement(ctx, env); err != nil {
 		return err
 	}
-	return checkStoragePolicy(ctx, env, p, func(string) (int64, string) { return need, "VM " + p.Name + "'s disks" })
+	sp, err := checkStoragePolicy(ctx, env, p)
+	if err != nil {
+		return err
+	}
+	if u := (&policyUses{}).add(sp, p.Name, need); u.full() {
+		return u.refusal(env)
+	}
+	return nil
 }
 
 // storageRoomItems are the conflicts of the storage policies whose limits
@@ -306,13 +322,6 @@ func checkTargetPlacement(ctx context.Context, env *Env, p VMPlan, need int64) e
 // capacity, summed per policy each VM resolves to): fails says what
 // would happen.
 func (e *Env) storageRoomItems(ctx context.Context, vms []VMPlan, fails string) ([]Item, error) {
-	type need struct {
-		sp    *vcd.StoragePolicy
-		bytes int64
-		names []string
-	}
-	var order []*need
-	byName := map[string]*need{}
 	if len(vms) == 0 {
 		return nil, nil
 	}
@@ -320,6 +329,7 @@ func (e *Env) storageRoomItems(ctx context.Context, vms []VMPlan, fails string) 
 	if err != nil {
 		return nil, err
 	}
+	var uses policyUses
 	for _, p := range vms {
 		cfg, ok, err := savedVMConfig(e.State, p.Name)
 		if err != nil {
@@ -332,23 +342,18 @@ func (e *Env) storageRoomItems(ctx context.Context, vms []VMPlan, fails string) 
 		if err != nil {
 			return nil, fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
 		}
-		n := byName[sp.Name]
-		if n == nil {
-			n = &need{sp: sp}
-			byName[sp.Name] = n
-			order = append(order, n)
-		}
+		var bytes int64
 		for _, d := range cfg.Disks {
-			n.bytes += d.Capacity
+			bytes += d.Capacity
 		}
-		n.names = append(n.names, p.Name)
+		uses.add(sp, p.Name, bytes)
 	}
 	var out []Item
-	for _, n := range order {
-		if n.sp.LimitMB > 0 && n.bytes > (n.sp.LimitMB-n.sp.UsedMB)<<20 {
-			out = append(out, Item{Action: ActionConflict, Kind: "storage policy", Name: n.sp.Name,
+	for _, u := range uses {
+		if u.full() {
+			out = append(out, Item{Action: ActionConflict, Kind: "storage policy", Name: u.sp.Name,
 				Detail: fmt.Sprintf("%s: Cloud Director refuses an import past the limit, so %s. Ask the provider to raise the limit, or name another policy as storage_profile, first",
-					policyFull(e, n.sp, n.bytes, "the targets of "+strings.Join(n.names, ", ")), fails)})
+					u.room(e, "the targets of "+strings.Join(u.names, ", ")), fails)})
 		}
 	}
 	return out, nil

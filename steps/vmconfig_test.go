@@ -341,9 +341,6 @@ func TestHWAbove(t *testing.T) {
 	}
 }
 
-// noStorage is a need of no storage for checkStoragePolicy.
-func noStorage(string) (int64, string) { return 0, "" }
-
 // TestStoragePolicyChecked: the replica datastore must support the VM's
 // VDC storage policy, as Cloud Director lists the vCenter policy's
 // datastores; a named storage_profile the VDC lacks is refused too.
@@ -396,11 +393,11 @@ func TestStoragePolicyChecked(t *testing.T) {
 	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "provider.datastore") {
 		t.Errorf("a datastore outside the provider VDC and the policy: %v", err)
 	}
-	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0], noStorage); err == nil || !strings.Contains(err.Error(), `does not support storage policy "*"`) {
+	if _, err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err == nil || !strings.Contains(err.Error(), `does not support storage policy "*"`) {
 		t.Errorf("the storage policy check on its own: %v", err)
 	}
 	env.Plan().Provider.Datastore = "provider-ds"
-	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0], noStorage); err != nil {
+	if _, err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err != nil {
 		t.Errorf("provider-ds supports *: %v", err)
 	}
 
@@ -410,7 +407,7 @@ func TestStoragePolicyChecked(t *testing.T) {
 	// replicas into it inside the downtime: refused at selection, naming the
 	// default and what to do.
 	env.Plan().VMs[0].StorageProfile = ""
-	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0], noStorage); err != nil {
+	if _, err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err != nil {
 		t.Errorf("no storage_profile, the default * supported by provider-ds: %v", err)
 	}
 	if p, err := s.Plan(ctx, env); err != nil || !strings.Contains(p.String(), `? check storage policy "*": VDC Company-VDC's default (no storage_profile named): the imports of LinuxDB1 name it`) {
@@ -446,7 +443,7 @@ func TestStoragePolicyChecked(t *testing.T) {
 	if err := l.VCD.SetStoragePolicyEnabled(lab.NFSStoragePolicy, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkStoragePolicy(ctx, env, env.Plan().VMs[0], noStorage); err != nil {
+	if _, err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err != nil {
 		t.Errorf("NFS enabled again, on provider-nfs: %v", err)
 	}
 

@@ -40,6 +40,8 @@ type vmCheck struct {
 	networks []string
 	// mode is how the VM is migrated (ModeWarm, ModeCold), why says why.
 	mode, why string
+	// policy is the storage policy its import will name.
+	policy *vcd.StoragePolicy
 }
 
 // check reads every selected VM; it fails on what ferry cannot fix.
@@ -86,12 +88,9 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 	}
 	var out []vmCheck
 	seen := map[string]bool{}
-	// What the VMs checked so far, by the storage policy they resolve to,
-	// will take of its storage limit (their disks' capacity).
-	byPolicy := map[string]struct {
-		bytes int64
-		names []string
-	}{}
+	// What the VMs checked so far take of the storage policies they
+	// resolve to ("" and the default's name are one).
+	var uses policyUses
 	for _, p := range pf.VMs {
 		if seen[p.Name] {
 			return nil, fmt.Errorf("VM %q is listed twice in the plan", p.Name)
@@ -136,21 +135,12 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := checkStorageProfile(ctx, env, p); err != nil {
+		policy, err := checkStoragePolicy(ctx, env, p)
+		if err != nil {
 			return nil, err
 		}
-		// Summed per policy the VMs resolve to ("" and a name of the
-		// default are one).
-		if err := checkStoragePolicy(ctx, env, p, func(policy string) (int64, string) {
-			g := byPolicy[policy]
-			g.bytes, g.names = g.bytes+vm.DiskBytes(), append(g.names, p.Name)
-			byPolicy[policy] = g
-			if len(g.names) > 1 {
-				return g.bytes, "the disks of VMs " + strings.Join(g.names, ", ")
-			}
-			return g.bytes, "VM " + p.Name + "'s disks"
-		}); err != nil {
-			return nil, err
+		if u := uses.add(policy, p.Name, vm.DiskBytes()); u.full() {
+			return nil, u.refusal(env)
 		}
 		// The target gets the source's hardware version: refused here when
 		// the provider cluster cannot run it, not at cutover.
@@ -166,7 +156,7 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 				return nil, err
 			}
 		}
-		out = append(out, vmCheck{plan: p, vm: vm, report: rep, config: cfg, networks: nets, mode: mode, why: why})
+		out = append(out, vmCheck{plan: p, vm: vm, report: rep, config: cfg, networks: nets, mode: mode, why: why, policy: policy})
 	}
 	// The VMs' own NICs were judged above, with their names; what is left
 	// is an entry no VM's NIC uses.
@@ -210,11 +200,7 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 	} else if ok {
 		p.Items = append(p.Items, it)
 	}
-	policies, err := selectionPolicies(ctx, env, checks)
-	if err != nil {
-		return p, err
-	}
-	p.Items = append(p.Items, policies...)
+	p.Items = append(p.Items, selectionPolicies(env, checks)...)
 	return p, nil
 }
 
@@ -222,37 +208,13 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 // selected VMs' imports will name: which one (the VDC's default when the
 // plan names none) and what their disks take of its limit. The checks
 // refused what would not do already.
-func selectionPolicies(ctx context.Context, env *Env, checks []vmCheck) ([]Item, error) {
-	if len(checks) == 0 {
-		return nil, nil
-	}
-	sys, vdc, err := env.planVDC(ctx)
-	if err != nil {
-		return nil, err
-	}
-	type use struct {
-		sp    *vcd.StoragePolicy
-		bytes int64
-		names []string
-	}
-	var order []*use
-	byName := map[string]*use{}
+func selectionPolicies(env *Env, checks []vmCheck) []Item {
+	var uses policyUses
 	for _, c := range checks {
-		sp, err := sys.StorageProfile(vdc, c.plan.StorageProfile)
-		if err != nil {
-			return nil, fmt.Errorf("VM %s: storage_profile: %w", c.plan.Name, err)
-		}
-		u := byName[sp.Name]
-		if u == nil {
-			u = &use{sp: sp}
-			byName[sp.Name] = u
-			order = append(order, u)
-		}
-		u.bytes += c.vm.DiskBytes()
-		u.names = append(u.names, c.plan.Name)
+		uses.add(c.policy, c.plan.Name, c.vm.DiskBytes())
 	}
 	var out []Item
-	for _, u := range order {
+	for _, u := range uses {
 		which := "named by storage_profile"
 		if u.sp.Default {
 			which = fmt.Sprintf("VDC %s's default (no storage_profile named)", env.Plan().VDC)
@@ -264,7 +226,7 @@ func selectionPolicies(ctx context.Context, env *Env, checks []vmCheck) ([]Item,
 		out = append(out, Item{Action: ActionCheck, Kind: "storage policy", Name: u.sp.Name,
 			Detail: fmt.Sprintf("%s: the imports of %s name it, their disks take %s of it (%s)", which, strings.Join(u.names, ", "), Bytes(u.bytes), limit)})
 	}
-	return out, nil
+	return out
 }
 
 // Apply implements Step.
