@@ -2,6 +2,9 @@ package steps
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -21,17 +24,58 @@ func (e *Env) OnPremVMs(ctx context.Context) ([]vsphere.VM, error) {
 	return c.VMs(ctx)
 }
 
+// Choice is a value a field may take, and what a front end shows beside it.
+type Choice struct {
+	Value string
+	// Note says how the value would do ("" for nothing to say): the VDC's
+	// default storage policy, its room.
+	Note string
+}
+
+// Values are the choices' values.
+func Values(cs []Choice) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Value
+	}
+	return out
+}
+
+func plain(names []string, err error) ([]Choice, error) {
+	out := make([]Choice, len(names))
+	for i, n := range names {
+		out[i] = Choice{Value: n}
+	}
+	return out, err
+}
+
+// ChoicesDependOn names the fields whose answers a field's choices are
+// read for: a front end reads them again when one of those changes.
+func ChoicesDependOn(key string) []string {
+	switch key {
+	case "vdc":
+		return []string{"org"}
+	case "edge_gateway", "storage_profile":
+		return []string{"org", "vdc"}
+	}
+	return nil
+}
+
 // Choices lists what exists for a field that names something, by field key:
 // the tenant organizations ("org"; never ProviderOrg), the org's VDCs
-// ("vdc") and the VDC's edge gateways ("edge_gateway") as the Cloud Director
-// login sees them, and the on-prem port groups of appliance.datacenter for
-// the appliance's port group fields. nil, nil: the field is free text.
-func (e *Env) Choices(ctx context.Context, key string) ([]string, error) {
+// ("vdc"), the VDC's edge gateways ("edge_gateway") and its enabled storage
+// policies ("storage_profile"; noted: the default, the room left, whether it
+// holds the replica datastore) as the Cloud Director login sees them, and the
+// on-prem port groups of appliance.datacenter for the appliance's port group
+// fields. answers are the form's answers not yet in the plan (keys of
+// ChoicesDependOn); the plan's are used for the others. nil, nil: the field
+// is free text.
+func (e *Env) Choices(ctx context.Context, key string, answers map[string]string) ([]Choice, error) {
 	switch key {
-	case "org", "vdc", "edge_gateway":
-		return e.cloudChoices(ctx, key)
+	case "org", "vdc", "edge_gateway", "storage_profile":
+		return e.cloudChoices(ctx, key, answers)
 	case "appliance.stretched_portgroup", "appliance.uplink_portgroup", "appliance.sink_portgroup":
-		return e.portgroupChoices(ctx)
+		return plain(e.portgroupChoices(ctx))
 	}
 	return nil, nil
 }
@@ -56,7 +100,21 @@ func (e *Env) portgroupChoices(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-func (e *Env) cloudChoices(ctx context.Context, key string) ([]string, error) {
+func (e *Env) cloudChoices(ctx context.Context, key string, answers map[string]string) ([]Choice, error) {
+	pf := e.Plan()
+	answer := func(k, plan string) string {
+		if v, ok := answers[k]; ok {
+			return strings.TrimSpace(v)
+		}
+		return plan
+	}
+	org, vdcName := answer("org", pf.Org), answer("vdc", pf.VDC)
+	if key != "org" && org == "" {
+		return nil, errors.New("name the organization first")
+	}
+	if (key == "edge_gateway" || key == "storage_profile") && vdcName == "" {
+		return nil, errors.New("name the VDC first")
+	}
 	c, err := e.VCD(ctx)
 	if err != nil {
 		return nil, err
@@ -70,13 +128,47 @@ func (e *Env) cloudChoices(ctx context.Context, key string) ([]string, error) {
 				tenants = append(tenants, n)
 			}
 		}
-		return tenants, err
+		return plain(tenants, err)
 	case "vdc":
-		return c.VDCNames(e.Plan().Org)
+		return plain(c.VDCNames(org))
 	}
-	vdc, err := c.VDCByName(e.Plan().Org, e.Plan().VDC)
+	vdc, err := c.VDCByName(org, vdcName)
 	if err != nil {
 		return nil, err
 	}
-	return vcd.EdgeGatewayNames(vdc)
+	if key == "edge_gateway" {
+		return plain(vcd.EdgeGatewayNames(vdc))
+	}
+	return e.policyChoices(ctx, c, vdc)
+}
+
+// policyChoices are the VDC's enabled storage policies, each noted: the
+// default (what an empty storage_profile gets), the room left under its
+// limit, and when the plan names a replica datastore the policy does not
+// hold, that the import would copy the disks.
+func (e *Env) policyChoices(ctx context.Context, c *vcd.Client, vdc *vcd.VDC) ([]Choice, error) {
+	sps, err := c.StoragePolicies(vdc)
+	if err != nil {
+		return nil, err
+	}
+	var out []Choice
+	for _, sp := range sps {
+		if sp.Disabled {
+			continue
+		}
+		var notes []string
+		if sp.Default {
+			notes = append(notes, "the VDC's default (empty picks it)")
+		}
+		if sp.LimitMB > 0 {
+			notes = append(notes, fmt.Sprintf("%s left of %s", Bytes(max(0, (sp.LimitMB-sp.UsedMB)<<20)), Bytes(sp.LimitMB<<20)))
+		}
+		// What the policy's datastores are needs the provider's view; a
+		// login without it lists the policy unnoted.
+		if in, err := replicaDatastoreIn(ctx, e, c, sp.Name); err == nil && in != nil && !in.holds {
+			notes = append(notes, fmt.Sprintf("not on %s: the import would copy the disks", in.datastore))
+		}
+		out = append(out, Choice{Value: sp.Name, Note: strings.Join(notes, "; ")})
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package steps_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ferry-migrate/ferry/lab"
@@ -24,11 +25,11 @@ func TestChoicesFromTheLab(t *testing.T) {
 	ctx := context.Background()
 	choices := func(key string) []string {
 		t.Helper()
-		got, err := env.Choices(ctx, key)
+		got, err := env.Choices(ctx, key, nil)
 		if err != nil {
 			t.Fatalf("Choices(%q): %v", key, err)
 		}
-		return got
+		return steps.Values(got)
 	}
 	if got := choices("org"); !slices.Contains(got, "Company") || slices.Contains(got, steps.ProviderOrg) {
 		t.Errorf("org choices %v: want the tenant Company, never %s", got, steps.ProviderOrg)
@@ -44,8 +45,16 @@ func TestChoicesFromTheLab(t *testing.T) {
 			t.Errorf("%s choices %v: want the on-prem port groups company-network and uplink-network", key, got)
 		}
 	}
-	if got := choices("appliance.ip"); got != nil {
+	if got, err := env.Choices(ctx, "appliance.ip", nil); got != nil || err != nil {
 		t.Errorf("appliance.ip choices %v: want none (free text)", got)
+	}
+	// The form's answers not saved yet: a VDC typed in VM selection, an
+	// organization typed beside its VDC.
+	if _, err := env.Choices(ctx, "vdc", map[string]string{"org": ""}); err == nil || !strings.Contains(err.Error(), "name the organization first") {
+		t.Errorf("vdc choices with no organization typed: %v, want it asked for first", err)
+	}
+	if _, err := env.Choices(ctx, "edge_gateway", map[string]string{"vdc": "Nope-VDC"}); err == nil || !strings.Contains(err.Error(), "Nope-VDC") {
+		t.Errorf("edge_gateway choices of a VDC typed that does not exist: %v, want it named", err)
 	}
 	vms, err := env.OnPremVMs(ctx)
 	if err != nil {
@@ -57,5 +66,56 @@ func TestChoicesFromTheLab(t *testing.T) {
 	}
 	if !slices.Contains(names, "WebApp2") {
 		t.Errorf("on-prem VMs %v: want WebApp2", names)
+	}
+}
+
+// TestStoragePolicyChoices: the wizard's storage_profile pick list is the
+// VDC's enabled storage policies as Cloud Director has them, each saying
+// what would come of it: the default (what no answer gets), the room under
+// its limit, and a policy that does not hold the plan's replica datastore
+// (its import would copy the disks inside the downtime).
+func TestStoragePolicyChoices(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	pf, err := steps.LoadPlanFile(labPlan(t, l, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := steps.NewEnv(l.Config(), pf, nil)
+	t.Cleanup(func() { env.Close(context.Background()) })
+	ctx := context.Background()
+	policies := func() map[string]string {
+		t.Helper()
+		got, err := env.Choices(ctx, "storage_profile", map[string]string{"vdc": "Company-VDC"})
+		if err != nil {
+			t.Fatalf("storage_profile choices: %v", err)
+		}
+		notes := map[string]string{}
+		for _, c := range got {
+			notes[c.Value] = c.Note
+		}
+		return notes
+	}
+	got := policies()
+	if n, ok := got["*"]; !ok || !strings.Contains(n, "the VDC's default") || strings.Contains(n, "copy") {
+		t.Errorf("storage_profile choices %q: want * noted as the VDC's default, on the replica datastore", got)
+	}
+	if n, ok := got[lab.NFSStoragePolicy]; !ok || strings.Contains(n, "default") || !strings.Contains(n, "not on provider-ds: the import would copy the disks") {
+		t.Errorf("storage_profile choices %q: want %s noted as not holding provider-ds", got, lab.NFSStoragePolicy)
+	}
+	if err := l.VCD.SetStoragePolicyLimit("*", 10<<10); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.VCD.SetStoragePolicyEnabled(lab.NFSStoragePolicy, false); err != nil {
+		t.Fatal(err)
+	}
+	got = policies()
+	if _, ok := got[lab.NFSStoragePolicy]; ok {
+		t.Errorf("storage_profile choices %q: want the disabled %s left out", got, lab.NFSStoragePolicy)
+	}
+	if n := got["*"]; !strings.Contains(n, "left of 10 GiB") {
+		t.Errorf("storage_profile choices %q: want * noted with its 10 GiB limit", got)
+	}
+	if _, err := env.Choices(ctx, "storage_profile", map[string]string{"vdc": ""}); err == nil || !strings.Contains(err.Error(), "name the VDC first") {
+		t.Errorf("storage_profile choices with no VDC typed: %v, want it asked for first", err)
 	}
 }

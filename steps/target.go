@@ -219,9 +219,36 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) (*vcd.StoragePo
 	if err != nil {
 		return nil, fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
 	}
+	in, err := replicaDatastoreIn(ctx, env, sys, sp.Name)
+	if err != nil {
+		return nil, fmt.Errorf("VM %s: %w", p.Name, err)
+	}
+	if in == nil || in.holds {
+		return sp, nil
+	}
+	which := fmt.Sprintf("storage policy %q of VM %s", sp.Name, p.Name)
+	if p.StorageProfile == "" {
+		which = fmt.Sprintf("storage policy %q, VDC %s's default, which VM %s gets with no storage_profile named", sp.Name, env.Plan().VDC, p.Name)
+	}
+	return nil, &FieldError{"provider.datastore", fmt.Errorf("%s (%s) does not support %s (its datastores: %s): the import would copy every replica disk into the policy, inside the downtime; name a policy this datastore supports as the VM's storage_profile, or choose a datastore of the policy",
+		in.datastore, in.id, which, strings.Join(in.policyDatastores, ", "))}
+}
+
+// datastoreIn says whether the plan's replica datastore is one of a
+// storage policy's.
+type datastoreIn struct {
+	holds            bool
+	datastore, id    string   // provider.datastore, and its id
+	policyDatastores []string // the policy's, by name
+}
+
+// replicaDatastoreIn reads whether storage policy policy supports the plan's
+// replica datastore (provider.datastore) from the provider vCenter's policies
+// as Cloud Director has them; nil when the plan names no datastore yet.
+func replicaDatastoreIn(ctx context.Context, env *Env, sys *vcd.Client, policy string) (*datastoreIn, error) {
 	pp, ok := env.providerDatastore()
 	if !ok {
-		return sp, nil
+		return nil, nil
 	}
 	u, err := vsphere.ParseURL(env.Config.Provider.URL)
 	if err != nil {
@@ -231,9 +258,9 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) (*vcd.StoragePo
 	if err != nil {
 		return nil, err
 	}
-	dss, err := sys.PolicyDatastores(vc, sp.Name)
+	dss, err := sys.PolicyDatastores(vc, policy)
 	if err != nil {
-		return nil, fmt.Errorf("VM %s: storage policy %s: %w", p.Name, sp.Name, err)
+		return nil, fmt.Errorf("storage policy %s: %w", policy, err)
 	}
 	prov, err := env.ProviderVC(ctx)
 	if err != nil {
@@ -243,15 +270,7 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) (*vcd.StoragePo
 	if err != nil {
 		return nil, fmt.Errorf("provider.datastore: %w", err)
 	}
-	if !slices.Contains(dss, ds) {
-		which := fmt.Sprintf("storage policy %q of VM %s", sp.Name, p.Name)
-		if sp.Default {
-			which = fmt.Sprintf("storage policy %q, VDC %s's default, which VM %s gets with no storage_profile named", sp.Name, env.Plan().VDC, p.Name)
-		}
-		return nil, &FieldError{"provider.datastore", fmt.Errorf("%s (%s) does not support %s (its datastores: %s): the import would copy every replica disk into the policy, inside the downtime; name a policy this datastore supports as the VM's storage_profile, or choose a datastore of the policy",
-			pp.Datastore, ds, which, strings.Join(prov.DatastoreNames(ctx, dss), ", "))}
-	}
-	return sp, nil
+	return &datastoreIn{holds: slices.Contains(dss, ds), datastore: pp.Datastore, id: ds, policyDatastores: prov.DatastoreNames(ctx, dss)}, nil
 }
 
 // policyUse is what VMs still to be imported into one storage policy

@@ -217,7 +217,7 @@ func selectionPolicies(env *Env, checks []vmCheck) []Item {
 	for _, u := range uses {
 		which := "named by storage_profile"
 		if u.sp.Default {
-			which = fmt.Sprintf("VDC %s's default (no storage_profile named)", env.Plan().VDC)
+			which = fmt.Sprintf("VDC %s's default, what an import naming none gets", env.Plan().VDC)
 		}
 		limit := "no storage limit"
 		if u.sp.LimitMB > 0 {

@@ -39,10 +39,11 @@ type Deps struct {
 	// Default: Env.OnPremVMs.
 	Inventory func(ctx context.Context) ([]vsphere.VM, error)
 	// Choices lists the values a field may take, by field key
-	// ("org", "vdc", "edge_gateway", "appliance.stretched_portgroup"); a nil
-	// list means free text. Default: Env.Choices (Cloud Director and the
-	// on-prem vCenter).
-	Choices func(ctx context.Context, key string) ([]string, error)
+	// ("org", "vdc", "edge_gateway", "storage_profile",
+	// "appliance.stretched_portgroup"), for the form's answers of the keys
+	// steps.ChoicesDependOn names; a nil list means free text. Default:
+	// Env.Choices (Cloud Director and the on-prem vCenter).
+	Choices func(ctx context.Context, key string, answers map[string]string) ([]steps.Choice, error)
 	// Readiness says what would make the cutover refuse as things stand,
 	// for its confirmation. Default: Env.CutoverReadiness.
 	Readiness func(ctx context.Context) ([]steps.Item, error)
@@ -97,7 +98,7 @@ type wiring struct {
 	env                      *steps.Env
 	it                       steps.Itinerary
 	inventory                func(context.Context) ([]vsphere.VM, error)
-	choices                  func(context.Context, string) ([]string, error)
+	choices                  func(context.Context, string, map[string]string) ([]steps.Choice, error)
 	readiness                func(context.Context) ([]steps.Item, error)
 	feeds                    Feeds
 	savePlan                 func(*steps.PlanFile) error

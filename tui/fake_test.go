@@ -220,18 +220,30 @@ var fakeVMs = []vsphere.VM{
 	vm("legacy-ftp", "poweredOff", "", 16, 1, false, 0),
 }
 
-func fakeChoices(_ context.Context, key string) ([]string, error) {
+// fakeChoices answers as Cloud Director would for two tenants: the VDCs
+// listed are the typed organization's.
+func fakeChoices(_ context.Context, key string, answers map[string]string) ([]steps.Choice, error) {
+	var names []string
 	switch key {
 	case "org":
-		return []string{"Company", "Company-Dev"}, nil
+		names = []string{"Company", "Company-Dev"}
 	case "vdc":
-		return []string{"Company-VDC"}, nil
+		names = []string{"Company-VDC"}
+		if answers["org"] == "Company-Dev" {
+			names = []string{"Dev-VDC"}
+		}
+	case "storage_profile":
+		return []steps.Choice{{Value: "*", Note: "the VDC's default (empty picks it)"}, {Value: "Gold", Note: "2 GiB left of 10 GiB"}}, nil
 	case "edge_gateway":
-		return []string{"company-edge"}, nil
+		names = []string{"company-edge"}
 	case "appliance.stretched_portgroup", "target_network":
-		return []string{"company-network", "VM Network"}, nil
+		names = []string{"company-network", "VM Network"}
 	}
-	return nil, nil
+	var out []steps.Choice
+	for _, n := range names {
+		out = append(out, steps.Choice{Value: n})
+	}
+	return out, nil
 }
 
 type harness struct {

@@ -3,6 +3,7 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,11 +36,14 @@ type form struct {
 type formField struct {
 	f       steps.Field
 	input   textinput.Model
-	choices []string
-	loading bool
-	loadErr error
-	pick    int
-	touched bool
+	choices []steps.Choice
+	// loadedFor is the answers the choices were asked for (choicesFor):
+	// they are asked again when those change.
+	loadedFor string
+	loading   bool
+	loadErr   error
+	pick      int
+	touched   bool
 }
 
 const maxChoices = 5
@@ -73,19 +77,61 @@ func newForm(w *wiring, idx int, fields []steps.Field) *form {
 func (fm *form) loadChoices() tea.Cmd {
 	var cmds []tea.Cmd
 	for i := range fm.fields {
-		key, idx, ctx, choices := fm.fields[i].f.Key, fm.idx, fm.w.ctx, fm.w.choices
-		fm.fields[i].loading = true
-		cmds = append(cmds, func() tea.Msg {
-			c, err := choices(ctx, key)
-			return choicesMsg{Step: idx, Key: key, Choices: c, Err: err}
-		})
+		cmds = append(cmds, fm.loadChoice(i))
 	}
 	return tea.Batch(cmds...)
 }
 
+// loadChoice asks for field i's choices with the answers typed so far
+// (its ChoicesDependOn fields' not saved in the plan yet: VM selection's
+// VDC).
+func (fm *form) loadChoice(i int) tea.Cmd {
+	ff := &fm.fields[i]
+	answers, sig := fm.choicesFor(ff.f.Key)
+	key, idx, ctx, choices := ff.f.Key, fm.idx, fm.w.ctx, fm.w.choices
+	ff.loading, ff.loadedFor = true, sig
+	return func() tea.Msg {
+		c, err := choices(ctx, key, answers)
+		return choicesMsg{Step: idx, Key: key, For: sig, Choices: c, Err: err}
+	}
+}
+
+// choicesFor are the form's answers a field's choices depend on, and them
+// as one string to compare.
+func (fm *form) choicesFor(key string) (map[string]string, string) {
+	answers := map[string]string{}
+	for _, dep := range steps.ChoicesDependOn(key) {
+		for _, ff := range fm.fields {
+			if ff.f.Key == dep {
+				answers[dep] = strings.TrimSpace(ff.input.Value())
+			}
+		}
+	}
+	return answers, fmt.Sprint(answers)
+}
+
+// reloadChoices asks again for the choices of fields whose answers they
+// depend on changed since (an organization typed, then its VDCs listed),
+// once the operator left the answer being typed.
+func (fm *form) reloadChoices() tea.Cmd {
+	var cmds []tea.Cmd
+	for i := range fm.fields {
+		deps := steps.ChoicesDependOn(fm.fields[i].f.Key)
+		if len(deps) == 0 || (!fm.idle && slices.Contains(deps, fm.fields[fm.focus].f.Key)) {
+			continue
+		}
+		if _, sig := fm.choicesFor(fm.fields[i].f.Key); sig != fm.fields[i].loadedFor {
+			cmds = append(cmds, fm.loadChoice(i))
+		}
+	}
+	return tea.Batch(cmds...)
+}
+
+// setChoices takes a field's choices unless they were asked for answers
+// changed since.
 func (fm *form) setChoices(msg choicesMsg) {
 	for i := range fm.fields {
-		if ff := &fm.fields[i]; ff.f.Key == msg.Key {
+		if ff := &fm.fields[i]; ff.f.Key == msg.Key && ff.loadedFor == msg.For {
 			ff.loading, ff.choices, ff.loadErr = false, msg.Choices, msg.Err
 		}
 	}
@@ -102,18 +148,18 @@ func (fm *form) setFocus(i int) {
 }
 
 // visible are the choices of a field matching what is typed.
-func (ff *formField) visible() []string {
+func (ff *formField) visible() []steps.Choice {
 	v := strings.ToLower(strings.TrimSpace(ff.input.Value()))
 	if v == "" {
 		return ff.choices
 	}
-	var out []string
+	var out []steps.Choice
 	exact := false
 	for _, c := range ff.choices {
-		if strings.Contains(strings.ToLower(c), v) {
+		if strings.Contains(strings.ToLower(c.Value), v) {
 			out = append(out, c)
 		}
-		exact = exact || strings.EqualFold(c, v)
+		exact = exact || strings.EqualFold(c.Value, v)
 	}
 	if exact {
 		return nil // nothing left to pick
@@ -167,11 +213,17 @@ func (fm *form) submit() bool {
 }
 
 // update handles a key; submitted reports that the operator finished the
-// form and every field is valid.
+// form and every field is valid. Choices that depend on an answer the
+// operator left are asked for again.
 func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 	if len(fm.fields) == 0 {
 		return nil, msg.Type == tea.KeyEnter
 	}
+	cmd, submitted = fm.key(msg)
+	return tea.Batch(cmd, fm.reloadChoices()), submitted
+}
+
+func (fm *form) key(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 	defer fm.publish()
 	ff := &fm.fields[fm.focus]
 	if fm.idle {
@@ -215,14 +267,17 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 		}
 		return nil, false
 	case msg.Type == tea.KeyEnter:
-		if len(vis) > 0 && ff.pick < len(vis) {
-			ff.input.SetValue(vis[ff.pick])
-			fm.set(ff, vis[ff.pick])
+		picked := len(vis) > 0 && ff.pick < len(vis)
+		if picked {
+			ff.input.SetValue(vis[ff.pick].Value)
+			fm.set(ff, vis[ff.pick].Value)
 			ff.touched, ff.pick = true, 0
 		}
 		// A form answered in full (the lab's plan, a resumed session)
-		// plans with one enter from any field; tab moves between them.
-		if fm.focus == len(fm.fields)-1 || fm.oneEnter() {
+		// plans with one enter from any field (not the enter that picked
+		// from a list: the operator is changing an answer); tab moves
+		// between them.
+		if fm.focus == len(fm.fields)-1 || (!picked && fm.oneEnter()) {
 			return nil, fm.submit()
 		}
 		fm.setFocus(fm.focus + 1)
@@ -431,10 +486,18 @@ func (fm *form) view(width, height int) []string {
 					out = append(out, indent+sDim.Render(trunc("… "+itoa(len(vis)-maxChoices)+" more: type to narrow", width-len(indent))))
 					break
 				}
+				line, note := "  "+c.Value, ""
+				if c.Note != "" {
+					note = "  " + c.Note
+				}
 				if j == ff.pick {
-					out = append(out, indent+sCursor.Render(trunc("› "+c, width-len(indent))))
+					line = "› " + c.Value
+				}
+				line = trunc(line+note, width-len(indent))
+				if j == ff.pick {
+					out = append(out, indent+sCursor.Render(line))
 				} else {
-					out = append(out, indent+trunc("  "+c, width-len(indent)))
+					out = append(out, indent+line)
 				}
 			}
 			focusEnd = len(out)

@@ -36,9 +36,11 @@ type (
 		Err     error
 	}
 	choicesMsg struct {
-		Step    int
-		Key     string
-		Choices []string
+		Step int
+		Key  string
+		// For is the answers the choices were asked for (form.choicesFor).
+		For     string
+		Choices []steps.Choice
 		Err     error
 	}
 	vmsLoadedMsg struct {

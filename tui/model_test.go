@@ -748,7 +748,7 @@ func TestRealItineraryRenders(t *testing.T) {
 	defer cancel()
 	m := New(ctx, Deps{Env: env, Itinerary: steps.NewItinerary(),
 		Inventory: func(context.Context) ([]vsphere.VM, error) { return fakeVMs, nil },
-		Choices:   func(context.Context, string) ([]string, error) { return nil, nil }})
+		Choices:   func(context.Context, string, map[string]string) ([]steps.Choice, error) { return nil, nil }})
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 	for i := range m.screens {
 		m.Update(gotoStepMsg{Index: i})

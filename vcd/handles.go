@@ -54,9 +54,11 @@ func (v *VDC) NetworkType(name string) (string, error) {
 type StoragePolicy struct {
 	Name string
 	ID   string
-	// Default: the VDC's default policy, found because none was named
-	// (Client.StorageProfile).
+	// Default: the VDC's default policy, the one an import naming none
+	// gets (when the VDC has several).
 	Default bool
+	// Disabled: the provider disabled it; Cloud Director places no VM in it.
+	Disabled bool
 	// LimitMB is the VDC's storage limit in the policy (0: unlimited),
 	// UsedMB what its VMs take of it (their disks' capacity).
 	LimitMB, UsedMB int64

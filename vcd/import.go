@@ -122,39 +122,17 @@ type ImportOptions struct {
 // StorageProfile finds the VDC storage policy named name among vdc's
 // (refused when disabled: GET /api/vdcStorageProfile/{id}), or, for "", the
 // one Cloud Director uses for a VM given none: the VDC's only one, or of
-// several its default (each profile read until the default is found),
-// marked Default.
+// several its default (each profile read until the default is found).
 func (c *Client) StorageProfile(vdcH *VDC, name string) (*StoragePolicy, error) {
-	vdc := vdcH.vdc
-	var refs []*types.Reference
-	if vdc.Vdc.VdcStorageProfiles != nil {
-		refs = vdc.Vdc.VdcStorageProfiles.VdcStorageProfile
-	}
+	refs := storageProfileRefs(vdcH)
 	var names []string
-	// read is the policy at r as Cloud Director has it now.
-	read := func(r *types.Reference) (*StoragePolicy, *types.VdcStorageProfile, error) {
-		sp, err := c.Client.GetStorageProfileByHref(r.HREF)
-		if err != nil {
-			return nil, nil, fmt.Errorf("VDC %s: storage policy %s: %w", vdcH.Name, r.Name, err)
-		}
-		p := wrapStoragePolicy(r)
-		// The limit is in the profile's Units, its use always in MB.
-		p.LimitMB, p.UsedMB = sp.Limit, sp.StorageUsedMB
-		switch strings.ToUpper(sp.Units) {
-		case "GB":
-			p.LimitMB = sp.Limit << 10
-		case "TB":
-			p.LimitMB = sp.Limit << 20
-		}
-		return p, sp, nil
-	}
 	for _, r := range refs {
 		if name != "" && r.Name == name {
-			p, sp, err := read(r)
+			p, err := c.readStoragePolicy(vdcH, r)
 			if err != nil {
 				return nil, err
 			}
-			if sp.Enabled != nil && !*sp.Enabled {
+			if p.Disabled {
 				return nil, fmt.Errorf("storage policy %q of VDC %s is disabled: Cloud Director places no VM in it (its import would fail inside the downtime); name an enabled one, or ask the provider to enable it", name, vdcH.Name)
 			}
 			return p, nil
@@ -167,20 +145,58 @@ func (c *Client) StorageProfile(vdcH *VDC, name string) (*StoragePolicy, error) 
 	case len(refs) == 0:
 		return nil, fmt.Errorf("VDC %s has no storage policy", vdcH.Name)
 	case len(refs) == 1:
-		p, _, err := read(refs[0])
-		return p, err
+		return c.readStoragePolicy(vdcH, refs[0])
 	}
 	for _, r := range refs {
-		p, sp, err := read(r)
+		p, err := c.readStoragePolicy(vdcH, r)
 		if err != nil {
 			return nil, err
 		}
-		if sp.Default {
-			p.Default = true
+		if p.Default {
 			return p, nil
 		}
 	}
 	return nil, fmt.Errorf("VDC %s has several storage policies (%s) and none is its default: name one as storage_profile", vdcH.Name, strings.Join(names, ", "))
+}
+
+// StoragePolicies reads every storage policy of vdc, in the VDC's order,
+// disabled ones included (marked).
+func (c *Client) StoragePolicies(vdcH *VDC) ([]*StoragePolicy, error) {
+	var out []*StoragePolicy
+	for _, r := range storageProfileRefs(vdcH) {
+		p, err := c.readStoragePolicy(vdcH, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func storageProfileRefs(vdcH *VDC) []*types.Reference {
+	if vdcH.vdc.Vdc.VdcStorageProfiles == nil {
+		return nil
+	}
+	return vdcH.vdc.Vdc.VdcStorageProfiles.VdcStorageProfile
+}
+
+// readStoragePolicy is the policy at r as Cloud Director has it now.
+func (c *Client) readStoragePolicy(vdcH *VDC, r *types.Reference) (*StoragePolicy, error) {
+	sp, err := c.Client.GetStorageProfileByHref(r.HREF)
+	if err != nil {
+		return nil, fmt.Errorf("VDC %s: storage policy %s: %w", vdcH.Name, r.Name, err)
+	}
+	p := wrapStoragePolicy(r)
+	p.Default, p.Disabled = sp.Default, sp.Enabled != nil && !*sp.Enabled
+	// The limit is in the profile's Units, its use always in MB.
+	p.LimitMB, p.UsedMB = sp.Limit, sp.StorageUsedMB
+	switch strings.ToUpper(sp.Units) {
+	case "GB":
+		p.LimitMB = sp.Limit << 10
+	case "TB":
+		p.LimitMB = sp.Limit << 20
+	}
+	return p, nil
 }
 
 func (o ImportOptions) storageProfile() *importHref {
