@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -199,6 +200,53 @@ func (c *Client) readStoragePolicy(vdcH *VDC, r *types.Reference) (*StoragePolic
 	return p, nil
 }
 
+// attachNetworks gives vapp the org VDC networks named that it lacks, as
+// bridged vApp networks named after them (what Cloud Director's UI does
+// when a VM of a vApp is connected to an org VDC network). A vApp network
+// of the name that is not bridged to that org VDC network is refused.
+func (c *Client) attachNetworks(vapp *govcd.VApp, names []string) error {
+	if err := vapp.Refresh(); err != nil {
+		return fmt.Errorf("vApp %q: %w", vapp.VApp.Name, err)
+	}
+	var vdc *govcd.Vdc
+	for _, name := range names {
+		if name == "" || name == "none" {
+			continue
+		}
+		var have *types.VAppNetworkConfiguration
+		if sec := vapp.VApp.NetworkConfigSection; sec != nil {
+			for i := range sec.NetworkConfig {
+				if sec.NetworkConfig[i].NetworkName == name {
+					have = &sec.NetworkConfig[i]
+				}
+			}
+		}
+		if vdc == nil {
+			v, err := vapp.GetParentVDC()
+			if err != nil {
+				return fmt.Errorf("VDC of vApp %q: %w", vapp.VApp.Name, err)
+			}
+			vdc = &v
+		}
+		net, err := vdc.GetOpenApiOrgVdcNetworkByName(name)
+		if err != nil {
+			return fmt.Errorf("org VDC network %q: %w", name, err)
+		}
+		uuid := strings.TrimPrefix(net.OpenApiOrgVdcNetwork.ID, "urn:vcloud:network:")
+		if have != nil {
+			if cfg := have.Configuration; cfg == nil || cfg.ParentNetwork == nil || !strings.HasSuffix(strings.TrimSuffix(cfg.ParentNetwork.HREF, "/"), "/"+uuid) {
+				return fmt.Errorf("vApp %q has a network %q of its own, not bridged to the org VDC network of that name: rename or remove it in Cloud Director, then run the step again", vapp.VApp.Name, name)
+			}
+			continue
+		}
+		org := &types.OrgVDCNetwork{Name: name, HREF: c.Client.VCDHREF.String() + "/network/" + uuid}
+		if _, err := vapp.AddOrgNetwork(&govcd.VappNetworkSettings{}, org, false); err != nil {
+			return fmt.Errorf("give vApp %q the org VDC network %q: %w", vapp.VApp.Name, name, err)
+		}
+	}
+	return nil
+}
+
 func (o ImportOptions) storageProfile() *importHref {
 	if o.StorageProfile == nil {
 		return nil
@@ -274,7 +322,9 @@ type NICConnection struct {
 // VDC networks with the source's MACs and addresses, instead of the
 // port-group network an import leaves, and keeps guest customization off
 // (the guest keeps its identity and configuration). Every NIC of the VM
-// must be given.
+// must be given. The vApp is given each org VDC network first (a bridged
+// vApp network of its name), when it has none of that name: Cloud Director
+// connects a NIC only to a network of its vApp.
 //
 // Customization is switched off first: with it enabled, Cloud Director
 // re-customizes a guest whose network settings it changed at its next
@@ -287,6 +337,15 @@ func (c *Client) ConnectNICs(vappH *VApp, vmName string, nics []NICConnection) e
 	}
 	if err := c.disableGuestCustomization(vm); err != nil {
 		return fmt.Errorf("VM %q: turn guest customization off: %w", vmName, err)
+	}
+	var nets []string
+	for _, n := range nics {
+		if !slices.Contains(nets, n.Network) {
+			nets = append(nets, n.Network)
+		}
+	}
+	if err := c.attachNetworks(vapp, nets); err != nil {
+		return err
 	}
 	ncs, err := vm.GetNetworkConnectionSection()
 	if err != nil {

@@ -693,7 +693,7 @@ func handlePutNetworkConfig(c *reqCtx) {
 	for _, x := range a.vms {
 		for i := range x.nics {
 			n := &x.nics[i]
-			if !x.composed || n.Network == "none" || n.Network == "" || names[n.Network] {
+			if n.Network == "none" || n.Network == "" || names[n.Network] {
 				continue
 			}
 			if a.isDeployed() {
@@ -709,6 +709,18 @@ func handlePutNetworkConfig(c *reqCtx) {
 	a.networks = out
 	t := c.m.newTask(c, "vappUpdateVApp", "Updating Virtual Application "+a.name+"("+a.id+")", a.ref(), nil)
 	c.taskResponse(t)
+}
+
+// networkNames names the vApp's networks ("none yet" when it has none).
+func (a *vapp) networkNames() []string {
+	var out []string
+	for _, cfg := range a.networks {
+		out = append(out, cfg.NetworkName)
+	}
+	if len(out) == 0 {
+		out = append(out, "none yet")
+	}
+	return out
 }
 
 // isolatedScope checks an isolated vApp network's IP scope and returns its

@@ -164,14 +164,19 @@ func TestImportFromProviderVCenter(t *testing.T) {
 		t.Fatalf("vApp after power on: %v %d", err, vapp.VApp.Status)
 	}
 
-	// Reconnect the NIC to an org VDC network (unknown networks are refused).
-	newTrunk(t, c)
+	// Reconnect the NIC to an org VDC network (unknown networks are
+	// refused, and so is one the vApp was not given).
+	tr := newTrunk(t, c)
 	ncs := must(vm.GetNetworkConnectionSection())(t)
 	ncs.NetworkConnection[0].Network = "nope"
 	if err := vm.UpdateNetworkConnectionSection(ncs); err == nil {
 		t.Fatal("NIC connected to an unknown network")
 	}
 	ncs.NetworkConnection[0].Network = "company-network"
+	if err := vm.UpdateNetworkConnectionSection(ncs); err == nil || !strings.Contains(err.Error(), `The VCD entity network "company-network" does not exist`) {
+		t.Fatalf("NIC connected to an org VDC network its vApp lacks: %v, want it refused", err)
+	}
+	tr.attach(t, c, vapp)
 	ncs.NetworkConnection[0].IPAddress = "172.16.10.12"
 	if err := vm.UpdateNetworkConnectionSection(ncs); err != nil {
 		t.Fatal(err)

@@ -44,6 +44,20 @@ func newTrunk(t *testing.T, c *govcd.VCDClient) *trunk {
 	return &trunk{vdc: vdc, egw: egw, net: net}
 }
 
+// attach gives vapp the trunk network as a bridged vApp network, as a VM's
+// NIC needs before it connects to it.
+func (tr *trunk) attach(t *testing.T, c *govcd.VCDClient, vapp *govcd.VApp) {
+	t.Helper()
+	if err := vapp.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	uuid := strings.TrimPrefix(tr.net.OpenApiOrgVdcNetwork.ID, "urn:vcloud:network:")
+	net := &types.OrgVDCNetwork{Name: tr.net.OpenApiOrgVdcNetwork.Name, HREF: c.Client.VCDHREF.String() + "/network/" + uuid}
+	if _, err := vapp.AddOrgNetwork(&govcd.VappNetworkSettings{}, net, false); err != nil {
+		t.Fatalf("give vApp %s network %s: %v", vapp.VApp.Name, net.Name, err)
+	}
+}
+
 func (tr *trunk) tunnelSpec(name string, tunnelID int) *types.NsxtL2VpnTunnel {
 	return &types.NsxtL2VpnTunnel{
 		Name: name, SessionMode: "SERVER", Enabled: true,

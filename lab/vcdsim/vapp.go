@@ -296,7 +296,8 @@ func handleGetNCS(c *reqCtx) {
 }
 
 // handlePutNCS reconnects a VM's NICs, checked as vCD checks them: each
-// names an org VDC network of the VDC, or "none" (no network, no address);
+// names a network of the VM's vApp (an org VDC network the vApp was given,
+// bridged), or "none" (no network, no address);
 // the allocation mode is POOL (an address of the network's static pool is
 // given out), DHCP, MANUAL (an address of the network's subnet that is not
 // its gateway and no other NIC has) or NONE. NICs are matched by index;
@@ -334,14 +335,23 @@ func handlePutNCS(c *reqCtx) {
 			n.Network, n.Connected, n.IP, n.Mode = "none", false, "", "NONE"
 			continue
 		}
+		// A NIC connects to a network of its vApp: an org VDC network
+		// reaches a VM once the vApp has it (bridged), as vCD answers
+		// "The VCD entity network ... does not exist" otherwise.
 		var net *network
-		for _, x := range c.m.networks {
-			if x.Name == nc.Network && x.org == v.vapp.org {
-				net = x
+		for _, cfg := range v.vapp.networks {
+			if cfg.NetworkName != nc.Network {
+				continue
 			}
+			if cfg.Configuration == nil || cfg.Configuration.ParentNetwork == nil {
+				bad("NIC %d: reconnecting to isolated vApp network %s is not simulated (bridged vApp networks are)", i, nc.Network)
+				return
+			}
+			net = c.m.networkByHref(cfg.Configuration.ParentNetwork.HREF)
 		}
 		if net == nil {
-			bad("network %q is not an org VDC network of %s: connect NIC %d to one of them, or to \"none\"", nc.Network, c.m.vdc.name, i)
+			bad("The VCD entity network %q does not exist: NIC %d can connect to a network of vApp %s (%s) or to \"none\"; add the org VDC network to the vApp's networks (NetworkConfigSection) first",
+				nc.Network, i, v.vapp.name, strings.Join(v.vapp.networkNames(), ", "))
 			return
 		}
 		n.Network, n.Connected, n.IP = nc.Network, nc.IsConnected, ""

@@ -152,8 +152,9 @@ func TestImportedVMAsCloudDirectorShowsIt(t *testing.T) {
 		t.Fatalf("unchanged NetworkConnectionSection: %v", err)
 	}
 
-	// Connecting it: MANUAL addresses are checked against the network.
-	newTrunk(t, c)
+	// Connecting it (once the vApp has the network): MANUAL addresses are
+	// checked against the network.
+	newTrunk(t, c).attach(t, c, vapp)
 	put := func(mode, ip string) error {
 		t.Helper()
 		s := must(vm.GetNetworkConnectionSection())(t)
