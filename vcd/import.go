@@ -527,8 +527,9 @@ func (c *Client) VMStatus(vappH *VApp, vmName string) (string, error) {
 	return vm.GetStatus()
 }
 
-// UndeployVM powers the named VM of a vApp off through Cloud Director (a
-// no-op when it is not running); nothing is deleted.
+// UndeployVM powers the named VM of a vApp off and undeploys it through
+// Cloud Director (a no-op when it is off and undeployed; a VM powered off
+// without an undeploy is still deployed); nothing is deleted.
 func (c *Client) UndeployVM(vappH *VApp, vmName string) error {
 	vapp := vappH.vapp
 	vm, err := vapp.GetVMByName(vmName, true)
@@ -539,7 +540,7 @@ func (c *Client) UndeployVM(vappH *VApp, vmName string) error {
 	if err != nil {
 		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
 	}
-	if st == "POWERED_OFF" {
+	if st == "POWERED_OFF" && !vm.VM.Deployed {
 		return nil
 	}
 	if err := c.wait(vm.Undeploy()); err != nil {
@@ -578,7 +579,9 @@ func (c *Client) RemoveVM(vappH *VApp, vmName string) error {
 	if err != nil {
 		return fmt.Errorf("VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
 	}
-	if st, err := vm.GetStatus(); err == nil && st == "POWERED_ON" {
+	// Powered off without an undeploy (Cloud Director's powerOff, or the
+	// guest's shutdown), a VM is still deployed and cannot be deleted.
+	if st, err := vm.GetStatus(); err == nil && (st == "POWERED_ON" || vm.VM.Deployed) {
 		if err := c.wait(vm.Undeploy()); err != nil {
 			return fmt.Errorf("undeploy VM %q: %w", vmName, err)
 		}

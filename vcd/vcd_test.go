@@ -285,3 +285,88 @@ func TestRightsRefuseShared(t *testing.T) {
 		t.Errorf("no user: %v", err)
 	}
 }
+
+// TestRemoveVMPoweredOffButDeployed: a VM powered off through Cloud
+// Director's powerOff (or by its guest) stays deployed, and Cloud Director
+// deletes no deployed VM: UndeployVM undeploys it all the same, and RemoveVM
+// removes it, leaving the vApp's other VM.
+func TestRemoveVMPoweredOffButDeployed(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	ctx := context.Background()
+	sys := labtest.VCD(t, l.Config().VCD)
+	pv, err := vsphere.Connect(ctx, vsphere.Config{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pv.Close(ctx)
+	u, _ := url.Parse(l.Provider.URL)
+	vc, err := sys.VirtualCenterFor(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdc, err := sys.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vapp *vcd.VApp
+	for _, name := range []string{"Legacy", "WebApp2"} {
+		ref, err := pv.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: name, Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vapp == nil {
+			vapp, err = sys.ImportVMAsVApp(vc, ref.Value, vdc, "Shared")
+		} else {
+			err = sys.ImportVMIntoVApp(vc, ref.Value, vapp)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sys.PowerOnVM(vapp, "WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	// Off through Cloud Director's powerOff: POWERED_OFF, still deployed.
+	org, err := sys.GetOrgByName("Company")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvdc, err := org.GetVDCByName("Company-VDC", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gapp, err := gvdc.GetVAppByName("Shared", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := gapp.GetVMByName("WebApp2", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := vm.PowerOff()
+	if err == nil {
+		err = task.WaitTaskCompletion()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Refresh(); err != nil || !vm.VM.Deployed {
+		t.Fatalf("VM after powerOff: %v, deployed %v: want it still deployed", err, vm.VM.Deployed)
+	}
+	if err := sys.UndeployVM(vapp, "WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.RemoveVM(vapp, "WebApp2"); err != nil {
+		t.Fatalf("remove a VM powered off but deployed: %v", err)
+	}
+	if err := gapp.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, x := range gapp.VApp.Children.VM {
+		left = append(left, x.Name)
+	}
+	if len(left) != 1 || left[0] != "Legacy" {
+		t.Errorf("vApp Shared holds %v, want only Legacy", left)
+	}
+}

@@ -583,11 +583,17 @@ func handleDeleteVApp(c *reqCtx) {
 	c.taskResponse(t)
 }
 
-// deleteVM deletes one powered-off VM of a vApp; like a vApp's, its backing
-// VM and attached disks are destroyed in the provider vCenter.
+// deleteVM deletes one undeployed VM of a vApp; like a vApp's, its backing
+// VM and attached disks are destroyed in the provider vCenter. A VM powered
+// off without an undeploy (powerOff, not undeploy) is still deployed, and
+// Cloud Director refuses to delete it until it is undeployed.
 func deleteVM(c *reqCtx, a *vapp, v *vm) {
 	if v.poweredOn {
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VM %s is powered on: undeploy it first", v.name)
+		return
+	}
+	if v.deployed {
+		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VM %s is powered off but still deployed (partially powered off): undeploy it first", v.name)
 		return
 	}
 	err := c.m.destroyBacking(v)
