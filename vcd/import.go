@@ -243,6 +243,11 @@ func (c *Client) attachNetworks(vapp *govcd.VApp, names []string) error {
 		if _, err := vapp.AddOrgNetwork(&govcd.VappNetworkSettings{}, org, false); err != nil {
 			return fmt.Errorf("give vApp %q the org VDC network %q: %w", vapp.VApp.Name, name, err)
 		}
+		// AddOrgNetwork writes the section it last read plus the new
+		// network: read it again before the next.
+		if err := vapp.Refresh(); err != nil {
+			return fmt.Errorf("vApp %q: %w", vapp.VApp.Name, err)
+		}
 	}
 	return nil
 }

@@ -287,9 +287,9 @@ func TestRightsRefuseShared(t *testing.T) {
 }
 
 // TestRemoveVMPoweredOffButDeployed: a VM powered off through Cloud
-// Director's powerOff (or by its guest) stays deployed, and Cloud Director
-// deletes no deployed VM: UndeployVM undeploys it all the same, and RemoveVM
-// removes it, leaving the vApp's other VM.
+// Director's powerOff, or in vCenter (its guest shut down), stays deployed,
+// and Cloud Director deletes no deployed VM: UndeployVM undeploys it all the
+// same, and RemoveVM removes it, leaving the vApp's other VM.
 func TestRemoveVMPoweredOffButDeployed(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
@@ -309,11 +309,13 @@ func TestRemoveVMPoweredOffButDeployed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var vapp *vcd.VApp
-	for _, name := range []string{"Legacy", "WebApp2"} {
+	refs := map[string]vsphere.Ref{}
+	for _, name := range []string{"Legacy", "OffInVCD", "OffInVCenter"} {
 		ref, err := pv.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: name, Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"})
 		if err != nil {
 			t.Fatal(err)
 		}
+		refs[name] = ref
 		if vapp == nil {
 			vapp, err = sys.ImportVMAsVApp(vc, ref.Value, vdc, "Shared")
 		} else {
@@ -323,10 +325,6 @@ func TestRemoveVMPoweredOffButDeployed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := sys.PowerOnVM(vapp, "WebApp2"); err != nil {
-		t.Fatal(err)
-	}
-	// Off through Cloud Director's powerOff: POWERED_OFF, still deployed.
 	org, err := sys.GetOrgByName("Company")
 	if err != nil {
 		t.Fatal(err)
@@ -339,25 +337,38 @@ func TestRemoveVMPoweredOffButDeployed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, err := gapp.GetVMByName("WebApp2", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task, err := vm.PowerOff()
-	if err == nil {
-		err = task.WaitTaskCompletion()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := vm.Refresh(); err != nil || !vm.VM.Deployed {
-		t.Fatalf("VM after powerOff: %v, deployed %v: want it still deployed", err, vm.VM.Deployed)
-	}
-	if err := sys.UndeployVM(vapp, "WebApp2"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sys.RemoveVM(vapp, "WebApp2"); err != nil {
-		t.Fatalf("remove a VM powered off but deployed: %v", err)
+	for _, name := range []string{"OffInVCD", "OffInVCenter"} {
+		if err := sys.PowerOnVM(vapp, name); err != nil {
+			t.Fatal(err)
+		}
+		vm, err := gapp.GetVMByName(name, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "OffInVCD" {
+			// Cloud Director's powerOff, not undeploy.
+			task, err := vm.PowerOff()
+			if err == nil {
+				err = task.WaitTaskCompletion()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		} else if err := pv.PowerOff(ctx, refs[name]); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := sys.VMStatus(vapp, name); err != nil || st != "POWERED_OFF" {
+			t.Fatalf("%s: Cloud Director says %s (%v), want POWERED_OFF", name, st, err)
+		}
+		if err := vm.Refresh(); err != nil || !vm.VM.Deployed {
+			t.Fatalf("%s after its power-off: %v, deployed %v: want it still deployed", name, err, vm.VM.Deployed)
+		}
+		if err := sys.UndeployVM(vapp, name); err != nil {
+			t.Fatal(err)
+		}
+		if err := sys.RemoveVM(vapp, name); err != nil {
+			t.Fatalf("remove %s, powered off but deployed: %v", name, err)
+		}
 	}
 	if err := gapp.Refresh(); err != nil {
 		t.Fatal(err)

@@ -463,6 +463,37 @@ func (c *reqCtx) poolIP(net *network, self *vm, idx int, pending []vmNIC) (strin
 }
 
 // entityFromPath resolves /api/vApp/{id} to a vApp or a VM.
+// syncPower takes the power state of vms from the provider vCenter, as
+// Cloud Director follows vCenter: a VM whose guest shut down, or that an
+// admin powered off in vCenter, reads POWERED_OFF and stays deployed (it
+// must be undeployed before it can be deleted); one powered on in vCenter
+// reads POWERED_ON, deployed. VMs being imported are left as they are, and
+// so is everything when vCenter does not answer.
+func (m *model) syncPower(vms []*vm) {
+	if m.vc == nil {
+		return
+	}
+	var morefs []string
+	for _, v := range vms {
+		if v.moref != "" && !v.importing {
+			morefs = append(morefs, v.moref)
+		}
+	}
+	if len(morefs) == 0 {
+		return
+	}
+	on, err := m.vc.powerStates(morefs)
+	if err != nil {
+		return
+	}
+	for _, v := range vms {
+		if st, ok := on[v.moref]; ok && !v.importing && st != v.poweredOn {
+			v.poweredOn = st
+			v.deployed = v.deployed || st
+		}
+	}
+}
+
 func (c *reqCtx) entityFromPath() (*vapp, *vm) {
 	id := c.r.PathValue("id")
 	for _, a := range c.m.vapps {
@@ -470,10 +501,12 @@ func (c *reqCtx) entityFromPath() (*vapp, *vm) {
 			continue
 		}
 		if id == "vapp-"+a.id {
+			c.m.syncPower(a.vms)
 			return a, nil
 		}
 		for _, v := range a.vms {
 			if id == "vm-"+v.id {
+				c.m.syncPower(a.vms)
 				return a, v
 			}
 		}
@@ -676,6 +709,7 @@ func (c *reqCtx) vmRecords() []queryRecord {
 		if !c.canSeeOrg(a.org) {
 			continue
 		}
+		c.m.syncPower(a.vms)
 		for _, v := range a.vms {
 			rec := &types.QueryResultVMRecordType{
 				HREF: c.abs(v.href()), ID: v.urn(), Moref: v.moref, Name: v.name, Type: mimeVM,

@@ -262,6 +262,39 @@ func networkName(ctx context.Context, c *vim25.Client, card *vim.VirtualEthernet
 	return ""
 }
 
+// powerStates reads the provider vCenter's power state of the VMs morefs
+// (true: poweredOn), in one property retrieval, or one per VM when some VM is
+// gone (vCenter refuses the retrieval); a VM vCenter no longer has is left
+// out.
+func (v *vcenter) powerStates(morefs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := v.call(func(ctx context.Context, c *vim25.Client) error {
+		pc := property.DefaultCollector(c)
+		read := func(morefs []string) error {
+			var refs []vim.ManagedObjectReference
+			for _, m := range morefs {
+				refs = append(refs, vim.ManagedObjectReference{Type: "VirtualMachine", Value: m})
+			}
+			var vms []mo.VirtualMachine
+			if err := pc.Retrieve(ctx, refs, []string{"runtime.powerState"}, &vms); err != nil {
+				return err
+			}
+			for _, vm := range vms {
+				out[vm.Self.Value] = vm.Runtime.PowerState == vim.VirtualMachinePowerStatePoweredOn
+			}
+			return nil
+		}
+		if err := read(morefs); err == nil || len(morefs) == 1 {
+			return err
+		}
+		for _, m := range morefs {
+			_ = read([]string{m})
+		}
+		return nil
+	})
+	return out, err
+}
+
 // power switches a provider VM on or off; it is a no-op when the VM is
 // already in that state.
 func (v *vcenter) power(moref string, on bool) error {
