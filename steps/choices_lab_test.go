@@ -11,10 +11,9 @@ import (
 	"github.com/ferry-migrate/ferry/steps"
 )
 
-// TestChoicesFromTheLab: what the wizard offers for the fields that name
-// something is what Cloud Director and the on-prem vCenter hold, read
-// through the steps; the provider's own org is never offered as a tenant.
-func TestChoicesFromTheLab(t *testing.T) {
+// choicesLab starts a lab and an Env of its plan.
+func choicesLab(t *testing.T) (*lab.Lab, *steps.Env) {
+	t.Helper()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	pf, err := steps.LoadPlanFile(labPlan(t, l, nil))
 	if err != nil {
@@ -22,6 +21,14 @@ func TestChoicesFromTheLab(t *testing.T) {
 	}
 	env := steps.NewEnv(l.Config(), pf, nil)
 	t.Cleanup(func() { env.Close(context.Background()) })
+	return l, env
+}
+
+// TestChoicesFromTheLab: what the wizard offers for the fields that name
+// something is what Cloud Director and the on-prem vCenter hold, read
+// through the steps; the provider's own org is never offered as a tenant.
+func TestChoicesFromTheLab(t *testing.T) {
+	_, env := choicesLab(t)
 	ctx := context.Background()
 	choices := func(key string) []string {
 		t.Helper()
@@ -75,13 +82,7 @@ func TestChoicesFromTheLab(t *testing.T) {
 // its limit, and a policy that does not hold the plan's replica datastore
 // (its import would copy the disks inside the downtime).
 func TestStoragePolicyChoices(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
-	pf, err := steps.LoadPlanFile(labPlan(t, l, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := steps.NewEnv(l.Config(), pf, nil)
-	t.Cleanup(func() { env.Close(context.Background()) })
+	l, env := choicesLab(t)
 	ctx := context.Background()
 	policies := func() map[string]string {
 		t.Helper()

@@ -205,7 +205,11 @@ func TestParseGatewayCIDR(t *testing.T) {
 	}
 }
 
-func TestImportPowerOnRemove(t *testing.T) {
+// importLab starts a lab and connects to its Cloud Director (as the
+// provider), its provider vCenter (directly and as Cloud Director knows it)
+// and Company-VDC, for imports.
+func importLab(t *testing.T) (*lab.Lab, *vcd.Client, *vsphere.Client, vcd.VirtualCenter, *vcd.VDC) {
+	t.Helper()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	sys := labtest.VCD(t, l.Config().VCD)
@@ -213,17 +217,23 @@ func TestImportPowerOnRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pv.Close(ctx)
-	ref, err := pv.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { pv.Close(context.Background()) })
 	u, _ := url.Parse(l.Provider.URL)
 	vc, err := sys.VirtualCenterFor(u.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	vdc, err := sys.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, sys, pv, vc, vdc
+}
+
+func TestImportPowerOnRemove(t *testing.T) {
+	l, sys, pv, vc, vdc := importLab(t)
+	ctx := context.Background()
+	ref, err := pv.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,23 +301,8 @@ func TestRightsRefuseShared(t *testing.T) {
 // and Cloud Director deletes no deployed VM: UndeployVM undeploys it all the
 // same, and RemoveVM removes it, leaving the vApp's other VM.
 func TestRemoveVMPoweredOffButDeployed(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	_, sys, pv, vc, vdc := importLab(t)
 	ctx := context.Background()
-	sys := labtest.VCD(t, l.Config().VCD)
-	pv, err := vsphere.Connect(ctx, vsphere.Config{URL: l.Provider.URL, Username: l.Provider.Username, Password: l.Provider.Password, CAFile: l.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pv.Close(ctx)
-	u, _ := url.Parse(l.Provider.URL)
-	vc, err := sys.VirtualCenterFor(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vdc, err := sys.VDCByName("Company", "Company-VDC")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var vapp *vcd.VApp
 	refs := map[string]vsphere.Ref{}
 	for _, name := range []string{"Legacy", "OffInVCD", "OffInVCenter"} {
