@@ -57,6 +57,8 @@ func ChoicesDependOn(key string) []string {
 		return []string{"org"}
 	case "edge_gateway", "storage_profile":
 		return []string{"org", "vdc"}
+	case "provider.resource_pool", "provider.datastore", "provider.receiver_vm", "provider.network":
+		return []string{"provider.datacenter"}
 	}
 	return nil
 }
@@ -67,7 +69,9 @@ func ChoicesDependOn(key string) []string {
 // policies ("storage_profile"; noted: the default, the room left, whether it
 // holds the replica datastore) as the Cloud Director login sees them, and the
 // on-prem port groups of appliance.datacenter for the appliance's port group
-// fields. answers are the form's answers not yet in the plan (keys of
+// fields, and the provider vCenter's datacenters and a datacenter's resource
+// pools, datastores (noted with their free space), VMs and port groups for
+// the provider.* fields. answers are the form's answers not yet in the plan (keys of
 // ChoicesDependOn); the plan's are used for the others. nil, nil: the field
 // is free text.
 func (e *Env) Choices(ctx context.Context, key string, answers map[string]string) ([]Choice, error) {
@@ -76,8 +80,56 @@ func (e *Env) Choices(ctx context.Context, key string, answers map[string]string
 		return e.cloudChoices(ctx, key, answers)
 	case "appliance.stretched_portgroup", "appliance.uplink_portgroup", "appliance.sink_portgroup":
 		return plain(e.portgroupChoices(ctx))
+	case "provider.datacenter", "provider.resource_pool", "provider.datastore", "provider.receiver_vm", "provider.network":
+		return e.providerChoices(ctx, key, answers)
 	}
 	return nil, nil
+}
+
+// providerChoices lists the provider vCenter's datacenters, and a
+// datacenter's resource pools, datastores (noted with their free space),
+// VMs (for the receiver appliance) and port groups.
+func (e *Env) providerChoices(ctx context.Context, key string, answers map[string]string) ([]Choice, error) {
+	c, err := e.ProviderVC(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dc := e.Plan().Provider.Datacenter
+	if v, ok := answers["provider.datacenter"]; ok {
+		dc = strings.TrimSpace(v)
+	}
+	switch key {
+	case "provider.datacenter":
+		return plain(c.InventoryNames(ctx, "", "Datacenter"))
+	case "provider.resource_pool":
+		return plain(c.InventoryNames(ctx, dc, "ResourcePool"))
+	case "provider.receiver_vm":
+		return plain(c.InventoryNames(ctx, dc, "VirtualMachine"))
+	case "provider.network":
+		d, err := c.Datacenter(ctx, dc)
+		if err != nil {
+			return nil, err
+		}
+		pgs, err := c.Portgroups(ctx, d)
+		var names []string
+		for _, pg := range pgs {
+			names = append(names, pg.Name)
+		}
+		return plain(names, err)
+	}
+	names, err := c.InventoryNames(ctx, dc, "Datastore")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Choice, 0, len(names))
+	for _, n := range names {
+		ch := Choice{Value: n}
+		if capacity, free, err := c.DatastoreSpace(ctx, dc, n); err == nil {
+			ch.Note = fmt.Sprintf("%s free of %s", Bytes(free), Bytes(capacity))
+		}
+		out = append(out, ch)
+	}
+	return out, nil
 }
 
 func (e *Env) portgroupChoices(ctx context.Context) ([]string, error) {

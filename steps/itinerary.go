@@ -2,6 +2,7 @@ package steps
 
 import (
 	"fmt"
+	"github.com/ferry-migrate/ferry/replication"
 	"slices"
 	"strconv"
 	"strings"
@@ -152,10 +153,52 @@ func trunkFields() []Field {
 }
 
 func vmFields() []Field {
-	return []Field{
+	return append([]Field{
 		str("rpo", "RPO", "how old the replica may get, between 1m and 24h (each VM may override it)", false,
 			func(pf *PlanFile) *string { return &pf.RPO }, ValidRPO, fixed(DefaultRPO)),
+	}, providerFields()...)
+}
+
+// providerFields are where the replicas and the target VMs go in the
+// provider vCenter: VM selection checks them against the VDC (placement,
+// storage policy, room), replication creates the replica disks there.
+func providerFields() []Field {
+	pp := func(f func(*ProviderPlan) *string) func(*PlanFile) *string {
+		return func(pf *PlanFile) *string { return f(&pf.Provider) }
 	}
+	return []Field{
+		str("provider.datacenter", "Provider datacenter", "the provider vCenter's datacenter of the org VDC's cluster (empty: its only one)", false,
+			pp(func(p *ProviderPlan) *string { return &p.Datacenter }), ValidName, nil),
+		str("provider.resource_pool", "Resource pool", "the org VDC's resource pool in the provider vCenter, where the target VMs are made (Cloud Director moves a VM outside it at import)", false,
+			pp(func(p *ProviderPlan) *string { return &p.ResourcePool }), validInventoryPath, nil),
+		str("provider.datastore", "Replica datastore", "the provider datastore where vCenter creates the replica disks: one of the VDC's storage policy (else the import copies them)", true,
+			pp(func(p *ProviderPlan) *string { return &p.Datastore }), ValidName, nil),
+		str("provider.network", "Provider network", "the provider port group backing the stretched org VDC network (empty: found from Cloud Director)", false,
+			pp(func(p *ProviderPlan) *string { return &p.Network }), ValidName, nil),
+		str("provider.receiver_kind", "Receiver kind", "appliance: the replica disks are hot-added to the receiver appliance VM; nfs: written through an NFS mount of the datastore", false,
+			pp(func(p *ProviderPlan) *string { return &p.ReceiverKind }), validReceiverKind, fixed(replication.KindAppliance)),
+		str("provider.receiver_vm", "Receiver appliance", "the provider VM that runs `ferry receiver` and gets the replica disks hot-added (needed unless the receiver kind is nfs)", false,
+			pp(func(p *ProviderPlan) *string { return &p.ReceiverVM }), ValidName, nil),
+	}
+}
+
+// validInventoryPath accepts an object name or an inventory path of names
+// (a resource pool: "Cluster/Resources/Company-VDC").
+func validInventoryPath(v string, pf *PlanFile) error {
+	for _, part := range strings.Split(v, "/") {
+		if err := ValidName(part, pf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validReceiverKind(v string, _ *PlanFile) error {
+	switch v {
+	case "", replication.KindAppliance, replication.KindNFS:
+		return nil
+	}
+	return fmt.Errorf("%q: want %s (the default: the receiver appliance) or %s", v, replication.KindAppliance, replication.KindNFS)
 }
 
 // ConfirmedVMs checks a cutover confirmation that may name only some of the

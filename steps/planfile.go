@@ -392,8 +392,10 @@ func (pf *PlanFile) Validate(it Itinerary) error {
 	if pf.BandwidthMbit < 0 || pf.BandwidthMbit > maxBandwidthMbit {
 		errs = append(errs, &FieldError{"bandwidth_mbit", bandwidthErr(pf.BandwidthMbit)})
 	}
-	if k := pf.Provider.ReceiverKind; k != "" && k != replication.KindAppliance && k != replication.KindNFS {
-		errs = append(errs, &FieldError{"provider.receiver_kind", fmt.Errorf("%q: want %s (the default: the receiver appliance) or %s", k, replication.KindAppliance, replication.KindNFS)})
+	if !seen["provider.receiver_kind"] { // checked above when VM selection runs
+		if err := validReceiverKind(pf.Provider.ReceiverKind, pf); err != nil {
+			errs = append(errs, &FieldError{"provider.receiver_kind", err})
+		}
 	}
 	for i, p := range pf.Probes {
 		if err := p.check(); err != nil {

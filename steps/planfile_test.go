@@ -30,6 +30,8 @@ vms:
   - name: WebApp2
     power_on: true
 rpo: 5m
+provider:
+  datastore: provider-ds
 `
 
 func parseValid(t *testing.T, y string) (*PlanFile, error) {
@@ -122,7 +124,7 @@ func TestPlanFileValidation(t *testing.T) {
 			[]string{"probes[0].vms[0]", `"DB9" is not a VM of the plan`, "WebApp2"}},
 		{"negative bandwidth", "rpo: 5m", "rpo: 5m\nbandwidth_mbit: -10",
 			[]string{"bandwidth_mbit", "-10: want 1 to 400000 megabits per second, or 0 for no cap"}},
-		{"unknown receiver kind", "rpo: 5m", "rpo: 5m\nprovider: {receiver_kind: floppy}",
+		{"unknown receiver kind", "  datastore: provider-ds", "  datastore: provider-ds\n  receiver_kind: floppy",
 			[]string{"provider.receiver_kind", `"floppy": want appliance`, "or nfs"}},
 		{"tcp probe without port", "rpo: 5m", "rpo: 5m\nprobes: [{name: web, tcp: notahostport}]",
 			[]string{"probes[0] (web)", `tcp "notahostport": want host:port`}},

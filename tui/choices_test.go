@@ -3,6 +3,8 @@ package tui
 import (
 	"strings"
 	"testing"
+
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // TestChoicesFollowTheTypedAnswers: a field whose choices depend on another
@@ -40,5 +42,32 @@ func TestStoragePolicyPickList(t *testing.T) {
 		if strings.Contains(l, "Storage policy") && (!strings.Contains(l, "Gold") || strings.Contains(l, "left of")) {
 			t.Fatalf("storage policy field after the pick: %q, want Gold alone", l)
 		}
+	}
+}
+
+// TestEnterTakesTheDefaultNotTheFirstChoice (QA: enter on the empty
+// "Stretched port group", whose placeholder promised company-network, wrote
+// the list's first port group, backend-network): an empty field with a
+// default highlights no choice until the operator moves in the list, and
+// enter takes the default.
+func TestEnterTakesTheDefaultNotTheFirstChoice(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs(), done: []string{"rights", "trunk-network"},
+		mutate: func(m map[string]*fakeStep) {
+			m["appliance"].fields[0].Default = func(*steps.PlanFile) string { return "company-network" }
+		}})
+	h.start(120, 40)
+	h.mustSee(t, "▸ Port group", "company-network", "  backend-network", "  VM Network")
+	h.mustNotSee(t, "› backend-network")
+	h.send(press("enter"))
+	if got := h.env.Plan().Appliance.StretchedPortgroup; got != "" && got != "company-network" {
+		t.Fatalf("enter on the empty field wrote %q, want the default company-network", got)
+	}
+	h.mustSee(t, "▸ Appliance IP")
+	h.send(press("shift+tab"))
+	h.send(press("down"))
+	h.mustSee(t, "› backend-network")
+	h.send(press("enter"))
+	if got := h.env.Plan().Appliance.StretchedPortgroup; got != "backend-network" {
+		t.Fatalf("picked %q, want backend-network", got)
 	}
 }

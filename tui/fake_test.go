@@ -237,7 +237,7 @@ func fakeChoices(_ context.Context, key string, answers map[string]string) ([]st
 	case "edge_gateway":
 		names = []string{"company-edge"}
 	case "appliance.stretched_portgroup", "target_network":
-		names = []string{"company-network", "VM Network"}
+		names = []string{"backend-network", "company-network", "VM Network"}
 	}
 	var out []steps.Choice
 	for _, n := range names {

@@ -43,7 +43,9 @@ type formField struct {
 	loading   bool
 	loadErr   error
 	pick      int
-	touched   bool
+	// moved: the operator moved in the pick list since typing.
+	moved   bool
+	touched bool
 }
 
 const maxChoices = 5
@@ -253,11 +255,18 @@ func (fm *form) key(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 		return nil, false
 	case msg.Type == tea.KeyUp || msg.Type == tea.KeyDown:
 		if len(vis) > 0 {
-			d := 1
-			if msg.Type == tea.KeyUp {
-				d = -1
+			n := min(len(vis), maxChoices)
+			switch at := fm.highlighted(ff); {
+			case at < 0 && msg.Type == tea.KeyUp:
+				ff.pick = n - 1
+			case at < 0:
+				ff.pick = 0
+			case msg.Type == tea.KeyUp:
+				ff.pick = (at - 1 + n) % n
+			default:
+				ff.pick = (at + 1) % n
 			}
-			ff.pick = (ff.pick + d + min(len(vis), maxChoices)) % min(len(vis), maxChoices)
+			ff.moved = true
 			return nil, false
 		}
 		if msg.Type == tea.KeyUp {
@@ -267,11 +276,13 @@ func (fm *form) key(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 		}
 		return nil, false
 	case msg.Type == tea.KeyEnter:
-		picked := len(vis) > 0 && ff.pick < len(vis)
+		at := fm.highlighted(ff)
+		picked := at >= 0 && at < len(vis)
 		if picked {
-			ff.input.SetValue(vis[ff.pick].Value)
-			fm.set(ff, vis[ff.pick].Value)
-			ff.touched, ff.pick = true, 0
+			ff.input.SetValue(vis[at].Value)
+			ff.input.CursorEnd()
+			fm.set(ff, vis[at].Value)
+			ff.touched, ff.pick, ff.moved = true, 0, false
 		}
 		// A form answered in full (the lab's plan, a resumed session)
 		// plans with one enter from any field (not the enter that picked
@@ -285,8 +296,22 @@ func (fm *form) key(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 	}
 	ff.input, cmd = ff.input.Update(msg)
 	fm.set(ff, ff.input.Value())
-	ff.touched, ff.pick = true, 0
+	ff.touched, ff.pick, ff.moved = true, 0, false
 	return cmd, false
+}
+
+// highlighted is the choice enter would pick (-1: none). An empty field
+// with a default picks nothing until the operator moves in the list: enter
+// takes the default (the list's first entry is not what the placeholder
+// promised).
+func (fm *form) highlighted(ff *formField) int {
+	if len(ff.visible()) == 0 {
+		return -1
+	}
+	if !ff.moved && ff.input.Value() == "" && ff.f.Default != nil && ff.f.Default(fm.w.env.Plan()) != "" {
+		return -1
+	}
+	return ff.pick
 }
 
 // set writes a field's answer into the plan: as a new plan (Env.EditPlan),
@@ -480,7 +505,7 @@ func (fm *form) view(width, height int) []string {
 					out = append(out, indent+sWarn.Render(l))
 				}
 			}
-			vis := ff.visible()
+			vis, at := ff.visible(), fm.highlighted(ff)
 			for j, c := range vis {
 				if j == maxChoices {
 					out = append(out, indent+sDim.Render(trunc("… "+itoa(len(vis)-maxChoices)+" more: type to narrow", width-len(indent))))
@@ -490,11 +515,11 @@ func (fm *form) view(width, height int) []string {
 				if c.Note != "" {
 					note = "  " + c.Note
 				}
-				if j == ff.pick {
+				if j == at {
 					line = "› " + c.Value
 				}
 				line = trunc(line+note, width-len(indent))
-				if j == ff.pick {
+				if j == at {
 					out = append(out, indent+sCursor.Render(line))
 				} else {
 					out = append(out, indent+line)

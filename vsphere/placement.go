@@ -73,3 +73,22 @@ func (c *Client) namesIn(ctx context.Context, dc *object.Datacenter, kind string
 	slices.Sort(names)
 	return slices.Compact(names), nil
 }
+
+// InventoryNames lists, sorted, the names of the vCenter's datacenters (kind
+// "Datacenter"), or of datacenter's objects of a kind: "Datastore",
+// "ResourcePool" (vApps left out), "VirtualMachine" (templates included),
+// "Network" (port groups). An empty datacenter is the vCenter's only one.
+func (c *Client) InventoryNames(ctx context.Context, datacenter, kind string) ([]string, error) {
+	if kind == "Datacenter" {
+		return c.datacenterNames(ctx)
+	}
+	dc, err := c.Datacenter(ctx, datacenter)
+	if err != nil {
+		return nil, err
+	}
+	names, err := c.namesIn(ctx, dc.dc, kind)
+	if err != nil {
+		return nil, fmt.Errorf("vCenter %s: datacenter %s: %w", c.Endpoint, dc.dc.Name(), err)
+	}
+	return names, nil
+}
