@@ -157,6 +157,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	if err := m.Create(); err != nil {
 		return nil, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
+	trackNetworkVMs(m.Map())
 	sessions := enforceSessions(m.Map(), cmp.Or(spec.SessionIdle, DefaultSessionIdle))
 	user, pass := "administrator@vsphere.local", randomSecret()
 	ferryPass := randomSecret()

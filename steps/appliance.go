@@ -506,6 +506,23 @@ func (w *applianceWorld) egressItem() Item {
 		Detail: fmt.Sprintf("%s; WARNING: local egress optimisation is not set up: the appliance OVF takes no egress gateway (map its property with appliance.ovf_properties: {KEY: egress_gateway}, or set it on the edge): until then migrated VMs reach %s across the tunnel", d, gw)}
 }
 
+// sinkUsed refuses to make an existing port group the sink while VMs other
+// than the appliance are on it: the sink policy (a VLAN trunk, MAC learning
+// or promiscuous mode, forged transmits) would change their network.
+func (w *applianceWorld) sinkUsed() error {
+	var others []string
+	for _, n := range w.sink.VMs {
+		if n != w.a.Name {
+			others = append(others, n)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	return fmt.Errorf("port group %s is not a sink and VMs are on it (%s): making it the sink (%s) would change their network; name a port group no VM uses as appliance.sink_portgroup (ferry creates one that does not exist), or move those VMs off it",
+		w.sink.Name, strings.Join(others, ", "), w.policy)
+}
+
 func (w *applianceWorld) sinkDetail() string {
 	return fmt.Sprintf("on %s (VDS %s), %s; carries VLAN %d of %s", w.a.DVS, w.dvsVer, w.policy, w.stretched.VLAN, w.stretched.Name)
 }
@@ -528,9 +545,11 @@ func (w *applianceWorld) plan() Plan {
 	case w.sink.DVS != w.a.DVS:
 		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "port group", Name: w.sink.Name,
 			Detail: fmt.Sprintf("exists on %s, the plan wants it on %s; rename appliance.sink_portgroup or set appliance.dvs", w.sink.DVS, w.a.DVS)})
+	case len(w.sink.SinkProblems(w.policy)) > 0 && w.sinkUsed() != nil:
+		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "port group", Name: w.sink.Name, Detail: w.sinkUsed().Error()})
 	case len(w.sink.SinkProblems(w.policy)) > 0:
 		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "port group", Name: w.sink.Name,
-			Detail: "re-apply the sink policy (" + w.policy.String() + "): " + strings.Join(w.sink.SinkProblems(w.policy), ", ")})
+			Detail: "apply the sink policy (" + w.policy.String() + "): " + strings.Join(w.sink.SinkProblems(w.policy), ", ")})
 	default:
 		p.Items = append(p.Items, Item{Action: ActionExists, Kind: "port group", Name: w.sink.Name, Detail: w.sinkDetail(),
 			Resource: &Resource{Kind: "port group", Name: w.sink.Name, ID: w.sink.Ref.Value}})
@@ -669,6 +688,8 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 			return res, err
 		}
 		w.sink = pg
+	case len(w.sink.SinkProblems(w.policy)) > 0 && w.sinkUsed() != nil:
+		return res, fmt.Errorf("appliance.sink_portgroup: %w", w.sinkUsed())
 	case len(w.sink.SinkProblems(w.policy)) > 0:
 		problems := strings.Join(w.sink.SinkProblems(w.policy), ", ")
 		emit(Warning(fmt.Sprintf("port group %s drifted (%s); a sink that does not deliver the stretched frames breaks the stretch; re-applying %s", w.sink.Name, problems, w.policy)))

@@ -296,3 +296,45 @@ func TestApplianceRoomCheckedAgainAfterThePrompt(t *testing.T) {
 		t.Error("the appliance was deployed into a datastore without room for its swap file")
 	}
 }
+
+// TestSinkRefusedOnAPortGroupInUse (QA: with backend-network picked as the
+// sink, step 3 planned "re-apply the sink policy" on it): ferry makes no
+// port group that VMs use into the sink (a VLAN trunk with MAC learning or
+// promiscuous mode and forged transmits would change their network); the
+// plan shows a conflict naming the VMs, the apply refuses and the port
+// group is left as it was.
+func TestSinkRefusedOnAPortGroupInUse(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	ctx := context.Background()
+	pf, err := steps.LoadPlanFile(labPlan(t, l, func(pf *steps.PlanFile) { pf.Appliance.SinkPortgroup = lab.SecondPortgroup }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := steps.NewEnv(l.Config(), pf, steps.NewState(filepath.Join(t.TempDir(), "state.json")))
+	t.Cleanup(func() { env.Close(context.Background()) })
+	p, err := (&steps.Appliance{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.String(); !strings.Contains(s, `! conflict port group "backend-network"`) || !strings.Contains(s, "WinSrv1") || strings.Contains(s, "apply the sink policy") {
+		t.Errorf("plan with an in-use sink port group: want a conflict naming WinSrv1\n%s", s)
+	}
+	if _, err := (&steps.Appliance{}).Apply(ctx, env, func(steps.Event) {}); err == nil || !strings.Contains(err.Error(), "WinSrv1") {
+		t.Errorf("apply: %v, want it refused naming WinSrv1", err)
+	}
+	c, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := c.Datacenter(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := c.Portgroup(ctx, dc, lab.SecondPortgroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg.Trunk != "" || (pg.ForgedTransmits != nil && *pg.ForgedTransmits) || pg.MACLearning {
+		t.Errorf("backend-network changed: trunk %q, forged transmits %v, MAC learning %v", pg.Trunk, pg.ForgedTransmits, pg.MACLearning)
+	}
+}

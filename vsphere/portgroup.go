@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
@@ -35,6 +37,8 @@ type Portgroup struct {
 	VLAN int32
 	// MACLearning: the MAC management policy's MAC learning is enabled.
 	MACLearning bool
+	// VMs are the VMs with a NIC on the port group, by name, sorted.
+	VMs []string
 
 	config types.DVPortgroupConfigInfo
 }
@@ -200,8 +204,12 @@ func (c *Client) Portgroups(ctx context.Context, dcH *Datacenter) ([]Portgroup, 
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var pgs []mo.DistributedVirtualPortgroup
-	if err := v.Retrieve(ctx, []string{"DistributedVirtualPortgroup"}, []string{"name", "key", "config"}, &pgs); err != nil {
+	if err := v.Retrieve(ctx, []string{"DistributedVirtualPortgroup"}, []string{"name", "key", "config", "vm"}, &pgs); err != nil {
 		return nil, fmt.Errorf("vCenter %s: list port groups: %w", c.Endpoint, err)
+	}
+	vmName, err := c.vmNames(ctx, pgs)
+	if err != nil {
+		return nil, err
 	}
 	var switches []mo.DistributedVirtualSwitch
 	if err := v.Retrieve(ctx, []string{"DistributedVirtualSwitch"}, []string{"name"}, &switches); err != nil {
@@ -216,9 +224,43 @@ func (c *Client) Portgroups(ctx context.Context, dcH *Datacenter) ([]Portgroup, 
 		if pgs[i].Config.Uplink != nil && *pgs[i].Config.Uplink {
 			continue
 		}
-		out = append(out, toPortgroup(&pgs[i], dvsName))
+		pg := toPortgroup(&pgs[i], dvsName)
+		for _, r := range pgs[i].Vm {
+			pg.VMs = append(pg.VMs, vmName[r])
+		}
+		slices.Sort(pg.VMs)
+		out = append(out, pg)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// vmNames names the VMs on the port groups pgs, in one retrieval (by id
+// when one of them is gone before it is read).
+func (c *Client) vmNames(ctx context.Context, pgs []mo.DistributedVirtualPortgroup) (map[types.ManagedObjectReference]string, error) {
+	out := map[types.ManagedObjectReference]string{}
+	var refs []types.ManagedObjectReference
+	for _, pg := range pgs {
+		for _, r := range pg.Vm {
+			if _, ok := out[r]; !ok {
+				out[r] = r.Value // its id, unless its name is read below
+				refs = append(refs, r)
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return out, nil
+	}
+	var vms []mo.VirtualMachine
+	if err := c.PropertyCollector().Retrieve(ctx, refs, []string{"name"}, &vms); err != nil {
+		if fault.Is(err, &types.ManagedObjectNotFound{}) {
+			return out, nil // a VM removed meanwhile: the others by id
+		}
+		return nil, fmt.Errorf("vCenter %s: the VMs on its port groups: %w", c.Endpoint, err)
+	}
+	for _, vm := range vms {
+		out[vm.Self] = vm.Name
+	}
 	return out, nil
 }
 

@@ -1,0 +1,53 @@
+package lab_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
+)
+
+// TestPortGroupsListTheirVMs: a port group's vm property names the VMs with
+// a NIC on it, as vCenter reports it (vcsim kept only the VM's side): a VM
+// moved off a port group or destroyed leaves its list.
+func TestPortGroupsListTheirVMs(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	ctx := context.Background()
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	dc, err := c.Datacenter(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vmsOn := func(name string) []string {
+		t.Helper()
+		pg, err := c.Portgroup(ctx, dc, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pg.VMs
+	}
+	if got := vmsOn("company-network"); !slices.Contains(got, "WebApp1") || !slices.Contains(got, "WinSrv1") {
+		t.Errorf("company-network lists %v, want WebApp1 and WinSrv1 among them", got)
+	}
+	if got := vmsOn(lab.SecondPortgroup); !slices.Contains(got, "WinSrv1") || slices.Contains(got, "WebApp1") {
+		t.Errorf("%s lists %v, want WinSrv1 and not WebApp1", lab.SecondPortgroup, got)
+	}
+	if got := vmsOn("uplink-network"); slices.Contains(got, "WebApp1") {
+		t.Errorf("uplink-network lists %v, want no WebApp", got)
+	}
+	ref, err := c.VMByName(ctx, "WinSrv1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PowerOff(ctx, ref.Ref); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DestroyKeepDisks(ctx, ref.Ref); err != nil {
+		t.Fatal(err)
+	}
+	if got := vmsOn(lab.SecondPortgroup); slices.Contains(got, "WinSrv1") {
+		t.Errorf("%s lists %v after WinSrv1 was destroyed", lab.SecondPortgroup, got)
+	}
+}
