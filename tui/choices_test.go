@@ -71,3 +71,25 @@ func TestEnterTakesTheDefaultNotTheFirstChoice(t *testing.T) {
 		t.Fatalf("picked %q, want backend-network", got)
 	}
 }
+
+// TestFormShowsAnswersGivenElsewhere (QA: step 2 still showed the
+// organization "required" after step 1 was applied with Company): a
+// step's form, shown again, has the plan's answers, given since in another
+// step's form; the VM screen's options follow the VDC the same way unless
+// the operator changed them there.
+func TestFormShowsAnswersGivenElsewhere(t *testing.T) {
+	h := newHarness(t, setup{pf: &steps.PlanFile{}, done: []string{"rights", "trunk-network"}})
+	h.start(120, 40)
+	h.mustSee(t, "Step 3 of 8")
+	h.send(press("esc"))
+	h.env.EditPlan(func(pf *steps.PlanFile) { pf.Org, pf.VDC = "Company-Dev", "Dev-VDC" })
+	h.send(press("["))
+	h.mustSee(t, "Step 2 of 8")
+	h.send(press("esc")) // from its result to its answers
+	for _, l := range strings.Split(h.view(), "\n") {
+		if strings.Contains(l, "Org VDC") && !strings.Contains(l, "Dev-VDC") {
+			t.Fatalf("step 2 shows %q, want the VDC answered elsewhere, Dev-VDC", l)
+		}
+	}
+	h.mustSee(t, "Company-Dev")
+}

@@ -222,7 +222,31 @@ func (fm *form) update(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 		return nil, msg.Type == tea.KeyEnter
 	}
 	cmd, submitted = fm.key(msg)
-	return tea.Batch(cmd, fm.reloadChoices()), submitted
+	if submitted {
+		return cmd, true
+	}
+	return tea.Batch(cmd, fm.refresh(false)), false
+}
+
+// refresh shows the plan's answers in the fields not being typed in (an
+// answer that follows another, such as the rights bundle named after the
+// organization; the organization or VDC answered in another step's form),
+// in every field when all (the form shown again), and asks again for
+// choices whose answers changed.
+func (fm *form) refresh(all bool) tea.Cmd {
+	pf := fm.w.env.Plan()
+	for i := range fm.fields {
+		ff := &fm.fields[i]
+		if i == fm.focus && !fm.idle && !all {
+			continue
+		}
+		if v := ff.f.Get(pf); v != ff.input.Value() {
+			ff.input.SetValue(v)
+			ff.input.CursorEnd()
+		}
+	}
+	fm.publish() // what the watching sessions see follows
+	return fm.reloadChoices()
 }
 
 func (fm *form) key(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {

@@ -187,6 +187,11 @@ func (m *Model) mirrorRuns(rs runsMsg) tea.Cmd {
 			m.liveStep = i
 			switch {
 			case i == m.cur:
+				// Already here (a batch's earlier record of the same
+				// step brought it): the notice tells the latest.
+				if n := &m.notice; n.text != "" && n.step == i && r.ID > n.run {
+					m.setNotice(i, r, n.followed)
+				}
 			case m.w.session.viewer() && !m.lookedAround:
 				cmds = append(cmds, m.enter(i))
 				m.setNotice(i, r, true)

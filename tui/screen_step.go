@@ -44,7 +44,9 @@ func (s *stepScreen) init() tea.Cmd {
 
 func (s *stepScreen) reopen() tea.Cmd {
 	s.run.reopen()
-	return nil
+	// Another step may have answered a field this one shares (the
+	// organization, the VDC) since it was last shown.
+	return s.form.refresh(true)
 }
 
 func (s *stepScreen) running() bool {

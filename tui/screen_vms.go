@@ -33,6 +33,10 @@ type vmScreen struct {
 	typedAhead []tea.KeyMsg
 
 	opts steps.JobOptions
+	// optsFrom is the plan's job options opts were last taken from: an
+	// option the operator left as it was follows the plan (a VDC answered
+	// at step 2 after this screen was first shown).
+	optsFrom steps.JobOptions
 	// autoJob is the job name filled in from the default: it follows the
 	// selection until the operator types one.
 	autoJob string
@@ -44,6 +48,7 @@ func newVMScreen(w *wiring, idx int) *vmScreen {
 	pf := w.env.Plan()
 	s := &vmScreen{w: w, idx: idx, selected: map[string]bool{}, run: newStepRun(w, idx)}
 	s.opts = w.env.JobOptions()
+	s.optsFrom = s.opts
 	// A VM cut over in an earlier wave stays in the plan (its record) but
 	// is not selected again.
 	for _, vm := range w.env.Migrating() {
@@ -120,6 +125,21 @@ func (s *vmScreen) load() tea.Cmd {
 
 func (s *vmScreen) reopen() tea.Cmd {
 	s.run.reopen()
+	now := s.w.env.JobOptions()
+	for _, o := range []struct{ cur, was, now *string }{
+		{&s.opts.Job, &s.optsFrom.Job, &now.Job}, {&s.opts.RPO, &s.optsFrom.RPO, &now.RPO},
+		{&s.opts.VDC, &s.optsFrom.VDC, &now.VDC}, {&s.opts.Network, &s.optsFrom.Network, &now.Network},
+		{&s.opts.Storage, &s.optsFrom.Storage, &now.Storage},
+	} {
+		if *o.cur == *o.was {
+			*o.cur = *o.now
+		}
+	}
+	if s.opts.Power == s.optsFrom.Power {
+		s.opts.Power = now.Power
+	}
+	s.optsFrom = now
+	refresh := s.form.refresh(true)
 	for name := range s.selected {
 		if s.w.env.VMPhase(name) == steps.VMCutOver {
 			delete(s.selected, name)
@@ -127,7 +147,7 @@ func (s *vmScreen) reopen() tea.Cmd {
 	}
 	// The VMs may have changed since the list was read (a cutover powers
 	// its source off): read it again.
-	return s.load()
+	return tea.Batch(refresh, s.load())
 }
 
 func (s *vmScreen) running() bool {
@@ -474,7 +494,10 @@ func (s *vmScreen) view(width, height int) string {
 			names = append(names, vm.Name)
 		}
 		line := fmt.Sprintf("%d VM(s): %s → %s / %s, RPO %s", len(names), strings.Join(names, ", "), s.opts.VDC, s.opts.Network, steps.RPOOrDefault(s.opts.RPO))
-		if len(names) == 0 {
+		switch {
+		case len(names) == 0 && len(s.w.env.CutOverVMs()) == 0:
+			line = "No VM selected yet: press esc to select the VMs to migrate"
+		case len(names) == 0:
 			line = "No VM left to migrate: press esc to select VMs for another wave"
 		}
 		if cut := s.w.env.CutOverVMs(); len(cut) > 0 {
@@ -506,8 +529,12 @@ func (s *vmScreen) view(width, height int) string {
 	} else {
 		// Whole, wrapped: cut, it lost "(tab: options)" even at 120 columns.
 		o := s.opts
-		for _, l := range wrap(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · power on %s  (tab: options)",
-			orDash(s.form.fields[0].f.Value(s.w.env.Plan())), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), o.Power), width) {
+		policy := o.Storage
+		if policy == "" {
+			policy = "VDC default"
+		}
+		for _, l := range wrap(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · storage %s · power on %s  (tab: options)",
+			orDash(s.form.fields[0].f.Value(s.w.env.Plan())), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), policy, o.Power), width) {
 			formLines = append(formLines, sDim.Render(l))
 		}
 	}
