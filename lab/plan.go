@@ -82,6 +82,16 @@ func (l *Lab) EdgeOVA() string { return filepath.Join(l.Dir, EdgeOVAName) }
 // PlanPath is where WritePlan puts the lab's plan file.
 func (l *Lab) PlanPath() string { return filepath.Join(l.Dir, "plan.yaml") }
 
+// EdgeAPIPort is the port the L2 appliance's edge API answers on at its
+// management address once deployed (the plan's extension.edge_port; 443 on
+// a real appliance).
+func (l *Lab) EdgeAPIPort() int {
+	if l.edges == nil {
+		return 443
+	}
+	return l.edges.EdgePort()
+}
+
 // WritePlan writes the lab's plan file to PlanPath (mode 0600) and returns
 // the path.
 func (l *Lab) WritePlan() (string, error) {
@@ -118,10 +128,7 @@ func (l *Lab) WritePlan() (string, error) {
 			return "", err
 		}
 	}
-	port := 443
-	if l.edges != nil {
-		port = l.edges.EdgePort()
-	}
+	port := l.EdgeAPIPort()
 	var web strings.Builder
 	fmt.Fprintf(&web, "# The lab's web VMs (ferry lab --vms N), all running the guest workload; to\n# migrate more of them, list them under vms: (probes: below)\n")
 	for _, vm := range l.WebApps() {

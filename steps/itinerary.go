@@ -146,7 +146,7 @@ func trunkFields() []Field {
 			func(pf *PlanFile) *string { return &pf.Tunnel.Name }, ValidName, fixed("ferry-l2vpn")),
 		str("tunnel.local_endpoint_ip", "Local endpoint IP", "the edge gateway IP the L2VPN server listens on (default: the edge's primary IP)", false,
 			func(pf *PlanFile) *string { return &pf.Tunnel.LocalEndpointIP }, ValidIPv4, nil),
-		str("tunnel.remote_endpoint_ip", "Remote endpoint IP", "the address the on-prem client connects from (default: appliance.ip; set it behind NAT)", false,
+		str("tunnel.remote_endpoint_ip", "Remote endpoint IP", "the address the on-prem client connects from (default: appliance.ip, step 3's answer; give it here while step 3 is not answered yet, or behind NAT)", false,
 			func(pf *PlanFile) *string { return &pf.Tunnel.RemoteEndpointIP }, ValidIPv4,
 			func(pf *PlanFile) string { return pf.Appliance.IP }),
 	}

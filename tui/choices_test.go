@@ -93,3 +93,22 @@ func TestFormShowsAnswersGivenElsewhere(t *testing.T) {
 	}
 	h.mustSee(t, "Company-Dev")
 }
+
+// TestRefusedTypingIsShown (QA: "foo" typed as OVF properties showed no ✗
+// and never reached the plan): a field that keeps its last valid value in
+// the plan shows the error of what was typed, and keeps the typed text when
+// the operator moves on.
+func TestRefusedTypingIsShown(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs(), done: []string{"rights", "trunk-network"},
+		mutate: func(m map[string]*fakeStep) {
+			m["appliance"].fields = append([]steps.Field{(&steps.Appliance{}).Fields()[len((&steps.Appliance{}).Fields())-1]}, m["appliance"].fields...)
+		}})
+	h.start(120, 40)
+	h.mustSee(t, "▸ OVF properties")
+	h.typeText("foo")
+	h.send(press("tab"))
+	h.mustSee(t, "foo", "✗")
+	if p := h.env.Plan().Appliance.Properties; len(p) != 0 {
+		t.Errorf("plan properties %v after a refused answer", p)
+	}
+}

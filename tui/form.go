@@ -181,8 +181,13 @@ func (fm *form) complete() bool {
 	return true
 }
 
-// fieldErr is the field's validation message without the key.
+// fieldErr is the field's validation message without the key: of the
+// value typed (a field may keep its last valid value in the plan, as the OVF
+// properties do), or of the plan's when nothing is typed.
 func (fm *form) fieldErr(ff *formField) error {
+	if v := ff.input.Value(); strings.TrimSpace(v) != "" && ff.f.Validate != nil {
+		return ff.f.Validate(v, fm.w.env.Plan())
+	}
 	err := ff.f.Check(fm.w.env.Plan())
 	var fe *steps.FieldError
 	if errors.As(err, &fe) {
@@ -239,6 +244,9 @@ func (fm *form) refresh(all bool) tea.Cmd {
 		ff := &fm.fields[i]
 		if i == fm.focus && !fm.idle && !all {
 			continue
+		}
+		if ff.touched && fm.fieldErr(ff) != nil {
+			continue // what was typed stays, with why it is refused
 		}
 		if v := ff.f.Get(pf); v != ff.input.Value() {
 			ff.input.SetValue(v)
