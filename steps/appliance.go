@@ -158,6 +158,7 @@ type applianceWorld struct {
 	dvs       *vsphere.DVS
 	uplink    vsphere.Ref           // distributed or standard port group
 	sink      *vsphere.Portgroup    // nil: not there yet
+	dsPicked  bool                  // a.Datastore was picked by free space, not named
 	vm        *vsphere.DeployedVM   // nil: not there yet
 	policy    vsphere.SinkPolicy    // what the sink must be
 	dvsVer    string                // the DVS's version
@@ -296,6 +297,7 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 		}
 		// The deploy goes where the room was checked, not wherever a
 		// new ranking would put it.
+		w.dsPicked = a.Datastore == ""
 		w.a.Datastore = place.DatastoreName
 	} else if !w.vm.PoweredOn() && w.vm.Datastore != "" {
 		if err := w.checkRoom(ctx, w.vm.Datastore); err != nil {
@@ -529,6 +531,12 @@ func (w *applianceWorld) sinkDetail() string {
 
 func (w *applianceWorld) vmDetail() string {
 	d := fmt.Sprintf("from %s; management address %s on %s via %s", w.ovfName(), w.a.IP+"/"+w.a.Prefix, w.a.UplinkPortgroup, w.a.Gateway)
+	if w.a.Datastore != "" {
+		d += "; on datastore " + w.a.Datastore
+		if w.dsPicked {
+			d += " (the most free space of the uplink's hosts; appliance.datastore names another)"
+		}
+	}
 	if w.a.EgressGateway != "" && w.egressKey() != "" {
 		d += ", egress gateway " + w.a.EgressGateway
 	}

@@ -59,6 +59,8 @@ func ChoicesDependOn(key string) []string {
 		return []string{"org", "vdc"}
 	case "provider.resource_pool", "provider.datastore", "provider.receiver_vm", "provider.network":
 		return []string{"provider.datacenter"}
+	case "appliance.stretched_portgroup", "appliance.uplink_portgroup", "appliance.sink_portgroup", "appliance.datastore":
+		return []string{"appliance.datacenter"}
 	}
 	return nil
 }
@@ -79,7 +81,16 @@ func (e *Env) Choices(ctx context.Context, key string, answers map[string]string
 	case "org", "vdc", "edge_gateway", "storage_profile":
 		return e.cloudChoices(ctx, key, answers)
 	case "appliance.stretched_portgroup", "appliance.uplink_portgroup", "appliance.sink_portgroup":
-		return plain(e.portgroupChoices(ctx))
+		return e.portgroupChoices(ctx, key, answers)
+	case "appliance.datacenter", "appliance.datastore":
+		c, err := e.OnPrem(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if key == "appliance.datacenter" {
+			return plain(c.InventoryNames(ctx, "", "Datacenter"))
+		}
+		return datastoreChoices(ctx, c, answer(answers, "appliance.datacenter", e.Plan().Appliance.Datacenter))
 	case "provider.datacenter", "provider.resource_pool", "provider.datastore", "provider.receiver_vm", "provider.network":
 		return e.providerChoices(ctx, key, answers)
 	}
@@ -94,10 +105,7 @@ func (e *Env) providerChoices(ctx context.Context, key string, answers map[strin
 	if err != nil {
 		return nil, err
 	}
-	dc := e.Plan().Provider.Datacenter
-	if v, ok := answers["provider.datacenter"]; ok {
-		dc = strings.TrimSpace(v)
-	}
+	dc := answer(answers, "provider.datacenter", e.Plan().Provider.Datacenter)
 	switch key {
 	case "provider.datacenter":
 		return plain(c.InventoryNames(ctx, "", "Datacenter"))
@@ -117,6 +125,12 @@ func (e *Env) providerChoices(ctx context.Context, key string, answers map[strin
 		}
 		return plain(names, err)
 	}
+	return datastoreChoices(ctx, c, dc)
+}
+
+// datastoreChoices are datacenter dc's datastores, noted with their free
+// space.
+func datastoreChoices(ctx context.Context, c *vsphere.Client, dc string) ([]Choice, error) {
 	names, err := c.InventoryNames(ctx, dc, "Datastore")
 	if err != nil {
 		return nil, err
@@ -132,12 +146,23 @@ func (e *Env) providerChoices(ctx context.Context, key string, answers map[strin
 	return out, nil
 }
 
-func (e *Env) portgroupChoices(ctx context.Context) ([]string, error) {
+// answer is the form's answer of key when it has one, else the plan's.
+func answer(answers map[string]string, key, plan string) string {
+	if v, ok := answers[key]; ok {
+		return strings.TrimSpace(v)
+	}
+	return plan
+}
+
+// portgroupChoices are the on-prem port groups of appliance.datacenter;
+// for the sink, each noted with what step 3 would do with it (VMs on it:
+// refused; a trunk already: kept).
+func (e *Env) portgroupChoices(ctx context.Context, key string, answers map[string]string) ([]Choice, error) {
 	c, err := e.OnPrem(ctx)
 	if err != nil {
 		return nil, err
 	}
-	dc, err := c.Datacenter(ctx, e.Plan().Appliance.Datacenter)
+	dc, err := c.Datacenter(ctx, answer(answers, "appliance.datacenter", e.Plan().Appliance.Datacenter))
 	if err != nil {
 		return nil, err
 	}
@@ -145,22 +170,31 @@ func (e *Env) portgroupChoices(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(pgs))
+	out := make([]Choice, 0, len(pgs))
 	for _, pg := range pgs {
-		names = append(names, pg.Name)
+		ch := Choice{Value: pg.Name}
+		if key == "appliance.sink_portgroup" {
+			var others []string
+			for _, vm := range pg.VMs {
+				if vm != e.Plan().Appliance.Name {
+					others = append(others, vm)
+				}
+			}
+			switch {
+			case len(others) > 0 && pg.Trunk == "":
+				ch.Note = fmt.Sprintf("VMs on it (%s): refused as the sink", strings.Join(others, ", "))
+			case pg.Trunk != "":
+				ch.Note = "a VLAN trunk (" + pg.Trunk + ")"
+			}
+		}
+		out = append(out, ch)
 	}
-	return names, nil
+	return out, nil
 }
 
 func (e *Env) cloudChoices(ctx context.Context, key string, answers map[string]string) ([]Choice, error) {
 	pf := e.Plan()
-	answer := func(k, plan string) string {
-		if v, ok := answers[k]; ok {
-			return strings.TrimSpace(v)
-		}
-		return plan
-	}
-	org, vdcName := answer("org", pf.Org), answer("vdc", pf.VDC)
+	org, vdcName := answer(answers, "org", pf.Org), answer(answers, "vdc", pf.VDC)
 	if key != "org" && org == "" {
 		return nil, errors.New("name the organization first")
 	}

@@ -55,6 +55,31 @@ func TestChoicesFromTheLab(t *testing.T) {
 	if got, err := env.Choices(ctx, "appliance.ip", nil); got != nil || err != nil {
 		t.Errorf("appliance.ip choices %v: want none (free text)", got)
 	}
+	noted := func(key, value string) (string, bool) {
+		t.Helper()
+		got, err := env.Choices(ctx, key, nil)
+		if err != nil {
+			t.Fatalf("Choices(%q): %v", key, err)
+		}
+		for _, c := range got {
+			if c.Value == value {
+				return c.Note, true
+			}
+		}
+		t.Errorf("%s choices %v: want %s", key, steps.Values(got), value)
+		return "", false
+	}
+	if n, ok := noted("appliance.sink_portgroup", lab.SecondPortgroup); ok && !strings.Contains(n, "WinSrv1") {
+		t.Errorf("sink choice %s noted %q: want it refused, naming WinSrv1 on it", lab.SecondPortgroup, n)
+	}
+	if n, ok := noted("appliance.datastore", "onprem-ds"); ok && !strings.Contains(n, "free of") {
+		t.Errorf("appliance datastore onprem-ds noted %q: want its free space", n)
+	}
+	if n, ok := noted("provider.datastore", "provider-ds"); ok && !strings.Contains(n, "free of") {
+		t.Errorf("provider datastore provider-ds noted %q: want its free space", n)
+	}
+	noted("provider.datacenter", "Provider-DC")
+	noted("provider.receiver_vm", lab.ApplianceVM)
 	// The form's answers not saved yet: a VDC typed in VM selection, an
 	// organization typed beside its VDC.
 	if _, err := env.Choices(ctx, "vdc", map[string]string{"org": ""}); err == nil || !strings.Contains(err.Error(), "name the organization first") {
