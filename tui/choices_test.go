@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -111,4 +112,36 @@ func TestRefusedTypingIsShown(t *testing.T) {
 	if p := h.env.Plan().Appliance.Properties; len(p) != 0 {
 		t.Errorf("plan properties %v after a refused answer", p)
 	}
+}
+
+// TestEscGoesToTheAnswerThePlanRefused (QA: esc after "appliance.ip: ..."
+// stayed on the field last left, and the hint spoke of retrying an apply
+// that never ran): the plan's refusal of an answer brings esc to that
+// field, and a failed plan says nothing was changed.
+func TestEscGoesToTheAnswerThePlanRefused(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs(), done: []string{"rights", "trunk-network"},
+		mutate: func(m map[string]*fakeStep) {
+			m["appliance"].planErr = &steps.FieldError{Key: "appliance.ip", Err: errors.New("172.16.10.1 is the gateway")}
+		}})
+	h.start(120, 40)
+	h.typeText("company-network")
+	h.send(press("tab"))
+	h.typeText("172.16.10.1")
+	h.send(press("tab"))
+	h.mustSee(t, "▸ Prefix length")
+	h.send(press("enter"))
+	h.mustSee(t, "172.16.10.1 is the gateway", "Press esc to correct the answer")
+	h.send(press("esc"))
+	h.mustSee(t, "▸ Appliance IP")
+
+	h = newHarness(t, setup{pf: withVMs(), done: []string{"rights", "trunk-network"},
+		mutate: func(m map[string]*fakeStep) { m["appliance"].planErr = errors.New("vCenter did not answer") }})
+	h.start(120, 40)
+	h.typeText("company-network")
+	h.send(press("tab"))
+	h.typeText("172.16.10.250")
+	h.send(press("tab"))
+	h.send(press("enter"))
+	h.mustSee(t, "vCenter did not answer", "Nothing was changed: the plan failed", "press r to plan again")
+	h.mustNotSee(t, "apply is idempotent")
 }

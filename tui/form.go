@@ -139,6 +139,19 @@ func (fm *form) setChoices(msg choicesMsg) {
 	}
 }
 
+// focusKey puts the focus on the field of key (a plan's FieldError names
+// it) and reports whether the form has one.
+func (fm *form) focusKey(key string) bool {
+	for i := range fm.fields {
+		if fm.fields[i].f.Key == key {
+			fm.idle = false
+			fm.setFocus(i)
+			return true
+		}
+	}
+	return false
+}
+
 func (fm *form) setFocus(i int) {
 	if len(fm.fields) == 0 {
 		return

@@ -1,9 +1,11 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // about says in one line what each step does (docs/itinerary.md), for the
@@ -93,6 +95,10 @@ func (s *stepScreen) update(msg tea.Msg) tea.Cmd {
 		}
 		if keyBack.Matches(msg) && !s.run.running() {
 			s.run.phase = phaseInput
+			// To the answer the failure names, if it names one.
+			if fe := (*steps.FieldError)(nil); errors.As(s.run.err, &fe) {
+				s.form.focusKey(fe.Key)
+			}
 			return nil
 		}
 		return s.run.key(msg)

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -259,6 +260,10 @@ func (s *vmScreen) update(msg tea.Msg) tea.Cmd {
 		if s.run.phase != phaseInput {
 			if keyBack.Matches(msg) && !s.run.running() {
 				s.run.phase = phaseInput
+				// To the option the failure names, if it names one.
+				if fe := (*steps.FieldError)(nil); errors.As(s.run.err, &fe) && s.form.focusKey(fe.Key) {
+					s.onForm = true
+				}
 				return nil
 			}
 			return s.run.key(msg)

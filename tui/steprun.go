@@ -39,15 +39,17 @@ type stepRun struct {
 	idx   int
 	stage steps.Stage
 
-	phase    runPhase
-	plan     steps.Plan
-	err      error
-	events   []steps.Event
-	fraction float64 // -1: unknown
-	message  string
-	summary  string
-	started  time.Time
-	finished time.Time
+	phase runPhase
+	plan  steps.Plan
+	// planFailed: the failure was the plan's (nothing was applied).
+	planFailed bool
+	err        error
+	events     []steps.Event
+	fraction   float64 // -1: unknown
+	message    string
+	summary    string
+	started    time.Time
+	finished   time.Time
 	// confirmed is set by the cutover screen once the operator typed the
 	// confirmation; it lets the runner pass the stage's Confirm gate.
 	confirmed bool
@@ -132,7 +134,7 @@ func (r *stepRun) startPlan() tea.Cmd {
 func (r *stepRun) startApply() tea.Cmd {
 	ctx, cancel := context.WithCancel(r.w.runContext())
 	r.cancel = cancel
-	r.phase, r.err, r.events, r.fraction, r.message = phaseApplying, nil, nil, -1, "starting"
+	r.phase, r.err, r.events, r.fraction, r.message, r.planFailed = phaseApplying, nil, nil, -1, "starting", false
 	r.started, r.finished, r.own = r.w.now(), time.Time{}, true
 	idx, stage, confirmed := r.idx, r.stage, r.confirmed
 	state, id := r.w.env.State, r.id()
@@ -241,7 +243,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 		}
 		r.own = false
 		r.plan, r.err, r.scroll.top = msg.Plan, msg.Err, 0
-		r.phase = phasePlanned
+		r.phase, r.planFailed = phasePlanned, msg.Err != nil
 		if msg.Err != nil {
 			r.phase = phaseFailed
 		}
@@ -312,6 +314,9 @@ func (r *stepRun) hint() string {
 	case !r.retryHelps():
 		return "Only the plan file's networks: maps a port group to an org VDC network; the wizard has no field for it, and a retry reads the same plan. " +
 			"Press esc and deselect the VM, or quit, add a networks: entry for the port group to the plan file, and start ferry again."
+	}
+	if r.planFailed {
+		return "Nothing was changed: the plan failed. Fix the cause named above, then press r to plan again, or esc to change the answers."
 	}
 	return "Fix the cause named above, then press r to retry (apply is idempotent: nothing is created twice), or esc to change the answers."
 }
