@@ -3,6 +3,7 @@ package lab_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ferry-migrate/ferry/lab"
@@ -49,5 +50,29 @@ func TestPortGroupsListTheirVMs(t *testing.T) {
 	}
 	if got := vmsOn(lab.SecondPortgroup); slices.Contains(got, "WinSrv1") {
 		t.Errorf("%s lists %v after WinSrv1 was destroyed", lab.SecondPortgroup, got)
+	}
+}
+
+// TestUplinkPortgroupsAreNotVMNetworks: a switch's uplink port group is
+// marked as vCenter marks it, so port group lists leave it out (QA: the
+// wizard offered onprem-vds-DVUplinks-N as the stretched network).
+func TestUplinkPortgroupsAreNotVMNetworks(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	ctx := context.Background()
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	dc, err := c.Datacenter(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgs, err := c.Portgroups(ctx, dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, pg := range pgs {
+		names = append(names, pg.Name)
+	}
+	if !slices.Contains(names, "company-network") || slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, "DVUplinks") }) {
+		t.Errorf("port groups %v: want the VM networks, no uplink port group", names)
 	}
 }

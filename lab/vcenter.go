@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -199,6 +200,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	if err := shapeDisks(ctx, m, c, spec); err != nil {
 		return vc, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
+	markUplinkPortgroups(m.Map())
 	folderAccess := func(r *http.Request) (int, error) {
 		switch {
 		case sessions.live(r, user):
@@ -216,6 +218,30 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	}
 	vc.storage = installStorage(vc, cmp.Or(spec.DatastoreCapacity, DefaultDatastoreCapacity))
 	return vc, nil
+}
+
+// markUplinkPortgroups marks each switch's uplink port group as vCenter
+// does (config.uplink true, the switch's config.uplinkPortgroup naming it):
+// vcsim makes "<switch>-DVUplinks-<n>" as an ordinary port group, which a
+// port group list then offered as a VM network. Called while the lab starts,
+// before any client.
+func markUplinkPortgroups(reg *simulator.Registry) {
+	for _, o := range append(reg.All("DistributedVirtualSwitch"), reg.All("VmwareDistributedVirtualSwitch")...) {
+		dvs, ok := o.(*simulator.DistributedVirtualSwitch)
+		if !ok {
+			continue
+		}
+		for _, ref := range dvs.Portgroup {
+			pg, ok := reg.Get(ref).(*simulator.DistributedVirtualPortgroup)
+			if !ok || !strings.HasPrefix(pg.Name, dvs.Name+"-DVUplinks") {
+				continue
+			}
+			pg.Config.Uplink = types.NewBool(true)
+			if cfg := dvs.Config.GetDVSConfigInfo(); !slices.Contains(cfg.UplinkPortgroup, ref) {
+				cfg.UplinkPortgroup = append(cfg.UplinkPortgroup, ref)
+			}
+		}
+	}
 }
 
 // Close stops the vCenter.
