@@ -1,8 +1,11 @@
 package steps
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"maps"
+	"strings"
 	"sync/atomic"
 )
 
@@ -49,4 +52,44 @@ func ranAgain(ctx context.Context, id string) {
 		delete(n, id)
 		s.m.Store(&n)
 	}
+}
+
+// liveAnswers are fields whose answer takes effect without the step running
+// again (the RPO: the scheduler reads it at each pass).
+var liveAnswers = map[string]bool{"rpo": true}
+
+// stepAnswers are step's answers in pf (defaults filled), as the state
+// records them when it is done.
+func stepAnswers(step Step, pf *PlanFile) map[string]string {
+	out := map[string]string{}
+	for _, f := range step.Fields() {
+		if liveAnswers[f.Key] {
+			continue
+		}
+		if v := f.Value(pf); v != "" {
+			out[f.Key] = v
+		}
+	}
+	return out
+}
+
+// AnswersChanged says how step's answers in the plan differ from those it
+// was last done with ("rpo: 1m -> 5m, vdc: A -> B"; "" when they do not, or
+// it is not done, or none were recorded): ferry runs a done step again only
+// when asked (--redo), so a changed answer is not applied on its own.
+func (e *Env) AnswersChanged(step Step) string {
+	st := e.State.Get(step.ID())
+	if st.Status != StatusDone || st.Answers == nil {
+		return ""
+	}
+	now := stepAnswers(step, e.Plan())
+	var diffs []string
+	for _, f := range step.Fields() {
+		was, is := st.Answers[f.Key], now[f.Key]
+		if was == is || liveAnswers[f.Key] {
+			continue
+		}
+		diffs = append(diffs, fmt.Sprintf("%s: %s -> %s", f.Key, cmp.Or(was, "(none)"), cmp.Or(is, "(none)")))
+	}
+	return strings.Join(diffs, ", ")
 }

@@ -97,6 +97,9 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			}
 			emit(Event{Kind: EventSkipped, Message: msg})
 			out.AlreadyDone++
+			if changed := r.Env.AnswersChanged(st.Step); changed != "" && st.SkipReason(pf) == "" {
+				emit(Warning(fmt.Sprintf("done with other answers than the plan's now (%s): `ferry run --redo=%s` applies them, or put them back", changed, id)))
+			}
 			if d, ok := st.Step.(drifter); ok && st.SkipReason(pf) == "" {
 				if drift, redo := d.drift(ctx, r.Env); drift != "" {
 					emit(Warning(fmt.Sprintf("done before, but now %s; `ferry run --redo=%s` applies it again", drift, cmp.Or(redo, id))))
@@ -229,7 +232,7 @@ func (r *Runner) runStep(ctx context.Context, i int, st Stage, emit Emit) (err e
 	if err := st.Step.Verify(ctx, r.Env); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	if err := state.Finish(id, res); err != nil {
+	if err := state.FinishWith(id, res, stepAnswers(st.Step, r.Env.Plan())); err != nil {
 		return err
 	}
 	emit(Event{Kind: EventDone, Message: res.Summary()})

@@ -3,6 +3,7 @@ package steps_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -353,4 +354,33 @@ func companyEdge(t *testing.T, c *vcd.Client) (*vcd.VDC, *vcd.EdgeGateway) {
 		t.Fatal(err)
 	}
 	return vdc, egw
+}
+
+// TestChangedAnswersOfADoneStepAreSaid (QA: the VDC changed in step 5's
+// options after step 2 was done, and step 2 stayed ✓ with nothing said):
+// a done step whose answers the plan has changed since is not run again on
+// its own, and the run says which answers differ and how to apply them.
+func TestChangedAnswersOfADoneStepAreSaid(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	cfg := l.Config()
+	plan := labPlan(t, l, nil)
+	state := filepath.Join(t.TempDir(), "state.json")
+	if ev, err := run(t, cfg, plan, state); err != nil {
+		t.Fatalf("%v\n%s", err, ev)
+	}
+	edited, err := os.ReadFile(labPlan(t, l, func(pf *steps.PlanFile) { pf.Tunnel.LocalEndpointIP = "198.51.100.7" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(plan, edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := run(t, cfg, plan, state)
+	want := "done with other answers than the plan's now (tunnel.local_endpoint_ip: "
+	if err != nil || !strings.Contains(ev.String(), want) || !strings.Contains(ev.String(), "-> 198.51.100.7): `ferry run --redo=trunk-network` applies them") {
+		t.Errorf("run after an answer of step 2 changed: %v; want %q\n%s", err, want, ev)
+	}
+	if strings.Contains(ev.String(), "rights: done with other answers") {
+		t.Errorf("a step whose answers did not change is said to differ\n%s", ev)
+	}
 }

@@ -35,6 +35,10 @@ type StepState struct {
 	// Outputs are non-secret values later steps need (a network id, a
 	// tunnel id). Secrets such as the peer code are read again from the API.
 	Outputs map[string]string `json:"outputs,omitempty"`
+	// Answers are the step's answers (its fields' values, defaults
+	// filled) as it was last done with them: a plan changed since says so
+	// (Env.AnswersChanged). Fields are plan answers, never secrets.
+	Answers map[string]string `json:"answers,omitempty"`
 }
 
 // stateVersion is bumped when the file format changes incompatibly.
@@ -192,9 +196,16 @@ func (s *State) SetOutputs(id string, kv map[string]string) error {
 }
 
 // Finish marks a step done with its result.
-func (s *State) Finish(id string, r Result) error {
+func (s *State) Finish(id string, r Result) error { return s.FinishWith(id, r, nil) }
+
+// FinishWith marks a step done with its result and the answers it was done
+// with (nil: leaves those recorded before).
+func (s *State) FinishWith(id string, r Result, answers map[string]string) error {
 	return s.update(id, func(st *StepState, now time.Time) {
 		st.Status, st.Finished, st.Summary, st.Error = StatusDone, &now, r.Summary(), ""
+		if answers != nil {
+			st.Answers = answers
+		}
 		for _, res := range r.Resources {
 			st.Resources = addResource(st.Resources, res)
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -144,4 +145,24 @@ func TestEscGoesToTheAnswerThePlanRefused(t *testing.T) {
 	h.send(press("enter"))
 	h.mustSee(t, "vCenter did not answer", "Nothing was changed: the plan failed", "press r to plan again")
 	h.mustNotSee(t, "apply is idempotent")
+}
+
+// TestDoneStepWithChangedAnswersSaysSo: a step done with answers the plan
+// has changed since (another step's form shares them) says which, and how
+// to apply them, on its result.
+func TestDoneStepWithChangedAnswersSaysSo(t *testing.T) {
+	h := newHarness(t, setup{done: []string{"rights"}})
+	h.start(120, 40)
+	h.send(press("enter")) // Company
+	for _, v := range []string{"Company-VDC", "company-edge", "company-network", "172.16.10.1/24"} {
+		h.typeText(v)
+		h.send(press("enter"))
+	}
+	h.send(press("enter")) // tunnel name: default; plans
+	h.send(press("enter")) // applies
+	h.mustSee(t, "✓ done")
+	h.mustNotSee(t, "done with other answers")
+	h.env.EditPlan(func(pf *steps.PlanFile) { pf.VDC = "Other-VDC" })
+	h.send(tea.WindowSizeMsg{Width: 120, Height: 40})
+	h.mustSee(t, "done with other answers than the plan's now: vdc: Company-VDC -> Other-VDC", "plans it again with them")
 }

@@ -115,6 +115,11 @@ func (s *stepScreen) view(width, height int) string {
 			out = append(out, s.form.view(width, height-len(out))...)
 		}
 	} else {
+		if changed := s.w.env.AnswersChanged(s.w.it[s.idx].Step); changed != "" && s.run.phase == phaseDone {
+			for _, l := range wrap("! done with other answers than the plan's now: "+changed+". Esc, then enter plans it again with them (apply is idempotent)", width) {
+				out = append(out, sWarn.Render(l))
+			}
+		}
 		out = append(out, s.run.view(width, height-len(out))...)
 	}
 	return box(out, width, height)
