@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -208,13 +209,23 @@ func (e *Env) cloudChoices(ctx context.Context, key string, answers map[string]s
 	switch key {
 	case "org":
 		names, err := c.OrgNames()
-		var tenants []string
+		var tenants []Choice
 		for _, n := range names {
-			if n != ProviderOrg {
-				tenants = append(tenants, n)
+			if n == ProviderOrg {
+				continue
 			}
+			ch := Choice{Value: n}
+			if t := e.Config; t != nil && t.Tenant.Username != "" {
+				// The tenant login works in its own org only.
+				if strings.EqualFold(t.Tenant.Org, n) {
+					ch.Note = "the tenant login's (" + t.Tenant.Username + ")"
+				} else {
+					ch.Note = "not the tenant login's org (" + cmp.Or(t.Tenant.Org, "none set") + ")"
+				}
+			}
+			tenants = append(tenants, ch)
 		}
-		return plain(tenants, err)
+		return tenants, err
 	case "vdc":
 		return plain(c.VDCNames(org))
 	}

@@ -79,6 +79,12 @@ func TestChoicesFromTheLab(t *testing.T) {
 		t.Errorf("provider datastore provider-ds noted %q: want its free space", n)
 	}
 	noted("provider.datacenter", "Provider-DC")
+	if n, ok := noted("org", "Company"); ok && !strings.Contains(n, "the tenant login's") {
+		t.Errorf("org Company noted %q: want it marked the tenant login's", n)
+	}
+	if n, ok := noted("org", "Globex"); ok && !strings.Contains(n, "not the tenant login's org") {
+		t.Errorf("org Globex noted %q: want it marked not the tenant login's", n)
+	}
 	noted("provider.receiver_vm", lab.ApplianceVM)
 	// The form's answers not saved yet: a VDC typed in VM selection, an
 	// organization typed beside its VDC.
