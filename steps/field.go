@@ -180,6 +180,9 @@ func inSubnet(addrKey string, addr, prefix func(*PlanFile) string) func(string, 
 		if !p.Contains(netip.MustParseAddr(v)) {
 			return fmt.Errorf("%q is not in %s's subnet %s (want an address in %s)", v, addrKey, p, p)
 		}
+		if netip.MustParseAddr(v) == a {
+			return fmt.Errorf("%q is %s itself (want another address in %s)", v, addrKey, p)
+		}
 		return nil
 	}
 }

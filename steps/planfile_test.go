@@ -100,6 +100,8 @@ func TestPlanFileValidation(t *testing.T) {
 			[]string{"appliance.prefix", "1 to 30"}},
 		{"gateway outside subnet", "  gateway: 172.16.10.1\n", "  gateway: 10.0.0.1\n",
 			[]string{"appliance.gateway", "10.0.0.1", "172.16.10.0/24"}},
+		{"gateway is the appliance", "  gateway: 172.16.10.1\n", "  gateway: 172.16.10.250\n",
+			[]string{"appliance.gateway", `"172.16.10.250" is appliance.ip itself`}},
 		{"missing IP", "  ip: 172.16.10.250\n", "",
 			[]string{"appliance.ip", "is required"}},
 		{"missing appliance OVA", "  ovf: https://downloads.example.com/nsx-edge-autonomous.ova\n", "",
