@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
+	"gopkg.in/yaml.v3"
 )
 
 // Options are what `ferry` and `ferry lab` pass to Run.
@@ -153,6 +155,9 @@ func Run(ctx context.Context, opts Options) error {
 	p := tea.NewProgram(model, tea.WithAltScreen(), tea.WithContext(ctx))
 	final, err := p.Run()
 	logger.Info("wizard end", "err", err)
+	if opts.PlanPath != "" && !opts.RunsLab && opts.Adapters.SavePlan == nil {
+		keepTyped(opts.PlanPath, env.Plan(), logger)
+	}
 	stopped := ctx.Err() // a signal (the caller's ctx), not the quit below
 	// A step still running (the wizard was stopped by a signal, or quit
 	// from another screen) is cancelled and ends by its own rules before
@@ -185,6 +190,30 @@ func Run(ctx context.Context, opts Options) error {
 		return ErrInterrupted
 	}
 	return nil
+}
+
+// keepTyped writes answers typed but not planned yet into the plan file, so
+// that quitting (or a dropped session) loses none: only when they differ
+// from what the file holds, so a plan file left as it was keeps its
+// comments and layout.
+func keepTyped(path string, pf *steps.PlanFile, logger *slog.Logger) {
+	now, err := yaml.Marshal(pf)
+	if err != nil {
+		return
+	}
+	if old, err := steps.LoadPlanFile(path); err == nil {
+		if was, err := yaml.Marshal(old); err == nil && bytes.Equal(was, now) {
+			return
+		}
+	} else if _, statErr := os.Stat(path); statErr == nil {
+		// A file that does not parse is the operator's to fix: not
+		// overwritten.
+		return
+	}
+	if err := pf.Clone().Save(path); err != nil {
+		logger.Warn("keep the typed answers", "plan", path, "err", err)
+		fmt.Fprintf(os.Stderr, "ferry: could not save the answers typed to %s: %v\n", path, err)
+	}
 }
 
 // labInterrupted is ErrInterrupted for `ferry lab`, whose lab ends with it.
