@@ -20,6 +20,9 @@ type Field struct {
 	Title       string
 	Description string
 	Required    bool
+	// RequiredWhen makes the field required for some other answers (the
+	// receiver appliance, unless the receiver kind is nfs).
+	RequiredWhen func(pf *PlanFile) bool
 	// Default returns the value used when the plan leaves the field empty
 	// (it may derive from other answers); nil means no default.
 	Default func(pf *PlanFile) string
@@ -43,13 +46,18 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Key + ": " + e.Err.Error() }
 func (e *FieldError) Unwrap() error { return e.Err }
 
+// IsRequired says whether the field needs an answer given the others.
+func (f Field) IsRequired(pf *PlanFile) bool {
+	return f.Required || (f.RequiredWhen != nil && f.RequiredWhen(pf))
+}
+
 // Check validates the field's current value in pf.
 func (f Field) Check(pf *PlanFile) error {
 	v := f.Get(pf)
 	if strings.TrimSpace(v) == "" {
 		// A default is not validated: when it derives from another answer,
 		// that answer reports its own problem.
-		if f.Required && (f.Default == nil || f.Default(pf) == "") {
+		if f.IsRequired(pf) && (f.Default == nil || f.Default(pf) == "") {
 			return &FieldError{f.Key, fmt.Errorf("is required: %s", f.Description)}
 		}
 		return nil

@@ -167,7 +167,7 @@ func providerFields() []Field {
 		return func(pf *PlanFile) *string { return f(&pf.Provider) }
 	}
 	return []Field{
-		str("provider.datacenter", "Provider datacenter", "the provider vCenter's datacenter of the org VDC's cluster (empty: its only one)", false,
+		str("provider.datacenter", "Provider datacenter", "the provider vCenter's datacenter of the org VDC's cluster, where the replica disks are made", true,
 			pp(func(p *ProviderPlan) *string { return &p.Datacenter }), ValidName, nil),
 		str("provider.resource_pool", "Resource pool", "the org VDC's resource pool in the provider vCenter, where the target VMs are made (Cloud Director moves a VM outside it at import)", false,
 			pp(func(p *ProviderPlan) *string { return &p.ResourcePool }), validInventoryPath, nil),
@@ -177,9 +177,15 @@ func providerFields() []Field {
 			pp(func(p *ProviderPlan) *string { return &p.Network }), ValidName, nil),
 		str("provider.receiver_kind", "Receiver kind", "appliance: the replica disks are hot-added to the receiver appliance VM; nfs: written through an NFS mount of the datastore", false,
 			pp(func(p *ProviderPlan) *string { return &p.ReceiverKind }), validReceiverKind, fixed(replication.KindAppliance)),
-		str("provider.receiver_vm", "Receiver appliance", "the provider VM that runs `ferry receiver` and gets the replica disks hot-added (needed unless the receiver kind is nfs)", false,
-			pp(func(p *ProviderPlan) *string { return &p.ReceiverVM }), ValidName, nil),
+		receiverVMField(pp),
 	}
+}
+
+func receiverVMField(pp func(func(*ProviderPlan) *string) func(*PlanFile) *string) Field {
+	f := str("provider.receiver_vm", "Receiver appliance", "the provider VM that runs `ferry receiver` and gets the replica disks hot-added (not used with the nfs receiver kind)", false,
+		pp(func(p *ProviderPlan) *string { return &p.ReceiverVM }), ValidName, nil)
+	f.RequiredWhen = func(pf *PlanFile) bool { return pf.Provider.ReceiverKind != replication.KindNFS }
+	return f
 }
 
 // validInventoryPath accepts an object name or an inventory path of names

@@ -31,7 +31,9 @@ vms:
     power_on: true
 rpo: 5m
 provider:
+  datacenter: Provider-DC
   datastore: provider-ds
+  receiver_vm: ferry-receiver
 `
 
 func parseValid(t *testing.T, y string) (*PlanFile, error) {

@@ -28,13 +28,13 @@ func (e *Env) receiverKind() (string, error) {
 	switch k := e.Plan().Provider.ReceiverKind; k {
 	case "", replication.KindAppliance:
 		if e.Plan().Provider.ReceiverVM == "" {
-			return "", fmt.Errorf("provider.receiver_vm: name the receiver appliance, the provider VM that runs `ferry receiver` and to which ferry hot-adds the replica disks (or set provider.receiver_kind: nfs)")
+			return "", &FieldError{"provider.receiver_vm", errors.New("name the receiver appliance, the provider VM that runs `ferry receiver` and to which ferry hot-adds the replica disks (or set provider.receiver_kind: nfs)")}
 		}
 		return replication.KindAppliance, nil
 	case replication.KindNFS:
 		return k, nil
 	default:
-		return "", fmt.Errorf("provider.receiver_kind %q: want appliance or nfs", k)
+		return "", &FieldError{"provider.receiver_kind", fmt.Errorf("%q: want appliance or nfs", k)}
 	}
 }
 
@@ -64,7 +64,7 @@ func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 	if _, ok, err := provider.FindVM(ctx, pp.ReceiverVM); err != nil {
 		return err
 	} else if !ok {
-		return fmt.Errorf("provider.receiver_vm: no VM %q on the provider vCenter %s: deploy the receiver appliance (README: \"Deploying the receiver appliance on a real provider\") or name the VM that runs `ferry receiver`", pp.ReceiverVM, provider.Endpoint)
+		return &FieldError{"provider.receiver_vm", fmt.Errorf("no VM %q on the provider vCenter %s: deploy the receiver appliance (README: \"Deploying the receiver appliance on a real provider\") or name the VM that runs `ferry receiver`", pp.ReceiverVM, provider.Endpoint)}
 	}
 	return nil
 }
@@ -73,11 +73,14 @@ func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 // the plan lacks: the provider datacenter and datastore, and the org that
 // names their namespace.
 func (e *Env) replicaPlaceAnswered() error {
-	if e.Plan().Provider.Datacenter == "" || e.Plan().Provider.Datastore == "" {
-		return errors.New("provider.datacenter and provider.datastore: where the provider vCenter creates the replica disks")
+	if e.Plan().Provider.Datacenter == "" {
+		return &FieldError{"provider.datacenter", errors.New("is required: the provider datacenter where the provider vCenter creates the replica disks")}
+	}
+	if e.Plan().Provider.Datastore == "" {
+		return &FieldError{"provider.datastore", errors.New("is required: the provider datastore where the provider vCenter creates the replica disks")}
 	}
 	if e.Plan().Org == "" {
-		return errors.New("org: the tenant org names the replicas' namespace")
+		return &FieldError{"org", errors.New("is required: the tenant org names the replicas' namespace")}
 	}
 	return nil
 }

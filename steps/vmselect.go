@@ -75,6 +75,15 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 	if _, err := receiverTLS(env.Config.Receiver); err != nil {
 		return nil, err
 	}
+	// Where replication puts the replicas, checked here (step 5's answers),
+	// not first when step 6 plans after this step was applied.
+	kind, err := env.receiverKind()
+	if err != nil {
+		return nil, err
+	}
+	if err := env.checkReplicaPlace(ctx, kind); err != nil {
+		return nil, err
+	}
 	if _, err := env.limiter(); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"slices"
 	"strconv"
@@ -168,6 +169,42 @@ type screen interface {
 	// reopen is called when the operator comes back to the screen: a
 	// step done before VMs were added to the plan shows its inputs again.
 	reopen() tea.Cmd
+}
+
+// fieldFocuser is a screen whose form can show one answer: its inputs
+// opened at that field.
+type fieldFocuser interface{ focusField(key string) }
+
+// refusedField is the answer a failure names: a FieldError's key, or the
+// key its message starts with ("appliance.stretched_portgroup: ..."), when
+// that is a field of the itinerary ("" otherwise).
+func (w *wiring) refusedField(err error) string {
+	if err == nil {
+		return ""
+	}
+	var fe *steps.FieldError
+	key := ""
+	if errors.As(err, &fe) {
+		key = fe.Key
+	} else if k, _, ok := strings.Cut(err.Error(), ": "); ok {
+		key = k
+	}
+	if key != "" && w.stepOfField(key) >= 0 {
+		return key
+	}
+	return ""
+}
+
+// stepOfField is the first step whose form asks key (-1: none).
+func (w *wiring) stepOfField(key string) int {
+	for i, st := range w.it {
+		for _, f := range st.Step.Fields() {
+			if f.Key == key {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // watcher is a screen with keys that change only what its own terminal
@@ -437,7 +474,11 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 	case runsMsg:
 		return m.mirrorRuns(msg)
 	case gotoStepMsg:
-		return m.enter(msg.Index)
+		cmd := m.enter(msg.Index)
+		if f, ok := m.screens[m.cur].(fieldFocuser); ok && msg.Field != "" {
+			f.focusField(msg.Field)
+		}
+		return cmd
 	case flashMsg:
 		m.flash, m.flashBusy = msg.Text, false
 		return nil

@@ -36,7 +36,12 @@ func TestStoragePolicyPickList(t *testing.T) {
 	for range 4 {
 		h.send(press("tab"))
 	}
-	h.mustSee(t, "▸ Storage policy", "› *  the VDC's default (empty picks it)", "Gold  2 GiB left of 10 GiB")
+	// Optional and empty: nothing is preselected (enter leaves it to the
+	// VDC's default); down moves into the list.
+	h.mustSee(t, "▸ Storage policy", "  *  the VDC's default (empty picks it)", "  Gold  2 GiB left of 10 GiB")
+	h.mustNotSee(t, "› *", "› Gold")
+	h.send(press("down"))
+	h.mustSee(t, "› *  the VDC's default")
 	h.send(press("down"))
 	h.send(press("enter"))
 	h.mustSee(t, "▸ Power on")
@@ -131,7 +136,7 @@ func TestEscGoesToTheAnswerThePlanRefused(t *testing.T) {
 	h.send(press("tab"))
 	h.mustSee(t, "▸ Prefix length")
 	h.send(press("enter"))
-	h.mustSee(t, "172.16.10.1 is the gateway", "Press esc to correct the answer")
+	h.mustSee(t, "172.16.10.1 is the gateway", "Nothing was changed: the plan refused an answer. Press esc to correct it")
 	h.send(press("esc"))
 	h.mustSee(t, "▸ Appliance IP")
 
@@ -165,4 +170,21 @@ func TestDoneStepWithChangedAnswersSaysSo(t *testing.T) {
 	h.env.EditPlan(func(pf *steps.PlanFile) { pf.VDC = "Other-VDC" })
 	h.send(tea.WindowSizeMsg{Width: 120, Height: 40})
 	h.mustSee(t, "done with other answers than the plan's now: vdc: Company-VDC -> Other-VDC", "plans it again with them")
+}
+
+// TestEscOpensTheStepThatAsksTheRefusedAnswer (QA: step 6's plan refused
+// provider.receiver_vm, and esc stayed on step 6, which has no form): esc
+// goes to the step whose form asks the answer, with that field focused.
+func TestEscOpensTheStepThatAsksTheRefusedAnswer(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs(), done: []string{"rights", "trunk-network", "appliance"},
+		mutate: func(m map[string]*fakeStep) {
+			m["dc-extension"].err = nil
+			m["dc-extension"].planErr = errors.New("appliance.ip: 172.16.10.250 does not answer on the edge API port")
+		}})
+	h.start(120, 40)
+	h.mustSee(t, "Step 4 of 8")
+	h.send(press("enter"))
+	h.mustSee(t, "does not answer", "Nothing was changed: the plan refused an answer")
+	h.send(press("esc"))
+	h.mustSee(t, "Step 3 of 8", "▸ Appliance IP")
 }

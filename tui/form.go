@@ -59,7 +59,7 @@ func newForm(w *wiring, idx int, fields []steps.Field) *form {
 		switch {
 		case f.Default != nil && f.Default(w.env.Plan()) != "":
 			in.Placeholder = f.Default(w.env.Plan())
-		case f.Required:
+		case f.IsRequired(w.env.Plan()):
 			in.Placeholder = "required"
 		default:
 			in.Placeholder = "optional"
@@ -187,7 +187,7 @@ func (ff *formField) visible() []steps.Choice {
 func (fm *form) complete() bool {
 	for i := range fm.fields {
 		ff := &fm.fields[i]
-		if fm.fieldErr(ff) != nil || (ff.f.Required && ff.input.Value() == "") {
+		if fm.fieldErr(ff) != nil || (ff.f.IsRequired(fm.w.env.Plan()) && ff.input.Value() == "") {
 			return false
 		}
 	}
@@ -346,15 +346,15 @@ func (fm *form) key(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 }
 
 // highlighted is the choice enter would pick (-1: none). An empty field
-// with a default picks nothing until the operator moves in the list: enter
-// takes the default (the list's first entry is not what the placeholder
-// promised).
+// with a default, or an optional one, picks nothing until the operator
+// moves in the list: enter takes the default, or leaves it empty (the
+// list's first entry is not what the placeholder promised).
 func (fm *form) highlighted(ff *formField) int {
 	if len(ff.visible()) == 0 {
 		return -1
 	}
-	if !ff.moved && ff.input.Value() == "" && ff.f.Default != nil && ff.f.Default(fm.w.env.Plan()) != "" {
-		return -1
+	if !ff.moved && ff.input.Value() == "" && (!ff.f.IsRequired(fm.w.env.Plan()) || ff.f.Default != nil && ff.f.Default(fm.w.env.Plan()) != "") {
+		return -1 // enter keeps the default, or leaves an optional answer empty
 	}
 	return ff.pick
 }
@@ -511,8 +511,11 @@ func (fm *form) view(width, height int) []string {
 				ff.input.Placeholder = d
 			}
 		}
+		if ff.f.RequiredWhen != nil {
+			ff.input.Placeholder = map[bool]string{true: "required", false: "optional"}[ff.f.IsRequired(fm.w.env.Plan())]
+		}
 		label := fit(ff.f.Title, labelW)
-		if ff.f.Required {
+		if ff.f.IsRequired(fm.w.env.Plan()) {
 			label = sBold.Render(label)
 		}
 		in := ff.input.View()
@@ -540,6 +543,12 @@ func (fm *form) view(width, height int) []string {
 			if !showErr {
 				for _, l := range wrap(ff.f.Description, width-len(indent)) {
 					out = append(out, indent+sDim.Render(l))
+				}
+			}
+			if d := ff.input.Placeholder; ff.input.Value() == "" && ff.f.Default != nil && d == ff.f.Default(fm.w.env.Plan()) &&
+				len(ff.choices) > 0 && !slices.Contains(steps.Values(ff.choices), d) {
+				for _, l := range wrap(fmt.Sprintf("the default %q is not one of them: pick one, or type it", d), width-len(indent)) {
+					out = append(out, indent+sWarn.Render(l))
 				}
 			}
 			switch {

@@ -10,7 +10,12 @@ import (
 // they return a command producing one of these and the root acts on it.
 type (
 	// gotoStepMsg shows the screen of step Index (0-based).
-	gotoStepMsg struct{ Index int }
+	gotoStepMsg struct {
+		Index int
+		// Field, when set, is the answer to show there: its form opened,
+		// the field focused (a failure elsewhere named it).
+		Field string
+	}
 	// flashMsg shows a one-line notice above the help bar until the next key.
 	flashMsg struct{ Text string }
 )

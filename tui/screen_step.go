@@ -1,11 +1,9 @@
 package tui
 
 import (
-	"errors"
 	"fmt"
 
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/ferry-migrate/ferry/steps"
 )
 
 // about says in one line what each step does (docs/itinerary.md), for the
@@ -42,6 +40,12 @@ func (s *stepScreen) init() tea.Cmd {
 		return s.form.loadChoices()
 	}
 	return nil
+}
+
+func (s *stepScreen) focusField(key string) {
+	if !s.run.running() && s.form.focusKey(key) {
+		s.run.phase = phaseInput
+	}
 }
 
 func (s *stepScreen) reopen() tea.Cmd {
@@ -94,11 +98,14 @@ func (s *stepScreen) update(msg tea.Msg) tea.Cmd {
 			return cmd
 		}
 		if keyBack.Matches(msg) && !s.run.running() {
-			s.run.phase = phaseInput
-			// To the answer the failure names, if it names one.
-			if fe := (*steps.FieldError)(nil); errors.As(s.run.err, &fe) {
-				s.form.focusKey(fe.Key)
+			// To the answer the failure names, if it names one: here, or
+			// in the step that asks it.
+			if key := s.w.refusedField(s.run.err); key != "" && !s.form.focusKey(key) {
+				if i := s.w.stepOfField(key); i >= 0 && i != s.idx {
+					return func() tea.Msg { return gotoStepMsg{Index: i, Field: key} }
+				}
 			}
+			s.run.phase = phaseInput
 			return nil
 		}
 		return s.run.key(msg)

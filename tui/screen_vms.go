@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -121,6 +120,12 @@ func (s *vmScreen) load() tea.Cmd {
 	return func() tea.Msg {
 		vms, err := inv(ctx)
 		return vmsLoadedMsg{Step: idx, VMs: vms, Err: err}
+	}
+}
+
+func (s *vmScreen) focusField(key string) {
+	if !s.run.running() && s.form.focusKey(key) {
+		s.run.phase, s.onForm = phaseInput, true
 	}
 }
 
@@ -259,9 +264,14 @@ func (s *vmScreen) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyMsg:
 		if s.run.phase != phaseInput {
 			if keyBack.Matches(msg) && !s.run.running() {
+				// To the option the failure names, if it names one: here,
+				// or in the step that asks it.
+				key := s.w.refusedField(s.run.err)
+				if i := s.w.stepOfField(key); key != "" && !s.form.focusKey(key) && i >= 0 && i != s.idx {
+					return func() tea.Msg { return gotoStepMsg{Index: i, Field: key} }
+				}
 				s.run.phase = phaseInput
-				// To the option the failure names, if it names one.
-				if fe := (*steps.FieldError)(nil); errors.As(s.run.err, &fe) && s.form.focusKey(fe.Key) {
+				if key != "" && s.form.focusKey(key) {
 					s.onForm = true
 				}
 				return nil

@@ -309,7 +309,10 @@ func (r *stepRun) hint() string {
 		return "ferry does not change objects that differ from the plan. Fix them in vCenter / Cloud Director or change the answers (esc), then press r to plan again."
 	case errors.Is(r.err, context.Canceled):
 		return "The step was interrupted. Press r to run it again: apply is idempotent, nothing is created twice."
-	case errors.As(r.err, &fe), errors.As(r.err, &ve):
+	case errors.As(r.err, &fe), errors.As(r.err, &ve), r.w.refusedField(r.err) != "":
+		if r.planFailed {
+			return "Nothing was changed: the plan refused an answer. Press esc to correct it (it opens that answer), then enter."
+		}
 		return "Press esc to correct the answer, then enter."
 	case !r.retryHelps():
 		return "Only the plan file's networks: maps a port group to an org VDC network; the wizard has no field for it, and a retry reads the same plan. " +
