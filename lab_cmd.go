@@ -296,8 +296,8 @@ func printLabInfo(w io.Writer, l *lab.Lab) {
 	for _, vm := range lab.ColdVMs {
 		fmt.Fprintf(w, "#   %-20s %s\n", vm.Name, vm.IP)
 	}
-	fmt.Fprintf(w, "# the L2 appliance (step 3): management address %s/%s via %s on uplink-network (appliance.ip, appliance.prefix, appliance.gateway); its edge API answers on port %d there (extension.edge_port, step 4)\n",
-		lab.EdgeApplianceIP, lab.EdgeAppliancePrefix, lab.EdgeApplianceGW, l.EdgeAPIPort())
+	fmt.Fprintf(w, "# the L2 appliance (step 3): its OVA %s (appliance.ovf); management address %s/%s via %s on uplink-network (appliance.ip, appliance.prefix, appliance.gateway); its edge API answers on port %d there (extension.edge_port, step 4)\n",
+		l.EdgeOVA(), lab.EdgeApplianceIP, lab.EdgeAppliancePrefix, lab.EdgeApplianceGW, l.EdgeAPIPort())
 	fmt.Fprintf(w, "# guest operations login: %s / %s\n", lab.GuestUser, lab.GuestPassword)
 	if l.VCD != nil {
 		org, user := l.VCD.OtherOrg()

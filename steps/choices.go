@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -94,6 +95,11 @@ func (e *Env) Choices(ctx context.Context, key string, answers map[string]string
 		return datastoreChoices(ctx, c, answer(answers, "appliance.datacenter", e.Plan().Appliance.Datacenter))
 	case "provider.datacenter", "provider.resource_pool", "provider.datastore", "provider.receiver_vm", "provider.network":
 		return e.providerChoices(ctx, key, answers)
+	case "provider.receiver_kind":
+		return []Choice{
+			{Value: replication.KindAppliance, Note: "the replica disks hot-added to the receiver appliance VM (the default)"},
+			{Value: replication.KindNFS, Note: "written through an NFS mount of the replica datastore on the receiver host"},
+		}, nil
 	}
 	return nil, nil
 }

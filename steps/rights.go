@@ -48,7 +48,12 @@ func (*Rights) Fields() []Field {
 		str("rights.mode", "Rights mode", "bundle (Cloud Director 10: rights bundle and role) or legacy (the org's rights list and role); default: from the API version", false,
 			rp(func(r *RightsPlan) *string { return &r.Mode }), validRightsMode, nil),
 		str("rights.bundle", "Rights bundle", "ferry's own rights bundle, published to this organization only (never a bundle other organizations get)", false,
-			rp(func(r *RightsPlan) *string { return &r.Bundle }), ValidName, func(pf *PlanFile) string { return vcd.DefaultRightsBundle(pf.Org) }),
+			rp(func(r *RightsPlan) *string { return &r.Bundle }), ValidName, func(pf *PlanFile) string {
+				if pf.Org == "" {
+					return "" // named after the org, once there is one
+				}
+				return vcd.DefaultRightsBundle(pf.Org)
+			}),
 		str("rights.role", "Org-local role", "the organization's own role the tenant user gets; empty: its role if org-local, else a copy of it named \"<role> (ferry)\" (global roles are never changed)", false,
 			rp(func(r *RightsPlan) *string { return &r.Role }), ValidName, nil),
 	}
