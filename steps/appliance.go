@@ -726,6 +726,11 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 			change(Item{Action: ActionCreate, Kind: "VM", Name: w.a.Name, Detail: w.vmDetail(),
 				Resource: &Resource{Kind: "VM", Name: w.a.Name, ID: ref.Value}})
 		}
+		if err != nil && ref.Value == "" && w.dsPicked {
+			// The datastore was ferry's pick, by free space: say so, and
+			// where to name another.
+			return res, &FieldError{"appliance.datastore", fmt.Errorf("%w (datastore %s was picked for having the most free space; name another as appliance.datastore)", err, w.a.Datastore)}
+		}
 		if err != nil {
 			return res, err
 		}

@@ -2,6 +2,7 @@ package steps_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -336,5 +337,36 @@ func TestSinkRefusedOnAPortGroupInUse(t *testing.T) {
 	}
 	if pg.Trunk != "" || (pg.ForgedTransmits != nil && *pg.ForgedTransmits) || pg.MACLearning {
 		t.Errorf("backend-network changed: trunk %q, forged transmits %v, MAC learning %v", pg.Trunk, pg.ForgedTransmits, pg.MACLearning)
+	}
+}
+
+// TestPickedDatastoreNamedWhenTheDeployFails (QA: with appliance.datastore
+// left empty, step 3 picked the datastore with the most free space, the
+// lab's two-host vSAN datastore, and the deploy failed without naming the
+// answer to change): the failure says the datastore was ferry's pick and
+// names appliance.datastore, which the wizard opens on esc.
+func TestPickedDatastoreNamedWhenTheDeployFails(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	ctx := context.Background()
+	pf, err := steps.LoadPlanFile(labPlan(t, l, func(pf *steps.PlanFile) { pf.Appliance.Datastore = "" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := steps.NewEnv(l.Config(), pf, steps.NewState(filepath.Join(t.TempDir(), "state.json")))
+	t.Cleanup(func() { env.Close(context.Background()) })
+	p, err := (&steps.Appliance{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.String(), "(the most free space of the uplink's hosts; appliance.datastore names another)") {
+		t.Errorf("plan: want the picked datastore named\n%s", p)
+	}
+	_, err = (&steps.Appliance{}).Apply(ctx, env, func(steps.Event) {})
+	var fe *steps.FieldError
+	if err == nil {
+		t.Fatal("the deploy on the picked datastore (the lab's two-host vSAN datastore) succeeded: want it refused as ESXi refuses it")
+	}
+	if !errors.As(err, &fe) || fe.Key != "appliance.datastore" || !strings.Contains(err.Error(), "was picked for having the most free space") {
+		t.Errorf("deploy on a picked datastore failed: %v, want it to name appliance.datastore", err)
 	}
 }

@@ -144,12 +144,20 @@ func trunkFields() []Field {
 			Validate: validBool},
 		str("tunnel.name", "Tunnel name", "the L2VPN server session's name", false,
 			func(pf *PlanFile) *string { return &pf.Tunnel.Name }, ValidName, fixed("ferry-l2vpn")),
-		str("tunnel.local_endpoint_ip", "Local endpoint IP", "the edge gateway IP the L2VPN server listens on (default: the edge's primary IP)", false,
+		str("tunnel.local_endpoint_ip", "Local endpoint IP", "the edge gateway IP the L2VPN server listens on (default: a free address of the edge gateway's uplink)", false,
 			func(pf *PlanFile) *string { return &pf.Tunnel.LocalEndpointIP }, ValidIPv4, nil),
-		str("tunnel.remote_endpoint_ip", "Remote endpoint IP", "the address the on-prem client connects from (default: appliance.ip, step 3's answer; give it here while step 3 is not answered yet, or behind NAT)", false,
-			func(pf *PlanFile) *string { return &pf.Tunnel.RemoteEndpointIP }, ValidIPv4,
-			func(pf *PlanFile) string { return pf.Appliance.IP }),
+		remoteEndpointField(),
 	}
+}
+
+// remoteEndpointField is required until step 3 answers appliance.ip, its
+// default.
+func remoteEndpointField() Field {
+	f := str("tunnel.remote_endpoint_ip", "Remote endpoint IP", "the address the on-prem client connects from (default: appliance.ip, step 3's answer, so it is needed here until step 3 is answered; give it behind NAT)", false,
+		func(pf *PlanFile) *string { return &pf.Tunnel.RemoteEndpointIP }, ValidIPv4,
+		func(pf *PlanFile) string { return pf.Appliance.IP })
+	f.RequiredWhen = func(pf *PlanFile) bool { return pf.Appliance.IP == "" }
+	return f
 }
 
 func vmFields() []Field {

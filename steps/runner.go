@@ -98,7 +98,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			emit(Event{Kind: EventSkipped, Message: msg})
 			out.AlreadyDone++
 			if changed := r.Env.AnswersChanged(st.Step); changed != "" && st.SkipReason(pf) == "" {
-				emit(Warning(fmt.Sprintf("done with other answers than the plan's now (%s): `ferry run --redo=%s` applies them, or put them back", changed, id)))
+				emit(Warning(fmt.Sprintf("done with other answers than the plan's now (%s): `ferry plan --redo=%s` shows what applying them would change (one that cannot change in place is a conflict), `ferry run --redo=%s` applies them; or put them back", changed, id, id)))
 			}
 			if d, ok := st.Step.(drifter); ok && st.SkipReason(pf) == "" {
 				if drift, redo := d.drift(ctx, r.Env); drift != "" {

@@ -377,7 +377,7 @@ func TestChangedAnswersOfADoneStepAreSaid(t *testing.T) {
 	}
 	ev, err := run(t, cfg, plan, state)
 	want := "done with other answers than the plan's now (tunnel.local_endpoint_ip: "
-	if err != nil || !strings.Contains(ev.String(), want) || !strings.Contains(ev.String(), "-> 198.51.100.7): `ferry run --redo=trunk-network` applies them") {
+	if err != nil || !strings.Contains(ev.String(), want) || !strings.Contains(ev.String(), "-> 198.51.100.7): `ferry plan --redo=trunk-network` shows what applying them would change") {
 		t.Errorf("run after an answer of step 2 changed: %v; want %q\n%s", err, want, ev)
 	}
 	if strings.Contains(ev.String(), "rights: done with other answers") {
