@@ -291,8 +291,11 @@ type StagePlan struct {
 	// Redo: a step done before that the run would run again (--redo); the
 	// plans of the steps after it count it pending.
 	Redo bool
-	Plan Plan
-	Err  error
+	// AnswersChanged: done with answers the plan has changed since
+	// (Env.AnswersChanged), and not asked to run again.
+	AnswersChanged string
+	Plan           Plan
+	Err            error
 }
 
 // PlanDoc is a StagePlan as JSON: `ferry plan --json` prints these, and
@@ -304,9 +307,11 @@ type PlanDoc struct {
 	Status  Status `json:"status"`
 	Skipped string `json:"skipped,omitempty"`
 	Redo    bool   `json:"redo,omitempty"`
-	Items   []Item `json:"items,omitempty"`
-	Changes int    `json:"changes"`
-	Error   string `json:"error,omitempty"`
+	// AnswersChanged: see StagePlan.
+	AnswersChanged string `json:"answers_changed,omitempty"`
+	Items          []Item `json:"items,omitempty"`
+	Changes        int    `json:"changes"`
+	Error          string `json:"error,omitempty"`
 }
 
 // PlanDocs is plans as PlanDocs.
@@ -314,7 +319,7 @@ func PlanDocs(plans []StagePlan) []PlanDoc {
 	out := make([]PlanDoc, 0, len(plans))
 	for _, sp := range plans {
 		d := PlanDoc{Index: sp.Index, Step: sp.Step.ID(), Title: sp.Step.Title(), Status: sp.Status,
-			Skipped: sp.Skipped, Redo: sp.Redo, Items: sp.Plan.Items, Changes: sp.Plan.Changes()}
+			Skipped: sp.Skipped, Redo: sp.Redo, AnswersChanged: sp.AnswersChanged, Items: sp.Plan.Items, Changes: sp.Plan.Changes()}
 		if sp.Err != nil {
 			d.Error = sp.Err.Error()
 		}
@@ -335,6 +340,9 @@ func (r *Runner) PlanAll(ctx context.Context) ([]StagePlan, error) {
 	for i, st := range r.Itinerary {
 		sp := StagePlan{Index: i + 1, Step: st.Step, Status: r.Env.State.Status(st.Step.ID()), Skipped: st.SkipReason(r.Env.Plan()),
 			Redo: slices.Contains(r.Redo, st.Step.ID())}
+		if sp.Skipped == "" && !sp.Redo {
+			sp.AnswersChanged = r.Env.AnswersChanged(st.Step)
+		}
 		if sp.Skipped == "" {
 			sp.Plan, sp.Err = st.Step.Plan(ctx, r.Env)
 			if sp.Err != nil {
@@ -363,6 +371,10 @@ func WritePlans(w io.Writer, plans []StagePlan) {
 			fmt.Fprintf(w, " (state: %s)", sp.Status)
 		}
 		fmt.Fprintln(w)
+		if sp.AnswersChanged != "" {
+			fmt.Fprintf(w, "    ! done with other answers than the plan's now (%s): a run does not apply them on its own; `ferry plan --redo=%s` shows what applying them would change, `ferry run --redo=%s` applies them\n",
+				sp.AnswersChanged, sp.Step.ID(), sp.Step.ID())
+		}
 		switch {
 		case sp.Skipped != "":
 			fmt.Fprintf(w, "    skip: %s\n", sp.Skipped)

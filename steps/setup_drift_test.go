@@ -383,4 +383,11 @@ func TestChangedAnswersOfADoneStepAreSaid(t *testing.T) {
 	if strings.Contains(ev.String(), "rights: done with other answers") {
 		t.Errorf("a step whose answers did not change is said to differ\n%s", ev)
 	}
+	// ferry plan says it too, on that step only.
+	plans, err := runner(t, cfg, plan, state, func(steps.Event) {}).PlanAll(context.Background())
+	var out strings.Builder
+	steps.WritePlans(&out, plans)
+	if err != nil || strings.Count(out.String(), "! done with other answers") != 1 || !strings.Contains(out.String(), "(tunnel.local_endpoint_ip: ") {
+		t.Errorf("plan after an answer of step 2 changed: %v\n%s", err, out.String())
+	}
 }
