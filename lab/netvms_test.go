@@ -8,19 +8,28 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
+
+// onpremDatacenter starts a lab and connects to its on-prem vCenter's
+// datacenter.
+func onpremDatacenter(t *testing.T) (*vsphere.Client, *vsphere.Datacenter) {
+	t.Helper()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	dc, err := c.Datacenter(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, dc
+}
 
 // TestPortGroupsListTheirVMs: a port group's vm property names the VMs with
 // a NIC on it, as vCenter reports it (vcsim kept only the VM's side): a VM
 // moved off a port group or destroyed leaves its list.
 func TestPortGroupsListTheirVMs(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
-	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
-	dc, err := c.Datacenter(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, dc := onpremDatacenter(t)
 	vmsOn := func(name string) []string {
 		t.Helper()
 		pg, err := c.Portgroup(ctx, dc, name)
@@ -57,13 +66,8 @@ func TestPortGroupsListTheirVMs(t *testing.T) {
 // marked as vCenter marks it, so port group lists leave it out (QA: the
 // wizard offered onprem-vds-DVUplinks-N as the stretched network).
 func TestUplinkPortgroupsAreNotVMNetworks(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
-	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
-	dc, err := c.Datacenter(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, dc := onpremDatacenter(t)
 	pgs, err := c.Portgroups(ctx, dc)
 	if err != nil {
 		t.Fatal(err)

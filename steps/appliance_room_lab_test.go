@@ -298,6 +298,23 @@ func TestApplianceRoomCheckedAgainAfterThePrompt(t *testing.T) {
 	}
 }
 
+// planAppliance starts a lab and plans step 3 of its plan, edited.
+func planAppliance(t *testing.T, edit func(pf *steps.PlanFile)) (*steps.Env, steps.Plan) {
+	t.Helper()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	pf, err := steps.LoadPlanFile(labPlan(t, l, edit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := steps.NewEnv(l.Config(), pf, steps.NewState(filepath.Join(t.TempDir(), "state.json")))
+	t.Cleanup(func() { env.Close(context.Background()) })
+	p, err := (&steps.Appliance{}).Plan(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, p
+}
+
 // TestSinkRefusedOnAPortGroupInUse (QA: with backend-network picked as the
 // sink, step 3 planned "re-apply the sink policy" on it): ferry makes no
 // port group that VMs use into the sink (a VLAN trunk with MAC learning or
@@ -305,18 +322,8 @@ func TestApplianceRoomCheckedAgainAfterThePrompt(t *testing.T) {
 // plan shows a conflict naming the VMs, the apply refuses and the port
 // group is left as it was.
 func TestSinkRefusedOnAPortGroupInUse(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
-	pf, err := steps.LoadPlanFile(labPlan(t, l, func(pf *steps.PlanFile) { pf.Appliance.SinkPortgroup = lab.SecondPortgroup }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := steps.NewEnv(l.Config(), pf, steps.NewState(filepath.Join(t.TempDir(), "state.json")))
-	t.Cleanup(func() { env.Close(context.Background()) })
-	p, err := (&steps.Appliance{}).Plan(ctx, env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, p := planAppliance(t, func(pf *steps.PlanFile) { pf.Appliance.SinkPortgroup = lab.SecondPortgroup })
 	if s := p.String(); !strings.Contains(s, `! conflict port group "backend-network"`) || !strings.Contains(s, "WinSrv1") || strings.Contains(s, "apply the sink policy") {
 		t.Errorf("plan with an in-use sink port group: want a conflict naming WinSrv1\n%s", s)
 	}
@@ -346,22 +353,12 @@ func TestSinkRefusedOnAPortGroupInUse(t *testing.T) {
 // answer to change): the failure says the datastore was ferry's pick and
 // names appliance.datastore, which the wizard opens on esc.
 func TestPickedDatastoreNamedWhenTheDeployFails(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
-	pf, err := steps.LoadPlanFile(labPlan(t, l, func(pf *steps.PlanFile) { pf.Appliance.Datastore = "" }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := steps.NewEnv(l.Config(), pf, steps.NewState(filepath.Join(t.TempDir(), "state.json")))
-	t.Cleanup(func() { env.Close(context.Background()) })
-	p, err := (&steps.Appliance{}).Plan(ctx, env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, p := planAppliance(t, func(pf *steps.PlanFile) { pf.Appliance.Datastore = "" })
 	if !strings.Contains(p.String(), "(the most free space of the uplink's hosts; appliance.datastore names another)") {
 		t.Errorf("plan: want the picked datastore named\n%s", p)
 	}
-	_, err = (&steps.Appliance{}).Apply(ctx, env, func(steps.Event) {})
+	_, err := (&steps.Appliance{}).Apply(ctx, env, func(steps.Event) {})
 	var fe *steps.FieldError
 	if err == nil {
 		t.Fatal("the deploy on the picked datastore (the lab's two-host vSAN datastore) succeeded: want it refused as ESXi refuses it")
