@@ -188,3 +188,13 @@ func TestEscOpensTheStepThatAsksTheRefusedAnswer(t *testing.T) {
 	h.send(press("esc"))
 	h.mustSee(t, "Step 3 of 8", "▸ Appliance IP")
 }
+
+// TestFreshPlanOpensVMSelectionOnTheTable (QA: step 5 of a fresh plan
+// opened on "↷ skipped: no VMs in the plan"): with no VM in the plan, VM
+// selection opens on its table, where they are chosen.
+func TestFreshPlanOpensVMSelectionOnTheTable(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs(), done: infraDone})
+	h.start(120, 40)
+	h.mustSee(t, "Step 5 of 8", "[ ] WebApp2", "0 of 5 selected")
+	h.mustNotSee(t, "skipped")
+}

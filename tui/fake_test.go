@@ -191,7 +191,7 @@ func fakeItinerary() (steps.Itinerary, map[string]*fakeStep) {
 		case "dc-extension":
 			st.Kind = steps.KindExtension
 		case "vm-selection":
-			st.Kind = steps.KindVMSelection
+			st.Skip, st.Kind = noVMs, steps.KindVMSelection // as steps.NewItinerary
 		case "replication":
 			st.Skip, st.Kind = noVMs, steps.KindReplication
 		case "checks":

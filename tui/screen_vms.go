@@ -47,6 +47,12 @@ type vmScreen struct {
 func newVMScreen(w *wiring, idx int) *vmScreen {
 	pf := w.env.Plan()
 	s := &vmScreen{w: w, idx: idx, selected: map[string]bool{}, run: newStepRun(w, idx)}
+	if s.run.phase == phaseSkipped && len(pf.VMs) == 0 {
+		// Skipped for want of VMs is this step's own business: it is
+		// where they are chosen (QA: a fresh plan's step 5 opened on
+		// "↷ skipped: no VMs in the plan").
+		s.run.phase, s.run.summary = phaseInput, ""
+	}
 	s.opts = w.env.JobOptions()
 	s.optsFrom = s.opts
 	// A VM cut over in an earlier wave stays in the plan (its record) but
