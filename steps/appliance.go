@@ -551,10 +551,10 @@ func (w *applianceWorld) plan() Plan {
 	case w.sink == nil:
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "port group", Name: w.a.SinkPortgroup, Detail: w.sinkDetail()})
 	case w.sink.DVS != w.a.DVS:
-		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "port group", Name: w.sink.Name,
+		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "port group", Name: w.sink.Name, Field: "appliance.sink_portgroup",
 			Detail: fmt.Sprintf("exists on %s, the plan wants it on %s; rename appliance.sink_portgroup or set appliance.dvs", w.sink.DVS, w.a.DVS)})
 	case len(w.sink.SinkProblems(w.policy)) > 0 && w.sinkUsed() != nil:
-		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "port group", Name: w.sink.Name, Detail: w.sinkUsed().Error()})
+		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "port group", Name: w.sink.Name, Detail: w.sinkUsed().Error(), Field: "appliance.sink_portgroup"})
 	case len(w.sink.SinkProblems(w.policy)) > 0:
 		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "port group", Name: w.sink.Name,
 			Detail: "apply the sink policy (" + w.policy.String() + "): " + strings.Join(w.sink.SinkProblems(w.policy), ", ")})

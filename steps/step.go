@@ -64,6 +64,9 @@ type Item struct {
 	Detail string `json:"detail,omitempty"` // "on onprem-vds, promiscuous=Accept, forged transmits=Accept"
 	// Resource identifies the object once it exists (recorded in the state).
 	Resource *Resource `json:"resource,omitempty"`
+	// Field is the answer that resolves a conflict when changed (a front
+	// end opens it), if one does.
+	Field string `json:"field,omitempty"`
 }
 
 func (it Item) String() string {

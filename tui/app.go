@@ -195,6 +195,17 @@ func (w *wiring) refusedField(err error) string {
 	return ""
 }
 
+// conflictField is the answer that resolves the plan's first conflict that
+// names one ("" if none does).
+func (w *wiring) conflictField(p steps.Plan) string {
+	for _, it := range p.Conflicts() {
+		if it.Field != "" && w.stepOfField(it.Field) >= 0 {
+			return it.Field
+		}
+	}
+	return ""
+}
+
 // stepOfField is the first step whose form asks key (-1: none).
 func (w *wiring) stepOfField(key string) int {
 	for i, st := range w.it {

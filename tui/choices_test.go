@@ -198,3 +198,23 @@ func TestFreshPlanOpensVMSelectionOnTheTable(t *testing.T) {
 	h.mustSee(t, "Step 5 of 8", "[ ] WebApp2", "0 of 5 selected")
 	h.mustNotSee(t, "skipped")
 }
+
+// TestEscFromAConflictOpensItsAnswer (QA: a sink port group in use planned
+// a conflict, and esc went to another field): a conflict that names the
+// answer resolving it brings esc to that field.
+func TestEscFromAConflictOpensItsAnswer(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs(), done: []string{"rights", "trunk-network"},
+		mutate: func(m map[string]*fakeStep) {
+			m["appliance"].plan.Items = []steps.Item{{Action: steps.ActionConflict, Kind: "VM", Name: "ferry-l2-client",
+				Detail: "exists with IP 172.16.10.9", Field: "appliance.ip"}}
+		}})
+	h.start(120, 40)
+	h.typeText("company-network")
+	h.send(press("tab"))
+	h.typeText("172.16.10.250")
+	h.send(press("tab"))
+	h.send(press("enter"))
+	h.mustSee(t, "1 conflict(s)")
+	h.send(press("esc"))
+	h.mustSee(t, "▸ Appliance IP")
+}

@@ -100,7 +100,11 @@ func (s *stepScreen) update(msg tea.Msg) tea.Cmd {
 		if keyBack.Matches(msg) && !s.run.running() {
 			// To the answer the failure names, if it names one: here, or
 			// in the step that asks it.
-			if key := s.w.refusedField(s.run.err); key != "" && !s.form.focusKey(key) {
+			key := s.w.refusedField(s.run.err)
+			if key == "" && s.run.phase == phasePlanned {
+				key = s.w.conflictField(s.run.plan)
+			}
+			if key != "" && !s.form.focusKey(key) {
 				if i := s.w.stepOfField(key); i >= 0 && i != s.idx {
 					return func() tea.Msg { return gotoStepMsg{Index: i, Field: key} }
 				}
