@@ -67,15 +67,21 @@ func ChoicesDependOn(key string) []string {
 	return nil
 }
 
-// Choices lists what exists for a field that names something, by field key:
-// the tenant organizations ("org"; never ProviderOrg), the org's VDCs
-// ("vdc"), the VDC's edge gateways ("edge_gateway") and its enabled storage
-// policies ("storage_profile"; noted: the default, the room left, whether it
-// holds the replica datastore) as the Cloud Director login sees them, and the
-// on-prem port groups of appliance.datacenter for the appliance's port group
-// fields, and the provider vCenter's datacenters and a datacenter's resource
-// pools, datastores (noted with their free space), VMs and port groups for
-// the provider.* fields. answers are the form's answers not yet in the plan (keys of
+// Choices lists what exists for a field that names something, by field
+// key, as the logins see it:
+//   - Cloud Director: the tenant organizations ("org"; never ProviderOrg;
+//     noted: the tenant login's), the org's VDCs ("vdc"), the VDC's edge
+//     gateways ("edge_gateway") and enabled storage policies
+//     ("storage_profile"; noted: the default, the room left, a policy that
+//     does not hold the replica datastore);
+//   - the on-prem vCenter: datacenters and datastores (noted: free space)
+//     and appliance.datacenter's port groups (the sink's noted: VMs on it,
+//     a trunk) for the appliance's fields;
+//   - the provider vCenter: datacenters, and a datacenter's resource pools,
+//     datastores, VMs and port groups for the provider.* fields; the
+//     receiver kinds.
+//
+// answers are the form's answers not yet in the plan (keys of
 // ChoicesDependOn); the plan's are used for the others. nil, nil: the field
 // is free text.
 func (e *Env) Choices(ctx context.Context, key string, answers map[string]string) ([]Choice, error) {

@@ -221,6 +221,15 @@ func (c *Client) attachNetworks(vapp *govcd.VApp, names []string) error {
 				}
 			}
 		}
+		if vapp.VApp.NetworkConfigSection == nil {
+			// AddOrgNetwork appends to the section the vApp was read
+			// with: read it when the vApp came without one.
+			sec, err := vapp.GetNetworkConfig()
+			if err != nil {
+				return fmt.Errorf("networks of vApp %q: %w", vapp.VApp.Name, err)
+			}
+			vapp.VApp.NetworkConfigSection = sec
+		}
 		if vdc == nil {
 			v, err := vapp.GetParentVDC()
 			if err != nil {
