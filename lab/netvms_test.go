@@ -36,7 +36,11 @@ func TestPortGroupsListTheirVMs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return pg.VMs
+		vms, err := c.VMsOn(ctx, pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vms
 	}
 	if got := vmsOn("company-network"); !slices.Contains(got, "WebApp1") || !slices.Contains(got, "WinSrv1") {
 		t.Errorf("company-network lists %v, want WebApp1 and WinSrv1 among them", got)

@@ -156,17 +156,20 @@ type applianceWorld struct {
 	a         AppliancePlan // with defaults applied
 	stretched *vsphere.Portgroup
 	dvs       *vsphere.DVS
-	uplink    vsphere.Ref           // distributed or standard port group
-	sink      *vsphere.Portgroup    // nil: not there yet
-	dsPicked  bool                  // a.Datastore was picked by free space, not named
-	vm        *vsphere.DeployedVM   // nil: not there yet
-	policy    vsphere.SinkPolicy    // what the sink must be
-	dvsVer    string                // the DVS's version
-	ovf       OVFMap                // the table with the plan's overrides
-	nets      map[string]string     // OVF network -> port group
-	props     map[string]string     // OVF properties to set (no secrets)
-	secrets   []vsphere.OVFProperty // OVF properties that get the edge password
-	warnings  []string
+	uplink    vsphere.Ref        // distributed or standard port group
+	sink      *vsphere.Portgroup // nil: not there yet
+	dsPicked  bool               // a.Datastore was picked by free space, not named
+	// sinkOthers are the VMs other than the appliance on an existing port
+	// group that is not a sink yet (sinkUsed refuses to make it one).
+	sinkOthers []string
+	vm         *vsphere.DeployedVM   // nil: not there yet
+	policy     vsphere.SinkPolicy    // what the sink must be
+	dvsVer     string                // the DVS's version
+	ovf        OVFMap                // the table with the plan's overrides
+	nets       map[string]string     // OVF network -> port group
+	props      map[string]string     // OVF properties to set (no secrets)
+	secrets    []vsphere.OVFProperty // OVF properties that get the edge password
+	warnings   []string
 	// interrupted is the import a killed deploy left (its VM found, so
 	// vm is nil: it is deployed anew once that import is aborted).
 	interrupted *applianceImport
@@ -266,6 +269,12 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if w.sink != nil && len(w.sink.SinkProblems(w.policy)) > 0 {
+		// Not a sink yet: the VMs on it decide whether it may become one.
+		if w.sinkOthers, err = c.VMsOn(ctx, w.sink, a.Name); err != nil {
+			return nil, err
+		}
 	}
 	if w.vm, err = c.FindDeployedVM(ctx, w.dc, a.Name); err != nil {
 		return nil, err
@@ -512,17 +521,11 @@ func (w *applianceWorld) egressItem() Item {
 // than the appliance are on it: the sink policy (a VLAN trunk, MAC learning
 // or promiscuous mode, forged transmits) would change their network.
 func (w *applianceWorld) sinkUsed() error {
-	var others []string
-	for _, n := range w.sink.VMs {
-		if n != w.a.Name {
-			others = append(others, n)
-		}
-	}
-	if len(others) == 0 {
+	if len(w.sinkOthers) == 0 {
 		return nil
 	}
 	return fmt.Errorf("port group %s is not a sink and VMs are on it (%s): making it the sink (%s) would change their network; name a port group no VM uses as appliance.sink_portgroup (ferry creates one that does not exist), or move those VMs off it",
-		w.sink.Name, strings.Join(others, ", "), w.policy)
+		w.sink.Name, strings.Join(w.sinkOthers, ", "), w.policy)
 }
 
 func (w *applianceWorld) sinkDetail() string {

@@ -186,18 +186,17 @@ func (e *Env) portgroupChoices(ctx context.Context, key string, answers map[stri
 	out := make([]Choice, 0, len(pgs))
 	for _, pg := range pgs {
 		ch := Choice{Value: pg.Name}
-		if key == "appliance.sink_portgroup" {
-			var others []string
-			for _, vm := range pg.VMs {
-				if vm != e.Plan().Appliance.Name {
-					others = append(others, vm)
-				}
+		switch {
+		case key != "appliance.sink_portgroup":
+		case pg.Trunk != "":
+			ch.Note = "a VLAN trunk (" + pg.Trunk + ")"
+		case len(pg.VMs) > 0:
+			others, err := c.VMsOn(ctx, &pg, e.Plan().Appliance.Name)
+			if err != nil {
+				return nil, err
 			}
-			switch {
-			case len(others) > 0 && pg.Trunk == "":
+			if len(others) > 0 {
 				ch.Note = fmt.Sprintf("VMs on it (%s): refused as the sink", strings.Join(others, ", "))
-			case pg.Trunk != "":
-				ch.Note = "a VLAN trunk (" + pg.Trunk + ")"
 			}
 		}
 		out = append(out, ch)

@@ -143,11 +143,7 @@ func TestEscGoesToTheAnswerThePlanRefused(t *testing.T) {
 	h = newHarness(t, setup{pf: withVMs(), done: []string{"rights", "trunk-network"},
 		mutate: func(m map[string]*fakeStep) { m["appliance"].planErr = errors.New("vCenter did not answer") }})
 	h.start(120, 40)
-	h.typeText("company-network")
-	h.send(press("tab"))
-	h.typeText("172.16.10.250")
-	h.send(press("tab"))
-	h.send(press("enter"))
+	answerAppliance(h)
 	h.mustSee(t, "vCenter did not answer", "Nothing was changed: the plan failed", "press r to plan again")
 	h.mustNotSee(t, "apply is idempotent")
 }
@@ -209,12 +205,18 @@ func TestEscFromAConflictOpensItsAnswer(t *testing.T) {
 				Detail: "exists with IP 172.16.10.9", Field: "appliance.ip"}}
 		}})
 	h.start(120, 40)
+	answerAppliance(h)
+	h.mustSee(t, "1 conflict(s)")
+	h.send(press("esc"))
+	h.mustSee(t, "▸ Appliance IP")
+}
+
+// answerAppliance answers the harness's step 3 (port group, appliance IP)
+// and plans it.
+func answerAppliance(h *harness) {
 	h.typeText("company-network")
 	h.send(press("tab"))
 	h.typeText("172.16.10.250")
 	h.send(press("tab"))
 	h.send(press("enter"))
-	h.mustSee(t, "1 conflict(s)")
-	h.send(press("esc"))
-	h.mustSee(t, "▸ Appliance IP")
 }

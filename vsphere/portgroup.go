@@ -37,8 +37,8 @@ type Portgroup struct {
 	VLAN int32
 	// MACLearning: the MAC management policy's MAC learning is enabled.
 	MACLearning bool
-	// VMs are the VMs with a NIC on the port group, by name, sorted.
-	VMs []string
+	// VMs are the VMs with a NIC on the port group (VMsOn names them).
+	VMs []Ref
 
 	config types.DVPortgroupConfigInfo
 }
@@ -207,10 +207,6 @@ func (c *Client) Portgroups(ctx context.Context, dcH *Datacenter) ([]Portgroup, 
 	if err := v.Retrieve(ctx, []string{"DistributedVirtualPortgroup"}, []string{"name", "key", "config", "vm"}, &pgs); err != nil {
 		return nil, fmt.Errorf("vCenter %s: list port groups: %w", c.Endpoint, err)
 	}
-	vmName, err := c.vmNames(ctx, pgs)
-	if err != nil {
-		return nil, err
-	}
 	var switches []mo.DistributedVirtualSwitch
 	if err := v.Retrieve(ctx, []string{"DistributedVirtualSwitch"}, []string{"name"}, &switches); err != nil {
 		return nil, fmt.Errorf("vCenter %s: list switches: %w", c.Endpoint, err)
@@ -226,41 +222,41 @@ func (c *Client) Portgroups(ctx context.Context, dcH *Datacenter) ([]Portgroup, 
 		}
 		pg := toPortgroup(&pgs[i], dvsName)
 		for _, r := range pgs[i].Vm {
-			pg.VMs = append(pg.VMs, vmName[r])
+			pg.VMs = append(pg.VMs, refOf(r))
 		}
-		slices.Sort(pg.VMs)
 		out = append(out, pg)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
-// vmNames names the VMs on the port groups pgs, in one retrieval (by id
-// when one of them is gone before it is read).
-func (c *Client) vmNames(ctx context.Context, pgs []mo.DistributedVirtualPortgroup) (map[types.ManagedObjectReference]string, error) {
-	out := map[types.ManagedObjectReference]string{}
-	var refs []types.ManagedObjectReference
-	for _, pg := range pgs {
-		for _, r := range pg.Vm {
-			if _, ok := out[r]; !ok {
-				out[r] = r.Value // its id, unless its name is read below
-				refs = append(refs, r)
-			}
-		}
+// VMsOn names the VMs on port group pg, sorted, leaving out those named
+// in except, in one retrieval (a VM removed meanwhile by its id). Only a
+// caller that shows or judges them pays for it: a port group lookup does not.
+func (c *Client) VMsOn(ctx context.Context, pg *Portgroup, except ...string) ([]string, error) {
+	if len(pg.VMs) == 0 {
+		return nil, nil
 	}
-	if len(refs) == 0 {
-		return out, nil
+	refs := make([]types.ManagedObjectReference, len(pg.VMs))
+	name := map[types.ManagedObjectReference]string{}
+	for i, r := range pg.VMs {
+		refs[i] = r.Reference()
+		name[refs[i]] = r.Value
 	}
 	var vms []mo.VirtualMachine
-	if err := c.PropertyCollector().Retrieve(ctx, refs, []string{"name"}, &vms); err != nil {
-		if fault.Is(err, &types.ManagedObjectNotFound{}) {
-			return out, nil // a VM removed meanwhile: the others by id
-		}
-		return nil, fmt.Errorf("vCenter %s: the VMs on its port groups: %w", c.Endpoint, err)
+	if err := c.PropertyCollector().Retrieve(ctx, refs, []string{"name"}, &vms); err != nil && !fault.Is(err, &types.ManagedObjectNotFound{}) {
+		return nil, fmt.Errorf("vCenter %s: the VMs on port group %s: %w", c.Endpoint, pg.Name, err)
 	}
 	for _, vm := range vms {
-		out[vm.Self] = vm.Name
+		name[vm.Self] = vm.Name
 	}
+	var out []string
+	for _, r := range refs {
+		if n := name[r]; !slices.Contains(except, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
 	return out, nil
 }
 
