@@ -112,7 +112,8 @@ func (e *Env) Choices(ctx context.Context, key string, answers map[string]string
 
 // providerChoices lists the provider vCenter's datacenters, and a
 // datacenter's resource pools, datastores (noted with their free space),
-// VMs (for the receiver appliance) and port groups.
+// VMs (for the receiver appliance: templates left out, one not running
+// noted) and port groups.
 func (e *Env) providerChoices(ctx context.Context, key string, answers map[string]string) ([]Choice, error) {
 	c, err := e.ProviderVC(ctx)
 	if err != nil {
@@ -125,7 +126,19 @@ func (e *Env) providerChoices(ctx context.Context, key string, answers map[strin
 	case "provider.resource_pool":
 		return plain(c.InventoryNames(ctx, dc, "ResourcePool"))
 	case "provider.receiver_vm":
-		return plain(c.InventoryNames(ctx, dc, "VirtualMachine"))
+		vms, err := c.VMStates(ctx, dc)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Choice, 0, len(vms))
+		for _, vm := range vms {
+			ch := Choice{Value: vm.Name}
+			if vm.PowerState != vsphere.PoweredOn {
+				ch.Note = string(vm.PowerState) + ": the receiver runs in it, power it on before replicating"
+			}
+			out = append(out, ch)
+		}
+		return out, nil
 	case "provider.network":
 		d, err := c.Datacenter(ctx, dc)
 		if err != nil {

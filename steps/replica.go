@@ -61,10 +61,16 @@ func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 	if kind != replication.KindAppliance {
 		return nil
 	}
-	if _, ok, err := provider.FindVM(ctx, pp.ReceiverVM); err != nil {
+	ref, ok, err := provider.FindVM(ctx, pp.ReceiverVM)
+	if err != nil {
 		return err
 	} else if !ok {
 		return &FieldError{"provider.receiver_vm", fmt.Errorf("no VM %q on the provider vCenter %s: deploy the receiver appliance (README: \"Deploying the receiver appliance on a real provider\") or name the VM that runs `ferry receiver`", pp.ReceiverVM, provider.Endpoint)}
+	}
+	if tmpl, err := provider.IsTemplate(ctx, ref); err != nil {
+		return err
+	} else if tmpl {
+		return &FieldError{"provider.receiver_vm", fmt.Errorf("%s is a template on the provider vCenter %s, which cannot run `ferry receiver` nor take hot-added disks: deploy a VM from it and name that VM", pp.ReceiverVM, provider.Endpoint)}
 	}
 	return nil
 }

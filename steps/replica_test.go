@@ -10,6 +10,8 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // hookSource runs hook before the first read of a pass.
@@ -160,5 +162,63 @@ func TestReplicatePlanNamesReplicaDisks(t *testing.T) {
 	env.Plan().Provider.ReceiverVM = ""
 	if _, err := (&Replicate{}).Plan(ctx, env); err == nil || !strings.Contains(err.Error(), "provider.receiver_vm") {
 		t.Errorf("plan without a receiver appliance: %v", err)
+	}
+}
+
+// TestReceiverApplianceTemplateRefused: a provider vCenter holds templates
+// beside VMs (often one of the receiver appliance itself). The receiver
+// appliance's pick list leaves them out and notes a VM that does not run;
+// a template named anyway is refused when the replicas are placed, saying
+// why, not later by "power it on" (a template cannot be).
+func TestReceiverApplianceTemplateRefused(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, ok, err := provider.FindVM(ctx, lab.ApplianceVM)
+	if err != nil || !ok {
+		t.Fatalf("receiver appliance: %v %v", ok, err)
+	}
+	const tmpl = "ferry-receiver-template"
+	vm := object.NewVirtualMachine(provider.Client.Client, ref.Reference())
+	dc, err := provider.Finder().Datacenter(ctx, env.Plan().Provider.Datacenter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := vm.Clone(ctx, folders.VmFolder, tmpl, types.VirtualMachineCloneSpec{Template: true})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatalf("clone the appliance as a template: %v", err)
+	}
+	if err := provider.PowerOff(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	got, err := env.Choices(ctx, "provider.receiver_vm", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := map[string]string{}
+	for _, c := range got {
+		notes[c.Value] = c.Note
+	}
+	if _, ok := notes[tmpl]; ok {
+		t.Errorf("receiver appliance choices %v: want the template %s left out", Values(got), tmpl)
+	}
+	if n, ok := notes[lab.ApplianceVM]; !ok || !strings.Contains(n, "poweredOff") || !strings.Contains(n, "power it on") {
+		t.Errorf("receiver appliance %s (powered off) noted %q in %v: want it said to be off", lab.ApplianceVM, n, Values(got))
+	}
+	env.Plan().Provider.ReceiverVM = tmpl
+	_, err = (&Replicate{}).Plan(ctx, env)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Key != "provider.receiver_vm" || !strings.Contains(err.Error(), tmpl+" is a template") {
+		t.Errorf("plan with the template as the receiver appliance: %v, want a FieldError on provider.receiver_vm naming the template", err)
 	}
 }

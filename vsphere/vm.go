@@ -13,6 +13,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -573,18 +574,64 @@ func (c *Client) VMByRef(ctx context.Context, ref Ref) (name string, ok bool, er
 	return vm.Name, true, nil
 }
 
-// FindVM returns the VM named name, or ok=false.
+// FindVM returns the VM named name, or ok=false. It reads the inventory's
+// VM names only: a provider vCenter holds every tenant's VMs, whose devices
+// and the rest (VMs) would come to megabytes.
 func (c *Client) FindVM(ctx context.Context, name string) (Ref, bool, error) {
-	vms, err := c.VMs(ctx)
+	mvms, err := c.retrieveVMs(ctx, []string{"name"})
 	if err != nil {
 		return Ref{}, false, err
 	}
-	for _, v := range vms {
-		if v.Name == name {
-			return v.Ref, true, nil
+	for _, m := range mvms {
+		if m.Name == name {
+			return refOf(m.Self), true, nil
 		}
 	}
 	return Ref{}, false, nil
+}
+
+// VMState is a virtual machine's name and power state.
+type VMState struct {
+	Name       string
+	PowerState PowerState
+}
+
+// VMStates lists the virtual machines of datacenter (the vCenter's only
+// one when empty) with their power states, sorted by name; templates are
+// left out (they cannot run).
+func (c *Client) VMStates(ctx context.Context, datacenter string) ([]VMState, error) {
+	dc, err := c.Datacenter(ctx, datacenter)
+	if err != nil {
+		return nil, err
+	}
+	v, err := view.NewManager(c.Client.Client).CreateContainerView(ctx, dc.dc.Reference(), []string{"VirtualMachine"}, true)
+	if err != nil {
+		return nil, fmt.Errorf("vCenter %s: list VMs: %w", c.Endpoint, err)
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	var mvms []mo.VirtualMachine
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "config.template"}, &mvms); err != nil {
+		return nil, fmt.Errorf("vCenter %s: list VMs: %w", c.Endpoint, err)
+	}
+	out := make([]VMState, 0, len(mvms))
+	for _, m := range mvms {
+		if m.Config != nil && m.Config.Template {
+			continue
+		}
+		out = append(out, VMState{Name: m.Name, PowerState: PowerState(m.Runtime.PowerState)})
+	}
+	slices.SortFunc(out, func(a, b VMState) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// IsTemplate reports whether the VM is a template (which cannot be powered
+// on nor reconfigured as a VM).
+func (c *Client) IsTemplate(ctx context.Context, ref Ref) (bool, error) {
+	var vm mo.VirtualMachine
+	if err := c.PropertyCollector().RetrieveOne(ctx, ref.Reference(), []string{"config.template"}, &vm); err != nil {
+		return false, fmt.Errorf("VM %s: %w", ref.Value, err)
+	}
+	return vm.Config != nil && vm.Config.Template, nil
 }
 
 // PoolChain lists the managed object ids of a resource pool and of every
