@@ -125,6 +125,13 @@ func TestHeadlessMigration(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run without confirmation: exit %d\n%s", code, out)
 	}
+	// The replica is created as planned (its initial sync), then compared
+	// in full, each reported with its own figures.
+	if !strings.Contains(out, `+ create replica "WebApp2": initial pass: `) ||
+		!strings.Contains(out, `~ update replica "WebApp2": full compare right after the initial sync: `) ||
+		!strings.Contains(out, "it found: replica equal to the source: 32 blocks compared") {
+		t.Errorf("run reports the replica's initial sync and full compare:\n%s", out)
+	}
 	// One replication store per plan, beside it, whatever the state file.
 	store := filepath.Join(l.Dir, "plan.replication.db")
 	if _, err := os.Stat(store); err != nil {

@@ -40,6 +40,18 @@ func synced(store *replication.StateStore, vm string) (bool, error) {
 	return !st.LastPass.IsZero(), nil
 }
 
+// firstCopy says whether vm's next pass makes its replica's first copy
+// (the plan's "create"): no pass recorded, none interrupted, no disk
+// committed.
+func firstCopy(store *replication.StateStore, vm string) (bool, error) {
+	done, err := synced(store, vm)
+	if err != nil || done || store == nil {
+		return !done, err
+	}
+	inFlight, committed, _, err := storedPass(store, vm)
+	return err == nil && inFlight == nil && committed == 0, err
+}
+
 // recordPass keeps the VM's record as the scheduler does after a pass, so
 // a later scheduler (the wizard) knows when the next pass is due.
 func recordPass(store *replication.StateStore, vm string, r replication.PassResult) error {
@@ -239,7 +251,8 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 		return res, err
 	}
 	results := make([]replication.PassResult, len(vms))
-	compares := make([]*replication.CompareResult, len(vms))
+	followups := make([]*replication.PassResult, len(vms)) // the full compare right after an initial sync
+	firsts := make([]bool, len(vms))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(limit) // concurrent_passes, as the wizard's scheduler
 	for i, vmp := range vms {
@@ -252,6 +265,9 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 			if err != nil {
 				return err
 			}
+			if firsts[i], err = firstCopy(job.State, vmp.Name); err != nil {
+				return err
+			}
 			r, err := job.RunPassWith(gctx, replication.PassOptions{Compare: due})
 			if err != nil {
 				return fmt.Errorf("replicate %s: %w", vmp.Name, err)
@@ -260,7 +276,6 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 			if err := recordPass(job.State, vmp.Name, r); err != nil {
 				return err
 			}
-			compares[i] = r.Compare
 			// Right after the initial sync: a full compare of the replica.
 			if due, err = compareDue(job.State, vmp.Name, every, time.Now()); err != nil || !due {
 				return err
@@ -269,7 +284,7 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 			if err != nil {
 				return fmt.Errorf("full compare of %s: %w", vmp.Name, err)
 			}
-			compares[i] = c.Compare
+			followups[i] = &c
 			return recordPass(job.State, vmp.Name, c)
 		})
 	}
@@ -278,19 +293,19 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 	}
 	for i, vmp := range vms {
 		r := results[i]
-		kind := string(r.Kind) + " pass"
-		if compares[i] != nil {
-			kind = "full compare" // every block read, as events and metrics count it
+		it := passItem(env, vmp.Name, r, "")
+		if firsts[i] {
+			it.Action = ActionCreate // as planned: the replica's first copy
 		}
-		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name,
-			Detail: fmt.Sprintf("%s: %s, %s on the wire, %s zeros skipped, in %s",
-				kind, plannedText(r.Counters), Bytes(r.Counters.Sent), Bytes(r.Counters.ZeroSkipped), r.Duration.Round(time.Millisecond)),
-			Resource: &Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}}
-		if c := compares[i]; c != nil {
-			it.Detail += "; it found: " + compareText(c)
+		items := []Item{it}
+		if f := followups[i]; f != nil {
+			items = append(items, passItem(env, vmp.Name, *f, " right after the initial sync"))
+			r = *f
 		}
-		emit(Changed(it))
-		res.Changes = append(res.Changes, it)
+		for _, it := range items {
+			emit(Changed(it))
+			res.Changes = append(res.Changes, it)
+		}
 		res.Resources = append(res.Resources, *it.Resource)
 		if err := env.State.SetOutput(s.ID(), "last_pass."+vmp.Name, r.Start.UTC().Format(time.RFC3339)); err != nil {
 			return res, err
@@ -299,20 +314,49 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 	return res, nil
 }
 
+// passItem is what a headless pass of vm did: its kind (a full compare:
+// every block read, as events and metrics count it), figures and, for a
+// compare, what it found; when adds when it ran.
+func passItem(env *Env, vm string, r replication.PassResult, when string) Item {
+	kind := string(r.Kind) + " pass"
+	if r.Compare != nil {
+		kind = "full compare"
+	}
+	it := Item{Action: ActionUpdate, Kind: "replica", Name: vm,
+		Detail: fmt.Sprintf("%s%s: %s, %s on the wire, %s zeros skipped, in %s",
+			kind, when, plannedText(r.Counters), Bytes(r.Counters.Sent), Bytes(r.Counters.ZeroSkipped), r.Duration.Round(time.Millisecond)),
+		Resource: &Resource{Kind: "replica", Name: vm, ID: env.Config.Receiver.URL}}
+	if r.Compare != nil {
+		it.Detail += "; it found: " + compareText(r.Compare)
+	}
+	return it
+}
+
 // applyWarm hands the VMs to the wizard's scheduler, which keeps passing
 // every RPO after the step, and waits for each one's first pass.
 func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit Emit) (Result, error) {
 	var res Result
+	store, err := env.replicationStore()
+	if err != nil {
+		return res, err
+	}
 	for i, vmp := range vms {
+		first, err := firstCopy(store, vmp.Name)
+		if err != nil {
+			return res, err
+		}
 		emit(Progress(fmt.Sprintf("%s: replicating", vmp.Name), float64(i)/float64(len(vms))))
 		stop := env.warmListen(vmp.Name, progressEmitter(emit, vmp.Name))
-		err := env.warmPass(ctx, vmp)
+		err = env.warmPass(ctx, vmp)
 		stop()
 		if err != nil {
 			return res, err
 		}
 		r := Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}
 		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name, Detail: "replica complete; a pass runs every " + vmp.RPO.String() + " until the cutover", Resource: &r}
+		if first {
+			it.Action = ActionCreate // as planned: the replica's first copy
+		}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
 		res.Resources = append(res.Resources, r)
