@@ -42,7 +42,14 @@ func TestStoragePolicyPickList(t *testing.T) {
 	h.mustNotSee(t, "› *", "› Gold")
 	h.send(press("down"))
 	h.mustSee(t, "› *  the VDC's default")
+	// A note longer than the line: cut, but whole (wrapped) on the
+	// highlighted choice, whose note's end says what to do.
+	h.mustSee(t, "  Bronze  not on provider-ds")
+	h.mustNotSee(t, "pick a policy that holds provider-ds")
 	h.send(press("down"))
+	h.send(press("down"))
+	h.mustSee(t, "› Bronze  not on provider-ds", "pick a policy that holds provider-ds)")
+	h.send(press("up"))
 	h.send(press("enter"))
 	h.mustSee(t, "▸ Power on")
 	for _, l := range strings.Split(h.view(), "\n") {

@@ -572,11 +572,14 @@ func (fm *form) view(width, height int) []string {
 				if j == at {
 					line = "› " + c.Value
 				}
-				line = trunc(line+note, width-len(indent))
 				if j == at {
-					out = append(out, indent+sCursor.Render(line))
+					// The highlighted choice's note wraps: its end says
+					// what would come of the pick.
+					for _, l := range wrapped(line+note, width-len(indent), 4, sCursor) {
+						out = append(out, indent+l)
+					}
 				} else {
-					out = append(out, indent+line)
+					out = append(out, indent+trunc(line+note, width-len(indent)))
 				}
 			}
 			focusEnd = len(out)
