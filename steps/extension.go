@@ -284,6 +284,22 @@ func (w *extWorld) localAddr() string {
 	return "the tunnel's remote endpoint"
 }
 
+// natNote says, when the edge's address is not the tunnel's remote
+// endpoint, that the server answers only that endpoint: right behind a NAT
+// that translates one into the other, a typing error otherwise (the
+// session would stay DOWN).
+func (w *extWorld) natNote() string {
+	remote := w.pf.Tunnel.RemoteEndpointIP
+	if w.tun != nil {
+		remote = w.tun.RemoteEndpointIP
+	}
+	if remote == "" || w.localAddr() == remote {
+		return ""
+	}
+	return fmt.Sprintf("; the server accepts its client from %s only (tunnel.remote_endpoint_ip): the session comes UP only if a NAT between the sites makes %s appear as %s (extension.local_address)",
+		remote, w.localAddr(), remote)
+}
+
 func (w *extWorld) tunnelIDText() string {
 	if w.tunnelID == 0 {
 		return "the tunnel id of " + w.pf.Network.Name
@@ -319,13 +335,13 @@ func (w *extWorld) plan(ctx context.Context) Plan {
 	switch {
 	case w.replace:
 		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "L2VPN session", Name: name,
-			Detail: fmt.Sprintf("made by ferry from the peer code of an earlier L2 VPN tunnel %s, since deleted and made again: deleted with its port, and made again on edge %s from the tunnel's peer code: peer %s, local address %s",
-				pf.Tunnel.Name, w.edgeURL, w.peerAddr(), w.localAddr()),
+			Detail: fmt.Sprintf("made by ferry from the peer code of an earlier L2 VPN tunnel %s, since deleted and made again: deleted with its port, and made again on edge %s from the tunnel's peer code: peer %s, local address %s%s",
+				pf.Tunnel.Name, w.edgeURL, w.peerAddr(), w.localAddr(), w.natNote()),
 			Resource: &Resource{Kind: "L2VPN session", Name: name, ID: w.sess.ID}})
 	case w.sess == nil:
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "L2VPN session", Name: name,
-			Detail: fmt.Sprintf("on edge %s from the peer code of Cloud Director tunnel %q: peer %s, local address %s",
-				w.edgeURL, pf.Tunnel.Name, w.peerAddr(), w.localAddr())})
+			Detail: fmt.Sprintf("on edge %s from the peer code of Cloud Director tunnel %q: peer %s, local address %s%s",
+				w.edgeURL, pf.Tunnel.Name, w.peerAddr(), w.localAddr(), w.natNote())})
 	case !w.sess.Enabled:
 		p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "L2VPN session", Name: name, Detail: "is disabled: enable it",
 			Resource: &Resource{Kind: "L2VPN session", Name: name, ID: w.sess.ID}})

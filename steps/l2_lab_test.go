@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -382,5 +383,32 @@ func TestEdgeSilentOnceItsApplianceIsOff(t *testing.T) {
 			t.Fatalf("the edge did not answer after its boot: %v", get())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestStretchDownWithTheWrongEdgeAddress: the L2 VPN server answers only
+// its remote endpoint (the lab's sites have no NAT between them, as NSX
+// without NAT): an edge session that connects from another address
+// (extension.local_address mistyped) stays DOWN, and step 4 says why
+// instead of reporting a stretch that would never carry a frame. The plan
+// said so beforehand (right only behind a NAT).
+func TestStretchDownWithTheWrongEdgeAddress(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	plan := labPlan(t, l, func(pf *steps.PlanFile) {
+		pf.Extension.LocalAddress = "198.51.100.99"
+		pf.Extension.Timeout = "3s"
+	})
+	plans, err := runner(t, l.Config(), plan, "", nil).PlanAll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	steps.WritePlans(&out, plans)
+	if !strings.Contains(out.String(), "the session comes UP only if a NAT between the sites makes 198.51.100.99 appear as") {
+		t.Errorf("plan of an edge address other than the tunnel's remote endpoint: want it said\n%s", out.String())
+	}
+	ev, err := run(t, l.Config(), plan, "")
+	if !errors.Is(err, steps.ErrNotUp) || !strings.Contains(err.Error(), "the client connects from 198.51.100.99") {
+		t.Fatalf("run with the edge connecting from another address: %v\n%s", err, ev)
 	}
 }

@@ -291,5 +291,9 @@ func (s *Server) syncFabric(id string) {
 		Enabled:   se.Enabled,
 		TunnelIDs: ids,
 		Ports:     ports,
+		// The lab's sites have no NAT between them: the server sees
+		// the client's own address.
+		PeerAddress:  se.TransportTunnels[0].PeerAddress,
+		LocalAddress: se.TransportTunnels[0].LocalAddress,
 	})
 }

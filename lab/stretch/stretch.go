@@ -32,6 +32,10 @@ type ServerTunnel struct {
 	// Networks names the org VDC network the server stretches on each
 	// tunnel id (nil: not said, any network).
 	Networks map[int]string
+	// LocalEndpointIP is the edge gateway's address the server listens
+	// on; RemoteEndpointIP the only address it accepts the client from
+	// (its IKE peer). Empty: not checked.
+	LocalEndpointIP, RemoteEndpointIP string
 }
 
 // ClientSession is the on-prem edge side of an L2 VPN.
@@ -44,6 +48,10 @@ type ClientSession struct {
 	// given without ports (a test's bare client) carries every tunnel it
 	// matches without a wiring check.
 	Ports []Port
+	// PeerAddress is the server address the client connects to,
+	// LocalAddress the address it connects from (the lab has no NAT
+	// between the sites: the server sees that one). Empty: not checked.
+	PeerAddress, LocalAddress string
 }
 
 // Port is an on-prem network stretched over a client session.
@@ -272,6 +280,12 @@ func (f *Fabric) pair(t ServerTunnel, c ClientSession) Status {
 		return Status{Reason: "server tunnel is disabled"}
 	case !c.Enabled:
 		return Status{Reason: "client session is disabled"}
+	// IPsec as NSX sets it up: the client's IKE packets go to its peer
+	// address, and the server answers only its remote endpoint.
+	case c.PeerAddress != "" && t.LocalEndpointIP != "" && c.PeerAddress != t.LocalEndpointIP:
+		return Status{Reason: fmt.Sprintf("IKE: no answer from peer %s: the client connects to %s, the server listens on %s (its local endpoint)", c.PeerAddress, c.PeerAddress, t.LocalEndpointIP)}
+	case c.LocalAddress != "" && t.RemoteEndpointIP != "" && c.LocalAddress != t.RemoteEndpointIP:
+		return Status{Reason: fmt.Sprintf("IKE: the server accepts its peer from %s (its remote endpoint), the client connects from %s", t.RemoteEndpointIP, c.LocalAddress)}
 	}
 	var matched []int
 	for _, a := range c.TunnelIDs {

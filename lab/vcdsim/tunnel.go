@@ -105,7 +105,8 @@ func (s *Server) publish(t *tunnel) {
 	for _, sn := range t.StretchedNetworks {
 		nets[sn.TunnelID] = sn.NetworkRef.Name
 	}
-	s.Fabric.PutServer(stretch.ServerTunnel{ID: t.ID, PeerCode: t.PeerCode, Enabled: t.Enabled, TunnelIDs: t.tunnelIDs(), Networks: nets})
+	s.Fabric.PutServer(stretch.ServerTunnel{ID: t.ID, PeerCode: t.PeerCode, Enabled: t.Enabled, TunnelIDs: t.tunnelIDs(), Networks: nets,
+		LocalEndpointIP: t.LocalEndpointIp, RemoteEndpointIP: t.RemoteEndpointIp})
 }
 
 func (c *reqCtx) tunnelFromPath(e *edge) *tunnel {
