@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -91,5 +92,38 @@ func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
 	}
 	if got != fileHash(t, l.OnPrem.FlatFile(vm)) {
 		t.Error("after the rollback and one incremental pass, the replica differs from the source")
+	}
+}
+
+// TestCutoverRefusedWithoutProviderNetwork (QA: with provider.network left
+// empty, which its help said was "found from Cloud Director", plan and
+// preflight were clean and every cutover shut the source down, then failed
+// at "create VM": port group "" not found, and rolled back): the answers
+// the cutover builds the target with are required, and a plan without them
+// is refused before the source is touched, naming the answer.
+func TestCutoverRefusedWithoutProviderNetwork(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"provider.network", "provider.resource_pool"} {
+		saved := env.Plan().Provider
+		if key == "provider.network" {
+			env.Plan().Provider.Network = ""
+		} else {
+			env.Plan().Provider.ResourcePool = ""
+		}
+		r.Confirmed = true
+		_, err := r.Run(ctx)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Key != key || !strings.Contains(err.Error(), "is required") {
+			t.Errorf("cutover with %s empty: %v, want it refused naming %s", key, err, key)
+		}
+		if !sourceOn(t, env) {
+			t.Fatalf("cutover with %s empty shut the source down", key)
+		}
+		env.Plan().Provider = saved
 	}
 }

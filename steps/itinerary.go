@@ -177,11 +177,11 @@ func providerFields() []Field {
 	return []Field{
 		str("provider.datacenter", "Provider datacenter", "the provider vCenter's datacenter of the org VDC's cluster, where the replica disks are made", true,
 			pp(func(p *ProviderPlan) *string { return &p.Datacenter }), ValidName, nil),
-		str("provider.resource_pool", "Resource pool", "the org VDC's resource pool in the provider vCenter, where the target VMs are made (Cloud Director moves a VM outside it at import)", false,
+		str("provider.resource_pool", "Resource pool", "the org VDC's resource pool in the provider vCenter, where the target VMs are made (Cloud Director moves a VM outside it at import)", true,
 			pp(func(p *ProviderPlan) *string { return &p.ResourcePool }), validInventoryPath, nil),
 		str("provider.datastore", "Replica datastore", "the provider datastore where vCenter creates the replica disks: one of the VDC's storage policy (else the import copies them)", true,
 			pp(func(p *ProviderPlan) *string { return &p.Datastore }), ValidName, nil),
-		str("provider.network", "Provider network", "the provider port group backing the stretched org VDC network (empty: found from Cloud Director)", false,
+		str("provider.network", "Provider network", "the provider port group backing the stretched org VDC network, on which the cutover builds the target VMs' NICs", true,
 			pp(func(p *ProviderPlan) *string { return &p.Network }), ValidName, nil),
 		str("provider.receiver_kind", "Receiver kind", "appliance: the replica disks are hot-added to the receiver appliance VM; nfs: written through an NFS mount of the datastore", false,
 			pp(func(p *ProviderPlan) *string { return &p.ReceiverKind }), validReceiverKind, fixed(replication.KindAppliance)),

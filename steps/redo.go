@@ -56,8 +56,9 @@ func ranAgain(ctx context.Context, id string) {
 
 // liveAnswers are fields whose answer takes effect without the step running
 // again (the RPO: the scheduler reads it at each pass; the probes: the
-// checks and the cutover read them when they run).
-var liveAnswers = map[string]bool{"rpo": true, "probes": true}
+// checks and the cutover read them when they run; the provider resource
+// pool and network: the cutover builds the target VM with them).
+var liveAnswers = map[string]bool{"rpo": true, "probes": true, "provider.resource_pool": true, "provider.network": true}
 
 // stepAnswers are step's answers in pf (defaults filled), as the state
 // records them when it is done.

@@ -320,9 +320,25 @@ func (us *policyUses) add(sp *vcd.StoragePolicy, name string, bytes int64) *poli
 	return u
 }
 
+// targetPlaceAnswered says which answer the cutover needs to build the
+// target VM that the plan lacks (checkPlacement checks nothing without
+// them, and the cutover would fail after the source's shutdown).
+func targetPlaceAnswered(pp ProviderPlan) error {
+	switch {
+	case pp.ResourcePool == "":
+		return &FieldError{"provider.resource_pool", errors.New("is required: the org VDC's resource pool in the provider vCenter, where the cutover makes the target VM (anywhere else Cloud Director moves it at import, inside the downtime)")}
+	case pp.Network == "":
+		return &FieldError{"provider.network", errors.New("is required: the provider port group behind the stretched org VDC network, on which the cutover builds the target VM's NICs")}
+	}
+	return nil
+}
+
 // checkTargetPlacement is checkPlacement and checkStoragePolicy for one VM
 // whose disks take need bytes, with room for them in the policy's limit.
 func checkTargetPlacement(ctx context.Context, env *Env, p VMPlan, need int64) error {
+	if err := targetPlaceAnswered(env.Plan().Provider); err != nil {
+		return err
+	}
 	if err := checkPlacement(ctx, env); err != nil {
 		return err
 	}
