@@ -70,7 +70,7 @@ func (*Appliance) Fields() []Field {
 			ap(func(a *AppliancePlan) *string { return &a.Gateway }), inSubnet("appliance.ip", ip, prefix), nil),
 		str("appliance.egress_gateway", "Egress gateway", "the stretched network's gateway, which exists on both sides: local egress optimisation routes traffic to it locally on each site (default: network.gateway_cidr's address)", false,
 			ap(func(a *AppliancePlan) *string { return &a.EgressGateway }), inStretchedNetwork, stretchedGateway),
-		str("appliance.datastore", "Datastore", "where the appliance goes (default: the most free space on a host of the uplink port group)", false,
+		str("appliance.datastore", "Datastore", "where the appliance goes (default: the most free space on a host of the uplink port group, vSAN and vVols only when there is no other)", false,
 			ap(func(a *AppliancePlan) *string { return &a.Datastore }), ValidName, nil),
 		str("appliance.ovf", "Appliance OVA", "the vendor's L2VPN client appliance, the NSX autonomous edge: a path or URL of its .ova/.ovf, the NSX Edge OVA from the Broadcom Support Portal (support.broadcom.com, VMware NSX downloads), which ferry deploys as an autonomous edge", true,
 			ap(func(a *AppliancePlan) *string { return &a.OVF }), validOVFSource, nil),
@@ -537,7 +537,7 @@ func (w *applianceWorld) vmDetail() string {
 	if w.a.Datastore != "" {
 		d += "; on datastore " + w.a.Datastore
 		if w.dsPicked {
-			d += " (the most free space of the uplink's hosts; appliance.datastore names another)"
+			d += " (the most free space of the uplink's hosts' datastores, vSAN and vVols only when there is no other; appliance.datastore names another)"
 		}
 	}
 	if w.a.EgressGateway != "" && w.egressKey() != "" {

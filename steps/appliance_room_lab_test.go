@@ -2,7 +2,6 @@ package steps_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -347,23 +346,31 @@ func TestSinkRefusedOnAPortGroupInUse(t *testing.T) {
 	}
 }
 
-// TestPickedDatastoreNamedWhenTheDeployFails (QA: with appliance.datastore
+// TestDefaultPlacementLeavesVSANToLast (QA, twice: with appliance.datastore
 // left empty, step 3 picked the datastore with the most free space, the
-// lab's two-host vSAN datastore, and the deploy failed without naming the
-// answer to change): the failure says the datastore was ferry's pick and
-// names appliance.datastore, which the wizard opens on esc.
-func TestPickedDatastoreNamedWhenTheDeployFails(t *testing.T) {
+// lab's two-host vSAN datastore, whose default policy needs a third fault
+// domain; plan and preflight were clean and the deploy failed at step 3):
+// the pick by free space takes a vSAN or vVols datastore only when there
+// is no other, says so in the plan, and the deploy succeeds.
+func TestDefaultPlacementLeavesVSANToLast(t *testing.T) {
 	ctx := context.Background()
 	env, p := planAppliance(t, func(pf *steps.PlanFile) { pf.Appliance.Datastore = "" })
-	if !strings.Contains(p.String(), "(the most free space of the uplink's hosts; appliance.datastore names another)") {
-		t.Errorf("plan: want the picked datastore named\n%s", p)
+	if s := p.String(); !strings.Contains(s, "(the most free space of the uplink's hosts' datastores, vSAN and vVols only when there is no other; appliance.datastore names another)") ||
+		!strings.Contains(s, "onprem-ds") {
+		t.Errorf("plan: want onprem-ds picked (vsanDatastore and vvol-ds, with more free space, left to last), said to be picked\n%s", s)
 	}
-	_, err := (&steps.Appliance{}).Apply(ctx, env, func(steps.Event) {})
-	var fe *steps.FieldError
-	if err == nil {
-		t.Fatal("the deploy on the picked datastore (the lab's two-host vSAN datastore) succeeded: want it refused as ESXi refuses it")
+	if _, err := (&steps.Appliance{}).Apply(ctx, env, func(steps.Event) {}); err != nil {
+		t.Fatalf("deploy on the picked datastore: %v", err)
 	}
-	if !errors.As(err, &fe) || fe.Key != "appliance.datastore" || !strings.Contains(err.Error(), "was picked for having the most free space") {
-		t.Errorf("deploy on a picked datastore failed: %v, want it to name appliance.datastore", err)
+	vc, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := vc.VMByName(ctx, env.Plan().Appliance.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds := vmDatastore(t, vc, app.Ref); ds != "onprem-ds" {
+		t.Errorf("the appliance on %q: want onprem-ds, not the two-host vSAN or vVols datastore", ds)
 	}
 }

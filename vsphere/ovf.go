@@ -247,7 +247,7 @@ func (c *Client) PlaceOnNetwork(ctx context.Context, dcH *Datacenter, pg Ref, da
 				}
 				continue
 			}
-			if best == nil || ds.Summary.FreeSpace > best.Summary.FreeSpace {
+			if best == nil || betterPick(ds, best) {
 				best = ds
 			}
 		}
@@ -274,6 +274,25 @@ func (c *Client) PlaceOnNetwork(ctx context.Context, dcH *Datacenter, pg Ref, da
 		return nil, fmt.Errorf("datastore %q %w on the hosts of port group %q (datastores there: %s)", datastore, ErrNotFound, net.Name, list(dedupe(dsNames)))
 	}
 	return nil, fmt.Errorf("no connected host with an accessible datastore carries port group %q", net.Name)
+}
+
+// betterPick says whether datastore a is a better place than b for a VM
+// placed by free space: a vSAN or vVols datastore only when there is no
+// other (their objects follow a storage policy ferry did not choose: vSAN's
+// default needs three fault domains, or two and a witness, and a small
+// cluster's deploy fails on it), then the most free space.
+func betterPick(a, b *mo.Datastore) bool {
+	if ao, bo := objectDatastore(a), objectDatastore(b); ao != bo {
+		return bo
+	}
+	return a.Summary.FreeSpace > b.Summary.FreeSpace
+}
+
+// objectDatastore says whether ds stores objects under a storage policy
+// (vSAN, vVols) rather than files (VMFS, NFS).
+func objectDatastore(ds *mo.Datastore) bool {
+	t := ds.Summary.Type
+	return t == string(types.HostFileSystemVolumeFileSystemTypeVsan) || t == string(types.HostFileSystemVolumeFileSystemTypeVVOL)
 }
 
 func (c *Client) hostsWithNetwork(ctx context.Context, dc *object.Datacenter, net types.ManagedObjectReference) ([]types.ManagedObjectReference, error) {
