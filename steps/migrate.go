@@ -153,10 +153,12 @@ func cutoverParallel(cp CutoverPlan) (int, error) {
 	return *cp.Parallel, nil
 }
 
-// deps are the VMs a probe depends on: its vm and vms.
+// deps are the VMs a probe depends on: its vm, the guest a guest ping runs
+// in (from), and vms.
 func (p ProbePlan) deps() []string {
 	var out []string
-	for _, n := range append([]string{p.VM}, p.VMs...) {
+	// A guest ping runs inside From: it answers only while From does.
+	for _, n := range append([]string{p.VM, p.From}, p.VMs...) {
 		if n != "" && !slices.Contains(out, n) {
 			out = append(out, n)
 		}
@@ -165,7 +167,7 @@ func (p ProbePlan) deps() []string {
 }
 
 // PlanVMProbes are the names of the plan's probes that watch a VM of the
-// plan: those that name it (vm:, vms:), and, when a VM of the plan is
+// plan: those that name it (vm:, vms:, from:), and, when a VM of the plan is
 // named by no probe, the probes that name no VM (they watch it in its
 // cutover, as vmCutover.probeNames has it). Screens list these first.
 func (pf *PlanFile) PlanVMProbes() map[string]bool {
