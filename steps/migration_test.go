@@ -457,14 +457,19 @@ func TestMigrationBadInput(t *testing.T) {
 		// (here: WebApp1 named as the appliance).
 		{"VM not found, appliance not offered", func(pf *PlanFile) { pf.VMs[0].Name, pf.Appliance.Name = "WebApp9", "WebApp1" },
 			`VM "WebApp9" not found on vCenter`},
+		// QA: only the first was named, with no word of the case.
+		{"VM names in another case, and unknown", func(pf *PlanFile) {
+			pf.VMs[0].Name = "webapp2"
+			pf.VMs = append(pf.VMs, VMPlan{Name: "NoSuchVM"})
+		}, `VMs "webapp2" (names are case-sensitive: did you mean WebApp2?), "NoSuchVM" not found on vCenter`},
 		{"VM powered off, mode warm", func(pf *PlanFile) { pf.VMs[0].Name, pf.VMs[0].Mode = "WebApp3", ModeWarm }, "plan says mode: warm, which replicates a running VM"},
 		{"target network missing", func(pf *PlanFile) { pf.VMs[0].TargetNetwork = "nowhere" }, `target network "nowhere" not found`},
 		{"RPO out of range", func(pf *PlanFile) { pf.VMs[0].RPO = replication.RPO(replication.MinRPO / 2) }, "VM WebApp2: 30s is out of range: the RPO must be between 1m and 24h"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			orig, origApp := env.Plan().VMs[0], env.Plan().Appliance
-			defer func() { env.Plan().VMs[0], env.Plan().Appliance = orig, origApp }()
+			orig, origApp := slices.Clone(env.Plan().VMs), env.Plan().Appliance
+			defer func() { env.Plan().VMs, env.Plan().Appliance = orig, origApp }()
 			tc.edit(env.Plan())
 			_, err := (&VMSelection{}).Plan(ctx, env)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -100,6 +100,29 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 	// What the VMs checked so far take of the storage policies they
 	// resolve to ("" and the default's name are one).
 	var uses policyUses
+	// Every name vCenter does not know, at once (a name differing only
+	// in case said as such: vCenter's names are case-sensitive).
+	var missing []string
+	for _, p := range pf.VMs {
+		if _, ok := byName[p.Name]; ok || env.VMPhase(p.Name) == VMCutOver {
+			continue
+		}
+		m := strconv.Quote(p.Name)
+		for name := range byName {
+			if strings.EqualFold(name, p.Name) {
+				m += " (names are case-sensitive: did you mean " + name + "?)"
+				break
+			}
+		}
+		missing = append(missing, m)
+	}
+	if len(missing) > 0 {
+		what := "VM " + missing[0]
+		if len(missing) > 1 {
+			what = "VMs " + strings.Join(missing, ", ")
+		}
+		return nil, fmt.Errorf("%s not found on vCenter %s (running VMs: %s; powered off, for a cold migration: %s)", what, onprem.Endpoint, listOrNone(running), listOrNone(poweredOff))
+	}
 	for _, p := range pf.VMs {
 		if seen[p.Name] {
 			return nil, fmt.Errorf("VM %q is listed twice in the plan", p.Name)
