@@ -571,7 +571,11 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		}
 		vm := c.plan
 		r := Resource{Kind: "vApp", Name: vm.TargetVApp, ID: c.vapp.HREF()}
-		it := Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: fmt.Sprintf("running in vApp %s; measured downtime %s", vm.TargetVApp, c.rep.downtimeText()), Resource: &r}
+		state := "running"
+		if vm.Power() == LeaveOff {
+			state = "left powered off (power_on: false)"
+		}
+		it := Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: fmt.Sprintf("%s in vApp %s; measured downtime %s", state, vm.TargetVApp, c.rep.downtimeText()), Resource: &r}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
 		res.Resources = append(res.Resources, r)

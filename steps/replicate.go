@@ -319,7 +319,7 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 // compare, what it found; when adds when it ran.
 func passItem(env *Env, vm string, r replication.PassResult, when string) Item {
 	kind := string(r.Kind) + " pass"
-	if r.Compare != nil {
+	if r.Compare != nil || r.Kind == replication.PassFullCompare {
 		kind = "full compare"
 	}
 	it := Item{Action: ActionUpdate, Kind: "replica", Name: vm,

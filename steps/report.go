@@ -1,7 +1,9 @@
 package steps
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -130,6 +132,9 @@ func (r *VMReport) finishTest(err error) {
 	switch {
 	case err == nil:
 		r.Outcome = "booted"
+	case errors.Is(err, context.Canceled):
+		// Stopped by the operator (or a signal), not a boot that failed.
+		r.Outcome, r.Error = "interrupted", err.Error()
 	case !r.TargetOn.IsZero() && r.ServiceBack.IsZero():
 		r.Outcome, r.Error = "did not boot", err.Error()
 	default:
@@ -281,6 +286,24 @@ func (r *CutoverReport) Save(dir string) (md, js string, err error) {
 	return md, js, nil
 }
 
+// outcomes counts the VMs' outcomes ("1 migrated, 1 rolled back"), and
+// says whether every VM was migrated.
+func (r *CutoverReport) outcomes() (string, bool) {
+	var order []string
+	n := map[string]int{}
+	for _, v := range r.VMs {
+		if n[v.Outcome] == 0 {
+			order = append(order, v.Outcome)
+		}
+		n[v.Outcome]++
+	}
+	parts := make([]string, len(order))
+	for i, o := range order {
+		parts[i] = fmt.Sprintf("%d %s", n[o], o)
+	}
+	return strings.Join(parts, ", "), len(order) == 1 && order[0] == "migrated"
+}
+
 // Markdown renders the report for people.
 func (r *CutoverReport) Markdown() string {
 	if r.Kind == ReportTest {
@@ -290,7 +313,16 @@ func (r *CutoverReport) Markdown() string {
 	r.header(&b, "Cutover report")
 	b.WriteString("\n\n")
 	if len(r.VMs) > 1 {
-		if r.WaveOutageOpen {
+		if outcomes, all := r.outcomes(); !all {
+			// Not every VM was cut over: the wave's figures are what
+			// its VMs' services went through, whatever came of them.
+			down := secs(r.WaveDowntimeSeconds)
+			if r.WaveOutageOpen {
+				down = "at least " + down + " (a VM's service still down when its cutover ended)"
+			}
+			fmt.Fprintf(&b, "Wave of %d VMs confirmed together (at most %d at a time): %s; downtime %s from the first shutdown (%s); projected %s.\n\n",
+				len(r.VMs), r.Parallel, outcomes, down, clock(r.FirstShutdown), approx(r.ProjectedWaveSeconds))
+		} else if r.WaveOutageOpen {
 			fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime at least %s from the first shutdown (%s), a VM's service still down when its cutover ended; projected %s.\n\n",
 				len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), approx(r.ProjectedWaveSeconds))
 		} else {
@@ -305,6 +337,9 @@ func (r *CutoverReport) Markdown() string {
 			final = fmt.Sprintf("%s changed, %s sent", Bytes(v.FinalPass.Planned), Bytes(v.FinalPass.Sent))
 		}
 		measured := secs(v.MeasuredDowntimeSeconds)
+		if v.OutageOpen && v.MeasuredDowntimeSeconds > 0 {
+			measured = "at least " + measured
+		}
 		if e := v.earlierText(); e != "" {
 			measured += " (" + e + ")"
 		}

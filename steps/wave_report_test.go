@@ -1,6 +1,8 @@
 package steps
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -28,5 +30,57 @@ func TestWaveLeftForADecisionReportsItsOpenOutage(t *testing.T) {
 	}
 	if md := rep.Markdown(); !strings.Contains(md, "downtime at least 18") || strings.Contains(md, "to the last service back") {
 		t.Errorf("report:\n%s", md)
+	}
+}
+
+// TestReportSaysWhatCameOfTheWave (QA): a wave interrupted before power-on,
+// both VMs rolled back, was reported "Wave of 2 VMs cut over in parallel";
+// a VM left powered off read "0.4s" in the table where its section said
+// "at least 0.4s (still down)"; a test migration stopped by a signal read
+// "did not boot".
+func TestReportSaysWhatCameOfTheWave(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 16, 20, 0, 0, time.UTC)
+	rolledBack := func(name string) VMReport {
+		return VMReport{VM: name, Started: t0, SourceOff: t0.Add(time.Second), SourceBackOn: t0.Add(2 * time.Second),
+			Finished: t0.Add(3 * time.Second), Outcome: "rolled back", Error: "hangup signal received", RolledBack: true}
+	}
+	rep := &CutoverReport{Started: t0, Parallel: 4, VMs: []VMReport{rolledBack("Archive1"), rolledBack("LinuxDB1")}}
+	rep.finishWave()
+	if md := rep.Markdown(); !strings.Contains(md, "Wave of 2 VMs confirmed together (at most 4 at a time): 2 rolled back;") || strings.Contains(md, "cut over in parallel") {
+		t.Errorf("report of a wave rolled back:\n%s", md)
+	}
+	off := VMReport{VM: "WebApp2", Started: t0, SourceOff: t0.Add(time.Second), TargetOn: t0.Add(2 * time.Second),
+		Outages: []probe.Outage{{Target: "tcp WebApp2", Start: t0.Add(time.Second)}}}
+	off.finish(nil)
+	rep = &CutoverReport{Started: t0, VMs: []VMReport{off}}
+	if md := rep.Markdown(); !strings.Contains(md, "| WebApp2 | migrated | at least ") {
+		t.Errorf("report of a VM still down at the end:\n%s", md)
+	}
+	var test VMReport
+	test.finishTest(fmt.Errorf("WebApp2: boot: %w", context.Canceled))
+	if test.Outcome != "interrupted" {
+		t.Errorf("test migration stopped by a signal: outcome %q, want interrupted", test.Outcome)
+	}
+}
+
+// TestCutoverLeftOffSaysSo (QA: a VM cut over with power_on: false was
+// reported `+ create VM "WebApp2": running in vApp WebApp2`): the change
+// says the target was left powered off, and the report's table that its
+// outage was still open ("at least").
+func TestCutoverLeftOffSaysSo(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	env.Plan().VMs[0].SetPower(LeaveOff)
+	var changes []string
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Confirmed: true, Emit: func(ev Event) {
+		if ev.Step == "cutover" && ev.Kind == EventChange {
+			changes = append(changes, ev.Message)
+		}
+	}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || !strings.Contains(changes[0], `+ create VM "WebApp2": left powered off (power_on: false) in vApp WebApp2; measured downtime at least`) {
+		t.Errorf("cutover changes %q: want the VM said to be left off, its downtime open", changes)
 	}
 }
