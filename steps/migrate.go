@@ -504,13 +504,16 @@ func (e *Env) probeTargets(ctx context.Context) ([]probe.Target, error) {
 }
 
 // movedVM finds vm where its cutover put it, for a guest probe that pings
-// from it: its target in the provider vCenter (findTarget). nil for a VM
-// the plan does not migrate.
+// from it: its target in the provider vCenter (findTarget); not found for
+// a VM the plan does not migrate. The plan is read when the probe looks,
+// not when it is built: the wizard builds its probes once, and a VM added
+// to the plan since may be cut over (QA: its guest ping went on pinging
+// from the on-prem VM, powered off).
 func (e *Env) movedVM(vm string) session.Moved {
-	if !slices.ContainsFunc(e.Plan().VMs, func(v VMPlan) bool { return v.Name == vm }) {
-		return nil
-	}
 	return func(ctx context.Context) (*vsphere.Client, vsphere.Ref, bool, error) {
+		if !slices.ContainsFunc(e.Plan().VMs, func(v VMPlan) bool { return v.Name == vm }) {
+			return nil, vsphere.Ref{}, false, nil
+		}
 		provider, err := e.ProviderVC(ctx)
 		if err != nil {
 			return nil, vsphere.Ref{}, false, err

@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"testing"
@@ -57,5 +58,30 @@ func TestGuestPingWatchesItsGuest(t *testing.T) {
 	}
 	if got := names("Archive1"); len(got) != 0 {
 		t.Errorf("Archive1's cutover probes %q, want none (no probe names it)", got)
+	}
+}
+
+// TestGuestPingFindsAVMAddedAfterItWasBuilt (QA: WebApp1, added in VM
+// selection after the wizard had built its probes, was cut over, and the
+// guest ping from it kept pinging from the on-prem VM, powered off:
+// "InvalidPowerState"): where a guest ping's VM moved is looked up in the
+// plan as it is when the probe runs.
+func TestGuestPingFindsAVMAddedAfterItWasBuilt(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	vms := env.Plan().VMs
+	env.EditPlan(func(pf *PlanFile) { pf.VMs = nil })
+	moved := env.movedVM("WebApp2") // built while the plan does not migrate it
+	env.EditPlan(func(pf *PlanFile) { pf.VMs = vms })
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}, Confirmed: true}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if moved == nil {
+		t.Fatal("no lookup of where WebApp2 moved")
+	}
+	_, ref, ok, err := moved(ctx)
+	if err != nil || !ok || ref.Value == "" {
+		t.Errorf("where WebApp2 moved: %v %v %v; want its target at the provider", ref, ok, err)
 	}
 }
