@@ -673,11 +673,20 @@ func (m *Model) View() string {
 	// The help bar's height depends on the keys, and the keys on what the
 	// screen drew last (a plan that scrolls adds the scroll key): draw
 	// again when the help bar's height changed.
+	// The notice line wraps (at most 3 lines): a refusal's end says why.
+	notice := []string{""}
+	if m.flash != "" {
+		notice = notice[:0]
+		for _, l := range wrap(m.flash, w) {
+			notice = append(notice, sWarn.Render(l))
+		}
+		notice = notice[:min(len(notice), 3)]
+	}
 	footer := m.footer(w)
-	bodyH := max(0, h-2-len(footer))
+	bodyH := max(0, h-1-len(notice)-len(footer))
 	main := m.main(mainW, bodyH)
 	if f := m.footer(w); len(f) != len(footer) {
-		bodyH = max(0, h-2-len(f))
+		bodyH = max(0, h-1-len(notice)-len(f))
 		main = m.main(mainW, bodyH)
 	}
 	footer = m.footer(w)
@@ -695,11 +704,7 @@ func (m *Model) View() string {
 		}
 		out = append(out, l)
 	}
-	notice := ""
-	if m.flash != "" {
-		notice = sWarn.Render(m.flash)
-	}
-	out = append(append(out, notice), footer...)
+	out = append(append(out, notice...), footer...)
 	return box(out, w, h)
 }
 

@@ -144,6 +144,28 @@ func truncKeepingTail(s string, width int, sep string) string {
 	return trunc(s[:i], room) + tail
 }
 
+// truncPhase cuts a cutover phase line to width: what follows its
+// duration ("done in 25ms (00:0c:29:… on company-network …)") goes first,
+// so that the VM and the phase, in a wave the only way to tell the lines
+// apart, and the duration stay whole; then as truncKeepingTail.
+func truncPhase(s string, width int) string {
+	const sep = " done in "
+	i := strings.LastIndex(s, sep)
+	if i < 0 || ansi.StringWidth(s) <= width {
+		return truncKeepingTail(s, width, sep)
+	}
+	rest := s[i+len(sep):]
+	j := strings.IndexByte(rest, ' ')
+	if j < 0 {
+		return truncKeepingTail(s, width, sep)
+	}
+	kept := s[:i+len(sep)+j]
+	if w := ansi.StringWidth(kept); w+2 <= width {
+		return kept + trunc(rest[j:], width-w)
+	}
+	return truncKeepingTail(kept, width, sep)
+}
+
 // wrap wraps plain text to width cells.
 func wrap(s string, width int) []string {
 	if width <= 0 {

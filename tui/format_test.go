@@ -19,3 +19,18 @@ func TestTimelineKeepsThePhaseDuration(t *testing.T) {
 		t.Errorf("a line without a duration: %q", got)
 	}
 }
+
+// TestTimelineKeepsTheVMName (QA: at 80 columns a phase with a long detail
+// read "✓ +1s 1ms  W… done in 25ms (00:0c:29:39:31:38 on company-network
+// …)": in a wave nobody could tell which VM a line was about): the detail
+// after the duration is cut first, the VM, phase and duration stay whole.
+func TestTimelineKeepsTheVMName(t *testing.T) {
+	line := "✓ +1s     1ms     WebApp3: connect networks done in 25ms (00:0c:29:39:31:38 on company-network at 172.16.10.13 MANUAL)"
+	got := truncPhase(line, 80)
+	if want := "✓ +1s     1ms     WebApp3: connect networks done in 25ms (00:0c:29:39:31:38 on …"; got != want {
+		t.Errorf("cut to 80 cells: %q, want %q", got, want)
+	}
+	if got := truncPhase("✓ +915ms  1ms     WebApp2: connect networks done in 7ms", 50); got != "✓ +915ms  1ms     WebApp2: connect ne… done in 7ms" {
+		t.Errorf("a line without a detail: %q", got)
+	}
+}

@@ -343,6 +343,11 @@ func TestQuitRefusedDuringCutover(t *testing.T) {
 		h.mustSee(t, "Quitting is refused: the cutover is running")
 	}
 	h.mustSee(t, "✗q quit: the cutover is running")
+	// At 80 columns the refusal wraps: its end says what to do (QA: it
+	// was cut at "could leave the VM be…").
+	h.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	h.mustSee(t, "Quitting is refused", "Wait for the downtime report")
+	h.send(tea.WindowSizeMsg{Width: 120, Height: 40})
 	close(release)
 	for msg := range msgs {
 		h.send(msg)

@@ -652,7 +652,7 @@ func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 			out = append(out, wrapped(l, width, 18, lipgloss.NewStyle())...) // 18: the name's column
 			continue
 		}
-		out = append(out, truncKeepingTail(l, width, " done in "))
+		out = append(out, truncPhase(l, width))
 	}
 	return out
 }
