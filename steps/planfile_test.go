@@ -32,7 +32,9 @@ vms:
 rpo: 5m
 provider:
   datacenter: Provider-DC
+  resource_pool: Company-VDC
   datastore: provider-ds
+  network: vcd-company-network
   receiver_vm: ferry-receiver
 `
 
