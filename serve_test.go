@@ -430,6 +430,11 @@ func TestServeKill9ResumesPass(t *testing.T) {
 			break
 		}
 	}
+	// While it runs, the engine says so (QA: "the initial sync was
+	// stopped before any of it was durable" of a sync under way).
+	if out, _ := run("status", "--plan", l.PlanPath()); !strings.Contains(out, "no replica yet: the initial sync is running") {
+		t.Errorf("ferry status during the initial sync:\n%s", out)
+	}
 	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

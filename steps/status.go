@@ -118,6 +118,13 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		case e.isCold(vm.Name):
 			// No pass every RPO: no RPO to keep.
 			st.Health, st.Summary = replication.HealthNone, coldHealth(st.LastPass, now)
+		case st.LastPass.IsZero() && e.passRunning(vm.Name):
+			// This process runs it now (the wizard, ferry serve): not
+			// stopped, whatever the store says of it so far.
+			st.Summary = "no replica yet: the initial sync is running"
+			if f := st.InFlight; f != nil && f.Size > 0 {
+				st.Summary += fmt.Sprintf(", %d%% (%s of %s) durable on the receiver", 100*f.Durable/f.Size, Bytes(f.Durable), Bytes(f.Size))
+			}
 		case st.LastPass.IsZero() && st.InFlight != nil && st.InFlight.Size > 0 && st.InFlight.Durable >= st.InFlight.Size:
 			// Killed between the receiver's last acknowledgement (or its
 			// commit) and the sender recording the pass.
