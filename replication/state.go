@@ -395,6 +395,18 @@ func (s *StateStore) DisksWithPrefix(prefix string) (map[string]DiskState, error
 	return out, err
 }
 
+// VMNames lists the VMs the store has a record of, sorted.
+func (s *StateStore) VMNames() ([]string, error) {
+	var out []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketVMs).ForEach(func(k, _ []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
+	return out, err
+}
+
 // VM returns the record of a VM.
 func (s *StateStore) VM(name string) (VMState, error) {
 	var v VMState

@@ -222,3 +222,25 @@ func TestReceiverApplianceTemplateRefused(t *testing.T) {
 		t.Errorf("plan with the template as the receiver appliance: %v, want a FieldError on provider.receiver_vm naming the template", err)
 	}
 }
+
+// TestReplicaLeftByAVMTakenOutOfThePlan (QA: WebApp2, deleted from vms:
+// while it replicated, left its replica disks hot-added to the receiver
+// appliance and changed block tracking on, and ferry plan said "no
+// changes" everywhere): step 6's plan names the replica nothing replicates
+// any more, and what ferry leaves of it.
+func TestReplicaLeftByAVMTakenOutOfThePlan(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env.EditPlan(func(pf *PlanFile) { pf.VMs[0].Name = "WebApp3" })
+	p, err := (&Replicate{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.String(); !strings.Contains(s, `= exists replica "WebApp2": no longer in the plan's vms:`) || !strings.Contains(s, "ferry removes nothing of it") {
+		t.Errorf("plan of step 6 with WebApp2 taken out of the plan:\n%s", s)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -202,6 +203,13 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 			}
 		}
 	}
+	// VMs replicated before and taken out of the plan since: nothing
+	// replicates them now, and ferry removes nothing of theirs.
+	left, err := replicasLeft(env, store)
+	if err != nil {
+		return p, err
+	}
+	p.Items = append(p.Items, left...)
 	// What the replication and the cutovers will ask of both vCenters.
 	conflicts, err := env.privilegeItems(ctx, sources, replicate)
 	if err != nil {
@@ -214,6 +222,34 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 	}
 	p.Items = append(p.Items, conflicts...)
 	return p, nil
+}
+
+// replicasLeft are the replicas of VMs the store has replicated that are
+// no longer in the plan's vms: and were not cut over (QA: a VM deleted
+// from the plan while it replicated left its replica, its disks hot-added
+// to the receiver appliance and changed block tracking on, without a word).
+func replicasLeft(env *Env, store *replication.StateStore) ([]Item, error) {
+	if store == nil {
+		return nil, nil
+	}
+	names, err := store.VMNames()
+	if err != nil {
+		return nil, err
+	}
+	var out []Item
+	for _, n := range names {
+		if slices.ContainsFunc(env.Plan().VMs, func(v VMPlan) bool { return v.Name == n }) || env.VMPhase(n) == VMCutOver {
+			continue
+		}
+		vs, err := store.VM(n)
+		if err != nil || vs.LastPass.IsZero() {
+			continue
+		}
+		out = append(out, Item{Action: ActionExists, Kind: "replica", Name: n, Detail: fmt.Sprintf(
+			"no longer in the plan's vms: (last pass %s): nothing replicates it, and ferry removes nothing of it (its replica disks at the provider, changed block tracking at the source); put it back in vms: to replicate and cut it over",
+			vs.LastPass.Local().Format("2006-01-02 15:04"))})
+	}
+	return out, nil
 }
 
 // Apply implements Step.
