@@ -39,7 +39,19 @@ func TestCutOverVMsDisksAreNotReplicatedAgain(t *testing.T) {
 
 	fresh := NewEnv(l.Config(), env.Plan(), NewState(filepath.Join(t.TempDir(), "state.json")))
 	t.Cleanup(func() { fresh.Close(context.Background()) })
+	// Its plan and the run's preflight say so before step 1 (QA: steps 1
+	// to 5 ran again, and step 6 refused).
+	p, err := (&Replicate{}).Plan(ctx, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.String(); !strings.Contains(s, `! conflict replica "WebApp2": WebApp2: its replica disk`) {
+		t.Errorf("step 6's plan without the state of the cutover: want a conflict naming the migrated VM\n%s", s)
+	}
 	again := &Runner{Itinerary: NewItinerary(), Env: fresh, Emit: func(Event) {}}
+	if err := again.Preflight(ctx); err == nil || !strings.Contains(err.Error(), "is used by VM WebApp2 at the provider") {
+		t.Errorf("preflight without the state of the cutover: %v; want it refused", err)
+	}
 	_, err = again.Run(ctx)
 	if err == nil || !strings.Contains(err.Error(), "is used by VM WebApp2 at the provider, so ferry does not write it") ||
 		!strings.Contains(err.Error(), "take WebApp2 out of the plan") {

@@ -201,6 +201,17 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 				}
 				p.Items = append(p.Items, it)
 			}
+			// Disks another VM uses (the VM a cutover made of them, its
+			// state lost): the apply would refuse; the plan says so first.
+			if len(found) > 0 {
+				provider, err := env.ProviderVC(ctx)
+				if err != nil {
+					return p, err
+				}
+				if err := env.refuseUsedReplicas(ctx, provider, vm.Name, files); err != nil {
+					p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "replica", Name: vm.Name, Detail: err.Error()})
+				}
+			}
 		}
 	}
 	// VMs replicated before and taken out of the plan since: nothing
