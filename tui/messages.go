@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"time"
+
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -39,6 +41,9 @@ type (
 		Step    int
 		Outcome steps.Outcome
 		Err     error
+		// At is when the run ended, when it ran elsewhere (another
+		// session of the engine): not when this one learned it.
+		At time.Time
 	}
 	choicesMsg struct {
 		Step int

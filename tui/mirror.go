@@ -312,7 +312,7 @@ func (r *stepRun) mirror(sr SharedRun) []tea.Msg {
 			r.message = fmt.Sprintf("(%d earlier events not kept) %s", sr.Dropped, r.message)
 		}
 		if sr.Phase == runFinished {
-			return []tea.Msg{applyDoneMsg{Step: r.idx, Outcome: sr.Outcome, Err: sr.Err}}
+			return []tea.Msg{applyDoneMsg{Step: r.idx, Outcome: sr.Outcome, Err: sr.Err, At: sr.Finished}}
 		}
 	}
 	return nil

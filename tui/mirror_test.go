@@ -354,3 +354,16 @@ func TestViewerDropsAUsedConfirmation(t *testing.T) {
 	s.run.phase = phaseInput
 	view.mustNotSee(t, "admin types the confirmation:", "> WebApp2")
 }
+
+// TestAttachedSessionShowsTheRunsOwnDuration (QA: a wizard attached to
+// ferry serve after the steps ran showed "DC extension ✓ done · took 55s"
+// for a step of 119 ms): a run another session made ends when it ended,
+// not when this session learned of it.
+func TestAttachedSessionShowsTheRunsOwnDuration(t *testing.T) {
+	_, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: []string{"rights"}}, 120, 40)
+	view.mustSee(t, "Step 2 of 8 · Trunk network")
+	started := t0.Add(-55 * time.Second)
+	view.send(runsMsg{{ID: 9, Step: "trunk-network", Phase: runFinished, By: "admin",
+		Started: started, Finished: started.Add(119 * time.Millisecond)}})
+	view.mustSee(t, "✓ done", "took 119ms")
+}

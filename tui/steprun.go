@@ -267,6 +267,9 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 			r.cancel = nil
 		}
 		r.finished, r.scroll.top = r.w.now(), 0
+		if !msg.At.IsZero() {
+			r.finished = msg.At
+		}
 		st := r.w.env.State.Get(r.id())
 		switch {
 		case msg.Err != nil:
