@@ -154,6 +154,12 @@ func TestStatusPhaseAndHealth(t *testing.T) {
 	if out := run(); !strings.Contains(out, "not replicating (below)") {
 		t.Errorf("ferry status, nothing running:\n%s", out)
 	}
+	// A record within its RPO is "ok" while it replicates; stopped, the
+	// health says what that means (QA: "...in the background); ok").
+	put(replication.VMState{LastPass: time.Now()})
+	if j := jobs(); len(j) != 1 || !strings.HasSuffix(j[0].Health, "(ferry serve replicates every RPO in the background); its last pass is still within the RPO") {
+		t.Errorf("ferry status --json, within the RPO, nothing running: %+v", j)
+	}
 
 	put(replication.VMState{LastPass: time.Now(), Paused: true, Failed: true, PausedReason: "receiver refused the pass"})
 	if out := run(); !strings.Contains(out, "paused: receiver refused the pass") {

@@ -478,7 +478,7 @@ func (r *CutoverReport) testMarkdown() string {
 				case p.Ran:
 					verdict = "NO ANSWER"
 				}
-				fmt.Fprintf(&b, "- %s: %s (%s)\n", p.Name, verdict, p.Detail)
+				fmt.Fprintf(&b, "- %s: %s (%s)\n", p.Name, verdict, strings.TrimPrefix(p.Detail, verdict+": "))
 			}
 		}
 	}

@@ -65,7 +65,7 @@ type PassInFlight struct {
 func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 	store, done, err := e.readReplicationStore()
 	if errors.Is(err, replication.ErrStoreBusy) {
-		return nil, fmt.Errorf("%w; its dashboard shows the live status", err)
+		return nil, fmt.Errorf("%w; that process shows the live status (ferry serve and the wizard on their dashboards, a ferry run in its output)", err)
 	}
 	if err != nil {
 		return nil, err

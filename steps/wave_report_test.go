@@ -56,10 +56,14 @@ func TestReportSaysWhatCameOfTheWave(t *testing.T) {
 	if md := rep.Markdown(); !strings.Contains(md, "| WebApp2 | migrated | at least ") {
 		t.Errorf("report of a VM still down at the end:\n%s", md)
 	}
-	var test VMReport
+	test := VMReport{VM: "WebApp2", Probes: []TestProbe{{Name: "WebApp2 (tcp)", Detail: "not run: WebApp2 has no running copy in the isolated network"}}}
 	test.finishTest(fmt.Errorf("WebApp2: boot: %w", context.Canceled))
 	if test.Outcome != "interrupted" {
 		t.Errorf("test migration stopped by a signal: outcome %q, want interrupted", test.Outcome)
+	}
+	rep = &CutoverReport{Kind: ReportTest, Started: t0, VMs: []VMReport{test}}
+	if md := rep.Markdown(); !strings.Contains(md, "- WebApp2 (tcp): not run (WebApp2 has no running copy") {
+		t.Errorf("test report of a probe not run (QA: \"not run (not run: ...)\"):\n%s", md)
 	}
 }
 
