@@ -21,10 +21,10 @@ func TestFiguresSayProjectionDefaults(t *testing.T) {
 		est  *DowntimeEstimate
 		want string
 	}{
-		{&DowntimeEstimate{Parts: parts(true, true, true)}, "projected ~103.0s (defaults: nothing recorded yet) · final pass"},
-		{&DowntimeEstimate{Parts: parts(false, true, false)}, "projected ~103.0s (defaults for final pass) · final pass"},
-		{&DowntimeEstimate{Parts: parts(false, false, false)}, "projected ~103.0s · final pass"},
-		{nil, "projected ~103.0s · final pass"},
+		{&DowntimeEstimate{Parts: parts(true, true, true)}, "projected ~1m43s (defaults: nothing recorded yet) · final pass"},
+		{&DowntimeEstimate{Parts: parts(false, true, false)}, "projected ~1m43s (defaults for final pass) · final pass"},
+		{&DowntimeEstimate{Parts: parts(false, false, false)}, "projected ~1m43s · final pass"},
+		{nil, "projected ~1m43s · final pass"},
 	} {
 		v := VMReport{VM: "WebApp2", Outcome: "migrated", MeasuredDowntimeSeconds: 2.1, ProjectedDowntimeSeconds: 103, Projection: c.est}
 		if got := v.Figures(); !strings.Contains(got, c.want) {
@@ -34,11 +34,11 @@ func TestFiguresSayProjectionDefaults(t *testing.T) {
 	// The Markdown report's table too (its text below lists every part).
 	r := CutoverReport{VMs: []VMReport{{VM: "WebApp2", Outcome: "migrated", MeasuredDowntimeSeconds: 2.1, ProjectedDowntimeSeconds: 103,
 		Projection: &DowntimeEstimate{Parts: parts(true, true, true)}}}}
-	if md := r.Markdown(); !strings.Contains(md, "| ~103.0s (defaults) |") {
+	if md := r.Markdown(); !strings.Contains(md, "| ~1m43s (defaults) |") {
 		t.Errorf("report table of a projection all defaults:\n%s", md)
 	}
 	r.VMs[0].Projection = &DowntimeEstimate{Parts: parts(false, true, false)}
-	if md := r.Markdown(); !strings.Contains(md, "| ~103.0s (partly defaults) |") {
+	if md := r.Markdown(); !strings.Contains(md, "| ~1m43s (partly defaults) |") {
 		t.Errorf("report table of a projection partly defaults:\n%s", md)
 	}
 }

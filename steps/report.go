@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -422,12 +423,18 @@ func approx(s float64) string {
 	if s == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("~%.1fs", s)
+	return "~" + secs(s)
 }
 
+// secs is s seconds to a tenth, in minutes and seconds from a minute on
+// ("1m43.4s", as the wizard's screens write durations; "103.4s" read
+// otherwise beside them).
 func secs(s float64) string {
 	if s == 0 {
 		return "-"
+	}
+	if s >= 60 {
+		return (time.Duration(math.Round(s*10)) * time.Second / 10).String()
 	}
 	return fmt.Sprintf("%.1fs", s)
 }

@@ -28,7 +28,7 @@ func TestWaveLeftForADecisionReportsItsOpenOutage(t *testing.T) {
 	if !rep.WaveOutageOpen || rep.WaveDowntimeSeconds < 179 || !rep.LastServiceBack.IsZero() {
 		t.Errorf("wave: open %v, %.1fs, last service back %v; want open, about 180 s, none", rep.WaveOutageOpen, rep.WaveDowntimeSeconds, rep.LastServiceBack)
 	}
-	if md := rep.Markdown(); !strings.Contains(md, "downtime at least 18") || strings.Contains(md, "to the last service back") {
+	if md := rep.Markdown(); !strings.Contains(md, "downtime at least 3m0s") || strings.Contains(md, "to the last service back") {
 		t.Errorf("report:\n%s", md)
 	}
 }
@@ -86,5 +86,19 @@ func TestCutoverLeftOffSaysSo(t *testing.T) {
 	}
 	if len(changes) != 1 || !strings.Contains(changes[0], `+ create VM "WebApp2": left powered off (power_on: false) in vApp WebApp2; measured downtime at least`) {
 		t.Errorf("cutover changes %q: want the VM said to be left off, its downtime open", changes)
+	}
+}
+
+// TestReportDurationsReadAsTheScreens (QA: the confirmation projected
+// "~1m43s", the report "~103.0s"): from a minute on, the report writes
+// minutes and seconds.
+func TestReportDurationsReadAsTheScreens(t *testing.T) {
+	for s, want := range map[float64]string{0: "-", 0.44: "0.4s", 59.9: "59.9s", 103.04: "1m43s", 103.44: "1m43.4s", 3600: "1h0m0s"} {
+		if got := secs(s); got != want {
+			t.Errorf("secs(%v) = %q, want %q", s, got, want)
+		}
+	}
+	if got := approx(103); got != "~1m43s" {
+		t.Errorf("approx(103) = %q", got)
 	}
 }
