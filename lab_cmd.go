@@ -124,7 +124,7 @@ client appliance ferry deploys, and ferry finds it there), FERRY_CA_FILE for the
 lab's files live in a temporary directory that is removed on exit; with --dir
 they are kept, to read: the lab's vCenters, Cloud Director and edge live in
 memory, so a stopped lab cannot be started again, and a DIR that holds a lab
-already is refused (use a new directory each time).
+already, or anything else, is refused (use a new directory each time).
 
 The lab also writes the export lines to lab.env in its directory:
 
@@ -219,7 +219,7 @@ func guestTimeFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 }
 
 // labDirHelp is --dir of ferry lab and ferry lab serve: what the lab keeps.
-const labDirHelp = "keep the lab's files (CA, config, lab.env, plan, datastores, and the state, logs and reports of the runs of its plan) in DIR instead of a temporary directory removed on exit; DIR must not hold a lab already"
+const labDirHelp = "keep the lab's files (CA, config, lab.env, plan, datastores, and the state, logs and reports of the runs of its plan) in DIR instead of a temporary directory removed on exit; DIR must be empty or new"
 
 // limitFlags adds --session-idle, --provider-datastore-mib,
 // --onprem-datastore-mib, --vdc-memory-mib and the withheld privileges

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -287,6 +288,25 @@ func checkFreshDir(dir string) error {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ca.pem")); err == nil {
 		return fmt.Errorf("lab directory %s holds a lab already (running, or stopped and kept): a lab's vCenters, Cloud Director and edge live in memory, so a stopped lab cannot be started again from its files; start the new lab in an empty or new directory (its plan, state and reports stay in %s to read)", dir, dir)
+	}
+	// Anything else there (a source tree, a home directory) would get the
+	// lab's datastores, config and plan beside it: only an empty or new
+	// directory is taken (ferry lab writes its log there first).
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("lab directory %s: %w", dir, err)
+	}
+	var other []string
+	for _, e := range entries {
+		if e.Name() != "ferry.log" {
+			other = append(other, e.Name())
+		}
+	}
+	if len(other) > 0 {
+		if len(other) > 3 {
+			other = append(other[:3], "…")
+		}
+		return fmt.Errorf("lab directory %s is not empty (%s): the lab writes its datastores (disk images), CA, config and plan there; name an empty or new directory", dir, strings.Join(other, ", "))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package lab_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -89,6 +90,18 @@ func TestKeepDir(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(cfg); string(after) != string(before) {
 		t.Error("the refused start changed the kept config file")
+	}
+	// A directory holding something else (QA: a source tree) is refused
+	// too, naming what is there; its log alone is not in the way.
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "go.mod"), []byte("module x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.Start(context.Background(), lab.Options{Dir: other, DiskSize: 16 << 20}); err == nil || !strings.Contains(err.Error(), "is not empty (go.mod)") {
+		t.Errorf("lab in a directory holding go.mod: %v, want it refused", err)
+	}
+	if entries, _ := os.ReadDir(other); len(entries) != 1 {
+		t.Errorf("the refused start wrote into %s: %d entries", other, len(entries))
 	}
 }
 
