@@ -31,6 +31,8 @@ func dur(d time.Duration) string {
 	switch {
 	case d == 0:
 		return "0s"
+	case d < time.Millisecond: // a probe's sub-millisecond answer read "0ms"
+		return "<1ms"
 	case d < time.Second:
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	case d < time.Minute:

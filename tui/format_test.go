@@ -1,6 +1,9 @@
 package tui
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestTimelineKeepsThePhaseDuration (QA: at 80 columns the live cutover
 // timeline cut "connect networks done in 7ms" to "done in 7m…", which reads
@@ -32,5 +35,15 @@ func TestTimelineKeepsTheVMName(t *testing.T) {
 	}
 	if got := truncPhase("✓ +915ms  1ms     WebApp2: connect networks done in 7ms", 50); got != "✓ +915ms  1ms     WebApp2: connect ne… done in 7ms" {
 		t.Errorf("a line without a detail: %q", got)
+	}
+}
+
+// TestDurSubMillisecond (QA: the live probe panel showed a 300 µs answer
+// as "0ms", beside step 7's "2.18ms"): under a millisecond reads "<1ms".
+func TestDurSubMillisecond(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0s", 300 * time.Microsecond: "<1ms", 7 * time.Millisecond: "7ms", 1500 * time.Millisecond: "2s"} {
+		if got := dur(d); got != want {
+			t.Errorf("dur(%v) = %q, want %q", d, got, want)
+		}
 	}
 }
