@@ -118,7 +118,10 @@ func newLabServeCmd(g *globalFlags) *cobra.Command {
 line per endpoint variable (GOVC_* for the on-prem vCenter, FERRY_PROVIDER_* for the
 provider vCenter, VCD_* and FERRY_TENANT_* for Cloud Director, FERRY_EDGE_USERNAME
 and FERRY_EDGE_PASSWORD for the on-prem edge (no URL: the edge runs in the L2VPN
-client appliance ferry deploys, and ferry finds it there), FERRY_CA_FILE for the lab CA), write a config file that
+client appliance ferry deploys, and ferry finds it there), FERRY_RECEIVER_ADDR,
+FERRY_RECEIVER_CERT and FERRY_RECEIVER_KEY for the replication receiver,
+FERRY_GUEST_USER and FERRY_GUEST_PASSWORD for the guests' login, FERRY_CA_FILE
+for the lab CA), write a config file that
 "ferry --config FILE" accepts, print "lab ready", and run until interrupted
 (Ctrl-C, SIGTERM, or SIGHUP when its terminal goes away). Without --dir the
 lab's files live in a temporary directory that is removed on exit; with --dir

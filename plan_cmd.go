@@ -247,7 +247,8 @@ func newPlanCmd(g *globalFlags) *cobra.Command {
 ~ update, = exists, ? check (a probe), ! conflict). Nothing is changed, not
 even the state file.
 Steps the plan skips, or that do not apply, say why. With --json the plans
-are one JSON array (index, step, title, status, skipped, redo, items, error).
+are one JSON array (index, step, title, status, skipped, redo, answers_changed,
+items, changes, error).
 
 --redo=STEPS plans what ferry run --redo=STEPS would do: those steps, done
 already, are marked to run again, and the steps after them plan as if they

@@ -64,7 +64,8 @@ ferry_replication_lag_seconds (age of the replica's data),
 ferry_replication_last_pass_completed_age_seconds,
 ferry_replication_bytes_sent_total, ferry_replication_bytes_changed_total,
 ferry_replication_passes_total and ferry_replication_pass_duration_seconds
-(by pass kind), ferry_replication_rpo_violations_total,
+(by pass kind), ferry_replication_rpo_seconds,
+ferry_replication_rpo_violations_total (from the first violation on),
 ferry_replication_last_full_compare_timestamp_seconds and
 ..._differing_blocks, ferry_replication_paused, ferry_replication_pass_running,
 ferry_cutover_phase{phase=selected|replicating|cutting over|decision

@@ -45,6 +45,8 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 {"blocks", "total_blocks", "differing", "repaired", "unreported"}}],
 "endpoints": [{"endpoint", "url", "from"}], "jobs_error", "tests_left_running"
 (VMs whose test migration was not cleaned up: ferry run --test-cleanup),
+"dropped_cutovers" (cutovers left unfinished of VMs the plan no longer lists:
+what is wrong and what to do),
 "engine": {"pid", "socket", "since", "busy", "attached": [{"user",
 "fingerprint", "role", "remote", "via"}]}}. A step's status is pending,
 running (a ferry run, the wizard or the engine runs it now), done, failed,
