@@ -187,7 +187,7 @@ func benchFigures(rep *steps.CutoverReport) benchRow {
 	}
 	f.projected = "-"
 	if rep.ProjectedWaveSeconds > 0 {
-		f.projected = fmt.Sprintf("~%.1fs", rep.ProjectedWaveSeconds)
+		f.projected = steps.Approx(rep.ProjectedWaveSeconds)
 	}
 	f.final = fmt.Sprintf("%.1f MiB changed", float64(planned)/(1<<20))
 	f.slowest = fmt.Sprintf("%s %.2fs", slow.Name, slow.Seconds())

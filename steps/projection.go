@@ -3,6 +3,7 @@ package steps
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,10 +123,10 @@ func roundSecs(s float64) string {
 	switch {
 	case s < 10:
 		return fmt.Sprintf("%.1fs", s)
-	case s < 120:
+	case s < 60:
 		return fmt.Sprintf("%.0fs", s)
 	}
-	return (time.Duration(s) * time.Second).Round(time.Second).String()
+	return (time.Duration(math.Round(s)) * time.Second).String()
 }
 
 // Default phase durations, for a phase no report has recorded yet.

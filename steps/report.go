@@ -423,8 +423,12 @@ func approx(s float64) string {
 	if s == 0 {
 		return "-"
 	}
-	return "~" + secs(s)
+	return "~" + roundSecs(s)
 }
+
+// Approx is a projected duration of s seconds as ferry plan, the wizard
+// and the reports write it ("~1.9s", "~19s", "~1m43s").
+func Approx(s float64) string { return approx(s) }
 
 // secs is s seconds to a tenth, in minutes and seconds from a minute on
 // ("1m43.4s", as the wizard's screens write durations; "103.4s" read

@@ -98,7 +98,11 @@ func TestReportDurationsReadAsTheScreens(t *testing.T) {
 			t.Errorf("secs(%v) = %q, want %q", s, got, want)
 		}
 	}
-	if got := approx(103); got != "~1m43s" {
-		t.Errorf("approx(103) = %q", got)
+	// Projections, approximate, to the second from 10 s on, as ferry plan
+	// and the wizard's confirmation write them.
+	for s, want := range map[float64]string{1.94: "~1.9s", 19.4: "~19s", 103.4: "~1m43s", 0: "-"} {
+		if got := approx(s); got != want {
+			t.Errorf("approx(%v) = %q, want %q", s, got, want)
+		}
 	}
 }
