@@ -1,8 +1,11 @@
 package tui
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // TestTimelineKeepsThePhaseDuration (QA: at 80 columns the live cutover
@@ -45,5 +48,23 @@ func TestDurSubMillisecond(t *testing.T) {
 		if got := dur(d); got != want {
 			t.Errorf("dur(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestAlreadyCutOverIsNoPhaseUnderWay (QA: in a wave, "WebApp1: already cut
+// over" kept a spinner and its duration grew with the wave, ending at 2s):
+// it is a state found, closed at once, while the other VM's phase runs.
+func TestAlreadyCutOverIsNoPhaseUnderWay(t *testing.T) {
+	h := toCutover(t, nil)
+	s := h.m.screens[7].(*cutoverScreen)
+	s.run.started, s.run.phase = t0, phaseApplying
+	s.run.events = []steps.Event{
+		{Kind: steps.EventProgress, Fraction: -1, Message: "WebApp1: already cut over", Time: t0},
+		{Kind: steps.EventProgress, Fraction: -1, Message: "WebApp2: snapshot", Time: t0.Add(time.Second)},
+	}
+	h.clock = t0.Add(5 * time.Second)
+	lines := s.phaseLines(120, 10, false)
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], sOK.Render("✓")) || !strings.Contains(lines[0], "0s      WebApp1: already cut over") {
+		t.Errorf("phase lines %q: want WebApp1's line done, taking no time", lines)
 	}
 }

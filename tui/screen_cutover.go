@@ -603,7 +603,11 @@ func (s *cutoverScreen) phases() []phaseSpan {
 			}
 			out[i].end, out[i].open = ev.Time, false
 		}
-		out = append(out, phaseSpan{name: ev.Message, start: ev.Time, open: !strings.Contains(ev.Message, " done in ")})
+		// A phase is open until its "done in" line, or the VM's next
+		// phase; "already cut over" is a state, not work under way (QA:
+		// it spun through the whole wave).
+		closed := strings.Contains(ev.Message, " done in ") || strings.HasSuffix(ev.Message, ": already cut over")
+		out = append(out, phaseSpan{name: ev.Message, start: ev.Time, open: !closed})
 		latest[vm] = len(out) - 1
 	}
 	return out
@@ -635,6 +639,10 @@ func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 	for i := first; i < len(ps); i++ {
 		p := ps[i]
 		glyph, end := sOK.Render("✓"), p.end
+		already := strings.HasSuffix(p.name, ": already cut over")
+		if already && end.IsZero() {
+			end = p.start // a state found, no work: it takes no time
+		}
 		if end.IsZero() {
 			end = s.run.finished
 			switch {
