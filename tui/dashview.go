@@ -218,7 +218,12 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 		}
 		line := fmt.Sprintf("%s pass: planned %s%s · read %s · sent %s · acked %s · RPO %s",
 			r.VM, steps.Bytes(r.Planned), resumed, steps.Bytes(r.Read), steps.Bytes(r.Sent), steps.Bytes(r.Acked), dur(r.RPO))
-		if r.Cold {
+		switch {
+		case r.CutOver():
+			// Replication ended with its cutover: no pass to count (QA:
+			// after a resume it read "planned 0 B · ... · RPO 0s").
+			line = r.VM + ": cut over, replication ended; its final pass's figures are in its cutover's report"
+		case r.Cold:
 			// No scheduled passes to count, no RPO: its one pass is in
 			// step 6's log (a source that was off) or in its cutover.
 			line = r.VM + ": cold migration, no pass every RPO; its one pass's figures are in step 6's log (a source that was off) or in its cutover's report"

@@ -68,3 +68,14 @@ func TestAlreadyCutOverIsNoPhaseUnderWay(t *testing.T) {
 		t.Errorf("phase lines %q: want WebApp1's line done, taking no time", lines)
 	}
 }
+
+// TestDashboardCutOverRow (QA: after a resume, a cut-over VM's detail line
+// read "planned 0 B · read 0 B · sent 0 B · acked 0 B · RPO 0s"): a VM cut
+// over says that its replication ended.
+func TestDashboardCutOverRow(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1"), done: append(append([]string{}, infraDone...), "vm-selection"), feeds: true})
+	h.start(120, 40)
+	h.deliver(replicationMsg{VM: "WebApp1", Phase: PhaseCutOver})
+	h.mustSee(t, "WebApp1: cut over, replication ended")
+	h.mustNotSee(t, "planned 0 B")
+}
