@@ -439,6 +439,17 @@ func (v *vsSnapshot) ReadRun() int {
 
 func (v *vsSnapshot) ChangeID(key string) string { return v.disks[key].changeID }
 
+// changeEpoch is a changeId's tracking identity, the part before its
+// sequence number ("52 de c0 ... 3f/12" -> "52 de c0 ... 3f"): a new one
+// after every CBT reset (VDDK Programming Guide: compare it before asking
+// for the changes since a changeId).
+func changeEpoch(id string) string {
+	if i := strings.LastIndexByte(id, '/'); i >= 0 {
+		return id[:i]
+	}
+	return id
+}
+
 // cbtFault says whether a QueryChangedDiskAreas failure means CBT cannot
 // answer (reset, noEpoch, cannotGetChanges, noTrack, bad changeId).
 func cbtFault(err error) bool {
@@ -473,6 +484,12 @@ func (v *vsSnapshot) Extents(ctx context.Context, key, base string) ([]Extent, e
 	}
 	if v.ChangeID(key) == "" {
 		return nil, fmt.Errorf("disk %s has no changeId (CBT not active): %w", key, ErrCBTReset)
+	}
+	if now := v.ChangeID(key); base != AllChanged && changeEpoch(now) != changeEpoch(base) {
+		// Tracking restarted since base (CBT turned off and on again,
+		// a backup tool's "CBT reset"): what was written meanwhile is
+		// known to nobody, whatever an answer for base would say.
+		return nil, fmt.Errorf("disk %s: changed block tracking was reset since the last pass (changeId %s, now %s): %w", key, base, now, ErrCBTReset)
 	}
 	devKey, _ := strconv.Atoi(key)
 	var out []Extent

@@ -485,3 +485,69 @@ func TestCBTTurnedOffIsTurnedOnAgain(t *testing.T) {
 		t.Errorf("the pass after: %v %v; want an incremental one", res.Kind, err)
 	}
 }
+
+// TestCBTResetBetweenPassesIsAFullCompare (audit: the lab kept tracking
+// while CBT was off and answered an old changeId after it was turned on
+// again): a tool that turns changed block tracking off and on between two
+// passes (a backup product's "CBT reset") ends the tracking; what the guest
+// wrote meanwhile is known to nobody and no changeId of before holds. The
+// next pass sees the new tracking identity, compares the whole disk, and
+// the replica equals the source.
+func TestCBTResetBetweenPassesIsAFullCompare(t *testing.T) {
+	l := newVcsimLab(t)
+	ctx := context.Background()
+	if err := replication.EnableCBT(ctx, l.client, l.vm.Reference()); err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, clientTLS := pairTLS(t)
+	dir := t.TempDir()
+	source := replication.NewVSphereSource(l.client, l.vm.Reference())
+	r, replicas, _ := applianceReceiver(t, dir, serverTLS, source)
+	addr, st := serveReceiver(t, r, dir)
+	var msgs []string
+	job := &replication.Job{VM: "WebApp1", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
+		Addr: addr, TLS: clientTLS, State: st, Conns: 2, Window: 8 << 20,
+		Events: func(e replication.Event) {
+			if e.Kind == replication.EventError && e.Err != nil {
+				msgs = append(msgs, e.Err.Error())
+			}
+		}}
+	if res, err := job.RunPass(ctx, false); err != nil || res.Kind != replication.PassInitial {
+		t.Fatalf("first pass: %v %v", res.Kind, err)
+	}
+	cbtOn := func(on bool) {
+		t.Helper()
+		task, err := l.vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(on)})
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cbtOn(false)
+	// The guest writes while nothing tracks it.
+	if err := l.tracker.WriteAt(l.flat, bytes.Repeat([]byte{0x5a}, 64<<10), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	cbtOn(true)
+	res, err := job.RunPass(ctx, false)
+	if err != nil || res.Kind != replication.PassFullCompare {
+		t.Fatalf("pass after a CBT reset: %v %v; want a full compare", res.Kind, err)
+	}
+	if !strings.Contains(strings.Join(msgs, "\n"), "changed block tracking was reset since the last pass") {
+		t.Errorf("the pass did not say CBT was reset: %q", msgs)
+	}
+	// The whole-disk verify (BLAKE3 of source and replica) of the VM
+	// powered off.
+	task, err := l.vm.PowerOff(ctx)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Verify(ctx); err != nil {
+		t.Errorf("replica after the pass: %v", err)
+	}
+}

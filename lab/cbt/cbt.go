@@ -225,6 +225,17 @@ func Install(m *simulator.Model) *Tracker {
 	reg := m.Map()
 	prev := reg.Handler
 	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		if req, ok := method.Body.(*types.ReconfigVM_Task); ok && method.This.Type == "VirtualMachine" &&
+			req.Spec.ChangeTrackingEnabled != nil && !*req.Spec.ChangeTrackingEnabled {
+			// Turning CBT off deletes the disks' change tracking files:
+			// writes while it is off are tracked by nobody, and turned
+			// on again it starts anew (a new tracking id), so no
+			// changeId of before is answered (VDDK Programming Guide,
+			// "About Changed Block Tracking").
+			if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
+				_ = t.Reset(vm.Name)
+			}
+		}
 		if method.This.Type == "VirtualMachine" {
 			switch method.Name {
 			case "QueryChangedDiskAreas", "CreateSnapshot_Task", "CreateSnapshotEx_Task":
