@@ -84,3 +84,25 @@ func TestUplinkPortgroupsAreNotVMNetworks(t *testing.T) {
 		t.Errorf("port groups %v: want the VM networks, no uplink port group", names)
 	}
 }
+
+// TestPortgroupReconfigureNeedsItsVersion: a distributed port group is
+// reconfigured only with the configVersion of its current configuration,
+// as vCenter requires (vcsim took any): a spec built from a configuration
+// read before a change is refused with ConcurrentAccess rather than
+// putting the change back.
+func TestPortgroupReconfigureNeedsItsVersion(t *testing.T) {
+	ctx := context.Background()
+	c, dc := onpremDatacenter(t)
+	pg, err := c.Portgroup(ctx, dc, "uplink-network")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := vsphere.SinkPolicy{Trunk: vsphere.DefaultSinkTrunk}
+	if _, err := c.SecureSinkPortgroup(ctx, dc, pg, want); err != nil {
+		t.Fatalf("reconfigure with the version read: %v", err)
+	}
+	// pg is the configuration as it was before that change.
+	if _, err := c.SecureSinkPortgroup(ctx, dc, pg, want); err == nil || !strings.Contains(err.Error(), "ConcurrentAccess") {
+		t.Errorf("reconfigure with a stale version: %v, want ConcurrentAccess", err)
+	}
+}

@@ -159,6 +159,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 		return nil, fmt.Errorf("lab vCenter %s: %w", spec.Name, err)
 	}
 	trackNetworkVMs(m.Map())
+	checkPortgroupVersions(m.Map())
 	sessions := enforceSessions(m.Map(), cmp.Or(spec.SessionIdle, DefaultSessionIdle))
 	user, pass := "administrator@vsphere.local", randomSecret()
 	ferryPass := randomSecret()
