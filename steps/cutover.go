@@ -1618,6 +1618,15 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 		if err := c.env.releaseHold(c.plan.Name, replication.HoldCutover, staleHoldText(replication.HoldCutover, "its rollback gave the replica back: replication resumes")); err != nil {
 			errs = append(errs, err)
 		}
+		// The wizard's scheduler follows it again: it did not while its
+		// cutover was found interrupted (a VM cutting over is no job of
+		// replication; QA: after ctrl+r, nothing replicated it until the
+		// wizard was restarted, and its RPO was missed).
+		if c.env.warm != nil {
+			if err := c.env.warmJob(context.WithoutCancel(ctx), c.plan); err != nil {
+				errs = append(errs, fmt.Errorf("replicate %s again: %w", c.plan.Name, err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

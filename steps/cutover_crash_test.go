@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -395,5 +396,39 @@ func TestDecidedRollbackMeasuresItsOutage(t *testing.T) {
 	}
 	if strings.Contains(md, "not over when this report was written") {
 		t.Errorf("the report leaves the rollback's outage open:\n%s", md)
+	}
+}
+
+// TestDecidedRollbackResumesTheWizardsReplication (QA: after ctrl+r rolled
+// back a cutover a killed ferry left after power-on was requested, the
+// screen said "replication can continue" and the wizard's job stayed held
+// until the wizard was restarted: the RPO went missed): the decided
+// rollback gives the job back to the scheduler that runs it.
+func TestDecidedRollbackResumesTheWizardsReplication(t *testing.T) {
+	l, env := migrationLab(t, "WebApp2")
+	env = crashCutover(t, l, env, func(ev Event) bool { return ev.Message == "WebApp2: power on" })
+	ctx := context.Background()
+	sched, err := env.EnableWarm(ctx, nil) // the wizard, opened again
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := func() string {
+		for _, st := range sched.Status() {
+			if st.VM == "WebApp2" {
+				if st.Paused || st.Held != "" {
+					return fmt.Sprintf("paused %v, held %q", st.Paused, st.Held)
+				}
+				return ""
+			}
+		}
+		return "not in the scheduler"
+	}
+	env.CutoverDecision = CutoverRollback
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}, Confirmed: true}
+	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "rolled back as decided") {
+		t.Fatalf("decided rollback: %v", err)
+	}
+	if j := job(); j != "" {
+		t.Errorf("the wizard's job after the decided rollback: %s; want it replicating again", j)
 	}
 }
