@@ -405,6 +405,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	// the lab's other wrappers; before the lab's background clients start
 	// calling (a handler is not swapped under a running call).
 	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
+		// Outside the wrappers that take CreateVM_Task over (the
+		// provider's disks, vCenter's labels).
+		refuseDuplicateVMNames(vc.Model.Map())
 		enforcePrivileges(vc.Model.Map(), vc.Privileges)
 	}
 	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric, l.GuestBoot, l.SessionIdle); err != nil {

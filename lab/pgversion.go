@@ -41,3 +41,33 @@ func checkPortgroupVersions(reg *simulator.Registry) {
 		return nil, nil
 	}
 }
+
+// refuseDuplicateVMNames makes a folder refuse a second VM of a name it
+// holds, as vCenter does (DuplicateName; vcsim made one): a cutover that
+// creates its target after the source's shutdown would otherwise pass in
+// the lab where a real vCenter stops it.
+func refuseDuplicateVMNames(reg *simulator.Registry) {
+	prev := reg.Handler
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		if req, ok := method.Body.(*types.CreateVM_Task); ok {
+			if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
+				var dup *types.DuplicateName
+				ctx.WithLock(f, func() {
+					for _, c := range f.ChildEntity {
+						if vm, ok := ctx.Map.Get(c).(*simulator.VirtualMachine); ok && vm.Name == req.Config.Name {
+							dup = &types.DuplicateName{Name: req.Config.Name, Object: c}
+							return
+						}
+					}
+				})
+				if dup != nil {
+					return nil, dup
+				}
+			}
+		}
+		if prev != nil {
+			return prev(ctx, method)
+		}
+		return nil, nil
+	}
+}

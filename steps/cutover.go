@@ -116,6 +116,31 @@ func cutoverKey(vm string) string { return "cutover." + vm }
 // cutover target, recorded when the cutover creates it.
 func targetKey(vm string) string { return "target." + vm }
 
+// targetNameTaken says why vm's target cannot be made when the provider
+// datacenter's VM folder, where the cutover makes it, holds another VM of
+// its name ("" when none does, or that VM is this cutover's own target):
+// vCenter refuses a second VM of a name in a folder (DuplicateName), which
+// the cutover would meet after the source's shutdown (QA: the lab made a
+// second WebApp4 beside one an admin had made).
+func (e *Env) targetNameTaken(ctx context.Context, vm string) (string, error) {
+	if e.State.Get("cutover").Outputs[cutoverKey(vm)] == cutoverRunning {
+		// An interrupted cutover's retry removes what it left first (its
+		// target, found by name if it was not recorded yet).
+		return "", nil
+	}
+	provider, err := e.ProviderVC(ctx)
+	if err != nil {
+		return "", err
+	}
+	dc := e.Plan().Provider.Datacenter
+	ref, ok, err := provider.VMInRootFolder(ctx, dc, vm)
+	if err != nil || !ok || ref.Value == e.State.Get("cutover").Outputs[targetKey(vm)] {
+		return "", err
+	}
+	return fmt.Sprintf("a VM named %s (%s) is in the VM folder of provider datacenter %s already, which ferry did not make, and vCenter makes no second VM of a name in a folder: "+
+		"the cutover would fail after the source's shutdown; rename or remove that VM first", vm, ref.Value, dc), nil
+}
+
 // findTarget finds vm's cutover target in the provider vCenter: by the
 // reference its cutover recorded (Cloud Director may have renamed the VM it
 // adopted), else by name (a target created before ferry recorded it). ok
@@ -281,6 +306,12 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 				p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: vm.Name, Detail: replicaMismatchError(vm.Name, mismatchOf(vs)).Error()})
 				continue
 			}
+		}
+		if taken, err := env.targetNameTaken(ctx, vm.Name); err != nil {
+			return p, err
+		} else if taken != "" {
+			p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "VM", Name: vm.Name, Detail: taken})
+			continue
 		}
 		on := "powered on"
 		if vm.Power() == LeaveOff {
@@ -790,6 +821,11 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	// copies the VM would add to the downtime.
 	if err := checkTargetPlacement(ctx, c.env, c.plan, c.src.DiskBytes()); err != nil {
 		return fmt.Errorf("%s: %w", c.plan.Name, err)
+	}
+	if taken, err := c.env.targetNameTaken(ctx, c.plan.Name); err != nil {
+		return fmt.Errorf("%s: %w", c.plan.Name, err)
+	} else if taken != "" {
+		return fmt.Errorf("%s: %s", c.plan.Name, taken)
 	}
 	if err := c.capturedDisksThere(ctx); err != nil {
 		return fmt.Errorf("%s: %w", c.plan.Name, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vmware/govmomi/vim25/types"
 	"strings"
 	"testing"
 
@@ -125,5 +126,66 @@ func TestCutoverRefusedWithoutProviderNetwork(t *testing.T) {
 			t.Fatalf("cutover with %s empty shut the source down", key)
 		}
 		env.Plan().Provider = saved
+	}
+}
+
+// TestCutoverRefusedWhenTheTargetNameIsTaken (QA: an admin's VM named
+// WebApp4 in the provider datacenter's VM folder; the lab made a second one
+// beside it, where vCenter refuses with DuplicateName, after the source's
+// shutdown): the cutover's plan shows it as a conflict, and a confirmed run
+// refuses before the source is touched.
+func TestCutoverRefusedWhenTheTargetNameIsTaken(t *testing.T) {
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := provider.Finder().Datacenter(ctx, env.Plan().Provider.Datacenter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finder := provider.Finder()
+	finder.SetDatacenter(dc)
+	pool, err := finder.ResourcePool(ctx, env.Plan().Provider.ResourcePool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := types.VirtualMachineConfigSpec{Name: "WebApp2", GuestId: "otherGuest64",
+		Files: &types.VirtualMachineFileInfo{VmPathName: "[" + env.Plan().Provider.Datastore + "]"}}
+	task, err := folders.VmFolder.CreateVM(ctx, spec, pool, nil)
+	if err == nil {
+		_, err = task.WaitForResult(ctx)
+	}
+	if err != nil {
+		t.Fatalf("an admin's VM named WebApp2: %v", err)
+	}
+	// vCenter's rule, as the lab keeps it: no second one in the folder.
+	if task, err := folders.VmFolder.CreateVM(ctx, spec, pool, nil); err == nil {
+		if _, err := task.WaitForResult(ctx); err == nil {
+			t.Fatal("a second VM named WebApp2 was made in the same folder")
+		}
+	}
+	p, err := (&Cutover{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.String(); !strings.Contains(s, `! conflict VM "WebApp2": a VM named WebApp2`) {
+		t.Errorf("cutover plan with the name taken: want a conflict\n%s", s)
+	}
+	r.Confirmed = true
+	if _, err := r.Run(ctx); err == nil || !strings.Contains(err.Error(), "vCenter makes no second VM of a name in a folder") {
+		t.Errorf("cutover with the name taken: %v; want it refused", err)
+	}
+	if !sourceOn(t, env) {
+		t.Error("the refused cutover shut the source down")
 	}
 }

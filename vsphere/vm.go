@@ -590,6 +590,28 @@ func (c *Client) FindVM(ctx context.Context, name string) (Ref, bool, error) {
 	return Ref{}, false, nil
 }
 
+// VMInRootFolder finds the VM named name in datacenter's VM folder itself
+// (not its subfolders), where CreateVMOverDisks makes a VM: vCenter refuses
+// a second VM of a name a folder holds (DuplicateName).
+func (c *Client) VMInRootFolder(ctx context.Context, datacenter, name string) (Ref, bool, error) {
+	_, dc, err := c.finderIn(ctx, datacenter)
+	if err != nil {
+		return Ref{}, false, err
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		return Ref{}, false, err
+	}
+	found, err := object.NewSearchIndex(c.Client.Client).FindChild(ctx, folders.VmFolder, name)
+	if err != nil || found == nil {
+		return Ref{}, false, err
+	}
+	if found.Reference().Type != "VirtualMachine" {
+		return Ref{}, false, nil
+	}
+	return refOf(found.Reference()), true, nil
+}
+
 // VMState is a virtual machine's name and power state.
 type VMState struct {
 	Name       string
