@@ -203,3 +203,28 @@ func TestColdMigrationOfRunningVM(t *testing.T) {
 		t.Errorf("a cold cutover ran a pass while the VM ran:\n%s", md)
 	}
 }
+
+// TestWavePlanCountsItsColdVMs (QA: a wave of five, two of them cold, read
+// "Confirmed together, the 3 VMs are one wave", written after a cold VM's
+// line): the plan counts every VM the wave cuts over, and says its
+// projection is the warm VMs'.
+func TestWavePlanCountsItsColdVMs(t *testing.T) {
+	_, env := coldLab(t, "WebApp2")
+	ctx := context.Background()
+	env.EditPlan(func(pf *PlanFile) {
+		cold := pf.VMs[0]
+		cold.Name, cold.TargetVApp = "Archive1", "Archive1"
+		pf.VMs = append(pf.VMs, cold)
+	})
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := (&Cutover{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.String(); !strings.Contains(s, "Confirmed together, the 2 VMs are one wave") || !strings.Contains(s, "(of its 1 warm VMs; a cold VM's window") {
+		t.Errorf("cutover plan of a warm and a cold VM:\n%s", s)
+	}
+}

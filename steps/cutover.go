@@ -259,6 +259,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		return p, err
 	}
 	var projected []time.Duration
+	wave, lastCreate := 0, -1 // the VMs to cut over, the last one's item
 	prev := env.State.Get(s.ID())
 	store, done, err := env.readReplicationStore()
 	if err != nil {
@@ -325,6 +326,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 				why += "; it was running when step 6 replicated it, so it was powered off since, not by ferry: its service is down already, and its cutover compares its whole disk inside the window"
 			}
 			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: detail + "; cold migration (" + why + ")"})
+			wave, lastCreate = wave+1, len(p.Items)-1
 			continue
 		}
 		if est, err := env.ProjectDowntime(vm.Name); err == nil {
@@ -332,11 +334,20 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			projected = append(projected, est.Total)
 		}
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: detail})
+		wave, lastCreate = wave+1, len(p.Items)-1
 	}
-	if len(projected) > 1 {
-		last := &p.Items[len(p.Items)-1]
-		last.Detail += fmt.Sprintf(" Confirmed together, the %d VMs are one wave, cut over in parallel (%d at a time, cutover.parallel): projected wave downtime ~%s.",
-			len(projected), min(parallel, len(projected)), roundSecs(waveProjection(projected, parallel).Seconds()))
+	// The wave counts every VM it cuts over, cold ones too (QA: "the 3
+	// VMs" of a wave of 5, two of them cold); its projection is the warm
+	// VMs' (a cold VM's window is its shutdown and whole-disk pass).
+	if wave > 1 {
+		text := fmt.Sprintf(" Confirmed together, the %d VMs are one wave, cut over in parallel (%d at a time, cutover.parallel)", wave, min(parallel, wave))
+		if len(projected) > 0 {
+			text += ": projected wave downtime ~" + roundSecs(waveProjection(projected, parallel).Seconds())
+			if len(projected) < wave {
+				text += fmt.Sprintf(" (of its %d warm VMs; a cold VM's window, its shutdown and whole-disk pass, is not projected)", len(projected))
+			}
+		}
+		p.Items[lastCreate].Detail += text + "."
 	}
 	// What the cutovers to run will ask of both vCenters: a privilege found
 	// missing once the source is shut down would leave it down.
