@@ -168,6 +168,12 @@ func TestColdMigrationOfRunningVM(t *testing.T) {
 	} else if ok, _ := synced(store, "WebApp3"); ok {
 		t.Error("a running VM marked cold was replicated before its cutover window")
 	}
+	// A test migration of it says why there is nothing to test (QA: "run
+	// the replication step first", which could never help).
+	env.Plan().TestMigration.Network = lab.BubbleNetwork
+	if _, err := env.TestMigrate(ctx, []string{"WebApp3"}, func(Event) {}); err == nil || !strings.Contains(err.Error(), "WebApp3 is migrated cold and runs: its one pass is in its cutover window") {
+		t.Errorf("test migration of a running cold VM: %v", err)
+	}
 	// Run again, unconfirmed: nothing to do (QA: every such run ran step 6
 	// again, "WebApp3 added to the plan since this step ran", 1 change).
 	if out, err := r.Run(ctx); err != nil || out.Done != 0 || out.StoppedBefore != "cutover" {

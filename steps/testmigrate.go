@@ -159,6 +159,9 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 		}
 		if ok, err := synced(store, n); err != nil {
 			return "", err
+		} else if !ok && e.isCold(n) {
+			// QA: "run the replication step first" could never help.
+			return "", fmt.Errorf("%s is migrated cold and runs: its one pass is in its cutover window, so it has no replica to test (a test migration tests a warm VM's replica, or a powered-off VM's)", n)
 		} else if !ok {
 			return "", fmt.Errorf("%s has no completed pass to test: run the replication step first", n)
 		}
