@@ -220,7 +220,8 @@ func (e *Env) CheckDecision(vms []string, decision string) error {
 		switch st := e.State.Get("cutover").Outputs[cutoverKey(vm)]; st {
 		case "":
 		case cutoverDone:
-			what = "is done"
+			// QA: "run without --rollback" did nothing, as it should.
+			return fmt.Errorf("--%s decides on %s; %s was cut over and runs in Cloud Director: ferry rolls back no finished cutover (its source stays off, its replica disks are the target's)", decision, on, vm)
 		case cutoverRolledBack:
 			what = "was rolled back"
 		case cutoverRunning:

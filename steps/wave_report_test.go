@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,22 @@ func TestReportDurationsReadAsTheScreens(t *testing.T) {
 		if got := approx(s); got != want {
 			t.Errorf("approx(%v) = %q, want %q", s, got, want)
 		}
+	}
+}
+
+// TestRollbackOfAFinishedCutoverRefused (QA: "--confirm-cutover WebApp2
+// --rollback" on a finished cutover said "is done: run without
+// --rollback", and running without it did nothing): it says a finished
+// cutover is not rolled back.
+func TestRollbackOfAFinishedCutoverRefused(t *testing.T) {
+	pf := &PlanFile{}
+	pf.VMs = []VMPlan{{Name: "WebApp2"}}
+	env := NewEnv(nil, pf, NewState(filepath.Join(t.TempDir(), "state.json")))
+	if err := env.State.SetOutput("cutover", cutoverKey("WebApp2"), cutoverDone); err != nil {
+		t.Fatal(err)
+	}
+	err := env.CheckDecision([]string{"WebApp2"}, CutoverRollback)
+	if err == nil || !strings.Contains(err.Error(), "WebApp2 was cut over and runs in Cloud Director: ferry rolls back no finished cutover") {
+		t.Errorf("--rollback of a finished cutover: %v", err)
 	}
 }
