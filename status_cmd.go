@@ -207,7 +207,11 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 		fmt.Fprintf(tw, "\nUNFINISHED CUTOVER OUTSIDE THE PLAN: %s\n", d)
 	}
 	if len(st.Tests) > 0 {
-		fmt.Fprintf(tw, "\nTEST MIGRATION LEFT RUNNING: %s (its copy and the receiver appliance's snapshot may be at the provider; the cutover waits): ferry run --test-cleanup\n", strings.Join(st.Tests, ", "))
+		whose := "its copy"
+		if len(st.Tests) > 1 {
+			whose = "their copies" // QA: "WebApp1, WebApp6 (its copy ...)"
+		}
+		fmt.Fprintf(tw, "\nTEST MIGRATION LEFT RUNNING: %s (%s and the receiver appliance's snapshot may be at the provider; the cutover waits): ferry run --test-cleanup\n", strings.Join(st.Tests, ", "), whose)
 	}
 	if jobsErr != nil {
 		if err := tw.Flush(); err != nil {

@@ -459,7 +459,7 @@ func phaseTable(b *strings.Builder, phases []PhaseRecord) {
 func (r *CutoverReport) testMarkdown() string {
 	var b strings.Builder
 	r.header(&b, "Test migration report")
-	b.WriteString(" The sources kept running and replicating; each copy ran on child disks of its replica in an isolated network and was deleted.\n\n")
+	b.WriteString(" The sources were left as they were (running ones kept running and replicating); each copy ran on child disks of its replica in an isolated network and was deleted.\n\n")
 	b.WriteString("| VM | outcome | powered on | boot time | probes answered |\n|---|---|---|---|---|\n")
 	for _, v := range r.VMs {
 		ran, ok := 0, 0
