@@ -232,7 +232,7 @@ func ConfirmedVMs(pf *PlanFile, typed string) ([]string, error) {
 			continue
 		}
 		if !in[n] {
-			return nil, fmt.Errorf("--confirm-cutover=%q names %q, which is not in the plan (VMs: %s)", typed, n, strings.Join(all, ","))
+			return nil, fmt.Errorf("--confirm-cutover=%q names %q, which is not in the plan%s (VMs: %s)", typed, n, caseHint(n, all), strings.Join(all, ","))
 		}
 		got[n] = true
 	}

@@ -124,3 +124,16 @@ func TestRollbackOfAFinishedCutoverRefused(t *testing.T) {
 		t.Errorf("--rollback of a finished cutover: %v", err)
 	}
 }
+
+// TestConfirmedNameInAnotherCase (QA: "--confirm-cutover webapp3" was
+// refused as "not in the plan" without a word of WebApp3).
+func TestConfirmedNameInAnotherCase(t *testing.T) {
+	pf := &PlanFile{}
+	pf.VMs = []VMPlan{{Name: "WebApp3"}}
+	if _, err := planVMNames(pf, "--verify", "webapp3"); err == nil || !strings.Contains(err.Error(), "names are case-sensitive: did you mean WebApp3?") {
+		t.Errorf("--verify=webapp3: %v", err)
+	}
+	if _, err := ConfirmedVMs(pf, "webapp3"); err == nil || !strings.Contains(err.Error(), "names are case-sensitive: did you mean WebApp3?") {
+		t.Errorf("--confirm-cutover=webapp3: %v", err)
+	}
+}
