@@ -107,14 +107,7 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if _, ok := byName[p.Name]; ok || env.VMPhase(p.Name) == VMCutOver {
 			continue
 		}
-		m := strconv.Quote(p.Name)
-		for name := range byName {
-			if strings.EqualFold(name, p.Name) {
-				m += " (names are case-sensitive: did you mean " + name + "?)"
-				break
-			}
-		}
-		missing = append(missing, m)
+		missing = append(missing, strconv.Quote(p.Name)+caseHint(p.Name, slices.Sorted(maps.Keys(byName))))
 	}
 	if len(missing) > 0 {
 		what := "VM " + missing[0]
