@@ -107,7 +107,7 @@ func TestVerifyMismatchAtCutoverPausesTheJob(t *testing.T) {
 	// receiver's digest of the whole block): sent again either way.
 	// Not paused; no ferry runs for the plan now, so nothing replicates
 	// ("stopped"), with its replica current.
-	if found := c.Differing + c.Unreported; job.Paused || job.Phase != replication.JobStopped || job.CompareDue || !strings.HasSuffix(job.Summary, "; ok") ||
+	if found := c.Differing + c.Unreported; job.Paused || job.Phase != replication.JobStopped || job.CompareDue || !strings.HasSuffix(job.Summary, "; its last pass is still within the RPO") ||
 		c.Blocks != 32 || found < 1 || found > int64(len(offsets)) || c.Repaired != c.Differing {
 		t.Fatalf("status after the repairing compare: %+v (last compare %+v)", job, c)
 	}
