@@ -441,22 +441,7 @@ func BenchmarkVSphereInitialSync(b *testing.B) {
 func TestCBTTurnedOffIsTurnedOnAgain(t *testing.T) {
 	l := newVcsimLab(t)
 	ctx := context.Background()
-	if err := replication.EnableCBT(ctx, l.client, l.vm.Reference()); err != nil {
-		t.Fatal(err)
-	}
-	serverTLS, clientTLS := pairTLS(t)
-	dir := t.TempDir()
-	source := replication.NewVSphereSource(l.client, l.vm.Reference())
-	r, replicas, _ := applianceReceiver(t, dir, serverTLS, source)
-	addr, st := serveReceiver(t, r, dir)
-	var msgs []string
-	job := &replication.Job{VM: "WebApp1", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
-		Addr: addr, TLS: clientTLS, State: st, Conns: 2, Window: 8 << 20,
-		Events: func(e replication.Event) {
-			if e.Kind == replication.EventError && e.Err != nil {
-				msgs = append(msgs, e.Err.Error())
-			}
-		}}
+	job, msgs := cbtJob(t, l)
 	if res, err := job.RunPass(ctx, false); err != nil || res.Kind != replication.PassInitial {
 		t.Fatalf("first pass: %v %v", res.Kind, err)
 	}
@@ -471,8 +456,8 @@ func TestCBTTurnedOffIsTurnedOnAgain(t *testing.T) {
 	if err != nil || res.Kind != replication.PassFullCompare {
 		t.Fatalf("pass with CBT off: %v %v; want a full compare", res.Kind, err)
 	}
-	if !strings.Contains(strings.Join(msgs, "\n"), "changed block tracking had been turned off on VM") {
-		t.Errorf("the pass did not say CBT was off and turned on again: %q", msgs)
+	if !strings.Contains(strings.Join(*msgs, "\n"), "changed block tracking had been turned off on VM") {
+		t.Errorf("the pass did not say CBT was off and turned on again: %q", *msgs)
 	}
 	var vm mo.VirtualMachine
 	if err := l.vm.Properties(ctx, l.vm.Reference(), []string{"config.changeTrackingEnabled"}, &vm); err != nil {
@@ -486,15 +471,10 @@ func TestCBTTurnedOffIsTurnedOnAgain(t *testing.T) {
 	}
 }
 
-// TestCBTResetBetweenPassesIsAFullCompare (audit: the lab kept tracking
-// while CBT was off and answered an old changeId after it was turned on
-// again): a tool that turns changed block tracking off and on between two
-// passes (a backup product's "CBT reset") ends the tracking; what the guest
-// wrote meanwhile is known to nobody and no changeId of before holds. The
-// next pass sees the new tracking identity, compares the whole disk, and
-// the replica equals the source.
-func TestCBTResetBetweenPassesIsAFullCompare(t *testing.T) {
-	l := newVcsimLab(t)
+// cbtJob is a job of the lab's VM with CBT on, replicating to an appliance
+// receiver, and the errors its passes report.
+func cbtJob(t *testing.T, l *vcsimLab) (*replication.Job, *[]string) {
+	t.Helper()
 	ctx := context.Background()
 	if err := replication.EnableCBT(ctx, l.client, l.vm.Reference()); err != nil {
 		t.Fatal(err)
@@ -512,6 +492,20 @@ func TestCBTResetBetweenPassesIsAFullCompare(t *testing.T) {
 				msgs = append(msgs, e.Err.Error())
 			}
 		}}
+	return job, &msgs
+}
+
+// TestCBTResetBetweenPassesIsAFullCompare (audit: the lab kept tracking
+// while CBT was off and answered an old changeId after it was turned on
+// again): a tool that turns changed block tracking off and on between two
+// passes (a backup product's "CBT reset") ends the tracking; what the guest
+// wrote meanwhile is known to nobody and no changeId of before holds. The
+// next pass sees the new tracking identity, compares the whole disk, and
+// the replica equals the source.
+func TestCBTResetBetweenPassesIsAFullCompare(t *testing.T) {
+	l := newVcsimLab(t)
+	ctx := context.Background()
+	job, msgs := cbtJob(t, l)
 	if res, err := job.RunPass(ctx, false); err != nil || res.Kind != replication.PassInitial {
 		t.Fatalf("first pass: %v %v", res.Kind, err)
 	}
@@ -535,8 +529,8 @@ func TestCBTResetBetweenPassesIsAFullCompare(t *testing.T) {
 	if err != nil || res.Kind != replication.PassFullCompare {
 		t.Fatalf("pass after a CBT reset: %v %v; want a full compare", res.Kind, err)
 	}
-	if !strings.Contains(strings.Join(msgs, "\n"), "changed block tracking was reset since the last pass") {
-		t.Errorf("the pass did not say CBT was reset: %q", msgs)
+	if !strings.Contains(strings.Join(*msgs, "\n"), "changed block tracking was reset since the last pass") {
+		t.Errorf("the pass did not say CBT was reset: %q", *msgs)
 	}
 	// The whole-disk verify (BLAKE3 of source and replica) of the VM
 	// powered off.

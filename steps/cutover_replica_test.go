@@ -145,14 +145,7 @@ func TestCutoverRefusedWhenTheTargetNameIsTaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, err := provider.Finder().Datacenter(ctx, env.Plan().Provider.Datacenter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	folders, err := dc.Folders(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dc, folders := providerFolders(t, env)
 	finder := provider.Finder()
 	finder.SetDatacenter(dc)
 	pool, err := finder.ResourcePool(ctx, env.Plan().Provider.ResourcePool)

@@ -183,14 +183,7 @@ func TestReceiverApplianceTemplateRefused(t *testing.T) {
 	}
 	const tmpl = "ferry-receiver-template"
 	vm := object.NewVirtualMachine(provider.Client.Client, ref.Reference())
-	dc, err := provider.Finder().Datacenter(ctx, env.Plan().Provider.Datacenter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	folders, err := dc.Folders(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, folders := providerFolders(t, env)
 	task, err := vm.Clone(ctx, folders.VmFolder, tmpl, types.VirtualMachineCloneSpec{Template: true})
 	if err == nil {
 		err = task.Wait(ctx)
@@ -243,4 +236,23 @@ func TestReplicaLeftByAVMTakenOutOfThePlan(t *testing.T) {
 	if s := p.String(); !strings.Contains(s, `= exists replica "WebApp2": no longer in the plan's vms:`) || !strings.Contains(s, "ferry removes nothing of it") {
 		t.Errorf("plan of step 6 with WebApp2 taken out of the plan:\n%s", s)
 	}
+}
+
+// providerFolders are the plan's provider datacenter and its folders.
+func providerFolders(t *testing.T, env *Env) (*object.Datacenter, *object.DatacenterFolders) {
+	t.Helper()
+	ctx := context.Background()
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := provider.Finder().Datacenter(ctx, env.Plan().Provider.Datacenter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dc, folders
 }
