@@ -427,7 +427,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := l.startVCD(); err != nil {
 		return l, err
 	}
-	l.edgePass = randomSecret()
+	// NSX's rule for appliance passwords: one lowercase, uppercase,
+	// numeric and special character each (ferry refuses one without).
+	l.edgePass = "Fe1-" + randomSecret()
 	if l.edges, err = startEdgeAppliances(ctx, l.OnPrem, l.CA, l.Fabric, cmp.Or(opts.EdgeBootDelay, DefaultEdgeBootDelay), l.SessionIdle); err != nil {
 		return l, fmt.Errorf("lab edge appliances: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"time"
 
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -853,7 +854,52 @@ func (w *applianceWorld) checkEdgePassword(pass, from string) error {
 				from, len(pass), w.ovfName(), p.MinLen, p.Key)
 		}
 	}
+	if lacks := edgePasswordLacks(pass); lacks != "" {
+		return fmt.Errorf("the edge password (%s) %s; NSX takes an appliance password of at least 12 characters with at least one lowercase, one uppercase, one numeric and one special character (not a quote), no palindrome: set another (the OVF checks only its length, and the edge would refuse it after the upload and boot)",
+			from, lacks)
+	}
 	return nil
+}
+
+// edgePasswordLacks says what NSX's password rule for its appliances'
+// users finds missing in pass ("" when nothing is): one lowercase, one
+// uppercase, one numeric and one special character other than a quote, and
+// no palindrome (NSX API, PolicyEdgeTransportNodeCredential.cli_password;
+// the autonomous edge's default PasswordComplexityProperties ask one of
+// each). It never quotes the password.
+func edgePasswordLacks(pass string) string {
+	var lower, upper, digit, special bool
+	for _, r := range pass {
+		switch {
+		case unicode.IsLower(r):
+			lower = true
+		case unicode.IsUpper(r):
+			upper = true
+		case unicode.IsDigit(r):
+			digit = true
+		case r != '"' && r != '\'' && r != '`' && (unicode.IsPunct(r) || unicode.IsSymbol(r)):
+			special = true
+		}
+	}
+	var missing []string
+	for _, m := range []struct {
+		ok   bool
+		what string
+	}{{lower, "a lowercase letter"}, {upper, "an uppercase letter"}, {digit, "a digit"}, {special, "a special character"}} {
+		if !m.ok {
+			missing = append(missing, m.what)
+		}
+	}
+	if len(missing) > 0 {
+		return "lacks " + strings.Join(missing, ", ")
+	}
+	r := []rune(pass)
+	back := slices.Clone(r)
+	slices.Reverse(back)
+	if slices.Equal(r, back) {
+		return "is a palindrome"
+	}
+	return ""
 }
 
 // Verify reads the port group and the appliance back.

@@ -181,7 +181,7 @@ func appliancePlanAt(path string) *PlanFile {
 }
 
 // testEdgePassword is the edge password the tests' configuration gives.
-const testEdgePassword = "appliance-pass-123"
+const testEdgePassword = "Appliance-pass-123"
 
 func newApplianceEnv(t *testing.T, o *onprem, pf *PlanFile) *Env {
 	env := NewEnv(o.cfg, pf, NewState(""))
@@ -740,5 +740,33 @@ func TestBytesApart(t *testing.T) {
 	}
 	if h, n := bytesApart(2<<30, 4<<30); h != "2.0 GiB" || n != "4.0 GiB" {
 		t.Errorf("apart: %s, %s", h, n)
+	}
+}
+
+// TestEdgePasswordRule: an edge password NSX would refuse for its
+// appliance users (one lowercase, uppercase, numeric and special character
+// each, no palindrome) is refused before the upload, saying what it lacks
+// without quoting it (the OVF checks only the length).
+func TestEdgePasswordRule(t *testing.T) {
+	for pass, want := range map[string]string{
+		"Appliance-pass-123": "",
+		"appliance-pass-123": "lacks an uppercase letter",
+		"APPLIANCEPASS123":   "lacks a lowercase letter, a special character",
+		"Aa1-xyzzyx-1aA":     "is a palindrome",
+		`Appliance"pass"123`: "lacks a special character",
+	} {
+		if got := edgePasswordLacks(pass); !strings.Contains(got, want) || (want == "") != (got == "") {
+			t.Errorf("edgePasswordLacks(%q) = %q, want %q", pass, got, want)
+		}
+	}
+	o := newOnPrem(t)
+	o.cfg.Edge.Password = "appliance-pass-123"
+	env := newApplianceEnv(t, o, appliancePlan())
+	p, err := (&Appliance{}).Plan(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Conflicts(); len(c) != 1 || !strings.Contains(c[0].Detail, "lacks an uppercase letter") || strings.Contains(p.String(), "appliance-pass-123") {
+		t.Errorf("plan with an edge password without an uppercase letter:\n%s", p)
 	}
 }
