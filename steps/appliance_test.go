@@ -529,17 +529,11 @@ func TestApplianceRequiredPropertyByName(t *testing.T) {
 // the plan says so (a conflict, so a run's preflight refuses before step 1)
 // and the apply changes nothing, not even the sink port group.
 func TestApplianceShortEdgePasswordRefused(t *testing.T) {
-	o := newOnPrem(t)
-	o.cfg.Edge.Password = "tiny-pw"
-	env := newApplianceEnv(t, o, appliancePlan())
-	p, err := (&Appliance{}).Plan(context.Background(), env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, env, p := planWithEdgePassword(t, "tiny-pw")
 	if c := p.Conflicts(); len(c) != 1 || !strings.Contains(c[0].Detail, "has 7 characters") || !strings.Contains(c[0].Detail, "at least 12") || strings.Contains(p.String(), "tiny-pw") {
 		t.Errorf("plan with a short edge password:\n%s", p)
 	}
-	_, err = (&Appliance{}).Apply(context.Background(), env, collect(new([]Event)))
+	_, err := (&Appliance{}).Apply(context.Background(), env, collect(new([]Event)))
 	if err == nil || !strings.Contains(err.Error(), "at least 12") || strings.Contains(err.Error(), "tiny-pw") {
 		t.Errorf("short edge password: %v", err)
 	}
@@ -759,14 +753,21 @@ func TestEdgePasswordRule(t *testing.T) {
 			t.Errorf("edgePasswordLacks(%q) = %q, want %q", pass, got, want)
 		}
 	}
+	_, _, p := planWithEdgePassword(t, "appliance-pass-123")
+	if c := p.Conflicts(); len(c) != 1 || !strings.Contains(c[0].Detail, "lacks an uppercase letter") || strings.Contains(p.String(), "appliance-pass-123") {
+		t.Errorf("plan with an edge password without an uppercase letter:\n%s", p)
+	}
+}
+
+// planWithEdgePassword plans step 3 with the edge password pass.
+func planWithEdgePassword(t *testing.T, pass string) (*onprem, *Env, Plan) {
+	t.Helper()
 	o := newOnPrem(t)
-	o.cfg.Edge.Password = "appliance-pass-123"
+	o.cfg.Edge.Password = pass
 	env := newApplianceEnv(t, o, appliancePlan())
 	p, err := (&Appliance{}).Plan(context.Background(), env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := p.Conflicts(); len(c) != 1 || !strings.Contains(c[0].Detail, "lacks an uppercase letter") || strings.Contains(p.String(), "appliance-pass-123") {
-		t.Errorf("plan with an edge password without an uppercase letter:\n%s", p)
-	}
+	return o, env, p
 }

@@ -222,10 +222,7 @@ func TestWavePlanCountsItsColdVMs(t *testing.T) {
 		cold.Name, cold.TargetVApp = "Archive1", "Archive1"
 		pf.VMs = append(pf.VMs, cold)
 	})
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	replicateToCutover(t, env)
 	p, err := (&Cutover{}).Plan(ctx, env)
 	if err != nil {
 		t.Fatal(err)

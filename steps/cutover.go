@@ -120,8 +120,8 @@ func targetKey(vm string) string { return "target." + vm }
 // datacenter's VM folder, where the cutover makes it, holds another VM of
 // its name ("" when none does, or that VM is this cutover's own target):
 // vCenter refuses a second VM of a name in a folder (DuplicateName), which
-// the cutover would meet after the source's shutdown (QA: the lab made a
-// second WebApp4 beside one an admin had made).
+// the cutover would meet after the source's shutdown (QA: a VM an admin
+// had made with the target's name).
 func (e *Env) targetNameTaken(ctx context.Context, vm string) (string, error) {
 	if e.State.Get("cutover").Outputs[cutoverKey(vm)] == cutoverRunning {
 		// An interrupted cutover's retry removes what it left first (its

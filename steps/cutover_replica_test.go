@@ -105,10 +105,7 @@ func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
 func TestCutoverRefusedWithoutProviderNetwork(t *testing.T) {
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r := replicateToCutover(t, env)
 	for _, key := range []string{"provider.network", "provider.resource_pool"} {
 		saved := env.Plan().Provider
 		if key == "provider.network" {
@@ -137,10 +134,7 @@ func TestCutoverRefusedWithoutProviderNetwork(t *testing.T) {
 func TestCutoverRefusedWhenTheTargetNameIsTaken(t *testing.T) {
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r := replicateToCutover(t, env)
 	provider, err := env.ProviderVC(ctx)
 	if err != nil {
 		t.Fatal(err)

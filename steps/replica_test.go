@@ -224,10 +224,7 @@ func TestReceiverApplianceTemplateRefused(t *testing.T) {
 func TestReplicaLeftByAVMTakenOutOfThePlan(t *testing.T) {
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	replicateToCutover(t, env)
 	env.EditPlan(func(pf *PlanFile) { pf.VMs[0].Name = "WebApp3" })
 	p, err := (&Replicate{}).Plan(ctx, env)
 	if err != nil {
