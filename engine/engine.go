@@ -582,8 +582,14 @@ type Status struct {
 func StatusOf(env *steps.Env, it steps.Itinerary, now time.Time) (Status, error) {
 	st := Status{Endpoints: env.Config.Origins(), Tests: env.TestsLeftRunning(), Dropped: env.DroppedCutovers()}
 	for _, s := range it {
-		ss := env.State.Get(s.Step.ID())
-		st.Steps = append(st.Steps, StepStatus{s.Step.ID(), string(ss.Status), ss.Summary, ss.Error})
+		id := s.Step.ID()
+		ss := env.State.Get(id)
+		if why := env.Stale(id); why != "" {
+			// Done before VMs were added (a second wave): pending again,
+			// as the wizard and the next run have it.
+			ss.Status, ss.Summary = steps.StatusPending, why+": it runs again for them (done before: "+ss.Summary+")"
+		}
+		st.Steps = append(st.Steps, StepStatus{id, string(ss.Status), ss.Summary, ss.Error})
 	}
 	jobs, err := env.ReplicationStatus(now)
 	st.Jobs = jobs
