@@ -222,6 +222,35 @@ func (r *VMReport) upgrade() {
 	r.LegacyEarlier, r.LegacyAtMost = nil, false
 }
 
+// earlierSeconds is the downtime of o that is not in the run's measured
+// figures: o up to when the measured outage began, where o runs on into
+// it (this run's rollback or retry powered the source on again: the probe
+// outage it measured from its start is the same outage, not another).
+func (r *VMReport) earlierSeconds(o EarlierOutage) float64 {
+	end := o.End
+	if from := r.measuredFrom(); from.After(o.Start) && from.Before(end) {
+		end = from
+	}
+	return end.Sub(o.Start).Seconds()
+}
+
+// measuredFrom is when the outage of the measured downtime began (the
+// longest probe outage, as finish takes it; zero: none).
+func (r *VMReport) measuredFrom() time.Time {
+	var from time.Time
+	var longest float64
+	for _, o := range r.Outages {
+		end := o.End
+		if end.IsZero() {
+			end = r.Finished
+		}
+		if d := end.Sub(o.Start).Seconds(); d > longest {
+			longest, from = d, o.Start
+		}
+	}
+	return from
+}
+
 // earlierText is the outages interrupted cutovers left, in a few words
 // ("" for none): "+25.0s: interrupted cutover".
 func (r *VMReport) earlierText() string {
@@ -230,7 +259,7 @@ func (r *VMReport) earlierText() string {
 	}
 	var parts []string
 	for _, o := range r.EarlierOutages {
-		parts = append(parts, fmt.Sprintf("+%s%.1fs", o.bound(), o.seconds()))
+		parts = append(parts, fmt.Sprintf("+%s%.1fs", o.bound(), r.earlierSeconds(o)))
 	}
 	if len(parts) == 1 {
 		return parts[0] + ": interrupted cutover"
@@ -245,7 +274,7 @@ func (r *VMReport) downtimeText() string {
 	}
 	var parts []string
 	for _, o := range r.EarlierOutages {
-		parts = append(parts, fmt.Sprintf("%s%.1fs", o.bound(), o.seconds()))
+		parts = append(parts, fmt.Sprintf("%s%.1fs", o.bound(), r.earlierSeconds(o)))
 	}
 	if len(parts) == 1 {
 		return t + fmt.Sprintf("; before it, %s with the source down after an interrupted cutover", parts[0])
@@ -383,7 +412,7 @@ func (r *CutoverReport) Markdown() string {
 			fmt.Fprintf(&b, "%s\n\n", v.Note)
 		}
 		for _, o := range v.EarlierOutages {
-			fmt.Fprintf(&b, "An earlier cutover was interrupted %s (%s%.1fs of downtime before this run's attempt, not in its figures below).\n\n", o.How, o.bound(), o.seconds())
+			fmt.Fprintf(&b, "An earlier cutover was interrupted %s (%s%.1fs of downtime before this run's attempt, not in its figures below).\n\n", o.How, o.bound(), v.earlierSeconds(o))
 		}
 		if v.Projection != nil {
 			if t := v.windowText(); t == "not measured" {

@@ -137,3 +137,33 @@ func TestConfirmedNameInAnotherCase(t *testing.T) {
 		t.Errorf("--confirm-cutover=webapp3: %v", err)
 	}
 }
+
+// TestEarlierOutageCountedOnce (QA: a decided rollback's report read
+// "1.1s (+2.1s: interrupted cutover)" where the service was down 2.1s in
+// all: the earlier outage ran on until this run powered the source on and
+// it answered, and this run's probes measured that same outage from its
+// start). The earlier outage counts up to where the measured outage began;
+// one that ended before a later, separate measured outage counts whole.
+func TestEarlierOutageCountedOnce(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 18, 52, 32, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	rollback := &VMReport{VM: "WebApp2", Started: at(1), Finished: at(2.2),
+		EarlierOutages: []EarlierOutage{{Start: at(0), End: at(2.1), How: "after it shut the source down"}},
+		Outages:        []probe.Outage{{Start: at(1), End: at(2.1)}}}
+	rollback.finish(nil)
+	if got := rollback.earlierText(); got != "+1.0s: interrupted cutover" {
+		t.Errorf("the rollback's earlier outage reads %q; want +1.0s (1.0s before the run, 1.1s measured by it, 2.1s in all)", got)
+	}
+	if got := rollback.downtimeText(); !strings.Contains(got, "before it, 1.0s with the source down") {
+		t.Errorf("the rollback's downtime reads %q", got)
+	}
+	// A retry: the source answered again, then the new cutover's own
+	// outage (the longest) is the measured one.
+	retry := &VMReport{VM: "WebApp2", Started: at(1), Finished: at(9),
+		EarlierOutages: []EarlierOutage{{Start: at(0), End: at(1.5), How: "after it shut the source down"}},
+		Outages:        []probe.Outage{{Start: at(1), End: at(1.6)}, {Start: at(5), End: at(8)}}}
+	retry.finish(nil)
+	if got := retry.earlierText(); got != "+1.5s: interrupted cutover" {
+		t.Errorf("the retry's earlier outage reads %q; want it whole, +1.5s", got)
+	}
+}
