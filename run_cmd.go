@@ -67,7 +67,8 @@ lost) holds the VM's replication, and its source may be shut down. Run with
 too, it only rolls back: what it left removed, the source powered on again
 (a cold migration's source that was off before stays off), the state "rolled
 back", replication resumed, the outage it left reported; the run then ends
-as a decided rollback does (exit 1: nothing was cut over). A run or a ferry
+as a decided rollback does (exit 0: nothing failed; the cutover step
+waits to cut the VM over anew). A run or a ferry
 serve that starts and finds such a cutover whose source is still off, and
 that does not confirm that VM's cutover itself, rolls it back by itself,
 with a warning naming the VM, when its source was shut down and the outage;
@@ -267,11 +268,7 @@ run, the wizard or ferry serve (ferry status says "stopped").
 				return fmt.Errorf("%w (state: %s)", err, env.State.Path())
 			}
 			if !asJSON {
-				msg := fmt.Sprintf("ferry: %d done, %d already done, %d skipped", res.Done, res.AlreadyDone, res.Skipped)
-				if res.StoppedBefore != "" {
-					msg += "; stopped at " + res.StoppedBefore + " (waiting for --confirm-cutover)"
-				}
-				fmt.Fprintf(out, "%s; state: %s\n", msg, env.State.Path())
+				fmt.Fprintf(out, "%s; state: %s\n", runSummary(res), env.State.Path())
 				if res.StoppedBefore != "" {
 					// Its passes ran in this process: none run now.
 					fmt.Fprintf(out, "ferry: replication stopped with this run, and the RPO is not kept until the cutover: `ferry serve --plan %s` replicates every RPO in the background (ferry run and ferry status then use it)\n", f.plan)
@@ -443,11 +440,19 @@ func runViaEngine(cmd *cobra.Command, cl *engine.Client, f *planFlags, req engin
 		return nil
 	}
 	if !asJSON {
-		msg := fmt.Sprintf("ferry: %d done, %d already done, %d skipped", res.Done, res.AlreadyDone, res.Skipped)
-		if res.StoppedBefore != "" {
-			msg += "; stopped at " + res.StoppedBefore + " (waiting for --confirm-cutover)"
-		}
-		fmt.Fprintf(out, "%s; state: %s\n", msg, f.statePath())
+		fmt.Fprintf(out, "%s; state: %s\n", runSummary(res), f.statePath())
 	}
 	return nil
+}
+
+// runSummary is a headless run's closing line, before the state's path.
+func runSummary(res steps.Outcome) string {
+	msg := fmt.Sprintf("ferry: %d done, %d already done, %d skipped", res.Done, res.AlreadyDone, res.Skipped)
+	switch {
+	case res.RolledBack:
+		msg += "; stopped at " + res.StoppedBefore + " (rolled back as decided, nothing failed; a new cutover needs --confirm-cutover)"
+	case res.StoppedBefore != "":
+		msg += "; stopped at " + res.StoppedBefore + " (waiting for --confirm-cutover)"
+	}
+	return msg
 }

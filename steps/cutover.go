@@ -67,9 +67,32 @@ const (
 )
 
 // ErrRolledBackAsDecided marks the outcome of a rollback the operator
-// decided (`ferry run --rollback`, the wizard's ctrl+r): no cutover
-// happened, so ferry run exits 1, but there is no failure to fix.
+// decided (`ferry run --rollback`, the wizard's ctrl+r): not a failure.
+// A cutover step whose VMs were all rolled back as decided (or wait for
+// their confirmation) stays pending, its VMs to be cut over anew, and
+// ferry run exits 0.
 var ErrRolledBackAsDecided = errors.New("rolled back as decided")
+
+// decidedWait is the cutover step's outcome when nothing failed but VMs
+// were rolled back as the operator decided (others perhaps waiting for
+// their confirmation): ErrWaiting (the step stays pending, the run stops
+// without failing) and ErrRolledBackAsDecided.
+type decidedWait struct {
+	decided error    // the rollbacks (decidedRollback, joined)
+	names   []string // their VMs
+	waiting []string // VMs not confirmed in this run
+}
+
+func (e decidedWait) Error() string {
+	msg := strings.ReplaceAll(e.decided.Error(), "\n", "; ")
+	msg += fmt.Sprintf("; %s not cut over (confirm with --confirm-cutover=%s)", strings.Join(e.names, ", "), strings.Join(e.names, ","))
+	if len(e.waiting) > 0 {
+		msg += fmt.Sprintf("; %s not cut over yet (confirm with --confirm-cutover=%s)", strings.Join(e.waiting, ", "), strings.Join(e.waiting, ","))
+	}
+	return msg
+}
+
+func (e decidedWait) Unwrap() []error { return []error{ErrWaiting, e.decided} }
 
 // decidedRollback is a VM's rollback as decided: its message, and
 // ErrRolledBackAsDecided to errors.Is.
@@ -79,25 +102,38 @@ func (e decidedRollback) Error() string        { return e.msg }
 func (e decidedRollback) Is(target error) bool { return target == ErrRolledBackAsDecided }
 
 // OnlyRolledBackAsDecided reports whether err says nothing but rollbacks
-// as decided (every VM's of a wave): nothing failed.
+// as decided (every VM's of a wave), perhaps beside VMs waiting for their
+// confirmation (ErrWaiting): nothing failed.
 func OnlyRolledBackAsDecided(err error) bool {
+	decided, other := decidedLeaves(err)
+	return decided && !other
+}
+
+// decidedLeaves walks err's tree: whether it holds a rollback as decided,
+// and whether it holds anything else than those and ErrWaiting.
+func decidedLeaves(err error) (decided, other bool) {
 	switch u := err.(type) {
 	case nil:
-		return false
+		return false, false
 	case decidedRollback:
-		return true
+		return true, false
 	case interface{ Unwrap() []error }:
 		errs := u.Unwrap()
 		for _, e := range errs {
-			if !OnlyRolledBackAsDecided(e) {
-				return false
-			}
+			d, o := decidedLeaves(e)
+			decided, other = decided || d, other || o
 		}
-		return len(errs) > 0
+		return decided, other || len(errs) == 0
 	case interface{ Unwrap() error }:
-		return OnlyRolledBackAsDecided(u.Unwrap())
+		return decidedLeaves(u.Unwrap())
 	}
-	return err == ErrRolledBackAsDecided
+	switch err {
+	case ErrRolledBackAsDecided:
+		return true, false
+	case ErrWaiting:
+		return false, false
+	}
+	return false, true
 }
 
 // ErrDecisionNeeded says a cutover was interrupted after power-on was
@@ -599,6 +635,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		panic(panicked)
 	}
 	var failed []error
+	var decided []string
 	for i, c := range wave {
 		if err := errs[i]; !errors.Is(err, ErrDecisionNeeded) || len(c.rep.Phases) > 0 || len(c.rep.EarlierOutages) > 0 {
 			report.VMs = append(report.VMs, c.rep)
@@ -610,6 +647,9 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 				err = fmt.Errorf("%s: %w", c.plan.Name, err)
 			}
 			failed = append(failed, err)
+			if OnlyRolledBackAsDecided(err) {
+				decided = append(decided, c.plan.Name)
+			}
 			continue
 		}
 		vm := c.plan
@@ -665,6 +705,9 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		}
 	}
 	if err := errors.Join(failed...); err != nil {
+		if OnlyRolledBackAsDecided(err) {
+			return res, decidedWait{decided: err, names: decided, waiting: waiting}
+		}
 		return res, err
 	}
 	if len(waiting) > 0 {
@@ -1804,7 +1847,7 @@ func (c *vmCutover) rollbackInterrupted(ctx context.Context, how string) error {
 	}
 	var outage string
 	if o := c.endedOutage; o != nil {
-		outage = fmt.Sprintf("; the interrupted cutover had left the source powered off from %s UTC (%.0fs of downtime)", o.Start.UTC().Format("15:04:05"), o.seconds())
+		outage = fmt.Sprintf("; the interrupted cutover had left the source powered off from %s UTC (%.0fs of downtime in all)", o.Start.UTC().Format("15:04:05"), o.seconds())
 		by := "this rollback powered it on again"
 		if !c.endedByUs {
 			by = c.endedBy()

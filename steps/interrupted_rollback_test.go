@@ -93,9 +93,8 @@ func TestRollbackAloneOfCutoverInterruptedBeforePowerOn(t *testing.T) {
 			warned = append(warned, ev.Message)
 		}
 	}}
-	_, err = r.Run(ctx)
-	if err == nil || !strings.Contains(err.Error(), "cutover rolled back as decided (--rollback)") || !strings.Contains(err.Error(), "powered off from") {
-		t.Fatalf("--rollback of a cutover interrupted before power-on: %v; want it rolled back, saying the outage", err)
+	if msg := runDecided(t, ctx, r); !strings.Contains(msg, "cutover rolled back as decided (--rollback)") || !strings.Contains(msg, "powered off from") {
+		t.Fatalf("--rollback of a cutover interrupted before power-on: %s; want it rolled back, saying the outage", msg)
 	}
 	env.CutoverDecision, env.CutoverVMs = "", nil
 	if !slices.ContainsFunc(warned, func(w string) bool {

@@ -12,10 +12,10 @@ import (
 
 // LastCutoverDecided reports whether the cutover step's last run ended in
 // nothing but rollbacks the operator decided (its report says so, after a
-// restart too): the step failed, no VM was cut over, and nothing is to be
-// fixed.
+// restart too): the step waits to cut them over anew (failed, in a state
+// an older ferry wrote), no VM was cut over, and nothing is to be fixed.
 func (e *Env) LastCutoverDecided() bool {
-	if e.State.Status("cutover") != StatusFailed {
+	if st := e.State.Status("cutover"); st != StatusPending && st != StatusFailed {
 		return false
 	}
 	md := e.State.Get("cutover").Outputs["report"]

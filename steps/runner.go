@@ -36,6 +36,10 @@ type Outcome struct {
 	// StoppedBefore is the step the run stopped in front of for want of a
 	// confirmation ("" when it ran to the end).
 	StoppedBefore string
+	// RolledBack: the cutover rolled VMs back as the operator decided
+	// (--rollback, ctrl+r) and nothing failed; the run stopped at the
+	// cutover, which waits to cut them over anew.
+	RolledBack bool `json:",omitempty"`
 	// Report is a test migration's report (`ferry run --test-migrate`).
 	Report string `json:",omitempty"`
 }
@@ -143,7 +147,7 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 		ranAgain(ctx, id)
 		if err != nil {
 			if errors.Is(err, ErrWaiting) {
-				out.StoppedBefore = id
+				out.StoppedBefore, out.RolledBack = id, OnlyRolledBackAsDecided(err)
 				return out, nil
 			}
 			return out, fmt.Errorf("step %d (%s): %w", i+1, st.Step.Title(), err)
@@ -174,6 +178,11 @@ func (r *Runner) runStep(ctx context.Context, i int, st Stage, emit Emit) (err e
 		if errors.Is(err, ErrWaiting) {
 			if serr := state.Pend(id, err.Error()); serr != nil {
 				err = serr
+				return
+			}
+			if OnlyRolledBackAsDecided(err) {
+				// What the operator asked for, not a warning.
+				emit(Progress(err.Error(), -1))
 				return
 			}
 			emit(Warning(err.Error()))

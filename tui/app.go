@@ -888,7 +888,7 @@ func (m *Model) stepGlyph(i int) string {
 	// A finished step keeps its mark when it is the current one; its row
 	// is highlighted instead.
 	switch {
-	case st == steps.StatusFailed && m.w.it[i].Step.ID() == "cutover" && m.w.env.LastCutoverDecided():
+	case (st == steps.StatusFailed || st == steps.StatusPending) && m.w.it[i].Step.ID() == "cutover" && m.w.env.LastCutoverDecided():
 		return sWarn.Render("↺") // rolled back as the operator decided
 	case st == steps.StatusFailed:
 		return sErr.Render("✗")

@@ -90,7 +90,8 @@ func TestCutoverDecisionFromWizard(t *testing.T) {
 			m["cutover"].after = func(env *steps.Env) error {
 				got = append(got, append([]string{env.CutoverDecision}, env.CutoverVMs...))
 				if env.CutoverDecision == steps.CutoverRollback {
-					return fmt.Errorf("WebApp2: cutover rolled back as decided (--rollback): running on-prem again: %w", steps.ErrRolledBackAsDecided)
+					// As the step says it: nothing failed, the step waits.
+					return fmt.Errorf("WebApp2: cutover rolled back as decided (--rollback): running on-prem again: %w; WebApp2 not cut over (%w)", steps.ErrRolledBackAsDecided, steps.ErrWaiting)
 				}
 				return nil
 			}
@@ -126,7 +127,10 @@ func TestCutoverDecisionFromWizard(t *testing.T) {
 		t.Fatalf("the step got %q; want the rollback decision for WebApp2", got)
 	}
 	h.mustSee(t, "↺ rolled back as decided", "Nothing was cut over")
-	h.mustNotSee(t, "cutover failed", "Fix the cause")
+	h.mustNotSee(t, "cutover failed", "Fix the cause", "partly cut over")
+	if st := h.env.State.Status("cutover"); st != steps.StatusPending {
+		t.Errorf("the cutover step is %s after a decided rollback; want pending (its VM to cut over anew)", st)
+	}
 	if d := h.env.CutoverDecision; d != "" {
 		t.Errorf("the decision outlived its run: %q", d)
 	}
@@ -145,20 +149,29 @@ func TestCutoverDecisionFromWizard(t *testing.T) {
 // cause", and ✗ in the sidebar): as the report says the rollback was
 // decided, the screen and the sidebar say so after a restart too.
 func TestDecidedRollbackAfterRestart(t *testing.T) {
-	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone, cutoverState: map[string]string{"WebApp2": "rolled back"}})
-	env := h.env
-	saveDecidedRollbackReport(t, env)
-	if err := env.State.Begin("cutover"); err != nil {
-		t.Fatal(err)
+	// The step waits (pending) since decided rollbacks are not failures;
+	// a state an older ferry wrote has it failed.
+	for _, older := range []bool{false, true} {
+		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone, cutoverState: map[string]string{"WebApp2": "rolled back"}})
+		env := h.env
+		saveDecidedRollbackReport(t, env)
+		if err := env.State.Begin("cutover"); err != nil {
+			t.Fatal(err)
+		}
+		msg := "WebApp2: cutover rolled back as decided (--rollback): running on-prem again"
+		end := env.State.Fail("cutover", errors.New(msg))
+		if !older {
+			end = env.State.Pend("cutover", msg+"; WebApp2 not cut over (confirm with --confirm-cutover=WebApp2)")
+		}
+		if end != nil {
+			t.Fatal(end)
+		}
+		again := newHarness(t, setup{pf: env.Plan(), env: env})
+		again.start(120, 40)
+		again.send(gotoStepMsg{Index: 7})
+		again.mustSee(t, "↺ rolled back as decided", "Nothing was cut over", "↺ 8 Cutover")
+		again.mustNotSee(t, "cutover failed", "Fix the cause", "✗ 8 Cutover", "--confirm-cutover")
 	}
-	if err := env.State.Fail("cutover", errors.New("WebApp2: cutover rolled back as decided (--rollback): running on-prem again")); err != nil {
-		t.Fatal(err)
-	}
-	again := newHarness(t, setup{pf: env.Plan(), env: env})
-	again.start(120, 40)
-	again.send(gotoStepMsg{Index: 7})
-	again.mustSee(t, "↺ rolled back as decided", "Nothing was cut over", "↺ 8 Cutover")
-	again.mustNotSee(t, "cutover failed", "Fix the cause", "✗ 8 Cutover")
 }
 
 // TestRefusedCutoverAfterADecidedRollback (QA): a cutover refused by its

@@ -722,17 +722,19 @@ func (s *cutoverScreen) next(width int) []string {
 // the verdict (pinned: it stays in view) and the rest, which scrolls.
 func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 	total := s.run.finished.Sub(s.run.started)
-	switch s.run.phase {
-	case phaseWaiting:
-		pinned = append([]string{sWarn.Render("◐ partly cut over")}, wrap(wizardWords(s.run.summary), width)...)
-	case phaseFailed:
-		if s.decidedRollback() {
-			// Not a failure: the operator decided it (ctrl+r).
-			pinned = append([]string{sWarn.Render("↺ rolled back as decided")}, wrap(errText(s.run.err), width)...)
-			rest = append(rest, "")
-			rest = append(rest, wrap("Nothing was cut over. Press r to cut over again when its window comes.", width)...)
-			break
+	switch {
+	case s.decidedRollback():
+		// Not a failure: the operator decided it (ctrl+r).
+		what := s.run.summary
+		if s.run.phase == phaseFailed {
+			what = errText(s.run.err)
 		}
+		pinned = append([]string{sWarn.Render("↺ rolled back as decided")}, wrap(wizardWords(what), width)...)
+		rest = append(rest, "")
+		rest = append(rest, wrap("Nothing was cut over. Press r to cut over again when its window comes.", width)...)
+	case s.run.phase == phaseWaiting:
+		pinned = append([]string{sWarn.Render("◐ partly cut over")}, wrap(wizardWords(s.run.summary), width)...)
+	case s.run.phase == phaseFailed:
 		pinned = append([]string{sErr.Render("✗ cutover failed")}, wrap(errText(s.run.err), width)...)
 		rest = append(rest, "")
 		if errors.Is(s.run.err, steps.ErrConflict) && len(s.phases()) == 0 {
@@ -816,10 +818,14 @@ func decisionVerb(d string) string {
 // orCutOver names a decision for the ctrl+r hint.
 func orCutOver(d string) string { return decisionVerb(d) + " instead" }
 
-// decidedRollback says the failed run was nothing but rollbacks the
-// operator decided (ctrl+r, --rollback): this session's, or, after a
-// restart, as the last report says.
+// decidedRollback says the run ended in nothing but rollbacks the
+// operator decided (ctrl+r, --rollback), perhaps with VMs left waiting:
+// this session's, or, after a restart, as the last report says (a failure
+// in a state an older ferry wrote).
 func (s *cutoverScreen) decidedRollback() bool {
+	if s.run.phase == phaseWaiting {
+		return s.run.rolledBack
+	}
 	if s.run.phase != phaseFailed || s.run.err == nil {
 		return false
 	}

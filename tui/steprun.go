@@ -48,6 +48,9 @@ type stepRun struct {
 	fraction   float64 // -1: unknown
 	message    string
 	summary    string
+	// rolledBack: the cutover ended waiting, with VMs rolled back as the
+	// operator decided and nothing failed (summary says which).
+	rolledBack bool
 	started    time.Time
 	finished   time.Time
 	// confirmed is set by the cutover screen once the operator typed the
@@ -88,6 +91,11 @@ func newStepRun(w *wiring, idx int) stepRun {
 		}
 	case st.Status == steps.StatusFailed:
 		r.phase, r.err = phaseFailed, errors.New(st.Error)
+	case st.Status == steps.StatusPending && r.id() == "cutover" && w.env.LastCutoverDecided():
+		r.phase, r.summary, r.rolledBack = phaseWaiting, st.Summary, true
+		if st.Finished != nil {
+			r.finished = *st.Finished
+		}
 	case w.skipReason(idx) != "":
 		r.phase, r.summary = phaseSkipped, w.skipReason(idx)
 	}
@@ -275,7 +283,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 		case msg.Err != nil:
 			r.phase, r.err = phaseFailed, r.unnumbered(msg.Err)
 		case msg.Outcome.StoppedBefore != "":
-			r.phase, r.summary = phaseWaiting, st.Summary
+			r.phase, r.summary, r.rolledBack = phaseWaiting, st.Summary, msg.Outcome.RolledBack
 		case st.Status == steps.StatusSkipped:
 			r.phase, r.summary = phaseSkipped, st.Summary
 		default:
