@@ -327,17 +327,20 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	defer e.setCutting(cutover, false)
 
 	e.events.Write(Record{Source: "engine", Kind: "run", Message: "steps run for " + who})
-	emit = e.Runs.share(e.logSteps(emit), who)
+	emit, ended := e.Runs.share(e.logSteps(emit), who)
 	r := &steps.Runner{Itinerary: e.Itinerary, Env: env, Emit: emit, Confirmed: req.Confirm != "", Redo: redo}
 	if err := r.Preflight(ctx); err != nil {
 		return out, err
 	}
 	if len(verify) > 0 {
 		if err := env.VerifyReplicas(ctx, verify, emit); err != nil {
+			ended(out, err)
 			return out, err
 		}
 	}
-	return r.Run(ctx)
+	out, err = r.Run(ctx)
+	ended(out, err)
+	return out, err
 }
 
 // Plan plans every step of the engine's itinerary with the engine's env

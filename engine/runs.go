@@ -234,13 +234,13 @@ func (w *RunWatch) Close() {
 // share also publishes the steps of a run the engine runs itself (a
 // `ferry run` client's) on the board, one StepRun per step started, so the
 // wizard's sessions see them as they see a driver's.
-func (b *RunBoard) share(emit steps.Emit, who string) steps.Emit {
+func (b *RunBoard) share(emit steps.Emit, who string) (steps.Emit, func(steps.Outcome, error)) {
 	if b == nil { // an engine not made by Start
-		return emit
+		return emit, func(steps.Outcome, error) {}
 	}
 	var mu sync.Mutex
 	ids := map[string]uint64{}
-	return func(ev steps.Event) {
+	shared := func(ev steps.Event) {
 		emit(ev)
 		mu.Lock()
 		defer mu.Unlock()
@@ -259,6 +259,18 @@ func (b *RunBoard) share(emit steps.Emit, who string) steps.Emit {
 			b.Event(id, ev)
 		}
 	}
+	// ended finishes, with the run's outcome, a step that stopped without
+	// a done or failed event: one that waits for the operator (VMs not
+	// confirmed, or rolled back as decided), or a run stopped midway.
+	ended := func(out steps.Outcome, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for step, id := range ids {
+			b.Finish(id, out, "", err)
+			delete(ids, step)
+		}
+	}
+	return shared, ended
 }
 
 // shareTest publishes a test migration (or its cleanup) the engine runs for

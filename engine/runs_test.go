@@ -82,7 +82,7 @@ func TestRunBoardSharesEngineRuns(t *testing.T) {
 	w := b.Watch()
 	defer w.Close()
 	var got []steps.Event
-	emit := b.share(func(ev steps.Event) { got = append(got, ev) }, "a ferry run client")
+	emit, ended := b.share(func(ev steps.Event) { got = append(got, ev) }, "a ferry run client")
 	emit(steps.Event{Kind: steps.EventSkipped, Step: "rights", Message: "done before"})
 	emit(steps.Event{Kind: steps.EventStarted, Step: "trunk-network", Message: "Trunk network"})
 	emit(steps.Event{Kind: steps.EventChange, Step: "trunk-network", Message: "+ create L2VPN tunnel"})
@@ -103,5 +103,24 @@ func TestRunBoardSharesEngineRuns(t *testing.T) {
 	}
 	if r := rs[1]; r.Step != "appliance" || r.Phase != RunFinished || r.Err == nil || r.Err.Error() != "conflict" {
 		t.Fatalf("appliance: %+v", r)
+	}
+
+	// A step that ends waiting for the operator (a rollback as decided,
+	// VMs not confirmed) has no done or failed event: the run's end
+	// finishes it with the run's outcome (it stayed applying).
+	emit(steps.Event{Kind: steps.EventStarted, Step: "cutover", Message: "Cutover"})
+	emit(steps.Event{Kind: steps.EventProgress, Step: "cutover", Message: "WebApp2: cutover rolled back as decided (--rollback)", Fraction: -1})
+	ended(steps.Outcome{StoppedBefore: "cutover", RolledBack: true}, nil)
+	for {
+		rs, err = w.Next(ctx)
+		if err != nil {
+			t.Fatalf("the cutover's run never finished: %v", err)
+		}
+		if r := rs[len(rs)-1]; r.Step == "cutover" && r.Phase == RunFinished {
+			if !r.Outcome.RolledBack || r.Outcome.StoppedBefore != "cutover" || r.Err != nil {
+				t.Fatalf("cutover: %+v; want finished with the run's outcome", r)
+			}
+			break
+		}
 	}
 }
