@@ -15,7 +15,13 @@ import (
 // restart too): the step waits to cut them over anew (failed, in a state
 // an older ferry wrote), no VM was cut over, and nothing is to be fixed.
 func (e *Env) LastCutoverDecided() bool {
-	if st := e.State.Status("cutover"); st != StatusPending && st != StatusFailed {
+	switch st := e.State.Get("cutover"); {
+	case st.Status == StatusPending:
+	case st.Status == StatusFailed && strings.Contains(st.Error, "rolled back as decided"):
+		// As an older ferry recorded a decided rollback. Any other
+		// failure since (a cutover refused by its checks) is one,
+		// whatever the last report says.
+	default:
 		return false
 	}
 	md := e.State.Get("cutover").Outputs["report"]

@@ -194,8 +194,8 @@ func TestRefusedCutoverAfterADecidedRollback(t *testing.T) {
 	h.mustSee(t, "Type WebApp2 to confirm")
 	h.typeText("WebApp2")
 	h.send(press("enter"))
-	h.mustSee(t, "✗ cutover failed", "stretch is down", "Refused by the cutover's checks before it began")
-	h.mustNotSee(t, "rolled back as decided", "starting")
+	h.mustSee(t, "✗ cutover failed", "stretch is down", "Refused by the cutover's checks before it began", "✗ 8 Cutover")
+	h.mustNotSee(t, "rolled back as decided", "starting", "↺ 8 Cutover")
 }
 
 // saveDecidedRollbackReport saves, as the last cutover's report, a
