@@ -587,10 +587,10 @@ func StatusOf(env *steps.Env, it steps.Itinerary, now time.Time) (Status, error)
 	for _, s := range it {
 		id := s.Step.ID()
 		ss := env.State.Get(id)
-		if why := env.Stale(id); why != "" {
+		if note := env.StaleNote(id); note != "" {
 			// Done before VMs were added (a second wave): pending again,
 			// as the wizard and the next run have it.
-			ss.Status, ss.Summary = steps.StatusPending, why+": it runs again for them (done before: "+ss.Summary+")"
+			ss.Status, ss.Summary = steps.StatusPending, note+" (done before: "+ss.Summary+")"
 		}
 		st.Steps = append(st.Steps, StepStatus{id, string(ss.Status), ss.Summary, ss.Error})
 	}

@@ -42,7 +42,7 @@ func TestStatusOfSecondWave(t *testing.T) {
 	if s := status("WebApp2"); s.Status != string(steps.StatusDone) {
 		t.Errorf("cutover of the first wave alone: %+v; want done", s)
 	}
-	if s := status("WebApp2", "WebApp1"); s.Status != string(steps.StatusPending) || !strings.Contains(s.Summary, "WebApp1 added to the plan since this step ran") {
+	if s := status("WebApp2", "WebApp1"); s.Status != string(steps.StatusPending) || !strings.Contains(s.Summary, "WebApp1 added to the plan since this step ran: it runs again for it") {
 		t.Errorf("cutover with WebApp1 added: %+v; want pending, naming WebApp1", s)
 	}
 }

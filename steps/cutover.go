@@ -1847,7 +1847,7 @@ func (c *vmCutover) rollbackInterrupted(ctx context.Context, how string) error {
 	}
 	var outage string
 	if o := c.endedOutage; o != nil {
-		outage = fmt.Sprintf("; the interrupted cutover had left the source powered off from %s UTC (%.0fs of downtime in all)", o.Start.UTC().Format("15:04:05"), o.seconds())
+		outage = fmt.Sprintf("; the interrupted cutover had left the source powered off from %s UTC (%.0fs of downtime)", o.Start.UTC().Format("15:04:05"), o.seconds())
 		by := "this rollback powered it on again"
 		if !c.endedByUs {
 			by = c.endedBy()

@@ -126,6 +126,20 @@ func (e *Env) Stale(id string) string {
 	return fmt.Sprintf("%s added to the plan since this step ran", strings.Join(missing, ", "))
 }
 
+// StaleNote is Stale's reason with what follows from it ("" when the
+// step is not stale): "WebApp3 added to the plan since this step ran: it
+// runs again for it".
+func (e *Env) StaleNote(id string) string {
+	why := e.Stale(id)
+	switch {
+	case why == "":
+		return ""
+	case strings.Contains(why, ", "):
+		return why + ": it runs again for them"
+	}
+	return why + ": it runs again for it"
+}
+
 // ReplicasLost says why the replication step, recorded as done, must run
 // again ("" = it need not): the plan's replication store holds no
 // completed sync of a VM that step 6 replicated warm and that is not cut

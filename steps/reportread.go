@@ -15,12 +15,13 @@ import (
 // restart too): the step waits to cut them over anew (failed, in a state
 // an older ferry wrote), no VM was cut over, and nothing is to be fixed.
 func (e *Env) LastCutoverDecided() bool {
+	// The step's own words say it: pending after decided rollbacks
+	// (decidedWait), failed as an older ferry recorded them. Anything
+	// since (a cutover refused by its checks, a rollback ferry did by
+	// itself after a crash) is not, whatever the last report says.
 	switch st := e.State.Get("cutover"); {
-	case st.Status == StatusPending:
+	case st.Status == StatusPending && strings.Contains(st.Summary, "rolled back as decided"):
 	case st.Status == StatusFailed && strings.Contains(st.Error, "rolled back as decided"):
-		// As an older ferry recorded a decided rollback. Any other
-		// failure since (a cutover refused by its checks) is one,
-		// whatever the last report says.
 	default:
 		return false
 	}

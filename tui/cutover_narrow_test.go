@@ -127,7 +127,10 @@ func TestCutoverDecisionFromWizard(t *testing.T) {
 		t.Fatalf("the step got %q; want the rollback decision for WebApp2", got)
 	}
 	h.mustSee(t, "↺ rolled back as decided", "Nothing was cut over")
-	h.mustNotSee(t, "cutover failed", "Fix the cause", "partly cut over")
+	// QA: its keys offered to "cut over the others" (there were none), and
+	// it named ferry run's flag for what ctrl+r decided.
+	h.mustSee(t, "cut over again")
+	h.mustNotSee(t, "cutover failed", "Fix the cause", "partly cut over", "cut over the others", "(--rollback)")
 	if st := h.env.State.Status("cutover"); st != steps.StatusPending {
 		t.Errorf("the cutover step is %s after a decided rollback; want pending (its VM to cut over anew)", st)
 	}
@@ -151,24 +154,39 @@ func TestCutoverDecisionFromWizard(t *testing.T) {
 func TestDecidedRollbackAfterRestart(t *testing.T) {
 	// The step waits (pending) since decided rollbacks are not failures;
 	// a state an older ferry wrote has it failed.
-	for _, older := range []bool{false, true} {
+	// QA: a rollback ferry did by itself after a crash (pending too) read
+	// "rolled back as decided" under the earlier decided rollback's report.
+	msg := "WebApp2: cutover rolled back as decided (--rollback): running on-prem again"
+	for _, c := range []struct {
+		name    string
+		end     func(*steps.State) error
+		decided bool
+	}{
+		{"pending", func(s *steps.State) error {
+			return s.Pend("cutover", msg+"; WebApp2 not cut over (confirm with --confirm-cutover=WebApp2)")
+		}, true},
+		{"older state", func(s *steps.State) error { return s.Fail("cutover", errors.New(msg)) }, true},
+		{"rolled back by ferry since", func(s *steps.State) error {
+			return s.Pend("cutover", "WebApp2: rolled back automatically after a cutover a killed ferry left unfinished; waiting for --confirm-cutover")
+		}, false},
+	} {
 		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone, cutoverState: map[string]string{"WebApp2": "rolled back"}})
 		env := h.env
 		saveDecidedRollbackReport(t, env)
 		if err := env.State.Begin("cutover"); err != nil {
 			t.Fatal(err)
 		}
-		msg := "WebApp2: cutover rolled back as decided (--rollback): running on-prem again"
-		end := env.State.Fail("cutover", errors.New(msg))
-		if !older {
-			end = env.State.Pend("cutover", msg+"; WebApp2 not cut over (confirm with --confirm-cutover=WebApp2)")
-		}
-		if end != nil {
-			t.Fatal(end)
+		if err := c.end(env.State); err != nil {
+			t.Fatal(err)
 		}
 		again := newHarness(t, setup{pf: env.Plan(), env: env})
 		again.start(120, 40)
 		again.send(gotoStepMsg{Index: 7})
+		if !c.decided {
+			again.mustSee(t, "Type WebApp2 to confirm")
+			again.mustNotSee(t, "rolled back as decided", "↺ 8 Cutover")
+			continue
+		}
 		again.mustSee(t, "↺ rolled back as decided", "Nothing was cut over", "↺ 8 Cutover")
 		again.mustNotSee(t, "cutover failed", "Fix the cause", "✗ 8 Cutover", "--confirm-cutover")
 	}

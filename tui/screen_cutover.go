@@ -230,7 +230,10 @@ func (s *cutoverScreen) keys() keyMap {
 	case s.run.phase == phaseFailed || s.run.phase == phaseWaiting:
 		retry := keyRetry
 		retry.SetHelp("r", "confirm again")
-		if s.run.phase == phaseWaiting {
+		switch {
+		case s.decidedRollback():
+			retry.SetHelp("r", "cut over again")
+		case s.run.phase == phaseWaiting:
 			retry.SetHelp("r", "cut over the others")
 		}
 		return append(keyMap{retry}, scroll...)
@@ -593,7 +596,7 @@ func (s *cutoverScreen) phases() []phaseSpan {
 	var out []phaseSpan
 	latest := map[string]int{} // VM -> its latest span
 	for _, ev := range s.run.events {
-		if ev.Kind != steps.EventProgress || ev.Fraction >= 0 || isReportLine(ev) {
+		if ev.Kind != steps.EventProgress || ev.Fraction >= 0 || isReportLine(ev) || isDecidedLine(ev) {
 			continue
 		}
 		vm := s.vmOf(ev.Message)
@@ -669,8 +672,19 @@ func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 // which key to press instead.
 var cliHint = regexp.MustCompile(`\(confirm with --confirm-cutover=([^)]*)\)`)
 
-// wizardWords puts the wizard's key where the step names the CLI's flag.
-func wizardWords(s string) string { return cliHint.ReplaceAllString(s, "(press r and type $1)") }
+// wizardWords puts the wizard's key where the step names the CLI's flag,
+// and leaves out the flag a decided rollback names (the wizard decides
+// with ctrl+r).
+func wizardWords(s string) string {
+	s = strings.ReplaceAll(s, "rolled back as decided (--rollback)", "rolled back as decided")
+	return cliHint.ReplaceAllString(s, "(press r and type $1)")
+}
+
+// isDecidedLine is the step's outcome when it rolled back as decided (the
+// runner reports it as progress): the verdict says it, not a phase.
+func isDecidedLine(ev steps.Event) bool {
+	return ev.Kind == steps.EventProgress && strings.Contains(ev.Message, "rolled back as decided")
+}
 
 // isReportLine is the step's note of where it saved its downtime report.
 func isReportLine(ev steps.Event) bool {

@@ -109,7 +109,7 @@ func newStepRun(w *wiring, idx int) stepRun {
 func (r *stepRun) reopen() bool {
 	switch {
 	case r.phase == phaseDone && r.w.env.Stale(r.id()) != "":
-		r.note = r.w.env.Stale(r.id()) + ": it runs again for them"
+		r.note = r.w.env.StaleNote(r.id())
 	case r.phase == phaseSkipped && r.w.skipReason(r.idx) == "":
 		r.note = ""
 	default:
