@@ -139,6 +139,19 @@ func TestColdMigrationRolledBack(t *testing.T) {
 	if err := env.State.SetOutput("cutover", cutoverKey("Archive1"), cutoverRunning); err != nil {
 		t.Fatal(err)
 	}
+	// Its rollback as decided would leave the source off, and says so
+	// (QA: the plan of a --rollback said it powers the source on).
+	env.CutoverDecision = CutoverRollback
+	plan, err := (&Cutover{}).Plan(ctx, env)
+	env.CutoverDecision = ""
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(plan.Items, func(it Item) bool {
+		return it.Name == "Archive1" && strings.Contains(it.Detail, "the source left powered off") && !strings.Contains(it.Detail, "powered on")
+	}) {
+		t.Errorf("the plan of the cold VM's rollback as decided: %+v", plan.Items)
+	}
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatalf("retried cutover: %v", err)
 	}

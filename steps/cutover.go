@@ -327,6 +327,10 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			detail := env.CutoverNote(vm.Name)
 			if rollback {
 				detail = "rolled back as decided (--rollback): what the interrupted cutover left at the provider removed (replica disks kept), the source powered on again, replication resumed"
+				if env.coldSourceWasOff(vm.Name) {
+					// QA: a cold VM's rollback said it powers it on.
+					detail = "rolled back as decided (--rollback): what the interrupted cutover left at the provider removed (replica disks kept), the source left powered off, as it was before the cutover"
+				}
 			}
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "VM", Name: vm.Name, Detail: detail})
 			continue
