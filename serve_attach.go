@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/charmbracelet/x/ansi"
 	"golang.org/x/term"
@@ -82,6 +83,14 @@ func attachWizard(ctx context.Context, cl *engine.Client, view bool) error {
 		return usageError{err}
 	case err != nil:
 		return err
+	}
+	// The engine closes the connection when its wizard ends (quit), and
+	// so does a dying engine: ask it whether it goes on before saying so
+	// (QA: a killed engine read "which goes on", exit 0, its source down).
+	alive, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := cl.Status(alive); err != nil {
+		return fmt.Errorf("the ferry serve engine (%s) ended this terminal's wizard and no longer answers (%v): it has stopped, and nothing replicates for this plan now; ferry status shows what it left, ferry serve starts it again", cl.Socket, err)
 	}
 	fmt.Fprintf(os.Stderr, "ferry: detached from the ferry serve engine (%s), which goes on: ferry status --follow shows it\n", cl.Socket)
 	return nil

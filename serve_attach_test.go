@@ -15,7 +15,8 @@ import (
 // attaches to the engine and shows its live journey. It watches while an
 // SSH session drives and drives when nobody does; it follows the
 // terminal's size; quitting it or a SIGHUP detaches it with the terminal
-// restored, and the engine's passes go on every RPO.
+// restored, and the engine's passes go on every RPO. When the engine dies,
+// the attached wizard says so.
 func TestServeLocalAttach(t *testing.T) {
 	// Mostly waiting for the scheduler's next pass (a 1-minute RPO):
 	// it overlaps with the other tests that wait so.
@@ -110,6 +111,19 @@ func TestServeLocalAttach(t *testing.T) {
 	}
 	if !sawAttach || !sawDetach {
 		t.Errorf("the event log: local terminal attached as driver %v, detached %v", sawAttach, sawDetach)
+	}
+
+	// The engine dies (kill -9): the wizard it served ends, and the
+	// terminal says the engine stopped, exit 1 (QA: "which goes on", exit
+	// 0, with nothing replicating any more).
+	last := newTmuxPane(t, "attach-killed", wizard)
+	last.waitFor("DRIVER")
+	if err := srv.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	last.waitFor("EXIT=")
+	if s := last.screen(); !strings.Contains(s, "EXIT=1") || !strings.Contains(s, "no longer answers") || strings.Contains(s, "which goes on") {
+		t.Errorf("the attached wizard after its engine was killed:\n%s", s)
 	}
 }
 
