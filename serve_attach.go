@@ -23,7 +23,8 @@ steps, the cutover confirmation) unless another terminal, local or SSH,
 already drives: then it watches, read-only (the same rule as over SSH: the
 first terminal drives). With --view it only watches. Quitting the wizard
 (q, ctrl+c) or closing the terminal detaches: the engine and its
-replication go on.`
+replication go on. An engine that stops (or dies) ends the attached wizard,
+which then says so and exits 1.`
 
 // attachWizard attaches this terminal to the wizard of the engine cl
 // reaches, until the wizard is quit (nil: detached) or ctx ends (a signal:
