@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -289,5 +290,34 @@ func TestStatusOfARetryKilledAfterItsCleanup(t *testing.T) {
 	}
 	if h := webApp2Health(t, next); !strings.Contains(h, "the last cutover was interrupted before power-on of the target was requested") || !strings.Contains(h, "confirming removes what it left at the provider") {
 		t.Errorf("ferry status after a retry killed after its cleanup: %q", h)
+	}
+}
+
+// TestKilledAfterItsCutoversEndedIsPending (QA: a --rollback killed while
+// the source came back had rolled its VM back, but ferry status read the
+// cutover step "interrupted ... the next run runs it again" for ever):
+// the next start finds no VM's cutover left unfinished and puts the step
+// to pending; one with a VM's cutover unfinished stays as it is.
+func TestKilledAfterItsCutoversEndedIsPending(t *testing.T) {
+	for _, c := range []struct {
+		vm2  string
+		want Status
+	}{
+		{cutoverRolledBack, StatusPending},
+		{cutoverPowerOnRequested, StatusRunning},
+	} {
+		env := NewEnv(nil, &PlanFile{VMs: []VMPlan{{Name: "WebApp1"}, {Name: "WebApp2"}}}, NewState(filepath.Join(t.TempDir(), "plan.state.json")))
+		if err := env.State.Begin("cutover"); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.State.SetOutputs("cutover", map[string]string{cutoverKey("WebApp1"): cutoverDone, cutoverKey("WebApp2"): c.vm2}); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.RecoverInterruptedCutovers(context.Background(), func(Event) {}); err != nil {
+			t.Fatal(err)
+		}
+		if st := env.State.Get("cutover"); st.Status != c.want {
+			t.Errorf("WebApp2 %s: the cutover step is %s (%s), want %s", c.vm2, st.Status, st.Summary, c.want)
+		}
 	}
 }

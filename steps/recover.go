@@ -93,8 +93,15 @@ func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit) error {
 	var errs []error
 	var recovered []string
 	defer func() {
-		if len(recovered) > 0 && len(errs) == 0 {
+		switch {
+		case len(recovered) > 0 && len(errs) == 0:
 			e.pendAfterRecovery(recovered)
+		case len(recovered) == 0 && e.State.Status("cutover") == StatusRunning:
+			// A process killed in the step after its VMs' cutovers had
+			// ended (QA: a --rollback killed while the source came back
+			// read "interrupted ... runs it again" for ever): nothing of
+			// it is left to end.
+			e.pendIfNothingUnfinished("a ferry process stopped in this step after its VMs' cutovers ended (their outages go into the next downtime report); waiting for --confirm-cutover")
 		}
 	}()
 	for _, vm := range e.Plan().VMs {
@@ -124,13 +131,19 @@ func (e *Env) pendAfterRecovery(vms []string) {
 	if st := e.State.Status("cutover"); st != StatusRunning && st != StatusFailed {
 		return
 	}
+	e.pendIfNothingUnfinished(strings.Join(vms, ", ") + ": rolled back automatically after a cutover a killed ferry left unfinished; waiting for --confirm-cutover")
+}
+
+// pendIfNothingUnfinished puts the cutover step to pending with summary,
+// unless a VM's cutover is left unfinished (its state says so then).
+func (e *Env) pendIfNothingUnfinished(summary string) {
 	for _, vm := range e.Plan().VMs {
 		switch e.State.Get("cutover").Outputs[cutoverKey(vm.Name)] {
 		case cutoverRunning, cutoverPowerOnRequested:
 			return
 		}
 	}
-	_ = e.State.Pend("cutover", strings.Join(vms, ", ")+": rolled back automatically after a cutover a killed ferry left unfinished; waiting for --confirm-cutover")
+	_ = e.State.Pend("cutover", summary)
 }
 
 // recoverInterrupted is RecoverInterruptedCutovers for one VM, whose
