@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -131,6 +132,15 @@ func TestHeadlessMigration(t *testing.T) {
 		!strings.Contains(out, `~ update replica "WebApp2": full compare right after the initial sync: `) ||
 		!strings.Contains(out, "it found: replica equal to the source: 32 blocks compared") {
 		t.Errorf("run reports the replica's initial sync and full compare:\n%s", out)
+	}
+	// With --json the last object is the closing line (QA: it ended with
+	// the cutover's events; only the exit code told the outcome).
+	out, code = run("run", "--plan", l.PlanPath(), "--json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var last struct{ Kind, Step, Message string }
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); code != 0 || err != nil || last.Kind != "progress" || last.Step != "" ||
+		!strings.Contains(last.Message, "7 already done") || !strings.Contains(last.Message, "stopped at cutover") {
+		t.Errorf("run --json again: exit %d, its last line (%v): %+v\n%s", code, err, last, out)
 	}
 	// One replication store per plan, beside it, whatever the state file.
 	store := filepath.Join(l.Dir, "plan.replication.db")

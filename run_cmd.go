@@ -79,7 +79,9 @@ Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
 JSON object per line with --json (fields: time, step, index, kind, message,
 fraction, item, error; kind is one of started, plan, progress, change,
 warning, done, failed, skipped). A run that is refused or fails ends with a
-failed line whose step is empty and whose error is the run's (also on stderr).
+failed line whose step is empty and whose error is the run's (also on stderr);
+any other ends with a progress line whose step is empty and whose message is
+the text's closing line ("ferry: 2 done, ...; stopped at cutover (...)").
 
 --verify=NAMES first runs a full compare of those VMs' replicas (comma-separated)
 while they run: every block of a new snapshot against the replica read back at
@@ -267,7 +269,9 @@ run, the wizard or ferry serve (ferry status says "stopped").
 			if err = errors.Join(err, recovery); err != nil {
 				return fmt.Errorf("%w (state: %s)", err, env.State.Path())
 			}
-			if !asJSON {
+			if asJSON {
+				emit(closingEvent(res))
+			} else {
 				fmt.Fprintf(out, "%s; state: %s\n", runSummary(res), env.State.Path())
 				if res.StoppedBefore != "" {
 					// Its passes ran in this process: none run now.
@@ -439,10 +443,19 @@ func runViaEngine(cmd *cobra.Command, cl *engine.Client, f *planFlags, req engin
 		}
 		return nil
 	}
-	if !asJSON {
+	if asJSON {
+		emit(closingEvent(res))
+	} else {
 		fmt.Fprintf(out, "%s; state: %s\n", runSummary(res), f.statePath())
 	}
 	return nil
+}
+
+// closingEvent is the run's closing line as --json's last object (QA: a
+// run that stopped at the cutover, rolled back as decided, ended its JSON
+// with the step's started event: only the exit code told the outcome).
+func closingEvent(res steps.Outcome) steps.Event {
+	return steps.Event{Time: time.Now().UTC(), Kind: steps.EventProgress, Message: runSummary(res), Fraction: -1}
 }
 
 // runSummary is a headless run's closing line, before the state's path.

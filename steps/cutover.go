@@ -1184,6 +1184,7 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 	case CutoverRollback:
 		c.rep.RolledBack = true
 		began := time.Now()
+		var outage string
 		if err := c.phase("roll back", func() (string, error) {
 			return "as decided: the target removed, the replica disks kept, the source powered on", c.rollback(context.WithoutCancel(ctx))
 		}); err != nil {
@@ -1214,14 +1215,17 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 			default:
 				end, how = poweredOn, fmt.Sprintf("after power-on of the target was requested: the source was off from %s until this rollback powered it on again at %s", clock(off), clock(poweredOn))
 			}
-			if _, err := c.earlier(off, end, status == "POWERED_ON", how); err != nil {
+			o, err := c.earlier(off, end, status == "POWERED_ON", how)
+			if err != nil {
 				return err
 			}
+			// QA: the outage was in the report only.
+			outage = fmt.Sprintf("; the interrupted cutover had left the source powered off from %s UTC (%s%.0fs of downtime)", off.UTC().Format("15:04:05"), o.bound(), o.seconds())
 		}
 		if err := c.setState(cutoverRolledBack); err != nil {
 			return err
 		}
-		return decidedRollback{fmt.Sprintf("%s: cutover rolled back as decided (--rollback): running on-prem again, its replica disks are kept and replication can continue", c.plan.Name)}
+		return decidedRollback{fmt.Sprintf("%s: cutover rolled back as decided (--rollback): running on-prem again, its replica disks are kept and replication can continue%s", c.plan.Name, outage)}
 	case CutoverFinish, "":
 	default:
 		return fmt.Errorf("cutover decision %q: want %q or %q", decision, CutoverFinish, CutoverRollback)

@@ -235,7 +235,8 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 			}
 			switch decision {
 			case CutoverRollback:
-				if msg := runDecided(t, ctx, r); !strings.Contains(msg, "rolled back as decided") {
+				// It says the outage too (QA: only the report had it).
+				if msg := runDecided(t, ctx, r); !strings.Contains(msg, "rolled back as decided") || !strings.Contains(msg, "left the source powered off from") {
 					t.Fatalf("--rollback: %s", msg)
 				}
 				if st, ok := targetStatus(t, l, env); st != "" || ok {
