@@ -162,8 +162,10 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 				if j.Phase == replication.JobReplicating && j.Health != replication.HealthNone {
 					st.Jobs[i].JobStatus = j.WithPhase(replication.JobStopped)
 					st.Jobs[i].Summary = stoppedSummary + "; " + j.Summary
-					if j.Summary == "ok" { // the record's "ok" is of a job that replicates
-						st.Jobs[i].Summary = stoppedSummary + "; its last pass is still within the RPO"
+					// The record's "ok" is of a job that replicates (QA:
+					// "...; ok; its cutover, interrupted ...").
+					if rest, ok := strings.CutPrefix(j.Summary, "ok"); ok && (rest == "" || strings.HasPrefix(rest, "; ")) {
+						st.Jobs[i].Summary = stoppedSummary + "; its last pass is still within the RPO" + rest
 					}
 				}
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
@@ -421,5 +423,27 @@ func TestStatusInterruptedSyncNotRoundedUp(t *testing.T) {
 	store.Close()
 	if out := run(); !strings.Contains(out, "no pass recorded yet: the initial sync of 1 disk (1.0 GiB) is committed on the receiver, but the pass was not recorded as ended; replication goes on from there without sending it again") {
 		t.Errorf("ferry status of an initial sync committed but not recorded:\n%s", out)
+	}
+}
+
+// TestStoppedJobSummary: with nothing replicating, a job the record calls
+// replicating reads stopped, and the record's "ok" (of a job that
+// replicates) becomes what it still says, also before a note (QA: "...;
+// ok; its cutover, interrupted ...").
+func TestStoppedJobSummary(t *testing.T) {
+	for rec, want := range map[string]string{
+		"ok": stoppedSummary + "; its last pass is still within the RPO",
+		"ok; its cutover, interrupted before power-on, was rolled back automatically": stoppedSummary + "; its last pass is still within the RPO; its cutover, interrupted before power-on, was rolled back automatically",
+		"RPO missed: last complete pass 7m0s ago, RPO 5m":                             stoppedSummary + "; RPO missed: last complete pass 7m0s ago, RPO 5m",
+	} {
+		job := steps.VMStatus{JobStatus: replication.JobStatus{VM: "WebApp2", RPO: replication.RPO(5 * time.Minute), Phase: replication.JobReplicating, Health: replication.HealthOK}, Summary: rec}
+		var out bytes.Buffer
+		if err := printStatus(&out, engine.Status{Jobs: []steps.VMStatus{job}}, true, true); err != nil {
+			t.Fatal(err)
+		}
+		var doc engine.Status
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Jobs) != 1 || doc.Jobs[0].Summary != want {
+			t.Errorf("%q reads %+v (%v), want %q", rec, doc.Jobs, err, want)
+		}
 	}
 }

@@ -238,7 +238,7 @@ func (e *Env) holdOutlook(vm string, h replication.Hold) (keep bool, why string)
 		switch state := e.State.Get("cutover").Outputs[cutoverKey(vm)]; state {
 		case cutoverRunning:
 			if off := e.interruptedShutdown(vm); !off.IsZero() {
-				return true, interruptedCutoverHold + fmt.Sprintf("; it had shut the source down at %s UTC and recorded nothing since (a rollback killed before it saved, or someone, may have powered it on: vCenter says): the source stays off until the cutover runs again (the retry powers it on before cutting over anew) "+
+				return true, interruptedCutoverHold + fmt.Sprintf("; it had shut the source down at %s UTC and recorded nothing since (a rollback killed before it saved, or someone by hand, may have powered it on since: vCenter shows whether it runs): the source stays off until the cutover runs again (the retry powers it on before cutting over anew) "+
 					"or is rolled back (`ferry run --confirm-cutover=%s --rollback`; ferry serve, or a ferry run that does not confirm it, rolls it back by itself when it starts)", off.UTC().Format("2006-01-02 15:04:05"), vm)
 			}
 			return true, interruptedCutoverHold
