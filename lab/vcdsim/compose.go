@@ -689,6 +689,34 @@ func handlePutNetworkConfig(c *reqCtx) {
 		}
 		out = append(out, x)
 	}
+	// The org VDC networks the vApp gains or loses are changed too: a
+	// running task on one refuses this change, and this task holds them.
+	var nets []string
+	bridged := func(cfgs []types.VAppNetworkConfiguration) map[string]bool {
+		ids := map[string]bool{}
+		for _, cfg := range cfgs {
+			if cfg.Configuration != nil && cfg.Configuration.ParentNetwork != nil {
+				if n := c.m.networkByHref(cfg.Configuration.ParentNetwork.HREF); n != nil {
+					ids[n.ID] = true
+				}
+			}
+		}
+		return ids
+	}
+	before, after := bridged(a.networks), bridged(out)
+	for id := range after {
+		if !before[id] {
+			nets = append(nets, id)
+		}
+	}
+	for id := range before {
+		if !after[id] {
+			nets = append(nets, id)
+		}
+	}
+	if c.refuseBusy(nets...) {
+		return
+	}
 	var orphan []*vmNIC
 	for _, x := range a.vms {
 		for i := range x.nics {
@@ -707,7 +735,8 @@ func handlePutNetworkConfig(c *reqCtx) {
 		n.Network, n.Connected, n.IP, n.Mode = "none", false, "", "NONE"
 	}
 	a.networks = out
-	t := c.m.newTask(c, "vappUpdateVApp", "Updating Virtual Application "+a.name+"("+a.id+")", a.ref(), nil)
+	t := c.m.newTask(c, "vdcUpdateVappNetworkSection", "Updating the networks of Virtual Application "+a.name+"("+a.id+")", a.ref(), nil)
+	t.lock(nets...)
 	c.taskResponse(t)
 }
 

@@ -55,8 +55,15 @@ type testEnv struct {
 	pool *x509.CertPool
 }
 
+// start runs a simulator for one test. Tasks end when polled unless
+// cfg.TaskTime is set: these tests drive go-vcloud-director, whose own
+// waits poll every 3 s, and check the API's shape; busy_test.go checks
+// tasks that take time.
 func start(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
+	if cfg.TaskTime == 0 {
+		cfg.TaskTime = -1
+	}
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab/stretch"
@@ -93,6 +94,15 @@ type Config struct {
 	// first poll. SetTaskPolls changes it at run time.
 	TaskPolls int
 
+	// TaskTime is how long every task runs at least (queued and running
+	// in Cloud Director: a real task takes from a second to minutes).
+	// While it runs, its entities are busy: another change of one of them
+	// is refused with BUSY_ENTITY (busy.go). Default DefaultTaskTime; a
+	// negative value: tasks end as soon as they are polled.
+	// go-vcloud-director's own waits poll every 3 s, so a client that
+	// leaves its waits to the library pays 3 s per task.
+	TaskTime time.Duration
+
 	// CopyRate is how many bytes per second Cloud Director's vCenter copies
 	// when an import moves a VM's disks (sourceMove=false, or a VM on a
 	// datastore outside the VDC's storage policy): the import task takes
@@ -107,6 +117,12 @@ type Config struct {
 	SessionIdle time.Duration
 }
 
+// DefaultTaskTime is Config.TaskTime's default: short, so tests stay fast,
+// but long enough that a client that does not wait for its task, or sends
+// two changes of one entity at once, meets BUSY_ENTITY as it would in Cloud
+// Director.
+const DefaultTaskTime = 50 * time.Millisecond
+
 // DefaultCopyRate is Config.CopyRate's default.
 const DefaultCopyRate = 200 << 20
 
@@ -116,6 +132,12 @@ const DefaultSessionIdle = 30 * time.Minute
 func (c *Config) defaults() {
 	if c.CopyRate <= 0 {
 		c.CopyRate = DefaultCopyRate
+	}
+	switch {
+	case c.TaskTime == 0:
+		c.TaskTime = DefaultTaskTime
+	case c.TaskTime < 0:
+		c.TaskTime = 0
 	}
 	if c.SessionIdle <= 0 {
 		c.SessionIdle = DefaultSessionIdle
@@ -161,6 +183,8 @@ type Server struct {
 	url  string
 
 	ss sessions
+
+	busyRefusals atomic.Int64
 
 	mu sync.Mutex
 	m  *model
@@ -307,6 +331,9 @@ func (s *Server) handle(pattern string, h handlerFunc, opts ...routeOpt) {
 		defer s.mu.Unlock()
 		c.m = s.m
 		s.m.settle()
+		if changes(r) && c.refuseBusy(pathEntities(r.URL.Path)...) {
+			return
+		}
 		h(c)
 	})
 }

@@ -28,8 +28,14 @@ type task struct {
 	start     time.Time
 	end       time.Time
 	// notBefore: the task runs at least until then (work that takes
-	// time in Cloud Director, such as a disk copy).
+	// time in Cloud Director, such as a disk copy, and at least
+	// Config.TaskTime for any task).
 	notBefore time.Time
+	// locks are the entities (urns) the task holds while it runs: its
+	// owner (with a VM its vApp, with a vApp its VMs) and what else the
+	// operation changes (Server.lock). Another change of one of them is
+	// refused BUSY_ENTITY until the task ends (busy.go).
+	locks []string
 }
 
 func (m *model) newTask(c *reqCtx, name, operation string, owner types.Reference, finish func() error) *task {
@@ -43,6 +49,8 @@ func (m *model) newTask(c *reqCtx, name, operation string, owner types.Reference
 		status:    "running",
 		start:     time.Now(),
 	}
+	t.notBefore = t.start.Add(c.s.cfg.TaskTime)
+	t.locks = m.expand(owner.ID)
 	if c.sess != nil {
 		t.org, t.user = c.sess.org, c.sess.user
 	}
@@ -50,6 +58,13 @@ func (m *model) newTask(c *reqCtx, name, operation string, owner types.Reference
 	m.tasks[t.id] = t
 	m.running[t.id] = t
 	return t
+}
+
+// runsAtLeast makes the task run for d at least from its start.
+func (t *task) runsAtLeast(d time.Duration) {
+	if end := t.start.Add(d); end.After(t.notBefore) {
+		t.notBefore = end
+	}
 }
 
 // poll advances the task by one GET.

@@ -331,6 +331,7 @@ func handleDeleteTunnel(c *reqCtx) {
 func (c *reqCtx) tunnelTask(e *edge, t *tunnel, op, verb string, details bool) {
 	task := c.m.newTask(c, "nsxtL2VpnTunnel"+op, verb+" L2 VPN tunnel "+t.Name,
 		types.Reference{ID: t.ID, Name: t.Name, Type: "l2vpnTunnel", HREF: "/cloudapi/1.0.0/edgeGateways/" + e.ID + "/l2vpn/tunnels/" + t.ID}, nil)
+	task.lock(e.ID) // NSX-T edge gateway changes run one at a time
 	if details {
 		task.details = t.ID
 	}

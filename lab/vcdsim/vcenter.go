@@ -645,7 +645,7 @@ func handleImportAsVApp(c *reqCtx) {
 	c.m.recordImport(a, v2, in, mv)
 	t := c.m.newTask(c, "vdcImportVmAsVApp", fmt.Sprintf("Importing VM %s (%s) as vApp %s", b.name, b.moref, a.name), a.ref(),
 		func() error { a.importing = false; v2.importing = false; return nil })
-	t.notBefore = t.start.Add(mv.duration(c.s.cfg.CopyRate))
+	t.runsAtLeast(mv.duration(c.s.cfg.CopyRate))
 	c.w.Header().Set("Location", c.abs(a.href()))
 	x := c.vappXML(a)
 	x.Tasks = c.tasksInProgress(t)
@@ -669,6 +669,9 @@ func handleImportIntoVApp(c *reqCtx) {
 		c.fail(http.StatusBadRequest, "BAD_REQUEST", "VApp: %v is not an existing vApp", in.VApp)
 		return
 	}
+	if c.refuseBusy(a.urn()) {
+		return
+	}
 	v2 := newVM(b, a)
 	if in.VMName != "" {
 		v2.name = in.VMName
@@ -684,6 +687,6 @@ func handleImportIntoVApp(c *reqCtx) {
 	c.m.recordImport(a, v2, in, mv)
 	t := c.m.newTask(c, "vappImportVm", fmt.Sprintf("Importing VM %s (%s) into vApp %s", b.name, b.moref, a.name), a.ref(),
 		func() error { v2.importing = false; return nil })
-	t.notBefore = t.start.Add(mv.duration(c.s.cfg.CopyRate))
+	t.runsAtLeast(mv.duration(c.s.cfg.CopyRate))
 	c.taskResponse(t)
 }
