@@ -121,15 +121,16 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, explain(endpoint, cfg.User+"@"+cfg.Org, err)
 	}
 	// A session Cloud Director ended (idle, restart) is logged in again,
-	// through a client of its own on the same transport (relogin).
-	c.Client.Http.Transport = &relogin{base: tr, login: func() (string, error) {
+	// through a client of its own on the same transport (relogin); a change
+	// refused because its entity is busy is sent again (busyRetry).
+	c.Client.Http.Transport = &busyRetry{base: &relogin{base: tr, login: func() (string, error) {
 		n := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(120), govcd.WithVcloudRequestIdFunc(requestID), govcd.WithAPIVersion(c.Client.APIVersion))
 		n.Client.Http.Transport = tr
 		if err := n.Authenticate(cfg.User, cfg.Password, cfg.Org); err != nil {
 			return "", explain(endpoint, cfg.User+"@"+cfg.Org, err)
 		}
 		return n.Client.VCDToken, nil
-	}}
+	}}}
 	return &Client{VCDClient: c, Endpoint: endpoint, Org: cfg.Org, User: cfg.User}, nil
 }
 
