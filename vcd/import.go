@@ -249,7 +249,9 @@ func (c *Client) attachNetworks(vapp *govcd.VApp, names []string) error {
 			continue
 		}
 		org := &types.OrgVDCNetwork{Name: name, HREF: c.Client.VCDHREF.String() + "/network/" + uuid}
-		if _, err := vapp.AddOrgNetwork(&govcd.VappNetworkSettings{}, org, false); err != nil {
+		// Followed with ferry's poll interval, not go-vcloud-director's 3 s
+		// (AddOrgNetwork): this runs inside the cutover's downtime.
+		if err := c.wait(vapp.AddOrgNetworkAsync(&govcd.VappNetworkSettings{}, org, false)); err != nil {
 			return fmt.Errorf("give vApp %q the org VDC network %q: %w", vapp.VApp.Name, name, err)
 		}
 		// AddOrgNetwork writes the section it last read plus the new
@@ -389,7 +391,13 @@ func (c *Client) ConnectNICs(vappH *VApp, vmName string, nics []NICConnection) e
 		}
 		return fmt.Errorf("VM %q has no NIC with MAC %s", vmName, strings.Join(missing, ", "))
 	}
-	if err := vm.UpdateNetworkConnectionSection(ncs); err != nil {
+	// VM.UpdateNetworkConnectionSection would wait with go-vcloud-director's
+	// 3 s polls, inside the cutover's downtime: the same PUT, followed with
+	// ferry's.
+	ncs.Ovf, ncs.Xmlns = types.XMLNamespaceOVF, types.XMLNamespaceVCloud
+	task, err := c.Client.ExecuteTaskRequest(vm.VM.HREF+"/networkConnectionSection/", http.MethodPut,
+		types.MimeNetworkConnectionSection, "connect the NICs: %s", ncs)
+	if err := c.wait(task, err); err != nil {
 		return fmt.Errorf("connect the NICs of VM %q: %w", vmName, err)
 	}
 	return nil
