@@ -225,10 +225,17 @@ func (c *reqCtx) validateTunnel(e *edge, in *types.NsxtL2VpnTunnel, self *tunnel
 			return bad("stretchedNetworks: network %q is not connected to edge gateway %s", n.Name, e.Name)
 		}
 		s.NetworkRef = types.OpenApiReference{Name: n.Name, ID: n.ID}
+		if in.SessionMode == "SERVER" {
+			continue // assigned below, whatever the client sent
+		}
 		if s.TunnelID < 0 || s.TunnelID > 4093 || used[s.TunnelID] && s.TunnelID != 0 {
 			return bad("stretchedNetworks: tunnelId %d must be unique and between 1 and 4093", s.TunnelID)
 		}
 		used[s.TunnelID] = true
+	}
+	if in.SessionMode == "SERVER" {
+		assignServerTunnelIDs(in, self)
+		return true
 	}
 	next := 1
 	for i := range in.StretchedNetworks {
@@ -241,6 +248,44 @@ func (c *reqCtx) validateTunnel(e *edge, in *types.NsxtL2VpnTunnel, self *tunnel
 		}
 	}
 	return true
+}
+
+// firstServerTunnelID is where the lab starts the tunnel ids it assigns
+// in a SERVER session. How NSX picks them is not documented; the lab does
+// not start at 1, the id a client would write itself, so that a client
+// that assumes its own ids instead of reading the assigned ones back fails
+// in the lab.
+const firstServerTunnelID = 101
+
+// assignServerTunnelIDs gives each network a SERVER session stretches its
+// tunnel id: for a SERVER session the stretched networks' tunnelId is read
+// only (VMware Cloud Director OpenAPI 37.2, EdgeL2VpnStretchedNetwork: "For
+// server sessions this is read only. Ranges from (1-4093)"), so what the
+// client sent is ignored: a network the tunnel already stretched (old, on
+// an update) keeps its id, a new one gets the lowest free id from
+// firstServerTunnelID.
+func assignServerTunnelIDs(in *types.NsxtL2VpnTunnel, old *tunnel) {
+	had := map[string]int{}
+	if old != nil {
+		for _, s := range old.StretchedNetworks {
+			had[s.NetworkRef.ID] = s.TunnelID
+		}
+	}
+	used := map[int]bool{}
+	for i := range in.StretchedNetworks {
+		s := &in.StretchedNetworks[i]
+		s.TunnelID = had[s.NetworkRef.ID]
+		used[s.TunnelID] = s.TunnelID != 0
+	}
+	next := firstServerTunnelID
+	for i := range in.StretchedNetworks {
+		if s := &in.StretchedNetworks[i]; s.TunnelID == 0 {
+			for used[next] {
+				next++
+			}
+			s.TunnelID, used[next] = next, true
+		}
+	}
 }
 
 // handleCreateTunnel answers 202; the task's Details hold the tunnel id,

@@ -167,7 +167,9 @@ func TestTunnelCreateReadPage(t *testing.T) {
 }
 
 // TestStretchStatus: the tunnel is DOWN until a client session built from
-// its peer code with a matching tunnel id joins the fabric.
+// its peer code with a matching tunnel id joins the fabric. A SERVER
+// session's tunnel ids are Cloud Director's: the one the client sent is
+// ignored, and an update keeps the assigned one whatever it sends.
 func TestStretchStatus(t *testing.T) {
 	fabric := stretch.New()
 	env := start(t, Config{Fabric: fabric})
@@ -175,6 +177,13 @@ func TestStretchStatus(t *testing.T) {
 	tr := newTrunk(t, c)
 	tun := must(tr.egw.CreateL2VpnTunnel(tr.tunnelSpec("l2vpn-server", 4001)))(t).NsxtL2VpnTunnel
 	egwID := tr.egw.EdgeGateway.ID
+	if len(tun.StretchedNetworks) != 1 {
+		t.Fatalf("stretched %+v", tun.StretchedNetworks)
+	}
+	id := tun.StretchedNetworks[0].TunnelID
+	if id == 4001 || id < 1 || id > 4093 {
+		t.Fatalf("the server session kept the tunnel id the client sent, or assigned one out of range: %d", id)
+	}
 
 	st := tunnelStatus(t, c, egwID, tun.ID)
 	if st.RuntimeStatus != "DOWN" || st.FailureReason == "" {
@@ -184,7 +193,7 @@ func TestStretchStatus(t *testing.T) {
 	if st := tunnelStatus(t, c, egwID, tun.ID); st.RuntimeStatus != "DOWN" || !strings.Contains(st.FailureReason, "mismatch") {
 		t.Fatalf("wrong tunnel id: %+v", st)
 	}
-	fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: tun.PeerCode, Enabled: true, TunnelIDs: []int{4001}})
+	fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: tun.PeerCode, Enabled: true, TunnelIDs: []int{id}})
 	if st := tunnelStatus(t, c, egwID, tun.ID); st.RuntimeStatus != "UP" || st.FailureReason != "" {
 		t.Fatalf("with the client: %+v", st)
 	}
@@ -203,16 +212,20 @@ func TestStretchStatus(t *testing.T) {
 	cur := must(tr.egw.GetL2VpnTunnelById(tun.ID))(t)
 	spec := tr.tunnelSpec("l2vpn-server", 4001)
 	spec.Description = "stretch of company-network"
+	spec.StretchedNetworks[0].TunnelID = 7
 	cur = must(cur.Update(spec))(t)
 	if cur.NsxtL2VpnTunnel.PeerCode != tun.PeerCode || tunnelStatus(t, c, egwID, tun.ID).RuntimeStatus != "UP" {
 		t.Fatal("a description change broke the stretch")
+	}
+	if got := cur.NsxtL2VpnTunnel.StretchedNetworks[0].TunnelID; got != id {
+		t.Fatalf("an update sending tunnel id 7 moved the network from %d to %d", id, got)
 	}
 	spec.PreSharedKey = "another key"
 	cur = must(cur.Update(spec))(t)
 	if cur.NsxtL2VpnTunnel.PeerCode == tun.PeerCode || tunnelStatus(t, c, egwID, tun.ID).RuntimeStatus != "DOWN" {
 		t.Fatal("a new PSK kept the old peer code or the stretch UP")
 	}
-	fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: cur.NsxtL2VpnTunnel.PeerCode, Enabled: true, TunnelIDs: []int{4001}})
+	fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: cur.NsxtL2VpnTunnel.PeerCode, Enabled: true, TunnelIDs: []int{id}})
 
 	fabric.SetDown("IKE negotiation failed")
 	if st := tunnelStatus(t, c, egwID, tun.ID); st.RuntimeStatus != "DOWN" || st.FailureReason != "IKE negotiation failed" {
@@ -255,7 +268,7 @@ func TestTunnelKeyMasked(t *testing.T) {
 	if v := byName.NsxtL2VpnTunnel; v.ID != created.NsxtL2VpnTunnel.ID || v.PreSharedKey != "" || v.PeerCode != "" {
 		t.Fatalf("listed tunnel carries key %q / peer code %q", v.PreSharedKey, v.PeerCode)
 	}
-	fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: created.NsxtL2VpnTunnel.PeerCode, Enabled: true, TunnelIDs: []int{1}})
+	fabric.PutClient(stretch.ClientSession{ID: "s1", PeerCode: created.NsxtL2VpnTunnel.PeerCode, Enabled: true, TunnelIDs: []int{created.NsxtL2VpnTunnel.StretchedNetworks[0].TunnelID}})
 	if st := tunnelStatus(t, c, egwID, created.NsxtL2VpnTunnel.ID); st.RuntimeStatus != "UP" {
 		t.Fatalf("with the client: %+v", st)
 	}
