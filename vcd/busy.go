@@ -21,7 +21,10 @@ import (
 // network at once), and a tenant or the provider may be changing the same
 // entities. The request is sent again after a growing pause (busyFirst,
 // doubling up to busyMax) for up to busyBudget; then the last refusal is
-// returned, its message saying how long ferry waited. Only requests whose
+// returned, its message saying how long ferry waited. The pauses stay
+// short: the refused request costs Cloud Director little, and a pause
+// longer than the other task keeps ferry waiting for nothing, inside a
+// cutover's downtime. Only requests whose
 // body can be sent again are retried; reads are never refused busy.
 type busyRetry struct {
 	base http.RoundTripper
@@ -31,8 +34,8 @@ type busyRetry struct {
 // budget stays below the client's own request timeout (120 s, NewClient),
 // which bounds the whole round trip, retries included.
 var (
-	busyFirst  = 250 * time.Millisecond
-	busyMax    = 5 * time.Second
+	busyFirst  = 100 * time.Millisecond
+	busyMax    = time.Second
 	busyBudget = 100 * time.Second
 )
 
