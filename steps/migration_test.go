@@ -26,7 +26,6 @@ import (
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/replication"
-	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -76,8 +75,9 @@ func migrationLabWith(t *testing.T, vm string, opts lab.Options) (*lab.Lab, *Env
 		},
 	}
 	pf.ApplyDefaults(NewItinerary())
-	t.Setenv(session.EnvGuestUser, lab.GuestUser)
-	t.Setenv(session.EnvGuestPassword, lab.GuestPassword)
+	// The guest login (the probes' ping from WebApp1) is l.Config()'s, not
+	// FERRY_GUEST_USER / FERRY_GUEST_PASSWORD: t.Setenv would keep the
+	// tests on this lab from running in parallel.
 	st := NewState(filepath.Join(t.TempDir(), "state.json"))
 	env := NewEnv(l.Config(), pf, st)
 	t.Cleanup(func() { env.Close(context.Background()) })
@@ -195,6 +195,7 @@ func fileHash(t *testing.T, path string) [32]byte {
 // up running in a vApp of Company-VDC, the source is off, the replica equals
 // the source, the probes saw one short outage, and the report says so.
 func TestMigrateWebApp2(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	var lines []string
@@ -320,6 +321,7 @@ func TestMigrateWebApp2(t *testing.T) {
 // time the source ends up running again, nothing is left at the provider or
 // in vCD, the report says what happened, and replication goes on.
 func TestCutoverFaultsRollBack(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		inject func(l *lab.Lab, env *Env)
@@ -440,6 +442,7 @@ func vmRef(env *Env, name string) string {
 // TestMigrationBadInput: each bad answer is refused with a clear message
 // before anything changes.
 func TestMigrationBadInput(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	onprem, _ := env.OnPrem(ctx)
@@ -508,6 +511,7 @@ func TestMigrationBadInput(t *testing.T) {
 // TestCutoverOneByOne: confirming one of two VMs cuts over that one; the
 // other keeps running and replicating until it is confirmed in turn.
 func TestCutoverOneByOne(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	env.Plan().VMs = append(env.Plan().VMs, VMPlan{Name: "WebApp3"})
@@ -562,6 +566,7 @@ func TestCutoverOneByOne(t *testing.T) {
 // imported anything, into a vApp that already holds another migrated VM,
 // is retried without removing that vApp.
 func TestInterruptedCutoverKeepsASharedVApp(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	env.Plan().VMs = []VMPlan{{Name: "WebApp2", TargetVApp: "Shop"}, {Name: "WebApp3", TargetVApp: "Shop"}}
@@ -597,6 +602,7 @@ func TestInterruptedCutoverKeepsASharedVApp(t *testing.T) {
 // step 6 hands the VM to the scheduler, which keeps passing; the cutover
 // takes the job over and the scheduler stops passing it.
 func TestWarmReplicationInTheWizard(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	var mu sync.Mutex
@@ -640,6 +646,7 @@ func TestWarmReplicationInTheWizard(t *testing.T) {
 // fails at power-on removes only the imported VM; the vApp and its other
 // VM stay.
 func TestRollbackKeepsAnExistingVApp(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	provider, err := env.ProviderVC(ctx)
