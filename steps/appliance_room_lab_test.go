@@ -29,6 +29,7 @@ import (
 //     powers that same VM on (its import completed: nothing to abort, no
 //     second deploy).
 func TestApplianceNeedsRoomOnItsDatastore(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
 	vc, withFree := onpremRoom(t, l)
@@ -104,6 +105,7 @@ func TestApplianceNeedsRoomOnItsDatastore(t *testing.T) {
 // reserve beside it, the run's preflight refuses before step 1 (it passed
 // both checks apart, and step 6 then refused after steps 1 to 5 ran).
 func TestPreflightCountsTheApplianceBeforeSnapshotRoom(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	// 6 GiB free: the appliance (4 GiB) fits, and so would the snapshot
 	// reserve (4 GiB), but not both.
@@ -147,6 +149,7 @@ func onpremRoom(t *testing.T, l *lab.Lab) (*vsphere.Client, func(free int64)) {
 // step 3 after steps 1 and 2): every candidate is refreshed before the
 // ranking, and the appliance goes where the room was checked.
 func TestApplianceDefaultPlacementRanksFreshFreeSpace(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
 	vc, withFree := onpremRoom(t, l)
@@ -321,6 +324,7 @@ func planAppliance(t *testing.T, edit func(pf *steps.PlanFile)) (*steps.Env, ste
 // plan shows a conflict naming the VMs, the apply refuses and the port
 // group is left as it was.
 func TestSinkRefusedOnAPortGroupInUse(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env, p := planAppliance(t, func(pf *steps.PlanFile) { pf.Appliance.SinkPortgroup = lab.SecondPortgroup })
 	if s := p.String(); !strings.Contains(s, `! conflict port group "backend-network"`) || !strings.Contains(s, "WinSrv1") || strings.Contains(s, "apply the sink policy") {
@@ -353,6 +357,7 @@ func TestSinkRefusedOnAPortGroupInUse(t *testing.T) {
 // the pick by free space takes a vSAN or vVols datastore only when there
 // is no other, says so in the plan, and the deploy succeeds.
 func TestDefaultPlacementLeavesVSANToLast(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env, p := planAppliance(t, func(pf *steps.PlanFile) { pf.Appliance.Datastore = "" })
 	if s := p.String(); !strings.Contains(s, "(the most free space of the uplink's hosts' datastores, vSAN and vVols only when there is no other; appliance.datastore names another)") ||

@@ -650,6 +650,7 @@ func TestApplianceUnknownDatastoreRefusedByThePlan(t *testing.T) {
 // plan says so in a warning and the apply warns; an appliance version with
 // such a property, mapped in the plan, gets the gateway and no warning.
 func TestApplianceDuplicateGateway(t *testing.T) {
+	t.Parallel()
 	o := newOnPrem(t)
 	ctx := context.Background()
 	item := func(p Plan, kind string) Item {

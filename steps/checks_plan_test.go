@@ -10,6 +10,7 @@ import (
 // probe ...", as if a probe were an object found): the checks step's plan
 // lists each probe as a check, and counts no change.
 func TestChecksPlanSaysCheck(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	p, err := (&Checks{}).Plan(context.Background(), env)
 	if err != nil {

@@ -28,6 +28,7 @@ func choicesLab(t *testing.T) (*lab.Lab, *steps.Env) {
 // something is what Cloud Director and the on-prem vCenter hold, read
 // through the steps; the provider's own org is never offered as a tenant.
 func TestChoicesFromTheLab(t *testing.T) {
+	t.Parallel()
 	_, env := choicesLab(t)
 	ctx := context.Background()
 	choices := func(key string) []string {
@@ -113,6 +114,7 @@ func TestChoicesFromTheLab(t *testing.T) {
 // its limit, and a policy that does not hold the plan's replica datastore
 // (its import would copy the disks inside the downtime).
 func TestStoragePolicyChoices(t *testing.T) {
+	t.Parallel()
 	l, env := choicesLab(t)
 	ctx := context.Background()
 	policies := func() map[string]string {

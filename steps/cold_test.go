@@ -35,6 +35,7 @@ func reportOf(t *testing.T, env *Env) string {
 // scheduler) and cut over: it runs in Company-VDC over its replica, answers
 // its probe, the source stays off, and the report says it went cold.
 func TestColdMigrationOfPoweredOffVM(t *testing.T) {
+	t.Parallel()
 	l, env := coldLab(t, "Archive1")
 	ctx := context.Background()
 	var lines []string
@@ -99,6 +100,7 @@ func TestColdMigrationOfPoweredOffVM(t *testing.T) {
 // disk kept (back on the receiver appliance), and the source, which was
 // off, stays off.
 func TestColdMigrationRolledBack(t *testing.T) {
+	t.Parallel()
 	l, env := coldLab(t, "Archive1")
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
@@ -169,6 +171,7 @@ func TestColdMigrationRolledBack(t *testing.T) {
 // cutover shuts it down, replicates it in one pass without a snapshot and
 // brings it up in Company-VDC, where its guest boots from the replica.
 func TestColdMigrationOfRunningVM(t *testing.T) {
+	t.Parallel()
 	l, env := coldLab(t, "WebApp3")
 	env.Plan().VMs[0].Mode = ModeCold
 	ctx := context.Background()
@@ -228,6 +231,7 @@ func TestColdMigrationOfRunningVM(t *testing.T) {
 // line): the plan counts every VM the wave cuts over, and says its
 // projection is the warm VMs'.
 func TestWavePlanCountsItsColdVMs(t *testing.T) {
+	t.Parallel()
 	_, env := coldLab(t, "WebApp2")
 	ctx := context.Background()
 	env.EditPlan(func(pf *PlanFile) {

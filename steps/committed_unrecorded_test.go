@@ -22,6 +22,7 @@ import (
 // planning a new initial sync, and warm replication follows the VM at
 // once with an incremental pass of what changed since.
 func TestKilledAfterFirstCommitGoesOn(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	it := NewItinerary()
@@ -113,6 +114,7 @@ func TestKilledAfterFirstCommitGoesOn(t *testing.T) {
 // from the start (QA: "0 B of 64 MiB durable at the receiver, not sent
 // again").
 func TestReplicatePlanResumesFromNothingDurable(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	store, err := env.replicationStore()
 	if err != nil {
@@ -150,6 +152,7 @@ func replicaPlanItem(t *testing.T, env *Env) Item {
 // again (QA: it said "incremental pass (changed blocks only)" while the
 // run resumed 1.1 GiB into a 2 GiB compare).
 func TestReplicatePlanResumesInterruptedLaterPass(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	store, err := env.replicationStore()
 	if err != nil {
@@ -173,6 +176,7 @@ func TestReplicatePlanResumesInterruptedLaterPass(t *testing.T) {
 // interrupted; it is the plain incremental line (before: "resume the
 // interrupted full compare ... 3360 of 4096 blocks").
 func TestReplicatePlanWhileAPassRuns(t *testing.T) {
+	t.Parallel()
 	// A limiter from the start (uncapped in effect), slowed below once the
 	// journey is there, so that a pass of 1 MiB takes seconds.
 	j := startDiskChangeJourneyWith(t, func(env *Env) { env.Plan().BandwidthMbit = maxBandwidthMbit })
@@ -221,6 +225,7 @@ func TestReplicatePlanWhileAPassRuns(t *testing.T) {
 // plan) says who holds the replication data and what to do, not only
 // "replication store is in use by another ferry process".
 func TestReplicatePlanWhileAnotherFerryHoldsTheStore(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	if _, err := env.replicationStore(); err != nil { // this ferry holds it
 		t.Fatal(err)

@@ -133,6 +133,7 @@ func sourceVM(t *testing.T, env *Env, name string) (*vsphere.Client, vsphere.VM)
 // re-run does not roll back: it finds the target running and answering its
 // probes and finishes the cutover.
 func TestCrashAfterPowerOnIsFinished(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	// Dies with the line saying power-on is done: vCD has run it.
 	env = crashCutover(t, l, env, func(ev Event) bool { return strings.HasPrefix(ev.Message, "WebApp2: power on done in") })
@@ -193,6 +194,7 @@ func TestCrashAfterPowerOnIsFinished(t *testing.T) {
 // re-run changes nothing and asks; --rollback then removes the target,
 // keeps the replica, and replication resumes; --finish powers the target on.
 func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
+	t.Parallel()
 	for _, decision := range []string{CutoverRollback, CutoverFinish} {
 		t.Run(decision, func(t *testing.T) {
 			l, env := migrationLab(t, "WebApp2")
@@ -309,6 +311,7 @@ func notBootingLab(t *testing.T) (*lab.Lab, *Env, *Runner) {
 // a guess; it stops and asks, `ferry status` says so, and --rollback brings
 // the source back with its replica kept and replication resuming.
 func TestGuestThatDoesNotBootAsksForADecision(t *testing.T) {
+	t.Parallel()
 	l, env, r := notBootingLab(t)
 	ctx := context.Background()
 	r.Confirmed = true
@@ -356,6 +359,7 @@ func TestGuestThatDoesNotBootAsksForADecision(t *testing.T) {
 // as decided after its guest did not boot, leaves that job paused: a
 // cutover resumes only the jobs it paused itself (as a test migration does).
 func TestRollbackKeepsAPausedJobPaused(t *testing.T) {
+	t.Parallel()
 	_, env, r := notBootingLab(t)
 	ctx := context.Background()
 	_, paused := warmWithPaused(t, env, "WebApp2")
@@ -381,6 +385,7 @@ func TestRollbackKeepsAPausedJobPaused(t *testing.T) {
 // source to answer again, its report closes the outage and has the
 // earlier one end when the rollback began.
 func TestDecidedRollbackMeasuresItsOutage(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	env = crashCutover(t, l, env, func(ev Event) bool { return strings.HasPrefix(ev.Message, "WebApp2: power on done in") })
 	env.CutoverDecision = CutoverRollback
@@ -405,6 +410,7 @@ func TestDecidedRollbackMeasuresItsOutage(t *testing.T) {
 // until the wizard was restarted: the RPO went missed): the decided
 // rollback gives the job back to the scheduler that runs it.
 func TestDecidedRollbackResumesTheWizardsReplication(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	env = crashCutover(t, l, env, func(ev Event) bool { return ev.Message == "WebApp2: power on" })
 	ctx := context.Background()

@@ -20,6 +20,7 @@ import (
 // most of whose blocks were zeros: the VM ran in Cloud Director on a disk
 // that was not its source's.
 func TestDeletedReplicaIsSyncedAgainInFull(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	var lines []string
@@ -61,6 +62,7 @@ func TestDeletedReplicaIsSyncedAgainInFull(t *testing.T) {
 // change (it used to shut the source down, then fail at "connect
 // networks" and roll back).
 func TestCutoverRefusedWithoutItsNetwork(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
@@ -89,6 +91,7 @@ func TestCutoverRefusedWithoutItsNetwork(t *testing.T) {
 // appliance powered off at the provider, a confirmed cutover's preflight
 // says so, not only that the TLS handshake with the receiver failed.
 func TestPreflightSaysTheReceiverApplianceIsOff(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
@@ -118,6 +121,7 @@ func TestPreflightSaysTheReceiverApplianceIsOff(t *testing.T) {
 // says it was running when replicated, so its service is down already
 // (it read "cold migration" as if it always had been).
 func TestCutoverPlanSaysAWarmSourceWasPoweredOff(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}

@@ -103,6 +103,7 @@ func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
 // the cutover builds the target with are required, and a plan without them
 // is refused before the source is touched, naming the answer.
 func TestCutoverRefusedWithoutProviderNetwork(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := replicateToCutover(t, env)
@@ -132,6 +133,7 @@ func TestCutoverRefusedWithoutProviderNetwork(t *testing.T) {
 // shutdown): the cutover's plan shows it as a conflict, and a confirmed run
 // refuses before the source is touched.
 func TestCutoverRefusedWhenTheTargetNameIsTaken(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := replicateToCutover(t, env)

@@ -221,6 +221,7 @@ func (j *diskChangeJourney) cutOver(t *testing.T) {
 // whole-disk verify in the window), and the target VM
 // gets a 20 MiB disk equal to the source's.
 func TestSourceDiskExtendedDuringReplication(t *testing.T) {
+	t.Parallel()
 	j := startDiskChangeJourney(t)
 	l, env, sched := j.l, j.env, j.sched
 	ctx := context.Background()
@@ -326,6 +327,7 @@ func changeSourceDisk(t *testing.T, env *Env, vm string, op types.VirtualDeviceC
 // disks, the second one equal to the source's. Before, the cutover built a
 // target without the added disk and reported it migrated.
 func TestSourceDiskAddedDuringReplication(t *testing.T) {
+	t.Parallel()
 	j := startDiskChangeJourney(t)
 	l, env, sched, r := j.l, j.env, j.sched, j.r
 	ctx := context.Background()
@@ -409,6 +411,7 @@ func TestSourceDiskAddedDuringReplication(t *testing.T) {
 // again, and the cutover then builds the target with the one disk the
 // source has. The removed disk's replica is kept.
 func TestRedoVMSelectionAfterADiskWasRemoved(t *testing.T) {
+	t.Parallel()
 	j := startDiskChangeJourney(t)
 	l, env, sched, r := j.l, j.env, j.sched, j.r
 	ctx := context.Background()
@@ -485,6 +488,7 @@ func TestRedoVMSelectionAfterADiskWasRemoved(t *testing.T) {
 // hot-added to it again at its old size with what it holds. Given the
 // privilege back, resuming extends it and replication goes on incrementally.
 func TestReplicaExtendRefusedGivesDiskBack(t *testing.T) {
+	t.Parallel()
 	j := startDiskChangeJourney(t)
 	l, env, sched := j.l, j.env, j.sched
 	ctx := context.Background()

@@ -14,6 +14,7 @@ import (
 // kept pinging from the powered-off on-prem VM: the probe never answered,
 // and a healthy cutover stopped after green_timeout asking for a decision.
 func TestGuestPingFromACutOverVM(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	env.Plan().Probes = append(env.Plan().Probes, ProbePlan{Name: "WebApp2 -> WebApp1", VM: "WebApp2", From: "WebApp2", To: "172.16.10.11"})
 	env.Plan().Cutover.GreenTimeout = "10s"
@@ -50,6 +51,7 @@ func TestGuestPingFromACutOverVM(t *testing.T) {
 // the cutover is refused before the shutdown, naming it; before, the ping
 // would have failed in the target and the cutover stopped for a decision.
 func TestCutoverChecksGuestOperationsForAMovingPing(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	env.Plan().Probes = append(env.Plan().Probes, ProbePlan{Name: "WebApp2 -> WebApp1", VM: "WebApp2", From: "WebApp2", To: "172.16.10.11"})
 	ctx := context.Background()

@@ -30,6 +30,7 @@ func jobOf(t *testing.T, sched *replication.Scheduler, vm string) replication.Jo
 // do; the cutover run again removes what the first one left and cuts
 // over.
 func TestRestartKeepsAnInterruptedCutoversHold(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	next := crashCutoverIn(t, l, env, true, func(ev Event) bool {
@@ -96,6 +97,7 @@ func TestRestartKeepsAnInterruptedCutoversHold(t *testing.T) {
 // it: `ferry status` says the job is held and that it will resume, and
 // the restarted wizard resumes it, saying why.
 func TestRestartResumesAStaleTestMigrationHold(t *testing.T) {
+	t.Parallel()
 	_, env := testMigrationLab(t)
 	ctx := context.Background()
 	store, err := env.replicationStore()

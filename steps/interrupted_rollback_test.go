@@ -77,6 +77,7 @@ func checkRolledBack(t *testing.T, l *lab.Lab, env *Env, sched *replication.Sche
 // keeps the replica, powers the source on, records rolled back, releases
 // the hold (a pass completes) and reports the outage the crash left.
 func TestRollbackAloneOfCutoverInterruptedBeforePowerOn(t *testing.T) {
+	t.Parallel()
 	l, env := crashedAfterCreate(t)
 	ctx := context.Background()
 	sched, err := env.EnableWarm(ctx, nil)
@@ -119,6 +120,7 @@ func TestRollbackAloneOfCutoverInterruptedBeforePowerOn(t *testing.T) {
 // ferry status says so; the replica stays and replication resumes (a
 // pass completes). The cutover, confirmed again, then cuts over.
 func TestStartRollsBackAnInterruptedCutover(t *testing.T) {
+	t.Parallel()
 	l, env := crashedAfterCreate(t)
 	ctx := context.Background()
 	off := env.interruptedShutdown("WebApp2")
@@ -165,6 +167,7 @@ func TestStartRollsBackAnInterruptedCutover(t *testing.T) {
 // run), and, when the provider cannot be reached, the state and the hold
 // as they were, saying so.
 func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
+	t.Parallel()
 	t.Run("confirmed_again", func(t *testing.T) {
 		_, env := crashedAfterCreate(t)
 		env.CutoverVMs = []string{"WebApp2"}
@@ -231,6 +234,7 @@ func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
 // reports both outages: the first from the shutdown to the source's boot
 // (read from vCenter), the second until it powered the source on again.
 func TestOutagesOfKilledRetriesAreReported(t *testing.T) {
+	t.Parallel()
 	l, env := crashedAfterCreate(t)
 	ctx := context.Background()
 	first := env.interruptedShutdown("WebApp2")
@@ -281,6 +285,7 @@ func TestOutagesOfKilledRetriesAreReported(t *testing.T) {
 // attempt held the job again, leaves the cutover running: status says the
 // cutover was interrupted and what confirming it does.
 func TestStatusOfARetryKilledAfterItsCleanup(t *testing.T) {
+	t.Parallel()
 	l, env := crashedAfterCreate(t)
 	next := crashCutoverIn(t, l, env, false, func(ev Event) bool {
 		return ev.Kind == EventWarning && strings.Contains(ev.Message, "until this run powered it on again")

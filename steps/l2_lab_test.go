@@ -32,6 +32,7 @@ import (
 // carries the network's frames. A port set to another VLAN stops them;
 // step 4's verify says so, and a run puts the VLAN back.
 func TestSetupVLANTaggedNetwork(t *testing.T) {
+	t.Parallel()
 	l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +240,7 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 // its own: step 4 waits for it and gives up after extension.timeout, naming
 // where it looked.
 func TestApplianceNotAutonomousNeverAnswers(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Appliance.OVFProperties = map[string]string{"is_autonomous_edge": "=False"}
@@ -319,6 +321,7 @@ func edgePort(t *testing.T, planPath string) string {
 // kept alive and on a new one, as a real appliance's, not only once the lab
 // next looks at its appliances; powered on again, it answers after its boot.
 func TestEdgeSilentOnceItsApplianceIsOff(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	if ev, err := run(t, cfg, labPlan(t, l, nil), t.TempDir()+"/state.json"); err != nil {
@@ -393,6 +396,7 @@ func TestEdgeSilentOnceItsApplianceIsOff(t *testing.T) {
 // instead of reporting a stretch that would never carry a frame. The plan
 // said so beforehand (right only behind a NAT).
 func TestStretchDownWithTheWrongEdgeAddress(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Extension.LocalAddress = "198.51.100.99"

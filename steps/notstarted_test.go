@@ -14,6 +14,7 @@ import (
 // Env.WarmNotStarted (what the served wizard's dashboard shows) names it,
 // until the job starts.
 func TestStatusSaysAJobDidNotStart(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}

@@ -19,6 +19,7 @@ import (
 // detector (go test -race -run TestPlanAllWhileTheJourneyRuns ./steps), it
 // is the check that planning beside a run shares nothing unguarded.
 func TestPlanAllWhileTheJourneyRuns(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	plan := labPlan(t, l, func(pf *steps.PlanFile) { pf.Skip = nil })
 	r := runner(t, l.Config(), plan, filepath.Join(t.TempDir(), "state.json"), nil)

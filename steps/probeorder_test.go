@@ -67,6 +67,7 @@ func TestGuestPingWatchesItsGuest(t *testing.T) {
 // "InvalidPowerState"): where a guest ping's VM moved is looked up in the
 // plan as it is when the probe runs.
 func TestGuestPingFindsAVMAddedAfterItWasBuilt(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	vms := env.Plan().VMs

@@ -16,6 +16,7 @@ import (
 // Before, it looked for the target by name, did not find it, and stopped
 // ("nothing deleted ... detach them and remove the VM by hand").
 func TestInterruptedCutoverFindsItsRenamedTarget(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	next := crashCutoverIn(t, l, env, false, func(ev Event) bool {
 		return strings.HasPrefix(ev.Message, "WebApp2: import into vCD done")

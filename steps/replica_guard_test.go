@@ -16,6 +16,7 @@ import (
 // it and says what to do; the migrated VM keeps its disks and the receiver
 // appliance does not get them.
 func TestCutOverVMsDisksAreNotReplicatedAgain(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Confirmed: true, Emit: func(Event) {}}

@@ -46,6 +46,7 @@ func (s *hookSnap) ReadAt(ctx context.Context, key string, p []byte, off int64) 
 // hot-adds the disk again and the job is resumed, replication goes on and
 // the final pass makes the replica equal the source.
 func TestDetachDuringPassPausesJob(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
@@ -143,6 +144,7 @@ func TestDetachDuringPassPausesJob(t *testing.T) {
 // the provider vCenter will create and where they go; without a receiver
 // appliance in the plan it says which key is missing.
 func TestReplicatePlanNamesReplicaDisks(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	p, err := (&Replicate{}).Plan(ctx, env)
@@ -171,6 +173,7 @@ func TestReplicatePlanNamesReplicaDisks(t *testing.T) {
 // a template named anyway is refused when the replicas are placed, saying
 // why, not later by "power it on" (a template cannot be).
 func TestReceiverApplianceTemplateRefused(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	provider, err := env.ProviderVC(ctx)
@@ -222,6 +225,7 @@ func TestReceiverApplianceTemplateRefused(t *testing.T) {
 // changes" everywhere): step 6's plan names the replica nothing replicates
 // any more, and what ferry leaves of it.
 func TestReplicaLeftByAVMTakenOutOfThePlan(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	replicateToCutover(t, env)

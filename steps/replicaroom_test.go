@@ -125,6 +125,7 @@ func TestFullProviderDatastoreDoesNotPauseTheAppliance(t *testing.T) {
 // the cutover is refused before anything changes, saying so: the source
 // is never shut down for a target that could not start.
 func TestCutoverNeedsRoomForTheTargetsSwap(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := replicateToCutover(t, env)
@@ -160,6 +161,7 @@ func TestCutoverNeedsRoomForTheTargetsSwap(t *testing.T) {
 // the target's power-on failed); a test migration refuses too; with room
 // the cutover goes through.
 func TestCutoverNeedsTheVDCsComputeQuota(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := replicateToCutover(t, env)

@@ -16,6 +16,7 @@ import (
 // the pass checks the durable data, without a rate, and once, however many
 // events come; the summary counts the whole pass and what was durable.
 func TestResumedPassProgressAndSummary(t *testing.T) {
+	t.Parallel()
 	var got []string
 	emit := progressEmitter(func(ev Event) { got = append(got, ev.Message) }, "WebApp2")
 	checking := replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Resumed: 39 << 20}}

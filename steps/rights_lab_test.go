@@ -189,6 +189,7 @@ func tenantUserRights(t *testing.T, l *lab.Lab) (role string, rights []*vcdtypes
 // organization are the same before and after, as a provider reads them. A
 // second run changes nothing.
 func TestRightsLeaveOtherOrgsUntouched(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	before := othersView(t, l, "Company")

@@ -102,6 +102,7 @@ func TestFakeStepHonoursTheContract(t *testing.T) {
 }
 
 func TestApplianceHonoursTheContract(t *testing.T) {
+	t.Parallel()
 	o := newOnPrem(t)
 	assertIdempotent(t, &Appliance{}, newApplianceEnv(t, o, appliancePlan()))
 }

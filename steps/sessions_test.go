@@ -16,6 +16,7 @@ import (
 // by then the sessions ferry logged in with are over. The cutover still
 // runs through: each client logs in again when its session was ended.
 func TestSessionsEndWhileFerryWaits(t *testing.T) {
+	t.Parallel()
 	const idle = time.Second
 	l, env := migrationLabWith(t, "WebApp2", lab.Options{SessionIdle: idle})
 	ctx := context.Background()

@@ -63,6 +63,7 @@ func jsonEvents(t *testing.T, out []byte) *events {
 }
 
 func TestSetupBinary(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds ferry")
 	}

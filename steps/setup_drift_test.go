@@ -27,6 +27,7 @@ import (
 // Globex (or any other organization) changes, on the first run nor on the
 // second, which changes nothing.
 func TestSetupRightsLegacy(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	before := othersView(t, l, "Company")
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
@@ -63,6 +64,7 @@ func TestSetupRightsLegacy(t *testing.T) {
 // session), and what ferry must not touch is a conflict that changes
 // nothing (a session of the plan's name built from another peer code).
 func TestSetupDrift(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)
@@ -193,6 +195,7 @@ func mustSession(t *testing.T, edge *nsx.Client) nsx.Session {
 // cannot plan the L2 VPN without step 1; the run refuses before changing
 // anything and names what is missing.
 func TestSetupNeedsRights(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	tenant := labtest.VCD(t, l.Config().Tenant)
 	_, egw := companyEdge(t, tenant)
@@ -215,6 +218,7 @@ func TestSetupNeedsRights(t *testing.T) {
 // step 4's plan (the tunnel missing although step 2 was to run again),
 // and step 4 alone stopped at a conflict over its own session.
 func TestTunnelDeletedMadeAgainWithRedo(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)
@@ -275,6 +279,7 @@ func TestTunnelDeletedMadeAgainWithRedo(t *testing.T) {
 // the tunnel UP, but it no longer carries the network the targets join
 // (the cutover went ahead).
 func TestCutoverRefusedWhenTheTunnelStretchesAnotherNetwork(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
@@ -323,6 +328,7 @@ func TestCutoverRefusedWhenTheTunnelStretchesAnotherNetwork(t *testing.T) {
 // the preflight refuses, before step 2 makes a tunnel (it used to make it,
 // then stop at step 4's conflict).
 func TestSessionMadeElsewhereRefusedBeforeStep2(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)
@@ -361,6 +367,7 @@ func companyEdge(t *testing.T, c *vcd.Client) (*vcd.VDC, *vcd.EdgeGateway) {
 // a done step whose answers the plan has changed since is not run again on
 // its own, and the run says which answers differ and how to apply them.
 func TestChangedAnswersOfADoneStepAreSaid(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)

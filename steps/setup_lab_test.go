@@ -278,6 +278,7 @@ func untouched(t *testing.T, l *lab.Lab) {
 // changes nothing; the run takes the lab through steps 1 to 4; a second run
 // (new state, so every step applies again) changes nothing.
 func TestSetupRunInProcess(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	cfg := l.Config()
 	plan := labPlan(t, l, nil)

@@ -22,6 +22,7 @@ import (
 // refused before it changes anything, naming the privilege and the port
 // group; given back, the next run re-applies the policy.
 func TestSinkDriftNeedsModify(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	plan := labPlan(t, l, nil)
 	if ev, err := run(t, l.Config(), plan, ""); err != nil {

@@ -23,6 +23,7 @@ import (
 // datastore, the VM, what is free and what to do, and no snapshot is
 // taken; once there is room, the journey goes on.
 func TestReplicationRefusedWithoutRoomForSnapshots(t *testing.T) {
+	t.Parallel()
 	// No guest workload: its writes into holes take whole 1 MiB blocks, and
 	// the free space measured below must be what the plan finds.
 	l, env := migrationLabWith(t, "WebApp2", lab.Options{WorkloadRate: -1})
@@ -99,6 +100,7 @@ func TestSnapshotReserveValidated(t *testing.T) {
 // plan: the run refuses before anything happens, naming it, and the
 // source keeps running.
 func TestCutoverRefusedBesideForeignSnapshot(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLabWith(t, "WebApp2", lab.Options{})
 	ctx := context.Background()
 	var lines []string
@@ -156,6 +158,7 @@ func TestStatusSaysWhyPassesWait(t *testing.T) {
 // datastore however many VMs share it (each refresh makes vCenter ask its
 // hosts; a wave of 100 VMs on one datastore asked 100 times).
 func TestReplicationPlanRefreshesEachDatastoreOnce(t *testing.T) {
+	t.Parallel()
 	l, env := waveLab(t, "WebApp1", "WebApp2", "WebApp3")
 	before := l.OnPrem.DatastoreRefreshes()
 	p, err := (&Replicate{}).Plan(context.Background(), env)

@@ -12,6 +12,7 @@ import (
 // and what to do, each lab VM whose disks ferry's transport cannot read or
 // that has a snapshot of its own, and changes nothing (CBT stays off).
 func TestVMSelectionRefusesUnreadableDisks(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	onprem, err := env.OnPrem(ctx)

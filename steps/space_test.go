@@ -18,6 +18,7 @@ import (
 // what to do. With room for the disks' data but not for their capacity,
 // it goes on, with a warning.
 func TestReplicasMustFitTheProviderDatastore(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLabWith(t, "WebApp2", lab.Options{ProviderDatastoreCapacity: 1 << 20})
 	ctx := context.Background()
 	var lines []string
@@ -96,6 +97,7 @@ func TestReplicasMustFitTheProviderDatastore(t *testing.T) {
 // found after days of replication. With room for both, it says what the
 // swap will take, without the warning.
 func TestVMSelectionWarnsOfTheTargetsSwap(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	l.Workload.Stop()
@@ -147,6 +149,7 @@ func TestVMSelectionWarnsOfTheTargetsSwap(t *testing.T) {
 // says so now (its plan's VDC line, a warning), not the cutover after
 // days of replication; with room its line says what they will take.
 func TestVMSelectionWarnsOfTheVDCsComputeQuota(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	l.VCD.SetVDCCompute(100000, 512) // 512 MB: not WebApp2's 1024

@@ -17,6 +17,7 @@ import (
 // subnets over the stretch. The plan says so, naming the VMs, and the run
 // stops before anything changes unless the plan acknowledges it.
 func TestStretchOfAnotherSubnetNeedsAcknowledging(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	plan := labPlan(t, l, func(pf *steps.PlanFile) { pf.Network.GatewayCIDR = "172.16.20.1/24" })

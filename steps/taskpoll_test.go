@@ -16,6 +16,7 @@ import (
 // around the VM Cloud Director had imported (the target destroyed under
 // its vApp).
 func TestCutoverRidesOutFailedTaskPolls(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}

@@ -63,6 +63,7 @@ func providerHoldsNothing(t *testing.T, l *lab.Lab, env *Env, vm string) {
 // afterwards the provider holds nothing of the copies, the replica holds
 // the pass made during the test, and the next pass is incremental.
 func TestTestMigrationOfRunningVM(t *testing.T) {
+	t.Parallel()
 	l, env := testMigrationLab(t)
 	ctx := context.Background()
 
@@ -157,6 +158,7 @@ func TestTestMigrationOfRunningVM(t *testing.T) {
 // TestTestMigrationCopyDoesNotBoot: a copy whose guest does not boot is
 // reported so, and the cleanup still happens.
 func TestTestMigrationCopyDoesNotBoot(t *testing.T) {
+	t.Parallel()
 	l, env := testMigrationLab(t)
 	env.Plan().TestMigration.BootTimeout = "3s"
 	if err := l.Reach.BreakGuest("WebApp2", "lab: the guest's boot loader is damaged"); err != nil {
@@ -182,6 +184,7 @@ func TestTestMigrationCopyDoesNotBoot(t *testing.T) {
 // copy and the snapshot; the state lists it, the cutover waits, and
 // TestCleanup removes both (twice: the second finds nothing).
 func TestTestCleanupAfterKill(t *testing.T) {
+	t.Parallel()
 	l, env := testMigrationLab(t)
 	ctx := context.Background()
 	env.phaseHook = func(vm, phase string) {
@@ -266,6 +269,7 @@ func warmWithPaused(t *testing.T, env *Env, vm string) (*replication.Scheduler, 
 // replica a verify found to differ from its source is not tested: the
 // error says to run the repairing full compare first.
 func TestTestMigrationKeepsAPausedJobPaused(t *testing.T) {
+	t.Parallel()
 	_, env := testMigrationLab(t)
 	ctx := context.Background()
 	sched, paused := warmWithPaused(t, env, "WebApp2")
@@ -297,6 +301,7 @@ func TestTestMigrationKeepsAPausedJobPaused(t *testing.T) {
 // ping could never answer. The probe is listed as not run, with why, and
 // the test passes.
 func TestTestMigrationOfOneVMSkipsPingToAbsentPeer(t *testing.T) {
+	t.Parallel()
 	_, env := testMigrationLab(t)
 	md, err := env.TestMigrate(context.Background(), []string{"WebApp1"}, func(Event) {})
 	if err != nil {
@@ -320,6 +325,7 @@ func TestTestMigrationOfOneVMSkipsPingToAbsentPeer(t *testing.T) {
 // naming each privilege, where it is missing and what it is for. Before,
 // the test ran, and the snapshot it could not remove held the cutover.
 func TestTestMigrationRefusedWithoutPrivileges(t *testing.T) {
+	t.Parallel()
 	l, env := testMigrationLab(t)
 	for _, p := range []string{"VirtualMachine.State.RemoveSnapshot", "VirtualMachine.Inventory.Delete"} {
 		if err := l.Provider.Privileges.Withhold(p); err != nil {
@@ -350,6 +356,7 @@ func TestTestMigrationRefusedWithoutPrivileges(t *testing.T) {
 // cutover would do then), the test still passes and cleans up, and the
 // projection has the timeout for the shutdown.
 func TestTestMigrationGuestSlowToShutDown(t *testing.T) {
+	t.Parallel()
 	l, env := testMigrationLab(t)
 	timeout := l.GuestShutdown / 5
 	env.Plan().Cutover.ShutdownTimeout = timeout.String()

@@ -21,6 +21,7 @@ import (
 // blocks change between a snapshot and its reads: they must not be counted
 // as corruption).
 func TestCorruptedReplicaRepairedWhileRunning(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	var lines []string
@@ -108,6 +109,7 @@ func TestCorruptedReplicaRepairedWhileRunning(t *testing.T) {
 // TestCutoverFullVerify: cutover.full_verify keeps the whole-disk verify
 // inside the window, and the report shows what it read and its time.
 func TestCutoverFullVerify(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	yes := true
 	env.Plan().Cutover.FullVerify = &yes
@@ -152,6 +154,7 @@ func TestVerifyEveryValidated(t *testing.T) {
 // --verify` resumes it with a full compare that repairs the replica, and the
 // cutover then succeeds.
 func TestVerifyMismatchAtCutoverInTheWizard(t *testing.T) {
+	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	yes := true
 	env.Plan().Cutover.FullVerify = &yes

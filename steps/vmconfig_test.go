@@ -41,6 +41,7 @@ func backendNetwork(t *testing.T, env *Env, name string) {
 // configuration and each NIC's network, and Apply persists the
 // configuration with the step state.
 func TestVMSelectionCapturesConfigAndMapsNetworks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, env := migrationLab(t, "WinSrv1")
 	s := &VMSelection{}
@@ -138,6 +139,7 @@ func migrateVM(t *testing.T, name, greenTimeout string) (*lab.Lab, *Env, error) 
 // guest customization off, in the VDC's storage policy; imported in place
 // without a disk copy; and the lab's guest model boots them.
 func TestMigrateHeterogeneousVMs(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"WebApp2", "WinSrv1", "LinuxDB1"} {
 		t.Run(name, func(t *testing.T) {
 			l, env, err := migrateVM(t, name, "20s")
@@ -261,6 +263,7 @@ func TestMigrateHeterogeneousVMs(t *testing.T) {
 // VDC and a replica datastore that is not one of the provider VDC's, as
 // Cloud Director reports them to the provider through go-vcloud-director.
 func TestPlacementChecked(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l, env := migrationLab(t, "LinuxDB1")
 	s := &VMSelection{}
@@ -345,6 +348,7 @@ func TestHWAbove(t *testing.T) {
 // VDC storage policy, as Cloud Director lists the vCenter policy's
 // datastores; a named storage_profile the VDC lacks is refused too.
 func TestStoragePolicyChecked(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l, env := migrationLab(t, "LinuxDB1")
 	s := &VMSelection{}

@@ -13,6 +13,7 @@ import (
 // the replication step, handing its VMs to the scheduler, reports the
 // pass's phases and progress as its own.
 func TestWarmReplicationStepShowsThePass(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	if _, err := env.EnableWarm(ctx, nil); err != nil {

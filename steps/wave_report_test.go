@@ -73,6 +73,7 @@ func TestReportSaysWhatCameOfTheWave(t *testing.T) {
 // says the target was left powered off, and the report's table that its
 // outage was still open ("at least").
 func TestCutoverLeftOffSaysSo(t *testing.T) {
+	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	env.Plan().VMs[0].SetPower(LeaveOff)

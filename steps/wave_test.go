@@ -66,6 +66,7 @@ func barrier(t *testing.T, env *Env, phase string, n int) {
 // powered on, the report has a section per VM and the wave's total, and the
 // probe that depends on two of them is judged once both are up.
 func TestWaveCutsOverInParallel(t *testing.T) {
+	t.Parallel()
 	_, env := waveLab(t, "WebApp1", "WebApp2", "WebApp3")
 	ctx := context.Background()
 	var mu sync.Mutex
@@ -168,6 +169,7 @@ func TestWaveCutsOverInParallel(t *testing.T) {
 // wave of three: WebApp2 is rolled back and runs on-prem again, WebApp1 and
 // WebApp3 are cut over all the same.
 func TestWaveFailureRollsBackThatVMOnly(t *testing.T) {
+	t.Parallel()
 	l, env := waveLab(t, "WebApp1", "WebApp2", "WebApp3")
 	ctx := context.Background()
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
@@ -241,6 +243,7 @@ func TestWaveFailureRollsBackThatVMOnly(t *testing.T) {
 // at a time (the import to the power-on): both end up in it, neither
 // creates a second vApp nor finds the first half made.
 func TestWaveIntoOneVApp(t *testing.T) {
+	t.Parallel()
 	l, env := waveLab(t, "WebApp2", "WebApp3")
 	for i := range env.Plan().VMs {
 		env.Plan().VMs[i].TargetVApp = "Shop"
@@ -273,6 +276,7 @@ func TestWaveIntoOneVApp(t *testing.T) {
 // shutdown. VM selection sums a VM naming the default policy ("*") with one
 // naming none: the same policy.
 func TestWaveRefusedPastTheStorageLimit(t *testing.T) {
+	t.Parallel()
 	l, env := waveLab(t, "WebApp1", "WebApp2")
 	env.Plan().VMs[0].StorageProfile = "*" // the default, named
 	ctx := context.Background()
