@@ -373,6 +373,7 @@ func TestCutoverFaultsRollBack(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // a lab of its own, where tc.inject puts its fault
 			l, env := migrationLab(t, "WebApp2")
 			ctx := context.Background()
 			r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}

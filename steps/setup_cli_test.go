@@ -70,6 +70,7 @@ func TestSetupBinary(t *testing.T) {
 	bin := buildFerry(t)
 
 	t.Run("PlanRunRerun", func(t *testing.T) {
+		t.Parallel() // a lab of its own; bin is only run
 		l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 		plan := labPlan(t, l, nil)
 		dir := filepath.Dir(plan)
@@ -125,6 +126,7 @@ func TestSetupBinary(t *testing.T) {
 	})
 
 	t.Run("ResumeAfterKill", func(t *testing.T) {
+		t.Parallel() // a lab of its own; bin is only run
 		l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 		plan := labPlan(t, l, nil)
 		state := filepath.Join(filepath.Dir(plan), "plan.state.json")
@@ -196,6 +198,7 @@ func TestSetupBinary(t *testing.T) {
 	})
 
 	t.Run("BadInput", func(t *testing.T) {
+		t.Parallel() // a lab of its own; bin is only run
 		l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 		noPass := l.Config()
 		noPass.Tenant.Password = ""
@@ -268,6 +271,7 @@ func TestSetupBinary(t *testing.T) {
 	})
 
 	t.Run("TunnelNeverUp", func(t *testing.T) {
+		t.Parallel() // a lab of its own; bin is only run
 		l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 		const reason = "IKE negotiation failed: no proposal chosen"
 		l.Fabric.SetDown(reason)
