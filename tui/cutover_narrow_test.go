@@ -102,8 +102,9 @@ func TestCutoverDecisionFromWizard(t *testing.T) {
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
 	h.mustSee(t, "This rolls back interrupted cutovers", "ROLL BACK the interrupted cutover of the VMs typed", "finish instead)",
 		"Type WebApp1,WebApp2, or some of the names, to confirm", "enter roll back")
-	// Only the VMs it decides on, and no cutover window to project.
-	h.mustNotSee(t, "power on after cutover", "toggle power on", "WebApp3 →", "projected", "one wave")
+	// Only the VMs it decides on, and no cutover window to project, nor
+	// what confirming without the decision would do.
+	h.mustNotSee(t, "power on after cutover", "toggle power on", "WebApp3 →", "projected", "one wave", "cuts over anew", "confirming finishes it")
 
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
 	h.mustSee(t, "FINISH the interrupted cutover of the VMs typed", "Type WebApp1 to confirm", "over instead)")
@@ -228,5 +229,20 @@ func saveDecidedRollbackReport(t *testing.T, env *steps.Env) {
 	}
 	if err := env.State.SetOutput("cutover", "report", md); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCutOverRowFitsBesideTheSidebar (QA: at 80 columns step 6 read "keep
+// the source po…"): a cut-over VM's dashboard line is whole in the ~56
+// columns the dashboard has beside the sidebar.
+func TestCutOverRowFitsBesideTheSidebar(t *testing.T) {
+	lines := vmRow(&VMRow{ReplicationUpdate: ReplicationUpdate{VM: "WebApp2", Phase: PhaseCutOver}}, t0, false, false, 56)
+	for _, l := range lines {
+		if strings.Contains(l, "…") {
+			t.Errorf("a cut-over VM's line is cut at 56 columns: %q", l)
+		}
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "keep the source off") {
+		t.Errorf("a cut-over VM's lines: %q", lines)
 	}
 }

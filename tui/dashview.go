@@ -113,7 +113,7 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 	b.WriteString(" · next ")
 	if r.CutOver() {
 		b.Reset()
-		b.WriteString("  replication ended at the cutover; keep the source powered off")
+		b.WriteString("  cut over: replication ended; keep the source off") // fits 80 columns beside the sidebar
 	} else if r.Cold {
 		b.Reset()
 		if r.LastPass.IsZero() {

@@ -417,7 +417,11 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 		}
 		n++
 		rest = append(rest, wrapped(fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork)), width, 4, lipgloss.NewStyle())...)
-		if note := s.w.env.CutoverNoteWith(vm.Name, "ctrl+r: only roll back",
+		if s.decision != "" {
+			// The warning above says what the decision does; the note says
+			// what confirming without one would (QA: "cuts over anew"
+			// under "This rolls back").
+		} else if note := s.w.env.CutoverNoteWith(vm.Name, "ctrl+r: only roll back",
 			"decide with ctrl+r: finish (keep the target in Cloud Director, power it on if needed) or roll back (remove the target, keep the replica disks, power the source on again)"); note != "" {
 			rest = append(rest, wrapped("    ⚠ "+note, width, 6, sWarn)...)
 		} else if note := s.w.env.RecoveredNote(vm.Name); note != "" {
