@@ -681,6 +681,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	}
 	for _, r := range unreported {
 		r.Note = strings.TrimSpace(r.Note + " Cut over by an earlier run that stopped before it saved its report; its figures were kept in the state.")
+		r.EarlierRun = true
 		report.VMs = append(report.VMs, r)
 	}
 	if len(report.VMs) > 0 {

@@ -113,6 +113,10 @@ type VMReport struct {
 	FinalPass        *replication.Counters `json:"final_pass,omitempty"`
 	RolledBack       bool                  `json:"rolled_back,omitempty"`
 	RollbackError    string                `json:"rollback_error,omitempty"`
+	// EarlierRun says an earlier run cut this VM over and stopped before
+	// it saved its report: its section is carried into this run's report,
+	// and it is not of this run's wave.
+	EarlierRun bool `json:"earlier_run,omitempty"`
 
 	// Verify is what the verify phase checked, and the last full compare.
 	Verify *VerifyReport `json:"verify,omitempty"`
@@ -322,6 +326,9 @@ func (r *CutoverReport) outcomes() (string, bool) {
 	var order []string
 	n := map[string]int{}
 	for _, v := range r.VMs {
+		if v.EarlierRun {
+			continue // not of this run's wave
+		}
 		if n[v.Outcome] == 0 {
 			order = append(order, v.Outcome)
 		}
@@ -334,6 +341,18 @@ func (r *CutoverReport) outcomes() (string, bool) {
 	return strings.Join(parts, ", "), len(order) == 1 && order[0] == "migrated"
 }
 
+// waveVMs is how many VMs this run's wave cut over (VMs an earlier run
+// cut over are carried in beside them).
+func (r *CutoverReport) waveVMs() int {
+	n := 0
+	for _, v := range r.VMs {
+		if !v.EarlierRun {
+			n++
+		}
+	}
+	return n
+}
+
 // Markdown renders the report for people.
 func (r *CutoverReport) Markdown() string {
 	if r.Kind == ReportTest {
@@ -342,7 +361,7 @@ func (r *CutoverReport) Markdown() string {
 	var b strings.Builder
 	r.header(&b, "Cutover report")
 	b.WriteString("\n\n")
-	if len(r.VMs) > 1 {
+	if wave := r.waveVMs(); wave > 1 {
 		if outcomes, all := r.outcomes(); !all {
 			// Not every VM was cut over: the wave's figures are what
 			// its VMs' services went through, whatever came of them.
@@ -351,13 +370,13 @@ func (r *CutoverReport) Markdown() string {
 				down = "at least " + down + " (a VM's service still down when its cutover ended)"
 			}
 			fmt.Fprintf(&b, "Wave of %d VMs confirmed together (at most %d at a time): %s; downtime %s from the first shutdown (%s); projected %s.\n\n",
-				len(r.VMs), r.Parallel, outcomes, down, clock(r.FirstShutdown), approx(r.ProjectedWaveSeconds))
+				wave, r.Parallel, outcomes, down, clock(r.FirstShutdown), approx(r.ProjectedWaveSeconds))
 		} else if r.WaveOutageOpen {
 			fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime at least %s from the first shutdown (%s), a VM's service still down when its cutover ended; projected %s.\n\n",
-				len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), approx(r.ProjectedWaveSeconds))
+				wave, r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), approx(r.ProjectedWaveSeconds))
 		} else {
 			fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime %s from the first shutdown (%s) to the last service back (%s); projected %s.\n\n",
-				len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), clock(r.LastServiceBack), approx(r.ProjectedWaveSeconds))
+				wave, r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), clock(r.LastServiceBack), approx(r.ProjectedWaveSeconds))
 		}
 	}
 	b.WriteString("| VM | outcome | measured downtime | shutdown to power-on | projected | final pass |\n|---|---|---|---|---|---|\n")
@@ -382,7 +401,11 @@ func (r *CutoverReport) Markdown() string {
 				proj += " (partly defaults)"
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", v.VM, v.Outcome, measured, secs(v.ServiceWindowSeconds), proj, final)
+		outcome := v.Outcome
+		if v.EarlierRun {
+			outcome += " (earlier run)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", v.VM, outcome, measured, secs(v.ServiceWindowSeconds), proj, final)
 	}
 	if len(r.WaveProbes) > 0 {
 		b.WriteString("\nProbes that depend on several VMs, judged once all of them were up:\n\n")

@@ -92,16 +92,21 @@ func (v VMReport) Figures() string {
 	if e := v.earlierText(); e != "" {
 		measured += " (" + e + ")"
 	}
-	return fmt.Sprintf("%s · measured downtime %s · shutdown to power-on %s%s · final pass %s", v.Outcome, measured, secs(v.ServiceWindowSeconds), proj, final)
+	outcome := v.Outcome
+	if v.EarlierRun {
+		outcome += " (earlier run)"
+	}
+	return fmt.Sprintf("%s · measured downtime %s · shutdown to power-on %s%s · final pass %s", outcome, measured, secs(v.ServiceWindowSeconds), proj, final)
 }
 
 // WaveFigures is the wave's line of the report ("" for a single VM).
 func (r *CutoverReport) WaveFigures() string {
-	if len(r.VMs) < 2 {
+	wave := r.waveVMs()
+	if wave < 2 {
 		return ""
 	}
 	if r.WaveOutageOpen {
-		return fmt.Sprintf("wave of %d (at most %d at a time) · downtime at least %s from the first shutdown, a service still down when its cutover ended · projected %s", len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), approx(r.ProjectedWaveSeconds))
+		return fmt.Sprintf("wave of %d (at most %d at a time) · downtime at least %s from the first shutdown, a service still down when its cutover ended · projected %s", wave, r.Parallel, secs(r.WaveDowntimeSeconds), approx(r.ProjectedWaveSeconds))
 	}
-	return fmt.Sprintf("wave of %d (at most %d at a time) · downtime %s from the first shutdown to the last service back · projected %s", len(r.VMs), r.Parallel, secs(r.WaveDowntimeSeconds), approx(r.ProjectedWaveSeconds))
+	return fmt.Sprintf("wave of %d (at most %d at a time) · downtime %s from the first shutdown to the last service back · projected %s", wave, r.Parallel, secs(r.WaveDowntimeSeconds), approx(r.ProjectedWaveSeconds))
 }

@@ -168,3 +168,38 @@ func TestEarlierOutageCountedOnce(t *testing.T) {
 		t.Errorf("the retry's earlier outage reads %q; want it whole, +1.5s", got)
 	}
 }
+
+// TestReportCarriesAnEarlierRunsVMOutsideTheWave (QA): a run that confirmed
+// one VM, whose report also held a VM a killed run had cut over (carried
+// in from the state), read "Wave of 2 VMs confirmed together: 1 rolled
+// back, 1 migrated; downtime -". The wave is this run's VMs; the carried
+// VM's row says it was an earlier run's.
+func TestReportCarriesAnEarlierRunsVMOutsideTheWave(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 19, 2, 0, 0, time.UTC)
+	this := VMReport{VM: "WebApp3", Started: t0, SourceOff: t0.Add(time.Second), SourceBackOn: t0.Add(3 * time.Second),
+		Finished: t0.Add(4 * time.Second), Outcome: "rolled back", RolledBack: true, Decided: CutoverRollback}
+	earlier := VMReport{VM: "WebApp2", Started: t0.Add(-time.Minute), SourceOff: t0.Add(-50 * time.Second), TargetOn: t0.Add(-48 * time.Second),
+		Finished: t0.Add(-40 * time.Second), Outcome: "migrated", MeasuredDowntimeSeconds: 2.1, EarlierRun: true,
+		Note: "Cut over by an earlier run that stopped before it saved its report; its figures were kept in the state."}
+	rep := &CutoverReport{Started: t0, Parallel: 4, VMs: []VMReport{this}}
+	rep.finishWave()
+	rep.VMs = append(rep.VMs, earlier) // as Cutover.Apply carries it in
+	md := rep.Markdown()
+	if strings.Contains(md, "Wave of") {
+		t.Errorf("a run that confirmed one VM reports a wave:\n%s", md)
+	}
+	if !strings.Contains(md, "| WebApp2 | migrated (earlier run) | 2.1s |") || !strings.Contains(md, "| WebApp3 | rolled back |") {
+		t.Errorf("report table:\n%s", md)
+	}
+	if w := rep.WaveFigures(); w != "" || !strings.HasPrefix(earlier.Figures(), "migrated (earlier run) · ") {
+		t.Errorf("the wizard's lines: wave %q, carried VM %q", w, earlier.Figures())
+	}
+	two := this
+	two.VM = "WebApp1"
+	rep = &CutoverReport{Started: t0, Parallel: 4, VMs: []VMReport{this, two}}
+	rep.finishWave()
+	rep.VMs = append(rep.VMs, earlier)
+	if md := rep.Markdown(); !strings.Contains(md, "Wave of 2 VMs confirmed together (at most 4 at a time): 2 rolled back;") {
+		t.Errorf("a wave of two beside a carried VM:\n%s", md)
+	}
+}
