@@ -440,6 +440,10 @@ func (r *CutoverReport) Markdown() string {
 		if v.Projection != nil {
 			if t := v.windowText(); t == "not measured" {
 				fmt.Fprintf(&b, "Projected %s; this run measured no downtime of its own%s. %s\n\n", approx(v.ProjectedDowntimeSeconds), strings.TrimPrefix(v.downtimeText(), t), v.Projection.Text())
+			} else if v.RolledBack {
+				// QA: "Projected ~4m8s, measured 1.2s" set a cutover's
+				// projection against a rollback's outage.
+				fmt.Fprintf(&b, "Projected %s for the cutover, which was rolled back; the service was down %s. %s\n\n", approx(v.ProjectedDowntimeSeconds), v.downtimeText(), v.Projection.Text())
 			} else {
 				fmt.Fprintf(&b, "Projected %s, measured %s. %s\n\n", approx(v.ProjectedDowntimeSeconds), v.downtimeText(), v.Projection.Text())
 			}

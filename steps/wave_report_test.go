@@ -203,3 +203,17 @@ func TestReportCarriesAnEarlierRunsVMOutsideTheWave(t *testing.T) {
 		t.Errorf("a wave of two beside a carried VM:\n%s", md)
 	}
 }
+
+// TestRollbackReportSetsNoCutoverProjectionAgainstIt (QA): a rolled-back
+// VM's section read "Projected ~4m8s, measured 1.2s", a cutover's
+// projection beside a rollback's outage.
+func TestRollbackReportSetsNoCutoverProjectionAgainstIt(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 19, 2, 0, 0, time.UTC)
+	v := VMReport{VM: "WebApp2", Started: t0, SourceOff: t0.Add(time.Second), SourceBackOn: t0.Add(2200 * time.Millisecond),
+		Finished: t0.Add(3 * time.Second), Outcome: "rolled back", RolledBack: true, ServiceWindowSeconds: 1.2,
+		ProjectedDowntimeSeconds: 248, Projection: &DowntimeEstimate{VM: "WebApp2", TotalSeconds: 248, Total: 248 * time.Second}}
+	md := (&CutoverReport{Started: t0, VMs: []VMReport{v}}).Markdown()
+	if strings.Contains(md, "Projected ~4m8s, measured") || !strings.Contains(md, "Projected ~4m8s for the cutover, which was rolled back; the service was down 1.2s") {
+		t.Errorf("report of a rolled-back VM:\n%s", md)
+	}
+}
