@@ -528,7 +528,7 @@ func (s *vmScreen) view(width, height int) string {
 		case len(names) == 0 && len(s.w.env.CutOverVMs()) == 0:
 			line = "No VM selected yet: press esc to select the VMs to migrate"
 		case len(names) == 0:
-			line = "No VM left to migrate: press esc to select VMs for another wave"
+			line = "Every VM of the plan is cut over: press esc to select VMs for another wave"
 		}
 		if cut := s.w.env.CutOverVMs(); len(cut) > 0 {
 			line += " · cut over: " + strings.Join(cut, ", ")

@@ -58,7 +58,7 @@ func TestCutOverVMNotPickable(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: allDone, vms: afterCutover})
 	h.start(120, 40)
 	h.send(gotoStepMsg{Index: 4})
-	h.mustSee(t, "No VM left to migrate: press esc to select VMs for another wave", "cut over: WebApp2")
+	h.mustSee(t, "Every VM of the plan is cut over: press esc to select VMs for another wave", "cut over: WebApp2")
 	h.send(press("esc")) // edit the answers: the table
 	h.send(press("down"))
 	h.mustSee(t, " ✓  WebApp2", "WebApp2 is cut over: it runs in Cloud Director now", "0 of 3 selected")
