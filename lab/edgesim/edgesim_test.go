@@ -208,7 +208,12 @@ func TestStretchFollowsFabric(t *testing.T) {
 	if got, ae := c.do(http.MethodPut, sessionsPath+"/"+s.ID, map[string]any{"enabled": true, "_revision": s.Revision}, nil); got != http.StatusPreconditionFailed {
 		t.Fatalf("stale _revision: %d %s", got, ae.ErrorMessage)
 	}
-	c.mustDo(http.StatusOK, http.MethodPut, sessionsPath+"/"+s.ID, map[string]any{"enabled": true}, nil)
+	// So is a PUT without one (NSX: "If the _revision provided in a PUT
+	// request is missing or stale, the operation will be rejected").
+	if got, ae := c.do(http.MethodPut, sessionsPath+"/"+s.ID, map[string]any{"enabled": true}, nil); got != http.StatusPreconditionFailed || !strings.Contains(ae.ErrorMessage, "without its _revision") {
+		t.Fatalf("PUT without _revision: %d %s", got, ae.ErrorMessage)
+	}
+	c.mustDo(http.StatusOK, http.MethodPut, sessionsPath+"/"+s.ID, map[string]any{"enabled": true, "_revision": upd.Revision}, nil)
 	if st := c.status(s.ID); st.Status != "UP" {
 		t.Fatalf("re-enabled: %+v", st)
 	}
@@ -322,7 +327,7 @@ func TestPortsAndDelete(t *testing.T) {
 	// Moving the port to another tunnel id reaches the fabric.
 	e.Fabric.PutServer(stretch.ServerTunnel{ID: "t1", PeerCode: peerCode, Enabled: true, TunnelIDs: []int{101}})
 	c.mustDo(http.StatusOK, http.MethodPut, "/api/v1/ports/"+p.ID, map[string]any{
-		"l2_extension": map[string]any{"l2vpn_session_id": s.ID, "tunnel_id": 101},
+		"l2_extension": map[string]any{"l2vpn_session_id": s.ID, "tunnel_id": 101}, "_revision": p.Revision,
 	}, nil)
 	if st := c.status(s.ID); st.Status != "UP" {
 		t.Fatalf("after retagging the port: %+v", st)
@@ -392,6 +397,7 @@ func TestAdminDownPortAndClose(t *testing.T) {
 	c.mustDo(http.StatusOK, http.MethodPut, "/api/v1/ports/"+p.ID, map[string]any{
 		"admin_state":  "DOWN",
 		"l2_extension": map[string]any{"l2vpn_session_id": s.ID, "tunnel_id": 100},
+		"_revision":    p.Revision,
 	}, nil)
 	if st := c.status(s.ID); st.Status != "DOWN" || !strings.Contains(reason(st), "tunnel id mismatch") {
 		t.Fatalf("port administratively down: %+v", st)
@@ -399,6 +405,7 @@ func TestAdminDownPortAndClose(t *testing.T) {
 	c.mustDo(http.StatusOK, http.MethodPut, "/api/v1/ports/"+p.ID, map[string]any{
 		"admin_state":  "UP",
 		"l2_extension": map[string]any{"l2vpn_session_id": s.ID, "tunnel_id": 100},
+		"_revision":    p.Revision + 1,
 	}, nil)
 	if !e.Fabric.ServerStatus("t1").Up {
 		t.Fatal("port back UP, stretch still DOWN")
@@ -441,7 +448,7 @@ func TestSessionsOnlyInClientMode(t *testing.T) {
 	if status, ae := c.do(http.MethodPost, sessionsPath+"?action=create_with_peer_code", sessionBody("s", peerCode), nil); status != http.StatusCreated {
 		t.Fatalf("create session: %d %+v", status, ae)
 	}
-	if status, ae := c.do(http.MethodPut, "/api/v1/vpn/l2vpn/services/"+sv.ID, map[string]any{"mode": "SERVER"}, nil); status != http.StatusBadRequest || !strings.Contains(ae.ErrorMessage, "delete them") {
+	if status, ae := c.do(http.MethodPut, "/api/v1/vpn/l2vpn/services/"+sv.ID, map[string]any{"mode": "SERVER", "_revision": sv.Revision}, nil); status != http.StatusBadRequest || !strings.Contains(ae.ErrorMessage, "delete them") {
 		t.Fatalf("mode change with a session: %d %+v", status, ae)
 	}
 }

@@ -243,9 +243,7 @@ func (s *Server) updatePort(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
-	if req.Revision != nil && *req.Revision != p.Revision {
-		writeError(w, http.StatusPreconditionFailed, codeRevision,
-			fmt.Sprintf("The object LogicalPort/%s was modified by somebody else (revision %d, request has %d). Please refetch the object and retry.", p.ID, p.Revision, *req.Revision))
+	if !checkRevision(w, "LogicalPort", p.ID, p.Revision, req.Revision) {
 		return
 	}
 	next := p.LogicalPort

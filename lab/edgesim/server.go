@@ -350,3 +350,24 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	}
 }
+
+// checkRevision refuses a PUT whose _revision is missing or stale, as NSX
+// does for every revisioned resource: "PUT operations must include the
+// current _revision of the resource, which clients should obtain by issuing
+// a GET operation. If the _revision provided in a PUT request is missing or
+// stale, the operation will be rejected" (NSX-T Data Center REST API,
+// RevisionedResource; 412 Precondition Failed). It says whether the PUT
+// may go on.
+func checkRevision(w http.ResponseWriter, kind, id string, current int64, req *int64) bool {
+	switch {
+	case req == nil:
+		writeError(w, http.StatusPreconditionFailed, codeRevision,
+			fmt.Sprintf("The object %s/%s cannot be updated without its _revision (current revision %d). Please fetch the object and retry with its _revision.", kind, id, current))
+		return false
+	case *req != current:
+		writeError(w, http.StatusPreconditionFailed, codeRevision,
+			fmt.Sprintf("The object %s/%s was modified by somebody else (revision %d, request has %d). Please refetch the object and retry.", kind, id, current, *req))
+		return false
+	}
+	return true
+}

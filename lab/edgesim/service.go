@@ -140,9 +140,7 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) {
 	if sv == nil {
 		return
 	}
-	if req.Revision != nil && *req.Revision != sv.Revision {
-		writeError(w, http.StatusPreconditionFailed, codeRevision,
-			fmt.Sprintf("The object L2VPNService/%s was modified by somebody else (revision %d, request has %d). Please refetch the object and retry.", sv.ID, sv.Revision, *req.Revision))
+	if !checkRevision(w, "L2VPNService", sv.ID, sv.Revision, req.Revision) {
 		return
 	}
 	if req.Mode != nil {

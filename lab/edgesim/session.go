@@ -185,9 +185,7 @@ func (s *Server) updateSession(w http.ResponseWriter, r *http.Request) {
 	if se == nil {
 		return
 	}
-	if req.Revision != nil && *req.Revision != se.Revision {
-		writeError(w, http.StatusPreconditionFailed, codeRevision,
-			fmt.Sprintf("The object L2VPNSession/%s was modified by somebody else (revision %d, request has %d). Please refetch the object and retry.", se.ID, se.Revision, *req.Revision))
+	if !checkRevision(w, "L2VPNSession", se.ID, se.Revision, req.Revision) {
 		return
 	}
 	if req.TransportTunnels != nil {
