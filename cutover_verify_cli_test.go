@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -188,7 +189,7 @@ func checkPower(t *testing.T, l *lab.Lab, when string, source, target vsphere.Po
 		want vsphere.PowerState
 	}{{"source (on-prem)", l.OnPrem, source}, {"target (provider)", l.Provider, target}} {
 		vc := connectVC(t, l, side.vc)
-		ref, ok, err := vc.FindVM(ctx, "WebApp2")
+		ref, ok, err := labtest.ProviderVM(ctx, vc, "WebApp2")
 		if err != nil {
 			t.Fatal(err)
 		}

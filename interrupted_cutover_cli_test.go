@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -181,7 +182,7 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 			t.Skip("the kill landed after power-on was requested")
 		}
 		vc := connectVC(t, l, l.OnPrem)
-		ref, _, err := vc.FindVM(context.Background(), "WebApp2")
+		ref, _, err := labtest.ProviderVM(context.Background(), vc, "WebApp2")
 		if err != nil {
 			t.Fatal(err)
 		}

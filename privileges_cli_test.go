@@ -11,6 +11,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -126,7 +127,7 @@ func TestCutoverRefusedWithoutPowerOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer provider.Close(ctx)
-	if _, found, err := provider.FindVM(ctx, "WebApp2"); err != nil || found {
+	if _, found, err := labtest.ProviderVM(ctx, provider, "WebApp2"); err != nil || found {
 		t.Fatalf("a target VM WebApp2 at the provider after the refused cutover (found %v, %v)", found, err)
 	}
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -960,7 +961,7 @@ func TestDashboardTestMigration(t *testing.T) {
 	provider := connectVC(t, l, l.Provider)
 	copyLeft := func() bool {
 		t.Helper()
-		_, ok, err := provider.FindVM(context.Background(), steps.TestCopyName("WebApp2"))
+		_, ok, err := labtest.ProviderVM(context.Background(), provider, steps.TestCopyName("WebApp2"))
 		if err != nil {
 			t.Fatal(err)
 		}

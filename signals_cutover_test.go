@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -51,7 +52,7 @@ func TestCutoverHangup(t *testing.T) {
 		p := newTmuxPane(t, "hup-cutover", ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath())
 		p.waitFor("Type WebApp2 to confirm")
 		vc := connectVC(t, l, l.OnPrem)
-		ref, ok, err := vc.FindVM(context.Background(), "WebApp2")
+		ref, ok, err := labtest.ProviderVM(context.Background(), vc, "WebApp2")
 		if err != nil || !ok {
 			t.Fatalf("on-prem WebApp2: %v %v", ok, err)
 		}

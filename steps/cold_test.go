@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/replication"
 )
@@ -118,7 +119,7 @@ func TestColdMigrationRolledBack(t *testing.T) {
 		t.Error("the rollback powered on a source that was off")
 	}
 	provider, _ := env.ProviderVC(ctx)
-	if _, ok, _ := provider.FindVM(ctx, "Archive1"); ok {
+	if _, ok, _ := labtest.ProviderVM(ctx, provider, "Archive1"); ok {
 		t.Error("target VM left at the provider")
 	}
 	if _, err := tenantVDC(t, l).GetVAppByName("Archive1", true); err == nil {

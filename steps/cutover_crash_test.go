@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -88,7 +89,7 @@ func targetStatus(t *testing.T, l *lab.Lab, env *Env) (string, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, atProvider, err := provider.FindVM(ctx, "WebApp2")
+	_, atProvider, err := labtest.ProviderVM(ctx, provider, "WebApp2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestCrashAfterPowerOnIsFinished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serving, ok, err := provider.FindVM(ctx, "WebApp2")
+	serving, ok, err := labtest.ProviderVM(ctx, provider, "WebApp2")
 	if err != nil || !ok {
 		t.Fatalf("target after the crash: %v %v", ok, err)
 	}
@@ -171,7 +172,7 @@ func TestCrashAfterPowerOnIsFinished(t *testing.T) {
 		t.Fatalf("re-run: %v", err)
 	}
 	// The very VM that was serving still is: not rolled back and redone.
-	if now, _, _ := provider.FindVM(ctx, "WebApp2"); now != serving {
+	if now, _, _ := labtest.ProviderVM(ctx, provider, "WebApp2"); now != serving {
 		t.Errorf("the target after the re-run is %s, not %s that was serving: the re-run replaced it", now.Value, serving.Value)
 	}
 	if st, ok := targetStatus(t, l, env); st != "POWERED_ON" || !ok {

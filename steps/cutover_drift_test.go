@@ -8,6 +8,7 @@ import (
 	"github.com/vmware/govmomi/object"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 )
 
@@ -102,7 +103,7 @@ func TestPreflightSaysTheReceiverApplianceIsOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, ok, err := provider.FindVM(ctx, lab.ApplianceVM)
+	ref, ok, err := labtest.ProviderVM(ctx, provider, lab.ApplianceVM)
 	if err != nil || !ok {
 		t.Fatalf("receiver appliance: %v %v", ok, err)
 	}

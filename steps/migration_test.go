@@ -23,6 +23,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/lab/stretch"
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/replication"
@@ -160,7 +161,7 @@ func providerDisks(t *testing.T, env *Env, vm string) []*types.VirtualDisk {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, ok, err := provider.FindVM(ctx, vm)
+	ref, ok, err := labtest.ProviderVM(ctx, provider, vm)
 	if err != nil || !ok {
 		t.Fatalf("provider VM %s: %v", vm, err)
 	}
@@ -398,7 +399,7 @@ func TestCutoverFaultsRollBack(t *testing.T) {
 				t.Error("source WebApp2 is not running after the rollback")
 			}
 			provider, _ := env.ProviderVC(ctx)
-			if _, ok, _ := provider.FindVM(ctx, "WebApp2"); ok {
+			if _, ok, _ := labtest.ProviderVM(ctx, provider, "WebApp2"); ok {
 				t.Error("target VM left at the provider")
 			}
 			sys, _ := env.VCD(ctx)
@@ -691,7 +692,7 @@ func TestRollbackKeepsAnExistingVApp(t *testing.T) {
 	if len(got) != 1 || got[0] != "Legacy" {
 		t.Errorf("vApp Shared holds %v, want only Legacy", got)
 	}
-	if _, ok, _ := provider.FindVM(ctx, "WebApp2"); ok {
+	if _, ok, _ := labtest.ProviderVM(ctx, provider, "WebApp2"); ok {
 		t.Error("target VM left at the provider")
 	}
 	checkReplicaResumes(t, l, env, "WebApp2")

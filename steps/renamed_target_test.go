@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"strings"
 	"testing"
 
@@ -26,7 +27,7 @@ func TestInterruptedCutoverFindsItsRenamedTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, ok, err := provider.FindVM(ctx, "WebApp2")
+	ref, ok, err := labtest.ProviderVM(ctx, provider, "WebApp2")
 	if err != nil || !ok {
 		t.Fatalf("no target at the provider after the crash (%v)", err)
 	}

@@ -2,6 +2,8 @@ package steps
 
 import (
 	"context"
+	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/vmware/govmomi/object"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,7 +29,7 @@ func TestCutOverVMsDisksAreNotReplicatedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, ok, err := provider.FindVM(ctx, "WebApp2")
+	target, ok, err := labtest.ProviderVM(ctx, provider, "WebApp2")
 	if err != nil || !ok {
 		t.Fatalf("migrated VM at the provider: %v %v", ok, err)
 	}
@@ -49,12 +51,17 @@ func TestCutOverVMsDisksAreNotReplicatedAgain(t *testing.T) {
 	if s := p.String(); !strings.Contains(s, `! conflict replica "WebApp2": WebApp2: its replica disk`) {
 		t.Errorf("step 6's plan without the state of the cutover: want a conflict naming the migrated VM\n%s", s)
 	}
+	// Named as Cloud Director renamed it when it adopted it.
+	name, err := object.NewVirtualMachine(provider.Client.Client, target.Reference()).ObjectName(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	again := &Runner{Itinerary: NewItinerary(), Env: fresh, Emit: func(Event) {}}
-	if err := again.Preflight(ctx); err == nil || !strings.Contains(err.Error(), "is used by VM WebApp2 at the provider") {
+	if err := again.Preflight(ctx); err == nil || !strings.Contains(err.Error(), "is used by VM "+name+" at the provider") {
 		t.Errorf("preflight without the state of the cutover: %v; want it refused", err)
 	}
 	_, err = again.Run(ctx)
-	if err == nil || !strings.Contains(err.Error(), "is used by VM WebApp2 at the provider, so ferry does not write it") ||
+	if err == nil || !strings.Contains(err.Error(), "is used by VM "+name+" at the provider, so ferry does not write it") ||
 		!strings.Contains(err.Error(), "take WebApp2 out of the plan") {
 		t.Fatalf("a run without the state of the cutover: %v; want it refused, naming the migrated VM", err)
 	}
@@ -67,7 +74,7 @@ func TestCutOverVMsDisksAreNotReplicatedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range paths {
-		if !slices.Equal(users[p], []string{"WebApp2"}) {
+		if !slices.Equal(users[p], []string{name}) {
 			t.Errorf("replica disk %s used by %v after the refused run; want the migrated VM alone", p, users[p])
 		}
 	}

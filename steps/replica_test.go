@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
@@ -180,7 +181,7 @@ func TestReceiverApplianceTemplateRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, ok, err := provider.FindVM(ctx, lab.ApplianceVM)
+	ref, ok, err := labtest.ProviderVM(ctx, provider, lab.ApplianceVM)
 	if err != nil || !ok {
 		t.Fatalf("receiver appliance: %v %v", ok, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -42,7 +43,7 @@ func TestCutoverRidesOutFailedTaskPolls(t *testing.T) {
 		t.Errorf("vApp WebApp2 after the cutover: %v", err)
 	}
 	provider, _ := env.ProviderVC(ctx)
-	ref, ok, err := provider.FindVM(ctx, "WebApp2")
+	ref, ok, err := labtest.ProviderVM(ctx, provider, "WebApp2")
 	if err != nil || !ok {
 		t.Fatalf("target WebApp2 at the provider: found %v, %v", ok, err)
 	}

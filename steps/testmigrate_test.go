@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
 )
 
@@ -38,7 +39,7 @@ func providerHoldsNothing(t *testing.T, l *lab.Lab, env *Env, vm string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := provider.FindVM(ctx, TestCopyName(vm)); err != nil || ok {
+	if _, ok, err := labtest.ProviderVM(ctx, provider, TestCopyName(vm)); err != nil || ok {
 		t.Errorf("the provider vCenter still has %s (%v)", TestCopyName(vm), err)
 	}
 	if _, err := tenantVDC(t, l).GetVAppByName(TestVApp(vm), true); err == nil {
@@ -205,7 +206,7 @@ func TestTestCleanupAfterKill(t *testing.T) {
 		t.Fatalf("tests left running: %v", left)
 	}
 	provider, _ := env.ProviderVC(ctx)
-	if _, ok, _ := provider.FindVM(ctx, TestCopyName("WebApp2")); !ok {
+	if _, ok, _ := labtest.ProviderVM(ctx, provider, TestCopyName("WebApp2")); !ok {
 		t.Fatal("the killed test left no copy: the kill came too late to test anything")
 	}
 	if _, err := env.TestMigrate(ctx, []string{"WebApp2"}, func(Event) {}); !errors.Is(err, ErrTestLeftRunning) {

@@ -11,6 +11,7 @@ import (
 	vimtypes "github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/vcd"
 )
 
@@ -158,7 +159,7 @@ func TestMigrateHeterogeneousVMs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref, ok, err := provider.FindVM(ctx, name)
+			ref, ok, err := labtest.ProviderVM(ctx, provider, name)
 			if err != nil || !ok {
 				t.Fatalf("target %s at the provider: %v %v", name, ok, err)
 			}

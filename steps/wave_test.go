@@ -14,6 +14,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // waveLab is migrationLab with vms in the plan, a TCP probe on each, and a
@@ -222,7 +223,7 @@ func TestWaveFailureRollsBackThatVMOnly(t *testing.T) {
 		t.Errorf("cutover states %v", st)
 	}
 	provider, _ := env.ProviderVC(ctx)
-	if _, ok, _ := provider.FindVM(ctx, "WebApp2"); ok {
+	if _, ok, _ := labtest.ProviderVM(ctx, provider, "WebApp2"); ok {
 		t.Error("WebApp2's target left at the provider")
 	}
 	for _, vm := range []string{"WebApp1", "WebApp3"} {

@@ -8,10 +8,13 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/mo"
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/lab"
@@ -77,4 +80,29 @@ func ExitCode(err error) int {
 		return -1
 	}
 	return 0
+}
+
+// ProviderVM finds a VM of a vCenter by the name ferry gave it: the VM
+// named name, or the one Cloud Director renamed when it adopted it, "name
+// (uuid)" (as an operator searching vCenter for name finds it).
+func ProviderVM(ctx context.Context, c *vsphere.Client, name string) (vsphere.Ref, bool, error) {
+	if ref, ok, err := c.FindVM(ctx, name); err != nil || ok {
+		return ref, ok, err
+	}
+	vc := c.Client.Client
+	v, err := view.NewManager(vc).CreateContainerView(ctx, vc.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
+	if err != nil {
+		return vsphere.Ref{}, false, err
+	}
+	defer v.Destroy(context.WithoutCancel(ctx))
+	var vms []mo.VirtualMachine
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name"}, &vms); err != nil {
+		return vsphere.Ref{}, false, err
+	}
+	for _, m := range vms {
+		if strings.HasPrefix(m.Name, name+" (") && strings.HasSuffix(m.Name, ")") {
+			return vsphere.Ref{Type: m.Self.Type, Value: m.Self.Value}, true, nil
+		}
+	}
+	return vsphere.Ref{}, false, nil
 }

@@ -123,6 +123,12 @@ func TestImportFromProviderVCenter(t *testing.T) {
 	if len(vmx.VmSpecSection.DiskSection.DiskSettings) != len(devs.SelectByType((*vim.VirtualDisk)(nil))) {
 		t.Fatal("disk count differs from the provider VM")
 	}
+	// Cloud Director renames the VM it adopted: "<name> (<uuid>)" in the
+	// provider vCenter, and the query service says so.
+	src0 := object.NewVirtualMachine(vc.Client, vim.ManagedObjectReference{Type: "VirtualMachine", Value: moref})
+	if name := must(src0.ObjectName(ctx))(t); name != "DC0_H0_VM0 ("+strings.TrimPrefix(vmx.ID, "urn:vcloud:vm:")+")" {
+		t.Fatalf("imported VM's name in the provider vCenter: %q (vCD id %s)", name, vmx.ID)
+	}
 	imports := env.srv.Imports()
 	if len(imports) != 1 || !imports[0].SourceMove || imports[0].DiskCopied || imports[0].MoRef != moref || len(imports[0].Disks) == 0 {
 		t.Fatalf("import records %+v", imports)

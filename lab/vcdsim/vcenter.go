@@ -612,6 +612,32 @@ func (m *model) recordImport(a *vapp, v *vm, in *importParams, mv importMove) {
 	m.imports = append(m.imports, rec)
 }
 
+// adoptName renames an imported VM in the provider vCenter as Cloud
+// Director names the VMs it manages, "<name> (<uuid>)" (createVM names
+// the VMs it composes so): a VM Cloud Director manages "has a name that
+// includes its UUID", and Cloud Director keeps tracking it "even if it
+// changes its name, location and MoRef ID" (Tomas Fojtik, "How to Export
+// Running VM from vCloud Director", fojta.wordpress.com). Whoever looks
+// for the VM afterwards finds it by its moref, not by the name it had.
+func (m *model) adoptName(x *vm) error {
+	name := fmt.Sprintf("%s (%s)", x.name, x.id)
+	if m.vc == nil || x.moref == "" || x.vcName == name {
+		return nil
+	}
+	err := m.vc.call(func(ctx context.Context, c *vim25.Client) error {
+		t, err := object.NewVirtualMachine(c, vim.ManagedObjectReference{Type: "VirtualMachine", Value: x.moref}).Rename(ctx, name)
+		if err == nil {
+			err = t.Wait(ctx)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rename imported VM %s (%s) in the provider vCenter: %s%w", x.vcName, x.moref, reasonOf(err), err)
+	}
+	x.vcName = name
+	return nil
+}
+
 // handleImportAsVApp creates a vApp around a provider VM. The answer is the
 // vApp (status 0, "being created") with its task; the vApp reaches its
 // final status when the task completes.
@@ -644,7 +670,7 @@ func handleImportAsVApp(c *reqCtx) {
 	mv := c.placement(b, in)
 	c.m.recordImport(a, v2, in, mv)
 	t := c.m.newTask(c, "vdcImportVmAsVApp", fmt.Sprintf("Importing VM %s (%s) as vApp %s", b.name, b.moref, a.name), a.ref(),
-		func() error { a.importing = false; v2.importing = false; return nil })
+		func() error { a.importing = false; v2.importing = false; return c.m.adoptName(v2) })
 	t.runsAtLeast(mv.duration(c.s.cfg.CopyRate))
 	c.w.Header().Set("Location", c.abs(a.href()))
 	x := c.vappXML(a)
@@ -686,7 +712,7 @@ func handleImportIntoVApp(c *reqCtx) {
 	mv := c.placement(b, in)
 	c.m.recordImport(a, v2, in, mv)
 	t := c.m.newTask(c, "vappImportVm", fmt.Sprintf("Importing VM %s (%s) into vApp %s", b.name, b.moref, a.name), a.ref(),
-		func() error { v2.importing = false; return nil })
+		func() error { v2.importing = false; return c.m.adoptName(v2) })
 	t.runsAtLeast(mv.duration(c.s.cfg.CopyRate))
 	c.taskResponse(t)
 }
