@@ -127,8 +127,10 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		if msg := string(readFile(t, filepath.Join(l.Dir, "wizard.err"))); !strings.Contains(msg, "WebApp2: ROLLED BACK AUTOMATICALLY") {
 			t.Errorf("the wizard's terminal before its screen: want the rollback's warning, got:\n%s", msg)
 		}
-		// It opens on the cutover, saying what it did.
-		if s := screen(); !strings.Contains(s, "Step 8 of 8") || !strings.Contains(s, "ROLLED BACK") {
+		// It opens on the cutover, saying what it did above the
+		// confirmation (QA: only the terminal, hidden by the screen, said
+		// so), and how to cut over again here.
+		if s := screen(); !strings.Contains(s, "Step 8 of 8") || !strings.Contains(s, "WebApp2: ROLLED BACK AUTOMATICALLY:") || !strings.Contains(s, "To cut WebApp2 over again: step 8 (Cutover), type WebApp2.") {
 			t.Errorf("the wizard opened on:\n%s", s)
 		}
 		// The wizard quits (it holds the replication store until then).

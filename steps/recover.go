@@ -58,6 +58,47 @@ func (e *Env) CheckDroppedCutovers() error {
 	return fmt.Errorf("the plan leaves an unfinished cutover behind, which nothing run from it would end: %s", strings.Join(d, "; "))
 }
 
+// The words that start, after the VM's name, the warning that ends
+// RecoverInterruptedCutovers' rollback of a VM: done, or failed.
+const (
+	autoRolledBack     = "ROLLED BACK AUTOMATICALLY"
+	autoRollbackFailed = "AUTOMATIC ROLLBACK FAILED"
+)
+
+// AutoRollback is how RecoverInterruptedCutovers ended for one VM, as its
+// warning said it (AutoRollbacks).
+type AutoRollback struct {
+	VM string
+	// Failed: the rollback failed; the VM's cutover is left interrupted
+	// (its state and its hold on the replica as they were).
+	Failed bool
+	// Message is the warning: the VM, when the source was shut down and
+	// powered on again, the downtime, what was done, and what to do next
+	// (or why it failed).
+	Message string
+}
+
+// AutoRollbacks picks out of the events RecoverInterruptedCutovers emitted
+// each VM's outcome (its closing warning), for a front end that shows
+// them after they were emitted: the wizard, whose screen opens after it.
+func AutoRollbacks(events []Event) []AutoRollback {
+	var out []AutoRollback
+	for _, ev := range events {
+		if ev.Kind != EventWarning {
+			continue
+		}
+		vm, rest, ok := strings.Cut(ev.Message, ": ")
+		switch {
+		case !ok:
+		case strings.HasPrefix(rest, autoRolledBack):
+			out = append(out, AutoRollback{VM: vm, Message: ev.Message})
+		case strings.HasPrefix(rest, autoRollbackFailed):
+			out = append(out, AutoRollback{VM: vm, Failed: true, Message: ev.Message})
+		}
+	}
+	return out
+}
+
 // RecoveredNote says how vm's last cutover, interrupted, was rolled back
 // automatically ("" if it was not, or vm was cut over since).
 func (e *Env) RecoveredNote(vm string) string {
@@ -114,7 +155,7 @@ func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit) error {
 		}
 		recovered = append(recovered, vm.Name)
 		if err := e.recoverInterrupted(ctx, vm, off, emit); err != nil {
-			emit(Warning(fmt.Sprintf("%s: AUTOMATIC ROLLBACK FAILED of the cutover a previous ferry process left interrupted before power-on of the target was requested (it shut the source down at %s UTC): %v; "+
+			emit(Warning(fmt.Sprintf("%s: "+autoRollbackFailed+" of the cutover a previous ferry process left interrupted before power-on of the target was requested (it shut the source down at %s UTC): %v; "+
 				"its state and its hold on the replica stay as they were; roll it back with `ferry run --confirm-cutover=%s --rollback`, or cut over again with `--confirm-cutover=%s`",
 				vm.Name, off.UTC().Format("2006-01-02 15:04:05"), err, vm.Name, vm.Name)))
 			errs = append(errs, fmt.Errorf("%s: automatic rollback of its interrupted cutover: %w", vm.Name, err))
@@ -178,7 +219,7 @@ func (e *Env) recoverInterrupted(ctx context.Context, vm VMPlan, off time.Time, 
 	if err := e.State.SetOutput("cutover", recoveredKey(vm.Name), note); err != nil {
 		return err
 	}
-	emit(Warning(fmt.Sprintf("%s: ROLLED BACK AUTOMATICALLY: the cutover a previous ferry process left interrupted had shut the source down at %s UTC; ferry removed what it left at the provider (replica disks kept), powered the source on again at %s UTC after %s of downtime, and replication resumes; cut over again with `ferry run --confirm-cutover=%s`",
+	emit(Warning(fmt.Sprintf("%s: "+autoRolledBack+": the cutover a previous ferry process left interrupted had shut the source down at %s UTC; ferry removed what it left at the provider (replica disks kept), powered the source on again at %s UTC after %s of downtime, and replication resumes; cut over again with `ferry run --confirm-cutover=%s`",
 		vm.Name, off.UTC().Format("2006-01-02 15:04:05"), now.UTC().Format("15:04:05"), now.Sub(off).Round(time.Second), vm.Name)))
 	return nil
 }

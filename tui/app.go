@@ -11,6 +11,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
@@ -67,6 +68,11 @@ type Deps struct {
 	// Session, when set, is a wizard attached to a running engine (see
 	// Session); nil: the foreground wizard that owns its env.
 	Session *Session
+	// Recovered is what Env.RecoverInterruptedCutovers emitted before the
+	// wizard opened (its rollback, by itself, of cutovers a killed ferry
+	// left with the source down): the first screen and the cutover screen
+	// say what it did to each VM, or that it failed.
+	Recovered []steps.Event
 }
 
 // Feeds are the live streams and controls of replication and probes.
@@ -112,6 +118,51 @@ type wiring struct {
 	spinFrame                string
 	runs                     inflight
 	origin                   uint64 // this model, on the board of runs (SharedRun.Origin)
+	// recovered are the automatic rollbacks at the start (Deps.Recovered).
+	recovered []steps.AutoRollback
+}
+
+// autoRollbacks are the automatic rollbacks of the wizard's start that
+// still hold: a VM rolled back, not cut over (nor begun) since; a VM
+// whose rollback failed, still interrupted.
+func (w *wiring) autoRollbacks() []steps.AutoRollback {
+	var out []steps.AutoRollback
+	for _, r := range w.recovered {
+		if r.Failed && len(w.env.CutoverDecisions(r.VM)) > 0 || !r.Failed && w.env.RecoveredNote(r.VM) != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// autoRollbackLines is the notice of autoRollbacks: each VM's warning, in
+// the wizard's words, and how to go on here; nil when none holds.
+func (w *wiring) autoRollbackLines(width int) []string {
+	step := len(w.it)
+	for i, st := range w.it {
+		if st.Kind == steps.KindCutover {
+			step = i + 1
+		}
+	}
+	var out []string
+	for _, r := range w.autoRollbacks() {
+		msg, style := r.Message, sWarn
+		// The CLI's flags give way to the wizard's keys.
+		if i := strings.Index(msg, "; roll it back with `"); i >= 0 {
+			msg = msg[:i]
+		}
+		if i := strings.Index(msg, "; cut over again with `"); i >= 0 {
+			msg = msg[:i]
+		}
+		then := fmt.Sprintf("To cut %s over again: step %d (Cutover), type %s.", r.VM, step, r.VM)
+		if r.Failed {
+			style = sErr
+			then = fmt.Sprintf("Its cutover is still interrupted: on step %d (Cutover), ctrl+r and type %s to roll it back, or type %s to cut it over again.", step, r.VM, r.VM)
+		}
+		out = append(out, wrapped("⚠ "+msg+".", width, 2, style)...)
+		out = append(out, wrapped("  "+then, width, 2, style)...)
+	}
+	return out
 }
 
 func (w *wiring) spin() string { return w.spinFrame }
@@ -281,6 +332,10 @@ type Model struct {
 	// it looked around ([ ]) away from it (lookedAround).
 	liveStep     int
 	lookedAround bool
+	// opened is the screen the wizard opened on: it shows the automatic
+	// rollbacks of the start (wiring.autoRollbackLines) above itself,
+	// unless it is the cutover screen, which shows them itself.
+	opened int
 	// notice is the run the flash tells of (runNotice), so that the flash
 	// follows its step's runs to their end ("applies" becomes "applied")
 	// while nothing else took its place.
@@ -338,6 +393,8 @@ func New(ctx context.Context, d Deps) *Model {
 	}
 	m.inited = make([]bool, len(m.screens))
 	m.cur = resumeAt(w)
+	w.recovered = steps.AutoRollbacks(d.Recovered)
+	m.opened = m.cur
 	m.syncPhases()
 	for _, id := range []string{"rights", "trunk-network"} {
 		if w.env.State.Status(id) == steps.StatusDone {
@@ -717,6 +774,12 @@ func (m *Model) main(width, height int) string {
 		return m.quitAsk.view(width, height)
 	case m.showHelp:
 		return m.helpView(width, height)
+	}
+	if _, cutover := m.screens[m.cur].(*cutoverScreen); m.cur == m.opened && !cutover {
+		if notice := m.w.autoRollbackLines(width); len(notice) > 0 {
+			notice = append(notice[:min(len(notice), height/2)], "")
+			return strings.Join(notice, "\n") + "\n" + m.screens[m.cur].view(width, max(0, height-len(notice)))
+		}
 	}
 	return m.screens[m.cur].view(width, height)
 }

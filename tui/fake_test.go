@@ -307,6 +307,9 @@ type setup struct {
 	// env, when set, is the env (another harness's: two sessions of one
 	// engine) instead of one made from the fields above.
 	env *steps.Env
+	// recovered is Deps.Recovered: what the automatic rollback at the
+	// start emitted.
+	recovered []steps.Event
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -409,7 +412,7 @@ func newHarness(t testing.TB, s setup) *harness {
 	d := Deps{Config: cfg, Env: env, Itinerary: it, Now: func() time.Time { return h.clock },
 		Inventory: func(ctx context.Context) ([]vsphere.VM, error) { return h.inventory(ctx) },
 		Readiness: h.readinessOf(s.readiness),
-		Choices:   fakeChoices, ReadOnly: s.readOnly, SavePlan: s.savePlan, RunsLab: s.runsLab, LabDir: s.labDir, Session: s.session}
+		Choices:   fakeChoices, ReadOnly: s.readOnly, SavePlan: s.savePlan, RunsLab: s.runsLab, LabDir: s.labDir, Session: s.session, Recovered: s.recovered}
 	if s.feeds {
 		d.Feeds = Feeds{
 			Pause:  func(context.Context, string) error { return nil },

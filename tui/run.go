@@ -134,13 +134,22 @@ func Run(ctx context.Context, opts Options) error {
 	// `ferry run` and `ferry serve` do when they start: the service has
 	// been down since. Before, not beside, the screen: nothing the
 	// operator confirms can race it. A failure is said and the wizard
-	// opens all the same (its cutover screen decides: ctrl+r).
-	if err := env.RecoverInterruptedCutovers(ctx, recoveryLines(os.Stderr, logger)); err != nil {
+	// opens all the same (its cutover screen decides: ctrl+r). What it
+	// did goes to the terminal (seen after quitting) and to the screen:
+	// the first screen and the cutover screen say it (QA: the terminal
+	// alone was hidden by the alternate screen).
+	var recovered []steps.Event
+	lines := recoveryLines(os.Stderr, logger)
+	if err := env.RecoverInterruptedCutovers(ctx, func(ev steps.Event) {
+		recovered = append(recovered, ev)
+		lines(ev)
+	}); err != nil {
 		logger.Error("automatic rollback at start", "err", err) // its warning said it
 	}
 
 	d := opts.Adapters
 	d.Config, d.Env, d.Itinerary = opts.Config, env, it
+	d.Recovered = recovered
 	d.RunsLab = opts.RunsLab
 	if opts.RunsLab && opts.KeepLabDir != nil {
 		d.LabDir = opts.LabDir

@@ -378,9 +378,18 @@ func (s *cutoverScreen) view(width, height int) string {
 	default:
 		// The report scrolls as a step's results do, its verdict in view.
 		pinned, rest := s.report(width)
+		if notice := s.w.autoRollbackLines(width); len(notice) > 0 {
+			pinned = append(append(notice, ""), pinned...)
+		}
 		out = append(out, s.run.scrolled(pinned, rest, height-len(out))...)
 	}
 	return box(out, width, height)
+}
+
+// autoRolledBack: the notice above the confirmation says vm was rolled
+// back when the wizard started.
+func (s *cutoverScreen) autoRolledBack(vm string) bool {
+	return slices.ContainsFunc(s.w.autoRollbacks(), func(r steps.AutoRollback) bool { return r.VM == vm })
 }
 
 // confirmParts are the confirmation's lines: the warning (top), the VMs
@@ -397,6 +406,11 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 		warning = "⚠ This rolls back interrupted cutovers: the targets they left are removed, the sources start on-prem again."
 	case steps.CutoverFinish:
 		warning = "⚠ This finishes interrupted cutovers: the targets run in Cloud Director, the sources stay off."
+	}
+	if notice := s.w.autoRollbackLines(width); len(notice) > 0 && s.decision == "" {
+		// What ferry did by itself when the wizard started (QA: said only
+		// on the terminal, before the screen opened).
+		top = append(notice, "")
 	}
 	for _, l := range wrap(warning, width) {
 		top = append(top, sDanger.Render(l))
@@ -424,7 +438,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 		} else if note := s.w.env.CutoverNoteWith(vm.Name, "ctrl+r: only roll back",
 			"decide with ctrl+r: finish (keep the target in Cloud Director, power it on if needed) or roll back (remove the target, keep the replica disks, power the source on again)"); note != "" {
 			rest = append(rest, wrapped("    ⚠ "+note, width, 6, sWarn)...)
-		} else if note := s.w.env.RecoveredNote(vm.Name); note != "" {
+		} else if note := s.w.env.RecoveredNote(vm.Name); note != "" && !s.autoRolledBack(vm.Name) {
 			// The wizard (or an engine) opened on a cutover a killed
 			// ferry left with the source down, and ended the outage.
 			rest = append(rest, wrapped("    ⚠ "+note, width, 6, sWarn)...)
