@@ -161,8 +161,12 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 			t.Skip("the kill landed after power-on was requested")
 		}
 		killed := time.Now()
-		startServe(t, l)
+		s := startServe(t, l)
 		checkPower(t, l, "after ferry serve started", vsphere.PoweredOn, "")
+		// Its terminal says so (QA: only the event log and ferry.log did).
+		if e := s.stderr.String(); !strings.Contains(e, "ferry: warning: WebApp2: ROLLED BACK AUTOMATICALLY") || !strings.Contains(e, "of downtime") {
+			t.Errorf("ferry serve's stderr after its automatic rollback:\n%s", e)
+		}
 		if job := webApp2Job(t, run, l); !strings.Contains(job.Summary, "ROLLED BACK AUTOMATICALLY") || strings.Contains(job.Summary, "held") {
 			t.Errorf("status after the engine's automatic rollback: %q", job.Summary)
 		}

@@ -229,7 +229,7 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 		env.Close(ctx)
 		return err
 	}
-	eng, err := engine.Start(ctx, env, it, engine.Options{Log: logger})
+	eng, err := engine.Start(ctx, env, it, engine.Options{Log: logger, Warnings: os.Stderr})
 	if err != nil {
 		sock.Close()
 		env.Close(ctx)

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -40,6 +41,12 @@ type Options struct {
 	EventLogMax  int64
 	EventLogKeep int
 	Log          *slog.Logger
+	// Warnings, when set, gets a line ("ferry: warning: ...") for each
+	// warning of what the engine does by itself when it starts: its
+	// rollback of a cutover a killed ferry left with the source down, or
+	// the failure of that rollback (ferry serve: its stderr; the event log
+	// and Log have them too).
+	Warnings io.Writer
 }
 
 // Engine owns one plan's env (state, clients, replication store) and its
@@ -116,7 +123,11 @@ func Start(ctx context.Context, env *steps.Env, it steps.Itinerary, opts Options
 	// since. Rolled back now, loudly (the replica kept, its hold released
 	// before the scheduler takes the job); one whose power-on was
 	// requested waits for the operator's decision.
-	if err := env.RecoverInterruptedCutovers(ctx, e.logSteps(func(steps.Event) {})); err != nil {
+	if err := env.RecoverInterruptedCutovers(ctx, e.logSteps(func(ev steps.Event) {
+		if ev.Kind == steps.EventWarning && opts.Warnings != nil {
+			fmt.Fprintf(opts.Warnings, "ferry: warning: %s\n", ev.Message)
+		}
+	})); err != nil {
 		e.log.Warn("engine: automatic rollback of an interrupted cutover failed", "err", err)
 	}
 	sched, err := env.EnableWarm(ctx, e.replicationEvent)
