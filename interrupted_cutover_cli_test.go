@@ -311,3 +311,63 @@ func TestPlanDroppingAnUnfinishedCutoverRefused(t *testing.T) {
 	}
 	checkPower(t, l, "after the rollback", vsphere.PoweredOn, "")
 }
+
+// TestRollbackRunAgain (QA: a `ferry run --rollback` killed while the
+// source came back left WebApp2 rolled back, and the same command run
+// again, as an operator does after a dropped session, was refused with
+// exit 2 "was rolled back: run without --rollback"): run again, it says
+// the VM was rolled back already, when, and how to cut over again, exits
+// 0, and changes nothing: the source stays on, no target appears, the
+// state and the replication store are as they were.
+func TestRollbackRunAgain(t *testing.T) {
+	l, run := engineLab(t)
+	if !killedAfterShutdown(t, l, run) {
+		t.Skip("the kill landed after power-on was requested")
+	}
+	rollback := []string{"run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--rollback"}
+	// Killed once the source is powered on again, while ferry waits for
+	// it to answer (the pipe is buffered: the kill may land later, the VM
+	// is rolled back either way).
+	runSignalled(t, l, rollback, "", "WebApp2: source answering", syscall.SIGKILL)
+	checkPower(t, l, "after --rollback was killed", vsphere.PoweredOn, "")
+	stores, _ := filepath.Glob(filepath.Join(l.Dir, "*.db"))
+	files := append([]string{filepath.Join(l.Dir, "plan.state.json")}, stores...)
+	before := map[string]string{}
+	for _, f := range files {
+		before[f] = string(readFile(t, f))
+	}
+	out, code := run(rollback...)
+	if code != 0 || !strings.Contains(out, "WebApp2: already rolled back at ") || !strings.Contains(out, "nothing to do; cut over again with --confirm-cutover=WebApp2") ||
+		!strings.Contains(out, "ferry: nothing to do") || strings.Contains(out, "run without --rollback") {
+		t.Fatalf("--rollback run again: exit %d, want 0 saying WebApp2 was rolled back already:\n%s", code, out)
+	}
+	t.Logf("--rollback run again:\n%s", out)
+	checkPower(t, l, "after --rollback ran again", vsphere.PoweredOn, "")
+	for _, f := range files {
+		if string(readFile(t, f)) != before[f] {
+			t.Errorf("--rollback run again changed %s", filepath.Base(f))
+		}
+	}
+	// --json says so too, and ends with the same closing line.
+	out, code = run(append(rollback, "--json")...)
+	if code != 0 || !strings.Contains(out, `"message":"WebApp2: already rolled back at `) || !strings.Contains(out, `"message":"ferry: nothing to do`) {
+		t.Errorf("--rollback --json run again: exit %d\n%s", code, out)
+	}
+	// Sent to a ferry serve engine, the same.
+	startServe(t, l)
+	out, code = run(rollback...)
+	if code != 0 || !strings.Contains(out, "the steps run in the ferry serve engine") || !strings.Contains(out, "WebApp2: already rolled back at ") ||
+		!strings.Contains(out, "ferry: nothing to do") {
+		t.Fatalf("--rollback run again through the engine: exit %d\n%s", code, out)
+	}
+	checkPower(t, l, "after --rollback ran again through the engine", vsphere.PoweredOn, "")
+	// Replication goes on from the replica: the cutover again passes and
+	// cuts over.
+	if out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2"); code != 0 || !strings.Contains(out, "measured downtime") {
+		t.Fatalf("cutover after --rollback: exit %d\n%s", code, out)
+	}
+	// A finished cutover: --rollback is refused, as before.
+	if out, code := run(rollback...); code != 2 || !strings.Contains(out, "ferry rolls back no finished cutover") {
+		t.Errorf("--rollback after the cutover: exit %d, want 2\n%s", code, out)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,7 +69,12 @@ too, it only rolls back: what it left removed, the source powered on again
 (a cold migration's source that was off before stays off), the state "rolled
 back", replication resumed, the outage it left reported; the run then ends
 as a decided rollback does (exit 0: nothing failed; the cutover step
-waits to cut the VM over anew). A run or a ferry
+waits to cut the VM over anew). Run again (a dropped session, or a
+--rollback killed while the source came back), --rollback for a VM whose
+cutover is rolled back already says so ("already rolled back at <time>;
+nothing to do; cut over again with --confirm-cutover=VM") and changes
+nothing (exit 0); --rollback of a finished cutover, or of one that never
+started, is refused (exit 2). A run or a ferry
 serve that starts and finds such a cutover whose source is still off, and
 that does not confirm that VM's cutover itself, rolls it back by itself,
 with a warning naming the VM, when its source was shut down and the outage;
@@ -225,6 +231,26 @@ run, the wizard or ferry serve (ferry status says "stopped").
 			case rollbk:
 				env.CutoverDecision = steps.CutoverRollback
 			}
+			// --rollback run again (QA: after a dropped session killed the
+			// first while the source came back) finds the VMs it names
+			// rolled back already: nothing to do for them, not a refusal.
+			var settled, settledLines []string
+			env.CutoverVMs, settled, settledLines = env.SettledRollbacks(env.CutoverVMs, env.CutoverDecision)
+			if len(settled) > 0 && len(env.CutoverVMs) == 0 {
+				// Nothing at all: no step runs, nothing changes (an empty
+				// list would confirm every VM).
+				emit := eventPrinter(cmd.OutOrStdout(), len(it), asJSON)
+				for _, l := range settledLines {
+					emit(settledEvent(it, l))
+				}
+				res := steps.Outcome{AlreadyRolledBack: settled}
+				if asJSON {
+					emit(closingEvent(res))
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s; state: %s\n", runSummary(res), env.State.Path())
+				}
+				return nil
+			}
 			if err := env.CheckDecision(env.CutoverVMs, env.CutoverDecision); err != nil {
 				return usageError{err}
 			}
@@ -239,6 +265,9 @@ run, the wizard or ferry serve (ferry status says "stopped").
 			}
 			out := cmd.OutOrStdout()
 			emit := eventPrinter(out, len(it), asJSON)
+			for _, l := range settledLines {
+				emit(settledEvent(it, l))
+			}
 			r := &steps.Runner{Itinerary: it, Env: env, Emit: emit, Confirmed: confirm != "", Redo: redoSteps}
 			// Bad input (unknown names, conflicts, logins) stops the run
 			// before the first change, not halfway through.
@@ -269,6 +298,7 @@ run, the wizard or ferry serve (ferry status says "stopped").
 			if err = errors.Join(err, recovery); err != nil {
 				return fmt.Errorf("%w (state: %s)", err, env.State.Path())
 			}
+			res.AlreadyRolledBack = settled
 			if asJSON {
 				emit(closingEvent(res))
 			} else {
@@ -458,14 +488,33 @@ func closingEvent(res steps.Outcome) steps.Event {
 	return steps.Event{Time: time.Now().UTC(), Kind: steps.EventProgress, Message: runSummary(res), Fraction: -1}
 }
 
+// settledEvent is a line of Env.SettledRollbacks as the cutover step's.
+func settledEvent(it steps.Itinerary, line string) steps.Event {
+	ev := steps.Event{Time: time.Now().UTC(), Step: "cutover", Kind: steps.EventProgress, Message: line, Fraction: -1}
+	for i, st := range it {
+		if st.Step.ID() == "cutover" {
+			ev.Index = i + 1
+		}
+	}
+	return ev
+}
+
 // runSummary is a headless run's closing line, before the state's path.
 func runSummary(res steps.Outcome) string {
+	already := strings.Join(res.AlreadyRolledBack, ", ")
+	if already != "" && res.Done+res.AlreadyDone+res.Skipped == 0 && res.StoppedBefore == "" {
+		// --rollback of VMs rolled back already: no step ran.
+		return "ferry: nothing to do: the cutover of " + already + " was rolled back already (--rollback changed nothing; a new cutover needs --confirm-cutover)"
+	}
 	msg := fmt.Sprintf("ferry: %d done, %d already done, %d skipped", res.Done, res.AlreadyDone, res.Skipped)
 	switch {
 	case res.RolledBack:
 		msg += "; stopped at " + res.StoppedBefore + " (rolled back as decided, nothing failed; a new cutover needs --confirm-cutover)"
 	case res.StoppedBefore != "":
 		msg += "; stopped at " + res.StoppedBefore + " (waiting for --confirm-cutover)"
+	}
+	if already != "" {
+		msg += "; " + already + ": rolled back already, left as is"
 	}
 	return msg
 }

@@ -799,7 +799,45 @@ func (c *vmCutover) phase(name string, f func() (string, error)) error {
 }
 
 func (c *vmCutover) setState(v string) error {
+	if v == cutoverRolledBack {
+		// When, for a --rollback run again after it (SettledRollbacks).
+		return c.env.State.SetOutputs("cutover", map[string]string{cutoverKey(c.plan.Name): v,
+			rolledBackAtKey(c.plan.Name): time.Now().UTC().Format(time.RFC3339)})
+	}
 	return c.env.State.SetOutput("cutover", cutoverKey(c.plan.Name), v)
+}
+
+// rolledBackAtKey is the cutover step's output that says when vm's cutover
+// was last rolled back (RFC 3339, UTC).
+func rolledBackAtKey(vm string) string { return "rolled_back_at." + vm }
+
+// SettledRollbacks takes out of vms, for a rollback decision
+// (CutoverRollback), the VMs whose cutover is rolled back already (a
+// `ferry run --rollback` run again after it ended, or after it was killed
+// once it had rolled the VM back, while the source came back; or rolled
+// back automatically since): there is nothing left to roll back, and the
+// same command run again must not be refused. It returns the VMs left to
+// decide on, those taken out, and a line for each of them saying so.
+// Other decisions, and VMs whose cutover is anything else (done, never
+// started), are left to CheckDecision, which refuses them.
+func (e *Env) SettledRollbacks(vms []string, decision string) (rest, settled, lines []string) {
+	if decision != CutoverRollback {
+		return vms, nil, nil
+	}
+	out := e.State.Get("cutover").Outputs
+	for _, vm := range vms {
+		if out[cutoverKey(vm)] != cutoverRolledBack {
+			rest = append(rest, vm)
+			continue
+		}
+		when := "already rolled back"
+		if at, err := time.Parse(time.RFC3339, out[rolledBackAtKey(vm)]); err == nil {
+			when += " at " + at.UTC().Format("2006-01-02 15:04:05") + " UTC"
+		}
+		settled = append(settled, vm)
+		lines = append(lines, fmt.Sprintf("%s: %s; nothing to do; cut over again with --confirm-cutover=%s", vm, when, vm))
+	}
+	return rest, settled, lines
 }
 
 func (c *vmCutover) run(ctx context.Context, state string) (err error) {

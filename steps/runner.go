@@ -42,6 +42,9 @@ type Outcome struct {
 	RolledBack bool `json:",omitempty"`
 	// Report is a test migration's report (`ferry run --test-migrate`).
 	Report string `json:",omitempty"`
+	// AlreadyRolledBack are the VMs --rollback found rolled back already
+	// (Env.SettledRollbacks): nothing was done to them.
+	AlreadyRolledBack []string `json:",omitempty"`
 }
 
 // RedoSteps checks a --redo list (comma-separated step ids of it) and
