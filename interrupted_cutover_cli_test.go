@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -318,7 +320,9 @@ func TestPlanDroppingAnUnfinishedCutoverRefused(t *testing.T) {
 // exit 2 "was rolled back: run without --rollback"): run again, it says
 // the VM was rolled back already, when, and how to cut over again, exits
 // 0, and changes nothing: the source stays on, no target appears, the
-// state and the replication store are as they were.
+// VM's cutover state and the replication store are as they were; only
+// the cutover step the killed run left running is ended (ferry status
+// read it interrupted, "the next run runs it again").
 func TestRollbackRunAgain(t *testing.T) {
 	l, run := engineLab(t)
 	if !killedAfterShutdown(t, l, run) {
@@ -330,11 +334,18 @@ func TestRollbackRunAgain(t *testing.T) {
 	// is rolled back either way).
 	runSignalled(t, l, rollback, "", "WebApp2: source answering", syscall.SIGKILL)
 	checkPower(t, l, "after --rollback was killed", vsphere.PoweredOn, "")
+	statePath := filepath.Join(l.Dir, "plan.state.json")
+	outputs := func() map[string]string {
+		st, err := steps.LoadState(statePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Get("cutover").Outputs
+	}
 	stores, _ := filepath.Glob(filepath.Join(l.Dir, "*.db"))
-	files := append([]string{filepath.Join(l.Dir, "plan.state.json")}, stores...)
-	before := map[string]string{}
-	for _, f := range files {
-		before[f] = string(readFile(t, f))
+	before, store := outputs(), map[string]string{}
+	for _, f := range stores {
+		store[f] = string(readFile(t, f))
 	}
 	out, code := run(rollback...)
 	if code != 0 || !strings.Contains(out, "WebApp2: already rolled back at ") || !strings.Contains(out, "nothing to do; cut over again with --confirm-cutover=WebApp2") ||
@@ -343,10 +354,16 @@ func TestRollbackRunAgain(t *testing.T) {
 	}
 	t.Logf("--rollback run again:\n%s", out)
 	checkPower(t, l, "after --rollback ran again", vsphere.PoweredOn, "")
-	for _, f := range files {
-		if string(readFile(t, f)) != before[f] {
+	if after := outputs(); !maps.Equal(after, before) {
+		t.Errorf("--rollback run again changed the cutover's outputs:\n%v\nwas\n%v", after, before)
+	}
+	for _, f := range stores {
+		if string(readFile(t, f)) != store[f] {
 			t.Errorf("--rollback run again changed %s", filepath.Base(f))
 		}
+	}
+	if st, _ := run("status", "--plan", l.PlanPath()); strings.Contains(st, "interrupted") {
+		t.Errorf("ferry status after --rollback ran again:\n%s", st)
 	}
 	// --json says so too, and ends with the same closing line.
 	out, code = run(append(rollback, "--json")...)

@@ -73,7 +73,7 @@ waits to cut the VM over anew). Run again (a dropped session, or a
 --rollback killed while the source came back), --rollback for a VM whose
 cutover is rolled back already says so ("already rolled back at <time>;
 nothing to do; cut over again with --confirm-cutover=VM") and changes
-nothing (exit 0); --rollback of a finished cutover, or of one that never
+nothing (exit 0; a cutover step a killed --rollback left running is ended); --rollback of a finished cutover, or of one that never
 started, is refused (exit 2). A run or a ferry
 serve that starts and finds such a cutover whose source is still off, and
 that does not confirm that VM's cutover itself, rolls it back by itself,
@@ -238,7 +238,15 @@ run, the wizard or ferry serve (ferry status says "stopped").
 			env.CutoverVMs, settled, settledLines = env.SettledRollbacks(env.CutoverVMs, env.CutoverDecision)
 			if len(settled) > 0 && len(env.CutoverVMs) == 0 {
 				// Nothing at all: no step runs, nothing changes (an empty
-				// list would confirm every VM).
+				// list would confirm every VM), but for the cutover step a
+				// killed --rollback left running: it ended (QA: ferry
+				// status read it interrupted after "nothing to do").
+				if env.State.Status("cutover") == steps.StatusRunning {
+					if err := begin(); err != nil {
+						return err
+					}
+					env.SettleEndedCutoverStep()
+				}
 				emit := eventPrinter(cmd.OutOrStdout(), len(it), asJSON)
 				for _, l := range settledLines {
 					emit(settledEvent(it, l))
@@ -504,7 +512,7 @@ func runSummary(res steps.Outcome) string {
 	already := strings.Join(res.AlreadyRolledBack, ", ")
 	if already != "" && res.Done+res.AlreadyDone+res.Skipped == 0 && res.StoppedBefore == "" {
 		// --rollback of VMs rolled back already: no step ran.
-		return "ferry: nothing to do: the cutover of " + already + " was rolled back already (--rollback changed nothing; a new cutover needs --confirm-cutover)"
+		return "ferry: nothing to do: the cutover of " + already + " was rolled back already (left as it is; a new cutover needs --confirm-cutover)"
 	}
 	msg := fmt.Sprintf("ferry: %d done, %d already done, %d skipped", res.Done, res.AlreadyDone, res.Skipped)
 	switch {

@@ -342,6 +342,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 		e.logSteps(emit)(ev)
 	}
 	if len(settled) > 0 && len(cutover) == 0 {
+		env.SettleEndedCutoverStep() // a killed --rollback's step: ended
 		return steps.Outcome{AlreadyRolledBack: settled}, nil
 	}
 	if err := env.CheckDecision(cutover, decision); err != nil {

@@ -137,12 +137,8 @@ func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit) error {
 		switch {
 		case len(recovered) > 0 && len(errs) == 0:
 			e.pendAfterRecovery(recovered)
-		case len(recovered) == 0 && e.State.Status("cutover") == StatusRunning:
-			// A process killed in the step after its VMs' cutovers had
-			// ended (QA: a --rollback killed while the source came back
-			// read "interrupted ... runs it again" for ever): nothing of
-			// it is left to end.
-			e.pendIfNothingUnfinished("a ferry process stopped in this step after its VMs' cutovers ended (their outages go into the next downtime report); waiting for --confirm-cutover")
+		case len(recovered) == 0:
+			e.SettleEndedCutoverStep()
 		}
 	}()
 	for _, vm := range e.Plan().VMs {
@@ -162,6 +158,20 @@ func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// SettleEndedCutoverStep puts the cutover step, left running by a ferry
+// process stopped in it after its VMs' cutovers had ended (QA: a
+// --rollback killed while the source came back read "interrupted ... runs
+// it again" for ever), back to pending: nothing of it is left to end. A
+// step with a VM's cutover unfinished, or not running, is left as it is.
+// It changes the state only, and says whether it did.
+func (e *Env) SettleEndedCutoverStep() bool {
+	if e.State.Status("cutover") != StatusRunning {
+		return false
+	}
+	e.pendIfNothingUnfinished("a ferry process stopped in this step after its VMs' cutovers ended (their outages go into the next downtime report); waiting for --confirm-cutover")
+	return e.State.Status("cutover") != StatusRunning
 }
 
 // pendAfterRecovery puts the cutover step back to pending, saying which
