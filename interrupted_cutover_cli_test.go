@@ -169,6 +169,14 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		if e := s.stderr.String(); !strings.Contains(e, "ferry: warning: WebApp2: ROLLED BACK AUTOMATICALLY") || !strings.Contains(e, "of downtime") {
 			t.Errorf("ferry serve's stderr after its automatic rollback:\n%s", e)
 		}
+		// A wizard attached to the engine says so too, and how to cut
+		// over again.
+		p := newTmuxPane(t, "rb-attach", ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath())
+		p.waitFor("To cut WebApp2 over again: step 8 (Cutover), type WebApp2.")
+		if s := p.screen(); !strings.Contains(s, "WebApp2: ROLLED BACK AUTOMATICALLY:") {
+			t.Errorf("the wizard attached to the engine:\n%s", s)
+		}
+		// (The pane goes with the test: the engine lets it go then.)
 		if job := webApp2Job(t, run, l); !strings.Contains(job.Summary, "ROLLED BACK AUTOMATICALLY") || strings.Contains(job.Summary, "held") {
 			t.Errorf("status after the engine's automatic rollback: %q", job.Summary)
 		}

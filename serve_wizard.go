@@ -106,7 +106,7 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 	if role == roleViewer {
 		session.Viewer = why
 	}
-	deps := tui.Deps{Env: env, Itinerary: w.eng.Itinerary, Feeds: feeds, Session: session,
+	deps := tui.Deps{Env: env, Itinerary: w.eng.Itinerary, Feeds: feeds, Session: session, Recovered: w.eng.Recovered(),
 		SavePlan: func(pf *steps.PlanFile) error { return pf.Save(w.plan) }}
 	model := tui.New(ctx, deps)
 	p := tea.NewProgram(model, append(opts, tea.WithAltScreen(), tea.WithContext(ctx))...)

@@ -63,6 +63,9 @@ type Engine struct {
 	log     *slog.Logger
 	events  *EventLog
 	started time.Time
+	// recovered is what the automatic rollback at the start emitted
+	// (Recovered); written before the engine serves anyone.
+	recovered []steps.Event
 
 	mu        sync.Mutex
 	subs      map[int]func(replication.Event)
@@ -124,6 +127,7 @@ func Start(ctx context.Context, env *steps.Env, it steps.Itinerary, opts Options
 	// before the scheduler takes the job); one whose power-on was
 	// requested waits for the operator's decision.
 	if err := env.RecoverInterruptedCutovers(ctx, e.logSteps(func(ev steps.Event) {
+		e.recovered = append(e.recovered, ev)
 		if ev.Kind == steps.EventWarning && opts.Warnings != nil {
 			fmt.Fprintf(opts.Warnings, "ferry: warning: %s\n", ev.Message)
 		}
@@ -510,6 +514,11 @@ func (e *Engine) logSteps(emit steps.Emit) steps.Emit {
 		emit(ev)
 	}
 }
+
+// Recovered is what the engine's automatic rollback at its start emitted
+// (steps.Env.RecoverInterruptedCutovers), for the wizards attached to it
+// (tui.Deps.Recovered: they say what it did while it still holds).
+func (e *Engine) Recovered() []steps.Event { return slices.Clone(e.recovered) }
 
 // StepEmit is what a wizard's step run passes to its steps so the event log
 // records them as it does the engine's runs.
