@@ -225,7 +225,7 @@ func (c *Client) VDCByName(orgName, vdcName string) (*VDC, error) {
 	}
 	vdc, err := org.GetVDCByName(vdcName, false)
 	if err == nil {
-		return wrapVDC(vdc), nil
+		return wrapVDC(&c.Client, vdc), nil
 	}
 	if !govcd.ContainsNotFound(err) {
 		return nil, fmt.Errorf("VDC %q in org %q: %w", vdcName, orgName, err)
@@ -257,7 +257,7 @@ func (c *Client) EdgeGatewayByName(vdcH *VDC, name string) (*EdgeGateway, error)
 	vdc := vdcH.vdc
 	egw, err := vdc.GetNsxtEdgeGatewayByName(name)
 	if err == nil {
-		return wrapEdgeGateway(egw), nil
+		return wrapEdgeGateway(&c.Client, egw), nil
 	}
 	if !govcd.ContainsNotFound(err) {
 		return nil, fmt.Errorf("edge gateway %q: %w", name, err)

@@ -23,9 +23,15 @@ type VDC struct {
 	Name string
 	ID   string
 	vdc  *govcd.Vdc
+	// client is the session vdc was read with (go-vcloud-director keeps
+	// its own to itself): the calls that follow their tasks with ferry's
+	// polls rather than the library's use it.
+	client *govcd.Client
 }
 
-func wrapVDC(v *govcd.Vdc) *VDC { return &VDC{Name: v.Vdc.Name, ID: v.Vdc.ID, vdc: v} }
+func wrapVDC(c *govcd.Client, v *govcd.Vdc) *VDC {
+	return &VDC{Name: v.Vdc.Name, ID: v.Vdc.ID, vdc: v, client: c}
+}
 
 // NetworkNames lists the VDC's org VDC networks.
 func (v *VDC) NetworkNames() ([]string, error) {
@@ -71,13 +77,14 @@ func wrapStoragePolicy(r *types.Reference) *StoragePolicy {
 
 // EdgeGateway is an NSX-T edge gateway of an org VDC.
 type EdgeGateway struct {
-	Name string
-	ID   string
-	egw  *govcd.NsxtEdgeGateway
+	Name   string
+	ID     string
+	egw    *govcd.NsxtEdgeGateway
+	client *govcd.Client // as VDC's
 }
 
-func wrapEdgeGateway(g *govcd.NsxtEdgeGateway) *EdgeGateway {
-	return &EdgeGateway{Name: g.EdgeGateway.Name, ID: g.EdgeGateway.ID, egw: g}
+func wrapEdgeGateway(c *govcd.Client, g *govcd.NsxtEdgeGateway) *EdgeGateway {
+	return &EdgeGateway{Name: g.EdgeGateway.Name, ID: g.EdgeGateway.ID, egw: g, client: c}
 }
 
 // Network is an org VDC network.
@@ -102,6 +109,7 @@ type Tunnel struct {
 	// Stretched are the org VDC networks the tunnel stretches.
 	Stretched []StretchedNetwork
 	t         *govcd.NsxtL2VpnTunnel
+	edge      *EdgeGateway // the edge gateway it was read from
 }
 
 // StretchedNetwork is a network a tunnel stretches and its tunnel id (the
@@ -111,10 +119,10 @@ type StretchedNetwork struct {
 	TunnelID int
 }
 
-func wrapTunnel(t *govcd.NsxtL2VpnTunnel) *Tunnel {
+func wrapTunnel(edge *EdgeGateway, t *govcd.NsxtL2VpnTunnel) *Tunnel {
 	c := t.NsxtL2VpnTunnel
 	h := &Tunnel{ID: c.ID, Name: c.Name, SessionMode: c.SessionMode, Enabled: c.Enabled,
-		LocalEndpointIP: c.LocalEndpointIp, RemoteEndpointIP: c.RemoteEndpointIp, t: t}
+		LocalEndpointIP: c.LocalEndpointIp, RemoteEndpointIP: c.RemoteEndpointIp, t: t, edge: edge}
 	for _, s := range c.StretchedNetworks {
 		h.Stretched = append(h.Stretched, StretchedNetwork{Name: s.NetworkRef.Name, TunnelID: s.TunnelID})
 	}

@@ -251,7 +251,7 @@ func (c *Client) attachNetworks(vapp *govcd.VApp, names []string) error {
 		org := &types.OrgVDCNetwork{Name: name, HREF: c.Client.VCDHREF.String() + "/network/" + uuid}
 		// Followed with ferry's poll interval, not go-vcloud-director's 3 s
 		// (AddOrgNetwork): this runs inside the cutover's downtime.
-		if err := c.wait(vapp.AddOrgNetworkAsync(&govcd.VappNetworkSettings{}, org, false)); err != nil {
+		if err := wait(vapp.AddOrgNetworkAsync(&govcd.VappNetworkSettings{}, org, false)); err != nil {
 			return fmt.Errorf("give vApp %q the org VDC network %q: %w", vapp.VApp.Name, name, err)
 		}
 		// AddOrgNetwork writes the section it last read plus the new
@@ -397,7 +397,7 @@ func (c *Client) ConnectNICs(vappH *VApp, vmName string, nics []NICConnection) e
 	ncs.Ovf, ncs.Xmlns = types.XMLNamespaceOVF, types.XMLNamespaceVCloud
 	task, err := c.Client.ExecuteTaskRequest(vm.VM.HREF+"/networkConnectionSection/", http.MethodPut,
 		types.MimeNetworkConnectionSection, "connect the NICs: %s", ncs)
-	if err := c.wait(task, err); err != nil {
+	if err := wait(task, err); err != nil {
 		return fmt.Errorf("connect the NICs of VM %q: %w", vmName, err)
 	}
 	return nil
@@ -420,7 +420,7 @@ func (c *Client) disableGuestCustomization(vm *govcd.VM) error {
 	gcs.Xmlns, gcs.Ovf = types.XMLNamespaceVCloud, types.XMLNamespaceOVF
 	task, err := c.Client.ExecuteTaskRequest(vm.VM.HREF+"/guestCustomizationSection", http.MethodPut,
 		types.MimeGuestCustomizationSection, "turn guest customization off: %s", gcs)
-	return c.wait(task, err)
+	return wait(task, err)
 }
 
 func (c *Client) postXML(vc VirtualCenter, action, contentType string, body, out any) error {
@@ -448,7 +448,9 @@ func (c *Client) waitTask(t *types.Task) error {
 	return followTask(task, taskPollGrace)
 }
 
-func (c *Client) wait(task govcd.Task, err error) error {
+// wait follows the task of a call that returned one (err: the call
+// failed, and there is no task).
+func wait(task govcd.Task, err error) error {
 	if err != nil {
 		return err
 	}
@@ -565,7 +567,7 @@ func (c *Client) UndeployVM(vappH *VApp, vmName string) error {
 	if st == "POWERED_OFF" && !vm.VM.Deployed {
 		return nil
 	}
-	if err := c.wait(vm.Undeploy()); err != nil {
+	if err := wait(vm.Undeploy()); err != nil {
 		return fmt.Errorf("undeploy VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)
 	}
 	return nil
@@ -581,11 +583,11 @@ func (c *Client) RemoveVApp(vappH *VApp) error {
 	// Cloud Director refuses to delete a deployed vApp: POWERED_ON, or MIXED
 	// (some VMs on, or a deployed vApp with a VM off).
 	if st := types.VAppStatuses[vapp.VApp.Status]; st == "POWERED_ON" || st == "MIXED" || vapp.VApp.Deployed {
-		if err := c.wait(vapp.Undeploy()); err != nil {
+		if err := wait(vapp.Undeploy()); err != nil {
 			return fmt.Errorf("undeploy vApp %q: %w", vapp.VApp.Name, err)
 		}
 	}
-	if err := c.wait(vapp.Delete()); err != nil {
+	if err := wait(vapp.Delete()); err != nil {
 		return fmt.Errorf("delete vApp %q: %w", vapp.VApp.Name, err)
 	}
 	return nil
@@ -604,12 +606,12 @@ func (c *Client) RemoveVM(vappH *VApp, vmName string) error {
 	// Powered off without an undeploy (Cloud Director's powerOff, or the
 	// guest's shutdown), a VM is still deployed and cannot be deleted.
 	if st, err := vm.GetStatus(); err == nil && (st == "POWERED_ON" || vm.VM.Deployed) {
-		if err := c.wait(vm.Undeploy()); err != nil {
+		if err := wait(vm.Undeploy()); err != nil {
 			return fmt.Errorf("undeploy VM %q: %w", vmName, err)
 		}
 	}
 	task, err := c.Client.ExecuteTaskRequest(vm.VM.HREF, http.MethodDelete, "", "delete VM: %s", nil)
-	if err := c.wait(task, err); err != nil {
+	if err := wait(task, err); err != nil {
 		return fmt.Errorf("delete VM %q from vApp %q: %w", vmName, vapp.VApp.Name, err)
 	}
 	return vapp.Refresh()

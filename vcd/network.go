@@ -85,7 +85,9 @@ func FindNetwork(vdcH *VDC, egwH *EdgeGateway, spec NetworkSpec) (*Network, erro
 	return wrapNetwork(net), nil
 }
 
-// CreateRoutedNetwork creates spec as a NAT_ROUTED network on egw.
+// CreateRoutedNetwork creates spec as a NAT_ROUTED network on egw, and
+// waits for Cloud Director's task with ferry's polls (followTask):
+// go-vcloud-director's CreateOpenApiOrgVdcNetwork would poll it every 3 s.
 func CreateRoutedNetwork(vdcH *VDC, egwH *EdgeGateway, spec NetworkSpec) (*Network, error) {
 	vdc := vdcH.vdc
 	egw := egwH.egw
@@ -93,7 +95,14 @@ func CreateRoutedNetwork(vdcH *VDC, egwH *EdgeGateway, spec NetworkSpec) (*Netwo
 	if err != nil {
 		return nil, err
 	}
-	net, err := vdc.CreateOpenApiOrgVdcNetwork(&types.OpenApiOrgVdcNetwork{
+	// The same POST as the library's: Cloud Director answers 202, its
+	// Location the task, whose owner is the new network.
+	client := vdcH.client
+	u, err := client.OpenApiBuildEndpoint(types.OpenApiPathVersion1_0_0 + types.OpenApiEndpointOrgVdcNetworks)
+	if err != nil {
+		return nil, err
+	}
+	task, err := client.OpenApiPostItemAsync(client.APIVersion, u, nil, &types.OpenApiOrgVdcNetwork{
 		Name:        spec.Name,
 		Description: spec.Description,
 		OwnerRef:    &types.OpenApiReference{ID: vdc.Vdc.ID},
@@ -107,8 +116,18 @@ func CreateRoutedNetwork(vdcH *VDC, egwH *EdgeGateway, spec NetworkSpec) (*Netwo
 			PrefixLength: bits,
 		}}},
 	})
+	if err == nil {
+		err = followTask(&task, taskPollGrace) // task.Task: as it ended
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create network %q: %w", spec.Name, err)
+	}
+	if task.Task.Owner == nil || task.Task.Owner.ID == "" {
+		return nil, fmt.Errorf("create network %q: Cloud Director's task %s names no network", spec.Name, task.Task.HREF)
+	}
+	net, err := vdc.GetOpenApiOrgVdcNetworkById(task.Task.Owner.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read network %q after creating it: %w", spec.Name, err)
 	}
 	return wrapNetwork(net), nil
 }

@@ -94,7 +94,7 @@ func FindTunnel(egwH *EdgeGateway, name string) (*Tunnel, error) {
 	}
 	switch {
 	case err == nil:
-		return wrapTunnel(t), nil
+		return wrapTunnel(egwH, t), nil
 	case govcd.ContainsNotFound(err):
 		return nil, nil
 	case strings.Contains(err.Error(), "ACCESS_TO_RESOURCE_IS_FORBIDDEN"):
@@ -155,7 +155,15 @@ func CreateServerTunnel(egwH *EdgeGateway, spec TunnelSpec) (*Tunnel, error) {
 	if spec.RemoteEndpointIP == "" {
 		return nil, fmt.Errorf("L2 VPN tunnel %q: the remote (on-prem client) endpoint IP is required", spec.Name)
 	}
-	t, err := egw.CreateL2VpnTunnel(&types.NsxtL2VpnTunnel{
+	// egw.CreateL2VpnTunnel would follow the task with 3 s polls: the same
+	// POST, followed with ferry's. Cloud Director names the new tunnel in
+	// the task's Details.
+	client := egwH.client
+	u, err := client.OpenApiBuildEndpoint(fmt.Sprintf(types.OpenApiPathVersion1_0_0+types.OpenApiEndpointEdgeGatewayL2VpnTunnel, egw.EdgeGateway.ID))
+	if err != nil {
+		return nil, err
+	}
+	task, err := client.OpenApiPostItemAsync(client.APIVersion, u, nil, &types.NsxtL2VpnTunnel{
 		Name:                    spec.Name,
 		Description:             "L2 VPN server for ferry warm migration",
 		SessionMode:             "SERVER",
@@ -166,10 +174,17 @@ func CreateServerTunnel(egwH *EdgeGateway, spec TunnelSpec) (*Tunnel, error) {
 		PreSharedKey:            spec.PreSharedKey,
 		StretchedNetworks:       stretchedNetworks(spec.Networks),
 	})
+	if err == nil {
+		err = followTask(&task, taskPollGrace) // task.Task: as it ended
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create L2 VPN tunnel %q on edge %s: %w", spec.Name, egw.EdgeGateway.Name, err)
 	}
-	return wrapTunnel(t), nil
+	t, err := egw.GetL2VpnTunnelById(task.Task.Details)
+	if err != nil {
+		return nil, fmt.Errorf("read L2 VPN tunnel %q on edge %s after creating it: %w", spec.Name, egw.EdgeGateway.Name, err)
+	}
+	return wrapTunnel(egwH, t), nil
 }
 
 // ErrKeyUnknown: a tunnel update needs the tunnel's pre-shared key, which
@@ -210,11 +225,21 @@ func UpdateServerTunnel(tH *Tunnel, spec TunnelSpec) (*Tunnel, error) {
 		}
 	}
 	cfg.Enabled = true
-	out, err := t.Update(&cfg)
+	// t.Update would follow the task with 3 s polls: the same PUT (of the
+	// version read), followed with ferry's, then the tunnel read again.
+	edge := tH.edge
+	u, err := edge.client.OpenApiBuildEndpoint(fmt.Sprintf(types.OpenApiPathVersion1_0_0+types.OpenApiEndpointEdgeGatewayL2VpnTunnel, edge.ID), cfg.ID)
 	if err != nil {
+		return nil, err
+	}
+	if err := wait(edge.client.OpenApiPutItemAsync(edge.client.APIVersion, u, nil, &cfg, nil)); err != nil {
 		return nil, fmt.Errorf("update L2 VPN tunnel %q: %w", cfg.Name, err)
 	}
-	return wrapTunnel(out), nil
+	out, err := edge.egw.GetL2VpnTunnelById(cfg.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read L2 VPN tunnel %q after updating it: %w", cfg.Name, err)
+	}
+	return wrapTunnel(edge, out), nil
 }
 
 // TunnelStatus is the runtime status of an L2 VPN tunnel.

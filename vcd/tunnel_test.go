@@ -2,6 +2,7 @@ package vcd_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +131,74 @@ func TestUpdateServerTunnelKeepsKey(t *testing.T) {
 			mended.Enabled, vcd.PeerCode(mended) == code)
 	}
 	waitUp("after ferry enabled the tunnel again")
+}
+
+// TestNetworkAndTunnelCallsFollowTheirTasks: Cloud Director creates an org
+// VDC network and creates or updates an L2 VPN tunnel in a task that takes
+// time. CreateRoutedNetwork, CreateServerTunnel and UpdateServerTunnel
+// return once their task has ended, and soon after: go-vcloud-director's
+// own calls poll a task every 3 s, which made each take 3 s at least.
+func TestNetworkAndTunnelCallsFollowTheirTasks(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	sys := labtest.VCD(t, l.Config().VCD)
+	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.ApplyRights(rp); err != nil {
+		t.Fatal(err)
+	}
+	tenant := labtest.VCD(t, l.Config().Tenant)
+	vdc, err := tenant.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	egw, err := tenant.EdgeGatewayByName(vdc, "company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const taskTime = 300 * time.Millisecond
+	l.VCD.SetTaskTime(taskTime)
+	timed := func(what string, call func() error) {
+		t.Helper()
+		start := time.Now()
+		if err := call(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		switch took := time.Since(start); {
+		case took < taskTime:
+			t.Errorf("%s returned after %s, before its %s task could end", what, took, taskTime)
+		case took >= 3*time.Second:
+			t.Errorf("%s took %s for a %s task: its task was polled every 3 s", what, took, taskTime)
+		}
+	}
+	var nets []*vcd.Network
+	for i, name := range []string{"company-network", "second-network"} {
+		timed("create network "+name, func() error {
+			n, err := vcd.CreateRoutedNetwork(vdc, egw, vcd.NetworkSpec{Name: name, GatewayCIDR: fmt.Sprintf("172.16.%d.1/24", 10+i)})
+			if err == nil && n.Name != name {
+				err = fmt.Errorf("created %q", n.Name)
+			}
+			nets = append(nets, n)
+			return err
+		})
+	}
+	spec := vcd.TunnelSpec{Name: "ferry-l2vpn", RemoteEndpointIP: "198.51.100.7", PreSharedKey: "a-key-the-admin-chose-42",
+		Networks: nets[:1], Enabled: true}
+	var tun *vcd.Tunnel
+	timed("create tunnel", func() error {
+		tun, err = vcd.CreateServerTunnel(egw, spec)
+		if err == nil && (tun.Name != spec.Name || vcd.PeerCode(tun) == "") {
+			err = fmt.Errorf("created %q, peer code %q", tun.Name, vcd.PeerCode(tun))
+		}
+		return err
+	})
+	spec.Networks = nets
+	timed("update tunnel", func() error {
+		tun, err = vcd.UpdateServerTunnel(tun, spec)
+		if err == nil && len(tun.Stretched) != 2 {
+			err = fmt.Errorf("it stretches %v, want both networks", tun.Stretched)
+		}
+		return err
+	})
 }
