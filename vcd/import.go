@@ -15,9 +15,23 @@ import (
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 )
 
-// taskPoll is how often ferry polls Cloud Director tasks during a cutover:
-// go-vcloud-director's default of 3 s would add seconds to the downtime.
-const taskPoll = 100 * time.Millisecond
+// taskPoll is how often ferry first polls a Cloud Director task: most end
+// within a second or two, and go-vcloud-director's 3 s polls would add
+// seconds to a cutover's downtime (and to a setup, per network and tunnel
+// change). A task that runs on is polled less often (pollPause), up to
+// every taskPollMax.
+const (
+	taskPoll    = 100 * time.Millisecond
+	taskPollMax = time.Second
+)
+
+// pollPause is the pause before the next poll of a task followed for
+// elapsed: taskPoll, growing by a tenth of elapsed up to taskPollMax. A
+// task's end is seen at most a tenth of its time (and a second) late, and
+// a long import is not polled ten times a second for minutes.
+func pollPause(elapsed time.Duration) time.Duration {
+	return min(taskPoll+elapsed/10, taskPollMax)
+}
 
 // VirtualCenter is a vCenter registered in Cloud Director.
 type VirtualCenter struct {
@@ -462,8 +476,8 @@ func wait(task govcd.Task, err error) error {
 // gives up following it.
 const taskPollGrace = 2 * time.Minute
 
-// followTask polls a Cloud Director task every taskPoll until it ends, and
-// says whether it succeeded. Unlike go-vcloud-director's
+// followTask polls a Cloud Director task until it ends (every taskPoll at
+// first, then less often: pollPause), and says whether it succeeded. Unlike go-vcloud-director's
 // WaitInspectTaskCompletion, a poll that fails does not end the wait (the
 // task goes on in Cloud Director whatever its client saw: a cutover that
 // took an import it could not follow for a failed one rolled back around
@@ -471,6 +485,7 @@ const taskPollGrace = 2 * time.Minute
 // (permanent) or polls kept failing for grace; and a task that ended
 // aborted (cancelled) is a failure, not a success.
 func followTask(task *govcd.Task, grace time.Duration) error {
+	start := time.Now()
 	var failing time.Time // since when polls fail; zero: the last one answered
 	for {
 		err := task.Refresh()
@@ -497,7 +512,7 @@ func followTask(task *govcd.Task, grace time.Duration) error {
 		case time.Since(failing) > grace:
 			return fmt.Errorf("follow task %s: its status could not be read for %s: %w; it may still run in Cloud Director", task.Task.HREF, grace, err)
 		}
-		time.Sleep(taskPoll)
+		time.Sleep(pollPause(time.Since(start)))
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/lab/vcdsim"
 )
 
 // TestUpdateServerTunnelKeepsKey: Cloud Director 10.5.1 returns the
@@ -201,4 +202,44 @@ func TestNetworkAndTunnelCallsFollowTheirTasks(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// TestLongTaskPolledLessOften: ferry polls a task every 100 ms at first,
+// then less often as it runs on (up to every second): a task of 4 s is
+// polled some twenty times, not forty, and its end still seen soon.
+func TestLongTaskPolledLessOften(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	sys := labtest.VCD(t, l.Config().VCD)
+	vdc, err := sys.VDCByName("Company", "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	egw, err := sys.EdgeGatewayByName(vdc, "company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A rule that changes nothing, to count the polls of tasks.
+	id, err := l.VCD.Faults.Add(vcdsim.Fault{Method: "GET", Path: "/api/task/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const taskTime = 4 * time.Second
+	l.VCD.SetTaskTime(taskTime)
+	start := time.Now()
+	if _, err := vcd.CreateRoutedNetwork(vdc, egw, vcd.NetworkSpec{Name: "company-network", GatewayCIDR: "172.16.10.1/24"}); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	var polls int
+	for _, r := range l.VCD.Faults.List() {
+		if r.ID == id {
+			polls = r.Matched
+		}
+	}
+	if took < taskTime || took > taskTime+1500*time.Millisecond {
+		t.Errorf("CreateRoutedNetwork took %s for a task of %s", took, taskTime)
+	}
+	if polls < 5 || polls > 25 {
+		t.Errorf("a task of %s was polled %d times, want from 5 to 25 (every 100 ms: 40)", taskTime, polls)
+	}
 }
