@@ -78,3 +78,37 @@ func TestTasksTakeTimeAndHoldTheirEntities(t *testing.T) {
 		t.Fatalf("once the task ended: %v", err)
 	}
 }
+
+// TestTasksTakeTimeByDefault: unless a test says otherwise, a task runs
+// for DefaultTaskTime, as Cloud Director's take time: polled at once it is
+// running, and it ends no sooner.
+func TestTasksTakeTimeByDefault(t *testing.T) {
+	srv, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, pool := selfSigned(t)
+	if err := srv.Start(tlsCfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	c := (&testEnv{srv: srv, pool: pool}).tenant(t)
+	vdc := must(must(c.GetOrgByName("Company"))(t).GetVDCByName("Company-VDC", false))(t)
+	egw := must(vdc.GetNsxtEdgeGatewayByName("company-edge"))(t)
+	u := must(c.Client.OpenApiBuildEndpoint(types.OpenApiPathVersion1_0_0 + types.OpenApiEndpointOrgVdcNetworks))(t)
+	start := time.Now()
+	task := must(c.Client.OpenApiPostItemAsync("37.0", u, nil, &types.OpenApiOrgVdcNetwork{
+		Name: "company-network", OwnerRef: &types.OpenApiReference{ID: vdc.Vdc.ID}, NetworkType: "NAT_ROUTED",
+		Connection: &types.Connection{RouterRef: types.OpenApiReference{ID: egw.EdgeGateway.ID}, ConnectionTypeValue: "INTERNAL"},
+		Subnets:    types.OrgVdcNetworkSubnets{Values: []types.OrgVdcNetworkSubnetValues{{Gateway: "172.16.10.1", PrefixLength: 24}}},
+	}))(t)
+	if err := task.Refresh(); err != nil || task.Task.Status != "running" {
+		t.Fatalf("a task polled at once: %v, status %q (want running: tasks take %s by default)", err, task.Task.Status, DefaultTaskTime)
+	}
+	if err := task.WaitInspectTaskCompletion(nil, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < DefaultTaskTime || DefaultTaskTime < 50*time.Millisecond {
+		t.Fatalf("the task ended after %s; tasks take DefaultTaskTime (%s, at least 50 ms)", took, DefaultTaskTime)
+	}
+}

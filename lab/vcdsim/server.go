@@ -97,10 +97,10 @@ type Config struct {
 	// TaskTime is how long every task runs at least (queued and running
 	// in Cloud Director: a real task takes from a second to minutes).
 	// While it runs, its entities are busy: another change of one of them
-	// is refused with BUSY_ENTITY (busy.go). Default DefaultTaskTime (0:
-	// tasks end as soon as they are polled, nothing is ever busy).
-	// go-vcloud-director's own waits poll every 3 s, so a client that
-	// leaves its waits to the library pays 3 s per task.
+	// is refused with BUSY_ENTITY (busy.go). Default DefaultTaskTime; negative:
+	// none, tasks end as soon as they are polled and nothing is ever
+	// busy. go-vcloud-director's own waits poll every 3 s, so a client
+	// that leaves its waits to the library pays 3 s per task.
 	TaskTime time.Duration
 
 	// CopyRate is how many bytes per second Cloud Director's vCenter copies
@@ -117,14 +117,17 @@ type Config struct {
 	SessionIdle time.Duration
 }
 
-// DefaultTaskTime is Config.TaskTime's default: 0, tasks end at their
-// first poll, as before tasks could take time. Not yet Cloud Director's
-// behaviour: ferry leaves several waits outside the cutover (org VDC
-// network, L2 VPN tunnel) to go-vcloud-director, whose 3 s polls made the
-// steps tests half as long again with 50 ms tasks. Tests of busy entities
-// set a task time (Config.TaskTime, Server.SetTaskTime); a non-zero
-// default waits for ferry's own polling of those calls.
-const DefaultTaskTime = 0 * time.Millisecond
+// DefaultTaskTime is Config.TaskTime's default. Cloud Director's quickest
+// tasks (a VM's guest customization or network connection section, a vApp
+// network section) take a second or so, an org VDC network or an L2 VPN
+// tunnel a few seconds, an import longer. The lab's tasks take a tenth of
+// a second: not a second, which would make every cutover in the tests
+// seconds longer, but long enough that a client sees every task running
+// (the answer that names it and a poll at once) and must wait for it: a
+// change of an entity a task holds, sent before the task ended, is
+// refused BUSY_ENTITY as Cloud Director refuses it. 100 ms is also
+// ferry's first poll interval, so a task costs ferry one poll.
+const DefaultTaskTime = 100 * time.Millisecond
 
 // DefaultCopyRate is Config.CopyRate's default.
 const DefaultCopyRate = 200 << 20
