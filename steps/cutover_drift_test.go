@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -74,9 +75,7 @@ func TestCutoverRefusedWithoutItsNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Delete(); err != nil {
-		t.Fatal(err)
-	}
+	labtest.UIChange(t, labtest.VCD(t, l.Config().Tenant), http.MethodDelete, labtest.NetworkPath(n.OpenApiOrgVdcNetwork.ID), nil)
 	r.Confirmed = true
 	_, err = r.Run(ctx)
 	if err == nil || !strings.Contains(err.Error(), "connects to org VDC network company-network, which VDC Company-VDC no longer has") || !strings.Contains(err.Error(), "nothing changed") {

@@ -3,6 +3,7 @@ package steps_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,9 +90,7 @@ func TestSetupDrift(t *testing.T) {
 	ui := uiTunnel(t, tenant, "ferry-l2vpn")
 	off := *ui.NsxtL2VpnTunnel
 	off.Enabled, off.PreSharedKey = false, pc.PSK
-	if _, err := ui.Update(&off); err != nil {
-		t.Fatal(err)
-	}
+	labtest.UIChange(t, tenant, http.MethodPut, labtest.TunnelPath(egw.ID, off.ID), &off)
 	edge, err := nsx.Dial(ctx, nsx.Config{URL: l.EdgeURL(), Username: cfg.Edge.Username, Password: cfg.Edge.Password, CAFile: cfg.Edge.CAFile})
 	if err != nil {
 		t.Fatal(err)
@@ -226,9 +225,7 @@ func TestTunnelDeletedMadeAgainWithRedo(t *testing.T) {
 	if ev, err := run(t, cfg, plan, state); err != nil {
 		t.Fatalf("%v\n%s", err, ev)
 	}
-	if err := uiTunnel(t, labtest.VCD(t, cfg.Tenant), "ferry-l2vpn").Delete(); err != nil {
-		t.Fatal(err)
-	}
+	uiDeleteTunnel(t, labtest.VCD(t, cfg.Tenant), "ferry-l2vpn")
 	if look(t, l).tunnelUp {
 		t.Fatal("stretch UP without its tunnel")
 	}
@@ -307,9 +304,7 @@ func TestCutoverRefusedWhenTheTunnelStretchesAnotherNetwork(t *testing.T) {
 	moved := *ui.NsxtL2VpnTunnel
 	moved.PreSharedKey = pc.PSK
 	moved.StretchedNetworks = []types.EdgeL2VpnStretchedNetwork{{NetworkRef: types.OpenApiReference{ID: other.ID, Name: "other-net"}, TunnelID: 1}}
-	if _, err := ui.Update(&moved); err != nil {
-		t.Fatal(err)
-	}
+	labtest.UIChange(t, tenant, http.MethodPut, labtest.TunnelPath(egw.ID, moved.ID), &moved)
 	if !look(t, l).tunnelUp {
 		t.Fatal("the tunnel is not UP with the other network on tunnel id 1")
 	}
@@ -335,9 +330,7 @@ func TestSessionMadeElsewhereRefusedBeforeStep2(t *testing.T) {
 	if ev, err := run(t, cfg, plan, filepath.Join(t.TempDir(), "state.json")); err != nil {
 		t.Fatalf("%v\n%s", err, ev)
 	}
-	if err := uiTunnel(t, labtest.VCD(t, cfg.Tenant), "ferry-l2vpn").Delete(); err != nil {
-		t.Fatal(err)
-	}
+	uiDeleteTunnel(t, labtest.VCD(t, cfg.Tenant), "ferry-l2vpn")
 	ev, err := run(t, cfg, plan, filepath.Join(t.TempDir(), "other-state.json"))
 	if !errors.Is(err, steps.ErrPreflight) || !strings.Contains(err.Error(), `session "ferry-l2vpn"`) || !strings.Contains(err.Error(), "was not made by ferry with this state file") {
 		t.Fatalf("run with another state file, the tunnel gone and the session there: %v\n%s", err, ev)

@@ -3,6 +3,7 @@ package steps_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,9 +49,7 @@ func TestSetupTunnelKey(t *testing.T) {
 	}
 	off := *ui.NsxtL2VpnTunnel
 	off.Enabled, off.PreSharedKey = false, key
-	if _, err := ui.Update(&off); err != nil {
-		t.Fatal(err)
-	}
+	labtest.UIChange(t, tenant, http.MethodPut, labtest.TunnelPath(egw.ID, off.ID), &off)
 	if look(t, l).tunnelUp {
 		t.Fatal("stretch UP with the tunnel disabled")
 	}

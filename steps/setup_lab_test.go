@@ -8,6 +8,7 @@ package steps_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -167,6 +168,14 @@ func uiTunnel(t *testing.T, c *vcd.Client, name string) *govcd.NsxtL2VpnTunnel {
 		t.Fatal(err)
 	}
 	return tun
+}
+
+// uiDeleteTunnel deletes the L2 VPN tunnel name of Company's company-edge
+// as in Cloud Director's UI.
+func uiDeleteTunnel(t *testing.T, c *vcd.Client, name string) {
+	t.Helper()
+	_, egw := companyEdge(t, c)
+	labtest.UIChange(t, c, http.MethodDelete, labtest.TunnelPath(egw.ID, uiTunnel(t, c, name).NsxtL2VpnTunnel.ID), nil)
 }
 
 func look(t *testing.T, l *lab.Lab) world {

@@ -3,6 +3,7 @@ package vcd_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -101,9 +102,7 @@ func TestUpdateServerTunnelKeepsKey(t *testing.T) {
 	ui := raw(found.ID)
 	off := *ui.NsxtL2VpnTunnel
 	off.Enabled, off.PreSharedKey = false, key
-	if _, err := ui.Update(&off); err != nil {
-		t.Fatal(err)
-	}
+	labtest.UIChange(t, tenant, http.MethodPut, labtest.TunnelPath(egw.ID, off.ID), &off)
 
 	found, err = vcd.FindTunnel(egw, "ferry-l2vpn")
 	if err != nil || found == nil {

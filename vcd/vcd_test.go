@@ -344,7 +344,7 @@ func TestRemoveVMPoweredOffButDeployed(t *testing.T) {
 			// Cloud Director's powerOff, not undeploy.
 			task, err := vm.PowerOff()
 			if err == nil {
-				err = task.WaitTaskCompletion()
+				err = task.WaitInspectTaskCompletion(nil, 20*time.Millisecond)
 			}
 			if err != nil {
 				t.Fatal(err)
