@@ -73,8 +73,9 @@ waits to cut the VM over anew). Run again (a dropped session, or a
 --rollback killed while the source came back), --rollback for a VM whose
 cutover is rolled back already says so ("already rolled back at <time>;
 nothing to do; cut over again with --confirm-cutover=VM") and changes
-nothing (exit 0; a cutover step a killed --rollback left running is ended); --rollback of a finished cutover, or of one that never
-started, is refused (exit 2). A run or a ferry
+nothing (exit 0; a cutover step a killed --rollback left running is
+ended); --rollback of a finished cutover, or of one that never started,
+is refused (exit 2). A run or a ferry
 serve that starts and finds such a cutover whose source is still off, and
 that does not confirm that VM's cutover itself, rolls it back by itself,
 with a warning naming the VM, when its source was shut down and the outage;
