@@ -546,8 +546,12 @@ func (c *Client) PowerOnVM(vappH *VApp, vmName string) error {
 	if err := xml.NewDecoder(resp.Body).Decode(task.Task); err != nil {
 		return fmt.Errorf("power on VM %q in vApp %q: read its task: %w", vmName, vapp.VApp.Name, err)
 	}
-	if err := task.WaitInspectTaskCompletion(nil, taskPoll); err != nil {
-		if st := task.Task.Status; st == "error" || st == "aborted" {
+	// Followed through failed polls, as the import is (followTask): a
+	// poll a cell or load balancer answered 503 ended go-vcloud-director's
+	// wait, and the cutover then stopped for a decision on a target that
+	// Cloud Director was powering on.
+	if err := followTask(task, taskPollGrace); err != nil {
+		if st := task.Task.Status; st == "error" || st == "aborted" || st == "canceled" {
 			return fmt.Errorf("power on VM %q in vApp %q: %w: %v", vmName, vapp.VApp.Name, ErrPowerOnRefused, err)
 		}
 		return fmt.Errorf("power on VM %q in vApp %q: %w", vmName, vapp.VApp.Name, err)

@@ -376,3 +376,35 @@ func TestRemoveVMPoweredOffButDeployed(t *testing.T) {
 		t.Errorf("vApp Shared holds %v, want only Legacy", left)
 	}
 }
+
+// TestPowerOnRidesOutFailedTaskPolls: Cloud Director answers a few polls
+// of a power-on's task with 503 (a cell or load balancer restarting); the
+// task goes on whatever the client saw. PowerOnVM follows it through and
+// returns once the VM runs: before, the first failed poll ended its wait
+// with an error, and a cutover stopped for a decision on a target Cloud
+// Director was powering on.
+func TestPowerOnRidesOutFailedTaskPolls(t *testing.T) {
+	l, sys, pv, vc, vdc := importLab(t)
+	ctx := context.Background()
+	ref, err := pv.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vapp, err := sys.ImportVMAsVApp(vc, ref.Value, vdc, "WebApp2-vapp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.VCD.SetTaskTime(300 * time.Millisecond) // polled while it runs
+	if _, err := l.VCD.Faults.Add(vcdsim.Fault{Method: "GET", Path: "/api/task/", Status: 503, Message: "cell restarting", Times: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.PowerOnVM(vapp, "WebApp2"); err != nil {
+		t.Fatalf("power-on with failed task polls: %v", err)
+	}
+	if n := len(l.VCD.Faults.List()); n != 0 {
+		t.Fatalf("%d fault rule(s) left: the power-on's task was not polled", n)
+	}
+	if st, _ := pv.PowerState(ctx, ref); st != "poweredOn" {
+		t.Errorf("provider VM after the power-on: %s", st)
+	}
+}
