@@ -230,10 +230,11 @@ func importLab(t *testing.T) (*lab.Lab, *vcd.Client, *vsphere.Client, vcd.Virtua
 	return l, sys, pv, vc, vdc
 }
 
-func TestImportPowerOnRemove(t *testing.T) {
-	l, sys, pv, vc, vdc := importLab(t)
-	ctx := context.Background()
-	ref, err := pv.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"})
+// importWebApp2 creates a provider VM WebApp2 and imports it as vApp
+// WebApp2-vapp.
+func importWebApp2(t *testing.T, sys *vcd.Client, pv *vsphere.Client, vc vcd.VirtualCenter, vdc *vcd.VDC) (vsphere.Ref, *vcd.VApp) {
+	t.Helper()
+	ref, err := pv.CreateVMOverDisks(context.Background(), vsphere.VMOverDisks{Name: "WebApp2", Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,6 +242,13 @@ func TestImportPowerOnRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ref, vapp
+}
+
+func TestImportPowerOnRemove(t *testing.T) {
+	l, sys, pv, vc, vdc := importLab(t)
+	ctx := context.Background()
+	ref, vapp := importWebApp2(t, sys, pv, vc, vdc)
 	if err := sys.PowerOnVM(vapp, "WebApp2"); err != nil {
 		t.Fatal(err)
 	}
@@ -386,14 +394,7 @@ func TestRemoveVMPoweredOffButDeployed(t *testing.T) {
 func TestPowerOnRidesOutFailedTaskPolls(t *testing.T) {
 	l, sys, pv, vc, vdc := importLab(t)
 	ctx := context.Background()
-	ref, err := pv.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	vapp, err := sys.ImportVMAsVApp(vc, ref.Value, vdc, "WebApp2-vapp")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, vapp := importWebApp2(t, sys, pv, vc, vdc)
 	l.VCD.SetTaskTime(300 * time.Millisecond) // polled while it runs
 	if _, err := l.VCD.Faults.Add(vcdsim.Fault{Method: "GET", Path: "/api/task/", Status: 503, Message: "cell restarting", Times: 2}); err != nil {
 		t.Fatal(err)
