@@ -326,3 +326,30 @@ func TestKilledAfterItsCutoversEndedIsPending(t *testing.T) {
 		}
 	}
 }
+
+// TestAutomaticRollbacksKeepEarlierOutages (QA): a VM whose cutover was
+// killed twice after its source was shut down, each time rolled back by
+// the next start, then cut over: the report counted only the last outage
+// (the automatic rollback started its VM's record anew and wrote over the
+// outages kept in the state). Each interrupted attempt's outage is there.
+func TestAutomaticRollbacksKeepEarlierOutages(t *testing.T) {
+	t.Parallel()
+	l, env := crashedAfterCreate(t)
+	ctx := context.Background()
+	if err := env.RecoverInterruptedCutovers(ctx, func(Event) {}); err != nil {
+		t.Fatalf("first recovery: %v", err)
+	}
+	next := crashCutoverIn(t, l, env, true, func(ev Event) bool {
+		return strings.HasPrefix(ev.Message, "WebApp2: create VM at provider done")
+	}, cutoverRunning)
+	if err := next.RecoverInterruptedCutovers(ctx, func(Event) {}); err != nil {
+		t.Fatalf("second recovery: %v", err)
+	}
+	r := &Runner{Itinerary: NewItinerary(), Env: next, Confirmed: true, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("cutover after two automatic rollbacks: %v", err)
+	}
+	if md := reportOf(t, next); strings.Count(md, "An earlier cutover was interrupted") != 2 {
+		t.Errorf("the report does not count both interrupted cutovers' outages:\n%s", md)
+	}
+}

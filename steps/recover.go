@@ -200,7 +200,10 @@ func (e *Env) pendIfNothingUnfinished(summary string) {
 // recoverInterrupted is RecoverInterruptedCutovers for one VM, whose
 // interrupted cutover shut its source down at off.
 func (e *Env) recoverInterrupted(ctx context.Context, vm VMPlan, off time.Time, emit Emit) error {
-	c := &vmCutover{env: e, emit: emit, plan: vm, rep: VMReport{VM: vm.Name, TargetVApp: vm.TargetVApp}}
+	// The outages earlier interrupted attempts left, kept until a saved
+	// report holds them: this rollback's is added to them (QA: it wrote
+	// over them, and the report lost each automatic rollback's but the last).
+	c := &vmCutover{env: e, emit: emit, plan: vm, rep: VMReport{VM: vm.Name, TargetVApp: vm.TargetVApp, EarlierOutages: e.keptEarlierOutages(vm.Name)}}
 	if err := c.connect(ctx, false); err != nil {
 		return err
 	}
