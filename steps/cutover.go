@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -541,7 +542,17 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	for _, vm := range env.Plan().VMs {
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
 			emit(Progress(vm.Name+": already cut over", -1))
-			if r, ok := env.unreportedCutover(vm.Name); ok {
+			if r, ok := env.unreportedCutover(vm.Name); ok && env.savedReportHolds(r) {
+				// A run killed after it saved its report, before it
+				// recorded so (QA: the VM was reported twice).
+				settled := map[string]string{unreportedKey(vm.Name): ""}
+				if len(env.keptEarlierOutages(vm.Name)) > 0 {
+					settled[earlierOutagesKey(vm.Name)] = ""
+				}
+				if err := env.State.SetOutputs(s.ID(), settled); err != nil {
+					return res, err
+				}
+			} else if ok {
 				unreported = append(unreported, r)
 				emit(Progress(fmt.Sprintf("%s: cut over by a run that stopped before it saved its downtime report (measured downtime %s): in this run's report", vm.Name, r.downtimeText()), -1))
 			}
@@ -1602,6 +1613,33 @@ func (e *Env) keepUnreported(r VMReport) error {
 		return err
 	}
 	return e.State.SetOutput("cutover", unreportedKey(r.VM), string(b))
+}
+
+// savedReportHolds says whether a downtime report saved beside the state
+// holds r's section already: the run that kept r was killed after it saved
+// its report and before it recorded so.
+func (e *Env) savedReportHolds(r VMReport) bool {
+	dir := "."
+	if e.State.Path() != "" {
+		dir = filepath.Dir(e.State.Path())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "cutover-*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var rep CutoverReport
+		if json.Unmarshal(b, &rep) != nil {
+			continue
+		}
+		for _, v := range rep.VMs {
+			if v.VM == r.VM && v.Started.Equal(r.Started) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // unreportedCutover is vm's cutover report a run kept and did not save.

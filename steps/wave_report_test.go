@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -215,5 +216,45 @@ func TestRollbackReportSetsNoCutoverProjectionAgainstIt(t *testing.T) {
 	md := (&CutoverReport{Started: t0, VMs: []VMReport{v}}).Markdown()
 	if strings.Contains(md, "Projected ~4m8s, measured") || !strings.Contains(md, "Projected ~4m8s for the cutover, which was rolled back; the service was down 1.2s") {
 		t.Errorf("report of a rolled-back VM:\n%s", md)
+	}
+}
+
+// TestReportSavedBeforeAKillIsNotWrittenAgain (QA): a run killed right
+// after it saved its downtime report, before it recorded so, left the VM's
+// section in the state; the next run said the VM was "cut over by a run
+// that stopped before it saved its downtime report" and reported it again
+// in a second report. A section a saved report holds is not carried again.
+func TestReportSavedBeforeAKillIsNotWrittenAgain(t *testing.T) {
+	t.Parallel()
+	_, env := waveLab(t, "WebApp2", "WebApp3")
+	ctx := context.Background()
+	env.CutoverVMs = []string{"WebApp2"}
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Confirmed: true, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil && !errors.Is(err, ErrWaiting) {
+		t.Fatal(err)
+	}
+	md := env.State.Get("cutover").Outputs["report"]
+	rep, _, err := env.LastCutoverReport()
+	if err != nil || rep == nil || len(rep.VMs) != 1 {
+		t.Fatalf("the cutover's report %s: %v %+v", md, err, rep)
+	}
+	// As the killed run left the state: its section kept, not yet cleared.
+	if err := env.keepUnreported(rep.VMs[0]); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	r.Emit = func(ev Event) { lines = append(lines, ev.Message) }
+	env.CutoverVMs = []string{"WebApp3"}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out := strings.Join(lines, "\n"); strings.Contains(out, "stopped before it saved") {
+		t.Errorf("the run after the kill carries the saved section again:\n%s", out)
+	}
+	if reports, _ := filepath.Glob(filepath.Join(filepath.Dir(env.State.Path()), "cutover-*.md")); len(reports) != 2 {
+		t.Errorf("reports %v, want the two runs' (WebApp2's, WebApp3's)", reports)
+	}
+	if _, ok := env.unreportedCutover("WebApp2"); ok {
+		t.Error("the state still keeps WebApp2's section as unreported")
 	}
 }
