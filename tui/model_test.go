@@ -798,6 +798,11 @@ func TestCtrlCQuitIsAnInterrupt(t *testing.T) {
 	if !errors.Is(ErrInterrupted, context.Canceled) {
 		t.Fatal("ErrInterrupted does not map to exit code 130")
 	}
+	// What the terminal shows after the quit (QA: it ended in
+	// "context canceled").
+	if msg := ErrInterrupted.Error(); msg != "interrupted; run ferry again to resume" {
+		t.Errorf("the quit says %q", msg)
+	}
 }
 
 func TestVMListFailureAndReload(t *testing.T) {

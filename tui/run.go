@@ -234,7 +234,13 @@ func (labInterrupted) Unwrap() error { return ErrInterrupted }
 // ErrInterrupted is returned when the operator quits with ctrl+c; it wraps
 // context.Canceled so main exits with 130. The state is saved: running
 // ferry again resumes.
-var ErrInterrupted = fmt.Errorf("interrupted; run ferry again to resume: %w", context.Canceled)
+// Its message is the operator's (QA: "...: context canceled" after a quit).
+var ErrInterrupted error = interrupted{}
+
+type interrupted struct{}
+
+func (interrupted) Error() string { return "interrupted; run ferry again to resume" }
+func (interrupted) Unwrap() error { return context.Canceled }
 
 func loadPlan(opts Options) (*steps.PlanFile, error) {
 	if opts.PlanPath != "" {
