@@ -435,10 +435,20 @@ func (r *CutoverReport) Markdown() string {
 			fmt.Fprintf(&b, "%s\n\n", v.Note)
 		}
 		for _, o := range v.EarlierOutages {
+			if v.Decided == CutoverRollback {
+				// This run attempted no cutover: it rolled back (QA:
+				// "before this run's attempt" of the outage it ended).
+				fmt.Fprintf(&b, "An earlier cutover was interrupted %s (%s%.1fs of downtime).\n\n", o.How, o.bound(), v.earlierSeconds(o))
+				continue
+			}
 			fmt.Fprintf(&b, "An earlier cutover was interrupted %s (%s%.1fs of downtime before this run's attempt, not in its figures below).\n\n", o.How, o.bound(), v.earlierSeconds(o))
 		}
 		if v.Projection != nil {
-			if t := v.windowText(); t == "not measured" {
+			if t := v.windowText(); v.Decided == CutoverRollback && t == "not measured" {
+				// QA: "Projected ~2.5s; this run measured no downtime of
+				// its own" for a run that attempted no cutover.
+				fmt.Fprintf(&b, "This run attempted no cutover (rolled back as decided); a cutover of %s is projected at %s. %s\n\n", v.VM, approx(v.ProjectedDowntimeSeconds), v.Projection.Text())
+			} else if t == "not measured" {
 				fmt.Fprintf(&b, "Projected %s; this run measured no downtime of its own%s. %s\n\n", approx(v.ProjectedDowntimeSeconds), strings.TrimPrefix(v.downtimeText(), t), v.Projection.Text())
 			} else if v.RolledBack {
 				// QA: "Projected ~4m8s, measured 1.2s" set a cutover's

@@ -258,3 +258,19 @@ func TestReportSavedBeforeAKillIsNotWrittenAgain(t *testing.T) {
 		t.Error("the state still keeps WebApp2's section as unreported")
 	}
 }
+
+// TestDecidedRollbackReportSaysNoCutoverWasAttempted (QA): the report of a
+// `--rollback` run read "Projected ~2.5s; this run measured no downtime of
+// its own" and called the outage it ended "downtime before this run's
+// attempt", for a run that attempted no cutover.
+func TestDecidedRollbackReportSaysNoCutoverWasAttempted(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 22, 26, 42, 0, time.UTC)
+	v := VMReport{VM: "WebApp3", Started: t0, Finished: t0.Add(3 * time.Second), Outcome: "rolled back as decided", Decided: CutoverRollback,
+		RolledBack: true, ProjectedDowntimeSeconds: 2.5, Projection: &DowntimeEstimate{VM: "WebApp3", TotalSeconds: 2.5, Total: 2500 * time.Millisecond},
+		EarlierOutages: []EarlierOutage{{Start: t0.Add(456 * time.Millisecond), End: t0.Add(2214 * time.Millisecond), How: "after it shut the source down"}}}
+	md := (&CutoverReport{Started: t0, VMs: []VMReport{v}}).Markdown()
+	if strings.Contains(md, "this run measured no downtime of its own") || strings.Contains(md, "before this run's attempt") ||
+		!strings.Contains(md, "This run attempted no cutover (rolled back as decided); a cutover of WebApp3 is projected at ~2.5s") {
+		t.Errorf("report of a decided rollback:\n%s", md)
+	}
+}
