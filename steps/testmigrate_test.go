@@ -382,3 +382,26 @@ func TestTestMigrationGuestSlowToShutDown(t *testing.T) {
 		t.Errorf("projected shutdown %+v, want about the %s timeout", p, timeout)
 	}
 }
+
+// TestTestMigrationAfterARolledBackCutover (QA): a cutover killed after its
+// final pass, rolled back by the next start: the replica holds the source
+// as of its shutdown (consistent: the guest shut down cleanly), and the
+// source runs again. A test migration right after it (no pass since) made a
+// copy that the lab's guest model judged "caught in the middle of a pass"
+// and that did not boot; it boots, as it would on real infrastructure.
+func TestTestMigrationAfterARolledBackCutover(t *testing.T) {
+	t.Parallel()
+	l, env := crashedAfterCreate(t)
+	ctx := context.Background()
+	if err := env.RecoverInterruptedCutovers(ctx, func(Event) {}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.EnableWarm(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	env.Plan().TestMigration = TestMigrationPlan{Network: lab.BubbleNetwork, BootTimeout: "20s"}
+	var lines []string
+	if _, err := env.TestMigrate(ctx, []string{"WebApp2"}, func(ev Event) { lines = append(lines, ev.Message+ev.Error) }); err != nil {
+		t.Fatalf("test migration after the rollback: %v\n%s\nboot failures: %+v", err, strings.Join(lines, "\n"), l.Reach.BootFailures())
+	}
+}

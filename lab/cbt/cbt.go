@@ -259,6 +259,7 @@ func Install(m *simulator.Model) *Tracker {
 		return nil, nil
 	}
 	(&deltaHandler{t: t, made: map[string]bool{}}).install(reg)
+	reg.AddHandler(&powerOnImages{t: t, self: types.ManagedObjectReference{Type: "FerryLabPowerOnImages", Value: "power-on-images"}})
 	if m.Service.ServeMux == nil {
 		m.Service.ServeMux = http.NewServeMux()
 	}

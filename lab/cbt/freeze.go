@@ -49,7 +49,15 @@ type frozen struct {
 // freeze opens an image of each flat file of vm (held by the caller, in
 // CreateSnapshot, before the snapshot is taken).
 func (t *Tracker) freeze(vm *simulator.VirtualMachine) {
-	chain := vm.Snapshot == nil || len(vm.Snapshot.RootSnapshotList) == 0
+	t.image(vm, vm.Snapshot == nil || len(vm.Snapshot.RootSnapshotList) == 0, true)
+}
+
+// image opens an image of each flat file of vm (held by the caller) as it
+// is now; chain: the base is frozen at it (a snapshot's, taken when the VM
+// had none), otherwise it is only kept for Images (powerOnImages); first:
+// a disk that has no image yet gets one (a snapshot's), otherwise only
+// disks with images do (a power-on's).
+func (t *Tracker) image(vm *simulator.VirtualMachine, chain, first bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.frozen == nil {
@@ -62,6 +70,12 @@ func (t *Tracker) freeze(vm *simulator.VirtualMachine) {
 			continue
 		}
 		fz := t.frozen[p]
+		if fz == nil && !first {
+			// Only the disks of VMs that were ever snapshotted (their
+			// replicas are what the guest model compares): a lab of 100
+			// VMs keeps no image of the others.
+			continue
+		}
 		if fz == nil {
 			fz = &frozen{vm: vm.Self}
 			t.frozen[p] = fz
