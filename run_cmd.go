@@ -249,8 +249,8 @@ run, the wizard or ferry serve (ferry status says "stopped").
 					env.SettleEndedCutoverStep()
 				}
 				emit := eventPrinter(cmd.OutOrStdout(), len(it), asJSON)
-				for _, l := range settledLines {
-					emit(settledEvent(it, l))
+				for _, ev := range it.SettledEvents(settledLines) {
+					emit(ev)
 				}
 				res := steps.Outcome{AlreadyRolledBack: settled}
 				if asJSON {
@@ -274,8 +274,8 @@ run, the wizard or ferry serve (ferry status says "stopped").
 			}
 			out := cmd.OutOrStdout()
 			emit := eventPrinter(out, len(it), asJSON)
-			for _, l := range settledLines {
-				emit(settledEvent(it, l))
+			for _, ev := range it.SettledEvents(settledLines) {
+				emit(ev)
 			}
 			r := &steps.Runner{Itinerary: it, Env: env, Emit: emit, Confirmed: confirm != "", Redo: redoSteps}
 			// Bad input (unknown names, conflicts, logins) stops the run
@@ -495,17 +495,6 @@ func runViaEngine(cmd *cobra.Command, cl *engine.Client, f *planFlags, req engin
 // with the step's started event: only the exit code told the outcome).
 func closingEvent(res steps.Outcome) steps.Event {
 	return steps.Event{Time: time.Now().UTC(), Kind: steps.EventProgress, Message: runSummary(res), Fraction: -1}
-}
-
-// settledEvent is a line of Env.SettledRollbacks as the cutover step's.
-func settledEvent(it steps.Itinerary, line string) steps.Event {
-	ev := steps.Event{Time: time.Now().UTC(), Step: "cutover", Kind: steps.EventProgress, Message: line, Fraction: -1}
-	for i, st := range it {
-		if st.Step.ID() == "cutover" {
-			ev.Index = i + 1
-		}
-	}
-	return ev
 }
 
 // runSummary is a headless run's closing line, before the state's path.

@@ -336,13 +336,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	// --rollback run again for VMs rolled back already: nothing to do for
 	// them (not a refusal); nothing at all when it names only those.
 	cutover, settled, settledLines := env.SettledRollbacks(cutover, decision)
-	for _, l := range settledLines {
-		ev := steps.Event{Time: time.Now().UTC(), Step: "cutover", Kind: steps.EventProgress, Message: l, Fraction: -1}
-		for i, st := range e.Itinerary {
-			if st.Step.ID() == "cutover" {
-				ev.Index = i + 1
-			}
-		}
+	for _, ev := range e.Itinerary.SettledEvents(settledLines) {
 		e.logSteps(emit)(ev)
 	}
 	if len(settled) > 0 && len(cutover) == 0 {

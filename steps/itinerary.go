@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Kind is what sort of step a stage is: what a front end needs to know to
@@ -75,6 +76,22 @@ func (it Itinerary) IDs() []string {
 		ids[i] = st.Step.ID()
 	}
 	return ids
+}
+
+// SettledEvents are Env.SettledRollbacks' lines as the cutover step's
+// progress events (numbered as the runner numbers its steps).
+func (it Itinerary) SettledEvents(lines []string) []Event {
+	idx := 0
+	for i, st := range it {
+		if st.Step.ID() == "cutover" {
+			idx = i + 1
+		}
+	}
+	out := make([]Event, len(lines))
+	for i, l := range lines {
+		out[i] = Event{Time: time.Now().UTC(), Step: "cutover", Index: idx, Kind: EventProgress, Message: l, Fraction: -1}
+	}
+	return out
 }
 
 // NewItinerary returns the eight steps (docs/itinerary.md). The migration
