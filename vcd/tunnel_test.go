@@ -18,13 +18,11 @@ import (
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
 )
 
-// TestUpdateServerTunnelKeepsKey: Cloud Director 10.5.1 returns the
-// tunnel's pre-shared key as "******". Mending a tunnel (here: disabled
-// behind ferry's back) must send the real key, not what GET returned, so
-// the peer code the on-prem client was configured from stays valid and the
-// stretch comes back UP; without a key the update refuses and changes
-// nothing.
-func TestUpdateServerTunnelKeepsKey(t *testing.T) {
+// tenantEdge starts a lab whose tenant holds ferry's rights, and returns
+// it, the tenant's client, and Company-VDC and company-edge as the tenant
+// sees them.
+func tenantEdge(t *testing.T) (*lab.Lab, *vcd.Client, *vcd.VDC, *vcd.EdgeGateway) {
+	t.Helper()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := labtest.VCD(t, l.Config().VCD)
 	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
@@ -43,6 +41,17 @@ func TestUpdateServerTunnelKeepsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l, tenant, vdc, egw
+}
+
+// TestUpdateServerTunnelKeepsKey: Cloud Director 10.5.1 returns the
+// tunnel's pre-shared key as "******". Mending a tunnel (here: disabled
+// behind ferry's back) must send the real key, not what GET returned, so
+// the peer code the on-prem client was configured from stays valid and the
+// stretch comes back UP; without a key the update refuses and changes
+// nothing.
+func TestUpdateServerTunnelKeepsKey(t *testing.T) {
+	l, tenant, vdc, egw := tenantEdge(t)
 	net, err := vcd.CreateRoutedNetwork(vdc, egw, vcd.NetworkSpec{Name: "company-network", GatewayCIDR: "172.16.10.1/24"})
 	if err != nil {
 		t.Fatal(err)
@@ -139,24 +148,7 @@ func TestUpdateServerTunnelKeepsKey(t *testing.T) {
 // return once their task has ended, and soon after: go-vcloud-director's
 // own calls poll a task every 3 s, which made each take 3 s at least.
 func TestNetworkAndTunnelCallsFollowTheirTasks(t *testing.T) {
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
-	sys := labtest.VCD(t, l.Config().VCD)
-	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sys.ApplyRights(rp); err != nil {
-		t.Fatal(err)
-	}
-	tenant := labtest.VCD(t, l.Config().Tenant)
-	vdc, err := tenant.VDCByName("Company", "Company-VDC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	egw, err := tenant.EdgeGatewayByName(vdc, "company-edge")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _, vdc, egw := tenantEdge(t)
 	const taskTime = 300 * time.Millisecond
 	l.VCD.SetTaskTime(taskTime)
 	timed := func(what string, call func() error) {
@@ -186,7 +178,7 @@ func TestNetworkAndTunnelCallsFollowTheirTasks(t *testing.T) {
 	spec := vcd.TunnelSpec{Name: "ferry-l2vpn", RemoteEndpointIP: "198.51.100.7", PreSharedKey: "a-key-the-admin-chose-42",
 		Networks: nets[:1], Enabled: true}
 	var tun *vcd.Tunnel
-	timed("create tunnel", func() error {
+	timed("create tunnel", func() (err error) {
 		tun, err = vcd.CreateServerTunnel(egw, spec)
 		if err == nil && (tun.Name != spec.Name || vcd.PeerCode(tun) == "") {
 			err = fmt.Errorf("created %q, peer code %q", tun.Name, vcd.PeerCode(tun))
@@ -194,7 +186,7 @@ func TestNetworkAndTunnelCallsFollowTheirTasks(t *testing.T) {
 		return err
 	})
 	spec.Networks = nets
-	timed("update tunnel", func() error {
+	timed("update tunnel", func() (err error) {
 		tun, err = vcd.UpdateServerTunnel(tun, spec)
 		if err == nil && len(tun.Stretched) != 2 {
 			err = fmt.Errorf("it stretches %v, want both networks", tun.Stretched)
