@@ -129,6 +129,13 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		if msg := string(readFile(t, filepath.Join(l.Dir, "wizard.err"))); !strings.Contains(msg, "WebApp2: ROLLED BACK AUTOMATICALLY") {
 			t.Errorf("the wizard's terminal before its screen: want the rollback's warning, got:\n%s", msg)
 		}
+		// ferry.log in the state directory has each of its warnings once
+		// (QA: twice, the wizard's own line beside the Env's).
+		for _, w := range []string{"WebApp2: ROLLED BACK AUTOMATICALLY", "and it is still off: rolling back (replica disks kept)"} {
+			if n := strings.Count(string(readFile(t, filepath.Join(l.Dir, "ferry.log"))), w); n != 1 {
+				t.Errorf("ferry.log has the automatic rollback's warning %q %d times, want once", w, n)
+			}
+		}
 		// It opens on the cutover, saying what it did above the
 		// confirmation (QA: only the terminal, hidden by the screen, said
 		// so), and how to cut over again here.

@@ -139,7 +139,7 @@ func Run(ctx context.Context, opts Options) error {
 	// the first screen and the cutover screen say it (QA: the terminal
 	// alone was hidden by the alternate screen).
 	var recovered []steps.Event
-	lines := recoveryLines(os.Stderr, logger)
+	lines := recoveryLines(os.Stderr)
 	if err := env.RecoverInterruptedCutovers(ctx, func(ev steps.Event) {
 		recovered = append(recovered, ev)
 		lines(ev)
@@ -333,12 +333,13 @@ func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger
 }
 
 // recoveryLines prints the warnings of the start's rollback of
-// interrupted cutovers, a line each, before the screen opens, and logs them.
-func recoveryLines(w io.Writer, logger *slog.Logger) steps.Emit {
+// interrupted cutovers, a line each, before the screen opens. It does not
+// log them: the Env's logger (the wizard's, env.Log) already has every
+// event of the recovery (QA: each warning was twice in ferry.log).
+func recoveryLines(w io.Writer) steps.Emit {
 	return func(ev steps.Event) {
 		if ev.Kind == steps.EventWarning {
 			fmt.Fprintf(w, "ferry: warning: %s\n", ev.Message)
-			logger.Warn(ev.Message, "step", ev.Step)
 		}
 	}
 }
