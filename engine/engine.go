@@ -623,6 +623,10 @@ func StatusOf(env *steps.Env, it steps.Itinerary, now time.Time) (Status, error)
 			// as the wizard and the next run have it.
 			ss.Status, ss.Summary = steps.StatusPending, note+" (done before: "+ss.Summary+")"
 		}
+		if id == "cutover" {
+			// Rolled back VMs: when, and how to cut over again.
+			ss.Summary = env.RolledBackSummary(ss.Summary)
+		}
 		st.Steps = append(st.Steps, StepStatus{id, string(ss.Status), ss.Summary, ss.Error})
 	}
 	jobs, err := env.ReplicationStatus(now)

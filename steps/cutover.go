@@ -822,6 +822,62 @@ func (c *vmCutover) setState(v string) error {
 // was last rolled back (RFC 3339, UTC).
 func rolledBackAtKey(vm string) string { return "rolled_back_at." + vm }
 
+// rolledBackWhen says when vm's cutover was rolled back, as the state
+// records it: "rolled back at 2006-01-02 15:04:05 UTC". A state an older
+// ferry wrote has no time (rolledBackAtKey): the phrase says so rather than
+// leave a sentence that reads as if a word were missing.
+func (e *Env) rolledBackWhen(vm string) string {
+	at, err := time.Parse(time.RFC3339, e.State.Get("cutover").Outputs[rolledBackAtKey(vm)])
+	if err != nil {
+		return "rolled back (when is not recorded: an older ferry rolled it back)"
+	}
+	return "rolled back at " + at.UTC().Format("2006-01-02 15:04:05") + " UTC"
+}
+
+// RolledBackSummary is the cutover step's summary as `ferry status` shows
+// it while the step is pending and some of the plan's VMs' cutovers were
+// rolled back (summary is the one the state records; it is returned as it
+// is otherwise). The recorded one is what the last run said, and a run
+// that only settled a killed --rollback (SettleEndedCutoverStep) said
+// "waiting for --confirm-cutover" and nothing of the rollback (QA). This
+// one is read from the cutover's outputs: each VM not cut over, rolled
+// back when, and how to cut it over again.
+func (e *Env) RolledBackSummary(summary string) string {
+	if e.State.Status("cutover") != StatusPending {
+		return summary
+	}
+	out := e.State.Get("cutover").Outputs
+	var rolled, rest, parts []string
+	for _, vm := range e.Plan().VMs {
+		switch out[cutoverKey(vm.Name)] {
+		case cutoverRolledBack:
+			rolled = append(rolled, vm.Name)
+			how := e.rolledBackWhen(vm.Name)
+			if out[recoveredKey(vm.Name)] != "" {
+				how = strings.Replace(how, "rolled back", "rolled back automatically", 1)
+			}
+			line := vm.Name + " not cut over: its cutover was " + how
+			if len(e.keptEarlierOutages(vm.Name)) > 0 {
+				line += " (its outage goes into the next downtime report)"
+			}
+			parts = append(parts, line+"; cut over again with --confirm-cutover="+vm.Name)
+		case cutoverDone:
+		case "":
+			rest = append(rest, vm.Name)
+		default:
+			// Left unfinished: the step's own record says what to do.
+			return summary
+		}
+	}
+	if len(rolled) == 0 {
+		return summary
+	}
+	if len(rest) > 0 {
+		parts = append(parts, fmt.Sprintf("%s not cut over yet (confirm with --confirm-cutover=%s)", strings.Join(rest, ", "), strings.Join(rest, ",")))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // SettledRollbacks takes out of vms, for a rollback decision
 // (CutoverRollback), the VMs whose cutover is rolled back already (a
 // `ferry run --rollback` run again after it ended, or after it was killed
@@ -841,12 +897,8 @@ func (e *Env) SettledRollbacks(vms []string, decision string) (rest, settled, li
 			rest = append(rest, vm)
 			continue
 		}
-		when := "already rolled back"
-		if at, err := time.Parse(time.RFC3339, out[rolledBackAtKey(vm)]); err == nil {
-			when += " at " + at.UTC().Format("2006-01-02 15:04:05") + " UTC"
-		}
 		settled = append(settled, vm)
-		lines = append(lines, fmt.Sprintf("%s: %s; nothing to do; cut over again with --confirm-cutover=%s", vm, when, vm))
+		lines = append(lines, fmt.Sprintf("%s: already %s; nothing to do; cut over again with --confirm-cutover=%s", vm, e.rolledBackWhen(vm), vm))
 	}
 	return rest, settled, lines
 }

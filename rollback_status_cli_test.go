@@ -1,0 +1,89 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// rolledBackState writes the state a rolled back cutover of WebApp2 leaves
+// in l's plan: the cutover step pending with summary, WebApp2's cutover
+// rolled back (at at, RFC 3339; "" as an older ferry wrote it, without the
+// time), and returns a runner of ferry commands against it.
+func rolledBackState(t *testing.T, l *lab.Lab, summary, at string) func(args ...string) (string, int) {
+	t.Helper()
+	path := filepath.Join(l.Dir, "plan.state.json")
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	st := steps.NewState(path)
+	out := map[string]string{"cutover.WebApp2": "rolled back"}
+	if at != "" {
+		out["rolled_back_at.WebApp2"] = at
+	}
+	if err := st.SetOutputs("cutover", out); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Pend("cutover", summary); err != nil {
+		t.Fatal(err)
+	}
+	return func(args ...string) (string, int) {
+		cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
+		cmd.Env = cleanEnv()
+		b, err := cmd.CombinedOutput()
+		return string(b), labtest.ExitCode(err)
+	}
+}
+
+// cutoverRow is the cutover step's row of ferry status.
+func cutoverRow(t *testing.T, out string) string {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "8 ") {
+			return line
+		}
+	}
+	t.Fatalf("no cutover row in ferry status:\n%s", out)
+	return ""
+}
+
+// TestStatusSaysRolledBack (QA): after a --rollback killed once it had
+// rolled WebApp2 back, run again (which puts the step to pending), ferry
+// status read the cutover step "pending ... waiting for --confirm-cutover"
+// and no longer said WebApp2 was rolled back, nor when. It says so, and
+// how to cut over again, and the step is still pending (not done); a state
+// an older ferry wrote, without the rollback's time, reads well too, in
+// ferry status and in the --rollback run again.
+func TestStatusSaysRolledBack(t *testing.T) {
+	l := smallLab(t)
+	settled := "a ferry process stopped in this step after its VMs' cutovers ended (their outages go into the next downtime report); waiting for --confirm-cutover"
+	run := rolledBackState(t, l, settled, "2026-12-01T10:00:00Z")
+	out, code := run("status", "--plan", l.PlanPath())
+	row := cutoverRow(t, out)
+	t.Logf("ferry status:\n%s", out)
+	if code != 0 || !strings.Contains(row, "pending") || !strings.Contains(row, "WebApp2 not cut over: its cutover was rolled back at 2026-12-01 10:00:00 UTC; cut over again with --confirm-cutover=WebApp2") ||
+		strings.Contains(row, "waiting for --confirm-cutover") {
+		t.Errorf("ferry status after WebApp2's cutover was rolled back: exit %d, cutover row:\n%s", code, row)
+	}
+	if out, _ := run("status", "--plan", l.PlanPath(), "--json"); !strings.Contains(out, `"status":"pending","summary":"WebApp2 not cut over: its cutover was rolled back at 2026-12-01 10:00:00 UTC`) {
+		t.Errorf("ferry status --json after WebApp2's cutover was rolled back:\n%s", out)
+	}
+
+	// Written by an older ferry: no time.
+	run = rolledBackState(t, l, settled, "")
+	out, code = run("status", "--plan", l.PlanPath())
+	if row := cutoverRow(t, out); code != 0 || !strings.Contains(row, "WebApp2 not cut over: its cutover was rolled back (when is not recorded: an older ferry rolled it back); cut over again with --confirm-cutover=WebApp2") {
+		t.Errorf("ferry status of a state an older ferry wrote: exit %d, cutover row:\n%s", code, row)
+	}
+	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--rollback")
+	t.Logf("--rollback run again:\n%s", out)
+	if code != 0 || !strings.Contains(out, "WebApp2: already rolled back (when is not recorded: an older ferry rolled it back); nothing to do; cut over again with --confirm-cutover=WebApp2") {
+		t.Errorf("--rollback run again on a state an older ferry wrote: exit %d\n%s", code, out)
+	}
+}
