@@ -87,3 +87,50 @@ func TestStatusSaysRolledBack(t *testing.T) {
 		t.Errorf("--rollback run again on a state an older ferry wrote: exit %d\n%s", code, out)
 	}
 }
+
+// TestRollbackRunAgainRefusesVerifyAndRedo (QA): `ferry run --rollback`
+// naming only VMs rolled back already runs no step, and it ignored
+// --verify and --redo given with it, exit 0 "nothing to do", as if the
+// full compare or the step had run. The combination is refused as bad
+// usage (exit 2), naming the flags, why, and the command that does what
+// they ask; nothing changes (the state file as it was, no log); the same
+// through a ferry serve engine. The --rollback alone is still "nothing to
+// do", exit 0.
+func TestRollbackRunAgainRefusesVerifyAndRedo(t *testing.T) {
+	l := smallLab(t)
+	run := rolledBackState(t, l, "WebApp2: cutover rolled back as decided (--rollback)", "2026-12-01T10:00:00Z")
+	statePath := filepath.Join(l.Dir, "plan.state.json")
+	state := string(readFile(t, statePath))
+	rollback := []string{"run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--rollback"}
+	for _, c := range []struct{ flags, want []string }{
+		{[]string{"--verify", "WebApp2"}, []string{"--verify=WebApp2 with --rollback: the cutover of WebApp2 was rolled back at 2026-12-01 10:00:00 UTC, so --rollback has nothing to do and this run would run no step: --verify=WebApp2 would be ignored; nothing was changed",
+			"For --verify=WebApp2, run the same command without --confirm-cutover and --rollback"}},
+		{[]string{"--redo", "checks", "--verify", "WebApp2"}, []string{"--verify=WebApp2 and --redo=checks with --rollback:", "For --verify=WebApp2 and --redo=checks, run the same command without"}},
+	} {
+		out, code := run(append(rollback, c.flags...)...)
+		t.Logf("with %v: exit %d\n%s", c.flags, code, out)
+		for _, w := range c.want {
+			if code != 2 || !strings.Contains(out, w) {
+				t.Errorf("--rollback of a VM rolled back already, with %v: exit %d, want 2 and %q:\n%s", c.flags, code, w, out)
+			}
+		}
+		if got := string(readFile(t, statePath)); got != state {
+			t.Errorf("refused with %v, the run changed the state:\n%s\nwas\n%s", c.flags, got, state)
+		}
+		if _, err := os.Stat(filepath.Join(l.Dir, "ferry.log")); err == nil {
+			t.Errorf("refused with %v, the run left a ferry.log", c.flags)
+		}
+	}
+	if out, code := run(append(rollback, "--verify", "WebApp2", "--json")...); code != 2 || !strings.Contains(out, `"kind":"failed"`) || !strings.Contains(out, "would be ignored") {
+		t.Errorf("--rollback --verify --json of a VM rolled back already: exit %d\n%s", code, out)
+	}
+	if out, code := run(rollback...); code != 0 || !strings.Contains(out, "ferry: nothing to do") {
+		t.Errorf("--rollback alone of a VM rolled back already: exit %d\n%s", code, out)
+	}
+	// Sent to the engine, the same refusal.
+	startServe(t, l)
+	out, code := run(append(rollback, "--redo", "checks")...)
+	if code != 2 || !strings.Contains(out, "--redo=checks with --rollback: the cutover of WebApp2 was rolled back at 2026-12-01 10:00:00 UTC") {
+		t.Errorf("--rollback --redo through the engine, of a VM rolled back already: exit %d\n%s", code, out)
+	}
+}

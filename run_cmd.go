@@ -74,7 +74,9 @@ waits to cut the VM over anew). Run again (a dropped session, or a
 cutover is rolled back already says so ("already rolled back at <time>;
 nothing to do; cut over again with --confirm-cutover=VM") and changes
 nothing (exit 0; a cutover step a killed --rollback left running is
-ended); --rollback of a finished cutover, or of one that never started,
+ended); naming only such VMs, it refuses --verify and --redo beside it
+(exit 2: it runs no step, and would ignore them; run them without
+--confirm-cutover and --rollback); --rollback of a finished cutover, or of one that never started,
 is refused (exit 2). A run or a ferry
 serve that starts and finds such a cutover whose source is still off, and
 that does not confirm that VM's cutover itself, rolls it back by itself,
@@ -237,6 +239,9 @@ run, the wizard or ferry serve (ferry status says "stopped").
 			// rolled back already: nothing to do for them, not a refusal.
 			var settled, settledLines []string
 			env.CutoverVMs, settled, settledLines = env.SettledRollbacks(env.CutoverVMs, env.CutoverDecision)
+			if err := env.RefuseIgnoredBySettled(settled, env.CutoverVMs, runFlags(verify, redo)); err != nil {
+				return usageError{err}
+			}
 			if len(settled) > 0 && len(env.CutoverVMs) == 0 {
 				// Nothing at all: no step runs, nothing changes (an empty
 				// list would confirm every VM), but for the cutover step a
@@ -488,6 +493,18 @@ func runViaEngine(cmd *cobra.Command, cl *engine.Client, f *planFlags, req engin
 		fmt.Fprintf(out, "%s; state: %s\n", runSummary(res), f.statePath())
 	}
 	return nil
+}
+
+// runFlags are --verify and --redo as given, for a message that names them.
+func runFlags(verify, redo string) []string {
+	var flags []string
+	if verify != "" {
+		flags = append(flags, "--verify="+verify)
+	}
+	if redo != "" {
+		flags = append(flags, "--redo="+redo)
+	}
+	return flags
 }
 
 // closingEvent is the run's closing line as --json's last object (QA: a

@@ -336,6 +336,17 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	// --rollback run again for VMs rolled back already: nothing to do for
 	// them (not a refusal); nothing at all when it names only those.
 	cutover, settled, settledLines := env.SettledRollbacks(cutover, decision)
+	// --verify or --redo beside them: such a run would ignore them.
+	var flags []string
+	if req.Verify != "" {
+		flags = append(flags, "--verify="+req.Verify)
+	}
+	if req.Redo != "" {
+		flags = append(flags, "--redo="+req.Redo)
+	}
+	if err := env.RefuseIgnoredBySettled(settled, cutover, flags); err != nil {
+		return out, UsageError{err}
+	}
 	for _, ev := range e.Itinerary.SettledEvents(settledLines) {
 		e.logSteps(emit)(ev)
 	}

@@ -878,6 +878,30 @@ func (e *Env) RolledBackSummary(summary string) string {
 	return strings.Join(parts, "; ")
 }
 
+// RefuseIgnoredBySettled refuses flags (as given: "--verify=WebApp2",
+// "--redo=checks") beside a --rollback that names only VMs rolled back
+// already (settled, all SettledRollbacks took out): such a run runs no step,
+// so it would ignore them, and a run that ends "nothing to do" with exit 0
+// must not leave the operator believing a full compare or a step ran (QA:
+// they were ignored silently). Refused, before anything changes, rather
+// than honoured: the --rollback would decide nothing, and running the
+// steps for them is what the same flags do without --confirm-cutover and
+// --rollback, the command the message gives. nil when there is nothing to
+// refuse (no flags, or VMs left to roll back: the run runs its steps, and
+// those flags with them).
+func (e *Env) RefuseIgnoredBySettled(settled, rest, flags []string) error {
+	if len(flags) == 0 || len(settled) == 0 || len(rest) > 0 {
+		return nil
+	}
+	var whens []string
+	for _, vm := range settled {
+		whens = append(whens, "the cutover of "+vm+" was "+e.rolledBackWhen(vm))
+	}
+	both := strings.Join(flags, " and ")
+	return fmt.Errorf("%s with --rollback: %s, so --rollback has nothing to do and this run would run no step: %s would be ignored; nothing was changed. For %s, run the same command without --confirm-cutover and --rollback",
+		both, strings.Join(whens, "; "), both, both)
+}
+
 // SettledRollbacks takes out of vms, for a rollback decision
 // (CutoverRollback), the VMs whose cutover is rolled back already (a
 // `ferry run --rollback` run again after it ended, or after it was killed
