@@ -350,6 +350,12 @@ func TestRollbackRunAgain(t *testing.T) {
 	// is rolled back either way).
 	runSignalled(t, l, rollback, "", "WebApp2: source answering", syscall.SIGKILL)
 	checkPower(t, l, "after --rollback was killed", vsphere.PoweredOn, "")
+	// Its step is interrupted (or pending, the kill landing after the
+	// run ended), but no run runs it again: ferry status says the
+	// cutover ended rolled back (QA: "runs it again").
+	if st, _ := run("status", "--plan", l.PlanPath()); !strings.Contains(st, "WebApp2 not cut over: its cutover was rolled back at ") || strings.Contains(st, "runs it again") {
+		t.Errorf("ferry status after --rollback was killed:\n%s", st)
+	}
 	statePath := filepath.Join(l.Dir, "plan.state.json")
 	outputs := func() map[string]string {
 		st, err := steps.LoadState(statePath)

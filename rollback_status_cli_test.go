@@ -13,7 +13,8 @@ import (
 )
 
 // rolledBackState writes the state a rolled back cutover of WebApp2 leaves
-// in l's plan: the cutover step pending with summary, WebApp2's cutover
+// in l's plan: the cutover step pending with summary (""): running, as a
+// --rollback killed once it had rolled WebApp2 back leaves it), WebApp2's cutover
 // rolled back (at at, RFC 3339; "" as an older ferry wrote it, without the
 // time), and returns a runner of ferry commands against it.
 func rolledBackState(t *testing.T, l *lab.Lab, summary, at string) func(args ...string) (string, int) {
@@ -30,7 +31,11 @@ func rolledBackState(t *testing.T, l *lab.Lab, summary, at string) func(args ...
 	if err := st.SetOutputs("cutover", out); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Pend("cutover", summary); err != nil {
+	if summary == "" {
+		if err := st.Begin("cutover"); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := st.Pend("cutover", summary); err != nil {
 		t.Fatal(err)
 	}
 	return func(args ...string) (string, int) {
@@ -73,6 +78,19 @@ func TestStatusSaysRolledBack(t *testing.T) {
 	}
 	if out, _ := run("status", "--plan", l.PlanPath(), "--json"); !strings.Contains(out, `"status":"pending","summary":"WebApp2 not cut over: its cutover was rolled back at 2026-12-01 10:00:00 UTC`) {
 		t.Errorf("ferry status --json after WebApp2's cutover was rolled back:\n%s", out)
+	}
+
+	// Left running by a --rollback killed once it had rolled WebApp2
+	// back: interrupted, and no run runs it again (QA: "the next ferry
+	// run, or the wizard, runs it again", nothing of the rollback).
+	run = rolledBackState(t, l, "", "2026-12-01T10:00:00Z")
+	out, code = run("status", "--plan", l.PlanPath())
+	if row := cutoverRow(t, out); code != 0 || !strings.Contains(row, "interrupted  its run stopped (the process was killed or stopped) once its VMs' cutovers had ended: WebApp2 not cut over: its cutover was rolled back at 2026-12-01 10:00:00 UTC; cut over again with --confirm-cutover=WebApp2") ||
+		strings.Contains(row, "runs it again") {
+		t.Errorf("ferry status after a --rollback killed once it had rolled WebApp2 back: exit %d, cutover row:\n%s", code, row)
+	}
+	if out, _ := run("status", "--plan", l.PlanPath(), "--json"); !strings.Contains(out, `"status":"interrupted","summary":"its run stopped (the process was killed or stopped) once its VMs' cutovers had ended: WebApp2 not cut over`) {
+		t.Errorf("ferry status --json after a --rollback killed once it had rolled WebApp2 back:\n%s", out)
 	}
 
 	// Written by an older ferry: no time.

@@ -52,7 +52,9 @@ what is wrong and what to do),
 running (a ferry run, the wizard or the engine runs it now), done, failed,
 skipped or interrupted (the state says it was running, but no ferry runs it:
 its process was killed or stopped; the next ferry run, or the wizard, runs
-it again); the text output says the same. A job's in_flight is a pass
+it again; a cutover step stopped once its VMs' cutovers had ended says how
+each ended instead: a rolled back VM is not cut over, rolled back when, and
+--confirm-cutover=VM cuts it over again); the text output says the same. A job's in_flight is a pass
 started and not committed: the one running, or one interrupted (a stop, a
 crash) that the next pass resumes in its snapshot; durable_bytes is where
 its disks' durable watermarks are (what lies below is on the receiver's
@@ -115,7 +117,9 @@ engine has written one yet.`,
 			}
 			// Without an engine, a step runs while a ferry process holds
 			// the state file's lock.
-			return printStatus(out, st, asJSON, steps.StateHolder(f.statePath()) == 0)
+			idle := steps.StateHolder(f.statePath()) == 0
+			engine.EndedCutover(env, &st, idle)
+			return printStatus(out, st, asJSON, idle)
 		},
 	}
 	f.register(cmd, false)
@@ -129,6 +133,9 @@ engine has written one yet.`,
 const (
 	statusInterrupted  = "interrupted"
 	interruptedSummary = "its run stopped midway (the process was killed or stopped); the next ferry run, or the wizard, runs it again"
+	// interruptedEndedSummary begins the summary of a cutover step whose
+	// run stopped once its VMs' cutovers had ended (the rest says how).
+	interruptedEndedSummary = "its run stopped (the process was killed or stopped) once its VMs' cutovers had ended: "
 )
 
 // stoppedSummary begins the health of a job nothing replicates now.
@@ -152,6 +159,11 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 			if s.Status == string(steps.StatusRunning) {
 				st.Steps[i].Status = statusInterrupted
 				st.Steps[i].Summary = interruptedSummary
+				if s.Step == "cutover" && s.Summary != "" {
+					// The cutover step, its VMs' cutovers ended
+					// (engine.EndedCutover): no run runs it again.
+					st.Steps[i].Summary = interruptedEndedSummary + s.Summary
+				}
 			}
 		}
 		if st.Engine == nil {

@@ -648,12 +648,27 @@ func StatusOf(env *steps.Env, it steps.Itinerary, now time.Time) (Status, error)
 	return st, err
 }
 
+// EndedCutover gives the cutover step of st, recorded running, the summary
+// of its ended VMs' cutovers (steps.Env.EndedCutoverSummary) when nothing
+// runs it (idle): ferry status shows it interrupted, and says what ended.
+func EndedCutover(env *steps.Env, st *Status, idle bool) {
+	if !idle {
+		return
+	}
+	for i, s := range st.Steps {
+		if s.Step == "cutover" && s.Status == string(steps.StatusRunning) {
+			st.Steps[i].Summary = env.EndedCutoverSummary()
+		}
+	}
+}
+
 // Status is the engine's status document.
 func (e *Engine) Status(now time.Time) (Status, error) {
 	st, err := StatusOf(e.Env, e.Itinerary, now)
 	e.mu.Lock()
 	busy := e.busy
 	e.mu.Unlock()
+	EndedCutover(e.Env, &st, busy == "")
 	st.Engine = &Info{PID: os.Getpid(), Socket: SocketPath(e.Env.State.Path()), Since: e.started, Busy: busy, Attached: e.Attached()}
 	return st, err
 }

@@ -846,6 +846,32 @@ func (e *Env) RolledBackSummary(summary string) string {
 	if e.State.Status("cutover") != StatusPending {
 		return summary
 	}
+	if text := e.rolledBackText(); text != "" {
+		return text
+	}
+	return summary
+}
+
+// EndedCutoverSummary is, for the cutover step the state records as
+// running while nothing runs it (a --rollback killed once it had rolled its
+// VMs back, before it ended the step), what RolledBackSummary says of a
+// pending one: the step's record is empty then, and `ferry status` read
+// only "interrupted ... runs it again", which no run does for a cutover
+// that ended (QA). "" when the step is not running, or a VM's cutover is
+// left unfinished, or none was rolled back. The caller knows that nothing
+// runs the step (a run in progress has VMs it has not reached yet).
+func (e *Env) EndedCutoverSummary() string {
+	if e.State.Status("cutover") != StatusRunning {
+		return ""
+	}
+	return e.rolledBackText()
+}
+
+// rolledBackText says, from the cutover's outputs, each plan VM whose
+// cutover was rolled back (when, and how to cut it over again) and the
+// VMs whose cutover never started: "" when none was rolled back or one is
+// left unfinished.
+func (e *Env) rolledBackText() string {
 	out := e.State.Get("cutover").Outputs
 	var rolled, rest, parts []string
 	for _, vm := range e.Plan().VMs {
@@ -866,11 +892,11 @@ func (e *Env) RolledBackSummary(summary string) string {
 			rest = append(rest, vm.Name)
 		default:
 			// Left unfinished: the step's own record says what to do.
-			return summary
+			return ""
 		}
 	}
 	if len(rolled) == 0 {
-		return summary
+		return ""
 	}
 	if len(rest) > 0 {
 		parts = append(parts, fmt.Sprintf("%s not cut over yet (confirm with --confirm-cutover=%s)", strings.Join(rest, ", "), strings.Join(rest, ",")))
