@@ -632,6 +632,11 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 			c.ready, leave = gate.enter()
 			defer leave()
 			err := c.run(ctx, prev.Outputs[cutoverKey(c.plan.Name)])
+			if err == nil {
+				// As vCenter shows the target at the end (Cloud Director
+				// renamed it at the import; a resumed cutover found it).
+				c.readProviderName(context.WithoutCancel(ctx))
+			}
 			c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
 			c.rep.finish(err)
 			if err == nil {
@@ -673,7 +678,11 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		if vm.Power() == LeaveOff {
 			state = "left powered off (power_on: false)"
 		}
-		it := Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: fmt.Sprintf("%s in vApp %s; measured downtime %s", state, vm.TargetVApp, c.rep.downtimeText()), Resource: &r}
+		detail := fmt.Sprintf("%s in vApp %s; measured downtime %s", state, vm.TargetVApp, c.rep.downtimeText())
+		if c.rep.ProviderVM != "" {
+			detail += "; in the provider vCenter: " + c.rep.ProviderVM
+		}
+		it := Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: detail, Resource: &r}
 		emit(Changed(it))
 		res.Changes = append(res.Changes, it)
 		res.Resources = append(res.Resources, r)
@@ -1134,7 +1143,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		c.vappMu.Lock()
 		unlockVApp = c.vappMu.Unlock
 	}
-	if err := c.phase("import into vCD", func() (string, error) { return c.importTarget() }); err != nil {
+	if err := c.phase("import into vCD", func() (string, error) { return c.importTarget(ctx) }); err != nil {
 		return err
 	}
 	if err := c.phase("connect networks", func() (string, error) { return c.connectNetworks(ctx) }); err != nil {
@@ -1535,10 +1544,29 @@ func (c *vmCutover) createTarget(ctx context.Context) (string, error) {
 	if err := c.env.State.SetOutput("cutover", targetKey(c.plan.Name), ref.Value); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s over %d replica disk(s) as the source: %s, %d controller(s), %d NIC(s)", ref.Value, len(spec.Disks), cfg.Summary(), len(cfg.Controllers), len(cfg.NICs)), nil
+	return fmt.Sprintf("%s over %d replica disk(s) as the source: %s, %d controller(s), %d NIC(s)", c.readProviderName(ctx), len(spec.Disks), cfg.Summary(), len(cfg.Controllers), len(cfg.NICs)), nil
 }
 
-func (c *vmCutover) importTarget() (string, error) {
+// readProviderName reads how the provider vCenter shows the target now
+// (Cloud Director renames the VM it adopts, "WebApp2 (<id>)") and keeps it
+// for the report: its name there with its moref beside it, "WebApp2 (<id>)
+// [vm-54]", so that an admin finds it in the vSphere client (a moref alone
+// is found nowhere there). The moref alone when the name cannot be read.
+func (c *vmCutover) readProviderName(ctx context.Context) string {
+	if c.target == nil || c.provider == nil {
+		return ""
+	}
+	label := c.target.Value
+	if name, ok, err := c.provider.VMByRef(ctx, *c.target); err == nil && ok {
+		label = fmt.Sprintf("%s [%s]", name, c.target.Value)
+	} else if err != nil {
+		c.env.Log.Info("cutover target's name not read", "vm", c.plan.Name, "ref", c.target.Value, "err", err)
+	}
+	c.rep.ProviderVM = label
+	return label
+}
+
+func (c *vmCutover) importTarget(ctx context.Context) (string, error) {
 	u, err := vsphere.ParseURL(c.env.Config.Provider.URL)
 	if err != nil {
 		return "", fmt.Errorf("provider vCenter URL: %w", err)
@@ -1560,14 +1588,14 @@ func (c *vmCutover) importTarget() (string, error) {
 			return "", err
 		}
 		c.vapp = existing
-		return "into existing vApp " + c.plan.TargetVApp, nil
+		return "into existing vApp " + c.plan.TargetVApp + "; in the provider vCenter: " + c.readProviderName(ctx), nil
 	}
 	vapp, err := c.sys.ImportVMAsVApp(vc, c.target.Value, vdc, c.plan.TargetVApp, opts)
 	if err != nil {
 		return "", err
 	}
 	c.vapp, c.createdVApp = vapp, true
-	return "as new vApp " + c.plan.TargetVApp + " (disks not copied)", nil
+	return "as new vApp " + c.plan.TargetVApp + " (disks not copied); in the provider vCenter: " + c.readProviderName(ctx), nil
 }
 
 // probeNames are the probes that watch this VM alone: those whose only VM

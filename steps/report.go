@@ -72,6 +72,10 @@ type VMReport struct {
 	Started  time.Time     `json:"started"`
 	Finished time.Time     `json:"finished"`
 	Phases   []PhaseRecord `json:"phases"`
+	// ProviderVM is the target as the provider vCenter showed it when it
+	// was last read: its name there (Cloud Director renames the VM it
+	// adopts) and its moref, "WebApp2 (<id>) [vm-54]".
+	ProviderVM string `json:"provider_vm,omitempty"`
 	// SourceOff is when the shutdown began; TargetOn when the target was powered on.
 	SourceOff time.Time `json:"source_off,omitzero"`
 	TargetOn  time.Time `json:"target_on,omitzero"`
@@ -433,6 +437,13 @@ func (r *CutoverReport) Markdown() string {
 		}
 		if v.Note != "" {
 			fmt.Fprintf(&b, "%s\n\n", v.Note)
+		}
+		if v.ProviderVM != "" {
+			if v.RolledBack {
+				fmt.Fprintf(&b, "Target in the provider vCenter: %s (removed by the rollback).\n\n", v.ProviderVM)
+			} else {
+				fmt.Fprintf(&b, "Target in the provider vCenter: %s.\n\n", v.ProviderVM)
+			}
 		}
 		for _, o := range v.EarlierOutages {
 			if v.Decided == CutoverRollback {

@@ -795,6 +795,11 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 			}
 			for _, v := range rep.VMs {
 				out = append(out, wrapped("  "+v.VM+": "+v.Figures(), width, 4, lipgloss.NewStyle())...)
+				if v.ProviderVM != "" {
+					// As the vSphere client shows it: Cloud Director
+					// renamed the VM it adopted.
+					out = append(out, wrapped("    in the provider vCenter: "+v.ProviderVM, width, 6, sDim)...)
+				}
 			}
 			out = append(out, wrapped("  saved as "+md, width, 4, sDim)...)
 		}

@@ -171,11 +171,13 @@ func TestStretchUpOnDone(t *testing.T) {
 
 // TestDowntimeReportKeptAfterRestart (item 17): a wizard opened after the
 // cutover shows the saved report's figures, worded as its Markdown, and
-// what to do next.
+// what to do next, and the target as the provider vCenter showed it (the
+// name Cloud Director gave it, with its moref), as the report holds it.
 func TestDowntimeReportKeptAfterRestart(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: allDone})
 	rep := &steps.CutoverReport{Started: t0, Finished: t0.Add(6105 * time.Millisecond),
-		VMs: []steps.VMReport{{VM: "WebApp2", Outcome: "migrated", MeasuredDowntimeSeconds: 3.19, ServiceWindowSeconds: 3.21}}}
+		VMs: []steps.VMReport{{VM: "WebApp2", Outcome: "migrated", MeasuredDowntimeSeconds: 3.19, ServiceWindowSeconds: 3.21,
+			ProviderVM: "WebApp2 (5b0e3f0c-2a9e-4c1d-9d55-0c7f4e1a2b3c) [vm-54]"}}}
 	md, _, err := rep.Save(filepath.Dir(h.env.State.Path()))
 	if err != nil {
 		t.Fatal(err)
@@ -185,9 +187,11 @@ func TestDowntimeReportKeptAfterRestart(t *testing.T) {
 	}
 	h.start(120, 40)
 	h.mustSee(t, "✓ cutover complete", "Downtime report · the cutover took 6.105s", "WebApp2: migrated · measured downtime 3.2s · shutdown to power-on 3.2s",
+		"in the provider vCenter: WebApp2 (5b0e3f0c-2a9e-4c1d-9d55-0c7f4e1a2b3c) [vm-54]",
 		filepath.Base(md), "Next: every VM of the job is cut over")
 	b, err := os.ReadFile(md)
-	if err != nil || !strings.Contains(string(b), "| WebApp2 | migrated | 3.2s | 3.2s |") {
+	if err != nil || !strings.Contains(string(b), "| WebApp2 | migrated | 3.2s | 3.2s |") ||
+		!strings.Contains(string(b), "Target in the provider vCenter: WebApp2 (5b0e3f0c-2a9e-4c1d-9d55-0c7f4e1a2b3c) [vm-54].") {
 		t.Fatalf("the Markdown report does not carry the same figures: %v\n%s", err, b)
 	}
 }
