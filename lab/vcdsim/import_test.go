@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	vimsession "github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
 	vim "github.com/vmware/govmomi/vim25/types"
 )
 
@@ -355,7 +357,10 @@ func TestImportBodiesAreValidated(t *testing.T) {
 // a VM in place only when it sits in the org VDC's resource pool on a
 // datastore of its storage policy and sourceMove is asked; otherwise the VM
 // is moved, and disks outside the policy (or any disk, without sourceMove)
-// are copied, which takes their size over the copy rate.
+// are copied, which takes their size over the copy rate. Either way the
+// provider vCenter shows the VM in the org VDC's resource pool and in its
+// vApp's folder afterwards (before, the lab recorded the move and left the
+// VM where it was).
 func TestImportMovesAVMOutsideTheVDC(t *testing.T) {
 	vcCfg, vc := providerVC(t)
 	ctx := context.Background()
@@ -392,17 +397,47 @@ func TestImportMovesAVMOutsideTheVDC(t *testing.T) {
 		return task
 	}
 
+	// Where the provider vCenter shows an adopted VM (govmomi): in the
+	// org VDC's resource pool, in its vApp's folder "<vApp> (<id>)" inside
+	// the org VDC's "<VDC> (<id>)".
+	placed := func(vm *object.VirtualMachine, vappName string) {
+		t.Helper()
+		var o mo.VirtualMachine
+		if err := vm.Properties(ctx, vm.Reference(), []string{"resourcePool", "parent"}, &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.ResourcePool == nil || *o.ResourcePool != poolRef {
+			t.Errorf("imported VM %s is in resource pool %v, want the org VDC's %s", vm.Reference().Value, o.ResourcePool, poolRef.Value)
+		}
+		vapp := must(vdc.GetVAppByName(vappName, true))(t)
+		want := []string{vappName + " (" + strings.TrimPrefix(vapp.VApp.ID, "urn:vcloud:vapp:") + ")",
+			vdc.Vdc.Name + " (" + strings.TrimPrefix(vdc.Vdc.ID, "urn:vcloud:vdc:") + ")", "vm"}
+		var got []string
+		for ref := o.Parent; ref != nil && ref.Type == "Folder" && len(got) < len(want); {
+			var f mo.Folder
+			if err := vm.Properties(ctx, *ref, []string{"name", "parent"}, &f); err != nil {
+				t.Fatal(err)
+			}
+			got, ref = append(got, f.Name), f.Parent
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("imported VM %s is in folder %v (innermost first), want %v", vm.Reference().Value, got, want)
+		}
+	}
+
 	importAs("in-place", inside.Reference().Value, true)
 	rec := env.srv.Imports()[0]
 	if rec.Relocated || rec.DiskCopied || rec.Why != "" {
 		t.Errorf("a VM in the VDC's pool on its datastore was moved: %+v", rec)
 	}
+	placed(inside, "in-place")
 
 	importAs("moved", outside.Reference().Value, true)
 	rec = env.srv.Imports()[1]
 	if !rec.Relocated || rec.DiskCopied || !strings.Contains(rec.Why, "resource pool") {
 		t.Errorf("a VM outside the VDC's pool: %+v; want it moved, its disks not copied", rec)
 	}
+	placed(outside, "moved")
 
 	// Without sourceMove the disks are copied: the task lasts at least
 	// their size over the copy rate.

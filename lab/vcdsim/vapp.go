@@ -611,6 +611,9 @@ func handleDeleteVApp(c *reqCtx) {
 				break
 			}
 		}
+		// Its VM folder in the provider vCenter goes with it; the vApp
+		// is gone whatever comes of that (a folder left is only clutter).
+		_ = c.m.removeVAppFolder(a)
 	}
 	t := c.m.newTask(c, "vdcDeleteVapp", "Deleting vApp "+a.name, a.ref(), func() error { return err })
 	c.taskResponse(t)

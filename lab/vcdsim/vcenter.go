@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	vimsession "github.com/vmware/govmomi/session"
@@ -612,30 +613,137 @@ func (m *model) recordImport(a *vapp, v *vm, in *importParams, mv importMove) {
 	m.imports = append(m.imports, rec)
 }
 
-// adoptName renames an imported VM in the provider vCenter as Cloud
-// Director names the VMs it manages, "<name> (<uuid>)" (createVM names
-// the VMs it composes so): a VM Cloud Director manages "has a name that
-// includes its UUID", and Cloud Director keeps tracking it "even if it
-// changes its name, location and MoRef ID" (Tomas Fojtik, "How to Export
-// Running VM from vCloud Director", fojta.wordpress.com). Whoever looks
-// for the VM afterwards finds it by its moref, not by the name it had.
-func (m *model) adoptName(x *vm) error {
+// adopt does in the provider vCenter what Cloud Director does to a VM it
+// imports, once the import's time is over: it moves the VM into the org
+// VDC's resource pool (when it was outside it, mv.relocate) and into the
+// vApp's VM folder, and renames it as Cloud Director names the VMs it
+// manages, "<name> (<uuid>)" (createVM names the VMs it composes so): a VM
+// Cloud Director manages "has a name that includes its UUID", and Cloud
+// Director keeps tracking it "even if it changes its name, location and
+// MoRef ID" (Tomas Fojtik, "How to Export Running VM from vCloud
+// Director", fojta.wordpress.com). VMware's mass-import guidance: a VM
+// outside the provider VDC's resource pool is relocated by the import
+// (real-world.md). The folder layout, "<org VDC> (<id>)/<vApp> (<id>)"
+// under the datacenter's VM folder (vappFolder), is as operators see it in
+// the vSphere client (unverified in a public source). Whoever looks for the
+// VM afterwards finds it by its moref, not by the name, folder or pool it
+// had.
+func (m *model) adopt(a *vapp, x *vm, mv importMove) error {
 	name := fmt.Sprintf("%s (%s)", x.name, x.id)
-	if m.vc == nil || x.moref == "" || x.vcName == name {
+	if m.vc == nil || x.moref == "" {
 		return nil
 	}
+	vdcPool := ""
+	if mv.relocate {
+		p, _, _, err := m.backing()
+		if err != nil {
+			return fmt.Errorf("move imported VM %s (%s) into the org VDC's resource pool: %w", x.vcName, x.moref, err)
+		}
+		vdcPool = p
+	}
 	err := m.vc.call(func(ctx context.Context, c *vim25.Client) error {
-		t, err := object.NewVirtualMachine(c, vim.ManagedObjectReference{Type: "VirtualMachine", Value: x.moref}).Rename(ctx, name)
+		vmo := object.NewVirtualMachine(c, vim.ManagedObjectReference{Type: "VirtualMachine", Value: x.moref})
+		folder, err := m.vappFolder(ctx, c, a, true)
+		if err != nil {
+			return err
+		}
+		var o mo.VirtualMachine
+		if err := vmo.Properties(ctx, vmo.Reference(), []string{"parent"}, &o); err != nil {
+			return err
+		}
+		spec := vim.VirtualMachineRelocateSpec{}
+		if ref := folder.Reference(); o.Parent == nil || *o.Parent != ref {
+			spec.Folder = &ref
+		}
+		if vdcPool != "" {
+			spec.Pool = &vim.ManagedObjectReference{Type: "ResourcePool", Value: vdcPool}
+		}
+		if spec.Folder != nil || spec.Pool != nil {
+			t, err := vmo.Relocate(ctx, spec, vim.VirtualMachineMovePriorityDefaultPriority)
+			if err == nil {
+				err = t.Wait(ctx)
+			}
+			if err != nil {
+				return fmt.Errorf("move it into %s: %w", folder.InventoryPath, err)
+			}
+		}
+		if x.vcName == name {
+			return nil
+		}
+		t, err := vmo.Rename(ctx, name)
 		if err == nil {
 			err = t.Wait(ctx)
 		}
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("rename imported VM %s (%s) in the provider vCenter: %s%w", x.vcName, x.moref, reasonOf(err), err)
+		return fmt.Errorf("adopt imported VM %s (%s) in the provider vCenter: %s%w", x.vcName, x.moref, reasonOf(err), err)
 	}
 	x.vcName = name
 	return nil
+}
+
+// vappFolder is a's VM folder in the provider vCenter, "<vApp name> (<vApp
+// id>)" in the org VDC's folder "<VDC name> (<VDC id>)" in the first
+// datacenter's VM folder; made (with the VDC's folder) when create is set
+// and it is missing, else nil.
+func (m *model) vappFolder(ctx context.Context, c *vim25.Client, a *vapp, create bool) (*object.Folder, error) {
+	dcs, err := find.NewFinder(c, true).DatacenterList(ctx, "*")
+	if err != nil {
+		return nil, err
+	}
+	folders, err := dcs[0].Folders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := folders.VmFolder
+	for _, name := range []string{fmt.Sprintf("%s (%s)", m.vdc.name, m.vdc.id), fmt.Sprintf("%s (%s)", a.name, a.id)} {
+		child, err := object.NewSearchIndex(c).FindChild(ctx, f, name)
+		if err != nil {
+			return nil, err
+		}
+		switch sub, ok := child.(*object.Folder); {
+		case ok:
+			sub.InventoryPath = f.InventoryPath + "/" + name
+			f = sub
+		case child != nil:
+			return nil, fmt.Errorf("%s/%s is a %s, not a folder", f.InventoryPath, name, child.Reference().Type)
+		case !create:
+			return nil, nil
+		default:
+			sub, err := f.CreateFolder(ctx, name)
+			if err != nil {
+				return nil, fmt.Errorf("create folder %s/%s: %w", f.InventoryPath, name, err)
+			}
+			sub.InventoryPath = f.InventoryPath + "/" + name
+			f = sub
+		}
+	}
+	return f, nil
+}
+
+// removeVAppFolder removes a's VM folder from the provider vCenter once
+// the vApp is deleted, when it holds nothing (any other object in it
+// stays, and so does the folder).
+func (m *model) removeVAppFolder(a *vapp) error {
+	if m.vc == nil {
+		return nil
+	}
+	return m.vc.call(func(ctx context.Context, c *vim25.Client) error {
+		f, err := m.vappFolder(ctx, c, a, false)
+		if err != nil || f == nil {
+			return err
+		}
+		var o mo.Folder
+		if err := f.Properties(ctx, f.Reference(), []string{"childEntity"}, &o); err != nil || len(o.ChildEntity) > 0 {
+			return err
+		}
+		t, err := f.Destroy(ctx)
+		if err == nil {
+			err = t.Wait(ctx)
+		}
+		return err
+	})
 }
 
 // handleImportAsVApp creates a vApp around a provider VM. The answer is the
@@ -670,7 +778,7 @@ func handleImportAsVApp(c *reqCtx) {
 	mv := c.placement(b, in)
 	c.m.recordImport(a, v2, in, mv)
 	t := c.m.newTask(c, "vdcImportVmAsVApp", fmt.Sprintf("Importing VM %s (%s) as vApp %s", b.name, b.moref, a.name), a.ref(),
-		func() error { a.importing = false; v2.importing = false; return c.m.adoptName(v2) })
+		func() error { a.importing = false; v2.importing = false; return c.m.adopt(a, v2, mv) })
 	t.runsAtLeast(mv.duration(c.s.cfg.CopyRate))
 	c.w.Header().Set("Location", c.abs(a.href()))
 	x := c.vappXML(a)
@@ -712,7 +820,7 @@ func handleImportIntoVApp(c *reqCtx) {
 	mv := c.placement(b, in)
 	c.m.recordImport(a, v2, in, mv)
 	t := c.m.newTask(c, "vappImportVm", fmt.Sprintf("Importing VM %s (%s) into vApp %s", b.name, b.moref, a.name), a.ref(),
-		func() error { v2.importing = false; return c.m.adoptName(v2) })
+		func() error { v2.importing = false; return c.m.adopt(a, v2, mv) })
 	t.runsAtLeast(mv.duration(c.s.cfg.CopyRate))
 	c.taskResponse(t)
 }
