@@ -1556,14 +1556,20 @@ func (c *vmCutover) readProviderName(ctx context.Context) string {
 	if c.target == nil || c.provider == nil {
 		return ""
 	}
-	label := c.target.Value
-	if name, ok, err := c.provider.VMByRef(ctx, *c.target); err == nil && ok {
-		label = fmt.Sprintf("%s [%s]", name, c.target.Value)
-	} else if err != nil {
-		c.env.Log.Info("cutover target's name not read", "vm", c.plan.Name, "ref", c.target.Value, "err", err)
-	}
+	label := c.nameAtProvider(ctx, *c.target)
 	c.rep.ProviderVM = label
 	return label
+}
+
+// nameAtProvider is the provider VM ref as the provider vCenter shows it
+// now, "<name> [<moref>]", or its moref alone when its name cannot be read.
+func (c *vmCutover) nameAtProvider(ctx context.Context, ref vsphere.Ref) string {
+	name, ok, err := c.provider.VMByRef(ctx, ref)
+	if err != nil || !ok {
+		c.env.Log.Info("provider VM's name not read", "vm", c.plan.Name, "ref", ref.Value, "found", ok, "err", err)
+		return ref.Value
+	}
+	return fmt.Sprintf("%s [%s]", name, ref.Value)
 }
 
 func (c *vmCutover) importTarget(ctx context.Context) (string, error) {

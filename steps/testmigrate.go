@@ -365,7 +365,7 @@ func (e *Env) bringUp(ctx context.Context, tc *testCopy, vdc *vcd.VDC, bootTimeo
 			return "", err
 		}
 		tc.ref, tc.guestID = &ref, cfg.GuestID
-		return fmt.Sprintf("%s over child disks of %d replica disk(s) (nothing copied): %s, %d NIC(s) with the source's MACs", ref.Value, len(spec.Disks), cfg.Summary(), len(cfg.NICs)), nil
+		return fmt.Sprintf("%s over child disks of %d replica disk(s) (nothing copied): %s, %d NIC(s) with the source's MACs", c.nameAtProvider(ctx, ref), len(spec.Disks), cfg.Summary(), len(cfg.NICs)), nil
 	}); err != nil {
 		return err
 	}
@@ -386,7 +386,9 @@ func (e *Env) bringUp(ctx context.Context, tc *testCopy, vdc *vcd.VDC, bootTimeo
 		if tc.vapp, err = c.sys.ImportVMAsVApp(vc, tc.ref.Value, vdc, TestVApp(name), opts); err != nil {
 			return "", err
 		}
-		return "as vApp " + TestVApp(name), nil
+		// As the provider vCenter shows the copy now: Cloud Director
+		// renamed the VM it adopted.
+		return "as vApp " + TestVApp(name) + "; in the provider vCenter: " + c.nameAtProvider(ctx, *tc.ref), nil
 	}); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,9 +81,22 @@ func TestTestMigrationOfRunningVM(t *testing.T) {
 	before := fileHash(t, replica)
 	var during replication.PassResult
 	var hookErr error
+	var copyName string // the copy as the provider vCenter shows it, once imported
 	env.phaseHook = func(vm, phase string) {
 		if vm != "WebApp2" || phase != "boot" || hookErr != nil {
 			return
+		}
+		if provider, err := env.ProviderVC(ctx); err != nil {
+			hookErr = err
+			return
+		} else if ref, ok, err := labtest.ProviderVM(ctx, provider, TestCopyName("WebApp2")); err != nil || !ok {
+			hookErr = fmt.Errorf("no copy of WebApp2 at the provider after its import (%v)", err)
+			return
+		} else if name, _, err := provider.VMByRef(ctx, ref); err != nil {
+			hookErr = err
+			return
+		} else {
+			copyName = fmt.Sprintf("%s [%s]", name, ref.Value)
 		}
 		// Replication goes on while the copies run.
 		job, _, err := env.job(ctx, "WebApp2", nil)
@@ -110,6 +124,11 @@ func TestTestMigrationOfRunningVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	report := string(raw)
+	// The copy is named as the provider vCenter showed it after the
+	// import (Cloud Director renamed it), its moref beside it.
+	if copyName == "" || strings.HasPrefix(copyName, TestCopyName("WebApp2")+" [") || !strings.Contains(report, "in the provider vCenter: "+copyName+" |") {
+		t.Errorf("report does not name WebApp2's copy as the provider vCenter showed it (%q):\n%s", copyName, report)
+	}
 	for _, want := range []string{"# Test migration report", "| WebApp2 | booted |", "| WebApp1 | booted |",
 		"| create copy at provider |", "nothing copied", "| boot |", "VMware Tools running after",
 		"WebApp1 -> WebApp2: answered", "tcp WebApp2: answered (tcp 127.16.10.12:", "from the copy of WebApp1 answered)",
