@@ -160,6 +160,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	}
 	trackNetworkVMs(m.Map())
 	checkPortgroupVersions(m.Map())
+	relocateKeepsPoolMembers(m.Map())
 	sessions := enforceSessions(m.Map(), cmp.Or(spec.SessionIdle, DefaultSessionIdle))
 	user, pass := "administrator@vsphere.local", randomSecret()
 	ferryPass := randomSecret()

@@ -71,3 +71,32 @@ func refuseDuplicateVMNames(reg *simulator.Registry) {
 		return nil, nil
 	}
 }
+
+// relocateKeepsPoolMembers makes RelocateVM_Task into another resource pool
+// move the VM between the pools' VM lists, as vCenter does (each pool's
+// `vm` lists the VMs in it; the vSphere client's pool view reads it): vcsim
+// changed only the VM's resourcePool, so the old pool went on listing the
+// VM and the new one never did. A Cloud Director import moves the VM it
+// adopts into the org VDC's pool this way (lab/vcdsim, model.adopt).
+func relocateKeepsPoolMembers(reg *simulator.Registry) {
+	prev := reg.Handler
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		if req, ok := method.Body.(*types.RelocateVM_Task); ok && req.Spec.Pool != nil {
+			vm, ok1 := ctx.Map.Get(method.This).(*simulator.VirtualMachine)
+			to, ok2 := ctx.Map.Get(*req.Spec.Pool).(*simulator.ResourcePool)
+			if !ok1 || !ok2 {
+				return nil, &types.ManagedObjectNotFound{Obj: *req.Spec.Pool}
+			}
+			if from := vm.ResourcePool; from != nil && *from != to.Self {
+				if old, ok := ctx.Map.Get(*from).(*simulator.ResourcePool); ok {
+					ctx.WithLock(old, func() { ctx.Map.RemoveReference(ctx, old, &old.Vm, vm.Self) })
+				}
+				ctx.WithLock(to, func() { ctx.Map.AddReference(ctx, to, &to.Vm, vm.Self) })
+			}
+		}
+		if prev != nil {
+			return prev(ctx, method)
+		}
+		return nil, nil
+	}
+}
