@@ -911,6 +911,14 @@ func TestServeHeadlessCutover(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "the steps run in the ferry serve engine") || !strings.Contains(out, "measured downtime") {
 		t.Fatalf("cutover through the engine: exit %d\n%s", code, out)
 	}
+	// The target named as the provider vCenter shows it (govmomi), with
+	// its moref, through the engine too.
+	vc := connectVC(t, l, l.Provider)
+	if ref, ok, err := labtest.ProviderVM(context.Background(), vc, "WebApp2"); err != nil || !ok {
+		t.Errorf("no WebApp2 at the provider after the cutover (%v)", err)
+	} else if name, _, err := vc.VMByRef(context.Background(), ref); err != nil || !strings.Contains(out, "in the provider vCenter: "+name+" ["+ref.Value+"]") {
+		t.Errorf("the cutover through the engine does not name the target as the provider vCenter shows it, %s [%s] (%v):\n%s", name, ref.Value, err, out)
+	}
 	var state struct {
 		Steps map[string]struct {
 			Outputs map[string]string `json:"outputs"`

@@ -1323,6 +1323,9 @@ func (c *vmCutover) resume(ctx context.Context, decision string) error {
 		return err
 	} else if ok {
 		c.target = &ref
+		// Named in the report also when the run stops for a decision:
+		// the operator looks for it in the vSphere client.
+		c.readProviderName(ctx)
 	}
 	vdc, err := c.sys.VDCByName(c.env.Plan().Org, c.env.Plan().VDC)
 	if err != nil {

@@ -187,6 +187,11 @@ func TestCrashAfterPowerOnIsFinished(t *testing.T) {
 	if h := webApp2Health(t, env); h != "cut over" {
 		t.Errorf("status after the re-run: %q", h)
 	}
+	// The finishing run's report names the target it found as the
+	// provider vCenter shows it (govmomi), with its moref.
+	if name, _, err := provider.VMByRef(ctx, serving); err != nil || !strings.Contains(reportOf(t, env), "Target in the provider vCenter: "+name+" ["+serving.Value+"].") {
+		t.Errorf("the finishing run's report does not name the target %s [%s] (%v):\n%s", name, serving.Value, err, reportOf(t, env))
+	}
 }
 
 // TestCrashBeforePowerOnAnsweredAsksForADecision: the process dies after
