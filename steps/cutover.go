@@ -632,11 +632,10 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 			c.ready, leave = gate.enter()
 			defer leave()
 			err := c.run(ctx, prev.Outputs[cutoverKey(c.plan.Name)])
-			if err == nil {
-				// As vCenter shows the target at the end (Cloud Director
-				// renamed it at the import; a resumed cutover found it).
-				c.readProviderName(context.WithoutCancel(ctx))
-			}
+			// As vCenter shows the target at the end (Cloud Director renamed
+			// it at the import; a resumed cutover found it), read once the
+			// downtime window closed: not inside it.
+			c.readProviderName(context.WithoutCancel(ctx))
 			c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
 			c.rep.finish(err)
 			if err == nil {
@@ -1143,7 +1142,7 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		c.vappMu.Lock()
 		unlockVApp = c.vappMu.Unlock
 	}
-	if err := c.phase("import into vCD", func() (string, error) { return c.importTarget(ctx) }); err != nil {
+	if err := c.phase("import into vCD", func() (string, error) { return c.importTarget() }); err != nil {
 		return err
 	}
 	if err := c.phase("connect networks", func() (string, error) { return c.connectNetworks(ctx) }); err != nil {
@@ -1547,21 +1546,30 @@ func (c *vmCutover) createTarget(ctx context.Context) (string, error) {
 	if err := c.env.State.SetOutput("cutover", targetKey(c.plan.Name), ref.Value); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s over %d replica disk(s) as the source: %s, %d controller(s), %d NIC(s)", c.readProviderName(ctx), len(spec.Disks), cfg.Summary(), len(cfg.Controllers), len(cfg.NICs)), nil
+	// Named as ferry created it, not read again inside the downtime window:
+	// the closing line and the report name it as vCenter shows it after.
+	c.rep.ProviderVM = fmt.Sprintf("%s [%s]", spec.Name, ref.Value)
+	return fmt.Sprintf("%s [%s] over %d replica disk(s) as the source: %s, %d controller(s), %d NIC(s)", spec.Name, ref.Value, len(spec.Disks), cfg.Summary(), len(cfg.Controllers), len(cfg.NICs)), nil
 }
 
 // readProviderName reads how the provider vCenter shows the target now
 // (Cloud Director renames the VM it adopts, "WebApp2 (<id>)") and keeps it
 // for the report: its name there with its moref beside it, "WebApp2 (<id>)
 // [vm-54]", so that an admin finds it in the vSphere client (a moref alone
-// is found nowhere there). The moref alone when the name cannot be read.
-func (c *vmCutover) readProviderName(ctx context.Context) string {
+// is found nowhere there). When the name cannot be read (a rollback
+// removed the VM) the report keeps what it had: the name ferry created the
+// VM with, or the moref alone.
+func (c *vmCutover) readProviderName(ctx context.Context) {
 	if c.target == nil || c.provider == nil {
-		return ""
+		return
 	}
-	label := c.nameAtProvider(ctx, *c.target)
-	c.rep.ProviderVM = label
-	return label
+	name, ok, err := c.provider.VMByRef(ctx, *c.target)
+	switch {
+	case err == nil && ok:
+		c.rep.ProviderVM = fmt.Sprintf("%s [%s]", name, c.target.Value)
+	case c.rep.ProviderVM == "":
+		c.rep.ProviderVM = c.target.Value
+	}
 }
 
 // nameAtProvider is the provider VM ref as the provider vCenter shows it
@@ -1575,7 +1583,7 @@ func (c *vmCutover) nameAtProvider(ctx context.Context, ref vsphere.Ref) string 
 	return fmt.Sprintf("%s [%s]", name, ref.Value)
 }
 
-func (c *vmCutover) importTarget(ctx context.Context) (string, error) {
+func (c *vmCutover) importTarget() (string, error) {
 	u, err := vsphere.ParseURL(c.env.Config.Provider.URL)
 	if err != nil {
 		return "", fmt.Errorf("provider vCenter URL: %w", err)
@@ -1597,14 +1605,14 @@ func (c *vmCutover) importTarget(ctx context.Context) (string, error) {
 			return "", err
 		}
 		c.vapp = existing
-		return "into existing vApp " + c.plan.TargetVApp + "; in the provider vCenter: " + c.readProviderName(ctx), nil
+		return "into existing vApp " + c.plan.TargetVApp, nil
 	}
 	vapp, err := c.sys.ImportVMAsVApp(vc, c.target.Value, vdc, c.plan.TargetVApp, opts)
 	if err != nil {
 		return "", err
 	}
 	c.vapp, c.createdVApp = vapp, true
-	return "as new vApp " + c.plan.TargetVApp + " (disks not copied); in the provider vCenter: " + c.readProviderName(ctx), nil
+	return "as new vApp " + c.plan.TargetVApp + " (disks not copied)", nil
 }
 
 // probeNames are the probes that watch this VM alone: those whose only VM
