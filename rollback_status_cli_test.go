@@ -152,3 +152,37 @@ func TestRollbackRunAgainRefusesVerifyAndRedo(t *testing.T) {
 		t.Errorf("--rollback --redo through the engine, of a VM rolled back already: exit %d\n%s", code, out)
 	}
 }
+
+// TestRunAfterRollbackSaysRolledBack (QA): after WebApp2's cutover was
+// rolled back (as decided, or automatically), a `ferry run` without
+// --confirm-cutover ended with "stopped before Cutover: it needs a typed
+// confirmation" and nothing of the rollback. It says, as ferry status
+// does, that WebApp2's cutover was rolled back, when, and how to cut over
+// again; standalone and through a ferry serve engine.
+func TestRunAfterRollbackSaysRolledBack(t *testing.T) {
+	l := smallLab(t)
+	run := rolledBackState(t, l, "WebApp2: cutover rolled back as decided (--rollback)", "2026-12-01T10:00:00Z")
+	decided := "[8/8] cutover: warning: stopped before Cutover: WebApp2 not cut over: its cutover was rolled back at 2026-12-01 10:00:00 UTC; cut over again with --confirm-cutover=WebApp2"
+	out, code := run("run", "--plan", l.PlanPath())
+	t.Logf("ferry run after WebApp2's cutover was rolled back:\n%s", out)
+	if code != 0 || !strings.Contains(out, decided) || strings.Contains(out, "it needs a typed confirmation") || !strings.Contains(out, "stopped at cutover") {
+		t.Errorf("ferry run after WebApp2's cutover was rolled back as decided: exit %d, want 0 and %q:\n%s", code, decided, out)
+	}
+
+	// Rolled back automatically (a killed cutover, at the start of a run).
+	st, err := steps.LoadState(filepath.Join(l.Dir, "plan.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetOutput("cutover", "auto_rollback.WebApp2", "its cutover ... was ROLLED BACK AUTOMATICALLY"); err != nil {
+		t.Fatal(err)
+	}
+	auto := "[8/8] cutover: warning: stopped before Cutover: WebApp2 not cut over: its cutover was rolled back automatically at 2026-12-01 10:00:00 UTC; cut over again with --confirm-cutover=WebApp2"
+	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, auto) || strings.Contains(out, "it needs a typed confirmation") {
+		t.Errorf("ferry run after WebApp2's cutover was rolled back automatically: exit %d, want 0 and %q:\n%s", code, auto, out)
+	}
+	startServe(t, l)
+	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, auto) || strings.Contains(out, "it needs a typed confirmation") {
+		t.Errorf("ferry run through the engine after WebApp2's cutover was rolled back automatically: exit %d, want 0 and %q:\n%s", code, auto, out)
+	}
+}

@@ -123,7 +123,14 @@ func (r *Runner) Run(ctx context.Context) (Outcome, error) {
 			continue
 		}
 		if st.Confirm && !r.Confirmed {
-			emit(Warning(fmt.Sprintf("stopped before %s: it needs a typed confirmation (ferry run --confirm-cutover=%s)", st.Step.Title(), vmNames(r.Env.Migrating()))))
+			why := fmt.Sprintf("it needs a typed confirmation (ferry run --confirm-cutover=%s)", vmNames(r.Env.Migrating()))
+			if id == "cutover" {
+				// VMs whose cutover was rolled back (QA: this line said
+				// nothing of it): when, and how to cut over again, as
+				// ferry status says it.
+				why = cmp.Or(r.Env.rolledBackText(), why)
+			}
+			emit(Warning(fmt.Sprintf("stopped before %s: %s", st.Step.Title(), why)))
 			if id == "cutover" {
 				// A cutover left interrupted is not for later: its VM's
 				// replication is held and its service may be down.
