@@ -186,3 +186,28 @@ func TestRunAfterRollbackSaysRolledBack(t *testing.T) {
 		t.Errorf("ferry run through the engine after WebApp2's cutover was rolled back automatically: exit %d, want 0 and %q:\n%s", code, auto, out)
 	}
 }
+
+// TestEngineRefusedRunSaysOnlyTheRefusal (QA): a `ferry run` the ferry
+// serve engine refused as bad usage printed "ferry: the steps run in the
+// ferry serve engine" first, though nothing ran. It prints the refusal
+// alone (exit 2); a run the engine takes still says where its steps run.
+func TestEngineRefusedRunSaysOnlyTheRefusal(t *testing.T) {
+	l := smallLab(t)
+	run := rolledBackState(t, l, "WebApp2: cutover rolled back as decided (--rollback)", "2026-12-01T10:00:00Z")
+	startServe(t, l)
+	for _, c := range []struct{ args, want []string }{
+		{[]string{"--confirm-cutover", "WebApp2", "--rollback", "--verify", "WebApp2"}, []string{"--verify=WebApp2 with --rollback: the cutover of WebApp2 was rolled back at 2026-12-01 10:00:00 UTC"}},
+		{[]string{"--confirm-cutover", "Nope"}, []string{"Nope"}},
+	} {
+		out, code := run(append([]string{"run", "--plan", l.PlanPath()}, c.args...)...)
+		t.Logf("ferry run %v through the engine: exit %d\n%s", c.args, code, out)
+		for _, w := range c.want {
+			if code != 2 || !strings.Contains(out, w) || strings.Contains(out, "the steps run in the ferry serve engine") {
+				t.Errorf("ferry run %v through the engine: exit %d, want 2, %q and not a word of the steps running in the engine:\n%s", c.args, code, w, out)
+			}
+		}
+	}
+	if out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--rollback"); code != 0 || !strings.Contains(out, "ferry: the steps run in the ferry serve engine") {
+		t.Errorf("ferry run the engine takes: exit %d, want 0 saying the steps run in the engine:\n%s", code, out)
+	}
+}

@@ -469,15 +469,28 @@ func runViaEngine(cmd *cobra.Command, cl *engine.Client, f *planFlags, req engin
 	}
 	req.Client = fmt.Sprintf("ferry run (pid %d)", os.Getpid())
 	out := cmd.OutOrStdout()
-	emit := eventPrinter(out, len(steps.NewItinerary()), asJSON)
-	if !asJSON {
-		fmt.Fprintf(out, "ferry: the steps run in the ferry serve engine (%s)\n", cl.Socket)
+	printer := eventPrinter(out, len(steps.NewItinerary()), asJSON)
+	// Where the steps run, said once the engine has taken the run (its
+	// first event), not before: a run it refuses as bad usage ran nothing
+	// there, and prints the refusal alone (QA).
+	var once sync.Once
+	where := func() {
+		once.Do(func() {
+			if !asJSON {
+				fmt.Fprintf(out, "ferry: the steps run in the ferry serve engine (%s)\n", cl.Socket)
+			}
+		})
+	}
+	emit := func(ev steps.Event) {
+		where()
+		printer(ev)
 	}
 	res, err := cl.Run(cmd.Context(), req, emit)
 	var re *engine.RemoteError
 	if errors.As(err, &re) && re.Usage {
 		return usageError{err}
 	}
+	where()
 	if err != nil {
 		return fmt.Errorf("%w (state: %s)", err, f.statePath())
 	}
