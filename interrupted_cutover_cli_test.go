@@ -413,3 +413,34 @@ func TestRollbackRunAgain(t *testing.T) {
 		t.Errorf("--rollback after the cutover: exit %d, want 2\n%s", code, out)
 	}
 }
+
+// TestAutoRollbackLinesNumbered (QA): the automatic rollback at the start
+// of a headless run printed its lines as "[cutover] warning: ...", and
+// --json gave them index 0, while every other line of the cutover step is
+// "[8/8] cutover: ..." (index 8). They are numbered as the step's, in
+// text and in --json; and the run's stop says the cutover was rolled back
+// automatically, not only that it needs a typed confirmation.
+func TestAutoRollbackLinesNumbered(t *testing.T) {
+	l, run := engineLab(t)
+	if !killedAfterShutdown(t, l, run) {
+		t.Skip("the kill landed after power-on was requested")
+	}
+	out, code := run("run", "--plan", l.PlanPath(), "--json")
+	t.Logf("ferry run --json:\n%s", out)
+	if code != 0 || !strings.Contains(out, `"step":"cutover","index":8,"kind":"warning","message":"WebApp2: ROLLED BACK AUTOMATICALLY`) {
+		t.Errorf("ferry run --json after a killed cutover: exit %d, want the automatic rollback's warning with index 8:\n%s", code, out)
+	}
+	if strings.Contains(out, `"step":"cutover","index":0`) || !strings.Contains(out, "stopped before Cutover: WebApp2 not cut over: its cutover was rolled back automatically at ") {
+		t.Errorf("ferry run --json after a killed cutover: an unnumbered cutover event, or the stop says nothing of the rollback:\n%s", out)
+	}
+
+	cutoverSignalled(t, l, "", "WebApp2: create VM at provider done", syscall.SIGKILL)
+	if job := webApp2Job(t, run, l); strings.HasPrefix(job.Summary, "DECISION NEEDED") {
+		t.Skip("the second kill landed after power-on was requested")
+	}
+	out, code = run("run", "--plan", l.PlanPath())
+	t.Logf("ferry run:\n%s", out)
+	if code != 0 || !strings.Contains(out, "\n[8/8] cutover: warning: WebApp2: ROLLED BACK AUTOMATICALLY") || strings.Contains(out, "[cutover]") {
+		t.Errorf("ferry run after a killed cutover: exit %d, want the automatic rollback's lines as [8/8] cutover's:\n%s", code, out)
+	}
+}

@@ -78,15 +78,21 @@ func (it Itinerary) IDs() []string {
 	return ids
 }
 
+// Number is the step id's 1-based position in it, as the runner numbers
+// its events ("[8/8] cutover: ..."; 0 when it has no such step).
+func (it Itinerary) Number(id string) int {
+	for i, st := range it {
+		if st.Step.ID() == id {
+			return i + 1
+		}
+	}
+	return 0
+}
+
 // SettledEvents are Env.SettledRollbacks' lines as the cutover step's
 // progress events (numbered as the runner numbers its steps).
 func (it Itinerary) SettledEvents(lines []string) []Event {
-	idx := 0
-	for i, st := range it {
-		if st.Step.ID() == "cutover" {
-			idx = i + 1
-		}
-	}
+	idx := it.Number("cutover")
 	out := make([]Event, len(lines))
 	for i, l := range lines {
 		out[i] = Event{Time: time.Now().UTC(), Step: "cutover", Index: idx, Kind: EventProgress, Message: l, Fraction: -1}

@@ -237,11 +237,15 @@ func (e *Env) recoverInterrupted(ctx context.Context, vm VMPlan, off time.Time, 
 	return nil
 }
 
-// recoveryEmit stamps the recovery's events as the cutover step's and
-// writes them to the Env's log too (the runner does so for a step's).
+// recoveryEmit stamps the recovery's events as the cutover step's,
+// numbered as the runner numbers the step's own (QA: unnumbered, they
+// printed as "[cutover] warning: ..." among "[8/8] cutover: ..." lines, and
+// --json gave them index 0), and writes them to the Env's log too (the
+// runner does so for a step's).
 func (e *Env) recoveryEmit(emit Emit) Emit {
+	idx := NewItinerary().Number("cutover")
 	return func(ev Event) {
-		ev.Step = "cutover"
+		ev.Step, ev.Index = "cutover", idx
 		if ev.Time.IsZero() {
 			ev.Time = time.Now().UTC()
 		}
