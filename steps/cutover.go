@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -1782,6 +1783,13 @@ func (e *Env) savedReportHolds(r VMReport) bool {
 		}
 		for _, v := range rep.VMs {
 			if v.VM == r.VM && v.Started.Equal(r.Started) {
+				// Killed between the report's two files: the Markdown
+				// is written from the JSON, which holds all of it.
+				md := strings.TrimSuffix(f, ".json") + ".md"
+				if _, err := os.Stat(md); errors.Is(err, fs.ErrNotExist) {
+					err := writeFileAtomic(md, []byte(rep.Markdown()), 0o600)
+					e.Log.Info("downtime report's Markdown written from its JSON (a run was killed between the two)", "report", md, "err", err)
+				}
 				return true
 			}
 		}

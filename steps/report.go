@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -315,10 +314,13 @@ func (r *CutoverReport) Save(dir string) (md, js string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	if err := os.WriteFile(js, append(b, '\n'), 0o600); err != nil {
+	// Each file whole or not at all; the JSON first: a run killed between
+	// the two leaves the JSON, from which the next run writes the Markdown
+	// (savedReportHolds).
+	if err := writeFileAtomic(js, append(b, '\n'), 0o600); err != nil {
 		return "", "", err
 	}
-	if err := os.WriteFile(md, []byte(r.Markdown()), 0o600); err != nil {
+	if err := writeFileAtomic(md, []byte(r.Markdown()), 0o600); err != nil {
 		return "", "", err
 	}
 	return md, js, nil

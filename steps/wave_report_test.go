@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -272,5 +273,53 @@ func TestDecidedRollbackReportSaysNoCutoverWasAttempted(t *testing.T) {
 	if strings.Contains(md, "this run measured no downtime of its own") || strings.Contains(md, "before this run's attempt") ||
 		!strings.Contains(md, "This run attempted no cutover (rolled back as decided); a cutover of WebApp3 is projected at ~2.5s") {
 		t.Errorf("report of a decided rollback:\n%s", md)
+	}
+}
+
+// TestReportKilledBetweenItsFilesIsCompleted: a run killed after it wrote
+// its downtime report's JSON and before its Markdown left the operator a
+// JSON file only; the next run counts the section reported (the JSON holds
+// it) and writes the Markdown from the JSON.
+func TestReportKilledBetweenItsFilesIsCompleted(t *testing.T) {
+	t.Parallel()
+	_, env := waveLab(t, "WebApp2", "WebApp3")
+	ctx := context.Background()
+	env.CutoverVMs = []string{"WebApp2"}
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Confirmed: true, Emit: func(Event) {}}
+	if _, err := r.Run(ctx); err != nil && !errors.Is(err, ErrWaiting) {
+		t.Fatal(err)
+	}
+	md := env.State.Get("cutover").Outputs["report"]
+	rep, _, err := env.LastCutoverReport()
+	if err != nil || rep == nil || len(rep.VMs) != 1 || md == "" {
+		t.Fatalf("the cutover's report %s: %v %+v", md, err, rep)
+	}
+	want, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the killed run left things: the JSON saved, no Markdown, the
+	// section kept in the state.
+	if err := os.Remove(md); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.keepUnreported(rep.VMs[0]); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	r.Emit = func(ev Event) { lines = append(lines, ev.Message) }
+	env.CutoverVMs = []string{"WebApp3"}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out := strings.Join(lines, "\n"); strings.Contains(out, "stopped before it saved") {
+		t.Errorf("the run after the kill carries the section its JSON holds again:\n%s", out)
+	}
+	got, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatalf("the killed run's Markdown report was not written from its JSON: %v", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("the Markdown written from the JSON differs from the one the run wrote:\n%s\nwant:\n%s", got, want)
 	}
 }
