@@ -246,3 +246,34 @@ func TestCutOverRowFitsBesideTheSidebar(t *testing.T) {
 		t.Errorf("a cut-over VM's lines: %q", lines)
 	}
 }
+
+// TestCutoverBarKeepsItsProgressWhole (QA: at 80 columns, a wave's live
+// cutover showed "…(shutdown to power-o…" under the final pass's bar: the
+// line under the bar was the run's latest line, another VM's result, cut
+// at the screen's edge): under the bar is the progress it measures, whole
+// at 80 and at 120 columns, and no other VM's result.
+func TestCutoverBarKeepsItsProgressWhole(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		release := make(chan struct{})
+		h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone, mutate: func(m map[string]*fakeStep) {
+			m["cutover"].block = release
+			m["cutover"].events = []steps.Event{
+				{Kind: steps.EventProgress, Message: "WebApp2: final pass", Fraction: -1, Time: t0},
+				{Kind: steps.EventProgress, Message: "WebApp1: final pass", Fraction: -1, Time: t0.Add(time.Second)},
+				{Kind: steps.EventProgress, Message: "WebApp1: 1.0 MiB of 3.0 MiB acknowledged, 1.0 MiB/s, ETA 2s", Fraction: 0.33, Time: t0.Add(2 * time.Second)},
+				{Kind: steps.EventChange, Message: `+ create VM "WebApp2": running in vApp WebApp2; measured downtime 13.3s (shutdown to power-on; no probe outage seen)`, Time: t0.Add(3 * time.Second)},
+			}
+		}})
+		h.start(size[0], size[1])
+		h.typeText("WebApp1,WebApp2")
+		h.deliver(press("enter"))
+		h.clock = t0.Add(4 * time.Second)
+		for _, ev := range h.steps["cutover"].events {
+			h.deliver(stepEventMsg{Step: 7, Event: ev})
+		}
+		h.mustSee(t, "33% of the phase")
+		h.mustSee(t, "WebApp1: 1.0 MiB of 3.0 MiB acknowledged, 1.0 MiB/s,", "ETA 2s")
+		h.mustNotSee(t, "power-o…", `create VM "WebApp2"`, "ET…", "1.0 MiB/…")
+		close(release)
+	}
+}

@@ -369,7 +369,8 @@ func (s *cutoverScreen) view(width, height int) string {
 		probes := probeLines(s.w, width, max(3, height/3))
 		var bytes []string
 		if r := &s.run; r.fraction >= 0 {
-			bytes = []string{"  " + bar(r.fraction, max(10, min(width-21, 40))) + fmt.Sprintf(" %3.0f%% of the phase", r.fraction*100), sDim.Render(trunc("  "+r.message, width))}
+			bytes = append([]string{"  " + bar(r.fraction, max(10, min(width-21, 40))) + fmt.Sprintf(" %3.0f%% of the phase", r.fraction*100)},
+				wrapped("  "+s.barText(), width, 4, sDim)...)
 		}
 		out = append(out, s.timeline(width, height-len(out)-len(probes)-len(bytes)-1)...)
 		out = append(out, bytes...)
@@ -384,6 +385,20 @@ func (s *cutoverScreen) view(width, height int) string {
 		out = append(out, s.run.scrolled(pinned, rest, height-len(out))...)
 	}
 	return box(out, width, height)
+}
+
+// barText is what the bar of the live view measures: the message of the
+// latest progress with a fraction (a pass's bytes), whole. Not the run's
+// latest line (QA: in a wave, another VM's "+ create VM ...; measured
+// downtime 1.3s (shutdown to power-o…" sat under the bar, cut at the
+// screen's edge).
+func (s *cutoverScreen) barText() string {
+	for i := len(s.run.events) - 1; i >= 0; i-- {
+		if ev := s.run.events[i]; ev.Kind == steps.EventProgress && ev.Fraction >= 0 {
+			return ev.Message
+		}
+	}
+	return s.run.message
 }
 
 // autoRolledBack: the notice above the confirmation says vm was rolled
