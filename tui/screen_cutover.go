@@ -809,7 +809,9 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 				out = append(out, wrapped("  "+wave, width, 4, sBold)...)
 			}
 			for _, v := range rep.VMs {
-				out = append(out, wrapped("  "+v.VM+": "+v.Figures(), width, 4, lipgloss.NewStyle())...)
+				// Broken between its figures, each whole ("shutdown to
+				// power-on 1.3s", not "shutdown" and "to power-on 1.3s").
+				out = append(out, joined(strings.Split("  "+v.VM+": "+v.Figures(), " · "), width, 4, lipgloss.NewStyle())...)
 				if v.ProviderVM != "" {
 					// As the vSphere client shows it: Cloud Director
 					// renamed the VM it adopted.
