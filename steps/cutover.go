@@ -1944,19 +1944,23 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	default:
-		// The replica is back with replication: a hold a ferry killed
-		// during this VM's cutover left on the job ends with it.
-		if err := c.env.releaseHold(c.plan.Name, replication.HoldCutover, staleHoldText(replication.HoldCutover, "its rollback gave the replica back: replication resumes")); err != nil {
-			errs = append(errs, err)
-		}
 		// The wizard's scheduler follows it again: it did not while its
 		// cutover was found interrupted (a VM cutting over is no job of
 		// replication; QA: after ctrl+r, nothing replicated it until the
-		// wizard was restarted, and its RPO was missed).
+		// wizard was restarted, and its RPO was missed). It takes the job
+		// first, still held, so that the release below goes through it and
+		// says so (QA: the sidebar read "held" until the job's next pass,
+		// up to an RPO later, the scheduler having taken the job released
+		// in its record without a word).
 		if c.env.warm != nil {
 			if err := c.env.warmJob(context.WithoutCancel(ctx), c.plan); err != nil {
 				errs = append(errs, fmt.Errorf("replicate %s again: %w", c.plan.Name, err))
 			}
+		}
+		// The replica is back with replication: a hold a ferry killed
+		// during this VM's cutover left on the job ends with it.
+		if err := c.env.releaseHold(c.plan.Name, replication.HoldCutover, staleHoldText(replication.HoldCutover, "its rollback gave the replica back: replication resumes")); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

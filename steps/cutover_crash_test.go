@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -420,7 +422,16 @@ func TestDecidedRollbackResumesTheWizardsReplication(t *testing.T) {
 	l, env := migrationLab(t, "WebApp2")
 	env = crashCutover(t, l, env, func(ev Event) bool { return ev.Message == "WebApp2: power on" })
 	ctx := context.Background()
-	sched, err := env.EnableWarm(ctx, nil) // the wizard, opened again
+	// What the wizard's dashboard and sidebar are told (tui.ReplicationFeed).
+	var mu sync.Mutex
+	var told []replication.Event
+	sched, err := env.EnableWarm(ctx, func(ev replication.Event) { // the wizard, opened again
+		if ev.VM == "WebApp2" {
+			mu.Lock()
+			told = append(told, ev)
+			mu.Unlock()
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,5 +453,15 @@ func TestDecidedRollbackResumesTheWizardsReplication(t *testing.T) {
 	}
 	if j := job(); j != "" {
 		t.Errorf("the wizard's job after the decided rollback: %s; want it replicating again", j)
+	}
+	// QA: the sidebar read "held" for about 45 s after the rollback, until
+	// the job's next pass: the scheduler took the job, released in its
+	// record, without a word. The release is told as the rollback ends.
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.ContainsFunc(told, func(ev replication.Event) bool {
+		return ev.Kind == replication.EventResumed && strings.Contains(ev.Msg, "its rollback gave the replica back")
+	}) {
+		t.Errorf("the wizard's feed was not told that WebApp2's job resumed after the decided rollback: %+v", told)
 	}
 }
