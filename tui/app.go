@@ -155,9 +155,16 @@ func (w *wiring) autoRollbackLines(width int) []string {
 			msg = msg[:i]
 		}
 		then := fmt.Sprintf("To cut %s over again: step %d (Cutover), type %s.", r.VM, step, r.VM)
+		if w.readOnly {
+			// Only the driver types names (QA: viewers were asked to).
+			then = fmt.Sprintf("The driver cuts %s over again on step %d (Cutover).", r.VM, step)
+		}
 		if r.Failed {
 			style = sErr
 			then = fmt.Sprintf("Its cutover is still interrupted: on step %d (Cutover), ctrl+r and type %s to roll it back, or type %s to cut it over again.", step, r.VM, r.VM)
+			if w.readOnly {
+				then = fmt.Sprintf("Its cutover is still interrupted: the driver rolls it back or cuts it over again on step %d (Cutover).", step)
+			}
 		}
 		out = append(out, wrapped("⚠ "+msg+".", width, 2, style)...)
 		out = append(out, wrapped("  "+then, width, 2, style)...)

@@ -104,3 +104,17 @@ func TestAutoRollbackOnTheScreen(t *testing.T) {
 		mustRead(t, h, "was ROLLED BACK AUTOMATICALLY at 2026-12-03 07:04:10 UTC")
 	})
 }
+
+// TestAutoRollbackToAViewer (QA: a watching session was told to "type
+// WebApp2", which only the driver can): a read-only session reads that
+// the driver cuts the VM over again.
+func TestAutoRollbackToAViewer(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone, readOnly: true, cutoverState: map[string]string{"WebApp2": "rolled back"},
+		recovered: []steps.Event{steps.Warning(autoRolledBackMsg)}})
+	if err := h.env.State.SetOutput("cutover", "auto_rollback.WebApp2", recoveredNote); err != nil {
+		t.Fatal(err)
+	}
+	h.start(80, 24)
+	mustRead(t, h, "WebApp2: ROLLED BACK AUTOMATICALLY", "The driver cuts WebApp2 over again on step 8 (Cutover).")
+	h.mustNotSee(t, "type WebApp2", "To cut WebApp2 over again")
+}

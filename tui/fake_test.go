@@ -81,8 +81,9 @@ func (f *fakeStep) Apply(ctx context.Context, env *steps.Env, emit steps.Emit) (
 		}
 		return res, nil
 	}
-	if f.id == "cutover" && (err == nil || errors.Is(err, steps.ErrWaiting)) {
-		// As the real cutover: each VM cut over is recorded.
+	if f.id == "cutover" && env.CutoverDecision != steps.CutoverRollback && (err == nil || errors.Is(err, steps.ErrWaiting)) {
+		// As the real cutover: each VM cut over is recorded (none by a
+		// decided rollback).
 		vms := env.CutoverVMs
 		if len(vms) == 0 {
 			for _, vm := range env.Plan().VMs {

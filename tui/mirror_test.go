@@ -3,6 +3,8 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -366,4 +368,40 @@ func TestAttachedSessionShowsTheRunsOwnDuration(t *testing.T) {
 	view.send(runsMsg{{ID: 9, Step: "trunk-network", Phase: runFinished, By: "admin",
 		Started: started, Finished: started.Add(119 * time.Millisecond)}})
 	view.mustSee(t, "✓ done", "took 119ms")
+}
+
+// TestViewerIsNotAskedToConfirm (QA: after a rollback decided with ctrl+r,
+// a watching session read "WebApp2 not cut over (press r and type
+// WebApp2)" and "Press r to cut over again", and before it "decide with
+// ctrl+r": keys only the driver has): the viewer is told what the driver
+// can do, never asked to type or press it.
+func TestViewerIsNotAskedToConfirm(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: checksDone,
+			cutoverState: map[string]string{"WebApp2": "power-on requested"},
+			mutate: func(m map[string]*fakeStep) {
+				m["cutover"].after = func(env *steps.Env) error {
+					// As the real step: the rollback's report, saved.
+					rep := &steps.CutoverReport{Started: t0, Finished: t0.Add(25 * time.Second),
+						VMs: []steps.VMReport{{VM: "WebApp2", Outcome: "rolled back as decided", MeasuredDowntimeSeconds: 25.2}}}
+					md, _, err := rep.Save(filepath.Dir(env.State.Path()))
+					if err == nil {
+						err = env.State.SetOutput("cutover", "report", filepath.Base(md))
+					}
+					if err != nil {
+						return err
+					}
+					return fmt.Errorf("WebApp2: cutover rolled back as decided (--rollback): running on-prem again: %w; WebApp2 not cut over (confirm with --confirm-cutover=WebApp2) (%w)", steps.ErrRolledBackAsDecided, steps.ErrWaiting)
+				}
+			}}, size[0], size[1])
+		view.mustSee(t, "DECISION NEEDED", "the driver", "decides: finish")
+		view.mustNotSee(t, "ctrl+r")
+		drv.send(tea.KeyMsg{Type: tea.KeyCtrlR})
+		drv.typeText("WebApp2")
+		drv.send(press("enter"))
+		drv.mustSee(t, "↺ rolled back as decided", "(press r and type WebApp2)", "Press r to cut over again")
+		view.pullUntil(t, "↺ rolled back as decided")
+		view.mustSee(t, "The driver can cut over again", "the driver cuts it over")
+		view.mustNotSee(t, "type WebApp2", "Press r", "press r", "(r)", "ctrl+r")
+	}
 }

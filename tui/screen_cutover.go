@@ -450,8 +450,8 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 			// The warning above says what the decision does; the note says
 			// what confirming without one would (QA: "cuts over anew"
 			// under "This rolls back").
-		} else if note := s.w.env.CutoverNoteWith(vm.Name, "ctrl+r: only roll back",
-			"decide with ctrl+r: finish (keep the target in Cloud Director, power it on if needed) or roll back (remove the target, keep the replica disks, power the source on again)"); note != "" {
+		} else if note := s.w.env.CutoverNoteWith(vm.Name, s.keyOr("ctrl+r: only roll back", "or only roll back"),
+			s.keyOr("decide with ctrl+r", "the driver decides")+": finish (keep the target in Cloud Director, power it on if needed) or roll back (remove the target, keep the replica disks, power the source on again)"); note != "" {
 			rest = append(rest, wrapped("    ⚠ "+note, width, 6, sWarn)...)
 		} else if note := s.w.env.RecoveredNote(vm.Name); note != "" && !s.autoRolledBack(vm.Name) {
 			// The wizard (or an engine) opened on a cutover a killed
@@ -705,6 +705,28 @@ func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 // which key to press instead.
 var cliHint = regexp.MustCompile(`\(confirm with --confirm-cutover=([^)]*)\)`)
 
+// keyOr is keyed, which names a key of the cutover, in a session that
+// can press it; else watching (QA: viewers were asked to "type WebApp2"
+// and to press r and ctrl+r, which only the driver can).
+func (s *cutoverScreen) keyOr(keyed, watching string) string {
+	if s.w.readOnly {
+		return watching
+	}
+	return keyed
+}
+
+// words is wizardWords, and in a session that cannot cut over, without
+// the driver's hint ("press r and type WebApp2").
+func (s *cutoverScreen) words(str string) string {
+	if s.w.readOnly {
+		str = cliHintSpaced.ReplaceAllString(str, "")
+	}
+	return wizardWords(str)
+}
+
+// cliHintSpaced is cliHint with the space before it.
+var cliHintSpaced = regexp.MustCompile(` ?\(confirm with --confirm-cutover=[^)]*\)`)
+
 // wizardWords puts the wizard's key where the step names the CLI's flag,
 // and leaves out the flag a decided rollback names (the wizard decides
 // with ctrl+r).
@@ -733,7 +755,7 @@ func (s *cutoverScreen) resultLines(width int, reportLine bool) []string {
 		case ev.Kind == steps.EventChange:
 			out = append(out, wrapped("  "+ev.Message, width, 4, sOK)...)
 		case ev.Kind == steps.EventWarning:
-			out = append(out, wrapped("  ! "+wizardWords(ev.Message), width, 4, sWarn)...)
+			out = append(out, wrapped("  ! "+s.words(ev.Message), width, 4, sWarn)...)
 		case isReportLine(ev) && reportLine:
 			out = append(out, wrapped("  "+ev.Message, width, 4, sDim)...)
 		}
@@ -754,9 +776,9 @@ func (s *cutoverScreen) next(width int) []string {
 		for _, vm := range left {
 			n = append(n, vm.Name)
 		}
-		l = "Next: " + strings.Join(n, ", ") + " still replicate; cut them over when their window comes (r). To add VMs to this job, go back to step 5 ([ steps back)."
+		l = "Next: " + strings.Join(n, ", ") + " still replicate; " + s.keyOr("cut them over when their window comes (r). To add VMs to this job, go back to step 5 ([ steps back).", "the driver cuts them over when their window comes.")
 		if len(n) == 1 {
-			l = "Next: " + n[0] + " still replicates; cut it over when its window comes (r). To add VMs to this job, go back to step 5 ([ steps back)."
+			l = "Next: " + n[0] + " still replicates; " + s.keyOr("cut it over when its window comes (r). To add VMs to this job, go back to step 5 ([ steps back).", "the driver cuts it over when its window comes.")
 		}
 	default:
 		l = "Next: every VM of the job is cut over. For another wave, go back to step 5 ([ steps back), select VMs, and enter. " +
@@ -776,11 +798,11 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 		if s.run.phase == phaseFailed {
 			what = errText(s.run.err)
 		}
-		pinned = append([]string{sWarn.Render("↺ rolled back as decided")}, wrap(wizardWords(what), width)...)
+		pinned = append([]string{sWarn.Render("↺ rolled back as decided")}, wrap(s.words(what), width)...)
 		rest = append(rest, "")
-		rest = append(rest, wrap("Nothing was cut over. Press r to cut over again when its window comes.", width)...)
+		rest = append(rest, wrap("Nothing was cut over. "+s.keyOr("Press r to cut over again", "The driver can cut over again")+" when its window comes.", width)...)
 	case s.run.phase == phaseWaiting:
-		pinned = append([]string{sWarn.Render("◐ partly cut over")}, wrap(wizardWords(s.run.summary), width)...)
+		pinned = append([]string{sWarn.Render("◐ partly cut over")}, wrap(s.words(s.run.summary), width)...)
 	case s.run.phase == phaseFailed:
 		pinned = append([]string{sErr.Render("✗ cutover failed")}, wrap(errText(s.run.err), width)...)
 		rest = append(rest, "")
