@@ -405,3 +405,32 @@ func TestViewerIsNotAskedToConfirm(t *testing.T) {
 		view.mustNotSee(t, "type WebApp2", "Press r", "press r", "(r)", "ctrl+r")
 	}
 }
+
+// TestViewerFollowsTheDriversDecisionAndRetry (QA: while the driver rolled
+// back with ctrl+r, the viewer's confirmation read "This shuts down the
+// source VMs"; after the rollback, the viewer kept its report while the
+// driver pressed r and typed the names again): the viewer's confirmation
+// is the driver's, its decision and its second try.
+func TestViewerFollowsTheDriversDecisionAndRetry(t *testing.T) {
+	drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: checksDone,
+		cutoverState: map[string]string{"WebApp2": "power-on requested"},
+		mutate: func(m map[string]*fakeStep) {
+			m["cutover"].after = func(env *steps.Env) error {
+				return fmt.Errorf("WebApp2: cutover rolled back as decided (--rollback): running on-prem again: %w; WebApp2 not cut over (%w)", steps.ErrRolledBackAsDecided, steps.ErrWaiting)
+			}
+		}}, 80, 24)
+	drv.send(tea.KeyMsg{Type: tea.KeyCtrlR})
+	drv.typeText("Web")
+	view.pullUntil(t, "> Web")
+	mustRead(t, view, "This rolls back interrupted cutovers", "ROLL BACK the interrupted cutover")
+	view.mustNotSee(t, "This shuts down the source VMs")
+	drv.typeText("App2")
+	drv.send(press("enter"))
+	view.pullUntil(t, "↺ rolled back as decided")
+
+	drv.send(press("r"))
+	drv.typeText("WebA")
+	view.pullUntil(t, "> WebA")
+	mustRead(t, view, "This shuts down the source VMs", "types the confirmation:")
+	view.mustNotSee(t, "↺ rolled back as decided", "ROLL BACK")
+}

@@ -598,6 +598,19 @@ func (s *cutoverScreen) answers(r SharedRun) {
 	if r.Answers["power_on"] == "true" {
 		s.driver.power = steps.PowerOnTarget
 	}
+	if !s.w.readOnly {
+		return
+	}
+	// The confirmation reads as the driver's: its warning and VMs are
+	// those of the decision the driver took (QA: "This shuts down the
+	// source VMs" above the driver's rollback).
+	s.decision = s.driver.decision
+	if r.ID > s.mirrored && (s.run.phase == phaseFailed || s.run.phase == phaseWaiting) {
+		// The driver confirms again (r) after the run this screen shows
+		// (QA: the viewer kept the rolled-back report while the driver
+		// typed the names of the next cutover).
+		s.run.phase = phaseInput
+	}
 }
 
 // phaseSpan is one phase of the cutover timeline, from its first event to
