@@ -164,6 +164,10 @@ func TestViewerSeesDriversCutover(t *testing.T) {
 	drv.mustSee(t, "✓ cutover complete")
 	view.pullUntil(t, "✓ cutover complete")
 	view.mustSee(t, "Downtime report", "WebApp2: migrated · measured downtime 29.0s", "Phases", "import into vApp")
+	// What comes next is the driver's (QA: the viewer read "go back to
+	// step 5 ..., select VMs, and enter").
+	mustRead(t, view, "Another wave is the driver's to select in step 5.")
+	view.mustNotSee(t, "select VMs, and enter")
 }
 
 // TestViewerSeesDriversFailure: a step that fails in the driver's hands

@@ -794,7 +794,7 @@ func (s *cutoverScreen) next(width int) []string {
 			l = "Next: " + n[0] + " still replicates; " + s.keyOr("cut it over when its window comes (r). To add VMs to this job, go back to step 5 ([ steps back).", "the driver cuts it over when its window comes.")
 		}
 	default:
-		l = "Next: every VM of the job is cut over. For another wave, go back to step 5 ([ steps back), select VMs, and enter. " +
+		l = "Next: every VM of the job is cut over. " + s.keyOr("For another wave, go back to step 5 ([ steps back), select VMs, and enter. ", "Another wave is the driver's to select in step 5. ") +
 			"Once the last VM has moved, remove the stretch by hand (ferry has no teardown): the L2VPN session and appliance of steps 2 to 4."
 	}
 	return wrapped(l, width, 0, sBold)
