@@ -277,3 +277,23 @@ func TestCutoverBarKeepsItsProgressWhole(t *testing.T) {
 		close(release)
 	}
 }
+
+// TestCutoverReportWithoutSavedReportAt80 (QA: at 80 columns the report of
+// a run that saved none read "none seen here; the step's own…"): the line
+// wraps under its column, whole.
+func TestCutoverReportWithoutSavedReportAt80(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone,
+		cutoverState: map[string]string{"WebApp2": "power-on requested"},
+		mutate: func(m map[string]*fakeStep) {
+			m["cutover"].after = func(env *steps.Env) error {
+				return fmt.Errorf("WebApp2: cutover rolled back as decided (--rollback): running on-prem again: %w; WebApp2 not cut over (%w)", steps.ErrRolledBackAsDecided, steps.ErrWaiting)
+			}
+		}})
+	h.start(80, 24)
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlR})
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "↺ rolled back as decided", "measured by probes")
+	mustRead(t, h, "measured by probes none seen here; the step's own probes are in Result")
+	h.mustNotSee(t, "own…")
+}

@@ -873,7 +873,15 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 	if d, ok := s.w.dash.DowntimeSince(s.run.started, s.run.finished); ok {
 		out = append(out, fmt.Sprintf("  measured by probes    %s", dur(d)))
 	} else {
-		out = append(out, "  measured by probes    "+sDim.Render("none seen here; the step's own probes are in Result"))
+		// Under its label's column when it wraps (QA: cut at 80 columns,
+		// "none seen here; the step's own…").
+		for i, l := range wrap("none seen here; the step's own probes are in Result", max(10, width-24)) {
+			label := "  measured by probes    "
+			if i > 0 {
+				label = strings.Repeat(" ", len(label))
+			}
+			out = append(out, label+sDim.Render(l))
+		}
 	}
 	var proj time.Duration
 	var ests []*steps.DowntimeEstimate
