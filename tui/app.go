@@ -818,7 +818,19 @@ func (m *Model) helpView(width, height int) string {
 		}
 	}
 	out = append(out, "", sBold.Render("Marks"))
-	out = append(out, wrap("✓ done  ▶ current  · pending  ✗ failed  ↷ skipped  ✗key: not available now, and why", width)...)
+	// Each mark whole on its line (the glyph beside its word).
+	marks := []string{"✓ done", "▶ current", "· pending", "✗ failed", "↷ skipped", "↺ rolled back", "✗key: not available now, and why"}
+	line := ""
+	for _, mk := range marks {
+		if line != "" && ansiWidth(line+"  "+mk) > width {
+			out, line = append(out, line), ""
+		}
+		if line != "" {
+			line += "  "
+		}
+		line += mk
+	}
+	out = append(out, line)
 	out = append(out, wrap("RPO: ● ok  ▲ at risk  ✗ missed  ○ no complete pass yet  ✓ cut over", width)...)
 	return box(m.helpScroll.view([]string{sTitle.Render("Keys")}, out, height), width, height)
 }
