@@ -438,3 +438,15 @@ func TestViewerFollowsTheDriversDecisionAndRetry(t *testing.T) {
 	mustRead(t, view, "This shuts down the source VMs", "types the confirmation:")
 	view.mustNotSee(t, "↺ rolled back as decided", "ROLL BACK")
 }
+
+// TestTestMigrationProgressWholeAt80 (QA: at 80 columns the dashboard's
+// running test migration read "WebApp2: boot done in 1.…"): its line
+// wraps, the duration whole.
+func TestTestMigrationProgressWholeAt80(t *testing.T) {
+	_, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")}, 80, 24)
+	view.send(runsMsg{{ID: 99, Step: "replication", Test: "test migration of WebApp2", Phase: runApplying, By: "admin", Started: t0,
+		Events: []steps.Event{steps.Progress("WebApp2: boot done in 1.234s (guest answering at 172.16.10.12)", -1)}}})
+	view.mustSee(t, "test migration of WebApp2")
+	mustRead(t, view, "WebApp2: boot done in 1.234s (guest answering at 172.16.10.12)")
+	view.mustNotSee(t, "1.…")
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -170,7 +171,9 @@ func (s *replicationScreen) testLines(width int) []string {
 	var out []string
 	switch {
 	case s.test.running:
-		out = append(out, trunc(fmt.Sprintf("%s %s · %s · %s", s.w.spin(), s.test.what, s.test.message, dur(s.w.now().Sub(s.test.started))), width))
+		// Whole, wrapped under itself (QA: at 80 columns "WebApp2: boot
+		// done in 1.…", the duration cut).
+		out = append(out, wrapped(fmt.Sprintf("%s %s · %s · %s", s.w.spin(), s.test.what, s.test.message, dur(s.w.now().Sub(s.test.started))), width, 2, lipgloss.NewStyle())...)
 	case s.test.what != "" && s.test.failed:
 		out = append(out, wrapped("✗ "+s.test.message, width, 2, sErr)...)
 	case s.test.what != "":
