@@ -450,3 +450,23 @@ func TestTestMigrationProgressWholeAt80(t *testing.T) {
 	mustRead(t, view, "WebApp2: boot done in 1.234s (guest answering at 172.16.10.12)")
 	view.mustNotSee(t, "1.…")
 }
+
+// TestTestOutcomeGoesWithItsVM (QA: a second wave's dashboard still read
+// "✓ test migration of WebApp2: done · report ...", WebApp2 being cut over
+// in the first): the last test's outcome is shown while its VM is still
+// to cut over, not after.
+func TestTestOutcomeGoesWithItsVM(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2", "WebApp3"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+	h.start(80, 24)
+	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 3, Health: RPOOK, RPO: time.Minute, LastPass: t0})
+	h.send(replicationMsg{VM: "WebApp3", Phase: "idle", Pass: 3, Health: RPOOK, RPO: time.Minute, LastPass: t0})
+	h.send(press("[")) // the dashboard (step 6)
+	h.send(press("t"))
+	h.send(press("t"))
+	h.mustSee(t, "test migration of WebApp2")
+	if err := h.env.State.SetOutput("cutover", "cutover.WebApp2", "done"); err != nil {
+		t.Fatal(err)
+	}
+	h.send(replicationMsg{VM: "WebApp3", Phase: "idle", Pass: 4, Health: RPOOK, RPO: time.Minute, LastPass: t0})
+	h.mustNotSee(t, "test migration of WebApp2")
+}
