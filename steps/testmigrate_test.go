@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
@@ -19,7 +20,13 @@ import (
 // lab's isolated network for test copies.
 func testMigrationLab(t *testing.T) (*lab.Lab, *Env) {
 	t.Helper()
-	l, env := migrationLab(t, "WebApp2")
+	return testMigrationLabWith(t, lab.Options{})
+}
+
+// testMigrationLabWith is testMigrationLab with a lab of opts.
+func testMigrationLabWith(t *testing.T, opts lab.Options) (*lab.Lab, *Env) {
+	t.Helper()
+	l, env := migrationLabWith(t, "WebApp2", opts)
 	env.Plan().VMs = append(env.Plan().VMs, VMPlan{Name: "WebApp1"})
 	env.Plan().ApplyDefaults(NewItinerary())
 	env.Plan().TestMigration = TestMigrationPlan{Network: lab.BubbleNetwork, BootTimeout: "20s"}
@@ -377,8 +384,11 @@ func TestTestMigrationRefusedWithoutPrivileges(t *testing.T) {
 // projection has the timeout for the shutdown.
 func TestTestMigrationGuestSlowToShutDown(t *testing.T) {
 	t.Parallel()
-	l, env := testMigrationLab(t)
-	timeout := l.GuestShutdown / 5
+	// A guest that takes 30 times the timeout: the projection, about the
+	// timeout plus a hard power-off, stays well under it however slow the
+	// machine (at 5 times it did not under load: 0.54 s of 0.5 s).
+	const timeout = 100 * time.Millisecond
+	l, env := testMigrationLabWith(t, lab.Options{GuestShutdown: 30 * timeout})
 	env.Plan().Cutover.ShutdownTimeout = timeout.String()
 	md, err := env.TestMigrate(context.Background(), []string{"WebApp2"}, func(Event) {})
 	if err != nil {
