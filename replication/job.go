@@ -98,10 +98,11 @@ func (j *Job) loadCache() {
 // last pass (at the change rate seen between the last two passes) over the
 // last pass's transfer rate.
 func projectedFinal(vs VMState, now time.Time) time.Duration {
-	if vs.LastPass.IsZero() || vs.LastInterval <= 0 || vs.LastRate <= 0 {
+	interval, ok := vs.ChangeInterval()
+	if vs.LastPass.IsZero() || !ok || vs.LastRate <= 0 {
 		return 0
 	}
-	changeRate := float64(vs.LastPlanned) / vs.LastInterval.Seconds()
+	changeRate := float64(vs.LastPlanned) / interval.Seconds()
 	delta := changeRate * now.Sub(vs.LastPass).Seconds()
 	return time.Duration(delta / vs.LastRate * float64(time.Second))
 }
@@ -318,16 +319,26 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 	res.Duration = time.Since(start)
 	vs, _ := j.State.VM(j.VM)
 	vs.Waiting = "" // a pass completed
+	afterFinal := vs.LastFinal
 	if !vs.LastPass.IsZero() {
 		vs.LastInterval = asOf.Sub(vs.LastPass)
+	} else {
+		vs.LastInterval = 0
 	}
-	vs.LastPass, vs.LastDuration = asOf, res.Duration
-	if s := res.Duration.Seconds(); s > 0 && res.Counters.Planned > 0 {
-		// A pass with nothing to copy measured no throughput.
+	vs.LastPass, vs.LastDuration, vs.LastFinal = asOf, res.Duration, res.Kind == PassFinal
+	if s := res.Duration.Seconds(); s > 0 && res.Counters.Planned > 0 && !p.compared {
+		// A pass with nothing to copy measured no throughput; a full
+		// compare reads every block and sends little: its bytes sent
+		// over its time are no throughput either.
 		vs.LastRate = float64(res.Counters.Sent) / s
 	}
-	if res.Kind == PassIncremental && !p.compared {
+	if res.Kind == PassIncremental && !p.compared && !afterFinal {
+		// The change rate's measurement: what the guest wrote in the
+		// interval before this pass. Not after a final pass (the
+		// interval spans a cutover window): the earlier measurement
+		// stays.
 		vs.LastPlanned, vs.LastIncremental = res.Counters.Planned, start
+		vs.IncrementalInterval, vs.IncrementalDuration = vs.LastInterval, res.Duration
 	}
 	if p.compared {
 		t := p.cmpTot

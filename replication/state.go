@@ -55,8 +55,24 @@ type VMState struct {
 	LastIncremental time.Time     `json:",omitzero"`
 	LastRate        float64       `json:",omitempty"` // wire bytes/s of the last pass that had something to copy
 	LastInterval    time.Duration `json:",omitempty"` // time between the last two complete passes' snapshots
-	Paused          bool          `json:",omitempty"`
-	PausedReason    string        `json:",omitempty"`
+	// IncrementalInterval is the time between the snapshot of the last
+	// incremental pass (LastIncremental) and the pass before it: the time
+	// in which the guest wrote LastPlanned. LastInterval is not: a final
+	// pass or a full compare after that pass moves it, and a change rate
+	// of LastPlanned over a final pass's interval (the guest's shutdown,
+	// under a second) read as megabytes a second (QA: a projected final
+	// pass of 3 minutes for a lab VM). Zero: not recorded (an older
+	// ferry's record).
+	IncrementalInterval time.Duration `json:",omitempty"`
+	// IncrementalDuration is how long that incremental pass took.
+	IncrementalDuration time.Duration `json:",omitempty"`
+	// LastFinal says the last complete pass was a cutover's final pass on
+	// the powered-off source: the interval before the next pass spans the
+	// cutover's window (the source down, rolled back, booted), not the
+	// guest's ordinary writing, and is no change rate's.
+	LastFinal    bool   `json:",omitempty"`
+	Paused       bool   `json:",omitempty"`
+	PausedReason string `json:",omitempty"`
 	// Failed says a failed pass paused the job (not a request).
 	Failed bool `json:",omitempty"`
 	// Held says ferry holds the job for its own work (its cutover, a test
@@ -661,4 +677,19 @@ func (s *StateStore) PutAllDigests(disk string, ds []uint64) error {
 		}
 		return nil
 	})
+}
+
+// ChangeInterval is the time in which the guest wrote LastPlanned (the
+// interval before the last incremental pass), and whether it is known: an
+// older ferry's record kept only LastInterval, which is that interval
+// unless a pass of another kind (a final pass, a full compare) came after
+// the incremental one.
+func (vs VMState) ChangeInterval() (time.Duration, bool) {
+	if vs.IncrementalInterval > 0 {
+		return vs.IncrementalInterval, true
+	}
+	if vs.LastInterval > 0 && (vs.LastIncremental.IsZero() || vs.LastIncremental.Equal(vs.LastPass)) {
+		return vs.LastInterval, true
+	}
+	return 0, false
 }

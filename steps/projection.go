@@ -365,24 +365,38 @@ func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, sh
 		// Measured, not a rate of 0 B/s: nothing changed between the
 		// last incremental pass and the one before it.
 		since := ""
-		if vs.LastIncremental.Equal(vs.LastPass) && vs.LastInterval > 0 {
-			since = fmt.Sprintf(", nothing written in the %s before it", vs.LastInterval.Round(time.Second))
+		if iv, ok := vs.ChangeInterval(); ok {
+			since = fmt.Sprintf(", nothing written in the %s before it", iv.Round(time.Second))
 		}
 		p.From = fmt.Sprintf("no change seen by the last incremental pass (%s%s): the final pass would copy only what the guest writes from now to its shutdown",
 			vs.LastIncremental.Local().Format("2006-01-02 15:04:05"), since)
 		p.Note = "no change in the last pass"
 		return p
 	}
-	interval, intervalFrom := vs.LastInterval, "over the last pass interval"
-	if interval <= 0 {
+	interval, known := vs.ChangeInterval()
+	intervalFrom := "over the last pass interval"
+	if !vs.LastIncremental.IsZero() && !vs.LastIncremental.Equal(vs.LastPass) {
+		intervalFrom = "over the interval before the last incremental pass (" + vs.LastIncremental.Local().Format("2006-01-02 15:04:05") + ")"
+	}
+	if !known {
 		rpo := plan.RPO.Duration()
 		if rpo <= 0 {
 			rpo = time.Minute
 		}
 		interval, intervalFrom = rpo, "over one RPO (no interval between passes recorded)"
+		if vs.LastInterval > 0 {
+			// An older ferry's record whose last pass was a final pass
+			// or a full compare: its interval is not the one in which
+			// LastPlanned was written.
+			intervalFrom = "over one RPO (the interval before the last incremental pass is not recorded; the last pass, a cutover's final pass or a full compare, measured no change rate)"
+		}
 	}
 	changeRate := float64(vs.LastPlanned) / interval.Seconds()
-	window := vs.LastDuration.Seconds() + shutdown
+	passDur := vs.IncrementalDuration
+	if passDur <= 0 {
+		passDur = vs.LastDuration
+	}
+	window := passDur.Seconds() + shutdown
 	bytes := changeRate * window
 	rate, rateFrom := vs.LastRate, "the last pass's throughput"
 	if r, n := h.finalThroughput(); n > 0 {

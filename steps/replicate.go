@@ -66,12 +66,17 @@ func recordPass(store *replication.StateStore, vm string, r replication.PassResu
 		// which the projected downtime reads, unknown).
 		return nil
 	}
+	afterFinal := vs.LastFinal
 	if !vs.LastPass.IsZero() {
 		vs.LastInterval = r.Start.Sub(vs.LastPass)
+	} else {
+		vs.LastInterval = 0
 	}
-	vs.LastPass, vs.LastDuration = r.Start, r.Duration
-	if r.Kind == replication.PassIncremental && r.Compare == nil {
+	vs.LastPass, vs.LastDuration, vs.LastFinal = r.Start, r.Duration, r.Kind == replication.PassFinal
+	if r.Kind == replication.PassIncremental && r.Compare == nil && !afterFinal {
+		// As the job records it (replication.VMState.IncrementalInterval).
 		vs.LastPlanned, vs.LastIncremental = r.Counters.Planned, r.Start
+		vs.IncrementalInterval, vs.IncrementalDuration = vs.LastInterval, r.Duration
 	}
 	if r.Compare != nil {
 		vs.LastCompare = r.Compare
