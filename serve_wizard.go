@@ -154,6 +154,9 @@ func (r runBoard) Event(id uint64, ev steps.Event)            { r.b.Event(id, ev
 func (r runBoard) Finish(id uint64, out steps.Outcome, report string, err error) {
 	r.b.Finish(id, out, report, err)
 }
+func (r runBoard) FinishAt(id uint64, at time.Time, out steps.Outcome, report string, err error) {
+	r.b.FinishAt(id, at, out, report, err)
+}
 func (r runBoard) Watch() tui.RunWatch { return runWatch{r.b.Watch()} }
 
 type runWatch struct{ w *engine.RunWatch }

@@ -148,8 +148,15 @@ func (b *RunBoard) Event(id uint64, ev steps.Event) {
 
 // Finish records how run id ended.
 func (b *RunBoard) Finish(id uint64, out steps.Outcome, report string, err error) {
+	b.FinishAt(id, time.Now(), out, report, err)
+}
+
+// FinishAt is Finish at a time the runner read by the clock its Started
+// was read from (a wizard session's): a run's Finished less its Started
+// is its duration.
+func (b *RunBoard) FinishAt(id uint64, at time.Time, out steps.Outcome, report string, err error) {
 	b.update(id, func(r *StepRun) {
-		r.Phase, r.Outcome, r.Report, r.Err, r.Finished = RunFinished, out, report, err, time.Now()
+		r.Phase, r.Outcome, r.Report, r.Err, r.Finished = RunFinished, out, report, err, at
 	})
 }
 

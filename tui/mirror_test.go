@@ -25,7 +25,10 @@ func (r board) Start(run SharedRun) uint64                               { retur
 func (r board) Planned(id uint64, p steps.Plan, err error)               { r.b.Planned(id, p, err) }
 func (r board) Event(id uint64, ev steps.Event)                          { r.b.Event(id, ev) }
 func (r board) Finish(id uint64, o steps.Outcome, rep string, err error) { r.b.Finish(id, o, rep, err) }
-func (r board) Watch() RunWatch                                          { return watch{r.b.Watch()} }
+func (r board) FinishAt(id uint64, at time.Time, o steps.Outcome, rep string, err error) {
+	r.b.FinishAt(id, at, o, rep, err)
+}
+func (r board) Watch() RunWatch { return watch{r.b.Watch()} }
 
 type watch struct{ w *engine.RunWatch }
 

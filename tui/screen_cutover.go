@@ -869,7 +869,12 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 		return pinned, out
 	}
 	out = append(out, "", sBold.Render("Downtime report"))
-	out = append(out, fmt.Sprintf("  total time            %s", dur(total)))
+	if s.run.finished.IsZero() || total < 0 {
+		// Not known: not to be made up from a zero or another clock's time.
+		out = append(out, "  total time            not known")
+	} else {
+		out = append(out, fmt.Sprintf("  total time            %s", dur(total)))
+	}
 	if d, ok := s.w.dash.DowntimeSince(s.run.started, s.run.finished); ok {
 		out = append(out, fmt.Sprintf("  measured by probes    %s", dur(d)))
 	} else {
