@@ -305,10 +305,16 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 	results := make([]replication.PassResult, len(vms))
 	followups := make([]*replication.PassResult, len(vms)) // the full compare right after an initial sync
 	firsts := make([]bool, len(vms))
+	disks := make([][]Item, len(vms)) // the replica disks made for each
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(limit) // concurrent_passes, as the wizard's scheduler
 	for i, vmp := range vms {
 		g.Go(func() error {
+			// What the plan counted as made (env.job makes them).
+			var err error
+			if disks[i], err = env.replicaDisksToMake(gctx, vmp.Name); err != nil {
+				return err
+			}
 			job, _, err := env.job(gctx, vmp.Name, progressEmitter(emit, vmp.Name))
 			if err != nil {
 				return err
@@ -349,7 +355,7 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 		if firsts[i] {
 			it.Action = ActionCreate // as planned: the replica's first copy
 		}
-		items := []Item{it}
+		items := append([]Item{it}, disks[i]...)
 		if f := followups[i]; f != nil {
 			items = append(items, passItem(env, vmp.Name, *f, " right after the initial sync"))
 			r = *f
@@ -397,6 +403,10 @@ func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit 
 		if err != nil {
 			return res, err
 		}
+		made, err := env.replicaDisksToMake(ctx, vmp.Name)
+		if err != nil {
+			return res, err
+		}
 		emit(Progress(fmt.Sprintf("%s: replicating", vmp.Name), float64(i)/float64(len(vms))))
 		stop := env.warmListen(vmp.Name, progressEmitter(emit, vmp.Name))
 		err = env.warmPass(ctx, vmp)
@@ -409,11 +419,50 @@ func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit 
 		if first {
 			it.Action = ActionCreate // as planned: the replica's first copy
 		}
-		emit(Changed(it))
-		res.Changes = append(res.Changes, it)
+		for _, it := range append([]Item{it}, made...) {
+			emit(Changed(it))
+			res.Changes = append(res.Changes, it)
+		}
 		res.Resources = append(res.Resources, r)
 	}
 	return res, nil
+}
+
+// replicaDisksToMake are the plan's "create replica disk" items of vm: its
+// replica disks the provider vCenter has not made yet, which its first
+// pass makes (Env.job). The apply says each one it made, as the plan
+// counted them (QA: the plan said "2 change(s) will be made", the result
+// "1 change": the replica, not its disk).
+func (env *Env) replicaDisksToMake(ctx context.Context, name string) ([]Item, error) {
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vm, err := onprem.VMByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	kind, err := env.receiverKind()
+	if err != nil {
+		return nil, err
+	}
+	how := "written by the nfs receiver on the mounted datastore"
+	if kind == replication.KindAppliance {
+		how = "hot-added to the receiver appliance " + env.Plan().Provider.ReceiverVM
+	}
+	files := env.replicaFiles(name, vm.Disks)
+	found, err := env.replicaDisksFound(ctx, files)
+	if err != nil {
+		return nil, err
+	}
+	var out []Item
+	for _, f := range files {
+		if !found[f.Path] {
+			out = append(out, Item{Action: ActionCreate, Kind: "replica disk", Name: f.Path,
+				Detail: fmt.Sprintf("thin, %s, made by the provider vCenter; %s", Bytes(f.Capacity), how)})
+		}
+	}
+	return out, nil
 }
 
 // Verify implements Step.

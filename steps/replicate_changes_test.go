@@ -1,0 +1,51 @@
+package steps
+
+import (
+	"context"
+	"slices"
+	"testing"
+)
+
+// TestReplicationResultNamesPlannedChanges (QA: step 6's plan said "2
+// change(s) will be made", its result "replication started · 1 change"):
+// every change the plan of step 6 announces (the replica, its replica
+// disk) is among the changes its apply reports, with the wizard's
+// scheduler (warm) and headless (ferry run).
+func TestReplicationResultNamesPlannedChanges(t *testing.T) {
+	for _, warm := range []bool{false, true} {
+		name := map[bool]string{false: "headless", true: "warm"}[warm]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, env := migrationLab(t, "WebApp2")
+			ctx := context.Background()
+			if warm {
+				if _, err := env.EnableWarm(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var planned, changed []string
+			r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) {
+				if ev.Step != "replication" || ev.Item == nil {
+					return
+				}
+				switch it := ev.Item; {
+				case ev.Kind == EventPlanItem && it.Action != ActionExists && it.Action != ActionCheck:
+					planned = append(planned, string(it.Action)+" "+it.Kind+" "+it.Name)
+				case ev.Kind == EventChange:
+					changed = append(changed, string(it.Action)+" "+it.Kind+" "+it.Name)
+				}
+			}}
+			if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "cutover" {
+				t.Fatalf("replicate: %v %+v", err, out)
+			}
+			if len(planned) < 2 {
+				t.Fatalf("plan of step 6: %q, want the replica and its disk", planned)
+			}
+			for _, p := range planned {
+				if !slices.Contains(changed, p) {
+					t.Errorf("planned %q, not among the changes reported: %q", p, changed)
+				}
+			}
+		})
+	}
+}
