@@ -180,6 +180,14 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 		default:
 			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf("initial sync of %s to %s", Bytes(vm.DiskBytes()), env.Config.Receiver.URL)})
 		}
+		if !done && mode == ModeWarm && env.warm == nil {
+			// Headless (applyPasses): the full compare right after the
+			// initial sync is a change of its own in the result; the
+			// plan counts it too (QA: a result of more changes than
+			// planned). The wizard's scheduler runs it in the background.
+			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name,
+				Detail: "full compare right after the initial sync: every block read back from the replica and compared with the source"})
+		}
 		// A cold VM that runs gets its disks in its cutover window.
 		if !done && (mode == ModeWarm || !vm.PoweredOn()) {
 			if !checkedProvider {

@@ -9,8 +9,9 @@ import (
 // TestReplicationResultNamesPlannedChanges (QA: step 6's plan said "2
 // change(s) will be made", its result "replication started · 1 change"):
 // every change the plan of step 6 announces (the replica, its replica
-// disk) is among the changes its apply reports, with the wizard's
-// scheduler (warm) and headless (ferry run).
+// disk; headless, the full compare right after the initial sync) is
+// among the changes its apply reports, and it reports no more, with the
+// wizard's scheduler (warm) and headless (ferry run).
 func TestReplicationResultNamesPlannedChanges(t *testing.T) {
 	for _, warm := range []bool{false, true} {
 		name := map[bool]string{false: "headless", true: "warm"}[warm]
@@ -45,6 +46,9 @@ func TestReplicationResultNamesPlannedChanges(t *testing.T) {
 				if !slices.Contains(changed, p) {
 					t.Errorf("planned %q, not among the changes reported: %q", p, changed)
 				}
+			}
+			if len(changed) != len(planned) {
+				t.Errorf("%d change(s) planned (%q), %d reported (%q)", len(planned), planned, len(changed), changed)
 			}
 		})
 	}
