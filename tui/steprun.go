@@ -544,15 +544,37 @@ func (r *stepRun) warnings(width int) []string {
 	return out
 }
 
+// resourceLines are a resource's kind, name and ID, whole: the ID on its
+// own indented line when they do not fit one (QA: "urn:vcloud:network:0…"
+// at 80 columns; an admin needs the whole ID to find it).
+func resourceLines(res steps.Resource, width int) []string {
+	head := "  " + res.Kind + " " + res.Name
+	if res.ID == "" {
+		return wrapped(head, width, 4, lipgloss.NewStyle())
+	}
+	if ansiWidth(head+" "+res.ID) <= width {
+		return []string{head + " " + sDim.Render(res.ID)}
+	}
+	// Indented under its name, less so if that keeps it on one line (a
+	// Cloud Director URN is 55 cells; the panel at 80 columns is about as
+	// wide): an ID cut in two is hard to copy.
+	out := wrapped(head, width, 4, lipgloss.NewStyle())
+	pad := strings.Repeat(" ", max(0, min(4, width-ansiWidth(res.ID))))
+	for _, l := range wrap(res.ID, max(1, width-len(pad))) {
+		out = append(out, pad+sDim.Render(l))
+	}
+	return out
+}
+
 // resultLines are what the step made and uses, then its changes, whole.
 func (r *stepRun) resultLines(width int) []string {
 	var created, used, out []string
 	for _, res := range r.w.env.State.Get(r.id()).Resources {
-		l := "  " + res.Kind + " " + res.Name + " " + sDim.Render(res.ID)
+		l := resourceLines(res, width)
 		if res.Created {
-			created = append(created, trunc(l, width))
+			created = append(created, l...)
 		} else {
-			used = append(used, trunc(l, width))
+			used = append(used, l...)
 		}
 	}
 	if len(created) > 0 {

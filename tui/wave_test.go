@@ -238,3 +238,24 @@ func TestDashboardDonePass(t *testing.T) {
 	h.mustSee(t, "pass 100% done")
 	h.mustNotSee(t, "ETA —")
 }
+
+// TestCreatedIDsWhole: a resource's ID is shown whole at 80 columns, on
+// its own line when kind, name and ID do not fit one (QA: "org VDC network
+// company-network urn:vcloud:network:0…").
+func TestCreatedIDsWhole(t *testing.T) {
+	const id = "urn:vcloud:network:0b6f43c2-8a51-4e07-9d4e-27c1a3f0e9b5"
+	const sess = "da37933b-47ec-460f-8a66-c2e41f6b8a90"
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		h := newHarness(t, setup{done: []string{"rights"}, mutate: func(m map[string]*fakeStep) {
+			m["trunk-network"].result.Resources = []steps.Resource{
+				{Kind: "org VDC network", Name: "company-network", ID: id, Created: true},
+				{Kind: "L2VPN session", Name: "ferry-l2vpn", ID: sess, Created: true},
+			}
+		}})
+		h.start(size[0], size[1])
+		fillTrunk(h, "172.16.10.1/24")
+		h.send(press("enter"))
+		h.send(press("enter"))
+		h.mustSee(t, "Created by ferry", "org VDC network company-network", id, "L2VPN session ferry-l2vpn", sess)
+	}
+}
