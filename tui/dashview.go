@@ -2,11 +2,10 @@ package tui
 
 import (
 	"fmt"
+	"github.com/ferry-migrate/ferry/steps"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/ferry-migrate/ferry/steps"
 )
 
 func healthGlyph(h RPOHealth) string {
@@ -263,6 +262,47 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 	return out
 }
 
+// moreProbes are the lines, at most room, that name the probes without
+// room for their rows, with their states, the down ones first, wrapped
+// between them (QA: "… 5 more: WebApp1 -> WebApp2 (guest ping) DOWN,
+// LinuxD…" at 80 columns); the names that do not fit the room are counted
+// ("and 3 more"), never cut. None for none.
+func moreProbes(rest []ProbeRow, width, room int) []string {
+	if len(rest) == 0 || room <= 0 {
+		return nil
+	}
+	rest = slices.Clone(rest)
+	slices.SortStableFunc(rest, func(a, b ProbeRow) int {
+		switch {
+		case a.Up == b.Up:
+			return 0
+		case !a.Up:
+			return -1
+		}
+		return 1
+	})
+	names := make([]string, len(rest))
+	for i, r := range rest {
+		state := "up"
+		if !r.Up {
+			state = "DOWN"
+		}
+		names[i] = r.Pair + " " + state
+	}
+	head := fmt.Sprintf("… %d more:", len(rest))
+	for k := len(names); k > 0; k-- {
+		parts := slices.Clone(names[:k])
+		if k < len(names) {
+			parts = append(parts, fmt.Sprintf("and %d more", len(names)-k))
+		}
+		parts[0] = head + " " + parts[0]
+		if ls := joined(parts, width, 2, sDim); len(ls) <= room {
+			return ls
+		}
+	}
+	return []string{sDim.Render(trunc(head, width))}
+}
+
 // probeLines draws the probe panel: per pair, status, latency, loss and
 // outages; the probes of the plan's VMs first, then by name (ignoring case).
 func probeLines(w *wiring, width, height int) []string {
@@ -301,29 +341,18 @@ func probeLines(w *wiring, width, height int) []string {
 				why = append(why[:2], trunc(strings.Join(why[2:], " "), max(1, width-4)))
 			}
 		}
-		// Its lines, and one to say how many more follow, if any do.
-		if need := 2 + len(why) + min(1, len(probes)-i-1); len(out)+need > height {
+		// Its figures, wrapped between them (QA: "tcp 127.16.10.12:40849 ·
+		// loss 22% · 3 outage(s) …" at 80 columns).
+		parts := []string{"  " + p.Kind, fmt.Sprintf("loss %.0f%%", p.Loss()*100), fmt.Sprintf("%d outage(s)", p.Outages)}
+		if p.LastOutage > 0 {
+			parts = append(parts, "last "+dur(p.LastOutage))
+		}
+		figures := joined(parts, width, 4, sDim)
+		// Its lines, and up to three that name those without a row, if any.
+		if need := 1 + len(figures) + len(why) + len(moreProbes(probes[i+1:], width, 3)); len(out)+need > height {
 			// No room for their rows: their names and states, the down
 			// ones first (QA: "… 2 more" at 80x24, with no way to see them).
-			rest := slices.Clone(probes[i:])
-			slices.SortStableFunc(rest, func(a, b ProbeRow) int {
-				switch {
-				case a.Up == b.Up:
-					return 0
-				case !a.Up:
-					return -1
-				}
-				return 1
-			})
-			var names []string
-			for _, r := range rest {
-				state := "up"
-				if !r.Up {
-					state = "DOWN"
-				}
-				names = append(names, r.Pair+" "+state)
-			}
-			out = append(out, sDim.Render(trunc(fmt.Sprintf("… %d more: %s", len(probes)-i, strings.Join(names, ", ")), width)))
+			out = append(out, moreProbes(probes[i:], width, height-len(out))...)
 			break
 		}
 		glyph, state := sOK.Render("●"), dur(p.Latency)
@@ -331,11 +360,12 @@ func probeLines(w *wiring, width, height int) []string {
 			glyph, state = sErr.Render("✗"), sErr.Render("down "+dur(now.Sub(p.DownSince)))
 		}
 		out = append(out, trunc(fmt.Sprintf("%s %s  %s", glyph, p.Pair, state), width))
-		l2 := fmt.Sprintf("  %s · loss %.0f%% · %d outage(s)", p.Kind, p.Loss()*100, p.Outages)
-		if p.LastOutage > 0 {
-			l2 += " · last " + dur(p.LastOutage)
+		// The sparkline ends the figures' last line if it has room there
+		// (the figures come first).
+		if sw := min(8, width-ansiWidth(figures[len(figures)-1])-2); sw > 0 {
+			figures[len(figures)-1] += " " + sparkline(p.Latencies, sw)
 		}
-		out = append(out, sDim.Render(trunc(l2, width-4))+" "+sparkline(p.Latencies, min(8, max(0, width-ansiWidth(l2)-2))))
+		out = append(out, figures...)
 		for _, l := range why {
 			out = append(out, sWarn.Render("  "+l))
 		}
