@@ -237,7 +237,12 @@ func TestVMMultiSelectTakesPoweredOffCold(t *testing.T) {
 		h.send(press("down"))
 	}
 	h.send(press("space")) // legacy-ftp, powered off: a cold migration
-	h.mustSee(t, "[x] WebApp1", "[x] WebApp2", "[x] legacy-ftp", "cold migration: powered off: one pass without a snapshot", "3 of 5 selected")
+	h.mustSee(t, "[x] WebApp1", "[x] WebApp2", "[x] legacy-ftp", "3 of 5 selected")
+	// The note under the count is about the row under the cursor, and says
+	// so (QA: "cold migration: powered off: …" read as about the selection).
+	h.mustSee(t, "legacy-ftp: cold migration (powered off: one pass without a snapshot)")
+	h.send(press("up"))
+	h.mustSee(t, "db01: warm migration (running: replicated while it runs, short cutover window)")
 	// The Mode column says cold for it, warm for the running ones.
 	var cold, warm bool
 	for _, l := range strings.Split(h.view(), "\n") {

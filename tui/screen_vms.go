@@ -418,10 +418,12 @@ func (s *vmScreen) columns() []column {
 	return append([]column{vmColumns[0], mode}, vmColumns[1:]...)
 }
 
-// modeNote says how the VM would be migrated and why.
+// modeNote says how the VM under the cursor would be migrated and why,
+// naming it: under "N of M selected" an unnamed "cold migration: powered
+// off" read as if about the selection (QA).
 func (s *vmScreen) modeNote(vm vsphere.VM) string {
 	if m, why := s.w.env.PickMode(vm); m != "" {
-		return m + " migration: " + why
+		return vm.Name + ": " + m + " migration (" + why + ")"
 	}
 	return ""
 }
@@ -575,9 +577,8 @@ func (s *vmScreen) view(width, height int) string {
 	if text == "" && s.cursor < len(s.shown()) {
 		vm := s.shown()[s.cursor]
 		if style, text = sDim, s.refusal(vm); text == "" {
-			text = s.modeNote(vm)
-		}
-		if _, nameW := s.layout(width); ansiWidth(vm.Name) > nameW {
+			text = s.modeNote(vm) // names the VM
+		} else if _, nameW := s.layout(width); ansiWidth(vm.Name) > nameW {
 			text = vm.Name + ": " + text // cut in the table, whole here
 		}
 	}
