@@ -473,3 +473,51 @@ func TestTestOutcomeGoesWithItsVM(t *testing.T) {
 	h.send(replicationMsg{VM: "WebApp3", Phase: "idle", Pass: 4, Health: RPOOK, RPO: time.Minute, LastPass: t0})
 	h.mustNotSee(t, "test migration of WebApp2")
 }
+
+// TestViewerSeesTheDriversCheckResults (QA: a viewer saw only "probe round
+// 3 of 3" on step 7 while the driver saw rounds 1–3: the board keeps the
+// latest of consecutive progress with a fraction): step 7's results are
+// what the probes answered, the same on both screens; the rounds are its
+// progress, not results; a long result wraps whole at 80 columns.
+func TestViewerSeesTheDriversCheckResults(t *testing.T) {
+	const long = "WebApp1 -> 172.16.10.12 (guest ping): 0/3 answered; not expected to answer before its cutover: powered off on-prem"
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication"),
+			mutate: func(m map[string]*fakeStep) {
+				m["checks"].events = []steps.Event{
+					steps.Progress("probe round 1 of 3", 1.0/3), steps.Progress("probe round 2 of 3", 2.0/3), steps.Progress("probe round 3 of 3", 1),
+					steps.Progress("WebApp1 → WebApp2: 3/3 answered, 1.2ms", -1),
+					steps.Progress(long, -1),
+				}
+			}}, size[0], size[1])
+		drv.send(press("enter"))
+		drv.send(press("enter"))
+		drv.mustSee(t, "✓ done", "Results")
+		view.pullUntil(t, "✓ done", "Results")
+		results := func(h *harness) string {
+			_, main, _ := shown(h.view())
+			i := slices.IndexFunc(main, func(l string) bool { return strings.HasPrefix(l, "Results") })
+			if i < 0 {
+				t.Fatalf("no results:\n%s", h.view())
+			}
+			var b strings.Builder
+			for _, l := range main[i:] {
+				if strings.TrimSpace(l) == "" {
+					break
+				}
+				b.WriteString(strings.TrimSpace(l) + " ")
+			}
+			return b.String()
+		}
+		d, v := results(drv), results(view)
+		if d != v {
+			t.Errorf("%dx%d: the driver's results\n%s\nare not the viewer's\n%s", size[0], size[1], drv.view(), view.view())
+		}
+		if !strings.Contains(d, "WebApp1 → WebApp2: 3/3 answered, 1.2ms") || !strings.Contains(d, long) {
+			t.Errorf("%dx%d: the results are not whole:\n%s", size[0], size[1], drv.view())
+		}
+		if strings.Contains(d, "probe round") {
+			t.Errorf("%dx%d: a probe round listed as a result:\n%s", size[0], size[1], drv.view())
+		}
+	}
+}

@@ -79,12 +79,15 @@ func (s *checksScreen) view(width, height int) string {
 	return box(append(out, probeLines(s.w, width, height-len(out))...), width, height)
 }
 
-// results are what the probes answered, as the step reported them.
+// results are what the probes answered, as the step reported them, whole.
+// The rounds ("probe round 2 of 3", progress with a fraction) are the
+// run's progress, not results: the engine's board keeps only the latest of
+// them, so listed here a viewer saw round 3 where the driver saw 1 to 3.
 func (s *checksScreen) results(width int) []string {
 	var out []string
 	for _, ev := range s.run.events {
-		if ev.Kind == steps.EventProgress {
-			out = append(out, sDim.Render(trunc("  "+ev.Message, width)))
+		if ev.Kind == steps.EventProgress && ev.Fraction < 0 {
+			out = append(out, wrapped("  "+ev.Message, width, 4, sDim)...)
 		}
 	}
 	if len(out) > 0 {
