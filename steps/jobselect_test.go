@@ -54,14 +54,35 @@ func TestPowerOnChoice(t *testing.T) {
 func TestSelectVMsSecondWave(t *testing.T) {
 	env := waveEnv(t) // WebApp2 cut over
 	env.Plan().Network.Name = "company-network"
-	if got, want := env.DefaultJobName(nil), "WebApp2-Migration"; got != want {
+	// The job is the wave's: a VM cut over before is not named (QA:
+	// "WebApp2-and-2-more-Migration" for a wave of WebApp1 and WebApp3).
+	if got, want := env.DefaultJobName(nil), ""; got != want {
 		t.Fatalf("DefaultJobName() = %q, want %q", got, want)
 	}
-	if got, want := env.DefaultJobName([]string{"WebApp1", "WebApp2"}), "WebApp2-WebApp1-Migration"; got != want {
+	if got, want := env.DefaultJobName([]string{"WebApp1", "WebApp2"}), "WebApp1-Migration"; got != want {
 		t.Fatalf("DefaultJobName(WebApp1, WebApp2) = %q, want %q", got, want)
 	}
-	if got, want := env.DefaultJobName([]string{"WebApp1", "WebApp3"}), "WebApp2-and-2-more-Migration"; got != want {
+	if got, want := env.DefaultJobName([]string{"WebApp1", "WebApp3"}), "WebApp1-WebApp3-Migration"; got != want {
 		t.Fatalf("DefaultJobName(WebApp1, WebApp3) = %q, want %q", got, want)
+	}
+	if got, want := env.DefaultJobName([]string{"WebApp1", "WebApp3", "db01"}), "WebApp1-and-2-more-Migration"; got != want {
+		t.Fatalf("DefaultJobName(WebApp1, WebApp3, db01) = %q, want %q", got, want)
+	}
+	// A name ferry gave, this wave's or an earlier one's, follows the
+	// selection; a typed one is kept.
+	sel := []string{"WebApp1", "WebApp3"}
+	for job, want := range map[string]bool{
+		"WebApp1-WebApp3-Migration":       true,
+		"WebApp2-Migration":               true,  // the first wave's
+		"WebApp2-and-2-more-Migration":    true,  // an older ferry's
+		"WebApp2-WebApp1-Migration":       false, // WebApp1 is not in the plan yet: typed
+		"wave-2":                          false,
+		"WebApp2-and-many-more-Migration": false,
+		"":                                false,
+	} {
+		if got := env.IsDefaultJobName(job, sel); got != want {
+			t.Errorf("IsDefaultJobName(%q) = %v, want %v", job, got, want)
+		}
 	}
 	o := env.JobOptions()
 	if o.Network != "company-network" || o.Power != PowerOnTarget || o.RPO != "" {

@@ -569,15 +569,22 @@ func (o *JobOptions) Fields(defaultJob func() string) []Field {
 	}
 }
 
-// DefaultJobName names a job after its VMs: the ones cut over in earlier
-// waves, then selected (in that order, each once).
+// DefaultJobName names a wave's job after its VMs: the selected ones not
+// yet cut over, in order, each once. A VM cut over in an earlier wave is
+// not this job's (QA: a second wave of WebApp1 and WebApp3 was named
+// "WebApp2-and-2-more-Migration" after the WebApp2 of the first).
 func (e *Env) DefaultJobName(selected []string) string {
-	names := e.CutOverVMs()
+	cut := e.CutOverVMs()
+	var names []string
 	for _, n := range selected {
-		if !slices.Contains(names, n) {
+		if !slices.Contains(cut, n) && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
+	return jobName(names)
+}
+
+func jobName(names []string) string {
 	switch len(names) {
 	case 0:
 		return ""
@@ -587,6 +594,40 @@ func (e *Env) DefaultJobName(selected []string) string {
 		return names[0] + "-" + names[1] + "-Migration"
 	}
 	return fmt.Sprintf("%s-and-%d-more-Migration", names[0], len(names)-1)
+}
+
+// IsDefaultJobName says whether job is a name ferry gave, not one typed:
+// the default for selected, or one an earlier wave's default left in the
+// plan (a name that starts with a VM cut over since: that wave's, or the
+// form older ferry versions gave, which counted the cut-over VMs too). A
+// default name follows the selection; a typed one is kept.
+func (e *Env) IsDefaultJobName(job string, selected []string) bool {
+	switch job {
+	case "":
+		return false
+	case e.DefaultJobName(selected):
+		return true
+	}
+	all := len(e.Plan().VMs) + len(selected)
+	for _, c := range e.CutOverVMs() {
+		rest, ok := strings.CutPrefix(job, c+"-")
+		switch {
+		case !ok:
+			continue
+		case rest == "Migration":
+			return true
+		}
+		if mid, ok := strings.CutSuffix(rest, "-Migration"); ok {
+			if slices.ContainsFunc(e.Plan().VMs, func(vm VMPlan) bool { return vm.Name == mid }) {
+				return true
+			}
+			var n int
+			if _, err := fmt.Sscanf(mid, "and-%d-more", &n); err == nil && fmt.Sprintf("and-%d-more", n) == mid && n > 0 && n < all {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // SelectVMs writes a selection and its options into the plan: the VMs cut

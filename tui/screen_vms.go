@@ -64,8 +64,8 @@ func newVMScreen(w *wiring, idx int) *vmScreen {
 	s.filter.Prompt = "/"
 	s.filter.Placeholder = "name or IP"
 	s.filter.Width = 24 // wide enough for the placeholder
-	if pf.Job != "" && pf.Job == s.defaultJob() {
-		s.autoJob = pf.Job
+	if s.w.env.IsDefaultJobName(pf.Job, s.jobVMs()) {
+		s.autoJob = pf.Job // ferry's name (an earlier wave's, too): it follows the selection
 	}
 	s.form = newForm(w, idx, s.fields())
 	s.form.setFocus(0)
@@ -74,7 +74,11 @@ func newVMScreen(w *wiring, idx int) *vmScreen {
 
 // defaultJob names the job after its VMs (steps decide how): the selected
 // ones, those of the plan first.
-func (s *vmScreen) defaultJob() string {
+func (s *vmScreen) defaultJob() string { return s.w.env.DefaultJobName(s.jobVMs()) }
+
+// jobVMs are the selected VMs, those of the plan first (the table may
+// not be loaded yet).
+func (s *vmScreen) jobVMs() []string {
 	var names []string
 	for _, vm := range s.w.env.Plan().VMs {
 		if s.selected[vm.Name] {
@@ -86,7 +90,7 @@ func (s *vmScreen) defaultJob() string {
 			names = append(names, vm.Name)
 		}
 	}
-	return s.w.env.DefaultJobName(names)
+	return names
 }
 
 // reselected follows a change of the selection: a job name that was the

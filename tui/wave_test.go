@@ -259,3 +259,36 @@ func TestCreatedIDsWhole(t *testing.T) {
 		h.mustSee(t, "Created by ferry", "org VDC network company-network", id, "L2VPN session ferry-l2vpn", sess)
 	}
 }
+
+// TestSecondWaveJobNamesItsVMs (QA: a second wave of WebApp1 and WebApp3,
+// after WebApp2 was cut over, was named "WebApp2-and-2-more-Migration"):
+// the default job name names the wave's VMs, not one cut over before, and
+// the first wave's default name in the plan follows the new selection.
+func TestSecondWaveJobNamesItsVMs(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		pf := withVMs("WebApp2")
+		pf.Job = "WebApp2-Migration"
+		vms := append(slices.Clone(afterCutover), vm("WebApp3", "poweredOn", "172.16.10.13", 40, 1, true, 0))
+		h := newHarness(t, setup{pf: pf, done: allDone, vms: vms})
+		h.start(size[0], size[1])
+		h.send(gotoStepMsg{Index: 4})
+		h.send(press("esc"))
+		h.mustSee(t, "WebApp3")
+		h.send(press("space")) // WebApp1
+		h.mustSee(t, "job WebApp1-Migration")
+		for range 5 {
+			if strings.Contains(h.view(), "▸ [ ] WebApp3") {
+				break
+			}
+			h.send(press("down"))
+		}
+		h.send(press("space")) // WebApp3
+		h.mustSee(t, "[x] WebApp1", "[x] WebApp3", "job WebApp1-WebApp3-Migration")
+		h.mustNotSee(t, "WebApp2-and-")
+		h.send(press("tab"))
+		h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
+		if j := h.env.Plan().Job; j != "WebApp1-WebApp3-Migration" {
+			t.Fatalf("%dx%d: job %q, want WebApp1-WebApp3-Migration", size[0], size[1], j)
+		}
+	}
+}
