@@ -64,9 +64,10 @@ func newVMScreen(w *wiring, idx int) *vmScreen {
 	s.filter.Prompt = "/"
 	s.filter.Placeholder = "name or IP"
 	s.filter.Width = 24 // wide enough for the placeholder
-	if s.w.env.IsDefaultJobName(pf.Job, s.jobVMs()) {
-		s.autoJob = pf.Job // ferry's name (an earlier wave's, too): it follows the selection
+	if pf.Job != "" && pf.Job == s.defaultJob() {
+		s.autoJob = pf.Job
 	}
+	s.dropEarlierWaveJob()
 	s.form = newForm(w, idx, s.fields())
 	s.form.setFocus(0)
 	return s
@@ -91,6 +92,15 @@ func (s *vmScreen) jobVMs() []string {
 		}
 	}
 	return names
+}
+
+// dropEarlierWaveJob gives the job the default name of this wave's VMs
+// when it has the name ferry gave an earlier wave (QA: a second wave read
+// "job WebApp2-Migration", WebApp2 cut over); a typed name is kept.
+func (s *vmScreen) dropEarlierWaveJob() {
+	if j := s.opts.Job; j != "" && j != s.defaultJob() && s.w.env.IsDefaultJobName(j, s.jobVMs()) {
+		s.opts.Job = ""
+	}
 }
 
 // reselected follows a change of the selection: a job name that was the
@@ -155,6 +165,7 @@ func (s *vmScreen) reopen() tea.Cmd {
 		s.opts.Power = now.Power
 	}
 	s.optsFrom = now
+	s.dropEarlierWaveJob()
 	refresh := s.form.refresh(true)
 	for name := range s.selected {
 		if s.w.env.VMPhase(name) == steps.VMCutOver {

@@ -273,7 +273,8 @@ func TestSecondWaveJobNamesItsVMs(t *testing.T) {
 		h.start(size[0], size[1])
 		h.send(gotoStepMsg{Index: 4})
 		h.send(press("esc"))
-		h.mustSee(t, "WebApp3")
+		h.mustSee(t, "WebApp3", "0 of 4 selected")
+		h.mustNotSee(t, "job WebApp2-Migration") // the first wave's
 		h.send(press("space")) // WebApp1
 		h.mustSee(t, "job WebApp1-Migration")
 		for range 5 {
