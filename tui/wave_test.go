@@ -275,7 +275,7 @@ func TestSecondWaveJobNamesItsVMs(t *testing.T) {
 		h.send(press("esc"))
 		h.mustSee(t, "WebApp3", "0 of 4 selected")
 		h.mustNotSee(t, "job WebApp2-Migration") // the first wave's
-		h.send(press("space")) // WebApp1
+		h.send(press("space"))                   // WebApp1
 		h.mustSee(t, "job WebApp1-Migration")
 		for range 5 {
 			if strings.Contains(h.view(), "▸ [ ] WebApp3") {
