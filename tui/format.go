@@ -168,13 +168,24 @@ func truncPhase(s string, width int) string {
 	return truncKeepingTail(kept, width, sep)
 }
 
-// wrap wraps plain text to width cells.
+// wrap wraps plain text to width cells, between words: never after a
+// hyphen inside one (ansi.Wrap breaks there, which cut IDs and names in
+// two: "WebApp2 (6bbd74f4-80a5-" / "44c3-…)", "company-" / "edge"); a
+// word wider than a line is broken where it must be.
 func wrap(s string, width int) []string {
 	if width <= 0 {
 		return nil
 	}
-	return strings.Split(ansi.Wrap(s, width, " "), "\n")
+	if !strings.Contains(s, "-") || strings.ContainsRune(s, nbHyphen) {
+		return strings.Split(ansi.Wrap(s, width, " "), "\n")
+	}
+	w := ansi.Wrap(strings.ReplaceAll(s, "-", string(nbHyphen)), width, " ")
+	return strings.Split(strings.ReplaceAll(w, string(nbHyphen), "-"), "\n")
 }
+
+// nbHyphen stands in for "-" while wrap wraps: one cell wide like it, and
+// no breakpoint.
+const nbHyphen = '\u2011'
 
 // box clips or pads lines to exactly width x height. It is the last step of
 // every view, so nothing a screen draws can overflow the terminal.

@@ -293,3 +293,22 @@ func TestSecondWaveJobNamesItsVMs(t *testing.T) {
 		}
 	}
 }
+
+// TestWrapKeepsHyphenatedWordsWhole (QA walk at 80x24: the cutover report
+// read "WebApp2 (6bbd74f4-80a5-" / "44c3-9c45-ad87095de44c)", step 2's
+// changes "company-" / "edge"): wrapped text breaks between words, never
+// at a hyphen inside an ID or a name.
+func TestWrapKeepsHyphenatedWordsWhole(t *testing.T) {
+	const uuid, edge = "(6bbd74f4-80a5-44c3-9c45-ad87095de44c)", "company-edge"
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		h := newHarness(t, setup{done: []string{"rights"}, mutate: func(m map[string]*fakeStep) {
+			m["trunk-network"].events = append(m["trunk-network"].events,
+				steps.Warning("the provider vCenter holds WebApp2 "+uuid+" [vm-50] behind edge gateway "+edge+" of Company-VDC"))
+		}})
+		h.start(size[0], size[1])
+		fillTrunk(h, "172.16.10.1/24")
+		h.send(press("enter"))
+		h.send(press("enter"))
+		h.mustSee(t, "Warnings", uuid, edge)
+	}
+}
