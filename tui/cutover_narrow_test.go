@@ -297,3 +297,35 @@ func TestCutoverReportWithoutSavedReportAt80(t *testing.T) {
 	mustRead(t, h, "measured by probes none seen here; the step's own probes are in Result")
 	h.mustNotSee(t, "own…")
 }
+
+// TestFailedCutoverShowsNoEarlierReport: a cutover that failed before it
+// saved a report of its own showed the last report saved, an earlier
+// run's, under its verdict ("Downtime report · the cutover took ...") as if
+// it were this run's figures. It shows this run's own figures instead.
+func TestFailedCutoverShowsNoEarlierReport(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone,
+			mutate: func(m map[string]*fakeStep) {
+				m["cutover"].after = func(env *steps.Env) error {
+					return errors.New("WebApp2: create VM at provider: vCenter refused the disks")
+				}
+			}})
+		// An earlier run's report, saved an hour before this run.
+		earlier := t0.Add(-time.Hour)
+		rep := &steps.CutoverReport{Job: "WebApp2-Migration", Started: earlier, Finished: earlier.Add(7 * time.Second), Parallel: 1,
+			VMs: []steps.VMReport{{VM: "WebApp2", TargetVApp: "WebApp2", Outcome: "rolled back", RolledBack: true, MeasuredDowntimeSeconds: 4.2}}}
+		md, _, err := rep.Save(filepath.Dir(h.env.State.Path()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.env.State.SetOutput("cutover", "report", md); err != nil {
+			t.Fatal(err)
+		}
+		h.start(size[0], size[1])
+		h.mustSee(t, "Type WebApp2 to confirm")
+		h.typeText("WebApp2")
+		h.send(press("enter"))
+		h.mustSee(t, "✗ cutover failed", "total time")
+		h.mustNotSee(t, "the cutover took 7s", filepath.Base(md))
+	}
+}

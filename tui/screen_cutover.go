@@ -831,7 +831,14 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 		pinned = []string{sOK.Render("✓ cutover complete") + ": " + s.run.summary}
 	}
 	out := rest
-	if rep, md, err := s.w.env.LastCutoverReport(); rep != nil || err != nil {
+	rep, md, err := s.w.env.LastCutoverReport()
+	if rep != nil && !s.run.started.IsZero() && rep.Finished.Before(s.run.started) {
+		// An earlier run's report: this run saved none (it failed before
+		// it had a VM to report, or could not save it). Not shown under
+		// this run's verdict; its own figures follow.
+		rep = nil
+	}
+	if rep != nil || err != nil {
 		// The saved report: the same figures as its Markdown, after a
 		// restart too.
 		if err != nil {
