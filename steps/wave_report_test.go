@@ -227,18 +227,8 @@ func TestRollbackReportSetsNoCutoverProjectionAgainstIt(t *testing.T) {
 // in a second report. A section a saved report holds is not carried again.
 func TestReportSavedBeforeAKillIsNotWrittenAgain(t *testing.T) {
 	t.Parallel()
-	_, env := waveLab(t, "WebApp2", "WebApp3")
 	ctx := context.Background()
-	env.CutoverVMs = []string{"WebApp2"}
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Confirmed: true, Emit: func(Event) {}}
-	if _, err := r.Run(ctx); err != nil && !errors.Is(err, ErrWaiting) {
-		t.Fatal(err)
-	}
-	md := env.State.Get("cutover").Outputs["report"]
-	rep, _, err := env.LastCutoverReport()
-	if err != nil || rep == nil || len(rep.VMs) != 1 {
-		t.Fatalf("the cutover's report %s: %v %+v", md, err, rep)
-	}
+	env, r, rep, _ := webApp2CutOver(t)
 	// As the killed run left the state: its section kept, not yet cleared.
 	if err := env.keepUnreported(rep.VMs[0]); err != nil {
 		t.Fatal(err)
@@ -282,18 +272,8 @@ func TestDecidedRollbackReportSaysNoCutoverWasAttempted(t *testing.T) {
 // it) and writes the Markdown from the JSON.
 func TestReportKilledBetweenItsFilesIsCompleted(t *testing.T) {
 	t.Parallel()
-	_, env := waveLab(t, "WebApp2", "WebApp3")
 	ctx := context.Background()
-	env.CutoverVMs = []string{"WebApp2"}
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Confirmed: true, Emit: func(Event) {}}
-	if _, err := r.Run(ctx); err != nil && !errors.Is(err, ErrWaiting) {
-		t.Fatal(err)
-	}
-	md := env.State.Get("cutover").Outputs["report"]
-	rep, _, err := env.LastCutoverReport()
-	if err != nil || rep == nil || len(rep.VMs) != 1 || md == "" {
-		t.Fatalf("the cutover's report %s: %v %+v", md, err, rep)
-	}
+	env, r, rep, md := webApp2CutOver(t)
 	want, err := os.ReadFile(md)
 	if err != nil {
 		t.Fatal(err)
@@ -322,4 +302,23 @@ func TestReportKilledBetweenItsFilesIsCompleted(t *testing.T) {
 	if string(got) != string(want) {
 		t.Errorf("the Markdown written from the JSON differs from the one the run wrote:\n%s\nwant:\n%s", got, want)
 	}
+}
+
+// webApp2CutOver cuts WebApp2 over in a lab of WebApp2 and WebApp3 and
+// returns the Env, the runner it used, the run's saved downtime report and
+// its Markdown file.
+func webApp2CutOver(t *testing.T) (*Env, *Runner, *CutoverReport, string) {
+	t.Helper()
+	_, env := waveLab(t, "WebApp2", "WebApp3")
+	env.CutoverVMs = []string{"WebApp2"}
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Confirmed: true, Emit: func(Event) {}}
+	if _, err := r.Run(context.Background()); err != nil && !errors.Is(err, ErrWaiting) {
+		t.Fatal(err)
+	}
+	md := env.State.Get("cutover").Outputs["report"]
+	rep, _, err := env.LastCutoverReport()
+	if err != nil || rep == nil || len(rep.VMs) != 1 || md == "" {
+		t.Fatalf("the cutover's report %s: %v %+v", md, err, rep)
+	}
+	return env, r, rep, md
 }
