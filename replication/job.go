@@ -319,26 +319,12 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 	res.Duration = time.Since(start)
 	vs, _ := j.State.VM(j.VM)
 	vs.Waiting = "" // a pass completed
-	afterFinal := vs.LastFinal
-	if !vs.LastPass.IsZero() {
-		vs.LastInterval = asOf.Sub(vs.LastPass)
-	} else {
-		vs.LastInterval = 0
-	}
-	vs.LastPass, vs.LastDuration, vs.LastFinal = asOf, res.Duration, res.Kind == PassFinal
+	vs.NotePass(asOf, start, res.Duration, res.Kind, res.Counters.Planned, p.compared)
 	if s := res.Duration.Seconds(); s > 0 && res.Counters.Planned > 0 && !p.compared {
 		// A pass with nothing to copy measured no throughput; a full
 		// compare reads every block and sends little: its bytes sent
 		// over its time are no throughput either.
 		vs.LastRate = float64(res.Counters.Sent) / s
-	}
-	if res.Kind == PassIncremental && !p.compared && !afterFinal {
-		// The change rate's measurement: what the guest wrote in the
-		// interval before this pass. Not after a final pass (the
-		// interval spans a cutover window): the earlier measurement
-		// stays.
-		vs.LastPlanned, vs.LastIncremental = res.Counters.Planned, start
-		vs.IncrementalInterval, vs.IncrementalDuration = vs.LastInterval, res.Duration
 	}
 	if p.compared {
 		t := p.cmpTot

@@ -679,6 +679,25 @@ func (s *StateStore) PutAllDigests(disk string, ds []uint64) error {
 	})
 }
 
+// NotePass records a complete pass in vs: its snapshot's time asOf, its
+// start and duration, its kind, what it planned, and whether it was a full
+// compare. The change rate's measurement (LastPlanned over
+// IncrementalInterval) is an incremental pass's, not a full compare's, and
+// not the first after a final pass (its interval spans a cutover window:
+// the source down, rolled back, booted): those leave the earlier one.
+func (vs *VMState) NotePass(asOf, start time.Time, d time.Duration, kind PassKind, planned int64, compared bool) {
+	afterFinal := vs.LastFinal
+	vs.LastInterval = 0
+	if !vs.LastPass.IsZero() {
+		vs.LastInterval = asOf.Sub(vs.LastPass)
+	}
+	vs.LastPass, vs.LastDuration, vs.LastFinal = asOf, d, kind == PassFinal
+	if kind == PassIncremental && !compared && !afterFinal {
+		vs.LastPlanned, vs.LastIncremental = planned, start
+		vs.IncrementalInterval, vs.IncrementalDuration = vs.LastInterval, d
+	}
+}
+
 // ChangeInterval is the time in which the guest wrote LastPlanned (the
 // interval before the last incremental pass), and whether it is known: an
 // older ferry's record kept only LastInterval, which is that interval

@@ -66,18 +66,7 @@ func recordPass(store *replication.StateStore, vm string, r replication.PassResu
 		// which the projected downtime reads, unknown).
 		return nil
 	}
-	afterFinal := vs.LastFinal
-	if !vs.LastPass.IsZero() {
-		vs.LastInterval = r.Start.Sub(vs.LastPass)
-	} else {
-		vs.LastInterval = 0
-	}
-	vs.LastPass, vs.LastDuration, vs.LastFinal = r.Start, r.Duration, r.Kind == replication.PassFinal
-	if r.Kind == replication.PassIncremental && r.Compare == nil && !afterFinal {
-		// As the job records it (replication.VMState.IncrementalInterval).
-		vs.LastPlanned, vs.LastIncremental = r.Counters.Planned, r.Start
-		vs.IncrementalInterval, vs.IncrementalDuration = vs.LastInterval, r.Duration
-	}
+	vs.NotePass(r.Start, r.Start, r.Duration, r.Kind, r.Counters.Planned, r.Compare != nil)
 	if r.Compare != nil {
 		vs.LastCompare = r.Compare
 	}
@@ -197,23 +186,11 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 				checkedProvider = true
 			}
 			// Its disks, made by the provider vCenter (kept if they exist).
-			how := "written by the nfs receiver on the mounted datastore"
-			if kind == replication.KindAppliance {
-				how = "hot-added to the receiver appliance " + env.Plan().Provider.ReceiverVM
-			}
-			files := env.replicaFiles(vm.Name, vm.Disks)
-			found, err := env.replicaDisksFound(ctx, files)
+			items, files, found, err := env.replicaDiskItems(ctx, vm.Name, vm.Disks, kind)
 			if err != nil {
 				return p, err
 			}
-			for _, f := range files {
-				it := Item{Action: ActionCreate, Kind: "replica disk", Name: f.Path,
-					Detail: fmt.Sprintf("thin, %s, by the provider vCenter; %s", Bytes(f.Capacity), how)}
-				if found[f.Path] {
-					it.Action, it.Detail = ActionExists, "made by an earlier run, kept as it is (with what it holds); "+how
-				}
-				p.Items = append(p.Items, it)
-			}
+			p.Items = append(p.Items, items...)
 			// Disks another VM uses (the VM a cutover made of them, its
 			// state lost): the apply would refuse; the plan says so first.
 			if len(found) > 0 {
@@ -436,11 +413,36 @@ func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit 
 	return res, nil
 }
 
-// replicaDisksToMake are the plan's "create replica disk" items of vm: its
-// replica disks the provider vCenter has not made yet, which its first
-// pass makes (Env.job). The apply says each one it made, as the plan
-// counted them (QA: the plan said "2 change(s) will be made", the result
-// "1 change": the replica, not its disk).
+// replicaDiskItems are vm's replica disks (of its on-prem disks) as the
+// plan lists them: each to be made by the provider vCenter (its first
+// pass makes it, Env.job), or made by an earlier run and kept; with their
+// files and which of them exist.
+func (env *Env) replicaDiskItems(ctx context.Context, vm string, disks []vsphere.Disk, kind string) ([]Item, []vsphere.DiskFile, map[string]bool, error) {
+	how := "written by the nfs receiver on the mounted datastore"
+	if kind == replication.KindAppliance {
+		how = "hot-added to the receiver appliance " + env.Plan().Provider.ReceiverVM
+	}
+	files := env.replicaFiles(vm, disks)
+	found, err := env.replicaDisksFound(ctx, files)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	items := make([]Item, 0, len(files))
+	for _, f := range files {
+		it := Item{Action: ActionCreate, Kind: "replica disk", Name: f.Path,
+			Detail: fmt.Sprintf("thin, %s, by the provider vCenter; %s", Bytes(f.Capacity), how)}
+		if found[f.Path] {
+			it.Action, it.Detail = ActionExists, "made by an earlier run, kept as it is (with what it holds); "+how
+		}
+		items = append(items, it)
+	}
+	return items, files, found, nil
+}
+
+// replicaDisksToMake are the plan's "create replica disk" items of vm
+// (replicaDiskItems): the apply says each one its first pass made, as the
+// plan counted them (QA: the plan said "2 change(s) will be made", the
+// result "1 change": the replica, not its disk).
 func (env *Env) replicaDisksToMake(ctx context.Context, name string) ([]Item, error) {
 	onprem, err := env.OnPrem(ctx)
 	if err != nil {
@@ -454,23 +456,11 @@ func (env *Env) replicaDisksToMake(ctx context.Context, name string) ([]Item, er
 	if err != nil {
 		return nil, err
 	}
-	how := "written by the nfs receiver on the mounted datastore"
-	if kind == replication.KindAppliance {
-		how = "hot-added to the receiver appliance " + env.Plan().Provider.ReceiverVM
-	}
-	files := env.replicaFiles(name, vm.Disks)
-	found, err := env.replicaDisksFound(ctx, files)
+	items, _, _, err := env.replicaDiskItems(ctx, name, vm.Disks, kind)
 	if err != nil {
 		return nil, err
 	}
-	var out []Item
-	for _, f := range files {
-		if !found[f.Path] {
-			out = append(out, Item{Action: ActionCreate, Kind: "replica disk", Name: f.Path,
-				Detail: fmt.Sprintf("thin, %s, made by the provider vCenter; %s", Bytes(f.Capacity), how)})
-		}
-	}
-	return out, nil
+	return slices.DeleteFunc(items, func(it Item) bool { return it.Action != ActionCreate }), nil
 }
 
 // Verify implements Step.

@@ -227,19 +227,12 @@ func TestRollbackReportSetsNoCutoverProjectionAgainstIt(t *testing.T) {
 // in a second report. A section a saved report holds is not carried again.
 func TestReportSavedBeforeAKillIsNotWrittenAgain(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	env, r, rep, _ := webApp2CutOver(t)
 	// As the killed run left the state: its section kept, not yet cleared.
 	if err := env.keepUnreported(rep.VMs[0]); err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
-	r.Emit = func(ev Event) { lines = append(lines, ev.Message) }
-	env.CutoverVMs = []string{"WebApp3"}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if out := strings.Join(lines, "\n"); strings.Contains(out, "stopped before it saved") {
+	if out := cutWebApp3(t, env, r); strings.Contains(out, "stopped before it saved") {
 		t.Errorf("the run after the kill carries the saved section again:\n%s", out)
 	}
 	if reports, _ := filepath.Glob(filepath.Join(filepath.Dir(env.State.Path()), "cutover-*.md")); len(reports) != 2 {
@@ -272,7 +265,6 @@ func TestDecidedRollbackReportSaysNoCutoverWasAttempted(t *testing.T) {
 // it) and writes the Markdown from the JSON.
 func TestReportKilledBetweenItsFilesIsCompleted(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	env, r, rep, md := webApp2CutOver(t)
 	want, err := os.ReadFile(md)
 	if err != nil {
@@ -286,13 +278,7 @@ func TestReportKilledBetweenItsFilesIsCompleted(t *testing.T) {
 	if err := env.keepUnreported(rep.VMs[0]); err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
-	r.Emit = func(ev Event) { lines = append(lines, ev.Message) }
-	env.CutoverVMs = []string{"WebApp3"}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if out := strings.Join(lines, "\n"); strings.Contains(out, "stopped before it saved") {
+	if out := cutWebApp3(t, env, r); strings.Contains(out, "stopped before it saved") {
 		t.Errorf("the run after the kill carries the section its JSON holds again:\n%s", out)
 	}
 	got, err := os.ReadFile(md)
@@ -321,4 +307,17 @@ func webApp2CutOver(t *testing.T) (*Env, *Runner, *CutoverReport, string) {
 		t.Fatalf("the cutover's report %s: %v %+v", md, err, rep)
 	}
 	return env, r, rep, md
+}
+
+// cutWebApp3 runs r again to cut WebApp3 over (the run after a kill) and
+// returns what it said.
+func cutWebApp3(t *testing.T, env *Env, r *Runner) string {
+	t.Helper()
+	var lines []string
+	r.Emit = func(ev Event) { lines = append(lines, ev.Message) }
+	env.CutoverVMs = []string{"WebApp3"}
+	if _, err := r.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
 }
