@@ -87,9 +87,8 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 		Resume: func(_ context.Context, vm string) error { return w.eng.Sched.Resume(vm) },
 		Verify: func(_ context.Context, vm string) error { return env.VerifyNow(vm) },
 	}
-	if w.eng.Probes != nil {
-		feeds.Probes = tui.ProbeFeed(ctx, w.eng.Probes.Subscribe(64), w.eng.Probes.Kinds())
-	}
+	feeds.Probes = tui.ProbeWatchFeed(ctx, w.eng.Probes.Subscribe(ctx, 64))
+	feeds.ProbesErr = w.eng.Probes.Err()
 	session := &tui.Session{Who: a.who, RunCtx: w.eng.Context(), Emit: w.eng.StepEmit, Runs: runBoard{w.eng.Runs},
 		Exclusive: func(who string) (func(), error) { return w.eng.Exclusive(who + " (" + a.via + ")") },
 		Busy:      w.eng.Busy,

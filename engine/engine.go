@@ -27,7 +27,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ferry-migrate/ferry/config"
-	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 )
@@ -56,7 +55,7 @@ type Engine struct {
 	Env       *steps.Env
 	Itinerary steps.Itinerary
 	Sched     *replication.Scheduler
-	Probes    *probe.Monitor // nil when the plan has no probes
+	Probes    *steps.ProbeWatch // the plan's probes, followed through edits
 	Metrics   *Metrics
 	// Runs are the wizard sessions' step runs, for every session attached.
 	Runs    *RunBoard
@@ -141,13 +140,9 @@ func Start(ctx context.Context, env *steps.Env, it steps.Itinerary, opts Options
 		e.events.Write(Record{Source: "engine", Kind: "warning", Message: "some replication jobs did not start: " + err.Error()})
 	}
 	e.Sched = sched
-	mon, err := env.ProbeMonitor(ctx, time.Second)
-	if err != nil {
+	e.Probes = env.WatchProbes(ctx, time.Second, time.Second)
+	if err := e.Probes.Err(); err != nil {
 		e.log.Warn("engine: the plan's probes cannot run", "err", err)
-	}
-	if mon != nil {
-		e.Probes = mon
-		go mon.Run(ctx)
 	}
 	e.events.Write(Record{Source: "engine", Kind: "started", Message: fmt.Sprintf("engine started (pid %d) for state %s", os.Getpid(), env.State.Path())})
 	return e, nil

@@ -541,6 +541,11 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 	case refreshStatusMsg:
 		return m.loadStatus()
 	case probeMsg:
+		if msg.Set != nil {
+			// The plan's probes changed (step 5): the panel says why the
+			// new ones cannot run, or waits for their results.
+			m.w.feeds.ProbesErr = msg.Set.Err
+		}
 		m.w.dash.Probe(ProbeUpdate(msg))
 		return waitForEvent(m.w.feeds.Probes, asProbe)
 	case secretAskMsg:

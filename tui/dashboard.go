@@ -1,8 +1,11 @@
 package tui
 
 import (
+	"slices"
 	"sort"
 	"time"
+
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // RPOHealth is how the age of a VM's replica compares with its RPO.
@@ -78,6 +81,9 @@ type ProbeUpdate struct {
 	Up      bool
 	Latency time.Duration
 	Err     string // why it did not answer ("" when up)
+	// Set, when not nil, is not a sample: the plan's probes changed and
+	// these run now (rows of others are dropped), or none can (Set.Err).
+	Set *steps.ProbeSet
 }
 
 // historyLen is how many samples a sparkline keeps.
@@ -196,6 +202,10 @@ func (d *DashboardState) Replicate(u ReplicationUpdate) {
 
 // Probe records a probe result and tracks outages.
 func (d *DashboardState) Probe(u ProbeUpdate) {
+	if u.Set != nil {
+		d.Probes = slices.DeleteFunc(d.Probes, func(r ProbeRow) bool { return !slices.Contains(u.Set.Targets, r.Pair) })
+		return
+	}
 	row := ProbeRow{ProbeUpdate: u}
 	i := -1
 	for j := range d.Probes {

@@ -220,7 +220,41 @@ func ProbeFeed(ctx context.Context, events <-chan probe.Event, kinds map[string]
 				if !ok {
 					return
 				}
-				u := ProbeUpdate{Pair: ev.Target, Kind: kinds[ev.Target], Time: ev.Sample.At, Up: ev.Sample.OK, Latency: ev.Sample.Latency, Err: ev.Sample.Err}
+				u := sampleUpdate(ev.Target, kinds[ev.Target], ev.Sample)
+				select {
+				case out <- u:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// sampleUpdate is a probe sample as the probe panel takes it.
+func sampleUpdate(target, kind string, s probe.Sample) ProbeUpdate {
+	return ProbeUpdate{Pair: target, Kind: kind, Time: s.At, Up: s.OK, Latency: s.Latency, Err: s.Err}
+}
+
+// ProbeWatchFeed adapts a steps.ProbeWatch subscription (the plan's
+// probes, followed through edits of the plan) to the probe panel.
+func ProbeWatchFeed(ctx context.Context, events <-chan steps.ProbeWatchEvent) <-chan ProbeUpdate {
+	out := make(chan ProbeUpdate, 64)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				u := ProbeUpdate{Set: ev.Set}
+				if ev.Set == nil {
+					u = sampleUpdate(ev.Target, ev.Kind, ev.Sample)
+				}
 				select {
 				case out <- u:
 				case <-ctx.Done():

@@ -85,3 +85,70 @@ func TestDownProbeSaysWhy(t *testing.T) {
 		}
 	}
 }
+
+// TestProbesAnsweredInStep5AreShown (QA: a wizard started from an empty
+// plan, its probes answered in step 5: the probe panel said "no probe
+// results yet" for good, its monitor built once at the start over no
+// probes): the wizard's probe feed follows the plan; a probe the plan
+// drops leaves the panel, and one that cannot run says why.
+func TestProbesAnsweredInStep5AreShown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	env := steps.NewEnv(nil, withVMs("WebApp2"), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := Feeds{Replication: make(chan ReplicationUpdate)} // no warm replication here
+	feedLive(ctx, &f, env, slog.Default())
+	if f.Probes == nil {
+		t.Fatal("a wizard started with no probes has no probe feed: probes answered later are never shown")
+	}
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(append([]string{}, infraDone...), "vm-selection"), feeds: true})
+	h.start(120, 40)
+	h.mustSee(t, "no probe results yet")
+	next := func() ProbeUpdate {
+		t.Helper()
+		select {
+		case u := <-f.Probes:
+			return u
+		case <-time.After(10 * time.Second):
+			t.Fatal("no probe update in 10s")
+		}
+		return ProbeUpdate{}
+	}
+
+	// Step 5's answer.
+	env.EditPlan(func(pf *steps.PlanFile) {
+		pf.Probes = []steps.ProbePlan{{Name: "WebApp2 (tcp)", VM: "WebApp2", TCP: ln.Addr().String()}}
+	})
+	for u := next(); ; u = next() {
+		h.send(probeMsg(u))
+		if u.Set == nil {
+			break
+		}
+	}
+	h.mustSee(t, "WebApp2 (tcp)", "tcp "+ln.Addr().String()+" · loss 0%")
+	h.mustNotSee(t, "no probe results yet")
+
+	// The plan drops it for a probe that cannot run.
+	env.EditPlan(func(pf *steps.PlanFile) { pf.Probes = []steps.ProbePlan{{Name: "nothing to probe"}} })
+	for u := next(); ; u = next() {
+		h.send(probeMsg(u))
+		if u.Set != nil {
+			break
+		}
+	}
+	h.mustSee(t, "the plan's probes cannot run")
+	h.mustNotSee(t, "WebApp2 (tcp)")
+}

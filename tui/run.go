@@ -320,15 +320,14 @@ func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger
 		f.Verify = func(_ context.Context, vm string) error { return env.VerifyNow(vm) }
 	}
 	if f.Probes == nil {
-		mon, err := env.ProbeMonitor(ctx, time.Second)
-		switch {
-		case err != nil:
+		// The plan's probes, followed through the wizard's edits (step 5
+		// sets them, often after a start with none).
+		pw := env.WatchProbes(ctx, time.Second, time.Second)
+		if err := pw.Err(); err != nil {
 			logger.Warn("probe panel: the plan's probes cannot run", "err", err)
 			f.ProbesErr = err
-		case mon != nil:
-			go mon.Run(ctx)
-			f.Probes = ProbeFeed(ctx, mon.Subscribe(64), mon.Kinds())
 		}
+		f.Probes = ProbeWatchFeed(ctx, pw.Subscribe(ctx, 64))
 	}
 }
 
