@@ -16,7 +16,7 @@ var about = map[string]string{
 	"vm-selection":  "Pick the VMs to migrate (warm if running, cold if off), their target and the RPO.",
 	"replication":   "Initial full sync, then incremental passes every RPO until the cutover.",
 	"checks":        "Probe reachability between the VMs across the stretch, before, during and after the cutover.",
-	"cutover":       "Final pass, shut down the source, last pass, import into the vApp, power on, probes green.",
+	"cutover":       "A pre-cutover pass while the source runs, shut it down, the final pass, import into the vApp, power on, probes green.",
 }
 
 // stepScreen is the screen of a step made of fields (rights, trunk network,
