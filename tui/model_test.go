@@ -1236,3 +1236,44 @@ func TestVMKeysTypedWhileTheListLoads(t *testing.T) {
 	h.settle(load)
 	h.mustSee(t, "[x] WebApp1", "[x] WebApp2", "[x] legacy-ftp", "3 of 5 selected")
 }
+
+// TestCutoverPhaseIsOneLine (QA: each cutover phase took two lines, its
+// start and its "done in" line, the second "<1ms"; at 80x24 the live view
+// hid half a cutover as "earlier phases"): a phase and its "done in" line
+// make one line, with the phase's time and its detail.
+func TestCutoverPhaseIsOneLine(t *testing.T) {
+	names := []string{"pre-cutover pass", "shutdown", "final pass", "verify", "create VM at provider", "import into vCD", "connect networks", "power on", "probes green"}
+	h := toCutover(t, func(m map[string]*fakeStep) {
+		var evs []steps.Event
+		for i, n := range names {
+			at := t0.Add(time.Duration(i) * time.Second)
+			evs = append(evs, steps.Event{Kind: steps.EventProgress, Message: "WebApp2: " + n, Fraction: -1, Time: at},
+				steps.Event{Kind: steps.EventProgress, Message: "WebApp2: " + n + " done in 900ms (d" + strconv.Itoa(i) + ")", Fraction: -1, Time: at.Add(900 * time.Millisecond)})
+		}
+		m["cutover"].events = evs
+	})
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "✓ cutover complete")
+	for _, size := range [][2]int{{120, 40}, {80, 24}} {
+		h.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		v := h.view()
+		if strings.Contains(v, " done in ") {
+			t.Errorf("%dx%d: a phase's \"done in\" line is a line of its own:\n%s", size[0], size[1], v)
+		}
+	}
+	h.send(tea.WindowSizeMsg{Width: 120, Height: 60})
+	lines := panel(h.view())
+	for i, n := range names {
+		var got []string
+		for _, l := range lines {
+			if strings.Contains(l, "WebApp2: "+n) {
+				got = append(got, l)
+			}
+		}
+		want := "900ms   WebApp2: " + n + " (d" + strconv.Itoa(i) + ")"
+		if len(got) != 1 || !strings.Contains(got[0], want) {
+			t.Errorf("phase %q: lines %q, want one with %q\n%s", n, got, want, h.view())
+		}
+	}
+}

@@ -650,7 +650,23 @@ func (s *cutoverScreen) phases() []phaseSpan {
 			if out[i].name == ev.Message {
 				continue
 			}
-			out[i].end, out[i].open = ev.Time, false
+			// "WebApp2: verify done in 47ms (2 blocks ...)" ends the phase
+			// "WebApp2: verify": one line, its detail after the name (QA:
+			// every phase took two lines, the second "<1ms", and at 80x24
+			// the live view hid half the cutover as "earlier phases").
+			if out[i].open {
+				if rest, ok := strings.CutPrefix(ev.Message, out[i].name+" done in "); ok {
+					out[i].end, out[i].open = ev.Time, false
+					if _, detail, ok := strings.Cut(rest, " ("); ok {
+						out[i].name += " (" + detail
+					}
+					continue
+				}
+			}
+			if out[i].end.IsZero() { // not ended by its "done in" line
+				out[i].end = ev.Time
+			}
+			out[i].open = false
 		}
 		// A phase is open until its "done in" line, or the VM's next
 		// phase; "already cut over" is a state, not work under way (QA:
