@@ -800,7 +800,9 @@ func (c *vmCutover) phase(name string, f func() (string, error)) error {
 		h(c.plan.Name, name)
 	}
 	p := PhaseRecord{Name: name, Start: time.Now()}
-	c.emit(Progress(fmt.Sprintf("%s: %s", c.plan.Name, name), -1))
+	begin := Progress(fmt.Sprintf("%s: %s", c.plan.Name, name), -1)
+	begin.Begins = true
+	c.emit(begin)
 	detail, err := f()
 	p.End, p.Detail = time.Now(), detail
 	if err != nil {

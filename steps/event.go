@@ -39,6 +39,11 @@ type Event struct {
 	Item *Item `json:"item,omitempty"`
 	// Error is set for EventFailed.
 	Error string `json:"error,omitempty"`
+	// Begins marks the progress line that begins a cutover phase
+	// ("WebApp2: pre-cutover pass"); the line "<it> done in <time>" ends
+	// it, and lines of the VM between are its parts (a pass's snapshot,
+	// transfer, ...).
+	Begins bool `json:"begins,omitempty"`
 }
 
 // Emit receives events. It must not block for long: a front end that is slow

@@ -1247,8 +1247,13 @@ func TestCutoverPhaseIsOneLine(t *testing.T) {
 		var evs []steps.Event
 		for i, n := range names {
 			at := t0.Add(time.Duration(i) * time.Second)
-			evs = append(evs, steps.Event{Kind: steps.EventProgress, Message: "WebApp2: " + n, Fraction: -1, Time: at},
-				steps.Event{Kind: steps.EventProgress, Message: "WebApp2: " + n + " done in 900ms (d" + strconv.Itoa(i) + ")", Fraction: -1, Time: at.Add(900 * time.Millisecond)})
+			evs = append(evs, steps.Event{Kind: steps.EventProgress, Message: "WebApp2: " + n, Fraction: -1, Time: at, Begins: true})
+			if strings.HasSuffix(n, "pass") { // a pass's own lines: parts of the phase
+				for k, part := range []string{"snapshot", "transfer", "commit"} {
+					evs = append(evs, steps.Event{Kind: steps.EventProgress, Message: "WebApp2: " + part, Fraction: -1, Time: at.Add(time.Duration(100+200*k) * time.Millisecond)})
+				}
+			}
+			evs = append(evs, steps.Event{Kind: steps.EventProgress, Message: "WebApp2: " + n + " done in 900ms (d" + strconv.Itoa(i) + ")", Fraction: -1, Time: at.Add(900 * time.Millisecond)})
 		}
 		m["cutover"].events = evs
 	})
@@ -1275,5 +1280,17 @@ func TestCutoverPhaseIsOneLine(t *testing.T) {
 		if len(got) != 1 || !strings.Contains(got[0], want) {
 			t.Errorf("phase %q: lines %q, want one with %q\n%s", n, got, want, h.view())
 		}
+	}
+	// A pass's parts: under their phase, indented, each to the next.
+	var parts []string
+	for _, l := range lines {
+		if strings.Contains(l, "WebApp2: snapshot") || strings.Contains(l, "WebApp2: transfer") || strings.Contains(l, "WebApp2: commit") {
+			parts = append(parts, strings.Join(strings.Fields(l)[2:], " ")+" @"+strconv.Itoa(strings.Index(l, "WebApp2")))
+		}
+	}
+	at := strconv.Itoa(strings.Index(lines[slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "WebApp2: shutdown") })], "WebApp2") + 2)
+	want := []string{"200ms WebApp2: snapshot @" + at, "200ms WebApp2: transfer @" + at, "400ms WebApp2: commit @" + at}
+	if !slices.Equal(parts, append(slices.Clone(want), want...)) {
+		t.Errorf("the passes' parts: %q, want %q twice (indented under their phase)\n%s", parts, want, h.view())
 	}
 }

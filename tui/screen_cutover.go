@@ -614,11 +614,14 @@ func (s *cutoverScreen) answers(r SharedRun) {
 }
 
 // phaseSpan is one phase of the cutover timeline, from its first event to
-// the VM's next one (a wave's VMs report at once, each line named by its VM).
+// the VM's next one (a wave's VMs report at once, each line named by its
+// VM), or, for a phase the cutover said begins (steps.Event.Begins), to its
+// "done in" line, the lines of its VM between being its parts (depth 1).
 type phaseSpan struct {
 	name       string
-	start, end time.Time // end zero: the VM's latest line
-	open       bool      // its VM's latest line, a phase not said done
+	start, end time.Time // end zero: the VM's latest line, or a phase under way
+	open       bool      // its VM's latest line, or a phase, not said done
+	depth      int       // 1: a part of the phase above (a pass's snapshot, ...)
 }
 
 // vmOf is the VM a line of the step names ("WebApp2: final pass"), or "".
@@ -637,43 +640,73 @@ func (s *cutoverScreen) vmOf(msg string) string {
 
 // phases groups the step's phase messages into the timeline, per VM. A
 // progress event with a fraction is byte progress inside the current
-// phase, not a phase of its own.
+// phase, not a phase of its own. A phase and its "done in" line are one
+// line, the phase's time beside it and its detail after its name (QA:
+// each phase took two lines, the second "<1ms", and at 80x24 the live view
+// hid half a cutover as "earlier phases").
 func (s *cutoverScreen) phases() []phaseSpan {
 	var out []phaseSpan
 	latest := map[string]int{} // VM -> its latest span
+	begun := map[string]int{}  // VM -> its phase under way (Begins, not done)
 	for _, ev := range s.run.events {
 		if ev.Kind != steps.EventProgress || ev.Fraction >= 0 || isReportLine(ev) || isDecidedLine(ev) {
 			continue
 		}
 		vm := s.vmOf(ev.Message)
-		if i, ok := latest[vm]; ok {
-			if out[i].name == ev.Message {
+		i, seen := latest[vm]
+		if seen && out[i].name == ev.Message {
+			continue
+		}
+		// The line that ends the phase under way (or, from a front end
+		// that does not say where phases begin, the latest line).
+		j, ok := begun[vm]
+		if !ok {
+			j, ok = i, seen && out[i].open
+		}
+		if ok {
+			if rest, done := strings.CutPrefix(ev.Message, out[j].name+" done in "); done {
+				if out[i].end.IsZero() {
+					out[i].end = ev.Time
+				}
+				out[i].open = false
+				out[j].end, out[j].open = ev.Time, false
+				if _, detail, ok := strings.Cut(rest, " ("); ok {
+					out[j].name += " (" + detail
+				}
+				delete(begun, vm)
 				continue
 			}
-			// "WebApp2: verify done in 47ms (2 blocks ...)" ends the phase
-			// "WebApp2: verify": one line, its detail after the name (QA:
-			// every phase took two lines, the second "<1ms", and at 80x24
-			// the live view hid half the cutover as "earlier phases").
-			if out[i].open {
-				if rest, ok := strings.CutPrefix(ev.Message, out[i].name+" done in "); ok {
-					out[i].end, out[i].open = ev.Time, false
-					if _, detail, ok := strings.Cut(rest, " ("); ok {
-						out[i].name += " (" + detail
-					}
-					continue
+		}
+		if seen {
+			if _, under := begun[vm]; !under || i != begun[vm] || ev.Begins {
+				if out[i].end.IsZero() {
+					out[i].end = ev.Time
 				}
+				out[i].open = false
 			}
-			if out[i].end.IsZero() { // not ended by its "done in" line
-				out[i].end = ev.Time
+		}
+		if b, ok := begun[vm]; ok && ev.Begins {
+			// A phase whose "done in" line did not come (it failed, and
+			// the cutover went on to roll back): it ended here.
+			if out[b].end.IsZero() {
+				out[b].end = ev.Time
 			}
-			out[i].open = false
+			out[b].open = false
+			delete(begun, vm)
 		}
 		// A phase is open until its "done in" line, or the VM's next
-		// phase; "already cut over" is a state, not work under way (QA:
+		// line; "already cut over" is a state, not work under way (QA:
 		// it spun through the whole wave).
 		closed := strings.Contains(ev.Message, " done in ") || strings.HasSuffix(ev.Message, ": already cut over")
-		out = append(out, phaseSpan{name: ev.Message, start: ev.Time, open: !closed})
+		span := phaseSpan{name: ev.Message, start: ev.Time, open: !closed}
+		if _, under := begun[vm]; under {
+			span.depth = 1
+		}
+		out = append(out, span)
 		latest[vm] = len(out) - 1
+		if ev.Begins {
+			begun[vm] = len(out) - 1
+		}
 	}
 	return out
 }
@@ -720,7 +753,7 @@ func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 				glyph = sErr.Render("✗")
 			}
 		}
-		l := fmt.Sprintf("%s %6s  %-7s %s", glyph, "+"+dur(p.start.Sub(t0)), dur(end.Sub(p.start)), p.name)
+		l := fmt.Sprintf("%s %6s  %-7s %s%s", glyph, "+"+dur(p.start.Sub(t0)), dur(end.Sub(p.start)), strings.Repeat("  ", p.depth), p.name)
 		if whole {
 			out = append(out, wrapped(l, width, 18, lipgloss.NewStyle())...) // 18: the name's column
 			continue
