@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/tui"
@@ -121,11 +122,28 @@ Try it without any VMware installation: ferry lab`,
 	root.PersistentFlags().StringVar(&g.config, "config", "", "endpoints config file (YAML), e.g. the one ferry lab serve writes; wins over the environment")
 	root.PersistentFlags().BoolVar(&g.insecure, "insecure", false, "skip TLS certificate verification (NOT recommended)")
 	root.PersistentFlags().StringVar(&g.logFile, "log-file", "", "write logs to this file (default: ferry.log in the state directory)")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{switchValueHint(c, err)} })
 
 	root.AddCommand(newLabCmd(g), newPlanCmd(g), newRunCmd(g), newStatusCmd(g), newReceiverCmd(g), newBenchCmd(g), newServeCmd(g))
 	argsAreUsage(root)
 	return root
+}
+
+// switchValueHint rewrites pflag's refusal of a value given to a switch (a
+// boolean flag: `--rollback=WebApp2`, which pflag reports as a ParseBool
+// failure) into what is wrong and what would be valid; for the cutover
+// decisions, where the VM names go. Other flag errors are returned as they are.
+func switchValueHint(c *cobra.Command, err error) error {
+	var iv *pflag.InvalidValueError
+	if !errors.As(err, &iv) || iv.GetFlag() == nil || iv.GetFlag().Value.Type() != "bool" {
+		return err
+	}
+	name, val := iv.GetFlag().Name, iv.GetValue()
+	msg := fmt.Sprintf("--%s takes no value, not %q: it is a switch (--%s alone, or --%s=false)", name, val, name, name)
+	if (name == "rollback" || name == "finish") && c.Flags().Lookup("confirm-cutover") != nil {
+		msg += fmt.Sprintf("; the VMs it decides for are named by --confirm-cutover, e.g. --confirm-cutover=%s --%s", val, name)
+	}
+	return errors.New(msg)
 }
 
 // argsAreUsage makes a wrong argument (an unknown command, an extra

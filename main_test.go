@@ -66,6 +66,42 @@ func TestUnknownArgumentExit2(t *testing.T) {
 	}
 }
 
+// TestSwitchGivenAValue: a user who names the VM on the decision flag
+// itself (`ferry run --rollback=WebApp2`, as one writes --test-migrate=VM)
+// is told that the flag is a switch and where the VM's name goes, not
+// pflag's "strconv.ParseBool: parsing ...": exit 2, nothing written.
+func TestSwitchGivenAValue(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"run", "--rollback=WebApp2"}, []string{`--rollback takes no value, not "WebApp2"`, "--confirm-cutover=WebApp2 --rollback"}},
+		{[]string{"run", "--finish=WebApp1,WebApp2"}, []string{`--finish takes no value, not "WebApp1,WebApp2"`, "--confirm-cutover=WebApp1,WebApp2 --finish"}},
+		{[]string{"run", "--test-cleanup=WebApp2"}, []string{`--test-cleanup takes no value, not "WebApp2"`, "--test-cleanup alone"}},
+		{[]string{"status", "--json=yes"}, []string{`--json takes no value, not "yes"`, "--json alone"}},
+	} {
+		dir := t.TempDir()
+		args := append(tc.args, "--plan", filepath.Join(dir, "plan.yaml"))
+		cmd := exec.Command(ferryBin, args...)
+		cmd.Env, cmd.Dir = cleanEnv(), dir
+		out, err := cmd.CombinedOutput()
+		if code := labtest.ExitCode(err); code != exitUsage {
+			t.Errorf("ferry %s: exit %d, want %d:\n%s", strings.Join(tc.args, " "), code, exitUsage, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("ferry %s: output lacks %q:\n%s", strings.Join(tc.args, " "), w, out)
+			}
+		}
+		if strings.Contains(string(out), "ParseBool") {
+			t.Errorf("ferry %s: pflag's parser error shown to the user:\n%s", strings.Join(tc.args, " "), out)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("ferry %s wrote %d file(s) in the plan's directory", strings.Join(tc.args, " "), len(ents))
+		}
+	}
+}
+
 // TestLabServe runs `ferry lab serve` as a user would: it prints export
 // lines and "lab ready", runs until SIGTERM, then removes its directory.
 func TestLabServe(t *testing.T) {
