@@ -102,6 +102,27 @@ func TestSwitchGivenAValue(t *testing.T) {
 	}
 }
 
+// TestRunArgumentSaysWhereNamesGo: `ferry run --confirm-cutover=WebApp2
+// --rollback WebApp2` leaves WebApp2 over as an argument (the switch takes
+// none); the refusal names it and says which flags take VM names.
+func TestRunArgumentSaysWhereNamesGo(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(ferryBin, "run", "--plan", filepath.Join(dir, "plan.yaml"), "--confirm-cutover=WebApp2", "--rollback", "WebApp2")
+	cmd.Env, cmd.Dir = cleanEnv(), dir
+	out, err := cmd.CombinedOutput()
+	if code := labtest.ExitCode(err); code != exitUsage {
+		t.Errorf("exit %d, want %d:\n%s", code, exitUsage, out)
+	}
+	for _, w := range []string{`unknown command "WebApp2"`, "ferry run takes no arguments", "--confirm-cutover=NAMES (with --rollback or --finish", "--test-migrate=NAMES"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("wrote %d file(s) in the plan's directory", len(ents))
+	}
+}
+
 // TestLabServe runs `ferry lab serve` as a user would: it prints export
 // lines and "lab ready", runs until SIGTERM, then removes its directory.
 func TestLabServe(t *testing.T) {

@@ -158,7 +158,14 @@ cutover awaiting confirmation too), and nothing keeps the RPO until the next
 run, the wizard or ferry serve (ferry status says "stopped").
 
 ` + stateHelp,
-		Args: cobra.NoArgs,
+		Args: func(c *cobra.Command, args []string) error {
+			if err := cobra.NoArgs(c, args); err != nil {
+				// `--rollback WebApp2`: the switch took no value, the
+				// name is left over; say where VM names go.
+				return fmt.Errorf("%w: ferry run takes no arguments; VMs are named in flags: --confirm-cutover=NAMES (with --rollback or --finish to decide an interrupted cutover), --test-migrate=NAMES, --verify=NAMES", err)
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if asJSON {
 				// A run refused or failed ends with a failed line of no
