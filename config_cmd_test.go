@@ -184,3 +184,67 @@ func smallLab(t *testing.T) *lab.Lab {
 	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20})
 	return l
 }
+
+// TestConfigFileMissing: --config naming a file that does not exist (a typo,
+// a lab directory since removed) or a directory is refused by run, plan and
+// status with the path, what --config wants and the environment as the way
+// without it: exit 2, nothing written beside the plan.
+func TestConfigFileMissing(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "edge.ova"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plan := filepath.Join(dir, "plan.yaml")
+	if err := os.WriteFile(plan, []byte(`org: Company
+vdc: Company-VDC
+edge_gateway: company-edge
+network:
+  name: company-network
+  gateway_cidr: 172.16.10.1/24
+appliance:
+  ovf: edge.ova
+  datacenter: OnPrem-DC
+  ip: 172.16.10.250
+  prefix: "24"
+  gateway: 172.16.10.1
+provider:
+  datacenter: Provider-DC
+  resource_pool: Company-VDC
+  datastore: provider-ds
+  network: vcd-company-network
+  receiver_vm: ferry-receiver
+vms:
+  - name: WebApp2
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "ferry-lab.yaml")
+	for _, c := range []struct {
+		config, want string
+	}{
+		{missing, "config file " + missing + " does not exist: --config names a YAML file of endpoints"},
+		{dir, "config file " + dir + " cannot be read (read " + dir + ": is a directory): --config names a YAML file of endpoints"},
+	} {
+		for _, args := range [][]string{{"run"}, {"plan"}, {"status"}} {
+			args = append([]string{"--config", c.config}, append(args, "--plan", plan)...)
+			cmd := exec.Command(ferryBin, args...)
+			cmd.Env, cmd.Dir = cleanEnv(), dir
+			out, err := cmd.CombinedOutput()
+			if code := labtest.ExitCode(err); code != exitUsage {
+				t.Errorf("ferry %s: exit %d, want %d:\n%s", strings.Join(args, " "), code, exitUsage, out)
+			}
+			for _, w := range []string{c.want, "`ferry lab serve` writes", "without --config, ferry takes the endpoints from the environment (GOVC_URL, VCD_URL"} {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("ferry %s: output lacks %q:\n%s", strings.Join(args, " "), w, out)
+				}
+			}
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("files beside the plan after the refusals: %v, want only edge.ova and plan.yaml", names)
+	}
+}

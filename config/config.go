@@ -6,7 +6,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"strconv"
@@ -76,7 +78,11 @@ func load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("read config: %w", err)
+			const valid = "--config names a YAML file of endpoints, such as the one `ferry lab serve` writes (its \"# config file:\" line); without --config, ferry takes the endpoints from the environment (GOVC_URL, VCD_URL, FERRY_PROVIDER_URL, FERRY_RECEIVER_ADDR, ...)"
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("config file %s does not exist: %s", path, valid)
+			}
+			return nil, fmt.Errorf("config file %s cannot be read (%w): %s", path, err, valid)
 		}
 		root, err := yamlstrict.Parse(b)
 		if err != nil {
