@@ -51,7 +51,7 @@ func TestProjectDowntime(t *testing.T) {
 	}
 	// (4 s pass + 2 s shutdown) x 1 MiB/s = 6 MiB at the recorded final
 	// passes' 8 MiB/s: 0.75 s.
-	if final.Seconds < 0.74 || final.Seconds > 0.76 || !strings.Contains(final.From, "1 recorded final pass") {
+	if final.Seconds < 0.74 || final.Seconds > 0.76 || !strings.Contains(final.From, "at the throughput of the one recorded pass (a final pass of WebApp1: 8.0 MiB in 1.0s)") {
 		t.Errorf("final pass %+v, want 0.75 s from the recorded throughput", final)
 	}
 	if want := 2 + 0.75 + 0.5 + 0.3 + 0.2 + 0.1 + 0.1 + 0.4; est.TotalSeconds < want-0.01 || est.TotalSeconds > want+0.01 {
