@@ -1667,8 +1667,15 @@ func (c *vmCutover) waitGreen() (string, error) {
 	names := c.probeNames()
 	if len(names) == 0 {
 		c.rep.ServiceBack = c.rep.TargetOn
+		for _, p := range c.env.Plan().Probes {
+			if slices.Contains(p.deps(), c.plan.Name) {
+				return "only probes of several VMs watch this VM: they are judged once all of their VMs are up", nil
+			}
+		}
 		if len(c.env.Plan().Probes) > 0 {
-			return "no probe watches this VM alone (judged with the wave)", nil
+			// QA: it said "no probe watches this VM alone (judged with the
+			// wave)" of a VM no probe watches at all.
+			return "no probe watches this VM: its downtime is not measured (a probe of it goes in the plan's probes:, or step 5's service probes)", nil
 		}
 		return "no probes in the plan", nil
 	}
