@@ -167,7 +167,13 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf(
 				"go on from the initial sync of %s committed at %s (its pass was not recorded as ended): changed blocks only%s", disksPhrase(committed, committedSize), env.Config.Receiver.URL, rest)})
 		default:
-			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica", Name: vm.Name, Detail: fmt.Sprintf("initial sync of %s to %s", Bytes(vm.DiskBytes()), env.Config.Receiver.URL)})
+			detail := fmt.Sprintf("initial sync of %s to %s", Bytes(vm.DiskBytes()), env.Config.Receiver.URL)
+			if mode == ModeWarm && env.warm != nil {
+				// The wizard's scheduler follows it with a full compare
+				// while the VM runs (headless: an item of its own, below).
+				detail += "; then, in the background, a full compare (every block read back from the replica and compared with the source)"
+			}
+			p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "replica", Name: vm.Name, Detail: detail})
 		}
 		if !done && mode == ModeWarm && env.warm == nil {
 			// Headless (applyPasses): the full compare right after the
