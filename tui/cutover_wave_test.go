@@ -141,3 +141,50 @@ func TestDashboardDetailOfAColdVM(t *testing.T) {
 	h.send(press("v"))
 	h.mustSee(t, "legacy-ftp is a cold migration: no passes to pause or compare")
 }
+
+// TestLiveTimelineFoldsEndedPhases (QA: in a wave at 120x40 the passes'
+// parts, snapshot, plan, transfer, commit... of each VM pushed the phases
+// out of the live view): while the cutover runs, a phase under way shows
+// its parts indented under it, a phase that ended is one line; the
+// report lists every part.
+func TestLiveTimelineFoldsEndedPhases(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	ev := func(msg string, at time.Duration, begins bool) steps.Event {
+		return steps.Event{Kind: steps.EventProgress, Message: msg, Fraction: -1, Time: t0.Add(at), Begins: begins}
+	}
+	events := []steps.Event{
+		ev("WebApp1: pre-cutover pass", 0, true),
+		ev("WebApp1: snapshot", 100*time.Millisecond, false),
+		ev("WebApp1: transfer", 200*time.Millisecond, false),
+		ev("WebApp1: pre-cutover pass done in 1s (4 MiB changed, 4 MiB sent)", time.Second, false),
+		ev("WebApp1: shutdown", time.Second, true),
+		ev("WebApp1: shutdown done in 1s (guest shut down)", 2*time.Second, false),
+		ev("WebApp1: final pass", 2*time.Second, true),
+		ev("WebApp1: snapshot", 2100*time.Millisecond, false),
+		ev("WebApp1: transfer", 2200*time.Millisecond, false),
+	}
+	h := newHarness(t, setup{pf: withVMs("WebApp1"), done: checksDone, mutate: func(m map[string]*fakeStep) {
+		m["cutover"].block = release
+		m["cutover"].events = events
+	}})
+	h.start(120, 40)
+	h.typeText("WebApp1")
+	h.deliver(press("enter"))
+	h.clock = t0.Add(3 * time.Second)
+	for _, e := range events {
+		h.deliver(stepEventMsg{Step: 7, Event: e})
+	}
+	h.mustSee(t, "✓    +0s  1s      WebApp1: pre-cutover pass (4 MiB changed, 4 MiB sent)",
+		"✓    +1s  1s      WebApp1: shutdown (guest shut down)",
+		"+2s  1s      WebApp1: final pass", "+2s  100ms     WebApp1: snapshot", "+2s  800ms     WebApp1: transfer")
+	var parts int
+	for _, l := range panel(h.view()) {
+		if strings.Contains(l, "WebApp1: snapshot") || strings.Contains(l, "WebApp1: transfer") {
+			parts++
+		}
+	}
+	if parts != 2 {
+		t.Errorf("the live view shows %d parts of passes, want the 2 of the final pass under way (the ended pass's are in its line):\n%s", parts, h.view())
+	}
+}

@@ -622,6 +622,7 @@ type phaseSpan struct {
 	start, end time.Time // end zero: the VM's latest line, or a phase under way
 	open       bool      // its VM's latest line, or a phase, not said done
 	depth      int       // 1: a part of the phase above (a pass's snapshot, ...)
+	of         int       // depth 1: the index of its phase
 }
 
 // vmOf is the VM a line of the step names ("WebApp2: final pass"), or "".
@@ -699,8 +700,8 @@ func (s *cutoverScreen) phases() []phaseSpan {
 		// it spun through the whole wave).
 		closed := strings.Contains(ev.Message, " done in ") || strings.HasSuffix(ev.Message, ": already cut over")
 		span := phaseSpan{name: ev.Message, start: ev.Time, open: !closed}
-		if _, under := begun[vm]; under {
-			span.depth = 1
+		if b, under := begun[vm]; under {
+			span.depth, span.of = 1, b
 		}
 		out = append(out, span)
 		latest[vm] = len(out) - 1
@@ -727,6 +728,13 @@ func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 	}
 	if len(ps) == 0 {
 		return []string{s.w.spin() + " starting"}
+	}
+	if !whole {
+		// The live view: the parts of a phase that ended are in its line
+		// (QA: in a wave the passes' parts pushed the phases out of view);
+		// the report lists them all.
+		all := ps
+		ps = slices.DeleteFunc(slices.Clone(all), func(p phaseSpan) bool { return p.depth > 0 && !all[p.of].open })
 	}
 	var out []string
 	first := 0
