@@ -59,3 +59,62 @@ func TestRelocateMovesTheVMBetweenPools(t *testing.T) {
 		t.Errorf("the pool WebApp1 was moved into does not list it")
 	}
 }
+
+// TestFailedRelocateLeavesThePoolsAsTheyWere: a relocate into another pool
+// that fails (here vCenter refuses its device change: the VM has no device
+// of that key) leaves the VM in its pool, and both pools' VM lists as they
+// were. The lab moved the lists before the relocate ran, so after the
+// failure the new pool listed a VM that was not in it.
+func TestFailedRelocateLeavesThePoolsAsTheyWere(t *testing.T) {
+	ctx := context.Background()
+	c, _ := onpremDatacenter(t)
+	vc := c.Client.Client
+	f := find.NewFinder(vc, true)
+	dc, err := f.DatacenterOrDefault(ctx, "OnPrem-DC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := f.SetDatacenter(dc).VirtualMachine(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o mo.VirtualMachine
+	if err := vm.Properties(ctx, vm.Reference(), []string{"resourcePool"}, &o); err != nil || o.ResourcePool == nil {
+		t.Fatalf("WebApp1's pool: %v", err)
+	}
+	from := object.NewResourcePool(vc, *o.ResourcePool)
+	to, err := from.Create(ctx, "Elsewhere", types.DefaultResourceConfigSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := func(p *object.ResourcePool) []types.ManagedObjectReference {
+		t.Helper()
+		var rp mo.ResourcePool
+		if err := p.Properties(ctx, p.Reference(), []string{"vm"}, &rp); err != nil {
+			t.Fatal(err)
+		}
+		return rp.Vm
+	}
+	fromBefore, toBefore := members(from), members(to)
+	ref := to.Reference()
+	spec := types.VirtualMachineRelocateSpec{Pool: &ref, DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit,
+			Device: &types.VirtualE1000{VirtualEthernetCard: types.VirtualEthernetCard{VirtualDevice: types.VirtualDevice{Key: 987654}}}},
+	}}
+	task, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err == nil {
+		t.Fatal("a relocate editing a device WebApp1 does not have succeeded")
+	}
+	if err := vm.Properties(ctx, vm.Reference(), []string{"resourcePool"}, &o); err != nil || o.ResourcePool == nil || *o.ResourcePool != from.Reference() {
+		t.Fatalf("after the failed relocate WebApp1's pool is %v (%v), want %s", o.ResourcePool, err, from.Reference())
+	}
+	if got := members(from); !slices.Equal(got, fromBefore) {
+		t.Errorf("after the failed relocate WebApp1's pool lists %v, it listed %v", got, fromBefore)
+	}
+	if got := members(to); !slices.Equal(got, toBefore) {
+		t.Errorf("after the failed relocate the pool it was not moved into lists %v, it listed %v", got, toBefore)
+	}
+}
