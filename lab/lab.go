@@ -408,6 +408,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		// Outside the wrappers that take CreateVM_Task over (the
 		// provider's disks, vCenter's labels).
 		refuseDuplicateVMNames(vc.Model.Map())
+		refuseDuplicateNames(vc.Model.Map())
 		enforcePrivileges(vc.Model.Map(), vc.Privileges)
 	}
 	if l.Reach, err = startReach(ctx, l.OnPrem, l.Provider, l.Fabric, l.GuestBoot, l.SessionIdle); err != nil {

@@ -1,11 +1,15 @@
 package lab
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -150,4 +154,164 @@ func (p *poolMembers) UpdateObject(ctx *simulator.Context, o mo.Reference, chang
 		}
 		return
 	}
+}
+
+// nameMethods are the calls that give a VM a name in a folder, or bring a
+// VM into a folder, besides CreateVM_Task (refuseDuplicateVMNames).
+var nameMethods = map[string][]string{
+	"VirtualMachine": {"Rename_Task", "RelocateVM_Task", "CloneVM_Task"},
+	"Folder":         {"MoveIntoFolder_Task"},
+}
+
+// refuseDuplicateNames makes vCenter refuse, as it does, a name a folder
+// already holds (DuplicateName, with the name and the object that holds
+// it, the task failing) when a VM is renamed (Rename_Task: "If another
+// object in the same folder has the target name"), moved into the folder
+// (MoveIntoFolder_Task: "if this folder already contains an object with
+// the specified name"; the entities move one at a time and the move stops
+// at the first refused, the rest staying where they were), relocated into
+// it (RelocateVM_Task with a folder: a move into that folder) or cloned
+// into it (CloneVM_Task). vcsim renamed into a taken name with
+// InvalidArgument and moved and relocated without a check. The check
+// comes before the call's own: a relocate refused so changes nothing.
+//
+// Its wrappers see the call after the handlers before it (they may refuse
+// it, or drop a wrapper of theirs from the session); none of those takes
+// these methods over.
+func refuseDuplicateNames(reg *simulator.Registry) {
+	prev := reg.Handler
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		var h mo.Reference
+		if prev != nil {
+			var fault types.BaseMethodFault
+			if h, fault = prev(ctx, method); fault != nil {
+				return h, fault
+			}
+		}
+		var w mo.Reference
+		if slices.Contains(nameMethods[method.This.Type], method.Name) && h == nil {
+			switch o := ctx.Map.Get(method.This).(type) {
+			case *simulator.VirtualMachine:
+				w = &namedVM{VirtualMachine: o, OwnEntity: simwrap.Entity(ctx, o)}
+			case *simulator.Folder:
+				w = &namedFolder{Folder: o, OwnEntity: simwrap.Entity(ctx, o)}
+			}
+		}
+		if w != nil {
+			// A logged-in session's registry wins over the handler.
+			simwrap.Put(ctx, w)
+			return w, nil
+		}
+		if ctx.Session != nil {
+			switch ctx.Session.Registry.Get(method.This).(type) {
+			case *namedVM, *namedFolder:
+				ctx.Session.Registry.Remove(ctx, method.This)
+			}
+		}
+		return h, nil
+	}
+}
+
+// nameTaken is the DuplicateName fault for giving name to an entity (self;
+// zero for a new one) in folder, nil when no other child of the folder
+// has that name (or folder is not a folder: the call's own checks answer).
+func nameTaken(ctx *simulator.Context, folder types.ManagedObjectReference, name string, self types.ManagedObjectReference) *types.DuplicateName {
+	f, ok := ctx.Map.Get(folder).(*simulator.Folder)
+	if !ok {
+		return nil
+	}
+	var children []types.ManagedObjectReference
+	var folderName string
+	ctx.WithLock(f, func() {
+		children = slices.Clone(f.ChildEntity)
+		folderName = f.Name
+	})
+	for _, c := range children {
+		if c == self {
+			continue
+		}
+		// Read as vcsim reads names to find a child (Registry.FindByName).
+		if e, ok := ctx.Map.Get(c).(mo.Entity); ok && e.Entity().Name == name {
+			return &types.DuplicateName{Name: name, Object: c, VimFault: types.VimFault{MethodFault: types.MethodFault{
+				FaultMessage: []types.LocalizableMessage{{
+					Key:     "vim.fault.DuplicateName",
+					Arg:     []types.KeyAnyValue{{Key: "name", Value: name}, {Key: "folder", Value: folder.Value}},
+					Message: fmt.Sprintf("The name '%s' already exists in folder %s (%s).", name, folderName, folder.Value),
+				}},
+			}}}
+		}
+	}
+	return nil
+}
+
+type namedVM struct {
+	*simulator.VirtualMachine
+	simwrap.OwnEntity
+}
+
+func (vm *namedVM) RenameTask(ctx *simulator.Context, req *types.Rename_Task) soap.HasFault {
+	if p := vm.VirtualMachine.Parent; p != nil {
+		if f := nameTaken(ctx, *p, req.NewName, vm.VirtualMachine.Self); f != nil {
+			return &methods.Rename_TaskBody{Res: &types.Rename_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "rename", f).Run(ctx)}}
+		}
+	}
+	return vm.VirtualMachine.RenameTask(ctx, req)
+}
+
+func (vm *namedVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM_Task) soap.HasFault {
+	if to, p := req.Spec.Folder, vm.VirtualMachine.Parent; to != nil && (p == nil || *p != *to) {
+		if f := nameTaken(ctx, *to, vm.VirtualMachine.Name, vm.VirtualMachine.Self); f != nil {
+			return &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "relocateVm", f).Run(ctx)}}
+		}
+	}
+	return vm.VirtualMachine.RelocateVMTask(ctx, req)
+}
+
+func (vm *namedVM) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) soap.HasFault {
+	if f := nameTaken(ctx, req.Folder, req.Name, types.ManagedObjectReference{}); f != nil {
+		return &methods.CloneVM_TaskBody{Res: &types.CloneVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "cloneVm", f).Run(ctx)}}
+	}
+	return vm.VirtualMachine.CloneVMTask(ctx, req)
+}
+
+type namedFolder struct {
+	*simulator.Folder
+	simwrap.OwnEntity
+}
+
+// MoveIntoFolderTask moves the entities one at a time, in order, with
+// vcsim's move; the first whose name the folder holds stops the task with
+// DuplicateName, the ones before it moved, it and the rest where they were.
+func (f *namedFolder) MoveIntoFolderTask(ctx *simulator.Context, req *types.MoveIntoFolder_Task) soap.HasFault {
+	task := simulator.CreateTask(f.Folder, "moveIntoFolder", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		for _, ref := range req.List {
+			e, ok := ctx.Map.Get(ref).(mo.Entity)
+			if !ok {
+				return nil, &types.ManagedObjectNotFound{Obj: ref}
+			}
+			if dup := nameTaken(ctx, f.Folder.Self, e.Entity().Name, ref); dup != nil {
+				return nil, dup
+			}
+			res, ok := f.Folder.MoveIntoFolderTask(ctx, &types.MoveIntoFolder_Task{This: f.Folder.Self, List: []types.ManagedObjectReference{ref}}).(*methods.MoveIntoFolder_TaskBody)
+			if !ok || res.Res == nil {
+				return nil, &types.SystemError{Reason: "move into folder: no task"}
+			}
+			t, ok := ctx.Map.Get(res.Res.Returnval).(*simulator.Task)
+			if !ok {
+				return nil, &types.SystemError{Reason: "move into folder: task lost"}
+			}
+			t.Wait()
+			var fault types.BaseMethodFault
+			ctx.Map.WithLock(&simulator.Context{}, t, func() { // as Task.Wait reads it
+				if t.Info.Error != nil {
+					fault = t.Info.Error.Fault
+				}
+			})
+			if fault != nil {
+				return nil, fault
+			}
+		}
+		return nil, nil
+	})
+	return &methods.MoveIntoFolder_TaskBody{Res: &types.MoveIntoFolder_TaskResponse{Returnval: task.Run(ctx)}}
 }

@@ -1,0 +1,159 @@
+package lab_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// TestVCenterRefusesANameTheFolderHolds: a folder holds one object of a
+// name, whichever call would bring a second in: renaming a VM (Rename_Task),
+// moving one into the folder (MoveIntoFolder_Task, one entity at a time:
+// those before the refused one move, it and the rest stay), relocating one
+// into it (RelocateVM_Task with a folder, which then changes nothing: no
+// pool either) and cloning into it (CloneVM_Task) fail with DuplicateName
+// naming the name and the object that holds it, as vCenter does (vSphere
+// API reference). vcsim renamed with InvalidArgument and moved and
+// relocated without a check, so two VMs of a name could share a folder.
+func TestVCenterRefusesANameTheFolderHolds(t *testing.T) {
+	ctx := context.Background()
+	c, _ := onpremDatacenter(t)
+	vc := c.Client.Client
+	f := find.NewFinder(vc, true)
+	dc, err := f.DatacenterOrDefault(ctx, "OnPrem-DC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetDatacenter(dc)
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := folders.VmFolder
+	vmNamed := func(name string) *object.VirtualMachine {
+		t.Helper()
+		vm, err := f.VirtualMachine(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vm
+	}
+	web1, web2, web3 := vmNamed("WebApp1"), vmNamed("WebApp2"), vmNamed("WebApp3")
+	type where struct {
+		name   string
+		parent types.ManagedObjectReference
+		pool   types.ManagedObjectReference
+	}
+	at := func(vm *object.VirtualMachine) where {
+		t.Helper()
+		var o mo.VirtualMachine
+		if err := vm.Properties(ctx, vm.Reference(), []string{"name", "parent", "resourcePool"}, &o); err != nil || o.Parent == nil || o.ResourcePool == nil {
+			t.Fatalf("%s: %v", vm.Reference(), err)
+		}
+		return where{o.Name, *o.Parent, *o.ResourcePool}
+	}
+	run := func(task *object.Task, err error) error {
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		return err
+	}
+	// refused checks err is DuplicateName for name held by holder.
+	refused := func(what string, err error, name string, holder types.ManagedObjectReference) {
+		t.Helper()
+		var dup *types.DuplicateName
+		if _, ok := fault.As(err, &dup); !ok {
+			t.Fatalf("%s: got %v, want DuplicateName", what, err)
+		}
+		if dup.Name != name || dup.Object != holder {
+			t.Errorf("%s: DuplicateName for %q held by %s, want %q held by %s", what, dup.Name, dup.Object, name, holder)
+		}
+	}
+
+	// Rename into a name the VM's folder holds.
+	err = run(web1.Rename(ctx, "WebApp2"))
+	refused("rename WebApp1 to WebApp2", err, "WebApp2", web2.Reference())
+	if got := at(web1).name; got != "WebApp1" {
+		t.Errorf("after the refused rename WebApp1 is named %q", got)
+	}
+
+	// A folder of its own for WebApp3, then named WebApp1 there (another
+	// folder: allowed).
+	sub, err := root.CreateFolder(ctx, "Sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run(sub.MoveInto(ctx, []types.ManagedObjectReference{web3.Reference()})); err != nil {
+		t.Fatalf("move WebApp3 into an empty folder: %v", err)
+	}
+	if err := run(web3.Rename(ctx, "WebApp1")); err != nil {
+		t.Fatalf("rename WebApp3 to WebApp1 in another folder than WebApp1's: %v", err)
+	}
+
+	// Move into a folder holding the name: the list moves up to the
+	// refused entity.
+	err = run(sub.MoveInto(ctx, []types.ManagedObjectReference{web2.Reference(), web1.Reference()}))
+	refused("move WebApp2 and WebApp1 into Sub", err, "WebApp1", web3.Reference())
+	if got := at(web2).parent; got != sub.Reference() {
+		t.Errorf("WebApp2, before the refused entity in the list, is in %s, want Sub (%s)", got, sub.Reference())
+	}
+	if got := at(web1).parent; got != root.Reference() {
+		t.Errorf("after the refused move WebApp1 is in %s, want the VM folder (%s)", got, root.Reference())
+	}
+	err = run(root.MoveInto(ctx, []types.ManagedObjectReference{web3.Reference()}))
+	refused("move WebApp3 (named WebApp1) into WebApp1's folder", err, "WebApp1", web1.Reference())
+
+	// Relocate into a folder holding the name, with another pool: nothing
+	// changes, neither the folder nor the pool nor the pools' lists.
+	before := at(web1)
+	pool, err := object.NewResourcePool(vc, before.pool).Create(ctx, "Elsewhere", types.DefaultResourceConfigSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := func(ref types.ManagedObjectReference) []types.ManagedObjectReference {
+		t.Helper()
+		var rp mo.ResourcePool
+		if err := object.NewResourcePool(vc, ref).Properties(ctx, ref, []string{"vm"}, &rp); err != nil {
+			t.Fatal(err)
+		}
+		return rp.Vm
+	}
+	fromBefore, toBefore := members(before.pool), members(pool.Reference())
+	subRef, poolRef := sub.Reference(), pool.Reference()
+	err = run(web1.Relocate(ctx, types.VirtualMachineRelocateSpec{Folder: &subRef, Pool: &poolRef}, types.VirtualMachineMovePriorityDefaultPriority))
+	refused("relocate WebApp1 into Sub", err, "WebApp1", web3.Reference())
+	if got := at(web1); got != before {
+		t.Errorf("after the refused relocate WebApp1 is %+v, was %+v", got, before)
+	}
+	if got := members(before.pool); !slices.Equal(got, fromBefore) {
+		t.Errorf("after the refused relocate WebApp1's pool lists %v, it listed %v", got, fromBefore)
+	}
+	if got := members(poolRef); !slices.Equal(got, toBefore) {
+		t.Errorf("after the refused relocate the other pool lists %v, it listed %v", got, toBefore)
+	}
+
+	// Clone into a folder holding the name.
+	err = run(web1.Clone(ctx, sub, "WebApp2", types.VirtualMachineCloneSpec{Location: types.VirtualMachineRelocateSpec{Pool: &before.pool}}))
+	refused("clone WebApp1 into Sub as WebApp2", err, "WebApp2", web2.Reference())
+
+	// What no name blocks goes through: a relocate into a folder without
+	// the name, a rename to a free one.
+	if err := run(web1.Relocate(ctx, types.VirtualMachineRelocateSpec{Folder: &subRef}, types.VirtualMachineMovePriorityDefaultPriority)); err == nil {
+		t.Fatal("relocate WebApp1 into Sub, which holds another WebApp1, succeeded")
+	}
+	if err := run(web3.Rename(ctx, "WebApp3")); err != nil {
+		t.Fatalf("rename back to a free name: %v", err)
+	}
+	if err := run(web1.Relocate(ctx, types.VirtualMachineRelocateSpec{Folder: &subRef}, types.VirtualMachineMovePriorityDefaultPriority)); err != nil {
+		t.Fatalf("relocate WebApp1 into Sub, where no other object has its name: %v", err)
+	}
+	if got := at(web1).parent; got != subRef {
+		t.Errorf("after its relocate WebApp1 is in %s, want Sub (%s)", got, subRef)
+	}
+}
