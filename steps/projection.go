@@ -228,22 +228,16 @@ func phaseIn(reports []CutoverReport, vm, name string) ([]float64, bool) {
 	return all, false
 }
 
-// passRecord is a recorded pass: the bytes it planned and how long it
-// took, and what it was.
-type passRecord struct {
-	bytes int64
-	secs  float64
-	what  string
-}
-
-func (r passRecord) String() string {
-	return fmt.Sprintf("%s: %s in %s", r.what, Bytes(r.bytes), roundSecs(r.secs))
+// passText is a recorded pass in a few words: what it was, its bytes and
+// its time.
+func passText(r replication.PassRecord) string {
+	return fmt.Sprintf("%s: %s in %s", r.What, Bytes(r.Bytes), roundSecs(r.Seconds))
 }
 
 // finalPasses are the final passes of the earlier cutovers' reports that
 // completed (every VM's): what each planned and how long it took.
-func (h cutoverHistory) finalPasses() []passRecord {
-	var out []passRecord
+func (h cutoverHistory) finalPasses() []replication.PassRecord {
+	var out []replication.PassRecord
 	for _, r := range h.reports {
 		for _, v := range r.VMs {
 			if v.FinalPass == nil {
@@ -251,7 +245,7 @@ func (h cutoverHistory) finalPasses() []passRecord {
 			}
 			for _, p := range v.Phases {
 				if p.Name == "final pass" && p.Error == "" && !p.End.IsZero() && p.Seconds() > 0 {
-					out = append(out, passRecord{bytes: v.FinalPass.Planned, secs: p.Seconds(), what: "a final pass of " + v.VM})
+					out = append(out, replication.PassRecord{Bytes: v.FinalPass.Planned, Seconds: p.Seconds(), What: "a final pass of " + v.VM})
 				}
 			}
 		}
@@ -259,80 +253,29 @@ func (h cutoverHistory) finalPasses() []passRecord {
 	return out
 }
 
-// passModel is how long a pass takes: a fixed cost per pass (the snapshot
-// created and deleted, the changed-block query, the commit), whatever it
-// copies, plus its bytes at a throughput. A pass's bytes over its time is
-// no throughput: a small pass is mostly fixed cost (QA: a rolled-back
-// cutover's final pass, 193 KiB in 137 ms, read as 1.4 MB/s, projected
-// the next final pass at 7 s where 0.5 s is real).
-type passModel struct {
-	fixed float64 // seconds per pass
-	rate  float64 // bytes per second, beyond the fixed cost
-	from  string
-}
-
-// seconds is the model's time of a pass of bytes.
-func (m passModel) seconds(bytes float64) float64 { return m.fixed + bytes/m.rate }
-
-// fitPasses fits a passModel to recorded passes. The fixed cost is at most
-// the time of the shortest pass: that is its figure. The throughput is
-// measured on the passes large enough to measure it, those that took at
-// least twice the shortest (their copy at least as long as the fixed
-// cost): their bytes over their time less the fixed cost; and it is at
-// least the fastest pass's bytes over its whole time (a final pass, whose
-// fixed cost can be another than an incremental pass's, may be the
-// shortest and another one the slowest). When no pass took twice the
-// shortest, the passes do not tell a fixed cost from a throughput: the
-// fastest pass's throughput, whole (about as large a pass as the final
-// pass, which carries about what a pass carries). No pass that copied
-// something: no model.
-func fitPasses(passes []passRecord) (passModel, bool) {
-	var shortest, fastest *passRecord
-	for i := range passes {
-		p := &passes[i]
-		if shortest == nil || p.secs < shortest.secs {
-			shortest = p
-		}
-		if p.bytes > 0 && (fastest == nil || float64(p.bytes)/p.secs > float64(fastest.bytes)/fastest.secs) {
-			fastest = p
-		}
+// passModelFrom says what a pass model (replication.VMState.PassModel,
+// the one the replication dashboard's projected final pass takes too)
+// comes from: the fixed cost, the throughput and which passes measured
+// them.
+func passModelFrom(m replication.PassModel) string {
+	switch {
+	case m.Recorded == 0:
+		return "at the last pass's throughput"
+	case len(m.Measured) == 0 && m.Recorded == 1:
+		return fmt.Sprintf("at the throughput of the one recorded pass (%s), its fixed cost included", passText(m.Fastest))
+	case len(m.Measured) == 0:
+		return fmt.Sprintf("at the throughput of the fastest of %d recorded passes (%s), its fixed cost included: none took twice as long as the shortest, which would tell a fixed cost per pass apart", m.Recorded, passText(m.Fastest))
 	}
-	if fastest == nil {
-		return passModel{}, false
-	}
-	whole := float64(fastest.bytes) / fastest.secs
-	fixed := shortest.secs
-	var bytes int64
-	var secs float64
-	var large []passRecord
-	for _, p := range passes {
-		if p.bytes > 0 && p.secs >= 2*fixed {
-			bytes += p.bytes
-			secs += p.secs - fixed
-			large = append(large, p)
-		}
-	}
-	if len(large) == 0 {
-		m := passModel{rate: whole}
-		if len(passes) == 1 {
-			m.from = fmt.Sprintf("at the throughput of the one recorded pass (%s), its fixed cost included", fastest)
-		} else {
-			m.from = fmt.Sprintf("at the throughput of the fastest of %d recorded passes (%s), its fixed cost included: none took twice as long as the shortest, which would tell a fixed cost per pass apart", len(passes), fastest)
-		}
-		return m, true
-	}
-	m := passModel{fixed: fixed, rate: float64(bytes) / secs}
-	on := large[0].String()
-	if len(large) > 1 {
-		on = fmt.Sprintf("%d passes, %s in %s", len(large), Bytes(bytes), roundSecs(secs+float64(len(large))*fixed))
+	on := passText(m.Measured[0])
+	if len(m.Measured) > 1 {
+		on = fmt.Sprintf("%d passes, %s in %s", len(m.Measured), Bytes(m.MeasuredBytes), roundSecs(m.MeasuredSeconds))
 	}
 	on = "measured on " + on + ", less the fixed cost"
-	if m.rate < whole {
-		m.rate, on = whole, "as "+fastest.String()+", fixed cost included, which was faster than "+on
+	if m.AtFastest {
+		on = "as " + passText(m.Fastest) + ", fixed cost included, which was faster than " + on
 	}
-	m.from = fmt.Sprintf("at %s (%s) plus a fixed cost of %s per pass (the shortest of %d recorded passes, %s)",
-		perSecond(m.rate), on, roundSecs(fixed), len(passes), shortest)
-	return m, true
+	return fmt.Sprintf("at %s (%s) plus a fixed cost of %s per pass (the shortest of %d recorded passes, %s)",
+		perSecond(m.Rate), on, roundSecs(m.Fixed), m.Recorded, passText(m.Shortest))
 }
 
 // ProjectDowntime projects the downtime of vm's cutover now.
@@ -426,8 +369,10 @@ func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory) *Dow
 // finalPassEstimate: the final pass carries what the guest wrote during the
 // pre-cutover pass (about as long as the last pass) and the shutdown, at
 // the recent change rate; it takes a pass's fixed cost plus those bytes at
-// the throughput, both fitted to the recorded passes (fitPasses). With no
-// pass whose time is recorded, the last pass's throughput, whole.
+// the throughput, both fitted to the recorded passes
+// (replication.VMState.PassModel, which the replication dashboard's
+// projected final pass takes too). With no pass whose time is recorded,
+// the last pass's throughput, whole.
 func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, shutdown float64) EstimatePart {
 	p := EstimatePart{Phase: "final pass"}
 	if vs.LastPass.IsZero() {
@@ -482,23 +427,14 @@ func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, sh
 	window := passDur.Seconds() + shutdown
 	bytes := changeRate * window
 	// The recorded passes: the final passes of earlier cutovers and this
-	// VM's last incremental pass (its bytes are LastPlanned).
-	passes := h.finalPasses()
-	if d := vs.IncrementalDuration; d > 0 && !vs.LastIncremental.IsZero() {
-		passes = append(passes, passRecord{bytes: vs.LastPlanned, secs: d.Seconds(), what: "the last incremental pass"})
-	}
-	if m, ok := fitPasses(passes); ok {
-		p.Seconds = m.seconds(bytes)
-		p.From = fmt.Sprintf("%s changed at %s %s, %s", someBytes(bytes), perSecond(changeRate), intervalFrom, m.from)
+	// VM's last incremental pass; none: the last pass's throughput.
+	if m, ok := vs.PassModel(h.finalPasses()); ok {
+		p.Seconds = m.Seconds(bytes)
+		p.From = fmt.Sprintf("%s changed at %s %s, %s", someBytes(bytes), perSecond(changeRate), intervalFrom, passModelFrom(m))
 		return p
 	}
-	rate, rateFrom := vs.LastRate, "the last pass's throughput"
-	if rate <= 0 {
-		rate, rateFrom = defaultPassThroughput, "a default throughput of 50 MiB/s (none measured)"
-		p.Default = true
-	}
-	p.Seconds = bytes / rate
-	p.From = fmt.Sprintf("%s changed at %s %s, at %s", someBytes(bytes), perSecond(changeRate), intervalFrom, rateFrom)
+	p.Seconds, p.Default = bytes/defaultPassThroughput, true
+	p.From = fmt.Sprintf("%s changed at %s %s, at a default throughput of 50 MiB/s (none measured)", someBytes(bytes), perSecond(changeRate), intervalFrom)
 	return p
 }
 
