@@ -137,8 +137,9 @@ privilege it needs (each is named: the README's "vCenter privileges").
 
 --test-cleanup removes what a test migration left (a killed run): the copies in
 Cloud Director and at the provider, and the appliance's snapshot. Running it
-again changes nothing. ferry status lists a test left running; the cutover
-and another test wait until it is cleaned up.
+again changes nothing. ferry status lists a test left running; another test
+waits until it is cleaned up, and --confirm-cutover is refused before anything
+runs (exit 2, nothing recorded; a run without it is not held).
 
 A structured log of every event goes to --log-file (default: ferry.log next
 to the state file). A run refused before its first change (bad input, a
@@ -273,6 +274,11 @@ run, the wizard or ferry serve (ferry status says "stopped").
 				return nil
 			}
 			if err := env.CheckDecision(env.CutoverVMs, env.CutoverDecision); err != nil {
+				return usageError{err}
+			}
+			// A test left running holds the confirmed cutover only (not
+			// steps 1 to 7): refused here, nothing recorded.
+			if err := env.CheckTestLeft(env.CutoverVMs); err != nil {
 				return usageError{err}
 			}
 			if testMig != "" || testCln {

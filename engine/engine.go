@@ -352,6 +352,9 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	if err := env.CheckDecision(cutover, decision); err != nil {
 		return out, UsageError{err}
 	}
+	if err := env.CheckTestLeft(cutover); err != nil {
+		return out, UsageError{err}
+	}
 	env.CutoverVMs, env.CutoverDecision = cutover, decision
 	defer func() { env.CutoverVMs, env.CutoverDecision = nil, "" }()
 	e.setCutting(cutover, true)

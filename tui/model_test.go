@@ -1294,3 +1294,27 @@ func TestCutoverPhaseIsOneLine(t *testing.T) {
 		t.Errorf("the passes' parts: %q, want %q twice (indented under their phase)\n%s", parts, want, h.view())
 	}
 }
+
+// TestCutoverRefusedWhileTestLeft: typing the names while a test migration
+// is left running refuses the confirmation as `ferry run --confirm-cutover`
+// does, naming the test and how to remove it, and the cutover step is not
+// run (not recorded failed: once the test is cleaned up, confirming cuts
+// over).
+func TestCutoverRefusedWhileTestLeft(t *testing.T) {
+	h := toCutover(t, nil)
+	if err := h.env.State.SetOutput("test-migration", "test.WebApp2", "running"); err != nil {
+		t.Fatal(err)
+	}
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.mustSee(t, "a test migration is left running (WebApp2)", "--test-cleanup` removes it", "here, x on step 6's", "dashboard removes it.")
+	if st := h.env.State.Get("cutover"); st.Status != steps.StatusPending || st.Error != "" {
+		t.Fatalf("the refused confirmation ran the cutover step: %s %q", st.Status, st.Error)
+	}
+	// As --test-cleanup (or x) leaves it.
+	if err := h.env.State.SetOutput("test-migration", "test.WebApp2", ""); err != nil {
+		t.Fatal(err)
+	}
+	h.send(press("enter"))
+	h.mustSee(t, "✓ cutover complete")
+}

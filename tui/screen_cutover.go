@@ -340,6 +340,12 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 			return nil
 		}
 	}
+	// A test left running: refused as ferry run refuses it, before the
+	// step runs (not recorded failed); x on the dashboard cleans it up.
+	if err := s.w.env.CheckTestLeft(vms); err != nil {
+		s.problem = err.Error() + "; here, x on step 6's dashboard removes it."
+		return nil
+	}
 	if s.decision == "" {
 		// The toggle is for the VMs cut over now; the others keep their answer.
 		s.w.env.EditPlan(func(pf *steps.PlanFile) { pf.SetPower(vms, s.power) })
