@@ -555,7 +555,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 				}
 			} else if ok {
 				unreported = append(unreported, r)
-				emit(Progress(fmt.Sprintf("%s: cut over by a run that stopped before it saved its downtime report (measured downtime %s): in this run's report", vm.Name, r.downtimeText()), -1))
+				emit(Progress(fmt.Sprintf("%s: cut over by a run that stopped before it saved its downtime report (%s): in this run's report", vm.Name, r.downtimeClause()), -1))
 			}
 			continue
 		}
@@ -678,7 +678,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		if vm.Power() == LeaveOff {
 			state = "left powered off (power_on: false)"
 		}
-		detail := fmt.Sprintf("%s in vApp %s; measured downtime %s", state, vm.TargetVApp, c.rep.downtimeText())
+		detail := fmt.Sprintf("%s in vApp %s; %s", state, vm.TargetVApp, c.rep.downtimeClause())
 		if c.rep.ProviderVM != "" {
 			detail += "; in the provider vCenter: " + c.rep.ProviderVM
 		}

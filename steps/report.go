@@ -275,19 +275,61 @@ func (r *VMReport) earlierText() string {
 }
 
 func (r *VMReport) downtimeText() string {
-	t := r.windowText()
+	return r.windowText() + r.earlierClause("before it")
+}
+
+// earlierClause is "; <before>, at most 1.4s with the source down after an
+// interrupted cutover" for the outages interrupted cutovers left ("" for
+// none).
+func (r *VMReport) earlierClause(before string) string {
 	if len(r.EarlierOutages) == 0 {
-		return t
+		return ""
 	}
 	var parts []string
 	for _, o := range r.EarlierOutages {
 		parts = append(parts, fmt.Sprintf("%s%.1fs", o.bound(), r.earlierSeconds(o)))
 	}
 	if len(parts) == 1 {
-		return t + fmt.Sprintf("; before it, %s with the source down after an interrupted cutover", parts[0])
+		return fmt.Sprintf("; %s, %s with the source down after an interrupted cutover", before, parts[0])
 	}
-	return t + fmt.Sprintf("; before it, %s with the source down after interrupted cutovers", strings.Join(parts, " and "))
+	return fmt.Sprintf("; %s, %s with the source down after interrupted cutovers", before, strings.Join(parts, " and "))
 }
+
+// downtimeClause is the VM's downtime in a closing line: "measured
+// downtime 12.3s (probes)", or, when this run measured none, "downtime not
+// measured: <why>" (QA: a cutover finished by a rerun, whose source an
+// interrupted run had shut down and whose target answered at once, read
+// "measured downtime not measured"), with the outages interrupted cutovers
+// left either way.
+func (r *VMReport) downtimeClause() string {
+	if r.windowText() != notMeasured {
+		return "measured downtime " + r.downtimeText()
+	}
+	var why string
+	switch {
+	case r.SourceOff.IsZero() && len(r.EarlierOutages) > 0:
+		why = "this run did not shut the source down (an interrupted cutover did)"
+	case r.SourceOff.IsZero():
+		why = "this run did not shut the source down"
+	case r.TargetOn.IsZero():
+		why = "the target was not powered on"
+	default:
+		why = "no shutdown-to-power-on time was recorded"
+	}
+	i := slices.IndexFunc(r.Phases, func(p PhaseRecord) bool { return p.Name == "probes green" })
+	switch {
+	case i >= 0 && strings.HasPrefix(r.Phases[i].Detail, "no probes in the plan"):
+		why += " and the plan has no probes"
+	case i >= 0 && strings.HasPrefix(r.Phases[i].Detail, "no probe watches"):
+		why += " and no probe watches this VM alone"
+	case len(r.Outages) == 0:
+		why += " and its probes saw no outage"
+	}
+	return "downtime not measured: " + why + r.earlierClause("before this run")
+}
+
+// notMeasured is windowText when there is no figure.
+const notMeasured = "not measured"
 
 func (r *VMReport) windowText() string {
 	if r.MeasuredDowntimeSeconds > 0 && r.OutageOpen {
@@ -299,7 +341,7 @@ func (r *VMReport) windowText() string {
 	if r.ServiceWindowSeconds > 0 {
 		return fmt.Sprintf("%.1fs (shutdown to power-on; no probe outage seen)", r.ServiceWindowSeconds)
 	}
-	return "not measured"
+	return notMeasured
 }
 
 // Save writes the report as Markdown and JSON into dir and returns both paths.
@@ -460,11 +502,11 @@ func (r *CutoverReport) Markdown() string {
 			fmt.Fprintf(&b, "An earlier cutover was interrupted %s (%s%.1fs of downtime before this run's attempt, not in its figures below).\n\n", o.How, o.bound(), v.earlierSeconds(o))
 		}
 		if v.Projection != nil {
-			if t := v.windowText(); v.Decided == CutoverRollback && t == "not measured" {
+			if t := v.windowText(); v.Decided == CutoverRollback && t == notMeasured {
 				// QA: "Projected ~2.5s; this run measured no downtime of
 				// its own" for a run that attempted no cutover.
 				fmt.Fprintf(&b, "This run attempted no cutover (rolled back as decided); a cutover of %s is projected at %s. %s\n\n", v.VM, approx(v.ProjectedDowntimeSeconds), v.Projection.Text())
-			} else if t == "not measured" {
+			} else if t == notMeasured {
 				fmt.Fprintf(&b, "Projected %s; this run measured no downtime of its own%s. %s\n\n", approx(v.ProjectedDowntimeSeconds), strings.TrimPrefix(v.downtimeText(), t), v.Projection.Text())
 			} else if v.RolledBack {
 				// QA: "Projected ~4m8s, measured 1.2s" set a cutover's
