@@ -1669,15 +1669,18 @@ func (c *vmCutover) waitGreen() (string, error) {
 		c.rep.ServiceBack = c.rep.TargetOn
 		for _, p := range c.env.Plan().Probes {
 			if slices.Contains(p.deps(), c.plan.Name) {
-				return "only probes of several VMs watch this VM: they are judged once all of their VMs are up", nil
+				c.rep.Unwatched = "only probes of several VMs watch this VM"
+				return c.rep.Unwatched + ": they are judged once all of their VMs are up", nil
 			}
 		}
 		if len(c.env.Plan().Probes) > 0 {
 			// QA: it said "no probe watches this VM alone (judged with the
 			// wave)" of a VM no probe watches at all.
-			return "no probe watches this VM: its downtime is not measured (a probe of it goes in the plan's probes:, or step 5's service probes)", nil
+			c.rep.Unwatched = "no probe watches this VM"
+			return c.rep.Unwatched + ": its downtime is not measured (a probe of it goes in the plan's probes:, or step 5's service probes)", nil
 		}
-		return "no probes in the plan", nil
+		c.rep.Unwatched = "no probes in the plan"
+		return c.rep.Unwatched, nil
 	}
 	want := map[string]bool{}
 	for _, n := range names {

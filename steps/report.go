@@ -105,6 +105,10 @@ type VMReport struct {
 	ServiceWindowSeconds float64 `json:"service_window_seconds,omitempty"`
 	// MeasuredDowntimeSeconds is the longest probe outage during the cutover.
 	MeasuredDowntimeSeconds float64 `json:"measured_downtime_seconds,omitempty"`
+	// Unwatched says why no probe of its own measured the VM's downtime
+	// ("no probes in the plan", "no probe watches this VM", ...); "" when
+	// one did.
+	Unwatched string `json:"unwatched,omitempty"`
 	// OutageOpen says the longest outage was not over when the cutover
 	// ended (a target that does not answer, left for a decision):
 	// MeasuredDowntimeSeconds runs until then, a lower bound.
@@ -316,12 +320,9 @@ func (r *VMReport) downtimeClause() string {
 	default:
 		why = "no shutdown-to-power-on time was recorded"
 	}
-	i := slices.IndexFunc(r.Phases, func(p PhaseRecord) bool { return p.Name == "probes green" })
 	switch {
-	case i >= 0 && strings.HasPrefix(r.Phases[i].Detail, "no probes in the plan"):
-		why += " and the plan has no probes"
-	case i >= 0 && strings.HasPrefix(r.Phases[i].Detail, "no probe watches"):
-		why += " and no probe watches this VM alone"
+	case r.Unwatched != "":
+		why += " and " + r.Unwatched
 	case len(r.Outages) == 0:
 		why += " and its probes saw no outage"
 	}
@@ -337,6 +338,9 @@ func (r *VMReport) windowText() string {
 	}
 	if r.MeasuredDowntimeSeconds > 0 {
 		return fmt.Sprintf("%.1fs (probes)", r.MeasuredDowntimeSeconds)
+	}
+	if r.ServiceWindowSeconds > 0 && r.Unwatched != "" {
+		return fmt.Sprintf("%.1fs (shutdown to power-on; %s)", r.ServiceWindowSeconds, r.Unwatched)
 	}
 	if r.ServiceWindowSeconds > 0 {
 		return fmt.Sprintf("%.1fs (shutdown to power-on; no probe outage seen)", r.ServiceWindowSeconds)
@@ -436,6 +440,9 @@ func (r *CutoverReport) Markdown() string {
 		measured := secs(v.MeasuredDowntimeSeconds)
 		if v.OutageOpen && v.MeasuredDowntimeSeconds > 0 {
 			measured = "at least " + measured
+		}
+		if v.MeasuredDowntimeSeconds == 0 && v.Unwatched != "" {
+			measured = "not measured (" + v.Unwatched + ")"
 		}
 		if e := v.earlierText(); e != "" {
 			measured += " (" + e + ")"

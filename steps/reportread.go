@@ -89,6 +89,11 @@ func (v VMReport) Figures() string {
 	if v.OutageOpen {
 		measured = "at least " + measured + " (still down when the cutover ended)"
 	}
+	downtime := "measured downtime " + measured
+	if v.MeasuredDowntimeSeconds == 0 && v.Unwatched != "" {
+		// QA: "measured downtime -" of a VM no probe watches.
+		downtime = "downtime not measured (" + v.Unwatched + ")"
+	}
 	if e := v.earlierText(); e != "" {
 		measured += " (" + e + ")"
 	}
@@ -96,7 +101,7 @@ func (v VMReport) Figures() string {
 	if v.EarlierRun {
 		outcome += " (earlier run)"
 	}
-	return fmt.Sprintf("%s · measured downtime %s · shutdown to power-on %s%s · final pass %s", outcome, measured, secs(v.ServiceWindowSeconds), proj, final)
+	return fmt.Sprintf("%s · %s · shutdown to power-on %s%s · final pass %s", outcome, downtime, secs(v.ServiceWindowSeconds), proj, final)
 }
 
 // WaveFigures is the wave's line of the report ("" for a single VM).

@@ -31,4 +31,16 @@ func TestCutoverOfAVMNoProbeWatches(t *testing.T) {
 	if !strings.Contains(md, "no probe watches this VM: its downtime is not measured") || strings.Contains(md, "judged") {
 		t.Errorf("the report of a VM no probe watches:\n%s", md)
 	}
+	// Its figures (the report's table, ferry status, the wizard's report)
+	// say why there is none (QA: "measured downtime -").
+	if !strings.Contains(md, "| not measured (no probe watches this VM) |") {
+		t.Errorf("the report's table of a VM no probe watches:\n%s", md)
+	}
+	rep, _, err := env.LastCutoverReport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.VMs[0].Figures(); !strings.Contains(f, "migrated · downtime not measured (no probe watches this VM) · shutdown to power-on ") {
+		t.Errorf("figures of a VM no probe watches: %q", f)
+	}
 }
