@@ -3,6 +3,7 @@ package lab_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vmware/govmomi/fault"
@@ -10,6 +11,9 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
 // TestVCenterRefusesANameTheFolderHolds: a folder holds one object of a
@@ -155,5 +159,64 @@ func TestVCenterRefusesANameTheFolderHolds(t *testing.T) {
 	}
 	if got := at(web1).parent; got != subRef {
 		t.Errorf("after its relocate WebApp1 is in %s, want Sub (%s)", got, subRef)
+	}
+}
+
+// TestCreateVMWithATakenNameFailsItsTask: CreateVM_Task with a name a VM
+// of the folder holds returns a task, as vCenter does, and the task fails
+// with DuplicateName naming the name and the VM that holds it, a fault
+// message naming the folder; no second VM is made. The lab refused the
+// call itself with a SOAP fault, which no real vCenter answers (a client
+// that looked for the fault only in the task would have passed in the lab
+// alone). Another folder takes the name.
+func TestCreateVMWithATakenNameFailsItsTask(t *testing.T) {
+	ctx := context.Background()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	prov := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	f, dc, pool := providerPlace(t, prov)
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := folders.VmFolder
+	spec := types.VirtualMachineConfigSpec{Name: "Taken", GuestId: "otherLinux64Guest", NumCPUs: 1, MemoryMB: 64,
+		Files: &types.VirtualMachineFileInfo{VmPathName: "[provider-ds] "}}
+	create := func(in *object.Folder) (types.ManagedObjectReference, error) {
+		t.Helper()
+		task, err := in.CreateVM(ctx, spec, pool, nil)
+		if err != nil {
+			t.Fatalf("CreateVM_Task %s in %s: the call was refused (%v); vCenter returns a task", spec.Name, in.Reference(), err)
+		}
+		info, err := task.WaitForResult(ctx)
+		if err != nil {
+			return types.ManagedObjectReference{}, err
+		}
+		return info.Result.(types.ManagedObjectReference), nil
+	}
+	first, err := create(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = create(root)
+	var dup *types.DuplicateName
+	if _, ok := fault.As(err, &dup); !ok {
+		t.Fatalf("a second VM named Taken in the VM folder: %v, want its task failed with DuplicateName", err)
+	}
+	if dup.Name != "Taken" || dup.Object != first {
+		t.Errorf("DuplicateName for %q held by %s, want %q held by %s", dup.Name, dup.Object, "Taken", first)
+	}
+	if msg := faultText(err); !strings.Contains(msg, "Taken") || !strings.Contains(msg, root.Reference().Value) {
+		t.Errorf("the fault's message %q does not name the name and the folder (%s)", msg, root.Reference().Value)
+	}
+	vms, err := f.VirtualMachineList(ctx, "Taken")
+	if err != nil || len(vms) != 1 {
+		t.Errorf("VMs named Taken after the refused create: %v (%v), want the first alone", vms, err)
+	}
+	sub, err := root.CreateFolder(ctx, "Sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := create(sub); err != nil {
+		t.Errorf("a VM named Taken in another folder: %v", err)
 	}
 }

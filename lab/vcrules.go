@@ -48,26 +48,30 @@ func checkPortgroupVersions(reg *simulator.Registry) {
 }
 
 // refuseDuplicateVMNames makes a folder refuse a second VM of a name it
-// holds, as vCenter does (DuplicateName; vcsim made one): a cutover that
-// creates its target after the source's shutdown would otherwise pass in
-// the lab where a real vCenter stops it.
+// holds, as vCenter does: CreateVM_Task returns a task, which fails with
+// DuplicateName (the name, the VM that holds it; a fault message names the
+// folder) "if another virtual machine in the same folder already has the
+// specified target name" (vcsim made one). A cutover that creates its
+// target after the source's shutdown would otherwise pass in the lab where
+// a real vCenter stops it. The call is answered by a wrapper of the folder
+// in the caller's session (dupFolder) whose CreateVM_Task fails so; the
+// handlers before this one, whose wrappers would make the VM, are not
+// asked.
 func refuseDuplicateVMNames(reg *simulator.Registry) {
 	prev := reg.Handler
 	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if req, ok := method.Body.(*types.CreateVM_Task); ok {
+		if req, ok := method.Body.(*types.CreateVM_Task); ok && req.Config.Name != "" {
 			if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
-				var dup *types.DuplicateName
-				ctx.WithLock(f, func() {
-					for _, c := range f.ChildEntity {
-						if vm, ok := ctx.Map.Get(c).(*simulator.VirtualMachine); ok && vm.Name == req.Config.Name {
-							dup = &types.DuplicateName{Name: req.Config.Name, Object: c}
-							return
-						}
-					}
-				})
-				if dup != nil {
-					return nil, dup
+				if dup := nameTaken(ctx, f.Self, req.Config.Name, types.ManagedObjectReference{}, "VirtualMachine"); dup != nil {
+					w := &dupFolder{Folder: f, OwnEntity: simwrap.Entity(ctx, f), dup: dup}
+					simwrap.Put(ctx, w) // a session's registry wins over the handler
+					return w, nil
 				}
+			}
+		}
+		if ctx.Session != nil {
+			if _, ok := ctx.Session.Registry.Get(method.This).(*dupFolder); ok {
+				ctx.Session.Registry.Remove(ctx, method.This)
 			}
 		}
 		if prev != nil {
@@ -75,6 +79,17 @@ func refuseDuplicateVMNames(reg *simulator.Registry) {
 		}
 		return nil, nil
 	}
+}
+
+// dupFolder answers one CreateVM_Task whose name the folder holds.
+type dupFolder struct {
+	*simulator.Folder
+	dup *types.DuplicateName
+	simwrap.OwnEntity
+}
+
+func (f *dupFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Task) soap.HasFault {
+	return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{Returnval: failedTask(f.Folder, "createVm", f.dup).Run(ctx)}}
 }
 
 // relocateKeepsPoolMembers makes RelocateVM_Task into another resource pool
@@ -214,8 +229,9 @@ func refuseDuplicateNames(reg *simulator.Registry) {
 
 // nameTaken is the DuplicateName fault for giving name to an entity (self;
 // zero for a new one) in folder, nil when no other child of the folder
-// has that name (or folder is not a folder: the call's own checks answer).
-func nameTaken(ctx *simulator.Context, folder types.ManagedObjectReference, name string, self types.ManagedObjectReference) *types.DuplicateName {
+// (of type kind, any when empty) has that name (or folder is not a folder:
+// the call's own checks answer).
+func nameTaken(ctx *simulator.Context, folder types.ManagedObjectReference, name string, self types.ManagedObjectReference, kind string) *types.DuplicateName {
 	f, ok := ctx.Map.Get(folder).(*simulator.Folder)
 	if !ok {
 		return nil
@@ -227,7 +243,7 @@ func nameTaken(ctx *simulator.Context, folder types.ManagedObjectReference, name
 		folderName = f.Name
 	})
 	for _, c := range children {
-		if c == self {
+		if c == self || kind != "" && c.Type != kind {
 			continue
 		}
 		// Read as vcsim reads names to find a child (Registry.FindByName).
@@ -251,7 +267,7 @@ type namedVM struct {
 
 func (vm *namedVM) RenameTask(ctx *simulator.Context, req *types.Rename_Task) soap.HasFault {
 	if p := vm.VirtualMachine.Parent; p != nil {
-		if f := nameTaken(ctx, *p, req.NewName, vm.VirtualMachine.Self); f != nil {
+		if f := nameTaken(ctx, *p, req.NewName, vm.VirtualMachine.Self, ""); f != nil {
 			return &methods.Rename_TaskBody{Res: &types.Rename_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "rename", f).Run(ctx)}}
 		}
 	}
@@ -260,7 +276,7 @@ func (vm *namedVM) RenameTask(ctx *simulator.Context, req *types.Rename_Task) so
 
 func (vm *namedVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM_Task) soap.HasFault {
 	if to, p := req.Spec.Folder, vm.VirtualMachine.Parent; to != nil && (p == nil || *p != *to) {
-		if f := nameTaken(ctx, *to, vm.VirtualMachine.Name, vm.VirtualMachine.Self); f != nil {
+		if f := nameTaken(ctx, *to, vm.VirtualMachine.Name, vm.VirtualMachine.Self, ""); f != nil {
 			return &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "relocateVm", f).Run(ctx)}}
 		}
 	}
@@ -268,7 +284,7 @@ func (vm *namedVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM_
 }
 
 func (vm *namedVM) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) soap.HasFault {
-	if f := nameTaken(ctx, req.Folder, req.Name, types.ManagedObjectReference{}); f != nil {
+	if f := nameTaken(ctx, req.Folder, req.Name, types.ManagedObjectReference{}, ""); f != nil {
 		return &methods.CloneVM_TaskBody{Res: &types.CloneVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "cloneVm", f).Run(ctx)}}
 	}
 	return vm.VirtualMachine.CloneVMTask(ctx, req)
@@ -289,7 +305,7 @@ func (f *namedFolder) MoveIntoFolderTask(ctx *simulator.Context, req *types.Move
 			if !ok {
 				return nil, &types.ManagedObjectNotFound{Obj: ref}
 			}
-			if dup := nameTaken(ctx, f.Folder.Self, e.Entity().Name, ref); dup != nil {
+			if dup := nameTaken(ctx, f.Folder.Self, e.Entity().Name, ref, ""); dup != nil {
 				return nil, dup
 			}
 			res, ok := f.Folder.MoveIntoFolderTask(ctx, &types.MoveIntoFolder_Task{This: f.Folder.Self, List: []types.ManagedObjectReference{ref}}).(*methods.MoveIntoFolder_TaskBody)
