@@ -220,3 +220,78 @@ func TestCreateVMWithATakenNameFailsItsTask(t *testing.T) {
 		t.Errorf("a VM named Taken in another folder: %v", err)
 	}
 }
+
+// TestFailedRelocateLeavesTheVMWhereItWas: a relocate into another folder
+// and pool whose device change vCenter refuses (the VM has no device of
+// that key) fails and leaves the VM in its folder and pool, the inventory
+// as it was: vCenter's relocate is all or nothing. vcsim moved the VM
+// into the new folder before it applied the device change, so the failed
+// relocate left it there. The same relocate without the bad change moves
+// it.
+func TestFailedRelocateLeavesTheVMWhereItWas(t *testing.T) {
+	ctx := context.Background()
+	c, _ := onpremDatacenter(t)
+	vc := c.Client.Client
+	f := find.NewFinder(vc, true)
+	dc, err := f.DatacenterOrDefault(ctx, "OnPrem-DC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetDatacenter(dc)
+	vm, err := f.VirtualMachine(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := folders.VmFolder.CreateFolder(ctx, "Sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	where := func() (folder, pool types.ManagedObjectReference) {
+		t.Helper()
+		var o mo.VirtualMachine
+		if err := vm.Properties(ctx, vm.Reference(), []string{"parent", "resourcePool"}, &o); err != nil || o.Parent == nil || o.ResourcePool == nil {
+			t.Fatalf("WebApp1's folder and pool: %v", err)
+		}
+		return *o.Parent, *o.ResourcePool
+	}
+	folderBefore, poolBefore := where()
+	pool, err := object.NewResourcePool(vc, poolBefore).Create(ctx, "Elsewhere", types.DefaultResourceConfigSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	subRef, poolRef := sub.Reference(), pool.Reference()
+	relocate := func(spec types.VirtualMachineRelocateSpec) error {
+		task, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		return err
+	}
+	err = relocate(types.VirtualMachineRelocateSpec{Folder: &subRef, Pool: &poolRef, DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit,
+			Device: &types.VirtualE1000{VirtualEthernetCard: types.VirtualEthernetCard{VirtualDevice: types.VirtualDevice{Key: 987654}}}},
+	}})
+	if err == nil {
+		t.Fatal("a relocate editing a device WebApp1 does not have succeeded")
+	}
+	if folder, pool := where(); folder != folderBefore || pool != poolBefore {
+		t.Errorf("after the failed relocate WebApp1 is in folder %s and pool %s, want %s and %s as before", folder, pool, folderBefore, poolBefore)
+	}
+	var in mo.Folder
+	if err := sub.Properties(ctx, subRef, []string{"childEntity"}, &in); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(in.ChildEntity, vm.Reference()) {
+		t.Errorf("after the failed relocate folder Sub lists WebApp1")
+	}
+	if err := relocate(types.VirtualMachineRelocateSpec{Folder: &subRef, Pool: &poolRef}); err != nil {
+		t.Fatalf("relocate WebApp1 into Sub and pool Elsewhere: %v", err)
+	}
+	if folder, pool := where(); folder != subRef || pool != poolRef {
+		t.Errorf("after its relocate WebApp1 is in folder %s and pool %s, want Sub (%s) and Elsewhere (%s)", folder, pool, subRef, poolRef)
+	}
+}

@@ -274,13 +274,91 @@ func (vm *namedVM) RenameTask(ctx *simulator.Context, req *types.Rename_Task) so
 	return vm.VirtualMachine.RenameTask(ctx, req)
 }
 
+// RelocateVMTask relocates into another folder as vCenter does, all or
+// nothing for the inventory: vcsim's relocate moved the VM into the folder
+// first and then applied the device changes, so a relocate whose device
+// change failed left the VM in the new folder (its pool and datastore
+// stayed: vcsim sets them last). Here the folder is checked first (a name
+// it holds, a folder that takes no VM: NotSupported, as vcsim's move
+// answers), vcsim's relocate runs without it, and the VM moves into the
+// folder only when that succeeded.
 func (vm *namedVM) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM_Task) soap.HasFault {
-	if to, p := req.Spec.Folder, vm.VirtualMachine.Parent; to != nil && (p == nil || *p != *to) {
-		if f := nameTaken(ctx, *to, vm.VirtualMachine.Name, vm.VirtualMachine.Self, ""); f != nil {
-			return &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "relocateVm", f).Run(ctx)}}
+	to, p := req.Spec.Folder, vm.VirtualMachine.Parent
+	if to == nil || p != nil && *p == *to {
+		return vm.VirtualMachine.RelocateVMTask(ctx, req)
+	}
+	failed := func(f types.BaseMethodFault) soap.HasFault {
+		return &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "relocateVm", f).Run(ctx)}}
+	}
+	if f := nameTaken(ctx, *to, vm.VirtualMachine.Name, vm.VirtualMachine.Self, ""); f != nil {
+		return failed(f)
+	}
+	folder, ok := ctx.Map.Get(*to).(*simulator.Folder)
+	if !ok {
+		// vcsim's relocate would panic on another kind.
+		return failed(&types.ManagedObjectNotFound{Obj: *to})
+	}
+	var takesVMs bool
+	ctx.WithLock(folder, func() { takesVMs = slices.Contains(folder.ChildType, "VirtualMachine") })
+	if _, inFolder := ctx.Map.Get(*p).(*simulator.Folder); !takesVMs || !inFolder {
+		return failed(&types.NotSupported{})
+	}
+	rest := *req
+	rest.Spec.Folder = nil
+	task := simulator.CreateTask(vm.VirtualMachine, "relocateVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		if fault := runTask(ctx, vm.VirtualMachine.RelocateVMTask(ctx, &rest)); fault != nil {
+			return nil, fault
+		}
+		// As vcsim's relocate moves it: the folder locked while its move runs.
+		var fault types.BaseMethodFault
+		ctx.WithLock(folder, func() {
+			fault = runTask(ctx, folder.MoveIntoFolderTask(ctx, &types.MoveIntoFolder_Task{This: folder.Self, List: []types.ManagedObjectReference{vm.VirtualMachine.Self}}))
+		})
+		return nil, fault
+	})
+	return &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: task.Run(ctx)}}
+}
+
+// runTask waits for the vcsim task a call's response body returns and
+// answers its fault (nil when it succeeded).
+func runTask(ctx *simulator.Context, body soap.HasFault) types.BaseMethodFault {
+	if f := body.Fault(); f != nil {
+		if mf, ok := f.Detail.Fault.(types.BaseMethodFault); ok {
+			return mf
+		}
+		return &types.SystemError{Reason: f.String}
+	}
+	ref, ok := taskOf(body)
+	if !ok {
+		return &types.SystemError{Reason: "no task"}
+	}
+	t, ok := ctx.Map.Get(ref).(*simulator.Task)
+	if !ok {
+		return &types.SystemError{Reason: "task lost"}
+	}
+	t.Wait()
+	var fault types.BaseMethodFault
+	ctx.Map.WithLock(&simulator.Context{}, t, func() { // as Task.Wait reads it
+		if t.Info.Error != nil {
+			fault = t.Info.Error.Fault
+		}
+	})
+	return fault
+}
+
+// taskOf is the task a task method's response body returns.
+func taskOf(body soap.HasFault) (types.ManagedObjectReference, bool) {
+	switch b := body.(type) {
+	case *methods.RelocateVM_TaskBody:
+		if b.Res != nil {
+			return b.Res.Returnval, true
+		}
+	case *methods.MoveIntoFolder_TaskBody:
+		if b.Res != nil {
+			return b.Res.Returnval, true
 		}
 	}
-	return vm.VirtualMachine.RelocateVMTask(ctx, req)
+	return types.ManagedObjectReference{}, false
 }
 
 func (vm *namedVM) CloneVMTask(ctx *simulator.Context, req *types.CloneVM_Task) soap.HasFault {
