@@ -344,13 +344,31 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (Ref, 
 	}
 	task, err := folders.VmFolder.CreateVM(ctx, cfg, pool, nil)
 	if err != nil {
-		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
+		return none, createVMError(spec.Name, dc, err)
 	}
 	info, err := WaitTask(ctx, task)
 	if err != nil {
-		return none, fmt.Errorf("create VM %s: %w", spec.Name, err)
+		return none, createVMError(spec.Name, dc, err)
 	}
 	return refOf(info.Result.(types.ManagedObjectReference)), nil
+}
+
+// createVMError says why vCenter did not create the VM name in dc's VM
+// folder. A name the folder holds (DuplicateName, in the call's task, or
+// from some servers on the call) is said in full: which object holds it
+// and what to do (vCenter's own message, "The name 'x' already exists.",
+// names neither the folder nor the holder).
+func createVMError(name string, dc *object.Datacenter, err error) error {
+	var dup *types.DuplicateName
+	if _, ok := fault.As(err, &dup); ok {
+		where := dc.Name()
+		if where == "" {
+			where = dc.Reference().Value
+		}
+		return fmt.Errorf("create VM %s: the VM folder of datacenter %s holds an object named %s already (%s %s), and vCenter makes no second of a name in a folder: rename or remove that one, then run again (%w)",
+			name, where, dup.Name, dup.Object.Type, dup.Object.Value, err)
+	}
+	return fmt.Errorf("create VM %s: %w", name, err)
 }
 
 // buildDevices makes the controllers, disks and NICs of spec.

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -131,5 +133,30 @@ func TestTaskWaitEndedByContextIsAnError(t *testing.T) {
 	time.AfterFunc(200*time.Millisecond, cancel)
 	if err := c.EnsurePoweredOn(cctx, ref); !errors.Is(err, context.Canceled) {
 		t.Errorf("power on whose wait was cancelled: %v, want the cancellation", err)
+	}
+}
+
+// TestCreateVMOverDisksNameTaken: vCenter refuses a second VM of a name in
+// a folder, failing CreateVM_Task's task with DuplicateName (its message,
+// "The name 'x' already exists.", names neither the folder nor the VM
+// holding the name). ferry says which folder holds the name, what holds
+// it and what to do; the fault is still there for a caller to match.
+func TestCreateVMOverDisksNameTaken(t *testing.T) {
+	ctx := context.Background()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	provider := connectTo(t, l, l.Provider)
+	spec := vsphere.VMOverDisks{Name: "Legacy", Datacenter: "Provider-DC", Pool: "Company-VDC", Datastore: "provider-ds", Network: "vcd-company-network"}
+	first, err := provider.CreateVMOverDisks(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = provider.CreateVMOverDisks(ctx, spec)
+	want := "create VM Legacy: the VM folder of datacenter Provider-DC holds an object named Legacy already (VirtualMachine " + first.Value + "), and vCenter makes no second of a name in a folder: rename or remove that one"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a second VM named Legacy: %v\nwant it refused with %q", err, want)
+	}
+	var dup *types.DuplicateName
+	if _, ok := fault.As(err, &dup); !ok || dup.Object != first.Reference() {
+		t.Errorf("the refusal's fault: %v, want DuplicateName held by %s", dup, first.Value)
 	}
 }
