@@ -11,11 +11,10 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// TestRelocateMovesTheVMBetweenPools: a VM relocated into another resource
-// pool leaves the old pool's VM list and joins the new one's, as vCenter
-// shows it (vcsim changed only the VM's resourcePool). Cloud Director
-// moves a VM it imports from outside the org VDC's pool so.
-func TestRelocateMovesTheVMBetweenPools(t *testing.T) {
+// webApp1AndAPool finds the lab's WebApp1, its resource pool, and a new
+// pool "Elsewhere" beside it, through govmomi.
+func webApp1AndAPool(t *testing.T) (vm *object.VirtualMachine, from, to *object.ResourcePool) {
+	t.Helper()
 	ctx := context.Background()
 	c, _ := onpremDatacenter(t)
 	vc := c.Client.Client
@@ -24,19 +23,37 @@ func TestRelocateMovesTheVMBetweenPools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, err := f.SetDatacenter(dc).VirtualMachine(ctx, "WebApp1")
-	if err != nil {
+	if vm, err = f.SetDatacenter(dc).VirtualMachine(ctx, "WebApp1"); err != nil {
 		t.Fatal(err)
 	}
 	var o mo.VirtualMachine
 	if err := vm.Properties(ctx, vm.Reference(), []string{"resourcePool"}, &o); err != nil || o.ResourcePool == nil {
 		t.Fatalf("WebApp1's pool: %v", err)
 	}
-	from := object.NewResourcePool(vc, *o.ResourcePool)
-	to, err := from.Create(ctx, "Elsewhere", types.DefaultResourceConfigSpec())
-	if err != nil {
+	from = object.NewResourcePool(vc, *o.ResourcePool)
+	if to, err = from.Create(ctx, "Elsewhere", types.DefaultResourceConfigSpec()); err != nil {
 		t.Fatal(err)
 	}
+	return vm, from, to
+}
+
+// poolMembers is a resource pool's vm property.
+func poolMembers(t *testing.T, p *object.ResourcePool) []types.ManagedObjectReference {
+	t.Helper()
+	var rp mo.ResourcePool
+	if err := p.Properties(context.Background(), p.Reference(), []string{"vm"}, &rp); err != nil {
+		t.Fatal(err)
+	}
+	return rp.Vm
+}
+
+// TestRelocateMovesTheVMBetweenPools: a VM relocated into another resource
+// pool leaves the old pool's VM list and joins the new one's, as vCenter
+// shows it (vcsim changed only the VM's resourcePool). Cloud Director
+// moves a VM it imports from outside the org VDC's pool so.
+func TestRelocateMovesTheVMBetweenPools(t *testing.T) {
+	ctx := context.Background()
+	vm, from, to := webApp1AndAPool(t)
 	ref := to.Reference()
 	task, err := vm.Relocate(ctx, types.VirtualMachineRelocateSpec{Pool: &ref}, types.VirtualMachineMovePriorityDefaultPriority)
 	if err == nil {
@@ -45,13 +62,7 @@ func TestRelocateMovesTheVMBetweenPools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	members := func(p *object.ResourcePool) []types.ManagedObjectReference {
-		var rp mo.ResourcePool
-		if err := p.Properties(ctx, p.Reference(), []string{"vm"}, &rp); err != nil {
-			t.Fatal(err)
-		}
-		return rp.Vm
-	}
+	members := func(p *object.ResourcePool) []types.ManagedObjectReference { return poolMembers(t, p) }
 	if slices.Contains(members(from), vm.Reference()) {
 		t.Errorf("the pool WebApp1 left still lists it")
 	}
@@ -67,34 +78,8 @@ func TestRelocateMovesTheVMBetweenPools(t *testing.T) {
 // failure the new pool listed a VM that was not in it.
 func TestFailedRelocateLeavesThePoolsAsTheyWere(t *testing.T) {
 	ctx := context.Background()
-	c, _ := onpremDatacenter(t)
-	vc := c.Client.Client
-	f := find.NewFinder(vc, true)
-	dc, err := f.DatacenterOrDefault(ctx, "OnPrem-DC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm, err := f.SetDatacenter(dc).VirtualMachine(ctx, "WebApp1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var o mo.VirtualMachine
-	if err := vm.Properties(ctx, vm.Reference(), []string{"resourcePool"}, &o); err != nil || o.ResourcePool == nil {
-		t.Fatalf("WebApp1's pool: %v", err)
-	}
-	from := object.NewResourcePool(vc, *o.ResourcePool)
-	to, err := from.Create(ctx, "Elsewhere", types.DefaultResourceConfigSpec())
-	if err != nil {
-		t.Fatal(err)
-	}
-	members := func(p *object.ResourcePool) []types.ManagedObjectReference {
-		t.Helper()
-		var rp mo.ResourcePool
-		if err := p.Properties(ctx, p.Reference(), []string{"vm"}, &rp); err != nil {
-			t.Fatal(err)
-		}
-		return rp.Vm
-	}
+	vm, from, to := webApp1AndAPool(t)
+	members := func(p *object.ResourcePool) []types.ManagedObjectReference { return poolMembers(t, p) }
 	fromBefore, toBefore := members(from), members(to)
 	ref := to.Reference()
 	spec := types.VirtualMachineRelocateSpec{Pool: &ref, DeviceChange: []types.BaseVirtualDeviceConfigSpec{
@@ -108,6 +93,7 @@ func TestFailedRelocateLeavesThePoolsAsTheyWere(t *testing.T) {
 	if err == nil {
 		t.Fatal("a relocate editing a device WebApp1 does not have succeeded")
 	}
+	var o mo.VirtualMachine
 	if err := vm.Properties(ctx, vm.Reference(), []string{"resourcePool"}, &o); err != nil || o.ResourcePool == nil || *o.ResourcePool != from.Reference() {
 		t.Fatalf("after the failed relocate WebApp1's pool is %v (%v), want %s", o.ResourcePool, err, from.Reference())
 	}

@@ -209,6 +209,25 @@ func errMsg(ev replication.Event) string {
 // into Feeds.Probes until ctx ends or events closes. kinds names each
 // target's probe ("tcp 172.16.10.12:80"), by target name; may be nil.
 func ProbeFeed(ctx context.Context, events <-chan probe.Event, kinds map[string]string) <-chan ProbeUpdate {
+	return probeUpdates(ctx, events, func(ev probe.Event) ProbeUpdate {
+		return sampleUpdate(ev.Target, kinds[ev.Target], ev.Sample)
+	})
+}
+
+// ProbeWatchFeed adapts a steps.ProbeWatch subscription (the plan's
+// probes, followed through edits of the plan) to the probe panel.
+func ProbeWatchFeed(ctx context.Context, events <-chan steps.ProbeWatchEvent) <-chan ProbeUpdate {
+	return probeUpdates(ctx, events, func(ev steps.ProbeWatchEvent) ProbeUpdate {
+		if ev.Set != nil {
+			return ProbeUpdate{Set: ev.Set}
+		}
+		return sampleUpdate(ev.Target, ev.Kind, ev.Sample)
+	})
+}
+
+// probeUpdates converts events into probe panel updates until ctx ends or
+// events closes.
+func probeUpdates[T any](ctx context.Context, events <-chan T, update func(T) ProbeUpdate) <-chan ProbeUpdate {
 	out := make(chan ProbeUpdate, 64)
 	go func() {
 		defer close(out)
@@ -220,9 +239,8 @@ func ProbeFeed(ctx context.Context, events <-chan probe.Event, kinds map[string]
 				if !ok {
 					return
 				}
-				u := sampleUpdate(ev.Target, kinds[ev.Target], ev.Sample)
 				select {
-				case out <- u:
+				case out <- update(ev):
 				case <-ctx.Done():
 					return
 				}
@@ -235,35 +253,6 @@ func ProbeFeed(ctx context.Context, events <-chan probe.Event, kinds map[string]
 // sampleUpdate is a probe sample as the probe panel takes it.
 func sampleUpdate(target, kind string, s probe.Sample) ProbeUpdate {
 	return ProbeUpdate{Pair: target, Kind: kind, Time: s.At, Up: s.OK, Latency: s.Latency, Err: s.Err}
-}
-
-// ProbeWatchFeed adapts a steps.ProbeWatch subscription (the plan's
-// probes, followed through edits of the plan) to the probe panel.
-func ProbeWatchFeed(ctx context.Context, events <-chan steps.ProbeWatchEvent) <-chan ProbeUpdate {
-	out := make(chan ProbeUpdate, 64)
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-events:
-				if !ok {
-					return
-				}
-				u := ProbeUpdate{Set: ev.Set}
-				if ev.Set == nil {
-					u = sampleUpdate(ev.Target, ev.Kind, ev.Sample)
-				}
-				select {
-				case out <- u:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
 }
 
 // statusRows turns the persisted replication status (steps.Env's

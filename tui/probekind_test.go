@@ -11,16 +11,15 @@ import (
 	"github.com/ferry-migrate/ferry/steps"
 )
 
-// TestProbePanelNamesWhatItProbes (QA: in the lab the probe panel's second
-// line read "   · loss 0% · 0 outage(s)": the wizard's probe feed was given
-// no kinds, so the panel never said what a probe connects to): the panel of
-// a wizard fed by the plan's probes shows "tcp HOST:PORT" under each.
-func TestProbePanelNamesWhatItProbes(t *testing.T) {
+// answering is a TCP listener that accepts connections (a probe's
+// answer) until the test ends.
+func answering(t *testing.T) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -30,6 +29,15 @@ func TestProbePanelNamesWhatItProbes(t *testing.T) {
 			c.Close()
 		}
 	}()
+	return ln
+}
+
+// TestProbePanelNamesWhatItProbes (QA: in the lab the probe panel's second
+// line read "   · loss 0% · 0 outage(s)": the wizard's probe feed was given
+// no kinds, so the panel never said what a probe connects to): the panel of
+// a wizard fed by the plan's probes shows "tcp HOST:PORT" under each.
+func TestProbePanelNamesWhatItProbes(t *testing.T) {
+	ln := answering(t)
 	pf := withVMs("WebApp2")
 	pf.Probes = []steps.ProbePlan{{Name: "WebApp2 (tcp)", VM: "WebApp2", TCP: ln.Addr().String()}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -92,20 +100,7 @@ func TestDownProbeSaysWhy(t *testing.T) {
 // probes): the wizard's probe feed follows the plan; a probe the plan
 // drops leaves the panel, and one that cannot run says why.
 func TestProbesAnsweredInStep5AreShown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := answering(t)
 	env := steps.NewEnv(nil, withVMs("WebApp2"), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
