@@ -136,6 +136,14 @@ func (e *Env) CutoverReadiness(ctx context.Context) ([]Item, error) {
 	}
 	const fails = "the cutover would refuse, before shutting any source down"
 	var out []Item
+	// A test migration left running holds every confirmed cutover (its
+	// snapshot freezes the replicas on the receiver appliance; CheckTestLeft):
+	// said before the names are typed (QA: a plain ferry run said only
+	// "stopped before Cutover", the wizard nothing until the confirmation).
+	if left := e.TestsLeftRunning(); len(left) > 0 {
+		out = append(out, Item{Action: ActionConflict, Kind: "test migration", Name: strings.Join(left, ", "),
+			Detail: "left running: the cutover waits until `ferry run --test-cleanup` removes it (in the wizard: x on step 6's dashboard)"})
+	}
 	for _, check := range []func(context.Context, []string, string) (Item, bool, error){e.swapRoomItem, e.computeRoomItem} {
 		it, ok, err := check(ctx, names, fails)
 		if err != nil {
