@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/vmware/govmomi/fault"
-	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -27,14 +26,7 @@ import (
 // relocated without a check, so two VMs of a name could share a folder.
 func TestVCenterRefusesANameTheFolderHolds(t *testing.T) {
 	ctx := context.Background()
-	c, _ := onpremDatacenter(t)
-	vc := c.Client.Client
-	f := find.NewFinder(vc, true)
-	dc, err := f.DatacenterOrDefault(ctx, "OnPrem-DC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.SetDatacenter(dc)
+	vc, f, dc := onpremFinder(t)
 	folders, err := dc.Folders(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -230,14 +222,7 @@ func TestCreateVMWithATakenNameFailsItsTask(t *testing.T) {
 // it.
 func TestFailedRelocateLeavesTheVMWhereItWas(t *testing.T) {
 	ctx := context.Background()
-	c, _ := onpremDatacenter(t)
-	vc := c.Client.Client
-	f := find.NewFinder(vc, true)
-	dc, err := f.DatacenterOrDefault(ctx, "OnPrem-DC")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.SetDatacenter(dc)
+	vc, f, dc := onpremFinder(t)
 	vm, err := f.VirtualMachine(ctx, "WebApp1")
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -16,14 +17,9 @@ import (
 func webApp1AndAPool(t *testing.T) (vm *object.VirtualMachine, from, to *object.ResourcePool) {
 	t.Helper()
 	ctx := context.Background()
-	c, _ := onpremDatacenter(t)
-	vc := c.Client.Client
-	f := find.NewFinder(vc, true)
-	dc, err := f.DatacenterOrDefault(ctx, "OnPrem-DC")
+	vc, f, _ := onpremFinder(t)
+	vm, err := f.VirtualMachine(ctx, "WebApp1")
 	if err != nil {
-		t.Fatal(err)
-	}
-	if vm, err = f.SetDatacenter(dc).VirtualMachine(ctx, "WebApp1"); err != nil {
 		t.Fatal(err)
 	}
 	var o mo.VirtualMachine
@@ -35,6 +31,20 @@ func webApp1AndAPool(t *testing.T) (vm *object.VirtualMachine, from, to *object.
 		t.Fatal(err)
 	}
 	return vm, from, to
+}
+
+// onpremFinder is a finder in the lab's on-prem datacenter, with its
+// client and the datacenter.
+func onpremFinder(t *testing.T) (*vim25.Client, *find.Finder, *object.Datacenter) {
+	t.Helper()
+	c, _ := onpremDatacenter(t)
+	vc := c.Client.Client
+	f := find.NewFinder(vc, true)
+	dc, err := f.DatacenterOrDefault(context.Background(), "OnPrem-DC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vc, f.SetDatacenter(dc), dc
 }
 
 // poolMembers is a resource pool's vm property.
