@@ -2,12 +2,15 @@ package tui
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
@@ -186,5 +189,32 @@ func TestLiveTimelineFoldsEndedPhases(t *testing.T) {
 	}
 	if parts != 2 {
 		t.Errorf("the live view shows %d parts of passes, want the 2 of the final pass under way (the ended pass's are in its line):\n%s", parts, h.view())
+	}
+}
+
+// TestFailedPhaseMarkedAboveItsRollback (QA: a phase that failed read ✓
+// above the rollback that followed it): a phase the cutover began and
+// never said done, another begun after it, is marked ✗.
+func TestFailedPhaseMarkedAboveItsRollback(t *testing.T) {
+	ev := func(msg string, at time.Duration, begins bool) steps.Event {
+		return steps.Event{Kind: steps.EventProgress, Message: msg, Fraction: -1, Time: t0.Add(at), Begins: begins}
+	}
+	h := toCutover(t, func(m map[string]*fakeStep) {
+		m["cutover"].events = []steps.Event{
+			ev("WebApp2: shutdown", 0, true),
+			ev("WebApp2: shutdown done in 1s (guest shut down)", time.Second, false),
+			ev("WebApp2: create VM at provider", time.Second, true),
+			ev("WebApp2: source answering", 3*time.Second, true),
+			ev("WebApp2: source answering done in 1s (probes answering)", 4*time.Second, false),
+		}
+		m["cutover"].err = errors.New("WebApp2: create VM at provider: vCenter refused")
+	})
+	h.typeText("WebApp2")
+	h.send(press("enter"))
+	h.send(tea.WindowSizeMsg{Width: 120, Height: 60})
+	for _, want := range []string{"✓    +0s  1s      WebApp2: shutdown (guest shut down)", "✗    +1s  2s      WebApp2: create VM at provider", "✓    +3s  1s      WebApp2: source answering (probes answering)"} {
+		if !slices.ContainsFunc(panel(h.view()), func(l string) bool { return strings.Contains(l, want) }) {
+			t.Errorf("no line %q:\n%s", want, h.view())
+		}
 	}
 }

@@ -629,6 +629,9 @@ type phaseSpan struct {
 	open       bool      // its VM's latest line, or a phase, not said done
 	depth      int       // 1: a part of the phase above (a pass's snapshot, ...)
 	of         int       // depth 1: the index of its phase
+	// failed: a phase the cutover began and never said done, another
+	// begun after it (the rollback of a phase that failed).
+	failed bool
 }
 
 // vmOf is the VM a line of the step names ("WebApp2: final pass"), or "".
@@ -698,7 +701,7 @@ func (s *cutoverScreen) phases() []phaseSpan {
 			if out[b].end.IsZero() {
 				out[b].end = ev.Time
 			}
-			out[b].open = false
+			out[b].open, out[b].failed = false, true
 			delete(begun, vm)
 		}
 		// A phase is open until its "done in" line, or the VM's next
@@ -751,6 +754,9 @@ func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 	for i := first; i < len(ps); i++ {
 		p := ps[i]
 		glyph, end := sOK.Render("✓"), p.end
+		if p.failed {
+			glyph = sErr.Render("✗") // QA: a failed phase read ✓ above its rollback
+		}
 		already := strings.HasSuffix(p.name, ": already cut over")
 		if already && end.IsZero() {
 			end = p.start // a state found, no work: it takes no time
