@@ -41,6 +41,39 @@ type Scheduler struct {
 	wake    chan struct{}
 	changed chan struct{} // closed (and replaced) when a job's status changes
 	now     func() time.Time
+	// waits are the slot waits of recent passes (waitsKept at most): how
+	// long each waited past its due time because maxConcurrent passes ran.
+	waits []slotWait
+}
+
+// slotWait is how long a pass started at at waited for a free slot.
+type slotWait struct {
+	at time.Time
+	d  time.Duration
+}
+
+// waitsKept bounds Scheduler.waits.
+const waitsKept = 4096
+
+// noteWait records that a pass starting now waited d past its due time.
+func (s *Scheduler) noteWait(now time.Time, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if len(s.waits) >= waitsKept {
+		s.waits = append(s.waits[:0], s.waits[len(s.waits)/2:]...)
+	}
+	s.waits = append(s.waits, slotWait{now, d})
+}
+
+// slotWaitWithin is the longest wait for a free slot of the passes started
+// in the last within (0: none waited).
+func (s *Scheduler) slotWaitWithin(now time.Time, within time.Duration) time.Duration {
+	var w time.Duration
+	for i := len(s.waits) - 1; i >= 0 && now.Sub(s.waits[i].at) <= within; i-- {
+		w = max(w, s.waits[i].d)
+	}
+	return w
 }
 
 type schedJob struct {
@@ -63,6 +96,7 @@ type schedJob struct {
 
 	running   bool
 	passStart time.Time
+	queued    time.Time     // due time of a pass waiting for a free slot (zero: none waits)
 	cancel    func()        // interrupts the running pass as paused
 	done      chan struct{} // closed when the running pass ends
 	warned    bool          // RPO warning already sent for the current condition
@@ -88,10 +122,11 @@ func (sj *schedJob) compareDue(now time.Time) bool {
 }
 
 // nextDue is when the job's next pass is due after a pass that started at
-// start and took dur: early enough to complete within the RPO (nextDue), or
-// earlier when a full compare is due.
-func (sj *schedJob) nextDue(start time.Time, dur time.Duration, now time.Time) time.Time {
-	due := nextDue(start, dur, sj.rpo)
+// start and took dur: early enough to complete within the RPO, after waiting
+// up to wait for a free slot (nextDue), or earlier when a full compare is
+// due.
+func (sj *schedJob) nextDue(start time.Time, dur, wait time.Duration, now time.Time) time.Time {
+	due := nextDue(start, dur, wait, sj.rpo)
 	if sj.compareDue(now) {
 		return now
 	}
@@ -171,7 +206,8 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 		}
 	}
 	if !vs.LastPass.IsZero() {
-		sj.due = sj.nextDue(vs.LastPass, vs.LastDuration, s.now())
+		now := s.now()
+		sj.due = sj.nextDue(vs.LastPass, vs.LastDuration, s.slotWaitWithin(now, rpo), now)
 	}
 	// Events go to the job's own callback (if any) and to the scheduler's.
 	prev := job.Events
@@ -282,10 +318,13 @@ func (s *Scheduler) emit(sj *schedJob, e Event) { sj.job.emit(e) }
 // must start so that it completes, and the replica is never older than the
 // RPO, before start+rpo: a pass starting at start+rpo would leave the
 // replica older than the RPO for as long as it runs. The lead is twice the
-// last pass's duration (passes vary, and may wait for a free slot), at least
+// last pass's duration (passes vary) plus wait, the longest any pass waited
+// for a free slot in the last RPO (with many jobs due together the passes
+// queue behind the concurrency bound; the same margin for every job keeps
+// their order, so a queue spreads out instead of re-forming), at least
 // RPO/10 and at most RPO/2 (a pass longer than that is warned about anyway).
-func nextDue(start time.Time, dur, rpo time.Duration) time.Time {
-	lead := min(max(2*dur, rpo/10), rpo/2)
+func nextDue(start time.Time, dur, wait, rpo time.Duration) time.Time {
+	lead := min(max(2*dur+wait, rpo/10), rpo/2)
 	return start.Add(rpo - lead)
 }
 
@@ -326,17 +365,33 @@ func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].due.Before(jobs[j].due) })
 	var next time.Time
 	for _, sj := range jobs {
+		if sj.paused || sj.final || sj.running || sj.due.After(now) {
+			sj.queued = time.Time{} // not waiting for a slot
+		}
 		if sj.paused || sj.final || sj.running {
 			continue
 		}
-		if sj.due.After(now) || s.running >= s.maxConcurrent {
+		if sj.due.After(now) {
 			if next.IsZero() || sj.due.Before(next) {
 				next = sj.due
 			}
 			continue
 		}
+		if s.running >= s.maxConcurrent {
+			// Due, and every slot taken: the end of a running pass
+			// wakes the scheduler (a due time in the past would have
+			// Run spin until then).
+			if sj.queued.IsZero() {
+				sj.queued = sj.due
+			}
+			continue
+		}
 		s.running++
 		sj.running, sj.passStart, sj.warned = true, now, false
+		if !sj.queued.IsZero() {
+			s.noteWait(now, now.Sub(sj.queued))
+			sj.queued = time.Time{}
+		}
 		sj.started++
 		sj.passNow = false
 		sj.done = make(chan struct{})
@@ -376,7 +431,7 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 			sj.compareNow = sj.compareNow && n < sj.asked
 		}
 		sj.lastDur = res.Duration
-		sj.due = sj.nextDue(res.Start, res.Duration, now)
+		sj.due = sj.nextDue(res.Start, res.Duration, s.slotWaitWithin(now, sj.rpo), now)
 		if sj.passNow {
 			sj.due = now
 		}
@@ -593,7 +648,8 @@ func (s *Scheduler) SetVerifyEvery(vm string, every time.Duration) error {
 	}
 	sj.verifyEvery = every
 	if !sj.lastPass.IsZero() && !sj.running {
-		sj.due = sj.nextDue(sj.lastPass, sj.lastDur, s.now())
+		now := s.now()
+		sj.due = sj.nextDue(sj.lastPass, sj.lastDur, s.slotWaitWithin(now, sj.rpo), now)
 	}
 	s.poke()
 	return nil

@@ -308,14 +308,16 @@ func TestSchedulerComparesEveryInterval(t *testing.T) {
 // replica is older than the RPO.
 func TestNextDue(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, c := range []struct{ dur, rpo, want time.Duration }{
-		{time.Second, time.Minute, 54 * time.Second},     // lead RPO/10
-		{5 * time.Second, time.Minute, 50 * time.Second}, // lead 2x the pass
-		{time.Minute, time.Minute, 30 * time.Second},     // lead at most RPO/2
-		{0, time.Hour, 54 * time.Minute},
+	for _, c := range []struct{ dur, wait, rpo, want time.Duration }{
+		{time.Second, 0, time.Minute, 54 * time.Second},                // lead RPO/10
+		{5 * time.Second, 0, time.Minute, 50 * time.Second},            // lead 2x the pass
+		{time.Minute, 0, time.Minute, 30 * time.Second},                // lead at most RPO/2
+		{0, 0, time.Hour, 54 * time.Minute},                            // lead RPO/10
+		{time.Second, 12 * time.Second, time.Minute, 46 * time.Second}, // 2x the pass + the slot wait
+		{time.Second, time.Hour, time.Minute, 30 * time.Second},        // at most RPO/2
 	} {
-		if got := nextDue(start, c.dur, c.rpo).Sub(start); got != c.want {
-			t.Errorf("pass of %s, RPO %s: next after %s, want %s", c.dur, c.rpo, got, c.want)
+		if got := nextDue(start, c.dur, c.wait, c.rpo).Sub(start); got != c.want {
+			t.Errorf("pass of %s, slot wait %s, RPO %s: next after %s, want %s", c.dur, c.wait, c.rpo, got, c.want)
 		}
 	}
 }
@@ -583,5 +585,103 @@ func waitsOut(t *testing.T, cause error) {
 	}
 	if w := stored(); w != "" {
 		t.Errorf("stored waiting reason after a pass completed: %q", w)
+	}
+}
+
+// TestSchedulerLeadCountsSlotWait: a pass due while every slot is taken
+// waits for the running pass's end without the scheduler spinning (it
+// looped on the past due time until then: a core's worth of CPU while many
+// VMs' passes queued), and the time it waited for its slot moves every
+// job's next pass earlier by as much (`ferry bench rpo --vms 50` missed the
+// RPO for the VMs at the tail of the queue). The scheduler's clock is moved
+// forward while the pass waits.
+func TestSchedulerLeadCountsSlotWait(t *testing.T) {
+	dir := t.TempDir()
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	ev := newEvents()
+	s := NewScheduler(1, ev.add)
+	var hold atomic.Bool
+	holding, release := make(chan struct{}, 1), make(chan struct{})
+	srcs := map[string]string{}
+	for _, vm := range []string{"a", "b"} {
+		src := filepath.Join(dir, vm+".img")
+		srcs[vm] = src
+		randomDisk(t, src, 2<<20, 5, Extent{0, 2 << 20})
+		hs := &hookSource{Source: NewFileSource(src)}
+		if vm == "a" {
+			hs.hook = func(int64) {
+				if hold.CompareAndSwap(true, false) {
+					holding <- struct{}{}
+					<-release
+				}
+			}
+		}
+		if err := s.Add(newJob(t, vm, hs, rcv.addr), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var offset atomic.Int64 // added to the scheduler's clock
+	var clockReads atomic.Int64
+	s.mu.Lock()
+	s.now = func() time.Time {
+		clockReads.Add(1)
+		return time.Now().Add(time.Duration(offset.Load()))
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	// The initial syncs and the full compares after them.
+	for _, vm := range []string{"a", "b"} {
+		ev.wait(t, 1, func(e Event) bool { return e.Kind == EventCompared && e.VM == vm })
+	}
+	for _, st := range s.Status() {
+		if st.Running {
+			t.Fatalf("%s still running", st.VM)
+		}
+	}
+
+	// a's pass takes the only slot and is held in its first read; b's
+	// pass is due.
+	scribble(t, srcs["a"], 3, Extent{0, 64 << 10})
+	hold.Store(true)
+	if err := s.PassNow("a"); err != nil {
+		t.Fatal(err)
+	}
+	<-holding
+	if err := s.PassNow("b"); err != nil {
+		t.Fatal(err)
+	}
+	queued := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return !s.jobs["b"].queued.IsZero()
+	}
+	for deadline := time.Now().Add(10 * time.Second); !queued(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("b's pass never waited for the slot")
+		}
+	}
+	before := clockReads.Load()
+	time.Sleep(300 * time.Millisecond)
+	if n := clockReads.Load() - before; n > 20 {
+		t.Errorf("the scheduler read its clock %d times in 300ms while a pass waited for the slot: it spins", n)
+	}
+	offset.Store(int64(20 * time.Second)) // b waits 20 s for its slot
+	close(release)
+	ev.wait(t, 3, func(e Event) bool { return e.Kind == EventPassDone && e.VM == "b" })
+	var st JobStatus
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if st = s.Status()[1]; st.VM == "b" && !st.Running && st.NextPass.After(st.LastPass) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b's pass did not end: %+v", st)
+		}
+	}
+	// RPO 1 min, a lead of twice the pass (well under a second here) plus
+	// the 20 s wait: due at most 40 s after the pass, not 54 s (RPO/10).
+	if after := st.NextPass.Sub(st.LastPass); after > 40*time.Second || after < 30*time.Second {
+		t.Fatalf("b's next pass %s after its last, want 30s-40s (RPO 1m less twice the pass and the 20s it waited for a slot)", after)
 	}
 }
