@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -103,6 +104,9 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 				vms  int
 			}
 			medians := map[key]float64{}
+			// Phases some run's projection took ferry's defaults for, in
+			// the cutover's order.
+			var defaulted []string
 			measure := func(disk int64, k int) error {
 				var wave, probes, window []float64
 				for i := 1; i <= runs; i++ {
@@ -111,6 +115,11 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 						return fmt.Errorf("%d MiB, %d VM(s), run %d: %w", disk, k, i, err)
 					}
 					f := benchFigures(rep)
+					for _, p := range f.defaults {
+						if !slices.Contains(defaulted, p) {
+							defaulted = append(defaulted, p)
+						}
+					}
 					wave, probes, window = append(wave, f.wave), append(probes, f.probes), append(window, f.window)
 					fmt.Fprintf(out, row, fmt.Sprintf("%d MiB", disk), fmt.Sprint(k), fmt.Sprint(i), fmt.Sprintf("%.2fs", f.wave), fmt.Sprintf("%.2fs", f.probes), fmt.Sprintf("%.2fs", f.window), f.projected, f.final, f.slowest)
 				}
@@ -127,6 +136,10 @@ For comparison: the vCD Extender walkthrough took about 4 minutes from
 				if err := measure(diskMiBs[0], 1); err != nil {
 					return err
 				}
+			}
+			if len(defaulted) > 0 {
+				fmt.Fprintf(out, "* projected with ferry's defaults for %s: each run starts a fresh lab, with no earlier cutover or test migration of the plan's VMs to project from (the next cutover of a plan projects from the ones before it)\n",
+					strings.Join(defaulted, ", "))
 			}
 			fmt.Fprintln(out)
 			small, large := diskMiBs[0], diskMiBs[0]
@@ -165,6 +178,7 @@ func printRatio(w io.Writer, what string, num, den float64, target string) {
 type benchRow struct {
 	wave, probes, window      float64
 	projected, final, slowest string
+	defaults                  []string // phases projected with ferry's defaults
 }
 
 func benchFigures(rep *steps.CutoverReport) benchRow {
@@ -188,6 +202,14 @@ func benchFigures(rep *steps.CutoverReport) benchRow {
 	f.projected = "-"
 	if rep.ProjectedWaveSeconds > 0 {
 		f.projected = steps.Approx(rep.ProjectedWaveSeconds)
+		for _, vm := range rep.VMs {
+			if vm.Projection != nil {
+				f.defaults = append(f.defaults, vm.Projection.Defaults()...)
+			}
+		}
+		if len(f.defaults) > 0 {
+			f.projected += "*"
+		}
 	}
 	f.final = fmt.Sprintf("%.1f MiB changed", float64(planned)/(1<<20))
 	f.slowest = fmt.Sprintf("%s %.2fs", slow.Name, slow.Seconds())
