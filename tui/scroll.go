@@ -19,16 +19,23 @@ type scroller struct {
 	// confirmation), where j, k, g and G are letters of a name and home and
 	// end move its cursor: only ↑/↓ and pgup/pgdn scroll.
 	typing bool
+	// paging: the screen's arrows move something else (the replication
+	// dashboard's cursor): only pgup/pgdn and home/end scroll.
+	paging bool
 }
 
 var (
 	keyScroll       = newKey("↑/↓/pgdn", "scroll", "up", "down", "k", "j", "pgup", "pgdown", "home", "end", "g", "G")
 	keyScrollTyping = newKey("↑/↓/pgdn", "scroll", "up", "down", "pgup", "pgdown")
+	keyScrollPaging = newKey("pgup/pgdn", "scroll", "pgup", "pgdown", "home", "end")
 )
 
 // binding is the key that scrolls this view, for its help bar.
 func (s *scroller) binding() Key {
-	if s.typing {
+	switch {
+	case s.paging:
+		return keyScrollPaging
+	case s.typing:
 		return keyScrollTyping
 	}
 	return keyScroll
@@ -58,11 +65,18 @@ func (s *scroller) view(pinned, rest []string, height int) []string {
 	s.top = max(0, min(s.top, len(rest)-room))
 	out := append(pinned, rest[s.top:s.top+room]...)
 	how := "↑/↓ j/k pgup/pgdn g/G"
-	if s.typing {
+	switch {
+	case s.paging:
+		how = "pgup/pgdn home/end"
+	case s.typing:
 		how = "↑/↓ pgup/pgdn"
 	}
 	return append(out, sDim.Render(fmt.Sprintf("lines %d–%d of %d · %s to scroll", s.top+1, s.top+room, len(rest), how)))
 }
+
+// hidden records that the screen shows nothing of this view now: its keys
+// scroll nothing until it is drawn again.
+func (s *scroller) hidden() { s.total, s.page = 0, 0 }
 
 // scrollable reports that the last view did not show everything.
 func (s *scroller) scrollable() bool { return s.total > s.page }

@@ -65,10 +65,8 @@ type stepRun struct {
 	decision string
 	// note says why a done step shows its inputs again (VMs added).
 	note string
-	// scroll shows the plan or the result a page at a time. noScroll: the
-	// screen uses the arrows for something else.
-	scroll   scroller
-	noScroll bool
+	// scroll shows the plan or the result a page at a time.
+	scroll scroller
 	// more is a screen's own result lines (step 7's probe results), shown
 	// below the step's result or failure, in what scrolls.
 	more   func(width int) []string
@@ -417,9 +415,6 @@ func planLines(p steps.Plan, width int) []string {
 
 // scrolled shows pinned, then as much of rest as fits, scrolled.
 func (r *stepRun) scrolled(pinned, rest []string, height int) []string {
-	if r.noScroll {
-		return append(pinned, rest...)
-	}
 	return r.scroll.view(pinned, rest, height)
 }
 
@@ -428,7 +423,7 @@ func (r *stepRun) scrolled(pinned, rest []string, height int) []string {
 func (r *stepRun) scrollable() bool {
 	switch r.phase {
 	case phasePlanned, phaseDone, phaseFailed, phaseWaiting:
-		return !r.noScroll && r.scroll.scrollable()
+		return r.scroll.scrollable()
 	}
 	return false
 }
@@ -630,7 +625,7 @@ func (r *stepRun) keys() keyMap {
 	next := keyNext
 	var scroll keyMap
 	if r.scrollable() {
-		scroll = keyMap{keyScroll}
+		scroll = keyMap{r.scroll.binding()}
 	}
 	switch r.phase {
 	case phasePlanned:
