@@ -120,7 +120,7 @@ func scenarios() []scenario {
 			return h
 		}},
 		{"replication-dashboard", func(t testing.TB) *harness {
-			h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2", "WebApp3"), done: vmsDone, feeds: true})
+			h := newHarness(t, setup{pf: withTestNetwork(withVMs("WebApp1", "WebApp2", "WebApp3")), done: vmsDone, feeds: true})
 			h.start(120, 40)
 			dashboardData(h, "WebApp1", "WebApp2", "WebApp3")
 			h.send(press("down"))

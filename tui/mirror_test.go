@@ -459,7 +459,7 @@ func TestTestMigrationProgressWholeAt80(t *testing.T) {
 // in the first): the last test's outcome is shown while its VM is still
 // to cut over, not after.
 func TestTestOutcomeGoesWithItsVM(t *testing.T) {
-	h := newHarness(t, setup{pf: withVMs("WebApp2", "WebApp3"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+	h := newHarness(t, setup{pf: withTestNetwork(withVMs("WebApp2", "WebApp3")), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
 	h.start(80, 24)
 	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 3, Health: RPOOK, RPO: time.Minute, LastPass: t0})
 	h.send(replicationMsg{VM: "WebApp3", Phase: "idle", Pass: 3, Health: RPOOK, RPO: time.Minute, LastPass: t0})

@@ -70,6 +70,13 @@ func withVMs(names ...string) *steps.PlanFile {
 	return pf
 }
 
+// withTestNetwork names the lab's isolated network for test copies in pf,
+// as the lab's plan does (the wizard does not ask it).
+func withTestNetwork(pf *steps.PlanFile) *steps.PlanFile {
+	pf.TestMigration.Network = "test-bubble"
+	return pf
+}
+
 var infraDone = []string{"rights", "trunk-network", "appliance", "dc-extension"}
 
 func TestResumeStartsAtFirstStepNotDone(t *testing.T) {
@@ -549,7 +556,7 @@ func TestDashboardTestRecordedWhileEngineBusy(t *testing.T) {
 	busy := "admin (alice@laptop) (ssh 127.0.0.1)"
 	sess := &Session{Who: "admin (bob@desk)", Busy: func() string { return busy },
 		Exclusive: func(string) (func(), error) { return func() {}, nil }}
-	h := newHarness(t, setup{pf: withVMs("WebApp2", "WebApp3"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true,
+	h := newHarness(t, setup{pf: withTestNetwork(withVMs("WebApp2", "WebApp3")), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true,
 		session: sess, testsRecorded: []string{"WebApp2"}})
 	h.start(200, 40)
 	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 3, Health: RPOOK, RPO: time.Minute, LastPass: t0})

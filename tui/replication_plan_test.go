@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ferry-migrate/ferry/steps"
 )
@@ -43,4 +44,21 @@ func TestReplicationPlanScrollsAt80(t *testing.T) {
 	h.send(press("enter")) // apply
 	h.mustSee(t, "✓ replication started")
 	h.mustNotSee(t, "pgup/pgdn scroll", "lines 1–")
+}
+
+// TestTestMigrationKeySaysThePlanLacksItsNetwork (QA: from a plan begun in
+// the wizard, which never asks test_migration.network, t pressed twice
+// ran a test that failed with "test_migration.network: name the ISOLATED
+// org VDC network", not saying where): the key is disabled, saying what
+// to add to the plan file; no test runs.
+func TestTestMigrationKeySaysThePlanLacksItsNetwork(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+	h.start(80, 24)
+	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 3, Health: RPOOK, RPO: time.Minute, LastPass: t0})
+	h.send(press("[")) // the dashboard (step 6)
+	h.mustSee(t, "✗t test migration")
+	h.send(press("t"))
+	h.send(press("t"))
+	h.mustSee(t, "the plan names no isolated network for test copies: add", "test_migration: network:", "to the plan file")
+	h.mustNotSee(t, "test migration of WebApp2")
 }
