@@ -62,3 +62,28 @@ func TestTestMigrationKeySaysThePlanLacksItsNetwork(t *testing.T) {
 	h.mustSee(t, "the plan names no isolated network for test copies: add", "test_migration: network:", "to the plan file")
 	h.mustNotSee(t, "test migration of WebApp2")
 }
+
+// TestApplyingProgressWholeAt80 (QA: step 4 waiting on a wrong edge API
+// port read "waiting up to 2m for the edge's API at https://127.5…" at 80
+// columns for two minutes: the address and port the operator had to fix
+// were cut off): the running step's progress wraps, whole.
+func TestApplyingProgressWholeAt80(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	msg := "waiting up to 2m for the edge's API at https://127.50.0.10:443 (appliance ferry-l2vpn-client's management address (nsx_ip_0))"
+	h := newHarness(t, setup{done: []string{"rights", "trunk-network", "appliance"}, mutate: func(m map[string]*fakeStep) {
+		m["dc-extension"].err = nil
+		m["dc-extension"].block = release
+		m["dc-extension"].events = []steps.Event{steps.Progress(msg, -1)}
+	}})
+	h.start(80, 24)
+	if got := h.screenID(); got != "dc-extension" {
+		t.Fatalf("started at %q, want dc-extension", got)
+	}
+	h.send(press("enter")) // plan
+	h.mustSee(t, "Plan")
+	h.deliver(press("enter")) // apply: held running
+	h.deliver(stepEventMsg{Step: 3, Event: steps.Progress(msg, -1)})
+	h.mustSee(t, "https://127.50.0.10:443", "(nsx_ip_0))")
+	h.mustNotSee(t, "127.5…")
+}

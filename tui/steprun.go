@@ -500,7 +500,10 @@ func (r *stepRun) view(width, height int) []string {
 	case phasePlanning:
 		out = append(out, r.w.spin()+" reading what exists to plan "+r.stage.Step.Title()+"…")
 	case phaseApplying:
-		out = append(out, r.w.spin()+" "+trunc(r.message, width-2))
+		// Whole, wrapped under itself (QA: at 80 columns "waiting up to 2m
+		// for the edge's API at https://127.5…", the address and port that
+		// were wrong cut off).
+		out = append(out, wrapped(r.w.spin()+" "+r.message, width, 2, lipgloss.NewStyle())...)
 		if r.fraction >= 0 {
 			out = append(out, bar(r.fraction, max(10, min(width-18, 60)))+fmt.Sprintf(" %3.0f%% of the step", r.fraction*100))
 		}
