@@ -451,7 +451,7 @@ func (m *Model) Init() tea.Cmd {
 	f := m.w.feeds
 	return tea.Batch(
 		waitForEvent(f.Replication, asReplication),
-		waitForEvent(f.Probes, asProbe),
+		waitForProbes(f.Probes),
 		waitForEvent(m.asks, asSecret),
 		m.loadStatus(),
 		m.waitRuns(),
@@ -541,13 +541,13 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 	case refreshStatusMsg:
 		return m.loadStatus()
 	case probeMsg:
-		if msg.Set != nil {
-			// The plan's probes changed (step 5): the panel says why the
-			// new ones cannot run, or waits for their results.
-			m.w.feeds.ProbesErr = msg.Set.Err
+		m.probe(ProbeUpdate(msg))
+		return waitForProbes(m.w.feeds.Probes)
+	case probesMsg:
+		for _, u := range msg {
+			m.probe(u)
 		}
-		m.w.dash.Probe(ProbeUpdate(msg))
-		return waitForEvent(m.w.feeds.Probes, asProbe)
+		return waitForProbes(m.w.feeds.Probes)
 	case secretAskMsg:
 		m.prompt = newSecretPrompt(msg)
 		return nil
@@ -573,6 +573,16 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 		return nil
 	}
 	return m.screens[m.cur].update(msg)
+}
+
+// probe shows one probe sample, or the plan's new set of probes.
+func (m *Model) probe(u ProbeUpdate) {
+	if u.Set != nil {
+		// The plan's probes changed (step 5): the panel says why the
+		// new ones cannot run, or waits for their results.
+		m.w.feeds.ProbesErr = u.Set.Err
+	}
+	m.w.dash.Probe(u)
 }
 
 // Interrupted reports whether the operator quit with ctrl+c (Run then

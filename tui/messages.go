@@ -82,6 +82,9 @@ type (
 	// (after a replication pass the wizard ran itself).
 	refreshStatusMsg struct{}
 	probeMsg         ProbeUpdate
+	// probesMsg is the probe samples gathered by waitForProbes, in the
+	// order they came.
+	probesMsg []ProbeUpdate
 	// secretAskMsg asks the operator for a secret a step needs; the answer
 	// (or an error when the prompt is dismissed) goes back on Reply.
 	secretAskMsg struct {
@@ -111,9 +114,46 @@ func waitForEvent[T any](ch <-chan T, wrap func(T) tea.Msg) tea.Cmd {
 	}
 }
 
+// probeGather is how long waitForProbes gathers the samples that follow
+// the first before the screen shows them.
+var probeGather = 250 * time.Millisecond
+
+// waitForProbes returns the next probe sample from ch with those that
+// come within probeGather after it, as one message (nil once ch is
+// closed). Every message is a new frame, and each probe samples on its own
+// schedule (Interval after its last answer, so a round's samples drift
+// apart): one message per sample rendered the whole screen once per probe
+// and second, about 20 frames a second with 14 probes and 7% of a core in
+// ferry serve per attached terminal. Gathered, the panel changes at most
+// four times a second, a quarter second late at worst.
+func waitForProbes(ch <-chan ProbeUpdate) tea.Cmd {
+	if ch == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		u, ok := <-ch
+		if !ok {
+			return nil
+		}
+		batch := probesMsg{u}
+		t := time.NewTimer(probeGather)
+		defer t.Stop()
+		for {
+			select {
+			case u, ok := <-ch:
+				if !ok {
+					return batch // the next wait sees ch closed
+				}
+				batch = append(batch, u)
+			case <-t.C:
+				return batch
+			}
+		}
+	}
+}
+
 func asMsg(m tea.Msg) tea.Msg                   { return m }
 func asReplication(u ReplicationUpdate) tea.Msg { return replicationMsg(u) }
-func asProbe(u ProbeUpdate) tea.Msg             { return probeMsg(u) }
 func asSecret(a secretAskMsg) tea.Msg           { return a }
 
 func gotoStep(i int) tea.Cmd { return func() tea.Msg { return gotoStepMsg{Index: i} } }
