@@ -305,6 +305,18 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		store, done = nil, func() {}
 	}
 	defer done()
+	// Projected once for the plan's VMs, when one needs it.
+	var projections map[string]*DowntimeEstimate
+	project := func(vm string) *DowntimeEstimate {
+		if projections == nil {
+			var names []string
+			for _, v := range env.Plan().VMs {
+				names = append(names, v.Name)
+			}
+			projections, _ = env.ProjectDowntimes(names)
+		}
+		return projections[vm]
+	}
 	for _, vm := range env.Plan().VMs {
 		if prev.Outputs[cutoverKey(vm.Name)] == cutoverDone {
 			p.Items = append(p.Items, Item{Action: ActionExists, Kind: "VM", Name: vm.Name, Detail: "already cut over to vApp " + vm.TargetVApp})
@@ -372,7 +384,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			wave, lastCreate = wave+1, len(p.Items)-1
 			continue
 		}
-		if est, err := env.ProjectDowntime(vm.Name); err == nil {
+		if est := project(vm.Name); est != nil {
 			detail += "; projected downtime " + est.Short() + ": " + est.Text()
 			projected = append(projected, est.Total)
 		}
@@ -575,8 +587,9 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	for _, c := range wave {
 		names = append(names, c.plan.Name)
 	}
+	ests, _ := env.ProjectDowntimes(names)
 	for _, c := range wave {
-		if est, err := env.ProjectDowntime(c.plan.Name); err == nil {
+		if est := ests[c.plan.Name]; est != nil {
 			c.rep.Projection = est
 			c.rep.ProjectedDowntimeSeconds = est.Total.Seconds()
 		}

@@ -280,32 +280,58 @@ func passModelFrom(m replication.PassModel) string {
 
 // ProjectDowntime projects the downtime of vm's cutover now.
 func (e *Env) ProjectDowntime(vm string) (*DowntimeEstimate, error) {
-	var plan *VMPlan
+	ests, errs := e.ProjectDowntimes([]string{vm})
+	return ests[vm], errs[vm]
+}
+
+// ProjectDowntimes projects the downtime of each of vms' cutovers now, as
+// ProjectDowntime does one, reading the replication store and the saved
+// reports once for all of them (per VM, a wave's confirmation read every
+// report once for each VM: N VMs times M reports). A VM that cannot be
+// projected has its reason in errs instead.
+func (e *Env) ProjectDowntimes(vms []string) (ests map[string]*DowntimeEstimate, errs map[string]error) {
+	ests, errs = map[string]*DowntimeEstimate{}, map[string]error{}
 	pf := e.Plan()
-	for i := range pf.VMs {
-		if pf.VMs[i].Name == vm {
-			plan = &pf.VMs[i]
+	plans := map[string]VMPlan{}
+	for _, v := range pf.VMs {
+		plans[v.Name] = v
+	}
+	var todo []string
+	for _, vm := range vms {
+		if _, ok := plans[vm]; !ok {
+			errs[vm] = fmt.Errorf("VM %s is not in the plan", vm)
+		} else if e.isCold(vm) {
+			errs[vm] = fmt.Errorf("VM %s is migrated cold: ferry projects the downtime of warm cutovers only", vm)
+		} else {
+			todo = append(todo, vm)
 		}
 	}
-	if plan == nil {
-		return nil, fmt.Errorf("VM %s is not in the plan", vm)
+	if len(todo) == 0 {
+		return ests, errs
 	}
-	if e.isCold(vm) {
-		return nil, fmt.Errorf("VM %s is migrated cold: ferry projects the downtime of warm cutovers only", vm)
-	}
-	var vs replication.VMState
+	states := map[string]replication.VMState{}
 	store, done, err := e.readReplicationStore()
 	if err != nil {
-		return nil, err
+		for _, vm := range todo {
+			errs[vm] = err
+		}
+		return ests, errs
 	}
 	if store != nil {
-		vs, err = store.VM(vm)
+		for _, vm := range todo {
+			if states[vm], err = store.VM(vm); err != nil {
+				errs[vm] = err
+			}
+		}
 		done()
-		if err != nil {
-			return nil, err
+	}
+	h := e.cutoverHistory()
+	for _, vm := range todo {
+		if errs[vm] == nil {
+			ests[vm] = projectDowntime(plans[vm], states[vm], h)
 		}
 	}
-	return projectDowntime(*plan, vs, e.cutoverHistory()), nil
+	return ests, errs
 }
 
 func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory) *DowntimeEstimate {

@@ -508,8 +508,17 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if m.flashBusy && m.screens[m.cur].busy() == "" {
 		m.flash, m.flashBusy = "", false // the cutover ended: no longer true
 	}
-	return m, tea.Batch(cmd, m.animate())
+	var refresh tea.Cmd
+	if r, ok := m.screens[m.cur].(refresher); ok {
+		refresh = r.refresh()
+	}
+	return m, tea.Batch(cmd, m.animate(), refresh)
 }
+
+// refresher is a screen that reads what it shows in the background, again
+// once it is old: the model asks after every message (what used to be read
+// by the view, at a frame).
+type refresher interface{ refresh() tea.Cmd }
 
 func (m *Model) handle(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {

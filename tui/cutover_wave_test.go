@@ -218,3 +218,31 @@ func TestFailedPhaseMarkedAboveItsRollback(t *testing.T) {
 		}
 	}
 }
+
+// TestCutoverProjectionReadOffTheView: the confirmation's projections read
+// the replication store and every saved report; the view read them itself,
+// for each VM, at a frame every 5 s (N VMs times M reports, stalling the
+// screen of a large wave). Now they are read in the background, again at
+// most every 5 s after a message: a report saved meanwhile changes
+// nothing in a frame drawn before one, and shows after it.
+func TestCutoverProjectionReadOffTheView(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone})
+	h.start(120, 40)
+	h.mustSee(t, "projected downtime ~1m43s", "shutdown 30s*")
+	ph := func(name string, s float64) steps.PhaseRecord {
+		return steps.PhaseRecord{Name: name, Start: t0, End: t0.Add(time.Duration(s * float64(time.Second)))}
+	}
+	rep := steps.CutoverReport{Started: t0, Finished: t0.Add(time.Minute), VMs: []steps.VMReport{{VM: "WebApp1", Outcome: "migrated",
+		Phases: []steps.PhaseRecord{ph("shutdown", 4)}}}}
+	b, _ := json.Marshal(rep)
+	if err := os.WriteFile(filepath.Join(filepath.Dir(h.env.State.Path()), "cutover-20261124-120000.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.clock = h.clock.Add(6 * time.Second)
+	if v := h.m.View(); !strings.Contains(v, "shutdown 30s*") || strings.Contains(v, "shutdown 4.0s") {
+		t.Fatalf("the frame read the reports itself:\n%s", v)
+	}
+	h.send(tea.WindowSizeMsg{Width: 120, Height: 40})
+	h.mustSee(t, "shutdown 4.0s")
+	h.mustNotSee(t, "shutdown 30s*")
+}

@@ -26,11 +26,16 @@ type cutoverScreen struct {
 	typed   textinput.Model
 	power   steps.PowerOn
 	problem string // why the confirmation was refused
-	// The projected downtime of each VM (steps.Env.ProjectDowntime), read
-	// again at most every projectionTTL: the view must not read the
-	// replication store and the reports at every frame.
-	proj   map[string]*steps.DowntimeEstimate
-	projAt time.Time
+	// The projected downtime of each VM (steps.Env.ProjectDowntimes),
+	// read in the background (refresh) when the confirmation opens and
+	// then at most every projectionTTL while it is open: it reads the
+	// replication store and every saved report, which the view must not
+	// do (it did, for each VM: N VMs times M reports at a frame every 5 s).
+	// projGen tells the answer of the current read from an older one.
+	proj     map[string]*steps.DowntimeEstimate
+	projAt   time.Time // when the current read started (zero: read again)
+	projGen  int
+	projBusy bool // a read is under way
 	// est scrolls the VMs and their estimates on the confirmation; the
 	// prompt and its input stay in view below them.
 	est scroller
@@ -127,20 +132,42 @@ func decisionText(d string) string {
 	return ""
 }
 
+// projectionTTL is how often the confirmation projects the downtimes again.
 const projectionTTL = 5 * time.Second
 
-// projection is vm's projected downtime (nil when it cannot be projected).
-func (s *cutoverScreen) projection(vm string) *steps.DowntimeEstimate {
-	if now := s.w.now(); s.proj == nil || now.Sub(s.projAt) > projectionTTL || now.Before(s.projAt) {
-		s.proj, s.projAt = map[string]*steps.DowntimeEstimate{}, now
-		for _, v := range s.w.env.Migrating() {
-			if est, err := s.w.env.ProjectDowntime(v.Name); err == nil {
-				s.proj[v.Name] = est
-			}
-		}
-	}
-	return s.proj[vm]
+// cutoverProjMsg carries the projected downtimes read by read gen.
+type cutoverProjMsg struct {
+	Step, gen int
+	ests      map[string]*steps.DowntimeEstimate
 }
+
+func (m cutoverProjMsg) step() int { return m.Step }
+
+// refresh reads the projected downtimes again in the background while the
+// confirmation is open, when none is read yet or the last read is older
+// than projectionTTL and no read is under way. The model calls it after
+// every message it handles.
+func (s *cutoverScreen) refresh() tea.Cmd {
+	now := s.w.now()
+	if s.run.phase != phaseInput || s.projBusy || (!s.projAt.IsZero() && now.Sub(s.projAt) <= projectionTTL && !now.Before(s.projAt)) {
+		return nil
+	}
+	s.projGen++
+	s.projAt, s.projBusy = now, true
+	idx, env, gen := s.idx, s.w.env, s.projGen
+	return func() tea.Msg {
+		var names []string
+		for _, v := range env.Migrating() {
+			names = append(names, v.Name)
+		}
+		ests, _ := env.ProjectDowntimes(names)
+		return cutoverProjMsg{Step: idx, gen: gen, ests: ests}
+	}
+}
+
+// projection is vm's projected downtime (nil when it cannot be projected,
+// or is not read yet).
+func (s *cutoverScreen) projection(vm string) *steps.DowntimeEstimate { return s.proj[vm] }
 
 func newCutoverScreen(w *wiring, idx int) *cutoverScreen {
 	in := newInput()
@@ -156,6 +183,7 @@ func (s *cutoverScreen) init() tea.Cmd {
 }
 
 func (s *cutoverScreen) reopen() tea.Cmd {
+	s.projAt = time.Time{} // projected anew (refresh)
 	if s.run.reopen() && !s.w.readOnly {
 		s.typed.SetValue("")
 		s.est.top = 0
@@ -244,9 +272,17 @@ func (s *cutoverScreen) keys() keyMap {
 }
 
 func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
-	if m, ok := msg.(cutoverReadyMsg); ok {
+	switch m := msg.(type) {
+	case cutoverReadyMsg:
 		if m.gen == s.readyGen {
 			s.ready = m.items
+		}
+		return nil
+	case cutoverProjMsg:
+		if m.gen == s.projGen {
+			// Kept after the confirmation: the report shows what was
+			// projected before.
+			s.proj, s.projBusy = m.ests, false
 		}
 		return nil
 	}
