@@ -228,7 +228,7 @@ var otherKeys = map[string]string{
 	"cutover.parallel":            "  how many VMs confirmed together (a wave) are cut over at once, 1 to 32 (default 4); each keeps its own rollback",
 	"cutover.full_verify":         "  true: hash whole disks on both sides inside the downtime window instead of the final pass's blocks and the digest-map roots (default false; its time is in the report)",
 	"test_migration":              "test migrations (ferry run --test-migrate NAMES):",
-	"test_migration.network":      "  the ISOLATED org VDC network (no uplink) the test copies run on, with the sources' MACs and addresses",
+	"test_migration.network":      "  the ISOLATED org VDC network (no uplink) the test copies run on, with the sources' MACs and addresses (the wizard asks it when t is pressed on the replication dashboard while none is named)",
 	"test_migration.boot_timeout": "  how long VMware Tools may take to run in a copy after power-on (default 3m)",
 	"snapshot_reserve":            "free space a replication pass needs on the datastore of the source VM's snapshot deltas (its working directory) before it takes its snapshot; below half of it a pass stops and removes its snapshot (default 4GiB, 1GiB to 1TiB)",
 	"verify_every":                "interval between full compares of each replica with its source while the VM runs, after the first one right after the initial sync (default 24h, 1h to 720h)",

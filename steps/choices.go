@@ -57,7 +57,7 @@ func ChoicesDependOn(key string) []string {
 	switch key {
 	case "vdc":
 		return []string{"org"}
-	case "edge_gateway", "storage_profile":
+	case "edge_gateway", "storage_profile", TestNetworkKey:
 		return []string{"org", "vdc"}
 	case "provider.resource_pool", "provider.datastore", "provider.receiver_vm", "provider.network":
 		return []string{"provider.datacenter"}
@@ -73,7 +73,9 @@ func ChoicesDependOn(key string) []string {
 //     noted: the tenant login's), the org's VDCs ("vdc"), the VDC's edge
 //     gateways ("edge_gateway") and enabled storage policies
 //     ("storage_profile"; noted: the default, the room left, a policy that
-//     does not hold the replica datastore);
+//     does not hold the replica datastore) and the VDC's networks a test
+//     copy may run on (TestNetworkKey: the ISOLATED ones; none is an
+//     error saying what to do);
 //   - the on-prem vCenter: datacenters and datastores (noted: free space)
 //     and appliance.datacenter's port groups (the sink's noted: VMs on it,
 //     a trunk) for the appliance's fields;
@@ -88,6 +90,8 @@ func (e *Env) Choices(ctx context.Context, key string, answers map[string]string
 	switch key {
 	case "org", "vdc", "edge_gateway", "storage_profile":
 		return e.cloudChoices(ctx, key, answers)
+	case TestNetworkKey:
+		return e.testNetworkChoices(ctx, answers)
 	case "appliance.stretched_portgroup", "appliance.uplink_portgroup", "appliance.sink_portgroup":
 		return e.portgroupChoices(ctx, key, answers)
 	case "appliance.datacenter", "appliance.datastore":

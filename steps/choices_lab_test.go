@@ -2,6 +2,7 @@ package steps_test
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vcd"
 )
 
 // choicesLab starts a lab and an Env of its plan.
@@ -151,5 +153,82 @@ func TestStoragePolicyChoices(t *testing.T) {
 	}
 	if _, err := env.Choices(ctx, "storage_profile", map[string]string{"vdc": ""}); err == nil || !strings.Contains(err.Error(), "name the VDC first") {
 		t.Errorf("storage_profile choices with no VDC typed: %v, want it asked for first", err)
+	}
+}
+
+// TestTestNetworkChoices: what the wizard offers for test_migration.network
+// is what a test migration accepts, by one rule: the VDC's ISOLATED org VDC
+// networks as Cloud Director has them (the lab's test-bubble), never a
+// routed one, which the test migration refuses; a VDC with none is an
+// error naming its networks and what to do.
+func TestTestNetworkChoices(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	pf, err := steps.LoadPlanFile(labPlan(t, l, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A state, as ferry run has (the test migration reads it).
+	state, err := steps.LoadState(filepath.Join(t.TempDir(), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := steps.NewEnv(l.Config(), pf, state)
+	t.Cleanup(func() { env.Close(context.Background()) })
+	ctx := context.Background()
+	c, err := env.VCD(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdc, err := c.VDCByName(lab.TenantOrg, "Company-VDC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	egw, err := c.EdgeGatewayByName(vdc, "company-edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vcd.CreateRoutedNetwork(vdc, egw, vcd.NetworkSpec{Name: "routed-net", GatewayCIDR: "10.9.0.1/24"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := env.Choices(ctx, steps.TestNetworkKey, nil)
+	if err != nil {
+		t.Fatalf("test network choices: %v", err)
+	}
+	if v := steps.Values(got); !slices.Equal(v, []string{lab.BubbleNetwork}) {
+		t.Fatalf("test network choices %v: want the isolated %s alone", v, lab.BubbleNetwork)
+	}
+	// The routed network not offered is the one a test migration refuses.
+	env.Plan().TestMigration.Network = "routed-net"
+	if _, err := env.TestMigrate(ctx, []string{"WebApp2"}, func(steps.Event) {}); err == nil || !strings.Contains(err.Error(), "test_migration.network: routed-net is a NAT_ROUTED network") {
+		t.Fatalf("test migration onto routed-net: %v, want it refused as not ISOLATED", err)
+	}
+	if _, err := env.Choices(ctx, steps.TestNetworkKey, map[string]string{"vdc": ""}); err == nil || !strings.Contains(err.Error(), "name the VDC first") {
+		t.Errorf("test network choices with no VDC typed: %v, want it asked for first", err)
+	}
+	// No isolated network left: nothing to pick, and why.
+	tc, err := vcd.Connect(ctx, vcd.Config{URL: l.Config().Tenant.URL, User: l.Config().Tenant.Username, Password: l.Config().Tenant.Password, Org: lab.TenantOrg, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	org, err := tc.GetOrgByName(lab.TenantOrg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gv, err := org.GetVDCByName("Company-VDC", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bubble, err := gv.GetOpenApiOrgVdcNetworkByName(lab.BubbleNetwork)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bubble.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	got, err = env.Choices(ctx, steps.TestNetworkKey, nil)
+	if len(got) > 0 || err == nil || !strings.Contains(err.Error(), "VDC Company-VDC has no ISOLATED org VDC network for the test copies (its networks: routed-net (NAT_ROUTED)): create one") {
+		t.Fatalf("test network choices with no isolated network: %v, %v; want none, saying so", steps.Values(got), err)
 	}
 }

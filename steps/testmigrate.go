@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -44,6 +45,60 @@ type TestMigrationPlan struct {
 	Network string `yaml:"network,omitempty"`
 	// BootTimeout bounds the wait for VMware Tools in a copy (default 3m).
 	BootTimeout string `yaml:"boot_timeout,omitempty"`
+}
+
+// TestNetworkKey is the plan's answer naming the isolated network of
+// test copies (TestMigrationPlan.Network).
+const TestNetworkKey = "test_migration.network"
+
+// testNetworkRefusal is the rule for test_migration.network, one for the
+// test migration and for what a front end offers (testNetworkChoices):
+// name's networkType typ must be ISOLATED. nil: it is.
+func testNetworkRefusal(name, typ string) error {
+	if typ == "ISOLATED" {
+		return nil
+	}
+	return fmt.Errorf("%s is a %s network: a test copy keeps the source's MAC and address, so it must run on an ISOLATED org VDC network (no uplink, not stretched)", name, typ)
+}
+
+// testNetworkChoices are the networks of the VDC (answered in the form,
+// else the plan's) that test_migration.network may name
+// (testNetworkRefusal), for a front end to pick from. When there is none,
+// the error names the VDC, the networks it has and what to do.
+func (e *Env) testNetworkChoices(ctx context.Context, answers map[string]string) ([]Choice, error) {
+	pf := e.Plan()
+	org, vdcName := answer(answers, "org", pf.Org), answer(answers, "vdc", pf.VDC)
+	switch {
+	case org == "":
+		return nil, errors.New("name the organization first")
+	case vdcName == "":
+		return nil, errors.New("name the VDC first")
+	}
+	c, err := e.VCD(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vdc, err := c.VDCByName(org, vdcName)
+	if err != nil {
+		return nil, err
+	}
+	nets, err := vdc.NetworkTypes()
+	if err != nil {
+		return nil, err
+	}
+	var out []Choice
+	var others []string
+	for _, n := range slices.Sorted(maps.Keys(nets)) {
+		if testNetworkRefusal(n, nets[n]) == nil {
+			out = append(out, Choice{Value: n})
+		} else {
+			others = append(others, n+" ("+nets[n]+")")
+		}
+	}
+	if len(out) == 0 {
+		return nil, &FieldError{TestNetworkKey, fmt.Errorf("VDC %s has no ISOLATED org VDC network for the test copies (its networks: %s): create one in Cloud Director (no uplink)", vdcName, listOrNone(others))}
+	}
+	return out, nil
 }
 
 const (
@@ -126,7 +181,7 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 	emit = serialEmit(emit) // the copies shut down from goroutines of their own
 	tp := e.Plan().TestMigration
 	if tp.Network == "" {
-		return "", &FieldError{"test_migration.network", errors.New("name the ISOLATED org VDC network (no uplink) the test copies run on, so that they cannot clash with the running sources")}
+		return "", &FieldError{TestNetworkKey, errors.New("name the ISOLATED org VDC network (no uplink) the test copies run on, so that they cannot clash with the running sources")}
 	}
 	bootTimeout, err := durationOr(tp.BootTimeout, 3*time.Minute)
 	if err != nil {
@@ -149,9 +204,9 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 		return "", err
 	}
 	if typ, err := vdc.NetworkType(tp.Network); err != nil {
-		return "", &FieldError{"test_migration.network", err}
-	} else if typ != "ISOLATED" {
-		return "", &FieldError{"test_migration.network", fmt.Errorf("%s is a %s network: a test copy keeps the source's MAC and address, so it must run on an ISOLATED org VDC network (no uplink, not stretched)", tp.Network, typ)}
+		return "", &FieldError{TestNetworkKey, err}
+	} else if err := testNetworkRefusal(tp.Network, typ); err != nil {
+		return "", &FieldError{TestNetworkKey, err}
 	}
 	store, err := e.replicationStore()
 	if err != nil {

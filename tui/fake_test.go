@@ -238,6 +238,8 @@ func fakeChoices(_ context.Context, key string, answers map[string]string) ([]st
 			{Value: "Bronze", Note: "not on provider-ds, the replica datastore: its import would copy the disks inside the downtime (pick a policy that holds provider-ds)"}}, nil
 	case "edge_gateway":
 		names = []string{"company-edge"}
+	case steps.TestNetworkKey:
+		names = []string{"test-bubble", "other-bubble"}
 	case "appliance.stretched_portgroup", "target_network":
 		names = []string{"backend-network", "company-network", "VM Network"}
 	}

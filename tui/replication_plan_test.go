@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -46,44 +48,73 @@ func TestReplicationPlanScrollsAt80(t *testing.T) {
 	h.mustNotSee(t, "pgup/pgdn scroll", "lines 1–")
 }
 
-// TestTestMigrationKeySaysThePlanLacksItsNetwork (QA: from a plan begun in
-// the wizard, which never asks test_migration.network, t pressed twice
-// ran a test that failed with "test_migration.network: name the ISOLATED
-// org VDC network", not saying where): the key is disabled, saying what
-// to add to the plan file; no test runs.
-func TestTestMigrationKeySaysThePlanLacksItsNetwork(t *testing.T) {
-	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+// TestTestNetworkAskedOnTheDashboard (QA: the wizard never asked
+// test_migration.network; t was disabled while the plan named none, saying
+// to edit the plan file and start ferry again): t asks it, offering the
+// networks the steps list for it (the VDC's isolated ones); the pick is
+// saved to the plan file and t test-migrates right after.
+func TestTestNetworkAskedOnTheDashboard(t *testing.T) {
+	var saved []*steps.PlanFile
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication"),
+		savePlan: func(pf *steps.PlanFile) error { saved = append(saved, pf); return nil }})
 	h.start(80, 24)
 	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 3, Health: RPOOK, RPO: time.Minute, LastPass: t0})
 	h.send(press("[")) // the dashboard (step 6)
-	h.mustSee(t, "✗t test migration")
+	h.mustSee(t, "t test migration")
+	h.mustNotSee(t, "✗t test migration")
 	h.send(press("t"))
-	h.send(press("t"))
-	h.mustSee(t, "the plan names no isolated network for test copies: add", "test_migration: network:", "to the plan file")
+	h.mustSee(t, "isolated network of VDC Company-VDC", "› test-bubble", "  other-bubble", "enter use this network")
 	h.mustNotSee(t, "test migration of WebApp2")
+	h.send(press("down"))
+	h.mustSee(t, "  test-bubble", "› other-bubble")
+	h.send(press("up"))
+	h.send(press("enter"))
+	if got := h.env.Plan().TestMigration.Network; got != "test-bubble" {
+		t.Fatalf("test_migration.network after the pick = %q, want test-bubble", got)
+	}
+	if len(saved) == 0 || saved[len(saved)-1].TestMigration.Network != "test-bubble" {
+		t.Fatalf("the plan file was not saved with test_migration.network test-bubble (%d saves)", len(saved))
+	}
+	h.mustSee(t, "Test copies run on test-bubble (saved in the plan). Press t again to", "test-migrate WebApp2.")
+	h.mustNotSee(t, "› test-bubble")
+	h.send(press("t"))
+	h.mustSee(t, "test migration of WebApp2")
+	h.mustNotSee(t, "name the ISOLATED org VDC network")
 }
 
-// TestApplyingProgressWholeAt80 (QA: step 4 waiting on a wrong edge API
-// port read "waiting up to 2m for the edge's API at https://127.5…" at 80
-// columns for two minutes: the address and port the operator had to fix
-// were cut off): the running step's progress wraps, whole.
-func TestApplyingProgressWholeAt80(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	msg := "waiting up to 2m for the edge's API at https://127.50.0.10:443 (appliance ferry-l2vpn-client's management address (nsx_ip_0))"
-	h := newHarness(t, setup{done: []string{"rights", "trunk-network", "appliance"}, mutate: func(m map[string]*fakeStep) {
-		m["dc-extension"].err = nil
-		m["dc-extension"].block = release
-		m["dc-extension"].events = []steps.Event{steps.Progress(msg, -1)}
-	}})
-	h.start(80, 24)
-	if got := h.screenID(); got != "dc-extension" {
-		t.Fatalf("started at %q, want dc-extension", got)
+// TestTestNetworkNoneToPick: when the VDC has no network a test copy may
+// run on, t says so with why and what to do (414c1bf's plan-file advice
+// kept), offers nothing, saves nothing; a network created in the VDC
+// meanwhile is listed by t again, without starting ferry again.
+func TestTestNetworkNoneToPick(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+	none := &steps.FieldError{Key: steps.TestNetworkKey, Err: errors.New("VDC Company-VDC has no ISOLATED org VDC network for the test copies (its networks: company-network (NAT_ROUTED)): create one in Cloud Director (no uplink)")}
+	var created bool
+	h.m.w.choices = func(ctx context.Context, key string, answers map[string]string) ([]steps.Choice, error) {
+		if key == steps.TestNetworkKey && !created {
+			return nil, none
+		}
+		return fakeChoices(ctx, key, answers)
 	}
-	h.send(press("enter")) // plan
-	h.mustSee(t, "Plan")
-	h.deliver(press("enter")) // apply: held running
-	h.deliver(stepEventMsg{Step: 3, Event: steps.Progress(msg, -1)})
-	h.mustSee(t, "https://127.50.0.10:443", "(nsx_ip_0))")
-	h.mustNotSee(t, "127.5…")
+	h.start(120, 40)
+	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 3, Health: RPOOK, RPO: time.Minute, LastPass: t0})
+	h.send(press("[")) // the dashboard (step 6)
+	h.send(press("t"))
+	h.mustSee(t, "the plan names no isolated network for test copies: add test_migration: network:", "to the plan file",
+		"nothing to pick: test_migration.network: VDC Company-VDC has no ISOLATED org VDC network", "create one in Cloud Director", "press t to list the networks again",
+		"✗enter use this network")
+	h.send(press("enter"))
+	h.send(press("t"))
+	h.mustNotSee(t, "test migration of WebApp2")
+	if got := h.env.Plan().TestMigration.Network; got != "" {
+		t.Fatalf("test_migration.network = %q with nothing to pick, want none", got)
+	}
+	created = true // an isolated network created in the VDC
+	h.send(press("t"))
+	h.mustSee(t, "› test-bubble")
+	h.send(press("esc"))
+	h.mustNotSee(t, "› test-bubble", "nothing to pick")
+	if got := h.env.Plan().TestMigration.Network; got != "" {
+		t.Fatalf("test_migration.network = %q after esc, want none", got)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // replicationScreen is step 6: start replication (the step's plan and
@@ -16,6 +17,9 @@ type replicationScreen struct {
 	run    stepRun
 	cursor int
 	test   testRun
+	// pick is the question for the plan's test network (t pressed while
+	// the plan names none).
+	pick netPick
 	// testMirrored is the board's test run shown (another session's).
 	testMirrored uint64
 }
@@ -45,6 +49,9 @@ func (s *replicationScreen) cursorVM() (VMRow, bool) {
 }
 
 func (s *replicationScreen) keys() keyMap {
+	if s.pick.open {
+		return s.pickKeys()
+	}
 	var km keyMap
 	if s.run.phase == phaseInput {
 		k := keyNext
@@ -85,7 +92,15 @@ func (s *replicationScreen) update(msg tea.Msg) tea.Cmd {
 			return flash(msg.What + " failed: " + msg.Err.Error())
 		}
 		return flash(msg.What + ": done")
+	case choicesMsg:
+		if msg.Key == steps.TestNetworkKey && s.pick.open {
+			s.pick.loading, s.pick.choices, s.pick.err, s.pick.at = false, msg.Choices, msg.Err, 0
+		}
+		return nil
 	case tea.KeyMsg:
+		if s.pick.open {
+			return s.pickKey(msg)
+		}
 		if cmd, ok := s.testKey(msg); ok {
 			return cmd
 		}
@@ -181,7 +196,11 @@ func (s *replicationScreen) view(width, height int) string {
 	if p := s.run.phase; p != phasePlanned && p != phaseFailed {
 		s.run.scroll.hidden() // nothing of the plan shows: pgdn moves nothing
 	}
-	out = append(out, s.testLines(width)...)
+	if s.pick.open {
+		out = append(out, s.pickLines(width)...)
+	} else {
+		out = append(out, s.testLines(width)...)
+	}
 	return box(append(out, dashboardPanel(s.w, s.cursor, width, height-len(out))...), width, height)
 }
 

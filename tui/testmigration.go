@@ -76,11 +76,6 @@ func (s *replicationScreen) testKeys(row VMRow, ok bool) (test, cleanup Key) {
 		test = test.when(false, busy)
 	case !ok:
 		test = test.when(false, "no VM replicating")
-	case s.w.env.Plan().TestMigration.Network == "":
-		// The wizard does not ask it; the test would only fail on it (QA:
-		// a plan begun in the wizard: "test_migration.network: name the
-		// ISOLATED org VDC network", not saying where).
-		test = test.when(false, "the plan names no isolated network for test copies: add test_migration: network: <an isolated org VDC network> to the plan file, then start ferry again")
 	case row.CutOver():
 		test = test.when(false, row.VM+" is cut over: a test migration tests a VM that still runs on-prem")
 	case row.LastPass.IsZero():
@@ -103,6 +98,11 @@ func (s *replicationScreen) testKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 	row, have := s.cursorVM()
 	test, cleanup := s.testKeys(row, have)
 	switch {
+	case test.Matches(msg) && test.Why == "" && s.w.env.Plan().TestMigration.Network == "":
+		// The plan names no network for the copies (a plan begun in the
+		// wizard): asked here, from the VDC's isolated networks.
+		s.test.armed = ""
+		return s.askNetwork(row.VM), true
 	case test.Matches(msg) && test.Why == "":
 		if s.test.armed != row.VM {
 			s.test.armed = row.VM
@@ -201,6 +201,118 @@ func (s *replicationScreen) testLines(width int) []string {
 			" (perhaps this test): if it is left running when they end, x cleans it up", width, 2, sWarn)...)
 	default:
 		out = append(out, wrapped("▲ TEST MIGRATION LEFT RUNNING: "+strings.Join(left, ", ")+" · x cleans it up (ferry run --test-cleanup)", width, 2, sWarn)...)
+	}
+	return out
+}
+
+// noTestNetwork is what to do when the dashboard can offer no network for
+// test copies.
+const noTestNetwork = "the plan names no isolated network for test copies: add test_migration: network: <an isolated org VDC network> to the plan file, then start ferry again"
+
+// netPick is the dashboard's question for the plan's test_migration.network,
+// asked when t is pressed while the plan names none (QA: the wizard never
+// asked it; t then only said to edit the plan file and start again). Only
+// what a test migration would accept is offered: the VDC's networks the
+// steps list for it (steps.TestNetworkKey: the ISOLATED ones).
+type netPick struct {
+	open    bool
+	vm      string // whose test the answer is for
+	loading bool
+	choices []steps.Choice
+	err     error // why none can be offered
+	at      int
+}
+
+var (
+	keyUseNetwork  = newKey("enter", "use this network", "enter")
+	keyPickNetwork = newKey("↑/↓", "pick", "up", "down")
+	keyListAgain   = newKey("t", "list again", "t")
+	keyCancelPick  = newKey("esc", "cancel", "esc")
+)
+
+// askNetwork opens the question and lists the networks off the Update loop.
+func (s *replicationScreen) askNetwork(vm string) tea.Cmd {
+	s.pick = netPick{open: true, vm: vm, loading: true}
+	ctx, choices, idx := s.w.ctx, s.w.choices, s.idx
+	return func() tea.Msg {
+		c, err := choices(ctx, steps.TestNetworkKey, nil)
+		return choicesMsg{Step: idx, Key: steps.TestNetworkKey, Choices: c, Err: err}
+	}
+}
+
+// pickKeys are the question's keys.
+func (s *replicationScreen) pickKeys() keyMap {
+	use, move := keyUseNetwork, keyPickNetwork
+	switch {
+	case s.pick.loading:
+		use = use.when(false, "listing the VDC's isolated networks")
+		move = move.when(false, "listing the VDC's isolated networks")
+	case len(s.pick.choices) == 0:
+		use = use.when(false, "no isolated network to use: the line above says what to do")
+		move = move.when(false, "no isolated network to pick")
+	}
+	return keyMap{use, move, keyListAgain.when(!s.pick.loading, "listing already"), keyCancelPick}
+}
+
+// pickKey handles a key while the question is open.
+func (s *replicationScreen) pickKey(msg tea.KeyMsg) tea.Cmd {
+	n := len(s.pick.choices)
+	switch {
+	case keyCancelPick.Matches(msg):
+		s.pick = netPick{}
+	case keyListAgain.Matches(msg) && !s.pick.loading:
+		// A network created in Cloud Director meanwhile is listed.
+		return s.askNetwork(s.pick.vm)
+	case s.pick.loading || n == 0:
+	case keyUp.Matches(msg):
+		s.pick.at = (s.pick.at - 1 + n) % n
+	case keyDown.Matches(msg):
+		s.pick.at = (s.pick.at + 1) % n
+	case keyUseNetwork.Matches(msg):
+		name, vm := s.pick.choices[s.pick.at].Value, s.pick.vm
+		s.pick = netPick{}
+		// Saved as every answer is: the plan file, and the plan the steps
+		// (and under ferry serve, the engine) read, so t works now.
+		s.w.env.EditPlan(func(pf *steps.PlanFile) { pf.TestMigration.Network = name })
+		s.test.armed = vm
+		return tea.Batch(s.w.save(), flash(fmt.Sprintf("Test copies run on %s (saved in the plan). Press t again to test-migrate %s.", name, vm)))
+	}
+	return nil
+}
+
+// pickLines are the question's lines above the dashboard.
+func (s *replicationScreen) pickLines(width int) []string {
+	vdc := s.w.env.Plan().VDC
+	out := wrapped(fmt.Sprintf("A test copy of %s keeps its MAC and address: it runs on an isolated network of VDC %s (no uplink), saved in the plan as test_migration.network.", s.pick.vm, vdc), width, 2, lipgloss.NewStyle())
+	switch {
+	case s.pick.loading:
+		out = append(out, s.w.spin()+" listing the VDC's isolated networks…")
+	case len(s.pick.choices) == 0:
+		// No choice can be made: the plan file, as before the question
+		// was asked here; and why, with what would let one be picked
+		// here (a network created in the VDC: t lists again).
+		why := "VDC " + vdc + " has no isolated network"
+		if s.pick.err != nil {
+			why = s.pick.err.Error()
+		}
+		out = append(out, wrapped("✗ "+noTestNetwork, width, 2, sErr)...)
+		out = append(out, wrapped("  nothing to pick: "+why+"; then press t to list the networks again", width, 4, sWarn)...)
+	default:
+		for i, c := range s.pick.choices {
+			if i == maxChoices && s.pick.at < maxChoices {
+				out = append(out, sDim.Render(fmt.Sprintf("  … %d more (↓)", len(s.pick.choices)-maxChoices)))
+				break
+			}
+			line := "  " + c.Value
+			if c.Note != "" {
+				line += "  " + c.Note
+			}
+			if i == s.pick.at {
+				out = append(out, sCursor.Render(trunc("› "+line[2:], width)))
+				continue
+			}
+			out = append(out, trunc(line, width))
+		}
 	}
 	return out
 }

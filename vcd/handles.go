@@ -46,6 +46,20 @@ func (v *VDC) NetworkNames() ([]string, error) {
 	return names, nil
 }
 
+// NetworkTypes are the networkType of each of the VDC's org VDC
+// networks, by name.
+func (v *VDC) NetworkTypes() (map[string]string, error) {
+	nets, err := v.vdc.GetAllOpenApiOrgVdcNetworks(nil)
+	if err != nil {
+		return nil, fmt.Errorf("networks of VDC %s: %w", v.Name, err)
+	}
+	out := make(map[string]string, len(nets))
+	for _, n := range nets {
+		out[n.OpenApiOrgVdcNetwork.Name] = n.OpenApiOrgVdcNetwork.NetworkType
+	}
+	return out, nil
+}
+
 // NetworkType is the networkType of the VDC's org VDC network name
 // (NAT_ROUTED, ISOLATED, OPAQUE, ...).
 func (v *VDC) NetworkType(name string) (string, error) {
