@@ -31,6 +31,11 @@ func TestPlanHelpListsEveryKey(t *testing.T) {
 			t.Errorf("ferry plan --help does not describe %q", k)
 		}
 	}
+	// The replica datastore is one of a storage policy's datastores (QA:
+	// it read "one of the VDC's storage policy").
+	if !strings.Contains(help, "a datastore of one of the VDC's storage policies") || strings.Contains(help, "storage policy (else") {
+		t.Errorf("ferry plan --help: provider.datastore's description is not in plain words:\n%s", help)
+	}
 	// A default derived from another answer names it (it once read
 	// "ferry L2 VPN ()").
 	if !strings.Contains(help, "[default ferry L2 VPN (<org>)]") {

@@ -202,7 +202,7 @@ func providerFields() []Field {
 			pp(func(p *ProviderPlan) *string { return &p.Datacenter }), ValidName, nil),
 		str("provider.resource_pool", "Resource pool", "the org VDC's resource pool in the provider vCenter, where the target VMs are made (Cloud Director moves a VM outside it at import)", true,
 			pp(func(p *ProviderPlan) *string { return &p.ResourcePool }), validInventoryPath, nil),
-		str("provider.datastore", "Replica datastore", "the provider datastore where vCenter creates the replica disks: one of the VDC's storage policy (else the import copies them)", true,
+		str("provider.datastore", "Replica datastore", "the provider datastore where vCenter creates the replica disks: a datastore of one of the VDC's storage policies (else the import copies them)", true,
 			pp(func(p *ProviderPlan) *string { return &p.Datastore }), ValidName, nil),
 		str("provider.network", "Provider network", "the provider port group backing the stretched org VDC network, on which the cutover builds the target VMs' NICs", true,
 			pp(func(p *ProviderPlan) *string { return &p.Network }), ValidName, nil),
