@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
-
-	"github.com/ferry-migrate/ferry/steps"
 )
 
 // sampleCounter runs the wizard's model in a real bubbletea program and
@@ -49,13 +46,7 @@ func (c *sampleCounter) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // samples of a round that arrive together reach the screen as one message,
 // so one frame, and every one of them is shown.
 func TestProbeRoundIsOneFrame(t *testing.T) {
-	pf := withVMs("WebApp2")
-	var names []string
-	for i := range 14 {
-		n := fmt.Sprintf("probe %02d (tcp)", i)
-		names = append(names, n)
-		pf.Probes = append(pf.Probes, steps.ProbePlan{Name: n, VM: "WebApp2", TCP: fmt.Sprintf("127.0.0.1:%d", i+1)})
-	}
+	pf, names := withTCPProbes(14)
 	h := newHarness(t, setup{pf: pf, done: append(slices.Clone(infraDone), "vm-selection", "replication")})
 	ch := make(chan ProbeUpdate, len(names))
 	for _, n := range names {

@@ -14,13 +14,7 @@ import (
 // screen showed 4 probes and "… N more" above some 20 empty lines): the
 // probe panel under the dashboard takes the rows the dashboard leaves.
 func TestProbePanelUsesTheRoom(t *testing.T) {
-	pf := withVMs("WebApp2")
-	var names []string
-	for i := range 12 {
-		n := fmt.Sprintf("probe %02d (tcp)", i)
-		names = append(names, n)
-		pf.Probes = append(pf.Probes, steps.ProbePlan{Name: n, VM: "WebApp2", TCP: fmt.Sprintf("127.0.0.1:%d", i+1)})
-	}
+	pf, names := withTCPProbes(12)
 	h := newHarness(t, setup{pf: pf, done: append(slices.Clone(infraDone), "vm-selection", "replication")})
 	h.start(80, 40)
 	dashboardData(h, "WebApp2")
@@ -109,4 +103,17 @@ func TestProbeFiguresWrapWhole(t *testing.T) {
 			}
 		}
 	}
+}
+
+// withTCPProbes is a plan of WebApp2 watched by n TCP probes, and their
+// names ("probe 00 (tcp)", ...).
+func withTCPProbes(n int) (*steps.PlanFile, []string) {
+	pf := withVMs("WebApp2")
+	var names []string
+	for i := range n {
+		name := fmt.Sprintf("probe %02d (tcp)", i)
+		names = append(names, name)
+		pf.Probes = append(pf.Probes, steps.ProbePlan{Name: name, VM: "WebApp2", TCP: fmt.Sprintf("127.0.0.1:%d", i+1)})
+	}
+	return pf, names
 }
