@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/ferry-migrate/ferry/nsx"
@@ -86,6 +88,10 @@ func (w *extWorld) waitEdge(ctx context.Context, env *Env, emit Emit) error {
 	emit(Progress(fmt.Sprintf("waiting up to %s for the edge's API at %s (%s)", w.pf.Extension.Timeout, w.edgeURL, w.edgeFrom), -1))
 	every := min(max(w.timeout/40, 100*time.Millisecond), 2*time.Second)
 	deadline := time.Now().Add(w.timeout)
+	// refused stays true while every attempt was refused: nothing ever
+	// listened at the address, as while the appliance boots, or because
+	// the port is not the edge's.
+	refused := true
 	for {
 		edge, err := w.dialEdge(ctx, env)
 		if err == nil {
@@ -96,7 +102,11 @@ func (w *extWorld) waitEdge(ctx context.Context, env *Env, emit Emit) error {
 			return err
 		}
 		w.edgeDown = err
+		refused = refused && errors.Is(err, syscall.ECONNREFUSED)
 		if time.Now().After(deadline) {
+			if refused {
+				return w.refusedError(err)
+			}
 			return fmt.Errorf("the edge's API at %s (%s) did not answer within %s (extension.timeout): %w", w.edgeURL, w.edgeFrom, w.pf.Extension.Timeout, err)
 		}
 		select {
@@ -105,6 +115,22 @@ func (w *extWorld) waitEdge(ctx context.Context, env *Env, emit Emit) error {
 		case <-time.After(every):
 		}
 	}
+}
+
+// refusedError is waitEdge's error when the edge's address refused every
+// connection until extension.timeout: it leads to the port first (a wrong
+// port refuses for ever), then to the boot (an appliance that boots
+// refuses until its API starts).
+func (w *extWorld) refusedError(err error) error {
+	host, port := w.edgeURL, "?"
+	if u, perr := url.Parse(w.edgeURL); perr == nil && u.Port() != "" {
+		host, port = u.Hostname(), u.Port()
+	}
+	return fmt.Errorf("nothing listens on port %s at %s: the edge's API at %s (%s) refused every connection for %s (extension.timeout). "+
+		"Check the port: extension.edge_port sets it (step 4's Edge API port; default 443, where a real NSX autonomous edge answers; "+
+		"the embedded lab's edge answers on the port ferry lab serve prints and writes into its plan). "+
+		"If the port is right, the appliance is still booting (raise extension.timeout) or has no API (deployed without is_autonomous_edge=True): %w",
+		port, host, w.edgeURL, w.edgeFrom, w.pf.Extension.Timeout, err)
 }
 
 func (w *extWorld) modeText() string {

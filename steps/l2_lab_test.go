@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -249,6 +250,43 @@ func TestApplianceNotAutonomousNeverAnswers(t *testing.T) {
 	ev, err := run(t, l.Config(), plan, t.TempDir()+"/state.json")
 	if err == nil || !strings.Contains(err.Error(), "did not answer within 3s (extension.timeout)") || !strings.Contains(err.Error(), lab.EdgeApplianceIP) {
 		t.Fatalf("run with a non-autonomous edge: %v\n%s", err, ev)
+	}
+}
+
+// TestWrongEdgePortLeadsToThePort: extension.edge_port naming a port the
+// appliance's address refuses (QA: "did not answer within 2m
+// (extension.timeout)... connection refused" sent the operator to the
+// timeout): step 4 still waits out extension.timeout (a booting appliance
+// refuses too), then names the address and port it tried, the key that
+// sets the port, and the port a real edge answers on.
+func TestWrongEdgePortLeadsToThePort(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	// A port nothing listens on at the appliance's address.
+	ln, err := net.Listen("tcp", net.JoinHostPort(lab.EdgeApplianceIP, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	plan := labPlan(t, l, func(pf *steps.PlanFile) {
+		pf.Extension.EdgePort = wrong
+		pf.Extension.Timeout = "2s"
+	})
+	ev, err := run(t, l.Config(), plan, t.TempDir()+"/state.json")
+	if err == nil {
+		t.Fatalf("run with edge port %s: no error\n%s", wrong, ev)
+	}
+	for _, want := range []string{
+		"nothing listens on port " + wrong + " at " + lab.EdgeApplianceIP,
+		"extension.edge_port sets it",
+		"default 443, where a real NSX autonomous edge answers",
+		"the port ferry lab serve prints",
+		"still booting (raise extension.timeout)",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("run with edge port %s: error lacks %q:\n%v", wrong, want, err)
+		}
 	}
 }
 
