@@ -37,7 +37,7 @@ replication data, it shows the steps, names the process that holds it, and
 exits 1 (it does not wait).
 
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
-[{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "health",
+[{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "passes", "health",
 "paused", "held", "reason", "compare_due", "last_compare": {"time", "duration_ns",
 "blocks", "differing", "repaired", "unreported", "resumed", "resumed_blocks",
 "started_over", "earlier_differing", "earlier_repaired", "earlier_unreported"},

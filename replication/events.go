@@ -62,7 +62,11 @@ type Event struct {
 	Kind  EventKind
 	Phase Phase
 	Pass  PassKind
-	Disk  string
+	// Number is the VM's pass number an EventPassDone reports: the count
+	// of its complete passes in its record (VMState.PassCount), which goes on
+	// across ferry processes.
+	Number int
+	Disk   string
 	Counters
 	Compression    float64       // Payload / data wire bytes (1 = incompressible)
 	Rate           float64       // wire bytes per second over the pass so far

@@ -129,6 +129,9 @@ type PassResult struct {
 	Start    time.Time // snapshot time
 	Duration time.Duration
 	Attempts int
+	// Number is the pass's number among the VM's complete passes, as its
+	// record counts them (VMState.PassCount), across ferry processes.
+	Number int
 	// Compare is set when the pass was a full compare (PassOptions.Compare)
 	// and compared every block.
 	Compare *CompareResult
@@ -356,7 +359,8 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 	j.cache.mu.Lock()
 	j.cache.vs = vs
 	j.cache.mu.Unlock()
-	j.emit(Event{Kind: EventPassDone, Pass: p.eventKind(res.Kind), Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
+	res.Number = vs.PassCount
+	j.emit(Event{Kind: EventPassDone, Pass: p.eventKind(res.Kind), Number: vs.PassCount, Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
 	if res.Compare != nil {
 		j.emit(Event{Kind: EventCompared, Compare: res.Compare, Msg: "full compare: " + res.Compare.Summary()})
 	}

@@ -103,6 +103,7 @@ type schedJob struct {
 
 	lastPass time.Time     // snapshot time of the last complete pass
 	lastDur  time.Duration // how long the last complete pass took
+	passes   int           // complete passes recorded (VMState.PassCount)
 
 	verifyEvery time.Duration  // between full compares
 	lastCompare *CompareResult // the last full compare (nil: none yet)
@@ -158,6 +159,8 @@ type JobStatus struct {
 	Waiting     string        `json:"waiting,omitempty"`
 	LastPass    time.Time     `json:"last_pass,omitzero"`
 	LastPassAge time.Duration `json:"age_ns,omitempty"`
+	// Passes counts the job's complete passes (VMState.PassCount).
+	Passes int `json:"passes,omitempty"`
 	// PassAge is how long the running pass has run (0: none runs).
 	PassAge  time.Duration `json:"pass_age_ns,omitempty"`
 	NextPass time.Time     `json:"next_pass,omitzero"`
@@ -197,7 +200,7 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 	if _, ok := s.jobs[job.VM]; ok {
 		return fmt.Errorf("job %s already scheduled", job.VM)
 	}
-	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastDur: vs.LastDuration, paused: vs.Paused, failed: vs.Paused && vs.Failed, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare,
+	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastDur: vs.LastDuration, passes: vs.PassCount, paused: vs.Paused, failed: vs.Paused && vs.Failed, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare,
 		compareNow: vs.CompareNeeded || inflight, waiting: vs.Waiting}
 	if vs.Paused {
 		sj.reason = errors.New(vs.PausedReason)
@@ -425,6 +428,7 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 	switch {
 	case err == nil:
 		sj.lastPass, sj.completed, sj.waiting = res.Start, n, ""
+		sj.passes = max(sj.passes, res.Number)
 		if res.Compare != nil {
 			sj.lastCompare = res.Compare
 			// A compare that started before a VerifyNow does not answer it.
@@ -737,6 +741,7 @@ func (s *Scheduler) FinalPass(ctx context.Context, vm string) (PassResult, error
 		sj.due = s.now()
 	} else {
 		sj.lastPass, sj.cutOver = res.Start, true
+		sj.passes = max(sj.passes, res.Number)
 	}
 	s.changedLocked()
 	s.mu.Unlock()
@@ -765,7 +770,7 @@ func (s *Scheduler) Status() []JobStatus {
 
 // statusLocked is sj's status at now; s.mu is held.
 func (s *Scheduler) statusLocked(sj *schedJob, now time.Time) JobStatus {
-	st := JobStatus{VM: sj.job.VM, RPO: RPO(sj.rpo), Running: sj.running, Paused: sj.paused, Held: sj.hold, LastPass: sj.lastPass, NextPass: sj.due,
+	st := JobStatus{VM: sj.job.VM, RPO: RPO(sj.rpo), Running: sj.running, Paused: sj.paused, Held: sj.hold, LastPass: sj.lastPass, NextPass: sj.due, Passes: sj.passes,
 		LastCompare: sj.lastCompare, CompareDue: !sj.final && sj.compareDue(now)}
 	if sj.reason != nil {
 		st.Reason = sj.reason.Error()

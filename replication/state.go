@@ -70,7 +70,11 @@ type VMState struct {
 	// the powered-off source: the interval before the next pass spans the
 	// cutover's window (the source down, rolled back, booted), not the
 	// guest's ordinary writing, and is no change rate's.
-	LastFinal    bool   `json:",omitempty"`
+	LastFinal bool `json:",omitempty"`
+	// PassCount counts the VM's complete passes (NotePass), so that pass
+	// numbers go on across ferry processes (0: none, or a record from
+	// before it was kept).
+	PassCount    int    `json:",omitempty"`
 	Paused       bool   `json:",omitempty"`
 	PausedReason string `json:",omitempty"`
 	// Failed says a failed pass paused the job (not a request).
@@ -692,6 +696,7 @@ func (vs *VMState) NotePass(asOf, start time.Time, d time.Duration, kind PassKin
 		vs.LastInterval = asOf.Sub(vs.LastPass)
 	}
 	vs.LastPass, vs.LastDuration, vs.LastFinal = asOf, d, kind == PassFinal
+	vs.PassCount++
 	if kind == PassIncremental && !compared && !afterFinal {
 		vs.LastPlanned, vs.LastIncremental = planned, start
 		vs.IncrementalInterval, vs.IncrementalDuration = vs.LastInterval, d

@@ -82,7 +82,7 @@ func (f *ReplicationFeed) NotStarted(err error) {
 func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 	for _, j := range jobs {
 		f.mu.Lock()
-		r := &ReplicationUpdate{VM: j.VM, Phase: "idle", RPO: j.RPO.Duration(), LastPass: j.LastPass, NextPass: j.NextPass, Paused: j.Paused, Health: rpoHealth(j.Health)}
+		r := &ReplicationUpdate{VM: j.VM, Phase: "idle", Pass: j.Passes, RPO: j.RPO.Duration(), LastPass: j.LastPass, NextPass: j.NextPass, Paused: j.Paused, Health: rpoHealth(j.Health)}
 		if j.Running {
 			r.Phase = "running"
 		}
@@ -137,7 +137,13 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		r.Planned, r.Read, r.Sent, r.Acked, r.Resumed = ev.Planned, ev.Read, ev.Sent, ev.Acked, ev.Resumed
 		r.Rate, r.ETA = ev.Rate, ev.ETA
 	case replication.EventPassDone:
+		// The VM's pass number as its record counts them, across ferry
+		// processes (QA: "idle #1" after a restart, for a VM two passes
+		// in); an event without one counts on from the row.
 		r.Pass++
+		if ev.Number > 0 {
+			r.Pass = ev.Number
+		}
 		r.Phase, r.Err, r.ETA = "idle", "", 0
 		r.Acked = r.Planned
 		if ev.LastPassAge == 0 {
@@ -262,7 +268,7 @@ func statusRows(sts []steps.VMStatus) []ReplicationUpdate {
 	out := make([]ReplicationUpdate, 0, len(sts))
 	for _, st := range sts {
 		rpo := st.RPO.Duration()
-		u := ReplicationUpdate{VM: st.VM, Phase: "idle", RPO: rpo, LastPass: st.LastPass, Paused: st.Paused, Health: rpoHealth(st.Health)}
+		u := ReplicationUpdate{VM: st.VM, Phase: "idle", Pass: st.Passes, RPO: rpo, LastPass: st.LastPass, Paused: st.Paused, Health: rpoHealth(st.Health)}
 		switch {
 		case st.Phase == replication.JobCutOver:
 			u.Phase = PhaseCutOver
