@@ -116,9 +116,24 @@ engine has written one yet.`,
 				return usageError{jobsErr}
 			}
 			// Without an engine, a step runs while a ferry process holds
-			// the state file's lock.
-			idle := steps.StateHolder(f.statePath()) == 0
-			engine.EndedCutover(env, &st, idle)
+			// the state file's lock, and that process is the one that
+			// began it (QA: a wizard restarted after a kill -9 during
+			// step 6 had the step called running, though it ran no step).
+			holder := steps.StateHolder(f.statePath())
+			idle := holder == 0
+			runs := func(id string) bool {
+				pid := env.State.Get(id).PID
+				return !idle && (pid == 0 || pid == holder)
+			}
+			engine.EndedCutover(env, &st, !runs("cutover"))
+			if !idle {
+				st.Steps = slices.Clone(st.Steps)
+				for i, s := range st.Steps {
+					if s.Status == string(steps.StatusRunning) && !runs(s.Step) {
+						interrupt(&st.Steps[i], fmt.Sprintf(heldInterruptedSummary, holder))
+					}
+				}
+			}
 			return printStatus(out, st, asJSON, idle)
 		},
 	}
@@ -136,7 +151,23 @@ const (
 	// interruptedEndedSummary begins the summary of a cutover step whose
 	// run stopped once its VMs' cutovers had ended (the rest says how).
 	interruptedEndedSummary = "its run stopped (the process was killed or stopped) once its VMs' cutovers had ended: "
+	// heldInterruptedSummary is interruptedSummary while another ferry
+	// process (%d) holds the plan without running the step.
+	heldInterruptedSummary = "its run stopped midway (the process was killed or stopped); ferry process %d, which holds the plan now (a wizard or a ferry run), has not run it again: the wizard does when told to (enter on the step), a ferry run when it gets to it"
 )
+
+// interrupt makes s, recorded running while nobody runs it, interrupted,
+// its summary saying so (a cutover step's says how its VMs' cutovers
+// ended, engine.EndedCutover).
+func interrupt(s *engine.StepStatus, summary string) {
+	ended := s.Summary
+	s.Status, s.Summary = statusInterrupted, summary
+	if s.Step == "cutover" && ended != "" {
+		// Its VMs' cutovers ended (engine.EndedCutover): no run runs
+		// it again.
+		s.Summary = interruptedEndedSummary + ended
+	}
+}
 
 // stoppedSummary begins the health of a job nothing replicates now.
 const stoppedSummary = "not replicating: no ferry serve, wizard or ferry run is running for this plan (ferry serve replicates every RPO in the background)"
@@ -157,13 +188,7 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 		st.Steps = slices.Clone(st.Steps)
 		for i, s := range st.Steps {
 			if s.Status == string(steps.StatusRunning) {
-				st.Steps[i].Status = statusInterrupted
-				st.Steps[i].Summary = interruptedSummary
-				if s.Step == "cutover" && s.Summary != "" {
-					// The cutover step, its VMs' cutovers ended
-					// (engine.EndedCutover): no run runs it again.
-					st.Steps[i].Summary = interruptedEndedSummary + s.Summary
-				}
+				interrupt(&st.Steps[i], interruptedSummary)
 			}
 		}
 		if st.Engine == nil {

@@ -30,6 +30,12 @@ type StepState struct {
 	Finished *time.Time `json:"finished,omitempty"`
 	Summary  string     `json:"summary,omitempty"` // "no changes", "2 changes", skip reason
 	Error    string     `json:"error,omitempty"`
+	// PID is the process that runs the step (Begin) while it is recorded
+	// running: a ferry process that holds the state later (a wizard
+	// started after a kill) and is another one does not run it (ferry
+	// status says it is interrupted). 0: not running, or recorded by an
+	// older ferry.
+	PID int `json:"pid,omitempty"`
 	// Resources are the objects the step created or owns (names, morefs, URNs).
 	Resources []Resource `json:"resources,omitempty"`
 	// Outputs are non-secret values later steps need (a network id, a
@@ -153,6 +159,16 @@ func (s *State) Get(id string) StepState {
 // Status is the step's status.
 func (s *State) Status(id string) Status { return s.Get(id).Status }
 
+// Interrupted says that the step is recorded running by another process
+// than this one (or by an older ferry that recorded none), which stopped
+// midway: this process holds the state (Lock), so nothing runs it now. A
+// ferry serve's sessions share its process: a step one of them runs is not
+// interrupted for the others.
+func (s *State) Interrupted(id string) bool {
+	st := s.Get(id)
+	return st.Status == StatusRunning && st.PID != os.Getpid()
+}
+
 // update changes one step's record and saves.
 func (s *State) update(id string, f func(st *StepState, now time.Time)) error {
 	s.mu.Lock()
@@ -164,6 +180,9 @@ func (s *State) update(id string, f func(st *StepState, now time.Time)) error {
 	}
 	now := s.now().UTC()
 	f(st, now)
+	if st.Status != StatusRunning {
+		st.PID = 0
+	}
 	s.Updated = now
 	return s.saveLocked()
 }
@@ -172,6 +191,7 @@ func (s *State) update(id string, f func(st *StepState, now time.Time)) error {
 func (s *State) Begin(id string) error {
 	return s.update(id, func(st *StepState, now time.Time) {
 		st.Status, st.Started, st.Finished, st.Error, st.Summary = StatusRunning, &now, nil, "", ""
+		st.PID = os.Getpid()
 	})
 }
 

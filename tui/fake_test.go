@@ -315,6 +315,10 @@ type setup struct {
 	recovered []steps.Event
 }
 
+// killedPID is the process that began the steps of setup.running: a ferry
+// killed since (any process but this one).
+const killedPID = 1
+
 func newHarness(t testing.TB, s setup) *harness {
 	t.Helper()
 	it, byID := fakeItinerary()
@@ -355,6 +359,8 @@ func newHarness(t testing.TB, s setup) *harness {
 		if err := state.Begin(id); err != nil {
 			t.Fatal(err)
 		}
+		// Begun by the killed ferry, not by this process.
+		state.Steps[id].PID = killedPID
 	}
 	for _, vm := range s.testsRecorded {
 		if err := state.SetOutput("test-migration", "test."+vm, "running"); err != nil {

@@ -296,7 +296,7 @@ func (r *stepRun) mirror(sr SharedRun) []tea.Msg {
 	}
 	if sr.ID != r.mirrored {
 		r.mirrored, r.own = sr.ID, false
-		r.stream, r.err, r.note, r.scroll.top = nil, nil, "", 0
+		r.stream, r.err, r.note, r.interrupted, r.scroll.top = nil, nil, "", false, 0
 		if sr.Phase == runPlanning || sr.Phase == runPlanned {
 			r.phase, r.plan = phasePlanning, steps.Plan{}
 		} else {

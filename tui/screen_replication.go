@@ -181,7 +181,11 @@ func (s *replicationScreen) view(width, height int) string {
 		if s.run.note != "" {
 			out = append(out, wrap(s.run.note+".", width)...)
 		}
-		out = append(append(out, wrap("Press enter to plan the replication of the selected VMs.", width)...), "")
+		enter := "Press enter to plan the replication of the selected VMs."
+		if s.run.interrupted {
+			enter = "Press enter to plan resuming it: the replica disks made are kept, an interrupted pass goes on from what the receiver holds durably (not sent again), and the step waits for each VM's pass. The dashboard below shows what replicates now."
+		}
+		out = append(append(out, wrap(enter, width)...), "")
 	case phaseDone:
 		if cut := s.w.env.CutOverVMs(); len(cut) > 0 && len(s.w.env.Migrating()) == 0 {
 			// Not "started": nothing replicates any more.

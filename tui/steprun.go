@@ -63,8 +63,12 @@ type stepRun struct {
 	// decision is the operator's decision on the confirmed VMs'
 	// interrupted cutovers ("": cut over); given to the Env with them.
 	decision string
-	// note says why a done step shows its inputs again (VMs added).
+	// note says why a done step shows its inputs again (VMs added), or
+	// that its run was interrupted (interrupted).
 	note string
+	// interrupted: the state records the step running, begun by a ferry
+	// process that stopped midway (a kill -9); enter resumes it.
+	interrupted bool
 	// scroll shows the plan or the result a page at a time.
 	scroll scroller
 	// more is a screen's own result lines (step 7's probe results), shown
@@ -89,6 +93,14 @@ func newStepRun(w *wiring, idx int) stepRun {
 		}
 	case st.Status == steps.StatusFailed:
 		r.phase, r.err = phaseFailed, errors.New(st.Error)
+	case w.env.State.Interrupted(r.id()):
+		// QA: after a kill -9 during step 6 the wizard said "Press enter
+		// to plan the replication..." as if it had never run.
+		r.interrupted = true
+		r.note = fmt.Sprintf("Step %d was interrupted: the ferry that ran it stopped midway", idx+1)
+		if st.Started != nil {
+			r.note += " (it began at " + st.Started.Local().Format("15:04:05") + ")"
+		}
 	case st.Status == steps.StatusPending && r.id() == "cutover" && w.env.LastCutoverDecided():
 		r.phase, r.summary, r.rolledBack = phaseWaiting, st.Summary, true
 		if st.Finished != nil {
@@ -142,6 +154,9 @@ func (r *stepRun) startApply() tea.Cmd {
 	r.cancel = cancel
 	r.phase, r.err, r.events, r.fraction, r.message, r.planFailed = phaseApplying, nil, nil, -1, "starting", false
 	r.started, r.finished, r.own = r.w.now(), time.Time{}, true
+	if r.interrupted {
+		r.interrupted, r.note = false, "" // this run resumes it
+	}
 	idx, stage, confirmed := r.idx, r.stage, r.confirmed
 	state, id := r.w.env.State, r.id()
 	env, cutoverVMs, decision := r.w.env, r.cutoverVMs, r.decision
