@@ -127,8 +127,7 @@ func (w *extWorld) refusedError(err error) error {
 		host, port = u.Hostname(), u.Port()
 	}
 	return fmt.Errorf("nothing listens on port %s at %s: the edge's API at %s (%s) refused every connection for %s (extension.timeout). "+
-		"Check the port: extension.edge_port sets it (step 4's Edge API port; default 443, where a real NSX autonomous edge answers; "+
-		"the embedded lab's edge answers on the port ferry lab serve prints and writes into its plan). "+
+		"Check the port: extension.edge_port sets it (step 4's Edge API port; default 443, where a real NSX autonomous edge answers). "+
 		"If the port is right, the appliance is still booting (raise extension.timeout) or has no API (deployed without is_autonomous_edge=True): %w",
 		port, host, w.edgeURL, w.edgeFrom, w.pf.Extension.Timeout, err)
 }

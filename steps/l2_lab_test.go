@@ -281,7 +281,6 @@ func TestWrongEdgePortLeadsToThePort(t *testing.T) {
 		"nothing listens on port " + wrong + " at " + lab.EdgeApplianceIP,
 		"extension.edge_port sets it",
 		"default 443, where a real NSX autonomous edge answers",
-		"the port ferry lab serve prints",
 		"still booting (raise extension.timeout)",
 	} {
 		if !strings.Contains(err.Error(), want) {
