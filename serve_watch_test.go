@@ -93,3 +93,33 @@ func TestServeViewerWatchesDriver(t *testing.T) {
 	view.waitFor(t, "WebApp2: migrated · measured downtime")
 	drv.waitFor(t, "measured downtime")
 }
+
+// TestServeWatcherToldTheDriverLeft (QA: after the driver's ssh client was
+// killed, the session that watched because it drove read "WATCHING admin
+// drives" for as long as it stayed): its header says no one drives and how
+// to drive, then names the next driver when one attaches.
+func TestServeWatcherToldTheDriverLeft(t *testing.T) {
+	l, _ := engineLab(t)
+	aliceKey, bobKey := sshKey(t), sshKey(t)
+	keys := filepath.Join(t.TempDir(), "authorized_keys")
+	authorized := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(aliceKey.PublicKey()))) + " alice@laptop\n" +
+		strings.TrimSpace(string(gossh.MarshalAuthorizedKey(bobKey.PublicKey()))) + " bob@laptop\n"
+	if err := os.WriteFile(keys, []byte(authorized), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, l, "--ssh", "127.0.0.1:0", "--authorized-keys", keys)
+	addr := sshAddrOf(t, srv.lines["ssh"])
+	hostKey := hostPublicKey(t, filepath.Join(l.Dir, "plan.ssh_host_ed25519_key"))
+
+	drv := attach(t, addr, sshConfig("admin", aliceKey, hostKey), "")
+	drv.waitFor(t, "DRIVER")
+	view := attach(t, addr, sshConfig("bob", bobKey, hostKey), "")
+	defer view.drop()
+	view.waitFor(t, "WATCHING admin (alice@laptop) drives")
+	drv.drop()
+	view.waitFor(t, "WATCHING no one drives now: attach again to drive")
+	again := attach(t, addr, sshConfig("carol", aliceKey, hostKey), "")
+	defer again.drop()
+	again.waitFor(t, "DRIVER")
+	view.waitFor(t, "WATCHING carol (alice@laptop) drives")
+}

@@ -26,6 +26,22 @@ type servedWizard struct {
 
 	mu     sync.Mutex
 	driver string // the driving terminal's user, "" when none
+	// followers are the programs of the terminals that watch because
+	// another drives (not those that asked to watch): told when the
+	// driver goes or another comes (their header names who drives).
+	followers map[*tea.Program]bool
+}
+
+// noDriver is why a terminal watches once the driver that made it watch
+// went away: its role is kept until it attaches again.
+const noDriver = "no one drives now: attach again to drive"
+
+// tellFollowers tells the watching terminals that the driver changed.
+// Called with w.mu held; Send does not wait for them.
+func (w *servedWizard) tellFollowers(msg tui.DriverChanged) {
+	for p := range w.followers {
+		go p.Send(msg)
+	}
 }
 
 // attachee is a terminal attaching to the wizard.
@@ -51,6 +67,7 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 			role, why = roleViewer, w.driver+" drives"
 		} else {
 			w.driver = a.who
+			w.tellFollowers(tui.DriverChanged{Viewer: a.who + " drives"})
 		}
 		w.mu.Unlock()
 	}
@@ -62,6 +79,7 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 		if role == roleDriver {
 			w.mu.Lock()
 			w.driver = ""
+			w.tellFollowers(tui.DriverChanged{Viewer: noDriver, Left: a.who})
 			w.mu.Unlock()
 		}
 		w.log.Info("wizard: detached", "user", a.who, "via", a.via, "fingerprint", a.fingerprint, "role", role)
@@ -109,6 +127,22 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 		SavePlan: func(pf *steps.PlanFile) error { return pf.Save(w.plan) }}
 	model := tui.New(ctx, deps)
 	p := tea.NewProgram(model, append(opts, tea.WithAltScreen(), tea.WithContext(ctx))...)
+	if role == roleViewer && a.viewer == "" {
+		w.mu.Lock()
+		if w.followers == nil {
+			w.followers = map[*tea.Program]bool{}
+		}
+		w.followers[p] = true
+		if w.driver == "" { // it went while this one attached
+			w.tellFollowers(tui.DriverChanged{Viewer: noDriver})
+		}
+		w.mu.Unlock()
+		context.AfterFunc(ctx, func() {
+			w.mu.Lock()
+			delete(w.followers, p)
+			w.mu.Unlock()
+		})
+	}
 	return p, cancel
 }
 

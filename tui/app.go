@@ -525,6 +525,18 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		return nil
+	case DriverChanged:
+		if m.w.session.viewer() && msg.Viewer != "" {
+			m.w.session.Viewer = msg.Viewer
+		}
+		if msg.Left != "" {
+			for _, sc := range m.screens {
+				if c, ok := sc.(*cutoverScreen); ok && c.driver.by == msg.Left {
+					c.driver.by = "" // (QA: "> WebAp" stayed after the driver's kill -9)
+				}
+			}
+		}
+		return nil
 	case tea.KeyMsg:
 		return m.key(msg)
 	case spinner.TickMsg:

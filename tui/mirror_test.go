@@ -521,3 +521,19 @@ func TestViewerSeesTheDriversCheckResults(t *testing.T) {
 		}
 	}
 }
+
+// TestViewerToldTheDriverLeft (QA over SSH: after the driver's kill -9 the
+// watching session still read "WATCHING admin drives" and "admin types the
+// confirmation: > WebAp"): the engine's DriverChanged names who drives now,
+// and a confirmation the driver that left was typing is not shown as typed.
+func TestViewerToldTheDriverLeft(t *testing.T) {
+	_, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication", "checks")}, 120, 40)
+	s := view.m.screens[7].(*cutoverScreen)
+	s.answers(SharedRun{ID: 5, Step: "cutover", Phase: runEditing, By: "admin (alice@laptop)", Answers: map[string]string{"confirm": "WebAp", "power_on": "true"}})
+	view.mustSee(t, "admin (alice@laptop) types the confirmation:", "> WebAp")
+	view.send(DriverChanged{Viewer: "no one drives now: attach again to drive", Left: "admin (alice@laptop)"})
+	view.mustSee(t, "WATCHING no one drives now")
+	view.mustNotSee(t, "types the confirmation:", "> WebAp")
+	view.send(DriverChanged{Viewer: "carol (laptop) drives"})
+	view.mustSee(t, "WATCHING carol (laptop) drives")
+}

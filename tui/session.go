@@ -40,6 +40,15 @@ type Session struct {
 
 func (s *Session) viewer() bool { return s != nil && s.Viewer != "" }
 
+// DriverChanged tells a watching session that the engine's driver
+// changed: Viewer is its new reason to watch ("bob drives", or that no one
+// drives since the driver's terminal went away). A confirmation that the
+// driver who left was typing is no longer shown as being typed.
+type DriverChanged struct {
+	Viewer string
+	Left   string // the driver who detached ("" when one attached)
+}
+
 // engineBusy is Busy, "" without an engine.
 func (s *Session) engineBusy() string {
 	if s == nil || s.Busy == nil {
