@@ -375,4 +375,5 @@ var (
 	_ mirrorer = (*cutoverScreen)(nil)
 	_ mirrorer = (*replicationScreen)(nil)
 	_ answerer = (*stepScreen)(nil)
+	_ answerer = (*vmScreen)(nil)
 )

@@ -537,3 +537,24 @@ func TestViewerToldTheDriverLeft(t *testing.T) {
 	view.send(DriverChanged{Viewer: "carol (laptop) drives"})
 	view.mustSee(t, "WATCHING carol (laptop) drives")
 }
+
+// TestViewerSeesDriversVMSelection (QA over SSH: the watching session read
+// "[ ] WebApp3" and "1 of 17 selected" while the driver had ticked WebApp3
+// too, until the driver planned): the viewer on step 5 shows the VMs as
+// the driver ticks them, and one elsewhere is taken there.
+func TestViewerSeesDriversVMSelection(t *testing.T) {
+	drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: infraDone}, 120, 40)
+	drv.mustSee(t, "Step 5 of 8", "[x] WebApp2")
+	view.mustSee(t, "Step 5 of 8", "[x] WebApp2", "[ ] WebApp3")
+	drv.send(press("/"))
+	drv.typeText("WebApp3")
+	drv.send(press("enter"))
+	drv.send(press("space"))
+	drv.mustSee(t, "[x] WebApp3")
+	view.pullRuns()
+	view.mustSee(t, "[x] WebApp2", "[x] WebApp3", "2 of ")
+	view.mustNotSee(t, "[ ] WebApp3")
+	drv.send(press("space")) // and untick it
+	view.pullRuns()
+	view.mustSee(t, "[ ] WebApp3", "1 of ")
+}
