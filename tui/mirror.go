@@ -111,12 +111,10 @@ func (s *sharing) event(ev steps.Event) {
 	s.b.Event(s.id, ev)
 }
 
-func (s *sharing) finish(out steps.Outcome, report string, err error) {
-	if s == nil {
-		return
-	}
+// finishAt ends the run at at, by the clock its Started was read from.
+func (s *sharing) finishAt(at time.Time, out steps.Outcome, report string, err error) {
 	if b, ok := s.b.(finishAt); ok {
-		b.FinishAt(s.id, s.now(), out, report, err)
+		b.FinishAt(s.id, at, out, report, err)
 		return
 	}
 	s.b.Finish(s.id, out, report, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -557,4 +558,27 @@ func TestViewerSeesDriversVMSelection(t *testing.T) {
 	drv.send(press("space")) // and untick it
 	view.pullRuns()
 	view.mustSee(t, "[ ] WebApp3", "1 of ")
+}
+
+// TestViewerShowsTheDriversDuration (QA over SSH: the driver's screen read
+// "✓ done: 2 changes · took 640ms", the watcher's "took 638ms" for the same
+// run): the run's start and end are the ones its record has.
+func TestViewerShowsTheDriversDuration(t *testing.T) {
+	pf := withVMs("WebApp2")
+	pf.EdgeGateway, pf.Network.GatewayCIDR = "company-edge", "172.16.10.1/24"
+	drv, view, _ := twoSessions(t, setup{pf: pf, done: []string{"rights"}}, 120, 40)
+	tick := t0
+	drv.m.w.now = func() time.Time { tick = tick.Add(time.Millisecond); return tick } // every read a later time
+	drv.mustSee(t, "Step 2 of 8 · Trunk network")
+	drv.send(press("enter"))
+	drv.mustSee(t, "Plan — nothing has changed yet")
+	drv.send(press("enter"))
+	drv.mustSee(t, "✓ done")
+	view.pullRuns()
+	view.mustSee(t, "✓ done")
+	took := regexp.MustCompile(`took \S+`)
+	d, v := took.FindString(drv.view()), took.FindString(view.view())
+	if d == "" || d != v {
+		t.Fatalf("the driver's screen says %q, the viewer's %q", d, v)
+	}
 }
