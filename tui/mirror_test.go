@@ -544,8 +544,11 @@ func TestViewerToldTheDriverLeft(t *testing.T) {
 // too, until the driver planned): the viewer on step 5 shows the VMs as
 // the driver ticks them, and one elsewhere is taken there.
 func TestViewerSeesDriversVMSelection(t *testing.T) {
-	drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: infraDone}, 120, 40)
-	drv.mustSee(t, "Step 5 of 8", "[x] WebApp2")
+	pf := withVMs("WebApp2")
+	pf.Job = "WebApp2-Migration" // the default name: it follows the selection
+	drv, view, _ := twoSessions(t, setup{pf: pf, done: infraDone}, 120, 40)
+	drv.mustSee(t, "Step 5 of 8", "[x] WebApp2", "job WebApp2-Migration")
+	view.mustSee(t, "job WebApp2-Migration")
 	view.mustSee(t, "Step 5 of 8", "[x] WebApp2", "[ ] WebApp3")
 	drv.send(press("/"))
 	drv.typeText("WebApp3")
@@ -553,7 +556,7 @@ func TestViewerSeesDriversVMSelection(t *testing.T) {
 	drv.send(press("space"))
 	drv.mustSee(t, "[x] WebApp3")
 	view.pullRuns()
-	view.mustSee(t, "[x] WebApp2", "[x] WebApp3", "2 of ")
+	view.mustSee(t, "[x] WebApp2", "[x] WebApp3", "2 of ", "job WebApp2-WebApp3-Migration")
 	view.mustNotSee(t, "[ ] WebApp3")
 	drv.send(press("space")) // and untick it
 	view.pullRuns()

@@ -399,11 +399,15 @@ func (s *vmScreen) publish() {
 // answers shows the driver's selection and options as it makes them.
 func (s *vmScreen) answers(r SharedRun) {
 	if v, ok := r.Answers["vms"]; ok {
+		was := s.jobVMs()
 		s.selected = map[string]bool{}
 		for _, name := range strings.Split(v, ",") {
 			if name != "" {
 				s.selected[name] = true
 			}
+		}
+		if !slices.Equal(was, s.jobVMs()) {
+			s.reselected() // a job name that was the default follows, as the driver's
 		}
 		s.onForm = r.Focus >= 0
 	}
