@@ -65,6 +65,11 @@ func TestPassNumbersGoOnAcrossSchedulers(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev2.wait(t, 1, passDone)
+	// The pass-done event comes from inside the pass; the scheduler
+	// records the pass once it returns.
+	if err := s2.WaitIdle(ctx2, "a"); err != nil {
+		t.Fatal(err)
+	}
 	if got := numbers(ev2); got[0] != 3 {
 		t.Errorf("restarted scheduler's first pass-done number %d, want 3 (the record had 2)", got[0])
 	}
