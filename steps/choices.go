@@ -88,10 +88,8 @@ func ChoicesDependOn(key string) []string {
 // is free text.
 func (e *Env) Choices(ctx context.Context, key string, answers map[string]string) ([]Choice, error) {
 	switch key {
-	case "org", "vdc", "edge_gateway", "storage_profile":
+	case "org", "vdc", "edge_gateway", "storage_profile", TestNetworkKey:
 		return e.cloudChoices(ctx, key, answers)
-	case TestNetworkKey:
-		return e.testNetworkChoices(ctx, answers)
 	case "appliance.stretched_portgroup", "appliance.uplink_portgroup", "appliance.sink_portgroup":
 		return e.portgroupChoices(ctx, key, answers)
 	case "appliance.datacenter", "appliance.datastore":
@@ -227,7 +225,7 @@ func (e *Env) cloudChoices(ctx context.Context, key string, answers map[string]s
 	if key != "org" && org == "" {
 		return nil, errors.New("name the organization first")
 	}
-	if (key == "edge_gateway" || key == "storage_profile") && vdcName == "" {
+	if (key == "edge_gateway" || key == "storage_profile" || key == TestNetworkKey) && vdcName == "" {
 		return nil, errors.New("name the VDC first")
 	}
 	c, err := e.VCD(ctx)
@@ -260,6 +258,9 @@ func (e *Env) cloudChoices(ctx context.Context, key string, answers map[string]s
 	vdc, err := c.VDCByName(org, vdcName)
 	if err != nil {
 		return nil, err
+	}
+	if key == TestNetworkKey {
+		return testNetworkChoices(vdc, vdcName)
 	}
 	if key == "edge_gateway" {
 		return plain(vcd.EdgeGatewayNames(vdc))

@@ -61,27 +61,11 @@ func testNetworkRefusal(name, typ string) error {
 	return fmt.Errorf("%s is a %s network: a test copy keeps the source's MAC and address, so it must run on an ISOLATED org VDC network (no uplink, not stretched)", name, typ)
 }
 
-// testNetworkChoices are the networks of the VDC (answered in the form,
-// else the plan's) that test_migration.network may name
-// (testNetworkRefusal), for a front end to pick from. When there is none,
-// the error names the VDC, the networks it has and what to do.
-func (e *Env) testNetworkChoices(ctx context.Context, answers map[string]string) ([]Choice, error) {
-	pf := e.Plan()
-	org, vdcName := answer(answers, "org", pf.Org), answer(answers, "vdc", pf.VDC)
-	switch {
-	case org == "":
-		return nil, errors.New("name the organization first")
-	case vdcName == "":
-		return nil, errors.New("name the VDC first")
-	}
-	c, err := e.VCD(ctx)
-	if err != nil {
-		return nil, err
-	}
-	vdc, err := c.VDCByName(org, vdcName)
-	if err != nil {
-		return nil, err
-	}
+// testNetworkChoices are the networks of vdc (named vdcName) that
+// test_migration.network may name (testNetworkRefusal), for a front end to
+// pick from (Env.Choices). When there is none, the error names the VDC,
+// the networks it has and what to do.
+func testNetworkChoices(vdc *vcd.VDC, vdcName string) ([]Choice, error) {
 	nets, err := vdc.NetworkTypes()
 	if err != nil {
 		return nil, err
