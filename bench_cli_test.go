@@ -28,6 +28,12 @@ func TestBenchReplicateCPUProfile(t *testing.T) {
 	if !strings.Contains(string(out), "CPU time (this process") || !strings.Contains(string(out), "CPU seconds per GiB") {
 		t.Errorf("no CPU time of the initial sync and the raw copy in:\n%s", out)
 	}
+	// The kernel's own cost of a loopback hop, measured in the same run:
+	// with the file reader the initial sync makes one.
+	if !regexp.MustCompile(`one loopback TCP hop \(no TLS, no ferry\) +16777216 +\S+ +\d+ +\S+`).Match(out) ||
+		!strings.Contains(string(out), "loopback hops of the initial sync here: 1 (sender → receiver") {
+		t.Errorf("no loopback hop measured, or not one hop with the file reader, in:\n%s", out)
+	}
 	if b, err := exec.Command("go", "tool", "pprof", "-top", prof).CombinedOutput(); err != nil {
 		t.Fatalf("go tool pprof: %v: %s", err, b)
 	}
@@ -48,6 +54,9 @@ func TestBenchReplicateHostDirect(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	s := string(out)
+	if !strings.Contains(s, "loopback hops of the initial sync here: 2 (ESXi host → sender: 268435456 bytes") {
+		t.Errorf("want two loopback hops with the host-direct reader, in:\n%s", s)
+	}
 	m := regexp.MustCompile(`source reads: (\d+) host-direct .*, (\d+) through vCenter's /folder proxy`).FindStringSubmatch(s)
 	if m == nil || m[1] == "0" || m[2] != "0" {
 		t.Errorf("want reads host-direct only, in:\n%s", s)

@@ -78,6 +78,11 @@ type BenchResult struct {
 	// read as the cutover reads the powered-off VM, and of the replica:
 	// what cutover.full_verify costs inside the downtime), and its CPU time.
 	FullVerify, FullVerifyCPU time.Duration
+	// Loopback is one plain loopback TCP transfer of the disk's bytes (no
+	// TLS, no ferry: read from the page cache, written to a socket, read
+	// and discarded at the other end), and its CPU time: what the kernel
+	// alone costs for each hop the initial sync makes on this machine.
+	Loopback, LoopbackCPU time.Duration
 	// Runs are the raw copies and initial syncs measured (RawCopy, Initial
 	// and their CPU times above are the medians over them).
 	Runs []BenchRun
@@ -174,6 +179,47 @@ func changeDiskWith(path string, size, changed int64, seed uint64, track *FileSo
 		}
 	}
 	return f.Sync()
+}
+
+// loopbackCopy sends the file at src over one loopback TCP connection
+// (no TLS, no framing, no sendfile or splice: the bytes pass through user
+// memory as they do at each end of a replication hop) to a reader that
+// discards them, and returns the time and the CPU time it took.
+func loopbackCopy(src string) (took, cpu time.Duration, err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer in.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer ln.Close()
+	got := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err
+			return
+		}
+		defer c.Close()
+		_, err = io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{c}, make([]byte, FrameMax))
+		got <- err
+	}()
+	start, cpu0 := time.Now(), processCPU()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return 0, 0, err
+	}
+	_, err = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{in}, make([]byte, FrameMax))
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := <-got; err == nil {
+		err = rerr
+	}
+	return time.Since(start), processCPU() - cpu0, err
 }
 
 func rawCopy(src, dst string) error {
@@ -297,6 +343,10 @@ func BenchReplicate(ctx context.Context, o BenchOptions) (BenchResult, error) {
 	r.Initial = medianOf(r.Runs, func(b BenchRun) time.Duration { return b.Initial })
 	r.InitialCPU = medianOf(r.Runs, func(b BenchRun) time.Duration { return b.InitialCPU })
 	r.InitialSent = r.Runs[len(r.Runs)-1].InitialSent
+	var err error
+	if r.Loopback, r.LoopbackCPU, err = loopbackCopy(src); err != nil {
+		return r, fmt.Errorf("loopback copy: %w", err)
+	}
 	job := t.job
 	if err := changeDiskWith(src, o.Size, o.Changed, o.Seed+2, tracked, o.Write); err != nil {
 		return r, fmt.Errorf("change disk: %w", err)
