@@ -195,8 +195,17 @@ func (c *vmCutover) coldWindow(ctx context.Context) error {
 	if !c.src.PoweredOn() {
 		c.leaveOff = true
 		c.rep.Note = "cold migration of a powered-off VM: no service was running, so no downtime is measured"
+		if c.leave != nil { // no shutdown to line up with the wave's
+			c.leave()
+		}
+		if _, err := c.takeSlot(ctx); err != nil {
+			return err
+		}
 	} else {
 		c.waveReady(ctx)
+		if _, err := c.takeSlot(ctx); err != nil {
+			return err
+		}
 		if err := c.shutdown(ctx, "guest shut down (cold migration: the whole replication happens in this window)"); err != nil {
 			return err
 		}

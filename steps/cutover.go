@@ -624,7 +624,12 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		report.WaveProbes = judgeWaveProbes(ctx, wp, wave, mon, interval, greenTimeout, emit)
 	}()
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, parallel)
+	// At most cutover.parallel VMs are in their downtime windows (sem);
+	// as many more prepare meanwhile (prep: the checks and the pre-cutover
+	// passes while the source runs), so that a wave larger than
+	// cutover.parallel does not wait for each VM's whole cutover before
+	// the next one begins its passes.
+	sem, prep := make(chan struct{}, parallel), make(chan struct{}, parallel)
 	var gate *waveGate
 	if len(wave) > 1 {
 		gate = newWaveGate()
@@ -636,15 +641,34 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 			defer close(c.up)
 			defer catch()
 			select {
-			case sem <- struct{}{}:
+			case prep <- struct{}{}:
 			case <-ctx.Done():
 				errs[i] = fmt.Errorf("%s: %w", c.plan.Name, ctx.Err())
 				return
 			}
-			defer func() { <-sem }()
-			var leave func()
-			c.ready, leave = gate.enter()
-			defer leave()
+			// Released when the VM takes its window (or ends without).
+			var prepOnce sync.Once
+			releasePrep := func() { prepOnce.Do(func() { <-prep }) }
+			defer releasePrep()
+			held := false
+			defer func() {
+				if held {
+					<-sem
+				}
+			}()
+			c.slot = func(ctx context.Context) (time.Duration, error) {
+				start := time.Now()
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return time.Since(start), ctx.Err()
+				}
+				held = true
+				releasePrep()
+				return time.Since(start), nil
+			}
+			c.ready, c.leave = gate.enter()
+			defer c.leave()
 			err := c.run(ctx, prev.Outputs[cutoverKey(c.plan.Name)])
 			// As vCenter shows the target at the end (Cloud Director renamed
 			// it at the import; a resumed cutover found it), read once the
@@ -788,8 +812,14 @@ type vmCutover struct {
 	createdVApp      bool
 	held             bool // the wizard's scheduler paused for us
 	unhurry          func()
-	// ready waits at the wave's gate (waveGate) and says how long.
+	// ready waits at the wave's gate (waveGate) and says how long; leave
+	// quits it without waiting (a VM with no shutdown to line up).
 	ready func(ctx context.Context) time.Duration
+	leave func()
+	// slot waits for the VM's place among the wave's downtime windows
+	// (cutover.parallel at once) once it is ready to shut down, and says
+	// how long; nil: no wait (a VM cut over alone).
+	slot func(ctx context.Context) (time.Duration, error)
 	// mismatch is the verify's finding that the replica differs from the
 	// source: the rollback pauses the job until a full compare repairs it.
 	mismatch error
@@ -1256,6 +1286,30 @@ func (c *vmCutover) preCutoverPass(ctx context.Context, store *replication.State
 	return detail, took, err
 }
 
+// slotCatchUp: a VM that waited this long for its place among the wave's
+// downtime windows passes once more before its shutdown (what changed
+// during the wait would otherwise be in its final pass, in the window).
+const slotCatchUp = time.Second
+
+// parallelWindows names the bound a VM waits for in progress lines.
+const parallelWindows = "cutover.parallel windows"
+
+// takeSlot waits for the VM's place among the wave's downtime windows
+// (slot) and reports a wait.
+func (c *vmCutover) takeSlot(ctx context.Context) (time.Duration, error) {
+	if c.slot == nil {
+		return 0, nil
+	}
+	waited, err := c.slot(ctx)
+	if err != nil {
+		return waited, fmt.Errorf("%s: waiting for a place among the wave's %s: %w", c.plan.Name, parallelWindows, err)
+	}
+	if waited >= 10*time.Millisecond {
+		c.emit(Progress(fmt.Sprintf("%s: waited %.1fs for a place among the wave's %s", c.plan.Name, waited.Seconds(), parallelWindows), -1))
+	}
+	return waited, nil
+}
+
 // waveReady waits until the wave's other VMs holding a slot are ready to
 // shut down too (waveGate; at once for a VM cut over alone) and says how
 // long it waited; a wait is reported.
@@ -1295,9 +1349,24 @@ func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStor
 	}); err != nil {
 		return err
 	}
-	// No pass after waiting: it would stagger the shutdowns again (the
-	// last VM to be ready goes at once); the final pass carries the wait.
+	// No pass after waiting at the gate: it would stagger the shutdowns
+	// again (the last VM to be ready goes at once); the final pass carries
+	// the wait.
 	c.waveReady(ctx)
+	// A VM past cutover.parallel prepared while others were in their
+	// windows; a long wait for its own is caught up while it still runs.
+	waited, err := c.takeSlot(ctx)
+	if err != nil {
+		return err
+	}
+	if waited >= slotCatchUp {
+		if err := c.phase("catch-up pass", func() (string, error) {
+			detail, _, err := c.preCutoverPass(ctx, store)
+			return fmt.Sprintf("after %.1fs waiting for a place among the wave's %s: %s", waited.Seconds(), parallelWindows, detail), err
+		}); err != nil {
+			return err
+		}
+	}
 	if err := c.shutdown(ctx, "guest shut down"); err != nil {
 		return err
 	}

@@ -82,3 +82,51 @@ func TestWaveGate(t *testing.T) {
 	cancel()
 	<-cDone
 }
+
+// TestWaveGateReleasesABatch: the VMs ready together are released together,
+// even when the next VM of the wave begins to prepare (enters the gate) the
+// moment the last of them is ready: it waits for its own batch and holds
+// back none of the released ones.
+func TestWaveGateReleasesABatch(t *testing.T) {
+	g := newWaveGate()
+	readyA, leaveA := g.enter()
+	readyB, leaveB := g.enter()
+	defer leaveA()
+	defer leaveB()
+	aDone := make(chan struct{})
+	go func() { defer close(aDone); readyA(context.Background()) }()
+	// A waits at the gate for B.
+	for {
+		g.mu.Lock()
+		n := g.pending
+		g.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	readyB(context.Background()) // the last of the batch: at once
+	readyC, leaveC := g.enter()  // the next VM begins to prepare
+	select {
+	case <-aDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("A, released with B, still waits: the next VM to prepare holds it back")
+	}
+	// C waits for the VMs of its own batch (D), not for A or B.
+	readyD, leaveD := g.enter()
+	cDone := make(chan struct{})
+	go func() { defer close(cDone); readyC(context.Background()) }()
+	select {
+	case <-cDone:
+		t.Fatal("C went through with D still preparing")
+	case <-time.After(50 * time.Millisecond):
+	}
+	leaveD() // D ends without being ready (a failed check): C goes
+	select {
+	case <-cDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("C still waits with D ended")
+	}
+	leaveC()
+	_ = readyD
+}

@@ -229,20 +229,25 @@ func waveProjection(each []time.Duration, parallel int) time.Duration {
 
 // waveGate lines up the shutdowns of a wave's VMs: a VM ready to shut down
 // (its pre-cutover passes done) waits until every other VM of the wave
-// holding a slot (cutover.parallel) is ready too or has ended, so the
-// wave's services go down together instead of one VM's outage starting
-// while another still copies with its service up. VMs that get a slot
-// later do not hold back those already past the gate.
+// preparing beside it (at most cutover.parallel) is ready too or has ended,
+// so the wave's services go down together instead of one VM's outage
+// starting while another still copies with its service up. Those released
+// together form a batch: VMs that enter after it (when a batch takes its
+// downtime windows, the next VMs begin to prepare) wait for each other,
+// never hold back a batch already released.
 type waveGate struct {
 	mu      sync.Mutex
-	pending int           // VMs holding a slot, neither ready nor ended
-	changed chan struct{} // closed (and replaced) whenever pending drops
+	pending int           // VMs preparing, neither ready nor ended
+	opened  chan struct{} // closed (and replaced) whenever pending drops to 0
 }
 
-func newWaveGate() *waveGate { return &waveGate{changed: make(chan struct{})} }
+// closedChan is a closed channel: a wait on it ends at once.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// enter counts a VM that got its slot; the returned leave must be called
-// when its cutover ends.
+func newWaveGate() *waveGate { return &waveGate{opened: make(chan struct{})} }
+
+// enter counts a VM that began to prepare; the returned leave must be
+// called when its cutover ends.
 func (g *waveGate) enter() (ready func(ctx context.Context) time.Duration, leave func()) {
 	if g == nil {
 		return func(context.Context) time.Duration { return 0 }, func() {}
@@ -251,33 +256,29 @@ func (g *waveGate) enter() (ready func(ctx context.Context) time.Duration, leave
 	g.pending++
 	g.mu.Unlock()
 	done := false // ready or left: no longer pending
-	release := func() {
+	// release stops counting the VM and returns the channel that closes
+	// when its batch is released (already closed when it was the last).
+	release := func() <-chan struct{} {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		if done {
-			return
+		if done { // already counted out: nothing to wait for
+			return closedChan
 		}
+		opened := g.opened
 		done = true
-		g.pending--
-		close(g.changed)
-		g.changed = make(chan struct{})
+		if g.pending--; g.pending == 0 {
+			close(g.opened)
+			g.opened = make(chan struct{})
+		}
+		return opened
 	}
 	ready = func(ctx context.Context) time.Duration {
 		start := time.Now()
-		release()
-		for {
-			g.mu.Lock()
-			n, ch := g.pending, g.changed
-			g.mu.Unlock()
-			if n == 0 {
-				return time.Since(start)
-			}
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return time.Since(start)
-			}
+		select {
+		case <-release():
+		case <-ctx.Done():
 		}
+		return time.Since(start)
 	}
-	return ready, release
+	return ready, func() { release() }
 }

@@ -316,3 +316,96 @@ func TestWaveRefusedPastTheStorageLimit(t *testing.T) {
 		t.Errorf("imports after the refused wave: %+v", imps)
 	}
 }
+
+// TestWaveBeyondParallelPreparesMeanwhile: a wave larger than
+// cutover.parallel (two VMs, one at a time) does not wait for the first
+// VM's whole cutover before the second begins its checks and pre-cutover
+// passes: those run while the first is in its downtime window; the second
+// shuts down only once the first's window has ended.
+func TestWaveBeyondParallelPreparesMeanwhile(t *testing.T) {
+	t.Parallel()
+	_, env := waveLab(t, "WebApp1", "WebApp2")
+	one := 1
+	env.Plan().Cutover.Parallel = &one
+	ctx := context.Background()
+	var mu sync.Mutex
+	var lines []string
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error)
+	}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The VM that goes first holds its window (at its final pass, the
+	// source off) until the other has begun its pre-cutover passes.
+	preparing := map[string]chan struct{}{"WebApp1": make(chan struct{}), "WebApp2": make(chan struct{})}
+	other := map[string]string{"WebApp1": "WebApp2", "WebApp2": "WebApp1"}
+	var first string
+	env.phaseHook = func(vm, phase string) {
+		switch phase {
+		case "pre-cutover pass":
+			mu.Lock()
+			select {
+			case <-preparing[vm]:
+			default:
+				close(preparing[vm])
+			}
+			mu.Unlock()
+		case "final pass":
+			mu.Lock()
+			if first == "" {
+				first = vm
+			}
+			isFirst := first == vm
+			mu.Unlock()
+			if !isFirst {
+				return
+			}
+			select {
+			case <-preparing[other[vm]]:
+			case <-time.After(60 * time.Second):
+				t.Errorf("%s's window went on with %s not yet preparing: the wave waited for the whole cutover", vm, other[vm])
+			}
+		}
+	}
+	env.CutoverVMs, r.Confirmed = []string{"WebApp1", "WebApp2"}, true
+	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "" {
+		t.Fatalf("wave: %+v %v\n%s", out, err, strings.Join(lines, "\n"))
+	}
+	rep, _, err := env.LastCutoverReport()
+	if err != nil || rep == nil || len(rep.VMs) != 2 {
+		t.Fatalf("report: %v %+v", err, rep)
+	}
+	byName := map[string]VMReport{}
+	for _, v := range rep.VMs {
+		if v.Outcome != "migrated" {
+			t.Fatalf("%s: %s", v.VM, v.Outcome)
+		}
+		byName[v.VM] = v
+	}
+	a, b := byName[first], byName[other[first]]
+	// cutover.parallel 1: the second window begins after the first ended.
+	aEnd := a.Phases[len(a.Phases)-1].End
+	if !b.SourceOff.After(aEnd) || !b.SourceOff.After(a.ServiceBack) {
+		t.Errorf("%s shut down at %s, before %s's window ended (%s, service back %s): more than cutover.parallel at once",
+			b.VM, b.SourceOff.Format(time.StampMilli), a.VM, aEnd.Format(time.StampMilli), a.ServiceBack.Format(time.StampMilli))
+	}
+	// The report shows it: the second VM's pre-cutover passes began while
+	// the first was down.
+	var prepared time.Time
+	for _, p := range b.Phases {
+		if p.Name == "pre-cutover pass" {
+			prepared = p.Start
+		}
+		if p.Name == "catch-up pass" && (!strings.Contains(p.Detail, "waiting for a place among the wave's cutover.parallel windows") || !p.End.Before(b.SourceOff)) {
+			t.Errorf("catch-up pass %+v: want one saying the wait, before the shutdown (%s)", p, b.SourceOff)
+		}
+	}
+	if prepared.IsZero() || !prepared.Before(a.ServiceBack) || !prepared.After(a.SourceOff) {
+		t.Errorf("%s's pre-cutover passes began at %s, want inside %s's window (%s to %s)", b.VM, prepared.Format(time.StampMilli), a.VM,
+			a.SourceOff.Format(time.StampMilli), a.ServiceBack.Format(time.StampMilli))
+	}
+	t.Logf("%s", strings.Join(lines, "\n"))
+}
