@@ -17,6 +17,7 @@ const (
 	EventCompared   EventKind = "compared"    // a full compare ended (Compare says what it found)
 	EventRepaired   EventKind = "repaired"    // a pass re-sent blocks the receiver read back differently (Msg)
 	EventWarning    EventKind = "warning"     // something works, but worse than it should (Msg), e.g. reads through vCenter's proxy
+	EventScheduled  EventKind = "scheduled"   // the scheduler set when the job's next pass is due (NextPass)
 )
 
 // Phase of a pass.
@@ -83,4 +84,9 @@ type Event struct {
 	// Hold is what ferry holds the job for (an EventPaused of a hold; ""
 	// for an operator's pause or a failure).
 	Hold Hold
+	// NextPass is when the scheduler has the job's next pass due (its
+	// lead before last pass + RPO included; zero: the event does not say):
+	// an EventScheduled's, and an EventResumed's or EventError's after
+	// which the scheduler tries again.
+	NextPass time.Time
 }

@@ -196,8 +196,8 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if _, ok := s.jobs[job.VM]; ok {
+		s.mu.Unlock()
 		return fmt.Errorf("job %s already scheduled", job.VM)
 	}
 	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastDur: vs.LastDuration, passes: vs.PassCount, paused: vs.Paused, failed: vs.Paused && vs.Failed, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare,
@@ -225,8 +225,24 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 	job.loadCache()
 	s.jobs[job.VM] = sj
 	s.changedLocked()
+	ev, ok := dueEvent(sj)
+	s.mu.Unlock()
+	if ok {
+		s.emit(sj, ev)
+	}
 	s.poke()
 	return nil
+}
+
+// dueEvent is the EventScheduled that says when sj's next pass is due, for
+// a job waiting for it (ok false when a pass of it runs, whose end says it,
+// when it is paused or the cutover's, and before its initial sync, due at
+// once); s.mu is held.
+func dueEvent(sj *schedJob) (ev Event, ok bool) {
+	if sj.running || sj.paused || sj.final || sj.due.IsZero() {
+		return Event{}, false
+	}
+	return Event{Kind: EventScheduled, NextPass: sj.due, Msg: "next pass due at " + sj.due.Format("15:04:05")}, true
 }
 
 // changedLocked wakes everyone waiting for a status change (Changed,
@@ -439,6 +455,9 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 		if sj.passNow {
 			sj.due = now
 		}
+		if ev, ok := dueEvent(sj); ok {
+			defer s.emit(sj, ev)
+		}
 		if res.Duration > sj.rpo/2 {
 			what := "pass"
 			if res.Compare != nil {
@@ -456,7 +475,7 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 		sj.due = now.Add(min(sourceWaitRetry, sj.rpo))
 		sj.waiting = err.Error()
 		defer s.persistWaiting(sj, sj.waiting)
-		defer s.emit(sj, Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("next try at %s:", sj.due.Format("15:04:05"))})
+		defer s.emit(sj, Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("next try at %s:", sj.due.Format("15:04:05")), NextPass: sj.due})
 	default:
 		sj.paused, sj.reason, sj.failed, sj.hold = true, err, true, ""
 		defer s.persistPause(sj, err, true, "")
@@ -576,9 +595,9 @@ func (s *Scheduler) Release(vm string, h Hold, why string) (bool, error) {
 		s.mu.Unlock()
 		return false, nil
 	}
-	s.resumeLocked(sj)
+	due := s.resumeLocked(sj)
 	s.mu.Unlock()
-	s.resumed(sj, why)
+	s.resumed(sj, why, due)
 	return true, nil
 }
 
@@ -613,28 +632,29 @@ func (s *Scheduler) Resume(vm string) error {
 		s.mu.Unlock()
 		return err
 	}
-	s.resumeLocked(sj)
+	due := s.resumeLocked(sj)
 	s.mu.Unlock()
-	s.resumed(sj, "")
+	s.resumed(sj, "", due)
 	return nil
 }
 
-// resumeLocked schedules sj's passes again, starting with one now; s.mu
-// is held.
-func (s *Scheduler) resumeLocked(sj *schedJob) {
+// resumeLocked schedules sj's passes again, starting with one now (due,
+// returned); s.mu is held.
+func (s *Scheduler) resumeLocked(sj *schedJob) (due time.Time) {
 	sj.paused, sj.reason, sj.failed, sj.hold, sj.due = false, nil, false, "", s.now()
 	// Due at once even after a pass still finishing (a pause that landed
 	// as it ended): its end would set the next pass an RPO later.
 	sj.passNow = true
 	sj.asked = sj.started + 1
 	s.changedLocked()
+	return sj.due
 }
 
 // resumed records and reports that sj resumed (why: "" or what ended a
-// hold); s.mu is not held.
-func (s *Scheduler) resumed(sj *schedJob, why string) {
+// hold), its next pass due at due; s.mu is not held.
+func (s *Scheduler) resumed(sj *schedJob, why string, due time.Time) {
 	s.persistPause(sj, nil, false, "")
-	s.emit(sj, Event{Kind: EventResumed, Msg: why})
+	s.emit(sj, Event{Kind: EventResumed, Msg: why, NextPass: due})
 	s.poke()
 }
 
@@ -645,9 +665,9 @@ func (s *Scheduler) SetVerifyEvery(vm string, every time.Duration) error {
 		return fmt.Errorf("%s: %w", vm, err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	sj, err := s.get(vm)
 	if err != nil {
+		s.mu.Unlock()
 		return err
 	}
 	sj.verifyEvery = every
@@ -655,25 +675,37 @@ func (s *Scheduler) SetVerifyEvery(vm string, every time.Duration) error {
 		now := s.now()
 		sj.due = sj.nextDue(sj.lastPass, sj.lastDur, s.slotWaitWithin(now, sj.rpo), now)
 	}
-	s.poke()
+	s.dueChanged(sj)
 	return nil
+}
+
+// dueChanged wakes Run for sj's new due time and reports it (dueEvent);
+// s.mu is held, and released.
+func (s *Scheduler) dueChanged(sj *schedJob) {
+	ev, ok := dueEvent(sj)
+	s.mu.Unlock()
+	if ok {
+		s.emit(sj, ev)
+	}
+	s.poke()
 }
 
 // VerifyNow makes vm's next pass a full compare, due immediately (after a
 // running pass ends).
 func (s *Scheduler) VerifyNow(vm string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	sj, err := s.get(vm)
 	if err != nil {
+		s.mu.Unlock()
 		return err
 	}
 	if sj.final {
+		s.mu.Unlock()
 		return fmt.Errorf("%s: the cutover owns the job: no full compare now", vm)
 	}
 	sj.compareNow = true
 	sj.due, sj.asked = s.now(), sj.started+1
-	s.poke()
+	s.dueChanged(sj)
 	return nil
 }
 
@@ -681,13 +713,13 @@ func (s *Scheduler) VerifyNow(vm string) error {
 // before a cutover).
 func (s *Scheduler) PassNow(vm string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	sj, err := s.get(vm)
 	if err != nil {
+		s.mu.Unlock()
 		return err
 	}
 	sj.due, sj.passNow, sj.asked = s.now(), true, sj.started+1
-	s.poke()
+	s.dueChanged(sj)
 	return nil
 }
 
@@ -736,9 +768,11 @@ func (s *Scheduler) FinalPass(ctx context.Context, vm string) (PassResult, error
 	// after a complete final pass pauses the job for attention.
 	mismatch := errors.Is(err, ErrVerifyMismatch)
 	s.mu.Lock()
+	var due time.Time // of the pass after a failure: warm replication goes on
 	if err != nil {
 		sj.final = false
 		sj.due = s.now()
+		due = sj.due
 	} else {
 		sj.lastPass, sj.cutOver = res.Start, true
 		sj.passes = max(sj.passes, res.Number)
@@ -749,7 +783,7 @@ func (s *Scheduler) FinalPass(ctx context.Context, vm string) (PassResult, error
 	case mismatch:
 		_ = s.PauseForMismatch(vm, err)
 	case err != nil:
-		s.emit(sj, Event{Kind: EventError, Err: err, Msg: "final pass failed; warm replication continues"})
+		s.emit(sj, Event{Kind: EventError, Err: err, Msg: "final pass failed; warm replication continues", NextPass: due})
 		s.poke()
 	}
 	return res, err
