@@ -48,6 +48,9 @@ type ReplicationUpdate struct {
 	Rate     float64       // bytes per second sent
 	ETA      time.Duration // of the pass in flight; 0 = unknown
 	LastPass time.Time     // snapshot time of the last complete pass
+	// NextPass is when the scheduler starts the next pass (its due time,
+	// a lead before LastPass + RPO); zero while a pass runs or when no
+	// scheduler said (the dashboard shows "—").
 	NextPass time.Time
 	RPO      time.Duration
 	Health   RPOHealth

@@ -25,8 +25,10 @@ type ReplicationFeed struct {
 	ch   chan ReplicationUpdate
 }
 
-// NewReplicationFeed returns a feed; rpo gives each VM's RPO (for the next
-// pass and the RPO health), nil when unknown.
+// NewReplicationFeed returns a feed; rpo gives each VM's RPO (for the RPO
+// health), nil when unknown. The next pass is the scheduler's due time, as
+// its events say it (replication.Event.NextPass): a pass starts a lead
+// before last pass + RPO.
 func NewReplicationFeed(rpo func(vm string) time.Duration) *ReplicationFeed {
 	return &ReplicationFeed{rows: map[string]*ReplicationUpdate{}, rpo: rpo, ch: make(chan ReplicationUpdate, 256)}
 }
@@ -84,7 +86,9 @@ func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 		f.mu.Lock()
 		r := &ReplicationUpdate{VM: j.VM, Phase: "idle", Pass: j.Passes, RPO: j.RPO.Duration(), LastPass: j.LastPass, NextPass: j.NextPass, Paused: j.Paused, Health: rpoHealth(j.Health)}
 		if j.Running {
-			r.Phase = "running"
+			// Its due time is the running pass's; the next one's is set
+			// when it ends.
+			r.Phase, r.NextPass = "running", time.Time{}
 		}
 		switch {
 		case j.Paused && j.Held != "":
@@ -127,8 +131,18 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 	if ev.ProjectedFinal > 0 {
 		r.ProjectedDowntime = ev.ProjectedFinal
 	}
+	if !ev.NextPass.IsZero() {
+		// The scheduler's due time: it starts a pass a lead (the pass's
+		// duration, the wait for a free slot) before last pass + RPO.
+		r.NextPass = ev.NextPass
+	}
 	switch ev.Kind {
 	case replication.EventPhase:
+		if ev.Phase != replication.PhaseIdle {
+			// A pass runs: the due time known was its own; the
+			// scheduler sets the next one's when it ends.
+			r.NextPass = time.Time{}
+		}
 		r.Phase = string(ev.Phase)
 		if ev.Pass != "" && ev.Phase != replication.PhaseIdle {
 			r.Phase = string(ev.Pass) + " " + string(ev.Phase)
@@ -176,9 +190,6 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		if ev.Compare != nil {
 			r.LastCompare = ev.Compare.Summary()
 		}
-	}
-	if r.RPO > 0 && !r.LastPass.IsZero() {
-		r.NextPass = r.LastPass.Add(r.RPO)
 	}
 }
 
@@ -291,9 +302,9 @@ func statusRows(sts []steps.VMStatus) []ReplicationUpdate {
 			// A cold migration: no pass every RPO, so no next pass and no
 			// RPO health.
 			u.Cold, u.Phase = true, "cold"
-		} else if rpo > 0 && !st.LastPass.IsZero() && !st.Paused {
-			u.NextPass = st.LastPass.Add(rpo)
 		}
+		// No next pass: when it starts is the scheduler's to say (a lead
+		// before last pass + RPO), and the stored record has none.
 		out = append(out, u)
 	}
 	return out
