@@ -1310,7 +1310,7 @@ func (c *vmCutover) takeSlot(ctx context.Context) (time.Duration, error) {
 	return waited, nil
 }
 
-// waveReady waits until the wave's other VMs holding a slot are ready to
+// waveReady waits until the wave's other VMs preparing beside it are ready to
 // shut down too (waveGate; at once for a VM cut over alone) and says how
 // long it waited; a wait is reported.
 func (c *vmCutover) waveReady(ctx context.Context) time.Duration {

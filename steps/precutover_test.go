@@ -31,8 +31,8 @@ func TestAnotherPreCutoverPass(t *testing.T) {
 	}
 }
 
-// TestWaveGate: a VM ready to shut down waits for the wave's other VMs that
-// hold a slot until each is ready or has ended; a VM cut over alone (no
+// TestWaveGate: a VM ready to shut down waits for the wave's other VMs
+// preparing beside it until each is ready or has ended; a VM cut over alone (no
 // gate) never waits; a VM that gets its slot later holds back nobody
 // already past the gate; a cancelled context stops the wait.
 func TestWaveGate(t *testing.T) {
