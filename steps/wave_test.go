@@ -39,6 +39,22 @@ func waveLab(t *testing.T, vms ...string) (*lab.Lab, *Env) {
 	return l, env
 }
 
+// lockedRunner is a runner of env's itinerary whose events, emitted from
+// the wave's goroutines, lines returns one per line.
+func lockedRunner(env *Env) (*Runner, func() []string) {
+	var mu sync.Mutex
+	var lines []string
+	return &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error)
+		}}, func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(lines)
+		}
+}
+
 // barrier holds each VM at the start of phase until all n VMs are there:
 // only a parallel cutover gets through (serial ones time out and fail).
 func barrier(t *testing.T, env *Env, phase string, n int) {
@@ -70,13 +86,7 @@ func TestWaveCutsOverInParallel(t *testing.T) {
 	t.Parallel()
 	_, env := waveLab(t, "WebApp1", "WebApp2", "WebApp3")
 	ctx := context.Background()
-	var mu sync.Mutex
-	var lines []string
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error)
-	}}
+	r, lines := lockedRunner(env)
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +97,7 @@ func TestWaveCutsOverInParallel(t *testing.T) {
 	env.CutoverVMs, r.Confirmed = vms, true
 	barrier(t, env, "shutdown", 3)
 	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "" {
-		t.Fatalf("wave: %+v %v\n%s", out, err, strings.Join(lines, "\n"))
+		t.Fatalf("wave: %+v %v\n%s", out, err, strings.Join(lines(), "\n"))
 	}
 	rep, md, err := env.LastCutoverReport()
 	if err != nil || rep == nil {
@@ -159,7 +169,7 @@ func TestWaveCutsOverInParallel(t *testing.T) {
 		}
 	}
 	// Every line of a VM's progress names it.
-	for _, l := range lines {
+	for _, l := range lines() {
 		if strings.Contains(l, "progress cutover: ") && strings.Contains(l, "pass") && !strings.Contains(l, "WebApp") {
 			t.Errorf("progress line without its VM: %s", l)
 		}
@@ -328,13 +338,7 @@ func TestWaveBeyondParallelPreparesMeanwhile(t *testing.T) {
 	one := 1
 	env.Plan().Cutover.Parallel = &one
 	ctx := context.Background()
-	var mu sync.Mutex
-	var lines []string
-	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error)
-	}}
+	r, lines := lockedRunner(env)
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -342,6 +346,7 @@ func TestWaveBeyondParallelPreparesMeanwhile(t *testing.T) {
 	// source off) until the other has begun its pre-cutover passes.
 	preparing := map[string]chan struct{}{"WebApp1": make(chan struct{}), "WebApp2": make(chan struct{})}
 	other := map[string]string{"WebApp1": "WebApp2", "WebApp2": "WebApp1"}
+	var mu sync.Mutex
 	var first string
 	env.phaseHook = func(vm, phase string) {
 		switch phase {
@@ -372,7 +377,7 @@ func TestWaveBeyondParallelPreparesMeanwhile(t *testing.T) {
 	}
 	env.CutoverVMs, r.Confirmed = []string{"WebApp1", "WebApp2"}, true
 	if out, err := r.Run(ctx); err != nil || out.StoppedBefore != "" {
-		t.Fatalf("wave: %+v %v\n%s", out, err, strings.Join(lines, "\n"))
+		t.Fatalf("wave: %+v %v\n%s", out, err, strings.Join(lines(), "\n"))
 	}
 	rep, _, err := env.LastCutoverReport()
 	if err != nil || rep == nil || len(rep.VMs) != 2 {
@@ -407,5 +412,4 @@ func TestWaveBeyondParallelPreparesMeanwhile(t *testing.T) {
 		t.Errorf("%s's pre-cutover passes began at %s, want inside %s's window (%s to %s)", b.VM, prepared.Format(time.StampMilli), a.VM,
 			a.SourceOff.Format(time.StampMilli), a.ServiceBack.Format(time.StampMilli))
 	}
-	t.Logf("%s", strings.Join(lines, "\n"))
 }
