@@ -30,6 +30,33 @@ type servedWizard struct {
 	// another drives (not those that asked to watch): told when the
 	// driver goes or another comes (their header names who drives).
 	followers map[*tea.Program]bool
+	// feed keeps every VM's dashboard row from the engine's events, for
+	// as long as the engine runs: a terminal that attaches starts from it
+	// (replicationFeed).
+	feed *tui.ReplicationFeed
+}
+
+// replicationFeed is the engine's dashboard rows, kept from the first
+// attach on (seeded from the scheduler's status, then its events): the
+// feed each terminal's dashboard follows, so that one attaching after a
+// pass shows that pass's figures as one attached all along does.
+func (w *servedWizard) replicationFeed() *tui.ReplicationFeed {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.feed == nil {
+		env := w.eng.Env
+		w.feed = tui.NewReplicationFeed(func(vm string) time.Duration {
+			for _, v := range env.Plan().VMs {
+				if v.Name == vm {
+					return v.RPO.Duration()
+				}
+			}
+			return 0
+		})
+		w.eng.Subscribe(w.feed.Handle) // for the engine's life
+		w.feed.Seed(w.eng.Sched.Status())
+	}
+	return w.feed
 }
 
 // noDriver is why a terminal watches once the driver that made it watch
@@ -86,17 +113,9 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 	})
 
 	env := w.eng.Env
-	feed := tui.NewReplicationFeed(func(vm string) time.Duration {
-		for _, v := range env.Plan().VMs {
-			if v.Name == vm {
-				return v.RPO.Duration()
-			}
-		}
-		return 0
-	})
-	unsubscribe := w.eng.Subscribe(feed.Handle)
-	context.AfterFunc(ctx, unsubscribe)
-	feed.Seed(w.eng.Sched.Status())
+	// The rows a terminal attached all along has, then the events.
+	feed, unfollow := w.replicationFeed().Follow()
+	context.AfterFunc(ctx, unfollow)
 	// Jobs the engine could not start: their rows say why, as the
 	// foreground wizard's do.
 	feed.NotStarted(env.WarmNotStarted())

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,9 @@ type ReplicationFeed struct {
 	rows map[string]*ReplicationUpdate
 	rpo  func(vm string) time.Duration
 	ch   chan ReplicationUpdate
+	// followers are the feeds of the dashboards that attached later
+	// (Follow): each event f handles goes on to them, in f's order.
+	followers map[*ReplicationFeed]bool
 }
 
 // NewReplicationFeed returns a feed; rpo gives each VM's RPO (for the RPO
@@ -49,10 +53,48 @@ func (f *ReplicationFeed) Handle(ev replication.Event) {
 	}
 	apply(r, ev)
 	u := *r
+	for g := range f.followers {
+		g.Handle(ev)
+	}
 	f.mu.Unlock()
 	select {
 	case f.ch <- u:
 	default:
+	}
+}
+
+// Follow returns the feed of one more dashboard (a terminal attaching to
+// a ferry serve engine whose events f handles): it starts from f's rows,
+// each VM's last pass with its figures (planned, sent, acknowledged), rate
+// and projected final pass as a dashboard fed by f all along has them
+// (QA: a newly attached session showed "planned 0 B · sent 0 B" and no
+// bar for passes the others showed done), then gets every event f
+// handles, in f's order. stop ends that.
+func (f *ReplicationFeed) Follow() (g *ReplicationFeed, stop func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g = NewReplicationFeed(f.rpo)
+	// Room for every row and for the events after them: the rows are
+	// published before the dashboard reads any.
+	g.ch = make(chan ReplicationUpdate, len(f.rows)+cap(f.ch))
+	vms := make([]string, 0, len(f.rows))
+	for vm := range f.rows {
+		vms = append(vms, vm)
+	}
+	slices.Sort(vms)
+	for _, vm := range vms {
+		r := *f.rows[vm]
+		g.rows[vm] = &r
+		g.ch <- r
+	}
+	if f.followers == nil {
+		f.followers = map[*ReplicationFeed]bool{}
+	}
+	f.followers[g] = true
+	return g, func() {
+		f.mu.Lock()
+		delete(f.followers, g)
+		f.mu.Unlock()
 	}
 }
 
@@ -103,11 +145,26 @@ func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 		}
 		f.rows[j.VM] = r
 		u := *r
+		for g := range f.followers {
+			g.put(u)
+		}
 		f.mu.Unlock()
 		select {
 		case f.ch <- u:
 		default:
 		}
+	}
+}
+
+// put makes u the row of its VM and publishes it.
+func (f *ReplicationFeed) put(u ReplicationUpdate) {
+	f.mu.Lock()
+	r := u
+	f.rows[u.VM] = &r
+	f.mu.Unlock()
+	select {
+	case f.ch <- u:
+	default:
 	}
 }
 
