@@ -200,6 +200,13 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 			// scheduler sets the next one's when it ends.
 			r.NextPass = time.Time{}
 		}
+		if ev.Phase == replication.PhaseSnapshot {
+			// Every pass starts here: the figures are the pass in
+			// flight's, none yet (QA: "snapshot #4 ... pass 100% done"
+			// and the last pass's rate while the next one began).
+			r.Planned, r.Read, r.Sent, r.Acked, r.Resumed = 0, 0, 0, 0, 0
+			r.Rate, r.ETA = 0, 0
+		}
 		r.Phase = string(ev.Phase)
 		if ev.Pass != "" && ev.Phase != replication.PhaseIdle {
 			r.Phase = string(ev.Pass) + " " + string(ev.Phase)

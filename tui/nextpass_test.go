@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/replication"
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // loopbackJob is a replication job of vm over a 4 MiB disk file, to a
@@ -129,6 +130,71 @@ func TestDashboardNextPassIsTheSchedulersDueTime(t *testing.T) {
 		if view := h.view(); !strings.Contains(view, want) {
 			t.Errorf("%dx%d: last pass %s, scheduler's next pass %s (RPO %s): view lacks %q\n%s", size[0], size[1],
 				st.LastPass.Format("15:04:05.000"), st.NextPass.Format("15:04:05.000"), rpo, want, view)
+		}
+	}
+}
+
+// TestDashboardNewPassDropsTheLastPassFigures (QA over SSH: a row read
+// "snapshot #4 ... pass 100% done" and "incremental transfer ... pass 100%
+// done" with the last pass's rate while the next pass began, before its
+// first progress): once a pass starts, the row's bar and detail line are
+// the new pass's, at 120x40 and 80x24. A job replicated by a real scheduler
+// through the feed; then the first event of its next pass.
+func TestDashboardNewPassDropsTheLastPassFigures(t *testing.T) {
+	const rpo = 10 * time.Minute
+	f := NewReplicationFeed(func(string) time.Duration { return rpo })
+	s := replication.NewScheduler(1, f.Handle)
+	if err := s.Add(loopbackJob(t, "WebApp2"), rpo); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = s.Run(ctx) }()
+	for {
+		changed := s.Changed()
+		if st := s.Status()[0]; st.Paused {
+			t.Fatalf("job paused: %s", st.Reason)
+		} else if st.Passes >= 1 && !st.Running {
+			break
+		}
+		<-changed
+	}
+	stop()
+	<-ran
+	drain := func() (last ReplicationUpdate) {
+		for {
+			select {
+			case u := <-f.Updates():
+				last = u
+			default:
+				return last
+			}
+		}
+	}
+	done := drain()
+	if done.Planned == 0 || done.Acked != done.Planned {
+		t.Fatalf("the pass's row: planned %d, acked %d", done.Planned, done.Acked)
+	}
+	// The next pass begins as every pass does.
+	f.Handle(replication.Event{VM: "WebApp2", Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+	began := drain()
+	for _, size := range [][2]int{{120, 40}, {80, 24}} {
+		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(append([]string{}, infraDone...), "vm-selection", "replication"), feeds: true})
+		h.start(size[0], size[1])
+		h.send(gotoStepMsg{Index: 5})
+		h.send(replicationMsg(done))
+		if view := h.view(); !strings.Contains(view, "pass 100% done") {
+			t.Fatalf("%dx%d: the pass done: view lacks %q\n%s", size[0], size[1], "pass 100% done", view)
+		}
+		h.send(replicationMsg(began))
+		view := h.view()
+		if !strings.Contains(view, "snapshot") {
+			t.Fatalf("%dx%d: the next pass's row does not say it snapshots\n%s", size[0], size[1], view)
+		}
+		for _, stale := range []string{"pass 100% done", "planned " + steps.Bytes(done.Planned)} {
+			if strings.Contains(view, stale) {
+				t.Errorf("%dx%d: the next pass began, and its row shows the last one's %q\n%s", size[0], size[1], stale, view)
+			}
 		}
 	}
 }
