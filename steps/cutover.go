@@ -624,12 +624,14 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		report.WaveProbes = judgeWaveProbes(ctx, wp, wave, mon, interval, greenTimeout, emit)
 	}()
 	var wg sync.WaitGroup
-	// At most cutover.parallel VMs are in their downtime windows (sem);
-	// as many more prepare meanwhile (prep: the checks and the pre-cutover
-	// passes while the source runs), so that a wave larger than
-	// cutover.parallel does not wait for each VM's whole cutover before
-	// the next one begins its passes.
-	sem, prep := make(chan struct{}, parallel), make(chan struct{}, parallel)
+	// At most cutover.parallel VMs are in their downtime windows
+	// (windows); as many more prepare meanwhile (prep: the checks and the
+	// pre-cutover passes while the source runs), so that a wave larger
+	// than cutover.parallel does not wait for each VM's whole cutover
+	// before the next one begins its passes. Places among those preparing
+	// go in the wave's order (the plan's, as the wave's line lists them);
+	// windows to the VMs ready for them. A VM that must wait says for whom.
+	prep, windows := newPlaces(parallel, true), newPlaces(parallel, false)
 	var gate *waveGate
 	if len(wave) > 1 {
 		gate = newWaveGate()
@@ -640,36 +642,41 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 			defer wg.Done()
 			defer close(c.up)
 			defer catch()
-			select {
-			case prep <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = fmt.Errorf("%s: %w", c.plan.Name, ctx.Err())
+			waited, err := prep.take(ctx, c.plan.Name, i, func(holders []string) {
+				emit(Progress(fmt.Sprintf("%s: waiting to prepare: the wave's VMs do their checks and pre-cutover passes %d at a time (cutover.parallel); %s now", c.plan.Name, parallel, andList(holders)), -1))
+			})
+			if err != nil {
+				// Nothing was done: its report says so, not an empty section.
+				c.rep.Started = time.Now()
+				errs[i] = fmt.Errorf("%s: stopped while waiting to prepare (%w): %w, it keeps running on-prem, its replica disks are kept and replication goes on", c.plan.Name, err, errNotStarted)
+				c.rep.finish(errs[i])
 				return
 			}
-			// Released when the VM takes its window (or ends without).
+			if waited >= 10*time.Millisecond {
+				emit(Progress(fmt.Sprintf("%s: waited %.1fs for a place among the wave's VMs preparing", c.plan.Name, waited.Seconds()), -1))
+			}
+			// Given up when the VM takes its window (or ends without).
 			var prepOnce sync.Once
-			releasePrep := func() { prepOnce.Do(func() { <-prep }) }
+			releasePrep := func() { prepOnce.Do(func() { prep.give(c.plan.Name) }) }
 			defer releasePrep()
-			held := false
-			defer func() {
-				if held {
-					<-sem
-				}
-			}()
+			defer windows.give(c.plan.Name)
 			c.slot = func(ctx context.Context) (time.Duration, error) {
-				start := time.Now()
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					return time.Since(start), ctx.Err()
+				waited, err := windows.take(ctx, c.plan.Name, -1, func(holders []string) {
+					in := "is in its window"
+					if len(holders) > 1 {
+						in = "are in theirs"
+					}
+					emit(Progress(fmt.Sprintf("%s: ready to shut down; waiting for a place among the wave's %s (%d at a time): %s %s", c.plan.Name, parallelWindows, parallel, andList(holders), in), -1))
+				})
+				if err != nil {
+					return waited, err
 				}
-				held = true
 				releasePrep()
-				return time.Since(start), nil
+				return waited, nil
 			}
 			c.ready, c.leave = gate.enter()
 			defer c.leave()
-			err := c.run(ctx, prev.Outputs[cutoverKey(c.plan.Name)])
+			err = c.run(ctx, prev.Outputs[cutoverKey(c.plan.Name)])
 			// As vCenter shows the target at the end (Cloud Director renamed
 			// it at the import; a resumed cutover found it), read once the
 			// downtime window closed: not inside it.
@@ -1285,6 +1292,10 @@ func (c *vmCutover) preCutoverPass(ctx context.Context, store *replication.State
 	}
 	return detail, took, err
 }
+
+// errNotStarted: a VM of a wave stopped before its cutover began (waiting
+// for its place among the VMs preparing): nothing was done to it.
+var errNotStarted = errors.New("not started")
 
 // slotCatchUp: a VM that waited this long for its place among the wave's
 // downtime windows passes once more before its shutdown (what changed

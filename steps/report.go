@@ -61,7 +61,7 @@ func (p PhaseRecord) Seconds() float64 { return p.End.Sub(p.Start).Seconds() }
 type VMReport struct {
 	VM         string `json:"vm"`
 	TargetVApp string `json:"target_vapp"`
-	Outcome    string `json:"outcome"` // migrated, rolled back, failed
+	Outcome    string `json:"outcome"` // migrated, rolled back, failed, not started
 	Error      string `json:"error,omitempty"`
 	Note       string `json:"note,omitempty"`
 	// Mode is "cold" for a cold migration (ModeWhy says why); empty for a
@@ -177,6 +177,9 @@ func (r *VMReport) finish(err error) {
 	switch {
 	case err == nil:
 		r.Outcome = "migrated"
+	case errors.Is(err, errNotStarted):
+		// Stopped before its cutover began: nothing to roll back.
+		r.Outcome, r.Error = "not started", err.Error()
 	case OnlyRolledBackAsDecided(err) && r.RolledBack && r.RollbackError == "":
 		// Not an error: what the operator decided.
 		r.Outcome, r.Decided, r.Note = "rolled back as decided", CutoverRollback, err.Error()

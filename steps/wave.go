@@ -166,7 +166,11 @@ func (r *CutoverReport) finishWave() {
 		if back.IsZero() {
 			back = v.TargetOn
 		}
-		if !v.SourceBackOn.IsZero() {
+		if v.SourceBackOn.After(back) {
+			// Rolled back: down at least until the source was powered on
+			// again, and until its probes answered when they did (QA: the
+			// wave's downtime ended at the power-on, shorter than the
+			// outage of its own VMs).
 			back = v.SourceBackOn
 		}
 		open := v.OutageOpen && v.SourceBackOn.IsZero()
@@ -281,4 +285,78 @@ func (g *waveGate) enter() (ready func(ctx context.Context) time.Duration, leave
 		return time.Since(start)
 	}
 	return ready, func() { release() }
+}
+
+// places bounds how many of a wave's VMs do one thing at once (prepare, or
+// be in their downtime windows: cutover.parallel each) and knows which VMs
+// hold them, so that a VM that must wait can say for whom.
+type places struct {
+	mu      sync.Mutex
+	max     int
+	holders []string
+	// inTurn: places are given in the wave's order (turn 0, 1, ...), next
+	// being the turn of the next VM to get one; otherwise in any order.
+	inTurn  bool
+	next    int
+	changed chan struct{} // closed (and replaced) whenever a place is given or freed
+}
+
+func newPlaces(max int, inTurn bool) *places {
+	return &places{max: max, inTurn: inTurn, changed: make(chan struct{})}
+}
+
+// take waits for a place for the VM name (its turn in the wave's order),
+// calling waiting once, with the VMs holding the places, when all are
+// taken; it says how long it waited. A cancelled ctx gives no
+// place.
+func (p *places) take(ctx context.Context, name string, turn int, waiting func(holders []string)) (time.Duration, error) {
+	start := time.Now()
+	said := false
+	for {
+		if err := ctx.Err(); err != nil {
+			return time.Since(start), err
+		}
+		p.mu.Lock()
+		if len(p.holders) < p.max && (!p.inTurn || turn == p.next) {
+			p.holders = append(p.holders, name)
+			if p.inTurn {
+				p.next++
+			}
+			close(p.changed)
+			p.changed = make(chan struct{})
+			p.mu.Unlock()
+			return time.Since(start), nil
+		}
+		ch, holders := p.changed, slices.Clone(p.holders)
+		p.mu.Unlock()
+		// Only when every place is taken (a VM waiting for its turn
+		// alone waits for one about to take its own, a moment).
+		if !said && waiting != nil && len(holders) >= p.max {
+			said = true
+			waiting(holders)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// give frees the place name holds.
+func (p *places) give(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := slices.Index(p.holders, name); i >= 0 {
+		p.holders = slices.Delete(p.holders, i, i+1)
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
+}
+
+// andList joins names as "A", "A and B", "A, B and C".
+func andList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }

@@ -413,3 +413,170 @@ func TestWaveBeyondParallelPreparesMeanwhile(t *testing.T) {
 			a.SourceOff.Format(time.StampMilli), a.ServiceBack.Format(time.StampMilli))
 	}
 }
+
+// waveLines runs the wave's cutover of vms, one at a time, and collects its
+// lines; hook is the phase hook (given the lines so far and the context's
+// cancel).
+func waveLines(t *testing.T, vms []string, hook func(vm, phase string, said func(string) <-chan struct{}, cancel func())) (*Env, []string, error) {
+	t.Helper()
+	_, env := waveLab(t, vms...)
+	one := 1
+	env.Plan().Cutover.Parallel = &one
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var lines []string
+	waits := map[string]chan struct{}{} // a line's start -> closed once said
+	said := func(prefix string) <-chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		if waits[prefix] == nil {
+			waits[prefix] = make(chan struct{})
+			for _, l := range lines {
+				if strings.HasPrefix(l, prefix) {
+					close(waits[prefix])
+					break
+				}
+			}
+		}
+		return waits[prefix]
+	}
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		line := ev.Message + ev.Error
+		lines = append(lines, line)
+		for prefix, ch := range waits {
+			select {
+			case <-ch:
+			default:
+				if strings.HasPrefix(line, prefix) {
+					close(ch)
+				}
+			}
+		}
+	}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	lines = nil
+	mu.Unlock()
+	env.phaseHook = func(vm, phase string) { hook(vm, phase, said, cancel) }
+	env.CutoverVMs, r.Confirmed = vms, true
+	_, err := r.Run(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	return env, slices.Clone(lines), err
+}
+
+// before says whether a line beginning with first comes before one
+// beginning with then.
+func before(lines []string, first, then string) bool {
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, first) })
+	j := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, then) })
+	return i >= 0 && j >= 0 && i < j
+}
+
+// TestWaveSaysWhatItWaitsFor: in a wave larger than cutover.parallel, a VM
+// that waits says so as it begins to wait, naming the VMs it waits for: for
+// a place among the VMs preparing (given in the plan's order), then, ready
+// to shut down, for a place among the downtime windows (QA: nothing was
+// said until the wait ended, and the wizard showed the VM done with its
+// pre-cutover pass, or its "waited 0.8s for the wave's other VMs" line
+// timed up to the window's end).
+func TestWaveSaysWhatItWaitsFor(t *testing.T) {
+	t.Parallel()
+	const windowWait = "WebApp2: ready to shut down; waiting for a place among the wave's cutover.parallel windows (1 at a time): WebApp1 is in its window"
+	_, lines, err := waveLines(t, []string{"WebApp1", "WebApp2"}, func(vm, phase string, said func(string) <-chan struct{}, _ func()) {
+		// WebApp1 stays in its window until WebApp2 said it waits for it.
+		if vm == "WebApp1" && phase == "final pass" {
+			select {
+			case <-said(windowWait):
+			case <-time.After(60 * time.Second):
+				t.Errorf("WebApp1 in its window, WebApp2 never said it waits for it: %q", windowWait)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(lines, "\n"))
+	}
+	for _, o := range [][2]string{
+		{"WebApp2: waiting to prepare: the wave's VMs do their checks and pre-cutover passes 1 at a time (cutover.parallel); WebApp1 now", "WebApp1: shutdown"},
+		{"WebApp1: pre-cutover pass", "WebApp2: pre-cutover pass"},
+		{"WebApp2: waited ", "WebApp2: pre-cutover pass"},
+		{"WebApp2: pre-cutover pass done", windowWait},
+		{windowWait, "WebApp2: shutdown"},
+		{"WebApp1: probes green", "WebApp2: shutdown"},
+	} {
+		if !before(lines, o[0], o[1]) {
+			t.Errorf("want %q, then %q; lines:\n%s", o[0], o[1], strings.Join(lines, "\n"))
+		}
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "WebApp1: waiting") {
+			t.Errorf("WebApp1, first in the plan, waited: %q", l)
+		}
+	}
+}
+
+// TestWaveStoppedWhileVMsWait: a wave stopped (Ctrl-C) while its first VM
+// is in its window, the next waits for its window and the last to prepare:
+// the last is reported "not started", kept running, with a sentence saying
+// so (QA: "WebApp4: context canceled" and a report section with no outcome:
+// "4 rolled back, 1 ;"); the one that waited for its window kept running
+// too; and the wave's downtime runs to the last service back, past the
+// rolled-back VM's probes answering again, not to its source's power-on
+// (QA: 1.6 s for a wave whose VM was down 5.0 s).
+func TestWaveStoppedWhileVMsWait(t *testing.T) {
+	t.Parallel()
+	env, lines, err := waveLines(t, []string{"WebApp1", "WebApp2", "WebApp3"}, func(vm, phase string, said func(string) <-chan struct{}, cancel func()) {
+		if vm == "WebApp1" && phase == "final pass" {
+			select {
+			case <-said("WebApp2: ready to shut down; waiting for a place"):
+			case <-time.After(60 * time.Second):
+				t.Errorf("WebApp2 never waited for its window")
+			}
+			cancel()
+		}
+	})
+	if err == nil {
+		t.Fatalf("a stopped wave went through:\n%s", strings.Join(lines, "\n"))
+	}
+	if strings.Contains(err.Error(), "WebApp3: context canceled") || !strings.Contains(err.Error(), "WebApp3: stopped while waiting to prepare (context canceled): not started, it keeps running on-prem") {
+		t.Errorf("error for WebApp3 that never began: want it said stopped while waiting to prepare, not started; got %v", err)
+	}
+	rep, md, rerr := env.LastCutoverReport()
+	if rerr != nil || rep == nil {
+		t.Fatalf("report: %v", rerr)
+	}
+	text, _ := os.ReadFile(md)
+	by := map[string]VMReport{}
+	for _, v := range rep.VMs {
+		by[v.VM] = v
+	}
+	if v := by["WebApp3"]; v.Outcome != "not started" || !strings.Contains(string(text), "## WebApp3 -> vApp WebApp3: not started\n") {
+		t.Errorf("WebApp3's outcome %q; want not started, its section saying so:\n%s", v.Outcome, text)
+	}
+	if !strings.Contains(string(text), ": 2 rolled back, 1 not started;") {
+		t.Errorf("the wave's outcomes; want 2 rolled back, 1 not started:\n%s", text)
+	}
+	a := by["WebApp1"]
+	if a.Outcome != "rolled back" || a.SourceOff.IsZero() || a.ServiceBack.IsZero() {
+		t.Fatalf("WebApp1: %+v; want rolled back, its probes answering again", a)
+	}
+	if rep.LastServiceBack.Before(a.ServiceBack) || rep.WaveDowntimeSeconds < a.ServiceBack.Sub(a.SourceOff).Seconds()-1e-6 {
+		t.Errorf("wave downtime %.3fs to %s; WebApp1 alone was down from %s to its service back %s (source on again %s)", rep.WaveDowntimeSeconds,
+			rep.LastServiceBack.Format(time.StampMilli), a.SourceOff.Format(time.StampMilli), a.ServiceBack.Format(time.StampMilli), a.SourceBackOn.Format(time.StampMilli))
+	}
+	ctx := context.Background()
+	onprem, _ := env.OnPrem(ctx)
+	for _, vm := range []string{"WebApp1", "WebApp2", "WebApp3"} {
+		if src, err := onprem.VMByName(ctx, vm); err != nil || !src.PoweredOn() {
+			t.Errorf("%s on-prem after the stop: %v %+v; want it running", vm, err, src)
+		}
+	}
+	if v := by["WebApp2"]; !v.SourceOff.IsZero() || !strings.Contains(v.Error, "kept running on-prem") {
+		t.Errorf("WebApp2, stopped while waiting for its window: %+v; want never shut down, saying it kept running", v)
+	}
+}
