@@ -246,3 +246,52 @@ func TestCutoverProjectionReadOffTheView(t *testing.T) {
 	h.mustSee(t, "shutdown 4.0s")
 	h.mustNotSee(t, "shutdown 30s*")
 }
+
+// TestLiveTimelineKeepsWaitingVMs (QA: at 80x24 the live view showed the
+// latest lines only, so in a wave larger than cutover.parallel the line of
+// a VM waiting for its window went out of view under the phases of the
+// VMs in theirs): a line still under way stays in view, its time running.
+func TestLiveTimelineKeepsWaitingVMs(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	ev := func(msg string, at time.Duration, begins bool) steps.Event {
+		return steps.Event{Kind: steps.EventProgress, Message: msg, Fraction: -1, Time: t0.Add(at), Begins: begins}
+	}
+	const waiting = "WebApp3: ready to shut down; waiting for a place among the wave's cutover.parallel windows (2 at a time): WebApp1 and WebApp2 are in theirs"
+	events := []steps.Event{
+		ev("WebApp3: pre-cutover pass", 0, true),
+		ev("WebApp3: pre-cutover pass done in 1s (4 MiB changed, 4 MiB sent)", time.Second, false),
+		ev(waiting, time.Second, false),
+	}
+	for i, phase := range []string{"shutdown", "final pass", "verify", "create VM at provider", "import into vCD", "connect networks", "power on"} {
+		for _, vm := range []string{"WebApp1", "WebApp2"} {
+			at := time.Second + time.Duration(i)*time.Second
+			events = append(events, ev(vm+": "+phase, at, true), ev(vm+": "+phase+" done in 1s", at+time.Second, false))
+		}
+	}
+	events = append(events, ev("WebApp1: probes green", 9*time.Second, true), ev("WebApp2: probes green", 9*time.Second, true))
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2", "WebApp3"), done: checksDone, mutate: func(m map[string]*fakeStep) {
+		m["cutover"].block = release
+		m["cutover"].events = events
+	}})
+	h.start(80, 24)
+	h.typeText("WebApp1,WebApp2,WebApp3")
+	h.deliver(press("enter"))
+	h.clock = t0.Add(10 * time.Second)
+	for _, e := range events {
+		h.deliver(stepEventMsg{Step: 7, Event: e})
+	}
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		h.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		var line string
+		for _, l := range panel(h.view()) {
+			if strings.Contains(l, "WebApp3: ready to shut down") {
+				line = l
+			}
+		}
+		// Its time runs from its start (+1s) to now (+10s).
+		if !strings.Contains(line, "+1s  9s") || !strings.Contains(h.view(), "WebApp2: probes green") {
+			t.Errorf("%dx%d: WebApp3's wait %q, want it in view (+1s, 9s so far) beside the latest phases:\n%s", size[0], size[1], line, h.view())
+		}
+	}
+}

@@ -782,12 +782,37 @@ func (s *cutoverScreen) phaseLines(width, room int, whole bool) []string {
 		ps = slices.DeleteFunc(slices.Clone(all), func(p phaseSpan) bool { return p.depth > 0 && !all[p.of].open })
 	}
 	var out []string
-	first := 0
 	if room = max(room, 2); len(ps) > room {
-		first = len(ps) - room + 1
-		out = append(out, sDim.Render(fmt.Sprintf("… %d earlier phases", first)))
+		// The latest lines, and, in the live view, every line still
+		// under way before them: in a wave one VM's phases would push
+		// out of view another VM's line saying it waits (QA: at 80x24 a
+		// VM waiting for a window was not on the screen).
+		keep := make([]bool, len(ps))
+		n := room - 1
+		if !whole && s.run.phase == phaseApplying {
+			for i := len(ps) - 1; i >= 0 && n > 0; i-- {
+				if ps[i].open && ps[i].end.IsZero() {
+					keep[i] = true
+					n--
+				}
+			}
+		}
+		for i := len(ps) - 1; i >= 0 && n > 0; i-- {
+			if !keep[i] {
+				keep[i] = true
+				n--
+			}
+		}
+		var shown []phaseSpan
+		for i, p := range ps {
+			if keep[i] {
+				shown = append(shown, p)
+			}
+		}
+		out = append(out, sDim.Render(fmt.Sprintf("… %d earlier phases", len(ps)-len(shown))))
+		ps = shown
 	}
-	for i := first; i < len(ps); i++ {
+	for i := 0; i < len(ps); i++ {
 		p := ps[i]
 		glyph, end := sOK.Render("✓"), p.end
 		if p.failed {
