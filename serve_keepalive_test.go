@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,9 @@ func TestServeSSHKeepaliveAndHandshakeLimit(t *testing.T) {
 	if ok, err := ch.SendRequest("shell", true, nil); !ok || err != nil {
 		t.Fatalf("shell: %v %v", ok, err)
 	}
-	waitAttached := func(want ...string) {
+	// waitAttached waits until the sessions attached are one of wants
+	// (each their roles, comma-separated).
+	waitAttached := func(wants ...string) {
 		t.Helper()
 		deadline := time.Now().Add(time.Minute)
 		for {
@@ -67,11 +70,11 @@ func TestServeSSHKeepaliveAndHandshakeLimit(t *testing.T) {
 					roles = append(roles, a.Role)
 				}
 			}
-			if strings.Join(roles, ",") == strings.Join(want, ",") {
+			if slices.Contains(wants, strings.Join(roles, ",")) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("attached sessions: %v, want %v", roles, want)
+				t.Fatalf("attached sessions: %v, want one of %q", roles, wants)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -82,7 +85,9 @@ func TestServeSSHKeepaliveAndHandshakeLimit(t *testing.T) {
 	viewer := attach(t, sshAddr, cfg, "view")
 	defer viewer.client.Close()
 	viewer.waitFor(t, "WATCHING")
-	waitAttached("driver", "viewer")
+	// The frozen driver may be gone already on a loaded machine (its
+	// keepalives time out in about a second): the viewer stays either way.
+	waitAttached("driver,viewer", "viewer")
 
 	closed := make(chan error, 1)
 	go func() { closed <- frozen.Wait() }()
@@ -106,7 +111,7 @@ func TestServeSSHKeepaliveAndHandshakeLimit(t *testing.T) {
 	drv := attach(t, sshAddr, cfg, "")
 	defer drv.client.Close()
 	drv.waitFor(t, "DRIVER")
-	waitAttached("viewer", "driver")
+	waitAttached("viewer,driver")
 
 	// Before authentication one address holds at most four connections:
 	// the fifth from it is closed at once, another address gets in, and a
