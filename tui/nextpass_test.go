@@ -77,15 +77,14 @@ func loopbackJob(t *testing.T, vm string) *replication.Job {
 		TLS: replication.PinnedClientTLS(cc, replication.Fingerprint(sc.Certificate[0])), State: st, Conns: 1}
 }
 
-// TestDashboardNextPassIsTheSchedulersDueTime (the dashboard said "next in
-// 10s" when the pass had started): the scheduler starts a pass a lead
-// before last pass + RPO (twice the pass's duration and the longest wait
-// for a free slot, at least RPO/10), and the dashboard's "next" is that due
-// time, as the scheduler's events say it, not last pass + RPO. A job
-// replicated by a real scheduler (its initial sync, then the full compare
-// after it) through the feed the wizard uses, at 120x40 and 80x24.
-func TestDashboardNextPassIsTheSchedulersDueTime(t *testing.T) {
-	const rpo = 10 * time.Minute
+// replicatedFeed replicates WebApp2 to a loopback receiver with a real
+// scheduler (RPO rpo) feeding a ReplicationFeed until until says the job's
+// status is far enough, then stops the scheduler (Run returns once every
+// pass it started has ended: each event of the passes, and the due time
+// after them, has reached the feed) and returns the feed, the status, and
+// the last row the feed published.
+func replicatedFeed(t *testing.T, rpo time.Duration, until func(replication.JobStatus) bool) (*ReplicationFeed, replication.JobStatus, ReplicationUpdate) {
+	t.Helper()
 	f := NewReplicationFeed(func(string) time.Duration { return rpo })
 	s := replication.NewScheduler(1, f.Handle)
 	if err := s.Add(loopbackJob(t, "WebApp2"), rpo); err != nil {
@@ -98,27 +97,40 @@ func TestDashboardNextPassIsTheSchedulersDueTime(t *testing.T) {
 		changed := s.Changed()
 		if st := s.Status()[0]; st.Paused {
 			t.Fatalf("job paused: %s", st.Reason)
-		} else if st.Passes >= 2 && st.LastCompare != nil && !st.Running {
+		} else if until(st) && !st.Running {
 			break
 		}
 		<-changed
 	}
-	// Run returns once every pass it started has ended: each event of
-	// the passes, and the due time after them, has reached the feed.
 	stop()
 	<-ran
-	st := s.Status()[0]
-	if !st.NextPass.Before(st.LastPass.Add(rpo)) {
-		t.Fatalf("scheduler's next pass %s, last pass %s: no lead before last pass + RPO", st.NextPass, st.LastPass)
-	}
-	var last ReplicationUpdate
-	for drained := false; !drained; {
+	return f, s.Status()[0], drainUpdates(f)
+}
+
+// drainUpdates returns the last row f published since the last read.
+func drainUpdates(f *ReplicationFeed) (last ReplicationUpdate) {
+	for {
 		select {
 		case u := <-f.Updates():
 			last = u
 		default:
-			drained = true
+			return last
 		}
+	}
+}
+
+// TestDashboardNextPassIsTheSchedulersDueTime (the dashboard said "next in
+// 10s" when the pass had started): the scheduler starts a pass a lead
+// before last pass + RPO (twice the pass's duration and the longest wait
+// for a free slot, at least RPO/10), and the dashboard's "next" is that due
+// time, as the scheduler's events say it, not last pass + RPO. A job
+// replicated by a real scheduler (its initial sync, then the full compare
+// after it) through the feed the wizard uses, at 120x40 and 80x24.
+func TestDashboardNextPassIsTheSchedulersDueTime(t *testing.T) {
+	const rpo = 10 * time.Minute
+	_, st, last := replicatedFeed(t, rpo, func(st replication.JobStatus) bool { return st.Passes >= 2 && st.LastCompare != nil })
+	if !st.NextPass.Before(st.LastPass.Add(rpo)) {
+		t.Fatalf("scheduler's next pass %s, last pass %s: no lead before last pass + RPO", st.NextPass, st.LastPass)
 	}
 	for _, size := range [][2]int{{120, 40}, {80, 24}} {
 		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(append([]string{}, infraDone...), "vm-selection", "replication"), feeds: true})
@@ -141,43 +153,13 @@ func TestDashboardNextPassIsTheSchedulersDueTime(t *testing.T) {
 // the new pass's, at 120x40 and 80x24. A job replicated by a real scheduler
 // through the feed; then the first event of its next pass.
 func TestDashboardNewPassDropsTheLastPassFigures(t *testing.T) {
-	const rpo = 10 * time.Minute
-	f := NewReplicationFeed(func(string) time.Duration { return rpo })
-	s := replication.NewScheduler(1, f.Handle)
-	if err := s.Add(loopbackJob(t, "WebApp2"), rpo); err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { defer close(ran); _ = s.Run(ctx) }()
-	for {
-		changed := s.Changed()
-		if st := s.Status()[0]; st.Paused {
-			t.Fatalf("job paused: %s", st.Reason)
-		} else if st.Passes >= 1 && !st.Running {
-			break
-		}
-		<-changed
-	}
-	stop()
-	<-ran
-	drain := func() (last ReplicationUpdate) {
-		for {
-			select {
-			case u := <-f.Updates():
-				last = u
-			default:
-				return last
-			}
-		}
-	}
-	done := drain()
+	f, _, done := replicatedFeed(t, 10*time.Minute, func(st replication.JobStatus) bool { return st.Passes >= 1 })
 	if done.Planned == 0 || done.Acked != done.Planned {
 		t.Fatalf("the pass's row: planned %d, acked %d", done.Planned, done.Acked)
 	}
 	// The next pass begins as every pass does.
 	f.Handle(replication.Event{VM: "WebApp2", Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
-	began := drain()
+	began := drainUpdates(f)
 	for _, size := range [][2]int{{120, 40}, {80, 24}} {
 		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(append([]string{}, infraDone...), "vm-selection", "replication"), feeds: true})
 		h.start(size[0], size[1])
