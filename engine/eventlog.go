@@ -45,11 +45,15 @@ type Record struct {
 	// ferry) made durable; not in Planned, not sent again.
 	Resumed  int64 `json:"resumed,omitempty"`
 	Duration int64 `json:"duration_ns,omitempty"`
+	// NextPass is when the scheduler has the VM's next pass due (a
+	// scheduled record; a resumed one, or an error after which it tries
+	// again).
+	NextPass time.Time `json:"next_pass,omitzero"`
 }
 
 func replicationRecord(ev replication.Event) Record {
 	r := Record{Time: ev.Time, Source: "replication", Kind: string(ev.Kind), VM: ev.VM, Phase: string(ev.Phase), Pass: string(ev.Pass),
-		Message: ev.Msg, Planned: ev.Planned, Sent: ev.Sent, Acked: ev.Acked, Resumed: ev.Resumed}
+		Message: ev.Msg, Planned: ev.Planned, Sent: ev.Sent, Acked: ev.Acked, Resumed: ev.Resumed, NextPass: ev.NextPass}
 	if ev.Err != nil {
 		r.Error = ev.Err.Error()
 	}

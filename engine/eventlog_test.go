@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // TestEventLogRotatesAndFollows: the log rotates at its size, keeps its
@@ -63,5 +65,26 @@ func TestEventLogRotatesAndFollows(t *testing.T) {
 	}
 	if _, err := os.Stat(path + ".3"); !os.IsNotExist(err) {
 		t.Errorf("more old files than kept: %v", err)
+	}
+}
+
+// TestEventLogSaysWhenTheNextPassIsDue: the scheduler's due time for a
+// VM's next pass is a field of its log line (next_pass), not only words in
+// the message.
+func TestEventLogSaysWhenTheNextPassIsDue(t *testing.T) {
+	due := time.Date(2026, 12, 6, 8, 25, 40, 0, time.UTC)
+	b, err := json.Marshal(replicationRecord(replication.Event{VM: "WebApp2", Kind: replication.EventScheduled, NextPass: due, Msg: "next pass due at 08:25:40"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r map[string]any
+	if err := json.Unmarshal(b, &r); err != nil || r["next_pass"] != "2026-12-06T08:25:40Z" || r["kind"] != "scheduled" {
+		t.Errorf("log line %s: want kind scheduled and next_pass 2026-12-06T08:25:40Z", b)
+	}
+	// A record with no due time has no such field.
+	b, _ = json.Marshal(replicationRecord(replication.Event{VM: "WebApp2", Kind: replication.EventPassDone}))
+	var none map[string]any
+	if err := json.Unmarshal(b, &none); err != nil || none["next_pass"] != nil {
+		t.Errorf("log line %s: a next_pass it does not know", b)
 	}
 }

@@ -73,6 +73,26 @@ func TestSchedulerEventsSayWhenTheNextPassIsDue(t *testing.T) {
 	if due, st := lastDue(ev2, EventScheduled), s2.Status()[0]; !due.Equal(st.NextPass) {
 		t.Errorf("full compare interval set: scheduled event's next pass %s, status's %s", due, st.NextPass)
 	}
+	// The same interval again moves nothing, and says nothing (the
+	// engine's log had every job's due time twice at its start: Add, then
+	// SetVerifyEvery).
+	scheduled := func() (n int) {
+		ev2.mu.Lock()
+		defer ev2.mu.Unlock()
+		for _, e := range ev2.all {
+			if e.Kind == EventScheduled {
+				n++
+			}
+		}
+		return n
+	}
+	before := scheduled()
+	if err := s2.SetVerifyEvery("a", MinVerifyEvery); err != nil {
+		t.Fatal(err)
+	}
+	if n := scheduled(); n != before {
+		t.Errorf("the same full compare interval set again: %d scheduled events, want %d (no new due time)", n, before)
+	}
 	if err := s2.Pause("a"); err != nil {
 		t.Fatal(err)
 	}

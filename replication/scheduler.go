@@ -671,9 +671,15 @@ func (s *Scheduler) SetVerifyEvery(vm string, every time.Duration) error {
 		return err
 	}
 	sj.verifyEvery = every
+	was := sj.due
 	if !sj.lastPass.IsZero() && !sj.running {
 		now := s.now()
 		sj.due = sj.nextDue(sj.lastPass, sj.lastDur, s.slotWaitWithin(now, sj.rpo), now)
+	}
+	if sj.due.Equal(was) { // nothing new to say (Add just said it)
+		s.mu.Unlock()
+		s.poke()
+		return nil
 	}
 	s.dueChanged(sj)
 	return nil
