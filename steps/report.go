@@ -420,12 +420,16 @@ func (r *CutoverReport) Markdown() string {
 		if outcomes, all := r.outcomes(); !all {
 			// Not every VM was cut over: the wave's figures are what
 			// its VMs' services went through, whatever came of them.
-			down := secs(r.WaveDowntimeSeconds)
-			if r.WaveOutageOpen {
-				down = "at least " + down + " (a VM's service still down when its cutover ended)"
+			down := fmt.Sprintf("downtime %s from the first shutdown (%s)", secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown))
+			switch {
+			case r.FirstShutdown.IsZero():
+				// (QA: "downtime - from the first shutdown (-)")
+				down = "no VM was shut down"
+			case r.WaveOutageOpen:
+				down = fmt.Sprintf("downtime at least %s (a VM's service still down when its cutover ended) from the first shutdown (%s)", secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown))
 			}
-			fmt.Fprintf(&b, "Wave of %d VMs confirmed together (at most %d at a time): %s; downtime %s from the first shutdown (%s); projected %s.\n\n",
-				wave, r.Parallel, outcomes, down, clock(r.FirstShutdown), approx(r.ProjectedWaveSeconds))
+			fmt.Fprintf(&b, "Wave of %d VMs confirmed together (at most %d at a time): %s; %s; projected %s.\n\n",
+				wave, r.Parallel, outcomes, down, approx(r.ProjectedWaveSeconds))
 		} else if r.WaveOutageOpen {
 			fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime at least %s from the first shutdown (%s), a VM's service still down when its cutover ended; projected %s.\n\n",
 				wave, r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), approx(r.ProjectedWaveSeconds))

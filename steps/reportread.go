@@ -110,6 +110,9 @@ func (r *CutoverReport) WaveFigures() string {
 	if wave < 2 {
 		return ""
 	}
+	if r.FirstShutdown.IsZero() {
+		return fmt.Sprintf("wave of %d (at most %d at a time) · no VM was shut down · projected %s", wave, r.Parallel, approx(r.ProjectedWaveSeconds))
+	}
 	if r.WaveOutageOpen {
 		return fmt.Sprintf("wave of %d (at most %d at a time) · downtime at least %s from the first shutdown, a service still down when its cutover ended · projected %s", wave, r.Parallel, secs(r.WaveDowntimeSeconds), approx(r.ProjectedWaveSeconds))
 	}

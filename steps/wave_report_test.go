@@ -52,6 +52,20 @@ func TestReportSaysWhatCameOfTheWave(t *testing.T) {
 	if md := rep.Markdown(); !strings.Contains(md, "Wave of 2 VMs confirmed together (at most 4 at a time): 2 rolled back;") || strings.Contains(md, "cut over in parallel") {
 		t.Errorf("report of a wave rolled back:\n%s", md)
 	}
+	// A wave stopped before any VM went down (QA: "downtime - from the
+	// first shutdown (-)").
+	stopped := func(name string) VMReport {
+		return VMReport{VM: name, Started: t0, Finished: t0.Add(time.Second), Outcome: "not started", Error: "stopped while waiting to prepare"}
+	}
+	rep = &CutoverReport{Started: t0, Parallel: 1, VMs: []VMReport{stopped("WebApp1"), stopped("WebApp2")}}
+	rep.finishWave()
+	if md := rep.Markdown(); !strings.Contains(md, "Wave of 2 VMs confirmed together (at most 1 at a time): 2 not started; no VM was shut down; projected") ||
+		strings.Contains(md, "(-)") {
+		t.Errorf("report of a wave stopped before any shutdown:\n%s", md)
+	}
+	if f := rep.WaveFigures(); !strings.Contains(f, "no VM was shut down") || strings.Contains(f, "downtime") {
+		t.Errorf("wave figures of a wave stopped before any shutdown: %q", f)
+	}
 	off := VMReport{VM: "WebApp2", Started: t0, SourceOff: t0.Add(time.Second), TargetOn: t0.Add(2 * time.Second),
 		Outages: []probe.Outage{{Target: "tcp WebApp2", Start: t0.Add(time.Second)}}}
 	off.finish(nil)
