@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,6 +106,8 @@ type statusDoc struct {
 	Jobs []struct {
 		VM       string    `json:"vm"`
 		LastPass time.Time `json:"last_pass"`
+		NextPass time.Time `json:"next_pass"`
+		Running  bool      `json:"running"`
 		Health   string    `json:"health"`
 		InFlight *struct {
 			Kind    string `json:"kind"`
@@ -254,6 +257,18 @@ func TestServeEngine(t *testing.T) {
 	first := doc.lastPass("WebApp2")
 	if first.IsZero() {
 		t.Fatalf("no pass after the replication step: %+v", doc)
+	}
+	// The engine's status is live: a pass running, or when the scheduler
+	// has the next one due (a lead before last pass + RPO, 1m), in the
+	// JSON and in the jobs table (QA: neither said it).
+	for _, j := range doc.Jobs {
+		if j.VM == "WebApp2" && !j.Running && (!j.NextPass.After(j.LastPass) || j.NextPass.After(j.LastPass.Add(time.Minute))) {
+			t.Errorf("ferry status --json from the engine: WebApp2 next pass %s, last pass %s (RPO 1m): want the scheduler's due time, or running", j.NextPass, j.LastPass)
+		}
+	}
+	if out, code := run("status", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "NEXT PASS") ||
+		!regexp.MustCompile(`(?m)^WebApp2 +1m +\S+ \S+ +(running|\d\d:\d\d:\d\d) `).MatchString(out) {
+		t.Errorf("ferry status from the engine: exit %d, want WebApp2's next pass (a time, or running) in:\n%s", code, out)
 	}
 	// ferry plan while the engine holds the replication store: the engine
 	// plans (before, step 6 failed with "replication store is in use by

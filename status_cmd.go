@@ -258,7 +258,7 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 		}
 		return jobsErr
 	}
-	fmt.Fprintln(tw, "\nVM\tRPO\tLAST PASS\tHEALTH\tLAST FULL COMPARE")
+	fmt.Fprintln(tw, "\nVM\tRPO\tLAST PASS\tNEXT PASS\tHEALTH\tLAST FULL COMPARE")
 	// A long health (a hold, a decision, why a job did not start) would
 	// push the next column out of reach: the table has its first words,
 	// and the whole of it follows the table.
@@ -274,7 +274,7 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 			details = append(details, j.VM+": "+h)
 			short += " (below)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, short, j.LastCompare.Summary())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, nextPass(j), short, j.LastCompare.Summary())
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -286,6 +286,19 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 		fmt.Fprintln(out, d)
 	}
 	return nil
+}
+
+// nextPass is the jobs table's NEXT PASS: running, or when the engine's
+// scheduler has the next pass due; "-" when no engine says it (the stored
+// record alone does not know).
+func nextPass(j steps.VMStatus) string {
+	switch {
+	case j.Running:
+		return "running"
+	case j.NextPass.IsZero():
+		return "-"
+	}
+	return j.NextPass.Local().Format("15:04:05")
 }
 
 // shortHealthMax is the longest health the jobs table shows whole.

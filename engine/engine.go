@@ -660,6 +660,31 @@ func EndedCutover(env *steps.Env, st *Status, idle bool) {
 	}
 }
 
+// liveJobs completes jobs, read from the replication store, with what only
+// the engine's scheduler knows: whether a pass runs now, and when the next
+// one is due (its lead before last pass + RPO included) for a job waiting
+// for it.
+func (e *Engine) liveJobs(jobs []steps.VMStatus) {
+	if e.Sched == nil {
+		return
+	}
+	live := map[string]replication.JobStatus{}
+	for _, j := range e.Sched.Status() {
+		live[j.VM] = j
+	}
+	for i := range jobs {
+		j, ok := live[jobs[i].VM]
+		if !ok || jobs[i].Phase == replication.JobCutOver || jobs[i].Phase == replication.JobCuttingOver {
+			continue
+		}
+		jobs[i].Running, jobs[i].PassAge = j.Running, j.PassAge
+		jobs[i].Passes = max(jobs[i].Passes, j.Passes)
+		if !j.Running && !j.Paused && !j.NextPass.IsZero() {
+			jobs[i].NextPass = j.NextPass
+		}
+	}
+}
+
 // Status is the engine's status document.
 func (e *Engine) Status(now time.Time) (Status, error) {
 	st, err := StatusOf(e.Env, e.Itinerary, now)
@@ -667,6 +692,7 @@ func (e *Engine) Status(now time.Time) (Status, error) {
 	busy := e.busy
 	e.mu.Unlock()
 	EndedCutover(e.Env, &st, busy == "")
+	e.liveJobs(st.Jobs)
 	st.Engine = &Info{PID: os.Getpid(), Socket: SocketPath(e.Env.State.Path()), Since: e.started, Busy: busy, Attached: e.Attached()}
 	return st, err
 }
