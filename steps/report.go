@@ -183,6 +183,10 @@ func (r *VMReport) finish(err error) {
 	case OnlyRolledBackAsDecided(err) && r.RolledBack && r.RollbackError == "":
 		// Not an error: what the operator decided.
 		r.Outcome, r.Decided, r.Note = "rolled back as decided", CutoverRollback, err.Error()
+	case r.RolledBack && r.RollbackError == "" && r.SourceOff.IsZero() && r.Mode != ModeCold:
+		// The source never went down: nothing of the window to roll back
+		// (QA: reported "rolled back" beside VMs that were down).
+		r.Outcome, r.Error = "stopped before the shutdown", err.Error()
 	case r.RolledBack && r.RollbackError == "":
 		r.Outcome, r.Error = "rolled back", err.Error()
 	default:

@@ -52,6 +52,13 @@ func TestReportSaysWhatCameOfTheWave(t *testing.T) {
 	if md := rep.Markdown(); !strings.Contains(md, "Wave of 2 VMs confirmed together (at most 4 at a time): 2 rolled back;") || strings.Contains(md, "cut over in parallel") {
 		t.Errorf("report of a wave rolled back:\n%s", md)
 	}
+	// A warm VM whose cutover stopped before its shutdown kept running: it
+	// is not reported "rolled back" beside those that were down.
+	early := VMReport{VM: "WebApp3", Started: t0, RolledBack: true}
+	early.finish(errors.New("WebApp3: pre-cutover pass: context canceled (stopped before the shutdown: WebApp3 kept running on-prem, its replica disks are kept and replication goes on)"))
+	if early.Outcome != "stopped before the shutdown" {
+		t.Errorf("a VM stopped before its shutdown: outcome %q", early.Outcome)
+	}
 	// A wave stopped before any VM went down (QA: "downtime - from the
 	// first shutdown (-)").
 	stopped := func(name string) VMReport {
