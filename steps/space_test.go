@@ -20,6 +20,10 @@ import (
 func TestReplicasMustFitTheProviderDatastore(t *testing.T) {
 	t.Parallel()
 	l, env := migrationLabWith(t, "WebApp2", lab.Options{ProviderDatastoreCapacity: 1 << 20})
+	// The guest workload stopped from the start: what WebApp2's disk
+	// holds stays as measured below, and less than its capacity (it
+	// filled the whole 16 MiB while steps 1 to 5 ran on a loaded machine).
+	l.Workload.Stop()
 	ctx := context.Background()
 	var lines []string
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) { lines = append(lines, string(ev.Kind)+" "+ev.Step+": "+ev.Message+ev.Error) }}
@@ -40,9 +44,7 @@ func TestReplicasMustFitTheProviderDatastore(t *testing.T) {
 		t.Error("VM selection captured WebApp2's configuration though it refused")
 	}
 
-	// Room for what WebApp2's disk holds, not for its whole 16 MiB (the
-	// guest workload stopped: what the disk holds stays as measured).
-	l.Workload.Stop()
+	// Room for what WebApp2's disk holds, not for its whole 16 MiB.
 	onprem, err := env.OnPrem(ctx)
 	if err != nil {
 		t.Fatal(err)
