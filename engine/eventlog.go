@@ -45,6 +45,9 @@ type Record struct {
 	// ferry) made durable; not in Planned, not sent again.
 	Resumed  int64 `json:"resumed,omitempty"`
 	Duration int64 `json:"duration_ns,omitempty"`
+	// Number is the VM's pass number a pass-done record reports (its
+	// complete passes, across ferry processes).
+	Number int `json:"number,omitempty"`
 	// NextPass is when the scheduler has the VM's next pass due (a
 	// scheduled record; a resumed one, or an error after which it tries
 	// again).
@@ -53,7 +56,8 @@ type Record struct {
 
 func replicationRecord(ev replication.Event) Record {
 	r := Record{Time: ev.Time, Source: "replication", Kind: string(ev.Kind), VM: ev.VM, Phase: string(ev.Phase), Pass: string(ev.Pass),
-		Message: ev.Msg, Planned: ev.Planned, Sent: ev.Sent, Acked: ev.Acked, Resumed: ev.Resumed, NextPass: ev.NextPass}
+		Message: ev.Msg, Planned: ev.Planned, Sent: ev.Sent, Acked: ev.Acked, Resumed: ev.Resumed, NextPass: ev.NextPass,
+		Number: ev.Number, Duration: int64(ev.Took)}
 	if ev.Err != nil {
 		r.Error = ev.Err.Error()
 	}
@@ -295,7 +299,13 @@ func (r Record) Text() string {
 	b.WriteString(" " + r.Kind)
 	switch {
 	case r.Kind == string(replication.EventPassDone):
+		if r.Number > 0 {
+			fmt.Fprintf(&b, " #%d", r.Number)
+		}
 		fmt.Fprintf(&b, " %s pass: %s changed, %s sent", r.Pass, humanize.IBytes(uint64(r.Planned)), humanize.IBytes(uint64(r.Sent)))
+		if r.Duration > 0 {
+			fmt.Fprintf(&b, " in %s", time.Duration(r.Duration).Round(time.Millisecond))
+		}
 	case r.Phase != "":
 		b.WriteString(" " + r.Phase)
 	}

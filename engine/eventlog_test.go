@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,10 +82,16 @@ func TestEventLogSaysWhenTheNextPassIsDue(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil || r["next_pass"] != "2026-12-06T08:25:40Z" || r["kind"] != "scheduled" {
 		t.Errorf("log line %s: want kind scheduled and next_pass 2026-12-06T08:25:40Z", b)
 	}
-	// A record with no due time has no such field.
-	b, _ = json.Marshal(replicationRecord(replication.Event{VM: "WebApp2", Kind: replication.EventPassDone}))
-	var none map[string]any
-	if err := json.Unmarshal(b, &none); err != nil || none["next_pass"] != nil {
-		t.Errorf("log line %s: a next_pass it does not know", b)
+	// A record with no due time has no such field; a pass-done line says
+	// the pass's number and how long it took (QA: neither was in the log).
+	rec := replicationRecord(replication.Event{VM: "WebApp2", Kind: replication.EventPassDone, Pass: replication.PassIncremental,
+		Number: 7, Took: 1234 * time.Millisecond, Counters: replication.Counters{Planned: 3 << 20, Sent: 1 << 20}})
+	b, _ = json.Marshal(rec)
+	var done map[string]any
+	if err := json.Unmarshal(b, &done); err != nil || done["next_pass"] != nil || done["number"] != 7.0 || done["duration_ns"] != 1.234e9 {
+		t.Errorf("log line %s: want number 7, duration_ns 1234000000, no next_pass", b)
+	}
+	if txt := rec.Text(); !strings.Contains(txt, "WebApp2 pass-done #7 incremental pass: 3.0 MiB changed, 1.0 MiB sent in 1.234s") {
+		t.Errorf("ferry status --follow's line %q: want the pass number and its time", txt)
 	}
 }

@@ -67,7 +67,9 @@ type Event struct {
 	// of its complete passes in its record (VMState.PassCount), which goes on
 	// across ferry processes.
 	Number int
-	Disk   string
+	// Took is how long the pass an EventPassDone reports took.
+	Took time.Duration
+	Disk string
 	Counters
 	Compression    float64       // Payload / data wire bytes (1 = incompressible)
 	Rate           float64       // wire bytes per second over the pass so far

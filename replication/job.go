@@ -360,7 +360,7 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 	j.cache.vs = vs
 	j.cache.mu.Unlock()
 	res.Number = vs.PassCount
-	j.emit(Event{Kind: EventPassDone, Pass: p.eventKind(res.Kind), Number: vs.PassCount, Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
+	j.emit(Event{Kind: EventPassDone, Pass: p.eventKind(res.Kind), Number: vs.PassCount, Took: res.Duration, Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
 	if res.Compare != nil {
 		j.emit(Event{Kind: EventCompared, Compare: res.Compare, Msg: "full compare: " + res.Compare.Summary()})
 	}

@@ -48,6 +48,15 @@ func TestSchedulerEventsSayWhenTheNextPassIsDue(t *testing.T) {
 	}
 	stop()
 	<-ran // every pass ended, and said so
+	// Each pass-done event says how long its pass took (the event log
+	// shows it).
+	ev1.mu.Lock()
+	for _, e := range ev1.all {
+		if e.Kind == EventPassDone && (e.Took <= 0 || e.Number < 1) {
+			t.Errorf("pass-done event %+v: want its number and how long it took", e)
+		}
+	}
+	ev1.mu.Unlock()
 	st := s1.Status()[0]
 	if !st.NextPass.Before(st.LastPass.Add(rpo)) {
 		t.Fatalf("next pass %s, last pass %s: no lead before last pass + RPO %s", st.NextPass, st.LastPass, rpo)
