@@ -61,7 +61,7 @@ func (p PhaseRecord) Seconds() float64 { return p.End.Sub(p.Start).Seconds() }
 type VMReport struct {
 	VM         string `json:"vm"`
 	TargetVApp string `json:"target_vapp"`
-	Outcome    string `json:"outcome"` // migrated, rolled back, failed, not started
+	Outcome    string `json:"outcome"` // migrated, rolled back, stopped before the shutdown, failed, not started, ...
 	Error      string `json:"error,omitempty"`
 	Note       string `json:"note,omitempty"`
 	// Mode is "cold" for a cold migration (ModeWhy says why); empty for a
