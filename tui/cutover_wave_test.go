@@ -107,24 +107,12 @@ func TestCutoverConfirmNoChangeSeen(t *testing.T) {
 // timeline times each phase to the next line of the same VM, not to
 // whichever VM spoke next, and shows every VM's current phase as running.
 func TestCutoverTimelinePerVM(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone, mutate: func(m map[string]*fakeStep) {
-		m["cutover"].block = release
-		m["cutover"].events = []steps.Event{
-			{Kind: steps.EventProgress, Message: "WebApp1: shutdown", Fraction: -1, Time: t0},
-			{Kind: steps.EventProgress, Message: "WebApp2: shutdown", Fraction: -1, Time: t0.Add(time.Second)},
-			{Kind: steps.EventProgress, Message: "WebApp1: final pass", Fraction: -1, Time: t0.Add(3 * time.Second)},
-			{Kind: steps.EventProgress, Message: "WebApp2: final pass", Fraction: -1, Time: t0.Add(7 * time.Second)},
-		}
-	}})
-	h.start(120, 40)
-	h.typeText("WebApp1,WebApp2")
-	h.deliver(press("enter"))
-	h.clock = t0.Add(10 * time.Second)
-	for _, ev := range h.steps["cutover"].events {
-		h.deliver(stepEventMsg{Step: 7, Event: ev})
-	}
+	h := runningWave(t, 120, 40, 10*time.Second, []steps.Event{
+		{Kind: steps.EventProgress, Message: "WebApp1: shutdown", Fraction: -1, Time: t0},
+		{Kind: steps.EventProgress, Message: "WebApp2: shutdown", Fraction: -1, Time: t0.Add(time.Second)},
+		{Kind: steps.EventProgress, Message: "WebApp1: final pass", Fraction: -1, Time: t0.Add(3 * time.Second)},
+		{Kind: steps.EventProgress, Message: "WebApp2: final pass", Fraction: -1, Time: t0.Add(7 * time.Second)},
+	}, "WebApp1", "WebApp2")
 	h.mustSee(t, "✓    +0s  3s      WebApp1: shutdown", "✓    +1s  6s      WebApp2: shutdown",
 		"+3s  7s      WebApp1: final pass", "+7s  3s      WebApp2: final pass")
 }
@@ -151,11 +139,7 @@ func TestDashboardDetailOfAColdVM(t *testing.T) {
 // its parts indented under it, a phase that ended is one line; the
 // report lists every part.
 func TestLiveTimelineFoldsEndedPhases(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	ev := func(msg string, at time.Duration, begins bool) steps.Event {
-		return steps.Event{Kind: steps.EventProgress, Message: msg, Fraction: -1, Time: t0.Add(at), Begins: begins}
-	}
+	ev := phaseEvent
 	events := []steps.Event{
 		ev("WebApp1: pre-cutover pass", 0, true),
 		ev("WebApp1: snapshot", 100*time.Millisecond, false),
@@ -167,17 +151,7 @@ func TestLiveTimelineFoldsEndedPhases(t *testing.T) {
 		ev("WebApp1: snapshot", 2100*time.Millisecond, false),
 		ev("WebApp1: transfer", 2200*time.Millisecond, false),
 	}
-	h := newHarness(t, setup{pf: withVMs("WebApp1"), done: checksDone, mutate: func(m map[string]*fakeStep) {
-		m["cutover"].block = release
-		m["cutover"].events = events
-	}})
-	h.start(120, 40)
-	h.typeText("WebApp1")
-	h.deliver(press("enter"))
-	h.clock = t0.Add(3 * time.Second)
-	for _, e := range events {
-		h.deliver(stepEventMsg{Step: 7, Event: e})
-	}
+	h := runningWave(t, 120, 40, 3*time.Second, events, "WebApp1")
 	h.mustSee(t, "✓    +0s  1s      WebApp1: pre-cutover pass (4 MiB changed, 4 MiB sent)",
 		"✓    +1s  1s      WebApp1: shutdown (guest shut down)",
 		"+2s  1s      WebApp1: final pass", "+2s  100ms     WebApp1: snapshot", "+2s  800ms     WebApp1: transfer")
@@ -196,9 +170,7 @@ func TestLiveTimelineFoldsEndedPhases(t *testing.T) {
 // above the rollback that followed it): a phase the cutover began and
 // never said done, another begun after it, is marked ✗.
 func TestFailedPhaseMarkedAboveItsRollback(t *testing.T) {
-	ev := func(msg string, at time.Duration, begins bool) steps.Event {
-		return steps.Event{Kind: steps.EventProgress, Message: msg, Fraction: -1, Time: t0.Add(at), Begins: begins}
-	}
+	ev := phaseEvent
 	h := toCutover(t, func(m map[string]*fakeStep) {
 		m["cutover"].events = []steps.Event{
 			ev("WebApp2: shutdown", 0, true),
@@ -252,11 +224,7 @@ func TestCutoverProjectionReadOffTheView(t *testing.T) {
 // a VM waiting for its window went out of view under the phases of the
 // VMs in theirs): a line still under way stays in view, its time running.
 func TestLiveTimelineKeepsWaitingVMs(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	ev := func(msg string, at time.Duration, begins bool) steps.Event {
-		return steps.Event{Kind: steps.EventProgress, Message: msg, Fraction: -1, Time: t0.Add(at), Begins: begins}
-	}
+	ev := phaseEvent
 	const waiting = "WebApp3: ready to shut down; waiting for a place among the wave's cutover.parallel windows (2 at a time): WebApp1 and WebApp2 are in theirs"
 	events := []steps.Event{
 		ev("WebApp3: pre-cutover pass", 0, true),
@@ -270,17 +238,7 @@ func TestLiveTimelineKeepsWaitingVMs(t *testing.T) {
 		}
 	}
 	events = append(events, ev("WebApp1: probes green", 9*time.Second, true), ev("WebApp2: probes green", 9*time.Second, true))
-	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2", "WebApp3"), done: checksDone, mutate: func(m map[string]*fakeStep) {
-		m["cutover"].block = release
-		m["cutover"].events = events
-	}})
-	h.start(80, 24)
-	h.typeText("WebApp1,WebApp2,WebApp3")
-	h.deliver(press("enter"))
-	h.clock = t0.Add(10 * time.Second)
-	for _, e := range events {
-		h.deliver(stepEventMsg{Step: 7, Event: e})
-	}
+	h := runningWave(t, 80, 24, 10*time.Second, events, "WebApp1", "WebApp2", "WebApp3")
 	for _, size := range [][2]int{{80, 24}, {120, 40}} {
 		h.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
 		var line string
@@ -294,4 +252,30 @@ func TestLiveTimelineKeepsWaitingVMs(t *testing.T) {
 			t.Errorf("%dx%d: WebApp3's wait %q, want it in view (+1s, 9s so far) beside the latest phases:\n%s", size[0], size[1], line, h.view())
 		}
 	}
+}
+
+// phaseEvent is a cutover progress line at t0+at; begins: a phase starts.
+func phaseEvent(msg string, at time.Duration, begins bool) steps.Event {
+	return steps.Event{Kind: steps.EventProgress, Message: msg, Fraction: -1, Time: t0.Add(at), Begins: begins}
+}
+
+// runningWave confirms vms as one wave on a w x h wizard whose cutover
+// reports events and goes on running (until the test ends), the clock at
+// t0+now once they are delivered.
+func runningWave(t *testing.T, w, h int, now time.Duration, events []steps.Event, vms ...string) *harness {
+	t.Helper()
+	release := make(chan struct{})
+	hs := newHarness(t, setup{pf: withVMs(vms...), done: checksDone, mutate: func(m map[string]*fakeStep) {
+		m["cutover"].block = release
+		m["cutover"].events = events
+	}})
+	t.Cleanup(func() { close(release) }) // before the harness's own
+	hs.start(w, h)
+	hs.typeText(strings.Join(vms, ","))
+	hs.deliver(press("enter"))
+	hs.clock = t0.Add(now)
+	for _, e := range events {
+		hs.deliver(stepEventMsg{Step: 7, Event: e})
+	}
+	return hs
 }
