@@ -1,13 +1,10 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	gossh "golang.org/x/crypto/ssh"
 )
 
 // TestServeLocalAttach: with a ferry serve engine running, the wizard
@@ -26,13 +23,8 @@ func TestServeLocalAttach(t *testing.T) {
 	}
 	l, run := engineLab(t)
 	driverKey := sshKey(t)
-	keys := filepath.Join(t.TempDir(), "authorized_keys")
-	if err := os.WriteFile(keys, []byte(strings.TrimSpace(string(gossh.MarshalAuthorizedKey(driverKey.PublicKey())))+" alice@laptop\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := startServe(t, l, "--ssh", "127.0.0.1:0", "--authorized-keys", keys)
-	sshAddr := sshAddrOf(t, srv.lines["ssh"])
-	hostKey := hostPublicKey(t, filepath.Join(l.Dir, "plan.ssh_host_ed25519_key"))
+	srv := startServeSSH(t, l, authorizedLine("", driverKey, "alice@laptop"))
+	sshAddr, hostKey := srv.addr, srv.hostKey
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run through the engine: exit %d\n%s", code, out)
 	}

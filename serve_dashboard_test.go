@@ -2,13 +2,10 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	gossh "golang.org/x/crypto/ssh"
 )
 
 // passFigures is a dashboard's detail line: the figures of the pass of the
@@ -36,13 +33,9 @@ func TestServeLateSessionShowsTheLastPass(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := sshKey(t)
-	keys := filepath.Join(t.TempDir(), "authorized_keys")
-	if err := os.WriteFile(keys, []byte(`command="view" `+strings.TrimSpace(string(gossh.MarshalAuthorizedKey(key.PublicKey())))+" projector\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := startServe(t, l, "--ssh", "127.0.0.1:0", "--authorized-keys", keys)
-	addr := sshAddrOf(t, srv.lines["ssh"])
-	cfg := sshConfig("bob", key, hostPublicKey(t, filepath.Join(l.Dir, "plan.ssh_host_ed25519_key")))
+	srv := startServeSSH(t, l, authorizedLine(`command="view"`, key, "projector"))
+	addr := srv.addr
+	cfg := sshConfig("bob", key, srv.hostKey)
 
 	early := attach(t, addr, cfg, "")
 	defer early.drop()

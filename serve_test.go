@@ -675,6 +675,36 @@ func sshConfig(user string, key gossh.Signer, host gossh.PublicKey) *gossh.Clien
 }
 
 // sshAddrOf reads host:port from ferry serve's "ssh -p PORT HOST" line.
+// sshServed is a ferry serve with its SSH listener: its address and
+// host key.
+type sshServed struct {
+	*served
+	addr    string
+	hostKey gossh.PublicKey
+}
+
+// startServeSSH starts ferry serve over l with --ssh on a free port and an
+// authorized_keys file of authorized (its lines), and more flags.
+func startServeSSH(t *testing.T, l *lab.Lab, authorized string, flags ...string) sshServed {
+	t.Helper()
+	keys := filepath.Join(t.TempDir(), "authorized_keys")
+	if err := os.WriteFile(keys, []byte(authorized), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, l, append([]string{"--ssh", "127.0.0.1:0", "--authorized-keys", keys}, flags...)...)
+	return sshServed{srv, sshAddrOf(t, srv.lines["ssh"]), hostPublicKey(t, filepath.Join(l.Dir, "plan.ssh_host_ed25519_key"))}
+}
+
+// authorizedLine is key's authorized_keys line: options before it (""
+// for none), comment after.
+func authorizedLine(options string, key gossh.Signer, comment string) string {
+	line := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(key.PublicKey())))
+	if options != "" {
+		line = options + " " + line
+	}
+	return line + " " + comment + "\n"
+}
+
 func sshAddrOf(t *testing.T, line string) string {
 	t.Helper()
 	f := strings.Fields(line)
@@ -995,12 +1025,8 @@ func TestDashboardTestMigration(t *testing.T) {
 	}
 
 	key := sshKey(t)
-	keys := filepath.Join(t.TempDir(), "authorized_keys")
-	if err := os.WriteFile(keys, gossh.MarshalAuthorizedKey(key.PublicKey()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := startServe(t, l, "--ssh", "127.0.0.1:0", "--authorized-keys", keys)
-	drv := attach(t, sshAddrOf(t, srv.lines["ssh"]), sshConfig("admin", key, hostPublicKey(t, filepath.Join(l.Dir, "plan.ssh_host_ed25519_key"))), "")
+	srv := startServeSSH(t, l, authorizedLine("", key, "admin@laptop"))
+	drv := attach(t, srv.addr, sshConfig("admin", key, srv.hostKey), "")
 	defer drv.drop()
 	drv.toDashboard(t)
 	drv.waitFor(t, "TEST MIGRATION LEFT RUNNING: WebApp2")

@@ -2,13 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	gossh "golang.org/x/crypto/ssh"
 )
 
 // TestServeViewerWatchesDriver is a guided demo over SSH (QA: the
@@ -22,15 +18,8 @@ import (
 func TestServeViewerWatchesDriver(t *testing.T) {
 	l, run := engineLab(t)
 	driverKey, viewerKey := sshKey(t), sshKey(t)
-	keys := filepath.Join(t.TempDir(), "authorized_keys")
-	authorized := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(driverKey.PublicKey()))) + " alice@laptop\n" +
-		`command="view" ` + strings.TrimSpace(string(gossh.MarshalAuthorizedKey(viewerKey.PublicKey()))) + " projector\n"
-	if err := os.WriteFile(keys, []byte(authorized), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := startServe(t, l, "--ssh", "127.0.0.1:0", "--authorized-keys", keys)
-	addr := sshAddrOf(t, srv.lines["ssh"])
-	hostKey := hostPublicKey(t, filepath.Join(l.Dir, "plan.ssh_host_ed25519_key"))
+	srv := startServeSSH(t, l, authorizedLine("", driverKey, "alice@laptop")+authorizedLine(`command="view"`, viewerKey, "projector"))
+	addr, hostKey := srv.addr, srv.hostKey
 
 	drv := attach(t, addr, sshConfig("admin", driverKey, hostKey), "")
 	drv.waitFor(t, "DRIVER")
@@ -101,15 +90,8 @@ func TestServeViewerWatchesDriver(t *testing.T) {
 func TestServeWatcherToldTheDriverLeft(t *testing.T) {
 	l, _ := engineLab(t)
 	aliceKey, bobKey := sshKey(t), sshKey(t)
-	keys := filepath.Join(t.TempDir(), "authorized_keys")
-	authorized := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(aliceKey.PublicKey()))) + " alice@laptop\n" +
-		strings.TrimSpace(string(gossh.MarshalAuthorizedKey(bobKey.PublicKey()))) + " bob@laptop\n"
-	if err := os.WriteFile(keys, []byte(authorized), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv := startServe(t, l, "--ssh", "127.0.0.1:0", "--authorized-keys", keys)
-	addr := sshAddrOf(t, srv.lines["ssh"])
-	hostKey := hostPublicKey(t, filepath.Join(l.Dir, "plan.ssh_host_ed25519_key"))
+	srv := startServeSSH(t, l, authorizedLine("", aliceKey, "alice@laptop")+authorizedLine("", bobKey, "bob@laptop"))
+	addr, hostKey := srv.addr, srv.hostKey
 
 	drv := attach(t, addr, sshConfig("admin", aliceKey, hostKey), "")
 	drv.waitFor(t, "DRIVER")
