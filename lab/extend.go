@@ -197,7 +197,7 @@ func (vm *extendVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM
 	if f != nil {
 		return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
 	}
-	return vm.VirtualMachine.ReconfigVMTask(ctx, req)
+	return reconfigure(ctx, vm.VirtualMachine, req)
 }
 
 // createAdded creates the disks a reconfigure adds with a file operation

@@ -198,3 +198,66 @@ func TestDiskExtendAsESXi(t *testing.T) {
 		t.Errorf("the appliance's device of the extended disk: %v %v, want 24 MiB", fi, err)
 	}
 }
+
+// TestRefusedReconfigureChangesNothing: a reconfigure vCenter refuses
+// leaves the VM as it was. Here an admin edits WebApp3's disk from a device
+// list read while a snapshot was open (its backing names the snapshot's
+// delta, gone once the snapshot is removed): refused with FileNotFound, and
+// the VM still has its disk, once, on its base file.
+func TestRefusedReconfigureChangesNothing(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	ref, ok, err := c.FindVM(ctx, "WebApp3")
+	if err != nil || !ok {
+		t.Fatal(err)
+	}
+	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
+	before, err := vm.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshot(ctx, t, vm, "s1")
+	during, err := vm.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := vm.RemoveAllSnapshot(ctx, nil)
+	if err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := during.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+	if f := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).FileName; !strings.Contains(f, "-000001") {
+		t.Fatalf("disk backing with a snapshot open: %s, want its delta", f)
+	}
+	task, err = vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: disk},
+	}})
+	if err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err == nil {
+		t.Fatal("edit of a disk on a delta that is gone: accepted")
+	}
+	after, err := vm.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(l object.VirtualDeviceList) []string {
+		var out []string
+		for _, d := range l {
+			out = append(out, l.Name(d))
+		}
+		return out
+	}
+	if got, want := names(after), names(before); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("devices after the refused reconfigure (%v):\n%v\nwant as before:\n%v", err, got, want)
+	}
+	var m mo.VirtualMachine
+	if err := vm.Properties(ctx, vm.Reference(), []string{"summary.config.numVirtualDisks"}, &m); err != nil || m.Summary.Config.NumVirtualDisks != 1 {
+		t.Errorf("summary.config.numVirtualDisks after the refused reconfigure: %d (%v), want 1", m.Summary.Config.NumVirtualDisks, err)
+	}
+}

@@ -477,7 +477,7 @@ func (vm *esxVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Ta
 	if f != nil {
 		return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
 	}
-	return vm.VirtualMachine.ReconfigVMTask(ctx, req)
+	return reconfigure(ctx, vm.VirtualMachine, req)
 }
 
 // PowerOnVMTask fails, as ESXi does, when a disk of the VM is open in
