@@ -53,13 +53,7 @@ func reconfigureDevice(t *testing.T, env *Env, vm string, spec func(object.Virtu
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		v, devices := sourceDevices(t, env, vm)
 		if len(devices.SelectByType((*types.VirtualDisk)(nil))) == 0 {
-			// Read as a pass's snapshot was being taken or removed (seen
-			// once in CI: no disk listed): read again.
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no disk in its devices", vm)
-			}
-			time.Sleep(100 * time.Millisecond)
-			continue
+			t.Fatalf("%s: no disk in its devices: %v", vm, devices)
 		}
 		task, err := v.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{spec(devices)}})
 		if err == nil {
