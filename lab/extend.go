@@ -131,9 +131,15 @@ func diskBytes(d *types.VirtualDisk) int64 {
 
 // applyGrowth grows the disks' files before the reconfigure records their
 // new capacity; tracker (nil: none) follows the flat files' new size.
-func applyGrowth(m *simulator.Model, grown []grownDisk, tracker *cbt.Tracker) types.BaseMethodFault {
+// Without a tracker, files records each disk's descriptor and flat size
+// as they were, for a refused reconfigure to put back. (With one, the
+// tracker keeps the larger capacity: not undone.)
+func applyGrowth(m *simulator.Model, grown []grownDisk, tracker *cbt.Tracker, files *fileChanges) types.BaseMethodFault {
 	for _, g := range grown {
 		desc, err := dsfile.Local(m, g.file)
+		if err == nil && tracker == nil {
+			err = files.keep(desc)
+		}
 		if err == nil && tracker != nil {
 			// The tracker grows the flat file itself: an extension is not
 			// a write behind its back.
@@ -189,23 +195,25 @@ type extendVM struct {
 func (vm *extendVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
 	grown, f := diskGrowth(vm.VirtualMachine, req.Spec.DeviceChange)
 	if f == nil {
-		f = applyGrowth(vm.model, grown, vm.tracker)
+		f = applyGrowth(vm.model, grown, vm.tracker, nil)
 	}
+	files := &fileChanges{}
 	if f == nil {
-		f = createAdded(vm.model, req.Spec.DeviceChange)
+		f = createAdded(vm.model, req.Spec.DeviceChange, files)
 	}
 	if f != nil {
+		files.rollback()
 		return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
 	}
-	return reconfigure(ctx, vm.VirtualMachine, req)
+	return reconfigure(ctx, vm.VirtualMachine, req, files)
 }
 
 // createAdded creates the disks a reconfigure adds with a file operation
 // create in ESXi's format (descriptor and flat extent, as createESXDisk
 // does at the provider), where vcsim would write a descriptor of its own
 // (CID 0, parentCID 0, no ddb.uuid) that no ESXi writes; the reconfigure
-// then attaches the disk made.
-func createAdded(m *simulator.Model, changes []types.BaseVirtualDeviceConfigSpec) types.BaseMethodFault {
+// then attaches the disk made. What it made is in files.
+func createAdded(m *simulator.Model, changes []types.BaseVirtualDeviceConfigSpec, files *fileChanges) types.BaseMethodFault {
 	for _, ch := range changes {
 		spec := ch.GetVirtualDeviceConfigSpec()
 		disk, ok := spec.Device.(*types.VirtualDisk)
@@ -220,7 +228,7 @@ func createAdded(m *simulator.Model, changes []types.BaseVirtualDeviceConfigSpec
 		if err != nil {
 			continue // vcsim names the file itself
 		}
-		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+		if err := files.mkdirAll(filepath.Dir(local)); err != nil {
 			return &types.CannotCreateFile{FileFault: types.FileFault{File: b.FileName}}
 		}
 		if err := createESXDisk(local, diskBytes(disk), b.ThinProvisioned == nil || *b.ThinProvisioned); err != nil {
@@ -229,6 +237,7 @@ func createAdded(m *simulator.Model, changes []types.BaseVirtualDeviceConfigSpec
 			}
 			return &types.CannotCreateFile{FileFault: types.FileFault{File: b.FileName}}
 		}
+		files.made(local, esxFlat(local))
 		spec.FileOperation = ""
 	}
 	return nil

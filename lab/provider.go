@@ -132,6 +132,11 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// esxFlat is the flat extent createESXDisk makes for the descriptor desc.
+func esxFlat(desc string) string {
+	return strings.TrimSuffix(desc, ".vmdk") + "-flat.vmdk"
+}
+
 // createESXDisk creates a base disk as ESXi does: the descriptor and a
 // flat extent of the full size (sparse when thin).
 func createESXDisk(desc string, capacity int64, thin bool) error {
@@ -141,7 +146,7 @@ func createESXDisk(desc string, capacity int64, thin bool) error {
 	if fi, err := os.Stat(filepath.Dir(desc)); err != nil || !fi.IsDir() {
 		return fmt.Errorf("folder %s: %w", filepath.Dir(desc), os.ErrNotExist)
 	}
-	flat := strings.TrimSuffix(filepath.Base(desc), ".vmdk") + "-flat.vmdk"
+	flat := filepath.Base(esxFlat(desc))
 	sectors := (capacity + vmdk.SectorSize - 1) / vmdk.SectorSize
 	u := randHex(16)
 	var uuid []string
@@ -240,8 +245,11 @@ func flatExtent(p string) (string, error) {
 
 // prepare checks the disks of a device change as ESXi would: an existing
 // disk's descriptor must be one ESXi opens; a disk to create is created
-// here, in ESXi's format, and then attached as an existing one.
-func (e *esxDisks) prepare(ctx *simulator.Context, self types.ManagedObjectReference, changes []types.BaseVirtualDeviceConfigSpec) types.BaseMethodFault {
+// here, in ESXi's format, and then attached as an existing one; a disk to
+// delete is deleted once the call succeeded. What it made is in files, for
+// the caller to undo when the call fails (by prepare's own refusal of a
+// later change, too).
+func (e *esxDisks) prepare(ctx *simulator.Context, self types.ManagedObjectReference, changes []types.BaseVirtualDeviceConfigSpec, files *fileChanges) types.BaseMethodFault {
 	for _, ch := range changes {
 		spec := ch.GetVirtualDeviceConfigSpec()
 		disk, ok := spec.Device.(*types.VirtualDisk)
@@ -257,11 +265,16 @@ func (e *esxDisks) prepare(ctx *simulator.Context, self types.ManagedObjectRefer
 			return e.refuseWith(fmt.Sprintf("remove %s: the VM has a snapshot that holds this disk", b.FileName), &types.NotSupported{})
 		}
 		if spec.Operation == types.VirtualDeviceConfigSpecOperationRemove && spec.FileOperation == types.VirtualDeviceConfigSpecFileOperationDestroy {
-			// Deletes the disk's own file, never its parents.
+			// Deletes the disk's own file, never its parents, once the
+			// whole call went through.
 			if f := deleteFault(ctx, e, self, b.FileName); f != nil {
 				return f
 			}
-			if f := e.deleteDisk(ctx, b.FileName); f != nil {
+			if f := e.deletable(ctx, b.FileName); f != nil {
+				return f
+			}
+			name := b.FileName
+			if f := files.onCommit(func() types.BaseMethodFault { return e.deleteDisk(ctx, name) }); f != nil {
 				return f
 			}
 			spec.FileOperation = ""
@@ -271,7 +284,7 @@ func (e *esxDisks) prepare(ctx *simulator.Context, self types.ManagedObjectRefer
 			continue
 		}
 		if spec.FileOperation == types.VirtualDeviceConfigSpecFileOperationCreate && b.Parent != nil {
-			if f := e.createChild(ctx, self, b); f != nil {
+			if f := e.createChild(ctx, self, b, files); f != nil {
 				return f
 			}
 			spec.FileOperation = ""
@@ -291,7 +304,7 @@ func (e *esxDisks) prepare(ctx *simulator.Context, self types.ManagedObjectRefer
 		switch spec.FileOperation {
 		case types.VirtualDeviceConfigSpecFileOperationCreate:
 			// vCenter makes the VM's folder first.
-			if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+			if err := files.mkdirAll(filepath.Dir(local)); err != nil {
 				return &types.CannotCreateFile{FileFault: types.FileFault{File: b.FileName}}
 			}
 			capacity := disk.CapacityInBytes
@@ -304,6 +317,7 @@ func (e *esxDisks) prepare(ctx *simulator.Context, self types.ManagedObjectRefer
 				}
 				return &types.CannotCreateFile{FileFault: types.FileFault{File: b.FileName}}
 			}
+			files.made(local, esxFlat(local))
 			spec.FileOperation = ""
 		case "":
 			if reason := esxDescriptorFault(local); reason != "" {
@@ -467,17 +481,19 @@ func (vm *esxVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Ta
 			}
 		}
 	}
-	f := vm.e.prepare(ctx, vm.Self, req.Spec.DeviceChange)
+	files := &fileChanges{}
+	f := vm.e.prepare(ctx, vm.Self, req.Spec.DeviceChange, files)
 	if f == nil {
 		var grown []grownDisk
 		if grown, f = diskGrowth(vm.VirtualMachine, req.Spec.DeviceChange); f == nil {
-			f = applyGrowth(vm.e.vc.Model, grown, nil)
+			f = applyGrowth(vm.e.vc.Model, grown, nil, files)
 		}
 	}
 	if f != nil {
+		files.rollback()
 		return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: failedTask(vm.VirtualMachine, "reconfigVm", f).Run(ctx)}}
 	}
-	return reconfigure(ctx, vm.VirtualMachine, req)
+	return reconfigure(ctx, vm.VirtualMachine, req, files)
 }
 
 // PowerOnVMTask fails, as ESXi does, when a disk of the VM is open in
@@ -517,10 +533,18 @@ type esxFolder struct {
 }
 
 func (f *esxFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Task) soap.HasFault {
-	if fault := f.e.prepare(ctx, types.ManagedObjectReference{}, req.Config.DeviceChange); fault != nil {
+	files := &fileChanges{}
+	if fault := f.e.prepare(ctx, types.ManagedObjectReference{}, req.Config.DeviceChange, files); fault != nil {
+		files.rollback()
 		return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{Returnval: failedTask(f.Folder, "createVm", fault).Run(ctx)}}
 	}
-	return f.Folder.CreateVMTask(ctx, req)
+	return createVMAtomic(ctx, f.Folder, req, files, func(name string) string {
+		p, err := f.e.localPath(ctx, name)
+		if err != nil {
+			return ""
+		}
+		return p
+	})
 }
 
 // ReplicaFlatFile is the extent of the provider disk whose descriptor is

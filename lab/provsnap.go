@@ -224,7 +224,7 @@ func attachedTo(ctx *simulator.Context, self types.ManagedObjectReference, file 
 // createChild creates the child disk named by backing b (its Parent set)
 // as ESXi does for fileOperation create: a delta descriptor whose parent
 // is b.Parent's disk, with a new UUID.
-func (e *esxDisks) createChild(ctx *simulator.Context, self types.ManagedObjectReference, b *types.VirtualDiskFlatVer2BackingInfo) types.BaseMethodFault {
+func (e *esxDisks) createChild(ctx *simulator.Context, self types.ManagedObjectReference, b *types.VirtualDiskFlatVer2BackingInfo, files *fileChanges) types.BaseMethodFault {
 	parent := b.Parent.FileName
 	if b.Parent.Parent != nil {
 		return e.refuse(fmt.Sprintf("child disk %s: the parent backing must name only its disk (%s); its own chain is read from its descriptor", b.FileName, parent))
@@ -255,10 +255,11 @@ func (e *esxDisks) createChild(ctx *simulator.Context, self types.ManagedObjectR
 	if _, err := os.Stat(desc); err == nil {
 		return &types.FileAlreadyExists{FileFault: types.FileFault{File: b.FileName}}
 	}
-	if err := os.MkdirAll(filepath.Dir(desc), 0o755); err != nil {
+	if err := files.mkdirAll(filepath.Dir(desc)); err != nil {
 		return &types.CannotCreateFile{FileFault: types.FileFault{File: b.FileName}}
 	}
 	extent := strings.TrimSuffix(filepath.Base(desc), ".vmdk") + "-delta.vmdk"
+	files.made(desc, filepath.Join(filepath.Dir(desc), extent))
 	if err := copyData(filepath.Join(filepath.Dir(desc), extent), pcontent); err != nil {
 		return &types.CannotCreateFile{FileFault: types.FileFault{File: b.FileName}}
 	}
@@ -554,19 +555,36 @@ func hasSnapshot(ctx *simulator.Context, self types.ManagedObjectReference) bool
 	return ok && vm.Snapshot != nil && len(vm.Snapshot.RootSnapshotList) > 0
 }
 
-// deleteDisk deletes a disk as ESXi does: its descriptor and the extents
-// the descriptor names (a child's own delta, never its parent).
-func (e *esxDisks) deleteDisk(ctx *simulator.Context, name string) types.BaseMethodFault {
+// deletable says why deleteDisk would fail to delete the disk name (nil if
+// it would delete it).
+func (e *esxDisks) deletable(ctx *simulator.Context, name string) types.BaseMethodFault {
+	_, _, f := e.diskToDelete(ctx, name)
+	return f
+}
+
+// diskToDelete is the local path and descriptor of the disk name, or why
+// it cannot be deleted.
+func (e *esxDisks) diskToDelete(ctx *simulator.Context, name string) (string, *vmdk.Descriptor, types.BaseMethodFault) {
 	desc, err := e.localPath(ctx, name)
 	if err != nil {
-		return &types.InvalidDatastorePath{DatastorePath: name}
+		return "", nil, &types.InvalidDatastorePath{DatastorePath: name}
 	}
 	d, _, err := descriptorOf(desc)
 	if errors.Is(err, os.ErrNotExist) {
-		return &types.FileNotFound{FileFault: types.FileFault{File: name}}
+		return "", nil, &types.FileNotFound{FileFault: types.FileFault{File: name}}
 	}
 	if err != nil {
-		return e.refuse(err.Error())
+		return "", nil, e.refuse(err.Error())
+	}
+	return desc, d, nil
+}
+
+// deleteDisk deletes a disk as ESXi does: its descriptor and the extents
+// the descriptor names (a child's own delta, never its parent).
+func (e *esxDisks) deleteDisk(ctx *simulator.Context, name string) types.BaseMethodFault {
+	desc, d, f := e.diskToDelete(ctx, name)
+	if f != nil {
+		return f
 	}
 	for _, x := range d.Extent {
 		if strings.ContainsAny(x.Info, `/\`) {

@@ -1,12 +1,17 @@
 package lab
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab/dsfile"
 )
 
 // reconfigure runs vcsim's ReconfigVM_Task on vm all or nothing, as
@@ -17,28 +22,198 @@ import (
 // that device and with the last one listed twice. The wrapping task runs
 // vcsim's with vm's lock held on the same context (vcsim's locks are
 // shared by a context), and puts the device list and the disk count back
-// when vcsim's fails.
-func reconfigure(ctx *simulator.Context, vm *simulator.VirtualMachine, req *types.ReconfigVM_Task) soap.HasFault {
+// when vcsim's fails, with the files the lab made for the call (files:
+// nil for none), whose deletions it makes only once vcsim's succeeded.
+func reconfigure(ctx *simulator.Context, vm *simulator.VirtualMachine, req *types.ReconfigVM_Task, files *fileChanges) soap.HasFault {
 	task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 		devices := slices.Clone(vm.Config.Hardware.Device)
 		disks := vm.Summary.Config.NumVirtualDisks
 		res := vm.ReconfigVMTask(ctx, req)
 		if f := res.Fault(); f != nil {
+			files.rollback()
 			return nil, &types.SystemError{Reason: "reconfigure: " + f.String}
 		}
 		inner, ok := ctx.Map.Get(res.(*methods.ReconfigVM_TaskBody).Res.Returnval).(*simulator.Task)
 		if !ok {
+			files.rollback()
 			return nil, &types.SystemError{Reason: "reconfigure: vcsim's task is gone"}
 		}
 		inner.Wait()
 		if inner.Info.Error == nil {
-			return inner.Info.Result, nil
+			return inner.Info.Result, files.commit()
 		}
 		ctx.Update(vm, []types.PropertyChange{
 			{Name: "config.hardware.device", Val: devices},
 			{Name: "summary.config.numVirtualDisks", Val: disks},
 		})
+		files.rollback()
 		return nil, inner.Info.Error.Fault
 	})
 	return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run(ctx)}}
+}
+
+// fileChanges is what the lab does to a datastore's files for one call
+// before vcsim's part of it runs (the disks ESXi creates for it, in ESXi's
+// format; the disks it deletes), so that the call stays all or nothing, as
+// in vCenter: a refused call (by the lab, or by vcsim after) leaves no
+// file it created, and deletes none. Files and folders made are removed by
+// rollback; deletions wait for commit, once the call succeeded. A nil
+// *fileChanges records nothing.
+type fileChanges struct {
+	undo  []func()
+	after []func() types.BaseMethodFault
+}
+
+// made records files (local paths) the call created: rollback removes them.
+func (c *fileChanges) made(files ...string) {
+	if c == nil {
+		return
+	}
+	c.undo = append(c.undo, func() {
+		for _, f := range files {
+			_ = os.Remove(f)
+		}
+	})
+}
+
+// onCommit defers f (a deletion) until the call succeeded.
+func (c *fileChanges) onCommit(f func() types.BaseMethodFault) types.BaseMethodFault {
+	if c == nil {
+		return f()
+	}
+	c.after = append(c.after, f)
+	return nil
+}
+
+// mkdirAll makes dir and its missing parents; rollback removes those it
+// made (if empty).
+func (c *fileChanges) mkdirAll(dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); d != filepath.Dir(d); d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if c != nil {
+		// Undone in reverse: the deepest folder first.
+		for _, d := range slices.Backward(missing) {
+			c.undo = append(c.undo, func() { _ = os.Remove(d) })
+		}
+	}
+	return nil
+}
+
+// keep records the disk whose descriptor is at desc as it is now (its
+// descriptor and its flat extent's size), for rollback to put back: the
+// call is about to extend it.
+func (c *fileChanges) keep(desc string) error {
+	if c == nil {
+		return nil
+	}
+	raw, err := os.ReadFile(desc)
+	if err != nil {
+		return err
+	}
+	flat, err := dsfile.FlatOf(desc)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(flat)
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	c.undo = append(c.undo, func() {
+		_ = os.Truncate(flat, size)
+		_ = os.WriteFile(desc, raw, 0o600)
+	})
+	return nil
+}
+
+// rollback removes what the call made, newest first.
+func (c *fileChanges) rollback() {
+	if c == nil {
+		return
+	}
+	for _, f := range slices.Backward(c.undo) {
+		f()
+	}
+	c.undo, c.after = nil, nil
+}
+
+// commit makes the deletions the call waited with; the first fault.
+func (c *fileChanges) commit() types.BaseMethodFault {
+	if c == nil {
+		return nil
+	}
+	var first types.BaseMethodFault
+	for _, f := range c.after {
+		if fault := f(); fault != nil && first == nil {
+			first = fault
+		}
+	}
+	c.undo, c.after = nil, nil
+	return first
+}
+
+// createVMAtomic runs vcsim's CreateVM_Task in folder f all or nothing, as
+// vCenter does: a VM it refuses leaves nothing on the datastore. vcsim
+// makes the VM's folder and its configuration, NVRAM and log files before
+// it configures the devices, and leaves them when it then refuses one (a
+// unit number taken, say), so a second attempt of the same VM landed in
+// "name (0)"; the files the lab made for the call (files) are removed too.
+// local maps a datastore path to the file behind it ("" if none).
+func createVMAtomic(ctx *simulator.Context, f *simulator.Folder, req *types.CreateVM_Task, files *fileChanges, local func(string) string) soap.HasFault {
+	task := simulator.CreateTask(f, "createVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		var orig string
+		if req.Config.Files != nil {
+			orig = req.Config.Files.VmPathName
+		}
+		// vcsim's own files of a VM whose configuration file is named
+		// (".vmx"): those not there before are the call's.
+		var before []string
+		if strings.HasSuffix(orig, ".vmx") {
+			if vmx := local(orig); vmx != "" {
+				dir := filepath.Dir(vmx)
+				for _, p := range []string{vmx, filepath.Join(dir, req.Config.Name+".nvram"), filepath.Join(dir, "vmware.log"), dir} {
+					if _, err := os.Lstat(p); err != nil {
+						before = append(before, p)
+					}
+				}
+			}
+		}
+		res := f.CreateVMTask(ctx, req)
+		var inner *simulator.Task
+		if res.Fault() == nil {
+			inner, _ = ctx.Map.Get(res.(*methods.CreateVM_TaskBody).Res.Returnval).(*simulator.Task)
+		}
+		if inner == nil {
+			files.rollback()
+			return nil, &types.SystemError{Reason: "create VM: vcsim's task did not start"}
+		}
+		inner.Wait()
+		if inner.Info.Error == nil {
+			return inner.Info.Result, files.commit()
+		}
+		if req.Config.Files != nil {
+			switch now := req.Config.Files.VmPathName; {
+			case len(before) > 0:
+				for _, p := range before { // the folder last
+					_ = os.Remove(p)
+				}
+			case !strings.HasSuffix(orig, ".vmx") && now != orig && strings.HasSuffix(now, ".vmx"):
+				// vcsim made the VM's folder anew (a free name).
+				if vmx := local(now); vmx != "" {
+					_ = os.RemoveAll(filepath.Dir(vmx))
+				}
+			}
+		}
+		files.rollback()
+		return nil, inner.Info.Error.Fault
+	})
+	return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{Returnval: task.Run(ctx)}}
 }
