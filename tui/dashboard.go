@@ -74,6 +74,12 @@ type ReplicationUpdate struct {
 	// Cold is a cold migration: no pass every RPO (no RPO to keep); its
 	// pass is in its cutover window (or was, for a source that was off).
 	Cold bool
+	// History is the VM's throughput history as its feed keeps it (the
+	// last historyLen rates, oldest first, this update's last), which the
+	// row's sparkline draws: a terminal attaching late draws the same
+	// recent history as one attached all along (QA: it started empty).
+	// nil: the dashboard adds the update's rate to the row's own.
+	History []float64
 }
 
 // ProbeUpdate is one probe result for a pair across the stretch.
@@ -195,11 +201,19 @@ func (d *DashboardState) Replicate(u ReplicationUpdate) {
 	for i := range d.VMs {
 		if d.VMs[i].VM == u.VM {
 			d.VMs[i].ReplicationUpdate = u
-			d.VMs[i].Rates = push(d.VMs[i].Rates, u.Rate)
+			if u.History != nil {
+				d.VMs[i].Rates = u.History
+			} else {
+				d.VMs[i].Rates = push(d.VMs[i].Rates, u.Rate)
+			}
 			return
 		}
 	}
-	d.VMs = append(d.VMs, VMRow{ReplicationUpdate: u, Rates: []float64{u.Rate}})
+	rates := u.History
+	if rates == nil {
+		rates = []float64{u.Rate}
+	}
+	d.VMs = append(d.VMs, VMRow{ReplicationUpdate: u, Rates: rates})
 	sort.SliceStable(d.VMs, func(i, j int) bool { return d.VMs[i].VM < d.VMs[j].VM })
 }
 

@@ -52,6 +52,9 @@ func (f *ReplicationFeed) Handle(ev replication.Event) {
 		f.rows[ev.VM] = r
 	}
 	apply(r, ev)
+	// The sparkline's history, kept here (bounded: what it draws) so that
+	// a dashboard that follows later starts from it.
+	r.History = push(slices.Clone(r.History), r.Rate)
 	u := *r
 	for g := range f.followers {
 		g.Handle(ev)
