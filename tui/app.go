@@ -352,6 +352,10 @@ type Model struct {
 		followed bool
 		text     string
 	}
+	// replSeen is the replication step's record as this session last saw
+	// it (replicationRecord): a run of it begun since, by this session or
+	// another, lists the plan's VMs on the dashboard (replicationBegun).
+	replSeen string
 }
 
 // New builds the root model. It starts at the first step that is not done
@@ -402,6 +406,7 @@ func New(ctx context.Context, d Deps) *Model {
 	m.cur = resumeAt(w)
 	w.recovered = steps.AutoRollbacks(d.Recovered)
 	m.opened = m.cur
+	m.replSeen = m.replicationRecord()
 	m.syncPhases()
 	for _, id := range []string{"rights", "trunk-network"} {
 		if w.env.State.Status(id) == steps.StatusDone {
@@ -467,14 +472,43 @@ func (m *Model) loadStatus() tea.Cmd {
 		return nil
 	}
 	now := m.w.now()
+	// The step runs in this process (this session's run, or another's of
+	// the same engine): a VM with no pass yet waits for its first.
+	running := env.State.Status("replication") == steps.StatusRunning && !env.State.Interrupted("replication")
 	return func() tea.Msg {
 		sts, err := env.ReplicationStatus(now)
 		if err != nil {
 			env.Log.Warn("replication status", "err", err)
 			return nil
 		}
-		return statusMsg(statusRows(sts))
+		return statusMsg(statusRows(sts, running))
 	}
+}
+
+// replicationRecord is the replication step's status and start, as the
+// state records them.
+func (m *Model) replicationRecord() string {
+	st := m.w.env.State.Get("replication")
+	key := string(st.Status)
+	if st.Started != nil {
+		key += " " + st.Started.String()
+	}
+	return key
+}
+
+// replicationBegun reads the replication status again when the step's
+// record changed since this session last looked (a run of it began, by
+// this session or by the driver of the engine it watches): the dashboard
+// lists every VM of the plan at once, each waiting for its first pass
+// until the engine reports it (QA: a session attached before a VM's first
+// event had no row for it until then).
+func (m *Model) replicationBegun() tea.Cmd {
+	key := m.replicationRecord()
+	if key == m.replSeen {
+		return nil
+	}
+	m.replSeen = key
+	return m.loadStatus()
 }
 
 // enter shows screen i, initializing it the first time.
@@ -504,7 +538,7 @@ func (m *Model) syncPhases() {
 // bindings then the current screen, step messages to their screen, streams
 // into the dashboard.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	cmd := m.handle(msg)
+	cmd := tea.Batch(m.handle(msg), m.replicationBegun())
 	if m.flashBusy && m.screens[m.cur].busy() == "" {
 		m.flash, m.flashBusy = "", false // the cutover ended: no longer true
 	}

@@ -165,6 +165,16 @@ const PhaseCutOver = "cut over"
 // kept, and the pass resumes from there.
 const PhaseInterrupted = "interrupted"
 
+// PhaseFirstPass is the phase of a VM's row while the replication step
+// runs and the VM's first pass has not begun (it waits for a free slot, or
+// for the VMs before it); its second line says so (waitsFirstPass).
+const PhaseFirstPass = "waiting"
+
+// waitsFirstPass reports a row whose VM waits for its first pass.
+func (r VMRow) waitsFirstPass() bool {
+	return r.Phase == PhaseFirstPass && r.LastPass.IsZero() && r.Planned == 0 && r.Err == "" && !r.Paused
+}
+
 // MarkCutOver records that vm is cut over: nothing replicates it any more.
 func (d *DashboardState) MarkCutOver(vm string) {
 	if d.cutOver == nil {

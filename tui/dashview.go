@@ -120,6 +120,9 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 		} else {
 			b.WriteString("  cold migration: replicated " + ago(now, r.LastPass) + " (the source was off); no pass every RPO")
 		}
+	} else if r.waitsFirstPass() {
+		b.Reset()
+		b.WriteString("  waiting for its first pass")
 	} else if r.Paused && r.Held != "" {
 		b.Reset()
 		b.WriteString("  " + r.Held)
@@ -135,7 +138,7 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 		b.WriteString(dur(r.ProjectedDowntime))
 	}
 	last := b.String()
-	if !r.CutOver() && !r.Cold && (!r.Paused || r.Held == "") {
+	if !r.CutOver() && !r.Cold && (!r.Paused || r.Held == "") && !r.waitsFirstPass() {
 		// The rate and its sparkline before it; in a narrow panel the
 		// sparkline, then the rate, give way to the times.
 		spark := min(16, max(4, width/6))

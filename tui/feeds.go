@@ -341,8 +341,9 @@ func sampleUpdate(target, kind string, s probe.Sample) ProbeUpdate {
 
 // statusRows turns the persisted replication status (steps.Env's
 // ReplicationStatus) into dashboard rows: what a resumed wizard shows
-// before the engine reports.
-func statusRows(sts []steps.VMStatus) []ReplicationUpdate {
+// before the engine reports. running: the replication step runs (in this
+// process), so a VM with no replica yet waits for its first pass.
+func statusRows(sts []steps.VMStatus, running bool) []ReplicationUpdate {
 	out := make([]ReplicationUpdate, 0, len(sts))
 	for _, st := range sts {
 		rpo := st.RPO.Duration()
@@ -355,6 +356,8 @@ func statusRows(sts []steps.VMStatus) []ReplicationUpdate {
 			// exists, and the pass resumes from its durable watermark.
 			u.Phase = PhaseInterrupted
 			u.Planned, u.Resumed = st.InFlight.Size-st.InFlight.Durable, st.InFlight.Durable
+		case st.LastPass.IsZero() && running:
+			u.Phase = PhaseFirstPass
 		case st.LastPass.IsZero():
 			u.Phase = "no replica"
 		case st.Paused && st.Held != "":

@@ -1,6 +1,9 @@
 package tui
 
 import (
+	"slices"
+
+	tea "github.com/charmbracelet/bubbletea"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +77,62 @@ func TestLateSessionDrawsTheRecentThroughput(t *testing.T) {
 		}
 		if got := lineWith(dashboardOf(t, size[0], size[1], lateUpdates).view(), " · next "); got != want {
 			t.Errorf("%dx%d: the late session draws\n%q\nthe session attached all along\n%q", size[0], size[1], got, want)
+		}
+	}
+}
+
+// dashRow is vm's row on the dashboard of view (right of the sidebar),
+// "" none.
+func dashRow(view, vm string) string {
+	for _, l := range strings.Split(view, "\n") {
+		_, r, ok := strings.Cut(l, "│ ")
+		if ok && (strings.HasPrefix(r, "▸ "+vm+" ") || strings.HasPrefix(r, "  "+vm+" ")) {
+			return r
+		}
+	}
+	return ""
+}
+
+// TestSessionAttachedBeforeTheFirstPassListsEveryVM (QA of ferry serve: a
+// session attached before a VM's first replication event had no row for
+// it until that event): once the driver's replication step runs, the
+// dashboard of a session attached before lists every VM of the plan at
+// once, each waiting for its first pass until the engine reports it; the
+// engine's first event of one then shows its pass.
+func TestSessionAttachedBeforeTheFirstPassListsEveryVM(t *testing.T) {
+	for _, size := range [][2]int{{120, 40}, {80, 24}} {
+		release := make(chan struct{})
+		drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp1", "WebApp2", "WebApp3"), done: append(slices.Clone(infraDone), "vm-selection"),
+			mutate: func(m map[string]*fakeStep) { m["replication"].block = release }}, size[0], size[1])
+		view.mustSee(t, "Step 6 of 8", "No replication reported yet.")
+		drv.send(press("enter")) // plan
+		_, run := drv.m.Update(press("enter"))
+		msgs := make(chan tea.Msg, 64)
+		go collect(run, msgs)
+
+		// The driver's run shows on the viewer's screen (the board of
+		// runs), and with it the plan's VMs.
+		view.pullUntil(t, "elapsed", "3 VM(s) · none copying")
+		v := view.view()
+		for _, vm := range []string{"WebApp1", "WebApp2", "WebApp3"} {
+			if r := dashRow(v, vm); !strings.Contains(r, vm+" ") || !strings.Contains(r, " waiting ") {
+				t.Errorf("%dx%d: %s's dashboard row %q, want it waiting\n%s", size[0], size[1], vm, r, v)
+			}
+		}
+		mustRead(t, view, "waiting for its first pass")
+		view.send(replicationMsg{VM: "WebApp1", Phase: "initial transfer", Planned: 4 << 20, Acked: 1 << 20, Rate: 1 << 20})
+		v = view.view()
+		if r := dashRow(v, "WebApp1"); !strings.Contains(r, "initial transfer") {
+			t.Errorf("%dx%d: WebApp1's row %q once its pass began\n%s", size[0], size[1], r, v)
+		}
+		for _, vm := range []string{"WebApp2", "WebApp3"} {
+			if r := dashRow(v, vm); !strings.Contains(r, " waiting ") {
+				t.Errorf("%dx%d: %s's dashboard row %q once WebApp1's pass began, want it waiting\n%s", size[0], size[1], vm, r, v)
+			}
+		}
+		close(release)
+		for msg := range msgs {
+			drv.send(msg)
 		}
 	}
 }

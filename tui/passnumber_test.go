@@ -56,7 +56,7 @@ func TestPassNumbersGoOnAfterRestart(t *testing.T) {
 		h.send(gotoStepMsg{Index: 5})
 		h.send(statusMsg(statusRows([]steps.VMStatus{{
 			JobStatus: replication.JobStatus{VM: "WebApp2", RPO: replication.RPO(time.Minute), Health: replication.HealthOK, LastPass: t0.Add(-10 * time.Second), Passes: 2},
-			Summary:   "ok"}})))
+			Summary:   "ok"}}, false)))
 		if r := row(h, "WebApp2"); !strings.Contains(r, "idle #2") {
 			t.Errorf("%dx%d: stored status of WebApp2, two passes: row %q, want idle #2\n%s", size[0], size[1], r, h.view())
 		}

@@ -65,7 +65,7 @@ func TestDashboardColdRow(t *testing.T) {
 	h.send(gotoStepMsg{Index: 5})
 	h.send(statusMsg(statusRows([]steps.VMStatus{{
 		JobStatus: replication.JobStatus{VM: "Archive1", RPO: replication.RPO(time.Minute), Health: replication.HealthNone, LastPass: t0.Add(-14 * time.Second)},
-		Summary:   "cold migration: replicated while off"}})))
+		Summary:   "cold migration: replicated while off"}}, false)))
 	h.mustSee(t, "Archive1", "cold: no RPO", "cold migration: replicated 14s ago (the source was off); no pass every RPO")
 	h.mustNotSee(t, "no complete pass yet", "next in", "next now")
 }
