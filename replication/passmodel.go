@@ -1,9 +1,9 @@
 package replication
 
 // The pass model: how long a pass takes, fitted to recorded passes. The
-// replication dashboard's projected final pass (projectedFinal, the
-// events' ProjectedFinal) and the cutover's projected downtime
-// (steps/projection.go) both take it from here, so that they agree.
+// events' projected final pass (projectedFinal, ProjectedFinal) and the
+// cutover's projected downtime (steps/projection.go, whose final pass the
+// replication dashboard shows) both take it from here.
 
 // PassRecord is a recorded pass: the bytes it planned, how long it took,
 // and what it was (for saying where a projection comes from).

@@ -475,12 +475,28 @@ func someBytes(n float64) string {
 // perSecond is a positive rate in bytes per second: never "0 B/s".
 func perSecond(r float64) string { return someBytes(r) + "/s" }
 
+// Figure is the part's time as the projection writes it: "0.2s", "19s",
+// "1m43s".
+func (p EstimatePart) Figure() string { return roundSecs(p.Seconds) }
+
+// FinalPass is the estimate's final pass (the pass with the source off):
+// the part the replication dashboard shows under each VM ("final pass
+// ~0.4s"), as the cutover's confirmation shows it among the others.
+func (d *DowntimeEstimate) FinalPass() (EstimatePart, bool) {
+	for _, p := range d.Parts {
+		if p.Phase == "final pass" {
+			return p, true
+		}
+	}
+	return EstimatePart{}, false
+}
+
 // Compact is every part in a few words, defaults marked with *:
 // "shutdown 30s* · final pass 0.2s · ... (* default)".
 func (d *DowntimeEstimate) Compact() string {
 	var parts []string
 	for _, p := range d.Parts {
-		s := p.Phase + " " + roundSecs(p.Seconds)
+		s := p.Phase + " " + p.Figure()
 		if p.Default {
 			s += "*"
 		}

@@ -54,11 +54,7 @@ type ReplicationUpdate struct {
 	NextPass time.Time
 	RPO      time.Duration
 	Health   RPOHealth
-	// ProjectedDowntime is what the final pass of a cutover now would
-	// take (the VM off), estimated from the last incremental pass: part
-	// of the cutover's window, which the confirmation projects whole.
-	ProjectedDowntime time.Duration
-	Paused            bool
+	Paused   bool
 	// Held says why ferry itself holds the job's passes (its cutover, a
 	// test migration freezing the replica); "" when it does not. The row
 	// reads "held", not "paused": the operator did not pause it.
@@ -102,6 +98,11 @@ const historyLen = 32
 type VMRow struct {
 	ReplicationUpdate
 	Rates []float64 // last historyLen rates, oldest first
+	// FinalPass is the projected final pass of the VM's cutover now (the
+	// source off), as the cutover's confirmation projects it
+	// (steps.DowntimeEstimate.FinalPass, its Figure: "0.4s"); "" none,
+	// or only a default (no pass recorded to project from).
+	FinalPass string
 }
 
 // Fraction is the progress of the pass in flight, by durable bytes: what
@@ -155,6 +156,21 @@ type DashboardState struct {
 	// cutOver are the VMs the steps say are cut over (steps.Env.VMPhase):
 	// their rows say so whatever the engine last reported about them.
 	cutOver map[string]bool
+	// finalPass is each VM's projected final pass (VMRow.FinalPass), as
+	// last read (SetFinalPasses).
+	finalPass map[string]string
+	// passes counts the passes the rows saw end (a row's last pass
+	// changed, or a new row): the projection is read again after one.
+	passes int
+}
+
+// SetFinalPasses records each VM's projected final pass (VMRow.FinalPass)
+// by VM; a VM not in fp has none.
+func (d *DashboardState) SetFinalPasses(fp map[string]string) {
+	d.finalPass = fp
+	for i := range d.VMs {
+		d.VMs[i].FinalPass = fp[d.VMs[i].VM]
+	}
 }
 
 // PhaseCutOver is the phase of a VM's row once it is cut over.
@@ -210,6 +226,9 @@ func (d *DashboardState) Replicate(u ReplicationUpdate) {
 	}
 	for i := range d.VMs {
 		if d.VMs[i].VM == u.VM {
+			if !d.VMs[i].LastPass.Equal(u.LastPass) {
+				d.passes++
+			}
 			d.VMs[i].ReplicationUpdate = u
 			if u.History != nil {
 				d.VMs[i].Rates = u.History
@@ -223,7 +242,8 @@ func (d *DashboardState) Replicate(u ReplicationUpdate) {
 	if rates == nil {
 		rates = []float64{u.Rate}
 	}
-	d.VMs = append(d.VMs, VMRow{ReplicationUpdate: u, Rates: rates})
+	d.passes++
+	d.VMs = append(d.VMs, VMRow{ReplicationUpdate: u, Rates: rates, FinalPass: d.finalPass[u.VM]})
 	sort.SliceStable(d.VMs, func(i, j int) bool { return d.VMs[i].VM < d.VMs[j].VM })
 }
 

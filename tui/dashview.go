@@ -131,11 +131,11 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 	} else {
 		b.WriteString(until(now, r.NextPass))
 	}
-	if r.ProjectedDowntime > 0 && !r.CutOver() {
+	if r.FinalPass != "" && !r.CutOver() && !r.Cold {
 		// Only the final pass (the source off), not the whole window
-		// the cutover confirmation projects.
+		// the cutover confirmation projects; its figure, as it writes it.
 		b.WriteString(" · final pass ~")
-		b.WriteString(dur(r.ProjectedDowntime))
+		b.WriteString(r.FinalPass)
 	}
 	last := b.String()
 	if !r.CutOver() && !r.Cold && (!r.Paused || r.Held == "") && !r.waitsFirstPass() {

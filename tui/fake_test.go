@@ -280,6 +280,9 @@ type setup struct {
 	// lastPass records a complete pass per VM in the replication store
 	// beside the state file, as an earlier session would have.
 	lastPass map[string]time.Time
+	// replicas records each VM's replication record in that store (its
+	// passes, as the engine records them): what a projection reads.
+	replicas map[string]replication.VMState
 	// running are step IDs begun and never finished (a killed ferry).
 	running []string
 	// inFlight records, per VM, a pass a killed ferry left in flight on
@@ -377,13 +380,18 @@ func newHarness(t testing.TB, s setup) *harness {
 			t.Fatal(err)
 		}
 	}
-	if len(s.lastPass) > 0 || len(s.inFlight) > 0 {
+	if len(s.lastPass) > 0 || len(s.inFlight) > 0 || len(s.replicas) > 0 {
 		store, err := replication.OpenState(state.Path() + ".replication.db")
 		if err != nil {
 			t.Fatal(err)
 		}
 		for vm, at := range s.lastPass {
 			if err := store.PutVM(vm, replication.VMState{LastPass: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for vm, vs := range s.replicas {
+			if err := store.PutVM(vm, vs); err != nil {
 				t.Fatal(err)
 			}
 		}

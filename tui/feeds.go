@@ -68,8 +68,8 @@ func (f *ReplicationFeed) Handle(ev replication.Event) {
 
 // Follow returns the feed of one more dashboard (a terminal attaching to
 // a ferry serve engine whose events f handles): it starts from f's rows,
-// each VM's last pass with its figures (planned, sent, acknowledged), rate
-// and projected final pass as a dashboard fed by f all along has them
+// each VM's last pass with its figures (planned, sent, acknowledged) and
+// rate history as a dashboard fed by f all along has them
 // (QA: a newly attached session showed "planned 0 B · sent 0 B" and no
 // bar for passes the others showed done), then gets every event f
 // handles, in f's order. stop ends that.
@@ -187,9 +187,6 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 				r.Health = RPOViolated
 			}
 		}
-	}
-	if ev.ProjectedFinal > 0 {
-		r.ProjectedDowntime = ev.ProjectedFinal
 	}
 	if !ev.NextPass.IsZero() {
 		// The scheduler's due time: it starts a pass a lead (the pass's

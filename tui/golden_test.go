@@ -3,6 +3,7 @@ package tui
 import (
 	"bytes"
 	"fmt"
+	"github.com/ferry-migrate/ferry/replication"
 	"slices"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func dashboardData(h *harness, vms ...string) {
 		u := ReplicationUpdate{VM: vm, Phase: "incremental", Pass: 12 + i, Planned: int64(400+100*i) << 20, Read: int64(300+50*i) << 20,
 			Sent: int64(200+40*i) << 20, Acked: int64(180+40*i) << 20, ETA: time.Duration(20+i*7) * time.Second,
 			LastPass: t0.Add(-time.Duration(40+i*5) * time.Second), NextPass: t0.Add(20 * time.Second), RPO: time.Minute,
-			Health: RPOOK, ProjectedDowntime: time.Duration(9+i) * time.Second}
+			Health: RPOOK}
 		if i == 2 {
 			u.Phase, u.Health, u.Paused = "idle", RPOWarning, true
 		}
@@ -44,6 +45,19 @@ func dashboardData(h *harness, vms ...string) {
 	h.send(probeMsg{Pair: "WebApp1 → WebApp2", Kind: "tcp 172.16.10.12:80", Time: t0.Add(-30 * time.Second), Up: true, Latency: 2 * time.Millisecond})
 	h.send(probeMsg{Pair: "WebApp2 → WebApp1", Kind: "icmp 172.16.10.11", Time: t0.Add(-90 * time.Second), Up: false})
 	h.send(probeMsg{Pair: "WebApp2 → WebApp1", Kind: "icmp 172.16.10.11", Time: t0.Add(-81 * time.Second), Up: true, Latency: 3 * time.Millisecond})
+}
+
+// recordedPasses are the replication records of vms as dashboardData
+// shows them (the last pass's snapshot), each with an incremental pass
+// recorded: what their projected final passes come from.
+func recordedPasses(vms ...string) map[string]replication.VMState {
+	out := map[string]replication.VMState{}
+	for i, vm := range vms {
+		last := t0.Add(-time.Duration(40+i*5) * time.Second)
+		out[vm] = replication.VMState{LastPass: last, LastIncremental: last, LastPlanned: int64(40+20*i) << 20,
+			IncrementalInterval: time.Minute, IncrementalDuration: time.Duration(2+i) * time.Second, PassCount: 12 + i}
+	}
+	return out
 }
 
 func scenarios() []scenario {
@@ -120,7 +134,8 @@ func scenarios() []scenario {
 			return h
 		}},
 		{"replication-dashboard", func(t testing.TB) *harness {
-			h := newHarness(t, setup{pf: withTestNetwork(withVMs("WebApp1", "WebApp2", "WebApp3")), done: vmsDone, feeds: true})
+			h := newHarness(t, setup{pf: withTestNetwork(withVMs("WebApp1", "WebApp2", "WebApp3")), done: vmsDone, feeds: true,
+				replicas: recordedPasses("WebApp1", "WebApp2", "WebApp3")})
 			h.start(120, 40)
 			dashboardData(h, "WebApp1", "WebApp2", "WebApp3")
 			h.send(press("down"))

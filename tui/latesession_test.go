@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"regexp"
 	"slices"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -134,5 +135,87 @@ func TestSessionAttachedBeforeTheFirstPassListsEveryVM(t *testing.T) {
 		for msg := range msgs {
 			drv.send(msg)
 		}
+	}
+}
+
+// finalPassOf is the figure after "final pass" in the line of view that
+// says it ("" none): "~1.1s" on the dashboard, "1.1s" on the confirmation.
+func finalPassOf(view string) string {
+	m := regexp.MustCompile(`final pass (~?[0-9][^ ]*)`).FindStringSubmatch(view)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// TestDashboardFinalPassIsTheConfirmations (QA: the dashboard's "final
+// pass ~" was the figure of the engine's last event, frozen there, while
+// the cutover's confirmation projected another): the dashboard shows the
+// final pass the confirmation projects, read again when a pass ends and
+// when the last read is old, whatever the events said.
+func TestDashboardFinalPassIsTheConfirmations(t *testing.T) {
+	last := t0.Add(-40 * time.Second)
+	rec := replication.VMState{LastPass: last, LastIncremental: last, LastPlanned: 40 << 20, IncrementalInterval: time.Minute, IncrementalDuration: 2 * time.Second, PassCount: 12}
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone, feeds: true, replicas: map[string]replication.VMState{"WebApp2": rec}})
+	h.start(120, 40)
+	feed := NewReplicationFeed(func(string) time.Duration { return time.Minute })
+	record := func(vs replication.VMState) {
+		t.Helper()
+		st, err := replication.OpenState(h.env.State.Path() + ".replication.db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.PutVM("WebApp2", vs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The figures of the confirmation and of the dashboard, now.
+	figures := func() (confirm, dash string) {
+		t.Helper()
+		h.send(gotoStepMsg{Index: 7})
+		confirm = finalPassOf(h.view())
+		h.send(gotoStepMsg{Index: 5})
+		dash = finalPassOf(h.view())
+		if confirm == "" || dash != "~"+confirm {
+			t.Fatalf("the confirmation projects the final pass at %q, the dashboard says %q:\n%s", confirm, dash, h.view())
+		}
+		return confirm, dash
+	}
+	// The engine's event says its own figure (the age of the replica).
+	feed.Handle(replication.Event{Kind: replication.EventPassDone, VM: "WebApp2", Pass: replication.PassIncremental, Number: 12, Time: last, ProjectedFinal: 7 * time.Second})
+	h.send(replicationMsg(drainUpdates(feed)))
+	first, _ := figures()
+
+	// A pass ends: a larger change, a longer pass.
+	last = t0.Add(-time.Second)
+	rec = replication.VMState{LastPass: last, LastIncremental: last, LastPlanned: 300 << 20, IncrementalInterval: 39 * time.Second, IncrementalDuration: 9 * time.Second, PassCount: 13}
+	record(rec)
+	feed.Handle(replication.Event{Kind: replication.EventPassDone, VM: "WebApp2", Pass: replication.PassIncremental, Number: 13, Time: last, ProjectedFinal: 8 * time.Second})
+	h.send(replicationMsg(drainUpdates(feed)))
+	second, dash := figures()
+	if second == first {
+		t.Fatalf("the final pass projected %s before and after a pass that changed what it projects from", first)
+	}
+	// Seen at once on the dashboard, without moving.
+	h.send(replicationMsg(drainUpdates(feed)))
+	if got := finalPassOf(h.view()); got != dash {
+		t.Fatalf("dashboard says final pass %q, want %q", got, dash)
+	}
+
+	// What it projects from changes with no event the dashboard hears of:
+	// the next message after projectionTTL (the tick, a probe's sample)
+	// reads it again.
+	rec.IncrementalDuration = 30 * time.Second
+	record(rec)
+	h.clock = h.clock.Add(projectionTTL + time.Second)
+	h.send(probeMsg{Pair: "WebApp1 → WebApp2", Kind: "tcp 172.16.10.12:80", Time: h.clock, Up: true, Latency: time.Millisecond})
+	got := finalPassOf(h.view())
+	if got == dash {
+		t.Fatalf("the dashboard still says final pass %s, %s after the last read", got, projectionTTL+time.Second)
+	}
+	h.send(gotoStepMsg{Index: 7})
+	if c := finalPassOf(h.view()); got != "~"+c {
+		t.Fatalf("the confirmation projects the final pass at %q, the dashboard said %q", c, got)
 	}
 }

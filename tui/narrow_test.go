@@ -103,7 +103,7 @@ func TestHelpScrolls(t *testing.T) {
 // the cursor is.
 func TestDashboardListsEveryVMAt80x24(t *testing.T) {
 	vms := []string{"WebApp1", "WebApp2", "WebApp3"}
-	h := newHarness(t, setup{pf: withVMs(vms...), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h := newHarness(t, setup{pf: withVMs(vms...), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true, replicas: recordedPasses(vms...)})
 	h.start(80, 24)
 	dashboardData(h, vms...)
 	for cur := range vms {

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/ferry-migrate/ferry/steps"
@@ -22,6 +23,56 @@ type replicationScreen struct {
 	pick netPick
 	// testMirrored is the board's test run shown (another session's).
 	testMirrored uint64
+	// The projected final pass of each VM (DashboardState.SetFinalPasses)
+	// is read in the background (refresh) as the cutover's confirmation
+	// reads its projections: when the dashboard shows and none is read
+	// yet, a pass ended since the last read began, or that read is older
+	// than projectionTTL; projGen tells the current read's answer.
+	projAt     time.Time
+	projGen    int
+	projBusy   bool
+	projPasses int
+}
+
+// dashProjMsg carries the projected final passes read by read gen.
+type dashProjMsg struct {
+	Step, gen int
+	final     map[string]string
+}
+
+func (m dashProjMsg) step() int { return m.Step }
+
+// refresh reads the projected final passes again in the background when
+// they are old (see projAt); the model asks after every message it
+// handles while the dashboard shows, its tick included. The figure is the
+// confirmation's (steps.Env.ProjectDowntimes, the final pass part), so
+// the two agree (QA: the dashboard's, from the last replication event,
+// said another than the confirmation's).
+func (s *replicationScreen) refresh() tea.Cmd {
+	now, d := s.w.now(), s.w.dash
+	fresh := !s.projAt.IsZero() && now.Sub(s.projAt) <= projectionTTL && !now.Before(s.projAt) && d.passes == s.projPasses
+	if s.projBusy || fresh || len(d.VMs) == 0 {
+		return nil
+	}
+	s.projGen++
+	s.projAt, s.projBusy, s.projPasses = now, true, d.passes
+	idx, env, gen := s.idx, s.w.env, s.projGen
+	return func() tea.Msg {
+		var names []string
+		for _, v := range env.Migrating() {
+			names = append(names, v.Name)
+		}
+		ests, _ := env.ProjectDowntimes(names)
+		final := map[string]string{}
+		for vm, est := range ests {
+			// A default (no pass recorded to project from) is the
+			// confirmation's to show, marked; not a row's figure.
+			if p, ok := est.FinalPass(); ok && !p.Default && p.Seconds > 0 {
+				final[vm] = p.Figure()
+			}
+		}
+		return dashProjMsg{Step: idx, gen: gen, final: final}
+	}
 }
 
 func newReplicationScreen(w *wiring, idx int) *replicationScreen {
@@ -85,6 +136,12 @@ func (s *replicationScreen) keys() keyMap {
 
 func (s *replicationScreen) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
+	case dashProjMsg:
+		if msg.gen == s.projGen {
+			s.w.dash.SetFinalPasses(msg.final)
+			s.projBusy = false
+		}
+		return nil
 	case testEventMsg, testDoneMsg:
 		return s.testUpdate(msg)
 	case actionDoneMsg:
