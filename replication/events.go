@@ -71,15 +71,14 @@ type Event struct {
 	Took time.Duration
 	Disk string
 	Counters
-	Compression    float64       // Payload / data wire bytes (1 = incompressible)
-	Rate           float64       // wire bytes per second over the pass so far
-	AckRate        float64       // acknowledged (planned) bytes per second over the pass so far
-	ETA            time.Duration // remaining planned bytes at AckRate
-	LastPassAge    time.Duration // time since the snapshot of the last complete pass
-	ProjectedFinal time.Duration // estimated duration of a final pass now
-	Err            error
-	Msg            string
-	Compare        *CompareResult // EventCompared
+	Compression float64       // Payload / data wire bytes (1 = incompressible)
+	Rate        float64       // wire bytes per second over the pass so far
+	AckRate     float64       // acknowledged (planned) bytes per second over the pass so far
+	ETA         time.Duration // remaining planned bytes at AckRate
+	LastPassAge time.Duration // time since the snapshot of the last complete pass
+	Err         error
+	Msg         string
+	Compare     *CompareResult // EventCompared
 	// Health is the job's RPO health an EventRPOWarning reports
 	// (HealthLagging or HealthMissed).
 	Health Health

@@ -94,27 +94,6 @@ func (j *Job) loadCache() {
 	}
 }
 
-// projectedFinal estimates a final pass at now: the data changed since the
-// last pass (at the change rate seen before the last incremental pass),
-// copied in the pass model of vs's recorded passes (VMState.PassModel: a
-// fixed cost plus the bytes at a throughput), the model the cutover's
-// projected downtime takes too. Not over the last pass's rate: a final
-// pass sets it, and a rolled-back cutover's small final pass is mostly
-// fixed cost.
-func projectedFinal(vs VMState, now time.Time) time.Duration {
-	interval, ok := vs.ChangeInterval()
-	if vs.LastPass.IsZero() || !ok {
-		return 0
-	}
-	m, ok := vs.PassModel(nil)
-	if !ok {
-		return 0
-	}
-	changeRate := float64(vs.LastPlanned) / interval.Seconds()
-	delta := changeRate * now.Sub(vs.LastPass).Seconds()
-	return time.Duration(m.Seconds(delta) * float64(time.Second))
-}
-
 func (j *Job) ackTimeout() time.Duration {
 	if j.AckTimeout <= 0 {
 		return 2 * time.Minute
@@ -174,7 +153,6 @@ func (j *Job) emit(e Event) {
 		if !c.vs.LastPass.IsZero() {
 			e.LastPassAge = e.Time.Sub(c.vs.LastPass)
 		}
-		e.ProjectedFinal = projectedFinal(c.vs, e.Time)
 		c.mu.Unlock()
 	}
 	j.Events(e)

@@ -1,9 +1,8 @@
 package replication
 
 // The pass model: how long a pass takes, fitted to recorded passes. The
-// events' projected final pass (projectedFinal, ProjectedFinal) and the
 // cutover's projected downtime (steps/projection.go, whose final pass the
-// replication dashboard shows) both take it from here.
+// replication dashboard shows too) takes it from here.
 
 // PassRecord is a recorded pass: the bytes it planned, how long it took,
 // and what it was (for saying where a projection comes from).
