@@ -20,8 +20,14 @@ func healthGlyph(h RPOHealth) string {
 	return sDim.Render("○")
 }
 
-// progressW is the width of a row's " pass 62% ETA 12s".
-const progressW = 19
+// progressW is the width of a row's " pass 62% ETA 12s", up to
+// " pass 100% ETA 59m59s" (it was cut to "ETA 1m0…").
+const progressW = 21
+
+// healthW is the width of a row's longest health, "○ no complete pass
+// yet": the bar gives way to it (it was cut to "○ no complete …" at 120
+// columns).
+const healthW = 22
 
 // vmRow draws one VM of the dashboard: two lines when the panel is wide,
 // three when it is narrow; compact, one (name, phase, the pass's
@@ -95,7 +101,7 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 		return []string{trunc(b.String(), width)}
 	}
 	if wide {
-		progressCell(min(30, max(6, width-2-nameW-1-phaseW-1-progressW-16)))
+		progressCell(min(30, max(6, width-2-nameW-1-phaseW-1-progressW-1-healthW)))
 		b.WriteString(" ")
 	}
 	b.WriteString(health)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 )
@@ -128,6 +129,21 @@ func TestDashboardListsEveryVMAt80x24(t *testing.T) {
 		}
 		if !strings.Contains(v, "last ") || !strings.Contains(v, "final pass ~") {
 			t.Errorf("cursor on %s: its row's times are not shown whole:\n%s", vms[cur], v)
+		}
+	}
+}
+
+// TestDashboardRowShowsItsHealthWhole: a VM in its initial sync (no
+// complete pass yet) reads "○ no complete pass yet" whole beside its bar
+// at 120 and 80 columns (it was cut to "○ no complete …" at 120).
+func TestDashboardRowShowsItsHealthWhole(t *testing.T) {
+	for _, size := range [][2]int{{120, 40}, {80, 24}} {
+		h := newHarness(t, setup{pf: withVMs("WebApp1"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+		h.start(size[0], size[1])
+		h.send(replicationMsg(ReplicationUpdate{VM: "WebApp1", Phase: "initial sync", Planned: 4 << 30, Read: 1 << 30, Sent: 1 << 30, Acked: 1 << 30,
+			ETA: time.Minute, RPO: time.Minute, Rate: 100 << 20, Health: RPOUnknown}))
+		if v := h.view(); !strings.Contains(v, "○ no complete pass yet") || !strings.Contains(v, "ETA 1m00s") {
+			t.Errorf("%dx%d: the initial sync's health is not shown whole:\n%s", size[0], size[1], v)
 		}
 	}
 }
