@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -359,6 +360,13 @@ func (e *Env) coldSourceWasOff(vm string) bool {
 // power-off after the timeout if the plan allows; done is its detail when
 // the guest stopped by itself.
 func (c *vmCutover) shutdown(ctx context.Context, done string) error {
+	if err := ctx.Err(); err != nil {
+		// Stopped before the shutdown was asked for: the source runs on,
+		// and no shutdown is on record (a VM stopped here read "rolled
+		// back", "shutdown to power-on 0.0s", in a wave "down from the
+		// first shutdown" though none was shut down).
+		return fmt.Errorf("%s: stopped before the shutdown: %w", c.plan.Name, err)
+	}
 	c.hurry()
 	c.rep.SourceOff = time.Now()
 	// Recorded first: a ferry killed from here on leaves the source down,
@@ -367,6 +375,15 @@ func (c *vmCutover) shutdown(ctx context.Context, done string) error {
 		return err
 	}
 	return c.phase("shutdown", func() (string, error) {
+		if err := ctx.Err(); err != nil {
+			// Stopped as the phase began, before anything was asked of
+			// vCenter: not shut down after all.
+			c.rep.SourceOff = time.Time{}
+			if serr := c.env.State.SetOutput("cutover", shutdownKey(c.plan.Name), ""); serr != nil {
+				return "", errors.Join(err, serr)
+			}
+			return "not asked: stopped before the shutdown", err
+		}
 		forced, err := c.onprem.Shutdown(ctx, c.src.Ref, c.shutdownTimeout, c.hard)
 		if forced {
 			return "guest did not stop in time: powered off hard", err

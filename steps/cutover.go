@@ -676,12 +676,21 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 			}
 			c.ready, c.leave = gate.enter()
 			defer c.leave()
-			err = c.run(ctx, prev.Outputs[cutoverKey(c.plan.Name)])
+			state := prev.Outputs[cutoverKey(c.plan.Name)]
+			err = c.run(ctx, state)
 			// As vCenter shows the target at the end (Cloud Director renamed
 			// it at the import; a resumed cutover found it), read once the
 			// downtime window closed: not inside it.
 			c.readProviderName(context.WithoutCancel(ctx))
-			c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
+			if c.neverDown(state) {
+				// What its probes saw is no downtime of its: this run never
+				// shut its source down, no target ran, and no earlier run
+				// left it down (QA: "failed · measured downtime at least
+				// 0.1s" of a VM of a wave stopped early, never shut down).
+				c.rep.Outages = nil
+			} else {
+				c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
+			}
 			c.rep.finish(err)
 			if err == nil {
 				// Kept until a report file holds it: a ferry killed before
@@ -1021,6 +1030,23 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 			c.unhurry()
 		}
 	}()
+	// Stopped (a signal, the wizard quit) in the checks before this
+	// attempt changed anything: the VM is as it was, not a failure (QA: a
+	// wave stopped early reported "failed" of VMs never shut down). Not
+	// after an interrupted cutover: its source may be down.
+	untouched := true
+	if state != cutoverRunning && state != cutoverPowerOnRequested {
+		defer func() {
+			if err == nil || !untouched || ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+				return
+			}
+			if c.src.Ref.Value != "" && !c.src.PoweredOn() {
+				err = fmt.Errorf("%s: stopped before its cutover window (%w): %w, it stays powered off on-prem as it was, its replica disks are kept", c.plan.Name, err, errNotStarted)
+				return
+			}
+			err = stoppedBeforeShutdown{fmt.Errorf("%w (stopped before the shutdown: %s kept running on-prem, its replica disks are kept and replication goes on)", err, c.plan.Name)}
+		}()
+	}
 	decision := c.env.CutoverDecision
 	switch {
 	case decision == "" || state == cutoverPowerOnRequested:
@@ -1064,6 +1090,9 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 				c.plan.Name, o.Start.UTC().Format("15:04:05"), c.endedBy(), o.seconds())))
 		}
 	}
+	if h := c.env.phaseHook; h != nil {
+		h(c.plan.Name, "checks")
+	}
 	mode, why, err := vmMode(c.plan, c.src)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.plan.Name, err)
@@ -1105,23 +1134,8 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if err := c.setState(cutoverRunning); err != nil {
 		return err
 	}
-	// This attempt's shutdown, once it begins, is recorded anew; an
-	// automatic rollback of an earlier one is no longer the news.
-	if err := c.env.State.SetOutput("cutover", shutdownKey(c.plan.Name), ""); err != nil {
-		return err
-	}
-	if c.env.State.Get("cutover").Outputs[recoveredKey(c.plan.Name)] != "" {
-		if err := c.env.State.SetOutput("cutover", recoveredKey(c.plan.Name), ""); err != nil {
-			return err
-		}
-	}
-	// The wizard's scheduler stops passing this VM: the cutover owns it now.
-	if c.held, err = c.env.warmHold(ctx, c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
-		return err
-	}
-	if err := c.env.recordHold(c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
-		return err
-	}
+	// From here on a failure or a stop is rolled back (below).
+	untouched = false
 
 	// Released after a rollback (deferred calls run last first).
 	unlockVApp := func() {}
@@ -1157,6 +1171,26 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		}
 		err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept and replication can continue)", err, c.plan.Name)
 	}()
+
+	// This attempt's shutdown, once it begins, is recorded anew; an
+	// automatic rollback of an earlier one is no longer the news.
+	if err := c.env.State.SetOutput("cutover", shutdownKey(c.plan.Name), ""); err != nil {
+		return err
+	}
+	if c.env.State.Get("cutover").Outputs[recoveredKey(c.plan.Name)] != "" {
+		if err := c.env.State.SetOutput("cutover", recoveredKey(c.plan.Name), ""); err != nil {
+			return err
+		}
+	}
+	// The wizard's scheduler stops passing this VM: the cutover owns it
+	// now. A stop while it waits for the job's pass in progress leaves the
+	// job held: the rollback above releases it.
+	if c.held, err = c.env.warmHold(ctx, c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
+		return err
+	}
+	if err := c.env.recordHold(c.plan.Name, replication.HoldCutover, cutoverHold); err != nil {
+		return err
+	}
 
 	if c.cold {
 		if err := c.coldWindow(ctx); err != nil {
@@ -1293,9 +1327,24 @@ func (c *vmCutover) preCutoverPass(ctx context.Context, store *replication.State
 	return detail, took, err
 }
 
+// neverDown says whether this run's attempt, begun in state, left the
+// VM's service as it found it: no shutdown, no target powered on, no
+// cutover interrupted before it, no outage an earlier run left.
+func (c *vmCutover) neverDown(state string) bool {
+	return state != cutoverRunning && state != cutoverPowerOnRequested && c.rep.SourceOff.IsZero() &&
+		c.rep.TargetOn.IsZero() && len(c.rep.EarlierOutages) == 0
+}
+
 // errNotStarted: a VM of a wave stopped before its cutover began (waiting
 // for its place among the VMs preparing): nothing was done to it.
 var errNotStarted = errors.New("not started")
+
+// stoppedBeforeShutdown is a cutover stopped in its checks, before it
+// changed anything: the source runs on as it did (the report's "stopped
+// before the shutdown", as for one rolled back before its shutdown).
+type stoppedBeforeShutdown struct{ error }
+
+func (e stoppedBeforeShutdown) Unwrap() error { return e.error }
 
 // slotCatchUp: a VM that waited this long for its place among the wave's
 // downtime windows passes once more before its shutdown (what changed

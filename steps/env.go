@@ -30,7 +30,8 @@ type Env struct {
 	CutoverDecision string
 
 	// phaseHook, for tests, is called as each VM's cutover phase begins
-	// (from that VM's goroutine).
+	// (from that VM's goroutine), and with "checks" as its checks begin,
+	// before its cutover changes anything.
 	phaseHook func(vm, phase string)
 
 	// plan is the answers as they are now (Plan); planMu serialises

@@ -180,6 +180,9 @@ func (r *VMReport) finish(err error) {
 	case errors.Is(err, errNotStarted):
 		// Stopped before its cutover began: nothing to roll back.
 		r.Outcome, r.Error = "not started", err.Error()
+	case errors.As(err, new(stoppedBeforeShutdown)):
+		// Stopped in its checks, before it changed anything.
+		r.Outcome, r.Error = "stopped before the shutdown", err.Error()
 	case OnlyRolledBackAsDecided(err) && r.RolledBack && r.RollbackError == "":
 		// Not an error: what the operator decided.
 		r.Outcome, r.Decided, r.Note = "rolled back as decided", CutoverRollback, err.Error()

@@ -86,7 +86,7 @@ func judgeWaveProbes(ctx context.Context, wps []waveProbe, wave []*vmCutover, mo
 				select {
 				case <-c.up:
 				case <-ctx.Done():
-					r.Error = ctx.Err().Error()
+					r.Note = stoppedNote(ctx)
 					out[i] = r
 					return
 				}
@@ -116,6 +116,10 @@ func judgeWaveProbes(ctx context.Context, wps []waveProbe, wave []*vmCutover, mo
 			green, red, err := awaitAnswers(ctx, mon, []string{wp.name}, r.Since, time.Now().Add(greenTimeout), interval)
 			release()
 			switch {
+			case err != nil && ctx.Err() != nil:
+				r.Note = stoppedNote(ctx)
+				out[i] = r
+				return
 			case err != nil:
 				r.Error = err.Error()
 				out[i] = r
@@ -147,6 +151,13 @@ func judgeWaveProbes(ctx context.Context, wps []waveProbe, wave []*vmCutover, mo
 		panic(panicked)
 	}
 	return out
+}
+
+// stoppedNote says of a wave probe that the wave was stopped before it
+// could be judged: no verdict on it (it read "FAILED: context canceled"
+// in a wave stopped before any of its VMs was shut down).
+func stoppedNote(ctx context.Context) string {
+	return fmt.Sprintf("not judged: the wave was stopped (%v)", ctx.Err())
 }
 
 // finishWave sums the wave up: from the first shutdown to the last service
