@@ -266,7 +266,7 @@ Plan file keys:
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var redoSteps []string
-			if redo != "" {
+			if cmd.Flags().Changed("redo") {
 				var err error
 				if redoSteps, err = steps.RedoSteps(steps.NewItinerary(), redo); err != nil {
 					return usageError{err}

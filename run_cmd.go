@@ -49,7 +49,10 @@ named with its object and what it is for (README: "vCenter privileges").
 The cutover is never run without --confirm-cutover=NAMES naming the VMs to cut
 over (comma-separated); without it the run stops in front of it and says so.
 Naming only some of the plan's VMs cuts them over one by one: the others stay
-replicating and the next run with their names cuts them over.
+replicating and the next run with their names cuts them over. A flag that
+takes VM names (--confirm-cutover, --test-migrate, --verify) or step ids
+(--redo) given an empty value (a shell variable not set) is refused (exit 2),
+not read as the flag left out.
 
 A failure before the target's power-on is requested rolls the cutover back
 (the replica disks are kept). Once power-on was requested, ferry never rolls
@@ -177,8 +180,11 @@ run, the wizard or ferry serve (ferry status says "stopped").
 					}
 				}()
 			}
+			if err := emptyNames(cmd, f.plan); err != nil {
+				return err
+			}
 			var redoSteps []string
-			if redo != "" {
+			if cmd.Flags().Changed("redo") {
 				if redoSteps, err = steps.RedoSteps(steps.NewItinerary(), redo); err != nil {
 					return usageError{err}
 				}
@@ -348,6 +354,34 @@ run, the wizard or ferry serve (ferry status says "stopped").
 	cmd.Flags().StringVar(&testMig, "test-migrate", "", "run only a test migration of these VMs (comma-separated): a copy from the replica in the plan's isolated network, checked and deleted; a report")
 	cmd.Flags().BoolVar(&testCln, "test-cleanup", false, "remove what a test migration left (its copies and the receiver appliance's snapshot)")
 	return cmd
+}
+
+// emptyNames refuses a VM-name flag given no name (QA:
+// `--test-migrate=$VMS` with VMS unset ran the whole itinerary, and
+// `--confirm-cutover=$VM` stopped before the cutover with exit 0, as if
+// the flag were absent). The plan's VMs are named when it can be read.
+func emptyNames(cmd *cobra.Command, planFile string) error {
+	for _, fl := range []struct{ name, what string }{
+		{"confirm-cutover", "the VMs whose cutover you confirm"},
+		{"test-migrate", "the VMs to test"},
+		{"verify", "the VMs whose replicas to compare"},
+	} {
+		flag := cmd.Flags().Lookup(fl.name)
+		if flag == nil || !flag.Changed || strings.Trim(flag.Value.String(), " ,") != "" {
+			continue
+		}
+		valid := ""
+		if pf, err := steps.LoadPlanFile(planFile); err == nil {
+			var names []string
+			for _, vm := range pf.VMs {
+				names = append(names, vm.Name)
+			}
+			valid = fmt.Sprintf(" (VMs of the plan: %s)", strings.Join(names, ","))
+		}
+		return usagef("--%s=%q names no VM: it takes %s, comma-separated%s; an empty value (a shell variable not set?) is refused, not read as the flag left out; nothing was run",
+			fl.name, flag.Value.String(), fl.what, valid)
+	}
+	return nil
 }
 
 // runTest is ferry run --test-migrate / --test-cleanup without an engine;

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBadInputChangesNothing walks a new admin's mistakes on a fresh lab
+// plan through the ferry binary: each is refused with what is wrong and
+// what would be valid (exit 2 for bad usage, 1 for what the preflight
+// finds), and nothing is changed: no state file, no log, no L2 appliance
+// in the on-prem vCenter (read with govmomi).
+func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel() // a lab of its own
+	l, run := headlessLab(t)
+	onprem := connectVC(t, l, l.OnPrem)
+	nothingChanged := func(what string) {
+		t.Helper()
+		for _, f := range []string{"plan.state.json", "plan.state.json.lock", "ferry.log", "plan.replication.db"} {
+			if _, err := os.Stat(filepath.Join(l.Dir, f)); !os.IsNotExist(err) {
+				t.Errorf("%s: left %s (%v)", what, f, err)
+			}
+		}
+		if _, err := onprem.VMByName(context.Background(), "ferry-l2vpn-client"); err == nil {
+			t.Errorf("%s: the L2 appliance was deployed", what)
+		}
+	}
+
+	// A name flag given an empty value (`--test-migrate=$VMS` with VMS
+	// unset) ran the whole itinerary as if the flag were absent (QA): the
+	// infrastructure made for a test nobody ran, or a "cutover" run that
+	// stopped before the cutover with exit 0.
+	for _, flag := range []string{"--test-migrate=", "--confirm-cutover=", "--verify=", "--confirm-cutover= --rollback", "--redo="} {
+		out, code := run(append([]string{"run", "--plan", l.PlanPath()}, strings.Fields(flag)...)...)
+		name, _, _ := strings.Cut(strings.Fields(flag)[0], "=")
+		want := name + `="" names no VM`
+		if name == "--redo" {
+			want = `--redo "": not a step; want one or more of rights,`
+		}
+		if code != exitUsage || !strings.Contains(out, want) || (name != "--redo" && !strings.Contains(out, "(VMs of the plan: WebApp2)")) {
+			t.Errorf("ferry run %s: exit %d, want %d and %q with the plan's VMs:\n%s", flag, code, exitUsage, want, out)
+		}
+		nothingChanged("ferry run " + flag)
+	}
+}
