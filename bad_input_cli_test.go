@@ -19,7 +19,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	onprem := connectVC(t, l, l.OnPrem)
 	nothingChanged := func(what string) {
 		t.Helper()
-		for _, f := range []string{"plan.state.json", "plan.state.json.lock", "ferry.log", "plan.replication.db"} {
+		for _, f := range []string{"plan.state.json", "plan.state.json.lock", "ferry.log", "plan.replication.db", "typo.state.json", "typo.replication.db"} {
 			if _, err := os.Stat(filepath.Join(l.Dir, f)); !os.IsNotExist(err) {
 				t.Errorf("%s: left %s (%v)", what, f, err)
 			}
@@ -45,4 +45,25 @@ func TestBadInputChangesNothing(t *testing.T) {
 		}
 		nothingChanged("ferry run " + flag)
 	}
+
+	// A VM name one letter off was refused with the whole inventory and
+	// no hint (only a name differing in case got one).
+	plan, err := os.ReadFile(l.PlanPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	typo := filepath.Join(l.Dir, "typo.yaml")
+	if err := os.WriteFile(typo, []byte(strings.Replace(string(plan), "  - name: WebApp2\n", "  - name: WebAp2\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run("run", "--plan", typo)
+	if code != 1 || !strings.Contains(out, `VM "WebAp2" (did you mean WebApp2?) not found on vCenter`) {
+		t.Errorf("a plan naming WebAp2: exit %d, want 1 and the near name:\n%s", code, out)
+	}
+	nothingChanged("a plan naming WebAp2")
+	out, code = run("run", "--plan", l.PlanPath(), "--confirm-cutover=WbeApp2")
+	if code != exitUsage || !strings.Contains(out, `names "WbeApp2", which is not in the plan (did you mean WebApp2?)`) {
+		t.Errorf("--confirm-cutover=WbeApp2: exit %d, want %d and the near name:\n%s", code, exitUsage, out)
+	}
+	nothingChanged("--confirm-cutover=WbeApp2")
 }

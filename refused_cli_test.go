@@ -128,7 +128,7 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 		// An unknown VM: step 5 lists the powered-off VMs too, which
 		// migrate cold.
 		{"unknown VM", l.ConfigFile, "  - name: WebApp2\n", "  - name: WebApp9\n", exitFailed,
-			[]string{`step 5 (VM selection): VM "WebApp9" not found`, "running VMs: LinuxDB1, WebApp1, WebApp2", "powered off, for a cold migration: Archive1)", "nothing was changed"}},
+			[]string{`step 5 (VM selection): VM "WebApp9" (did you mean WebApp1, WebApp2 or WebApp3?) not found`, "running VMs: LinuxDB1, WebApp1, WebApp2", "powered off, for a cold migration: Archive1)", "nothing was changed"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()

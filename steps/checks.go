@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/nearname"
 	"github.com/ferry-migrate/ferry/probe"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
@@ -150,7 +151,7 @@ func (e *Env) checkProbeVMs(ctx context.Context) error {
 	}
 	for i, p := range e.Plan().Probes {
 		if p.VM != "" && slices.Contains(want, p.VM) && !slices.Contains(names, p.VM) {
-			return fmt.Errorf("probe %q: vm %q is not a VM on the on-prem vCenter (VMs there: %s)", p.label(i), p.VM, strings.Join(names, ", "))
+			return fmt.Errorf("probe %q: vm %q is not a VM on the on-prem vCenter%s (VMs there: %s)", p.label(i), p.VM, nearname.Hint(p.VM, names), strings.Join(names, ", "))
 		}
 	}
 	return nil

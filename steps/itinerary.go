@@ -2,6 +2,7 @@ package steps
 
 import (
 	"fmt"
+	"github.com/ferry-migrate/ferry/internal/nearname"
 	"github.com/ferry-migrate/ferry/replication"
 	"slices"
 	"strconv"
@@ -255,7 +256,7 @@ func ConfirmedVMs(pf *PlanFile, typed string) ([]string, error) {
 			continue
 		}
 		if !in[n] {
-			return nil, fmt.Errorf("--confirm-cutover=%q names %q, which is not in the plan%s (VMs: %s)", typed, n, caseHint(n, all), strings.Join(all, ","))
+			return nil, fmt.Errorf("--confirm-cutover=%q names %q, which is not in the plan%s (VMs: %s)", typed, n, nearname.Hint(n, all), strings.Join(all, ","))
 		}
 		got[n] = true
 	}

@@ -463,11 +463,11 @@ func TestMigrationBadInput(t *testing.T) {
 		edit func(pf *PlanFile)
 		want string
 	}{
-		{"VM not found", func(pf *PlanFile) { pf.VMs[0].Name = "WebApp9" }, `VM "WebApp9" not found`},
+		{"VM not found", func(pf *PlanFile) { pf.VMs[0].Name = "WebApp9" }, `VM "WebApp9" (did you mean WebApp1, WebApp2 or WebApp3?) not found`},
 		// The list of VMs offered leaves out ferry's own L2 VPN appliance
 		// (here: WebApp1 named as the appliance).
 		{"VM not found, appliance not offered", func(pf *PlanFile) { pf.VMs[0].Name, pf.Appliance.Name = "WebApp9", "WebApp1" },
-			`VM "WebApp9" not found on vCenter`},
+			`VM "WebApp9" (did you mean WebApp2 or WebApp3?) not found on vCenter`},
 		// QA: only the first was named, with no word of the case.
 		{"VM names in another case, and unknown", func(pf *PlanFile) {
 			pf.VMs[0].Name = "webapp2"

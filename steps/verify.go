@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/nearname"
 	"github.com/ferry-migrate/ferry/replication"
 )
 
@@ -69,18 +70,6 @@ func VerifyNames(pf *PlanFile, typed string) ([]string, error) {
 	return planVMNames(pf, "--verify", typed)
 }
 
-// caseHint says which of names n differs from only in case, if one does
-// (names are case-sensitive; QA: "webapp3" was refused without a word of
-// WebApp3).
-func caseHint(n string, names []string) string {
-	for _, name := range names {
-		if strings.EqualFold(name, n) {
-			return " (names are case-sensitive: did you mean " + name + "?)"
-		}
-	}
-	return ""
-}
-
 // planVMNames checks a flag's comma-separated VM names against the plan.
 func planVMNames(pf *PlanFile, flag, typed string) ([]string, error) {
 	var all, out []string
@@ -92,7 +81,7 @@ func planVMNames(pf *PlanFile, flag, typed string) ([]string, error) {
 			continue
 		}
 		if !slices.Contains(all, n) {
-			return nil, fmt.Errorf("%s=%q names %q, which is not in the plan%s (VMs: %s)", flag, typed, n, caseHint(n, all), strings.Join(all, ","))
+			return nil, fmt.Errorf("%s=%q names %q, which is not in the plan%s (VMs: %s)", flag, typed, n, nearname.Hint(n, all), strings.Join(all, ","))
 		}
 		out = append(out, n)
 	}

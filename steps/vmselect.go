@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferry-migrate/ferry/internal/nearname"
 	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -107,7 +108,7 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 		if _, ok := byName[p.Name]; ok || env.VMPhase(p.Name) == VMCutOver {
 			continue
 		}
-		missing = append(missing, strconv.Quote(p.Name)+caseHint(p.Name, slices.Sorted(maps.Keys(byName))))
+		missing = append(missing, strconv.Quote(p.Name)+nearname.Hint(p.Name, slices.Sorted(slices.Values(slices.Concat(running, poweredOff)))))
 	}
 	if len(missing) > 0 {
 		what := "VM " + missing[0]

@@ -13,6 +13,8 @@ import (
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/internal/nearname"
 )
 
 // Disk is one virtual disk of a VM.
@@ -160,7 +162,7 @@ func (c *Client) VMByName(ctx context.Context, name string) (VM, error) {
 	if len(vms) > 0 {
 		return vms[0], nil
 	}
-	return VM{}, fmt.Errorf("VM %q not found on vCenter %s (VMs there: %s)", name, c.Endpoint, list(names))
+	return VM{}, fmt.Errorf("VM %q%s not found on vCenter %s (VMs there: %s)", name, nearname.Hint(name, names), c.Endpoint, list(names))
 }
 
 func (c *Client) networkNames(ctx context.Context, vms []mo.VirtualMachine) (map[types.ManagedObjectReference]string, error) {
