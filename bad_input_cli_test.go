@@ -66,4 +66,37 @@ func TestBadInputChangesNothing(t *testing.T) {
 		t.Errorf("--confirm-cutover=WbeApp2: exit %d, want %d and the near name:\n%s", code, exitUsage, out)
 	}
 	nothingChanged("--confirm-cutover=WbeApp2")
+
+	// An endpoint's URL copied from the browser: the tenant portal's
+	// (https://HOST/tenant/ORG) read as go-vcloud-director's chain of
+	// errors, the web client's (https://HOST/ui) as `POST "/ui": 404 Not
+	// Found`; neither said what URL was wanted.
+	cfg, err := os.ReadFile(l.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, from, to string
+		want           []string
+	}{
+		{"Cloud Director's tenant portal", l.VCD.URL(), strings.TrimSuffix(l.VCD.URL(), "/api") + "/tenant/Company",
+			[]string{"/tenant/Company/api: no Cloud Director API answers there (GET /api/versions answered HTTP 404): want the API's address, https://HOST/api"}},
+		{"vCenter's web client", l.OnPrem.URL, strings.TrimSuffix(l.OnPrem.URL, "/sdk") + "/ui",
+			[]string{"/ui: no vSphere API answers there (it answered HTTP 404 Not Found): want the vCenter's address, https://HOST or https://HOST/sdk"}},
+	} {
+		bad := filepath.Join(t.TempDir(), "config.yaml")
+		if !strings.Contains(string(cfg), tc.from) {
+			t.Fatalf("%s: %s not in the lab's config", tc.name, tc.from)
+		}
+		if err := os.WriteFile(bad, []byte(strings.ReplaceAll(string(cfg), tc.from, tc.to)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, code := run("run", "--plan", l.PlanPath(), "--config", bad)
+		for _, w := range tc.want {
+			if code != 1 || !strings.Contains(out, w) || strings.Contains(out, "&{") {
+				t.Errorf("%s as the URL: exit %d, want 1 and %q:\n%s", tc.name, code, w, out)
+			}
+		}
+		nothingChanged(tc.name + " as the URL")
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -134,6 +135,20 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	return &Client{VCDClient: c, Endpoint: endpoint, Org: cfg.Org, User: cfg.User}, nil
 }
 
+// httpCode finds the HTTP status in go-vcloud-director's errors ("API
+// Error: 404: ...", "StatusCode:404").
+var httpCode = regexp.MustCompile(`(?:API Error: |StatusCode:)([1-5][0-9][0-9])\b`)
+
+// versionsFailure says how GET /api/versions failed, without the Go
+// values go-vcloud-director prints in some of its errors.
+func versionsFailure(msg string) string {
+	if m := httpCode.FindStringSubmatch(msg); m != nil {
+		return "GET /api/versions answered HTTP " + m[1]
+	}
+	msg, _, _ = strings.Cut(msg, " (&{")
+	return "GET /api/versions: " + msg
+}
+
 // Close ends the session.
 func (c *Client) Close() error { return c.Disconnect() }
 
@@ -154,6 +169,13 @@ func explain(endpoint, who string, err error) error {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr),
 		strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
 		return fmt.Errorf("Cloud Director %s is %w: %v", endpoint, ErrUnreachable, err)
+	case strings.Contains(msg, "supported versions") && !strings.Contains(msg, "API Error: 401"):
+		// QA: the tenant portal's address (https://HOST/tenant/ORG)
+		// read as go-vcloud-director's chain of errors, one with a Go
+		// struct dump, and nothing of what was wanted. Before the 401
+		// case: the URL in the message may hold "401" (a port).
+		return fmt.Errorf("Cloud Director %s: no Cloud Director API answers there (%s): want the API's address, https://HOST/api, not a page of its portal such as https://HOST/tenant/ORG or https://HOST/provider",
+			endpoint, versionsFailure(msg))
 	case strings.Contains(msg, "401"), strings.Contains(strings.ToLower(msg), "unauthorized"):
 		return fmt.Errorf("Cloud Director %s: %w for %s", endpoint, ErrLogin, who)
 	}

@@ -176,7 +176,27 @@ func explain(endpoint, who string, err error) error {
 	case isLoginFault(err):
 		return fmt.Errorf("vCenter %s: %w for %s", endpoint, ErrLogin, who)
 	}
+	if status := httpStatus(err); status != "" {
+		// QA: the web client's address (https://HOST/ui) read
+		// `POST "/ui": 404 Not Found`, and nothing of what was wanted.
+		return fmt.Errorf("vCenter %s: no vSphere API answers there (it answered %s): want the vCenter's address, https://HOST or https://HOST/sdk, not a page of its web client such as https://HOST/ui", endpoint, status)
+	}
 	return fmt.Errorf("vCenter %s: %w", endpoint, err)
+}
+
+// httpStatus is the HTTP status a server answered a SOAP call with when it
+// is neither success nor a SOAP fault (a web server, or vCenter's own at
+// another path than the API's), or "".
+func httpStatus(err error) string {
+	var ue *url.Error
+	if !errors.As(err, &ue) || ue.Err == nil {
+		return ""
+	}
+	s := ue.Err.Error()
+	if len(s) < 4 || s[3] != ' ' || s[0] < '1' || s[0] > '5' || strings.Trim(s[:3], "0123456789") != "" {
+		return ""
+	}
+	return "HTTP " + s
 }
 
 func isLoginFault(err error) bool {
