@@ -99,4 +99,22 @@ func TestBadInputChangesNothing(t *testing.T) {
 		}
 		nothingChanged(tc.name + " as the URL")
 	}
+
+	// A conflict ferry run refuses to start for (here the guest login
+	// the plan's guest ping needs) made ferry plan print "! conflict" and
+	// exit 0: a script checking the plan went on to a run that failed.
+	bad := filepath.Join(t.TempDir(), "config.yaml")
+	if !strings.Contains(string(cfg), "password: lab-guest") {
+		t.Fatalf("no guest password in the lab's config:\n%s", cfg)
+	}
+	if err := os.WriteFile(bad, []byte(strings.Replace(string(cfg), "password: lab-guest", "password: wrong-guest", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"plan", "run"} {
+		out, code := run(cmd, "--plan", l.PlanPath(), "--config", bad)
+		if code != 1 || !strings.Contains(out, `step 7 (Checks): conflict with what exists: ! conflict guest login "WebApp1"`) {
+			t.Errorf("ferry %s with the guest's password wrong: exit %d, want 1 and the conflict named:\n%s", cmd, code, out)
+		}
+		nothingChanged("ferry " + cmd + " with the guest's password wrong")
+	}
 }

@@ -245,7 +245,8 @@ func newPlanCmd(g *globalFlags) *cobra.Command {
 		Short: "Print what the itinerary's steps would change; change nothing",
 		Long: `Print, step by step, what ferry run would create or change (+ create,
 ~ update, = exists, ? check (a probe), ! conflict). Nothing is changed, not
-even the state file.
+even the state file. Exit 1 when a step cannot be planned, or when a step a
+run would run shows a conflict (ferry run refuses to start for it).
 Steps the plan skips, or that do not apply, say why. With --json the plans
 are one JSON array (index, step, title, status, skipped, redo, answers_changed,
 items, changes, error).
@@ -305,7 +306,7 @@ Plan file keys:
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "ferry: planned by the ferry serve engine (%s)\n", cl.Socket)
-				return printPlans(cmd, plans, origins, asJSON, err)
+				return printPlans(cmd, plans, origins, asJSON, planRefusal(it, plans, err))
 			}
 			if err := env.CheckReplicationStore(); err != nil {
 				if errors.Is(err, session.ErrStoreOwned) {
@@ -315,13 +316,22 @@ Plan file keys:
 			}
 			r := &steps.Runner{Itinerary: it, Env: env, Redo: redoSteps}
 			plans, err = r.PlanAll(cmd.Context())
-			return printPlans(cmd, plans, env.Config.Origins(), asJSON, err)
+			return printPlans(cmd, plans, env.Config.Origins(), asJSON, planRefusal(it, plans, err))
 		},
 	}
 	f.register(cmd, true)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plans as JSON")
 	cmd.Flags().StringVar(&redo, "redo", "", "plan as ferry run --redo would: these steps (comma-separated step ids) run again though they are done, and the steps after them plan accordingly")
 	return cmd
+}
+
+// planRefusal is err (the plans' errors) with the conflicts ferry run
+// would refuse to start for, so that ferry plan exits 1 for them too.
+func planRefusal(it steps.Itinerary, plans []steps.StagePlan, err error) error {
+	if cerr := steps.PlanConflicts(it, plans); cerr != nil {
+		return errors.Join(err, fmt.Errorf("a run would be refused: %w", cerr))
+	}
+	return err
 }
 
 // printPlans prints plans (as JSON with asJSON) after the endpoints they

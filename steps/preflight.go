@@ -168,3 +168,27 @@ func (e *stepError) Unwrap() error { return e.err }
 func (r *Runner) runs(id string) bool {
 	return r.Env.State.Status(id) != StatusDone || r.Env.Stale(id) != "" || r.lost(id) != "" || slices.Contains(r.Redo, id)
 }
+
+// PlanConflicts is what the preflight of a run without --confirm-cutover
+// would refuse among plans (PlanAll's): the conflicts of the steps it
+// would run (not done, or run again with --redo; not skipped; before the
+// cutover). ferry plan exits non-zero for them (QA: it printed "!
+// conflict" and exited 0, and ferry run then refused that conflict).
+func PlanConflicts(it Itinerary, plans []StagePlan) error {
+	var errs []error
+	for _, sp := range plans {
+		if sp.Index < 1 || sp.Index > len(it) || it[sp.Index-1].Confirm {
+			break
+		}
+		if sp.Skipped != "" || sp.Err != nil || (sp.Status == StatusDone && !sp.Redo) {
+			continue
+		}
+		if len(sp.Plan.Conflicts()) > 0 {
+			errs = append(errs, &stepError{fmt.Sprintf("step %d (%s)", sp.Index, sp.Step.Title()), fmt.Errorf("%w: %s", ErrConflict, sp.Plan.conflictText())})
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &PreflightError{Errs: errs}
+}
