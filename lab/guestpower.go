@@ -19,6 +19,7 @@ import (
 // vcsim powers it off at once). Without VMware Tools running the call fails
 // with ToolsUnavailable, as vSphere's does (stock vcsim accepts it).
 type guestShutdown struct {
+	vc    *VCenter
 	delay time.Duration
 	done  chan struct{}
 	once  sync.Once
@@ -28,7 +29,7 @@ type guestShutdown struct {
 // installGuestShutdown wraps vc's ShutdownGuest; close stops the shutdowns
 // still under way (the lab is closing).
 func installGuestShutdown(vc *VCenter, delay time.Duration) *guestShutdown {
-	g := &guestShutdown{delay: delay, done: make(chan struct{})}
+	g := &guestShutdown{vc: vc, delay: delay, done: make(chan struct{})}
 	simwrap.Wrap(vc.Model.Map(), "VirtualMachine", []string{"ShutdownGuest"}, func(ctx *simulator.Context, obj mo.Reference) mo.Reference {
 		if vm, ok := obj.(*simulator.VirtualMachine); ok {
 			return &shutdownVM{VirtualMachine: vm, g: g, OwnEntity: simwrap.Entity(ctx, vm)}
@@ -62,7 +63,10 @@ func (w *shutdownVM) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGu
 		body.Fault_ = simulator.Fault("VMware Tools is not running in the guest", &types.ToolsUnavailable{})
 		return body
 	}
-	if w.g.delay <= 0 {
+	// A test's hold (HoldGuestShutdowns): the guest is stuck in its
+	// shutdown until released.
+	hold := w.g.vc.holds.shutdown.Load()
+	if w.g.delay <= 0 && hold == nil {
 		return vm.ShutdownGuest(ctx, req)
 	}
 	var boot time.Time
@@ -70,14 +74,27 @@ func (w *shutdownVM) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGu
 		boot = *vm.Summary.Runtime.BootTime
 	}
 	w.g.wg.Add(1)
+	if hold != nil {
+		hold.works.Add(1)
+	}
 	go func() {
 		defer w.g.wg.Done()
+		if hold != nil {
+			defer hold.works.Done()
+		}
 		t := time.NewTimer(w.g.delay)
 		defer t.Stop()
 		select {
 		case <-w.g.done:
 			return
 		case <-t.C:
+		}
+		if hold != nil {
+			select {
+			case <-w.g.done:
+				return
+			case <-hold.release:
+			}
 		}
 		// The guest OS has shut down: the VM powers off, unless it was
 		// powered off (and perhaps on again) meanwhile.
@@ -88,6 +105,9 @@ func (w *shutdownVM) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGu
 			}
 		})
 	}()
+	if hold != nil {
+		hold.heldTask(vm.Self, vm.Name)
+	}
 	body.Res = new(types.ShutdownGuestResponse)
 	return body
 }

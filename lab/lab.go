@@ -397,6 +397,7 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	l.GuestShutdown, l.GuestBoot = guestTime(opts.GuestShutdown, DefaultGuestShutdown), guestTime(opts.GuestBoot, DefaultGuestBoot)
 	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
 		l.shutdowns = append(l.shutdowns, installGuestShutdown(vc, l.GuestShutdown))
+		installHoldWatch(vc)
 		vc.leases = installImportLeases(vc, opts.ImportLeaseTimeout)
 		l.leases = append(l.leases, vc.leases)
 	}
@@ -570,6 +571,11 @@ func (l *Lab) Close() error {
 		errs = append(errs, l.stopReplication())
 		if l.Reach != nil {
 			l.Reach.Close()
+		}
+		for _, vc := range []*VCenter{l.Provider, l.OnPrem} {
+			if vc != nil {
+				vc.releaseHolds()
+			}
 		}
 		for _, g := range l.shutdowns {
 			g.close()

@@ -544,7 +544,7 @@ func (f *esxFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Tas
 			return ""
 		}
 		return p
-	})
+	}, f.e.vc.holds.create.Load())
 }
 
 // ReplicaFlatFile is the extent of the provider disk whose descriptor is

@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -167,8 +169,22 @@ func (c *fileChanges) commit() types.BaseMethodFault {
 // unit number taken, say), so a second attempt of the same VM landed in
 // "name (0)"; the files the lab made for the call (files) are removed too.
 // local maps a datastore path to the file behind it ("" if none).
-func createVMAtomic(ctx *simulator.Context, f *simulator.Folder, req *types.CreateVM_Task, files *fileChanges, local func(string) string) soap.HasFault {
-	task := simulator.CreateTask(f, "createVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+// A test's hold (VCenter.HoldCreateVMs) keeps the task running, its VM not
+// made yet, until released; announced once the caller waits for the task.
+func createVMAtomic(ctx *simulator.Context, f *simulator.Folder, req *types.CreateVM_Task, files *fileChanges, local func(string) string, hold *Hold) soap.HasFault {
+	// vcsim's task locks its entity while it runs; one held stays unlocked
+	// (a lock of its own until it has run), so that clients read the folder
+	// meanwhile, as vCenter lets them while a CreateVM task runs.
+	var entity mo.Reference = f
+	if hold != nil {
+		hold.works.Add(1)
+		entity = types.ManagedObjectReference{Type: "Folder", Value: f.Self.Value + "/held-" + uuid.NewString()}
+	}
+	task := simulator.CreateTask(entity, "createVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		if hold != nil {
+			defer hold.works.Done()
+			<-hold.release
+		}
 		var orig string
 		if req.Config.Files != nil {
 			orig = req.Config.Files.VmPathName
@@ -215,5 +231,13 @@ func createVMAtomic(ctx *simulator.Context, f *simulator.Folder, req *types.Crea
 		files.rollback()
 		return nil, inner.Info.Error.Fault
 	})
-	return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{Returnval: task.Run(ctx)}}
+	ref := task.Run(ctx)
+	if hold != nil {
+		self := f.Self
+		ctx.Map.WithLock(ctx, task, func() {
+			task.Info.Entity, task.Info.EntityName, task.Info.DescriptionId = &self, self.Value, "Folder.createVm"
+		})
+		hold.heldTask(ref, req.Config.Name)
+	}
+	return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{Returnval: ref}}
 }

@@ -91,6 +91,7 @@ type VCenter struct {
 	storage  *storage
 	sessions *sessionClock
 	leases   *importLeases
+	holds    holds
 }
 
 // Calls is how many API calls this vCenter has been made so far (the lab's
