@@ -852,6 +852,12 @@ type vmCutover struct {
 	// earlier.
 	endedOutage *EarlierOutage
 	endedByUs   bool
+	// shutdownPending: this attempt asked the source's guest OS to shut
+	// down and did not see it powered off (stopped while it waited, or
+	// the timeout without a hard power-off). vCenter cannot cancel a guest
+	// shutdown: the rollback waits for the power-off before it powers the
+	// source on again (settleShutdown).
+	shutdownPending bool
 }
 
 func (c *vmCutover) phase(name string, f func() (string, error)) error {
@@ -2073,6 +2079,8 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 	}
 	if c.leaveOff {
 		// A cold migration of a VM that was off: it stays off.
+	} else if err := c.settleShutdown(ctx); err != nil {
+		errs = append(errs, err)
 	} else if err := c.onprem.EnsurePoweredOn(ctx, c.src.Ref); err != nil {
 		errs = append(errs, err)
 	} else if !c.rep.SourceOff.IsZero() {
@@ -2118,6 +2126,53 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// settleShutdown, in a rollback that powers the source on again, waits for
+// the power-off of a guest this attempt asked to shut down
+// (shutdownPending): vCenter cannot cancel a guest shutdown, and the VM
+// reads powered on until its guest has stopped, then powers off; a source
+// found running here and left so would power off after the rollback said
+// it runs. It waits until the plan's shutdown timeout since the shutdown
+// was asked (on a context the stop does not cancel). Still running then:
+// with cutover.hard_power_off it is powered off, as the cutover would have
+// done, so that powering it on leaves no shutdown pending; without, an
+// error says so and how to recover.
+func (c *vmCutover) settleShutdown(ctx context.Context) error {
+	if !c.shutdownPending {
+		return nil
+	}
+	st, err := c.onprem.PowerState(ctx, c.src.Ref)
+	if err != nil {
+		return err
+	}
+	if st != vsphere.PoweredOn {
+		c.shutdownPending = false
+		return nil
+	}
+	asked := cmp.Or(c.rep.SourceOff, time.Now())
+	until := asked.Add(c.shutdownTimeout)
+	c.emit(Progress(fmt.Sprintf("%s: its guest OS was asked to shut down at %s UTC, and vCenter cannot cancel that (the VM reads powered on until the guest has stopped): waiting until %s UTC (cutover.shutdown_timeout %s) for it to power off, to power it on again",
+		c.plan.Name, asked.UTC().Format("15:04:05"), until.UTC().Format("15:04:05"), c.shutdownTimeout), -1))
+	off, err := c.onprem.WaitPoweredOff(ctx, c.src.Ref, until)
+	if err != nil {
+		return fmt.Errorf("wait for %s's guest OS to finish the shutdown it was asked for at %s UTC: %w: it may still power off; check it in vSphere and power it on if it is off", c.plan.Name, asked.UTC().Format("15:04:05"), err)
+	}
+	if off {
+		c.shutdownPending = false
+		c.emit(Progress(fmt.Sprintf("%s: its guest OS finished the shutdown: powering it on again", c.plan.Name), -1))
+		return nil
+	}
+	if !c.hard {
+		return fmt.Errorf("%s reads powered on, but its guest OS, asked to shut down at %s UTC, had not finished by %s UTC (cutover.shutdown_timeout %s), and vCenter cannot cancel a guest shutdown: it may still power off. Check it in vSphere and power it on if it is off (govc vm.power -on %s); ferry did not power it off hard, as cutover.hard_power_off is false",
+			c.plan.Name, asked.UTC().Format("15:04:05"), until.UTC().Format("15:04:05"), c.shutdownTimeout, c.plan.Name)
+	}
+	c.emit(Progress(fmt.Sprintf("%s: its guest OS had not finished the shutdown by %s UTC: powering it off hard (cutover.hard_power_off), as the cutover would have, to power it on again with no shutdown pending", c.plan.Name, until.UTC().Format("15:04:05")), -1))
+	if err := c.onprem.PowerOff(ctx, c.src.Ref); err != nil {
+		return fmt.Errorf("%s: its guest OS, asked to shut down at %s UTC, had not finished by %s UTC and the hard power-off failed: %w: it may still power off; check it in vSphere and power it on if it is off", c.plan.Name, asked.UTC().Format("15:04:05"), until.UTC().Format("15:04:05"), err)
+	}
+	c.shutdownPending = false
+	return nil
 }
 
 // cleanupLeftovers removes a target VM and vApp left by a cutover

@@ -62,13 +62,34 @@ func (c *Client) PowerOff(ctx context.Context, ref Ref) error {
 // ErrShutdownTimeout says a guest did not shut down in time.
 var ErrShutdownTimeout = errors.New("guest did not shut down in time")
 
+// ErrShutdownAsked marks a Shutdown error after its guest OS was asked to
+// shut down (or may have been: the request was cut off by ctx) and the VM
+// was not seen powered off. vCenter cannot cancel a guest shutdown: the VM
+// goes on reading powered on until its guest has stopped, then powers off,
+// and a PowerOn meanwhile is refused (InvalidPowerState). A caller that
+// wants it running has to wait for the power-off first (WaitPoweredOff).
+var ErrShutdownAsked = errors.New("its guest OS was asked to shut down")
+
+// shutdownAsked is an error of Shutdown's marked ErrShutdownAsked, its
+// message unchanged.
+type shutdownAsked struct{ error }
+
+func (e shutdownAsked) Unwrap() error        { return e.error }
+func (e shutdownAsked) Is(target error) bool { return target == ErrShutdownAsked }
+
 // Shutdown asks the guest OS to shut down and waits up to timeout for the VM
 // to be powered off. With hard set, it then powers the VM off; otherwise it
 // returns ErrShutdownTimeout. It reports whether a hard power-off was needed.
+// An error after the guest was asked (ctx ended, the timeout without hard)
+// is also ErrShutdownAsked: the VM may still power off.
 func (c *Client) Shutdown(ctx context.Context, ref Ref, timeout time.Duration, hard bool) (forced bool, err error) {
 	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
 	name := vmName(ctx, c, ref)
 	if err := vm.ShutdownGuest(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Cut off: vCenter may have had the request and accepted it.
+			return false, shutdownAsked{fmt.Errorf("shut down guest %s: %w", name, ctx.Err())}
+		}
 		if !hard {
 			return false, fmt.Errorf("shut down guest %s: %w", name, err)
 		}
@@ -78,12 +99,15 @@ func (c *Client) Shutdown(ctx context.Context, ref Ref, timeout time.Duration, h
 		return false, nil
 	}
 	if ctx.Err() != nil {
-		return false, ctx.Err()
+		return false, shutdownAsked{ctx.Err()}
 	}
 	if !hard {
-		return false, fmt.Errorf("shut down guest %s: %w after %v", name, ErrShutdownTimeout, timeout)
+		return false, shutdownAsked{fmt.Errorf("shut down guest %s: %w after %v", name, ErrShutdownTimeout, timeout)}
 	}
-	return true, c.PowerOff(ctx, ref)
+	if err := c.PowerOff(ctx, ref); err != nil {
+		return true, shutdownAsked{err}
+	}
+	return true, nil
 }
 
 // WaitPoweredOff waits until the VM is powered off or until, and reports
