@@ -858,6 +858,10 @@ type vmCutover struct {
 	// shutdown: the rollback waits for the power-off before it powers the
 	// source on again (settleShutdown).
 	shutdownPending bool
+	// createPending: this attempt's CreateVM request at the provider whose
+	// end it did not see (stopped while it waited): the VM its task may
+	// still make is ferry's, and the rollback removes it (settleCreate).
+	createPending *vsphere.CreateUnfinishedError
 }
 
 func (c *vmCutover) phase(name string, f func() (string, error)) error {
@@ -1688,6 +1692,10 @@ func (c *vmCutover) createTarget(ctx context.Context) (string, error) {
 	}
 	ref, err := c.provider.CreateVMOverDisks(ctx, spec)
 	if err != nil {
+		var unfinished *vsphere.CreateUnfinishedError
+		if errors.As(err, &unfinished) {
+			c.createPending = unfinished
+		}
 		return "", err
 	}
 	c.target = &ref
@@ -2032,6 +2040,14 @@ func (c *vmCutover) targetLacksDisks(ctx context.Context) (string, error) {
 // VM's attached disks with the VM or its vApp, and so does vCenter's
 // Destroy); if they cannot be detached, nothing is deleted.
 func (c *vmCutover) rollback(ctx context.Context) error {
+	var errs []error
+	if c.target == nil && c.createPending != nil {
+		// Known before anything is removed: the VM the create made holds
+		// the replica disks.
+		if err := c.settleCreate(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	imported := c.vapp != nil && hasVM(c.vapp, c.plan.Name)
 	if imported && c.target == nil {
 		return fmt.Errorf("%s is in vApp %s but its VM in the provider vCenter was not found: nothing deleted, so that its disks (the replica) cannot be lost; detach them and remove the VM by hand", c.plan.Name, c.vapp.Name())
@@ -2051,7 +2067,6 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 			c.emit(Progress(fmt.Sprintf("%s: replica disks detached from the target, kept: %s", c.plan.Name, strings.Join(files, ", ")), -1))
 		}
 	}
-	var errs []error
 	if c.vapp != nil && c.createdVApp {
 		// Made by this cutover, but another VM may have gone into it
 		// since: then it stays, with that VM.
@@ -2126,6 +2141,45 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// createSettleTimeout bounds the rollback's wait for a CreateVM task that
+// was still running when the cutover stopped (vCenter makes a VM in
+// seconds).
+const createSettleTimeout = 2 * time.Minute
+
+// settleCreate, in a rollback, waits (at most createSettleTimeout) for the
+// end of the CreateVM task this attempt stopped waiting for, and makes the
+// VM it made the target, which the rollback then removes, its replica disks
+// detached first. Only that task's VM: never one found by its name. An
+// error (nothing of it removed) when the task cannot be followed to its
+// end; the cutover's state then stays running, and the next run's cleanup
+// removes what it left.
+func (c *vmCutover) settleCreate(ctx context.Context) error {
+	p := c.createPending
+	if p.Task.Value == "" {
+		return fmt.Errorf("the request to create the target %s at the provider was cut off by the stop, and vCenter may have had it: if the provider vCenter shows a VM %s made since %s UTC, it is this cutover's; nothing of it was removed: `ferry run --confirm-cutover=%s --rollback` removes it (its replica disks kept)",
+			p.Name, p.Name, c.rep.Started.UTC().Format("15:04:05"), c.plan.Name)
+	}
+	until := time.Now().Add(createSettleTimeout)
+	c.emit(Progress(fmt.Sprintf("%s: the provider vCenter's task creating the target (%s) was still running when the cutover stopped: waiting until %s UTC for it to end, to remove the VM it makes (its replica disks kept)",
+		c.plan.Name, p.Task.Value, until.UTC().Format("15:04:05")), -1))
+	ref, ok, err := c.provider.CreatedVM(ctx, p.Task, until)
+	if err != nil {
+		return fmt.Errorf("the provider vCenter's task creating the target %s (%s), still running when the cutover stopped, was not seen to end (%w): the VM it may make is this cutover's, over the replica disks; nothing of it was removed: once the task has ended, `ferry run --confirm-cutover=%s --rollback` removes it (its replica disks kept)",
+			p.Name, p.Task.Value, err, c.plan.Name)
+	}
+	c.createPending = nil
+	if !ok {
+		c.emit(Progress(fmt.Sprintf("%s: the task creating the target (%s) failed: no VM was made at the provider", c.plan.Name, p.Task.Value), -1))
+		return nil
+	}
+	c.target = &ref
+	c.rep.ProviderVM = fmt.Sprintf("%s [%s]", p.Name, ref.Value)
+	c.emit(Progress(fmt.Sprintf("%s: the task creating the target (%s) made %s [%s] after the stop: removing it, its replica disks detached and kept", c.plan.Name, p.Task.Value, p.Name, ref.Value), -1))
+	// Recorded as the cutover's target, as createTarget does: a rollback
+	// that fails from here leaves it to the next run's cleanup.
+	return c.env.State.SetOutput("cutover", targetKey(c.plan.Name), ref.Value)
 }
 
 // settleShutdown, in a rollback that powers the source on again, waits for

@@ -99,3 +99,47 @@ func TestStoppedDuringGuestShutdownRollsBackRunning(t *testing.T) {
 	}
 	checkReplicaResumes(t, l, env, "WebApp2")
 }
+
+// TestStoppedDuringCreateVMRemovesItsVM (QA: SIGTERM while the cutover
+// waited for the provider vCenter's CreateVM task: the task made the VM
+// after the wait was cancelled, the rollback knew nothing of it, and the
+// next run refused "a VM named WebApp1 (vm-70) ... which ferry did not
+// make"): the rollback waits for the task's end and removes the VM it made,
+// its replica disks detached and kept; the source runs again, nothing is
+// left at the provider, the next cutover is not refused, and the run says
+// what happened.
+func TestStoppedDuringCreateVMRemovesItsVM(t *testing.T) {
+	t.Parallel()
+	l, env := migrationLab(t, "WebApp2")
+	r := replicateToCutover(t, env)
+	hold := l.Provider.HoldCreateVMs()
+	waitLine := "WebApp2: the provider vCenter's task creating the target ("
+	lines, md, err := stopWhileHeld(t, env, r, hold, waitLine)
+	text := strings.Join(lines, "\n")
+	if err == nil || !strings.Contains(err.Error(), "create VM at provider") || !strings.Contains(err.Error(), "rolled back: WebApp2 is running on-prem again") {
+		t.Fatalf("stopped in the create: %v; want it rolled back, running again:\n%s", err, text)
+	}
+	ctx := context.Background()
+	provider, perr := env.ProviderVC(ctx)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	// Checked once the task has ended: nothing it made is left.
+	if ref, ok, _ := labtest.ProviderVM(ctx, provider, "WebApp2"); ok {
+		t.Errorf("the VM WebApp2 (%s) the stopped create made is left at the provider:\n%s", ref.Value, text)
+	}
+	if taken, err := env.targetNameTaken(ctx, "WebApp2"); err != nil || taken != "" {
+		t.Errorf("the next cutover would be refused: %v %s", err, taken)
+	}
+	if !strings.Contains(text, waitLine) || !strings.Contains(text, "was still running when the cutover stopped") ||
+		!strings.Contains(text, "after the stop: removing it, its replica disks detached and kept") {
+		t.Errorf("the run does not say it waited for the create and removed what it made:\n%s", text)
+	}
+	if !strings.Contains(md, "| WebApp2 | rolled back |") {
+		t.Errorf("report:\n%s", md)
+	}
+	if !sourceOn(t, env) {
+		t.Fatal("WebApp2 is not running after the rollback")
+	}
+	checkReplicaResumes(t, l, env, "WebApp2")
+}

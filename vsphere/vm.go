@@ -13,6 +13,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
+	vimtask "github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -368,13 +369,58 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (Ref, 
 	}
 	task, err := folders.VmFolder.CreateVM(ctx, cfg, pool, nil)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Cut off: vCenter may have had the request, and its task runs.
+			return none, &CreateUnfinishedError{Name: spec.Name, err: fmt.Errorf("create VM %s: %w", spec.Name, ctx.Err())}
+		}
 		return none, createVMError(spec.Name, dc, err)
 	}
 	info, err := WaitTask(ctx, task)
 	if err != nil {
+		if ctx.Err() != nil {
+			return none, &CreateUnfinishedError{Name: spec.Name, Task: refOf(task.Reference()), err: fmt.Errorf("create VM %s: %w", spec.Name, ctx.Err())}
+		}
 		return none, createVMError(spec.Name, dc, err)
 	}
 	return refOf(info.Result.(types.ManagedObjectReference)), nil
+}
+
+// CreateUnfinishedError is CreateVMOverDisks's error when ctx ended before
+// the VM was known to be made: vCenter's CreateVM task goes on without the
+// caller, and may still make the VM. Task is that task (CreatedVM says what
+// it made), empty when the call itself was cut off (vCenter may or may not
+// have had it).
+type CreateUnfinishedError struct {
+	Name string
+	Task Ref
+	err  error
+}
+
+func (e *CreateUnfinishedError) Error() string { return e.err.Error() }
+func (e *CreateUnfinishedError) Unwrap() error { return e.err }
+
+// CreatedVM waits, until at the latest, for the CreateVM task task to end
+// and returns the VM it made; ok false when the task failed (it made none).
+// An error when it still runs at until, or cannot be read.
+func (c *Client) CreatedVM(ctx context.Context, task Ref, until time.Time) (vm Ref, ok bool, err error) {
+	wctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	info, err := object.NewTask(c.Client.Client, task.Reference()).WaitForResult(wctx)
+	var failed vimtask.Error
+	switch {
+	case errors.As(err, &failed):
+		return Ref{}, false, nil
+	case err == nil && info != nil && info.State == types.TaskInfoStateSuccess:
+		if m, isRef := info.Result.(types.ManagedObjectReference); isRef {
+			return refOf(m), true, nil
+		}
+		return Ref{}, false, fmt.Errorf("task %s succeeded without naming the VM it made", task.Value)
+	case ctx.Err() != nil:
+		return Ref{}, false, ctx.Err()
+	case err == nil || wctx.Err() != nil:
+		return Ref{}, false, fmt.Errorf("task %s is still running at %s", task.Value, until.UTC().Format("15:04:05 UTC"))
+	}
+	return Ref{}, false, fmt.Errorf("task %s: %w", task.Value, err)
 }
 
 // createVMError says why vCenter did not create the VM name in dc's VM
