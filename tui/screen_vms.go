@@ -539,8 +539,9 @@ func (s *vmScreen) table(width, rows int) []string {
 	if len(vms) == 0 {
 		return append(out, sDim.Render("  no VM matches the filter"))
 	}
+	rows = max(1, rows) // at least the cursor's row
 	start := 0
-	if rows > 0 && s.cursor >= rows {
+	if s.cursor >= rows {
 		start = s.cursor - rows + 1
 	}
 	for i := start; i < len(vms) && i < start+max(1, rows); i++ {
@@ -634,7 +635,11 @@ func (s *vmScreen) view(width, height int) string {
 	// the table gives up rows for it, down to a few around its cursor.
 	var notice []string
 	style, text := sWarn, s.notice
-	if text == "" && s.cursor < len(s.shown()) {
+	// On the options, the table shows no cursor: a note on the VM under
+	// it would read as about another (QA: at 80x24 the one row shown was
+	// Archive1 under a note on vdi-vsan, and the form's last line fell off
+	// the screen).
+	if text == "" && !s.onForm && s.cursor < len(s.shown()) {
 		vm := s.shown()[s.cursor]
 		if style, text = sDim, s.refusal(vm); text == "" {
 			text = s.modeNote(vm) // names the VM

@@ -34,3 +34,30 @@ func TestVMTableBesideOptions(t *testing.T) {
 	h.send(press("tab"))
 	h.mustSee(t, "▸ Job name", "Power on", "[ ] WebApp2", "of 5 selected")
 }
+
+// TestVMOptionsAt80x24NoteAndLastLine (QA walk at 80x24: with the cursor
+// on a VM far down the table, the options showed the table's first row,
+// Archive1, under the cursor VM's note, vdi-vsan's refusal, and the form's
+// last line fell off the screen): on the options the note on the cursor's
+// VM is left out, the table shows the cursor's row, and the form's
+// focused field keeps its description whole.
+func TestVMOptionsAt80x24NoteAndLastLine(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs(), done: infraDone})
+	h.start(80, 24)
+	for range len(fakeVMs) - 1 {
+		h.send(press("down"))
+	}
+	h.mustSee(t, "legacy-ftp: cold migration")
+	h.send(press("tab"))
+	h.mustSee(t, "▸ Job name")
+	h.mustNotSee(t, "legacy-ftp: cold migration")
+	if v := h.view(); strings.Contains(v, "WebApp1 ") && !strings.Contains(v, "legacy-ftp") {
+		t.Errorf("the table shows its first row, not the cursor's:\n%s", v)
+	}
+	// The storage policy's field: its description and choices, down to
+	// the last, on the screen.
+	for range 4 {
+		h.send(press("tab"))
+	}
+	h.mustSee(t, "▸ Storage policy", "  Bronze  not on")
+}
