@@ -560,9 +560,22 @@ func (fm *form) view(width, height int) []string {
 				}
 			}
 			vis, at := ff.visible(), fm.highlighted(ff)
+			// The choices go under the answer, unless a note would be cut
+			// there and the panel is wider from under the labels: at 80
+			// columns the answer's column leaves 31 cells, which cut "VMs
+			// on it (…" before "refused as the sink" (QA).
+			list := indent
+			if len(indent) > 4 {
+				for j, c := range vis {
+					if j < maxChoices && c.Note != "" && ansiWidth("  "+c.Value+"  "+c.Note) > width-len(indent) {
+						list = "    "
+						break
+					}
+				}
+			}
 			for j, c := range vis {
 				if j == maxChoices {
-					out = append(out, indent+sDim.Render(trunc("… "+itoa(len(vis)-maxChoices)+" more: type to narrow", width-len(indent))))
+					out = append(out, list+sDim.Render(trunc("… "+itoa(len(vis)-maxChoices)+" more: type to narrow", width-len(list))))
 					break
 				}
 				line, note := "  "+c.Value, ""
@@ -575,11 +588,11 @@ func (fm *form) view(width, height int) []string {
 				if j == at {
 					// The highlighted choice's note wraps: its end says
 					// what would come of the pick.
-					for _, l := range wrapped(line+note, width-len(indent), 4, sCursor) {
-						out = append(out, indent+l)
+					for _, l := range wrapped(line+note, width-len(list), 4, sCursor) {
+						out = append(out, list+l)
 					}
 				} else {
-					out = append(out, indent+trunc(line+note, width-len(indent)))
+					out = append(out, list+choiceLine(line, note, width-len(list)))
 				}
 			}
 			focusEnd = len(out)
@@ -594,4 +607,26 @@ func (fm *form) view(width, height int) []string {
 		out = out[start:min(len(out), start+height)]
 	}
 	return out
+}
+
+// choiceLine is a choice that is not highlighted, with its note, in width
+// cells: a note too long keeps what follows its last ": ", what would come
+// of the pick ("VMs on it (…): refused as the sink", "not on provider-ds:
+// the import would copy the disks"), and gives up its beginning, when the
+// choice's name stays whole; otherwise it is cut at its end.
+func choiceLine(line, note string, width int) string {
+	s := line + note
+	if note == "" || ansiWidth(s) <= width {
+		return trunc(s, width)
+	}
+	i := strings.LastIndex(note, ": ")
+	if i < 0 {
+		return trunc(s, width)
+	}
+	tail := note[i:]
+	room := width - ansiWidth(line) - ansiWidth(tail)
+	if room < 3 { // "  " and at least one cell of the note's beginning
+		return trunc(s, width)
+	}
+	return line + trunc(note[:i], room) + tail
 }
