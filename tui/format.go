@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -172,20 +173,42 @@ func truncPhase(s string, width int) string {
 // hyphen inside one (ansi.Wrap breaks there, which cut IDs and names in
 // two: "WebApp2 (6bbd74f4-80a5-" / "44c3-…)", "company-" / "edge"); a
 // word wider than a line is broken where it must be.
+//
+// A size keeps its unit on its line ("sent 386" / "KiB", "thin, 4.0" /
+// "GiB" at 80 columns read as other figures).
 func wrap(s string, width int) []string {
 	if width <= 0 {
 		return nil
 	}
-	if !strings.Contains(s, "-") || strings.ContainsRune(s, nbHyphen) {
-		return strings.Split(ansi.Wrap(s, width, " "), "\n")
+	hyphens := strings.Contains(s, "-") && !strings.ContainsRune(s, nbHyphen)
+	if hyphens {
+		s = strings.ReplaceAll(s, "-", string(nbHyphen))
 	}
-	w := ansi.Wrap(strings.ReplaceAll(s, "-", string(nbHyphen)), width, " ")
-	return strings.Split(strings.ReplaceAll(w, string(nbHyphen), "-"), "\n")
+	units := !strings.ContainsRune(s, nbSpace) && sizeUnit.MatchString(s)
+	if units {
+		s = sizeUnit.ReplaceAllString(s, "${1}"+string(nbSpace)+"${2}")
+	}
+	w := ansi.Wrap(s, width, " ")
+	if hyphens {
+		w = strings.ReplaceAll(w, string(nbHyphen), "-")
+	}
+	if units {
+		w = strings.ReplaceAll(w, string(nbSpace), " ")
+	}
+	return strings.Split(w, "\n")
 }
 
 // nbHyphen stands in for "-" while wrap wraps: one cell wide like it, and
 // no breakpoint.
 const nbHyphen = '\u2011'
+
+// nbSpace stands in for the space between a figure and its unit while
+// wrap wraps (ansi.Wrap never breaks at it).
+const nbSpace = '\u00a0'
+
+// sizeUnit is a figure and a byte unit as steps.Bytes writes them
+// ("4.0 GiB", "0 B", "192 KiB/s").
+var sizeUnit = regexp.MustCompile(`(\d) ((?:[KMGTPE]i)?B)\b`)
 
 // box clips or pads lines to exactly width x height. It is the last step of
 // every view, so nothing a screen draws can overflow the terminal.

@@ -40,7 +40,7 @@ func TestReplicationPlanScrollsAt80(t *testing.T) {
 	for range 3 {
 		h.send(press("pgdown"))
 	}
-	h.mustSee(t, `check datastore "provider-ds"`, "the replica disks of WebApp1, WebApp2 will take")
+	h.mustSee(t, `check datastore "provider-ds"`, "the replica disks of WebApp1, WebApp2 will")
 	h.send(press("home"))
 	h.mustSee(t, `+ create replica "WebApp1"`)
 	h.send(press("enter")) // apply
