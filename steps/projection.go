@@ -494,6 +494,22 @@ func (d *DowntimeEstimate) FinalPass() (EstimatePart, bool) {
 // Compact is every part in a few words, defaults marked with *:
 // "shutdown 30s* · final pass 0.2s · ... (* default)".
 func (d *DowntimeEstimate) Compact() string {
+	return strings.Join(d.CompactParts(), " · ") + d.DefaultsNote()
+}
+
+// DefaultsNote is what ends Compact when a default is among its parts:
+// what * means; "" when none is.
+func (d *DowntimeEstimate) DefaultsNote() string {
+	if len(d.Defaults()) > 0 {
+		return " (* default: not recorded yet)"
+	}
+	return ""
+}
+
+// CompactParts are Compact's parts, each a phase and its figure ("import
+// into vCD 10s*"), without DefaultsNote: a front end that wraps Compact
+// breaks between them.
+func (d *DowntimeEstimate) CompactParts() []string {
 	var parts []string
 	for _, p := range d.Parts {
 		s := p.Phase + " " + p.Figure()
@@ -505,11 +521,7 @@ func (d *DowntimeEstimate) Compact() string {
 		}
 		parts = append(parts, s)
 	}
-	s := strings.Join(parts, " · ")
-	if len(d.Defaults()) > 0 {
-		s += " (* default: not recorded yet)"
-	}
-	return s
+	return parts
 }
 
 // ProjectWave is the projected downtime of VMs cut over together (their

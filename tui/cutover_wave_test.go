@@ -24,7 +24,7 @@ var checksDone = append(slices.Clone(infraDone), "vm-selection", "replication", 
 func TestCutoverConfirmProjectsDowntime(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone})
 	h.start(120, 40)
-	h.mustSee(t, "projected downtime ~1m43s", "shutdown 30s* · final pass 10s*", "probes green 30s* (* default: not",
+	h.mustSee(t, "projected downtime ~1m43s", "shutdown 30s* · final pass 10s*", "probes green 30s*", "(* default: not recorded yet)",
 		"Confirmed together they are one wave: all 2 at once (cutover.parallel allows it)", "rollback · projected wave downtime ~1m43s")
 	// QA: "2 at a time (cutover.parallel)" read as if the setting were 2
 	// (it is 4 by default).
@@ -278,4 +278,21 @@ func runningWave(t *testing.T, w, h int, now time.Duration, events []steps.Event
 		hs.deliver(stepEventMsg{Step: 7, Event: e})
 	}
 	return hs
+}
+
+// TestCutoverEstimateBreaksBetweenPhases (QA walk: the confirmation read
+// "import into vCD" / "10s*" at 80 and 120 columns, "· probes" / "green
+// 0.9s", and "(*" alone at a line's end): the projection's phases wrap
+// between phases, each with its figure.
+func TestCutoverEstimateBreaksBetweenPhases(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone})
+		h.start(size[0], size[1])
+		h.mustSee(t, "shutdown 30s*", "import into vCD 10s*", "create VM at provider 5.0s*", "probes green 30s*", "(* default:")
+		for _, l := range strings.Split(h.view(), "\n") {
+			if l = strings.TrimRight(l, " "); strings.HasSuffix(l, "(*") || strings.HasSuffix(l, "import into") || strings.HasSuffix(l, "· probes") {
+				t.Errorf("at %dx%d a phase is cut from its figure: %q", size[0], size[1], l)
+			}
+		}
+	}
 }

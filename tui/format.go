@@ -184,18 +184,12 @@ func wrap(s string, width int) []string {
 	if hyphens {
 		s = strings.ReplaceAll(s, "-", string(nbHyphen))
 	}
-	units := !strings.ContainsRune(s, nbSpace) && sizeUnit.MatchString(s)
-	if units {
-		s = sizeUnit.ReplaceAllString(s, "${1}"+string(nbSpace)+"${2}")
-	}
+	s = sizeUnit.ReplaceAllString(s, "${1}"+string(nbSpace)+"${2}")
 	w := ansi.Wrap(s, width, " ")
 	if hyphens {
 		w = strings.ReplaceAll(w, string(nbHyphen), "-")
 	}
-	if units {
-		w = strings.ReplaceAll(w, string(nbSpace), " ")
-	}
-	return strings.Split(w, "\n")
+	return strings.Split(strings.ReplaceAll(w, string(nbSpace), " "), "\n")
 }
 
 // nbHyphen stands in for "-" while wrap wraps: one cell wide like it, and
@@ -203,7 +197,8 @@ func wrap(s string, width int) []string {
 const nbHyphen = '\u2011'
 
 // nbSpace stands in for the space between a figure and its unit while
-// wrap wraps (ansi.Wrap never breaks at it).
+// wrap wraps (ansi.Wrap never breaks at it), and glues words a caller
+// keeps together ("(* default:"); wrap writes it as a space.
 const nbSpace = '\u00a0'
 
 // sizeUnit is a figure and a byte unit as steps.Bytes writes them

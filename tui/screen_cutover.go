@@ -521,7 +521,9 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 			rest = append(rest, joined(facts, width, 6, sDim)...)
 		}
 		if est != nil {
-			rest = append(rest, wrapped("    "+est.Compact(), width, 6, sDim)...)
+			// Broken between phases only: "import into vCD" / "10s*" read
+			// as two (QA at 80 columns).
+			rest = append(rest, estimateLines(est, width)...)
 			measure = measure || len(est.TestWouldMeasure()) > 0
 		}
 	}
@@ -1076,4 +1078,27 @@ func (s *cutoverScreen) decidedRollback() bool {
 	// (QA: a cutover refused by its checks since read "rolled back as
 	// decided", over the old report).
 	return strings.Contains(s.run.err.Error(), "rolled back as decided") && s.w.env.LastCutoverDecided()
+}
+
+// estimateLines are est's parts under a VM of the confirmation, broken
+// between phases only ("import into vCD" / "10s*" read as two phases at
+// 80 columns, QA), then what * means, which wraps as prose.
+func estimateLines(est *steps.DowntimeEstimate, width int) []string {
+	parts := est.CompactParts()
+	if len(parts) == 0 {
+		return nil
+	}
+	parts[0] = "    " + parts[0]
+	plain := lipgloss.NewStyle()
+	ls := joined(parts, width, 6, plain)
+	if note := est.DefaultsNote(); note != "" {
+		// "(*" alone at a line's end reads as nothing.
+		note = strings.Replace(note, "(* ", "(*"+string(nbSpace), 1)
+		last := ls[len(ls)-1]
+		ls = append(ls[:len(ls)-1], wrapped(last+note, width, 6, plain)...)
+	}
+	for i, l := range ls {
+		ls[i] = sDim.Render(strings.ReplaceAll(l, string(nbSpace), " "))
+	}
+	return ls
 }

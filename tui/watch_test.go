@@ -23,14 +23,14 @@ func TestViewerScrollsAndPicks(t *testing.T) {
 		session: &Session{Who: "bob (bob@audience)", Viewer: "view mode"}})
 	h.start(80, 24)
 	dashboardData(h, "WebApp1", "WebApp2", "WebApp3")
-	h.mustSee(t, "WATCHING", "Read-only session: the cutover is not available here.", "lines 1–13 of 25")
+	h.mustSee(t, "WATCHING", "Read-only session: the cutover is not available here.", "lines 1–13 of 28")
 	if f := footerLine(h); !strings.Contains(f, "↑/↓/pgdn scroll") || strings.Contains(f, "enter") {
 		t.Fatalf("a watching session's help bar on the cutover: %q", f)
 	}
 	h.send(press("down"))
-	h.mustSee(t, "lines 2–14 of 25")
+	h.mustSee(t, "lines 2–14 of 28")
 	h.send(press("pgdown"))
-	h.mustSee(t, "of 25", "WebApp3 → Company-VDC")
+	h.mustSee(t, "of 28", "WebApp3 → Company-VDC")
 	h.mustNotSee(t, "only the driver changes anything")
 	h.typeText("WebApp1")
 	h.send(press("enter"))
