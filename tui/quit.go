@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -29,6 +30,20 @@ func (m *Model) quitQuestion(ctrlC bool) *quitAsk {
 		return nil // quitting detaches from the engine: nothing stops
 	}
 	var lines []string
+	// A step this wizard applies stops midway (QA: quitting during step
+	// 6's initial sync of WebApp1 named only WebApp2, already replicating,
+	// and without the lab quit without a word).
+	if i := m.applyingStep(); i >= 0 {
+		id := m.w.it[i].Step.ID()
+		head := fmt.Sprintf("Step %d (%s) is running: quitting stops it midway. ", i+1, m.w.it[i].Step.Title())
+		switch sync := m.initialSyncs(); {
+		case id == "replication" && len(sync) > 0:
+			lines = append(lines, head+"The initial sync of "+strings.Join(sync, ", ")+" stops; when ferry runs again, the step says it was interrupted, "+
+				"and resuming it goes on from what the receiver holds durably (not sent again).")
+		default:
+			lines = append(lines, head+"When ferry runs again, the step says it was interrupted, and applying it again picks up from what is done (nothing is created twice).")
+		}
+	}
 	var repl []string
 	for _, vm := range m.w.env.Migrating() {
 		if m.w.env.VMPhase(vm.Name) == steps.VMReplicating {
@@ -92,4 +107,30 @@ func (a *quitAsk) view(width, height int) string {
 		opts += " · k: quit and keep the lab directory"
 	}
 	return box(append(out, wrap(opts, width)...), width, height)
+}
+
+// applyingStep is the stage this wizard applies now (-1: none): recorded
+// running by this process while a run is in flight.
+func (m *Model) applyingStep() int {
+	if !m.w.runs.busy() {
+		return -1
+	}
+	for i, st := range m.w.it {
+		if id := st.Step.ID(); m.w.env.State.Status(id) == steps.StatusRunning && !m.w.env.State.Interrupted(id) {
+			return i
+		}
+	}
+	return -1
+}
+
+// initialSyncs are the plan's VMs replication has no replica of yet:
+// while step 6 applies, those in their initial sync.
+func (m *Model) initialSyncs() []string {
+	var out []string
+	for _, vm := range m.w.env.Migrating() {
+		if m.w.env.VMPhase(vm.Name) == steps.VMSelected {
+			out = append(out, vm.Name)
+		}
+	}
+	return out
 }

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // TestQuitDuringReplicationAsks (issue 14 item 11): quitting while VMs
@@ -70,5 +73,71 @@ func TestLabInterruptSaysTheLabStopped(t *testing.T) {
 	}
 	if s := err.Error(); strings.Contains(s, "resume") || strings.Contains(s, "context canceled") {
 		t.Fatalf("lab interrupt says %q", s)
+	}
+}
+
+// TestQuitWhileAStepAppliesSaysItStopsMidway (QA walk: q during step 6's
+// initial sync of WebApp1 and WebApp3 asked "Replication of WebApp2
+// stops", the one VM already replicating, and said nothing of the sync; q
+// during another step's apply quit without a word): quitting while a step
+// applies asks, says that step stops midway, which VMs' initial sync stops,
+// and what the next start does.
+func TestQuitWhileAStepAppliesSaysItStopsMidway(t *testing.T) {
+	for _, tc := range []struct {
+		step string
+		done []string
+		want []string
+	}{
+		{"replication", append(slices.Clone(infraDone), "vm-selection"), []string{"Step 6 (Replication) is running: quitting stops it midway.",
+			"The initial sync of WebApp1, WebApp3 stops; when ferry runs again, the step says it was interrupted",
+			"goes on from what the receiver holds durably (not sent again)"}},
+		{"appliance", []string{"rights", "trunk-network"}, []string{"Step 3 (L2 appliance) is running: quitting stops it midway.",
+			"When ferry runs again, the step says it was interrupted", "picks up from what is done (nothing is created twice)"}},
+	} {
+		release := make(chan struct{})
+		h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp3"), done: tc.done, mutate: func(m map[string]*fakeStep) {
+			m[tc.step].block = release
+			m[tc.step].plan.Items = nil // nothing that needs resolving before apply
+			m[tc.step].events = []steps.Event{steps.Progress("working", 0.1)}
+		}})
+		h.start(120, 40)
+		if got := h.screenID(); got != tc.step {
+			t.Fatalf("at %q, want %q", got, tc.step)
+		}
+		if tc.step == "appliance" {
+			h.typeText("company-network")
+			h.send(press("enter"))
+			h.typeText("172.16.10.9")
+			h.send(press("enter"))
+			h.send(press("enter"))
+		} else {
+			h.send(press("enter")) // plan
+		}
+		_, run := h.m.Update(press("enter")) // apply
+		msgs := make(chan tea.Msg, 64)
+		go collect(run, msgs)
+		h.deliver(<-msgs) // the step's first event: it applies
+		_, cmd := h.m.Update(press("q"))
+		if isQuit(cmd) {
+			t.Fatalf("%s: q quit while the step applied, without a word", tc.step)
+		}
+		h.mustSee(t, "Quit ferry?")
+		// The panel's text, its lines joined: what it says, however wrapped.
+		var words []string
+		for _, l := range strings.Split(h.view(), "\n") {
+			if _, p, ok := strings.Cut(l, "│"); ok {
+				words = append(words, strings.Fields(p)...)
+			}
+		}
+		said := strings.Join(words, " ")
+		for _, w := range tc.want {
+			if !strings.Contains(said, w) {
+				t.Errorf("%s: the question does not say %q: %s", tc.step, w, said)
+			}
+		}
+		h.mustNotSee(t, "Replication of WebApp1")
+		close(release)
+		for range msgs {
+		}
 	}
 }
