@@ -28,6 +28,10 @@ import (
 // management address (where step 4 finds its API) on the operator's port
 // group, the trunk NIC on the sink, powered on.
 
+// DefaultSinkPortgroup is the sink port group step 3 makes when the plan
+// names none.
+const DefaultSinkPortgroup = "ferry-sink"
+
 // Appliance is step 3, the L2 appliance.
 type Appliance struct{}
 
@@ -54,7 +58,7 @@ func (*Appliance) Fields() []Field {
 		str("appliance.dvs", "Distributed switch", "the DVS that gets the sink port group (default: the stretched port group's)", false,
 			ap(func(a *AppliancePlan) *string { return &a.DVS }), ValidName, nil),
 		str("appliance.sink_portgroup", "Sink port group", "the trunk port group for the appliance's trunk NIC, created with MAC learning (VDS 6.6+) or promiscuous mode, and forged transmits Accept", true,
-			ap(func(a *AppliancePlan) *string { return &a.SinkPortgroup }), ValidName, fixed("ferry-sink")),
+			ap(func(a *AppliancePlan) *string { return &a.SinkPortgroup }), ValidName, fixed(DefaultSinkPortgroup)),
 		str("appliance.sink_vlans", "Sink VLAN trunk", "the sink's VLAN trunk range; it must include the stretched port group's VLAN (0: untagged)", false,
 			ap(func(a *AppliancePlan) *string { return &a.SinkVLANs }), validVLANRanges, fixed(vsphere.DefaultSinkTrunk)),
 		str("appliance.mac_learning", "Sink MAC learning", "auto (on for a VDS of version 6.6 or later), true (MAC learning + forged transmits) or false (promiscuous mode + forged transmits)", false,

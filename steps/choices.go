@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ferry-migrate/ferry/replication"
@@ -215,6 +216,13 @@ func (e *Env) portgroupChoices(ctx context.Context, key string, answers map[stri
 			}
 		}
 		out = append(out, ch)
+	}
+	// The sink's default is a port group step 3 makes: offered first, so
+	// that the form does not call it "not one of them" (QA: an empty
+	// field read 'the default "ferry-sink" is not one of them: pick one,
+	// or type it', pointing at port groups VMs use).
+	if key == "appliance.sink_portgroup" && !slices.Contains(Values(out), DefaultSinkPortgroup) {
+		out = append([]Choice{{Value: DefaultSinkPortgroup, Note: "not there yet: step 3 creates it"}}, out...)
 	}
 	return out, nil
 }

@@ -75,6 +75,14 @@ func TestChoicesFromTheLab(t *testing.T) {
 	if n, ok := noted("appliance.sink_portgroup", lab.SecondPortgroup); ok && !strings.Contains(n, "WinSrv1") {
 		t.Errorf("sink choice %s noted %q: want it refused, naming WinSrv1 on it", lab.SecondPortgroup, n)
 	}
+	// The sink's default, which step 3 makes, is offered, said to be made
+	// (QA: the form called it "not one of them: pick one, or type it").
+	if n, ok := noted("appliance.sink_portgroup", steps.DefaultSinkPortgroup); ok && !strings.Contains(n, "step 3 creates it") {
+		t.Errorf("sink choice %s noted %q: want it said that step 3 creates it", steps.DefaultSinkPortgroup, n)
+	}
+	if got := choices("appliance.stretched_portgroup"); slices.Contains(got, steps.DefaultSinkPortgroup) {
+		t.Errorf("stretched port group choices %v: %s offered, which does not exist", got, steps.DefaultSinkPortgroup)
+	}
 	if n, ok := noted("appliance.datastore", "onprem-ds"); ok && !strings.Contains(n, "free of") {
 		t.Errorf("appliance datastore onprem-ds noted %q: want its free space", n)
 	}
