@@ -38,7 +38,13 @@ func replicas(t *testing.T, c *vsphere.Client, vm string, n int, capacity int64)
 // filesFound lists which of paths exist on the provider datastore.
 func filesFound(t *testing.T, c *vsphere.Client, paths ...string) []string {
 	t.Helper()
-	found, err := c.DiskFilesFound(context.Background(), lab.ProviderSpec().Datacenter, paths)
+	return filesFoundIn(t, c, lab.ProviderSpec().Datacenter, paths...)
+}
+
+// filesFoundIn lists which of paths exist in datacenter dc.
+func filesFoundIn(t *testing.T, c *vsphere.Client, dc string, paths ...string) []string {
+	t.Helper()
+	found, err := c.DiskFilesFound(context.Background(), dc, paths)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,19 +289,7 @@ func TestRefusedDiskAddCreatesNothing(t *testing.T) {
 	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
 	ds := lab.OnPremSpec(16 << 20).Datastore
 	files := []string{"[" + ds + "] WebApp3/added_a.vmdk", "[" + ds + "] WebApp3/added_b.vmdk"}
-	found := func() []string {
-		got, err := c.DiskFilesFound(ctx, lab.OnPremSpec(16<<20).Datacenter, files)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, f := range files {
-			if got[f] {
-				out = append(out, f)
-			}
-		}
-		return out
-	}
+	found := func() []string { return filesFoundIn(t, c, lab.OnPremSpec(16<<20).Datacenter, files...) }
 	err = addTwoDisks(ctx, vm, files, 5, 5)
 	if err == nil {
 		t.Fatal("two new disks on one SCSI unit: accepted")
