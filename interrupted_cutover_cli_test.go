@@ -54,6 +54,7 @@ func killedAfterShutdown(t *testing.T, l *lab.Lab, run func(args ...string) (str
 // (govmomi), ferry status says so, and a pass (or the cutover, confirmed
 // again) completes.
 func TestInterruptedCutoverRolledBack(t *testing.T) {
+	t.Parallel() // labs of its own
 	t.Run("run_rollback", func(t *testing.T) {
 		l, run := engineLab(t)
 		if !killedAfterShutdown(t, l, run) {
@@ -242,6 +243,7 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 // left it so, and it powered off seconds later with nothing to bring it
 // back (status said ok).
 func TestInterruptedShutdownSettlesBeforeTheRollback(t *testing.T) {
+	t.Parallel() // labs of its own
 	// Longer than a run's preflight takes, so that the runs below begin
 	// while the guest still shuts down.
 	const shutdown = 10 * time.Second
@@ -340,6 +342,7 @@ func TestPlanDroppingAnUnfinishedCutoverRefused(t *testing.T) {
 // the cutover step the killed run left running is ended (ferry status
 // read it interrupted, "the next run runs it again").
 func TestRollbackRunAgain(t *testing.T) {
+	t.Parallel() // labs of its own
 	l, run := engineLab(t)
 	if !killedAfterShutdown(t, l, run) {
 		t.Skip("the kill landed after power-on was requested")
@@ -421,6 +424,7 @@ func TestRollbackRunAgain(t *testing.T) {
 // text and in --json; and the run's stop says the cutover was rolled back
 // automatically, not only that it needs a typed confirmation.
 func TestAutoRollbackLinesNumbered(t *testing.T) {
+	t.Parallel() // labs of its own
 	l, run := engineLab(t)
 	if !killedAfterShutdown(t, l, run) {
 		t.Skip("the kill landed after power-on was requested")

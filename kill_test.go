@@ -23,6 +23,7 @@ import (
 // stays off, and the status says cut over. (A kill after power-on was requested is never
 // rolled back automatically: TestKillAfterPowerOnRequested.)
 func TestKillDuringCutover(t *testing.T) {
+	t.Parallel() // labs of its own
 	for _, kp := range []struct {
 		name string
 		// The run is killed at the first line holding at printed after
@@ -176,6 +177,7 @@ func TestKilledRollbackCannotBeFinished(t *testing.T) {
 // report, with its measured downtime, from what the killed run kept in the
 // state (before, no report was ever written for it).
 func TestKilledBeforeTheReportIsSaved(t *testing.T) {
+	t.Parallel() // labs of its own
 	// Not in parallel: under load the kill lands after the report more
 	// often (its window is the wave's end), and the test then skips.
 	l, run := headlessLab(t)

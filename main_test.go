@@ -306,6 +306,7 @@ func cleanEnv() []string {
 // pick WebApp1, apply, replicate it, cut it over. ctrl+c ends the lab
 // without offering to resume it.
 func TestWizardInTmux(t *testing.T) {
+	t.Parallel() // labs of its own
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux not installed")
 	}

@@ -31,6 +31,7 @@ import (
 // source, from which the migrated VM is built; the source's disk, extended
 // before the cutover, has its replica extended on the NFS datastore too.
 func TestNFSReceiverJourney(t *testing.T) {
+	t.Parallel() // labs of its own
 	l, _ := labWith(t, lab.Options{DiskSize: 32 << 20})
 	dir := t.TempDir()
 

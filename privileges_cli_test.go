@@ -23,6 +23,7 @@ import (
 // no replica disk or folder exists, no state was written. Given the
 // privileges back, the same plan runs up to its cutover.
 func TestRunRefusesMissingPrivileges(t *testing.T) {
+	t.Parallel() // labs of its own
 	l, run := labWith(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1,
 		OnPremWithheld: []string{"VirtualMachine.State.CreateSnapshot", "VirtualMachine.Interact.PowerOn", "DVPortgroup.Create", "Datastore.Browse", "VirtualMachine.GuestOperations.Execute",
 			"Network.Assign", "Datastore.AllocateSpace"},

@@ -15,6 +15,7 @@ import (
 // VM there, then rolled back): the cutover is refused with the field, the
 // name and the networks that exist, before the source is shut down.
 func TestProviderNetworkTypoRefusedBeforeShutdown(t *testing.T) {
+	t.Parallel() // labs of its own
 	l, run := headlessLab(t)
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") || !strings.Contains(out, "replication stopped with this run") {
 		t.Fatalf("run without confirmation: exit %d\n%s", code, out)

@@ -160,6 +160,7 @@ func TestRollbackRunAgainRefusesVerifyAndRedo(t *testing.T) {
 // does, that WebApp2's cutover was rolled back, when, and how to cut over
 // again; standalone and through a ferry serve engine.
 func TestRunAfterRollbackSaysRolledBack(t *testing.T) {
+	t.Parallel() // labs of its own
 	l := smallLab(t)
 	run := rolledBackState(t, l, "WebApp2: cutover rolled back as decided (--rollback)", "2026-12-01T10:00:00Z")
 	decided := "[8/8] cutover: warning: stopped before Cutover: WebApp2 not cut over: its cutover was rolled back at 2026-12-01 10:00:00 UTC; cut over again with --confirm-cutover=WebApp2"

@@ -21,6 +21,7 @@ var passFigures = regexp.MustCompile(`WebApp2 pass: planned [^·]+ · read [^·]
 // the late session shows of the last pass it can only have from the
 // engine.
 func TestServeLateSessionShowsTheLastPass(t *testing.T) {
+	t.Parallel() // labs of its own
 	l, run := engineLab(t)
 	plan, err := os.ReadFile(l.PlanPath())
 	if err != nil {

@@ -403,6 +403,7 @@ func TestServeEngine(t *testing.T) {
 // record: the data it planned and the bytes it sent), and the job is
 // healthy.
 func TestServeKill9ResumesPass(t *testing.T) {
+	t.Parallel() // labs of its own
 	// A light workload (passes stay small) on a larger disk (the initial
 	// sync is long enough to be caught in its middle).
 	l, run := labWith(t, lab.Options{DiskSize: 64 << 20, WorkloadRate: 32 << 10})
@@ -1003,6 +1004,7 @@ func TestServeHeadlessCutover(t *testing.T) {
 // the engine keeps replicating it: the dashboard shows its outcome, the
 // report says the copy booted, and the provider holds no copy afterwards.
 func TestDashboardTestMigration(t *testing.T) {
+	t.Parallel() // labs of its own
 	l, run := engineLab(t)
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("steps 1-7: exit %d\n%s", code, out)

@@ -16,6 +16,7 @@ import (
 // the engine); on the cutover's screen it sees the cutover run, then its
 // downtime report with the measured downtime.
 func TestServeViewerWatchesDriver(t *testing.T) {
+	t.Parallel() // labs of its own
 	l, run := engineLab(t)
 	driverKey, viewerKey := sshKey(t), sshKey(t)
 	srv := startServeSSH(t, l, authorizedLine("", driverKey, "alice@laptop")+authorizedLine(`command="view"`, viewerKey, "projector"))

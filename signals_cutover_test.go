@@ -22,6 +22,7 @@ import (
 // (ferry status), ferry exits only after, with its terminal restored, and
 // a second ferry run cuts over.
 func TestCutoverHangup(t *testing.T) {
+	t.Parallel() // labs of its own
 	if testing.Short() {
 		t.Skip("-short")
 	}

@@ -113,6 +113,7 @@ func (p *tmuxPane) hangup() {
 // dropped) is handled as SIGTERM: the terminal is restored, what the steps
 // did is in the state, and the lab's temporary directory is removed.
 func TestWizardHangup(t *testing.T) {
+	t.Parallel() // labs of its own
 	if testing.Short() {
 		t.Skip("-short")
 	}

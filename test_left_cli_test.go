@@ -36,6 +36,7 @@ func leaveTest(t *testing.T, path, vm string) {
 // after the cleanup ferry status says no cutover failed. A cutover an
 // older ferry recorded failed for the test is cleared by the cleanup.
 func TestConfirmedCutoverRefusedWhileTestLeft(t *testing.T) {
+	t.Parallel() // labs of its own
 	l, run := headlessLab(t)
 	statePath := filepath.Join(l.Dir, "plan.state.json")
 	leaveTest(t, statePath, "WebApp2")

@@ -32,6 +32,7 @@ import (
 // vCenter issued for that URL and method, once. vCenter's own /folder reads
 // are counted apart.
 func TestESXiHostFolderNeedsTicket(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	ctx := context.Background()
@@ -150,6 +151,7 @@ func TestESXiHostFolderNeedsTicket(t *testing.T) {
 // is one ESXi would write, and ferry's parser finds each base disk's flat
 // extent (of the disk's size) and refuses every other kind.
 func TestLabDescriptorsAreESXi(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	// The descriptor itself says what the disk is for these kinds; an
 	// independent disk, or the base under a snapshot or a linked clone, is
@@ -224,6 +226,7 @@ func hostOf(t *testing.T, c *vsphere.Client, ref types.ManagedObjectReference) m
 // freezes the base (readable, as it was at the snapshot); removing the
 // snapshot locks it again; a powered-off VM's disk is readable.
 func TestRunningVMsDiskIsLocked(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	ctx := context.Background()

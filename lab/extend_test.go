@@ -82,6 +82,7 @@ func snapshot(ctx context.Context, t *testing.T, vm *object.VirtualMachine, name
 // extend a disk the running receiver appliance holds and extends it, in
 // ESXi's descriptor format, once detached.
 func TestDiskExtendAsESXi(t *testing.T) {
+	t.Parallel()
 	// No guest workload: the only write is the test's.
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()

@@ -200,6 +200,7 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 func TestGuestVMsAreInTheInventoryAndAddressPlan(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	ctx := context.Background()
@@ -241,6 +242,7 @@ func guestModelLab(t *testing.T) (*lab.Lab, *vsphere.Client, *vsphere.Client) {
 }
 
 func TestGuestModel(t *testing.T) {
+	t.Parallel()
 	l, onprem, provider := guestModelLab(t)
 	ctx := context.Background()
 	const name = "WinSrv1"
@@ -314,6 +316,7 @@ func TestGuestModel(t *testing.T) {
 // disk at lsilogic0:1"), and a copy with it does: a migration that leaves
 // an added disk behind fails its probes in the lab as it would for real.
 func TestGuestNeedsTheDiskAddedToIt(t *testing.T) {
+	t.Parallel()
 	l, onprem, provider := guestModelLab(t)
 	ctx := context.Background()
 	const name = "LinuxDB1"
@@ -366,6 +369,7 @@ func nicType(d types.BaseVirtualDevice) string {
 // again on-prem without it, its guest came up without that disk, and a
 // copy without it comes up too.
 func TestGuestForgetsADiskOnceItBootedWithout(t *testing.T) {
+	t.Parallel()
 	l, onprem, provider := guestModelLab(t)
 	ctx := context.Background()
 	const name = "LinuxDB1"

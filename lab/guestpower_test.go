@@ -23,6 +23,7 @@ import (
 // and at the provider. ShutdownGuest without VMware Tools fails, as vSphere's
 // does.
 func TestGuestsTakeTimeToShutDownAndBoot(t *testing.T) {
+	t.Parallel()
 	const shutdown, boot = 700 * time.Millisecond, 900 * time.Millisecond
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, GuestShutdown: shutdown, GuestBoot: boot})
 	if l.GuestShutdown != shutdown || l.GuestBoot != boot {

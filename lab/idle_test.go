@@ -16,6 +16,7 @@ import (
 // to the provider's in this test's window, a third of a core with nothing
 // happening). A change is still seen: a VM powered off stops answering.
 func TestIdleLabLeavesItsVCentersAlone(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	time.Sleep(time.Second) // the start's own calls are done

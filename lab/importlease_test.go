@@ -23,6 +23,7 @@ import (
 // removed; a lease kept alive past its timeout and completed leaves a VM
 // that powers on.
 func TestImportLeasesAsVCenters(t *testing.T) {
+	t.Parallel()
 	const timeout = 1500 * time.Millisecond
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, ImportLeaseTimeout: timeout})
 	ctx := context.Background()

@@ -26,6 +26,7 @@ func connect(t *testing.T, url, user, pass, ca string) *vsphere.Client {
 }
 
 func TestOnPremInventory(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 32 << 20})
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	vms, err := c.VMs(context.Background())
@@ -110,6 +111,7 @@ func TestConnectErrors(t *testing.T) {
 }
 
 func TestInventoryShowsCBTAndSnapshots(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)

@@ -52,6 +52,7 @@ func deviceLabels(t *testing.T, c *vsphere.Client, vm string) (disks, nics, scsi
 // Client: a source VM's own, and the replica disks hot-added to the
 // receiver appliance, numbered after the disks it has.
 func TestDevicesLabelledAsVCenterDoes(t *testing.T) {
+	t.Parallel()
 	l, c := providerLab(t)
 	onprem := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
 	disks, nics, scsi := deviceLabels(t, onprem, "WinSrv1")

@@ -39,6 +39,7 @@ func TestProviderSide(t *testing.T) {
 // TestStartStopLeaksNothing starts and stops labs and checks that no
 // goroutine and no file outlives them.
 func TestStartStopLeaksNothing(t *testing.T) {
+	t.Parallel()
 	run := func() string {
 		l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20})
 		if err != nil {

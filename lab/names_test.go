@@ -25,6 +25,7 @@ import (
 // API reference). vcsim renamed with InvalidArgument and moved and
 // relocated without a check, so two VMs of a name could share a folder.
 func TestVCenterRefusesANameTheFolderHolds(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	vc, f, dc := onpremFinder(t)
 	folders, err := dc.Folders(ctx)
@@ -162,6 +163,7 @@ func TestVCenterRefusesANameTheFolderHolds(t *testing.T) {
 // that looked for the fault only in the task would have passed in the lab
 // alone). Another folder takes the name.
 func TestCreateVMWithATakenNameFailsItsTask(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	prov := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)

@@ -28,6 +28,7 @@ func onpremDatacenter(t *testing.T) (*vsphere.Client, *vsphere.Datacenter) {
 // a NIC on it, as vCenter reports it (vcsim kept only the VM's side): a VM
 // moved off a port group or destroyed leaves its list.
 func TestPortGroupsListTheirVMs(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c, dc := onpremDatacenter(t)
 	vmsOn := func(name string) []string {
@@ -91,6 +92,7 @@ func TestUplinkPortgroupsAreNotVMNetworks(t *testing.T) {
 // read before a change is refused with ConcurrentAccess rather than
 // putting the change back.
 func TestPortgroupReconfigureNeedsItsVersion(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c, dc := onpremDatacenter(t)
 	pg, err := c.Portgroup(ctx, dc, "uplink-network")

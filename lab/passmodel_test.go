@@ -22,6 +22,7 @@ import (
 // kept writing). A copy mixing that snapshot with a block written since, as
 // a replica caught in the middle of a pass would, does not boot.
 func TestGuestModelConsistentPass(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: 2 << 20})
 	ctx := context.Background()
 	onprem := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)

@@ -25,6 +25,7 @@ import (
 // it lacks; the administrator is not affected; a privilege given back works
 // again; a privilege vCenter does not define is refused.
 func TestPrivilegesWithheld(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1, OnPremWithheld: []string{"VirtualMachine.Interact.PowerOff"}})
 	cfg := l.Config()
@@ -78,6 +79,7 @@ func TestPrivilegesWithheld(t *testing.T) {
 // currentSession (what a privilege check names) after the session took a
 // service ticket for a host-direct read, as before it.
 func TestPrivilegeCheckAfterServiceTicket(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	cfg := l.Config()
@@ -130,6 +132,7 @@ func TestGuestOperationsNeedTheirPrivileges(t *testing.T) {
 // vCenter's roles, vCenter checks when it issues the ticket); the
 // administrator reads; the privilege given back, ferry's account reads.
 func TestReadingDatastoreFilesNeedsBrowse(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1, OnPremWithheld: []string{"Datastore.Browse"}})
 	cfg := l.Config()

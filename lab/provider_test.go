@@ -29,6 +29,7 @@ import (
 // new VM and for a hot-add to the receiver appliance alike, so no device
 // for it ever appears in the appliance.
 func TestOldDirectWritePathFails(t *testing.T) {
+	t.Parallel()
 	l, c := providerLab(t)
 	ctx := context.Background()
 	if strings.Contains(l.Config().Receiver.URL, "/") {
@@ -79,6 +80,7 @@ func TestOldDirectWritePathFails(t *testing.T) {
 // sender of the right namespace only; detached, the device is gone and a
 // pass fails saying so.
 func TestReplicaDiskHotAddDetach(t *testing.T) {
+	t.Parallel()
 	l, c := providerLab(t)
 	ctx := context.Background()
 	pv := lab.ProviderSpec()
@@ -181,6 +183,7 @@ func (r *restartSnap) ReadAt(ctx context.Context, key string, p []byte, off int6
 // the pass finishes on the same hot-added device, from the durable
 // watermark.
 func TestReceiverRestartResumesOnHotAddedDevice(t *testing.T) {
+	t.Parallel()
 	l, c := providerLab(t)
 	ctx := context.Background()
 	const size = 24 << 20
@@ -211,6 +214,7 @@ func TestReceiverRestartResumesOnHotAddedDevice(t *testing.T) {
 // appliance's guest lists no disk by UUID, and ferry refuses to hot-add to
 // the running appliance, naming the setting.
 func TestApplianceWithoutEnableUUID(t *testing.T) {
+	t.Parallel()
 	l, c := providerLab(t)
 	ctx := context.Background()
 	pv := lab.ProviderSpec()

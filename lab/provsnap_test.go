@@ -24,6 +24,7 @@ import (
 // the VM deletes its child and keeps the base; removing the snapshot then
 // consolidates the writes into the base, and the open device writes on.
 func TestApplianceSnapshotFreezesReplica(t *testing.T) {
+	t.Parallel()
 	l, c := providerLab(t)
 	ctx := context.Background()
 	pv := lab.ProviderSpec()

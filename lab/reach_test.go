@@ -29,6 +29,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestReachabilityFollowsPowerAndStretch(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	ctx := context.Background()
 	var web2Addr string

@@ -123,6 +123,7 @@ func TestRefusedDiskDeletionDeletesNothing(t *testing.T) {
 // copy is created. The lab left the first child disk behind, so the second
 // attempt failed on it (FileAlreadyExists) where vCenter goes through.
 func TestRefusedLinkedCloneCreatesNothing(t *testing.T) {
+	t.Parallel()
 	_, c := providerLab(t)
 	ctx := context.Background()
 	pv := lab.ProviderSpec()
@@ -162,6 +163,7 @@ func TestRefusedLinkedCloneCreatesNothing(t *testing.T) {
 // with its configuration file. The lab left both, so the corrected call
 // failed on the disk left behind (FileAlreadyExists).
 func TestRefusedCreateVMLeavesNoFiles(t *testing.T) {
+	t.Parallel()
 	_, c := providerLab(t)
 	ctx := context.Background()
 	pv := lab.ProviderSpec()
@@ -279,6 +281,7 @@ func addTwoDisks(ctx context.Context, vm *object.VirtualMachine, files []string,
 // creates both. The lab left the disks it had created, so the corrected
 // call failed on them (FileAlreadyExists).
 func TestRefusedDiskAddCreatesNothing(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
@@ -310,6 +313,7 @@ func TestRefusedDiskAddCreatesNothing(t *testing.T) {
 // (InvalidDeviceSpec), and the disk keeps its size, in its descriptor as
 // on the VM. The lab had grown the disk's files before vcsim refused.
 func TestRefusedDiskExtendKeepsSize(t *testing.T) {
+	t.Parallel()
 	_, c := providerLab(t)
 	ctx := context.Background()
 	pv := lab.ProviderSpec()

@@ -20,6 +20,7 @@ import (
 // controller's own (7), and every disk shows in the appliance by UUID.
 // (It used to crash with an index out of range past the first controller.)
 func TestReceiverApplianceManyReplicas(t *testing.T) {
+	t.Parallel()
 	l, c := providerLab(t)
 	ctx := context.Background()
 	const n = 34

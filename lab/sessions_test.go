@@ -31,6 +31,7 @@ import (
 // here are govmomi's and go-vcloud-director's own, which never log in
 // again by themselves.
 func TestSessionsEndWhenIdle(t *testing.T) {
+	t.Parallel()
 	// Long enough that a loaded machine's stalls stay well inside it.
 	const idle = 2 * time.Second
 	l := labtest.Start(t, lab.Options{SessionIdle: idle, WorkloadRate: -1})

@@ -26,6 +26,7 @@ import (
 // always); a VM's storage layout lists a thin disk's extent at the 1 MiB
 // blocks it takes, not at its capacity.
 func TestStorageAsVCenterReports(t *testing.T) {
+	t.Parallel()
 	const capacity = 512 << 20
 	l := labtest.Start(t, lab.Options{DiskSize: 64 << 20, WorkloadRate: -1, ProviderDatastoreCapacity: capacity})
 	ctx := context.Background()

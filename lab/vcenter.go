@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab/cbt"
@@ -132,9 +133,19 @@ func (s VCenterSpec) Validate() error {
 	return nil
 }
 
+// vcsimBuild lets one vCenter of the process be built at a time: vcsim's
+// model creation writes package-level values (the evaluation license's
+// properties, appended to at each model; the option manager's template
+// settings) that a model built at the same time reads or writes, and its
+// AddHost reads the license (the race detector, with labs started by
+// parallel tests).
+var vcsimBuild sync.Mutex
+
 // startVCenter starts a vcsim on loopback with TLS from ca, then builds the
 // inventory of spec through the vSphere API, as an admin would.
 func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc *VCenter, err error) {
+	vcsimBuild.Lock()
+	defer vcsimBuild.Unlock()
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 // workload writes into every one of them and the lab's CBT tracks it without
 // reading a disk.
 func TestLabVMs(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, VMs: 5})
 	ctx := context.Background()
 	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)

@@ -132,6 +132,7 @@ func deletePassSnapshot(t *testing.T, job *Job, rc *readCounter) {
 // repaired it (before the kill point, below or above its last recorded
 // block) or not (after the kill point). The result says it was resumed.
 func TestCompareKilledResumes(t *testing.T) {
+	t.Parallel()
 	defer setBatchUnits(4)()
 	const size = 32 << 20
 	const blocks = size / HashBlock
@@ -196,6 +197,7 @@ func TestCompareKilledResumes(t *testing.T) {
 // over at block 0: a block of the replica damaged after the kill, below
 // the point the killed run had compared, is found and repaired.
 func TestCompareResumedInNewSnapshotStartsOver(t *testing.T) {
+	t.Parallel()
 	defer setBatchUnits(4)()
 	const size = 32 << 20
 	src, rc, job, rcv := compareKilled(t, size, 16, 25)
@@ -346,6 +348,7 @@ func TestCompareStartedOverKeepsEarlierFindings(t *testing.T) {
 // (whose frames the receiver acknowledged only when the whole disk's batch
 // was drained).
 func TestCompareWithChangesSettlesAsItGoes(t *testing.T) {
+	t.Parallel()
 	if raceEnabled {
 		t.Skip("pass logic, 25 s under the race detector: the first run of make test has it; the compare's concurrency is raced by TestCompareKilledResumes and TestCompareStartedOverKeepsEarlierFindings")
 	}
@@ -376,6 +379,7 @@ func TestCompareWithChangesSettlesAsItGoes(t *testing.T) {
 // sends the block and finds it right, without counting it as a replica
 // that differed.
 func TestResumedCompareDoesNotBlameItsOwnWrites(t *testing.T) {
+	t.Parallel()
 	if raceEnabled {
 		t.Skip("pass logic, 25 s under the race detector: the first run of make test has it; the compare's concurrency is raced by TestCompareKilledResumes and TestCompareStartedOverKeepsEarlierFindings")
 	}

@@ -77,6 +77,7 @@ func TestSmallWindow(t *testing.T) {
 // while sending the second disk; the resumed pass skips the committed first
 // disk and finishes the second.
 func TestMultiDiskKilledBetweenDisks(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")
 	randomDisk(t, a, 6<<20, 1, Extent{0, 6 << 20})

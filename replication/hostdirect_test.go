@@ -89,6 +89,7 @@ func readAll(t *testing.T, src *replication.VSphereSource) []byte {
 // proxy serves none of it, and nothing is warned. When the host cannot be
 // reached the reads go through the proxy, with a warning naming the cost.
 func TestSourceReadsHostDirect(t *testing.T) {
+	labParallel(t)
 	l, src, want, w := webApp1Source(t)
 	proxy0, host0 := l.OnPrem.ESX.ProxyReads(), l.OnPrem.ESX.HostReads()
 	if got := readAll(t, src); !bytes.Equal(got, want) {
@@ -131,6 +132,7 @@ func TestSourceReadsHostDirect(t *testing.T) {
 // A reader that derived WebApp2-flat.vmdk from the descriptor's name would
 // find no such file and fail.
 func TestSourceReadsExtentNamedByDescriptor(t *testing.T) {
+	labParallel(t)
 	l, c := labSource(t)
 	ctx := context.Background()
 	vm, err := c.VMByName(ctx, "WebApp2")
@@ -174,6 +176,7 @@ func TestSourceReadsExtentNamedByDescriptor(t *testing.T) {
 // TestSourceRefusesUnreadableDisks: opening a pass on a VM whose disk the
 // transport cannot read fails with the reason, and leaves no snapshot.
 func TestSourceRefusesUnreadableDisks(t *testing.T) {
+	labParallel(t)
 	_, c := labSource(t)
 	ctx := context.Background()
 	want := map[string]string{
@@ -217,6 +220,7 @@ func TestSourceRefusesUnreadableDisks(t *testing.T) {
 // resend) gets a GET of its own. Readers at once (as a pass's connections
 // take its units) read the same bytes.
 func TestHostDirectRunSharesOneTicket(t *testing.T) {
+	labParallel(t)
 	l, c := labSource(t)
 	ctx := context.Background()
 	vm, err := c.VMByName(ctx, "WebApp1")
@@ -327,6 +331,7 @@ func TestHostDirectRunSharesOneTicket(t *testing.T) {
 // the service ticket and its /folder answers 403: the pass fails naming
 // the privilege, not with a bare "403 Forbidden", and leaves no snapshot.
 func TestSourceReadRefusedNamesBrowse(t *testing.T) {
+	labParallel(t)
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1, OnPremWithheld: []string{"Datastore.Browse"}})
 	ctx := context.Background()
 	cfg := l.Config()
@@ -363,6 +368,7 @@ func TestSourceReadRefusedNamesBrowse(t *testing.T) {
 // read is made again with a new ticket and succeeds, host-direct, with no
 // fallback to vCenter's proxy and nothing warned.
 func TestHostDirectReadWithATicketSpent(t *testing.T) {
+	labParallel(t)
 	l, src, want, w := webApp1Source(t)
 	refused0, proxy0 := l.OnPrem.ESX.Refused(), l.OnPrem.ESX.ProxyReads()
 	l.OnPrem.ESX.TakeNextTickets(1)
@@ -377,5 +383,15 @@ func TestHostDirectReadWithATicketSpent(t *testing.T) {
 	}
 	if msgs := w.all(); len(msgs) != 0 {
 		t.Errorf("warnings: %q", msgs)
+	}
+}
+
+// labParallel runs a test that starts a lab beside the others, except under
+// the race detector: vcsim's models share package-level values (the
+// evaluation license, resource pool and option templates) that two labs
+// write and read at the same time.
+func labParallel(t *testing.T) {
+	if !replication.RaceEnabled {
+		t.Parallel()
 	}
 }

@@ -19,6 +19,7 @@ import (
 // asks; with room and the appliance running again, the next pass completes
 // the replica.
 func TestPassWaitsForRoomAtTheProvider(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.img")
 	const size = 8 << 20
@@ -111,6 +112,7 @@ func TestPassWaitsForRoomAtTheProvider(t *testing.T) {
 // first may still write what would leave less than the headroom, saying
 // so; once the first is done, it runs.
 func TestConcurrentPassesShareTheRoom(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const size = 8 << 20
 	src1, src2 := filepath.Join(dir, "src1.img"), filepath.Join(dir, "src2.img")

@@ -15,6 +15,7 @@ import (
 // moves while it sends, and a sender stopped midway resumes from what was
 // acknowledged instead of sending all of it again.
 func TestSlowLinkAcknowledgedEverySecond(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.img")
 	const size = 8 << 20

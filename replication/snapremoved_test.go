@@ -48,6 +48,7 @@ func (c *hookConn) Write(p []byte) (int, error) {
 // pause); the next pass brings the replica to the source. A final pass
 // whose VM is powered on meanwhile fails and is not retried.
 func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
+	labParallel(t)
 	l, c := labSource(t)
 	ctx := context.Background()
 	vm, err := c.VMByName(ctx, "WebApp1")

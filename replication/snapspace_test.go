@@ -61,6 +61,7 @@ func trackedVM(t *testing.T, c *vsphere.Client, name string) types.ManagedObject
 // the reserve while it is open, its reads fail with the reason, and
 // releasing it removes it.
 func TestPassSnapshotNeedsRoomOnTheSourceDatastore(t *testing.T) {
+	labParallel(t)
 	l, c := labSource(t)
 	ctx := context.Background()
 	ref := trackedVM(t, c, "WebApp1")
@@ -141,6 +142,7 @@ func TestPassSnapshotNeedsRoomOnTheSourceDatastore(t *testing.T) {
 // its delta and the base disk a pass reads is stale: a pass takes no
 // snapshot of its own and says why; once the snapshot is gone, it does.
 func TestPassWaitsForForeignSnapshot(t *testing.T) {
+	labParallel(t)
 	_, c := labSource(t)
 	ctx := context.Background()
 	ref := trackedVM(t, c, "WebApp1")
@@ -183,6 +185,7 @@ func TestPassWaitsForForeignSnapshot(t *testing.T) {
 // reserve, the pass stops with the reason, and the snapshot is removed,
 // which gives the space back.
 func TestPassSnapshotDeltaTakesTheRoom(t *testing.T) {
+	labParallel(t)
 	l, c := labSource(t)
 	ctx := context.Background()
 	ref := trackedVM(t, c, "WebApp1")
@@ -274,6 +277,7 @@ func readUntilFails(ctx context.Context, snap replication.Snapshot, key string, 
 // the datastore, which would pause the source VM (ESXi's out-of-space
 // question: lab.GuestWrite). The guest writes its 12 MiB, never paused.
 func TestPassSpaceWatchKeepsTheSourceRunning(t *testing.T) {
+	labParallel(t)
 	l, c := labSource(t)
 	ctx := context.Background()
 	ref := trackedVM(t, c, "WebApp1")
@@ -341,6 +345,7 @@ func TestPassSpaceWatchKeepsTheSourceRunning(t *testing.T) {
 // the next pass
 // runs, with nothing more reported.
 func TestPassReportsAPausedSource(t *testing.T) {
+	labParallel(t)
 	l, c := labSource(t)
 	ctx := context.Background()
 	ref := trackedVM(t, c, "WebApp1")

@@ -16,6 +16,7 @@ import (
 // ticket per MiB; and the BLAKE3 it takes of the blocks it read out of order
 // by several readers still equals the replica's.
 func TestWholeDiskVerifyReadsInRuns(t *testing.T) {
+	labParallel(t)
 	const size = 96 << 20
 	dir := t.TempDir()
 	var vm *lab.BenchVM
@@ -57,6 +58,7 @@ func TestWholeDiskVerifyReadsInRuns(t *testing.T) {
 // ones come from one ranged GET (one service ticket) per run, not a GET
 // per MiB inside the downtime.
 func TestVerifyFinalReadsRunsOfTouchedBlocks(t *testing.T) {
+	labParallel(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	vm, err := lab.StartBenchVM(ctx, filepath.Join(dir, "vcenter"), 96<<20)

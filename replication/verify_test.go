@@ -89,6 +89,7 @@ func TestFullCompareRepairsCorruption(t *testing.T) {
 // blocks the final pass touched, and a receiver restarted before it still
 // has its digest map (it reads no block to answer the root).
 func TestVerifyFinalReadsFinalPassBlocks(t *testing.T) {
+	t.Parallel()
 	const size = 32 << 20
 	src, fs, rcv := setup(t, size)
 	job := newJob(t, "vm", fs, rcv.addr)

@@ -20,6 +20,7 @@ import (
 // BUSY_ENTITY. ConnectNICs sends the change again until the other task
 // has ended, and connects the VM.
 func TestConnectNICsWaitsForABusyNetwork(t *testing.T) {
+	t.Parallel()
 	l, sys, pv, vc, vdc := importLab(t)
 	ctx := context.Background()
 	var vapps []*vcd.VApp

@@ -16,6 +16,7 @@ import (
 // requests, a create with a body among them and several at once, log in
 // again and go through; the objects ferry fetched before stay usable.
 func TestEndedSessionLoggedInAgain(t *testing.T) {
+	t.Parallel()
 	const idle = 500 * time.Millisecond
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, SessionIdle: idle})
 	sys := labtest.VCD(t, l.Config().VCD)

@@ -51,6 +51,7 @@ func tenantEdge(t *testing.T) (*lab.Lab, *vcd.Client, *vcd.VDC, *vcd.EdgeGateway
 // stretch comes back UP; without a key the update refuses and changes
 // nothing.
 func TestUpdateServerTunnelKeepsKey(t *testing.T) {
+	t.Parallel()
 	l, tenant, vdc, egw := tenantEdge(t)
 	net, err := vcd.CreateRoutedNetwork(vdc, egw, vcd.NetworkSpec{Name: "company-network", GatewayCIDR: "172.16.10.1/24"})
 	if err != nil {
@@ -150,6 +151,7 @@ func TestUpdateServerTunnelKeepsKey(t *testing.T) {
 // which made each take 3 s at least. Counted, not timed: a task of a second
 // is polled at most twice every 3 s, at least four times by ferry.
 func TestNetworkAndTunnelCallsFollowTheirTasks(t *testing.T) {
+	t.Parallel()
 	l, _, vdc, egw := tenantEdge(t)
 	// A rule that changes nothing, to count the polls of tasks.
 	id, err := l.VCD.Faults.Add(vcdsim.Fault{Method: "GET", Path: "/api/task/"})
@@ -215,6 +217,7 @@ func TestNetworkAndTunnelCallsFollowTheirTasks(t *testing.T) {
 // then less often as it runs on (up to every second): a task of 4 s is
 // polled some twenty times, not forty (and not the two of a 3 s poll).
 func TestLongTaskPolledLessOften(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := labtest.VCD(t, l.Config().VCD)
 	vdc, err := sys.VDCByName("Company", "Company-VDC")

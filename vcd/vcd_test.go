@@ -39,6 +39,7 @@ func TestConnectErrors(t *testing.T) {
 }
 
 func TestRightsPlanApplyIdempotent(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := labtest.VCD(t, l.Config().VCD)
 	spec := vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username}
@@ -78,6 +79,7 @@ func TestRightsPlanApplyIdempotent(t *testing.T) {
 }
 
 func TestRightsLegacyMode(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := labtest.VCD(t, l.Config().VCD)
 	spec := vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username, Mode: vcd.RightsLegacyMode}
@@ -109,6 +111,7 @@ func TestRightsNeedsProvider(t *testing.T) {
 }
 
 func TestNetworkAndTunnel(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := labtest.VCD(t, l.Config().VCD)
 	rp, err := sys.PlanRights(vcd.RightsSpec{Org: "Company", User: l.Config().Tenant.Username})
@@ -246,6 +249,7 @@ func importWebApp2(t *testing.T, sys *vcd.Client, pv *vsphere.Client, vc vcd.Vir
 }
 
 func TestImportPowerOnRemove(t *testing.T) {
+	t.Parallel()
 	l, sys, pv, vc, vdc := importLab(t)
 	ctx := context.Background()
 	ref, vapp := importWebApp2(t, sys, pv, vc, vdc)
@@ -284,6 +288,7 @@ func TestImportPowerOnRemove(t *testing.T) {
 // with Globex) or a global role's tenant copy is refused with the reason,
 // and an unknown user is not found, naming the org's users.
 func TestRightsRefuseShared(t *testing.T) {
+	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
 	sys := labtest.VCD(t, l.Config().VCD)
 	user := l.Config().Tenant.Username
@@ -309,6 +314,7 @@ func TestRightsRefuseShared(t *testing.T) {
 // and Cloud Director deletes no deployed VM: UndeployVM undeploys it all the
 // same, and RemoveVM removes it, leaving the vApp's other VM.
 func TestRemoveVMPoweredOffButDeployed(t *testing.T) {
+	t.Parallel()
 	_, sys, pv, vc, vdc := importLab(t)
 	ctx := context.Background()
 	var vapp *vcd.VApp
@@ -392,6 +398,7 @@ func TestRemoveVMPoweredOffButDeployed(t *testing.T) {
 // with an error, and a cutover stopped for a decision on a target Cloud
 // Director was powering on.
 func TestPowerOnRidesOutFailedTaskPolls(t *testing.T) {
+	t.Parallel()
 	l, sys, pv, vc, vdc := importLab(t)
 	ctx := context.Background()
 	ref, vapp := importWebApp2(t, sys, pv, vc, vdc)
