@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -287,6 +289,64 @@ func TestInterruptedShutdownSettlesBeforeTheRollback(t *testing.T) {
 		}
 		settled(t, l, out)
 	})
+}
+
+// TestInterruptedThriceExitsAtOnce: a cutover stopped (SIGTERM) while the
+// source's guest shuts down rolls back and waits for that shutdown; a second
+// interrupt says what ferry waits for and that another exits at once, the
+// third exits (130) without waiting, and the next run rolls the cutover
+// back (QA: only a kill -9 cut the rollback's bounded waits short).
+func TestInterruptedThriceExitsAtOnce(t *testing.T) {
+	t.Parallel() // a lab of its own
+	l, run := labWith(t, lab.Options{DiskSize: 32 << 20, WorkloadRate: 32 << 10, GuestShutdown: 20 * time.Second})
+	if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
+		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
+	}
+	cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
+	cmd.Env = cleanEnv()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); pw.Close() }()
+	var seen []string
+	signals := 0
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		line := sc.Text()
+		seen = append(seen, line)
+		switch {
+		case signals == 0 && strings.Contains(line, "cutover: WebApp2: shutdown"):
+			// The guest is asked to shut down: stopped in that phase.
+			time.AfterFunc(500*time.Millisecond, func() { _ = cmd.Process.Signal(syscall.SIGTERM) })
+			signals++
+		case signals == 1 && strings.Contains(line, "vCenter cannot cancel that"):
+			// The rollback waits for the guest's shutdown.
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			signals++
+		case signals == 2 && strings.Contains(line, "ferry: still stopping"):
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			signals++
+		}
+	}
+	<-done
+	out := strings.Join(seen, "\n")
+	if signals != 3 || cmd.ProcessState.ExitCode() != exitAborted || !strings.Contains(out, "Interrupt once more to exit at once") ||
+		!strings.Contains(out, "ferry: exiting now, without waiting") {
+		t.Fatalf("three interrupts (%d sent): exit %d, want %d, saying what it waits for, then exiting:\n%s", signals, cmd.ProcessState.ExitCode(), exitAborted, out)
+	}
+	if strings.Contains(out, "finished the shutdown") || strings.Contains(out, "running on-prem again") {
+		t.Errorf("the third interrupt did not cut the rollback's wait short:\n%s", out)
+	}
+	// The next run rolls back what was left: it waits for the shutdown
+	// the cutover asked for, then powers the source on.
+	out, code := run("run", "--plan", l.PlanPath())
+	if code != 0 || !strings.Contains(out, "warning: WebApp2: ROLLED BACK AUTOMATICALLY") || !strings.Contains(out, "finished the shutdown the interrupted cutover asked for") {
+		t.Fatalf("ferry run after the forced exit: exit %d\n%s", code, out)
+	}
+	checkPower(t, l, "after the next run's rollback", vsphere.PoweredOn, "")
 }
 
 // TestPlanDroppingAnUnfinishedCutoverRefused (QA): WebApp2's cutover is
