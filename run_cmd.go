@@ -284,7 +284,7 @@ run, the wizard or ferry serve (ferry status says "stopped").
 			}
 			// A test left running holds the confirmed cutover only (not
 			// steps 1 to 7): refused here, nothing recorded.
-			if err := env.CheckTestLeft(env.CutoverVMs); err != nil {
+			if err := env.CheckTestLeft(env.CutoverVMs, env.CutoverDecision); err != nil {
 				return usageError{err}
 			}
 			if testMig != "" || testCln {

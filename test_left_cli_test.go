@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // leaveTest records a test migration of vm left running in the state file
@@ -132,4 +134,53 @@ func TestServeRefusesConfirmedCutoverWhileTestLeft(t *testing.T) {
 	if out, code := run("status", "--plan", l.PlanPath()); code != 0 || regexp.MustCompile(`8 Cutover +failed`).MatchString(out) {
 		t.Errorf("ferry status after the refusal: exit %d\n%s", code, out)
 	}
+}
+
+// TestDecisionWhileATestIsLeft (QA): WebApp2's cutover killed with its
+// source shut down, then a test migration of WebApp1 killed once its
+// snapshot of the receiver appliance was taken. `--confirm-cutover=WebApp2
+// --rollback` was refused until `--test-cleanup` ("the test's snapshot ...
+// freezes every replica, so none could be detached for a target"), though
+// a decision detaches nothing from the appliance (a rollback gives the
+// replica disks back to it, beside the snapshot; --finish keeps the
+// target), and a plain `ferry run` rolled it back all the same. The
+// decision runs: the source runs again, WebApp2's replica disks are the
+// appliance's again, the test is still left; its cleanup then removes it,
+// and WebApp2 cuts over.
+func TestDecisionWhileATestIsLeft(t *testing.T) {
+	t.Parallel() // a lab of its own
+	l, run := engineLab(t)
+	orig, err := os.ReadFile(l.PlanPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := strings.Replace(string(orig), "  - name: WebApp2\n", "  - name: WebApp1\n  - name: WebApp2\n", 1)
+	if both == string(orig) {
+		t.Fatal("the lab plan does not list WebApp2 as expected")
+	}
+	if err := os.WriteFile(l.PlanPath(), []byte(both), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !killedAfterShutdown(t, l, run) {
+		t.Skip("the kill landed after power-on was requested")
+	}
+	runSignalled(t, l, []string{"run", "--plan", l.PlanPath(), "--test-migrate=WebApp1"}, "", "snapshot "+steps.TestSnapshot+" of receiver appliance", syscall.SIGKILL)
+	if out, code := run("status", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "WebApp1") || !strings.Contains(out, "test") {
+		t.Fatalf("ferry status after the killed test: exit %d\n%s", code, out)
+	}
+	out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover=WebApp2", "--rollback")
+	if code != 0 || !strings.Contains(out, "cutover rolled back as decided (--rollback)") || strings.Contains(out, "FAILED") {
+		t.Fatalf("--rollback of WebApp2 with a test of WebApp1 left: exit %d\n%s", code, out)
+	}
+	checkPower(t, l, "after --rollback", vsphere.PoweredOn, "")
+	if out, code := run("status", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "TEST MIGRATION LEFT RUNNING: WebApp1") {
+		t.Errorf("ferry status after the rollback: the test of WebApp1 is no longer listed as left: exit %d\n%s", code, out)
+	}
+	if out, code := run("run", "--plan", l.PlanPath(), "--test-cleanup"); code != 0 {
+		t.Fatalf("--test-cleanup: exit %d\n%s", code, out)
+	}
+	if out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2"); code != 0 || !strings.Contains(out, "measured downtime") {
+		t.Fatalf("cutover after the rollback and the cleanup: exit %d\n%s", code, out)
+	}
+	checkPower(t, l, "after the cutover", vsphere.PoweredOff, vsphere.PoweredOn)
 }

@@ -352,7 +352,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	if err := env.CheckDecision(cutover, decision); err != nil {
 		return out, UsageError{err}
 	}
-	if err := env.CheckTestLeft(cutover); err != nil {
+	if err := env.CheckTestLeft(cutover, decision); err != nil {
 		return out, UsageError{err}
 	}
 	env.CutoverVMs, env.CutoverDecision = cutover, decision

@@ -378,7 +378,7 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 	}
 	// A test left running: refused as ferry run refuses it, before the
 	// step runs (not recorded failed); x on the dashboard cleans it up.
-	if err := s.w.env.CheckTestLeft(vms); err != nil {
+	if err := s.w.env.CheckTestLeft(vms, s.decision); err != nil {
 		s.problem = err.Error() + "; here, x on step 6's dashboard removes it."
 		return nil
 	}
