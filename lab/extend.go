@@ -131,21 +131,25 @@ func diskBytes(d *types.VirtualDisk) int64 {
 
 // applyGrowth grows the disks' files before the reconfigure records their
 // new capacity; tracker (nil: none) follows the flat files' new size.
-// Without a tracker, files records each disk's descriptor and flat size
-// as they were, for a refused reconfigure to put back. (With one, the
-// tracker keeps the larger capacity: not undone.)
+// files records each disk's descriptor and flat size as they were (and
+// the tracker's record of it), for a refused reconfigure to put back.
 func applyGrowth(m *simulator.Model, grown []grownDisk, tracker *cbt.Tracker, files *fileChanges) types.BaseMethodFault {
 	for _, g := range grown {
 		desc, err := dsfile.Local(m, g.file)
-		if err == nil && tracker == nil {
+		if err == nil {
 			err = files.keep(desc)
 		}
 		if err == nil && tracker != nil {
 			// The tracker grows the flat file itself: an extension is not
-			// a write behind its back.
+			// a write behind its back. Its undo, recorded after keep's,
+			// runs first (rollback goes newest first): the tracker shrinks
+			// the file back, then keep's puts the descriptor back.
 			var flat string
+			var undo func()
 			if flat, err = dsfile.FlatOf(desc); err == nil {
-				err = tracker.Grow(flat, g.capacity)
+				if undo, err = tracker.Grow(flat, g.capacity); err == nil {
+					files.onRollback(undo)
+				}
 			}
 		}
 		if err == nil {
@@ -193,11 +197,11 @@ type extendVM struct {
 }
 
 func (vm *extendVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
+	files := &fileChanges{}
 	grown, f := diskGrowth(vm.VirtualMachine, req.Spec.DeviceChange)
 	if f == nil {
-		f = applyGrowth(vm.model, grown, vm.tracker, nil)
+		f = applyGrowth(vm.model, grown, vm.tracker, files)
 	}
-	files := &fileChanges{}
 	if f == nil {
 		f = createAdded(vm.model, req.Spec.DeviceChange, files)
 	}

@@ -78,6 +78,13 @@ func (c *fileChanges) made(files ...string) {
 	})
 }
 
+// onRollback records f, which undoes something the call did, for rollback.
+func (c *fileChanges) onRollback(f func()) {
+	if c != nil {
+		c.undo = append(c.undo, f)
+	}
+}
+
 // onCommit defers f (a deletion) until the call succeeded.
 func (c *fileChanges) onCommit(f func() types.BaseMethodFault) types.BaseMethodFault {
 	if c == nil {
@@ -130,7 +137,12 @@ func (c *fileChanges) keep(desc string) error {
 	}
 	size := fi.Size()
 	c.undo = append(c.undo, func() {
-		_ = os.Truncate(flat, size)
+		// Only a size that changed: a truncate to the same size still
+		// changes the file's modification time, which tells changed block
+		// tracking that someone wrote it.
+		if fi, err := os.Stat(flat); err == nil && fi.Size() != size {
+			_ = os.Truncate(flat, size)
+		}
 		_ = os.WriteFile(desc, raw, 0o600)
 	})
 	return nil

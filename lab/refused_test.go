@@ -3,11 +3,14 @@ package lab_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
@@ -351,5 +354,87 @@ func TestRefusedDiskExtendKeepsSize(t *testing.T) {
 	}
 	if d := after.SelectByType((*types.VirtualDisk)(nil)); len(d) != 1 || d[0].(*types.VirtualDisk).CapacityInBytes != disks[0].Capacity {
 		t.Errorf("the VM's disks after the refused extension: %d, want one of %d bytes", len(d), disks[0].Capacity)
+	}
+}
+
+// TestRefusedOnPremDiskExtendKeepsSize: at the source vCenter, a
+// reconfigure that extends WebApp3's disk and adds a new disk on a unit
+// taken is refused (InvalidDeviceSpec): the disk keeps its size, in its
+// descriptor, its flat extent and on the VM, and changed block tracking
+// stays valid across the refused call (a changeId from before it is still
+// answered). The lab grew the disk's files before vcsim refused, and left
+// them grown.
+func TestRefusedOnPremDiskExtendKeepsSize(t *testing.T) {
+	t.Parallel()
+	const size = 16 << 20
+	l := labtest.Start(t, lab.Options{DiskSize: size, WorkloadRate: -1})
+	ctx := context.Background()
+	spec := lab.OnPremSpec(size)
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	ref, ok, err := c.FindVM(ctx, "WebApp3")
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
+	if err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1 := snapshot(ctx, t, vm, "s1")
+	var snap mo.VirtualMachineSnapshot
+	if err := vm.Properties(ctx, s1, []string{"config.hardware"}, &snap); err != nil {
+		t.Fatal(err)
+	}
+	disk := object.VirtualDeviceList(snap.Config.Hardware.Device).SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+	changeID := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ChangeId
+	if task, err = vm.RemoveAllSnapshot(ctx, nil); err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	devices, err := vm.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk = devices.SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+	file := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).FileName
+	grown := *disk
+	grown.CapacityInBytes, grown.CapacityInKB = 24<<20, 24<<10
+	added := devices.CreateDisk(devices.FindByKey(disk.ControllerKey).(types.BaseVirtualController), types.ManagedObjectReference{}, "["+spec.Datastore+"] WebApp3/added.vmdk")
+	added.Key, added.UnitNumber, added.CapacityInKB = -200, disk.UnitNumber, 4<<10
+	task, err = vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: &grown},
+		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate, Device: added},
+	}})
+	if err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err == nil {
+		t.Fatal("a new disk on a unit taken: accepted")
+	}
+	if n, cerr := c.DiskCapacity(ctx, spec.Datacenter, file); cerr != nil || n != size {
+		t.Errorf("the disk's capacity in its descriptor after the refused extension (%v): %d (%v), want %d", err, n, cerr, size)
+	}
+	// The flat extent's length (the datastore browser reports the blocks a
+	// thin disk holds; /folder refuses a running VM's locked disk).
+	if fi, serr := os.Stat(l.OnPrem.FlatFile("WebApp3")); serr != nil || fi.Size() != size {
+		t.Errorf("the flat extent after the refused extension: %v (%v), want %d bytes", fi, serr, size)
+	}
+	if after, derr := vm.Device(ctx); derr != nil {
+		t.Fatal(derr)
+	} else if d := after.SelectByType((*types.VirtualDisk)(nil)); len(d) != 1 || d[0].(*types.VirtualDisk).CapacityInBytes != size {
+		t.Errorf("the VM's disks after the refused extension: %d, want one of %d bytes", len(d), size)
+	}
+	if got := filesFoundIn(t, c, spec.Datacenter, "["+spec.Datastore+"] WebApp3/added.vmdk"); len(got) != 0 {
+		t.Errorf("the refused new disk: %v, want none", got)
+	}
+	s2 := snapshot(ctx, t, vm, "s2")
+	if _, err := methods.QueryChangedDiskAreas(ctx, c.Client.Client, &types.QueryChangedDiskAreas{This: vm.Reference(), Snapshot: &s2, DeviceKey: disk.Key, ChangeId: changeID}); err != nil {
+		t.Errorf("QueryChangedDiskAreas since before the refused extension: %v, want an answer (tracking still valid)", err)
 	}
 }

@@ -421,8 +421,10 @@ func (t *Tracker) ensureSize(p string, capacity int64) error {
 // capacity bytes (the file already has that size, or gets it here), as
 // ESXi's CBT does since 6.0: its changeIds stay valid and the new area is
 // not a change until something writes it. An extension is not a write
-// behind the tracker's back.
-func (t *Tracker) Grow(p string, capacity int64) error {
+// behind the tracker's back. undo puts the file's size and the tracking
+// back as they were, for a call vCenter then refused (an extension that
+// did not happen; tracking stays valid).
+func (t *Tracker) Grow(p string, capacity int64) (undo func(), err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p = path.Clean(p)
@@ -431,23 +433,46 @@ func (t *Tracker) Grow(p string, capacity int64) error {
 		t.checkLocked(p, d)
 		d = t.disks[p]
 	}
-	if err := t.ensureSize(p, capacity); err != nil {
-		return err
-	}
-	if d == nil || capacity <= d.capacity {
-		return nil
-	}
-	d.capacity = capacity
-	blocks := (capacity + BlockSize - 1) / BlockSize
-	for int64(len(d.open)) < (blocks+63)/64 {
-		d.open = append(d.open, 0)
-	}
 	fi, err := os.Stat(p)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	size, old, blocks := fi.Size(), int64(0), 0
+	if d != nil {
+		old, blocks = d.capacity, len(d.open)
+	}
+	undo = func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		cut := false
+		if fi, err := os.Stat(p); err == nil && fi.Size() > size {
+			cut = os.Truncate(p, size) == nil
+		}
+		if d := t.disks[p]; d != nil {
+			if d.capacity > old && old > 0 {
+				d.capacity, d.open = old, d.open[:min(len(d.open), blocks)]
+			}
+			if fi, err := os.Stat(p); err == nil && cut {
+				d.size, d.mtime = fi.Size(), fi.ModTime()
+			}
+		}
+	}
+	if err := t.ensureSize(p, capacity); err != nil {
+		return nil, err
+	}
+	if d == nil || capacity <= d.capacity {
+		return undo, nil
+	}
+	d.capacity = capacity
+	n := (capacity + BlockSize - 1) / BlockSize
+	for int64(len(d.open)) < (n+63)/64 {
+		d.open = append(d.open, 0)
+	}
+	if fi, err = os.Stat(p); err != nil {
+		return nil, err
 	}
 	d.size, d.mtime = fi.Size(), fi.ModTime()
-	return nil
+	return undo, nil
 }
 
 func (t *Tracker) flatFiles(vm *simulator.VirtualMachine) []string {
