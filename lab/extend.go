@@ -163,7 +163,10 @@ func applyGrowth(m *simulator.Model, grown []grownDisk, tracker *cbt.Tracker, fi
 }
 
 // installDiskExtend makes the on-prem vCenter extend disks as ESXi does
-// (see above); tracker's changed block tracking follows.
+// (see above); tracker's changed block tracking follows. It makes the
+// disks a reconfigure or a CreateVM_Task creates in ESXi's format
+// (createAdded), and both calls all or nothing: one refused leaves no
+// file it made (a VM's folder and files, its disks) and no disk grown.
 func installDiskExtend(vc *VCenter, tracker *cbt.Tracker) {
 	reg := vc.Model.Map()
 	prev := reg.Handler
@@ -177,8 +180,16 @@ func installDiskExtend(vc *VCenter, tracker *cbt.Tracker) {
 				simwrap.Put(ctx, w)
 				return w, nil
 			}
+		} else if method.This.Type == "Folder" && method.Name == "CreateVM_Task" {
+			labelRequest(ctx, method) // hidden from the labels' handler too
+			if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
+				w := &createFolder{OwnEntity: simwrap.Entity(ctx, f), Folder: f, model: vc.Model}
+				simwrap.Put(ctx, w)
+				return w, nil
+			}
 		} else if ctx.Session != nil {
-			if _, ok := ctx.Session.Registry.Get(method.This).(*extendVM); ok {
+			switch ctx.Session.Registry.Get(method.This).(type) {
+			case *extendVM, *createFolder:
 				ctx.Session.Registry.Remove(ctx, method.This)
 			}
 		}
@@ -245,4 +256,29 @@ func createAdded(m *simulator.Model, changes []types.BaseVirtualDeviceConfigSpec
 		spec.FileOperation = ""
 	}
 	return nil
+}
+
+// createFolder is an on-prem folder whose CreateVM_Task is all or nothing
+// (createVMAtomic): vcsim left the VM's folder, configuration file and the
+// disks made before the device it refused, so the corrected call failed
+// on them or landed in "<name> (1)".
+type createFolder struct {
+	*simulator.Folder
+	model *simulator.Model
+	simwrap.OwnEntity
+}
+
+func (f *createFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Task) soap.HasFault {
+	files := &fileChanges{}
+	if fault := createAdded(f.model, req.Config.DeviceChange, files); fault != nil {
+		files.rollback()
+		return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{Returnval: failedTask(f.Folder, "createVm", fault).Run(ctx)}}
+	}
+	return createVMAtomic(ctx, f.Folder, req, files, func(name string) string {
+		p, err := dsfile.Local(f.model, name)
+		if err != nil {
+			return ""
+		}
+		return p
+	}, nil)
 }

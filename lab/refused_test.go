@@ -168,10 +168,31 @@ func TestRefusedLinkedCloneCreatesNothing(t *testing.T) {
 func TestRefusedCreateVMLeavesNoFiles(t *testing.T) {
 	t.Parallel()
 	_, c := providerLab(t)
-	ctx := context.Background()
 	pv := lab.ProviderSpec()
+	refusedCreateLeavesNothing(t, c, pv.Datacenter, pv.Pool, pv.Datastore)
+}
+
+// TestRefusedOnPremCreateVMLeavesNoFiles: the same at the source vCenter,
+// where an admin makes a VM (CreateVM_Task): the lab left the VM's folder,
+// its configuration file and the disk made before the refused one, so the
+// corrected call failed on it.
+func TestRefusedOnPremCreateVMLeavesNoFiles(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	spec := lab.OnPremSpec(16 << 20)
+	refusedCreateLeavesNothing(t, c, spec.Datacenter, "", spec.Datastore)
+}
+
+// refusedCreateLeavesNothing has vCenter create VM newvm with two new
+// disks in datastore dsName (pool: "" for the default one) on one SCSI
+// unit, refused, then on two: the refused call leaves nothing, the
+// corrected one makes the VM in its own folder.
+func refusedCreateLeavesNothing(t *testing.T, c *vsphere.Client, dcName, poolName, dsName string) {
+	t.Helper()
+	ctx := context.Background()
 	f := c.Finder()
-	dc, err := f.Datacenter(ctx, pv.Datacenter)
+	dc, err := f.Datacenter(ctx, dcName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,15 +201,20 @@ func TestRefusedCreateVMLeavesNoFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool, err := f.ResourcePool(ctx, pv.Pool)
+	var pool *object.ResourcePool
+	if poolName == "" {
+		pool, err = f.DefaultResourcePool(ctx)
+	} else {
+		pool, err = f.ResourcePool(ctx, poolName)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := f.Datastore(ctx, pv.Datastore)
+	ds, err := f.Datastore(ctx, dsName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := []string{"[" + pv.Datastore + "] newvm-disks/a.vmdk", "[" + pv.Datastore + "] newvm-disks/b.vmdk"}
+	files := []string{"[" + dsName + "] newvm-disks/a.vmdk", "[" + dsName + "] newvm-disks/b.vmdk"}
 	create := func(units ...int32) error {
 		var devices object.VirtualDeviceList
 		scsi, err := devices.CreateSCSIController("pvscsi")
@@ -215,7 +241,7 @@ func TestRefusedCreateVMLeavesNoFiles(t *testing.T) {
 			}
 		}
 		task, err := folders.VmFolder.CreateVM(ctx, types.VirtualMachineConfigSpec{Name: "newvm", GuestId: string(types.VirtualMachineGuestOsIdentifierOtherGuest64),
-			Files: &types.VirtualMachineFileInfo{VmPathName: "[" + pv.Datastore + "]"}, DeviceChange: changes}, pool, nil)
+			Files: &types.VirtualMachineFileInfo{VmPathName: "[" + dsName + "]"}, DeviceChange: changes}, pool, nil)
 		if err == nil {
 			_, err = vsphere.WaitTask(ctx, task)
 		}
@@ -225,7 +251,7 @@ func TestRefusedCreateVMLeavesNoFiles(t *testing.T) {
 	if err == nil {
 		t.Fatal("two disks on one SCSI unit: accepted")
 	}
-	if got := filesFound(t, c, files...); len(got) != 0 {
+	if got := filesFoundIn(t, c, dcName, files...); len(got) != 0 {
 		t.Errorf("disk files after the refused VM (%v): %v, want none", err, got)
 	}
 	var left []string
@@ -243,7 +269,7 @@ func TestRefusedCreateVMLeavesNoFiles(t *testing.T) {
 	if err := create(0, 1); err != nil {
 		t.Fatalf("the corrected VM: %v", err)
 	}
-	if got := filesFound(t, c, files...); !slices.Equal(got, files) {
+	if got := filesFoundIn(t, c, dcName, files...); !slices.Equal(got, files) {
 		t.Errorf("disk files of the VM made: %v, want %v", got, files)
 	}
 	if _, err := ds.Stat(ctx, "newvm/newvm.vmx"); err != nil {
