@@ -11,6 +11,7 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/ferry-migrate/ferry/lab/dsfile"
 	"github.com/ferry-migrate/ferry/lab/simwrap"
 )
 
@@ -30,6 +31,7 @@ const DefaultImportLeaseTimeout = 300 * time.Second
 // session that made it.
 type importLeases struct {
 	reg     *simulator.Registry
+	model   *simulator.Model
 	timeout time.Duration
 
 	mu      sync.Mutex
@@ -51,7 +53,7 @@ func installImportLeases(vc *VCenter, timeout time.Duration) *importLeases {
 		timeout = DefaultImportLeaseTimeout
 	}
 	reg := vc.Model.Map()
-	il := &importLeases{reg: reg, timeout: timeout, held: map[types.ManagedObjectReference]*heldLease{}, expired: map[types.ManagedObjectReference]bool{}}
+	il := &importLeases{reg: reg, model: vc.Model, timeout: timeout, held: map[types.ManagedObjectReference]*heldLease{}, expired: map[types.ManagedObjectReference]bool{}}
 	simwrap.Wrap(reg, "ResourcePool", []string{"ImportVApp"}, func(ctx *simulator.Context, obj mo.Reference) mo.Reference {
 		if p, ok := obj.(*simulator.ResourcePool); ok {
 			return &importingPool{ResourcePool: p, il: il, OwnEntity: simwrap.Entity(ctx, p)}
@@ -88,18 +90,91 @@ type importingPool struct {
 	simwrap.OwnEntity
 }
 
-// ImportVApp is vcsim's, whose lease is then held (timed, and known to
-// every session).
+// ImportVApp is vcsim's, all or nothing as vCenter's import, whose lease
+// is then held (timed, and known to every session). A VM name its folder
+// holds is refused (DuplicateName, a fault of ImportVApp itself; vcsim made
+// a second VM of the name). The call returns once the lease is ready or
+// failed (vcsim prepares the VM meanwhile; a client waits for either): a
+// VM vCenter refuses leaves no file vcsim made for it (its folder, with
+// its configuration file and the disks it made before the device it
+// refused), removed before a client can see the lease fail. vcsim left
+// them, so the same import failed on its disk (FileAlreadyExists) once
+// corrected. (An aborted or timed-out import's VM is destroyed with its
+// folder: removeEntity.)
 func (p *importingPool) ImportVApp(ctx *simulator.Context, req *types.ImportVApp) (res soap.HasFault) {
 	body := &methods.ImportVAppBody{}
 	defer simwrap.Recovered(&res, body, &body.Fault_)
-	res = p.ResourcePool.ImportVApp(ctx, req)
-	if b, ok := res.(*methods.ImportVAppBody); ok && b.Res != nil && ctx.Session != nil {
-		if l, ok := ctx.Session.Get(b.Res.Returnval).(*simulator.HttpNfcLease); ok {
-			p.il.hold(l)
+	spec, ok := req.Spec.(*types.VirtualMachineImportSpec)
+	if !ok {
+		return p.ResourcePool.ImportVApp(ctx, req) // refused by vcsim
+	}
+	folder := req.Folder
+	if folder == nil {
+		folder = vmFolderOf(ctx, p.ResourcePool.Self)
+	}
+	if folder != nil {
+		if dup := nameTaken(ctx, *folder, spec.ConfigSpec.Name, types.ManagedObjectReference{}, "VirtualMachine"); dup != nil {
+			body.Fault_ = simulator.Fault(dup.FaultMessage[0].Message, dup)
+			return body
 		}
 	}
+	local := func(name string) string {
+		l, err := dsfile.Local(p.il.model, name)
+		if err != nil {
+			return ""
+		}
+		return l
+	}
+	made := noteVMFiles(&spec.ConfigSpec, local)
+	res = p.ResourcePool.ImportVApp(ctx, req)
+	b, ok := res.(*methods.ImportVAppBody)
+	if !ok || b.Res == nil || ctx.Session == nil {
+		return res
+	}
+	l, ok := ctx.Session.Get(b.Res.Returnval).(*simulator.HttpNfcLease)
+	if !ok {
+		return res
+	}
+	if p.il.settled(l) == types.HttpNfcLeaseStateError {
+		made.remove()
+		return res
+	}
+	p.il.hold(l)
 	return res
+}
+
+// vmFolderOf is the VM folder of the datacenter holding ref.
+func vmFolderOf(ctx *simulator.Context, ref types.ManagedObjectReference) *types.ManagedObjectReference {
+	for range 64 {
+		switch o := ctx.Map.Get(ref).(type) {
+		case *simulator.Datacenter:
+			f := o.VmFolder
+			return &f
+		case mo.Entity:
+			p := o.Entity().Parent
+			if p == nil {
+				return nil
+			}
+			ref = *p
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// settled waits until vcsim's import made the VM lease l covers (ready)
+// or failed (error), and says which. vcsim's import task updates the
+// lease under its lock; read it as vcsim's Task.Wait reads a task.
+func (il *importLeases) settled(l *simulator.HttpNfcLease) types.HttpNfcLeaseState {
+	for {
+		var state types.HttpNfcLeaseState
+		il.reg.WithLock(&simulator.Context{}, l, func() { state = l.State })
+		if state != types.HttpNfcLeaseStateInitializing {
+			return state
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (il *importLeases) hold(l *simulator.HttpNfcLease) {

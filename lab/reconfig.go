@@ -197,23 +197,7 @@ func createVMAtomic(ctx *simulator.Context, f *simulator.Folder, req *types.Crea
 			defer hold.works.Done()
 			<-hold.release
 		}
-		var orig string
-		if req.Config.Files != nil {
-			orig = req.Config.Files.VmPathName
-		}
-		// vcsim's own files of a VM whose configuration file is named
-		// (".vmx"): those not there before are the call's.
-		var before []string
-		if strings.HasSuffix(orig, ".vmx") {
-			if vmx := local(orig); vmx != "" {
-				dir := filepath.Dir(vmx)
-				for _, p := range []string{vmx, filepath.Join(dir, req.Config.Name+".nvram"), filepath.Join(dir, "vmware.log"), dir} {
-					if _, err := os.Lstat(p); err != nil {
-						before = append(before, p)
-					}
-				}
-			}
-		}
+		made := noteVMFiles(&req.Config, local)
 		res := f.CreateVMTask(ctx, req)
 		var inner *simulator.Task
 		if res.Fault() == nil {
@@ -227,19 +211,7 @@ func createVMAtomic(ctx *simulator.Context, f *simulator.Folder, req *types.Crea
 		if inner.Info.Error == nil {
 			return inner.Info.Result, files.commit()
 		}
-		if req.Config.Files != nil {
-			switch now := req.Config.Files.VmPathName; {
-			case len(before) > 0:
-				for _, p := range before { // the folder last
-					_ = os.Remove(p)
-				}
-			case !strings.HasSuffix(orig, ".vmx") && now != orig && strings.HasSuffix(now, ".vmx"):
-				// vcsim made the VM's folder anew (a free name).
-				if vmx := local(now); vmx != "" {
-					_ = os.RemoveAll(filepath.Dir(vmx))
-				}
-			}
-		}
+		made.remove()
 		files.rollback()
 		return nil, inner.Info.Error.Fault
 	})
@@ -252,4 +224,55 @@ func createVMAtomic(ctx *simulator.Context, f *simulator.Folder, req *types.Crea
 		hold.heldTask(ref, req.Config.Name)
 	}
 	return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{Returnval: ref}}
+}
+
+// vmFiles are the files vcsim makes for a VM it creates (configuration,
+// NVRAM, log, the VM's folder), as noted before it ran: remove deletes
+// those it made, for a creation that then failed.
+type vmFiles struct {
+	files  *types.VirtualMachineFileInfo // vcsim names the .vmx in it
+	orig   string                        // its vmPathName as asked
+	before []string                      // named files not there before
+	local  func(string) string
+}
+
+// noteVMFiles notes the files vcsim is to make for a VM of config; local
+// maps a datastore path to the file behind it ("" if none).
+func noteVMFiles(config *types.VirtualMachineConfigSpec, local func(string) string) *vmFiles {
+	v := &vmFiles{files: config.Files, local: local}
+	if v.files == nil {
+		return v
+	}
+	v.orig = v.files.VmPathName
+	// A VM whose configuration file is named (".vmx"): its own files not
+	// there before are the call's.
+	if strings.HasSuffix(v.orig, ".vmx") {
+		if vmx := local(v.orig); vmx != "" {
+			dir := filepath.Dir(vmx)
+			for _, p := range []string{vmx, filepath.Join(dir, config.Name+".nvram"), filepath.Join(dir, "vmware.log"), dir} {
+				if _, err := os.Lstat(p); err != nil {
+					v.before = append(v.before, p)
+				}
+			}
+		}
+	}
+	return v
+}
+
+// remove deletes the files the failed creation made.
+func (v *vmFiles) remove() {
+	if v.files == nil {
+		return
+	}
+	switch now := v.files.VmPathName; {
+	case len(v.before) > 0:
+		for _, p := range v.before { // the folder last
+			_ = os.Remove(p)
+		}
+	case !strings.HasSuffix(v.orig, ".vmx") && now != v.orig && strings.HasSuffix(now, ".vmx"):
+		// vcsim made the VM's folder anew (a free name).
+		if vmx := v.local(now); vmx != "" {
+			_ = os.RemoveAll(filepath.Dir(vmx))
+		}
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/nfc"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -462,5 +464,118 @@ func TestRefusedOnPremDiskExtendKeepsSize(t *testing.T) {
 	s2 := snapshot(ctx, t, vm, "s2")
 	if _, err := methods.QueryChangedDiskAreas(ctx, c.Client.Client, &types.QueryChangedDiskAreas{This: vm.Reference(), Snapshot: &s2, DeviceKey: disk.Key, ChangeId: changeID}); err != nil {
 		t.Errorf("QueryChangedDiskAreas since before the refused extension: %v, want an answer (tracking still valid)", err)
+	}
+}
+
+// TestRefusedImportLeavesNothing: an OVF import (ImportVApp, as ferry
+// deploys the L2 appliance) is all or nothing, as in vCenter. One whose
+// VM vCenter refuses (two disks on one SCSI unit) fails its lease and
+// leaves neither VM nor files; one named as a VM of its folder is refused
+// with DuplicateName ("The name '...' already exists", govmomi #1927) and
+// makes nothing; the corrected import makes the VM in its own folder; and
+// aborting that import removes the VM with its folder. The lab left the
+// refused VM's folder, configuration file and first disk, so the corrected
+// import failed on the disk (FileAlreadyExists), and made a second VM of a
+// taken name.
+func TestRefusedImportLeavesNothing(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	spec := lab.OnPremSpec(16 << 20)
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	_, f, dc := onpremFinder(t)
+	pool, err := f.DefaultResourcePool(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := f.Datastore(ctx, spec.Datastore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// importVM imports VM name with two disks at the given units in folder
+	// dir (CreateImportSpec names them in the VM's: name); its lease, ready.
+	importVM := func(name, dir string, units ...int32) (*nfc.Lease, *nfc.LeaseInfo, error) {
+		var devices object.VirtualDeviceList
+		scsi, err := devices.CreateSCSIController("pvscsi")
+		if err != nil {
+			return nil, nil, err
+		}
+		scsi.GetVirtualDevice().Key = -100
+		devices = append(devices, scsi)
+		for i, u := range units {
+			disk := devices.CreateDisk(scsi.(types.BaseVirtualController), ds.Reference(), fmt.Sprintf("[%s] %s/disk-%d.vmdk", spec.Datastore, dir, i))
+			disk.Key, disk.UnitNumber, disk.CapacityInKB = int32(-200-i), &u, 4<<10
+			devices = append(devices, disk)
+		}
+		changes, err := devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, ch := range changes {
+			if _, ok := ch.GetVirtualDeviceConfigSpec().Device.(*types.VirtualDisk); ok {
+				ch.GetVirtualDeviceConfigSpec().FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+			}
+		}
+		lease, err := pool.ImportVApp(ctx, &types.VirtualMachineImportSpec{ConfigSpec: types.VirtualMachineConfigSpec{
+			Name: name, GuestId: "otherGuest64", NumCPUs: 1, MemoryMB: 64, DeviceChange: changes,
+			Files: &types.VirtualMachineFileInfo{VmPathName: "[" + spec.Datastore + "]"},
+		}}, folders.VmFolder, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		info, err := lease.Wait(ctx, nil)
+		return lease, info, err
+	}
+	left := func(paths ...string) []string {
+		var out []string
+		for _, p := range paths {
+			if _, err := ds.Stat(ctx, p); err == nil {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+
+	_, _, err = importVM("imported", "imported", 0, 0)
+	if err == nil {
+		t.Fatal("an import of two disks on one SCSI unit: accepted")
+	}
+	if got := left("imported", "imported/imported.vmx", "imported/disk-0.vmdk"); len(got) > 0 {
+		t.Errorf("left on the datastore after the refused import (%v): %s", err, strings.Join(got, ", "))
+	}
+	if _, ok, ferr := c.FindVM(ctx, "imported"); ferr != nil || ok {
+		t.Errorf("VM imported after the refused import: found %v (%v)", ok, ferr)
+	}
+
+	_, _, err = importVM("WebApp3", "WebApp3", 0, 1)
+	if !fault.Is(err, &types.DuplicateName{}) {
+		t.Errorf("an import named as a VM of its folder: %v, want DuplicateName", err)
+	}
+	if got := left("WebApp3 (1)"); len(got) > 0 {
+		t.Errorf("left on the datastore after the import of a taken name: %s", strings.Join(got, ", "))
+	}
+	if vms, ferr := f.VirtualMachineList(ctx, "WebApp3"); ferr != nil || len(vms) != 1 {
+		t.Errorf("VMs named WebApp3 after the import of that name: %d (%v), want 1", len(vms), ferr)
+	}
+
+	lease, info, err := importVM("imported", "imported", 0, 1)
+	if err != nil {
+		t.Fatalf("the corrected import: %v", err)
+	}
+	if got := left("imported/imported.vmx", "imported/disk-0.vmdk", "imported/disk-1.vmdk"); len(got) != 3 {
+		t.Errorf("the imported VM's files: %v, want its configuration file and both disks in its own folder", got)
+	}
+	if err := lease.Abort(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, ferr := c.VMByRef(ctx, vsphere.Ref{Type: info.Entity.Type, Value: info.Entity.Value}); ferr != nil || ok {
+		t.Errorf("the VM of the aborted import: found %v (%v), want it removed", ok, ferr)
+	}
+	if got := left("imported"); len(got) > 0 {
+		t.Errorf("left on the datastore after the aborted import: %s", strings.Join(got, ", "))
 	}
 }
