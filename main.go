@@ -130,6 +130,21 @@ Try it without any VMware installation: ferry lab`,
 	return root
 }
 
+// keepsNoLog gives cmd, a command that writes no log, a --log-file of its
+// own in place of the global one, whose help promises ferry.log in the
+// state directory: its help says where the command's output goes instead,
+// and a --log-file given is refused (exit 2) rather than ignored.
+func keepsNoLog(cmd *cobra.Command, output string) {
+	var logFile string
+	cmd.Flags().StringVar(&logFile, "log-file", "", "not for "+cmd.Name()+": it keeps no log; "+output)
+	cmd.PreRunE = func(c *cobra.Command, _ []string) error {
+		if logFile != "" {
+			return usagef("--log-file %s: %s keeps no log (%s)", logFile, c.CommandPath(), output)
+		}
+		return nil
+	}
+}
+
 // switchValueHint rewrites pflag's refusal of a value given to a switch (a
 // boolean flag: `--rollback=WebApp2`, which pflag reports as a ParseBool
 // failure) into what is wrong and what would be valid; for the cutover

@@ -320,6 +320,7 @@ Plan file keys:
 		},
 	}
 	f.register(cmd, true)
+	keepsNoLog(cmd, "the plans go to stdout, a refusal to stderr")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plans as JSON")
 	cmd.Flags().StringVar(&redo, "redo", "", "plan as ferry run --redo would: these steps (comma-separated step ids) run again though they are done, and the steps after them plan accordingly")
 	return cmd

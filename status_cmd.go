@@ -138,6 +138,7 @@ engine has written one yet.`,
 		},
 	}
 	f.register(cmd, false)
+	keepsNoLog(cmd, "the status goes to stdout, a failure to stderr")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the event log (passes, steps, sessions) until interrupted; with --json, its JSON lines as they are")
 	return cmd

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab/labtest"
+)
+
+// TestPlanAndStatusKeepNoLog (QA: `ferry plan --help` and `ferry status
+// --help` offered the global --log-file, "write logs to this file (default:
+// ferry.log in the state directory)", and both took it and wrote nothing):
+// their help says they keep no log, and --log-file is a usage error naming
+// it, before anything is read, wherever it stands on the command line.
+func TestPlanAndStatusKeepNoLog(t *testing.T) {
+	for _, c := range []string{"plan", "status"} {
+		out, err := exec.Command(ferryBin, c, "--help").CombinedOutput()
+		if err != nil || strings.Contains(string(out), "ferry.log") || !regexp.MustCompile(`--log-file string +not for `+c+`: it keeps no log; `).Match(out) {
+			t.Errorf("ferry %s --help: %v, its --log-file line does not say it keeps no log:\n%s", c, err, out)
+		}
+		logFile := filepath.Join(t.TempDir(), c+".log")
+		for _, args := range [][]string{{c, "--log-file", logFile}, {"--log-file", logFile, c}} {
+			cmd := exec.Command(ferryBin, args...)
+			cmd.Dir = t.TempDir()
+			cmd.Env = cleanEnv()
+			out, err := cmd.CombinedOutput()
+			if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), "--log-file "+logFile+": ferry "+c+" keeps no log") {
+				t.Errorf("ferry %s: exit %d, want %d and a usage error naming --log-file:\n%s", strings.Join(args, " "), code, exitUsage, out)
+			}
+		}
+		if _, err := os.Stat(logFile); !os.IsNotExist(err) {
+			t.Errorf("ferry %s --log-file made %s: %v", c, logFile, err)
+		}
+	}
+}
