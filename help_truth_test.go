@@ -4,10 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 )
 
@@ -34,6 +36,55 @@ func TestPlanAndStatusKeepNoLog(t *testing.T) {
 		}
 		if _, err := os.Stat(logFile); !os.IsNotExist(err) {
 			t.Errorf("ferry %s --log-file made %s: %v", c, logFile, err)
+		}
+	}
+}
+
+// jsonKeys lists the JSON names of t's fields, and of the structs they
+// hold (pointers, slices, embedded fields), as encoding/json writes them.
+func jsonKeys(t reflect.Type, seen map[reflect.Type]bool) []string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] || t.PkgPath() == "time" {
+		return nil
+	}
+	seen[t] = true
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" {
+			keys = append(keys, jsonKeys(f.Type, seen)...)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		keys = append(keys, name)
+		keys = append(keys, jsonKeys(f.Type, seen)...)
+	}
+	return keys
+}
+
+// TestStatusHelpListsEveryJSONKey (QA: `ferry status --help` listed the
+// JSON document's keys, but not running, pass_age_ns, next_pass and
+// waiting, which --json writes and the README names): every key of the
+// document, read from its type, is in the help, quoted.
+func TestStatusHelpListsEveryJSONKey(t *testing.T) {
+	out, err := exec.Command(ferryBin, "status", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ferry status --help: %v\n%s", err, out)
+	}
+	for _, k := range jsonKeys(reflect.TypeFor[engine.Status](), map[reflect.Type]bool{}) {
+		if !strings.Contains(string(out), `"`+k+`"`) {
+			t.Errorf("ferry status --help does not list the JSON key %q", k)
 		}
 	}
 }

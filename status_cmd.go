@@ -38,7 +38,9 @@ exits 1 (it does not wait).
 
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 [{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "passes", "health",
-"paused", "held", "reason", "compare_due", "last_compare": {"time", "duration_ns",
+"running" and "pass_age_ns" (a pass runs, for so long), "next_pass" (when the
+scheduler has the next one due), "paused", "held", "reason", "waiting" (why no
+pass runs though the job is not paused), "compare_due", "last_compare": {"time", "duration_ns",
 "blocks", "differing", "repaired", "unreported", "resumed", "resumed_blocks",
 "started_over", "earlier_differing", "earlier_repaired", "earlier_unreported"},
 "in_flight": {"kind", "durable_bytes", "size_bytes"}, "compare_in_flight":
@@ -48,7 +50,7 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 "dropped_cutovers" (cutovers left unfinished of VMs the plan no longer lists:
 what is wrong and what to do),
 "engine": {"pid", "socket", "since", "busy", "attached": [{"user",
-"fingerprint", "role", "remote", "via"}]}}. A step's status is pending,
+"fingerprint", "role", "remote", "via", "since"}]}}. A step's status is pending,
 running (a ferry run, the wizard or the engine runs it now), done, failed,
 skipped or interrupted (the state says it was running, but no ferry runs it:
 its process was killed or stopped; the next ferry run, or the wizard, runs

@@ -83,12 +83,12 @@ type Engine struct {
 // Attachment is a client attached to the engine's wizard: an SSH session,
 // or a local terminal attached over the socket.
 type Attachment struct {
-	User        string `json:"user"`
-	Fingerprint string `json:"fingerprint,omitempty"` // an SSH session's key
-	Role        string `json:"role"`                  // "driver" or "viewer"
-	Remote      string `json:"remote"`
-	Via         string `json:"via"` // "ssh" or "local"
-	Since       time.Time
+	User        string    `json:"user"`
+	Fingerprint string    `json:"fingerprint,omitempty"` // an SSH session's key
+	Role        string    `json:"role"`                  // "driver" or "viewer"
+	Remote      string    `json:"remote"`
+	Via         string    `json:"via"`   // "ssh" or "local"
+	Since       time.Time `json:"since"` // attached at
 }
 
 // String says who the attachment is, as the others see it.
