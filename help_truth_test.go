@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // TestPlanAndStatusKeepNoLog (QA: `ferry plan --help` and `ferry status
@@ -42,7 +44,8 @@ func TestPlanAndStatusKeepNoLog(t *testing.T) {
 
 // jsonKeys lists the JSON names of t's fields, and of the structs they
 // hold (pointers, slices, embedded fields), as encoding/json writes them.
-func jsonKeys(t reflect.Type, seen map[reflect.Type]bool) []string {
+// With deep false, only t's own fields (and its embedded ones').
+func jsonKeys(t reflect.Type, seen map[reflect.Type]bool, deep bool) []string {
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		t = t.Elem()
 	}
@@ -61,14 +64,16 @@ func jsonKeys(t reflect.Type, seen map[reflect.Type]bool) []string {
 			continue
 		}
 		if f.Anonymous && name == "" {
-			keys = append(keys, jsonKeys(f.Type, seen)...)
+			keys = append(keys, jsonKeys(f.Type, seen, deep)...)
 			continue
 		}
 		if name == "" {
 			name = f.Name
 		}
 		keys = append(keys, name)
-		keys = append(keys, jsonKeys(f.Type, seen)...)
+		if deep {
+			keys = append(keys, jsonKeys(f.Type, seen, deep)...)
+		}
 	}
 	return keys
 }
@@ -82,9 +87,40 @@ func TestStatusHelpListsEveryJSONKey(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ferry status --help: %v\n%s", err, out)
 	}
-	for _, k := range jsonKeys(reflect.TypeFor[engine.Status](), map[reflect.Type]bool{}) {
+	for _, k := range jsonKeys(reflect.TypeFor[engine.Status](), map[reflect.Type]bool{}, true) {
 		if !strings.Contains(string(out), `"`+k+`"`) {
 			t.Errorf("ferry status --help does not list the JSON key %q", k)
+		}
+	}
+}
+
+// TestRunAndPlanHelpListEveryJSONField (QA: `ferry run --help` listed the
+// fields of --json's event lines without begins, which a cutover's phase
+// lines carry): the fields of a run's event and of a step's plan, read
+// from their types, are in the list the help gives.
+func TestRunAndPlanHelpListEveryJSONField(t *testing.T) {
+	for _, c := range []struct {
+		cmd    string
+		list   *regexp.Regexp
+		fields reflect.Type
+	}{
+		{"run", regexp.MustCompile(`\(fields: ([a-z_, ]+);`), reflect.TypeFor[steps.Event]()},
+		{"plan", regexp.MustCompile(`one JSON array \(([a-z_, ]+)\)`), reflect.TypeFor[steps.PlanDoc]()},
+	} {
+		out, err := exec.Command(ferryBin, c.cmd, "--help").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ferry %s --help: %v\n%s", c.cmd, err, out)
+		}
+		m := c.list.FindSubmatch([]byte(strings.Join(strings.Fields(string(out)), " ")))
+		if m == nil {
+			t.Errorf("ferry %s --help lists no JSON fields (%s):\n%s", c.cmd, c.list, out)
+			continue
+		}
+		listed := strings.Split(string(m[1]), ", ")
+		for _, k := range jsonKeys(c.fields, map[reflect.Type]bool{}, false) {
+			if !slices.Contains(listed, k) {
+				t.Errorf("ferry %s --help: the JSON field %q is not in its list %q", c.cmd, k, listed)
+			}
 		}
 	}
 }
