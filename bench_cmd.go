@@ -29,7 +29,12 @@ func newBenchCmd(g *globalFlags) *cobra.Command {
 	// (ferry.log in the state directory) and write nothing.
 	var logFile string
 	cmd.PersistentFlags().StringVar(&logFile, "log-file", "", "not for bench: it keeps no log; its progress and warnings go to stderr (redirect it, 2>FILE)")
+	endpointFlags := notForEndpoints(cmd, "each benchmark makes its own endpoints (a fresh lab, or in-process servers)",
+		"the benchmarks' endpoints are verified with their own CA")
 	cmd.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if err := endpointFlags(); err != nil {
+			return err
+		}
 		if logFile != "" {
 			return usagef("--log-file: ferry bench keeps no log; its progress and warnings go to stderr: redirect it (2>%s) instead", logFile)
 		}

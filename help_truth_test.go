@@ -124,3 +124,47 @@ func TestRunAndPlanHelpListEveryJSONField(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointFlagsRefusedWhereIgnored (QA: `ferry lab --help`, `ferry lab
+// serve --help`, `ferry bench ... --help` and `ferry receiver --help`
+// offered the global --config, "endpoints config file ... wins over the
+// environment", and --insecure, and took both and ignored them: the lab and
+// the benchmarks make their own endpoints, the receiver talks to none):
+// their help says so, and either is a usage error naming it, before a lab
+// starts or a directory is made.
+func TestEndpointFlagsRefusedWhereIgnored(t *testing.T) {
+	for _, c := range [][]string{{"lab"}, {"lab", "serve"}, {"bench", "replicate"}, {"bench", "cutover"}, {"bench", "rpo"}, {"receiver"}} {
+		out, err := exec.Command(ferryBin, append(c, "--help")...).CombinedOutput()
+		if err != nil || strings.Contains(string(out), "wins over the environment") || strings.Contains(string(out), "NOT recommended") ||
+			!regexp.MustCompile(`--config string +not for `+c[0]+`: `).Match(out) || !regexp.MustCompile(`--insecure +not for `+c[0]+`: `).Match(out) {
+			t.Errorf("ferry %s --help: %v, its --config and --insecure do not say they are not for it:\n%s", strings.Join(c, " "), err, out)
+		}
+		// Each command is given a flag it would refuse too, so that one
+		// taking --config or --insecure refuses at once, naming another.
+		dir := filepath.Join(t.TempDir(), "dir")
+		var extra []string
+		switch c[len(c)-1] {
+		case "lab", "serve":
+			extra = []string{"--dir", dir, "--vms", "0"}
+		case "replicate":
+			extra = []string{"--dir", dir, "--size", "1"}
+		case "cutover":
+			extra = []string{"--runs", "0"}
+		case "rpo":
+			extra = []string{"--vms", "0"}
+		case "receiver":
+			extra = []string{"--listen", "127.0.0.1:0", "--state-dir", dir, "--pin", strings.Repeat("ab", 32) + "=Company/*", "--kind", "none"}
+		}
+		for _, flags := range [][]string{{"--config", "mine.yaml"}, {"--insecure"}} {
+			for _, args := range [][]string{append(append(slices.Clone(c), extra...), flags...), append(slices.Clone(flags), append(slices.Clone(c), extra...)...)} {
+				out, err := exec.Command(ferryBin, args...).CombinedOutput()
+				if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), "ferry: "+flags[0]) {
+					t.Errorf("ferry %s: exit %d, want %d and a usage error naming %s:\n%s", strings.Join(args, " "), code, exitUsage, flags[0], out)
+				}
+			}
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("ferry %s with --config or --insecure made %s: %v", strings.Join(c, " "), dir, err)
+		}
+	}
+}

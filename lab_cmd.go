@@ -102,6 +102,9 @@ The lab lives as long as this process. To leave the wizard and come back
 	cmd.Flags().IntVar(&opts.VMs, "vms", lab.DefaultVMs, vmsFlagHelp)
 	guestTimes = guestTimeFlags(cmd)
 	limits = limitFlags(cmd)
+	endpointFlags := notForEndpoints(cmd, "the lab makes its own endpoints and writes their config file for ferry --config (ferry-lab.yaml in the lab's directory)",
+		"the lab's endpoints are verified with the lab's own CA")
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error { return endpointFlags() }
 	cmd.AddCommand(newLabServeCmd(g))
 	return cmd
 }

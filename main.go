@@ -145,6 +145,26 @@ func keepsNoLog(cmd *cobra.Command, output string) {
 	}
 }
 
+// notForEndpoints gives cmd and the commands below it a --config and an
+// --insecure of their own in place of the global ones, which they would
+// take and ignore (they make their own endpoints, or talk to none): their
+// help says why (config, insecure), and check refuses either (exit 2).
+func notForEndpoints(cmd *cobra.Command, config, insecure string) (check func() error) {
+	var cfgFile string
+	var skip bool
+	cmd.PersistentFlags().StringVar(&cfgFile, "config", "", "not for "+cmd.Name()+": "+config)
+	cmd.PersistentFlags().BoolVar(&skip, "insecure", false, "not for "+cmd.Name()+": "+insecure)
+	return func() error {
+		switch {
+		case cfgFile != "":
+			return usagef("--config %s: ferry %s reads no endpoints config: %s", cfgFile, cmd.Name(), config)
+		case skip:
+			return usagef("--insecure: %s", insecure)
+		}
+		return nil
+	}
+}
+
 // switchValueHint rewrites pflag's refusal of a value given to a switch (a
 // boolean flag: `--rollback=WebApp2`, which pflag reports as a ParseBool
 // failure) into what is wrong and what would be valid; for the cutover

@@ -28,6 +28,7 @@ type receiverFlags struct {
 
 func newReceiverCmd(g *globalFlags) *cobra.Command {
 	var f receiverFlags
+	var endpointFlags func() error
 	cmd := &cobra.Command{
 		Use:   "receiver --listen ADDR --state-dir DIR [--kind appliance|nfs] (--ca FILE | --pin FP=ORG/VM ...)",
 		Short: "Provider-side replication receiver (runs in the receiver appliance)",
@@ -77,6 +78,9 @@ prints for senders to pin (FERRY_RECEIVER_PIN). State (bbolt) lives in
 preconditions, --ca) creates nothing: no --state-dir, no key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := endpointFlags(); err != nil {
+				return err
+			}
 			return runReceiver(cmd, g, f)
 		},
 	}
@@ -93,13 +97,13 @@ preconditions, --ca) creates nothing: no --state-dir, no key.`,
 	// The receiver has no state file to log beside: the global flag's
 	// default does not hold here.
 	fl.StringVar(&g.logFile, "log-file", "", "write logs to this file, mode 0600 (default: stderr)")
+	endpointFlags = notForEndpoints(cmd, "the receiver talks to no endpoint: its flags are all it takes",
+		"the receiver has no server to verify; it authenticates its senders by --ca or --pin, which cannot be skipped")
 	return cmd
 }
 
 func runReceiver(cmd *cobra.Command, g *globalFlags, f receiverFlags) error {
 	switch {
-	case g.insecure:
-		return usagef("--insecure: the receiver has no server to verify; it authenticates its senders by --ca or --pin, which cannot be skipped")
 	case f.listen == "":
 		return usagef("--listen is required (e.g. --listen :8444)")
 	case f.stateDir == "":
