@@ -89,6 +89,24 @@ func TestBenchRPOUsage(t *testing.T) {
 	}
 }
 
+// TestBenchReplicateUsageMakesNoDirectory: bench replicate refuses bad
+// input before it makes its --dir (QA: a bad --reader was refused after the
+// directory was made).
+func TestBenchReplicateUsageMakesNoDirectory(t *testing.T) {
+	for _, c := range []struct{ args, flag string }{
+		{"--reader disk", "--reader"}, {"--runs 0", "--runs"}, {"--conns 0", "--conns"}, {"--size 0", "--size"},
+	} {
+		dir := filepath.Join(t.TempDir(), "bench")
+		out, err := exec.Command(ferryBin, append([]string{"bench", "replicate", "--dir", dir}, strings.Fields(c.args)...)...).CombinedOutput()
+		if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), c.flag) {
+			t.Errorf("bench replicate %s: exit %d, %q: want a usage error naming %s", c.args, code, out, c.flag)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("bench replicate %s: refused, but made its --dir %s", c.args, dir)
+		}
+	}
+}
+
 // TestBenchLogFile: the benchmarks keep no log, so their help does not
 // promise ferry.log in the state directory: it says their output goes to
 // stderr, and --log-file is a usage error saying so, before any lab starts.

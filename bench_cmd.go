@@ -92,6 +92,9 @@ of free space in --dir (default: a temporary directory, removed afterwards).`,
 			if runs < 1 || runs > 9 {
 				return usagef("--runs %d: want 1 to 9", runs)
 			}
+			if reader != "host-direct" && reader != "file" {
+				return usagef("--reader %q: want host-direct or file", reader)
+			}
 			work := dir
 			if work == "" {
 				if work, err = os.MkdirTemp("", "ferry-bench-"); err != nil {
@@ -100,9 +103,6 @@ of free space in --dir (default: a temporary directory, removed afterwards).`,
 				defer os.RemoveAll(work)
 			} else if err := os.MkdirAll(work, 0o755); err != nil {
 				return err
-			}
-			if reader != "host-direct" && reader != "file" {
-				return usagef("--reader %q: want host-direct or file", reader)
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "bench: disk %s, changed %s, %d connections, %s reader, in %s\n", size, changed, conns, reader, work)
 			o := replication.BenchOptions{Dir: work, Size: sz, Changed: ch, Conns: conns, Runs: runs}
