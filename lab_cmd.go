@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -49,6 +50,11 @@ The lab lives as long as this process. To leave the wizard and come back
 			if err := limits(&opts); err != nil {
 				return err
 			}
+			// Refused before its log is written there (QA: exit 1, and a
+			// ferry.log left in the directory refused).
+			if err := lab.CheckDir(opts.Dir); err != nil {
+				return usageError{fmt.Errorf("--dir: %w", err)}
+			}
 			if err := tui.CheckTerminal(); err != nil {
 				return fmt.Errorf("%w\n(for the lab alone, without the wizard: ferry lab serve)", err)
 			}
@@ -83,7 +89,9 @@ The lab lives as long as this process. To leave the wizard and come back
 			}
 			defer restore()
 			l, err := lab.Start(ctx, opts)
-			if err != nil {
+			if errors.Is(err, lab.ErrDirNotFresh) {
+				return usageError{fmt.Errorf("--dir: %w", err)}
+			} else if err != nil {
 				return fmt.Errorf("start lab: %w", err)
 			}
 			defer l.Close()
@@ -172,7 +180,9 @@ downtime reports, event log) stays after the lab stops.`,
 			}
 			ctx := cmd.Context()
 			l, err := lab.Start(ctx, opts)
-			if err != nil {
+			if errors.Is(err, lab.ErrDirNotFresh) {
+				return usageError{fmt.Errorf("--dir: %w", err)}
+			} else if err != nil {
 				return fmt.Errorf("start lab: %w", err)
 			}
 			defer l.Close()

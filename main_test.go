@@ -55,6 +55,28 @@ func TestLabServeFlagsChecked(t *testing.T) {
 	}
 }
 
+// TestLabDirRefusedChangesNothing: ferry lab and ferry lab serve refuse a
+// --dir that is not empty (a source tree) or holds a lab already as bad
+// usage (exit 2, naming --dir), writing nothing there (QA: exit 1; ferry
+// lab wrote its ferry.log into the refused directory first).
+func TestLabDirRefusedChangesNothing(t *testing.T) {
+	for _, cmd := range [][]string{{"lab"}, {"lab", "serve"}} {
+		for _, held := range []string{"go.mod", "ca.pem"} {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, held), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(ferryBin, append(cmd, "--dir", dir)...).CombinedOutput()
+			if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), "--dir: lab directory "+dir) {
+				t.Errorf("ferry %s --dir holding %s: exit %d, want %d naming --dir:\n%s", strings.Join(cmd, " "), held, code, exitUsage, out)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("ferry %s --dir holding %s, refused: the directory holds %d entries now, want only %s", strings.Join(cmd, " "), held, len(entries), held)
+			}
+		}
+	}
+}
+
 // TestUnknownArgumentExit2: an extra argument or an unknown command is bad
 // usage too (exit 2), on every command.
 func TestUnknownArgumentExit2(t *testing.T) {

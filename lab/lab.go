@@ -278,6 +278,19 @@ func ProviderSpec() VCenterSpec {
 	}
 }
 
+// ErrDirNotFresh is Start's refusal of a directory that holds a lab already
+// or anything else (bad input: the command exits 2).
+var ErrDirNotFresh = errors.New("lab directory not empty or new")
+
+// CheckDir refuses, as Start does, a directory that holds a lab already
+// or anything else: for a command to check before it writes its log there.
+func CheckDir(dir string) error { return checkFreshDir(dir) }
+
+// notFresh is checkFreshDir's refusal: its own message, ErrDirNotFresh.
+type notFresh struct{ error }
+
+func (notFresh) Is(target error) bool { return target == ErrDirNotFresh }
+
 // checkFreshDir refuses a --dir that holds a lab already (its CA file): the
 // lab's vCenters, Cloud Director and edge live in memory, so a stopped lab
 // cannot be started again from its files, and starting a new one there
@@ -287,7 +300,7 @@ func checkFreshDir(dir string) error {
 		return nil
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ca.pem")); err == nil {
-		return fmt.Errorf("lab directory %s holds a lab already (running, or stopped and kept): a lab's vCenters, Cloud Director and edge live in memory, so a stopped lab cannot be started again from its files; start the new lab in an empty or new directory (its plan, state and reports stay in %s to read)", dir, dir)
+		return notFresh{fmt.Errorf("lab directory %s holds a lab already (running, or stopped and kept): a lab's vCenters, Cloud Director and edge live in memory, so a stopped lab cannot be started again from its files; start the new lab in an empty or new directory (its plan, state and reports stay in %s to read)", dir, dir)}
 	}
 	// Anything else there (a source tree, a home directory) would get the
 	// lab's datastores, config and plan beside it: only an empty or new
@@ -306,7 +319,7 @@ func checkFreshDir(dir string) error {
 		if len(other) > 3 {
 			other = append(other[:3], "…")
 		}
-		return fmt.Errorf("lab directory %s is not empty (%s): the lab writes its datastores (disk images), CA, config and plan there; name an empty or new directory", dir, strings.Join(other, ", "))
+		return notFresh{fmt.Errorf("lab directory %s is not empty (%s): the lab writes its datastores (disk images), CA, config and plan there; name an empty or new directory", dir, strings.Join(other, ", "))}
 	}
 	return nil
 }
