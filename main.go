@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/internal/nearname"
 	"github.com/ferry-migrate/ferry/tui"
 )
 
@@ -38,6 +39,10 @@ type globalFlags struct {
 	config   string
 	insecure bool
 	logFile  string
+	// helpRefused: --help given with an unknown command or an extra
+	// argument (`ferry statsu --help`): refused as without --help, exit 2,
+	// not the root's help and exit 0.
+	helpRefused error
 }
 
 // loadConfig loads --config and the environment (the file wins; a warning
@@ -127,7 +132,46 @@ Try it without any VMware installation: ferry lab`,
 
 	root.AddCommand(newLabCmd(g), newPlanCmd(g), newRunCmd(g), newStatusCmd(g), newReceiverCmd(g), newBenchCmd(g), newServeCmd(g))
 	argsAreUsage(root)
+	help := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, a []string) {
+		// The arguments --help came with, as parsed: an unknown command
+		// is one the command's Args refuses.
+		if c.Args != nil && c.Flags().Parsed() {
+			if err := c.Args(c, c.Flags().Args()); err != nil {
+				g.helpRefused = err
+				return
+			}
+		}
+		help(c, a)
+	})
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help for any command: ferry help run, ferry help bench replicate.",
+		RunE: func(c *cobra.Command, args []string) error {
+			target, rest, err := root.Find(args)
+			if err == nil && len(rest) > 0 {
+				err = unknownCommand(target, rest[0])
+			}
+			if err != nil {
+				return usageError{err}
+			}
+			return target.Help()
+		},
+	})
 	return root
+}
+
+// unknownCommand is the refusal of name, not a command of cmd: with the
+// commands it is probably meant to be.
+func unknownCommand(cmd *cobra.Command, name string) error {
+	var names []string
+	for _, sub := range cmd.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	return fmt.Errorf("unknown command %q for %q%s", name, cmd.CommandPath(), nearname.Hint(name, names))
 }
 
 // keepsNoLog gives cmd, a command that writes no log, a --log-file of its
@@ -189,6 +233,11 @@ func argsAreUsage(cmd *cobra.Command) {
 	if args := cmd.Args; args != nil {
 		cmd.Args = func(c *cobra.Command, a []string) error {
 			if err := args(c, a); err != nil {
+				if len(a) > 0 && c.HasAvailableSubCommands() {
+					// With the commands it is probably meant to be
+					// (`ferry statsu`: did you mean status?).
+					err = unknownCommand(c, a[0])
+				}
 				return usageError{err}
 			}
 			return nil
@@ -211,6 +260,9 @@ func main() {
 	var g globalFlags
 	root := newRootCmd(&g)
 	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil && g.helpRefused != nil {
+		err = g.helpRefused
+	}
 	path := "ferry"
 	if cmd != nil {
 		path = cmd.CommandPath()

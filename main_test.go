@@ -88,6 +88,35 @@ func TestUnknownArgumentExit2(t *testing.T) {
 	}
 }
 
+// TestUnknownCommandWithHelpExit2 (h3's audit): --help with an unknown
+// command or an extra argument, and `ferry help` of an unknown command, are
+// refused as they are without --help (exit 2, the name and the command it
+// was probably meant to be), not answered with the root's help and exit 0.
+func TestUnknownCommandWithHelpExit2(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"statsu", "--help"}, `unknown command "statsu" for "ferry" (did you mean status?)`},
+		{[]string{"statsu"}, `unknown command "statsu" for "ferry" (did you mean status?)`},
+		{[]string{"help", "statsu"}, `unknown command "statsu" for "ferry" (did you mean status?)`},
+		{[]string{"bench", "replcate", "--help"}, `unknown command "replcate" for "ferry bench" (did you mean replicate?)`},
+		{[]string{"run", "extra", "--help"}, `unknown command "extra" for "ferry run"`},
+		{[]string{"config", "--help"}, `unknown command "config" for "ferry"`},
+	} {
+		out, err := exec.Command(ferryBin, tc.args...).CombinedOutput()
+		if code := labtest.ExitCode(err); code != exitUsage || !strings.Contains(string(out), tc.want) || strings.Contains(string(out), "Usage:") {
+			t.Errorf("ferry %s: exit %d, want %d and %q, no help:\n%s", strings.Join(tc.args, " "), code, exitUsage, tc.want, out)
+		}
+	}
+	for _, args := range [][]string{{"help", "bench", "replicate"}, {"bench", "replicate", "--help"}, {"help"}} {
+		out, err := exec.Command(ferryBin, args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Usage:") {
+			t.Errorf("ferry %s: %v, want its help:\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
 // TestSwitchGivenAValue: a user who names the VM on the decision flag
 // itself (`ferry run --rollback=WebApp2`, as one writes --test-migrate=VM)
 // is told that the flag is a switch and where the VM's name goes, not
