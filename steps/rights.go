@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/ferry-migrate/ferry/vcd"
@@ -98,13 +99,13 @@ func rightsItems(p *vcd.RightsPlan) []Item {
 	}
 	only := "org " + s.Org + " only"
 	for _, r := range p.LegacyAdd {
-		add(ActionUpdate, "org rights", s.Org, fmt.Sprintf("add %q (%s)", r.Name, only))
+		items = append(items, AddRight("org rights", s.Org, r.Name, only))
 	}
 	if p.BundleCreate {
 		add(ActionCreate, "rights bundle", s.Bundle, "ferry's own, published to "+only)
 	}
 	for _, r := range p.BundleAdd {
-		add(ActionUpdate, "rights bundle", s.Bundle, fmt.Sprintf("add %q (%s)", r.Name, only))
+		items = append(items, AddRight("rights bundle", s.Bundle, r.Name, only))
 	}
 	if p.BundlePublish {
 		add(ActionUpdate, "rights bundle", s.Bundle, "publish to "+only)
@@ -117,7 +118,7 @@ func rightsItems(p *vcd.RightsPlan) []Item {
 		add(ActionUpdate, role, s.Role, fmt.Sprintf("add the %d rights of role %q it lacks (%s)", len(p.RoleCopy), p.UserRole, only))
 	}
 	for _, r := range p.RoleAdd {
-		add(ActionUpdate, role, s.Role, fmt.Sprintf("add %q (%s)", r.Name, only))
+		items = append(items, AddRight(role, s.Role, r.Name, only))
 	}
 	if p.RoleAssign {
 		add(ActionUpdate, "user", s.User, fmt.Sprintf("role %q -> %q (%s)", p.UserRole, s.Role, only))
@@ -131,6 +132,41 @@ func rightsItems(p *vcd.RightsPlan) []Item {
 			Detail: fmt.Sprintf("all %d edge gateway / L2 VPN rights %s", len(p.Known), where)})
 	}
 	return items
+}
+
+// AddRight is the item that adds one right to the rights bundle, the
+// org-local role or the org's rights (kind) called name, reaching scope
+// ("org Company only"): `add "<right>" (<scope>)`, one right per item, so
+// that ferry plan's lines can be grepped for a right.
+func AddRight(kind, name, right, scope string) Item {
+	return Item{Action: ActionUpdate, Kind: kind, Name: name, Detail: fmt.Sprintf("add %q (%s)", right, scope),
+		Resource: &Resource{Kind: kind, Name: name}}
+}
+
+// AddedRight is the right an item of AddRight adds and its scope; ok is
+// false for any other item (a front end lists a resource's rights
+// together).
+func (it Item) AddedRight() (right, scope string, ok bool) {
+	if it.Action != ActionUpdate {
+		return "", "", false
+	}
+	rest, found := strings.CutPrefix(it.Detail, "add ")
+	if !found {
+		return "", "", false
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return "", "", false
+	}
+	scope, found = strings.CutPrefix(rest[len(q):], " (")
+	if !found || !strings.HasSuffix(scope, ")") {
+		return "", "", false
+	}
+	right, err = strconv.Unquote(q)
+	if err != nil {
+		return "", "", false
+	}
+	return right, strings.TrimSuffix(scope, ")"), true
 }
 
 // Plan lists every right the org and its role would get.

@@ -383,15 +383,21 @@ func wrapped(s string, width, indent int, style lipgloss.Style) []string {
 
 // joined is parts separated by " · " in lines of width cells, breaking
 // only between parts ("RPO ok" stays whole), the later lines indented by
-// indent; a part wider than a line wraps on its own.
+// indent; a part wider than a line wraps on its own. A line that a part
+// follows keeps room for the " ·" it ends with (not a "·" alone on the
+// next line).
 func joined(parts []string, width, indent int, style lipgloss.Style) []string {
 	var out []string
 	line := ""
-	for _, p := range parts {
+	for i, p := range parts {
+		tail := 0
+		if i < len(parts)-1 {
+			tail = 2 // " ·"
+		}
 		switch next := line + " · " + p; {
 		case line == "":
 			line = p
-		case ansiWidth(next) <= width:
+		case ansiWidth(next)+tail <= width:
 			line = next
 		default:
 			out = append(out, wrapped(line+" ·", width, indent, style)...)
@@ -419,20 +425,95 @@ func planSummary(p steps.Plan) string {
 }
 
 // planLines renders the plan's items, one per item, wrapped, marked by
-// action; conflicts first (what the operator must fix).
+// action; conflicts first (what the operator must fix). The rights one
+// bundle or role gets are listed together (itemLines).
 func planLines(p steps.Plan, width int) []string {
 	var out []string
 	for _, it := range p.Conflicts() {
 		out = append(out, wrapped(it.String(), width, 2, sErr)...)
 	}
+	var rest []steps.Item
 	for _, it := range p.Items {
-		switch it.Action {
-		case steps.ActionConflict:
-		case steps.ActionCreate, steps.ActionUpdate, steps.ActionPower:
-			out = append(out, wrapped(it.String(), width, 2, sOK)...)
-		default:
-			out = append(out, wrapped(it.String(), width, 2, sDim)...)
+		if it.Action != steps.ActionConflict {
+			rest = append(rest, it)
 		}
+	}
+	return append(out, itemLines(rest, width, 0, itemStyle)...)
+}
+
+// itemStyle is how a plan shows an item: changes green, the rest dim.
+func itemStyle(it steps.Item) lipgloss.Style {
+	switch it.Action {
+	case steps.ActionConflict:
+		return sErr
+	case steps.ActionCreate, steps.ActionUpdate, steps.ActionPower:
+		return sOK
+	}
+	return sDim
+}
+
+// itemLines renders items at indent, one per line, wrapped under itself.
+// The rights one rights bundle, role or org gets (steps.AddRight, one item
+// per right) are one line with their count, then their names, every one
+// whole, grouped by what precedes ": " in them and wrapped together (QA:
+// at 80x24 step 1's plan was 162 lines of "add right X to role Y").
+func itemLines(items []steps.Item, width, indent int, style func(steps.Item) lipgloss.Style) []string {
+	pad := strings.Repeat(" ", indent)
+	var out []string
+	for i := 0; i < len(items); {
+		it := items[i]
+		_, scope, ok := it.AddedRight()
+		j := i + 1
+		for ok && j < len(items) {
+			_, sc, more := items[j].AddedRight()
+			if !more || sc != scope || items[j].Kind != it.Kind || items[j].Name != it.Name {
+				break
+			}
+			j++
+		}
+		if !ok || j-i < 2 {
+			out = append(out, wrapped(pad+it.String(), width, indent+2, style(it))...)
+			i++
+			continue
+		}
+		head := it
+		head.Detail = fmt.Sprintf("add %d rights (%s):", j-i, scope)
+		out = append(out, wrapped(pad+head.String(), width, indent+2, style(it))...)
+		out = append(out, rightNames(items[i:j], width, indent+2, style(it))...)
+		i = j
+	}
+	return out
+}
+
+// rightNames lists the rights items add, sorted, each category's
+// ("Organization vDC Gateway" of "Organization vDC Gateway: Configure
+// DHCP") on lines of its own: the category, then the rest of each name,
+// separated by " · ".
+func rightNames(items []steps.Item, width, indent int, style lipgloss.Style) []string {
+	var cats []string
+	names := map[string][]string{}
+	for _, it := range items {
+		r, _, _ := it.AddedRight()
+		cat, name, found := strings.Cut(r, ": ")
+		if !found {
+			cat, name = "", r
+		}
+		if _, seen := names[cat]; !seen {
+			cats = append(cats, cat)
+		}
+		names[cat] = append(names[cat], name)
+	}
+	// In order, so that a bundle's and a role's read alike.
+	slices.Sort(cats)
+	pad := strings.Repeat(" ", indent)
+	var out []string
+	for _, cat := range cats {
+		parts := slices.Sorted(slices.Values(names[cat]))
+		if cat != "" {
+			parts[0] = cat + ": " + parts[0]
+		}
+		parts[0] = pad + parts[0]
+		out = append(out, joined(parts, width, indent+2, style)...)
 	}
 	return out
 }
@@ -608,12 +689,25 @@ func (r *stepRun) resultLines(width int) []string {
 		}
 		out = append(append(out, sBold.Render("Used by ferry")+sDim.Render(" (found; never removed)")), used...)
 	}
+	// The changes as the plan listed them: the rights a bundle or role
+	// got together.
 	var changes []string
+	var items []steps.Item
+	flush := func() {
+		changes = append(changes, itemLines(items, width, 2, func(steps.Item) lipgloss.Style { return sOK })...)
+		items = nil
+	}
 	for _, ev := range r.events {
-		if ev.Kind == steps.EventChange {
+		switch {
+		case ev.Kind != steps.EventChange:
+		case ev.Item != nil && ev.Item.String() == ev.Message:
+			items = append(items, *ev.Item)
+		default:
+			flush()
 			changes = append(changes, wrapped("  "+ev.Message, width, 4, sOK)...)
 		}
 	}
+	flush()
 	if len(changes) > 0 {
 		if len(out) > 0 {
 			out = append(out, "")
