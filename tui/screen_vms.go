@@ -457,6 +457,15 @@ var vmColumns = []column{
 	{"Snaps", 5, func(vm vsphere.VM) string { return itoa(vm.Snapshots) }},
 }
 
+// powerWords says what the cutover does with the target's power, in
+// words (QA: the options' summary read "power on true").
+func powerWords(p steps.PowerOn) string {
+	if p == steps.LeaveOff {
+		return "target left powered off after the cutover"
+	}
+	return "target powered on after the cutover"
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "—"
@@ -626,8 +635,8 @@ func (s *vmScreen) view(width, height int) string {
 		if policy == "" {
 			policy = "VDC default"
 		}
-		for _, l := range wrap(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · storage %s · power on %s  (tab: options)",
-			orDash(s.form.fields[0].f.Value(s.w.env.Plan())), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), policy, o.Power), width) {
+		for _, l := range wrap(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · storage %s · %s  (tab: options)",
+			orDash(s.form.fields[0].f.Value(s.w.env.Plan())), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), policy, powerWords(o.Power)), width) {
 			formLines = append(formLines, sDim.Render(l))
 		}
 	}

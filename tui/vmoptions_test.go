@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -60,4 +61,30 @@ func TestVMOptionsAt80x24NoteAndLastLine(t *testing.T) {
 		h.send(press("tab"))
 	}
 	h.mustSee(t, "▸ Storage policy", "  Bronze  not on")
+}
+
+// TestVMOptionsSayPowerInWords (QA: step 5's summary of the options read
+// "power on true"): it says in words what the cutover does with the
+// target's power, and follows the option when it is toggled.
+func TestVMOptionsSayPowerInWords(t *testing.T) {
+	for _, sz := range goldenSizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			h := toVMScreen(t, sz[0], sz[1])
+			h.send(press("space"))
+			summary := func() string { return strings.Join(strings.Fields(panelText(h.view())), " ") }
+			if s := summary(); !strings.Contains(s, "target powered on after the cutover (tab: options)") || strings.Contains(s, "true") {
+				t.Errorf("summary does not say the target is powered on:\n%s", h.view())
+			}
+			h.send(press("tab"))
+			for range 5 {
+				h.send(press("tab"))
+			}
+			h.mustSee(t, "▸ Power on")
+			h.send(press("space"))
+			h.send(press("esc"))
+			if s := summary(); !strings.Contains(s, "target left powered off after the cutover (tab: options)") || strings.Contains(s, "false") {
+				t.Errorf("summary does not say the target is left off:\n%s", h.view())
+			}
+		})
+	}
 }
