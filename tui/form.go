@@ -503,7 +503,17 @@ func (fm *form) view(width, height int) []string {
 		if focused && !fm.idle {
 			mark = sTitle.Render("▸ ")
 		}
-		ff.input.Width = inputW - 1
+		if ff.input.Width != inputW-1 {
+			// The window of the value the input shows was set for the
+			// width before (none, before the first view: a long value
+			// showed its beginning, cut at the panel's edge): set again
+			// around the cursor, the end of a value set from the plan.
+			ff.input.Width = inputW - 1
+			pos := ff.input.Position()
+			ff.input.CursorStart()
+			ff.input.CursorEnd()
+			ff.input.SetCursor(pos)
+		}
 		// Defaults may derive from other answers (the job name from the
 		// first selected VM): refresh the placeholder.
 		if ff.f.Default != nil {
@@ -528,8 +538,20 @@ func (fm *form) view(width, height int) []string {
 				in = sCursor.Render(in)
 			}
 		}
+		// A value wider than its field keeps its end, where a path's file
+		// name is (QA: the appliance OVA read "/tmp/ferry-lab-…/nsx-…");
+		// the field being typed in shows it whole under itself.
+		long := !ff.f.Bool && ansiWidth(ff.input.Value()) > ff.input.Width
+		if long && !ff.input.Focused() {
+			in = truncLeft(ff.input.Value(), ff.input.Width)
+		}
 		out = append(out, mark+label+"  "+in)
 		indent := strings.Repeat(" ", labelW+4)
+		if long && ff.input.Focused() {
+			for _, l := range wrapValue(ff.input.Value(), width-len(indent)) {
+				out = append(out, indent+l)
+			}
+		}
 		err := fm.fieldErr(ff)
 		showErr := err != nil && (fm.submitted || (ff.touched && ff.input.Value() != ""))
 		if showErr {

@@ -130,6 +130,48 @@ func trunc(s string, width int) string {
 	return s
 }
 
+// truncLeft keeps the end of s in width cells, "…" in place of its
+// beginning (a path keeps its file name).
+func truncLeft(s string, width int) string {
+	w := ansi.StringWidth(s)
+	if w <= width || width < 2 {
+		return trunc(s, width)
+	}
+	return ansi.TruncateLeft(s, w-width+1, "…")
+}
+
+// wrapValue wraps a typed value (a path, a URL) to width cells, breaking
+// after a "/" or a space where it can, elsewhere where it must; nothing is
+// dropped.
+func wrapValue(s string, width int) []string {
+	if width <= 0 {
+		return nil
+	}
+	var out []string
+	line := ""
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "/ ")
+		tok := s
+		if i >= 0 {
+			tok = s[:i+1]
+		}
+		s = s[len(tok):]
+		if line != "" && ansi.StringWidth(line+tok) > width {
+			out = append(out, line)
+			line = ""
+		}
+		line += tok
+		for ansi.StringWidth(line) > width {
+			out = append(out, ansi.Cut(line, 0, width))
+			line = ansi.Cut(line, width, ansi.StringWidth(line))
+		}
+	}
+	if line != "" {
+		out = append(out, line)
+	}
+	return out
+}
+
 // truncKeepingTail is trunc, except that a line too long for width and
 // holding sep keeps what follows its last sep whole and cuts the text
 // before it ("WebApp2: connect net… done in 7ms", not "… done in 7m…",
