@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -242,6 +243,10 @@ func fakeChoices(_ context.Context, key string, answers map[string]string) ([]st
 		names = []string{"test-bubble", "other-bubble"}
 	case "appliance.stretched_portgroup", "target_network":
 		names = []string{"backend-network", "company-network", "VM Network"}
+	case "appliance.uplink_portgroup":
+		for i := 1; i <= 8; i++ {
+			names = append(names, fmt.Sprintf("uplink-%02d", i))
+		}
 	}
 	var out []steps.Choice
 	for _, n := range names {

@@ -493,6 +493,10 @@ func (fm *form) view(width, height int) []string {
 	inputW := max(8, width-labelW-4)
 	var out []string
 	focusStart, focusEnd := 0, 0
+	// titleAt is the line of each field's title; choiceAt, the choices
+	// each line of the pick list stands for (the scroll counts what it
+	// hides).
+	titleAt, choiceAt := make([]int, len(fm.fields)), map[int]int{}
 	for i := range fm.fields {
 		ff := &fm.fields[i]
 		focused := i == fm.focus
@@ -545,6 +549,7 @@ func (fm *form) view(width, height int) []string {
 		if long && !ff.input.Focused() {
 			in = truncLeft(ff.input.Value(), ff.input.Width)
 		}
+		titleAt[i] = len(out)
 		out = append(out, mark+label+"  "+in)
 		indent := strings.Repeat(" ", labelW+4)
 		if long && ff.input.Focused() {
@@ -596,7 +601,9 @@ func (fm *form) view(width, height int) []string {
 				}
 			}
 			for j, c := range vis {
+				choiceAt[len(out)] = 1
 				if j == maxChoices {
+					choiceAt[len(out)] = len(vis) - maxChoices
 					out = append(out, list+sDim.Render(trunc("… "+itoa(len(vis)-maxChoices)+" more: type to narrow", width-len(list))))
 					break
 				}
@@ -620,15 +627,67 @@ func (fm *form) view(width, height int) []string {
 			focusEnd = len(out)
 		}
 	}
-	// Scroll: keep the focused field and its extras in view.
+	// Scroll: keep the focused field and its extras in view, and say
+	// what is left out above and below (QA: at 80x24 step 5's options
+	// showed 7 of their 9 fields and step 3's 13 of 15, without a sign).
 	if len(out) > height && height > 0 {
-		start := 0
-		if focusEnd > height {
-			start = min(focusStart, focusEnd-height)
+		start, end := formWindow(len(out), focusStart, focusEnd, height)
+		hidden := func(from, to int) string {
+			fields, choices := 0, 0
+			for _, at := range titleAt {
+				if at >= from && at < to {
+					fields++
+				}
+			}
+			for at, n := range choiceAt {
+				if at >= from && at < to {
+					choices += n
+				}
+			}
+			var parts []string
+			if choices > 0 {
+				parts = append(parts, fmt.Sprintf("%d more %s", choices, plural(choices, "choice")))
+			}
+			if fields > 0 {
+				parts = append(parts, fmt.Sprintf("%d more %s", fields, plural(fields, "field")))
+			}
+			if len(parts) == 0 && from < to {
+				parts = append(parts, "more") // the focused field's help
+			}
+			return strings.Join(parts, " · ")
 		}
-		out = out[start:min(len(out), start+height)]
+		top, bottom := moreMarks(hidden(0, start), hidden(end, len(out)), height-(end-start))
+		out = append(append(top, out[start:end]...), bottom...)
 	}
 	return out
+}
+
+// formWindow is the part [start, end) of a form's n lines that height
+// lines show, with a line for each "more" mark it needs (moreMarks): the
+// focused field's lines [fs, fe) whole when they fit, else from their top.
+func formWindow(n, fs, fe, height int) (start, end int) {
+	if n <= height {
+		return 0, n
+	}
+	if k := max(1, height-1); fe <= k { // from the top: a mark below
+		return 0, k
+	}
+	if k := max(1, height-1); fs >= n-k { // to the end: a mark above
+		return n - k, n
+	}
+	k := max(1, height-2) // marks above and below
+	start = max(0, min(fs, fe-k))
+	if start == 0 { // the focused field taller than the window, first
+		return 0, max(1, height-1)
+	}
+	return start, min(n, start+k)
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return s + "s"
 }
 
 // choiceLine is a choice that is not highlighted, with its note, in width

@@ -548,12 +548,14 @@ func (s *vmScreen) table(width, rows int) []string {
 	if len(vms) == 0 {
 		return append(out, sDim.Render("  no VM matches the filter"))
 	}
-	rows = max(1, rows) // at least the cursor's row
-	start := 0
-	if s.cursor >= rows {
-		start = s.cursor - rows + 1
-	}
-	for i := start; i < len(vms) && i < start+max(1, rows); i++ {
+	// At least the cursor's row; the rows above and below that do not
+	// fit are counted (QA: at 80x24 "1 of 17 selected" under 8 rows, the
+	// other 9 VMs without a sign).
+	rows = max(1, rows)
+	start, end := window(len(vms), s.cursor, rows)
+	top, bottom := moreMarks(more(start), more(len(vms)-end), rows-(end-start))
+	out = append(out, top...)
+	for i := start; i < end; i++ {
 		vm := vms[i]
 		cur, mark := "  ", "[ ]"
 		if s.selected[vm.Name] {
@@ -574,6 +576,7 @@ func (s *vmScreen) table(width, rows int) []string {
 		}
 		out = append(out, l)
 	}
+	out = append(out, bottom...)
 	// Columns left out for want of room are named (QA: at 80 columns the
 	// size, disks, CBT and snapshots went without a word).
 	if all := s.columns(); len(cols) < len(all) {

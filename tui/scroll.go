@@ -104,3 +104,53 @@ func (s *scroller) key(msg tea.KeyMsg) bool {
 	s.top = max(0, min(s.top, s.total-s.page))
 	return true
 }
+
+// window is the part [start, end) of a list of n entries that rows lines
+// show around cursor, leaving a line for each "more" mark it needs
+// (moreMarks): none when all fit; else the cursor's entry at least, at
+// the window's bottom when the list goes on either side of it.
+func window(n, cursor, rows int) (start, end int) {
+	rows = max(1, rows)
+	if n <= rows {
+		return 0, n
+	}
+	cursor = max(0, min(cursor, n-1))
+	k := max(1, rows-1) // one mark
+	switch {
+	case cursor < k:
+		return 0, k
+	case cursor >= n-k:
+		return n - k, n
+	}
+	k = max(1, rows-2) // both
+	start = cursor - k + 1
+	return start, start + k
+}
+
+// moreMarks are the lines that say a list goes on above and below what it
+// shows ("↑ 3 more", "↓ 9 more", as huh's lists), in room lines at most:
+// one line for both when there is room for one.
+func moreMarks(above, below string, room int) (top, bottom []string) {
+	mark := func(s string) []string { return []string{sDim.Render("  " + s)} }
+	switch {
+	case room <= 0 || above == "" && below == "":
+	case above != "" && below != "" && room == 1:
+		bottom = mark("↑ " + above + " · ↓ " + below)
+	default:
+		if above != "" {
+			top = mark("↑ " + above)
+		}
+		if below != "" {
+			bottom = mark("↓ " + below)
+		}
+	}
+	return top, bottom
+}
+
+// more is "N more" ("" for none).
+func more(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d more", n)
+}
