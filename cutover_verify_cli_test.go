@@ -31,17 +31,7 @@ import (
 func TestVerifyMismatchAtCutoverPausesTheJob(t *testing.T) {
 	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l, run := headlessLab(t)
-	plan, err := os.ReadFile(l.PlanPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := strings.Replace(string(plan), "\ncutover:\n", "\ncutover:\n  full_verify: true\n", 1)
-	if edited == string(plan) {
-		t.Fatalf("the lab's plan has no cutover section:\n%s", plan)
-	}
-	if err := os.WriteFile(l.PlanPath(), []byte(edited), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editPlan(t, l.PlanPath(), "\ncutover:\n", "\ncutover:\n  full_verify: true\n")
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 	}

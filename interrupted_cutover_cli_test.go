@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -302,47 +300,32 @@ func TestInterruptedThriceExitsAtOnce(t *testing.T) {
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 {
 		t.Fatalf("steps 1-7: exit %d\n%s", code, out)
 	}
-	cmd := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
-	cmd.Env = cleanEnv()
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait(); pw.Close() }()
-	var seen []string
 	signals := 0
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		line := sc.Text()
-		seen = append(seen, line)
+	out, code := runFollowed(t, l, []string{"run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2"}, func(p *os.Process, line string) {
 		switch {
 		case signals == 0 && strings.Contains(line, "cutover: WebApp2: shutdown"):
 			// The guest is asked to shut down: stopped in that phase.
-			time.AfterFunc(500*time.Millisecond, func() { _ = cmd.Process.Signal(syscall.SIGTERM) })
+			time.AfterFunc(500*time.Millisecond, func() { _ = p.Signal(syscall.SIGTERM) })
 			signals++
 		case signals == 1 && strings.Contains(line, "vCenter cannot cancel that"):
 			// The rollback waits for the guest's shutdown.
-			_ = cmd.Process.Signal(syscall.SIGINT)
+			_ = p.Signal(syscall.SIGINT)
 			signals++
 		case signals == 2 && strings.Contains(line, "ferry: still stopping"):
-			_ = cmd.Process.Signal(syscall.SIGINT)
+			_ = p.Signal(syscall.SIGINT)
 			signals++
 		}
-	}
-	<-done
-	out := strings.Join(seen, "\n")
-	if signals != 3 || cmd.ProcessState.ExitCode() != exitAborted || !strings.Contains(out, "Interrupt once more to exit at once") ||
+	})
+	if signals != 3 || code != exitAborted || !strings.Contains(out, "Interrupt once more to exit at once") ||
 		!strings.Contains(out, "ferry: exiting now, without waiting") {
-		t.Fatalf("three interrupts (%d sent): exit %d, want %d, saying what it waits for, then exiting:\n%s", signals, cmd.ProcessState.ExitCode(), exitAborted, out)
+		t.Fatalf("three interrupts (%d sent): exit %d, want %d, saying what it waits for, then exiting:\n%s", signals, code, exitAborted, out)
 	}
 	if strings.Contains(out, "finished the shutdown") || strings.Contains(out, "running on-prem again") {
 		t.Errorf("the third interrupt did not cut the rollback's wait short:\n%s", out)
 	}
 	// The next run rolls back what was left: it waits for the shutdown
 	// the cutover asked for, then powers the source on.
-	out, code := run("run", "--plan", l.PlanPath())
+	out, code = run("run", "--plan", l.PlanPath())
 	if code != 0 || !strings.Contains(out, "warning: WebApp2: ROLLED BACK AUTOMATICALLY") || !strings.Contains(out, "finished the shutdown the interrupted cutover asked for") {
 		t.Fatalf("ferry run after the forced exit: exit %d\n%s", code, out)
 	}
@@ -361,17 +344,7 @@ func TestPlanDroppingAnUnfinishedCutoverRefused(t *testing.T) {
 	if !killedAfterShutdown(t, l, run) {
 		t.Skip("the kill landed after power-on was requested")
 	}
-	orig, err := os.ReadFile(l.PlanPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := strings.Replace(string(orig), "  - name: WebApp2\n", "  - name: WebApp1\n", 1)
-	if edited == string(orig) {
-		t.Fatal("the lab plan does not list WebApp2 as expected")
-	}
-	if err := os.WriteFile(l.PlanPath(), []byte(edited), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editPlan(t, l.PlanPath(), "  - name: WebApp2\n", "  - name: WebApp1\n")
 	for _, args := range [][]string{{"run", "--plan", l.PlanPath()}, {"plan", "--plan", l.PlanPath()}} {
 		out, code := run(args...)
 		if code != 2 || !strings.Contains(out, "WebApp2 is no longer in the plan, but its cutover was interrupted before power-on") || !strings.Contains(out, "put WebApp2 back under vms:") {
@@ -383,9 +356,7 @@ func TestPlanDroppingAnUnfinishedCutoverRefused(t *testing.T) {
 	}
 	checkPower(t, l, "after the refused runs", vsphere.PoweredOff, anyPower)
 
-	if err := os.WriteFile(l.PlanPath(), orig, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editPlan(t, l.PlanPath(), "  - name: WebApp1\n", "  - name: WebApp2\n")
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "WebApp2: ROLLED BACK AUTOMATICALLY") {
 		t.Fatalf("ferry run with WebApp2 back in the plan: exit %d\n%s", code, out)
 	}

@@ -339,6 +339,23 @@ func labWith(t *testing.T, opts lab.Options) (*lab.Lab, func(args ...string) (st
 	}
 }
 
+// editPlan changes the plan file at path: old replaced by new, once; the
+// test fails when the plan has no old.
+func editPlan(t *testing.T, path, old, new string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(raw), old, new, 1)
+	if edited == string(raw) {
+		t.Fatalf("the plan %s has no %q:\n%s", path, old, raw)
+	}
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // cleanEnv is the environment without endpoint variables, so only --config counts.
 func cleanEnv() []string {
 	var env []string

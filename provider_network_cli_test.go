@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
@@ -20,17 +19,7 @@ func TestProviderNetworkTypoRefusedBeforeShutdown(t *testing.T) {
 	if out, code := run("run", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "stopped at cutover") || !strings.Contains(out, "replication stopped with this run") {
 		t.Fatalf("run without confirmation: exit %d\n%s", code, out)
 	}
-	raw, err := os.ReadFile(l.PlanPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(raw), "  network: vcd-company-network\n", "  network: vcd-company-netwrk\n", 1)
-	if text == string(raw) {
-		t.Fatal("the lab plan has no provider.network vcd-company-network")
-	}
-	if err := os.WriteFile(l.PlanPath(), []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editPlan(t, l.PlanPath(), "  network: vcd-company-network\n", "  network: vcd-company-netwrk\n")
 	out, code := run("run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2")
 	if code != exitFailed {
 		t.Errorf("cutover with a provider.network that does not exist: exit %d, want %d\n%s", code, exitFailed, out)

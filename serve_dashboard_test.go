@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,16 +22,7 @@ var passFigures = regexp.MustCompile(`WebApp2 pass: planned [^·]+ · read [^·]
 func TestServeLateSessionShowsTheLastPass(t *testing.T) {
 	t.Parallel() // labs of its own
 	l, run := engineLab(t)
-	plan, err := os.ReadFile(l.PlanPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(plan), "\nrpo: 1m\n") {
-		t.Fatalf("the lab's plan has no rpo: 1m line:\n%s", plan)
-	}
-	if err := os.WriteFile(l.PlanPath(), []byte(strings.Replace(string(plan), "\nrpo: 1m\n", "\nrpo: 1h\n", 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editPlan(t, l.PlanPath(), "\nrpo: 1m\n", "\nrpo: 1h\n")
 	key := sshKey(t)
 	srv := startServeSSH(t, l, authorizedLine(`command="view"`, key, "projector"))
 	addr := srv.addr

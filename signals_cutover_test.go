@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -143,6 +144,29 @@ func runSignalled(t *testing.T, l *lab.Lab, args []string, after, at string, sig
 // runSignalledLate is runSignalled sending sig delay after the line.
 func runSignalledLate(t *testing.T, l *lab.Lab, args []string, after, at string, sig syscall.Signal, delay time.Duration) (string, int) {
 	t.Helper()
+	armed, sent := after == "", false
+	out, code := runFollowed(t, l, args, func(p *os.Process, line string) {
+		if !sent && armed && strings.Contains(line, at) {
+			if delay > 0 {
+				time.AfterFunc(delay, func() { _ = p.Signal(sig) })
+			} else {
+				_ = p.Signal(sig)
+			}
+			sent = true
+		}
+		armed = armed || strings.Contains(line, after)
+	})
+	if !sent {
+		t.Fatalf("ferry %s never printed %q (after %q):\n%s", strings.Join(args, " "), at, after, out)
+	}
+	return out, code
+}
+
+// runFollowed runs ferry with args against the lab, calling each with its
+// process and every line it prints (stdout and stderr) as it prints it;
+// it returns what the run printed and its exit code.
+func runFollowed(t *testing.T, l *lab.Lab, args []string, each func(p *os.Process, line string)) (string, int) {
+	t.Helper()
 	cmd := exec.Command(ferryBin, append([]string{"--config", l.ConfigFile}, args...)...)
 	cmd.Env = cleanEnv()
 	pr, pw := io.Pipe()
@@ -153,25 +177,11 @@ func runSignalledLate(t *testing.T, l *lab.Lab, args []string, after, at string,
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait(); pw.Close() }()
 	var seen []string
-	armed, sent := after == "", false
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
-		line := sc.Text()
-		seen = append(seen, line)
-		if !sent && armed && strings.Contains(line, at) {
-			if delay > 0 {
-				time.AfterFunc(delay, func() { _ = cmd.Process.Signal(sig) })
-			} else {
-				_ = cmd.Process.Signal(sig)
-			}
-			sent = true
-		}
-		armed = armed || strings.Contains(line, after)
+		seen = append(seen, sc.Text())
+		each(cmd.Process, sc.Text())
 	}
 	<-done
-	out := strings.Join(seen, "\n")
-	if !sent {
-		t.Fatalf("ferry %s never printed %q (after %q):\n%s", strings.Join(args, " "), at, after, out)
-	}
-	return out, cmd.ProcessState.ExitCode()
+	return strings.Join(seen, "\n"), cmd.ProcessState.ExitCode()
 }

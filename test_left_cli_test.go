@@ -150,17 +150,7 @@ func TestServeRefusesConfirmedCutoverWhileTestLeft(t *testing.T) {
 func TestDecisionWhileATestIsLeft(t *testing.T) {
 	t.Parallel() // a lab of its own
 	l, run := engineLab(t)
-	orig, err := os.ReadFile(l.PlanPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	both := strings.Replace(string(orig), "  - name: WebApp2\n", "  - name: WebApp1\n  - name: WebApp2\n", 1)
-	if both == string(orig) {
-		t.Fatal("the lab plan does not list WebApp2 as expected")
-	}
-	if err := os.WriteFile(l.PlanPath(), []byte(both), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editPlan(t, l.PlanPath(), "  - name: WebApp2\n", "  - name: WebApp1\n  - name: WebApp2\n")
 	if !killedAfterShutdown(t, l, run) {
 		t.Skip("the kill landed after power-on was requested")
 	}

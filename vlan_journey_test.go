@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,17 +27,7 @@ func TestHeadlessMigrationOverVLAN(t *testing.T) {
 	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l, run := headlessLab(t)
 	moveNIC(t, l, "WebApp2", lab.VLANPortgroup)
-	body, err := os.ReadFile(l.PlanPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan := strings.Replace(string(body), "stretched_portgroup: company-network", "stretched_portgroup: "+lab.VLANPortgroup, 1)
-	if plan == string(body) {
-		t.Fatal("the lab plan has no stretched_portgroup: company-network line")
-	}
-	if err := os.WriteFile(l.PlanPath(), []byte(plan), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editPlan(t, l.PlanPath(), "stretched_portgroup: company-network", "stretched_portgroup: "+lab.VLANPortgroup)
 
 	out, code := run("run", "--plan", l.PlanPath())
 	if code != 0 || !strings.Contains(out, "stopped at cutover") {
