@@ -74,7 +74,7 @@ func (h *Hold) announce(name string) {
 
 // holds are a vCenter's Holds in place (nil: none).
 type holds struct {
-	shutdown, create atomic.Pointer[Hold]
+	shutdown, create, createAnswer atomic.Pointer[Hold]
 }
 
 // HoldGuestShutdowns holds the guest shutdowns this vCenter accepts from
@@ -101,9 +101,25 @@ func (vc *VCenter) HoldCreateVMs() *Hold {
 	return h
 }
 
+// HoldCreateVMAnswers holds, from now on, the provider vCenter's answers
+// to CreateVM_Task calls on its folders, and their tasks: vCenter takes
+// each request and begins its task (in its task history, as vCenter's
+// tasks are), then the answer naming the task is not sent until the Hold
+// is released, nor does the task make its VM (or fail) until then. Each is
+// announced once its task has begun, so that a test stops the caller while
+// its call waits for the answer: the call is cut off, and the caller does
+// not know the task, as when a client's request reached vCenter and the
+// client gave up before the answer came. The folder stays readable
+// meanwhile.
+func (vc *VCenter) HoldCreateVMAnswers() *Hold {
+	h := newHold()
+	vc.holds.createAnswer.Store(h)
+	return h
+}
+
 // releaseHolds lets whatever is held go on (the lab is closing).
 func (vc *VCenter) releaseHolds() {
-	for _, h := range []*Hold{vc.holds.shutdown.Load(), vc.holds.create.Load()} {
+	for _, h := range []*Hold{vc.holds.shutdown.Load(), vc.holds.create.Load(), vc.holds.createAnswer.Load()} {
 		if h != nil {
 			h.Release()
 		}

@@ -88,7 +88,13 @@ func installESXDisks(vc *VCenter) *esxDisks {
 			}
 		case method.This.Type == "Folder" && method.Name == "CreateVM_Task":
 			if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
-				w = &esxFolder{OwnEntity: simwrap.Entity(ctx, f), Folder: f, e: e}
+				ef := &esxFolder{OwnEntity: simwrap.Entity(ctx, f), Folder: f, e: e}
+				if h := e.vc.holds.createAnswer.Load(); h != nil {
+					if req, ok := method.Body.(*types.CreateVM_Task); ok {
+						ef.answer = ef.heldAnswer(ctx, req, h)
+					}
+				}
+				w = ef
 			}
 		}
 		if w != nil {
@@ -529,10 +535,38 @@ func (vm *esxVM) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task
 type esxFolder struct {
 	*simulator.Folder
 	e *esxDisks
+	// answer is the answer to the call, given already (heldAnswer).
+	answer soap.HasFault
 	simwrap.OwnEntity
 }
 
 func (f *esxFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Task) soap.HasFault {
+	if f.answer != nil {
+		return f.answer
+	}
+	return f.createVM(ctx, req, f.e.vc.holds.create.Load())
+}
+
+// heldAnswer takes the call req as vCenter does (its task begins, held
+// by h), announces it, and returns its answer only once h is released
+// (HoldCreateVMAnswers). It runs before vcsim locks the folder for the
+// call (in the registry's handler), so that the folder, and the task in
+// vCenter's task history, are read meanwhile.
+func (f *esxFolder) heldAnswer(ctx *simulator.Context, req *types.CreateVM_Task, h *Hold) soap.HasFault {
+	var res soap.HasFault
+	ctx.WithLock(f.Folder, func() { res = f.createVM(ctx, req, h) })
+	h.works.Add(1)
+	defer h.works.Done()
+	if body, ok := res.(*methods.CreateVM_TaskBody); ok && body.Res != nil {
+		h.waitedFor(body.Res.Returnval) // announced now: its caller never waits for it
+	} else {
+		h.announce(req.Config.Name)
+	}
+	<-h.release
+	return res
+}
+
+func (f *esxFolder) createVM(ctx *simulator.Context, req *types.CreateVM_Task, hold *Hold) soap.HasFault {
 	files := &fileChanges{}
 	if fault := f.e.prepare(ctx, types.ManagedObjectReference{}, req.Config.DeviceChange, files); fault != nil {
 		files.rollback()
@@ -544,7 +578,7 @@ func (f *esxFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Tas
 			return ""
 		}
 		return p
-	}, f.e.vc.holds.create.Load())
+	}, hold)
 }
 
 // ReplicaFlatFile is the extent of the provider disk whose descriptor is

@@ -15,6 +15,7 @@ import (
 	"github.com/vmware/govmomi/property"
 	vimtask "github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -367,18 +368,20 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (Ref, 
 	for _, k := range slices.Sorted(maps.Keys(extra)) {
 		cfg.ExtraConfig = append(cfg.ExtraConfig, &types.OptionValue{Key: k, Value: extra[k]})
 	}
+	sent := time.Now()
 	task, err := folders.VmFolder.CreateVM(ctx, cfg, pool, nil)
 	if err != nil {
 		if ctx.Err() != nil {
-			// Cut off: vCenter may have had the request, and its task runs.
-			return none, &CreateUnfinishedError{Name: spec.Name, err: fmt.Errorf("create VM %s: %w", spec.Name, ctx.Err())}
+			// Cut off: vCenter may have had the request, and its task runs
+			// (CreateVMTasks finds it in vCenter's task history).
+			return none, &CreateUnfinishedError{Name: spec.Name, Sent: sent, err: fmt.Errorf("create VM %s: %w", spec.Name, ctx.Err())}
 		}
 		return none, createVMError(spec.Name, dc, err)
 	}
 	info, err := WaitTask(ctx, task)
 	if err != nil {
 		if ctx.Err() != nil {
-			return none, &CreateUnfinishedError{Name: spec.Name, Task: refOf(task.Reference()), err: fmt.Errorf("create VM %s: %w", spec.Name, ctx.Err())}
+			return none, &CreateUnfinishedError{Name: spec.Name, Task: refOf(task.Reference()), Sent: sent, err: fmt.Errorf("create VM %s: %w", spec.Name, ctx.Err())}
 		}
 		return none, createVMError(spec.Name, dc, err)
 	}
@@ -389,10 +392,12 @@ func (c *Client) CreateVMOverDisks(ctx context.Context, spec VMOverDisks) (Ref, 
 // the VM was known to be made: vCenter's CreateVM task goes on without the
 // caller, and may still make the VM. Task is that task (CreatedVM says what
 // it made), empty when the call itself was cut off (vCenter may or may not
-// have had it).
+// have had it: CreateVMTasks lists the tasks it began since Sent, when the
+// request was sent, by this machine's clock).
 type CreateUnfinishedError struct {
 	Name string
 	Task Ref
+	Sent time.Time
 	err  error
 }
 
@@ -421,6 +426,58 @@ func (c *Client) CreatedVM(ctx context.Context, task Ref, until time.Time) (vm R
 		return Ref{}, false, fmt.Errorf("task %s is still running at %s", task.Value, until.UTC().Format("15:04:05 UTC"))
 	}
 	return Ref{}, false, fmt.Errorf("task %s: %w", task.Value, err)
+}
+
+// createVMTaskMargin widens CreateVMTasks's window for the drift between
+// this machine's clock and vCenter's.
+const createVMTaskMargin = time.Minute
+
+// CreateVMTasks lists the CreateVM tasks (Folder.createVm) that vCenter
+// queued in datacenter's VM folder since since (this machine's clock: read
+// as vCenter's clock now less the time elapsed since, widened by a minute
+// for drift), whatever their state, newest first. It reads vCenter's task
+// history (a TaskHistoryCollector filtered by the folder and the queue
+// time, destroyed after; the tasks of the last 1000 at most); it changes
+// nothing. A task does not say the name of the VM it makes: CreatedVM
+// says which VM it made.
+func (c *Client) CreateVMTasks(ctx context.Context, datacenter string, since time.Time) ([]Ref, error) {
+	_, dc, err := c.finderIn(ctx, datacenter)
+	if err != nil {
+		return nil, err
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now, err := methods.GetCurrentTime(ctx, c.Client.Client)
+	if err != nil {
+		return nil, fmt.Errorf("vCenter %s: its clock: %w", c.Endpoint, err)
+	}
+	begin := now.Add(-time.Since(since) - createVMTaskMargin)
+	filter := types.TaskFilterSpec{
+		Entity: &types.TaskFilterSpecByEntity{Entity: folders.VmFolder.Reference(), Recursion: types.TaskFilterSpecRecursionOptionSelf},
+		Time:   &types.TaskFilterSpecByTime{TimeType: types.TaskFilterSpecTimeOptionQueuedTime, BeginTime: &begin},
+	}
+	collector, err := vimtask.NewManager(c.Client.Client).CreateCollectorForTasks(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("vCenter %s: its task history: %w", c.Endpoint, err)
+	}
+	defer func() { _ = collector.Destroy(context.WithoutCancel(ctx)) }()
+	if err := collector.SetPageSize(ctx, 1000); err != nil {
+		return nil, fmt.Errorf("vCenter %s: its task history: %w", c.Endpoint, err)
+	}
+	page, err := collector.LatestPage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("vCenter %s: its task history: %w", c.Endpoint, err)
+	}
+	slices.SortFunc(page, func(a, b types.TaskInfo) int { return b.QueueTime.Compare(a.QueueTime) })
+	var out []Ref
+	for _, t := range page {
+		if t.DescriptionId == "Folder.createVm" {
+			out = append(out, refOf(t.Task))
+		}
+	}
+	return out, nil
 }
 
 // createVMError says why vCenter did not create the VM name in dc's VM
