@@ -2105,7 +2105,7 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 		c.rep.SourceBackOn = time.Now()
 	}
 	// Replication goes on: the replica disks back to the receiver appliance.
-	if err := c.env.reattachReplicas(ctx, c.plan.Name, c.src.Disks); err != nil {
+	if err := c.env.reattachReplicas(ctx, c.plan.Name, c.src.Disks, c.createPending != nil); err != nil {
 		errs = append(errs, fmt.Errorf("hot-add the replica disks to the receiver appliance again: %w", err))
 	}
 	if len(errs) > 0 && c.keepHoldOnError {
@@ -2154,15 +2154,15 @@ const createSettleTimeout = 2 * time.Minute
 // settleCreate, in a rollback, waits (at most createSettleTimeout) for the
 // end of the CreateVM task this attempt stopped waiting for, and makes the
 // VM it made the target, which the rollback then removes, its replica disks
-// detached first. Only that task's VM: never one found by its name. An
+// detached first. Only that task's VM: never one found by its name. (With
+// the call itself cut off, no task known: settleCutCreate.) An
 // error (nothing of it removed) when the task cannot be followed to its
 // end; the cutover's state then stays running, and the next run's cleanup
 // removes what it left.
 func (c *vmCutover) settleCreate(ctx context.Context) error {
 	p := c.createPending
 	if p.Task.Value == "" {
-		return fmt.Errorf("the request to create the target %s at the provider was cut off by the stop, and vCenter may have had it: if the provider vCenter shows a VM %s made since %s UTC, it is this cutover's; nothing of it was removed: `ferry run --confirm-cutover=%s --rollback` removes it (its replica disks kept)",
-			p.Name, p.Name, c.rep.Started.UTC().Format("15:04:05"), c.plan.Name)
+		return c.settleCutCreate(ctx)
 	}
 	until := time.Now().Add(createSettleTimeout)
 	c.emit(Progress(fmt.Sprintf("%s: the provider vCenter's task creating the target (%s) was still running when the cutover stopped: waiting until %s UTC for it to end, to remove the VM it makes (its replica disks kept)",
@@ -2183,6 +2183,107 @@ func (c *vmCutover) settleCreate(ctx context.Context) error {
 	// Recorded as the cutover's target, as createTarget does: a rollback
 	// that fails from here leaves it to the next run's cleanup.
 	return c.env.State.SetOutput("cutover", targetKey(c.plan.Name), ref.Value)
+}
+
+// settleCutCreate is settleCreate when the CreateVM call itself was cut
+// off by the stop (vCenter's answer, naming its task, never came): vCenter
+// may or may not have had the request. It looks in the provider vCenter's
+// task history for the CreateVM tasks begun in the VM folder since the
+// request was sent, follows each (at most createSettleTimeout), and makes
+// the VM one made with the target's name over this VM's replica disks the
+// target, which the rollback removes, its replica disks detached first.
+// Found by no task (the history unreadable, or the task not listed yet), a
+// VM with the target's name that holds the replica disks in the VM folder
+// is this cutover's too (the cutover began with no VM of that name there
+// but its own, targetNameTaken, and had just detached the disks from the
+// receiver appliance). None found: an error says what to look for, nothing
+// of it removed; the cutover's state stays running, and the next run's
+// cleanup removes what it left.
+func (c *vmCutover) settleCutCreate(ctx context.Context) error {
+	p := c.createPending
+	dc := c.env.Plan().Provider.Datacenter
+	since := p.Sent
+	if since.IsZero() {
+		since = c.rep.Started
+	}
+	replicas := map[string]bool{}
+	for _, f := range c.env.replicaFiles(c.plan.Name, c.src.Disks) {
+		replicas[f.Path] = true
+	}
+	// ours says whether ref is the VM of the target's name over a replica
+	// disk.
+	ours := func(ref vsphere.Ref) (bool, error) {
+		name, ok, err := c.provider.VMByRef(ctx, ref)
+		if err != nil || !ok || name != p.Name {
+			return false, err
+		}
+		files, err := c.provider.DiskFilesOf(ctx, ref)
+		if err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(files, func(f string) bool { return replicas[f] }), nil
+	}
+	var found *vsphere.Ref
+	var how string
+	var unsure []string
+	tasks, err := c.provider.CreateVMTasks(ctx, dc, since)
+	if err != nil {
+		unsure = append(unsure, fmt.Sprintf("its task history was not read: %v", err))
+	}
+	until := time.Now().Add(createSettleTimeout)
+	if len(tasks) > 0 {
+		var names []string
+		for _, t := range tasks {
+			names = append(names, t.Value)
+		}
+		c.emit(Progress(fmt.Sprintf("%s: the request creating the target was cut off by the stop, before vCenter's answer: the provider vCenter's task history shows %d CreateVM task(s) in its VM folder from about when it was sent (%s UTC) on (%s): waiting until %s UTC for them to end, to remove a VM %s one makes over the replica disks (its replica disks kept)",
+			c.plan.Name, len(tasks), since.UTC().Format("15:04:05"), strings.Join(names, ", "), until.UTC().Format("15:04:05"), p.Name), -1))
+	}
+	for _, t := range tasks {
+		ref, ok, err := c.provider.CreatedVM(ctx, t, until)
+		if err != nil {
+			unsure = append(unsure, fmt.Sprintf("task %s was not seen to end: %v", t.Value, err))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		mine, err := ours(ref)
+		if err != nil {
+			unsure = append(unsure, fmt.Sprintf("the VM task %s made (%s) was not read: %v", t.Value, ref.Value, err))
+			continue
+		}
+		if mine {
+			found, how = &ref, fmt.Sprintf("its task %s (found in its task history) made %s [%s]", t.Value, p.Name, ref.Value)
+			break
+		}
+	}
+	if found == nil {
+		ref, ok, err := c.provider.VMInRootFolder(ctx, dc, p.Name)
+		if err != nil {
+			unsure = append(unsure, fmt.Sprintf("the VM folder was not read: %v", err))
+		} else if ok {
+			if mine, err := ours(ref); err != nil {
+				unsure = append(unsure, fmt.Sprintf("VM %s was not read: %v", ref.Value, err))
+			} else if mine {
+				found, how = &ref, fmt.Sprintf("%s [%s], in its VM folder over the replica disks, is the VM it made", p.Name, ref.Value)
+			}
+		}
+	}
+	if found == nil {
+		why := ""
+		if len(unsure) > 0 {
+			why = " (" + strings.Join(unsure, "; ") + ")"
+		}
+		return fmt.Errorf("the request to create the target %s at the provider was cut off by the stop, and vCenter may have had it: no VM %s over its replica disks was found at the provider%s; if the provider vCenter shows a VM %s made since %s UTC, it is this cutover's; nothing of it was removed: `ferry run --confirm-cutover=%s --rollback` removes it (its replica disks kept)",
+			p.Name, p.Name, why, p.Name, since.UTC().Format("15:04:05"), c.plan.Name)
+	}
+	c.createPending = nil
+	c.target = found
+	c.rep.ProviderVM = fmt.Sprintf("%s [%s]", p.Name, found.Value)
+	c.emit(Progress(fmt.Sprintf("%s: the request creating the target was cut off by the stop, and the provider vCenter had it: %s: removing it, its replica disks detached and kept", c.plan.Name, how), -1))
+	// Recorded as the cutover's target, as createTarget does.
+	return c.env.State.SetOutput("cutover", targetKey(c.plan.Name), found.Value)
 }
 
 // settleShutdown, in a rollback that powers the source on again, waits for

@@ -247,8 +247,12 @@ func (e *Env) releaseReplicas(ctx context.Context, vm string, disks []vsphere.Di
 }
 
 // reattachReplicas gives vm's replica disks back to the receiver appliance
-// after a rolled-back cutover, so that replication continues.
-func (e *Env) reattachReplicas(ctx context.Context, vm string, disks []vsphere.Disk) error {
+// after a rolled-back cutover, so that replication continues. unsettled: a
+// VM the rollback did not account for may hold them (a CreateVM request cut
+// off by a stop, whose VM was not found): then a disk another VM holds is
+// not hot-added (refuseUsedReplicas), even while the cutover's state is
+// running.
+func (e *Env) reattachReplicas(ctx context.Context, vm string, disks []vsphere.Disk, unsettled bool) error {
 	kind, err := e.receiverKind()
 	if err != nil || kind != replication.KindAppliance {
 		return err
@@ -258,6 +262,13 @@ func (e *Env) reattachReplicas(ctx context.Context, vm string, disks []vsphere.D
 		return err
 	}
 	files := e.replicaFiles(vm, disks)
+	if unsettled {
+		if p, other, err := e.replicaHolder(ctx, provider, vm, files); err != nil {
+			return err
+		} else if other != "" {
+			return fmt.Errorf("%s: its replica disk %s is held by VM %s at the provider, so it was not hot-added to the receiver appliance again: %s is the VM the cut-off create made, if it was made since the cutover began; `ferry run --confirm-cutover=%s --rollback` removes it (its replica disks kept) and gives the disks back to replication", vm, p, other, other, vm)
+		}
+	}
 	if err := e.refuseUsedReplicas(ctx, provider, vm, files); err != nil {
 		return err
 	}
@@ -281,23 +292,33 @@ func (e *Env) refuseUsedReplicas(ctx context.Context, provider *vsphere.Client, 
 		// which its cleanup removes; the job stays held until then.
 		return nil
 	}
+	p, other, err := e.replicaHolder(ctx, provider, vm, files)
+	if err != nil || other == "" {
+		return err
+	}
+	return fmt.Errorf("%s: its replica disk %s is used by VM %s at the provider, so ferry does not write it: if %s was cut over, %s is the migrated VM and its disks are its own now: take %s out of the plan (ferry status shows what the state file says); otherwise detach the disk from %s first", vm, p, other, vm, other, vm, other)
+}
+
+// replicaHolder is a VM at the provider other than the receiver appliance
+// that uses one of vm's replica disks files the appliance does not hold,
+// and that disk ("" when none).
+func (e *Env) replicaHolder(ctx context.Context, provider *vsphere.Client, vm string, files []vsphere.DiskFile) (path, other string, err error) {
 	var paths []string
 	for _, f := range files {
 		paths = append(paths, f.Path)
 	}
 	users, err := provider.DiskUsers(ctx, e.Plan().Provider.Datacenter, paths)
 	if err != nil {
-		return fmt.Errorf("%s: who uses its replica disks: %w", vm, err)
+		return "", "", fmt.Errorf("%s: who uses its replica disks: %w", vm, err)
 	}
 	appliance := e.Plan().Provider.ReceiverVM
 	for _, p := range paths {
 		if len(users[p]) == 0 || slices.Contains(users[p], appliance) {
 			continue
 		}
-		other := users[p][0]
-		return fmt.Errorf("%s: its replica disk %s is used by VM %s at the provider, so ferry does not write it: if %s was cut over, %s is the migrated VM and its disks are its own now: take %s out of the plan (ferry status shows what the state file says); otherwise detach the disk from %s first", vm, p, other, vm, other, vm, other)
+		return p, users[p][0], nil
 	}
-	return nil
+	return "", "", nil
 }
 
 // growReplica is vm's replication.Job.Grow: a source disk extended at the

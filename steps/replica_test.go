@@ -110,7 +110,7 @@ func TestDetachDuringPassPausesJob(t *testing.T) {
 	}
 
 	// ferry hot-adds it again; the resumed job passes.
-	if err := env.reattachReplicas(ctx, "WebApp2", src.Disks); err != nil {
+	if err := env.reattachReplicas(ctx, "WebApp2", src.Disks, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Resume("WebApp2"); err != nil {
