@@ -19,6 +19,34 @@ import (
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
+// webApp3Tracked connects to the lab's on-prem vCenter, turns changed block
+// tracking on for WebApp3 and takes a snapshot s1 of it: the VM, its first
+// disk as of s1, and that disk's changeId then.
+func webApp3Tracked(ctx context.Context, t *testing.T, l *lab.Lab) (*vsphere.Client, *object.VirtualMachine, *types.VirtualDisk, string) {
+	t.Helper()
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	ref, ok, err := c.FindVM(ctx, "WebApp3")
+	if err != nil || !ok {
+		t.Fatal(err)
+	}
+	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
+	if err == nil {
+		_, err = vsphere.WaitTask(ctx, task)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1 := snapshot(ctx, t, vm, "s1")
+	var snap mo.VirtualMachineSnapshot
+	if err := vm.Properties(ctx, s1, []string{"config.hardware"}, &snap); err != nil {
+		t.Fatal(err)
+	}
+	disk := object.VirtualDeviceList(snap.Config.Hardware.Device).SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
+	changeID := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ChangeId
+	return c, vm, disk, changeID
+}
+
 // extendFirstDisk reconfigures vm's first disk to capacity bytes.
 func extendFirstDisk(ctx context.Context, vm *object.VirtualMachine, capacity int64) error {
 	devices, err := vm.Device(ctx)
@@ -86,26 +114,9 @@ func TestDiskExtendAsESXi(t *testing.T) {
 	// No guest workload: the only write is the test's.
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
-	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
-	ref, ok, err := c.FindVM(ctx, "WebApp3")
-	if err != nil || !ok {
-		t.Fatal(err)
-	}
-	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
-	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
-	if err == nil {
-		_, err = vsphere.WaitTask(ctx, task)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	s1 := snapshot(ctx, t, vm, "s1")
-	var snap mo.VirtualMachineSnapshot
-	if err := vm.Properties(ctx, s1, []string{"config.hardware"}, &snap); err != nil {
-		t.Fatal(err)
-	}
-	disk := object.VirtualDeviceList(snap.Config.Hardware.Device).SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
-	changeID := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ChangeId
+	c, vm, disk, changeID := webApp3Tracked(ctx, t, l)
+	var task *object.Task
+	var err error
 
 	err = extendFirstDisk(ctx, vm, 24<<20)
 	if !fault.Is(err, &types.InvalidDeviceOperation{}) {

@@ -12,7 +12,6 @@ import (
 	"github.com/vmware/govmomi/nfc"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/methods"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
@@ -398,26 +397,9 @@ func TestRefusedOnPremDiskExtendKeepsSize(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: size, WorkloadRate: -1})
 	ctx := context.Background()
 	spec := lab.OnPremSpec(size)
-	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
-	ref, ok, err := c.FindVM(ctx, "WebApp3")
-	if err != nil || !ok {
-		t.Fatal(ok, err)
-	}
-	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
-	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
-	if err == nil {
-		_, err = vsphere.WaitTask(ctx, task)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	s1 := snapshot(ctx, t, vm, "s1")
-	var snap mo.VirtualMachineSnapshot
-	if err := vm.Properties(ctx, s1, []string{"config.hardware"}, &snap); err != nil {
-		t.Fatal(err)
-	}
-	disk := object.VirtualDeviceList(snap.Config.Hardware.Device).SelectByType((*types.VirtualDisk)(nil))[0].(*types.VirtualDisk)
-	changeID := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).ChangeId
+	c, vm, disk, changeID := webApp3Tracked(ctx, t, l)
+	var task *object.Task
+	var err error
 	if task, err = vm.RemoveAllSnapshot(ctx, nil); err == nil {
 		_, err = vsphere.WaitTask(ctx, task)
 	}
