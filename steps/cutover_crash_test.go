@@ -225,6 +225,7 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 	t.Parallel()
 	for _, decision := range []string{CutoverRollback, CutoverFinish} {
 		t.Run(decision, func(t *testing.T) {
+			t.Parallel() // a lab of its own
 			l, env := migrationLab(t, "WebApp2")
 			// Dies with the phase's first line: the state says "power-on
 			// requested", the request is not sent yet.

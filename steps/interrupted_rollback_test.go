@@ -169,6 +169,7 @@ func TestStartRollsBackAnInterruptedCutover(t *testing.T) {
 func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
 	t.Parallel()
 	t.Run("confirmed_again", func(t *testing.T) {
+		t.Parallel() // a lab of its own
 		_, env := crashedAfterCreate(t)
 		env.CutoverVMs = []string{"WebApp2"}
 		if err := env.RecoverInterruptedCutovers(context.Background(), func(Event) {}); err != nil {
@@ -179,6 +180,7 @@ func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
 		}
 	})
 	t.Run("power-on_requested", func(t *testing.T) {
+		t.Parallel() // a lab of its own
 		l, env := migrationLab(t, "WebApp2")
 		env = crashCutover(t, l, env, func(ev Event) bool { return ev.Message == "WebApp2: power on" })
 		if err := env.RecoverInterruptedCutovers(context.Background(), func(Event) {}); err != nil {
@@ -195,6 +197,7 @@ func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
 		}
 	})
 	t.Run("provider_unreachable", func(t *testing.T) {
+		t.Parallel() // a lab of its own
 		l, env := crashedAfterCreate(t)
 		cfg := l.Config()
 		cfg.Provider.URL = "https://127.0.0.1:1/sdk"

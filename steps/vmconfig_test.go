@@ -143,6 +143,7 @@ func TestMigrateHeterogeneousVMs(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"WebApp2", "WinSrv1", "LinuxDB1"} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // a lab of its own
 			l, env, err := migrateVM(t, name, "20s")
 			if err != nil {
 				t.Fatalf("cutover of %s: %v (guest model: %+v)", name, err, l.Reach.BootFailures())
