@@ -48,7 +48,7 @@ func newBenchReplicateCmd() *cobra.Command {
 	var size, changed, dir, reader, cpuprofile string
 	var conns, runs int
 	cmd := &cobra.Command{
-		Use:   "replicate [--size 1GiB] [--changed 64MiB] [--runs 3]",
+		Use:   "replicate [--size 1GiB] [--changed 64MiB] [--runs 1]",
 		Short: "Measure raw copy vs ferry initial sync vs incremental pass on one disk file",
 		Long: `In one run: write a disk image (1/8 zero, 3/8 compressible, 1/2 random 1 MiB
 blocks), time a raw local copy of it, then ferry's initial sync of the same file

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/lab/labtest"
@@ -166,5 +169,46 @@ func TestEndpointFlagsRefusedWhereIgnored(t *testing.T) {
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Errorf("ferry %s with --config or --insecure made %s: %v", strings.Join(c, " "), dir, err)
 		}
+	}
+}
+
+// TestUsageLinesStateTheDefaults (h3's audit: usage lines such as `bench
+// cutover [--runs 3]` state defaults by hand, which could drift from the
+// flags'): every `[--flag value]` a command's usage line gives with a
+// literal value (not a placeholder such as FILE, nor alternatives a|b) is
+// that flag's default.
+func TestUsageLinesStateTheDefaults(t *testing.T) {
+	literal := regexp.MustCompile(`\[--([a-z-]+) ([^\]\s|]+)`)
+	var walk func(c *cobra.Command)
+	checked := 0
+	walk = func(c *cobra.Command) {
+		for _, m := range literal.FindAllStringSubmatch(c.Use, -1) {
+			name, value := m[1], strings.SplitN(m[2], "[", 2)[0]
+			if strings.ToUpper(value) == value && strings.Trim(value, "0123456789") != "" {
+				continue // a placeholder: FILE, DIR, NAMES
+			}
+			f := c.Flags().Lookup(name)
+			if f == nil {
+				t.Errorf("%s: its usage line names --%s, which it has not", c.CommandPath(), name)
+				continue
+			}
+			def := strings.Trim(f.DefValue, "[]") // a list flag's [256]
+			if d, err := time.ParseDuration(def); err == nil {
+				if v, err := time.ParseDuration(value); err == nil && v == d {
+					def = value // 1m0s written 1m
+				}
+			}
+			if def != value {
+				t.Errorf("%s: its usage line says --%s %s, the flag's default is %s", c.CommandPath(), name, value, f.DefValue)
+			}
+			checked++
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd(&globalFlags{}))
+	if checked < 10 {
+		t.Fatalf("only %d defaults found in usage lines: the pattern no longer matches them", checked)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/vcdsim"
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/tui"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -249,7 +250,7 @@ func limitFlags(cmd *cobra.Command) func(opts *lab.Options) error {
 	cmd.Flags().StringSliceVar(&providerWithheld, "provider-withhold", nil, "privileges the role of ferry's account on the provider vCenter lacks (as --onprem-withhold), e.g. Datastore.FileManagement")
 	cmd.Flags().DurationVar(&idle, "session-idle", lab.DefaultSessionIdle, "how long the lab's vCenters and Cloud Director keep an API session nobody uses (vCenter's and Cloud Director's default: 30m); a shorter one shows ferry logging in again after a long wait, as ferry serve does for days")
 	cmd.Flags().Int64Var(&dsMiB, "provider-datastore-mib", lab.DefaultDatastoreCapacity>>20, "capacity of each provider datastore in MiB (free: what its files leave); a small one shows VM selection refusing replicas that would not fit")
-	cmd.Flags().Int64Var(&onpremMiB, "onprem-datastore-mib", lab.DefaultDatastoreCapacity>>20, "capacity of each on-prem datastore in MiB (free: what its files leave); one with less free than the plan's snapshot_reserve (default 4GiB) shows replication refusing to snapshot the source VMs")
+	cmd.Flags().Int64Var(&onpremMiB, "onprem-datastore-mib", lab.DefaultDatastoreCapacity>>20, fmt.Sprintf("capacity of each on-prem datastore in MiB (free: what its files leave); one with less free than the plan's snapshot_reserve (default %dGiB) shows replication refusing to snapshot the source VMs", replication.DefaultSnapshotReserve>>30))
 	cmd.Flags().Int64Var(&vdcMiB, "vdc-memory-mib", vcdsim.DefaultVDCMemMB, "memory limit of the org VDC in MiB: Cloud Director powers a VM on there only while its running VMs use no more; a small one (e.g. 512) shows VM selection warning and the cutover refusing before any shutdown")
 	return func(opts *lab.Options) error {
 		if vdcMiB < 1 || vdcMiB > 1<<30 {
