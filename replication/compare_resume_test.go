@@ -132,7 +132,7 @@ func deletePassSnapshot(t *testing.T, job *Job, rc *readCounter) {
 // repaired it (before the kill point, below or above its last recorded
 // block) or not (after the kill point). The result says it was resumed.
 func TestCompareKilledResumes(t *testing.T) {
-	t.Parallel()
+	// Sequential: it changes batchUnits (setBatchUnits).
 	defer setBatchUnits(4)()
 	const size = 32 << 20
 	const blocks = size / HashBlock
@@ -197,7 +197,7 @@ func TestCompareKilledResumes(t *testing.T) {
 // over at block 0: a block of the replica damaged after the kill, below
 // the point the killed run had compared, is found and repaired.
 func TestCompareResumedInNewSnapshotStartsOver(t *testing.T) {
-	t.Parallel()
+	// Sequential: it changes batchUnits (setBatchUnits).
 	defer setBatchUnits(4)()
 	const size = 32 << 20
 	src, rc, job, rcv := compareKilled(t, size, 16, 25)
