@@ -386,10 +386,10 @@ func TestHostDirectReadWithATicketSpent(t *testing.T) {
 	}
 }
 
-// labParallel runs a test that starts a lab beside the others, except under
-// the race detector: vcsim's models share package-level values (the
-// evaluation license, resource pool and option templates) that two labs
-// write and read at the same time.
+// labParallel runs a test that starts a lab (or any vcsim) beside the
+// others, except under the race detector: vcsim's models share
+// package-level values (the evaluation license, resource pool and option
+// templates) that two models write and read at the same time.
 func labParallel(t *testing.T) {
 	if !replication.RaceEnabled {
 		t.Parallel()

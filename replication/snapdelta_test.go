@@ -22,7 +22,7 @@ import (
 // listing them), and preflight finds the disk, its changed block
 // tracking, and nothing it cannot read.
 func TestDisksWhileSnapshotted(t *testing.T) {
-	t.Parallel()
+	labParallel(t)
 	for _, kind := range []string{"seSparse", "flat"} {
 		t.Run(kind, func(t *testing.T) {
 			l := newVcsimLab(t)

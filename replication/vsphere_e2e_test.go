@@ -200,7 +200,7 @@ func serveReceiver(t testing.TB, r *replication.Receiver, dir string) (string, *
 // passes while the workload writes, a CBT reset, then the final pass with
 // the VM off: the replica equals the source, block for block.
 func TestVSphereEndToEnd(t *testing.T) {
-	t.Parallel()
+	labParallel(t)
 	l := newVcsimLab(t)
 	ctx := context.Background()
 
@@ -304,7 +304,7 @@ func (c *cancelConn) Write(p []byte) (int, error) {
 // in the same vSphere snapshot from its durable watermark, and the
 // snapshot is deleted afterwards.
 func TestVSphereSenderKilledResumesSnapshot(t *testing.T) {
-	t.Parallel()
+	labParallel(t)
 	l := newVcsimLab(t)
 	ctx := context.Background()
 	if err := replication.EnableCBT(ctx, l.client, l.vm.Reference()); err != nil {
