@@ -543,7 +543,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	// the front end (each line names its VM).
 	emit = serialEmit(emit)
 
-	report := &CutoverReport{Job: env.Plan().Job, Started: time.Now(), Parallel: parallel}
+	report := &CutoverReport{Job: env.Plan().Job, Plan: env.State.BoundPlan(), Started: time.Now(), Parallel: parallel}
 	prev := env.State.Get(s.ID())
 	selected := map[string]bool{}
 	for _, n := range env.CutoverVMs {

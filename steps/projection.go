@@ -177,13 +177,19 @@ func (e *Env) cutoverHistory() cutoverHistory {
 		return h
 	}
 	dir := filepath.Dir(e.State.Path())
-	h.reports = h.read(filepath.Join(dir, "cutover-*.json"))
-	h.tests = h.read(filepath.Join(dir, "test-migration-*.json"))
+	plan := e.State.BoundPlan()
+	h.reports = h.read(filepath.Join(dir, "cutover-*.json"), plan)
+	h.tests = h.read(filepath.Join(dir, "test-migration-*.json"), plan)
 	return h
 }
 
-// read reads the reports matching pattern, noting those it cannot read.
-func (h *cutoverHistory) read(pattern string) []CutoverReport {
+// read reads the reports matching pattern that plan's runs wrote (or an
+// older ferry, which did not record the plan), noting those it cannot
+// read. Another plan's reports in the same directory are not this plan's
+// history: other VMs, maybe another vCenter (QA: a lab plan's test
+// migration of an unrelated WebApp2 stood for "test migrations of
+// WebApp2").
+func (h *cutoverHistory) read(pattern, plan string) []CutoverReport {
 	var out []CutoverReport
 	files, _ := filepath.Glob(pattern)
 	for _, f := range files {
@@ -194,6 +200,9 @@ func (h *cutoverHistory) read(pattern string) []CutoverReport {
 		}
 		if err != nil {
 			h.unreadable = append(h.unreadable, filepath.Base(f)+": "+err.Error())
+			continue
+		}
+		if r.Plan != "" && plan != "" && r.Plan != plan {
 			continue
 		}
 		out = append(out, r)

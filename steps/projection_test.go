@@ -211,3 +211,55 @@ func TestProjectionNamesUnreadableReports(t *testing.T) {
 		t.Errorf("the readable report no longer counts: %s", text)
 	}
 }
+
+// TestProjectionCountsThisPlansReportsOnly (QA: a test migration another
+// plan had saved in the same directory, of another lab's WebApp2, stood
+// for "test migrations of WebApp2" in a new plan's projection): reports
+// of another plan's runs beside the state are not this plan's history;
+// two reports started in the same second are both kept, neither written
+// over.
+func TestProjectionCountsThisPlansReportsOnly(t *testing.T) {
+	dir := t.TempDir()
+	st := NewState(filepath.Join(dir, "wave2.state.json"))
+	if err := st.BindPlan(filepath.Join(dir, "wave2.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	env := NewEnv(nil, &PlanFile{VMs: []VMPlan{{Name: "WebApp2"}}}, st)
+	vm := VMPlan{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	test := func(plan string, secs float64) *CutoverReport {
+		return &CutoverReport{Kind: ReportTest, Plan: plan, Started: t0, VMs: []VMReport{{VM: "WebApp2", Phases: []PhaseRecord{
+			{Name: "create copy at provider", Start: t0, End: t0.Add(time.Duration(secs * float64(time.Second)))}}}}}
+	}
+	create := func() EstimatePart {
+		t.Helper()
+		for _, p := range projectDowntime(vm, replication.VMState{}, env.cutoverHistory()).Parts {
+			if p.Phase == "create VM at provider" {
+				return p
+			}
+		}
+		t.Fatal("no create VM at provider in the projection")
+		return EstimatePart{}
+	}
+	_, other, err := test(filepath.Join(dir, "lab.yaml"), 9).Save(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := create(); !p.Default || strings.Contains(p.From, "test migrations") {
+		t.Errorf("another plan's test migration counts for this plan's projection: %+v", p)
+	}
+	_, mine, err := test(st.BoundPlan(), 0.3).Save(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mine == other {
+		t.Fatalf("two reports started in the same second saved as one file %s", mine)
+	}
+	if p := create(); p.Default || p.Seconds != 0.3 || !strings.Contains(p.From, "median of 1 \"create copy at provider\" in test migrations of WebApp2") {
+		t.Errorf("this plan's test migration: %+v; want 0.3 s from it alone", p)
+	}
+	b, err := os.ReadFile(other)
+	if err != nil || !strings.Contains(string(b), "lab.yaml") {
+		t.Errorf("the other plan's report %s was written over: %v\n%s", other, err, b)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"path/filepath"
 	"slices"
@@ -22,8 +23,12 @@ const ReportTest = "test migration"
 // ReportTest) the report of a test migration, in the same format: its
 // phases, when the copy was powered on and booted, which probes answered.
 type CutoverReport struct {
-	Kind     string    `json:"kind,omitempty"` // "" for a cutover
-	Job      string    `json:"job,omitempty"`
+	Kind string `json:"kind,omitempty"` // "" for a cutover
+	Job  string `json:"job,omitempty"`
+	// Plan is the plan file (absolute path) whose run wrote the report:
+	// plans sharing a directory share its reports' names, not their
+	// figures (a projection counts its own plan's reports only).
+	Plan     string    `json:"plan,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	// Parallel is how many VMs of the wave were cut over at once at most.
@@ -365,15 +370,27 @@ func (r *CutoverReport) Save(dir string) (md, js string, err error) {
 		prefix = "test-migration-"
 	}
 	base := filepath.Join(dir, prefix+r.Started.UTC().Format("20060102-150405"))
-	md, js = base+".md", base+".json"
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return "", "", err
 	}
 	// Each file whole or not at all; the JSON first: a run killed between
 	// the two leaves the JSON, from which the next run writes the Markdown
-	// (savedReportHolds).
-	if err := writeFileAtomic(js, append(b, '\n'), 0o600); err != nil {
+	// (savedReportHolds). A name another report holds (another plan's run
+	// in this directory, started in the same second) is never written
+	// over: the next free one is taken (-2, -3, ...).
+	for n := 1; ; n++ {
+		name := base
+		if n > 1 {
+			name = fmt.Sprintf("%s-%d", base, n)
+		}
+		md, js = name+".md", name+".json"
+		err = writeFileNew(js, append(b, '\n'), 0o600)
+		if !errors.Is(err, fs.ErrExist) || n == 100 {
+			break
+		}
+	}
+	if err != nil {
 		return "", "", err
 	}
 	if err := writeFileAtomic(md, []byte(r.Markdown()), 0o600); err != nil {

@@ -142,6 +142,14 @@ func (s *State) BindPlan(plan string) error {
 // Path is the file the state is saved to ("" keeps it in memory only).
 func (s *State) Path() string { return s.path }
 
+// BoundPlan is the absolute path of the plan file the state belongs to
+// (BindPlan), "" before one is bound.
+func (s *State) BoundPlan() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Plan
+}
+
 // Get returns a copy of a step's record (pending when the step never ran).
 func (s *State) Get(id string) StepState {
 	s.mu.Lock()
@@ -302,12 +310,41 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 			_ = os.Remove(f)
 		}
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	return placeFile(path, ".tmp-*", data, mode, os.Rename)
+}
+
+// writeFileNew writes path whole or not at all, as writeFileAtomic, but
+// never over an existing file: it fails with an error wrapping
+// fs.ErrExist instead (the file is linked into place, which refuses a
+// name that exists, where a rename replaces it). Writers of different
+// processes may share the directory: no leftover is cleaned up by name.
+func writeFileNew(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return placeFile(path, ".new-*", data, mode, func(tmp, path string) error {
+		err := os.Link(tmp, path)
+		if err == nil || errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// A file system without hard links: a rename, after a look.
+		if _, serr := os.Lstat(path); serr == nil {
+			return &fs.PathError{Op: "write", Path: path, Err: fs.ErrExist}
+		}
+		return os.Rename(tmp, path)
+	})
+}
+
+// placeFile writes data to a temporary file beside path (named after it
+// with suffix), durably, then put moves or links it to path.
+func placeFile(path, suffix string, data []byte, mode os.FileMode, put func(tmp, path string) error) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+suffix)
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
+	defer os.Remove(tmp) // no-op after a rename; a link keeps the data
 	if err := f.Chmod(mode); err != nil {
 		f.Close()
 		return err
@@ -323,11 +360,11 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := put(tmp, path); err != nil {
 		return err
 	}
 	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable where the platform allows
+		_ = d.Sync() // make it durable where the platform allows
 		d.Close()
 	}
 	return nil

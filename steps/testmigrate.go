@@ -257,7 +257,7 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 			return "", err
 		}
 	}
-	report := &CutoverReport{Kind: ReportTest, Job: e.Plan().Job, Started: time.Now(), Parallel: 1}
+	report := &CutoverReport{Kind: ReportTest, Job: e.Plan().Job, Plan: e.State.BoundPlan(), Started: time.Now(), Parallel: 1}
 	for _, tc := range copies {
 		tc.c.rep.Started = report.Started
 	}
