@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"context"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -281,4 +282,100 @@ func TestFailedRelocateLeavesTheVMWhereItWas(t *testing.T) {
 	if folder, pool := where(); folder != subRef || pool != poolRef {
 		t.Errorf("after its relocate WebApp1 is in folder %s and pool %s, want Sub (%s) and Elsewhere (%s)", folder, pool, subRef, poolRef)
 	}
+}
+
+// TestRefusedCreateVMOfATakenNameLeavesNoFiles: a CreateVM_Task refused
+// for a name the folder holds (DuplicateName) leaves nothing on the
+// datastore, as vCenter's refusal does: neither a folder, a configuration
+// file nor the disk whose file the create would have named itself
+// ("[datastore]" and fileOperation create). Checked by browsing the whole
+// datastore before and after (HostDatastoreBrowser), so a file of any name
+// vcsim would have picked (it names a second VM of a name "Taken (1)")
+// shows.
+func TestRefusedCreateVMOfATakenNameLeavesNoFiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	prov := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	f, dc, pool := providerPlace(t, prov)
+	pv := lab.ProviderSpec()
+	ds, err := f.Datastore(ctx, pv.Datastore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func() error {
+		t.Helper()
+		var devices object.VirtualDeviceList
+		scsi, err := devices.CreateSCSIController("pvscsi")
+		if err != nil {
+			t.Fatal(err)
+		}
+		scsi.GetVirtualDevice().Key = -100
+		devices = append(devices, scsi)
+		disk := devices.CreateDisk(scsi.(types.BaseVirtualController), ds.Reference(), "["+pv.Datastore+"]")
+		disk.Key, disk.CapacityInKB = -200, 4<<10
+		devices = append(devices, disk)
+		changes, err := devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range changes {
+			if _, ok := ch.GetVirtualDeviceConfigSpec().Device.(*types.VirtualDisk); ok {
+				ch.GetVirtualDeviceConfigSpec().FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+			}
+		}
+		task, err := folders.VmFolder.CreateVM(ctx, types.VirtualMachineConfigSpec{Name: "Taken", GuestId: "otherLinux64Guest", NumCPUs: 1, MemoryMB: 64,
+			Files: &types.VirtualMachineFileInfo{VmPathName: "[" + pv.Datastore + "]"}, DeviceChange: changes}, pool, nil)
+		if err != nil {
+			t.Fatalf("CreateVM_Task: the call was refused (%v); vCenter returns a task", err)
+		}
+		return task.Wait(ctx)
+	}
+	if err := create(); err != nil {
+		t.Fatal(err)
+	}
+	before := datastoreFiles(t, ds)
+	if !slices.ContainsFunc(before, func(p string) bool { return strings.HasSuffix(p, ".vmdk") }) {
+		t.Fatalf("the first VM's disk is not on the datastore: %v", before)
+	}
+	err = create()
+	if !fault.Is(err, &types.DuplicateName{}) {
+		t.Fatalf("a second VM named Taken in the VM folder: %v, want DuplicateName", err)
+	}
+	if after := datastoreFiles(t, ds); !slices.Equal(after, before) {
+		t.Errorf("the datastore after the refused create:\n%v\nwant as before it:\n%v", after, before)
+	}
+}
+
+// datastoreFiles lists every file and folder of ds (paths relative to
+// its root, sorted), as the datastore browser finds them.
+func datastoreFiles(t *testing.T, ds *object.Datastore) []string {
+	t.Helper()
+	ctx := context.Background()
+	b, err := ds.Browser(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := b.SearchDatastoreSubFolders(ctx, ds.Path(""), &types.HostDatastoreBrowserSearchSpec{MatchPattern: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := task.WaitForResult(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range info.Result.(types.ArrayOfHostDatastoreBrowserSearchResults).HostDatastoreBrowserSearchResults {
+		var dir object.DatastorePath
+		dir.FromString(r.FolderPath)
+		for _, f := range r.File {
+			out = append(out, strings.TrimPrefix(path.Join(dir.Path, f.GetFileInfo().Path), "/"))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
