@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -92,8 +93,12 @@ type importingPool struct {
 
 // ImportVApp is vcsim's, all or nothing as vCenter's import, whose lease
 // is then held (timed, and known to every session). A VM name its folder
-// holds is refused (DuplicateName, a fault of ImportVApp itself; vcsim made
-// a second VM of the name). The call returns once the lease is ready or
+// holds gets a lease that fails with DuplicateName, nothing made: vCenter
+// answers the call and fails the lease ("govc: The name 'x' already
+// exists.", a lease's fault as govc prints it, govmomi #1927; ansible's
+// vmware_deploy_ovf, which waited only for the ready state, hung there,
+// ansible/ansible#59436, or found the failed lease gone, #61762). vcsim
+// made a second VM of the name; the lab refused the call. The call returns once the lease is ready or
 // failed (vcsim prepares the VM meanwhile; a client waits for either): a
 // VM vCenter refuses leaves no file vcsim made for it (its folder, with
 // its configuration file and the disks it made before the device it
@@ -112,9 +117,10 @@ func (p *importingPool) ImportVApp(ctx *simulator.Context, req *types.ImportVApp
 	if folder == nil {
 		folder = vmFolderOf(ctx, p.ResourcePool.Self)
 	}
-	if folder != nil {
+	if folder != nil && ctx.Session != nil {
 		if dup := nameTaken(ctx, *folder, spec.ConfigSpec.Name, types.ManagedObjectReference{}, "VirtualMachine"); dup != nil {
-			body.Fault_ = simulator.Fault(dup.FaultMessage[0].Message, dup)
+			body.Res = &types.ImportVAppResponse{Returnval: p.il.failLease(ctx, &types.LocalizedMethodFault{
+				Fault: dup, LocalizedMessage: fmt.Sprintf("The name '%s' already exists.", spec.ConfigSpec.Name)})}
 			return body
 		}
 	}
@@ -141,6 +147,33 @@ func (p *importingPool) ImportVApp(ctx *simulator.Context, req *types.ImportVApp
 	}
 	p.il.hold(l)
 	return res
+}
+
+// failLease is a new import lease of the caller's session, returned
+// initializing, that then fails with fault (state error, the fault in its
+// error) having made nothing: vCenter's answer to an import it refuses
+// once the call has returned, such as one of a name the folder holds.
+func (il *importLeases) failLease(ctx *simulator.Context, fault *types.LocalizedMethodFault) types.ManagedObjectReference {
+	l := &simulator.HttpNfcLease{HttpNfcLease: mo.HttpNfcLease{State: types.HttpNfcLeaseStateInitializing}}
+	ctx.Session.Put(l)
+	ref := l.Reference()
+	il.mu.Lock()
+	defer il.mu.Unlock()
+	if il.closed {
+		return ref
+	}
+	il.wg.Add(1)
+	go func() {
+		defer il.wg.Done()
+		lc := il.context()
+		il.reg.WithLock(lc, l, func() {
+			lc.Update(l, []types.PropertyChange{
+				{Name: "state", Val: types.HttpNfcLeaseStateError},
+				{Name: "error", Val: fault},
+			})
+		})
+	}()
+	return ref
 }
 
 // vmFolderOf is the VM folder of the datacenter holding ref.

@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/nfc"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -449,12 +451,16 @@ func TestRefusedOnPremDiskExtendKeepsSize(t *testing.T) {
 	}
 }
 
+// errImportCall marks an ImportVApp refused on the call itself.
+var errImportCall = errors.New("the ImportVApp call was refused")
+
 // TestRefusedImportLeavesNothing: an OVF import (ImportVApp, as ferry
 // deploys the L2 appliance) is all or nothing, as in vCenter. One whose
 // VM vCenter refuses (two disks on one SCSI unit) fails its lease and
-// leaves neither VM nor files; one named as a VM of its folder is refused
-// with DuplicateName ("The name '...' already exists", govmomi #1927) and
-// makes nothing; the corrected import makes the VM in its own folder; and
+// leaves neither VM nor files; one named as a VM of its folder returns its
+// lease, which fails with DuplicateName ("The name '...' already exists.",
+// govmomi #1927; the lab refused the call itself, where vCenter fails the
+// lease: docs/real-world.md) and makes nothing; the corrected import makes the VM in its own folder; and
 // aborting that import removes the VM with its folder. The lab left the
 // refused VM's folder, configuration file and first disk, so the corrected
 // import failed on the disk (FileAlreadyExists), and made a second VM of a
@@ -507,7 +513,7 @@ func TestRefusedImportLeavesNothing(t *testing.T) {
 			Files: &types.VirtualMachineFileInfo{VmPathName: "[" + spec.Datastore + "]"},
 		}}, folders.VmFolder, nil)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("%w: %w", errImportCall, err)
 		}
 		info, err := lease.Wait(ctx, nil)
 		return lease, info, err
@@ -534,8 +540,14 @@ func TestRefusedImportLeavesNothing(t *testing.T) {
 	}
 
 	_, _, err = importVM("WebApp3", "WebApp3", 0, 1)
-	if !fault.Is(err, &types.DuplicateName{}) {
-		t.Errorf("an import named as a VM of its folder: %v, want DuplicateName", err)
+	var te *task.Error
+	switch {
+	case errors.Is(err, errImportCall):
+		t.Errorf("an import named as a VM of its folder: %v; vCenter returns the lease and fails it", err)
+	case !fault.Is(err, &types.DuplicateName{}) || !errors.As(err, &te):
+		t.Errorf("an import named as a VM of its folder: %v, want its lease failed with DuplicateName", err)
+	case te.LocalizedMessage != "The name 'WebApp3' already exists.":
+		t.Errorf("the failed lease's message: %q, want vCenter's %q", te.LocalizedMessage, "The name 'WebApp3' already exists.")
 	}
 	if got := left("WebApp3 (1)"); len(got) > 0 {
 		t.Errorf("left on the datastore after the import of a taken name: %s", strings.Join(got, ", "))
