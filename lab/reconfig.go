@@ -26,10 +26,16 @@ import (
 // shared by a context), and puts the device list and the disk count back
 // when vcsim's fails, with the files the lab made for the call (files:
 // nil for none), whose deletions it makes only once vcsim's succeeded.
+// A device on a SCSI unit vCenter would refuse (scsiUnitFault) fails the
+// task before vcsim's runs.
 func reconfigure(ctx *simulator.Context, vm *simulator.VirtualMachine, req *types.ReconfigVM_Task, files *fileChanges) soap.HasFault {
 	task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
 		devices := slices.Clone(vm.Config.Hardware.Device)
 		disks := vm.Summary.Config.NumVirtualDisks
+		if f := scsiUnitFault(vm.Config.Version, devices, req.Spec.DeviceChange); f != nil {
+			files.rollback()
+			return nil, f
+		}
 		res := vm.ReconfigVMTask(ctx, req)
 		if f := res.Fault(); f != nil {
 			files.rollback()

@@ -6,11 +6,14 @@ import (
 	"os"
 	"testing"
 
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // TestReceiverApplianceManyReplicas: the receiver appliance takes the
@@ -62,5 +65,158 @@ func TestReceiverApplianceManyReplicas(t *testing.T) {
 	}
 	if disks < n || len(ctrls) < 3 {
 		t.Fatalf("%d disks on %d SCSI controllers, want %d replicas (and the appliance's own) on 3", disks, len(ctrls), n)
+	}
+}
+
+// applianceObj is the receiver appliance in the provider vCenter, as a
+// govmomi client reaches it, and its devices.
+func applianceObj(t *testing.T, c *vsphere.Client) (*object.VirtualMachine, object.VirtualDeviceList) {
+	t.Helper()
+	ctx := context.Background()
+	ref, err := c.VMByName(ctx, lab.ApplianceVM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := object.NewVirtualMachine(c.Client.Client, ref.Ref.Reference())
+	devices, err := vm.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vm, devices
+}
+
+// reconfigureDevices runs one ReconfigVM_Task on vm with changes and waits
+// for it.
+func reconfigureDevices(vm *object.VirtualMachine, changes ...types.BaseVirtualDeviceConfigSpec) error {
+	ctx := context.Background()
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
+	if err != nil {
+		return err
+	}
+	_, err = task.WaitForResult(ctx)
+	return err
+}
+
+// upgradeAppliance powers the appliance off, upgrades its virtual hardware
+// to version and powers it on again, as a provider's admin would.
+func upgradeAppliance(t *testing.T, vm *object.VirtualMachine, version string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, step := range []func() (*object.Task, error){
+		func() (*object.Task, error) { return vm.PowerOff(ctx) },
+		func() (*object.Task, error) { return vm.UpgradeVM(ctx, version) },
+		func() (*object.Task, error) { return vm.PowerOn(ctx) },
+	} {
+		task, err := step()
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatalf("upgrade the appliance to %s: %v", version, err)
+		}
+	}
+}
+
+// TestApplianceSCSIUnitsAsVCenter: the provider vCenter refuses a disk on
+// a SCSI unit a real vCenter refuses, and leaves the appliance as it was:
+// the controller's own unit (7) or a unit a disk holds (InvalidDeviceSpec),
+// a unit past the controller's, 16 and on for an LSI Logic controller and
+// for a ParaVirtual one below hardware version 14, 64 and on for a
+// ParaVirtual one from version 14 (InvalidArgument on unitNumber). It takes
+// units 16 to 63 of a ParaVirtual controller from version 14. (Stock vcsim
+// took any unit no disk held: 7, 16 on LSI Logic, 70.)
+func TestApplianceSCSIUnitsAsVCenter(t *testing.T) {
+	t.Parallel()
+	_, c := providerLab(t)
+	pv := lab.ProviderSpec()
+	disks := replicas(t, c, "WebApp1", 4, 1<<20)
+	vm, devices := applianceObj(t, c)
+	ds, err := find.NewFinder(c.Client.Client, true).Datastore(context.Background(), "/"+pv.Datacenter+"/datastore/"+pv.Datastore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pvscsi := devices.SelectByType((*types.ParaVirtualSCSIController)(nil))
+	if len(pvscsi) != 1 {
+		t.Fatalf("appliance has %d paravirtual SCSI controllers, want 1", len(pvscsi))
+	}
+	diskAt := func(ctrl types.BaseVirtualController, unit int32, path string) error {
+		_, before := applianceObj(t, c)
+		// Not CreateDisk(ctrl, ...): govmomi's unit picking indexes 30
+		// units and panics on a controller with a device on unit 30 or on.
+		disk := before.CreateDisk(nil, ds.Reference(), path)
+		disk.Key, disk.ControllerKey, disk.UnitNumber = before.NewKey(), ctrl.GetVirtualController().Key, &unit
+		err := reconfigureDevices(vm, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: disk})
+		if err != nil {
+			if _, after := applianceObj(t, c); len(after) != len(before) {
+				t.Errorf("unit %d refused, yet the appliance went from %d to %d devices", unit, len(before), len(after))
+			}
+		}
+		return err
+	}
+	refused := func(what string, err error, want types.BaseMethodFault) {
+		t.Helper()
+		if !fault.Is(err, want) {
+			t.Errorf("%s: %v, want %T", what, err, want)
+		}
+		if a, ok := want.(*types.InvalidArgument); ok {
+			var got *types.InvalidArgument
+			if _, ok := fault.As(err, &got); ok && got.InvalidProperty != a.InvalidProperty {
+				t.Errorf("%s: InvalidArgument on %q, want %q", what, got.InvalidProperty, a.InvalidProperty)
+			}
+		}
+	}
+	ctrl := pvscsi[0].(types.BaseVirtualController)
+	if v := pvscsi[0].(*types.ParaVirtualSCSIController); v.ScsiCtlrUnitNumber != 7 {
+		t.Fatalf("the controller sits on unit %d, want 7", v.ScsiCtlrUnitNumber)
+	}
+	boot := devices.SelectByType((*types.VirtualDisk)(nil))[0].GetVirtualDevice()
+	refused("vmx-13, paravirtual, unit 7", diskAt(ctrl, 7, disks[0].Path), &types.InvalidDeviceSpec{})
+	refused("vmx-13, paravirtual, the boot disk's unit", diskAt(ctrl, *boot.UnitNumber, disks[0].Path), &types.InvalidDeviceSpec{})
+	refused("vmx-13, paravirtual, unit 16", diskAt(ctrl, 16, disks[0].Path), &types.InvalidArgument{InvalidProperty: "unitNumber"})
+	if err := diskAt(ctrl, 15, disks[0].Path); err != nil {
+		t.Errorf("vmx-13, paravirtual, unit 15: %v", err)
+	}
+
+	upgradeAppliance(t, vm, "vmx-19")
+	if err := diskAt(ctrl, 16, disks[1].Path); err != nil {
+		t.Errorf("vmx-19, paravirtual, unit 16: %v", err)
+	}
+	if err := diskAt(ctrl, 63, disks[2].Path); err != nil {
+		t.Errorf("vmx-19, paravirtual, unit 63: %v", err)
+	}
+	refused("vmx-19, paravirtual, unit 64", diskAt(ctrl, 64, disks[3].Path), &types.InvalidArgument{InvalidProperty: "unitNumber"})
+	refused("vmx-19, paravirtual, unit 7", diskAt(ctrl, 7, disks[3].Path), &types.InvalidDeviceSpec{})
+
+	// An LSI Logic controller holds 16 units on every hardware version.
+	_, devices = applianceObj(t, c)
+	lsi, err := devices.CreateSCSIController("lsilogic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reconfigureDevices(vm, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: lsi}); err != nil {
+		t.Fatal(err)
+	}
+	_, devices = applianceObj(t, c)
+	lsis := devices.SelectByType((*types.VirtualLsiLogicController)(nil))
+	if len(lsis) != 1 {
+		t.Fatalf("%d LSI Logic controllers after adding one", len(lsis))
+	}
+	refused("vmx-19, LSI Logic, unit 16", diskAt(lsis[0].(types.BaseVirtualController), 16, disks[3].Path), &types.InvalidArgument{InvalidProperty: "unitNumber"})
+	if err := diskAt(lsis[0].(types.BaseVirtualController), 15, disks[3].Path); err != nil {
+		t.Errorf("vmx-19, LSI Logic, unit 15: %v", err)
+	}
+	_, devices = applianceObj(t, c)
+	got := map[string]bool{}
+	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+		v := d.GetVirtualDevice()
+		got[fmt.Sprintf("%d:%d", v.ControllerKey, *v.UnitNumber)] = true
+	}
+	for _, want := range []string{
+		fmt.Sprintf("%d:15", ctrl.GetVirtualController().Key), fmt.Sprintf("%d:16", ctrl.GetVirtualController().Key),
+		fmt.Sprintf("%d:63", ctrl.GetVirtualController().Key), fmt.Sprintf("%d:15", lsis[0].GetVirtualDevice().Key),
+	} {
+		if !got[want] {
+			t.Errorf("no disk on %s; disks on %v", want, got)
+		}
 	}
 }
