@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vmware/govmomi/fault"
@@ -17,9 +19,10 @@ import (
 )
 
 // TestReceiverApplianceManyReplicas: the receiver appliance takes the
-// replica disks of more VMs than one SCSI controller holds (15 disks), one
-// VM at a time as step 6 hot-adds them: another paravirtual controller is
-// hot-added when one is full, no disk gets a unit beyond 15 or the
+// replica disks of more VMs than one SCSI controller holds (15 disks at the
+// lab appliance's vmx-13), one VM at a time as step 6 hot-adds them:
+// another paravirtual controller is hot-added when one is full, no disk
+// gets a unit beyond 15 or the
 // controller's own (7), and every disk shows in the appliance by UUID.
 // (It used to crash with an index out of range past the first controller.)
 func TestReceiverApplianceManyReplicas(t *testing.T) {
@@ -218,5 +221,75 @@ func TestApplianceSCSIUnitsAsVCenter(t *testing.T) {
 		if !got[want] {
 			t.Errorf("no disk on %s; disks on %v", want, got)
 		}
+	}
+}
+
+// scsiLayout reads the appliance's disks as govmomi does: how many SCSI
+// controllers it has, and each disk's controller and unit.
+func scsiLayout(t *testing.T, c *vsphere.Client) (ctrls int, units map[int32][]int32) {
+	t.Helper()
+	_, devices := applianceObj(t, c)
+	units = map[int32][]int32{}
+	for _, d := range devices {
+		if _, ok := d.(types.BaseVirtualSCSIController); ok {
+			ctrls++
+		}
+	}
+	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+		v := d.GetVirtualDevice()
+		units[v.ControllerKey] = append(units[v.ControllerKey], *v.UnitNumber)
+	}
+	return ctrls, units
+}
+
+// TestReceiverApplianceWideParavirtual: on a receiver appliance of virtual
+// hardware version 14 or later, ferry hot-adds replicas onto units 16 to
+// 63 of its paravirtual SCSI controller before it adds another controller;
+// 40 replicas (and the boot disk) take the one controller.
+func TestReceiverApplianceWideParavirtual(t *testing.T) {
+	t.Parallel()
+	_, c := providerLab(t)
+	vm, _ := applianceObj(t, c)
+	upgradeAppliance(t, vm, "vmx-19")
+	disks := replicas(t, c, "DB1", 40, 1<<20)
+	if _, err := c.AttachDisks(context.Background(), lab.ProviderSpec().Datacenter, lab.ApplianceVM, disks); err != nil {
+		t.Fatal(err)
+	}
+	ctrls, units := scsiLayout(t, c)
+	if ctrls != 1 || len(units) != 1 {
+		t.Fatalf("41 disks on %d SCSI controllers (disks on %d), want 1: %v", ctrls, len(units), units)
+	}
+	for _, us := range units {
+		if len(us) != 41 || slices.Max(us) != 41 || slices.Contains(us, 7) {
+			t.Errorf("units %v, want 0 to 41 but 7", us)
+		}
+	}
+}
+
+// TestReceiverApplianceFullSaysWhatToDo: an appliance whose four SCSI
+// controllers are full (vmx-13: 15 disks each, the boot disk and 59
+// replicas) refuses the next replica with an error that says how many
+// disks it holds, and what to do.
+func TestReceiverApplianceFullSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	_, c := providerLab(t)
+	dc := lab.ProviderSpec().Datacenter
+	if _, err := c.AttachDisks(context.Background(), dc, lab.ApplianceVM, replicas(t, c, "DB1", 59, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if ctrls, _ := scsiLayout(t, c); ctrls != 4 {
+		t.Fatalf("60 disks on %d SCSI controllers, want 4", ctrls)
+	}
+	_, err := c.AttachDisks(context.Background(), dc, lab.ApplianceVM, replicas(t, c, "DB2", 1, 1<<20))
+	if err == nil {
+		t.Fatal("a 61st disk hot-added to an appliance of four 15-disk controllers")
+	}
+	for _, want := range []string{"holds 60 disks", "4 SCSI controllers", "60 at most at vmx-13", "another receiver appliance", "63 disks on virtual hardware vmx-14 or later"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if _, units := scsiLayout(t, c); len(units) != 4 {
+		t.Errorf("disks on %d controllers after the refusal", len(units))
 	}
 }

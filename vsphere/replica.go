@@ -191,7 +191,7 @@ func (c *Client) AttachDisks(ctx context.Context, datacenter, vmName string, dis
 		return nil, fmt.Errorf("receiver appliance: %w", err)
 	}
 	var m mo.VirtualMachine
-	if err := vm.Properties(ctx, vm.Reference(), []string{"config.hardware.device", "config.extraConfig", "runtime.powerState"}, &m); err != nil {
+	if err := vm.Properties(ctx, vm.Reference(), []string{"config.hardware.device", "config.extraConfig", "config.version", "runtime.powerState"}, &m); err != nil {
 		return nil, fmt.Errorf("receiver appliance %s: %w", vmName, err)
 	}
 	if m.Config == nil {
@@ -216,7 +216,7 @@ func (c *Client) AttachDisks(ctx context.Context, datacenter, vmName string, dis
 		if err != nil {
 			return nil, fmt.Errorf("replica disk %s: datastore %s: %w", d.Path, p.Datastore, err)
 		}
-		ctrl, unit, ok := freeSCSISlot(devices)
+		ctrl, unit, ok := freeSCSISlot(devices, m.Config.Version)
 		if !ok && len(scsiControllers(devices)) > 0 && len(scsiControllers(devices)) < maxSCSIControllers {
 			// Every controller is full: hot-add another (paravirtual) one.
 			if devices, err = addSCSIController(ctx, vm, devices); err != nil {
@@ -225,13 +225,16 @@ func (c *Client) AttachDisks(ctx context.Context, datacenter, vmName string, dis
 			for _, dev := range spec.DeviceChange { // the disks of this call so far
 				devices = append(devices, dev.GetVirtualDeviceConfigSpec().Device)
 			}
-			ctrl, unit, ok = freeSCSISlot(devices)
+			ctrl, unit, ok = freeSCSISlot(devices, m.Config.Version)
 		}
 		if !ok {
-			return nil, fmt.Errorf("receiver appliance %s: no free SCSI slot to hot-add %s (it takes %d controllers of %d disks at most): use another receiver appliance for more VMs", vmName, d.Path, maxSCSIControllers, scsiUnits-1)
+			return nil, scsiFull(vmName, m.Config.Version, devices, d.Path)
 		}
-		disk := devices.CreateDisk(ctrl, ds.Reference(), d.Path)
-		disk.UnitNumber = &unit
+		// Not CreateDisk(ctrl, ...): govmomi's unit picking indexes 30
+		// units and panics on a controller with a device on unit 30 or on,
+		// which a paravirtual controller at vmx-14+ has.
+		disk := devices.CreateDisk(nil, ds.Reference(), d.Path)
+		disk.Key, disk.ControllerKey, disk.UnitNumber = devices.NewKey(), ctrl.GetVirtualController().Key, &unit
 		disk.CapacityInKB = d.Capacity / 1024
 		disk.CapacityInBytes = d.Capacity
 		devices = append(devices, disk) // so the next disk takes the next unit
