@@ -50,7 +50,7 @@ func TestRunRefusesMissingPrivileges(t *testing.T) {
 		// Step 7 runs the plan's guest ping from WebApp1, on-prem.
 		"step 7 (Checks)", `privilege "VirtualMachine.GuestOperations.Execute"`, "on VM WebApp1, needed to run the plan's guest pings from it",
 		`privilege "Datastore.FileManagement"`, "provider vCenter " + l.Provider.URL, "on datastore provider-ds, needed to create the replica disks",
-		"ferry's account " + lab.FerryUser, "nothing was changed",
+		"ferry's account " + lab.FerryPrincipal, "nothing was changed",
 		// Step 3 deploys the L2 appliance, powers it on and creates the
 		// sink port group on-prem.
 		"step 3 (L2 appliance)", "power the L2 appliance on", `privilege "DVPortgroup.Create"`, "on distributed switch onprem-vds, needed to create the sink port group",

@@ -9,6 +9,9 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/vsphere"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // TestCreateVMAnswerHeld: under HoldCreateVMAnswers, a CreateVM call its
@@ -47,6 +50,22 @@ func TestCreateVMAnswerHeld(t *testing.T) {
 	tasks, err := c.CreateVMTasks(bg, pv.Datacenter, unfinished.Sent)
 	if err != nil || len(tasks) == 0 {
 		t.Fatalf("CreateVM tasks in the task history: %v %v; want the held one", tasks, err)
+	}
+	// Among the VM folder's recent tasks too, as vCenter lists a task.
+	dc, err := find.NewFinder(c.Client.Client).Datacenter(bg, pv.Datacenter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, err := dc.Folders(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vmFolder mo.Folder
+	if err := folders.VmFolder.Properties(bg, folders.VmFolder.Reference(), []string{"recentTask"}, &vmFolder); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(vmFolder.RecentTask, func(r types.ManagedObjectReference) bool { return r.Value == tasks[0].Value }) {
+		t.Errorf("the VM folder's recent tasks %v, want the held task %s among them", vmFolder.RecentTask, tasks[0].Value)
 	}
 	hold.Release()
 	// The newest is the call's.

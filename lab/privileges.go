@@ -113,14 +113,14 @@ func (p *Privileges) holds(id string) bool {
 func enforcePrivileges(reg *simulator.Registry, p *Privileges) {
 	simwrap.Wrap(reg, "AuthorizationManager", []string{"HasPrivilegeOnEntities", "HasPrivilegeOnEntity"}, func(ctx *simulator.Context, obj mo.Reference) mo.Reference {
 		m, ok := obj.(*simulator.AuthorizationManager)
-		if !ok || ctx.Session == nil || ctx.Session.UserName != FerryUser {
+		if !ok || ctx.Session == nil || ctx.Session.UserName != FerryPrincipal {
 			return nil
 		}
 		return &ferryAuthorization{AuthorizationManager: m, p: p, session: ctx.Session.Key}
 	})
 	prev := reg.Handler
 	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if ctx.Session != nil && ctx.Session.UserName == FerryUser {
+		if ctx.Session != nil && ctx.Session.UserName == FerryPrincipal {
 			for _, id := range requiredPrivileges(method) {
 				if !p.holds(id) {
 					return nil, &types.NoPermission{Object: &method.This, PrivilegeId: id}

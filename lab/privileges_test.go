@@ -84,8 +84,8 @@ func TestPrivilegeCheckAfterServiceTicket(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	cfg := l.Config()
 	c := connect(t, cfg.OnPrem.URL, cfg.OnPrem.Username, cfg.OnPrem.Password, l.CAFile)
-	if got := c.UserName(ctx); got != lab.FerryUser {
-		t.Fatalf("session user %q before a ticket, want %s", got, lab.FerryUser)
+	if got := c.UserName(ctx); got != lab.FerryPrincipal {
+		t.Fatalf("session user %q before a ticket, want %s (vCenter names a session by its principal)", got, lab.FerryPrincipal)
 	}
 	addr := l.OnPrem.ESX.Addr(l.OnPrem.Spec.Hosts[0])
 	if _, err := methods.AcquireGenericServiceTicket(ctx, c.Client.Client, &types.AcquireGenericServiceTicket{
@@ -94,8 +94,8 @@ func TestPrivilegeCheckAfterServiceTicket(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.UserName(ctx); got != lab.FerryUser {
-		t.Fatalf("session user %q after a service ticket, want %s", got, lab.FerryUser)
+	if got := c.UserName(ctx); got != lab.FerryPrincipal {
+		t.Fatalf("session user %q after a service ticket, want %s", got, lab.FerryPrincipal)
 	}
 }
 

@@ -227,6 +227,10 @@ func createVMAtomic(ctx *simulator.Context, f *simulator.Folder, req *types.Crea
 		ctx.Map.WithLock(ctx, task, func() {
 			task.Info.Entity, task.Info.EntityName, task.Info.DescriptionId = &self, self.Value, "Folder.createVm"
 		})
+		// Among the folder's recent tasks, as vCenter lists a task
+		// (vcsim listed it under the stand-in entity); the caller holds
+		// the folder's lock.
+		ctx.Update(f, []types.PropertyChange{{Name: "recentTask", Val: append(slices.Clone(f.RecentTask), ref)}})
 		hold.heldTask(ref, req.Config.Name)
 	}
 	return &methods.CreateVM_TaskBody{Res: &types.CreateVM_TaskResponse{Returnval: ref}}

@@ -176,8 +176,11 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	sessions := enforceSessions(m.Map(), cmp.Or(spec.SessionIdle, DefaultSessionIdle))
 	user, pass := "administrator@vsphere.local", randomSecret()
 	ferryPass := randomSecret()
+	// Logins are checked by principal, the name vCenter gives a session
+	// (namePrincipals rewrites the login name before vcsim takes it).
+	namePrincipals(m.Map(), map[string]string{user: AdminPrincipal, FerryUser: FerryPrincipal})
 	m.Map().SessionManager().ValidLogin = func(req *types.Login) bool {
-		return req.UserName == user && req.Password == pass || req.UserName == FerryUser && req.Password == ferryPass
+		return req.UserName == AdminPrincipal && req.Password == pass || req.UserName == FerryPrincipal && req.Password == ferryPass
 	}
 	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(user, pass)}
 	m.Service.TLS = tlsCfg
@@ -217,9 +220,9 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	markUplinkPortgroups(m.Map())
 	folderAccess := func(r *http.Request) (int, error) {
 		switch {
-		case sessions.live(r, user):
+		case sessions.live(r, AdminPrincipal):
 			return 0, nil
-		case sessions.live(r, FerryUser):
+		case sessions.live(r, FerryPrincipal):
 			if id := folderPrivilege(r.Method); !vc.Privileges.holds(id) {
 				return http.StatusForbidden, fmt.Errorf("permission denied: %s lacks %s on datastore %s (HTTP access to datastore files needs it)", FerryUser, id, r.URL.Query().Get("dsName"))
 			}

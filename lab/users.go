@@ -1,0 +1,97 @@
+package lab
+
+import (
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Users as vCenter names them. A vCenter SSO account logs in as
+// user@domain ("administrator@vsphere.local"), and vCenter then names it
+// DOMAIN\user, the domain upper-cased: its session's user
+// (UserSession.userName, "VSPHERE.LOCAL\Administrator"), the user of the
+// events it posts and of the tasks it begins (TaskInfo.reason, a
+// TaskReasonUser). Stock vcsim keeps the login name as given for the
+// session and names "vcsim" the user of every task.
+
+// FerryPrincipal is FerryUser as vCenter names it once logged in: its
+// sessions' user and the user of the tasks they begin.
+const FerryPrincipal = `VSPHERE.LOCAL\ferry`
+
+// AdminPrincipal is the administrator (VCenter.Username) as vCenter names
+// it once logged in.
+const AdminPrincipal = `VSPHERE.LOCAL\Administrator`
+
+// vcsimTaskUser is the user vcsim names for every task it begins.
+const vcsimTaskUser = "vcsim"
+
+// namePrincipals makes reg's vCenter name each session by its account's
+// principal (logins maps a login name to it): the Login request's user
+// name is rewritten before vcsim takes it, so that vcsim's session, its
+// sessionList and SessionIsActive know the principal. A login that names
+// the principal itself is taken as is (vCenter takes DOMAIN\user too).
+func namePrincipals(reg *simulator.Registry, logins map[string]string) {
+	prev := reg.Handler
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		if req, ok := method.Body.(*types.Login); ok {
+			if p, known := logins[req.UserName]; known {
+				req.UserName = p
+			}
+		}
+		if prev != nil {
+			return prev(ctx, method)
+		}
+		return nil, nil
+	}
+	reg.AddHandler(&taskUsers{reg: reg})
+}
+
+// taskUsers names the user of each task a logged-in session begins, as
+// vCenter does (TaskReasonUser, the session's user): vcsim names "vcsim".
+// It does so as the task starts running (its first update, made with the
+// context of the call that began it), before the call answers.
+type taskUsers struct {
+	reg *simulator.Registry
+}
+
+// Reference implements simulator.RegisterObject.
+func (u *taskUsers) Reference() types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: "FerryLabTaskUsers", Value: "task-users"}
+}
+
+func (u *taskUsers) PutObject(*simulator.Context, mo.Reference)                    {}
+func (u *taskUsers) RemoveObject(*simulator.Context, types.ManagedObjectReference) {}
+
+// UpdateObject names the user of a task that starts running, if vcsim
+// named it and the call that began it is a logged-in session's (the lab's
+// own models' tasks keep vcsim's user).
+func (u *taskUsers) UpdateObject(ctx *simulator.Context, obj mo.Reference, changes []types.PropertyChange) {
+	task, ok := obj.(*mo.Task)
+	if !ok || ctx == nil || ctx.Session == nil || task.Info.State != types.TaskInfoStateRunning {
+		return
+	}
+	if r, ok := task.Info.Reason.(*types.TaskReasonUser); !ok || r.UserName != vcsimTaskUser {
+		return
+	}
+	started := false
+	for _, c := range changes {
+		started = started || c.Name == "info.state"
+	}
+	if !started || !u.loggedIn(ctx.Session) {
+		return
+	}
+	// Under the task's lock (vcsim updates its task under it).
+	ctx.Map.Update(ctx, task, []types.PropertyChange{{Name: "info.reason", Val: &types.TaskReasonUser{UserName: ctx.Session.UserName}}})
+}
+
+// loggedIn says whether s is a session vCenter's SessionManager keeps (a
+// login, not one of the lab's own models).
+func (u *taskUsers) loggedIn(s *simulator.Session) bool {
+	if s.Key == "" || s.UserName == "" {
+		return false
+	}
+	res := u.reg.SessionManager().SessionIsActive(&simulator.Context{Map: u.reg}, &types.SessionIsActive{SessionID: s.Key, UserName: s.UserName})
+	b, ok := res.(*methods.SessionIsActiveBody)
+	return ok && b.Res != nil && b.Res.Returnval
+}
