@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/vsphere"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -78,6 +79,70 @@ func TestCreateVMAnswerHeld(t *testing.T) {
 	}
 	if files, err := c.DiskFilesOf(bg, ref); err != nil || !slices.Contains(files, disk.Path) {
 		t.Fatalf("the VM made holds %v (%v), want %s", files, err, disk.Path)
+	}
+	hold.Ended()
+}
+
+// TestCreateVMTasksListTheCallersOwn: CreateVMTasks lists only the CreateVM
+// tasks its session's user began. Another user's CreateVM in the same VM
+// folder, begun while ferry's call was cut off (an admin making a VM of
+// their own meanwhile), is not listed, so the rollback that follows the
+// listed tasks (waiting for each to end) does not follow it; ferry's own
+// task is listed and makes its VM.
+func TestCreateVMTasksListTheCallersOwn(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	cfg := l.Config()
+	pv := lab.ProviderSpec()
+	ferry := connect(t, cfg.Provider.URL, cfg.Provider.Username, cfg.Provider.Password, l.CAFile)
+	admin := connect(t, l.Provider.URL, l.Provider.Username, l.Provider.Password, l.CAFile)
+	disk := newReplica(t, ferry, "WebApp2", 8<<20)
+	theirs := newReplica(t, admin, "Other", 8<<20)
+	hold := l.Provider.HoldCreateVMAnswers()
+	t.Cleanup(hold.Release)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-hold.Began():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	_, err := ferry.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: pv.Datacenter, Pool: pv.Pool,
+		Datastore: pv.Datastore, Disks: []vsphere.DiskFile{disk}})
+	var unfinished *vsphere.CreateUnfinishedError
+	if !errors.As(err, &unfinished) || unfinished.Task.Value != "" {
+		t.Fatalf("create cut off while its answer was held: %v (%+v); want it unfinished, its task unknown", err, unfinished)
+	}
+	bg := context.Background()
+	type made struct {
+		ref vsphere.Ref
+		err error
+	}
+	adminMade := make(chan made, 1)
+	go func() {
+		ref, err := admin.CreateVMOverDisks(bg, vsphere.VMOverDisks{Name: "Other", Datacenter: pv.Datacenter, Pool: pv.Pool,
+			Datastore: pv.Datastore, Disks: []vsphere.DiskFile{theirs}})
+		adminMade <- made{ref, err}
+	}()
+	<-hold.Began() // the admin's task has begun, its answer held
+	tasks, err := ferry.CreateVMTasks(bg, pv.Datacenter, unfinished.Sent)
+	hold.Release()
+	if m := <-adminMade; m.err != nil {
+		t.Fatalf("the admin's CreateVM: %v", m.err)
+	}
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("CreateVM tasks in the task history: %v %v; want ferry's", tasks, err)
+	}
+	for _, task := range tasks {
+		ref, ok, err := ferry.CreatedVM(bg, task, time.Now().Add(time.Minute))
+		if err != nil || !ok {
+			t.Fatalf("task %s: %v %v; want it to make ferry's VM", task.Value, ok, err)
+		}
+		if name, _, err := ferry.VMByRef(bg, ref); err != nil || name != "WebApp2" {
+			t.Errorf("CreateVMTasks of ferry's session lists task %s, which made %s %q (%v): another user's, want ferry's own (WebApp2) alone", task.Value, ref.Value, name, err)
+		}
 	}
 	hold.Ended()
 }

@@ -2188,8 +2188,9 @@ func (c *vmCutover) settleCreate(ctx context.Context) error {
 // settleCutCreate is settleCreate when the CreateVM call itself was cut
 // off by the stop (vCenter's answer, naming its task, never came): vCenter
 // may or may not have had the request. It looks in the provider vCenter's
-// task history for the CreateVM tasks begun in the VM folder since the
-// request was sent, follows each (at most createSettleTimeout), and makes
+// task history for the CreateVM tasks ferry's account began in the VM
+// folder since the request was sent (another user's are not followed),
+// follows each (at most createSettleTimeout), and makes
 // the VM one made with the target's name over this VM's replica disks the
 // target, which the rollback removes, its replica disks detached first.
 // Found by no task (the history unreadable, or the task not listed yet), a
@@ -2236,7 +2237,7 @@ func (c *vmCutover) settleCutCreate(ctx context.Context) error {
 		for _, t := range tasks {
 			names = append(names, t.Value)
 		}
-		c.emit(Progress(fmt.Sprintf("%s: the request creating the target was cut off by the stop, before vCenter's answer: the provider vCenter's task history shows %d CreateVM task(s) in its VM folder from about when it was sent (%s UTC) on (%s): waiting until %s UTC for them to end, to remove a VM %s one makes over the replica disks (its replica disks kept)",
+		c.emit(Progress(fmt.Sprintf("%s: the request creating the target was cut off by the stop, before vCenter's answer: the provider vCenter's task history shows %d CreateVM task(s) of ferry's account in its VM folder from about when it was sent (%s UTC) on (%s): waiting until %s UTC for them to end, to remove a VM %s one makes over the replica disks (its replica disks kept)",
 			c.plan.Name, len(tasks), since.UTC().Format("15:04:05"), strings.Join(names, ", "), until.UTC().Format("15:04:05"), p.Name), -1))
 	}
 	for _, t := range tasks {

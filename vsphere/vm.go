@@ -13,6 +13,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/session"
 	vimtask "github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -435,11 +436,15 @@ const createVMTaskMargin = time.Minute
 // CreateVMTasks lists the CreateVM tasks (Folder.createVm) that vCenter
 // queued in datacenter's VM folder since since (this machine's clock: read
 // as vCenter's clock now less the time elapsed since, widened by a minute
-// for drift), whatever their state, newest first. It reads vCenter's task
-// history (a TaskHistoryCollector filtered by the folder and the queue
-// time, destroyed after; the tasks of the last 1000 at most); it changes
-// nothing. A task does not say the name of the VM it makes: CreatedVM
-// says which VM it made.
+// for drift) for this client's account, whatever their state, newest
+// first. It reads vCenter's task history (a TaskHistoryCollector filtered
+// by the folder and the queue time, destroyed after; the tasks of the last
+// 1000 at most) and keeps the tasks whose reason names the user of this
+// client's session (TaskReasonUser; vCenter names both by the account's
+// principal, "VSPHERE.LOCAL\ferry" for a login as ferry@vsphere.local):
+// another user's CreateVM in that folder and window is not this client's.
+// It changes nothing. A task does not say the name of the VM it makes:
+// CreatedVM says which VM it made.
 func (c *Client) CreateVMTasks(ctx context.Context, datacenter string, since time.Time) ([]Ref, error) {
 	_, dc, err := c.finderIn(ctx, datacenter)
 	if err != nil {
@@ -448,6 +453,13 @@ func (c *Client) CreateVMTasks(ctx context.Context, datacenter string, since tim
 	folders, err := dc.Folders(ctx)
 	if err != nil {
 		return nil, err
+	}
+	us, err := session.NewManager(c.Client.Client).UserSession(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("vCenter %s: its session's user: %w", c.Endpoint, err)
+	}
+	if us == nil {
+		return nil, fmt.Errorf("vCenter %s: its session's user: not logged in", c.Endpoint)
 	}
 	now, err := methods.GetCurrentTime(ctx, c.Client.Client)
 	if err != nil {
@@ -473,7 +485,11 @@ func (c *Client) CreateVMTasks(ctx context.Context, datacenter string, since tim
 	slices.SortFunc(page, func(a, b types.TaskInfo) int { return b.QueueTime.Compare(a.QueueTime) })
 	var out []Ref
 	for _, t := range page {
-		if t.DescriptionId == "Folder.createVm" {
+		// Its user checked here, not with the collector's filter
+		// (TaskFilterSpec.UserName): the page holds the folder's tasks
+		// of a few minutes, and the reason is what vCenter records.
+		by, isUser := t.Reason.(*types.TaskReasonUser)
+		if t.DescriptionId == "Folder.createVm" && isUser && strings.EqualFold(by.UserName, us.UserName) {
 			out = append(out, refOf(t.Task))
 		}
 	}
