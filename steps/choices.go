@@ -58,7 +58,7 @@ func ChoicesDependOn(key string) []string {
 	switch key {
 	case "vdc":
 		return []string{"org"}
-	case "edge_gateway", "storage_profile", TestNetworkKey:
+	case "edge_gateway", "storage_profile", TestNetworkKey, NetworksKey:
 		return []string{"org", "vdc"}
 	case "provider.resource_pool", "provider.datastore", "provider.receiver_vm", "provider.network":
 		return []string{"provider.datacenter"}
@@ -77,6 +77,8 @@ func ChoicesDependOn(key string) []string {
 //     does not hold the replica datastore) and the VDC's networks a test
 //     copy may run on (TestNetworkKey: the ISOLATED ones; none is an
 //     error saying what to do);
+//   - both: the networks: pairs (NetworksKey), each port group a VM uses
+//     with each of the VDC's networks (networkChoices);
 //   - the on-prem vCenter: datacenters and datastores (noted: free space)
 //     and appliance.datacenter's port groups (the sink's noted: VMs on it,
 //     a trunk) for the appliance's fields;
@@ -104,6 +106,8 @@ func (e *Env) Choices(ctx context.Context, key string, answers map[string]string
 		return datastoreChoices(ctx, c, answer(answers, "appliance.datacenter", e.Plan().Appliance.Datacenter))
 	case "provider.datacenter", "provider.resource_pool", "provider.datastore", "provider.receiver_vm", "provider.network":
 		return e.providerChoices(ctx, key, answers)
+	case NetworksKey:
+		return e.networkChoices(ctx, answers)
 	case "provider.receiver_kind":
 		return []Choice{
 			{Value: replication.KindAppliance, Note: "the replica disks hot-added to the receiver appliance VM (the default)"},

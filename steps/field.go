@@ -35,6 +35,10 @@ type Field struct {
 	// Bool marks a true/false answer: front ends offer a toggle, and read
 	// it with ParseBool.
 	Bool bool
+	// List marks an answer of comma-separated entries (the networks'
+	// port group=network pairs): a front end's pick list completes the
+	// entry being typed, the last, and leaves the others.
+	List bool
 }
 
 // FieldError is a bad or missing answer.

@@ -188,7 +188,7 @@ func vmFields() []Field {
 	return append([]Field{
 		str("rpo", "RPO", "how old the replica may get, between 1m and 24h (each VM may override it)", false,
 			func(pf *PlanFile) *string { return &pf.RPO }, ValidRPO, fixed(DefaultRPO)),
-	}, append(providerFields(), probesField())...)
+	}, append(providerFields(), networksField(), probesField())...)
 }
 
 // providerFields are where the replicas and the target VMs go in the

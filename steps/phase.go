@@ -201,10 +201,10 @@ func (e *Env) PickRefusal(vm vsphere.VM) string {
 }
 
 // UnmappedPortgroup says that vm has a NIC on port group pg, which maps to
-// no org VDC network, and what to do: only the plan file's networks: maps
-// it (the wizard has no field for it, and keeps the plan it read).
+// no org VDC network, and what to do: map it in the plan's networks:, which
+// the wizard asks as VM selection's "Other networks".
 func UnmappedPortgroup(vm, pg string) string {
-	return fmt.Sprintf("%s: port group %q %v; add it under networks: in the plan file and start ferry again", vm, pg, ErrNoNetworkMapping)
+	return fmt.Sprintf("%s: port group %q %v; map it in the options' Other networks as %s=<org VDC network> (the plan's networks:)", vm, pg, ErrNoNetworkMapping, pg)
 }
 
 // ownedRefusal refuses the VMs ferry must never migrate whatever their

@@ -391,8 +391,9 @@ func (pf *PlanFile) NICNetwork(vm VMPlan, pg string) (string, bool) {
 }
 
 // ErrNoNetworkMapping: a NIC of a VM is on a port group that maps to no org
-// VDC network. Only the plan file's networks: says where it goes (the
-// wizard has no field for it): answering again does not help.
+// VDC network. Only the plan's networks: says where it goes (the wizard asks
+// it as VM selection's "Other networks", NetworksKey): running the step
+// again with the same plan does not help.
 var ErrNoNetworkMapping = errors.New("maps to no org VDC network")
 
 // nicNetworks maps every NIC of cfg to its org VDC network; a NIC without
@@ -406,12 +407,16 @@ func nicNetworks(pf *PlanFile, p VMPlan, cfg vsphere.VMConfig, existing map[stri
 	for _, nic := range cfg.NICs {
 		n, ok := pf.NICNetwork(p, nic.Portgroup)
 		if !ok {
-			return nil, fmt.Errorf("VM %s: NIC %s %s is on port group %q, which %w: add it to the plan's networks: (e.g. networks: {%s: <org VDC network>}; networks in VDC %s: %s)",
-				p.Name, nic.Type, nic.MAC, nic.Portgroup, ErrNoNetworkMapping, nic.Portgroup, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "))
+			return nil, &NetworksError{fmt.Errorf("VM %s: NIC %s %s is on port group %q, which %w: add it to the plan's networks: (e.g. networks: {%s: <org VDC network>}; networks in VDC %s: %s)",
+				p.Name, nic.Type, nic.MAC, nic.Portgroup, ErrNoNetworkMapping, nic.Portgroup, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "))}
 		}
 		if !existing[n] && !willExist(n) {
-			return nil, fmt.Errorf("VM %s: NIC %s %s on port group %q maps to org VDC network %q, which VDC %s does not have (networks: %s)",
+			err := fmt.Errorf("VM %s: NIC %s %s on port group %q maps to org VDC network %q, which VDC %s does not have (networks: %s)",
 				p.Name, nic.Type, nic.MAC, nic.Portgroup, n, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "))
+			if pf.Networks[nic.Portgroup] == n {
+				return nil, &NetworksError{err} // the networks: entry's
+			}
+			return nil, err
 		}
 		out = append(out, n)
 	}
@@ -433,9 +438,9 @@ func checkNetworkMap(pf *PlanFile, vms []vsphere.VM, existing map[string]bool) e
 		n := pf.Networks[pg]
 		switch {
 		case !used[pg]:
-			return fmt.Errorf("networks: %s: no VM on the on-prem vCenter has a NIC on port group %q (port groups in use: %s)", pg, pg, strings.Join(slices.Sorted(maps.Keys(used)), ", "))
+			return &NetworksError{fmt.Errorf("networks: %s: no VM on the on-prem vCenter has a NIC on port group %q (port groups in use: %s)", pg, pg, strings.Join(slices.Sorted(maps.Keys(used)), ", "))}
 		case n != "" && !existing[n] && !(n == pf.Network.Name && !slices.Contains(pf.Skip, "trunk-network")):
-			return fmt.Errorf("networks: %s: org VDC network %q is not in VDC %s (networks: %s)", pg, n, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "))
+			return &NetworksError{fmt.Errorf("networks: %s: org VDC network %q is not in VDC %s (networks: %s)", pg, n, pf.VDC, strings.Join(slices.Sorted(maps.Keys(existing)), ", "))}
 		}
 	}
 	return nil

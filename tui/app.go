@@ -233,17 +233,22 @@ type screen interface {
 // opened at that field.
 type fieldFocuser interface{ focusField(key string) }
 
-// refusedField is the answer a failure names: a FieldError's key, or the
-// key its message starts with ("appliance.stretched_portgroup: ..."), when
-// that is a field of the itinerary ("" otherwise).
+// refusedField is the answer a failure names: a FieldError's key, the
+// networks answer for a NetworksError (a NIC's port group mapped to no org
+// VDC network), or the key its message starts with
+// ("appliance.stretched_portgroup: ..."), when that is a field of the
+// itinerary ("" otherwise).
 func (w *wiring) refusedField(err error) string {
 	if err == nil {
 		return ""
 	}
 	var fe *steps.FieldError
+	var ne *steps.NetworksError
 	key := ""
 	if errors.As(err, &fe) {
 		key = fe.Key
+	} else if errors.As(err, &ne) {
+		key = steps.NetworksKey // a NIC's port group: the networks answer maps it
 	} else if k, _, ok := strings.Cut(err.Error(), ": "); ok {
 		key = k
 	}

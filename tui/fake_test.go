@@ -243,6 +243,8 @@ func fakeChoices(_ context.Context, key string, answers map[string]string) ([]st
 		names = []string{"test-bubble", "other-bubble"}
 	case "appliance.stretched_portgroup", "target_network":
 		names = []string{"backend-network", "company-network", "VM Network"}
+	case steps.NetworksKey:
+		names = []string{"backend-network=company-network", "backend-network=test-bubble", "dmz-network=company-network"}
 	case "appliance.uplink_portgroup":
 		for i := 1; i <= 8; i++ {
 			names = append(names, fmt.Sprintf("uplink-%02d", i))

@@ -162,15 +162,27 @@ func (fm *form) setFocus(i int) {
 	fm.fields[i].input.Focus()
 }
 
-// visible are the choices of a field matching what is typed.
+// visible are the choices of a field matching what is typed: of a list
+// field, the entry being typed (the last), leaving out the choices of an
+// entry typed before it (a port group mapped already).
 func (ff *formField) visible() []steps.Choice {
-	v := strings.ToLower(strings.TrimSpace(ff.input.Value()))
+	done, last := ff.entries()
+	v := strings.ToLower(strings.TrimSpace(last))
+	choices := ff.choices
+	if len(done) > 0 {
+		choices = nil
+		for _, c := range ff.choices {
+			if !slices.ContainsFunc(done, func(d string) bool { return entryKey(d) == entryKey(c.Value) }) {
+				choices = append(choices, c)
+			}
+		}
+	}
 	if v == "" {
-		return ff.choices
+		return choices
 	}
 	var out []steps.Choice
 	exact := false
-	for _, c := range ff.choices {
+	for _, c := range choices {
 		if strings.Contains(strings.ToLower(c.Value), v) {
 			out = append(out, c)
 		}
@@ -180,6 +192,37 @@ func (ff *formField) visible() []steps.Choice {
 		return nil // nothing left to pick
 	}
 	return out
+}
+
+// entries splits a list field's value into the entries typed before the
+// last comma (trimmed, empty ones left out) and the one being typed; any
+// other field's value is one entry.
+func (ff *formField) entries() (done []string, last string) {
+	v := ff.input.Value()
+	if !ff.f.List {
+		return nil, v
+	}
+	parts := strings.Split(v, ",")
+	for _, p := range parts[:len(parts)-1] {
+		if p = strings.TrimSpace(p); p != "" {
+			done = append(done, p)
+		}
+	}
+	return done, parts[len(parts)-1]
+}
+
+// entryKey is what an entry of a list field is about: the part before its
+// "=" (a port group), so that a pick list does not offer it twice.
+func entryKey(e string) string {
+	k, _, _ := strings.Cut(e, "=")
+	return strings.TrimSpace(k)
+}
+
+// picked is a field's value with choice c picked: c replaces the entry
+// being typed in a list field, the whole value otherwise.
+func (ff *formField) picked(c string) string {
+	done, _ := ff.entries()
+	return strings.Join(append(done, c), ", ")
 }
 
 // complete reports that every field already has a valid answer (a plan
@@ -324,9 +367,10 @@ func (fm *form) key(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 		at := fm.highlighted(ff)
 		picked := at >= 0 && at < len(vis)
 		if picked {
-			ff.input.SetValue(vis[at].Value)
+			v := ff.picked(vis[at].Value)
+			ff.input.SetValue(v)
 			ff.input.CursorEnd()
-			fm.set(ff, vis[at].Value)
+			fm.set(ff, v)
 			ff.touched, ff.pick, ff.moved = true, 0, false
 		}
 		// A form answered in full (the lab's plan, a resumed session)

@@ -2,6 +2,9 @@ package tui
 
 import (
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,8 +16,8 @@ import (
 
 // TestVMTableShowsUnmappedPortgroup (QA: WinSrv1 on backend-network could
 // be selected and only ctrl+s failed): the table says, under the cursor,
-// that its port group maps to no org VDC network and what to do, and the
-// VM cannot be selected.
+// that its port group maps to no org VDC network and what to do (map it in
+// the options' Other networks), and the VM cannot be selected.
 func TestVMTableShowsUnmappedPortgroup(t *testing.T) {
 	web := vm("WebApp2", "poweredOn", "172.16.10.12", 20, 1, true, 0)
 	web.Networks = []string{"company-network"} // the stretched port group
@@ -24,7 +27,8 @@ func TestVMTableShowsUnmappedPortgroup(t *testing.T) {
 	h.start(80, 24) // the whole notice shows at the QA's size
 	h.mustSee(t, "Step 5 of 8")
 	h.send(press("down"))
-	h.mustSee(t, `WinSrv1: port group "backend-network" maps to no org`, "networks: in the plan file", "and start ferry again")
+	h.mustSee(t, `WinSrv1: port group "backend-network" maps to no org`, "Other networks as", "backend-network=<org VDC network>")
+	h.mustNotSee(t, "start ferry again")
 	h.send(press("space"))
 	h.mustSee(t, "0 of 2 selected")
 	h.send(press("up"))
@@ -34,8 +38,8 @@ func TestVMTableShowsUnmappedPortgroup(t *testing.T) {
 
 // TestUnmappedPortgroupOffersNoRetry: when planning fails because a NIC's
 // port group maps to no org VDC network (a plan that names such a VM), the
-// wizard says to add a networks: entry to the plan file and start again,
-// not "press r to retry", which would read the same plan.
+// wizard says to map it in the options' Other networks, not "press r to
+// retry", which would read the same plan.
 func TestUnmappedPortgroupOffersNoRetry(t *testing.T) {
 	mutate := func(m map[string]*fakeStep) {
 		m["vm-selection"].planErr = fmt.Errorf("VM WinSrv1: NIC vmxnet3 00:50:56:01 is on port group %q, which %w: add it to the plan's networks:", "backend-network", steps.ErrNoNetworkMapping)
@@ -44,8 +48,8 @@ func TestUnmappedPortgroupOffersNoRetry(t *testing.T) {
 	h.start(120, 40)
 	h.send(press("tab"))
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
-	h.mustSee(t, "✗ failed", "which maps to no org", "the wizard has no field", "start ferry again")
-	h.mustNotSee(t, "press r to retry")
+	h.mustSee(t, "✗ failed", "which maps to no org", "map the port group in the options' Other networks", "or deselect the VM")
+	h.mustNotSee(t, "press r to retry", "start ferry again", "has no field")
 	h.send(press("r"))
 	h.mustSee(t, "✗ failed", "a retry reads the same plan")
 	h.mustNotSee(t, "Plan — nothing has changed yet")
@@ -112,4 +116,133 @@ func TestVMModeColumnOfVMsThatCannotBePicked(t *testing.T) {
 			t.Errorf("%s's row %q: want Mode %q", name, row, mode)
 		}
 	}
+}
+
+// networksFields are VM selection's own answers from "Other networks" (the
+// plan's networks:) on, as the step asks them, for the fake step 5.
+func networksFields(t *testing.T) []steps.Field {
+	t.Helper()
+	fs := (&steps.VMSelection{}).Fields()
+	for i, f := range fs {
+		if f.Key == steps.NetworksKey {
+			return fs[i:]
+		}
+	}
+	t.Fatal("VM selection asks no networks answer")
+	return nil
+}
+
+// webAndWin are WebApp2 on the stretched port group and WinSrv1 with a
+// second NIC on backend-network, as in the lab.
+func webAndWin() []vsphere.VM {
+	web := vm("WebApp2", "poweredOn", "172.16.10.12", 20, 1, true, 0)
+	web.Networks = []string{"company-network"}
+	win := vm("WinSrv1", "poweredOn", "172.16.10.21", 20, 1, true, 0)
+	win.Networks = []string{"company-network", "backend-network"}
+	return []vsphere.VM{web, win}
+}
+
+// TestOtherNetworksMapsAPortgroupInTheWizard (the wizard had no field for
+// networks: a VM with a NIC on another port group could only be migrated by
+// quitting, editing the plan file and starting again): WinSrv1 is refused
+// for backend-network; the operator answers Other networks in the options,
+// picking backend-network=company-network from its pick list; back in the
+// table WinSrv1 can be selected, and the plan file saved holds the
+// networks: entry.
+func TestOtherNetworksMapsAPortgroupInTheWizard(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plan.yaml")
+	mutate := func(m map[string]*fakeStep) { m["vm-selection"].fields = networksFields(t) }
+	h := newHarness(t, setup{pf: withVMs(), done: infraDone, vms: webAndWin(), mutate: mutate,
+		savePlan: func(pf *steps.PlanFile) error { return pf.Save(path) }})
+	h.start(120, 40)
+	h.mustSee(t, "Step 5 of 8")
+	h.send(press("down"))
+	h.mustSee(t, `WinSrv1: port group "backend-network" maps to no org`)
+	h.send(press("space"))
+	h.mustSee(t, "0 of 2 selected")
+
+	// The options; Other networks is the one before the probes, the last.
+	h.send(press("tab"))
+	h.send(tea.KeyMsg{Type: tea.KeyShiftTab})
+	h.send(tea.KeyMsg{Type: tea.KeyShiftTab})
+	h.mustSee(t, "▸ Other networks", "stretched one go: port group=org VDC")
+	h.typeText("backend")
+	h.mustSee(t, "› backend-network=company-network", "backend-network=test-bubble")
+	h.send(press("enter"))
+	if got := h.env.Plan().Networks; !maps.Equal(got, map[string]string{"backend-network": "company-network"}) {
+		t.Fatalf("plan's networks after the pick: %v", got)
+	}
+	h.mustSee(t, "▸ Service probes")
+	h.send(press("esc")) // out of the field
+	h.send(press("esc")) // to the table
+	h.mustNotSee(t, "maps to no org")
+	h.send(press("space"))
+	h.mustSee(t, "1 of 2 selected")
+
+	h.send(press("enter")) // the options
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
+	pf, err := steps.LoadPlanFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(pf.Networks, map[string]string{"backend-network": "company-network"}) || len(pf.VMs) != 1 || pf.VMs[0].Name != "WinSrv1" {
+		b, _ := os.ReadFile(path)
+		t.Fatalf("saved plan: networks %v, VMs %v:\n%s", pf.Networks, pf.VMs, b)
+	}
+}
+
+// TestOtherNetworksRefusesBadPairs: what is not port group=network pairs is
+// refused in the field, saying what is wrong and what would be valid, the
+// plan keeping its networks; an entry picked after others is added to them.
+func TestOtherNetworksRefusesBadPairs(t *testing.T) {
+	mutate := func(m map[string]*fakeStep) { m["vm-selection"].fields = networksFields(t) }
+	pf := withVMs()
+	pf.Networks = map[string]string{"backend-network": "company-network"}
+	h := newHarness(t, setup{pf: pf, done: infraDone, vms: webAndWin(), mutate: mutate})
+	h.start(120, 40)
+	h.mustSee(t, "Step 5 of 8")
+	h.send(press("tab"))
+	h.send(tea.KeyMsg{Type: tea.KeyShiftTab})
+	h.send(tea.KeyMsg{Type: tea.KeyShiftTab})
+	h.mustSee(t, "▸ Other networks  backend-network=company-network")
+	for _, c := range []struct{ typed, want string }{
+		{", backend-network", `"backend-network": want port group=org VDC network`},
+		{"=company-network, backend-network=other", `port group "backend-network" is mapped twice`},
+	} {
+		h.typeText(c.typed)
+		h.mustSee(t, c.want)
+		if got := h.env.Plan().Networks; !maps.Equal(got, map[string]string{"backend-network": "company-network"}) {
+			t.Errorf("after typing %q the plan's networks are %v", c.typed, got)
+		}
+	}
+	// Back to one good pair, then another port group picked after it.
+	for range len(", backend-network=company-network, backend-network=other") {
+		h.send(tea.KeyMsg{Type: tea.KeyBackspace})
+	}
+	h.typeText(", ")
+	h.mustSee(t, "dmz-network=company-network")
+	h.mustNotSee(t, "backend-network=test-bubble") // mapped already
+	h.send(press("enter"))
+	if got := h.env.Plan().Networks; !maps.Equal(got, map[string]string{"backend-network": "company-network", "dmz-network": "company-network"}) {
+		t.Errorf("after the pick the plan's networks are %v", got)
+	}
+}
+
+// TestNetworksRefusalOpensOtherNetworks: a plan refused for a NIC's port
+// group (mapped to nothing, or to a network the VDC lacks) says it refused
+// an answer, and esc opens Other networks, where it is mapped.
+func TestNetworksRefusalOpensOtherNetworks(t *testing.T) {
+	mutate := func(m map[string]*fakeStep) {
+		m["vm-selection"].fields = networksFields(t)
+		m["vm-selection"].planErr = &steps.NetworksError{Err: fmt.Errorf("VM WinSrv1: NIC vmxnet3 00:50:56:01 on port group %q maps to org VDC network %q, which VDC Company-VDC does not have (networks: company-network)", "backend-network", "backend")}
+	}
+	pf := withVMs("WinSrv1")
+	pf.Networks = map[string]string{"backend-network": "backend"}
+	h := newHarness(t, setup{pf: pf, done: slices.Clone(infraDone), vms: webAndWin(), mutate: mutate})
+	h.start(120, 40)
+	h.send(press("tab"))
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
+	h.mustSee(t, "✗ failed", "which VDC Company-VDC does not have", "the plan refused an answer")
+	h.send(press("esc"))
+	h.mustSee(t, "▸ Other networks  backend-network=backend")
 }

@@ -348,8 +348,8 @@ func (r *stepRun) hint() string {
 		}
 		return "Press esc to correct the answer, then enter."
 	case !r.retryHelps():
-		return "Only the plan file's networks: maps a port group to an org VDC network; the wizard has no field for it, and a retry reads the same plan. " +
-			"Press esc and deselect the VM, or quit, add a networks: entry for the port group to the plan file, and start ferry again."
+		return "Only the plan's networks: maps a port group to an org VDC network, and a retry reads the same plan. " +
+			"Press esc and map the port group in the options' Other networks (port group=org VDC network), or deselect the VM."
 	}
 	if r.planFailed {
 		return "Nothing was changed: the plan failed. Fix the cause named above, then press r to plan again, or esc to change the answers."
@@ -756,7 +756,7 @@ func (r *stepRun) keys() keyMap {
 		next.SetHelp("enter", "next step")
 		return append(keyMap{next.when(r.idx < len(r.w.it)-1, "this is the last step"), back}, scroll...)
 	case phaseFailed:
-		retry := keyRetry.when(r.retryHelps(), "a retry reads the same plan: add the port group to networks: in the plan file and start ferry again")
+		retry := keyRetry.when(r.retryHelps(), "a retry reads the same plan: esc, then map the port group in Other networks")
 		if errors.Is(r.err, steps.ErrNotBuilt) {
 			return append(keyMap{retry, back, keySkip}, scroll...)
 		}
