@@ -1,6 +1,7 @@
 package vsphere
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -400,6 +401,16 @@ func (c *Client) DeployOVF(ctx context.Context, d OVFDeploy) (Ref, error) {
 	d.progress("creating import spec for "+name, 0.05)
 	info, lease, err := imp.ImportVApp(ctx, ovfDescriptorName(d.Source), opts)
 	if err != nil {
+		var dup *types.DuplicateName
+		if _, ok := fault.As(err, &dup); ok {
+			// vCenter fails the lease (or the call) and makes nothing.
+			holder := ""
+			if dup.Object.Value != "" {
+				holder = fmt.Sprintf(" (%s %s)", dup.Object.Type, dup.Object.Value)
+			}
+			return none, fmt.Errorf("import OVF %s as %q: the datacenter's VM folder holds an object named %s already%s, and vCenter makes no second of a name in a folder; nothing was made: deploy under another name, or rename or remove that one, then run again (%w)",
+				d.Source, name, cmp.Or(dup.Name, name), holder, err)
+		}
 		return none, fmt.Errorf("import OVF %s as %q: %w", d.Source, name, describeFault(err))
 	}
 	if d.Importing != nil {

@@ -47,8 +47,9 @@ func TestDeployOVFOfATakenNameFails(t *testing.T) {
 	if err == nil {
 		t.Fatal("an OVF deployed as WebApp3, a VM the VM folder holds: no error")
 	}
-	if !fault.Is(err, &types.DuplicateName{}) || !strings.Contains(err.Error(), "'WebApp3' already exists") {
-		t.Errorf("the deploy of a taken name: %v, want DuplicateName, the name said", err)
+	if !fault.Is(err, &types.DuplicateName{}) || !strings.Contains(err.Error(), "holds an object named WebApp3 already (VirtualMachine "+before.Ref.Value+")") ||
+		!strings.Contains(err.Error(), "nothing was made: deploy under another name, or rename or remove that one") {
+		t.Errorf("the deploy of a taken name: %v, want DuplicateName, the name and the VM holding it said, and what to do", err)
 	}
 	if importing {
 		t.Error("the deploy of a taken name told its caller of an import to abort")
