@@ -179,6 +179,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	// Logins are checked by principal, the name vCenter gives a session
 	// (namePrincipals rewrites the login name before vcsim takes it).
 	namePrincipals(m.Map(), map[string]string{user: AdminPrincipal, FerryUser: FerryPrincipal})
+	oneTaskPerCall(m.Map())
 	m.Map().SessionManager().ValidLogin = func(req *types.Login) bool {
 		return req.UserName == AdminPrincipal && req.Password == pass || req.UserName == FerryPrincipal && req.Password == ferryPass
 	}

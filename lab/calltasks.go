@@ -1,0 +1,158 @@
+package lab
+
+import (
+	"sync"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// One task per call, as vCenter records a task method's call: one task in
+// its task history (TaskManager.CreateCollectorForTasks), in the
+// TaskManager's and the entity's recentTask. The lab runs some calls
+// through a task of its own that runs vcsim's method, which begins a task
+// of its own (CreateVM_Task and ReconfigVM_Task, all or nothing:
+// createVMAtomic, reconfigure; MoveIntoFolder_Task and RelocateVM_Task,
+// names checked: vcrules.go), and vcsim's own methods run others' the
+// same way (Destroy_Task deletes the VM's disks and files with
+// DeleteVirtualDisk_Task and DeleteDatastoreFile_Task, CloneVM_Task
+// creates with CreateVM_Task, ResetVM_Task powers off then on): each such
+// call was listed as two tasks or more. The steps are the tasks begun on
+// the call's context while a task it began still runs; vCenter's records
+// list the call's task alone. (Datacenter.PowerOnMultiVM begins its VMs'
+// tasks on contexts of their own: vCenter lists them too.)
+
+// vCenterTaskIDs are the descriptionIds vCenter gives the tasks of the
+// methods vcsim (and the lab after it) names otherwise: the keys of its
+// TaskManager's description (methodInfo), which vcsim's copies.
+var vCenterTaskIDs = map[string]string{
+	"VirtualMachine.reconfigVm":         "VirtualMachine.reconfigure",
+	"VirtualMachine.relocateVm":         "VirtualMachine.relocate",
+	"VirtualMachine.cloneVm":            "VirtualMachine.clone",
+	"VirtualMachine.upgradeVm":          "VirtualMachine.upgradeVirtualHardware",
+	"VirtualMachine.customizeVm":        "VirtualMachine.customize",
+	"VirtualMachine.RemoveAllSnapshots": "VirtualMachine.removeAllSnapshots",
+	"Folder.moveIntoFolder":             "Folder.moveInto",
+	"FileManager.deleteDatastoreFile":   "FileManager.deleteFile",
+	"FileManager.copyDatastoreFile":     "FileManager.copyFile",
+	"FileManager.moveDatastoreFile":     "FileManager.moveFile",
+}
+
+// oneTaskPerCall makes reg's TaskManager record a call's task alone: the
+// tasks its task begins on the call's context stay out of the task
+// history and the recentTask lists. Tasks are named by vCenter's
+// descriptionIds (vCenterTaskIDs).
+func oneTaskPerCall(reg *simulator.Registry) {
+	for _, o := range reg.AllReference("TaskManager") {
+		if tm, ok := o.(*simulator.TaskManager); ok {
+			// In the TaskManager's place among the registry's
+			// handlers (they are keyed by reference).
+			reg.AddHandler(&callTasks{tm: tm, self: tm.Reference(), reg: reg,
+				pending: map[types.ManagedObjectReference]*simulator.Task{},
+				visible: map[types.ManagedObjectReference]*simulator.Context{},
+				running: map[*simulator.Context]int{},
+				steps:   map[types.ManagedObjectReference]bool{}})
+		}
+	}
+}
+
+// callTasks stands in for vcsim's TaskManager among the registry's
+// handlers. A task vcsim runs (Task.Run) is put in the registry, then
+// starts running on the context of the call that began it: the
+// TaskManager records it once it starts, unless a task begun on that
+// context still runs (the task is a step of it).
+type callTasks struct {
+	tm   *simulator.TaskManager
+	self types.ManagedObjectReference
+	reg  *simulator.Registry
+
+	mu      sync.Mutex
+	pending map[types.ManagedObjectReference]*simulator.Task    // put, not started
+	visible map[types.ManagedObjectReference]*simulator.Context // recorded, running: its context
+	running map[*simulator.Context]int                          // recorded tasks running, by context
+	steps   map[types.ManagedObjectReference]bool               // not recorded, running
+}
+
+// Reference implements simulator.RegisterObject: the TaskManager's.
+func (c *callTasks) Reference() types.ManagedObjectReference { return c.self }
+
+// PutObject holds back a task vcsim runs until it starts (UpdateObject);
+// any other (TaskManager.CreateTask's, an extension's) is recorded now.
+func (c *callTasks) PutObject(ctx *simulator.Context, obj mo.Reference) {
+	if t, ok := obj.(*simulator.Task); ok && t.Execute != nil {
+		// Nobody knows the task yet (its call answers once it runs).
+		if id, ok := vCenterTaskIDs[t.Info.DescriptionId]; ok {
+			t.Info.DescriptionId = id
+		}
+		c.mu.Lock()
+		c.pending[t.Self] = t
+		c.mu.Unlock()
+		return
+	}
+	c.tm.PutObject(ctx, obj)
+}
+
+func (c *callTasks) RemoveObject(ctx *simulator.Context, ref types.ManagedObjectReference) {
+	c.mu.Lock()
+	delete(c.pending, ref)
+	delete(c.steps, ref)
+	c.mu.Unlock()
+	c.tm.RemoveObject(ctx, ref)
+}
+
+// UpdateObject records a task as it starts (ctx is its call's), unless it
+// is a step of a task of the same call; a step's changes are not
+// recorded.
+func (c *callTasks) UpdateObject(ctx *simulator.Context, obj mo.Reference, changes []types.PropertyChange) {
+	task, ok := obj.(*mo.Task)
+	if !ok {
+		c.tm.UpdateObject(ctx, obj, changes)
+		return
+	}
+	var state any
+	for _, ch := range changes {
+		if ch.Name == "info.state" {
+			state = ch.Val
+		}
+	}
+	ref := task.Self
+	c.mu.Lock()
+	if t := c.pending[ref]; t != nil && state != nil {
+		delete(c.pending, ref)
+		if ctx != nil && c.running[ctx] > 0 {
+			c.steps[ref] = true
+			c.mu.Unlock()
+			return
+		}
+		c.visible[ref] = ctx
+		if ctx != nil {
+			c.running[ctx]++
+		}
+		c.mu.Unlock()
+		c.tm.PutObject(&simulator.Context{Map: c.reg}, t)
+		c.tm.UpdateObject(ctx, obj, changes)
+		return
+	}
+	if c.steps[ref] {
+		if ended(state) {
+			delete(c.steps, ref)
+		}
+		c.mu.Unlock()
+		return
+	}
+	if call, ok := c.visible[ref]; ok && ended(state) {
+		delete(c.visible, ref)
+		if call != nil {
+			if c.running[call]--; c.running[call] <= 0 {
+				delete(c.running, call)
+			}
+		}
+	}
+	c.mu.Unlock()
+	c.tm.UpdateObject(ctx, obj, changes)
+}
+
+func ended(state any) bool {
+	return state == types.TaskInfoStateSuccess || state == types.TaskInfoStateError
+}
