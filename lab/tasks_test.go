@@ -174,3 +174,62 @@ func newTasks(before, after []types.ManagedObjectReference) []types.ManagedObjec
 	}
 	return out
 }
+
+// TestTasksVCenterBeginsAreTheSystems: a task vCenter begins itself, for no
+// user's call, is the system's (TaskReasonSystem), as vCenter records it:
+// the removal of the VM of an import whose lease timed out. vcsim named
+// every task's user "vcsim", a user no session has.
+func TestTasksVCenterBeginsAreTheSystems(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1, ImportLeaseTimeout: time.Second})
+	c := connect(t, l.OnPrem.URL, l.OnPrem.Username, l.OnPrem.Password, l.CAFile)
+	vc := c.Client.Client
+	bg := context.Background()
+	finder := find.NewFinder(vc, false)
+	dc, err := finder.DefaultDatacenter(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finder.SetDatacenter(dc)
+	pool, err := finder.DefaultResourcePool(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders, err := dc.Folders(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin, err := methods.GetCurrentTime(bg, vc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &types.VirtualMachineImportSpec{ConfigSpec: types.VirtualMachineConfigSpec{
+		Name: "abandoned", GuestId: "otherGuest64", NumCPUs: 1, MemoryMB: 64,
+		Files: &types.VirtualMachineFileInfo{VmPathName: "[" + l.OnPrem.Spec.Datastore + "]"},
+	}}
+	lease, err := pool.ImportVApp(bg, spec, folders.VmFolder, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := lease.Wait(bg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not kept alive: the lease times out, and vCenter removes the VM.
+	var destroy []types.TaskInfo
+	for end := time.Now().Add(2 * time.Minute); len(destroy) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("no task removed %s, the VM of an import whose lease timed out", info.Entity.Value)
+		}
+		for _, task := range tasksOn(taskHistory(t, vc, begin), info.Entity) {
+			if task.DescriptionId == "VirtualMachine.destroy" && (task.State == types.TaskInfoStateSuccess || task.State == types.TaskInfoStateError) {
+				destroy = append(destroy, task)
+			}
+		}
+	}
+	for _, task := range destroy {
+		if _, ok := task.Reason.(*types.TaskReasonSystem); !ok {
+			t.Errorf("task %s (%s), vCenter's removal of an expired import's VM, was begun by %#v, want the system (TaskReasonSystem)", task.Task.Value, task.DescriptionId, task.Reason)
+		}
+	}
+}

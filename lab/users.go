@@ -47,10 +47,14 @@ func namePrincipals(reg *simulator.Registry, logins map[string]string) {
 	reg.AddHandler(&taskUsers{reg: reg})
 }
 
-// taskUsers names the user of each task a logged-in session begins, as
-// vCenter does (TaskReasonUser, the session's user): vcsim names "vcsim".
-// It does so as the task starts running (its first update, made with the
-// context of the call that began it), before the call answers.
+// taskUsers names who began each task, as vCenter does (TaskInfo.reason):
+// a logged-in session's task the session's user (TaskReasonUser), a task
+// vCenter begins itself, with no user's session (the lab's own models: an
+// import whose lease timed out or was aborted removes its VM), the system
+// (TaskReasonSystem, "the task was started by the system"). vcsim names
+// the user "vcsim" for every task. It does so as the task starts running
+// (its first update, made with the context of the call that began it),
+// before the call answers.
 type taskUsers struct {
 	reg *simulator.Registry
 }
@@ -63,12 +67,12 @@ func (u *taskUsers) Reference() types.ManagedObjectReference {
 func (u *taskUsers) PutObject(*simulator.Context, mo.Reference)                    {}
 func (u *taskUsers) RemoveObject(*simulator.Context, types.ManagedObjectReference) {}
 
-// UpdateObject names the user of a task that starts running, if vcsim
-// named it and the call that began it is a logged-in session's (the lab's
-// own models' tasks keep vcsim's user).
+// UpdateObject names who began a task that starts running, if vcsim named
+// its user: the user of the logged-in session whose call began it, or the
+// system.
 func (u *taskUsers) UpdateObject(ctx *simulator.Context, obj mo.Reference, changes []types.PropertyChange) {
 	task, ok := obj.(*mo.Task)
-	if !ok || ctx == nil || ctx.Session == nil || task.Info.State != types.TaskInfoStateRunning {
+	if !ok || ctx == nil || task.Info.State != types.TaskInfoStateRunning {
 		return
 	}
 	if r, ok := task.Info.Reason.(*types.TaskReasonUser); !ok || r.UserName != vcsimTaskUser {
@@ -78,11 +82,15 @@ func (u *taskUsers) UpdateObject(ctx *simulator.Context, obj mo.Reference, chang
 	for _, c := range changes {
 		started = started || c.Name == "info.state"
 	}
-	if !started || !u.loggedIn(ctx.Session) {
+	if !started {
 		return
 	}
+	var reason types.BaseTaskReason = &types.TaskReasonSystem{}
+	if ctx.Session != nil && u.loggedIn(ctx.Session) {
+		reason = &types.TaskReasonUser{UserName: ctx.Session.UserName}
+	}
 	// Under the task's lock (vcsim updates its task under it).
-	ctx.Map.Update(ctx, task, []types.PropertyChange{{Name: "info.reason", Val: &types.TaskReasonUser{UserName: ctx.Session.UserName}}})
+	ctx.Map.Update(ctx, task, []types.PropertyChange{{Name: "info.reason", Val: reason}})
 }
 
 // loggedIn says whether s is a session vCenter's SessionManager keeps (a
