@@ -577,6 +577,17 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 		}
 		return nil
 	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && !msg.Paste && len(msg.Runes) > 1 {
+			// bubbletea reports the printable keys it read at once (a fast
+			// typist, key repeat, an SSH link that delivers several
+			// keystrokes in one packet) as one message: each is a key
+			// (QA: "jj" moved nothing over SSH).
+			cmds := make([]tea.Cmd, 0, len(msg.Runes))
+			for _, r := range msg.Runes {
+				cmds = append(cmds, m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt}))
+			}
+			return tea.Batch(cmds...)
+		}
 		return m.key(msg)
 	case spinner.TickMsg:
 		if !m.animating() {
