@@ -30,6 +30,7 @@ type serveFlags struct {
 	authorizedKeys string
 	hostKey        string
 	sshKeepalive   time.Duration
+	keepaliveSet   bool // --ssh-keepalive was given
 }
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -99,6 +100,7 @@ listens. Logs go to --log-file (default: ferry.log beside the state file).
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// A server survives the terminal it was started from.
 			signal.Ignore(syscall.SIGHUP)
+			sf.keepaliveSet = cmd.Flags().Changed("ssh-keepalive")
 			out := cmd.OutOrStdout()
 			return runServe(cmd.Context(), g, &sf, func(si servedInfo) error {
 				fmt.Fprintf(out, "ferry serve: engine for %s (pid %d)\n", si.plan, os.Getpid())
@@ -120,7 +122,7 @@ listens. Logs go to --log-file (default: ferry.log beside the state file).
 	cmd.Flags().StringVar(&sf.metrics, "metrics", "", "serve Prometheus metrics on this address (host:port), at /metrics")
 	cmd.Flags().StringVar(&sf.ssh, "ssh", "", "serve the wizard to SSH clients on this address (host:port); needs --authorized-keys")
 	cmd.Flags().StringVar(&sf.authorizedKeys, "authorized-keys", "", "OpenSSH authorized_keys file of the keys that may attach (command=\"view\" before a key: it only watches)")
-	cmd.Flags().DurationVar(&sf.sshKeepalive, "ssh-keepalive", sshKeepalive, "ask each SSH client for an answer this often and end its session after 3 unanswered (a client gone without closing gives up the driver's role); 0 never asks")
+	cmd.Flags().DurationVar(&sf.sshKeepalive, "ssh-keepalive", sshKeepalive, "with --ssh: ask each SSH client for an answer this often and end its session after 3 unanswered (a client gone without closing gives up the driver's role); 0 never asks")
 	cmd.Flags().StringVar(&sf.hostKey, "host-key", "", "the SSH host key, an existing private key file (mode 0600) (default: PLAN.ssh_host_ed25519_key beside the state file, created 0600 on first use)")
 	return cmd
 }
@@ -145,8 +147,8 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 	switch {
 	case sf.sshKeepalive < 0:
 		return usagef("--ssh-keepalive %s: want a duration of 0 (never ask) or more, e.g. 15s", sf.sshKeepalive)
-	case sf.ssh == "" && (sf.authorizedKeys != "" || sf.hostKey != ""):
-		return usagef("--authorized-keys and --host-key go with --ssh ADDR")
+	case sf.ssh == "" && (sf.authorizedKeys != "" || sf.hostKey != "" || sf.keepaliveSet):
+		return usagef("--authorized-keys, --host-key and --ssh-keepalive go with --ssh ADDR")
 	case sf.ssh != "":
 		if _, _, err := net.SplitHostPort(sf.ssh); err != nil {
 			return usagef("--ssh %q: want host:port (e.g. 0.0.0.0:2222): %v", sf.ssh, err)

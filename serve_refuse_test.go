@@ -20,8 +20,8 @@ import (
 )
 
 // TestServeRefusesBadListenersAndHostKey: ferry serve with a port already
-// in use (--metrics, --ssh) or a --host-key that is missing, readable by
-// others or not a key says which and exits non-zero before it writes
+// in use (--metrics, --ssh), a --host-key that is missing, readable by
+// others or not a key, or --ssh-keepalive without --ssh says which and exits non-zero before it writes
 // anything beside the state file (no log, no replication store, no event
 // log, no host key); without --host-key it creates its own key, 0600,
 // and leaves the plan directory's mode alone.
@@ -64,6 +64,8 @@ func TestServeRefusesBadListenersAndHostKey(t *testing.T) {
 		{"missing host key", append(sshArgs, "--host-key", missing), []string{"--host-key " + missing, "no such file"}},
 		{"host key readable by others", append(sshArgs, "--host-key", openKey), []string{"--host-key " + openKey, "mode 0644", "chmod 600"}},
 		{"host key not a key", append(sshArgs, "--host-key", notKey), []string{"--host-key " + notKey, "not an SSH private key"}},
+		// QA: --ssh-keepalive without --ssh was taken silently, as if it did something.
+		{"keepalive without ssh", []string{"--ssh-keepalive", "5s"}, []string{"--ssh-keepalive", "go with --ssh ADDR"}},
 	}
 	for _, c := range cases {
 		out, err := serveRefused(t, l, c.args...)
