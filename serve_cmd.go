@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/session"
@@ -90,7 +91,9 @@ open a session, at most 16 connections, of which at most 4 from one
 address still in their handshake, a 30 min idle timeout. The host key
 is --host-key (an existing private key file, readable by its owner only:
 a missing one is refused, never created), or PLAN.ssh_host_ed25519_key
-beside the state file (created, 0600, on first use).
+beside the state file (created, 0600, on first use); ferry serve prints
+its SHA256 fingerprint ("ssh host key: SHA256:..."), which ssh shows on a
+client's first connection.
 
 The engine prints "engine ready" on standard output once its socket
 listens. Logs go to --log-file (default: ferry.log beside the state file).
@@ -112,6 +115,7 @@ listens. Logs go to --log-file (default: ferry.log beside the state file).
 				if si.ssh != nil {
 					_, port, _ := net.SplitHostPort(si.ssh.String())
 					fmt.Fprintf(out, "ssh: ssh -p %s %s (add -t view to watch only)\n", port, sshHost(si.ssh))
+					fmt.Fprintf(out, "ssh host key: %s (%s; ssh shows this fingerprint on the first connection: compare before you answer yes)\n", si.hostFingerprint, si.hostKey)
 				}
 				fmt.Fprintln(out, "engine ready")
 				return nil
@@ -130,6 +134,7 @@ listens. Logs go to --log-file (default: ferry.log beside the state file).
 // servedInfo is where a started engine listens.
 type servedInfo struct {
 	plan, socket, eventLog, hostKey string
+	hostFingerprint                 string   // the host key's SHA256 fingerprint, as ssh shows it
 	metrics, ssh                    net.Addr // nil: not served
 }
 
@@ -264,6 +269,11 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 		if err != nil {
 			return err
 		}
+		signer, err := gossh.ParsePrivateKey(hostKeyPEM)
+		if err != nil {
+			return fmt.Errorf("ssh host key %s: %w", si.hostKey, err)
+		}
+		si.hostFingerprint = gossh.FingerprintSHA256(signer.PublicKey())
 		go func() { errc <- serveSSH(ctx, srv, sshLn) }()
 		si.ssh = sshLn.Addr()
 	}

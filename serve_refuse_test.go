@@ -91,7 +91,13 @@ func TestServeRefusesBadListenersAndHostKey(t *testing.T) {
 	}
 
 	srv := startServe(t, l, sshArgs...)
-	hostPublicKey(t, filepath.Join(dir, "plan.ssh_host_ed25519_key")) // 0600, a key
+	hostKey := hostPublicKey(t, filepath.Join(dir, "plan.ssh_host_ed25519_key")) // 0600, a key
+	// QA: ssh asks "Are you sure you want to continue connecting?" with the
+	// key's fingerprint on the first connection; the engine says it, so the
+	// answer can be checked rather than guessed.
+	if fp, got := gossh.FingerprintSHA256(hostKey), srv.lines["ssh host key"]; !strings.HasPrefix(got, fp+" ") {
+		t.Errorf("ferry serve's ssh host key line: %q, want the fingerprint %s first", got, fp)
+	}
 	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o755 {
 		t.Errorf("ferry serve changed the plan directory's mode to %v, want it left 0755", fi.Mode().Perm())
 	}
