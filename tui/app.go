@@ -566,6 +566,10 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 		return nil
 	case DriverChanged:
 		if m.w.session.viewer() && msg.Viewer != "" {
+			if m.flash == watchingRefusal(m.w.session.Viewer) {
+				// (QA: it still named the driver who had left)
+				m.flash = watchingRefusal(msg.Viewer)
+			}
 			m.w.session.Viewer = msg.Viewer
 		}
 		if msg.Left != "" {

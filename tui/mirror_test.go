@@ -585,3 +585,17 @@ func TestViewerShowsTheDriversDuration(t *testing.T) {
 		t.Fatalf("the driver's screen says %q, the viewer's %q", d, v)
 	}
 }
+
+// TestViewerRefusalFollowsTheDriver (QA over SSH: a watching session that
+// had pressed enter kept "You are watching (root drives): only the driver
+// changes anything." at the bottom after the driver's kill -9, under a
+// header saying no one drives): the refusal says who drives now.
+func TestViewerRefusalFollowsTheDriver(t *testing.T) {
+	_, view, _ := twoSessions(t, setup{pf: withVMs("WebApp2"), done: []string{"rights"}}, 120, 40)
+	view.send(DriverChanged{Viewer: "admin (alice@laptop) drives"})
+	view.send(press("enter"))
+	view.mustSee(t, "You are watching (admin (alice@laptop) drives): only the driver changes anything.")
+	view.send(DriverChanged{Viewer: "no one drives now: attach again to drive", Left: "admin (alice@laptop)"})
+	view.mustSee(t, "WATCHING no one drives now", "You are watching (no one drives now: attach again to drive): only the driver changes anything.")
+	view.mustNotSee(t, "admin (alice@laptop) drives")
+}

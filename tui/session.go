@@ -102,7 +102,7 @@ func (m *Model) viewerKey(msg tea.KeyMsg) tea.Cmd {
 		return gotoStep(m.cur + 1)
 	case !m.showHelp && m.watchKey(msg):
 	default:
-		m.flash = "You are watching (" + m.w.session.Viewer + "): only the driver changes anything."
+		m.flash = watchingRefusal(m.w.session.Viewer)
 	}
 	return nil
 }
@@ -112,4 +112,10 @@ func (m *Model) viewerKey(msg tea.KeyMsg) tea.Cmd {
 func (m *Model) watchKey(msg tea.KeyMsg) bool {
 	w, ok := m.screens[m.cur].(watcher)
 	return ok && w.watch(msg)
+}
+
+// watchingRefusal is what a watching session says to a key only the
+// driver has; viewer is its reason to watch ("bob drives").
+func watchingRefusal(viewer string) string {
+	return "You are watching (" + viewer + "): only the driver changes anything."
 }
