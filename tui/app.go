@@ -786,10 +786,10 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		switch {
 		case keyPrevSt.Matches(msg):
 			m.lookAround(m.cur - 1)
-			return gotoStep(m.cur - 1)
+			return m.enter(m.cur - 1)
 		case keyNextSt.Matches(msg):
 			m.lookAround(m.cur + 1)
-			return gotoStep(m.cur + 1)
+			return m.enter(m.cur + 1)
 		}
 	}
 	return s.update(msg)

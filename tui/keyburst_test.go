@@ -22,6 +22,13 @@ func TestKeysThatArriveTogether(t *testing.T) {
 	h.send(press("space"))
 	h.mustSee(t, "2 of 5 selected", "job WebApp1-WebApp3-Migration")
 
+	// Steps too: "[[" goes back two (each [ moved from the step the last
+	// left, not both from step 5).
+	h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("[[")})
+	h.mustSee(t, "Step 3 of 8")
+	h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("]]")})
+	h.mustSee(t, "Step 5 of 8", "2 of 5 selected")
+
 	h.send(press("enter")) // options: the job name's field
 	h.mustSee(t, "▸ Job name")
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlU})

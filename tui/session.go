@@ -96,10 +96,10 @@ func (m *Model) viewerKey(msg tea.KeyMsg) tea.Cmd {
 	case m.showHelp && m.helpScroll.key(msg):
 	case keyPrevSt.Matches(msg) && m.cur > 0:
 		m.lookAround(m.cur - 1)
-		return gotoStep(m.cur - 1)
+		return m.enter(m.cur - 1)
 	case keyNextSt.Matches(msg) && m.cur < len(m.screens)-1:
 		m.lookAround(m.cur + 1)
-		return gotoStep(m.cur + 1)
+		return m.enter(m.cur + 1)
 	case !m.showHelp && m.watchKey(msg):
 	default:
 		m.flash = watchingRefusal(m.w.session.Viewer)
