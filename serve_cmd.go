@@ -80,8 +80,9 @@ both: the first terminal drives, the others watch (ferry --view: watch
 only). Quitting it or closing its terminal detaches: nothing stops.
 
 --ssh ADDR serves the wizard to SSH clients (public-key authentication
-only, the keys of --authorized-keys, an OpenSSH authorized_keys file; each
-session is logged with its key's fingerprint). The first session (SSH or
+only, the keys of --authorized-keys, an OpenSSH authorized_keys file, read
+again at each login as sshd does: a key added or removed counts from the
+next login, no restart; each session is logged with its key's fingerprint). The first session (SSH or
 local) drives; the others watch, read-only, as does a session opened with the command
 "view" (ssh -t -p PORT HOST view) or with a key marked command="view" in
 the file. Only the driver can confirm a cutover; its confirmation screen
@@ -265,7 +266,7 @@ func runServe(ctx context.Context, g *globalFlags, sf *serveFlags, ready func(se
 				return err
 			}
 		}
-		srv, err := newSSHServer(&sshWizard{servedWizard: wiz, keys: keys, keepalive: sf.sshKeepalive}, hostKeyPEM)
+		srv, err := newSSHServer(&sshWizard{servedWizard: wiz, keys: keys, keysPath: sf.authorizedKeys, keepalive: sf.sshKeepalive}, hostKeyPEM)
 		if err != nil {
 			return err
 		}

@@ -101,12 +101,37 @@ func TestServeRefusesBadListenersAndHostKey(t *testing.T) {
 	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o755 {
 		t.Errorf("ferry serve changed the plan directory's mode to %v, want it left 0755", fi.Mode().Perm())
 	}
-	c, err := gossh.Dial("tcp", sshAddrOf(t, srv.lines["ssh"]), sshConfig("admin", sshKey(t), hostPublicKey(t, filepath.Join(dir, "plan.ssh_host_ed25519_key"))))
-	if err == nil {
-		c.Close()
+	newcomer := sshKey(t)
+	dial := func() error {
+		c, err := gossh.Dial("tcp", sshAddrOf(t, srv.lines["ssh"]), sshConfig("admin", newcomer, hostKey))
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := dial(); err == nil {
 		t.Errorf("a key not in --authorized-keys was let in")
 	} else if !strings.Contains(err.Error(), "unable to authenticate") {
 		t.Errorf("dial with the served host key: %v, want only the client key refused", err)
+	}
+	// QA: the file was read once, at the start: a key added was refused,
+	// and a key removed (revoked) let in until a restart. It is read again
+	// at each login, as sshd does.
+	before, err := os.ReadFile(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keys, append(before, gossh.MarshalAuthorizedKey(newcomer.PublicKey())...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err != nil {
+		t.Errorf("a key added to --authorized-keys while ferry serve runs: %v, want it let in", err)
+	}
+	if err := os.WriteFile(keys, before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err == nil {
+		t.Errorf("a key removed from --authorized-keys while ferry serve runs was still let in")
 	}
 }
 

@@ -60,6 +60,11 @@ func loadAuthorizedKeys(path string) ([]authorizedKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--authorized-keys: %w", err)
 	}
+	return parseAuthorizedKeys(path, b)
+}
+
+// parseAuthorizedKeys reads b, the authorized_keys file at path.
+func parseAuthorizedKeys(path string, b []byte) ([]authorizedKey, error) {
 	var out []authorizedKey
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
@@ -96,7 +101,15 @@ func loadAuthorizedKeys(path string) ([]authorizedKey, error) {
 // an attachment of the engine's served wizard.
 type sshWizard struct {
 	*servedWizard
-	keys []authorizedKey
+	// keysPath is --authorized-keys, read again at each authentication
+	// as sshd does: a key added is let in, a key removed refused from the
+	// next login on, without a restart. keys is its last good reading;
+	// keysRead the bytes it was read from ("" until the first reading by
+	// lookup: keys holds the one ferry serve checked at its start).
+	keysPath string
+	keysMu   sync.Mutex
+	keys     []authorizedKey
+	keysRead string
 	// keepalive: how often a session's client must answer (0: never
 	// asked); sshKeepaliveMisses unanswered in a row end the session.
 	keepalive time.Duration
@@ -131,12 +144,51 @@ func (w *sshWizard) givePreauth(ip string) {
 }
 
 func (w *sshWizard) lookup(key ssh.PublicKey) (authorizedKey, bool) {
-	for _, ak := range w.keys {
+	for _, ak := range w.authorizedKeys() {
 		if ssh.KeysEqual(ak.key, key) {
 			return ak, true
 		}
 	}
 	return authorizedKey{}, false
+}
+
+// authorizedKeys reads --authorized-keys again. A file that cannot be
+// read or parsed any more (removed, a line mistyped while it is edited)
+// lets no key in until it is mended (said once in the log, as is each
+// change): sessions already open go on; which keys a broken file meant to
+// keep cannot be known.
+func (w *sshWizard) authorizedKeys() []authorizedKey {
+	if w.keysPath == "" {
+		return w.keys
+	}
+	w.keysMu.Lock()
+	defer w.keysMu.Unlock()
+	b, err := os.ReadFile(w.keysPath)
+	read := string(b)
+	if err != nil {
+		read = "error: " + err.Error()
+	}
+	if read == w.keysRead {
+		return w.keys
+	}
+	first := w.keysRead == ""
+	w.keysRead = read
+	var keys []authorizedKey
+	if err == nil {
+		keys, err = parseAuthorizedKeys(w.keysPath, b)
+	} else {
+		err = fmt.Errorf("--authorized-keys: %w", err)
+	}
+	if err != nil {
+		w.keys = nil
+		w.log.Error("ssh: --authorized-keys cannot be read: every key is refused until it is mended (sessions open go on)", "error", err)
+		return nil
+	}
+	if !first {
+		w.log.Info("ssh: --authorized-keys changed: read again", "keys", len(keys), "file", w.keysPath)
+	}
+	w.keys = keys
+	return keys
 }
 
 // readHostKey reads the SSH host key at path (what names it: flag): it
@@ -338,7 +390,8 @@ func (w *sshWizard) program(sess ssh.Session) *tea.Program {
 		_ = hc.SetDeadline(time.Now().Add(sshIdle))
 	}
 	ak, ok := w.lookup(sess.PublicKey())
-	if !ok { // not reached: authentication checked it
+	if !ok { // removed from --authorized-keys since it authenticated
+		wish.Fatalln(sess, "ferry: this key is no longer in --authorized-keys")
 		return nil
 	}
 	a := attachee{who: sess.User(), fingerprint: gossh.FingerprintSHA256(ak.key), remote: sess.RemoteAddr().String(), via: "ssh"}
