@@ -521,14 +521,7 @@ func (r *CutoverReport) Markdown() string {
 			fmt.Fprintf(&b, "%s\n\n", v.Note)
 		}
 		if v.ProviderVM != "" {
-			switch {
-			case v.RolledBack && v.RollbackError != "":
-				fmt.Fprintf(&b, "Target in the provider vCenter: %s (the rollback failed: it may still be there).\n\n", v.ProviderVM)
-			case v.RolledBack:
-				fmt.Fprintf(&b, "Target in the provider vCenter: %s (removed by the rollback).\n\n", v.ProviderVM)
-			default:
-				fmt.Fprintf(&b, "Target in the provider vCenter: %s.\n\n", v.ProviderVM)
-			}
+			fmt.Fprintf(&b, "Target in the provider vCenter: %s.\n\n", v.Target())
 		}
 		for _, o := range v.EarlierOutages {
 			if v.Decided == CutoverRollback {

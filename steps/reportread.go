@@ -95,13 +95,30 @@ func (v VMReport) Figures() string {
 		downtime = "downtime not measured (" + v.Unwatched + ")"
 	}
 	if e := v.earlierText(); e != "" {
-		measured += " (" + e + ")"
+		// The outages interrupted cutovers left, as the Markdown's table
+		// adds them (QA: added to a string already used, the wizard's line
+		// read "measured downtime 1.5s" of a source down 34s).
+		downtime += " (" + e + ")"
 	}
 	outcome := v.Outcome
 	if v.EarlierRun {
 		outcome += " (earlier run)"
 	}
 	return fmt.Sprintf("%s · %s · shutdown to power-on %s%s · final pass %s", outcome, downtime, secs(v.ServiceWindowSeconds), proj, final)
+}
+
+// Target is the VM's target as the provider vCenter showed it, and what
+// became of it when the cutover was rolled back ("" for none).
+func (v VMReport) Target() string {
+	switch {
+	case v.ProviderVM == "":
+		return ""
+	case v.RolledBack && v.RollbackError != "":
+		return v.ProviderVM + " (the rollback failed: it may still be there)"
+	case v.RolledBack:
+		return v.ProviderVM + " (removed by the rollback)"
+	}
+	return v.ProviderVM
 }
 
 // WaveFigures is the wave's line of the report ("" for a single VM).

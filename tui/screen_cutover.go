@@ -988,8 +988,9 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 				out = append(out, joined(strings.Split("  "+v.VM+": "+v.Figures(), " · "), width, 4, lipgloss.NewStyle())...)
 				if v.ProviderVM != "" {
 					// As the vSphere client shows it: Cloud Director
-					// renamed the VM it adopted.
-					out = append(out, wrapped("    in the provider vCenter: "+v.ProviderVM, width, 6, sDim)...)
+					// renamed the VM it adopted; a rollback removed it
+					// (QA: named as if it were still there).
+					out = append(out, wrapped("    in the provider vCenter: "+v.Target(), width, 6, sDim)...)
 				}
 			}
 			out = append(out, wrapped("  saved as "+md, width, 4, sDim)...)

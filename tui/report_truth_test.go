@@ -1,0 +1,54 @@
+package tui
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// TestDowntimeReportSaysInterruptedOutagesAndRemovedTargets (QA h9: after
+// a ferry killed in a cutover, the wizard's downtime report read
+// "WebApp1: rolled back as decided · measured downtime 1.5s" of a source
+// that had been down 34s, and "in the provider vCenter: WebApp1 ... [vm-126]"
+// of a target the rollback had removed, where the saved Markdown said
+// "1.5s (+at most 33.8s: interrupted cutover)" and "(removed by the
+// rollback)"): the screen says what the Markdown says.
+func TestDowntimeReportSaysInterruptedOutagesAndRemovedTargets(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: allDone})
+	down := t0.Add(-34 * time.Second)
+	rep := &steps.CutoverReport{Started: t0, Finished: t0.Add(1780 * time.Millisecond), Parallel: 4,
+		VMs: []steps.VMReport{
+			{VM: "WebApp1", Outcome: "rolled back as decided", Decided: steps.CutoverRollback, RolledBack: true,
+				MeasuredDowntimeSeconds: 1.5, ProviderVM: "WebApp1 (13442882-4f9b-4b9b-88c4-ec6df152f1aa) [vm-126]",
+				EarlierOutages: []steps.EarlierOutage{{Start: down, End: down.Add(33800 * time.Millisecond), AtMost: true,
+					How: "after power-on of the target was requested"}}},
+			{VM: "WebApp2", Outcome: "migrated", ProviderVM: "WebApp2 (30885dd9-2f02-4ce7-ad65-aee9d53a7dbe) [vm-85]",
+				EarlierOutages: []steps.EarlierOutage{{Start: down, End: down.Add(8700 * time.Millisecond),
+					How: "after it shut the source down"}}},
+		}}
+	md, _, err := rep.Save(filepath.Dir(h.env.State.Path()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.env.State.SetOutput("cutover", "report", md); err != nil {
+		t.Fatal(err)
+	}
+	h.start(120, 40)
+	mustRead(t, h, "WebApp1: rolled back as decided · measured downtime 1.5s (+at most 33.8s: interrupted cutover)",
+		"in the provider vCenter: WebApp1 (13442882-4f9b-4b9b-88c4-ec6df152f1aa) [vm-126] (removed by the rollback)",
+		"WebApp2: migrated · measured downtime - (+8.7s: interrupted cutover)",
+		"in the provider vCenter: WebApp2 (30885dd9-2f02-4ce7-ad65-aee9d53a7dbe) [vm-85]")
+	if strings.Contains(mainText(h.view()), "[vm-85] (removed") {
+		t.Fatalf("the migrated VM's target reads as removed:\n%s", h.view())
+	}
+	b, err := os.ReadFile(md)
+	if err != nil || !strings.Contains(string(b), "| WebApp1 | rolled back as decided | 1.5s (+at most 33.8s: interrupted cutover) |") ||
+		!strings.Contains(string(b), "Target in the provider vCenter: WebApp1 (13442882-4f9b-4b9b-88c4-ec6df152f1aa) [vm-126] (removed by the rollback).") ||
+		!strings.Contains(string(b), "Target in the provider vCenter: WebApp2 (30885dd9-2f02-4ce7-ad65-aee9d53a7dbe) [vm-85].") {
+		t.Fatalf("the Markdown report does not carry the same figures: %v\n%s", err, b)
+	}
+}
