@@ -52,3 +52,30 @@ func TestDowntimeReportSaysInterruptedOutagesAndRemovedTargets(t *testing.T) {
 		t.Fatalf("the Markdown report does not carry the same figures: %v\n%s", err, b)
 	}
 }
+
+// TestCutoverConfirmProjectsNoWindowForAnInterruptedCutover (QA h9: after
+// a ferry killed past the target's power-on request, the confirmation
+// said "projected downtime ~6s · last pass 14s ago · RPO ok" under the
+// VM's DECISION NEEDED, and counted it in the wave's projected downtime,
+// though its source had been down since that cutover's shutdown and
+// confirming finishes it rather than cutting over anew): such a VM gets
+// no projection; a VM interrupted before power-on (confirming cuts it
+// over anew) keeps its own.
+func TestCutoverConfirmProjectsNoWindowForAnInterruptedCutover(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone,
+		cutoverState: map[string]string{"WebApp1": "power-on requested", "WebApp2": "running"}})
+	h.start(120, 40)
+	dashboardData(h, "WebApp1", "WebApp2")
+	v := mainText(h.view())
+	one, two, ok := strings.Cut(v, "WebApp2 → Company-VDC")
+	if !ok || !strings.Contains(one, "WebApp1 → Company-VDC") {
+		t.Fatalf("the confirmation does not list both VMs:\n%s", h.view())
+	}
+	if strings.Contains(one, "projected downtime") || strings.Contains(one, "RPO ok") {
+		t.Errorf("WebApp1, whose cutover stopped after power-on was requested, gets a cutover window projected:\n%s", h.view())
+	}
+	if !strings.Contains(one, "DECISION NEEDED") || !strings.Contains(two, "projected downtime ~") {
+		t.Errorf("want WebApp1's decision and WebApp2's projection:\n%s", h.view())
+	}
+	mustRead(t, h, "projected wave downtime ~", "for the 1 with a projection (an interrupted cutover's source is down already, not projected)")
+}

@@ -482,6 +482,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 	var ests []*steps.DowntimeEstimate
 	measure := false // a projection that a test migration would measure
 	n := 0           // the VMs typed
+	finishing := 0   // those whose confirmation finishes an interrupted cutover
 	for _, vm := range s.w.env.Migrating() {
 		if s.decision != "" && !slices.Contains(s.w.env.CutoverDecisions(vm.Name), s.decision) {
 			continue // not decided on: not typed in this mode
@@ -502,6 +503,15 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 		}
 		if s.decision != "" {
 			continue // a decision has no cutover window to project
+		}
+		if slices.Contains(s.w.env.CutoverDecisions(vm.Name), steps.CutoverFinish) {
+			// Stopped after power-on of the target was requested: its
+			// source is down since that cutover's shutdown, and confirming
+			// finishes it (or asks for a decision), with no new window
+			// (QA h9: "projected downtime ~6s · RPO ok" under DECISION
+			// NEEDED, counted in the wave's projection too).
+			finishing++
+			continue
 		}
 		var facts []string
 		// The whole window (shutdown to the first answering probe), not
@@ -535,11 +545,18 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 			together = fmt.Sprintf("all %d at once (cutover.parallel allows it)", n)
 		}
 		proj := "projected wave downtime ~" + dur(wave)
+		var why []string // why some VMs have no projection
+		if cold := n - len(ests) - finishing; cold > 0 {
+			why = append(why, "a cold migration's window is its one pass")
+		}
+		if finishing > 0 {
+			why = append(why, "an interrupted cutover's source is down already")
+		}
 		switch {
 		case len(ests) == 0:
-			proj = "no downtime projected (a cold migration's window is its one pass)"
+			proj = "no downtime projected (" + strings.Join(why, "; ") + ")"
 		case len(ests) < n:
-			proj += fmt.Sprintf(" for the %d with a projection (a cold migration's window is its one pass, not projected)", len(ests))
+			proj += fmt.Sprintf(" for the %d with a projection (%s, not projected)", len(ests), strings.Join(why, "; "))
 		}
 		rest = append(rest, wrapped(fmt.Sprintf("  Confirmed together they are one wave: %s, each with its own rollback · %s", together, proj), width, 4, lipgloss.NewStyle())...)
 	}
