@@ -237,7 +237,14 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 	if err := j.checkRoom(ctx, 0, true); err != nil {
 		return PassResult{}, fmt.Errorf("%s: %w", j.VM, err)
 	}
-	j.emit(Event{Kind: EventPhase, Phase: PhaseSnapshot})
+	if final {
+		// Where every pass starts (PhaseSnapshot), but a powered-off VM's
+		// disks are read as they are: no snapshot (QA h9: the cutover's
+		// timeline read "WebApp1: snapshot" inside the downtime window).
+		j.emit(Event{Kind: EventPhase, Phase: PhaseSnapshot, Msg: "open the disks (no snapshot: the VM is powered off)"})
+	} else {
+		j.emit(Event{Kind: EventPhase, Phase: PhaseSnapshot})
+	}
 	start := time.Now()
 	snap, err := j.Source.Open(ctx, resume, final)
 	if errors.Is(err, ErrSnapshotGone) {

@@ -453,7 +453,11 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 			last, lastText = time.Now(), text
 			emit(Progress(text, frac))
 		case replication.EventPhase:
-			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Phase), -1))
+			label := string(ev.Phase)
+			if ev.Msg != "" {
+				label = ev.Msg // how the phase reads, e.g. a final pass's open
+			}
+			emit(Progress(fmt.Sprintf("%s: %s", vm, label), -1))
 		case replication.EventRepaired, replication.EventCompared:
 			emit(Progress(fmt.Sprintf("%s: %s", vm, ev.Msg), -1))
 		case replication.EventRPOWarning, replication.EventError, replication.EventWarning:
