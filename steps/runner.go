@@ -274,8 +274,13 @@ func (r *Runner) bind(i int, id string) Emit {
 
 // log writes the event to the Env's structured log (progress at debug
 // level, failures at error level).
-func (r *Runner) log(ev Event) {
-	if r.Env.Log == nil {
+func (r *Runner) log(ev Event) { r.Env.LogEvent(ev) }
+
+// LogEvent writes ev to the Env's structured log (ferry.log while the
+// wizard runs), as a step run's events are: progress at debug level,
+// warnings at warn, failures at error. Nothing without a log.
+func (e *Env) LogEvent(ev Event) {
+	if e.Log == nil {
 		return
 	}
 	level := slog.LevelInfo
@@ -298,7 +303,7 @@ func (r *Runner) log(ev Event) {
 	if ev.Error != "" {
 		msg = ev.Error
 	}
-	r.Env.Log.LogAttrs(context.Background(), level, msg, attrs...)
+	e.Log.LogAttrs(context.Background(), level, msg, attrs...)
 }
 
 // StagePlan is one step's answer to `ferry plan`.

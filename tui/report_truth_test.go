@@ -1,8 +1,11 @@
 package tui
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,4 +81,28 @@ func TestCutoverConfirmProjectsNoWindowForAnInterruptedCutover(t *testing.T) {
 		t.Errorf("want WebApp1's decision and WebApp2's projection:\n%s", h.view())
 	}
 	mustRead(t, h, "projected wave downtime ~", "for the 1 with a projection (an interrupted cutover's source is down already, not projected)")
+}
+
+// TestTestMigrationFromTheDashboardIsLogged (QA h9: a test migration and a
+// test cleanup started from the dashboard left no line in ferry.log, where
+// every step run's events go: a killed test migration and what x removed
+// were nowhere on record): its start, its events and its outcome are
+// logged as a step run's are.
+func TestTestMigrationFromTheDashboardIsLogged(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+	var log bytes.Buffer
+	h.env.Log = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.start(120, 40)
+	h.send(replicationMsg{VM: "WebApp2", Phase: "idle", Pass: 3, Health: RPOOK, RPO: time.Minute, LastPass: t0})
+	h.send(press("[")) // the dashboard (step 6)
+	h.send(press("t"))
+	h.send(press("enter")) // test-bubble
+	h.send(press("t"))
+	h.mustSee(t, "test migration of WebApp2 failed")
+	for _, want := range []string{`level=INFO msg="test migration of WebApp2" step=replication kind=started`,
+		`level=ERROR msg="test migration of WebApp2 failed: `} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("ferry.log lacks %q:\n%s", want, log.String())
+		}
+	}
 }

@@ -135,7 +135,20 @@ func (s *replicationScreen) startTest(what string, work func(context.Context, st
 		func(ev steps.Event) tea.Msg { return testEventMsg{Step: idx, Event: ev} },
 		func(err error) tea.Msg { return testDoneMsg{Step: idx, Err: err} },
 		func(emit steps.Emit) tea.Msg {
-			report, err := work(ctx, emit)
+			// In ferry.log as a step run is (QA h9: a test migration and
+			// a cleanup from the dashboard left no line there, not even
+			// what the cleanup removed).
+			env := s.w.env
+			env.LogEvent(steps.Event{Step: "replication", Kind: steps.EventStarted, Message: what})
+			report, err := work(ctx, func(ev steps.Event) { env.LogEvent(ev); emit(ev) })
+			switch {
+			case err != nil:
+				env.LogEvent(steps.Event{Step: "replication", Kind: steps.EventFailed, Error: what + " failed: " + err.Error()})
+			case report != "":
+				env.LogEvent(steps.Event{Step: "replication", Kind: steps.EventDone, Message: what + ": done · report " + report})
+			default:
+				env.LogEvent(steps.Event{Step: "replication", Kind: steps.EventDone, Message: what + ": done"})
+			}
 			return testDoneMsg{Step: idx, Report: report, Err: err}
 		}, &publish{run: SharedRun{Step: s.w.it[idx].Step.ID(), Test: what, Phase: runApplying}, finished: testFinished})
 	s.test.stream = ch
