@@ -2,6 +2,7 @@ package tui
 
 import (
 	"bytes"
+	tea "github.com/charmbracelet/bubbletea"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -104,5 +105,35 @@ func TestTestMigrationFromTheDashboardIsLogged(t *testing.T) {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("ferry.log lacks %q:\n%s", want, log.String())
 		}
+	}
+}
+
+// TestNoPauseOfAFirstPassTheStepWaitsFor (QA h9: p on the dashboard while
+// step 6 ran the initial sync of a VM paused it, and the step failed:
+// "replicate WebApp3: replication job is paused: paused by request · Fix
+// the cause named above"): while the step's apply waits for a VM's first
+// pass, p is not offered for it and says why; a VM with a complete pass
+// can be paused meanwhile.
+func TestNoPauseOfAFirstPassTheStepWaitsFor(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp3"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true,
+		mutate: func(m map[string]*fakeStep) { m["replication"].block = release }})
+	h.start(120, 40)
+	h.send(press("enter")) // plan
+	_, run := h.m.Update(press("enter"))
+	msgs := make(chan tea.Msg, 64)
+	go collect(run, msgs)
+	for range 2 { // the first may arrive before the step lists the plan's VMs
+		h.send(replicationMsg{VM: "WebApp3", Phase: "initial transfer", Planned: 4 << 20, Acked: 1 << 20, Rate: 1 << 20, RPO: time.Minute})
+		h.send(replicationMsg{VM: "WebApp1", Phase: "idle", Pass: 2, Health: RPOOK, RPO: time.Minute, LastPass: t0})
+	}
+	h.mustSee(t, "p pause  ✗u resume: WebApp1 is not paused") // WebApp1 under the cursor: its first pass is done
+	h.send(press("j"))
+	h.mustSee(t, "✗p pause: step 6 waits for WebApp3's first pass")
+	h.send(press("p"))
+	mustRead(t, h, "pause: step 6 waits for WebApp3's first pass: pause it once the step is done")
+	close(release)
+	for msg := range msgs {
+		h.send(msg)
 	}
 }
