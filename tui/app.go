@@ -1109,8 +1109,8 @@ func (m *Model) sidebar(width, height int) []string {
 			}
 			// The phase after the name's last line: shortened first, then gone.
 			l := &name[len(name)-1]
-			if room := width - ansiWidth(*l) - 1; r.Phase != "" && room >= min(4, ansiWidth(r.Phase)) {
-				*l += " " + sDim.Render(trunc(r.Phase, room))
+			if phase, room := r.phaseWord(), width-ansiWidth(*l)-1; phase != "" && room >= min(4, ansiWidth(phase)) {
+				*l += " " + sDim.Render(trunc(phase, room))
 			}
 			out = append(out, name...)
 		}

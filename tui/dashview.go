@@ -29,6 +29,20 @@ const progressW = 21
 // columns).
 const healthW = 22
 
+// phaseWord is the VM's phase as the dashboard and the sidebar read it:
+// "held" or "paused" over the phase its last pass ended in (QA h9: a pass
+// a pause stopped ended "idle", and the sidebar read "WebApp3 idle" beside
+// the row's "paused").
+func (r *VMRow) phaseWord() string {
+	switch {
+	case r.Paused && r.Held != "":
+		return "held"
+	case r.Paused:
+		return "paused"
+	}
+	return r.Phase
+}
+
 // vmRow draws one VM of the dashboard: two lines when the panel is wide,
 // three when it is narrow; compact, one (name, phase, the pass's
 // percentage, RPO health), for the rows around the cursor's when the full
@@ -37,13 +51,7 @@ const healthW = 22
 //	▸ WebApp2   incremental #12  ██████░░░░  62% ETA 12s  ● RPO ok
 //	  4.1 MiB/s ▂▃▅▇█  last pass 48s ago · next in 12s · final pass ~9s
 func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
-	phase := r.Phase
-	switch {
-	case r.Paused && r.Held != "":
-		phase = "held"
-	case r.Paused:
-		phase = "paused"
-	}
+	phase := r.phaseWord()
 	if r.Pass > 0 {
 		phase += " #" + itoa(r.Pass)
 	}

@@ -137,3 +137,18 @@ func TestNoPauseOfAFirstPassTheStepWaitsFor(t *testing.T) {
 		h.send(msg)
 	}
 }
+
+// TestSidebarSaysPaused (QA h9: a pass a pause stopped ends in "idle", and
+// the sidebar read "○ WebApp3 idle" beside the dashboard row's "paused"):
+// the sidebar reads the VM's phase as its row does.
+func TestSidebarSaysPaused(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp3"), done: append(slices.Clone(infraDone), "vm-selection", "replication"), feeds: true})
+	h.start(120, 40)
+	h.send(replicationMsg{VM: "WebApp3", Phase: "idle", Paused: true, Planned: 4 << 20, Acked: 3 << 20, RPO: time.Minute})
+	h.send(press("[")) // the dashboard (step 6)
+	if r := dashRow(h.view(), "WebApp3"); !strings.Contains(r, "paused") {
+		t.Fatalf("the dashboard row %q, want it paused:\n%s", r, h.view())
+	}
+	h.mustSee(t, "○ WebApp3 paused")
+	h.mustNotSee(t, "WebApp3 idle")
+}

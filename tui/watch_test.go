@@ -49,5 +49,5 @@ func TestViewerScrollsAndPicks(t *testing.T) {
 	h.mustNotSee(t, "only the driver changes anything")
 	h.send(press("r")) // resume WebApp3: the driver's
 	h.mustSee(t, "only the driver changes anything")
-	h.mustSee(t, "▲ WebApp3 idle")
+	h.mustSee(t, "▲ WebApp3 paused") // unchanged: paused, as its row says
 }
