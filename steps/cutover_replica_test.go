@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"github.com/vmware/govmomi/vim25/types"
@@ -51,7 +52,9 @@ func replicaHash(t *testing.T, l *lab.Lab, env *Env, file string) (sum [32]byte,
 // and that replication resumes from it as it was: with the source stopped,
 // one incremental pass (far less than the disk) makes the replica equal the
 // source byte for byte. A replica that was deleted, or recreated empty,
-// fails this.
+// fails this. The guest first writes a block of its own (as the lab's
+// workload would, had the test left it on): the pass must carry that
+// change, so a pass that resumed past it fails this too.
 func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
 	t.Helper()
 	ctx := context.Background()
@@ -73,6 +76,13 @@ func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
 	if !src.PoweredOn() {
 		t.Fatalf("source %s is not running after the rollback", vm)
 	}
+	block := make([]byte, 64<<10)
+	if _, err := rand.Read(block); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.GuestWrite(vm, block, 5<<20); err != nil {
+		t.Fatalf("the guest's write after the rollback: %v", err)
+	}
 	if err := onprem.PowerOff(ctx, src.Ref); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +93,9 @@ func checkReplicaResumes(t *testing.T, l *lab.Lab, env *Env, vm string) {
 	r, err := job.RunPass(ctx, true)
 	if err != nil {
 		t.Fatalf("pass after the rollback: %v", err)
+	}
+	if r.Counters.Planned < int64(len(block)) {
+		t.Errorf("the pass after the rollback planned %d bytes: not the %d bytes the guest wrote", r.Counters.Planned, len(block))
 	}
 	if size := src.DiskBytes(); r.Counters.Planned >= size {
 		t.Errorf("the pass after the rollback planned %d bytes of a %d-byte disk: not incremental", r.Counters.Planned, size)
