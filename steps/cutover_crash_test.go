@@ -226,7 +226,15 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 	for _, decision := range []string{CutoverRollback, CutoverFinish} {
 		t.Run(decision, func(t *testing.T) {
 			t.Parallel() // a lab of its own
-			l, env := migrationLab(t, "WebApp2")
+			// --finish's report says what the interrupted attempt's verify
+			// read of the final pass: the guest writes, as in production.
+			// --rollback asserts no pass's content (checkReplicaResumes
+			// writes its own block): no background writer, less CPU.
+			opts := lab.Options{}
+			if decision == CutoverRollback {
+				opts.WorkloadRate = -1
+			}
+			l, env := migrationLabWith(t, "WebApp2", opts)
 			// Dies with the phase's first line: the state says "power-on
 			// requested", the request is not sent yet.
 			env = crashCutover(t, l, env, func(ev Event) bool { return ev.Message == "WebApp2: power on" })
@@ -318,10 +326,11 @@ func TestCrashBeforePowerOnAnsweredAsksForADecision(t *testing.T) {
 // notBootingLab is a lab with WebApp2 replicated (steps 1-7 done, the
 // runner that did them returned) whose guest will not boot on any new VM
 // (a damaged boot loader the running source never notices); a cutover
-// waits 3 s for its probes.
+// waits 3 s for its probes. The guest's background writer is off: its
+// users assert no pass's content (checkReplicaResumes writes its own).
 func notBootingLab(t *testing.T) (*lab.Lab, *Env, *Runner) {
 	t.Helper()
-	l, env := migrationLab(t, "WebApp2")
+	l, env := migrationLabWith(t, "WebApp2", lab.Options{WorkloadRate: -1})
 	env.Plan().Cutover.GreenTimeout = "3s"
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}}
 	if _, err := r.Run(context.Background()); err != nil {
@@ -415,7 +424,8 @@ func TestRollbackKeepsAPausedJobPaused(t *testing.T) {
 // earlier one end when the rollback began.
 func TestDecidedRollbackMeasuresItsOutage(t *testing.T) {
 	t.Parallel()
-	l, env := migrationLab(t, "WebApp2")
+	// No pass's content is asserted: no background writer, less CPU.
+	l, env := migrationLabWith(t, "WebApp2", lab.Options{WorkloadRate: -1})
 	env = crashCutover(t, l, env, func(ev Event) bool { return strings.HasPrefix(ev.Message, "WebApp2: power on done in") })
 	env.CutoverDecision = CutoverRollback
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(Event) {}, Confirmed: true}
@@ -440,7 +450,8 @@ func TestDecidedRollbackMeasuresItsOutage(t *testing.T) {
 // rollback gives the job back to the scheduler that runs it.
 func TestDecidedRollbackResumesTheWizardsReplication(t *testing.T) {
 	t.Parallel()
-	l, env := migrationLab(t, "WebApp2")
+	// No pass's content is asserted: no background writer, less CPU.
+	l, env := migrationLabWith(t, "WebApp2", lab.Options{WorkloadRate: -1})
 	env = crashCutover(t, l, env, func(ev Event) bool { return ev.Message == "WebApp2: power on" })
 	ctx := context.Background()
 	// What the wizard's dashboard and sidebar are told (tui.ReplicationFeed).

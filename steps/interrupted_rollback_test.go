@@ -17,7 +17,21 @@ import (
 // the replica disks and the source shut down: the next process's Env.
 func crashedAfterCreate(t *testing.T) (*lab.Lab, *Env) {
 	t.Helper()
-	l, env := migrationLab(t, "WebApp2")
+	return crashedAfterCreateWith(t, lab.Options{})
+}
+
+// crashedAfterCreateQuiet is crashedAfterCreate without the guest's
+// background writer, for the tests that assert no pass's content
+// (checkRolledBack only that a pass completes): each costs less CPU.
+func crashedAfterCreateQuiet(t *testing.T) (*lab.Lab, *Env) {
+	t.Helper()
+	return crashedAfterCreateWith(t, lab.Options{WorkloadRate: -1})
+}
+
+// crashedAfterCreateWith is crashedAfterCreate with a lab of opts.
+func crashedAfterCreateWith(t *testing.T, opts lab.Options) (*lab.Lab, *Env) {
+	t.Helper()
+	l, env := migrationLabWith(t, "WebApp2", opts)
 	next := crashCutoverIn(t, l, env, true, func(ev Event) bool {
 		return strings.HasPrefix(ev.Message, "WebApp2: create VM at provider done")
 	}, cutoverRunning)
@@ -78,7 +92,7 @@ func checkRolledBack(t *testing.T, l *lab.Lab, env *Env, sched *replication.Sche
 // the hold (a pass completes) and reports the outage the crash left.
 func TestRollbackAloneOfCutoverInterruptedBeforePowerOn(t *testing.T) {
 	t.Parallel()
-	l, env := crashedAfterCreate(t)
+	l, env := crashedAfterCreateQuiet(t)
 	ctx := context.Background()
 	sched, err := env.EnableWarm(ctx, nil)
 	if err != nil {
@@ -121,7 +135,7 @@ func TestRollbackAloneOfCutoverInterruptedBeforePowerOn(t *testing.T) {
 // pass completes). The cutover, confirmed again, then cuts over.
 func TestStartRollsBackAnInterruptedCutover(t *testing.T) {
 	t.Parallel()
-	l, env := crashedAfterCreate(t)
+	l, env := crashedAfterCreateQuiet(t)
 	ctx := context.Background()
 	off := env.interruptedShutdown("WebApp2")
 	var warned []string
@@ -170,7 +184,7 @@ func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
 	t.Parallel()
 	t.Run("confirmed_again", func(t *testing.T) {
 		t.Parallel() // a lab of its own
-		_, env := crashedAfterCreate(t)
+		_, env := crashedAfterCreateQuiet(t)
 		env.CutoverVMs = []string{"WebApp2"}
 		if err := env.RecoverInterruptedCutovers(context.Background(), func(Event) {}); err != nil {
 			t.Fatal(err)
@@ -180,8 +194,8 @@ func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
 		}
 	})
 	t.Run("power-on_requested", func(t *testing.T) {
-		t.Parallel() // a lab of its own
-		l, env := migrationLab(t, "WebApp2")
+		t.Parallel() // a lab of its own, where no pass's content is asserted
+		l, env := migrationLabWith(t, "WebApp2", lab.Options{WorkloadRate: -1})
 		env = crashCutover(t, l, env, func(ev Event) bool { return ev.Message == "WebApp2: power on" })
 		if err := env.RecoverInterruptedCutovers(context.Background(), func(Event) {}); err != nil {
 			t.Fatal(err)
@@ -198,7 +212,7 @@ func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
 	})
 	t.Run("provider_unreachable", func(t *testing.T) {
 		t.Parallel() // a lab of its own
-		l, env := crashedAfterCreate(t)
+		l, env := crashedAfterCreateQuiet(t)
 		cfg := l.Config()
 		cfg.Provider.URL = "https://127.0.0.1:1/sdk"
 		broken := NewEnv(cfg, env.Plan(), env.State)
@@ -238,7 +252,7 @@ func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
 // (read from vCenter), the second until it powered the source on again.
 func TestOutagesOfKilledRetriesAreReported(t *testing.T) {
 	t.Parallel()
-	l, env := crashedAfterCreate(t)
+	l, env := crashedAfterCreateQuiet(t)
 	ctx := context.Background()
 	first := env.interruptedShutdown("WebApp2")
 	onprem, src := sourceVM(t, env, "WebApp2")
@@ -289,7 +303,7 @@ func TestOutagesOfKilledRetriesAreReported(t *testing.T) {
 // cutover was interrupted and what confirming it does.
 func TestStatusOfARetryKilledAfterItsCleanup(t *testing.T) {
 	t.Parallel()
-	l, env := crashedAfterCreate(t)
+	l, env := crashedAfterCreateQuiet(t)
 	next := crashCutoverIn(t, l, env, false, func(ev Event) bool {
 		return ev.Kind == EventWarning && strings.Contains(ev.Message, "until this run powered it on again")
 	}, cutoverRunning)
@@ -337,7 +351,7 @@ func TestKilledAfterItsCutoversEndedIsPending(t *testing.T) {
 // outages kept in the state). Each interrupted attempt's outage is there.
 func TestAutomaticRollbacksKeepEarlierOutages(t *testing.T) {
 	t.Parallel()
-	l, env := crashedAfterCreate(t)
+	l, env := crashedAfterCreateQuiet(t)
 	ctx := context.Background()
 	if err := env.RecoverInterruptedCutovers(ctx, func(Event) {}); err != nil {
 		t.Fatalf("first recovery: %v", err)
