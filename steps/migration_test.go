@@ -523,7 +523,8 @@ func TestMigrationBadInput(t *testing.T) {
 // other keeps running and replicating until it is confirmed in turn.
 func TestCutoverOneByOne(t *testing.T) {
 	t.Parallel()
-	_, env := migrationLab(t, "WebApp2")
+	// No pass's content is asserted: no background writer, less CPU.
+	_, env := migrationLabWith(t, "WebApp2", lab.Options{WorkloadRate: -1})
 	ctx := context.Background()
 	env.Plan().VMs = append(env.Plan().VMs, VMPlan{Name: "WebApp3"})
 	env.Plan().ApplyDefaults(NewItinerary())
@@ -578,7 +579,8 @@ func TestCutoverOneByOne(t *testing.T) {
 // is retried without removing that vApp.
 func TestInterruptedCutoverKeepsASharedVApp(t *testing.T) {
 	t.Parallel()
-	l, env := migrationLab(t, "WebApp2")
+	// No pass's content is asserted: no background writer, less CPU.
+	l, env := migrationLabWith(t, "WebApp2", lab.Options{WorkloadRate: -1})
 	ctx := context.Background()
 	env.Plan().VMs = []VMPlan{{Name: "WebApp2", TargetVApp: "Shop"}, {Name: "WebApp3", TargetVApp: "Shop"}}
 	env.Plan().ApplyDefaults(NewItinerary())
@@ -658,7 +660,8 @@ func TestWarmReplicationInTheWizard(t *testing.T) {
 // VM stay.
 func TestRollbackKeepsAnExistingVApp(t *testing.T) {
 	t.Parallel()
-	l, env := migrationLab(t, "WebApp2")
+	// No pass's content is asserted: no background writer, less CPU.
+	l, env := migrationLabWith(t, "WebApp2", lab.Options{WorkloadRate: -1})
 	ctx := context.Background()
 	provider, err := env.ProviderVC(ctx)
 	if err != nil {

@@ -112,7 +112,8 @@ func TestStoppedDuringGuestShutdownRollsBackRunning(t *testing.T) {
 // what happened.
 func TestStoppedDuringCreateVMRemovesItsVM(t *testing.T) {
 	t.Parallel()
-	l, env := migrationLab(t, "WebApp2")
+	// No pass's content is asserted: no background writer, less CPU.
+	l, env := migrationLabWith(t, "WebApp2", lab.Options{WorkloadRate: -1})
 	r := replicateToCutover(t, env)
 	hold := l.Provider.HoldCreateVMs()
 	waitLine := "WebApp2: the provider vCenter's task creating the target ("
