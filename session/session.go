@@ -197,14 +197,24 @@ func (s *Session) Close(ctx context.Context) {
 }
 
 // lazy is a client connected on first use. A failed connect is not cached,
-// so the next use retries (the operator may have fixed the password).
+// so the next use retries (the operator may have fixed the password); but
+// a server that took the connection and never answered (vsphere.ErrNoAnswer,
+// after its whole timeout) is not waited for again within noAnswerFor: a
+// plan or run asks for the same endpoint once per step, and each waited
+// out the timeout again (QA h8: 8 steps, 4 minutes).
 type lazy[T any] struct {
-	mu    sync.Mutex
-	v     T
-	ok    bool
-	dial  func(context.Context) (T, error)
-	close func(context.Context, T)
+	mu      sync.Mutex
+	v       T
+	ok      bool
+	dial    func(context.Context) (T, error)
+	close   func(context.Context, T)
+	lastErr error     // a no-answer failure of the last dial
+	lastAt  time.Time // when it ended
 }
+
+// noAnswerFor is how long a server that did not answer is taken as still
+// not answering.
+const noAnswerFor = time.Minute
 
 func (l *lazy[T]) get(ctx context.Context) (T, error) {
 	l.mu.Lock()
@@ -212,8 +222,16 @@ func (l *lazy[T]) get(ctx context.Context) (T, error) {
 	if l.ok {
 		return l.v, nil
 	}
+	if l.lastErr != nil && time.Since(l.lastAt) < noAnswerFor {
+		var zero T
+		return zero, l.lastErr
+	}
 	v, err := l.dial(ctx)
+	l.lastErr = nil
 	if err != nil {
+		if errors.Is(err, vsphere.ErrNoAnswer) {
+			l.lastErr, l.lastAt = err, time.Now()
+		}
 		return v, err
 	}
 	l.v, l.ok = v, true

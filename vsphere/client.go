@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -114,13 +116,22 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	// several VMs replicate together) the others were closed after each
 	// call and the next paid a new TCP and TLS handshake.
 	sc.DefaultTransport().MaxIdleConnsPerHost = apiIdleConns
-	vc, err := vim25.NewClient(ctx, sc)
+	// govmomi's own TLS dial (tls.Dial) has no timeout and ignores ctx: a
+	// server that accepts the connection and never answers (a wrong port,
+	// a firewall that holds connections, a hung vCenter) held ferry for
+	// ever (QA h8). Every connection of this client is bounded instead.
+	sc.DefaultTransport().DialTLSContext = boundedDialTLS(sc, sc.DefaultTransport())
+	// The login is a few short calls: bounded too, should the server
+	// complete the handshake and then never answer.
+	lctx, cancel := context.WithTimeout(ctx, loginTimeout)
+	defer cancel()
+	vc, err := vim25.NewClient(lctx, sc)
 	if err != nil {
-		return nil, explain(endpoint, u.User.Username(), err)
+		return nil, explain(endpoint, u.User.Username(), loginErr(lctx, err))
 	}
 	c := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
-	if err := c.Login(ctx, u.User); err != nil {
-		return nil, explain(endpoint, u.User.Username(), err)
+	if err := c.Login(lctx, u.User); err != nil {
+		return nil, explain(endpoint, u.User.Username(), loginErr(lctx, err))
 	}
 	user := u.User
 	vc.RoundTripper = &relogin{rt: vc.RoundTripper, login: func(ctx context.Context) error {
@@ -130,6 +141,58 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil
 	}}
 	return &Client{Client: c, Endpoint: endpoint}, nil
+}
+
+// dialTimeout bounds a connection to vCenter (or to a host it hands out
+// for an NFC transfer): TCP connect and TLS handshake. loginTimeout bounds
+// the login's calls.
+const (
+	dialTimeout  = 30 * time.Second
+	loginTimeout = 2 * time.Minute
+)
+
+// ErrNoAnswer: the server took the connection and did not answer in time.
+var ErrNoAnswer = errors.New("does not answer")
+
+// noAnswer is ErrNoAnswer with what did not come in time.
+type noAnswer struct{ detail string }
+
+func (e noAnswer) Error() string        { return e.detail }
+func (e noAnswer) Is(target error) bool { return target == ErrNoAnswer }
+
+// boundedDialTLS dials as govmomi's client does (the transport's TLS
+// configuration; when that does not trust the certificate, the thumbprint
+// vCenter vouched for, if any) with the connect and the handshake bounded
+// by dialTimeout and by ctx.
+func boundedDialTLS(sc *soap.Client, t *http.Transport) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
+		conn, err := (&tls.Dialer{Config: t.TLSClientConfig}).DialContext(dctx, network, addr)
+		if err != nil && soap.IsCertificateUntrusted(err) {
+			if tp := sc.Thumbprint(addr); tp != "" {
+				pinned := &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+					if len(cs.PeerCertificates) > 0 && (soap.ThumbprintSHA256(cs.PeerCertificates[0]) == tp || soap.ThumbprintSHA1(cs.PeerCertificates[0]) == tp) {
+						return nil
+					}
+					return fmt.Errorf("host %q thumbprint does not match %q", addr, tp)
+				}}
+				conn, err = (&tls.Dialer{Config: pinned}).DialContext(dctx, network, addr)
+			}
+		}
+		if err != nil && ctx.Err() == nil && dctx.Err() != nil {
+			return nil, noAnswer{fmt.Sprintf("%s took the connection but completed no TLS handshake within %s", addr, dialTimeout)}
+		}
+		return conn, err
+	}
+}
+
+// loginErr says so when the login ran out of its time.
+func loginErr(lctx context.Context, err error) error {
+	if errors.Is(lctx.Err(), context.DeadlineExceeded) && !errors.Is(err, ErrNoAnswer) {
+		return noAnswer{fmt.Sprintf("no answer to the login within %s (%v)", loginTimeout, err)}
+	}
+	return err
 }
 
 // apiIdleConns is how many idle connections to vCenter a client keeps.
@@ -166,7 +229,11 @@ func explain(endpoint, who string, err error) error {
 	var verify *tls.CertificateVerificationError
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
+	var na noAnswer
 	switch {
+	case errors.As(err, &na):
+		// Before the *net.OpError case: a timeout is one too.
+		return fmt.Errorf("vCenter %s %w: %s; check the URL's host and port (vCenter's API: https://HOST/sdk, port 443) and that vCenter runs", endpoint, ErrNoAnswer, na.detail)
 	case errors.As(err, &unknownCA), errors.As(err, &verify), errors.As(err, &certInvalid):
 		return fmt.Errorf("vCenter %s: %w: its certificate is not signed by a CA ferry trusts (pass the CA with GOVC_TLS_CA_CERTS / --config ca_file, or --insecure): %v", endpoint, ErrUntrusted, err)
 	case errors.As(err, &hostname):
