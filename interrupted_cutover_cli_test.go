@@ -446,6 +446,12 @@ func TestRollbackRunAgain(t *testing.T) {
 	if out, code := run(rollback...); code != 2 || !strings.Contains(out, "ferry rolls back no finished cutover") {
 		t.Errorf("--rollback after the cutover: exit %d, want 2\n%s", code, out)
 	}
+	// --finish likewise, saying it is finished, not talking of rollbacks
+	// (QA h8).
+	finish := []string{"run", "--plan", l.PlanPath(), "--confirm-cutover", "WebApp2", "--finish"}
+	if out, code := run(finish...); code != 2 || !strings.Contains(out, "its cutover is finished already, there is nothing to finish") || strings.Contains(out, "rolls back") {
+		t.Errorf("--finish after the cutover: exit %d, want 2\n%s", code, out)
+	}
 }
 
 // TestAutoRollbackLinesNumbered (QA): the automatic rollback at the start

@@ -258,6 +258,11 @@ func (e *Env) CheckDecision(vms []string, decision string) error {
 		switch st := e.State.Get("cutover").Outputs[cutoverKey(vm)]; st {
 		case "":
 		case cutoverDone:
+			if decision == CutoverFinish {
+				// QA h8: it said "ferry rolls back no finished cutover" to
+				// a --finish, which asks for no rollback.
+				return fmt.Errorf("--%s decides on %s; %s was cut over and runs in Cloud Director: its cutover is finished already, there is nothing to finish (ferry status shows it cut over)", decision, on, vm)
+			}
 			// QA: "run without --rollback" did nothing, as it should.
 			return fmt.Errorf("--%s decides on %s; %s was cut over and runs in Cloud Director: ferry rolls back no finished cutover (its source stays off, its replica disks are the target's)", decision, on, vm)
 		case cutoverRolledBack:
