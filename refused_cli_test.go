@@ -94,6 +94,22 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 	badLogin := configWith("bad-login.yaml", func(c *config.Config) { c.OnPrem.Password = "Not-The-vCenter-Password" })
 	shortEdge := configWith("short-edge.yaml", func(c *config.Config) { c.Edge.Password = "short-1" })
 	noOrg := configWith("no-org.yaml", func(c *config.Config) { c.Tenant.Org = "Acme" })
+	// A CA file of another CA than the endpoint's (QA h8: "pass its CA"
+	// named no file, as if none had been given).
+	other, err := lab.NewCA("another CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA := filepath.Join(t.TempDir(), "other-ca.pem")
+	if err := other.WriteFile(otherCA); err != nil {
+		t.Fatal(err)
+	}
+	wrongCA := configWith("wrong-ca.yaml", func(c *config.Config) { c.OnPrem.CAFile = otherCA })
+	wrongVCDCA := configWith("wrong-vcd-ca.yaml", func(c *config.Config) { c.VCD.CAFile = otherCA })
+	cfg, err := config.Load(l.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, config, from, to string
 		code                   int
@@ -109,6 +125,10 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 		// the password), as Cloud Director's does.
 		{"wrong vCenter password", badLogin, "", "", exitFailed,
 			[]string{"vCenter " + l.OnPrem.URL + ": wrong username or password for " + lab.FerryUser, "nothing was changed"}},
+		{"vCenter CA file that did not sign its certificate", wrongCA, "", "", exitFailed,
+			[]string{"vCenter " + l.OnPrem.URL + ": certificate not trusted", "the only CAs trusted for it are those of " + otherCA, "nothing was changed"}},
+		{"Cloud Director CA file that did not sign its certificate", wrongVCDCA, "", "", exitFailed,
+			[]string{"Cloud Director " + cfg.VCD.URL + ": certificate not trusted", "the only CAs trusted for it are those of " + otherCA, "nothing was changed"}},
 		// An edge password the appliance's OVF refuses stops the run
 		// before steps 1 and 2 change anything, not at step 3's deploy.
 		{"short edge password", shortEdge, "", "", exitFailed,

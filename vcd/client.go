@@ -119,7 +119,12 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("Cloud Director %s: login: %w", endpoint, ctx.Err())
 	}
 	if err != nil {
-		return nil, explain(endpoint, cfg.User+"@"+cfg.Org, err)
+		err = explain(endpoint, cfg.User+"@"+cfg.Org, err)
+		if cfg.CAFile != "" && errors.Is(err, ErrUntrusted) {
+			// "pass its CA" alone read as if none had been given (QA h8).
+			err = fmt.Errorf("%w; the only CAs trusted for it are those of %s (its CA file, which replaces the system's roots): none of them signed its certificate", err, cfg.CAFile)
+		}
+		return nil, err
 	}
 	// A session Cloud Director ended (idle, restart) is logged in again,
 	// through a client of its own on the same transport (relogin); a change

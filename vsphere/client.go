@@ -127,11 +127,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	defer cancel()
 	vc, err := vim25.NewClient(lctx, sc)
 	if err != nil {
-		return nil, explain(endpoint, u.User.Username(), loginErr(lctx, err))
+		return nil, trustedOnly(explain(endpoint, u.User.Username(), loginErr(lctx, err)), cfg.CAFile)
 	}
 	c := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
 	if err := c.Login(lctx, u.User); err != nil {
-		return nil, explain(endpoint, u.User.Username(), loginErr(lctx, err))
+		return nil, trustedOnly(explain(endpoint, u.User.Username(), loginErr(lctx, err)), cfg.CAFile)
 	}
 	user := u.User
 	vc.RoundTripper = &relogin{rt: vc.RoundTripper, login: func(ctx context.Context) error {
@@ -185,6 +185,15 @@ func boundedDialTLS(sc *soap.Client, t *http.Transport) func(ctx context.Context
 		}
 		return conn, err
 	}
+}
+
+// trustedOnly names the CA file that was trusted when the certificate was
+// not: "pass the CA" alone read as if none had been given (QA h8).
+func trustedOnly(err error, caFile string) error {
+	if caFile == "" || !errors.Is(err, ErrUntrusted) {
+		return err
+	}
+	return fmt.Errorf("%w; the only CAs trusted for it are those of %s (its CA file, which replaces the system's roots): none of them signed its certificate", err, caFile)
 }
 
 // loginErr says so when the login ran out of its time.
