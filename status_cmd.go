@@ -76,9 +76,9 @@ nothing does; its rpo_health still says how old its replica is); compare_due say
 pass is a full compare (after such a verify: ferry run --verify=VM runs it,
 repairs the replica and resumes the job); its rpo_health is
 unknown (no complete pass yet), ok, lagging (a pass longer than RPO/2) or
-missed (the last complete pass is older than the RPO), or none (a cold
-migration: no pass every RPO, so no RPO to keep); health says the status in
-words.
+missed (the last complete pass is older than the RPO), or none (no RPO to
+keep: a cold migration, no pass every RPO; or a VM cut over, its replication
+ended); health says the status in words.
 
 While a ferry serve engine runs for the state file, the status comes from it
 (the "engine" key says which; the text output's first line too): live, with

@@ -18,7 +18,8 @@ const (
 	// HealthMissed: the last complete pass is older than the RPO.
 	HealthMissed Health = "missed"
 	// HealthNone: the job has no RPO to keep (a cold migration: one pass in
-	// its cutover window, none every RPO).
+	// its cutover window, none every RPO; a VM cut over: replication
+	// ended).
 	HealthNone Health = "none"
 )
 
@@ -62,7 +63,12 @@ func jobPhase(paused, failed bool, held Hold, final, cutOver bool) JobPhase {
 func (st JobStatus) assess() Health {
 	rpo := st.RPO.Duration()
 	switch {
-	case st.Phase == JobCutOver || rpo <= 0:
+	case st.Phase == JobCutOver:
+		// Replication ended with the cutover: no RPO to keep (QA h8:
+		// ferry status said "unknown", which its help says is "no
+		// complete pass yet").
+		return HealthNone
+	case rpo <= 0:
 		return HealthUnknown
 	case !st.LastPass.IsZero() && st.LastPassAge > rpo:
 		return HealthMissed
@@ -85,6 +91,11 @@ func (st JobStatus) HealthText() string {
 		return fmt.Sprintf("pass running for %s, longer than RPO/2 (%s)", st.PassAge.Round(time.Second), st.RPO.Duration()/2)
 	case HealthOK:
 		return "ok"
+	case HealthNone:
+		if st.Phase == JobCutOver {
+			return "cut over: replication ended, no RPO to keep"
+		}
+		return "no pass every RPO, no RPO to keep"
 	}
 	return "no complete pass yet"
 }

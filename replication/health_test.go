@@ -55,7 +55,7 @@ func TestStoredStatus(t *testing.T) {
 	}
 	// The cutover's record knows more: a job cut over keeps no RPO.
 	st := StoredStatus("WebApp2", rpo, VMState{LastPass: now.Add(-time.Hour)}, now)
-	if cut := st.WithPhase(JobCutOver); cut.Phase != JobCutOver || cut.Health != HealthUnknown || st.Health != HealthMissed {
+	if cut := st.WithPhase(JobCutOver); cut.Phase != JobCutOver || cut.Health != HealthNone || st.Health != HealthMissed {
 		t.Errorf("cut over: %s %s (before: %s)", cut.Phase, cut.Health, st.Health)
 	}
 	if dec := st.WithPhase(JobCuttingOver); dec.Phase != JobCuttingOver || dec.Health != HealthMissed {
@@ -82,7 +82,7 @@ func TestSchedulerHealth(t *testing.T) {
 		{"healthy pass", schedJob{lastPass: now.Add(-time.Minute), running: true, passStart: now.Add(-time.Minute)}, HealthOK, "ok"},
 		{"long initial sync", schedJob{running: true, passStart: now.Add(-time.Hour)}, HealthLagging, "pass running for 1h0m0s"},
 		{"initial sync", schedJob{running: true, passStart: now.Add(-time.Minute)}, HealthUnknown, "no complete pass yet"},
-		{"cut over", schedJob{lastPass: now.Add(-time.Hour), final: true, cutOver: true}, HealthUnknown, "no complete pass yet"},
+		{"cut over", schedJob{lastPass: now.Add(-time.Hour), final: true, cutOver: true}, HealthNone, "cut over: replication ended"},
 	} {
 		sj := tc.sj
 		sj.job, sj.rpo = &Job{VM: "a"}, rpo
