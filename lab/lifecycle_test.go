@@ -37,9 +37,12 @@ func TestProviderSide(t *testing.T) {
 }
 
 // TestStartStopLeaksNothing starts and stops labs and checks that no
-// goroutine and no file outlives them.
+// goroutine and no file outlives them. Not parallel: it counts the
+// process's goroutines, and other tests' labs running beside it counted
+// as its leaks (CI run of 89cfcd7: "25 goroutines before, 93 after", the
+// stacks of TestDiskExtendAsESXi and others); a sequential test runs
+// before the parallel ones are released.
 func TestStartStopLeaksNothing(t *testing.T) {
-	t.Parallel()
 	run := func() string {
 		l, err := lab.Start(context.Background(), lab.Options{DiskSize: 16 << 20})
 		if err != nil {
