@@ -29,21 +29,7 @@ func TestCreateVMAnswerHeld(t *testing.T) {
 	disk := newReplica(t, c, "WebApp2", 8<<20)
 	hold := l.Provider.HoldCreateVMAnswers()
 	t.Cleanup(hold.Release)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-hold.Began():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	_, err := c.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: pv.Datacenter, Pool: pv.Pool,
-		Datastore: pv.Datastore, Disks: []vsphere.DiskFile{disk}})
-	var unfinished *vsphere.CreateUnfinishedError
-	if !errors.As(err, &unfinished) || unfinished.Task.Value != "" || unfinished.Sent.IsZero() {
-		t.Fatalf("create cut off while its answer was held: %v (%+v); want it unfinished, its task unknown", err, unfinished)
-	}
+	unfinished := createCutOff(t, c, hold, disk)
 	bg := context.Background()
 	if ref, ok, err := c.VMInRootFolder(bg, pv.Datacenter, "WebApp2"); err != nil || ok {
 		t.Fatalf("VM folder while the task is held: %v %v %v; want it readable, no WebApp2 yet", ref, ok, err)
@@ -100,21 +86,7 @@ func TestCreateVMTasksListTheCallersOwn(t *testing.T) {
 	theirs := newReplica(t, admin, "Other", 8<<20)
 	hold := l.Provider.HoldCreateVMAnswers()
 	t.Cleanup(hold.Release)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-hold.Began():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	_, err := ferry.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: pv.Datacenter, Pool: pv.Pool,
-		Datastore: pv.Datastore, Disks: []vsphere.DiskFile{disk}})
-	var unfinished *vsphere.CreateUnfinishedError
-	if !errors.As(err, &unfinished) || unfinished.Task.Value != "" {
-		t.Fatalf("create cut off while its answer was held: %v (%+v); want it unfinished, its task unknown", err, unfinished)
-	}
+	unfinished := createCutOff(t, ferry, hold, disk)
 	bg := context.Background()
 	type made struct {
 		ref vsphere.Ref
@@ -145,4 +117,28 @@ func TestCreateVMTasksListTheCallersOwn(t *testing.T) {
 		}
 	}
 	hold.Ended()
+}
+
+// createCutOff has c create WebApp2 over disk in the provider's VM folder
+// and gives up on the call once vCenter began its task, whose answer hold
+// keeps back: the call is cut off, its task unknown to the caller.
+func createCutOff(t *testing.T, c *vsphere.Client, hold *lab.Hold, disk vsphere.DiskFile) *vsphere.CreateUnfinishedError {
+	t.Helper()
+	pv := lab.ProviderSpec()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-hold.Began():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	_, err := c.CreateVMOverDisks(ctx, vsphere.VMOverDisks{Name: "WebApp2", Datacenter: pv.Datacenter, Pool: pv.Pool,
+		Datastore: pv.Datastore, Disks: []vsphere.DiskFile{disk}})
+	var unfinished *vsphere.CreateUnfinishedError
+	if !errors.As(err, &unfinished) || unfinished.Task.Value != "" || unfinished.Sent.IsZero() {
+		t.Fatalf("create cut off while its answer was held: %v (%+v); want it unfinished, its task unknown", err, unfinished)
+	}
+	return unfinished
 }
