@@ -1402,11 +1402,51 @@ func (c *vmCutover) waveReady(ctx context.Context) time.Duration {
 	return waited
 }
 
+// outgrown: how much longer than the downtime the cutover was confirmed
+// with (and at least twice as long) the pre-cutover passes may make it
+// before the cutover stops short of the shutdown (stillAsConfirmed).
+const outgrown = 10 * time.Second
+
+// stillAsConfirmed stops the cutover before the shutdown when the
+// pre-cutover passes (which took took) showed the guest writing faster
+// than they copy: the downtime projected again from them (the final pass,
+// which runs with the VM off, carries what the guest writes) is more than
+// twice, and outgrown more than, the projection the cutover was confirmed
+// with (QA: passes that never got shorter led to a shutdown all the same,
+// and the downtime was the slow final pass, not the seconds projected).
+// Confirming again projects from these passes.
+func (c *vmCutover) stillAsConfirmed(store *replication.StateStore, took []time.Duration) error {
+	confirmed := c.rep.Projection
+	if confirmed == nil || store == nil {
+		return nil
+	}
+	was, ok := confirmed.FinalPass()
+	if !ok {
+		return nil
+	}
+	vs, err := store.VM(c.plan.Name)
+	if err != nil {
+		return nil // the projection is advice: nothing to compare with
+	}
+	est := projectDowntime(c.plan, vs, c.env.cutoverHistory(), diskCapacity(store, c.plan.Name))
+	now, ok := est.FinalPass()
+	if grew := est.TotalSeconds - confirmed.TotalSeconds; !ok || grew < outgrown.Seconds() || grew < confirmed.TotalSeconds {
+		return nil
+	}
+	var secs []string
+	for _, d := range took {
+		secs = append(secs, fmt.Sprintf("%.1fs", d.Seconds()))
+	}
+	return fmt.Errorf("%s: not shut down: the guest writes about as fast as the passes copy (pre-cutover passes of %s): the final pass, with the VM off, is now projected at ~%s (%s), not ~%s: downtime ~%s, not the ~%s projected when the cutover was confirmed. Cut over when the guest writes less, or with more bandwidth (bandwidth_mbit), or confirm again to accept the longer downtime (the projection then starts from these passes)",
+		c.plan.Name, strings.Join(secs, ", "), now.Figure(), now.From, was.Figure(),
+		roundSecs(est.TotalSeconds), roundSecs(confirmed.TotalSeconds))
+}
+
 // warmWindow is the start of a warm VM's cutover window: pre-cutover
 // passes while it runs, the shutdown, the final pass with the VM off.
 func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStore) error {
+	var took []time.Duration
 	if err := c.phase("pre-cutover pass", func() (string, error) {
-		var took []time.Duration
 		var details []string
 		for anotherPreCutoverPass(took) {
 			detail, d, err := c.preCutoverPass(ctx, store)
@@ -1425,6 +1465,9 @@ func (c *vmCutover) warmWindow(ctx context.Context, store *replication.StateStor
 		}
 		return fmt.Sprintf("%d passes (%s): %s", len(took), strings.Join(secs, ", "), strings.Join(details, "; then ")), nil
 	}); err != nil {
+		return err
+	}
+	if err := c.stillAsConfirmed(store, took); err != nil {
 		return err
 	}
 	// No pass after waiting at the gate: it would stagger the shutdowns

@@ -28,14 +28,14 @@ func TestProjectionFinalPassAfterRolledBackCutover(t *testing.T) {
 	}
 	legacy := replication.VMState{LastPass: t0.Add(800 * time.Millisecond), LastInterval: 800 * time.Millisecond, LastDuration: 137 * time.Millisecond,
 		LastIncremental: t0, LastPlanned: 43 << 17, LastRate: 1.4 * (1 << 20)}
-	est := projectDowntime(vm, legacy, cutoverHistory{})
+	est := projectDowntime(vm, legacy, cutoverHistory{}, 0)
 	p := final(est)
 	if p.Seconds > 5 || !strings.Contains(p.From, "over one RPO (the interval before the last incremental pass is not recorded") {
 		t.Errorf("older record after a rolled-back cutover: final pass %s: %s\n%s", roundSecs(p.Seconds), p.From, est.Text())
 	}
 	rec := legacy
 	rec.IncrementalInterval, rec.IncrementalDuration = 2*time.Minute, 300*time.Millisecond
-	est = projectDowntime(vm, rec, cutoverHistory{})
+	est = projectDowntime(vm, rec, cutoverHistory{}, 0)
 	p = final(est)
 	if p.Seconds > 5 || !strings.Contains(p.From, "over the interval before the last incremental pass (") {
 		t.Errorf("record after a rolled-back cutover: final pass %s: %s\n%s", roundSecs(p.Seconds), p.From, est.Text())
@@ -77,7 +77,7 @@ func TestProjectionFinalPassFixedCost(t *testing.T) {
 			Phases: []PhaseRecord{phase("shutdown", shutdown), phase("final pass", tinySecs), phase("verify", 0.05),
 				{Name: "create VM at provider", Start: t0, End: t0.Add(time.Second), Error: "no room at the provider"}},
 		}}}}}
-		est := projectDowntime(vm, vs, h)
+		est := projectDowntime(vm, vs, h, 0)
 		var p EstimatePart
 		for _, q := range est.Parts {
 			if q.Phase == "final pass" {
@@ -100,7 +100,7 @@ func TestProjectionFinalPassFixedCost(t *testing.T) {
 	small.IncrementalDuration = 200 * time.Millisecond
 	h := cutoverHistory{reports: []CutoverReport{{VMs: []VMReport{{VM: "WebApp2", FinalPass: &replication.Counters{Planned: tiny},
 		Phases: []PhaseRecord{phase("shutdown", shutdown), phase("final pass", tinySecs)}}}}}}
-	est := projectDowntime(vm, small, h)
+	est := projectDowntime(vm, small, h, 0)
 	for _, p := range est.Parts {
 		if p.Phase != "final pass" {
 			continue
@@ -119,7 +119,7 @@ func TestProjectionFinalPassFixedCost(t *testing.T) {
 		Phases: []PhaseRecord{phase("shutdown", shutdown), phase("final pass", 0.23)}}}}}}
 	fast := vs
 	fast.IncrementalDuration = 100 * time.Millisecond
-	est = projectDowntime(vm, fast, slowFinal)
+	est = projectDowntime(vm, fast, slowFinal, 0)
 	for _, p := range est.Parts {
 		if p.Phase != "final pass" {
 			continue

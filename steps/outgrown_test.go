@@ -1,0 +1,92 @@
+package steps
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/lab"
+)
+
+// TestCutoverStopsWhenTheGuestOutwritesThePasses (QA: with a guest writing
+// faster than the link copies, the pre-cutover passes never got shorter
+// and the cutover shut the source down all the same: the downtime was the
+// slow final pass, not the seconds projected when it was confirmed): the
+// cutover stops before the shutdown, says what the final pass is now
+// projected at (no more than the whole disk) and what to do, and the
+// source keeps running with no target made.
+func TestCutoverStopsWhenTheGuestOutwritesThePasses(t *testing.T) {
+	t.Parallel()
+	// 8 Mbit/s: about 1 MB/s, slower than the guest writes below.
+	j := startDiskChangeJourneyWith(t, func(env *Env) {
+		env.Plan().BandwidthMbit = 8
+		env.Plan().TestMigration = TestMigrationPlan{Network: lab.BubbleNetwork, BootTimeout: "20s"}
+	})
+	ctx := context.Background()
+	// What the confirmation projects from: a test migration's phases and
+	// a pass of what the guest wrote (1 MiB).
+	if _, err := j.env.TestMigrate(ctx, []string{"WebApp2"}, func(Event) {}); err != nil {
+		t.Fatal(err)
+	}
+	guestWrite(t, j.l, "WebApp2", 0, 1<<20)
+	if err := j.sched.PassNow("WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.sched.WaitPass(ctx, "WebApp2"); err != nil {
+		t.Fatal(err)
+	}
+	est, err := j.env.ProjectDowntime("WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final, _ := est.FinalPass(); final.Default || est.Total > outgrown {
+		t.Fatalf("projected before the cutover: %s, want one under %s from a measured final pass", est.Compact(), outgrown)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		// A guest rewriting its 16 MiB disk a 1 MiB block at a time, about
+		// 1.4 MiB/s.
+		defer wg.Done()
+		tick := time.NewTicker(700 * time.Millisecond)
+		defer tick.Stop()
+		for i := int64(0); ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if !sourceOn(t, j.env) {
+				return // a guest shut down writes nothing
+			}
+			guestWrite(t, j.l, "WebApp2", (i%16)<<20, 1<<20)
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(10 * time.Second) // what the guest wrote since the last pass
+
+	j.r.Confirmed = true
+	_, err = j.r.Run(ctx)
+	if err == nil {
+		t.Fatalf("the cutover ran to its end with the guest outwriting its passes\n%s", j.log())
+	}
+	for _, want := range []string{"WebApp2: not shut down: the guest writes about as fast as the passes copy",
+		"the final pass, with the VM off, is now projected at", "confirm again to accept the longer downtime",
+		"kept running on-prem",
+		// The guest rewrites its blocks: the final pass carries at most
+		// the whole disk, not the rate times the window.
+		"all 16 MiB of its disks"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if !sourceOn(t, j.env) {
+		t.Error("WebApp2 was shut down")
+	}
+	if st, atProvider := targetStatus(t, j.l, j.env); st != "" || atProvider {
+		t.Errorf("a target was made: vCD status %q, at the provider: %v", st, atProvider)
+	}
+}
