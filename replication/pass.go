@@ -54,8 +54,9 @@ type pass struct {
 	loops     sync.WaitGroup // the connections' read loops and marks: run returns after them
 	stop      chan struct{}  // closed when run returns: a read loop no longer hands over replies
 	persistMu sync.Mutex     // orders watermark writes to the state store
-	mu        sync.Mutex     // guards cur, kind and the progress throttle
+	mu        sync.Mutex     // guards cur, kind, disk and the progress throttle
 	cur       *diskSend
+	disk      diskCount
 	lastProg  time.Time
 }
 
@@ -137,6 +138,28 @@ func (p *pass) run(ctx context.Context) (err error) {
 	return nil
 }
 
+// diskCount is what the pass covers of the disk being sent and where the
+// pass's counters stood before it: the disk's bytes as its run counts them
+// (DiskProgress).
+type diskCount struct {
+	set  bool  // the disk is planned
+	of   int64 // Resumed+Planned of the disk
+	base int64 // Resumed+Acked of the pass before the disk
+}
+
+// record is the disk's DiskProgress now (p.mu).
+func (p *pass) record() *DiskProgress {
+	if !p.disk.set {
+		return nil // not planned yet
+	}
+	return &DiskProgress{Of: p.disk.of, Durable: min(p.resumed.Load()+p.ackedBytes.Load()-p.disk.base, p.disk.of)}
+}
+
+// maxAckedRanges bounds DiskState.Acked: the ranges acknowledged out of
+// order are those past gaps in flight, a window's worth at most in the
+// usual case; a record keeps the first ones (the rest is sent again).
+const maxAckedRanges = 256
+
 // diskSend tracks one disk's units while they are in flight.
 type diskSend struct {
 	disk      int
@@ -146,8 +169,12 @@ type diskSend struct {
 	left      []int // frames not yet acknowledged per unit (-1: not yet read)
 	next      int   // first unit not known durable
 	watermark int64
+	// acked: ranges above the watermark acknowledged durable (out of
+	// order, or by an earlier attempt of the pass): DiskState.Acked.
+	acked     []Extent
 	frames    map[uint32]frameRef
-	persisted int64 // watermark last written to the state store (persistMu)
+	version   uint64 // of the durable state (watermark, acked, counts)
+	persisted uint64 // version last written to the state store (persistMu)
 	durable   chan<- int
 }
 
@@ -157,7 +184,15 @@ type frameRef struct {
 	raw  int64
 }
 
+// acked takes the receiver's acknowledgement of frames seqs: written and
+// synced (fdatasync), durable.
 func (p *pass) acked(c *senderConn, seqs []uint32) {
+	p.ack(c, seqs, -1)
+}
+
+// ack is acked, with unit (>= 0) a unit that needed no frames (durable
+// already, or matched).
+func (p *pass) ack(c *senderConn, seqs []uint32, unit int) {
 	p.mu.Lock()
 	d := p.cur
 	if d == nil {
@@ -165,6 +200,10 @@ func (p *pass) acked(c *senderConn, seqs []uint32) {
 		return
 	}
 	var wire int64
+	var done []int // units whose frames are all acknowledged now
+	if unit >= 0 {
+		done = append(done, unit)
+	}
 	for _, s := range seqs {
 		f, ok := d.frames[s]
 		if !ok {
@@ -172,8 +211,12 @@ func (p *pass) acked(c *senderConn, seqs []uint32) {
 		}
 		delete(d.frames, s)
 		wire += f.wire
-		p.ackedBytes.Add(f.raw)
-		d.left[f.unit]--
+		if d.left[f.unit]--; d.left[f.unit] == 0 {
+			done = append(done, f.unit)
+			// Counted acknowledged once all of it is durable: what a
+			// resumed pass does not send again.
+			p.ackedBytes.Add(totalLength(d.units[f.unit].parts))
+		}
 	}
 	advanced := false
 	for d.next < len(d.units) && d.left[d.next] == 0 {
@@ -184,19 +227,42 @@ func (p *pass) acked(c *senderConn, seqs []uint32) {
 		d.next++
 		advanced = true
 	}
-	st := d.state
-	st.Watermark = d.watermark
+	for _, k := range done {
+		if k < d.next {
+			continue // below the watermark
+		}
+		// Durable beyond a unit not yet acknowledged: with the gap
+		// before it, where the pass plans nothing.
+		e := d.units[k].Extent
+		if k > 0 {
+			e = Extent{d.units[k-1].End(), e.End() - d.units[k-1].End()}
+		}
+		d.acked = withRange(d.acked, e)
+	}
+	var st DiskState
+	var version uint64
+	if len(done) > 0 {
+		d.acked = trimBelow(d.acked, d.watermark)
+		d.version++
+		version = d.version
+		st = d.state
+		st.Watermark = d.watermark
+		st.Acked = slices.Clone(d.acked[:min(len(d.acked), maxAckedRanges)])
+		st.Progress = p.record()
+	}
 	p.mu.Unlock()
-	if advanced {
+	if len(done) > 0 {
 		// Durable at the receiver: remember it here (before the window is
-		// released, so a drained pass has persisted all of it) and tell the
-		// receiver (asynchronously).
+		// released, so a drained pass has persisted all of it).
 		p.persistMu.Lock()
-		if st.Watermark > d.persisted {
-			d.persisted = st.Watermark
+		if version > d.persisted {
+			d.persisted = version
 			_ = p.job.State.PutDisk(d.key, st)
 		}
 		p.persistMu.Unlock()
+	}
+	if advanced {
+		// Tell the receiver (asynchronously).
 		select {
 		case p.markc <- struct{}{}:
 		default:
@@ -332,10 +398,17 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		return fmt.Errorf("%s: begin pass: %w", disk.Name(), err)
 	}
 	wm := bg.Watermark
+	st := DiskState{Committed: ss.Committed, Pass: p.snap.ID(), Base: base, Target: target, Kind: kind, Size: disk.Capacity, GrewFrom: ss.GrewFrom}
 	if resumable {
+		// What an earlier attempt of this pass made durable: below its
+		// watermark, and the ranges acknowledged beyond it.
 		wm = max(wm, ss.Watermark)
+		st.Acked, st.Progress = trimBelow(ss.Acked, wm), ss.Progress
 	}
-	st := DiskState{Committed: ss.Committed, Pass: p.snap.ID(), Base: base, Target: target, Kind: kind, Watermark: wm, Size: disk.Capacity, GrewFrom: ss.GrewFrom}
+	st.Watermark = wm
+	// What the pass covers of this disk, and what of it is durable, as
+	// its counters count them (DiskState.Progress).
+	of0, base0 := p.resumed.Load()+p.planned.Load(), p.resumed.Load()+p.ackedBytes.Load()
 	if err := j.State.PutDisk(key, st); err != nil {
 		return err
 	}
@@ -382,10 +455,11 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 			u.ranges = u.parts
 			u.Extent = Extent{u.parts[0].Offset, u.parts[len(u.parts)-1].End() - u.parts[0].Offset}
 		}
-		// Below the watermark an earlier attempt of this pass wrote the
-		// block: it is read and checked, not sent again.
+		// Below the watermark (or in a range acknowledged beyond it) an
+		// earlier attempt of this pass wrote the block: it is read and
+		// checked, not sent again.
 		all := totalLength(u.parts)
-		u.parts = trimBelow(u.parts, wm)
+		u.parts = withoutRanges(trimBelow(u.parts, wm), st.Acked)
 		partsPlanned += totalLength(u.parts)
 		if !scan { // a compare's scan reads every block again
 			p.resumed.Add(all - totalLength(u.parts))
@@ -407,15 +481,24 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 			rr.PlanReads(disk.Key, reads)
 		}
 	}
+	from := min(first*HashBlock, disk.Capacity)
 	if scan {
-		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key, Pass: p.eventKind(kind)})
 		// Every byte of the disk from the first block scanned on is
 		// covered: matched, sent, or (the rest of a changed block) read and
 		// checked; acknowledged bytes reach it. The blocks before were
 		// compared by an earlier attempt.
-		from := min(first*HashBlock, disk.Capacity)
 		p.planned.Add(disk.Capacity - from - partsPlanned)
 		p.resumed.Add(from)
+	}
+	p.mu.Lock()
+	p.disk = diskCount{set: true, of: p.resumed.Load() + p.planned.Load() - of0, base: base0}
+	st.Progress = p.record()
+	p.mu.Unlock()
+	if err := j.State.PutDisk(key, st); err != nil {
+		return err
+	}
+	if scan {
+		j.emit(Event{Kind: EventPhase, Phase: PhaseCompare, Disk: disk.Key, Pass: p.eventKind(kind)})
 		if from < disk.Capacity {
 			planReads([]Extent{{from, disk.Capacity - from}})
 		}
@@ -514,7 +597,7 @@ func (p *pass) sendBatch(ctx context.Context, disk int, key string, st *DiskStat
 // before it) as durable; durable must have room for every unit.
 func (p *pass) sendBatchNotify(ctx context.Context, disk int, key string, st *DiskState, units []readUnit, durable chan<- int) error {
 	d := &diskSend{disk: disk, key: key, state: *st, units: units, left: make([]int, len(units)),
-		watermark: st.Watermark, persisted: st.Watermark, frames: map[uint32]frameRef{}, durable: durable}
+		watermark: st.Watermark, acked: slices.Clone(st.Acked), frames: map[uint32]frameRef{}, durable: durable}
 	for k := range d.left {
 		d.left[k] = -1
 	}
@@ -538,7 +621,7 @@ func (p *pass) sendBatchNotify(ctx context.Context, disk int, key string, st *Di
 		}
 	}
 	p.mu.Lock()
-	st.Watermark = d.watermark
+	st.Watermark, st.Acked, st.Progress = d.watermark, slices.Clone(d.acked[:min(len(d.acked), maxAckedRanges)]), p.record()
 	p.mu.Unlock()
 	return nil
 }
@@ -726,7 +809,7 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 	}
 	p.mu.Unlock()
 	if len(frames) == 0 {
-		p.acked(c, nil) // advances the watermark over a unit that needed no frames
+		p.ack(c, nil, k) // a unit that needed no frames is durable
 		return nil
 	}
 	for i, f := range frames {

@@ -1,10 +1,12 @@
 package replication
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"sort"
 
 	"github.com/zeebo/blake3"
@@ -253,6 +255,52 @@ func trimBelow(ext []Extent, watermark int64) []Extent {
 		out = append(out, e)
 	}
 	return out
+}
+
+// withoutRanges is ext (sorted, disjoint) without what lies in ranges
+// (sorted, disjoint).
+func withoutRanges(ext, ranges []Extent) []Extent {
+	if len(ranges) == 0 {
+		return ext
+	}
+	out := ext[:0:0]
+	r := 0
+	for _, e := range ext {
+		for e.Length > 0 {
+			for r < len(ranges) && ranges[r].End() <= e.Offset {
+				r++
+			}
+			if r == len(ranges) || ranges[r].Offset >= e.End() {
+				out = append(out, e)
+				break
+			}
+			if ranges[r].Offset > e.Offset {
+				out = append(out, Extent{e.Offset, ranges[r].Offset - e.Offset})
+			}
+			end := e.End()
+			e.Offset = min(ranges[r].End(), end)
+			e.Length = end - e.Offset
+		}
+	}
+	return out
+}
+
+// withRange adds e to ranges (sorted, disjoint), merging the ranges it
+// overlaps or touches.
+func withRange(ranges []Extent, e Extent) []Extent {
+	if e.Length <= 0 {
+		return ranges
+	}
+	i, _ := slices.BinarySearchFunc(ranges, e.Offset, func(r Extent, off int64) int { return cmp.Compare(r.End(), off) })
+	// ranges[i:] end at or after e's start; those starting at or before its
+	// end merge with it.
+	j := i
+	for j < len(ranges) && ranges[j].Offset <= e.End() {
+		start := min(e.Offset, ranges[j].Offset)
+		e = Extent{start, max(e.End(), ranges[j].End()) - start}
+		j++
+	}
+	return slices.Replace(ranges, i, j, e)
 }
 
 func totalLength(ext []Extent) int64 {

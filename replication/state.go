@@ -35,13 +35,45 @@ type DiskState struct {
 	Target    string   `json:",omitempty"` // changeId the pass in flight reaches
 	Kind      PassKind `json:",omitempty"`
 	Watermark int64    `json:",omitempty"` // all planned data below this offset is durable at the receiver
-	Size      int64    `json:",omitempty"`
+	// Acked (sender) are ranges above Watermark in which all planned data
+	// is durable at the receiver too: blocks it acknowledged (after its
+	// fdatasync) out of disk order, over the pass's other connections,
+	// while a block before them was not yet. Sorted and disjoint; at most
+	// maxAckedRanges (the first ones: a range left out is sent again). A
+	// pass resumed in the same snapshot sends them no more than what lies
+	// below the watermark (it reads and checks them). A record without it
+	// (an older ferry's) resumes from the watermark.
+	Acked []Extent `json:",omitempty"`
+	// Progress (sender) is the pass's bytes on the disk: what it covers
+	// and what of it is durable at the receiver, as the run counts them
+	// (nil: a record of an older ferry, or no pass in flight).
+	Progress *DiskProgress `json:",omitempty"`
+	Size     int64         `json:",omitempty"`
 	// GrewFrom (sender) is the size the disk had before it was extended
 	// at the source, until a pass commits at its new size: when it ended
 	// inside a HashBlock, that block is read and sent again.
 	GrewFrom int64     `json:",omitempty"`
 	File     string    `json:",omitempty"` // receiver: replica flat file, relative to its directory
 	Updated  time.Time `json:",omitzero"`
+}
+
+// DiskProgress is a pass's bytes on one disk, as its run counts them: Of
+// is what the pass covers (Counters.Resumed+Counters.Planned of the disk),
+// Durable what of it the receiver acknowledged durable, by this attempt or
+// an earlier one (Resumed+Acked): what a resumed pass does not send again.
+type DiskProgress struct {
+	Of      int64 `json:",omitempty"`
+	Durable int64 `json:",omitempty"`
+}
+
+// Durable is how much of the pass in flight on the disk is durable at the
+// receiver, of how much: the bytes the run counted (Progress), or, in an
+// older ferry's record, the watermark's offset of the disk's size.
+func (d DiskState) Durable() (durable, of int64) {
+	if d.Progress != nil {
+		return d.Progress.Durable, d.Progress.Of
+	}
+	return d.Watermark, d.Size
 }
 
 // VMState is the sender's per-VM record.
