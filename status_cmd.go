@@ -58,9 +58,10 @@ it again; a cutover step stopped once its VMs' cutovers had ended says how
 each ended instead: a rolled back VM is not cut over, rolled back when, and
 --confirm-cutover=VM cuts it over again); the text output says the same. A job's in_flight is a pass
 started and not committed: the one running, or one interrupted (a stop, a
-crash) that the next pass resumes in its snapshot; durable_bytes is where
-its disks' durable watermarks are (what lies below is on the receiver's
-disks and is not sent again), of size_bytes. A job's compare_in_flight is a
+crash) that the next pass resumes in its snapshot; durable_bytes is what of it
+the receiver acknowledged durable (not sent again when it resumes), of
+size_bytes, all that it covers of the disks: the bytes its run counts as
+acknowledged of its total. A job's compare_in_flight is a
 full compare in flight: with no ferry running the job, one interrupted (a
 stop, a crash) after blocks of total_blocks were compared, having found
 differing blocks (repaired of them checked); the next pass goes on with it

@@ -426,6 +426,46 @@ func TestStatusInterruptedSyncNotRoundedUp(t *testing.T) {
 	}
 }
 
+// TestStatusInterruptedSyncRunsShare (QA: ferry status's share of an
+// interrupted initial sync was its durable watermark's offset of the disk's
+// size, not the share its run printed: "X of Y acknowledged", bytes of what
+// the pass covers, including blocks acknowledged out of order beyond the
+// watermark): ferry status says the record's bytes, the run's figure; and
+// --json's durable_bytes of size_bytes are the same.
+func TestStatusInterruptedSyncRunsShare(t *testing.T) {
+	l := smallLab(t)
+	store, err := replication.OpenState(session.ReplicationStorePath(l.PlanPath()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 30 MiB of the 40 MiB the sync covers acknowledged, most of it out of
+	// order: the watermark is at 1 MiB of the 1 GiB disk.
+	rec := replication.DiskState{Pass: "snapshot-1", Kind: replication.PassInitial, Watermark: 1 << 20, Size: 1 << 30,
+		Acked:    []replication.Extent{{Offset: 2 << 20, Length: 29 << 20}},
+		Progress: &replication.DiskProgress{Of: 40 << 20, Durable: 30 << 20}}
+	if err := store.PutDisk("WebApp2/0", rec); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	_, run := statusOfWebApp2(t, l)
+	if out := run(); !strings.Contains(out, "the initial sync has 75% (30 MiB of 40 MiB) durable on the receiver") {
+		t.Errorf("ferry status of an initial sync with 30 of 40 MiB acknowledged:\n%s", out)
+	}
+	var doc struct {
+		Jobs []struct {
+			InFlight *struct {
+				Durable int64 `json:"durable_bytes"`
+				Size    int64 `json:"size_bytes"`
+			} `json:"in_flight"`
+		} `json:"jobs"`
+	}
+	out := run("--json")
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Jobs) != 1 || doc.Jobs[0].InFlight == nil ||
+		doc.Jobs[0].InFlight.Durable != 30<<20 || doc.Jobs[0].InFlight.Size != 40<<20 {
+		t.Errorf("ferry status --json of an initial sync with 30 of 40 MiB acknowledged (%v):\n%s", err, out)
+	}
+}
+
 // TestStoppedJobSummary: with nothing replicating, a job the record calls
 // replicating reads stopped, and the record's "ok" (of a job that
 // replicates) becomes what it still says, also before a note (QA: "...;

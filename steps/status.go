@@ -51,9 +51,12 @@ func (st VMStatus) HealthLine() string {
 // PassInFlight is a pass in flight as the sender's store records it.
 type PassInFlight struct {
 	Kind replication.PassKind `json:"kind"`
-	// Durable is the sum of the disks' durable watermarks: all the pass
-	// planned below them is on the receiver's disks, and a resumed pass
-	// does not send it again. Size is the sum of the disks' sizes.
+	// Durable is what the pass in flight had acknowledged durable on the
+	// receiver's disks, which a resumed pass does not send again, of Size,
+	// all that the pass covers of them: the bytes its run counted
+	// ("Durable of Size acknowledged", replication.DiskState.Durable). Of
+	// a record of an older ferry, the disks' durable watermarks (offsets)
+	// of their sizes.
 	Durable int64 `json:"durable_bytes"`
 	Size    int64 `json:"size_bytes"`
 }
@@ -247,8 +250,9 @@ func storedPass(store *replication.StateStore, vm string) (p *PassInFlight, n in
 			if p == nil {
 				p = &PassInFlight{Kind: d.Kind}
 			}
-			p.Durable += d.Watermark
-			p.Size += d.Size
+			durable, of := d.Durable()
+			p.Durable += durable
+			p.Size += of
 		case d.Committed != "":
 			n++
 			size += d.Size
