@@ -66,8 +66,12 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 	if r.CutOver() {
 		phase, health = "cut over", sOK.Render("✓")+" migrated"
 	}
+	// A paused (or held) row has no pass in flight: the one the pause
+	// stopped does not go on, so its percentage and ETA are not the row's
+	// (QA: a paused row kept "pass 76% ETA 34s").
+	showsPass := r.Planned > 0 && !r.CutOver() && !r.Paused
 	progress := ""
-	if r.Planned > 0 && !r.CutOver() {
+	if showsPass {
 		eta := "ETA —"
 		switch {
 		case r.Acked >= r.Planned:
@@ -81,7 +85,7 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 	var b strings.Builder
 	b.Grow(width * 3)
 	progressCell := func(barW int) {
-		if r.Planned > 0 && !r.CutOver() {
+		if showsPass {
 			b.WriteString(bar(r.Fraction(), barW))
 			b.WriteString(fit(progress, progressW))
 		} else {
@@ -101,7 +105,7 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 	if compact {
 		// One line: the pass's percentage instead of its bar.
 		pct := ""
-		if r.Planned > 0 && !r.CutOver() {
+		if showsPass {
 			pct = fmt.Sprintf("%3.0f%%", r.Fraction()*100)
 		}
 		b.WriteString(fit(pct, 5))
@@ -152,7 +156,8 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 		b.WriteString(r.FinalPass)
 	}
 	last := b.String()
-	if !r.CutOver() && !r.Cold && (!r.Paused || r.Held == "") && !r.waitsFirstPass() {
+	if !r.CutOver() && !r.Cold && !r.Paused && !r.waitsFirstPass() {
+		// (Not for a paused or held row: nothing copies.)
 		// The rate and its sparkline before it; in a narrow panel the
 		// sparkline, then the rate, give way to the times.
 		spark := min(16, max(4, width/6))

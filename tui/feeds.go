@@ -138,8 +138,10 @@ func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 		switch {
 		case j.Paused && j.Held != "":
 			r.Phase, r.Held = "held", heldWhy(j.Held, j.Reason)
+		case j.Paused && j.Phase == replication.JobPaused:
+			r.Phase = "paused" // by request: not an error
 		case j.Paused:
-			r.Phase, r.Err = "paused", j.Reason
+			r.Phase, r.Err = "paused", j.Reason // a failure paused it
 		case j.Waiting != "":
 			r.Err = j.Waiting // not paused; passes wait (a backup's snapshot...)
 		}
@@ -234,6 +236,14 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 			r.Health = h
 		}
 	case replication.EventError:
+		if r.Paused {
+			// The pass the pause stopped, ending (the scheduler cancels
+			// it): not an error of the job, which reads paused (QA: the
+			// row of a VM paused mid-pass read "✗ ... context canceled").
+			// What paused the job (a failure, a mismatch) is its
+			// EventPaused's error, kept.
+			break
+		}
 		r.Err = errMsg(ev)
 	case replication.EventWarning:
 		// What ferry did on its own that the operator should know (a
@@ -243,10 +253,19 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 	case replication.EventPaused:
 		r.Paused, r.Phase = true, "paused"
 		r.Note = ""
-		if ev.Err != nil {
+		// No pass in flight: the one the pause stopped does not go on (it
+		// starts again from its base when the job resumes), so neither its
+		// progress nor its ETA is the row's any more.
+		r.ETA, r.Rate = 0, 0
+		switch {
+		case ev.Err != nil:
 			r.Err = errMsg(ev)
-		} else if ev.Hold != "" {
-			r.Held, r.Phase = heldWhy(ev.Hold, ev.Msg), "held"
+		case ev.Hold != "":
+			r.Held, r.Phase, r.Err = heldWhy(ev.Hold, ev.Msg), "held", ""
+		default:
+			// Paused by request: not an error, whatever the stopped pass
+			// said as it ended before this event.
+			r.Err = ""
 		}
 	case replication.EventResumed:
 		r.Paused, r.Err, r.Phase, r.Held, r.Note = false, "", "idle", "", ev.Msg
@@ -360,8 +379,10 @@ func statusRows(sts []steps.VMStatus, running bool) []ReplicationUpdate {
 		case st.Paused && st.Held != "":
 			// Its status says why, and what becomes of the hold.
 			u.Phase, u.Held = "held", heldWhy(st.Held, st.Summary)
+		case st.Paused && st.Phase == replication.JobPaused:
+			u.Phase = "paused" // by request: not an error
 		case st.Paused:
-			u.Phase, u.Err = "paused", st.Reason
+			u.Phase, u.Err = "paused", st.Reason // a failure paused it
 		case st.Waiting != "":
 			u.Err = st.Waiting
 		}
