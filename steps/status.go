@@ -27,6 +27,19 @@ type VMStatus struct {
 	// which the next pass goes on with (CompareDue is set), from where it
 	// got to when its snapshot is still there.
 	CompareInFlight *replication.InterruptedCompare `json:"compare_in_flight,omitempty"`
+	// LastIncremental is the record's last incremental pass (zero At:
+	// none recorded): what the wizard's dashboard shows of a VM's passes
+	// before this process saw one of its own (not in ferry status's JSON).
+	LastIncremental RecordedPass `json:"-"`
+}
+
+// RecordedPass is what a VM's replication record keeps of its last
+// incremental pass: when its snapshot was taken, what it planned, and the
+// wire rate of the last pass that had something to copy (0: none).
+type RecordedPass struct {
+	At      time.Time
+	Planned int64
+	Rate    float64
 }
 
 // HealthLine is the status in words as `ferry status` prints it: Summary,
@@ -85,7 +98,8 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 				return nil, err
 			}
 		}
-		st := VMStatus{JobStatus: replication.StoredStatus(vm.Name, vm.RPO, vs, now)}
+		st := VMStatus{JobStatus: replication.StoredStatus(vm.Name, vm.RPO, vs, now),
+			LastIncremental: RecordedPass{At: vs.LastIncremental, Planned: vs.LastPlanned, Rate: vs.LastRate}}
 		var committed int
 		var committedSize int64
 		if store != nil {

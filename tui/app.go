@@ -610,7 +610,11 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 		for _, u := range msg {
 			if _, ok := m.w.dash.Row(u.VM); !ok || m.w.feeds.Replication == nil {
 				m.w.dash.Replicate(u)
+				continue
 			}
+			// What the record keeps of the last pass, for a row the engine
+			// has reported no pass figures for yet.
+			m.w.dash.SetRecorded(u.VM, u.Recorded)
 		}
 		return nil
 	case refreshStatusMsg:

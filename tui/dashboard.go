@@ -41,6 +41,14 @@ type ReplicationUpdate struct {
 	Pass  int    // number of the pass in flight or last completed
 	// Bytes of the pass in flight.
 	Planned, Read, Sent, Acked int64
+	// Figures says the bytes above are a pass's as this process saw it
+	// reported (an EventProgress since its snapshot, or what an
+	// interrupted pass recorded); false for a row made from a status (a
+	// wizard started since the last pass: the store keeps no figures of
+	// it), whose zeros are not a pass's (QA: "planned 0 B" after a restart
+	// for a VM many passes in). Recorded says what the record keeps.
+	Figures  bool
+	Recorded steps.RecordedPass
 	// Resumed: bytes of the pass in flight that an earlier attempt (a
 	// killed or stopped ferry) made durable; not in Planned, not sent
 	// again, counted as done.
@@ -228,6 +236,10 @@ func (d *DashboardState) Replicate(u ReplicationUpdate) {
 		if d.VMs[i].VM == u.VM {
 			if !d.VMs[i].LastPass.Equal(u.LastPass) {
 				d.passes++
+			} else if u.Recorded.At.IsZero() && !u.Figures {
+				// No pass since the record was read (SetRecorded): the
+				// engine's update does not carry it.
+				u.Recorded = d.VMs[i].Recorded
 			}
 			d.VMs[i].ReplicationUpdate = u
 			if u.History != nil {
@@ -296,6 +308,17 @@ func (d *DashboardState) Replicating() bool {
 		}
 	}
 	return false
+}
+
+// SetRecorded gives vm's row what its replication record keeps of its
+// last incremental pass (from the persisted status), shown while the row
+// has no pass figures of its own.
+func (d *DashboardState) SetRecorded(vm string, rec steps.RecordedPass) {
+	for i := range d.VMs {
+		if d.VMs[i].VM == vm && !d.VMs[i].Figures {
+			d.VMs[i].Recorded = rec
+		}
+	}
 }
 
 // Row returns the row of a VM.

@@ -239,6 +239,20 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 		}
 		line := fmt.Sprintf("%s pass: planned %s%s · read %s · sent %s · acked %s · RPO %s",
 			r.VM, steps.Bytes(r.Planned), resumed, steps.Bytes(r.Read), steps.Bytes(r.Sent), steps.Bytes(r.Acked), dur(r.RPO))
+		if !r.Figures && r.Planned == 0 && r.Read == 0 && r.Sent == 0 && r.Acked == 0 && r.Resumed == 0 {
+			// No pass reported to this process yet (a wizard started since
+			// the last one; a pass at its snapshot): no figures to show,
+			// not zeros (QA: "planned 0 B" after a restart for a VM many
+			// passes in); what the record keeps, if anything.
+			line = r.VM + " pass: no figures reported yet"
+			if rec := r.Recorded; !rec.At.IsZero() {
+				line += fmt.Sprintf(" · recorded: last incremental pass %s planned %s", ago(now, rec.At), steps.Bytes(rec.Planned))
+				if rec.Rate > 0 {
+					line += ", last rate " + rate(rec.Rate)
+				}
+			}
+			line += " · RPO " + dur(r.RPO)
+		}
 		switch {
 		case r.CutOver():
 			// Replication ended with its cutover: no pass to count (QA:

@@ -207,7 +207,7 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 			// flight's, none yet (QA: "snapshot #4 ... pass 100% done"
 			// and the last pass's rate while the next one began).
 			r.Planned, r.Read, r.Sent, r.Acked, r.Resumed = 0, 0, 0, 0, 0
-			r.Rate, r.ETA = 0, 0
+			r.Rate, r.ETA, r.Figures = 0, 0, false
 		}
 		r.Phase = string(ev.Phase)
 		if ev.Pass != "" && ev.Phase != replication.PhaseIdle {
@@ -215,7 +215,7 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		}
 	case replication.EventProgress:
 		r.Planned, r.Read, r.Sent, r.Acked, r.Resumed = ev.Planned, ev.Read, ev.Sent, ev.Acked, ev.Resumed
-		r.Rate, r.ETA = ev.Rate, ev.ETA
+		r.Rate, r.ETA, r.Figures = ev.Rate, ev.ETA, true
 	case replication.EventPassDone:
 		// The VM's pass number as its record counts them, across ferry
 		// processes (QA: "idle #1" after a restart, for a VM two passes
@@ -226,6 +226,8 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		}
 		r.Phase, r.Err, r.ETA = "idle", "", 0
 		r.Acked = r.Planned
+		// A pass of this process's: the record's last one is older.
+		r.Recorded = steps.RecordedPass{}
 		if ev.LastPassAge == 0 {
 			r.LastPass = at
 		}
@@ -363,7 +365,8 @@ func statusRows(sts []steps.VMStatus, running bool) []ReplicationUpdate {
 	out := make([]ReplicationUpdate, 0, len(sts))
 	for _, st := range sts {
 		rpo := st.RPO.Duration()
-		u := ReplicationUpdate{VM: st.VM, Phase: "idle", Pass: st.Passes, RPO: rpo, LastPass: st.LastPass, Paused: st.Paused, Health: rpoHealth(st.Health)}
+		u := ReplicationUpdate{VM: st.VM, Phase: "idle", Pass: st.Passes, RPO: rpo, LastPass: st.LastPass, Paused: st.Paused, Health: rpoHealth(st.Health),
+			Recorded: st.LastIncremental}
 		switch {
 		case st.Phase == replication.JobCutOver:
 			u.Phase = PhaseCutOver
@@ -372,6 +375,7 @@ func statusRows(sts []steps.VMStatus, running bool) []ReplicationUpdate {
 			// exists, and the pass resumes from its durable watermark.
 			u.Phase = PhaseInterrupted
 			u.Planned, u.Resumed = st.InFlight.Size-st.InFlight.Durable, st.InFlight.Durable
+			u.Figures = true // the record's, of the pass to resume
 		case st.LastPass.IsZero() && running:
 			u.Phase = PhaseFirstPass
 		case st.LastPass.IsZero():
