@@ -1034,8 +1034,13 @@ func TestDashboardTestMigration(t *testing.T) {
 	drv.waitFor(t, "TEST MIGRATION LEFT RUNNING: WebApp2")
 	drv.send("t")
 	drv.waitFor(t, "a test copy of WebApp2 is left: press x to clean it up first")
+	// x asks first, naming what it removes; y cleans up, and the result
+	// says what it removed.
 	drv.send("x")
+	drv.waitFor(t, "Clean up the test migration of WebApp2?")
+	drv.send("y")
 	drv.waitForWithin(t, "test cleanup: done", 3*time.Minute)
+	drv.waitFor(t, "deleted at the provider")
 	if out, _ := run("status", "--plan", l.PlanPath()); strings.Contains(out, "TEST MIGRATION LEFT RUNNING") {
 		t.Fatalf("status after the dashboard's cleanup:\n%s", out)
 	}

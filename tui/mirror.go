@@ -355,10 +355,9 @@ func (s *replicationScreen) mirror(r SharedRun) []tea.Msg {
 	if !s.test.running {
 		return nil
 	}
+	s.test.removed = nil // r.Events are all of the run's, as it is now
 	for _, ev := range r.Events {
-		if ev.Message != "" {
-			s.test.message = ev.Message
-		}
+		s.test.event(ev)
 	}
 	if r.Phase == runFinished {
 		return []tea.Msg{testDoneMsg{Step: s.idx, Report: r.Report, Err: r.Err}}

@@ -103,6 +103,9 @@ func (s *replicationScreen) keys() keyMap {
 	if s.pick.open {
 		return s.pickKeys()
 	}
+	if s.test.confirm != nil {
+		return s.confirmKeys()
+	}
 	var km keyMap
 	if s.run.phase == phaseInput {
 		k := keyNext
@@ -161,6 +164,9 @@ func (s *replicationScreen) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyMsg:
 		if s.pick.open {
 			return s.pickKey(msg)
+		}
+		if s.test.confirm != nil {
+			return s.confirmKey(msg)
 		}
 		if cmd, ok := s.testKey(msg); ok {
 			return cmd

@@ -22,7 +22,13 @@ import (
 var (
 	keyTest    = newKey("t", "test migration", "t")
 	keyCleanup = newKey("x", "clean up tests", "x")
+	// The cleanup's confirmation (x pressed): what it removes, and y/n.
+	keyCleanupYes = newKey("y", "remove the test copies", "y")
+	keyCleanupNo  = newKey("n/esc", "keep them", "n", "esc")
 )
+
+// cleanupTest is what a test run of the cleanup is called.
+const cleanupTest = "test cleanup"
 
 type (
 	testEventMsg struct {
@@ -52,6 +58,35 @@ type testRun struct {
 	message string // latest event while running; outcome after
 	failed  bool
 	stream  <-chan tea.Msg
+	// confirm, when not nil, is the cleanup's question on the screen:
+	// the VMs whose test copies it names (x pressed; y cleans up).
+	confirm []string
+	// removed is what a cleanup said it removed, in its order.
+	removed []string
+}
+
+// event records a test run's event: its latest message, and what a
+// cleanup removed (its result line names it).
+func (t *testRun) event(ev steps.Event) {
+	if ev.Message == "" {
+		return
+	}
+	t.message = ev.Message
+	if t.what == cleanupTest && ev.Kind == steps.EventProgress {
+		t.removed = append(t.removed, ev.Message)
+	}
+}
+
+// cleanupQuestion is the cleanup's confirmation: what it removes (each
+// VM's test copy, the appliance's test snapshot) and what it keeps.
+func cleanupQuestion(vms []string) string {
+	var copies []string
+	for _, vm := range vms {
+		copies = append(copies, fmt.Sprintf("vApp %s with its VM %s (or that VM at the provider, if Cloud Director never imported it)", steps.TestVApp(vm), steps.TestCopyName(vm)))
+	}
+	return fmt.Sprintf("Clean up the test migration of %s? It deletes %s, the copy's child disks only, and removes the receiver appliance's test snapshot (%s). "+
+		"The replica disks are kept and replication goes on. y cleans up, n keeps it.",
+		strings.Join(vms, ", "), strings.Join(copies, "; "), steps.TestSnapshot)
 }
 
 // testKeys are the two keys as the VM under the cursor allows them.
@@ -117,13 +152,40 @@ func (s *replicationScreen) testKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 		s.test.vm = vm
 		return cmd, true
 	case cleanup.Matches(msg) && cleanup.Why == "":
+		// Asked first: it deletes at the provider (QA demo: x removed the
+		// test VM at once, and said nothing of what it removed).
 		s.test.armed = ""
-		return s.startTest("test cleanup", func(ctx context.Context, emit steps.Emit) (string, error) {
-			return "", s.w.env.TestCleanup(ctx, emit)
-		}), true
+		s.test.confirm = s.w.env.TestsLeftRunning()
+		return nil, true
 	}
 	s.test.armed = ""
 	return nil, false
+}
+
+// confirmKeys are the keys while the cleanup's question is open.
+func (s *replicationScreen) confirmKeys() keyMap {
+	_, cleanup := s.testKeys(s.cursorVM())
+	return keyMap{keyCleanupYes.when(cleanup.Why == "", cleanup.Why), keyCleanupNo}
+}
+
+// confirmKey handles a key while the cleanup's question is open: y cleans
+// up, n or esc closes the question; other keys leave it open.
+func (s *replicationScreen) confirmKey(msg tea.KeyMsg) tea.Cmd {
+	yes, no := s.confirmKeys()[0], keyCleanupNo
+	switch {
+	case no.Matches(msg):
+		s.test.confirm = nil
+		return flash("Test cleanup not run: the test copies are kept (x asks again).")
+	case yes.Matches(msg) && yes.Why != "":
+		s.test.confirm = nil
+		return flash("Test cleanup not run: " + yes.Why)
+	case yes.Matches(msg):
+		s.test.confirm = nil
+		return s.startTest(cleanupTest, func(ctx context.Context, emit steps.Emit) (string, error) {
+			return "", s.w.env.TestCleanup(ctx, emit)
+		})
+	}
+	return nil
 }
 
 // startTest runs work as a step run is run (wiring.background).
@@ -159,9 +221,7 @@ func (s *replicationScreen) startTest(what string, work func(context.Context, st
 func (s *replicationScreen) testUpdate(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case testEventMsg:
-		if m := msg.Event.Message; m != "" {
-			s.test.message = m
-		}
+		s.test.event(msg.Event)
 		return waitForEvent(s.test.stream, asMsg)
 	case testDoneMsg:
 		s.test.running = false
@@ -178,6 +238,14 @@ func (s *replicationScreen) testUpdate(msg tea.Msg) tea.Cmd {
 		if msg.Report != "" {
 			parts = append(parts, "report "+msg.Report)
 		}
+		if s.test.what == cleanupTest {
+			// What it removed, as it said it (each VM's copy, the
+			// appliance's snapshot), or that it found nothing to remove.
+			if len(s.test.removed) == 0 && msg.Err == nil {
+				parts = append(parts, "nothing was left to remove")
+			}
+			parts = append(parts, s.test.removed...)
+		}
 		s.test.message = strings.Join(parts, " · ")
 		// The state changed (a test recorded, removed): the dashboard's
 		// rows and the left-running line follow it.
@@ -190,6 +258,9 @@ func (s *replicationScreen) testUpdate(msg tea.Msg) tea.Cmd {
 // running or the last outcome, and the tests left running.
 func (s *replicationScreen) testLines(width int) []string {
 	var out []string
+	if s.test.confirm != nil {
+		return wrapped("▲ "+cleanupQuestion(s.test.confirm), width, 2, sWarn)
+	}
 	switch {
 	case !s.test.running && s.test.vm != "" && s.w.env.VMPhase(s.test.vm) == steps.VMCutOver:
 		// The outcome of a test of a VM cut over since: of no use for
