@@ -120,7 +120,7 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 	// foreground wizard's do.
 	feed.NotStarted(env.WarmNotStarted())
 	feeds := tui.Feeds{Replication: feed.Updates(),
-		Pause:  func(_ context.Context, vm string) error { return w.eng.Sched.Pause(vm) },
+		Pause:  func(_ context.Context, vm string) error { return w.eng.Sched.PauseBy(vm, a.who+" ("+a.via+")") },
 		Resume: func(_ context.Context, vm string) error { return w.eng.Sched.Resume(vm) },
 		Verify: func(_ context.Context, vm string) error { return env.VerifyNow(vm) },
 	}

@@ -547,6 +547,16 @@ func (s *Scheduler) get(vm string) (*schedJob, error) {
 // resumes from its durable watermark after Resume).
 func (s *Scheduler) Pause(vm string) error { return s.pause(vm, "", PausedByRequest) }
 
+// PauseBy is Pause by someone named (a session of ferry serve): the job's
+// reason says who ("paused by request of ..."), so that what waits for the
+// job (the replication step) and ferry status can say it.
+func (s *Scheduler) PauseBy(vm, by string) error {
+	if by == "" {
+		return s.Pause(vm)
+	}
+	return s.pause(vm, "", PausedByRequest+" of "+by)
+}
+
 // PausedByRequest is the reason of a job paused by the operator (Pause).
 const PausedByRequest = "paused by request"
 

@@ -75,7 +75,7 @@ func checkRolledBack(t *testing.T, l *lab.Lab, env *Env, sched *replication.Sche
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	before := jobOf(t, sched, "WebApp2").LastPass
-	if err := env.warmPass(ctx, env.Plan().VMs[0]); err != nil {
+	if err := env.warmPass(ctx, env.Plan().VMs[0], func(ev Event) { t.Log(ev.Message) }); err != nil {
 		t.Fatalf("a pass after the rollback: %v", err)
 	}
 	if after := jobOf(t, sched, "WebApp2").LastPass; !after.After(before) {

@@ -400,7 +400,7 @@ func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit 
 		}
 		emit(Progress(fmt.Sprintf("%s: replicating", vmp.Name), float64(i)/float64(len(vms))))
 		stop := env.warmListen(vmp.Name, progressEmitter(emit, vmp.Name))
-		err = env.warmPass(ctx, vmp)
+		err = env.warmPass(ctx, vmp, emit)
 		stop()
 		if err != nil {
 			return res, err

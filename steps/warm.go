@@ -285,8 +285,13 @@ func (e *Env) settleHold(vm string) error {
 
 // warmPass makes a pass of vm due now and waits until it completes (step 6
 // in the wizard: the scheduler owns the job, so the step must not run a
-// pass of its own beside it).
-func (e *Env) warmPass(ctx context.Context, vm VMPlan) error {
+// pass of its own beside it). A pause of the job meanwhile (by request:
+// another session of ferry serve, or held by ferry for its own work) is
+// waited out, said with emit: when the job resumes, its pass goes on and
+// the step with it (QA demo: a pause from another session failed step 6
+// with "replication job is paused"). A job a failed pass paused fails the
+// step, saying why.
+func (e *Env) warmPass(ctx context.Context, vm VMPlan, emit Emit) error {
 	if err := e.warmJob(ctx, vm); err != nil {
 		return err
 	}
@@ -304,10 +309,48 @@ func (e *Env) warmPass(ctx context.Context, vm VMPlan) error {
 	if err := e.warm.sched.PassNow(vm.Name); err != nil {
 		return err
 	}
-	if err := e.warm.sched.WaitPass(ctx, vm.Name); err != nil {
-		return fmt.Errorf("replicate %w", err)
+	for {
+		err := e.warm.sched.WaitPass(ctx, vm.Name)
+		if err == nil {
+			return nil
+		}
+		st, ok := e.warmStatus(vm.Name)
+		if !errors.Is(err, replication.ErrPaused) || !ok || (st.Phase != replication.JobPaused && st.Phase != replication.JobHeld) {
+			return fmt.Errorf("replicate %w", err)
+		}
+		emit(Warning(pausedWaitText(vm.Name, st)))
+		if err := e.warmWaitResumed(ctx, vm.Name); err != nil {
+			return fmt.Errorf("replicate %s: waiting for its job to resume: %w", vm.Name, err)
+		}
+		// Resumed: its resume asked for a pass now, which WaitPass waits for.
+		emit(Progress(vm.Name+": resumed: replicating", -1))
 	}
-	return nil
+}
+
+// pausedWaitText says that step 6 waits for vm's job, paused (st) while
+// the step waits for its pass, and how it goes on.
+func pausedWaitText(vm string, st replication.JobStatus) string {
+	if st.Phase == replication.JobHeld {
+		return fmt.Sprintf("%s: %s: step 6 waits until ferry releases it, then its pass goes on", vm, cmp.Or(st.Reason, "held for its "+string(st.Held)))
+	}
+	return fmt.Sprintf("%s: replication %s: step 6 waits; resume %s (u on the replication dashboard) and its pass, and the step, go on",
+		vm, cmp.Or(st.Reason, replication.PausedByRequest), vm)
+}
+
+// warmWaitResumed waits until vm's job in the scheduler is no longer
+// paused (or ctx ends).
+func (e *Env) warmWaitResumed(ctx context.Context, vm string) error {
+	for {
+		changed := e.warm.sched.Changed() // before the status: no change is missed
+		if st, ok := e.warmStatus(vm); !ok || !st.Paused {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
 }
 
 // passRunning says whether this process's scheduler (the wizard's, the
