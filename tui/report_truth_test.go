@@ -108,13 +108,12 @@ func TestTestMigrationFromTheDashboardIsLogged(t *testing.T) {
 	}
 }
 
-// TestNoPauseOfAFirstPassTheStepWaitsFor (QA h9: p on the dashboard while
-// step 6 ran the initial sync of a VM paused it, and the step failed:
-// "replicate WebApp3: replication job is paused: paused by request · Fix
-// the cause named above"): while the step's apply waits for a VM's first
-// pass, p is not offered for it and says why; a VM with a complete pass
-// can be paused meanwhile.
-func TestNoPauseOfAFirstPassTheStepWaitsFor(t *testing.T) {
+// TestPauseOfAFirstPassTheStepWaitsFor (QA h9: p on the dashboard while
+// step 6 ran the initial sync of a VM paused it, and the step failed; p
+// was then refused for such a VM ("pause it once the step is done")): the
+// step now waits out a pause (steps.TestFirstPassPausedElsewhereWaits), so
+// p pauses a VM whose first pass the step waits for, as any other.
+func TestPauseOfAFirstPassTheStepWaitsFor(t *testing.T) {
 	release := make(chan struct{})
 	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp3"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true,
 		mutate: func(m map[string]*fakeStep) { m["replication"].block = release }})
@@ -129,9 +128,10 @@ func TestNoPauseOfAFirstPassTheStepWaitsFor(t *testing.T) {
 	}
 	h.mustSee(t, "p pause  ✗u resume: WebApp1 is not paused") // WebApp1 under the cursor: its first pass is done
 	h.send(press("j"))
-	h.mustSee(t, "✗p pause: step 6 waits for WebApp3's first pass")
+	h.mustSee(t, "p pause  ✗u resume: WebApp3 is not paused")
+	h.mustNotSee(t, "✗p pause")
 	h.send(press("p"))
-	mustRead(t, h, "pause: step 6 waits for WebApp3's first pass: pause it once the step is done")
+	mustRead(t, h, "pause WebApp3: done")
 	close(release)
 	for msg := range msgs {
 		h.send(msg)

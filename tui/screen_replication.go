@@ -128,11 +128,7 @@ func (s *replicationScreen) keys() keyMap {
 		why := row.VM + " is a cold migration: no passes to pause or compare; its one pass is in its cutover window"
 		pause, resume, verify = pause.when(false, why), resume.when(false, why), verify.when(false, why)
 	default:
-		pause = pause.when(s.w.feeds.Pause != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is already paused").when(row.Held == "", "ferry holds "+row.VM+" (its row says why)").
-			// The step's apply waits for the VM's first pass: a pause
-			// failed the step (QA h9: "✗ failed · replicate WebApp3:
-			// replication job is paused: paused by request · Fix the cause").
-			when(s.run.phase != phaseApplying || !row.LastPass.IsZero(), "step 6 waits for "+row.VM+"'s first pass: pause it once the step is done")
+		pause = pause.when(s.w.feeds.Pause != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is already paused").when(row.Held == "", "ferry holds "+row.VM+" (its row says why)")
 		resume = resume.when(s.w.feeds.Resume != nil, "the replication engine is not connected").when(row.Paused, row.VM+" is not paused").when(row.Held == "", "ferry holds "+row.VM+" (its row says why) and resumes it")
 		verify = verify.when(s.w.feeds.Verify != nil, "the replication engine is not connected").when(!row.Paused, row.VM+" is paused: resume it first")
 	}
