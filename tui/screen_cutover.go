@@ -396,14 +396,17 @@ func (s *cutoverScreen) view(width, height int) string {
 	out := stepHeading(s.w, s.idx, width)
 	switch s.run.phase {
 	case phaseInput:
-		top, rest, bottom := s.confirmParts(width, false)
+		top, rest, heads, bottom := s.confirmParts(width, false)
 		if len(out)+len(top)+len(rest)+len(bottom) > height {
 			// The estimates scroll: the step's description and a blank
 			// line give them their room.
 			out = append(out[:1], "")
-			top, rest, bottom = s.confirmParts(width, true)
+			top, rest, heads, bottom = s.confirmParts(width, true)
 		}
-		out = append(out, s.est.view(top, rest, height-len(out)-len(bottom))...)
+		// A VM's heading sticks above its estimate when the view starts
+		// in it (QA at 80x24: after pgdn, "projected downtime ~…" and the
+		// phases read as nobody's).
+		out = append(out, s.est.viewHeaded(top, rest, heads, height-len(out)-len(bottom))...)
 		out = append(out, bottom...)
 	case phaseApplying:
 		out = append(out, sDanger.Render("Cutover running")+sDim.Render(" · elapsed "+dur(s.w.now().Sub(s.run.started))), "")
@@ -454,8 +457,9 @@ func (s *cutoverScreen) autoRolledBack(vm string) bool {
 // short: one VM's estimate is six lines at 80 columns) and what the
 // operator acts on (bottom: the toggle, the prompt, its input and why it
 // was refused), which stays in view; tight: without the blank line
-// between the toggle and the prompt.
-func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom []string) {
+// between the toggle and the prompt. heads are rest's sticky headings
+// (scroller.viewHeaded): a VM's line above the rest of its block.
+func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, bottom []string) {
 	pf := s.w.env.Plan()
 	warning := "⚠ This shuts down the source VMs and starts them in Cloud Director."
 	switch s.decision {
@@ -480,6 +484,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 	}
 	top = append(top, "")
 	var ests []*steps.DowntimeEstimate
+	sticky := ""     // the heading of the VM whose lines are appended
 	measure := false // a projection that a test migration would measure
 	n := 0           // the VMs typed
 	finishing := 0   // those whose confirmation finishes an interrupted cutover
@@ -488,7 +493,18 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 			continue // not decided on: not typed in this mode
 		}
 		n++
-		rest = append(rest, wrapped(fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork)), width, 4, lipgloss.NewStyle())...)
+		heading := fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork))
+		// The VM's lines, up to the next VM's, are under its heading.
+		for len(heads) < len(rest) {
+			heads = append(heads, sticky)
+		}
+		block := len(rest)
+		rest = append(rest, wrapped(heading, width, 4, lipgloss.NewStyle())...)
+		heads = append(heads, "")
+		for range len(rest) - block - 1 {
+			heads = append(heads, rest[block]) // a heading's wrapped rows under its first
+		}
+		sticky = trunc(heading, width)
 		if s.decision != "" {
 			// The warning above says what the decision does; the note says
 			// what confirming without one would (QA: "cuts over anew"
@@ -537,6 +553,9 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 			measure = measure || len(est.TestWouldMeasure()) > 0
 		}
 	}
+	for len(heads) < len(rest) {
+		heads = append(heads, sticky)
+	}
 	if n > 1 && s.decision == "" {
 		wave, parallel := s.w.env.ProjectWave(ests)
 		rest = append(rest, "")
@@ -582,7 +601,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 			bottom = append(bottom, wrap(d.by+" types the confirmation:", width)...)
 			bottom = append(bottom, trunc("> "+d.typed, width))
 		}
-		return top, rest, bottom
+		return top, rest, heads, bottom
 	}
 	if l := s.w.session.othersLine(); l != "" {
 		bottom = append(bottom, "")
@@ -618,7 +637,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, bottom [
 	if s.problem != "" {
 		bottom = append(bottom, wrapped("✗ "+s.problem, width, 2, sErr)...)
 	}
-	return top, rest, bottom
+	return top, rest, heads, bottom
 }
 
 // powerBox is the power-on toggle's box.

@@ -15,6 +15,8 @@ type scroller struct {
 	// top is the first line shown of what scrolls; page and total are what
 	// the last view could show and had (the keys page by them).
 	top, page, total int
+	// last is the largest top the last view allowed (the keys stop there).
+	last int
 	// typing: the view sits above a text input (the cutover's
 	// confirmation), where j, k, g and G are letters of a name and home and
 	// end move its cursor: only ↑/↓ and pgup/pgdn scroll.
@@ -48,22 +50,56 @@ const minScrolled = 5
 // view shows pinned, then as much of rest as fits in height from top,
 // with the "lines x–y of n" line when rest does not fit.
 func (s *scroller) view(pinned, rest []string, height int) []string {
+	return s.viewHeaded(pinned, rest, nil, height)
+}
+
+// viewHeaded is view for a rest made of blocks under headings (the
+// cutover confirmation's VMs, each with its estimate): heads[i], when not
+// "", is the one-row heading of the block line i belongs to, shown above
+// line i when the view starts there (the block is cut at the top: its
+// lines would read as nobody's), as a table's header sticks. It is ""
+// for a block's first line and for lines under no heading; heads may be
+// nil (none). A sticky heading takes a row of the page: the page shows a
+// line fewer of rest, and the view can go a line further so that the last
+// line shows.
+func (s *scroller) viewHeaded(pinned, rest, heads []string, height int) []string {
 	room := height - len(pinned)
 	if len(rest) > room && room-1 < minScrolled && len(pinned) > 0 {
 		// Pinned lines (long warnings at 80x24) that would leave what
 		// scrolls a line or two scroll with it, first.
 		rest = append(slices.Clone(pinned), rest...)
+		if heads != nil {
+			heads = append(make([]string, len(pinned)), heads...)
+		}
 		pinned, room = nil, height
+	}
+	head := func(i int) string {
+		if i < 0 || i >= len(heads) {
+			return ""
+		}
+		return heads[i]
 	}
 	s.total = len(rest)
 	if len(rest) <= room || len(rest) == 0 {
-		s.page, s.top = max(0, room), 0
+		s.page, s.top, s.last = max(0, room), 0, 0
 		return append(pinned, rest...)
 	}
 	room = min(max(1, room-1), len(rest))
 	s.page = room
-	s.top = max(0, min(s.top, len(rest)-room))
-	out := append(pinned, rest[s.top:s.top+room]...)
+	// The last top shows the last line: one more when a heading sticks
+	// there.
+	s.last = len(rest) - room
+	if room > 1 && head(s.last) != "" {
+		s.last++
+	}
+	s.top = max(0, min(s.top, s.last))
+	out := pinned
+	shown := min(room, len(rest)-s.top)
+	if h := head(s.top); h != "" && room > 1 {
+		out = append(out, h)
+		shown = min(room-1, shown)
+	}
+	out = append(out, rest[s.top:s.top+shown]...)
 	how := "↑/↓ j/k pgup/pgdn g/G"
 	switch {
 	case s.paging:
@@ -71,12 +107,15 @@ func (s *scroller) view(pinned, rest []string, height int) []string {
 	case s.typing:
 		how = "↑/↓ pgup/pgdn"
 	}
-	return append(out, sDim.Render(fmt.Sprintf("lines %d–%d of %d · %s to scroll", s.top+1, s.top+room, len(rest), how)))
+	for range room - (len(out) - len(pinned)) {
+		out = append(out, "") // the hint stays where it was
+	}
+	return append(out, sDim.Render(fmt.Sprintf("lines %d–%d of %d · %s to scroll", s.top+1, s.top+shown, len(rest), how)))
 }
 
 // hidden records that the screen shows nothing of this view now: its keys
 // scroll nothing until it is drawn again.
-func (s *scroller) hidden() { s.total, s.page = 0, 0 }
+func (s *scroller) hidden() { s.total, s.page, s.last = 0, 0, 0 }
 
 // scrollable reports that the last view did not show everything.
 func (s *scroller) scrollable() bool { return s.total > s.page }
@@ -101,7 +140,7 @@ func (s *scroller) key(msg tea.KeyMsg) bool {
 	case "end", "G":
 		s.top = s.total
 	}
-	s.top = max(0, min(s.top, s.total-s.page))
+	s.top = max(0, min(s.top, s.last))
 	return true
 }
 
