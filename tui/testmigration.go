@@ -56,8 +56,11 @@ type testRun struct {
 	running bool
 	started time.Time
 	message string // latest event while running; outcome after
-	failed  bool
-	stream  <-chan tea.Msg
+	// report is the path of the test's report, shown on rows of its own
+	// (testLines), broken only after a "/" so that it can be copied.
+	report string
+	failed bool
+	stream <-chan tea.Msg
 	// confirm, when not nil, is the cleanup's question on the screen:
 	// the VMs whose test copies it names (x pressed; y cleans up).
 	confirm []string
@@ -235,8 +238,8 @@ func (s *replicationScreen) testUpdate(msg tea.Msg) tea.Cmd {
 		default:
 			parts = append(parts, s.test.what+" failed: "+msg.Err.Error())
 		}
-		if msg.Report != "" {
-			parts = append(parts, "report "+msg.Report)
+		if s.test.report = msg.Report; msg.Report != "" {
+			parts = append(parts, "report:") // the path follows on rows of its own
 		}
 		if s.test.what == cleanupTest {
 			// What it removed, as it said it (each VM's copy, the
@@ -272,8 +275,10 @@ func (s *replicationScreen) testLines(width int) []string {
 		out = append(out, wrapped(fmt.Sprintf("%s %s · %s · %s", s.w.spin(), s.test.what, s.test.message, dur(s.w.now().Sub(s.test.started))), width, 2, lipgloss.NewStyle())...)
 	case s.test.what != "" && s.test.failed:
 		out = append(out, wrapped("✗ "+s.test.message, width, 2, sErr)...)
+		out = append(out, reportPath(s.test.report, width)...)
 	case s.test.what != "":
 		out = append(out, wrapped("✓ "+s.test.message, width, 2, sOK)...)
+		out = append(out, reportPath(s.test.report, width)...)
 	}
 	left := s.w.env.TestsLeftRunning()
 	switch busy := s.w.session.engineBusy(); {
@@ -285,6 +290,17 @@ func (s *replicationScreen) testLines(width int) []string {
 			" (perhaps this test): if it is left running when they end, x cleans it up", width, 2, sWarn)...)
 	default:
 		out = append(out, wrapped("▲ TEST MIGRATION LEFT RUNNING: "+strings.Join(left, ", ")+" · x cleans it up (ferry run --test-cleanup)", width, 2, sWarn)...)
+	}
+	return out
+}
+
+// reportPath is a report's path under the line that names it, indented,
+// broken only after a "/" (QA at 80 columns: wrapped as prose it read
+// "…/test-migrati" / "on-20261125-…", which cannot be copied).
+func reportPath(path string, width int) []string {
+	var out []string
+	for _, l := range wrapValue(path, max(1, width-2)) {
+		out = append(out, "  "+l)
 	}
 	return out
 }
