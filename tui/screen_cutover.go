@@ -1029,7 +1029,16 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 					out = append(out, wrapped("    in the provider vCenter: "+v.Target(), width, 6, sDim)...)
 				}
 			}
-			out = append(out, wrapped("  saved as "+md, width, 4, sDim)...)
+			if saved := "  saved as " + md; ansiWidth(saved) <= width {
+				out = append(out, sDim.Render(saved))
+			} else {
+				// Broken after a "/" only, so that it can be copied (QA at
+				// 80 columns: wrapped as prose, in the middle of a name).
+				out = append(out, sDim.Render("  saved as"))
+				for _, l := range reportPath(md, width, 4) {
+					out = append(out, sDim.Render(l))
+				}
+			}
 		}
 		out = append(out, s.next(width)...)
 		if s.run.started.IsZero() {

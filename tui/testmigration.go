@@ -275,10 +275,10 @@ func (s *replicationScreen) testLines(width int) []string {
 		out = append(out, wrapped(fmt.Sprintf("%s %s · %s · %s", s.w.spin(), s.test.what, s.test.message, dur(s.w.now().Sub(s.test.started))), width, 2, lipgloss.NewStyle())...)
 	case s.test.what != "" && s.test.failed:
 		out = append(out, wrapped("✗ "+s.test.message, width, 2, sErr)...)
-		out = append(out, reportPath(s.test.report, width)...)
+		out = append(out, reportPath(s.test.report, width, 2)...)
 	case s.test.what != "":
 		out = append(out, wrapped("✓ "+s.test.message, width, 2, sOK)...)
-		out = append(out, reportPath(s.test.report, width)...)
+		out = append(out, reportPath(s.test.report, width, 2)...)
 	}
 	left := s.w.env.TestsLeftRunning()
 	switch busy := s.w.session.engineBusy(); {
@@ -297,10 +297,11 @@ func (s *replicationScreen) testLines(width int) []string {
 // reportPath is a report's path under the line that names it, indented,
 // broken only after a "/" (QA at 80 columns: wrapped as prose it read
 // "…/test-migrati" / "on-20261125-…", which cannot be copied).
-func reportPath(path string, width int) []string {
+func reportPath(path string, width, indent int) []string {
 	var out []string
-	for _, l := range wrapValue(path, max(1, width-2)) {
-		out = append(out, "  "+l)
+	pad := strings.Repeat(" ", indent)
+	for _, l := range wrapValue(path, max(1, width-indent)) {
+		out = append(out, pad+l)
 	}
 	return out
 }

@@ -1,6 +1,9 @@
 package tui
 
 import (
+	"github.com/ferry-migrate/ferry/steps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -25,28 +28,66 @@ func TestTestMigrationReportPathBreaksAtSlashes(t *testing.T) {
 			h.deliver(press("t")) // started; its end is delivered by hand
 			h.send(testDoneMsg{Step: 5, Report: path})
 			h.mustSee(t, "✓ test migration of WebApp2: done", "test-migration-20261125-120000.md")
-			// The rows of the panel that hold the path, read in order.
-			var got string
-			var rows []string
-			for _, row := range strings.Split(h.view(), "\n") {
-				_, panel, ok := strings.Cut(row, "│ ")
-				if !ok {
-					continue
-				}
-				panel = strings.TrimSpace(panel)
-				if piece := strings.TrimSpace(strings.TrimPrefix(panel, "report")); piece != "" && strings.HasPrefix(path[len(got):], piece) {
-					got += piece
-					rows = append(rows, piece)
-				}
-			}
-			if got != path {
-				t.Fatalf("%dx%d: the path reads %q across rows %q; want %q whole, broken at '/' only:\n%s", size[0], size[1], got, rows, path, h.view())
-			}
-			for _, r := range rows[:len(rows)-1] {
-				if !strings.HasSuffix(r, "/") {
-					t.Errorf("%dx%d: the path is broken after %q, not at a '/':\n%s", size[0], size[1], r, h.view())
-				}
+			mustReadPath(t, h, path)
+		}
+	}
+}
+
+// mustReadPath: path reads whole on the screen's main panel, on rows of
+// its own (a label before its first part aside), broken only after a "/".
+func mustReadPath(t *testing.T, h *harness, path string) {
+	t.Helper()
+	var got string
+	var rows []string
+	for _, row := range strings.Split(h.view(), "\n") {
+		_, panel, ok := strings.Cut(row, "│ ")
+		if !ok {
+			continue
+		}
+		panel = strings.TrimSpace(panel)
+		if got == "" {
+			if i := strings.Index(panel, path[:1+strings.IndexByte(path[1:], '/')+1]); i >= 0 {
+				panel = panel[i:] // the label before the path's first part
 			}
 		}
+		if panel != "" && strings.HasPrefix(path[len(got):], panel) {
+			got += panel
+			rows = append(rows, panel)
+		}
+	}
+	if got != path {
+		t.Fatalf("the path reads %q across rows %q; want %q whole, broken at '/' only:\n%s", got, rows, path, h.view())
+	}
+	for _, r := range rows[:len(rows)-1] {
+		if !strings.HasSuffix(r, "/") {
+			t.Errorf("the path is broken after %q, not at a '/':\n%s", r, h.view())
+		}
+	}
+}
+
+// TestReportPathAt80 (as the test migration's; named short, for its
+// directory's name to fit a row): the
+// downtime report's "saved as" path, the state's directory and all, is
+// broken only after a "/" at 80 columns, and whole at 120.
+func TestReportPathAt80(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: allDone})
+		rep := &steps.CutoverReport{Started: t0, Finished: t0.Add(6105 * time.Millisecond),
+			VMs: []steps.VMReport{{VM: "WebApp2", Outcome: "migrated", MeasuredDowntimeSeconds: 3.19, ServiceWindowSeconds: 3.21}}}
+		// A directory as deep as an operator's project's.
+		dir := filepath.Join(filepath.Dir(h.env.State.Path()), "migrations", "company-webapp")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		md, _, err := rep.Save(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.env.State.SetOutput("cutover", "report", md); err != nil {
+			t.Fatal(err)
+		}
+		h.start(size[0], size[1])
+		h.mustSee(t, "✓ cutover complete", "saved as", filepath.Base(md))
+		mustReadPath(t, h, md)
 	}
 }
