@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,6 +111,24 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// WebApp2's probe address, and one of its ports that nothing answers
+	// on (a listener's port, closed again).
+	var webApp2 string
+	for _, r := range l.Reach.Plan() {
+		if r.Name == "WebApp2" {
+			webApp2 = r.Addr
+		}
+	}
+	host, _, err := net.SplitHostPort(webApp2)
+	if err != nil {
+		t.Fatalf("WebApp2's probe address %q: %v", webApp2, err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
 	for _, c := range []struct {
 		name, config, from, to string
 		code                   int
@@ -119,6 +138,11 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 			[]string{"step 6 (Replication)", "no provider vCenter configured (FERRY_PROVIDER_URL", "nothing was changed"}},
 		{"probe of no VM", l.ConfigFile, "    vm: WebApp1\n", "    vm: WebApp9\n", exitFailed,
 			[]string{`vm "WebApp9" is not a VM on the on-prem vCenter`, "WebApp1", "nothing was changed"}},
+		// A probe to a closed port of a running source is refused before
+		// step 1, not by step 7 after replication (QA h3): it names the
+		// probe, the VM and what to fix.
+		{"probe to a closed port", l.ConfigFile, "    tcp: " + webApp2 + "\n", "    tcp: " + closed + "\n", exitFailed,
+			[]string{`step 7 (Checks): conflict with what exists: ! conflict probe "WebApp2 (tcp)": tcp ` + closed + " does not answer", "connection refused", "while WebApp2 runs on-prem", "fix its host:port in the plan's probes:", "or start the service on WebApp2", "nothing was changed"}},
 		{"bad shutdown timeout", l.ConfigFile, "shutdown_timeout: 1m", "shutdown_timeout: -1m", exitUsage,
 			[]string{"cutover.shutdown_timeout", `"-1m" is not valid`}},
 		// A vCenter login refused names the endpoint and the user (never

@@ -41,8 +41,16 @@ func (s *Checks) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if err := env.checkProbeVMs(ctx); err != nil {
 		return p, err
 	}
+	early, err := env.tryProbesNow(ctx)
+	if err != nil {
+		return p, err
+	}
 	for _, t := range targets {
-		p.Items = append(p.Items, Item{Action: ActionCheck, Kind: "probe", Name: t.Name, Detail: t.Prober.String()})
+		it := Item{Action: ActionCheck, Kind: "probe", Name: t.Name, Detail: t.Prober.String()}
+		if e, ok := early[t.Name]; ok {
+			it = e
+		}
+		p.Items = append(p.Items, it)
 	}
 	conflicts, err := env.onpremGuestItems(ctx)
 	if err != nil {
@@ -164,4 +172,113 @@ func (e *Env) onPremVMs(ctx context.Context) ([]vsphere.VM, error) {
 		return nil, err
 	}
 	return c.VMs(ctx)
+}
+
+// probeTries is how often tryProbesNow tries a probe before it says the
+// probe does not answer: a guest still booting gets a few seconds, as step
+// 7's rounds give it.
+const probeTries = 3
+
+// tryProbesNow tries each TCP probe of the plan now, before anything
+// changes (the checks' plan is part of ferry run's preflight and of ferry
+// plan), so that a probe to a closed port or a wrong address is refused
+// before steps 1 to 6 do their work rather than found by step 7 after them
+// (QA). The items it returns replace the probes' check items, by probe name.
+//
+// Which probes: a TCP probe whose VMs (vm:, vms:) all run on-prem and are
+// not cut over. Its address is the one the VM answers at now: a migrated VM
+// keeps its source's MAC and address on the stretched network, so the
+// probe measures the same address before and after the cutover, and a
+// probe that does not answer while its VMs run is a wrong address or port,
+// or a service that is down: a conflict naming the probe, the VM and what
+// to fix. A probe that names no VM says nothing of whose address it is (it
+// may be one that answers only through the stretch, once step 4 brings it
+// up): one that does not answer is a note on its line, and step 7 decides.
+// Probes of VMs cut over, off (cold), or not found are left to step 7 and
+// checkProbeVMs. ICMP probes and guest pings are not tried here (an ICMP
+// echo needs privileges the preflight does not ask for; a guest ping runs
+// through VMware Tools, whose privileges the checks' plan checks).
+func (e *Env) tryProbesNow(ctx context.Context) (map[string]Item, error) {
+	var names []string
+	for _, p := range e.Plan().Probes {
+		if p.TCP != "" {
+			names = append(names, p.deps()...)
+		}
+	}
+	running := map[string]bool{} // by name: runs on-prem, not cut over
+	if len(names) > 0 {
+		c, err := e.OnPrem(ctx)
+		if err != nil {
+			return nil, err
+		}
+		vms, _, err := c.VMsNamed(ctx, names...)
+		if err != nil {
+			return nil, err
+		}
+		for _, vm := range vms {
+			running[vm.Name] = vm.PoweredOn() && e.VMPhase(vm.Name) != VMCutOver && e.VMPhase(vm.Name) != VMDecisionNeeded
+		}
+	}
+	out := map[string]Item{}
+	for i, p := range e.Plan().Probes {
+		if p.TCP == "" || p.check() != nil {
+			continue
+		}
+		deps := p.deps()
+		if len(deps) > 0 && !all(deps, func(vm string) bool { return running[vm] }) {
+			continue
+		}
+		pr := probe.TCP{Addr: p.TCP, Timeout: 2 * time.Second}
+		err := tryProbe(ctx, pr)
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		name := p.label(i)
+		if len(deps) == 0 {
+			out[name] = Item{Action: ActionCheck, Kind: "probe", Name: name, Detail: fmt.Sprintf("%s; does not answer now (%v): it names no VM (vm:), so it may be an address that answers only through the stretch, once step 4 is up; step 7 refuses it if it does not answer by then", pr, err)}
+			continue
+		}
+		field := ""
+		if _, ok := simpleProbe(p); ok {
+			field = probesField().Key
+		}
+		vms := strings.Join(deps, ", ")
+		out[name] = Item{Action: ActionConflict, Kind: "probe", Name: name, Field: field,
+			Detail: fmt.Sprintf("%s does not answer (%v) while %s %s on-prem; the migrated VM keeps its source's address, so this probe must answer now to measure the cutover's downtime (step 7 refuses it, after steps 1 to 6): fix its host:port in the plan's probes: (the wizard's Service probes, step 5), or start the service on %s",
+				pr, err, vms, runsVerb(len(deps)), vms)}
+	}
+	return out, nil
+}
+
+// tryProbe probes up to probeTries times, a second apart, until one answers.
+func tryProbe(ctx context.Context, pr probe.Prober) error {
+	var err error
+	for i := range probeTries {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+		if _, err = pr.Probe(ctx); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func runsVerb(n int) string {
+	if n == 1 {
+		return "runs"
+	}
+	return "run"
+}
+
+// all says whether f holds for every element of s.
+func all[T any](s []T, f func(T) bool) bool {
+	return !slices.ContainsFunc(s, func(v T) bool { return !f(v) })
 }
