@@ -205,19 +205,13 @@ func (e *Env) tryProbesNow(ctx context.Context) (map[string]Item, error) {
 			names = append(names, p.deps()...)
 		}
 	}
+	vms, err := e.onPremNamed(ctx, names)
+	if err != nil {
+		return nil, err
+	}
 	running := map[string]bool{} // by name: runs on-prem, not cut over
-	if len(names) > 0 {
-		c, err := e.OnPrem(ctx)
-		if err != nil {
-			return nil, err
-		}
-		vms, _, err := c.VMsNamed(ctx, names...)
-		if err != nil {
-			return nil, err
-		}
-		for _, vm := range vms {
-			running[vm.Name] = vm.PoweredOn() && e.VMPhase(vm.Name) != VMCutOver && e.VMPhase(vm.Name) != VMDecisionNeeded
-		}
+	for _, vm := range vms {
+		running[vm.Name] = vm.PoweredOn() && e.VMPhase(vm.Name) != VMCutOver && e.VMPhase(vm.Name) != VMDecisionNeeded
 	}
 	out := map[string]Item{}
 	for i, p := range e.Plan().Probes {
@@ -281,4 +275,18 @@ func runsVerb(n int) string {
 // all says whether f holds for every element of s.
 func all[T any](s []T, f func(T) bool) bool {
 	return !slices.ContainsFunc(s, func(v T) bool { return !f(v) })
+}
+
+// onPremNamed reads the on-prem VMs of those names that exist (no names:
+// no call to vCenter).
+func (e *Env) onPremNamed(ctx context.Context, names []string) ([]vsphere.VM, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	c, err := e.OnPrem(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vms, _, err := c.VMsNamed(ctx, names...)
+	return vms, err
 }

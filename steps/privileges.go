@@ -311,14 +311,11 @@ func (e *Env) onpremGuestItems(ctx context.Context) ([]Item, error) {
 			from = append(from, pr.From)
 		}
 	}
-	if len(from) == 0 {
-		return nil, nil
-	}
-	onprem, err := e.OnPrem(ctx)
-	if err != nil {
+	vms, err := e.onPremNamed(ctx, from)
+	if err != nil || len(from) == 0 {
 		return nil, err
 	}
-	vms, _, err := onprem.VMsNamed(ctx, from...)
+	onprem, err := e.OnPrem(ctx) // connected by onPremNamed
 	if err != nil {
 		return nil, err
 	}
