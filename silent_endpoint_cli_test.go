@@ -24,6 +24,23 @@ import (
 // for the same vCenter; it is not waited for once per step.
 func TestSilentVCenterIsNotWaitedForEver(t *testing.T) {
 	t.Parallel() // a lab of its own; the command waits out the dial timeout
+	silentEndpoint(t, "vCenter", "/sdk", func(c *config.Config, url string) { c.OnPrem.URL = url })
+}
+
+// TestSilentCloudDirectorIsNotWaitedForEver: the same of Cloud Director
+// (QA h3: each step that logs in to it waited 15 s for a TLS handshake
+// timeout, and said only that). The provider administrator and the tenant
+// log in to the same Cloud Director: it is waited for once.
+func TestSilentCloudDirectorIsNotWaitedForEver(t *testing.T) {
+	t.Parallel()
+	silentEndpoint(t, "Cloud Director", "/api", func(c *config.Config, url string) { c.VCD.URL, c.Tenant.URL = url, url })
+}
+
+// silentEndpoint runs `ferry plan` with the lab's config but for an
+// endpoint (set by point) at which a listener takes connections and never
+// answers: exit 1, a message naming product and the endpoint, and one
+// connection only.
+func silentEndpoint(t *testing.T, product, path string, point func(c *config.Config, url string)) {
 	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -55,25 +72,26 @@ func TestSilentVCenterIsNotWaitedForEver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.OnPrem.URL = "https://" + ln.Addr().String() + "/sdk"
-	path := filepath.Join(t.TempDir(), "silent.yaml")
-	if err := cfg.Save(path); err != nil {
+	url := "https://" + ln.Addr().String() + path
+	point(cfg, url)
+	conf := filepath.Join(t.TempDir(), "silent.yaml")
+	if err := cfg.Save(conf); err != nil {
 		t.Fatal(err)
 	}
 	// Not a measure of ferry's speed: a bound far above its timeouts, so
 	// that a ferry waiting for ever fails the test rather than hangs it.
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ferryBin, "--config", path, "plan", "--plan", l.PlanPath())
+	cmd := exec.CommandContext(ctx, ferryBin, "--config", conf, "plan", "--plan", l.PlanPath())
 	cmd.Env = cleanEnv()
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
-		t.Fatalf("ferry plan against a vCenter that never answers still waited after 8 minutes:\n%s", out)
+		t.Fatalf("ferry plan against a %s that never answers still waited after 8 minutes:\n%s", product, out)
 	}
 	if code := labtest.ExitCode(err); code != exitFailed {
 		t.Errorf("ferry plan: exit %d, want %d:\n%s", code, exitFailed, out)
 	}
-	for _, want := range []string{"vCenter " + cfg.OnPrem.URL + " does not answer", "completed no TLS handshake", "check the URL's host and port"} {
+	for _, want := range []string{product + " " + url + " does not answer", "completed no TLS handshake", "check the URL's host and port (" + product + "'s API: https://HOST" + path} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("ferry plan's output lacks %q:\n%s", want, out)
 		}
@@ -81,6 +99,6 @@ func TestSilentVCenterIsNotWaitedForEver(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	if accepted != 1 {
-		t.Errorf("the silent vCenter took %d connections, want 1 (waited for once, not once per step)", accepted)
+		t.Errorf("the silent %s took %d connections, want 1 (waited for once, not once per step)", product, accepted)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/internal/noanswer"
 	"github.com/ferry-migrate/ferry/nsx"
 	"github.com/ferry-migrate/ferry/vcd"
 	"github.com/ferry-migrate/ferry/vsphere"
@@ -39,26 +40,27 @@ type Session struct {
 	vcd      lazy[*vcd.Client]
 	tenant   lazy[*vcd.Client]
 	edge     lazy[*nsx.Client]
+	silent   silent
 }
 
 // New returns a Session whose clients connect from cfg when first used.
 func New(cfg *config.Config) *Session {
 	s := &Session{Config: cfg, Secret: SecretFromEnv}
 	closeVC := func(ctx context.Context, c *vsphere.Client) { _ = c.Close(ctx) }
-	s.onprem.dial = func(ctx context.Context) (*vsphere.Client, error) {
+	s.onprem.dial = remembered(&s.silent, func() string { return s.Config.OnPrem.URL }, func(ctx context.Context) (*vsphere.Client, error) {
 		return dialVC(ctx, s.Config.OnPrem, vsphere.Vars{})
-	}
+	})
 	s.onprem.close = closeVC
-	s.provider.dial = func(ctx context.Context) (*vsphere.Client, error) {
+	s.provider.dial = remembered(&s.silent, func() string { return s.Config.Provider.URL }, func(ctx context.Context) (*vsphere.Client, error) {
 		return dialVC(ctx, s.Config.Provider, vsphere.Vars{URL: "FERRY_PROVIDER_URL or provider.url in the --config file", Username: "FERRY_PROVIDER_USERNAME", Password: "FERRY_PROVIDER_PASSWORD"})
-	}
+	})
 	s.provider.close = closeVC
 	closeVCD := func(_ context.Context, c *vcd.Client) { _ = c.Close() }
-	s.vcd.dial = func(ctx context.Context) (*vcd.Client, error) {
+	s.vcd.dial = remembered(&s.silent, func() string { return s.Config.VCD.URL }, func(ctx context.Context) (*vcd.Client, error) {
 		return s.dialVCD(ctx, s.Config.VCD, vcd.Vars{}, "the Cloud Director provider administrator's password")
-	}
+	})
 	s.vcd.close = closeVCD
-	s.tenant.dial = func(ctx context.Context) (*vcd.Client, error) {
+	s.tenant.dial = remembered(&s.silent, func() string { return s.Config.Tenant.URL }, func(ctx context.Context) (*vcd.Client, error) {
 		c, err := s.dialVCD(ctx, s.Config.Tenant, vcd.Vars{URL: "VCD_URL or vcd.url in the --config file (the tenant logs in to the same Cloud Director)", User: "FERRY_TENANT_USER", Password: "FERRY_TENANT_PASSWORD", Org: "FERRY_TENANT_ORG"}, "the tenant organization administrator's password")
 		if errors.Is(err, vcd.ErrLogin) && s.Config.Tenant.Org != "" {
 			// Cloud Director answers a login to an org that does not
@@ -71,7 +73,7 @@ func New(cfg *config.Config) *Session {
 			}
 		}
 		return c, err
-	}
+	})
 	s.tenant.close = closeVCD
 	s.edge.dial = func(ctx context.Context) (*nsx.Client, error) {
 		if s.Config.Edge.URL == "" {
@@ -197,24 +199,14 @@ func (s *Session) Close(ctx context.Context) {
 }
 
 // lazy is a client connected on first use. A failed connect is not cached,
-// so the next use retries (the operator may have fixed the password); but
-// a server that took the connection and never answered (vsphere.ErrNoAnswer,
-// after its whole timeout) is not waited for again within noAnswerFor: a
-// plan or run asks for the same endpoint once per step, and each waited
-// out the timeout again (QA h8: 8 steps, 4 minutes).
+// so the next use retries (the operator may have fixed the password).
 type lazy[T any] struct {
-	mu      sync.Mutex
-	v       T
-	ok      bool
-	dial    func(context.Context) (T, error)
-	close   func(context.Context, T)
-	lastErr error     // a no-answer failure of the last dial
-	lastAt  time.Time // when it ended
+	mu    sync.Mutex
+	v     T
+	ok    bool
+	dial  func(context.Context) (T, error)
+	close func(context.Context, T)
 }
-
-// noAnswerFor is how long a server that did not answer is taken as still
-// not answering.
-const noAnswerFor = time.Minute
 
 func (l *lazy[T]) get(ctx context.Context) (T, error) {
 	l.mu.Lock()
@@ -222,20 +214,55 @@ func (l *lazy[T]) get(ctx context.Context) (T, error) {
 	if l.ok {
 		return l.v, nil
 	}
-	if l.lastErr != nil && time.Since(l.lastAt) < noAnswerFor {
-		var zero T
-		return zero, l.lastErr
-	}
 	v, err := l.dial(ctx)
-	l.lastErr = nil
 	if err != nil {
-		if errors.Is(err, vsphere.ErrNoAnswer) {
-			l.lastErr, l.lastAt = err, time.Now()
-		}
 		return v, err
 	}
 	l.v, l.ok = v, true
 	return v, nil
+}
+
+// silent remembers the endpoints (by URL) that took the connection and
+// never answered (noanswer.ErrNoAnswer, after its whole timeout): such an
+// endpoint is not waited for again within noAnswerFor. A plan or run asks
+// for the same endpoint once per step, and each waited out the timeout
+// again (QA h8: a silent vCenter, 8 steps, 4 minutes; QA h3: a silent
+// Cloud Director, about 15 s a step); the provider administrator and the
+// tenant log in to the same Cloud Director, which is waited for once.
+type silent struct {
+	mu  sync.Mutex
+	err map[string]error     // the no-answer failure of the last dial
+	at  map[string]time.Time // when it ended
+}
+
+// noAnswerFor is how long a server that did not answer is taken as still
+// not answering.
+const noAnswerFor = time.Minute
+
+// remembered is dial, not run again within noAnswerFor of a dial of the
+// same endpoint (url) that got no answer: that answer is given instead.
+func remembered[T any](m *silent, url func() string, dial func(context.Context) (T, error)) func(context.Context) (T, error) {
+	return func(ctx context.Context) (T, error) {
+		u := url()
+		m.mu.Lock()
+		err, at := m.err[u], m.at[u]
+		m.mu.Unlock()
+		if err != nil && time.Since(at) < noAnswerFor {
+			var zero T
+			return zero, err
+		}
+		v, err := dial(ctx)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		delete(m.err, u)
+		if errors.Is(err, noanswer.ErrNoAnswer) {
+			if m.err == nil {
+				m.err, m.at = map[string]error{}, map[string]time.Time{}
+			}
+			m.err[u], m.at[u] = err, time.Now()
+		}
+		return v, err
+	}
 }
 
 func (l *lazy[T]) release(ctx context.Context) {

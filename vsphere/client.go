@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -23,6 +22,7 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/ferry-migrate/ferry/internal/noanswer"
 	"github.com/ferry-migrate/ferry/tlsconf"
 )
 
@@ -123,15 +123,15 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	sc.DefaultTransport().DialTLSContext = boundedDialTLS(sc, sc.DefaultTransport())
 	// The login is a few short calls: bounded too, should the server
 	// complete the handshake and then never answer.
-	lctx, cancel := context.WithTimeout(ctx, loginTimeout)
+	lctx, cancel := context.WithTimeout(ctx, noanswer.LoginTimeout)
 	defer cancel()
 	vc, err := vim25.NewClient(lctx, sc)
 	if err != nil {
-		return nil, trustedOnly(explain(endpoint, u.User.Username(), loginErr(lctx, err)), cfg.CAFile)
+		return nil, trustedOnly(explain(endpoint, u.User.Username(), noanswer.Login(lctx, err)), cfg.CAFile)
 	}
 	c := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
 	if err := c.Login(lctx, u.User); err != nil {
-		return nil, trustedOnly(explain(endpoint, u.User.Username(), loginErr(lctx, err)), cfg.CAFile)
+		return nil, trustedOnly(explain(endpoint, u.User.Username(), noanswer.Login(lctx, err)), cfg.CAFile)
 	}
 	user := u.User
 	vc.RoundTripper = &relogin{rt: vc.RoundTripper, login: func(ctx context.Context) error {
@@ -143,47 +143,31 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	return &Client{Client: c, Endpoint: endpoint}, nil
 }
 
-// dialTimeout bounds a connection to vCenter (or to a host it hands out
-// for an NFC transfer): TCP connect and TLS handshake. loginTimeout bounds
-// the login's calls.
-const (
-	dialTimeout  = 30 * time.Second
-	loginTimeout = 2 * time.Minute
-)
-
-// ErrNoAnswer: the server took the connection and did not answer in time.
-var ErrNoAnswer = errors.New("does not answer")
-
-// noAnswer is ErrNoAnswer with what did not come in time.
-type noAnswer struct{ detail string }
-
-func (e noAnswer) Error() string        { return e.detail }
-func (e noAnswer) Is(target error) bool { return target == ErrNoAnswer }
+// ErrNoAnswer: the server took the connection and did not answer in time
+// (noanswer.ErrNoAnswer, shared with Cloud Director's client).
+var ErrNoAnswer = noanswer.ErrNoAnswer
 
 // boundedDialTLS dials as govmomi's client does (the transport's TLS
 // configuration; when that does not trust the certificate, the thumbprint
 // vCenter vouched for, if any) with the connect and the handshake bounded
-// by dialTimeout and by ctx.
+// by noanswer.DialTimeout and by ctx.
 func boundedDialTLS(sc *soap.Client, t *http.Transport) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		defer cancel()
-		conn, err := (&tls.Dialer{Config: t.TLSClientConfig}).DialContext(dctx, network, addr)
-		if err != nil && soap.IsCertificateUntrusted(err) {
-			if tp := sc.Thumbprint(addr); tp != "" {
-				pinned := &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
-					if len(cs.PeerCertificates) > 0 && (soap.ThumbprintSHA256(cs.PeerCertificates[0]) == tp || soap.ThumbprintSHA1(cs.PeerCertificates[0]) == tp) {
-						return nil
-					}
-					return fmt.Errorf("host %q thumbprint does not match %q", addr, tp)
-				}}
-				conn, err = (&tls.Dialer{Config: pinned}).DialContext(dctx, network, addr)
+		return noanswer.Dial(ctx, addr, func(dctx context.Context) (net.Conn, error) {
+			conn, err := (&tls.Dialer{Config: t.TLSClientConfig}).DialContext(dctx, network, addr)
+			if err != nil && soap.IsCertificateUntrusted(err) {
+				if tp := sc.Thumbprint(addr); tp != "" {
+					pinned := &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+						if len(cs.PeerCertificates) > 0 && (soap.ThumbprintSHA256(cs.PeerCertificates[0]) == tp || soap.ThumbprintSHA1(cs.PeerCertificates[0]) == tp) {
+							return nil
+						}
+						return fmt.Errorf("host %q thumbprint does not match %q", addr, tp)
+					}}
+					conn, err = (&tls.Dialer{Config: pinned}).DialContext(dctx, network, addr)
+				}
 			}
-		}
-		if err != nil && ctx.Err() == nil && dctx.Err() != nil {
-			return nil, noAnswer{fmt.Sprintf("%s took the connection but completed no TLS handshake within %s", addr, dialTimeout)}
-		}
-		return conn, err
+			return conn, err
+		})
 	}
 }
 
@@ -194,14 +178,6 @@ func trustedOnly(err error, caFile string) error {
 		return err
 	}
 	return fmt.Errorf("%w; the only CAs trusted for it are those of %s (its CA file, which replaces the system's roots): none of them signed its certificate", err, caFile)
-}
-
-// loginErr says so when the login ran out of its time.
-func loginErr(lctx context.Context, err error) error {
-	if errors.Is(lctx.Err(), context.DeadlineExceeded) && !errors.Is(err, ErrNoAnswer) {
-		return noAnswer{fmt.Sprintf("no answer to the login within %s (%v)", loginTimeout, err)}
-	}
-	return err
 }
 
 // apiIdleConns is how many idle connections to vCenter a client keeps.
@@ -238,11 +214,11 @@ func explain(endpoint, who string, err error) error {
 	var verify *tls.CertificateVerificationError
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
-	var na noAnswer
+	// Before the *net.OpError case: a timeout is one too.
+	if e, ok := noanswer.Explain("vCenter", endpoint, "https://HOST/sdk", err); ok {
+		return e
+	}
 	switch {
-	case errors.As(err, &na):
-		// Before the *net.OpError case: a timeout is one too.
-		return fmt.Errorf("vCenter %s %w: %s; check the URL's host and port (vCenter's API: https://HOST/sdk, port 443) and that vCenter runs", endpoint, ErrNoAnswer, na.detail)
 	case errors.As(err, &unknownCA), errors.As(err, &verify), errors.As(err, &certInvalid):
 		return fmt.Errorf("vCenter %s: %w: its certificate is not signed by a CA ferry trusts (pass the CA with GOVC_TLS_CA_CERTS / --config ca_file, or --insecure): %v", endpoint, ErrUntrusted, err)
 	case errors.As(err, &hostname):
