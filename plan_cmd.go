@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -306,7 +307,7 @@ Plan file keys:
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "ferry: planned by the ferry serve engine (%s)\n", cl.Socket)
-				return printPlans(cmd, plans, origins, asJSON, planRefusal(it, plans, err))
+				return printPlans(cmd, plans, origins, asJSON, planRefusal(cmd.Context(), it, plans, err))
 			}
 			if err := env.CheckReplicationStore(); err != nil {
 				if errors.Is(err, session.ErrStoreOwned) {
@@ -316,7 +317,7 @@ Plan file keys:
 			}
 			r := &steps.Runner{Itinerary: it, Env: env, Redo: redoSteps}
 			plans, err = r.PlanAll(cmd.Context())
-			return printPlans(cmd, plans, env.Config.Origins(), asJSON, planRefusal(it, plans, err))
+			return printPlans(cmd, plans, env.Config.Origins(), asJSON, planRefusal(cmd.Context(), it, plans, err))
 		},
 	}
 	f.register(cmd, true)
@@ -327,13 +328,46 @@ Plan file keys:
 }
 
 // planRefusal is err (the plans' errors) with the conflicts ferry run
-// would refuse to start for, so that ferry plan exits 1 for them too.
-func planRefusal(it steps.Itinerary, plans []steps.StagePlan, err error) error {
+// would refuse to start for, so that ferry plan exits 1 for them too; or,
+// when ferry plan was stopped (a signal), what that left.
+func planRefusal(ctx context.Context, it steps.Itinerary, plans []steps.StagePlan, err error) error {
+	if ctx.Err() != nil {
+		return planInterrupted(ctx, it, plans)
+	}
 	if cerr := steps.PlanConflicts(it, plans); cerr != nil {
 		return errors.Join(err, fmt.Errorf("a run would be refused: %w", cerr))
 	}
 	return err
 }
+
+// planInterrupted says what a ferry plan stopped by the operator left:
+// nothing (a plan changes nothing, not even the state file), and which
+// steps it did not plan. QA h3: SIGTERM printed only "context canceled".
+func planInterrupted(ctx context.Context, it steps.Itinerary, plans []steps.StagePlan) error {
+	cause := context.Cause(ctx)
+	if len(plans) == 0 {
+		return &interruptedPlan{fmt.Sprintf("interrupted (%v) before any step was planned: nothing was changed (ferry plan changes nothing, not even the state file)", cause), ctx.Err()}
+	}
+	last := plans[len(plans)-1]
+	var left string
+	switch n := len(it) - last.Index; {
+	case n == 1:
+		left = fmt.Sprintf("; step %d was not planned", last.Index+1)
+	case n > 1:
+		left = fmt.Sprintf("; steps %d to %d were not planned", last.Index+1, len(it))
+	}
+	return &interruptedPlan{fmt.Sprintf("interrupted (%v) while planning step %d of %d (%s)%s: nothing was changed (ferry plan changes nothing, not even the state file); run it again for the whole plan", cause, last.Index, len(it), last.Step.Title(), left), ctx.Err()}
+}
+
+// interruptedPlan is planInterrupted's error: its message, and the
+// context's error (errors.Is context.Canceled) without repeating it.
+type interruptedPlan struct {
+	msg string
+	err error
+}
+
+func (e *interruptedPlan) Error() string { return e.msg }
+func (e *interruptedPlan) Unwrap() error { return e.err }
 
 // printPlans prints plans (as JSON with asJSON) after the endpoints they
 // were made with, and returns err (the plans' error).

@@ -41,14 +41,36 @@ func TestSilentCloudDirectorIsNotWaitedForEver(t *testing.T) {
 // answers: exit 1, a message naming product and the endpoint, and one
 // connection only.
 func silentEndpoint(t *testing.T, product, path string, point func(c *config.Config, url string)) {
-	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
+	sp := newSilentPlan(t, path, point)
+	out, err := sp.cmd.CombinedOutput()
+	if sp.ctx.Err() != nil {
+		t.Fatalf("ferry plan against a %s that never answers still waited after 8 minutes:\n%s", product, out)
+	}
+	url, accepted := sp.url, sp.accepted
+	if code := labtest.ExitCode(err); code != exitFailed {
+		t.Errorf("ferry plan: exit %d, want %d:\n%s", code, exitFailed, out)
+	}
+	for _, want := range []string{product + " " + url + " does not answer", "completed no TLS handshake", "check the URL's host and port (" + product + "'s API: https://HOST" + path} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("ferry plan's output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := accepted(); n != 1 {
+		t.Errorf("the silent %s took %d connections, want 1 (waited for once, not once per step)", product, n)
+	}
+}
+
+// silentListener listens on a loopback address it returns, takes every
+// connection and never answers. first is closed once it took one;
+// accepted counts them.
+func silentListener(t *testing.T) (addr string, first <-chan struct{}, accepted func() int) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	var held []net.Conn
-	accepted := 0
+	took := make(chan struct{})
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -56,7 +78,10 @@ func silentEndpoint(t *testing.T, product, path string, point func(c *config.Con
 				return
 			}
 			mu.Lock()
-			held, accepted = append(held, c), accepted+1 // never read, never answered
+			if len(held) == 0 {
+				close(took)
+			}
+			held = append(held, c) // never read, never answered
 			mu.Unlock()
 		}
 	}()
@@ -68,11 +93,32 @@ func silentEndpoint(t *testing.T, product, path string, point func(c *config.Con
 			c.Close()
 		}
 	})
+	return ln.Addr().String(), took, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(held)
+	}
+}
+
+// silentPlan is `ferry plan` of the plan of a lab of its own, with the
+// lab's config but for an endpoint that point sets to url, at which a
+// silentListener listens.
+type silentPlan struct {
+	cmd      *exec.Cmd
+	ctx      context.Context // ends the command, should it hang
+	url      string          // https://ADDR + path
+	first    <-chan struct{} // closed once the listener took a connection
+	accepted func() int      // how many it took
+}
+
+func newSilentPlan(t *testing.T, path string, point func(c *config.Config, url string)) *silentPlan {
+	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
+	addr, first, accepted := silentListener(t)
 	cfg, err := config.Load(l.ConfigFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "https://" + ln.Addr().String() + path
+	url := "https://" + addr + path
 	point(cfg, url)
 	conf := filepath.Join(t.TempDir(), "silent.yaml")
 	if err := cfg.Save(conf); err != nil {
@@ -81,24 +127,8 @@ func silentEndpoint(t *testing.T, product, path string, point func(c *config.Con
 	// Not a measure of ferry's speed: a bound far above its timeouts, so
 	// that a ferry waiting for ever fails the test rather than hangs it.
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, ferryBin, "--config", conf, "plan", "--plan", l.PlanPath())
 	cmd.Env = cleanEnv()
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("ferry plan against a %s that never answers still waited after 8 minutes:\n%s", product, out)
-	}
-	if code := labtest.ExitCode(err); code != exitFailed {
-		t.Errorf("ferry plan: exit %d, want %d:\n%s", code, exitFailed, out)
-	}
-	for _, want := range []string{product + " " + url + " does not answer", "completed no TLS handshake", "check the URL's host and port (" + product + "'s API: https://HOST" + path} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("ferry plan's output lacks %q:\n%s", want, out)
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if accepted != 1 {
-		t.Errorf("the silent %s took %d connections, want 1 (waited for once, not once per step)", product, accepted)
-	}
+	return &silentPlan{cmd: cmd, ctx: ctx, url: url, first: first, accepted: accepted}
 }

@@ -303,7 +303,7 @@ func (cl *Client) Plan(ctx context.Context, it steps.Itinerary, redo string) ([]
 		if !ok {
 			return out, r.Endpoints, fmt.Errorf("the engine planned a step this ferry does not know: %q (another ferry version?)", w.Step)
 		}
-		sp := steps.StagePlan{Index: w.Index, Step: st, Status: w.Status, Skipped: w.Skipped, Redo: w.Redo, Plan: steps.Plan{Step: w.Step, Items: w.Items}}
+		sp := steps.StagePlan{Index: w.Index, Of: len(it), Step: st, Status: w.Status, Skipped: w.Skipped, Redo: w.Redo, Plan: steps.Plan{Step: w.Step, Items: w.Items}}
 		if w.Error != "" {
 			sp.Err = errors.New(w.Error)
 		}

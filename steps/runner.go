@@ -309,6 +309,7 @@ func (e *Env) LogEvent(ev Event) {
 // StagePlan is one step's answer to `ferry plan`.
 type StagePlan struct {
 	Index   int    // 1-based
+	Of      int    // the itinerary's length (an interrupted PlanAll returns fewer plans)
 	Step    Step   //
 	Status  Status // from the state file
 	Skipped string // why it does not run; empty when it does
@@ -362,7 +363,7 @@ func (r *Runner) PlanAll(ctx context.Context) ([]StagePlan, error) {
 	var out []StagePlan
 	var errs []error
 	for i, st := range r.Itinerary {
-		sp := StagePlan{Index: i + 1, Step: st.Step, Status: r.Env.State.Status(st.Step.ID()), Skipped: st.SkipReason(r.Env.Plan()),
+		sp := StagePlan{Index: i + 1, Of: len(r.Itinerary), Step: st.Step, Status: r.Env.State.Status(st.Step.ID()), Skipped: st.SkipReason(r.Env.Plan()),
 			Redo: slices.Contains(r.Redo, st.Step.ID())}
 		if sp.Skipped == "" && !sp.Redo {
 			sp.AnswersChanged = r.Env.AnswersChanged(st.Step)
@@ -383,8 +384,10 @@ func (r *Runner) PlanAll(ctx context.Context) ([]StagePlan, error) {
 
 // WritePlans prints plans for people.
 func WritePlans(w io.Writer, plans []StagePlan) {
-	n := len(plans)
 	for _, sp := range plans {
+		// Numbered as of the itinerary, not of the plans made: an
+		// interrupted ferry plan numbered its first step [1/2] (QA h3).
+		n := cmp.Or(sp.Of, len(plans))
 		fmt.Fprintf(w, "[%d/%d] %s", sp.Index, n, sp.Step.Title())
 		switch {
 		case sp.Redo && sp.Status != StatusPending:
@@ -402,6 +405,8 @@ func WritePlans(w io.Writer, plans []StagePlan) {
 		switch {
 		case sp.Skipped != "":
 			fmt.Fprintf(w, "    skip: %s\n", sp.Skipped)
+		case errors.Is(sp.Err, context.Canceled):
+			fmt.Fprintln(w, "    interrupted: not planned to its end")
 		case sp.Err != nil:
 			fmt.Fprintf(w, "    error: %v\n", sp.Err)
 		default:
