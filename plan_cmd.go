@@ -87,7 +87,7 @@ func (f *planFlags) session(g *globalFlags, lock bool) (env *steps.Env, it steps
 		pf.Appliance.OVF = f.applianceOVF
 	}
 	it = steps.NewItinerary()
-	if err := pf.Validate(it); err != nil {
+	if err := pf.Locate(pf.Validate(it)); err != nil {
 		var ve *steps.ValidationError
 		if errors.As(err, &ve) && f.applianceOVF != "" {
 			// The value came from the flag, not the file: say so.

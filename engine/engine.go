@@ -413,7 +413,7 @@ func (e *Engine) checkPlanFile() error {
 	restart := "the engine runs the plan it loaded at its start; restart ferry serve to run the plan file as it is now (nothing was run)"
 	pf, err := steps.LoadPlanFile(path)
 	if err == nil {
-		err = pf.Validate(e.Itinerary)
+		err = pf.Locate(pf.Validate(e.Itinerary))
 	}
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, restart)

@@ -61,6 +61,9 @@ type PlanFile struct {
 	MigrationPlan `yaml:",inline"`
 
 	path string
+	// lines are the lines of the file's keys as parsed (yamlstrict.Lines),
+	// for Locate.
+	lines map[string]int
 }
 
 // NetworkPlan is the routed org VDC network that gets stretched.
@@ -202,8 +205,42 @@ func ParsePlanFile(b []byte) (*PlanFile, error) {
 	if err := yamlstrict.Decode(b, root, pf); err != nil {
 		return nil, err
 	}
+	pf.lines = yamlstrict.Lines(root)
 	return pf, nil
 }
+
+// Locate gives each problem of err, a ValidationError of this plan just as
+// it was parsed (ParsePlanFile, LoadPlanFile; not edited since), the line of
+// the plan file its key is on ("line 6: network.gateway_cidr: ..."), as the
+// problems found while the file is read have (QA h3: a /33 gateway had
+// none). A problem of a key the file does not have (a required answer) has
+// none. Other errors are returned as they are.
+func (pf *PlanFile) Locate(err error) error {
+	var ve *ValidationError
+	if !errors.As(err, &ve) || pf.lines == nil {
+		return err
+	}
+	for i, e := range ve.Errs {
+		fe, ok := errors.AsType[*FieldError](e)
+		if !ok {
+			continue
+		}
+		key, _, _ := strings.Cut(fe.Key, " (") // probes[0] (its label)
+		if line, ok := pf.lines[key]; ok {
+			ve.Errs[i] = &lineError{line, e}
+		}
+	}
+	return err
+}
+
+// lineError is a problem of the plan file at a line.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
+func (e *lineError) Unwrap() error { return e.err }
 
 func rejectSecrets(n *yaml.Node, prefix string) error {
 	switch n.Kind {

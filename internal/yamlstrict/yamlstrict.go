@@ -99,6 +99,23 @@ func keyPaths(root *yaml.Node) map[int][]place {
 	return out
 }
 
+// Lines maps each key path of root ("network.gateway_cidr", "vms[0].rpo",
+// "skip[1]") to its line: a key's own line, a list item's first.
+func Lines(root *yaml.Node) map[string]int {
+	out := map[string]int{}
+	for line, places := range keyPaths(root) {
+		for _, p := range places {
+			if !p.key && !strings.HasSuffix(p.path, "]") {
+				continue // a value: its key says where
+			}
+			if cur, ok := out[p.path]; !ok || line < cur {
+				out[p.path] = line
+			}
+		}
+	}
+	return out
+}
+
 // explain turns one of yaml.v3's messages into an operator's.
 func explain(msg string, paths map[int][]place, t reflect.Type) string {
 	if m := unknownRE.FindStringSubmatch(msg); m != nil {
