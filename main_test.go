@@ -276,6 +276,10 @@ func TestHeadlessMigration(t *testing.T) {
 		!strings.Contains(out, "shutdown 30s (default: a guest OS shutdown)") || !strings.Contains(out, "final pass ") {
 		t.Errorf("plan before the cutover: exit %d\n%s", code, out)
 	}
+	// The VDC's default policy, "*", says what it is (QA h3: "*" alone).
+	if want := `? check storage policy "*": "any": every datastore of the provider VDC; VDC Company-VDC's default`; !strings.Contains(out, want) {
+		t.Errorf("step 5's plan does not say %q:\n%s", want, out)
+	}
 	// An on-demand full compare while the VM runs.
 	out, code = run("run", "--plan", l.PlanPath(), "--verify", "WebApp2")
 	if code != 0 || !strings.Contains(out, "full compare: replica equal to the source: 32 blocks compared, 0 differing, 0 repaired") {

@@ -226,9 +226,13 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) (*vcd.StoragePo
 	if in == nil || in.holds {
 		return sp, nil
 	}
-	which := fmt.Sprintf("storage policy %q of VM %s", sp.Name, p.Name)
+	name := fmt.Sprintf("%q", sp.Name)
+	if what := policyWhat(sp.Name); what != "" {
+		name += " (" + what + ")"
+	}
+	which := fmt.Sprintf("storage policy %s of VM %s", name, p.Name)
 	if p.StorageProfile == "" {
-		which = fmt.Sprintf("storage policy %q, VDC %s's default, which VM %s gets with no storage_profile named", sp.Name, env.Plan().VDC, p.Name)
+		which = fmt.Sprintf("storage policy %s, VDC %s's default, which VM %s gets with no storage_profile named", name, env.Plan().VDC, p.Name)
 	}
 	return nil, &FieldError{"provider.datastore", fmt.Errorf("%s (%s) does not support %s (its datastores: %s): the import would copy every replica disk into the policy, inside the downtime; name a policy this datastore supports as the VM's storage_profile, or choose a datastore of the policy",
 		in.datastore, in.id, which, strings.Join(in.policyDatastores, ", "))}

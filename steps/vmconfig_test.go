@@ -416,7 +416,7 @@ func TestStoragePolicyChecked(t *testing.T) {
 	if _, err := checkStoragePolicy(ctx, env, env.Plan().VMs[0]); err != nil {
 		t.Errorf("no storage_profile, the default * supported by provider-ds: %v", err)
 	}
-	if p, err := s.Plan(ctx, env); err != nil || !strings.Contains(p.String(), `? check storage policy "*": VDC Company-VDC's default, what an import naming none gets: the imports of LinuxDB1 name it`) {
+	if p, err := s.Plan(ctx, env); err != nil || !strings.Contains(p.String(), `? check storage policy "*": "any": every datastore of the provider VDC; VDC Company-VDC's default, what an import naming none gets: the imports of LinuxDB1 name it`) {
 		t.Errorf("VM selection's plan with no storage_profile: %v, want the default policy the import names\n%s", err, p.String())
 	}
 	if err := l.VCD.SetDefaultStoragePolicy(lab.NFSStoragePolicy); err != nil {

@@ -230,6 +230,19 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 	return p, nil
 }
 
+// policyAny is the name of Cloud Director's "any" storage policy (vCenter's
+// "*" profile), a provider VDC's first and often its default.
+const policyAny = "*"
+
+// policyWhat says what a storage policy whose name says nothing to a reader
+// is ("" for the others): the plan printed `storage policy "*"` alone (QA h3).
+func policyWhat(name string) string {
+	if name == policyAny {
+		return `"any": every datastore of the provider VDC`
+	}
+	return ""
+}
+
 // selectionPolicies are VM selection's lines for the storage policies the
 // selected VMs' imports will name: which one (the VDC's default when the
 // plan names none) and what their disks take of its limit. The checks
@@ -244,6 +257,9 @@ func selectionPolicies(env *Env, checks []vmCheck) []Item {
 		which := "named by storage_profile"
 		if u.sp.Default {
 			which = fmt.Sprintf("VDC %s's default, what an import naming none gets", env.Plan().VDC)
+		}
+		if what := policyWhat(u.sp.Name); what != "" {
+			which = what + "; " + which
 		}
 		limit := "no storage limit"
 		if u.sp.LimitMB > 0 {
