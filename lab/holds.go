@@ -74,7 +74,7 @@ func (h *Hold) announce(name string) {
 
 // holds are a vCenter's Holds in place (nil: none).
 type holds struct {
-	shutdown, create, createAnswer atomic.Pointer[Hold]
+	shutdown, create, createAnswer, imports atomic.Pointer[Hold]
 }
 
 // HoldGuestShutdowns holds the guest shutdowns this vCenter accepts from
@@ -117,9 +117,23 @@ func (vc *VCenter) HoldCreateVMAnswers() *Hold {
 	return h
 }
 
+// HoldImports holds the OVF imports this vCenter accepts from now on
+// (ImportVApp answered with its lease): each lease reads initializing, as
+// while vCenter prepares the import, its VM already in the inventory and
+// its task (ResourcePool.ImportVAppLRO) running, until the Hold is
+// released; it then turns ready and its timeout starts. Each is announced
+// (its VM's name) once a client waits for its lease (a property filter on
+// it, as govmomi's lease wait makes), so that a test stops the client
+// there: after vCenter accepted the import, before the client knew its VM.
+func (vc *VCenter) HoldImports() *Hold {
+	h := newHold()
+	vc.holds.imports.Store(h)
+	return h
+}
+
 // releaseHolds lets whatever is held go on (the lab is closing).
 func (vc *VCenter) releaseHolds() {
-	for _, h := range []*Hold{vc.holds.shutdown.Load(), vc.holds.create.Load(), vc.holds.createAnswer.Load()} {
+	for _, h := range []*Hold{vc.holds.shutdown.Load(), vc.holds.create.Load(), vc.holds.createAnswer.Load(), vc.holds.imports.Load()} {
 		if h != nil {
 			h.Release()
 		}
@@ -133,7 +147,7 @@ func installHoldWatch(vc *VCenter) {
 	prev := reg.Handler
 	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
 		if req, ok := method.Body.(*types.CreateFilter); ok {
-			for _, h := range []*Hold{vc.holds.create.Load(), vc.holds.shutdown.Load()} {
+			for _, h := range []*Hold{vc.holds.create.Load(), vc.holds.shutdown.Load(), vc.holds.imports.Load()} {
 				if h == nil {
 					continue
 				}

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,11 +30,14 @@ const DefaultImportLeaseTimeout = 300 * time.Second
 // object, not its session's: another session (a ferry started after one
 // that was killed mid-upload) may abort it. Stock vcsim keeps the VM in
 // every case, lets anything power it on, and keeps the lease in the
-// session that made it.
+// session that made it. The import's task (ResourcePool.ImportVAppLRO)
+// runs while the lease is held, in the VM's recentTask too, with the
+// lease's progress, and ends with it (vcsim's ended once the VM was made).
 type importLeases struct {
 	reg     *simulator.Registry
 	model   *simulator.Model
 	timeout time.Duration
+	holds   *holds
 
 	mu      sync.Mutex
 	held    map[types.ManagedObjectReference]*heldLease
@@ -45,6 +49,9 @@ type importLeases struct {
 type heldLease struct {
 	lease *simulator.HttpNfcLease
 	timer *time.Timer
+	// task is the import's task (ResourcePool.ImportVAppLRO), running
+	// while the lease is held; nil if vcsim's was not found.
+	task *simulator.Task
 }
 
 // installImportLeases wraps vc's ImportVApp and judges the calls on its
@@ -54,7 +61,7 @@ func installImportLeases(vc *VCenter, timeout time.Duration) *importLeases {
 		timeout = DefaultImportLeaseTimeout
 	}
 	reg := vc.Model.Map()
-	il := &importLeases{reg: reg, model: vc.Model, timeout: timeout, held: map[types.ManagedObjectReference]*heldLease{}, expired: map[types.ManagedObjectReference]bool{}}
+	il := &importLeases{reg: reg, model: vc.Model, timeout: timeout, holds: &vc.holds, held: map[types.ManagedObjectReference]*heldLease{}, expired: map[types.ManagedObjectReference]bool{}}
 	simwrap.Wrap(reg, "ResourcePool", []string{"ImportVApp"}, func(ctx *simulator.Context, obj mo.Reference) mo.Reference {
 		if p, ok := obj.(*simulator.ResourcePool); ok {
 			return &importingPool{ResourcePool: p, il: il, OwnEntity: simwrap.Entity(ctx, p)}
@@ -132,6 +139,7 @@ func (p *importingPool) ImportVApp(ctx *simulator.Context, req *types.ImportVApp
 		return l
 	}
 	made := noteVMFiles(&spec.ConfigSpec, local)
+	before := p.il.importTasks(p.ResourcePool.Self, nil)
 	res = p.ResourcePool.ImportVApp(ctx, req)
 	b, ok := res.(*methods.ImportVAppBody)
 	if !ok || b.Res == nil || ctx.Session == nil {
@@ -145,8 +153,98 @@ func (p *importingPool) ImportVApp(ctx *simulator.Context, req *types.ImportVApp
 		made.remove()
 		return res
 	}
-	p.il.hold(l)
+	var task *simulator.Task
+	if t := p.il.importTasks(p.ResourcePool.Self, before); len(t) == 1 {
+		task = t[0]
+	}
+	h := p.il.holds.imports.Load()
+	if h != nil {
+		// Held: the lease reads initializing (vCenter still preparing
+		// the import, its VM in the inventory already) until Release.
+		p.il.reg.WithLock(p.il.context(), l, func() {
+			p.il.context().Update(l, []types.PropertyChange{{Name: "state", Val: types.HttpNfcLeaseStateInitializing}})
+		})
+		h.heldTask(l.Reference(), spec.ConfigSpec.Name)
+	}
+	p.il.hold(l, task, h)
 	return res
+}
+
+// importTasks are the ImportVApp tasks (ResourcePool.ImportVAppLRO) of
+// pool that are not in before. ImportVApp calls on a pool are answered one
+// at a time (the pool is locked), so the one a call began is the one new.
+func (il *importLeases) importTasks(pool types.ManagedObjectReference, before []*simulator.Task) []*simulator.Task {
+	var out []*simulator.Task
+	for _, o := range il.reg.AllReference("Task") {
+		t, ok := o.(*simulator.Task)
+		if !ok || slices.Contains(before, t) {
+			continue
+		}
+		var id string
+		var entity *types.ManagedObjectReference
+		il.reg.WithLock(&simulator.Context{}, t, func() { id, entity = t.Info.DescriptionId, t.Info.Entity })
+		if id == "ResourcePool.ImportVAppLRO" && entity != nil && *entity == pool {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// runTask makes the import's task run again once vcsim ended it (vcsim's
+// ends once the VM is made: "keep this task running until lease timeout
+// or marked completed by the client" is a TODO of its), as vCenter's runs
+// until the lease is done, aborted or timed out, and lists it in the VM's
+// recentTask too.
+func (il *importLeases) runTask(t *simulator.Task, vm types.ManagedObjectReference) {
+	t.Wait()
+	ctx := il.context()
+	il.reg.WithLock(ctx, t, func() {
+		ctx.Update(t, []types.PropertyChange{
+			{Name: "info.state", Val: types.TaskInfoStateRunning},
+			{Name: "info.completeTime", Val: nil},
+			{Name: "info.progress", Val: int32(0)},
+		})
+	})
+	if v, ok := il.reg.Get(vm).(*simulator.VirtualMachine); ok {
+		il.reg.WithLock(ctx, v, func() {
+			if !slices.Contains(v.RecentTask, t.Self) {
+				ctx.Update(v, []types.PropertyChange{{Name: "recentTask", Val: append(slices.Clone(v.RecentTask), t.Self)}})
+			}
+		})
+	}
+}
+
+// endTask ends the import's task: success when fault is nil, else failed
+// with it.
+func (il *importLeases) endTask(t *simulator.Task, fault *types.LocalizedMethodFault) {
+	if t == nil {
+		return
+	}
+	ctx := il.context()
+	state := types.TaskInfoStateSuccess
+	if fault != nil {
+		state = types.TaskInfoStateError
+	}
+	changes := []types.PropertyChange{
+		{Name: "info.completeTime", Val: time.Now()},
+		{Name: "info.state", Val: state},
+	}
+	if fault != nil {
+		changes = append(changes, types.PropertyChange{Name: "info.error", Val: fault})
+	} else {
+		changes = append(changes, types.PropertyChange{Name: "info.progress", Val: int32(100)})
+	}
+	il.reg.WithLock(ctx, t, func() { ctx.Update(t, changes) })
+}
+
+// taskProgress reports the lease's progress on the import's task, as
+// vCenter's HttpNfcLeaseProgress does.
+func (il *importLeases) taskProgress(t *simulator.Task, percent int32) {
+	if t == nil {
+		return
+	}
+	ctx := il.context()
+	il.reg.WithLock(ctx, t, func() { ctx.Update(t, []types.PropertyChange{{Name: "info.progress", Val: percent}}) })
 }
 
 // failLease is a new import lease of the caller's session, returned
@@ -210,14 +308,45 @@ func (il *importLeases) settled(l *simulator.HttpNfcLease) types.HttpNfcLeaseSta
 	}
 }
 
-func (il *importLeases) hold(l *simulator.HttpNfcLease) {
+// hold holds lease l, whose import's task is task: its timer runs from
+// now, or, under a Hold h of the test's, from h's release (the lease
+// ready then).
+func (il *importLeases) hold(l *simulator.HttpNfcLease, task *simulator.Task, h *Hold) {
+	ref := l.Reference()
+	if task != nil {
+		if vm, ok := il.entity(l); ok {
+			il.runTask(task, vm)
+		}
+	}
 	il.mu.Lock()
 	defer il.mu.Unlock()
 	if il.closed {
 		return
 	}
-	ref := l.Reference()
-	il.held[ref] = &heldLease{lease: l, timer: time.AfterFunc(il.timeout, func() { il.expire(ref) })}
+	hl := &heldLease{lease: l, task: task, timer: time.AfterFunc(il.timeout, func() { il.expire(ref, "the lease timed out: no HttpNfcLeaseProgress within its timeout") })}
+	il.held[ref] = hl
+	if h == nil {
+		return
+	}
+	hl.timer.Stop()
+	h.works.Add(1)
+	il.wg.Add(1)
+	go func() {
+		defer il.wg.Done()
+		defer h.works.Done()
+		<-h.release
+		ctx := il.context()
+		il.reg.WithLock(ctx, l, func() {
+			if l.State == types.HttpNfcLeaseStateInitializing {
+				ctx.Update(l, []types.PropertyChange{{Name: "state", Val: types.HttpNfcLeaseStateReady}})
+			}
+		})
+		il.mu.Lock()
+		if il.held[ref] == hl {
+			hl.timer.Reset(il.timeout)
+		}
+		il.mu.Unlock()
+	}()
 }
 
 // leaseCall answers a call on a held lease (ok): Progress keeps it alive,
@@ -237,6 +366,9 @@ func (il *importLeases) leaseCall(method *simulator.Method) (mo.Reference, types
 		switch method.Name {
 		case "HttpNfcLeaseProgress":
 			h.timer.Reset(il.timeout)
+			if req, ok := method.Body.(*types.HttpNfcLeaseProgress); ok {
+				defer il.taskProgress(h.task, req.Percent)
+			}
 		case "HttpNfcLeaseComplete":
 			h.timer.Stop()
 			delete(il.held, method.This)
@@ -249,17 +381,25 @@ func (il *importLeases) leaseCall(method *simulator.Method) (mo.Reference, types
 	if h == nil {
 		return nil, nil, false
 	}
-	if method.Name == "HttpNfcLeaseAbort" {
+	switch method.Name {
+	case "HttpNfcLeaseAbort":
 		// The import fails: vCenter removes what it was creating.
+		fault := &types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "The import was aborted."}
+		if req, ok := method.Body.(*types.HttpNfcLeaseAbort); ok && req.Fault != nil {
+			fault = req.Fault
+		}
+		il.endTask(h.task, fault)
 		il.removeEntity(h.lease)
+	case "HttpNfcLeaseComplete":
+		il.endTask(h.task, nil)
 	}
 	// Answered by the lease itself, whichever session made it.
 	return h.lease, nil, true
 }
 
-// expire times a lease out: it enters the error state and the VM it was
-// importing is removed.
-func (il *importLeases) expire(ref types.ManagedObjectReference) {
+// expire times a lease out: it enters the error state, its import's task
+// fails, and the VM it was importing is removed.
+func (il *importLeases) expire(ref types.ManagedObjectReference, why string) {
 	il.mu.Lock()
 	h := il.held[ref]
 	if h == nil || il.closed {
@@ -274,8 +414,9 @@ func (il *importLeases) expire(ref types.ManagedObjectReference) {
 	ctx := il.context()
 	il.reg.WithLock(ctx, h.lease, func() {
 		h.lease.State = types.HttpNfcLeaseStateError
-		h.lease.Error = &types.LocalizedMethodFault{Fault: &types.Timedout{}, LocalizedMessage: "the lease timed out: no HttpNfcLeaseProgress within its timeout"}
+		h.lease.Error = &types.LocalizedMethodFault{Fault: &types.Timedout{}, LocalizedMessage: why}
 	})
+	il.endTask(h.task, &types.LocalizedMethodFault{Fault: &types.Timedout{}, LocalizedMessage: why})
 	il.removeEntity(h.lease)
 }
 
@@ -360,6 +501,28 @@ func (vc *VCenter) ImportHeld(name string) bool {
 		}
 	}
 	return false
+}
+
+// ExpireImportLeases times out, now, every OVF import lease held (not
+// under a Hold): as when its timeout passed without HttpNfcLeaseProgress,
+// it fails, its import's task fails, and the VM it imported is removed. A
+// test's way to the end of a lease's timeout without waiting for it.
+func (vc *VCenter) ExpireImportLeases() {
+	il := vc.leases
+	if il == nil {
+		return
+	}
+	il.mu.Lock()
+	var refs []types.ManagedObjectReference
+	for ref, h := range il.held {
+		if h.timer.Stop() {
+			refs = append(refs, ref)
+		}
+	}
+	il.mu.Unlock()
+	for _, ref := range refs {
+		il.expire(ref, "the lease timed out: no HttpNfcLeaseProgress within its timeout")
+	}
 }
 
 // nameOf reads vm's name under its lock.

@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/nfc"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
@@ -69,6 +72,37 @@ func TestImportLeasesAsVCenters(t *testing.T) {
 		_, err := c.VMByName(ctx, name)
 		return err == nil
 	}
+	// importTask is the running import task (ResourcePool.ImportVAppLRO)
+	// in the recentTask of VM vm, as a client reads it.
+	importTask := func(vm types.ManagedObjectReference) types.ManagedObjectReference {
+		t.Helper()
+		var v mo.VirtualMachine
+		pc := property.DefaultCollector(c.Client.Client)
+		if err := pc.RetrieveOne(ctx, vm, []string{"recentTask"}, &v); err != nil {
+			t.Fatal(err)
+		}
+		var tasks []mo.Task
+		if len(v.RecentTask) > 0 {
+			if err := pc.Retrieve(ctx, v.RecentTask, []string{"info"}, &tasks); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, task := range tasks {
+			if task.Info.DescriptionId == "ResourcePool.ImportVAppLRO" && task.Info.State == types.TaskInfoStateRunning {
+				return task.Self
+			}
+		}
+		t.Fatalf("VM %s, whose import lease is held, lists no running import task (ResourcePool.ImportVAppLRO) in its recentTask (tasks: %v)", vm.Value, v.RecentTask)
+		return types.ManagedObjectReference{}
+	}
+	taskInfo := func(ref types.ManagedObjectReference) types.TaskInfo {
+		t.Helper()
+		var task mo.Task
+		if err := property.DefaultCollector(c.Client.Client).RetrieveOne(ctx, ref, []string{"info"}, &task); err != nil {
+			t.Fatal(err)
+		}
+		return task.Info
+	}
 	gone := func(name string, within time.Duration) bool {
 		t.Helper()
 		for end := time.Now().Add(within); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
@@ -79,9 +113,17 @@ func TestImportLeasesAsVCenters(t *testing.T) {
 		return false
 	}
 
-	// Held: the VM is there, and neither powers on nor is destroyed.
-	_, info := start("importing")
+	// Held: the VM is there, and neither powers on nor is destroyed; its
+	// import's task runs, and shows the lease's progress.
+	lease, info := start("importing")
 	vm := object.NewVirtualMachine(c.Client.Client, info.Entity)
+	task := importTask(info.Entity)
+	if err := lease.Progress(ctx, 40); err != nil {
+		t.Fatal(err)
+	}
+	if ti := taskInfo(task); ti.State != types.TaskInfoStateRunning || ti.Progress != 40 {
+		t.Errorf("the import task of a held lease, after HttpNfcLeaseProgress(40): %s, progress %d; want running, 40", ti.State, ti.Progress)
+	}
 	if !exists("importing") {
 		t.Fatal("the VM an import lease covers is not in the inventory")
 	}
@@ -102,11 +144,18 @@ func TestImportLeasesAsVCenters(t *testing.T) {
 	if !gone("importing", 10*time.Second) {
 		t.Error("the VM of an aborted import is still in the inventory")
 	}
+	if ti := taskInfo(task); ti.State != types.TaskInfoStateError {
+		t.Errorf("the import task of an aborted lease: %s; want error", ti.State)
+	}
 
 	// Not kept alive: it times out and the VM is removed.
-	lease, _ := start("abandoned")
+	lease, info = start("abandoned")
+	task = importTask(info.Entity)
 	if !gone("abandoned", 10*timeout) {
 		t.Error("the VM of an import whose lease timed out is still in the inventory")
+	}
+	if ti := taskInfo(task); ti.State != types.TaskInfoStateError || ti.Error == nil || !fault.Is(ti.Error.Fault, &types.Timedout{}) {
+		t.Errorf("the import task of a lease that timed out: %s (%#v); want error, Timedout", ti.State, ti.Error)
 	}
 	if err := lease.Complete(ctx); err == nil {
 		t.Error("a lease that timed out was completed")
@@ -114,6 +163,7 @@ func TestImportLeasesAsVCenters(t *testing.T) {
 
 	// Kept alive past its timeout and completed: the VM stays and powers on.
 	lease, info = start("imported")
+	task = importTask(info.Entity)
 	for end := time.Now().Add(2 * timeout); time.Now().Before(end); time.Sleep(timeout / 4) {
 		if err := lease.Progress(ctx, 50); err != nil {
 			t.Fatal(err)
@@ -124,6 +174,9 @@ func TestImportLeasesAsVCenters(t *testing.T) {
 	}
 	if !exists("imported") {
 		t.Fatal("the VM of a completed import is gone")
+	}
+	if ti := taskInfo(task); ti.State != types.TaskInfoStateSuccess {
+		t.Errorf("the import task of a completed lease: %s; want success", ti.State)
 	}
 	if err := c.EnsurePoweredOn(ctx, vsphere.Ref{Type: info.Entity.Type, Value: info.Entity.Value}); err != nil {
 		t.Errorf("the VM of a completed import does not power on: %v", err)
