@@ -178,13 +178,24 @@ type applianceWorld struct {
 	// interrupted is the import a killed deploy left (its VM found, so
 	// vm is nil: it is deployed anew once that import is aborted).
 	interrupted *applianceImport
-	need        vsphere.OVFRoom // what the OVF's VM takes (checkOVF)
-	edgePass    string          // the edge password the deploy gives it (Apply)
-	use         *datastoreUse   // what the deploy or power-on is to take (nil: nothing)
+	// importing is a VM named as the appliance that an OVF import in
+	// progress holds, one ferry did not record (a run stopped after vCenter
+	// accepted its import, before it knew the VM; or another deploy): never
+	// the appliance until that import ends (vm is nil then).
+	importing *vsphere.DeployedVM
+	need      vsphere.OVFRoom // what the OVF's VM takes (checkOVF)
+	edgePass  string          // the edge password the deploy gives it (Apply)
+	use       *datastoreUse   // what the deploy or power-on is to take (nil: nothing)
 	// noRoom says why the appliance's datastore cannot take the deploy or
 	// the power-on (""  when it can).
 	noRoom string
 }
+
+// importWait bounds the wait for an OVF import in progress that holds a VM
+// named as the appliance: twice vCenter's default lease timeout (300 s
+// without HttpNfcLeaseProgress), after which that import is not an
+// interrupted deploy's.
+const importWait = 10 * time.Minute
 
 // importKey is the appliance step's output that records the OVF import of
 // the appliance in flight (JSON applianceImport), from when vCenter made
@@ -289,6 +300,11 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 		// (vCenter refuses to power it on while its lease is held, and
 		// removes it when the lease times out).
 		w.interrupted, w.vm = &imp, nil
+	}
+	if w.vm != nil && w.vm.Importing != nil {
+		// Half-imported: its disks are not whole and vCenter refuses to
+		// power it on until the import ends.
+		w.importing, w.vm = w.vm, nil
 	}
 	w.ovf = ovfMap(a)
 	if w.vm == nil {
@@ -578,6 +594,9 @@ func (w *applianceWorld) plan() Plan {
 		if w.interrupted != nil {
 			d += "; first the import an interrupted deploy left (VM " + w.interrupted.VM.Value + ", half-uploaded) is aborted, and vCenter removes that VM"
 		}
+		if v := w.importing; v != nil {
+			d += "; first ferry waits for vCenter to end the OVF import in progress of VM " + v.Ref.Value + " (task " + v.Importing.Task.Value + "), named as the appliance: an interrupted deploy's, whose lease times out (5 minutes without progress) and vCenter removes that VM"
+		}
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: w.a.Name, Detail: d})
 		if w.noRoom != "" {
 			p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "VM", Name: w.a.Name, Detail: w.noRoom})
@@ -728,6 +747,21 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 				return res, err
 			}
 			change(Item{Action: ActionUpdate, Kind: "VM", Name: w.a.Name, Detail: "the interrupted import of VM " + imp.VM.Value + " aborted: vCenter removed it"})
+		}
+		if v := w.importing; v != nil {
+			by := ""
+			if v.Importing.User != "" {
+				by = " by " + v.Importing.User
+			}
+			emit(Warning(fmt.Sprintf("VM %s (%s), named as the appliance, is being imported from an OVF (vCenter task %s, begun%s): a deploy interrupted after vCenter accepted it, or another one; its disks are not whole and vCenter refuses to power it on, so ferry waits for that import to end, then deploys the appliance anew if vCenter removed that VM",
+				v.Name, v.Ref.Value, v.Importing.Task.Value, by)))
+			removed, err := w.c.WaitImportEnded(ctx, v.Ref, v.Importing, importWait, func(msg string) { emit(Progress(msg, 0.5)) })
+			if err != nil {
+				return res, err
+			}
+			if !removed {
+				return res, fmt.Errorf("VM %s (%s), named as the appliance, was being imported by another deploy, which completed meanwhile; nothing was deployed: run again to check it as the appliance, or rename or remove it to deploy ferry's", v.Name, v.Ref.Value)
+			}
 		}
 		ref, err := w.deploy(ctx, env, emit)
 		if ref.Value != "" {

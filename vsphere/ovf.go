@@ -537,6 +537,89 @@ type DeployedVM struct {
 	// reservation).
 	Datastore string
 	Swap      int64
+	// Importing is the OVF import in progress that holds this VM (vCenter
+	// made it and the import's lease is open: its disks are not whole, and
+	// vCenter refuses to power it on); nil when none.
+	Importing *ImportTask
+}
+
+// ImportTask is an OVF import in progress as vCenter lists it: its task
+// (ResourcePool.ImportVAppLRO) in the VM's recentTask, running until the
+// import's lease is completed, aborted or times out.
+type ImportTask struct {
+	Task     Ref
+	User     string // who began it; "" when vCenter does not say
+	Started  time.Time
+	Progress int32
+}
+
+// importTaskID is the descriptionId of vCenter's OVF import task.
+const importTaskID = "ResourcePool.ImportVAppLRO"
+
+// importInProgress is the OVF import in progress among a VM's recent
+// tasks, nil when none.
+func (c *Client) importInProgress(ctx context.Context, recent []types.ManagedObjectReference) (*ImportTask, error) {
+	if len(recent) == 0 {
+		return nil, nil
+	}
+	var tasks []mo.Task
+	if err := property.DefaultCollector(c.Client.Client).Retrieve(ctx, recent, []string{"info"}, &tasks); err != nil {
+		if gone(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("vCenter %s: read recent tasks: %w", c.Endpoint, err)
+	}
+	for _, t := range tasks {
+		i := t.Info
+		if i.DescriptionId != importTaskID || (i.State != types.TaskInfoStateRunning && i.State != types.TaskInfoStateQueued) {
+			continue
+		}
+		it := &ImportTask{Task: refOf(t.Self), Progress: i.Progress}
+		if i.StartTime != nil {
+			it.Started = *i.StartTime
+		}
+		if u, ok := i.Reason.(*types.TaskReasonUser); ok {
+			it.User = u.UserName
+		}
+		return it, nil
+	}
+	return nil, nil
+}
+
+// WaitImportEnded waits (until timeout) for the OVF import in progress imp
+// on VM vm to end, saying every so often what it waits for: gone when
+// vCenter removed the VM (removed: the import failed, was aborted or its lease
+// timed out), else the import completed and the VM is whole. It removes
+// nothing.
+func (c *Client) WaitImportEnded(ctx context.Context, vm Ref, imp *ImportTask, timeout time.Duration, say func(string)) (removed bool, err error) {
+	began := time.Now()
+	for {
+		_, ok, err := c.VMByRef(ctx, vm)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			return true, nil
+		}
+		var t mo.Task
+		if err := property.DefaultCollector(c.Client.Client).RetrieveOne(ctx, imp.Task.Reference(), []string{"info"}, &t); err != nil && !gone(err) {
+			return false, fmt.Errorf("vCenter %s: read task %s: %w", c.Endpoint, imp.Task.Value, err)
+		}
+		if t.Info.State == types.TaskInfoStateSuccess {
+			return false, nil
+		}
+		if time.Since(began) > timeout {
+			return false, fmt.Errorf("VM %s is still being imported (vCenter task %s) after %s: ferry does not know that import's lease, so cannot abort it; an import nobody keeps alive times out (5 minutes by default) and vCenter removes its VM: if it is another deploy in progress, let it end; else cancel that task in vCenter, then run again",
+				vm.Value, imp.Task.Value, timeout.Round(time.Second))
+		}
+		say(fmt.Sprintf("waiting for vCenter to end the OVF import of VM %s (task %s, %d%%, %s so far): an import whose lease gets no progress times out and vCenter removes its VM",
+			vm.Value, imp.Task.Value, t.Info.Progress, time.Since(began).Round(time.Second)))
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // PoweredOn reports whether the VM runs.
@@ -571,7 +654,7 @@ func (c *Client) FindDeployedVM(ctx context.Context, dcH *Datacenter, name strin
 	}
 	var vms []mo.VirtualMachine
 	pc := property.DefaultCollector(c.Client.Client)
-	if err := pc.Retrieve(ctx, refs, []string{"name", "runtime.powerState", "network", "config.vAppConfig", "config.hardware.memoryMB", "config.memoryAllocation", "config.files"}, &vms); err != nil {
+	if err := pc.Retrieve(ctx, refs, []string{"name", "runtime.powerState", "network", "config.vAppConfig", "config.hardware.memoryMB", "config.memoryAllocation", "config.files", "recentTask"}, &vms); err != nil {
 		return nil, fmt.Errorf("vCenter %s: read VM %q: %w", c.Endpoint, name, err)
 	}
 	vm := &vms[0]
@@ -584,6 +667,11 @@ func (c *Client) FindDeployedVM(ctx context.Context, dcH *Datacenter, name strin
 		out.Networks = append(out.Networks, nets[n])
 	}
 	sort.Strings(out.Networks)
+	if !out.PoweredOn() {
+		if out.Importing, err = c.importInProgress(ctx, vm.RecentTask); err != nil {
+			return nil, err
+		}
+	}
 	if vm.Config != nil {
 		var p DatastorePath
 		if p.FromString(vm.Config.Files.VmPathName) {

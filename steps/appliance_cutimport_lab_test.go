@@ -1,0 +1,118 @@
+package steps_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// TestApplianceImportCutOffBeforeFerryKnewItsVM: ferry stopped after
+// vCenter accepted the appliance's OVF import (its VM in the inventory, its
+// lease open, its task running) and before ferry knew that VM (nothing
+// recorded). The next run never takes that half-imported VM for the
+// appliance (vCenter refuses to power it on; its disks are empty):
+//   - (b) once the old lease timed out (vCenter removed its VM), it deploys
+//     anew;
+//   - (a) while the old lease is still open, it says it waits for vCenter
+//     to end that import (it cannot abort a lease it does not know), then,
+//     the lease timed out and the VM removed, deploys anew.
+//
+// Nothing else is removed: the half-imported VM goes only by vCenter's
+// timeout.
+func TestApplianceImportCutOffBeforeFerryKnewItsVM(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1}) // leases time out after vCenter's 300 s
+	ctx := context.Background()
+	plan := labPlan(t, l, nil)
+	state := filepath.Join(t.TempDir(), "state.json")
+	vc, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vc.Logout(context.Background()) })
+	const name = "ferry-l2vpn-client"
+
+	// cut runs until vCenter accepted the appliance's import, and stops
+	// there (ferry killed): the import's lease is then open, not known.
+	cut := func() vsphere.Ref {
+		t.Helper()
+		hold := l.OnPrem.HoldImports()
+		cctx, cancel := context.WithCancel(ctx)
+		ev := &events{}
+		var mu sync.Mutex
+		r := runner(t, l.Config(), plan, state, func(e steps.Event) { mu.Lock(); ev.emit(e); mu.Unlock() })
+		done := make(chan error, 1)
+		go func() {
+			if err := r.Preflight(cctx); err != nil {
+				done <- err
+				return
+			}
+			_, err := r.Run(cctx)
+			done <- err
+		}()
+		select {
+		case got := <-hold.Began():
+			if got != name {
+				t.Fatalf("import of %q held, want %q", got, name)
+			}
+		case err := <-done:
+			t.Fatalf("the run ended before the appliance's import: %v\n%s", err, ev)
+		}
+		cancel()
+		<-done
+		hold.Release()
+		half, err := vc.VMByName(ctx, name)
+		if err != nil || !l.OnPrem.ImportHeld(name) {
+			t.Fatalf("after the cut: VM %v (%v), import held %v; want the half-imported VM, its lease open", half, err, l.OnPrem.ImportHeld(name))
+		}
+		return half.Ref
+	}
+
+	// (b): the old lease timed out, its VM removed: a new deploy begins.
+	first := cut()
+	l.OnPrem.ExpireImportLeases()
+	second := cut() // the run deployed anew (and was cut again)
+	if second == first {
+		t.Fatalf("the run after the lease timed out held VM %s, the old import's", first.Value)
+	}
+
+	// (a): the old lease still open.
+	ev := &events{}
+	var mu sync.Mutex
+	expired := false
+	r := runner(t, l.Config(), plan, state, func(e steps.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		ev.emit(e)
+		if e.Step == "appliance" && strings.Contains(e.Message, "waiting for vCenter to end") && !expired {
+			expired = true
+			if !l.OnPrem.ImportHeld(name) {
+				t.Errorf("ferry waits for an import whose lease is no longer held: %s", e.Message)
+			}
+			l.OnPrem.ExpireImportLeases() // the lease's 300 s pass
+		}
+	})
+	if err := r.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("the run while the cut-off import's lease is open: %v\n%s", err, ev)
+	}
+	if !expired {
+		t.Errorf("the run did not say it waits for vCenter to end the import it found in progress:\n%s", ev)
+	}
+	app, err := vc.VMByName(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.Ref == second || !app.PoweredOn() {
+		t.Errorf("the appliance after the run: %s %s; want a new VM (not %s, half-imported) powered on", app.Ref.Value, app.PowerState, second.Value)
+	}
+}
