@@ -130,7 +130,7 @@ Try it without any VMware installation: ferry lab`,
 	root.PersistentFlags().StringVar(&g.logFile, "log-file", "", "write logs to this file (default: ferry.log in the state directory)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{switchValueHint(c, err)} })
 
-	root.AddCommand(newLabCmd(g), newPlanCmd(g), newRunCmd(g), newStatusCmd(g), newReceiverCmd(g), newBenchCmd(g), newServeCmd(g))
+	root.AddCommand(newLabCmd(g), newPlanCmd(g), newRunCmd(g), newStatusCmd(g), newPauseCmd(g), newResumeCmd(g), newReceiverCmd(g), newBenchCmd(g), newServeCmd(g))
 	argsAreUsage(root)
 	help := root.HelpFunc()
 	root.SetHelpFunc(func(c *cobra.Command, a []string) {

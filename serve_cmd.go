@@ -46,10 +46,10 @@ plan's probes, and resumes all of it by itself after a restart (a pass that
 was interrupted, even by kill -9, continues from the point below which the
 receiver acknowledged everything).
 
-While it runs, ferry run and ferry status for the same state file are its
-clients: they talk to it over a Unix socket beside the state file
-(plan.state.json -> plan.sock, mode 0600, owner only). A ferry run's steps run in
-the engine, with the same confirmation rules (--confirm-cutover); if the
+While it runs, ferry run, ferry status, ferry pause and ferry resume for
+the same state file are its clients: they talk to it over a Unix socket
+beside the state file (plan.state.json -> plan.sock, mode 0600, owner
+only). A ferry run's steps run in the engine, with the same confirmation rules (--confirm-cutover); if the
 client goes away (ctrl+c, a dropped session) the steps go on, and ferry
 status --follow shows them. One step run at a time: a second one is refused
 while the first runs. The engine runs the plan it loaded at its start (and

@@ -30,7 +30,9 @@ func newStatusCmd(g *globalFlags) *cobra.Command {
 		Short: "Replication jobs and their health",
 		Long: `Show the itinerary's progress and, for every VM of the plan, its replication
 job: the last complete pass, its age against the RPO, and whether the job is
-paused (and why). It reads the state only; it changes nothing and contacts no
+paused and why (who paused it: "paused by request of alice (ferry pause)";
+a failed pass; ferry's own hold). ferry pause and ferry resume pause and
+resume jobs. It reads the state only; it changes nothing and contacts no
 endpoint, but lists the endpoints the plan's commands talk to and where each
 came from (--config or the environment). While a wizard or a run holds the
 replication data, it shows the steps, names the process that holds it, and

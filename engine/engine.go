@@ -588,6 +588,36 @@ func (e *Engine) Attached() []Attachment {
 	return out
 }
 
+// Control pauses (or resumes) the replication of vms (ferry pause or
+// resume; steps.ControlNames against the engine's plan) in the engine's
+// scheduler, as a wizard session's p (or u) does: the dashboards of the
+// attached sessions show it at once, and a pause says who asked (by).
+// Bad input (a VM not in the plan, a job ferry holds) is a UsageError, and
+// nothing is changed.
+func (e *Engine) Control(pause bool, vms []string, by string) ([]string, error) {
+	verb := "resume"
+	if pause {
+		verb = "pause"
+	}
+	names, err := steps.ControlNames(e.Env.Plan(), verb, vms)
+	if err != nil {
+		return nil, UsageError{err}
+	}
+	var lines []string
+	if pause {
+		lines, err = e.Env.PauseReplication(names, by)
+	} else {
+		lines, err = e.Env.ResumeReplication(names)
+	}
+	if _, ok := errors.AsType[*steps.ControlRefused](err); ok {
+		err = UsageError{err}
+	}
+	if err == nil {
+		e.log.Info("engine: replication "+verb+"d", "vms", names, "by", by)
+	}
+	return lines, err
+}
+
 // StepStatus is one step's line of `ferry status`.
 type StepStatus struct {
 	Step    string `json:"step"`

@@ -24,10 +24,13 @@ import (
 // The socket protocol: the client writes one JSON request line; the engine
 // answers with JSON lines: events (a run), then one final reply.
 type request struct {
-	Op     string         `json:"op"`             // "status", "plan", "run" or "attach"
+	Op     string         `json:"op"`             // "status", "plan", "run", "attach", "pause" or "resume"
 	Redo   string         `json:"redo,omitempty"` // plan: as --redo would run
 	Run    *RunRequest    `json:"run,omitempty"`
 	Attach *AttachRequest `json:"attach,omitempty"`
+	// VMs are the VMs to pause or resume, as ferry pause or resume was
+	// given them (steps.ControlNames).
+	VMs []string `json:"vms,omitempty"`
 }
 
 type reply struct {
@@ -41,7 +44,9 @@ type reply struct {
 	Usage     bool            `json:"usage,omitempty"` // the error is bad input (exit 2)
 	// Attached accepts an attach: the terminal's stream follows.
 	Attached bool `json:"attached,omitempty"`
-	Final    bool `json:"final,omitempty"`
+	// Lines say what a pause or a resume did, a line per VM.
+	Lines []string `json:"lines,omitempty"`
+	Final bool     `json:"final,omitempty"`
 }
 
 // Limits of the socket listener: it is owner-only (0600), but a stuck or
@@ -196,8 +201,20 @@ func (e *Engine) serveConn(ctx context.Context, c net.Conn) {
 		send(r)
 	case "attach":
 		e.attach(ctx, c, br, lr, req.Attach, send)
+	case "pause", "resume":
+		// Who asks is the peer's user, as the kernel says, not what
+		// the client claims.
+		cred, _ := peer(c)
+		lines, err := e.Control(req.Op == "pause", req.VMs, userName(cred.Uid)+" (ferry "+req.Op+")")
+		r := reply{Lines: lines, Final: true}
+		if err != nil {
+			r.Error = err.Error()
+			var ue UsageError
+			r.Usage = errors.As(err, &ue)
+		}
+		send(r)
 	default:
-		send(reply{Error: fmt.Sprintf("bad request: op %q (want status, plan, run or attach)", req.Op), Final: true})
+		send(reply{Error: fmt.Sprintf("bad request: op %q (want status, plan, run, attach, pause or resume)", req.Op), Final: true})
 	}
 }
 
@@ -285,6 +302,19 @@ func (cl *Client) Run(ctx context.Context, req RunRequest, emit steps.Emit) (ste
 		return *r.Outcome, err
 	}
 	return steps.Outcome{}, err
+}
+
+// Control asks the engine to pause (or resume) the replication of vms, as
+// ferry pause (or resume) was given them; the lines say what it did, a
+// line per VM. A refusal is a RemoteError with Usage set: nothing was
+// changed.
+func (cl *Client) Control(ctx context.Context, pause bool, vms []string) ([]string, error) {
+	op := "resume"
+	if pause {
+		op = "pause"
+	}
+	r, err := cl.call(ctx, request{Op: op, VMs: vms}, func(reply) {})
+	return r.Lines, err
 }
 
 // Plan asks the engine for the plans of its itinerary's steps (it changes

@@ -554,7 +554,16 @@ func (s *Scheduler) PauseBy(vm, by string) error {
 	if by == "" {
 		return s.Pause(vm)
 	}
-	return s.pause(vm, "", PausedByRequest+" of "+by)
+	return s.pause(vm, "", PausedBy(by))
+}
+
+// PausedBy is the reason of a job paused by the operator by ("": who is
+// not known): "paused by request of alice (ferry pause)".
+func PausedBy(by string) string {
+	if by == "" {
+		return PausedByRequest
+	}
+	return PausedByRequest + " of " + by
 }
 
 // PausedByRequest is the reason of a job paused by the operator (Pause).

@@ -514,6 +514,36 @@ func (s *StateStore) Release(vm string, h Hold) (bool, error) {
 	return true, s.PutVM(vm, vs)
 }
 
+// Pause records in vm's record that the operator by paused its job, as
+// Scheduler.PauseBy does, for a job that no Scheduler of this process runs
+// (`ferry pause` with no ferry running for the plan): the next Scheduler
+// to take the job finds it paused. It reports whether it paused the job:
+// one paused already (by the operator, after a failure, or held) is left
+// as it is. For a job a Scheduler runs, use Scheduler.PauseBy.
+func (s *StateStore) Pause(vm, by string) (bool, error) {
+	vs, err := s.VM(vm)
+	if err != nil || vs.Paused {
+		return false, err
+	}
+	vs.Paused, vs.Failed, vs.Held, vs.PausedReason = true, false, "", PausedBy(by)
+	return true, s.PutVM(vm, vs)
+}
+
+// Resume ends a pause of vm's job in its record, by the operator or after
+// a failure, as Scheduler.Resume does, for a job that no Scheduler of this
+// process runs: the next Scheduler to take the job passes it at once (a
+// full compare first when a verify found the replica differs:
+// CompareNeeded is kept). It reports whether it resumed the job; a hold
+// (Held) is left as it is: Release ends it, for the work that took it.
+func (s *StateStore) Resume(vm string) (bool, error) {
+	vs, err := s.VM(vm)
+	if err != nil || !vs.Paused || vs.Held != "" && !vs.Failed {
+		return false, err
+	}
+	vs.Paused, vs.Failed, vs.Held, vs.PausedReason = false, false, "", ""
+	return true, s.PutVM(vm, vs)
+}
+
 func diskStateKey(vm, disk string) string { return vm + "/" + disk }
 
 // digestChunk is how many block digests one store record holds (64 KiB).
