@@ -61,7 +61,7 @@ func TestFirstPassPausedElsewhereWaits(t *testing.T) {
 	default:
 		t.Fatalf("the step never said it waits for the paused job; its warnings: %q", warnings)
 	}
-	want := "WebApp2: replication paused by request of admin (alice@laptop) (ssh 127.0.0.1): step 6 waits; resume WebApp2 (u on the replication dashboard) and its pass, and the step, go on"
+	want := "WebApp2: replication paused by request of admin (alice@laptop) (ssh 127.0.0.1): step 6 waits; resume WebApp2 (u on the replication dashboard, or ferry resume WebApp2) and its pass, and the step, go on"
 	mu.Lock()
 	defer mu.Unlock()
 	if len(warnings) == 0 || warnings[0] != want {

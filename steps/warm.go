@@ -333,8 +333,8 @@ func pausedWaitText(vm string, st replication.JobStatus) string {
 	if st.Phase == replication.JobHeld {
 		return fmt.Sprintf("%s: %s: step 6 waits until ferry releases it, then its pass goes on", vm, cmp.Or(st.Reason, "held for its "+string(st.Held)))
 	}
-	return fmt.Sprintf("%s: replication %s: step 6 waits; resume %s (u on the replication dashboard) and its pass, and the step, go on",
-		vm, cmp.Or(st.Reason, replication.PausedByRequest), vm)
+	return fmt.Sprintf("%s: replication %s: step 6 waits; resume %s (u on the replication dashboard, or ferry resume %s) and its pass, and the step, go on",
+		vm, cmp.Or(st.Reason, replication.PausedByRequest), vm, vm)
 }
 
 // warmWaitResumed waits until vm's job in the scheduler is no longer
