@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/session"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -144,7 +145,7 @@ func controlStandalone(cmd *cobra.Command, env *steps.Env, lock *steps.StateLock
 	} else {
 		lines, err = env.ResumeReplication(names)
 	}
-	if _, ok := errors.AsType[*steps.ControlRefused](err); ok {
+	if _, ok := errors.AsType[*steps.ControlRefused](err); ok || errors.Is(err, session.ErrStoreOwned) {
 		return usageError{err}
 	}
 	changed = err == nil || len(lines) > 0

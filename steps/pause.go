@@ -88,9 +88,9 @@ func (e *Env) controlReplication(pause bool, vms []string, by string) ([]string,
 		byVM[j.VM] = j
 	}
 	type act struct {
-		vm    string
-		st    VMStatus
-		lines string // said instead of acting ("": act)
+		vm   string
+		st   VMStatus
+		said string // said instead of acting ("": act)
 	}
 	var acts []act
 	var refused []error
@@ -105,15 +105,15 @@ func (e *Env) controlReplication(pause bool, vms []string, by string) ([]string,
 			refused = append(refused, err)
 			continue
 		}
-		acts = append(acts, act{vm: vm, st: st, lines: said})
+		acts = append(acts, act{vm: vm, st: st, said: said})
 	}
 	if len(refused) > 0 {
 		return nil, &ControlRefused{Errs: refused}
 	}
 	var out []string
 	for _, a := range acts {
-		if a.lines != "" {
-			out = append(out, a.lines)
+		if a.said != "" {
+			out = append(out, a.said)
 			continue
 		}
 		line, err := e.controlOne(pause, a.st, by)
