@@ -22,7 +22,7 @@ func TestCutoverStopsWhenTheGuestOutwritesThePasses(t *testing.T) {
 	// 8 Mbit/s: about 1 MB/s, slower than the guest writes below.
 	j := startDiskChangeJourneyWith(t, func(env *Env) {
 		env.Plan().BandwidthMbit = 8
-		env.Plan().TestMigration = TestMigrationPlan{Network: lab.BubbleNetwork, BootTimeout: "20s"}
+		env.Plan().TestMigration = TestMigrationPlan{Network: lab.BubbleNetwork, BootTimeout: "2m"}
 	})
 	ctx := context.Background()
 	// What the confirmation projects from: a test migration's phases and
