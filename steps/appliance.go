@@ -295,10 +295,12 @@ func (s *Appliance) look(ctx context.Context, env *Env) (*applianceWorld, error)
 	if w.vm, err = c.FindDeployedVM(ctx, w.dc, a.Name); err != nil {
 		return nil, err
 	}
-	if imp, ok := importInFlight(env); ok && w.vm != nil && w.vm.Ref == imp.VM && !w.vm.PoweredOn() {
+	if imp, ok := importInFlight(env); ok && w.vm != nil && w.vm.Ref == imp.VM && !w.vm.PoweredOn() && w.vm.Importing != nil {
 		// A ferry killed during the upload: that VM is half-imported
 		// (vCenter refuses to power it on while its lease is held, and
-		// removes it when the lease times out).
+		// removes it when the lease times out). One whose import is
+		// over (not aborted: vCenter would have removed it) is whole: a
+		// ferry killed after the lease completed, before it ran.
 		w.interrupted, w.vm = &imp, nil
 	}
 	if w.vm != nil && w.vm.Importing != nil {
@@ -778,6 +780,9 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 		}
 		res.Resources = append(res.Resources, Resource{Kind: "VM", Name: w.a.Name, ID: ref.Value})
 	case !w.vm.PoweredOn():
+		if err := w.importEnded(env); err != nil {
+			return res, err
+		}
 		emit(Progress("powering on "+w.vm.Name, 0.9))
 		if err := w.c.EnsurePoweredOn(ctx, w.vm.Ref); err != nil {
 			return res, err
@@ -786,6 +791,9 @@ func (s *Appliance) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 			Resource: &Resource{Kind: "VM", Name: w.vm.Name, ID: w.vm.Ref.Value}})
 		res.Resources = append(res.Resources, Resource{Kind: "VM", Name: w.vm.Name, ID: w.vm.Ref.Value})
 	default:
+		if err := w.importEnded(env); err != nil {
+			return res, err
+		}
 		res.Resources = append(res.Resources, Resource{Kind: "VM", Name: w.vm.Name, ID: w.vm.Ref.Value})
 	}
 	emit(Progress("L2 appliance ready", 1))
@@ -811,8 +819,9 @@ func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref v
 		Networks:   w.nets,
 		PlaceBy:    placeBy,
 		Properties: props,
-		PowerOn:    true,
-		Progress:   func(msg string, f float64) { emit(Progress(msg, f)) },
+		// Powered on below, once the state says the import completed: a
+		// run killed in between finds a whole VM, not one to abort.
+		Progress: func(msg string, f float64) { emit(Progress(msg, f)) },
 		// Recorded before the upload: a run killed during it leaves a VM
 		// the next run must abort the import of (importInFlight).
 		Importing: func(lease, vm vsphere.Ref) error {
@@ -823,14 +832,26 @@ func (w *applianceWorld) deploy(ctx context.Context, env *Env, emit Emit) (ref v
 			return env.State.SetOutput("appliance", importKey, string(b))
 		},
 	})
-	if ref.Value != "" {
-		// Imported whole (DeployOVF names the VM once the lease is
-		// complete), even if its power-on then failed: nothing to abort.
-		if serr := env.State.SetOutput("appliance", importKey, ""); err == nil {
-			err = serr
-		}
+	if ref.Value == "" || err != nil {
+		return ref, err
 	}
-	return ref, err
+	// Imported whole (DeployOVF names the VM once the lease is complete):
+	// nothing to abort from now on.
+	if err := env.State.SetOutput("appliance", importKey, ""); err != nil {
+		return ref, err
+	}
+	emit(Progress("powering on "+w.a.Name, 0.95))
+	return ref, w.c.EnsurePoweredOn(ctx, ref)
+}
+
+// importEnded forgets the appliance's import that the state still records
+// when its VM is whole (a run killed after the import's lease completed,
+// before it recorded that).
+func (w *applianceWorld) importEnded(env *Env) error {
+	if imp, ok := importInFlight(env); ok && imp.VM == w.vm.Ref {
+		return env.State.SetOutput("appliance", importKey, "")
+	}
+	return nil
 }
 
 // drift says when the appliance step 3 deployed is gone or off (the L2

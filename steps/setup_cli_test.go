@@ -6,6 +6,7 @@ package steps_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -194,6 +195,73 @@ func TestSetupBinary(t *testing.T) {
 		}
 		if got := st.Get("trunk-network").Outputs[steps.OutNetworkID]; got != netID {
 			t.Errorf("network id changed from %s to %s: re-created?", netID, got)
+		}
+	})
+
+	t.Run("KilledWhileTheApplianceIsPoweredOn", func(t *testing.T) {
+		// ferry killed after the appliance's OVF import completed (its
+		// lease complete, the VM whole) and before the VM runs: the next
+		// run powers that VM on. It is not half-imported: the run neither
+		// says so, nor removes it to deploy the appliance again.
+		t.Parallel() // a lab of its own; bin is only run
+		l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+		plan := labPlan(t, l, nil)
+
+		// The first run reaches the on-prem vCenter through a proxy that
+		// holds the power-on of the appliance (never forwarded): the
+		// process is killed there.
+		p := newHoldProxy(t, l, "<PowerOnVM_Task")
+		cfg := l.Config()
+		cfg.OnPrem.URL = p.srv.URL + "/sdk"
+		cfgFile := filepath.Join(t.TempDir(), "via-proxy.yaml")
+		if err := cfg.Save(cfgFile); err != nil {
+			t.Fatal(err)
+		}
+		cmd := ferry(bin, nil, "run", "--config", cfgFile, "--plan", plan)
+		var stdout bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := wait(cmd)
+		select {
+		case <-p.held:
+		case err := <-done:
+			t.Fatalf("ferry run ended before step 3 powered the appliance on: %v\n%s", err, stdout.String())
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+
+		c, f := labtest.OnPrem(t, l)
+		defer c.Logout(context.Background())
+		imported, err := f.VirtualMachine(context.Background(), "ferry-l2vpn-client")
+		if err != nil {
+			t.Fatalf("no appliance VM after the kill at its power-on: %v\n%s", err, stdout.String())
+		}
+
+		out, err := ferry(bin, nil, "run", "--config", l.ConfigFile, "--plan", plan).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ferry run after the kill at the appliance's power-on: %v\n%s", err, out)
+		}
+		for _, wrong := range []string{"half-imported", "aborted", "+ create VM \"ferry-l2vpn-client\""} {
+			if bytes.Contains(out, []byte(wrong)) {
+				t.Errorf("the run after the kill says %q of the appliance the killed run imported whole:\n%s", wrong, out)
+			}
+		}
+		if !bytes.Contains(out, []byte("powering on ferry-l2vpn-client")) {
+			t.Errorf("the run after the kill does not say it powers the appliance on:\n%s", out)
+		}
+		app, err := f.VirtualMachine(context.Background(), "ferry-l2vpn-client")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if app.Reference() != imported.Reference() {
+			t.Errorf("the appliance is %s after the run, not %s that the killed run imported whole: removed and deployed again", app.Reference().Value, imported.Reference().Value)
+		}
+		if w := look(t, l); w.appliancePower != "poweredOn" || !w.tunnelUp {
+			t.Errorf("after the run: %+v", w)
 		}
 	})
 
