@@ -79,7 +79,8 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if _, err := receiverTLS(env.Config.Receiver); err != nil {
 		return p, err
 	}
-	if _, err := env.verifyEvery(); err != nil {
+	every, err := env.verifyEvery()
+	if err != nil {
 		return p, err
 	}
 	onprem, err := env.OnPrem(ctx)
@@ -142,6 +143,19 @@ func (s *Replicate) Plan(ctx context.Context, env *Env) (Plan, error) {
 				what = fmt.Sprintf("%s pass to %s in its snapshot: nothing of it was durable at the receiver yet, so it is sent from the start", inFlight.Kind, env.Config.Receiver.URL)
 			}
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: "resume the interrupted " + what + "; then changed blocks only"})
+		case done && mode == ModeWarm && env.warm == nil:
+			// Headless (applyPasses): the pass is a full compare when one
+			// is due (none since the initial sync: a run killed between
+			// them; or the last one older than verify_every).
+			due, err := compareDue(store, vm.Name, every, time.Now())
+			if err != nil {
+				return p, err
+			}
+			detail := "incremental pass (changed blocks only) to " + env.Config.Receiver.URL
+			if due {
+				detail = "full compare with " + env.Config.Receiver.URL + " (every block read back from the replica and compared with the source): " + compareWhy(store, vm.Name, every)
+			}
+			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: detail})
 		case done:
 			p.Items = append(p.Items, Item{Action: ActionUpdate, Kind: "replica", Name: vm.Name, Detail: "incremental pass (changed blocks only) to " + env.Config.Receiver.URL})
 		case inFlight != nil && inFlight.Durable <= 0:

@@ -265,6 +265,64 @@ func TestSetupBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("KilledBeforeTheFirstFullCompare", func(t *testing.T) {
+		// ferry killed after the initial sync of a replica was recorded,
+		// before the full compare that follows it began (its snapshot not
+		// taken yet): the next run's plan says that pass is the full
+		// compare it runs, not an incremental pass.
+		t.Parallel() // a lab of its own; bin is only run
+		l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+		plan := labPlan(t, l, func(pf *steps.PlanFile) { pf.Skip = []string{"checks", "cutover"} })
+
+		// The third snapshot of the source is the full compare's (the
+		// first makes step 5's changed block tracking take effect, the
+		// second is the initial sync's): the proxy holds it, never
+		// forwarded.
+		p := newHoldProxyNth(t, l, "<CreateSnapshot_Task", 3)
+		cfg := l.Config()
+		cfg.OnPrem.URL = p.srv.URL + "/sdk"
+		cfgFile := filepath.Join(t.TempDir(), "via-proxy.yaml")
+		if err := cfg.Save(cfgFile); err != nil {
+			t.Fatal(err)
+		}
+		cmd := ferry(bin, nil, "run", "--config", cfgFile, "--plan", plan)
+		var stdout bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := wait(cmd)
+		select {
+		case <-p.held:
+		case err := <-done:
+			t.Fatalf("ferry run ended before the full compare after the initial sync: %v\n%s", err, stdout.String())
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if !strings.Contains(stdout.String(), "WebApp2: idle") {
+			t.Fatalf("the held snapshot was not the one after the initial sync:\n%s", stdout.String())
+		}
+
+		out, err := ferry(bin, nil, "run", "--config", l.ConfigFile, "--plan", plan).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ferry run after the kill: %v\n%s", err, out)
+		}
+		var planned string
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, `replication: plan ~ update replica "WebApp2"`) {
+				planned += line + "\n"
+			}
+		}
+		if !strings.Contains(planned, "full compare") || strings.Contains(planned, "incremental pass (changed blocks only)") {
+			t.Errorf("the run's plan of WebApp2's replica after the kill (want the full compare it runs, not an incremental pass):\n%s\nthe run:\n%s", planned, out)
+		}
+		if !strings.Contains(string(out), `changed: ~ update replica "WebApp2": full compare`) {
+			t.Errorf("the run after the kill ran no full compare:\n%s", out)
+		}
+	})
+
 	t.Run("BadInput", func(t *testing.T) {
 		t.Parallel() // a lab of its own; bin is only run
 		l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
@@ -382,6 +440,13 @@ type holdProxy struct {
 
 func newHoldProxy(t *testing.T, l *lab.Lab, match string) *holdProxy {
 	t.Helper()
+	return newHoldProxyNth(t, l, match, 1)
+}
+
+// newHoldProxyNth is newHoldProxy holding the nth request whose body
+// contains match (the ones before it are forwarded), and every one after.
+func newHoldProxyNth(t *testing.T, l *lab.Lab, match string, nth int) *holdProxy {
+	t.Helper()
 	target, err := url.Parse(l.OnPrem.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -391,12 +456,20 @@ func newHoldProxy(t *testing.T, l *lab.Lab, match string) *holdProxy {
 	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: l.CA.Pool}}
 	p := &holdProxy{held: make(chan struct{})}
 	var once sync.Once
+	var mu sync.Mutex
+	seen := 0
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			return
 		}
+		mu.Lock()
 		if bytes.Contains(body, []byte(match)) {
+			seen++
+		}
+		hold := seen >= nth && bytes.Contains(body, []byte(match))
+		mu.Unlock()
+		if hold {
 			once.Do(func() { close(p.held) })
 			<-r.Context().Done()
 			return

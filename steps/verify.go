@@ -64,6 +64,15 @@ func compareDue(store *replication.StateStore, vm string, every time.Duration, n
 	return vs.LastCompare == nil || now.Sub(vs.LastCompare.Time) >= every, nil
 }
 
+// compareWhy says why vm's replica is due a full compare (compareDue).
+func compareWhy(store *replication.StateStore, vm string, every time.Duration) string {
+	vs, err := store.VM(vm)
+	if err != nil || vs.LastCompare == nil {
+		return "none has run since its initial sync"
+	}
+	return fmt.Sprintf("the last one ran at %s, more than verify_every (%s) ago", vs.LastCompare.Time.Local().Format(time.DateTime), every)
+}
+
 // VerifyNames parses `ferry run --verify NAMES` (comma-separated VMs of
 // the plan).
 func VerifyNames(pf *PlanFile, typed string) ([]string, error) {
