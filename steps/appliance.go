@@ -854,13 +854,26 @@ func (w *applianceWorld) importEnded(env *Env) error {
 	return nil
 }
 
-// drift says when the appliance step 3 deployed is gone or off (the L2
-// stretch is down then).
+// drift says when the appliance step 3 deployed is gone, off, or a VM of
+// its name is being imported (the L2 stretch is down then).
 func (s *Appliance) drift(ctx context.Context, env *Env) (string, string) {
 	w, err := s.look(ctx, env)
 	switch {
 	case err != nil:
 		return "", ""
+	case w.importing != nil:
+		// Not gone: a deploy (another ferry's redo, an admin's) holds a
+		// VM of its name, half-imported (QA: this said "is gone").
+		v := w.importing
+		task := "vCenter task " + v.Importing.Task.Value
+		if v.Importing.User != "" {
+			task += ", begun by " + v.Importing.User
+		}
+		if !v.Importing.Started.IsZero() {
+			task += " at " + v.Importing.Started.Local().Format(time.RFC3339)
+		}
+		return fmt.Sprintf("the L2 appliance VM %s (%s) is being imported from an OVF (%s, %d%%): its disks are not whole and vCenter refuses to power it on until that import ends; the L2 stretch is down meanwhile",
+			v.Name, v.Ref.Value, task, v.Importing.Progress), ""
 	case w.vm == nil:
 		return "the L2 appliance VM " + w.a.Name + " is gone: the L2 stretch is down", ""
 	case !w.vm.PoweredOn():

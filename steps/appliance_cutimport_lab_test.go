@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/steps"
 	"github.com/ferry-migrate/ferry/vsphere"
+	"github.com/vmware/govmomi/object"
 )
 
 // TestApplianceImportCutOffBeforeFerryKnewItsVM: ferry stopped after
@@ -114,5 +115,78 @@ func TestApplianceImportCutOffBeforeFerryKnewItsVM(t *testing.T) {
 	}
 	if app.Ref == second || !app.PoweredOn() {
 		t.Errorf("the appliance after the run: %s %s; want a new VM (not %s, half-imported) powered on", app.Ref.Value, app.PowerState, second.Value)
+	}
+}
+
+// TestApplianceDriftWhileAnotherDeployImportsIt (QA): step 3 done, its
+// appliance VM deleted in vCenter, and a deploy of a VM of its name (another
+// ferry's, an admin's) cut off while vCenter holds its OVF import open. A
+// run that finds step 3 done says that VM is being imported, and by which
+// task, not that it is gone (it is in the inventory, half-imported).
+func TestApplianceDriftWhileAnotherDeployImportsIt(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	plan := labPlan(t, l, func(pf *steps.PlanFile) { pf.Skip = append(pf.Skip, "dc-extension") })
+	state := filepath.Join(t.TempDir(), "state.json")
+	if ev, err := run(t, l.Config(), plan, state); err != nil {
+		t.Fatalf("steps 1-3: %v\n%s", err, ev)
+	}
+	vc, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: l.OnPrem.Password, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vc.Logout(context.Background()) })
+	const name = "ferry-l2vpn-client"
+	app, err := vc.VMByName(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vc.PowerOff(ctx, app.Ref); err != nil {
+		t.Fatal(err)
+	}
+	task, err := object.NewVirtualMachine(vc.Client.Client, app.Ref.Reference()).Destroy(ctx)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Another deploy (a run of its own state file) cut off once vCenter
+	// accepted its import: that VM in the inventory, its lease open.
+	hold := l.OnPrem.HoldImports()
+	cctx, cancel := context.WithCancel(ctx)
+	other := runner(t, l.Config(), plan, filepath.Join(t.TempDir(), "other.json"), func(steps.Event) {})
+	done := make(chan error, 1)
+	go func() {
+		if err := other.Preflight(cctx); err != nil {
+			done <- err
+			return
+		}
+		_, err := other.Run(cctx)
+		done <- err
+	}()
+	select {
+	case got := <-hold.Began():
+		if got != name {
+			t.Fatalf("import of %q held, want %q", got, name)
+		}
+	case err := <-done:
+		t.Fatalf("the other deploy ended before its import: %v", err)
+	}
+	cancel()
+	<-done
+	hold.Release()
+	half, err := vc.VMByName(ctx, name)
+	if err != nil || !l.OnPrem.ImportHeld(name) {
+		t.Fatalf("after the cut: VM %v (%v), import held %v; want the half-imported VM, its lease open", half, err, l.OnPrem.ImportHeld(name))
+	}
+
+	ev, err := run(t, l.Config(), plan, state)
+	out := ev.String()
+	want := "done before, but now the L2 appliance VM " + name + " (" + half.Ref.Value + ") is being imported from an OVF (vCenter task task-"
+	if err != nil || !strings.Contains(out, want) || !strings.Contains(out, ", begun by ") || !strings.Contains(out, "vCenter refuses to power it on until that import ends; the L2 stretch is down meanwhile; `ferry run --redo=appliance` applies it again") || strings.Contains(out, "is gone") {
+		t.Errorf("run with step 3 done and a VM of its appliance's name being imported: %v; want %q...\n%s", err, want, out)
 	}
 }
