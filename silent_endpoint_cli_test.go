@@ -5,8 +5,10 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,6 +38,82 @@ func TestSilentCloudDirectorIsNotWaitedForEver(t *testing.T) {
 	silentEndpoint(t, "Cloud Director", "/api", func(c *config.Config, url string) { c.VCD.URL, c.Tenant.URL = url, url })
 }
 
+// TestUnreachableVCenterIsNotWaitedForEver: a vCenter URL whose address
+// takes no TCP connection (a wrong host, a firewall dropping the packets;
+// here a listener whose queue is full, so the system drops the connect's
+// packets) ends `ferry plan` with exit 1 and a message saying the TCP
+// connection did not come, and why that happens, not that a TLS handshake
+// did not (QA: it said "completed no TLS handshake" of a connect that timed
+// out).
+func TestUnreachableVCenterIsNotWaitedForEver(t *testing.T) {
+	t.Parallel()
+	unreachableEndpoint(t, "vCenter", "/sdk", func(c *config.Config, url string) { c.OnPrem.URL = url })
+}
+
+// TestUnreachableCloudDirectorIsNotWaitedForEver: the same of Cloud
+// Director.
+func TestUnreachableCloudDirectorIsNotWaitedForEver(t *testing.T) {
+	t.Parallel()
+	unreachableEndpoint(t, "Cloud Director", "/api", func(c *config.Config, url string) { c.VCD.URL, c.Tenant.URL = url, url })
+}
+
+// unreachableEndpoint runs `ferry plan` with the lab's config but for an
+// endpoint (set by point) at a droppingListener: exit 1, a message naming
+// product and the endpoint and that no TCP connection came.
+func unreachableEndpoint(t *testing.T, product, path string, point func(c *config.Config, url string)) {
+	sp := newPlanAt(t, droppingListener(t), path, point)
+	out, err := sp.cmd.CombinedOutput()
+	if sp.ctx.Err() != nil {
+		t.Fatalf("ferry plan against a %s that takes no connection still waited after 8 minutes:\n%s", product, out)
+	}
+	if code := labtest.ExitCode(err); code != exitFailed {
+		t.Errorf("ferry plan: exit %d, want %d:\n%s", code, exitFailed, out)
+	}
+	for _, want := range []string{product + " " + sp.url + " does not answer", "took no TCP connection within 30s (nothing answered the connect: a wrong host or port, or a firewall dropping the packets)", "check the URL's host and port (" + product + "'s API: https://HOST" + path} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("ferry plan's output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "TLS handshake") {
+		t.Errorf("ferry plan speaks of a TLS handshake, though no TCP connection was made:\n%s", out)
+	}
+}
+
+// droppingListener is a loopback address at which no TCP connect completes:
+// a socket listening with a queue of one, filled by a connection never
+// accepted, so that the system drops further connects' packets as a
+// firewall does. It skips the test where the system does not.
+func droppingListener(t *testing.T) string {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	fill, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fill.Close() })
+	// Not a measure: a connect that completes means the queue is not full
+	// here (another system), and the test cannot make its case.
+	if c, err := net.DialTimeout("tcp", addr, 3*time.Second); err == nil {
+		c.Close()
+		t.Skip("this system completes connects to a listener whose queue is full")
+	}
+	return addr
+}
+
 // silentEndpoint runs `ferry plan` with the lab's config but for an
 // endpoint (set by point) at which a listener takes connections and never
 // answers: exit 1, a message naming product and the endpoint, and one
@@ -50,7 +128,7 @@ func silentEndpoint(t *testing.T, product, path string, point func(c *config.Con
 	if code := labtest.ExitCode(err); code != exitFailed {
 		t.Errorf("ferry plan: exit %d, want %d:\n%s", code, exitFailed, out)
 	}
-	for _, want := range []string{product + " " + url + " does not answer", "completed no TLS handshake", "check the URL's host and port (" + product + "'s API: https://HOST" + path} {
+	for _, want := range []string{product + " " + url + " does not answer", "took the TCP connection but completed no TLS handshake within 30s (what listens on that port is not the API's TLS listener, or the server hangs)", "check the URL's host and port (" + product + "'s API: https://HOST" + path} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("ferry plan's output lacks %q:\n%s", want, out)
 		}
@@ -112,8 +190,16 @@ type silentPlan struct {
 }
 
 func newSilentPlan(t *testing.T, path string, point func(c *config.Config, url string)) *silentPlan {
-	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
 	addr, first, accepted := silentListener(t)
+	sp := newPlanAt(t, addr, path, point)
+	sp.first, sp.accepted = first, accepted
+	return sp
+}
+
+// newPlanAt is `ferry plan` of the plan of a lab of its own, with the lab's
+// config but for an endpoint that point sets to https://addr + path.
+func newPlanAt(t *testing.T, addr, path string, point func(c *config.Config, url string)) *silentPlan {
+	l := labtest.Start(t, lab.Options{Dir: t.TempDir(), DiskSize: 16 << 20, WorkloadRate: -1})
 	cfg, err := config.Load(l.ConfigFile)
 	if err != nil {
 		t.Fatal(err)
@@ -130,5 +216,5 @@ func newSilentPlan(t *testing.T, path string, point func(c *config.Config, url s
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, ferryBin, "--config", conf, "plan", "--plan", l.PlanPath())
 	cmd.Env = cleanEnv()
-	return &silentPlan{cmd: cmd, ctx: ctx, url: url, first: first, accepted: accepted}
+	return &silentPlan{cmd: cmd, ctx: ctx, url: url}
 }

@@ -117,7 +117,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	var silent atomic.Pointer[noanswer.Error] // the last dial's no-answer
 	tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := noanswer.Dial(ctx, addr, func(dctx context.Context) (net.Conn, error) {
-			return (&tls.Dialer{Config: tr.TLSClientConfig}).DialContext(dctx, network, addr)
+			return noanswer.DialTLS(dctx, network, addr, tr.TLSClientConfig)
 		})
 		if na := (noanswer.Error{}); errors.As(err, &na) {
 			silent.Store(&na)

@@ -154,7 +154,7 @@ var ErrNoAnswer = noanswer.ErrNoAnswer
 func boundedDialTLS(sc *soap.Client, t *http.Transport) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return noanswer.Dial(ctx, addr, func(dctx context.Context) (net.Conn, error) {
-			conn, err := (&tls.Dialer{Config: t.TLSClientConfig}).DialContext(dctx, network, addr)
+			conn, err := noanswer.DialTLS(dctx, network, addr, t.TLSClientConfig)
 			if err != nil && soap.IsCertificateUntrusted(err) {
 				if tp := sc.Thumbprint(addr); tp != "" {
 					pinned := &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
@@ -163,7 +163,7 @@ func boundedDialTLS(sc *soap.Client, t *http.Transport) func(ctx context.Context
 						}
 						return fmt.Errorf("host %q thumbprint does not match %q", addr, tp)
 					}}
-					conn, err = (&tls.Dialer{Config: pinned}).DialContext(dctx, network, addr)
+					conn, err = noanswer.DialTLS(dctx, network, addr, pinned)
 				}
 			}
 			return conn, err
