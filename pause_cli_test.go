@@ -270,3 +270,40 @@ func TestPauseResumeThroughEngine(t *testing.T) {
 	// Due now: the scheduler passes it at once, not an RPO later.
 	waitPassAfter(t, run, plan, "WebApp2", before)
 }
+
+// TestWizardPauseNamesItsUser (QA): the standalone wizard (no ferry serve)
+// pausing a VM's replication from its dashboard (p) records who paused it,
+// as ferry pause and ferry serve's sessions do: ferry status says "paused
+// by request of USER (wizard)", not a bare "paused by request".
+func TestWizardPauseNamesItsUser(t *testing.T) {
+	t.Parallel() // a lab of its own
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	l, run := engineLab(t)
+	plan := l.PlanPath()
+	if out, code := run("run", "--plan", plan); code != 0 || !strings.Contains(out, "stopped at cutover") {
+		t.Fatalf("ferry run: exit %d\n%s", code, out)
+	}
+	p := newTmuxPane(t, "pause-wizard", ferryBin+" --config "+l.ConfigFile+" --plan "+plan)
+	keys := func(k ...string) { p.tmux(append([]string{"send-keys", "-t", p.session}, k...)...) }
+	p.waitFor("Type WebApp2 to confirm")
+	keys("Escape") // out of the confirmation's field
+	p.waitFor("enter type to confirm")
+	for _, step := range []string{"Step 7 of 8", "Step 6 of 8"} {
+		keys("-l", "[")
+		p.waitFor(step)
+	}
+	p.waitFor("WebApp2")
+	keys("-l", "p")
+	p.waitFor("WebApp2 paused")
+	keys("C-c")
+	p.waitFor("Quit ferry?")
+	keys("-l", "y")
+	p.waitFor("EXIT=")
+	who := osUser() + " (wizard)"
+	out, code := run("status", "--plan", plan)
+	if code != 0 || !strings.Contains(out, "WebApp2: paused: paused by request of "+who) {
+		t.Errorf("ferry status after the wizard's pause: exit %d, want it to say %q\n%s", code, "paused by request of "+who, out)
+	}
+}

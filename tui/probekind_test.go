@@ -43,7 +43,7 @@ func TestProbePanelNamesWhatItProbes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f := Feeds{Replication: make(chan ReplicationUpdate)} // no warm replication here
-	feedLive(ctx, &f, steps.NewEnv(nil, pf, nil), slog.Default())
+	feedLive(ctx, &f, steps.NewEnv(nil, pf, nil), slog.Default(), "")
 	if f.Probes == nil {
 		t.Fatalf("no probe feed (err %v)", f.ProbesErr)
 	}
@@ -105,7 +105,7 @@ func TestProbesAnsweredInStep5AreShown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f := Feeds{Replication: make(chan ReplicationUpdate)} // no warm replication here
-	feedLive(ctx, &f, env, slog.Default())
+	feedLive(ctx, &f, env, slog.Default(), "")
 	if f.Probes == nil {
 		t.Fatal("a wizard started with no probes has no probe feed: probes answered later are never shown")
 	}

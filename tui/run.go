@@ -2,6 +2,7 @@ package tui
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -53,6 +55,10 @@ type Options struct {
 	// called when the operator does (the caller then leaves it in place).
 	LabDir     string
 	KeepLabDir func()
+	// Who is the operator, as records name them: a VM's replication paused
+	// from the dashboard is "paused by request of Who", which ferry status
+	// shows. Default: this process's user, "alice (wizard)".
+	Who string
 }
 
 // CheckTerminal says, before anything starts, whether the wizard can run here.
@@ -158,7 +164,7 @@ func Run(ctx context.Context, opts Options) error {
 		path := opts.PlanPath
 		d.SavePlan = func(pf *steps.PlanFile) error { return pf.Save(path) }
 	}
-	feedLive(ctx, &d.Feeds, env, logger)
+	feedLive(ctx, &d.Feeds, env, logger, cmp.Or(opts.Who, wizardUser()+" (wizard)"))
 	logger.Info("wizard start", "state", opts.StatePath, "plan", opts.PlanPath, "lab", opts.Config != nil && opts.Config.Lab)
 	model := New(ctx, d)
 	p := tea.NewProgram(model, tea.WithAltScreen(), tea.WithContext(ctx))
@@ -292,7 +298,9 @@ func RedirectLogs(path string) (*slog.Logger, func(), error) {
 // feedLive connects what the caller did not: warm replication (a pass per
 // RPO for every replicated VM while the wizard is open) to the dashboard,
 // and a monitor over the plan's probes to the probe panel.
-func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger) {
+//
+// who is the operator whom a pause from the dashboard names.
+func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger, who string) {
 	if f.Replication == nil {
 		feed := NewReplicationFeed(func(vm string) time.Duration {
 			for _, v := range env.Plan().VMs {
@@ -315,7 +323,7 @@ func feedLive(ctx context.Context, f *Feeds, env *steps.Env, logger *slog.Logger
 		feed.Seed(sched.Status())
 		feed.NotStarted(err)
 		f.Replication = feed.Updates()
-		f.Pause = func(_ context.Context, vm string) error { return sched.Pause(vm) }
+		f.Pause = func(_ context.Context, vm string) error { return sched.PauseBy(vm, who) }
 		f.Resume = func(_ context.Context, vm string) error { return sched.Resume(vm) }
 		f.Verify = func(_ context.Context, vm string) error { return env.VerifyNow(vm) }
 	}
@@ -341,4 +349,13 @@ func recoveryLines(w io.Writer) steps.Emit {
 			fmt.Fprintf(w, "ferry: warning: %s\n", ev.Message)
 		}
 	}
+}
+
+// wizardUser is this process's user's name (who runs the standalone
+// wizard).
+func wizardUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "an unknown user"
 }

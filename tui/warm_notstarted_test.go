@@ -26,7 +26,7 @@ func TestDashboardSaysWhichJobsDidNotStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f := Feeds{Probes: make(chan ProbeUpdate)} // no probes here
-	feedLive(ctx, &f, h.env, slog.Default())
+	feedLive(ctx, &f, h.env, slog.Default(), "")
 	defer h.env.Close(context.Background())
 	h.start(120, 40)
 	h.send(gotoStepMsg{Index: 5})
