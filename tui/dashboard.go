@@ -63,6 +63,9 @@ type ReplicationUpdate struct {
 	RPO      time.Duration
 	Health   RPOHealth
 	Paused   bool
+	// PausedBy is who paused the job by request ("alice (wizard)"), as its
+	// reason says ("paused by request of ..."); "" when not said.
+	PausedBy string
 	// Held says why ferry itself holds the job's passes (its cutover, a
 	// test migration freezing the replica); "" when it does not. The row
 	// reads "held", not "paused": the operator did not pause it.

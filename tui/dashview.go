@@ -145,7 +145,14 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 		b.Reset()
 		b.WriteString("  " + r.Held)
 	} else if r.Paused {
-		b.WriteString("paused")
+		// Who paused it, as ferry status says (QA: "next paused"), after
+		// the last pass's age: a long name is what the panel's edge cuts
+		// ("…").
+		b.Reset()
+		b.WriteString("  last " + ago(now, r.LastPass) + " · paused")
+		if r.PausedBy != "" {
+			b.WriteString(" by " + r.PausedBy)
+		}
 	} else {
 		b.WriteString(until(now, r.NextPass))
 	}

@@ -139,7 +139,7 @@ func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 		case j.Paused && j.Held != "":
 			r.Phase, r.Held = "held", heldWhy(j.Held, j.Reason)
 		case j.Paused && j.Phase == replication.JobPaused:
-			r.Phase = "paused" // by request: not an error
+			r.Phase, r.PausedBy = "paused", pausedBy(j.Reason) // by request: not an error
 		case j.Paused:
 			r.Phase, r.Err = "paused", j.Reason // a failure paused it
 		case j.Waiting != "":
@@ -276,15 +276,25 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		default:
 			// Paused by request: not an error, whatever the stopped pass
 			// said as it ended before this event.
-			r.Err = ""
+			r.Err, r.PausedBy = "", pausedBy(ev.Msg)
 		}
 	case replication.EventResumed:
-		r.Paused, r.Err, r.Phase, r.Held, r.Note = false, "", "idle", "", ev.Msg
+		r.Paused, r.Err, r.Phase, r.Held, r.Note, r.PausedBy = false, "", "idle", "", ev.Msg, ""
 	case replication.EventCompared:
 		if ev.Compare != nil {
 			r.LastCompare = ev.Compare.Summary()
 		}
 	}
+}
+
+// pausedBy is who a pause's reason names ("paused by request of alice
+// (wizard)": "alice (wizard)"); "" when it names nobody.
+func pausedBy(reason string) string {
+	by, _ := strings.CutPrefix(reason, replication.PausedByRequest+" of ")
+	if by == reason {
+		return ""
+	}
+	return by
 }
 
 // rpoHealth is the dashboard's wording of the engine's RPO health.
@@ -393,7 +403,7 @@ func statusRows(sts []steps.VMStatus, running bool) []ReplicationUpdate {
 			// Its status says why, and what becomes of the hold.
 			u.Phase, u.Held = "held", heldWhy(st.Held, st.Summary)
 		case st.Paused && st.Phase == replication.JobPaused:
-			u.Phase = "paused" // by request: not an error
+			u.Phase, u.PausedBy = "paused", pausedBy(st.Reason) // by request: not an error
 		case st.Paused:
 			u.Phase, u.Err = "paused", st.Reason // a failure paused it
 		case st.Waiting != "":

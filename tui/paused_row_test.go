@@ -113,3 +113,52 @@ func TestPausedRowAfterRestart(t *testing.T) {
 		t.Fatalf("the stored row of a job a failed pass paused reads\n%s\nwant why:\n%s", r, h2.view())
 	}
 }
+
+// dashRowBlock is the row of vm on the dashboard and the two lines under
+// it (a narrow panel's row takes three).
+func dashRowBlock(view, vm string) string {
+	lines := strings.Split(view, "\n")
+	for i, l := range lines {
+		_, r, ok := strings.Cut(l, "│ ")
+		if ok && (strings.HasPrefix(r, "▸ "+vm+" ") || strings.HasPrefix(r, "  "+vm+" ")) {
+			out := []string{r}
+			for _, n := range lines[i+1 : min(i+3, len(lines))] {
+				_, next, _ := strings.Cut(n, "│ ")
+				out = append(out, next)
+			}
+			return strings.Join(out, "\n")
+		}
+	}
+	return ""
+}
+
+// TestPausedRowSaysWhoPaused (QA: the paused row's second line read "next
+// paused", and did not say who paused, as ferry status does): at 120 and
+// 80 columns the line says who paused the job, from the engine's event and
+// from a seeded status; a name too long for the panel is cut with "…".
+func TestPausedRowSaysWhoPaused(t *testing.T) {
+	for _, size := range [][2]int{{120, 40}, {80, 24}} {
+		h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp3"), done: append(slices.Clone(infraDone), "vm-selection", "replication"), feeds: true})
+		h.start(size[0], size[1])
+		f := NewReplicationFeed(func(string) time.Duration { return time.Minute })
+		f.Seed([]replication.JobStatus{{VM: "WebApp1", RPO: replication.RPO(time.Minute), Phase: replication.JobPaused, Paused: true, Reason: replication.PausedBy("bob (ferry pause)"), LastPass: t0.Add(-time.Minute), Passes: 3}})
+		h.send(replicationMsg(<-f.Updates()))
+		long := "a-very-long-operator-name-from-a-directory (alice@a-laptop-with-a-long-name) (ssh)"
+		for _, ev := range []replication.Event{
+			{Kind: replication.EventPassDone, Number: 4, LastPassAge: 50 * time.Second},
+			{Kind: replication.EventPaused, Msg: replication.PausedBy(long)},
+		} {
+			ev.VM, ev.Time = "WebApp3", t0
+			f.Handle(ev)
+			h.send(replicationMsg(<-f.Updates()))
+		}
+		h.send(press("["))
+		if r := dashRowBlock(h.view(), "WebApp1"); !strings.Contains(r, "· paused by bob (ferry pause)") || strings.Contains(r, "next") {
+			t.Errorf("%dx%d: the paused row reads\n%s\nwant who paused it:\n%s", size[0], size[1], r, h.view())
+		}
+		r := dashRowBlock(h.view(), "WebApp3")
+		if !strings.Contains(r, "· paused by a-very-long") || !strings.Contains(r, "…") || strings.Contains(r, "next") {
+			t.Errorf("%dx%d: the row paused by a long name reads\n%s\nwant who paused it, cut with …:\n%s", size[0], size[1], r, h.view())
+		}
+	}
+}
