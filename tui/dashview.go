@@ -97,21 +97,42 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 	if wide {
 		nameW = min(16, max(8, width/6))
 	}
+	if compact {
+		// One line: the pass's percentage instead of its bar. The
+		// columns give way to the health where the panel is narrow: the
+		// empty percentage's cell first, then the phase's padding, then
+		// the name's; then the health's short form (QA: "○ no complete
+		// pas…" at 80x24).
+		pct := ""
+		if showsPass {
+			pct = fmt.Sprintf("%3.0f%%", r.Fraction()*100)
+		}
+		over := 2 + nameW + 1 + phaseW + 1 + 5 + ansiWidth(health) - width
+		give := func(col, content int) int {
+			g := min(max(over, 0), max(col-content, 0))
+			over -= g
+			return col - g
+		}
+		pct = fit(pct, give(5, ansiWidth(pct)))
+		pw := give(phaseW, ansiWidth(phase))
+		nw := give(nameW, ansiWidth(r.VM))
+		if over > 0 {
+			health = strings.Replace(health, RPOUnknown.String(), "no pass yet", 1)
+		}
+		b.WriteString(mark)
+		b.WriteString(fit(r.VM, nw))
+		b.WriteByte(' ')
+		b.WriteString(fit(phase, pw))
+		b.WriteByte(' ')
+		b.WriteString(pct)
+		b.WriteString(health)
+		return []string{trunc(b.String(), width)}
+	}
 	b.WriteString(mark)
 	b.WriteString(fit(r.VM, nameW))
 	b.WriteByte(' ')
 	b.WriteString(fit(phase, phaseW))
 	b.WriteByte(' ')
-	if compact {
-		// One line: the pass's percentage instead of its bar.
-		pct := ""
-		if showsPass {
-			pct = fmt.Sprintf("%3.0f%%", r.Fraction()*100)
-		}
-		b.WriteString(fit(pct, 5))
-		b.WriteString(health)
-		return []string{trunc(b.String(), width)}
-	}
 	if wide {
 		progressCell(min(30, max(6, width-2-nameW-1-phaseW-1-progressW-1-healthW)))
 		b.WriteString(" ")
