@@ -208,9 +208,14 @@ func TestPauseResumeWithoutEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, code = run("pause", "--plan", plan, "WebApp2")
-	release()
 	if code != exitFailed || !strings.Contains(out, "ferry process "+strconv.Itoa(os.Getpid())) || !strings.Contains(out, "a wizard pauses on its replication dashboard (p)") {
 		t.Errorf("ferry pause while another ferry holds the plan: exit %d, want %d naming it\n%s", code, exitFailed, out)
+	}
+	// The dashboard's resume key is u (QA: it said "(r)", the verb's initial).
+	out, code = run("resume", "--plan", plan, "WebApp2")
+	release()
+	if code != exitFailed || !strings.Contains(out, "a wizard resumes on its replication dashboard (u)") {
+		t.Errorf("ferry resume while another ferry holds the plan: exit %d, want %d naming the dashboard's u\n%s", code, exitFailed, out)
 	}
 	if vs := record(); vs.Paused {
 		t.Errorf("ferry pause refused while another ferry held the plan paused the job: %+v", vs)

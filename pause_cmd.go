@@ -90,7 +90,13 @@ func newControlCmd(g *globalFlags, pause bool, long string) *cobra.Command {
 					// An engine may have started since: it holds the
 					// lock, and answers.
 					if cl, _ = dialEngine(&f); cl == nil {
-						return fmt.Errorf("%w; that ferry replicates this plan itself: a wizard %ss on its replication dashboard (%s); after a ferry run has ended, or once a ferry serve starting now says engine ready, run ferry %s again", err, verb, verb[:1], verb)
+						// The dashboard's keys: p pauses, u resumes (not
+						// the verb's initial: QA read "resumes ... (r)").
+						key := "u"
+						if pause {
+							key = "p"
+						}
+						return fmt.Errorf("%w; that ferry replicates this plan itself: a wizard %ss on its replication dashboard (%s); after a ferry run has ended, or once a ferry serve starting now says engine ready, run ferry %s again", err, verb, key, verb)
 					}
 				} else if err != nil {
 					return err
