@@ -717,7 +717,8 @@ func (r *stepRun) resultLines(width int) []string {
 	return out
 }
 
-// logLines are the last changes and warnings of the apply.
+// logLines are the last changes (each on a line, cut) and warnings (whole)
+// of the apply.
 func (r *stepRun) logLines(width, room int) []string {
 	var out []string
 	for _, ev := range r.events {
@@ -725,7 +726,10 @@ func (r *stepRun) logLines(width, room int) []string {
 		case steps.EventChange:
 			out = append(out, sOK.Render(trunc("  "+ev.Message, width)))
 		case steps.EventWarning:
-			out = append(out, sWarn.Render(trunc("  ! "+ev.Message, width)))
+			// Whole, wrapped: a warning says what to do (QA h9: step 6's
+			// "... step 6 waits; resume WebApp1 (u on the replication…"
+			// lost its "or ferry resume WebApp1" at 120 columns).
+			out = append(out, wrapped("  ! "+ev.Message, width, 4, sWarn)...)
 		}
 	}
 	if room <= 0 {

@@ -1,0 +1,72 @@
+package tui
+
+import (
+	"slices"
+	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// TestWarningsWhileApplyingAreWhole (QA h9: while step 6 waited out a
+// pause of a VM's first pass, its warning read "! WebApp1: replication
+// paused by request: step 6 waits; resume WebApp1 (u on the replication…"
+// at 120 columns: what it says to do, ferry resume WebApp1, was cut off):
+// a warning of a step still running is shown whole, wrapped, under the
+// step's progress (at 80x24 the panel has no room for the log under the
+// dashboard: the warning reads whole as the step's message).
+func TestWarningsWhileApplyingAreWhole(t *testing.T) {
+	const warning = "WebApp3: replication paused by request of alice (ferry pause): step 6 waits; resume WebApp3 (u on the replication dashboard, or ferry resume WebApp3) and its pass, and the step, go on"
+	for _, size := range [][2]int{{120, 40}, {100, 40}} {
+		release := make(chan struct{})
+		h := newHarness(t, setup{pf: withVMs("WebApp3"), done: append(slices.Clone(infraDone), "vm-selection"),
+			mutate: func(m map[string]*fakeStep) {
+				m["replication"].events = []steps.Event{steps.Warning(warning)}
+				m["replication"].block = release
+			}})
+		h.start(size[0], size[1])
+		h.send(press("enter")) // plan
+		_, run := h.m.Update(press("enter"))
+		msgs := make(chan tea.Msg, 64)
+		go pump(run, msgs)
+		// The step's events until its warning, while it applies (each
+		// message's commands read the next).
+		for {
+			msg := <-msgs
+			_, cmd := h.m.Update(msg)
+			go pump(cmd, msgs)
+			if ev, ok := msg.(stepEventMsg); ok && ev.Event.Kind == steps.EventWarning {
+				break
+			}
+		}
+		h.mustSee(t, "elapsed")
+		mustRead(t, h, "! "+warning)
+		close(release)
+		for { // until the step ends: nothing writes the state after the test
+			msg := <-msgs
+			_, cmd := h.m.Update(msg)
+			if _, ok := msg.(applyDoneMsg); ok {
+				break
+			}
+			go pump(cmd, msgs)
+		}
+	}
+}
+
+// pump runs cmd and sends the messages it makes (a batch's each) to out,
+// which it never closes: its caller updates the model with the ones it
+// needs, and pumps the commands that returns.
+func pump(cmd tea.Cmd, out chan<- tea.Msg) {
+	if cmd == nil {
+		return
+	}
+	switch msg := cmd().(type) {
+	case tea.BatchMsg:
+		for _, c := range msg {
+			go pump(c, out)
+		}
+	default:
+		out <- msg
+	}
+}
