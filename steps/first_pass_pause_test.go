@@ -2,6 +2,9 @@ package steps
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,10 +70,41 @@ func TestFirstPassPausedElsewhereWaits(t *testing.T) {
 	if len(warnings) == 0 || warnings[0] != want {
 		t.Errorf("the step's warnings: %q; want first %q", warnings, want)
 	}
+	// The stopped pass's own error is the pause the step already said
+	// (QA h9: "! WebApp2: replication job is paused" beside it).
+	for _, w := range warnings {
+		if strings.Contains(w, "replication job is paused") {
+			t.Errorf("the stopped pass's error is a warning too: %q", w)
+		}
+	}
 	if st := env.State.Status("replication"); st != StatusDone {
 		t.Errorf("step 6: %s, want done", st)
 	}
 	if j, ok := env.warmStatus("WebApp2"); !ok || j.LastPass.IsZero() || j.Paused {
 		t.Errorf("WebApp2's job after the step: %+v; want its first pass complete, not paused", j)
+	}
+}
+
+// TestProgressOfAPausedPass (QA h9: while step 6 waited out a pause, its
+// progress line read "WebApp2: idle", the stopped pass's end arriving
+// after the step's "step 6 waits; resume ..."): the end of a pass a pause
+// stopped is neither a warning nor an "idle" line; once resumed, the
+// phases read again.
+func TestProgressOfAPausedPass(t *testing.T) {
+	var got []string
+	emit := progressEmitter(func(ev Event) { got = append(got, string(ev.Kind)+" "+ev.Message) }, "WebApp2")
+	emit(replication.Event{Kind: replication.EventPaused, Msg: "paused by request"})
+	emit(replication.Event{Kind: replication.EventError, Err: fmt.Errorf("WebApp2: pass: %w", replication.ErrPaused)})
+	emit(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseIdle})
+	if len(got) != 0 {
+		t.Errorf("a pass a pause stopped emitted %q", got)
+	}
+	emit(replication.Event{Kind: replication.EventResumed})
+	emit(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+	emit(replication.Event{Kind: replication.EventError, Err: errors.New("receiver gone")})
+	emit(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseIdle})
+	want := []string{"progress WebApp2: snapshot", "warning WebApp2: receiver gone", "progress WebApp2: idle"}
+	if !slices.Equal(got, want) {
+		t.Errorf("after the resume: %q, want %q", got, want)
 	}
 }

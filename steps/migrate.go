@@ -438,9 +438,25 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 	var mu sync.Mutex
 	var last time.Time
 	var lastText string
+	// paused: the job was paused (by request, or held) and its pass
+	// stopped; the step says so and how it goes on (QA: the stopped pass's
+	// "replication job is paused" warning and its "idle" came after step
+	// 6's "step 6 waits; resume ..." and replaced it).
+	paused := false
 	return func(ev replication.Event) {
 		mu.Lock()
 		defer mu.Unlock()
+		switch {
+		case ev.Kind == replication.EventPaused && ev.Err == nil:
+			paused = true
+		case ev.Kind == replication.EventError && errors.Is(ev.Err, replication.ErrPaused):
+			paused = true
+			return
+		case ev.Kind == replication.EventPhase && ev.Phase == replication.PhaseIdle && paused:
+			return
+		case ev.Kind == replication.EventPhase, ev.Kind == replication.EventResumed:
+			paused = false
+		}
 		switch ev.Kind {
 		case replication.EventProgress:
 			if time.Since(last) < 250*time.Millisecond {
