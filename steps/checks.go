@@ -241,7 +241,7 @@ func (e *Env) tryProbesNow(ctx context.Context) (map[string]Item, error) {
 		}
 		vms := strings.Join(deps, ", ")
 		out[name] = Item{Action: ActionConflict, Kind: "probe", Name: name, Field: field,
-			Detail: fmt.Sprintf("%s does not answer (%v) while %s %s on-prem; the migrated VM keeps its source's address, so this probe must answer now to measure the cutover's downtime (step 7 refuses it, after steps 1 to 6): fix its host:port in the plan's probes: (the wizard's Service probes, step 5), or start the service on %s",
+			Detail: fmt.Sprintf("%s does not answer (%v) while %s %s on-prem; the migrated VM keeps its source's address, so this probe must answer now, before anything is replicated, to measure the cutover's downtime: fix its host:port in the plan's probes: (the wizard's Service probes, step 5), or start the service on %s",
 				pr, err, vms, runsVerb(len(deps)), vms)}
 	}
 	return out, nil
