@@ -136,28 +136,7 @@ func TestSetupBinary(t *testing.T) {
 		// holds the appliance's OVF import: the process is killed while
 		// step 3 runs, after steps 1 and 2 are done.
 		p := newHoldProxy(t, l, "<ImportVApp")
-		cfg := l.Config()
-		cfg.OnPrem.URL = p.srv.URL + "/sdk"
-		cfgFile := filepath.Join(t.TempDir(), "via-proxy.yaml")
-		if err := cfg.Save(cfgFile); err != nil {
-			t.Fatal(err)
-		}
-		cmd := ferry(bin, nil, "run", "--json", "--config", cfgFile, "--plan", plan)
-		var stdout bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stdout
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := wait(cmd) // the one Wait: a second, concurrent one can block forever
-		select {
-		case <-p.held:
-		case err := <-done:
-			t.Fatalf("ferry run ended before step 3 imported the appliance: %v\n%s", err, stdout.String())
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-done
+		killedWhenHeld(t, bin, l, p, plan, "step 3 imported the appliance", "--json")
 
 		st, err := steps.LoadState(state)
 		if err != nil {
@@ -211,28 +190,7 @@ func TestSetupBinary(t *testing.T) {
 		// holds the power-on of the appliance (never forwarded): the
 		// process is killed there.
 		p := newHoldProxy(t, l, "<PowerOnVM_Task")
-		cfg := l.Config()
-		cfg.OnPrem.URL = p.srv.URL + "/sdk"
-		cfgFile := filepath.Join(t.TempDir(), "via-proxy.yaml")
-		if err := cfg.Save(cfgFile); err != nil {
-			t.Fatal(err)
-		}
-		cmd := ferry(bin, nil, "run", "--config", cfgFile, "--plan", plan)
-		var stdout bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stdout
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := wait(cmd)
-		select {
-		case <-p.held:
-		case err := <-done:
-			t.Fatalf("ferry run ended before step 3 powered the appliance on: %v\n%s", err, stdout.String())
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-done
+		stdout := killedWhenHeld(t, bin, l, p, plan, "step 3 powered the appliance on")
 
 		c, f := labtest.OnPrem(t, l)
 		defer c.Logout(context.Background())
@@ -279,28 +237,7 @@ func TestSetupBinary(t *testing.T) {
 		// second is the initial sync's): the proxy holds it, never
 		// forwarded.
 		p := newHoldProxyNth(t, l, "<CreateSnapshot_Task", 3)
-		cfg := l.Config()
-		cfg.OnPrem.URL = p.srv.URL + "/sdk"
-		cfgFile := filepath.Join(t.TempDir(), "via-proxy.yaml")
-		if err := cfg.Save(cfgFile); err != nil {
-			t.Fatal(err)
-		}
-		cmd := ferry(bin, nil, "run", "--config", cfgFile, "--plan", plan)
-		var stdout bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stdout
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := wait(cmd)
-		select {
-		case <-p.held:
-		case err := <-done:
-			t.Fatalf("ferry run ended before the full compare after the initial sync: %v\n%s", err, stdout.String())
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-done
+		stdout := killedWhenHeld(t, bin, l, p, plan, "the full compare after the initial sync")
 		if !strings.Contains(stdout.String(), "WebApp2: idle") {
 			t.Fatalf("the held snapshot was not the one after the initial sync:\n%s", stdout.String())
 		}
@@ -428,6 +365,37 @@ func wait(cmd *exec.Cmd) <-chan error {
 	ch := make(chan error, 1)
 	go func() { ch <- cmd.Wait() }()
 	return ch
+}
+
+// killedWhenHeld runs `ferry run` (with flags) of plan against l, its
+// on-prem vCenter reached through p, kills it (SIGKILL) once p holds its
+// request, and returns what it printed; what says what p holds, for a run
+// that ends before.
+func killedWhenHeld(t *testing.T, bin string, l *lab.Lab, p *holdProxy, plan, what string, flags ...string) *bytes.Buffer {
+	t.Helper()
+	cfg := l.Config()
+	cfg.OnPrem.URL = p.srv.URL + "/sdk"
+	cfgFile := filepath.Join(t.TempDir(), "via-proxy.yaml")
+	if err := cfg.Save(cfgFile); err != nil {
+		t.Fatal(err)
+	}
+	cmd := ferry(bin, nil, append(append([]string{"run"}, flags...), "--config", cfgFile, "--plan", plan)...)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := wait(cmd) // the one Wait: a second, concurrent one can block forever
+	select {
+	case <-p.held:
+	case err := <-done:
+		t.Fatalf("ferry run ended before %s: %v\n%s", what, err, stdout.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	return &stdout
 }
 
 // holdProxy forwards to the lab's on-prem vCenter, but holds any request
