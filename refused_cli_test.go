@@ -139,10 +139,10 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 		{"probe of no VM", l.ConfigFile, "    vm: WebApp1\n", "    vm: WebApp9\n", exitFailed,
 			[]string{`vm "WebApp9" is not a VM on the on-prem vCenter`, "WebApp1", "nothing was changed"}},
 		// A probe to a closed port of a running source is refused before
-		// step 1, not by step 7 after replication (QA h3): it names the
-		// probe, the VM and what to fix.
+		// step 1, by step 5 (which asks the probes), not by step 7 after
+		// replication (QA h3): it names the probe, the VM and what to fix.
 		{"probe to a closed port", l.ConfigFile, "    tcp: " + webApp2 + "\n", "    tcp: " + closed + "\n", exitFailed,
-			[]string{`step 7 (Checks): conflict with what exists: ! conflict probe "WebApp2 (tcp)": tcp ` + closed + " does not answer", "connection refused", "while WebApp2 runs on-prem", "fix its host:port in the plan's probes:", "or start the service on WebApp2", "nothing was changed"}},
+			[]string{`step 5 (VM selection): conflict with what exists: ! conflict probe "WebApp2 (tcp)": tcp ` + closed + " does not answer", "connection refused", "while WebApp2 runs on-prem", "fix its host:port in the plan's probes:", "or start the service on WebApp2", "nothing was changed"}},
 		{"bad shutdown timeout", l.ConfigFile, "shutdown_timeout: 1m", "shutdown_timeout: -1m", exitUsage,
 			[]string{"cutover.shutdown_timeout", `"-1m" is not valid`}},
 		// A vCenter login refused names the endpoint and the user (never

@@ -41,7 +41,9 @@ func (s *Checks) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if err := env.checkProbeVMs(ctx); err != nil {
 		return p, err
 	}
-	early, err := env.tryProbesNow(ctx)
+	// The probes of VMs are tried by VM selection (step 5, which asks
+	// them); here those that name no VM.
+	early, err := env.tryProbesNow(ctx, false)
 	if err != nil {
 		return p, err
 	}
@@ -179,11 +181,13 @@ func (e *Env) onPremVMs(ctx context.Context) ([]vsphere.VM, error) {
 // 7's rounds give it.
 const probeTries = 3
 
-// tryProbesNow tries each TCP probe of the plan now, before anything
-// changes (the checks' plan is part of ferry run's preflight and of ferry
-// plan), so that a probe to a closed port or a wrong address is refused
-// before steps 1 to 6 do their work rather than found by step 7 after them
-// (QA). The items it returns replace the probes' check items, by probe name.
+// tryProbesNow tries TCP probes of the plan now, before anything changes
+// (the steps' plans are ferry run's preflight and ferry plan), so that a
+// probe to a closed port or a wrong address is refused before steps 1 to 6
+// do their work rather than found by step 7 after them (QA): those of VMs
+// (named) by VM selection, step 5, which asks them (the wizard found them
+// only at step 7, after replication), the others (!named) by the checks'
+// plan. The items it returns are by probe name.
 //
 // Which probes: a TCP probe whose VMs (vm:, vms:) all run on-prem and are
 // not cut over. Its address is the one the VM answers at now: a migrated VM
@@ -198,10 +202,10 @@ const probeTries = 3
 // checkProbeVMs. ICMP probes and guest pings are not tried here (an ICMP
 // echo needs privileges the preflight does not ask for; a guest ping runs
 // through VMware Tools, whose privileges the checks' plan checks).
-func (e *Env) tryProbesNow(ctx context.Context) (map[string]Item, error) {
+func (e *Env) tryProbesNow(ctx context.Context, named bool) (map[string]Item, error) {
 	var names []string
 	for _, p := range e.Plan().Probes {
-		if p.TCP != "" {
+		if p.TCP != "" && named {
 			names = append(names, p.deps()...)
 		}
 	}
@@ -219,7 +223,7 @@ func (e *Env) tryProbesNow(ctx context.Context) (map[string]Item, error) {
 			continue
 		}
 		deps := p.deps()
-		if len(deps) > 0 && !all(deps, func(vm string) bool { return running[vm] }) {
+		if named != (len(deps) > 0) || len(deps) > 0 && !all(deps, func(vm string) bool { return running[vm] }) {
 			continue
 		}
 		pr := probe.TCP{Addr: p.TCP, Timeout: 2 * time.Second}

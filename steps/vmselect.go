@@ -227,6 +227,17 @@ func (s *VMSelection) Plan(ctx context.Context, env *Env) (Plan, error) {
 		p.Items = append(p.Items, it)
 	}
 	p.Items = append(p.Items, selectionPolicies(env, checks)...)
+	// The probes this step asks, of VMs running on-prem, answer now, or
+	// the step is refused here, not at step 7 after replication.
+	tried, err := env.tryProbesNow(ctx, true)
+	if err != nil {
+		return p, err
+	}
+	for i, pr := range env.Plan().Probes {
+		if it, ok := tried[pr.label(i)]; ok {
+			p.Items = append(p.Items, it)
+		}
+	}
 	return p, nil
 }
 

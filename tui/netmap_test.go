@@ -246,3 +246,21 @@ func TestNetworksRefusalOpensOtherNetworks(t *testing.T) {
 	h.send(press("esc"))
 	h.mustSee(t, "▸ Other networks  backend-network=backend")
 }
+
+// TestProbeConflictOpensServiceProbes (QA: a probe VM selection found
+// closed planned a conflict, and esc went back to the table): a conflict
+// of step 5's plan that names one of its answers brings esc to it.
+func TestProbeConflictOpensServiceProbes(t *testing.T) {
+	mutate := func(m map[string]*fakeStep) {
+		m["vm-selection"].fields = networksFields(t)
+		m["vm-selection"].plan.Items = []steps.Item{{Action: steps.ActionConflict, Kind: "probe", Name: "WebApp2 (tcp)",
+			Detail: "tcp 172.16.10.12:81 does not answer (connection refused) while WebApp2 runs on-prem", Field: "probes"}}
+	}
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: slices.Clone(infraDone), vms: webAndWin(), mutate: mutate})
+	h.start(120, 40)
+	h.send(press("tab"))
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlS})
+	h.mustSee(t, "1 conflict(s)", "does not answer (connection refused)")
+	h.send(press("esc"))
+	h.mustSee(t, "▸ Service probes")
+}

@@ -287,9 +287,14 @@ func (s *vmScreen) update(msg tea.Msg) tea.Cmd {
 	case tea.KeyMsg:
 		if s.run.phase != phaseInput {
 			if keyBack.Matches(msg) && !s.run.running() {
-				// To the option the failure names, if it names one: here,
-				// or in the step that asks it.
+				// To the option the failure, or the plan's first conflict,
+				// names, if one does: here, or in the step that asks it
+				// (QA: a probe this step found closed left esc on the
+				// table, not on its Service probes).
 				key := s.w.refusedField(s.run.err)
+				if key == "" && s.run.phase == phasePlanned {
+					key = s.w.conflictField(s.run.plan)
+				}
 				if i := s.w.stepOfField(key); key != "" && !s.form.focusKey(key) && i >= 0 && i != s.idx {
 					return func() tea.Msg { return gotoStepMsg{Index: i, Field: key} }
 				}
