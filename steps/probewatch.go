@@ -36,7 +36,11 @@ type ProbeWatchEvent struct {
 // they cannot run (Err says why).
 type ProbeSet struct {
 	Targets []string
-	Err     error
+	// Kinds names what each target probes ("tcp 172.16.10.12:80"), by
+	// name: a probe that kept its name but probes another address now is
+	// a new probe (its samples, loss and outages were of the old one).
+	Kinds map[string]string
+	Err   error
 }
 
 // WatchProbes starts a ProbeWatch that probes every interval and looks at
@@ -90,7 +94,8 @@ func (w *ProbeWatch) start(ctx context.Context, e *Env, interval time.Duration, 
 	if announce {
 		set := &ProbeSet{Err: err}
 		if mon != nil {
-			for name := range mon.Kinds() {
+			set.Kinds = mon.Kinds()
+			for name := range set.Kinds {
 				set.Targets = append(set.Targets, name)
 			}
 		}

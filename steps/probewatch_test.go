@@ -63,8 +63,8 @@ func TestWatchProbesFollowsThePlan(t *testing.T) {
 		pf.Probes = []ProbePlan{{Name: "WebApp2 (tcp)", VM: "WebApp2", TCP: first}}
 	})
 	ev := nextWatchEvent(t, ch)
-	if ev.Set == nil || !slices.Equal(ev.Set.Targets, []string{"WebApp2 (tcp)"}) || ev.Set.Err != nil {
-		t.Fatalf("after the plan got a probe: %+v, want the set [WebApp2 (tcp)]", ev)
+	if ev.Set == nil || !slices.Equal(ev.Set.Targets, []string{"WebApp2 (tcp)"}) || ev.Set.Err != nil || ev.Set.Kinds["WebApp2 (tcp)"] != "tcp "+first {
+		t.Fatalf("after the plan got a probe: %+v, want the set [WebApp2 (tcp)], probing tcp %s", ev, first)
 	}
 	ev = nextWatchEvent(t, ch)
 	if ev.Set != nil || ev.Target != "WebApp2 (tcp)" || !ev.Sample.OK || ev.Kind != "tcp "+first {

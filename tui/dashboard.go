@@ -265,7 +265,13 @@ func (d *DashboardState) Replicate(u ReplicationUpdate) {
 // Probe records a probe result and tracks outages.
 func (d *DashboardState) Probe(u ProbeUpdate) {
 	if u.Set != nil {
-		d.Probes = slices.DeleteFunc(d.Probes, func(r ProbeRow) bool { return !slices.Contains(u.Set.Targets, r.Pair) })
+		// Rows of probes gone, and of probes that probe something else
+		// under the same name (QA: a port corrected in step 5 kept the
+		// wrong port's loss and outage on its row).
+		d.Probes = slices.DeleteFunc(d.Probes, func(r ProbeRow) bool {
+			kind, ok := u.Set.Kinds[r.Pair]
+			return !slices.Contains(u.Set.Targets, r.Pair) || ok && r.Kind != "" && kind != r.Kind
+		})
 		return
 	}
 	row := ProbeRow{ProbeUpdate: u}

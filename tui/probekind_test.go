@@ -147,3 +147,26 @@ func TestProbesAnsweredInStep5AreShown(t *testing.T) {
 	h.mustSee(t, "the plan's probes cannot run")
 	h.mustNotSee(t, "WebApp2 (tcp)")
 }
+
+// TestProbeOfAnotherAddressStartsAfresh (QA: WebApp2's TCP probe, corrected
+// in step 5 from a closed port, kept "loss 34% · 1 outage(s)" on its row:
+// those of the closed port): when the plan's probes change, a probe that
+// keeps its name but probes another address starts a new row; one that
+// probes the same keeps its record.
+func TestProbeOfAnotherAddressStartsAfresh(t *testing.T) {
+	pf := withVMs("WebApp2")
+	h := newHarness(t, setup{pf: pf, done: append(append([]string{}, infraDone...), "vm-selection"), feeds: true})
+	h.start(120, 40)
+	t0 := time.Now()
+	const wrong, right, db = "tcp 172.16.10.12:1", "tcp 172.16.10.12:80", "tcp 172.16.10.22:5432"
+	for i, up := range []bool{true, false, false, true} {
+		h.send(probeMsg(ProbeUpdate{Pair: "WebApp2 (tcp)", Kind: wrong, Time: t0.Add(time.Duration(i) * time.Second), Up: up, Err: map[bool]string{false: "connection refused"}[up]}))
+		h.send(probeMsg(ProbeUpdate{Pair: "LinuxDB1 (tcp)", Kind: db, Time: t0.Add(time.Duration(i) * time.Second), Up: i != 2, Err: map[bool]string{false: "timeout"}[i != 2]}))
+	}
+	h.mustSee(t, wrong+" · loss 50% · 1 outage(s)", db+" · loss 25% · 1 outage(s)")
+	h.send(probeMsg(ProbeUpdate{Set: &steps.ProbeSet{Targets: []string{"WebApp2 (tcp)", "LinuxDB1 (tcp)"},
+		Kinds: map[string]string{"WebApp2 (tcp)": right, "LinuxDB1 (tcp)": db}}}))
+	h.send(probeMsg(ProbeUpdate{Pair: "WebApp2 (tcp)", Kind: right, Time: t0.Add(5 * time.Second), Up: true}))
+	h.mustSee(t, right+" · loss 0% · 0 outage(s)", db+" · loss 25% · 1 outage(s)")
+	h.mustNotSee(t, wrong)
+}
