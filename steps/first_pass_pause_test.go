@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferry-migrate/ferry/replication"
 )
@@ -106,5 +108,164 @@ func TestProgressOfAPausedPass(t *testing.T) {
 	want := []string{"progress WebApp2: snapshot", "warning WebApp2: receiver gone", "progress WebApp2: idle"}
 	if !slices.Equal(got, want) {
 		t.Errorf("after the resume: %q, want %q", got, want)
+	}
+}
+
+// TestPausedFirstPassHoldsOnlyItsVM (QA: step 6 ran its VMs' first passes
+// one after another, so a first pass paused from another session kept
+// the VMs after it from even starting theirs): with WebApp1's first pass
+// paused while step 6 runs, WebApp2's completes (its job records the pass)
+// while WebApp1 stays paused; resumed, WebApp1's completes and the step is
+// done, its changes in the plan's VM order.
+func TestPausedFirstPassHoldsOnlyItsVM(t *testing.T) {
+	t.Parallel()
+	_, env := migrationLab(t, "WebApp2")
+	env.EditPlan(func(pf *PlanFile) {
+		pf.VMs = append([]VMPlan{{Name: "WebApp1"}}, pf.VMs...) // before WebApp2
+		pf.ApplyDefaults(NewItinerary())
+	})
+	ctx := context.Background()
+	var sched *replication.Scheduler
+	var pauseOnce sync.Once
+	pauseErr := make(chan error, 1)
+	sched, err := env.EnableWarm(ctx, func(ev replication.Event) {
+		if ev.VM == "WebApp1" && ev.Kind == replication.EventPhase && ev.Phase == replication.PhaseSnapshot {
+			pauseOnce.Do(func() { pauseErr <- sched.PauseBy("WebApp1", "admin (alice@laptop) (ssh 127.0.0.1)") })
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var changes []string
+	var waitOnce sync.Once
+	// While WebApp1 waits: what WebApp2's job and WebApp1's say once
+	// WebApp2's first pass completed (or why it did not).
+	meanwhile := make(chan string, 1)
+	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) {
+		if ev.Step != "replication" {
+			return
+		}
+		if ev.Kind == EventChange && ev.Item != nil && ev.Item.Kind == "replica" {
+			mu.Lock()
+			changes = append(changes, ev.Item.Name)
+			mu.Unlock()
+		}
+		if ev.Kind != EventWarning || !strings.HasPrefix(ev.Message, "WebApp1: ") || !strings.Contains(ev.Message, "step 6 waits") {
+			return
+		}
+		waitOnce.Do(func() {
+			go func() {
+				// Not a measure of time: a bound so that a step that
+				// never starts WebApp2's pass fails this test instead of
+				// hanging it.
+				wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+				defer cancel()
+				why := ""
+			wait:
+				for {
+					changed := sched.Changed()
+					if j, ok := env.warmStatus("WebApp2"); ok && !j.LastPass.IsZero() {
+						// Its record, as ferry status reads it, and
+						// WebApp1's job, still paused without a pass.
+						if vs, err := recordOf(env, "WebApp2"); err != nil || vs.LastPass.IsZero() || vs.PassCount < 1 {
+							why = fmt.Sprintf("WebApp2's record once its first pass completed: %+v (%v); want its pass", vs, err)
+						}
+						if w1, _ := env.warmStatus("WebApp1"); !w1.Paused || !w1.LastPass.IsZero() {
+							why += fmt.Sprintf("; WebApp1's job when WebApp2's first pass completed: %+v; want paused, no pass", w1)
+						}
+						break
+					}
+					select {
+					case <-wctx.Done():
+						j, _ := env.warmStatus("WebApp2")
+						why = fmt.Sprintf("WebApp2's first pass did not complete while WebApp1's was paused: its job %+v", j)
+						break wait
+					case <-changed:
+					}
+				}
+				// Resumed from that other session.
+				if err := sched.Resume("WebApp1"); err != nil {
+					why += "; resume: " + err.Error()
+				}
+				meanwhile <- why
+			}()
+		})
+	}}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatalf("the run, WebApp1's first pass paused during step 6 and resumed: %v", err)
+	}
+	if err := <-pauseErr; err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	select {
+	case why := <-meanwhile:
+		if why != "" {
+			t.Error(why)
+		}
+	default:
+		t.Fatal("the step never said it waits for WebApp1's paused job")
+	}
+	if st := env.State.Status("replication"); st != StatusDone {
+		t.Errorf("step 6: %s, want done", st)
+	}
+	for _, vm := range []string{"WebApp1", "WebApp2"} {
+		if j, ok := env.warmStatus(vm); !ok || j.LastPass.IsZero() || j.Paused {
+			t.Errorf("%s's job after the step: %+v; want its first pass complete, not paused", vm, j)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(changes, []string{"WebApp1", "WebApp2"}) {
+		t.Errorf("the step's replica changes: %q; want them in the plan's VM order (WebApp1, WebApp2)", changes)
+	}
+}
+
+// recordOf is vm's record in the replication store.
+func recordOf(env *Env, vm string) (replication.VMState, error) {
+	store, err := env.replicationStore()
+	if err != nil {
+		return replication.VMState{}, err
+	}
+	return store.VM(vm)
+}
+
+// TestStepProgressOfPassesTogether: while step 6 waits for several VMs'
+// passes at once, each line names its VM and the fraction it carries is
+// the step's (the wizard shows it as "% of the step"), not the pass of
+// whichever VM spoke last: WebApp1 half done and WebApp2 not started is a
+// quarter of the step; WebApp2 at 60% with WebApp1 done is 80%; a pass of
+// a VM after the one the step waited for says nothing.
+func TestStepProgressOfPassesTogether(t *testing.T) {
+	type line struct {
+		msg  string
+		frac float64
+	}
+	var got []line
+	p := newStepProgress(func(ev Event) { got = append(got, line{ev.Message, ev.Fraction}) }, []VMPlan{{Name: "WebApp1"}, {Name: "WebApp2"}})
+	web1, web2 := p.emitter("WebApp1"), p.emitter("WebApp2")
+	web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+	web1(replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Planned: 100 << 20, Acked: 50 << 20}})
+	web2(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+	p.done("WebApp1")
+	web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot}) // its next pass
+	web2(replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Planned: 100 << 20, Acked: 60 << 20}})
+	want := []struct {
+		prefix string
+		frac   float64
+	}{
+		{"WebApp1: snapshot", -1},
+		{"WebApp1: 50 MiB of 100 MiB acknowledged", 0.25},
+		{"WebApp2: snapshot", -1},
+		{"WebApp1: replica complete (1 of 2 VMs)", 0.5},
+		{"WebApp2: 60 MiB of 100 MiB acknowledged", 0.8},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("the step's lines: %v; want %d", got, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i].msg, w.prefix) || math.Abs(got[i].frac-w.frac) > 1e-9 {
+			t.Errorf("line %d: %q at %v; want %q... at %v", i+1, got[i].msg, got[i].frac, w.prefix, w.frac)
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -275,6 +277,10 @@ func replicasLeft(env *Env, store *replication.StateStore) ([]Item, error) {
 
 // Apply implements Step.
 func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, error) {
+	// The VMs' passes report from goroutines of their own (the
+	// scheduler's, applyWarm's and applyPasses'): one event at a time to
+	// the runner, whose recording of changes is not made for more.
+	emit = serialEmit(emit)
 	// A VM cut over in an earlier wave has no source to follow; a cold one
 	// gets its one pass without a snapshot (replicateCold).
 	vms, cold, err := env.splitCold(ctx, env.Migrating())
@@ -396,41 +402,141 @@ func passItem(env *Env, vm string, r replication.PassResult, when string) Item {
 }
 
 // applyWarm hands the VMs to the wizard's scheduler, which keeps passing
-// every RPO after the step, and waits for each one's first pass.
+// every RPO after the step, and waits for each one's pass. Every VM's pass
+// is asked for at once and waited for in a goroutine of its own: the
+// scheduler runs as many at a time as concurrent_passes allows, and a VM
+// whose pass waits (its job paused from another session, or held) holds
+// only its own result, not the passes of the VMs after it (one after
+// another, the step took the sum of the initial syncs, and a paused first
+// pass kept the others from even starting). The changes come in the plan's
+// VM order, each VM's as soon as its pass and those of the VMs before it
+// completed.
 func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit Emit) (Result, error) {
 	var res Result
 	store, err := env.replicationStore()
 	if err != nil {
 		return res, err
 	}
+	prog := newStepProgress(emit, vms)
+	names := make([]string, len(vms))
 	for i, vmp := range vms {
-		first, err := firstCopy(store, vmp.Name)
-		if err != nil {
-			return res, err
-		}
-		made, err := env.replicaDisksToMake(ctx, vmp.Name)
-		if err != nil {
-			return res, err
-		}
-		emit(Progress(fmt.Sprintf("%s: replicating", vmp.Name), float64(i)/float64(len(vms))))
-		stop := env.warmListen(vmp.Name, progressEmitter(emit, vmp.Name))
-		err = env.warmPass(ctx, vmp, emit)
-		stop()
-		if err != nil {
-			return res, err
-		}
-		r := Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}
-		it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name, Detail: "replica complete; a pass runs every " + vmp.RPO.String() + " until the cutover", Resource: &r}
-		if first {
-			it.Action = ActionCreate // as planned: the replica's first copy
-		}
-		for _, it := range append([]Item{it}, made...) {
+		names[i] = vmp.Name
+	}
+	switch together := strings.Join(names, ", "); {
+	case len(vms) == 1:
+		emit(Progress(vms[0].Name+": replicating", 0))
+	case len(vms) > env.warm.passes:
+		emit(Progress(fmt.Sprintf("replicating %s: their passes run together, %d at a time (concurrent_passes); the others wait for a slot", together, env.warm.passes), 0))
+	case len(vms) > 1:
+		emit(Progress("replicating "+together+": their passes run together", 0))
+	}
+	var mu sync.Mutex
+	done := make([][]Item, len(vms)) // a VM's changes, once its pass completed
+	next := 0                        // the first VM whose changes are not said yet
+	say := func(i int) {
+		for _, it := range done[i] {
 			emit(Changed(it))
 			res.Changes = append(res.Changes, it)
 		}
-		res.Resources = append(res.Resources, r)
+		res.Resources = append(res.Resources, *done[i][0].Resource)
 	}
-	return res, nil
+	g, gctx := errgroup.WithContext(ctx)
+	for i, vmp := range vms {
+		g.Go(func() error {
+			first, err := firstCopy(store, vmp.Name)
+			if err != nil {
+				return err
+			}
+			made, err := env.replicaDisksToMake(gctx, vmp.Name)
+			if err != nil {
+				return err
+			}
+			stop := env.warmListen(vmp.Name, prog.emitter(vmp.Name))
+			err = env.warmPass(gctx, vmp, emit)
+			stop()
+			if err != nil {
+				return err
+			}
+			prog.done(vmp.Name)
+			r := Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}
+			it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name, Detail: "replica complete; a pass runs every " + vmp.RPO.String() + " until the cutover", Resource: &r}
+			if first {
+				it.Action = ActionCreate // as planned: the replica's first copy
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			done[i] = append([]Item{it}, made...)
+			for ; next < len(vms) && done[next] != nil; next++ {
+				say(next)
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	if err != nil {
+		// The VMs whose pass completed before the failure keep their
+		// record (the state's resources), in order.
+		for i := next; i < len(vms); i++ {
+			if done[i] != nil {
+				say(i)
+			}
+		}
+	}
+	return res, err
+}
+
+// stepProgress keeps step 6's progress meaningful while several VMs'
+// passes run at once: each pass's lines name their VM, and the fraction of
+// a line that has one is the step's (the VMs' mean: a VM whose pass
+// completed counts whole, one that has not started nothing), not the
+// fraction of the pass of whichever VM spoke last (the wizard shows it as
+// "% of the step"; several VMs' would make its bar jump between them).
+type stepProgress struct {
+	emit Emit
+	n    int
+	mu   sync.Mutex
+	frac map[string]float64
+	over map[string]bool // the VMs whose pass completed
+}
+
+func newStepProgress(emit Emit, vms []VMPlan) *stepProgress {
+	return &stepProgress{emit: emit, n: len(vms), frac: map[string]float64{}, over: map[string]bool{}}
+}
+
+// stepLocked is the step's fraction; p.mu is held.
+func (p *stepProgress) stepLocked() float64 {
+	sum := 0.0
+	for _, f := range p.frac {
+		sum += f
+	}
+	return min(sum/float64(max(p.n, 1)), 1)
+}
+
+// emitter turns vm's pass events into the step's progress lines
+// (progressEmitter), with the step's fraction.
+func (p *stepProgress) emitter(vm string) func(replication.Event) {
+	return progressEmitter(func(ev Event) {
+		p.mu.Lock()
+		defer p.mu.Unlock() // held while it is said: the lines come in the order of their fractions
+		if p.over[vm] {
+			return // a pass after the one the step waited for: the dashboard's
+		}
+		if ev.Kind == EventProgress && ev.Fraction >= 0 {
+			p.frac[vm] = ev.Fraction
+			ev.Fraction = p.stepLocked()
+		}
+		p.emit(ev)
+	}, vm)
+}
+
+// done says that vm's pass completed.
+func (p *stepProgress) done(vm string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.over[vm], p.frac[vm] = true, 1
+	if p.n > 1 {
+		p.emit(Progress(fmt.Sprintf("%s: replica complete (%d of %d VMs)", vm, len(p.over), p.n), p.stepLocked()))
+	}
 }
 
 // replicaDiskItems are vm's replica disks (of its on-prem disks) as the

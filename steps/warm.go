@@ -20,6 +20,9 @@ type warm struct {
 	sched  *replication.Scheduler
 	cancel context.CancelFunc
 	done   chan struct{}
+	// passes is how many passes the scheduler runs at a time
+	// (concurrent_passes when it started).
+	passes int
 
 	mu    sync.Mutex
 	added map[string]bool
@@ -68,7 +71,7 @@ func (e *Env) EnableWarm(ctx context.Context, events func(replication.Event)) (*
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w := &warm{cancel: cancel, done: make(chan struct{}), added: map[string]bool{}, failed: map[string]error{}, listen: map[string]func(replication.Event){}}
+	w := &warm{cancel: cancel, done: make(chan struct{}), passes: n, added: map[string]bool{}, failed: map[string]error{}, listen: map[string]func(replication.Event){}}
 	w.sched = replication.NewScheduler(n, func(ev replication.Event) {
 		if events != nil {
 			events(ev)
