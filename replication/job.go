@@ -315,7 +315,7 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 	res.Duration = time.Since(start)
 	vs, _ := j.State.VM(j.VM)
 	vs.Waiting = "" // a pass completed
-	vs.NotePass(asOf, start, res.Duration, res.Kind, res.Counters.Planned, p.compared)
+	vs.NotePass(asOf, start, res.Duration, res.Kind, res.Counters, p.compared)
 	if s := res.Duration.Seconds(); s > 0 && res.Counters.Planned > 0 && !p.compared {
 		// A pass with nothing to copy measured no throughput; a full
 		// compare reads every block and sends little: its bytes sent

@@ -10,6 +10,11 @@ type PassRecord struct {
 	Bytes   int64
 	Seconds float64
 	What    string
+	// Data says Bytes are what the pass sent as data, its zero runs not
+	// counted (VMState.LargestPass), not all it planned: a throughput of
+	// them is one of data, which the planned bytes of a projection, zeros
+	// among them or not, copy at or faster.
+	Data bool
 }
 
 // PassModel is how long a pass takes: a fixed cost per pass (the snapshot
@@ -40,6 +45,19 @@ type PassModel struct {
 	// AtFastest says Rate is Fastest's, fixed cost included, which was
 	// faster than what Measured measured less the fixed cost.
 	AtFastest bool
+	// Uncapped is the throughput fitted to the passes when a bandwidth cap
+	// (CapAt) lowered Rate to the cap; 0: no cap lowered it.
+	Uncapped float64
+}
+
+// CapAt is m with its throughput at most limit bytes per second (a
+// bandwidth cap on the wire bytes; 0: none): passes recorded before the
+// cap was set or lowered copied faster than the next one can.
+func (m PassModel) CapAt(limit float64) PassModel {
+	if limit > 0 && m.Rate > limit {
+		m.Uncapped, m.Rate = m.Rate, limit
+	}
+	return m
 }
 
 // Seconds is the model's time of a pass of bytes.
@@ -102,13 +120,40 @@ func (vs VMState) Passes() []PassRecord {
 	return nil
 }
 
+// Largest is vs's pass that sent the most data (LargestPass, usually the
+// initial sync; its bytes are its data) when it is not the last
+// incremental pass, which Passes gives already.
+func (vs VMState) Largest() (PassRecord, bool) {
+	l := vs.LargestPass
+	if l == nil || l.Data <= 0 || l.Duration <= 0 || (l.Kind == PassIncremental && l.Start.Equal(vs.LastIncremental) && len(vs.Passes()) > 0) {
+		return PassRecord{}, false
+	}
+	what := "the incremental pass that sent the most data"
+	if l.Kind == PassInitial {
+		what = "the initial sync"
+	}
+	return PassRecord{Bytes: l.Data, Seconds: l.Duration.Seconds(), What: what + " (" + l.Start.Local().Format("2006-01-02 15:04") + ")", Data: true}, true
+}
+
 // PassModel is the model of vs's passes, fitted (FitPasses) to the passes
 // recorded elsewhere, earlier (a cutover's final passes, whose reports
-// are not in the store), and vs's own (Passes). With none that copied
-// something, the last pass's throughput, whole (LastRate: a final pass
-// sets it, a small one is mostly fixed cost); none measured: false.
+// are not in the store), and vs's own (Passes). When those tell no
+// throughput apart from their fixed cost (none took twice the shortest:
+// small passes, mostly fixed cost), vs's pass that sent the most data
+// (Largest, usually the initial sync) is counted too: it measures the
+// throughput, the small passes the fixed cost. It is not counted when the
+// recent passes measure one: they say how fast passes copy now (a guest
+// outwriting them, a busier link), which an initial sync of weeks ago,
+// of far more bytes, would outweigh. With none that copied something, the
+// last pass's throughput, whole (LastRate: a final pass sets it, a small
+// one is mostly fixed cost); none measured: false.
 func (vs VMState) PassModel(earlier []PassRecord) (PassModel, bool) {
-	if m, ok := FitPasses(append(earlier[:len(earlier):len(earlier)], vs.Passes()...)); ok {
+	passes := append(earlier[:len(earlier):len(earlier)], vs.Passes()...)
+	m, ok := FitPasses(passes)
+	if l, has := vs.Largest(); has && (!ok || len(m.Measured) == 0) {
+		m, ok = FitPasses(append(passes, l))
+	}
+	if ok {
 		return m, true
 	}
 	if vs.LastRate > 0 {

@@ -68,7 +68,7 @@ func recordPass(store *replication.StateStore, vm string, r replication.PassResu
 		// which the projected downtime reads, unknown).
 		return nil
 	}
-	vs.NotePass(r.Start, r.Start, r.Duration, r.Kind, r.Counters.Planned, r.Compare != nil)
+	vs.NotePass(r.Start, r.Start, r.Duration, r.Kind, r.Counters, r.Compare != nil)
 	if r.Compare != nil {
 		vs.LastCompare = r.Compare
 	}
