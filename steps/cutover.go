@@ -1433,7 +1433,7 @@ func (c *vmCutover) stillAsConfirmed(store *replication.StateStore, took []time.
 	if err != nil {
 		return nil // the projection is advice: nothing to compare with
 	}
-	est := projectDowntime(c.plan, vs, c.env.cutoverHistory(), diskCapacity(store, c.plan.Name))
+	est := projectDowntime(c.plan, vs, c.env.cutoverHistory(), diskCapacity(store, c.plan.Name), c.env.Plan().BandwidthMbit)
 	now, ok := est.FinalPass()
 	if grew := est.TotalSeconds - confirmed.TotalSeconds; !ok || grew < outgrown.Seconds() || grew < confirmed.TotalSeconds {
 		return nil

@@ -237,9 +237,12 @@ func phaseIn(reports []CutoverReport, vm, name string) ([]float64, bool) {
 	return all, false
 }
 
-// passText is a recorded pass in a few words: what it was, its bytes and
-// its time.
+// passText is a recorded pass in a few words: what it was, its bytes (its
+// data, zero runs not counted, for a pass recorded so) and its time.
 func passText(r replication.PassRecord) string {
+	if r.Data {
+		return fmt.Sprintf("%s: %s of data in %s", r.What, Bytes(r.Bytes), roundSecs(r.Seconds))
+	}
 	return fmt.Sprintf("%s: %s in %s", r.What, Bytes(r.Bytes), roundSecs(r.Seconds))
 }
 
@@ -265,8 +268,18 @@ func (h cutoverHistory) finalPasses() []replication.PassRecord {
 // passModelFrom says what a pass model (replication.VMState.PassModel,
 // the one the replication dashboard's projected final pass takes too)
 // comes from: the fixed cost, the throughput and which passes measured
-// them.
-func passModelFrom(m replication.PassModel) string {
+// them, and the bandwidth cap (mbit, bandwidth_mbit) when it lowered the
+// throughput (PassModel.CapAt).
+func passModelFrom(m replication.PassModel, mbit int) string {
+	s := fittedFrom(m)
+	if m.Uncapped > 0 {
+		s += fmt.Sprintf("; capped at %s, the plan's bandwidth_mbit (%d Mbit/s of wire bytes, all VMs together)", perSecond(m.Rate), mbit)
+	}
+	return s
+}
+
+// fittedFrom is passModelFrom's pass model as fitted, before a cap.
+func fittedFrom(m replication.PassModel) string {
 	switch {
 	case m.Recorded == 0:
 		return "at the last pass's throughput"
@@ -274,6 +287,10 @@ func passModelFrom(m replication.PassModel) string {
 		return fmt.Sprintf("at the throughput of the one recorded pass (%s), its fixed cost included", passText(m.Fastest))
 	case len(m.Measured) == 0:
 		return fmt.Sprintf("at the throughput of the fastest of %d recorded passes (%s), its fixed cost included: none took twice as long as the shortest, which would tell a fixed cost per pass apart", m.Recorded, passText(m.Fastest))
+	}
+	rate := m.Rate
+	if m.Uncapped > 0 {
+		rate = m.Uncapped
 	}
 	on := passText(m.Measured[0])
 	if len(m.Measured) > 1 {
@@ -284,7 +301,7 @@ func passModelFrom(m replication.PassModel) string {
 		on = "as " + passText(m.Fastest) + ", fixed cost included, which was faster than " + on
 	}
 	return fmt.Sprintf("at %s (%s) plus a fixed cost of %s per pass (the shortest of %d recorded passes, %s)",
-		perSecond(m.Rate), on, roundSecs(m.Fixed), m.Recorded, passText(m.Shortest))
+		perSecond(rate), on, roundSecs(m.Fixed), m.Recorded, passText(m.Shortest))
 }
 
 // ProjectDowntime projects the downtime of vm's cutover now.
@@ -339,7 +356,7 @@ func (e *Env) ProjectDowntimes(vms []string) (ests map[string]*DowntimeEstimate,
 	h := e.cutoverHistory()
 	for _, vm := range todo {
 		if errs[vm] == nil {
-			ests[vm] = projectDowntime(plans[vm], states[vm], h, capacities[vm])
+			ests[vm] = projectDowntime(plans[vm], states[vm], h, capacities[vm], pf.BandwidthMbit)
 		}
 	}
 	return ests, errs
@@ -361,8 +378,9 @@ func diskCapacity(store *replication.StateStore, vm string) int64 {
 
 // projectDowntime projects plan's VM's cutover from its replication record
 // vs and the history h; capacity is its disks' (0: unknown), which the
-// final pass can carry no more than.
-func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory, capacity int64) *DowntimeEstimate {
+// final pass can carry no more than; mbit is the plan's bandwidth_mbit
+// (0: no cap), which it copies no faster than.
+func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory, capacity int64, mbit int) *DowntimeEstimate {
 	est := &DowntimeEstimate{VM: plan.Name, Unreadable: h.unreadable}
 	add := func(p EstimatePart) {
 		est.Parts = append(est.Parts, p)
@@ -396,7 +414,7 @@ func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory, capa
 	for _, d := range phaseDefaults {
 		switch d.phase {
 		case "final pass":
-			p := finalPassEstimate(plan, vs, h, shutdown, capacity)
+			p := finalPassEstimate(plan, vs, h, shutdown, capacity, mbit)
 			final = p.Seconds
 			add(p)
 		case "verify":
@@ -426,8 +444,9 @@ func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory, capa
 // the throughput, both fitted to the recorded passes
 // (replication.VMState.PassModel, which the replication dashboard's
 // projected final pass takes too). With no pass whose time is recorded,
-// the last pass's throughput, whole.
-func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, shutdown float64, capacity int64) EstimatePart {
+// the last pass's throughput, whole. Whatever the passes measured, no
+// faster than the plan's bandwidth cap (mbit megabits a second; 0: none).
+func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, shutdown float64, capacity int64, mbit int) EstimatePart {
 	p := EstimatePart{Phase: "final pass"}
 	if vs.LastPass.IsZero() {
 		p.Seconds, p.From, p.Default = 10, "no pass recorded yet", true
@@ -489,14 +508,22 @@ func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, sh
 		changed = fmt.Sprintf("all %s of its disks (at %s %s)", Bytes(capacity), perSecond(changeRate), intervalFrom)
 	}
 	// The recorded passes: the final passes of earlier cutovers and this
-	// VM's last incremental pass; none: the last pass's throughput.
+	// VM's last incremental pass, and when those are small (none took
+	// twice the shortest) its pass that sent the most data, usually its
+	// initial sync; none: the last pass's throughput.
+	limit := float64(mbit) * 1e6 / 8
 	if m, ok := vs.PassModel(h.finalPasses()); ok {
+		m = m.CapAt(limit)
 		p.Seconds = m.Seconds(bytes)
-		p.From = changed + ", " + passModelFrom(m)
+		p.From = changed + ", " + passModelFrom(m, mbit)
 		return p
 	}
 	p.Seconds, p.Default = bytes/defaultPassThroughput, true
 	p.From = changed + ", at a default throughput of 50 MiB/s (none measured)"
+	if limit > 0 && limit < defaultPassThroughput {
+		p.Seconds = bytes / limit
+		p.From = fmt.Sprintf("%s, at %s, the plan's bandwidth_mbit (%d Mbit/s of wire bytes, all VMs together; no throughput measured)", changed, perSecond(limit), mbit)
+	}
 	return p
 }
 

@@ -28,14 +28,14 @@ func TestProjectionFinalPassAfterRolledBackCutover(t *testing.T) {
 	}
 	legacy := replication.VMState{LastPass: t0.Add(800 * time.Millisecond), LastInterval: 800 * time.Millisecond, LastDuration: 137 * time.Millisecond,
 		LastIncremental: t0, LastPlanned: 43 << 17, LastRate: 1.4 * (1 << 20)}
-	est := projectDowntime(vm, legacy, cutoverHistory{}, 0)
+	est := projectDowntime(vm, legacy, cutoverHistory{}, 0, 0)
 	p := final(est)
 	if p.Seconds > 5 || !strings.Contains(p.From, "over one RPO (the interval before the last incremental pass is not recorded") {
 		t.Errorf("older record after a rolled-back cutover: final pass %s: %s\n%s", roundSecs(p.Seconds), p.From, est.Text())
 	}
 	rec := legacy
 	rec.IncrementalInterval, rec.IncrementalDuration = 2*time.Minute, 300*time.Millisecond
-	est = projectDowntime(vm, rec, cutoverHistory{}, 0)
+	est = projectDowntime(vm, rec, cutoverHistory{}, 0, 0)
 	p = final(est)
 	if p.Seconds > 5 || !strings.Contains(p.From, "over the interval before the last incremental pass (") {
 		t.Errorf("record after a rolled-back cutover: final pass %s: %s\n%s", roundSecs(p.Seconds), p.From, est.Text())
@@ -77,7 +77,7 @@ func TestProjectionFinalPassFixedCost(t *testing.T) {
 			Phases: []PhaseRecord{phase("shutdown", shutdown), phase("final pass", tinySecs), phase("verify", 0.05),
 				{Name: "create VM at provider", Start: t0, End: t0.Add(time.Second), Error: "no room at the provider"}},
 		}}}}}
-		est := projectDowntime(vm, vs, h, 0)
+		est := projectDowntime(vm, vs, h, 0, 0)
 		var p EstimatePart
 		for _, q := range est.Parts {
 			if q.Phase == "final pass" {
@@ -100,7 +100,7 @@ func TestProjectionFinalPassFixedCost(t *testing.T) {
 	small.IncrementalDuration = 200 * time.Millisecond
 	h := cutoverHistory{reports: []CutoverReport{{VMs: []VMReport{{VM: "WebApp2", FinalPass: &replication.Counters{Planned: tiny},
 		Phases: []PhaseRecord{phase("shutdown", shutdown), phase("final pass", tinySecs)}}}}}}
-	est := projectDowntime(vm, small, h, 0)
+	est := projectDowntime(vm, small, h, 0, 0)
 	for _, p := range est.Parts {
 		if p.Phase != "final pass" {
 			continue
@@ -119,7 +119,7 @@ func TestProjectionFinalPassFixedCost(t *testing.T) {
 		Phases: []PhaseRecord{phase("shutdown", shutdown), phase("final pass", 0.23)}}}}}}
 	fast := vs
 	fast.IncrementalDuration = 100 * time.Millisecond
-	est = projectDowntime(vm, fast, slowFinal, 0)
+	est = projectDowntime(vm, fast, slowFinal, 0, 0)
 	for _, p := range est.Parts {
 		if p.Phase != "final pass" {
 			continue
@@ -128,5 +128,78 @@ func TestProjectionFinalPassFixedCost(t *testing.T) {
 			!strings.Contains(p.From, "(as the last incremental pass: 40 MiB in 0.1s, fixed cost included, which was faster than measured on a final pass of WebApp2: 320 KiB in 0.2s, less the fixed cost) plus a fixed cost of 0.1s per pass") {
 			t.Errorf("a slow small final pass: final pass %.3f s, want %.3f s: %s", p.Seconds, w, p.From)
 		}
+	}
+}
+
+// TestProjectionSmallPassesAndTheInitialSync (CI, a wave test: passes of
+// 2.1, 1.2 and 2.2 s copying 448 KiB each, mostly their fixed cost, none
+// twice as long as the shortest, projected the final pass at the fastest
+// one's throughput, ~400 KiB/s, fixed cost included: near a minute for a
+// VM whose passes take 2 s): the initial sync measures the throughput,
+// the small passes the fixed cost, and the part says so. A bandwidth cap
+// (bandwidth_mbit) below what the passes measured is the throughput, and
+// the part says that too.
+func TestProjectionSmallPassesAndTheInitialSync(t *testing.T) {
+	vm := VMPlan{Name: "WebApp2", RPO: replication.RPO(time.Minute)}
+	t0 := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	phase := func(name string, secs float64) PhaseRecord {
+		return PhaseRecord{Name: name, Start: t0, End: t0.Add(time.Duration(secs * float64(time.Second)))}
+	}
+	// Two earlier cutovers' final passes of the wave, rolled back.
+	var reports []CutoverReport
+	for _, f := range []struct {
+		vm   string
+		secs float64
+	}{{"WebApp1", 2.1}, {"WebApp3", 1.2}} {
+		reports = append(reports, CutoverReport{VMs: []VMReport{{VM: f.vm, RolledBack: true, FinalPass: &replication.Counters{Planned: 448 << 10},
+			Phases: []PhaseRecord{phase("final pass", f.secs)}}}})
+	}
+	h := cutoverHistory{reports: reports}
+	var vs replication.VMState
+	// The initial sync: 96 MiB planned, 32 MiB of them zero (not sent),
+	// in 3 s; later, passes back to back (a wave's), the last one of
+	// 448 KiB in 2.2 s, 2.5 s after the one before it.
+	vs.NotePass(t0, t0, 3*time.Second, replication.PassInitial, replication.Counters{Planned: 96 << 20, ZeroSkipped: 32 << 20}, false)
+	t1 := t0.Add(time.Minute)
+	vs.NotePass(t1, t1, 2100*time.Millisecond, replication.PassIncremental, replication.Counters{Planned: 448 << 10}, false)
+	t2 := t1.Add(2500 * time.Millisecond)
+	vs.NotePass(t2, t2, 2200*time.Millisecond, replication.PassIncremental, replication.Counters{Planned: 448 << 10}, false)
+	final := func(est *DowntimeEstimate) EstimatePart {
+		p, ok := est.FinalPass()
+		if !ok {
+			t.Fatalf("no final pass in %+v", est)
+		}
+		return p
+	}
+
+	est := projectDowntime(vm, vs, h, 0, 0)
+	p := final(est)
+	// 448 KiB in 2.5 s, over the 2.2 s pass and the default 30 s shutdown.
+	bytes := float64(448<<10) / 2.5 * (2.2 + 30)
+	rate := float64(64<<20) / (3 - 1.2)
+	want := 1.2 + bytes/rate
+	if atSmall := bytes / (float64(448<<10) / 1.2); p.Default || p.Seconds < want-0.01 || p.Seconds > want+0.01 || p.Seconds > atSmall/4 {
+		t.Errorf("final pass projected %.2f s, want %.2f s (the small passes' 1.2 s fixed cost plus the bytes at the initial sync's throughput), not about %.0f s (the bytes at the small passes' throughput)\n%s",
+			p.Seconds, want, atSmall, est.Text())
+	}
+	sync := "the initial sync (" + t0.Local().Format("2006-01-02 15:04") + "): 64 MiB of data in 3.0s"
+	if !strings.Contains(p.From, "at 36 MiB/s (measured on "+sync+", less the fixed cost) plus a fixed cost of 1.2s per pass (the shortest of 4 recorded passes, a final pass of WebApp3: 448 KiB in 1.2s)") ||
+		strings.Contains(p.From, "capped") {
+		t.Errorf("the final pass does not say what it comes from: %s", p.From)
+	}
+
+	// 8 Mbit/s: 1 MB/s of wire bytes, far below what the initial sync did.
+	est = projectDowntime(vm, vs, h, 0, 8)
+	p = final(est)
+	if want := 1.2 + bytes/1e6; p.Default || p.Seconds < want-0.01 || p.Seconds > want+0.01 ||
+		!strings.Contains(p.From, "at 36 MiB/s (measured on "+sync+", less the fixed cost) plus a fixed cost of 1.2s per pass") ||
+		!strings.Contains(p.From, "; capped at 977 KiB/s, the plan's bandwidth_mbit (8 Mbit/s of wire bytes, all VMs together)") {
+		t.Errorf("capped at 8 Mbit/s: final pass %.2f s, want %.2f s, saying so: %s", p.Seconds, want, p.From)
+	}
+	// No throughput measured: the cap rather than the default 50 MiB/s.
+	none := replication.VMState{LastPass: t0, LastIncremental: t0, LastPlanned: 448 << 10, IncrementalInterval: 2500 * time.Millisecond}
+	p = final(projectDowntime(vm, none, cutoverHistory{}, 0, 8))
+	if !p.Default || !strings.Contains(p.From, "at 977 KiB/s, the plan's bandwidth_mbit (8 Mbit/s of wire bytes, all VMs together; no throughput measured)") {
+		t.Errorf("capped, none measured: %+v", p)
 	}
 }
