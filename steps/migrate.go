@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -344,10 +345,18 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 	}
 	src := replication.NewVSphereSource(onprem.Client.Client, vm.Ref.Reference())
 	src.SnapshotReserve = reserve
-	if events != nil {
-		src.Warn = func(msg string) {
-			events(replication.Event{Time: time.Now(), VM: vmName, Kind: replication.EventWarning, Msg: msg})
+	// The source's warnings (reads through vCenter's proxy, a VM paused
+	// on a question) go where the job's events go when they come: a
+	// scheduler that takes the job (warm replication) gives it its own
+	// (found: the wizard's jobs, built without events, sent them to the
+	// log file only).
+	var job *replication.Job
+	src.Warn = func(msg string) {
+		if job == nil || job.Events == nil {
+			slog.Warn(msg) // no one listens: the log has it
+			return
 		}
+		job.Events(replication.Event{Time: time.Now(), VM: vmName, Kind: replication.EventWarning, Msg: msg})
 	}
 	// The provider vCenter creates the replica disks; the receiver
 	// appliance gets them hot-added.
@@ -361,7 +370,7 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 				Msg: fmt.Sprintf("%s (%s, %s) was added to the source after VM selection: it is replicated, and the target gets it too", d.Label, d.File, Bytes(d.Capacity))})
 		}
 	}
-	return &replication.Job{
+	job = &replication.Job{
 		VM:        vmName,
 		Org:       e.Plan().Org,
 		Kind:      kind,
@@ -376,7 +385,8 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 		AddDisks:  e.addReplicaDisks(vmName),
 		Room:      e.replicaRoom(kind),
 		RoomEvery: roomEvery,
-	}, vm, nil
+	}
+	return job, vm, nil
 }
 
 // resumedText says how much of a pass an earlier attempt made durable

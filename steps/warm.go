@@ -195,16 +195,24 @@ func (e *Env) warmJob(ctx context.Context, vm VMPlan) (err error) {
 			delete(w.failed, vm.Name)
 		}
 	}()
-	job, _, err := e.job(ctx, vm.Name, nil)
+	// What building the job says (a disk added to the source since VM
+	// selection) is said once the scheduler, which gives the job its
+	// events, has it.
+	var early []replication.Event
+	job, _, err := e.job(ctx, vm.Name, func(ev replication.Event) { early = append(early, ev) })
 	if err != nil {
 		return err
 	}
+	job.Events = nil // the scheduler's, from Add on
 	every, err := e.verifyEvery()
 	if err != nil {
 		return err
 	}
 	if err := w.sched.Add(job, vm.RPO.Duration()); err != nil {
 		return err
+	}
+	for _, ev := range early {
+		job.Events(ev)
 	}
 	if err := w.sched.SetVerifyEvery(vm.Name, every); err != nil {
 		return err
