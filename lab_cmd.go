@@ -95,7 +95,12 @@ The lab lives as long as this process. To leave the wizard and come back
 			} else if err != nil {
 				return fmt.Errorf("start lab: %w", err)
 			}
-			defer l.Close()
+			defer func() {
+				// Its guests shut down and its servers stop: seconds with
+				// replication running, after the wizard's screen is gone.
+				fmt.Fprintln(os.Stderr, "ferry: stopping the lab (its vCenters, Cloud Director, guests and receiver) ...")
+				l.Close()
+			}()
 			wopts := tui.Options{Config: l.Config(), PlanPath: l.PlanPath(), LogFile: logFile, RunsLab: true}
 			if temporary {
 				wopts.LabDir, wopts.KeepLabDir = dir, keep

@@ -503,7 +503,7 @@ func wizardInTmux(t *testing.T, width, height int) {
 
 	keys("C-c")
 	waitFor("EXIT=130")
-	if s := screen(); !strings.Contains(s, "interrupted; the lab stopped") || strings.Contains(s, "resume") {
+	if s := screen(); !strings.Contains(s, "ferry: stopping the lab (") || !strings.Contains(s, "interrupted; the lab stopped") || strings.Contains(s, "resume") {
 		t.Errorf("ctrl+c in the lab:\n%s", s)
 	}
 }
