@@ -578,10 +578,31 @@ func (s *Scheduler) Hold(vm string, h Hold, why string) error {
 	if h == "" {
 		return fmt.Errorf("%s: hold for what? (no Hold given)", vm)
 	}
-	return s.pause(vm, h, why)
+	return s.pauseWith(vm, h, why, true)
+}
+
+// HoldAfterPass is Hold, except that a pass running now is not
+// interrupted: it runs to its end (WaitIdle waits for it), and no pass
+// starts after it until Release. For work that needs the replica as of a
+// completed pass (a test migration's snapshot of it): a pass Hold
+// interrupts has written part of its blocks, and the replica holds the
+// source as of no moment at all (a disk no guest boots from) until a later
+// pass completes.
+func (s *Scheduler) HoldAfterPass(vm string, h Hold, why string) error {
+	if h == "" {
+		return fmt.Errorf("%s: hold for what? (no Hold given)", vm)
+	}
+	return s.pauseWith(vm, h, why, false)
 }
 
 func (s *Scheduler) pause(vm string, h Hold, why string) error {
+	return s.pauseWith(vm, h, why, true)
+}
+
+// pauseWith pauses (h "") or holds vm's job; interrupt: a running pass is
+// interrupted (it resumes from its durable watermark), otherwise it runs
+// to its end.
+func (s *Scheduler) pauseWith(vm string, h Hold, why string, interrupt bool) error {
 	s.mu.Lock()
 	sj, err := s.get(vm)
 	if err != nil {
@@ -589,7 +610,7 @@ func (s *Scheduler) pause(vm string, h Hold, why string) error {
 		return err
 	}
 	sj.paused, sj.reason, sj.failed, sj.hold = true, errors.New(why), false, h
-	if sj.running {
+	if sj.running && interrupt {
 		sj.cancel()
 	}
 	s.changedLocked()

@@ -687,3 +687,48 @@ func TestSchedulerLeadCountsSlotWait(t *testing.T) {
 		t.Fatalf("b's next pass %s after its last, want 30s-40s (RPO 1m less twice the pass and the 20s it waited for a slot)", after)
 	}
 }
+
+// TestHoldAfterPassLetsTheRunningPassEnd: HoldAfterPass holds the job
+// without interrupting the pass that runs: it completes (the replica
+// holds the source as of its snapshot, no pass in flight), and no pass
+// starts after it until Release. Hold interrupts it, leaving part of it on
+// the replica (a test migration froze such a replica; its copy did not
+// boot).
+func TestHoldAfterPassLetsTheRunningPassEnd(t *testing.T) {
+	src, fs, rcv := setup(t, 8<<20)
+	mid, goOn := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hs := &hookSource{Source: fs, hook: func(n int64) {
+		if n == 3 { // the pass has read (and sent) two blocks
+			once.Do(func() { close(mid) })
+			<-goOn
+		}
+	}}
+	job := newJob(t, "vm", hs, rcv.addr)
+	ev := newEvents()
+	s := NewScheduler(1, ev.add)
+	if err := s.Add(job, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	<-mid
+	if err := s.HoldAfterPass("vm", HoldTestMigration, "held while its test migration freezes the replica (a snapshot of the receiver appliance)"); err != nil {
+		t.Fatal(err)
+	}
+	close(goOn)
+	if err := s.WaitIdle(ctx, "vm"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status()[0]; st.Phase != JobHeld || st.Held != HoldTestMigration || st.Passes != 1 {
+		t.Errorf("status after the pass a HoldAfterPass let end: %+v", st)
+	}
+	if d, _ := job.State.Disk("vm/0"); d.Pass != "" || d.Committed == "" {
+		t.Errorf("the pass did not complete: %+v", d)
+	}
+	sameFiles(t, src, replicaPath(rcv, "vm", 0))
+	if ok, err := s.Release("vm", HoldTestMigration, ""); !ok || err != nil {
+		t.Fatalf("Release: %v, %v", ok, err)
+	}
+}
