@@ -72,6 +72,11 @@ func (c *pausedConn) Read(p []byte) (int, error) {
 	if err := c.g.wait(c, 0); err != nil {
 		return 0, err
 	}
+	if rh := c.g.l.receiverHold.Load(); rh != nil {
+		if err := rh.wait(c); err != nil {
+			return 0, err
+		}
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		if werr := c.g.wait(c, int64(n)); werr != nil {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmware/govmomi/vim25/types"
@@ -183,11 +184,12 @@ type Lab struct {
 	// VDCMemoryMB is the org VDC's memory limit (Options.VDCMemoryMB).
 	VDCMemoryMB int64
 
-	receiver  *labReceiver
-	shutdowns []*guestShutdown
-	leases    []*importLeases
-	vcdCfg    vcdsim.Config
-	edgePass  string
+	receiver     *labReceiver
+	receiverHold atomic.Pointer[receiverHold] // HoldReceiverAfterWrite
+	shutdowns    []*guestShutdown
+	leases       []*importLeases
+	vcdCfg       vcdsim.Config
+	edgePass     string
 
 	vms       int // web VMs: WebApp1..WebApp<vms>
 	keepDir   bool
@@ -581,6 +583,7 @@ func (l *Lab) Close() error {
 		if l.VCD != nil {
 			errs = append(errs, l.VCD.Close())
 		}
+		l.releaseReceiverHold()
 		errs = append(errs, l.stopReplication())
 		if l.Reach != nil {
 			l.Reach.Close()
