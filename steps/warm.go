@@ -384,13 +384,28 @@ func (e *Env) warmStatus(vm string) (replication.JobStatus, bool) {
 	return replication.JobStatus{}, false
 }
 
-// warmHold stops the scheduler's passes of vm and waits until none runs:
-// the cutover (or a test migration) takes the job over, held for h (why
-// says so in its status). It reports whether it held the job, so that the
+// warmHold stops the scheduler's passes of vm and waits until none runs
+// (a running one is interrupted): the cutover takes the job over, held
+// for h (why says so in its status). It reports whether it held the job, so that the
 // caller releases it afterwards: a job that was paused already (by the
 // operator, or after a failed pass) runs no pass and is left paused, as it
 // was found.
 func (e *Env) warmHold(ctx context.Context, vm string, h replication.Hold, why string) (bool, error) {
+	return e.warmHoldWith(ctx, vm, h, why, true, nil)
+}
+
+// warmHoldAfterPass is warmHold, except that a pass running now is not
+// interrupted: it runs to its end, which the call waits for
+// (Scheduler.HoldAfterPass), calling waiting first. For work that needs
+// the replica as of a completed pass (a test migration's snapshot): a pass
+// warmHold interrupts leaves the replica holding part of it.
+func (e *Env) warmHoldAfterPass(ctx context.Context, vm string, h replication.Hold, why string, waiting func()) (bool, error) {
+	return e.warmHoldWith(ctx, vm, h, why, false, waiting)
+}
+
+// warmHoldWith holds vm's job for h; interrupt: a running pass is
+// interrupted, otherwise waiting (if not nil) is called when one runs on.
+func (e *Env) warmHoldWith(ctx context.Context, vm string, h replication.Hold, why string, interrupt bool, waiting func()) (bool, error) {
 	if e.warm == nil {
 		return false, nil
 	}
@@ -405,8 +420,15 @@ func (e *Env) warmHold(ctx context.Context, vm string, h replication.Hold, why s
 			return false, e.warm.sched.WaitIdle(ctx, vm)
 		}
 	}
-	if err := e.warm.sched.Hold(vm, h, why); err != nil {
+	hold := e.warm.sched.Hold
+	if !interrupt {
+		hold = e.warm.sched.HoldAfterPass
+	}
+	if err := hold(vm, h, why); err != nil {
 		return false, err
+	}
+	if waiting != nil && e.passRunning(vm) {
+		waiting()
 	}
 	return true, e.warm.sched.WaitIdle(ctx, vm)
 }
