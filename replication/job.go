@@ -313,39 +313,44 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 		j.emit(Event{Kind: EventError, Err: err, Msg: "pass snapshot not deleted; the next pass retries"})
 	}
 	res.Duration = time.Since(start)
-	vs, _ := j.State.VM(j.VM)
-	vs.Waiting = "" // a pass completed
-	vs.NotePass(asOf, start, res.Duration, res.Kind, res.Counters, p.compared)
-	if s := res.Duration.Seconds(); s > 0 && res.Counters.Planned > 0 && !p.compared {
-		// A pass with nothing to copy measured no throughput; a full
-		// compare reads every block and sends little: its bytes sent
-		// over its time are no throughput either.
-		vs.LastRate = float64(res.Counters.Sent) / s
-	}
-	if p.compared {
-		t := p.cmpTot
-		res.Compare = &CompareResult{Time: asOf, Duration: res.Duration, Blocks: t.Blocks, Differing: t.Differing, Repaired: t.Repaired, Unreported: t.Unreported,
-			Resumed: resumedCompare.Resumed, ResumedBlocks: resumedCompare.ResumedBlocks,
-			StartedOver: t.StartedOver, EarlierDiffering: t.EarlierDiffering, EarlierRepaired: t.EarlierRepaired, EarlierUnreported: t.EarlierUnreported}
-		vs.LastCompare = res.Compare
-		if vs.CompareNeeded {
-			// Every block was compared and what differed was sent and
-			// read back: the replica equals this snapshot of its source,
-			// so the mismatch that paused the job is mended.
-			vs.CompareNeeded, vs.Mismatch = false, ""
-			if vs.Paused && vs.Failed {
-				vs.Paused, vs.Failed, vs.PausedReason = false, false, ""
+	// One transaction: a pause or hold of the job stored while this pass
+	// ran stays (read here and written back, it was lost).
+	var rec VMState
+	if err := j.State.UpdateVM(j.VM, func(vs *VMState) error {
+		vs.Waiting = "" // a pass completed
+		vs.NotePass(asOf, start, res.Duration, res.Kind, res.Counters, p.compared)
+		if s := res.Duration.Seconds(); s > 0 && res.Counters.Planned > 0 && !p.compared {
+			// A pass with nothing to copy measured no throughput; a full
+			// compare reads every block and sends little: its bytes sent
+			// over its time are no throughput either.
+			vs.LastRate = float64(res.Counters.Sent) / s
+		}
+		if p.compared {
+			t := p.cmpTot
+			res.Compare = &CompareResult{Time: asOf, Duration: res.Duration, Blocks: t.Blocks, Differing: t.Differing, Repaired: t.Repaired, Unreported: t.Unreported,
+				Resumed: resumedCompare.Resumed, ResumedBlocks: resumedCompare.ResumedBlocks,
+				StartedOver: t.StartedOver, EarlierDiffering: t.EarlierDiffering, EarlierRepaired: t.EarlierRepaired, EarlierUnreported: t.EarlierUnreported}
+			vs.LastCompare = res.Compare
+			if vs.CompareNeeded {
+				// Every block was compared and what differed was sent and
+				// read back: the replica equals this snapshot of its source,
+				// so the mismatch that paused the job is mended.
+				vs.CompareNeeded, vs.Mismatch = false, ""
+				if vs.Paused && vs.Failed {
+					vs.Paused, vs.Failed, vs.PausedReason = false, false, ""
+				}
 			}
 		}
-	}
-	if err := j.State.PutVM(j.VM, vs); err != nil {
+		rec = *vs
+		return nil
+	}); err != nil {
 		return res, err
 	}
 	j.cache.mu.Lock()
-	j.cache.vs = vs
+	j.cache.vs = rec
 	j.cache.mu.Unlock()
-	res.Number = vs.PassCount
-	j.emit(Event{Kind: EventPassDone, Pass: p.eventKind(res.Kind), Number: vs.PassCount, Took: res.Duration, Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
+	res.Number = rec.PassCount
+	j.emit(Event{Kind: EventPassDone, Pass: p.eventKind(res.Kind), Number: rec.PassCount, Took: res.Duration, Counters: res.Counters, Compression: p.compression(), Rate: p.rate()})
 	if res.Compare != nil {
 		j.emit(Event{Kind: EventCompared, Compare: res.Compare, Msg: "full compare: " + res.Compare.Summary()})
 	}

@@ -35,12 +35,14 @@ type Scheduler struct {
 	maxConcurrent int
 	events        func(Event)
 
-	mu      sync.Mutex
-	jobs    map[string]*schedJob
-	running int
-	wake    chan struct{}
-	changed chan struct{} // closed (and replaced) when a job's status changes
-	now     func() time.Time
+	mu sync.Mutex
+	// persistMu: one job pause record written at a time (persistPause).
+	persistMu sync.Mutex
+	jobs      map[string]*schedJob
+	running   int
+	wake      chan struct{}
+	changed   chan struct{} // closed (and replaced) when a job's status changes
+	now       func() time.Time
 	// waits are the slot waits of recent passes (waitsKept at most): how
 	// long each waited past its due time because maxConcurrent passes ran.
 	waits []slotWait
@@ -478,7 +480,7 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 		defer s.emit(sj, Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("next try at %s:", sj.due.Format("15:04:05")), NextPass: sj.due})
 	default:
 		sj.paused, sj.reason, sj.failed, sj.hold = true, err, true, ""
-		defer s.persistPause(sj, err, true, "")
+		defer s.persistPause(sj)
 		defer s.emit(sj, Event{Kind: EventPaused, Err: err, Msg: "job paused after a failed pass; the replica is at its last committed pass"})
 	}
 	s.changedLocked()
@@ -488,26 +490,35 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 
 // persistWaiting records why sj's passes are waited out.
 func (s *Scheduler) persistWaiting(sj *schedJob, why string) {
-	vs, _ := sj.job.State.VM(sj.job.VM)
-	vs.Waiting = why
-	_ = sj.job.State.PutVM(sj.job.VM, vs)
+	_ = sj.job.State.UpdateVM(sj.job.VM, func(vs *VMState) error {
+		vs.Waiting = why
+		return nil
+	})
 }
 
-// persistPause records that sj is paused because of err (failed: by a
-// failed pass; hold: ferry holds it), or no longer paused (err nil).
-func (s *Scheduler) persistPause(sj *schedJob, err error, failed bool, hold Hold) {
-	vs, _ := sj.job.State.VM(sj.job.VM)
-	vs.Paused = err != nil
-	vs.Failed = err != nil && failed
-	vs.Held = ""
-	if err != nil {
-		vs.Held = hold
-	}
-	vs.PausedReason = ""
-	if err != nil {
-		vs.PausedReason = err.Error()
-	}
-	_ = sj.job.State.PutVM(sj.job.VM, vs)
+// persistPause records whether sj is paused, why (its reason), whether by
+// a failed pass and for which hold, as it is when the record is written:
+// a pause and a resume that race (one session pauses while another
+// resumes) leave the record as the job ends up, never a pause stored last
+// for a job that runs. persistMu keeps one such write at a time; the
+// store's UpdateVM keeps a pass's commit from writing back a record read
+// before the pause.
+func (s *Scheduler) persistPause(sj *schedJob) {
+	s.persistMu.Lock()
+	defer s.persistMu.Unlock()
+	s.mu.Lock()
+	paused, reason, failed, hold := sj.paused, sj.reason, sj.failed, sj.hold
+	s.mu.Unlock()
+	_ = sj.job.State.UpdateVM(sj.job.VM, func(vs *VMState) error {
+		vs.Paused, vs.Failed, vs.Held, vs.PausedReason = paused, paused && failed, "", ""
+		if paused {
+			vs.Held = hold
+			if reason != nil {
+				vs.PausedReason = reason.Error()
+			}
+		}
+		return nil
+	})
 }
 
 func (s *Scheduler) checkRPO() {
@@ -615,7 +626,7 @@ func (s *Scheduler) pauseWith(vm string, h Hold, why string, interrupt bool) err
 	}
 	s.changedLocked()
 	s.mu.Unlock()
-	s.persistPause(sj, sj.reason, false, h)
+	s.persistPause(sj)
 	s.emit(sj, Event{Kind: EventPaused, Msg: why, Hold: h})
 	return nil
 }
@@ -693,7 +704,7 @@ func (s *Scheduler) resumeLocked(sj *schedJob) (due time.Time) {
 // resumed records and reports that sj resumed (why: "" or what ended a
 // hold), its next pass due at due; s.mu is not held.
 func (s *Scheduler) resumed(sj *schedJob, why string, due time.Time) {
-	s.persistPause(sj, nil, false, "")
+	s.persistPause(sj)
 	s.emit(sj, Event{Kind: EventResumed, Msg: why, NextPass: due})
 	s.poke()
 }

@@ -732,3 +732,33 @@ func TestHoldAfterPassLetsTheRunningPassEnd(t *testing.T) {
 		t.Fatalf("Release: %v, %v", ok, err)
 	}
 }
+
+// TestPauseAndResumeThatRaceLeaveTheRecordAsTheJob (helper A saw the race
+// detector flag Pause reading its reason after unlocking while a Resume
+// wrote it): a pause and a resume of one job at once, from two sessions,
+// leave the job's persisted record saying what the job is (paused or
+// not), never a pause stored last for a job that runs, which a ferry
+// started next would take as paused.
+func TestPauseAndResumeThatRaceLeaveTheRecordAsTheJob(t *testing.T) {
+	_, fs, rcv := setup(t, 1<<20)
+	job := newJob(t, "vm", fs, rcv.addr)
+	s := NewScheduler(1, nil) // not run: no pass starts
+	if err := s.Add(job, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = s.PauseBy("vm", "alice (ferry pause)") }()
+		go func() { defer wg.Done(); _ = s.Resume("vm") }()
+		wg.Wait()
+		st := s.Status()[0]
+		vs, err := job.State.VM("vm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vs.Paused != st.Paused {
+			t.Fatalf("round %d: the job is paused: %v; its record says paused: %v (%q)", i, st.Paused, vs.Paused, vs.PausedReason)
+		}
+	}
+}

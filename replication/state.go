@@ -493,17 +493,59 @@ func (s *StateStore) VM(name string) (VMState, error) {
 // PutVM stores the record of a VM.
 func (s *StateStore) PutVM(name string, v VMState) error { return s.put(bucketVMs, name, v) }
 
+// UpdateVM changes the record of a VM with f in one transaction: what
+// another writer stored between a read and a write is never lost (a pass
+// committing while its job is paused or held wrote back the record it had
+// read, without the pause). f's changes are stored unless it returns an
+// error, which UpdateVM returns.
+func (s *StateStore) UpdateVM(name string, f func(*VMState) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketVMs)
+		var v VMState
+		if b := bk.Get([]byte(name)); b != nil {
+			if err := json.Unmarshal(b, &v); err != nil {
+				return err
+			}
+		}
+		v.upgrade()
+		if err := f(&v); err != nil {
+			return err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return bk.Put([]byte(name), b)
+	})
+}
+
+// errUnchanged ends an UpdateVM that changes nothing.
+var errUnchanged = errors.New("unchanged")
+
+// updateVMIf is UpdateVM whose f reports whether it changed the record
+// (false: nothing is written), and reports it.
+func (s *StateStore) updateVMIf(name string, f func(*VMState) bool) (bool, error) {
+	err := s.UpdateVM(name, func(v *VMState) error {
+		if !f(v) {
+			return errUnchanged
+		}
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // PauseForMismatch records that a verify found vm's replica differs from
 // its source (err says where): the job is paused as failed with err as its
 // reason, and its next pass is a full compare (VMState.CompareNeeded). For a
 // job a Scheduler runs, use Scheduler.PauseForMismatch.
 func (s *StateStore) PauseForMismatch(vm string, err error) error {
-	vs, gerr := s.VM(vm)
-	if gerr != nil {
-		return gerr
-	}
-	vs.Paused, vs.Failed, vs.PausedReason, vs.CompareNeeded, vs.Held, vs.Mismatch = true, true, err.Error(), true, "", err.Error()
-	return s.PutVM(vm, vs)
+	return s.UpdateVM(vm, func(vs *VMState) error {
+		vs.Paused, vs.Failed, vs.PausedReason, vs.CompareNeeded, vs.Held, vs.Mismatch = true, true, err.Error(), true, "", err.Error()
+		return nil
+	})
 }
 
 // Hold records in vm's record that ferry holds its job for h (why says
@@ -516,12 +558,13 @@ func (s *StateStore) Hold(vm string, h Hold, why string) (bool, error) {
 	if h == "" {
 		return false, fmt.Errorf("%s: hold for what? (no Hold given)", vm)
 	}
-	vs, err := s.VM(vm)
-	if err != nil || vs.Paused {
-		return false, err
-	}
-	vs.Paused, vs.Failed, vs.Held, vs.PausedReason = true, false, h, why
-	return true, s.PutVM(vm, vs)
+	return s.updateVMIf(vm, func(vs *VMState) bool {
+		if vs.Paused {
+			return false
+		}
+		vs.Paused, vs.Failed, vs.Held, vs.PausedReason = true, false, h, why
+		return true
+	})
 }
 
 // Release ends a hold of vm's job for h in its record (the job resumes
@@ -529,12 +572,13 @@ func (s *StateStore) Hold(vm string, h Hold, why string) (bool, error) {
 // paused otherwise (by the operator, a failure) or held for something else
 // stays so. For a job a Scheduler runs, use Scheduler.Release.
 func (s *StateStore) Release(vm string, h Hold) (bool, error) {
-	vs, err := s.VM(vm)
-	if err != nil || !vs.Paused || vs.Held != h {
-		return false, err
-	}
-	vs.Paused, vs.Failed, vs.Held, vs.PausedReason = false, false, "", ""
-	return true, s.PutVM(vm, vs)
+	return s.updateVMIf(vm, func(vs *VMState) bool {
+		if !vs.Paused || vs.Held != h {
+			return false
+		}
+		vs.Paused, vs.Failed, vs.Held, vs.PausedReason = false, false, "", ""
+		return true
+	})
 }
 
 // Pause records in vm's record that the operator by paused its job, as
@@ -544,12 +588,13 @@ func (s *StateStore) Release(vm string, h Hold) (bool, error) {
 // one paused already (by the operator, after a failure, or held) is left
 // as it is. For a job a Scheduler runs, use Scheduler.PauseBy.
 func (s *StateStore) Pause(vm, by string) (bool, error) {
-	vs, err := s.VM(vm)
-	if err != nil || vs.Paused {
-		return false, err
-	}
-	vs.Paused, vs.Failed, vs.Held, vs.PausedReason = true, false, "", PausedBy(by)
-	return true, s.PutVM(vm, vs)
+	return s.updateVMIf(vm, func(vs *VMState) bool {
+		if vs.Paused {
+			return false
+		}
+		vs.Paused, vs.Failed, vs.Held, vs.PausedReason = true, false, "", PausedBy(by)
+		return true
+	})
 }
 
 // Resume ends a pause of vm's job in its record, by the operator or after
@@ -559,12 +604,13 @@ func (s *StateStore) Pause(vm, by string) (bool, error) {
 // CompareNeeded is kept). It reports whether it resumed the job; a hold
 // (Held) is left as it is: Release ends it, for the work that took it.
 func (s *StateStore) Resume(vm string) (bool, error) {
-	vs, err := s.VM(vm)
-	if err != nil || !vs.Paused || vs.Held != "" && !vs.Failed {
-		return false, err
-	}
-	vs.Paused, vs.Failed, vs.Held, vs.PausedReason = false, false, "", ""
-	return true, s.PutVM(vm, vs)
+	return s.updateVMIf(vm, func(vs *VMState) bool {
+		if !vs.Paused || vs.Held != "" && !vs.Failed {
+			return false
+		}
+		vs.Paused, vs.Failed, vs.Held, vs.PausedReason = false, false, "", ""
+		return true
+	})
 }
 
 func diskStateKey(vm, disk string) string { return vm + "/" + disk }

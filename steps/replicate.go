@@ -58,21 +58,21 @@ func firstCopy(store *replication.StateStore, vm string) (bool, error) {
 // recordPass keeps the VM's record as the scheduler does after a pass, so
 // a later scheduler (the wizard) knows when the next pass is due.
 func recordPass(store *replication.StateStore, vm string, r replication.PassResult) error {
-	vs, err := store.VM(vm)
-	if err != nil {
-		return err
-	}
-	if vs.LastPass.Equal(r.Start) {
-		// The job recorded this pass itself: recording it again would
-		// make the interval between passes zero (and the change rate,
-		// which the projected downtime reads, unknown).
+	// In one transaction with the read: a pause stored meanwhile (ferry
+	// pause) stays.
+	return store.UpdateVM(vm, func(vs *replication.VMState) error {
+		if vs.LastPass.Equal(r.Start) {
+			// The job recorded this pass itself: recording it again
+			// would make the interval between passes zero (and the
+			// change rate, which the projected downtime reads, unknown).
+			return nil
+		}
+		vs.NotePass(r.Start, r.Start, r.Duration, r.Kind, r.Counters, r.Compare != nil)
+		if r.Compare != nil {
+			vs.LastCompare = r.Compare
+		}
 		return nil
-	}
-	vs.NotePass(r.Start, r.Start, r.Duration, r.Kind, r.Counters, r.Compare != nil)
-	if r.Compare != nil {
-		vs.LastCompare = r.Compare
-	}
-	return store.PutVM(vm, vs)
+	})
 }
 
 // Plan implements Step.
