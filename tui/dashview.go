@@ -103,9 +103,12 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 		// empty percentage's cell first, then the phase's padding, then
 		// the name's; then the health's short form (QA: "○ no complete
 		// pas…" at 80x24).
+		// The percentage keeps a space before the health: its cell gives
+		// way down to that, not to the percentage's own width (QA hD:
+		// "initial transfer   6%○ no complete pass yet" at 80x24).
 		pct := ""
 		if showsPass {
-			pct = fmt.Sprintf("%3.0f%%", r.Fraction()*100)
+			pct = fmt.Sprintf("%.0f%% ", r.Fraction()*100)
 		}
 		over := 2 + nameW + 1 + phaseW + 1 + 5 + ansiWidth(health) - width
 		give := func(col, content int) int {
@@ -113,7 +116,7 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 			over -= g
 			return col - g
 		}
-		pct = fit(pct, give(5, ansiWidth(pct)))
+		pct = strings.Repeat(" ", max(give(5, ansiWidth(pct))-ansiWidth(pct), 0)) + pct
 		pw := give(phaseW, ansiWidth(phase))
 		nw := give(nameW, ansiWidth(r.VM))
 		if over > 0 {

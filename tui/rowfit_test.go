@@ -43,3 +43,41 @@ func TestDashboardRowHealthNotCut(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardCompactRowPercentApart (QA hD: a viewer at 80x24 watching
+// step 6 replicate three VMs read "WebApp2   initial transfer   6%○ no
+// complete pass yet"): a compact row's pass percentage keeps a space
+// before the health, however the columns give way.
+func TestDashboardCompactRowPercentApart(t *testing.T) {
+	vms := []string{"WebApp1", "WebApp2", "WebApp3", "LinuxDB1", "LinuxDB2", "LinuxDB3"}
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		h := newHarness(t, setup{pf: withVMs(vms...), done: append(slices.Clone(infraDone), "vm-selection", "replication"), feeds: true})
+		h.start(size[0], size[1])
+		var st []steps.VMStatus
+		for _, vm := range vms {
+			st = append(st, steps.VMStatus{JobStatus: replication.StoredStatus(vm, replication.RPO(time.Minute), replication.VMState{}, t0)})
+		}
+		h.send(statusMsg(statusRows(st, false)))
+		for _, vm := range vms {
+			h.deliver(replicationMsg{VM: vm, Phase: "initial transfer", Planned: 100 << 20, Acked: 6 << 20, Rate: 1 << 20})
+		}
+		h.send(press("["))
+		v := h.view()
+		rows := 0
+		for _, l := range strings.Split(v, "\n") {
+			_, r, ok := strings.Cut(l, "│ ")
+			if !ok || !slices.ContainsFunc(vms, func(vm string) bool {
+				return strings.HasPrefix(r, "▸ "+vm+" ") || strings.HasPrefix(r, "  "+vm+" ")
+			}) || !strings.Contains(r, "%") {
+				continue
+			}
+			rows++
+			if !strings.Contains(r, "% ") || strings.Contains(r, "…") {
+				t.Errorf("%dx%d: the row %q: want its percentage apart from its health, nothing cut:\n%s", size[0], size[1], r, v)
+			}
+		}
+		if rows == 0 {
+			t.Errorf("%dx%d: no row with a percentage:\n%s", size[0], size[1], v)
+		}
+	}
+}
