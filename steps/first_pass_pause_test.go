@@ -139,12 +139,25 @@ func TestPausedFirstPassHoldsOnlyItsVM(t *testing.T) {
 	var mu sync.Mutex
 	var changes []string
 	var waitOnce sync.Once
+	// The wizard's line while the step applies: the last progress, change
+	// or warning (tui's stepRun); and when WebApp2's completion was said.
+	var headline string
+	web2Said := make(chan struct{})
+	var web2Once sync.Once
 	// While WebApp1 waits: what WebApp2's job and WebApp1's say once
 	// WebApp2's first pass completed (or why it did not).
 	meanwhile := make(chan string, 1)
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) {
 		if ev.Step != "replication" {
 			return
+		}
+		if ev.Kind == EventProgress || ev.Kind == EventChange || ev.Kind == EventStarted || ev.Kind == EventWarning {
+			mu.Lock()
+			headline = ev.Message
+			mu.Unlock()
+		}
+		if ev.Kind == EventProgress && strings.HasPrefix(ev.Message, "WebApp2: replica complete") {
+			web2Once.Do(func() { close(web2Said) })
 		}
 		if ev.Kind == EventChange && ev.Item != nil && ev.Item.Kind == "replica" {
 			mu.Lock()
@@ -183,6 +196,21 @@ func TestPausedFirstPassHoldsOnlyItsVM(t *testing.T) {
 						break wait
 					case <-changed:
 					}
+				}
+				// What the wizard's line says once WebApp2's pass is done:
+				// that the step waits for WebApp1, paused, and how it goes
+				// on (QA hD: it read WebApp2's last change, the pause
+				// warning pushed out of sight).
+				select {
+				case <-web2Said:
+					mu.Lock()
+					h := headline
+					mu.Unlock()
+					if !strings.Contains(h, "waits for WebApp1 (replication paused by request of admin") || !strings.Contains(h, "ferry resume WebApp1") {
+						why += fmt.Sprintf("; the step's line once WebApp2's pass completed: %q; want it to say that it waits for WebApp1, paused, and how to resume it", h)
+					}
+				case <-wctx.Done():
+					why += "; the step never said that WebApp2's pass completed"
 				}
 				// Resumed from that other session.
 				if err := sched.Resume("WebApp1"); err != nil {
@@ -247,7 +275,7 @@ func TestStepProgressOfPassesTogether(t *testing.T) {
 	web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
 	web1(replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Planned: 100 << 20, Acked: 50 << 20}})
 	web2(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
-	p.done("WebApp1")
+	p.done("WebApp1", []string{"WebApp2's pass"})
 	web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot}) // its next pass
 	web2(replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Planned: 100 << 20, Acked: 60 << 20}})
 	want := []struct {
@@ -257,7 +285,7 @@ func TestStepProgressOfPassesTogether(t *testing.T) {
 		{"WebApp1: snapshot", -1},
 		{"WebApp1: 50 MiB of 100 MiB acknowledged", 0.25},
 		{"WebApp2: snapshot", -1},
-		{"WebApp1: replica complete (1 of 2 VMs)", 0.5},
+		{"WebApp1: replica complete (1 of 2 VMs); step 6 waits for WebApp2's pass", 0.5},
 		{"WebApp2: 60 MiB of 100 MiB acknowledged", 0.8},
 	}
 	if len(got) != len(want) {

@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -457,7 +458,6 @@ func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit 
 			if err != nil {
 				return err
 			}
-			prog.done(vmp.Name)
 			r := Resource{Kind: "replica", Name: vmp.Name, ID: env.Config.Receiver.URL}
 			it := Item{Action: ActionUpdate, Kind: "replica", Name: vmp.Name, Detail: "replica complete; a pass runs every " + vmp.RPO.String() + " until the cutover", Resource: &r}
 			if first {
@@ -469,6 +469,18 @@ func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit 
 			for ; next < len(vms) && done[next] != nil; next++ {
 				say(next)
 			}
+			// Said after its changes, so that the wizard's line (the last
+			// one) says what the step still waits for: a VM paused earlier
+			// said so once, in a warning that the other VMs' lines since
+			// pushed out of sight (QA hD: three VMs, WebApp2 paused, the
+			// others done, the step read "+ create replica disk ...").
+			var rest []string
+			for j, d := range done {
+				if d == nil {
+					rest = append(rest, env.waitingFor(vms[j].Name))
+				}
+			}
+			prog.done(vmp.Name, rest)
 			return nil
 		})
 	}
@@ -529,14 +541,33 @@ func (p *stepProgress) emitter(vm string) func(replication.Event) {
 	}, vm)
 }
 
-// done says that vm's pass completed.
-func (p *stepProgress) done(vm string) {
+// done says that vm's pass completed, and what the step still waits for
+// (waiting: the VMs whose pass has not completed, as waitingFor says them).
+func (p *stepProgress) done(vm string, waiting []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.over[vm], p.frac[vm] = true, 1
 	if p.n > 1 {
-		p.emit(Progress(fmt.Sprintf("%s: replica complete (%d of %d VMs)", vm, len(p.over), p.n), p.stepLocked()))
+		msg := fmt.Sprintf("%s: replica complete (%d of %d VMs)", vm, len(p.over), p.n)
+		if len(waiting) > 0 {
+			msg += "; step 6 waits for " + strings.Join(waiting, ", ")
+		}
+		p.emit(Progress(msg, p.stepLocked()))
 	}
+}
+
+// waitingFor says what step 6 waits for of vm, whose first pass has not
+// completed: its pass, or its job's pause and how it goes on.
+func (e *Env) waitingFor(vm string) string {
+	st, ok := e.warmStatus(vm)
+	switch {
+	case !ok || !st.Paused:
+		return vm + "'s pass"
+	case st.Phase == replication.JobHeld:
+		return fmt.Sprintf("%s (%s; ferry releases it)", vm, cmp.Or(st.Reason, "held for its "+string(st.Held)))
+	}
+	return fmt.Sprintf("%s (replication %s: resume it with u on the replication dashboard, or ferry resume %s)",
+		vm, cmp.Or(st.Reason, replication.PausedByRequest), vm)
 }
 
 // replicaDiskItems are vm's replica disks (of its on-prem disks) as the
