@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -69,4 +71,62 @@ func pump(cmd tea.Cmd, out chan<- tea.Msg) {
 	default:
 		out <- msg
 	}
+}
+
+// TestLogUnderProgressShowsWarningsFromTheirStart (QA hD: a viewer at 80x24
+// of step 6, three VMs, WebApp2 paused, read "the replication dashboard,
+// or ferry resume WebApp2) and its pass, and the step, go on" under the
+// step's progress: the log's room cut the wrapped warning at its top, its
+// VM and cause gone): the log under a running step shows whole entries,
+// the newest that fit; a warning's end is never shown without its start.
+func TestLogUnderProgressShowsWarningsFromTheirStart(t *testing.T) {
+	const warning = "WebApp2: replication paused by request of root (root@vm) (ssh): step 6 waits; resume WebApp2 (u on the replication dashboard, or ferry resume WebApp2) and its pass, and the step, go on"
+	vms := []string{"WebApp1", "WebApp2", "WebApp3"}
+	cut := 0
+	for _, size := range [][2]int{{80, 24}, {80, 30}, {100, 30}, {120, 40}} {
+		for changes := 0; changes <= 3; changes++ {
+			release := make(chan struct{})
+			evs := []steps.Event{steps.Warning(warning)}
+			for i := range changes {
+				evs = append(evs, steps.Changed(steps.Item{Action: steps.ActionCreate, Kind: "replica disk", Name: fmt.Sprintf("[provider-ds] ferry-replicas/Company/WebApp1/WebApp1_%d.vmdk", i)}))
+			}
+			evs = append(evs, steps.Progress("WebApp3: 10 MiB of 56 MiB acknowledged", 0.5))
+			h := newHarness(t, setup{pf: withVMs(vms...), done: append(slices.Clone(infraDone), "vm-selection"),
+				mutate: func(m map[string]*fakeStep) {
+					m["replication"].events = evs
+					m["replication"].block = release
+				}})
+			h.start(size[0], size[1])
+			h.send(press("enter")) // plan
+			_, run := h.m.Update(press("enter"))
+			msgs := make(chan tea.Msg, 64)
+			go pump(run, msgs)
+			for {
+				msg := <-msgs
+				_, cmd := h.m.Update(msg)
+				go pump(cmd, msgs)
+				if ev, ok := msg.(stepEventMsg); ok && ev.Event.Kind == steps.EventProgress {
+					break
+				}
+			}
+			h.mustSee(t, "elapsed")
+			v := mainText(h.view())
+			if strings.Contains(v, "and the step, go on") && !strings.Contains(v, "! WebApp2: replication paused") {
+				t.Errorf("%dx%d, %d change(s) after the warning: its end without its start:\n%s", size[0], size[1], changes, h.view())
+			}
+			if !strings.Contains(v, "and the step, go on") {
+				cut++
+			}
+			close(release)
+			for {
+				msg := <-msgs
+				_, cmd := h.m.Update(msg)
+				if _, ok := msg.(applyDoneMsg); ok {
+					break
+				}
+				go pump(cmd, msgs)
+			}
+		}
+	}
+	t.Logf("%d screen(s) had no room for the warning's end", cut)
 }

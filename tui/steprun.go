@@ -720,23 +720,37 @@ func (r *stepRun) resultLines(width int) []string {
 // logLines are the last changes (each on a line, cut) and warnings (whole)
 // of the apply.
 func (r *stepRun) logLines(width, room int) []string {
-	var out []string
+	var entries [][]string
 	for _, ev := range r.events {
 		switch ev.Kind {
 		case steps.EventChange:
-			out = append(out, sOK.Render(trunc("  "+ev.Message, width)))
+			entries = append(entries, []string{sOK.Render(trunc("  "+ev.Message, width))})
 		case steps.EventWarning:
 			// Whole, wrapped: a warning says what to do (QA h9: step 6's
 			// "... step 6 waits; resume WebApp1 (u on the replication…"
 			// lost its "or ferry resume WebApp1" at 120 columns).
-			out = append(out, wrapped("  ! "+ev.Message, width, 4, sWarn)...)
+			entries = append(entries, wrapped("  ! "+ev.Message, width, 4, sWarn))
 		}
 	}
-	if room <= 0 {
+	if room <= 0 || len(entries) == 0 {
 		return nil
 	}
-	if len(out) > room {
-		out = out[len(out)-room:]
+	// The newest entries that fit whole: a warning cut at the top read
+	// from its middle (QA hD at 80x24: "the replication dashboard, or
+	// ferry resume WebApp2) and its pass, and the step, go on", whose VM
+	// and cause were cut off). The newest alone taller than the room shows
+	// its beginning, ending in "…".
+	from := len(entries)
+	for n := 0; from > 0 && n+len(entries[from-1]) <= room; from-- {
+		n += len(entries[from-1])
+	}
+	if from == len(entries) {
+		last := entries[len(entries)-1][:room]
+		return append(last[:room-1:room-1], trunc(last[room-1], width-1)+"…")
+	}
+	var out []string
+	for _, e := range entries[from:] {
+		out = append(out, e...)
 	}
 	return out
 }
