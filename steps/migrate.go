@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -566,8 +567,17 @@ func (p ProbePlan) check() error {
 	case kinds != 1:
 		return errors.New("give one of tcp: host:port, icmp: host, or from: VM and to: address")
 	case p.TCP != "":
-		if _, port, err := net.SplitHostPort(p.TCP); err != nil || port == "" {
+		_, port, err := net.SplitHostPort(p.TCP)
+		if err != nil || port == "" {
 			return fmt.Errorf("tcp %q: want host:port, e.g. 172.16.10.12:80", p.TCP)
+		}
+		// A number past a port's range is a typo, refused with the answer
+		// (QA hD: Service probes "WebApp2=127.16.10.12:444274201" was a
+		// plan conflict saying the probe "does not answer (dial tcp:
+		// address 444274201: invalid port)" and to start the service).
+		// A name (e.g. "https") is left to the resolver, as net.Dial does.
+		if n, err := strconv.ParseInt(port, 10, 64); (err == nil && (n < 1 || n > 65535)) || errors.Is(err, strconv.ErrRange) {
+			return fmt.Errorf("tcp %q: port %s is not a TCP port (1 to 65535)", p.TCP, port)
 		}
 	case p.ICMP == "" && (p.From == "" || p.To == ""):
 		return errors.New("a guest ping needs both from: (the VM to ping from) and to: (the address)")

@@ -30,6 +30,10 @@ func TestProbesField(t *testing.T) {
 		{"WebApp2", "want VM=host:port or VM=icmp:host"},
 		{"WebApp2=10.0.0.5", `tcp "10.0.0.5": want host:port`},
 		{"=10.0.0.5:80", "want VM=host:port"},
+		{"WebApp2=127.16.10.12:444274201", `tcp "127.16.10.12:444274201": port 444274201 is not a TCP port (1 to 65535)`},
+		{"WebApp2=127.16.10.12:0", "port 0 is not a TCP port"},
+		{"WebApp2=127.16.10.12:-80", "port -80 is not a TCP port"},
+		{"WebApp2=127.16.10.12:99999999999999999999", "is not a TCP port"},
 	} {
 		if err := f.Validate(bad.v, pf); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: %v, want %q", bad.v, err, bad.want)
