@@ -48,8 +48,8 @@ named with its object and what it is for (README: "vCenter privileges").
 
 The cutover is never run without --confirm-cutover=NAMES naming the VMs to cut
 over (comma-separated); without it the run stops in front of it and says so.
-Naming only some of the plan's VMs cuts them over one by one: the others stay
-replicating and the next run with their names cuts them over. A flag that
+Naming only some of the plan's VMs cuts over only those (together, one wave):
+the others stay replicating and the next run with their names cuts them over. A flag that
 takes VM names (--confirm-cutover, --test-migrate, --verify) or step ids
 (--redo) given an empty value (a shell variable not set) is refused (exit 2),
 not read as the flag left out.

@@ -364,7 +364,9 @@ func (p *places) give(name string) {
 	}
 }
 
-// andList joins names as "A", "A and B", "A, B and C".
+// AndList joins names as "A", "A and B", "A, B and C".
+func AndList(names []string) string { return andList(names) }
+
 func andList(names []string) string {
 	if len(names) < 2 {
 		return strings.Join(names, "")

@@ -296,3 +296,24 @@ func TestCutoverEstimateBreaksBetweenPhases(t *testing.T) {
 		}
 	}
 }
+
+// TestCutoverWaveFollowsTheNamesTyped (QA: with three VMs, typing two of
+// the names still read "one wave: all 3", and the prompt said naming some
+// cuts them over "one by one", while they are cut over together): the wave
+// line names the VMs the typed names choose, and projects their wave.
+func TestCutoverWaveFollowsTheNamesTyped(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2", "WebApp3"), done: checksDone})
+	h.start(120, 40)
+	h.mustSee(t, "Confirmed together they are one wave: all 3 at once", "or some of the names to cut over only those (the")
+	h.mustNotSee(t, "one by one")
+	h.typeText("WebApp1,WebApp3")
+	h.mustSee(t, "Confirmed, WebApp1 and WebApp3 are one wave: all 2 at once (cutover.parallel allows it)", "projected wave downtime ~1m43s")
+	h.mustNotSee(t, "all 3 at once")
+	// One name: no wave; a name not listed: the whole list's, as before.
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlU})
+	h.typeText("WebApp2")
+	h.mustNotSee(t, "one wave")
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlU})
+	h.typeText("WebApp1,WebApp9")
+	h.mustSee(t, "Confirmed together they are one wave: all 3 at once")
+}

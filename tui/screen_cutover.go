@@ -205,7 +205,7 @@ func (s *cutoverScreen) busy() string {
 }
 
 // want is what the operator types to cut over every VM not cut over yet:
-// the names, comma-separated. Naming only some cuts them over one by one.
+// the names, comma-separated. Naming only some cuts over only those (one wave).
 func (s *cutoverScreen) want() string {
 	var n []string
 	for _, vm := range s.w.env.Migrating() {
@@ -484,15 +484,16 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 	}
 	top = append(top, "")
 	var ests []*steps.DowntimeEstimate
-	sticky := ""     // the heading of the VM whose lines are appended
-	measure := false // a projection that a test migration would measure
-	n := 0           // the VMs typed
-	finishing := 0   // those whose confirmation finishes an interrupted cutover
+	sticky := ""                                  // the heading of the VM whose lines are appended
+	measure := false                              // a projection that a test migration would measure
+	var listed []string                           // the VMs to type
+	estOf := map[string]*steps.DowntimeEstimate{} // their projections
+	finishes := map[string]bool{}                 // confirming finishes an interrupted cutover
 	for _, vm := range s.w.env.Migrating() {
 		if s.decision != "" && !slices.Contains(s.w.env.CutoverDecisions(vm.Name), s.decision) {
 			continue // not decided on: not typed in this mode
 		}
-		n++
+		listed = append(listed, vm.Name)
 		heading := fmt.Sprintf("  %s → %s / %s", vm.Name, orDash(pf.VDC), orDash(vm.TargetNetwork))
 		// The VM's lines, up to the next VM's, are under its heading.
 		for len(heads) < len(rest) {
@@ -526,7 +527,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 			// finishes it (or asks for a decision), with no new window
 			// (QA h9: "projected downtime ~6s · RPO ok" under DECISION
 			// NEEDED, counted in the wave's projection too).
-			finishing++
+			finishes[vm.Name] = true
 			continue
 		}
 		var facts []string
@@ -534,7 +535,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 		// only the final pass.
 		est := s.projection(vm.Name)
 		if est != nil {
-			ests = append(ests, est)
+			estOf[vm.Name] = est
 			facts = append(facts, "projected downtime ~"+dur(est.Total))
 		}
 		if note := s.w.env.ColdNote(vm.Name); note != "" {
@@ -555,6 +556,24 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 	}
 	for len(heads) < len(rest) {
 		heads = append(heads, sticky)
+	}
+	// The wave: every VM listed, or those the names typed so far choose
+	// (QA: typing two of three names still read "one wave: all 3").
+	chosen, subset := listed, false
+	if typed := strings.TrimSpace(s.typed.Value()); typed != "" {
+		if vms, err := steps.ConfirmedVMs(pf, typed); err == nil && len(vms) < len(listed) &&
+			!slices.ContainsFunc(vms, func(vm string) bool { return !slices.Contains(listed, vm) }) {
+			chosen, subset = vms, true
+		}
+	}
+	n, finishing := len(chosen), 0
+	for _, vm := range chosen {
+		if est, ok := estOf[vm]; ok {
+			ests = append(ests, est)
+		}
+		if finishes[vm] {
+			finishing++
+		}
 	}
 	if n > 1 && s.decision == "" {
 		wave, parallel := s.w.env.ProjectWave(ests)
@@ -577,7 +596,11 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 		case len(ests) < n:
 			proj += fmt.Sprintf(" for the %d with a projection (%s, not projected)", len(ests), strings.Join(why, "; "))
 		}
-		rest = append(rest, wrapped(fmt.Sprintf("  Confirmed together they are one wave: %s, each with its own rollback · %s", together, proj), width, 4, lipgloss.NewStyle())...)
+		who := "Confirmed together they are"
+		if subset {
+			who = "Confirmed, " + steps.AndList(chosen) + " are"
+		}
+		rest = append(rest, wrapped(fmt.Sprintf("  %s one wave: %s, each with its own rollback · %s", who, together, proj), width, 4, lipgloss.NewStyle())...)
 	}
 	if measure && !s.w.readOnly {
 		rest = append(rest, wrapped("  * a test migration (t on step 6's dashboard) measures the phases at the provider first", width, 4, sDim)...)
@@ -629,7 +652,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 	case s.decision != "" && strings.Contains(s.want(), ","):
 		prompt = "Type " + sBold.Render(s.want()) + ", or some of the names, to confirm:"
 	case s.decision == "" && len(s.w.env.Migrating()) > 1:
-		prompt = "Type " + sBold.Render(s.want()) + " to confirm, or some of the names to cut them over one by one:"
+		prompt = "Type " + sBold.Render(s.want()) + " to confirm, or some of the names to cut over only those (the others keep replicating):"
 	}
 	bottom = append(bottom, wrap(prompt, width)...)
 	s.typed.Width = max(10, width-4)
