@@ -304,7 +304,7 @@ func TestCutoverEstimateBreaksBetweenPhases(t *testing.T) {
 func TestCutoverWaveFollowsTheNamesTyped(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2", "WebApp3"), done: checksDone})
 	h.start(120, 40)
-	h.mustSee(t, "Confirmed together they are one wave: all 3 at once", "or some of the names to cut over only those (the")
+	h.mustSee(t, "Confirmed together they are one wave: all 3 at once", "or some of the names to cut over only those:")
 	h.mustNotSee(t, "one by one")
 	h.typeText("WebApp1,WebApp3")
 	h.mustSee(t, "Confirmed, WebApp1 and WebApp3 are one wave: all 2 at once (cutover.parallel allows it)", "projected wave downtime ~1m43s")

@@ -652,7 +652,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 	case s.decision != "" && strings.Contains(s.want(), ","):
 		prompt = "Type " + sBold.Render(s.want()) + ", or some of the names, to confirm:"
 	case s.decision == "" && len(s.w.env.Migrating()) > 1:
-		prompt = "Type " + sBold.Render(s.want()) + " to confirm, or some of the names to cut over only those (the others keep replicating):"
+		prompt = "Type " + sBold.Render(s.want()) + " to confirm, or some of the names to cut over only those:"
 	}
 	bottom = append(bottom, wrap(prompt, width)...)
 	s.typed.Width = max(10, width-4)
