@@ -28,31 +28,43 @@ func TestWarningsWhileApplyingAreWhole(t *testing.T) {
 				m["replication"].block = release
 			}})
 		h.start(size[0], size[1])
-		h.send(press("enter")) // plan
-		_, run := h.m.Update(press("enter"))
-		msgs := make(chan tea.Msg, 64)
-		go pump(run, msgs)
-		// The step's events until its warning, while it applies (each
-		// message's commands read the next).
-		for {
-			msg := <-msgs
-			_, cmd := h.m.Update(msg)
-			go pump(cmd, msgs)
-			if ev, ok := msg.(stepEventMsg); ok && ev.Event.Kind == steps.EventWarning {
-				break
-			}
-		}
+		msgs := applyUntil(h, steps.EventWarning)
 		h.mustSee(t, "elapsed")
 		mustRead(t, h, "! "+warning)
 		close(release)
-		for { // until the step ends: nothing writes the state after the test
-			msg := <-msgs
-			_, cmd := h.m.Update(msg)
-			if _, ok := msg.(applyDoneMsg); ok {
-				break
-			}
-			go pump(cmd, msgs)
+		applyToEnd(h, msgs) // nothing writes the state after the test
+	}
+}
+
+// applyUntil plans and applies the harness's step and gives the model the
+// step's messages while it applies (each message's commands read the
+// next) until its first event of kind; the rest come on the channel
+// returned (applyToEnd).
+func applyUntil(h *harness, kind steps.EventKind) chan tea.Msg {
+	h.send(press("enter")) // plan
+	_, run := h.m.Update(press("enter"))
+	msgs := make(chan tea.Msg, 64)
+	go pump(run, msgs)
+	for {
+		msg := <-msgs
+		_, cmd := h.m.Update(msg)
+		go pump(cmd, msgs)
+		if ev, ok := msg.(stepEventMsg); ok && ev.Event.Kind == kind {
+			return msgs
 		}
+	}
+}
+
+// applyToEnd gives the model the step's messages (applyUntil's) until its
+// apply ends.
+func applyToEnd(h *harness, msgs chan tea.Msg) {
+	for {
+		msg := <-msgs
+		_, cmd := h.m.Update(msg)
+		if _, ok := msg.(applyDoneMsg); ok {
+			return
+		}
+		go pump(cmd, msgs)
 	}
 }
 
@@ -97,18 +109,7 @@ func TestLogUnderProgressShowsWarningsFromTheirStart(t *testing.T) {
 					m["replication"].block = release
 				}})
 			h.start(size[0], size[1])
-			h.send(press("enter")) // plan
-			_, run := h.m.Update(press("enter"))
-			msgs := make(chan tea.Msg, 64)
-			go pump(run, msgs)
-			for {
-				msg := <-msgs
-				_, cmd := h.m.Update(msg)
-				go pump(cmd, msgs)
-				if ev, ok := msg.(stepEventMsg); ok && ev.Event.Kind == steps.EventProgress {
-					break
-				}
-			}
+			msgs := applyUntil(h, steps.EventProgress)
 			h.mustSee(t, "elapsed")
 			v := mainText(h.view())
 			if strings.Contains(v, "and the step, go on") && !strings.Contains(v, "! WebApp2: replication paused") {
@@ -118,14 +119,7 @@ func TestLogUnderProgressShowsWarningsFromTheirStart(t *testing.T) {
 				cut++
 			}
 			close(release)
-			for {
-				msg := <-msgs
-				_, cmd := h.m.Update(msg)
-				if _, ok := msg.(applyDoneMsg); ok {
-					break
-				}
-				go pump(cmd, msgs)
-			}
+			applyToEnd(h, msgs)
 		}
 	}
 	t.Logf("%d screen(s) had no room for the warning's end", cut)

@@ -14,15 +14,9 @@ import (
 // ○ no complete pas…" was cut at the panel's edge): every row's health
 // reads whole, its columns giving way, in full and compact rows.
 func TestDashboardRowHealthNotCut(t *testing.T) {
-	vms := []string{"WebApp1", "WebApp2", "WebApp3", "LinuxDB1", "LinuxDB2", "LinuxDB3"}
+	vms := sixVMs
 	for _, size := range [][2]int{{80, 24}, {120, 40}} {
-		h := newHarness(t, setup{pf: withVMs(vms...), done: append(slices.Clone(infraDone), "vm-selection", "replication"), feeds: true})
-		h.start(size[0], size[1])
-		var st []steps.VMStatus
-		for _, vm := range vms {
-			st = append(st, steps.VMStatus{JobStatus: replication.StoredStatus(vm, replication.RPO(time.Minute), replication.VMState{}, t0)})
-		}
-		h.send(statusMsg(statusRows(st, false)))
+		h := rowsOf(t, vms, size)
 		h.send(press("["))
 		v := h.view()
 		for _, vm := range vms {
@@ -49,15 +43,9 @@ func TestDashboardRowHealthNotCut(t *testing.T) {
 // complete pass yet"): a compact row's pass percentage keeps a space
 // before the health, however the columns give way.
 func TestDashboardCompactRowPercentApart(t *testing.T) {
-	vms := []string{"WebApp1", "WebApp2", "WebApp3", "LinuxDB1", "LinuxDB2", "LinuxDB3"}
+	vms := sixVMs
 	for _, size := range [][2]int{{80, 24}, {120, 40}} {
-		h := newHarness(t, setup{pf: withVMs(vms...), done: append(slices.Clone(infraDone), "vm-selection", "replication"), feeds: true})
-		h.start(size[0], size[1])
-		var st []steps.VMStatus
-		for _, vm := range vms {
-			st = append(st, steps.VMStatus{JobStatus: replication.StoredStatus(vm, replication.RPO(time.Minute), replication.VMState{}, t0)})
-		}
-		h.send(statusMsg(statusRows(st, false)))
+		h := rowsOf(t, vms, size)
 		for _, vm := range vms {
 			h.deliver(replicationMsg{VM: vm, Phase: "initial transfer", Planned: 100 << 20, Acked: 6 << 20, Rate: 1 << 20})
 		}
@@ -80,4 +68,21 @@ func TestDashboardCompactRowPercentApart(t *testing.T) {
 			t.Errorf("%dx%d: no row with a percentage:\n%s", size[0], size[1], v)
 		}
 	}
+}
+
+// sixVMs fill the dashboard's rows at 80x24.
+var sixVMs = []string{"WebApp1", "WebApp2", "WebApp3", "LinuxDB1", "LinuxDB2", "LinuxDB3"}
+
+// rowsOf is a wizard of size past step 6 whose dashboard has a row,
+// with no pass yet, for each of vms.
+func rowsOf(t *testing.T, vms []string, size [2]int) *harness {
+	t.Helper()
+	h := newHarness(t, setup{pf: withVMs(vms...), done: append(slices.Clone(infraDone), "vm-selection", "replication"), feeds: true})
+	h.start(size[0], size[1])
+	var st []steps.VMStatus
+	for _, vm := range vms {
+		st = append(st, steps.VMStatus{JobStatus: replication.StoredStatus(vm, replication.RPO(time.Minute), replication.VMState{}, t0)})
+	}
+	h.send(statusMsg(statusRows(st, false)))
+	return h
 }
