@@ -395,3 +395,60 @@ func labParallel(t *testing.T) {
 		t.Parallel()
 	}
 }
+
+// TestHostStopsAnsweringDuringAPass (CI: a scheduled pass was reading
+// host-direct when the ESXi host's HTTPS port closed; each of its retries
+// read the same host again and the job was paused): a pass whose host
+// stops answering after the pass chose host-direct reads the rest through
+// vCenter's proxy, warns so once, and completes with the replica equal to
+// the source.
+func TestHostStopsAnsweringDuringAPass(t *testing.T) {
+	labParallel(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	vm, err := lab.StartBenchVM(ctx, filepath.Join(dir, "vcenter"), 16<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	w := &warnings{}
+	vm.Source.Warn = w.add
+	serverTLS, clientTLS := pairTLS(t)
+	r, replicas, dev := applianceReceiver(t, dir, serverTLS, vm.Source)
+	addr, st := serveReceiver(t, r, dir)
+	var once sync.Once
+	job := &replication.Job{VM: "bench", Org: "bench", Kind: replication.KindAppliance, Replicas: replicas, Source: vm.Source,
+		Addr: addr, TLS: clientTLS, State: st, Conns: 2,
+		Events: func(ev replication.Event) {
+			if ev.Kind == replication.EventPhase && ev.Phase == replication.PhaseTransfer {
+				// The snapshot is open and reads host-direct: the host's
+				// port closes before the first block is read.
+				once.Do(vm.ESX.Close)
+			}
+		}}
+	host0 := vm.ESX.HostReads()
+	if _, err := job.RunPass(ctx, false); err != nil {
+		t.Fatalf("the pass whose host stopped answering: %v", err)
+	}
+	if vm.ESX.HostReads() == host0 {
+		t.Fatal("the pass never read host-direct: the test shows nothing")
+	}
+	if vm.ESX.ProxyReads() == 0 {
+		t.Error("no read went through vCenter's proxy")
+	}
+	got, err := os.ReadFile(dev(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(vm.FlatFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("the replica differs from the source disk")
+	}
+	msgs := w.all()
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "stopped answering during a pass") || !strings.Contains(msgs[0], "vCenter's /folder proxy") || !strings.Contains(msgs[0], "slowest") {
+		t.Errorf("warnings %q: want one saying the host stopped answering and the pass reads through the proxy", msgs)
+	}
+}

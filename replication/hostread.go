@@ -376,6 +376,29 @@ func (v *vsSnapshot) openReader(ctx context.Context) error {
 	return nil
 }
 
+// Reconnect implements reconnector, before a pass's next attempt: when the
+// snapshot reads host-direct and its host no longer serves the descriptor
+// (the host went down or into maintenance, its HTTPS port closed, tickets
+// refused), the rest of the pass reads through vCenter's proxy, with a
+// warning. Without it every attempt failed on the same host and the job was
+// paused although vCenter could serve the reads. The next pass tries the
+// host again (openReader).
+func (v *vsSnapshot) Reconnect(ctx context.Context) {
+	if v.host == nil || ctx.Err() != nil {
+		return
+	}
+	for _, d := range v.disks {
+		_, err := v.readDescriptor(ctx, d)
+		if err == nil || ctx.Err() != nil || isDescriptorRefusal(err) {
+			return
+		}
+		v.streams.closeAll()
+		v.s.warn(fmt.Sprintf("VM %s: reading disks through vCenter's /folder proxy, not host-direct: ESXi host %s (%s) stopped answering during a pass (%v); the pass goes on through the proxy, and the next one tries the host again. The proxy is the slowest read path (virt-v2v calls it so; expect several times slower passes and a longer cutover)", v.vmName, v.host.name, v.host.base.Host, err))
+		v.host = nil
+		return
+	}
+}
+
 // dsName is the datastore of "[ds] path".
 func dsName(fileName string) string {
 	var p object.DatastorePath

@@ -167,6 +167,11 @@ func retryable(err error) bool {
 	return !errors.Is(err, ErrCBTReset) && !errors.Is(err, ErrVerifyMismatch) && !errors.Is(err, ErrNoReplicaDisk) && !errors.Is(err, ErrPoweredOnDuringFinal) && !waitsOutside(err)
 }
 
+// reconnector is a snapshot that picks its read path again before a
+// pass's next attempt (a host-direct snapshot whose host stopped answering
+// reads on through vCenter's proxy).
+type reconnector interface{ Reconnect(ctx context.Context) }
+
 // waitsOutside says whether a pass stopped for something outside ferry
 // that comes and goes: someone else's snapshot (a nightly backup's), the
 // room for a pass snapshot's delta on the source datastore, the room for
@@ -284,6 +289,9 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 		}
 		for i, d := range disks {
 			states[i], _ = j.State.Disk(diskStateKey(j.VM, d.Key))
+		}
+		if r, ok := snap.(reconnector); ok {
+			r.Reconnect(ctx)
 		}
 	}
 	if err != nil {
