@@ -302,7 +302,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if err != nil {
 		return p, err
 	}
-	var projected []time.Duration
+	var projected []*DowntimeEstimate
 	wave, lastCreate := 0, -1 // the VMs to cut over, the last one's item
 	prev := env.State.Get(s.ID())
 	store, done, err := env.readReplicationStore()
@@ -391,7 +391,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		}
 		if est := project(vm.Name); est != nil {
 			detail += "; projected downtime " + est.Short() + ": " + est.Text()
-			projected = append(projected, est.Total)
+			projected = append(projected, est)
 		}
 		p.Items = append(p.Items, Item{Action: ActionCreate, Kind: "VM", Name: vm.Name, Detail: detail})
 		wave, lastCreate = wave+1, len(p.Items)-1
@@ -402,7 +402,11 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	if wave > 1 {
 		text := fmt.Sprintf(" Confirmed together, the %d VMs are one wave, cut over in parallel (%d at a time, cutover.parallel)", wave, min(parallel, wave))
 		if len(projected) > 0 {
-			text += ": projected wave downtime ~" + roundSecs(waveProjection(projected, parallel).Seconds())
+			w := projectWave(projected, parallel)
+			text += ": projected wave downtime ~" + roundSecs(w.Downtime.Seconds())
+			if w.Shared != "" {
+				text += " (" + w.Shared + ")"
+			}
 			if len(projected) < wave {
 				text += fmt.Sprintf(" (of its %d warm VMs; a cold VM's window, its shutdown and whole-disk pass, is not projected)", len(projected))
 			}
@@ -608,7 +612,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		// said cutover.parallel, more than the wave had).
 		report.Parallel = min(parallel, len(wave))
 	}
-	report.ProjectedWaveSeconds = waveProjection(report.projections(wave), parallel).Seconds()
+	report.ProjectedWaveSeconds = projectWave(report.projections(wave), parallel).Downtime.Seconds()
 
 	errs := make([]error, len(wave))
 	var panicMu sync.Mutex

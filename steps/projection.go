@@ -29,6 +29,12 @@ type EstimatePart struct {
 	Default bool   `json:"default,omitempty"`
 	// Note is what Compact says beside the figure ("" nothing).
 	Note string `json:"note,omitempty"`
+
+	// A final pass's model, which ProjectWave takes to share the plan's
+	// bandwidth cap among the wave's final passes: the bytes it copies,
+	// its fixed cost and its throughput before the cap (0: the figure has
+	// no model, a default or no pass recorded).
+	bytes, fixed, rate float64
 }
 
 // DowntimeEstimate is a VM's projected cutover downtime.
@@ -41,6 +47,8 @@ type DowntimeEstimate struct {
 	Unreadable []string `json:"unreadable_reports,omitempty"`
 	// Total is TotalSeconds as a duration.
 	Total time.Duration `json:"-"`
+
+	mbit int // the plan's bandwidth_mbit when projected (0: no cap)
 }
 
 // Defaults lists the phases estimated from defaults (no record).
@@ -381,7 +389,7 @@ func diskCapacity(store *replication.StateStore, vm string) int64 {
 // final pass can carry no more than; mbit is the plan's bandwidth_mbit
 // (0: no cap), which it copies no faster than.
 func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory, capacity int64, mbit int) *DowntimeEstimate {
-	est := &DowntimeEstimate{VM: plan.Name, Unreadable: h.unreadable}
+	est := &DowntimeEstimate{VM: plan.Name, Unreadable: h.unreadable, mbit: mbit}
 	add := func(p EstimatePart) {
 		est.Parts = append(est.Parts, p)
 		est.TotalSeconds += p.Seconds
@@ -513,11 +521,13 @@ func finalPassEstimate(plan VMPlan, vs replication.VMState, h cutoverHistory, sh
 	// initial sync; none: the last pass's throughput.
 	limit := float64(mbit) * 1e6 / 8
 	if m, ok := vs.PassModel(h.finalPasses()); ok {
+		p.bytes, p.fixed, p.rate = bytes, m.Fixed, m.Rate
 		m = m.CapAt(limit)
 		p.Seconds = m.Seconds(bytes)
 		p.From = changed + ", " + passModelFrom(m, mbit)
 		return p
 	}
+	p.bytes, p.rate = bytes, defaultPassThroughput
 	p.Seconds, p.Default = bytes/defaultPassThroughput, true
 	p.From = changed + ", at a default throughput of 50 MiB/s (none measured)"
 	if limit > 0 && limit < defaultPassThroughput {
@@ -587,18 +597,54 @@ func (d *DowntimeEstimate) CompactParts() []string {
 	return parts
 }
 
-// ProjectWave is the projected downtime of VMs cut over together (their
-// estimates), at cutover.parallel at a time, and that bound.
-func (e *Env) ProjectWave(ests []*DowntimeEstimate) (time.Duration, int) {
+// WaveProjection is the projected downtime of VMs cut over together.
+type WaveProjection struct {
+	Downtime time.Duration
+	Parallel int // cutover.parallel: how many VMs are cut over at a time
+	// Shared says how the wave's final passes share the plan's
+	// bandwidth_mbit when that lengthens them ("": it does not).
+	Shared string
+}
+
+// ProjectWave projects the downtime of VMs cut over together from their
+// estimates, cutover.parallel at a time. Each estimate projects its final
+// pass at the whole bandwidth_mbit; in a wave, up to cutover.parallel
+// final passes run at once and share it, so each is projected at its
+// share when that is slower than its own throughput.
+func (e *Env) ProjectWave(ests []*DowntimeEstimate) WaveProjection {
 	parallel, err := cutoverParallel(e.Plan().Cutover)
 	if err != nil {
 		parallel = DefaultCutoverParallel
 	}
-	var d []time.Duration
+	return projectWave(ests, parallel)
+}
+
+// projectWave is ProjectWave at parallel VMs at a time.
+func projectWave(ests []*DowntimeEstimate, parallel int) WaveProjection {
+	var live []*DowntimeEstimate
 	for _, est := range ests {
 		if est != nil {
-			d = append(d, est.Total)
+			live = append(live, est)
 		}
 	}
-	return waveProjection(d, parallel), parallel
+	together := min(parallel, len(live))
+	var d []time.Duration
+	var share float64
+	shared := false
+	for _, est := range live {
+		total := est.Total
+		if fp, ok := est.FinalPass(); ok && est.mbit > 0 && together > 1 && fp.rate > 0 {
+			share = float64(est.mbit) * 1e6 / 8 / float64(together)
+			if s := fp.fixed + fp.bytes/min(fp.rate, share); s > fp.Seconds {
+				total += time.Duration((s - fp.Seconds) * float64(time.Second))
+				shared = true
+			}
+		}
+		d = append(d, total)
+	}
+	w := WaveProjection{Downtime: waveProjection(d, parallel), Parallel: parallel}
+	if shared {
+		w.Shared = fmt.Sprintf("the final passes share bandwidth_mbit, %d at a time: %s each", together, perSecond(share))
+	}
+	return w
 }

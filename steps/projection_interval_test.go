@@ -203,3 +203,58 @@ func TestProjectionSmallPassesAndTheInitialSync(t *testing.T) {
 		t.Errorf("capped, none measured: %+v", p)
 	}
 }
+
+// TestWaveSharesTheBandwidthCap: each VM's estimate projects its final
+// pass at the whole bandwidth_mbit, but a wave's final passes run
+// cutover.parallel at a time and share it: three VMs whose final passes
+// each copy ~4 MB at 8 Mbit/s (1 MB/s) are projected a wave of about 12 s
+// of final passes, not 4 s, and the projection says why. Cut over one at
+// a time (cutover.parallel 1), nothing is shared; with no cap, nothing
+// either.
+func TestWaveSharesTheBandwidthCap(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	var vs replication.VMState
+	// The initial sync: 64 MiB in 1 s; then passes of 4 MB each 10 s
+	// apart, in 1 s (fixed cost included).
+	vs.NotePass(t0, t0, time.Second, replication.PassInitial, replication.Counters{Planned: 64 << 20}, false)
+	for i := 1; i <= 2; i++ {
+		ti := t0.Add(time.Duration(i) * 10 * time.Second)
+		vs.NotePass(ti, ti, time.Second, replication.PassIncremental, replication.Counters{Planned: 4e6}, false)
+	}
+	wave := func(mbit, parallel int) (WaveProjection, []*DowntimeEstimate) {
+		env := NewEnv(nil, &PlanFile{MigrationPlan: MigrationPlan{BandwidthMbit: mbit, Cutover: CutoverPlan{Parallel: &parallel}}}, NewState(""))
+		var ests []*DowntimeEstimate
+		for _, name := range []string{"WebApp1", "WebApp2", "WebApp3"} {
+			ests = append(ests, projectDowntime(VMPlan{Name: name, RPO: replication.RPO(time.Minute)}, vs, cutoverHistory{}, 0, mbit))
+		}
+		return env.ProjectWave(ests), ests
+	}
+	finalSecs := func(est *DowntimeEstimate) float64 {
+		p, _ := est.FinalPass()
+		return p.Seconds
+	}
+
+	w, ests := wave(8, 4)
+	one := finalSecs(ests[0])
+	// Written over the 1 s pass and the default 30 s shutdown: 12.4 MB,
+	// 12.4 s alone at 1 MB/s, 37.2 s at a third of it.
+	bytes := 4e6 / 10 * (1 + 30)
+	if one < bytes/1e6 || one > bytes/1e6+1.1 {
+		t.Fatalf("one VM's final pass %.1f s, want about %.1f s at the whole cap: %+v", one, bytes/1e6, ests[0].Parts)
+	}
+	alone := ests[0].Total
+	extra := time.Duration((bytes/(1e6/3) - bytes/1e6) * float64(time.Second))
+	if got := w.Downtime; got < alone+extra-time.Second || got > alone+extra+time.Second {
+		t.Errorf("a wave of 3 sharing 8 Mbit/s projected ~%s, want ~%s (one VM alone ~%s)", got, alone+extra, alone)
+	}
+	if w.Shared != "the final passes share bandwidth_mbit, 3 at a time: 326 KiB/s each" {
+		t.Errorf("the wave does not say why it is longer: %q", w.Shared)
+	}
+
+	if w, _ := wave(8, 1); w.Shared != "" || w.Downtime < 3*alone-time.Second || w.Downtime > 3*alone+time.Second {
+		t.Errorf("one at a time: ~%s (%q), want ~%s, nothing shared", w.Downtime, w.Shared, 3*alone)
+	}
+	if w, ests := wave(0, 4); w.Shared != "" || w.Downtime != ests[0].Total {
+		t.Errorf("no cap: ~%s (%q), want one VM's ~%s", w.Downtime, w.Shared, ests[0].Total)
+	}
+}

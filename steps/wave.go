@@ -210,11 +210,11 @@ func (r *CutoverReport) finishWave() {
 }
 
 // projections are the wave's VMs' projected downtimes.
-func (r *CutoverReport) projections(wave []*vmCutover) []time.Duration {
-	var out []time.Duration
+func (r *CutoverReport) projections(wave []*vmCutover) []*DowntimeEstimate {
+	var out []*DowntimeEstimate
 	for _, c := range wave {
 		if c.rep.Projection != nil {
-			out = append(out, c.rep.Projection.Total)
+			out = append(out, c.rep.Projection)
 		}
 	}
 	return out
@@ -222,7 +222,8 @@ func (r *CutoverReport) projections(wave []*vmCutover) []time.Duration {
 
 // waveProjection is a wave's projected downtime: its VMs' projections laid
 // out on parallel slots, longest first (the wave ends with its last VM).
-// Contention for shared resources (the network, the provider) is not in it.
+// The share of bandwidth_mbit is in each (projectWave); other contention
+// (the provider's, the link's without a cap) is not.
 func waveProjection(each []time.Duration, parallel int) time.Duration {
 	if len(each) == 0 || parallel < 1 {
 		return 0

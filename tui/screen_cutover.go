@@ -576,13 +576,17 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 		}
 	}
 	if n > 1 && s.decision == "" {
-		wave, parallel := s.w.env.ProjectWave(ests)
+		w := s.w.env.ProjectWave(ests)
+		wave, parallel := w.Downtime, w.Parallel
 		rest = append(rest, "")
 		together := fmt.Sprintf("%d, %d at a time (cutover.parallel)", n, parallel)
 		if parallel >= n {
 			together = fmt.Sprintf("all %d at once (cutover.parallel allows it)", n)
 		}
 		proj := "projected wave downtime ~" + dur(wave)
+		if w.Shared != "" {
+			proj += " (" + w.Shared + ")"
+		}
 		var why []string // why some VMs have no projection
 		if cold := n - len(ests) - finishing; cold > 0 {
 			why = append(why, "a cold migration's window is its one pass")
@@ -1102,7 +1106,7 @@ func (s *cutoverScreen) report(width int) (pinned, rest []string) {
 		ests = append(ests, est)
 	}
 	if len(ests) > 0 {
-		proj, _ = s.w.env.ProjectWave(ests) // as projected on the confirmation
+		proj = s.w.env.ProjectWave(ests).Downtime // as projected on the confirmation
 	}
 	if proj > 0 {
 		out = append(out, fmt.Sprintf("  projected before      ~%s", dur(proj)))
