@@ -46,13 +46,33 @@ func Dial(ctx context.Context, addr string, dial func(context.Context) (net.Conn
 	defer cancel()
 	conn, err := dial(dctx)
 	var ce connectError
-	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
+	if err != nil && ctx.Err() == nil && boundEnded(ctx, dctx, err) {
 		return nil, timedOut(addr, errors.As(err, &ce))
 	}
 	if errors.As(err, &ce) {
 		err = ce.err // a connect that failed otherwise: its own error
 	}
 	return conn, err
+}
+
+// boundEnded says whether Dial's own bound (dctx's deadline) ended a dial
+// that failed with err: dctx is done, or the dial timed out while ctx's
+// own deadline, if any, is later. The network poller's deadline and the
+// context's timer fire at the same moment, in either order: a connect
+// that timed out before the timer marked dctx done was reported as its
+// bare "i/o timeout" (CI, under load), not as a connection that did not
+// come.
+func boundEnded(ctx, dctx context.Context, err error) bool {
+	if dctx.Err() != nil {
+		return true
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return false
+	}
+	own, _ := dctx.Deadline()
+	theirs, ok := ctx.Deadline()
+	return !ok || theirs.After(own)
 }
 
 // timedOut is the Error of a dial of addr that DialTimeout ended in its TCP
