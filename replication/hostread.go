@@ -393,7 +393,9 @@ func (v *vsSnapshot) Reconnect(ctx context.Context) {
 			return
 		}
 		v.streams.closeAll()
-		v.s.warn(fmt.Sprintf("VM %s: reading disks through vCenter's /folder proxy, not host-direct: ESXi host %s (%s) stopped answering during a pass (%v); the pass goes on through the proxy, and the next one tries the host again. The proxy is the slowest read path (virt-v2v calls it so; expect several times slower passes and a longer cutover)", v.vmName, v.host.name, v.host.base.Host, err))
+		// What it means before the host's error, which names a URL: a
+		// dashboard that has room for a few lines shows that first.
+		v.s.warn(fmt.Sprintf("VM %s: reading disks through vCenter's /folder proxy, not host-direct: ESXi host %s (%s) stopped answering during a pass; the pass goes on through the proxy, the slowest read path (virt-v2v calls it so; expect several times slower passes and a longer cutover), and the next pass tries the host again. The host's error: %v", v.vmName, v.host.name, v.host.base.Host, err))
 		v.host = nil
 		return
 	}
