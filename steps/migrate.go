@@ -492,9 +492,20 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 			if ev.Err != nil {
 				msg = strings.TrimSpace(msg + " " + ev.Err.Error())
 			}
-			emit(Warning(fmt.Sprintf("%s: %s", vm, msg)))
+			emit(Warning(AboutVM(vm, msg)))
 		}
 	}
+}
+
+// AboutVM is msg said of vm: "vm: msg", unless msg names vm first already
+// (the source's warnings do, "VM WebApp2: reading disks through ...", "VM
+// WebApp2 is paused: ...", for the log file, where nothing else names it;
+// QA: "WebApp2: VM WebApp2: reading disks ...").
+func AboutVM(vm, msg string) string {
+	if rest, ok := strings.CutPrefix(msg, "VM "+vm); ok && (strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, " ")) {
+		return msg
+	}
+	return vm + ": " + msg
 }
 
 // Bytes formats a byte count in IEC units, as ferry shows every size and
