@@ -2,10 +2,12 @@ package tui
 
 import (
 	"fmt"
-	"github.com/ferry-migrate/ferry/steps"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 func healthGlyph(h RPOHealth) string {
@@ -256,7 +258,7 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 	// under its detail line.
 	var note []string
 	if cursor < len(d.VMs) && d.VMs[cursor].Note != "" {
-		note = wrapped(d.VMs[cursor].VM+": "+d.VMs[cursor].Note, width, 2, sDim)
+		note = wrapped(steps.AboutVM(d.VMs[cursor].VM, d.VMs[cursor].Note), width, 2, sDim)
 	}
 	// The detail line of the VM under the cursor: cut, it lost the last
 	// full compare (at 120 columns too).
@@ -302,6 +304,14 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 		if rows := func(n int) int { return min(len(d.VMs), max(1, (height-1-n-len(note))/per)) }; rows(len(detail)) < rows(1) {
 			detail = []string{sDim.Render(trunc(line, width))}
 		}
+	}
+	// The note takes what the summary, the cursor's row and the detail
+	// leave, never more (QA: at 80x24 a proxy warning wrapped to 11 lines
+	// went past the dashboard's height, pushing the probes off and losing
+	// its end unmarked): cut, its last line ends with "…".
+	if maxNote := max(1, height-1-per-len(detail)); len(note) > maxNote {
+		last := ansi.Strip(note[maxNote-1]) + " " + strings.TrimSpace(ansi.Strip(note[maxNote]))
+		note = append(note[:maxNote-1], sDim.Render(ansi.Truncate(last, width-1, "")+"…"))
 	}
 	room := max(1, (height-1-len(detail)-len(note))/per)
 	// When the full rows do not all fit, the VM under the cursor keeps
