@@ -294,6 +294,17 @@ func (s *Scheduler) WaitPass(ctx context.Context, vm string) error {
 	})
 }
 
+// WaitFirstPass waits until vm's job has a complete pass, or no pass of it
+// runs (its first pass failed, or was paused), or ctx ends. Unlike WaitIdle
+// it does not wait for a moment with no pass running: the full compare
+// right after the initial sync starts at once, and passes longer than the
+// RPO allows follow each other (a shared bandwidth cap), so a job may have
+// none for minutes (QA: step 6 resumed after a kill -9 waited for its
+// initial syncs through four more passes, its bar going back from 96%).
+func (s *Scheduler) WaitFirstPass(ctx context.Context, vm string) error {
+	return s.wait(ctx, vm, func(sj *schedJob) (bool, error) { return !sj.lastPass.IsZero() || !sj.running, nil })
+}
+
 // WaitIdle waits until no pass of vm runs (e.g. after Pause, whose running
 // pass ends at its next checkpoint), or ctx ends.
 func (s *Scheduler) WaitIdle(ctx context.Context, vm string) error {

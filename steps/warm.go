@@ -310,7 +310,7 @@ func (e *Env) warmPass(ctx context.Context, vm VMPlan, emit Emit) error {
 	// resumed when warm replication started) is the one to wait for:
 	// asking for another pass would add a whole one after it.
 	if st, ok := e.warmStatus(vm.Name); ok && st.Running && st.LastPass.IsZero() {
-		if err := e.warm.sched.WaitIdle(ctx, vm.Name); err != nil {
+		if err := e.warm.sched.WaitFirstPass(ctx, vm.Name); err != nil {
 			return err
 		}
 		if st, ok := e.warmStatus(vm.Name); ok && !st.LastPass.IsZero() {
