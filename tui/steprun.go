@@ -400,7 +400,14 @@ func joined(parts []string, width, indent int, style lipgloss.Style) []string {
 		case ansiWidth(next)+tail <= width:
 			line = next
 		default:
-			out = append(out, wrapped(line+" ·", width, indent, style)...)
+			dot := " ·"
+			if ansiWidth(line+dot) > width {
+				// Glued to the part's last word, which wraps with it
+				// (QA: a "·" alone on a line of the cutover report at
+				// 80 columns, under a part that filled its line).
+				dot = string(nbSpace) + "·"
+			}
+			out = append(out, wrapped(line+dot, width, indent, style)...)
 			line = strings.Repeat(" ", indent) + p
 		}
 	}
