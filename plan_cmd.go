@@ -203,7 +203,7 @@ var otherKeys = map[string]string{
 	"vms[].power_on":              "  true/false: power it on after the cutover (default true)",
 	"vms[].keep_bios_uuid":        "  true: the target keeps the source's BIOS UUID (software licensed to it); default false, a new one",
 	"vms[].mode":                  "  warm (replicate while it runs, short cutover window) or cold (one pass with the VM off, no snapshot; a running VM is shut down at the start of its cutover window); default: warm if it runs, cold if it is off",
-	"bandwidth_mbit":              "cap on all replication traffic together, megabits per second (default 0: no cap)",
+	"bandwidth_mbit":              "cap on all replication traffic together, megabits per second (default 0: no cap); final passes (downtime) first",
 	"concurrent_passes":           "how many VMs' replication passes run at once, each with a snapshot at the source (default 4, 1 to 32)",
 	"provider":                    "where the provider vCenter keeps the migrated VMs:",
 	"provider.datacenter":         "  its datacenter (default: the only one)",

@@ -172,7 +172,7 @@ func (c *senderConn) write(ctx context.Context, h *header, payload []byte, flush
 	if l := c.p.job.Limiter; l != nil {
 		for rem := n; rem > 0; {
 			k := min(rem, max(l.Burst(), 1))
-			if err := l.WaitN(ctx, k); err != nil {
+			if err := l.WaitN(ctx, k, c.p.urgent); err != nil {
 				return err
 			}
 			rem -= k
@@ -184,7 +184,7 @@ func (c *senderConn) write(ctx context.Context, h *header, payload []byte, flush
 		// An acknowledgement of everything sent so far (the receiver syncs
 		// first), without waiting for it.
 		if l := c.p.job.Limiter; l != nil {
-			err = l.WaitN(ctx, headerSize)
+			err = l.WaitN(ctx, headerSize, c.p.urgent)
 		}
 		if err == nil {
 			err = c.fc.writeFrame(&header{Type: fSync}, nil, true)

@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Job replicates one VM's disks to a receiver. A Job is not safe for
@@ -33,15 +31,15 @@ type Job struct {
 	// the datastore path of its descriptor (nfs). The provider vCenter
 	// creates these disks before the first pass.
 	Replicas map[string]string
-	Source   Source        // VSphereSource, FileSource
-	Addr     string        // receiver host:port
-	TLS      *tls.Config   // client config with a client certificate (mutual TLS 1.3)
-	State    *StateStore   // sender-side state (may be shared by jobs)
-	Conns    int           // connections per pass (default 4)
-	Window   int64         // unacknowledged bytes in flight per VM (default 64 MiB)
-	Limiter  *rate.Limiter // shared bandwidth cap in wire bytes; nil = none
-	Events   func(Event)   // optional
-	Retries  int           // reconnects within a pass before giving up (default 5, backoff from 250ms)
+	Source   Source      // VSphereSource, FileSource
+	Addr     string      // receiver host:port
+	TLS      *tls.Config // client config with a client certificate (mutual TLS 1.3)
+	State    *StateStore // sender-side state (may be shared by jobs)
+	Conns    int         // connections per pass (default 4)
+	Window   int64       // unacknowledged bytes in flight per VM (default 64 MiB)
+	Limiter  *Bandwidth  // shared bandwidth cap in wire bytes, downtime windows first; nil = none
+	Events   func(Event) // optional
+	Retries  int         // reconnects within a pass before giving up (default 5, backoff from 250ms)
 	// Dial opens the TCP connections (default: net.Dialer).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// AckTimeout fails a connection whose receiver acknowledges nothing for
@@ -214,6 +212,10 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 // is not reported as an error (RunPassWith starts the pass again).
 func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassResult, error) {
 	final := opts.Final
+	if final && j.Limiter != nil {
+		// Inside the downtime window: the shared cap serves this pass first.
+		defer j.Limiter.Urgent()()
+	}
 	j.loadCache()
 	disks, err := j.Source.Disks(ctx)
 	if err != nil {
@@ -270,7 +272,7 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 	var resumedCompare compareCounts // what an earlier process compared
 	for attempt := 0; ; attempt++ {
 		res.Attempts = attempt + 1
-		p = &pass{job: j, snap: snap, disks: disks, states: states, final: final, compare: opts.Compare, compared: opts.Compare, start: time.Now(), touched: map[string][]int64{}}
+		p = &pass{job: j, snap: snap, disks: disks, states: states, final: final, urgent: final, compare: opts.Compare, compared: opts.Compare, start: time.Now(), touched: map[string][]int64{}}
 		err = p.run(ctx)
 		res.Counters = addCounters(res.Counters, p.counters())
 		if attempt == 0 {

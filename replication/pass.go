@@ -24,6 +24,10 @@ type pass struct {
 	disks  []Disk
 	states []DiskState
 	final  bool
+	// urgent: the pass sends inside a cutover's downtime window (the
+	// final pass, the cutover's verify): the shared bandwidth cap serves
+	// it first (Bandwidth).
+	urgent bool
 	start  time.Time
 	kind   PassKind // the most thorough kind a disk needed (mu: progress reads it on the connections' read loops)
 

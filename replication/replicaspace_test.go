@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // TestPassWaitsForRoomAtTheProvider: a pass stops, without retrying, once
@@ -26,7 +24,7 @@ func TestPassWaitsForRoomAtTheProvider(t *testing.T) {
 	randomDisk(t, src, size, 3, Extent{0, size})
 	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
 	job := newJob(t, "vm", NewFileSource(src), rcv.addr)
-	job.Limiter = rate.NewLimiter(rate.Limit(2<<20), 64<<10) // about 4 s
+	job.Limiter = NewBandwidth(2<<20, 64<<10) // about 4 s
 	var mu sync.Mutex
 	room := ReplicaRoom{Datastore: "provider-ds", Capacity: 1 << 40, Free: 1 << 30, Appliance: "ferry-receiver"}
 	set := func(f func(*ReplicaRoom)) {
@@ -125,7 +123,7 @@ func TestConcurrentPassesShareTheRoom(t *testing.T) {
 	}, 0)
 	first := newJob(t, "vm1", NewFileSource(src1), rcv.addr)
 	first.Room = ledger
-	first.Limiter = rate.NewLimiter(rate.Limit(2<<20), 64<<10) // about 4 s
+	first.Limiter = NewBandwidth(2<<20, 64<<10) // about 4 s
 	second := newJob(t, "vm2", NewFileSource(src2), rcv.addr)
 	second.Room = ledger
 	ctx := context.Background()

@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-
-	"golang.org/x/time/rate"
 )
 
 // TestSlowLinkAcknowledgedEverySecond: over a capped link a pass is
@@ -25,7 +23,7 @@ func TestSlowLinkAcknowledgedEverySecond(t *testing.T) {
 	// Half a window (32 MiB) is far more than the disk.
 	job.Conns, job.Window = 1, 64<<20
 	// The disk in about 8 s, a 1 MiB frame a second.
-	job.Limiter = rate.NewLimiter(rate.Limit(1<<20), 64<<10)
+	job.Limiter = NewBandwidth(1<<20, 64<<10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex

@@ -354,7 +354,10 @@ func (j *Job) VerifyFinal(ctx context.Context) (VerifyResult, error) {
 		return res, fmt.Errorf("%s: verify: %w", j.VM, err)
 	}
 	defer snap.Release(ctx)
-	p := &pass{job: j, snap: snap, disks: disks, start: time.Now()}
+	p := &pass{job: j, snap: snap, disks: disks, start: time.Now(), urgent: true}
+	if j.Limiter != nil {
+		defer j.Limiter.Urgent()()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer p.end(cancel)
@@ -415,7 +418,10 @@ func (j *Job) Verify(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p := &pass{job: j, snap: snap, disks: disks, start: time.Now()}
+	p := &pass{job: j, snap: snap, disks: disks, start: time.Now(), urgent: true}
+	if j.Limiter != nil {
+		defer j.Limiter.Urgent()()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer p.end(cancel)

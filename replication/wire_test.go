@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/zeebo/xxh3"
-	"golang.org/x/time/rate"
 )
 
 func TestPlanReads(t *testing.T) {
@@ -115,7 +114,7 @@ func TestBandwidthLimiter(t *testing.T) {
 	src := filepath.Join(dir, "src.img")
 	randomDisk(t, src, 4<<20, 1, Extent{0, 4 << 20})
 	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
-	lim := rate.NewLimiter(rate.Limit(1<<30), 64<<10)
+	lim := NewBandwidth(1<<30, 64<<10)
 	job := newJob(t, "vm", NewFileSource(src), rcv.addr)
 	job.Limiter = lim
 	var mu sync.Mutex

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"golang.org/x/time/rate"
 
 	"github.com/ferry-migrate/ferry/config"
 	"github.com/ferry-migrate/ferry/probe"
@@ -211,7 +210,7 @@ func durationOr(s string, def time.Duration) (time.Duration, error) {
 type migration struct {
 	store   session.Store
 	mu      sync.Mutex
-	limiter *rate.Limiter // shared by every job of the session
+	limiter *replication.Bandwidth // shared by every job of the session
 }
 
 // maxBandwidthMbit bounds bandwidth_mbit (400 Gbit/s).
@@ -222,7 +221,7 @@ func bandwidthErr(mbit int) error {
 }
 
 // limiter is the session's one bandwidth limiter (nil: no cap).
-func (e *Env) limiter() (*rate.Limiter, error) {
+func (e *Env) limiter() (*replication.Bandwidth, error) {
 	mbit := e.Plan().BandwidthMbit
 	if mbit == 0 {
 		return nil, nil
@@ -237,7 +236,7 @@ func (e *Env) limiter() (*rate.Limiter, error) {
 		// A tenth of a second of the cap at once (at least 64 KiB): with
 		// a 1 MiB burst, a 1 Mbit/s cap let an 8-second burst through at
 		// line rate, so a small pass after a pause was not capped at all.
-		e.mig.limiter = rate.NewLimiter(rate.Limit(bytes), max(64<<10, int(bytes/10)))
+		e.mig.limiter = replication.NewBandwidth(bytes, max(64<<10, int(bytes/10)))
 	}
 	return e.mig.limiter, nil
 }
