@@ -15,7 +15,7 @@ import (
 // urgent pass; once the window's pass ends, the other goes on.
 func TestBandwidthServesTheDowntimeWindowFirst(t *testing.T) {
 	ctx := context.Background()
-	b := NewBandwidth(1024, 64<<10) // 1 KiB/s: a reserved 64 KiB is a minute ahead
+	b := NewBandwidth(1024, 64<<10)                     // 1 KiB/s: a reserved 64 KiB is a minute ahead
 	if err := b.WaitN(ctx, 64<<10, false); err != nil { // the burst, spent
 		t.Fatal(err)
 	}
