@@ -152,7 +152,9 @@ preflight that fails) leaves no file behind: no log, no state lock file.
 Exit codes: 0 ok (or stopped before an unconfirmed cutover), 1 a step failed,
 2 bad usage or plan file, 130 interrupted (ctrl-c, SIGTERM, SIGHUP: the step
 it was in is not failed, ferry status shows it interrupted, and the next run
-goes on with it; a replication pass resumes where it got to).
+goes on with it; a replication pass resumes where it got to. The cutover is
+the exception: it rolls back what it began, writes its report, and is shown
+failed with the interruption as its error; confirm it again to cut over).
 
 While a ferry serve engine runs for the state file, the steps run in it: this
 command sends the request over the engine's socket and prints the events it
