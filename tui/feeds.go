@@ -148,6 +148,9 @@ func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 		if j.LastCompare != nil {
 			r.LastCompare = j.LastCompare.Summary()
 		}
+		if ev, ok := f.rows[j.VM]; ok {
+			keepPass(r, ev, j)
+		}
 		f.rows[j.VM] = r
 		u := *r
 		for g := range f.followers {
@@ -158,6 +161,26 @@ func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 		case f.ch <- u:
 		default:
 		}
+	}
+}
+
+// keepPass gives r, the row Seed makes of job j's status, what the job's
+// events told the feed before it (ev, their row) of the pass they reported:
+// its phase while the job runs it ("initial transfer", not "running"), its
+// figures, rate, ETA and history, which no status carries. The scheduler
+// starts the passes of jobs with state at once, so the events of a pass a
+// killed ferry left (its initial sync resumed) can come before the status
+// is read (QA: after a restart the rows of resumed initial syncs read
+// "running" until their commit).
+func keepPass(r, ev *ReplicationUpdate, j replication.JobStatus) {
+	if j.Running && !j.Paused && r.Err == "" && ev.Phase != "" && ev.Phase != "idle" && ev.Phase != PhaseFirstPass {
+		r.Phase = ev.Phase
+	}
+	r.Planned, r.Read, r.Sent, r.Acked, r.Resumed = ev.Planned, ev.Read, ev.Sent, ev.Acked, ev.Resumed
+	r.Rate, r.ETA, r.Figures, r.History = ev.Rate, ev.ETA, ev.Figures, ev.History
+	r.Note = ev.Note
+	if r.LastCompare == "" {
+		r.LastCompare = ev.LastCompare
 	}
 }
 
