@@ -297,3 +297,62 @@ func TestStepProgressOfPassesTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestStepETAIsTheStepsOwn (QA: step 6's line read one VM's ETA beside the
+// step's percentage, whichever VM spoke last, while another's first pass
+// would end minutes later): while several VMs' passes run, the ETA of the
+// step's line is the step's, the longest of the passes it waits for,
+// naming that VM; none while one of them has none (not started yet,
+// paused); not a VM's whose pass completed. With one VM, its pass's ETA is
+// the step's.
+func TestStepETAIsTheStepsOwn(t *testing.T) {
+	var got []string
+	p := newStepProgress(func(ev Event) {
+		if ev.Kind == EventProgress && ev.Fraction >= 0 {
+			got = append(got, ev.Message)
+		}
+	}, []VMPlan{{Name: "WebApp1"}, {Name: "WebApp2"}, {Name: "WebApp3"}})
+	web := map[string]func(replication.Event){"WebApp1": p.emitter("WebApp1"), "WebApp2": p.emitter("WebApp2"), "WebApp3": p.emitter("WebApp3")}
+	progress := func(vm string, acked int64, eta time.Duration) string {
+		t.Helper()
+		n := len(got)
+		web[vm](replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Planned: 100 << 20, Acked: acked << 20}, AckRate: 1 << 20, Rate: 1 << 20, ETA: eta})
+		if len(got) != n+1 {
+			t.Fatalf("%s's progress said %q", vm, got[n:])
+		}
+		return got[n]
+	}
+	type want struct{ has, hasNot string }
+	check := func(line string, w want) {
+		t.Helper()
+		if !strings.Contains(line, w.has) || w.hasNot != "" && strings.Contains(line, w.hasNot) {
+			t.Errorf("line %q: want %q, not %q", line, w.has, w.hasNot)
+		}
+	}
+	// WebApp3 has not reported: the step's ETA is not known.
+	check(progress("WebApp1", 50, time.Minute), want{"WebApp1: 50 MiB of 100 MiB acknowledged, 1.0 MiB/s", "ETA"})
+	check(progress("WebApp2", 10, 4*time.Minute), want{"WebApp2: 10 MiB of 100 MiB acknowledged", "ETA"})
+	check(progress("WebApp3", 40, 2*time.Minute), want{"WebApp3: 40 MiB of 100 MiB acknowledged, 1.0 MiB/s; step 6 ETA 4m0s (WebApp2's pass ends last)", "ETA 2m"})
+	time.Sleep(260 * time.Millisecond) // past the emitter's throttle
+	check(progress("WebApp1", 60, 30*time.Second), want{"; step 6 ETA 4m0s (WebApp2's pass ends last)", "ETA 30s"})
+	// WebApp2 paused: the step waits for its resume.
+	web["WebApp2"](replication.Event{Kind: replication.EventPaused, Msg: "paused by request"})
+	time.Sleep(260 * time.Millisecond)
+	check(progress("WebApp3", 50, 100*time.Second), want{"WebApp3: 50 MiB of 100 MiB acknowledged", "ETA"})
+	// Resumed and completed: the longest of the others'.
+	web["WebApp2"](replication.Event{Kind: replication.EventResumed})
+	web["WebApp2"](replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+	time.Sleep(260 * time.Millisecond)
+	check(progress("WebApp2", 90, 10*time.Minute), want{"; step 6 ETA 10m0s (WebApp2's pass ends last)", ""})
+	p.done("WebApp2", []string{"WebApp1's pass", "WebApp3's pass"})
+	time.Sleep(260 * time.Millisecond)
+	check(progress("WebApp1", 70, 20*time.Second), want{"; step 6 ETA 1m40s (WebApp3's pass ends last)", "10m"})
+
+	// One VM: its pass's ETA is the step's.
+	got = nil
+	one := newStepProgress(func(ev Event) { got = append(got, ev.Message) }, []VMPlan{{Name: "WebApp2"}})
+	one.emitter("WebApp2")(replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Planned: 100 << 20, Acked: 50 << 20}, AckRate: 1 << 20, Rate: 1 << 20, ETA: 50 * time.Second})
+	if len(got) != 1 || !strings.HasSuffix(got[0], "50 MiB of 100 MiB acknowledged, 1.0 MiB/s, ETA 50s") {
+		t.Errorf("one VM's line: %q", got)
+	}
+}

@@ -421,6 +421,17 @@ func plannedText(c replication.Counters) string {
 // attempt made durable, nothing is acknowledged yet: the line says that,
 // without a rate of 0 B/s and an ETA of 0s.
 func progressText(vm string, ev replication.Event) (string, float64) {
+	return progressTextWith(vm, ev, passETA)
+}
+
+// passETA is the ETA clause of a progress line: the pass's own.
+func passETA(ev replication.Event) string {
+	return fmt.Sprintf(", ETA %s", ev.ETA.Round(time.Second))
+}
+
+// progressTextWith is progressText with the line's ETA clause eta's (step
+// 6 says the step's while several VMs' passes run: stepProgress).
+func progressTextWith(vm string, ev replication.Event, eta func(replication.Event) string) (string, float64) {
 	frac := -1.0
 	if total := ev.Resumed + ev.Planned; total > 0 {
 		frac = min(float64(ev.Resumed+ev.Acked)/float64(total), 1)
@@ -438,13 +449,19 @@ func progressText(vm string, ev replication.Event) (string, float64) {
 	if ev.Rate < ev.AckRate*0.9 {
 		rate += fmt.Sprintf(" (%s/s sent)", Bytes(int64(ev.Rate)))
 	}
-	return fmt.Sprintf("%s: %s of %s acknowledged%s, %s, ETA %s", vm,
-		Bytes(ev.Resumed+ev.Acked), Bytes(ev.Resumed+ev.Planned), resumedText(ev.Resumed), rate, ev.ETA.Round(time.Second)), frac
+	return fmt.Sprintf("%s: %s of %s acknowledged%s, %s%s", vm,
+		Bytes(ev.Resumed+ev.Acked), Bytes(ev.Resumed+ev.Planned), resumedText(ev.Resumed), rate, eta(ev)), frac
 }
 
 // progressEmitter turns replication events into step progress events, at
 // most a few per second, and not the same line twice in a row.
 func progressEmitter(emit Emit, vm string) func(replication.Event) {
+	return progressEmitterWith(emit, vm, passETA)
+}
+
+// progressEmitterWith is progressEmitter with the ETA clause of its
+// progress lines eta's (progressTextWith).
+func progressEmitterWith(emit Emit, vm string, eta func(replication.Event) string) func(replication.Event) {
 	var mu sync.Mutex
 	var last time.Time
 	var lastText string
@@ -472,7 +489,7 @@ func progressEmitter(emit Emit, vm string) func(replication.Event) {
 			if time.Since(last) < 250*time.Millisecond {
 				return
 			}
-			text, frac := progressText(vm, ev)
+			text, frac := progressTextWith(vm, ev, eta)
 			if text == lastText {
 				return
 			}

@@ -503,16 +503,28 @@ func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit 
 // completed counts whole, one that has not started nothing), not the
 // fraction of the pass of whichever VM spoke last (the wizard shows it as
 // "% of the step"; several VMs' would make its bar jump between them).
+// So is the ETA such a line ends with: the step's, the longest of the
+// passes it waits for, and none while one of them has none (not started,
+// paused, checking what an earlier attempt made durable); the wizard shows
+// it beside the step's percentage (QA: it read one VM's ETA there, the
+// VM whose line came last, while another's pass would end minutes later).
 type stepProgress struct {
 	emit Emit
-	n    int
+	vms  []string
 	mu   sync.Mutex
 	frac map[string]float64
 	over map[string]bool // the VMs whose pass completed
+	// eta is the ETA of each VM's pass in flight, as its last progress
+	// said it; a VM not in it has none now.
+	eta map[string]time.Duration
 }
 
 func newStepProgress(emit Emit, vms []VMPlan) *stepProgress {
-	return &stepProgress{emit: emit, n: len(vms), frac: map[string]float64{}, over: map[string]bool{}}
+	p := &stepProgress{emit: emit, frac: map[string]float64{}, over: map[string]bool{}, eta: map[string]time.Duration{}}
+	for _, vm := range vms {
+		p.vms = append(p.vms, vm.Name)
+	}
+	return p
 }
 
 // stepLocked is the step's fraction; p.mu is held.
@@ -521,13 +533,59 @@ func (p *stepProgress) stepLocked() float64 {
 	for _, f := range p.frac {
 		sum += f
 	}
-	return min(sum/float64(max(p.n, 1)), 1)
+	return min(sum/float64(max(len(p.vms), 1)), 1)
+}
+
+// etaText is the ETA clause of vm's progress line ev: with one VM its
+// pass's (that is the step's); with several the step's, naming the VM
+// whose pass ends last, or none when it is not known.
+func (p *stepProgress) etaText(ev replication.Event) string {
+	if len(p.vms) <= 1 {
+		return passETA(ev)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var last string
+	var longest time.Duration
+	for _, vm := range p.vms {
+		if p.over[vm] {
+			continue
+		}
+		eta, ok := p.eta[vm]
+		if !ok {
+			return "" // a pass the step waits for has no ETA: neither has the step
+		}
+		if last == "" || eta > longest {
+			last, longest = vm, eta
+		}
+	}
+	if longest <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("; step 6 ETA %s (%s's pass ends last)", longest.Round(time.Second), last)
+}
+
+// note records what ev says of vm's pass's ETA.
+func (p *stepProgress) note(vm string, ev replication.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case ev.Kind == replication.EventProgress && ev.Planned > 0 && ev.Acked >= ev.Planned:
+		p.eta[vm] = 0 // all of it durable: it commits
+	case ev.Kind == replication.EventProgress && ev.ETA > 0:
+		p.eta[vm] = ev.ETA
+	case ev.Kind == replication.EventProgress, ev.Kind == replication.EventPaused, ev.Kind == replication.EventError,
+		ev.Kind == replication.EventPhase && ev.Phase == replication.PhaseSnapshot:
+		// No ETA yet (nothing acknowledged), or the pass stopped, or
+		// (again) it begins.
+		delete(p.eta, vm)
+	}
 }
 
 // emitter turns vm's pass events into the step's progress lines
-// (progressEmitter), with the step's fraction.
+// (progressEmitter), with the step's fraction and ETA.
 func (p *stepProgress) emitter(vm string) func(replication.Event) {
-	return progressEmitter(func(ev Event) {
+	lines := progressEmitterWith(func(ev Event) {
 		p.mu.Lock()
 		defer p.mu.Unlock() // held while it is said: the lines come in the order of their fractions
 		if p.over[vm] {
@@ -538,7 +596,11 @@ func (p *stepProgress) emitter(vm string) func(replication.Event) {
 			ev.Fraction = p.stepLocked()
 		}
 		p.emit(ev)
-	}, vm)
+	}, vm, p.etaText)
+	return func(ev replication.Event) {
+		p.note(vm, ev)
+		lines(ev)
+	}
 }
 
 // done says that vm's pass completed, and what the step still waits for
@@ -547,8 +609,8 @@ func (p *stepProgress) done(vm string, waiting []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.over[vm], p.frac[vm] = true, 1
-	if p.n > 1 {
-		msg := fmt.Sprintf("%s: replica complete (%d of %d VMs)", vm, len(p.over), p.n)
+	if len(p.vms) > 1 {
+		msg := fmt.Sprintf("%s: replica complete (%d of %d VMs)", vm, len(p.over), len(p.vms))
 		if len(waiting) > 0 {
 			msg += "; step 6 waits for " + strings.Join(waiting, ", ")
 		}
