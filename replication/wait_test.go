@@ -129,3 +129,65 @@ func TestSchedulerWaitPassWaitIdle(t *testing.T) {
 		t.Fatalf("after resume: %+v (last pass before %s)", st, before)
 	}
 }
+
+// secondOpenWaits is a source whose second pass waits at its start (Open)
+// until released.
+type secondOpenWaits struct {
+	Source
+	opens   atomic.Int32
+	second  chan struct{} // closed when the second pass starts
+	release chan struct{}
+}
+
+func (s *secondOpenWaits) Open(ctx context.Context, resume string, final bool) (Snapshot, error) {
+	if s.opens.Add(1) == 2 {
+		close(s.second)
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.Source.Open(ctx, resume, final)
+}
+
+// TestWaitFirstPassNotTheCompareAfterIt (QA: after a restart, step 6
+// waited for a resumed initial sync with WaitIdle and so also for the
+// full compare the scheduler starts right after an initial sync, a whole
+// disk read, its progress in the step's bar): WaitFirstPass returns when
+// the first pass completes, while the compare after it runs.
+func TestWaitFirstPassNotTheCompareAfterIt(t *testing.T) {
+	dir := t.TempDir()
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	src := filepath.Join(dir, "a.img")
+	randomDisk(t, src, 2<<20, 3, Extent{0, 2 << 20})
+	g := newGate()
+	g.armed.Store(true)
+	so := &secondOpenWaits{Source: &hookSource{Source: NewFileSource(src), hook: g.hook}, second: make(chan struct{}), release: make(chan struct{})}
+	s := NewScheduler(1, nil)
+	if err := s.Add(newJob(t, "a", so, rcv.addr), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = s.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	defer close(so.release)
+
+	<-g.blocked // the initial sync runs
+	waited := waitErr(func() error { return s.WaitFirstPass(ctx, "a") })
+	g.armed.Store(false)
+	close(g.release)
+	<-so.second // the initial sync completed; the compare after it started
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("WaitFirstPass still waits: for the compare after the initial sync")
+	}
+	if st := s.Status()[0]; st.LastPass.IsZero() || !st.Running {
+		t.Fatalf("the initial sync complete, the compare running: %+v", st)
+	}
+}

@@ -308,7 +308,11 @@ func (e *Env) warmPass(ctx context.Context, vm VMPlan, emit Emit) error {
 	}
 	// A first pass that runs already (an initial sync a killed ferry left,
 	// resumed when warm replication started) is the one to wait for:
-	// asking for another pass would add a whole one after it.
+	// asking for another pass would add a whole one after it. Waited for
+	// until it completes, not until the job is idle: the full compare due
+	// after an initial sync starts at once, and the step waited for it too
+	// (a whole disk read, its progress in the step's bar: QA, after a
+	// restart, the bar went back).
 	if st, ok := e.warmStatus(vm.Name); ok && st.Running && st.LastPass.IsZero() {
 		if err := e.warm.sched.WaitFirstPass(ctx, vm.Name); err != nil {
 			return err
