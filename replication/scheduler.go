@@ -311,16 +311,6 @@ func (s *Scheduler) WaitIdle(ctx context.Context, vm string) error {
 	return s.wait(ctx, vm, func(sj *schedJob) (bool, error) { return !sj.running, nil })
 }
 
-// WaitFirstPass waits until vm's job has a complete pass, or no pass of it
-// runs (the one that ran failed or was paused: the caller reads the status),
-// or ctx ends. Unlike WaitIdle it returns when the first pass completes
-// though the next pass starts at once (the full compare due right after an
-// initial sync): no pass runs only for a moment then, which a waiter woken
-// by the change may not see.
-func (s *Scheduler) WaitFirstPass(ctx context.Context, vm string) error {
-	return s.wait(ctx, vm, func(sj *schedJob) (bool, error) { return !sj.lastPass.IsZero() || !sj.running, nil })
-}
-
 // wait waits until done says so for vm's job, checking it at every status
 // change.
 func (s *Scheduler) wait(ctx context.Context, vm string, done func(*schedJob) (bool, error)) error {
