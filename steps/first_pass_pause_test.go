@@ -356,3 +356,63 @@ func TestStepETAIsTheStepsOwn(t *testing.T) {
 		t.Errorf("one VM's line: %q", got)
 	}
 }
+
+// TestStepProgressHoldsWhenAPassStartsAgain (QA: after a resume step 6's
+// bar went back, 71% then 69%; in the lab, WebApp1 paused at 40% of its
+// first pass and resumed began it again from 0 of more bytes, and the
+// step's bar went from 44% to 31%): a pass a pause stopped starts again
+// from the beginning (its snapshot was released), so the VM's pass reads
+// less than the step counted of it; the step's fraction does not go back,
+// the line says why, and it moves again once the pass passes what it had
+// reached.
+func TestStepProgressHoldsWhenAPassStartsAgain(t *testing.T) {
+	type line struct {
+		msg  string
+		frac float64
+	}
+	var got []line
+	p := newStepProgress(func(ev Event) {
+		if ev.Kind == EventProgress && ev.Fraction >= 0 {
+			got = append(got, line{ev.Message, ev.Fraction})
+		}
+	}, []VMPlan{{Name: "WebApp1"}, {Name: "WebApp2"}})
+	web1, web2 := p.emitter("WebApp1"), p.emitter("WebApp2")
+	progress := func(emit func(replication.Event), planned, acked int64) line {
+		t.Helper()
+		n := len(got)
+		emit(replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Planned: planned << 20, Acked: acked << 20}, AckRate: 1 << 20, Rate: 1 << 20, ETA: time.Minute})
+		if len(got) != n+1 {
+			t.Fatalf("progress said %v", got[n:])
+		}
+		return got[n]
+	}
+	web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+	web2(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+	progress(web1, 100, 40)
+	if l := progress(web2, 100, 30); math.Abs(l.frac-0.35) > 1e-9 {
+		t.Fatalf("WebApp1 at 40%%, WebApp2 at 30%%: the step at %v, want 0.35", l.frac)
+	}
+	// Paused and resumed as the scheduler reports it: the pass stops, a
+	// new one begins, with more to copy (the guest wrote meanwhile).
+	web1(replication.Event{Kind: replication.EventPaused, Msg: "paused by request"})
+	web1(replication.Event{Kind: replication.EventError, Err: fmt.Errorf("WebApp1: pass: %w", replication.ErrPaused)})
+	web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseIdle})
+	web1(replication.Event{Kind: replication.EventResumed})
+	web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+	time.Sleep(260 * time.Millisecond) // past the emitter's throttle
+	l := progress(web1, 120, 0)
+	if l.frac < 0.35-1e-9 {
+		t.Errorf("WebApp1's pass began again: the step went back from 35%% to %.1f%%", l.frac*100)
+	}
+	if !strings.Contains(l.msg, "WebApp1: 0 B of 120 MiB acknowledged") || !strings.Contains(l.msg, "; WebApp1's pass started again: the step counts it at the 40% it had reached until it passes that") {
+		t.Errorf("the line of the pass begun again: %q", l.msg)
+	}
+	time.Sleep(260 * time.Millisecond)
+	if l := progress(web2, 100, 50); math.Abs(l.frac-0.45) > 1e-9 {
+		t.Errorf("WebApp2 at 50%%, WebApp1 counted at 40%%: the step at %v, want 0.45", l.frac)
+	}
+	time.Sleep(260 * time.Millisecond)
+	if l := progress(web1, 120, 60); math.Abs(l.frac-0.5) > 1e-9 || strings.Contains(l.msg, "the step counts it") {
+		t.Errorf("WebApp1's new pass at 50%%, past what it had reached: %q at %v, want 0.5", l.msg, l.frac)
+	}
+}
