@@ -219,7 +219,13 @@ func (e *Env) CutoverNoteWith(vm, rollbackOnly, decide string) string {
 	case cutoverPowerOnRequested:
 		return "DECISION NEEDED: the last cutover stopped after power-on of the target was requested" + since + "; confirming finishes it if the target runs and answers its probes, otherwise " + decide
 	case cutoverRunning:
-		return "the last cutover was interrupted before power-on of the target was requested" + since + ": confirming removes what it left at the provider, powers the source on again and cuts over anew (" + rollbackOnly + ")"
+		on := "powers the source on again"
+		if since == "" {
+			// No shutdown recorded: interrupted before it, most likely
+			// (QA: the note promised to power on a source that ran).
+			on = "powers the source on again if it is off"
+		}
+		return "the last cutover was interrupted before power-on of the target was requested" + since + ": confirming removes what it left at the provider, " + on + " and cuts over anew (" + rollbackOnly + ")"
 	}
 	return ""
 }

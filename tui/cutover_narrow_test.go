@@ -69,7 +69,7 @@ func TestCutoverConfirmSaysAnInterruptedCutover(t *testing.T) {
 	dashboardData(h, "WebApp1", "WebApp2")
 	h.mustSee(t, "DECISION NEEDED: the last cutover stopped after power-on of the target was requested",
 		"ctrl+r: finish (keep the target", "the last cutover was interrupted before power-on of the target was requested",
-		"powers the source on again and cuts over anew", "ctrl+r: only roll back")
+		"powers the source on again if it is off", "ctrl+r: only roll back")
 	// The wizard decides on this screen: it does not send the operator to
 	// ferry run's flags.
 	h.mustNotSee(t, "--rollback", "--finish")
