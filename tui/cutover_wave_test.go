@@ -25,7 +25,7 @@ func TestCutoverConfirmProjectsDowntime(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone})
 	h.start(120, 40)
 	h.mustSee(t, "projected downtime ~1m43s", "shutdown 30s* · final pass 10s*", "probes green 30s*", "(* default: not recorded yet)",
-		"Confirmed together they are one wave: all 2 at once (cutover.parallel allows it)", "rollback · projected wave downtime ~1m43s")
+		"Confirmed together they are one wave: both at once (cutover.parallel allows it)", "rollback · projected wave downtime ~1m43s")
 	// QA: "2 at a time (cutover.parallel)" read as if the setting were 2
 	// (it is 4 by default).
 	h.mustNotSee(t, "2 at a time")
@@ -43,7 +43,7 @@ func TestCutoverConfirmSaysCold(t *testing.T) {
 	}
 	h.start(160, 40)
 	h.mustSee(t, "cold migration: its source is shut down first if it runs, then one pass without a snapshot inside the window",
-		"Confirmed together they are one wave: all 2 at once", "for the 1 with a projection (a cold migration's window is its one pass, not projected)")
+		"Confirmed together they are one wave: both at once", "for the 1 with a projection (a cold migration's window is its one pass, not projected)")
 	if strings.Count(h.view(), "projected downtime ~") != 1 {
 		t.Errorf("want a projection for the warm VM only:\n%s", h.view())
 	}
@@ -307,7 +307,7 @@ func TestCutoverWaveFollowsTheNamesTyped(t *testing.T) {
 	h.mustSee(t, "Confirmed together they are one wave: all 3 at once", "or some of the names to cut over only those:")
 	h.mustNotSee(t, "one by one")
 	h.typeText("WebApp1,WebApp3")
-	h.mustSee(t, "Confirmed, WebApp1 and WebApp3 are one wave: all 2 at once (cutover.parallel allows it)", "projected wave downtime ~1m43s")
+	h.mustSee(t, "Confirmed, WebApp1 and WebApp3 are one wave: both at once (cutover.parallel allows it)", "projected wave downtime ~1m43s")
 	h.mustNotSee(t, "all 3 at once")
 	// One name: no wave; a name not listed: the whole list's, as before.
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlU})

@@ -582,6 +582,9 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 		together := fmt.Sprintf("%d, %d at a time (cutover.parallel)", n, parallel)
 		if parallel >= n {
 			together = fmt.Sprintf("all %d at once (cutover.parallel allows it)", n)
+			if n == 2 {
+				together = "both at once (cutover.parallel allows it)"
+			}
 		}
 		proj := "projected wave downtime ~" + dur(wave)
 		if w.Shared != "" {
