@@ -443,6 +443,11 @@ func progressTextWith(vm string, ev replication.Event, eta func(replication.Even
 		}
 		return fmt.Sprintf("%s: resumed: checking the %s an earlier attempt made durable (not sent again); %s", vm, Bytes(ev.Resumed), left), frac
 	}
+	if ev.Acked == 0 && ev.Resumed == 0 {
+		// A pass that begins: no rate measured, no ETA to give (QA h-A:
+		// "0 B/s, ETA 0s").
+		return fmt.Sprintf("%s: 0 B of %s acknowledged, beginning (no rate yet)", vm, Bytes(ev.Planned)), frac
+	}
 	// The rate of the work done (a compare sends little of what
 	// it covers), and what went on the wire when that differs.
 	rate := Bytes(int64(ev.AckRate)) + "/s"
