@@ -410,11 +410,11 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		if len(projected) > 0 {
 			w := projectWave(projected, parallel)
 			text += ": projected wave downtime ~" + roundSecs(w.Downtime.Seconds())
-			if w.Shared != "" {
-				text += " (" + w.Shared + ")"
-			}
 			if len(projected) < wave {
 				text += fmt.Sprintf(" (of its %d warm VMs; a cold VM's window, its shutdown and whole-disk pass, is not projected)", len(projected))
+			}
+			if w.Shared != "" {
+				text += "; " + w.Shared
 			}
 		}
 		p.Items[lastCreate].Detail += text + "."

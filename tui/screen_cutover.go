@@ -587,9 +587,6 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 			}
 		}
 		proj := "projected wave downtime ~" + dur(wave)
-		if w.Shared != "" {
-			proj += " (" + w.Shared + ")"
-		}
 		var why []string // why some VMs have no projection
 		if cold := n - len(ests) - finishing; cold > 0 {
 			why = append(why, "a cold migration's window is its one pass")
@@ -602,6 +599,11 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 			proj = "no downtime projected (" + strings.Join(why, "; ") + ")"
 		case len(ests) < n:
 			proj += fmt.Sprintf(" for the %d with a projection (%s, not projected)", len(ests), strings.Join(why, "; "))
+		}
+		if w.Shared != "" && len(ests) > 0 {
+			// After the VMs it counts: one parenthesis after another read
+			// as one (QA h-B, a cold VM in a capped wave).
+			proj += "; " + w.Shared
 		}
 		who := "Confirmed together they are"
 		if subset {
