@@ -345,6 +345,11 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 // LinuxD…" at 80 columns); the names that do not fit the room are counted
 // ("and 3 more"), never cut. None for none.
 func moreProbes(rest []ProbeRow, width, room int) []string {
+	return probeNames(rest, width, room, fmt.Sprintf("… %d more:", len(rest)))
+}
+
+// probeNames is moreProbes with its first line beginning with head.
+func probeNames(rest []ProbeRow, width, room int, head string) []string {
 	if len(rest) == 0 || room <= 0 {
 		return nil
 	}
@@ -366,7 +371,6 @@ func moreProbes(rest []ProbeRow, width, room int) []string {
 		}
 		names[i] = r.Pair + " " + state
 	}
-	head := fmt.Sprintf("… %d more:", len(rest))
 	for k := len(names); k > 0; k-- {
 		parts := slices.Clone(names[:k])
 		if k < len(names) {
@@ -429,6 +433,11 @@ func probeLines(w *wiring, width, height int) []string {
 		if need := 1 + len(figures) + len(why) + len(moreProbes(probes[i+1:], width, 3)); len(out)+need > height {
 			// No room for their rows: their names and states, the down
 			// ones first (QA: "… 2 more" at 80x24, with no way to see them).
+			if i == 0 {
+				// None has a row: they are not "more" than any (QA h-B).
+				out = append(out, probeNames(probes, width, height-len(out), fmt.Sprintf("%d probes:", len(probes)))...)
+				break
+			}
 			out = append(out, moreProbes(probes[i:], width, height-len(out))...)
 			break
 		}

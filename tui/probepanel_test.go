@@ -94,7 +94,10 @@ func TestProbeFiguresWrapWhole(t *testing.T) {
 			if n == 0 && screen == "checks" {
 				t.Errorf("%dx%d %s: no probe row:\n%s", size[0], size[1], screen, v)
 			}
-			if n < len(pairs) && !strings.Contains(v, "more: ") {
+			if all := len(h.m.w.dash.Probes); n == 0 && (strings.Contains(v, "more: ") || !strings.Contains(v, fmt.Sprintf("%d probes: ", all))) {
+				t.Errorf("%dx%d %s: no probe row, and the names are not said to be all %d probes (QA: \"… 10 more\" under no row):\n%s", size[0], size[1], screen, all, v)
+			}
+			if n > 0 && n < len(pairs) && !strings.Contains(v, "more: ") {
 				t.Errorf("%dx%d %s: %d of %d probes shown and the others not named:\n%s", size[0], size[1], screen, n, len(pairs), v)
 			}
 			_, main, _ := shown(v)
