@@ -44,8 +44,9 @@ func TestBandwidthServesTheDowntimeWindowFirst(t *testing.T) {
 	waitFor(t, "the other pass after the window's pass", other.Load)
 }
 
-// TestFinalPassIsUrgent: a final pass holds the cap's priority while it
-// runs, a scheduled pass does not.
+// TestFinalPassIsUrgent: a cutover's final pass holds the cap's priority
+// while it runs; a scheduled pass does not, nor a powered-off VM's pass
+// outside a cutover (a cold VM's in step 6: Final, not Urgent).
 func TestFinalPassIsUrgent(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.img")
@@ -53,31 +54,31 @@ func TestFinalPassIsUrgent(t *testing.T) {
 	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
 	job := newJob(t, "vm", NewFileSource(src), rcv.addr)
 	job.Limiter = NewBandwidth(1<<30, 64<<10)
-	var urgentSeen, calmSeen atomic.Bool
-	final := false
+	var seen atomic.Int32 // the urgent count at the pass's transfer, +1 (0: not seen)
 	job.Events = func(e Event) {
-		if e.Kind != EventPhase || e.Phase != PhaseTransfer {
-			return
-		}
-		job.Limiter.mu.Lock()
-		u := job.Limiter.urgent
-		job.Limiter.mu.Unlock()
-		if final && u == 1 {
-			urgentSeen.Store(true)
-		}
-		if !final && u == 0 {
-			calmSeen.Store(true)
+		if e.Kind == EventPhase && e.Phase == PhaseTransfer {
+			job.Limiter.mu.Lock()
+			seen.Store(int32(job.Limiter.urgent) + 1)
+			job.Limiter.mu.Unlock()
 		}
 	}
-	if _, err := job.RunPass(context.Background(), false); err != nil {
-		t.Fatal(err)
-	}
-	final = true
-	if _, err := job.RunPass(context.Background(), true); err != nil {
-		t.Fatal(err)
-	}
-	if !calmSeen.Load() || !urgentSeen.Load() {
-		t.Errorf("scheduled pass without priority: %v; final pass with it: %v", calmSeen.Load(), urgentSeen.Load())
+	for _, c := range []struct {
+		what   string
+		opts   PassOptions
+		urgent int32
+	}{
+		{"an initial sync", PassOptions{}, 0},
+		{"a cold VM's pass outside a cutover", PassOptions{Final: true}, 0},
+		{"a cutover's final pass", PassOptions{Final: true, Urgent: true}, 1},
+	} {
+		randomDisk(t, src, 4<<20, 2, Extent{0, 1 << 20}) // something to send
+		seen.Store(0)
+		if _, err := job.RunPassWith(context.Background(), c.opts); err != nil {
+			t.Fatal(err)
+		}
+		if got := seen.Load() - 1; got != c.urgent {
+			t.Errorf("%s: %d urgent passes while it sent, want %d", c.what, got, c.urgent)
+		}
 	}
 	if job.Limiter.urgent != 0 {
 		t.Errorf("%d urgent passes after the final pass ended", job.Limiter.urgent)

@@ -118,6 +118,11 @@ type PassResult struct {
 type PassOptions struct {
 	// Final is the cutover pass on the powered-off VM (no snapshot).
 	Final bool
+	// Urgent: the pass runs inside a downtime window (a cutover's final
+	// pass): the shared bandwidth cap (Job.Limiter) serves it first. Not
+	// a powered-off VM's pass outside a cutover (a cold VM's in step 6):
+	// its service was down before ferry, and running VMs' passes go on.
+	Urgent bool
 	// Compare makes the pass a full compare: besides the changed blocks, it
 	// reads every other block of the snapshot and compares it with the
 	// replica read back by the receiver (not its digest map), re-sending
@@ -181,11 +186,11 @@ func waitsOutside(err error) bool {
 	return errors.Is(err, ErrForeignSnapshot) || errors.Is(err, ErrSourceSpace) || errors.Is(err, ErrReplicaSpace) || errors.Is(err, ErrReceiverPaused) || errors.Is(err, ErrSnapshotRemoved)
 }
 
-// RunPass runs one pass (final: the cutover pass on the powered-off VM) and
-// commits it on both sides. A pass interrupted by ctx can be resumed by the
+// RunPass runs one pass (final: the cutover pass on the powered-off VM,
+// urgent too: PassOptions.Urgent) and commits it on both sides. A pass interrupted by ctx can be resumed by the
 // next RunPass: its snapshot is kept and acknowledged data is not re-sent.
 func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
-	return j.RunPassWith(ctx, PassOptions{Final: final})
+	return j.RunPassWith(ctx, PassOptions{Final: final, Urgent: final})
 }
 
 // RunPassWith runs one pass with options (see RunPass). A pass whose
@@ -212,7 +217,7 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 // is not reported as an error (RunPassWith starts the pass again).
 func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassResult, error) {
 	final := opts.Final
-	if final && j.Limiter != nil {
+	if opts.Urgent && j.Limiter != nil {
 		// Inside the downtime window: the shared cap serves this pass first.
 		defer j.Limiter.Urgent()()
 	}
@@ -272,7 +277,7 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 	var resumedCompare compareCounts // what an earlier process compared
 	for attempt := 0; ; attempt++ {
 		res.Attempts = attempt + 1
-		p = &pass{job: j, snap: snap, disks: disks, states: states, final: final, urgent: final, compare: opts.Compare, compared: opts.Compare, start: time.Now(), touched: map[string][]int64{}}
+		p = &pass{job: j, snap: snap, disks: disks, states: states, final: final, urgent: opts.Urgent, compare: opts.Compare, compared: opts.Compare, start: time.Now(), touched: map[string][]int64{}}
 		err = p.run(ctx)
 		res.Counters = addCounters(res.Counters, p.counters())
 		if attempt == 0 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/vsphere"
 )
 
@@ -152,7 +153,9 @@ func (e *Env) replicateCold(ctx context.Context, vms []coldVM, emit Emit) (Resul
 		if err != nil {
 			return res, err
 		}
-		r, err := job.RunPass(ctx, true)
+		// Off before ferry: not a downtime window, so not served first
+		// by the bandwidth cap (running VMs' passes go on beside it).
+		r, err := job.RunPassWith(ctx, replication.PassOptions{Final: true})
 		if err != nil {
 			return res, fmt.Errorf("replicate %s (cold): %w", c.plan.Name, err)
 		}
