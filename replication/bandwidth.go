@@ -27,6 +27,13 @@ type Bandwidth struct {
 	busy   chan struct{} // closed while urgent is above 0
 }
 
+// yieldMax bounds how long a pass outside a downtime window waits for one
+// inside it before it sends a burst anyway: far below the receiver's
+// idleTimeout, so that its connections stay open; one burst (a tenth of a
+// second of the cap) per yieldMax and connection leaves the window's pass
+// nearly all of the cap.
+var yieldMax = 30 * time.Second // a test shortens it
+
 // NewBandwidth is a cap of bytesPerSecond wire bytes, burst bytes at once.
 func NewBandwidth(bytesPerSecond float64, burst int) *Bandwidth {
 	b := &Bandwidth{l: rate.NewLimiter(rate.Limit(bytesPerSecond), max(burst, 1)), calm: make(chan struct{}), busy: make(chan struct{})}
@@ -82,12 +89,19 @@ func (b *Bandwidth) WaitN(ctx context.Context, n int, urgent bool) error {
 			b.mu.Lock()
 			calm, busy := b.calm, b.busy
 			b.mu.Unlock()
+			t := time.NewTimer(yieldMax)
 			select {
 			case <-calm:
+				begins = busy
+			case <-t.C:
+				// Yielded long enough: this one goes (a trickle), so that
+				// the connection is not idle past the receiver's timeout
+				// and the pass moves, however long the window's pass runs.
 			case <-ctx.Done():
+				t.Stop()
 				return ctx.Err()
 			}
-			begins = busy
+			t.Stop()
 		}
 		r := b.l.ReserveN(time.Now(), n)
 		d := r.Delay()

@@ -44,6 +44,25 @@ func TestBandwidthServesTheDowntimeWindowFirst(t *testing.T) {
 	waitFor(t, "the other pass after the window's pass", other.Load)
 }
 
+// TestBandwidthYieldsForABoundedTime: a pass outside the window waits for
+// one inside it at most yieldMax before it sends a burst anyway, so that
+// its connections are not idle past the receiver's timeout (10 minutes)
+// while a long final pass runs.
+func TestBandwidthYieldsForABoundedTime(t *testing.T) {
+	defer func(d time.Duration) { yieldMax = d }(yieldMax)
+	yieldMax = 100 * time.Millisecond
+	b := NewBandwidth(1<<30, 64<<10)
+	done := b.Urgent()
+	defer done()
+	var other atomic.Bool
+	go func() {
+		if err := b.WaitN(context.Background(), 64<<10, false); err == nil {
+			other.Store(true)
+		}
+	}()
+	waitFor(t, "a burst of the other pass while the window's pass still runs", other.Load)
+}
+
 // TestFinalPassIsUrgent: a cutover's final pass holds the cap's priority
 // while it runs; a scheduled pass does not, nor a powered-off VM's pass
 // outside a cutover (a cold VM's in step 6: Final, not Urgent).
