@@ -89,19 +89,15 @@ func (b *Bandwidth) WaitN(ctx context.Context, n int, urgent bool) error {
 			b.mu.Lock()
 			calm, busy := b.calm, b.busy
 			b.mu.Unlock()
-			t := time.NewTimer(yieldMax)
 			select {
-			case <-calm:
+			case <-calm: // no window's pass: no timer on every frame
 				begins = busy
-			case <-t.C:
-				// Yielded long enough: this one goes (a trickle), so that
-				// the connection is not idle past the receiver's timeout
-				// and the pass moves, however long the window's pass runs.
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
+			default:
+				var err error
+				if begins, err = yieldTo(ctx, calm, busy); err != nil {
+					return err
+				}
 			}
-			t.Stop()
 		}
 		r := b.l.ReserveN(time.Now(), n)
 		d := r.Delay()
@@ -121,5 +117,23 @@ func (b *Bandwidth) WaitN(ctx context.Context, n int, urgent bool) error {
 			t.Stop()
 			r.Cancel()
 		}
+	}
+}
+
+// yieldTo waits while a pass in a downtime window sends (until calm), at
+// most yieldMax: then the caller goes anyway (a trickle), so that its
+// connection is not idle past the receiver's timeout and its pass moves,
+// however long the window's pass runs. It returns busy when calm came (a
+// later window's pass cancels the caller's reservation), nil otherwise.
+func yieldTo(ctx context.Context, calm, busy chan struct{}) (<-chan struct{}, error) {
+	t := time.NewTimer(yieldMax)
+	defer t.Stop()
+	select {
+	case <-calm:
+		return busy, nil
+	case <-t.C:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
