@@ -45,7 +45,9 @@ type Counters struct {
 	Acked       int64 // planned bytes the receiver acknowledged as durable (data + zero + matched)
 	// Resumed is what an earlier attempt of this pass (killed, stopped,
 	// or retried) made durable: the pass's bytes below the durable
-	// watermark it resumed from. They are not in Planned and are not sent
+	// watermark it resumed from; or what an earlier pass that did not
+	// commit (paused, failed) made durable and the source did not change
+	// since (DiskState.Carry). They are not in Planned and are not sent
 	// again; the pass's progress is (Resumed+Acked) of (Resumed+Planned).
 	Resumed int64
 	// Checked counts blocks (HashBlock) whose digest the receiver read back

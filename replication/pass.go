@@ -5,6 +5,7 @@ package replication
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -410,6 +411,25 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		st.Acked, st.Progress = trimBelow(ss.Acked, wm), ss.Progress
 	}
 	st.Watermark = wm
+	scan := kind == PassFullCompare || (p.compare && kind != PassInitial)
+	// What passes from this base in other snapshots made durable and the
+	// source did not change since: not sent again (DiskState.Carry).
+	var kept []Extent
+	if !scan {
+		st.CarryFrom, st.Carry = carryOver(ss, rs, resumable, base, disk.Capacity)
+		if st.CarryFrom != "" {
+			chg, err := p.snap.Extents(ctx, disk.Key, st.CarryFrom)
+			switch {
+			case errors.Is(err, ErrCBTReset):
+				// No record of what changed since: sent again.
+				st.CarryFrom, st.Carry = "", nil
+			case err != nil:
+				return fmt.Errorf("%s: changed areas since an interrupted pass: %w", disk.Name(), err)
+			default:
+				kept = withoutRanges(st.Carry, normalize(chg, disk.Capacity))
+			}
+		}
+	}
 	// What the pass covers of this disk, and what of it is durable, as
 	// its counters count them (DiskState.Progress).
 	of0, base0 := p.resumed.Load()+p.planned.Load(), p.resumed.Load()+p.ackedBytes.Load()
@@ -438,7 +458,6 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 		}
 		changed = planBlocks(ext, disk.Capacity)
 	}
-	scan := kind == PassFullCompare || (p.compare && kind != PassInitial)
 	// A scan resumes after the blocks an interrupted attempt of this very
 	// pass compared (compare.go); the changed blocks among them are done.
 	first := int64(0)
@@ -460,10 +479,11 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 			u.Extent = Extent{u.parts[0].Offset, u.parts[len(u.parts)-1].End() - u.parts[0].Offset}
 		}
 		// Below the watermark (or in a range acknowledged beyond it) an
-		// earlier attempt of this pass wrote the block: it is read and
-		// checked, not sent again.
+		// earlier attempt of this pass wrote the block; where kept, an
+		// interrupted pass in another snapshot did and the source did not
+		// change since: it is read and checked, not sent again.
 		all := totalLength(u.parts)
-		u.parts = withoutRanges(trimBelow(u.parts, wm), st.Acked)
+		u.parts = withoutRanges(withoutRanges(trimBelow(u.parts, wm), st.Acked), kept)
 		partsPlanned += totalLength(u.parts)
 		if !scan { // a compare's scan reads every block again
 			p.resumed.Add(all - totalLength(u.parts))
@@ -846,4 +866,30 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 		}
 	}
 	return nil
+}
+
+// carryOver is what a pass from base on a disk of capacity bytes keeps of
+// the passes before it that did not commit (DiskState.Carry): those from
+// the same base in other snapshots, when the receiver is still in the last
+// of them (nothing else wrote the replica since), with what that one made
+// durable (its watermark, the receiver's if later, and the ranges
+// acknowledged beyond it); a pass resumed in its own snapshot keeps what
+// it recorded. from is the changeId the source's changes are counted
+// since: the first of those passes' target ("" and nil: nothing kept).
+func carryOver(ss DiskState, rs replyMsg, resumable bool, base string, capacity int64) (from string, carry []Extent) {
+	switch {
+	case resumable:
+		return ss.CarryFrom, ss.Carry
+	case ss.Pass == "" || ss.Base != base || ss.Size != capacity || rs.Pass != ss.Pass || rs.Target != ss.Target || rs.Committed != ss.Committed:
+		return "", nil
+	}
+	carry = withRange(slices.Clone(ss.Carry), Extent{0, min(max(ss.Watermark, rs.Watermark), capacity)})
+	for _, e := range ss.Acked {
+		carry = withRange(carry, e)
+	}
+	carry = normalize(carry, capacity)
+	if len(carry) == 0 {
+		return "", nil
+	}
+	return cmp.Or(ss.CarryFrom, ss.Target), carry[:min(len(carry), maxAckedRanges)]
 }

@@ -44,6 +44,16 @@ type DiskState struct {
 	// below the watermark (it reads and checks them). A record without it
 	// (an older ferry's) resumes from the watermark.
 	Acked []Extent `json:",omitempty"`
+	// Carry (sender) are ranges that passes from the same Base that did
+	// not commit (paused, failed, or their snapshot removed: passes in
+	// other snapshots) made durable at the receiver: the replica holds the
+	// source there as of CarryFrom's changeId or later. A pass from that
+	// Base in a new snapshot sends there only what changed since
+	// CarryFrom, and reads and checks the rest (its counters count it
+	// resumed): a paused initial sync does not start over. Sorted and
+	// disjoint, at most maxAckedRanges (a range left out is sent again).
+	Carry     []Extent `json:",omitempty"`
+	CarryFrom string   `json:",omitempty"`
 	// Progress (sender) is the pass's bytes on the disk: what it covers
 	// and what of it is durable at the receiver, as the run counts them
 	// (nil: a record of an older ferry, or no pass in flight).

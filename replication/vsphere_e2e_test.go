@@ -384,6 +384,82 @@ func TestVSphereSenderKilledResumesSnapshot(t *testing.T) {
 	}
 }
 
+// TestVSpherePausedPassKeepsWhatWasDurable: an initial sync paused mid-way
+// releases its vSphere snapshot; the next pass, in a new snapshot, asks
+// QueryChangedDiskAreas what changed since the paused pass's changeId
+// (whose snapshot is deleted) and sends only that of what was durable.
+func TestVSpherePausedPassKeepsWhatWasDurable(t *testing.T) {
+	labParallel(t)
+	l := newVcsimLab(t)
+	ctx := context.Background()
+	if err := replication.EnableCBT(ctx, l.client, l.vm.Reference()); err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, clientTLS := pairTLS(t)
+	dir := t.TempDir()
+	source := replication.NewVSphereSource(l.client, l.vm.Reference())
+	r, replicas, device := applianceReceiver(t, dir, serverTLS, source)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	rctx, stop := context.WithCancel(ctx)
+	go r.Serve(rctx, ln)
+	t.Cleanup(func() { stop(); r.Close() })
+	st, err := replication.OpenState(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	pctx, pause := context.WithCancelCause(ctx)
+	var left atomic.Int64
+	left.Store(4 << 20)
+	job := &replication.Job{VM: "vm", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
+		Addr: ln.Addr().String(), TLS: clientTLS, State: st, Conns: 1, Window: 2 << 20,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			return &cancelConn{Conn: c, left: &left, cancel: func() { pause(replication.ErrPaused) }}, err
+		}}
+	if _, err := job.RunPass(pctx, false); err == nil {
+		t.Fatal("the paused pass committed")
+	}
+	disks, err := job.Source.Disks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := st.Disk("vm/" + disks[0].Key)
+	if ds.Pass == "" || ds.Watermark < 1<<20 {
+		t.Fatalf("state after the pause: %+v, want a pass in flight at least 1 MiB durable", ds)
+	}
+	var vm mo.VirtualMachine
+	if err := l.vm.Properties(ctx, l.vm.Reference(), []string{"snapshot"}, &vm); err != nil || vm.Snapshot != nil {
+		t.Fatalf("the paused pass's snapshot: %+v %v, want it deleted", vm.Snapshot, err)
+	}
+	// The guest writes inside what the paused pass made durable.
+	changed := bytes.Repeat([]byte{0xa5}, 64<<10)
+	if err := l.tracker.WriteAt(l.flat, changed, 512<<10); err != nil {
+		t.Fatal(err)
+	}
+	job2 := *job
+	job2.Dial = nil
+	res, err := job2.RunPass(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Counters
+	durable := allocatedAbove(0) - allocatedAbove(ds.Watermark)
+	if c.Resumed < durable-int64(len(changed)) || c.Resent != 0 || c.Payload+c.ZeroSkipped > allocatedAbove(ds.Watermark)+int64(len(changed)) {
+		t.Fatalf("after a pause with %d bytes durable: %d resumed, %d sent (%d as zero runs), %d block(s) re-sent; want at least %d resumed, only the rest and the %d bytes changed since sent, none re-sent",
+			durable, c.Resumed, c.Payload, c.ZeroSkipped, c.Resent, durable-int64(len(changed)), len(changed))
+	}
+	task, _ := l.vm.PowerOff(ctx)
+	_ = task.Wait(ctx)
+	if _, err := job2.RunPass(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fileSum(t, l.flat), fileSum(t, device(0)); a != b {
+		t.Fatal("replica differs")
+	}
+}
+
 // BenchmarkVSphereInitialSync: initial sync of a 256 MiB disk (random data)
 // through the vSphere path: vcsim snapshot, QueryChangedDiskAreas, /folder
 // range reads over HTTP, TLS to a receiver.
