@@ -774,17 +774,26 @@ func (s *sshScreen) waitFor(t *testing.T, want string) { s.waitForWithin(t, want
 
 func (s *sshScreen) waitForWithin(t *testing.T, want string, within time.Duration) {
 	t.Helper()
+	s.waitForAny(t, within, want)
+}
+
+// waitForAny waits until the screen shows one of wants (after what an
+// earlier wait matched).
+func (s *sshScreen) waitForAny(t *testing.T, within time.Duration, wants ...string) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		s.mu.Lock()
 		text := ansi.Strip(s.out.String())
 		s.mu.Unlock()
-		if i := strings.Index(text[min(s.seen, len(text)):], want); i >= 0 {
-			s.seen += i + len(want)
-			return
+		for _, want := range wants {
+			if i := strings.Index(text[min(s.seen, len(text)):], want); i >= 0 {
+				s.seen += i + len(want)
+				return
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the SSH session never showed %q; it showed:\n%s", want, tail(text, 3000))
+			t.Fatalf("the SSH session never showed %q; it showed:\n%s", strings.Join(wants, `" or "`), tail(text, 3000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -1040,7 +1049,9 @@ func TestDashboardTestMigration(t *testing.T) {
 	drv.waitFor(t, "Clean up the test migration of WebApp2?")
 	drv.send("y")
 	drv.waitForWithin(t, "test cleanup: done", 3*time.Minute)
-	drv.waitFor(t, "deleted at the provider")
+	// The copy as the kill left it: imported into Cloud Director (its
+	// vApp deleted, which deletes the VM) or only at the provider.
+	drv.waitForAny(t, time.Minute, "vApp ferry-test-WebApp2 deleted in Cloud Director", "VM WebApp2-ferry-test deleted at the provider")
 	if out, _ := run("status", "--plan", l.PlanPath()); strings.Contains(out, "TEST MIGRATION LEFT RUNNING") {
 		t.Fatalf("status after the dashboard's cleanup:\n%s", out)
 	}
