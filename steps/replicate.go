@@ -571,15 +571,16 @@ func (p *stepProgress) etaText(ev replication.Event) string {
 // heldLocked says, for a line of vm's pass at fraction f below what the
 // step counted of vm, that the step keeps counting what vm had reached
 // (p.mu is held); "" otherwise. The step's bar does not go back while the
-// step runs: a pass a pause (or a failure) stopped starts again from the
-// beginning in a new snapshot when it resumes (no snapshot grows on the
-// source while a job is paused, and what the receiver holds of the old one
-// is not the new one's), with more to copy if the guest wrote meanwhile, so
-// the VM's pass fell to 0% and the step's mean with it (QA: 71% then 69%;
-// in the lab, WebApp1 paused at 40% of its first pass and resumed, 0 of 57
-// MiB instead of 46 MiB, the step's bar 44% then 31%). A pass that plans
-// its next disk finds more to copy as well. The step's bar holds, and the
-// line says why, until the pass passes what the step counted.
+// step runs: a pass a pause (or a failure) stopped starts again in a new
+// snapshot when it resumes (no snapshot grows on the source while a job is
+// paused); it keeps what the stopped one made durable, but sends again
+// what the guest changed there meanwhile, and counts from 0% until it
+// planned its disk, so the VM's pass fell back and the step's mean with it
+// (QA: 71% then 69%; in the lab, before a new pass kept what the stopped
+// one made durable, WebApp1 paused at 40% of its first pass and resumed
+// at 0 of 57 MiB, the step's bar 44% then 31%). A pass that plans its next
+// disk finds more to copy as well. The step's bar holds, and the line says
+// why, until the pass passes what the step counted.
 func (p *stepProgress) heldLocked(vm string, f float64) string {
 	was := p.frac[vm]
 	if f >= was {

@@ -287,9 +287,10 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 	case replication.EventPaused:
 		r.Paused, r.Phase = true, "paused"
 		r.Note = ""
-		// No pass in flight: the one the pause stopped does not go on (it
-		// starts again from its base when the job resumes), so neither its
-		// progress nor its ETA is the row's any more.
+		// No pass in flight: the one the pause stopped does not go on (a
+		// new pass in a new snapshot starts when the job resumes, keeping
+		// what it made durable), so neither its progress nor its ETA is
+		// the row's any more.
 		r.ETA, r.Rate = 0, 0
 		switch {
 		case ev.Err != nil:
