@@ -349,9 +349,6 @@ func TestCompareStartedOverKeepsEarlierFindings(t *testing.T) {
 // was drained).
 func TestCompareWithChangesSettlesAsItGoes(t *testing.T) {
 	t.Parallel()
-	if raceEnabled {
-		t.Skip("pass logic, 25 s under the race detector: the first run of make test has it; the compare's concurrency is raced by TestCompareKilledResumes and TestCompareStartedOverKeepsEarlierFindings")
-	}
 	const size = 3 * scanBatchUnits * HashBlock
 	src, rc, job, _ := compared(t, size)
 	scribble(t, src, 5, Extent{2*HashBlock + 100, 10})
@@ -380,9 +377,6 @@ func TestCompareWithChangesSettlesAsItGoes(t *testing.T) {
 // that differed.
 func TestResumedCompareDoesNotBlameItsOwnWrites(t *testing.T) {
 	t.Parallel()
-	if raceEnabled {
-		t.Skip("pass logic, 25 s under the race detector: the first run of make test has it; the compare's concurrency is raced by TestCompareKilledResumes and TestCompareStartedOverKeepsEarlierFindings")
-	}
 	const size = 3 * scanBatchUnits * HashBlock
 	src, rc, job, rcv := compared(t, size)
 	blk := int64(2*scanBatchUnits + 10) // in a batch the stopped attempt did not reach

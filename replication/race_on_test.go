@@ -2,7 +2,7 @@
 
 package replication
 
-// raceEnabled: the tests run under the race detector (make test's second
-// run), where a few long tests of pass logic, not of concurrency, are left
-// to the first run.
+// raceEnabled: the tests run under the race detector (make test runs this
+// package only so), where the tests that start vcsim labs do not run in
+// parallel (labParallel).
 const raceEnabled = true
