@@ -416,3 +416,41 @@ func TestStepProgressHoldsWhenAPassStartsAgain(t *testing.T) {
 		t.Errorf("WebApp1's new pass at 50%%, past what it had reached: %q at %v, want 0.5", l.msg, l.frac)
 	}
 }
+
+// TestStepProgressHeldLineOfAPassThatKeptItsBytes (QA hQ: in the lab,
+// WebApp2 paused at 51% of its initial sync; resumed, its new pass kept
+// the 44 MiB the paused one made durable, and step 6 read "WebApp2: 44 MiB
+// of 106 MiB acknowledged (resumed: 44 MiB were durable already), ...;
+// WebApp2's pass started again: the step counts it at the 51% ...", which
+// reads as a pass from 0%): a pass begun again that counts resumed bytes
+// went on, with more to copy; one that kept nothing started again.
+func TestStepProgressHeldLineOfAPassThatKeptItsBytes(t *testing.T) {
+	for _, tc := range []struct {
+		resumed int64
+		want    string
+	}{
+		{40, "; WebApp1's pass went on in a new snapshot with more to copy: the step counts it at the 40% it had reached until it passes that"},
+		{0, "; WebApp1's pass started again: the step counts it at the 40% it had reached until it passes that"},
+	} {
+		var got []string
+		p := newStepProgress(func(ev Event) {
+			if ev.Kind == EventProgress && ev.Fraction >= 0 {
+				got = append(got, ev.Message)
+			}
+		}, []VMPlan{{Name: "WebApp1"}})
+		web1 := p.emitter("WebApp1")
+		web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+		web1(replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Planned: 100 << 20, Acked: 40 << 20}, AckRate: 1 << 20, Rate: 1 << 20, ETA: time.Minute})
+		web1(replication.Event{Kind: replication.EventPaused, Msg: "paused by request"})
+		web1(replication.Event{Kind: replication.EventError, Err: fmt.Errorf("WebApp1: pass: %w", replication.ErrPaused)})
+		web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseIdle})
+		web1(replication.Event{Kind: replication.EventResumed})
+		web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+		time.Sleep(260 * time.Millisecond) // past the emitter's throttle
+		// 40 MiB kept (or none), 80 MiB to copy: below the 40% reached.
+		web1(replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Planned: 80 << 20, Acked: 1 << 20, Resumed: tc.resumed << 20}, AckRate: 1 << 20, Rate: 1 << 20, ETA: time.Minute})
+		if len(got) != 2 || !strings.HasSuffix(got[1], tc.want) {
+			t.Errorf("resumed %d MiB: the line of the pass begun again: %q, want it to end %q", tc.resumed, got, tc.want)
+		}
+	}
+}

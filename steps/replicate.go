@@ -520,10 +520,14 @@ type stepProgress struct {
 	// again are the VMs whose pass began again after the step counted
 	// some of it (a pause or a failure stopped it: see held).
 	again map[string]bool
+	// kept are the VMs whose pass in flight counts bytes an earlier
+	// attempt or pass made durable (Counters.Resumed): begun again, it
+	// did not start over (DiskState.Carry).
+	kept map[string]bool
 }
 
 func newStepProgress(emit Emit, vms []VMPlan) *stepProgress {
-	p := &stepProgress{emit: emit, frac: map[string]float64{}, over: map[string]bool{}, eta: map[string]time.Duration{}, again: map[string]bool{}}
+	p := &stepProgress{emit: emit, frac: map[string]float64{}, over: map[string]bool{}, eta: map[string]time.Duration{}, again: map[string]bool{}, kept: map[string]bool{}}
 	for _, vm := range vms {
 		p.vms = append(p.vms, vm.Name)
 	}
@@ -587,7 +591,13 @@ func (p *stepProgress) heldLocked(vm string, f float64) string {
 		return ""
 	}
 	why := "found more to copy"
-	if p.again[vm] {
+	switch {
+	case p.again[vm] && p.kept[vm]:
+		// It kept what the stopped pass made durable (its line says how
+		// much: "resumed: ..."); QA: "(resumed: 44 MiB were durable
+		// already) ...; WebApp2's pass started again" read as from 0%.
+		why = "went on in a new snapshot with more to copy"
+	case p.again[vm]:
 		why = "started again"
 	}
 	return fmt.Sprintf("; %s's pass %s: the step counts it at the %.0f%% it had reached until it passes that", vm, why, was*100)
@@ -597,6 +607,9 @@ func (p *stepProgress) heldLocked(vm string, f float64) string {
 func (p *stepProgress) note(vm string, ev replication.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if ev.Kind == replication.EventProgress {
+		p.kept[vm] = ev.Resumed > 0
+	}
 	switch {
 	case ev.Kind == replication.EventProgress && ev.Planned > 0 && ev.Acked >= ev.Planned:
 		p.eta[vm] = 0 // all of it durable: it commits
