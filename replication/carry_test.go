@@ -136,3 +136,18 @@ func TestPausedPassAfterCBTReset(t *testing.T) {
 	}
 	sameFiles(t, src, replicaPath(rcv, "vm", 0))
 }
+
+// TestDurableCountsWhatIsCarried: the record a pass in a new snapshot
+// writes before it planned its disk (no progress yet, watermark 0) says
+// what it carries is durable (ferry status: not "stopped before any of it
+// was durable" while the next run keeps it).
+func TestDurableCountsWhatIsCarried(t *testing.T) {
+	st := DiskState{Pass: "snap-2", Carry: []Extent{{0, 12 << 20}, {20 << 20, 1 << 20}}, CarryFrom: "1/1", Size: 32 << 20}
+	if d, of := st.Durable(); d != 13<<20 || of != 32<<20 {
+		t.Fatalf("durable %d of %d, want %d of %d", d, of, 13<<20, 32<<20)
+	}
+	st.Watermark = 14 << 20 // an older ferry's record of a pass resumed: its watermark
+	if d, _ := st.Durable(); d != 15<<20 {
+		t.Fatalf("durable %d with watermark %d, want %d", d, st.Watermark, 15<<20)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -83,7 +84,10 @@ func (d DiskState) Durable() (durable, of int64) {
 	if d.Progress != nil {
 		return d.Progress.Durable, d.Progress.Of
 	}
-	return d.Watermark, d.Size
+	// Also the record of a pass in a new snapshot before it planned its
+	// disk: what it carries of the passes before it (QA: ferry status
+	// would have said nothing of the disk was durable).
+	return totalLength(withRange(slices.Clone(d.Carry), Extent{0, d.Watermark})), d.Size
 }
 
 // VMState is the sender's per-VM record.

@@ -582,7 +582,7 @@ func (v *vsSnapshot) Held(ctx context.Context) error {
 		})
 	}
 	if !found {
-		return fmt.Errorf("%w: ferry's snapshot %s of VM %s was removed while the pass read it (not by this pass: a backup job's or an admin's snapshot cleanup, or another ferry working this VM?); nothing of this pass is committed, and the next pass reads again from the last committed one", ErrSnapshotRemoved, v.snap.Value, v.vmName)
+		return fmt.Errorf("%w: ferry's snapshot %s of VM %s was removed while the pass read it (not by this pass: a backup job's or an admin's snapshot cleanup, or another ferry working this VM?); nothing of this pass is committed; the next pass, in a new snapshot, sends again only what the VM wrote since where this one's data is durable at the receiver (all of it after a changed block tracking reset)", ErrSnapshotRemoved, v.snap.Value, v.vmName)
 	}
 	return nil
 }
