@@ -5,7 +5,6 @@ package replication
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -416,19 +415,22 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	// source did not change since: not sent again (DiskState.Carry).
 	var kept []Extent
 	if !scan {
-		st.CarryFrom, st.Carry = carryOver(ss, rs, resumable, base, disk.Capacity)
-		if st.CarryFrom != "" {
-			chg, err := p.snap.Extents(ctx, disk.Key, st.CarryFrom)
+		var tiers []CarryTier
+		for _, t := range carryOver(ss, rs, resumable, base, disk.Capacity) {
+			chg, err := p.snap.Extents(ctx, disk.Key, t.From)
 			switch {
 			case errors.Is(err, ErrCBTReset):
 				// No record of what changed since: sent again.
-				st.CarryFrom, st.Carry = "", nil
+				continue
 			case err != nil:
 				return fmt.Errorf("%s: changed areas since an interrupted pass: %w", disk.Name(), err)
-			default:
-				kept = withoutRanges(st.Carry, normalize(chg, disk.Capacity))
+			}
+			tiers = append(tiers, t)
+			for _, e := range withoutRanges(t.Ranges, normalize(chg, disk.Capacity)) {
+				kept = withRange(kept, e)
 			}
 		}
+		st.Carry = tiers
 	}
 	// What the pass covers of this disk, and what of it is durable, as
 	// its counters count them (DiskState.Progress).
@@ -868,28 +870,42 @@ func (p *pass) sendUnit(ctx context.Context, c *senderConn, d *diskSend, k int, 
 	return nil
 }
 
+// maxCarryTiers bounds DiskState.Carry: one tier per pass paused (or
+// failed) in a row, the oldest merged.
+const maxCarryTiers = 4
+
 // carryOver is what a pass from base on a disk of capacity bytes keeps of
 // the passes before it that did not commit (DiskState.Carry): those from
 // the same base in other snapshots, when the receiver is still in the last
-// of them (nothing else wrote the replica since), with what that one made
-// durable (its watermark, the receiver's if later, and the ranges
-// acknowledged beyond it); a pass resumed in its own snapshot keeps what
-// it recorded. from is the changeId the source's changes are counted
-// since: the first of those passes' target ("" and nil: nothing kept).
-func carryOver(ss DiskState, rs replyMsg, resumable bool, base string, capacity int64) (from string, carry []Extent) {
+// of them (nothing else wrote the replica since). That one's durable
+// ranges (its watermark, the receiver's if later, and the ranges
+// acknowledged beyond it) hold the source as of its target: a new tier,
+// taken out of the older ones. A pass resumed in its own snapshot keeps
+// what it recorded.
+func carryOver(ss DiskState, rs replyMsg, resumable bool, base string, capacity int64) []CarryTier {
 	switch {
 	case resumable:
-		return ss.CarryFrom, ss.Carry
-	case ss.Pass == "" || ss.Base != base || ss.Size != capacity || rs.Pass != ss.Pass || rs.Target != ss.Target || rs.Committed != ss.Committed:
-		return "", nil
+		return ss.Carry
+	case ss.Pass == "" || ss.Target == "" || ss.Base != base || ss.Size != capacity || rs.Pass != ss.Pass || rs.Target != ss.Target || rs.Committed != ss.Committed:
+		return nil
 	}
-	carry = withRange(slices.Clone(ss.Carry), Extent{0, min(max(ss.Watermark, rs.Watermark), capacity)})
-	for _, e := range ss.Acked {
-		carry = withRange(carry, e)
+	durable := normalize(withRange(slices.Clone(ss.Acked), Extent{0, max(ss.Watermark, rs.Watermark)}), capacity)
+	var tiers []CarryTier
+	for _, t := range ss.Carry {
+		if r := withoutRanges(t.Ranges, durable); len(r) > 0 {
+			tiers = append(tiers, CarryTier{From: t.From, Ranges: r})
+		}
 	}
-	carry = normalize(carry, capacity)
-	if len(carry) == 0 {
-		return "", nil
+	if len(durable) > 0 {
+		tiers = append(tiers, CarryTier{From: ss.Target, Ranges: durable})
 	}
-	return cmp.Or(ss.CarryFrom, ss.Target), carry[:min(len(carry), maxAckedRanges)]
+	for len(tiers) > maxCarryTiers {
+		// The older From: changes since it cover the newer one's too.
+		merged := CarryTier{From: tiers[0].From, Ranges: carried(tiers[:2])}
+		tiers = append([]CarryTier{merged}, tiers[2:]...)
+	}
+	for k := range tiers {
+		tiers[k].Ranges = tiers[k].Ranges[:min(len(tiers[k].Ranges), maxAckedRanges/maxCarryTiers)]
+	}
+	return tiers
 }

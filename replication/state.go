@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -45,16 +44,18 @@ type DiskState struct {
 	// below the watermark (it reads and checks them). A record without it
 	// (an older ferry's) resumes from the watermark.
 	Acked []Extent `json:",omitempty"`
-	// Carry (sender) are ranges that passes from the same Base that did
-	// not commit (paused, failed, or their snapshot removed: passes in
-	// other snapshots) made durable at the receiver: the replica holds the
-	// source there as of CarryFrom's changeId or later. A pass from that
-	// Base in a new snapshot sends there only what changed since
-	// CarryFrom, and reads and checks the rest (its counters count it
-	// resumed): a paused initial sync does not start over. Sorted and
-	// disjoint, at most maxAckedRanges (a range left out is sent again).
-	Carry     []Extent `json:",omitempty"`
-	CarryFrom string   `json:",omitempty"`
+	// Carry (sender) is what passes from the same Base that did not
+	// commit (paused, failed, or their snapshot removed: passes in other
+	// snapshots) made durable at the receiver, oldest first: in each
+	// tier's ranges the replica holds the source as of its From changeId
+	// (the target of the pass that last made them durable). A pass from
+	// that Base in a new snapshot sends there only what changed since
+	// From, and reads and checks the rest (its counters count it resumed):
+	// a paused initial sync does not start over. The tiers are disjoint;
+	// at most maxCarryTiers (the oldest merged, with the oldest From) of
+	// at most maxAckedRanges/maxCarryTiers ranges (a range left out is
+	// sent again).
+	Carry []CarryTier `json:",omitempty"`
 	// Progress (sender) is the pass's bytes on the disk: what it covers
 	// and what of it is durable at the receiver, as the run counts them
 	// (nil: a record of an older ferry, or no pass in flight).
@@ -66,6 +67,24 @@ type DiskState struct {
 	GrewFrom int64     `json:",omitempty"`
 	File     string    `json:",omitempty"` // receiver: replica flat file, relative to its directory
 	Updated  time.Time `json:",omitzero"`
+}
+
+// CarryTier is ranges of a replica that hold the source as of From (a
+// changeId) or later: DiskState.Carry.
+type CarryTier struct {
+	From   string
+	Ranges []Extent
+}
+
+// carried is the union of tiers' ranges (sorted, disjoint).
+func carried(tiers []CarryTier) []Extent {
+	var out []Extent
+	for _, t := range tiers {
+		for _, e := range t.Ranges {
+			out = withRange(out, e)
+		}
+	}
+	return out
 }
 
 // DiskProgress is a pass's bytes on one disk, as its run counts them: Of
@@ -87,7 +106,7 @@ func (d DiskState) Durable() (durable, of int64) {
 	// Also the record of a pass in a new snapshot before it planned its
 	// disk: what it carries of the passes before it (QA: ferry status
 	// would have said nothing of the disk was durable).
-	return totalLength(withRange(slices.Clone(d.Carry), Extent{0, d.Watermark})), d.Size
+	return totalLength(withRange(carried(d.Carry), Extent{0, d.Watermark})), d.Size
 }
 
 // VMState is the sender's per-VM record.
