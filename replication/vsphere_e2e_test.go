@@ -374,9 +374,17 @@ func TestVSphereSenderKilledResumesSnapshot(t *testing.T) {
 	if err := l.vm.Properties(ctx, l.vm.Reference(), []string{"snapshot"}, &vm); err != nil || vm.Snapshot != nil {
 		t.Fatalf("pass snapshot left behind: %v %v", vm.Snapshot, err)
 	}
+	finalPassEqual(t, l, &job2, device)
+}
+
+// finalPassEqual powers the lab's VM off, runs job's final pass and
+// checks that the replica (device 0) equals the source disk.
+func finalPassEqual(t *testing.T, l *vcsimLab, job *replication.Job, device func(int) string) {
+	t.Helper()
+	ctx := context.Background()
 	task, _ := l.vm.PowerOff(ctx)
 	_ = task.Wait(ctx)
-	if _, err := job2.RunPass(ctx, true); err != nil {
+	if _, err := job.RunPass(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if a, b := fileSum(t, l.flat), fileSum(t, device(0)); a != b {
@@ -399,21 +407,13 @@ func TestVSpherePausedPassKeepsWhatWasDurable(t *testing.T) {
 	dir := t.TempDir()
 	source := replication.NewVSphereSource(l.client, l.vm.Reference())
 	r, replicas, device := applianceReceiver(t, dir, serverTLS, source)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	rctx, stop := context.WithCancel(ctx)
-	go r.Serve(rctx, ln)
-	t.Cleanup(func() { stop(); r.Close() })
-	st, err := replication.OpenState(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	addr, st := serveReceiver(t, r, dir)
 
 	pctx, pause := context.WithCancelCause(ctx)
 	var left atomic.Int64
 	left.Store(4 << 20)
 	job := &replication.Job{VM: "vm", Org: "Company", Kind: replication.KindAppliance, Replicas: replicas, Source: source,
-		Addr: ln.Addr().String(), TLS: clientTLS, State: st, Conns: 1, Window: 2 << 20,
+		Addr: addr, TLS: clientTLS, State: st, Conns: 1, Window: 2 << 20,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			return &cancelConn{Conn: c, left: &left, cancel: func() { pause(replication.ErrPaused) }}, err
@@ -450,14 +450,7 @@ func TestVSpherePausedPassKeepsWhatWasDurable(t *testing.T) {
 		t.Fatalf("after a pause with %d bytes durable: %d resumed, %d sent (%d as zero runs), %d block(s) re-sent; want at least %d resumed, only the rest and the %d bytes changed since sent, none re-sent",
 			durable, c.Resumed, c.Payload, c.ZeroSkipped, c.Resent, durable-int64(len(changed)), len(changed))
 	}
-	task, _ := l.vm.PowerOff(ctx)
-	_ = task.Wait(ctx)
-	if _, err := job2.RunPass(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	if a, b := fileSum(t, l.flat), fileSum(t, device(0)); a != b {
-		t.Fatal("replica differs")
-	}
+	finalPassEqual(t, l, &job2, device)
 }
 
 // BenchmarkVSphereInitialSync: initial sync of a 256 MiB disk (random data)
