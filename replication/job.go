@@ -8,13 +8,16 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -168,6 +171,35 @@ func retryable(err error) bool {
 		return re.Code == "bad_hash"
 	}
 	return !errors.Is(err, ErrCBTReset) && !errors.Is(err, ErrVerifyMismatch) && !errors.Is(err, ErrNoReplicaDisk) && !errors.Is(err, ErrPoweredOnDuringFinal) && !waitsOutside(err)
+}
+
+// transient says whether a pass failed for the network between ferry and
+// an endpoint (the receiver, vCenter, an ESXi host) after its own retries:
+// a connection refused, reset, closed or timed out. The scheduler tries
+// such a pass again later instead of pausing the job. Not transient: what
+// the receiver refused (RemoteError), a certificate that does not verify
+// (a person must look: the endpoint may not be the one configured), and
+// what retryable excludes (a verify mismatch, no replica disk, ...).
+func transient(err error) bool {
+	if err == nil || !retryable(err) {
+		return false
+	}
+	var re *RemoteError
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &re) || errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
+		return false
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && (oe.Op == "remote error" || oe.Op == "local error") {
+		return false // a TLS alert: the peer (or ferry) refused the other's certificate
+	}
+	var ne net.Error
+	return errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
 }
 
 // reconnector is a snapshot that picks its read path again before a

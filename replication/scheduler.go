@@ -85,8 +85,11 @@ type schedJob struct {
 	reason error
 	// waiting is why the last pass was waited out (VMState.Waiting).
 	waiting string
-	final   bool // cutover started: no more scheduled passes
-	due     time.Time
+	// failures counts the passes in a row that failed for the network
+	// (transient) and were tried again later (0 after a pass completes).
+	failures int
+	final    bool // cutover started: no more scheduled passes
+	due      time.Time
 
 	failed    bool   // paused by a failed pass (not by request)
 	hold      Hold   // paused because ferry holds it (not by request): what for
@@ -446,6 +449,23 @@ func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 // ferry did not take on its source, or too little room for its own.
 const sourceWaitRetry = 30 * time.Second
 
+// transientRetryFirst is how soon a pass that failed for the network is
+// tried again; each failure in a row doubles it, up to transientRetryMax.
+var (
+	transientRetryFirst = 30 * time.Second // variables for tests
+	transientRetryMax   = 5 * time.Minute
+)
+
+// transientRetry is the wait before the next try after failures passes in
+// a row failed for the network.
+func transientRetry(failures int) time.Duration {
+	d := transientRetryFirst
+	for i := 1; i < failures && d < transientRetryMax; i++ {
+		d *= 2
+	}
+	return min(d, transientRetryMax)
+}
+
 // runPass runs pass number n of sj.
 func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare bool) {
 	res, err := sj.job.RunPassWith(ctx, PassOptions{Compare: compare})
@@ -456,7 +476,7 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 	now := s.now()
 	switch {
 	case err == nil:
-		sj.lastPass, sj.completed, sj.waiting = res.Start, n, ""
+		sj.lastPass, sj.completed, sj.waiting, sj.failures = res.Start, n, "", 0
 		sj.passes = max(sj.passes, res.Number)
 		if res.Compare != nil {
 			sj.lastCompare = res.Compare
@@ -489,6 +509,17 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 		sj.waiting = err.Error()
 		defer s.persistWaiting(sj, sj.waiting)
 		defer s.emit(sj, Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("next try at %s:", sj.due.Format("15:04:05")), NextPass: sj.due})
+	case transient(err):
+		// The network between ferry and the receiver (or the source) is
+		// down for longer than the pass's own retries: tried again later,
+		// less and less often, not paused for a person to resume (a
+		// receiver appliance rebooting, a WAN link down for minutes). The
+		// next pass keeps what this one made durable (DiskState.Carry).
+		sj.failures++
+		sj.due = now.Add(transientRetry(sj.failures))
+		sj.waiting = fmt.Sprintf("a network error, %d pass(es) in a row: %v", sj.failures, err)
+		defer s.persistWaiting(sj, sj.waiting)
+		defer s.emit(sj, Event{Kind: EventError, Err: err, Msg: fmt.Sprintf("pass failed for the network (%d in a row; tried again until it answers), next try at %s:", sj.failures, sj.due.Format("15:04:05")), NextPass: sj.due})
 	default:
 		sj.paused, sj.reason, sj.failed, sj.hold = true, err, true, ""
 		defer s.persistPause(sj)
