@@ -89,7 +89,7 @@ func TestSchedulerPausesWhenTheReceiverRefusesTheSender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job.TLS = testTLS(t).client.Clone() // the receiver's pin ...
+	job.TLS = testTLS(t).client.Clone()             // the receiver's pin ...
 	job.TLS.Certificates = []tls.Certificate{other} // ... and a certificate it was not paired with
 	s, ev := schedulerWith(t, job)
 	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventPaused })
