@@ -451,8 +451,8 @@ const sourceWaitRetry = 30 * time.Second
 
 // transientRetryFirst is how soon a pass that failed for the network is
 // tried again; each failure in a row doubles it, up to transientRetryMax.
-var (
-	transientRetryFirst = 30 * time.Second // variables for tests
+const (
+	transientRetryFirst = 30 * time.Second
 	transientRetryMax   = 5 * time.Minute
 )
 
