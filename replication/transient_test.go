@@ -3,9 +3,18 @@ package replication
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferry-migrate/ferry/internal/noanswer"
 )
 
 // schedulerWith runs a scheduler with job (RPO an hour) until the test
@@ -95,5 +104,28 @@ func TestSchedulerPausesWhenTheReceiverRefusesTheSender(t *testing.T) {
 	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventPaused })
 	if st := idleStatus(t, s); !st.Paused {
 		t.Fatalf("status after the receiver refused the sender's certificate: %+v, want paused", st)
+	}
+}
+
+// TestTransientErrors: which failures of a pass the scheduler tries again
+// later (the network) and which pause the job (a person must look).
+func TestTransientErrors(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("connect to receiver: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), true},
+		{fmt.Errorf("receiver connection: %w", io.ErrUnexpectedEOF), true},
+		{fmt.Errorf("list disks: %w", &url.Error{Op: "Post", URL: "https://vc/sdk", Err: &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}}), true},
+		{fmt.Errorf("vCenter: %w", noanswer.Error{Detail: "vc:443 took no TCP connection in 30s"}), true},
+		{fmt.Errorf("receiver connection: %w", &net.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}), false},
+		{fmt.Errorf("dial: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), false},
+		{&RemoteError{Code: "io", Msg: "no space left on device"}, false},
+		{fmt.Errorf("%w: block 3", ErrVerifyMismatch), false},
+		{errors.New("something else"), false},
+	} {
+		if got := transient(c.err); got != c.want {
+			t.Errorf("transient(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
