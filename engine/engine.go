@@ -66,12 +66,15 @@ type Engine struct {
 	// (Recovered); written before the engine serves anyone.
 	recovered []steps.Event
 
-	mu        sync.Mutex
-	subs      map[int]func(replication.Event)
-	nextSub   int
-	busy      string // who runs steps now ("" when nobody)
-	cutting   map[string]bool
-	logged    map[string]int64 // per VM: the tenth of its pass last logged
+	mu      sync.Mutex
+	subs    map[int]func(replication.Event)
+	nextSub int
+	busy    string // who runs steps now ("" when nobody)
+	cutting map[string]bool
+	logged  map[string]int64 // per VM: the tenth of its pass last logged
+	// pass is, per VM, the events that tell its last pass as it stands:
+	// the latest of each kind in passKinds, in their order (Subscribe).
+	pass      map[string][]replication.Event
 	attached  map[int]Attachment
 	nextAttch int
 	wizard    WizardServer // serves attached terminals (nil: none)
@@ -117,7 +120,7 @@ func Start(ctx context.Context, env *steps.Env, it steps.Itinerary, opts Options
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	e := &Engine{Env: env, Itinerary: it, log: opts.Log, events: elog, started: time.Now(),
-		subs: map[int]func(replication.Event){}, cutting: map[string]bool{}, logged: map[string]int64{}, attached: map[int]Attachment{}, ctx: ctx, cancel: cancel}
+		subs: map[int]func(replication.Event){}, cutting: map[string]bool{}, logged: map[string]int64{}, pass: map[string][]replication.Event{}, attached: map[int]Attachment{}, ctx: ctx, cancel: cancel}
 	e.Metrics = newMetrics(e)
 	e.Runs = NewRunBoard()
 	// A cutover a killed ferry left after it had shut the source down and
@@ -175,11 +178,29 @@ func stem(statePath string) string {
 	return strings.TrimSuffix(base, ".state")
 }
 
-// Subscribe receives every replication event from now on (a dashboard);
+// Subscribe receives, first, the events that tell each VM's last pass as it
+// stands (its latest phase with the pass's kind, its latest figures, its
+// end or pause), then every replication event from now on (a dashboard);
 // the returned function ends the subscription. f must not block.
+//
+// A wizard attaching during a pass needs the events before it attached:
+// the scheduler's status says only that a pass runs (QA: an attached
+// wizard's row read "running" for the whole initial sync, where ferry
+// lab's reads "initial transfer", and had no "pass: planned ..." figures
+// until the next progress event, none at all between them).
 func (e *Engine) Subscribe(f func(replication.Event)) (cancel func()) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	vms := make([]string, 0, len(e.pass))
+	for vm := range e.pass {
+		vms = append(vms, vm)
+	}
+	slices.Sort(vms)
+	for _, vm := range vms {
+		for _, ev := range e.pass[vm] {
+			f(ev)
+		}
+	}
 	id := e.nextSub
 	e.nextSub++
 	e.subs[id] = f
@@ -201,6 +222,7 @@ func (e *Engine) replicationEvent(ev replication.Event) {
 		e.events.Write(replicationRecord(ev))
 	}
 	e.mu.Lock()
+	e.keepPass(ev)
 	subs := make([]func(replication.Event), 0, len(e.subs))
 	for _, f := range e.subs {
 		subs = append(subs, f)
@@ -209,6 +231,23 @@ func (e *Engine) replicationEvent(ev replication.Event) {
 	for _, f := range subs {
 		f(ev)
 	}
+}
+
+// passKinds are the events Subscribe replays of a VM's last pass.
+var passKinds = []replication.EventKind{replication.EventPhase, replication.EventProgress, replication.EventPassDone, replication.EventPaused}
+
+// keepPass notes ev in e.pass (e.mu held): a pass's first phase starts
+// its VM's events again; of each kind the latest is kept, in the order
+// they came.
+func (e *Engine) keepPass(ev replication.Event) {
+	if !slices.Contains(passKinds, ev.Kind) {
+		return
+	}
+	if ev.Kind == replication.EventPhase && ev.Phase == replication.PhaseSnapshot {
+		e.pass[ev.VM] = nil
+	}
+	kept := slices.DeleteFunc(e.pass[ev.VM], func(k replication.Event) bool { return k.Kind == ev.Kind })
+	e.pass[ev.VM] = append(kept, ev)
 }
 
 // progressStep says whether a progress event goes to the event log: the
