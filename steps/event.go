@@ -44,6 +44,14 @@ type Event struct {
 	// it, and lines of the VM between are its parts (a pass's snapshot,
 	// transfer, ...).
 	Begins bool `json:"begins,omitempty"`
+	// Resolves marks the progress line that ends what an earlier warning
+	// of the run said was going on ("WebApp2: replication resumed ..."
+	// after step 6's "WebApp2: replication paused ...: step 6 waits;
+	// resume WebApp2 ..."): a front end that keeps the warnings as a list
+	// keeps it there too, after them, so the list reads as a history and
+	// the warning not as current (QA: after a resume, step 6's list still
+	// said the step waited for it).
+	Resolves bool `json:"resolves,omitempty"`
 }
 
 // Emit receives events. It must not block for long: a front end that is slow
@@ -53,6 +61,12 @@ type Emit func(Event)
 // Progress is a progress message; fraction in 0..1, or -1 when unknown.
 func Progress(msg string, fraction float64) Event {
 	return Event{Kind: EventProgress, Message: msg, Fraction: fraction}
+}
+
+// Resolved is a progress message (fraction unknown) that ends what an
+// earlier warning said (Event.Resolves).
+func Resolved(msg string) Event {
+	return Event{Kind: EventProgress, Message: msg, Fraction: -1, Resolves: true}
 }
 
 // Changed reports a change a step has just made. The runner records

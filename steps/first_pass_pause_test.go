@@ -18,7 +18,8 @@ import (
 // WebApp2: replication job is paused: paused by request" when the VM's job
 // was paused from another session of ferry serve during its first pass):
 // the step says the job is paused, by whom, how it goes on, and waits; resumed,
-// its pass completes and the step is done.
+// it says so (steps.Resolved, after the warning), its pass completes and the
+// step is done.
 func TestFirstPassPausedElsewhereWaits(t *testing.T) {
 	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
@@ -40,11 +41,18 @@ func TestFirstPassPausedElsewhereWaits(t *testing.T) {
 	var warnings []string
 	var resumeOnce sync.Once
 	resumeErr := make(chan error, 1)
+	var history []string // the warnings and what ended them, in order
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Emit: func(ev Event) {
+		if ev.Step == "replication" && ev.Resolves {
+			mu.Lock()
+			history = append(history, ev.Message)
+			mu.Unlock()
+		}
 		if ev.Step != "replication" || ev.Kind != EventWarning {
 			return
 		}
 		mu.Lock()
+		history = append(history, ev.Message)
 		warnings = append(warnings, ev.Message)
 		mu.Unlock()
 		if strings.Contains(ev.Message, "step 6 waits") {
@@ -71,6 +79,11 @@ func TestFirstPassPausedElsewhereWaits(t *testing.T) {
 	defer mu.Unlock()
 	if len(warnings) == 0 || warnings[0] != want {
 		t.Errorf("the step's warnings: %q; want first %q", warnings, want)
+	}
+	// Resumed, the step says so after the warning (QA: its list read as
+	// still waiting once resumed).
+	if i := slices.Index(history, want); i < 0 || !slices.Contains(history[i+1:], "WebApp2: replication resumed: its pass, and step 6, go on") {
+		t.Errorf("the step's warnings and what ended them: %q; want \"WebApp2: replication resumed: its pass, and step 6, go on\" after %q", history, want)
 	}
 	// The stopped pass's own error is the pause the step already said
 	// (QA h9: "! WebApp2: replication job is paused" beside it).

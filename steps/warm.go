@@ -338,7 +338,8 @@ func (e *Env) warmPass(ctx context.Context, vm VMPlan, emit Emit) error {
 			return fmt.Errorf("replicate %s: waiting for its job to resume: %w", vm.Name, err)
 		}
 		// Resumed: its resume asked for a pass now, which WaitPass waits for.
-		emit(Progress(vm.Name+": resumed: replicating", -1))
+		// Said as the end of the warning above, which no longer holds.
+		emit(Resolved(vm.Name + ": replication resumed: its pass, and step 6, go on"))
 	}
 }
 

@@ -124,3 +124,42 @@ func TestLogUnderProgressShowsWarningsFromTheirStart(t *testing.T) {
 	}
 	t.Logf("%d screen(s) had no room for the warning's end", cut)
 }
+
+// TestResumedAfterPausedWarning (QA: once WebApp2's job was resumed, step
+// 6's running list still read "! WebApp2: replication paused ...: step 6
+// waits; resume WebApp2 ..." with nothing after it, as if it still held):
+// the step's line that ends the warning (steps.Resolved) is in the list
+// after it, which keeps the warning as its history (where the list has no
+// room for both, the newest: the resume).
+func TestResumedAfterPausedWarning(t *testing.T) {
+	const (
+		warning = "WebApp2: replication paused by request of alice (ferry pause): step 6 waits; resume WebApp2 (u on the replication dashboard, or ferry resume WebApp2) and its pass, and the step, go on"
+		resumed = "WebApp2: replication resumed: its pass, and step 6, go on"
+	)
+	for _, size := range [][2]int{{120, 40}, {80, 30}} {
+		release := make(chan struct{})
+		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection"),
+			mutate: func(m map[string]*fakeStep) {
+				m["replication"].events = []steps.Event{steps.Warning(warning), steps.Resolved(resumed),
+					steps.Progress("WebApp2: 10 MiB of 56 MiB acknowledged", 0.2)}
+				m["replication"].block = release
+			}})
+		h.start(size[0], size[1])
+		msgs := applyUntil(h, steps.EventProgress)
+		for {
+			// Until the pass's progress after the resume.
+			if v := mainText(h.view()); strings.Contains(v, "10 MiB of 56 MiB") {
+				break
+			}
+			_, cmd := h.m.Update(<-msgs)
+			go pump(cmd, msgs)
+		}
+		v := mainText(h.view())
+		w, r := strings.Index(v, "! "+warning), strings.Index(v, "✓ "+resumed)
+		if r < 0 || r < w || (w < 0 && size[0] >= 120) {
+			t.Errorf("%dx%d: the running list does not say WebApp2 was resumed after its paused warning (%d, %d):\n%s", size[0], size[1], w, r, h.view())
+		}
+		close(release)
+		applyToEnd(h, msgs)
+	}
+}

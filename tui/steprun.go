@@ -737,6 +737,12 @@ func (r *stepRun) logLines(width, room int) []string {
 			// "... step 6 waits; resume WebApp1 (u on the replication…"
 			// lost its "or ferry resume WebApp1" at 120 columns).
 			entries = append(entries, wrapped("  ! "+ev.Message, width, 4, sWarn))
+		case steps.EventProgress:
+			if ev.Resolves {
+				// The end of what a warning above said (a pause step 6
+				// waited out, resumed): kept in the list, after it.
+				entries = append(entries, wrapped("  ✓ "+ev.Message, width, 4, sOK))
+			}
 		}
 	}
 	if room <= 0 || len(entries) == 0 {
