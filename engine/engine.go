@@ -240,6 +240,11 @@ var passKinds = []replication.EventKind{replication.EventPhase, replication.Even
 // its VM's events again; of each kind the latest is kept, in the order
 // they came.
 func (e *Engine) keepPass(ev replication.Event) {
+	if ev.Kind == replication.EventResumed {
+		// The pause it ended is no news to replay.
+		e.pass[ev.VM] = slices.DeleteFunc(e.pass[ev.VM], func(k replication.Event) bool { return k.Kind == replication.EventPaused })
+		return
+	}
 	if !slices.Contains(passKinds, ev.Kind) {
 		return
 	}
