@@ -89,9 +89,12 @@ its hold on the replica as they were (the run fails).
 
 Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
 JSON object per line with --json (fields: time, step, index, kind, message,
-fraction, item, error, begins; kind is one of started, plan, progress, change,
-warning, done, failed, skipped; begins is true on the progress line that
-begins a cutover phase, which its "... done in ..." line ends). A run that is refused or fails ends with a
+fraction, item, error, begins, resolves; kind is one of started, plan,
+progress, change, warning, done, failed, skipped; begins is true on the
+progress line that begins a cutover phase, which its "... done in ..." line
+ends; resolves is true on the progress line that ends what an earlier
+warning said was going on, e.g. "WebApp2: replication resumed ..." after
+step 6's "replication paused ...: step 6 waits"). A run that is refused or fails ends with a
 failed line whose step is empty and whose error is the run's (also on stderr);
 any other ends with a progress line whose step is empty and whose message is
 the text's closing line ("ferry: 2 done, ...; stopped at cutover (...)").
