@@ -347,14 +347,20 @@ func TestCompareStartedOverKeepsEarlierFindings(t *testing.T) {
 // up to near where it was stopped, not only up to the first changed block
 // (whose frames the receiver acknowledged only when the whole disk's batch
 // was drained).
+// testScanBatch is the scan batch (Job.scanBatch) of the tests that stop
+// a compare in its third batch: a disk of three batches of 128 blocks took
+// 40 s under the race detector.
+const testScanBatch = 16
+
 func TestCompareWithChangesSettlesAsItGoes(t *testing.T) {
 	t.Parallel()
-	const size = 3 * scanBatchUnits * HashBlock
+	const size = 3 * testScanBatch * HashBlock
 	src, rc, job, _ := compared(t, size)
+	job.scanBatch = testScanBatch
 	scribble(t, src, 5, Extent{2*HashBlock + 100, 10})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	killAt := int64(2*scanBatchUnits + scanBatchUnits/2)
+	killAt := int64(2*testScanBatch + testScanBatch/2)
 	rc.reset(killAt, cancel)
 	if _, err := job.RunPassWith(ctx, PassOptions{Compare: true}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("compare stopped at read %d: %v, want a cancellation", killAt, err)
@@ -363,8 +369,8 @@ func TestCompareWithChangesSettlesAsItGoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Next < 2*scanBatchUnits {
-		t.Errorf("a compare stopped after reading %d blocks had settled %d; want at least %d (all batches before the one it was stopped in)", killAt, c.Next, 2*scanBatchUnits)
+	if c.Next < 2*testScanBatch {
+		t.Errorf("a compare stopped after reading %d blocks had settled %d; want at least %d (all batches before the one it was stopped in)", killAt, c.Next, 2*testScanBatch)
 	}
 }
 
@@ -377,9 +383,10 @@ func TestCompareWithChangesSettlesAsItGoes(t *testing.T) {
 // that differed.
 func TestResumedCompareDoesNotBlameItsOwnWrites(t *testing.T) {
 	t.Parallel()
-	const size = 3 * scanBatchUnits * HashBlock
+	const size = 3 * testScanBatch * HashBlock
 	src, rc, job, rcv := compared(t, size)
-	blk := int64(2*scanBatchUnits + 10) // in a batch the stopped attempt did not reach
+	job.scanBatch = testScanBatch
+	blk := int64(2*testScanBatch + 10) // in a batch the stopped attempt did not reach
 	first, second := Extent{blk*HashBlock + 100, 10}, Extent{blk*HashBlock + 600<<10, 10}
 	scribble(t, src, 5, first, second)
 	ctx, cancel := context.WithCancel(context.Background())

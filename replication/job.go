@@ -80,6 +80,9 @@ type Job struct {
 	FullVerify bool
 
 	cache *vmCache // VM record for events; set before a pass starts goroutines
+	// scanBatch is a scan's batch in blocks (0: scanBatchUnits): tests
+	// set a smaller one to scan a smaller disk the same way.
+	scanBatch int64
 }
 
 // vmCache holds the job's VMState for event fields (age of the last

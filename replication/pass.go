@@ -5,6 +5,7 @@ package replication
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -529,7 +530,7 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 			planReads([]Extent{{from, disk.Capacity - from}})
 		}
 		ci := 0
-		step := min(batchUnits, scanBatchUnits)
+		step := min(batchUnits, cmp.Or(j.scanBatch, scanBatchUnits))
 		for b := first; b < nblocks; b += step {
 			last := min(nblocks, b+step)
 			hs, err := p.freshHashes(ctx, c0, i, b, last)
