@@ -417,6 +417,8 @@ func (p *pass) runDisk(ctx context.Context, i int) error {
 	var kept []Extent
 	if !scan {
 		var tiers []CarryTier
+		// (On a host-direct source each query also sets the disk's read
+		// runs; the transfer's planReads replaces them with what it reads.)
 		for _, t := range carryOver(ss, rs, resumable, base, disk.Capacity) {
 			chg, err := p.snap.Extents(ctx, disk.Key, t.From)
 			switch {

@@ -370,12 +370,24 @@ func TestStepETAIsTheStepsOwn(t *testing.T) {
 	}
 }
 
+// pausedAndResumed sends the events the scheduler reports of WebApp1's
+// pass paused, the job resumed and a new pass begun, then waits past the
+// emitter's throttle.
+func pausedAndResumed(web1 func(replication.Event)) {
+	web1(replication.Event{Kind: replication.EventPaused, Msg: "paused by request"})
+	web1(replication.Event{Kind: replication.EventError, Err: fmt.Errorf("WebApp1: pass: %w", replication.ErrPaused)})
+	web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseIdle})
+	web1(replication.Event{Kind: replication.EventResumed})
+	web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+	time.Sleep(260 * time.Millisecond) // past the emitter's throttle
+}
+
 // TestStepProgressHoldsWhenAPassStartsAgain (QA: after a resume step 6's
 // bar went back, 71% then 69%; in the lab, WebApp1 paused at 40% of its
 // first pass and resumed began it again from 0 of more bytes, and the
 // step's bar went from 44% to 31%): a pass a pause stopped starts again
-// from the beginning (its snapshot was released), so the VM's pass reads
-// less than the step counted of it; the step's fraction does not go back,
+// in a new snapshot (its own was released) with more to copy, so the VM's
+// pass reads less than the step counted of it; the step's fraction does not go back,
 // the line says why, and it moves again once the pass passes what it had
 // reached.
 func TestStepProgressHoldsWhenAPassStartsAgain(t *testing.T) {
@@ -407,12 +419,7 @@ func TestStepProgressHoldsWhenAPassStartsAgain(t *testing.T) {
 	}
 	// Paused and resumed as the scheduler reports it: the pass stops, a
 	// new one begins, with more to copy (the guest wrote meanwhile).
-	web1(replication.Event{Kind: replication.EventPaused, Msg: "paused by request"})
-	web1(replication.Event{Kind: replication.EventError, Err: fmt.Errorf("WebApp1: pass: %w", replication.ErrPaused)})
-	web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseIdle})
-	web1(replication.Event{Kind: replication.EventResumed})
-	web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
-	time.Sleep(260 * time.Millisecond) // past the emitter's throttle
+	pausedAndResumed(web1)
 	l := progress(web1, 120, 0)
 	if l.frac < 0.35-1e-9 {
 		t.Errorf("WebApp1's pass began again: the step went back from 35%% to %.1f%%", l.frac*100)
@@ -454,12 +461,7 @@ func TestStepProgressHeldLineOfAPassThatKeptItsBytes(t *testing.T) {
 		web1 := p.emitter("WebApp1")
 		web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
 		web1(replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Planned: 100 << 20, Acked: 40 << 20}, AckRate: 1 << 20, Rate: 1 << 20, ETA: time.Minute})
-		web1(replication.Event{Kind: replication.EventPaused, Msg: "paused by request"})
-		web1(replication.Event{Kind: replication.EventError, Err: fmt.Errorf("WebApp1: pass: %w", replication.ErrPaused)})
-		web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseIdle})
-		web1(replication.Event{Kind: replication.EventResumed})
-		web1(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
-		time.Sleep(260 * time.Millisecond) // past the emitter's throttle
+		pausedAndResumed(web1)
 		// 40 MiB kept (or none), 80 MiB to copy: below the 40% reached.
 		web1(replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Planned: 80 << 20, Acked: 1 << 20, Resumed: tc.resumed << 20}, AckRate: 1 << 20, Rate: 1 << 20, ETA: time.Minute})
 		if len(got) != 2 || !strings.HasSuffix(got[1], tc.want) {
