@@ -180,11 +180,13 @@ func retryable(err error) bool {
 
 // transient says whether a pass failed for the network between ferry and
 // an endpoint (the receiver, vCenter, an ESXi host) after its own retries:
-// a connection refused, reset, closed or timed out. The scheduler tries
-// such a pass again later instead of pausing the job. Not transient: what
-// the receiver refused (RemoteError), a certificate that does not verify
-// (a person must look: the endpoint may not be the one configured), and
-// what retryable excludes (a verify mismatch, no replica disk, ...).
+// a connection refused, reset, closed or timed out, a name server that did
+// not answer. The scheduler tries such a pass again later instead of
+// pausing the job. Not transient: what the receiver refused (RemoteError),
+// a certificate that does not verify (a person must look: the endpoint may
+// not be the one configured), a host name the name server says does not
+// exist, and what retryable excludes (a verify mismatch, no replica disk,
+// ...).
 func transient(err error) bool {
 	if err == nil || !retryable(err) {
 		return false
@@ -200,6 +202,14 @@ func transient(err error) bool {
 	var oe *net.OpError
 	if errors.As(err, &oe) && (oe.Op == "remote error" || oe.Op == "local error") {
 		return false // a TLS alert: the peer (or ferry) refused the other's certificate
+	}
+	var dn *net.DNSError
+	if errors.As(err, &dn) && dn.IsNotFound {
+		// The name server answered that the name does not exist: a wrong
+		// or removed host name, which trying every 5 minutes will not
+		// mend. A name server that did not answer (timeout, SERVFAIL) is
+		// transient.
+		return false
 	}
 	var ne net.Error
 	return errors.As(err, &oe) || (errors.As(err, &ne) && ne.Timeout()) ||

@@ -123,6 +123,9 @@ func TestTransientErrors(t *testing.T) {
 		{&RemoteError{Code: "io", Msg: "no space left on device"}, false},
 		{fmt.Errorf("%w: block 3", ErrVerifyMismatch), false},
 		{errors.New("something else"), false},
+		{fmt.Errorf("connect to receiver: %w", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "receiver.example", IsNotFound: true}}), false},
+		{fmt.Errorf("connect to receiver: %w", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "i/o timeout", Name: "receiver.example", IsTimeout: true}}), true},
+		{fmt.Errorf("connect to receiver: %w", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "server misbehaving", Name: "receiver.example", IsTemporary: true}}), true},
 	} {
 		if got := transient(c.err); got != c.want {
 			t.Errorf("transient(%v) = %v, want %v", c.err, got, c.want)
