@@ -93,6 +93,8 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 	}
 	noProvider := configWith("no-provider.yaml", func(c *config.Config) { c.Provider = config.Endpoint{} })
 	badLogin := configWith("bad-login.yaml", func(c *config.Config) { c.OnPrem.Password = "Not-The-vCenter-Password" })
+	badProviderLogin := configWith("bad-provider-login.yaml", func(c *config.Config) { c.Provider.Password = "Not-The-vCenter-Password" })
+	badVCDLogin := configWith("bad-vcd-login.yaml", func(c *config.Config) { c.VCD.Password = "Not-The-vCenter-Password" })
 	shortEdge := configWith("short-edge.yaml", func(c *config.Config) { c.Edge.Password = "short-1" })
 	noOrg := configWith("no-org.yaml", func(c *config.Config) { c.Tenant.Org = "Acme" })
 	// A CA file of another CA than the endpoint's (QA h8: "pass its CA"
@@ -146,9 +148,16 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 		{"bad shutdown timeout", l.ConfigFile, "shutdown_timeout: 1m", "shutdown_timeout: -1m", exitUsage,
 			[]string{"cutover.shutdown_timeout", `"-1m" is not valid`}},
 		// A vCenter login refused names the endpoint and the user (never
-		// the password), as Cloud Director's does.
+		// the password), as Cloud Director's does, and where the operator
+		// sets them: both vCenters log in as the same user, told apart by
+		// their ports alone (QA: a new user could not tell which entry of
+		// the config was wrong).
 		{"wrong vCenter password", badLogin, "", "", exitFailed,
-			[]string{"vCenter " + l.OnPrem.URL + ": wrong username or password for " + lab.FerryUser, "nothing was changed"}},
+			[]string{"vCenter " + l.OnPrem.URL + ": wrong username or password for " + lab.FerryUser + " (the config's onprem.username and onprem.password, or GOVC_USERNAME and GOVC_PASSWORD)", "nothing was changed"}},
+		{"wrong provider vCenter password", badProviderLogin, "", "", exitFailed,
+			[]string{"vCenter " + cfg.Provider.URL + ": wrong username or password for " + lab.FerryUser + " (the config's provider.username and provider.password, or FERRY_PROVIDER_USERNAME and FERRY_PROVIDER_PASSWORD)", "nothing was changed"}},
+		{"wrong Cloud Director password", badVCDLogin, "", "", exitFailed,
+			[]string{"Cloud Director " + cfg.VCD.URL + ": wrong username or password for " + cfg.VCD.Username + "@System (the config's vcd.username and vcd.password, or VCD_USER and VCD_PASSWORD)", "nothing was changed"}},
 		{"vCenter CA file that did not sign its certificate", wrongCA, "", "", exitFailed,
 			[]string{"vCenter " + l.OnPrem.URL + ": certificate not trusted", "the only CAs trusted for it are those of " + otherCA, "nothing was changed"}},
 		{"Cloud Director CA file that did not sign its certificate", wrongVCDCA, "", "", exitFailed,

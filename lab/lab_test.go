@@ -94,7 +94,7 @@ func TestConnectErrors(t *testing.T) {
 	_, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: l.OnPrem.Username, Password: "wrong", CAFile: l.CAFile})
 	// It names the endpoint and the user, as Cloud Director's does, and
 	// never the password.
-	if want := "vCenter " + l.OnPrem.URL + ": wrong username or password for " + l.OnPrem.Username; !errors.Is(err, vsphere.ErrLogin) || err.Error() != want {
+	if want := "vCenter " + l.OnPrem.URL + ": wrong username or password for " + l.OnPrem.Username + " (the config's onprem.username and onprem.password, or GOVC_USERNAME and GOVC_PASSWORD)"; !errors.Is(err, vsphere.ErrLogin) || err.Error() != want {
 		t.Errorf("wrong password: %v, want %q", err, want)
 	}
 	t.Log(err)

@@ -52,7 +52,7 @@ func New(cfg *config.Config) *Session {
 	})
 	s.onprem.close = closeVC
 	s.provider.dial = remembered(&s.silent, func() string { return s.Config.Provider.URL }, func(ctx context.Context) (*vsphere.Client, error) {
-		return dialVC(ctx, s.Config.Provider, vsphere.Vars{URL: "FERRY_PROVIDER_URL or provider.url in the --config file", Username: "FERRY_PROVIDER_USERNAME", Password: "FERRY_PROVIDER_PASSWORD"})
+		return dialVC(ctx, s.Config.Provider, vsphere.Vars{URL: "FERRY_PROVIDER_URL or provider.url in the --config file", Username: "FERRY_PROVIDER_USERNAME", Password: "FERRY_PROVIDER_PASSWORD", Section: "provider"})
 	})
 	s.provider.close = closeVC
 	closeVCD := func(_ context.Context, c *vcd.Client) { _ = c.Close() }
@@ -61,7 +61,7 @@ func New(cfg *config.Config) *Session {
 	})
 	s.vcd.close = closeVCD
 	s.tenant.dial = remembered(&s.silent, func() string { return s.Config.Tenant.URL }, func(ctx context.Context) (*vcd.Client, error) {
-		c, err := s.dialVCD(ctx, s.Config.Tenant, vcd.Vars{URL: "VCD_URL or vcd.url in the --config file (the tenant logs in to the same Cloud Director)", User: "FERRY_TENANT_USER", Password: "FERRY_TENANT_PASSWORD", Org: "FERRY_TENANT_ORG"}, "the tenant organization administrator's password")
+		c, err := s.dialVCD(ctx, s.Config.Tenant, vcd.Vars{URL: "VCD_URL or vcd.url in the --config file (the tenant logs in to the same Cloud Director)", User: "FERRY_TENANT_USER", Password: "FERRY_TENANT_PASSWORD", Org: "FERRY_TENANT_ORG", Section: "tenant"}, "the tenant organization administrator's password")
 		if errors.Is(err, vcd.ErrLogin) && s.Config.Tenant.Org != "" {
 			// Cloud Director answers a login to an org that does not
 			// exist as it answers a wrong password: ask the provider's

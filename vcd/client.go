@@ -47,10 +47,14 @@ type Client struct {
 	User     string
 }
 
-// Vars are the names of the settings of a login, for messages.
-type Vars struct{ URL, User, Password, Org string }
+// Vars are the names of the settings of a login, for messages: the
+// environment variables, and Section, the entry of the --config file.
+type Vars struct{ URL, User, Password, Org, Section string }
 
 func (v Vars) or() Vars {
+	if v.Section == "" {
+		v.Section = "vcd"
+	}
 	if v.URL == "" {
 		v.URL = "VCD_URL or vcd.url in the --config file"
 	}
@@ -64,6 +68,12 @@ func (v Vars) or() Vars {
 		v.Org = "VCD_ORG; System for the provider"
 	}
 	return v
+}
+
+// login says where the operator sets the username and password a refused
+// login used.
+func (v Vars) login() string {
+	return fmt.Sprintf("the config's %[1]s.username and %[1]s.password, or %[2]s and %[3]s", v.Section, v.User, v.Password)
 }
 
 // Sentinel errors for callers that branch on the cause.
@@ -150,7 +160,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		err = noanswer.Login(lctx, lctx.Err())
 	}
 	if err != nil {
-		err = explain(endpoint, cfg.User+"@"+cfg.Org, err)
+		err = explain(endpoint, cfg.User+"@"+cfg.Org, vars, err)
 		if cfg.CAFile != "" && errors.Is(err, ErrUntrusted) {
 			// "pass its CA" alone read as if none had been given (QA h8).
 			err = fmt.Errorf("%w; the only CAs trusted for it are those of %s (its CA file, which replaces the system's roots): none of them signed its certificate", err, cfg.CAFile)
@@ -164,7 +174,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		n := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(120), govcd.WithVcloudRequestIdFunc(requestID), govcd.WithAPIVersion(c.Client.APIVersion))
 		n.Client.Http.Transport = tr
 		if err := login(n); err != nil {
-			return "", explain(endpoint, cfg.User+"@"+cfg.Org, err)
+			return "", explain(endpoint, cfg.User+"@"+cfg.Org, vars, err)
 		}
 		return n.Client.VCDToken, nil
 	}}}
@@ -191,7 +201,10 @@ func (c *Client) Close() error { return c.Disconnect() }
 // IsSysAdmin reports whether the session is the provider's.
 func (c *Client) IsSysAdmin() bool { return c.Client.IsSysAdmin }
 
-func explain(endpoint, who string, err error) error {
+// explain turns transport and login errors into messages that say what is
+// wrong and what would fix it; a refused login names the user (who), never
+// the password, and where it is set (vars).
+func explain(endpoint, who string, vars Vars, err error) error {
 	var unknownCA x509.UnknownAuthorityError
 	var verify *tls.CertificateVerificationError
 	var hostname x509.HostnameError
@@ -217,7 +230,7 @@ func explain(endpoint, who string, err error) error {
 		return fmt.Errorf("Cloud Director %s: no Cloud Director API answers there (%s): want the API's address, https://HOST/api, not a page of its portal such as https://HOST/tenant/ORG or https://HOST/provider",
 			endpoint, versionsFailure(msg))
 	case strings.Contains(msg, "401"), strings.Contains(strings.ToLower(msg), "unauthorized"):
-		return fmt.Errorf("Cloud Director %s: %w for %s", endpoint, ErrLogin, who)
+		return fmt.Errorf("Cloud Director %s: %w for %s (%s)", endpoint, ErrLogin, who, vars.login())
 	}
 	return fmt.Errorf("Cloud Director %s: login as %s: %w", endpoint, who, err)
 }

@@ -39,12 +39,16 @@ type Config struct {
 	Vars Vars
 }
 
-// Vars are the names of the settings of a login, for messages.
-type Vars struct{ URL, Username, Password string }
+// Vars are the names of the settings of a login, for messages: the
+// environment variables, and Section, the entry of the --config file.
+type Vars struct{ URL, Username, Password, Section string }
 
 func (v Vars) or() Vars {
 	if v.URL == "" {
 		v.URL = "GOVC_URL or onprem.url in the --config file"
+	}
+	if v.Section == "" {
+		v.Section = "onprem"
 	}
 	if v.Username == "" {
 		v.Username = "GOVC_USERNAME"
@@ -53,6 +57,13 @@ func (v Vars) or() Vars {
 		v.Password = "GOVC_PASSWORD"
 	}
 	return v
+}
+
+// login says where the operator sets the username and password a refused
+// login used (QA: both vCenters log in as the same user; the message told
+// them apart by their ports alone).
+func (v Vars) login() string {
+	return fmt.Sprintf("the config's %[1]s.username and %[1]s.password, or %[2]s and %[3]s", v.Section, v.Username, v.Password)
 }
 
 // Client is a logged-in vCenter session.
@@ -127,16 +138,16 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	defer cancel()
 	vc, err := vim25.NewClient(lctx, sc)
 	if err != nil {
-		return nil, trustedOnly(explain(endpoint, u.User.Username(), noanswer.Login(lctx, err)), cfg.CAFile)
+		return nil, trustedOnly(explain(endpoint, u.User.Username(), vars, noanswer.Login(lctx, err)), cfg.CAFile)
 	}
 	c := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
 	if err := c.Login(lctx, u.User); err != nil {
-		return nil, trustedOnly(explain(endpoint, u.User.Username(), noanswer.Login(lctx, err)), cfg.CAFile)
+		return nil, trustedOnly(explain(endpoint, u.User.Username(), vars, noanswer.Login(lctx, err)), cfg.CAFile)
 	}
 	user := u.User
 	vc.RoundTripper = &relogin{rt: vc.RoundTripper, login: func(ctx context.Context) error {
 		if err := c.SessionManager.Login(ctx, user); err != nil {
-			return explain(endpoint, user.Username(), err)
+			return explain(endpoint, user.Username(), vars, err)
 		}
 		return nil
 	}}
@@ -206,8 +217,8 @@ func redact(u *url.URL) string {
 
 // explain turns transport and login errors into messages that say what is
 // wrong and what would fix it; a refused login names the user (who), never
-// the password.
-func explain(endpoint, who string, err error) error {
+// the password, and where it is set (vars).
+func explain(endpoint, who string, vars Vars, err error) error {
 	var unknownCA x509.UnknownAuthorityError
 	var certInvalid x509.CertificateInvalidError
 	var hostname x509.HostnameError
@@ -226,7 +237,7 @@ func explain(endpoint, who string, err error) error {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr):
 		return fmt.Errorf("vCenter %s is %w: %v", endpoint, ErrUnreachable, err)
 	case isLoginFault(err):
-		return fmt.Errorf("vCenter %s: %w for %s", endpoint, ErrLogin, who)
+		return fmt.Errorf("vCenter %s: %w for %s (%s)", endpoint, ErrLogin, who, vars.login())
 	}
 	if status := httpStatus(err); status != "" {
 		// QA: the web client's address (https://HOST/ui) read
