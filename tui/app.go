@@ -120,6 +120,9 @@ type wiring struct {
 	origin                   uint64 // this model, on the board of runs (SharedRun.Origin)
 	// recovered are the automatic rollbacks at the start (Deps.Recovered).
 	recovered []steps.AutoRollback
+	// prompted: the wizard asked for a secret the environment lacked (a
+	// retry asks again; the --config file's are read once, at the start).
+	prompted bool
 }
 
 // autoRollbacks are the automatic rollbacks of the wizard's start that
@@ -629,6 +632,7 @@ func (m *Model) handle(msg tea.Msg) tea.Cmd {
 		return waitForProbes(m.w.feeds.Probes)
 	case secretAskMsg:
 		m.prompt = newSecretPrompt(msg)
+		m.w.prompted = true
 		return nil
 	case runsMsg:
 		return m.mirrorRuns(msg)

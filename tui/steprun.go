@@ -12,6 +12,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/ferry-migrate/ferry/steps"
+	"github.com/ferry-migrate/ferry/vcd"
+	"github.com/ferry-migrate/ferry/vsphere"
 )
 
 // runPhase is where a step is between its inputs and its result.
@@ -350,11 +352,29 @@ func (r *stepRun) hint() string {
 	case !r.retryHelps():
 		return "Only the plan's networks: maps a port group to an org VDC network, and a retry reads the same plan. " +
 			"Press esc and map the port group in the options' Other networks (port group=org VDC network), or deselect the VM."
+	case errors.Is(r.err, vsphere.ErrLogin), errors.Is(r.err, vcd.ErrLogin):
+		// QA: "fix the cause, then press r" after a wrong password in the
+		// --config file: the file was corrected, r failed again.
+		return loginHint(r.w)
 	}
 	if r.planFailed {
 		return "Nothing was changed: the plan failed. Fix the cause named above, then press r to plan again, or esc to change the answers."
 	}
 	return "Fix the cause named above, then press r to retry (apply is idempotent: nothing is created twice), or esc to change the answers."
+}
+
+// loginHint is the hint under a refused login: a retry logs in with the
+// username and password read at the start (the --config file, the
+// environment), only a password typed at ferry's prompt is asked again.
+func loginHint(w *wiring) string {
+	h := "Nothing was changed: the login was refused. ferry read the username and password named above when it started, and a retry (r) uses them again: quit (q), correct them, and start ferry again (the answers and the state are kept)."
+	if w.session != nil {
+		h = "Nothing was changed: the login was refused. ferry serve read the username and password named above when it started, and a retry (r) uses them again: correct them and start ferry serve again (the answers and the state are kept)."
+	}
+	if w.prompted {
+		h += " A password typed at ferry's prompt is asked again: press r to type it again."
+	}
+	return h
 }
 
 // retryHelps is false for a failure that no retry from the wizard can
