@@ -468,6 +468,13 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 	case steps.CutoverFinish:
 		warning = "⚠ This finishes interrupted cutovers: the targets run in Cloud Director, the sources stay off."
 	}
+	// Targets left off (ctrl+o): nothing starts in Cloud Director, and the
+	// window has no end a projection could give (QA: "starts them" and
+	// "projected downtime ~4s", then "still down when the cutover ended").
+	leftOff := s.decision == "" && s.power == steps.LeaveOff
+	if leftOff {
+		warning = "⚠ This shuts down the source VMs and leaves their targets in Cloud Director powered off: the services stay down until someone powers them on."
+	}
 	if notice := s.w.autoRollbackLines(width); len(notice) > 0 && s.decision == "" {
 		// What ferry did by itself when the wizard started (QA: said only
 		// on the terminal, before the screen opened).
@@ -534,6 +541,10 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 		// The whole window (shutdown to the first answering probe), not
 		// only the final pass.
 		est := s.projection(vm.Name)
+		if leftOff {
+			est = nil
+			facts = append(facts, "down from its shutdown until someone powers its target on (power on after cutover is off)")
+		}
 		if est != nil {
 			estOf[vm.Name] = est
 			facts = append(facts, "projected downtime ~"+dur(est.Total))
@@ -595,6 +606,8 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 			why = append(why, "an interrupted cutover's source is down already")
 		}
 		switch {
+		case leftOff:
+			proj = "no downtime projected (the targets stay off)"
 		case len(ests) == 0:
 			proj = "no downtime projected (" + strings.Join(why, "; ") + ")"
 		case len(ests) < n:
