@@ -249,3 +249,38 @@ func TestWavePlanCountsItsColdVMs(t *testing.T) {
 		t.Errorf("cutover plan of a warm and a cold VM:\n%s", s)
 	}
 }
+
+// TestWavePlanLeftOffVM: a wave with a VM whose target stays off
+// (power_on: false) projects the VMs powered on only, and says why the
+// other is not projected (its outage lasts until someone powers it on),
+// beside a cold VM and without one.
+func TestWavePlanLeftOffVM(t *testing.T) {
+	t.Parallel()
+	_, env := coldLab(t, "WebApp2")
+	ctx := context.Background()
+	env.EditPlan(func(pf *PlanFile) {
+		off, cold := pf.VMs[0], pf.VMs[0]
+		off.Name, off.TargetVApp = "WebApp3", "WebApp3"
+		off.SetPower(LeaveOff)
+		cold.Name, cold.TargetVApp = "Archive1", "Archive1"
+		pf.VMs = append(pf.VMs, off, cold)
+	})
+	replicateToCutover(t, env)
+	p, err := (&Cutover{}).Plan(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.String(); !strings.Contains(s, "Confirmed together, the 3 VMs are one wave") ||
+		!strings.Contains(s, "(of its 1 warm VMs powered on; a cold VM's window, its shutdown and whole-disk pass, and a target left off, down until someone powers it on, are not projected)") ||
+		!strings.Contains(s, "left powered off; down from its shutdown until someone powers it on (power_on: false)") {
+		t.Errorf("cutover plan of a warm VM, one left off and a cold one:\n%s", s)
+	}
+	env.EditPlan(func(pf *PlanFile) { pf.VMs = pf.VMs[:2] })
+	if p, err = (&Cutover{}).Plan(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.String(); !strings.Contains(s, "Confirmed together, the 2 VMs are one wave") ||
+		!strings.Contains(s, "(of its 1 VMs powered on; a target left off is down until someone powers it on)") {
+		t.Errorf("cutover plan of a warm VM and one left off:\n%s", s)
+	}
+}

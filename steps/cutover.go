@@ -310,6 +310,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 	}
 	var projected []*DowntimeEstimate
 	wave, lastCreate := 0, -1 // the VMs to cut over, the last one's item
+	leftOff := 0              // of them, warm VMs whose targets stay off (no projection)
 	prev := env.State.Get(s.ID())
 	store, done, err := env.readReplicationStore()
 	if err != nil {
@@ -395,7 +396,12 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			wave, lastCreate = wave+1, len(p.Items)-1
 			continue
 		}
-		if est := project(vm.Name); est != nil {
+		if vm.Power() == LeaveOff {
+			// No power-on, no probes green: the window has no end to
+			// project (QA: "left powered off; projected downtime ~4s").
+			detail += "; down from its shutdown until someone powers it on (power_on: false)"
+			leftOff++
+		} else if est := project(vm.Name); est != nil {
 			detail += "; projected downtime " + est.Short() + ": " + est.Text()
 			projected = append(projected, est)
 		}
@@ -410,7 +416,12 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 		if len(projected) > 0 {
 			w := projectWave(projected, parallel)
 			text += ": projected wave downtime ~" + roundSecs(w.Downtime.Seconds())
-			if len(projected) < wave {
+			switch {
+			case leftOff > 0 && len(projected)+leftOff < wave:
+				text += fmt.Sprintf(" (of its %d warm VMs powered on; a cold VM's window, its shutdown and whole-disk pass, and a target left off, down until someone powers it on, are not projected)", len(projected))
+			case leftOff > 0:
+				text += fmt.Sprintf(" (of its %d VMs powered on; a target left off is down until someone powers it on)", len(projected))
+			case len(projected) < wave:
 				text += fmt.Sprintf(" (of its %d warm VMs; a cold VM's window, its shutdown and whole-disk pass, is not projected)", len(projected))
 			}
 			if w.Shared != "" {

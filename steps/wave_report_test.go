@@ -94,18 +94,29 @@ func TestReportSaysWhatCameOfTheWave(t *testing.T) {
 // TestCutoverLeftOffSaysSo (QA: a VM cut over with power_on: false was
 // reported `+ create VM "WebApp2": running in vApp WebApp2`): the change
 // says the target was left powered off, and the report's table that its
-// outage was still open ("at least").
+// outage was still open ("at least"). Its plan (ferry plan, a run's plan
+// lines) projects no downtime, which would end at a power-on and probes
+// that do not happen (QA: "left powered off; projected downtime ~4s:
+// ... power on 0.1s + probes green 1.0s"), and says until when it lasts.
 func TestCutoverLeftOffSaysSo(t *testing.T) {
 	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
 	env.Plan().VMs[0].SetPower(LeaveOff)
-	var changes []string
+	var changes, plans []string
 	r := &Runner{Itinerary: NewItinerary(), Env: env, Confirmed: true, Emit: func(ev Event) {
 		if ev.Step == "cutover" && ev.Kind == EventChange {
 			changes = append(changes, ev.Message)
 		}
+		if ev.Step == "cutover" && ev.Kind == EventPlanItem && strings.Contains(ev.Message, `VM "WebApp2"`) {
+			plans = append(plans, ev.Message)
+		}
 	}}
+	defer func() {
+		if len(plans) != 1 || strings.Contains(plans[0], "projected") || !strings.Contains(plans[0], "left powered off; down from its shutdown until someone powers it on (power_on: false)") {
+			t.Errorf("cutover plan %q: want the VM left off, its downtime open, no projection", plans)
+		}
+	}()
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
