@@ -618,7 +618,8 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	}
 	ests, _ := env.ProjectDowntimes(names)
 	for _, c := range wave {
-		if est := ests[c.plan.Name]; est != nil {
+		// A target left off has no window to project (its plan said so).
+		if est := ests[c.plan.Name]; est != nil && c.plan.Power() != LeaveOff {
 			c.rep.Projection = est
 			c.rep.ProjectedDowntimeSeconds = est.Total.Seconds()
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,11 @@ func TestCutoverLeftOffSaysSo(t *testing.T) {
 	}
 	if len(changes) != 1 || !strings.Contains(changes[0], `+ create VM "WebApp2": left powered off (power_on: false) in vApp WebApp2; measured downtime at least`) {
 		t.Errorf("cutover changes %q: want the VM said to be left off, its downtime open", changes)
+	}
+	// Its report projects nothing either: no window was projected to set
+	// the measured one against.
+	if md := reportOf(t, env); !regexp.MustCompile(`\| WebApp2 \| [^|]+ \| at least [^|]+ \| - \| - \|`).MatchString(md) || strings.Contains(md, "Projected ~") {
+		t.Errorf("report of a VM left off: want no projection:\n%s", md)
 	}
 }
 
