@@ -64,6 +64,19 @@ type Job struct {
 	// must be idempotent. nil: such a pass fails, naming the disks.
 	AddDisks func(ctx context.Context, added []Disk) (map[string]string, error)
 
+	// Reattach hot-adds the job's replica disks to the receiver appliance
+	// again (idempotent: the disks it holds stay as they are). A pass that
+	// found a replica disk detached from the appliance (ErrDetached,
+	// ErrNoReplicaDisk: someone detached it by hand) pauses the job; the
+	// next pass, once the job is resumed, calls Reattach before it opens
+	// a snapshot (QA: a resumed job failed again and again, saying "ferry
+	// hot-adds it before each pass", which nothing did until ferry was
+	// restarted). nil: such a job fails again until the disk is back.
+	Reattach func(ctx context.Context) error
+	// detached: the last pass found a replica disk detached (a job runs
+	// one pass at a time).
+	detached bool
+
 	// Room reports the free space of the datastore holding the replica
 	// disks, less what other passes writing there may still add, and the
 	// state of the receiver appliance (replicaspace.go): a pass starts
@@ -258,6 +271,9 @@ func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, er
 		res, err = j.runPass(ctx, opts, false)
 		res.Counters = addCounters(first, res.Counters)
 	}
+	if errors.Is(err, ErrDetached) || errors.Is(err, ErrNoReplicaDisk) {
+		j.detached = true
+	}
 	return res, err
 }
 
@@ -289,6 +305,13 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 	}
 	if err := j.added(ctx, disks); err != nil {
 		return PassResult{}, fmt.Errorf("%s: %w", j.VM, err)
+	}
+	if j.detached && j.Reattach != nil {
+		j.emit(Event{Kind: EventWarning, Msg: "a replica disk was not attached to the receiver appliance in the last pass: hot-adding the replica disks to it again"})
+		if err := j.Reattach(ctx); err != nil {
+			return PassResult{}, fmt.Errorf("%s: hot-add the replica disks to the receiver appliance again: %w", j.VM, err)
+		}
+		j.detached = false
 	}
 	// No snapshot of the source while the replicas could not be written.
 	if j.Room != nil {

@@ -191,7 +191,7 @@ func (w ApplianceWriter) Open(org, vm, uuid string, size int64) (*ReplicaDevice,
 		}
 	}
 	if p == "" {
-		return nil, fmt.Errorf("%w: %s/%s's disk with UUID %s is not attached to the receiver appliance (no %s): ferry hot-adds it before each pass; check disk.EnableUUID=TRUE on the appliance VM",
+		return nil, fmt.Errorf("%w: %s/%s's disk with UUID %s is not attached to the receiver appliance (no %s): detached by hand? resuming the job has ferry hot-add it again; if the appliance holds it, check disk.EnableUUID=TRUE on the appliance VM",
 			ErrNoReplicaDisk, org, vm, uuid, filepath.Join(root, names[0]))
 	}
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
@@ -216,7 +216,7 @@ func (w ApplianceWriter) Open(org, vm, uuid string, size int64) (*ReplicaDevice,
 	return &ReplicaDevice{File: f, Path: p, ID: filepath.Base(p), Present: func() error {
 		now, err := os.Stat(p)
 		if err != nil || !os.SameFile(now, fi) {
-			return fmt.Errorf("%w: %s (disk UUID %s) is gone", ErrDetached, p, uuid)
+			return fmt.Errorf("%w: %s (disk UUID %s) is gone (detached by hand? resuming the job has ferry hot-add it again)", ErrDetached, p, uuid)
 		}
 		return nil
 	}}, nil

@@ -383,6 +383,7 @@ func (e *Env) job(ctx context.Context, vmName string, events func(replication.Ev
 		Events:    events,
 		Grow:      e.growReplica(vmName),
 		AddDisks:  e.addReplicaDisks(vmName),
+		Reattach:  e.reattachAll(vmName),
 		Room:      e.replicaRoom(kind),
 		RoomEvery: roomEvery,
 	}
@@ -521,9 +522,13 @@ func progressEmitterWith(emit Emit, vm string, eta func(replication.Event) strin
 // AboutVM is msg said of vm: "vm: msg", unless msg names vm first already
 // (the source's warnings do, "VM WebApp2: reading disks through ...", "VM
 // WebApp2 is paused: ...", for the log file, where nothing else names it;
-// QA: "WebApp2: VM WebApp2: reading disks ...").
+// QA: "WebApp2: VM WebApp2: reading disks ..."), or as "vm: ..." (a failed
+// pass's error, "WebApp6: pass: ..."; QA: "WebApp6: WebApp6: pass: ...").
 func AboutVM(vm, msg string) string {
 	if rest, ok := strings.CutPrefix(msg, "VM "+vm); ok && (strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, " ")) {
+		return msg
+	}
+	if strings.HasPrefix(msg, vm+": ") {
 		return msg
 	}
 	return vm + ": " + msg

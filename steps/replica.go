@@ -422,6 +422,19 @@ func (e *Env) addReplicaDisks(vmName string) func(context.Context, []replication
 	}
 }
 
+// reattachAll is vm's replication.Job.Reattach: a job resumed after a
+// pass found a replica disk detached from the receiver appliance (by hand)
+// has every replica disk of the source's disks now hot-added to it again,
+// as a start of ferry serve does (prepareReplicas: idempotent, and it
+// refuses a disk another VM at the provider holds).
+func (e *Env) reattachAll(vmName string) func(context.Context) error {
+	add := e.addReplicaDisks(vmName)
+	return func(ctx context.Context) error {
+		_, err := add(ctx, nil)
+		return err
+	}
+}
+
 // followDisks prepares the replica disks of every disk the source VM has
 // now (prepareReplicas) and adds to the configuration captured at VM
 // selection the disks added to the source since (and any controller they

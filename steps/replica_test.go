@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,9 +44,10 @@ func (s *hookSnap) ReadAt(ctx context.Context, key string, p []byte, off int64) 
 // TestDetachDuringPassPausesJob: WebApp2's replica disk is detached from
 // the receiver appliance through the provider vCenter in the middle of a
 // scheduled pass: the pass fails saying the disk was detached, the job is
-// paused with that reason, nothing of the pass is committed; once ferry
-// hot-adds the disk again and the job is resumed, replication goes on and
-// the final pass makes the replica equal the source.
+// paused with that reason, nothing of the pass is committed; once the job
+// is resumed, its next pass hot-adds the disk again (the provider vCenter
+// shows the appliance holding it), replication goes on and the final pass
+// makes the replica equal the source.
 func TestDetachDuringPassPausesJob(t *testing.T) {
 	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
@@ -108,11 +110,20 @@ func TestDetachDuringPassPausesJob(t *testing.T) {
 	if after, _ := store.Disk(key); after.Committed != before.Committed {
 		t.Fatalf("committed changeId moved from %s to %s on a detached disk", before.Committed, after.Committed)
 	}
-
-	// ferry hot-adds it again; the resumed job passes.
-	if err := env.reattachReplicas(ctx, "WebApp2", src.Disks, false); err != nil {
-		t.Fatal(err)
+	// ferry status's line names the VM once (QA: "WebApp2: paused:
+	// WebApp2: pass: receiver: ..."), and the warning the step's screen
+	// shows of it too.
+	vs := VMStatus{JobStatus: replication.JobStatus{VM: "WebApp2", Paused: true, Reason: e.Err.Error()}, Summary: "paused"}
+	if h := vs.HealthLine(); !strings.HasPrefix(h, "paused: pass: receiver: replica disk detached") {
+		t.Errorf("ferry status says of WebApp2 %q, want \"paused: pass: receiver: replica disk detached ...\"", h)
 	}
+	if w := AboutVM("WebApp2", e.Err.Error()); !strings.HasPrefix(w, "WebApp2: pass: receiver:") {
+		t.Errorf("the step's warning reads %q, want it to name WebApp2 once", w)
+	}
+
+	// Resumed, the job's next pass hot-adds the disk again and passes
+	// (QA: it failed again, "ferry hot-adds it before each pass", until
+	// ferry was restarted).
 	if err := s.Resume("WebApp2"); err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +132,10 @@ func TestDetachDuringPassPausesJob(t *testing.T) {
 	}
 	if e := <-events; e.Kind != replication.EventPassDone {
 		t.Fatalf("resumed job: %s %v", e.Kind, e.Err)
+	}
+	users, err := provider.DiskUsers(ctx, "Provider-DC", []string{replica})
+	if err != nil || !slices.Contains(users[replica], lab.ApplianceVM) {
+		t.Fatalf("after the resumed pass, %s is used by %v (%v), want the receiver appliance %s", replica, users[replica], err, lab.ApplianceVM)
 	}
 	stop()
 	<-done

@@ -3,6 +3,7 @@ package steps
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ferry-migrate/ferry/replication"
@@ -58,7 +59,9 @@ func (st VMStatus) HealthLine() string {
 	if !st.Paused || st.Reason == "" || st.Held != "" {
 		return st.Summary
 	}
-	return st.Summary + ": " + st.Reason
+	// A failed pass's error names the VM first ("WebApp3: pass: ..."),
+	// which the line names already (QA: "WebApp3: paused: WebApp3: pass:").
+	return st.Summary + ": " + strings.TrimPrefix(st.Reason, st.VM+": ")
 }
 
 // PassInFlight is a pass in flight as the sender's store records it.
