@@ -544,6 +544,12 @@ func runViaEngine(cmd *cobra.Command, cl *engine.Client, f *planFlags, req engin
 		return usageError{err}
 	}
 	where()
+	if errors.Is(err, engine.ErrEngineGone) {
+		// QA: a kill -9 of the engine mid-cutover left the client saying
+		// only "engine socket: the engine closed the connection before
+		// answering: EOF", with the source shut down.
+		return fmt.Errorf("the ferry serve engine (%s) stopped before the run ended (%w): the steps stopped with it; `ferry status` shows what it left and what to do, and `ferry serve`, started again, goes on from there (an interrupted cutover whose source it finds shut down is rolled back) (state: %s)", cl.Socket, err, f.statePath())
+	}
 	if err != nil {
 		return fmt.Errorf("%w (state: %s)", err, f.statePath())
 	}

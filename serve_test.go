@@ -427,6 +427,8 @@ func TestServeKill9ResumesPass(t *testing.T) {
 	srv := startServe(t, l)
 	client := exec.Command(ferryBin, "--config", l.ConfigFile, "run", "--plan", l.PlanPath())
 	client.Env = cleanEnv()
+	var clientOut lockedBuffer
+	client.Stdout, client.Stderr = &clientOut, &clientOut
 	if err := client.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -458,6 +460,12 @@ func TestServeKill9ResumesPass(t *testing.T) {
 	<-srv.done
 	srv.done <- nil // for the cleanup's wait
 	_ = client.Wait()
+	// The ferry run client says the engine stopped and where to look
+	// (QA: it said only "engine socket: the engine closed the connection
+	// before answering: EOF", a cutover's source shut down meanwhile).
+	if out := clientOut.String(); client.ProcessState.ExitCode() != 1 || !strings.Contains(out, "ferry: the ferry serve engine ("+filepath.Join(l.Dir, "plan.sock")+") stopped before the run ended") || !strings.Contains(out, "`ferry status` shows what it left and what to do") {
+		t.Errorf("the ferry run client of the killed engine exited %d saying:\n%s", client.ProcessState.ExitCode(), out)
+	}
 	// What the dead engine left, read from the store without an engine.
 	doc := statusJSON(t, run, l.PlanPath())
 	if doc.Engine == nil && len(doc.Jobs) == 1 && doc.Jobs[0].InFlight == nil && doc.Jobs[0].LastPass.IsZero() {

@@ -241,6 +241,10 @@ func Dial(statePath string) (*Client, error) {
 	return &Client{Socket: path}, nil
 }
 
+// ErrEngineGone is matched (errors.Is) by a call whose engine closed the
+// connection before its answer: it stopped, or was killed, meanwhile.
+var ErrEngineGone = errors.New("the engine closed the connection before answering")
+
 // RemoteError is an error the engine reported.
 type RemoteError struct {
 	Msg   string
@@ -267,7 +271,7 @@ func (cl *Client) call(ctx context.Context, req request, each func(reply)) (repl
 			if ctx.Err() != nil {
 				return reply{}, ctx.Err()
 			}
-			return reply{}, fmt.Errorf("engine socket: the engine closed the connection before answering: %w", err)
+			return reply{}, fmt.Errorf("engine socket: %w: %w", ErrEngineGone, err)
 		}
 		if !r.Final {
 			each(r)
