@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/ferry-migrate/ferry/steps"
 )
@@ -194,7 +195,8 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 		// The rate and its sparkline before it; in a narrow panel the
 		// sparkline, then the rate, give way to the times.
 		spark := min(16, max(4, width/6))
-		switch free := width - 11 - ansiWidth(last); {
+		// (last begins with its own two spaces, the rate's line with two more.)
+		switch free := width - 13 - ansiWidth(last); {
 		case free >= spark:
 			last = "  " + fit(rate(r.Rate), 11) + sparkline(r.Rates, spark) + last
 		case free >= 0:
@@ -235,21 +237,31 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 			missed++
 		}
 	}
-	sum := fmt.Sprintf("%d VM(s) · ", len(d.VMs))
+	sum := []string{fmt.Sprintf("%d VM(s)", len(d.VMs))}
 	if active > 0 {
-		sum += fmt.Sprintf("%d copying at %s", active, rate(totalRate))
+		sum = append(sum, fmt.Sprintf("%d copying at %s", active, rate(totalRate)))
 	} else {
-		sum += "none copying"
+		sum = append(sum, "none copying")
 	}
 	for _, c := range []struct {
 		n    int
 		what string
 	}{{atRisk, RPOWarning.String()}, {missed, RPOViolated.String()}, {cut, "cut over"}} {
 		if c.n > 0 {
-			sum += fmt.Sprintf(" · %d %s", c.n, c.what)
+			sum = append(sum, fmt.Sprintf("%d %s", c.n, c.what))
 		}
 	}
-	out := []string{trunc(sum, width)}
+	// The summary wraps between its parts, never cut (QA: at 80x24 it
+	// read "1 RPO at risk · 4 R…", the VMs that missed their RPO and the
+	// rows shown lost to the "…").
+	summary := func(rows string) []string {
+		parts := sum
+		if rows != "" {
+			parts = append(slices.Clone(sum), rows)
+		}
+		return joined(parts, width, 2, lipgloss.NewStyle())
+	}
+	out := summary("")
 	per := 2
 	if width < 80 {
 		per = 3
@@ -301,7 +313,7 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 		}
 		detail = wrapped(line, width, 2, sDim)
 		// Whole, unless that costs a VM row.
-		if rows := func(n int) int { return min(len(d.VMs), max(1, (height-1-n-len(note))/per)) }; rows(len(detail)) < rows(1) {
+		if rows := func(n int) int { return min(len(d.VMs), max(1, (height-len(out)-n-len(note))/per)) }; rows(len(detail)) < rows(1) {
 			detail = []string{sDim.Render(trunc(line, width))}
 		}
 	}
@@ -309,25 +321,36 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 	// leave, never more (QA: at 80x24 a proxy warning wrapped to 11 lines
 	// went past the dashboard's height, pushing the probes off and losing
 	// its end unmarked): cut, its last line ends with "…".
-	if maxNote := max(1, height-1-per-len(detail)); len(note) > maxNote {
+	if maxNote := max(1, height-len(out)-per-len(detail)); len(note) > maxNote {
 		last := ansi.Strip(note[maxNote-1]) + " " + strings.TrimSpace(ansi.Strip(note[maxNote]))
 		note = append(note[:maxNote-1], sDim.Render(ansi.Truncate(last, width-1, "")+"…"))
 	}
-	room := max(1, (height-1-len(detail)-len(note))/per)
-	// When the full rows do not all fit, the VM under the cursor keeps
-	// its full row and the others take one line each, so that a short
-	// window (80x24 over SSH) still lists every VM it can.
-	compactRoom := height - 1 - len(detail) - len(note) - (per - 1)
-	compact := room < len(d.VMs) && compactRoom > room
-	if compact {
-		room = compactRoom
+	// head: the summary's lines.
+	layout := func(head int) (room, start int, compact bool) {
+		room = max(1, (height-head-len(detail)-len(note))/per)
+		// When the full rows do not all fit, the VM under the cursor keeps
+		// its full row and the others take one line each, so that a short
+		// window (80x24 over SSH) still lists every VM it can.
+		compactRoom := height - head - len(detail) - len(note) - (per - 1)
+		compact = room < len(d.VMs) && compactRoom > room
+		if compact {
+			room = compactRoom
+		}
+		if cursor >= room {
+			start = cursor - room + 1
+		}
+		return room, start, compact
 	}
-	start := 0
-	if cursor >= room {
-		start = cursor - room + 1
-	}
+	room, start, compact := layout(len(out))
 	if room < len(d.VMs) {
-		out[0] = trunc(fmt.Sprintf("%s · rows %d–%d of %d", out[0], start+1, min(len(d.VMs), start+room), len(d.VMs)), width)
+		rows := func() string {
+			return fmt.Sprintf("rows %d–%d of %d", start+1, min(len(d.VMs), start+room), len(d.VMs))
+		}
+		if head := len(out); len(summary(rows())) > head {
+			// The rows shown take a line of their own: one row fewer.
+			room, start, compact = layout(head + 1)
+		}
+		out = summary(rows())
 	}
 	for i := start; i < len(d.VMs) && i < start+room; i++ {
 		out = append(out, vmRow(&d.VMs[i], now, i == cursor, compact && i != cursor, width)...)

@@ -147,3 +147,54 @@ func TestDashboardRowShowsItsHealthWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardSummaryWholeAt80x24 (QA: with six VMs, some at risk and
+// some past their RPO, the summary at 80x24 read "6 VM(s) · 4 copying at
+// 2.1 MiB/s · 1 RPO at risk · 4 R…": how many missed their RPO, and which
+// rows the panel shows, lost to the "…"): the summary wraps between its
+// parts, and says both whole, wherever the cursor is; so are the cursor's
+// times.
+func TestDashboardSummaryWholeAt80x24(t *testing.T) {
+	vms := []string{"WebApp1", "WebApp2", "WebApp3", "WebApp4", "WebApp5", "WebApp6"}
+	h := newHarness(t, setup{pf: withVMs(vms...), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true, replicas: recordedPasses(vms...)})
+	h.start(80, 24)
+	dashboardData(h, vms...)
+	for _, vm := range vms[3:] {
+		h.send(replicationMsg(ReplicationUpdate{VM: vm, Phase: "incremental", Pass: 20, Planned: 40 << 20, Read: 20 << 20, Sent: 10 << 20, Acked: 8 << 20,
+			Rate: 2 << 20, LastPass: t0.Add(-3 * time.Minute), RPO: time.Minute, Health: RPOViolated}))
+	}
+	for cur := range vms {
+		if cur > 0 {
+			h.send(press("down"))
+		}
+		v := h.view()
+		_, main, _ := shown(v)
+		var summary []string
+		for i, l := range main {
+			if strings.Contains(l, "VM(s)") {
+				for _, s := range main[i:] {
+					if strings.Contains(s, "▸") || strings.HasPrefix(strings.TrimSpace(s), "WebApp") {
+						break
+					}
+					summary = append(summary, strings.TrimSpace(s))
+				}
+				break
+			}
+		}
+		text := strings.Join(summary, " ")
+		if !strings.Contains(text, "1 RPO at risk") || !strings.Contains(text, "3 RPO missed") || !strings.Contains(text, "rows ") || strings.Contains(text, "…") {
+			t.Errorf("cursor on %s: the summary reads %q, want the RPO counts and the rows shown whole:\n%s", vms[cur], summary, v)
+		}
+		// The cursor's times, the projected final pass with them, whole
+		// (QA: "last 3m00s ago · next — · final pass ~4…": the rate before
+		// them was counted two columns short).
+		for _, l := range main {
+			if strings.Contains(l, "last ") && strings.Contains(l, " · next ") && strings.Contains(l, "…") {
+				t.Errorf("cursor on %s: its times are cut: %q", vms[cur], l)
+			}
+		}
+		if !strings.Contains(v, "▸ "+vms[cur]) {
+			t.Errorf("cursor on %s: its row is not shown:\n%s", vms[cur], v)
+		}
+	}
+}
