@@ -126,9 +126,12 @@ func (r VMRow) Fraction() float64 {
 	return min(1, float64(r.Resumed+r.Acked)/float64(r.Resumed+r.Planned))
 }
 
-// Active reports whether a pass is moving data.
+// Active reports whether a pass is moving data. An idle row is not,
+// whatever its last pass left unacknowledged: a pass a pause stopped keeps
+// its figures on a job resumed and waiting for its turn (QA: "5 copying"
+// with at most four passes at once).
 func (r VMRow) Active() bool {
-	return !r.Paused && r.Err == "" && r.Phase != PhaseInterrupted && r.Planned > 0 && r.Acked < r.Planned
+	return !r.Paused && r.Err == "" && r.Phase != PhaseInterrupted && r.Phase != "idle" && r.Planned > 0 && r.Acked < r.Planned
 }
 
 // ProbeRow is one probed pair with its outage record.
