@@ -127,6 +127,24 @@ func (sj *schedJob) compareDue(now time.Time) bool {
 	return sj.lastCompare == nil || now.Sub(sj.lastCompare.Time) >= sj.verifyEvery
 }
 
+// turn orders the due jobs for the free slots: by due time, but a pass
+// asked for now (a job resumed, PassNow) whose replica is older than its
+// schedule allows takes its turn as its schedule set it, not from the
+// moment it was asked for (QA: with every slot busy and the other jobs
+// overdue, a job resumed after a pause waited behind all of them, its
+// replica minutes older than theirs, although `ferry resume` said "its
+// next pass runs now"). Only the order: its due time, and so the time it
+// counts as waited for a slot, stays the request's.
+func (sj *schedJob) turn() time.Time {
+	if !sj.passNow || sj.lastPass.IsZero() {
+		return sj.due
+	}
+	if d := nextDue(sj.lastPass, sj.lastDur, 0, sj.rpo); d.Before(sj.due) {
+		return d
+	}
+	return sj.due
+}
+
 // nextDue is when the job's next pass is due after a pass that started at
 // start and took dur: early enough to complete within the RPO, after waiting
 // up to wait for a free slot (nextDue), or earlier when a full compare is
@@ -397,7 +415,7 @@ func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 	for _, sj := range s.jobs {
 		jobs = append(jobs, sj)
 	}
-	sort.Slice(jobs, func(i, j int) bool { return jobs[i].due.Before(jobs[j].due) })
+	sort.Slice(jobs, func(i, j int) bool { return jobs[i].turn().Before(jobs[j].turn()) })
 	var next time.Time
 	for _, sj := range jobs {
 		if sj.paused || sj.final || sj.running || sj.due.After(now) {
