@@ -1,10 +1,13 @@
 package tui
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // TestResumedQueuedPassIsNotCopying (QA: a VM paused mid-pass and resumed
@@ -24,5 +27,39 @@ func TestResumedQueuedPassIsNotCopying(t *testing.T) {
 	v := h.view()
 	if !strings.Contains(v, "2 VM(s) · 1 copying at 2.0 MiB/s") {
 		t.Errorf("want only WebApp1 counted as copying:\n%s", v)
+	}
+}
+
+// TestFailedJobSaysWhyAt80x24 (QA: a job paused for a replica disk
+// detached by hand read, at 80x24, "✗ job paused after a failed pass; the
+// replica is at …", its cause and what to do lost, while ferry status
+// refused to read the store the wizard held): under the cursor, the cause
+// comes first and is shown as far as the panel goes (the others' rows
+// give way; the sidebar lists them).
+func TestFailedJobSaysWhyAt80x24(t *testing.T) {
+	vms := []string{"WebApp1", "WebApp2", "WebApp3", "WebApp4", "WebApp5", "WebApp6"}
+	h := newHarness(t, setup{pf: withVMs(vms...), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true, replicas: recordedPasses(vms...)})
+	h.start(80, 24)
+	dashboardData(h, vms...)
+	// What the scheduler reports when a pass finds the replica disk
+	// detached, through the dashboard's feed.
+	f := NewReplicationFeed(nil)
+	f.Handle(replication.Event{VM: "WebApp2", Kind: replication.EventPaused, Time: t0, Msg: "job paused after a failed pass; the replica is at its last committed pass",
+		Err: errors.New("WebApp2: pass: receiver: replica disk detached from the receiver appliance: wwn-0x6944650217ee3d1652bac5ad8afb1366 (disk UUID 69446502-17ee-3d16-52ba-c5ad8afb1366) is gone (detached by hand? resuming the job has ferry hot-add it again)")})
+	u := <-f.Updates()
+	u.RPO, u.Health, u.LastPass = time.Minute, RPOViolated, t0.Add(-3*time.Minute)
+	h.send(replicationMsg(u))
+	h.send(press("down"))
+	v := h.view()
+	_, main, _ := shown(v)
+	var words []string
+	for _, l := range main {
+		words = append(words, strings.Fields(l)...)
+	}
+	if text := strings.Join(words, " "); !strings.Contains(text, "✗ WebApp2: pass: receiver: replica disk detached from the receiver appliance") {
+		t.Errorf("the cause of WebApp2's pause is not shown:\n%s", v)
+	}
+	if !strings.Contains(v, "▸ WebApp2") || !strings.Contains(v, "Probes") {
+		t.Errorf("WebApp2's row or the probe panel is not shown:\n%s", v)
 	}
 }

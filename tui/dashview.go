@@ -203,7 +203,8 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 			last = "  " + fit(rate(r.Rate), 11) + sparkline(r.Rates, min(free, spark)) + last
 		}
 	}
-	if r.Err != "" {
+	if r.Err != "" && !cursor {
+		// (Under the cursor, its times stay: the error is whole below.)
 		last = sErr.Render("  ✗ " + r.Err)
 	}
 	return append(out, trunc(last, width))
@@ -315,6 +316,20 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 		// Whole, unless that costs a VM row.
 		if rows := func(n int) int { return min(len(d.VMs), max(1, (height-len(out)-n-len(note))/per)) }; rows(len(detail)) < rows(1) {
 			detail = []string{sDim.Render(trunc(line, width))}
+		}
+		if r.Err != "" && !r.CutOver() {
+			// Why its pass failed or its job paused, in place of the
+			// figures, whole as far as the panel goes (other VMs' rows
+			// give way; the sidebar lists them): its row's line cuts it
+			// (QA: at 80x24 a job paused for a replica disk detached by
+			// hand read "✗ job paused after a failed pass; the replica is
+			// at …", the cause and what to do lost, while ferry status
+			// refused to read the store the wizard held).
+			detail = wrapped("✗ "+steps.AboutVM(r.VM, r.Err), width, 2, sErr)
+			if room := max(1, height-len(out)-per-len(note)); len(detail) > room {
+				last := ansi.Strip(detail[room-1]) + " " + strings.TrimSpace(ansi.Strip(detail[room]))
+				detail = append(detail[:room-1], sErr.Render(ansi.Truncate(last, width-1, "")+"…"))
+			}
 		}
 	}
 	// The note takes what the summary, the cursor's row and the detail

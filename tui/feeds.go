@@ -294,7 +294,13 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		r.ETA, r.Rate = 0, 0
 		switch {
 		case ev.Err != nil:
-			r.Err = errMsg(ev)
+			// The cause first, what became of the job after it: a row
+			// or a panel that cuts it keeps the cause (QA: "✗ job paused
+			// after a failed pass; the replica is at …" at 80x24).
+			r.Err = ev.Err.Error()
+			if ev.Msg != "" {
+				r.Err += " (" + ev.Msg + ")"
+			}
 		case ev.Hold != "":
 			r.Held, r.Phase, r.Err = heldWhy(ev.Hold, ev.Msg), "held", ""
 		default:
