@@ -145,7 +145,10 @@ func (w *servedWizard) attach(ctx context.Context, a attachee, opts ...tea.Progr
 	deps := tui.Deps{Env: env, Itinerary: w.eng.Itinerary, Feeds: feeds, Session: session, Recovered: w.eng.Recovered(),
 		SavePlan: func(pf *steps.PlanFile) error { return pf.Save(w.plan) }}
 	model := tui.New(ctx, deps)
-	p := tea.NewProgram(model, append(opts, tea.WithAltScreen(), tea.WithContext(ctx))...)
+	// The engine's signals are the engine's (its ctx ends the sessions),
+	// not each session's: bubbletea's handler would race that cancel and
+	// hang the program's shutdown (see tui.Run).
+	p := tea.NewProgram(model, append(opts, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithoutSignalHandler())...)
 	if role == roleViewer && a.viewer == "" {
 		w.mu.Lock()
 		if w.followers == nil {

@@ -94,18 +94,25 @@ func (p *tmuxPane) waitFor(want string, press ...string) {
 // does, and waits for it to exit.
 func (p *tmuxPane) hangup() {
 	p.t.Helper()
+	p.signal(syscall.SIGHUP)
+}
+
+// signal sends sig to the ferry the pane runs and waits for it to exit,
+// its terminal restored.
+func (p *tmuxPane) signal(sig syscall.Signal) {
+	p.t.Helper()
 	shell := strings.TrimSpace(p.tmux("display", "-p", "-t", p.session, "#{pane_pid}"))
 	out, err := exec.Command("pgrep", "-P", shell, "ferry").Output()
 	pid, perr := strconv.Atoi(strings.TrimSpace(string(out)))
 	if err != nil || perr != nil {
 		p.t.Fatalf("the pane's ferry (child of %s): %q %v", shell, out, err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+	if err := syscall.Kill(pid, sig); err != nil {
 		p.t.Fatal(err)
 	}
 	p.waitFor("EXIT=")
 	if alt := strings.TrimSpace(p.tmux("display", "-p", "-t", p.session, "#{alternate_on}")); alt != "0" {
-		p.t.Errorf("after SIGHUP the terminal is still in the wizard's alternate screen:\n%s", p.screen())
+		p.t.Errorf("after %v the terminal is still in the wizard's alternate screen:\n%s", sig, p.screen())
 	}
 }
 
@@ -129,6 +136,18 @@ func TestWizardHangup(t *testing.T) {
 		out, code := run("status", "--plan", l.PlanPath(), "--json")
 		if code != 0 || !strings.Contains(out, `{"step":"rights","status":"done"`) {
 			t.Errorf("the state after SIGHUP: exit %d\n%s", code, out)
+		}
+	})
+	t.Run("sigterm", func(t *testing.T) {
+		// QA: SIGTERM (systemd, kill) raced bubbletea's own signal
+		// handler, whose shutdown then waited for ever: the wizard went on
+		// replicating with the state locked until killed.
+		l, _ := headlessLab(t)
+		p := newTmuxPane(t, "term-wizard", ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath())
+		p.waitFor("Step 1 of 8")
+		p.signal(syscall.SIGTERM)
+		if s := p.screen(); !strings.Contains(s, "EXIT=130") {
+			t.Errorf("the wizard after SIGTERM:\n%s", s)
 		}
 	})
 	t.Run("lab", func(t *testing.T) {

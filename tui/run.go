@@ -167,7 +167,12 @@ func Run(ctx context.Context, opts Options) error {
 	feedLive(ctx, &d.Feeds, env, logger, cmp.Or(opts.Who, wizardUser()+" (wizard)"))
 	logger.Info("wizard start", "state", opts.StatePath, "plan", opts.PlanPath, "lab", opts.Config != nil && opts.Config.Lab)
 	model := New(ctx, d)
-	p := tea.NewProgram(model, tea.WithAltScreen(), tea.WithContext(ctx))
+	// ferry handles SIGINT and SIGTERM itself (main cancels ctx, which
+	// stops the program): bubbletea's own handler raced that cancel, its
+	// QuitMsg sent to an event loop that had already ended, and its
+	// shutdown waited for that send for ever (QA: a wizard sent SIGTERM
+	// kept replicating, the state locked, until killed).
+	p := tea.NewProgram(model, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithoutSignalHandler())
 	final, err := p.Run()
 	logger.Info("wizard end", "err", err)
 	if opts.PlanPath != "" && !opts.RunsLab && opts.Adapters.SavePlan == nil {
