@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vmware/govmomi/object"
+
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
@@ -456,5 +458,65 @@ func TestHostStopsAnsweringDuringAPass(t *testing.T) {
 	// it read the URL and cut "expect several times slower passes").
 	if meaning, _, ok := strings.Cut(msgs[0], "The host's error: "); !ok || !strings.Contains(meaning, "expect several times slower passes") || !strings.Contains(meaning, "tries the host again") || strings.Contains(meaning, "https://") {
 		t.Errorf("warning %q: want what it means first, then \"The host's error: ...\"", msgs[0])
+	}
+}
+
+// TestSourcePoweredOffOutsideFerryIsWarned (QA: a source shut down by hand
+// during warm replication read "ok" on the dashboard, and nothing said its
+// services were down until the cutover's plan): a pass that finds the VM
+// powered off warns once, naming the VM, and reads its disk as before; a
+// pass that finds it running again says so; it warns again only after the
+// VM was shut down again.
+func TestSourcePoweredOffOutsideFerryIsWarned(t *testing.T) {
+	labParallel(t)
+	_, src, want, w := webApp1Source(t)
+	ctx := context.Background()
+	vm := object.NewVirtualMachine(src.Client, src.VM)
+	power := func(on bool) {
+		t.Helper()
+		task, err := vm.PowerOff(ctx)
+		if on {
+			task, err = vm.PowerOn(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := task.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offWarnings := func() (n int, last string) {
+		for _, m := range w.all() {
+			if strings.Contains(m, "is powered off") {
+				n, last = n+1, m
+			}
+		}
+		return n, last
+	}
+	readAll(t, src)
+	if n, _ := offWarnings(); n != 0 {
+		t.Fatalf("a running VM's pass warned that it is powered off: %q", w.all())
+	}
+	power(false)
+	if got := readAll(t, src); !bytes.Equal(got, want) {
+		t.Fatal("the powered-off VM's disk read differs from its flat file")
+	}
+	n, msg := offWarnings()
+	if n != 1 || !strings.Contains(msg, "WebApp1") || !strings.Contains(msg, "services are down") || !strings.Contains(msg, "power it on in vSphere") {
+		t.Fatalf("after a pass of the VM powered off outside ferry, warnings %q: want one naming WebApp1, its services down and what to do", w.all())
+	}
+	readAll(t, src)
+	if n, _ := offWarnings(); n != 1 {
+		t.Errorf("a second pass while it stays off warned again: %q", w.all())
+	}
+	power(true)
+	readAll(t, src)
+	if msgs := w.all(); !strings.Contains(msgs[len(msgs)-1], "WebApp1 is powered on again") {
+		t.Errorf("after a pass of the VM powered on again, the last warning is not that it runs: %q", msgs)
+	}
+	power(false)
+	readAll(t, src)
+	if n, _ := offWarnings(); n != 2 {
+		t.Errorf("powered on and off again: %d power-off warnings, want 2: %q", n, w.all())
 	}
 }

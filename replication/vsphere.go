@@ -52,6 +52,7 @@ type VSphereSource struct {
 	mu          sync.Mutex
 	proxyWarned bool         // the fallback was reported; reset when host-direct works again
 	asked       string       // the id of the VM's pending question last reported
+	offWarned   bool         // a warm pass found the VM powered off and said so; reset when it runs again
 	hc          *http.Client // host-direct reads (hostClient)
 }
 
@@ -89,6 +90,36 @@ func (s *VSphereSource) reportQuestion(vm mo.VirtualMachine) {
 		return
 	}
 	msg := fmt.Sprintf("VM %s is paused: vCenter asks %q, and its guest runs nothing until someone answers in vSphere (for a full datastore: free space there, then answer Retry); ferry does not answer it", vm.Name, q.Text)
+	if s.Warn != nil {
+		s.Warn(msg)
+		return
+	}
+	slog.Warn(msg)
+}
+
+// reportPower warns, once until the VM runs again, that a pass before
+// the cutover found the VM powered off: shut down outside ferry (in
+// vSphere or in its guest), or left off by a rollback that could not
+// power it on, so its services are down. The pass goes on: a powered-off
+// VM's disks replicate as a running one's (QA: the dashboard read "ok"
+// and nothing said the VM was down until the cutover's plan). When a
+// later pass finds it running again, it says so (the dashboard shows the
+// latest such news under the VM).
+func (s *VSphereSource) reportPower(vm mo.VirtualMachine) {
+	off := vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOff
+	s.mu.Lock()
+	was := s.offWarned
+	s.offWarned = off
+	s.mu.Unlock()
+	var msg string
+	switch {
+	case off && !was:
+		msg = fmt.Sprintf("VM %s is powered off, and not by a cutover: its services are down. Replication goes on from its disks; if that was not meant, power it on in vSphere", vm.Name)
+	case !off && was:
+		msg = fmt.Sprintf("VM %s is powered on again (an earlier pass found it powered off)", vm.Name)
+	default:
+		return
+	}
 	if s.Warn != nil {
 		s.Warn(msg)
 		return
@@ -227,6 +258,9 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 		return nil, err
 	}
 	s.reportQuestion(vm)
+	if !final {
+		s.reportPower(vm)
+	}
 	// Disks this transport cannot read are refused before any snapshot.
 	dsTypes, err := vsphere.DatastoreTypes(ctx, s.Client, []mo.VirtualMachine{vm})
 	if err != nil {
