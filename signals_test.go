@@ -161,3 +161,30 @@ func TestWizardHangup(t *testing.T) {
 		}
 	})
 }
+
+// TestSecondWizardIsToldOfTheEngine (QA: a second terminal opening the
+// plan a standalone wizard holds was told only to wait for it or stop it):
+// it is refused, changing nothing, and told how several terminals share
+// one plan: ferry serve, then ferry --plan in each.
+func TestSecondWizardIsToldOfTheEngine(t *testing.T) {
+	t.Parallel() // a lab of its own
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	l, _ := headlessLab(t)
+	wizard := ferryBin + " --config " + l.ConfigFile + " --plan " + l.PlanPath()
+	first := newTmuxPane(t, "first-wizard", wizard)
+	first.waitFor("Step 1 of 8")
+	second := newTmuxPane(t, "second-wizard", wizard)
+	second.waitFor("EXIT=")
+	// Wrapped lines joined: the message is longer than the pane is wide.
+	s := second.tmux("capture-pane", "-p", "-J", "-t", second.session)
+	for _, want := range []string{"EXIT=1", "in use by ferry process", "ferry serve with the same --config and --plan " + l.PlanPath(), "ferry --plan " + l.PlanPath() + " in each terminal attaches"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the second wizard's screen has no %q:\n%s", want, s)
+		}
+	}
+	if !strings.Contains(first.screen(), "Step 1 of 8") {
+		t.Errorf("the first wizard after the second was refused:\n%s", first.screen())
+	}
+}

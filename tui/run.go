@@ -103,6 +103,10 @@ func Run(ctx context.Context, opts Options) error {
 	// One ferry per itinerary: a dropped SSH session may have left one
 	// running. The lock comes before the state is read.
 	release, err := steps.LockState(opts.StatePath)
+	if errors.Is(err, steps.ErrStateLocked) && opts.PlanPath != "" && !opts.RunsLab {
+		// QA: a second terminal on the plan was told only to wait.
+		return fmt.Errorf("%w. To open one plan from several terminals, let an engine hold it: once that ferry has ended, run ferry serve with the same --config and --plan %s; then ferry --plan %s in each terminal attaches to it (the first drives, the others watch)", err, opts.PlanPath, opts.PlanPath)
+	}
 	if err != nil {
 		return err
 	}
