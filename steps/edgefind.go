@@ -20,7 +20,7 @@ import (
 // not an error here: w.edge stays nil and w.edgeDown says why.
 func (w *extWorld) findEdge(ctx context.Context, env *Env) error {
 	if env.Config != nil && env.Config.Edge.URL != "" {
-		w.edgeURL, w.edgeFrom = env.Config.Edge.URL, "the configured edge URL"
+		w.edgeURL, w.edgeFrom, w.edgeConfigured = env.Config.Edge.URL, "the configured edge URL", true
 		c, err := env.Edge(ctx)
 		if err != nil {
 			return err
@@ -126,10 +126,16 @@ func (w *extWorld) refusedError(err error) error {
 	if u, perr := url.Parse(w.edgeURL); perr == nil && u.Port() != "" {
 		host, port = u.Hostname(), u.Port()
 	}
-	return fmt.Errorf("nothing listens on port %s at %s: the edge's API at %s (%s) refused every connection for %s (extension.timeout). "+
+	err = fmt.Errorf("nothing listens on port %s at %s: the edge's API at %s (%s) refused every connection for %s (extension.timeout). "+
 		"Check the port: extension.edge_port sets it (step 4's Edge API port; default 443, where a real NSX autonomous edge answers). "+
 		"If the port is right, the appliance is still booting (raise extension.timeout) or has no API (deployed without is_autonomous_edge=True): %w",
 		port, host, w.edgeURL, w.edgeFrom, w.pf.Extension.Timeout, err)
+	if w.edgeConfigured {
+		return err
+	}
+	// The answer it leads to first: the wizard's esc opens step 4's form
+	// on Edge API port (QA: it opened on Organization).
+	return &FieldError{Key: "extension.edge_port", Err: err}
 }
 
 func (w *extWorld) modeText() string {

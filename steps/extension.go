@@ -103,14 +103,17 @@ type extWorld struct {
 	// edgeURL is where the edge is (configured, or the appliance's
 	// management address); edgeFrom says which.
 	edgeURL, edgeFrom string
-	edge              *nsx.Client     // nil: not answering (yet), or no appliance yet
-	ownEdge           bool            // edge was dialed here: close it
-	edgeDown          error           // why edge is nil
-	mode              string          // the edge's L2VPN service mode; "" none
-	vlan              int             // the stretched port group's VLAN id (0: untagged)
-	sess              *nsx.Session    // nil: not there yet
-	att               *nsx.Attachment // nil: not there yet
-	conflict          string          // why ferry will not go on ("": none)
+	// edgeConfigured: edgeURL is the configuration's (edge.url), not the
+	// appliance's address on extension.edge_port.
+	edgeConfigured bool
+	edge           *nsx.Client     // nil: not answering (yet), or no appliance yet
+	ownEdge        bool            // edge was dialed here: close it
+	edgeDown       error           // why edge is nil
+	mode           string          // the edge's L2VPN service mode; "" none
+	vlan           int             // the stretched port group's VLAN id (0: untagged)
+	sess           *nsx.Session    // nil: not there yet
+	att            *nsx.Attachment // nil: not there yet
+	conflict       string          // why ferry will not go on ("": none)
 	// replace: sess is ferry's own (step 4 made it) but from the peer
 	// code of a tunnel that is gone: Apply deletes it and makes it anew.
 	replace bool

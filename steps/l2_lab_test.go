@@ -287,6 +287,12 @@ func TestWrongEdgePortLeadsToThePort(t *testing.T) {
 			t.Errorf("run with edge port %s: error lacks %q:\n%v", wrong, want, err)
 		}
 	}
+	// The answer the wizard's esc opens (QA: the form opened on
+	// Organization, the step's first field).
+	var fe *steps.FieldError
+	if !errors.As(err, &fe) || fe.Key != "extension.edge_port" {
+		t.Errorf("run with edge port %s: the error names no answer extension.edge_port to correct (%T): %v", wrong, err, err)
+	}
 }
 
 // breakSink turns the sink's MAC learning and promiscuous mode off.

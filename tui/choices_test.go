@@ -227,3 +227,25 @@ func answerAppliance(h *harness) {
 	h.send(press("tab"))
 	h.send(press("enter"))
 }
+
+// TestEscAfterAFailedApplyOpensTheAnswerItNames (QA: step 4's apply,
+// refused by the edge's port, named extension.edge_port, and esc opened
+// the form on its first field): an apply failure that names an answer says
+// esc opens it, r retries as it is, and esc opens it.
+func TestEscAfterAFailedApplyOpensTheAnswerItNames(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs(), done: []string{"rights", "trunk-network", "appliance"},
+		mutate: func(m map[string]*fakeStep) {
+			m["dc-extension"].fields = []steps.Field{
+				field("org", "Organization", "the tenant org", false, func(pf *steps.PlanFile) *string { return &pf.Org }, steps.ValidName, ""),
+				field("extension.edge_port", "Edge API port", "the edge's API port", false, func(pf *steps.PlanFile) *string { return &pf.Extension.EdgePort }, nil, "443"),
+			}
+			m["dc-extension"].err = &steps.FieldError{Key: "extension.edge_port", Err: errors.New("nothing listens on port 8443 at 172.16.10.250")}
+		}})
+	h.start(120, 40)
+	h.mustSee(t, "Step 4 of 8")
+	h.send(press("enter")) // plan
+	h.send(press("enter")) // apply
+	h.mustSee(t, "nothing listens on port 8443", "Press esc to correct the answer (it opens that answer)", "press r to retry with", "the same answers (apply is idempotent)")
+	h.send(press("esc"))
+	h.mustSee(t, "Step 4 of 8", "▸ Edge API port")
+}

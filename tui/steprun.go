@@ -348,7 +348,9 @@ func (r *stepRun) hint() string {
 		if r.planFailed {
 			return "Nothing was changed: the plan refused an answer. Press esc to correct it (it opens that answer), then enter."
 		}
-		return "Press esc to correct the answer, then enter."
+		// The answer is the likeliest cause, not always the only one (a
+		// refused edge port may be an appliance still booting).
+		return "Press esc to correct the answer (it opens that answer), then enter; or press r to retry with the same answers (apply is idempotent)."
 	case !r.retryHelps():
 		return "Only the plan's networks: maps a port group to an org VDC network, and a retry reads the same plan. " +
 			"Press esc and map the port group in the options' Other networks (port group=org VDC network), or deselect the VM."
