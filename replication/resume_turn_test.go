@@ -2,8 +2,6 @@ package replication
 
 import (
 	"context"
-	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -15,34 +13,9 @@ import (
 // and b overdue with a fresher replica than c, c resumed takes the slot
 // first when it frees.
 func TestResumedJobTakesItsTurnByItsReplicasAge(t *testing.T) {
-	dir := t.TempDir()
-	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
-	ev := newEvents()
-	s := NewScheduler(1, ev.add)
-	var hold atomic.Bool
-	holding, release := make(chan struct{}, 1), make(chan struct{})
-	srcs := map[string]string{}
-	for _, vm := range []string{"a", "b", "c"} {
-		src := filepath.Join(dir, vm+".img")
-		srcs[vm] = src
-		randomDisk(t, src, 2<<20, 5, Extent{0, 2 << 20})
-		hs := &hookSource{Source: NewFileSource(src)}
-		if vm == "a" {
-			hs.hook = func(int64) {
-				if hold.CompareAndSwap(true, false) {
-					holding <- struct{}{}
-					<-release
-				}
-			}
-		}
-		if err := s.Add(newJob(t, vm, hs, rcv.addr), time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var offset atomic.Int64 // added to the scheduler's clock
-	s.mu.Lock()
-	s.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	s.mu.Unlock()
+	h := newSlotHeld(t, "a", "b", "c")
+	s, ev, srcs := h.s, h.ev, h.srcs
+	hold, holding, release, offset := &h.hold, h.holding, h.release, &h.offset
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)

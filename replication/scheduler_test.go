@@ -596,38 +596,10 @@ func waitsOut(t *testing.T, cause error) {
 // RPO for the VMs at the tail of the queue). The scheduler's clock is moved
 // forward while the pass waits.
 func TestSchedulerLeadCountsSlotWait(t *testing.T) {
-	dir := t.TempDir()
-	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
-	ev := newEvents()
-	s := NewScheduler(1, ev.add)
-	var hold atomic.Bool
-	holding, release := make(chan struct{}, 1), make(chan struct{})
-	srcs := map[string]string{}
-	for _, vm := range []string{"a", "b"} {
-		src := filepath.Join(dir, vm+".img")
-		srcs[vm] = src
-		randomDisk(t, src, 2<<20, 5, Extent{0, 2 << 20})
-		hs := &hookSource{Source: NewFileSource(src)}
-		if vm == "a" {
-			hs.hook = func(int64) {
-				if hold.CompareAndSwap(true, false) {
-					holding <- struct{}{}
-					<-release
-				}
-			}
-		}
-		if err := s.Add(newJob(t, vm, hs, rcv.addr), time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var offset atomic.Int64 // added to the scheduler's clock
-	var clockReads atomic.Int64
-	s.mu.Lock()
-	s.now = func() time.Time {
-		clockReads.Add(1)
-		return time.Now().Add(time.Duration(offset.Load()))
-	}
-	s.mu.Unlock()
+	h := newSlotHeld(t, "a", "b")
+	s, ev, srcs := h.s, h.ev, h.srcs
+	hold, holding, release := &h.hold, h.holding, h.release
+	offset, clockReads := &h.offset, &h.clockReads
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)
@@ -761,4 +733,49 @@ func TestPauseAndResumeThatRaceLeaveTheRecordAsTheJob(t *testing.T) {
 			t.Fatalf("round %d: the job is paused: %v; its record says paused: %v (%q)", i, st.Paused, vs.Paused, vs.PausedReason)
 		}
 	}
+}
+
+// slotHeld is a scheduler of one pass slot over jobs of 2 MiB file disks,
+// one per name given, whose first job's pass can hold its slot: with hold
+// set, its next pass sends on holding, then waits until release is closed.
+// The scheduler's clock is time.Now plus offset, and counts its reads.
+type slotHeld struct {
+	s                  *Scheduler
+	ev                 *events
+	srcs               map[string]string // each job's source disk file
+	hold               atomic.Bool
+	holding, release   chan struct{}
+	offset, clockReads atomic.Int64
+}
+
+func newSlotHeld(t *testing.T, vms ...string) *slotHeld {
+	t.Helper()
+	dir := t.TempDir()
+	rcv := startReceiver(t, filepath.Join(dir, "rcv"), "")
+	h := &slotHeld{ev: newEvents(), srcs: map[string]string{}, holding: make(chan struct{}, 1), release: make(chan struct{})}
+	h.s = NewScheduler(1, h.ev.add)
+	for i, vm := range vms {
+		src := filepath.Join(dir, vm+".img")
+		h.srcs[vm] = src
+		randomDisk(t, src, 2<<20, 5, Extent{0, 2 << 20})
+		hs := &hookSource{Source: NewFileSource(src)}
+		if i == 0 {
+			hs.hook = func(int64) {
+				if h.hold.CompareAndSwap(true, false) {
+					h.holding <- struct{}{}
+					<-h.release
+				}
+			}
+		}
+		if err := h.s.Add(newJob(t, vm, hs, rcv.addr), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.s.mu.Lock()
+	h.s.now = func() time.Time {
+		h.clockReads.Add(1)
+		return time.Now().Add(time.Duration(h.offset.Load()))
+	}
+	h.s.mu.Unlock()
+	return h
 }
