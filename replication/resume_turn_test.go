@@ -15,7 +15,7 @@ import (
 func TestResumedJobTakesItsTurnByItsReplicasAge(t *testing.T) {
 	h := newSlotHeld(t, "a", "b", "c")
 	s, ev, srcs := h.s, h.ev, h.srcs
-	hold, holding, release, offset := &h.hold, h.holding, h.release, &h.offset
+	release, offset := h.release, &h.offset
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)
@@ -42,12 +42,7 @@ func TestResumedJobTakesItsTurnByItsReplicasAge(t *testing.T) {
 	}
 	// a's pass takes the only slot and is held; ten minutes later b is
 	// overdue, and c is resumed.
-	scribble(t, srcs["a"], 3, Extent{0, 64 << 10})
-	hold.Store(true)
-	if err := s.PassNow("a"); err != nil {
-		t.Fatal(err)
-	}
-	<-holding
+	h.holdAPass(t, "a")
 	offset.Store(int64(10 * time.Minute))
 	if err := s.Resume("c"); err != nil {
 		t.Fatal(err)

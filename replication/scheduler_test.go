@@ -597,8 +597,7 @@ func waitsOut(t *testing.T, cause error) {
 // forward while the pass waits.
 func TestSchedulerLeadCountsSlotWait(t *testing.T) {
 	h := newSlotHeld(t, "a", "b")
-	s, ev, srcs := h.s, h.ev, h.srcs
-	hold, holding, release := &h.hold, h.holding, h.release
+	s, ev, release := h.s, h.ev, h.release
 	offset, clockReads := &h.offset, &h.clockReads
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -617,12 +616,7 @@ func TestSchedulerLeadCountsSlotWait(t *testing.T) {
 
 	// a's pass takes the only slot and is held in its first read; b's
 	// pass is due.
-	scribble(t, srcs["a"], 3, Extent{0, 64 << 10})
-	hold.Store(true)
-	if err := s.PassNow("a"); err != nil {
-		t.Fatal(err)
-	}
-	<-holding
+	h.holdAPass(t, "a")
 	if err := s.PassNow("b"); err != nil {
 		t.Fatal(err)
 	}
@@ -778,4 +772,16 @@ func newSlotHeld(t *testing.T, vms ...string) *slotHeld {
 	}
 	h.s.mu.Unlock()
 	return h
+}
+
+// holdAPass writes into vm's disk (the slot's holder, newSlotHeld's first)
+// and has its pass run now and hold the only slot.
+func (h *slotHeld) holdAPass(t *testing.T, vm string) {
+	t.Helper()
+	scribble(t, h.srcs[vm], 3, Extent{0, 64 << 10})
+	h.hold.Store(true)
+	if err := h.s.PassNow(vm); err != nil {
+		t.Fatal(err)
+	}
+	<-h.holding
 }
