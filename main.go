@@ -252,11 +252,11 @@ func main() {
 	// A dropped SSH session (SIGHUP) stops ferry as SIGTERM does: state
 	// saved, a lab cleaned up, a cutover rolled back or finished by its own
 	// rules; never killed halfway with the terminal left behind.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
-	again := make(chan os.Signal, 2)
-	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-	go stopWhenInterruptedAgain(ctx, again, os.Stderr, os.Exit)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go stopOnSignals(cancel, sigs, os.Stderr, os.Exit)
 	var g globalFlags
 	root := newRootCmd(&g)
 	cmd, err := root.ExecuteContextC(ctx)
@@ -270,30 +270,40 @@ func main() {
 	os.Exit(exitCode(ctx, err, path))
 }
 
-// stopWhenInterruptedAgain lets an operator cut short what a stopped ferry
-// still waits for (a cutover's rollback waits, bounded by the plan's
-// timeouts, for the source's guest to finish a shutdown, or for a create
-// task to end): once ctx is cancelled (the first signal), a second SIGINT or
-// SIGTERM says what ferry waits for and that a third exits at once; the
-// third exits (130), as a kill would, leaving what was under way recorded
-// for ferry status and the next run, which finishes or rolls it back. Two
-// are needed, so that an impatient double ctrl-c does not leave a source
-// powered off. SIGHUP never counts: a dropped session stops ferry once.
-func stopWhenInterruptedAgain(ctx context.Context, sigs <-chan os.Signal, stderr io.Writer, exit func(int)) {
-	<-ctx.Done()
-	// The signal that cancelled ctx (or arrived with it) is not "again".
-	for drained := false; !drained; {
-		select {
-		case <-sigs:
-		default:
-			drained = true
+// stopOnSignals stops ferry on the first SIGINT, SIGTERM or SIGHUP:
+// cancel, with the signal as the cause (as signal.NotifyContext does:
+// "terminated signal received"). Then it lets an operator cut short what a
+// stopped ferry still waits for (a cutover's rollback waits, bounded by the
+// plan's timeouts, for the source's guest to finish a shutdown, or for a
+// create task to end): a second SIGINT or SIGTERM says what ferry waits
+// for and that a third exits at once; the third exits (130), as a kill
+// would, leaving what was under way recorded for ferry status and the next
+// run, which finishes or rolls it back. Two are needed, so that an
+// impatient double ctrl-c does not leave a source powered off. SIGHUP never
+// counts as another: a dropped session stops ferry once.
+//
+// One channel takes every signal, in the order they came. With
+// NotifyContext's channel and a second one for the later signals, the
+// runtime delivered the first signal to each in turn: ctx could be
+// cancelled before the second channel had it, which then counted it as a
+// second interrupt (CI: "still stopping" after one SIGTERM, and the next
+// interrupt exited at once).
+func stopOnSignals(cancel context.CancelCauseFunc, sigs <-chan os.Signal, stderr io.Writer, exit func(int)) {
+	first := <-sigs
+	cancel(errors.New(first.String() + " signal received"))
+	again := 0
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			continue
 		}
+		if again++; again == 1 {
+			fmt.Fprintln(stderr, "ferry: still stopping: what was under way ends by its own rules first (a cutover rolls back, or finishes once the target was powered on), within the plan's timeouts. Interrupt once more to exit at once: what was under way stays recorded, `ferry status` shows it, and the next `ferry run` finishes it or rolls it back.")
+			continue
+		}
+		fmt.Fprintln(stderr, "ferry: exiting now, without waiting: run `ferry status`, then `ferry run` to finish or roll back what was under way.")
+		exit(exitAborted)
+		return
 	}
-	<-sigs
-	fmt.Fprintln(stderr, "ferry: still stopping: what was under way ends by its own rules first (a cutover rolls back, or finishes once the target was powered on), within the plan's timeouts. Interrupt once more to exit at once: what was under way stays recorded, `ferry status` shows it, and the next `ferry run` finishes it or rolls it back.")
-	<-sigs
-	fmt.Fprintln(stderr, "ferry: exiting now, without waiting: run `ferry status`, then `ferry run` to finish or roll back what was under way.")
-	exit(exitAborted)
 }
 
 // exitCode prints err and returns the exit code for it; a usage error
