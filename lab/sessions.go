@@ -20,7 +20,8 @@ import (
 // property reads included. Stock vcsim ends no session (unless the setting
 // config.vmacore.soap.sessionTimeout exists, and then through a goroutine
 // per login that outlives the lab), and answers property reads without
-// one.
+// one. vCenter answers those of the SessionManager's anonymous properties
+// only, and then currentSession is null.
 
 // DefaultSessionIdle is how long vCenter and Cloud Director keep an unused
 // API session by default: 30 minutes (vCenter: KB 1031039,
@@ -43,7 +44,8 @@ type sessionClock struct {
 
 // enforceSessions makes reg's vCenter end sessions unused for idle, and
 // refuse property reads made without a session (never logged in, logged
-// out, or ended), as vCenter does. The clock it returns also judges the
+// out, or ended), as vCenter does, but those of the SessionManager's
+// anonymous properties (anonymousRead). The clock it returns also judges the
 // session cookie of vCenter's /folder requests (sessionClock.live).
 func enforceSessions(reg *simulator.Registry, idle time.Duration) *sessionClock {
 	sc := &sessionClock{reg: reg, idle: idle, used: map[string]time.Time{}, pruned: time.Now()}
@@ -54,7 +56,7 @@ func enforceSessions(reg *simulator.Registry, idle time.Duration) *sessionClock 
 			// vcsim took the session before this handler: refused here.
 			ctx.Session = nil
 		}
-		if ctx.Session == nil && !publicMethod(method.Name) {
+		if ctx.Session == nil && !publicMethod(method.Name) && !anonymousRead(method) {
 			return nil, &types.NotAuthenticated{NoPermission: types.NoPermission{Object: &method.This, PrivilegeId: "System.View"}}
 		}
 		if prev != nil {
@@ -100,6 +102,46 @@ func publicMethod(method string) bool {
 		return true
 	}
 	return false
+}
+
+// anonymousProps are the SessionManager properties vCenter lets anyone
+// read (privilege System.Anonymous): without a session, currentSession
+// reads as null ("If the client is not logged on, the value is null",
+// vSphere API reference, SessionManager), with no fault. A client that
+// asks it whether its session still lives gets no NotAuthenticated to
+// log in again on.
+var anonymousProps = []string{"currentSession", "defaultLocale", "messageLocaleList", "supportedLocaleList"}
+
+// anonymousRead says whether method is a property read of the
+// SessionManager's anonymous properties only.
+func anonymousRead(method *simulator.Method) bool {
+	var specs []types.PropertyFilterSpec
+	switch b := method.Body.(type) {
+	case *types.RetrieveProperties:
+		specs = b.SpecSet
+	case *types.RetrievePropertiesEx:
+		specs = b.SpecSet
+	default:
+		return false
+	}
+	for _, s := range specs {
+		for _, o := range s.ObjectSet {
+			if o.Obj.Type != "SessionManager" || len(o.SelectSet) > 0 {
+				return false
+			}
+		}
+		for _, p := range s.PropSet {
+			if p.Type != "SessionManager" || p.All != nil && *p.All || len(p.PathSet) == 0 {
+				return false
+			}
+			for _, path := range p.PathSet {
+				if !slices.Contains(anonymousProps, path) {
+					return false
+				}
+			}
+		}
+	}
+	return len(specs) > 0
 }
 
 // call records a call of the session key (logged in at login) and returns

@@ -14,6 +14,7 @@ import (
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -27,7 +28,8 @@ import (
 // default), the lab ends an API session nobody used for its idle timeout.
 // A client that keeps calling keeps its session; once it ended, every call
 // is refused as not authenticated (property reads too, which stock vcsim
-// answers without a session) until the client logs in again. The clients
+// answers without a session) until the client logs in again; only the
+// SessionManager's currentSession can be read, and is null. The clients
 // here are govmomi's and go-vcloud-director's own, which never log in
 // again by themselves.
 func TestSessionsEndWhenIdle(t *testing.T) {
@@ -81,9 +83,33 @@ func TestSessionsEndWhenIdle(t *testing.T) {
 			t.Errorf("%s: /folder read with a live session: %d, want 404 (a missing file)", vc.Spec.Name, got)
 		}
 		time.Sleep(idle + idle/2)
-		for what, f := range map[string]func() error{"property read": read, "call": call} {
+		view := func() error {
+			var f mo.Folder
+			return property.DefaultCollector(c.Client).RetrieveOne(ctx, c.ServiceContent.RootFolder, []string{"name"}, &f)
+		}
+		for what, f := range map[string]func() error{"property read": view, "call": call} {
 			if err := f(); !fault.Is(err, &types.NotAuthenticated{}) {
 				t.Errorf("%s: %s with a session idle for %v: %v, want NotAuthenticated", vc.Spec.Name, what, idle+idle/2, err)
+			}
+		}
+		// But anyone may read the SessionManager's currentSession
+		// (System.Anonymous): null when not logged in, with no fault.
+		if us, err := session.NewManager(c.Client).UserSession(ctx); err != nil || us != nil {
+			t.Errorf("%s: currentSession with an ended session: %+v %v, want null and no fault", vc.Spec.Name, us, err)
+		}
+		// The read itself is answered (no fault a client would log in
+		// again on), without a value.
+		res, err := methods.RetrievePropertiesEx(ctx, c.Client, &types.RetrievePropertiesEx{This: c.ServiceContent.PropertyCollector, SpecSet: []types.PropertyFilterSpec{{
+			PropSet:   []types.PropertySpec{{Type: "SessionManager", PathSet: []string{"currentSession"}}},
+			ObjectSet: []types.ObjectSpec{{Obj: *c.ServiceContent.SessionManager}},
+		}}})
+		if err != nil {
+			t.Errorf("%s: reading currentSession with an ended session: %v, want an answer", vc.Spec.Name, err)
+		} else if res.Returnval != nil {
+			for _, oc := range res.Returnval.Objects {
+				if len(oc.PropSet) > 0 {
+					t.Errorf("%s: currentSession with an ended session: %+v, want null", vc.Spec.Name, oc.PropSet)
+				}
 			}
 		}
 		if got := folder(); got != http.StatusUnauthorized {

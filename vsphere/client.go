@@ -71,6 +71,8 @@ type Client struct {
 	*govmomi.Client
 	// Endpoint is the URL without credentials, for messages.
 	Endpoint string
+
+	relogin *relogin // logs in again when vCenter ended the session (nil: never)
 }
 
 // Sentinel errors for callers that branch on the cause.
@@ -145,13 +147,14 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, trustedOnly(explain(endpoint, u.User.Username(), vars, noanswer.Login(lctx, err)), cfg.CAFile)
 	}
 	user := u.User
-	vc.RoundTripper = &relogin{rt: vc.RoundTripper, login: func(ctx context.Context) error {
+	rl := &relogin{rt: vc.RoundTripper, login: func(ctx context.Context) error {
 		if err := c.SessionManager.Login(ctx, user); err != nil {
 			return explain(endpoint, user.Username(), vars, err)
 		}
 		return nil
 	}}
-	return &Client{Client: c, Endpoint: endpoint}, nil
+	vc.RoundTripper = rl
+	return &Client{Client: c, Endpoint: endpoint, relogin: rl}, nil
 }
 
 // ErrNoAnswer: the server took the connection and did not answer in time

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/vmware/govmomi/find"
-	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
@@ -50,12 +49,12 @@ func (c *Client) MissingPrivileges(ctx context.Context, demands []Demand) ([]Mis
 	if len(demands) == 0 {
 		return nil, nil
 	}
-	us, err := session.NewManager(c.Client.Client).UserSession(ctx)
+	us, err := c.userSession(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("vCenter %s: check privileges: %w", c.Endpoint, err)
 	}
 	if us == nil {
-		return nil, fmt.Errorf("vCenter %s: check privileges: no session", c.Endpoint)
+		return nil, fmt.Errorf("vCenter %s: check privileges: not logged in", c.Endpoint)
 	}
 	var entities []types.ManagedObjectReference
 	seen := map[types.ManagedObjectReference]bool{}
@@ -99,7 +98,7 @@ func (c *Client) MissingPrivileges(ctx context.Context, demands []Demand) ([]Mis
 
 // UserName is the user of the client's session ("" if unknown).
 func (c *Client) UserName(ctx context.Context) string {
-	us, err := session.NewManager(c.Client.Client).UserSession(ctx)
+	us, err := c.userSession(ctx)
 	if err != nil || us == nil {
 		return ""
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
@@ -63,4 +64,26 @@ func (r *relogin) again(ctx context.Context, seen uint64) error {
 	}
 	r.logins++
 	return nil
+}
+
+// userSession is the client's session as vCenter keeps it. Anyone may read
+// it (privilege System.Anonymous): when vCenter ended the session it reads
+// as null, with no NotAuthenticated fault for RoundTrip to log in again
+// on. So a null session logs in again here, once, and is read again.
+func (c *Client) userSession(ctx context.Context) (*types.UserSession, error) {
+	var seen uint64
+	if c.relogin != nil {
+		c.relogin.mu.Lock()
+		seen = c.relogin.logins
+		c.relogin.mu.Unlock()
+	}
+	m := session.NewManager(c.Client.Client)
+	us, err := m.UserSession(ctx)
+	if err != nil || us != nil || c.relogin == nil {
+		return us, err
+	}
+	if err := c.relogin.again(ctx, seen); err != nil {
+		return nil, fmt.Errorf("vCenter ended ferry's session, and logging in again failed: %w", err)
+	}
+	return m.UserSession(ctx)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
-	"github.com/vmware/govmomi/session"
 	vimtask "github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -454,7 +453,7 @@ func (c *Client) CreateVMTasks(ctx context.Context, datacenter string, since tim
 	if err != nil {
 		return nil, err
 	}
-	us, err := session.NewManager(c.Client.Client).UserSession(ctx)
+	us, err := c.userSession(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("vCenter %s: its session's user: %w", c.Endpoint, err)
 	}
