@@ -56,6 +56,15 @@ type VSphereSource struct {
 	hc          *http.Client // host-direct reads (hostClient)
 }
 
+// say reports msg through Warn, or the log when nobody set Warn.
+func (s *VSphereSource) say(msg string) {
+	if s.Warn != nil {
+		s.Warn(msg)
+		return
+	}
+	slog.Warn(msg)
+}
+
 // warn reports a fallback to the proxy once until host-direct works again.
 func (s *VSphereSource) warn(msg string) {
 	s.mu.Lock()
@@ -65,11 +74,7 @@ func (s *VSphereSource) warn(msg string) {
 	if done {
 		return
 	}
-	if s.Warn != nil {
-		s.Warn(msg)
-		return
-	}
-	slog.Warn(msg)
+	s.say(msg)
 }
 
 // reportQuestion warns, once per question, that the VM is paused with a
@@ -90,11 +95,7 @@ func (s *VSphereSource) reportQuestion(vm mo.VirtualMachine) {
 		return
 	}
 	msg := fmt.Sprintf("VM %s is paused: vCenter asks %q, and its guest runs nothing until someone answers in vSphere (for a full datastore: free space there, then answer Retry); ferry does not answer it", vm.Name, q.Text)
-	if s.Warn != nil {
-		s.Warn(msg)
-		return
-	}
-	slog.Warn(msg)
+	s.say(msg)
 }
 
 // reportPower warns, once until the VM runs again, that a pass before
@@ -120,11 +121,7 @@ func (s *VSphereSource) reportPower(vm mo.VirtualMachine) {
 	default:
 		return
 	}
-	if s.Warn != nil {
-		s.Warn(msg)
-		return
-	}
-	slog.Warn(msg)
+	s.say(msg)
 }
 
 func (s *VSphereSource) hostDirectWorks() {
