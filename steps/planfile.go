@@ -478,10 +478,11 @@ func (e *ValidationError) Error() string {
 func (e *ValidationError) Unwrap() []error { return e.Errs }
 
 // Save writes the plan file (the wizard saves what it collected, so the same
-// answers can be replayed headless). Plans hold no secrets; 0600 anyway
-// because they describe infrastructure.
+// answers can be replayed headless), keeping the comments and indentation
+// of the file it replaces (marshalKeeping). Plans hold no secrets; 0600
+// anyway because they describe infrastructure.
 func (pf *PlanFile) Save(path string) error {
-	b, err := yaml.Marshal(pf)
+	b, err := marshalKeeping(pf, readIfThere(path))
 	if err != nil {
 		return err
 	}
