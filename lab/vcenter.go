@@ -91,6 +91,7 @@ type VCenter struct {
 
 	storage  *storage
 	sessions *sessionClock
+	accounts *accounts
 	leases   *importLeases
 	holds    holds
 }
@@ -180,9 +181,8 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	// (namePrincipals rewrites the login name before vcsim takes it).
 	namePrincipals(m.Map(), map[string]string{user: AdminPrincipal, FerryUser: FerryPrincipal})
 	oneTaskPerCall(m.Map())
-	m.Map().SessionManager().ValidLogin = func(req *types.Login) bool {
-		return req.UserName == AdminPrincipal && req.Password == pass || req.UserName == FerryPrincipal && req.Password == ferryPass
-	}
+	accounts := newAccounts(map[string]string{AdminPrincipal: pass, FerryPrincipal: ferryPass})
+	m.Map().SessionManager().ValidLogin = accounts.valid
 	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(user, pass)}
 	m.Service.TLS = tlsCfg
 	srv := m.Service.NewServer()
@@ -198,6 +198,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 		FerryPassword: ferryPass,
 		Privileges:    newPrivileges(),
 		sessions:      sessions,
+		accounts:      accounts,
 	}
 	defer func() {
 		if err != nil {
