@@ -263,7 +263,13 @@ func (c *Client) orgByName(name string) (*govcd.Org, error) {
 	if !govcd.ContainsNotFound(err) {
 		return nil, fmt.Errorf("org %q: %w", name, err)
 	}
-	names, _ := c.OrgNames()
+	// go-vcloud-director says "not found" when its list of orgs failed
+	// too (a refused login, a dropped connection): listing them again
+	// tells the two apart, instead of "not found (available: none)".
+	names, lerr := c.OrgNames()
+	if lerr != nil {
+		return nil, fmt.Errorf("org %q: %w", name, lerr)
+	}
 	return nil, notFound("organization", name, names)
 }
 

@@ -1,11 +1,13 @@
 package vcd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 )
@@ -24,10 +26,26 @@ type relogin struct {
 	base  http.RoundTripper
 	login func() (token string, err error)
 
-	mu     sync.Mutex
-	token  string // the token of the session logged in again ("": none yet)
-	logins uint64
+	mu        sync.Mutex
+	token     string // the token of the session logged in again ("": none yet)
+	logins    uint64
+	refused   error         // the last login again, refused for its credentials
+	notBefore time.Time     // no login again before, after a refused one
+	backoff   time.Duration // the wait after the last refused login
 }
+
+// A login refused for its credentials is not tried again at once: the
+// password ferry holds was changed since it started, and every request
+// would otherwise log in again with it, while an org's password policy
+// may lock a user after a few refused logins in a row (account lockout:
+// InvalidLoginsBeforeLockout), for everyone who uses it. So after a
+// refusal ferry waits reloginBackoff, doubled at each refusal up to
+// reloginBackoffMax; a password restored meanwhile works again without a
+// restart.
+const (
+	reloginBackoff    = 5 * time.Minute
+	reloginBackoffMax = time.Hour
+)
 
 // Token headers go-vcloud-director sends with a session's token.
 const (
@@ -72,10 +90,19 @@ func (r *relogin) again(seen uint64) (string, error) {
 	if r.logins != seen {
 		return r.token, nil
 	}
+	if r.refused != nil && time.Now().Before(r.notBefore) {
+		return "", fmt.Errorf("%w; not tried again before %s, so as not to lock the account (an org's policy may lock a user after a few refused logins): if its password changed, correct it and restart ferry", r.refused, r.notBefore.Format("15:04:05"))
+	}
 	token, err := r.login()
 	if err != nil {
-		return "", err
+		if !errors.Is(err, ErrLogin) {
+			return "", err
+		}
+		r.backoff = min(max(2*r.backoff, reloginBackoff), reloginBackoffMax)
+		r.refused, r.notBefore = err, time.Now().Add(r.backoff)
+		return "", fmt.Errorf("%w; ferry tries again at %s, not before, so as not to lock the account (an org's policy may lock a user after a few refused logins): if its password changed, correct it and restart ferry", err, r.notBefore.Format("15:04:05"))
 	}
+	r.refused, r.backoff = nil, 0
 	r.token = token
 	r.logins++
 	return token, nil

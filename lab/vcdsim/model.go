@@ -13,6 +13,8 @@ import (
 // held, so the model itself has no locks.
 type model struct {
 	cfg *Config
+	// lockout is the tenant org's record of refused logins (logins.go).
+	lockout lockout
 
 	system *org
 	tenant *org

@@ -136,7 +136,7 @@ func (m *model) login(user, orgName, pass string, providerLogin bool) *session {
 	switch {
 	case providerLogin && strings.EqualFold(orgName, "System") && user == m.cfg.SystemUser && pass == m.cfg.SystemPassword:
 		o = m.system
-	case !providerLogin && strings.EqualFold(orgName, m.tenant.name) && user == m.cfg.TenantUser && pass == m.cfg.TenantPassword:
+	case !providerLogin && strings.EqualFold(orgName, m.tenant.name) && m.tenantLogin(user, pass):
 		o = m.tenant
 	default:
 		return nil
