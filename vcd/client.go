@@ -343,7 +343,10 @@ func (c *Client) EdgeGatewayByName(vdcH *VDC, name string) (*EdgeGateway, error)
 	if !govcd.ContainsNotFound(err) {
 		return nil, fmt.Errorf("edge gateway %q: %w", name, err)
 	}
-	names, _ := EdgeGatewayNames(vdcH)
+	names, lerr := EdgeGatewayNames(vdcH)
+	if lerr != nil {
+		return nil, fmt.Errorf("edge gateway %q: %w", name, lerr)
+	}
 	return nil, notFound("edge gateway in VDC "+vdc.Vdc.Name, name, names)
 }
 

@@ -166,7 +166,10 @@ func (c *Client) Datacenter(ctx context.Context, name string) (*Datacenter, erro
 		if err == nil {
 			return &Datacenter{dc}, nil
 		}
-		names, _ := c.datacenterNames(ctx)
+		names, lerr := c.datacenterNames(ctx)
+		if lerr != nil {
+			return nil, fmt.Errorf("vCenter %s: its datacenter: %w", c.Endpoint, lerr)
+		}
 		return nil, fmt.Errorf("vCenter %s: choose a datacenter (datacenters: %s)", c.Endpoint, list(names))
 	}
 	dc, err := f.Datacenter(ctx, name)
@@ -174,7 +177,10 @@ func (c *Client) Datacenter(ctx context.Context, name string) (*Datacenter, erro
 		if _, notFound := errors.AsType[*find.NotFoundError](err); !notFound {
 			return nil, fmt.Errorf("datacenter %q on vCenter %s: %w", name, c.Endpoint, err)
 		}
-		names, _ := c.datacenterNames(ctx)
+		names, lerr := c.datacenterNames(ctx)
+		if lerr != nil {
+			return nil, fmt.Errorf("datacenter %q on vCenter %s: %w", name, c.Endpoint, lerr)
+		}
 		return nil, fmt.Errorf("datacenter %q %w on vCenter %s (datacenters: %s)", name, ErrNotFound, c.Endpoint, list(names))
 	}
 	return &Datacenter{dc}, nil
