@@ -216,7 +216,10 @@ func (w ApplianceWriter) Open(org, vm, uuid string, size int64) (*ReplicaDevice,
 	return &ReplicaDevice{File: f, Path: p, ID: filepath.Base(p), Present: func() error {
 		now, err := os.Stat(p)
 		if err != nil || !os.SameFile(now, fi) {
-			return fmt.Errorf("%w: %s (disk UUID %s) is gone (detached by hand? resuming the job has ferry hot-add it again)", ErrDetached, p, uuid)
+			// The disk's UUID once: the device's name (wwn-0x...) is the
+			// same UUID again, and the receiver's paths are not the
+			// sender's to show (QA: "wwn-0x6944... (disk UUID 6944...-...)").
+			return fmt.Errorf("%w during the pass: %s/%s's disk with UUID %s (detached by hand? resuming the job has ferry hot-add it again)", ErrDetached, org, vm, uuid)
 		}
 		return nil
 	}}, nil

@@ -149,6 +149,14 @@ func TestDetachDuringPass(t *testing.T) {
 	if !errors.Is(err, ErrDetached) || !strings.Contains(err.Error(), "detached") {
 		t.Fatalf("pass with the disk detached: %v", err)
 	}
+	// The operator reads which VM's disk, its UUID once (QA: the device's
+	// name repeated it, "wwn-0x6944... (disk UUID 6944...-...)"), and
+	// what to do.
+	uuid := testUUID("vm", 0)
+	hex := strings.ReplaceAll(uuid, "-", "")
+	if msg := err.Error(); strings.Count(msg, uuid) != 1 || strings.Contains(msg, hex) || !strings.Contains(msg, testOrg+"/vm's disk") || !strings.Contains(msg, "resuming the job has ferry hot-add it again") {
+		t.Errorf("pass with the disk detached says: %v\nwant %s/vm's disk, its UUID %s once (not as a device name), and what to do", err, testOrg, uuid)
+	}
 	if st, _ := job.State.Disk("vm/0"); st.Committed != "" {
 		t.Fatalf("a pass committed on a detached disk: %+v", st)
 	}

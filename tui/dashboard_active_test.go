@@ -45,7 +45,7 @@ func TestFailedJobSaysWhyAt80x24(t *testing.T) {
 	// detached, through the dashboard's feed.
 	f := NewReplicationFeed(nil)
 	f.Handle(replication.Event{VM: "WebApp2", Kind: replication.EventPaused, Time: t0, Msg: "job paused after a failed pass; the replica is at its last committed pass",
-		Err: errors.New("WebApp2: pass: receiver: replica disk detached from the receiver appliance: wwn-0x6944650217ee3d1652bac5ad8afb1366 (disk UUID 69446502-17ee-3d16-52ba-c5ad8afb1366) is gone (detached by hand? resuming the job has ferry hot-add it again)")})
+		Err: errors.New("WebApp2: pass: receiver: replica disk detached from the receiver appliance during the pass: Company/WebApp2's disk with UUID 69446502-17ee-3d16-52ba-c5ad8afb1366 (detached by hand? resuming the job has ferry hot-add it again)")})
 	u := <-f.Updates()
 	u.RPO, u.Health, u.LastPass = time.Minute, RPOViolated, t0.Add(-3*time.Minute)
 	h.send(replicationMsg(u))
