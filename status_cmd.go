@@ -41,7 +41,8 @@ exits 1 (it does not wait).
 JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 [{"vm", "rpo", "phase", "rpo_health", "last_pass", "age_ns", "passes", "health",
 "running" and "pass_age_ns" (a pass runs, for so long), "next_pass" (when the
-scheduler has the next one due), "paused", "held", "reason", "waiting" (why no
+scheduler has the next one due), "queued" (it is due and waits for a free pass
+slot: "pass_slots" passes, concurrent_passes, run at once), "paused", "held", "reason", "waiting" (why no
 pass runs though the job is not paused), "compare_due", "last_compare": {"time", "duration_ns",
 "blocks", "differing", "repaired", "unreported", "resumed", "resumed_blocks",
 "started_over", "earlier_differing", "earlier_repaired", "earlier_unreported"},
@@ -294,13 +295,16 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 	return nil
 }
 
-// nextPass is the jobs table's NEXT PASS: running, or when the engine's
-// scheduler has the next pass due; "-" when no engine says it (the stored
-// record alone does not know).
+// nextPass is the jobs table's NEXT PASS: running, queued (due, and
+// waiting for a free pass slot), or when the engine's scheduler has the
+// next pass due; "-" when no engine says it (the stored record alone does
+// not know).
 func nextPass(j steps.VMStatus) string {
 	switch {
 	case j.Running:
 		return "running"
+	case j.Queued:
+		return "queued"
 	case j.NextPass.IsZero():
 		return "-"
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,57 @@ func TestStatusLongHealthBelowTable(t *testing.T) {
 	if len(rows) != 3 || !strings.Contains(rows[0], "held by its cutover (below)") || len(rows[0]) > 100 ||
 		!strings.Contains(rows[1], "  ok  ") || rows[2] != "WebApp2: "+long {
 		t.Errorf("status with a long health:\n%s", out)
+	}
+}
+
+// TestStatusSaysQueued (QA: a job whose pass waited for a pass slot, more
+// jobs due than concurrent_passes, read NEXT PASS "-" in ferry status, as
+// if nothing were due): a job the engine's scheduler has queued reads
+// NEXT PASS "queued", through the status document as the engine sends it
+// (JSON: "queued", "pass_slots"); a job with no replica yet says, in its
+// health, that its initial sync waits for a free pass slot.
+func TestStatusSaysQueued(t *testing.T) {
+	now := time.Now()
+	rpo := replication.RPO(time.Minute)
+	queued := replication.StoredStatus("WebApp2", rpo, replication.VMState{LastPass: now.Add(-50 * time.Second)}, now)
+	queued.Queued, queued.Slots, queued.NextPass = true, 1, now.Add(-5*time.Second)
+	first := replication.StoredStatus("WebApp3", rpo, replication.VMState{}, now)
+	first.Queued, first.Slots = true, 1
+	running := replication.StoredStatus("WebApp1", rpo, replication.VMState{LastPass: now.Add(-20 * time.Second)}, now)
+	running.Running, running.Slots = true, 1
+	sent := engine.Status{Engine: &engine.Info{PID: 1, Since: now}, Jobs: []steps.VMStatus{
+		{JobStatus: running, Summary: "ok"}, {JobStatus: queued, Summary: "ok"}, {JobStatus: first, Summary: "no replica yet: " + steps.QueuedText("its initial sync", 1)}}}
+	doc, err := json.Marshal(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), `"queued":true`) || !strings.Contains(string(doc), `"pass_slots":1`) {
+		t.Errorf("status document: %s\nwant queued and pass_slots", doc)
+	}
+	var st engine.Status
+	if err := json.Unmarshal(doc, &st); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := printStatus(&b, st, false, true); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	next := map[string]string{}
+	var header string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "VM ") {
+			header = l
+		}
+		i := strings.Index(header, "NEXT PASS")
+		if vm, _, ok := strings.Cut(l, " "); ok && strings.HasPrefix(vm, "WebApp") && !strings.HasSuffix(vm, ":") && i > 0 && len(l) > i {
+			next[vm] = strings.Fields(l[i:])[0]
+		}
+	}
+	if next["WebApp1"] != "running" || next["WebApp2"] != "queued" || next["WebApp3"] != "queued" {
+		t.Errorf("NEXT PASS: %v, want WebApp1 running, WebApp2 and WebApp3 queued\n%s", next, out)
+	}
+	if !strings.Contains(out, "WebApp3: no replica yet: its initial sync waits for a free pass slot (1 at a time: concurrent_passes)") {
+		t.Errorf("WebApp3's health does not say its initial sync waits for a slot:\n%s", out)
 	}
 }

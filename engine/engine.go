@@ -752,6 +752,7 @@ func (e *Engine) liveJobs(jobs []steps.VMStatus) {
 			continue
 		}
 		jobs[i].Running, jobs[i].PassAge = j.Running, j.PassAge
+		jobs[i].Queued, jobs[i].Slots = j.Queued, j.Slots
 		jobs[i].Passes = max(jobs[i].Passes, j.Passes)
 		if !j.Running && !j.Paused && !j.NextPass.IsZero() {
 			jobs[i].NextPass = j.NextPass

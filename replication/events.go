@@ -17,7 +17,7 @@ const (
 	EventCompared   EventKind = "compared"    // a full compare ended (Compare says what it found)
 	EventRepaired   EventKind = "repaired"    // a pass re-sent blocks the receiver read back differently (Msg)
 	EventWarning    EventKind = "warning"     // something works, but worse than it should (Msg), e.g. reads through vCenter's proxy
-	EventScheduled  EventKind = "scheduled"   // the scheduler set when the job's next pass is due (NextPass)
+	EventScheduled  EventKind = "scheduled"   // the scheduler set when the job's next pass is due (NextPass), or it is due and waits for a pass slot (Queued)
 )
 
 // Phase of a pass.
@@ -92,4 +92,8 @@ type Event struct {
 	// an EventScheduled's, and an EventResumed's or EventError's after
 	// which the scheduler tries again.
 	NextPass time.Time
+	// Queued: an EventScheduled's pass is due and waits for a free pass
+	// slot (every concurrent pass runs another job's); it starts when one
+	// ends (JobStatus.Queued).
+	Queued bool
 }

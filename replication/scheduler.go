@@ -105,6 +105,10 @@ type schedJob struct {
 	cancel    func()        // interrupts the running pass as paused
 	done      chan struct{} // closed when the running pass ends
 	warned    bool          // RPO warning already sent for the current condition
+	// slotWait: the job's pass is due and waits for a free slot (every
+	// one of maxConcurrent runs a pass), its initial sync too, whose due
+	// time is zero (queued is then zero as well).
+	slotWait bool
 
 	lastPass time.Time     // snapshot time of the last complete pass
 	lastDur  time.Duration // how long the last complete pass took
@@ -187,6 +191,13 @@ type JobStatus struct {
 	// PassAge is how long the running pass has run (0: none runs).
 	PassAge  time.Duration `json:"pass_age_ns,omitempty"`
 	NextPass time.Time     `json:"next_pass,omitzero"`
+	// Queued says the job's next pass (its initial sync too) is due and
+	// waits for a pass slot: every one of the scheduler's concurrent
+	// passes (Slots) runs another job's.
+	Queued bool `json:"queued,omitempty"`
+	// Slots is how many passes the scheduler runs at once (0: no
+	// scheduler said, a stored record).
+	Slots int `json:"pass_slots,omitempty"`
 	// LastCompare is the last full compare (nil: none yet); CompareDue
 	// says the next pass is one.
 	LastCompare *CompareResult `json:"last_compare,omitempty"`
@@ -266,6 +277,15 @@ func dueEvent(sj *schedJob) (ev Event, ok bool) {
 		return Event{}, false
 	}
 	return Event{Kind: EventScheduled, NextPass: sj.due, Msg: "next pass due at " + sj.due.Format("15:04:05")}, true
+}
+
+// slotEvent is the EventScheduled that says sj's pass is due and waits
+// for a free pass slot (Event.Queued).
+func (s *Scheduler) slotEvent(sj *schedJob) Event {
+	s.mu.Lock()
+	due := sj.due
+	s.mu.Unlock()
+	return Event{Kind: EventScheduled, Queued: true, NextPass: due, Msg: fmt.Sprintf("pass due, waiting for a free pass slot (%d run at once)", s.maxConcurrent)}
 }
 
 // changedLocked wakes everyone waiting for a status change (Changed,
@@ -408,6 +428,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // startDue starts every due pass the concurrency bound allows and returns
 // the next due time.
 func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time {
+	// The jobs that began to wait for a slot are told after s.mu is
+	// released (deferred before it).
+	var waits []*schedJob
+	defer func() {
+		for _, sj := range waits {
+			s.emit(sj, s.slotEvent(sj))
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -420,6 +448,7 @@ func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 	for _, sj := range jobs {
 		if sj.paused || sj.final || sj.running || sj.due.After(now) {
 			sj.queued = time.Time{} // not waiting for a slot
+			sj.slotWait = false
 		}
 		if sj.paused || sj.final || sj.running {
 			continue
@@ -437,10 +466,18 @@ func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 			if sj.queued.IsZero() {
 				sj.queued = sj.due
 			}
+			if !sj.slotWait {
+				// Its status and its dashboard row say so (QA: a job
+				// waiting for a slot read "idle · last — · next —",
+				// and ferry status NEXT PASS "-").
+				sj.slotWait = true
+				waits = append(waits, sj)
+				s.changedLocked()
+			}
 			continue
 		}
 		s.running++
-		sj.running, sj.passStart, sj.warned = true, now, false
+		sj.running, sj.passStart, sj.warned, sj.slotWait = true, now, false, false
 		if !sj.queued.IsZero() {
 			s.noteWait(now, now.Sub(sj.queued))
 			sj.queued = time.Time{}
@@ -681,6 +718,9 @@ func (s *Scheduler) pauseWith(vm string, h Hold, why string, interrupt bool) err
 		return err
 	}
 	sj.paused, sj.reason, sj.failed, sj.hold = true, errors.New(why), false, h
+	// No longer waiting for a slot: resumed, and due while every slot is
+	// taken, it is told again.
+	sj.slotWait = false
 	if sj.running && interrupt {
 		sj.cancel()
 	}
@@ -927,6 +967,8 @@ func (s *Scheduler) statusLocked(sj *schedJob, now time.Time) JobStatus {
 		st.Reason = sj.reason.Error()
 	}
 	st.Waiting = sj.waiting
+	st.Slots = s.maxConcurrent
+	st.Queued = sj.slotWait && !sj.running && !sj.paused && !sj.final
 	if !sj.lastPass.IsZero() {
 		st.LastPassAge = now.Sub(sj.lastPass)
 	}

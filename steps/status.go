@@ -64,6 +64,16 @@ func (st VMStatus) HealthLine() string {
 	return st.Summary + ": " + strings.TrimPrefix(st.Reason, st.VM+": ")
 }
 
+// QueuedText says that a job's pass (what: "its pass", "its initial
+// sync") is due and waits for one of slots pass slots
+// (replication.JobStatus.Queued), and which plan setting sets them.
+func QueuedText(what string, slots int) string {
+	if slots <= 0 {
+		return what + " waits for a free pass slot"
+	}
+	return fmt.Sprintf("%s waits for a free pass slot (%d at a time: concurrent_passes)", what, slots)
+}
+
 // PassInFlight is a pass in flight as the sender's store records it.
 type PassInFlight struct {
 	Kind replication.PassKind `json:"kind"`
@@ -103,6 +113,13 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 		}
 		st := VMStatus{JobStatus: replication.StoredStatus(vm.Name, vm.RPO, vs, now),
 			LastIncremental: RecordedPass{At: vs.LastIncremental, Planned: vs.LastPlanned, Rate: vs.LastRate}}
+		if e.warm != nil && e.warmAdded(vm.Name) {
+			// This process's scheduler (the wizard, ferry serve) knows
+			// whether the job's pass waits for a free pass slot.
+			if ws, ok := e.warmStatus(vm.Name); ok {
+				st.Queued, st.Slots = ws.Queued, ws.Slots
+			}
+		}
 		var committed int
 		var committedSize int64
 		if store != nil {
@@ -144,6 +161,15 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			st.Summary = "no replica yet: the initial sync is running"
 			if f := st.InFlight; f != nil && f.Size > 0 {
 				st.Summary += fmt.Sprintf(", %d%% (%s of %s) durable on the receiver", 100*f.Durable/f.Size, Bytes(f.Durable), Bytes(f.Size))
+			}
+		case st.LastPass.IsZero() && st.Queued:
+			// Its initial sync is due, and every pass slot runs another
+			// job's (QA: it read "no replica yet (run the replication
+			// step)" while the step ran).
+			st.Summary = "no replica yet: " + QueuedText("its initial sync", st.Slots)
+			if f := st.InFlight; f != nil && f.Size > 0 && f.Durable > 0 {
+				// Rounded down: 99.6% is not all of it.
+				st.Summary += fmt.Sprintf("; %d%% (%s of %s) of its initial sync is durable on the receiver, not sent again", 100*f.Durable/f.Size, Bytes(f.Durable), Bytes(f.Size))
 			}
 		case st.LastPass.IsZero() && st.InFlight != nil && st.InFlight.Size > 0 && st.InFlight.Durable >= st.InFlight.Size:
 			// Killed between the receiver's last acknowledgement (or its

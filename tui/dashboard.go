@@ -60,9 +60,14 @@ type ReplicationUpdate struct {
 	// a lead before LastPass + RPO); zero while a pass runs or when no
 	// scheduler said (the dashboard shows "—").
 	NextPass time.Time
-	RPO      time.Duration
-	Health   RPOHealth
-	Paused   bool
+	// Queued: the job's pass is due and waits for a free pass slot
+	// (every one of Slots runs another VM's pass); the row says so
+	// instead of a next pass (QA: "idle · last — · next —").
+	Queued bool
+	Slots  int // passes the scheduler runs at once (0: not said)
+	RPO    time.Duration
+	Health RPOHealth
+	Paused bool
 	// PausedBy is who paused the job by request ("alice (wizard)"), as its
 	// reason says ("paused by request of ..."); "" when not said.
 	PausedBy string

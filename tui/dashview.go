@@ -42,8 +42,16 @@ func (r *VMRow) phaseWord() string {
 		return "held"
 	case r.Paused:
 		return "paused"
+	case r.queued():
+		return "queued"
 	}
 	return r.Phase
+}
+
+// queued reports a row whose VM's pass is due and waits for a free pass
+// slot (nothing else it shows is news: not paused, cut over or failed).
+func (r *VMRow) queued() bool {
+	return r.Queued && !r.Paused && !r.CutOver() && !r.Cold && r.Err == ""
 }
 
 // vmRow draws one VM of the dashboard: two lines when the panel is wide,
@@ -165,9 +173,16 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 		} else {
 			b.WriteString("  cold migration: replicated " + ago(now, r.LastPass) + " (the source was off); no pass every RPO")
 		}
+	} else if r.queued() && r.LastPass.IsZero() {
+		b.Reset()
+		b.WriteString("  first pass waits for a pass slot")
 	} else if r.waitsFirstPass() {
 		b.Reset()
 		b.WriteString("  waiting for its first pass")
+	} else if r.queued() {
+		// Due, and every slot runs another VM's pass: no time to say.
+		b.Reset()
+		b.WriteString("  last " + ago(now, r.LastPass) + " · waits for a slot") // with a final pass, 80 columns
 	} else if r.Paused && r.Held != "" {
 		b.Reset()
 		b.WriteString("  " + r.Held)
@@ -190,7 +205,7 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 		b.WriteString(r.FinalPass)
 	}
 	last := b.String()
-	if !r.CutOver() && !r.Cold && !r.Paused && !r.waitsFirstPass() {
+	if !r.CutOver() && !r.Cold && !r.Paused && !r.waitsFirstPass() && !(r.queued() && r.LastPass.IsZero()) {
 		// (Not for a paused or held row: nothing copies.)
 		// The rate and its sparkline before it; in a narrow panel the
 		// sparkline, then the rate, give way to the times.
@@ -308,6 +323,10 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 			// No scheduled passes to count, no RPO: its one pass is in
 			// step 6's log (a source that was off) or in its cutover.
 			line = r.VM + ": cold migration, no pass every RPO; its one pass's figures are in step 6's log (a source that was off) or in its cutover's report"
+		}
+		if r.queued() {
+			// Why it waits, and the plan's knob for it.
+			line += " · " + steps.QueuedText("its pass", r.Slots)
 		}
 		if r.LastCompare != "" {
 			line += " · last full compare " + r.LastCompare

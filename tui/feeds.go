@@ -129,7 +129,8 @@ func (f *ReplicationFeed) NotStarted(err error) {
 func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 	for _, j := range jobs {
 		f.mu.Lock()
-		r := &ReplicationUpdate{VM: j.VM, Phase: "idle", Pass: j.Passes, RPO: j.RPO.Duration(), LastPass: j.LastPass, NextPass: j.NextPass, Paused: j.Paused, Health: rpoHealth(j.Health)}
+		r := &ReplicationUpdate{VM: j.VM, Phase: "idle", Pass: j.Passes, RPO: j.RPO.Duration(), LastPass: j.LastPass, NextPass: j.NextPass, Paused: j.Paused, Health: rpoHealth(j.Health),
+			Queued: j.Queued, Slots: j.Slots}
 		if j.Running {
 			// Its due time is the running pass's; the next one's is set
 			// when it ends.
@@ -218,7 +219,13 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		// duration, the wait for a free slot) before last pass + RPO.
 		r.NextPass = ev.NextPass
 	}
+	// Due and waiting for a free pass slot until the scheduler says
+	// anything else of the job (its pass starts, a new due time, a pause).
+	r.Queued = r.Queued && ev.Kind != replication.EventScheduled && ev.Kind != replication.EventPhase &&
+		ev.Kind != replication.EventPaused && ev.Kind != replication.EventResumed && ev.Kind != replication.EventError
 	switch ev.Kind {
+	case replication.EventScheduled:
+		r.Queued = ev.Queued
 	case replication.EventPhase:
 		if ev.Phase != replication.PhaseIdle {
 			// A pass runs: the due time known was its own; the
@@ -415,7 +422,7 @@ func statusRows(sts []steps.VMStatus, running bool) []ReplicationUpdate {
 	for _, st := range sts {
 		rpo := st.RPO.Duration()
 		u := ReplicationUpdate{VM: st.VM, Phase: "idle", Pass: st.Passes, RPO: rpo, LastPass: st.LastPass, Paused: st.Paused, Health: rpoHealth(st.Health),
-			Recorded: st.LastIncremental}
+			Recorded: st.LastIncremental, Queued: st.Queued, Slots: st.Slots}
 		switch {
 		case st.Phase == replication.JobCutOver:
 			u.Phase = PhaseCutOver
