@@ -995,8 +995,9 @@ func (m *Model) header(width int) string {
 	if c.Lab {
 		parts = append(parts, sBadge.Render(" LAB "))
 	}
-	if p := m.w.session.headerPart(); p != "" {
-		parts = append(parts, p)
+	sess := -1 // the session's part, shortened when too wide
+	if p := m.w.session.headerPart(false); p != "" {
+		sess, parts = len(parts), append(parts, p)
 	}
 	if len(c.Unverified()) > 0 {
 		parts = append(parts, sErr.Render("TLS NOT VERIFIED"))
@@ -1032,6 +1033,14 @@ func (m *Model) header(width int) string {
 		if i >= 0 && ansiWidth(strings.Join(parts, " · ")) > width {
 			parts = slices.Delete(parts, i, i+1)
 		}
+	}
+	if sess >= 0 && ansiWidth(strings.Join(parts, " · ")) > width {
+		// Then the session's own details: who drives, without how
+		// they attached, and no hint after it (QA: at 80 columns a
+		// watching session read "WATCHING no one drives now: attach
+		// again to drive · org Company / Compa…"; a key pressed says
+		// it whole).
+		parts[sess] = m.w.session.headerPart(true)
 	}
 	return trunc(strings.Join(parts, " · "), width)
 }

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"regexp"
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -57,16 +58,31 @@ func (s *Session) engineBusy() string {
 	return s.Busy()
 }
 
-// headerPart is what the header says about the session.
-func (s *Session) headerPart() string {
+// headerPart is what the header says about the session; short, without
+// the hint after the reason to watch ("no one drives now: attach again to
+// drive") and the users' details in parentheses ("admin (alice@laptop)").
+func (s *Session) headerPart(short bool) string {
 	if s == nil {
 		return ""
 	}
 	if s.Viewer != "" {
-		return sWarn.Render("WATCHING") + " " + s.Viewer
+		why := s.Viewer
+		if short {
+			why, _, _ = strings.Cut(why, ": ")
+			why = userDetails.ReplaceAllString(why, "")
+		}
+		return sWarn.Render("WATCHING") + " " + why
 	}
-	return sBadge.Render(" DRIVER ") + " " + s.Who
+	who := s.Who
+	if short {
+		who = userDetails.ReplaceAllString(who, "")
+	}
+	return sBadge.Render(" DRIVER ") + " " + who
 }
+
+// userDetails is what a session's user name says in parentheses after the
+// name: the key's comment, the terminal ("admin (alice@laptop)").
+var userDetails = regexp.MustCompile(` \([^()]*\)`)
 
 // othersLine is the cutover confirmation's line about the other sessions.
 func (s *Session) othersLine() string {
