@@ -140,7 +140,11 @@ touched. A report in the downtime report's format (test-migration-*.md and
 answered; its path is printed. The run fails (exit 1) if a copy did not boot
 or a probe did not answer; the cleanup happens anyway. A test is refused before
 it changes anything (exit 1) when ferry's provider vCenter account lacks a
-privilege it needs (each is named: the README's "vCenter privileges").
+privilege it needs (each is named: the README's "vCenter privileges"). A VM
+it cannot test in the state it is in (cut over, its cutover unfinished, no
+completed pass yet, a replica a verify found to differ) is refused as bad
+input (exit 2, nothing written), naming the VM, what it is, and the plan's
+VMs a test takes now; so is --verify of a VM cut over or with no replica yet.
 
 --test-cleanup removes what a test migration left (a killed run): the copies in
 Cloud Director and at the provider, and the appliance's snapshot. Running it
@@ -301,6 +305,11 @@ run, the wizard or ferry serve (ferry status says "stopped").
 				if verifyVMs, err = steps.VerifyNames(env.Plan(), verify); err != nil {
 					return usageError{err}
 				}
+				// A VM cut over, or with no replica yet: refused before
+				// the preflight and the first change, as bad input.
+				if err := env.CheckVerifyNames(verifyVMs); err != nil {
+					return namesRefused(err)
+				}
 			}
 			out := cmd.OutOrStdout()
 			emit := eventPrinter(out, len(it), asJSON)
@@ -421,6 +430,11 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begi
 	if err != nil {
 		return usageError{err}
 	}
+	// A VM no test takes in its state (QA: a VM cut over was refused
+	// with exit 1, after the log and the replication store were made).
+	if err := env.CheckTestNames(vms); err != nil {
+		return namesRefused(err)
+	}
 	if err := begin(); err != nil {
 		return err
 	}
@@ -435,6 +449,9 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begi
 	if errors.As(err, &fe) && report == "" {
 		return usageError{err}
 	}
+	if _, ok := errors.AsType[*steps.NamesRefused](err); ok && report == "" {
+		return usageError{err}
+	}
 	if report != "" && !asJSON {
 		fmt.Fprintf(out, "ferry: test migration report: %s\n", report)
 	}
@@ -442,6 +459,15 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begi
 		return fmt.Errorf("%w (state: %s)", err, env.State.Path())
 	}
 	return nil
+}
+
+// namesRefused is err as ferry run returns it: a *steps.NamesRefused (a
+// VM named in a state the flag does not take) is bad input (exit 2).
+func namesRefused(err error) error {
+	if _, ok := errors.AsType[*steps.NamesRefused](err); ok {
+		return usageError{err}
+	}
+	return err
 }
 
 // logPath is --log-file, or ferry.log next to the state file.

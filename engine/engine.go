@@ -399,6 +399,11 @@ func (e *Engine) Run(ctx context.Context, req RunRequest, emit steps.Emit) (step
 	if err := env.CheckTestLeft(cutover, decision); err != nil {
 		return out, UsageError{err}
 	}
+	// --verify of a VM cut over or with no replica yet, as ferry run
+	// refuses it standalone (after the refusals above).
+	if err := usageIfRefused(env.CheckVerifyNames(verify)); err != nil {
+		return out, err
+	}
 	env.CutoverVMs, env.CutoverDecision = cutover, decision
 	defer func() { env.CutoverVMs, env.CutoverDecision = nil, "" }()
 	e.setCutting(cutover, true)
@@ -513,6 +518,10 @@ func (e *Engine) runTest(ctx context.Context, req RunRequest, emit steps.Emit) (
 		if names, err = steps.TestNames(e.Env.Plan(), req.TestMigrate); err != nil {
 			return out, UsageError{err}
 		}
+		// A VM no test takes in its state (cut over, no replica yet).
+		if err := usageIfRefused(e.Env.CheckTestNames(names)); err != nil {
+			return out, err
+		}
 	} else if req.Confirm != "" || req.Verify != "" || req.Finish || req.Rollback {
 		return out, UsageError{errors.New("--test-cleanup runs alone: without --confirm-cutover, --finish, --rollback or --verify")}
 	}
@@ -538,7 +547,19 @@ func (e *Engine) runTest(ctx context.Context, req RunRequest, emit steps.Emit) (
 	e.events.Write(Record{Source: "engine", Kind: "run", Message: "test migration of " + strings.Join(names, ", ") + " for " + who})
 	out.Report, err = e.Env.TestMigrate(ctx, names, emit)
 	finish(out.Report, err)
+	if out.Report == "" {
+		err = usageIfRefused(err)
+	}
 	return out, err
+}
+
+// usageIfRefused is err, a UsageError when it is a *steps.NamesRefused (a
+// VM named in a state the flag does not take: bad input, nothing run).
+func usageIfRefused(err error) error {
+	if _, ok := errors.AsType[*steps.NamesRefused](err); ok {
+		return UsageError{err}
+	}
+	return err
 }
 
 // replicationStep is the ID of the itinerary's replication step (whose

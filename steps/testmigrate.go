@@ -197,8 +197,13 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 	} else if err := testNetworkRefusal(tp.Network, typ); err != nil {
 		return "", &FieldError{TestNetworkKey, err}
 	}
+	// A VM in a state no test takes (cut over, no replica yet); the
+	// front ends refuse it before anything runs (CheckTestNames).
 	store, err := e.replicationStore()
 	if err != nil {
+		return "", err
+	}
+	if err := e.refuseReplicaNames(store, names, testUse); err != nil {
 		return "", err
 	}
 	// The copies run at the provider: room for their swap files.
@@ -213,27 +218,8 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 	} else if ok && it.Action == ActionConflict {
 		return "", fmt.Errorf("not tested: VDC %s: %s", it.Name, it.Detail)
 	}
-	cut := e.State.Get("cutover").Outputs
 	var copies []*testCopy
 	for _, n := range names {
-		if cut[cutoverKey(n)] != "" && cut[cutoverKey(n)] != cutoverRolledBack {
-			return "", fmt.Errorf("%s: its cutover is %s: a test migration tests a VM that still runs on-prem", n, cut[cutoverKey(n)])
-		}
-		if ok, err := synced(store, n); err != nil {
-			return "", err
-		} else if !ok && e.isCold(n) {
-			// QA: "run the replication step first" could never help.
-			return "", fmt.Errorf("%s is migrated cold and runs: its one pass is in its cutover window, so it has no replica to test (a test migration tests a warm VM's replica, or a powered-off VM's)", n)
-		} else if !ok {
-			return "", fmt.Errorf("%s has no completed pass to test: run the replication step first", n)
-		}
-		// A replica a verify found to differ from its source would test
-		// nothing the cutover could rely on.
-		if vs, err := store.VM(n); err != nil {
-			return "", err
-		} else if vs.CompareNeeded {
-			return "", fmt.Errorf("%s: not tested: a verify found the replica differs from the source (%s); %s", n, mismatchOf(vs), mismatchAdvice(n, "test it again"))
-		}
 		i := slices.IndexFunc(e.Plan().VMs, func(v VMPlan) bool { return v.Name == n })
 		c := &vmCutover{env: e, emit: emit, plan: e.Plan().VMs[i], rep: VMReport{VM: n, TargetVApp: TestVApp(n)}}
 		if err := c.connect(ctx, false); err != nil {

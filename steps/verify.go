@@ -119,19 +119,14 @@ func (e *Env) VerifyReplicas(ctx context.Context, names []string, emit Emit) err
 	if err != nil {
 		return err
 	}
-	cut := e.State.Get("cutover").Outputs
 	for _, name := range names {
 		if !slices.ContainsFunc(e.Plan().VMs, func(v VMPlan) bool { return v.Name == name }) {
 			return fmt.Errorf("--verify %s: not a VM of the plan", name)
 		}
-		if cut[cutoverKey(name)] != "" && cut[cutoverKey(name)] != cutoverRolledBack {
-			return fmt.Errorf("--verify %s: its cutover has started (%s): the source is no longer replicated", name, cut[cutoverKey(name)])
-		}
-		if ok, err := synced(store, name); err != nil {
-			return err
-		} else if !ok {
-			return fmt.Errorf("--verify %s: no replica yet: run the replication step first", name)
-		}
+	}
+	// Cut over, no replica yet: refused (CheckVerifyNames).
+	if err := e.refuseReplicaNames(store, names, verifyUse); err != nil {
+		return err
 	}
 	for _, name := range names {
 		emit(Progress(name+": full compare of the replica with its source", -1))
