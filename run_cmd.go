@@ -90,14 +90,22 @@ its hold on the replica as they were (the run fails).
 Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
 JSON object per line with --json (fields: time, step, index, kind, message,
 fraction, item, error, begins, resolves; kind is one of started, plan,
-progress, change, warning, done, failed, skipped; begins is true on the
-progress line that begins a cutover phase, which its "... done in ..." line
-ends; resolves is true on the progress line that ends what an earlier
-warning said was going on, e.g. "WebApp2: replication resumed ..." after
-step 6's "replication paused ...: step 6 waits"). A run that is refused or fails ends with a
-failed line whose step is empty and whose error is the run's (also on stderr);
-any other ends with a progress line whose step is empty and whose message is
-the text's closing line ("ferry: 2 done, ...; stopped at cutover (...)").
+progress, change, warning, done, failed, skipped; item is set on plan and
+change lines, the plan item or the change made; item's fields: action, kind,
+name, detail, resource, field; its action is one of exists, check, create,
+update, power on, conflict; its kind and name are the object's ("VM",
+"WebApp2"); detail, resource and field only when set; resource is the object
+once it exists; resource's fields: kind, name, id, created (id: its moref, URN
+or href; created is true for an object ferry created, which a cleanup may
+remove); field is the plan answer that resolves a conflict when changed (e.g.
+appliance.sink_portgroup); begins is true on the progress line that begins a
+cutover phase, which its "... done in ..." line ends; resolves is true on the
+progress line that ends what an earlier warning said was going on, e.g.
+"WebApp2: replication resumed ..." after step 6's "replication paused ...:
+step 6 waits"). A run that is refused or fails ends with a failed line whose
+step is empty and whose error is the run's (also on stderr); any other ends
+with a progress line whose step is empty and whose message is the text's
+closing line ("ferry: 2 done, ...; stopped at cutover (...)").
 
 --verify=NAMES first runs a full compare of those VMs' replicas (comma-separated)
 while they run: every block of a new snapshot against the replica read back at
