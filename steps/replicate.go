@@ -423,13 +423,21 @@ func (s *Replicate) applyWarm(ctx context.Context, env *Env, vms []VMPlan, emit 
 	for i, vmp := range vms {
 		names[i] = vmp.Name
 	}
+	// A pass a stopped ferry left goes on from what is durable: the step
+	// starts from there, not from 0% (QA: after a restart in step 6 its
+	// bar read 0% until the passes' first progress lines).
+	resumed, err := resumedFractions(store, names)
+	if err != nil {
+		return res, err
+	}
+	from := prog.seed(resumed)
 	switch together := strings.Join(names, ", "); {
 	case len(vms) == 1:
-		emit(Progress(vms[0].Name+": replicating", 0))
+		emit(Progress(vms[0].Name+": replicating", from))
 	case len(vms) > env.warm.passes:
-		emit(Progress(fmt.Sprintf("replicating %s: their passes run together, %d at a time (concurrent_passes); the others wait for a slot", together, env.warm.passes), 0))
+		emit(Progress(fmt.Sprintf("replicating %s: their passes run together, %d at a time (concurrent_passes); the others wait for a slot", together, env.warm.passes), from))
 	case len(vms) > 1:
-		emit(Progress("replicating "+together+": their passes run together", 0))
+		emit(Progress("replicating "+together+": their passes run together", from))
 	}
 	var mu sync.Mutex
 	done := make([][]Item, len(vms)) // a VM's changes, once its pass completed
@@ -532,6 +540,83 @@ func newStepProgress(emit Emit, vms []VMPlan) *stepProgress {
 		p.vms = append(p.vms, vm.Name)
 	}
 	return p
+}
+
+// seed counts each VM of fracs at its fraction (resumedFractions) and
+// returns the step's fraction then.
+func (p *stepProgress) seed(fracs map[string]float64) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for vm, f := range fracs {
+		p.frac[vm] = f
+	}
+	return p.stepLocked()
+}
+
+// resumedFractions is, for each of vms whose first pass (its initial
+// sync) a stopped ferry (or a pause) left in flight with some of it
+// durable at the receiver, how much of it is (storedPass): the pass goes
+// on from there, its progress lines count it (Counters.Resumed) from their
+// first, and step 6 waits for that pass (warmPass). Not a VM with a
+// complete pass: the step waits for its next pass, which may be one after
+// the pass in flight now, and counts it from 0.
+func resumedFractions(store *replication.StateStore, vms []string) (map[string]float64, error) {
+	out := map[string]float64{}
+	if store == nil {
+		return out, nil
+	}
+	for _, vm := range vms {
+		if ok, err := synced(store, vm); err != nil || ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		p, _, _, err := storedPass(store, vm)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil && p.Size > 0 && p.Durable > 0 {
+			out[vm] = min(float64(p.Durable)/float64(p.Size), 1)
+		}
+	}
+	return out, nil
+}
+
+// StepProgress is the fraction of step id a run starts from, as ferry
+// persists it, for a front end to show before the run's first progress
+// line: for the replication step, what its first line says (applyWarm),
+// the mean over its warm VMs of how much of each one's initial sync in
+// flight is durable (resumedFractions: a pass a stopped ferry left goes on
+// from there); -1 when nothing is persisted (another step, no initial sync
+// in flight with anything durable, a store that cannot be read).
+func (e *Env) StepProgress(id string) float64 {
+	if id != (&Replicate{}).ID() {
+		return -1
+	}
+	var names []string
+	for _, vm := range e.Migrating() {
+		if !e.isCold(vm.Name) {
+			names = append(names, vm.Name)
+		}
+	}
+	if len(names) == 0 {
+		return -1
+	}
+	store, done, err := e.readReplicationStore()
+	if err != nil {
+		return -1
+	}
+	defer done()
+	fracs, err := resumedFractions(store, names)
+	if err != nil || len(fracs) == 0 {
+		return -1
+	}
+	sum := 0.0
+	for _, f := range fracs {
+		sum += f
+	}
+	return min(sum/float64(len(names)), 1)
 }
 
 // stepLocked is the step's fraction; p.mu is held.

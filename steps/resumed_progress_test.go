@@ -1,6 +1,8 @@
 package steps
 
 import (
+	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +50,52 @@ func TestResumedPassProgressAndSummary(t *testing.T) {
 	}
 	if s := plannedText(replication.Counters{Planned: 12 << 20}); s != "12 MiB planned" {
 		t.Errorf("summary of a pass not resumed: %q", s)
+	}
+}
+
+// TestResumedStepStartsFromWhatIsDurable (QA: after the wizard restarted
+// with step 6 mid-way, the step's first line, "replicating WebApp1,
+// WebApp2: their passes run together", said 0% of the step, and the bar
+// read so until the passes' first progress lines, though WebApp2's
+// interrupted initial sync goes on from what the receiver holds durably):
+// the step starts from what the store records durable of each VM's pass
+// in flight (WebApp2 half of its initial sync, WebApp1 nothing, WebApp3
+// none: its pass in flight is not the one the step waits for), and WebApp2's
+// resumed pass, reporting that half, keeps the step there without saying
+// it was held.
+func TestResumedStepStartsFromWhatIsDurable(t *testing.T) {
+	t.Parallel()
+	store, err := replication.OpenState(filepath.Join(t.TempDir(), "plan.replication.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	d := replication.DiskState{Pass: "snapshot-1", Base: replication.AllChanged, Target: "1", Kind: replication.PassInitial, Watermark: 32 << 20, Size: 64 << 20}
+	if err := store.PutDisk("WebApp2/2000", d); err != nil {
+		t.Fatal(err)
+	}
+	// WebApp3 has a complete pass and one in flight: the step waits for
+	// its next pass, which starts from 0.
+	if err := store.PutVM("WebApp3", replication.VMState{LastPass: time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutDisk("WebApp3/2000", replication.DiskState{Pass: "snapshot-2", Base: "1", Target: "2", Kind: replication.PassIncremental, Committed: "1", Watermark: 8 << 20, Size: 64 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	fracs, err := resumedFractions(store, []string{"WebApp1", "WebApp2", "WebApp3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Event
+	p := newStepProgress(func(ev Event) { got = append(got, ev) }, []VMPlan{{Name: "WebApp1"}, {Name: "WebApp2"}, {Name: "WebApp3"}})
+	if from := p.seed(fracs); math.Abs(from-1.0/6) > 1e-9 {
+		t.Errorf("the step starts from %v, want 1/6 (WebApp2's initial sync half durable; WebApp1 none; WebApp3 waits for a pass after its own)", from)
+	}
+	web2 := p.emitter("WebApp2")
+	web2(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot})
+	web2(replication.Event{Kind: replication.EventProgress, Counters: replication.Counters{Resumed: 32 << 20, Planned: 32 << 20}})
+	last := got[len(got)-1]
+	if math.Abs(last.Fraction-1.0/6) > 1e-9 || strings.Contains(last.Message, "the step counts it") {
+		t.Errorf("WebApp2's resumed pass's first line: %q at %v, want 1/6 and no hold", last.Message, last.Fraction)
 	}
 }

@@ -298,7 +298,8 @@ func (r *stepRun) mirror(sr SharedRun) []tea.Msg {
 		if sr.Phase == runPlanning || sr.Phase == runPlanned {
 			r.phase, r.plan = phasePlanning, steps.Plan{}
 		} else {
-			r.phase, r.events, r.fraction, r.message = phaseApplying, nil, -1, "starting"
+			// As the driver's screen: from what the step persisted.
+			r.phase, r.events, r.fraction, r.message = phaseApplying, nil, r.w.env.StepProgress(r.id()), "starting"
 			r.started, r.finished = sr.Started, time.Time{}
 		}
 	}

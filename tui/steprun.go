@@ -154,7 +154,10 @@ func (r *stepRun) startPlan() tea.Cmd {
 func (r *stepRun) startApply() tea.Cmd {
 	ctx, cancel := context.WithCancel(r.w.runContext())
 	r.cancel = cancel
-	r.phase, r.err, r.events, r.fraction, r.message, r.planFailed = phaseApplying, nil, nil, -1, "starting", false
+	// The bar starts from what the step persisted (a replication pass a
+	// stopped ferry left goes on from what is durable), not from nothing
+	// until the step's first progress line (QA: 0% after a restart).
+	r.phase, r.err, r.events, r.fraction, r.message, r.planFailed = phaseApplying, nil, nil, r.w.env.StepProgress(r.id()), "starting", false
 	r.started, r.finished, r.own = r.w.now(), time.Time{}, true
 	if r.interrupted {
 		r.interrupted, r.note = false, "" // this run resumes it
