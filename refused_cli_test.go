@@ -244,6 +244,18 @@ func TestRunRefusesBeforeStep1(t *testing.T) {
 			}
 		})
 	}
+	// A wrong password is tried once per command, not once per step:
+	// vCenter's SSO locks an account after 5 refused logins within 3
+	// minutes (as the lab's vCenters do), and one `ferry run` with a wrong
+	// password locked ferry's account for everyone.
+	for _, vc := range []*lab.VCenter{l.OnPrem, l.Provider} {
+		if n := vc.RefusedLogins(lab.FerryUser); n != 2 {
+			t.Errorf("%s refused %d logins of ferry's account, want 2 (one per command with the wrong password)", vc.Spec.Name, n)
+		}
+		if vc.LockedOut(lab.FerryUser) {
+			t.Errorf("%s locked ferry's account out", vc.Spec.Name)
+		}
+	}
 }
 
 // dirFiles lists the names in dir, sorted.

@@ -11,6 +11,8 @@ package session
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -47,20 +49,20 @@ type Session struct {
 func New(cfg *config.Config) *Session {
 	s := &Session{Config: cfg, Secret: SecretFromEnv}
 	closeVC := func(ctx context.Context, c *vsphere.Client) { _ = c.Close(ctx) }
-	s.onprem.dial = remembered(&s.silent, func() string { return s.Config.OnPrem.URL }, func(ctx context.Context) (*vsphere.Client, error) {
+	s.onprem.dial = remembered(&s.silent, func() string { return s.Config.OnPrem.URL }, func() string { return vcLogin(s.Config.OnPrem) }, func(ctx context.Context) (*vsphere.Client, error) {
 		return dialVC(ctx, s.Config.OnPrem, vsphere.Vars{})
 	})
 	s.onprem.close = closeVC
-	s.provider.dial = remembered(&s.silent, func() string { return s.Config.Provider.URL }, func(ctx context.Context) (*vsphere.Client, error) {
+	s.provider.dial = remembered(&s.silent, func() string { return s.Config.Provider.URL }, func() string { return vcLogin(s.Config.Provider) }, func(ctx context.Context) (*vsphere.Client, error) {
 		return dialVC(ctx, s.Config.Provider, vsphere.Vars{URL: "FERRY_PROVIDER_URL or provider.url in the --config file", Username: "FERRY_PROVIDER_USERNAME", Password: "FERRY_PROVIDER_PASSWORD", Section: "provider"})
 	})
 	s.provider.close = closeVC
 	closeVCD := func(_ context.Context, c *vcd.Client) { _ = c.Close() }
-	s.vcd.dial = remembered(&s.silent, func() string { return s.Config.VCD.URL }, func(ctx context.Context) (*vcd.Client, error) {
+	s.vcd.dial = remembered(&s.silent, func() string { return s.Config.VCD.URL }, func() string { return vcdLogin(s.Config.VCD) }, func(ctx context.Context) (*vcd.Client, error) {
 		return s.dialVCD(ctx, s.Config.VCD, vcd.Vars{}, "the Cloud Director provider administrator's password")
 	})
 	s.vcd.close = closeVCD
-	s.tenant.dial = remembered(&s.silent, func() string { return s.Config.Tenant.URL }, func(ctx context.Context) (*vcd.Client, error) {
+	s.tenant.dial = remembered(&s.silent, func() string { return s.Config.Tenant.URL }, func() string { return vcdLogin(s.Config.Tenant) }, func(ctx context.Context) (*vcd.Client, error) {
 		c, err := s.dialVCD(ctx, s.Config.Tenant, vcd.Vars{URL: "VCD_URL or vcd.url in the --config file (the tenant logs in to the same Cloud Director)", User: "FERRY_TENANT_USER", Password: "FERRY_TENANT_PASSWORD", Org: "FERRY_TENANT_ORG", Section: "tenant"}, "the tenant organization administrator's password")
 		if errors.Is(err, vcd.ErrLogin) && s.Config.Tenant.Org != "" {
 			// Cloud Director answers a login to an org that does not
@@ -98,6 +100,10 @@ func SecretFromEnv(name, what string) (string, error) {
 // asked for (SecretFromEnv); its message is empty, so that it adds nothing
 // to the error that wraps it.
 var ErrSecretMissing = errors.New("")
+
+// vcLogin and vcdLogin are an endpoint's login for remembered.
+func vcLogin(ep config.Endpoint) string  { return loginKey(ep.Username, "", ep.Password) }
+func vcdLogin(ep config.Endpoint) string { return loginKey(ep.Username, ep.Org, ep.Password) }
 
 func dialVC(ctx context.Context, ep config.Endpoint, vars vsphere.Vars) (*vsphere.Client, error) {
 	return vsphere.Connect(ctx, vsphere.Config{URL: ep.URL, Username: ep.Username, Password: ep.Password, CAFile: ep.CAFile, Insecure: ep.Insecure, Vars: vars})
@@ -229,10 +235,41 @@ func (l *lazy[T]) get(ctx context.Context) (T, error) {
 // again (QA h8: a silent vCenter, 8 steps, 4 minutes; QA h3: a silent
 // Cloud Director, about 15 s a step); the provider administrator and the
 // tenant log in to the same Cloud Director, which is waited for once.
+//
+// It also remembers the logins an endpoint refused (wrong username or
+// password), by endpoint and credentials: each step of a plan or run
+// logged in again with them, and vCenter's SSO locks an account after 5
+// refused logins within 3 minutes (an org of Cloud Director may lock a
+// user too): one `ferry run` with a wrong password locked ferry's account
+// for everyone (the lab does as SSO does). The same credentials are not
+// tried again within refusedFor; other ones (a password typed at the
+// wizard's prompt) are.
 type silent struct {
-	mu  sync.Mutex
-	err map[string]error     // the no-answer failure of the last dial
-	at  map[string]time.Time // when it ended
+	mu      sync.Mutex
+	err     map[string]error     // the no-answer failure of the last dial
+	at      map[string]time.Time // when it ended
+	refused map[string]refusal   // endpoint and credentials -> their refusal
+}
+
+// refusal is a login an endpoint refused, and when.
+type refusal struct {
+	err error
+	at  time.Time
+}
+
+// refusedFor is how long a refused login is not tried again with the same
+// credentials (as the clients' relogin, reloginBackoff).
+const refusedFor = 5 * time.Minute
+
+// loginKey identifies a login: the user and a digest of the password
+// (the password itself is kept by the config only); "" when there is no
+// password to tell logins apart by (one typed at a prompt).
+func loginKey(user, org, password string) string {
+	if password == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(password))
+	return user + "@" + org + "/" + hex.EncodeToString(sum[:8])
 }
 
 // noAnswerFor is how long a server that did not answer is taken as still
@@ -241,25 +278,44 @@ const noAnswerFor = time.Minute
 
 // remembered is dial, not run again within noAnswerFor of a dial of the
 // same endpoint (url) that got no answer: that answer is given instead.
-func remembered[T any](m *silent, url func() string, dial func(context.Context) (T, error)) func(context.Context) (T, error) {
+// Nor within refusedFor of a login the endpoint refused with the same
+// credentials (login: loginKey; ""  for none to tell them by).
+func remembered[T any](m *silent, url, login func() string, dial func(context.Context) (T, error)) func(context.Context) (T, error) {
 	return func(ctx context.Context) (T, error) {
 		u := url()
+		key := ""
+		if k := login(); k != "" {
+			key = u + "\x00" + k
+		}
 		m.mu.Lock()
 		err, at := m.err[u], m.at[u]
+		r, wasRefused := m.refused[key]
 		m.mu.Unlock()
+		var zero T
 		if err != nil && time.Since(at) < noAnswerFor {
-			var zero T
 			return zero, err
+		}
+		if key != "" && wasRefused && time.Since(r.at) < refusedFor {
+			return zero, fmt.Errorf("%w (refused at %s; not tried again before %s, so as not to lock the account)", r.err, r.at.Format("15:04:05"), r.at.Add(refusedFor).Format("15:04:05"))
 		}
 		v, err := dial(ctx)
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		delete(m.err, u)
-		if errors.Is(err, noanswer.ErrNoAnswer) {
+		if key != "" {
+			delete(m.refused, key)
+		}
+		switch {
+		case errors.Is(err, noanswer.ErrNoAnswer):
 			if m.err == nil {
 				m.err, m.at = map[string]error{}, map[string]time.Time{}
 			}
 			m.err[u], m.at[u] = err, time.Now()
+		case key != "" && (errors.Is(err, vsphere.ErrLogin) || errors.Is(err, vcd.ErrLogin)):
+			if m.refused == nil {
+				m.refused = map[string]refusal{}
+			}
+			m.refused[key] = refusal{err: err, at: time.Now()}
 		}
 		return v, err
 	}
