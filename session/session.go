@@ -147,7 +147,16 @@ func (s *Session) DialEdge(ctx context.Context, url string, timeout time.Duratio
 	if err != nil {
 		return nil, err
 	}
-	return nsx.Dial(ctx, nsx.Config{URL: url, Username: ep.Username, Password: pass, CAFile: ep.CAFile, Insecure: ep.Insecure, Timeout: timeout})
+	// A refused login is not tried again at once (silent): each step
+	// dials the edge, and NSX locks its API user after 5 refusals in 15
+	// minutes (its default auth policy).
+	key := url + "\x00" + loginKey(ep.Username, "", pass)
+	if err := s.silent.loginRefused(key); err != nil {
+		return nil, err
+	}
+	c, err := nsx.Dial(ctx, nsx.Config{URL: url, Username: ep.Username, Password: pass, CAFile: ep.CAFile, Insecure: ep.Insecure, Timeout: timeout})
+	s.silent.loginTried(key, err, errors.Is(err, nsx.ErrAuth))
+	return c, err
 }
 
 // OnPrem is the on-prem vCenter (source), connected on first use.
@@ -296,7 +305,7 @@ func remembered[T any](m *silent, url, login func() string, dial func(context.Co
 			return zero, err
 		}
 		if key != "" && wasRefused && time.Since(r.at) < refusedFor {
-			return zero, fmt.Errorf("%w (refused at %s; not tried again before %s, so as not to lock the account)", r.err, r.at.Format("15:04:05"), r.at.Add(refusedFor).Format("15:04:05"))
+			return zero, r.again()
 		}
 		v, err := dial(ctx)
 		m.mu.Lock()
@@ -312,12 +321,44 @@ func remembered[T any](m *silent, url, login func() string, dial func(context.Co
 			}
 			m.err[u], m.at[u] = err, time.Now()
 		case key != "" && (errors.Is(err, vsphere.ErrLogin) || errors.Is(err, vcd.ErrLogin)):
-			if m.refused == nil {
-				m.refused = map[string]refusal{}
-			}
-			m.refused[key] = refusal{err: err, at: time.Now()}
+			m.noteRefusedLocked(key, err)
 		}
 		return v, err
+	}
+}
+
+// again is the error of a login not tried again: the refusal, and when.
+func (r refusal) again() error {
+	return fmt.Errorf("%w (refused at %s; not tried again before %s, so as not to lock the account)", r.err, r.at.Format("15:04:05"), r.at.Add(refusedFor).Format("15:04:05"))
+}
+
+// noteRefusedLocked remembers a refused login; m.mu is held.
+func (m *silent) noteRefusedLocked(key string, err error) {
+	if m.refused == nil {
+		m.refused = map[string]refusal{}
+	}
+	m.refused[key] = refusal{err: err, at: time.Now()}
+}
+
+// loginRefused is the remembered refusal of the login key, nil when there
+// is none within refusedFor (then the caller tries it and reports the
+// outcome to loginTried).
+func (m *silent) loginRefused(key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.refused[key]; ok && time.Since(r.at) < refusedFor {
+		return r.again()
+	}
+	return nil
+}
+
+// loginTried records the outcome of the login key: remembered when refused.
+func (m *silent) loginTried(key string, err error, refused bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.refused, key)
+	if refused {
+		m.noteRefusedLocked(key, err)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/edgesim"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/nsx"
 	"github.com/ferry-migrate/ferry/steps"
@@ -165,9 +166,21 @@ func TestSetupVLANTaggedNetwork(t *testing.T) {
 	// through the appliance (no wait for an API that answers).
 	wrong := *cfg
 	wrong.Edge.Password = "not-the-edge-password"
-	if _, err := (&steps.Extension{}).Plan(ctx, runner(t, &wrong, plan, state, nil).Env); err == nil ||
-		!strings.Contains(err.Error(), "wrong username or password for edge "+l.EdgeURL()) || strings.Contains(err.Error(), wrong.Edge.Password) {
-		t.Errorf("plan with a wrong edge password: %v", err)
+	// Planned again and again in one session (as a run plans and applies
+	// step 4, and the checks dial the edge again): the wrong password is
+	// tried once. NSX locks its API user after 5 refusals in 15 minutes.
+	wrongEnv := runner(t, &wrong, plan, state, nil).Env
+	for i := range edgesim.LockoutFailures + 1 {
+		if _, err := (&steps.Extension{}).Plan(ctx, wrongEnv); err == nil ||
+			!strings.Contains(err.Error(), "wrong username or password for edge "+l.EdgeURL()) || strings.Contains(err.Error(), wrong.Edge.Password) {
+			t.Errorf("plan %d with a wrong edge password: %v", i+1, err)
+		}
+	}
+	if n := l.Edge().RefusedLogins(); n != 1 {
+		t.Errorf("the edge refused %d logins, want 1 (the same wrong password is not tried again)", n)
+	}
+	if l.Edge().LockedOut() {
+		t.Fatal("the edge locked its API user out")
 	}
 
 	// A VLAN trunk is not a VM network to stretch.

@@ -87,6 +87,11 @@ type Server struct {
 
 	srv *http.Server
 	url string
+
+	authMu      sync.Mutex
+	failures    []time.Time // the API user's refused logins within LockoutReset (authMu)
+	lockedUntil time.Time   // (authMu)
+	refused     int         // refused logins in all (authMu)
 }
 
 // New validates cfg and returns a server that is not listening yet (see
@@ -166,14 +171,75 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
+// Account lockout as NSX's node authentication policy has it by default
+// (GET /api/v1/node/aaa/auth-policy: api_max_auth_failures 5,
+// api_failed_auth_reset_period 900, api_failed_auth_lockout_period 900):
+// LockoutFailures refused API logins of the user within LockoutReset lock
+// it for LockoutPeriod, and meanwhile its right password is refused too
+// (the same 401).
+const (
+	LockoutFailures = 5
+	LockoutReset    = 900 * time.Second
+	LockoutPeriod   = 900 * time.Second
+)
+
 func (s *Server) authorized(r *http.Request) bool {
 	u, p, ok := r.BasicAuth()
 	if !ok {
 		return false
 	}
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
 	uok := subtle.ConstantTimeCompare([]byte(u), []byte(s.cfg.Username)) == 1
 	pok := subtle.ConstantTimeCompare([]byte(p), []byte(s.cfg.Password)) == 1
-	return uok && pok
+	if !uok {
+		return false
+	}
+	now := time.Now()
+	if now.Before(s.lockedUntil) {
+		s.refused++
+		return false
+	}
+	if pok {
+		s.failures = nil
+		return true
+	}
+	s.refused++
+	recent := []time.Time{now}
+	for _, t := range s.failures {
+		if now.Sub(t) <= LockoutReset {
+			recent = append(recent, t)
+		}
+	}
+	s.failures = recent
+	if len(recent) >= LockoutFailures {
+		s.lockedUntil, s.failures = now.Add(LockoutPeriod), nil
+	}
+	return false
+}
+
+// SetPassword changes the API user's password, as an admin does on the
+// edge: the old one is refused from then on.
+func (s *Server) SetPassword(password string) {
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	s.cfg.Password = password
+}
+
+// RefusedLogins is how many requests of the API user the edge refused for
+// their credentials (or because the user was locked).
+func (s *Server) RefusedLogins() int {
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	return s.refused
+}
+
+// LockedOut says whether the edge locked its API user (LockoutFailures
+// refusals within LockoutReset).
+func (s *Server) LockedOut() bool {
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	return time.Now().Before(s.lockedUntil)
 }
 
 // Start listens on Config.Addr (127.0.0.1:0 by default) and serves HTTPS with
