@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/config"
+	"github.com/ferry-migrate/ferry/internal/lockout"
 	"github.com/ferry-migrate/ferry/internal/noanswer"
 	"github.com/ferry-migrate/ferry/nsx"
 	"github.com/ferry-migrate/ferry/vcd"
@@ -267,8 +268,8 @@ type refusal struct {
 }
 
 // refusedFor is how long a refused login is not tried again with the same
-// credentials (as the clients' relogin, reloginBackoff).
-const refusedFor = 5 * time.Minute
+// credentials (as the clients' relogin waits first).
+const refusedFor = lockout.First
 
 // loginKey identifies a login: the user and a digest of the password
 // (the password itself is kept by the config only); "" when there is no
@@ -298,30 +299,28 @@ func remembered[T any](m *silent, url, login func() string, dial func(context.Co
 		}
 		m.mu.Lock()
 		err, at := m.err[u], m.at[u]
-		r, wasRefused := m.refused[key]
 		m.mu.Unlock()
 		var zero T
 		if err != nil && time.Since(at) < noAnswerFor {
 			return zero, err
 		}
-		if key != "" && wasRefused && time.Since(r.at) < refusedFor {
-			return zero, r.again()
+		if key != "" {
+			if err := m.loginRefused(key); err != nil {
+				return zero, err
+			}
 		}
 		v, err := dial(ctx)
+		if key != "" {
+			m.loginTried(key, err, errors.Is(err, vsphere.ErrLogin) || errors.Is(err, vcd.ErrLogin))
+		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		delete(m.err, u)
-		if key != "" {
-			delete(m.refused, key)
-		}
-		switch {
-		case errors.Is(err, noanswer.ErrNoAnswer):
+		if errors.Is(err, noanswer.ErrNoAnswer) {
 			if m.err == nil {
 				m.err, m.at = map[string]error{}, map[string]time.Time{}
 			}
 			m.err[u], m.at[u] = err, time.Now()
-		case key != "" && (errors.Is(err, vsphere.ErrLogin) || errors.Is(err, vcd.ErrLogin)):
-			m.noteRefusedLocked(key, err)
 		}
 		return v, err
 	}
@@ -330,14 +329,6 @@ func remembered[T any](m *silent, url, login func() string, dial func(context.Co
 // again is the error of a login not tried again: the refusal, and when.
 func (r refusal) again() error {
 	return fmt.Errorf("%w (refused at %s; not tried again before %s, so as not to lock the account)", r.err, r.at.Format("15:04:05"), r.at.Add(refusedFor).Format("15:04:05"))
-}
-
-// noteRefusedLocked remembers a refused login; m.mu is held.
-func (m *silent) noteRefusedLocked(key string, err error) {
-	if m.refused == nil {
-		m.refused = map[string]refusal{}
-	}
-	m.refused[key] = refusal{err: err, at: time.Now()}
 }
 
 // loginRefused is the remembered refusal of the login key, nil when there
@@ -358,7 +349,10 @@ func (m *silent) loginTried(key string, err error, refused bool) {
 	defer m.mu.Unlock()
 	delete(m.refused, key)
 	if refused {
-		m.noteRefusedLocked(key, err)
+		if m.refused == nil {
+			m.refused = map[string]refusal{}
+		}
+		m.refused[key] = refusal{err: err, at: time.Now()}
 	}
 }
 

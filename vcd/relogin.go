@@ -7,9 +7,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
+
+	"github.com/ferry-migrate/ferry/internal/lockout"
 )
 
 // relogin logs in to Cloud Director again when Cloud Director ended
@@ -26,26 +27,15 @@ type relogin struct {
 	base  http.RoundTripper
 	login func() (token string, err error)
 
-	mu        sync.Mutex
-	token     string // the token of the session logged in again ("": none yet)
-	logins    uint64
-	refused   error         // the last login again, refused for its credentials
-	notBefore time.Time     // no login again before, after a refused one
-	backoff   time.Duration // the wait after the last refused login
+	mu      sync.Mutex
+	token   string // the token of the session logged in again ("": none yet)
+	logins  uint64
+	refused lockout.Backoff // no login again at once after a refused one
 }
 
-// A login refused for its credentials is not tried again at once: the
-// password ferry holds was changed since it started, and every request
-// would otherwise log in again with it, while an org's password policy
-// may lock a user after a few refused logins in a row (account lockout:
-// InvalidLoginsBeforeLockout), for everyone who uses it. So after a
-// refusal ferry waits reloginBackoff, doubled at each refusal up to
-// reloginBackoffMax; a password restored meanwhile works again without a
-// restart.
-const (
-	reloginBackoff    = 5 * time.Minute
-	reloginBackoffMax = time.Hour
-)
+// lockedBy says why a refused login is not tried again at once
+// (lockout.Backoff).
+const lockedBy = "an org's policy may lock a user after a few refused logins"
 
 // Token headers go-vcloud-director sends with a session's token.
 const (
@@ -90,19 +80,17 @@ func (r *relogin) again(seen uint64) (string, error) {
 	if r.logins != seen {
 		return r.token, nil
 	}
-	if r.refused != nil && time.Now().Before(r.notBefore) {
-		return "", fmt.Errorf("%w; not tried again before %s, so as not to lock the account (an org's policy may lock a user after a few refused logins): if its password changed, correct it and restart ferry", r.refused, r.notBefore.Format("15:04:05"))
+	if err := r.refused.Wait(lockedBy); err != nil {
+		return "", err
 	}
 	token, err := r.login()
 	if err != nil {
 		if !errors.Is(err, ErrLogin) {
 			return "", err
 		}
-		r.backoff = min(max(2*r.backoff, reloginBackoff), reloginBackoffMax)
-		r.refused, r.notBefore = err, time.Now().Add(r.backoff)
-		return "", fmt.Errorf("%w; ferry tries again at %s, not before, so as not to lock the account (an org's policy may lock a user after a few refused logins): if its password changed, correct it and restart ferry", err, r.notBefore.Format("15:04:05"))
+		return "", r.refused.Refused(err, lockedBy)
 	}
-	r.refused, r.backoff = nil, 0
+	r.refused.LoggedIn()
 	r.token = token
 	r.logins++
 	return token, nil

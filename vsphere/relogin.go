@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
-	"time"
 
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/internal/lockout"
 )
 
 // relogin logs in to vCenter again when vCenter ended ferry's session, and
@@ -27,26 +28,14 @@ type relogin struct {
 	rt    soap.RoundTripper
 	login func(ctx context.Context) error
 
-	mu        sync.Mutex
-	logins    uint64        // logins done again (mu)
-	refused   error         // the last login again, refused for its credentials (mu)
-	notBefore time.Time     // no login again before, after a refused one (mu)
-	backoff   time.Duration // the wait after the last refused login (mu)
+	mu      sync.Mutex
+	logins  uint64          // logins done again (mu)
+	refused lockout.Backoff // no login again at once after a refused one (mu)
 }
 
-// A login refused for its credentials is not tried again at once: the
-// password ferry holds was changed (or the account disabled) since it
-// started, and every call would otherwise log in again with it. vCenter's
-// SSO locks an account after 5 refused logins within 3 minutes (its
-// default lockout policy), for every tool and person that uses it. So
-// after a refusal ferry waits reloginBackoff, doubled at each refusal up
-// to reloginBackoffMax: at most one refused login in any 5 minutes, and
-// a password restored meanwhile (or an SSO that refused while it
-// restarted) works again without a restart.
-const (
-	reloginBackoff    = 5 * time.Minute
-	reloginBackoffMax = time.Hour
-)
+// lockedBy says why a refused login is not tried again at once
+// (lockout.Backoff).
+const lockedBy = "vCenter locks one after a few refused logins"
 
 func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
 	switch req.(type) {
@@ -78,18 +67,16 @@ func (r *relogin) again(ctx context.Context, seen uint64) error {
 	if r.logins != seen {
 		return nil
 	}
-	if r.refused != nil && time.Now().Before(r.notBefore) {
-		return fmt.Errorf("%w; not tried again before %s, so as not to lock the account (vCenter locks one after a few refused logins): if its password changed, correct it and restart ferry", r.refused, r.notBefore.Format("15:04:05"))
+	if err := r.refused.Wait(lockedBy); err != nil {
+		return err
 	}
 	if err := r.login(ctx); err != nil {
 		if !errors.Is(err, ErrLogin) {
 			return err
 		}
-		r.backoff = min(max(2*r.backoff, reloginBackoff), reloginBackoffMax)
-		r.refused, r.notBefore = err, time.Now().Add(r.backoff)
-		return fmt.Errorf("%w; ferry tries again at %s, not before, so as not to lock the account (vCenter locks one after a few refused logins): if its password changed, correct it and restart ferry", err, r.notBefore.Format("15:04:05"))
+		return r.refused.Refused(err, lockedBy)
 	}
-	r.refused, r.backoff = nil, 0
+	r.refused.LoggedIn()
 	r.logins++
 	return nil
 }
