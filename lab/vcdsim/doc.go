@@ -18,6 +18,9 @@
 //	GET  /api/versions                         (no auth)
 //	POST sessions/provider, sessions           HTTP Basic user@org; 401 on bad credentials
 //	GET  sessions/current; DELETE sessions[/provider|/{id}]
+//	POST /oauth/provider/token, /oauth/tenant/{org}/token
+//	                                           API token -> access token (refresh grant); 400 invalid_grant
+//	                                           (apitokens.go: AddAPIToken, RevokeAPIToken)
 //	GET  /api/admin, /api/org, /api/org/{id}, /api/admin/org/{id}, /api/vdc/{id}
 //	GET|PUT|POST /api/admin/org/{id}/rights    legacy OrgRights XML
 //	GET  /api/query                            orgVdc, adminOrgVdc, vApp, adminVApp, vm, adminVM, edgeGateway, orgVdcNetwork,

@@ -16,6 +16,9 @@ type model struct {
 	// lockout is the tenant org's record of refused logins (logins.go).
 	lockout lockout
 
+	apiTokens                  map[string]apiToken // API token -> its user (apitokens.go)
+	tokenLogins, tokenRefusals int
+
 	system *org
 	tenant *org
 	other  *org // a second tenant (Config.OtherOrg), without VDC

@@ -23,6 +23,8 @@ func (s *Server) routes() {
 	s.handle("POST "+oa+"sessions", handleLogin(false), public)
 	s.handle("POST "+oa+"sessions/{$}", handleLogin(false), public)
 	s.handle("GET "+oa+"sessions/current", handleCurrentSession)
+	s.handle("POST /oauth/provider/token", handleTokenGrant(true), public)
+	s.handle("POST /oauth/tenant/{org}/token", handleTokenGrant(false), public)
 	s.handle("DELETE "+oa+"sessions/provider", handleLogout)
 	s.handle("DELETE "+oa+"sessions", handleLogout)
 	s.handle("DELETE "+oa+"sessions/{id}", handleLogout)

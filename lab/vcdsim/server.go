@@ -331,6 +331,10 @@ func (s *Server) handle(pattern string, h handlerFunc, opts ...routeOpt) {
 				c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "This operation is denied: provider only")
 				return
 			}
+			if sess.apiToken != "" && tokenSessionRefuses(r) {
+				c.fail(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "This operation is denied: a session made from an API token may only view users, groups, roles and rights bundles")
+				return
+			}
 			c.sess = sess
 		}
 		s.mu.Lock()

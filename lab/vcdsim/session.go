@@ -25,6 +25,10 @@ type session struct {
 	user     string
 	org      *org
 	provider bool
+	// apiToken is the API token the session was made from ("": a
+	// password login). Such a session may only view users, groups, roles
+	// and rights bundles (apitokens.go), and ends when its token is revoked.
+	apiToken string
 	created  time.Time
 	used     time.Time // last request made with the token (sessions.mu)
 }
@@ -141,6 +145,11 @@ func (m *model) login(user, orgName, pass string, providerLogin bool) *session {
 	default:
 		return nil
 	}
+	return newSession(user, o, m.system)
+}
+
+// newSession is a new session of user in org o.
+func newSession(user string, o, system *org) *session {
 	b := make([]byte, 48)
 	_, _ = rand.Read(b)
 	return &session{
@@ -148,7 +157,7 @@ func (m *model) login(user, orgName, pass string, providerLogin bool) *session {
 		token:    "eyJ" + base64.RawURLEncoding.EncodeToString(b), // long, like a JWT: the client also sends it as bearer
 		user:     user,
 		org:      o,
-		provider: o == m.system,
+		provider: o == system,
 		created:  time.Now(),
 		used:     time.Now(),
 	}
