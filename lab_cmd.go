@@ -326,6 +326,9 @@ func printLabInfo(w io.Writer, l *lab.Lab) {
 		fmt.Fprintf(w, "# Cloud Director: a second tenant org %s (administrator %s) gets the Default Rights Bundle and the global roles too; step 1 leaves it untouched\n", org, user)
 	}
 	fmt.Fprintf(w, "# config file: %s (ferry --config)\n", l.ConfigFile)
+	if l.TokenConfigFile != "" {
+		fmt.Fprintf(w, "#   the same with the tenant logging in to Cloud Director with an API token, no password: %s\n", l.TokenConfigFile)
+	}
 	fmt.Fprintf(w, "# a plan with every answer filled in: ferry run --config %s --plan %s\n", l.ConfigFile, l.PlanPath())
 	fmt.Fprintf(w, "# the same export lines: . %s\n", l.EnvFile)
 }

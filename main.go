@@ -94,6 +94,9 @@ short RPO, connectivity checks and a measured cutover.
 Endpoints come from --config and from the environment (GOVC_URL, GOVC_USERNAME,
 GOVC_PASSWORD, GOVC_TLS_CA_CERTS, GOVC_INSECURE for the on-prem vCenter; VCD_URL,
 VCD_USER, VCD_PASSWORD, VCD_ORG for Cloud Director; FERRY_* for the rest).
+Cloud Director logins may use an API token instead of a password (VCD_API_TOKEN,
+FERRY_TENANT_API_TOKEN, or api_token under vcd: or tenant: in the config); a
+login's password and token come from one source, the file's if it gives either.
 ` + precedenceHelp + `
 
 ` + attachHelp + `

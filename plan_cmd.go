@@ -43,8 +43,9 @@ another --state for the same plan is refused before anything changes.
 
 Secrets never go in the plan file (ferry rejects one that has a password-like
 key): vCenter and Cloud Director passwords come from GOVC_PASSWORD,
-VCD_PASSWORD, FERRY_TENANT_PASSWORD (or the config file the lab writes), the
-L2VPN pre-shared key from FERRY_L2VPN_PSK.`
+VCD_PASSWORD, FERRY_TENANT_PASSWORD (or the config file the lab writes), Cloud
+Director API tokens from VCD_API_TOKEN, FERRY_TENANT_API_TOKEN, the L2VPN
+pre-shared key from FERRY_L2VPN_PSK.`
 
 // register adds --plan and --state; withOVF adds --appliance-ovf too (for
 // the commands that deploy the appliance).

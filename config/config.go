@@ -27,6 +27,11 @@ type Endpoint struct {
 	// (0600) for its throw-away credentials; for real endpoints use the
 	// environment or the prompt.
 	Password string `yaml:"password,omitempty"`
+	// APIToken is a Cloud Director API token (vcd and tenant only; Cloud
+	// Director 10.3.1 and later): the login trades it for a session, and
+	// no password is used. A token and a password are one credential: the
+	// source that gives either (the file, else the environment) gives it.
+	APIToken string `yaml:"api_token,omitempty"`
 	Org      string `yaml:"org,omitempty"`
 	CAFile   string `yaml:"ca_file,omitempty"`
 	Insecure bool   `yaml:"insecure,omitempty"`
@@ -91,6 +96,11 @@ func load(path string, lookup func(string) (string, bool)) (*Config, error) {
 		if err := yamlstrict.Decode(b, root, file); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
+		for key, ep := range map[string]*Endpoint{"onprem": &file.OnPrem, "provider": &file.Provider, "edge": &file.Edge, "guest": &file.Guest, "receiver": &file.Receiver} {
+			if ep.APIToken != "" {
+				return nil, fmt.Errorf("config %s: api_token under %s: only Cloud Director's logins (vcd, tenant) take an API token; %s logs in with username and password", path, key, key)
+			}
+		}
 	}
 	c := merge(file, path, lookup)
 	if note := exposedPasswords(path, file); note != "" {
@@ -110,7 +120,7 @@ func exposedPasswords(path string, file *Config) string {
 		key string
 		ep  *Endpoint
 	}{{"onprem", &file.OnPrem}, {"provider", &file.Provider}, {"vcd", &file.VCD}, {"tenant", &file.Tenant}, {"edge", &file.Edge}, {"guest", &file.Guest}, {"receiver", &file.Receiver}} {
-		if e.ep.Password != "" {
+		if e.ep.Password != "" || e.ep.APIToken != "" {
 			with = append(with, e.key)
 		}
 	}
@@ -118,7 +128,7 @@ func exposedPasswords(path string, file *Config) string {
 	if len(with) == 0 || err != nil || fi.Mode().Perm()&0o077 == 0 {
 		return ""
 	}
-	return fmt.Sprintf("config %s holds passwords (%s) and is readable by others than its owner (mode %04o): chmod 600 %s, or take the passwords out of it (the environment, or the prompt)",
+	return fmt.Sprintf("config %s holds passwords or API tokens (%s) and is readable by others than its owner (mode %04o): chmod 600 %s, or take them out of it (the environment, or the prompt)",
 		path, strings.Join(with, ", "), fi.Mode().Perm(), path)
 }
 
@@ -149,10 +159,12 @@ func (c *Config) Env() []EnvVar {
 		{"VCD_URL", c.VCD.URL},
 		{"VCD_USER", c.VCD.Username},
 		{"VCD_PASSWORD", c.VCD.Password},
+		{"VCD_API_TOKEN", c.VCD.APIToken},
 		{"VCD_ORG", c.VCD.Org},
 		{"FERRY_TENANT_ORG", c.Tenant.Org},
 		{"FERRY_TENANT_USER", c.Tenant.Username},
 		{"FERRY_TENANT_PASSWORD", c.Tenant.Password},
+		{"FERRY_TENANT_API_TOKEN", c.Tenant.APIToken},
 		{"FERRY_EDGE_URL", c.Edge.URL},
 		{"FERRY_EDGE_USERNAME", c.Edge.Username},
 		{"FERRY_EDGE_PASSWORD", c.Edge.Password},
@@ -223,9 +235,18 @@ type endpointSpec struct {
 
 func username(e *Endpoint) *string { return &e.Username }
 func password(e *Endpoint) *string { return &e.Password }
+func apiToken(e *Endpoint) *string { return &e.APIToken }
 func caFile(e *Endpoint) *string   { return &e.CAFile }
 func ownURL(get func(*Config) *Endpoint) func(*Config) string {
 	return func(c *Config) string { return get(c).URL }
+}
+
+// secret says whether an endpoint's field is its credential (a password
+// or an API token): the two are taken from one source (merge).
+func secret(f envField) bool {
+	var e Endpoint
+	p := f.field(&e)
+	return p == &e.Password || p == &e.APIToken
 }
 
 var specs = []endpointSpec{
@@ -237,7 +258,7 @@ var specs = []endpointSpec{
 	{name: "provider vCenter", get: func(c *Config) *Endpoint { return &c.Provider }, urlVar: "FERRY_PROVIDER_URL", report: true,
 		fields: []envField{{"FERRY_PROVIDER_USERNAME", username}, {"FERRY_PROVIDER_PASSWORD", password}, {"FERRY_PROVIDER_CA_CERTS", caFile}}},
 	{name: "Cloud Director", get: func(c *Config) *Endpoint { return &c.VCD }, urlVar: "VCD_URL", report: true,
-		fields: []envField{{"VCD_USER", username}, {"VCD_PASSWORD", password}, {"VCD_ORG", func(e *Endpoint) *string { return &e.Org }}}},
+		fields: []envField{{"VCD_USER", username}, {"VCD_PASSWORD", password}, {"VCD_API_TOKEN", apiToken}, {"VCD_ORG", func(e *Endpoint) *string { return &e.Org }}}},
 	{name: "Cloud Director tenant", get: func(c *Config) *Endpoint { return &c.Tenant }, urlVar: "VCD_URL",
 		urlOf: func(c *Config) string {
 			if c.Tenant.URL != "" {
@@ -245,7 +266,7 @@ var specs = []endpointSpec{
 			}
 			return c.VCD.URL
 		},
-		fields: []envField{{"FERRY_TENANT_ORG", func(e *Endpoint) *string { return &e.Org }}, {"FERRY_TENANT_USER", username}, {"FERRY_TENANT_PASSWORD", password}}},
+		fields: []envField{{"FERRY_TENANT_ORG", func(e *Endpoint) *string { return &e.Org }}, {"FERRY_TENANT_USER", username}, {"FERRY_TENANT_PASSWORD", password}, {"FERRY_TENANT_API_TOKEN", apiToken}}},
 	{name: "L2VPN client edge", get: func(c *Config) *Endpoint { return &c.Edge }, urlVar: "FERRY_EDGE_URL", report: true,
 		fields: []envField{{"FERRY_EDGE_USERNAME", username}, {"FERRY_EDGE_PASSWORD", password}}},
 	{name: "replication receiver", get: func(c *Config) *Endpoint { return &c.Receiver }, urlVar: "FERRY_RECEIVER_ADDR", report: true,
@@ -301,10 +322,24 @@ func merge(file *Config, path string, lookup func(string) (string, bool)) *Confi
 			}
 			continue
 		}
+		// A password or an API token is the endpoint's credential: when the
+		// file gives one, the environment's are not used, so that a
+		// token meant for one login never mixes with another's password.
+		fileSecret := e.Password != "" || e.APIToken != ""
 		for _, f := range sp.fields {
-			if dst := f.field(e); *dst == "" {
-				*dst = get(f.name)
+			dst := f.field(e)
+			switch v := get(f.name); {
+			case *dst != "" || v == "":
+			case secret(f) && fileSecret:
+				c.notes = append(c.notes, fmt.Sprintf("%s: %s is ignored, --config %s gives its credential (%s)", sp.name, f.name, path, fileCredential(e)))
+			default:
+				*dst = v
 			}
+		}
+		if e.APIToken != "" && e.Password != "" {
+			// Both from one source: the token is the login.
+			e.Password = ""
+			c.notes = append(c.notes, fmt.Sprintf("%s: its password is not used: it logs in with its API token", sp.name))
 		}
 		from := fromFile
 		if fileURL == "" && envURL != "" && sp.urlOf == nil { // the tenant and the guest have no URL of their own
@@ -349,6 +384,14 @@ func merge(file *Config, path string, lookup func(string) (string, bool)) *Confi
 		}
 	}
 	return &c
+}
+
+// fileCredential names the credential the file gives e.
+func fileCredential(e *Endpoint) string {
+	if e.APIToken != "" {
+		return "an API token"
+	}
+	return "a password"
 }
 
 func (c *Config) addConflict(sp endpointSpec, path, fileURL, envURL string, ignored []string) {

@@ -103,7 +103,7 @@ func TestCorruptFile(t *testing.T) {
 // the wrong type, by its key.
 func TestUnknownKeysRefused(t *testing.T) {
 	for _, c := range []struct{ yaml, want string }{
-		{"onprem:\n  url: https://vc.example.com\n  usernme: admin\n", `line 3: unknown key "usernme" under onprem (valid there: ca_file, cert_file, insecure, key_file, org, password, pin, url, username)`},
+		{"onprem:\n  url: https://vc.example.com\n  usernme: admin\n", `line 3: unknown key "usernme" under onprem (valid there: api_token, ca_file, cert_file, insecure, key_file, org, password, pin, url, username)`},
 		{"insecure: true\n", `line 1: unknown key "insecure" (valid there: edge, guest, lab, onprem, provider, receiver, tenant, vcd)`},
 		{"onprem:\n  insecure: maybe\n", `line 2: onprem.insecure: "maybe" is not true or false`},
 	} {
@@ -202,7 +202,7 @@ func TestConfigWithPasswordsReadableByOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := strings.Join(got.Warnings(), "\n")
-	if !strings.Contains(w, "config "+path+" holds passwords (vcd) and is readable by others than its owner (mode 0644): chmod 600 "+path) || strings.Contains(w, "s3cret-pw") {
+	if !strings.Contains(w, "config "+path+" holds passwords or API tokens (vcd) and is readable by others than its owner (mode 0644): chmod 600 "+path) || strings.Contains(w, "s3cret-pw") {
 		t.Errorf("warnings of a 0644 config with a password: %q", w)
 	}
 	for _, c := range []struct {
@@ -217,5 +217,55 @@ func TestConfigWithPasswordsReadableByOthers(t *testing.T) {
 		if w := got.Warnings(); len(w) != 0 {
 			t.Errorf("mode %04o: warnings %q", c.mode, w)
 		}
+	}
+}
+
+// TestAPITokenIsOneCredentialWithThePassword: a Cloud Director login's
+// password and API token come from one source. The file's password keeps
+// the environment's token out (and says so), a token from the environment
+// fills a file entry that has no credential, and an endpoint given both
+// logs in with the token. No warning shows a secret.
+func TestAPITokenIsOneCredentialWithThePassword(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	c := &Config{VCD: Endpoint{URL: "https://vcd.example.com/api", Username: "admin", Password: "file-pw", Org: "System"},
+		Tenant: Endpoint{Org: "Company"}}
+	if err := c.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := load(path, env(map[string]string{"VCD_API_TOKEN": "env-provider-token", "FERRY_TENANT_API_TOKEN": "env-tenant-token", "FERRY_TENANT_PASSWORD": "env-tenant-pw"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.VCD.Password != "file-pw" || got.VCD.APIToken != "" {
+		t.Errorf("the file's password and the environment's token mixed: %+v", got.VCD)
+	}
+	if got.Tenant.APIToken != "env-tenant-token" || got.Tenant.Password != "" {
+		t.Errorf("tenant: want the environment's token and no password, got %+v", got.Tenant)
+	}
+	w := strings.Join(got.Warnings(), "\n")
+	if !strings.Contains(w, "Cloud Director: VCD_API_TOKEN is ignored, --config "+path+" gives its credential (a password)") ||
+		!strings.Contains(w, "Cloud Director tenant: its password is not used: it logs in with its API token") {
+		t.Errorf("warnings: %q", w)
+	}
+	for _, s := range []string{"file-pw", "env-provider-token", "env-tenant-token", "env-tenant-pw"} {
+		if strings.Contains(w, s) {
+			t.Errorf("a secret in the warnings: %q", w)
+		}
+	}
+	if exp := got.Exports(); !strings.Contains(exp, "export FERRY_TENANT_API_TOKEN=env-tenant-token") {
+		t.Errorf("exports lack the tenant's token: %s", exp)
+	}
+}
+
+// TestAPITokenOnlyForCloudDirector: an api_token under an endpoint that
+// does not take one is refused, not ignored.
+func TestAPITokenOnlyForCloudDirector(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("onprem:\n  url: https://vc.example.com\n  api_token: abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := load(path, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "api_token under onprem: only Cloud Director's logins (vcd, tenant) take an API token") || strings.Contains(err.Error(), "abc") {
+		t.Errorf("api_token under onprem: %v", err)
 	}
 }

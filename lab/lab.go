@@ -142,8 +142,13 @@ type Lab struct {
 	CAFile     string
 	ConfigFile string
 	EnvFile    string // the export lines, for `. lab.env`
-	OnPrem     *VCenter
-	Provider   *VCenter
+	// TokenConfigFile is ConfigFile with the tenant logging in to Cloud
+	// Director with an API token instead of its password
+	// (ferry-lab-tokens.yaml); TenantAPIToken is that token.
+	TokenConfigFile string
+	TenantAPIToken  string
+	OnPrem          *VCenter
+	Provider        *VCenter
 	// Fabric is the L2 VPN between the vCD edge gateway and the on-prem edge.
 	Fabric *stretch.Fabric
 	// Reach answers TCP probes for reachable VMs (see Reach).
@@ -464,6 +469,18 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 	if _, err := l.WritePlan(); err != nil {
 		return l, err
+	}
+	if l.VCD != nil {
+		// The same endpoints, the tenant logging in with an API token of
+		// its administrator, as an org whose users log in through SAML or
+		// OIDC does.
+		l.TenantAPIToken = l.VCD.AddAPIToken(l.vcdCfg.TenantOrg, l.vcdCfg.TenantUser)
+		tc := l.Config()
+		tc.Tenant.Username, tc.Tenant.Password, tc.Tenant.APIToken = "", "", l.TenantAPIToken
+		l.TokenConfigFile = filepath.Join(l.Dir, "ferry-lab-tokens.yaml")
+		if err := tc.Save(l.TokenConfigFile); err != nil {
+			return l, fmt.Errorf("lab config: %w", err)
+		}
 	}
 	l.EnvFile = filepath.Join(l.Dir, "lab.env")
 	if err := os.WriteFile(l.EnvFile, []byte(l.Config().Exports()), 0o600); err != nil {

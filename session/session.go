@@ -64,7 +64,7 @@ func New(cfg *config.Config) *Session {
 	})
 	s.vcd.close = closeVCD
 	s.tenant.dial = remembered(&s.silent, func() string { return s.Config.Tenant.URL }, func() string { return vcdLogin(s.Config.Tenant) }, func(ctx context.Context) (*vcd.Client, error) {
-		c, err := s.dialVCD(ctx, s.Config.Tenant, vcd.Vars{URL: "VCD_URL or vcd.url in the --config file (the tenant logs in to the same Cloud Director)", User: "FERRY_TENANT_USER", Password: "FERRY_TENANT_PASSWORD", Org: "FERRY_TENANT_ORG", Section: "tenant"}, "the tenant organization administrator's password")
+		c, err := s.dialVCD(ctx, s.Config.Tenant, vcd.Vars{URL: "VCD_URL or vcd.url in the --config file (the tenant logs in to the same Cloud Director)", User: "FERRY_TENANT_USER", Password: "FERRY_TENANT_PASSWORD", Token: "FERRY_TENANT_API_TOKEN", Org: "FERRY_TENANT_ORG", Section: "tenant"}, "the tenant organization administrator's password")
 		if errors.Is(err, vcd.ErrLogin) && s.Config.Tenant.Org != "" {
 			// Cloud Director answers a login to an org that does not
 			// exist as it answers a wrong password: ask the provider's
@@ -103,8 +103,10 @@ func SecretFromEnv(name, what string) (string, error) {
 var ErrSecretMissing = errors.New("")
 
 // vcLogin and vcdLogin are an endpoint's login for remembered.
-func vcLogin(ep config.Endpoint) string  { return loginKey(ep.Username, "", ep.Password) }
-func vcdLogin(ep config.Endpoint) string { return loginKey(ep.Username, ep.Org, ep.Password) }
+func vcLogin(ep config.Endpoint) string { return loginKey(ep.Username, "", ep.Password) }
+func vcdLogin(ep config.Endpoint) string {
+	return loginKey(ep.Username, ep.Org, cmp.Or(ep.APIToken, ep.Password))
+}
 
 func dialVC(ctx context.Context, ep config.Endpoint, vars vsphere.Vars) (*vsphere.Client, error) {
 	return vsphere.Connect(ctx, vsphere.Config{URL: ep.URL, Username: ep.Username, Password: ep.Password, CAFile: ep.CAFile, Insecure: ep.Insecure, Vars: vars})
@@ -126,14 +128,14 @@ func (s *Session) orSecret(v, name, what string) (string, error) {
 func (s *Session) dialVCD(ctx context.Context, ep config.Endpoint, vars vcd.Vars, what string) (*vcd.Client, error) {
 	pass := ""
 	// vcd.Connect names what is missing; only ask for a password when the
-	// rest of the login is there.
-	if ep.URL != "" && ep.Username != "" {
+	// rest of the login is there, and it has no API token.
+	if ep.URL != "" && ep.Username != "" && ep.APIToken == "" {
 		var err error
 		if pass, err = s.Password(ep, cmp.Or(vars.Password, "VCD_PASSWORD"), what); err != nil {
 			return nil, err
 		}
 	}
-	return vcd.Connect(ctx, vcd.Config{URL: ep.URL, User: ep.Username, Password: pass, Org: ep.Org, CAFile: ep.CAFile, Insecure: ep.Insecure, Vars: vars})
+	return vcd.Connect(ctx, vcd.Config{URL: ep.URL, User: ep.Username, Password: pass, APIToken: ep.APIToken, Org: ep.Org, CAFile: ep.CAFile, Insecure: ep.Insecure, Vars: vars})
 }
 
 // DialEdge connects to the on-prem L2VPN client edge at url with the

@@ -253,10 +253,10 @@ func (e *Env) cloudChoices(ctx context.Context, key string, answers map[string]s
 				continue
 			}
 			ch := Choice{Value: n}
-			if t := e.Config; t != nil && t.Tenant.Username != "" {
+			if t := e.Config; t != nil && (t.Tenant.Username != "" || t.Tenant.APIToken != "") {
 				// The tenant login works in its own org only.
 				if strings.EqualFold(t.Tenant.Org, n) {
-					ch.Note = "the tenant login's (" + t.Tenant.Username + ")"
+					ch.Note = "the tenant login's (" + cmp.Or(t.Tenant.Username, "its API token") + ")"
 				} else {
 					ch.Note = "not the tenant login's org (" + cmp.Or(t.Tenant.Org, "none set") + ")"
 				}

@@ -80,12 +80,33 @@ func (s *Rights) look(ctx context.Context, env *Env) (*vcd.Client, *vcd.RightsPl
 	user := ""
 	if env.Config != nil {
 		user = env.Config.Tenant.Username
+		if user == "" && env.Config.Tenant.APIToken != "" {
+			// The tenant logs in with an API token: its session names
+			// the user whose role step 1 sets.
+			t, err := env.Tenant(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			user = t.User
+		}
 	}
 	p, err := c.PlanRights(vcd.RightsSpec{Org: pf.Org, User: user, Bundle: pf.Rights.Bundle, Role: pf.Rights.Role, Mode: pf.Rights.Mode})
 	if err != nil {
 		return nil, nil, fmt.Errorf("rights for org %s: %w", pf.Org, err)
 	}
 	return c, p, nil
+}
+
+// tokenCannotGrant refuses p's changes when the provider's session was
+// made from an API token: Cloud Director lets such a session only view
+// users, roles and rights bundles, so the grant would fail half way.
+func tokenCannotGrant(c *vcd.Client, p *vcd.RightsPlan) error {
+	if !c.ViaToken || p.Empty() {
+		return nil
+	}
+	return fmt.Errorf("org %s needs %d rights changes (rights bundle, role, user), and Cloud Director does not let a session made from an API token change them (it may only view users, roles and rights bundles): "+
+		"run step 1 with the provider administrator's password (vcd.username and vcd.password in the config, or VCD_USER and VCD_PASSWORD, without an API token), or have them made in the provider portal; the other steps work with the token",
+		p.Spec.Org, len(p.Changes()))
 }
 
 // rightsItems lists every change of p, one right per line; each names the
@@ -171,11 +192,11 @@ func (it Item) AddedRight() (right, scope string, ok bool) {
 
 // Plan lists every right the org and its role would get.
 func (s *Rights) Plan(ctx context.Context, env *Env) (Plan, error) {
-	_, p, err := s.look(ctx, env)
+	c, p, err := s.look(ctx, env)
 	if err != nil {
 		return Plan{Step: s.ID()}, err
 	}
-	return Plan{Step: s.ID(), Items: rightsItems(p)}, nil
+	return Plan{Step: s.ID(), Items: rightsItems(p)}, tokenCannotGrant(c, p)
 }
 
 // Apply grants the missing rights; rights unknown to this Cloud Director
@@ -184,6 +205,9 @@ func (s *Rights) Apply(ctx context.Context, env *Env, emit Emit) (Result, error)
 	emit(Progress("reading the rights of the organization", -1))
 	c, p, err := s.look(ctx, env)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := tokenCannotGrant(c, p); err != nil {
 		return Result{}, err
 	}
 	for _, w := range p.Warnings() {

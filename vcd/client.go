@@ -29,6 +29,10 @@ type Config struct {
 	URL      string // https://host/api
 	User     string
 	Password string
+	// APIToken, when set, is the login instead of User and Password: an
+	// API token (Cloud Director 10.3.1+), traded for a session with
+	// OAuth's refresh grant. User may then be empty: the session names it.
+	APIToken string
 	Org      string         // "System" for the provider administrator
 	CAFile   string         // trusted CAs, replacing the system roots (tlsconf)
 	RootCAs  *x509.CertPool // trusted with CAFile's
@@ -45,11 +49,14 @@ type Client struct {
 	Endpoint string
 	Org      string
 	User     string
+	// ViaToken says the session was made from an API token: Cloud
+	// Director lets it only view users, groups, roles and rights bundles.
+	ViaToken bool
 }
 
 // Vars are the names of the settings of a login, for messages: the
 // environment variables, and Section, the entry of the --config file.
-type Vars struct{ URL, User, Password, Org, Section string }
+type Vars struct{ URL, User, Password, Token, Org, Section string }
 
 func (v Vars) or() Vars {
 	if v.Section == "" {
@@ -64,6 +71,9 @@ func (v Vars) or() Vars {
 	if v.Password == "" {
 		v.Password = "VCD_PASSWORD"
 	}
+	if v.Token == "" {
+		v.Token = "VCD_API_TOKEN"
+	}
 	if v.Org == "" {
 		v.Org = "VCD_ORG; System for the provider"
 	}
@@ -76,6 +86,11 @@ func (v Vars) login() string {
 	return fmt.Sprintf("the config's %[1]s.username and %[1]s.password, or %[2]s and %[3]s", v.Section, v.User, v.Password)
 }
 
+// token says where the operator sets the API token.
+func (v Vars) token() string {
+	return fmt.Sprintf("the config's %s.api_token, or %s", v.Section, v.Token)
+}
+
 // Sentinel errors for callers that branch on the cause.
 var (
 	ErrLogin       = errors.New("wrong username or password")
@@ -85,7 +100,16 @@ var (
 	// ErrForbidden is Cloud Director refusing this login the object
 	// (403 ACCESS_TO_RESOURCE_IS_FORBIDDEN): a right it lacks.
 	ErrForbidden = errors.New("access forbidden")
+	// ErrTokenRefused is Cloud Director refusing an API token (400
+	// invalid_grant: revoked, mistyped, or of another org); it is an
+	// ErrLogin too.
+	ErrTokenRefused error = refusedToken{}
 )
+
+type refusedToken struct{}
+
+func (refusedToken) Error() string        { return "API token refused" }
+func (refusedToken) Is(target error) bool { return target == ErrLogin }
 
 // Connect logs in. Errors name the endpoint and the cause.
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
@@ -105,8 +129,12 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	endpoint := u.String()
 	switch {
+	case cfg.APIToken != "":
+		if cfg.Org == "" {
+			return nil, fmt.Errorf("Cloud Director %s: no organization given for the API token (set %s)", endpoint, vars.Org)
+		}
 	case cfg.User == "":
-		return nil, fmt.Errorf("Cloud Director %s: no user given (set %s)", endpoint, vars.User)
+		return nil, fmt.Errorf("Cloud Director %s: no user given (set %s, or an API token: %s)", endpoint, vars.User, vars.token())
 	case cfg.Password == "":
 		return nil, fmt.Errorf("Cloud Director %s: no password given for %s (set %s)", endpoint, cfg.User, vars.Password)
 	case cfg.Org == "":
@@ -134,33 +162,54 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		return conn, err
 	}
-	// login authenticates n: go-vcloud-director formats the transport's
-	// error into its own text (%s), so a dial that got no answer is taken
-	// from the dialer.
-	login := func(n *govcd.VCDClient) error {
+	who := cfg.User + "@" + cfg.Org
+	if cfg.APIToken != "" {
+		who = "the API token of org " + cfg.Org
+	}
+	// login authenticates n and returns the session's user (an API
+	// token's session names it): go-vcloud-director formats the
+	// transport's error into its own text (%s), so a dial that got no
+	// answer is taken from the dialer.
+	login := func(n *govcd.VCDClient) (string, error) {
 		silent.Store(nil)
-		err := n.Authenticate(cfg.User, cfg.Password, cfg.Org)
-		if na := silent.Load(); err != nil && na != nil {
-			return *na
+		user, err := cfg.User, error(nil)
+		if cfg.APIToken != "" {
+			user, err = tokenLogin(n, cfg.Org, cfg.APIToken)
+		} else {
+			err = n.Authenticate(cfg.User, cfg.Password, cfg.Org)
 		}
-		return err
+		if na := silent.Load(); err != nil && na != nil {
+			return "", *na
+		}
+		return user, err
 	}
 	// go-vcloud-director has no context; bound the login by ctx's deadline
 	// and by noanswer.LoginTimeout.
 	lctx, cancel := context.WithTimeout(ctx, noanswer.LoginTimeout)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- login(c) }()
+	type loggedIn struct {
+		user string
+		err  error
+	}
+	done := make(chan loggedIn, 1)
+	go func() { u, err := login(c); done <- loggedIn{u, err} }()
+	var user string
 	select {
-	case err = <-done:
+	case l := <-done:
+		user, err = l.user, l.err
 	case <-lctx.Done():
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("Cloud Director %s: login: %w", endpoint, ctx.Err())
 		}
 		err = noanswer.Login(lctx, lctx.Err())
 	}
+	if err == nil && cfg.APIToken != "" && cfg.User != "" && !strings.EqualFold(cfg.User, user) {
+		err = fmt.Errorf("Cloud Director %s: the API token of org %s is user %s's, not %s (the configured user): set the user's own token, or leave the user unset when logging in with a token", endpoint, cfg.Org, user, cfg.User)
+		_ = c.Disconnect()
+		return nil, err
+	}
 	if err != nil {
-		err = explain(endpoint, cfg.User+"@"+cfg.Org, vars, err)
+		err = explain(endpoint, who, vars, err)
 		if cfg.CAFile != "" && errors.Is(err, ErrUntrusted) {
 			// "pass its CA" alone read as if none had been given (QA h8).
 			err = fmt.Errorf("%w; the only CAs trusted for it are those of %s (its CA file, which replaces the system's roots): none of them signed its certificate", err, cfg.CAFile)
@@ -170,15 +219,32 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	// A session Cloud Director ended (idle, restart) is logged in again,
 	// through a client of its own on the same transport (relogin); a change
 	// refused because its entity is busy is sent again (busyRetry).
-	c.Client.Http.Transport = &busyRetry{base: &relogin{base: tr, login: func() (string, error) {
+	c.Client.Http.Transport = &busyRetry{base: &relogin{base: tr, viaToken: cfg.APIToken != "", login: func() (string, error) {
 		n := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(120), govcd.WithVcloudRequestIdFunc(requestID), govcd.WithAPIVersion(c.Client.APIVersion))
 		n.Client.Http.Transport = tr
-		if err := login(n); err != nil {
-			return "", explain(endpoint, cfg.User+"@"+cfg.Org, vars, err)
+		if _, err := login(n); err != nil {
+			return "", explain(endpoint, who, vars, err)
 		}
 		return n.Client.VCDToken, nil
 	}}}
-	return &Client{VCDClient: c, Endpoint: endpoint, Org: cfg.Org, User: cfg.User}, nil
+	return &Client{VCDClient: c, Endpoint: endpoint, Org: cfg.Org, User: user, ViaToken: cfg.APIToken != ""}, nil
+}
+
+// tokenLogin trades an API token for a session of n (OAuth's refresh
+// grant, POST /oauth/tenant/ORG/token or /oauth/provider/token) and
+// returns the session's user.
+func tokenLogin(n *govcd.VCDClient, org, token string) (string, error) {
+	if _, err := n.SetApiToken(org, token); err != nil {
+		if strings.Contains(err.Error(), "invalid_grant") {
+			return "", ErrTokenRefused
+		}
+		return "", err
+	}
+	info, err := n.Client.GetSessionInfo()
+	if err != nil {
+		return "", fmt.Errorf("the API token's session: %w", err)
+	}
+	return info.User.Name, nil
 }
 
 // httpCode finds the HTTP status in go-vcloud-director's errors ("API
@@ -229,6 +295,8 @@ func explain(endpoint, who string, vars Vars, err error) error {
 		// case: the URL in the message may hold "401" (a port).
 		return fmt.Errorf("Cloud Director %s: no Cloud Director API answers there (%s): want the API's address, https://HOST/api, not a page of its portal such as https://HOST/tenant/ORG or https://HOST/provider",
 			endpoint, versionsFailure(msg))
+	case errors.Is(err, ErrTokenRefused):
+		return fmt.Errorf("Cloud Director %s: %w: %s is revoked, mistyped, or made in another org or Cloud Director (%s); a user makes one in Cloud Director's portal (User preferences, API tokens)", endpoint, ErrTokenRefused, who, vars.token())
 	case strings.Contains(msg, "401"), strings.Contains(strings.ToLower(msg), "unauthorized"):
 		return fmt.Errorf("Cloud Director %s: %w for %s (%s)", endpoint, ErrLogin, who, vars.login())
 	}

@@ -24,8 +24,9 @@ import (
 // token it logged in with, and is not changed under its feet. The
 // credentials stay in this process's memory, as the login needs them.
 type relogin struct {
-	base  http.RoundTripper
-	login func() (token string, err error)
+	base     http.RoundTripper
+	login    func() (token string, err error)
+	viaToken bool // login trades an API token
 
 	mu      sync.Mutex
 	token   string // the token of the session logged in again ("": none yet)
@@ -35,7 +36,11 @@ type relogin struct {
 
 // lockedBy says why a refused login is not tried again at once
 // (lockout.Backoff).
-const lockedBy = "an org's policy may lock a user after a few refused logins"
+var lockedBy = lockout.Account("an org's policy may lock a user after a few refused logins")
+
+// tokenRefused is the why for a refused API token: Cloud Director refuses
+// a revoked token for good.
+const tokenRefused = "as a refused API token stays refused (revoked): set a new one and restart ferry"
 
 // Token headers go-vcloud-director sends with a session's token.
 const (
@@ -80,7 +85,11 @@ func (r *relogin) again(seen uint64) (string, error) {
 	if r.logins != seen {
 		return r.token, nil
 	}
-	if err := r.refused.Wait(lockedBy); err != nil {
+	why := lockedBy
+	if r.viaToken {
+		why = tokenRefused
+	}
+	if err := r.refused.Wait(why); err != nil {
 		return "", err
 	}
 	token, err := r.login()
@@ -88,7 +97,7 @@ func (r *relogin) again(seen uint64) (string, error) {
 		if !errors.Is(err, ErrLogin) {
 			return "", err
 		}
-		return "", r.refused.Refused(err, lockedBy)
+		return "", r.refused.Refused(err, why)
 	}
 	r.refused.LoggedIn()
 	r.token = token

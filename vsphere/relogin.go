@@ -35,7 +35,7 @@ type relogin struct {
 
 // lockedBy says why a refused login is not tried again at once
 // (lockout.Backoff).
-const lockedBy = "vCenter locks one after a few refused logins"
+var lockedBy = lockout.Account("vCenter locks one after a few refused logins")
 
 func (r *relogin) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
 	switch req.(type) {

@@ -27,22 +27,27 @@ type Backoff struct {
 	wait      time.Duration // the wait after the last refusal
 }
 
-// Wait is the error to give instead of logging in now (why the account
-// could be locked: "vCenter locks one after a few refused logins"), nil
-// when a login may be tried.
+// Wait is the error to give instead of logging in now, nil when a login
+// may be tried. why says why ferry waits and what to do (Account).
 func (b *Backoff) Wait(why string) error {
 	if b.err == nil || !time.Now().Before(b.notBefore) {
 		return nil
 	}
-	return fmt.Errorf("%w; not tried again before %s, so as not to lock the account (%s): if its password changed, correct it and restart ferry", b.err, b.notBefore.Format("15:04:05"), why)
+	return fmt.Errorf("%w; not tried again before %s, %s", b.err, b.notBefore.Format("15:04:05"), why)
 }
 
 // Refused records a login refused for its credentials (err) and returns
-// the error to give for it.
+// the error to give for it; why as for Wait.
 func (b *Backoff) Refused(err error, why string) error {
 	b.wait = min(max(2*b.wait, First), Max)
 	b.err, b.notBefore = err, time.Now().Add(b.wait)
-	return fmt.Errorf("%w; ferry tries again at %s, not before, so as not to lock the account (%s): if its password changed, correct it and restart ferry", err, b.notBefore.Format("15:04:05"), why)
+	return fmt.Errorf("%w; ferry tries again at %s, not before, %s", err, b.notBefore.Format("15:04:05"), why)
+}
+
+// Account is Wait's and Refused's why for a password login: policy says
+// who locks the account ("vCenter locks one after a few refused logins").
+func Account(policy string) string {
+	return "so as not to lock the account (" + policy + "): if its password changed, correct it and restart ferry"
 }
 
 // LoggedIn forgets the refusals: a login went through.

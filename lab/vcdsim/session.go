@@ -188,3 +188,12 @@ func handleLogout(c *reqCtx) {
 	ss.mu.Unlock()
 	c.w.WriteHeader(http.StatusNoContent)
 }
+
+// EndSessions ends every session, as a restart of Cloud Director's cells
+// does: their tokens answer 401 from now on.
+func (s *Server) EndSessions() {
+	ss := s.sessions()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	clear(ss.byToken)
+}
