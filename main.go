@@ -95,8 +95,10 @@ Endpoints come from --config and from the environment (GOVC_URL, GOVC_USERNAME,
 GOVC_PASSWORD, GOVC_TLS_CA_CERTS, GOVC_INSECURE for the on-prem vCenter; VCD_URL,
 VCD_USER, VCD_PASSWORD, VCD_ORG for Cloud Director; FERRY_* for the rest).
 Cloud Director logins may use an API token instead of a password (VCD_API_TOKEN,
-FERRY_TENANT_API_TOKEN, or api_token under vcd: or tenant: in the config); a
-login's password and token come from one source, the file's if it gives either.
+FERRY_TENANT_API_TOKEN, or api_token under vcd: or tenant: in the config), or a
+file holding it (..._API_TOKEN_FILE, api_token_file: a service account's
+single-use token, which ferry keeps current there); a login's password and
+token come from one source, the file's if it gives either.
 ` + precedenceHelp + `
 
 ` + attachHelp + `

@@ -32,9 +32,13 @@ type Endpoint struct {
 	// no password is used. A token and a password are one credential: the
 	// source that gives either (the file, else the environment) gives it.
 	APIToken string `yaml:"api_token,omitempty"`
-	Org      string `yaml:"org,omitempty"`
-	CAFile   string `yaml:"ca_file,omitempty"`
-	Insecure bool   `yaml:"insecure,omitempty"`
+	// APITokenFile holds the API token instead (vcd and tenant only): a
+	// service account's token is single-use, and ferry writes the one
+	// Cloud Director replaces it with back to the file.
+	APITokenFile string `yaml:"api_token_file,omitempty"`
+	Org          string `yaml:"org,omitempty"`
+	CAFile       string `yaml:"ca_file,omitempty"`
+	Insecure     bool   `yaml:"insecure,omitempty"`
 	// CertFile / KeyFile: a client certificate (the replication sender's).
 	CertFile string `yaml:"cert_file,omitempty"`
 	KeyFile  string `yaml:"key_file,omitempty"`
@@ -42,6 +46,10 @@ type Endpoint struct {
 	// instead of a CA (pairing with a `ferry receiver`).
 	Pin string `yaml:"pin,omitempty"`
 }
+
+// ByToken says whether the endpoint logs in with an API token (Cloud
+// Director's), given or in a file.
+func (e Endpoint) ByToken() bool { return e.APIToken != "" || e.APITokenFile != "" }
 
 // Config is the set of endpoints.
 type Config struct {
@@ -97,8 +105,8 @@ func load(path string, lookup func(string) (string, bool)) (*Config, error) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 		for key, ep := range map[string]*Endpoint{"onprem": &file.OnPrem, "provider": &file.Provider, "edge": &file.Edge, "guest": &file.Guest, "receiver": &file.Receiver} {
-			if ep.APIToken != "" {
-				return nil, fmt.Errorf("config %s: api_token under %s: only Cloud Director's logins (vcd, tenant) take an API token; %s logs in with username and password", path, key, key)
+			if ep.APIToken != "" || ep.APITokenFile != "" {
+				return nil, fmt.Errorf("config %s: API token under %s: only Cloud Director's logins (vcd, tenant) take an API token (api_token, api_token_file); %s logs in with username and password", path, key, key)
 			}
 		}
 	}
@@ -160,11 +168,13 @@ func (c *Config) Env() []EnvVar {
 		{"VCD_USER", c.VCD.Username},
 		{"VCD_PASSWORD", c.VCD.Password},
 		{"VCD_API_TOKEN", c.VCD.APIToken},
+		{"VCD_API_TOKEN_FILE", c.VCD.APITokenFile},
 		{"VCD_ORG", c.VCD.Org},
 		{"FERRY_TENANT_ORG", c.Tenant.Org},
 		{"FERRY_TENANT_USER", c.Tenant.Username},
 		{"FERRY_TENANT_PASSWORD", c.Tenant.Password},
 		{"FERRY_TENANT_API_TOKEN", c.Tenant.APIToken},
+		{"FERRY_TENANT_API_TOKEN_FILE", c.Tenant.APITokenFile},
 		{"FERRY_EDGE_URL", c.Edge.URL},
 		{"FERRY_EDGE_USERNAME", c.Edge.Username},
 		{"FERRY_EDGE_PASSWORD", c.Edge.Password},
@@ -233,20 +243,21 @@ type endpointSpec struct {
 	report   bool // listed by Origins (the tenant and the guest follow another endpoint)
 }
 
-func username(e *Endpoint) *string { return &e.Username }
-func password(e *Endpoint) *string { return &e.Password }
-func apiToken(e *Endpoint) *string { return &e.APIToken }
-func caFile(e *Endpoint) *string   { return &e.CAFile }
+func username(e *Endpoint) *string  { return &e.Username }
+func password(e *Endpoint) *string  { return &e.Password }
+func apiToken(e *Endpoint) *string  { return &e.APIToken }
+func tokenFile(e *Endpoint) *string { return &e.APITokenFile }
+func caFile(e *Endpoint) *string    { return &e.CAFile }
 func ownURL(get func(*Config) *Endpoint) func(*Config) string {
 	return func(c *Config) string { return get(c).URL }
 }
 
-// secret says whether an endpoint's field is its credential (a password
-// or an API token): the two are taken from one source (merge).
+// secret says whether an endpoint's field is its credential (a password,
+// an API token or its file): they are taken from one source (merge).
 func secret(f envField) bool {
 	var e Endpoint
 	p := f.field(&e)
-	return p == &e.Password || p == &e.APIToken
+	return p == &e.Password || p == &e.APIToken || p == &e.APITokenFile
 }
 
 var specs = []endpointSpec{
@@ -258,7 +269,7 @@ var specs = []endpointSpec{
 	{name: "provider vCenter", get: func(c *Config) *Endpoint { return &c.Provider }, urlVar: "FERRY_PROVIDER_URL", report: true,
 		fields: []envField{{"FERRY_PROVIDER_USERNAME", username}, {"FERRY_PROVIDER_PASSWORD", password}, {"FERRY_PROVIDER_CA_CERTS", caFile}}},
 	{name: "Cloud Director", get: func(c *Config) *Endpoint { return &c.VCD }, urlVar: "VCD_URL", report: true,
-		fields: []envField{{"VCD_USER", username}, {"VCD_PASSWORD", password}, {"VCD_API_TOKEN", apiToken}, {"VCD_ORG", func(e *Endpoint) *string { return &e.Org }}}},
+		fields: []envField{{"VCD_USER", username}, {"VCD_PASSWORD", password}, {"VCD_API_TOKEN", apiToken}, {"VCD_API_TOKEN_FILE", tokenFile}, {"VCD_ORG", func(e *Endpoint) *string { return &e.Org }}}},
 	{name: "Cloud Director tenant", get: func(c *Config) *Endpoint { return &c.Tenant }, urlVar: "VCD_URL",
 		urlOf: func(c *Config) string {
 			if c.Tenant.URL != "" {
@@ -266,7 +277,7 @@ var specs = []endpointSpec{
 			}
 			return c.VCD.URL
 		},
-		fields: []envField{{"FERRY_TENANT_ORG", func(e *Endpoint) *string { return &e.Org }}, {"FERRY_TENANT_USER", username}, {"FERRY_TENANT_PASSWORD", password}, {"FERRY_TENANT_API_TOKEN", apiToken}}},
+		fields: []envField{{"FERRY_TENANT_ORG", func(e *Endpoint) *string { return &e.Org }}, {"FERRY_TENANT_USER", username}, {"FERRY_TENANT_PASSWORD", password}, {"FERRY_TENANT_API_TOKEN", apiToken}, {"FERRY_TENANT_API_TOKEN_FILE", tokenFile}}},
 	{name: "L2VPN client edge", get: func(c *Config) *Endpoint { return &c.Edge }, urlVar: "FERRY_EDGE_URL", report: true,
 		fields: []envField{{"FERRY_EDGE_USERNAME", username}, {"FERRY_EDGE_PASSWORD", password}}},
 	{name: "replication receiver", get: func(c *Config) *Endpoint { return &c.Receiver }, urlVar: "FERRY_RECEIVER_ADDR", report: true,
@@ -325,7 +336,7 @@ func merge(file *Config, path string, lookup func(string) (string, bool)) *Confi
 		// A password or an API token is the endpoint's credential: when the
 		// file gives one, the environment's are not used, so that a
 		// token meant for one login never mixes with another's password.
-		fileSecret := e.Password != "" || e.APIToken != ""
+		fileSecret := e.Password != "" || e.APIToken != "" || e.APITokenFile != ""
 		for _, f := range sp.fields {
 			dst := f.field(e)
 			switch v := get(f.name); {
@@ -335,6 +346,11 @@ func merge(file *Config, path string, lookup func(string) (string, bool)) *Confi
 			default:
 				*dst = v
 			}
+		}
+		if e.APITokenFile != "" && (e.APIToken != "" || e.Password != "") {
+			// From one source: the token's file is the login.
+			e.APIToken, e.Password = "", ""
+			c.notes = append(c.notes, fmt.Sprintf("%s: its password or API token is not used: it logs in with the API token in its file", sp.name))
 		}
 		if e.APIToken != "" && e.Password != "" {
 			// Both from one source: the token is the login.
@@ -388,7 +404,7 @@ func merge(file *Config, path string, lookup func(string) (string, bool)) *Confi
 
 // fileCredential names the credential the file gives e.
 func fileCredential(e *Endpoint) string {
-	if e.APIToken != "" {
+	if e.APIToken != "" || e.APITokenFile != "" {
 		return "an API token"
 	}
 	return "a password"

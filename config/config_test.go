@@ -103,7 +103,7 @@ func TestCorruptFile(t *testing.T) {
 // the wrong type, by its key.
 func TestUnknownKeysRefused(t *testing.T) {
 	for _, c := range []struct{ yaml, want string }{
-		{"onprem:\n  url: https://vc.example.com\n  usernme: admin\n", `line 3: unknown key "usernme" under onprem (valid there: api_token, ca_file, cert_file, insecure, key_file, org, password, pin, url, username)`},
+		{"onprem:\n  url: https://vc.example.com\n  usernme: admin\n", `line 3: unknown key "usernme" under onprem (valid there: api_token, api_token_file, ca_file, cert_file, insecure, key_file, org, password, pin, url, username)`},
 		{"insecure: true\n", `line 1: unknown key "insecure" (valid there: edge, guest, lab, onprem, provider, receiver, tenant, vcd)`},
 		{"onprem:\n  insecure: maybe\n", `line 2: onprem.insecure: "maybe" is not true or false`},
 	} {
@@ -265,7 +265,23 @@ func TestAPITokenOnlyForCloudDirector(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := load(path, env(nil))
-	if err == nil || !strings.Contains(err.Error(), "api_token under onprem: only Cloud Director's logins (vcd, tenant) take an API token") || strings.Contains(err.Error(), "abc") {
+	if err == nil || !strings.Contains(err.Error(), "API token under onprem: only Cloud Director's logins (vcd, tenant) take an API token") || strings.Contains(err.Error(), "abc") {
 		t.Errorf("api_token under onprem: %v", err)
+	}
+}
+
+// TestAPITokenFileIsTheCredential: an API token file from the environment
+// fills an entry the file leaves without credential, and a token file is
+// the login over a password or token given beside it.
+func TestAPITokenFileIsTheCredential(t *testing.T) {
+	got, err := load("", env(map[string]string{"VCD_URL": "https://vcd.example.com/api", "VCD_API_TOKEN_FILE": "/etc/ferry/sa.json", "VCD_PASSWORD": "pw", "VCD_ORG": "System"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.VCD.APITokenFile != "/etc/ferry/sa.json" || got.VCD.Password != "" || !got.VCD.ByToken() {
+		t.Errorf("vcd: %+v", got.VCD)
+	}
+	if w := strings.Join(got.Warnings(), "\n"); !strings.Contains(w, "Cloud Director: its password or API token is not used: it logs in with the API token in its file") {
+		t.Errorf("warnings: %q", w)
 	}
 }

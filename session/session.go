@@ -105,7 +105,11 @@ var ErrSecretMissing = errors.New("")
 // vcLogin and vcdLogin are an endpoint's login for remembered.
 func vcLogin(ep config.Endpoint) string { return loginKey(ep.Username, "", ep.Password) }
 func vcdLogin(ep config.Endpoint) string {
-	return loginKey(ep.Username, ep.Org, cmp.Or(ep.APIToken, ep.Password))
+	file := ""
+	if ep.APITokenFile != "" {
+		file = "file:" + ep.APITokenFile // its token changes at each login
+	}
+	return loginKey(ep.Username, ep.Org, cmp.Or(ep.APIToken, file, ep.Password))
 }
 
 func dialVC(ctx context.Context, ep config.Endpoint, vars vsphere.Vars) (*vsphere.Client, error) {
@@ -129,13 +133,13 @@ func (s *Session) dialVCD(ctx context.Context, ep config.Endpoint, vars vcd.Vars
 	pass := ""
 	// vcd.Connect names what is missing; only ask for a password when the
 	// rest of the login is there, and it has no API token.
-	if ep.URL != "" && ep.Username != "" && ep.APIToken == "" {
+	if ep.URL != "" && ep.Username != "" && ep.APIToken == "" && ep.APITokenFile == "" {
 		var err error
 		if pass, err = s.Password(ep, cmp.Or(vars.Password, "VCD_PASSWORD"), what); err != nil {
 			return nil, err
 		}
 	}
-	return vcd.Connect(ctx, vcd.Config{URL: ep.URL, User: ep.Username, Password: pass, APIToken: ep.APIToken, Org: ep.Org, CAFile: ep.CAFile, Insecure: ep.Insecure, Vars: vars})
+	return vcd.Connect(ctx, vcd.Config{URL: ep.URL, User: ep.Username, Password: pass, APIToken: ep.APIToken, APITokenFile: ep.APITokenFile, Org: ep.Org, CAFile: ep.CAFile, Insecure: ep.Insecure, Vars: vars})
 }
 
 // DialEdge connects to the on-prem L2VPN client edge at url with the

@@ -26,7 +26,7 @@ func TestMissingLoginNamesItsVariable(t *testing.T) {
 		{"on-prem password", config.Config{OnPrem: config.Endpoint{URL: "https://vc.example.com/sdk", Username: "admin"}},
 			func(s *Session) error { _, err := s.OnPrem(ctx); return err }, "(set GOVC_PASSWORD)"},
 		{"tenant user", config.Config{Tenant: config.Endpoint{URL: "https://vcd.example.com/api"}},
-			func(s *Session) error { _, err := s.Tenant(ctx); return err }, "(set FERRY_TENANT_USER, or an API token: the config's tenant.api_token, or FERRY_TENANT_API_TOKEN)"},
+			func(s *Session) error { _, err := s.Tenant(ctx); return err }, "(set FERRY_TENANT_USER, or an API token: the config's tenant.api_token or tenant.api_token_file, or FERRY_TENANT_API_TOKEN or FERRY_TENANT_API_TOKEN_FILE)"},
 		{"tenant org", config.Config{Tenant: config.Endpoint{URL: "https://vcd.example.com/api", Username: "companyadmin", Password: "x"}},
 			func(s *Session) error { _, err := s.Tenant(ctx); return err }, "(set FERRY_TENANT_ORG)"},
 		{"provider administrator org", config.Config{VCD: config.Endpoint{URL: "https://vcd.example.com/api", Username: "administrator", Password: "x"}},

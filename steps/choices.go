@@ -253,7 +253,7 @@ func (e *Env) cloudChoices(ctx context.Context, key string, answers map[string]s
 				continue
 			}
 			ch := Choice{Value: n}
-			if t := e.Config; t != nil && (t.Tenant.Username != "" || t.Tenant.APIToken != "") {
+			if t := e.Config; t != nil && (t.Tenant.Username != "" || t.Tenant.ByToken()) {
 				// The tenant login works in its own org only.
 				if strings.EqualFold(t.Tenant.Org, n) {
 					ch.Note = "the tenant login's (" + cmp.Or(t.Tenant.Username, "its API token") + ")"

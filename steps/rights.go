@@ -80,7 +80,7 @@ func (s *Rights) look(ctx context.Context, env *Env) (*vcd.Client, *vcd.RightsPl
 	user := ""
 	if env.Config != nil {
 		user = env.Config.Tenant.Username
-		if user == "" && env.Config.Tenant.APIToken != "" {
+		if user == "" && env.Config.Tenant.ByToken() {
 			// The tenant logs in with an API token: its session names
 			// the user whose role step 1 sets.
 			t, err := env.Tenant(ctx)

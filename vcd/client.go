@@ -33,10 +33,15 @@ type Config struct {
 	// API token (Cloud Director 10.3.1+), traded for a session with
 	// OAuth's refresh grant. User may then be empty: the session names it.
 	APIToken string
-	Org      string         // "System" for the provider administrator
-	CAFile   string         // trusted CAs, replacing the system roots (tlsconf)
-	RootCAs  *x509.CertPool // trusted with CAFile's
-	Insecure bool
+	// APITokenFile, when set, holds the API token (a bare token, or JSON
+	// with a refresh_token as terraform-provider-vcd writes): a service
+	// account's token is replaced at each login, and written back there
+	// (tokenSource).
+	APITokenFile string
+	Org          string         // "System" for the provider administrator
+	CAFile       string         // trusted CAs, replacing the system roots (tlsconf)
+	RootCAs      *x509.CertPool // trusted with CAFile's
+	Insecure     bool
 	// Vars names where the operator sets the URL, user, password and org,
 	// for messages (default: terraform-provider-vcd's VCD_URL, VCD_USER,
 	// VCD_PASSWORD, VCD_ORG).
@@ -88,7 +93,7 @@ func (v Vars) login() string {
 
 // token says where the operator sets the API token.
 func (v Vars) token() string {
-	return fmt.Sprintf("the config's %s.api_token, or %s", v.Section, v.Token)
+	return fmt.Sprintf("the config's %[1]s.api_token or %[1]s.api_token_file, or %[2]s or %[2]s_FILE", v.Section, v.Token)
 }
 
 // Sentinel errors for callers that branch on the cause.
@@ -128,8 +133,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/api"
 	}
 	endpoint := u.String()
+	byToken := cfg.APIToken != "" || cfg.APITokenFile != ""
 	switch {
-	case cfg.APIToken != "":
+	case byToken:
 		if cfg.Org == "" {
 			return nil, fmt.Errorf("Cloud Director %s: no organization given for the API token (set %s)", endpoint, vars.Org)
 		}
@@ -163,7 +169,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return conn, err
 	}
 	who := cfg.User + "@" + cfg.Org
-	if cfg.APIToken != "" {
+	ts := &tokenSource{file: cfg.APITokenFile, value: cfg.APIToken}
+	switch {
+	case cfg.APITokenFile != "":
+		who = "the API token of org " + cfg.Org + " in " + cfg.APITokenFile
+	case byToken:
 		who = "the API token of org " + cfg.Org
 	}
 	// login authenticates n and returns the session's user (an API
@@ -173,8 +183,8 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	login := func(n *govcd.VCDClient) (string, error) {
 		silent.Store(nil)
 		user, err := cfg.User, error(nil)
-		if cfg.APIToken != "" {
-			user, err = tokenLogin(n, cfg.Org, cfg.APIToken)
+		if byToken {
+			user, err = tokenLogin(n, cfg.Org, ts)
 		} else {
 			err = n.Authenticate(cfg.User, cfg.Password, cfg.Org)
 		}
@@ -203,7 +213,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		err = noanswer.Login(lctx, lctx.Err())
 	}
-	if err == nil && cfg.APIToken != "" && cfg.User != "" && !strings.EqualFold(cfg.User, user) {
+	if err == nil && byToken && cfg.User != "" && !strings.EqualFold(cfg.User, user) {
 		err = fmt.Errorf("Cloud Director %s: the API token of org %s is user %s's, not %s (the configured user): set the user's own token, or leave the user unset when logging in with a token", endpoint, cfg.Org, user, cfg.User)
 		_ = c.Disconnect()
 		return nil, err
@@ -219,7 +229,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	// A session Cloud Director ended (idle, restart) is logged in again,
 	// through a client of its own on the same transport (relogin); a change
 	// refused because its entity is busy is sent again (busyRetry).
-	c.Client.Http.Transport = &busyRetry{base: &relogin{base: tr, viaToken: cfg.APIToken != "", login: func() (string, error) {
+	c.Client.Http.Transport = &busyRetry{base: &relogin{base: tr, viaToken: byToken, login: func() (string, error) {
 		n := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(120), govcd.WithVcloudRequestIdFunc(requestID), govcd.WithAPIVersion(c.Client.APIVersion))
 		n.Client.Http.Transport = tr
 		if _, err := login(n); err != nil {
@@ -227,17 +237,24 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		return n.Client.VCDToken, nil
 	}}}
-	return &Client{VCDClient: c, Endpoint: endpoint, Org: cfg.Org, User: user, ViaToken: cfg.APIToken != ""}, nil
+	return &Client{VCDClient: c, Endpoint: endpoint, Org: cfg.Org, User: user, ViaToken: byToken}, nil
 }
 
-// tokenLogin trades an API token for a session of n (OAuth's refresh
+// tokenLogin trades ts's API token for a session of n (OAuth's refresh
 // grant, POST /oauth/tenant/ORG/token or /oauth/provider/token) and
 // returns the session's user.
-func tokenLogin(n *govcd.VCDClient, org, token string) (string, error) {
-	if _, err := n.SetApiToken(org, token); err != nil {
-		if strings.Contains(err.Error(), "invalid_grant") {
-			return "", ErrTokenRefused
+func tokenLogin(n *govcd.VCDClient, org string, ts *tokenSource) (string, error) {
+	err := ts.grant(func(token string) (string, error) {
+		r, err := n.GetBearerTokenFromApiToken(org, token)
+		if err != nil {
+			if strings.Contains(err.Error(), "invalid_grant") {
+				return "", ErrTokenRefused
+			}
+			return "", err
 		}
+		return r.RefreshToken, n.SetToken(org, govcd.BearerTokenHeader, r.AccessToken)
+	})
+	if err != nil {
 		return "", err
 	}
 	info, err := n.Client.GetSessionInfo()
@@ -296,7 +313,7 @@ func explain(endpoint, who string, vars Vars, err error) error {
 		return fmt.Errorf("Cloud Director %s: no Cloud Director API answers there (%s): want the API's address, https://HOST/api, not a page of its portal such as https://HOST/tenant/ORG or https://HOST/provider",
 			endpoint, versionsFailure(msg))
 	case errors.Is(err, ErrTokenRefused):
-		return fmt.Errorf("Cloud Director %s: %w: %s is revoked, mistyped, or made in another org or Cloud Director (%s); a user makes one in Cloud Director's portal (User preferences, API tokens)", endpoint, ErrTokenRefused, who, vars.token())
+		return fmt.Errorf("Cloud Director %s: %w: %s is revoked, mistyped, made in another org or Cloud Director, or a service account's already used (single-use: give it as a file, which ferry keeps current) (%s); a user makes one in Cloud Director's portal (User preferences, API tokens)", endpoint, ErrTokenRefused, who, vars.token())
 	case strings.Contains(msg, "401"), strings.Contains(strings.ToLower(msg), "unauthorized"):
 		return fmt.Errorf("Cloud Director %s: %w for %s (%s)", endpoint, ErrLogin, who, vars.login())
 	}

@@ -60,7 +60,7 @@ func OnPrem(t testing.TB, l *lab.Lab) (c *govmomi.Client, f *find.Finder) {
 // out when the test ends. A failed login fails the test.
 func VCD(t testing.TB, e config.Endpoint) *vcd.Client {
 	t.Helper()
-	c, err := vcd.Connect(context.Background(), vcd.Config{URL: e.URL, User: e.Username, Password: e.Password, APIToken: e.APIToken, Org: e.Org, CAFile: e.CAFile})
+	c, err := vcd.Connect(context.Background(), vcd.Config{URL: e.URL, User: e.Username, Password: e.Password, APIToken: e.APIToken, APITokenFile: e.APITokenFile, Org: e.Org, CAFile: e.CAFile})
 	if err != nil {
 		t.Fatal(err)
 	}

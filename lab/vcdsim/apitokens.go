@@ -20,12 +20,15 @@ import (
 // made from it. A session made from an API token may only view users,
 // groups, roles, global roles and rights bundles: it cannot change them, nor
 // manage tokens (Cloud Director's documentation, "Generate an API Access
-// Token"). The lab keeps its tokens in memory.
+// Token"). A service account's token (10.4+) is single-use: each grant
+// answers a new refresh token in its place and refuses the old one from
+// then on. The lab keeps its tokens in memory.
 
 // apiToken is one API token of a user.
 type apiToken struct {
-	user string
-	org  string // the org's name, as given to AddAPIToken
+	user   string
+	org    string // the org's name, as given to AddAPIToken
+	rotate bool   // a service account's: single-use
 }
 
 // AddAPIToken makes an API token for user of org ("System" for the provider
@@ -40,6 +43,18 @@ func (s *Server) AddAPIToken(org, user string) string {
 		s.m.apiTokens = map[string]apiToken{}
 	}
 	s.m.apiTokens[tok] = apiToken{user: user, org: org}
+	return tok
+}
+
+// AddServiceAccount makes a service account named name in org, with its
+// first token, and returns that token: each grant replaces it.
+func (s *Server) AddServiceAccount(org, name string) string {
+	tok := s.AddAPIToken(org, name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.m.apiTokens[tok]
+	t.rotate = true
+	s.m.apiTokens[tok] = t
 	return tok
 }
 
@@ -96,6 +111,15 @@ func handleTokenGrant(providerGrant bool) handlerFunc {
 			writeError(c.w, true, http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
 			return
 		}
+		var next any // JSON null: the token stays
+		if t.rotate {
+			delete(c.m.apiTokens, tok)
+			b := make([]byte, 24)
+			_, _ = rand.Read(b)
+			tok = base64.RawURLEncoding.EncodeToString(b)
+			c.m.apiTokens[tok] = t
+			next = tok
+		}
 		sess := newSession(t.user, o, c.m.system)
 		sess.apiToken = tok
 		ss := c.s.sessions()
@@ -107,7 +131,7 @@ func handleTokenGrant(providerGrant bool) handlerFunc {
 			"access_token":  sess.token,
 			"token_type":    "Bearer",
 			"expires_in":    int(c.s.cfg.SessionIdle / time.Second),
-			"refresh_token": nil,
+			"refresh_token": next,
 		})
 	}
 }

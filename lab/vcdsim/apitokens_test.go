@@ -77,3 +77,23 @@ func TestAPITokens(t *testing.T) {
 		t.Errorf("token logins made %d refused %d, want 2 and 4", made, refused)
 	}
 }
+
+// TestServiceAccountTokenIsSingleUse: a service account's token is
+// replaced at each grant, and the spent one is refused.
+func TestServiceAccountTokenIsSingleUse(t *testing.T) {
+	e := start(t, Config{})
+	first := e.srv.AddServiceAccount("Company", "ferry-sa")
+	r, err := e.client(t).GetBearerTokenFromApiToken("Company", first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RefreshToken == "" || r.RefreshToken == first {
+		t.Fatalf("the grant answered refresh token %q, want a new one", r.RefreshToken)
+	}
+	if _, err := e.client(t).GetBearerTokenFromApiToken("Company", first); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Errorf("the spent token: %v, want invalid_grant", err)
+	}
+	if _, err := e.client(t).SetApiToken("Company", r.RefreshToken); err != nil {
+		t.Errorf("the replacement: %v", err)
+	}
+}
