@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-migrate/ferry/tlsconf"
@@ -42,11 +43,18 @@ type Config struct {
 }
 
 // Client talks to one edge. It is safe for concurrent use.
+//
+// The edge's API takes the credentials with every request (HTTP Basic),
+// and NSX locks its API user after 5 refused ones within 15 minutes (its
+// default auth policy). Once the edge refused them (its password changed
+// while ferry worked, as step 4 polls the tunnel for minutes), the client
+// does not send them again: later requests fail at once with that refusal.
 type Client struct {
-	base string // https://host:port, no trailing slash
-	user string
-	pass string
-	hc   *http.Client
+	base    string // https://host:port, no trailing slash
+	user    string
+	pass    string
+	hc      *http.Client
+	refused atomic.Pointer[error] // the edge refused the credentials
 }
 
 const apiPrefix = "/api/v1"
@@ -81,6 +89,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		tr.CloseIdleConnections()
 		// NSX answers bad credentials with 403 as well as 401.
 		var ae *APIError
+		if !errors.As(err, &ae) && errors.Is(err, ErrAuth) { // 401: do's refusal
+			return nil, tag(ErrAuth, "wrong username or password for edge %s", base)
+		}
 		if errors.As(err, &ae) && ae.StatusCode == http.StatusForbidden {
 			return nil, tag(ErrAuth, "wrong username or password for edge %s, or the account is locked or lacks rights: %s", base, ae.Message)
 		}
@@ -124,6 +135,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
+	if r := c.refused.Load(); r != nil {
+		return *r
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+apiPrefix+path, body)
 	if err != nil {
 		return fmt.Errorf("edge %s: %w", c.base, err)
@@ -141,6 +155,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		return fmt.Errorf("edge %s: %s %s: read response: %w", c.base, method, apiPrefix+path, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		err := tag(ErrAuth, "edge %s refused ferry's username and password (%s %s: %s): they are not sent to it again in this session, so as not to lock the account (NSX locks its API user after 5 refusals in 15 minutes): if its password changed, correct it and restart ferry",
+			c.base, method, apiPrefix+path, newAPIError(c.base, method, apiPrefix+path, resp.StatusCode, data).Message)
+		c.refused.CompareAndSwap(nil, &err)
+		return err
 	}
 	if resp.StatusCode >= 300 {
 		return newAPIError(c.base, method, apiPrefix+path, resp.StatusCode, data)

@@ -321,8 +321,12 @@ func TestWaitUpAndFaults(t *testing.T) {
 		t.Fatalf("WaitUp with 401: %v", err)
 	}
 	e.ClearFaults()
+	// The refused credentials are not sent again by this client.
+	if _, err := c.SessionStatus(ctx, s.ID); !errors.Is(err, nsx.ErrAuth) || !strings.Contains(err.Error(), "not sent to it again") {
+		t.Fatalf("the client after the edge refused its credentials: %v", err)
+	}
 
-	if _, err := c.WaitUp(ctx, "no-such-session", time.Millisecond, nil); !errors.Is(err, nsx.ErrNotFound) {
+	if _, err := dial(t, e).WaitUp(ctx, "no-such-session", time.Millisecond, nil); !errors.Is(err, nsx.ErrNotFound) {
 		t.Fatalf("WaitUp of a missing session: %v", err)
 	}
 }
@@ -383,5 +387,29 @@ func TestAttachNetworkExtendsAnExistingPort(t *testing.T) {
 	}
 	if len(e.Ports()) != 1 {
 		t.Fatalf("ports: %+v", e.Ports())
+	}
+}
+
+// TestChangedPasswordDoesNotLockTheEdgeUser: the edge's password changed
+// while ferry held a client (step 4 polls the tunnel for minutes). The
+// edge refuses the old one once; the client sends it no more, so NSX's
+// auth policy (5 refusals in 15 minutes) does not lock the API user, and
+// each later call says why it fails.
+func TestChangedPasswordDoesNotLockTheEdgeUser(t *testing.T) {
+	e := edgetest.Start(t)
+	c := dial(t, e)
+	ctx := context.Background()
+	e.SetPassword("Changed-By-The-Admin-1")
+	for i := range 10 {
+		_, err := c.L2VPNService(ctx)
+		if !errors.Is(err, nsx.ErrAuth) || !strings.Contains(err.Error(), "correct it and restart ferry") {
+			t.Fatalf("call %d after the password changed: %v", i+1, err)
+		}
+	}
+	if n := e.RefusedLogins(); n != 1 {
+		t.Errorf("the edge refused %d requests, want 1", n)
+	}
+	if e.LockedOut() {
+		t.Error("the edge's API user is locked")
 	}
 }
