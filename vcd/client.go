@@ -268,6 +268,11 @@ func tokenLogin(n *govcd.VCDClient, org string, ts *tokenSource) (string, error)
 // Error: 404: ...", "StatusCode:404").
 var httpCode = regexp.MustCompile(`(?:API Error: |StatusCode:)([1-5][0-9][0-9])\b`)
 
+// tooOld finds go-vcloud-director's refusal of a Cloud Director whose
+// /api/versions lists not the API version it needs, and Cloud Director's
+// refusal (406) of a request that asked for a version it does not speak.
+var tooOld = regexp.MustCompile(`API version ([0-9]+\.[0-9]+) is not supported|Invalid API version requested ([0-9]+\.[0-9]+)`)
+
 // versionsFailure says how GET /api/versions failed, without the Go
 // values go-vcloud-director prints in some of its errors.
 func versionsFailure(msg string) string {
@@ -297,6 +302,9 @@ func explain(endpoint, who string, vars Vars, err error) error {
 	// Before the *net.OpError case: a timeout is one too.
 	if e, ok := noanswer.Explain("Cloud Director", endpoint, "https://HOST/api", err); ok {
 		return e
+	}
+	if m := tooOld.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("Cloud Director %s does not speak API version %s (Cloud Director 10.4), the oldest ferry's client (go-vcloud-director) speaks: it is an older Cloud Director (its /api/versions lists none that recent); ferry needs Cloud Director 10.4 or later", endpoint, m[1]+m[2])
 	}
 	switch {
 	case errors.As(err, &unknownCA), errors.As(err, &verify), errors.As(err, &hostname),

@@ -115,6 +115,11 @@ type Config struct {
 	// default, reported as sessionIdleTimeoutMinutes by
 	// /cloudapi/1.0.0/sessions/current).
 	SessionIdle time.Duration
+
+	// MaxAPIVersion plays an older Cloud Director: /api/versions lists
+	// no version above it, and a request asking for one is refused 406
+	// (e.g. "36.3", Cloud Director 10.3). Default: 38.1 (10.5.1).
+	MaxAPIVersion string
 }
 
 // DefaultTaskTime is Config.TaskTime's default. Cloud Director's quickest

@@ -81,7 +81,7 @@ func (s *Server) checkVersion(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	v, err := strconv.ParseFloat(m[1], 64)
-	if err != nil || v <= maxAPIVersion+1e-9 {
+	if err != nil || v <= s.maxAPIVersion()+1e-9 {
 		return true
 	}
 	writeError(w, strings.HasPrefix(r.URL.Path, "/cloudapi/"), http.StatusNotAcceptable, "NOT_ACCEPTABLE",
@@ -100,9 +100,20 @@ type supportedVersions struct {
 	VersionInfo []versionInfo `xml:"VersionInfo"`
 }
 
+// maxAPIVersion is the highest API version this Cloud Director speaks.
+func (s *Server) maxAPIVersion() float64 {
+	if v, err := strconv.ParseFloat(s.cfg.MaxAPIVersion, 64); err == nil {
+		return v
+	}
+	return maxAPIVersion
+}
+
 func handleVersions(c *reqCtx) {
 	var sv supportedVersions
 	for _, v := range apiVersions {
+		if f, _ := strconv.ParseFloat(v, 64); f > c.s.maxAPIVersion()+1e-9 {
+			continue
+		}
 		sv.VersionInfo = append(sv.VersionInfo, versionInfo{
 			Version:          v,
 			LoginURL:         c.abs("/cloudapi/1.0.0/sessions"),
