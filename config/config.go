@@ -21,8 +21,8 @@ import (
 
 // Endpoint is one API endpoint with its login.
 type Endpoint struct {
-	URL      string `yaml:"url"`
-	Username string `yaml:"username"`
+	URL      string `yaml:"url,omitempty"`
+	Username string `yaml:"username,omitempty"`
 	// Password is accepted in a config file only because the lab writes one
 	// (0600) for its throw-away credentials; for real endpoints use the
 	// environment or the prompt.
