@@ -247,7 +247,8 @@ func tokenLogin(n *govcd.VCDClient, org string, ts *tokenSource) (string, error)
 	err := ts.grant(func(token string) (string, error) {
 		r, err := n.GetBearerTokenFromApiToken(org, token)
 		if err != nil {
-			if strings.Contains(err.Error(), "invalid_grant") {
+			// invalid_grant (400), as RFC 6749 says; a 401 is refused too.
+			if m := httpCode.FindStringSubmatch(err.Error()); strings.Contains(err.Error(), "invalid_grant") || (m != nil && m[1] == "401") {
 				return "", ErrTokenRefused
 			}
 			return "", err
