@@ -388,7 +388,10 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return l, fmt.Errorf("lab CA file: %w", err)
 	}
 	onprem, provider := OnPremSpecVMs(opts.DiskSize, opts.VMs), ProviderSpec()
-	onprem.SessionIdle, provider.SessionIdle = opts.SessionIdle, opts.SessionIdle
+	// The lab's own setup keeps its sessions for vCenter's default idle
+	// timeout: a short one (a test's) on a loaded machine could end them
+	// between two of its calls. The vCenters take opts.SessionIdle once
+	// the lab is ready (end of Start).
 	provider.DatastoreCapacity, onprem.DatastoreCapacity = opts.ProviderDatastoreCapacity, opts.OnPremDatastoreCapacity
 	if l.OnPrem, err = startVCenter(ctx, onprem, l.Dir, l.CA); err != nil {
 		return l, err
@@ -486,6 +489,8 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	if err := os.WriteFile(l.EnvFile, []byte(l.Config().Exports()), 0o600); err != nil {
 		return l, fmt.Errorf("lab env file: %w", err)
 	}
+	l.OnPrem.SetSessionIdle(l.SessionIdle)
+	l.Provider.SetSessionIdle(l.SessionIdle)
 	return l, nil
 }
 

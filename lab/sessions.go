@@ -80,6 +80,17 @@ func (sc *sessionClock) live(r *http.Request, user string) bool {
 	return ok && b.Res != nil && b.Res.Returnval && sc.use(c.Value, time.Time{})
 }
 
+// SetSessionIdle changes how long vCenter keeps an unused API session,
+// from now on.
+func (vc *VCenter) SetSessionIdle(d time.Duration) { vc.sessions.setIdle(d) }
+
+// setIdle changes the idle timeout from now on.
+func (sc *sessionClock) setIdle(d time.Duration) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.idle = d
+}
+
 // use records a use of the session key, logged in at login (zero: unknown,
 // and then a session never used before is taken as new), and says whether
 // the session is still alive. It ends the sessions found idle: key, and
