@@ -1,7 +1,10 @@
 package lab
 
 import (
+	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -43,18 +46,22 @@ var vCenterTaskIDs = map[string]string{
 // tasks its task begins on the call's context stay out of the task
 // history and the recentTask lists. Tasks are named by vCenter's
 // descriptionIds (vCenterTaskIDs).
-func oneTaskPerCall(reg *simulator.Registry) {
+func oneTaskPerCall(reg *simulator.Registry) *callTasks {
 	for _, o := range reg.AllReference("TaskManager") {
 		if tm, ok := o.(*simulator.TaskManager); ok {
 			// In the TaskManager's place among the registry's
 			// handlers (they are keyed by reference).
-			reg.AddHandler(&callTasks{tm: tm, self: tm.Reference(), reg: reg,
-				pending: map[types.ManagedObjectReference]*simulator.Task{},
-				visible: map[types.ManagedObjectReference]*simulator.Context{},
-				running: map[*simulator.Context]int{},
-				steps:   map[types.ManagedObjectReference]bool{}})
+			c := &callTasks{tm: tm, self: tm.Reference(), reg: reg,
+				pending:  map[types.ManagedObjectReference]*simulator.Task{},
+				visible:  map[types.ManagedObjectReference]*simulator.Context{},
+				running:  map[*simulator.Context]int{},
+				steps:    map[types.ManagedObjectReference]bool{},
+				entityOf: map[types.ManagedObjectReference]types.ManagedObjectReference{}}
+			reg.AddHandler(c)
+			return c
 		}
 	}
+	return nil
 }
 
 // callTasks stands in for vcsim's TaskManager among the registry's
@@ -72,6 +79,24 @@ type callTasks struct {
 	visible map[types.ManagedObjectReference]*simulator.Context // recorded, running: its context
 	running map[*simulator.Context]int                          // recorded tasks running, by context
 	steps   map[types.ManagedObjectReference]bool               // not recorded, running
+	// entityOf is the entity of each recorded running task (visible).
+	entityOf map[types.ManagedObjectReference]types.ManagedObjectReference
+	refused  atomic.Int64 // calls refused TaskInProgress
+}
+
+// TasksRefused is how many VM calls this vCenter refused TaskInProgress.
+func (vc *VCenter) TasksRefused() int64 { return vc.tasks.refused.Load() }
+
+// runningOn is a recorded task running on entity (nil: none).
+func (c *callTasks) runningOn(entity types.ManagedObjectReference) *types.ManagedObjectReference {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for task, e := range c.entityOf {
+		if e == entity {
+			return &task
+		}
+	}
+	return nil
 }
 
 // Reference implements simulator.RegisterObject: the TaskManager's.
@@ -126,6 +151,9 @@ func (c *callTasks) UpdateObject(ctx *simulator.Context, obj mo.Reference, chang
 			return
 		}
 		c.visible[ref] = ctx
+		if t.Info.Entity != nil {
+			c.entityOf[ref] = *t.Info.Entity
+		}
 		if ctx != nil {
 			c.running[ctx]++
 		}
@@ -143,6 +171,7 @@ func (c *callTasks) UpdateObject(ctx *simulator.Context, obj mo.Reference, chang
 	}
 	if call, ok := c.visible[ref]; ok && ended(state) {
 		delete(c.visible, ref)
+		delete(c.entityOf, ref)
 		if call != nil {
 			if c.running[call]--; c.running[call] <= 0 {
 				delete(c.running, call)
@@ -155,4 +184,66 @@ func (c *callTasks) UpdateObject(ctx *simulator.Context, obj mo.Reference, chang
 
 func ended(state any) bool {
 	return state == types.TaskInfoStateSuccess || state == types.TaskInfoStateError
+}
+
+// vmLockingTasks are the VirtualMachine methods whose task holds the VM:
+// while one runs, ESXi refuses another of them on the same VM with
+// TaskInProgress ("Another task is already in progress."): govmomi issue
+// 953 (a CD-ROM insert during another task), Forklift MTV-1753 (a
+// snapshot created while the previous one's removal still consolidated),
+// vic's reconfigure lock for disk attach and detach (vmware/vic 2772).
+var vmLockingTasks = map[string]bool{
+	"CreateSnapshot_Task": true, "CreateSnapshotEx_Task": true, "RemoveSnapshot_Task": true,
+	"RemoveAllSnapshots_Task": true, "RevertToSnapshot_Task": true, "RevertToCurrentSnapshot_Task": true,
+	"ConsolidateVMDisks_Task": true, "ReconfigVM_Task": true, "PowerOnVM_Task": true,
+	"PowerOffVM_Task": true, "SuspendVM_Task": true, "ResetVM_Task": true, "RelocateVM_Task": true,
+	"MigrateVM_Task": true, "Destroy_Task": true, "UpgradeVM_Task": true,
+}
+
+// refuseTasksInProgress makes reg's vCenter refuse a VM-locking call on a
+// VM that has a recorded task of another call running, as ESXi does.
+func refuseTasksInProgress(reg *simulator.Registry, c *callTasks) {
+	prev := reg.Handler
+	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+		if method.This.Type == "VirtualMachine" && vmLockingTasks[method.Name] {
+			if task := c.runningOn(method.This); task != nil {
+				c.refused.Add(1)
+				return nil, &types.TaskInProgress{Task: *task}
+			}
+		}
+		if prev != nil {
+			return prev(ctx, method)
+		}
+		return nil, nil
+	}
+}
+
+// BusyVM runs a task of someone else's on the VM named name for d (a
+// backup job's snapshot, an admin's reconfigure): meanwhile its
+// VM-locking calls are refused TaskInProgress, as ESXi refuses them, while
+// its properties stay readable. It returns once the task runs.
+func (vc *VCenter) BusyVM(name string, d time.Duration) error {
+	reg := vc.Model.Map()
+	var ref *types.ManagedObjectReference
+	for _, o := range reg.All("VirtualMachine") {
+		if vm, ok := o.(*simulator.VirtualMachine); ok && vm.Name == name {
+			ref = &vm.Self
+		}
+	}
+	if ref == nil {
+		return fmt.Errorf("lab: no VM %q", name)
+	}
+	ctx := &simulator.Context{Map: reg}
+	task := simulator.CreateTask(*ref, "CreateSnapshot_Task", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) { return nil, nil })
+	task.Info.Reason = &types.TaskReasonUser{UserName: "backup@vsphere.local"}
+	// As Task.Run begins a task, without holding the VM's lock: vCenter
+	// reads a busy VM's properties.
+	task.Self = types.ManagedObjectReference{Type: "Task", Value: fmt.Sprintf("task-busy-%d", vc.busyTasks.Add(1))}
+	task.Info.Key, task.Info.Task = task.Self.Value, task.Self
+	reg.Put(task)
+	reg.AtomicUpdate(ctx, task, []types.PropertyChange{{Name: "info.startTime", Val: time.Now()}, {Name: "info.state", Val: types.TaskInfoStateRunning}})
+	time.AfterFunc(d, func() {
+		reg.AtomicUpdate(ctx, task, []types.PropertyChange{{Name: "info.completeTime", Val: time.Now()}, {Name: "info.state", Val: types.TaskInfoStateSuccess}})
+	})
+	return nil
 }

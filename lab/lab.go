@@ -491,6 +491,11 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	}
 	l.OnPrem.SetSessionIdle(l.SessionIdle)
 	l.Provider.SetSessionIdle(l.SessionIdle)
+	// Outermost, last: the calls the lab's own handlers run their way
+	// (CBT, the provider's disks) are refused too.
+	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
+		refuseTasksInProgress(vc.Model.Map(), vc.tasks)
+	}
 	return l, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab/cbt"
@@ -94,6 +95,9 @@ type VCenter struct {
 	accounts *accounts
 	leases   *importLeases
 	holds    holds
+	tasks    *callTasks
+	// busyTasks numbers BusyVM's tasks.
+	busyTasks atomic.Int64
 }
 
 // Calls is how many API calls this vCenter has been made so far (the lab's
@@ -180,7 +184,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 	// Logins are checked by principal, the name vCenter gives a session
 	// (namePrincipals rewrites the login name before vcsim takes it).
 	namePrincipals(m.Map(), map[string]string{user: AdminPrincipal, FerryUser: FerryPrincipal})
-	oneTaskPerCall(m.Map())
+	tasks := oneTaskPerCall(m.Map())
 	accounts := newAccounts(map[string]string{AdminPrincipal: pass, FerryPrincipal: ferryPass})
 	m.Map().SessionManager().ValidLogin = accounts.valid
 	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(user, pass)}
@@ -199,6 +203,7 @@ func startVCenter(ctx context.Context, spec VCenterSpec, dir string, ca *CA) (vc
 		Privileges:    newPrivileges(),
 		sessions:      sessions,
 		accounts:      accounts,
+		tasks:         tasks,
 	}
 	defer func() {
 		if err != nil {

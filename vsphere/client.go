@@ -153,7 +153,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		return nil
 	}}
-	vc.RoundTripper = rl
+	vc.RoundTripper = &taskRetry{rt: rl}
 	return &Client{Client: c, Endpoint: endpoint, relogin: rl}, nil
 }
 

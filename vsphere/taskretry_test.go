@@ -1,0 +1,48 @@
+package vsphere_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/vsphere"
+)
+
+// TestTaskWaitsForAnotherTaskOnTheVM: a backup job's snapshot task runs on
+// the VM when ferry asks for one of its own. ESXi refuses it TaskInProgress
+// ("Another task is already in progress."); ferry's call waits for the
+// other task and goes through, instead of failing the pass (or, in a
+// cutover, the power-off).
+func TestTaskWaitsForAnotherTaskOnTheVM(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	c, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: lab.FerryUser, Password: l.OnPrem.FerryPassword, CAFile: l.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	vm, err := c.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.OnPrem.BusyVM("WebApp2", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	o := object.NewVirtualMachine(c.Client.Client, types.ManagedObjectReference{Type: vm.Ref.Type, Value: vm.Ref.Value})
+	task, err := o.CreateSnapshot(ctx, "ferry-test", "", false, false)
+	if err != nil {
+		t.Fatalf("a snapshot while another task held the VM: %v", err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.OnPrem.TasksRefused(); n == 0 {
+		t.Error("vCenter refused no call: the VM was not busy when ferry asked")
+	}
+}
