@@ -438,6 +438,11 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begi
 	if err != nil {
 		return usageError{err}
 	}
+	// A plan whose test_migration no test can run with (no network named,
+	// one not ISOLATED): bad input, refused before the log is begun.
+	if err := env.CheckTestPlan(cmd.Context()); err != nil {
+		return fieldRefused(err)
+	}
 	// A VM no test takes in its state (QA: a VM cut over was refused
 	// with exit 1, after the log and the replication store were made).
 	if err := env.CheckTestNames(vms); err != nil {
@@ -473,6 +478,15 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begi
 // VM named in a state the flag does not take) is bad input (exit 2).
 func namesRefused(err error) error {
 	if _, ok := errors.AsType[*steps.NamesRefused](err); ok {
+		return usageError{err}
+	}
+	return err
+}
+
+// fieldRefused is err as ferry run returns it: a *steps.FieldError (a
+// plan answer that is missing or not valid) is bad input (exit 2).
+func fieldRefused(err error) error {
+	if _, ok := errors.AsType[*steps.FieldError](err); ok {
 		return usageError{err}
 	}
 	return err

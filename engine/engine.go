@@ -518,6 +518,12 @@ func (e *Engine) runTest(ctx context.Context, req RunRequest, emit steps.Emit) (
 		if names, err = steps.TestNames(e.Env.Plan(), req.TestMigrate); err != nil {
 			return out, UsageError{err}
 		}
+		// A plan no test runs with (test_migration.network not named, not
+		// ISOLATED...), as ferry run refuses it standalone: before the
+		// step lock, the event log and the dashboards' board.
+		if err := usageIfRefused(e.Env.CheckTestPlan(ctx)); err != nil {
+			return out, err
+		}
 		// A VM no test takes in its state (cut over, no replica yet).
 		if err := usageIfRefused(e.Env.CheckTestNames(names)); err != nil {
 			return out, err
@@ -554,9 +560,14 @@ func (e *Engine) runTest(ctx context.Context, req RunRequest, emit steps.Emit) (
 }
 
 // usageIfRefused is err, a UsageError when it is a *steps.NamesRefused (a
-// VM named in a state the flag does not take: bad input, nothing run).
+// VM named in a state the flag does not take) or a *steps.FieldError (a
+// plan answer missing or not valid): bad input, nothing run, as ferry run
+// standalone exits 2 for them.
 func usageIfRefused(err error) error {
 	if _, ok := errors.AsType[*steps.NamesRefused](err); ok {
+		return UsageError{err}
+	}
+	if _, ok := errors.AsType[*steps.FieldError](err); ok {
 		return UsageError{err}
 	}
 	return err

@@ -61,6 +61,91 @@ func testNetworkRefusal(name, typ string) error {
 	return fmt.Errorf("%s is a %s network: a test copy keeps the source's MAC and address, so it must run on an ISOLATED org VDC network (no uplink, not stretched)", name, typ)
 }
 
+// testNetworkAdvice is what test_migration.network may name: "an ISOLATED
+// org VDC network ...", with the VDC's ISOLATED networks when nets (its
+// networks and their types; nil: not read) is given.
+func testNetworkAdvice(vdcName string, nets map[string]string) string {
+	s := "name the ISOLATED org VDC network (no uplink) the test copies run on, so that they cannot clash with the running sources"
+	if nets == nil {
+		return s
+	}
+	var isolated, others []string
+	for _, n := range slices.Sorted(maps.Keys(nets)) {
+		if testNetworkRefusal(n, nets[n]) == nil {
+			isolated = append(isolated, n)
+		} else {
+			others = append(others, n+" ("+nets[n]+")")
+		}
+	}
+	if len(isolated) == 0 {
+		return s + fmt.Sprintf("; VDC %s has none (its networks: %s): create one in Cloud Director (no uplink)", vdcName, listOrNone(others))
+	}
+	return s + fmt.Sprintf(" (VDC %s's ISOLATED networks: %s)", vdcName, strings.Join(isolated, ", "))
+}
+
+// CheckTestPlan refuses, before anything runs (and before a front end
+// opens the replication store or a log, or an engine takes its step lock),
+// a test migration the plan cannot run: test_migration.network not named,
+// not a network of the plan's VDC or not ISOLATED;
+// test_migration.boot_timeout not a duration; a receiver other than the
+// appliance. The error, a *FieldError, names the field and what would be
+// valid (the VDC's ISOLATED networks, as Cloud Director lists them: a
+// missing network is refused without the list when it cannot); other
+// errors are Cloud Director's. TestMigrate checks the same.
+func (e *Env) CheckTestPlan(ctx context.Context) error {
+	tp := e.Plan().TestMigration
+	if tp.Network == "" {
+		nets, _, _ := e.testVDCNetworks(ctx) // the valid names, when they can be read
+		return &FieldError{TestNetworkKey, errors.New("is not set: " + testNetworkAdvice(e.Plan().VDC, nets))}
+	}
+	if _, err := durationOr(tp.BootTimeout, testBootTimeout); err != nil {
+		return &FieldError{"test_migration.boot_timeout", err}
+	}
+	if kind, err := e.receiverKind(); err != nil {
+		return err
+	} else if kind != replication.KindAppliance {
+		return &FieldError{"provider.receiver_kind", fmt.Errorf("%s: a test migration freezes the replica disks with a snapshot of the receiver appliance; it needs receiver_kind appliance", kind)}
+	}
+	nets, _, err := e.testVDCNetworks(ctx)
+	if err != nil {
+		return err
+	}
+	return testNetworkCheck(tp.Network, e.Plan().VDC, nets)
+}
+
+// testVDCNetworks reads the networks of the plan's VDC and their types.
+func (e *Env) testVDCNetworks(ctx context.Context) (map[string]string, *vcd.VDC, error) {
+	sys, err := e.VCD(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	vdc, err := sys.VDCByName(e.Plan().Org, e.Plan().VDC)
+	if err != nil {
+		return nil, nil, err
+	}
+	nets, err := vdc.NetworkTypes()
+	if err != nil {
+		return nil, nil, err
+	}
+	return nets, vdc, nil
+}
+
+// testNetworkCheck refuses name as test_migration.network of VDC vdcName
+// whose networks are nets: a *FieldError naming the VDC's ISOLATED ones.
+func testNetworkCheck(name, vdcName string, nets map[string]string) error {
+	typ, ok := nets[name]
+	if !ok {
+		return &FieldError{TestNetworkKey, fmt.Errorf("%s is not an org VDC network of VDC %s: %s", name, vdcName, testNetworkAdvice(vdcName, nets))}
+	}
+	if err := testNetworkRefusal(name, typ); err != nil {
+		return &FieldError{TestNetworkKey, fmt.Errorf("%w: %s", err, testNetworkAdvice(vdcName, nets))}
+	}
+	return nil
+}
+
+// testBootTimeout is test_migration.boot_timeout's default.
+const testBootTimeout = 3 * time.Minute
+
 // testNetworkChoices are the networks of vdc (named vdcName) that
 // test_migration.network may name (testNetworkRefusal), for a front end to
 // pick from (Env.Choices). When there is none, the error names the VDC,
@@ -169,10 +254,11 @@ type testCopy struct {
 func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (string, error) {
 	emit = serialEmit(emit) // the copies shut down from goroutines of their own
 	tp := e.Plan().TestMigration
+	// The plan's fields, as the front ends check them first (CheckTestPlan).
 	if tp.Network == "" {
-		return "", &FieldError{TestNetworkKey, errors.New("name the ISOLATED org VDC network (no uplink) the test copies run on, so that they cannot clash with the running sources")}
+		return "", &FieldError{TestNetworkKey, errors.New("is not set: " + testNetworkAdvice(e.Plan().VDC, nil))}
 	}
-	bootTimeout, err := durationOr(tp.BootTimeout, 3*time.Minute)
+	bootTimeout, err := durationOr(tp.BootTimeout, testBootTimeout)
 	if err != nil {
 		return "", &FieldError{"test_migration.boot_timeout", err}
 	}
@@ -182,20 +268,14 @@ func (e *Env) TestMigrate(ctx context.Context, names []string, emit Emit) (strin
 	if kind, err := e.receiverKind(); err != nil {
 		return "", err
 	} else if kind != replication.KindAppliance {
-		return "", fmt.Errorf("provider.receiver_kind %s: a test migration freezes the replica disks with a snapshot of the receiver appliance; it needs receiver_kind appliance", kind)
+		return "", &FieldError{"provider.receiver_kind", fmt.Errorf("%s: a test migration freezes the replica disks with a snapshot of the receiver appliance; it needs receiver_kind appliance", kind)}
 	}
-	sys, err := e.VCD(ctx)
+	nets, vdc, err := e.testVDCNetworks(ctx)
 	if err != nil {
 		return "", err
 	}
-	vdc, err := sys.VDCByName(e.Plan().Org, e.Plan().VDC)
-	if err != nil {
+	if err := testNetworkCheck(tp.Network, e.Plan().VDC, nets); err != nil {
 		return "", err
-	}
-	if typ, err := vdc.NetworkType(tp.Network); err != nil {
-		return "", &FieldError{TestNetworkKey, err}
-	} else if err := testNetworkRefusal(tp.Network, typ); err != nil {
-		return "", &FieldError{TestNetworkKey, err}
 	}
 	// A VM in a state no test takes (cut over, no replica yet); the
 	// front ends refuse it before anything runs (CheckTestNames).
