@@ -68,7 +68,7 @@ func TestVerifyMismatchAtCutoverPausesTheJob(t *testing.T) {
 		!job.CompareDue || !strings.Contains(job.Summary, "ferry run --verify=WebApp2") {
 		t.Fatalf("status after the mismatch: %+v", job)
 	}
-	if out, _ := run("status", "--plan", l.PlanPath()); !strings.Contains(out, "paused: the replica differs from its source") || !strings.Contains(out, "replica differs from source") {
+	if out, _ := run("status", "--plan", l.PlanPath()); !strings.Contains(unwrapped(out), "paused: the replica differs from its source") || !strings.Contains(unwrapped(out), "replica differs from source") {
 		t.Errorf("text status after the mismatch does not say the job is paused and why:\n%s", out)
 	}
 	checkPower(t, l, "after the rolled-back cutover", vsphere.PoweredOn, "")

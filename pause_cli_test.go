@@ -243,7 +243,7 @@ func TestPauseResumeThroughEngine(t *testing.T) {
 		t.Fatalf("ferry pause through the engine: exit %d\n%s", code, out)
 	}
 	st, code := run("status", "--plan", plan)
-	if code != 0 || !strings.Contains(st, "Engine: ferry serve") || !strings.Contains(st, "WebApp2: paused: paused by request of "+who) {
+	if code != 0 || !strings.Contains(st, "Engine: ferry serve") || !healthSaid(st, "WebApp2", "paused: paused by request of "+who) {
 		t.Errorf("ferry status from the engine after ferry pause: exit %d\n%s", code, st)
 	}
 	if m := scrape(t, srv.metrics); m[`ferry_replication_paused{vm="WebApp2"}`] != 1 {
@@ -308,7 +308,7 @@ func TestWizardPauseNamesItsUser(t *testing.T) {
 	p.waitFor("EXIT=")
 	who := osUser() + " (wizard)"
 	out, code := run("status", "--plan", plan)
-	if code != 0 || !strings.Contains(out, "WebApp2: paused: paused by request of "+who) {
+	if code != 0 || !healthSaid(out, "WebApp2", "paused: paused by request of "+who) {
 		t.Errorf("ferry status after the wizard's pause: exit %d, want it to say %q\n%s", code, "paused by request of "+who, out)
 	}
 }

@@ -9,8 +9,8 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/config"
@@ -394,13 +394,54 @@ func writeOrigins(w io.Writer, o []config.Origin) {
 		fmt.Fprintln(w, "Endpoints: none configured (--config FILE, or GOVC_URL, VCD_URL, ...)")
 		return
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENDPOINT\tURL\tFROM")
+	t := table{{"ENDPOINT", "URL", "FROM"}}
 	for _, e := range o {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Endpoint, e.URL, e.From)
+		t = append(t, []string{e.Endpoint, e.URL, e.From})
 	}
-	tw.Flush()
+	if t.lastColumn() >= longestFrom(o) {
+		t.write(w)
+		fmt.Fprintln(w)
+		return
+	}
+	// Wider than textWidth (a --config file deep in a directory): where
+	// they came from below the table, once per origin.
+	for i := range t {
+		t[i] = t[i][:2]
+	}
+	t.write(w)
+	var froms []string
+	by := map[string][]string{}
+	for _, e := range o {
+		if _, ok := by[e.From]; !ok {
+			froms = append(froms, e.From)
+		}
+		by[e.From] = append(by[e.From], e.Endpoint)
+	}
+	// An origin ("--config FILE") is never broken: the path is one to copy.
+	for _, f := range froms {
+		which := strings.Join(by[f], ", ")
+		switch {
+		case len(froms) == 1 && ansi.StringWidth("all from "+f) <= textWidth:
+			fmt.Fprintln(w, "all from "+f)
+		case len(froms) == 1:
+			fmt.Fprintf(w, "all from:\n  %s\n", f)
+		case ansi.StringWidth("from "+f+": "+which) <= textWidth:
+			fmt.Fprintln(w, "from "+f+": "+which)
+		default:
+			fmt.Fprintf(w, "from %s:\n", f)
+			printWrapped(w, "  "+which, "  ")
+		}
+	}
 	fmt.Fprintln(w)
+}
+
+// longestFrom is the width of the longest origin of o.
+func longestFrom(o []config.Origin) int {
+	n := 0
+	for _, e := range o {
+		n = max(n, ansi.StringWidth(e.From))
+	}
+	return n
 }
 
 func writePlansJSON(w io.Writer, plans []steps.StagePlan) error {

@@ -267,7 +267,7 @@ func TestServeEngine(t *testing.T) {
 		}
 	}
 	if out, code := run("status", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "NEXT PASS") ||
-		!regexp.MustCompile(`(?m)^WebApp2 +1m +\S+ \S+ +(running|\d\d:\d\d:\d\d) `).MatchString(out) {
+		!regexp.MustCompile(`(?m)^WebApp2 +1m +\S+( \S+)? +(running|queued|\d\d:\d\d:\d\d) `).MatchString(out) {
 		t.Errorf("ferry status from the engine: exit %d, want WebApp2's next pass (a time, or running) in:\n%s", code, out)
 	}
 	// ferry plan while the engine holds the replication store: the engine
@@ -451,7 +451,7 @@ func TestServeKill9ResumesPass(t *testing.T) {
 	}
 	// While it runs, the engine says so (QA: "the initial sync was
 	// stopped before any of it was durable" of a sync under way).
-	if out, _ := run("status", "--plan", l.PlanPath()); !strings.Contains(out, "no replica yet: the initial sync is running") {
+	if out, _ := run("status", "--plan", l.PlanPath()); !strings.Contains(unwrapped(out), "no replica yet: the initial sync is running") {
 		t.Errorf("ferry status during the initial sync:\n%s", out)
 	}
 	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -495,8 +495,8 @@ func TestServeKill9ResumesPass(t *testing.T) {
 	}
 	t.Logf("killed at %d of %d bytes acknowledged (the event log's last progress)", mid.Acked, mid.Planned)
 	// ferry status's text says how far it got, not just "no replica yet".
-	if out, code := run("status", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "no replica yet: the initial sync has ") ||
-		!strings.Contains(out, "durable on the receiver; stopped, it resumes from there") {
+	if out, code := run("status", "--plan", l.PlanPath()); code != 0 || !strings.Contains(unwrapped(out), "no replica yet: the initial sync has ") ||
+		!strings.Contains(unwrapped(out), "durable on the receiver; stopped, it resumes from there") {
 		t.Errorf("ferry status after the kill: exit %d, want the initial sync's durable share\n%s", code, out)
 	}
 	// What step 6 would do now: the replica and its disks exist, and the
@@ -565,7 +565,7 @@ func TestServeKill9ResumesPass(t *testing.T) {
 func killedAfterCommit(t *testing.T, l *lab.Lab, run func(...string) (string, int), plan []byte, log string) {
 	t.Helper()
 	out, code := run("status", "--plan", l.PlanPath())
-	if code != 0 || !strings.Contains(out, "no pass recorded yet: the initial sync of 1 disk (64 MiB) is committed on the receiver") {
+	if code != 0 || !strings.Contains(unwrapped(out), "no pass recorded yet: the initial sync of 1 disk (64 MiB) is committed on the receiver") {
 		t.Errorf("ferry status after a kill between the commit and the pass's record: exit %d\n%s", code, out)
 	}
 	out, code = run("plan", "--plan", l.PlanPath())

@@ -222,16 +222,18 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 		return jobsErr
 	}
 	if e := st.Engine; e != nil {
-		fmt.Fprintf(out, "Engine: ferry serve, pid %d, running since %s (%s)\n", e.PID, e.Since.Local().Format("2006-01-02 15:04:05"), e.Socket)
+		// The socket on a line of its own: a plan's directory may be deep.
+		fmt.Fprintf(out, "Engine: ferry serve, pid %d, running since %s\n", e.PID, e.Since.Local().Format("2006-01-02 15:04:05"))
+		printWrapped(out, "  socket: "+e.Socket, "    ")
 		if e.Busy != "" {
-			fmt.Fprintf(out, "  running steps for %s\n", e.Busy)
+			printWrapped(out, "  running steps for "+e.Busy, "    ")
 		}
 		for _, a := range e.Attached {
 			if a.Fingerprint == "" {
-				fmt.Fprintf(out, "  attached: %s (%s) from a %s terminal, %s\n", a.User, a.Role, a.Via, a.Remote)
+				printWrapped(out, fmt.Sprintf("  attached: %s (%s) from a %s terminal, %s", a.User, a.Role, a.Via, a.Remote), "    ")
 				continue
 			}
-			fmt.Fprintf(out, "  attached: %s (%s) from %s, key %s\n", a.User, a.Role, a.Remote, a.Fingerprint)
+			printWrapped(out, fmt.Sprintf("  attached: %s (%s) from %s, key %s", a.User, a.Role, a.Remote, a.Fingerprint), "    ")
 		}
 		fmt.Fprintln(out)
 	}
@@ -249,57 +251,111 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 		}
 		fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, titles[s.Step], status, summary)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	for _, d := range st.Dropped {
-		fmt.Fprintf(tw, "\nUNFINISHED CUTOVER OUTSIDE THE PLAN: %s\n", d)
+		fmt.Fprintln(out)
+		printWrapped(out, "UNFINISHED CUTOVER OUTSIDE THE PLAN: "+d, "  ")
 	}
 	if len(st.Tests) > 0 {
 		whose := "its copy"
 		if len(st.Tests) > 1 {
 			whose = "their copies" // QA: "WebApp1, WebApp6 (its copy ...)"
 		}
-		fmt.Fprintf(tw, "\nTEST MIGRATION LEFT RUNNING: %s (%s and the receiver appliance's snapshot may be at the provider; the cutover waits): ferry run --test-cleanup\n", strings.Join(st.Tests, ", "), whose)
+		fmt.Fprintln(out)
+		printWrapped(out, fmt.Sprintf("TEST MIGRATION LEFT RUNNING: %s (%s and the receiver appliance's snapshot may be at the provider; the cutover waits): ferry run --test-cleanup", strings.Join(st.Tests, ", "), whose), "  ")
 	}
 	if jobsErr != nil {
-		if err := tw.Flush(); err != nil {
-			return err
-		}
 		return jobsErr
 	}
-	fmt.Fprintln(tw, "\nVM\tRPO\tLAST PASS\tNEXT PASS\tHEALTH\tLAST FULL COMPARE")
-	// A long health (a hold, a decision, why a job did not start) would
-	// push the next column out of reach: the table has its first words,
-	// and the whole of it follows the table.
-	var details []string
-	for _, j := range st.Jobs {
+	printJobs(out, st.Jobs, time.Now())
+	return nil
+}
+
+// printJobs prints the jobs table, in textWidth (kubectl's way: the
+// columns one reads down, the rest below): VM, RPO, LAST PASS, NEXT PASS,
+// HEALTH; a health longer than the room left has its first words there,
+// "(below)", and the whole of it under the table. Then the last full
+// compare of each VM: when, blocks compared, differing and repaired, and
+// under that table whatever else it says (blocks unreported, resumed,
+// started over). now decides how a time is shown (passTime).
+func printJobs(out io.Writer, jobs []steps.VMStatus, now time.Time) {
+	t := table{{"VM", "RPO", "LAST PASS", "NEXT PASS", "HEALTH"}}
+	for _, j := range jobs {
 		last := "-"
 		if !j.LastPass.IsZero() {
-			last = j.LastPass.Local().Format("2006-01-02 15:04:05")
+			last = passTime(j.LastPass, now)
 		}
+		t = append(t, []string{j.VM, fmt.Sprint(j.RPO), last, nextPass(j, now), ""})
+	}
+	room := t.lastColumn()
+	var details []string
+	for i, j := range jobs {
 		h := j.HealthLine()
-		short := shortHealth(h)
+		short := shortHealth(h, room)
 		if short != h {
 			details = append(details, j.VM+": "+h)
-			short += " (below)"
+			short += belowMark
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", j.VM, j.RPO, last, nextPass(j), short, j.LastCompare.Summary())
+		t[i+1][4] = short
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	fmt.Fprintln(out)
+	t.write(out)
 	if len(details) > 0 {
 		fmt.Fprintln(out)
 	}
 	for _, d := range details {
-		fmt.Fprintln(out, d)
+		printWrapped(out, d, "  ")
 	}
-	return nil
+	if len(jobs) == 0 {
+		return
+	}
+	c := table{{"VM", "LAST FULL COMPARE", "BLOCKS", "DIFFERING", "REPAIRED"}}
+	details = nil
+	for _, j := range jobs {
+		lc := j.LastCompare
+		if lc == nil {
+			c = append(c, []string{j.VM, "never", "-", "-", "-"})
+			continue
+		}
+		c = append(c, []string{j.VM, lc.Time.Local().Format("2006-01-02 15:04:05"), fmt.Sprint(lc.Blocks), fmt.Sprint(lc.Differing), fmt.Sprint(lc.Repaired)})
+		// What else it says (blocks CBT did not report, a resumed or
+		// restarted scan), whole below.
+		sum := lc.Summary()
+		basic := fmt.Sprintf("%s: %d blocks compared, %d differing, %d repaired", lc.Time.Local().Format("2006-01-02 15:04:05"), lc.Blocks, lc.Differing, lc.Repaired)
+		if sum != basic {
+			details = append(details, j.VM+": last full compare "+sum)
+		}
+	}
+	fmt.Fprintln(out)
+	c.write(out)
+	if len(details) > 0 {
+		fmt.Fprintln(out)
+	}
+	for _, d := range details {
+		printWrapped(out, d, "  ")
+	}
+}
+
+// belowMark follows a health the jobs table cuts: the whole is below.
+const belowMark = " (below)"
+
+// passTime is a time of the jobs table: its time of day when it is of
+// now's day, else its date and minute (the JSON has it whole).
+func passTime(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+		return t.Format("15:04:05")
+	}
+	return t.Format("2006-01-02 15:04")
 }
 
 // nextPass is the jobs table's NEXT PASS: running, queued (due, and
 // waiting for a free pass slot), or when the engine's scheduler has the
 // next pass due; "-" when no engine says it (the stored record alone does
 // not know).
-func nextPass(j steps.VMStatus) string {
+func nextPass(j steps.VMStatus, now time.Time) string {
 	switch {
 	case j.Running:
 		return "running"
@@ -308,16 +364,19 @@ func nextPass(j steps.VMStatus) string {
 	case j.NextPass.IsZero():
 		return "-"
 	}
-	return j.NextPass.Local().Format("15:04:05")
+	return passTime(j.NextPass, now)
 }
 
-// shortHealthMax is the longest health the jobs table shows whole.
-const shortHealthMax = 40
+// minHealth is the least room the jobs table gives the health, however
+// long the names before it (the line is wider than textWidth then).
+const minHealth = 20
 
-// shortHealth is a health line as the jobs table shows it: whole when
-// short, else its first words (up to the first ": ", "; ", ", " or " (").
-func shortHealth(h string) string {
-	if len([]rune(h)) <= shortHealthMax {
+// shortHealth is a health line as the jobs table shows it in room columns:
+// whole when it fits, else its first words (up to the first ": ", "; ",
+// ", " or " ("), with room for belowMark.
+func shortHealth(h string, room int) string {
+	room = max(room, minHealth)
+	if len([]rune(h)) <= room {
 		return h
 	}
 	cut := len(h)
@@ -326,8 +385,8 @@ func shortHealth(h string) string {
 			cut = i
 		}
 	}
-	if r := []rune(h[:cut]); len(r) > shortHealthMax {
-		return string(r[:shortHealthMax-1]) + "…"
+	if n := room - len(belowMark); len([]rune(h[:cut])) > n {
+		return string([]rune(h[:cut])[:n-1]) + "…"
 	}
 	return h[:cut]
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,7 +101,7 @@ func TestStatusShowsLastFullCompare(t *testing.T) {
 		return string(out)
 	}
 	out := run()
-	if !strings.Contains(out, "LAST FULL COMPARE") || !strings.Contains(out, at.Local().Format("2006-01-02 15:04:05")+": 16 blocks compared, 1 differing, 1 repaired") {
+	if !strings.Contains(out, "LAST FULL COMPARE") || !regexp.MustCompile(`(?m)^WebApp2 +`+at.Local().Format("2006-01-02 15:04:05")+` +16 +1 +1$`).MatchString(out) {
 		t.Errorf("ferry status:\n%s", out)
 	}
 	var doc struct {
@@ -282,7 +283,7 @@ func statusOfWebApp2(t *testing.T, l *lab.Lab) (put func(replication.VMState), r
 		if err != nil {
 			t.Fatalf("ferry status %v: %v\n%s", args, err, out)
 		}
-		return string(out)
+		return unwrapped(string(out))
 	}
 	return put, run
 }
