@@ -281,7 +281,12 @@ func (c *CompareResult) Summary() string {
 	if c == nil {
 		return "never"
 	}
-	s := fmt.Sprintf("%s: %d blocks compared, %d differing, %d repaired", c.Time.Local().Format("2006-01-02 15:04:05"), c.Blocks, c.Differing, c.Repaired)
+	return c.Time.Local().Format("2006-01-02 15:04:05") + ": " + c.Findings()
+}
+
+// Findings is Summary without the time: what the compare found.
+func (c *CompareResult) Findings() string {
+	s := fmt.Sprintf("%d blocks compared, %d differing, %d repaired", c.Blocks, c.Differing, c.Repaired)
 	if c.Unreported > 0 {
 		s += fmt.Sprintf(", %d unreported (changed at the source without CBT reporting it, or already wrong in the replica), sent again", c.Unreported)
 	}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -80,9 +81,9 @@ type ReplicationUpdate struct {
 	// ferry left, whose cause is gone); shown in the detail line until
 	// the job is paused or held again.
 	Note string
-	// LastCompare is the last full compare of the replica, in words
-	// (when, blocks compared, differing, repaired); "" none seen yet.
-	LastCompare string
+	// LastCompare is the last full compare of the replica (when, blocks
+	// compared, differing, repaired); nil: none seen yet.
+	LastCompare *replication.CompareResult
 	// Cold is a cold migration: no pass every RPO (no RPO to keep); its
 	// pass is in its cutover window (or was, for a source that was off).
 	Cold bool

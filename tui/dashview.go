@@ -229,9 +229,18 @@ func vmRow(r *VMRow, now time.Time, cursor, compact bool, width int) []string {
 // and a detail line for the VM under the cursor. Only visible rows are
 // drawn: a frame with 1,000 VMs costs little more than one with 10.
 func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int) []string {
+	out, _ := dashboardView(d, now, cursor, width, height)
+	return out
+}
+
+// dashboardView is dashboardLines, and whether they show it whole: a row
+// for every VM, the detail line of the VM under the cursor and its note
+// uncut (what more height would give).
+func dashboardView(d *DashboardState, now time.Time, cursor, width, height int) (_ []string, whole bool) {
 	if len(d.VMs) == 0 {
-		return []string{sDim.Render("No replication reported yet.")}
+		return []string{sDim.Render("No replication reported yet.")}, true
 	}
+	whole = true
 	// Only passes moving data count towards the rate: an idle VM's last
 	// rate is history, not throughput.
 	var totalRate float64
@@ -328,13 +337,25 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 			// Why it waits, and the plan's knob for it.
 			line += " · " + steps.QueuedText("its pass", r.Slots)
 		}
-		if r.LastCompare != "" {
-			line += " · last full compare " + r.LastCompare
+		if c := r.LastCompare; c != nil {
+			// When, as the rows say it (ago): its date and time cost the
+			// detail a line at 80 columns.
+			line += " · last full compare " + ago(now, c.Time) + ": " + c.Findings()
 		}
 		detail = wrapped(line, width, 2, sDim)
-		// Whole, unless that costs a VM row.
-		if rows := func(n int) int { return min(len(d.VMs), max(1, (height-len(out)-n-len(note))/per)) }; rows(len(detail)) < rows(1) {
+		// Whole, unless that costs a VM row: the rows the layout below
+		// shows (the others compact when the full ones do not all fit;
+		// counted full, a wrapped detail was cut at 80x24 with four VMs,
+		// though their compact rows left it room).
+		if shown := func(n int) int {
+			room := max(1, (height-len(out)-n-len(note))/per)
+			if compact := height - len(out) - n - len(note) - (per - 1); room < len(d.VMs) && compact > room {
+				room = compact
+			}
+			return min(len(d.VMs), room)
+		}; shown(len(detail)) < shown(1) {
 			detail = []string{sDim.Render(trunc(line, width))}
+			whole = whole && len(wrapped(line, width, 2, sDim)) == 1
 		}
 		if r.Err != "" && !r.CutOver() {
 			// Why its pass failed or its job paused, in place of the
@@ -346,6 +367,7 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 			// refused to read the store the wizard held).
 			detail = wrapped("✗ "+steps.AboutVM(r.VM, r.Err), width, 2, sErr)
 			if room := max(1, height-len(out)-per-len(note)); len(detail) > room {
+				whole = false
 				last := ansi.Strip(detail[room-1]) + " " + strings.TrimSpace(ansi.Strip(detail[room]))
 				detail = append(detail[:room-1], sErr.Render(ansi.Truncate(last, width-1, "")+"…"))
 			}
@@ -356,6 +378,7 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 	// went past the dashboard's height, pushing the probes off and losing
 	// its end unmarked): cut, its last line ends with "…".
 	if maxNote := max(1, height-len(out)-per-len(detail)); len(note) > maxNote {
+		whole = false
 		last := ansi.Strip(note[maxNote-1]) + " " + strings.TrimSpace(ansi.Strip(note[maxNote]))
 		note = append(note[:maxNote-1], sDim.Render(ansi.Truncate(last, width-1, "")+"…"))
 	}
@@ -377,6 +400,7 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 	}
 	room, start, compact := layout(len(out))
 	if room < len(d.VMs) {
+		whole = false
 		rows := func() string {
 			return fmt.Sprintf("rows %d–%d of %d", start+1, min(len(d.VMs), start+room), len(d.VMs))
 		}
@@ -393,7 +417,7 @@ func dashboardLines(d *DashboardState, now time.Time, cursor, width, height int)
 		out = append(out, detail...)
 		out = append(out, note...)
 	}
-	return out
+	return out, whole
 }
 
 // moreProbes are the lines, at most room, that name the probes without

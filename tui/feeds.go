@@ -147,7 +147,8 @@ func (f *ReplicationFeed) Seed(jobs []replication.JobStatus) {
 			r.Err = j.Waiting // not paused; passes wait (a backup's snapshot...)
 		}
 		if j.LastCompare != nil {
-			r.LastCompare = j.LastCompare.Summary()
+			c := *j.LastCompare
+			r.LastCompare = &c
 		}
 		if ev, ok := f.rows[j.VM]; ok {
 			keepPass(r, ev, j)
@@ -180,7 +181,7 @@ func keepPass(r, ev *ReplicationUpdate, j replication.JobStatus) {
 	r.Planned, r.Read, r.Sent, r.Acked, r.Resumed = ev.Planned, ev.Read, ev.Sent, ev.Acked, ev.Resumed
 	r.Rate, r.ETA, r.Figures, r.History = ev.Rate, ev.ETA, ev.Figures, ev.History
 	r.Note = ev.Note
-	if r.LastCompare == "" {
+	if r.LastCompare == nil {
 		r.LastCompare = ev.LastCompare
 	}
 }
@@ -319,7 +320,8 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 		r.Paused, r.Err, r.Phase, r.Held, r.Note, r.PausedBy = false, "", "idle", "", ev.Msg, ""
 	case replication.EventCompared:
 		if ev.Compare != nil {
-			r.LastCompare = ev.Compare.Summary()
+			c := *ev.Compare
+			r.LastCompare = &c
 		}
 	}
 }

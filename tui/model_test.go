@@ -544,7 +544,7 @@ func TestDashboardFullCompare(t *testing.T) {
 		Compare: &replication.CompareResult{Time: t0, Blocks: 16, Differing: 1, Repaired: 1}})
 	u := <-f.Updates()
 	h.send(replicationMsg(u))
-	h.mustSee(t, "last full compare "+t0.Local().Format("2006-01-02 15:04:05")+": 16 blocks compared")
+	h.mustSee(t, "last full compare "+ago(h.clock, t0)+": 16 blocks compared")
 	h.send(press("down"))
 	h.send(press("v"))
 	h.mustSee(t, "v full compare: WebApp3 is paused: resume it first")

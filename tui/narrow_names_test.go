@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"github.com/ferry-migrate/ferry/replication"
 	"slices"
 	"strings"
 	"testing"
@@ -111,9 +112,9 @@ func TestDashboardDetailLineWhole(t *testing.T) {
 	h.start(120, 40)
 	h.send(replicationMsg(ReplicationUpdate{VM: "WebApp2", Phase: "idle", Pass: 2, Planned: 256 << 20, Read: 256 << 20, Sent: 769 << 10, Acked: 256 << 20,
 		LastPass: t0.Add(-8 * time.Second), NextPass: t0.Add(292 * time.Second), RPO: 5 * time.Minute, Health: RPOOK,
-		LastCompare: "2026-12-02 20:13:59: 256 blocks compared, 0 differing, 0 repaired"}))
+		LastCompare: &replication.CompareResult{Time: t0.Add(-3 * time.Minute), Blocks: 256}}))
 	_, main, _ := shown(h.view())
-	if words := strings.Join(strings.Fields(strings.Join(main, " ")), " "); !strings.Contains(words, "· RPO 5m00s · last full compare 2026-12-02 20:13:59: 256 blocks compared, 0 differing, 0 repaired") {
+	if words := strings.Join(strings.Fields(strings.Join(main, " ")), " "); !strings.Contains(words, "· RPO 5m00s · last full compare 3m00s ago: 256 blocks compared, 0 differing, 0 repaired") {
 		t.Errorf("the detail line is not whole:\n%s", h.view())
 	}
 }

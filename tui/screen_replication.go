@@ -271,6 +271,10 @@ func (s *replicationScreen) view(width, height int) string {
 	return box(append(out, dashboardPanel(s.w, s.cursor, width, height-len(out))...), width, height)
 }
 
+// minProbeLines is the least the probe panel below the dashboard keeps:
+// its heading and a line that names the probes, the down ones first.
+const minProbeLines = 2
+
 // dashboardPanel puts the probe panel beside the dashboard when there is
 // room, below it otherwise.
 func dashboardPanel(w *wiring, cursor, width, height int) []string {
@@ -294,8 +298,21 @@ func dashboardPanel(w *wiring, cursor, width, height int) []string {
 		return out
 	}
 	ph := min(1+2*max(1, len(w.dash.Probes)), max(3, height/3))
-	out := dashboardLines(w.dash, now, cursor, width, height-ph-1)
-	// The probes take every row the dashboard leaves.
-	ph = max(ph, height-len(out)-1)
+	dh := height - ph - 1
+	out, whole := dashboardView(w.dash, now, cursor, width, dh)
+	// A row for every VM and the whole detail of the one under the cursor
+	// come before the probes' rows, when they can have both: the probes
+	// give way down to their heading and a line naming them, the down
+	// ones first (QA: at 80x24 with four VMs the detail line was cut, a
+	// queued row's reason with it). More VMs than that room holds scroll
+	// as before, beside the probes' share.
+	for h := dh + 1; !whole && h <= height-minProbeLines-1; h++ {
+		if o, ok := dashboardView(w.dash, now, cursor, width, h); ok {
+			out, whole = o, true
+		}
+	}
+	// The probes take every row the dashboard leaves (fewer than their
+	// share when it took some of it).
+	ph = height - len(out) - 1
 	return append(append(out, ""), probeLines(w, width, ph)...)
 }
