@@ -218,11 +218,12 @@ func refuseTasksInProgress(reg *simulator.Registry, c *callTasks) {
 	}
 }
 
-// BusyVM runs a task of someone else's on the VM named name for d (a
-// backup job's snapshot, an admin's reconfigure): meanwhile its
-// VM-locking calls are refused TaskInProgress, as ESXi refuses them, while
-// its properties stay readable. It returns once the task runs.
-func (vc *VCenter) BusyVM(name string, d time.Duration) error {
+// BusyVM runs a task of someone else's on the VM named name for d, or
+// until end is called (a backup job's snapshot, an admin's reconfigure):
+// meanwhile its VM-locking calls are refused TaskInProgress, as ESXi
+// refuses them, while its properties stay readable. It returns once the
+// task runs.
+func (vc *VCenter) BusyVM(name string, d time.Duration) (end func(), err error) {
 	reg := vc.Model.Map()
 	var ref *types.ManagedObjectReference
 	for _, o := range reg.All("VirtualMachine") {
@@ -231,7 +232,7 @@ func (vc *VCenter) BusyVM(name string, d time.Duration) error {
 		}
 	}
 	if ref == nil {
-		return fmt.Errorf("lab: no VM %q", name)
+		return nil, fmt.Errorf("lab: no VM %q", name)
 	}
 	ctx := &simulator.Context{Map: reg}
 	task := simulator.CreateTask(*ref, "CreateSnapshot_Task", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) { return nil, nil })
@@ -242,8 +243,12 @@ func (vc *VCenter) BusyVM(name string, d time.Duration) error {
 	task.Info.Key, task.Info.Task = task.Self.Value, task.Self
 	reg.Put(task)
 	reg.AtomicUpdate(ctx, task, []types.PropertyChange{{Name: "info.startTime", Val: time.Now()}, {Name: "info.state", Val: types.TaskInfoStateRunning}})
-	time.AfterFunc(d, func() {
-		reg.AtomicUpdate(ctx, task, []types.PropertyChange{{Name: "info.completeTime", Val: time.Now()}, {Name: "info.state", Val: types.TaskInfoStateSuccess}})
-	})
-	return nil
+	var once sync.Once
+	end = func() {
+		once.Do(func() {
+			reg.AtomicUpdate(ctx, task, []types.PropertyChange{{Name: "info.completeTime", Val: time.Now()}, {Name: "info.state", Val: types.TaskInfoStateSuccess}})
+		})
+	}
+	time.AfterFunc(d, end)
+	return end, nil
 }

@@ -2,10 +2,16 @@ package lab_test
 
 import (
 	"context"
+	"net/url"
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
@@ -19,12 +25,36 @@ import (
 func TestBusyVMRefusesTasks(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
-	_, f := labtest.OnPrem(t, l)
-	vm, err := f.VirtualMachine(ctx, "WebApp2")
+	// A plain govmomi client: ferry's (labtest.OnPrem) waits TaskInProgress out.
+	u, err := soap.ParseURL(l.OnPrem.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.OnPrem.BusyVM("WebApp2", 2*time.Second); err != nil {
+	u.User = url.UserPassword(l.OnPrem.Username, l.OnPrem.Password)
+	sc := soap.NewClient(u, false)
+	if err := sc.SetRootCAs(l.CAFile); err != nil {
+		t.Fatal(err)
+	}
+	vc, err := vim25.NewClient(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
+	if err := c.Login(ctx, u.User); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Logout(ctx)
+	f := find.NewFinder(vc, true)
+	dc, err := f.Datacenter(ctx, l.OnPrem.Spec.Datacenter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := f.SetDatacenter(dc).VirtualMachine(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, err := l.OnPrem.BusyVM("WebApp2", time.Minute)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := vm.PowerState(ctx); err != nil {
@@ -34,7 +64,7 @@ func TestBusyVMRefusesTasks(t *testing.T) {
 	if !fault.Is(err, &types.TaskInProgress{}) {
 		t.Fatalf("a snapshot of a busy VM: %v, want TaskInProgress", err)
 	}
-	time.Sleep(2500 * time.Millisecond)
+	end()
 	task, err := vm.CreateSnapshot(ctx, "s", "", false, false)
 	if err != nil {
 		t.Fatal(err)

@@ -31,9 +31,17 @@ func TestTaskWaitsForAnotherTaskOnTheVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.OnPrem.BusyVM("WebApp2", 2*time.Second); err != nil {
+	end, err := l.OnPrem.BusyVM("WebApp2", time.Minute)
+	if err != nil {
 		t.Fatal(err)
 	}
+	// The backup's task ends once vCenter refused ferry's call.
+	go func() {
+		for l.OnPrem.TasksRefused() == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		end()
+	}()
 	o := object.NewVirtualMachine(c.Client.Client, types.ManagedObjectReference{Type: vm.Ref.Type, Value: vm.Ref.Value})
 	task, err := o.CreateSnapshot(ctx, "ferry-test", "", false, false)
 	if err != nil {
