@@ -33,7 +33,7 @@ var (
 )
 
 func (r *taskRetry) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
-	if !strings.HasSuffix(reflect.TypeOf(req).Elem().Name(), "_TaskBody") {
+	if t := reflect.TypeOf(req); t.Kind() != reflect.Pointer || !strings.HasSuffix(t.Elem().Name(), "_TaskBody") {
 		return r.rt.RoundTrip(ctx, req, res)
 	}
 	start, pause := time.Now(), taskFirst
