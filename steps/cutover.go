@@ -396,9 +396,7 @@ func (s *Cutover) Plan(ctx context.Context, env *Env) (Plan, error) {
 			wave, lastCreate = wave+1, len(p.Items)-1
 			continue
 		}
-		if vm.Power() == LeaveOff {
-			// No power-on, no probes green: the window has no end to
-			// project (QA: "left powered off; projected downtime ~4s").
+		if !vm.Power().ProjectsDowntime() {
 			detail += "; down from its shutdown until someone powers it on (power_on: false)"
 			leftOff++
 		} else if est := project(vm.Name); est != nil {
@@ -619,7 +617,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 	ests, _ := env.ProjectDowntimes(names)
 	for _, c := range wave {
 		// A target left off has no window to project (its plan said so).
-		if est := ests[c.plan.Name]; est != nil && c.plan.Power() != LeaveOff {
+		if est := ests[c.plan.Name]; est != nil && c.plan.Power().ProjectsDowntime() {
 			c.rep.Projection = est
 			c.rep.ProjectedDowntimeSeconds = est.Total.Seconds()
 		}

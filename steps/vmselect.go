@@ -521,6 +521,16 @@ func (vm VMPlan) Power() PowerOn {
 	return PowerOnTarget
 }
 
+// ProjectsDowntime reports whether a cutover that gives its target power
+// choice p has a downtime to project: not one that leaves the target off,
+// whose window (no power-on, no probes answering) ends when someone powers
+// it on (QA: "left powered off; projected downtime ~4s"). The one rule for
+// the cutover's plan, its report and the wizard's confirmation (there, the
+// choice of its toggle); ProjectDowntimes projects a VM whatever its power:
+// the replication dashboard shows its final pass, which a target left off
+// has too.
+func (p PowerOn) ProjectsDowntime() bool { return p != LeaveOff }
+
 // SetPower writes choice p as the VM's power_on.
 func (vm *VMPlan) SetPower(p PowerOn) {
 	on := p == PowerOnTarget

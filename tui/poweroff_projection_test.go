@@ -3,6 +3,10 @@ package tui
 import (
 	"strings"
 	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // TestCutoverLeftOffProjectsNoDowntime (QA: with "power on after cutover"
@@ -29,4 +33,58 @@ func TestCutoverLeftOffProjectsNoDowntime(t *testing.T) {
 	}
 	h.send(press("ctrl+o"))
 	h.mustSee(t, "starts them in Cloud Director", "projected downtime ~1m43s", "projected wave downtime ~1m43s")
+}
+
+// TestCutoverToggleFollowsThePlansPower: the confirmation's power-on toggle
+// starts from the plan's power_on of the VMs it cuts over (steps.WavePower),
+// read again when the plan's answer changed since it was opened (step 5's
+// options, another session), so that it, ferry plan and the cutover agree
+// on whether there is a downtime to project: the confirmation read "[x]
+// power on after cutover" and "projected downtime" for VMs the plan had
+// since said to leave off, and confirming it powered them on. A VM cut over
+// in an earlier wave, left off, does not leave the next wave's targets off.
+func TestCutoverToggleFollowsThePlansPower(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone})
+	h.start(120, 40)
+	h.mustSee(t, "Step 8 of 8", "[x] power on after cutover", "projected downtime ~1m43s")
+	h.send(press("esc")) // out of the confirmation's field
+	h.send(press("["))   // step 7
+	h.mustSee(t, "Step 7 of 8")
+	h.env.EditPlan(func(pf *steps.PlanFile) { pf.SetPower([]string{"WebApp1", "WebApp2"}, steps.LeaveOff) })
+	h.send(press("]"))
+	h.mustSee(t, "Step 8 of 8", "[ ] power on after cutover", "no downtime projected (the targets stay off)")
+	h.mustNotSee(t, "projected downtime ~")
+	// The operator's own choice stands while the plan's does not change.
+	h.send(press("tab")) // back in the field, where ctrl+o toggles
+	h.send(press("ctrl+o"))
+	h.mustSee(t, "[x] power on after cutover")
+	h.send(press("esc"))
+	h.send(press("["))
+	h.send(press("]"))
+	h.mustSee(t, "[x] power on after cutover", "projected downtime ~1m43s")
+
+	// An earlier wave's VM, cut over and left off, is not in this wave.
+	h2 := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2", "WebApp3"), done: checksDone, cutOver: []string{"WebApp1"}})
+	h2.env.EditPlan(func(pf *steps.PlanFile) { pf.SetPower([]string{"WebApp1"}, steps.LeaveOff) })
+	h2.start(120, 40)
+	h2.mustSee(t, "Step 8 of 8", "already cut over: WebApp1", "[x] power on after cutover", "projected downtime ~")
+}
+
+// TestViewerSeesTheDriversPowerChoice: a watching session's confirmation
+// reads as the driver's toggle says: with the targets left off (ctrl+o),
+// no projected downtime and the warning that they stay off, as the
+// driver's screen and the cutover have it (the viewer's box said "[ ]"
+// over its own "starts them in Cloud Director" and projected downtime).
+func TestViewerSeesTheDriversPowerChoice(t *testing.T) {
+	drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone}, 120, 40)
+	view.mustSee(t, "Step 8 of 8", "projected downtime ~1m43s", "starts them in Cloud Director")
+	drv.typeText("W")
+	drv.send(tea.KeyMsg{Type: tea.KeyCtrlO})
+	view.pullRuns()
+	view.mustSee(t, "[ ] power on after cutover", "no downtime projected (the targets stay off)")
+	mustRead(t, view, "leaves their targets in Cloud Director powered off")
+	view.mustNotSee(t, "projected downtime ~", "starts them in Cloud Director")
+	drv.send(tea.KeyMsg{Type: tea.KeyCtrlO})
+	view.pullRuns()
+	view.mustSee(t, "[x] power on after cutover", "projected downtime ~1m43s", "starts them in Cloud Director")
 }

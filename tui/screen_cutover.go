@@ -20,12 +20,18 @@ import (
 // out; then a live timeline of the phases with the probe panel; then the
 // downtime report. Quitting is refused while it runs.
 type cutoverScreen struct {
-	w       *wiring
-	idx     int
-	run     stepRun
-	typed   textinput.Model
-	power   steps.PowerOn
-	problem string // why the confirmation was refused
+	w     *wiring
+	idx   int
+	run   stepRun
+	typed textinput.Model
+	// power is the toggle (ctrl+o), given to the VMs confirmed; it starts
+	// from planPower, the plan's answer for the VMs to cut over
+	// (steps.WavePower), and starts from it again when that changed since
+	// (step 5's options, another session): the toggle said "power on"
+	// and projected downtimes for VMs the plan had since said to leave
+	// off, and confirming powered them on.
+	power, planPower steps.PowerOn
+	problem          string // why the confirmation was refused
 	// The projected downtime of each VM (steps.Env.ProjectDowntimes),
 	// read in the background (refresh) when the confirmation opens and
 	// then at most every projectionTTL while it is open: it reads the
@@ -172,7 +178,18 @@ func (s *cutoverScreen) projection(vm string) *steps.DowntimeEstimate { return s
 func newCutoverScreen(w *wiring, idx int) *cutoverScreen {
 	in := newInput()
 	in.Prompt = "> "
-	return &cutoverScreen{w: w, idx: idx, run: newStepRun(w, idx), typed: in, power: steps.WavePower(w.env.Plan().VMs), est: scroller{typing: true}}
+	s := &cutoverScreen{w: w, idx: idx, run: newStepRun(w, idx), typed: in, est: scroller{typing: true}}
+	s.planPower = steps.WavePower(w.env.Migrating())
+	s.power = s.planPower
+	return s
+}
+
+// followPlanPower starts the toggle from the plan's answer again when that
+// changed since the toggle last started from it (planPower).
+func (s *cutoverScreen) followPlanPower() {
+	if p := steps.WavePower(s.w.env.Migrating()); p != s.planPower {
+		s.power, s.planPower = p, p
+	}
 }
 
 func (s *cutoverScreen) init() tea.Cmd {
@@ -184,6 +201,9 @@ func (s *cutoverScreen) init() tea.Cmd {
 
 func (s *cutoverScreen) reopen() tea.Cmd {
 	s.projAt = time.Time{} // projected anew (refresh)
+	if !s.w.readOnly {
+		s.followPlanPower()
+	}
 	if s.run.reopen() && !s.w.readOnly {
 		s.typed.SetValue("")
 		s.est.top = 0
@@ -541,7 +561,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 		// The whole window (shutdown to the first answering probe), not
 		// only the final pass.
 		est := s.projection(vm.Name)
-		if leftOff {
+		if !s.power.ProjectsDowntime() {
 			est = nil
 			facts = append(facts, "down from its shutdown until someone powers its target on (power on after cutover is off)")
 		}
@@ -728,8 +748,10 @@ func (s *cutoverScreen) answers(r SharedRun) {
 	}
 	// The confirmation reads as the driver's: its warning and VMs are
 	// those of the decision the driver took (QA: "This shuts down the
-	// source VMs" above the driver's rollback).
-	s.decision = s.driver.decision
+	// source VMs" above the driver's rollback), and of its power-on
+	// toggle (the viewer's own, never toggled, said "starts them" and
+	// projected downtimes under the driver's "[ ] power on").
+	s.decision, s.power = s.driver.decision, s.driver.power
 	if r.ID > s.mirrored && (s.run.phase == phaseFailed || s.run.phase == phaseWaiting) {
 		// The driver confirms again (r) after the run this screen shows
 		// (QA: the viewer kept the rolled-back report while the driver
