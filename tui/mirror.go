@@ -316,7 +316,7 @@ func (r *stepRun) mirror(sr SharedRun) []tea.Msg {
 		for _, ev := range sr.Events {
 			switch ev.Kind {
 			case steps.EventProgress:
-				r.message, r.fraction = ev.Message, ev.Fraction
+				r.progress(ev)
 			case steps.EventChange, steps.EventStarted, steps.EventWarning:
 				r.message = ev.Message
 			}

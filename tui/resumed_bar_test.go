@@ -54,3 +54,36 @@ func TestViewerSeesTheResumedStepBar(t *testing.T) {
 	close(release)
 	applyToEnd(drv, msgs)
 }
+
+// TestStepBarKeptByALineWithoutFraction (read in the code: every progress
+// line set the step's fraction, so one that has none, -1, such as step 6's
+// "WebApp2: commit" between two VMs' transfer lines, hid the step's bar
+// until the next line with one; with several VMs replicating it blinked):
+// a line without a fraction says its message and leaves the bar at what
+// the step said last, on the driver's screen and a watching session's.
+func TestStepBarKeptByALineWithoutFraction(t *testing.T) {
+	release := make(chan struct{})
+	drv, view, _ := twoSessions(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: append(slices.Clone(infraDone), "vm-selection"),
+		mutate: func(m map[string]*fakeStep) {
+			m["replication"].events = []steps.Event{
+				steps.Progress("WebApp1: 40 MiB of 100 MiB acknowledged, 10 MiB/s", 0.4),
+				steps.Progress("WebApp2: commit", -1),
+			}
+			m["replication"].block = release
+		}}, 120, 40)
+	msgs := applyUntil(drv, steps.EventProgress)
+	mustRead(t, drv, " 40% of the step")
+	for { // up to the line without a fraction
+		msg := <-msgs
+		_, cmd := drv.m.Update(msg)
+		go pump(cmd, msgs)
+		if _, ok := msg.(stepEventMsg); ok {
+			break
+		}
+	}
+	mustRead(t, drv, "WebApp2: commit", " 40% of the step")
+	view.pullUntil(t, "Step 6 of 8 · Replication", "elapsed")
+	mustRead(t, view, "WebApp2: commit", " 40% of the step")
+	close(release)
+	applyToEnd(drv, msgs)
+}

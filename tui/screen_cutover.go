@@ -433,8 +433,8 @@ func (s *cutoverScreen) view(width, height int) string {
 		// The probe panel keeps its rows; the timeline shows what fits.
 		probes := probeLines(s.w, width, max(3, height/3))
 		var bytes []string
-		if r := &s.run; r.fraction >= 0 {
-			bytes = append([]string{"  " + bar(r.fraction, max(10, min(width-21, 40))) + fmt.Sprintf(" %3.0f%% of the phase", r.fraction*100)},
+		if f := s.phaseFraction(); f >= 0 {
+			bytes = append([]string{"  " + bar(f, max(10, min(width-21, 40))) + fmt.Sprintf(" %3.0f%% of the phase", f*100)},
 				wrapped("  "+s.barText(), width, 4, sDim)...)
 		}
 		out = append(out, s.timeline(width, height-len(out)-len(probes)-len(bytes)-1)...)
@@ -457,6 +457,19 @@ func (s *cutoverScreen) view(width, height int) string {
 // latest line (QA: in a wave, another VM's "+ create VM ...; measured
 // downtime 1.3s (shutdown to power-o…" sat under the bar, cut at the
 // screen's edge).
+// phaseFraction is the fraction of the phase the cutover's last progress
+// line says (-1: none, the bar hidden): a line without one begins another
+// phase, or a part of one, that the bar's figure is not about (the step's
+// bar keeps the last fraction instead: stepRun.progress).
+func (s *cutoverScreen) phaseFraction() float64 {
+	for i := len(s.run.events) - 1; i >= 0; i-- {
+		if ev := s.run.events[i]; ev.Kind == steps.EventProgress {
+			return ev.Fraction
+		}
+	}
+	return s.run.fraction
+}
+
 func (s *cutoverScreen) barText() string {
 	for i := len(s.run.events) - 1; i >= 0; i-- {
 		if ev := s.run.events[i]; ev.Kind == steps.EventProgress && ev.Fraction >= 0 {

@@ -268,6 +268,18 @@ func (w *wiring) background(ctx context.Context, event func(steps.Event) tea.Msg
 	return tea.Batch(run, waitForEvent(ch, asMsg)), ch
 }
 
+// progress takes a progress line of the step: its message, and its
+// fraction of the step when it has one. A line without one (-1: step 6's
+// "WebApp2: commit" between two VMs' transfer lines) leaves the step's bar
+// where the step said last: it hid the bar until the next line with a
+// fraction, and with several VMs replicating the bar blinked.
+func (r *stepRun) progress(ev steps.Event) {
+	r.message = ev.Message
+	if ev.Fraction >= 0 {
+		r.fraction = ev.Fraction
+	}
+}
+
 // update handles the step's own messages; for an event it returns the
 // re-armed wait for the next one.
 func (r *stepRun) update(msg tea.Msg) tea.Cmd {
@@ -290,7 +302,7 @@ func (r *stepRun) update(msg tea.Msg) tea.Cmd {
 		r.events = append(r.events, ev)
 		switch ev.Kind {
 		case steps.EventProgress:
-			r.message, r.fraction = ev.Message, ev.Fraction
+			r.progress(ev)
 		case steps.EventChange, steps.EventStarted, steps.EventWarning:
 			r.message = ev.Message
 		}
