@@ -318,6 +318,19 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 	followups := make([]*replication.PassResult, len(vms)) // the full compare right after an initial sync
 	firsts := make([]bool, len(vms))
 	disks := make([][]Item, len(vms)) // the replica disks made for each
+	// The lines' fraction is the step's, as the wizard's scheduler's
+	// (applyWarm): each pass's fraction, of whichever VM spoke last, made
+	// the percentage of ferry run's lines jump between the VMs (80%, 10%,
+	// 85%) and start again at the full compare after an initial sync.
+	prog := newStepProgress(emit, vms)
+	switch together := strings.Join(prog.vms, ", "); {
+	case len(vms) > limit:
+		emit(Progress(fmt.Sprintf("replicating %s: their passes run together, %d at a time (concurrent_passes); the others wait for a slot; the percentage is step 6's, the mean of the VMs'", together, limit), 0))
+	case len(vms) > 1:
+		emit(Progress("replicating "+together+": their passes run together; the percentage is step 6's, the mean of the VMs'", 0))
+	}
+	var mu sync.Mutex
+	over := map[string]bool{} // the VMs whose passes completed
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(limit) // concurrent_passes, as the wizard's scheduler
 	for i, vmp := range vms {
@@ -327,7 +340,7 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 			if disks[i], err = env.replicaDisksToMake(gctx, vmp.Name); err != nil {
 				return err
 			}
-			job, _, err := env.job(gctx, vmp.Name, progressEmitter(emit, vmp.Name))
+			job, _, err := env.job(gctx, vmp.Name, prog.emitter(vmp.Name))
 			if err != nil {
 				return err
 			}
@@ -338,6 +351,15 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 			if firsts[i], err = firstCopy(job.State, vmp.Name); err != nil {
 				return err
 			}
+			if !due {
+				// An initial sync is followed by a full compare: each is
+				// half of what the step counts of the VM.
+				if vs, err := job.State.VM(vmp.Name); err != nil {
+					return err
+				} else if vs.LastPass.IsZero() {
+					prog.passes(vmp.Name, 0, 2)
+				}
+			}
 			r, err := job.RunPassWith(gctx, replication.PassOptions{Compare: due})
 			if err != nil {
 				return fmt.Errorf("replicate %s: %w", vmp.Name, err)
@@ -346,16 +368,36 @@ func (s *Replicate) applyPasses(ctx context.Context, env *Env, vms []VMPlan, emi
 			if err := recordPass(job.State, vmp.Name, r); err != nil {
 				return err
 			}
+			complete := func() {
+				mu.Lock()
+				defer mu.Unlock()
+				over[vmp.Name] = true
+				var waiting []string
+				for _, v := range vms {
+					if !over[v.Name] {
+						waiting = append(waiting, v.Name+"'s pass")
+					}
+				}
+				prog.done(vmp.Name, waiting)
+			}
 			// Right after the initial sync: a full compare of the replica.
 			if due, err = compareDue(job.State, vmp.Name, every, time.Now()); err != nil || !due {
+				if err == nil {
+					complete()
+				}
 				return err
 			}
+			prog.passes(vmp.Name, 1, 2)
 			c, err := job.RunPassWith(gctx, replication.PassOptions{Compare: true})
 			if err != nil {
 				return fmt.Errorf("full compare of %s: %w", vmp.Name, err)
 			}
 			followups[i] = &c
-			return recordPass(job.State, vmp.Name, c)
+			if err := recordPass(job.State, vmp.Name, c); err != nil {
+				return err
+			}
+			complete()
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -532,10 +574,40 @@ type stepProgress struct {
 	// attempt or pass made durable (Counters.Resumed): begun again, it
 	// did not start over (DiskState.Carry).
 	kept map[string]bool
+	// part is, for a VM the step waits more than one pass of (headless:
+	// an initial sync, then its full compare), the pass in flight and how
+	// many: each pass is that share of the VM's fraction. A VM not in it
+	// has one.
+	part map[string][2]int
+}
+
+// passes says that vm's pass in flight is pass i (from 0) of the n the
+// step waits for.
+func (p *stepProgress) passes(vm string, i, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.part[vm] = [2]int{i, n}
+}
+
+// vmFractionLocked is vm's fraction of the step's work for it when its
+// pass in flight is at f (p.mu is held).
+func (p *stepProgress) vmFractionLocked(vm string, f float64) float64 {
+	if part, ok := p.part[vm]; ok && part[1] > 1 {
+		return (float64(part[0]) + f) / float64(part[1])
+	}
+	return f
+}
+
+// moreLocked reports whether the step waits for another pass of vm after
+// the one in flight (p.mu is held).
+func (p *stepProgress) moreLocked(vm string) bool {
+	part, ok := p.part[vm]
+	return ok && part[0] < part[1]-1
 }
 
 func newStepProgress(emit Emit, vms []VMPlan) *stepProgress {
-	p := &stepProgress{emit: emit, frac: map[string]float64{}, over: map[string]bool{}, eta: map[string]time.Duration{}, again: map[string]bool{}, kept: map[string]bool{}}
+	p := &stepProgress{emit: emit, frac: map[string]float64{}, over: map[string]bool{}, eta: map[string]time.Duration{}, again: map[string]bool{}, kept: map[string]bool{},
+		part: map[string][2]int{}}
 	for _, vm := range vms {
 		p.vms = append(p.vms, vm.Name)
 	}
@@ -629,19 +701,26 @@ func (p *stepProgress) stepLocked() float64 {
 }
 
 // etaText is the ETA clause of vm's progress line ev: with one VM its
-// pass's (that is the step's); with several the step's, naming the VM
-// whose pass ends last, or none when it is not known.
+// pass's (the step's, unless its full compare follows: said); with
+// several the step's, naming the VM whose pass ends last, or none when it
+// is not known (a VM whose full compare follows its pass).
 func (p *stepProgress) etaText(ev replication.Event) string {
-	if len(p.vms) <= 1 {
-		return passETA(ev)
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.vms) <= 1 {
+		if len(p.vms) == 1 && p.moreLocked(p.vms[0]) {
+			return passETA(ev) + " (then its full compare)"
+		}
+		return passETA(ev)
+	}
 	var last string
 	var longest time.Duration
 	for _, vm := range p.vms {
 		if p.over[vm] {
 			continue
+		}
+		if p.moreLocked(vm) {
+			return "" // nor has a pass the step waits for another one after
 		}
 		eta, ok := p.eta[vm]
 		if !ok {
@@ -721,9 +800,10 @@ func (p *stepProgress) emitter(vm string) func(replication.Event) {
 			return // a pass after the one the step waited for: the dashboard's
 		}
 		if ev.Kind == EventProgress && ev.Fraction >= 0 {
-			ev.Message += p.heldLocked(vm, ev.Fraction)
-			if ev.Fraction >= p.frac[vm] {
-				p.frac[vm], p.again[vm] = ev.Fraction, false
+			f := p.vmFractionLocked(vm, ev.Fraction)
+			ev.Message += p.heldLocked(vm, f)
+			if f >= p.frac[vm] {
+				p.frac[vm], p.again[vm] = f, false
 			}
 			ev.Fraction = p.stepLocked()
 		}
