@@ -99,10 +99,10 @@ func TestStatusHelpListsEveryJSONKey(t *testing.T) {
 
 // TestRunAndPlanHelpListEveryJSONField (QA: `ferry run --help` listed the
 // fields of --json's event lines without begins, which a cutover's phase
-// lines carry; and item without its own fields): the fields of a run's
-// event and of a step's plan, read from their types, are in the list the
-// help gives, and for a run's event so are those of the structs its
-// fields hold (item's, resource's).
+// lines carry; and item without its own fields; `ferry plan --help` listed
+// items without theirs): the fields of a run's event and of a step's plan,
+// read from their types, are in the list the help gives, and so are those
+// of the structs their fields hold (item's or items', resource's).
 func TestRunAndPlanHelpListEveryJSONField(t *testing.T) {
 	for _, c := range []struct {
 		cmd    string
@@ -127,17 +127,16 @@ func TestRunAndPlanHelpListEveryJSONField(t *testing.T) {
 				t.Errorf("ferry %s --help: the JSON field %q is not in its list %q", c.cmd, k, listed)
 			}
 		}
-		if c.cmd == "run" {
-			// QA: item was listed without its own fields.
-			nestedFieldsListed(t, strings.Join(strings.Fields(string(out)), " "), c.fields, map[reflect.Type]bool{})
-		}
+		// QA: item (items) was listed without its own fields.
+		nestedFieldsListed(t, c.cmd, strings.Join(strings.Fields(string(out)), " "), c.fields, map[reflect.Type]bool{})
 	}
 }
 
 // nestedFieldsListed checks, for each field of struct type typ that holds
-// a struct (item, and item's resource), that help lists that struct's
-// JSON fields as "<field>'s fields: a, b, c", and so on down.
-func nestedFieldsListed(t *testing.T, help string, typ reflect.Type, seen map[reflect.Type]bool) {
+// a struct (item, and item's resource), that help (of ferry cmd) lists
+// that struct's JSON fields as "<field>'s fields: a, b, c" ("items'
+// fields: ..." for a plural), and so on down.
+func nestedFieldsListed(t *testing.T, cmd, help string, typ reflect.Type, seen map[reflect.Type]bool) {
 	t.Helper()
 	if seen[typ] {
 		return
@@ -153,18 +152,18 @@ func nestedFieldsListed(t *testing.T, help string, typ reflect.Type, seen map[re
 		if !f.IsExported() || name == "-" || ft.Kind() != reflect.Struct || ft.PkgPath() == "time" {
 			continue
 		}
-		m := regexp.MustCompile(regexp.QuoteMeta(name) + `'s fields: ([a-z_, ]+)`).FindStringSubmatch(help)
+		m := regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `(?:'s|') fields: ([a-z_, ]+)`).FindStringSubmatch(help)
 		if m == nil {
-			t.Errorf("ferry run --help does not list the fields of %s (%s) as \"%s's fields: ...\"", name, ft, name)
+			t.Errorf("ferry %s --help does not list the fields of %s (%s) as \"%s's fields: ...\" (\"%s' fields\" for a plural)", cmd, name, ft, name, name)
 			continue
 		}
 		listed := strings.Split(strings.TrimSpace(m[1]), ", ")
 		for _, k := range jsonKeys(ft, map[reflect.Type]bool{}, false) {
 			if !slices.Contains(listed, k) {
-				t.Errorf("ferry run --help: the JSON field %q of %s is not in its list %q", k, name, listed)
+				t.Errorf("ferry %s --help: the JSON field %q of %s is not in its list %q", cmd, k, name, listed)
 			}
 		}
-		nestedFieldsListed(t, help, ft, seen)
+		nestedFieldsListed(t, cmd, help, ft, seen)
 	}
 }
 

@@ -251,7 +251,7 @@ even the state file. Exit 1 when a step cannot be planned, or when a step a
 run would run shows a conflict (ferry run refuses to start for it).
 Steps the plan skips, or that do not apply, say why. With --json the plans
 are one JSON array (index, step, title, status, skipped, redo, answers_changed,
-items, changes, error).
+items, changes, error), the plan lines as items; items' fields: ` + itemFieldsHelp + `.
 
 --redo=STEPS plans what ferry run --redo=STEPS would do: those steps, done
 already, are marked to run again, and the steps after them plan as if they

@@ -18,6 +18,17 @@ import (
 	"github.com/ferry-migrate/ferry/steps"
 )
 
+// itemFieldsHelp describes a plan item's JSON fields (steps.Item), as
+// ferry run --json's item and ferry plan --json's items have them.
+const itemFieldsHelp = `action, kind,
+name, detail, resource, field; its action is one of exists, check, create,
+update, power on, conflict; its kind and name are the object's ("VM",
+"WebApp2"); detail, resource and field only when set; resource is the object
+once it exists; resource's fields: kind, name, id, created (id: its moref, URN
+or href; created is true for an object ferry created, which a cleanup may
+remove); field is the plan answer that resolves a conflict when changed (e.g.
+appliance.sink_portgroup)`
+
 func newRunCmd(g *globalFlags) *cobra.Command {
 	var (
 		f       planFlags
@@ -91,14 +102,7 @@ Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
 JSON object per line with --json (fields: time, step, index, kind, message,
 fraction, item, error, begins, resolves; kind is one of started, plan,
 progress, change, warning, done, failed, skipped; item is set on plan and
-change lines, the plan item or the change made; item's fields: action, kind,
-name, detail, resource, field; its action is one of exists, check, create,
-update, power on, conflict; its kind and name are the object's ("VM",
-"WebApp2"); detail, resource and field only when set; resource is the object
-once it exists; resource's fields: kind, name, id, created (id: its moref, URN
-or href; created is true for an object ferry created, which a cleanup may
-remove); field is the plan answer that resolves a conflict when changed (e.g.
-appliance.sink_portgroup); begins is true on the progress line that begins a
+change lines, the plan item or the change made; item's fields: ` + itemFieldsHelp + `; begins is true on the progress line that begins a
 cutover phase, which its "... done in ..." line ends; resolves is true on the
 progress line that ends what an earlier warning said was going on, e.g.
 "WebApp2: replication resumed ..." after step 6's "replication paused ...:
