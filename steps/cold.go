@@ -141,15 +141,24 @@ type coldVM struct {
 // pass now, without a snapshot (nothing changes on a VM that does not run;
 // the cutover's pass then finds nothing or little to send); a running one
 // marked cold is replicated in its cutover window, after the shutdown.
-func (e *Env) replicateCold(ctx context.Context, vms []coldVM, emit Emit) (Result, error) {
+//
+// Its progress lines' fraction is the step's only when its VM is the
+// step's only one: otherwise the pass's percentage goes in the line, with
+// its VM, and the line has no fraction of the step (its "23% Archive1:
+// ..." was followed by "0% replicating WebApp2, ...", the warm VMs' mean).
+func (e *Env) replicateCold(ctx context.Context, vms []coldVM, alone bool, emit Emit) (Result, error) {
 	var res Result
 	for _, c := range vms {
+		lines := emit
+		if !alone {
+			lines = passPercentInLine(emit, c.plan.Name)
+		}
 		if c.src.PoweredOn() {
 			// Nothing changes now: said, not counted as a change.
 			emit(Progress(c.plan.Name+": cold migration ("+c.why+"): replicated in one pass in its cutover window, after the shutdown", -1))
 			continue
 		}
-		job, _, err := e.job(ctx, c.plan.Name, progressEmitter(emit, c.plan.Name))
+		job, _, err := e.job(ctx, c.plan.Name, progressEmitter(lines, c.plan.Name))
 		if err != nil {
 			return res, err
 		}
@@ -175,6 +184,21 @@ func (e *Env) replicateCold(ctx context.Context, vms []coldVM, emit Emit) (Resul
 		}
 	}
 	return res, nil
+}
+
+// passPercentInLine passes vm's progress lines on to emit with the
+// fraction of its pass said in the line ("Archive1: 23% of its pass, 2.0
+// MiB of ...") instead of as the step's.
+func passPercentInLine(emit Emit, vm string) Emit {
+	return func(ev Event) {
+		if ev.Kind == EventProgress && ev.Fraction >= 0 {
+			if rest, ok := strings.CutPrefix(ev.Message, vm+": "); ok {
+				ev.Message = fmt.Sprintf("%s: %.0f%% of its pass, %s", vm, ev.Fraction*100, rest)
+			}
+			ev.Fraction = -1
+		}
+		emit(ev)
+	}
 }
 
 // coldPlanItem is step 6's plan for a cold VM.

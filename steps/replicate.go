@@ -288,7 +288,7 @@ func (s *Replicate) Apply(ctx context.Context, env *Env, emit Emit) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := env.replicateCold(ctx, cold, emit)
+	res, err := env.replicateCold(ctx, cold, len(vms)+len(cold) == 1, emit)
 	if err != nil {
 		return res, err
 	}
