@@ -300,14 +300,7 @@ func printJobs(out io.Writer, jobs []steps.VMStatus, now time.Time) {
 		}
 		t[i+1][4] = short
 	}
-	fmt.Fprintln(out)
-	t.write(out)
-	if len(details) > 0 {
-		fmt.Fprintln(out)
-	}
-	for _, d := range details {
-		printWrapped(out, d, "  ")
-	}
+	t.writeWithDetails(out, details)
 	if len(jobs) == 0 {
 		return
 	}
@@ -328,8 +321,14 @@ func printJobs(out io.Writer, jobs []steps.VMStatus, now time.Time) {
 			details = append(details, j.VM+": last full compare "+sum)
 		}
 	}
+	c.writeWithDetails(out, details)
+}
+
+// writeWithDetails prints a blank line, the table, then details (what
+// did not fit its rows), wrapped, after a blank line.
+func (t table) writeWithDetails(out io.Writer, details []string) {
 	fmt.Fprintln(out)
-	c.write(out)
+	t.write(out)
 	if len(details) > 0 {
 		fmt.Fprintln(out)
 	}

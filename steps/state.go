@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/ferry-migrate/ferry/internal/atomicfile"
 )
 
 // Status of one step in the state file.
@@ -338,34 +340,5 @@ func writeFileNew(path string, data []byte, mode os.FileMode) error {
 // placeFile writes data to a temporary file beside path (named after it
 // with suffix), durably, then put moves or links it to path.
 func placeFile(path, suffix string, data []byte, mode os.FileMode, put func(tmp, path string) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+suffix)
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a rename; a link keeps the data
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := put(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make it durable where the platform allows
-		d.Close()
-	}
-	return nil
+	return atomicfile.Place(path, suffix, data, mode, put)
 }

@@ -115,11 +115,7 @@ func (e *Env) CheckTestPlan(ctx context.Context) error {
 
 // testVDCNetworks reads the networks of the plan's VDC and their types.
 func (e *Env) testVDCNetworks(ctx context.Context) (map[string]string, *vcd.VDC, error) {
-	sys, err := e.VCD(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	vdc, err := sys.VDCByName(e.Plan().Org, e.Plan().VDC)
+	_, vdc, err := e.planVDC(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ferry-migrate/ferry/internal/atomicfile"
 )
 
 // tokenSource gives a login its API token, and keeps the one Cloud
@@ -109,32 +111,7 @@ func writeTokenFile(path string, doc map[string]any, token string) error {
 		}
 		data = append(b, '\n')
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Place(path, ".tmp-*", data, 0o600, os.Rename)
 }
 
 // lockDir holds an exclusive lock of dir until the returned func is called.
