@@ -229,7 +229,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	// A session Cloud Director ended (idle, restart) is logged in again,
 	// through a client of its own on the same transport (relogin); a change
 	// refused because its entity is busy is sent again (busyRetry).
-	c.Client.Http.Transport = &busyRetry{base: &relogin{base: tr, viaToken: byToken, login: func() (string, error) {
+	why := lockedBy
+	if byToken {
+		why = tokenRefused
+	}
+	c.Client.Http.Transport = &busyRetry{base: &relogin{base: tr, why: why, login: func() (string, error) {
 		n := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(120), govcd.WithVcloudRequestIdFunc(requestID), govcd.WithAPIVersion(c.Client.APIVersion))
 		n.Client.Http.Transport = tr
 		if _, err := login(n); err != nil {

@@ -24,9 +24,9 @@ import (
 // token it logged in with, and is not changed under its feet. The
 // credentials stay in this process's memory, as the login needs them.
 type relogin struct {
-	base     http.RoundTripper
-	login    func() (token string, err error)
-	viaToken bool // login trades an API token
+	base  http.RoundTripper
+	login func() (token string, err error)
+	why   string // why a refused login is not tried again at once: lockedBy, or tokenRefused
 
 	mu      sync.Mutex
 	token   string // the token of the session logged in again ("": none yet)
@@ -85,11 +85,7 @@ func (r *relogin) again(seen uint64) (string, error) {
 	if r.logins != seen {
 		return r.token, nil
 	}
-	why := lockedBy
-	if r.viaToken {
-		why = tokenRefused
-	}
-	if err := r.refused.Wait(why); err != nil {
+	if err := r.refused.Wait(r.why); err != nil {
 		return "", err
 	}
 	token, err := r.login()
@@ -97,7 +93,7 @@ func (r *relogin) again(seen uint64) (string, error) {
 		if !errors.Is(err, ErrLogin) {
 			return "", err
 		}
-		return "", r.refused.Refused(err, why)
+		return "", r.refused.Refused(err, r.why)
 	}
 	r.refused.LoggedIn()
 	r.token = token
