@@ -7,13 +7,14 @@ build:
 
 # Run under the race detector (only): the concurrent replication engine,
 # the probe monitor, the TUI (feeds, commands), the Cloud Director simulator
-# (an HTTPS server with shared state), the accept loop, the session (store,
-# clients) and the engine (socket clients, subscriptions). Their tests are
-# not run a second time without it: CI's budget (well under 15 minutes in
-# all) is spent on the rest. steps/ is left out of the race run: its race
+# (an HTTPS server with shared state), the lab vCenters' call wrappers (added
+# while clients call), the accept loop, the session (store, clients) and
+# the engine (socket clients, subscriptions). Their tests are not run a
+# second time without it: CI's budget (well under 15 minutes in all) is
+# spent on the rest. steps/ is left out of the race run: its race
 # run took 17.6 minutes on 2026-12-02 (load average 3-6; no race found); see
 # README "Development".
-RACE_PKGS = replication probe tui lab/vcdsim accept session engine
+RACE_PKGS = replication probe tui lab/vcdsim lab/simwrap accept session engine
 
 test:
 	$(GO) vet ./...

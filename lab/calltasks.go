@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -203,19 +204,20 @@ var vmLockingTasks = map[string]bool{
 // refuseTasksInProgress makes reg's vCenter refuse a VM-locking call on a
 // VM that has a recorded task of another call running, as ESXi does.
 func refuseTasksInProgress(reg *simulator.Registry, c *callTasks) {
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if method.This.Type == "VirtualMachine" && vmLockingTasks[method.Name] {
-			if task := c.runningOn(method.This); task != nil {
-				c.refused.Add(1)
-				return nil, &types.TaskInProgress{Task: *task}
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if method.This.Type == "VirtualMachine" && vmLockingTasks[method.Name] {
+				if task := c.runningOn(method.This); task != nil {
+					c.refused.Add(1)
+					return nil, &types.TaskInProgress{Task: *task}
+				}
 			}
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 }
 
 // BusyVM runs a task of someone else's on the VM named name for d, or

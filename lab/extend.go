@@ -169,35 +169,36 @@ func applyGrowth(m *simulator.Model, grown []grownDisk, tracker *cbt.Tracker, fi
 // file it made (a VM's folder and files, its disks) and no disk grown.
 func installDiskExtend(vc *VCenter, tracker *cbt.Tracker) {
 	reg := vc.Model.Map()
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if method.This.Type == "VirtualMachine" && method.Name == "ReconfigVM_Task" {
-			// This wrapper hides the method from the handlers before it:
-			// vCenter's labels (installDeviceLabels).
-			labelRequest(ctx, method)
-			if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
-				w := &extendVM{OwnEntity: simwrap.Entity(ctx, vm), VirtualMachine: vm, model: vc.Model, tracker: tracker}
-				simwrap.Put(ctx, w)
-				return w, nil
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if method.This.Type == "VirtualMachine" && method.Name == "ReconfigVM_Task" {
+				// This wrapper hides the method from the handlers before it:
+				// vCenter's labels (installDeviceLabels).
+				labelRequest(ctx, method)
+				if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
+					w := &extendVM{OwnEntity: simwrap.Entity(ctx, vm), VirtualMachine: vm, model: vc.Model, tracker: tracker}
+					simwrap.Put(ctx, w)
+					return w, nil
+				}
+			} else if method.This.Type == "Folder" && method.Name == "CreateVM_Task" {
+				labelRequest(ctx, method) // hidden from the labels' handler too
+				if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
+					w := &createFolder{OwnEntity: simwrap.Entity(ctx, f), Folder: f, model: vc.Model}
+					simwrap.Put(ctx, w)
+					return w, nil
+				}
+			} else if ctx.Session != nil {
+				switch ctx.Session.Registry.Get(method.This).(type) {
+				case *extendVM, *createFolder:
+					ctx.Session.Registry.Remove(ctx, method.This)
+				}
 			}
-		} else if method.This.Type == "Folder" && method.Name == "CreateVM_Task" {
-			labelRequest(ctx, method) // hidden from the labels' handler too
-			if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
-				w := &createFolder{OwnEntity: simwrap.Entity(ctx, f), Folder: f, model: vc.Model}
-				simwrap.Put(ctx, w)
-				return w, nil
+			if prev != nil {
+				return prev(ctx, method)
 			}
-		} else if ctx.Session != nil {
-			switch ctx.Session.Registry.Get(method.This).(type) {
-			case *extendVM, *createFolder:
-				ctx.Session.Registry.Remove(ctx, method.This)
-			}
+			return nil, nil
 		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 }
 
 type extendVM struct {

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -144,21 +145,22 @@ func (vc *VCenter) releaseHolds() {
 // held, as a client begins to wait for it (a property filter on it).
 func installHoldWatch(vc *VCenter) {
 	reg := vc.Model.Map()
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if req, ok := method.Body.(*types.CreateFilter); ok {
-			for _, h := range []*Hold{vc.holds.create.Load(), vc.holds.shutdown.Load(), vc.holds.imports.Load()} {
-				if h == nil {
-					continue
-				}
-				for _, o := range req.Spec.ObjectSet {
-					h.waitedFor(o.Obj)
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if req, ok := method.Body.(*types.CreateFilter); ok {
+				for _, h := range []*Hold{vc.holds.create.Load(), vc.holds.shutdown.Load(), vc.holds.imports.Load()} {
+					if h == nil {
+						continue
+					}
+					for _, o := range req.Spec.ObjectSet {
+						h.waitedFor(o.Obj)
+					}
 				}
 			}
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 }

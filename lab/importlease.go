@@ -68,27 +68,28 @@ func installImportLeases(vc *VCenter, timeout time.Duration) *importLeases {
 		}
 		return nil
 	})
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		switch method.This.Type {
-		case "HttpNfcLease":
-			if h, fault, ok := il.leaseCall(method); ok {
-				return h, fault
-			}
-		case "VirtualMachine":
-			switch method.Name {
-			case "PowerOnVM_Task", "Destroy_Task", "UnregisterVM", "ReconfigVM_Task", "RelocateVM_Task", "MigrateVM_Task",
-				"CloneVM_Task", "CreateSnapshot_Task", "MarkAsTemplate":
-				if il.covers(method.This) {
-					return nil, &types.InvalidState{}
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			switch method.This.Type {
+			case "HttpNfcLease":
+				if h, fault, ok := il.leaseCall(method); ok {
+					return h, fault
+				}
+			case "VirtualMachine":
+				switch method.Name {
+				case "PowerOnVM_Task", "Destroy_Task", "UnregisterVM", "ReconfigVM_Task", "RelocateVM_Task", "MigrateVM_Task",
+					"CloneVM_Task", "CreateSnapshot_Task", "MarkAsTemplate":
+					if il.covers(method.This) {
+						return nil, &types.InvalidState{}
+					}
 				}
 			}
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 	return il
 }
 

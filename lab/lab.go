@@ -425,9 +425,9 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		l.leases = append(l.leases, vc.leases)
 	}
 	l.installTracking()
-	// The last wrapper of vCenter's calls, so that it judges a call before
-	// the lab's other wrappers; before the lab's background clients start
-	// calling (a handler is not swapped under a running call).
+	// Outer wrappers of vCenter's calls, so that they judge a call before
+	// the lab's other wrappers (simwrap.WrapCalls: wrappers may be added
+	// while the lab's background clients call).
 	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
 		// Outside the wrappers that take CreateVM_Task over (the
 		// provider's disks, vCenter's labels).

@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -17,14 +18,15 @@ import (
 // these methods calls labelRequest itself (installESXDisks).
 func installDeviceLabels(vc *VCenter) {
 	reg := vc.Model.Map()
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		labelRequest(ctx, method)
-		if prev != nil {
-			return prev(ctx, method)
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			labelRequest(ctx, method)
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		return nil, nil
-	}
+	})
 }
 
 // labelRequest labels the devices a CreateVM_Task or ReconfigVM_Task adds

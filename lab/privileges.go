@@ -118,20 +118,21 @@ func enforcePrivileges(reg *simulator.Registry, p *Privileges) {
 		}
 		return &ferryAuthorization{AuthorizationManager: m, p: p, session: ctx.Session.Key}
 	})
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if ctx.Session != nil && ctx.Session.UserName == FerryPrincipal {
-			for _, id := range requiredPrivileges(method) {
-				if !p.holds(id) {
-					return nil, &types.NoPermission{Object: &method.This, PrivilegeId: id}
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if ctx.Session != nil && ctx.Session.UserName == FerryPrincipal {
+				for _, id := range requiredPrivileges(method) {
+					if !p.holds(id) {
+						return nil, &types.NoPermission{Object: &method.This, PrivilegeId: id}
+					}
+				}
+				if id, ds := ticketPrivilege(reg, method); id != "" && !p.holds(id) {
+					return nil, &types.NoPermission{Object: ds, PrivilegeId: id}
 				}
 			}
-			if id, ds := ticketPrivilege(reg, method); id != "" && !p.holds(id) {
-				return nil, &types.NoPermission{Object: ds, PrivilegeId: id}
-			}
+			return prev(ctx, method)
 		}
-		return prev(ctx, method)
-	}
+	})
 }
 
 // ferryAuthorization answers FerryUser's privilege checks of its own

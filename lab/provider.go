@@ -63,56 +63,57 @@ var esxVMMethods = []string{"ReconfigVM_Task", "PowerOnVM_Task", "CreateSnapshot
 func installESXDisks(vc *VCenter) *esxDisks {
 	e := &esxDisks{vc: vc}
 	reg := vc.Model.Map()
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		// Its wrappers of CreateVM_Task and ReconfigVM_Task hide them from
-		// the handlers before it: vCenter's labels (installDeviceLabels).
-		labelRequest(ctx, method)
-		var w mo.Reference
-		switch {
-		case method.This.Type == "VirtualDiskManager" && (method.Name == "CreateVirtualDisk_Task" || method.Name == "DeleteVirtualDisk_Task" || method.Name == "ExtendVirtualDisk_Task"):
-			if m, ok := ctx.Map.Get(method.This).(*simulator.VirtualDiskManager); ok {
-				w = &esxDiskManager{VirtualDiskManager: m, e: e}
-			}
-		case method.This.Type == "FileManager" && method.Name == "DeleteDatastoreFile_Task":
-			if m, ok := ctx.Map.Get(method.This).(*simulator.FileManager); ok {
-				w = &esxFileManager{FileManager: m, e: e}
-			}
-		case method.This.Type == "VirtualMachineSnapshot" && method.Name == "RemoveSnapshot_Task":
-			if s, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachineSnapshot); ok {
-				w = &esxSnapshot{VirtualMachineSnapshot: s, e: e}
-			}
-		case method.This.Type == "VirtualMachine" && slices.Contains(esxVMMethods, method.Name):
-			if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
-				w = &esxVM{OwnEntity: simwrap.Entity(ctx, vm), VirtualMachine: vm, e: e}
-			}
-		case method.This.Type == "Folder" && method.Name == "CreateVM_Task":
-			if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
-				ef := &esxFolder{OwnEntity: simwrap.Entity(ctx, f), Folder: f, e: e}
-				if h := e.vc.holds.createAnswer.Load(); h != nil {
-					if req, ok := method.Body.(*types.CreateVM_Task); ok {
-						ef.answer = ef.heldAnswer(ctx, req, h)
-					}
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			// Its wrappers of CreateVM_Task and ReconfigVM_Task hide them from
+			// the handlers before it: vCenter's labels (installDeviceLabels).
+			labelRequest(ctx, method)
+			var w mo.Reference
+			switch {
+			case method.This.Type == "VirtualDiskManager" && (method.Name == "CreateVirtualDisk_Task" || method.Name == "DeleteVirtualDisk_Task" || method.Name == "ExtendVirtualDisk_Task"):
+				if m, ok := ctx.Map.Get(method.This).(*simulator.VirtualDiskManager); ok {
+					w = &esxDiskManager{VirtualDiskManager: m, e: e}
 				}
-				w = ef
+			case method.This.Type == "FileManager" && method.Name == "DeleteDatastoreFile_Task":
+				if m, ok := ctx.Map.Get(method.This).(*simulator.FileManager); ok {
+					w = &esxFileManager{FileManager: m, e: e}
+				}
+			case method.This.Type == "VirtualMachineSnapshot" && method.Name == "RemoveSnapshot_Task":
+				if s, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachineSnapshot); ok {
+					w = &esxSnapshot{VirtualMachineSnapshot: s, e: e}
+				}
+			case method.This.Type == "VirtualMachine" && slices.Contains(esxVMMethods, method.Name):
+				if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
+					w = &esxVM{OwnEntity: simwrap.Entity(ctx, vm), VirtualMachine: vm, e: e}
+				}
+			case method.This.Type == "Folder" && method.Name == "CreateVM_Task":
+				if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
+					ef := &esxFolder{OwnEntity: simwrap.Entity(ctx, f), Folder: f, e: e}
+					if h := e.vc.holds.createAnswer.Load(); h != nil {
+						if req, ok := method.Body.(*types.CreateVM_Task); ok {
+							ef.answer = ef.heldAnswer(ctx, req, h)
+						}
+					}
+					w = ef
+				}
 			}
-		}
-		if w != nil {
-			// A logged-in session's registry wins over the handler.
-			simwrap.Put(ctx, w)
-			return w, nil
-		}
-		if ctx.Session != nil {
-			switch ctx.Session.Registry.Get(method.This).(type) {
-			case *esxDiskManager, *esxVM, *esxFolder, *esxFileManager, *esxSnapshot:
-				ctx.Session.Registry.Remove(ctx, method.This)
+			if w != nil {
+				// A logged-in session's registry wins over the handler.
+				simwrap.Put(ctx, w)
+				return w, nil
 			}
+			if ctx.Session != nil {
+				switch ctx.Session.Registry.Get(method.This).(type) {
+				case *esxDiskManager, *esxVM, *esxFolder, *esxFileManager, *esxSnapshot:
+					ctx.Session.Registry.Remove(ctx, method.This)
+				}
+			}
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 	return e
 }
 

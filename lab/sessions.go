@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -49,21 +50,22 @@ type sessionClock struct {
 // session cookie of vCenter's /folder requests (sessionClock.live).
 func enforceSessions(reg *simulator.Registry, idle time.Duration) *sessionClock {
 	sc := &sessionClock{reg: reg, idle: idle, used: map[string]time.Time{}, pruned: time.Now()}
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		sc.calls.Add(1)
-		if ctx.Session != nil && !sc.use(ctx.Session.Key, ctx.Session.LoginTime) {
-			// vcsim took the session before this handler: refused here.
-			ctx.Session = nil
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			sc.calls.Add(1)
+			if ctx.Session != nil && !sc.use(ctx.Session.Key, ctx.Session.LoginTime) {
+				// vcsim took the session before this handler: refused here.
+				ctx.Session = nil
+			}
+			if ctx.Session == nil && !publicMethod(method.Name) && !anonymousRead(method) {
+				return nil, &types.NotAuthenticated{NoPermission: types.NoPermission{Object: &method.This, PrivilegeId: "System.View"}}
+			}
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		if ctx.Session == nil && !publicMethod(method.Name) && !anonymousRead(method) {
-			return nil, &types.NotAuthenticated{NoPermission: types.NoPermission{Object: &method.This, PrivilegeId: "System.View"}}
-		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 	return sc
 }
 

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -32,18 +33,19 @@ const vcsimTaskUser = "vcsim"
 // sessionList and SessionIsActive know the principal. A login that names
 // the principal itself is taken as is (vCenter takes DOMAIN\user too).
 func namePrincipals(reg *simulator.Registry, logins map[string]string) {
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if req, ok := method.Body.(*types.Login); ok {
-			if p, known := logins[req.UserName]; known {
-				req.UserName = p
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if req, ok := method.Body.(*types.Login); ok {
+				if p, known := logins[req.UserName]; known {
+					req.UserName = p
+				}
 			}
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 	reg.AddHandler(&taskUsers{reg: reg})
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab/cbt"
 	"github.com/ferry-migrate/ferry/lab/dsfile"
+	"github.com/ferry-migrate/ferry/lab/simwrap"
 	"github.com/google/uuid"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -277,6 +278,7 @@ func (vc *VCenter) Close() {
 		vc.Server.Close()
 	}
 	if vc.Model != nil {
+		simwrap.Forget(vc.Model.Map())
 		vc.Model.Remove()
 	}
 }

@@ -21,30 +21,31 @@ import (
 // spec built from a configuration read before someone else changed the
 // port group would otherwise put that change back without a word.
 func checkPortgroupVersions(reg *simulator.Registry) {
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if req, ok := method.Body.(*types.ReconfigureDVPortgroup_Task); ok {
-			if pg, ok := ctx.Map.Get(method.This).(*simulator.DistributedVirtualPortgroup); ok {
-				var fault types.BaseMethodFault
-				ctx.WithLock(pg, func() {
-					cur := pg.Config.ConfigVersion
-					if req.Spec.ConfigVersion != cur {
-						fault = &types.ConcurrentAccess{}
-						return
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if req, ok := method.Body.(*types.ReconfigureDVPortgroup_Task); ok {
+				if pg, ok := ctx.Map.Get(method.This).(*simulator.DistributedVirtualPortgroup); ok {
+					var fault types.BaseMethodFault
+					ctx.WithLock(pg, func() {
+						cur := pg.Config.ConfigVersion
+						if req.Spec.ConfigVersion != cur {
+							fault = &types.ConcurrentAccess{}
+							return
+						}
+						n, _ := strconv.Atoi(cur)
+						pg.Config.ConfigVersion = strconv.Itoa(n + 1)
+					})
+					if fault != nil {
+						return nil, fault
 					}
-					n, _ := strconv.Atoi(cur)
-					pg.Config.ConfigVersion = strconv.Itoa(n + 1)
-				})
-				if fault != nil {
-					return nil, fault
 				}
 			}
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 }
 
 // refuseDuplicateVMNames makes a folder refuse a second VM of a name it
@@ -58,27 +59,28 @@ func checkPortgroupVersions(reg *simulator.Registry) {
 // handlers before this one, whose wrappers would make the VM, are not
 // asked.
 func refuseDuplicateVMNames(reg *simulator.Registry) {
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if req, ok := method.Body.(*types.CreateVM_Task); ok && req.Config.Name != "" {
-			if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
-				if dup := nameTaken(ctx, f.Self, req.Config.Name, types.ManagedObjectReference{}, "VirtualMachine"); dup != nil {
-					w := &dupFolder{Folder: f, OwnEntity: simwrap.Entity(ctx, f), dup: dup}
-					simwrap.Put(ctx, w) // a session's registry wins over the handler
-					return w, nil
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if req, ok := method.Body.(*types.CreateVM_Task); ok && req.Config.Name != "" {
+				if f, ok := ctx.Map.Get(method.This).(*simulator.Folder); ok {
+					if dup := nameTaken(ctx, f.Self, req.Config.Name, types.ManagedObjectReference{}, "VirtualMachine"); dup != nil {
+						w := &dupFolder{Folder: f, OwnEntity: simwrap.Entity(ctx, f), dup: dup}
+						simwrap.Put(ctx, w) // a session's registry wins over the handler
+						return w, nil
+					}
 				}
 			}
-		}
-		if ctx.Session != nil {
-			if _, ok := ctx.Session.Registry.Get(method.This).(*dupFolder); ok {
-				ctx.Session.Registry.Remove(ctx, method.This)
+			if ctx.Session != nil {
+				if _, ok := ctx.Session.Registry.Get(method.This).(*dupFolder); ok {
+					ctx.Session.Registry.Remove(ctx, method.This)
+				}
 			}
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 }
 
 // dupFolder answers one CreateVM_Task whose name the folder holds.
@@ -107,22 +109,23 @@ func (f *dupFolder) CreateVMTask(ctx *simulator.Context, req *types.CreateVM_Tas
 // new pool listed a VM that was not in it.)
 func relocateKeepsPoolMembers(reg *simulator.Registry) {
 	reg.AddHandler(&poolMembers{self: types.ManagedObjectReference{Type: "FerryLabPoolMembers", Value: "pool-members"}})
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if req, ok := method.Body.(*types.RelocateVM_Task); ok && req.Spec.Pool != nil {
-			// vcsim's relocate takes any pool for a *ResourcePool (it
-			// panics on another kind, a vApp's).
-			_, ok1 := ctx.Map.Get(method.This).(*simulator.VirtualMachine)
-			_, ok2 := ctx.Map.Get(*req.Spec.Pool).(*simulator.ResourcePool)
-			if !ok1 || !ok2 {
-				return nil, &types.ManagedObjectNotFound{Obj: *req.Spec.Pool}
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if req, ok := method.Body.(*types.RelocateVM_Task); ok && req.Spec.Pool != nil {
+				// vcsim's relocate takes any pool for a *ResourcePool (it
+				// panics on another kind, a vApp's).
+				_, ok1 := ctx.Map.Get(method.This).(*simulator.VirtualMachine)
+				_, ok2 := ctx.Map.Get(*req.Spec.Pool).(*simulator.ResourcePool)
+				if !ok1 || !ok2 {
+					return nil, &types.ManagedObjectNotFound{Obj: *req.Spec.Pool}
+				}
 			}
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 }
 
 // poolMembers keeps the resource pools' vm lists in step with the VMs'
@@ -194,37 +197,38 @@ var nameMethods = map[string][]string{
 // it, or drop a wrapper of theirs from the session); none of those takes
 // these methods over.
 func refuseDuplicateNames(reg *simulator.Registry) {
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		var h mo.Reference
-		if prev != nil {
-			var fault types.BaseMethodFault
-			if h, fault = prev(ctx, method); fault != nil {
-				return h, fault
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			var h mo.Reference
+			if prev != nil {
+				var fault types.BaseMethodFault
+				if h, fault = prev(ctx, method); fault != nil {
+					return h, fault
+				}
 			}
-		}
-		var w mo.Reference
-		if slices.Contains(nameMethods[method.This.Type], method.Name) && h == nil {
-			switch o := ctx.Map.Get(method.This).(type) {
-			case *simulator.VirtualMachine:
-				w = &namedVM{VirtualMachine: o, OwnEntity: simwrap.Entity(ctx, o)}
-			case *simulator.Folder:
-				w = &namedFolder{Folder: o, OwnEntity: simwrap.Entity(ctx, o)}
+			var w mo.Reference
+			if slices.Contains(nameMethods[method.This.Type], method.Name) && h == nil {
+				switch o := ctx.Map.Get(method.This).(type) {
+				case *simulator.VirtualMachine:
+					w = &namedVM{VirtualMachine: o, OwnEntity: simwrap.Entity(ctx, o)}
+				case *simulator.Folder:
+					w = &namedFolder{Folder: o, OwnEntity: simwrap.Entity(ctx, o)}
+				}
 			}
-		}
-		if w != nil {
-			// A logged-in session's registry wins over the handler.
-			simwrap.Put(ctx, w)
-			return w, nil
-		}
-		if ctx.Session != nil {
-			switch ctx.Session.Registry.Get(method.This).(type) {
-			case *namedVM, *namedFolder:
-				ctx.Session.Registry.Remove(ctx, method.This)
+			if w != nil {
+				// A logged-in session's registry wins over the handler.
+				simwrap.Put(ctx, w)
+				return w, nil
 			}
+			if ctx.Session != nil {
+				switch ctx.Session.Registry.Get(method.This).(type) {
+				case *namedVM, *namedFolder:
+					ctx.Session.Registry.Remove(ctx, method.This)
+				}
+			}
+			return h, nil
 		}
-		return h, nil
-	}
+	})
 }
 
 // nameTaken is the DuplicateName fault for giving name to an entity (self;

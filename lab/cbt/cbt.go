@@ -223,41 +223,42 @@ func (d *disk) allocatedAt(b int64, e int) bool {
 func Install(m *simulator.Model) *Tracker {
 	t := &Tracker{model: m, disks: map[string]*disk{}}
 	reg := m.Map()
-	prev := reg.Handler
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if req, ok := method.Body.(*types.ReconfigVM_Task); ok && method.This.Type == "VirtualMachine" &&
-			req.Spec.ChangeTrackingEnabled != nil && !*req.Spec.ChangeTrackingEnabled {
-			// Turning CBT off deletes the disks' change tracking files:
-			// writes while it is off are tracked by nobody, and turned
-			// on again it starts anew (a new tracking id), so no
-			// changeId of before is answered (VDDK Programming Guide,
-			// "About Changed Block Tracking").
-			if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
-				_ = t.Reset(vm.Name)
-			}
-		}
-		if method.This.Type == "VirtualMachine" {
-			switch method.Name {
-			case "QueryChangedDiskAreas", "CreateSnapshot_Task", "CreateSnapshotEx_Task":
+	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if req, ok := method.Body.(*types.ReconfigVM_Task); ok && method.This.Type == "VirtualMachine" &&
+				req.Spec.ChangeTrackingEnabled != nil && !*req.Spec.ChangeTrackingEnabled {
+				// Turning CBT off deletes the disks' change tracking files:
+				// writes while it is off are tracked by nobody, and turned
+				// on again it starts anew (a new tracking id), so no
+				// changeId of before is answered (VDDK Programming Guide,
+				// "About Changed Block Tracking").
 				if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
-					w := &trackedVM{OwnEntity: simwrap.Entity(ctx, vm), VirtualMachine: vm, t: t}
-					// A logged-in session's registry wins over the handler.
-					simwrap.Put(ctx, w)
-					return w, nil
+					_ = t.Reset(vm.Name)
 				}
-			default:
-				if ctx.Session != nil {
-					if _, ok := ctx.Session.Registry.Get(method.This).(*trackedVM); ok {
-						ctx.Session.Registry.Remove(ctx, method.This)
+			}
+			if method.This.Type == "VirtualMachine" {
+				switch method.Name {
+				case "QueryChangedDiskAreas", "CreateSnapshot_Task", "CreateSnapshotEx_Task":
+					if vm, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachine); ok {
+						w := &trackedVM{OwnEntity: simwrap.Entity(ctx, vm), VirtualMachine: vm, t: t}
+						// A logged-in session's registry wins over the handler.
+						simwrap.Put(ctx, w)
+						return w, nil
+					}
+				default:
+					if ctx.Session != nil {
+						if _, ok := ctx.Session.Registry.Get(method.This).(*trackedVM); ok {
+							ctx.Session.Registry.Remove(ctx, method.This)
+						}
 					}
 				}
 			}
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 	(&deltaHandler{t: t, made: map[string]bool{}}).install(reg)
 	reg.AddHandler(&powerOnImages{t: t, self: types.ManagedObjectReference{Type: "FerryLabPowerOnImages", Value: "power-on-images"}})
 	if m.Service.ServeMux == nil {

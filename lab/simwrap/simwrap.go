@@ -68,34 +68,35 @@ func Put(ctx *simulator.Context, w mo.Reference) {
 // Every other call goes to the handler installed before, if any. The
 // wrapper must embed Own or OwnEntity.
 func Wrap(reg *simulator.Registry, typ string, methods []string, wrap func(ctx *simulator.Context, obj mo.Reference) mo.Reference) {
-	prev := reg.Handler
 	var mine reflect.Type // the wrappers' type, once one was made
 	var mu sync.Mutex
-	reg.Handler = func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if method.This.Type == typ && slices.Contains(methods, method.Name) {
-			if obj := ctx.Map.Get(method.This); obj != nil {
-				if w := wrap(ctx, obj); w != nil {
-					mu.Lock()
-					mine = reflect.TypeOf(w)
-					mu.Unlock()
-					Put(ctx, w)
-					return w, nil
+	WrapCalls(reg, func(prev Handler) Handler {
+		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if method.This.Type == typ && slices.Contains(methods, method.Name) {
+				if obj := ctx.Map.Get(method.This); obj != nil {
+					if w := wrap(ctx, obj); w != nil {
+						mu.Lock()
+						mine = reflect.TypeOf(w)
+						mu.Unlock()
+						Put(ctx, w)
+						return w, nil
+					}
 				}
 			}
-		}
-		if method.This.Type == typ && ctx.Session != nil {
-			mu.Lock()
-			t := mine
-			mu.Unlock()
-			if o := ctx.Session.Registry.Get(method.This); o != nil && t != nil && reflect.TypeOf(o) == t {
-				ctx.Session.Registry.Remove(ctx, method.This)
+			if method.This.Type == typ && ctx.Session != nil {
+				mu.Lock()
+				t := mine
+				mu.Unlock()
+				if o := ctx.Session.Registry.Get(method.This); o != nil && t != nil && reflect.TypeOf(o) == t {
+					ctx.Session.Registry.Remove(ctx, method.This)
+				}
 			}
+			if prev != nil {
+				return prev(ctx, method)
+			}
+			return nil, nil
 		}
-		if prev != nil {
-			return prev(ctx, method)
-		}
-		return nil, nil
-	}
+	})
 }
 
 // Recovered, deferred by a wrapper's method with its named result res, its
