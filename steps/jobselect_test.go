@@ -21,12 +21,15 @@ func TestPowerOnChoice(t *testing.T) {
 		t.Fatal("Toggle does not switch")
 	}
 	vms := []VMPlan{{Name: "a"}, {Name: "b", PowerOn: &on}}
-	if WavePower(vms) != PowerOnTarget {
-		t.Fatal("WavePower of VMs that all power on: want power on")
+	if p, mixed := WavePower(vms); p != PowerOnTarget || mixed {
+		t.Fatalf("WavePower of VMs that all power on: %v (mixed %v), want power on", p, mixed)
+	}
+	if p, mixed := WavePower([]VMPlan{{Name: "c", PowerOn: &off}}); p != LeaveOff || mixed {
+		t.Fatalf("WavePower of a VM left off: %v (mixed %v), want leave off", p, mixed)
 	}
 	vms = append(vms, VMPlan{Name: "c", PowerOn: &off})
-	if WavePower(vms) != LeaveOff {
-		t.Fatal("WavePower with one VM left off: want leave off (never power on what the plan leaves off)")
+	if p, mixed := WavePower(vms); p != LeaveOff || !mixed {
+		t.Fatalf("WavePower with one VM left off: %v (mixed %v), want mixed, and leave off for one choice for all (never power on what the plan leaves off)", p, mixed)
 	}
 	pf := &PlanFile{VMs: vms}
 	pf.SetPower([]string{"a", "c"}, LeaveOff)

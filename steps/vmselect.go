@@ -537,16 +537,24 @@ func (vm *VMPlan) SetPower(p PowerOn) {
 	vm.PowerOn = &on
 }
 
-// WavePower is the power-on choice to offer for a cutover of vms: LeaveOff
-// when any of them is to be left off, so that nobody powers on what the
-// plan says to leave off by confirming a default.
-func WavePower(vms []VMPlan) PowerOn {
+// WavePower is the power-on choice the plan gives vms: the one they all
+// share, or mixed when it powers some of their targets on and leaves
+// others off (p is then LeaveOff, so that one choice for all never powers
+// on what the plan leaves off by default: each VM keeps its own answer
+// unless someone chooses one for all).
+func WavePower(vms []VMPlan) (p PowerOn, mixed bool) {
+	on, off := false, false
 	for _, vm := range vms {
 		if vm.Power() == LeaveOff {
-			return LeaveOff
+			off = true
+		} else {
+			on = true
 		}
 	}
-	return PowerOnTarget
+	if off {
+		return LeaveOff, on
+	}
+	return PowerOnTarget, false
 }
 
 // SetPower gives the plan's VMs named in names the power-on choice p; the

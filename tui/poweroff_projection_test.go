@@ -88,3 +88,60 @@ func TestViewerSeesTheDriversPowerChoice(t *testing.T) {
 	view.pullRuns()
 	view.mustSee(t, "[x] power on after cutover", "projected downtime ~1m43s", "starts them in Cloud Director")
 }
+
+// TestCutoverMixedWaveKeepsEachVMsPower: where the plan powers some targets
+// on and leaves others off, the toggle starts at "as the plan says" and
+// confirming keeps each VM's answer: one answer for all, "leave off" by
+// default, wrote power_on: false over the plan's true of a VM confirmed
+// alone (WebApp1) because another VM of the plan (WebApp3) was to be left
+// off. The screen says which targets stay off, projects the others, and
+// ctrl+o goes to one answer for all and back.
+func TestCutoverMixedWaveKeepsEachVMsPower(t *testing.T) {
+	pf := withVMs("WebApp1", "WebApp2", "WebApp3")
+	pf.SetPower([]string{"WebApp3"}, steps.LeaveOff)
+	h := newHarness(t, setup{pf: pf, done: checksDone})
+	h.start(120, 40)
+	h.mustSee(t, "[~] power on after cutover as the plan says: WebApp1 and WebApp2; left off: WebApp3")
+	mustRead(t, h, "⚠ This shuts down the source VMs and starts them in Cloud Director, but for WebApp3, whose target the plan leaves powered off: its services stay down until someone powers it on.",
+		"down from its shutdown until someone powers its target on (the plan leaves its target off)",
+		"a target left off has no end of its window")
+	h.mustSee(t, "projected downtime ~1m43s")
+	// One answer for all, then the other, then the plan's again.
+	h.send(press("ctrl+o"))
+	h.mustSee(t, "[x] power on after cutover", "starts them in Cloud Director.")
+	h.mustNotSee(t, "but for WebApp3")
+	h.send(press("ctrl+o"))
+	h.mustSee(t, "[ ] power on after cutover", "no downtime projected (the targets stay off)")
+	h.send(press("ctrl+o"))
+	h.mustSee(t, "[~] power on after cutover as the plan says")
+
+	h.typeText("WebApp1")
+	h.send(press("enter"))
+	h.mustSee(t, "WebApp1")
+	for _, vm := range h.env.Plan().VMs {
+		want := steps.PowerOnTarget
+		if vm.Name == "WebApp3" {
+			want = steps.LeaveOff
+		}
+		if vm.Power() != want {
+			t.Errorf("after confirming WebApp1 as the plan says: %s's power %v, want %v (the plan's)", vm.Name, vm.Power(), want)
+		}
+	}
+}
+
+// TestViewerSeesTheDriversPlannedPower: a watching session reads "as the
+// plan says" when the driver's toggle keeps each VM's answer, and one
+// answer for all once the driver chooses it.
+func TestViewerSeesTheDriversPlannedPower(t *testing.T) {
+	pf := withVMs("WebApp1", "WebApp2")
+	pf.SetPower([]string{"WebApp2"}, steps.LeaveOff)
+	drv, view, _ := twoSessions(t, setup{pf: pf, done: checksDone}, 120, 40)
+	drv.typeText("W")
+	view.pullRuns()
+	view.mustSee(t, "[~] power on after cutover as the plan says: WebApp1; left off: WebApp2", "projected downtime ~1m43s")
+	mustRead(t, view, "but for WebApp2, whose target the plan leaves powered off")
+	drv.send(tea.KeyMsg{Type: tea.KeyCtrlO})
+	view.pullRuns()
+	view.mustSee(t, "[x] power on after cutover")
+	view.mustNotSee(t, "as the plan says", "but for WebApp2")
+}

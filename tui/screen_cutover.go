@@ -31,7 +31,13 @@ type cutoverScreen struct {
 	// and projected downtimes for VMs the plan had since said to leave
 	// off, and confirming powered them on.
 	power, planPower steps.PowerOn
-	problem          string // why the confirmation was refused
+	// asPlanned: each VM confirmed keeps the plan's answer, where the plan
+	// powers some targets on and leaves others off (planMixed): one
+	// answer for all, the default, changed the plan's power_on of the VMs
+	// it powers on (confirming WebApp2 alone left it off because WebApp3
+	// was to be left off). ctrl+o goes on to one answer for all, and back.
+	asPlanned, planMixed bool
+	problem              string // why the confirmation was refused
 	// The projected downtime of each VM (steps.Env.ProjectDowntimes),
 	// read in the background (refresh) when the confirmation opens and
 	// then at most every projectionTTL while it is open: it reads the
@@ -58,6 +64,7 @@ type cutoverScreen struct {
 	driver    struct {
 		by, typed, decision string
 		power               steps.PowerOn
+		asPlanned           bool
 		id                  uint64
 	}
 	mirrored uint64
@@ -179,17 +186,55 @@ func newCutoverScreen(w *wiring, idx int) *cutoverScreen {
 	in := newInput()
 	in.Prompt = "> "
 	s := &cutoverScreen{w: w, idx: idx, run: newStepRun(w, idx), typed: in, est: scroller{typing: true}}
-	s.planPower = steps.WavePower(w.env.Migrating())
-	s.power = s.planPower
+	s.planPower, s.planMixed = steps.WavePower(w.env.Migrating())
+	s.power, s.asPlanned = s.planPower, s.planMixed
 	return s
 }
 
 // followPlanPower starts the toggle from the plan's answer again when that
 // changed since the toggle last started from it (planPower).
 func (s *cutoverScreen) followPlanPower() {
-	if p := steps.WavePower(s.w.env.Migrating()); p != s.planPower {
-		s.power, s.planPower = p, p
+	if p, mixed := steps.WavePower(s.w.env.Migrating()); p != s.planPower || mixed != s.planMixed {
+		s.planPower, s.planMixed = p, mixed
+		s.power, s.asPlanned = p, mixed
 	}
+}
+
+// togglePower is ctrl+o: power on, leave off, and, where the plan powers
+// the wave's targets differently, each as the plan says.
+func (s *cutoverScreen) togglePower() {
+	switch {
+	case s.asPlanned:
+		s.asPlanned, s.power = false, steps.PowerOnTarget
+	case s.planMixed && s.power == steps.LeaveOff:
+		s.asPlanned = true
+	default:
+		s.power = s.power.Toggle()
+	}
+}
+
+// powerOf is the power-on choice confirming gives vm's target.
+func (s *cutoverScreen) powerOf(vm steps.VMPlan) steps.PowerOn {
+	if s.asPlanned {
+		return vm.Power()
+	}
+	return s.power
+}
+
+// powerLine is the toggle's line: one answer for all, or each VM's own.
+func (s *cutoverScreen) powerLine(power steps.PowerOn, asPlanned bool) string {
+	if !asPlanned {
+		return powerBox(power) + " power on after cutover"
+	}
+	var on, off []string
+	for _, vm := range s.w.env.Migrating() {
+		if vm.Power() == steps.LeaveOff {
+			off = append(off, vm.Name)
+		} else {
+			on = append(on, vm.Name)
+		}
+	}
+	return "[~] power on after cutover as the plan says: " + orDash(steps.AndList(on)) + "; left off: " + orDash(steps.AndList(off))
 }
 
 func (s *cutoverScreen) init() tea.Cmd {
@@ -335,7 +380,7 @@ func (s *cutoverScreen) update(msg tea.Msg) tea.Cmd {
 			return nil
 		case km.Type == tea.KeyCtrlO:
 			if s.decision == "" {
-				s.power = s.power.Toggle()
+				s.togglePower()
 			}
 			return nil
 		case keyDecide.Matches(km) && len(s.decisions()) > 0:
@@ -402,7 +447,7 @@ func (s *cutoverScreen) confirm() tea.Cmd {
 		s.problem = err.Error() + "; here, x on step 6's dashboard removes it."
 		return nil
 	}
-	if s.decision == "" {
+	if s.decision == "" && !s.asPlanned {
 		// The toggle is for the VMs cut over now; the others keep their answer.
 		s.w.env.EditPlan(func(pf *steps.PlanFile) { pf.SetPower(vms, s.power) })
 	}
@@ -504,9 +549,24 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 	// Targets left off (ctrl+o): nothing starts in Cloud Director, and the
 	// window has no end a projection could give (QA: "starts them" and
 	// "projected downtime ~4s", then "still down when the cutover ended").
-	leftOff := s.decision == "" && s.power == steps.LeaveOff
-	if leftOff {
+	var offNames []string // the VMs whose targets stay off
+	if s.decision == "" {
+		for _, vm := range s.w.env.Migrating() {
+			if s.powerOf(vm) == steps.LeaveOff {
+				offNames = append(offNames, vm.Name)
+			}
+		}
+	}
+	leftOff := len(offNames) > 0 && len(offNames) == len(s.w.env.Migrating())
+	switch {
+	case leftOff:
 		warning = "⚠ This shuts down the source VMs and leaves their targets in Cloud Director powered off: the services stay down until someone powers them on."
+	case len(offNames) > 0:
+		whose := "whose target the plan leaves powered off: its services stay down until someone powers it on."
+		if len(offNames) > 1 {
+			whose = "whose targets the plan leaves powered off: their services stay down until someone powers them on."
+		}
+		warning = "⚠ This shuts down the source VMs and starts them in Cloud Director, but for " + steps.AndList(offNames) + ", " + whose
 	}
 	if notice := s.w.autoRollbackLines(width); len(notice) > 0 && s.decision == "" {
 		// What ferry did by itself when the wizard started (QA: said only
@@ -516,7 +576,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 	for _, l := range wrap(warning, width) {
 		top = append(top, sDanger.Render(l))
 	}
-	if s.decision == "" && s.power == steps.PowerOnTarget {
+	if s.decision == "" && !leftOff {
 		// What would refuse it now: said before the names are typed.
 		for _, it := range s.ready {
 			top = append(top, wrapped("✗ refused as things stand: "+it.Kind+" "+it.Name+": "+it.Detail, width, 2, sErr)...)
@@ -574,9 +634,13 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 		// The whole window (shutdown to the first answering probe), not
 		// only the final pass.
 		est := s.projection(vm.Name)
-		if !s.power.ProjectsDowntime() {
+		if !s.powerOf(vm).ProjectsDowntime() {
 			est = nil
-			facts = append(facts, "down from its shutdown until someone powers its target on (power on after cutover is off)")
+			why := "power on after cutover is off"
+			if s.asPlanned {
+				why = "the plan leaves its target off"
+			}
+			facts = append(facts, "down from its shutdown until someone powers its target on ("+why+")")
 		}
 		if est != nil {
 			estOf[vm.Name] = est
@@ -610,13 +674,17 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 			chosen, subset = vms, true
 		}
 	}
-	n, finishing := len(chosen), 0
+	n, finishing, off, cold := len(chosen), 0, 0, 0
 	for _, vm := range chosen {
-		if est, ok := estOf[vm]; ok {
+		switch est, ok := estOf[vm]; {
+		case ok:
 			ests = append(ests, est)
-		}
-		if finishes[vm] {
+		case finishes[vm]:
 			finishing++
+		case slices.Contains(offNames, vm):
+			off++
+		default:
+			cold++
 		}
 	}
 	if n > 1 && s.decision == "" {
@@ -632,8 +700,11 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 		}
 		proj := "projected wave downtime ~" + dur(wave)
 		var why []string // why some VMs have no projection
-		if cold := n - len(ests) - finishing; cold > 0 {
+		if cold > 0 {
 			why = append(why, "a cold migration's window is its one pass")
+		}
+		if off > 0 {
+			why = append(why, "a target left off has no end of its window")
 		}
 		if finishing > 0 {
 			why = append(why, "an interrupted cutover's source is down already")
@@ -674,7 +745,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 			if d.decision != "" {
 				bottom = append(bottom, wrapped("⚠ "+decisionText(d.decision), width, 2, sWarn)...)
 			} else {
-				bottom = append(bottom, powerBox(d.power)+" power on after cutover")
+				bottom = append(bottom, wrapped(s.powerLine(d.power, d.asPlanned), width, 4, lipgloss.NewStyle())...)
 			}
 			bottom = append(bottom, wrap(d.by+" types the confirmation:", width)...)
 			bottom = append(bottom, trunc("> "+d.typed, width))
@@ -689,7 +760,7 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 		bottom = append(bottom, "")
 		bottom = append(bottom, wrapped("⚠ "+decisionText(s.decision)+" "+sDim.Render("(ctrl+r: "+orCutOver(s.nextDecision())+")"), width, 2, sWarn)...)
 	} else {
-		line := powerBox(s.power) + " power on after cutover " + sDim.Render("(ctrl+o)")
+		line := s.powerLine(s.power, s.asPlanned) + " " + sDim.Render("(ctrl+o)")
 		switch ds := s.decisions(); len(ds) {
 		case 1:
 			line += sDim.Render(" · ctrl+r: roll back an interrupted cutover instead")
@@ -738,7 +809,11 @@ func (s *cutoverScreen) publish() {
 	if !s.typed.Focused() {
 		focus = -1
 	}
-	answers := map[string]string{"confirm": s.typed.Value(), "power_on": fmt.Sprint(s.power == steps.PowerOnTarget), "decision": s.decision}
+	power := fmt.Sprint(s.power == steps.PowerOnTarget)
+	if s.asPlanned {
+		power = "plan" // each VM as the plan says
+	}
+	answers := map[string]string{"confirm": s.typed.Value(), "power_on": power, "decision": s.decision}
 	if sig := fmt.Sprint(focus, answers); sig != s.published {
 		s.published = sig
 		s.w.share(SharedRun{Step: s.w.it[s.idx].Step.ID(), Phase: runEditing, Answers: answers, Focus: focus})
@@ -752,7 +827,7 @@ func (s *cutoverScreen) answers(r SharedRun) {
 		return
 	}
 	s.driver.by, s.driver.typed, s.driver.decision, s.driver.id = r.By, r.Answers["confirm"], r.Answers["decision"], r.ID
-	s.driver.power = steps.LeaveOff
+	s.driver.power, s.driver.asPlanned = steps.LeaveOff, r.Answers["power_on"] == "plan"
 	if r.Answers["power_on"] == "true" {
 		s.driver.power = steps.PowerOnTarget
 	}
@@ -764,7 +839,7 @@ func (s *cutoverScreen) answers(r SharedRun) {
 	// source VMs" above the driver's rollback), and of its power-on
 	// toggle (the viewer's own, never toggled, said "starts them" and
 	// projected downtimes under the driver's "[ ] power on").
-	s.decision, s.power = s.driver.decision, s.driver.power
+	s.decision, s.power, s.asPlanned = s.driver.decision, s.driver.power, s.driver.asPlanned
 	if r.ID > s.mirrored && (s.run.phase == phaseFailed || s.run.phase == phaseWaiting) {
 		// The driver confirms again (r) after the run this screen shows
 		// (QA: the viewer kept the rolled-back report while the driver
