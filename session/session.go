@@ -60,11 +60,11 @@ func New(cfg *config.Config) *Session {
 	s.provider.close = closeVC
 	closeVCD := func(_ context.Context, c *vcd.Client) { _ = c.Close() }
 	s.vcd.dial = remembered(&s.silent, func() string { return s.Config.VCD.URL }, func() string { return vcdLogin(s.Config.VCD) }, func(ctx context.Context) (*vcd.Client, error) {
-		return s.dialVCD(ctx, s.Config.VCD, vcd.Vars{}, "the Cloud Director provider administrator's password")
+		return s.dialVCD(ctx, s.Config.VCD, providerVars, "the Cloud Director provider administrator's password")
 	})
 	s.vcd.close = closeVCD
 	s.tenant.dial = remembered(&s.silent, func() string { return s.Config.Tenant.URL }, func() string { return vcdLogin(s.Config.Tenant) }, func(ctx context.Context) (*vcd.Client, error) {
-		c, err := s.dialVCD(ctx, s.Config.Tenant, vcd.Vars{URL: "VCD_URL or vcd.url in the --config file (the tenant logs in to the same Cloud Director)", User: "FERRY_TENANT_USER", Password: "FERRY_TENANT_PASSWORD", Token: "FERRY_TENANT_API_TOKEN", Org: "FERRY_TENANT_ORG", Section: "tenant"}, "the tenant organization administrator's password")
+		c, err := s.dialVCD(ctx, s.Config.Tenant, tenantVars, "the tenant organization administrator's password")
 		if errors.Is(err, vcd.ErrLogin) && s.Config.Tenant.Org != "" {
 			// Cloud Director answers a login to an org that does not
 			// exist as it answers a wrong password: ask the provider's
@@ -86,6 +86,26 @@ func New(cfg *config.Config) *Session {
 	}
 	s.edge.close = func(_ context.Context, c *nsx.Client) { c.Close() }
 	return s
+}
+
+// The settings of the Cloud Director logins, for messages: the provider
+// administrator's (vcd's defaults) and the tenant's.
+var (
+	providerVars = vcd.Vars{}
+	tenantVars   = vcd.Vars{URL: "VCD_URL or vcd.url in the --config file (the tenant logs in to the same Cloud Director)", User: "FERRY_TENANT_USER", Password: "FERRY_TENANT_PASSWORD", Token: "FERRY_TENANT_API_TOKEN", Org: "FERRY_TENANT_ORG", Section: "tenant"}
+)
+
+// TokenInstead says where to set an API token for the Cloud Director login
+// whose password is the secret passwordVar (VCD_PASSWORD,
+// FERRY_TENANT_PASSWORD), to log in with it instead; "" for any other
+// secret (a vCenter's, the edge's, the L2VPN key have no token).
+func TokenInstead(passwordVar string) string {
+	for _, v := range []vcd.Vars{providerVars, tenantVars} {
+		if v.PasswordVar() == passwordVar {
+			return v.TokenSettings()
+		}
+	}
+	return ""
 }
 
 // SecretFromEnv reads the secret from the environment variable name; the
@@ -135,7 +155,11 @@ func (s *Session) dialVCD(ctx context.Context, ep config.Endpoint, vars vcd.Vars
 	// rest of the login is there, and it has no API token.
 	if ep.URL != "" && ep.Username != "" && ep.APIToken == "" && ep.APITokenFile == "" {
 		var err error
-		if pass, err = s.Password(ep, cmp.Or(vars.Password, "VCD_PASSWORD"), what); err != nil {
+		name := vars.PasswordVar()
+		if pass, err = s.Password(ep, name, what); err != nil {
+			if errors.Is(err, ErrSecretMissing) {
+				return nil, fmt.Errorf("%w; or log in with an API token instead: %s", err, TokenInstead(name))
+			}
 			return nil, err
 		}
 	}

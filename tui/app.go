@@ -942,6 +942,8 @@ var keyCloseHelp = newKey("esc", "close help", "esc")
 func (m *Model) footer(width int) []string {
 	km := append(append(keyMap{}, m.screenKeys()...), m.globalKeys()[2:]...)
 	switch {
+	case m.prompt != nil:
+		km = m.prompt.keys() // the screen's keys, ? and q are typed into it
 	case m.quitAsk != nil:
 		km = m.quitAsk.keys()
 	case m.showHelp && m.prompt == nil:

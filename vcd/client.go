@@ -96,6 +96,14 @@ func (v Vars) token() string {
 	return fmt.Sprintf("the config's %[1]s.api_token or %[1]s.api_token_file, or %[2]s or %[2]s_FILE", v.Section, v.Token)
 }
 
+// PasswordVar is the environment variable of the login's password (the
+// provider administrator's, VCD_PASSWORD, when v leaves it unset).
+func (v Vars) PasswordVar() string { return v.or().Password }
+
+// TokenSettings says where the operator sets an API token for the login
+// instead of its password, as Connect's messages do.
+func (v Vars) TokenSettings() string { return v.or().token() }
+
 // Sentinel errors for callers that branch on the cause.
 var (
 	ErrLogin       = errors.New("wrong username or password")
