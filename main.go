@@ -77,8 +77,9 @@ environment variable of that endpoint is ignored (a password meant for one
 server is never sent to another), and ferry says so in a warning line (the
 wizard: in its header). Variables of an endpoint the environment and the file
 agree on, or that the file does not name, fill in what the file leaves out.
-ferry plan and ferry status print the endpoints they use and where each
-came from.`
+ferry plan and ferry status print the endpoints they use, how each Cloud
+Director login (the provider's, the tenant's) authenticates (password, API
+token, token file; never the secret) and where each came from.`
 
 func newRootCmd(g *globalFlags) *cobra.Command {
 	var wizardPlan, wizardState string

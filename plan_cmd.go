@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/x/ansi"
@@ -386,17 +387,25 @@ func printPlans(cmd *cobra.Command, plans []steps.StagePlan, origins []config.Or
 	return err
 }
 
-// writeOrigins lists the endpoints a command talks to and where each came
-// from (--config or the environment), so an admin with several environments
+// writeOrigins lists the endpoints a command talks to, how each Cloud
+// Director login authenticates (never its secret) and where each came from
+// (--config or the environment), so an admin with several environments
 // sees which one this is before anything happens.
 func writeOrigins(w io.Writer, o []config.Origin) {
 	if len(o) == 0 {
 		fmt.Fprintln(w, "Endpoints: none configured (--config FILE, or GOVC_URL, VCD_URL, ...)")
 		return
 	}
-	t := table{{"ENDPOINT", "URL", "FROM"}}
+	logins := slices.ContainsFunc(o, func(e config.Origin) bool { return e.Login != "" })
+	row := func(e config.Origin, login string) []string {
+		if !logins {
+			return []string{e.Endpoint, e.URL, e.From}
+		}
+		return []string{e.Endpoint, e.URL, login, e.From}
+	}
+	t := table{row(config.Origin{Endpoint: "ENDPOINT", URL: "URL", From: "FROM"}, "LOGIN")}
 	for _, e := range o {
-		t = append(t, []string{e.Endpoint, e.URL, e.From})
+		t = append(t, row(e, e.Login))
 	}
 	if t.lastColumn() >= longestFrom(o) {
 		t.write(w)
@@ -406,9 +415,22 @@ func writeOrigins(w io.Writer, o []config.Origin) {
 	// Wider than textWidth (a --config file deep in a directory): where
 	// they came from below the table, once per origin.
 	for i := range t {
-		t[i] = t[i][:2]
+		t[i] = t[i][:len(t[i])-1]
+	}
+	// A token file's path too (a path is never broken in the table).
+	var files []string
+	if logins && t.lastColumn() < longestLogin(o) {
+		for i, e := range o {
+			if path, ok := strings.CutPrefix(e.Login, "token file "); ok {
+				t[i+1][2] = "token file (below)"
+				files = append(files, e.Endpoint+"'s token file: "+path)
+			}
+		}
 	}
 	t.write(w)
+	for _, f := range files {
+		printWrapped(w, f, "  ")
+	}
 	var froms []string
 	by := map[string][]string{}
 	for _, e := range o {
@@ -433,6 +455,15 @@ func writeOrigins(w io.Writer, o []config.Origin) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// longestLogin is the width of the longest login of o.
+func longestLogin(o []config.Origin) int {
+	n := 0
+	for _, e := range o {
+		n = max(n, ansi.StringWidth(e.Login))
+	}
+	return n
 }
 
 // longestFrom is the width of the longest origin of o.

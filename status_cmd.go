@@ -33,8 +33,10 @@ job: the last complete pass, its age against the RPO, and whether the job is
 paused and why (who paused it: "paused by request of alice (ferry pause)";
 a failed pass; ferry's own hold). ferry pause and ferry resume pause and
 resume jobs. It reads the state only; it changes nothing and contacts no
-endpoint, but lists the endpoints the plan's commands talk to and where each
-came from (--config or the environment). While a wizard or a run holds the
+endpoint, but lists the endpoints the plan's commands talk to, how each Cloud
+Director login (the provider administrator's, the tenant's) authenticates
+(password, API token, or token file and its path; never the secret) and where
+each came from (--config or the environment). While a wizard or a run holds the
 replication data, it shows the steps, names the process that holds it, and
 exits 1 (it does not wait).
 
@@ -48,7 +50,9 @@ pass runs though the job is not paused), "compare_due", "last_compare": {"time",
 "started_over", "earlier_differing", "earlier_repaired", "earlier_unreported"},
 "in_flight": {"kind", "durable_bytes", "size_bytes"}, "compare_in_flight":
 {"blocks", "total_blocks", "differing", "repaired", "unreported"}}],
-"endpoints": [{"endpoint", "url", "from"}], "jobs_error", "tests_left_running"
+"endpoints": [{"endpoint", "url", "login", "from"}] ("login": how a Cloud
+Director login authenticates: password, API token, token file PATH),
+"jobs_error", "tests_left_running"
 (VMs whose test migration was not cleaned up: ferry run --test-cleanup),
 "dropped_cutovers" (cutovers left unfinished of VMs the plan no longer lists:
 what is wrong and what to do),

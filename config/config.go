@@ -6,6 +6,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -217,7 +218,28 @@ func shellQuote(s string) string {
 type Origin struct {
 	Endpoint string `json:"endpoint"` // "on-prem vCenter"
 	URL      string `json:"url"`      // without credentials
-	From     string `json:"from"`     // "--config FILE", "environment (GOVC_URL)"
+	// Login is how a Cloud Director login authenticates (LoginMethod);
+	// "" for the other endpoints.
+	Login string `json:"login,omitempty"`
+	From  string `json:"from"` // "--config FILE", "environment (GOVC_URL)"
+}
+
+// LoginMethod says how a Cloud Director login authenticates, never with
+// its secret: "API token", "token file PATH", "password", "password (not
+// set)" (a user without one: the wizard asks for it, a headless command
+// refuses), or "not set" (no user and no token).
+func LoginMethod(e Endpoint) string {
+	switch {
+	case e.APITokenFile != "":
+		return "token file " + e.APITokenFile
+	case e.APIToken != "":
+		return "API token"
+	case e.Password != "":
+		return "password"
+	case e.Username != "":
+		return "password (not set)"
+	}
+	return "not set"
 }
 
 // conflict is an endpoint the file and the environment disagree on.
@@ -241,6 +263,21 @@ type endpointSpec struct {
 	fields   []envField
 	insecVar string
 	report   bool // listed by Origins (the tenant and the guest follow another endpoint)
+	// listed: listed by Origins though not reported, at the URL it
+	// follows (the tenant's login: Cloud Director's, unless tenant.url).
+	listed bool
+}
+
+// loginOf is e's LoginMethod when sp is a Cloud Director login (it takes
+// an API token), else "".
+func loginOf(sp endpointSpec, e *Endpoint) string {
+	for _, f := range sp.fields {
+		var x Endpoint
+		if f.field(&x) == &x.APIToken {
+			return LoginMethod(*e)
+		}
+	}
+	return ""
 }
 
 func username(e *Endpoint) *string  { return &e.Username }
@@ -270,7 +307,7 @@ var specs = []endpointSpec{
 		fields: []envField{{"FERRY_PROVIDER_USERNAME", username}, {"FERRY_PROVIDER_PASSWORD", password}, {"FERRY_PROVIDER_CA_CERTS", caFile}}},
 	{name: "Cloud Director", get: func(c *Config) *Endpoint { return &c.VCD }, urlVar: "VCD_URL", report: true,
 		fields: []envField{{"VCD_USER", username}, {"VCD_PASSWORD", password}, {"VCD_API_TOKEN", apiToken}, {"VCD_API_TOKEN_FILE", tokenFile}, {"VCD_ORG", func(e *Endpoint) *string { return &e.Org }}}},
-	{name: "Cloud Director tenant", get: func(c *Config) *Endpoint { return &c.Tenant }, urlVar: "VCD_URL",
+	{name: "Cloud Director tenant", get: func(c *Config) *Endpoint { return &c.Tenant }, urlVar: "VCD_URL", listed: true,
 		urlOf: func(c *Config) string {
 			if c.Tenant.URL != "" {
 				return c.Tenant.URL
@@ -328,8 +365,8 @@ func merge(file *Config, path string, lookup func(string) (string, bool)) *Confi
 				ignored = append(ignored, sp.insecVar)
 			}
 			c.addConflict(sp, path, fileURL, envURL, ignored)
-			if sp.report {
-				c.origins = append(c.origins, Origin{sp.name, redact(fileURL), fromFile})
+			if sp.report || sp.listed {
+				c.origins = append(c.origins, Origin{sp.name, redact(fileURL), loginOf(sp, e), fromFile})
 			}
 			continue
 		}
@@ -370,8 +407,15 @@ func merge(file *Config, path string, lookup func(string) (string, bool)) *Confi
 				c.insecure = append(c.insecure, sp.name+" ("+sp.insecVar+")")
 			}
 		}
-		if sp.report && e.URL != "" {
-			c.origins = append(c.origins, Origin{sp.name, redact(e.URL), from})
+		used := e.URL
+		if sp.listed { // its URL is set below, after the loop
+			used = cmp.Or(fileURL, envURL)
+			if fileURL == "" && envURL != "" {
+				from = "environment (" + sp.urlVar + ")"
+			}
+		}
+		if (sp.report || sp.listed) && used != "" {
+			c.origins = append(c.origins, Origin{sp.name, redact(used), loginOf(sp, e), from})
 		}
 	}
 	for _, sp := range specs {
@@ -422,8 +466,9 @@ func (c *Config) addConflict(sp endpointSpec, path, fileURL, envURL string, igno
 }
 
 // Origins lists the endpoints that have a URL and where each came from, in a
-// fixed order (on-prem vCenter, provider vCenter, Cloud Director, edge,
-// receiver).
+// fixed order (on-prem vCenter, provider vCenter, Cloud Director, the
+// tenant's login to it, edge, receiver); the Cloud Director logins say how
+// they authenticate.
 func (c *Config) Origins() []Origin { return append([]Origin(nil), c.origins...) }
 
 // Warnings says, one line per endpoint, where --config and the environment

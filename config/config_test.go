@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,8 @@ func TestFileWinsOverEnv(t *testing.T) {
 		t.Errorf("a password in a warning: %q", w)
 	}
 	o := got.Origins()
-	if len(o) != 2 || o[0].From != "--config "+path || o[1].Endpoint != "Cloud Director" {
+	if len(o) != 3 || o[0].From != "--config "+path || o[1].Endpoint != "Cloud Director" || o[1].Login != "password" ||
+		o[2] != (Origin{"Cloud Director tenant", "https://vcd.lab/api", "password (not set)", "--config " + path}) {
 		t.Errorf("origins: %+v", o)
 	}
 }
@@ -283,5 +285,55 @@ func TestAPITokenFileIsTheCredential(t *testing.T) {
 	}
 	if w := strings.Join(got.Warnings(), "\n"); !strings.Contains(w, "Cloud Director: its password or API token is not used: it logs in with the API token in its file") {
 		t.Errorf("warnings: %q", w)
+	}
+}
+
+// TestOriginsSayHowCloudDirectorLogsIn: the endpoints list has a row for
+// each Cloud Director login, the tenant's at the URL it logs in to and
+// from where that URL came, saying how it authenticates and never with
+// what; the other endpoints say nothing of their login.
+func TestOriginsSayHowCloudDirectorLogsIn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	c := &Config{OnPrem: Endpoint{URL: "https://vc/sdk", Username: "u", Password: "vc-secret"},
+		VCD:    Endpoint{URL: "https://vcd/api", APIToken: "provider-token-secret", Org: "System"},
+		Tenant: Endpoint{URL: "https://tenant-vcd/api", APITokenFile: "/secure/tenant.token", Org: "Company"}}
+	if err := c.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		name string
+		path string
+		env  map[string]string
+		want []Origin
+	}{
+		{"file", path, map[string]string{"FERRY_TENANT_API_TOKEN": "env-token-secret"}, []Origin{
+			{"on-prem vCenter", "https://vc/sdk", "", "--config " + path},
+			{"Cloud Director", "https://vcd/api", "API token", "--config " + path},
+			{"Cloud Director tenant", "https://tenant-vcd/api", "token file /secure/tenant.token", "--config " + path}}},
+		{"environment", "", map[string]string{"VCD_URL": "https://vcd/api", "VCD_USER": "administrator", "VCD_PASSWORD": "pw-secret",
+			"FERRY_TENANT_ORG": "Company", "FERRY_TENANT_API_TOKEN": "env-token-secret"}, []Origin{
+			{"Cloud Director", "https://vcd/api", "password", "environment (VCD_URL)"},
+			{"Cloud Director tenant", "https://vcd/api", "API token", "environment (VCD_URL)"}}},
+		{"no logins", "", map[string]string{"VCD_URL": "https://vcd/api"}, []Origin{
+			{"Cloud Director", "https://vcd/api", "not set", "environment (VCD_URL)"},
+			{"Cloud Director tenant", "https://vcd/api", "not set", "environment (VCD_URL)"}}},
+	} {
+		got, err := load(x.path, env(x.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := got.Origins()
+		if len(o) != len(x.want) {
+			t.Errorf("%s: origins %+v, want %+v", x.name, o, x.want)
+			continue
+		}
+		for i := range o {
+			if o[i] != x.want[i] {
+				t.Errorf("%s: origin %d: %+v, want %+v", x.name, i, o[i], x.want[i])
+			}
+		}
+		if s := fmt.Sprint(o); strings.Contains(s, "secret") {
+			t.Errorf("%s: a secret in the origins: %s", x.name, s)
+		}
 	}
 }
