@@ -419,7 +419,9 @@ func merge(file *Config, path string, lookup func(string) (string, bool)) *Confi
 		}
 	}
 	for _, sp := range specs {
-		if sp.report && sp.get(file).Insecure {
+		// The tenant's too: its own url and insecure log in to Cloud
+		// Director as vcd:'s do.
+		if (sp.report || sp.listed) && sp.get(file).Insecure {
 			c.insecure = append(c.insecure, sp.name+" (insecure: true in --config "+path+")")
 		}
 	}
@@ -512,10 +514,11 @@ func (c *Config) InsecureWarning() string {
 }
 
 // Check refuses endpoints that would send credentials in clear text: an
-// http:// URL for a vCenter, Cloud Director or the edge.
+// http:// URL for a vCenter, Cloud Director (the tenant's login too) or the
+// edge.
 func (c *Config) Check() error {
 	for _, sp := range specs {
-		if !sp.report {
+		if !sp.report && !sp.listed {
 			continue
 		}
 		u := sp.get(c).URL

@@ -337,3 +337,28 @@ func TestOriginsSayHowCloudDirectorLogsIn(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantLoginIsCheckedLikeCloudDirectors: the tenant's own url and
+// insecure (tenant: in the config) are judged as Cloud Director's are: with
+// insecure: true the warning names it (it said nothing, while the same
+// setting under vcd: was warned of), and a plain-HTTP url is refused
+// before its password crosses the network.
+func TestTenantLoginIsCheckedLikeCloudDirectors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	(&Config{VCD: Endpoint{URL: "https://vcd/api"}, Tenant: Endpoint{URL: "https://vcd/api", Insecure: true}}).Save(path)
+	c, err := load(path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.InsecureWarning(); !strings.Contains(w, "Cloud Director tenant (insecure: true in --config "+path+")") {
+		t.Errorf("tenant insecure: true: warning %q", w)
+	}
+	(&Config{VCD: Endpoint{URL: "https://vcd/api"}, Tenant: Endpoint{URL: "http://vcd/api", Username: "admin", Password: "secret"}}).Save(path)
+	c, err = load(path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(); err == nil || !strings.Contains(err.Error(), "Cloud Director tenant: http://vcd/api") || !strings.Contains(err.Error(), "https://") {
+		t.Errorf("tenant url http://: Check %v, want it refused", err)
+	}
+}
