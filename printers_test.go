@@ -54,3 +54,44 @@ func TestTextPrinterSaysAProgressLineOnce(t *testing.T) {
 		t.Errorf("printed:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestJSONLinesSayAZeroFraction (omitempty left a fraction of 0 out, so a
+// script reading ferry run --json could not tell "0% done" from "no
+// fraction"): a progress line at 0 has "fraction":0, one whose progress is
+// unknown and a line of another kind have no fraction; and the event read
+// back from such a line, as ferry run does from the engine's socket, prints
+// the same line again.
+func TestJSONLinesSayAZeroFraction(t *testing.T) {
+	for _, c := range []struct {
+		ev       steps.Event
+		fraction any // nil: no fraction in the line
+	}{
+		{steps.Event{Step: "replication", Index: 6, Kind: steps.EventProgress, Message: "WebApp2: 0 B of 2.0 GiB acknowledged", Fraction: 0}, 0.0},
+		{steps.Event{Step: "replication", Index: 6, Kind: steps.EventProgress, Message: "WebApp2: 1.0 GiB of 2.0 GiB acknowledged", Fraction: 0.5}, 0.5},
+		{steps.Event{Step: "cutover", Index: 8, Kind: steps.EventProgress, Message: "WebApp2: shutdown", Fraction: -1}, nil},
+		{steps.Event{Step: "replication", Index: 6, Kind: steps.EventStarted, Message: "replication"}, nil},
+	} {
+		var b bytes.Buffer
+		eventPrinter(&b, 8, true)(c.ev)
+		var line map[string]any
+		if err := json.Unmarshal(b.Bytes(), &line); err != nil {
+			t.Fatalf("%s: %v", b.String(), err)
+		}
+		f, has := line["fraction"]
+		switch {
+		case c.fraction == nil && has:
+			t.Errorf("%s: has a fraction, want none", b.String())
+		case c.fraction != nil && (!has || f != c.fraction):
+			t.Errorf("%s: fraction %v, want %v", b.String(), f, c.fraction)
+		}
+		var back steps.Event
+		if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+			t.Fatal(err)
+		}
+		var again bytes.Buffer
+		eventPrinter(&again, 8, true)(back)
+		if again.String() != b.String() || back.Fraction != c.ev.Fraction {
+			t.Errorf("read back (fraction %v, want %v), printed again:\n%s\nwant:\n%s", back.Fraction, c.ev.Fraction, again.String(), b.String())
+		}
+	}
+}

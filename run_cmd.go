@@ -101,7 +101,9 @@ its hold on the replica as they were (the run fails).
 Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
 JSON object per line with --json (fields: time, step, index, kind, message,
 fraction, item, error, begins, resolves; kind is one of started, plan,
-progress, change, warning, done, failed, skipped; item is set on plan and
+progress, change, warning, done, failed, skipped; fraction, the progress
+from 0 to 1 (0 included), is on a progress line whose progress is known and
+absent from any other; item is set on plan and
 change lines, the plan item or the change made; item's fields: ` + itemFieldsHelp + `; begins is true on the progress line that begins a
 cutover phase, which its "... done in ..." line ends; resolves is true on the
 progress line that ends what an earlier warning said was going on, e.g.

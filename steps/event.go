@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"encoding/json"
 	"sync"
 	"time"
 )
@@ -33,7 +34,8 @@ type Event struct {
 	// Message is the human line ("uploading disk-0.vmdk", "no changes").
 	Message string `json:"message,omitempty"`
 	// Fraction is the progress of the step in 0..1 for EventProgress, or -1
-	// when unknown.
+	// when unknown. In JSON (MarshalJSON) it is there only when known, 0
+	// included, and left out otherwise (never -1).
 	Fraction float64 `json:"fraction,omitempty"`
 	// Item is the plan item or the change made (EventPlanItem, EventChange).
 	Item *Item `json:"item,omitempty"`
@@ -52,6 +54,45 @@ type Event struct {
 	// the warning not as current (QA: after a resume, step 6's list still
 	// said the step waited for it).
 	Resolves bool `json:"resolves,omitempty"`
+}
+
+// MarshalJSON writes fraction only on a progress event whose fraction is
+// known, 0 included: omitempty left a 0 out, so a script reading ferry run
+// --json could not tell "0% done" from "no fraction", and the unknown
+// fraction's -1 came out as a value.
+func (ev Event) MarshalJSON() ([]byte, error) {
+	type plain Event // without the methods: no recursion
+	out := struct {
+		plain
+		Fraction *float64 `json:"fraction,omitempty"` // the outer field wins over plain's
+	}{plain: plain(ev)}
+	if ev.Kind == EventProgress && ev.Fraction >= 0 {
+		f := ev.Fraction
+		out.Fraction = &f
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes (the engine's socket carries
+// events to ferry run and the wizard): a progress event without fraction
+// has an unknown one, -1.
+func (ev *Event) UnmarshalJSON(b []byte) error {
+	type plain Event
+	var in struct {
+		plain
+		Fraction *float64 `json:"fraction"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*ev = Event(in.plain)
+	switch {
+	case in.Fraction != nil:
+		ev.Fraction = *in.Fraction
+	case ev.Kind == EventProgress:
+		ev.Fraction = -1
+	}
+	return nil
 }
 
 // Emit receives events. It must not block for long: a front end that is slow
