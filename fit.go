@@ -93,6 +93,30 @@ func (t table) lastColumn() int {
 	return n
 }
 
+// wrapFirst is the table with each first cell too wide to leave the last
+// column minLast columns in textWidth (a VM's long name) on a line of its
+// own, its row below it with that cell empty: the name whole, the columns
+// in textWidth.
+func (t table) wrapFirst(minLast int) table {
+	ws := t.widths()
+	if len(ws) < 2 {
+		return t
+	}
+	room := textWidth - minLast - 2
+	for _, w := range ws[1:] {
+		room -= w + 2
+	}
+	var out table
+	for i, r := range t {
+		if i > 0 && len(r) > 1 && ansi.StringWidth(r[0]) > room {
+			out = append(out, []string{r[0]}, append([]string{""}, r[1:]...))
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 // write writes the table's rows.
 func (t table) write(w io.Writer) {
 	ws := t.widths()

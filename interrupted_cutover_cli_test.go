@@ -387,7 +387,7 @@ func TestRollbackRunAgain(t *testing.T) {
 	// Its step is interrupted (or pending, the kill landing after the
 	// run ended), but no run runs it again: ferry status says the
 	// cutover ended rolled back (QA: "runs it again").
-	if st, _ := run("status", "--plan", l.PlanPath()); !strings.Contains(st, "WebApp2 not cut over: its cutover was rolled back at ") || strings.Contains(st, "runs it again") {
+	if st, _ := run("status", "--plan", l.PlanPath()); !strings.Contains(unwrapped(st), "WebApp2 not cut over: its cutover was rolled back at ") || strings.Contains(unwrapped(st), "runs it again") {
 		t.Errorf("ferry status after --rollback was killed:\n%s", st)
 	}
 	statePath := filepath.Join(l.Dir, "plan.state.json")
@@ -421,7 +421,7 @@ func TestRollbackRunAgain(t *testing.T) {
 	// Not interrupted, and not a bare "waiting for --confirm-cutover"
 	// either (QA): rolled back, when, and how to cut over again.
 	if st, _ := run("status", "--plan", l.PlanPath()); strings.Contains(st, "interrupted") || strings.Contains(st, "waiting for --confirm-cutover") ||
-		!regexp.MustCompile(`8 Cutover +pending +WebApp2 not cut over: its cutover was rolled back at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC[^\n]*; cut over again with --confirm-cutover=WebApp2`).MatchString(st) {
+		!regexp.MustCompile(`8 Cutover +pending +WebApp2 not cut over: its cutover was rolled back at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC[^\n]*; cut over again with --confirm-cutover=WebApp2`).MatchString(stepLine(st, "8 Cutover")) {
 		t.Errorf("ferry status after --rollback ran again:\n%s", st)
 	}
 	// --json says so too, and ends with the same closing line.

@@ -46,13 +46,12 @@ func rolledBackState(t *testing.T, l *lab.Lab, summary, at string) func(args ...
 	}
 }
 
-// cutoverRow is the cutover step's row of ferry status.
+// cutoverRow is the cutover step's row of ferry status, with its whole
+// summary (stepLine).
 func cutoverRow(t *testing.T, out string) string {
 	t.Helper()
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "8 ") {
-			return line
-		}
+	if line := stepLine(out, "8 Cutover"); line != "" {
+		return line
 	}
 	t.Fatalf("no cutover row in ferry status:\n%s", out)
 	return ""

@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -242,22 +241,7 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 		fmt.Fprintln(out)
 	}
 	writeOrigins(out, st.Endpoints)
-	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STEP\tSTATUS\tSUMMARY")
-	titles := map[string]string{}
-	for _, s := range steps.NewItinerary() {
-		titles[s.Step.ID()] = s.Step.Title()
-	}
-	for i, s := range st.Steps {
-		summary, status := s.Summary, s.Status
-		if s.Error != "" {
-			summary = s.Error
-		}
-		fmt.Fprintf(tw, "%d %s\t%s\t%s\n", i+1, titles[s.Step], status, summary)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	printSteps(out, st.Steps)
 	for _, d := range st.Dropped {
 		fmt.Fprintln(out)
 		printWrapped(out, "UNFINISHED CUTOVER OUTSIDE THE PLAN: "+d, "  ")
@@ -277,13 +261,50 @@ func printStatus(out io.Writer, st engine.Status, asJSON, idle bool) error {
 	return nil
 }
 
+// printSteps prints the steps table, in textWidth as the jobs table is: a
+// summary (or error) longer than the room left has its first words there,
+// "(below)", and the whole of it under the table.
+func printSteps(out io.Writer, ss []engine.StepStatus) {
+	titles := map[string]string{}
+	for _, s := range steps.NewItinerary() {
+		titles[s.Step.ID()] = s.Step.Title()
+	}
+	t := table{{"STEP", "STATUS", "SUMMARY"}}
+	for i, s := range ss {
+		t = append(t, []string{fmt.Sprintf("%d %s", i+1, titles[s.Step]), s.Status, ""})
+	}
+	room := t.lastColumn()
+	var details []string
+	for i, s := range ss {
+		summary := s.Summary
+		if s.Error != "" {
+			summary = s.Error
+		}
+		short := shortProse(summary, room)
+		if short != summary {
+			details = append(details, t[i+1][0]+": "+summary)
+			short += belowMark
+		}
+		t[i+1][2] = short
+	}
+	t.write(out)
+	if len(details) > 0 {
+		fmt.Fprintln(out)
+	}
+	for _, d := range details {
+		printWrapped(out, d, "  ")
+	}
+}
+
 // printJobs prints the jobs table, in textWidth (kubectl's way: the
 // columns one reads down, the rest below): VM, RPO, LAST PASS, NEXT PASS,
 // HEALTH; a health longer than the room left has its first words there,
-// "(below)", and the whole of it under the table. Then the last full
-// compare of each VM: when, blocks compared, differing and repaired, and
-// under that table whatever else it says (blocks unreported, resumed,
-// started over). now decides how a time is shown (passTime).
+// "(below)", and the whole of it under the table; a VM's name too long
+// to leave the health its room is on a line of its own, its row below it
+// (table.wrapFirst). Then the last full compare of each VM: when, blocks
+// compared, differing and repaired, and under that table whatever else it
+// says (blocks unreported, resumed, started over). now decides how a time
+// is shown (passTime).
 func printJobs(out io.Writer, jobs []steps.VMStatus, now time.Time) {
 	t := table{{"VM", "RPO", "LAST PASS", "NEXT PASS", "HEALTH"}}
 	for _, j := range jobs {
@@ -293,18 +314,18 @@ func printJobs(out io.Writer, jobs []steps.VMStatus, now time.Time) {
 		}
 		t = append(t, []string{j.VM, fmt.Sprint(j.RPO), last, nextPass(j, now), ""})
 	}
-	room := t.lastColumn()
+	room := t.wrapFirst(minHealth).lastColumn()
 	var details []string
 	for i, j := range jobs {
 		h := j.HealthLine()
-		short := shortHealth(h, room)
+		short := shortProse(h, room)
 		if short != h {
 			details = append(details, j.VM+": "+h)
 			short += belowMark
 		}
 		t[i+1][4] = short
 	}
-	t.writeWithDetails(out, details)
+	t.wrapFirst(minHealth).writeWithDetails(out, details)
 	if len(jobs) == 0 {
 		return
 	}
@@ -325,7 +346,7 @@ func printJobs(out io.Writer, jobs []steps.VMStatus, now time.Time) {
 			details = append(details, j.VM+": last full compare "+sum)
 		}
 	}
-	c.writeWithDetails(out, details)
+	c.wrapFirst(len("REPAIRED")).writeWithDetails(out, details)
 }
 
 // writeWithDetails prints a blank line, the table, then details (what
@@ -370,14 +391,14 @@ func nextPass(j steps.VMStatus, now time.Time) string {
 	return passTime(j.NextPass, now)
 }
 
-// minHealth is the least room the jobs table gives the health, however
-// long the names before it (the line is wider than textWidth then).
+// minHealth is the least room the jobs table gives the health: a VM's
+// name that would leave less is on a line of its own (table.wrapFirst).
 const minHealth = 20
 
-// shortHealth is a health line as the jobs table shows it in room columns:
-// whole when it fits, else its first words (up to the first ": ", "; ",
-// ", " or " ("), with room for belowMark.
-func shortHealth(h string, room int) string {
+// shortProse is a health line (or a step's summary) as its table shows it
+// in room columns: whole when it fits, else its first words (up to the
+// first ": ", "; ", ", " or " ("), with room for belowMark.
+func shortProse(h string, room int) string {
 	room = max(room, minHealth)
 	if len([]rune(h)) <= room {
 		return h

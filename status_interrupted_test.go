@@ -31,12 +31,7 @@ func TestStatusSaysInterruptedStep(t *testing.T) {
 		return string(out), labtest.ExitCode(err)
 	}
 	rightsLine := func(out string) string {
-		for line := range strings.Lines(out) {
-			if strings.HasPrefix(line, "1 Rights") {
-				return strings.Join(strings.Fields(line), " ")
-			}
-		}
-		return ""
+		return strings.Join(strings.Fields(stepLine(out, "1 Rights")), " ")
 	}
 	// rightsJSON is the rights step's status in ferry status --json.
 	rightsJSON := func() string {
@@ -119,12 +114,7 @@ func TestStatusInterruptedStepWhileAWizardHoldsThePlan(t *testing.T) {
 		return string(out)
 	}
 	replicationLine := func(out string) string {
-		for line := range strings.Lines(out) {
-			if strings.HasPrefix(line, "6 Replication") {
-				return strings.Join(strings.Fields(line), " ")
-			}
-		}
-		return ""
+		return strings.Join(strings.Fields(stepLine(out, "6 Replication")), " ")
 	}
 	replicationJSON := func() string {
 		var doc struct {

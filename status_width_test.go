@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -11,20 +12,25 @@ import (
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // TestStatusFitsIn80Columns (QA: operators run ferry status in 80-column
 // SSH sessions, and its jobs table was 130 columns wide with four VMs,
 // its endpoints 94 and the engine's line 97, so that the terminal folded
-// every row): with four VMs replicating, one of them named
-// Database-Primary-01, every line of ferry status fits in 80 columns,
-// through the engine and without one (a long health given whole below the
-// table, wrapped), and nothing is lost: every VM's row with its RPO, last
-// and next pass and health, its last full compare, each endpoint with its
-// URL and where it came from.
+// every row; then a VM's name of more than ~45 characters, and a step's
+// long summary, still pushed their rows past 80): with four VMs
+// replicating, one of them named Database-Primary-01-accounting-eu-west-dc
+// (49 characters), every line of ferry status fits in 80 columns, through
+// the engine and without one (a long health, and a killed run's long
+// summary of its step, given whole below their table, wrapped; the long
+// name on a line of its own above its row), and nothing is lost: every
+// VM's row with its RPO, last and next pass and health, its last full
+// compare, each endpoint with its URL and where it came from, the step's
+// whole summary.
 func TestStatusFitsIn80Columns(t *testing.T) {
 	l, run := labWith(t, lab.Options{DiskSize: 16 << 20, VMs: 4})
-	const db = "Database-Primary-01"
+	const db = "Database-Primary-01-accounting-eu-west-datacenter"
 	c, f := labtest.OnPrem(t, l)
 	ctx := context.Background()
 	vm, err := f.VirtualMachine(ctx, "WebApp4")
@@ -60,8 +66,9 @@ func TestStatusFitsIn80Columns(t *testing.T) {
 			}
 		}
 		for _, vm := range vms {
-			row := regexp.MustCompile(`(?m)^` + vm + ` +1m +` + clock + ` +(running|queued|-|` + clock + `) +` + regexp.QuoteMeta(health) + `$`)
-			compare := regexp.MustCompile(`(?m)^` + vm + ` +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\d+ +0 +0$`)
+			// A long name on a line of its own, its row below it.
+			row := regexp.MustCompile(`(?m)^` + vm + `\n? +1m +` + clock + ` +(running|queued|-|` + clock + `) +` + regexp.QuoteMeta(health) + `$`)
+			compare := regexp.MustCompile(`(?m)^` + vm + `\n? +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\d+ +0 +0$`)
 			if !row.MatchString(out) || !compare.MatchString(out) {
 				t.Errorf("ferry status, %s: no whole row of %s (RPO, last and next pass, %q) and of its last full compare", how, vm, health)
 			}
@@ -82,6 +89,15 @@ func TestStatusFitsIn80Columns(t *testing.T) {
 	srv.cmd.Process.Signal(syscall.SIGTERM)
 	err = <-srv.done
 	srv.done <- err
+	// A run killed in step 7: the state says it runs, nobody does, and
+	// its summary says so at length.
+	st, err := steps.LoadState(filepath.Join(l.Dir, "plan.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Begin("checks"); err != nil {
+		t.Fatal(err)
+	}
 	// Without the engine: nothing replicates, which the health says at
 	// length, whole below the table.
 	out = check("nothing replicating", "not replicating (below)")
@@ -91,6 +107,32 @@ func TestStatusFitsIn80Columns(t *testing.T) {
 			t.Errorf("ferry status, nothing replicating: %s's whole health is not below the table", vm)
 		}
 	}
+	if got, want := strings.Join(strings.Fields(stepLine(out, "7 Checks")), " "), "7 Checks interrupted "+interruptedSummary; got != want {
+		t.Errorf("ferry status, step 7's run killed: its row with its whole summary %q, want %q", got, want)
+	}
+}
+
+// stepLine is ferry status's row of the step of label ("8 Cutover") with
+// its whole summary: a summary its row cuts ("its first words (below)")
+// is whole below the table ("8 Cutover: <summary>").
+func stepLine(out, label string) string {
+	var row string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, label+" ") {
+			row = line
+			break
+		}
+	}
+	head, cut := strings.CutSuffix(row, belowMark)
+	if !cut {
+		return row
+	}
+	for _, line := range strings.Split(unwrapped(out), "\n") {
+		if whole, ok := strings.CutPrefix(line, label+": "); ok {
+			return head[:strings.LastIndex(head, "  ")+2] + whole
+		}
+	}
+	return row
 }
 
 // unwrapped is ferry status's text with its wrapped prose joined again (a
@@ -118,15 +160,18 @@ func unwrapped(out string) string {
 // NEXT PASS, HEALTH), by VM.
 func jobRows(out string) map[string]string {
 	rows := map[string]string{}
-	in := false
+	in, vm := false, ""
 	for _, line := range strings.Split(out, "\n") {
 		switch {
 		case strings.HasPrefix(line, "VM ") && strings.Contains(line, " RPO "):
 			in = true
 		case strings.TrimSpace(line) == "":
 			in = false
+		case in && strings.HasPrefix(line, " "):
+			// The row of a VM whose long name is on the line above.
+			rows[vm] += line
 		case in:
-			vm, _, _ := strings.Cut(line, " ")
+			vm, _, _ = strings.Cut(line, " ")
 			rows[vm] = line
 		}
 	}

@@ -68,14 +68,12 @@ func TestConfirmedCutoverRefusedWhileTestLeft(t *testing.T) {
 		t.Fatalf("run without a confirmation, a test left: exit %d\n%s", code, out)
 	}
 	refused("steps 1 to 7 done")
-	// ferry status's line of step 8.
+	// ferry status's line of step 8, its whole summary (stepLine).
 	cutoverLine := func() string {
 		t.Helper()
 		out, code := run("status", "--plan", l.PlanPath())
-		for _, line := range strings.Split(out, "\n") {
-			if strings.HasPrefix(line, "8 Cutover") && code == 0 {
-				return line
-			}
+		if line := stepLine(out, "8 Cutover"); line != "" && code == 0 {
+			return line
 		}
 		t.Fatalf("ferry status: exit %d, no line of step 8:\n%s", code, out)
 		return ""
