@@ -660,8 +660,13 @@ func resumedFractions(store *replication.StateStore, vms []string) (map[string]f
 // line: for the replication step, what its first line says (applyWarm),
 // the mean over its warm VMs of how much of each one's initial sync in
 // flight is durable (resumedFractions: a pass a stopped ferry left goes on
-// from there); -1 when nothing is persisted (another step, no initial sync
-// in flight with anything durable, a store that cannot be read).
+// from there); -1 when nothing is persisted (another step, no warm VM, no
+// initial sync in flight with anything durable, a store that cannot be
+// read). Cold VMs do not count: their passes run before the warm VMs' and
+// their lines carry no fraction of the step (replicateCold), so what of
+// theirs is durable would have the bar go back at the first line; a cold
+// VM alone in the step has -1 (its final pass resumes no snapshot, so its
+// first line may not start from what is durable).
 func (e *Env) StepProgress(id string) float64 {
 	if id != (&Replicate{}).ID() {
 		return -1

@@ -99,3 +99,43 @@ func TestResumedStepStartsFromWhatIsDurable(t *testing.T) {
 		t.Errorf("WebApp2's resumed pass's first line: %q at %v, want 1/6 and no hold", last.Message, last.Fraction)
 	}
 }
+
+// TestStepProgressBeforeTheRunIsItsFirstLine (step 6's bar before the
+// run's first progress line, Env.StepProgress): it is what the first line
+// of the warm VMs' passes will say (applyWarm's seed), so the bar does not
+// move when that line comes. A cold VM does not count: its one pass runs
+// before the warm VMs' and its lines carry no fraction of the step (when
+// it is not the step's only VM), so counting what of it is durable would
+// have the bar go back at the warm VMs' first line. Here WebApp2's initial
+// sync is half durable, WebApp1 has nothing, and Archive1 (cold) has 3/4
+// of its pass durable: the step starts from 1/4, not 5/12.
+func TestStepProgressBeforeTheRunIsItsFirstLine(t *testing.T) {
+	t.Parallel()
+	env := NewEnv(nil, &PlanFile{VMs: []VMPlan{{Name: "WebApp1"}, {Name: "Archive1"}, {Name: "WebApp2"}}}, NewState(filepath.Join(t.TempDir(), "plan.state.json")))
+	defer env.Close(t.Context())
+	if err := env.State.SetOutput("replication", coldKey("Archive1"), ModeCold); err != nil {
+		t.Fatal(err)
+	}
+	store, err := env.replicationStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, d := range map[string]replication.DiskState{
+		"WebApp2/2000":  {Pass: "snapshot-1", Base: replication.AllChanged, Target: "1", Kind: replication.PassInitial, Watermark: 32 << 20, Size: 64 << 20},
+		"Archive1/2000": {Pass: "cold-1", Base: replication.AllChanged, Target: "1", Kind: replication.PassInitial, Watermark: 48 << 20, Size: 64 << 20},
+	} {
+		if err := store.PutDisk(key, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What applyWarm's first line says, of the warm VMs.
+	warm := []VMPlan{{Name: "WebApp1"}, {Name: "WebApp2"}}
+	fracs, err := resumedFractions(store, []string{"WebApp1", "WebApp2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := newStepProgress(func(Event) {}, warm).seed(fracs)
+	if got := env.StepProgress("replication"); math.Abs(got-first) > 1e-9 || math.Abs(got-0.25) > 1e-9 {
+		t.Errorf("step 6 before its first line: %v, want %v, its first line's (1/4: WebApp2 half durable, WebApp1 nothing; Archive1, cold, not counted)", got, first)
+	}
+}
