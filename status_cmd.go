@@ -44,7 +44,7 @@ JSON (--json): {"steps": [{"step", "status", "summary", "error"}], "jobs":
 "running" and "pass_age_ns" (a pass runs, for so long), "next_pass" (when the
 scheduler has the next one due), "queued" (it is due and waits for a free pass
 slot: "pass_slots" passes, concurrent_passes, run at once), "paused", "held", "reason", "waiting" (why no
-pass runs though the job is not paused), "compare_due", "last_compare": {"time", "duration_ns",
+pass runs though the job is not paused), "compare_due", "replica_differs", "last_compare": {"time", "duration_ns",
 "blocks", "differing", "repaired", "unreported", "resumed", "resumed_blocks",
 "started_over", "earlier_differing", "earlier_repaired", "earlier_unreported"},
 "in_flight": {"kind", "durable_bytes", "size_bytes"}, "compare_in_flight":
@@ -80,8 +80,10 @@ again), failed (a failed pass, or a cutover verify that found the replica
 differs from its source, paused it), cutting over, cut over, or stopped (it
 would replicate, but no ferry serve, wizard or ferry run runs for the plan:
 nothing does; its rpo_health still says how old its replica is); compare_due says its next
-pass is a full compare (after such a verify: ferry run --verify=VM runs it,
-repairs the replica and resumes the job); its rpo_health is
+pass is a full compare (by its schedule, verify_every, or after such a verify:
+ferry run --verify=VM runs it, repairs the replica and resumes the job);
+replica_differs says a verify found the replica differs from its source and
+that compare has not repaired it yet; its rpo_health is
 unknown (no complete pass yet), ok, lagging (a pass longer than RPO/2) or
 missed (the last complete pass is older than the RPO), or none (no RPO to
 keep: a cold migration, no pass every RPO; or a VM cut over, its replication

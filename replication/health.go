@@ -104,7 +104,7 @@ func (st JobStatus) HealthText() string {
 // at now, for a reader that runs no scheduler (`ferry status`): no pass
 // runs, and nothing is due.
 func StoredStatus(vm string, rpo RPO, vs VMState, now time.Time) JobStatus {
-	st := JobStatus{VM: vm, RPO: rpo, Paused: vs.Paused, Reason: vs.PausedReason, Waiting: vs.Waiting, LastPass: vs.LastPass, Passes: vs.PassCount, LastCompare: vs.LastCompare, CompareDue: vs.CompareNeeded}
+	st := JobStatus{VM: vm, RPO: rpo, Paused: vs.Paused, Reason: vs.PausedReason, Waiting: vs.Waiting, LastPass: vs.LastPass, Passes: vs.PassCount, LastCompare: vs.LastCompare, CompareDue: vs.CompareNeeded, Differs: vs.CompareNeeded}
 	if vs.Paused && !vs.Failed {
 		st.Held = vs.Held
 	}

@@ -92,6 +92,7 @@ type schedJob struct {
 	due      time.Time
 
 	failed    bool   // paused by a failed pass (not by request)
+	differs   bool   // a verify found the replica differs (PauseForMismatch), until a full compare completes
 	hold      Hold   // paused because ferry holds it (not by request): what for
 	cutOver   bool   // the final pass and its verify succeeded
 	passNow   bool   // a pass was asked for (PassNow): due at once, even after a running one
@@ -202,6 +203,11 @@ type JobStatus struct {
 	// says the next pass is one.
 	LastCompare *CompareResult `json:"last_compare,omitempty"`
 	CompareDue  bool           `json:"compare_due,omitempty"`
+	// Differs says a verify found the replica differs from its source
+	// (PauseForMismatch): the job was paused, and the full compare due
+	// next repairs it. A compare due by its schedule, or one a pause
+	// interrupted, is CompareDue alone.
+	Differs bool `json:"replica_differs,omitempty"`
 }
 
 // NewScheduler returns a scheduler running at most maxConcurrent passes at
@@ -235,7 +241,7 @@ func (s *Scheduler) Add(job *Job, rpo time.Duration) error {
 		return fmt.Errorf("job %s already scheduled", job.VM)
 	}
 	sj := &schedJob{job: job, rpo: rpo, lastPass: vs.LastPass, lastDur: vs.LastDuration, passes: vs.PassCount, paused: vs.Paused, failed: vs.Paused && vs.Failed, verifyEvery: DefaultVerifyEvery, lastCompare: vs.LastCompare,
-		compareNow: vs.CompareNeeded || inflight, waiting: vs.Waiting}
+		compareNow: vs.CompareNeeded || inflight, differs: vs.CompareNeeded, waiting: vs.Waiting}
 	if vs.Paused {
 		sj.reason = errors.New(vs.PausedReason)
 		if !vs.Failed {
@@ -534,7 +540,7 @@ func (s *Scheduler) runPass(ctx context.Context, sj *schedJob, n uint64, compare
 		sj.lastPass, sj.completed, sj.waiting, sj.failures = res.Start, n, "", 0
 		sj.passes = max(sj.passes, res.Number)
 		if res.Compare != nil {
-			sj.lastCompare = res.Compare
+			sj.lastCompare, sj.differs = res.Compare, false
 			// A compare that started before a VerifyNow does not answer it.
 			sj.compareNow = sj.compareNow && n < sj.asked
 		}
@@ -764,7 +770,7 @@ func (s *Scheduler) PauseForMismatch(vm string, err error) error {
 		s.mu.Unlock()
 		return gerr
 	}
-	sj.paused, sj.reason, sj.failed, sj.compareNow, sj.hold = true, err, true, true, ""
+	sj.paused, sj.reason, sj.failed, sj.compareNow, sj.differs, sj.hold = true, err, true, true, true, ""
 	if sj.running {
 		sj.cancel()
 	}
@@ -962,7 +968,7 @@ func (s *Scheduler) Status() []JobStatus {
 // statusLocked is sj's status at now; s.mu is held.
 func (s *Scheduler) statusLocked(sj *schedJob, now time.Time) JobStatus {
 	st := JobStatus{VM: sj.job.VM, RPO: RPO(sj.rpo), Running: sj.running, Paused: sj.paused, Held: sj.hold, LastPass: sj.lastPass, NextPass: sj.due, Passes: sj.passes,
-		LastCompare: sj.lastCompare, CompareDue: !sj.final && sj.compareDue(now)}
+		LastCompare: sj.lastCompare, CompareDue: !sj.final && sj.compareDue(now), Differs: sj.differs}
 	if sj.reason != nil {
 		st.Reason = sj.reason.Error()
 	}

@@ -350,14 +350,14 @@ func TestFinalVerifyMismatchPausesUntilRepaired(t *testing.T) {
 		t.Fatalf("final pass over a corrupted replica: %v", err)
 	}
 	st := s.Status()[0]
-	if !st.Paused || st.Phase != JobFailed || !strings.Contains(st.Reason, "replica differs from source") || !st.CompareDue {
+	if !st.Paused || st.Phase != JobFailed || !strings.Contains(st.Reason, "replica differs from source") || !st.CompareDue || !st.Differs {
 		t.Fatalf("status after the mismatch: %+v", st)
 	}
 	vs, err := job.State.VM("vm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored := StoredStatus("vm", RPO(time.Hour), vs, time.Now()); !stored.Paused || stored.Phase != JobFailed || stored.Reason != st.Reason || !stored.CompareDue {
+	if stored := StoredStatus("vm", RPO(time.Hour), vs, time.Now()); !stored.Paused || stored.Phase != JobFailed || stored.Reason != st.Reason || !stored.CompareDue || !stored.Differs {
 		t.Fatalf("persisted status after the mismatch: %+v", stored)
 	}
 	// A later scheduler (the next wizard) finds the job paused.
@@ -365,7 +365,7 @@ func TestFinalVerifyMismatchPausesUntilRepaired(t *testing.T) {
 	if err := later.Add(&Job{VM: "vm", Org: testOrg, Kind: KindAppliance, Replicas: job.Replicas, Source: fs, Addr: rcv.addr, TLS: job.TLS, State: job.State}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if ls := later.Status()[0]; !ls.Paused || ls.Phase != JobFailed || !ls.CompareDue {
+	if ls := later.Status()[0]; !ls.Paused || ls.Phase != JobFailed || !ls.CompareDue || !ls.Differs {
 		t.Fatalf("a later scheduler's status: %+v", ls)
 	}
 
@@ -375,7 +375,7 @@ func TestFinalVerifyMismatchPausesUntilRepaired(t *testing.T) {
 	}
 	ev.wait(t, 2, compared)
 	st = idleStatus(t, s)
-	if st.Paused || st.Phase != JobReplicating || st.CompareDue || st.LastCompare == nil || st.LastCompare.Differing != 1 || st.LastCompare.Repaired != 1 {
+	if st.Paused || st.Phase != JobReplicating || st.CompareDue || st.Differs || st.LastCompare == nil || st.LastCompare.Differing != 1 || st.LastCompare.Repaired != 1 {
 		t.Fatalf("status after resuming: %+v (last compare %+v)", st, st.LastCompare)
 	}
 	sameFiles(t, src, replicaPath(rcv, "vm", 0))
@@ -784,4 +784,42 @@ func (h *slotHeld) holdAPass(t *testing.T, vm string) {
 		t.Fatal(err)
 	}
 	<-h.holding
+}
+
+// TestPausedWithACompareDueIsNotAMismatch (hB, under load: ferry pause while
+// the full compare after the initial sync was due read "already paused (its
+// replica differs from its source ...)"): a job paused by request whose
+// next pass is a full compare by its schedule says CompareDue, not Differs;
+// only a verify that found the replica differs does.
+func TestPausedWithACompareDueIsNotAMismatch(t *testing.T) {
+	_, fs, rcv := setup(t, 4<<20)
+	ev := newEvents()
+	s := NewScheduler(1, ev.add)
+	job := newJob(t, "vm", fs, rcv.addr)
+	if err := s.Add(job, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	ev.wait(t, 1, func(e Event) bool { return e.Kind == EventCompared && e.VM == "vm" })
+	idleStatus(t, s)
+	if err := s.Pause("vm"); err != nil {
+		t.Fatal(err)
+	}
+	// verify_every (24h) later: the scheduled compare is due.
+	s.mu.Lock()
+	s.now = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	s.mu.Unlock()
+	st := s.Status()[0]
+	if !st.Paused || !st.CompareDue || st.Differs || st.Phase == JobFailed {
+		t.Fatalf("paused by request with its scheduled compare due: %+v, want CompareDue and not Differs", st)
+	}
+	vs, err := job.State.VM("vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored := StoredStatus("vm", RPO(time.Hour), vs, time.Now()); !stored.Paused || stored.Differs {
+		t.Fatalf("persisted status of a job paused by request: %+v", stored)
+	}
 }

@@ -139,7 +139,7 @@ func (e *Env) controlCheck(pause bool, st VMStatus) (said string, err error) {
 		return "", fmt.Errorf("%s is cut over: its replication ended with its cutover; nothing to resume", vm)
 	case st.Phase == replication.JobCuttingOver:
 		return "", fmt.Errorf("%s: its cutover stopped after power-on of the target was requested (DECISION NEEDED): ferry holds its replication until `ferry run --confirm-cutover=%s --finish` (or --rollback) decides; nothing to %s", vm, vm, verb)
-	case e.isCold(vm) && st.Paused && st.CompareDue && !pause:
+	case e.isCold(vm) && st.Paused && st.Differs && !pause:
 		return "", fmt.Errorf("%s is a cold migration, paused because its replica differs from its source: `ferry run --verify=%s` runs the full compare that repairs it (its cutover is refused until then); ferry resume has no passes to resume", vm, vm)
 	case e.isCold(vm):
 		return "", fmt.Errorf("%s is a cold migration: no passes every RPO to %s; its one pass is in its cutover window", vm, verb)
@@ -166,7 +166,7 @@ func (e *Env) controlCheck(pause bool, st VMStatus) (said string, err error) {
 // pausedWhy says why a paused job is paused, and what resuming it does.
 func pausedWhy(st VMStatus) string {
 	switch {
-	case st.CompareDue:
+	case st.Differs:
 		return "its replica differs from its source: " + st.Reason + "; `ferry resume " + st.VM + "` resumes it with a full compare that repairs it"
 	case st.Phase == replication.JobFailed:
 		return "after a failed pass: " + st.Reason + "; `ferry resume " + st.VM + "` retries it"
@@ -213,7 +213,7 @@ func (e *Env) controlOne(pause bool, st VMStatus, by string) (string, error) {
 		next, when = e.notLive(vm)+"; its first pass there", "at once"
 	}
 	switch {
-	case st.CompareDue:
+	case st.Differs:
 		return vm + ": resumed: its replica differed from its source (" + st.Reason + "); " + next + ", " + when + ", is a full compare of the replica against its source, which repairs what differs; its cutover waits for that compare", nil
 	case st.Phase == replication.JobFailed:
 		return vm + ": resumed: it was paused after a failed pass (" + st.Reason + "); " + next + ", " + when + ", retries", nil

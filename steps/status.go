@@ -147,7 +147,7 @@ func (e *Env) ReplicationStatus(now time.Time) ([]VMStatus, error) {
 			// ferry status reads no vCenter nor Cloud Director: whether the
 			// target runs is for the next run to find.
 			st.Summary = "DECISION NEEDED: the cutover stopped after power-on of the target was requested; `ferry run --confirm-cutover=" + vm.Name + "` finishes it by itself if the target runs and answers its probes, otherwise " + decisionHint(vm.Name)
-		case st.Paused && st.CompareDue:
+		case st.Paused && st.Differs:
 			// A cold VM's too: its cutover is refused until then.
 			st.Summary = "paused: the replica differs from its source; `ferry run --verify=" + vm.Name + "` (or resume on the dashboard) runs a full compare that repairs it"
 		case st.Held != "":
