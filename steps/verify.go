@@ -190,10 +190,12 @@ func (e *Env) warmAdded(vm string) bool {
 func (e *Env) warmCompare(ctx context.Context, vm string) (*replication.CompareResult, error) {
 	ask := e.warm.sched.VerifyNow
 	for _, st := range e.warm.sched.Status() {
-		if st.VM == vm && st.Paused && st.CompareDue {
+		if st.VM == vm && st.Paused && st.Differs {
 			// Paused because its replica differs from the source: asking
 			// for the full compare that repairs it resumes the job, whose
-			// next pass is that compare.
+			// next pass is that compare. A job paused otherwise (by
+			// request, a compare due or not) stays paused: WaitPass says
+			// so, and the compare runs once it is resumed.
 			ask = e.warm.sched.Resume
 		}
 	}
@@ -202,6 +204,9 @@ func (e *Env) warmCompare(ctx context.Context, vm string) (*replication.CompareR
 	}
 	// The pass VerifyNow asked for is the full compare.
 	if err := e.warm.sched.WaitPass(ctx, vm); err != nil {
+		if errors.Is(err, replication.ErrPaused) {
+			return nil, fmt.Errorf("full compare of %w; it runs once the job is resumed (`ferry resume %s`, or u on the replication dashboard)", err, vm)
+		}
 		return nil, fmt.Errorf("full compare of %w", err)
 	}
 	for _, st := range e.warm.sched.Status() {
