@@ -26,7 +26,7 @@ type taskRetry struct {
 	rt soap.RoundTripper
 }
 
-var (
+const (
 	taskFirst  = 500 * time.Millisecond
 	taskMax    = 5 * time.Second
 	taskBudget = 3 * time.Minute
