@@ -78,7 +78,9 @@ warning saying so.
 A cutover stopped before power-on was requested (ferry killed, its machine
 lost) holds the VM's replication, and its source may be shut down. Run with
 --confirm-cutover=NAMES again, it removes what it left at the provider
-(replica disks kept), powers the source on and cuts over anew; with --rollback
+(replica disks kept) and cuts over anew: a source it left off is not powered
+on to be shut down again (the final pass reads it off; if that attempt fails,
+it is powered on again), one running again is shut down anew; with --rollback
 too, it only rolls back: what it left removed, the source powered on again
 (a cold migration's source that was off before stays off), the state "rolled
 back", replication resumed, the outage it left reported; the run then ends

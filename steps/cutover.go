@@ -219,13 +219,13 @@ func (e *Env) CutoverNoteWith(vm, rollbackOnly, decide string) string {
 	case cutoverPowerOnRequested:
 		return "DECISION NEEDED: the last cutover stopped after power-on of the target was requested" + since + "; confirming finishes it if the target runs and answers its probes, otherwise " + decide
 	case cutoverRunning:
-		on := "powers the source on again"
 		if since == "" {
 			// No shutdown recorded: interrupted before it, most likely
 			// (QA: the note promised to power on a source that ran).
-			on = "powers the source on again if it is off"
+			return "the last cutover was interrupted before power-on of the target was requested: confirming removes what it left at the provider, powers the source on again if it is off and cuts over anew (" + rollbackOnly + ")"
 		}
-		return "the last cutover was interrupted before power-on of the target was requested" + since + ": confirming removes what it left at the provider, " + on + " and cuts over anew (" + rollbackOnly + ")"
+		// A source still off is not booted only to be shut down again.
+		return "the last cutover was interrupted before power-on of the target was requested" + since + ": confirming removes what it left at the provider and cuts over anew, from the source still off if it is (no new boot and shutdown; it is powered on again if that fails) (" + rollbackOnly + ")"
 	}
 	return ""
 }
@@ -717,7 +717,13 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 				// 0.1s" of a VM of a wave stopped early, never shut down).
 				c.rep.Outages = nil
 			} else {
-				c.rep.Outages = probeOutages(mon, c.probeNames(), c.rep.Started)
+				// Gone on from a source left off: the outage the probes saw
+				// from the start is the one that cutover began.
+				since := c.rep.Started
+				if !c.continuedFrom.IsZero() {
+					since = c.continuedFrom
+				}
+				c.rep.Outages = probeOutages(mon, c.probeNames(), since)
 			}
 			c.rep.finish(err)
 			if err == nil {
@@ -875,6 +881,13 @@ type vmCutover struct {
 	// keepHoldOnError: a rollback that fails leaves the job's hold (the
 	// cleanup of an interrupted cutover, whose state stays running).
 	keepHoldOnError bool
+	// keepSourceOff: the cleanup of an interrupted cutover before a retry
+	// that goes on from the source it left off (cleanupInterrupted): its
+	// rollback powers nothing on and keeps the job held.
+	keepSourceOff bool
+	// continuedFrom: this attempt went on from a source an interrupted
+	// cutover shut down at this time, still off: no shutdown of its own.
+	continuedFrom time.Time
 	// endedOutage is the outage of an interrupted cutover the cleanup
 	// found ended: by this run powering the source on (endedByUs), or
 	// earlier.
@@ -1085,6 +1098,44 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 			err = stoppedBeforeShutdown{fmt.Errorf("%w (stopped before the shutdown: %s kept running on-prem, its replica disks are kept and replication goes on)", err, c.plan.Name)}
 		}()
 	}
+	// A failure or a stop once the attempt changed something (untouched
+	// false: its window began, or it went on from a source an interrupted
+	// cutover left off) is rolled back. Released after a rollback
+	// (deferred calls run last first).
+	unlockVApp := func() {}
+	defer func() { unlockVApp() }()
+	// noRollback is set once power-on was requested and the target may run.
+	noRollback := false
+	defer func() {
+		if err == nil || noRollback || untouched {
+			return
+		}
+		c.rep.RolledBack = true
+		if rbErr := c.rollback(context.WithoutCancel(ctx)); rbErr != nil {
+			c.rep.RollbackError = rbErr.Error()
+			err = fmt.Errorf("%w; ROLLBACK FAILED: %v", err, rbErr)
+			return
+		}
+		_ = c.setState(cutoverRolledBack)
+		if !c.rep.SourceBackOn.IsZero() {
+			// The report measures the outage to its end.
+			c.awaitSourceBack(c.rep.SourceBackOn)
+		}
+		if c.mismatch != nil {
+			err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept; the replica differs from the source: %s)", err, c.plan.Name, mismatchAdvice(c.plan.Name, "cut over again"))
+			return
+		}
+		if c.leaveOff {
+			err = fmt.Errorf("%w (rolled back: %s stays powered off on-prem as it was, its replica disks are kept)", err, c.plan.Name)
+			return
+		}
+		if c.rep.SourceOff.IsZero() {
+			err = fmt.Errorf("%w (stopped before the shutdown: %s kept running on-prem, its replica disks are kept and replication goes on)", err, c.plan.Name)
+			return
+		}
+		err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept and replication can continue)", err, c.plan.Name)
+	}()
+
 	decision := c.env.CutoverDecision
 	switch {
 	case decision == "" || state == cutoverPowerOnRequested:
@@ -1113,10 +1164,20 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		}
 		c.emit(Warning(c.plan.Name + ": a previous cutover was interrupted before power-on was requested; removing what it left at the provider (replica disks kept) before retrying"))
 		// The source the interrupted cutover shut down has been down
-		// since: the cleanup's rollback powers it on, and that outage is
-		// not this attempt's window (the report says so, apart).
-		if err := c.cleanupInterrupted(ctx); err != nil {
+		// since: still off, this attempt goes on from there; otherwise
+		// (powered on again since) the cleanup's rollback powers it on.
+		// Either way that outage is not this attempt's window (the report
+		// says so, apart).
+		if err := c.cleanupInterrupted(ctx, true); err != nil {
 			return err
+		}
+		if !c.continuedFrom.IsZero() {
+			// The source is down for this attempt from here: a failure
+			// or a stop powers it on again (the rollback above).
+			untouched = false
+			if err := c.goOnFromOff(); err != nil {
+				return err
+			}
 		}
 		// The target gone, the replica disks are the appliance's again.
 		var err error
@@ -1131,12 +1192,18 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if h := c.env.phaseHook; h != nil {
 		h(c.plan.Name, "checks")
 	}
-	mode, why, err := vmMode(c.plan, c.src)
+	asFound := c.src
+	if !c.continuedFrom.IsZero() {
+		// Migrated as the running VM the interrupted cutover shut down,
+		// not as a powered-off one (which a rollback would leave off).
+		asFound.PowerState = vsphere.PoweredOn
+	}
+	mode, why, err := vmMode(c.plan, asFound)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.plan.Name, err)
 	}
 	c.cold, c.why = mode == ModeCold, why
-	if err := c.env.markColdSource(c.plan.Name, c.cold && !c.src.PoweredOn()); err != nil {
+	if err := c.env.markColdSource(c.plan.Name, c.cold && !asFound.PoweredOn()); err != nil {
 		return err
 	}
 	store, err := c.env.replicationStore()
@@ -1172,48 +1239,17 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	if err := c.setState(cutoverRunning); err != nil {
 		return err
 	}
-	// From here on a failure or a stop is rolled back (below).
+	// From here on a failure or a stop is rolled back (above).
 	untouched = false
 
-	// Released after a rollback (deferred calls run last first).
-	unlockVApp := func() {}
-	defer func() { unlockVApp() }()
-	// noRollback is set once power-on was requested and the target may run.
-	noRollback := false
-	defer func() {
-		if err == nil || noRollback {
-			return
-		}
-		c.rep.RolledBack = true
-		if rbErr := c.rollback(context.WithoutCancel(ctx)); rbErr != nil {
-			c.rep.RollbackError = rbErr.Error()
-			err = fmt.Errorf("%w; ROLLBACK FAILED: %v", err, rbErr)
-			return
-		}
-		_ = c.setState(cutoverRolledBack)
-		if !c.rep.SourceBackOn.IsZero() {
-			// The report measures the outage to its end.
-			c.awaitSourceBack(c.rep.SourceBackOn)
-		}
-		if c.mismatch != nil {
-			err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept; the replica differs from the source: %s)", err, c.plan.Name, mismatchAdvice(c.plan.Name, "cut over again"))
-			return
-		}
-		if c.leaveOff {
-			err = fmt.Errorf("%w (rolled back: %s stays powered off on-prem as it was, its replica disks are kept)", err, c.plan.Name)
-			return
-		}
-		if c.rep.SourceOff.IsZero() {
-			err = fmt.Errorf("%w (stopped before the shutdown: %s kept running on-prem, its replica disks are kept and replication goes on)", err, c.plan.Name)
-			return
-		}
-		err = fmt.Errorf("%w (rolled back: %s is running on-prem again, its replica disks are kept and replication can continue)", err, c.plan.Name)
-	}()
 
-	// This attempt's shutdown, once it begins, is recorded anew; an
+	// This attempt's shutdown, once it begins, is recorded anew (one that
+	// went on from the source off recorded where it went on); an
 	// automatic rollback of an earlier one is no longer the news.
-	if err := c.env.State.SetOutput("cutover", shutdownKey(c.plan.Name), ""); err != nil {
-		return err
+	if c.continuedFrom.IsZero() {
+		if err := c.env.State.SetOutput("cutover", shutdownKey(c.plan.Name), ""); err != nil {
+			return err
+		}
 	}
 	if c.env.State.Get("cutover").Outputs[recoveredKey(c.plan.Name)] != "" {
 		if err := c.env.State.SetOutput("cutover", recoveredKey(c.plan.Name), ""); err != nil {
@@ -1230,12 +1266,19 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return err
 	}
 
-	if c.cold {
+	switch {
+	case !c.continuedFrom.IsZero():
+		if err := c.offWindow(ctx); err != nil {
+			return err
+		}
+	case c.cold:
 		if err := c.coldWindow(ctx); err != nil {
 			return err
 		}
-	} else if err := c.warmWindow(ctx, store); err != nil {
-		return err
+	default:
+		if err := c.warmWindow(ctx, store); err != nil {
+			return err
+		}
 	}
 	if err := c.phase("verify", func() (string, error) {
 		v, err := c.verify(ctx)
@@ -1313,6 +1356,64 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 		return fmt.Errorf("%w: %w: the target runs in Cloud Director but does not answer, the source stays off: %s", err, ErrDecisionNeeded, decisionHint(c.plan.Name))
 	}
 	return c.setState(cutoverDone)
+}
+
+// goOnFromOff begins an attempt that goes on from the source an
+// interrupted cutover shut down (at continuedFrom) and left off: the outage
+// until now is that cutover's (an EarlierOutage, reported apart), this
+// attempt's window begins now, recorded as its shutdown would be, so that
+// a ferry killed in it leaves the next retry the same choice.
+func (c *vmCutover) goOnFromOff() error {
+	from, now := c.continuedFrom, time.Now()
+	c.rep.SourceOff = now
+	c.rep.addEarlier(EarlierOutage{Start: from, End: now,
+		How: fmt.Sprintf("after it shut the source down: the source stayed powered off from %s until this run went on with the cutover at %s, without powering it on again", clock(from), clock(now))})
+	b, err := json.Marshal(c.rep.EarlierOutages)
+	if err != nil {
+		return err
+	}
+	if err := c.env.State.SetOutputs("cutover", map[string]string{
+		earlierOutagesKey(c.plan.Name): string(b),
+		shutdownKey(c.plan.Name):       now.UTC().Format(time.RFC3339Nano),
+	}); err != nil {
+		return err
+	}
+	c.emit(Warning(fmt.Sprintf("%s: the interrupted cutover shut the source down at %s UTC and it is still powered off: the cutover goes on from there without powering it on again (%.0fs of downtime so far, reported apart; if this attempt fails, the source is powered on again)",
+		c.plan.Name, from.UTC().Format("15:04:05"), now.Sub(from).Seconds())))
+	return nil
+}
+
+// offWindow is the window of an attempt that goes on from a source an
+// interrupted cutover left off (goOnFromOff): no pre-cutover pass and no
+// shutdown; the final pass (a cold migration's one pass) reads the source
+// as it is, off, without a snapshot.
+func (c *vmCutover) offWindow(ctx context.Context) error {
+	if c.cold {
+		c.rep.Mode, c.rep.ModeWhy = ModeCold, c.why
+	}
+	// Projected for a window with a shutdown, which this one has not.
+	c.rep.Projection, c.rep.ProjectedDowntimeSeconds = nil, 0
+	if c.leave != nil { // down already: nothing to line up with the wave
+		c.leave()
+	}
+	if _, err := c.takeSlot(ctx); err != nil {
+		return err
+	}
+	name := "final pass"
+	if c.cold {
+		name = "cold pass"
+	}
+	return c.phase(name, func() (string, error) {
+		r, err := c.job.RunPass(ctx, true)
+		c.rep.FinalPass = &r.Counters
+		if err == nil && c.cold {
+			if store, serr := c.env.replicationStore(); serr == nil {
+				err = recordPass(store, c.plan.Name, r)
+			}
+		}
+		return fmt.Sprintf("the source read off, as the interrupted cutover left it at %s UTC: %s changed, %s sent",
+			c.continuedFrom.UTC().Format("15:04:05"), Bytes(r.Counters.Planned), Bytes(r.Counters.Sent)), err
+	})
 }
 
 // Pre-cutover passes. The final pass carries what the guest writes while
@@ -2168,8 +2269,9 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if c.leaveOff {
-		// A cold migration of a VM that was off: it stays off.
+	if c.leaveOff || c.keepSourceOff {
+		// A cold migration of a VM that was off: it stays off. Or the
+		// cleanup before a retry that goes on from the source off.
 	} else if err := c.settleShutdown(ctx); err != nil {
 		errs = append(errs, err)
 	} else if err := c.onprem.EnsurePoweredOn(ctx, c.src.Ref); err != nil {
@@ -2181,9 +2283,11 @@ func (c *vmCutover) rollback(ctx context.Context) error {
 	if err := c.env.reattachReplicas(ctx, c.plan.Name, c.src.Disks, c.createPending != nil); err != nil {
 		errs = append(errs, fmt.Errorf("hot-add the replica disks to the receiver appliance again: %w", err))
 	}
-	if len(errs) > 0 && c.keepHoldOnError {
+	if (len(errs) > 0 && c.keepHoldOnError) || c.keepSourceOff {
 		// The cleanup of an interrupted cutover that failed: its hold
-		// stays with its state (running), for the next attempt.
+		// stays with its state (running), for the next attempt. Or one
+		// whose retry goes on from the source off: the retry holds the
+		// job (no pass of the scheduler between them).
 		return errors.Join(errs...)
 	}
 	switch {
@@ -2442,7 +2546,14 @@ func (c *vmCutover) cleanupLeftovers(ctx context.Context) error {
 // that interrupted cutover had shut the source down and this powers it on,
 // the outage it left, from its shutdown until now, is the report's
 // EarlierOutage.
-func (c *vmCutover) cleanupInterrupted(ctx context.Context) error {
+//
+// goOn (a retry, not a rollback): a source that the interrupted cutover
+// shut down and that is still powered off stays off, and the retry goes on
+// from it (continuedFrom, the shutdown): powering it on only to shut it
+// down again would add a whole guest boot and shutdown to the outage (QA:
+// 13.3s down, up 2s without finishing its boot, then 4.9s more). A cleanup
+// that fails powers it on all the same: the service comes first.
+func (c *vmCutover) cleanupInterrupted(ctx context.Context, goOn bool) error {
 	c.leaveOff = c.env.coldSourceWasOff(c.plan.Name)
 	if c.src.Ref.Value == "" {
 		src, err := c.onprem.VMByName(ctx, c.plan.Name)
@@ -2458,9 +2569,28 @@ func (c *vmCutover) cleanupInterrupted(ctx context.Context) error {
 	}
 	c.src = src
 	wasOff := !c.src.PoweredOn()
+	// Off as that cutover left it (not suspended, not a cold migration's
+	// source that was off before it): the power-on is the retry's to skip.
+	c.keepSourceOff = goOn && c.src.PowerState == vsphere.PoweredOff && !off.IsZero() && !c.leaveOff
 	c.keepHoldOnError = true
 	err = c.cleanupLeftovers(ctx)
 	c.keepHoldOnError = false
+	if c.keepSourceOff {
+		c.keepSourceOff = false
+		if err == nil {
+			c.continuedFrom = off
+			return nil
+		}
+		// Nothing of the retry will run: the source goes back on (its
+		// target never ran: state running).
+		if perr := c.onprem.EnsurePoweredOn(context.WithoutCancel(ctx), c.src.Ref); perr != nil {
+			return errors.Join(err, fmt.Errorf("power the source on again: %w", perr))
+		}
+		now := time.Now()
+		o, oerr := c.earlier(off, now, false, fmt.Sprintf("after it shut the source down: the source was powered off from %s until ferry powered it on again at %s", clock(off), clock(now)))
+		c.endedOutage, c.endedByUs = &o, true
+		return errors.Join(err, oerr)
+	}
 	if err != nil {
 		return err
 	}
@@ -2500,7 +2630,7 @@ func (c *vmCutover) endedBy() string {
 // changes nothing).
 func (c *vmCutover) undoInterrupted(ctx context.Context) error {
 	c.rep.RolledBack = true
-	if err := c.cleanupInterrupted(context.WithoutCancel(ctx)); err != nil {
+	if err := c.cleanupInterrupted(context.WithoutCancel(ctx), false); err != nil {
 		c.rep.RollbackError = err.Error()
 		return err
 	}

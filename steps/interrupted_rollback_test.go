@@ -284,7 +284,7 @@ func TestOutagesOfKilledRetriesAreReported(t *testing.T) {
 	for _, want := range []string{
 		"An earlier cutover was interrupted after it shut the source down: the source was powered off from " + clock(first) + " until it was powered on again at ",
 		"(by a ferry run that stopped before it saved its report, or by hand)",
-		"An earlier cutover was interrupted after it shut the source down: the source was powered off from " + clock(second) + " until ferry powered it on again at ",
+		"An earlier cutover was interrupted after it shut the source down: the source stayed powered off from " + clock(second) + " until this run went on with the cutover at ",
 		": interrupted cutovers) |",
 	} {
 		if !strings.Contains(md, want) {
@@ -297,21 +297,42 @@ func TestOutagesOfKilledRetriesAreReported(t *testing.T) {
 }
 
 // TestStatusOfARetryKilledAfterItsCleanup (QA: ferry status said "ok"): a
-// retry of an interrupted cutover killed once its cleanup powered the
-// source on and gave the replica back to replication, before its own
-// attempt held the job again, leaves the cutover running: status says the
-// cutover was interrupted and what confirming it does.
+// retry of an interrupted cutover killed once its cleanup removed what
+// that cutover left and it went on from the source still off, before its
+// final pass, leaves the cutover running, the source off and the job held:
+// status says the cutover was interrupted and what confirming it does. The
+// next retry goes on from the source off again and cuts over; its report
+// has both outages the interrupted attempts left, one after the other.
 func TestStatusOfARetryKilledAfterItsCleanup(t *testing.T) {
 	t.Parallel()
 	l, env := crashedAfterCreateQuiet(t)
+	first := env.interruptedShutdown("WebApp2")
 	next := crashCutoverIn(t, l, env, false, func(ev Event) bool {
-		return ev.Kind == EventWarning && strings.Contains(ev.Message, "until this run powered it on again")
+		return ev.Kind == EventWarning && strings.Contains(ev.Message, "the cutover goes on from there without powering it on again")
 	}, cutoverRunning)
-	if !sourceOn(t, next) {
-		t.Fatal("the source is off after the retry's cleanup")
+	if sourceOn(t, next) {
+		t.Fatal("the source was powered on by the retry's cleanup")
 	}
-	if h := webApp2Health(t, next); !strings.Contains(h, "the last cutover was interrupted before power-on of the target was requested") || !strings.Contains(h, "confirming removes what it left at the provider") {
+	if h := webApp2Health(t, next); !strings.Contains(h, "left unfinished before power-on of the target was requested") || !strings.Contains(h, "the retry goes on from it off") {
 		t.Errorf("ferry status after a retry killed after its cleanup: %q", h)
+	}
+	second := next.interruptedShutdown("WebApp2")
+	if !second.After(first) {
+		t.Fatalf("the retry's window (%s) is not recorded after the first shutdown (%s)", second, first)
+	}
+	r := &Runner{Itinerary: NewItinerary(), Env: next, Confirmed: true, Emit: func(Event) {}}
+	if _, err := r.Run(context.Background()); err != nil {
+		t.Fatalf("the cutover after two interrupted attempts: %v", err)
+	}
+	md := reportOf(t, next)
+	for _, want := range []string{
+		"the source stayed powered off from " + clock(first) + " until this run went on with the cutover at " + clock(second),
+		"the source stayed powered off from " + clock(second) + " until this run went on with the cutover at ",
+		": interrupted cutovers) |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report of the cutover after two interrupted attempts lacks %q:\n%s", want, md)
+		}
 	}
 }
 

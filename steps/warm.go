@@ -228,7 +228,7 @@ const (
 	// interruptedCutoverHold: a cutover a previous ferry process left
 	// between its start and the request to power the target on.
 	interruptedCutoverHold = "held by its cutover, which a previous ferry process left unfinished before power-on of the target was requested " +
-		"(the target VM may hold the replica disks): run the cutover again; it removes what it left, gives the replica back to replication and retries"
+		"(the target VM may hold the replica disks): run the cutover again; it removes what it left and retries (from the source still off if that cutover left it off)"
 )
 
 // holdOutlook says what becomes of a hold h of vm's job that no running
@@ -249,7 +249,7 @@ func (e *Env) holdOutlook(vm string, h replication.Hold) (keep bool, why string)
 		switch state := e.State.Get("cutover").Outputs[cutoverKey(vm)]; state {
 		case cutoverRunning:
 			if off := e.interruptedShutdown(vm); !off.IsZero() {
-				return true, interruptedCutoverHold + fmt.Sprintf("; it had shut the source down at %s UTC and recorded nothing since (a rollback killed before it saved, or someone by hand, may have powered it on since: vCenter shows whether it runs): the source stays off until the cutover runs again (the retry powers it on before cutting over anew) "+
+				return true, interruptedCutoverHold + fmt.Sprintf("; it had shut the source down at %s UTC and recorded nothing since (a rollback killed before it saved, or someone by hand, may have powered it on since: vCenter shows whether it runs): the source stays off until the cutover runs again (the retry goes on from it off, without booting it only to shut it down again) "+
 					"or is rolled back (`ferry run --confirm-cutover=%s --rollback`; ferry serve, or a ferry run that does not confirm it, rolls it back by itself when it starts)", off.UTC().Format("2006-01-02 15:04:05"), vm)
 			}
 			return true, interruptedCutoverHold
