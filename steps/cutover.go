@@ -1242,7 +1242,6 @@ func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	// From here on a failure or a stop is rolled back (above).
 	untouched = false
 
-
 	// This attempt's shutdown, once it begins, is recorded anew (one that
 	// went on from the source off recorded where it went on); an
 	// automatic rollback of an earlier one is no longer the news.
