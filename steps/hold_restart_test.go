@@ -64,9 +64,8 @@ func TestRestartKeepsAnInterruptedCutoversHold(t *testing.T) {
 	mu.Unlock()
 
 	// Run again, the cutover cleans up what the first left and finishes.
-	// The first had shut the source down: the source was down from then
-	// until the retry's cleanup powered it on, and the retry says so (its
-	// own window starts at its own shutdown).
+	// The first had shut the source down: the source stays down, the
+	// retry goes on from it and says so (its own window starts there).
 	var warned []string
 	r := &Runner{Itinerary: NewItinerary(), Env: next, Confirmed: true, Emit: func(ev Event) {
 		if ev.Kind == EventWarning {
@@ -80,12 +79,12 @@ func TestRestartKeepsAnInterruptedCutoversHold(t *testing.T) {
 		t.Errorf("status after the cutover ran again: %q", h)
 	}
 	if !slices.ContainsFunc(warned, func(w string) bool {
-		return strings.Contains(w, "the interrupted cutover left the source powered off from")
+		return strings.Contains(w, "the interrupted cutover shut the source down at") && strings.Contains(w, "s of downtime so far")
 	}) {
 		t.Errorf("the retry does not say how long the interrupted cutover left the source down: %q", warned)
 	}
-	if md := reportOf(t, next); !strings.Contains(md, "An earlier cutover was interrupted after it shut the source down: the source was powered off from") ||
-		!strings.Contains(md, "before it, ") || !strings.Contains(md, "s: interrupted cutover) |") {
+	if md := reportOf(t, next); !strings.Contains(md, "An earlier cutover was interrupted after it shut the source down: the source stayed powered off from") ||
+		!strings.Contains(md, "s: interrupted cutover) |") {
 		t.Errorf("the retry's report does not count the outage the interrupted cutover left:\n%s", md)
 	}
 }
