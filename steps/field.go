@@ -35,6 +35,13 @@ type Field struct {
 	// Bool marks a true/false answer: front ends offer a toggle, and read
 	// it with ParseBool.
 	Bool bool
+	// Each, of a Bool field that answers for several items at once (step
+	// 5's power-on, for the VMs selected together), says in words how the
+	// items' own answers differ ("as each VM has it: on for WebApp1; off
+	// for WebApp3"), or "" when they agree. While they differ, the empty
+	// value keeps each item's own answer, and a front end offers it beside
+	// true and false (one answer for all).
+	Each func(pf *PlanFile) string
 	// List marks an answer of comma-separated entries (the networks'
 	// port group=network pairs): a front end's pick list completes the
 	// entry being typed, the last, and leaves the others.

@@ -38,16 +38,71 @@ func TestPowerOnChoice(t *testing.T) {
 	}
 	// The field the wizard shows writes the choice, never a string.
 	o := &JobOptions{}
-	fs := o.Fields(func() string { return "" })
+	fs := o.Fields(func() string { return "" }, func() []string { return nil })
 	power := fs[len(fs)-1]
 	if power.Key != "power_on" || !power.Bool || power.Get(nil) != "true" {
 		t.Fatalf("power field %q bool=%v value %q", power.Key, power.Bool, power.Get(nil))
 	}
-	for v, want := range map[string]PowerOn{"false": LeaveOff, "FALSE": LeaveOff, "0": LeaveOff, "true": PowerOnTarget, "": PowerOnTarget} {
+	for v, want := range map[string]PowerOn{"false": LeaveOff, "FALSE": LeaveOff, "0": LeaveOff, "true": PowerOnTarget} {
 		power.Set(nil, v)
-		if o.Power != want {
-			t.Errorf("power_on %q: %v, want %v", v, o.Power, want)
+		if o.Power != want || o.EachPower {
+			t.Errorf("power_on %q: %v (each %v), want %v for all", v, o.Power, o.EachPower, want)
 		}
+	}
+	// Empty keeps each VM's own choice.
+	power.Set(nil, "")
+	if !o.EachPower || power.Get(nil) != "" {
+		t.Errorf("power_on \"\": each %v, value %q; want each VM's own", o.EachPower, power.Get(nil))
+	}
+}
+
+// TestSelectVMsKeepsEachPower (QA: confirming step 5 with WebApp1 to power
+// on and WebApp3 to be left off wrote the last VM's power_on to both): the
+// options of a plan whose VMs differ keep each VM's own choice, the field
+// says whose is what, and a choice for all is written to all.
+func TestSelectVMsKeepsEachPower(t *testing.T) {
+	on, off := true, false
+	pf := &PlanFile{VDC: "Company-VDC", Network: NetworkPlan{Name: "company-network"}, VMs: []VMPlan{
+		{Name: "WebApp1", TargetVApp: "web-1", PowerOn: &on},
+		{Name: "WebApp3", PowerOn: &off, KeepBIOSUUID: true, Mode: ModeCold}}}
+	env := NewEnv(nil, pf, NewState(""))
+	o := env.JobOptions()
+	if !o.EachPower {
+		t.Fatalf("options of a plan whose VMs differ: %+v, want each VM's own power", o)
+	}
+	sel := []string{"WebApp1", "WebApp3", "db01"}
+	fs := o.Fields(func() string { return "" }, func() []string { return sel })
+	power := fs[len(fs)-1]
+	if got, want := power.Each(env.Plan()), "as each VM has it: on for WebApp1 and db01; off for WebApp3"; got != want {
+		t.Errorf("Each = %q, want %q", got, want)
+	}
+	if power.Get(env.Plan()) != "" || power.Default(env.Plan()) != "" {
+		t.Errorf("value %q, default %q: want both empty (each VM's own)", power.Get(env.Plan()), power.Default(env.Plan()))
+	}
+	env.SelectVMs(sel, o)
+	got := map[string]VMPlan{}
+	for _, vm := range env.Plan().VMs {
+		got[vm.Name] = vm
+	}
+	for name, want := range map[string]PowerOn{"WebApp1": PowerOnTarget, "WebApp3": LeaveOff, "db01": PowerOnTarget} {
+		if vm := got[name]; vm.Power() != want || vm.PowerOn == nil {
+			t.Errorf("%s: power %v (power_on %v), want %v written", name, vm.Power(), vm.PowerOn, want)
+		}
+	}
+	// What the options do not set stays the VM's own.
+	if w1, w3 := got["WebApp1"], got["WebApp3"]; w1.TargetVApp != "web-1" || !w3.KeepBIOSUUID || w3.Mode != ModeCold || got["db01"].TargetVApp != "db01" {
+		t.Errorf("re-selected VMs lost their own answers: %+v %+v %+v", w1, w3, got["db01"])
+	}
+	// One choice for all is written to all.
+	power.Set(env.Plan(), "false")
+	env.SelectVMs(sel, o)
+	for _, vm := range env.Plan().VMs {
+		if vm.Power() != LeaveOff {
+			t.Errorf("%s: power %v after off for all", vm.Name, vm.Power())
+		}
+	}
+	if o := env.JobOptions(); o.EachPower || o.Power != LeaveOff {
+		t.Errorf("options read back %+v, want off for all", o)
 	}
 }
 

@@ -568,15 +568,23 @@ func (pf *PlanFile) SetPower(names []string, p PowerOn) {
 }
 
 // JobOptions are VM selection's answers besides the VMs: one set for every
-// VM selected together.
+// VM selected together, except the power-on choice while the VMs' own
+// differ (EachPower).
 type JobOptions struct {
 	Job, RPO, VDC, Network, Storage string
 	Power                           PowerOn
+	// EachPower: each VM keeps its own power-on choice (the plan's; power
+	// on for a VM new to it), and Power is not written. It starts so when
+	// the plan's VMs to migrate differ (QA: confirming step 5 with WebApp1
+	// to power on and WebApp3 to be left off wrote the last VM's choice to
+	// both); choosing on or off for all ends it.
+	EachPower bool
 }
 
 // JobOptions are the job's options as the plan has them: the plan's job,
-// RPO and VDC, and the target network, storage policy and power-on choice of
-// its VMs (the last VM's, as they were written together).
+// RPO and VDC, and the target network and storage policy of its VMs (the
+// last VM's, as they were written together); their power-on choice when
+// they share one, else each VM's own (EachPower).
 func (e *Env) JobOptions() JobOptions {
 	pf := e.Plan()
 	o := JobOptions{Job: pf.Job, RPO: pf.RPO, VDC: pf.VDC, Network: pf.Network.Name}
@@ -589,12 +597,47 @@ func (e *Env) JobOptions() JobOptions {
 			o.Power = vm.Power()
 		}
 	}
+	if p, mixed := WavePower(e.Migrating()); mixed {
+		o.Power, o.EachPower = p, true
+	}
 	return o
 }
 
+// SelectionPower is the power-on choice of the VMs named (each the plan's,
+// power on for one not in it): the one they share, with each "", or, when
+// they differ, each in words: "on for WebApp1 and db01; off for WebApp3".
+func SelectionPower(pf *PlanFile, names []string) (p PowerOn, each string) {
+	var vms []VMPlan
+	var on, off []string
+	for _, n := range names {
+		if slices.ContainsFunc(vms, func(vm VMPlan) bool { return vm.Name == n }) {
+			continue
+		}
+		vm := VMPlan{Name: n}
+		if pf != nil {
+			if i := slices.IndexFunc(pf.VMs, func(vm VMPlan) bool { return vm.Name == n }); i >= 0 {
+				vm = pf.VMs[i]
+			}
+		}
+		vms = append(vms, vm)
+		if vm.Power() == LeaveOff {
+			off = append(off, n)
+		} else {
+			on = append(on, n)
+		}
+	}
+	p, mixed := WavePower(vms)
+	if !mixed {
+		return p, ""
+	}
+	return p, "on for " + AndList(on) + "; off for " + AndList(off)
+}
+
 // Fields are the job's options as Fields over o, checked by the plan's
-// validators; defaultJob names the job when the operator does not.
-func (o *JobOptions) Fields(defaultJob func() string) []Field {
+// validators; defaultJob names the job when the operator does not, and
+// selected names the VMs selected (the power-on field offers each VM's
+// own choice when theirs differ).
+func (o *JobOptions) Fields(defaultJob func() string, selected func() []string) []Field {
 	f := func(key, title, desc string, req bool, p *string, v func(string, *PlanFile) error, def func(*PlanFile) string) Field {
 		return Field{Key: key, Title: title, Description: desc, Required: req, Validate: v, Default: def,
 			Get: func(*PlanFile) string { return *p }, Set: func(_ *PlanFile, v string) { *p = v }}
@@ -607,13 +650,36 @@ func (o *JobOptions) Fields(defaultJob func() string) []Field {
 			func(pf *PlanFile) string { return pf.Network.Name }),
 		f("storage_profile", "Storage policy", "the VDC storage policy for the disks (empty: the VDC default)", false, &o.Storage, ValidName, nil),
 		{Key: "power_on", Title: "Power on", Description: "power the VMs on in Cloud Director after the cutover (space toggles)", Bool: true,
-			Validate: ValidBool, Default: fixed(PowerOnTarget.String()),
-			Get: func(*PlanFile) string { return o.Power.String() },
+			Validate: ValidBool,
+			// Empty (each VM's own) while the selected VMs differ;
+			// otherwise the choice they share, which keeping each is.
+			Default: func(pf *PlanFile) string {
+				p, each := SelectionPower(pf, selected())
+				if each != "" {
+					return ""
+				}
+				return p.String()
+			},
+			Each: func(pf *PlanFile) string {
+				if _, each := SelectionPower(pf, selected()); each != "" {
+					return "as each VM has it: " + each
+				}
+				return ""
+			},
+			Get: func(*PlanFile) string {
+				if o.EachPower {
+					return ""
+				}
+				return o.Power.String()
+			},
 			Set: func(_ *PlanFile, v string) {
-				// The field refuses anything but a boolean; empty is the default.
-				if on, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil && !on {
+				// The field refuses anything but a boolean; empty keeps
+				// each VM's own.
+				v = strings.TrimSpace(v)
+				o.EachPower = v == ""
+				if on, err := strconv.ParseBool(v); err == nil && !on {
 					o.Power = LeaveOff
-				} else {
+				} else if err == nil {
 					o.Power = PowerOnTarget
 				}
 			}},
@@ -684,21 +750,34 @@ func (e *Env) IsDefaultJobName(job string, selected []string) bool {
 // SelectVMs writes a selection and its options into the plan: the VMs cut
 // over in earlier waves stay as they were (the record of what moved, and
 // what keeps them out of replication); every other VM of the plan is
-// replaced by names, each with the options (an empty RPO: DefaultRPO).
+// replaced by names, each with the options (an empty RPO: DefaultRPO). A
+// VM the plan had already keeps what the options do not set (its vApp,
+// mode, BIOS UUID choice) and, with o.EachPower, its power-on choice.
 func (e *Env) SelectVMs(names []string, o JobOptions) {
 	rpo := RPOOrDefault(o.RPO)
 	typed, _ := replication.ParseRPO(rpo) // the form checked it; zero (the plan's, at save) otherwise
 	e.EditPlan(func(pf *PlanFile) {
 		pf.VDC, pf.RPO, pf.Job = o.VDC, rpo, o.Job
 		var vms []VMPlan
+		had := map[string]VMPlan{}
 		for _, vm := range pf.VMs {
 			if e.VMPhase(vm.Name) == VMCutOver {
 				vms = append(vms, vm)
+			} else {
+				had[vm.Name] = vm
 			}
 		}
 		for _, n := range names {
-			vm := VMPlan{Name: n, TargetVApp: n, TargetNetwork: o.Network, StorageProfile: o.Storage, RPO: typed}
-			vm.SetPower(o.Power)
+			vm, ok := had[n]
+			if !ok {
+				vm = VMPlan{Name: n, TargetVApp: n}
+			}
+			vm.TargetNetwork, vm.StorageProfile, vm.RPO = o.Network, o.Storage, typed
+			if o.EachPower {
+				vm.SetPower(vm.Power()) // its own, written
+			} else {
+				vm.SetPower(o.Power)
+			}
 			vms = append(vms, vm)
 		}
 		pf.VMs = vms

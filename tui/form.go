@@ -464,13 +464,24 @@ func (fm *form) oneEnter() bool { return fm.prefilled && fm.complete() }
 
 // toggle handles the keys of a true/false field: space, ←/→, y/n, t/f. It
 // reports whether the key was the field's; other printable keys are
-// swallowed, so nothing but a boolean is ever stored.
+// swallowed, so nothing but a boolean is ever stored. A field answering
+// for items whose own answers differ (steps.Field.Each) has a third
+// answer, empty: each keeps its own; space and ←/→ go from it to yes for
+// all, no for all, and back to it.
 func (fm *form) toggle(ff *formField, msg tea.KeyMsg) bool {
 	cur := boolValue(ff)
 	v := cur
+	each := fm.each(ff) != ""
 	switch msg.String() {
 	case " ", "space", "left", "right":
 		v = !cur
+		switch {
+		case each && ff.input.Value() == "":
+			v = true
+		case each && !cur:
+			fm.setBool(ff, "")
+			return true
+		}
 	case "y", "Y", "t", "T":
 		v = true
 	case "n", "N", "f", "F":
@@ -478,11 +489,24 @@ func (fm *form) toggle(ff *formField, msg tea.KeyMsg) bool {
 	default:
 		return msg.Type == tea.KeyRunes || msg.Type == tea.KeyBackspace || msg.Type == tea.KeyDelete
 	}
-	s := strconv.FormatBool(v)
+	fm.setBool(ff, strconv.FormatBool(v))
+	return true
+}
+
+// each is the words of a field answering for items whose own answers
+// differ (steps.Field.Each), "" for any other.
+func (fm *form) each(ff *formField) string {
+	if ff.f.Each == nil {
+		return ""
+	}
+	return ff.f.Each(fm.w.env.Plan())
+}
+
+// setBool gives a true/false field answer s.
+func (fm *form) setBool(ff *formField, s string) {
 	ff.input.SetValue(s)
 	fm.set(ff, s)
 	ff.touched = true
-	return true
 }
 
 // boolValue reads a true/false field, its default when empty.
@@ -577,10 +601,15 @@ func (fm *form) view(width, height int) []string {
 			label = sBold.Render(label)
 		}
 		in := ff.input.View()
+		var eachMore []string // the words of each item's own answer, wrapped
 		if ff.f.Bool {
 			in = "[ ] no"
 			if boolValue(ff) {
 				in = "[x] yes"
+			}
+			if each := fm.each(ff); each != "" && ff.input.Value() == "" {
+				lines := wrap("[~] "+each, max(8, width-labelW-4))
+				in, eachMore = lines[0], lines[1:]
 			}
 			if focused {
 				in = sCursor.Render(in)
@@ -596,6 +625,9 @@ func (fm *form) view(width, height int) []string {
 		titleAt[i] = len(out)
 		out = append(out, mark+label+"  "+in)
 		indent := strings.Repeat(" ", labelW+4)
+		for _, l := range eachMore {
+			out = append(out, indent+l)
+		}
 		if long && ff.input.Focused() {
 			for _, l := range wrapValue(ff.input.Value(), width-len(indent)) {
 				out = append(out, indent+l)

@@ -117,7 +117,7 @@ func (s *vmScreen) reselected() {
 // fields are the job's options (steps.JobOptions.Fields over s.opts),
 // then the step's own answers.
 func (s *vmScreen) fields() []steps.Field {
-	own := s.opts.Fields(s.defaultJob)
+	own := s.opts.Fields(s.defaultJob, s.jobVMs)
 	// Answers the step asks for that this screen does not cover yet are
 	// edited as they are, in the plan.
 	for _, sf := range s.w.it[s.idx].Step.Fields() {
@@ -163,8 +163,8 @@ func (s *vmScreen) reopen() tea.Cmd {
 			*o.cur = *o.now
 		}
 	}
-	if s.opts.Power == s.optsFrom.Power {
-		s.opts.Power = now.Power
+	if s.opts.Power == s.optsFrom.Power && s.opts.EachPower == s.optsFrom.EachPower {
+		s.opts.Power, s.opts.EachPower = now.Power, now.EachPower
 	}
 	s.optsFrom = now
 	s.dropEarlierWaveJob()
@@ -471,6 +471,20 @@ func powerWords(p steps.PowerOn) string {
 	return "target powered on after the cutover"
 }
 
+// powerWords says what the cutover does with the selected VMs' targets'
+// power: the option's choice for all, or each VM's own where theirs differ
+// and none was chosen for all.
+func (s *vmScreen) powerWords() string {
+	if !s.opts.EachPower {
+		return powerWords(s.opts.Power)
+	}
+	p, each := steps.SelectionPower(s.w.env.Plan(), s.jobVMs())
+	if each == "" {
+		return powerWords(p)
+	}
+	return "target power after the cutover as each VM has it: " + each
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "—"
@@ -644,7 +658,7 @@ func (s *vmScreen) view(width, height int) string {
 			policy = "VDC default"
 		}
 		for _, l := range wrap(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · storage %s · %s  (tab: options)",
-			orDash(s.form.fields[0].f.Value(s.w.env.Plan())), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), policy, powerWords(o.Power)), width) {
+			orDash(s.form.fields[0].f.Value(s.w.env.Plan())), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), policy, s.powerWords()), width) {
 			formLines = append(formLines, sDim.Render(l))
 		}
 	}

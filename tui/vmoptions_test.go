@@ -2,8 +2,11 @@ package tui
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
+
+	"github.com/ferry-migrate/ferry/steps"
 )
 
 // TestVMTableBesideOptions (QA: step 5's options squeezed the VM table to
@@ -86,5 +89,72 @@ func TestVMOptionsSayPowerInWords(t *testing.T) {
 				t.Errorf("summary does not say the target is left off:\n%s", h.view())
 			}
 		})
+	}
+}
+
+// TestVMOptionsKeepEachVMsPower (QA: with WebApp1 to power on and WebApp3
+// to be left off, confirming step 5's options for both wrote the last VM's
+// power_on to both): the power field of VMs whose choices differ says
+// whose is what, and confirming it untouched keeps each VM's own; space
+// chooses on for all, then off for all, then each VM's own again.
+func TestVMOptionsKeepEachVMsPower(t *testing.T) {
+	mixed := func() *steps.PlanFile {
+		pf := withVMs("WebApp1", "WebApp3")
+		off := false
+		pf.VMs[1].PowerOn = &off
+		return pf
+	}
+	powers := func(h *harness) map[string]string {
+		out := map[string]string{}
+		for _, vm := range h.env.Plan().VMs {
+			out[vm.Name] = fmt.Sprint(vm.PowerOn != nil && *vm.PowerOn)
+		}
+		return out
+	}
+	joined := func(h *harness) string { return strings.Join(strings.Fields(panelText(h.view())), " ") }
+	toPower := func(h *harness) {
+		h.send(press("tab"))
+		for range 5 { // job, RPO, VDC, network, storage: to power on
+			h.send(press("tab"))
+		}
+		h.mustSee(t, "▸ Power on")
+	}
+	for _, sz := range goldenSizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			h := newHarness(t, setup{pf: mixed(), done: infraDone})
+			h.start(sz[0], sz[1])
+			const each = "as each VM has it: on for WebApp1; off for WebApp3"
+			if s := joined(h); !strings.Contains(s, "after the cutover "+each+" (tab: options)") {
+				t.Errorf("summary does not say each VM keeps its own power:\n%s", h.view())
+			}
+			toPower(h)
+			if s := joined(h); !strings.Contains(s, "Power on [~] "+each) {
+				t.Errorf("power field not shown as each VM's own:\n%s", h.view())
+			}
+			h.send(press("ctrl+s"))
+			if got, want := powers(h), map[string]string{"WebApp1": "true", "WebApp3": "false"}; !maps.Equal(got, want) {
+				t.Errorf("confirmed untouched: power_on %v, want %v (each its own)", got, want)
+			}
+		})
+	}
+	// A choice for all is written to all; space comes back to each VM's own.
+	for _, tc := range []struct {
+		spaces int
+		want   map[string]string
+	}{
+		{1, map[string]string{"WebApp1": "true", "WebApp3": "true"}},
+		{2, map[string]string{"WebApp1": "false", "WebApp3": "false"}},
+		{3, map[string]string{"WebApp1": "true", "WebApp3": "false"}},
+	} {
+		h := newHarness(t, setup{pf: mixed(), done: infraDone})
+		h.start(80, 24)
+		toPower(h)
+		for range tc.spaces {
+			h.send(press("space"))
+		}
+		h.send(press("ctrl+s"))
+		if got := powers(h); !maps.Equal(got, tc.want) {
+			t.Errorf("space ×%d: power_on %v, want %v\n%s", tc.spaces, got, tc.want, h.view())
+		}
 	}
 }
