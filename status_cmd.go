@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -317,22 +318,22 @@ func printJobs(out io.Writer, jobs []steps.VMStatus, now time.Time) {
 		t = append(t, []string{j.VM, fmt.Sprint(j.RPO), last, nextPass(j, now), ""})
 	}
 	room := t.wrapFirst(minHealth).lastColumn()
-	var details []string
+	var below []heldDetail
 	for i, j := range jobs {
 		h := j.HealthLine()
 		short := shortProse(h, room)
 		if short != h {
-			details = append(details, j.VM+": "+h)
+			below = append(below, heldDetail{vm: j.VM, health: h, held: j.Phase == replication.JobHeld})
 			short += belowMark
 		}
 		t[i+1][4] = short
 	}
-	t.wrapFirst(minHealth).writeWithDetails(out, details)
+	t.wrapFirst(minHealth).writeWithDetails(out, sayHoldsOnce(below))
 	if len(jobs) == 0 {
 		return
 	}
 	c := table{{"VM", "LAST FULL COMPARE", "BLOCKS", "DIFFERING", "REPAIRED"}}
-	details = nil
+	var details []string
 	for _, j := range jobs {
 		lc := j.LastCompare
 		if lc == nil {
@@ -349,6 +350,119 @@ func printJobs(out io.Writer, jobs []steps.VMStatus, now time.Time) {
 		}
 	}
 	c.wrapFirst(len("REPAIRED")).writeWithDetails(out, details)
+}
+
+// heldDetail is a job's health said whole below the jobs table; held: its
+// job is held by ferry (its cutover, a test migration).
+type heldDetail struct {
+	vm, health string
+	held       bool
+}
+
+// sayHoldsOnce is the jobs table's details, "VM: health": those of held
+// jobs whose healths are the same but for their own VM's name and the
+// times in them are said once for them all, where the first was, naming
+// them (QA: with a wave's cutover interrupted, ferry status repeated the
+// ten lines of "held by its cutover, ..." once per VM). A time that
+// differs between them is given for each ("09:30:00 (WebApp1) and
+// 09:30:02 (WebApp2)"), a VM's name is "VM" ("--confirm-cutover=VM").
+func sayHoldsOnce(ds []heldDetail) []string {
+	type group struct {
+		tmpl  string
+		vms   []string
+		times [][]string
+	}
+	var groups []*group
+	var out []string
+	at := map[*group]int{} // the group's line in out
+	for _, d := range ds {
+		if !d.held {
+			out = append(out, d.vm+": "+d.health)
+			continue
+		}
+		tmpl, times := healthTemplate(d.health, d.vm)
+		i := slices.IndexFunc(groups, func(g *group) bool { return g.tmpl == tmpl })
+		if i < 0 {
+			groups = append(groups, &group{tmpl: tmpl})
+			i = len(groups) - 1
+			at[groups[i]] = len(out)
+			out = append(out, d.vm+": "+d.health)
+		}
+		g := groups[i]
+		g.vms, g.times = append(g.vms, d.vm), append(g.times, times)
+	}
+	for _, g := range groups {
+		if len(g.vms) < 2 {
+			continue
+		}
+		parts := strings.Split(g.tmpl, "\x00")
+		var b strings.Builder
+		b.WriteString(parts[0])
+		slot := 0
+		for _, p := range parts[1:] {
+			// Each begins with its mark: n (the VM's name) or t (a time).
+			if p[0] == 'n' {
+				b.WriteString("VM")
+			} else {
+				b.WriteString(joinTimes(g.vms, g.times, slot))
+				slot++
+			}
+			b.WriteString(p[1:])
+		}
+		out[at[g]] = steps.AndList(g.vms) + ", each: " + b.String()
+	}
+	return out
+}
+
+// clockRE matches the times a health gives (a date and time, or a time
+// of day).
+var clockRE = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|\d\d:\d\d:\d\d`)
+
+// healthTemplate is h with its times and vm's name (whole, not inside
+// another name) marked: "\x00t" and "\x00n" in place of them, each
+// ending where a NUL follows; times are the times in order.
+func healthTemplate(h, vm string) (tmpl string, times []string) {
+	h = clockRE.ReplaceAllStringFunc(h, func(t string) string {
+		times = append(times, t)
+		return "\x00t"
+	})
+	nameChar := func(r byte) bool {
+		return r == '-' || r == '_' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(h, vm)
+		if i < 0 || vm == "" {
+			b.WriteString(h)
+			break
+		}
+		end := i + len(vm)
+		if (i > 0 && nameChar(h[i-1])) || (end < len(h) && nameChar(h[end])) {
+			b.WriteString(h[:end])
+			h = h[end:]
+			continue
+		}
+		b.WriteString(h[:i] + "\x00n")
+		h = h[end:]
+	}
+	return b.String(), times
+}
+
+// joinTimes is the slot-th time of a group's healths: the one they
+// share, or each VM's ("09:30:00 (WebApp1) and 09:30:02 (WebApp2)").
+func joinTimes(vms []string, times [][]string, slot int) string {
+	same := true
+	for _, ts := range times {
+		same = same && ts[slot] == times[0][slot]
+	}
+	if same {
+		return times[0][slot]
+	}
+	each := make([]string, len(vms))
+	for i, vm := range vms {
+		each[i] = times[i][slot] + " (" + vm + ")"
+	}
+	return steps.AndList(each)
 }
 
 // writeWithDetails prints a blank line, the table, then details (what
