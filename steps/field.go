@@ -35,11 +35,13 @@ type Field struct {
 	// Bool marks a true/false answer: front ends offer a toggle, and read
 	// it with ParseBool.
 	Bool bool
-	// Each, of a Bool field that answers for several items at once (step
-	// 5's power-on, for the VMs selected together), says in words how the
+	// Each, of a field that answers for several items at once (step 5's
+	// options, for the VMs selected together), says in words how the
 	// items' own answers differ ("as each VM has it: on for WebApp1; off
-	// for WebApp3"), or "" when they agree. While they differ, the empty
-	// value keeps each item's own answer, and a front end offers it beside
+	// for WebApp3"), or "" when they agree or the field answers for all.
+	// While it says so, the empty value keeps each item's own answer: a
+	// front end shows the words in its place, fills no default in, and
+	// needs no value of a required field; a Bool field offers it beside
 	// true and false (one answer for all).
 	Each func(pf *PlanFile) string
 	// List marks an answer of comma-separated entries (the networks'
@@ -67,8 +69,9 @@ func (f Field) Check(pf *PlanFile) error {
 	v := f.Get(pf)
 	if strings.TrimSpace(v) == "" {
 		// A default is not validated: when it derives from another answer,
-		// that answer reports its own problem.
-		if f.IsRequired(pf) && (f.Default == nil || f.Default(pf) == "") {
+		// that answer reports its own problem. Each item's own answer
+		// (Each) is theirs.
+		if f.IsRequired(pf) && (f.Default == nil || f.Default(pf) == "") && (f.Each == nil || f.Each(pf) == "") {
 			return &FieldError{f.Key, fmt.Errorf("is required: %s", f.Description)}
 		}
 		return nil

@@ -1,7 +1,11 @@
 package steps
 
 import (
+	"maps"
 	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // TestPowerOnChoice: the plan's power_on read and written as a typed
@@ -103,6 +107,103 @@ func TestSelectVMsKeepsEachPower(t *testing.T) {
 	}
 	if o := env.JobOptions(); o.EachPower || o.Power != LeaveOff {
 		t.Errorf("options read back %+v, want off for all", o)
+	}
+}
+
+// TestSelectVMsKeepsEachOption (QA: confirming step 5 with WebApp1 on
+// company-network and WebApp3 on dmz, each with its own storage policy
+// and RPO in the plan file, wrote the last VM's to both): the options of a
+// plan whose VMs differ keep each VM's own target network, storage policy
+// and RPO, the fields say whose is what, a value typed is written to all,
+// and clearing it comes back to each VM's own.
+func TestSelectVMsKeepsEachOption(t *testing.T) {
+	pf := &PlanFile{VDC: "Company-VDC", RPO: "5m", Network: NetworkPlan{Name: "company-network"}, VMs: []VMPlan{
+		{Name: "WebApp1", TargetVApp: "web-1", TargetNetwork: "company-network", RPO: replication.RPO(5 * time.Minute)},
+		{Name: "WebApp3", TargetNetwork: "dmz", StorageProfile: "gold", RPO: replication.RPO(15 * time.Minute)}}}
+	env := NewEnv(nil, pf, NewState(""))
+	o := env.JobOptions()
+	if !o.EachNetwork || !o.EachStorage || !o.EachRPO {
+		t.Fatalf("options of a plan whose VMs differ: %+v, want each VM's own network, storage, RPO", o)
+	}
+	sel := []string{"WebApp1", "WebApp3", "db01"}
+	fields := map[string]Field{}
+	for _, f := range o.Fields(func() string { return "" }, func() []string { return sel }) {
+		fields[f.Key] = f
+	}
+	for key, want := range map[string]string{
+		"target_network":  "as each VM has it: company-network for WebApp1 and db01; dmz for WebApp3",
+		"storage_profile": "as each VM has it: the VDC default for WebApp1 and db01; gold for WebApp3",
+		"rpo":             "as each VM has it: 5m for WebApp1 and db01; 15m for WebApp3",
+	} {
+		f := fields[key]
+		if f.Each == nil || f.Each(env.Plan()) != want {
+			t.Errorf("%s: Each = %q, want %q", key, f.Each(env.Plan()), want)
+		}
+		if f.Get(env.Plan()) != "" || f.Check(env.Plan()) != nil {
+			t.Errorf("%s: value %q, check %v; want empty (each VM's own) and valid", key, f.Get(env.Plan()), f.Check(env.Plan()))
+		}
+	}
+	type opts struct{ network, storage, rpo string }
+	written := func() map[string]opts {
+		out := map[string]opts{}
+		for _, vm := range env.Plan().VMs {
+			out[vm.Name] = opts{vm.TargetNetwork, vm.StorageProfile, vm.RPO.String()}
+		}
+		return out
+	}
+	env.SelectVMs(sel, o)
+	env.Plan().ApplyVMDefaults() // as the wizard saves it
+	if got, want := written(), map[string]opts{
+		"WebApp1": {"company-network", "", "5m"}, "WebApp3": {"dmz", "gold", "15m"}, "db01": {"company-network", "", "5m"},
+	}; !maps.Equal(got, want) {
+		t.Errorf("confirmed untouched: %v, want each VM's own %v", got, want)
+	}
+	if env.Plan().RPO != "5m" || env.Plan().VMs[0].TargetVApp != "web-1" {
+		t.Errorf("plan rpo %q, WebApp1's vApp %q: want 5m and web-1 kept", env.Plan().RPO, env.Plan().VMs[0].TargetVApp)
+	}
+	// Typed, then cleared: each VM's own again, said so.
+	storage := fields["storage_profile"]
+	storage.Set(env.Plan(), "silver")
+	if o.EachStorage || storage.Each(env.Plan()) != "" || storage.Get(env.Plan()) != "silver" {
+		t.Errorf("storage typed: each %v, words %q, value %q; want silver for all", o.EachStorage, storage.Each(env.Plan()), storage.Get(env.Plan()))
+	}
+	storage.Set(env.Plan(), "")
+	if !o.EachStorage || storage.Each(env.Plan()) == "" {
+		t.Errorf("storage cleared while the VMs differ: each %v, words %q; want each VM's own again", o.EachStorage, storage.Each(env.Plan()))
+	}
+	// A value typed is written to all.
+	fields["target_network"].Set(env.Plan(), "company-network")
+	storage.Set(env.Plan(), "silver")
+	fields["rpo"].Set(env.Plan(), "10m")
+	env.SelectVMs(sel, o)
+	for name, got := range written() {
+		if want := (opts{"company-network", "silver", "10m"}); got != want {
+			t.Errorf("%s: %v after values for all, want %v", name, got, want)
+		}
+	}
+	if env.Plan().RPO != "10m" {
+		t.Errorf("plan rpo %q, want 10m typed for all", env.Plan().RPO)
+	}
+	// The VMs agreeing now, cleared is what empty always is: the VDC
+	// default policy for all; and the RPO they share is the option's.
+	o = env.JobOptions()
+	if o.EachNetwork || o.EachStorage || o.EachRPO || o.RPO != "10m" || o.Storage != "silver" {
+		t.Fatalf("options read back %+v, want one value for all", o)
+	}
+	for _, f := range o.Fields(func() string { return "" }, func() []string { return sel }) {
+		if f.Key == "storage_profile" {
+			f.Set(env.Plan(), "")
+		}
+	}
+	env.SelectVMs(sel, o)
+	for _, vm := range env.Plan().VMs {
+		if vm.StorageProfile != "" {
+			t.Errorf("%s: storage_profile %q after cleared for VMs that agree, want the VDC default", vm.Name, vm.StorageProfile)
+		}
+	}
+	env.Plan().RPO = "5m" // each VM's rpo 10m in the file, the plan's 5m
+	if o := env.JobOptions(); o.RPO != "10m" || o.EachRPO {
+		t.Errorf("options of VMs sharing an RPO but the plan's: RPO %q (each %v), want theirs, 10m", o.RPO, o.EachRPO)
 	}
 }
 

@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -568,8 +569,8 @@ func (pf *PlanFile) SetPower(names []string, p PowerOn) {
 }
 
 // JobOptions are VM selection's answers besides the VMs: one set for every
-// VM selected together, except the power-on choice while the VMs' own
-// differ (EachPower).
+// VM selected together, except the per-VM options (target network, storage
+// policy, RPO, power-on choice) while the VMs' own differ (the Each flags).
 type JobOptions struct {
 	Job, RPO, VDC, Network, Storage string
 	Power                           PowerOn
@@ -579,12 +580,57 @@ type JobOptions struct {
 	// to power on and WebApp3 to be left off wrote the last VM's choice to
 	// both); choosing on or off for all ends it.
 	EachPower bool
+	// EachNetwork, EachStorage and EachRPO are the same for the VMs'
+	// target_network, storage_profile and rpo (QA: confirming step 5 with
+	// WebApp1 on company-network and WebApp3 on dmz put both on the last
+	// VM's): each VM keeps its own (SelectionOption; a VM new to the plan
+	// gets the default), and Network, Storage, RPO are not written. They
+	// are states of their own, not an empty value: an empty storage policy
+	// is the VDC default for all, an empty network network.name's, an
+	// empty RPO the default one. Typing a value for all ends them;
+	// clearing it again while the selected VMs differ comes back to them.
+	EachNetwork, EachStorage, EachRPO bool
 }
 
-// JobOptions are the job's options as the plan has them: the plan's job,
-// RPO and VDC, and the target network and storage policy of its VMs (the
-// last VM's, as they were written together); their power-on choice when
-// they share one, else each VM's own (EachPower).
+// each is the Each flag of the per-VM option key (target_network,
+// storage_profile, rpo), nil for any other.
+func (o *JobOptions) each(key string) *bool {
+	switch key {
+	case "target_network":
+		return &o.EachNetwork
+	case "storage_profile":
+		return &o.EachStorage
+	case "rpo":
+		return &o.EachRPO
+	}
+	return nil
+}
+
+// Option is the per-VM option key (target_network, storage_profile, rpo)
+// as o gives it to the VMs named: the value for all (while its Each flag
+// is set, the one their own share), or, while the flag is set and theirs
+// differ, "" and how each keeps its own, in words: "as each VM has it:
+// company-network for WebApp1; dmz for WebApp3".
+func (o *JobOptions) Option(pf *PlanFile, names []string, key string) (v, each string) {
+	b := o.each(key)
+	switch {
+	case b == nil:
+		return "", ""
+	case !*b:
+		return *map[string]*string{"target_network": &o.Network, "storage_profile": &o.Storage, "rpo": &o.RPO}[key], ""
+	}
+	shared, words := SelectionOption(pf, names, key)
+	if words != "" {
+		return "", "as each VM has it: " + words
+	}
+	return shared, ""
+}
+
+// JobOptions are the job's options as the plan has them: the plan's job
+// and VDC; the RPO, target network, storage policy and power-on choice its
+// VMs to migrate share (the network and policy of the last VM, as they
+// were written together; the plan's RPO unless they share another), or,
+// for each option on which they differ, each VM's own (the Each flags).
 func (e *Env) JobOptions() JobOptions {
 	pf := e.Plan()
 	o := JobOptions{Job: pf.Job, RPO: pf.RPO, VDC: pf.VDC, Network: pf.Network.Name}
@@ -600,15 +646,27 @@ func (e *Env) JobOptions() JobOptions {
 	if p, mixed := WavePower(e.Migrating()); mixed {
 		o.Power, o.EachPower = p, true
 	}
+	var names []string
+	for _, vm := range e.Migrating() {
+		names = append(names, vm.Name)
+	}
+	for _, key := range []string{"target_network", "storage_profile", "rpo"} {
+		if _, each := SelectionOption(pf, names, key); each != "" {
+			*o.each(key) = true
+		}
+	}
+	// An RPO every VM has but the plan's (each VM's rpo in the file):
+	// confirming writes theirs, not the plan's, to them.
+	if shared, each := SelectionOption(pf, names, "rpo"); len(names) > 0 && each == "" && shared != pf.defaultRPO().String() {
+		o.RPO = shared
+	}
 	return o
 }
 
-// SelectionPower is the power-on choice of the VMs named (each the plan's,
-// power on for one not in it): the one they share, with each "", or, when
-// they differ, each in words: "on for WebApp1 and db01; off for WebApp3".
-func SelectionPower(pf *PlanFile, names []string) (p PowerOn, each string) {
+// selectionVMs are the VMs named, each once: the plan's entry of each, a
+// bare one for a VM new to it.
+func selectionVMs(pf *PlanFile, names []string) []VMPlan {
 	var vms []VMPlan
-	var on, off []string
 	for _, n := range names {
 		if slices.ContainsFunc(vms, func(vm VMPlan) bool { return vm.Name == n }) {
 			continue
@@ -620,10 +678,73 @@ func SelectionPower(pf *PlanFile, names []string) (p PowerOn, each string) {
 			}
 		}
 		vms = append(vms, vm)
+	}
+	return vms
+}
+
+// vmOption is a VM's own value of a per-VM option as the plan gives it
+// (its default where it names none), and that value in words.
+func vmOption(pf *PlanFile, vm VMPlan, key string) (v, words string) {
+	if pf == nil {
+		pf = &PlanFile{}
+	}
+	switch key {
+	case "target_network":
+		v = cmp.Or(vm.TargetNetwork, pf.Network.Name)
+		return v, cmp.Or(v, "no network")
+	case "storage_profile":
+		return vm.StorageProfile, cmp.Or(vm.StorageProfile, "the VDC default")
+	case "rpo":
+		rpo := vm.RPO
+		if rpo == 0 {
+			rpo = pf.defaultRPO()
+		}
+		return rpo.String(), rpo.String()
+	}
+	return "", ""
+}
+
+// SelectionOption is the per-VM option key (target_network,
+// storage_profile, rpo) of the VMs named, each the plan's (a VM new to it,
+// or one that names none, gets the default): the value they share, with
+// each "", or, when they differ, each in words, in the order of names:
+// "company-network for WebApp1 and db01; dmz for WebApp3" (an empty
+// storage policy as "the VDC default").
+func SelectionOption(pf *PlanFile, names []string, key string) (shared, each string) {
+	var values []string
+	who := map[string][]string{}
+	words := map[string]string{}
+	for _, vm := range selectionVMs(pf, names) {
+		v, w := vmOption(pf, vm, key)
+		if _, ok := who[v]; !ok {
+			values = append(values, v)
+		}
+		who[v], words[v] = append(who[v], vm.Name), w
+	}
+	switch len(values) {
+	case 0:
+		return "", ""
+	case 1:
+		return values[0], ""
+	}
+	var parts []string
+	for _, v := range values {
+		parts = append(parts, words[v]+" for "+AndList(who[v]))
+	}
+	return "", strings.Join(parts, "; ")
+}
+
+// SelectionPower is the power-on choice of the VMs named (each the plan's,
+// power on for one not in it): the one they share, with each "", or, when
+// they differ, each in words: "on for WebApp1 and db01; off for WebApp3".
+func SelectionPower(pf *PlanFile, names []string) (p PowerOn, each string) {
+	vms := selectionVMs(pf, names)
+	var on, off []string
+	for _, vm := range vms {
 		if vm.Power() == LeaveOff {
-			off = append(off, n)
+			off = append(off, vm.Name)
 		} else {
-			on = append(on, n)
+			on = append(on, vm.Name)
 		}
 	}
 	p, mixed := WavePower(vms)
@@ -635,20 +756,42 @@ func SelectionPower(pf *PlanFile, names []string) (p PowerOn, each string) {
 
 // Fields are the job's options as Fields over o, checked by the plan's
 // validators; defaultJob names the job when the operator does not, and
-// selected names the VMs selected (the power-on field offers each VM's
-// own choice when theirs differ).
+// selected names the VMs selected (the per-VM options offer each VM's own
+// when theirs differ: Field.Each).
 func (o *JobOptions) Fields(defaultJob func() string, selected func() []string) []Field {
 	f := func(key, title, desc string, req bool, p *string, v func(string, *PlanFile) error, def func(*PlanFile) string) Field {
 		return Field{Key: key, Title: title, Description: desc, Required: req, Validate: v, Default: def,
 			Get: func(*PlanFile) string { return *p }, Set: func(_ *PlanFile, v string) { *p = v }}
 	}
+	// perVM is f for a per-VM option whose Each flag (o.each) keeps each
+	// VM's own: while it is set and the selected VMs' own differ, the
+	// value is empty and Each says whose is what; while they agree, the
+	// value is theirs. A value typed is for all; cleared again, it is
+	// each VM's own while theirs differ, else what empty always is (the
+	// default, the VDC default policy).
+	perVM := func(key, title, desc string, req bool, p *string, v func(string, *PlanFile) error, def func(*PlanFile) string) Field {
+		fl, each := f(key, title, desc, req, p, v, def), o.each(key)
+		fl.Get = func(pf *PlanFile) string {
+			v, _ := o.Option(pf, selected(), key)
+			return v
+		}
+		fl.Set = func(pf *PlanFile, v string) {
+			_, differ := SelectionOption(pf, selected(), key)
+			*p, *each = v, strings.TrimSpace(v) == "" && differ != ""
+		}
+		fl.Each = func(pf *PlanFile) string {
+			_, words := o.Option(pf, selected(), key)
+			return words
+		}
+		return fl
+	}
 	return []Field{
 		f("job", "Job name", "a name for this migration job", false, &o.Job, ValidName, func(*PlanFile) string { return defaultJob() }),
-		f("rpo", "RPO", "how old the replica may get: 1m to 24h (Extender's best was 5m)", false, &o.RPO, ValidRPO, fixed(DefaultRPO)),
+		perVM("rpo", "RPO", "how old the replica may get: 1m to 24h (Extender's best was 5m); empty: the default, or each VM's own while theirs differ", false, &o.RPO, ValidRPO, fixed(DefaultRPO)),
 		f("vdc", "Target VDC", "the org VDC that receives the VMs", true, &o.VDC, ValidName, nil),
-		f("target_network", "Target network", "the stretched org VDC network the VMs attach to", true, &o.Network, ValidName,
+		perVM("target_network", "Target network", "the stretched org VDC network the VMs attach to (empty: the default, or each VM's own while theirs differ)", true, &o.Network, ValidName,
 			func(pf *PlanFile) string { return pf.Network.Name }),
-		f("storage_profile", "Storage policy", "the VDC storage policy for the disks (empty: the VDC default)", false, &o.Storage, ValidName, nil),
+		perVM("storage_profile", "Storage policy", "the VDC storage policy for the disks (empty: the VDC default, or each VM's own while theirs differ)", false, &o.Storage, ValidName, nil),
 		{Key: "power_on", Title: "Power on", Description: "power the VMs on in Cloud Director after the cutover (space toggles)", Bool: true,
 			Validate: ValidBool,
 			// Empty (each VM's own) while the selected VMs differ;
@@ -752,12 +895,17 @@ func (e *Env) IsDefaultJobName(job string, selected []string) bool {
 // what keeps them out of replication); every other VM of the plan is
 // replaced by names, each with the options (an empty RPO: DefaultRPO). A
 // VM the plan had already keeps what the options do not set (its vApp,
-// mode, BIOS UUID choice) and, with o.EachPower, its power-on choice.
+// mode, BIOS UUID choice) and, with the options' Each flags, its target
+// network, storage policy, RPO and power-on choice (a VM new to the plan
+// gets their defaults; with EachRPO the plan's rpo stays).
 func (e *Env) SelectVMs(names []string, o JobOptions) {
 	rpo := RPOOrDefault(o.RPO)
 	typed, _ := replication.ParseRPO(rpo) // the form checked it; zero (the plan's, at save) otherwise
 	e.EditPlan(func(pf *PlanFile) {
-		pf.VDC, pf.RPO, pf.Job = o.VDC, rpo, o.Job
+		pf.VDC, pf.Job = o.VDC, o.Job
+		if !o.EachRPO {
+			pf.RPO = rpo
+		}
 		var vms []VMPlan
 		had := map[string]VMPlan{}
 		for _, vm := range pf.VMs {
@@ -772,7 +920,18 @@ func (e *Env) SelectVMs(names []string, o JobOptions) {
 			if !ok {
 				vm = VMPlan{Name: n, TargetVApp: n}
 			}
-			vm.TargetNetwork, vm.StorageProfile, vm.RPO = o.Network, o.Storage, typed
+			if !o.EachNetwork {
+				vm.TargetNetwork = o.Network
+			}
+			if !o.EachStorage {
+				vm.StorageProfile = o.Storage
+			}
+			switch {
+			case !o.EachRPO:
+				vm.RPO = typed
+			case vm.RPO == 0:
+				vm.RPO = pf.defaultRPO() // as the words said
+			}
 			if o.EachPower {
 				vm.SetPower(vm.Power()) // its own, written
 			} else {

@@ -230,7 +230,7 @@ func (ff *formField) picked(c string) string {
 func (fm *form) complete() bool {
 	for i := range fm.fields {
 		ff := &fm.fields[i]
-		if fm.fieldErr(ff) != nil || (ff.f.IsRequired(fm.w.env.Plan()) && ff.input.Value() == "") {
+		if fm.fieldErr(ff) != nil || (ff.f.IsRequired(fm.w.env.Plan()) && ff.input.Value() == "" && fm.each(ff) == "") {
 			return false
 		}
 	}
@@ -258,7 +258,9 @@ func (fm *form) submit() bool {
 	fm.w.env.EditPlan(func(pf *steps.PlanFile) {
 		for i := range fm.fields {
 			ff := &fm.fields[i]
-			if ff.f.Get(pf) == "" && ff.f.Default != nil {
+			// Empty, a field answering for items whose own answers
+			// differ keeps each one's (steps.Field.Each).
+			if ff.f.Get(pf) == "" && ff.f.Default != nil && (ff.f.Each == nil || ff.f.Each(pf) == "") {
 				if d := ff.f.Default(pf); d != "" {
 					ff.f.Set(pf, d)
 					ff.input.SetValue(d)
@@ -311,6 +313,20 @@ func (fm *form) refresh(all bool) tea.Cmd {
 	}
 	fm.publish() // what the watching sessions see follows
 	return fm.reloadChoices()
+}
+
+// followEach shows in the fields answering for several items at once
+// (steps.Field.Each) what they answer once the items changed (the VMs
+// selected together): each one's own, in words, or the value they share.
+func (fm *form) followEach() {
+	pf := fm.w.env.Plan()
+	for i := range fm.fields {
+		ff := &fm.fields[i]
+		if v := ff.f.Get(pf); ff.f.Each != nil && v != ff.input.Value() {
+			ff.input.SetValue(v)
+			ff.input.CursorEnd()
+		}
+	}
 }
 
 func (fm *form) key(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
@@ -611,6 +627,14 @@ func (fm *form) view(width, height int) []string {
 				lines := wrap("[~] "+each, max(8, width-labelW-4))
 				in, eachMore = lines[0], lines[1:]
 			}
+			if focused {
+				in = sCursor.Render(in)
+			}
+		} else if each := fm.each(ff); each != "" && ff.input.Value() == "" {
+			// Empty, the answer is each item's own, in words in place
+			// of the placeholder; what is typed is for all.
+			lines := wrap("[~] "+each, max(8, width-labelW-4))
+			in, eachMore = lines[0], lines[1:]
 			if focused {
 				in = sCursor.Render(in)
 			}

@@ -106,12 +106,13 @@ func (s *vmScreen) dropEarlierWaveJob() {
 }
 
 // reselected follows a change of the selection: a job name that was the
-// default follows the VMs.
+// default follows the VMs, and so do the options that keep each VM's own.
 func (s *vmScreen) reselected() {
 	if s.autoJob != "" && s.opts.Job == s.autoJob {
 		s.opts.Job, s.autoJob = "", ""
 		s.form.fields[0].input.SetValue("")
 	}
+	s.form.followEach()
 }
 
 // fields are the job's options (steps.JobOptions.Fields over s.opts),
@@ -154,13 +155,25 @@ func (s *vmScreen) focusField(key string) {
 func (s *vmScreen) reopen() tea.Cmd {
 	s.run.reopen()
 	now := s.w.env.JobOptions()
-	for _, o := range []struct{ cur, was, now *string }{
-		{&s.opts.Job, &s.optsFrom.Job, &now.Job}, {&s.opts.RPO, &s.optsFrom.RPO, &now.RPO},
-		{&s.opts.VDC, &s.optsFrom.VDC, &now.VDC}, {&s.opts.Network, &s.optsFrom.Network, &now.Network},
-		{&s.opts.Storage, &s.optsFrom.Storage, &now.Storage},
+	// An option left as it was follows the plan, and with it whether it
+	// keeps each VM's own (its Each flag: cur, was, now; nil for an
+	// option for all).
+	for _, o := range []struct {
+		cur, was, now *string
+		each          [3]*bool
+	}{
+		{&s.opts.Job, &s.optsFrom.Job, &now.Job, [3]*bool{}},
+		{&s.opts.RPO, &s.optsFrom.RPO, &now.RPO, [3]*bool{&s.opts.EachRPO, &s.optsFrom.EachRPO, &now.EachRPO}},
+		{&s.opts.VDC, &s.optsFrom.VDC, &now.VDC, [3]*bool{}},
+		{&s.opts.Network, &s.optsFrom.Network, &now.Network, [3]*bool{&s.opts.EachNetwork, &s.optsFrom.EachNetwork, &now.EachNetwork}},
+		{&s.opts.Storage, &s.optsFrom.Storage, &now.Storage, [3]*bool{&s.opts.EachStorage, &s.optsFrom.EachStorage, &now.EachStorage}},
 	} {
-		if *o.cur == *o.was {
-			*o.cur = *o.now
+		if *o.cur != *o.was || o.each[0] != nil && *o.each[0] != *o.each[1] {
+			continue
+		}
+		*o.cur = *o.now
+		if o.each[0] != nil {
+			*o.each[0] = *o.each[2]
 		}
 	}
 	if s.opts.Power == s.optsFrom.Power && s.opts.EachPower == s.optsFrom.EachPower {
@@ -485,6 +498,17 @@ func (s *vmScreen) powerWords() string {
 	return "target power after the cutover as each VM has it: " + each
 }
 
+// optionWords is the summary of a per-VM option (target_network,
+// storage_profile, rpo): its value for all, or how each selected VM keeps
+// its own where theirs differ and none was typed for all.
+func (s *vmScreen) optionWords(key string, shown func(v string) string) string {
+	v, each := s.opts.Option(s.w.env.Plan(), s.jobVMs(), key)
+	if each != "" {
+		return each
+	}
+	return shown(v)
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "—"
@@ -617,7 +641,8 @@ func (s *vmScreen) view(width, height int) string {
 		for _, vm := range s.w.env.Migrating() {
 			names = append(names, vm.Name)
 		}
-		line := fmt.Sprintf("%d VM(s): %s → %s / %s, RPO %s", len(names), strings.Join(names, ", "), s.opts.VDC, s.opts.Network, steps.RPOOrDefault(s.opts.RPO))
+		line := fmt.Sprintf("%d VM(s): %s → %s / %s, RPO %s", len(names), strings.Join(names, ", "), s.opts.VDC,
+			s.optionWords("target_network", func(v string) string { return v }), s.optionWords("rpo", steps.RPOOrDefault))
 		switch {
 		case len(names) == 0 && len(s.w.env.CutOverVMs()) == 0:
 			line = "No VM selected yet: press esc to select the VMs to migrate"
@@ -652,13 +677,16 @@ func (s *vmScreen) view(width, height int) string {
 		formLines = append([]string{sBold.Render("Options")}, s.form.view(width, max(3, height-len(out)-7))...)
 	} else {
 		// Whole, wrapped: cut, it lost "(tab: options)" even at 120 columns.
-		o := s.opts
-		policy := o.Storage
-		if policy == "" {
-			policy = "VDC default"
+		policy := func(v string) string {
+			if v == "" {
+				return "VDC default"
+			}
+			return v
 		}
+		rpo := func(v string) string { return orDash(steps.RPOOrDefault(v)) }
 		for _, l := range wrap(fmt.Sprintf("job %s · RPO %s · VDC %s · network %s · storage %s · %s  (tab: options)",
-			orDash(s.form.fields[0].f.Value(s.w.env.Plan())), orDash(steps.RPOOrDefault(o.RPO)), orDash(o.VDC), orDash(o.Network), policy, s.powerWords()), width) {
+			orDash(s.form.fields[0].f.Value(s.w.env.Plan())), s.optionWords("rpo", rpo), orDash(s.opts.VDC),
+			s.optionWords("target_network", orDash), s.optionWords("storage_profile", policy), s.powerWords()), width) {
 			formLines = append(formLines, sDim.Render(l))
 		}
 	}

@@ -1,11 +1,15 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/charmbracelet/x/ansi"
+	"github.com/ferry-migrate/ferry/replication"
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -156,5 +160,134 @@ func TestVMOptionsKeepEachVMsPower(t *testing.T) {
 		if got := powers(h); !maps.Equal(got, tc.want) {
 			t.Errorf("space ×%d: power_on %v, want %v\n%s", tc.spaces, got, tc.want, h.view())
 		}
+	}
+}
+
+// TestVMOptionsKeepEachVMsOptions (QA: with WebApp1 on company-network,
+// the VDC default policy and a 1m RPO, and WebApp3 on backend-network,
+// Gold and 15m in the plan file, confirming step 5's options for both
+// wrote the last VM's to both): the target network, storage policy and RPO
+// fields of VMs whose own differ say whose is what, within the screen;
+// confirming them untouched keeps each VM's own, a value typed is written
+// to all, and one typed then cleared is each VM's own again.
+func TestVMOptionsKeepEachVMsOptions(t *testing.T) {
+	mixed := func() *steps.PlanFile {
+		pf := withVMs("WebApp1", "WebApp3")
+		pf.VMs[1].TargetNetwork, pf.VMs[1].StorageProfile, pf.VMs[1].RPO = "backend-network", "Gold", replication.RPO(15*time.Minute)
+		return pf
+	}
+	options := func(h *harness) map[string]string {
+		out := map[string]string{}
+		for _, vm := range h.env.Plan().VMs {
+			out[vm.Name] = vm.TargetNetwork + " " + cmp.Or(vm.StorageProfile, "-") + " " + vm.RPO.String()
+		}
+		return out
+	}
+	own := map[string]string{"WebApp1": "company-network - 1m", "WebApp3": "backend-network Gold 15m"}
+	joined := func(h *harness) string { return strings.Join(strings.Fields(panelText(h.view())), " ") }
+	fits := func(t *testing.T, h *harness, w, hgt int) {
+		t.Helper()
+		ls := strings.Split(h.view(), "\n")
+		if len(ls) > hgt {
+			t.Errorf("%dx%d: %d lines", w, hgt, len(ls))
+		}
+		for i, l := range ls {
+			if lw := ansi.StringWidth(l); lw > w {
+				t.Errorf("%dx%d: line %d is %d wide: %q", w, hgt, i, lw, ansi.Strip(l))
+			}
+		}
+	}
+	// next tabs to the option field titled title.
+	next := func(t *testing.T, h *harness, title string) {
+		t.Helper()
+		for range 6 {
+			if strings.Contains(h.view(), "▸ "+title) {
+				return
+			}
+			h.send(press("tab"))
+		}
+		h.mustSee(t, "▸ "+title)
+	}
+	// to focuses the option field titled title, from the table.
+	to := func(t *testing.T, h *harness, title string) {
+		t.Helper()
+		h.send(press("tab"))
+		next(t, h, title)
+	}
+	words := map[string]string{
+		"RPO":            "as each VM has it: 1m for WebApp1; 15m for WebApp3",
+		"Target network": "as each VM has it: company-network for WebApp1; backend-network for WebApp3",
+		"Storage policy": "as each VM has it: the VDC default for WebApp1; Gold for WebApp3",
+	}
+	for _, sz := range goldenSizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			h := newHarness(t, setup{pf: mixed(), done: infraDone})
+			h.start(sz[0], sz[1])
+			s := joined(h)
+			for _, want := range []string{"RPO " + words["RPO"], "network " + words["Target network"], "storage " + words["Storage policy"]} {
+				if !strings.Contains(s, want) {
+					t.Errorf("summary does not say %q:\n%s", want, h.view())
+				}
+			}
+			fits(t, h, sz[0], sz[1])
+			h.send(press("tab"))
+			for _, title := range []string{"RPO", "Target network", "Storage policy"} {
+				next(t, h, title)
+				if s := joined(h); !strings.Contains(s, title+" [~] "+words[title]) {
+					t.Errorf("%s field not shown as each VM's own:\n%s", title, h.view())
+				}
+				fits(t, h, sz[0], sz[1])
+			}
+			h.send(press("ctrl+s"))
+			if got := options(h); !maps.Equal(got, own) {
+				t.Errorf("confirmed untouched: %v, want each VM's own %v", got, own)
+			}
+		})
+	}
+	// A value typed is written to all.
+	h := newHarness(t, setup{pf: mixed(), done: infraDone})
+	h.start(80, 24)
+	to(t, h, "RPO")
+	h.typeText("5m")
+	h.send(press("tab"))
+	h.send(press("tab"))
+	h.mustSee(t, "▸ Target network")
+	h.typeText("company-network")
+	h.send(press("tab"))
+	h.typeText("Bronze")
+	h.send(press("ctrl+s"))
+	if got, want := options(h), map[string]string{"WebApp1": "company-network Bronze 5m", "WebApp3": "company-network Bronze 5m"}; !maps.Equal(got, want) {
+		t.Errorf("typed for all: %v, want %v\n%s", got, want, h.view())
+	}
+	// Typed, then cleared: each VM's own again, and the field says so.
+	h = newHarness(t, setup{pf: mixed(), done: infraDone})
+	h.start(80, 24)
+	to(t, h, "Storage policy")
+	h.typeText("Go")
+	h.mustNotSee(t, "[~] as each VM has it: the VDC default")
+	h.send(press("backspace"))
+	h.send(press("backspace"))
+	if s := joined(h); !strings.Contains(s, "Storage policy [~] "+words["Storage policy"]) {
+		t.Errorf("cleared storage policy not shown as each VM's own:\n%s", h.view())
+	}
+	h.send(press("ctrl+s"))
+	if got := options(h); !maps.Equal(got, own) {
+		t.Errorf("typed then cleared: %v, want each VM's own %v", got, own)
+	}
+	// WebApp1 left out of the selection, the options are WebApp3's own.
+	h = newHarness(t, setup{pf: mixed(), done: infraDone})
+	h.start(80, 24)
+	h.mustSee(t, "▸ [x] WebApp1")
+	h.send(press("space"))
+	to(t, h, "RPO")
+	for _, want := range [][2]string{{"RPO", "15m"}, {"Target network", "backend-network"}, {"Storage policy", "Gold"}} {
+		next(t, h, want[0])
+		if s := joined(h); !strings.Contains(s, want[0]+" "+want[1]) || strings.Contains(s, "[~] as each VM") {
+			t.Errorf("options of WebApp3 alone do not read %s %s:\n%s", want[0], want[1], h.view())
+		}
+	}
+	h.send(press("ctrl+s"))
+	if got, want := options(h), map[string]string{"WebApp3": own["WebApp3"]}; !maps.Equal(got, want) {
+		t.Errorf("WebApp3 alone: %v, want %v", got, want)
 	}
 }
