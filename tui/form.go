@@ -732,6 +732,13 @@ func (fm *form) view(width, height int) []string {
 	// showed 7 of their 9 fields and step 3's 13 of 15, without a sign).
 	if len(out) > height && height > 0 {
 		start, end := formWindow(len(out), focusStart, focusEnd, height)
+		// A field above the focused one starts whole or not at all: its
+		// last lines without its title (the wrapped words of each VM's
+		// own answer) read as another field's.
+		for start > 0 && start < focusStart && !slices.Contains(titleAt, start) {
+			start++
+			end = min(len(out), end+1)
+		}
 		hidden := func(from, to int) string {
 			fields, choices := 0, 0
 			for _, at := range titleAt {

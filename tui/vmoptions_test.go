@@ -265,6 +265,11 @@ func TestVMOptionsKeepEachVMsOptions(t *testing.T) {
 	to(t, h, "Storage policy")
 	h.typeText("Go")
 	h.mustNotSee(t, "[~] as each VM has it: the VDC default")
+	// Scrolled, the field above shows whole or not at all: its words
+	// alone would read as the storage policy's.
+	if s := joined(h); strings.Contains(s, "backend-network for WebApp3") && !strings.Contains(s, "Target network") {
+		t.Errorf("the target network's words without its title:\n%s", h.view())
+	}
 	h.send(press("backspace"))
 	h.send(press("backspace"))
 	if s := joined(h); !strings.Contains(s, "Storage policy [~] "+words["Storage policy"]) {
