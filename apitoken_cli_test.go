@@ -65,7 +65,7 @@ func TestCloudDirectorAPITokens(t *testing.T) {
 	}
 
 	out, code = ferry(l.TokenConfigFile, nil, "run", "--plan", l.PlanPath())
-	if code != 0 || !strings.Contains(out, "stopped at cutover") || !strings.Contains(out, `changed: ~ update user "companyadmin": role`) {
+	if code != 0 || !strings.Contains(out, "stopped at cutover") || !strings.Contains(out, `changed: ~ update user "companyadmin" (as planned above)`) {
 		t.Fatalf("run with the tenant's API token: exit %d\n%s", code, out)
 	}
 	if made, _ := l.VCD.TokenLogins(); made == 0 {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,6 +234,39 @@ func TestHeadlessMigration(t *testing.T) {
 	out, code := run("run", "--plan", l.PlanPath())
 	if code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run without confirmation: exit %d\n%s", code, out)
+	}
+	// Step 1 lists each right once, in its plan lines (QA: each of its 55
+	// changes twice, planned and changed); what it changed as planned is
+	// summed up per object.
+	const right = `"Organization vDC Gateway: Configure L2 VPN"`
+	seen := map[string]bool{}
+	var rightLines, twice []string
+	for _, line := range strings.Split(out, "\n") {
+		msg, ok := strings.CutPrefix(line, "[1/8] rights: ")
+		if !ok {
+			continue
+		}
+		if strings.Contains(msg, right) {
+			rightLines = append(rightLines, msg)
+		}
+		msg = strings.TrimPrefix(strings.TrimPrefix(msg, "plan "), "changed: ")
+		if seen[msg] {
+			twice = append(twice, msg)
+		}
+		seen[msg] = true
+	}
+	if len(twice) > 0 {
+		t.Errorf("step 1 says %d lines twice, the first %q:\n%s", len(twice), twice[0], out)
+	}
+	if want := []string{
+		`plan ~ update rights bundle "ferry L2 VPN (Company)": add ` + right + ` (org Company only)`,
+		`plan ~ update org-local role "Organization Administrator (ferry)": add ` + right + ` (org Company only)`,
+	}; !slices.Equal(rightLines, want) {
+		t.Errorf("step 1's lines naming %s: %q, want %q", right, rightLines, want)
+	}
+	if !strings.Contains(out, "[1/8] rights: changed: ~ update rights bundle \"ferry L2 VPN (Company)\": 26 changes (as planned above)\n") ||
+		!strings.Contains(out, "[1/8] rights: changed: ~ update user \"companyadmin\" (as planned above)\n") {
+		t.Errorf("step 1 does not sum up its changes:\n%s", out)
 	}
 	// The replica is created as planned (its initial sync), then compared
 	// in full, each reported with its own figures.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/ferry-migrate/ferry/steps"
@@ -23,14 +24,16 @@ func TestPrinters(t *testing.T) {
 		{steps.Event{Kind: steps.EventWarning, Message: "slow"}, "warning: slow\n"},
 	} {
 		var b bytes.Buffer
-		eventPrinter(&b, 8, false)(tc.ev)
+		emit, _ := eventPrinter(&b, 8, false)
+		emit(tc.ev)
 		if got := b.String(); got != tc.want {
 			t.Errorf("text: %q, want %q", got, tc.want)
 		}
 	}
 	var b bytes.Buffer
 	ev := steps.Event{Step: "appliance", Index: 3, Kind: steps.EventProgress, Message: "uploading", Fraction: 0.5}
-	eventPrinter(&b, 8, true)(ev)
+	emit, _ := eventPrinter(&b, 8, true)
+	emit(ev)
 	var back steps.Event
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil || back.Kind != steps.EventProgress || back.Fraction != 0.5 {
 		t.Errorf("json: %s (%v)", b.String(), err)
@@ -43,7 +46,7 @@ func TestPrinters(t *testing.T) {
 // line that repeats the line before it is left out; other lines are not.
 func TestTextPrinterSaysAProgressLineOnce(t *testing.T) {
 	var b bytes.Buffer
-	p := eventPrinter(&b, 8, false)
+	p, _ := eventPrinter(&b, 8, false)
 	verify := steps.Event{Step: "cutover", Index: 8, Kind: steps.EventProgress, Message: "WebApp2: verify", Fraction: -1}
 	warn := steps.Event{Step: "cutover", Index: 8, Kind: steps.EventWarning, Message: "slow"}
 	for _, ev := range []steps.Event{verify, verify, warn, warn, verify} {
@@ -72,7 +75,8 @@ func TestJSONLinesSayAZeroFraction(t *testing.T) {
 		{steps.Event{Step: "replication", Index: 6, Kind: steps.EventStarted, Message: "replication"}, nil},
 	} {
 		var b bytes.Buffer
-		eventPrinter(&b, 8, true)(c.ev)
+		emit, _ := eventPrinter(&b, 8, true)
+		emit(c.ev)
 		var line map[string]any
 		if err := json.Unmarshal(b.Bytes(), &line); err != nil {
 			t.Fatalf("%s: %v", b.String(), err)
@@ -89,9 +93,78 @@ func TestJSONLinesSayAZeroFraction(t *testing.T) {
 			t.Fatal(err)
 		}
 		var again bytes.Buffer
-		eventPrinter(&again, 8, true)(back)
+		emitAgain, _ := eventPrinter(&again, 8, true)
+		emitAgain(back)
 		if again.String() != b.String() || back.Fraction != c.ev.Fraction {
 			t.Errorf("read back (fraction %v, want %v), printed again:\n%s\nwant:\n%s", back.Fraction, c.ev.Fraction, again.String(), b.String())
 		}
+	}
+}
+
+// TestTextPrinterListsAPlannedChangeOnce (QA: ferry run printed each of
+// step 1's 55 rights twice, as a plan line and as a change): the changes in
+// a row to one object that are as their plan lines said make one line that
+// counts them; a change that differs from its plan line is printed whole;
+// --json has every change.
+func TestTextPrinterListsAPlannedChangeOnce(t *testing.T) {
+	bundle := func(detail string) steps.Item {
+		return steps.Item{Action: steps.ActionUpdate, Kind: "rights bundle", Name: "ferry", Detail: detail}
+	}
+	tunnel := steps.Item{Action: steps.ActionCreate, Kind: "L2VPN tunnel", Name: "t", Detail: "local endpoint a free address"}
+	made := tunnel
+	made.Detail = "local endpoint 203.0.113.11"
+	var evs []steps.Event
+	ev := func(kind steps.EventKind, it steps.Item) {
+		evs = append(evs, steps.Event{Step: "rights", Index: 1, Kind: kind, Message: it.String(), Item: &it})
+	}
+	for _, it := range []steps.Item{bundle(`add "A"`), bundle(`add "B"`), tunnel} {
+		ev(steps.EventPlanItem, it)
+	}
+	ev(steps.EventChange, bundle(`add "A"`))
+	ev(steps.EventChange, bundle(`add "B"`))
+	ev(steps.EventChange, made)
+	evs = append(evs, steps.Event{Step: "rights", Index: 1, Kind: steps.EventDone, Message: "3 changes"})
+
+	var text, js bytes.Buffer
+	emit, flush := eventPrinter(&text, 8, false)
+	emitJSON, _ := eventPrinter(&js, 8, true)
+	for _, e := range evs {
+		emit(e)
+		emitJSON(e)
+	}
+	flush()
+	want := `[1/8] rights: plan ~ update rights bundle "ferry": add "A"
+[1/8] rights: plan ~ update rights bundle "ferry": add "B"
+[1/8] rights: plan + create L2VPN tunnel "t": local endpoint a free address
+[1/8] rights: changed: ~ update rights bundle "ferry": 2 changes (as planned above)
+[1/8] rights: changed: + create L2VPN tunnel "t": local endpoint 203.0.113.11
+[1/8] rights: done: 3 changes
+`
+	if got := text.String(); got != want {
+		t.Errorf("text:\n%s\nwant:\n%s", got, want)
+	}
+	var changes []string
+	for _, line := range strings.Split(strings.TrimSpace(js.String()), "\n") {
+		var e steps.Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind == steps.EventChange && e.Item != nil {
+			changes = append(changes, e.Message)
+		}
+	}
+	if len(changes) != 3 || changes[0] != `~ update rights bundle "ferry": add "A"` || changes[1] != `~ update rights bundle "ferry": add "B"` {
+		t.Errorf("--json's changes: %q", changes)
+	}
+
+	// Held back until the next line, or the end: flush prints it.
+	text.Reset()
+	emit, flush = eventPrinter(&text, 8, false)
+	for _, e := range evs[:4] {
+		emit(e)
+	}
+	flush()
+	if !strings.HasSuffix(text.String(), "changed: ~ update rights bundle \"ferry\" (as planned above)\n") {
+		t.Errorf("flushed:\n%s", text.String())
 	}
 }

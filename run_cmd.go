@@ -100,8 +100,12 @@ with a warning naming the VM, when its source was shut down and the outage;
 ferry status says so. A rollback that fails leaves the cutover's state and
 its hold on the replica as they were (the run fails).
 
-Progress goes to stdout, one line per event ("[3/8] appliance: ..."), or one
-JSON object per line with --json (fields: time, step, index, kind, message,
+Progress goes to stdout, one line per event ("[3/8] appliance: ..."), but
+for a step's changes made as its plan lines said: those are not listed twice,
+one line per object counts them ("[1/8] rights: changed: ~ update rights
+bundle "ferry L2 VPN (Company)": 26 changes (as planned above)"); a change
+that differs from its plan line is listed whole. Or one JSON object per line
+with --json, every change its own line (fields: time, step, index, kind, message,
 fraction, item, error, begins, resolves; kind is one of started, plan,
 progress, change, warning, done, failed, skipped; fraction, the progress
 from 0 to 1 (0 included), is on a progress line whose progress is known and
@@ -293,10 +297,11 @@ run, the wizard or ferry serve (ferry status says "stopped").
 					}
 					env.SettleEndedCutoverStep()
 				}
-				emit := eventPrinter(cmd.OutOrStdout(), len(it), asJSON)
+				emit, flush := eventPrinter(cmd.OutOrStdout(), len(it), asJSON)
 				for _, ev := range it.SettledEvents(settledLines) {
 					emit(ev)
 				}
+				flush()
 				res := steps.Outcome{AlreadyRolledBack: settled}
 				if asJSON {
 					emit(closingEvent(res))
@@ -328,7 +333,8 @@ run, the wizard or ferry serve (ferry status says "stopped").
 				}
 			}
 			out := cmd.OutOrStdout()
-			emit := eventPrinter(out, len(it), asJSON)
+			emit, flush := eventPrinter(out, len(it), asJSON)
+			defer flush() // before the error, which goes after the lines
 			for _, ev := range it.SettledEvents(settledLines) {
 				emit(ev)
 			}
@@ -359,6 +365,7 @@ run, the wizard or ferry serve (ferry status says "stopped").
 				}
 			}
 			res, err := r.Run(cmd.Context())
+			flush()
 			if err = errors.Join(err, recovery); err != nil {
 				return fmt.Errorf("%w (state: %s)", err, env.State.Path())
 			}
@@ -419,7 +426,8 @@ func emptyNames(cmd *cobra.Command, planFile string) error {
 // begin is called before the first change.
 func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begin func() error) error {
 	out := cmd.OutOrStdout()
-	show := eventPrinter(out, len(steps.NewItinerary()), asJSON)
+	show, flush := eventPrinter(out, len(steps.NewItinerary()), asJSON)
+	defer flush()
 	step := "test-migration"
 	if names == "" {
 		step = "test-cleanup"
@@ -437,6 +445,7 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begi
 		if err := env.TestCleanup(cmd.Context(), emit); err != nil {
 			return fmt.Errorf("%w (state: %s)", err, env.State.Path())
 		}
+		flush()
 		if !asJSON {
 			fmt.Fprintf(out, "ferry: no test migration left; state: %s\n", env.State.Path())
 		}
@@ -466,6 +475,7 @@ func runTest(cmd *cobra.Command, env *steps.Env, names string, asJSON bool, begi
 		return err
 	}
 	report, err := env.TestMigrate(cmd.Context(), vms, emit)
+	flush()
 	var fe *steps.FieldError
 	if errors.As(err, &fe) && report == "" {
 		return usageError{err}
@@ -578,7 +588,8 @@ func runViaEngine(cmd *cobra.Command, cl *engine.Client, f *planFlags, req engin
 	}
 	req.Client = fmt.Sprintf("ferry run (pid %d)", os.Getpid())
 	out := cmd.OutOrStdout()
-	printer := eventPrinter(out, len(steps.NewItinerary()), asJSON)
+	printer, flush := eventPrinter(out, len(steps.NewItinerary()), asJSON)
+	defer flush()
 	// Where the steps run, said once the engine has taken the run (its
 	// first event), not before: a run it refuses as bad usage ran nothing
 	// there, and prints the refusal alone (QA).
@@ -595,6 +606,7 @@ func runViaEngine(cmd *cobra.Command, cl *engine.Client, f *planFlags, req engin
 		printer(ev)
 	}
 	res, err := cl.Run(cmd.Context(), req, emit)
+	flush()
 	var re *engine.RemoteError
 	if errors.As(err, &re) && re.Usage {
 		return usageError{err}
