@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/replication"
@@ -231,7 +233,19 @@ func TestLabServe(t *testing.T) {
 func TestHeadlessMigration(t *testing.T) {
 	t.Parallel() // a lab of its own; runs beside the ferry serve journeys
 	l, run := headlessLab(t)
-	out, code := run("run", "--plan", l.PlanPath())
+	// ferry plan fits in 80 columns (QA: step 1's lines were 120 wide),
+	// each line's next ones indented, a right's quoted name whole on one
+	// line (grep finds it).
+	out, code := run("plan", "--plan", l.PlanPath())
+	if code != 0 || !strings.Contains(out, "\n    ~ update rights bundle \"ferry L2 VPN (Company)\": add\n      \"Organization vDC Gateway: Configure L2 VPN\" (org Company only)\n") {
+		t.Errorf("plan before step 1: exit %d\n%s", code, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if w := ansi.StringWidth(line); w > 80 {
+			t.Errorf("ferry plan's line is %d columns wide: %q\n%s", w, line, out)
+		}
+	}
+	out, code = run("run", "--plan", l.PlanPath())
 	if code != 0 || !strings.Contains(out, "stopped at cutover") {
 		t.Fatalf("run without confirmation: exit %d\n%s", code, out)
 	}
@@ -306,6 +320,7 @@ func TestHeadlessMigration(t *testing.T) {
 	}
 	// ferry plan projects the cutover's downtime, and says what is a default.
 	out, code = run("plan", "--plan", l.PlanPath())
+	out = planUnwrapped(out)
 	if code != 0 || !strings.Contains(out, `+ create VM "WebApp2": cut over into vApp WebApp2`) || !strings.Contains(out, "projected downtime ~") ||
 		!strings.Contains(out, "shutdown 30s (default: a guest OS shutdown)") || !strings.Contains(out, "final pass ") {
 		t.Errorf("plan before the cutover: exit %d\n%s", code, out)

@@ -247,9 +247,11 @@ func newPlanCmd(g *globalFlags) *cobra.Command {
 		Use:   "plan --plan FILE [--state FILE] [--redo STEPS]",
 		Short: "Print what the itinerary's steps would change; change nothing",
 		Long: `Print, step by step, what ferry run would create or change (+ create,
-~ update, = exists, ? check (a probe), ! conflict). Nothing is changed, not
-even the state file. Exit 1 when a step cannot be planned, or when a step a
-run would run shows a conflict (ferry run refuses to start for it).
+~ update, = exists, ? check (a probe), ! conflict), in 80 columns: a longer
+line goes on below, indented, a quoted name (a right's) kept whole on one
+line; for scripts, --json. Nothing is changed, not even the state file.
+Exit 1 when a step cannot be planned, or when a step a run would run shows a
+conflict (ferry run refuses to start for it).
 Steps the plan skips, or that do not apply, say why. With --json the plans
 are one JSON array (index, step, title, status, skipped, redo, answers_changed,
 items, changes, error), the plan lines as items; items' fields: ` + itemFieldsHelp + `.
@@ -382,9 +384,60 @@ func printPlans(cmd *cobra.Command, plans []steps.StagePlan, origins []config.Or
 		}
 	} else {
 		writeOrigins(cmd.OutOrStdout(), origins)
-		steps.WritePlans(cmd.OutOrStdout(), plans)
+		writePlansText(cmd.OutOrStdout(), plans)
 	}
 	return err
+}
+
+// writePlansText writes steps.WritePlans's lines in textWidth (QA: step
+// lines of 120 columns and more): each line word-wrapped, its next lines
+// two columns deeper than it (a plan line's after its mark, "+ "). A
+// quoted name (a right, "Organization vDC Gateway: Configure L2 VPN") is
+// not broken, so that grep finds it whole.
+func writePlansText(w io.Writer, plans []steps.StagePlan) {
+	var b strings.Builder
+	steps.WritePlans(&b, plans)
+	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " "))] + "  "
+		for _, l := range wrapIndented(unbreakQuoted(line, textWidth-len(indent)), textWidth, indent) {
+			fmt.Fprintln(w, strings.ReplaceAll(l, unbrokenSpace, " "))
+		}
+	}
+}
+
+// unbrokenSpace stands for a space wrapIndented must not break a line at
+// (not a space to strings.Fields, one column wide); it is made a space
+// again once the line is wrapped.
+const unbrokenSpace = "\ue000"
+
+// unbreakQuoted is s with the spaces inside each double-quoted string (as
+// %q quotes a plan item's name) up to room columns wide made
+// unbrokenSpace; a longer one, or a quote left open, is left as it is.
+func unbreakQuoted(s string, room int) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		end := i + 1
+		for end < len(s) && s[end] != '"' {
+			if s[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		if end >= len(s) {
+			break // not closed
+		}
+		q := s[i : end+1]
+		if ansi.StringWidth(q) <= room {
+			q = strings.ReplaceAll(q, " ", unbrokenSpace)
+		}
+		b.WriteString(s[:i] + q)
+		s = s[end+1:]
+	}
+	return b.String() + s
 }
 
 // writeOrigins lists the endpoints a command talks to, how each Cloud
