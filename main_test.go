@@ -320,7 +320,7 @@ func TestHeadlessMigration(t *testing.T) {
 	}
 	// ferry plan projects the cutover's downtime, and says what is a default.
 	out, code = run("plan", "--plan", l.PlanPath())
-	out = planUnwrapped(out)
+	out = labtest.PlanUnwrapped(out)
 	if code != 0 || !strings.Contains(out, `+ create VM "WebApp2": cut over into vApp WebApp2`) || !strings.Contains(out, "projected downtime ~") ||
 		!strings.Contains(out, "shutdown 30s (default: a guest OS shutdown)") || !strings.Contains(out, "final pass ") {
 		t.Errorf("plan before the cutover: exit %d\n%s", code, out)

@@ -152,7 +152,7 @@ func TestRunChecksTheApplianceAdvancedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	if out, code := run("plan", "--plan", l.PlanPath()); code != 0 || strings.Contains(planUnwrapped(out), `privilege "VirtualMachine.Config.AdvancedConfig"`) {
+	if out, code := run("plan", "--plan", l.PlanPath()); code != 0 || strings.Contains(labtest.PlanUnwrapped(out), `privilege "VirtualMachine.Config.AdvancedConfig"`) {
 		t.Fatalf("plan with the appliance's disk.EnableUUID set: exit %d, want 0 and no AdvancedConfig asked for\n%s", code, out)
 	}
 	ref, ok, err := admin.FindVM(ctx, lab.ApplianceVM)

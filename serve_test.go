@@ -274,7 +274,7 @@ func TestServeEngine(t *testing.T) {
 	// plans (before, step 6 failed with "replication store is in use by
 	// another ferry process" and the cutover had no projection).
 	if out, code := run("plan", "--plan", l.PlanPath()); code != 0 || !strings.Contains(out, "planned by the ferry serve engine") ||
-		!strings.Contains(planUnwrapped(out), `~ update replica "WebApp2": incremental pass`) || !strings.Contains(planUnwrapped(out), "projected downtime") {
+		!strings.Contains(labtest.PlanUnwrapped(out), `~ update replica "WebApp2": incremental pass`) || !strings.Contains(labtest.PlanUnwrapped(out), "projected downtime") {
 		t.Errorf("ferry plan while the engine runs: exit %d\n%s", code, out)
 	}
 	planJSON := exec.Command(ferryBin, "--config", l.ConfigFile, "plan", "--plan", l.PlanPath(), "--json")
@@ -502,7 +502,7 @@ func TestServeKill9ResumesPass(t *testing.T) {
 	// What step 6 would do now: the replica and its disks exist, and the
 	// interrupted initial sync resumes (not a new one, nor new disks).
 	out, code := run("plan", "--plan", l.PlanPath())
-	out = planUnwrapped(out)
+	out = labtest.PlanUnwrapped(out)
 	if code != 0 || !strings.Contains(out, `= exists replica disk "[provider-ds] ferry-replicas/Company/WebApp2/`) ||
 		strings.Contains(out, "+ create replica disk") || !strings.Contains(out, `~ update replica "WebApp2": resume the interrupted initial pass`) {
 		t.Errorf("ferry plan after the kill: exit %d, want the replica disks kept and the initial sync resumed\n%s", code, out)
@@ -570,7 +570,7 @@ func killedAfterCommit(t *testing.T, l *lab.Lab, run func(...string) (string, in
 		t.Errorf("ferry status after a kill between the commit and the pass's record: exit %d\n%s", code, out)
 	}
 	out, code = run("plan", "--plan", l.PlanPath())
-	out = planUnwrapped(out)
+	out = labtest.PlanUnwrapped(out)
 	if code != 0 || !strings.Contains(out, `~ update replica "WebApp2": go on from the initial sync of 1 disk (64 MiB) committed at `) ||
 		strings.Contains(out, "+ create replica") {
 		t.Errorf("ferry plan after a kill between the commit and the pass's record: exit %d, want the replica gone on from\n%s", code, out)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-migrate/ferry/lab/labtest"
 	"github.com/ferry-migrate/ferry/nsx"
 )
 
@@ -45,7 +46,7 @@ func TestCutoverRefusedWhileTheStretchIsDown(t *testing.T) {
 	// The recovery the warning names, previewed: step 4 runs again and
 	// enables the session.
 	out, code = run("plan", "--plan", l.PlanPath(), "--redo=dc-extension")
-	out = planUnwrapped(out)
+	out = labtest.PlanUnwrapped(out)
 	if code != 0 || !strings.Contains(out, "DC extension (state: done; runs again: --redo)") || !strings.Contains(out, `~ update L2VPN session "ferry-l2vpn": is disabled: enable it`) {
 		t.Errorf("plan --redo=dc-extension: exit %d, want step 4 to run again and enable the session\n%s", code, out)
 	}

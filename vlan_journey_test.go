@@ -69,7 +69,7 @@ func TestHeadlessMigrationOverVLAN(t *testing.T) {
 	// ferry plan reads both ends again and says what drifted (step 4's
 	// apply puts the VLAN back: TestSetupVLANTaggedNetwork).
 	out, code = run("plan", "--plan", l.PlanPath())
-	if !strings.Contains(planUnwrapped(out), "its port carries VLAN 0, port group "+lab.VLANPortgroup+" is on VLAN 20") {
+	if !strings.Contains(labtest.PlanUnwrapped(out), "its port carries VLAN 0, port group "+lab.VLANPortgroup+" is on VLAN 20") {
 		t.Fatalf("plan after the VLAN change: exit %d\n%s", code, out)
 	}
 	if _, err := c.AttachNetwork(ctx, sessions[0].ID, lab.VLANPortgroup, lab.VLANPortgroupID, atts[0].TunnelID); err != nil {

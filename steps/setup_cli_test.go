@@ -80,7 +80,7 @@ func TestSetupBinary(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ferry plan: %v\n%s", err, out)
 		}
-		out = planUnwrapped(out)
+		out = []byte(labtest.PlanUnwrapped(string(out)))
 		for _, want := range []string{"+ create org VDC network \"company-network\"", "+ create L2VPN tunnel \"ferry-l2vpn\"",
 			"+ create port group \"ferry-sink\"", "+ create VM \"ferry-l2vpn-client\"", "+ create L2VPN session", l2vpnRight,
 			"= exists duplicate gateway \"172.16.10.1\"", "local egress optimisation", "WARNING: local egress optimisation is not set up: the appliance OVF takes no egress gateway"} {
@@ -454,22 +454,4 @@ func newHoldProxyNth(t *testing.T, l *lab.Lab, match string, nth int) *holdProxy
 	p.srv.StartTLS()
 	t.Cleanup(p.srv.Close)
 	return p
-}
-
-// planUnwrapped is ferry plan's text with each line it wrapped to 80
-// columns joined again (a line's next ones are two columns deeper than
-// it), for a test that looks for a phrase of a plan line.
-func planUnwrapped(out []byte) []byte {
-	var lines []string
-	indent := 0 // of the last line's first line
-	for _, line := range strings.Split(string(out), "\n") {
-		lead := len(line) - len(strings.TrimLeft(line, " "))
-		if len(lines) > 0 && strings.TrimSpace(line) != "" && lead == indent+2 {
-			lines[len(lines)-1] += " " + line[lead:]
-			continue
-		}
-		lines = append(lines, line)
-		indent = lead
-	}
-	return []byte(strings.Join(lines, "\n"))
 }

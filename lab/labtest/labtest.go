@@ -106,3 +106,21 @@ func ProviderVM(ctx context.Context, c *vsphere.Client, name string) (vsphere.Re
 	}
 	return vsphere.Ref{}, false, nil
 }
+
+// PlanUnwrapped is ferry plan's text with each line it wrapped to 80
+// columns joined again (a line's next ones are two columns deeper than
+// it), for a test that looks for a phrase of a plan line.
+func PlanUnwrapped(out string) string {
+	var lines []string
+	indent := 0 // of the last line's first line
+	for _, line := range strings.Split(out, "\n") {
+		lead := len(line) - len(strings.TrimLeft(line, " "))
+		if len(lines) > 0 && strings.TrimSpace(line) != "" && lead == indent+2 {
+			lines[len(lines)-1] += " " + line[lead:]
+			continue
+		}
+		lines = append(lines, line)
+		indent = lead
+	}
+	return strings.Join(lines, "\n")
+}
