@@ -268,3 +268,24 @@ func TestSelectVMsSecondWave(t *testing.T) {
 		t.Fatalf("options read back %+v", got)
 	}
 }
+
+// TestJobOptionsFromTheVMsToMigrate: a hand-written plan that lists a VM
+// cut over (on dmz, gold) after the one still to migrate (on
+// company-network, the VDC default): step 5's options are the latter's,
+// not the last entry's, so confirming them does not move it to dmz and
+// gold; with none left to migrate, a new wave starts from the earlier
+// wave's choices.
+func TestJobOptionsFromTheVMsToMigrate(t *testing.T) {
+	env := waveEnv(t) // WebApp2 cut over
+	pf := env.Plan()
+	pf.Network.Name = "company-network"
+	pf.VMs[0].TargetNetwork, pf.VMs[0].StorageProfile = "dmz", "gold"
+	if o := env.JobOptions(); o.Network != "dmz" || o.Storage != "gold" {
+		t.Fatalf("options with only a VM cut over: %+v; want the earlier wave's dmz, gold", o)
+	}
+	pf.VMs = append([]VMPlan{{Name: "WebApp1", TargetVApp: "WebApp1", TargetNetwork: "company-network"}}, pf.VMs...)
+	if o := env.JobOptions(); o.Network != "company-network" || o.Storage != "" || o.EachNetwork || o.EachStorage {
+		t.Fatalf("options with WebApp1 to migrate, listed before WebApp2 cut over: %+v; want WebApp1's company-network and the VDC default", o)
+	}
+}
+

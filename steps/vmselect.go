@@ -634,7 +634,14 @@ func (o *JobOptions) Option(pf *PlanFile, names []string, key string) (v, each s
 func (e *Env) JobOptions() JobOptions {
 	pf := e.Plan()
 	o := JobOptions{Job: pf.Job, RPO: pf.RPO, VDC: pf.VDC, Network: pf.Network.Name}
-	for _, vm := range pf.VMs {
+	// The VMs still to migrate say them; an earlier wave's, cut over, only
+	// when none is left (a new wave starts from the last one's choices):
+	// a hand-written plan may list a VM cut over last.
+	from := e.Migrating()
+	if len(from) == 0 {
+		from = pf.VMs
+	}
+	for _, vm := range from {
 		if vm.TargetNetwork != "" {
 			o.Network = vm.TargetNetwork
 		}
