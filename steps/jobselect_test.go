@@ -288,4 +288,3 @@ func TestJobOptionsFromTheVMsToMigrate(t *testing.T) {
 		t.Fatalf("options with WebApp1 to migrate, listed before WebApp2 cut over: %+v; want WebApp1's company-network and the VDC default", o)
 	}
 }
-
