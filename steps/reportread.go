@@ -127,6 +127,15 @@ func (r *CutoverReport) WaveFigures() string {
 	if wave < 2 {
 		return ""
 	}
+	if e := r.earlierInWave(); e != "" {
+		return r.waveFigures(wave) + " · " + e
+	}
+	return r.waveFigures(wave)
+}
+
+// waveFigures is WaveFigures without the outages interrupted cutovers
+// left before it.
+func (r *CutoverReport) waveFigures(wave int) string {
 	if r.FirstShutdown.IsZero() {
 		return fmt.Sprintf("wave of %d (at most %d at a time) · no VM was shut down · projected %s", wave, r.Parallel, approx(r.ProjectedWaveSeconds))
 	}

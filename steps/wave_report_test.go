@@ -209,6 +209,36 @@ func TestEarlierOutageCountedOnce(t *testing.T) {
 	}
 }
 
+// TestWaveSaysWhatInterruptedCutoversLeft (QA): a wave whose VM a retry
+// went on with after an interrupted cutover had left it down 6.8s read
+// "downtime 4.0s from the first shutdown" and nothing more: the wave's
+// figures count this run's windows only, and now say what the interrupted
+// cutovers had left before them, in the report and the wizard's line.
+func TestWaveSaysWhatInterruptedCutoversLeft(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 16, 22, 45, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	r := &CutoverReport{Started: at(6), Finished: at(12), Parallel: 2, VMs: []VMReport{
+		{VM: "WebApp2", Started: at(6), SourceOff: at(6.5), TargetOn: at(8), ServiceBack: at(10.5)},
+		{VM: "WebApp3", Started: at(6), SourceOff: at(6.8), TargetOn: at(8), ServiceBack: at(11),
+			EarlierOutages: []EarlierOutage{{Start: at(0), End: at(6.8), How: "after it shut the source down"}}},
+	}}
+	for i := range r.VMs {
+		r.VMs[i].finish(nil)
+	}
+	r.finishWave()
+	want := "before it, interrupted cutovers had left services down: WebApp3 6.8s"
+	if md := r.Markdown(); !strings.Contains(md, want) {
+		t.Errorf("the report's wave lacks %q:\n%s", want, md)
+	}
+	if got := r.WaveFigures(); !strings.Contains(got, want) {
+		t.Errorf("the wave's line %q lacks %q", got, want)
+	}
+	r.VMs[1].EarlierOutages = nil
+	if md := r.Markdown(); strings.Contains(md, "before it") {
+		t.Errorf("a wave with no interrupted cutover says one:\n%s", md)
+	}
+}
+
 // TestReportCarriesAnEarlierRunsVMOutsideTheWave (QA): a run that confirmed
 // one VM, whose report also held a VM a killed run had cut over (carried
 // in from the state), read "Wave of 2 VMs confirmed together: 1 rolled
