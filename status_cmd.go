@@ -318,17 +318,17 @@ func printJobs(out io.Writer, jobs []steps.VMStatus, now time.Time) {
 		t = append(t, []string{j.VM, fmt.Sprint(j.RPO), last, nextPass(j, now), ""})
 	}
 	room := t.wrapFirst(minHealth).lastColumn()
-	var below []heldDetail
+	var below []healthDetail
 	for i, j := range jobs {
 		h := j.HealthLine()
 		short := shortProse(h, room)
 		if short != h {
-			below = append(below, heldDetail{vm: j.VM, health: h, held: j.Phase == replication.JobHeld})
+			below = append(below, healthDetail{vm: j.VM, health: h})
 			short += belowMark
 		}
 		t[i+1][4] = short
 	}
-	t.wrapFirst(minHealth).writeWithDetails(out, sayHoldsOnce(below))
+	t.wrapFirst(minHealth).writeWithDetails(out, sayHealthsOnce(below))
 	if len(jobs) == 0 {
 		return
 	}
@@ -352,21 +352,21 @@ func printJobs(out io.Writer, jobs []steps.VMStatus, now time.Time) {
 	c.wrapFirst(len("REPAIRED")).writeWithDetails(out, details)
 }
 
-// heldDetail is a job's health said whole below the jobs table; held: its
-// job is held by ferry (its cutover, a test migration).
-type heldDetail struct {
+// healthDetail is a job's health said whole below the jobs table.
+type healthDetail struct {
 	vm, health string
-	held       bool
 }
 
-// sayHoldsOnce is the jobs table's details, "VM: health": those of held
-// jobs whose healths are the same but for their own VM's name and the
-// times in them are said once for them all, where the first was, naming
-// them (QA: with a wave's cutover interrupted, ferry status repeated the
-// ten lines of "held by its cutover, ..." once per VM). A time that
-// differs between them is given for each ("09:30:00 (WebApp1) and
+// sayHealthsOnce is the jobs table's details, "VM: health": the healths
+// that are the same but for their own VM's name and the times in them are
+// said once for them all, where the first was, naming them (QA: with a
+// wave's cutover interrupted, ferry status repeated the ten lines of "held
+// by its cutover, ..." once per VM; so it did "not replicating: no ferry
+// serve, ..." for every VM while nothing replicates). Healths that differ
+// otherwise ("still within the RPO", "RPO missed") are said apart. A time
+// that differs between them is given for each ("09:30:00 (WebApp1) and
 // 09:30:02 (WebApp2)"), a VM's name is "VM" ("--confirm-cutover=VM").
-func sayHoldsOnce(ds []heldDetail) []string {
+func sayHealthsOnce(ds []healthDetail) []string {
 	type group struct {
 		tmpl  string
 		vms   []string
@@ -376,10 +376,6 @@ func sayHoldsOnce(ds []heldDetail) []string {
 	var out []string
 	at := map[*group]int{} // the group's line in out
 	for _, d := range ds {
-		if !d.held {
-			out = append(out, d.vm+": "+d.health)
-			continue
-		}
 		tmpl, times := healthTemplate(d.health, d.vm)
 		i := slices.IndexFunc(groups, func(g *group) bool { return g.tmpl == tmpl })
 		if i < 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +121,69 @@ func TestStatusSaysQueued(t *testing.T) {
 	}
 	if !strings.Contains(unwrapped(out), "WebApp3: no replica yet: its initial sync waits for a free pass slot (1 at a time: concurrent_passes)") {
 		t.Errorf("WebApp3's health does not say its initial sync waits for a slot:\n%s", out)
+	}
+}
+
+// TestStatusSaysNotReplicatingOnceForItsVMs: with nothing replicating,
+// the "not replicating ..." health that several VMs share is said once
+// below the jobs table, naming each of them; a VM whose health differs
+// otherwise (its RPO missed, theirs still kept) has its own paragraph;
+// every row says "not replicating (below)".
+func TestStatusSaysNotReplicatingOnceForItsVMs(t *testing.T) {
+	st, err := steps.LoadState(filepath.Join(t.TempDir(), "plan.state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	store, err := replication.OpenState(st.Path() + ".replication.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	within := []string{"WebApp1", "WebApp2", "WebApp3"}
+	for _, vm := range within {
+		if err := store.PutVM(vm, replication.VMState{LastPass: now.Add(-20 * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.PutVM("db01", replication.VMState{LastPass: now.Add(-10 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	pf := &steps.PlanFile{}
+	for _, vm := range []string{"WebApp1", "db01", "WebApp2", "WebApp3"} {
+		pf.VMs = append(pf.VMs, steps.VMPlan{Name: vm, RPO: replication.RPO(time.Minute)})
+	}
+	jobs, err := steps.NewEnv(nil, pf, st).ReplicationStatus(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := printStatus(&b, engine.Status{Jobs: jobs}, false, true); err != nil { // nobody runs the plan
+		t.Fatal(err)
+	}
+	out := b.String()
+	t.Logf("ferry status:\n%s", out)
+	var shared, db01 []string
+	for _, l := range strings.Split(unwrapped(out), "\n") {
+		switch {
+		case strings.HasPrefix(l, "WebApp1, WebApp2 and WebApp3, each: "+stoppedSummary):
+			shared = append(shared, l)
+		case strings.HasPrefix(l, "db01: "+stoppedSummary):
+			db01 = append(db01, l)
+		}
+	}
+	if n := strings.Count(unwrapped(out), stoppedSummary); n != 2 || len(shared) != 1 || len(db01) != 1 {
+		t.Errorf("the not-replicating health said %d times, %d naming WebApp1 to 3 together, %d for db01; want twice: once for the three, once for db01", n, len(shared), len(db01))
+	}
+	if len(shared) == 1 && (!strings.HasSuffix(shared[0], "still within the RPO") || strings.Contains(shared[0], "db01")) {
+		t.Errorf("the three VMs' health: %q", shared[0])
+	}
+	if len(db01) == 1 && strings.Contains(db01[0], "still within the RPO") {
+		t.Errorf("db01's health, its RPO missed: %q", db01[0])
+	}
+	for _, vm := range append(within, "db01") {
+		if !strings.HasSuffix(jobRows(out)[vm], "not replicating (below)") {
+			t.Errorf("%s's row: %q, want it not replicating (below)", vm, jobRows(out)[vm])
+		}
 	}
 }

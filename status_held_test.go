@@ -103,22 +103,47 @@ func TestStatusSaysAHoldOnceForItsVMs(t *testing.T) {
 	}
 }
 
-// TestSayHoldsOnceMarksOnlyWholeNames: a VM's name inside a word or
-// another VM's name is not taken for it, and healths that are not holds
-// are said for each VM as they are.
-func TestSayHoldsOnceMarksOnlyWholeNames(t *testing.T) {
-	got := sayHoldsOnce([]heldDetail{
-		{vm: "it", health: "held by its cutover; `ferry run --confirm-cutover=it` (not it2)", held: true},
-		{vm: "db", health: "held by its cutover; `ferry run --confirm-cutover=db` (not it2)", held: true},
-		{vm: "x", health: "not replicating", held: false},
-		{vm: "y", health: "not replicating", held: false},
+// TestSayHealthsOnceMarksOnlyWholeNames: a VM's name inside a word or
+// another VM's name is not taken for it.
+func TestSayHealthsOnceMarksOnlyWholeNames(t *testing.T) {
+	got := sayHealthsOnce([]healthDetail{
+		{vm: "it", health: "held by its cutover; `ferry run --confirm-cutover=it` (not it2)"},
+		{vm: "db", health: "held by its cutover; `ferry run --confirm-cutover=db` (not it2)"},
+		{vm: "it2", health: "held by its cutover; `ferry run --confirm-cutover=it2` (not it2)"},
 	})
 	want := []string{
 		"it and db, each: held by its cutover; `ferry run --confirm-cutover=VM` (not it2)",
-		"x: not replicating",
-		"y: not replicating",
+		"it2: held by its cutover; `ferry run --confirm-cutover=it2` (not it2)",
 	}
 	if !slices.Equal(got, want) {
-		t.Errorf("sayHoldsOnce:\n%q\nwant\n%q", got, want)
+		t.Errorf("sayHealthsOnce:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestSayHealthsOnceGroupsNotReplicating: healths that are not holds are
+// grouped the same way: "not replicating ..." that several VMs share is
+// said once naming each of them, where the first was; one that differs
+// otherwise (its RPO missed, not within it; missed by another age) is
+// said apart, for its VM.
+func TestSayHealthsOnceGroupsNotReplicating(t *testing.T) {
+	within := stoppedSummary + "; its last pass is still within the RPO"
+	missed := stoppedSummary + "; RPO missed: last complete pass 10m0s ago, RPO 1m"
+	got := sayHealthsOnce([]healthDetail{
+		{vm: "WebApp1", health: within},
+		{vm: "db01", health: missed},
+		{vm: "WebApp2", health: within},
+		{vm: "WebApp3", health: within},
+		{vm: "db02", health: strings.Replace(missed, "10m0s", "12m0s", 1)},
+		{vm: "db03", health: missed},
+		{vm: "mail", health: "failed: its last pass failed; ferry resume mail"},
+	})
+	want := []string{
+		"WebApp1, WebApp2 and WebApp3, each: " + within,
+		"db01 and db03, each: " + missed,
+		"db02: " + strings.Replace(missed, "10m0s", "12m0s", 1),
+		"mail: failed: its last pass failed; ferry resume mail",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("sayHealthsOnce:\n%q\nwant\n%q", got, want)
 	}
 }
