@@ -2606,20 +2606,14 @@ func (c *vmCutover) cleanupInterrupted(ctx context.Context, goOn bool) error {
 		if perr := c.onprem.EnsurePoweredOn(context.WithoutCancel(ctx), c.src.Ref); perr != nil {
 			return errors.Join(err, fmt.Errorf("power the source on again: %w", perr))
 		}
-		now := time.Now()
-		o, oerr := c.earlier(off, now, false, fmt.Sprintf("after it shut the source down: the source was powered off from %s until ferry powered it on again at %s", clock(off), clock(now)))
-		c.endedOutage, c.endedByUs = &o, true
-		return errors.Join(err, oerr)
+		return errors.Join(err, c.poweredOnNow(off))
 	}
 	if err != nil {
 		return err
 	}
 	switch {
 	case wasOff && !off.IsZero() && !c.leaveOff && c.src.PoweredOn():
-		now := time.Now()
-		o, err := c.earlier(off, now, false, fmt.Sprintf("after it shut the source down: the source was powered off from %s until ferry powered it on again at %s", clock(off), clock(now)))
-		c.endedOutage, c.endedByUs = &o, true
-		return err
+		return c.poweredOnNow(off)
 	case !wasOff && !backOnSince(c.src, off).IsZero():
 		// Found running again: a run killed after it powered the source
 		// on (before it saved its report), or someone by hand, ended the
@@ -2630,6 +2624,15 @@ func (c *vmCutover) cleanupInterrupted(ctx context.Context, goOn bool) error {
 		return err
 	}
 	return nil
+}
+
+// poweredOnNow records the outage an interrupted cutover left, from its
+// shutdown at off until now, this run having powered the source on again.
+func (c *vmCutover) poweredOnNow(off time.Time) error {
+	now := time.Now()
+	o, err := c.earlier(off, now, false, fmt.Sprintf("after it shut the source down: the source was powered off from %s until ferry powered it on again at %s", clock(off), clock(now)))
+	c.endedOutage, c.endedByUs = &o, true
+	return err
 }
 
 // endedBy says who ended endedOutage, for a warning.

@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -447,9 +448,7 @@ func (r *CutoverReport) earlierInWave() string {
 		bound := ""
 		for _, o := range v.EarlierOutages {
 			secs += v.earlierSeconds(o)
-			if o.AtMost {
-				bound = "at most "
-			}
+			bound = cmp.Or(bound, o.bound())
 		}
 		if secs > 0 {
 			parts = append(parts, fmt.Sprintf("%s %s%.1fs", v.VM, bound, secs))

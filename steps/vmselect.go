@@ -592,18 +592,18 @@ type JobOptions struct {
 	EachNetwork, EachStorage, EachRPO bool
 }
 
-// each is the Each flag of the per-VM option key (target_network,
-// storage_profile, rpo), nil for any other.
-func (o *JobOptions) each(key string) *bool {
+// each is the value and Each flag of the per-VM option key
+// (target_network, storage_profile, rpo), nils for any other.
+func (o *JobOptions) each(key string) (value *string, each *bool) {
 	switch key {
 	case "target_network":
-		return &o.EachNetwork
+		return &o.Network, &o.EachNetwork
 	case "storage_profile":
-		return &o.EachStorage
+		return &o.Storage, &o.EachStorage
 	case "rpo":
-		return &o.EachRPO
+		return &o.RPO, &o.EachRPO
 	}
-	return nil
+	return nil, nil
 }
 
 // Option is the per-VM option key (target_network, storage_profile, rpo)
@@ -612,12 +612,12 @@ func (o *JobOptions) each(key string) *bool {
 // differ, "" and how each keeps its own, in words: "as each VM has it:
 // company-network for WebApp1; dmz for WebApp3".
 func (o *JobOptions) Option(pf *PlanFile, names []string, key string) (v, each string) {
-	b := o.each(key)
+	value, b := o.each(key)
 	switch {
 	case b == nil:
 		return "", ""
 	case !*b:
-		return *map[string]*string{"target_network": &o.Network, "storage_profile": &o.Storage, "rpo": &o.RPO}[key], ""
+		return *value, ""
 	}
 	shared, words := SelectionOption(pf, names, key)
 	if words != "" {
@@ -659,7 +659,8 @@ func (e *Env) JobOptions() JobOptions {
 	}
 	for _, key := range []string{"target_network", "storage_profile", "rpo"} {
 		if _, each := SelectionOption(pf, names, key); each != "" {
-			*o.each(key) = true
+			_, each := o.each(key)
+			*each = true
 		}
 	}
 	// An RPO every VM has but the plan's (each VM's rpo in the file):
@@ -776,8 +777,9 @@ func (o *JobOptions) Fields(defaultJob func() string, selected func() []string) 
 	// value is theirs. A value typed is for all; cleared again, it is
 	// each VM's own while theirs differ, else what empty always is (the
 	// default, the VDC default policy).
-	perVM := func(key, title, desc string, req bool, p *string, v func(string, *PlanFile) error, def func(*PlanFile) string) Field {
-		fl, each := f(key, title, desc, req, p, v, def), o.each(key)
+	perVM := func(key, title, desc string, req bool, v func(string, *PlanFile) error, def func(*PlanFile) string) Field {
+		p, each := o.each(key)
+		fl := f(key, title, desc, req, p, v, def)
 		fl.Get = func(pf *PlanFile) string {
 			v, _ := o.Option(pf, selected(), key)
 			return v
@@ -794,11 +796,11 @@ func (o *JobOptions) Fields(defaultJob func() string, selected func() []string) 
 	}
 	return []Field{
 		f("job", "Job name", "a name for this migration job", false, &o.Job, ValidName, func(*PlanFile) string { return defaultJob() }),
-		perVM("rpo", "RPO", "how old the replica may get: 1m to 24h (Extender's best was 5m); empty: the default, or each VM's own while theirs differ", false, &o.RPO, ValidRPO, fixed(DefaultRPO)),
+		perVM("rpo", "RPO", "how old the replica may get: 1m to 24h (Extender's best was 5m); empty: the default, or each VM's own while theirs differ", false, ValidRPO, fixed(DefaultRPO)),
 		f("vdc", "Target VDC", "the org VDC that receives the VMs", true, &o.VDC, ValidName, nil),
-		perVM("target_network", "Target network", "the stretched org VDC network the VMs attach to (empty: the default, or each VM's own while theirs differ)", true, &o.Network, ValidName,
+		perVM("target_network", "Target network", "the stretched org VDC network the VMs attach to (empty: the default, or each VM's own while theirs differ)", true, ValidName,
 			func(pf *PlanFile) string { return pf.Network.Name }),
-		perVM("storage_profile", "Storage policy", "the VDC storage policy for the disks (empty: the VDC default, or each VM's own while theirs differ)", false, &o.Storage, ValidName, nil),
+		perVM("storage_profile", "Storage policy", "the VDC storage policy for the disks (empty: the VDC default, or each VM's own while theirs differ)", false, ValidName, nil),
 		{Key: "power_on", Title: "Power on", Description: "power the VMs on in Cloud Director after the cutover (space toggles)", Bool: true,
 			Validate: ValidBool,
 			// Empty (each VM's own) while the selected VMs differ;
