@@ -803,9 +803,9 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		more = "; " + e
 	}
 	if len(wave) > 1 && report.WaveDowntimeSeconds > 0 && report.WaveOutageOpen {
-		emit(Progress(fmt.Sprintf("wave downtime at least %s from the first shutdown, a service still down when its cutover ended (projected %s)%s", secs(report.WaveDowntimeSeconds), approx(report.ProjectedWaveSeconds), more), -1))
+		emit(Progress(fmt.Sprintf("wave downtime at least %s from the first shutdown, a service still down when its cutover ended (%s)%s", secs(report.WaveDowntimeSeconds), report.waveProjected(), more), -1))
 	} else if len(wave) > 1 && report.WaveDowntimeSeconds > 0 {
-		emit(Progress(fmt.Sprintf("wave downtime %s from the first shutdown to the last service back (projected %s)%s", secs(report.WaveDowntimeSeconds), approx(report.ProjectedWaveSeconds), more), -1))
+		emit(Progress(fmt.Sprintf("wave downtime %s from the first shutdown to the last service back (%s)%s", secs(report.WaveDowntimeSeconds), report.waveProjected(), more), -1))
 	}
 	for _, r := range unreported {
 		r.Note = strings.TrimSpace(r.Note + " Cut over by an earlier run that stopped before it saved its report; its figures were kept in the state.")

@@ -484,14 +484,14 @@ func (r *CutoverReport) Markdown() string {
 			case r.WaveOutageOpen:
 				down = fmt.Sprintf("downtime at least %s (a VM's service still down when its cutover ended) from the first shutdown (%s)", secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown))
 			}
-			fmt.Fprintf(&b, "Wave of %d VMs confirmed together (at most %d at a time): %s; %s; projected %s%s.\n\n",
-				wave, r.Parallel, outcomes, down, approx(r.ProjectedWaveSeconds), more)
+			fmt.Fprintf(&b, "Wave of %d VMs confirmed together (at most %d at a time): %s; %s; %s%s.\n\n",
+				wave, r.Parallel, outcomes, down, r.waveProjected(), more)
 		} else if r.WaveOutageOpen {
-			fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime at least %s from the first shutdown (%s), a VM's service still down when its cutover ended; projected %s%s.\n\n",
-				wave, r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), approx(r.ProjectedWaveSeconds), more)
+			fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime at least %s from the first shutdown (%s), a VM's service still down when its cutover ended; %s%s.\n\n",
+				wave, r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), r.waveProjected(), more)
 		} else {
-			fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime %s from the first shutdown (%s) to the last service back (%s); projected %s%s.\n\n",
-				wave, r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), clock(r.LastServiceBack), approx(r.ProjectedWaveSeconds), more)
+			fmt.Fprintf(&b, "Wave of %d VMs cut over in parallel (at most %d at a time): downtime %s from the first shutdown (%s) to the last service back (%s); %s%s.\n\n",
+				wave, r.Parallel, secs(r.WaveDowntimeSeconds), clock(r.FirstShutdown), clock(r.LastServiceBack), r.waveProjected(), more)
 		}
 	}
 	b.WriteString("| VM | outcome | measured downtime | shutdown to power-on | projected | final pass |\n|---|---|---|---|---|---|\n")
@@ -603,6 +603,21 @@ func clock(t time.Time) string {
 		return "-"
 	}
 	return t.Format("15:04:05.000")
+}
+
+// waveProjected is the wave's projection as its figures say it:
+// "projected ~1m24s", or why there is none ("projected -" read as a figure
+// missing: QA, a retry's wave whose VMs went on from interrupted cutovers).
+func (r *CutoverReport) waveProjected() string {
+	if r.ProjectedWaveSeconds > 0 {
+		return "projected " + approx(r.ProjectedWaveSeconds)
+	}
+	for _, v := range r.VMs {
+		if !v.EarlierRun && v.Projection == nil && len(v.EarlierOutages) == 0 {
+			return "not projected"
+		}
+	}
+	return "not projected (each VM went on from an interrupted cutover, whose window began before this run)"
 }
 
 // approx is a projected figure ("-" for none).

@@ -137,10 +137,10 @@ func (r *CutoverReport) WaveFigures() string {
 // left before it.
 func (r *CutoverReport) waveFigures(wave int) string {
 	if r.FirstShutdown.IsZero() {
-		return fmt.Sprintf("wave of %d (at most %d at a time) · no VM was shut down · projected %s", wave, r.Parallel, approx(r.ProjectedWaveSeconds))
+		return fmt.Sprintf("wave of %d (at most %d at a time) · no VM was shut down · %s", wave, r.Parallel, r.waveProjected())
 	}
 	if r.WaveOutageOpen {
-		return fmt.Sprintf("wave of %d (at most %d at a time) · downtime at least %s from the first shutdown, a service still down when its cutover ended · projected %s", wave, r.Parallel, secs(r.WaveDowntimeSeconds), approx(r.ProjectedWaveSeconds))
+		return fmt.Sprintf("wave of %d (at most %d at a time) · downtime at least %s from the first shutdown, a service still down when its cutover ended · %s", wave, r.Parallel, secs(r.WaveDowntimeSeconds), r.waveProjected())
 	}
-	return fmt.Sprintf("wave of %d (at most %d at a time) · downtime %s from the first shutdown to the last service back · projected %s", wave, r.Parallel, secs(r.WaveDowntimeSeconds), approx(r.ProjectedWaveSeconds))
+	return fmt.Sprintf("wave of %d (at most %d at a time) · downtime %s from the first shutdown to the last service back · %s", wave, r.Parallel, secs(r.WaveDowntimeSeconds), r.waveProjected())
 }

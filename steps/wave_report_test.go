@@ -67,7 +67,7 @@ func TestReportSaysWhatCameOfTheWave(t *testing.T) {
 	}
 	rep = &CutoverReport{Started: t0, Parallel: 1, VMs: []VMReport{stopped("WebApp1"), stopped("WebApp2")}}
 	rep.finishWave()
-	if md := rep.Markdown(); !strings.Contains(md, "Wave of 2 VMs confirmed together (at most 1 at a time): 2 not started; no VM was shut down; projected") ||
+	if md := rep.Markdown(); !strings.Contains(md, "Wave of 2 VMs confirmed together (at most 1 at a time): 2 not started; no VM was shut down; not projected.") ||
 		strings.Contains(md, "(-)") {
 		t.Errorf("report of a wave stopped before any shutdown:\n%s", md)
 	}
@@ -233,7 +233,19 @@ func TestWaveSaysWhatInterruptedCutoversLeft(t *testing.T) {
 	if got := r.WaveFigures(); !strings.Contains(got, want) {
 		t.Errorf("the wave's line %q lacks %q", got, want)
 	}
-	r.VMs[1].EarlierOutages = nil
+	// Neither VM projected: the wave says so, and why when each went on
+	// from an interrupted cutover (QA: "projected -" read as a figure
+	// missing).
+	if md, w := r.Markdown(), r.WaveFigures(); strings.Contains(md+w, "projected -") || !strings.Contains(w, "· not projected ·") ||
+		strings.Contains(md+w, "each VM went on") {
+		t.Errorf("a wave with no projection (WebApp2 without an interrupted cutover):\n%s\n%s", w, md)
+	}
+	r.VMs[0].EarlierOutages = []EarlierOutage{{Start: at(1), End: at(6.5), How: "after it shut the source down"}}
+	why := "not projected (each VM went on from an interrupted cutover, whose window began before this run)"
+	if md, w := r.Markdown(), r.WaveFigures(); !strings.Contains(md, "; "+why+"; before it") || !strings.Contains(w, "· "+why+" ·") {
+		t.Errorf("a wave whose VMs all went on from interrupted cutovers:\n%s\n%s", w, md)
+	}
+	r.VMs[0].EarlierOutages, r.VMs[1].EarlierOutages = nil, nil
 	if md := r.Markdown(); strings.Contains(md, "before it") {
 		t.Errorf("a wave with no interrupted cutover says one:\n%s", md)
 	}
