@@ -108,8 +108,9 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		if !killedAfterShutdown(t, l, run) {
 			t.Skip("the kill landed after power-on was requested")
 		}
-		// The wizard in a terminal, no engine running: it rolls back
-		// before its screen opens, as ferry run does.
+		// The wizard in a terminal, no engine running: it asks first
+		// (someone is at the terminal: go on, or roll back), and on enter
+		// rolls back before its screen opens, as ferry run does.
 		session := fmt.Sprintf("ferry-rb-%d", os.Getpid())
 		out, err := exec.Command("tmux", "-L", session, "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
 			ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath()+" 2>"+filepath.Join(l.Dir, "wizard.err")+"; sleep 600").CombinedOutput()
@@ -120,6 +121,16 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		screen := func() string {
 			out, _ := exec.Command("tmux", "-L", session, "capture-pane", "-p", "-t", session).CombinedOutput()
 			return string(out)
+		}
+		for deadline := time.Now().Add(time.Minute); !strings.Contains(screen(), "Rolling back by itself in"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("the wizard did not ask:\n%s", screen())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		checkPower(t, l, "while the wizard asks", vsphere.PoweredOff, anyPower)
+		if out, err := exec.Command("tmux", "-L", session, "send-keys", "-t", session, "Enter").CombinedOutput(); err != nil {
+			t.Fatalf("tmux: %v\n%s", err, out)
 		}
 		for deadline := time.Now().Add(time.Minute); !strings.Contains(screen(), "Itinerary"); {
 			if time.Now().After(deadline) {
@@ -161,6 +172,47 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		}
 		if job := webApp2Job(t, run, l); !strings.Contains(job.Summary, "ROLLED BACK AUTOMATICALLY") || strings.Contains(job.Summary, "held") {
 			t.Errorf("status after the wizard's automatic rollback: %q", job.Summary)
+		}
+	})
+	t.Run("wizard_goes_on", func(t *testing.T) {
+		// Asked, the operator goes on (g): nothing is rolled back, the
+		// wizard opens on the cutover saying how to go on, and typing the
+		// VM's name cuts it over from the source left off: it is never
+		// powered on again (QA: rolled back first, the source booted only
+		// to be shut down again).
+		l, run := engineLab(t)
+		if !killedAfterShutdown(t, l, run) {
+			t.Skip("the kill landed after power-on was requested")
+		}
+		p := newTmuxPane(t, "goon", ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath())
+		p.waitFor("Rolling back by itself in")
+		if s := strings.Join(strings.Fields(p.screen()), " "); !strings.Contains(s, "WebApp2 shut down at") || !strings.Contains(s, "g go on: leave the source off") {
+			t.Errorf("the wizard asked:\n%s", p.screen())
+		}
+		p.tmux("send-keys", "-t", p.session, "g")
+		p.waitFor("Type WebApp2 to confirm")
+		var main []string // the screen right of the sidebar, its words
+		for _, line := range strings.Split(p.screen(), "\n") {
+			if _, after, ok := strings.Cut(line, "│ "); ok {
+				main = append(main, after)
+			}
+		}
+		if s := strings.Join(strings.Fields(strings.Join(main, " ")), " "); !strings.Contains(s, "WebApp2: LEFT TO GO ON, AS DECIDED") || !strings.Contains(s, "To go on with it from there: step 8 (Cutover), type WebApp2") {
+			t.Errorf("the wizard opened on:\n%s", p.screen())
+		}
+		checkPower(t, l, "once the wizard opened, going on", vsphere.PoweredOff, anyPower)
+		p.tmux("send-keys", "-t", p.session, "WebApp2")
+		p.tmux("send-keys", "-t", p.session, "Enter")
+		p.waitFor("cutover complete")
+		checkPower(t, l, "after the cutover went on", vsphere.PoweredOff, vsphere.PoweredOn)
+		if log := string(readFile(t, filepath.Join(l.Dir, "ferry.log"))); strings.Contains(log, "ROLLED BACK AUTOMATICALLY") || !strings.Contains(log, "the cutover goes on from there without powering it on again") {
+			t.Errorf("the wizard rolled back (or powered the source on) though the operator went on:\n%s", log)
+		}
+		p.tmux("send-keys", "-t", p.session, "q")
+		p.tmux("send-keys", "-t", p.session, "y")
+		p.waitFor("EXIT=")
+		if job := webApp2Job(t, run, l); job.Summary != "cut over" {
+			t.Errorf("status after the cutover went on: %q", job.Summary)
 		}
 	})
 	t.Run("serve_start", func(t *testing.T) {

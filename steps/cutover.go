@@ -150,6 +150,11 @@ func decisionHint(vm string) string {
 
 func cutoverKey(vm string) string { return "cutover." + vm }
 
+// InterruptedWindow reports whether vm's last cutover was interrupted
+// after it shut the source down (interruptedWindow): no downtime is
+// projected for its next attempt.
+func (e *Env) InterruptedWindow(vm string) bool { return e.interruptedWindow(vm) }
+
 // interruptedWindow reports whether vm's last cutover was interrupted in
 // its window (after it shut the source down, or after power-on of the
 // target was requested): the next attempt has no window of its own to

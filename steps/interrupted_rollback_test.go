@@ -193,6 +193,29 @@ func TestStartLeavesWhatIsNotItsToRollBack(t *testing.T) {
 			t.Error("the recovery rolled back the cutover this run confirms again")
 		}
 	})
+	t.Run("kept_to_go_on", func(t *testing.T) {
+		// The wizard's operator decided to go on with it: left as it is,
+		// said by a warning the wizard reads as such, and the interrupted
+		// cutover is no window of its own to project.
+		t.Parallel() // a lab of its own
+		_, env := crashedAfterCreateQuiet(t)
+		if ins := env.InterruptedShutdowns(); len(ins) != 1 || ins[0].VM != "WebApp2" || !ins[0].Off.Equal(env.interruptedShutdown("WebApp2")) {
+			t.Fatalf("InterruptedShutdowns: %+v", ins)
+		}
+		var events []Event
+		if err := env.RecoverInterruptedCutovers(context.Background(), func(ev Event) { events = append(events, ev) }, "WebApp2"); err != nil {
+			t.Fatal(err)
+		}
+		if sourceOn(t, env) || env.State.Get("cutover").Outputs[cutoverKey("WebApp2")] != cutoverRunning {
+			t.Error("the recovery rolled back the cutover the operator decided to go on with")
+		}
+		if rs := AutoRollbacks(events); len(rs) != 1 || !rs[0].Kept || rs[0].Failed || !strings.Contains(rs[0].Message, "the cutover to go on from there") {
+			t.Errorf("what the recovery said: %+v", rs)
+		}
+		if _, err := env.ProjectDowntime("WebApp2"); err == nil || !strings.Contains(err.Error(), "the next one goes on from there") {
+			t.Errorf("projection of a cutover going on from the source left off: %v", err)
+		}
+	})
 	t.Run("power-on_requested", func(t *testing.T) {
 		t.Parallel() // a lab of its own, where no pass's content is asserted
 		l, env := migrationLabWith(t, "WebApp2", lab.Options{WorkloadRate: -1})

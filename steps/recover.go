@@ -63,6 +63,7 @@ func (e *Env) CheckDroppedCutovers() error {
 const (
 	autoRolledBack     = "ROLLED BACK AUTOMATICALLY"
 	autoRollbackFailed = "AUTOMATIC ROLLBACK FAILED"
+	autoRollbackKept   = "LEFT TO GO ON, AS DECIDED"
 )
 
 // AutoRollback is how RecoverInterruptedCutovers ended for one VM, as its
@@ -72,6 +73,9 @@ type AutoRollback struct {
 	// Failed: the rollback failed; the VM's cutover is left interrupted
 	// (its state and its hold on the replica as they were).
 	Failed bool
+	// Kept: the operator decided to go on with the VM's cutover; nothing
+	// was rolled back (its source, if still off, stays off).
+	Kept bool
 	// Message is the warning: the VM, when the source was shut down and
 	// powered on again, the downtime, what was done, and what to do next
 	// (or why it failed).
@@ -94,6 +98,8 @@ func AutoRollbacks(events []Event) []AutoRollback {
 			out = append(out, AutoRollback{VM: vm, Message: ev.Message})
 		case strings.HasPrefix(rest, autoRollbackFailed):
 			out = append(out, AutoRollback{VM: vm, Failed: true, Message: ev.Message})
+		case strings.HasPrefix(rest, autoRollbackKept):
+			out = append(out, AutoRollback{VM: vm, Kept: true, Message: ev.Message})
 		}
 	}
 	return out
@@ -125,12 +131,12 @@ func (e *Env) RecoveredNote(vm string) string {
 // decided, cleans up) and a cold migration's source that was off before
 // its cutover (no service was up). A rollback that fails leaves the state
 // and the hold as they are, and its error is returned (the others go on).
-func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit) error {
+//
+// keep are VMs the operator decided to go on with (the wizard asks before
+// its screen opens): each is left as it is, said by a warning
+// (AutoRollback.Kept), for its cutover to go on from the source left off.
+func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit, keep ...string) error {
 	emit = e.recoveryEmit(emit)
-	skip := map[string]bool{}
-	for _, n := range e.CutoverVMs {
-		skip[n] = true
-	}
 	var errs []error
 	var recovered []string
 	defer func() {
@@ -141,12 +147,12 @@ func (e *Env) RecoverInterruptedCutovers(ctx context.Context, emit Emit) error {
 			e.SettleEndedCutoverStep()
 		}
 	}()
-	for _, vm := range e.Plan().VMs {
-		if e.State.Get("cutover").Outputs[cutoverKey(vm.Name)] != cutoverRunning || skip[vm.Name] {
-			continue
-		}
-		off := e.interruptedShutdown(vm.Name)
-		if off.IsZero() || e.coldSourceWasOff(vm.Name) {
+	for _, in := range e.InterruptedShutdowns() {
+		vm, off := in.plan, in.Off
+		if slices.Contains(keep, vm.Name) {
+			emit(Warning(fmt.Sprintf("%s: "+autoRollbackKept+": the cutover a previous ferry process left interrupted before power-on of the target was requested shut the source down at %s UTC; "+
+				"ferry leaves it as it is (a source still off stays off, its service down) for the cutover to go on from there; cut over again with `ferry run --confirm-cutover=%s`, or roll it back with `--confirm-cutover=%s --rollback`",
+				vm.Name, off.UTC().Format("2006-01-02 15:04:05"), vm.Name, vm.Name)))
 			continue
 		}
 		recovered = append(recovered, vm.Name)
@@ -195,6 +201,36 @@ func (e *Env) pendIfNothingUnfinished(summary string) {
 		}
 	}
 	_ = e.State.Pend("cutover", summary)
+}
+
+// InterruptedShutdown is a VM whose cutover a previous ferry process left
+// interrupted before power-on of the target was requested, after it had
+// shut the source down at Off (RecoverInterruptedCutovers rolls it back
+// if that source is still off).
+type InterruptedShutdown struct {
+	VM   string
+	Off  time.Time
+	plan VMPlan
+}
+
+// InterruptedShutdowns are the VMs RecoverInterruptedCutovers would roll
+// back if their sources are still off, read from the state alone (nothing
+// asks vCenter): the plan's VMs in order, but those this run confirms
+// again (Env.CutoverVMs: their retry begins with the same cleanup) and a
+// cold migration's source that was off before its cutover.
+func (e *Env) InterruptedShutdowns() []InterruptedShutdown {
+	var out []InterruptedShutdown
+	for _, vm := range e.Plan().VMs {
+		if e.State.Get("cutover").Outputs[cutoverKey(vm.Name)] != cutoverRunning || slices.Contains(e.CutoverVMs, vm.Name) {
+			continue
+		}
+		off := e.interruptedShutdown(vm.Name)
+		if off.IsZero() || e.coldSourceWasOff(vm.Name) {
+			continue
+		}
+		out = append(out, InterruptedShutdown{VM: vm.Name, Off: off, plan: vm})
+	}
+	return out
 }
 
 // recoverInterrupted is RecoverInterruptedCutovers for one VM, whose

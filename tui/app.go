@@ -125,13 +125,25 @@ type wiring struct {
 	prompted bool
 }
 
+// cutoverStep is the cutover's step number in it.
+func cutoverStep(it steps.Itinerary) int {
+	step := len(it)
+	for i, st := range it {
+		if st.Kind == steps.KindCutover {
+			step = i + 1
+		}
+	}
+	return step
+}
+
 // autoRollbacks are the automatic rollbacks of the wizard's start that
 // still hold: a VM rolled back, not cut over (nor begun) since; a VM
-// whose rollback failed, still interrupted.
+// whose rollback failed, or that the operator decided to go on with,
+// still interrupted.
 func (w *wiring) autoRollbacks() []steps.AutoRollback {
 	var out []steps.AutoRollback
 	for _, r := range w.recovered {
-		if r.Failed && len(w.env.CutoverDecisions(r.VM)) > 0 || !r.Failed && w.env.RecoveredNote(r.VM) != "" {
+		if (r.Failed || r.Kept) && len(w.env.CutoverDecisions(r.VM)) > 0 || !r.Failed && !r.Kept && w.env.RecoveredNote(r.VM) != "" {
 			out = append(out, r)
 		}
 	}
@@ -141,12 +153,7 @@ func (w *wiring) autoRollbacks() []steps.AutoRollback {
 // autoRollbackLines is the notice of autoRollbacks: each VM's warning, in
 // the wizard's words, and how to go on here; nil when none holds.
 func (w *wiring) autoRollbackLines(width int) []string {
-	step := len(w.it)
-	for i, st := range w.it {
-		if st.Kind == steps.KindCutover {
-			step = i + 1
-		}
-	}
+	step := cutoverStep(w.it)
 	var out []string
 	for _, r := range w.autoRollbacks() {
 		msg, style := r.Message, sWarn
@@ -161,6 +168,12 @@ func (w *wiring) autoRollbackLines(width int) []string {
 		if w.readOnly {
 			// Only the driver types names (QA: viewers were asked to).
 			then = fmt.Sprintf("The driver cuts %s over again on step %d (Cutover).", r.VM, step)
+		}
+		if r.Kept {
+			then = fmt.Sprintf("To go on with it from there: step %d (Cutover), type %s (no new power cycle); to roll it back instead: ctrl+r there, type %s.", step, r.VM, r.VM)
+			if w.readOnly {
+				then = fmt.Sprintf("The driver goes on with it, or rolls it back, on step %d (Cutover).", step)
+			}
 		}
 		if r.Failed {
 			style = sErr

@@ -16,6 +16,8 @@ const (
 		"cut over again with `ferry run --confirm-cutover=WebApp2`"
 	autoRollbackFailedMsg = "WebApp2: AUTOMATIC ROLLBACK FAILED of the cutover a previous ferry process left interrupted before power-on of the target was requested (it shut the source down at 2026-12-03 07:00:00 UTC): " +
 		"connection refused; its state and its hold on the replica stay as they were; roll it back with `ferry run --confirm-cutover=WebApp2 --rollback`, or cut over again with `--confirm-cutover=WebApp2`"
+	keptMsg = "WebApp2: LEFT TO GO ON, AS DECIDED: the cutover a previous ferry process left interrupted before power-on of the target was requested shut the source down at 2026-12-03 07:00:00 UTC; " +
+		"ferry leaves it as it is (a source still off stays off, its service down) for the cutover to go on from there; cut over again with `ferry run --confirm-cutover=WebApp2`, or roll it back with `--confirm-cutover=WebApp2 --rollback`"
 	recoveredNote = "its cutover, interrupted before power-on of the target was requested, was ROLLED BACK AUTOMATICALLY at 2026-12-03 07:04:10 UTC: " +
 		"the source was down from 2026-12-03 07:00:00 UTC (4m10s of downtime); the replica disks are kept"
 )
@@ -93,6 +95,20 @@ func TestAutoRollbackOnTheScreen(t *testing.T) {
 		h.start(120, 40)
 		mustRead(t, h, "WebApp2: AUTOMATIC ROLLBACK FAILED", "connection refused", "its state and its hold on the replica stay as they were",
 			"ctrl+r and type WebApp2 to roll it back, or type WebApp2 to cut it over again", "Step 8 of 8")
+	})
+	t.Run("kept to go on", func(t *testing.T) {
+		// The operator chose, before the screen opened, to go on with the
+		// cutover (interruptedPrompt): the screen says how, and projects
+		// no new window for it (its source is down since the shutdown).
+		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone, cutoverState: map[string]string{"WebApp2": "running"},
+			recovered: []steps.Event{steps.Warning(keptMsg)}})
+		if err := h.env.State.SetOutput("cutover", "source_shutdown.WebApp2", "2026-12-03T07:00:00Z"); err != nil {
+			t.Fatal(err)
+		}
+		h.start(120, 40)
+		mustRead(t, h, "WebApp2: LEFT TO GO ON, AS DECIDED", "ferry leaves it as it is",
+			"To go on with it from there: step 8 (Cutover), type WebApp2 (no new power cycle); to roll it back instead: ctrl+r there, type WebApp2.", "Step 8 of 8")
+		h.mustNotSee(t, "ferry run --confirm-cutover", "projected downtime ~")
 	})
 	t.Run("no rollback", func(t *testing.T) {
 		// Nothing rolled back at this start: no notice (the state's note

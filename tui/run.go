@@ -55,6 +55,9 @@ type Options struct {
 	// called when the operator does (the caller then leaves it in place).
 	LabDir     string
 	KeepLabDir func()
+	// decideWithin replaces, in tests, how long the wizard waits for a
+	// decision on interrupted cutovers before it rolls them back.
+	decideWithin time.Duration
 	// Who is the operator, as records name them: a VM's replication paused
 	// from the dashboard is "paused by request of Who", which ferry status
 	// shows. Default: this process's user, "alice (wizard)".
@@ -148,12 +151,32 @@ func Run(ctx context.Context, opts Options) error {
 	// did goes to the terminal (seen after quitting) and to the screen:
 	// the first screen and the cutover screen say it (QA: the terminal
 	// alone was hidden by the alternate screen).
+	//
+	// Someone is at this terminal, though: before, the wizard asks whether
+	// to go on with those cutovers instead (rolling back and then cutting
+	// over again power-cycles each source, a guest boot and a shutdown
+	// more of downtime); nobody answering within a minute, it rolls back.
+	var keep []string
+	if ins := env.InterruptedShutdowns(); len(ins) > 0 {
+		choice, err := askInterrupted(ctx, ins, cmp.Or(opts.decideWithin, decideWithin), cutoverStep(it))
+		if err != nil {
+			return err
+		}
+		switch choice {
+		case choseQuit:
+			return ErrInterrupted
+		case choseGoOn:
+			for _, in := range ins {
+				keep = append(keep, in.VM)
+			}
+		}
+	}
 	var recovered []steps.Event
 	lines := recoveryLines(os.Stderr)
 	if err := env.RecoverInterruptedCutovers(ctx, func(ev steps.Event) {
 		recovered = append(recovered, ev)
 		lines(ev)
-	}); err != nil {
+	}, keep...); err != nil {
 		logger.Error("automatic rollback at start", "err", err) // its warning said it
 	}
 

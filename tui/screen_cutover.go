@@ -621,12 +621,15 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 		if s.decision != "" {
 			continue // a decision has no cutover window to project
 		}
-		if slices.Contains(s.w.env.CutoverDecisions(vm.Name), steps.CutoverFinish) {
+		if slices.Contains(s.w.env.CutoverDecisions(vm.Name), steps.CutoverFinish) || s.w.env.InterruptedWindow(vm.Name) {
 			// Stopped after power-on of the target was requested: its
 			// source is down since that cutover's shutdown, and confirming
 			// finishes it (or asks for a decision), with no new window
 			// (QA h9: "projected downtime ~6s · RPO ok" under DECISION
-			// NEEDED, counted in the wave's projection too).
+			// NEEDED, counted in the wave's projection too). So is one
+			// stopped before, after the shutdown: confirming goes on from
+			// the source left off (QA: "projected downtime ~1m24s", a new
+			// shutdown's 30s and all).
 			finishes[vm.Name] = true
 			continue
 		}
