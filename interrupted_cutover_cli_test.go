@@ -197,7 +197,7 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 				main = append(main, after)
 			}
 		}
-		if s := strings.Join(strings.Fields(strings.Join(main, " ")), " "); !strings.Contains(s, "WebApp2: LEFT TO GO ON, AS DECIDED") || !strings.Contains(s, "To go on with it from there: step 8 (Cutover), type WebApp2") {
+		if s := strings.Join(strings.Fields(strings.Join(main, " ")), " "); !strings.Contains(s, "WebApp2: left to go on, as decided") || !strings.Contains(s, "To go on from there: step 8 (Cutover), type WebApp2 (no new power cycle)") {
 			t.Errorf("the wizard opened on:\n%s", p.screen())
 		}
 		checkPower(t, l, "once the wizard opened, going on", vsphere.PoweredOff, anyPower)

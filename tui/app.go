@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -155,7 +156,12 @@ func (w *wiring) autoRollbacks() []steps.AutoRollback {
 func (w *wiring) autoRollbackLines(width int) []string {
 	step := cutoverStep(w.it)
 	var out []string
+	var kept []string // said once for them all (QA: a wave's read 8 lines a VM)
 	for _, r := range w.autoRollbacks() {
+		if r.Kept {
+			kept = append(kept, r.VM)
+			continue
+		}
 		msg, style := r.Message, sWarn
 		// The CLI's flags give way to the wizard's keys.
 		if i := strings.Index(msg, "; roll it back with `"); i >= 0 {
@@ -169,12 +175,6 @@ func (w *wiring) autoRollbackLines(width int) []string {
 			// Only the driver types names (QA: viewers were asked to).
 			then = fmt.Sprintf("The driver cuts %s over again on step %d (Cutover).", r.VM, step)
 		}
-		if r.Kept {
-			then = fmt.Sprintf("To go on with it from there: step %d (Cutover), type %s (no new power cycle); to roll it back instead: ctrl+r there, type %s.", step, r.VM, r.VM)
-			if w.readOnly {
-				then = fmt.Sprintf("The driver goes on with it, or rolls it back, on step %d (Cutover).", step)
-			}
-		}
 		if r.Failed {
 			style = sErr
 			then = fmt.Sprintf("Its cutover is still interrupted: on step %d (Cutover), ctrl+r and type %s to roll it back, or type %s to cut it over again.", step, r.VM, r.VM)
@@ -185,7 +185,44 @@ func (w *wiring) autoRollbackLines(width int) []string {
 		out = append(out, wrapped("⚠ "+msg+".", width, 2, style)...)
 		out = append(out, wrapped("  "+then, width, 2, style)...)
 	}
+	if len(kept) > 0 {
+		out = append(out, w.keptLines(kept, step, width)...)
+	}
 	return out
+}
+
+// keptLines say, of the VMs whose interrupted cutovers the operator
+// decided to go on with when the wizard started (AutoRollback.Kept), that
+// their sources stay off and how to go on or roll back here.
+func (w *wiring) keptLines(vms []string, step, width int) []string {
+	offs := map[string]string{}
+	for _, in := range w.env.InterruptedShutdowns() {
+		offs[in.VM] = in.Off.UTC().Format("15:04:05")
+	}
+	var at []string // "WebApp2 at 18:33:23", or one time for all
+	for _, vm := range vms {
+		if offs[vm] != "" {
+			at = append(at, vm+" at "+offs[vm])
+		}
+	}
+	if len(at) == len(vms) && len(slices.Compact(slices.Sorted(maps.Values(offs)))) == 1 {
+		at = []string{"at " + offs[vms[0]]}
+	}
+	when := ""
+	if len(at) > 0 {
+		when = " (" + steps.AndList(at) + " UTC)"
+	}
+	names, typed := steps.AndList(vms), strings.Join(vms, ",")
+	msg := fmt.Sprintf("⚠ %s: left to go on, as decided: the source its interrupted cutover shut down%s stays off, its service down, until the cutover goes on.", names, when)
+	then := fmt.Sprintf("To go on from there: step %d (Cutover), type %s (no new power cycle); to roll it back instead: ctrl+r there, type %s.", step, typed, typed)
+	if len(vms) > 1 {
+		msg = fmt.Sprintf("⚠ %s: left to go on, as decided: the sources their interrupted cutovers shut down%s stay off, their services down, until their cutovers go on.", names, when)
+		then = fmt.Sprintf("To go on from there: step %d (Cutover), type %s (no new power cycle); to roll them back instead: ctrl+r there, type %s.", step, typed, typed)
+	}
+	if w.readOnly {
+		then = fmt.Sprintf("The driver goes on from there, or rolls back, on step %d (Cutover).", step)
+	}
+	return append(wrapped(msg, width, 2, sWarn), wrapped("  "+then, width, 2, sWarn)...)
 }
 
 func (w *wiring) spin() string { return w.spinFrame }

@@ -106,9 +106,24 @@ func TestAutoRollbackOnTheScreen(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.start(120, 40)
-		mustRead(t, h, "WebApp2: LEFT TO GO ON, AS DECIDED", "ferry leaves it as it is",
-			"To go on with it from there: step 8 (Cutover), type WebApp2 (no new power cycle); to roll it back instead: ctrl+r there, type WebApp2.", "Step 8 of 8")
+		mustRead(t, h, "WebApp2: left to go on, as decided: the source its interrupted cutover shut down (at 07:00:00 UTC) stays off, its service down, until the cutover goes on.",
+			"To go on from there: step 8 (Cutover), type WebApp2 (no new power cycle); to roll it back instead: ctrl+r there, type WebApp2.", "Step 8 of 8")
 		h.mustNotSee(t, "ferry run --confirm-cutover", "projected downtime ~")
+
+		// Two VMs: said once for both (QA: 8 lines a VM at 80 columns).
+		keptOf := func(vm string) steps.Event {
+			return steps.Warning(strings.ReplaceAll(keptMsg, "WebApp2", vm))
+		}
+		h = newHarness(t, setup{pf: withVMs("WebApp2", "WebApp3"), done: checksDone, cutoverState: map[string]string{"WebApp2": "running", "WebApp3": "running"},
+			recovered: []steps.Event{keptOf("WebApp2"), keptOf("WebApp3")}})
+		for _, vm := range []string{"WebApp2", "WebApp3"} {
+			if err := h.env.State.SetOutput("cutover", "source_shutdown."+vm, "2026-12-03T07:00:00Z"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.start(80, 24)
+		mustRead(t, h, "WebApp2 and WebApp3: left to go on, as decided: the sources their interrupted cutovers shut down (at 07:00:00 UTC) stay off, their services down, until their cutovers go on.",
+			"To go on from there: step 8 (Cutover), type WebApp2,WebApp3 (no new power cycle); to roll them back instead: ctrl+r there, type WebApp2,WebApp3.")
 	})
 	t.Run("no rollback", func(t *testing.T) {
 		// Nothing rolled back at this start: no notice (the state's note

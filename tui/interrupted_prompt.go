@@ -119,9 +119,13 @@ func (m *interruptedPrompt) View() string {
 		out = append(out, fmt.Sprintf("    %s  shut down at %s UTC, %s ago", v.VM, v.Off.UTC().Format("15:04:05"), dur(now.Sub(v.Off))))
 	}
 	out = append(out, "")
-	add("  r, enter  roll back now: remove what the cutover left at the provider (the replica disks are kept), power the source on again; cut over again later (a new shutdown then)", 12)
-	add(fmt.Sprintf("  g         go on: leave the source off; the wizard opens on step %d (Cutover), where typing the VM's name cuts it over from there (final pass, import, power-on) with no new power cycle", m.step), 12)
-	add("  q         quit: nothing changes (running ferry again asks again; ferry run and ferry serve roll it back)", 12)
+	source, name := "the source", "the VM's name"
+	if len(m.vms) > 1 {
+		source, name = "the sources", "their names"
+	}
+	add("  r, enter  roll back now: remove what the cutover left at the provider (the replica disks are kept), power "+source+" on again; cut over again later (a new shutdown then)", 12)
+	add(fmt.Sprintf("  g         go on: leave %s off; the wizard opens on step %d (Cutover), where typing %s cuts over from there (final pass, import, power-on) with no new power cycle", source, m.step, name), 12)
+	add("  q         quit: nothing changes (running ferry again asks again; ferry run and ferry serve roll back)", 12)
 	out = append(out, "")
 	add("Rolling back by itself in "+dur(m.deadline.Sub(now))+" if nobody answers.", 2)
 	return strings.Join(out, "\n") + "\n"

@@ -38,13 +38,14 @@ func TestInterruptedPromptAsksBeforeRollingBack(t *testing.T) {
 	text := strings.Join(strings.Fields(v), " ")
 	for _, want := range []string{"after it shut this source down, before power-on of the target was requested", "its service is down",
 		"WebApp2 shut down at 18:22:24 UTC, 8s ago", "r, enter roll back now", "power the source on again",
-		"g go on: leave the source off; the wizard opens on step 8 (Cutover), where typing the VM's name cuts it over from there",
+		"g go on: leave the source off; the wizard opens on step 8 (Cutover), where typing the VM's name cuts over from there",
 		"no new power cycle", "q quit: nothing changes", "Rolling back by itself in 1m00s if nobody answers."} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the prompt lacks %q:\n%s", want, v)
 		}
 	}
-	if v := prompt("WebApp2", "WebApp3").View(); !strings.Contains(strings.Join(strings.Fields(v), " "), "shut these sources down, before power-on of the targets was requested") {
+	if v := prompt("WebApp2", "WebApp3").View(); !strings.Contains(strings.Join(strings.Fields(v), " "), "shut these sources down, before power-on of the targets was requested") ||
+		!strings.Contains(strings.Join(strings.Fields(v), " "), "power the sources on again") || !strings.Contains(strings.Join(strings.Fields(v), " "), "where typing their names cuts over") {
 		t.Errorf("the prompt for two VMs:\n%s", v)
 	}
 
