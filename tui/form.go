@@ -577,6 +577,11 @@ func (fm *form) view(width, height int) []string {
 	inputW := max(8, width-labelW-4)
 	var out []string
 	focusStart, focusEnd := 0, 0
+	// Of the focused field: help, its description's lines; picks, the
+	// lines of its pick list before the highlighted choice, and picked,
+	// the end of that choice's (0: none highlighted).
+	var help, picks [2]int
+	picked, pickIndent := 0, ""
 	// titleAt is the line of each field's title; choiceAt, the choices
 	// each line of the pick list stands for (the scroll counts what it
 	// hides).
@@ -667,11 +672,13 @@ func (fm *form) view(width, height int) []string {
 		if focused {
 			// The field's help and why its choices did not load wrap:
 			// their ends say what is valid.
+			help[0] = len(out)
 			if !showErr {
 				for _, l := range wrap(ff.f.Description, width-len(indent)) {
 					out = append(out, indent+sDim.Render(l))
 				}
 			}
+			help[1] = len(out)
 			if d := ff.input.Placeholder; ff.input.Value() == "" && ff.f.Default != nil && d == ff.f.Default(fm.w.env.Plan()) &&
 				len(ff.choices) > 0 && !slices.Contains(steps.Values(ff.choices), d) {
 				for _, l := range wrap(fmt.Sprintf("the default %q is not one of them: pick one, or type it", d), width-len(indent)) {
@@ -700,6 +707,7 @@ func (fm *form) view(width, height int) []string {
 					}
 				}
 			}
+			picks, pickIndent = [2]int{len(out), len(out)}, list
 			for j, c := range vis {
 				choiceAt[len(out)] = 1
 				if j == maxChoices {
@@ -715,11 +723,13 @@ func (fm *form) view(width, height int) []string {
 					line = "› " + c.Value
 				}
 				if j == at {
+					picks[1] = len(out)
 					// The highlighted choice's note wraps: its end says
 					// what would come of the pick.
 					for _, l := range wrapped(line+note, width-len(list), 4, sCursor) {
 						out = append(out, list+l)
 					}
+					picked = len(out)
 				} else {
 					out = append(out, list+choiceLine(line, note, width-len(list)))
 				}
@@ -731,7 +741,53 @@ func (fm *form) view(width, height int) []string {
 	// what is left out above and below (QA: at 80x24 step 5's options
 	// showed 7 of their 9 fields and step 3's 13 of 15, without a sign).
 	if len(out) > height && height > 0 {
-		start, end := formWindow(len(out), focusStart, focusEnd, height)
+		// A focused field taller than the window shows from its title down
+		// to its highlighted choice at least: its description makes room,
+		// then the choices above the highlighted one, counted on a line of
+		// their own (at 80x24 step 5's storage policy, its VMs' own in
+		// words, had its highlighted choice under the window's end: "↓ 1
+		// more choice" and no "›").
+		fs, fe := focusStart, focusEnd
+		// replace puts lines in place of out[a:b], the lines after them
+		// moving with their marks.
+		replace := func(a, b int, lines ...string) {
+			d := len(lines) - (b - a)
+			out = slices.Replace(out, a, b, lines...)
+			for i := range titleAt {
+				if titleAt[i] >= b {
+					titleAt[i] += d
+				}
+			}
+			moved := map[int]int{}
+			for at, c := range choiceAt {
+				switch {
+				case at >= b:
+					moved[at+d] = c
+				case at < a:
+					moved[at] = c
+				}
+			}
+			choiceAt, picked, fe = moved, picked+d, fe+d
+			if picks[0] >= b {
+				picks[0], picks[1] = picks[0]+d, picks[1]+d
+			}
+		}
+		k := max(1, height-2)
+		if picked > fs+k && help[1] > help[0] {
+			replace(help[0], help[1])
+		}
+		if n := picked - (fs + k) + 1; picked > fs+k && n > 1 && n <= picks[1]-picks[0] {
+			skipped := 0
+			for at := picks[0]; at < picks[0]+n; at++ {
+				skipped += choiceAt[at]
+			}
+			replace(picks[0], picks[0]+n, pickIndent+sDim.Render(fmt.Sprintf("  ↑ %d more %s", skipped, plural(skipped, "choice"))))
+			choiceAt[picks[0]] = skipped
+		}
+		if picked > fs+k {
+			fs, fe = picked-k, picked
+		}
+		start, end := formWindow(len(out), fs, fe, height)
 		// A field above the focused one starts whole or not at all: its
 		// last lines without its title (the wrapped words of each VM's
 		// own answer) read as another field's.

@@ -296,3 +296,30 @@ func TestVMOptionsKeepEachVMsOptions(t *testing.T) {
 		t.Errorf("WebApp3 alone: %v, want %v", got, want)
 	}
 }
+
+// TestVMOptionsHighlightedChoiceInView (at 80x24, step 5's storage policy
+// of VMs whose own policies differ, its words on two lines, showed from
+// its title down to its second choice: moving down to Bronze left it out,
+// "↓ 1 more choice", no "›"): the highlighted choice is in the window,
+// under the field's title, the description making room for it.
+func TestVMOptionsHighlightedChoiceInView(t *testing.T) {
+	pf := withVMs("WebApp1", "WebApp3")
+	pf.VMs[1].StorageProfile = "Gold"
+	h := newHarness(t, setup{pf: pf, done: infraDone})
+	h.start(80, 24)
+	h.send(press("tab"))
+	for range 4 { // job, RPO, VDC, network: to the storage policy
+		h.send(press("tab"))
+	}
+	h.mustSee(t, "▸ Storage policy", "[~] as each VM has it", "the VDC storage policy for the disks")
+	for _, want := range []string{"› *", "› Gold", "› Bronze"} {
+		h.send(press("down"))
+		h.mustSee(t, "▸ Storage policy", "[~] as each VM has it", want)
+	}
+	// Bronze's note, four lines: the choices above it counted.
+	h.mustSee(t, "  ↑ 2 more choices", "provider-ds)")
+	h.mustNotSee(t, "the VDC storage policy for the disks")
+	h.send(press("down")) // round to the first: the field whole again
+	h.mustSee(t, "the VDC storage policy for the disks", "› *")
+	h.mustNotSee(t, "↑ 2 more choices")
+}
