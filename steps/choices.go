@@ -33,6 +33,9 @@ type Choice struct {
 	// Note says how the value would do ("" for nothing to say): the VDC's
 	// default storage policy, its room.
 	Note string
+	// Default: the value is what an empty answer gets now (the VDC's
+	// default storage policy), which a field's Offer may note otherwise.
+	Default bool
 }
 
 // Values are the choices' values.
@@ -296,7 +299,7 @@ func (e *Env) policyChoices(ctx context.Context, c *vcd.Client, vdc *vcd.VDC) ([
 		}
 		var notes []string
 		if sp.Default {
-			notes = append(notes, "the VDC's default (empty picks it)")
+			notes = append(notes, defaultPolicyNote)
 		}
 		if sp.LimitMB > 0 {
 			notes = append(notes, fmt.Sprintf("%s left of %s", Bytes(max(0, (sp.LimitMB-sp.UsedMB)<<20)), Bytes(sp.LimitMB<<20)))
@@ -306,7 +309,42 @@ func (e *Env) policyChoices(ctx context.Context, c *vcd.Client, vdc *vcd.VDC) ([
 		if in, err := replicaDatastoreIn(ctx, e, c, sp.Name); err == nil && in != nil && !in.holds {
 			notes = append(notes, fmt.Sprintf("not on %s: the import would copy the disks", in.datastore))
 		}
-		out = append(out, Choice{Value: sp.Name, Note: strings.Join(notes, "; ")})
+		out = append(out, Choice{Value: sp.Name, Note: strings.Join(notes, "; "), Default: sp.Default})
 	}
 	return out, nil
+}
+
+// defaultPolicyNote notes the VDC's default storage policy among the
+// choices: what an empty storage_profile gets.
+const defaultPolicyNote = "the VDC's default (empty picks it)"
+
+// PolicyDefaultForAll is the storage policy field's answer "the VDC's
+// default for every VM selected": an empty storage_profile written to
+// each, offered while the VMs' own differ, when empty keeps each VM's own
+// (naming the default policy is another thing: the name stays when the
+// VDC's default changes). No plan ever holds it.
+const PolicyDefaultForAll = "(the VDC default for all)"
+
+// offerPolicies are the storage policies listed (policyChoices) as the
+// storage policy field offers them for VMs whose own policies differ or
+// not: while they differ, empty keeps each VM's own, so the VDC's default
+// for all comes first (PolicyDefaultForAll) and the default policy is
+// noted as what picking it is, its name.
+func offerPolicies(listed []Choice, differ bool) []Choice {
+	if !differ {
+		return listed
+	}
+	out := append(make([]Choice, 0, len(listed)+1),
+		Choice{Value: PolicyDefaultForAll, Note: "no policy named: each VM's import gets the VDC's default"})
+	for _, c := range listed {
+		if c.Default {
+			rest, ok := strings.CutPrefix(c.Note, defaultPolicyNote)
+			if !ok && rest != "" {
+				rest = "; " + rest
+			}
+			c.Note = "the VDC's default, by name (empty keeps each VM's own)" + rest
+		}
+		out = append(out, c)
+	}
+	return out
 }

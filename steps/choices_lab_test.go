@@ -136,6 +136,11 @@ func TestStoragePolicyChoices(t *testing.T) {
 		notes := map[string]string{}
 		for _, c := range got {
 			notes[c.Value] = c.Note
+			// The default is marked so: a field's Offer notes it as
+			// it holds for the answers given (Choice.Default).
+			if c.Default != (c.Value == "*") {
+				t.Errorf("storage_profile choice %s: Default %v, want the VDC's default, *, alone marked", c.Value, c.Default)
+			}
 		}
 		return notes
 	}

@@ -44,6 +44,12 @@ type Field struct {
 	// needs no value of a required field; a Bool field offers it beside
 	// true and false (one answer for all).
 	Each func(pf *PlanFile) string
+	// Offer, of a field whose pick list depends on the answers given
+	// (step 5's storage policy, for VMs whose own policies differ or
+	// not), is what a front end offers out of the choices Env.Choices
+	// listed: their notes as they hold for pf, and answers of its own
+	// (PolicyDefaultForAll). nil: the choices listed, as they are.
+	Offer func(pf *PlanFile, listed []Choice) []Choice
 	// List marks an answer of comma-separated entries (the networks'
 	// port group=network pairs): a front end's pick list completes the
 	// entry being typed, the last, and leaves the others.

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -286,5 +287,51 @@ func TestJobOptionsFromTheVMsToMigrate(t *testing.T) {
 	pf.VMs = append([]VMPlan{{Name: "WebApp1", TargetVApp: "WebApp1", TargetNetwork: "company-network"}}, pf.VMs...)
 	if o := env.JobOptions(); o.Network != "company-network" || o.Storage != "" || o.EachNetwork || o.EachStorage {
 		t.Fatalf("options with WebApp1 to migrate, listed before WebApp2 cut over: %+v; want WebApp1's company-network and the VDC default", o)
+	}
+}
+
+// TestSelectVMsTheVDCDefaultForAll (with WebApp1 on the VDC's default
+// policy and WebApp3 on gold, the storage policy field had no answer for
+// the VDC's default for both: empty kept each VM's own, and the pick
+// list's default policy, noted "empty picks it", wrote its name): while
+// the selected VMs' policies differ, the field offers PolicyDefaultForAll
+// first and notes the default policy as its name; that answer writes an
+// empty storage_profile to every VM, and the field shows it while it
+// holds; while they agree, the choices are as listed.
+func TestSelectVMsTheVDCDefaultForAll(t *testing.T) {
+	pf := &PlanFile{VDC: "Company-VDC", RPO: "5m", Network: NetworkPlan{Name: "company-network"}, VMs: []VMPlan{
+		{Name: "WebApp1", TargetNetwork: "company-network", RPO: replication.RPO(5 * time.Minute)},
+		{Name: "WebApp3", TargetNetwork: "dmz", StorageProfile: "gold", RPO: replication.RPO(15 * time.Minute)}}}
+	env := NewEnv(nil, pf, NewState(""))
+	o := env.JobOptions()
+	sel := []string{"WebApp1", "WebApp3"}
+	var storage Field
+	for _, f := range o.Fields(func() string { return "" }, func() []string { return sel }) {
+		if f.Key == "storage_profile" {
+			storage = f
+		}
+	}
+	listed := []Choice{{Value: "*", Note: defaultPolicyNote + "; 2 GiB left of 10 GiB", Default: true}, {Value: "gold"}}
+	offered := storage.Offer(env.Plan(), listed)
+	if len(offered) != 3 || offered[0].Value != PolicyDefaultForAll || offered[1].Note != "the VDC's default, by name (empty keeps each VM's own); 2 GiB left of 10 GiB" || offered[2] != listed[1] {
+		t.Errorf("offered while the VMs differ: %+v, want the VDC's default for all first, the default policy noted as its name", offered)
+	}
+	storage.Set(env.Plan(), PolicyDefaultForAll)
+	if storage.Get(env.Plan()) != PolicyDefaultForAll || storage.Each(env.Plan()) != "" || storage.Check(env.Plan()) != nil {
+		t.Errorf("the VDC's default for all: value %q, words %q, check %v", storage.Get(env.Plan()), storage.Each(env.Plan()), storage.Check(env.Plan()))
+	}
+	env.SelectVMs(sel, o)
+	env.Plan().ApplyVMDefaults()
+	for _, vm := range env.Plan().VMs {
+		if vm.StorageProfile != "" {
+			t.Errorf("%s: storage_profile %q after the VDC's default for all, want empty", vm.Name, vm.StorageProfile)
+		}
+	}
+	if got := env.Plan().VMs[1].TargetNetwork + " " + env.Plan().VMs[1].RPO.String(); got != "dmz 15m" {
+		t.Errorf("WebApp3's network and RPO %q, want its own kept: dmz 15m", got)
+	}
+	// The VMs agreeing now: empty is the VDC's default, and says so.
+	if got := storage.Offer(env.Plan(), listed); !slices.Equal(got, listed) || storage.Get(env.Plan()) != "" {
+		t.Errorf("offered while the VMs agree: %+v (value %q), want the choices as listed", got, storage.Get(env.Plan()))
 	}
 }

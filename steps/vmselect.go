@@ -794,13 +794,42 @@ func (o *JobOptions) Fields(defaultJob func() string, selected func() []string) 
 		}
 		return fl
 	}
+	// storagePolicy is the storage policy's perVM field with its answer
+	// PolicyDefaultForAll: while the selected VMs' own policies differ,
+	// empty keeps each VM's own, and that answer (offered in the pick
+	// list, shown while the VDC's default is for all) gives every VM an
+	// empty storage_profile, the VDC's default (the only way to it was
+	// typing the default policy's name, which stays when the default
+	// changes).
+	storagePolicy := func(fl Field) Field {
+		get, set := fl.Get, fl.Set
+		differ := func(pf *PlanFile) bool {
+			_, each := SelectionOption(pf, selected(), "storage_profile")
+			return each != ""
+		}
+		fl.Get = func(pf *PlanFile) string {
+			if v := get(pf); v != "" || o.EachStorage || !differ(pf) {
+				return v
+			}
+			return PolicyDefaultForAll
+		}
+		fl.Set = func(pf *PlanFile, v string) {
+			if strings.TrimSpace(v) == PolicyDefaultForAll {
+				o.Storage, o.EachStorage = "", false
+				return
+			}
+			set(pf, v)
+		}
+		fl.Offer = func(pf *PlanFile, listed []Choice) []Choice { return offerPolicies(listed, differ(pf)) }
+		return fl
+	}
 	return []Field{
 		f("job", "Job name", "a name for this migration job", false, &o.Job, ValidName, func(*PlanFile) string { return defaultJob() }),
 		perVM("rpo", "RPO", "how old the replica may get: 1m to 24h (Extender's best was 5m); empty: the default, or each VM's own while theirs differ", false, ValidRPO, fixed(DefaultRPO)),
 		f("vdc", "Target VDC", "the org VDC that receives the VMs", true, &o.VDC, ValidName, nil),
 		perVM("target_network", "Target network", "the stretched org VDC network the VMs attach to (empty: the default, or each VM's own while theirs differ)", true, ValidName,
 			func(pf *PlanFile) string { return pf.Network.Name }),
-		perVM("storage_profile", "Storage policy", "the VDC storage policy for the disks (empty: the VDC default, or each VM's own while theirs differ)", false, ValidName, nil),
+		storagePolicy(perVM("storage_profile", "Storage policy", "the VDC storage policy for the disks (empty: the VDC default, or each VM's own while theirs differ)", false, ValidName, nil)),
 		{Key: "power_on", Title: "Power on", Description: "power the VMs on in Cloud Director after the cutover (space toggles)", Bool: true,
 			Validate: ValidBool,
 			// Empty (each VM's own) while the selected VMs differ;

@@ -235,7 +235,7 @@ func fakeChoices(_ context.Context, key string, answers map[string]string) ([]st
 			names = []string{"Dev-VDC"}
 		}
 	case "storage_profile":
-		return []steps.Choice{{Value: "*", Note: "the VDC's default (empty picks it)"}, {Value: "Gold", Note: "2 GiB left of 10 GiB"},
+		return []steps.Choice{{Value: "*", Note: "the VDC's default (empty picks it)", Default: true}, {Value: "Gold", Note: "2 GiB left of 10 GiB"},
 			{Value: "Bronze", Note: "not on provider-ds, the replica datastore: its import would copy the disks inside the downtime (pick a policy that holds provider-ds)"}}, nil
 	case "edge_gateway":
 		names = []string{"company-edge"}

@@ -162,16 +162,27 @@ func (fm *form) setFocus(i int) {
 	fm.fields[i].input.Focus()
 }
 
+// offered are a field's choices as it offers them for the answers given
+// (steps.Field.Offer: step 5's storage policy offers the VDC's default for
+// all while the selected VMs' own differ, and notes the default policy so).
+func (fm *form) offered(ff *formField) []steps.Choice {
+	if ff.f.Offer == nil {
+		return ff.choices
+	}
+	return ff.f.Offer(fm.w.env.Plan(), ff.choices)
+}
+
 // visible are the choices of a field matching what is typed: of a list
 // field, the entry being typed (the last), leaving out the choices of an
 // entry typed before it (a port group mapped already).
-func (ff *formField) visible() []steps.Choice {
+func (fm *form) visible(ff *formField) []steps.Choice {
 	done, last := ff.entries()
 	v := strings.ToLower(strings.TrimSpace(last))
-	choices := ff.choices
+	all := fm.offered(ff)
+	choices := all
 	if len(done) > 0 {
 		choices = nil
-		for _, c := range ff.choices {
+		for _, c := range all {
 			if !slices.ContainsFunc(done, func(d string) bool { return entryKey(d) == entryKey(c.Value) }) {
 				choices = append(choices, c)
 			}
@@ -344,7 +355,7 @@ func (fm *form) key(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 		ff.input.Blur()
 		return nil, false
 	}
-	vis := ff.visible()
+	vis := fm.visible(ff)
 	if ff.f.Bool && fm.toggle(ff, msg) {
 		return nil, false
 	}
@@ -410,7 +421,7 @@ func (fm *form) key(msg tea.KeyMsg) (cmd tea.Cmd, submitted bool) {
 // moves in the list: enter takes the default, or leaves it empty (the
 // list's first entry is not what the placeholder promised).
 func (fm *form) highlighted(ff *formField) int {
-	if len(ff.visible()) == 0 {
+	if len(fm.visible(ff)) == 0 {
 		return -1
 	}
 	if !ff.moved && ff.input.Value() == "" && (!ff.f.IsRequired(fm.w.env.Plan()) || ff.f.Default != nil && ff.f.Default(fm.w.env.Plan()) != "") {
@@ -559,7 +570,7 @@ func (fm *form) keys() keyMap {
 	switch {
 	case ff.f.Bool:
 		km = append(km, newKey("space", "toggle", " "))
-	case len(ff.visible()) > 0:
+	case len(fm.visible(ff)) > 0:
 		km = append(km, keyPick)
 	}
 	return km
@@ -693,7 +704,7 @@ func (fm *form) view(width, height int) []string {
 					out = append(out, indent+sWarn.Render(l))
 				}
 			}
-			vis, at := ff.visible(), fm.highlighted(ff)
+			vis, at := fm.visible(ff), fm.highlighted(ff)
 			// The choices go under the answer, unless a note would be cut
 			// there and the panel is wider from under the labels: at 80
 			// columns the answer's column leaves 31 cells, which cut "VMs

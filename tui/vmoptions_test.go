@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -312,14 +314,101 @@ func TestVMOptionsHighlightedChoiceInView(t *testing.T) {
 		h.send(press("tab"))
 	}
 	h.mustSee(t, "▸ Storage policy", "[~] as each VM has it", "the VDC storage policy for the disks")
-	for _, want := range []string{"› *", "› Gold", "› Bronze"} {
+	for _, want := range []string{"› " + steps.PolicyDefaultForAll, "› *", "› Gold", "› Bronze"} {
 		h.send(press("down"))
 		h.mustSee(t, "▸ Storage policy", "[~] as each VM has it", want)
 	}
 	// Bronze's note, four lines: the choices above it counted.
-	h.mustSee(t, "  ↑ 2 more choices", "provider-ds)")
+	h.mustSee(t, "  ↑ 3 more choices", "provider-ds)")
 	h.mustNotSee(t, "the VDC storage policy for the disks")
 	h.send(press("down")) // round to the first: the field whole again
-	h.mustSee(t, "the VDC storage policy for the disks", "› *")
-	h.mustNotSee(t, "↑ 2 more choices")
+	h.mustSee(t, "the VDC storage policy for the disks", "› "+steps.PolicyDefaultForAll)
+	h.mustNotSee(t, "  ↑ 3 more choices")
+}
+
+// TestVMOptionsPickTheVDCDefaultForAll (with WebApp1 on the VDC's
+// default policy and WebApp3 on Gold, step 5's storage policy offered no
+// way to the VDC's default for both, empty keeping each VM's own, and
+// its pick list still noted the default policy "empty picks it"): while
+// the selected VMs' policies differ, the pick list offers the VDC's
+// default for all, which the plan file gets as an empty storage_profile
+// for each VM, and notes the default policy as its name, empty keeping
+// each VM's own; while they agree, as before.
+func TestVMOptionsPickTheVDCDefaultForAll(t *testing.T) {
+	mixed := func() *steps.PlanFile {
+		pf := withVMs("WebApp1", "WebApp3")
+		pf.VMs[1].TargetNetwork, pf.VMs[1].StorageProfile, pf.VMs[1].RPO = "backend-network", "Gold", replication.RPO(15*time.Minute)
+		return pf
+	}
+	joined := func(h *harness) string { return strings.Join(strings.Fields(panelText(h.view())), " ") }
+	toStorage := func(t *testing.T, h *harness) {
+		t.Helper()
+		h.send(press("tab"))
+		for range 4 { // job, RPO, VDC, network: to the storage policy
+			h.send(press("tab"))
+		}
+		h.mustSee(t, "▸ Storage policy")
+	}
+	for _, sz := range goldenSizes {
+		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "plan.yaml")
+			h := newHarness(t, setup{pf: mixed(), done: infraDone, savePlan: func(pf *steps.PlanFile) error { return pf.Save(path) }})
+			h.start(sz[0], sz[1])
+			toStorage(t, h)
+			h.mustSee(t, "[~] as each VM has it", "  "+steps.PolicyDefaultForAll+"  no policy named", "  *  the VDC's default, by name")
+			h.mustNotSee(t, "empty picks it")
+			h.send(press("down"))
+			if s := joined(h); !strings.Contains(s, "› "+steps.PolicyDefaultForAll+" no policy named: each VM's import gets the VDC's default") {
+				t.Errorf("the VDC's default for all not highlighted with its note:\n%s", h.view())
+			}
+			h.send(press("down"))
+			if s := joined(h); !strings.Contains(s, "› * the VDC's default, by name (empty keeps each VM's own)") {
+				t.Errorf("the default policy not noted as its name, empty keeping each VM's own:\n%s", h.view())
+			}
+			// A choice below the window's end is brought into it, under
+			// the field's title: its description makes room.
+			h.send(press("down"))
+			h.mustSee(t, "▸ Storage policy", "› Gold")
+			h.send(press("up"))
+			h.send(press("up"))
+			h.send(press("enter"))
+			h.mustSee(t, "▸ Power on")
+			if s := joined(h); !strings.Contains(s, "Storage policy "+steps.PolicyDefaultForAll) {
+				t.Errorf("storage policy field after the pick does not read %q:\n%s", steps.PolicyDefaultForAll, h.view())
+			}
+			h.send(press("esc")) // to the table: the options' summary
+			if s := joined(h); !strings.Contains(s, "storage VDC default ·") || strings.Contains(s, "storage as each VM has it") {
+				t.Errorf("summary does not say the VDC default for all:\n%s", h.view())
+			}
+			h.send(press("tab"))
+			h.send(press("ctrl+s"))
+			pf, err := steps.LoadPlanFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(path)
+			got := map[string]string{}
+			for _, vm := range pf.VMs {
+				got[vm.Name] = vm.TargetNetwork + " " + cmp.Or(vm.StorageProfile, "-") + " " + vm.RPO.String()
+			}
+			// The policy the VDC's default for both; the other options
+			// each VM's own, untouched.
+			if want := map[string]string{"WebApp1": "company-network - 1m", "WebApp3": "backend-network - 15m"}; !maps.Equal(got, want) || strings.Contains(string(b), "storage_profile") {
+				t.Errorf("plan file after the VDC's default for all: %v, want %v:\n%s", got, want, b)
+			}
+		})
+	}
+	// The VMs' policies agreeing (WebApp3 alone, on Gold): empty is the
+	// VDC's default, the pick list says so, and offers nothing more.
+	h := newHarness(t, setup{pf: mixed(), done: infraDone})
+	h.start(80, 24)
+	h.mustSee(t, "▸ [x] WebApp1")
+	h.send(press("space"))
+	toStorage(t, h)
+	h.mustSee(t, "Storage policy  Gold")
+	for range len("Gold") {
+		h.send(press("backspace"))
+	}
+	h.mustSee(t, "  *  the VDC's default (empty picks it)", "  Gold  2 GiB left")
+	h.mustNotSee(t, steps.PolicyDefaultForAll, "[~]", "by name")
 }
