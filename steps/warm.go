@@ -250,7 +250,7 @@ func (e *Env) holdOutlook(vm string, h replication.Hold) (keep bool, why string)
 		case cutoverRunning:
 			if off := e.interruptedShutdown(vm); !off.IsZero() {
 				return true, interruptedCutoverHold + fmt.Sprintf("; it had shut the source down at %s UTC and recorded nothing since (a rollback killed before it saved, or someone by hand, may have powered it on since: vCenter shows whether it runs): the source stays off until the cutover runs again (the retry goes on from it off, without booting it only to shut it down again) "+
-					"or is rolled back (`ferry run --confirm-cutover=%s --rollback`; ferry serve, or a ferry run that does not confirm it, rolls it back by itself when it starts)", off.UTC().Format("2006-01-02 15:04:05"), vm)
+					"or is rolled back (`ferry run --confirm-cutover=%s --rollback`; ferry serve, or a ferry run that does not confirm it, rolls it back by itself when it starts; the wizard asks first)", off.UTC().Format("2006-01-02 15:04:05"), vm)
 			}
 			return true, interruptedCutoverHold
 		case cutoverPowerOnRequested:
