@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -199,13 +198,13 @@ func (w *wiring) keptLines(vms []string, step, width int) []string {
 	for _, in := range w.env.InterruptedShutdowns() {
 		offs[in.VM] = in.Off.UTC().Format("15:04:05")
 	}
-	var at []string // "WebApp2 at 18:33:23", or one time for all
+	var at, times []string // "WebApp2 at 18:33:23", or one time for all
 	for _, vm := range vms {
 		if offs[vm] != "" {
-			at = append(at, vm+" at "+offs[vm])
+			at, times = append(at, vm+" at "+offs[vm]), append(times, offs[vm])
 		}
 	}
-	if len(at) == len(vms) && len(slices.Compact(slices.Sorted(maps.Values(offs)))) == 1 {
+	if len(at) == len(vms) && len(slices.Compact(slices.Sorted(slices.Values(times)))) == 1 {
 		at = []string{"at " + offs[vms[0]]}
 	}
 	when := ""

@@ -55,9 +55,6 @@ type Options struct {
 	// called when the operator does (the caller then leaves it in place).
 	LabDir     string
 	KeepLabDir func()
-	// decideWithin replaces, in tests, how long the wizard waits for a
-	// decision on interrupted cutovers before it rolls them back.
-	decideWithin time.Duration
 	// Who is the operator, as records name them: a VM's replication paused
 	// from the dashboard is "paused by request of Who", which ferry status
 	// shows. Default: this process's user, "alice (wizard)".
@@ -158,7 +155,7 @@ func Run(ctx context.Context, opts Options) error {
 	// more of downtime); nobody answering within a minute, it rolls back.
 	var keep []string
 	if ins := env.InterruptedShutdowns(); len(ins) > 0 {
-		choice, err := askInterrupted(ctx, ins, cmp.Or(opts.decideWithin, decideWithin), cutoverStep(it))
+		choice, err := askInterrupted(ctx, ins, decideWithin, cutoverStep(it))
 		if err != nil {
 			return err
 		}
