@@ -286,7 +286,7 @@ func (r *VMReport) earlierText() string {
 	}
 	var parts []string
 	for _, o := range r.EarlierOutages {
-		parts = append(parts, fmt.Sprintf("+%s%.1fs", o.bound(), r.earlierSeconds(o)))
+		parts = append(parts, "+"+o.bound()+outageSecs(r.earlierSeconds(o)))
 	}
 	if len(parts) == 1 {
 		return parts[0] + ": interrupted cutover"
@@ -307,7 +307,7 @@ func (r *VMReport) earlierClause(before string) string {
 	}
 	var parts []string
 	for _, o := range r.EarlierOutages {
-		parts = append(parts, fmt.Sprintf("%s%.1fs", o.bound(), r.earlierSeconds(o)))
+		parts = append(parts, o.bound()+outageSecs(r.earlierSeconds(o)))
 	}
 	if len(parts) == 1 {
 		return fmt.Sprintf("; %s, %s with the source down after an interrupted cutover", before, parts[0])
@@ -451,7 +451,7 @@ func (r *CutoverReport) earlierInWave() string {
 			bound = cmp.Or(bound, o.bound())
 		}
 		if secs > 0 {
-			parts = append(parts, fmt.Sprintf("%s %s%.1fs", v.VM, bound, secs))
+			parts = append(parts, v.VM+" "+bound+outageSecs(secs))
 		}
 	}
 	if len(parts) == 0 {
@@ -559,10 +559,10 @@ func (r *CutoverReport) Markdown() string {
 			if v.Decided == CutoverRollback {
 				// This run attempted no cutover: it rolled back (QA:
 				// "before this run's attempt" of the outage it ended).
-				fmt.Fprintf(&b, "An earlier cutover was interrupted %s (%s%.1fs of downtime).\n\n", o.How, o.bound(), v.earlierSeconds(o))
+				fmt.Fprintf(&b, "An earlier cutover was interrupted %s (%s%s of downtime).\n\n", o.How, o.bound(), outageSecs(v.earlierSeconds(o)))
 				continue
 			}
-			fmt.Fprintf(&b, "An earlier cutover was interrupted %s (%s%.1fs of downtime before this run's attempt, not in its figures below).\n\n", o.How, o.bound(), v.earlierSeconds(o))
+			fmt.Fprintf(&b, "An earlier cutover was interrupted %s (%s%s of downtime before this run's attempt, not in its figures below).\n\n", o.How, o.bound(), outageSecs(v.earlierSeconds(o)))
 		}
 		if v.Projection != nil {
 			if t := v.windowText(); v.Decided == CutoverRollback && t == notMeasured {
@@ -643,6 +643,15 @@ func secs(s float64) string {
 		return (time.Duration(math.Round(s*10)) * time.Second / 10).String()
 	}
 	return fmt.Sprintf("%.1fs", s)
+}
+
+// outageSecs is an outage's length as secs writes it, "0.0s" for none
+// ("142.0s" read beside the wizard's "2m22s").
+func outageSecs(s float64) string {
+	if s <= 0 {
+		return "0.0s"
+	}
+	return secs(s)
 }
 
 // phaseTable renders a VM's phases.

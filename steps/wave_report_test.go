@@ -401,3 +401,29 @@ func cutWebApp3(t *testing.T, env *Env, r *Runner) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestLongEarlierOutagesInMinutes (QA: the wizard's report line read
+// "measured downtime 5.7s (+142.0s: interrupted cutover)" and the wave
+// "WebApp2 142.0s", where its other figures write "2m22s").
+func TestLongEarlierOutagesInMinutes(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 18, 33, 23, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	r := &CutoverReport{Started: at(142), Finished: at(150), Parallel: 2}
+	for _, vm := range []string{"WebApp2", "WebApp3"} {
+		r.VMs = append(r.VMs, VMReport{VM: vm, Started: at(142), SourceOff: at(142), TargetOn: at(145), ServiceBack: at(147.7),
+			EarlierOutages: []EarlierOutage{{Start: at(0), End: at(142), How: "after it shut the source down"}}})
+	}
+	for i := range r.VMs {
+		r.VMs[i].finish(nil)
+	}
+	r.finishWave()
+	if f := r.VMs[0].Figures(); !strings.Contains(f, "(+2m22s: interrupted cutover)") {
+		t.Errorf("the wizard's line: %q", f)
+	}
+	if w := r.WaveFigures(); !strings.Contains(w, "WebApp2 2m22s and WebApp3 2m22s") {
+		t.Errorf("the wave's line: %q", w)
+	}
+	if md := r.Markdown(); !strings.Contains(md, "(2m22s of downtime before this run's attempt") || strings.Contains(md, "142.0s") {
+		t.Errorf("the report:\n%s", md)
+	}
+}
