@@ -108,7 +108,8 @@ func TestAutoRollbackOnTheScreen(t *testing.T) {
 		h.start(120, 40)
 		mustRead(t, h, "WebApp2: left to go on, as decided: the source its interrupted cutover shut down (at 07:00:00 UTC) stays off, its service down, until the cutover goes on.",
 			"To go on from there: step 8 (Cutover), type WebApp2 (no new power cycle); to roll it back instead: ctrl+r there, type WebApp2.", "Step 8 of 8")
-		h.mustNotSee(t, "ferry run --confirm-cutover", "projected downtime ~")
+		h.mustNotSee(t, "ferry run --confirm-cutover", "projected downtime ~", "This shuts down the source VMs")
+		mustRead(t, h, "⚠ This starts WebApp2 in Cloud Director; its source stays down, as an interrupted cutover left it.")
 
 		// Two VMs: said once for both (QA: 8 lines a VM at 80 columns).
 		keptOf := func(vm string) steps.Event {
@@ -123,7 +124,15 @@ func TestAutoRollbackOnTheScreen(t *testing.T) {
 		}
 		h.start(80, 24)
 		mustRead(t, h, "WebApp2 and WebApp3: left to go on, as decided: the sources their interrupted cutovers shut down (at 07:00:00 UTC) stay off, their services down, until their cutovers go on.",
-			"To go on from there: step 8 (Cutover), type WebApp2,WebApp3 (no new power cycle); to roll them back instead: ctrl+r there, type WebApp2,WebApp3.")
+			"To go on from there: step 8 (Cutover), type WebApp2,WebApp3 (no new power cycle); to roll them back instead: ctrl+r there, type WebApp2,WebApp3.",
+			"⚠ This starts the VMs in Cloud Director; their sources stay down, as interrupted cutovers left them.")
+		// WebApp3 rolled back since: its source runs and is shut down,
+		// WebApp2's is down already.
+		if err := h.env.State.SetOutput("cutover", "cutover.WebApp3", "rolled back"); err != nil {
+			t.Fatal(err)
+		}
+		h.send(gotoStepMsg{Index: 7})
+		mustRead(t, h, "⚠ This shuts down the source VMs and starts them in Cloud Director. WebApp2's source is down already (an interrupted cutover left it so): it is not shut down again.")
 	})
 	t.Run("no rollback", func(t *testing.T) {
 		// Nothing rolled back at this start: no notice (the state's note

@@ -439,7 +439,9 @@ func TestViewerFollowsTheDriversDecisionAndRetry(t *testing.T) {
 	drv.send(press("r"))
 	drv.typeText("WebA")
 	view.pullUntil(t, "> WebA")
-	mustRead(t, view, "This shuts down the source VMs", "types the confirmation:")
+	// (The fake cutover leaves WebApp2's power-on requested: its source
+	// is down already, and the header says what confirming does then.)
+	mustRead(t, view, "This starts WebApp2 in Cloud Director", "types the confirmation:")
 	view.mustNotSee(t, "↺ rolled back as decided", "ROLL BACK")
 }
 

@@ -568,6 +568,29 @@ func (s *cutoverScreen) confirmParts(width int, tight bool) (top, rest, heads, b
 		}
 		warning = "⚠ This shuts down the source VMs and starts them in Cloud Director, but for " + steps.AndList(offNames) + ", " + whose
 	}
+	// Sources an interrupted cutover left down are not shut down again
+	// (QA: a wave going on from there read "This shuts down the source
+	// VMs").
+	var down []string
+	if s.decision == "" {
+		for _, vm := range s.w.env.Migrating() {
+			if s.w.env.InterruptedWindow(vm.Name) {
+				down = append(down, vm.Name)
+			}
+		}
+	}
+	switch {
+	case len(down) == 0:
+	case len(down) == len(s.w.env.Migrating()) && len(offNames) == 0:
+		warning = "⚠ This starts the VMs in Cloud Director; their sources stay down, as interrupted cutovers left them."
+		if len(down) == 1 {
+			warning = "⚠ This starts " + down[0] + " in Cloud Director; its source stays down, as an interrupted cutover left it."
+		}
+	case len(down) == 1:
+		warning += " " + down[0] + "'s source is down already (an interrupted cutover left it so): it is not shut down again."
+	default:
+		warning += " The sources of " + steps.AndList(down) + " are down already (interrupted cutovers left them so): they are not shut down again."
+	}
 	if notice := s.w.autoRollbackLines(width); len(notice) > 0 && s.decision == "" {
 		// What ferry did by itself when the wizard started (QA: said only
 		// on the terminal, before the screen opened).
