@@ -215,6 +215,25 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 			t.Errorf("status after the cutover went on: %q", job.Summary)
 		}
 	})
+	t.Run("wizard_hangup_while_asking", func(t *testing.T) {
+		// The session drops while the wizard asks: nobody is there to
+		// decide, so it rolls back before it exits, as if nobody had
+		// answered (the source does not stay down until the next ferry).
+		l, run := engineLab(t)
+		if !killedAfterShutdown(t, l, run) {
+			t.Skip("the kill landed after power-on was requested")
+		}
+		p := newTmuxPane(t, "hup-ask", ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath())
+		p.waitFor("Rolling back by itself in")
+		p.hangup()
+		if s := p.screen(); !strings.Contains(s, "stopped while asking: rolling back") || !strings.Contains(s, "WebApp2: ROLLED BACK AUTOMATICALLY") {
+			t.Errorf("the terminal after the hangup:\n%s", s)
+		}
+		checkPower(t, l, "after the hangup while asking", vsphere.PoweredOn, "")
+		if job := webApp2Job(t, run, l); !strings.Contains(job.Summary, "ROLLED BACK AUTOMATICALLY") || strings.Contains(job.Summary, "held") {
+			t.Errorf("status after the hangup while asking: %q", job.Summary)
+		}
+	})
 	t.Run("serve_start", func(t *testing.T) {
 		// Mostly waiting for a pass of a 1-minute RPO: the two serve
 		// cases wait together.

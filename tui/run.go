@@ -153,16 +153,21 @@ func Run(ctx context.Context, opts Options) error {
 	// to go on with those cutovers instead (rolling back and then cutting
 	// over again power-cycles each source, a guest boot and a shutdown
 	// more of downtime); nobody answering within a minute, it rolls back.
+	// A signal while it asks (a dropped SSH session's SIGHUP): nobody is
+	// there any more; it rolls back, as if nobody had answered, and stops.
 	var keep []string
+	recoverCtx, stoppedAsking := ctx, false
 	if ins := env.InterruptedShutdowns(); len(ins) > 0 {
 		choice, err := askInterrupted(ctx, ins, decideWithin, cutoverStep(it))
-		if err != nil {
+		switch {
+		case err != nil && ctx.Err() != nil:
+			recoverCtx, stoppedAsking = context.WithoutCancel(ctx), true
+			fmt.Fprintln(os.Stderr, "ferry: stopped while asking: rolling back the interrupted cutovers first, as nobody is there to decide")
+		case err != nil:
 			return err
-		}
-		switch choice {
-		case choseQuit:
+		case choice == choseQuit:
 			return ErrInterrupted
-		case choseGoOn:
+		case choice == choseGoOn:
 			for _, in := range ins {
 				keep = append(keep, in.VM)
 			}
@@ -170,11 +175,14 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	var recovered []steps.Event
 	lines := recoveryLines(os.Stderr)
-	if err := env.RecoverInterruptedCutovers(ctx, func(ev steps.Event) {
+	if err := env.RecoverInterruptedCutovers(recoverCtx, func(ev steps.Event) {
 		recovered = append(recovered, ev)
 		lines(ev)
 	}, keep...); err != nil {
 		logger.Error("automatic rollback at start", "err", err) // its warning said it
+	}
+	if stoppedAsking {
+		return ctx.Err()
 	}
 
 	d := opts.Adapters
