@@ -63,8 +63,10 @@ func ChoicesDependOn(key string) []string {
 		return []string{"org"}
 	case "edge_gateway", "storage_profile", TestNetworkKey, NetworksKey:
 		return []string{"org", "vdc"}
-	case "provider.resource_pool", "provider.datastore", "provider.receiver_vm", "provider.network":
+	case "provider.resource_pool", "provider.datastore", "provider.network":
 		return []string{"provider.datacenter"}
+	case "provider.receiver_vm":
+		return []string{"provider.datacenter", "provider.resource_pool"}
 	case "appliance.stretched_portgroup", "appliance.uplink_portgroup", "appliance.sink_portgroup", "appliance.datastore":
 		return []string{"appliance.datacenter"}
 	}
@@ -86,8 +88,9 @@ func ChoicesDependOn(key string) []string {
 //     and appliance.datacenter's port groups (the sink's noted: VMs on it,
 //     a trunk) for the appliance's fields;
 //   - the provider vCenter: datacenters, and a datacenter's resource pools,
-//     datastores, VMs and port groups for the provider.* fields; the
-//     receiver kinds.
+//     datastores, VMs (those of the org VDC's resource pool last, noted:
+//     Cloud Director's, a tenant's) and port groups for the provider.*
+//     fields; the receiver kinds.
 //
 // answers are the form's answers not yet in the plan (keys of
 // ChoicesDependOn); the plan's are used for the others. nil, nil: the field
@@ -140,15 +143,33 @@ func (e *Env) providerChoices(ctx context.Context, key string, answers map[strin
 		if err != nil {
 			return nil, err
 		}
+		// The org VDC's resource pool holds the VMs Cloud Director runs
+		// for the tenant (it moves a VM it imports there, and manages
+		// what runs there): none is the receiver appliance, and the
+		// migrated VMs are among them. They go last, noted, so that
+		// enter on the empty answer does not pick one (QA: it picked
+		// "WebApp2 (<uuid>)", cut over the day before).
+		vdcPool, pool := "", answer(answers, "provider.resource_pool", e.Plan().Provider.ResourcePool)
+		if pool != "" {
+			if chain, err := c.PoolChain(ctx, dc, pool); err == nil && len(chain) > 0 {
+				vdcPool = chain[0]
+			}
+		}
 		out := make([]Choice, 0, len(vms))
+		var tenants []Choice
 		for _, vm := range vms {
 			ch := Choice{Value: vm.Name}
-			if vm.PowerState != vsphere.PoweredOn {
+			switch {
+			case vdcPool != "" && vm.Pool == vdcPool:
+				ch.Note = "in the org VDC's resource pool " + pool + ": a VM Cloud Director runs for the tenant, not the receiver appliance"
+				tenants = append(tenants, ch)
+				continue
+			case vm.PowerState != vsphere.PoweredOn:
 				ch.Note = string(vm.PowerState) + ": the receiver runs in it, power it on before replicating"
 			}
 			out = append(out, ch)
 		}
-		return out, nil
+		return append(out, tenants...), nil
 	case "provider.network":
 		d, err := c.Datacenter(ctx, dc)
 		if err != nil {

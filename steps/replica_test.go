@@ -274,3 +274,58 @@ func providerFolders(t *testing.T, env *Env) (*object.Datacenter, *object.Datace
 	}
 	return dc, folders
 }
+
+// TestReceiverApplianceChoicesPutTenantVMsLast (QA walk, a second plan's
+// step 5 after a first plan's wave had cut WebApp2 and WebApp3 over: the
+// receiver appliance's pick list began with "WebApp2 (<uuid>)", the
+// migrated VM Cloud Director runs in the org VDC's resource pool, and
+// enter on the empty answer picked it; step 6 then told the operator to
+// power that VM off to change its configuration): the VMs of the org
+// VDC's resource pool come after the others, noted as Cloud Director's,
+// so the first choice, which enter picks, is not one of them.
+func TestReceiverApplianceChoicesPutTenantVMsLast(t *testing.T) {
+	t.Parallel()
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, ok, err := labtest.ProviderVM(ctx, provider, lab.ApplianceVM)
+	if err != nil || !ok {
+		t.Fatalf("receiver appliance: %v %v", ok, err)
+	}
+	// A VM where Cloud Director keeps the tenant's VMs, named as it names
+	// them: in the org VDC's resource pool.
+	dc, folders := providerFolders(t, env)
+	f := provider.Finder()
+	f.SetDatacenter(dc)
+	pool, err := f.ResourcePool(ctx, env.Plan().Provider.ResourcePool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tenant = "Alpha (0a5c2c59-3c55-4c0e-9f7a-8d2b8c1f2e11)"
+	poolRef := pool.Reference()
+	task, err := object.NewVirtualMachine(provider.Client.Client, ref.Reference()).Clone(ctx, folders.VmFolder, tenant,
+		types.VirtualMachineCloneSpec{Location: types.VirtualMachineRelocateSpec{Pool: &poolRef}, PowerOn: true})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatalf("a VM in the org VDC's resource pool: %v", err)
+	}
+	got, err := env.Choices(ctx, "provider.receiver_vm", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(got, func(c Choice) bool { return c.Value == tenant })
+	if len(got) == 0 || got[0].Value != lab.ApplianceVM || i < 0 {
+		t.Fatalf("receiver appliance choices %v: want %s first (enter picks it) and %s offered after it", Values(got), lab.ApplianceVM, tenant)
+	}
+	if n := got[i].Note; !strings.Contains(n, "org VDC's resource pool "+env.Plan().Provider.ResourcePool) || !strings.Contains(n, "not the receiver appliance") {
+		t.Errorf("%s noted %q: want it said to be a VM of the org VDC's resource pool, not the receiver appliance", tenant, n)
+	}
+	if n := got[0].Note; n != "" {
+		t.Errorf("%s (running, outside the org VDC's pool) noted %q: want no note", lab.ApplianceVM, n)
+	}
+}

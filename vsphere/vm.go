@@ -776,11 +776,14 @@ func (c *Client) VMInRootFolder(ctx context.Context, datacenter, name string) (R
 type VMState struct {
 	Name       string
 	PowerState PowerState
+	// Pool is the managed object id of the resource pool the VM runs in
+	// ("" when vCenter names none).
+	Pool string
 }
 
 // VMStates lists the virtual machines of datacenter (the vCenter's only
-// one when empty) with their power states, sorted by name; templates are
-// left out (they cannot run).
+// one when empty) with their power states and resource pools, sorted by
+// name; templates are left out (they cannot run).
 func (c *Client) VMStates(ctx context.Context, datacenter string) ([]VMState, error) {
 	dc, err := c.Datacenter(ctx, datacenter)
 	if err != nil {
@@ -792,7 +795,7 @@ func (c *Client) VMStates(ctx context.Context, datacenter string) ([]VMState, er
 	}
 	defer v.Destroy(context.WithoutCancel(ctx))
 	var mvms []mo.VirtualMachine
-	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "config.template"}, &mvms); err != nil {
+	if err := v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name", "runtime.powerState", "config.template", "resourcePool"}, &mvms); err != nil {
 		return nil, fmt.Errorf("vCenter %s: list VMs: %w", c.Endpoint, err)
 	}
 	out := make([]VMState, 0, len(mvms))
@@ -800,7 +803,11 @@ func (c *Client) VMStates(ctx context.Context, datacenter string) ([]VMState, er
 		if m.Config != nil && m.Config.Template {
 			continue
 		}
-		out = append(out, VMState{Name: m.Name, PowerState: PowerState(m.Runtime.PowerState)})
+		st := VMState{Name: m.Name, PowerState: PowerState(m.Runtime.PowerState)}
+		if m.ResourcePool != nil {
+			st.Pool = m.ResourcePool.Value
+		}
+		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b VMState) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
