@@ -605,8 +605,11 @@ func (w *applianceWorld) plan() Plan {
 		}
 		return p
 	}
-	if c := w.vmConflicts(); len(c) > 0 {
-		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "VM", Name: w.vm.Name,
+	if c, field := w.vmConflicts(); len(c) > 0 {
+		// Field: the wizard's esc opens the first answer that differs
+		// (QA: it opened the field last typed in, and the conflict named
+		// no answer to change).
+		p.Items = append(p.Items, Item{Action: ActionConflict, Kind: "VM", Name: w.vm.Name, Field: field,
 			Detail: strings.Join(c, "; ") + "; fix the plan, or remove or rename the VM"})
 		return p
 	}
@@ -623,10 +626,10 @@ func (w *applianceWorld) plan() Plan {
 }
 
 // vmConflicts compares an existing appliance with the plan (the address
-// properties the table maps; never the passwords). ferry does not
+// properties the table maps; never the passwords), each difference naming
+// the plan's answer, and field, the first of those answers. ferry does not
 // re-address a running edge on its own: the tunnel would drop.
-func (w *applianceWorld) vmConflicts() []string {
-	var out []string
+func (w *applianceWorld) vmConflicts() (out []string, field string) {
 	for _, k := range sortedKeys(w.ovf.Properties) {
 		src := w.ovf.Properties[k]
 		if src == ovfSrcPassword || strings.HasPrefix(src, "=") {
@@ -634,15 +637,42 @@ func (w *applianceWorld) vmConflicts() []string {
 		}
 		want := sourceValue(src, w.a)
 		if got, ok := w.vm.Properties[k]; ok && got != want {
-			out = append(out, fmt.Sprintf("%s is %q, the plan says %q (%s)", k, got, want, src))
+			key := ovfSourceKey(src)
+			out = append(out, fmt.Sprintf("%s is %q, the plan says %q (%s)", k, got, want, cmp.Or(key, src)))
+			field = cmp.Or(field, key)
 		}
 	}
-	for _, n := range []string{w.a.UplinkPortgroup, w.a.SinkPortgroup} {
-		if w.sink != nil && !slices.Contains(w.vm.Networks, n) {
-			out = append(out, fmt.Sprintf("not connected to %s (networks: %s)", n, strings.Join(w.vm.Networks, ", ")))
+	var networks []string // each once: an edge has several NICs on its uplink
+	for _, n := range w.vm.Networks {
+		if !slices.Contains(networks, n) {
+			networks = append(networks, n)
 		}
 	}
-	return out
+	for _, n := range []struct{ key, name string }{{"appliance.uplink_portgroup", w.a.UplinkPortgroup}, {"appliance.sink_portgroup", w.a.SinkPortgroup}} {
+		if w.sink != nil && !slices.Contains(w.vm.Networks, n.name) {
+			out = append(out, fmt.Sprintf("not connected to %s, the plan's %s (its networks: %s)", n.name, n.key, strings.Join(networks, ", ")))
+			field = cmp.Or(field, n.key)
+		}
+	}
+	return out, field
+}
+
+// ovfSourceKey is the plan answer an OVF property's value comes from (""
+// for a fixed text or the password).
+func ovfSourceKey(src string) string {
+	switch src {
+	case ovfSrcIP:
+		return "appliance.ip"
+	case ovfSrcPrefix, ovfSrcNetmask:
+		return "appliance.prefix"
+	case ovfSrcGateway:
+		return "appliance.gateway"
+	case ovfSrcEgress:
+		return "appliance.egress_gateway"
+	case ovfSrcHostname:
+		return "appliance.name"
+	}
+	return ""
 }
 
 // Plan says what Apply would create; it changes nothing.
@@ -993,7 +1023,8 @@ func (s *Appliance) Verify(ctx context.Context, env *Env) error {
 	case !w.vm.PoweredOn():
 		errs = append(errs, fmt.Errorf("appliance VM %q is %s", w.vm.Name, w.vm.PowerState))
 	default:
-		for _, c := range w.vmConflicts() {
+		c, _ := w.vmConflicts()
+		for _, c := range c {
 			errs = append(errs, fmt.Errorf("appliance VM %q: %s", w.vm.Name, c))
 		}
 	}

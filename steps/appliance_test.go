@@ -408,12 +408,44 @@ func TestApplianceConflictingAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plan.Conflicts()) != 1 || !strings.Contains(plan.String(), `nsx_ip_0 is "172.16.10.250"`) {
+	if len(plan.Conflicts()) != 1 || !strings.Contains(plan.String(), `nsx_ip_0 is "172.16.10.250", the plan says "172.16.10.251" (appliance.ip)`) {
 		t.Errorf("plan with another IP:\n%s", plan)
+	} else if f := plan.Conflicts()[0].Field; f != "appliance.ip" {
+		t.Errorf("conflict of another IP names the answer %q, want appliance.ip (the wizard's esc opens it)", f)
 	}
 	_, err = (&Appliance{}).Apply(ctx, env, collect(new([]Event)))
 	if !errors.Is(err, ErrConflict) {
 		t.Errorf("apply with another IP: %v, want ErrConflict", err)
+	}
+}
+
+// TestApplianceOnAnotherUplinkNamesTheAnswer (QA walk from an empty plan:
+// the appliance deployed on uplink-network, the wizard's Uplink port group
+// defaulted to the stretched port group, and the conflict said "not
+// connected to company-network (networks: ferry-sink, uplink-network,
+// uplink-network, uplink-network); fix the plan, ..." without the answer
+// to change; the wizard's esc opened the field last typed in): the
+// conflict names the plan's answer, lists each network once, and carries
+// it as the answer that resolves it.
+func TestApplianceOnAnotherUplinkNamesTheAnswer(t *testing.T) {
+	o := newOnPrem(t)
+	ctx := context.Background()
+	if _, err := (&Appliance{}).Apply(ctx, newApplianceEnv(t, o, appliancePlan()), collect(new([]Event))); err != nil {
+		t.Fatal(err)
+	}
+	pf := appliancePlan()
+	pf.Appliance.UplinkPortgroup = "VM Network"
+	plan, err := (&Appliance{}).Plan(ctx, newApplianceEnv(t, o, pf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := plan.Conflicts()
+	if len(c) != 1 || c[0].Field != "appliance.uplink_portgroup" {
+		t.Fatalf("plan with the appliance on another uplink: conflicts %+v, want one whose answer is appliance.uplink_portgroup:\n%s", c, plan)
+	}
+	const want = "not connected to VM Network, the plan's appliance.uplink_portgroup (its networks: "
+	if !strings.Contains(c[0].Detail, want) || strings.Count(c[0].Detail, "company-network") != 1 {
+		t.Errorf("conflict %q: want %q and each of its networks named once", c[0].Detail, want)
 	}
 }
 
