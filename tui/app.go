@@ -321,6 +321,24 @@ func (w *wiring) conflictField(p steps.Plan) string {
 	return ""
 }
 
+// answerElsewhere goes to the answer a failed plan or apply of step idx
+// refuses (refusedField), or its plan's first conflict names
+// (conflictField), when another step's form asks it (nil: none does): the
+// screens of steps that ask nothing themselves (replication, checks) send
+// esc there, as their hint says (QA: step 6's plan refused
+// provider.receiver_vm, "Press esc to correct it (it opens that answer)",
+// and esc stayed on step 6).
+func (w *wiring) answerElsewhere(idx int, r *stepRun) tea.Cmd {
+	key := w.refusedField(r.err)
+	if key == "" && r.phase == phasePlanned {
+		key = w.conflictField(r.plan)
+	}
+	if i := w.stepOfField(key); key != "" && i >= 0 && i != idx {
+		return func() tea.Msg { return gotoStepMsg{Index: i, Field: key} }
+	}
+	return nil
+}
+
 // stepOfField is the first step whose form asks key (-1: none).
 func (w *wiring) stepOfField(key string) int {
 	for i, st := range w.it {

@@ -46,6 +46,9 @@ func (s *checksScreen) update(msg tea.Msg) tea.Cmd {
 			}
 			return nil
 		case keyBack.Matches(msg) && !s.run.running():
+			if cmd := s.w.answerElsewhere(s.idx, &s.run); cmd != nil {
+				return cmd
+			}
 			s.run.phase = phaseInput
 			return nil
 		}

@@ -186,6 +186,9 @@ func (s *replicationScreen) update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		if keyBack.Matches(msg) && !s.run.running() {
+			if cmd := s.w.answerElsewhere(s.idx, &s.run); cmd != nil {
+				return cmd
+			}
 			s.run.phase = phaseInput
 			return nil
 		}

@@ -1,0 +1,52 @@
+package tui
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/steps"
+)
+
+// TestEscFromReplicationOpensTheRefusedAnswer (QA walk: step 6's plan
+// refused provider.receiver_vm, "Press esc to correct it (it opens that
+// answer)", and esc stayed on step 6's dashboard, which asks nothing):
+// esc goes to VM selection with that answer focused, from a refused
+// answer or a conflict naming it, in step 6 and in step 7 (which asks
+// nothing either).
+func TestEscFromReplicationOpensTheRefusedAnswer(t *testing.T) {
+	for _, c := range []struct {
+		name, step, heading, see, field string
+		mutate                          func(*fakeStep)
+	}{
+		{"refused answer", "replication", "Step 6 of 8", "Press esc to correct it", "▸ Receiver appliance", func(f *fakeStep) {
+			f.planErr = &steps.FieldError{Key: "provider.receiver_vm", Err: errors.New("name the receiver appliance, the provider VM that runs `ferry receiver`")}
+		}},
+		{"conflict", "replication", "Step 6 of 8", "a VM Cloud Director runs for the tenant", "▸ Receiver appliance", func(f *fakeStep) {
+			f.plan.Items = []steps.Item{{Action: steps.ActionConflict, Kind: "VM", Name: "WebApp2 (669225db)",
+				Detail: "a VM Cloud Director runs for the tenant, not the receiver appliance", Field: "provider.receiver_vm"}}
+		}},
+		{"checks conflict", "checks", "Step 7 of 8", "does not answer", "▸ Service probes", func(f *fakeStep) {
+			f.plan.Items = []steps.Item{{Action: steps.ActionConflict, Kind: "probe", Name: "WebApp2 (tcp)",
+				Detail: "tcp 172.16.10.12:81 does not answer", Field: "probes"}}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			done := append(slices.Clone(infraDone), "vm-selection")
+			if c.step == "checks" {
+				done = append(done, "replication")
+			}
+			h := newHarness(t, setup{pf: withVMs("WebApp2"), done: done, vms: webAndWin(),
+				mutate: func(m map[string]*fakeStep) {
+					m["vm-selection"].fields = (&steps.VMSelection{}).Fields()
+					c.mutate(m[c.step])
+				}})
+			h.start(120, 40)
+			h.mustSee(t, c.heading)
+			h.send(press("enter"))
+			h.mustSee(t, c.see)
+			h.send(press("esc"))
+			h.mustSee(t, "Step 5 of 8", c.field)
+		})
+	}
+}
