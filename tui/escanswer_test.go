@@ -47,6 +47,12 @@ func TestEscFromReplicationOpensTheRefusedAnswer(t *testing.T) {
 			h.mustSee(t, c.see)
 			h.send(press("esc"))
 			h.mustSee(t, "Step 5 of 8", c.field)
+			// Back on the step, enter plans it again (with the answer
+			// corrected), rather than the refusal showing again.
+			idx := map[string]int{"replication": 5, "checks": 6}[c.step]
+			h.send(gotoStepMsg{Index: idx})
+			h.mustSee(t, c.heading, "Press enter to plan")
+			h.mustNotSee(t, c.see)
 		})
 	}
 }

@@ -46,11 +46,11 @@ func (s *checksScreen) update(msg tea.Msg) tea.Cmd {
 			}
 			return nil
 		case keyBack.Matches(msg) && !s.run.running():
-			if cmd := s.w.answerElsewhere(s.idx, &s.run); cmd != nil {
-				return cmd
-			}
+			// Back here, the step plans anew with the answer corrected
+			// (not the refusal again, which esc would leave once more).
+			cmd := s.w.answerElsewhere(s.idx, &s.run)
 			s.run.phase = phaseInput
-			return nil
+			return cmd
 		}
 		return s.run.key(msg)
 	}
