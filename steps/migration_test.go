@@ -316,6 +316,18 @@ func TestMigrateWebApp2(t *testing.T) {
 	if !strings.Contains(strings.Join(lines, "\n"), "already done") {
 		t.Errorf("second run:\n%s", strings.Join(lines, "\n"))
 	}
+
+	// Another state of the plan (another plan, or this state file moved
+	// aside) selects WebApp2, whose source is off since: step 5 refuses it,
+	// naming the migrated VM that holds its replica disk, instead of
+	// offering a cold migration, a second copy with its addresses (QA:
+	// only step 6 refused it, at hot-add).
+	other := NewEnv(l.Config(), env.Plan(), NewState(filepath.Join(t.TempDir(), "other.state.json")))
+	t.Cleanup(func() { other.Close(context.Background()) })
+	if _, err := (&VMSelection{}).Plan(ctx, other); err == nil || !strings.Contains(err.Error(), "WebApp2: its replica disk "+replica+" is used by VM WebApp2") ||
+		!strings.Contains(err.Error(), "take WebApp2 out of the plan") {
+		t.Errorf("step 5 of another state selecting the migrated WebApp2: %v", err)
+	}
 }
 
 // TestCutoverFaultsRollBack injects a fault at each cutover phase: every

@@ -296,6 +296,12 @@ func (e *Env) refuseUsedReplicas(ctx context.Context, provider *vsphere.Client, 
 	if err != nil || other == "" {
 		return err
 	}
+	return usedReplica(vm, p, other)
+}
+
+// usedReplica is the refusal of vm's replica disk p, which VM other at the
+// provider uses (refuseUsedReplicas, and step 5's refuseMigratedElsewhere).
+func usedReplica(vm, p, other string) error {
 	return fmt.Errorf("%s: its replica disk %s is used by VM %s at the provider, so ferry does not write it: if %s was cut over, %s is the migrated VM and its disks are its own now: take %s out of the plan (ferry status shows what the state file says); otherwise detach the disk from %s first", vm, p, other, vm, other, vm, other)
 }
 

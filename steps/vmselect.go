@@ -190,7 +190,59 @@ func (s *VMSelection) check(ctx context.Context, env *Env) ([]vmCheck, error) {
 	if err := checkNetworkMap(pf, all, networks); err != nil {
 		return nil, err
 	}
+	if err := refuseMigratedElsewhere(ctx, env, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// refuseMigratedElsewhere refuses a VM whose replica disk a VM at the
+// provider other than the receiver appliance holds: the VM a cutover made
+// of it, by another plan or a state file moved aside (this state's own
+// are skipped above). Its source is off since, so it read as a cold
+// migration to make, a second copy with the migrated VM's MAC and IP
+// addresses (QA: a second plan's wizard listed a VM the first had cut
+// over as "off, cold"; only step 6's plan refused it, refuseUsedReplicas).
+// As step 6 would, but for all the VMs at once, from one read of the
+// provider vCenter; nothing changes.
+func refuseMigratedElsewhere(ctx context.Context, env *Env, checks []vmCheck) error {
+	pp := env.Plan().Provider
+	if pp.Datacenter == "" || pp.Datastore == "" || env.Config == nil || env.Config.Provider.URL == "" || len(checks) == 0 {
+		return nil
+	}
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		return err
+	}
+	owner := map[string]string{} // replica disk path -> its VM
+	var paths []string
+	for _, c := range checks {
+		if env.State.Get("cutover").Outputs[cutoverKey(c.plan.Name)] == cutoverRunning {
+			continue // its own interrupted cutover's target may hold them
+		}
+		for _, f := range env.replicaFiles(c.plan.Name, c.vm.Disks) {
+			owner[f.Path] = c.plan.Name
+			paths = append(paths, f.Path)
+		}
+	}
+	if len(paths) == 0 {
+		return nil
+	}
+	users, err := provider.DiskUsers(ctx, pp.Datacenter, paths)
+	if err != nil {
+		return fmt.Errorf("who uses the replica disks at the provider: %w", err)
+	}
+	var refused []error
+	done := map[string]bool{}
+	for _, p := range paths {
+		vm := owner[p]
+		if done[vm] || len(users[p]) == 0 || slices.Contains(users[p], pp.ReceiverVM) {
+			continue
+		}
+		done[vm] = true
+		refused = append(refused, usedReplica(vm, p, users[p][0]))
+	}
+	return errors.Join(refused...)
 }
 
 // Plan implements Step.
