@@ -193,12 +193,39 @@ func ended(state any) bool {
 // 953 (a CD-ROM insert during another task), Forklift MTV-1753 (a
 // snapshot created while the previous one's removal still consolidated),
 // vic's reconfigure lock for disk attach and detach (vmware/vic 2772).
+// The guest power calls are no tasks, but the API reference gives them the
+// same refusal ("TaskInProgress: if the virtual machine is busy", vSphere
+// API VirtualMachine.ShutdownGuest, RebootGuest, StandbyGuest): a guest
+// shutdown asked while a snapshot's removal still consolidates is refused.
 var vmLockingTasks = map[string]bool{
 	"CreateSnapshot_Task": true, "CreateSnapshotEx_Task": true, "RemoveSnapshot_Task": true,
 	"RemoveAllSnapshots_Task": true, "RevertToSnapshot_Task": true, "RevertToCurrentSnapshot_Task": true,
 	"ConsolidateVMDisks_Task": true, "ReconfigVM_Task": true, "PowerOnVM_Task": true,
 	"PowerOffVM_Task": true, "SuspendVM_Task": true, "ResetVM_Task": true, "RelocateVM_Task": true,
 	"MigrateVM_Task": true, "Destroy_Task": true, "UpgradeVM_Task": true,
+	"ShutdownGuest": true, "RebootGuest": true, "StandbyGuest": true,
+}
+
+// snapshotLockingTasks are the VirtualMachineSnapshot methods that hold
+// the snapshot's VM (their task's entity is the VM, vcsim's too): refused
+// while another task runs on the VM, as the VM's own are (the API
+// reference lists TaskInProgress for RemoveSnapshot_Task,
+// RevertToSnapshot_Task and RenameSnapshot).
+var snapshotLockingTasks = map[string]bool{
+	"RemoveSnapshot_Task": true, "RevertToSnapshot_Task": true, "RenameSnapshot": true,
+}
+
+// lockedVM is the VM a call on this would hold (false: none).
+func lockedVM(ctx *simulator.Context, method *simulator.Method) (types.ManagedObjectReference, bool) {
+	switch {
+	case method.This.Type == "VirtualMachine" && vmLockingTasks[method.Name]:
+		return method.This, true
+	case method.This.Type == "VirtualMachineSnapshot" && snapshotLockingTasks[method.Name]:
+		if s, ok := ctx.Map.Get(method.This).(*simulator.VirtualMachineSnapshot); ok {
+			return s.Vm, true
+		}
+	}
+	return types.ManagedObjectReference{}, false
 }
 
 // refuseTasksInProgress makes reg's vCenter refuse a VM-locking call on a
@@ -206,8 +233,8 @@ var vmLockingTasks = map[string]bool{
 func refuseTasksInProgress(reg *simulator.Registry, c *callTasks) {
 	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
 		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-			if method.This.Type == "VirtualMachine" && vmLockingTasks[method.Name] {
-				if task := c.runningOn(method.This); task != nil {
+			if vm, ok := lockedVM(ctx, method); ok {
+				if task := c.runningOn(vm); task != nil {
 					c.refused.Add(1)
 					return nil, &types.TaskInProgress{Task: *task}
 				}
