@@ -19,9 +19,12 @@ import (
 // cause: a backup job's snapshot, an admin's reconfigure, a storage
 // vMotion; a pass's snapshot or the cutover's power-off then waits for it
 // instead of failing (Forklift's MTV-1753 failed migrations on it). The
-// pauses grow from taskFirst to taskMax, for up to taskBudget; then the
-// refusal is returned, saying how long ferry waited and which task held
-// the object.
+// guest power calls (busyRefused) are no tasks but are refused the same
+// way ("TaskInProgress: if the virtual machine is busy", API reference):
+// the cutover's guest shutdown waits too, rather than powering the source
+// off hard at once (cutover.hard_power_off) or failing. The pauses grow
+// from taskFirst to taskMax, for up to taskBudget; then the refusal is
+// returned, saying how long ferry waited and which task held the object.
 type taskRetry struct {
 	rt soap.RoundTripper
 }
@@ -32,8 +35,13 @@ const (
 	taskBudget = 3 * time.Minute
 )
 
+// busyRefused are the request bodies of the calls other than tasks that
+// vCenter refuses TaskInProgress while another task holds their VM,
+// having done nothing: the guest power calls.
+var busyRefused = map[string]bool{"ShutdownGuestBody": true, "RebootGuestBody": true, "StandbyGuestBody": true}
+
 func (r *taskRetry) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
-	if t := reflect.TypeOf(req); t.Kind() != reflect.Pointer || !strings.HasSuffix(t.Elem().Name(), "_TaskBody") {
+	if t := reflect.TypeOf(req); t.Kind() != reflect.Pointer || !(strings.HasSuffix(t.Elem().Name(), "_TaskBody") || busyRefused[t.Elem().Name()]) {
 		return r.rt.RoundTrip(ctx, req, res)
 	}
 	start, pause := time.Now(), taskFirst

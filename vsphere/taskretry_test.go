@@ -54,3 +54,45 @@ func TestTaskWaitsForAnotherTaskOnTheVM(t *testing.T) {
 		t.Error("vCenter refused no call: the VM was not busy when ferry asked")
 	}
 }
+
+// TestShutdownWaitsForAnotherTaskOnTheVM: the cutover asks the source's
+// guest to shut down while another task holds the VM (a backup job's
+// snapshot, the removal of a pass's snapshot still consolidating). vCenter
+// refuses ShutdownGuest TaskInProgress ("if the virtual machine is busy"),
+// having done nothing: ferry waits for the other task and asks again, and
+// the guest shuts down cleanly, instead of the VM being powered off hard
+// at once (hard power-off allowed) or the cutover failing.
+func TestShutdownWaitsForAnotherTaskOnTheVM(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	c := connectTo(t, l, l.OnPrem)
+	vm, err := c.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, err := l.OnPrem.BusyVM("WebApp2", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The backup's task ends once vCenter refused ferry's call.
+	go func() {
+		for l.OnPrem.TasksRefused() == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		end()
+	}()
+	forced, err := c.Shutdown(ctx, vm.Ref, 30*time.Second, true)
+	if err != nil {
+		t.Fatalf("shutdown while another task held the VM: %v", err)
+	}
+	if forced {
+		t.Error("the VM was powered off hard: its guest was not asked again once the other task ended")
+	}
+	if st, _ := c.PowerState(ctx, vm.Ref); st != vsphere.PoweredOff {
+		t.Errorf("after the shutdown WebApp2 is %s", st)
+	}
+	if n := l.OnPrem.TasksRefused(); n == 0 {
+		t.Error("vCenter refused no call: the VM was not busy when ferry asked")
+	}
+}
