@@ -75,7 +75,7 @@ func (h *Hold) announce(name string) {
 
 // holds are a vCenter's Holds in place (nil: none).
 type holds struct {
-	shutdown, create, createAnswer, imports atomic.Pointer[Hold]
+	shutdown, create, createAnswer, imports, removals atomic.Pointer[Hold]
 }
 
 // HoldGuestShutdowns holds the guest shutdowns this vCenter accepts from
@@ -134,7 +134,7 @@ func (vc *VCenter) HoldImports() *Hold {
 
 // releaseHolds lets whatever is held go on (the lab is closing).
 func (vc *VCenter) releaseHolds() {
-	for _, h := range []*Hold{vc.holds.shutdown.Load(), vc.holds.create.Load(), vc.holds.createAnswer.Load(), vc.holds.imports.Load()} {
+	for _, h := range []*Hold{vc.holds.shutdown.Load(), vc.holds.create.Load(), vc.holds.createAnswer.Load(), vc.holds.imports.Load(), vc.holds.removals.Load()} {
 		if h != nil {
 			h.Release()
 		}
@@ -148,7 +148,7 @@ func installHoldWatch(vc *VCenter) {
 	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
 		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
 			if req, ok := method.Body.(*types.CreateFilter); ok {
-				for _, h := range []*Hold{vc.holds.create.Load(), vc.holds.shutdown.Load(), vc.holds.imports.Load()} {
+				for _, h := range []*Hold{vc.holds.create.Load(), vc.holds.shutdown.Load(), vc.holds.imports.Load(), vc.holds.removals.Load()} {
 					if h == nil {
 						continue
 					}

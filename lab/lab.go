@@ -421,6 +421,11 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 	for _, vc := range []*VCenter{l.OnPrem, l.Provider} {
 		l.shutdowns = append(l.shutdowns, installGuestShutdown(vc, l.GuestShutdown))
 		installHoldWatch(vc)
+		if vc == l.OnPrem {
+			// The provider's removals consolidate through its own
+			// wrapper (esxSnapshot).
+			installSnapshotRemovals(vc)
+		}
 		vc.leases = installImportLeases(vc, opts.ImportLeaseTimeout)
 		l.leases = append(l.leases, vc.leases)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -29,34 +30,7 @@ import (
 func TestBusyVMRefusesTasks(t *testing.T) {
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
 	ctx := context.Background()
-	// A plain govmomi client: ferry's (labtest.OnPrem) waits TaskInProgress out.
-	u, err := soap.ParseURL(l.OnPrem.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.UserPassword(l.OnPrem.Username, l.OnPrem.Password)
-	sc := soap.NewClient(u, false)
-	if err := sc.SetRootCAs(l.CAFile); err != nil {
-		t.Fatal(err)
-	}
-	vc, err := vim25.NewClient(ctx, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
-	if err := c.Login(ctx, u.User); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Logout(ctx)
-	f := find.NewFinder(vc, true)
-	dc, err := f.Datacenter(ctx, l.OnPrem.Spec.Datacenter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm, err := f.SetDatacenter(dc).VirtualMachine(ctx, "WebApp2")
-	if err != nil {
-		t.Fatal(err)
-	}
+	vc, vm := plainClient(t, l, "WebApp2")
 	// A snapshot taken before the other task began (an earlier pass's).
 	task, err := vm.CreateSnapshot(ctx, "before", "", false, false)
 	if err != nil {
@@ -109,4 +83,88 @@ func TestBusyVMRefusesTasks(t *testing.T) {
 	if err := vm.ShutdownGuest(ctx); err != nil {
 		t.Errorf("a guest shutdown once the other task ended: %v", err)
 	}
+}
+
+// TestSnapshotRemovalTakesItsTime: a snapshot's removal consolidates for a
+// while on ESXi; meanwhile its task runs, the snapshot is still listed,
+// and the VM is held (another snapshot is refused TaskInProgress). Once
+// the removal ends the snapshot is gone.
+func TestSnapshotRemovalTakesItsTime(t *testing.T) {
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	vc, vm := plainClient(t, l, "WebApp2")
+	task, err := vm.CreateSnapshot(ctx, "pass", "", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := vm.FindSnapshot(ctx, "pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := l.OnPrem.HoldSnapshotRemovals()
+	res, err := methods.RemoveSnapshot_Task(ctx, vc, &types.RemoveSnapshot_Task{This: *snap, Consolidate: types.NewBool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removal := object.NewTask(vc, res.Returnval)
+	var info mo.Task
+	if err := removal.Properties(ctx, removal.Reference(), []string{"info"}, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Info.State != types.TaskInfoStateRunning || info.Info.Entity == nil || *info.Info.Entity != vm.Reference() {
+		t.Fatalf("the removal's task: %s on %v, want running on the VM", info.Info.State, info.Info.Entity)
+	}
+	if _, err := vm.FindSnapshot(ctx, "pass"); err != nil {
+		t.Errorf("the snapshot while its removal runs: %v, want still listed", err)
+	}
+	if _, err := vm.CreateSnapshot(ctx, "next", "", false, false); !fault.Is(err, &types.TaskInProgress{}) {
+		t.Errorf("a snapshot while another's removal runs: %v, want TaskInProgress", err)
+	}
+	hold.Release()
+	if err := removal.Wait(ctx); err != nil {
+		t.Fatalf("the removal once released: %v", err)
+	}
+	hold.Ended()
+	if _, err := vm.FindSnapshot(ctx, "pass"); err == nil {
+		t.Error("the snapshot is still listed after its removal ended")
+	}
+}
+
+// plainClient logs in to the lab's on-prem vCenter with a plain govmomi
+// client (ferry's, labtest.OnPrem, waits TaskInProgress out) and finds the
+// VM named name.
+func plainClient(t *testing.T, l *lab.Lab, name string) (*vim25.Client, *object.VirtualMachine) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := soap.ParseURL(l.OnPrem.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(l.OnPrem.Username, l.OnPrem.Password)
+	sc := soap.NewClient(u, false)
+	if err := sc.SetRootCAs(l.CAFile); err != nil {
+		t.Fatal(err)
+	}
+	vc, err := vim25.NewClient(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
+	if err := c.Login(ctx, u.User); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Logout(context.Background()) })
+	f := find.NewFinder(vc, true)
+	dc, err := f.Datacenter(ctx, l.OnPrem.Spec.Datacenter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := f.SetDatacenter(dc).VirtualMachine(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vc, vm
 }
