@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
@@ -229,13 +230,32 @@ func (s *VSphereSource) waitTask(ctx context.Context, ref types.ManagedObjectRef
 	return info.Result, nil
 }
 
+// removeSnapshot removes (consolidates) the snapshot ref. A snapshot that
+// no longer exists is removed: an earlier removal of it (one a pass
+// interrupted in its release phase stopped waiting for) may still have
+// been consolidating when this one was asked for, with the snapshot still
+// listed; vCenter refused this one TaskInProgress while that ran
+// (taskRetry waits it out), and by the time it was sent again the
+// snapshot was gone.
 func (s *VSphereSource) removeSnapshot(ctx context.Context, ref types.ManagedObjectReference) error {
 	res, err := methods.RemoveSnapshot_Task(ctx, s.Client, &types.RemoveSnapshot_Task{This: ref, RemoveChildren: false, Consolidate: types.NewBool(true)})
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = s.waitTask(ctx, res.Returnval)
 	}
-	_, err = s.waitTask(ctx, res.Returnval)
+	if snapshotGone(err, ref) {
+		return nil
+	}
 	return err
+}
+
+// snapshotGone says whether err is vCenter's word that the snapshot ref
+// does not exist (ManagedObjectNotFound naming it).
+func snapshotGone(err error, ref types.ManagedObjectReference) bool {
+	var nf *types.ManagedObjectNotFound
+	if _, ok := fault.As(err, &nf); ok {
+		return nf.Obj == ref
+	}
+	return false
 }
 
 // Open implements Source.
@@ -662,13 +682,7 @@ func (v *vsSnapshot) Release(ctx context.Context) error {
 	if v.snap == nil {
 		return nil
 	}
-	err := v.s.removeSnapshot(ctx, *v.snap)
-	if err != nil && soap.IsSoapFault(err) {
-		if _, ok := soap.ToSoapFault(err).VimFault().(types.ManagedObjectNotFound); ok {
-			return nil
-		}
-	}
-	return err
+	return v.s.removeSnapshot(ctx, *v.snap)
 }
 
 // Taken is when a snapshot a pass resumed in was taken (zero for one
