@@ -411,12 +411,12 @@ func (c *vmCutover) shutdown(ctx context.Context, done string) error {
 			}
 			return "not asked: stopped before the shutdown", err
 		}
-		forced, err := c.onprem.Shutdown(ctx, c.src.Ref, c.shutdownTimeout, c.hard)
+		hard, err := c.onprem.Shutdown(ctx, c.src.Ref, c.shutdownTimeout, c.hard)
 		// Asked and not seen off: it may still power off (the rollback
 		// waits for that).
 		c.shutdownPending = errors.Is(err, vsphere.ErrShutdownAsked)
-		if forced {
-			return "guest did not stop in time: powered off hard", err
+		if hard != "" {
+			return hard + ": powered off hard", err
 		}
 		return done, err
 	})

@@ -2,6 +2,7 @@ package vsphere_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,17 +83,72 @@ func TestShutdownWaitsForAnotherTaskOnTheVM(t *testing.T) {
 		}
 		end()
 	}()
-	forced, err := c.Shutdown(ctx, vm.Ref, 30*time.Second, true)
+	hard, err := c.Shutdown(ctx, vm.Ref, 30*time.Second, true)
 	if err != nil {
 		t.Fatalf("shutdown while another task held the VM: %v", err)
 	}
-	if forced {
-		t.Error("the VM was powered off hard: its guest was not asked again once the other task ended")
+	if hard != "" {
+		t.Errorf("the VM was powered off hard (%s): its guest was not asked again once the other task ended", hard)
 	}
 	if st, _ := c.PowerState(ctx, vm.Ref); st != vsphere.PoweredOff {
 		t.Errorf("after the shutdown WebApp2 is %s", st)
 	}
 	if n := l.OnPrem.TasksRefused(); n == 0 {
 		t.Error("vCenter refused no call: the VM was not busy when ferry asked")
+	}
+}
+
+// TestShutdownWithoutToolsSaysWhy: without VMware Tools running, vCenter
+// refuses to ask the guest to shut down (ToolsUnavailable); with hard
+// power-off allowed the VM is powered off at once, and Shutdown says so,
+// not that the guest "did not stop in time" (it was never asked).
+func TestShutdownWithoutToolsSaysWhy(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+	ctx := context.Background()
+	c := connectTo(t, l, l.OnPrem)
+	vm, err := c.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := object.NewVirtualMachine(c.Client.Client, vm.Ref.Reference())
+	task, err := o.Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: []types.BaseOptionValue{
+		&types.OptionValue{Key: "SET.guest.toolsRunningStatus", Value: string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning)}}})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	hard, err := c.Shutdown(ctx, vm.Ref, 30*time.Second, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(hard, "could not be asked") || !strings.Contains(hard, "VMware Tools is not running") || strings.Contains(hard, "in time") {
+		t.Errorf("powered off hard because %q, want that its guest could not be asked (VMware Tools not running)", hard)
+	}
+	if st, _ := c.PowerState(ctx, vm.Ref); st != vsphere.PoweredOff {
+		t.Errorf("after the shutdown WebApp2 is %s", st)
+	}
+	// Without hard power-off the shutdown fails, naming the VM and why,
+	// and the VM runs on.
+	web3, err := c.VMByName(ctx, "WebApp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o3 := object.NewVirtualMachine(c.Client.Client, web3.Ref.Reference())
+	task, err = o3.Reconfigure(ctx, types.VirtualMachineConfigSpec{ExtraConfig: []types.BaseOptionValue{
+		&types.OptionValue{Key: "SET.guest.toolsRunningStatus", Value: string(types.VirtualMachineToolsRunningStatusGuestToolsNotRunning)}}})
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Shutdown(ctx, web3.Ref, 30*time.Second, false); err == nil || !strings.Contains(err.Error(), "WebApp3") || !strings.Contains(err.Error(), "VMware Tools is not running") {
+		t.Errorf("shutdown of WebApp3 without VMware Tools nor hard power-off: %v", err)
+	}
+	if st, _ := c.PowerState(ctx, web3.Ref); st != vsphere.PoweredOn {
+		t.Errorf("after a refused shutdown WebApp3 is %s, want still on", st)
 	}
 }

@@ -81,35 +81,40 @@ func (e shutdownAsked) Is(target error) bool { return target == ErrShutdownAsked
 
 // Shutdown asks the guest OS to shut down and waits up to timeout for the VM
 // to be powered off. With hard set, it then powers the VM off; otherwise it
-// returns ErrShutdownTimeout. It reports whether a hard power-off was needed.
-// An error after the guest was asked (ctx ended, the timeout without hard)
-// is also ErrShutdownAsked: the VM may still power off.
-func (c *Client) Shutdown(ctx context.Context, ref Ref, timeout time.Duration, hard bool) (forced bool, err error) {
+// returns ErrShutdownTimeout. hard (the result) says why the VM was powered
+// off hard ("": it was not, its guest shut down): the guest did not stop
+// in time, or vCenter refused to ask it (VMware Tools not running, the VM
+// busy past taskRetry's wait), in which case the guest was never asked and
+// the VM is powered off at once. An error after the guest was asked (ctx
+// ended, the timeout without hard) is also ErrShutdownAsked: the VM may
+// still power off.
+func (c *Client) Shutdown(ctx context.Context, ref Ref, timeout time.Duration, hard bool) (how string, err error) {
 	vm := object.NewVirtualMachine(c.Client.Client, ref.Reference())
 	name := vmName(ctx, c, ref)
 	if err := vm.ShutdownGuest(ctx); err != nil {
 		if ctx.Err() != nil {
 			// Cut off: vCenter may have had the request and accepted it.
-			return false, shutdownAsked{fmt.Errorf("shut down guest %s: %w", name, ctx.Err())}
+			return "", shutdownAsked{fmt.Errorf("shut down guest %s: %w", name, ctx.Err())}
 		}
 		if !hard {
-			return false, fmt.Errorf("shut down guest %s: %w", name, err)
+			return "", fmt.Errorf("shut down guest %s: %w", name, err)
 		}
-		return true, c.PowerOff(ctx, ref)
+		return fmt.Sprintf("its guest could not be asked to shut down (%v)", err), c.PowerOff(ctx, ref)
 	}
 	if off, _ := c.WaitPoweredOff(ctx, ref, time.Now().Add(timeout)); off {
-		return false, nil
+		return "", nil
 	}
 	if ctx.Err() != nil {
-		return false, shutdownAsked{ctx.Err()}
+		return "", shutdownAsked{ctx.Err()}
 	}
 	if !hard {
-		return false, shutdownAsked{fmt.Errorf("shut down guest %s: %w after %v", name, ErrShutdownTimeout, timeout)}
+		return "", shutdownAsked{fmt.Errorf("shut down guest %s: %w after %v", name, ErrShutdownTimeout, timeout)}
 	}
+	const late = "guest did not stop in time"
 	if err := c.PowerOff(ctx, ref); err != nil {
-		return true, shutdownAsked{err}
+		return late, shutdownAsked{err}
 	}
-	return true, nil
+	return late, nil
 }
 
 // WaitPoweredOff waits until the VM is powered off or until, and reports

@@ -28,9 +28,9 @@ func TestShutdownAndVMOverExistingDisks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forced, err := onprem.Shutdown(ctx, src.Ref, 10*time.Second, false)
-	if err != nil || forced {
-		t.Fatalf("shutdown: forced=%v err=%v", forced, err)
+	hard, err := onprem.Shutdown(ctx, src.Ref, 10*time.Second, false)
+	if err != nil || hard != "" {
+		t.Fatalf("shutdown: hard=%q err=%v", hard, err)
 	}
 	if st, _ := onprem.PowerState(ctx, src.Ref); st != vsphere.PoweredOff {
 		t.Fatalf("after shutdown: %s", st)
