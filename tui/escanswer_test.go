@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	tea "github.com/charmbracelet/bubbletea"
+
 	"github.com/ferry-migrate/ferry/steps"
 )
 
@@ -55,4 +57,45 @@ func TestEscFromReplicationOpensTheRefusedAnswer(t *testing.T) {
 			h.mustNotSee(t, c.see)
 		})
 	}
+}
+
+// TestEscToAnEarlierStepsAnswerPlansAnewOnReturn (hB QA: step 4 refused
+// appliance.ip, esc opened step 3 with it, the answer was corrected, and
+// back on step 4 the old refusal still showed): back on the step, its
+// answers (or enter) plan it anew.
+func TestEscToAnEarlierStepsAnswerPlansAnewOnReturn(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: []string{"rights", "trunk-network", "appliance"},
+		mutate: func(m map[string]*fakeStep) {
+			m["appliance"].fields = (&steps.Appliance{}).Fields()
+			m["dc-extension"].planErr = &steps.FieldError{Key: "appliance.ip", Err: errors.New("172.16.10.250 answers ARP from another MAC")}
+		}})
+	h.start(120, 40)
+	h.mustSee(t, "Step 4 of 8")
+	h.send(press("enter"))
+	h.mustSee(t, "answers ARP from another MAC")
+	h.send(press("esc"))
+	h.mustSee(t, "Step 3 of 8", "▸ Appliance IP")
+	h.send(gotoStepMsg{Index: 3})
+	h.mustSee(t, "Step 4 of 8")
+	h.mustNotSee(t, "answers ARP from another MAC")
+}
+
+// TestEscFromVMSelectionToAnEarlierAnswerPlansAnewOnReturn: the same for
+// step 5, whose refusal names step 2's network.gateway_cidr.
+func TestEscFromVMSelectionToAnEarlierAnswerPlansAnewOnReturn(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: infraDone, vms: webAndWin(),
+		mutate: func(m map[string]*fakeStep) {
+			m["trunk-network"].fields = (&steps.Trunk{}).Fields()
+			m["vm-selection"].planErr = &steps.FieldError{Key: "network.gateway_cidr", Err: errors.New("WebApp2's address 10.0.0.5 is outside 172.16.10.1/24")}
+		}})
+	h.start(120, 40)
+	h.mustSee(t, "Step 5 of 8")
+	h.send(press("enter"))                 // options
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlS}) // plan now
+	h.mustSee(t, "is outside 172.16.10.1/24")
+	h.send(press("esc"))
+	h.mustSee(t, "Step 2 of 8", "▸ Gateway CIDR")
+	h.send(gotoStepMsg{Index: 4})
+	h.mustSee(t, "Step 5 of 8")
+	h.mustNotSee(t, "is outside 172.16.10.1/24")
 }

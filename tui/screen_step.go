@@ -104,12 +104,14 @@ func (s *stepScreen) update(msg tea.Msg) tea.Cmd {
 			if key == "" && s.run.phase == phasePlanned {
 				key = s.w.conflictField(s.run.plan)
 			}
+			// Back here after the answer was corrected in another step,
+			// enter plans anew (QA: the old refusal showed again).
+			s.run.phase = phaseInput
 			if key != "" && !s.form.focusKey(key) {
 				if i := s.w.stepOfField(key); i >= 0 && i != s.idx {
 					return func() tea.Msg { return gotoStepMsg{Index: i, Field: key} }
 				}
 			}
-			s.run.phase = phaseInput
 			return nil
 		}
 		return s.run.key(msg)

@@ -309,6 +309,10 @@ func (s *vmScreen) update(msg tea.Msg) tea.Cmd {
 					key = s.w.conflictField(s.run.plan)
 				}
 				if i := s.w.stepOfField(key); key != "" && !s.form.focusKey(key) && i >= 0 && i != s.idx {
+					// Back here after the answer was corrected there,
+					// the table and enter plan anew (QA: the old
+					// refusal showed again).
+					s.run.phase = phaseInput
 					return func() tea.Msg { return gotoStepMsg{Index: i, Field: key} }
 				}
 				s.run.phase = phaseInput
