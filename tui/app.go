@@ -329,14 +329,21 @@ func (w *wiring) conflictField(p steps.Plan) string {
 // provider.receiver_vm, "Press esc to correct it (it opens that answer)",
 // and esc stayed on step 6).
 func (w *wiring) answerElsewhere(idx int, r *stepRun) tea.Cmd {
-	key := w.refusedField(r.err)
-	if key == "" && r.phase == phasePlanned {
-		key = w.conflictField(r.plan)
-	}
+	key := w.answerKey(r)
 	if i := w.stepOfField(key); key != "" && i >= 0 && i != idx {
 		return func() tea.Msg { return gotoStepMsg{Index: i, Field: key} }
 	}
 	return nil
+}
+
+// answerKey is the answer a failed plan or apply of a step refuses
+// (refusedField), or its plan's first conflict names (conflictField); ""
+// for none.
+func (w *wiring) answerKey(r *stepRun) string {
+	if key := w.refusedField(r.err); key != "" || r.phase != phasePlanned {
+		return key
+	}
+	return w.conflictField(r.plan)
 }
 
 // stepOfField is the first step whose form asks key (-1: none).

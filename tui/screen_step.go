@@ -100,10 +100,7 @@ func (s *stepScreen) update(msg tea.Msg) tea.Cmd {
 		if keyBack.Matches(msg) && !s.run.running() {
 			// To the answer the failure names, if it names one: here, or
 			// in the step that asks it.
-			key := s.w.refusedField(s.run.err)
-			if key == "" && s.run.phase == phasePlanned {
-				key = s.w.conflictField(s.run.plan)
-			}
+			key := s.w.answerKey(&s.run)
 			// Back here after the answer was corrected in another step,
 			// enter plans anew (QA: the old refusal showed again).
 			s.run.phase = phaseInput

@@ -304,10 +304,7 @@ func (s *vmScreen) update(msg tea.Msg) tea.Cmd {
 				// names, if one does: here, or in the step that asks it
 				// (QA: a probe this step found closed left esc on the
 				// table, not on its Service probes).
-				key := s.w.refusedField(s.run.err)
-				if key == "" && s.run.phase == phasePlanned {
-					key = s.w.conflictField(s.run.plan)
-				}
+				key := s.w.answerKey(&s.run)
 				if i := s.w.stepOfField(key); key != "" && !s.form.focusKey(key) && i >= 0 && i != s.idx {
 					// Back here after the answer was corrected there,
 					// the table and enter plan anew (QA: the old
