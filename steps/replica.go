@@ -72,6 +72,22 @@ func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 	} else if tmpl {
 		return &FieldError{"provider.receiver_vm", fmt.Errorf("%s is a template on the provider vCenter %s, which cannot run `ferry receiver` nor take hot-added disks: deploy a VM from it and name that VM", pp.ReceiverVM, provider.Endpoint)}
 	}
+	// Cloud Director discovers the VMs of a resource pool that backs an
+	// org VDC (VM discovery, on by default: a discovered vApp each) and
+	// manages them: the appliance, with the replica disks hot-added to it
+	// and the receiver's key, would be Cloud Director's.
+	if pp.ResourcePool != "" {
+		chain, err := provider.PoolChain(ctx, pp.Datacenter, pp.ResourcePool)
+		if err != nil {
+			return &FieldError{"provider.resource_pool", err}
+		}
+		if pool, err := provider.VMPool(ctx, ref); err != nil {
+			return err
+		} else if len(chain) > 0 && pool == chain[0] {
+			return &FieldError{"provider.receiver_vm", fmt.Errorf("%s runs in resource pool %s, the org VDC's (provider.resource_pool, where the cutover's imports land): Cloud Director discovers the VMs of a resource pool that backs an org VDC (VM discovery, on by default) and manages them, so the receiver appliance, the replica disks hot-added to it and its key would be Cloud Director's; "+
+				"move it to a provider resource pool outside the org VDC's (README: \"Deploying the receiver appliance on a real provider\"), or name the VM that runs `ferry receiver` there", pp.ReceiverVM, pp.ResourcePool)}
+		}
+	}
 	return nil
 }
 

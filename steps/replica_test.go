@@ -328,4 +328,14 @@ func TestReceiverApplianceChoicesPutTenantVMsLast(t *testing.T) {
 	if n := got[0].Note; n != "" {
 		t.Errorf("%s (running, outside the org VDC's pool) noted %q: want no note", lab.ApplianceVM, n)
 	}
+	// Named as the receiver appliance all the same, it is refused before
+	// anything changes: Cloud Director discovers and manages the VMs of
+	// the org VDC's resource pool (VM discovery, on by default).
+	env.Plan().Provider.ReceiverVM = tenant
+	_, err = (&VMSelection{}).Plan(ctx, env)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Key != "provider.receiver_vm" || !strings.Contains(err.Error(), tenant+" runs in resource pool "+env.Plan().Provider.ResourcePool+", the org VDC's") ||
+		!strings.Contains(err.Error(), "VM discovery") {
+		t.Errorf("step 5 with a VM of the org VDC's resource pool as the receiver appliance: %v, want a FieldError on provider.receiver_vm saying why", err)
+	}
 }

@@ -828,6 +828,19 @@ func (c *Client) IsTemplate(ctx context.Context, ref Ref) (bool, error) {
 	return vm.Config != nil && vm.Config.Template, nil
 }
 
+// VMPool is the managed object id of the resource pool a VM runs in (""
+// when vCenter names none).
+func (c *Client) VMPool(ctx context.Context, ref Ref) (string, error) {
+	var vm mo.VirtualMachine
+	if err := c.PropertyCollector().RetrieveOne(ctx, ref.Reference(), []string{"resourcePool"}, &vm); err != nil {
+		return "", fmt.Errorf("VM %s: %w", ref.Value, err)
+	}
+	if vm.ResourcePool == nil {
+		return "", nil
+	}
+	return vm.ResourcePool.Value, nil
+}
+
 // PoolChain lists the managed object ids of a resource pool and of every
 // resource pool above it, the pool first.
 func (c *Client) PoolChain(ctx context.Context, datacenter, pool string) ([]string, error) {
