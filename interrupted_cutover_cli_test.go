@@ -44,6 +44,19 @@ func killedAfterShutdown(t *testing.T, l *lab.Lab, run func(args ...string) (str
 	return true
 }
 
+// askingWizard is a wizard in a tmux pane, asking what to do with the
+// cutover of WebApp2 a killed ferry left with the source shut down.
+func askingWizard(t *testing.T, name string) (*lab.Lab, func(args ...string) (string, int), *tmuxPane) {
+	t.Helper()
+	l, run := engineLab(t)
+	if !killedAfterShutdown(t, l, run) {
+		t.Skip("the kill landed after power-on was requested")
+	}
+	p := newTmuxPane(t, name, ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath())
+	p.waitFor("Rolling back by itself in")
+	return l, run, p
+}
+
 // TestInterruptedCutoverRolledBack: a cutover killed after it shut the
 // source down and before it requested power-on of the target is rolled
 // back, the replica kept and replication resumed, without anyone powering
@@ -180,12 +193,7 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		// VM's name cuts it over from the source left off: it is never
 		// powered on again (QA: rolled back first, the source booted only
 		// to be shut down again).
-		l, run := engineLab(t)
-		if !killedAfterShutdown(t, l, run) {
-			t.Skip("the kill landed after power-on was requested")
-		}
-		p := newTmuxPane(t, "goon", ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath())
-		p.waitFor("Rolling back by itself in")
+		l, run, p := askingWizard(t, "goon")
 		if s := strings.Join(strings.Fields(p.screen()), " "); !strings.Contains(s, "WebApp2 shut down at") || !strings.Contains(s, "g go on: leave the source off") {
 			t.Errorf("the wizard asked:\n%s", p.screen())
 		}
@@ -219,12 +227,7 @@ func TestInterruptedCutoverRolledBack(t *testing.T) {
 		// The session drops while the wizard asks: nobody is there to
 		// decide, so it rolls back before it exits, as if nobody had
 		// answered (the source does not stay down until the next ferry).
-		l, run := engineLab(t)
-		if !killedAfterShutdown(t, l, run) {
-			t.Skip("the kill landed after power-on was requested")
-		}
-		p := newTmuxPane(t, "hup-ask", ferryBin+" --config "+l.ConfigFile+" --plan "+l.PlanPath())
-		p.waitFor("Rolling back by itself in")
+		l, run, p := askingWizard(t, "hup-ask")
 		p.hangup()
 		if s := p.screen(); !strings.Contains(s, "stopped while asking: rolling back") || !strings.Contains(s, "WebApp2: ROLLED BACK AUTOMATICALLY") {
 			t.Errorf("the terminal after the hangup:\n%s", s)

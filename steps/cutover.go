@@ -150,16 +150,11 @@ func decisionHint(vm string) string {
 
 func cutoverKey(vm string) string { return "cutover." + vm }
 
-// InterruptedWindow reports whether vm's last cutover was interrupted
-// after it shut the source down (interruptedWindow): no downtime is
-// projected for its next attempt.
-func (e *Env) InterruptedWindow(vm string) bool { return e.interruptedWindow(vm) }
-
-// interruptedWindow reports whether vm's last cutover was interrupted in
+// InterruptedWindow reports whether vm's last cutover was interrupted in
 // its window (after it shut the source down, or after power-on of the
 // target was requested): the next attempt has no window of its own to
 // project.
-func (e *Env) interruptedWindow(vm string) bool {
+func (e *Env) InterruptedWindow(vm string) bool {
 	switch e.State.Get("cutover").Outputs[cutoverKey(vm)] {
 	case cutoverPowerOnRequested:
 		return true
@@ -639,7 +634,7 @@ func (s *Cutover) Apply(ctx context.Context, env *Env, emit Emit) (Result, error
 		// nor has an interrupted cutover this run finishes or goes on
 		// with (the plan projects none either: QA, a wave of two such VMs
 		// read "projected ~1m24s" beside its 4.0s).
-		if est := ests[c.plan.Name]; est != nil && c.plan.Power().ProjectsDowntime() && !env.interruptedWindow(c.plan.Name) {
+		if est := ests[c.plan.Name]; est != nil && c.plan.Power().ProjectsDowntime() && !env.InterruptedWindow(c.plan.Name) {
 			c.rep.Projection = est
 			c.rep.ProjectedDowntimeSeconds = est.Total.Seconds()
 		}

@@ -336,7 +336,7 @@ func (e *Env) ProjectDowntimes(vms []string) (ests map[string]*DowntimeEstimate,
 			errs[vm] = fmt.Errorf("VM %s is not in the plan", vm)
 		} else if e.isCold(vm) {
 			errs[vm] = fmt.Errorf("VM %s is migrated cold: ferry projects the downtime of warm cutovers only", vm)
-		} else if e.interruptedWindow(vm) {
+		} else if e.InterruptedWindow(vm) {
 			// Its source has been down since that cutover's shutdown (QA:
 			// the wizard projected a new shutdown's 30s and the rest).
 			errs[vm] = fmt.Errorf("VM %s: its last cutover was interrupted after it shut the source down; the next one goes on from there, with no window of its own to project", vm)
