@@ -2,13 +2,18 @@ package lab
 
 import (
 	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab/simwrap"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -83,6 +88,11 @@ type callTasks struct {
 	// entityOf is the entity of each recorded running task (visible).
 	entityOf map[types.ManagedObjectReference]types.ManagedObjectReference
 	refused  atomic.Int64 // calls refused TaskInProgress
+	// onTheCall: busy VMs' task methods are refused with the call's fault
+	// (RefuseOnTheCall), not with a task that fails.
+	onTheCall atomic.Bool
+	// refusedTasks numbers the failed tasks of refusals.
+	refusedTasks atomic.Int64
 }
 
 // TasksRefused is how many VM calls this vCenter refused TaskInProgress.
@@ -229,14 +239,29 @@ func lockedVM(ctx *simulator.Context, method *simulator.Method) (types.ManagedOb
 }
 
 // refuseTasksInProgress makes reg's vCenter refuse a VM-locking call on a
-// VM that has a recorded task of another call running, as ESXi does.
+// VM that has a recorded task of another call running, as vCenter does.
+// A task method's refusal is a task of its own that fails TaskInProgress
+// at once: vCenter accepts the call, lists the task in the VM's recent
+// tasks and fails it with "Another task is already in progress." (vic's
+// task waiter, pkg/vsphere/tasks/waiter.go isTaskInProgress, waits out
+// this form, a task.Error, besides the fault of the call). The guest power
+// calls and RenameSnapshot, which are no tasks, are refused on the call; so
+// are the task methods while the vCenter refuses on the call
+// (RefuseOnTheCall), as a server may before it makes a task.
 func refuseTasksInProgress(reg *simulator.Registry, c *callTasks) {
 	simwrap.WrapCalls(reg, func(prev simwrap.Handler) simwrap.Handler {
 		return func(ctx *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
 			if vm, ok := lockedVM(ctx, method); ok {
 				if task := c.runningOn(vm); task != nil {
 					c.refused.Add(1)
-					return nil, &types.TaskInProgress{Task: *task}
+					r := &busyRefusal{vm: vm, holder: *task, c: c}
+					if w := r.wrapper(ctx, method); w != nil {
+						// Through the caller's session (simwrap.Put);
+						// the method takes it out again.
+						simwrap.Put(ctx, w)
+						return w, nil
+					}
+					return nil, r.fault()
 				}
 			}
 			if prev != nil {
@@ -245,6 +270,147 @@ func refuseTasksInProgress(reg *simulator.Registry, c *callTasks) {
 			return nil, nil
 		}
 	})
+}
+
+// RefuseOnTheCall makes this vCenter refuse a busy VM's task methods with
+// the call's fault (true) rather than with a task that fails (false, the
+// default).
+func (vc *VCenter) RefuseOnTheCall(on bool) { vc.tasks.onTheCall.Store(on) }
+
+// busyRefusal refuses a call on a busy VM, naming holder, the task that
+// holds the VM.
+type busyRefusal struct {
+	vm     types.ManagedObjectReference
+	holder types.ManagedObjectReference
+	c      *callTasks
+}
+
+func (r *busyRefusal) fault() *types.TaskInProgress {
+	return &types.TaskInProgress{VimFault: types.VimFault{MethodFault: types.MethodFault{FaultMessage: []types.LocalizableMessage{{Key: "msg.taskInProgress", Message: anotherTask}}}}, Task: r.holder}
+}
+
+// anotherTask is vCenter's message of TaskInProgress.
+const anotherTask = "Another task is already in progress."
+
+// wrapper is the object that answers method with a failed task, in place
+// of the VM or snapshot it is called on; nil when the call is refused on
+// the call (no task method, or RefuseOnTheCall).
+func (r *busyRefusal) wrapper(ctx *simulator.Context, method *simulator.Method) mo.Reference {
+	if r.c.onTheCall.Load() || ctx.Session == nil || !strings.HasSuffix(method.Name, "_Task") {
+		return nil
+	}
+	var w mo.Reference
+	switch o := ctx.Map.Get(method.This).(type) {
+	case *simulator.VirtualMachine:
+		w = &refusedVM{VirtualMachine: o, r: r, OwnEntity: simwrap.Entity(ctx, o)}
+	case *simulator.VirtualMachineSnapshot:
+		w = &refusedSnapshot{VirtualMachineSnapshot: o, r: r, Own: simwrap.Own{Self: o.Self}}
+	default:
+		return nil
+	}
+	if !reflect.ValueOf(w).MethodByName(strings.TrimSuffix(method.Name, "_Task") + "Task").IsValid() {
+		return nil
+	}
+	return w
+}
+
+// failed records a task of the call named name on the VM, failed
+// TaskInProgress, takes the wrapper self out of the caller's session, and
+// returns the task. Like BusyVM's, it is no vcsim task run: that would
+// wait for the VM's lock, which the holder's may keep.
+func (r *busyRefusal) failed(ctx *simulator.Context, self types.ManagedObjectReference, name string) types.ManagedObjectReference {
+	ctx.Session.Registry.Remove(ctx, self)
+	reg := ctx.Map
+	if reg.Path != vim25.Path {
+		reg = ctx.For(vim25.Path).Map
+	}
+	task := simulator.CreateTask(r.vm, name, func(*simulator.Task) (types.AnyType, types.BaseMethodFault) { return nil, nil })
+	task.Execute = nil
+	task.Info.Reason = &types.TaskReasonUser{UserName: ctx.Session.UserName}
+	task.Self = types.ManagedObjectReference{Type: "Task", Value: fmt.Sprintf("task-refused-%d", r.c.refusedTasks.Add(1))}
+	task.Info.Key, task.Info.Task = task.Self.Value, task.Self
+	if id, ok := vCenterTaskIDs[task.Info.DescriptionId]; ok {
+		task.Info.DescriptionId = id
+	}
+	reg.Put(task)
+	now := time.Now()
+	tctx := &simulator.Context{Map: reg}
+	reg.AtomicUpdate(tctx, task, []types.PropertyChange{{Name: "info.startTime", Val: now}, {Name: "info.state", Val: types.TaskInfoStateRunning}})
+	reg.AtomicUpdate(tctx, task, []types.PropertyChange{{Name: "info.completeTime", Val: now}, {Name: "info.state", Val: types.TaskInfoStateError},
+		{Name: "info.error", Val: &types.LocalizedMethodFault{Fault: r.fault(), LocalizedMessage: anotherTask}}})
+	return task.Self
+}
+
+// refusedVM answers the VM-locking task methods of a busy VM with a
+// failed task (method names and task names as vcsim's).
+type refusedVM struct {
+	*simulator.VirtualMachine
+	r *busyRefusal
+	simwrap.OwnEntity
+}
+
+func (v *refusedVM) CreateSnapshotTask(ctx *simulator.Context, _ *types.CreateSnapshot_Task) soap.HasFault {
+	return &methods.CreateSnapshot_TaskBody{Res: &types.CreateSnapshot_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "createSnapshot")}}
+}
+
+func (v *refusedVM) CreateSnapshotExTask(ctx *simulator.Context, _ *types.CreateSnapshotEx_Task) soap.HasFault {
+	return &methods.CreateSnapshotEx_TaskBody{Res: &types.CreateSnapshotEx_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "createSnapshotEx")}}
+}
+
+func (v *refusedVM) RemoveAllSnapshotsTask(ctx *simulator.Context, _ *types.RemoveAllSnapshots_Task) soap.HasFault {
+	return &methods.RemoveAllSnapshots_TaskBody{Res: &types.RemoveAllSnapshots_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "RemoveAllSnapshots")}}
+}
+
+func (v *refusedVM) RevertToCurrentSnapshotTask(ctx *simulator.Context, _ *types.RevertToCurrentSnapshot_Task) soap.HasFault {
+	return &methods.RevertToCurrentSnapshot_TaskBody{Res: &types.RevertToCurrentSnapshot_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "revertToCurrentSnapshot")}}
+}
+
+func (v *refusedVM) ConsolidateVMDisksTask(ctx *simulator.Context, _ *types.ConsolidateVMDisks_Task) soap.HasFault {
+	return &methods.ConsolidateVMDisks_TaskBody{Res: &types.ConsolidateVMDisks_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "consolidateDisks")}}
+}
+
+func (v *refusedVM) ReconfigVMTask(ctx *simulator.Context, _ *types.ReconfigVM_Task) soap.HasFault {
+	return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "reconfigVm")}}
+}
+
+func (v *refusedVM) PowerOnVMTask(ctx *simulator.Context, _ *types.PowerOnVM_Task) soap.HasFault {
+	return &methods.PowerOnVM_TaskBody{Res: &types.PowerOnVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "powerOn")}}
+}
+
+func (v *refusedVM) PowerOffVMTask(ctx *simulator.Context, _ *types.PowerOffVM_Task) soap.HasFault {
+	return &methods.PowerOffVM_TaskBody{Res: &types.PowerOffVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "powerOff")}}
+}
+
+func (v *refusedVM) SuspendVMTask(ctx *simulator.Context, _ *types.SuspendVM_Task) soap.HasFault {
+	return &methods.SuspendVM_TaskBody{Res: &types.SuspendVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "suspend")}}
+}
+
+func (v *refusedVM) ResetVMTask(ctx *simulator.Context, _ *types.ResetVM_Task) soap.HasFault {
+	return &methods.ResetVM_TaskBody{Res: &types.ResetVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "reset")}}
+}
+
+func (v *refusedVM) RelocateVMTask(ctx *simulator.Context, _ *types.RelocateVM_Task) soap.HasFault {
+	return &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "relocateVm")}}
+}
+
+func (v *refusedVM) DestroyTask(ctx *simulator.Context, _ *types.Destroy_Task) soap.HasFault {
+	return &methods.Destroy_TaskBody{Res: &types.Destroy_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "destroy")}}
+}
+
+// refusedSnapshot answers the task methods of a busy VM's snapshot with a
+// failed task, whose entity is the VM.
+type refusedSnapshot struct {
+	*simulator.VirtualMachineSnapshot
+	r *busyRefusal
+	simwrap.Own
+}
+
+func (s *refusedSnapshot) RemoveSnapshotTask(ctx *simulator.Context, _ *types.RemoveSnapshot_Task) soap.HasFault {
+	return &methods.RemoveSnapshot_TaskBody{Res: &types.RemoveSnapshot_TaskResponse{Returnval: s.r.failed(ctx, s.Self, "removeSnapshot")}}
+}
+
+func (s *refusedSnapshot) RevertToSnapshotTask(ctx *simulator.Context, _ *types.RevertToSnapshot_Task) soap.HasFault {
+	return &methods.RevertToSnapshot_TaskBody{Res: &types.RevertToSnapshot_TaskResponse{Returnval: s.r.failed(ctx, s.Self, "revertToSnapshot")}}
 }
 
 // BusyVM runs a task of someone else's on the VM named name for d, or

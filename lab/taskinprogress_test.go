@@ -2,7 +2,10 @@ package lab_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,14 +53,31 @@ func TestBusyVMRefusesTasks(t *testing.T) {
 	if _, err := vm.PowerState(ctx); err != nil {
 		t.Errorf("reading a busy VM: %v", err)
 	}
-	_, err = vm.CreateSnapshot(ctx, "s", "", false, false)
-	if !fault.Is(err, &types.TaskInProgress{}) {
-		t.Fatalf("a snapshot of a busy VM: %v, want TaskInProgress", err)
+	// vCenter accepts a task call and fails its task.
+	refused, err := vm.CreateSnapshot(ctx, "s", "", false, false)
+	if err != nil {
+		t.Fatalf("a snapshot of a busy VM: the call failed (%v), want a task that fails TaskInProgress", err)
 	}
-	_, err = methods.RemoveSnapshot_Task(ctx, vc, &types.RemoveSnapshot_Task{This: *before, Consolidate: types.NewBool(true)})
+	if err := refused.Wait(ctx); !fault.Is(err, &types.TaskInProgress{}) || !strings.Contains(fmt.Sprint(err), "Another task is already in progress") {
+		t.Fatalf("the task of a snapshot of a busy VM: %v, want TaskInProgress (\"Another task is already in progress.\")", err)
+	}
+	var rt mo.VirtualMachine
+	if err := vm.Properties(ctx, vm.Reference(), []string{"recentTask"}, &rt); err != nil || !slices.Contains(rt.RecentTask, refused.Reference()) {
+		t.Errorf("the VM's recent tasks %v (%v): want the refused snapshot's task %s among them", rt.RecentTask, err, refused.Reference().Value)
+	}
+	res, err := methods.RemoveSnapshot_Task(ctx, vc, &types.RemoveSnapshot_Task{This: *before, Consolidate: types.NewBool(true)})
+	if err == nil {
+		err = object.NewTask(vc, res.Returnval).Wait(ctx)
+	}
 	if !fault.Is(err, &types.TaskInProgress{}) {
 		t.Errorf("removing a snapshot of a busy VM: %v, want TaskInProgress", err)
 	}
+	// Refused on the call instead (as a server may before it makes a task).
+	l.OnPrem.RefuseOnTheCall(true)
+	if _, err = vm.PowerOff(ctx); !fault.Is(err, &types.TaskInProgress{}) {
+		t.Errorf("a power-off of a busy VM refused on the call: %v, want TaskInProgress", err)
+	}
+	l.OnPrem.RefuseOnTheCall(false)
 	err = vm.ShutdownGuest(ctx)
 	if !fault.Is(err, &types.TaskInProgress{}) {
 		t.Errorf("a guest shutdown of a busy VM: %v, want TaskInProgress", err)
@@ -73,7 +93,7 @@ func TestBusyVMRefusesTasks(t *testing.T) {
 	if err := task.Wait(ctx); err != nil {
 		t.Errorf("a snapshot once the other task ended: %v", err)
 	}
-	res, err := methods.RemoveSnapshot_Task(ctx, vc, &types.RemoveSnapshot_Task{This: *before, Consolidate: types.NewBool(true)})
+	res, err = methods.RemoveSnapshot_Task(ctx, vc, &types.RemoveSnapshot_Task{This: *before, Consolidate: types.NewBool(true)})
 	if err == nil {
 		err = object.NewTask(vc, res.Returnval).Wait(ctx)
 	}
@@ -120,7 +140,11 @@ func TestSnapshotRemovalTakesItsTime(t *testing.T) {
 	if _, err := vm.FindSnapshot(ctx, "pass"); err != nil {
 		t.Errorf("the snapshot while its removal runs: %v, want still listed", err)
 	}
-	if _, err := vm.CreateSnapshot(ctx, "next", "", false, false); !fault.Is(err, &types.TaskInProgress{}) {
+	next, err := vm.CreateSnapshot(ctx, "next", "", false, false)
+	if err == nil {
+		err = next.Wait(ctx)
+	}
+	if !fault.Is(err, &types.TaskInProgress{}) {
 		t.Errorf("a snapshot while another's removal runs: %v, want TaskInProgress", err)
 	}
 	hold.Release()

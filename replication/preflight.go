@@ -9,7 +9,6 @@ import (
 	"github.com/ferry-migrate/ferry/vsphere"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -101,11 +100,9 @@ func EnableCBT(ctx context.Context, c *vim25.Client, vm types.ManagedObjectRefer
 	if err := s.enableCBT(ctx); err != nil {
 		return err
 	}
-	res, err := methods.CreateSnapshot_Task(ctx, c, &types.CreateSnapshot_Task{This: vm, Name: SnapshotPrefix + "cbt-activate"})
-	if err != nil {
-		return fmt.Errorf("activate CBT: %w", err)
-	}
-	r, err := s.waitTask(ctx, res.Returnval)
+	r, err := s.runTask(ctx, func() (*object.Task, error) {
+		return object.NewVirtualMachine(c, vm).CreateSnapshot(ctx, SnapshotPrefix+"cbt-activate", "", false, false)
+	})
 	if err != nil {
 		return fmt.Errorf("activate CBT: %w", err)
 	}
@@ -119,11 +116,9 @@ func EnableCBT(ctx context.Context, c *vim25.Client, vm types.ManagedObjectRefer
 // enableCBT turns changed block tracking on in the VM's configuration; it
 // takes effect at the VM's next stun (a snapshot's creation).
 func (s *VSphereSource) enableCBT(ctx context.Context) error {
-	task, err := object.NewVirtualMachine(s.Client, s.VM).Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
-	if err != nil {
-		return fmt.Errorf("enable CBT: %w", err)
-	}
-	if _, err := vsphere.WaitTask(ctx, task); err != nil {
+	if _, err := s.runTask(ctx, func() (*object.Task, error) {
+		return object.NewVirtualMachine(s.Client, s.VM).Reconfigure(ctx, types.VirtualMachineConfigSpec{ChangeTrackingEnabled: types.NewBool(true)})
+	}); err != nil {
 		return fmt.Errorf("enable CBT: %w", err)
 	}
 	return nil

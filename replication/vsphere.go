@@ -222,8 +222,11 @@ func snapshotTree(tree []types.VirtualMachineSnapshotTree, f func(types.VirtualM
 	}
 }
 
-func (s *VSphereSource) waitTask(ctx context.Context, ref types.ManagedObjectReference) (types.AnyType, error) {
-	info, err := vsphere.WaitTask(ctx, object.NewTask(s.Client, ref))
+// runTask starts a task with start and returns its result once it
+// succeeded; a task another task kept from running is started again
+// (vsphere.RunTask).
+func (s *VSphereSource) runTask(ctx context.Context, start func() (*object.Task, error)) (types.AnyType, error) {
+	info, err := vsphere.RunTask(ctx, start)
 	if err != nil {
 		return nil, err
 	}
@@ -238,10 +241,13 @@ func (s *VSphereSource) waitTask(ctx context.Context, ref types.ManagedObjectRef
 // (taskRetry waits it out), and by the time it was sent again the
 // snapshot was gone.
 func (s *VSphereSource) removeSnapshot(ctx context.Context, ref types.ManagedObjectReference) error {
-	res, err := methods.RemoveSnapshot_Task(ctx, s.Client, &types.RemoveSnapshot_Task{This: ref, RemoveChildren: false, Consolidate: types.NewBool(true)})
-	if err == nil {
-		_, err = s.waitTask(ctx, res.Returnval)
-	}
+	_, err := s.runTask(ctx, func() (*object.Task, error) {
+		res, err := methods.RemoveSnapshot_Task(ctx, s.Client, &types.RemoveSnapshot_Task{This: ref, RemoveChildren: false, Consolidate: types.NewBool(true)})
+		if err != nil {
+			return nil, err
+		}
+		return object.NewTask(s.Client, res.Returnval), nil
+	})
 	if snapshotGone(err, ref) {
 		return nil
 	}
@@ -375,12 +381,9 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 			vs.cbtReenabled = true
 		}
 		name := SnapshotPrefix + time.Now().UTC().Format("20060102T150405")
-		res, err := methods.CreateSnapshot_Task(ctx, s.Client, &types.CreateSnapshot_Task{This: s.VM, Name: name,
-			Description: "ferry replication pass (deleted after the pass)", Memory: false, Quiesce: false})
-		if err != nil {
-			return nil, fmt.Errorf("create snapshot: %w", err)
-		}
-		r, err := s.waitTask(ctx, res.Returnval)
+		r, err := s.runTask(ctx, func() (*object.Task, error) {
+			return object.NewVirtualMachine(s.Client, s.VM).CreateSnapshot(ctx, name, "ferry replication pass (deleted after the pass)", false, false)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("create snapshot: %w", err)
 		}

@@ -477,10 +477,9 @@ func (c *Client) AbortImport(ctx context.Context, lease, vm Ref, timeout time.Du
 		}
 		return err
 	}
-	task, err := object.NewVirtualMachine(c.Client.Client, vm.Reference()).Destroy(ctx)
-	if err == nil {
-		_, err = WaitTask(ctx, task)
-	}
+	_, err = RunTask(ctx, func() (*object.Task, error) {
+		return object.NewVirtualMachine(c.Client.Client, vm.Reference()).Destroy(ctx)
+	})
 	if err != nil && !gone(err) {
 		return fmt.Errorf("remove VM %s left by an interrupted OVF import (its lease %s may still be held until it times out): %w", vm.Value, lease.Value, err)
 	}

@@ -242,10 +242,7 @@ func (c *Client) AttachDisks(ctx context.Context, datacenter, vmName string, dis
 		spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: disk})
 	}
 	if spec.ExtraConfig != nil || spec.DeviceChange != nil {
-		task, err := vm.Reconfigure(ctx, spec)
-		if err == nil {
-			_, err = WaitTask(ctx, task)
-		}
+		_, err := RunTask(ctx, func() (*object.Task, error) { return vm.Reconfigure(ctx, spec) })
 		if err != nil {
 			return nil, fmt.Errorf("hot-add replica disks to receiver appliance %s: %w", vmName, err)
 		}
@@ -301,10 +298,9 @@ func (c *Client) DetachDiskFiles(ctx context.Context, datacenter, vmName string,
 	if len(changes) == 0 {
 		return nil
 	}
-	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
-	if err == nil {
-		_, err = WaitTask(ctx, task)
-	}
+	_, err = RunTask(ctx, func() (*object.Task, error) {
+		return vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
+	})
 	if err != nil {
 		return fmt.Errorf("detach replica disks from receiver appliance %s: %w", vmName, err)
 	}

@@ -131,11 +131,10 @@ func addSCSIController(ctx context.Context, vm *object.VirtualMachine, devices o
 	if err != nil {
 		return nil, err
 	}
-	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
-		&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: c}}})
-	if err == nil {
-		_, err = WaitTask(ctx, task)
-	}
+	_, err = RunTask(ctx, func() (*object.Task, error) {
+		return vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{
+			&types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: c}}})
+	})
 	if err != nil {
 		return nil, err
 	}

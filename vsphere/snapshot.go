@@ -69,10 +69,7 @@ func (c *Client) SnapshotVM(ctx context.Context, datacenter, vmName, name, descr
 	if err != nil || ok {
 		return err
 	}
-	task, err := vm.CreateSnapshot(ctx, name, description, false, false)
-	if err == nil {
-		_, err = WaitTask(ctx, task)
-	}
+	_, err = RunTask(ctx, func() (*object.Task, error) { return vm.CreateSnapshot(ctx, name, description, false, false) })
 	if err != nil {
 		return fmt.Errorf("snapshot %q of VM %s: %w", name, vmName, err)
 	}
@@ -87,10 +84,13 @@ func (c *Client) RemoveSnapshot(ctx context.Context, datacenter, vmName, name st
 	if err != nil || !ok {
 		return false, err
 	}
-	res, err := methods.RemoveSnapshot_Task(ctx, c.Client.Client, &types.RemoveSnapshot_Task{This: ref, Consolidate: types.NewBool(true)})
-	if err == nil {
-		_, err = WaitTask(ctx, object.NewTask(c.Client.Client, res.Returnval))
-	}
+	_, err = RunTask(ctx, func() (*object.Task, error) {
+		res, err := methods.RemoveSnapshot_Task(ctx, c.Client.Client, &types.RemoveSnapshot_Task{This: ref, Consolidate: types.NewBool(true)})
+		if err != nil {
+			return nil, err
+		}
+		return object.NewTask(c.Client.Client, res.Returnval), nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("remove snapshot %q of VM %s (consolidate its disks): %w", name, vmName, err)
 	}
@@ -163,18 +163,14 @@ func (c *Client) DestroyLinkedClone(ctx context.Context, ref Ref, parents []stri
 		return err
 	}
 	if len(changes) > 0 {
-		task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
-		if err == nil {
-			_, err = WaitTask(ctx, task)
-		}
+		_, err := RunTask(ctx, func() (*object.Task, error) {
+			return vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
+		})
 		if err != nil {
 			return fmt.Errorf("delete the child disks of VM %s: %w", ref.Value, err)
 		}
 	}
-	task, err := vm.Destroy(ctx)
-	if err == nil {
-		_, err = WaitTask(ctx, task)
-	}
+	_, err = RunTask(ctx, func() (*object.Task, error) { return vm.Destroy(ctx) })
 	if err != nil && !gone(err) {
 		return fmt.Errorf("delete VM %s: %w", ref.Value, err)
 	}

@@ -15,44 +15,49 @@ import (
 )
 
 // TestTaskWaitsForAnotherTaskOnTheVM: a backup job's snapshot task runs on
-// the VM when ferry asks for one of its own. ESXi refuses it TaskInProgress
-// ("Another task is already in progress."); ferry's call waits for the
-// other task and goes through, instead of failing the pass (or, in a
-// cutover, the power-off).
+// the VM when ferry powers it off (the cutover's hard power-off, a
+// rollback's). vCenter refuses the power-off TaskInProgress ("Another task
+// is already in progress."), having done nothing: most often with a task
+// that fails at once, or on the call itself. Either way ferry waits for the
+// other task and powers the VM off, instead of failing the cutover (or, in
+// a pass, its snapshot).
 func TestTaskWaitsForAnotherTaskOnTheVM(t *testing.T) {
 	t.Parallel()
-	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
-	ctx := context.Background()
-	c, err := vsphere.Connect(ctx, vsphere.Config{URL: l.OnPrem.URL, Username: lab.FerryUser, Password: l.OnPrem.FerryPassword, CAFile: l.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	vm, err := c.VMByName(ctx, "WebApp2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	end, err := l.OnPrem.BusyVM("WebApp2", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The backup's task ends once vCenter refused ferry's call.
-	go func() {
-		for l.OnPrem.TasksRefused() == 0 {
-			time.Sleep(50 * time.Millisecond)
-		}
-		end()
-	}()
-	o := object.NewVirtualMachine(c.Client.Client, types.ManagedObjectReference{Type: vm.Ref.Type, Value: vm.Ref.Value})
-	task, err := o.CreateSnapshot(ctx, "ferry-test", "", false, false)
-	if err != nil {
-		t.Fatalf("a snapshot while another task held the VM: %v", err)
-	}
-	if err := task.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n := l.OnPrem.TasksRefused(); n == 0 {
-		t.Error("vCenter refused no call: the VM was not busy when ferry asked")
+	for _, form := range []struct {
+		name      string
+		onTheCall bool
+	}{{"a task that fails", false}, {"the call refused", true}} {
+		t.Run(form.name, func(t *testing.T) {
+			t.Parallel()
+			l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1})
+			l.OnPrem.RefuseOnTheCall(form.onTheCall)
+			ctx := context.Background()
+			c := connectTo(t, l, l.OnPrem)
+			vm, err := c.VMByName(ctx, "WebApp2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			end, err := l.OnPrem.BusyVM("WebApp2", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The backup's task ends once vCenter refused ferry's call.
+			go func() {
+				for l.OnPrem.TasksRefused() == 0 {
+					time.Sleep(50 * time.Millisecond)
+				}
+				end()
+			}()
+			if err := c.PowerOff(ctx, vm.Ref); err != nil {
+				t.Fatalf("a power-off while another task held the VM: %v", err)
+			}
+			if st, _ := c.PowerState(ctx, vm.Ref); st != vsphere.PoweredOff {
+				t.Errorf("after the power-off WebApp2 is %s", st)
+			}
+			if n := l.OnPrem.TasksRefused(); n == 0 {
+				t.Error("vCenter refused no call: the VM was not busy when ferry asked")
+			}
+		})
 	}
 }
 

@@ -35,10 +35,9 @@ func (c *Client) EnsurePoweredOn(ctx context.Context, ref Ref) error {
 	if err != nil || st == PoweredOn {
 		return err
 	}
-	task, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).PowerOn(ctx)
-	if err == nil {
-		_, err = WaitTask(ctx, task)
-	}
+	_, err = RunTask(ctx, func() (*object.Task, error) {
+		return object.NewVirtualMachine(c.Client.Client, ref.Reference()).PowerOn(ctx)
+	})
 	if err != nil {
 		return fmt.Errorf("power on %s: %w", vmName(ctx, c, ref), err)
 	}
@@ -51,10 +50,9 @@ func (c *Client) PowerOff(ctx context.Context, ref Ref) error {
 	if err != nil || st == PoweredOff {
 		return err
 	}
-	task, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).PowerOff(ctx)
-	if err == nil {
-		_, err = WaitTask(ctx, task)
-	}
+	_, err = RunTask(ctx, func() (*object.Task, error) {
+		return object.NewVirtualMachine(c.Client.Client, ref.Reference()).PowerOff(ctx)
+	})
 	if err != nil {
 		return fmt.Errorf("power off %s: %w", vmName(ctx, c, ref), err)
 	}
@@ -662,10 +660,9 @@ func (c *Client) DetachDisks(ctx context.Context, ref Ref) ([]string, error) {
 	if len(changes) == 0 {
 		return nil, nil
 	}
-	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
-	if err == nil {
-		_, err = WaitTask(ctx, task)
-	}
+	_, err = RunTask(ctx, func() (*object.Task, error) {
+		return vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: changes})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("detach disks of %s: %w", ref.Value, err)
 	}
@@ -711,10 +708,9 @@ func (c *Client) DestroyKeepDisks(ctx context.Context, ref Ref) error {
 	if _, err := c.DetachDisks(ctx, ref); err != nil {
 		return err
 	}
-	task, err := object.NewVirtualMachine(c.Client.Client, ref.Reference()).Destroy(ctx)
-	if err == nil {
-		_, err = WaitTask(ctx, task)
-	}
+	_, err := RunTask(ctx, func() (*object.Task, error) {
+		return object.NewVirtualMachine(c.Client.Client, ref.Reference()).Destroy(ctx)
+	})
 	if err != nil && !gone(err) {
 		return fmt.Errorf("destroy %s: %w", ref.Value, err)
 	}
