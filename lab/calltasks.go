@@ -292,11 +292,11 @@ func (r *busyRefusal) fault() *types.TaskInProgress {
 // anotherTask is vCenter's message of TaskInProgress.
 const anotherTask = "Another task is already in progress."
 
-// wrapper is the object that answers method with a failed task, in place
-// of the VM or snapshot it is called on; nil when the call is refused on
-// the call (no task method, or RefuseOnTheCall).
+// wrapper is the object that answers method in place of the VM or
+// snapshot it is called on (answer); nil when the handler's fault refuses
+// it (no session to put it in, a method it does not answer).
 func (r *busyRefusal) wrapper(ctx *simulator.Context, method *simulator.Method) mo.Reference {
-	if r.c.onTheCall.Load() || ctx.Session == nil || !strings.HasSuffix(method.Name, "_Task") {
+	if ctx.Session == nil {
 		return nil
 	}
 	var w mo.Reference
@@ -308,18 +308,39 @@ func (r *busyRefusal) wrapper(ctx *simulator.Context, method *simulator.Method) 
 	default:
 		return nil
 	}
-	if !reflect.ValueOf(w).MethodByName(strings.TrimSuffix(method.Name, "_Task") + "Task").IsValid() {
+	name := method.Name // vcsim's Go name of Foo_Task is FooTask
+	if base, ok := strings.CutSuffix(name, "_Task"); ok {
+		name = base + "Task"
+	}
+	if !reflect.ValueOf(w).MethodByName(name).IsValid() {
 		return nil
 	}
 	return w
 }
 
-// failed records a task of the call named name on the VM, failed
-// TaskInProgress, takes the wrapper self out of the caller's session, and
-// returns the task. Like BusyVM's, it is no vcsim task run: that would
-// wait for the VM's lock, which the holder's may keep.
-func (r *busyRefusal) failed(ctx *simulator.Context, self types.ManagedObjectReference, name string) types.ManagedObjectReference {
+// answer takes the wrapper self out of the caller's session and refuses
+// the task method named name: with a task that failed (failed), or on the
+// call (RefuseOnTheCall), the fault with vCenter's message (the handler's
+// fault would have none).
+func (r *busyRefusal) answer(ctx *simulator.Context, self types.ManagedObjectReference, name string) (types.ManagedObjectReference, *soap.Fault) {
+	if r.c.onTheCall.Load() {
+		return types.ManagedObjectReference{}, r.refuse(ctx, self)
+	}
 	ctx.Session.Registry.Remove(ctx, self)
+	return r.failed(ctx, name), nil
+}
+
+// refuse takes the wrapper self out of the caller's session and returns
+// the fault that refuses the call.
+func (r *busyRefusal) refuse(ctx *simulator.Context, self types.ManagedObjectReference) *soap.Fault {
+	ctx.Session.Registry.Remove(ctx, self)
+	return simulator.Fault(anotherTask, r.fault())
+}
+
+// failed records a task of the call named name on the VM, failed
+// TaskInProgress, and returns it. Like BusyVM's, it is no vcsim task run:
+// that would wait for the VM's lock, which the holder's may keep.
+func (r *busyRefusal) failed(ctx *simulator.Context, name string) types.ManagedObjectReference {
 	reg := ctx.Map
 	if reg.Path != vim25.Path {
 		reg = ctx.For(vim25.Path).Map
@@ -341,8 +362,9 @@ func (r *busyRefusal) failed(ctx *simulator.Context, self types.ManagedObjectRef
 	return task.Self
 }
 
-// refusedVM answers the VM-locking task methods of a busy VM with a
-// failed task (method names and task names as vcsim's).
+// refusedVM answers the VM-locking methods of a busy VM: a task method
+// with a failed task (method names and task names as vcsim's), a guest
+// power call with the fault.
 type refusedVM struct {
 	*simulator.VirtualMachine
 	r *busyRefusal
@@ -350,55 +372,80 @@ type refusedVM struct {
 }
 
 func (v *refusedVM) CreateSnapshotTask(ctx *simulator.Context, _ *types.CreateSnapshot_Task) soap.HasFault {
-	return &methods.CreateSnapshot_TaskBody{Res: &types.CreateSnapshot_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "createSnapshot")}}
+	task, f := v.r.answer(ctx, v.Self, "createSnapshot")
+	return &methods.CreateSnapshot_TaskBody{Res: &types.CreateSnapshot_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (v *refusedVM) CreateSnapshotExTask(ctx *simulator.Context, _ *types.CreateSnapshotEx_Task) soap.HasFault {
-	return &methods.CreateSnapshotEx_TaskBody{Res: &types.CreateSnapshotEx_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "createSnapshotEx")}}
+	task, f := v.r.answer(ctx, v.Self, "createSnapshotEx")
+	return &methods.CreateSnapshotEx_TaskBody{Res: &types.CreateSnapshotEx_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (v *refusedVM) RemoveAllSnapshotsTask(ctx *simulator.Context, _ *types.RemoveAllSnapshots_Task) soap.HasFault {
-	return &methods.RemoveAllSnapshots_TaskBody{Res: &types.RemoveAllSnapshots_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "RemoveAllSnapshots")}}
+	task, f := v.r.answer(ctx, v.Self, "RemoveAllSnapshots")
+	return &methods.RemoveAllSnapshots_TaskBody{Res: &types.RemoveAllSnapshots_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (v *refusedVM) RevertToCurrentSnapshotTask(ctx *simulator.Context, _ *types.RevertToCurrentSnapshot_Task) soap.HasFault {
-	return &methods.RevertToCurrentSnapshot_TaskBody{Res: &types.RevertToCurrentSnapshot_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "revertToCurrentSnapshot")}}
+	task, f := v.r.answer(ctx, v.Self, "revertToCurrentSnapshot")
+	return &methods.RevertToCurrentSnapshot_TaskBody{Res: &types.RevertToCurrentSnapshot_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (v *refusedVM) ConsolidateVMDisksTask(ctx *simulator.Context, _ *types.ConsolidateVMDisks_Task) soap.HasFault {
-	return &methods.ConsolidateVMDisks_TaskBody{Res: &types.ConsolidateVMDisks_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "consolidateDisks")}}
+	task, f := v.r.answer(ctx, v.Self, "consolidateDisks")
+	return &methods.ConsolidateVMDisks_TaskBody{Res: &types.ConsolidateVMDisks_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (v *refusedVM) ReconfigVMTask(ctx *simulator.Context, _ *types.ReconfigVM_Task) soap.HasFault {
-	return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "reconfigVm")}}
+	task, f := v.r.answer(ctx, v.Self, "reconfigVm")
+	return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (v *refusedVM) PowerOnVMTask(ctx *simulator.Context, _ *types.PowerOnVM_Task) soap.HasFault {
-	return &methods.PowerOnVM_TaskBody{Res: &types.PowerOnVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "powerOn")}}
+	task, f := v.r.answer(ctx, v.Self, "powerOn")
+	return &methods.PowerOnVM_TaskBody{Res: &types.PowerOnVM_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (v *refusedVM) PowerOffVMTask(ctx *simulator.Context, _ *types.PowerOffVM_Task) soap.HasFault {
-	return &methods.PowerOffVM_TaskBody{Res: &types.PowerOffVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "powerOff")}}
+	task, f := v.r.answer(ctx, v.Self, "powerOff")
+	return &methods.PowerOffVM_TaskBody{Res: &types.PowerOffVM_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (v *refusedVM) SuspendVMTask(ctx *simulator.Context, _ *types.SuspendVM_Task) soap.HasFault {
-	return &methods.SuspendVM_TaskBody{Res: &types.SuspendVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "suspend")}}
+	task, f := v.r.answer(ctx, v.Self, "suspend")
+	return &methods.SuspendVM_TaskBody{Res: &types.SuspendVM_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (v *refusedVM) ResetVMTask(ctx *simulator.Context, _ *types.ResetVM_Task) soap.HasFault {
-	return &methods.ResetVM_TaskBody{Res: &types.ResetVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "reset")}}
+	task, f := v.r.answer(ctx, v.Self, "reset")
+	return &methods.ResetVM_TaskBody{Res: &types.ResetVM_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (v *refusedVM) RelocateVMTask(ctx *simulator.Context, _ *types.RelocateVM_Task) soap.HasFault {
-	return &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "relocateVm")}}
+	task, f := v.r.answer(ctx, v.Self, "relocateVm")
+	return &methods.RelocateVM_TaskBody{Res: &types.RelocateVM_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (v *refusedVM) DestroyTask(ctx *simulator.Context, _ *types.Destroy_Task) soap.HasFault {
-	return &methods.Destroy_TaskBody{Res: &types.Destroy_TaskResponse{Returnval: v.r.failed(ctx, v.Self, "destroy")}}
+	task, f := v.r.answer(ctx, v.Self, "destroy")
+	return &methods.Destroy_TaskBody{Res: &types.Destroy_TaskResponse{Returnval: task}, Fault_: f}
 }
 
-// refusedSnapshot answers the task methods of a busy VM's snapshot with a
-// failed task, whose entity is the VM.
+func (v *refusedVM) ShutdownGuest(ctx *simulator.Context, _ *types.ShutdownGuest) soap.HasFault {
+	return &methods.ShutdownGuestBody{Fault_: v.r.refuse(ctx, v.Self)}
+}
+
+func (v *refusedVM) RebootGuest(ctx *simulator.Context, _ *types.RebootGuest) soap.HasFault {
+	return &methods.RebootGuestBody{Fault_: v.r.refuse(ctx, v.Self)}
+}
+
+func (v *refusedVM) StandbyGuest(ctx *simulator.Context, _ *types.StandbyGuest) soap.HasFault {
+	return &methods.StandbyGuestBody{Fault_: v.r.refuse(ctx, v.Self)}
+}
+
+// refusedSnapshot answers the VM-locking methods of a busy VM's snapshot:
+// a task method with a failed task, whose entity is the VM; RenameSnapshot
+// with the fault.
 type refusedSnapshot struct {
 	*simulator.VirtualMachineSnapshot
 	r *busyRefusal
@@ -406,11 +453,17 @@ type refusedSnapshot struct {
 }
 
 func (s *refusedSnapshot) RemoveSnapshotTask(ctx *simulator.Context, _ *types.RemoveSnapshot_Task) soap.HasFault {
-	return &methods.RemoveSnapshot_TaskBody{Res: &types.RemoveSnapshot_TaskResponse{Returnval: s.r.failed(ctx, s.Self, "removeSnapshot")}}
+	task, f := s.r.answer(ctx, s.Self, "removeSnapshot")
+	return &methods.RemoveSnapshot_TaskBody{Res: &types.RemoveSnapshot_TaskResponse{Returnval: task}, Fault_: f}
 }
 
 func (s *refusedSnapshot) RevertToSnapshotTask(ctx *simulator.Context, _ *types.RevertToSnapshot_Task) soap.HasFault {
-	return &methods.RevertToSnapshot_TaskBody{Res: &types.RevertToSnapshot_TaskResponse{Returnval: s.r.failed(ctx, s.Self, "revertToSnapshot")}}
+	task, f := s.r.answer(ctx, s.Self, "revertToSnapshot")
+	return &methods.RevertToSnapshot_TaskBody{Res: &types.RevertToSnapshot_TaskResponse{Returnval: task}, Fault_: f}
+}
+
+func (s *refusedSnapshot) RenameSnapshot(ctx *simulator.Context, _ *types.RenameSnapshot) soap.HasFault {
+	return &methods.RenameSnapshotBody{Fault_: s.r.refuse(ctx, s.Self)}
 }
 
 // BusyVM runs a task of someone else's on the VM named name for d, or

@@ -74,13 +74,13 @@ func TestBusyVMRefusesTasks(t *testing.T) {
 	}
 	// Refused on the call instead (as a server may before it makes a task).
 	l.OnPrem.RefuseOnTheCall(true)
-	if _, err = vm.PowerOff(ctx); !fault.Is(err, &types.TaskInProgress{}) {
-		t.Errorf("a power-off of a busy VM refused on the call: %v, want TaskInProgress", err)
+	if _, err = vm.PowerOff(ctx); !fault.Is(err, &types.TaskInProgress{}) || !strings.Contains(fmt.Sprint(err), "Another task is already in progress") {
+		t.Errorf("a power-off of a busy VM refused on the call: %v, want TaskInProgress (\"Another task is already in progress.\")", err)
 	}
 	l.OnPrem.RefuseOnTheCall(false)
 	err = vm.ShutdownGuest(ctx)
-	if !fault.Is(err, &types.TaskInProgress{}) {
-		t.Errorf("a guest shutdown of a busy VM: %v, want TaskInProgress", err)
+	if !fault.Is(err, &types.TaskInProgress{}) || !strings.Contains(fmt.Sprint(err), "Another task is already in progress") {
+		t.Errorf("a guest shutdown of a busy VM: %v, want TaskInProgress (\"Another task is already in progress.\")", err)
 	}
 	if st, err := vm.PowerState(ctx); err != nil || st != types.VirtualMachinePowerStatePoweredOn {
 		t.Errorf("a busy VM refused its guest shutdown: it reads %s (%v), want still poweredOn", st, err)
