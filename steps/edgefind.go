@@ -17,7 +17,10 @@ import (
 // 3 deployed, at the management address it was given (the OVF property
 // ApplianceOVFMap maps to appliance.ip, read back from the VM) on
 // extension.edge_port. An appliance that does not answer yet (booting) is
-// not an error here: w.edge stays nil and w.edgeDown says why.
+// not an error here: w.edge stays nil and w.edgeDown says why. One that
+// has been powered on for longer than extension.timeout and refuses the
+// connection is: nothing listens on that port, and waiting for a boot
+// that is over would only put off saying so (refusedError).
 func (w *extWorld) findEdge(ctx context.Context, env *Env) error {
 	if env.Config != nil && env.Config.Edge.URL != "" {
 		w.edgeURL, w.edgeFrom, w.edgeConfigured = env.Config.Edge.URL, "the configured edge URL", true
@@ -68,6 +71,9 @@ func (w *extWorld) findEdge(ctx context.Context, env *Env) error {
 		w.edge, w.ownEdge = edge, true
 	case errors.Is(err, nsx.ErrUnreachable):
 		w.edgeDown = err
+		if errors.Is(err, syscall.ECONNREFUSED) && vm.Up > w.timeout {
+			return w.refusedError(err, vm.Up)
+		}
 	default:
 		return err
 	}
@@ -105,7 +111,7 @@ func (w *extWorld) waitEdge(ctx context.Context, env *Env, emit Emit) error {
 		refused = refused && errors.Is(err, syscall.ECONNREFUSED)
 		if time.Now().After(deadline) {
 			if refused {
-				return w.refusedError(err)
+				return w.refusedError(err, 0)
 			}
 			return fmt.Errorf("the edge's API at %s (%s) did not answer within %s (extension.timeout): %w", w.edgeURL, w.edgeFrom, w.pf.Extension.Timeout, err)
 		}
@@ -117,19 +123,26 @@ func (w *extWorld) waitEdge(ctx context.Context, env *Env, emit Emit) error {
 	}
 }
 
-// refusedError is waitEdge's error when the edge's address refused every
-// connection until extension.timeout: it leads to the port first (a wrong
-// port refuses for ever), then to the boot (an appliance that boots
-// refuses until its API starts).
-func (w *extWorld) refusedError(err error) error {
+// refusedError is the error when the edge's address refused every
+// connection until extension.timeout (waitEdge), or refuses it while the
+// appliance has been powered on for up, longer than that (findEdge): it
+// leads to the port first (a wrong port refuses for ever), then to the
+// boot (an appliance that boots refuses until its API starts).
+func (w *extWorld) refusedError(err error, up time.Duration) error {
 	host, port := w.edgeURL, "?"
 	if u, perr := url.Parse(w.edgeURL); perr == nil && u.Port() != "" {
 		host, port = u.Hostname(), u.Port()
 	}
-	err = fmt.Errorf("nothing listens on port %s at %s: the edge's API at %s (%s) refused every connection for %s (extension.timeout). "+
-		"Check the port: extension.edge_port sets it (step 4's Edge API port; default 443, where a real NSX autonomous edge answers). "+
-		"If the port is right, the appliance is still booting (raise extension.timeout) or has no API (deployed without is_autonomous_edge=True): %w",
-		port, host, w.edgeURL, w.edgeFrom, w.pf.Extension.Timeout, err)
+	const check = "Check the port: extension.edge_port sets it (step 4's Edge API port; default 443, where a real NSX autonomous edge answers). "
+	if up > 0 {
+		err = fmt.Errorf("nothing listens on port %s at %s: the edge's API at %s (%s) refuses the connection, and the appliance has been powered on for %s, longer than extension.timeout (%s) gives its boot. "+
+			check+"If the port is right, its guest OS restarted since it was powered on (run the step again once it answers) or it has no API (deployed without is_autonomous_edge=True): %w",
+			port, host, w.edgeURL, w.edgeFrom, up.Round(time.Second), w.pf.Extension.Timeout, err)
+	} else {
+		err = fmt.Errorf("nothing listens on port %s at %s: the edge's API at %s (%s) refused every connection for %s (extension.timeout). "+
+			check+"If the port is right, the appliance is still booting (raise extension.timeout) or has no API (deployed without is_autonomous_edge=True): %w",
+			port, host, w.edgeURL, w.edgeFrom, w.pf.Extension.Timeout, err)
+	}
 	if w.edgeConfigured {
 		return err
 	}

@@ -284,7 +284,9 @@ func TestWrongEdgePortLeadsToThePort(t *testing.T) {
 	ln.Close()
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Extension.EdgePort = wrong
-		pf.Extension.Timeout = "2s"
+		// Long enough that step 4 begins within it of step 3's power-on,
+		// even on a loaded machine: the wait for a booting appliance.
+		pf.Extension.Timeout = "5s"
 	})
 	ev, err := run(t, l.Config(), plan, t.TempDir()+"/state.json")
 	if err == nil {
@@ -305,6 +307,67 @@ func TestWrongEdgePortLeadsToThePort(t *testing.T) {
 	var fe *steps.FieldError
 	if !errors.As(err, &fe) || fe.Key != "extension.edge_port" {
 		t.Errorf("run with edge port %s: the error names no answer extension.edge_port to correct (%T): %v", wrong, err, err)
+	}
+}
+
+// TestWrongEdgePortOfAnApplianceUpForLong: the appliance has been powered
+// on for longer than extension.timeout gives its boot (deployed by an
+// earlier run) and its address refuses the port extension.edge_port
+// names. Nothing will ever listen there: step 4's plan says so, naming the
+// port's answer, before anything changes, and a run fails at once, instead
+// of planning "not answering yet" and waiting out the timeout again.
+func TestWrongEdgePortOfAnApplianceUpForLong(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
+	ln, err := net.Listen("tcp", net.JoinHostPort(lab.EdgeApplianceIP, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	plan := labPlan(t, l, func(pf *steps.PlanFile) {
+		pf.Extension.EdgePort = wrong
+		pf.Extension.Timeout = "1s"
+	})
+	state := t.TempDir() + "/state.json"
+	// The first run deploys and powers on the appliance (step 3), then
+	// waits the timeout out at step 4: by then the appliance has been on
+	// for longer than that.
+	if _, err := run(t, l.Config(), plan, state); err == nil {
+		t.Fatal("the first run with a wrong edge port: no error")
+	}
+	wants := []string{
+		"nothing listens on port " + wrong + " at " + lab.EdgeApplianceIP,
+		"has been powered on for",
+		"longer than extension.timeout (1s)",
+		"extension.edge_port sets it",
+	}
+	r := runner(t, l.Config(), plan, state, func(steps.Event) {})
+	p, err := (&steps.Extension{}).Plan(context.Background(), r.Env)
+	var fe *steps.FieldError
+	if err == nil || !errors.As(err, &fe) || fe.Key != "extension.edge_port" {
+		t.Fatalf("step 4's plan with the appliance up for long and its port refused: %v, want an error naming extension.edge_port\n%s", err, p)
+	}
+	for _, want := range wants {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("step 4's plan: error lacks %q:\n%v", want, err)
+		}
+	}
+	ev, err := run(t, l.Config(), plan, state)
+	if err == nil {
+		t.Fatalf("the second run: no error\n%s", ev)
+	}
+	for _, want := range wants {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the second run: error lacks %q:\n%v", want, err)
+		}
+	}
+	if w := ev.of("dc-extension", steps.EventProgress); len(w) > 0 {
+		for _, e := range w {
+			if strings.Contains(e.Message, "waiting up to") {
+				t.Errorf("the second run waited for the edge's API of an appliance long up: %q", e.Message)
+			}
+		}
 	}
 }
 

@@ -540,6 +540,10 @@ type DeployedVM struct {
 	// made it and the import's lease is open: its disks are not whole, and
 	// vCenter refuses to power it on); nil when none.
 	Importing *ImportTask
+	// Up is how long it has been powered on (since its bootTime, by
+	// vCenter's clock: this machine's may differ); 0 when off or unknown.
+	// A restart of its guest OS alone does not count: the VM stays on.
+	Up time.Duration
 }
 
 // ImportTask is an OVF import in progress as vCenter lists it: its task
@@ -653,7 +657,7 @@ func (c *Client) FindDeployedVM(ctx context.Context, dcH *Datacenter, name strin
 	}
 	var vms []mo.VirtualMachine
 	pc := property.DefaultCollector(c.Client.Client)
-	if err := pc.Retrieve(ctx, refs, []string{"name", "runtime.powerState", "network", "config.vAppConfig", "config.hardware.memoryMB", "config.memoryAllocation", "config.files", "recentTask"}, &vms); err != nil {
+	if err := pc.Retrieve(ctx, refs, []string{"name", "runtime.powerState", "summary.runtime.bootTime", "network", "config.vAppConfig", "config.hardware.memoryMB", "config.memoryAllocation", "config.files", "recentTask"}, &vms); err != nil {
 		return nil, fmt.Errorf("vCenter %s: read VM %q: %w", c.Endpoint, name, err)
 	}
 	vm := &vms[0]
@@ -670,6 +674,12 @@ func (c *Client) FindDeployedVM(ctx context.Context, dcH *Datacenter, name strin
 		if out.Importing, err = c.importInProgress(ctx, vm.RecentTask); err != nil {
 			return nil, err
 		}
+	} else if vm.Summary.Runtime.BootTime != nil {
+		now, err := methods.GetCurrentTime(ctx, c.Client.Client)
+		if err != nil {
+			return nil, fmt.Errorf("vCenter %s: its clock: %w", c.Endpoint, err)
+		}
+		out.Up = max(now.Sub(*vm.Summary.Runtime.BootTime), 0)
 	}
 	if vm.Config != nil {
 		var p DatastorePath
