@@ -149,19 +149,25 @@ func (e *Env) providerChoices(ctx context.Context, key string, answers map[strin
 		// migrated VMs are among them. They go last, noted, so that
 		// enter on the empty answer does not pick one (QA: it picked
 		// "WebApp2 (<uuid>)", cut over the day before).
-		vdcPool, pool := "", answer(answers, "provider.resource_pool", e.Plan().Provider.ResourcePool)
+		// A pool inside the org VDC's is part of it (step 5 refuses an
+		// appliance there too): its VMs go last alike.
+		var within []vsphere.Pool
+		pool := answer(answers, "provider.resource_pool", e.Plan().Provider.ResourcePool)
 		if pool != "" {
-			if chain, err := c.PoolChain(ctx, dc, pool); err == nil && len(chain) > 0 {
-				vdcPool = chain[0]
-			}
+			within, _ = c.PoolsWithin(ctx, dc, pool)
 		}
 		out := make([]Choice, 0, len(vms))
 		var tenants []Choice
 		for _, vm := range vms {
 			ch := Choice{Value: vm.Name}
+			i := slices.IndexFunc(within, func(p vsphere.Pool) bool { return p.ID == vm.Pool })
 			switch {
-			case vdcPool != "" && vm.Pool == vdcPool:
+			case i == 0:
 				ch.Note = "in the org VDC's resource pool " + pool + ": a VM Cloud Director runs for the tenant, not the receiver appliance"
+				tenants = append(tenants, ch)
+				continue
+			case i > 0:
+				ch.Note = "in resource pool " + within[i].Path + ", inside the org VDC's " + pool + ": Cloud Director's, not the receiver appliance"
 				tenants = append(tenants, ch)
 				continue
 			case vm.PowerState != vsphere.PoweredOn:

@@ -75,21 +75,37 @@ func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 	// Cloud Director discovers the VMs of a resource pool that backs an
 	// org VDC (VM discovery, on by default: a discovered vApp each) and
 	// manages them: the appliance, with the replica disks hot-added to it
-	// and the receiver's key, would be Cloud Director's.
+	// and the receiver's key, would be Cloud Director's. A pool inside the
+	// org VDC's is part of it: vSphere carves a child pool's CPU and memory
+	// out of its parent's, so the appliance would run on the tenant's
+	// allocation, and discovery is taken to reach the VMs of the pools
+	// under the org VDC's too (the admin guide speaks of the pool that
+	// backs the org VDC; that it stops at its children is nowhere said).
+	// An appliance there is refused alike, naming its pool.
 	if pp.ResourcePool != "" {
-		chain, err := provider.PoolChain(ctx, pp.Datacenter, pp.ResourcePool)
+		within, err := provider.PoolsWithin(ctx, pp.Datacenter, pp.ResourcePool)
 		if err != nil {
 			return &FieldError{"provider.resource_pool", err}
 		}
-		if pool, err := provider.VMPool(ctx, ref); err != nil {
+		pool, err := provider.VMPool(ctx, ref)
+		if err != nil {
 			return err
-		} else if len(chain) > 0 && pool == chain[0] {
-			return &FieldError{"provider.receiver_vm", fmt.Errorf("%s runs in resource pool %s, the org VDC's (provider.resource_pool, where the cutover's imports land): Cloud Director discovers the VMs of a resource pool that backs an org VDC (VM discovery, on by default) and manages them, so the receiver appliance, the replica disks hot-added to it and its key would be Cloud Director's; "+
-				"move it to a provider resource pool outside the org VDC's (README: \"Deploying the receiver appliance on a real provider\"), or name the VM that runs `ferry receiver` there", pp.ReceiverVM, pp.ResourcePool)}
+		}
+		switch i := slices.IndexFunc(within, func(p vsphere.Pool) bool { return p.ID == pool }); {
+		case i < 0:
+		case i == 0:
+			return &FieldError{"provider.receiver_vm", fmt.Errorf("%s runs in resource pool %s, the org VDC's (provider.resource_pool, where the cutover's imports land): %s", pp.ReceiverVM, pp.ResourcePool, vdcPoolWhy)}
+		default:
+			return &FieldError{"provider.receiver_vm", fmt.Errorf("%s runs in resource pool %s, which lies inside the org VDC's resource pool %s (provider.resource_pool, where the cutover's imports land) and draws on its allocation: %s", pp.ReceiverVM, within[i].Path, pp.ResourcePool, vdcPoolWhy)}
 		}
 	}
 	return nil
 }
+
+// vdcPoolWhy says why step 5 refuses a receiver appliance in the org VDC's
+// resource pool or in a pool inside it, and what would be valid.
+const vdcPoolWhy = "Cloud Director discovers the VMs of a resource pool that backs an org VDC, and of the pools inside it (VM discovery, on by default), and manages them, so the receiver appliance, the replica disks hot-added to it and its key would be Cloud Director's; " +
+	"move it to a provider resource pool outside the org VDC's (README: \"Deploying the receiver appliance on a real provider\"), or name the VM that runs `ferry receiver` there"
 
 // replicaPlaceAnswered says which answer that places the replica disks
 // the plan lacks: the provider datacenter and datastore, and the org that

@@ -339,3 +339,83 @@ func TestReceiverApplianceChoicesPutTenantVMsLast(t *testing.T) {
 		t.Errorf("step 5 with a VM of the org VDC's resource pool as the receiver appliance: %v, want a FieldError on provider.receiver_vm saying why", err)
 	}
 }
+
+// TestReceiverApplianceInAPoolInsideTheOrgVDCsIsRefused: a resource pool
+// made inside the org VDC's is part of it (its CPU and memory are carved
+// out of the org VDC's, and Cloud Director's VM discovery is taken to
+// reach its VMs), so step 5 refuses the receiver appliance moved there as
+// it refuses one in the org VDC's pool itself, naming the pool; the pool
+// above the org VDC's and one beside it are fine.
+func TestReceiverApplianceInAPoolInsideTheOrgVDCsIsRefused(t *testing.T) {
+	t.Parallel()
+	_, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, ok, err := labtest.ProviderVM(ctx, provider, lab.ApplianceVM)
+	if err != nil || !ok {
+		t.Fatalf("receiver appliance: %v %v", ok, err)
+	}
+	appliance := object.NewVirtualMachine(provider.Client.Client, ref.Reference())
+	dc, _ := providerFolders(t, env)
+	f := provider.Finder()
+	f.SetDatacenter(dc)
+	vdcPool := env.Plan().Provider.ResourcePool
+	orgVDC, err := f.ResourcePool(ctx, vdcPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parent *object.ResourcePool
+	if rp, err := orgVDC.Owner(ctx); err != nil {
+		t.Fatal(err)
+	} else if parent, err = rp.(*object.ClusterComputeResource).ResourcePool(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// moveTo makes a resource pool named name in in, as an administrator
+	// would in the vSphere client, and relocates the appliance into it.
+	moveTo := func(in *object.ResourcePool, name string) {
+		t.Helper()
+		rp, err := in.Create(ctx, name, types.DefaultResourceConfigSpec())
+		if err != nil {
+			t.Fatalf("resource pool %s: %v", name, err)
+		}
+		pool := rp.Reference()
+		task, err := appliance.Relocate(ctx, types.VirtualMachineRelocateSpec{Pool: &pool}, types.VirtualMachineMovePriorityDefaultPriority)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatalf("relocate %s into %s: %v", lab.ApplianceVM, name, err)
+		}
+	}
+	accepted := func(where string) {
+		t.Helper()
+		if _, err := (&VMSelection{}).Plan(ctx, env); err != nil {
+			t.Errorf("step 5 with the receiver appliance %s: %v, want it accepted", where, err)
+		}
+	}
+
+	accepted("in the pool above the org VDC's")
+	moveTo(parent, "ferry-infra")
+	accepted("in a pool beside the org VDC's")
+
+	moveTo(orgVDC, "infra")
+	_, err = (&VMSelection{}).Plan(ctx, env)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Key != "provider.receiver_vm" ||
+		!strings.Contains(err.Error(), lab.ApplianceVM+" runs in resource pool "+vdcPool+"/infra, which lies inside the org VDC's resource pool "+vdcPool) ||
+		!strings.Contains(err.Error(), "VM discovery") || !strings.Contains(err.Error(), "move it to a provider resource pool outside the org VDC's") {
+		t.Errorf("step 5 with the receiver appliance in a pool inside the org VDC's: %v, want a FieldError on provider.receiver_vm naming the pool and saying why", err)
+	}
+	// The pick list puts it last, noted, as it does the org VDC pool's VMs.
+	got, err := env.Choices(ctx, "provider.receiver_vm", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(got, func(c Choice) bool { return c.Value == lab.ApplianceVM }); i < 0 ||
+		!strings.Contains(got[i].Note, "inside the org VDC's "+vdcPool) || !strings.Contains(got[i].Note, "not the receiver appliance") {
+		t.Errorf("receiver appliance choices %v (notes %v): want %s noted as inside the org VDC's pool, not the receiver appliance", Values(got), got, lab.ApplianceVM)
+	}
+}

@@ -860,6 +860,41 @@ func (c *Client) PoolChain(ctx context.Context, datacenter, pool string) ([]stri
 	return out, nil
 }
 
+// Pool is a resource pool (or vApp) by managed object id, with its path
+// from the pool PoolsWithin was asked about ("Company-VDC/infra").
+type Pool struct{ ID, Path string }
+
+// PoolsWithin lists a resource pool and every resource pool and vApp
+// inside it, at any depth: the pool first, each pool before those inside
+// it. A child pool's CPU and memory are carved out of its parent's, so
+// what runs in it runs on the parent's allocation.
+func (c *Client) PoolsWithin(ctx context.Context, datacenter, pool string) ([]Pool, error) {
+	rp, err := c.resourcePool(ctx, datacenter, pool)
+	if err != nil {
+		return nil, err
+	}
+	out := []Pool{{ID: rp.Reference().Value, Path: pool}}
+	refs := []types.ManagedObjectReference{rp.Reference()}
+	for i := 0; i < len(refs); i++ {
+		var p mo.ResourcePool
+		if err := c.PropertyCollector().RetrieveOne(ctx, refs[i], []string{"resourcePool"}, &p); err != nil {
+			return nil, fmt.Errorf("resource pool %s: %w", out[i].Path, err)
+		}
+		if len(p.ResourcePool) == 0 {
+			continue
+		}
+		var children []mo.ResourcePool
+		if err := c.PropertyCollector().Retrieve(ctx, p.ResourcePool, []string{"name"}, &children); err != nil {
+			return nil, fmt.Errorf("resource pools in %s: %w", out[i].Path, err)
+		}
+		for _, ch := range children {
+			out = append(out, Pool{ID: ch.Self.Value, Path: out[i].Path + "/" + ch.Name})
+			refs = append(refs, ch.Self)
+		}
+	}
+	return out, nil
+}
+
 // DatastoreID is the managed object id of the named datastore.
 func (c *Client) DatastoreID(ctx context.Context, datacenter, name string) (string, error) {
 	f, dc, err := c.finderIn(ctx, datacenter)
