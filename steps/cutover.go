@@ -1574,7 +1574,7 @@ func (c *vmCutover) stillAsConfirmed(store *replication.StateStore, took []time.
 	if err != nil {
 		return nil // the projection is advice: nothing to compare with
 	}
-	est := projectDowntime(c.plan, vs, c.env.cutoverHistory(), diskCapacity(store, c.plan.Name), c.env.Plan().BandwidthMbit)
+	est := projectDowntime(c.plan, c.env.Plan().unwatched(c.plan.Name), vs, c.env.cutoverHistory(), diskCapacity(store, c.plan.Name), c.env.Plan().BandwidthMbit)
 	now, ok := est.FinalPass()
 	if grew := est.TotalSeconds - confirmed.TotalSeconds; !ok || grew < outgrown.Seconds() || grew < confirmed.TotalSeconds {
 		return nil
@@ -1971,29 +1971,10 @@ func (c *vmCutover) importTarget() (string, error) {
 	return "as new vApp " + c.plan.TargetVApp + " (disks not copied)", nil
 }
 
-// probeNames are the probes that watch this VM alone: those whose only VM
-// (vm:, vms:) it is. A VM no probe names, not even with others, is watched
-// by the probes that name no VM. Probes naming several VMs are the wave's
-// (Env.waveProbes).
+// probeNames are the probes that watch this VM alone (PlanFile.probesOf).
 func (c *vmCutover) probeNames() []string {
-	var own, untagged []string
-	shared := false
-	for i, p := range c.env.Plan().Probes {
-		name := p.label(i)
-		deps := p.deps()
-		switch {
-		case len(deps) == 0:
-			untagged = append(untagged, name)
-		case len(deps) == 1 && deps[0] == c.plan.Name:
-			own = append(own, name)
-		case slices.Contains(deps, c.plan.Name):
-			shared = true
-		}
-	}
-	if len(own) > 0 || shared {
-		return own
-	}
-	return untagged
+	own, _ := c.env.Plan().probesOf(c.plan.Name)
+	return own
 }
 
 // hurry probes this VM's probes (its own, or the plan's untagged ones, and
@@ -2020,19 +2001,15 @@ func (c *vmCutover) waitGreen() (string, error) {
 	names := c.probeNames()
 	if len(names) == 0 {
 		c.rep.ServiceBack = c.rep.TargetOn
-		for _, p := range c.env.Plan().Probes {
-			if slices.Contains(p.deps(), c.plan.Name) {
-				c.rep.Unwatched = "only probes of several VMs watch this VM"
-				return c.rep.Unwatched + ": they are judged once all of their VMs are up", nil
-			}
-		}
-		if len(c.env.Plan().Probes) > 0 {
+		switch c.rep.Unwatched = c.env.Plan().unwatched(c.plan.Name); c.rep.Unwatched {
+		case "":
+			c.rep.Unwatched = "only probes of several VMs watch this VM"
+			return c.rep.Unwatched + ": they are judged once all of their VMs are up", nil
+		case unwatchedVM:
 			// QA: it said "no probe watches this VM alone (judged with the
 			// wave)" of a VM no probe watches at all.
-			c.rep.Unwatched = "no probe watches this VM"
 			return c.rep.Unwatched + ": its downtime is not measured (a probe of it goes in the plan's probes:, or step 5's service probes)", nil
 		}
-		c.rep.Unwatched = "no probes in the plan"
 		return c.rep.Unwatched, nil
 	}
 	want := map[string]bool{}

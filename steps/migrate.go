@@ -167,6 +167,51 @@ func (p ProbePlan) deps() []string {
 	return out
 }
 
+// probesOf are the probes that watch vm alone in its cutover: those whose
+// only VM (vm:, vms:, from:) it is. A VM no probe names, not even with
+// others, is watched by the probes that name no VM. Probes naming several
+// VMs are the wave's (Env.waveProbes): shared says one of them names vm.
+func (pf *PlanFile) probesOf(vm string) (own []string, shared bool) {
+	var untagged []string
+	for i, p := range pf.Probes {
+		name := p.label(i)
+		deps := p.deps()
+		switch {
+		case len(deps) == 0:
+			untagged = append(untagged, name)
+		case len(deps) == 1 && deps[0] == vm:
+			own = append(own, name)
+		case slices.Contains(deps, vm):
+			shared = true
+		}
+	}
+	if len(own) > 0 || shared {
+		return own, shared
+	}
+	return untagged, false
+}
+
+// Why no probe watches a VM in its cutover, not even with others
+// (PlanFile.unwatched).
+const (
+	unwatchedVM   = "no probe watches this VM"
+	unwatchedPlan = "no probes in the plan"
+)
+
+// unwatched says why no probe of the plan watches vm in its cutover, not
+// even with other VMs ("" when one does): the cutover's "probes green"
+// then waits for none, and its report measures the downtime from the
+// shutdown to the power-on (VMReport.Unwatched).
+func (pf *PlanFile) unwatched(vm string) string {
+	switch own, shared := pf.probesOf(vm); {
+	case len(own) > 0 || shared:
+		return ""
+	case len(pf.Probes) > 0:
+		return unwatchedVM
+	}
+	return unwatchedPlan
+}
+
 // PlanVMProbes are the names of the plan's probes that watch a VM of the
 // plan: those that name it (vm:, vms:, from:), and, when a VM of the plan is
 // named by no probe, the probes that name no VM (they watch it in its

@@ -14,7 +14,8 @@ import (
 )
 
 // The projected downtime of a cutover: what each phase inside the window
-// (from the shutdown to the first answering probe) is expected to take,
+// (from the shutdown to the first answering probe; to the power-on for a
+// VM no probe watches, whose cutover waits for none) is expected to take,
 // from recorded data where there is some: the replication store (the
 // recent change rate, the measured pass throughput) and the phases of
 // earlier cutovers in the reports beside the state file. A phase with no
@@ -45,6 +46,12 @@ type DowntimeEstimate struct {
 	// Unreadable names the downtime reports beside the state that could not
 	// be read (damaged, truncated), and why: their figures are not counted.
 	Unreadable []string `json:"unreadable_reports,omitempty"`
+	// Unwatched says why the estimate ends at the power-on ("" when it
+	// ends at the VM's probes answering): no probe of the plan watches the
+	// VM, so its cutover's "probes green" waits for none and its report
+	// measures the downtime from the shutdown to the power-on
+	// (VMReport.Unwatched).
+	Unwatched string `json:"unwatched,omitempty"`
 	// Total is TotalSeconds as a duration.
 	Total time.Duration `json:"-"`
 
@@ -120,7 +127,11 @@ func (d *DowntimeEstimate) Text() string {
 		}
 		parts = append(parts, fmt.Sprintf("%s %s (%s)", p.Phase, roundSecs(p.Seconds), from))
 	}
-	t := "Projection: " + strings.Join(parts, " + ") + "."
+	t := "Projection: " + strings.Join(parts, " + ")
+	if d.Unwatched != "" {
+		t += "; no probes green: " + d.Unwatched + ", so the cutover waits for none and its downtime is measured from the shutdown to the power-on"
+	}
+	t += "."
 	if len(d.Unreadable) > 0 {
 		t += fmt.Sprintf(" Not counted: %d downtime report(s) that cannot be read (%s); move or mend them.", len(d.Unreadable), strings.Join(d.Unreadable, "; "))
 	}
@@ -230,6 +241,12 @@ func phaseIn(reports []CutoverReport, vm, name string) ([]float64, bool) {
 		for _, v := range r.VMs {
 			for _, p := range v.Phases {
 				if p.Name != name || p.Error != "" || p.End.IsZero() {
+					continue
+				}
+				if name == "probes green" && v.Unwatched != "" {
+					// That cutover waited for no probe of its own: its
+					// "probes green" took no time, and is no guest's boot
+					// until its service answered.
 					continue
 				}
 				all = append(all, p.Seconds())
@@ -368,7 +385,7 @@ func (e *Env) ProjectDowntimes(vms []string) (ests map[string]*DowntimeEstimate,
 	h := e.cutoverHistory()
 	for _, vm := range todo {
 		if errs[vm] == nil {
-			ests[vm] = projectDowntime(plans[vm], states[vm], h, capacities[vm], pf.BandwidthMbit)
+			ests[vm] = projectDowntime(plans[vm], pf.unwatched(vm), states[vm], h, capacities[vm], pf.BandwidthMbit)
 		}
 	}
 	return ests, errs
@@ -391,9 +408,11 @@ func diskCapacity(store *replication.StateStore, vm string) int64 {
 // projectDowntime projects plan's VM's cutover from its replication record
 // vs and the history h; capacity is its disks' (0: unknown), which the
 // final pass can carry no more than; mbit is the plan's bandwidth_mbit
-// (0: no cap), which it copies no faster than.
-func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory, capacity int64, mbit int) *DowntimeEstimate {
-	est := &DowntimeEstimate{VM: plan.Name, Unreadable: h.unreadable, mbit: mbit}
+// (0: no cap), which it copies no faster than. unwatched says why no probe
+// watches the VM (PlanFile.unwatched; "" when one does): its cutover's
+// "probes green" then waits for none, and the estimate leaves it out.
+func projectDowntime(plan VMPlan, unwatched string, vs replication.VMState, h cutoverHistory, capacity int64, mbit int) *DowntimeEstimate {
+	est := &DowntimeEstimate{VM: plan.Name, Unreadable: h.unreadable, Unwatched: unwatched, mbit: mbit}
 	add := func(p EstimatePart) {
 		est.Parts = append(est.Parts, p)
 		est.TotalSeconds += p.Seconds
@@ -424,6 +443,12 @@ func projectDowntime(plan VMPlan, vs replication.VMState, h cutoverHistory, capa
 	}
 	var shutdown, final float64
 	for _, d := range phaseDefaults {
+		if d.phase == "probes green" && unwatched != "" {
+			// Its report measures the downtime to the power-on
+			// (VMReport.windowText): a default boot of 30 s would set a
+			// figure beside it that it never counts.
+			continue
+		}
 		switch d.phase {
 		case "final pass":
 			p := finalPassEstimate(plan, vs, h, shutdown, capacity, mbit)
@@ -569,7 +594,8 @@ func (d *DowntimeEstimate) FinalPass() (EstimatePart, bool) {
 }
 
 // Compact is every part in a few words, defaults marked with *:
-// "shutdown 30s* · final pass 0.2s · ... (* default)".
+// "shutdown 30s* · final pass 0.2s · ... (* default)"; for a VM no probe
+// watches, "· probes green: none" last (DowntimeEstimate.Unwatched).
 func (d *DowntimeEstimate) Compact() string {
 	return strings.Join(d.CompactParts(), " · ") + d.DefaultsNote()
 }
@@ -597,6 +623,11 @@ func (d *DowntimeEstimate) CompactParts() []string {
 			s += " (" + p.Note + ")"
 		}
 		parts = append(parts, s)
+	}
+	if d.Unwatched != "" {
+		// Why is in Text: on the confirmation, a line per VM at 80
+		// columns has no room for it.
+		parts = append(parts, "probes green: none")
 	}
 	return parts
 }

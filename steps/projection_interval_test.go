@@ -28,14 +28,14 @@ func TestProjectionFinalPassAfterRolledBackCutover(t *testing.T) {
 	}
 	legacy := replication.VMState{LastPass: t0.Add(800 * time.Millisecond), LastInterval: 800 * time.Millisecond, LastDuration: 137 * time.Millisecond,
 		LastIncremental: t0, LastPlanned: 43 << 17, LastRate: 1.4 * (1 << 20)}
-	est := projectDowntime(vm, legacy, cutoverHistory{}, 0, 0)
+	est := projectDowntime(vm, "", legacy, cutoverHistory{}, 0, 0)
 	p := final(est)
 	if p.Seconds > 5 || !strings.Contains(p.From, "over one RPO (the interval before the last incremental pass is not recorded") {
 		t.Errorf("older record after a rolled-back cutover: final pass %s: %s\n%s", roundSecs(p.Seconds), p.From, est.Text())
 	}
 	rec := legacy
 	rec.IncrementalInterval, rec.IncrementalDuration = 2*time.Minute, 300*time.Millisecond
-	est = projectDowntime(vm, rec, cutoverHistory{}, 0, 0)
+	est = projectDowntime(vm, "", rec, cutoverHistory{}, 0, 0)
 	p = final(est)
 	if p.Seconds > 5 || !strings.Contains(p.From, "over the interval before the last incremental pass (") {
 		t.Errorf("record after a rolled-back cutover: final pass %s: %s\n%s", roundSecs(p.Seconds), p.From, est.Text())
@@ -77,7 +77,7 @@ func TestProjectionFinalPassFixedCost(t *testing.T) {
 			Phases: []PhaseRecord{phase("shutdown", shutdown), phase("final pass", tinySecs), phase("verify", 0.05),
 				{Name: "create VM at provider", Start: t0, End: t0.Add(time.Second), Error: "no room at the provider"}},
 		}}}}}
-		est := projectDowntime(vm, vs, h, 0, 0)
+		est := projectDowntime(vm, "", vs, h, 0, 0)
 		var p EstimatePart
 		for _, q := range est.Parts {
 			if q.Phase == "final pass" {
@@ -100,7 +100,7 @@ func TestProjectionFinalPassFixedCost(t *testing.T) {
 	small.IncrementalDuration = 200 * time.Millisecond
 	h := cutoverHistory{reports: []CutoverReport{{VMs: []VMReport{{VM: "WebApp2", FinalPass: &replication.Counters{Planned: tiny},
 		Phases: []PhaseRecord{phase("shutdown", shutdown), phase("final pass", tinySecs)}}}}}}
-	est := projectDowntime(vm, small, h, 0, 0)
+	est := projectDowntime(vm, "", small, h, 0, 0)
 	for _, p := range est.Parts {
 		if p.Phase != "final pass" {
 			continue
@@ -119,7 +119,7 @@ func TestProjectionFinalPassFixedCost(t *testing.T) {
 		Phases: []PhaseRecord{phase("shutdown", shutdown), phase("final pass", 0.23)}}}}}}
 	fast := vs
 	fast.IncrementalDuration = 100 * time.Millisecond
-	est = projectDowntime(vm, fast, slowFinal, 0, 0)
+	est = projectDowntime(vm, "", fast, slowFinal, 0, 0)
 	for _, p := range est.Parts {
 		if p.Phase != "final pass" {
 			continue
@@ -172,7 +172,7 @@ func TestProjectionSmallPassesAndTheInitialSync(t *testing.T) {
 		return p
 	}
 
-	est := projectDowntime(vm, vs, h, 0, 0)
+	est := projectDowntime(vm, "", vs, h, 0, 0)
 	p := final(est)
 	// 448 KiB in 2.5 s, over the 2.2 s pass and the default 30 s shutdown.
 	bytes := float64(448<<10) / 2.5 * (2.2 + 30)
@@ -189,7 +189,7 @@ func TestProjectionSmallPassesAndTheInitialSync(t *testing.T) {
 	}
 
 	// 8 Mbit/s: 1 MB/s of wire bytes, far below what the initial sync did.
-	est = projectDowntime(vm, vs, h, 0, 8)
+	est = projectDowntime(vm, "", vs, h, 0, 8)
 	p = final(est)
 	if want := 1.2 + bytes/1e6; p.Default || p.Seconds < want-0.01 || p.Seconds > want+0.01 ||
 		!strings.Contains(p.From, "at 36 MiB/s (measured on "+sync+", less the fixed cost) plus a fixed cost of 1.2s per pass") ||
@@ -198,7 +198,7 @@ func TestProjectionSmallPassesAndTheInitialSync(t *testing.T) {
 	}
 	// No throughput measured: the cap rather than the default 50 MiB/s.
 	none := replication.VMState{LastPass: t0, LastIncremental: t0, LastPlanned: 448 << 10, IncrementalInterval: 2500 * time.Millisecond}
-	p = final(projectDowntime(vm, none, cutoverHistory{}, 0, 8))
+	p = final(projectDowntime(vm, "", none, cutoverHistory{}, 0, 8))
 	if !p.Default || !strings.Contains(p.From, "at 977 KiB/s, the plan's bandwidth_mbit (8 Mbit/s of wire bytes, all VMs together; no throughput measured)") {
 		t.Errorf("capped, none measured: %+v", p)
 	}
@@ -225,7 +225,7 @@ func TestWaveSharesTheBandwidthCap(t *testing.T) {
 		env := NewEnv(nil, &PlanFile{MigrationPlan: MigrationPlan{BandwidthMbit: mbit, Cutover: CutoverPlan{Parallel: &parallel}}}, NewState(""))
 		var ests []*DowntimeEstimate
 		for _, name := range []string{"WebApp1", "WebApp2", "WebApp3"} {
-			ests = append(ests, projectDowntime(VMPlan{Name: name, RPO: replication.RPO(time.Minute)}, vs, cutoverHistory{}, 0, mbit))
+			ests = append(ests, projectDowntime(VMPlan{Name: name, RPO: replication.RPO(time.Minute)}, "", vs, cutoverHistory{}, 0, mbit))
 		}
 		return env.ProjectWave(ests), ests
 	}

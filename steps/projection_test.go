@@ -18,7 +18,7 @@ import (
 // default.
 func TestProjectDowntime(t *testing.T) {
 	vm := VMPlan{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}
-	est := projectDowntime(vm, replication.VMState{}, cutoverHistory{}, 0, 0)
+	est := projectDowntime(vm, "", replication.VMState{}, cutoverHistory{}, 0, 0)
 	if got := est.Short(); !strings.Contains(got, "all defaults") ||
 		!strings.Contains(got, "; a test migration (ferry run --test-migrate=WebApp2) measures shutdown, create VM at provider, import into vCD, connect networks, power on, probes green") {
 		t.Errorf("nothing recorded: %q", got)
@@ -39,7 +39,7 @@ func TestProjectDowntime(t *testing.T) {
 	}}}}}
 	// 60 MiB changed in the last minute (1 MiB/s); the last pass took 4 s.
 	vs := replication.VMState{LastPass: t0, LastPlanned: 60 << 20, LastInterval: time.Minute, LastDuration: 4 * time.Second, LastRate: 20 << 20}
-	est = projectDowntime(vm, vs, h, 0, 0)
+	est = projectDowntime(vm, "", vs, h, 0, 0)
 	if def := est.Defaults(); len(def) != 0 || strings.Contains(est.Short(), "test migration") {
 		t.Errorf("defaults %v with every phase recorded: %s", def, est.Short())
 	}
@@ -104,13 +104,13 @@ func TestProjectDowntimeNoChangeSeen(t *testing.T) {
 
 	// As stores record it before LastIncremental: a pass after the initial
 	// sync, nothing planned, nothing sent.
-	est := projectDowntime(vm, replication.VMState{LastPass: t0, LastInterval: time.Minute, LastDuration: time.Second}, cutoverHistory{}, 0, 0)
+	est := projectDowntime(vm, "", replication.VMState{LastPass: t0, LastInterval: time.Minute, LastDuration: time.Second}, cutoverHistory{}, 0, 0)
 	if p := final(est); zeroRate(est.Text()) || !p.Default || !strings.Contains(p.From, "change rate unknown") {
 		t.Errorf("no change recorded, old record: final pass %+v\n%s", p, est.Text())
 	}
 
 	vs := replication.VMState{LastPass: t0, LastIncremental: t0, LastInterval: time.Minute, LastDuration: time.Second}
-	est = projectDowntime(vm, vs, cutoverHistory{}, 0, 0)
+	est = projectDowntime(vm, "", vs, cutoverHistory{}, 0, 0)
 	p := final(est)
 	if zeroRate(est.Text()) || p.Default || p.Seconds != 0 ||
 		!strings.Contains(p.From, "no change seen by the last incremental pass ("+t0.Local().Format("2006-01-02 15:04:05")+", nothing written in the 1m0s before it)") ||
@@ -122,7 +122,7 @@ func TestProjectDowntimeNoChangeSeen(t *testing.T) {
 	}
 
 	vs.LastPlanned, vs.LastRate = 30, 1<<20 // 30 B in a minute: 15 B over the 1 s pass and the 30 s shutdown
-	est = projectDowntime(vm, vs, cutoverHistory{}, 0, 0)
+	est = projectDowntime(vm, "", vs, cutoverHistory{}, 0, 0)
 	if p := final(est); zeroRate(est.Text()) || !strings.Contains(p.From, "15 B changed at under 1 B/s over the last pass interval") {
 		t.Errorf("a change rate under 1 B/s: final pass %+v\n%s", p, est.Text())
 	}
@@ -144,7 +144,7 @@ func TestProjectDowntimeFromTestMigration(t *testing.T) {
 		phase("freeze replicas", 0.1), phase("create copy at provider", 0.3), phase("import into vCD", 0.2),
 		phase("connect to isolated network", 0.1), phase("power on", 0.1), phase("boot", 0.4), phase("shut down copy", 0.6),
 	}}}}
-	est := projectDowntime(vm, replication.VMState{}, cutoverHistory{tests: []CutoverReport{test}}, 0, 0)
+	est := projectDowntime(vm, "", replication.VMState{}, cutoverHistory{tests: []CutoverReport{test}}, 0, 0)
 	got := map[string]EstimatePart{}
 	for _, p := range est.Parts {
 		got[p.Phase] = p
@@ -166,18 +166,18 @@ func TestProjectDowntimeFromTestMigration(t *testing.T) {
 	}
 	// A test report without the copy's shutdown (an older ferry's).
 	old := CutoverReport{Kind: ReportTest, VMs: []VMReport{{VM: "WebApp2", Phases: test.VMs[0].Phases[:6]}}}
-	est = projectDowntime(vm, replication.VMState{}, cutoverHistory{tests: []CutoverReport{old}}, 0, 0)
+	est = projectDowntime(vm, "", replication.VMState{}, cutoverHistory{tests: []CutoverReport{old}}, 0, 0)
 	if p := est.Parts[0]; p.Phase != "shutdown" || !p.Default || !strings.HasSuffix(est.Short(), "a test migration (ferry run --test-migrate=WebApp2) measures shutdown") {
 		t.Errorf("from a test report without the shutdown: %+v; %s", p, est.Short())
 	}
 	// Another VM's test migration stands for this one's too, saying whose.
-	est = projectDowntime(VMPlan{Name: "WebApp1"}, replication.VMState{}, cutoverHistory{tests: []CutoverReport{test}}, 0, 0)
+	est = projectDowntime(VMPlan{Name: "WebApp1"}, "", replication.VMState{}, cutoverHistory{tests: []CutoverReport{test}}, 0, 0)
 	if p := est.Parts[3]; p.Phase != "create VM at provider" || p.Default || !strings.Contains(p.From, "test migrations of this plan's VMs") {
 		t.Errorf("WebApp1 from WebApp2's test migration: %+v", p)
 	}
 	// A cutover's record wins over a test migration's.
 	cut := CutoverReport{VMs: []VMReport{{VM: "WebApp1", Phases: []PhaseRecord{phase("create VM at provider", 2)}}}}
-	est = projectDowntime(vm, replication.VMState{}, cutoverHistory{reports: []CutoverReport{cut}, tests: []CutoverReport{test}}, 0, 0)
+	est = projectDowntime(vm, "", replication.VMState{}, cutoverHistory{reports: []CutoverReport{cut}, tests: []CutoverReport{test}}, 0, 0)
 	if p := est.Parts[3]; p.Seconds != 2 || !strings.Contains(p.From, "earlier cutovers") {
 		t.Errorf("with a cutover recorded: %+v", p)
 	}
@@ -202,7 +202,7 @@ func TestProjectionNamesUnreadableReports(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "cutover-20261201-130000.json"), b[:len(b)/2], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	est := projectDowntime(VMPlan{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}, replication.VMState{}, env.cutoverHistory(), 0, 0)
+	est := projectDowntime(VMPlan{Name: "WebApp2", RPO: replication.RPO(replication.MinRPO)}, "", replication.VMState{}, env.cutoverHistory(), 0, 0)
 	text := est.Text()
 	if !strings.Contains(text, "Not counted: 1 downtime report(s) that cannot be read (cutover-20261201-130000.json: unexpected end of JSON input)") {
 		t.Errorf("the projection does not name the unreadable report: %s", text)
@@ -233,7 +233,7 @@ func TestProjectionCountsThisPlansReportsOnly(t *testing.T) {
 	}
 	create := func() EstimatePart {
 		t.Helper()
-		for _, p := range projectDowntime(vm, replication.VMState{}, env.cutoverHistory(), 0, 0).Parts {
+		for _, p := range projectDowntime(vm, "", replication.VMState{}, env.cutoverHistory(), 0, 0).Parts {
 			if p.Phase == "create VM at provider" {
 				return p
 			}

@@ -47,7 +47,7 @@ func TestCutoverConfirmWaveAt80x24(t *testing.T) {
 			t.Errorf("%s is never shown while scrolling", vm)
 		}
 	}
-	if n := strings.Count(seen, "probes green 30s* (* default:"); n < 3 {
+	if n := strings.Count(seen, "probes green: none (* default:"); n < 3 {
 		t.Errorf("%d of 3 estimates shown in full while scrolling", n)
 	}
 	for range 5 {

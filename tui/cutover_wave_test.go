@@ -24,8 +24,8 @@ var checksDone = append(slices.Clone(infraDone), "vm-selection", "replication", 
 func TestCutoverConfirmProjectsDowntime(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone})
 	h.start(120, 40)
-	h.mustSee(t, "projected downtime ~1m43s", "shutdown 30s* · final pass 10s*", "probes green 30s*", "(* default: not recorded yet)",
-		"Confirmed together they are one wave: both at once (cutover.parallel allows it)", "rollback · projected wave downtime ~1m43s")
+	h.mustSee(t, "projected downtime ~1m13s", "shutdown 30s* · final pass 10s*", "power on 5.0s* · probes green: none", "(* default: not recorded yet)",
+		"Confirmed together they are one wave: both at once (cutover.parallel allows it)", "rollback · projected wave downtime ~1m13s")
 	// QA: "2 at a time (cutover.parallel)" read as if the setting were 2
 	// (it is 4 by default).
 	h.mustNotSee(t, "2 at a time")
@@ -57,8 +57,12 @@ func TestCutoverConfirmSaysCold(t *testing.T) {
 // TestCutoverConfirmProjectsFromRecords: with a recorded change rate and
 // pass throughput (the replication store) and an earlier cutover's report
 // beside the state file, the projection comes from them: no defaults left.
+// A probe watches WebApp2, so its cutover waits for it to answer: the
+// projection counts the recorded "probes green".
 func TestCutoverConfirmProjectsFromRecords(t *testing.T) {
-	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone})
+	pf := withVMs("WebApp2")
+	pf.Probes = []steps.ProbePlan{{Name: "WebApp2 (tcp)", VM: "WebApp2", TCP: "172.16.10.12:80"}}
+	h := newHarness(t, setup{pf: pf, done: checksDone})
 	dir := filepath.Dir(h.env.State.Path())
 	store, err := replication.OpenState(h.env.State.Path() + ".replication.db")
 	if err != nil {
@@ -200,7 +204,7 @@ func TestFailedPhaseMarkedAboveItsRollback(t *testing.T) {
 func TestCutoverProjectionReadOffTheView(t *testing.T) {
 	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: checksDone})
 	h.start(120, 40)
-	h.mustSee(t, "projected downtime ~1m43s", "shutdown 30s*")
+	h.mustSee(t, "projected downtime ~1m13s", "shutdown 30s*")
 	ph := func(name string, s float64) steps.PhaseRecord {
 		return steps.PhaseRecord{Name: name, Start: t0, End: t0.Add(time.Duration(s * float64(time.Second)))}
 	}
@@ -288,7 +292,7 @@ func TestCutoverEstimateBreaksBetweenPhases(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {120, 40}} {
 		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: checksDone})
 		h.start(size[0], size[1])
-		h.mustSee(t, "shutdown 30s*", "import into vCD 10s*", "create VM at provider 5.0s*", "probes green 30s*", "(* default:")
+		h.mustSee(t, "shutdown 30s*", "import into vCD 10s*", "create VM at provider 5.0s*", "probes green: none", "(* default:")
 		for _, l := range strings.Split(h.view(), "\n") {
 			if l = strings.TrimRight(l, " "); strings.HasSuffix(l, "(*") || strings.HasSuffix(l, "import into") || strings.HasSuffix(l, "· probes") {
 				t.Errorf("at %dx%d a phase is cut from its figure: %q", size[0], size[1], l)
@@ -307,7 +311,7 @@ func TestCutoverWaveFollowsTheNamesTyped(t *testing.T) {
 	h.mustSee(t, "Confirmed together they are one wave: all 3 at once", "or some of the names to cut over only those:")
 	h.mustNotSee(t, "one by one")
 	h.typeText("WebApp1,WebApp3")
-	h.mustSee(t, "Confirmed, WebApp1 and WebApp3 are one wave: both at once (cutover.parallel allows it)", "projected wave downtime ~1m43s")
+	h.mustSee(t, "Confirmed, WebApp1 and WebApp3 are one wave: both at once (cutover.parallel allows it)", "projected wave downtime ~1m13s")
 	h.mustNotSee(t, "all 3 at once")
 	// One name: no wave; a name not listed: the whole list's, as before.
 	h.send(tea.KeyMsg{Type: tea.KeyCtrlU})

@@ -52,7 +52,7 @@ func TestCutoverConfirmKeepsTheVMHeadingAt80x24(t *testing.T) {
 				h.send(press(key))
 			}
 			h.mustSee(t, "the phases at the provider first", "> WebApp")
-			if n := strings.Count(seen, "probes green 30s* (* default:"); n < len(vms) {
+			if n := strings.Count(seen, "probes green: none (* default:"); n < len(vms) {
 				t.Errorf("%d VMs, %s: %d estimates shown in full while scrolling", len(vms), key, n)
 			}
 		}
