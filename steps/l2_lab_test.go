@@ -275,13 +275,7 @@ func TestApplianceNotAutonomousNeverAnswers(t *testing.T) {
 func TestWrongEdgePortLeadsToThePort(t *testing.T) {
 	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
-	// A port nothing listens on at the appliance's address.
-	ln, err := net.Listen("tcp", net.JoinHostPort(lab.EdgeApplianceIP, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrong := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	wrong := closedEdgePort(t)
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Extension.EdgePort = wrong
 		// Long enough that step 4 begins within it of step 3's power-on,
@@ -319,12 +313,7 @@ func TestWrongEdgePortLeadsToThePort(t *testing.T) {
 func TestWrongEdgePortOfAnApplianceUpForLong(t *testing.T) {
 	t.Parallel()
 	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20})
-	ln, err := net.Listen("tcp", net.JoinHostPort(lab.EdgeApplianceIP, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrong := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	wrong := closedEdgePort(t)
 	plan := labPlan(t, l, func(pf *steps.PlanFile) {
 		pf.Extension.EdgePort = wrong
 		pf.Extension.Timeout = "1s"
@@ -369,6 +358,17 @@ func TestWrongEdgePortOfAnApplianceUpForLong(t *testing.T) {
 			}
 		}
 	}
+}
+
+// closedEdgePort is a port nothing listens on at the appliance's address.
+func closedEdgePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(lab.EdgeApplianceIP, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // breakSink turns the sink's MAC learning and promiscuous mode off.

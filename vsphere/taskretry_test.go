@@ -37,17 +37,7 @@ func TestTaskWaitsForAnotherTaskOnTheVM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			end, err := l.OnPrem.BusyVM("WebApp2", time.Minute)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The backup's task ends once vCenter refused ferry's call.
-			go func() {
-				for l.OnPrem.TasksRefused() == 0 {
-					time.Sleep(50 * time.Millisecond)
-				}
-				end()
-			}()
+			busyUntilRefused(t, l, "WebApp2")
 			if err := c.PowerOff(ctx, vm.Ref); err != nil {
 				t.Fatalf("a power-off while another task held the VM: %v", err)
 			}
@@ -59,6 +49,22 @@ func TestTaskWaitsForAnotherTaskOnTheVM(t *testing.T) {
 			}
 		})
 	}
+}
+
+// busyUntilRefused runs a backup job's task on the VM named name, which
+// ends once vCenter refused one of ferry's calls of it.
+func busyUntilRefused(t *testing.T, l *lab.Lab, name string) {
+	t.Helper()
+	end, err := l.OnPrem.BusyVM(name, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for l.OnPrem.TasksRefused() == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		end()
+	}()
 }
 
 // TestShutdownWaitsForAnotherTaskOnTheVM: the cutover asks the source's
@@ -77,17 +83,7 @@ func TestShutdownWaitsForAnotherTaskOnTheVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	end, err := l.OnPrem.BusyVM("WebApp2", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The backup's task ends once vCenter refused ferry's call.
-	go func() {
-		for l.OnPrem.TasksRefused() == 0 {
-			time.Sleep(50 * time.Millisecond)
-		}
-		end()
-	}()
+	busyUntilRefused(t, l, "WebApp2")
 	hard, err := c.Shutdown(ctx, vm.Ref, 30*time.Second, true)
 	if err != nil {
 		t.Fatalf("shutdown while another task held the VM: %v", err)
