@@ -59,7 +59,22 @@ func newTmuxPane(t *testing.T, name, command string) *tmuxPane {
 	}
 	p := &tmuxPane{t: t, session: fmt.Sprintf("ferry-%s-%d", name, os.Getpid())}
 	p.tmux("new-session", "-d", "-s", p.session, "-x", "100", "-y", "30", command+"; echo EXIT=$?; sleep 600")
-	t.Cleanup(func() { exec.Command("tmux", "-L", p.session, "kill-server").Run() })
+	t.Cleanup(func() {
+		// The pane's ferry first, waited for: killing the server alone
+		// left it writing into the test's directories while they were
+		// removed ("directory not empty").
+		if shell, err := exec.Command("tmux", "-L", p.session, "display", "-p", "-t", p.session, "#{pane_pid}").Output(); err == nil {
+			pids, _ := exec.Command("pgrep", "-P", strings.TrimSpace(string(shell)), "ferry").Output()
+			for _, f := range strings.Fields(string(pids)) {
+				if pid, err := strconv.Atoi(f); err == nil && syscall.Kill(pid, syscall.SIGTERM) == nil {
+					for i := 0; i < 300 && syscall.Kill(pid, 0) == nil; i++ {
+						time.Sleep(100 * time.Millisecond)
+					}
+				}
+			}
+		}
+		exec.Command("tmux", "-L", p.session, "kill-server").Run()
+	})
 	return p
 }
 
