@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/lab"
+	"github.com/ferry-migrate/ferry/replication"
 )
 
 // TestCutoverShutsDownABusySource: as the cutover asks WebApp2's guest to
@@ -61,6 +62,10 @@ func TestCutoverShutsDownABusySource(t *testing.T) {
 	if !busy {
 		t.Fatalf("the cutover had no shutdown phase:\n%s", text)
 	}
+	// The wait for the backup's task is said as it begins.
+	if !strings.Contains(text, "WebApp2: vCenter refused ShutdownGuest: another task (task-busy-") {
+		t.Errorf("the run does not say the shutdown waits for another task:\n%s", text)
+	}
 	if !strings.Contains(text, "WebApp2: shutdown done in ") || !strings.Contains(text, "(guest shut down)") || strings.Contains(text, "powered off hard") {
 		t.Errorf("the run does not say WebApp2's guest shut down (not powered off hard):\n%s", text)
 	}
@@ -70,5 +75,48 @@ func TestCutoverShutsDownABusySource(t *testing.T) {
 	}
 	if strings.Contains(string(md), "powered off hard") {
 		t.Errorf("report says WebApp2 was powered off hard:\n%s", md)
+	}
+}
+
+// TestPassSaysItWaitsForABusySource: a replication pass (step 6's, the
+// scheduler's) takes its snapshot while a backup job's task holds the VM:
+// vCenter fails ferry's snapshot task TaskInProgress; the pass starts it
+// again once the other task ended, and its job warns meanwhile what it
+// waits for (the dashboard and ferry status show a job's warnings).
+func TestPassSaysItWaitsForABusySource(t *testing.T) {
+	t.Parallel()
+	l, env := migrationLabWith(t, "WebApp2", lab.Options{WorkloadRate: -1})
+	replicateToCutover(t, env)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var warnings []string
+	job, _, err := env.job(ctx, "WebApp2", func(ev replication.Event) {
+		if ev.Kind == replication.EventWarning {
+			mu.Lock()
+			warnings = append(warnings, ev.Msg)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := l.OnPrem.TasksRefused()
+	end, err := l.OnPrem.BusyVM("WebApp2", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for l.OnPrem.TasksRefused() == refused {
+			time.Sleep(20 * time.Millisecond)
+		}
+		end()
+	}()
+	if _, err := job.RunPassWith(ctx, replication.PassOptions{}); err != nil {
+		t.Fatalf("a pass while another task held the VM: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "vCenter refused a task: another task (task-busy-") {
+		t.Errorf("the pass's warnings: %q, want one saying it waits for another task", warnings)
 	}
 }

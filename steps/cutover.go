@@ -1097,6 +1097,9 @@ func (e *Env) SettledRollbacks(vms []string, decision string) (rest, settled, li
 
 func (c *vmCutover) run(ctx context.Context, state string) (err error) {
 	c.rep.Started = time.Now()
+	// A wait for someone else's task on the source (a backup's snapshot)
+	// is said, not only sat through.
+	ctx = vsphere.WithBusyNotice(ctx, func(msg string) { c.emit(Progress(c.plan.Name+": "+msg, -1)) })
 	defer func() {
 		if c.unhurry != nil {
 			c.unhurry()

@@ -47,7 +47,7 @@ func (r *taskRetry) RoundTrip(ctx context.Context, req, res soap.HasFault) error
 	if t := reflect.TypeOf(req); t.Kind() != reflect.Pointer || !(strings.HasSuffix(t.Elem().Name(), "_TaskBody") || busyRefused[t.Elem().Name()]) {
 		return r.rt.RoundTrip(ctx, req, res)
 	}
-	var w busyWait
+	w := busyWait{what: strings.TrimSuffix(reflect.TypeOf(req).Elem().Name(), "Body")}
 	for {
 		err := r.rt.RoundTrip(ctx, req, res)
 		if err = w.again(ctx, err); err != nil || !w.retry {
@@ -64,9 +64,20 @@ func (r *taskRetry) RoundTrip(ctx context.Context, req, res soap.HasFault) error
 // TaskInProgress: pauses from taskFirst, doubling up to taskMax, for up
 // to taskBudget in all.
 type busyWait struct {
+	what  string // the call, for the notice ("": a task)
 	start time.Time
 	pause time.Duration
 	retry bool // again's answer: send the call again
+}
+
+type busyNoticeKey struct{}
+
+// WithBusyNotice returns a context whose vCenter calls, when vCenter
+// refuses one because another task holds its VM, tell notice so at the
+// first refusal: the wait that follows (up to taskBudget) is otherwise
+// silent, and inside a cutover's downtime.
+func WithBusyNotice(ctx context.Context, notice func(msg string)) context.Context {
+	return context.WithValue(ctx, busyNoticeKey{}, notice)
 }
 
 // again says what to do with err, the outcome of one call: retry set when
@@ -81,6 +92,13 @@ func (w *busyWait) again(ctx context.Context, err error) error {
 	}
 	if w.start.IsZero() {
 		w.start, w.pause = time.Now(), taskFirst
+		if notice, ok := ctx.Value(busyNoticeKey{}).(func(string)); ok {
+			what := "a task"
+			if w.what != "" {
+				what = w.what
+			}
+			notice(fmt.Sprintf("vCenter refused %s: another task (%s, in vCenter's recent tasks) holds the VM; ferry waits for it to end and tries again, for up to %s", what, busy.Task.Value, taskBudget))
+		}
 	}
 	waited := time.Since(w.start)
 	if waited+w.pause > taskBudget {

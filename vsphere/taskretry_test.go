@@ -38,8 +38,14 @@ func TestTaskWaitsForAnotherTaskOnTheVM(t *testing.T) {
 				t.Fatal(err)
 			}
 			busyUntilRefused(t, l, "WebApp2")
-			if err := c.PowerOff(ctx, vm.Ref); err != nil {
+			var notices []string
+			nctx := vsphere.WithBusyNotice(ctx, func(msg string) { notices = append(notices, msg) })
+			if err := c.PowerOff(nctx, vm.Ref); err != nil {
 				t.Fatalf("a power-off while another task held the VM: %v", err)
+			}
+			// The wait is said, once, naming the task to look for.
+			if len(notices) != 1 || !strings.Contains(notices[0], "another task (task-busy-") || !strings.Contains(notices[0], "ferry waits for it to end") {
+				t.Errorf("notices of the wait: %q, want one naming the other task", notices)
 			}
 			if st, _ := c.PowerState(ctx, vm.Ref); st != vsphere.PoweredOff {
 				t.Errorf("after the power-off WebApp2 is %s", st)
