@@ -96,4 +96,7 @@ type Event struct {
 	// slot (every concurrent pass runs another job's); it starts when one
 	// ends (JobStatus.Queued).
 	Queued bool
+	// Transient: an EventWarning's news is a wait within the pass (another
+	// task holds the VM), over once the pass moves on.
+	Transient bool
 }

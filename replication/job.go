@@ -265,7 +265,7 @@ func (j *Job) RunPass(ctx context.Context, final bool) (PassResult, error) {
 // its start and duration are the second's (the replica is as of its
 // snapshot).
 func (j *Job) RunPassWith(ctx context.Context, opts PassOptions) (PassResult, error) {
-	ctx = vsphere.WithBusyNotice(ctx, func(msg string) { j.emit(Event{Kind: EventWarning, Msg: msg}) })
+	ctx = vsphere.WithBusyNotice(ctx, func(msg string) { j.emit(Event{Kind: EventWarning, Msg: msg, Transient: true}) })
 	res, err := j.runPass(ctx, opts, true)
 	if errors.Is(err, ErrSnapshotRemoved) && ctx.Err() == nil {
 		j.emit(Event{Kind: EventWarning, Msg: fmt.Sprintf("%v; the pass starts again in a new snapshot", err)})

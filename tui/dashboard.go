@@ -81,6 +81,9 @@ type ReplicationUpdate struct {
 	// ferry left, whose cause is gone); shown in the detail line until
 	// the job is paused or held again.
 	Note string
+	// NoteEnds: Note is a wait within the pass in flight (another task
+	// held the VM), cleared once the pass moves on.
+	NoteEnds bool
 	// LastCompare is the last full compare of the replica (when, blocks
 	// compared, differing, repaired); nil: none seen yet.
 	LastCompare *replication.CompareResult

@@ -180,7 +180,7 @@ func keepPass(r, ev *ReplicationUpdate, j replication.JobStatus) {
 	}
 	r.Planned, r.Read, r.Sent, r.Acked, r.Resumed = ev.Planned, ev.Read, ev.Sent, ev.Acked, ev.Resumed
 	r.Rate, r.ETA, r.Figures, r.History = ev.Rate, ev.ETA, ev.Figures, ev.History
-	r.Note = ev.Note
+	r.Note, r.NoteEnds = ev.Note, ev.NoteEnds
 	if r.LastCompare == nil {
 		r.LastCompare = ev.LastCompare
 	}
@@ -224,6 +224,11 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 	// anything else of the job (its pass starts, a new due time, a pause).
 	r.Queued = r.Queued && ev.Kind != replication.EventScheduled && ev.Kind != replication.EventPhase &&
 		ev.Kind != replication.EventPaused && ev.Kind != replication.EventResumed && ev.Kind != replication.EventError
+	if r.NoteEnds && ev.Kind != replication.EventProgress {
+		// The wait it said is over: the pass moved on (its next phase,
+		// its end, a failure or a pause, which say what they say).
+		r.Note, r.NoteEnds = "", false
+	}
 	switch ev.Kind {
 	case replication.EventScheduled:
 		r.Queued = ev.Queued
@@ -290,11 +295,12 @@ func apply(r *ReplicationUpdate, ev replication.Event) {
 	case replication.EventWarning:
 		// What ferry did on its own that the operator should know (a
 		// source disk extended or added, reads through vCenter's proxy):
-		// under the VM's detail line, until the next such news.
-		r.Note = errMsg(ev)
+		// under the VM's detail line, until the next such news; a wait
+		// within the pass, until the pass moves on.
+		r.Note, r.NoteEnds = errMsg(ev), ev.Transient
 	case replication.EventPaused:
 		r.Paused, r.Phase = true, "paused"
-		r.Note = ""
+		r.Note, r.NoteEnds = "", false
 		// No pass in flight: the one the pause stopped does not go on (a
 		// new pass in a new snapshot starts when the job resumes, keeping
 		// what it made durable), so neither its progress nor its ETA is

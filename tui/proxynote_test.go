@@ -61,3 +61,31 @@ func TestLongWarningStaysInTheDashboard(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitNoteEndsWithTheWait: a pass's snapshot waits for another task on
+// the VM (a backup job's): the job's warning says so under the VM's detail
+// line while it waits, and is gone once the pass moves on (it read "ferry
+// waits for it" after the pass had long ended); a warning of what ferry
+// did (reads through vCenter's proxy) stays until the next such news.
+func TestWaitNoteEndsWithTheWait(t *testing.T) {
+	wait := "vCenter refused a task: another task (task-busy-1, in vCenter's recent tasks) holds the VM; ferry waits for it to end and tries again, for up to 3m0s"
+	proxy := "VM WebApp1: reading disks through vCenter's /folder proxy, not host-direct"
+	h := newHarness(t, setup{pf: withVMs("WebApp1", "WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication"), feeds: true})
+	h.start(120, 40)
+	f := NewReplicationFeed(func(string) time.Duration { return time.Minute })
+	handle := func(ev replication.Event) {
+		ev.VM, ev.Time = "WebApp1", t0
+		f.Handle(ev)
+		h.send(replicationMsg(<-f.Updates()))
+	}
+	handle(replication.Event{Kind: replication.EventPassDone, Number: 4, LastPassAge: 50 * time.Second})
+	handle(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseSnapshot, Pass: replication.PassIncremental})
+	handle(replication.Event{Kind: replication.EventWarning, Msg: wait, Transient: true})
+	h.send(press("[")) // the dashboard (step 6)
+	h.mustSee(t, "another task (task-busy-1")
+	handle(replication.Event{Kind: replication.EventPhase, Phase: replication.PhasePlan, Pass: replication.PassIncremental})
+	h.mustNotSee(t, "another task (task-busy-1")
+	handle(replication.Event{Kind: replication.EventWarning, Msg: proxy})
+	handle(replication.Event{Kind: replication.EventPhase, Phase: replication.PhaseTransfer, Pass: replication.PassIncremental})
+	h.mustSee(t, "reading disks through vCenter's /folder proxy")
+}
