@@ -98,6 +98,30 @@ func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 		default:
 			return &FieldError{"provider.receiver_vm", fmt.Errorf("%s runs in resource pool %s, which lies inside the org VDC's resource pool %s (provider.resource_pool, where the cutover's imports land) and draws on its allocation: %s", pp.ReceiverVM, within[i].Path, pp.ResourcePool, vdcPoolWhy)}
 		}
+		// A Flex org VDC spans clusters, a resource pool of it in each
+		// (Cloud Director lists them all): discovery reaches every one.
+		if e.Config != nil && e.Config.Provider.URL != "" {
+			pl, err := vdcPlacement(ctx, e)
+			if err != nil {
+				return err
+			}
+			for _, id := range pl.VDCPools {
+				if len(within) > 0 && id == within[0].ID {
+					continue // the plan's, above
+				}
+				others, err := provider.PoolsWithinID(ctx, id)
+				if err != nil {
+					return err
+				}
+				if i := slices.IndexFunc(others, func(p vsphere.Pool) bool { return p.ID == pool }); i >= 0 {
+					where := "resource pool " + others[0].Path
+					if i > 0 {
+						where = "resource pool " + others[i].Path + ", inside " + others[0].Path
+					}
+					return &FieldError{"provider.receiver_vm", fmt.Errorf("%s runs in %s, which backs org VDC %s too (Cloud Director lists it among the VDC's resource pools, beside provider.resource_pool %s: the VDC spans clusters): %s", pp.ReceiverVM, where, e.Plan().VDC, pp.ResourcePool, vdcPoolWhy)}
+				}
+			}
+		}
 	}
 	return nil
 }

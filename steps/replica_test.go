@@ -419,3 +419,62 @@ func TestReceiverApplianceInAPoolInsideTheOrgVDCsIsRefused(t *testing.T) {
 		t.Errorf("receiver appliance choices %v (notes %v): want %s noted as inside the org VDC's pool, not the receiver appliance", Values(got), got, lab.ApplianceVM)
 	}
 }
+
+// TestReceiverApplianceInAnotherPoolOfTheOrgVDCIsRefused: the org VDC
+// spans two clusters (a Flex VDC), a resource pool in each; the plan's
+// provider.resource_pool names one, and the receiver appliance runs in the
+// other. Cloud Director lists both among the VDC's resource pools and its
+// VM discovery reaches both: step 5 refuses the appliance there, naming
+// the pool, as it does one in the plan's pool. In the same pool before the
+// provider added it to the VDC, the appliance was accepted.
+func TestReceiverApplianceInAnotherPoolOfTheOrgVDCIsRefused(t *testing.T) {
+	t.Parallel()
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	provider, err := env.ProviderVC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, ok, err := labtest.ProviderVM(ctx, provider, lab.ApplianceVM)
+	if err != nil || !ok {
+		t.Fatalf("receiver appliance: %v %v", ok, err)
+	}
+	dc, _ := providerFolders(t, env)
+	f := provider.Finder()
+	f.SetDatacenter(dc)
+	orgVDC, err := f.ResourcePool(ctx, env.Plan().Provider.ResourcePool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := orgVDC.Owner(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := owner.(*object.ClusterComputeResource).ResourcePool(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := root.Create(ctx, "Company-VDC-2", types.DefaultResourceConfigSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := other.Reference()
+	task, err := object.NewVirtualMachine(provider.Client.Client, ref.Reference()).Relocate(ctx, types.VirtualMachineRelocateSpec{Pool: &pool}, types.VirtualMachineMovePriorityDefaultPriority)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&VMSelection{}).Plan(ctx, env); err != nil {
+		t.Fatalf("step 5 with the receiver appliance in a pool of no org VDC: %v, want it accepted", err)
+	}
+	l.VCD.AddVDCPool("Company-VDC-2")
+	_, err = (&VMSelection{}).Plan(ctx, env)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Key != "provider.receiver_vm" ||
+		!strings.Contains(err.Error(), lab.ApplianceVM+" runs in resource pool Company-VDC-2, which backs org VDC "+env.Plan().VDC+" too") ||
+		!strings.Contains(err.Error(), "VM discovery") {
+		t.Errorf("step 5 with the receiver appliance in another pool of the org VDC: %v, want a FieldError on provider.receiver_vm naming the pool and saying why", err)
+	}
+}

@@ -873,8 +873,26 @@ func (c *Client) PoolsWithin(ctx context.Context, datacenter, pool string) ([]Po
 	if err != nil {
 		return nil, err
 	}
-	out := []Pool{{ID: rp.Reference().Value, Path: pool}}
-	refs := []types.ManagedObjectReference{rp.Reference()}
+	return c.poolsUnder(ctx, rp.Reference(), pool)
+}
+
+// PoolsWithinID is PoolsWithin of the resource pool whose managed object
+// id is id (as Cloud Director names the pools of an org VDC), its paths
+// beginning with its name.
+func (c *Client) PoolsWithinID(ctx context.Context, id string) ([]Pool, error) {
+	ref := types.ManagedObjectReference{Type: "ResourcePool", Value: id}
+	var p mo.ResourcePool
+	if err := c.PropertyCollector().RetrieveOne(ctx, ref, []string{"name"}, &p); err != nil {
+		return nil, fmt.Errorf("resource pool %s: %w", id, err)
+	}
+	return c.poolsUnder(ctx, ref, p.Name)
+}
+
+// poolsUnder lists the pool ref, named path, and every pool and vApp
+// inside it (PoolsWithin).
+func (c *Client) poolsUnder(ctx context.Context, ref types.ManagedObjectReference, path string) ([]Pool, error) {
+	out := []Pool{{ID: ref.Value, Path: path}}
+	refs := []types.ManagedObjectReference{ref}
 	for i := 0; i < len(refs); i++ {
 		var p mo.ResourcePool
 		if err := c.PropertyCollector().RetrieveOne(ctx, refs[i], []string{"resourcePool"}, &p); err != nil {

@@ -27,6 +27,9 @@ type model struct {
 	vdc    *vdc
 	// quota is vdc's compute quota (compute.go).
 	quota compute
+	// morePools name the provider vCenter's resource pools that back vdc
+	// besides its own (AddVDCPool, pvdc.go).
+	morePools []string
 	// extraVdcs are org VDCs created through the API (orgvdcs.go)
 	extraVdcs []*vdc
 

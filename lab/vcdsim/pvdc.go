@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
@@ -142,13 +143,60 @@ func (c *reqCtx) writeVdc(x *types.Vdc) {
 	a.Type = "application/vnd.vmware.admin.vdc+xml"
 	a.ProviderVdcReference = c.pvdcRef()
 	a.VCpuInMhz2 = addrOf(c.m.quota.vcpuMHz)
-	if vdcPool, _, _, err := c.m.backing(); err == nil {
-		a.ResourcePoolRefs = &types.VimObjectRefs{VimObjectRef: []*types.VimObjectRef{c.vimRef(vdcPool, "RESOURCE_POOL")}}
+	if pools, err := c.m.vdcPools(); err == nil {
+		a.ResourcePoolRefs = &types.VimObjectRefs{}
+		for _, p := range pools {
+			a.ResourcePoolRefs.VimObjectRef = append(a.ResourcePoolRefs.VimObjectRef, c.vimRef(p, "RESOURCE_POOL"))
+		}
 	}
 	c.xml(http.StatusOK, a.Type, "AdminVdc", a)
 }
 
 func addrOf[T any](v T) *T { return &v }
+
+// AddVDCPool backs the org VDC with one more resource pool of the provider
+// vCenter, named name, as a provider administrator adding a cluster to a
+// Flex org VDC makes it span both: Cloud Director lists the pool among the
+// VDC's ResourcePoolRefs, and an imported VM already in it stays there.
+// The VMs Cloud Director creates go on in the VDC's first pool.
+func (s *Server) AddVDCPool(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m.morePools = append(s.m.morePools, name)
+}
+
+// vdcPools are the morefs of the resource pools backing the org VDC: its
+// own (backing) first, then AddVDCPool's.
+func (m *model) vdcPools() ([]string, error) {
+	own, _, _, err := m.backing()
+	if err != nil {
+		return nil, err
+	}
+	out := []string{own}
+	if len(m.morePools) == 0 {
+		return out, nil
+	}
+	err = m.vc.call(func(ctx context.Context, c *vim25.Client) error {
+		v, err := view.NewManager(c).CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"ResourcePool"}, true)
+		if err != nil {
+			return err
+		}
+		defer v.Destroy(context.WithoutCancel(ctx))
+		var pools []mo.ResourcePool
+		if err := v.Retrieve(ctx, []string{"ResourcePool"}, []string{"name"}, &pools); err != nil {
+			return err
+		}
+		for _, name := range m.morePools {
+			i := slices.IndexFunc(pools, func(p mo.ResourcePool) bool { return p.Name == name })
+			if i < 0 {
+				return fmt.Errorf("resource pool %s not found in the provider vCenter", name)
+			}
+			out = append(out, pools[i].Self.Value)
+		}
+		return nil
+	})
+	return out, err
+}
 
 // handleVimStorageProfiles lists the provider vCenter's storage policies
 // and the datastores supporting each (storagepolicy.go): by default "*"

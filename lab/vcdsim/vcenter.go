@@ -501,10 +501,10 @@ func (c *reqCtx) placement(b *backingVM, in *importParams) importMove {
 		sp, _ = c.m.policyByHref(in.StorageProfile.HREF)
 	}
 	mv.policy = sp.Name
-	if vdcPool, _, _, err := c.m.backing(); err == nil {
-		if b.pool != vdcPool {
+	if pools, err := c.m.vdcPools(); err == nil {
+		if !slices.Contains(pools, b.pool) {
 			mv.relocate = true
-			mv.why = append(mv.why, fmt.Sprintf("the VM is in resource pool %s, not the org VDC's %s: moved into it", b.pool, vdcPool))
+			mv.why = append(mv.why, fmt.Sprintf("the VM is in resource pool %s, not the org VDC's %s: moved into it", b.pool, pools[0]))
 		}
 		dss, err := c.m.policyDatastores(sp)
 		for _, ds := range b.datastores {
