@@ -350,46 +350,8 @@ func TestReceiverApplianceInAPoolInsideTheOrgVDCsIsRefused(t *testing.T) {
 	t.Parallel()
 	_, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
-	provider, err := env.ProviderVC(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, ok, err := labtest.ProviderVM(ctx, provider, lab.ApplianceVM)
-	if err != nil || !ok {
-		t.Fatalf("receiver appliance: %v %v", ok, err)
-	}
-	appliance := object.NewVirtualMachine(provider.Client.Client, ref.Reference())
-	dc, _ := providerFolders(t, env)
-	f := provider.Finder()
-	f.SetDatacenter(dc)
 	vdcPool := env.Plan().Provider.ResourcePool
-	orgVDC, err := f.ResourcePool(ctx, vdcPool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var parent *object.ResourcePool
-	if rp, err := orgVDC.Owner(ctx); err != nil {
-		t.Fatal(err)
-	} else if parent, err = rp.(*object.ClusterComputeResource).ResourcePool(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// moveTo makes a resource pool named name in in, as an administrator
-	// would in the vSphere client, and relocates the appliance into it.
-	moveTo := func(in *object.ResourcePool, name string) {
-		t.Helper()
-		rp, err := in.Create(ctx, name, types.DefaultResourceConfigSpec())
-		if err != nil {
-			t.Fatalf("resource pool %s: %v", name, err)
-		}
-		pool := rp.Reference()
-		task, err := appliance.Relocate(ctx, types.VirtualMachineRelocateSpec{Pool: &pool}, types.VirtualMachineMovePriorityDefaultPriority)
-		if err == nil {
-			err = task.Wait(ctx)
-		}
-		if err != nil {
-			t.Fatalf("relocate %s into %s: %v", lab.ApplianceVM, name, err)
-		}
-	}
+	orgVDC, parent, moveTo := appliancePools(t, env)
 	accepted := func(where string) {
 		t.Helper()
 		if _, err := (&VMSelection{}).Plan(ctx, env); err != nil {
@@ -402,7 +364,7 @@ func TestReceiverApplianceInAPoolInsideTheOrgVDCsIsRefused(t *testing.T) {
 	accepted("in a pool beside the org VDC's")
 
 	moveTo(orgVDC, "infra")
-	_, err = (&VMSelection{}).Plan(ctx, env)
+	_, err := (&VMSelection{}).Plan(ctx, env)
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Key != "provider.receiver_vm" ||
 		!strings.Contains(err.Error(), lab.ApplianceVM+" runs in resource pool "+vdcPool+"/infra, which lies inside the org VDC's resource pool "+vdcPool) ||
@@ -431,6 +393,28 @@ func TestReceiverApplianceInAnotherPoolOfTheOrgVDCIsRefused(t *testing.T) {
 	t.Parallel()
 	l, env := migrationLab(t, "WebApp2")
 	ctx := context.Background()
+	_, root, moveTo := appliancePools(t, env)
+	moveTo(root, "Company-VDC-2")
+	if _, err := (&VMSelection{}).Plan(ctx, env); err != nil {
+		t.Fatalf("step 5 with the receiver appliance in a pool of no org VDC: %v, want it accepted", err)
+	}
+	l.VCD.AddVDCPool("Company-VDC-2")
+	_, err := (&VMSelection{}).Plan(ctx, env)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Key != "provider.receiver_vm" ||
+		!strings.Contains(err.Error(), lab.ApplianceVM+" runs in resource pool Company-VDC-2, which backs org VDC "+env.Plan().VDC+" too") ||
+		!strings.Contains(err.Error(), "VM discovery") {
+		t.Errorf("step 5 with the receiver appliance in another pool of the org VDC: %v, want a FieldError on provider.receiver_vm naming the pool and saying why", err)
+	}
+}
+
+// appliancePools finds the org VDC's resource pool in the lab's provider
+// vCenter and the cluster's root pool above it; moveTo makes a resource
+// pool named name in in, as an administrator would in the vSphere client,
+// and relocates the receiver appliance into it.
+func appliancePools(t *testing.T, env *Env) (orgVDC, root *object.ResourcePool, moveTo func(in *object.ResourcePool, name string)) {
+	t.Helper()
+	ctx := context.Background()
 	provider, err := env.ProviderVC(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -439,42 +423,32 @@ func TestReceiverApplianceInAnotherPoolOfTheOrgVDCIsRefused(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("receiver appliance: %v %v", ok, err)
 	}
+	appliance := object.NewVirtualMachine(provider.Client.Client, ref.Reference())
 	dc, _ := providerFolders(t, env)
 	f := provider.Finder()
 	f.SetDatacenter(dc)
-	orgVDC, err := f.ResourcePool(ctx, env.Plan().Provider.ResourcePool)
-	if err != nil {
+	if orgVDC, err = f.ResourcePool(ctx, env.Plan().Provider.ResourcePool); err != nil {
 		t.Fatal(err)
 	}
-	owner, err := orgVDC.Owner(ctx)
-	if err != nil {
+	if owner, err := orgVDC.Owner(ctx); err != nil {
+		t.Fatal(err)
+	} else if root, err = owner.(*object.ClusterComputeResource).ResourcePool(ctx); err != nil {
 		t.Fatal(err)
 	}
-	root, err := owner.(*object.ClusterComputeResource).ResourcePool(ctx)
-	if err != nil {
-		t.Fatal(err)
+	moveTo = func(in *object.ResourcePool, name string) {
+		t.Helper()
+		rp, err := in.Create(ctx, name, types.DefaultResourceConfigSpec())
+		if err != nil {
+			t.Fatalf("resource pool %s: %v", name, err)
+		}
+		pool := rp.Reference()
+		task, err := appliance.Relocate(ctx, types.VirtualMachineRelocateSpec{Pool: &pool}, types.VirtualMachineMovePriorityDefaultPriority)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatalf("relocate %s into %s: %v", lab.ApplianceVM, name, err)
+		}
 	}
-	other, err := root.Create(ctx, "Company-VDC-2", types.DefaultResourceConfigSpec())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := other.Reference()
-	task, err := object.NewVirtualMachine(provider.Client.Client, ref.Reference()).Relocate(ctx, types.VirtualMachineRelocateSpec{Pool: &pool}, types.VirtualMachineMovePriorityDefaultPriority)
-	if err == nil {
-		err = task.Wait(ctx)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := (&VMSelection{}).Plan(ctx, env); err != nil {
-		t.Fatalf("step 5 with the receiver appliance in a pool of no org VDC: %v, want it accepted", err)
-	}
-	l.VCD.AddVDCPool("Company-VDC-2")
-	_, err = (&VMSelection{}).Plan(ctx, env)
-	var fe *FieldError
-	if !errors.As(err, &fe) || fe.Key != "provider.receiver_vm" ||
-		!strings.Contains(err.Error(), lab.ApplianceVM+" runs in resource pool Company-VDC-2, which backs org VDC "+env.Plan().VDC+" too") ||
-		!strings.Contains(err.Error(), "VM discovery") {
-		t.Errorf("step 5 with the receiver appliance in another pool of the org VDC: %v, want a FieldError on provider.receiver_vm naming the pool and saying why", err)
-	}
+	return orgVDC, root, moveTo
 }
