@@ -406,6 +406,16 @@ func TestReceiverApplianceInAnotherPoolOfTheOrgVDCIsRefused(t *testing.T) {
 		!strings.Contains(err.Error(), "VM discovery") {
 		t.Errorf("step 5 with the receiver appliance in another pool of the org VDC: %v, want a FieldError on provider.receiver_vm naming the pool and saying why", err)
 	}
+	// The pick list puts it last, noted, as it does the plan pool's VMs.
+	got, err := env.Choices(ctx, "provider.receiver_vm", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(got, func(c Choice) bool { return c.Value == lab.ApplianceVM }); i < 0 ||
+		slices.ContainsFunc(got[i:], func(c Choice) bool { return c.Note == "" }) ||
+		!strings.Contains(got[i].Note, "which backs org VDC "+env.Plan().VDC+" too") {
+		t.Errorf("receiver appliance choices %v (notes %v): want %s last, noted as in a pool of the org VDC", Values(got), got, lab.ApplianceVM)
+	}
 }
 
 // appliancePools finds the org VDC's resource pool in the lab's provider
