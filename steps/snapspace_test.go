@@ -172,3 +172,20 @@ func TestReplicationPlanRefreshesEachDatastoreOnce(t *testing.T) {
 		t.Errorf("step 6's plan of 3 VMs on onprem-ds refreshed on-prem datastores %d times, want once", got)
 	}
 }
+
+// TestPausedHealthSaysWhyFirst (CI: "WebApp2: paused; full compare in
+// progress: 14 of 32 blocks compared (44%): paused by request of root"):
+// a job paused while its full compare ran says why it is paused right
+// after "paused", then what became of the compare.
+func TestPausedHealthSaysWhyFirst(t *testing.T) {
+	st := VMStatus{JobStatus: replication.JobStatus{VM: "WebApp2", Paused: true, Reason: "paused by request of root (ferry pause)"},
+		Summary: "paused; full compare stopped by the pause after 14 of 32 blocks compared (44%); it goes on from there when the job is resumed"}
+	want := "paused: paused by request of root (ferry pause); full compare stopped by the pause after 14 of 32 blocks compared (44%); it goes on from there when the job is resumed"
+	if got := st.HealthLine(); got != want {
+		t.Errorf("health line %q, want %q", got, want)
+	}
+	st.Summary = "paused"
+	if got := st.HealthLine(); got != "paused: paused by request of root (ferry pause)" {
+		t.Errorf("health line of a paused job %q", got)
+	}
+}

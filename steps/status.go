@@ -61,7 +61,14 @@ func (st VMStatus) HealthLine() string {
 	}
 	// A failed pass's error names the VM first ("WebApp3: pass: ..."),
 	// which the line names already (QA: "WebApp3: paused: WebApp3: pass:").
-	return st.Summary + ": " + strings.TrimPrefix(st.Reason, st.VM+": ")
+	reason := strings.TrimPrefix(st.Reason, st.VM+": ")
+	if rest, ok := strings.CutPrefix(st.Summary, "paused; "); ok {
+		// Why it is paused right after "paused", then what else (a full
+		// compare the pause stopped) (CI: "paused; full compare ...:
+		// paused by request of ...").
+		return "paused: " + reason + "; " + rest
+	}
+	return st.Summary + ": " + reason
 }
 
 // QueuedText says that a job's pass (what: "its pass", "its initial
@@ -236,6 +243,9 @@ func (e *Env) compareInFlightText(vm string, ic *replication.InterruptedCompare,
 		}
 	}
 	if e.warm != nil && e.warmAdded(vm) {
+		if paused {
+			return "full compare stopped by the pause after " + got + "; it goes on from there when the job is resumed"
+		}
 		return "full compare in progress: " + got
 	}
 	when := "when replication runs again (the wizard, ferry serve, or ferry run)"
