@@ -63,6 +63,8 @@ func (l *Lab) installTracking() {
 	l.OnPrem.storage.deltas.Store(&deltas)
 	// Readers of a snapshotted VM's base get it as the snapshot froze it.
 	l.OnPrem.ESX.SetFrozen(l.CBT.Reader)
+	// Snapshot removals whose consolidation fails, ConsolidateVMDisks_Task.
+	installConsolidations(l.OnPrem, l.CBT)
 }
 
 // labReceiver is the receiver process of the lab's receiver appliance.

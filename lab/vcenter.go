@@ -99,6 +99,9 @@ type VCenter struct {
 	tasks    *callTasks
 	// busyTasks numbers BusyVM's tasks.
 	busyTasks atomic.Int64
+	// consolidations are the VMs whose disks cannot consolidate
+	// (FailConsolidations).
+	consolidations consolidations
 }
 
 // Calls is how many API calls this vCenter has been made so far (the lab's

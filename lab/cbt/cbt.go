@@ -102,8 +102,14 @@ type Tracker struct {
 	frozen  map[string]*frozen // snapshot images, by flat file path (freeze.go)
 	snapSeq int64              // snapshots frozen so far
 	stats   Stats
-	// snapped holds the VMs that have a snapshot now (deltas.go).
+	// snapped holds the VMs that have a snapshot now, or a delta a
+	// failed consolidation left (deltas.go).
 	snapped map[types.ManagedObjectReference]bool
+	// left counts, by VM, the deltas a snapshot removal whose
+	// consolidation failed left under the VM's disks (deltas.go).
+	left map[types.ManagedObjectReference]int
+	// deltas keeps the VMs' disk chains (deltas.go).
+	deltas *deltaHandler
 }
 
 // Stats counts what the tracker did: tests check with them that it tracks
@@ -259,7 +265,8 @@ func Install(m *simulator.Model) *Tracker {
 			return nil, nil
 		}
 	})
-	(&deltaHandler{t: t, made: map[string]bool{}}).install(reg)
+	t.deltas = &deltaHandler{t: t, made: map[string]bool{}}
+	t.deltas.install(reg)
 	reg.AddHandler(&powerOnImages{t: t, self: types.ManagedObjectReference{Type: "FerryLabPowerOnImages", Value: "power-on-images"}})
 	if m.Service.ServeMux == nil {
 		m.Service.ServeMux = http.NewServeMux()

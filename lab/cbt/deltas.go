@@ -141,8 +141,9 @@ func (h *deltaHandler) sync(ctx *simulator.Context, vm *simulator.VirtualMachine
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	depth := snapshotDepth(vm.Snapshot)
 	h.t.mu.Lock()
+	// A delta a failed consolidation left stays under the snapshots'.
+	depth := snapshotDepth(vm.Snapshot) + h.t.left[vm.Self]
 	if h.t.snapped == nil {
 		h.t.snapped = map[types.ManagedObjectReference]bool{}
 	}
@@ -197,6 +198,50 @@ func (h *deltaHandler) sync(ctx *simulator.Context, vm *simulator.VirtualMachine
 	}
 	if changed {
 		ctx.Update(vm, []types.PropertyChange{{Name: "config.hardware.device", Val: devices}})
+	}
+}
+
+// A snapshot removal whose consolidation fails (a backup proxy still holds
+// the base disk hot-added: FileLocked, "Unable to access file ... since it
+// is locked") takes the snapshot out of the VM's snapshot tree but leaves
+// its delta in use: the VM runs on base and delta with no snapshot listed,
+// vCenter sets runtime.consolidationNeeded ("Virtual machine disks
+// consolidation is needed"), and the base stays frozen as the snapshot
+// left it until ConsolidateVMDisks_Task merges the delta (VMware KB
+// 2003638). LeaveDelta and Consolidate play that for the lab's vCenter
+// (lab/consolidation.go).
+
+// LeaveDelta keeps one delta of vm's disks that no snapshot accounts for
+// from the next change of its snapshot tree on (called before the removal
+// whose consolidation fails): its disk chains stay one delta deeper than
+// its snapshot depth, and its base stays frozen (Reader, DeltaBytes).
+func (t *Tracker) LeaveDelta(vm types.ManagedObjectReference) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.left == nil {
+		t.left = map[types.ManagedObjectReference]int{}
+	}
+	t.left[vm]++
+}
+
+// Unconsolidated is how many deltas failed consolidations left under vm's
+// disks.
+func (t *Tracker) Unconsolidated(vm types.ManagedObjectReference) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.left[vm]
+}
+
+// Consolidate merges the deltas failed consolidations left under vm's
+// disks (vm locked by ctx): its disk chains are as deep as its snapshot
+// again, and without a snapshot its base is the disk the guest writes.
+func (t *Tracker) Consolidate(ctx *simulator.Context, vm *simulator.VirtualMachine) {
+	t.mu.Lock()
+	n := t.left[vm.Self]
+	delete(t.left, vm.Self)
+	t.mu.Unlock()
+	if n > 0 {
+		t.deltas.sync(ctx, vm)
 	}
 }
 

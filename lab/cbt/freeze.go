@@ -49,7 +49,12 @@ type frozen struct {
 // freeze opens an image of each flat file of vm (held by the caller, in
 // CreateSnapshot, before the snapshot is taken).
 func (t *Tracker) freeze(vm *simulator.VirtualMachine) {
-	t.image(vm, vm.Snapshot == nil || len(vm.Snapshot.RootSnapshotList) == 0, true)
+	// A delta a failed consolidation left keeps the base frozen at the
+	// chain it began: a snapshot taken over it starts no new chain.
+	t.mu.Lock()
+	left := t.left[vm.Self] > 0
+	t.mu.Unlock()
+	t.image(vm, !left && (vm.Snapshot == nil || len(vm.Snapshot.RootSnapshotList) == 0), true)
 }
 
 // image opens an image of each flat file of vm (held by the caller) as it
@@ -214,7 +219,8 @@ func (t *Tracker) Images(p string) []Image {
 
 // Reader is what a reader of the flat file at local path p gets now: the
 // base as frozen by the VM's current snapshot chain while the VM has a
-// snapshot, else nil (read the file itself).
+// snapshot or a delta a failed consolidation left (LeaveDelta), else nil
+// (read the file itself).
 func (t *Tracker) Reader(p string) io.ReadSeeker {
 	p = path.Clean(p)
 	t.mu.Lock()
@@ -235,11 +241,13 @@ func (t *Tracker) Reader(p string) io.ReadSeeker {
 			snapped = obj.Snapshot != nil && len(obj.Snapshot.RootSnapshotList) > 0
 		})
 	}
-	if !snapped {
-		return nil
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// A delta a failed consolidation left: the guest writes it, the base
+	// stays as the snapshot froze it.
+	if !snapped && t.left[vm] == 0 {
+		return nil
+	}
 	for i := len(fz.images) - 1; i >= 0; i-- {
 		if fz.images[i].chain {
 			v := &view{t: t, p: p, im: fz.images[i], size: fz.size}
