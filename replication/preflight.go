@@ -50,7 +50,7 @@ func (r PreflightReport) Err() error {
 // encrypted, on VMFS or NFS (docs/real-world.md "Reading source disks").
 func Preflight(ctx context.Context, c *vim25.Client, vm types.ManagedObjectReference) (PreflightReport, error) {
 	s := NewVSphereSource(c, vm)
-	m, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "config.changeTrackingEnabled", "config.hardware.device", "config.keyId")
+	m, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "runtime.consolidationNeeded", "config.changeTrackingEnabled", "config.hardware.device", "config.keyId")
 	if err != nil {
 		return PreflightReport{}, err
 	}

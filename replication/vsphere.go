@@ -254,6 +254,38 @@ func (s *VSphereSource) removeSnapshot(ctx context.Context, ref types.ManagedObj
 	return err
 }
 
+// consolidate merges the delta disks a snapshot removal whose
+// consolidation failed left under the VM's disks (runtime.consolidationNeeded:
+// vCenter shows "Virtual machine disks consolidation is needed"), with
+// ConsolidateVMDisks_Task, as backup products do themselves (Veeam's
+// Snapshot Hunter). The usual cause is a backup proxy that still has the
+// VM's base disk hot-added: the task then fails FileLocked ("Unable to
+// access file ... since it is locked", VMware KB 2003638) and the pass
+// fails saying so; the next pass tries again.
+func (s *VSphereSource) consolidate(ctx context.Context, name string) error {
+	s.say(fmt.Sprintf("VM %s needs its disks consolidated: a snapshot removal (ferry's or another tool's) could not merge its delta disk, and the VM runs on it with no snapshot listed (vCenter: \"Virtual machine disks consolidation is needed\"); ferry consolidates them before this pass", name))
+	_, err := s.runTask(ctx, func() (*object.Task, error) {
+		res, err := methods.ConsolidateVMDisks_Task(ctx, s.Client, &types.ConsolidateVMDisks_Task{This: s.VM})
+		if err != nil {
+			return nil, err
+		}
+		return object.NewTask(s.Client, res.Returnval), nil
+	})
+	if err == nil {
+		return nil
+	}
+	why := err.Error()
+	var locked *types.FileLocked
+	if _, ok := fault.As(err, &locked); ok {
+		why = "its disk file is locked"
+		if locked.File != "" {
+			why = fmt.Sprintf("%s is locked", locked.File)
+		}
+		why += " (usually by a backup proxy that still has the disk hot-added: end its job or detach the disk from it)"
+	}
+	return fmt.Errorf("VM %s needs its disks consolidated (a snapshot removal left a delta disk the VM runs on), and consolidating them failed: %s; ferry tries again at the next pass, or consolidate them in the vSphere Client (the VM's Snapshots > Consolidate)", name, why)
+}
+
 // snapshotGone says whether err is vCenter's word that the snapshot ref
 // does not exist (ManagedObjectNotFound naming it).
 func snapshotGone(err error, ref types.ManagedObjectReference) bool {
@@ -276,13 +308,26 @@ func (s *VSphereSource) Open(ctx context.Context, resume string, final bool) (Sn
 		}
 		offSince = *now
 	}
-	vm, err := s.vm(ctx, "name", "snapshot", "runtime.powerState", "runtime.question", "config.hardware.device", "config.keyId", "config.changeTrackingEnabled")
+	props := []string{"name", "snapshot", "runtime.powerState", "runtime.question", "runtime.consolidationNeeded", "config.hardware.device", "config.keyId", "config.changeTrackingEnabled"}
+	vm, err := s.vm(ctx, props...)
 	if err != nil {
 		return nil, err
 	}
 	s.reportQuestion(vm)
 	if !final {
 		s.reportPower(vm)
+	}
+	if vm.Runtime.ConsolidationNeeded {
+		// A snapshot removal (a pass's, a backup job's) could not merge
+		// its delta: the VM runs on it with no snapshot listed, and its
+		// base disk, which a pass reads, is not current. Merged first,
+		// then the disks are judged as they are now.
+		if err := s.consolidate(ctx, vm.Name); err != nil {
+			return nil, err
+		}
+		if vm, err = s.vm(ctx, props...); err != nil {
+			return nil, err
+		}
 	}
 	// Disks this transport cannot read are refused before any snapshot.
 	dsTypes, err := vsphere.DatastoreTypes(ctx, s.Client, []mo.VirtualMachine{vm})

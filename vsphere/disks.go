@@ -23,8 +23,12 @@ const (
 // snapDepth is the number of snapshots from the root to the VM's current
 // one: each adds one delta disk (SEsparse on VMFS6) over the base, which
 // is expected (ferry's own pass snapshot adds one); a chain longer than
-// that (a linked clone) is refused.
-func DiskRefusal(d *types.VirtualDisk, dsType string, vmEncrypted bool, snapDepth int) string {
+// that (a linked clone) is refused. consolidationNeeded is the VM's
+// runtime.consolidationNeeded: a snapshot removal whose consolidation
+// failed (a backup proxy still held the base disk) left its delta under
+// the VM's disks with no snapshot listed, which makes the chain longer
+// too; that disk is refused as one that needs consolidating.
+func DiskRefusal(d *types.VirtualDisk, dsType string, vmEncrypted bool, snapDepth int, consolidationNeeded bool) string {
 	label := fmt.Sprintf("disk %d", d.Key)
 	if info := d.GetVirtualDevice().DeviceInfo; info != nil && info.GetDescription().Label != "" {
 		label = info.GetDescription().Label
@@ -37,6 +41,9 @@ func DiskRefusal(d *types.VirtualDisk, dsType string, vmEncrypted bool, snapDept
 			break
 		}
 		if deltas >= snapDepth {
+			if consolidationNeeded {
+				return fmt.Sprintf("%s runs on a delta disk a snapshot removal could not consolidate (usually a backup proxy still had the disk hot-added): the VM needs disk consolidation (vCenter: \"Virtual machine disks consolidation is needed\"); once the backup job is done, consolidate it in the vSphere Client (the VM's Snapshots > Consolidate)", label)
+			}
 			if _, ok := backing.(*types.VirtualDiskSeSparseBackingInfo); ok {
 				return fmt.Sprintf("%s is an SEsparse delta disk over a parent (a linked clone): ferry reads only flat base disks; full-clone or consolidate the VM to a flat disk first", label)
 			}
@@ -125,7 +132,8 @@ func DatastoreTypes(ctx context.Context, c *vim25.Client, vms []mo.VirtualMachin
 }
 
 // UnreadableDisks lists DiskRefusal for every disk of vm (config.hardware.device,
-// config.keyId) that ferry's transport cannot read.
+// config.keyId, snapshot, runtime.consolidationNeeded) that ferry's
+// transport cannot read.
 func UnreadableDisks(vm *mo.VirtualMachine, dsTypes map[types.ManagedObjectReference]string) []string {
 	if vm.Config == nil {
 		return nil
@@ -142,7 +150,7 @@ func UnreadableDisks(vm *mo.VirtualMachine, dsTypes map[types.ManagedObjectRefer
 				dsType = dsTypes[*ds]
 			}
 		}
-		if r := DiskRefusal(d, dsType, vm.Config.KeyId != nil, snapDepth(vm.Snapshot)); r != "" {
+		if r := DiskRefusal(d, dsType, vm.Config.KeyId != nil, snapDepth(vm.Snapshot), vm.Runtime.ConsolidationNeeded); r != "" {
 			out = append(out, r)
 		}
 	}

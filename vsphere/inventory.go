@@ -66,7 +66,7 @@ func (v VM) DiskBytes() int64 {
 }
 
 var vmProps = []string{
-	"name", "runtime.powerState", "guest.ipAddress", "guest.toolsRunningStatus",
+	"name", "runtime.powerState", "runtime.consolidationNeeded", "guest.ipAddress", "guest.toolsRunningStatus",
 	"config.hardware.device", "config.changeTrackingEnabled", "config.uuid", "config.template",
 	"snapshot", "network", "config.keyId", "summary.runtime.bootTime",
 }
