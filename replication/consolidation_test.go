@@ -69,7 +69,7 @@ func TestPassConsolidatesALeftDelta(t *testing.T) {
 			case replication.EventWarning:
 				warnings = append(warnings, e.Msg)
 			case replication.EventError:
-				errs = append(errs, e.Msg+": "+e.Err.Error())
+				errs = append(errs, e.Msg+" | "+e.Err.Error())
 			}
 		}}
 	// The source's warnings are the job's warning events (as step 6 wires them).
@@ -108,6 +108,11 @@ func TestPassConsolidatesALeftDelta(t *testing.T) {
 	if !needed() {
 		t.Fatal("after a removal whose consolidation failed: consolidationNeeded false, want true")
 	}
+	mu.Lock()
+	if len(errs) != 1 || !strings.Contains(strings.Split(errs[0], " | ")[0], "not consolidated") || !strings.Contains(errs[0], "is locked") {
+		t.Errorf("error events %q: want one, saying the pass snapshot's delta was not consolidated and what is locked", errs)
+	}
+	mu.Unlock()
 	first, _ := st.Disk(key)
 	if first.Committed == "" {
 		t.Fatalf("first pass committed nothing: %+v", first)

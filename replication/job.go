@@ -397,8 +397,13 @@ func (j *Job) runPass(ctx context.Context, opts PassOptions, first bool) (PassRe
 	}
 	j.emit(Event{Kind: EventPhase, Phase: PhaseRelease})
 	if err := snap.Release(ctx); err != nil {
-		// The pass is committed; the next pass deletes a leftover snapshot.
-		j.emit(Event{Kind: EventError, Err: err, Msg: "pass snapshot not deleted; the next pass retries"})
+		// The pass is committed; the next pass deletes a leftover snapshot,
+		// or consolidates the delta a removal could not merge.
+		msg := "pass snapshot not deleted; the next pass retries"
+		if errors.Is(err, ErrNotConsolidated) {
+			msg = "pass snapshot removed, its delta disk not consolidated; the next pass consolidates first"
+		}
+		j.emit(Event{Kind: EventError, Err: err, Msg: msg})
 	}
 	res.Duration = time.Since(start)
 	// One transaction: a pause or hold of the job stored while this pass

@@ -251,8 +251,20 @@ func (s *VSphereSource) removeSnapshot(ctx context.Context, ref types.ManagedObj
 	if snapshotGone(err, ref) {
 		return nil
 	}
+	var locked *types.FileLocked
+	if _, ok := fault.As(err, &locked); ok {
+		// vCenter took the snapshot out of the tree but could not merge
+		// its delta (a backup proxy holds the base disk hot-added): the
+		// VM runs on the delta, runtime.consolidationNeeded set, and the
+		// next pass consolidates first (consolidate).
+		return fmt.Errorf("%w: %s is locked (usually by a backup proxy that still has the disk hot-added); the snapshot is gone, but the VM runs on its delta disk until its disks are consolidated, which the next pass tries first: %w", ErrNotConsolidated, locked.File, err)
+	}
 	return err
 }
+
+// ErrNotConsolidated: a snapshot removal took the snapshot away but could
+// not consolidate its delta disk.
+var ErrNotConsolidated = errors.New("snapshot removed but its disks not consolidated")
 
 // consolidate merges the delta disks a snapshot removal whose
 // consolidation failed left under the VM's disks (runtime.consolidationNeeded:
