@@ -219,7 +219,7 @@ func requiredPrivileges(method *simulator.Method) []string {
 	switch method.This.Type + "." + method.Name {
 	case "VirtualMachine.CreateSnapshot_Task", "VirtualMachine.CreateSnapshotEx_Task":
 		return []string{"VirtualMachine.State.CreateSnapshot"}
-	case "VirtualMachineSnapshot.RemoveSnapshot_Task", "VirtualMachine.RemoveAllSnapshots_Task":
+	case "VirtualMachineSnapshot.RemoveSnapshot_Task", "VirtualMachine.RemoveAllSnapshots_Task", "VirtualMachine.ConsolidateVMDisks_Task":
 		return []string{"VirtualMachine.State.RemoveSnapshot"}
 	case "VirtualMachineSnapshot.RevertToSnapshot_Task", "VirtualMachine.RevertToCurrentSnapshot_Task":
 		return []string{"VirtualMachine.State.RevertToSnapshot"}
