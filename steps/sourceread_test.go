@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/types"
+
 	"github.com/ferry-migrate/ferry/lab"
 )
 
@@ -64,5 +68,64 @@ func TestVMSelectionRefusesUnreadableDisks(t *testing.T) {
 	env.Plan().VMs[0] = orig
 	if _, err := (&VMSelection{}).Plan(ctx, env); err != nil {
 		t.Fatalf("WebApp2: %v", err)
+	}
+}
+
+// TestVMSelectionSaysADeltaLeftNeedsConsolidation: a snapshot removal whose
+// consolidation failed (a backup proxy still held the base disk) left the
+// VM running on its delta with no snapshot listed; step 5 refuses it
+// saying it needs disk consolidation and how to do it, not that it is a
+// linked clone; consolidated, it is accepted again.
+func TestVMSelectionSaysADeltaLeftNeedsConsolidation(t *testing.T) {
+	t.Parallel()
+	l, env := migrationLab(t, "WebApp2")
+	ctx := context.Background()
+	onprem, err := env.OnPrem(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := onprem.VMByName(ctx, "WebApp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vmo := object.NewVirtualMachine(onprem.Client.Client, vm.Ref.Reference())
+	wait := func(task *object.Task, err error) error {
+		if err != nil {
+			return err
+		}
+		return task.Wait(ctx)
+	}
+	if err := wait(vmo.CreateSnapshot(ctx, "backup-job", "", false, false)); err != nil {
+		t.Fatal(err)
+	}
+	release := l.OnPrem.FailConsolidations("WebApp2")
+	defer release()
+	if err := wait(vmo.RemoveSnapshot(ctx, "backup-job", false, types.NewBool(true))); err == nil {
+		t.Fatal("the snapshot removal consolidated while the base disk was locked")
+	}
+	_, err = (&VMSelection{}).Plan(ctx, env)
+	if err == nil {
+		t.Fatal("planned a VM that runs on a delta left unconsolidated")
+	}
+	for _, w := range []string{"WebApp2", "needs disk consolidation", "Snapshots > Consolidate"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%v\nwant %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "linked clone") {
+		t.Errorf("%v: not a linked clone", err)
+	}
+	release()
+	if err := wait(func() (*object.Task, error) {
+		res, err := methods.ConsolidateVMDisks_Task(ctx, onprem.Client.Client, &types.ConsolidateVMDisks_Task{This: vmo.Reference()})
+		if err != nil {
+			return nil, err
+		}
+		return object.NewTask(onprem.Client.Client, res.Returnval), nil
+	}()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&VMSelection{}).Plan(ctx, env); err != nil {
+		t.Fatalf("after the consolidation: %v", err)
 	}
 }
