@@ -181,3 +181,35 @@ func TestFailedConsolidationLeavesADelta(t *testing.T) {
 		t.Errorf("the base of the running VM after the consolidation: %d, want 500 (the VM writes it, locked)", code)
 	}
 }
+
+// TestConsolidationNeedsRemoveSnapshot: vCenter runs ConsolidateVMDisks_Task
+// only for a session that holds VirtualMachine.State.RemoveSnapshot on the
+// VM (the API reference's required privilege), as a snapshot's removal.
+func TestConsolidationNeedsRemoveSnapshot(t *testing.T) {
+	t.Parallel()
+	l := labtest.Start(t, lab.Options{DiskSize: 16 << 20, WorkloadRate: -1, OnPremWithheld: []string{"VirtualMachine.State.RemoveSnapshot"}})
+	ctx := context.Background()
+	cfg := l.Config()
+	ferry := connect(t, cfg.OnPrem.URL, cfg.OnPrem.Username, cfg.OnPrem.Password, l.CAFile)
+	vm, err := ferry.VMByName(ctx, "WebApp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ferry.Client.Client
+	res, err := methods.ConsolidateVMDisks_Task(ctx, c, &types.ConsolidateVMDisks_Task{This: vm.Ref.Reference()})
+	if err == nil {
+		err = object.NewTask(c, res.Returnval).Wait(ctx)
+	}
+	var np *types.NoPermission
+	if _, ok := fault.As(err, &np); !ok || np.PrivilegeId != "VirtualMachine.State.RemoveSnapshot" {
+		t.Fatalf("ConsolidateVMDisks_Task without VirtualMachine.State.RemoveSnapshot: %v, want NoPermission naming it", err)
+	}
+	l.OnPrem.Privileges.Grant("VirtualMachine.State.RemoveSnapshot")
+	res, err = methods.ConsolidateVMDisks_Task(ctx, c, &types.ConsolidateVMDisks_Task{This: vm.Ref.Reference()})
+	if err == nil {
+		err = object.NewTask(c, res.Returnval).Wait(ctx)
+	}
+	if err != nil {
+		t.Fatalf("ConsolidateVMDisks_Task of a VM with nothing to consolidate, privilege held: %v", err)
+	}
+}
