@@ -138,6 +138,9 @@ func TestPassConsolidatesALeftDelta(t *testing.T) {
 			t.Errorf("pass while the base disk is locked: %v\nwant %q", err, w)
 		}
 	}
+	if !replication.WaitsOutside(err) {
+		t.Errorf("%v: the scheduler would pause the job instead of trying again at the next pass", err)
+	}
 	if ds, _ := st.Disk(key); ds.Committed != first.Committed {
 		t.Errorf("the failed pass committed: %+v, was %+v", ds, first)
 	}

@@ -241,11 +241,13 @@ type reconnector interface{ Reconnect(ctx context.Context) }
 // that comes and goes: someone else's snapshot (a nightly backup's), the
 // room for a pass snapshot's delta on the source datastore, the room for
 // the replicas at the provider, a paused receiver appliance, a pass
-// snapshot someone removed. Not retried
+// snapshot someone removed, a lock that keeps the VM's disks from
+// consolidating (a backup proxy's). Not retried
 // within the pass, not a failure to pause the job for: the scheduler tries
 // again later.
 func waitsOutside(err error) bool {
-	return errors.Is(err, ErrForeignSnapshot) || errors.Is(err, ErrSourceSpace) || errors.Is(err, ErrReplicaSpace) || errors.Is(err, ErrReceiverPaused) || errors.Is(err, ErrSnapshotRemoved)
+	return errors.Is(err, ErrForeignSnapshot) || errors.Is(err, ErrSourceSpace) || errors.Is(err, ErrReplicaSpace) || errors.Is(err, ErrReceiverPaused) || errors.Is(err, ErrSnapshotRemoved) ||
+		errors.Is(err, ErrConsolidationLocked)
 }
 
 // RunPass runs one pass (final: the cutover pass on the powered-off VM,

@@ -286,17 +286,23 @@ func (s *VSphereSource) consolidate(ctx context.Context, name string) error {
 	if err == nil {
 		return nil
 	}
-	why := err.Error()
 	var locked *types.FileLocked
 	if _, ok := fault.As(err, &locked); ok {
-		why = "its disk file is locked"
-		if locked.File != "" {
-			why = fmt.Sprintf("%s is locked", locked.File)
+		file := locked.File
+		if file == "" {
+			file = "a disk file of the VM"
 		}
-		why += " (usually by a backup proxy that still has the disk hot-added: end its job or detach the disk from it)"
+		// A lock comes and goes (the backup job ends): waited out, not
+		// a failure to pause the job for (waitsOutside).
+		return fmt.Errorf("VM %s needs its disks consolidated (a snapshot removal left a delta disk the VM runs on), and consolidating them failed: %w: %s (usually by a backup proxy that still has the disk hot-added: end its job or detach the disk from it); ferry tries again at the next pass, or consolidate them in the vSphere Client (the VM's Snapshots > Consolidate)", name, ErrConsolidationLocked, file)
 	}
-	return fmt.Errorf("VM %s needs its disks consolidated (a snapshot removal left a delta disk the VM runs on), and consolidating them failed: %s; ferry tries again at the next pass, or consolidate them in the vSphere Client (the VM's Snapshots > Consolidate)", name, why)
+	return fmt.Errorf("VM %s needs its disks consolidated (a snapshot removal left a delta disk the VM runs on), and consolidating them failed: %w; consolidate them in the vSphere Client (the VM's Snapshots > Consolidate), then resume the job", name, err)
 }
+
+// ErrConsolidationLocked: a pass could not consolidate the VM's disks
+// because a file of theirs is locked (a backup proxy holds it); the
+// scheduler tries again later without pausing the job.
+var ErrConsolidationLocked = errors.New("a disk file is locked")
 
 // snapshotGone says whether err is vCenter's word that the snapshot ref
 // does not exist (ManagedObjectNotFound naming it).
