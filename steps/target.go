@@ -205,6 +205,21 @@ func checkHWPolicy(ctx context.Context, env *Env, vm, version string) error {
 	return nil
 }
 
+// storageProfileError is err, from resolving VM p's storage policy, as
+// the failure says it: a storage_profile the VDC does not have is the
+// plan's answer to change (a FieldError of storage_profile, the field the
+// wizard's esc opens: Storage policy, in VM selection's options), rather
+// than a failure a retry might cure; any other error (Cloud Director not
+// answering) stays as it is.
+func storageProfileError(p VMPlan, err error) error {
+	if p.StorageProfile != "" && errors.Is(err, vcd.ErrNotFound) {
+		err = &FieldError{"storage_profile", err}
+	} else {
+		err = fmt.Errorf("storage_profile: %w", err)
+	}
+	return fmt.Errorf("VM %s: %w", p.Name, err)
+}
+
 // checkStoragePolicy resolves the VDC storage policy the VM's import will
 // name (the plan's storage_profile, refused when the VDC lacks it or it is
 // disabled; else the VDC's only or default one), and refuses a replica
@@ -217,7 +232,7 @@ func checkStoragePolicy(ctx context.Context, env *Env, p VMPlan) (*vcd.StoragePo
 	}
 	sp, err := sys.StorageProfile(vdc, p.StorageProfile)
 	if err != nil {
-		return nil, fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
+		return nil, storageProfileError(p, err)
 	}
 	in, err := replicaDatastoreIn(ctx, env, sys, sp.Name)
 	if err != nil {
@@ -379,7 +394,7 @@ func (e *Env) storageRoomItems(ctx context.Context, vms []VMPlan, fails string) 
 		}
 		sp, err := sys.StorageProfile(vdc, p.StorageProfile)
 		if err != nil {
-			return nil, fmt.Errorf("VM %s: storage_profile: %w", p.Name, err)
+			return nil, storageProfileError(p, err)
 		}
 		var bytes int64
 		for _, d := range cfg.Disks {

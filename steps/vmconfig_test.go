@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -369,6 +370,18 @@ func TestStoragePolicyChecked(t *testing.T) {
 	env.Plan().VMs[0].StorageProfile = "gold"
 	if _, err := s.Plan(ctx, env); err == nil || !strings.Contains(err.Error(), `"gold"`) {
 		t.Errorf("a storage_profile the VDC lacks: %v", err)
+	}
+	// QA walk (hB): the wizard said "press esc to change the answers" and
+	// esc did not open Storage policy, and "nfs" for the lab's NFS policy
+	// was refused without a word of the name meant. The refusal names the
+	// answer to change (the field esc opens) and the policy meant.
+	env.Plan().VMs[0].StorageProfile = "nfs"
+	_, err = s.Plan(ctx, env)
+	if fe, ok := errors.AsType[*FieldError](err); !ok || fe.Key != "storage_profile" {
+		t.Errorf("a storage_profile the VDC lacks: %v, want it refused as the answer storage_profile (a FieldError)", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), `storage policy "nfs" (names are case-sensitive: did you mean NFS?) not found (available: *, NFS)`) {
+		t.Errorf("storage_profile nfs in a VDC with policy NFS: %v, want it to name NFS as the policy meant", err)
 	}
 	env.Plan().VMs[0].StorageProfile = "*"
 	if _, err := s.Plan(ctx, env); err != nil {

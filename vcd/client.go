@@ -20,6 +20,7 @@ import (
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 
+	"github.com/ferry-migrate/ferry/internal/nearname"
 	"github.com/ferry-migrate/ferry/internal/noanswer"
 	"github.com/ferry-migrate/ferry/tlsconf"
 )
@@ -341,13 +342,17 @@ func explain(endpoint, who string, vars Vars, err error) error {
 	return fmt.Errorf("Cloud Director %s: login as %s: %w", endpoint, who, err)
 }
 
-// notFound wraps go-vcloud-director's not-found errors with what exists.
+// notFound wraps go-vcloud-director's not-found errors with what exists,
+// and which of it the name was probably meant to be ("did you mean NFS?"),
+// as the vCenter side does for a mistyped VM: Cloud Director found no
+// object of that exact name, so one differing only in case is a hint, not
+// a match.
 func notFound(kind, name string, have []string) error {
 	h := "none"
 	if len(have) > 0 {
 		h = strings.Join(have, ", ")
 	}
-	return fmt.Errorf("%s %q %w (available: %s)", kind, name, ErrNotFound, h)
+	return fmt.Errorf("%s %q%s %w (available: %s)", kind, name, nearname.Hint(name, have), ErrNotFound, h)
 }
 
 // OrgByName finds the organization; the error lists the orgs this login
