@@ -474,6 +474,12 @@ func probeLines(w *wiring, width, height int) []string {
 		if err := w.feeds.ProbesErr; err != nil {
 			return append(out, wrapped("the plan's probes cannot run: "+err.Error(), width, 2, sWarn)...)
 		}
+		if len(w.env.Plan().Probes) == 0 {
+			// No result is coming: the plan has no probe to run (QA walk
+			// hB: "no probe results yet" stayed through step 8 of a plan
+			// that never had one, as if they were on their way).
+			return append(out, sDim.Render(trunc("none: the plan has no probes (step 5's Service probes)", width)))
+		}
 		return append(out, sDim.Render(trunc("no probe results yet", width)))
 	}
 	// The probes of the plan's VMs first (what the cutover is judged by),

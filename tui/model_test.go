@@ -475,6 +475,26 @@ func TestProbePanelSaysWhyProbesCannotRun(t *testing.T) {
 	h.mustNotSee(t, "no probe results yet")
 }
 
+// TestProbePanelSaysThePlanHasNoProbes (QA walk hB: a plan answered
+// without Service probes showed "no probe results yet" from step 6 to the
+// cutover, results that never come): the panel says the plan has none and
+// where they are answered; a plan with probes waiting for their first
+// results still says so.
+func TestProbePanelSaysThePlanHasNoProbes(t *testing.T) {
+	for _, w := range []int{120, 80} {
+		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+		h.start(w, 24)
+		h.mustSee(t, "Step 6 of 8", "none: the plan has no probes (step 5's Service probes)")
+		h.mustNotSee(t, "no probe results yet")
+	}
+	pf := withVMs("WebApp2")
+	pf.Probes = []steps.ProbePlan{{Name: "WebApp2 (tcp)", VM: "WebApp2", TCP: "172.16.10.12:80"}}
+	h := newHarness(t, setup{pf: pf, done: append(slices.Clone(infraDone), "vm-selection"), feeds: true})
+	h.start(120, 40)
+	h.mustSee(t, "Step 6 of 8", "no probe results yet")
+	h.mustNotSee(t, "the plan has no probes")
+}
+
 // TestFormLabelsWholeAt80Columns: at 80x24, a label of 22 characters (the
 // longest of the real steps' fields) shows whole beside its input.
 func TestFormLabelsWholeAt80Columns(t *testing.T) {

@@ -111,7 +111,7 @@ func TestProbesAnsweredInStep5AreShown(t *testing.T) {
 	}
 	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(append([]string{}, infraDone...), "vm-selection"), feeds: true})
 	h.start(120, 40)
-	h.mustSee(t, "no probe results yet")
+	h.mustSee(t, "none: the plan has no probes")
 	next := func() ProbeUpdate {
 		t.Helper()
 		select {
