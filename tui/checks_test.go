@@ -111,3 +111,24 @@ func TestChecksPlanGetsFairShare(t *testing.T) {
 		})
 	}
 }
+
+// TestChecksPlanOfNoProbesSaysSo (QA walk hB: step 7 of a plan answered
+// without Service probes planned "no changes: everything already exists",
+// and only apply's warning said nothing would be checked): the plan says
+// the step checks nothing, where probes are answered, and that the
+// cutover's downtime will not be measured; a plan with probes lists them.
+func TestChecksPlanOfNoProbesSaysSo(t *testing.T) {
+	for _, sz := range []struct{ w, h int }{{80, 24}, {120, 40}} {
+		h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication")})
+		h.start(sz.w, sz.h)
+		h.mustSee(t, "Step 7 of 8")
+		h.send(press("enter"))
+		h.mustSee(t, "no changes: nothing to do", "The plan has no probes (step 5's Service probes,", "this step checks", "will not be measured")
+		h.mustNotSee(t, "everything already exists")
+	}
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: append(slices.Clone(infraDone), "vm-selection", "replication"), mutate: planItems(2)})
+	h.start(120, 40)
+	h.send(press("enter"))
+	h.mustSee(t, "plan-probe-02")
+	h.mustNotSee(t, "The plan has no probes")
+}

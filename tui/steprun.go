@@ -461,6 +461,10 @@ func planSummary(p steps.Plan) string {
 		return sErr.Render(fmt.Sprintf("%d conflict(s): apply is refused until they are resolved", len(p.Conflicts())))
 	case n == 0 && slices.ContainsFunc(p.Items, func(it steps.Item) bool { return it.Action == steps.ActionCheck }):
 		return "no changes: it checks what its items say"
+	case n == 0 && len(p.Items) == 0:
+		// Nothing exists to say so of (QA walk hB: step 7 of a plan with
+		// no probes said "everything already exists").
+		return "no changes: nothing to do"
 	case n == 0:
 		return "no changes: everything already exists"
 	default:
@@ -583,6 +587,10 @@ func (r *stepRun) parts(width int) (pinned, rest []string, ok bool) {
 	switch r.phase {
 	case phasePlanned:
 		pinned = []string{sBold.Render("Plan") + sDim.Render(" — nothing has changed yet"), planSummary(r.plan), ""}
+		if r.stage.Kind == steps.KindChecks && len(r.plan.Items) == 0 {
+			// Said before apply, as apply's warning says it after.
+			return pinned, wrapped("The plan has no probes (step 5's Service probes, or the plan file's probes:): this step checks nothing, and the cutover's downtime will not be measured.", width, 0, sWarn), true
+		}
 		return pinned, planLines(r.plan, width), true
 	case phaseDone:
 		done := sOK.Render("✓ done") + ": " + r.summary
