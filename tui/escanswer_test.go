@@ -2,6 +2,7 @@ package tui
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -98,4 +99,22 @@ func TestEscFromVMSelectionToAnEarlierAnswerPlansAnewOnReturn(t *testing.T) {
 	h.send(gotoStepMsg{Index: 4})
 	h.mustSee(t, "Step 5 of 8")
 	h.mustNotSee(t, "is outside 172.16.10.1/24")
+}
+
+// TestEscFromVMSelectionOpensARefusedOption (QA walk hB: step 5's plan
+// refused a storage policy the VDC lacks, "Press esc to correct it (it
+// opens that answer)", and esc left the options for the VM table): esc
+// opens the job option the refusal names, in this step's options.
+func TestEscFromVMSelectionOpensARefusedOption(t *testing.T) {
+	h := newHarness(t, setup{pf: withVMs("WebApp2"), done: infraDone, vms: webAndWin(),
+		mutate: func(m map[string]*fakeStep) {
+			m["vm-selection"].planErr = fmt.Errorf("VM WebApp2: %w", &steps.FieldError{Key: "storage_profile", Err: errors.New(`storage policy "Golden" not found (available: *, NFS)`)})
+		}})
+	h.start(120, 40)
+	h.mustSee(t, "Step 5 of 8")
+	h.send(press("enter"))                 // options
+	h.send(tea.KeyMsg{Type: tea.KeyCtrlS}) // plan now
+	h.mustSee(t, `storage policy "Golden" not found`, "Press esc to correct it (it opens that")
+	h.send(press("esc"))
+	h.mustSee(t, "Step 5 of 8", "▸ Storage policy")
 }

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -305,6 +306,13 @@ func (s *vmScreen) update(msg tea.Msg) tea.Cmd {
 				// (QA: a probe this step found closed left esc on the
 				// table, not on its Service probes).
 				key := s.w.answerKey(&s.run)
+				if fe, ok := errors.AsType[*steps.FieldError](s.run.err); ok && key == "" {
+					// A job option no step's own answers list (the
+					// storage policy, the target network: this screen's
+					// options), which the hint said esc opens (QA walk hB:
+					// a storage policy the VDC lacks left esc on the table).
+					key = fe.Key
+				}
 				if i := s.w.stepOfField(key); key != "" && !s.form.focusKey(key) && i >= 0 && i != s.idx {
 					// Back here after the answer was corrected there,
 					// the table and enter plan anew (QA: the old
