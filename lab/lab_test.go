@@ -107,6 +107,11 @@ func TestConnectErrors(t *testing.T) {
 	if !errors.Is(err, vsphere.ErrUnreachable) {
 		t.Errorf("unreachable: %v", err)
 	}
+	// A wrong address says where it is set, as a wrong password does
+	// (QA walk hB).
+	if err == nil || !strings.HasSuffix(err.Error(), "(check the address: GOVC_URL or onprem.url in the --config file)") {
+		t.Errorf("unreachable: %v, want it to say where the address is set", err)
+	}
 	t.Log(err)
 }
 

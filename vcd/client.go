@@ -326,7 +326,9 @@ func explain(endpoint, who string, vars Vars, err error) error {
 		return fmt.Errorf("Cloud Director %s: %w: pass its CA (FERRY_CA_FILE / ca_file) or --insecure: %v", endpoint, ErrUntrusted, err)
 	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr),
 		strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
-		return fmt.Errorf("Cloud Director %s is %w: %v", endpoint, ErrUnreachable, err)
+		// Where the address comes from, as a refused login says where
+		// its user is set.
+		return fmt.Errorf("Cloud Director %s is %w: %v (check the address: %s)", endpoint, ErrUnreachable, err, vars.URL)
 	case strings.Contains(msg, "supported versions") && !strings.Contains(msg, "API Error: 401"):
 		// QA: the tenant portal's address (https://HOST/tenant/ORG)
 		// read as go-vcloud-director's chain of errors, one with a Go

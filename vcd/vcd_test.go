@@ -32,6 +32,11 @@ func TestConnectErrors(t *testing.T) {
 	if !errors.Is(err, vcd.ErrUnreachable) {
 		t.Errorf("unreachable: %v", err)
 	}
+	// A wrong address says where it is set, as a wrong password does
+	// (QA walk hB).
+	if err == nil || !strings.HasSuffix(err.Error(), "(check the address: VCD_URL or vcd.url in the --config file)") {
+		t.Errorf("unreachable: %v, want it to say where the address is set", err)
+	}
 	_, err = vcd.Connect(ctx, vcd.Config{URL: cfg.VCD.URL, User: cfg.VCD.Username, Org: "System"})
 	if err == nil || !strings.Contains(err.Error(), "VCD_PASSWORD") {
 		t.Errorf("missing password: %v", err)

@@ -238,7 +238,10 @@ func explain(endpoint, who string, vars Vars, err error) error {
 	case errors.As(err, &hostname):
 		return fmt.Errorf("vCenter %s: %w: certificate is for another host: %v", endpoint, ErrUntrusted, err)
 	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dnsErr), errors.As(err, &opErr):
-		return fmt.Errorf("vCenter %s is %w: %v", endpoint, ErrUnreachable, err)
+		// Where the address comes from, as a refused login says where
+		// its user is set (QA walk hB: a mistyped port in the config
+		// named neither the file's key nor the variable).
+		return fmt.Errorf("vCenter %s is %w: %v (check the address: %s)", endpoint, ErrUnreachable, err, vars.URL)
 	case isLoginFault(err):
 		return fmt.Errorf("vCenter %s: %w for %s (%s)", endpoint, ErrLogin, who, vars.login())
 	}
