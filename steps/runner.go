@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ferry-migrate/ferry/internal/nearname"
 )
 
 // Runner runs an itinerary without a terminal, resuming from the state: steps
@@ -63,7 +65,7 @@ func RedoSteps(it Itinerary, list string) ([]string, error) {
 		case id == "cutover":
 			return nil, errors.New("--redo cutover: the cutover runs for the VMs --confirm-cutover names (a VM cut over is not cut over again)")
 		case !slices.Contains(all, id):
-			return nil, fmt.Errorf("--redo %q: not a step; want one or more of %s (comma-separated)", id, strings.Join(all, ", "))
+			return nil, fmt.Errorf("--redo %q: not a step%s; want one or more of %s (comma-separated)", id, nearname.Hint(id, all), strings.Join(all, ", "))
 		}
 		ids = append(ids, id)
 	}

@@ -404,6 +404,10 @@ func TestRedoSteps(t *testing.T) {
 	if _, err := RedoSteps(it, "vm-selecton"); err == nil || !strings.Contains(err.Error(), "vm-selection, replication, checks") {
 		t.Errorf("a misspelt step: %v, want refused, listing the steps", err)
 	}
+	// And naming the step meant, as a misspelt VM is (QA walk hB).
+	if _, err := RedoSteps(it, "vm-selction"); err == nil || !strings.Contains(err.Error(), `--redo "vm-selction": not a step (did you mean vm-selection?); want one or more of`) {
+		t.Errorf("a misspelt step: %v, want the step meant named", err)
+	}
 }
 
 // A reason several steps share (one login that fails) is said once, naming
