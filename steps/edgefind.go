@@ -91,9 +91,16 @@ func (w *extWorld) waitEdge(ctx context.Context, env *Env, emit Emit) error {
 	if w.edge != nil {
 		return nil
 	}
-	emit(Progress(fmt.Sprintf("waiting up to %s for the edge's API at %s (%s)", w.pf.Extension.Timeout, w.edgeURL, w.edgeFrom), -1))
+	waiting := fmt.Sprintf("waiting up to %s for the edge's API at %s (%s)", w.pf.Extension.Timeout, w.edgeURL, w.edgeFrom)
+	emit(Progress(waiting, -1))
 	every := min(max(w.timeout/40, 100*time.Millisecond), 2*time.Second)
-	deadline := time.Now().Add(w.timeout)
+	start := time.Now()
+	deadline := start.Add(w.timeout)
+	// How the wait goes is said every eighth of it (every 15s of the
+	// default 2m): what the tries met so far, so that a port nothing
+	// listens on shows while the wait runs, not only at its end (QA walk
+	// hB: two minutes of a spinner, then "nothing listens on port 443").
+	told, tell := start, max(w.timeout/8, time.Second)
 	// refused stays true while every attempt was refused: nothing ever
 	// listened at the address, as while the appliance boots, or because
 	// the port is not the edge's.
@@ -109,6 +116,15 @@ func (w *extWorld) waitEdge(ctx context.Context, env *Env, emit Emit) error {
 		}
 		w.edgeDown = err
 		refused = refused && errors.Is(err, syscall.ECONNREFUSED)
+		if now := time.Now(); now.Sub(told) >= tell && now.Before(deadline) {
+			told = now
+			so := fmt.Sprintf("%s: %s so far, ", waiting, now.Sub(start).Round(time.Second))
+			if refused {
+				emit(Progress(so+"every connection refused (nothing listens on port "+w.edgePort()+" yet: the appliance still booting, or extension.edge_port is not its API's port)", -1))
+			} else {
+				emit(Progress(so+"the last try: "+err.Error(), -1))
+			}
+		}
 		if time.Now().After(deadline) {
 			if refused {
 				return w.refusedError(err, 0)
@@ -129,9 +145,9 @@ func (w *extWorld) waitEdge(ctx context.Context, env *Env, emit Emit) error {
 // leads to the port first (a wrong port refuses for ever), then to the
 // boot (an appliance that boots refuses until its API starts).
 func (w *extWorld) refusedError(err error, up time.Duration) error {
-	host, port := w.edgeURL, "?"
+	host, port := w.edgeURL, w.edgePort()
 	if u, perr := url.Parse(w.edgeURL); perr == nil && u.Port() != "" {
-		host, port = u.Hostname(), u.Port()
+		host = u.Hostname()
 	}
 	const check = "Check the port: extension.edge_port sets it (step 4's Edge API port; default 443, where a real NSX autonomous edge answers). "
 	if up > 0 {
@@ -149,6 +165,14 @@ func (w *extWorld) refusedError(err error, up time.Duration) error {
 	// The answer it leads to first: the wizard's esc opens step 4's form
 	// on Edge API port (QA: it opened on Organization).
 	return &FieldError{Key: "extension.edge_port", Err: err}
+}
+
+// edgePort is the port of the edge's API URL ("?" when it names none).
+func (w *extWorld) edgePort() string {
+	if u, err := url.Parse(w.edgeURL); err == nil && u.Port() != "" {
+		return u.Port()
+	}
+	return "?"
 }
 
 func (w *extWorld) modeText() string {

@@ -302,6 +302,18 @@ func TestWrongEdgePortLeadsToThePort(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Key != "extension.edge_port" {
 		t.Errorf("run with edge port %s: the error names no answer extension.edge_port to correct (%T): %v", wrong, err, err)
 	}
+	// While it waits, it says what the tries meet (QA walk hB: two
+	// minutes of a spinner, the refused port said only at the end).
+	told := false
+	for _, e := range ev.of("dc-extension", steps.EventProgress) {
+		if strings.Contains(e.Message, "so far, every connection refused (nothing listens on port "+wrong+" yet") &&
+			strings.Contains(e.Message, "extension.edge_port is not its API's port") {
+			told = true
+		}
+	}
+	if !told {
+		t.Errorf("run with edge port %s: no progress while step 4 waited said its tries were refused:\n%s", wrong, ev)
+	}
 }
 
 // TestWrongEdgePortOfAnApplianceUpForLong: the appliance has been powered
