@@ -537,7 +537,7 @@ func (w *applianceWorld) egressItem() Item {
 		return Item{Action: ActionExists, Kind: "duplicate gateway", Name: gw, Detail: fmt.Sprintf("%s: local egress optimisation, traffic to %s is routed on the site it starts from, never over the tunnel; the appliance gets it as %s", d, gw, k)}
 	}
 	return Item{Action: ActionExists, Kind: "duplicate gateway", Name: gw,
-		Detail: fmt.Sprintf("%s; WARNING: local egress optimisation is not set up: the appliance OVF takes no egress gateway (map its property with appliance.ovf_properties: {KEY: egress_gateway}, or set it on the edge): until then migrated VMs reach %s across the tunnel", d, gw)}
+		Detail: fmt.Sprintf("%s; WARNING: local egress optimisation is not set up: the appliance OVF takes no egress gateway (map its property in the plan file, which the wizard's forms do not write: appliance.ovf_properties: {KEY: egress_gateway}; or set it on the edge): until then migrated VMs reach %s across the tunnel", d, gw)}
 }
 
 // sinkUsed refuses to make an existing port group the sink while VMs other

@@ -1175,7 +1175,7 @@ func TestHeaderWithoutEndpointsSuggestsTheLab(t *testing.T) {
 // line, "lines 1–1 of 14"): warnings that would leave what scrolls a line
 // or two scroll with it.
 func TestLongWarningsScrollWithResult(t *testing.T) {
-	warning := `duplicate gateway 172.16.10.1: exists on both sides of the stretch (the on-prem router and Cloud Director's edge gateway); WARNING: local egress optimisation is not set up: the appliance OVF takes no egress gateway (map its property with appliance.ovf_properties: {KEY: egress_gateway}, or set it on the edge): until then migrated VMs reach 172.16.10.1 across the tunnel`
+	warning := `duplicate gateway 172.16.10.1: exists on both sides of the stretch (the on-prem router and Cloud Director's edge gateway); WARNING: local egress optimisation is not set up: the appliance OVF takes no egress gateway (map its property in the plan file, which the wizard's forms do not write: appliance.ovf_properties: {KEY: egress_gateway}; or set it on the edge): until then migrated VMs reach 172.16.10.1 across the tunnel`
 	h := newHarness(t, setup{mutate: func(m map[string]*fakeStep) {
 		var evs []steps.Event
 		for i := range 12 {
