@@ -152,37 +152,15 @@ func (e *Env) providerChoices(ctx context.Context, key string, answers map[strin
 		// A pool inside the org VDC's is part of it, and so is every
 		// other pool Cloud Director lists for the VDC (step 5 refuses an
 		// appliance in any of them): their VMs go last alike.
-		tenantPools := map[string]string{} // pool id: the note of its VMs
 		pool := answer(answers, "provider.resource_pool", e.Plan().Provider.ResourcePool)
-		if pool != "" {
-			within, _ := c.PoolsWithin(ctx, dc, pool)
-			for i, p := range within {
-				tenantPools[p.ID] = "in resource pool " + p.Path + ", inside the org VDC's " + pool + ": Cloud Director's, not the receiver appliance"
-				if i == 0 {
-					tenantPools[p.ID] = "in the org VDC's resource pool " + pool + ": a VM Cloud Director runs for the tenant, not the receiver appliance"
-				}
-			}
-		}
-		if e.Config != nil && e.Config.Provider.URL != "" {
-			if pl, err := vdcPlacement(ctx, e); err == nil {
-				for _, id := range pl.VDCPools {
-					if _, seen := tenantPools[id]; seen {
-						continue
-					}
-					others, _ := c.PoolsWithinID(ctx, id)
-					for _, p := range others {
-						tenantPools[p.ID] = "in resource pool " + p.Path + ", which backs org VDC " + e.Plan().VDC + " too: Cloud Director's, not the receiver appliance"
-					}
-				}
-			}
-		}
+		tenantPools, _ := e.tenantPools(ctx, c, dc, pool, false)
 		out := make([]Choice, 0, len(vms))
 		var tenants []Choice
 		for _, vm := range vms {
 			ch := Choice{Value: vm.Name}
-			switch note := tenantPools[vm.Pool]; {
-			case note != "":
-				ch.Note = note
+			switch tp, ok := tenantPools[vm.Pool]; {
+			case ok:
+				ch.Note = tp.note(e.Plan().VDC)
 				tenants = append(tenants, ch)
 				continue
 			case vm.PowerState != vsphere.PoweredOn:

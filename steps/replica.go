@@ -72,55 +72,17 @@ func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 	} else if tmpl {
 		return &FieldError{"provider.receiver_vm", fmt.Errorf("%s is a template on the provider vCenter %s, which cannot run `ferry receiver` nor take hot-added disks: deploy a VM from it and name that VM", pp.ReceiverVM, provider.Endpoint)}
 	}
-	// Cloud Director discovers the VMs of a resource pool that backs an
-	// org VDC (VM discovery, on by default: a discovered vApp each) and
-	// manages them: the appliance, with the replica disks hot-added to it
-	// and the receiver's key, would be Cloud Director's. A pool inside the
-	// org VDC's is part of it: vSphere carves a child pool's CPU and memory
-	// out of its parent's, so the appliance would run on the tenant's
-	// allocation, and discovery is taken to reach the VMs of the pools
-	// under the org VDC's too (the admin guide speaks of the pool that
-	// backs the org VDC; that it stops at its children is nowhere said).
-	// An appliance there is refused alike, naming its pool.
 	if pp.ResourcePool != "" {
-		within, err := provider.PoolsWithin(ctx, pp.Datacenter, pp.ResourcePool)
+		pools, err := e.tenantPools(ctx, provider, pp.Datacenter, pp.ResourcePool, true)
 		if err != nil {
-			return &FieldError{"provider.resource_pool", err}
+			return err
 		}
 		pool, err := provider.VMPool(ctx, ref)
 		if err != nil {
 			return err
 		}
-		switch i := slices.IndexFunc(within, func(p vsphere.Pool) bool { return p.ID == pool }); {
-		case i < 0:
-		case i == 0:
-			return &FieldError{"provider.receiver_vm", fmt.Errorf("%s runs in resource pool %s, the org VDC's (provider.resource_pool, where the cutover's imports land): %s", pp.ReceiverVM, pp.ResourcePool, vdcPoolWhy)}
-		default:
-			return &FieldError{"provider.receiver_vm", fmt.Errorf("%s runs in resource pool %s, which lies inside the org VDC's resource pool %s (provider.resource_pool, where the cutover's imports land) and draws on its allocation: %s", pp.ReceiverVM, within[i].Path, pp.ResourcePool, vdcPoolWhy)}
-		}
-		// A Flex org VDC spans clusters, a resource pool of it in each
-		// (Cloud Director lists them all): discovery reaches every one.
-		if e.Config != nil && e.Config.Provider.URL != "" {
-			pl, err := vdcPlacement(ctx, e)
-			if err != nil {
-				return err
-			}
-			for _, id := range pl.VDCPools {
-				if len(within) > 0 && id == within[0].ID {
-					continue // the plan's, above
-				}
-				others, err := provider.PoolsWithinID(ctx, id)
-				if err != nil {
-					return err
-				}
-				if i := slices.IndexFunc(others, func(p vsphere.Pool) bool { return p.ID == pool }); i >= 0 {
-					where := "resource pool " + others[0].Path
-					if i > 0 {
-						where = "resource pool " + others[i].Path + ", inside " + others[0].Path
-					}
-					return &FieldError{"provider.receiver_vm", fmt.Errorf("%s runs in %s, which backs org VDC %s too (Cloud Director lists it among the VDC's resource pools, beside provider.resource_pool %s: the VDC spans clusters): %s", pp.ReceiverVM, where, e.Plan().VDC, pp.ResourcePool, vdcPoolWhy)}
-				}
-			}
+		if tp, ok := pools[pool]; ok {
+			return &FieldError{"provider.receiver_vm", fmt.Errorf("%s %s: %s", pp.ReceiverVM, tp.refusal(pp.ResourcePool, e.Plan().VDC), vdcPoolWhy)}
 		}
 	}
 	return nil
@@ -130,6 +92,92 @@ func (e *Env) checkReplicaPlace(ctx context.Context, kind string) error {
 // resource pool or in a pool inside it, and what would be valid.
 const vdcPoolWhy = "Cloud Director discovers the VMs of a resource pool that backs an org VDC, and of the pools inside it (VM discovery, on by default), and manages them, so the receiver appliance, the replica disks hot-added to it and its key would be Cloud Director's; " +
 	"move it to a provider resource pool outside the org VDC's (README: \"Deploying the receiver appliance on a real provider\"), or name the VM that runs `ferry receiver` there"
+
+// tenantPool is a resource pool of the provider vCenter whose VMs are
+// Cloud Director's for the org VDC (tenantPools).
+type tenantPool struct {
+	path   string // "Company-VDC/infra"
+	top    string // the path of the org VDC pool it is or lies inside
+	plan   bool   // top is the plan's provider.resource_pool
+	inside bool   // it lies inside top (false: it is top)
+}
+
+// refusal says where a VM in p runs, for step 5's refusal of the receiver
+// appliance there.
+func (p tenantPool) refusal(planPool, vdc string) string {
+	switch {
+	case p.plan && !p.inside:
+		return fmt.Sprintf("runs in resource pool %s, the org VDC's (provider.resource_pool, where the cutover's imports land)", planPool)
+	case p.plan:
+		return fmt.Sprintf("runs in resource pool %s, which lies inside the org VDC's resource pool %s (provider.resource_pool, where the cutover's imports land) and draws on its allocation", p.path, planPool)
+	case !p.inside:
+		return fmt.Sprintf("runs in resource pool %s, which backs org VDC %s too (Cloud Director lists it among the VDC's resource pools, beside provider.resource_pool %s: the VDC spans clusters)", p.path, vdc, planPool)
+	}
+	return fmt.Sprintf("runs in resource pool %s, inside %s, which backs org VDC %s too (Cloud Director lists it among the VDC's resource pools, beside provider.resource_pool %s: the VDC spans clusters)", p.path, p.top, vdc, planPool)
+}
+
+// note says, in the receiver appliance's pick list, why a VM in p is not
+// the appliance.
+func (p tenantPool) note(vdc string) string {
+	switch {
+	case p.plan && !p.inside:
+		return "in the org VDC's resource pool " + p.path + ": a VM Cloud Director runs for the tenant, not the receiver appliance"
+	case p.plan:
+		return "in resource pool " + p.path + ", inside the org VDC's " + p.top + ": Cloud Director's, not the receiver appliance"
+	}
+	return "in resource pool " + p.path + ", which backs org VDC " + vdc + " too: Cloud Director's, not the receiver appliance"
+}
+
+// tenantPools are, by managed object id, the resource pools of the
+// provider vCenter whose VMs are Cloud Director's for the org VDC: the
+// plan's pool (planPool in datacenter dc, when answered), every other pool Cloud Director
+// lists for the VDC (a Flex org VDC spans clusters, a pool in each), and
+// every pool inside them. Cloud Director discovers the VMs of a resource
+// pool that backs an org VDC (VM discovery, on by default: a discovered
+// vApp each) and manages them. A pool inside the org VDC's is part of it:
+// vSphere carves a child pool's CPU and memory out of its parent's, and
+// discovery is taken to reach the VMs of the pools under the org VDC's too
+// (the admin guide speaks of the pool that backs the org VDC; that it
+// stops at its children is nowhere said). strict: an error reading them
+// is returned; otherwise what was read is.
+func (e *Env) tenantPools(ctx context.Context, c *vsphere.Client, dc, planPool string, strict bool) (map[string]tenantPool, error) {
+	out := map[string]tenantPool{}
+	add := func(within []vsphere.Pool, plan bool) {
+		for i, p := range within {
+			if _, seen := out[p.ID]; !seen {
+				out[p.ID] = tenantPool{path: p.Path, top: within[0].Path, plan: plan, inside: i > 0}
+			}
+		}
+	}
+	if planPool != "" {
+		within, err := c.PoolsWithin(ctx, dc, planPool)
+		if err != nil && strict {
+			return nil, &FieldError{"provider.resource_pool", err}
+		}
+		add(within, true)
+	}
+	if e.Config == nil || e.Config.Provider.URL == "" {
+		return out, nil
+	}
+	pl, err := vdcPlacement(ctx, e)
+	if err != nil {
+		if strict {
+			return nil, err
+		}
+		return out, nil
+	}
+	for _, id := range pl.VDCPools {
+		if _, seen := out[id]; seen {
+			continue
+		}
+		others, err := c.PoolsWithinID(ctx, id)
+		if err != nil && strict {
+			return nil, err
+		}
+		add(others, false)
+	}
+	return out, nil
+}
 
 // replicaPlaceAnswered says which answer that places the replica disks
 // the plan lacks: the provider datacenter and datastore, and the org that
