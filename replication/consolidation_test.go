@@ -27,18 +27,8 @@ import (
 // the cutover's final pass does the same.
 func TestPassConsolidatesALeftDelta(t *testing.T) {
 	labParallel(t)
-	l, c := labSource(t)
+	l, c, ref, vmo, flat := trackedWebApp1(t)
 	ctx := context.Background()
-	vm, err := c.VMByName(ctx, "WebApp1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := vm.Ref.Reference()
-	vmo := object.NewVirtualMachine(c.Client.Client, ref)
-	if err := replication.EnableCBT(ctx, c.Client.Client, ref); err != nil {
-		t.Fatal(err)
-	}
-	flat := l.OnPrem.FlatFile("WebApp1")
 	guest := func(seed byte) {
 		t.Helper()
 		buf := make([]byte, 256<<10)

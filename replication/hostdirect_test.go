@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/ferry-migrate/ferry/lab"
 	"github.com/ferry-migrate/ferry/lab/labtest"
@@ -39,6 +40,24 @@ func labSource(t *testing.T) (*lab.Lab, *vsphere.Client) {
 	}
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return l, c
+}
+
+// trackedWebApp1 is a lab's WebApp1 with changed block tracking on (as
+// step 5 leaves a VM): the lab, a client of its vCenter, the VM, and the
+// flat file that holds its disk (the guest's writes go there).
+func trackedWebApp1(t *testing.T) (*lab.Lab, *vsphere.Client, types.ManagedObjectReference, *object.VirtualMachine, string) {
+	t.Helper()
+	l, c := labSource(t)
+	ctx := context.Background()
+	vm, err := c.VMByName(ctx, "WebApp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := vm.Ref.Reference()
+	if err := replication.EnableCBT(ctx, c.Client.Client, ref); err != nil {
+		t.Fatal(err)
+	}
+	return l, c, ref, object.NewVirtualMachine(c.Client.Client, ref), l.OnPrem.FlatFile("WebApp1")
 }
 
 // webApp1Source is a lab's WebApp1 as a replication source whose warnings

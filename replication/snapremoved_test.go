@@ -49,18 +49,8 @@ func (c *hookConn) Write(p []byte) (int, error) {
 // whose VM is powered on meanwhile fails and is not retried.
 func TestSnapshotRemovedMidPassCommitsNothing(t *testing.T) {
 	labParallel(t)
-	l, c := labSource(t)
+	l, c, ref, vmo, flat := trackedWebApp1(t)
 	ctx := context.Background()
-	vm, err := c.VMByName(ctx, "WebApp1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := vm.Ref.Reference()
-	vmo := object.NewVirtualMachine(c.Client.Client, ref)
-	if err := replication.EnableCBT(ctx, c.Client.Client, ref); err != nil {
-		t.Fatal(err)
-	}
-	flat := l.OnPrem.FlatFile("WebApp1")
 	// Random data all over the disk, so that the passes are long enough
 	// to be interrupted.
 	guest := func(seed byte) {
